@@ -1,0 +1,46 @@
+# One entry point for learners, instructors and CI. Every target creates .venv
+# (pinned by constraints.txt) when it is missing or out of date.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BUILD  := build
+LESSONS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+# Smoke mode for the notebooks under test; progress bars stay quiet in logs.
+TEST_ENV := COURSE_SMOKE=1 TQDM_DISABLE=1
+
+.PHONY: help install run test lab execute constraints clean
+
+help:
+	@echo "make run    execute every lesson at full size into $(BUILD)/run/ and print a summary table"
+	@echo "make test   run the unit tests and every notebook in smoke mode (nbval)"
+	@echo "make lab    start JupyterLab on the lessons"
+	@echo "make execute  re-execute the lessons in place (refreshes committed outputs)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[lab,test]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m course_utils.runner --out $(BUILD)/run $(LESSONS)
+
+test: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+execute: $(STAMP)
+	$(BIN)/jupytext --sync $(LESSONS)
+	$(BIN)/python -m course_utils.runner --in-place $(LESSONS)
+
+constraints: $(STAMP)
+	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new && mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,25 @@
+"""Helpers shared by the lessons of the course: one tested copy of each.
+
+The names most lessons use are importable from the package itself::
+
+    from course_utils import fit, evaluate, get_default_device, DeviceDataLoader
+
+The rest live in modules by concern: ``data``, ``checkpoint``, ``plotting``,
+``metrics``, ``settings`` and ``report``.
+"""
+
+from .device import DeviceDataLoader, get_default_device, to_device
+from .metrics import accuracy
+from .training import ImageClassificationBase, evaluate, fit
+
+__all__ = [
+    "DeviceDataLoader",
+    "ImageClassificationBase",
+    "accuracy",
+    "evaluate",
+    "fit",
+    "get_default_device",
+    "to_device",
+]
+
+__version__ = "0.1.0"

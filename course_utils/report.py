@@ -1,0 +1,32 @@
+"""Recording each lesson's headline figures for ``make run``'s summary table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["record_result"]
+
+RESULTS_ENV = "COURSE_RESULTS_FILE"
+
+
+def record_result(name: str, value: float | int | str | bool, unit: str = "") -> str:
+    """Print a headline figure of the lesson and return the printed line.
+
+    When ``COURSE_RESULTS_FILE`` is set (``make run`` sets it), the figure is also
+    appended to that file as one JSON line, which the course runner reads to
+    build its summary table. Introduced in lesson 01.
+    """
+    if not name:
+        raise ValueError("a result needs a name")
+    if not isinstance(value, (bool, int, float, str)):
+        raise TypeError(f"record_result takes a number, string or bool, got {type(value).__name__}")
+    shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+    line = f"{name}: {shown}{(' ' + unit) if unit else ''}"
+    print(line)
+    results_file = os.environ.get(RESULTS_ENV)
+    if results_file:
+        with open(Path(results_file), "a", encoding="utf-8") as out:
+            out.write(json.dumps({"name": name, "value": value, "unit": unit}) + "\n")
+    return line
