@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -117,8 +118,12 @@ def run_notebook(
     return LessonRun(source.stem, not error, seconds, memory.peak_bytes / 2**20, results, error, output)
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(failure: Exception) -> str:
-    lines = [line for line in str(failure).splitlines() if line.strip()]
+    """The line of a traceback that names the error, without terminal colours."""
+    lines = [line for line in _ANSI_ESCAPE.sub("", str(failure)).splitlines() if line.strip()]
     for line in reversed(lines):
         if "Error" in line or "Exception" in line:
             return line.strip()[:200]

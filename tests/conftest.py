@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny models and loaders the tests build themselves."""
+
+from __future__ import annotations
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+matplotlib.use("Agg")
+
+from course_utils import ImageClassificationBase  # noqa: E402
+
+
+class TinyClassifier(ImageClassificationBase):
+    """Linear classifier on 2-D points: enough to learn a separable toy problem."""
+
+    def __init__(self, in_features: int = 2, num_classes: int = 2):
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_classes)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.linear(inputs)
+
+
+@pytest.fixture
+def tiny_model() -> TinyClassifier:
+    torch.manual_seed(0)
+    return TinyClassifier()
+
+
+@pytest.fixture
+def separable_loaders() -> tuple[DataLoader, DataLoader]:
+    """Two well-separated 2-D blobs: class = sign of the first coordinate."""
+    generator = torch.Generator().manual_seed(0)
+    points = torch.randn(256, 2, generator=generator)
+    points[:, 0] += torch.where(points[:, 0] > 0, 2.0, -2.0)
+    labels = (points[:, 0] > 0).long()
+    train = TensorDataset(points[:192], labels[:192])
+    val = TensorDataset(points[192:], labels[192:])
+    return DataLoader(train, batch_size=32, shuffle=True, generator=generator), DataLoader(val, batch_size=50)

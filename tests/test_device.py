@@ -1,0 +1,53 @@
+from collections import namedtuple
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils.device import DeviceDataLoader, get_default_device, to_device
+
+
+def test_default_device_is_cpu_without_accelerators(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert get_default_device() == torch.device("cpu")
+
+
+def test_default_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_default_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert get_default_device() == torch.device("mps")
+
+
+def test_to_device_moves_nested_containers_and_keeps_their_types():
+    Pair = namedtuple("Pair", "x y")
+    data = {"a": [torch.ones(2), (torch.zeros(1), Pair(torch.ones(1), torch.ones(1)))]}
+    moved = to_device(data, "meta")  # the meta device proves every tensor was moved
+    assert isinstance(moved, dict) and isinstance(moved["a"], list)
+    assert isinstance(moved["a"][1], tuple) and isinstance(moved["a"][1][1], Pair)
+    assert moved["a"][0].device.type == "meta"
+    assert moved["a"][1][1].y.device.type == "meta"
+
+
+def test_to_device_moves_a_module_in_place():
+    layer = nn.Linear(2, 2)
+    assert to_device(layer, "meta") is layer
+    assert layer.weight.device.type == "meta"
+
+
+@pytest.mark.parametrize("bad", [3, "text", None, {"ok": torch.ones(1), "bad": 1.5}])
+def test_to_device_rejects_other_types_naming_them(bad):
+    with pytest.raises(TypeError, match=r"type (int|str|NoneType|float)"):
+        to_device(bad, "cpu")
+
+
+def test_device_data_loader_yields_moved_batches_and_has_len():
+    loader = DataLoader(TensorDataset(torch.arange(10.0), torch.arange(10)), batch_size=4)
+    wrapped = DeviceDataLoader(loader, "meta")
+    batches = list(wrapped)
+    assert len(wrapped) == 3 == len(batches)
+    assert all(x.device.type == "meta" and y.device.type == "meta" for x, y in batches)
+    assert "3 batches" in repr(wrapped)

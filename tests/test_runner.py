@@ -1,0 +1,59 @@
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course_utils.runner import LessonRun, format_table, main, run_notebook
+
+
+def write_notebook(path, *sources):
+    notebook = new_notebook(cells=[new_markdown_cell("# A lesson")] + [new_code_cell(source) for source in sources])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_run_notebook_records_results_and_memory(tmp_path):
+    source = write_notebook(
+        tmp_path / "01_demo.ipynb",
+        "from course_utils.settings import SMOKE\nfrom course_utils.report import record_result",
+        "record_result('smoke', SMOKE)\nrecord_result('answer', 42, unit='units')",
+    )
+    run = run_notebook(source, tmp_path / "out" / "01_demo.ipynb", smoke=True, show_progress=False)
+    assert run.ok and run.error == ""
+    assert [(r["name"], r["value"]) for r in run.results] == [("smoke", True), ("answer", 42)]
+    assert run.peak_mb > 10  # a Python kernel with torch loaded is tens of MB at least
+    executed = nbformat.read(tmp_path / "out" / "01_demo.ipynb", as_version=4)
+    assert executed.cells[2].outputs[0]["text"] == "smoke: True\nanswer: 42 units\n"
+    assert nbformat.read(source, as_version=4).cells[2].outputs == []  # the source is untouched
+
+
+def test_a_failing_notebook_is_saved_up_to_the_error(tmp_path):
+    source = write_notebook(tmp_path / "02_broken.ipynb", "print('before')", "1 / 0", "print('never')")
+    run = run_notebook(source, tmp_path / "out.ipynb", show_progress=False)
+    assert not run.ok and "ZeroDivisionError" in run.error
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "before\n"
+    assert executed.cells[3].outputs == []
+
+
+def test_format_table_lists_each_lesson():
+    runs = [
+        LessonRun("01_tensors", True, 3.21, 250.4, [{"name": "checks", "value": True, "unit": ""}]),
+        LessonRun("02_autograd", False, 1.0, 100.0, [], error="ValueError: bad"),
+    ]
+    table = format_table(runs).splitlines()
+    assert table[2] == "| 01_tensors | ok | 3.2 | 250 | checks = True |"
+    assert table[3] == "| 02_autograd | FAILED: ValueError: bad | 1.0 | 100 | - |"
+
+
+def test_main_exits_non_zero_when_a_lesson_fails_and_writes_a_summary(tmp_path, capsys):
+    good = write_notebook(tmp_path / "01_good.ipynb", "x = 1")
+    bad = write_notebook(tmp_path / "02_bad.ipynb", "raise ValueError('bad input')")
+    assert main([str(good), str(bad), "--out", str(tmp_path / "run")]) == 1
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "| 01_good | ok |" in summary and "FAILED: ValueError: bad input" in summary
+
+
+def test_main_refuses_a_missing_notebook(tmp_path):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope.ipynb")])
