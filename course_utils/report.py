@@ -11,8 +11,8 @@ __all__ = ["record_result"]
 RESULTS_ENV = "COURSE_RESULTS_FILE"
 
 
-def record_result(name: str, value: float | int | str | bool, unit: str = "") -> str:
-    """Print a headline figure of the lesson and return the printed line.
+def record_result(name: str, value: float | int | str | bool, unit: str = "") -> None:
+    """Print a headline figure of the lesson (returns nothing, so a cell shows it once).
 
     When ``COURSE_RESULTS_FILE`` is set (``make run`` sets it), the figure is also
     appended to that file as one JSON line, which the course runner reads to
@@ -29,4 +29,3 @@ def record_result(name: str, value: float | int | str | bool, unit: str = "") ->
     if results_file:
         with open(Path(results_file), "a", encoding="utf-8") as out:
             out.write(json.dumps({"name": name, "value": value, "unit": unit}) + "\n")
-    return line

@@ -15,10 +15,11 @@ def test_record_result_prints_and_appends_json(tmp_path, monkeypatch, capsys):
     assert lines == [{"name": "test accuracy", "value": 0.98123, "unit": ""}, {"name": "checks passed", "value": True, "unit": ""}]
 
 
-def test_record_result_without_results_file_only_prints(monkeypatch, tmp_path):
+def test_record_result_without_results_file_only_prints(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("COURSE_RESULTS_FILE", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert record_result("seconds", 3, unit="s") == "seconds: 3 s"
+    assert record_result("seconds", 3, unit="s") is None
+    assert capsys.readouterr().out == "seconds: 3 s\n"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,0 +1,367 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/01_tensors.ipynb)
+# [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/course-org/pytorch-from-zero/main?urlpath=lab/tree/notebooks/01_tensors.ipynb)
+#
+# # Lesson 01: Tensors
+#
+# A tensor is PyTorch's n-dimensional array: NumPy's `ndarray` plus two powers
+# that the rest of the course depends on: it can live on a GPU, and it can
+# record the operations applied to it so that gradients come for free (lesson 02).
+#
+# **By the end of this lesson you can**
+# - create tensors of any shape and type, and reshape them (and know when `view` fails);
+# - index them with slices and boolean masks, and predict what broadcasting does;
+# - tell elementwise from matrix operations, and reduce along a chosen dimension;
+# - move data between NumPy and PyTorch without copying, knowing the memory is shared;
+# - move tensors between devices and follow the rule that operands share a device.
+
+# %%
+# On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+
+# %%
+import numpy as np
+import torch
+
+from course_utils import get_default_device
+from course_utils.report import record_result
+from course_utils.settings import SMOKE, seed_everything
+
+seed_everything(0)
+print(f"PyTorch {torch.__version__}")
+
+# %% [markdown]
+# **Settings.** Every lesson has one settings cell listing what smoke mode (the quick
+# run the test suite uses) changes. This lesson is fast enough to run unchanged.
+
+# %%
+print(f"Smoke mode: {SMOKE}; nothing in this lesson depends on it.")
+
+# %% [markdown]
+# ## 1. Creating tensors
+#
+# From a (nested) Python list. PyTorch picks the type from the values: integers
+# give `int64`, anything with a decimal point gives `float32`.
+
+# %% tags=["nbval-check-output"]
+integers = torch.tensor([[1, 2, 3], [4, 5, 6]])
+decimals = torch.tensor([1.0, 2.5])
+print(integers.dtype, integers.shape)
+print(decimals.dtype, decimals.shape)
+
+# %% [markdown]
+# Factory functions build tensors of a given shape without listing the values.
+# `rand` draws uniformly from [0, 1), `randn` from a standard normal distribution.
+
+# %% tags=["nbval-check-output"]
+print(torch.zeros(2, 3))
+print(torch.ones(2, dtype=torch.int32))
+print(torch.arange(0, 10, 3))  # start, stop (excluded), step
+
+# %%
+print(torch.rand(2, 3))
+print(torch.randn(2, 3))
+
+# %% [markdown]
+# The `*_like` functions copy shape, type and device from another tensor, a safe
+# way to make "a tensor like this one" without repeating its details.
+
+# %% tags=["nbval-check-output"]
+like = torch.zeros_like(integers)
+print(like, like.dtype)
+print(torch.ones_like(decimals))
+
+# %% [markdown]
+# Choose a type explicitly with `dtype=`, or convert with `.to(dtype)`. Neural
+# networks mostly use `float32`; class labels use `int64` (`torch.long`).
+
+# %% tags=["nbval-check-output"]
+halves = torch.tensor([1, 2, 3], dtype=torch.float32) / 2
+print(halves, halves.to(torch.int64))  # conversion to an integer type truncates
+
+# %% [markdown]
+# ## 2. Changing shape
+#
+# `reshape` and `view` rearrange the same numbers into a new shape. One dimension
+# may be `-1`: PyTorch works it out from the others.
+
+# %% tags=["nbval-check-output"]
+numbers = torch.arange(12)
+grid = numbers.view(3, 4)
+print(grid)
+print(numbers.reshape(2, -1).shape)
+
+# %% [markdown]
+# `view` never copies: it shares memory with the original, so writing through it
+# changes both.
+
+# %% tags=["nbval-check-output"]
+grid[0, 0] = 100
+print(numbers[:3])
+numbers[0] = 0  # put it back
+
+# %% [markdown]
+# `unsqueeze` adds a dimension of size 1 (for example a batch dimension of one
+# image), `squeeze` removes them, `flatten` joins dimensions into one and
+# `permute` reorders them, as when an image stored as height x width x channels
+# must become channels x height x width for PyTorch.
+
+# %% tags=["nbval-check-output"]
+image = torch.zeros(32, 32, 3)  # height, width, channels
+channels_first = image.permute(2, 0, 1)
+batch = channels_first.unsqueeze(0)
+print(channels_first.shape, batch.shape)
+print(batch.flatten(start_dim=1).shape, batch.squeeze(0).shape)
+
+# %% [markdown]
+# **When `view` fails.** `permute` and `.T` do not move any numbers: they change
+# the *strides*, the steps taken through memory for each dimension. The result is
+# no longer laid out row by row ("contiguous"), and `view` refuses shapes that
+# would need the numbers in another order. `reshape` copies when it must;
+# `.contiguous()` makes the copy explicit.
+
+# %% tags=["nbval-check-output"]
+transposed = grid.T
+print(transposed.is_contiguous(), grid.stride(), transposed.stride())
+try:
+    transposed.view(12)
+except RuntimeError as error:
+    print("view failed:", str(error).split(".")[0])
+print(transposed.reshape(12))
+print(transposed.contiguous().view(12))
+
+# %% [markdown]
+# ## 3. Indexing, slicing and masks
+#
+# Indexing works as in NumPy: one index per dimension, `:` for "all of it",
+# `start:stop:step` for slices, negative numbers count from the end.
+
+# %% tags=["nbval-check-output"]
+print(grid)
+print(grid[1])  # second row
+print(grid[:, -1])  # last column
+print(grid[::2, 1:3])  # every other row, columns 1 and 2
+
+# %% [markdown]
+# A comparison gives a boolean tensor of the same shape: a *mask*. Indexing with a
+# mask picks the elements where it is `True` (as a flat tensor); assigning through
+# a mask changes just those.
+
+# %% tags=["nbval-check-output"]
+is_even = grid % 2 == 0
+print(is_even)
+print(grid[is_even])
+clipped = grid.clone()
+clipped[clipped > 8] = 8
+print(clipped)
+
+# %% [markdown]
+# ## 4. Broadcasting
+#
+# Operations between tensors of different shapes work when the shapes are
+# *compatible*. Compare the shapes from the right, one dimension at a time: two
+# sizes match when they are equal or one of them is 1 (a missing dimension
+# counts as 1). Size-1 dimensions are stretched, without copying, to the other size.
+#
+# Worked example: a column of shape (3, 1) plus a row of shape (4,).
+# - Right-most dimension: 1 and 4: stretch the column to 4 columns.
+# - Next: 3 and (missing, so) 1: stretch the row to 3 rows.
+# - Result shape (3, 4), with `result[i, j] = column[i] + row[j]`.
+
+# %% tags=["nbval-check-output"]
+column = torch.tensor([[0], [10], [20]])
+row = torch.tensor([1, 2, 3, 4])
+table = column + row
+print(table.shape)
+print(table)
+
+# %% [markdown]
+# Check it against the rule written out by hand with two loops.
+
+# %% tags=["nbval-check-output"]
+by_hand = torch.tensor([[int(column[i, 0] + row[j]) for j in range(4)] for i in range(3)])
+broadcast_matches = torch.equal(table, by_hand)
+print(broadcast_matches)
+
+# %% [markdown]
+# Shapes that are not compatible raise an error instead of guessing.
+
+# %% tags=["nbval-check-output"]
+try:
+    torch.ones(3, 2) + torch.ones(3)
+except RuntimeError as error:
+    print("RuntimeError:", error)
+
+# %% [markdown]
+# ## 5. Elementwise and matrix operations
+#
+# `+ - * /` and functions such as `torch.exp` act element by element on tensors
+# of the same (or broadcast) shape. `@` (or `torch.matmul`) is the matrix product:
+# for `A` of shape (n, k) and `B` of shape (k, m) it gives (n, m), each entry a
+# sum over `k`. Confusing `*` with `@` is one of the most common bugs.
+
+# %% tags=["nbval-check-output"]
+A = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+B = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+print(A * B)  # elementwise
+print(A @ B)  # matrix product: swaps A's columns
+print(torch.matmul(A, B).equal(A @ B))
+
+# %% [markdown]
+# With more than two dimensions, `@` multiplies the last two and broadcasts the
+# rest, which is how a whole batch is multiplied by one weight matrix at once.
+
+# %% tags=["nbval-check-output"]
+batch_of_inputs = torch.ones(64, 5, 3)
+weights = torch.ones(3, 2)
+print((batch_of_inputs @ weights).shape)
+
+# %% [markdown]
+# **Reductions** such as `sum`, `mean` and `max` collapse a dimension. `dim=`
+# picks which one disappears; `keepdim=True` keeps it with size 1, so the result
+# still broadcasts against the original. Here each row is divided by its own sum.
+
+# %% tags=["nbval-check-output"]
+scores = torch.tensor([[1.0, 3.0], [2.0, 2.0], [0.0, 4.0]])
+print(scores.sum(), scores.sum(dim=0), scores.sum(dim=1))
+row_sums = scores.sum(dim=1, keepdim=True)
+print(row_sums.shape)
+print(scores / row_sums)
+
+# %% [markdown]
+# `max(dim=...)` returns both the values and their positions; `argmax` just the
+# positions. Lesson 03 uses this to turn a model's ten scores into a predicted digit.
+
+# %% tags=["nbval-check-output"]
+values, positions = scores.max(dim=1)
+print(values, positions, scores.argmax(dim=1))
+
+# %% [markdown]
+# ## 6. The NumPy bridge
+#
+# `torch.from_numpy` and `.numpy()` convert without copying: both objects look at
+# the same memory. That makes conversion free, and it means a change through one
+# is visible through the other.
+
+# %% tags=["nbval-check-output"]
+array = np.arange(4, dtype=np.float32)
+tensor = torch.from_numpy(array)
+tensor *= 10
+print(array)
+back = tensor.numpy()
+back[0] = -1
+print(tensor)
+shares_memory = np.shares_memory(array, back)
+print(shares_memory)
+
+# %% [markdown]
+# `torch.tensor(array)` copies instead; use it (or `.clone()`) when the two
+# must stay independent.
+
+# %% tags=["nbval-check-output"]
+copied = torch.tensor(array)
+copied[0] = 123
+print(array[0], copied[0].item())
+
+# %% [markdown]
+# ## 7. Devices
+#
+# Every tensor lives on a device: the CPU's memory or an accelerator's. `.to(device)`
+# returns a copy on that device. `get_default_device()` from `course_utils` picks
+# CUDA, then Apple's MPS, then the CPU; lesson 04 explains it in detail.
+
+# %%
+device = get_default_device()
+on_device = torch.ones(3).to(device)
+print(f"default device: {device}; tensor is on {on_device.device}")
+
+# %% [markdown]
+# **The rule:** the tensors in one operation must be on the same device. PyTorch
+# never moves data behind your back, because a hidden copy between CPU and GPU
+# is slow. On a GPU machine, adding a CPU tensor to a CUDA tensor raises an error.
+# The same rule holds for every device, so we can show it anywhere with PyTorch's
+# `meta` device (tensors with a shape but no data).
+
+# %% tags=["nbval-check-output"]
+try:
+    torch.ones(2) + torch.ones(2, device="meta")
+except RuntimeError as error:
+    print("RuntimeError:", error)
+
+# %% [markdown]
+# The fix is always the same: move one operand with `.to(...)` so both share a device.
+
+# %% [markdown]
+# ## Summary
+#
+# - Tensors are typed n-dimensional arrays; `shape` and `dtype` tell you what you have.
+# - `view` shares memory and needs a contiguous layout; `reshape` copies when it must.
+# - Broadcasting compares shapes from the right; size-1 dimensions stretch.
+# - `*` is elementwise, `@` is the matrix product; `dim=` chooses what a reduction removes.
+# - `from_numpy` and `.numpy()` share memory; `torch.tensor(...)` copies.
+# - Operands must be on the same device; `.to(device)` moves a tensor.
+
+# %%
+record_result("broadcast example matches the hand calculation", broadcast_matches)
+record_result("NumPy and torch share memory", bool(shares_memory))
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a worked solution below it. Try it yourself first.
+#
+# **Exercise 1.** Given `pixels = torch.arange(24).reshape(2, 3, 4)` (two images,
+# 3 rows, 4 columns), compute the mean of each image as a tensor of shape (2, 1, 1)
+# and subtract it from that image with broadcasting.
+
+# %% tags=["nbval-check-output"]
+pixels = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+### BEGIN SOLUTION
+image_means = pixels.mean(dim=(1, 2), keepdim=True)
+centred = pixels - image_means
+### END SOLUTION
+print(image_means.flatten(), centred.mean(dim=(1, 2)))
+
+# %% [markdown]
+# **Exercise 2.** Predict the shape of `torch.ones(5, 1, 3) * torch.ones(4, 1)`,
+# then check. Write the rule step by step in a comment.
+
+# %% tags=["nbval-check-output"]
+### BEGIN SOLUTION
+# Right to left: 3 vs 1 -> 3; 1 vs 4 -> 4; 5 vs (missing) -> 5. Result (5, 4, 3).
+predicted_shape = (5, 4, 3)
+### END SOLUTION
+print((torch.ones(5, 1, 3) * torch.ones(4, 1)).shape == predicted_shape)
+
+# %% [markdown]
+# **Exercise 3.** Use a boolean mask to replace every negative value of
+# `noise = torch.randn(1000)` by zero, then count how many values were replaced.
+# (This is exactly what the ReLU activation in lesson 03 does.)
+
+# %%
+noise = torch.randn(1000)
+### BEGIN SOLUTION
+negative = noise < 0
+num_replaced = int(negative.sum())
+noise[negative] = 0
+### END SOLUTION
+print(num_replaced, noise.min().item())

@@ -1,0 +1,368 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/02_autograd.ipynb)
+# [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/course-org/pytorch-from-zero/main?urlpath=lab/tree/notebooks/02_autograd.ipynb)
+#
+# # Lesson 02: Autograd and gradient descent
+#
+# Training a network means nudging its parameters, again and again, in the
+# direction that lowers a loss. That direction is the gradient. PyTorch's
+# *autograd* records the operations that produce the loss and computes every
+# gradient with one call to `backward()`.
+#
+# **By the end of this lesson you can**
+# - make PyTorch track a tensor, read the graph it records, and get gradients with `backward()`;
+# - check a gradient against the calculus you would do by hand;
+# - handle vector outputs, and explain why gradients must be zeroed between steps;
+# - switch tracking off (`no_grad`, `detach`, frozen parameters) and replace a
+#   network's last layer, the idea behind fine-tuning;
+# - write gradient descent by hand, then with `torch.optim.SGD`, and choose a learning rate.
+
+# %%
+# On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from course_utils.report import record_result
+from course_utils.settings import SMOKE, full_or_smoke, seed_everything
+
+seed_everything(0)
+print(f"PyTorch {torch.__version__}")
+
+# %% [markdown]
+# **Settings.** Smoke mode (used by the test suite) only shortens the training loops.
+
+# %%
+num_steps = full_or_smoke(full=200, smoke=50)
+print(f"Smoke mode: {SMOKE}; gradient-descent steps: {num_steps}")
+
+# %% [markdown]
+# ## 1. Tracking operations
+#
+# A tensor created with `requires_grad=True` is a *leaf* of the graph: a value we
+# may want gradients for (later, a model's weights). Every result computed from
+# it remembers the operation that made it in `grad_fn`.
+
+# %% tags=["nbval-check-output"]
+x = torch.tensor(3.0, requires_grad=True)
+y = x * x
+z = y + 2 * x
+print(x.grad_fn, x.is_leaf)
+print(type(y.grad_fn).__name__, y.is_leaf)
+print(type(z.grad_fn).__name__)
+
+# %% [markdown]
+# Each `grad_fn` links to the nodes that fed it, so the whole computation can be
+# walked backwards from `z` to `x`. This chain is what `backward()` follows.
+
+# %% tags=["nbval-check-output"]
+print([type(node).__name__ for node, _ in z.grad_fn.next_functions])
+
+# %% [markdown]
+# `z.backward()` computes dz/dx and stores it in `x.grad`. With
+# z = x² + 2x, dz/dx = 2x + 2 = 8 at x = 3.
+
+# %% tags=["nbval-check-output"]
+z.backward()
+print(x.grad)
+
+# %% [markdown]
+# ## 2. Checking a gradient by hand
+#
+# Take two vectors `a` and `b` and Q = 3a³ − b², element by element. Calculus gives
+# dQ/da = 9a² and dQ/db = −2b. Let autograd do it and compare.
+#
+# Q is a vector, and `backward()` needs to know how much each of its elements
+# matters: pass `gradient=` a tensor of Q's shape (here all ones). Mathematically
+# that is a vector-Jacobian product; in practice it is the same as calling
+# `Q.sum().backward()`, since d(sum)/dQᵢ = 1 for every element.
+
+# %% tags=["nbval-check-output"]
+a = torch.tensor([2.0, 3.0], requires_grad=True)
+b = torch.tensor([6.0, 4.0], requires_grad=True)
+Q = 3 * a**3 - b**2
+Q.backward(gradient=torch.ones_like(Q))
+print(a.grad, 9 * a**2)
+print(b.grad, -2 * b)
+
+# %% tags=["nbval-check-output"]
+gradients_match = torch.equal(a.grad, 9 * a.detach() ** 2) and torch.equal(b.grad, -2 * b.detach())
+print(gradients_match)
+
+# %% [markdown]
+# Calling `backward()` on a vector without `gradient=` is an error, because there
+# is no single number to differentiate:
+
+# %% tags=["nbval-check-output"]
+try:
+    (3 * a**3).backward()
+except RuntimeError as error:
+    print("RuntimeError:", error)
+
+# %% [markdown]
+# ## 3. Gradients of intermediate results: `retain_grad()`
+#
+# Only leaves keep their `.grad`; intermediate tensors such as `Q` free theirs to
+# save memory, so `Q.grad` is `None` (and PyTorch warns when you read it). If you do
+# want an intermediate gradient, say so *before* calling `backward()` with
+# `retain_grad()`.
+
+# %% tags=["nbval-check-output"]
+a = torch.tensor([2.0, 3.0], requires_grad=True)
+cubed = a**3
+cubed.retain_grad()
+(3 * cubed).sum().backward()
+print(cubed.is_leaf, cubed.grad)  # d(3 * cubed)/d(cubed) = 3
+print(a.grad)
+
+# %% [markdown]
+# ## 4. Gradients accumulate
+#
+# `backward()` *adds* to `.grad` rather than overwriting it. That is useful (a big
+# batch can be processed in pieces), but in a training loop it means stale
+# gradients pile up unless they are reset. Run the same backward twice:
+
+# %% tags=["nbval-check-output"]
+w = torch.tensor(1.0, requires_grad=True)
+for call in range(2):
+    (5 * w).backward()
+    print(f"after backward call {call + 1}: w.grad = {w.grad}")
+
+# %% [markdown]
+# The gradient of 5w is 5, but after two calls `w.grad` holds 10. Resetting it is
+# what `optimizer.zero_grad()` does for every parameter; by hand it is
+# `w.grad = None` (or `w.grad.zero_()`).
+
+# %% tags=["nbval-check-output"]
+w.grad = None
+(5 * w).backward()
+print(w.grad)
+
+# %% [markdown]
+# ## 5. Switching tracking off
+#
+# Recording the graph costs memory and time. When you only want the numbers (to
+# evaluate a model, or to update weights by hand), wrap the code in
+# `torch.no_grad()`. `.detach()` gives a tensor that shares the data but is cut
+# off from the graph.
+
+# %% tags=["nbval-check-output"]
+with torch.no_grad():
+    untracked = w * 2
+print(untracked.requires_grad, w.detach().requires_grad, (w * 2).requires_grad)
+
+# %% [markdown]
+# **Frozen parameters and fine-tuning.** A parameter with `requires_grad=False`
+# gets no gradient, so an optimizer leaves it alone. Fine-tuning uses this: take a
+# network trained on one task, freeze it, replace its last layer with a fresh one
+# for the new task, and train only that layer.
+
+# %% tags=["nbval-check-output"]
+network = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 5))
+for parameter in network.parameters():
+    parameter.requires_grad = False
+network[2] = nn.Linear(32, 3)  # a new head for a 3-class task: trainable by default
+
+
+def count_parameters(model: nn.Module, trainable: bool) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad == trainable)
+
+
+print("frozen:", count_parameters(network, False), "trainable:", count_parameters(network, True))
+
+# %% tags=["nbval-check-output"]
+network(torch.randn(4, 10)).sum().backward()
+print(network[0].weight.grad, network[2].weight.grad.shape)
+
+# %% [markdown]
+# ## 6. Gradient descent by hand
+#
+# A tiny problem: points on the line y = 2x + 1, with some noise. We want the
+# slope and intercept back. Start from a guess, measure the mean squared error,
+# and repeat: compute the gradient, step against it by `learning_rate` times
+# the gradient, and zero the gradients.
+
+# %%
+inputs = torch.linspace(-1, 1, 50)
+targets = 2 * inputs + 1 + 0.1 * torch.randn(50)
+
+plt.scatter(inputs, targets, s=12)
+plt.xlabel("x")
+plt.ylabel("y")
+plt.title("Data: y = 2x + 1 plus noise")
+plt.show()
+
+# %%
+slope = torch.zeros(1, requires_grad=True)
+intercept = torch.zeros(1, requires_grad=True)
+learning_rate = 0.1
+
+for step in range(num_steps):
+    predictions = slope * inputs + intercept
+    loss = ((predictions - targets) ** 2).mean()
+    loss.backward()
+    with torch.no_grad():  # the update itself must not become part of the graph
+        slope -= learning_rate * slope.grad
+        intercept -= learning_rate * intercept.grad
+    slope.grad = None
+    intercept.grad = None
+
+print(f"slope {slope.item():.3f}, intercept {intercept.item():.3f}, loss {loss.item():.4f}")
+
+# %% [markdown]
+# ## 7. The same with `torch.optim.SGD`
+#
+# An optimizer holds the parameters and does the update and the zeroing for us.
+# `nn.Linear(1, 1)` holds a slope (its weight) and an intercept (its bias), and
+# `nn.MSELoss` is the mean squared error.
+
+# %%
+seed_everything(0)
+line = nn.Linear(1, 1)
+optimizer = torch.optim.SGD(line.parameters(), lr=0.1)
+loss_function = nn.MSELoss()
+column_inputs, column_targets = inputs.unsqueeze(1), targets.unsqueeze(1)  # (50, 1): a batch of 50 one-number inputs
+
+for step in range(num_steps):
+    loss = loss_function(line(column_inputs), column_targets)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+fitted_slope, fitted_intercept = line.weight.item(), line.bias.item()
+print(f"slope {fitted_slope:.3f}, intercept {fitted_intercept:.3f}, loss {loss.item():.4f}")
+
+# %% [markdown]
+# Both reach a slope near 2 and an intercept near 1 (not exactly: the noise
+# moves the best fit a little).
+
+# %% [markdown]
+# ## 8. Choosing the learning rate
+#
+# The learning rate is the step size. Too small and the loss creeps down; too
+# large and each step overshoots the minimum, so the loss grows instead. Train
+# the same line with four learning rates and plot the loss after every step
+# (log scale, since the losses span many orders of magnitude).
+
+
+# %%
+def loss_curve(learning_rate: float, num_steps: int) -> list[float]:
+    """Train a fresh line with plain SGD and return the loss at every step."""
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
+    losses = []
+    for _ in range(num_steps):
+        loss = loss_function(model(column_inputs), column_targets)
+        losses.append(loss.item())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return losses
+
+
+curves = {rate: loss_curve(rate, 40) for rate in (0.01, 0.1, 0.8, 1.6)}
+for rate, losses in curves.items():
+    plt.plot(losses, label=f"lr = {rate}")
+plt.yscale("log")
+plt.xlabel("step")
+plt.ylabel("mean squared error")
+plt.legend()
+plt.title("Too small crawls, too large diverges")
+plt.show()
+
+# %% tags=["nbval-check-output"]
+for rate, losses in curves.items():
+    print(f"lr {rate}: loss {losses[0]:.3g} -> {losses[-1]:.3g}")
+
+# %% [markdown]
+# With lr = 0.01 the loss has only halved after 40 steps; 0.1 gets close; 0.8 reaches
+# the floor set by the noise fastest; at 1.6 every step overshoots further and the
+# loss explodes. For this
+# problem, any lr above 1.0 (2 divided by the largest curvature of the loss, which is 2 here)
+# diverge. Real networks have no formula for that limit, so we try a few values.
+
+# %% [markdown]
+# ## Summary
+#
+# - `requires_grad=True` makes a leaf; results record their `grad_fn`; `backward()`
+#   fills `.grad` on leaves (use `retain_grad()` for anything else).
+# - Vector outputs need `gradient=` (or `.sum()`) before `backward()`.
+# - Gradients accumulate: zero them every step (`optimizer.zero_grad()`).
+# - `torch.no_grad()`, `.detach()` and `requires_grad=False` stop tracking; freezing a
+#   network and replacing its head is the core of fine-tuning.
+# - Gradient descent: loss, `backward()`, step against the gradient, zero, repeat.
+#   The learning rate decides whether it crawls, converges or diverges.
+
+# %%
+record_result("hand-checked gradients match autograd", gradients_match)
+record_result("fitted slope (true 2)", round(fitted_slope, 3))
+record_result("fitted intercept (true 1)", round(fitted_intercept, 3))
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 1.** For f(x) = sin(x)·x², compute df/dx at x = 1.5 with autograd and
+# compare with the derivative by hand, cos(x)·x² + 2x·sin(x).
+
+# %% tags=["nbval-check-output"]
+### BEGIN SOLUTION
+point = torch.tensor(1.5, requires_grad=True)
+(torch.sin(point) * point**2).backward()
+autograd_value = point.grad
+by_hand_value = torch.cos(point.detach()) * 1.5**2 + 2 * 1.5 * torch.sin(point.detach())
+### END SOLUTION
+print(torch.allclose(autograd_value, by_hand_value))
+
+# %% [markdown]
+# **Exercise 2.** Fit the quadratic y = a·x² + b·x + c to
+# `quadratic_targets = 3 * inputs**2 - inputs + 0.5` with `torch.optim.SGD`,
+# starting from zeros. Which learning rate converges in 500 steps?
+
+# %%
+quadratic_targets = 3 * inputs**2 - inputs + 0.5
+### BEGIN SOLUTION
+coefficients = torch.zeros(3, requires_grad=True)
+features = torch.stack([inputs**2, inputs, torch.ones_like(inputs)], dim=1)
+quadratic_optimizer = torch.optim.SGD([coefficients], lr=0.5)
+for step in range(500):
+    quadratic_loss = ((features @ coefficients - quadratic_targets) ** 2).mean()
+    quadratic_loss.backward()
+    quadratic_optimizer.step()
+    quadratic_optimizer.zero_grad()
+### END SOLUTION
+print([round(value, 2) for value in coefficients.tolist()])
+
+# %% [markdown]
+# **Exercise 3.** Freeze only the first layer of `nn.Sequential(nn.Linear(4, 8),
+# nn.ReLU(), nn.Linear(8, 2))` and print the number of trainable parameters.
+
+# %% tags=["nbval-check-output"]
+two_layers = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+### BEGIN SOLUTION
+for parameter in two_layers[0].parameters():
+    parameter.requires_grad = False
+### END SOLUTION
+print(count_parameters(two_layers, trainable=True))

@@ -1,0 +1,87 @@
+"""The package lists of pyproject.toml, constraints.txt, environment.yml and binder/ agree."""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    return normalise(re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0])
+
+
+def learner_packages() -> set[str]:
+    """What a learner's environment needs: the package's dependencies and its `lab` extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {requirement_name(r) for r in project["dependencies"] + project["optional-dependencies"]["lab"]}
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            found[normalise(name)] = version.strip()
+    return found
+
+
+def constraints() -> dict[str, str]:
+    return pins((ROOT / "constraints.txt").read_text().splitlines())
+
+
+def conda_pins() -> dict[str, str]:
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    found = {}
+    for entry in environment["dependencies"]:
+        if isinstance(entry, str) and entry not in ("pip",) and not entry.startswith("python="):
+            name, _, version = entry.partition("=")
+            found[normalise(CONDA_NAMES.get(name, name))] = version
+    return found
+
+
+def binder_pins() -> dict[str, str]:
+    return pins((ROOT / "binder" / "requirements.txt").read_text().splitlines())
+
+
+def test_constraints_pin_every_learner_package_and_the_test_tools():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    every = learner_packages() | {requirement_name(r) for r in project["optional-dependencies"]["test"]}
+    assert every - set(constraints()) == set()
+    assert constraints()["torch"] == "2.14.1" and constraints()["torchvision"] == "0.29.1"
+
+
+@pytest.mark.parametrize("source", [conda_pins, binder_pins], ids=["environment.yml", "binder"])
+def test_environment_files_list_the_same_packages_at_the_same_versions(source):
+    listed = source()
+    assert set(listed) == learner_packages()
+    pinned = constraints()
+    assert {name: version for name, version in listed.items() if version != pinned[name]} == {}
+
+
+def test_conda_environment_installs_the_helpers_from_the_checkout():
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "conda-forge" in environment["channels"]
+    pip_section = next(entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict))
+    assert "-e ." in pip_section
+
+
+def test_binder_uses_cpu_only_torch_and_postbuild_installs_the_package():
+    requirements = (ROOT / "binder" / "requirements.txt").read_text()
+    assert "download.pytorch.org/whl/cpu" in requirements
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    text = post_build.read_text()
+    assert text.startswith("#!/bin/bash") and re.search(r"pip install .*-e \.", text)
+    assert "jupytext" in text
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip().startswith("python-3.")
