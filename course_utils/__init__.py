@@ -8,16 +8,18 @@ The rest live in modules by concern: ``data``, ``checkpoint``, ``plotting``,
 ``metrics``, ``settings`` and ``report``.
 """
 
-from .device import DeviceDataLoader, get_default_device, to_device
+from .device import DeviceDataLoader, DeviceTensorLoader, get_default_device, to_device
 from .metrics import accuracy
-from .training import ImageClassificationBase, evaluate, fit
+from .training import ImageClassificationBase, evaluate, fit, fit_one_cycle
 
 __all__ = [
     "DeviceDataLoader",
+    "DeviceTensorLoader",
     "ImageClassificationBase",
     "accuracy",
     "evaluate",
     "fit",
+    "fit_one_cycle",
     "get_default_device",
     "to_device",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["get_default_device", "to_device", "DeviceDataLoader"]
+__all__ = ["get_default_device", "to_device", "DeviceDataLoader", "DeviceTensorLoader"]
 
 
 def get_default_device() -> torch.device:
@@ -74,3 +74,63 @@ class DeviceDataLoader:
 
     def __repr__(self) -> str:
         return f"DeviceDataLoader({len(self)} batches on {self.device})"
+
+
+class DeviceTensorLoader:
+    """Iterate over mini-batches of tensors that are already on the device.
+
+    ``DeviceTensorLoader(images, labels, batch_size=512, shuffle=True,
+    device=device)`` moves the tensors to ``device`` once; every epoch then
+    only shuffles an index. There is no per-sample Python code, no worker
+    processes and no copy from the CPU, which makes it far faster than a
+    ``DataLoader`` over a dataset with per-sample transforms whenever the whole
+    dataset fits in the device's memory. Yields tuples of tensors, one per
+    tensor given; ``len()`` is the number of batches. Introduced in lesson 04.
+    """
+
+    def __init__(
+        self,
+        *tensors: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        if not tensors:
+            raise ValueError("DeviceTensorLoader needs at least one tensor")
+        sizes = {len(tensor) for tensor in tensors}
+        if len(sizes) != 1:
+            raise ValueError(f"all tensors must have the same length, got {sorted(sizes)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.tensors = tuple(tensor.to(device) for tensor in tensors) if device is not None else tensors
+        self.device = self.tensors[0].device
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.tensors[0])
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return -(-self.num_samples // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        if self.shuffle:
+            # The permutation is drawn on the CPU so a CPU generator can seed it on any device.
+            order = torch.randperm(self.num_samples, generator=self.generator).to(self.device)
+        for batch_index in range(len(self)):
+            start = batch_index * self.batch_size
+            if self.shuffle:
+                index = order[start : start + self.batch_size]
+                yield tuple(tensor[index] for tensor in self.tensors)
+            else:
+                yield tuple(tensor[start : start + self.batch_size] for tensor in self.tensors)
+
+    def __repr__(self) -> str:
+        return f"DeviceTensorLoader({self.num_samples} samples, {len(self)} batches of {self.batch_size} on {self.device})"

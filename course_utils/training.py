@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 
 from .metrics import accuracy
 
-__all__ = ["ImageClassificationBase", "evaluate", "fit", "predict", "PROTOCOL"]
+__all__ = ["ImageClassificationBase", "evaluate", "fit", "fit_one_cycle", "predict", "PROTOCOL"]
 
 PROTOCOL = ("training_step", "validation_step", "validation_epoch_end", "epoch_end")
 
-History = list[dict[str, float]]
+History = list[dict[str, Any]]
 
 
 class ImageClassificationBase(nn.Module):
@@ -63,8 +63,12 @@ class ImageClassificationBase(nn.Module):
 
     def epoch_end(self, epoch: int, result: dict[str, float]) -> None:
         """Print one line summarising ``result`` for ``epoch`` (counted from 0)."""
-        parts = [f"{key} {value:.4f}" for key, value in result.items() if isinstance(value, float)]
-        print(f"Epoch {epoch + 1}: " + ", ".join(parts))
+        seconds = result.get("epoch_seconds")
+        timing = f" ({seconds:.1f} s)" if seconds is not None else ""
+        print(
+            f"Epoch {epoch + 1}: train_loss {result['train_loss']:.4f}, "
+            f"val_loss {result['val_loss']:.4f}, val_acc {result['val_acc']:.4f}{timing}"
+        )
 
 
 def _check_protocol(model: Any) -> None:
@@ -105,6 +109,61 @@ def evaluate(model: nn.Module, loader: Iterable) -> dict[str, float]:
     return model.validation_epoch_end(outputs)
 
 
+def _check_training_arguments(model: nn.Module, epochs: int, lr: float, train_loader: Iterable, val_loader: Iterable) -> int:
+    _check_protocol(model)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    num_batches = _check_loader(train_loader, "train_loader")
+    _check_loader(val_loader, "val_loader")
+    return num_batches
+
+
+def _train(
+    epochs: int,
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    num_batches: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    grad_clip: float | None = None,
+) -> History:
+    """The loop behind ``fit`` and ``fit_one_cycle``: one progress bar for the whole run."""
+    history: History = []
+    with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            model.train()
+            # Summing on the device and reading once per epoch avoids a GPU sync per step.
+            loss_sum, steps, lrs = None, 0, []
+            for batch in train_loader:
+                loss = model.training_step(batch)
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_value_(model.parameters(), grad_clip)
+                optimizer.step()
+                optimizer.zero_grad()
+                if scheduler is not None:
+                    lrs.append(optimizer.param_groups[0]["lr"])
+                    scheduler.step()
+                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+                steps += 1
+                progress.update()
+            train_seconds = time.perf_counter() - start
+            result = evaluate(model, val_loader)
+            result["train_loss"] = float(loss_sum) / steps
+            result["train_seconds"] = train_seconds
+            result["epoch_seconds"] = time.perf_counter() - start
+            model.epoch_end(epoch, result)
+            if scheduler is not None:
+                result["lrs"] = lrs
+            progress.set_postfix(val_acc=f"{result.get('val_acc', float('nan')):.4f}")
+            history.append(result)
+    return history
+
+
 def fit(
     epochs: int,
     lr: float,
@@ -113,46 +172,48 @@ def fit(
     val_loader: Iterable,
     opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs and return its history.
+    """Train ``model`` for ``epochs`` epochs at a constant learning rate; return its history.
 
     ``opt_func(model.parameters(), lr)`` builds the optimizer; pass for example
     ``torch.optim.Adam`` or ``functools.partial(torch.optim.SGD, momentum=0.9)``.
     The history is a list with one dict per epoch: ``train_loss``, ``val_loss``,
-    ``val_acc`` and ``epoch_seconds``. One progress bar covers the whole run
-    (set ``TQDM_DISABLE=1`` to silence it, as CI does). Bad arguments raise
-    before any training starts. Introduced in lesson 03.
+    ``val_acc``, ``train_seconds`` (the training pass) and ``epoch_seconds``
+    (with validation). One progress bar covers the whole run (set
+    ``TQDM_DISABLE=1`` to silence it, as CI does). Bad arguments raise before any
+    training starts. Introduced in lesson 03.
     """
-    _check_protocol(model)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    num_batches = _check_loader(train_loader, "train_loader")
-    _check_loader(val_loader, "val_loader")
-
+    num_batches = _check_training_arguments(model, epochs, lr, train_loader, val_loader)
     optimizer = opt_func(model.parameters(), lr)
-    history: History = []
-    with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            model.train()
-            # Summing on the device and reading once per epoch avoids a GPU sync per step.
-            loss_sum, steps = None, 0
-            for batch in train_loader:
-                loss = model.training_step(batch)
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-                steps += 1
-                progress.update()
-            result = evaluate(model, val_loader)
-            result["train_loss"] = float(loss_sum) / steps
-            result["epoch_seconds"] = time.perf_counter() - start
-            model.epoch_end(epoch, result)
-            progress.set_postfix(val_acc=f"{result.get('val_acc', float('nan')):.4f}")
-            history.append(result)
-    return history
+    return _train(epochs, model, train_loader, val_loader, optimizer, num_batches)
+
+
+def fit_one_cycle(
+    epochs: int,
+    max_lr: float,
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable,
+    weight_decay: float = 0.0,
+    grad_clip: float | None = None,
+    opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
+) -> History:
+    """Train with a one-cycle learning-rate schedule; return the history.
+
+    The learning rate rises from ``max_lr / 25`` to ``max_lr`` over the first 30%
+    of the steps and anneals to almost zero (PyTorch's ``OneCycleLR``), stepped
+    after every batch. ``weight_decay`` goes to the optimizer; ``grad_clip``
+    clips every gradient value to ``[-grad_clip, grad_clip]`` before each step.
+    Each epoch's dict has the keys of ``fit`` plus ``lrs``, the learning rate
+    of every step. Introduced in lesson 03, explained in lesson 05.
+    """
+    num_batches = _check_training_arguments(model, epochs, max_lr, train_loader, val_loader)
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must not be negative, got {weight_decay!r}")
+    if grad_clip is not None and not grad_clip > 0:
+        raise ValueError(f"grad_clip must be positive or None, got {grad_clip!r}")
+    optimizer = opt_func(model.parameters(), max_lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, epochs=epochs, steps_per_epoch=num_batches)
+    return _train(epochs, model, train_loader, val_loader, optimizer, num_batches, scheduler, grad_clip)
 
 
 def predict(model: nn.Module, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:

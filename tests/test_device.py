@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.device import DeviceDataLoader, get_default_device, to_device
+from course_utils.device import DeviceDataLoader, DeviceTensorLoader, get_default_device, to_device
 
 
 def test_default_device_is_cpu_without_accelerators(monkeypatch):
@@ -51,3 +51,40 @@ def test_device_data_loader_yields_moved_batches_and_has_len():
     assert len(wrapped) == 3 == len(batches)
     assert all(x.device.type == "meta" and y.device.type == "meta" for x, y in batches)
     assert "3 batches" in repr(wrapped)
+
+
+def test_device_tensor_loader_covers_every_sample_once_per_epoch():
+    inputs = torch.arange(10.0).unsqueeze(1)
+    labels = torch.arange(10)
+    loader = DeviceTensorLoader(inputs, labels, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
+    assert len(loader) == 3
+    batches = list(loader)
+    assert [len(x) for x, _ in batches] == [4, 4, 2]
+    seen_inputs = torch.cat([x for x, _ in batches]).flatten()
+    seen_labels = torch.cat([y for _, y in batches])
+    assert sorted(seen_labels.tolist()) == list(range(10))
+    assert torch.equal(seen_inputs.long(), seen_labels)  # rows stay paired with their labels
+    assert seen_labels.tolist() != list(range(10))  # shuffled
+    second_epoch = torch.cat([y for _, y in loader])
+    assert second_epoch.tolist() != seen_labels.tolist()  # a new order every epoch
+
+
+def test_device_tensor_loader_in_order_and_drop_last():
+    loader = DeviceTensorLoader(torch.arange(10), batch_size=4, drop_last=True)
+    assert len(loader) == 2
+    assert [batch[0].tolist() for batch in loader] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_device_tensor_loader_moves_tensors_once():
+    loader = DeviceTensorLoader(torch.ones(6, 2), torch.zeros(6), batch_size=3, shuffle=True, device="meta")
+    assert loader.device.type == "meta"
+    assert "6 samples, 2 batches of 3 on meta" in repr(loader)
+
+
+@pytest.mark.parametrize(
+    "tensors, kwargs, message",
+    [((), {"batch_size": 2}, "at least one"), ((torch.ones(3), torch.ones(4)), {"batch_size": 2}, "same length"), ((torch.ones(3),), {"batch_size": 0}, "batch_size")],
+)
+def test_device_tensor_loader_rejects_bad_input(tensors, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DeviceTensorLoader(*tensors, **kwargs)
