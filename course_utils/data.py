@@ -22,6 +22,8 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from tqdm.auto import tqdm
 
@@ -36,6 +38,7 @@ __all__ = [
     "extract_archive",
     "download_file",
     "download_all",
+    "dataset_to_tensors",
 ]
 
 CIFAR10_URL = "https://s3.amazonaws.com/fast-ai-imageclas/cifar10.tgz"
@@ -87,6 +90,23 @@ def cifar10(train: bool = True, transform: Transform = None, download: bool = Tr
     """
     folder = ensure_cifar10(data_dir(), download=download)
     return datasets.ImageFolder(str(folder / ("train" if train else "test")), transform=transform)
+
+
+def dataset_to_tensors(dataset: Dataset, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode every sample of ``dataset`` once and return ``(inputs, labels)`` tensors.
+
+    Runs the dataset's transform on each sample exactly once (with a progress
+    bar), so training can then reuse the tensors every epoch instead of decoding
+    and transforming every image again. Pair with ``DeviceTensorLoader``.
+    Introduced in lesson 04.
+    """
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty")
+    inputs, labels = [], []
+    for batch_inputs, batch_labels in tqdm(DataLoader(dataset, batch_size=batch_size), desc="Decoding", unit="batch"):
+        inputs.append(batch_inputs)
+        labels.append(torch.as_tensor(batch_labels))
+    return torch.cat(inputs), torch.cat(labels)
 
 
 def ensure_cifar10(root: Path, download: bool = True, url: str = CIFAR10_URL) -> Path:

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
-__all__ = ["show_batch", "plot_history", "plot_confusion_matrix", "show_misclassified", "unnormalize"]
+__all__ = ["show_batch", "plot_history", "plot_lrs", "plot_confusion_matrix", "show_misclassified", "unnormalize"]
 
 
 def unnormalize(images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
@@ -79,6 +79,23 @@ def plot_history(history: Sequence[dict[str, float]], title: str | None = None) 
         ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_lrs(history: Sequence[dict]) -> Figure:
+    """Draw the learning rate of every training step, from ``fit_one_cycle``'s history.
+
+    Returns the figure. Introduced in lesson 03.
+    """
+    lrs = [lr for entry in history for lr in entry.get("lrs", [])]
+    if not lrs:
+        raise ValueError("the history records no learning rates (train with fit_one_cycle)")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(range(1, len(lrs) + 1), lrs)
+    ax.set(xlabel="training step", ylabel="learning rate", title="One-cycle learning-rate schedule")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from course_utils import data
-from course_utils.data import ArchiveError, cifar10, data_dir, download_file, ensure_cifar10, extract_archive, mnist
+from course_utils.data import ArchiveError, cifar10, data_dir, dataset_to_tensors, download_file, ensure_cifar10, extract_archive, mnist
 
 CLASSES = ["airplane", "cat"]
 
@@ -186,3 +186,19 @@ def test_download_command_reports_failures(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     assert data.main(["download", "--only", "cifar10"]) == 1
     assert "cifar10: FAILED" in capsys.readouterr().err
+
+
+def test_dataset_to_tensors_decodes_each_sample_once(monkeypatch, tmp_path):
+    from torchvision import transforms
+
+    make_cifar_archive(tmp_path / "cifar10.tgz")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    dataset = cifar10(train=True, transform=transforms.ToTensor())
+    inputs, labels = dataset_to_tensors(dataset, batch_size=4)
+    assert inputs.shape == (6, 3, 4, 4) and labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert torch.equal(inputs[4], dataset[4][0])
+
+
+def test_dataset_to_tensors_rejects_an_empty_dataset():
+    with pytest.raises(ValueError, match="empty"):
+        dataset_to_tensors([])

@@ -3,7 +3,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from course_utils.plotting import plot_confusion_matrix, plot_history, show_batch, show_misclassified, unnormalize
+from course_utils.plotting import plot_confusion_matrix, plot_history, plot_lrs, show_batch, show_misclassified, unnormalize
 
 HISTORY = [{"train_loss": 1.0, "val_loss": 0.9, "val_acc": 0.5}, {"train_loss": 0.5, "val_loss": 0.6, "val_acc": 0.8}]
 
@@ -71,3 +71,10 @@ def test_show_misclassified_handles_a_perfect_model_and_bad_lengths():
     assert fig.axes[0].get_title() == "no misclassified images"
     with pytest.raises(ValueError, match="differ in length"):
         show_misclassified(torch.rand(3, 1, 4, 4), labels, labels, ["a", "b"])
+
+
+def test_plot_lrs_joins_the_steps_of_every_epoch():
+    fig = plot_lrs([{"lrs": [0.1, 0.2]}, {"lrs": [0.15, 0.05]}])
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.2, 0.15, 0.05]
+    with pytest.raises(ValueError, match="no learning rates"):
+        plot_lrs(HISTORY)
