@@ -102,11 +102,17 @@ def dataset_to_tensors(dataset: Dataset, batch_size: int = 1000) -> tuple[torch.
     """
     if len(dataset) == 0:
         raise ValueError("the dataset is empty")
-    inputs, labels = [], []
+    inputs = labels = None
+    filled = 0
+    # Filling one preallocated tensor keeps peak memory at one copy of the data.
     for batch_inputs, batch_labels in tqdm(DataLoader(dataset, batch_size=batch_size), desc="Decoding", unit="batch"):
-        inputs.append(batch_inputs)
-        labels.append(torch.as_tensor(batch_labels))
-    return torch.cat(inputs), torch.cat(labels)
+        if inputs is None:
+            inputs = torch.empty((len(dataset), *batch_inputs.shape[1:]), dtype=batch_inputs.dtype)
+            labels = torch.empty(len(dataset), dtype=torch.as_tensor(batch_labels).dtype)
+        inputs[filled : filled + len(batch_inputs)] = batch_inputs
+        labels[filled : filled + len(batch_inputs)] = torch.as_tensor(batch_labels)
+        filled += len(batch_inputs)
+    return inputs, labels
 
 
 def ensure_cifar10(root: Path, download: bool = True, url: str = CIFAR10_URL) -> Path:
