@@ -6,9 +6,15 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["record_result"]
+__all__ = ["record_result", "format_result"]
 
 RESULTS_ENV = "COURSE_RESULTS_FILE"
+
+
+def format_result(name: str, value: float | int | str | bool, unit: str = "", separator: str = " = ") -> str:
+    """Return ``name``, ``value`` (floats to 4 significant digits) and ``unit`` as one line."""
+    shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{name}{separator}{shown}{(' ' + unit) if unit else ''}"
 
 
 def record_result(name: str, value: float | int | str | bool, unit: str = "") -> None:
@@ -22,9 +28,7 @@ def record_result(name: str, value: float | int | str | bool, unit: str = "") ->
         raise ValueError("a result needs a name")
     if not isinstance(value, (bool, int, float, str)):
         raise TypeError(f"record_result takes a number, string or bool, got {type(value).__name__}")
-    shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-    line = f"{name}: {shown}{(' ' + unit) if unit else ''}"
-    print(line)
+    print(format_result(name, value, unit, separator=": "))
     results_file = os.environ.get(RESULTS_ENV)
     if results_file:
         with open(Path(results_file), "a", encoding="utf-8") as out:

@@ -29,7 +29,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from .report import RESULTS_ENV
+from .report import RESULTS_ENV, format_result
 
 __all__ = ["LessonRun", "run_notebook", "format_table", "main"]
 
@@ -130,18 +130,12 @@ def _first_line(failure: Exception) -> str:
     return (lines[-1] if lines else type(failure).__name__)[:200]
 
 
-def _format_value(result: dict) -> str:
-    value = result["value"]
-    shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-    return f"{result['name']} = {shown}{(' ' + result['unit']) if result.get('unit') else ''}"
-
-
 def format_table(runs: Sequence[LessonRun]) -> str:
     """Return the summary table (Markdown) of ``runs``."""
     rows = ["| lesson | status | seconds | peak memory (MB) | headline figures |", "|---|---|---:|---:|---|"]
     for run in runs:
         status = "ok" if run.ok else f"FAILED: {run.error}"
-        figures = "; ".join(_format_value(result) for result in run.results) or "-"
+        figures = "; ".join(format_result(r["name"], r["value"], r.get("unit", "")) for r in run.results) or "-"
         rows.append(f"| {run.lesson} | {status} | {run.seconds:.1f} | {run.peak_mb:.0f} | {figures} |")
     return "\n".join(rows)
 

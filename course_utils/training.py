@@ -151,9 +151,10 @@ def _train(
                 loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
                 steps += 1
                 progress.update()
+            train_loss = float(loss_sum) / steps  # waits for queued GPU work, so the timing is honest
             train_seconds = time.perf_counter() - start
             result = evaluate(model, val_loader)
-            result["train_loss"] = float(loss_sum) / steps
+            result["train_loss"] = train_loss
             result["train_seconds"] = train_seconds
             result["epoch_seconds"] = time.perf_counter() - start
             model.epoch_end(epoch, result)

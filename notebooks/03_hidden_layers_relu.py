@@ -121,7 +121,7 @@ print(f"min {tensor_image.min():.4f}, max {tensor_image.max():.4f}")
 # out 10,000 training images as a *validation set*. `random_split` with a seeded
 # generator makes the split the same on every run.
 
-# %% tags=["nbval-check-output"]
+# %%
 train_dataset, val_dataset = random_split(full_train, [50_000, 10_000], generator=generator)
 train_dataset = Subset(train_dataset, range(train_size))  # the whole split, except in smoke mode
 print(len(train_dataset), len(val_dataset))
@@ -134,7 +134,7 @@ print(len(train_dataset), len(val_dataset))
 # - `num_workers`: how many extra processes prepare batches in parallel (0, the
 #   default, means the main process does it).
 
-# %% tags=["nbval-check-output"]
+# %%
 batch_size = 128
 plain_loader = DataLoader(train_dataset, batch_size=batch_size, shuffle=True, generator=generator)
 images, labels = next(iter(plain_loader))
@@ -147,7 +147,7 @@ print(images.shape, labels.shape, f"{len(plain_loader)} batches per epoch")
 # (`dataset_to_tensors`), keep the results as tensors, and let a `DataLoader`
 # over a `TensorDataset` batch and shuffle those. Lesson 04 measures the difference.
 
-# %% tags=["nbval-check-output"]
+# %%
 train_images, train_labels = dataset_to_tensors(train_dataset)
 val_images, val_labels = dataset_to_tensors(val_dataset)
 test_images, test_labels = dataset_to_tensors(test_dataset)

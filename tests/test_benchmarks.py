@@ -1,0 +1,28 @@
+"""The benchmark scripts run end to end in their smoke mode and print their figures.
+
+They read the real datasets from COURSE_DATA_DIR, like the notebooks under nbval.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(*arguments: str) -> str:
+    environment = {**os.environ, "TQDM_DISABLE": "1"}
+    completed = subprocess.run([sys.executable, *arguments], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+def test_mnist_pipeline_benchmark_prints_its_figures():
+    output = run_script("benchmarks/mnist_pipeline.py", "--smoke")
+    lines = output.strip().splitlines()
+    assert re.fullmatch(r"ratio: \d+(\.\d+)?", lines[-1]), lines[-1]
+    assert re.search(r"^time_to_98: (never|\d+\.\d)$", output, re.MULTILINE)
+    assert re.search(r"^classic: [\d.]+ s per epoch \(median\), test accuracy 0\.\d{4}$", output, re.MULTILINE)
+    assert re.search(r"^course: [\d.]+ s per epoch \(median\), test accuracy 0\.\d{4}$", output, re.MULTILINE)
