@@ -357,8 +357,9 @@ print(f"validation accuracy after {len(history)} epochs: {small_model_val_acc:.2
 # %% [markdown]
 # At full size (the course's `make run`) this model reached **96.5%**
 # validation accuracy after 9 epochs; the drop of the learning rate is visible as
-# the step in the loss curve. The training and validation losses stay close: the
-# model is not yet memorising the training set.
+# the step in the loss curve. The validation loss is still falling, so the model
+# is not yet overfitting; a validation loss that turns upward while the training
+# loss keeps dropping would be the sign that it has started memorising.
 #
 # ## 7. Wider, deeper, dropout, Adam and a one-cycle schedule
 #
