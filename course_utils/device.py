@@ -6,7 +6,7 @@ every later lesson uses them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -85,7 +85,10 @@ class DeviceTensorLoader:
     processes and no copy from the CPU, which makes it far faster than a
     ``DataLoader`` over a dataset with per-sample transforms whenever the whole
     dataset fits in the device's memory. Yields tuples of tensors, one per
-    tensor given; ``len()`` is the number of batches. Introduced in lesson 04.
+    tensor given; ``len()`` is the number of batches. ``transform``, if given, is
+    applied to the first tensor of every batch (for example
+    ``augment.batch_transform``: normalising uint8 images, random crops and
+    flips, done on the device). Introduced in lesson 04.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class DeviceTensorLoader:
         drop_last: bool = False,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         if not tensors:
             raise ValueError("DeviceTensorLoader needs at least one tensor")
@@ -110,6 +114,7 @@ class DeviceTensorLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator
+        self.transform = transform
 
     @property
     def num_samples(self) -> int:
@@ -128,9 +133,12 @@ class DeviceTensorLoader:
             start = batch_index * self.batch_size
             if self.shuffle:
                 index = order[start : start + self.batch_size]
-                yield tuple(tensor[index] for tensor in self.tensors)
+                batch = tuple(tensor[index] for tensor in self.tensors)
             else:
-                yield tuple(tensor[start : start + self.batch_size] for tensor in self.tensors)
+                batch = tuple(tensor[start : start + self.batch_size] for tensor in self.tensors)
+            if self.transform is not None:
+                batch = (self.transform(batch[0]), *batch[1:])
+            yield batch
 
     def __repr__(self) -> str:
         return f"DeviceTensorLoader({self.num_samples} samples, {len(self)} batches of {self.batch_size} on {self.device})"

@@ -261,9 +261,9 @@ ax.set_title(f"Same model, same steps: {speedup:.0f}x faster")
 plt.show()
 
 # %% [markdown]
-# On the 2-core CPU this course is tested on, the classic pipeline took roughly 20
-# times as long per epoch as the dataset held in memory (19x to 23x over the runs
-# made while writing this lesson: about 6.5 to 7.4 s against 0.3 s), and both
+# On the 2-core CPU this course is tested on, the classic pipeline took 19 to 28
+# times as long per epoch as the dataset held in memory, over the runs made while
+# writing this lesson (about 6.5 to 7.4 s against 0.25 to 0.33 s), and both
 # reached 96.0% test accuracy within a tenth of a point. Almost all of its time went into
 # turning images into tensors, one at a time, again every epoch; the network
 # itself is tiny. On a GPU the gap is wider still, because the GPU computes faster
