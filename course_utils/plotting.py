@@ -17,7 +17,12 @@ __all__ = ["show_batch", "plot_history", "plot_lrs", "plot_confusion_matrix", "s
 
 
 def unnormalize(images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
-    """Undo ``transforms.Normalize(mean, std)`` on a batch ``(N, C, H, W)``; clamp to [0, 1]."""
+    """Undo ``transforms.Normalize(mean, std)`` on a batch ``(N, C, H, W)``; clamp to [0, 1].
+
+    A ``uint8`` batch (0-255, as lesson 05 stores images) is scaled to [0, 1] instead.
+    """
+    if images.dtype == torch.uint8:
+        return images.detach().cpu().float() / 255
     images = images.detach().float().cpu()
     if mean is not None and std is not None:
         mean_t = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)

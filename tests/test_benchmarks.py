@@ -26,3 +26,18 @@ def test_mnist_pipeline_benchmark_prints_its_figures():
     assert re.search(r"^time_to_98: (never|\d+\.\d)$", output, re.MULTILINE)
     assert re.search(r"^classic: [\d.]+ s per epoch \(median\), test accuracy 0\.\d{4}$", output, re.MULTILINE)
     assert re.search(r"^course: [\d.]+ s per epoch \(median\), test accuracy 0\.\d{4}$", output, re.MULTILINE)
+
+
+def test_cifar10_speedrun_smoke_run_prints_per_epoch_figures_and_time_to_94():
+    output = run_script("benchmarks/cifar10_speedrun.py", "--smoke", "--seeds", "2")
+    lines = output.strip().splitlines()
+    assert re.fullmatch(r"time_to_94: (never|\d+\.\d\d)", lines[-1]), lines[-1]
+    assert re.search(r"^process start and data on the device: [\d.]+ s \(not timed\)$", output, re.MULTILINE)
+    epochs = re.findall(r"epoch  1: test accuracy (0\.\d{4}|1\.0000) \(flip-averaged\), elapsed [\d.]+ s", output)
+    assert len(epochs) == 2  # one line per seed
+    assert re.search(r"^mean over 2 seeds: accuracy [\d.]+, time [\d.]+ s$", output, re.MULTILINE)
+
+
+def test_cifar10_speedrun_stays_short_enough_to_read():
+    lines = (ROOT / "benchmarks" / "cifar10_speedrun.py").read_text().splitlines()
+    assert len(lines) <= 220

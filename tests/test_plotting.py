@@ -78,3 +78,8 @@ def test_plot_lrs_joins_the_steps_of_every_epoch():
     assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.2, 0.15, 0.05]
     with pytest.raises(ValueError, match="no learning rates"):
         plot_lrs(HISTORY)
+
+
+def test_unnormalize_scales_uint8_images():
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 1, 3)
+    assert unnormalize(images, None, None).flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
