@@ -5,7 +5,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BUILD  := build
-LESSONS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 # Smoke mode for the notebooks under test; progress bars stay quiet in logs.
 TEST_ENV := COURSE_SMOKE=1 TQDM_DISABLE=1
@@ -26,18 +25,22 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m course_utils.runner --out $(BUILD)/run $(LESSONS)
+	$(BIN)/python -m course_utils.runner --out $(BUILD)/run $(LESSON_GLOB)
 
-test: $(STAMP)
+test: check-solutions
 	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
-execute: $(STAMP)
-	$(BIN)/jupytext --sync $(LESSONS)
-	$(BIN)/python -m course_utils.runner --in-place $(LESSONS)
+solutions: $(STAMP)
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(BIN)/python -m course_utils.runner --in-place $(if $(FORCE),,--changed-only) $(LESSON_GLOB)
+	$(BIN)/python -m course_utils.student write $(LESSON_GLOB)
+
+check-solutions: $(STAMP)
+	$(BIN)/python -m course_utils.student check $(LESSON_GLOB)
 
 constraints: $(STAMP)
 	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new && mv constraints.new constraints.txt

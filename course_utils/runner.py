@@ -12,6 +12,7 @@ on with the next lesson.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -31,7 +32,9 @@ from tqdm.auto import tqdm
 
 from .report import RESULTS_ENV, format_result
 
-__all__ = ["LessonRun", "run_notebook", "format_table", "main"]
+__all__ = ["LessonRun", "run_notebook", "inputs_hash", "format_table", "main"]
+
+HASH_KEY = "course_inputs_sha256"
 
 
 @dataclass
@@ -77,6 +80,18 @@ class PeakMemory:
         self._thread.join()
 
 
+def inputs_hash(notebook: nbformat.NotebookNode) -> str:
+    """SHA-256 of what decides a notebook's outputs: its code cells' sources and tags, and
+    the source of every ``course_utils`` module it may import (text edits change nothing)."""
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.name.encode() + module.read_bytes())
+    return digest.hexdigest()
+
+
 def run_notebook(
     source: Path,
     output: Path,
@@ -113,6 +128,8 @@ def run_notebook(
         seconds = time.perf_counter() - start
         progress.close()
         results = [json.loads(line) for line in results_file.read_text().splitlines()] if results_file.exists() else []
+    if not error:
+        notebook.metadata[HASH_KEY] = inputs_hash(notebook)
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, output)
     return LessonRun(source.stem, not error, seconds, memory.peak_bytes / 2**20, results, error, output)
@@ -147,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-place", action="store_true", help="overwrite each notebook with its executed copy")
     parser.add_argument("--smoke", action="store_true", help="run in smoke mode (COURSE_SMOKE=1)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
+    parser.add_argument(
+        "--changed-only", action="store_true",
+        help="skip notebooks whose inputs (and course_utils) are unchanged since their last successful run",
+    )
     args = parser.parse_args(argv)
     missing = [str(path) for path in args.notebooks if not path.is_file()]
     if missing:
@@ -154,10 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runs = []
     for source in args.notebooks:
+        if args.changed_only and nbformat.read(source, as_version=4).metadata.get(HASH_KEY) == inputs_hash(nbformat.read(source, as_version=4)):
+            print(f"{source.stem}: unchanged since its last run, not re-executed")
+            continue
         output = source if args.in_place else args.out / source.name
         run = run_notebook(source, output, smoke=args.smoke, timeout=args.timeout)
         print(f"{run.lesson}: {'ok' if run.ok else 'FAILED'} in {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB -> {run.output}", flush=True)
         runs.append(run)
+    if not runs:
+        return 0
     table = format_table(runs)
     print("\n" + table)
     if not args.in_place:

@@ -336,6 +336,7 @@ record_result("NumPy and torch share memory", bool(shares_memory))
 # %% tags=["nbval-check-output"]
 pixels = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
 ### BEGIN SOLUTION
+# Hint: reduce over the two pixel dimensions with keepdim=True, then subtract
 image_means = pixels.mean(dim=(1, 2), keepdim=True)
 centred = pixels - image_means
 ### END SOLUTION
@@ -347,6 +348,7 @@ print(image_means.flatten(), centred.mean(dim=(1, 2)))
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
+# Hint: compare the shapes from the right; a missing dimension counts as 1
 # Right to left: 3 vs 1 -> 3; 1 vs 4 -> 4; 5 vs (missing) -> 5. Result (5, 4, 3).
 predicted_shape = (5, 4, 3)
 ### END SOLUTION
@@ -360,6 +362,7 @@ print((torch.ones(5, 1, 3) * torch.ones(4, 1)).shape == predicted_shape)
 # %%
 noise = torch.randn(1000)
 ### BEGIN SOLUTION
+# Hint: build a boolean mask with noise < 0, count its True values, then assign 0 through it
 negative = noise < 0
 num_replaced = int(negative.sum())
 noise[negative] = 0

@@ -329,6 +329,7 @@ record_result("fitted intercept (true 1)", round(fitted_intercept, 3))
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
+# Hint: make a leaf tensor with requires_grad=True, call backward() on f, read .grad
 point = torch.tensor(1.5, requires_grad=True)
 (torch.sin(point) * point**2).backward()
 autograd_value = point.grad
@@ -344,6 +345,7 @@ print(torch.allclose(autograd_value, by_hand_value))
 # %%
 quadratic_targets = 3 * inputs**2 - inputs + 0.5
 ### BEGIN SOLUTION
+# Hint: stack x**2, x and ones into a (50, 3) feature matrix and fit 3 coefficients with SGD
 coefficients = torch.zeros(3, requires_grad=True)
 features = torch.stack([inputs**2, inputs, torch.ones_like(inputs)], dim=1)
 quadratic_optimizer = torch.optim.SGD([coefficients], lr=0.5)
@@ -362,6 +364,7 @@ print([round(value, 2) for value in coefficients.tolist()])
 # %% tags=["nbval-check-output"]
 two_layers = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
 ### BEGIN SOLUTION
+# Hint: set requires_grad = False on every parameter of the first layer
 for parameter in two_layers[0].parameters():
     parameter.requires_grad = False
 ### END SOLUTION

@@ -529,6 +529,7 @@ record_result("improved MLP test accuracy", test_result["val_acc"])
 
 # %%
 ### BEGIN SOLUTION
+# Hint: build both models, fit each with fit(exercise_epochs, 0.2, ...) and keep history[-1]['val_acc']
 width_results = {}
 for label, candidate in (("128 units", MnistModel(hidden_size=128)), ("64 + 64 units", MLP(28 * 28, [64, 64], 10))):
     candidate_history = fit(exercise_epochs, 0.2, candidate, train_loader, val_loader)
@@ -542,6 +543,7 @@ print({label: f"{value:.2%}" for label, value in width_results.items()})
 
 # %%
 ### BEGIN SOLUTION
+# Hint: a DataLoader over the same TensorDataset with batch_size=32, then fit at lr 0.02
 small_batch_loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=32, shuffle=True, generator=generator)
 small_batch_history = fit(exercise_epochs, 0.02, MnistModel(hidden_size=32), small_batch_loader, val_loader)
 ### END SOLUTION
@@ -555,6 +557,7 @@ print(f"{small_batch_history[-1]['val_acc']:.2%} in {small_batch_history[-1]['ep
 # %%
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 ### BEGIN SOLUTION
+# Hint: normalise with FASHION_MEAN and FASHION_STD, decode with dataset_to_tensors, then fit and evaluate
 fashion_transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(FASHION_MEAN, FASHION_STD)])
 fashion_train = dataset_to_tensors(Subset(fashion_mnist(train=True, transform=fashion_transform), range(train_size)))
 fashion_test_loader = DataLoader(TensorDataset(*dataset_to_tensors(fashion_mnist(train=False, transform=fashion_transform))), batch_size=1000)

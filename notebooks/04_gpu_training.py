@@ -377,6 +377,7 @@ record_result("pipeline speed-up", round(speedup, 1), unit="x")
 
 # %%
 ### BEGIN SOLUTION
+# Hint: loop over devices: move an MLP(784, [2048, 2048], 10) and a DeviceTensorLoader there, fit one epoch
 big_model_seconds = {}
 for each_device in devices:
     seed_everything(0)
@@ -395,6 +396,7 @@ print({name: f"{seconds:.2f} s" for name, seconds in big_model_seconds.items()})
 
 # %%
 ### BEGIN SOLUTION
+# Hint: time training steps on random data; call torch.cuda.synchronize() before reading the clock on a GPU
 def seconds_per_step(batch_size: int, on: torch.device, steps: int = 20) -> float:
     """Mean time of one training step of the 32-unit MLP on random data."""
     step_model = to_device(MLP(28 * 28, [32], 10), on)

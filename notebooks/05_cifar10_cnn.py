@@ -475,6 +475,7 @@ record_result(f"ResNet-9 width {resnet_width}, {resnet_epochs} epochs test accur
 sample_images, sample_labels = train_images[:exercise_size], train_labels[:exercise_size]
 sample_plain = DeviceTensorLoader(sample_images, sample_labels, batch_size=128, device=device, transform=normalise)
 ### BEGIN SOLUTION
+# Hint: train one ResNet9 per loader (augment, normalise); evaluate each on sample_plain and on test_loader
 overfitting = {}
 for label, transform in (("with augmentation", augment), ("without augmentation", normalise)):
     seed_everything(0)
@@ -493,6 +494,7 @@ for label, (train_accuracy, test_accuracy) in overfitting.items():
 
 # %%
 ### BEGIN SOLUTION
+# Hint: loop over the two widths, train each with fit_one_cycle on the augmented sample
 width_results = {}
 for width in (resnet_width // 2, resnet_width):
     seed_everything(0)

@@ -107,3 +107,12 @@ def test_badges_point_at_this_notebook(notebook_path):
     assert len(links) == 2
     for link in links:
         assert link.endswith(f"notebooks/{notebook_path.name}"), link
+
+
+def test_every_readme_link_and_badge_points_at_an_existing_file():
+    readme = (ROOT / "README.md").read_text()
+    local = re.findall(r"\]\(((?:notebooks|student|benchmarks)/[^)#]*)\)", readme)
+    remote = re.findall(r"\)\]\(https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/[^)]*?(notebooks/[\w.]+\.ipynb)\)", readme)
+    assert len(remote) == 2 * len(NOTEBOOKS), "a Colab and a Binder badge per lesson"
+    missing = [path for path in local + remote if not (ROOT / path).exists()]
+    assert missing == []

@@ -57,3 +57,27 @@ def test_main_exits_non_zero_when_a_lesson_fails_and_writes_a_summary(tmp_path, 
 def test_main_refuses_a_missing_notebook(tmp_path):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nope.ipynb")])
+
+
+def test_changed_only_skips_a_notebook_whose_inputs_did_not_change(tmp_path, capsys):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "print('ran')")
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # never run: runs
+    assert nbformat.read(lesson, as_version=4).metadata["course_inputs_sha256"]
+    capsys.readouterr()
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0
+    assert "unchanged since its last run, not re-executed" in capsys.readouterr().out
+    notebook = nbformat.read(lesson, as_version=4)
+    notebook.cells[0].source = "# A lesson with new words"
+    nbformat.write(notebook, lesson)
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # prose alone changes no output
+    assert "not re-executed" in capsys.readouterr().out
+    notebook.cells[1].source = "print('edited')"
+    nbformat.write(notebook, lesson)
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0
+    assert nbformat.read(lesson, as_version=4).cells[1].outputs[0]["text"] == "edited\n"
+
+
+def test_a_failed_run_records_no_hash(tmp_path):
+    lesson = write_notebook(tmp_path / "01_broken.ipynb", "1 / 0")
+    run_notebook(lesson, lesson, show_progress=False)
+    assert "course_inputs_sha256" not in nbformat.read(lesson, as_version=4).metadata

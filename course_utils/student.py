@@ -1,0 +1,162 @@
+"""Student versions of the lessons: worked solutions replaced by stubs, outputs cleared.
+
+Instructor tooling behind ``make solutions`` and ``make check-solutions``; not used
+by a lesson. A solution region in a code cell is marked as nbgrader marks it::
+
+    ### BEGIN SOLUTION
+    # Hint: compute the mean of each image with keepdim=True
+    image_means = pixels.mean(dim=(1, 2), keepdim=True)
+    ### END SOLUTION
+
+and becomes, in the student version (``student/NN_name.ipynb``)::
+
+    # YOUR CODE HERE
+    raise NotImplementedError("Hint: compute the mean of each image with keepdim=True")
+
+Everything else is kept as it is, except outputs, which are cleared. This small
+function does what nbgrader's ``ClearSolutions`` preprocessor does for these
+markers, without nbgrader's database, server extension and their dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+__all__ = ["BEGIN", "END", "strip_solutions", "make_student_notebook", "student_path", "check_student_version", "main"]
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+HINT = "# Hint:"
+EXERCISE_HEADING = re.compile(r"\*\*Exercise \d+")
+
+
+def strip_solutions(source: str) -> tuple[str, list[str]]:
+    """Replace every solution region of a cell's source by a stub.
+
+    Returns the new source and the removed regions' text. Unbalanced markers or
+    a region without a ``# Hint:`` line raise ``ValueError``.
+    """
+    lines = source.splitlines()
+    output: list[str] = []
+    removed: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.strip() == END:
+            raise ValueError(f"{END} without {BEGIN}")
+        if line.strip() != BEGIN:
+            output.append(line)
+            index += 1
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        try:
+            end = next(position for position in range(index + 1, len(lines)) if lines[position].strip() in (BEGIN, END))
+        except StopIteration:
+            raise ValueError(f"{BEGIN} without {END}") from None
+        if lines[end].strip() == BEGIN:
+            raise ValueError(f"nested {BEGIN}")
+        region = lines[index + 1 : end]
+        hints = [text.strip()[len(HINT) :].strip() for text in region if text.strip().startswith(HINT)]
+        if not hints:
+            raise ValueError(f"a solution region has no '{HINT}' line: {region[:1]}")
+        output += [f"{indent}# YOUR CODE HERE", f'{indent}raise NotImplementedError("Hint: {hints[0]}")']
+        removed.append("\n".join(region))
+        index = end + 1
+    return "\n".join(output), removed
+
+
+def make_student_notebook(solution: NotebookNode) -> NotebookNode:
+    """Return a copy of ``solution`` with solutions stubbed and every output cleared."""
+    student = copy.deepcopy(solution)
+    for cell in student.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.source, _ = strip_solutions(cell.source)
+        cell.outputs = []
+        cell.execution_count = None
+    return student
+
+
+def student_path(solution_path: Path) -> Path:
+    """``notebooks/NN_name.ipynb`` -> ``student/NN_name.ipynb`` (beside ``notebooks/``)."""
+    return solution_path.resolve().parent.parent / "student" / solution_path.name
+
+
+def _exercise_problems(solution: NotebookNode, name: str) -> list[str]:
+    """Every exercise heading must be followed by a code cell with a solution region."""
+    problems = []
+    cells = solution.cells
+    for position, cell in enumerate(cells):
+        if cell.cell_type != "markdown" or not EXERCISE_HEADING.search(cell.source):
+            continue
+        following = []
+        for later in cells[position + 1 :]:
+            if later.cell_type == "markdown" and EXERCISE_HEADING.search(later.source):
+                break
+            following.append(later)
+        if not any(later.cell_type == "code" and BEGIN in later.source for later in following):
+            heading = EXERCISE_HEADING.search(cell.source).group(0).strip("*")
+            problems.append(f"{name}: {heading} has no solution region, so its student version has no stub")
+    return problems
+
+
+def _leak_problems(solution: NotebookNode, student: NotebookNode, name: str) -> list[str]:
+    """No line that only a solution contains may appear in the student version."""
+    solution_lines: set[str] = set()
+    other_lines: set[str] = set()
+    for cell in solution.cells:
+        if cell.cell_type != "code":
+            continue
+        kept, removed = strip_solutions(cell.source)
+        other_lines |= {line.strip() for line in kept.splitlines()}
+        for region in removed:
+            solution_lines |= {line.strip() for line in region.splitlines() if line.strip() and not line.strip().startswith(HINT)}
+    secret = solution_lines - other_lines
+    student_text = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
+    return [f"{name}: solution line leaked into the student version: {line}" for line in sorted(secret & student_text)]
+
+
+def check_student_version(solution_path: Path) -> list[str]:
+    """Return what is wrong with the committed student version of a lesson (empty: nothing)."""
+    name = solution_path.name
+    solution = nbformat.read(solution_path, as_version=4)
+    problems = _exercise_problems(solution, name)
+    target = student_path(solution_path)
+    if not target.exists():
+        return problems + [f"{name}: no student version at {target} (run `make solutions`)"]
+    committed = nbformat.read(target, as_version=4)
+    problems += _leak_problems(solution, committed, name)
+    if nbformat.writes(committed) != nbformat.writes(make_student_notebook(solution)):
+        problems.append(f"{name}: the student version is stale (run `make solutions`)")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.student", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["write", "check"])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "write":
+        for path in args.notebooks:
+            target = student_path(path)
+            target.parent.mkdir(exist_ok=True)
+            nbformat.write(make_student_notebook(nbformat.read(path, as_version=4)), target)
+            print(f"wrote {target}")
+        return 0
+    problems = [problem for path in args.notebooks for problem in check_student_version(path)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"student versions: {len(args.notebooks)} checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

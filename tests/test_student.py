@@ -1,0 +1,107 @@
+"""Student versions: the stub generator, the checks, and each committed student version."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course_utils.student import check_student_version, make_student_notebook, main, strip_solutions, student_path
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+SOLUTION_CELL = """value = 3
+### BEGIN SOLUTION
+# Hint: square the value
+answer = value**2
+### END SOLUTION
+print(answer)"""
+
+
+def test_strip_solutions_replaces_the_region_with_a_stub_carrying_the_hint():
+    source, removed = strip_solutions(SOLUTION_CELL)
+    assert source == 'value = 3\n# YOUR CODE HERE\nraise NotImplementedError("Hint: square the value")\nprint(answer)'
+    assert removed == ["# Hint: square the value\nanswer = value**2"]
+
+
+def test_strip_solutions_keeps_the_indentation_of_the_markers():
+    source, _ = strip_solutions("for x in y:\n    ### BEGIN SOLUTION\n    # Hint: h\n    pass\n    ### END SOLUTION")
+    assert source == 'for x in y:\n    # YOUR CODE HERE\n    raise NotImplementedError("Hint: h")'
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("### BEGIN SOLUTION\n# Hint: h\nx = 1", "without ### END"),
+        ("x = 1\n### END SOLUTION", "without ### BEGIN"),
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "no '# Hint:' line"),
+        ("### BEGIN SOLUTION\n# Hint: h\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
+    ],
+)
+def test_strip_solutions_rejects_malformed_regions(source, message):
+    with pytest.raises(ValueError, match=message):
+        strip_solutions(source)
+
+
+def toy_lesson(tmp_path: Path, exercise_cell: str = SOLUTION_CELL) -> Path:
+    notebook = new_notebook(cells=[new_markdown_cell("# Toy"), new_code_cell("x = 1"), new_markdown_cell("**Exercise 1.** Square it."), new_code_cell(exercise_cell)])
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="out\n")]
+    notebook.cells[1].execution_count = 1
+    (tmp_path / "notebooks").mkdir()
+    path = tmp_path / "notebooks" / "01_toy.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_student_notebook_clears_outputs_and_keeps_everything_else(tmp_path):
+    solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
+    student = make_student_notebook(solution)
+    assert [cell.cell_type for cell in student.cells] == [cell.cell_type for cell in solution.cells]
+    assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
+    assert student.cells[1].source == "x = 1" and student.cells[2].source == solution.cells[2].source
+    assert "answer = value**2" not in student.cells[3].source
+
+
+def test_check_reports_missing_stale_and_leaking_versions(tmp_path, capsys):
+    lesson = toy_lesson(tmp_path)
+    assert any("no student version" in problem for problem in check_student_version(lesson))
+    assert main(["write", str(lesson)]) == 0
+    assert check_student_version(lesson) == []
+    student = nbformat.read(student_path(lesson), as_version=4)
+    student.cells[3].source += "\nanswer = value**2"  # an instructor pasted the answer back
+    nbformat.write(student, student_path(lesson))
+    problems = check_student_version(lesson)
+    assert any("leaked into the student version: answer = value**2" in problem for problem in problems)
+    assert any("stale" in problem for problem in problems)
+    assert main(["check", str(lesson)]) == 1
+
+
+def test_check_reports_an_exercise_without_a_stub(tmp_path):
+    lesson = toy_lesson(tmp_path, exercise_cell="answer = 9")
+    main(["write", str(lesson)])
+    assert check_student_version(lesson) == ["01_toy.ipynb: Exercise 1 has no solution region, so its student version has no stub"]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+def test_committed_student_version_is_current(lesson):
+    assert check_student_version(lesson) == []
+
+
+def first_stub_index(notebook) -> int:
+    return next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and "raise NotImplementedError" in cell.source)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+def test_student_version_runs_up_to_its_first_stub_and_fails_there_with_the_hint(lesson, tmp_path):
+    """Executed in smoke mode (make test sets COURSE_SMOKE=1), from a copy in a scratch folder."""
+    student = nbformat.read(student_path(lesson), as_version=4)
+    stub = first_stub_index(student)
+    client = NotebookClient(student, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(CellExecutionError) as failure:
+        client.execute()
+    executed = [i for i, cell in enumerate(student.cells) if cell.cell_type == "code" and cell.execution_count is not None]
+    assert executed[-1] == stub, "the student version failed before its first exercise"
+    assert "NotImplementedError" in str(failure.value) and "Hint:" in str(failure.value)
