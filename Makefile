@@ -9,13 +9,19 @@ BUILD  := build
 # Smoke mode for the notebooks under test; progress bars stay quiet in logs.
 TEST_ENV := COURSE_SMOKE=1 TQDM_DISABLE=1
 
-.PHONY: help install run test lab execute constraints clean
+# Lessons as the shell sees them when a recipe runs (a new lesson's notebook may
+# only appear during `make solutions`).
+LESSON_GLOB := notebooks/[0-9][0-9]_*.ipynb
+
+.PHONY: help install run test lab solutions check-solutions constraints clean
 
 help:
-	@echo "make run    execute every lesson at full size into $(BUILD)/run/ and print a summary table"
-	@echo "make test   run the unit tests and every notebook in smoke mode (nbval)"
-	@echo "make lab    start JupyterLab on the lessons"
-	@echo "make execute  re-execute the lessons in place (refreshes committed outputs)"
+	@echo "make run              execute every lesson at full size into $(BUILD)/run/ and print a summary table"
+	@echo "make test             check the student versions, run the unit tests and every lesson in smoke mode"
+	@echo "make lab              start JupyterLab on the lessons"
+	@echo "make solutions        after editing a lesson's .py: sync, re-execute changed lessons in place,"
+	@echo "                      regenerate the student versions (FORCE=1 re-executes every lesson)"
+	@echo "make check-solutions  fail if a student version is stale, leaks a solution or lacks a stub"
 
 install: $(STAMP)
 
