@@ -76,7 +76,7 @@ def test_the_redefinition_check_catches_a_pasted_helper(tmp_path):
 def test_committed_outputs_are_complete_and_clean(notebook_path):
     notebook = nbformat.read(notebook_path, as_version=4)
     for cell in code_cells(notebook):
-        assert cell.execution_count is not None, f"unexecuted cell (run `make execute`): {cell.source[:80]}"
+        assert cell.execution_count is not None, f"unexecuted cell (run `make solutions`): {cell.source[:80]}"
         for output in cell.outputs:
             assert output.output_type != "error", f"committed error in: {cell.source[:80]}"
             text = output.get("text", "")
