@@ -35,6 +35,8 @@ from .report import RESULTS_ENV, format_result
 __all__ = ["LessonRun", "run_notebook", "inputs_hash", "format_table", "main"]
 
 HASH_KEY = "course_inputs_sha256"
+# Instructor tools that no lesson imports: editing them changes no lesson output.
+TOOL_MODULES = {"runner.py", "student.py"}
 
 
 @dataclass
@@ -82,12 +84,15 @@ class PeakMemory:
 
 def inputs_hash(notebook: nbformat.NotebookNode) -> str:
     """SHA-256 of what decides a notebook's outputs: its code cells' sources and tags, and
-    the source of every ``course_utils`` module it may import (text edits change nothing)."""
+    the source of every ``course_utils`` module a lesson may import (text edits and the
+    instructor tools change nothing)."""
     digest = hashlib.sha256()
     for cell in notebook.cells:
         if cell.cell_type == "code":
             digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
     for module in sorted(Path(__file__).parent.glob("*.py")):
+        if module.name in TOOL_MODULES:
+            continue
         digest.update(module.name.encode() + module.read_bytes())
     return digest.hexdigest()
 
@@ -157,6 +162,11 @@ def format_table(runs: Sequence[LessonRun]) -> str:
     return "\n".join(rows)
 
 
+def _unchanged(source: Path) -> bool:
+    notebook = nbformat.read(source, as_version=4)
+    return notebook.metadata.get(HASH_KEY) == inputs_hash(notebook)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -175,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runs = []
     for source in args.notebooks:
-        if args.changed_only and nbformat.read(source, as_version=4).metadata.get(HASH_KEY) == inputs_hash(nbformat.read(source, as_version=4)):
+        if args.changed_only and _unchanged(source):
             print(f"{source.stem}: unchanged since its last run, not re-executed")
             continue
         output = source if args.in_place else args.out / source.name

@@ -30,6 +30,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from .runner import HASH_KEY
+
 __all__ = ["BEGIN", "END", "strip_solutions", "make_student_notebook", "student_path", "check_student_version", "main"]
 
 BEGIN = "### BEGIN SOLUTION"
@@ -76,6 +78,7 @@ def strip_solutions(source: str) -> tuple[str, list[str]]:
 def make_student_notebook(solution: NotebookNode) -> NotebookNode:
     """Return a copy of ``solution`` with solutions stubbed and every output cleared."""
     student = copy.deepcopy(solution)
+    student.metadata.pop(HASH_KEY, None)  # the runner's bookkeeping for the executed solutions
     for cell in student.cells:
         if cell.cell_type != "code":
             continue

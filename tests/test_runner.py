@@ -81,3 +81,12 @@ def test_a_failed_run_records_no_hash(tmp_path):
     lesson = write_notebook(tmp_path / "01_broken.ipynb", "1 / 0")
     run_notebook(lesson, lesson, show_progress=False)
     assert "course_inputs_sha256" not in nbformat.read(lesson, as_version=4).metadata
+
+
+def test_inputs_hash_ignores_the_instructor_tools(monkeypatch, tmp_path):
+    import course_utils.runner as runner
+
+    notebook = nbformat.read(write_notebook(tmp_path / "01_demo.ipynb", "x = 1"), as_version=4)
+    before = runner.inputs_hash(notebook)
+    monkeypatch.setattr(runner, "TOOL_MODULES", set())
+    assert runner.inputs_hash(notebook) != before  # the tools are left out of the default hash

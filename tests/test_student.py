@@ -105,3 +105,11 @@ def test_student_version_runs_up_to_its_first_stub_and_fails_there_with_the_hint
     executed = [i for i, cell in enumerate(student.cells) if cell.cell_type == "code" and cell.execution_count is not None]
     assert executed[-1] == stub, "the student version failed before its first exercise"
     assert "NotImplementedError" in str(failure.value) and "Hint:" in str(failure.value)
+
+
+def test_student_notebook_drops_the_runners_bookkeeping(tmp_path):
+    from course_utils.runner import HASH_KEY
+
+    solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
+    solution.metadata[HASH_KEY] = "abc"
+    assert HASH_KEY not in make_student_notebook(solution).metadata
