@@ -4,8 +4,11 @@ The names most lessons use are importable from the package itself::
 
     from course_utils import fit, evaluate, get_default_device, DeviceDataLoader
 
-The rest live in modules by concern: ``data``, ``checkpoint``, ``plotting``,
-``metrics``, ``settings`` and ``report``.
+The rest live in modules by concern: ``data`` (datasets), ``augment`` (batch
+augmentation on the device), ``models``, ``training`` (also ``eval_mode`` and
+``predict``), ``metrics``, ``plotting``, ``checkpoint``, ``settings`` (smoke mode,
+seeding) and ``report`` (headline figures). Everything here is something a lesson
+imports; the instructor tools live outside the package, in ``instructor/``.
 """
 
 from .device import DeviceDataLoader, DeviceTensorLoader, get_default_device, to_device

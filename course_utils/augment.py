@@ -30,7 +30,9 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images.float() / 255 - mean_t) / std_t
 
 
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    images: torch.Tensor, padding: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Pad every image by ``padding`` pixels (reflecting the border) and crop it back
     to its size at a random offset of its own: shifts of up to ``padding`` pixels.
 
@@ -50,7 +52,9 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator |
     return padded[batch_index, channel_index, rows, cols]
 
 
-def random_horizontal_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_horizontal_flip(
+    images: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Mirror each image left-to-right with probability 1/2. Introduced in lesson 05."""
     flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)

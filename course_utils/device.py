@@ -43,7 +43,9 @@ def to_device(data: Any, device: torch.device | str, non_blocking: bool = False)
             return data.to(device)
         return data.to(device, non_blocking=non_blocking)
     if isinstance(data, Mapping):
-        return type(data)({key: to_device(value, device, non_blocking) for key, value in data.items()})
+        return type(data)(
+            {key: to_device(value, device, non_blocking) for key, value in data.items()}
+        )
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple
         return type(data)(*(to_device(item, device, non_blocking) for item in data))
     if isinstance(data, (list, tuple)):
@@ -108,7 +110,9 @@ class DeviceTensorLoader:
             raise ValueError(f"all tensors must have the same length, got {sorted(sizes)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.tensors = tuple(tensor.to(device) for tensor in tensors) if device is not None else tensors
+        self.tensors = (
+            tuple(tensor.to(device) for tensor in tensors) if device is not None else tensors
+        )
         self.device = self.tensors[0].device
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -141,4 +145,7 @@ class DeviceTensorLoader:
             yield batch
 
     def __repr__(self) -> str:
-        return f"DeviceTensorLoader({self.num_samples} samples, {len(self)} batches of {self.batch_size} on {self.device})"
+        return (
+            f"DeviceTensorLoader({self.num_samples} samples, {len(self)} batches of "
+            f"{self.batch_size} on {self.device})"
+        )

@@ -35,7 +35,9 @@ def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (predictions == labels).float().mean()
 
 
-def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+def confusion_matrix(
+    predictions: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> torch.Tensor:
     """Return a ``(num_classes, num_classes)`` int64 matrix of counts.
 
     Row ``i``, column ``j`` counts the examples of true class ``i`` predicted as
@@ -47,7 +49,9 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, num_classe
     predictions, labels = predictions.long().cpu(), labels.long().cpu()
     for name, values in (("predictions", predictions), ("labels", labels)):
         if values.numel() and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"{name} must lie in [0, {num_classes}), got {values.min()}..{values.max()}")
+            raise ValueError(
+                f"{name} must lie in [0, {num_classes}), got {values.min()}..{values.max()}"
+            )
     flat_index = labels * num_classes + predictions
     counts = torch.bincount(flat_index, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
@@ -60,4 +64,6 @@ def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     """
     totals = matrix.sum(dim=1).double()
     correct = matrix.diagonal().double()
-    return torch.where(totals > 0, correct / totals.clamp(min=1), torch.tensor(float("nan"), dtype=torch.float64))
+    return torch.where(
+        totals > 0, correct / totals.clamp(min=1), torch.tensor(float("nan"), dtype=torch.float64)
+    )

@@ -20,7 +20,9 @@ class MLP(ImageClassificationBase):
     shape ``(batch, ...)`` are flattened. Introduced in lesson 03.
     """
 
-    def __init__(self, in_features: int, hidden_sizes: Sequence[int], num_classes: int, dropout: float = 0.0):
+    def __init__(
+        self, in_features: int, hidden_sizes: Sequence[int], num_classes: int, dropout: float = 0.0
+    ):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")

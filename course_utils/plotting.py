@@ -13,10 +13,19 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
-__all__ = ["show_batch", "plot_history", "plot_lrs", "plot_confusion_matrix", "show_misclassified", "unnormalize"]
+__all__ = [
+    "show_batch",
+    "plot_history",
+    "plot_lrs",
+    "plot_confusion_matrix",
+    "show_misclassified",
+    "unnormalize",
+]
 
 
-def unnormalize(images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
+def unnormalize(
+    images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None
+) -> torch.Tensor:
     """Undo ``transforms.Normalize(mean, std)`` on a batch ``(N, C, H, W)``; clamp to [0, 1].
 
     A ``uint8`` batch (0-255, as lesson 05 stores images) is scaled to [0, 1] instead.
@@ -35,7 +44,9 @@ def _as_images(batch: torch.Tensor | Sequence) -> torch.Tensor:
     images = batch[0] if isinstance(batch, (list, tuple)) else batch
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"expected images of shape (N, C, H, W) or an (images, labels) batch, got {shape}")
+        raise ValueError(
+            f"expected images of shape (N, C, H, W) or an (images, labels) batch, got {shape}"
+        )
     return images
 
 
@@ -54,7 +65,9 @@ def show_batch(
     """
     images = unnormalize(_as_images(batch), mean, std)
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0)
-    fig, ax = plt.subplots(figsize=(min(12, 1.2 * nrow), 1.2 * ((len(images) + nrow - 1) // nrow) + 0.4))
+    fig, ax = plt.subplots(
+        figsize=(min(12, 1.2 * nrow), 1.2 * ((len(images) + nrow - 1) // nrow) + 0.4)
+    )
     ax.imshow(grid.permute(1, 2, 0).numpy())
     ax.set_axis_off()
     if title:
@@ -106,15 +119,24 @@ def plot_lrs(history: Sequence[dict]) -> Figure:
     return fig
 
 
-def plot_confusion_matrix(matrix: torch.Tensor, class_names: Sequence[str], normalize: bool = False) -> Figure:
+def plot_confusion_matrix(
+    matrix: torch.Tensor, class_names: Sequence[str], normalize: bool = False
+) -> Figure:
     """Draw a confusion matrix (rows: true class, columns: predicted class).
 
     ``matrix`` comes from ``metrics.confusion_matrix``; ``normalize=True`` shows
     each row as fractions. Returns the figure. Introduced in lesson 03.
     """
     matrix = torch.as_tensor(matrix)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(class_names):
-        raise ValueError(f"a {len(class_names)}-class confusion matrix must be square of that size, got {tuple(matrix.shape)}")
+    if (
+        matrix.ndim != 2
+        or matrix.shape[0] != matrix.shape[1]
+        or matrix.shape[0] != len(class_names)
+    ):
+        raise ValueError(
+            f"a {len(class_names)}-class confusion matrix must be square of that size, "
+            f"got {tuple(matrix.shape)}"
+        )
     values = matrix.double()
     if normalize:
         values = values / values.sum(dim=1, keepdim=True).clamp(min=1)
@@ -130,7 +152,15 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names: Sequence[str], norm
         for col in ticks:
             value = values[row, col].item()
             text = f"{value:.2f}" if normalize else f"{int(value)}"
-            ax.text(col, row, text, ha="center", va="center", fontsize=8, color="white" if value > threshold else "black")
+            ax.text(
+                col,
+                row,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > threshold else "black",
+            )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     plt.close(fig)
@@ -154,7 +184,10 @@ def show_misclassified(
     """
     images = _as_images(images)
     if not len(images) == len(labels) == len(predictions):
-        raise ValueError(f"images, labels and predictions differ in length: {len(images)}, {len(labels)}, {len(predictions)}")
+        raise ValueError(
+            "images, labels and predictions differ in length: "
+            f"{len(images)}, {len(labels)}, {len(predictions)}"
+        )
     wrong = (labels.cpu() != predictions.cpu()).nonzero().flatten()[:max_images]
     columns = 8
     rows = max(1, (len(wrong) + columns - 1) // columns)
@@ -162,10 +195,12 @@ def show_misclassified(
     shown = unnormalize(images[wrong], mean, std) if len(wrong) else images[:0]
     for ax in axes.flat:
         ax.set_axis_off()
-    for ax, image, index in zip(axes.flat, shown, wrong.tolist()):
+    for ax, image, index in zip(axes.flat, shown, wrong.tolist(), strict=False):
         picture = image.permute(1, 2, 0).numpy()
         ax.imshow(picture.squeeze(-1) if picture.shape[-1] == 1 else picture, cmap="gray")
-        ax.set_title(f"true {class_names[labels[index]]}\npred {class_names[predictions[index]]}", fontsize=8)
+        ax.set_title(
+            f"true {class_names[labels[index]]}\npred {class_names[predictions[index]]}", fontsize=8
+        )
     if not len(wrong):
         axes.flat[0].set_title("no misclassified images")
     fig.tight_layout()

@@ -11,7 +11,9 @@ __all__ = ["record_result", "format_result"]
 RESULTS_ENV = "COURSE_RESULTS_FILE"
 
 
-def format_result(name: str, value: float | int | str | bool, unit: str = "", separator: str = " = ") -> str:
+def format_result(
+    name: str, value: float | int | str | bool, unit: str = "", separator: str = " = "
+) -> str:
     """Return ``name``, ``value`` (floats to 4 significant digits) and ``unit`` as one line."""
     shown = f"{value:.4g}" if isinstance(value, float) else str(value)
     return f"{name}{separator}{shown}{(' ' + unit) if unit else ''}"

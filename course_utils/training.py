@@ -10,8 +10,11 @@ implements all four for classifiers, so a lesson's model defines only
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -21,7 +24,15 @@ from tqdm.auto import tqdm
 
 from .metrics import accuracy
 
-__all__ = ["ImageClassificationBase", "evaluate", "fit", "fit_one_cycle", "predict", "PROTOCOL"]
+__all__ = [
+    "ImageClassificationBase",
+    "eval_mode",
+    "evaluate",
+    "fit",
+    "fit_one_cycle",
+    "predict",
+    "PROTOCOL",
+]
 
 PROTOCOL = ("training_step", "validation_step", "validation_epoch_end", "epoch_end")
 
@@ -55,9 +66,9 @@ class ImageClassificationBase(nn.Module):
         A plain mean of batch means would over-weight a small last batch.
         """
         sizes = torch.stack([out["batch_size"] for out in outputs]).double()
-        weights = sizes / sizes.sum()
+        weights = (sizes / sizes.sum()).cpu()
         return {
-            key: float((torch.stack([out[key].double().cpu() for out in outputs]) * weights.cpu()).sum())
+            key: float((torch.stack([out[key].double().cpu() for out in outputs]) * weights).sum())
             for key in ("val_loss", "val_acc")
         }
 
@@ -69,6 +80,24 @@ class ImageClassificationBase(nn.Module):
             f"Epoch {epoch + 1}: train_loss {result['train_loss']:.4f}, "
             f"val_loss {result['val_loss']:.4f}, val_acc {result['val_acc']:.4f}{timing}"
         )
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode and turn off gradients inside a ``with`` block.
+
+    On leaving the block, even through an error, the model returns to the mode
+    it was in before (training or eval), so a helper that evaluates never
+    changes how the next training step behaves (dropout, batch norm). Yields
+    the model. Introduced in lesson 03.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
 
 
 def _check_protocol(model: Any) -> None:
@@ -86,7 +115,10 @@ def _check_loader(loader: Iterable, name: str) -> int:
     except TypeError as error:
         raise TypeError(f"{name} must have a length (a DataLoader or DeviceDataLoader)") from error
     if num_batches == 0:
-        raise ValueError(f"{name} is empty: it yields no batches (is the dataset empty, or drop_last on a tiny set?)")
+        raise ValueError(
+            f"{name} is empty: it yields no batches "
+            "(is the dataset empty, or drop_last on a tiny set?)"
+        )
     return num_batches
 
 
@@ -99,25 +131,128 @@ def evaluate(model: nn.Module, loader: Iterable) -> dict[str, float]:
     """
     _check_protocol(model)
     _check_loader(loader, "loader")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = [model.validation_step(batch) for batch in loader]
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        outputs = [model.validation_step(batch) for batch in loader]
     return model.validation_epoch_end(outputs)
 
 
-def _check_training_arguments(model: nn.Module, epochs: int, lr: float, train_loader: Iterable, val_loader: Iterable) -> int:
-    _check_protocol(model)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
+def _check_number(name: str, value: Any, minimum: float, allow_minimum: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number above ``minimum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a number (int or float), got {type(value).__name__} {value!r}"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < minimum or (value == minimum and not allow_minimum):
+        rule = "must not be negative" if allow_minimum else "must be positive"
+        raise ValueError(f"{name} {rule}, got {value!r}")
+    return float(value)
+
+
+def _check_epochs(epochs: Any) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(
+            f"epochs must be a whole number (int), got {type(epochs).__name__} {epochs!r}"
+        )
+    if epochs <= 0:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    return int(epochs)
+
+
+def _check_training_arguments(
+    model: nn.Module,
+    epochs: Any,
+    lr: Any,
+    lr_name: str,
+    train_loader: Iterable,
+    val_loader: Iterable,
+) -> tuple[int, float, int]:
+    """Return ``(epochs, lr, batches per epoch)`` once every argument is known to be usable."""
+    _check_protocol(model)
+    epochs = _check_epochs(epochs)
+    lr = _check_number(lr_name, lr, minimum=0.0)
     num_batches = _check_loader(train_loader, "train_loader")
     _check_loader(val_loader, "val_loader")
-    return num_batches
+    return epochs, lr, num_batches
+
+
+_CAUSES = (
+    "Usual causes: a learning rate too high (try one 10 times smaller), inputs that are "
+    "not normalised, or a loss that takes the log of zero or gets labels outside "
+    "0..num_classes-1."
+)
+
+
+def _non_finite_loss(value: float, epoch: int, batch: int) -> FloatingPointError:
+    return FloatingPointError(
+        f"the training loss is {value} in epoch {epoch + 1}, batch {batch + 1} (both counted "
+        f"from 1), so training stopped. {_CAUSES}"
+    )
+
+
+def _checks_every_step(loss: torch.Tensor) -> bool:
+    # Reading a CPU loss costs nothing, so stop before the bad step changes the weights.
+    # On a GPU, reading it would make Python wait for the GPU at every step; there the
+    # losses stay on the device and are read once per epoch, which still names the
+    # first bad batch (the weights have by then taken the later steps too).
+    return loss.device.type == "cpu"
+
+
+def _epoch_train_loss(losses: list[torch.Tensor], epoch: int) -> float:
+    """The epoch's mean training loss; raise naming the first batch whose loss was not finite."""
+    stacked = torch.stack(losses).double()  # double: a sum of finite float32 losses can't overflow
+    mean = float(stacked.mean())  # waits for queued GPU work, so the timing is honest
+    if not math.isfinite(mean):
+        bad = int((~torch.isfinite(stacked)).nonzero()[0])
+        raise _non_finite_loss(float(stacked[bad]), epoch, bad)
+    return mean
+
+
+def _check_validation_loss(model: nn.Module, result: dict[str, Any], epoch: int) -> None:
+    value = result.get("val_loss")
+    if not isinstance(value, (numbers.Real, torch.Tensor)) or math.isfinite(float(value)):
+        return
+    if all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters()):
+        reason = (
+            "The weights are finite, so look at the validation data: inputs normalised "
+            "like the training inputs, no NaN or inf in them, labels within 0..num_classes-1."
+        )
+    else:
+        reason = f"The weights are no longer finite: the last steps diverged. {_CAUSES}"
+    raise FloatingPointError(
+        f"the validation loss is {float(value)} after epoch {epoch + 1} (counted from 1), "
+        f"while the training loss was finite, so training stopped. {reason}"
+    )
+
+
+def _train_epoch(
+    epoch: int,
+    model: nn.Module,
+    train_loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    progress: tqdm,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    grad_clip: float | None,
+) -> tuple[float, list[float]]:
+    """One pass over ``train_loader``; return the mean loss and the learning rates used."""
+    model.train()
+    losses, lrs = [], []
+    for batch_index, batch in enumerate(train_loader):
+        loss = model.training_step(batch)
+        if _checks_every_step(loss) and not bool(torch.isfinite(loss)):
+            raise _non_finite_loss(float(loss.detach()), epoch, batch_index)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_value_(model.parameters(), grad_clip)
+        optimizer.step()
+        optimizer.zero_grad()
+        if scheduler is not None:
+            lrs.append(optimizer.param_groups[0]["lr"])
+            scheduler.step()
+        losses.append(loss.detach())
+        progress.update()
+    return _epoch_train_loss(losses, epoch), lrs
 
 
 def _train(
@@ -132,36 +267,32 @@ def _train(
 ) -> History:
     """The loop behind ``fit`` and ``fit_one_cycle``: one progress bar for the whole run."""
     history: History = []
-    with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            model.train()
-            # Summing on the device and reading once per epoch avoids a GPU sync per step.
-            loss_sum, steps, lrs = None, 0, []
-            for batch in train_loader:
-                loss = model.training_step(batch)
-                loss.backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_value_(model.parameters(), grad_clip)
-                optimizer.step()
-                optimizer.zero_grad()
+    try:
+        with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
+            for epoch in range(epochs):
+                start = time.perf_counter()
+                train_loss, lrs = _train_epoch(
+                    epoch, model, train_loader, optimizer, progress, scheduler, grad_clip
+                )
+                train_seconds = time.perf_counter() - start
+                result = evaluate(model, val_loader)
+                _check_validation_loss(model, result, epoch)
+                result["train_loss"] = train_loss
+                result["train_seconds"] = train_seconds
+                result["epoch_seconds"] = time.perf_counter() - start
+                model.epoch_end(epoch, result)
                 if scheduler is not None:
-                    lrs.append(optimizer.param_groups[0]["lr"])
-                    scheduler.step()
-                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-                steps += 1
-                progress.update()
-            train_loss = float(loss_sum) / steps  # waits for queued GPU work, so the timing is honest
-            train_seconds = time.perf_counter() - start
-            result = evaluate(model, val_loader)
-            result["train_loss"] = train_loss
-            result["train_seconds"] = train_seconds
-            result["epoch_seconds"] = time.perf_counter() - start
-            model.epoch_end(epoch, result)
-            if scheduler is not None:
-                result["lrs"] = lrs
-            progress.set_postfix(val_acc=f"{result.get('val_acc', float('nan')):.4f}")
-            history.append(result)
+                    result["lrs"] = lrs
+                progress.set_postfix(val_acc=f"{result.get('val_acc', float('nan')):.4f}")
+                history.append(result)
+    except KeyboardInterrupt:
+        # Gradients of an interrupted step would otherwise leak into the next fit's first step.
+        optimizer.zero_grad()
+        finished = len(history)
+        print(
+            f"Interrupted in epoch {finished + 1}: returning the history of the {finished} "
+            f"finished epoch{'' if finished == 1 else 's'}"
+        )
     return history
 
 
@@ -180,10 +311,21 @@ def fit(
     The history is a list with one dict per epoch: ``train_loss``, ``val_loss``,
     ``val_acc``, ``train_seconds`` (the training pass) and ``epoch_seconds``
     (with validation). One progress bar covers the whole run (set
-    ``TQDM_DISABLE=1`` to silence it, as CI does). Bad arguments raise before any
-    training starts. Introduced in lesson 03.
+    ``TQDM_DISABLE=1`` to silence it, as CI does).
+
+    Bad arguments raise before any training starts: a ``TypeError`` naming the
+    argument and the type expected (``lr="0.1"``), a ``ValueError`` for a value
+    out of range (``lr=0``, ``lr=float("nan")``). A training loss that is NaN or
+    infinite stops training with a ``FloatingPointError`` naming the epoch, the
+    batch and the usual causes; so does a non-finite validation loss.
+    Interrupting (Ctrl-C, or the notebook's stop button) ends training after a
+    one-line message and returns the history of the finished epochs, so
+    ``history = fit(...)`` still assigns; the model keeps the weights it had
+    reached. Introduced in lesson 03.
     """
-    num_batches = _check_training_arguments(model, epochs, lr, train_loader, val_loader)
+    epochs, lr, num_batches = _check_training_arguments(
+        model, epochs, lr, "lr", train_loader, val_loader
+    )
     optimizer = opt_func(model.parameters(), lr)
     return _train(epochs, model, train_loader, val_loader, optimizer, num_batches)
 
@@ -205,16 +347,22 @@ def fit_one_cycle(
     after every batch. ``weight_decay`` goes to the optimizer; ``grad_clip``
     clips every gradient value to ``[-grad_clip, grad_clip]`` before each step.
     Each epoch's dict has the keys of ``fit`` plus ``lrs``, the learning rate
-    of every step. Introduced in lesson 03, explained in lesson 05.
+    of every step. Argument checks, non-finite losses and interruptions are
+    handled as in ``fit``. Introduced in lesson 03, explained in lesson 05.
     """
-    num_batches = _check_training_arguments(model, epochs, max_lr, train_loader, val_loader)
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must not be negative, got {weight_decay!r}")
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be positive or None, got {grad_clip!r}")
+    epochs, max_lr, num_batches = _check_training_arguments(
+        model, epochs, max_lr, "max_lr", train_loader, val_loader
+    )
+    weight_decay = _check_number("weight_decay", weight_decay, minimum=0.0, allow_minimum=True)
+    if grad_clip is not None:
+        grad_clip = _check_number("grad_clip", grad_clip, minimum=0.0)
     optimizer = opt_func(model.parameters(), max_lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, epochs=epochs, steps_per_epoch=num_batches)
-    return _train(epochs, model, train_loader, val_loader, optimizer, num_batches, scheduler, grad_clip)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr, epochs=epochs, steps_per_epoch=num_batches
+    )
+    return _train(
+        epochs, model, train_loader, val_loader, optimizer, num_batches, scheduler, grad_clip
+    )
 
 
 def predict(model: nn.Module, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,14 +373,9 @@ def predict(model: nn.Module, loader: Iterable) -> tuple[torch.Tensor, torch.Ten
     Introduced in lesson 03.
     """
     _check_loader(loader, "loader")
-    was_training = model.training
-    model.eval()
     predicted, actual = [], []
-    try:
-        with torch.no_grad():
-            for inputs, labels in loader:
-                predicted.append(model(inputs).argmax(dim=1).cpu())
-                actual.append(labels.cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        for inputs, labels in loader:
+            predicted.append(model(inputs).argmax(dim=1).cpu())
+            actual.append(labels.cpu())
     return torch.cat(predicted), torch.cat(actual)

@@ -36,7 +36,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "git+https://github.com/course-org/pytorch-from-zero",
+        ],
+        check=True,
+    )
 
 # %%
 import numpy as np
@@ -44,7 +54,7 @@ import torch
 
 from course_utils import get_default_device
 from course_utils.report import record_result
-from course_utils.settings import SMOKE, seed_everything
+from course_utils.settings import seed_everything, smoke_mode
 
 seed_everything(0)
 print(f"PyTorch {torch.__version__}")
@@ -54,7 +64,7 @@ print(f"PyTorch {torch.__version__}")
 # run the test suite uses) changes. This lesson is fast enough to run unchanged.
 
 # %%
-print(f"Smoke mode: {SMOKE}; nothing in this lesson depends on it.")
+print(f"Smoke mode: {smoke_mode()}; nothing in this lesson depends on it.")
 
 # %% [markdown]
 # ## 1. Creating tensors

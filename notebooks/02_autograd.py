@@ -38,7 +38,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "git+https://github.com/course-org/pytorch-from-zero",
+        ],
+        check=True,
+    )
 
 # %%
 import matplotlib.pyplot as plt
@@ -46,7 +56,7 @@ import torch
 from torch import nn
 
 from course_utils.report import record_result
-from course_utils.settings import SMOKE, full_or_smoke, seed_everything
+from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 seed_everything(0)
 print(f"PyTorch {torch.__version__}")
@@ -56,7 +66,7 @@ print(f"PyTorch {torch.__version__}")
 
 # %%
 num_steps = full_or_smoke(full=200, smoke=50)
-print(f"Smoke mode: {SMOKE}; gradient-descent steps: {num_steps}")
+print(f"Smoke mode: {smoke_mode()}; gradient-descent steps: {num_steps}")
 
 # %% [markdown]
 # ## 1. Tracking operations
@@ -219,7 +229,7 @@ slope = torch.zeros(1, requires_grad=True)
 intercept = torch.zeros(1, requires_grad=True)
 learning_rate = 0.1
 
-for step in range(num_steps):
+for _ in range(num_steps):
     predictions = slope * inputs + intercept
     loss = ((predictions - targets) ** 2).mean()
     loss.backward()
@@ -243,9 +253,12 @@ seed_everything(0)
 line = nn.Linear(1, 1)
 optimizer = torch.optim.SGD(line.parameters(), lr=0.1)
 loss_function = nn.MSELoss()
-column_inputs, column_targets = inputs.unsqueeze(1), targets.unsqueeze(1)  # (50, 1): a batch of 50 one-number inputs
+column_inputs, column_targets = (
+    inputs.unsqueeze(1),
+    targets.unsqueeze(1),
+)  # (50, 1): a batch of 50 one-number inputs
 
-for step in range(num_steps):
+for _ in range(num_steps):
     loss = loss_function(line(column_inputs), column_targets)
     loss.backward()
     optimizer.step()
@@ -349,7 +362,7 @@ quadratic_targets = 3 * inputs**2 - inputs + 0.5
 coefficients = torch.zeros(3, requires_grad=True)
 features = torch.stack([inputs**2, inputs, torch.ones_like(inputs)], dim=1)
 quadratic_optimizer = torch.optim.SGD([coefficients], lr=0.5)
-for step in range(500):
+for _ in range(500):
     quadratic_loss = ((features @ coefficients - quadratic_targets) ** 2).mean()
     quadratic_loss.backward()
     quadratic_optimizer.step()

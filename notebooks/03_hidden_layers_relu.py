@@ -25,7 +25,8 @@
 #
 # **By the end of this lesson you can**
 # - load MNIST with torchvision, split off a validation set and batch it with a `DataLoader`;
-# - compute a linear layer by hand, and show why two linear layers without an activation are just one;
+# - compute a linear layer by hand, and show why two linear layers without an activation
+#   are just one;
 # - explain ReLU, softmax and cross-entropy, and why accuracy is a metric but not a loss;
 # - define a model class, train it with `fit`, plot its history, and reach about 96.5% accuracy;
 # - improve it (wider, deeper, dropout, Adam with a one-cycle schedule) to over 98%;
@@ -38,7 +39,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "git+https://github.com/course-org/pytorch-from-zero",
+        ],
+        check=True,
+    )
 
 # %%
 import copy
@@ -58,10 +69,16 @@ from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.data import data_dir, dataset_to_tensors, fashion_mnist, mnist
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
-from course_utils.plotting import plot_confusion_matrix, plot_history, plot_lrs, show_batch, show_misclassified
+from course_utils.plotting import (
+    plot_confusion_matrix,
+    plot_history,
+    plot_lrs,
+    show_batch,
+    show_misclassified,
+)
 from course_utils.report import record_result
-from course_utils.settings import SMOKE, full_or_smoke, seed_everything
-from course_utils.training import predict
+from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
+from course_utils.training import eval_mode, predict
 
 generator = seed_everything(42)
 print(f"PyTorch {torch.__version__}, data in {data_dir()}")
@@ -76,7 +93,10 @@ num_epochs = full_or_smoke(full=6, smoke=1)
 num_epochs_low_lr = full_or_smoke(full=3, smoke=1)
 num_epochs_improved = full_or_smoke(full=8, smoke=1)
 exercise_epochs = full_or_smoke(full=3, smoke=1)
-print(f"Smoke mode: {SMOKE}; training images: {train_size}; epochs: {num_epochs} + {num_epochs_low_lr} and {num_epochs_improved}")
+print(
+    f"Smoke mode: {smoke_mode()}; training images: {train_size}; "
+    f"epochs: {num_epochs} + {num_epochs_low_lr} and {num_epochs_improved}"
+)
 
 # %% [markdown]
 # ## 1. The data
@@ -154,7 +174,12 @@ test_images, test_labels = dataset_to_tensors(test_dataset)
 print(train_images.shape, val_images.shape, test_images.shape)
 
 # %%
-train_loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=batch_size, shuffle=True, generator=generator)
+train_loader = DataLoader(
+    TensorDataset(train_images, train_labels),
+    batch_size=batch_size,
+    shuffle=True,
+    generator=generator,
+)
 val_loader = DataLoader(TensorDataset(val_images, val_labels), batch_size=1000)
 test_loader = DataLoader(TensorDataset(test_images, test_labels), batch_size=1000)
 
@@ -163,7 +188,13 @@ test_loader = DataLoader(TensorDataset(test_images, test_labels), batch_size=100
 # normalisation so the digits look like digits.
 
 # %%
-show_batch(images[:32], nrow=16, mean=MNIST_MEAN, std=MNIST_STD, title=" ".join(str(int(label)) for label in labels[:16]) + " ...")
+show_batch(
+    images[:32],
+    nrow=16,
+    mean=MNIST_MEAN,
+    std=MNIST_STD,
+    title=" ".join(str(int(label)) for label in labels[:16]) + " ...",
+)
 
 # %% [markdown]
 # ## 2. A linear layer by hand
@@ -212,11 +243,20 @@ print(torch.allclose(stacked_output, collapsed_output, rtol=1e-4, atol=1e-5))
 
 # %% tags=["nbval-check-output"]
 # .double() converts a module in place, so convert copies
-first64, second64, collapsed64 = (copy.deepcopy(layer).double() for layer in (first, second, collapsed))
+first64, second64, collapsed64 = (
+    copy.deepcopy(layer).double() for layer in (first, second, collapsed)
+)
 with torch.no_grad():
     collapsed64.weight.copy_(second64.weight @ first64.weight)
     collapsed64.bias.copy_(second64.weight @ first64.bias + second64.bias)
-print(torch.allclose(second64(first64(flat_images.double())), collapsed64(flat_images.double()), rtol=1e-12, atol=1e-12))
+print(
+    torch.allclose(
+        second64(first64(flat_images.double())),
+        collapsed64(flat_images.double()),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+)
 
 # %% [markdown]
 # So stacking linear layers adds parameters but no power: the model can still
@@ -285,7 +325,10 @@ print(torch.allclose(F.cross_entropy(logits, target), pair))
 # %% tags=["nbval-check-output"]
 example_outputs = torch.tensor([[0.1, 2.0], [1.5, 0.2], [0.3, 0.4]])
 example_labels = torch.tensor([1, 1, 1])
-print((example_outputs.argmax(dim=1) == example_labels).float().mean(), accuracy(example_outputs, example_labels))
+print(
+    (example_outputs.argmax(dim=1) == example_labels).float().mean(),
+    accuracy(example_outputs, example_labels),
+)
 
 # %% [markdown]
 # Accuracy is what we care about, but it is a poor loss: nudging the weights a
@@ -296,7 +339,10 @@ print((example_outputs.argmax(dim=1) == example_labels).float().mean(), accuracy
 # %% tags=["nbval-check-output"]
 nudged = example_outputs + torch.tensor([[0.0, 0.1], [0.0, 0.1], [0.0, 0.1]])
 print(accuracy(nudged, example_labels).item() == accuracy(example_outputs, example_labels).item())
-print(F.cross_entropy(nudged, example_labels).item() < F.cross_entropy(example_outputs, example_labels).item())
+print(
+    F.cross_entropy(nudged, example_labels).item()
+    < F.cross_entropy(example_outputs, example_labels).item()
+)
 
 # %% [markdown]
 # ## 5. A model with one hidden layer
@@ -331,7 +377,10 @@ for name, parameter in model.named_parameters():
 
 # %%
 untrained = evaluate(model, val_loader)
-print(f"untrained: loss {untrained['val_loss']:.3f} (ln 10 = {torch.log(torch.tensor(10.0)):.3f}), accuracy {untrained['val_acc']:.1%}")
+print(
+    f"untrained: loss {untrained['val_loss']:.3f} (ln 10 = {torch.log(torch.tensor(10.0)):.3f}), "
+    f"accuracy {untrained['val_acc']:.1%}"
+)
 
 # %% [markdown]
 # ## 6. Training with `fit`
@@ -342,6 +391,11 @@ print(f"untrained: loss {untrained['val_loss']:.3f} (ln 10 = {torch.log(torch.te
 # epoch. Plain SGD with a learning rate of 0.2 first; then a few epochs at a
 # tenth of that, so that the last steps are small enough to settle instead of
 # bouncing around the minimum. The two histories simply add up.
+#
+# `fit` stops with an error naming the epoch and batch if the loss ever becomes
+# NaN or infinite. If you stop a long run yourself (the stop button, or *Kernel >
+# Interrupt*), `fit` returns the history of the epochs it finished, so you can still
+# plot them.
 
 # %%
 history = fit(num_epochs, 0.2, model, train_loader, val_loader)
@@ -383,8 +437,17 @@ print(inspect.getsource(MLP.__init__))
 
 # %%
 improved_model = MLP(28 * 28, [512, 256], 10, dropout=0.2)
-wide_train_loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=256, shuffle=True, generator=generator)
-improved_history = fit_one_cycle(num_epochs_improved, 2e-3, improved_model, wide_train_loader, val_loader, opt_func=torch.optim.Adam)
+wide_train_loader = DataLoader(
+    TensorDataset(train_images, train_labels), batch_size=256, shuffle=True, generator=generator
+)
+improved_history = fit_one_cycle(
+    num_epochs_improved,
+    2e-3,
+    improved_model,
+    wide_train_loader,
+    val_loader,
+    opt_func=torch.optim.Adam,
+)
 
 # %%
 plot_history(improved_history, title="512-256 MLP with dropout, Adam, one cycle")
@@ -401,26 +464,32 @@ plot_lrs(improved_history)
 # %%
 test_result = evaluate(improved_model, test_loader)
 small_test_result = evaluate(model, test_loader)
-print(f"test accuracy: one hidden layer {small_test_result['val_acc']:.2%}, improved MLP {test_result['val_acc']:.2%}")
+print(
+    f"test accuracy: one hidden layer {small_test_result['val_acc']:.2%}, "
+    f"improved MLP {test_result['val_acc']:.2%}"
+)
 
 # %% [markdown]
 # At full size the improved MLP reached **98.4%** test accuracy, against 97.0%
 # for the 32-unit model: a third of the mistakes are gone.
 #
 # **Single images.** A prediction is the index of the largest logit. `unsqueeze(0)`
-# makes a batch of one, since models expect a batch dimension.
+# makes a batch of one, since models expect a batch dimension. `eval_mode(model)`
+# switches the model to evaluation mode (dropout off), turns off gradient tracking,
+# and when the `with` block ends puts the model back in the mode it found it in, so
+# a later training step still uses dropout. `evaluate` and `predict` use it too.
 
 
 # %%
 def predict_image(image: torch.Tensor, classifier: nn.Module) -> int:
     """The class the classifier predicts for one image."""
-    classifier.eval()
-    with torch.no_grad():
+    with eval_mode(classifier):
         return classifier(image.unsqueeze(0)).argmax(dim=1).item()
 
 
 for index in (0, 1, 2):
-    print(f"test image {index}: label {test_labels[index]}, predicted {predict_image(test_images[index], improved_model)}")
+    predicted = predict_image(test_images[index], improved_model)
+    print(f"test image {index}: label {test_labels[index]}, predicted {predicted}")
 
 # %% [markdown]
 # **Where does it go wrong?** `predict` returns the predicted and true label of
@@ -431,14 +500,22 @@ for index in (0, 1, 2):
 predicted_labels, true_labels = predict(improved_model, test_loader)
 matrix = confusion_matrix(predicted_labels, true_labels, num_classes=10)
 digit_names = [str(digit) for digit in range(10)]
-for digit, digit_accuracy in zip(digit_names, per_class_accuracy(matrix)):
+for digit, digit_accuracy in zip(digit_names, per_class_accuracy(matrix), strict=True):
     print(f"digit {digit}: {digit_accuracy:.1%}")
 
 # %%
 plot_confusion_matrix(matrix, digit_names)
 
 # %%
-show_misclassified(test_images, true_labels, predicted_labels, digit_names, max_images=16, mean=MNIST_MEAN, std=MNIST_STD)
+show_misclassified(
+    test_images,
+    true_labels,
+    predicted_labels,
+    digit_names,
+    max_images=16,
+    mean=MNIST_MEAN,
+    std=MNIST_STD,
+)
 
 # %% [markdown]
 # Many mistakes are digits a person would hesitate over too; others (a clear
@@ -457,9 +534,8 @@ weights_path = checkpoint_folder / "mnist_mlp.pt"
 torch.save(improved_model.state_dict(), weights_path)
 reloaded = MLP(28 * 28, [512, 256], 10, dropout=0.2)
 reloaded.load_state_dict(torch.load(weights_path, weights_only=True))
-reloaded.eval()
-improved_model.eval()
-print(torch.equal(reloaded(images), improved_model(images)))
+with eval_mode(reloaded), eval_mode(improved_model):
+    print(torch.equal(reloaded(images), improved_model(images)))
 
 # %% [markdown]
 # **A resumable checkpoint.** To continue training later you also need the
@@ -477,7 +553,13 @@ for batch in train_loader:
     loss.backward()
     optimizer.step()
     optimizer.zero_grad()
-checkpoint_path = save_checkpoint(checkpoint_folder / "resume.pt", resumable_model, optimizer, epoch=1, val_acc=evaluate(resumable_model, val_loader)["val_acc"])
+checkpoint_path = save_checkpoint(
+    checkpoint_folder / "resume.pt",
+    resumable_model,
+    optimizer,
+    epoch=1,
+    val_acc=evaluate(resumable_model, val_loader)["val_acc"],
+)
 print(checkpoint_path.name, f"{checkpoint_path.stat().st_size / 1024:.0f} KB")
 
 # %%
@@ -490,7 +572,8 @@ for batch in train_loader:
     loss.backward()
     restored_optimizer.step()
     restored_optimizer.zero_grad()
-print(f"after epoch {saved['epoch'] + 1}: validation accuracy {evaluate(restored_model, val_loader)['val_acc']:.2%}")
+resumed_accuracy = evaluate(restored_model, val_loader)["val_acc"]
+print(f"after epoch {saved['epoch'] + 1}: validation accuracy {resumed_accuracy:.2%}")
 
 # %% [markdown]
 # Loading into a model of another shape fails with a message that says so,
@@ -529,9 +612,12 @@ record_result("improved MLP test accuracy", test_result["val_acc"])
 
 # %%
 ### BEGIN SOLUTION
-# Hint: build both models, fit each with fit(exercise_epochs, 0.2, ...) and keep history[-1]['val_acc']
+# Hint: build both models, fit each with fit(exercise_epochs, 0.2, ...), keep the last val_acc
 width_results = {}
-for label, candidate in (("128 units", MnistModel(hidden_size=128)), ("64 + 64 units", MLP(28 * 28, [64, 64], 10))):
+for label, candidate in (
+    ("128 units", MnistModel(hidden_size=128)),
+    ("64 + 64 units", MLP(28 * 28, [64, 64], 10)),
+):
     candidate_history = fit(exercise_epochs, 0.2, candidate, train_loader, val_loader)
     width_results[label] = candidate_history[-1]["val_acc"]
 ### END SOLUTION
@@ -544,10 +630,17 @@ print({label: f"{value:.2%}" for label, value in width_results.items()})
 # %%
 ### BEGIN SOLUTION
 # Hint: a DataLoader over the same TensorDataset with batch_size=32, then fit at lr 0.02
-small_batch_loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=32, shuffle=True, generator=generator)
-small_batch_history = fit(exercise_epochs, 0.02, MnistModel(hidden_size=32), small_batch_loader, val_loader)
+small_batch_loader = DataLoader(
+    TensorDataset(train_images, train_labels), batch_size=32, shuffle=True, generator=generator
+)
+small_batch_history = fit(
+    exercise_epochs, 0.02, MnistModel(hidden_size=32), small_batch_loader, val_loader
+)
 ### END SOLUTION
-print(f"{small_batch_history[-1]['val_acc']:.2%} in {small_batch_history[-1]['epoch_seconds']:.1f} s per epoch")
+print(
+    f"{small_batch_history[-1]['val_acc']:.2%} in "
+    f"{small_batch_history[-1]['epoch_seconds']:.1f} s per epoch"
+)
 
 # %% [markdown]
 # **Exercise 3: Fashion-MNIST.** `course_utils.data.fashion_mnist` has the same
@@ -557,12 +650,25 @@ print(f"{small_batch_history[-1]['val_acc']:.2%} in {small_batch_history[-1]['ep
 # %%
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 ### BEGIN SOLUTION
-# Hint: normalise with FASHION_MEAN and FASHION_STD, decode with dataset_to_tensors, then fit and evaluate
-fashion_transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(FASHION_MEAN, FASHION_STD)])
-fashion_train = dataset_to_tensors(Subset(fashion_mnist(train=True, transform=fashion_transform), range(train_size)))
-fashion_test_loader = DataLoader(TensorDataset(*dataset_to_tensors(fashion_mnist(train=False, transform=fashion_transform))), batch_size=1000)
+# Hint: normalise with FASHION_MEAN/FASHION_STD, decode with dataset_to_tensors, fit, evaluate
+fashion_transform = transforms.Compose(
+    [transforms.ToTensor(), transforms.Normalize(FASHION_MEAN, FASHION_STD)]
+)
+fashion_train = dataset_to_tensors(
+    Subset(fashion_mnist(train=True, transform=fashion_transform), range(train_size))
+)
+fashion_test_loader = DataLoader(
+    TensorDataset(*dataset_to_tensors(fashion_mnist(train=False, transform=fashion_transform))),
+    batch_size=1000,
+)
 fashion_model = MnistModel(hidden_size=32)
-fit(exercise_epochs, 0.2, fashion_model, DataLoader(TensorDataset(*fashion_train), batch_size=128, shuffle=True, generator=generator), fashion_test_loader)
+fit(
+    exercise_epochs,
+    0.2,
+    fashion_model,
+    DataLoader(TensorDataset(*fashion_train), batch_size=128, shuffle=True, generator=generator),
+    fashion_test_loader,
+)
 fashion_accuracy = evaluate(fashion_model, fashion_test_loader)["val_acc"]
 ### END SOLUTION
 print(f"Fashion-MNIST test accuracy: {fashion_accuracy:.2%}")

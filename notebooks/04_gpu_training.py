@@ -42,7 +42,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "git+https://github.com/course-org/pytorch-from-zero",
+        ],
+        check=True,
+    )
 
 # %%
 import inspect
@@ -58,7 +68,7 @@ from course_utils import DeviceDataLoader, DeviceTensorLoader, fit, get_default_
 from course_utils.data import dataset_to_tensors, mnist
 from course_utils.models import MLP
 from course_utils.report import record_result
-from course_utils.settings import SMOKE, full_or_smoke, seed_everything
+from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
 print(f"PyTorch {torch.__version__}")
@@ -70,7 +80,8 @@ print(f"PyTorch {torch.__version__}")
 # %%
 train_size = full_or_smoke(full=60_000, smoke=2_000)
 num_epochs = full_or_smoke(full=2, smoke=1)
-print(f"Smoke mode: {SMOKE}; training images: {train_size}; epochs per measurement: {num_epochs}")
+print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; ", end="")
+print(f"epochs per measurement: {num_epochs}")
 
 # %% [markdown]
 # ## 1. Which devices do we have?
@@ -96,7 +107,10 @@ print(inspect.getsource(get_default_device))
 # %%
 device = get_default_device()
 if device.type == "cpu":
-    print("No GPU found: this lesson trains on the CPU, and the GPU-only steps below say so and are skipped.")
+    print(
+        "No GPU found: this lesson trains on the CPU, and the GPU-only steps below "
+        "say so and are skipped."
+    )
 else:
     print(f"Training on {device}.")
 
@@ -127,7 +141,10 @@ def seconds_per_matmul(size: int, on: torch.device, repeats: int = 3) -> float:
 
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
 for size in (64, 2048):
-    print(f"{size} x {size}: " + ", ".join(f"{d.type} {seconds_per_matmul(size, d) * 1000:.2f} ms" for d in devices))
+    print(
+        f"{size} x {size}: "
+        + ", ".join(f"{d.type} {seconds_per_matmul(size, d) * 1000:.2f} ms" for d in devices)
+    )
 
 # %% [markdown]
 # For a 64 x 64 product there is too little work to share out: launching it on a
@@ -207,8 +224,14 @@ to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIS
 train_dataset = Subset(mnist(train=True, transform=to_tensor), range(train_size))
 test_dataset = mnist(train=False, transform=to_tensor)
 pin = device.type == "cuda"
-classic_train = DeviceDataLoader(DataLoader(train_dataset, batch_size=128, shuffle=True, pin_memory=pin, generator=generator), device, non_blocking=pin)
-classic_test = DeviceDataLoader(DataLoader(test_dataset, batch_size=1000, pin_memory=pin), device, non_blocking=pin)
+classic_train = DeviceDataLoader(
+    DataLoader(train_dataset, batch_size=128, shuffle=True, pin_memory=pin, generator=generator),
+    device,
+    non_blocking=pin,
+)
+classic_test = DeviceDataLoader(
+    DataLoader(test_dataset, batch_size=1000, pin_memory=pin), device, non_blocking=pin
+)
 
 seed_everything(0)
 classic_model = to_device(MLP(28 * 28, [32], 10), device)
@@ -224,7 +247,9 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, classic_tes
 # %%
 train_images, train_labels = dataset_to_tensors(train_dataset)
 test_images, test_labels = dataset_to_tensors(test_dataset)
-course_train = DeviceTensorLoader(train_images, train_labels, batch_size=128, shuffle=True, device=device, generator=generator)
+course_train = DeviceTensorLoader(
+    train_images, train_labels, batch_size=128, shuffle=True, device=device, generator=generator
+)
 course_test = DeviceTensorLoader(test_images, test_labels, batch_size=1000, device=device)
 print(course_train)
 
@@ -249,13 +274,24 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_test)
 classic_seconds = statistics.median(epoch["train_seconds"] for epoch in classic_history)
 course_seconds = statistics.median(epoch["train_seconds"] for epoch in course_history)
 speedup = classic_seconds / course_seconds
-print(f"classic pipeline:   {classic_seconds:.2f} s per epoch, test accuracy {classic_history[-1]['val_acc']:.2%}")
-print(f"dataset on {device.type}: {course_seconds:.2f} s per epoch, test accuracy {course_history[-1]['val_acc']:.2%}")
+classic_accuracy = classic_history[-1]["val_acc"]
+print(
+    f"classic pipeline:   {classic_seconds:.2f} s per epoch, test accuracy {classic_accuracy:.2%}"
+)
+course_accuracy = course_history[-1]["val_acc"]
+print(
+    f"dataset on {device.type}: {course_seconds:.2f} s per epoch, "
+    f"test accuracy {course_accuracy:.2%}"
+)
 print(f"speed-up: {speedup:.1f}x")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 2.2))
-ax.barh(["(a) classic pipeline", f"(b) dataset on {device.type}"], [classic_seconds, course_seconds], color=["tab:gray", "tab:green"])
+ax.barh(
+    ["(a) classic pipeline", f"(b) dataset on {device.type}"],
+    [classic_seconds, course_seconds],
+    color=["tab:gray", "tab:green"],
+)
 ax.set_xlabel("seconds per training epoch")
 ax.set_title(f"Same model, same steps: {speedup:.0f}x faster")
 plt.show()
@@ -283,9 +319,13 @@ epoch_seconds = {}
 for each_device in devices:
     seed_everything(0)
     timing_model = to_device(MLP(28 * 28, [32], 10), each_device)
-    timing_train = DeviceTensorLoader(train_images, train_labels, batch_size=128, shuffle=True, device=each_device)
+    timing_train = DeviceTensorLoader(
+        train_images, train_labels, batch_size=128, shuffle=True, device=each_device
+    )
     timing_test = DeviceTensorLoader(test_images, test_labels, batch_size=1000, device=each_device)
-    epoch_seconds[each_device.type] = fit(1, 0.2, timing_model, timing_train, timing_test)[0]["train_seconds"]
+    epoch_seconds[each_device.type] = fit(1, 0.2, timing_model, timing_train, timing_test)[0][
+        "train_seconds"
+    ]
 print({name: f"{seconds:.2f} s" for name, seconds in epoch_seconds.items()})
 if len(epoch_seconds) == 1:
     print("Only the CPU is available here, so there is nothing to compare it with.")
@@ -314,7 +354,9 @@ class MixedPrecisionMLP(MLP):
             return super().forward(inputs).float()
 
 
-wide_train = DeviceTensorLoader(train_images, train_labels, batch_size=256, shuffle=True, device=device)
+wide_train = DeviceTensorLoader(
+    train_images, train_labels, batch_size=256, shuffle=True, device=device
+)
 bf16_supported = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or device.type == "cpu"
 if bf16_supported:
     precision_seconds = {}
@@ -323,7 +365,8 @@ if bf16_supported:
         wide_model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
         result = fit(1, 0.05, wide_model, wide_train, course_test)[0]
         precision_seconds[label] = result["train_seconds"]
-        print(f"{label}: {result['train_seconds']:.2f} s per epoch, test accuracy {result['val_acc']:.2%}")
+        seconds, accuracy = result["train_seconds"], result["val_acc"]
+        print(f"{label}: {seconds:.2f} s per epoch, test accuracy {accuracy:.2%}")
 else:
     print(f"Skipped: bfloat16 autocast is not supported on this {device.type} device.")
 
@@ -341,11 +384,15 @@ if device.type == "cuda":
     seed_everything(0)
     compiled_model = torch.compile(to_device(MLP(28 * 28, [1024, 1024], 10), device))
     compile_history = fit(2, 0.05, compiled_model, wide_train, course_test)
-    print(f"first epoch (with compiling) {compile_history[0]['train_seconds']:.1f} s, second epoch {compile_history[1]['train_seconds']:.2f} s")
+    print(
+        f"first epoch (with compiling) {compile_history[0]['train_seconds']:.1f} s, "
+        f"second epoch {compile_history[1]['train_seconds']:.2f} s"
+    )
 else:
     print(
-        "Skipped on the CPU: torch.compile works there too, but on the course's 2-core test machine it spent about 19 s "
-        "compiling a 512-256 MLP to make each step about 7% faster, a loss for trainings as short as this lesson's."
+        "Skipped on the CPU: torch.compile works there too, but on the course's 2-core test "
+        "machine it spent about 19 s compiling a 512-256 MLP to make each step about 7% faster, "
+        "a loss for trainings as short as this lesson's."
     )
 
 # %% [markdown]
@@ -377,14 +424,18 @@ record_result("pipeline speed-up", round(speedup, 1), unit="x")
 
 # %%
 ### BEGIN SOLUTION
-# Hint: loop over devices: move an MLP(784, [2048, 2048], 10) and a DeviceTensorLoader there, fit one epoch
+# Hint: per device, move an MLP(784, [2048, 2048], 10) and a DeviceTensorLoader there, fit 1 epoch
 big_model_seconds = {}
 for each_device in devices:
     seed_everything(0)
     big_model = to_device(MLP(28 * 28, [2048, 2048], 10), each_device)
-    big_train = DeviceTensorLoader(train_images, train_labels, batch_size=256, shuffle=True, device=each_device)
+    big_train = DeviceTensorLoader(
+        train_images, train_labels, batch_size=256, shuffle=True, device=each_device
+    )
     big_test = DeviceTensorLoader(test_images, test_labels, batch_size=1000, device=each_device)
-    big_model_seconds[each_device.type] = fit(1, 0.05, big_model, big_train, big_test)[0]["train_seconds"]
+    big_model_seconds[each_device.type] = fit(1, 0.05, big_model, big_train, big_test)[0][
+        "train_seconds"
+    ]
 ### END SOLUTION
 print({name: f"{seconds:.2f} s" for name, seconds in big_model_seconds.items()})
 
@@ -394,9 +445,10 @@ print({name: f"{seconds:.2f} s" for name, seconds in big_model_seconds.items()})
 # which batch size is the GPU faster than the CPU? (Without a GPU, watch how the
 # CPU's time per image falls as batches grow.)
 
+
 # %%
 ### BEGIN SOLUTION
-# Hint: time training steps on random data; call torch.cuda.synchronize() before reading the clock on a GPU
+# Hint: time steps on random data; on a GPU call torch.cuda.synchronize() before reading the clock
 def seconds_per_step(batch_size: int, on: torch.device, steps: int = 20) -> float:
     """Mean time of one training step of the 32-unit MLP on random data."""
     step_model = to_device(MLP(28 * 28, [32], 10), on)
@@ -417,7 +469,14 @@ def seconds_per_step(batch_size: int, on: torch.device, steps: int = 20) -> floa
     return (time.perf_counter() - start) / steps
 
 
-step_table = {size: {d.type: seconds_per_step(size, d) for d in devices} for size in (16, 64, 256, 1024)}
+step_table = {
+    size: {d.type: seconds_per_step(size, d) for d in devices} for size in (16, 64, 256, 1024)
+}
 ### END SOLUTION
 for size, timings in step_table.items():
-    print(f"batch {size:5}: " + ", ".join(f"{name} {seconds * 1e6 / size:.1f} µs per image" for name, seconds in timings.items()))
+    print(
+        f"batch {size:5}: "
+        + ", ".join(
+            f"{name} {seconds * 1e6 / size:.1f} µs per image" for name, seconds in timings.items()
+        )
+    )

@@ -40,7 +40,17 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/course-org/pytorch-from-zero"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "git+https://github.com/course-org/pytorch-from-zero",
+        ],
+        check=True,
+    )
 
 # %%
 import functools
@@ -49,21 +59,34 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 
-from course_utils import DeviceTensorLoader, ImageClassificationBase, evaluate, fit, fit_one_cycle, get_default_device, to_device
+from course_utils import (
+    DeviceTensorLoader,
+    ImageClassificationBase,
+    evaluate,
+    fit,
+    fit_one_cycle,
+    get_default_device,
+    to_device,
+)
 from course_utils.augment import batch_transform
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.data import cifar10, dataset_to_tensors
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
-from course_utils.plotting import plot_confusion_matrix, plot_history, plot_lrs, show_batch, show_misclassified
+from course_utils.plotting import (
+    plot_confusion_matrix,
+    plot_history,
+    plot_lrs,
+    show_batch,
+    show_misclassified,
+)
 from course_utils.report import record_result
-from course_utils.settings import SMOKE, full_or_smoke, seed_everything
-from course_utils.training import predict
+from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
+from course_utils.training import eval_mode, predict
 
 generator = seed_everything(0)
 device = get_default_device()
@@ -86,8 +109,11 @@ resnet_width = 64 if on_gpu else 16
 resnet_epochs = full_or_smoke(full=8 if on_gpu else 4, smoke=1)
 exercise_size = full_or_smoke(full=10_000, smoke=500)
 exercise_epochs = full_or_smoke(full=3, smoke=1)
-print(f"Smoke mode: {SMOKE}; training images {train_size}, small CNN epochs {cnn_epochs}")
-print(f"ResNet-9: width {resnet_width}, epochs {resnet_epochs} ({'full size' if on_gpu else 'reduced CPU budget'})")
+print(f"Smoke mode: {smoke_mode()}; training images {train_size}, small CNN epochs {cnn_epochs}")
+print(
+    f"ResNet-9: width {resnet_width}, epochs {resnet_epochs} "
+    f"({'full size' if on_gpu else 'reduced CPU budget'})"
+)
 
 # %% [markdown]
 # ## 1. The data, as an image folder
@@ -112,14 +138,24 @@ print(classes)
 # network a slightly different picture each epoch (section 6 explains why).
 
 # %%
-plain_mean, plain_std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # placeholders until section 2 measures the real ones
-per_image_transforms = transforms.Compose([
-    transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
-    transforms.RandomHorizontalFlip(),
-    transforms.ToTensor(),
-    transforms.Normalize(plain_mean, plain_std),
-])
-plain_loader = DataLoader(cifar10(train=True, transform=per_image_transforms), batch_size=128, shuffle=True, generator=generator)
+plain_mean, plain_std = (
+    (0.5, 0.5, 0.5),
+    (0.5, 0.5, 0.5),
+)  # placeholders until section 2 measures the real ones
+per_image_transforms = transforms.Compose(
+    [
+        transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(plain_mean, plain_std),
+    ]
+)
+plain_loader = DataLoader(
+    cifar10(train=True, transform=per_image_transforms),
+    batch_size=128,
+    shuffle=True,
+    generator=generator,
+)
 images, labels = next(iter(plain_loader))
 print(images.shape, labels[:8].tolist())
 show_batch(images[:32], nrow=16, mean=plain_mean, std=plain_std, title="a shuffled training batch")
@@ -130,10 +166,13 @@ show_batch(images[:32], nrow=16, mean=plain_mean, std=plain_std, title="a shuffl
 
 # %%
 start = time.perf_counter()
-for batch_number, _ in zip(range(20), plain_loader):
+for _batch in zip(range(20), plain_loader, strict=False):
     pass
 seconds_per_batch = (time.perf_counter() - start) / 20
-print(f"{seconds_per_batch * 1000:.0f} ms per batch: about {seconds_per_batch * len(plain_loader):.0f} s per epoch before any training")
+print(
+    f"{seconds_per_batch * 1000:.0f} ms per batch: about "
+    f"{seconds_per_batch * len(plain_loader):.0f} s per epoch before any training"
+)
 
 # %% [markdown]
 # Every epoch would decode the same 50,000 JPEG files again. Instead, as in
@@ -146,8 +185,12 @@ print(f"{seconds_per_batch * 1000:.0f} ms per batch: about {seconds_per_batch * 
 as_bytes = transforms.PILToTensor()
 train_indices = torch.randperm(len(train_folder), generator=generator)[:train_size].tolist()
 test_indices = torch.randperm(len(test_folder), generator=generator)[:test_size].tolist()
-train_images, train_labels = dataset_to_tensors(Subset(cifar10(train=True, transform=as_bytes), train_indices))
-test_images, test_labels = dataset_to_tensors(Subset(cifar10(train=False, transform=as_bytes), test_indices))
+train_images, train_labels = dataset_to_tensors(
+    Subset(cifar10(train=True, transform=as_bytes), train_indices)
+)
+test_images, test_labels = dataset_to_tensors(
+    Subset(cifar10(train=False, transform=as_bytes), test_indices)
+)
 print(train_images.shape, train_images.dtype, test_images.shape)
 
 # %% [markdown]
@@ -158,8 +201,12 @@ print(train_images.shape, train_images.dtype, test_images.shape)
 # channel at a time keeps the temporary `float32` copy small.)
 
 # %%
-channel_mean = tuple(round(train_images[:, channel].float().mean().item() / 255, 4) for channel in range(3))
-channel_std = tuple(round(train_images[:, channel].float().std().item() / 255, 4) for channel in range(3))
+channel_mean = tuple(
+    round(train_images[:, channel].float().mean().item() / 255, 4) for channel in range(3)
+)
+channel_std = tuple(
+    round(train_images[:, channel].float().std().item() / 255, 4) for channel in range(3)
+)
 print(f"mean {channel_mean}, std {channel_std}")
 
 # %% [markdown]
@@ -170,10 +217,24 @@ print(f"mean {channel_mean}, std {channel_std}")
 # %%
 normalise = batch_transform(channel_mean, channel_std)
 augment = batch_transform(channel_mean, channel_std, crop_padding=4, flip=True)
-train_loader = DeviceTensorLoader(train_images, train_labels, batch_size=64, shuffle=True, device=device, generator=generator, transform=normalise)
-test_loader = DeviceTensorLoader(test_images, test_labels, batch_size=500, device=device, transform=normalise)
+train_loader = DeviceTensorLoader(
+    train_images,
+    train_labels,
+    batch_size=64,
+    shuffle=True,
+    device=device,
+    generator=generator,
+    transform=normalise,
+)
+test_loader = DeviceTensorLoader(
+    test_images, test_labels, batch_size=500, device=device, transform=normalise
+)
 batch_images, batch_labels = next(iter(train_loader))
-print(batch_images.shape, batch_images.dtype, f"channel means of a batch: {batch_images.mean(dim=(0, 2, 3)).cpu().numpy().round(2)}")
+print(
+    batch_images.shape,
+    batch_images.dtype,
+    f"channel means of a batch: {batch_images.mean(dim=(0, 2, 3)).cpu().numpy().round(2)}",
+)
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -206,7 +267,11 @@ one_image = torch.zeros(1, 3, 32, 32)
 cases = [
     ("5x5, no padding", nn.Conv2d(3, 8, kernel_size=5), output_size(32, 5)),
     ("5x5, padding 2", nn.Conv2d(3, 8, kernel_size=5, padding=2), output_size(32, 5, padding=2)),
-    ("3x3, padding 1, stride 2", nn.Conv2d(3, 8, kernel_size=3, padding=1, stride=2), output_size(32, 3, padding=1, stride=2)),
+    (
+        "3x3, padding 1, stride 2",
+        nn.Conv2d(3, 8, kernel_size=3, padding=1, stride=2),
+        output_size(32, 3, padding=1, stride=2),
+    ),
     ("max pool 2x2", nn.MaxPool2d(2), output_size(32, 2, stride=2)),
 ]
 for name, layer, by_hand in cases:
@@ -237,11 +302,20 @@ class SmallCnn(ImageClassificationBase):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 16 x 16 x 16
-            nn.Conv2d(16, 32, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 32 x 8 x 8
+            nn.Conv2d(3, 16, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 16 x 16 x 16
+            nn.Conv2d(16, 32, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 32 x 8 x 8
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * 8 * 8, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)
+            nn.Flatten(),
+            nn.Linear(32 * 8 * 8, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, 10),
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -269,7 +343,10 @@ cnn_history = fit(cnn_epochs, 0.02, cnn, train_loader, test_loader, opt_func=sgd
 cnn_history += fit(1, 0.002, cnn, train_loader, test_loader, opt_func=sgd_momentum)
 cnn_train_seconds = sum(epoch["train_seconds"] for epoch in cnn_history)
 cnn_accuracy = cnn_history[-1]["val_acc"]
-print(f"small CNN: test accuracy {cnn_accuracy:.2%} after {len(cnn_history)} epochs, {cnn_train_seconds:.0f} s of training")
+print(
+    f"small CNN: test accuracy {cnn_accuracy:.2%} after {len(cnn_history)} epochs, "
+    f"{cnn_train_seconds:.0f} s of training"
+)
 
 # %%
 plot_history(cnn_history, title="Small CNN")
@@ -282,7 +359,10 @@ plot_history(cnn_history, title="Small CNN")
 
 # %%
 cnn_predictions, cnn_truth = predict(cnn, test_loader)
-for name, class_accuracy in zip(classes, per_class_accuracy(confusion_matrix(cnn_predictions, cnn_truth, num_classes=10))):
+cnn_class_accuracy = per_class_accuracy(
+    confusion_matrix(cnn_predictions, cnn_truth, num_classes=10)
+)
+for name, class_accuracy in zip(classes, cnn_class_accuracy, strict=True):
     print(f"{name:11} {class_accuracy:.1%}")
 
 # %% [markdown]
@@ -297,7 +377,10 @@ mlp = to_device(MLP(3 * 32 * 32, [512, 256], 10), device)
 mlp_history = fit(cnn_epochs, 0.02, mlp, train_loader, test_loader, opt_func=sgd_momentum)
 mlp_history += fit(1, 0.002, mlp, train_loader, test_loader, opt_func=sgd_momentum)
 mlp_accuracy = mlp_history[-1]["val_acc"]
-print(f"MLP: test accuracy {mlp_accuracy:.2%} with {count_parameters(mlp):,} parameters; small CNN: {cnn_accuracy:.2%} with {count_parameters(cnn):,}")
+print(
+    f"MLP: test accuracy {mlp_accuracy:.2%} with {count_parameters(mlp):,} parameters; "
+    f"small CNN: {cnn_accuracy:.2%} with {count_parameters(cnn):,}"
+)
 
 # %% [markdown]
 # The MLP has about six times as many parameters and still does worse (54% against
@@ -326,7 +409,11 @@ print(f"MLP: test accuracy {mlp_accuracy:.2%} with {count_parameters(mlp):,} par
 # %%
 def conv_block(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
     """3x3 convolution, batch normalisation, ReLU, and optionally 2x2 max pooling."""
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    layers = [
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
@@ -350,10 +437,14 @@ class ResNet9(ImageClassificationBase):
         super().__init__()
         self.layers = nn.Sequential(
             conv_block(3, width),
-            conv_block(width, 2 * width, pool=True), ResidualBlock(2 * width),
+            conv_block(width, 2 * width, pool=True),
+            ResidualBlock(2 * width),
             conv_block(2 * width, 4 * width, pool=True),
-            conv_block(4 * width, 8 * width, pool=True), ResidualBlock(8 * width),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * width, num_classes),
+            conv_block(4 * width, 8 * width, pool=True),
+            ResidualBlock(8 * width),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8 * width, num_classes),
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -361,7 +452,10 @@ class ResNet9(ImageClassificationBase):
 
 
 # %% tags=["nbval-check-output"]
-print(f"full size: {count_parameters(ResNet9(64)):,} parameters; width 16: {count_parameters(ResNet9(16)):,}")
+print(
+    f"full size: {count_parameters(ResNet9(64)):,} parameters; "
+    f"width 16: {count_parameters(ResNet9(16)):,}"
+)
 print(tuple(ResNet9(16)(torch.zeros(2, 3, 32, 32)).shape))
 
 # %% [markdown]
@@ -369,16 +463,42 @@ print(tuple(ResNet9(16)(torch.zeros(2, 3, 32, 32)).shape))
 # and flipped with its own random choice):
 
 # %%
-augmented_loader = DeviceTensorLoader(train_images, train_labels, batch_size=128, shuffle=True, device=device, generator=generator, transform=augment)
-show_batch(next(iter(augmented_loader))[0][:32].cpu(), nrow=16, mean=channel_mean, std=channel_std, title="augmented training images")
+augmented_loader = DeviceTensorLoader(
+    train_images,
+    train_labels,
+    batch_size=128,
+    shuffle=True,
+    device=device,
+    generator=generator,
+    transform=augment,
+)
+show_batch(
+    next(iter(augmented_loader))[0][:32].cpu(),
+    nrow=16,
+    mean=channel_mean,
+    std=channel_std,
+    title="augmented training images",
+)
 
 # %%
 seed_everything(0)
 resnet = to_device(ResNet9(resnet_width), device)
-resnet_history = fit_one_cycle(resnet_epochs, 0.01, resnet, augmented_loader, test_loader, weight_decay=1e-4, grad_clip=0.1, opt_func=torch.optim.Adam)
+resnet_history = fit_one_cycle(
+    resnet_epochs,
+    0.01,
+    resnet,
+    augmented_loader,
+    test_loader,
+    weight_decay=1e-4,
+    grad_clip=0.1,
+    opt_func=torch.optim.Adam,
+)
 resnet_accuracy = resnet_history[-1]["val_acc"]
 resnet_minutes = sum(epoch["train_seconds"] for epoch in resnet_history) / 60
-print(f"ResNet-9 (width {resnet_width}, {resnet_epochs} epochs): test accuracy {resnet_accuracy:.2%} after {resnet_minutes:.1f} min of training")
+print(
+    f"ResNet-9 (width {resnet_width}, {resnet_epochs} epochs): test accuracy "
+    f"{resnet_accuracy:.2%} after {resnet_minutes:.1f} min of training"
+)
 
 # %%
 plot_history(resnet_history, title=f"ResNet-9, width {resnet_width}")
@@ -420,14 +540,14 @@ show_misclassified(test_images, true_labels, predicted_labels, classes, max_imag
 # %%
 def predict_image(image: torch.Tensor, classifier: nn.Module) -> str:
     """The class name the classifier predicts for one uint8 image (3, 32, 32)."""
-    classifier.eval()
-    with torch.no_grad():
+    with eval_mode(classifier):
         logits = classifier(normalise(image.unsqueeze(0).to(device)))
     return classes[logits.argmax(dim=1).item()]
 
 
 for index in range(4):
-    print(f"test image {index}: {classes[test_labels[index]]:10} predicted {predict_image(test_images[index], resnet)}")
+    predicted = predict_image(test_images[index], resnet)
+    print(f"test image {index}: {classes[test_labels[index]]:10} predicted {predicted}")
 
 # %% [markdown]
 # **Saving and reloading.** `save_checkpoint` writes the weights with anything
@@ -436,11 +556,21 @@ for index in range(4):
 
 # %%
 checkpoint_path = Path(tempfile.mkdtemp(prefix="lesson05-")) / "resnet9.pt"
-save_checkpoint(checkpoint_path, resnet, epoch=resnet_epochs, width=resnet_width, classes=classes, test_accuracy=resnet_accuracy)
+save_checkpoint(
+    checkpoint_path,
+    resnet,
+    epoch=resnet_epochs,
+    width=resnet_width,
+    classes=classes,
+    test_accuracy=resnet_accuracy,
+)
 reloaded = to_device(ResNet9(resnet_width), device)
 saved = load_checkpoint(checkpoint_path, reloaded)
 reloaded_accuracy = evaluate(reloaded, test_loader)["val_acc"]
-print(f"saved after epoch {saved['epoch']} with accuracy {saved['test_accuracy']:.2%}; reloaded model: {reloaded_accuracy:.2%}")
+print(
+    f"saved after epoch {saved['epoch']} with accuracy {saved['test_accuracy']:.2%}; "
+    f"reloaded model: {reloaded_accuracy:.2%}"
+)
 
 # %% [markdown]
 # ## Summary
@@ -459,7 +589,9 @@ print(f"saved after epoch {saved['epoch']} with accuracy {saved['test_accuracy']
 record_result("small CNN test accuracy", cnn_accuracy)
 record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 record_result("MLP test accuracy (same budget)", mlp_accuracy)
-record_result(f"ResNet-9 width {resnet_width}, {resnet_epochs} epochs test accuracy", resnet_accuracy)
+record_result(
+    f"ResNet-9 width {resnet_width}, {resnet_epochs} epochs test accuracy", resnet_accuracy
+)
 
 # %% [markdown]
 # ## Exercises
@@ -473,19 +605,43 @@ record_result(f"ResNet-9 width {resnet_width}, {resnet_epochs} epochs test accur
 
 # %%
 sample_images, sample_labels = train_images[:exercise_size], train_labels[:exercise_size]
-sample_plain = DeviceTensorLoader(sample_images, sample_labels, batch_size=128, device=device, transform=normalise)
+sample_plain = DeviceTensorLoader(
+    sample_images, sample_labels, batch_size=128, device=device, transform=normalise
+)
 ### BEGIN SOLUTION
-# Hint: train one ResNet9 per loader (augment, normalise); evaluate each on sample_plain and on test_loader
+# Hint: train a ResNet9 per loader (augment, normalise); evaluate on sample_plain and test_loader
 overfitting = {}
 for label, transform in (("with augmentation", augment), ("without augmentation", normalise)):
     seed_everything(0)
     model = to_device(ResNet9(resnet_width), device)
-    sample_loader = DeviceTensorLoader(sample_images, sample_labels, batch_size=128, shuffle=True, device=device, transform=transform)
-    fit_one_cycle(exercise_epochs, 0.01, model, sample_loader, test_loader, weight_decay=1e-4, grad_clip=0.1, opt_func=torch.optim.Adam)
-    overfitting[label] = (evaluate(model, sample_plain)["val_acc"], evaluate(model, test_loader)["val_acc"])
+    sample_loader = DeviceTensorLoader(
+        sample_images,
+        sample_labels,
+        batch_size=128,
+        shuffle=True,
+        device=device,
+        transform=transform,
+    )
+    fit_one_cycle(
+        exercise_epochs,
+        0.01,
+        model,
+        sample_loader,
+        test_loader,
+        weight_decay=1e-4,
+        grad_clip=0.1,
+        opt_func=torch.optim.Adam,
+    )
+    overfitting[label] = (
+        evaluate(model, sample_plain)["val_acc"],
+        evaluate(model, test_loader)["val_acc"],
+    )
 ### END SOLUTION
 for label, (train_accuracy, test_accuracy) in overfitting.items():
-    print(f"{label:22} training {train_accuracy:.1%}, test {test_accuracy:.1%}, gap {train_accuracy - test_accuracy:+.1%}")
+    print(
+        f"{label:22} training {train_accuracy:.1%}, test {test_accuracy:.1%}, "
+        f"gap {train_accuracy - test_accuracy:+.1%}"
+    )
 
 # %% [markdown]
 # **Exercise 2: change the width.** Train ResNet-9 at half and at a quarter of the
@@ -499,10 +655,31 @@ width_results = {}
 for width in (resnet_width // 4, resnet_width // 2):
     seed_everything(0)
     model = to_device(ResNet9(width), device)
-    sample_loader = DeviceTensorLoader(sample_images, sample_labels, batch_size=128, shuffle=True, device=device, transform=augment)
-    history = fit_one_cycle(exercise_epochs, 0.01, model, sample_loader, test_loader, weight_decay=1e-4, grad_clip=0.1, opt_func=torch.optim.Adam)
-    width_results[width] = (count_parameters(model), history[-1]["val_acc"], history[-1]["train_seconds"])
+    sample_loader = DeviceTensorLoader(
+        sample_images, sample_labels, batch_size=128, shuffle=True, device=device, transform=augment
+    )
+    history = fit_one_cycle(
+        exercise_epochs,
+        0.01,
+        model,
+        sample_loader,
+        test_loader,
+        weight_decay=1e-4,
+        grad_clip=0.1,
+        opt_func=torch.optim.Adam,
+    )
+    width_results[width] = (
+        count_parameters(model),
+        history[-1]["val_acc"],
+        history[-1]["train_seconds"],
+    )
 ### END SOLUTION
-print(f"width {resnet_width:3} (exercise 1): {count_parameters(ResNet9(resnet_width)):9,} parameters, test accuracy {overfitting['with augmentation'][1]:.1%}")
+print(
+    f"width {resnet_width:3} (exercise 1): {count_parameters(ResNet9(resnet_width)):9,} "
+    f"parameters, test accuracy {overfitting['with augmentation'][1]:.1%}"
+)
 for width, (parameters, accuracy, seconds) in width_results.items():
-    print(f"width {width:3}: {parameters:9,} parameters, test accuracy {accuracy:.1%}, {seconds:.1f} s per epoch")
+    print(
+        f"width {width:3}: {parameters:9,} parameters, test accuracy {accuracy:.1%}, "
+        f"{seconds:.1f} s per epoch"
+    )

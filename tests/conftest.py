@@ -13,6 +13,13 @@ matplotlib.use("Agg")
 from course_utils import ImageClassificationBase  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every notebook that nbval executes as slow (`pytest -m "not slow"` skips them)."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 class TinyClassifier(ImageClassificationBase):
     """Linear classifier on 2-D points: enough to learn a separable toy problem."""
 
@@ -39,4 +46,6 @@ def separable_loaders() -> tuple[DataLoader, DataLoader]:
     labels = (points[:, 0] > 0).long()
     train = TensorDataset(points[:192], labels[:192])
     val = TensorDataset(points[192:], labels[192:])
-    return DataLoader(train, batch_size=32, shuffle=True, generator=generator), DataLoader(val, batch_size=50)
+    return DataLoader(train, batch_size=32, shuffle=True, generator=generator), DataLoader(
+        val, batch_size=50
+    )

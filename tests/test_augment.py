@@ -10,7 +10,9 @@ def test_normalize_matches_to_tensor_then_normalize():
 
     images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
     mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
-    expected = torch.stack([transforms.Normalize(mean, std)(image.float() / 255) for image in images])
+    expected = torch.stack(
+        [transforms.Normalize(mean, std)(image.float() / 255) for image in images]
+    )
     assert torch.allclose(normalize(images, mean, std), expected, atol=1e-6)
 
 
@@ -20,7 +22,8 @@ def test_normalize_refuses_float_images():
 
 
 def test_random_crop_shifts_each_image_by_its_own_offset():
-    # Every image is a ramp 0..7 along the width; a crop shifted by d starts at a value that reveals d.
+    # Every image is a ramp 0..7 along the width; a crop shifted by d starts at a value
+    # that reveals d.
     ramp = torch.arange(8.0).repeat(64, 1, 8, 1)  # (64, 1, 8, 8)
     cropped = random_crop(ramp, padding=2, generator=torch.Generator().manual_seed(0))
     assert cropped.shape == ramp.shape
@@ -50,7 +53,9 @@ def test_random_horizontal_flip_flips_about_half_of_the_images():
 def test_loader_applies_the_batch_transform_to_inputs_only():
     images = torch.full((6, 3, 4, 4), 255, dtype=torch.uint8)
     labels = torch.arange(6)
-    transform = batch_transform(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), crop_padding=1, flip=True)
+    transform = batch_transform(
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), crop_padding=1, flip=True
+    )
     loader = DeviceTensorLoader(images, labels, batch_size=4, shuffle=True, transform=transform)
     batches = list(loader)
     assert batches[0][0].dtype == torch.float32 and torch.all(batches[0][0] == 1.0)

@@ -56,7 +56,9 @@ def test_device_data_loader_yields_moved_batches_and_has_len():
 def test_device_tensor_loader_covers_every_sample_once_per_epoch():
     inputs = torch.arange(10.0).unsqueeze(1)
     labels = torch.arange(10)
-    loader = DeviceTensorLoader(inputs, labels, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loader = DeviceTensorLoader(
+        inputs, labels, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
     assert len(loader) == 3
     batches = list(loader)
     assert [len(x) for x, _ in batches] == [4, 4, 2]
@@ -76,14 +78,20 @@ def test_device_tensor_loader_in_order_and_drop_last():
 
 
 def test_device_tensor_loader_moves_tensors_once():
-    loader = DeviceTensorLoader(torch.ones(6, 2), torch.zeros(6), batch_size=3, shuffle=True, device="meta")
+    loader = DeviceTensorLoader(
+        torch.ones(6, 2), torch.zeros(6), batch_size=3, shuffle=True, device="meta"
+    )
     assert loader.device.type == "meta"
     assert "6 samples, 2 batches of 3 on meta" in repr(loader)
 
 
 @pytest.mark.parametrize(
     "tensors, kwargs, message",
-    [((), {"batch_size": 2}, "at least one"), ((torch.ones(3), torch.ones(4)), {"batch_size": 2}, "same length"), ((torch.ones(3),), {"batch_size": 0}, "batch_size")],
+    [
+        ((), {"batch_size": 2}, "at least one"),
+        ((torch.ones(3), torch.ones(4)), {"batch_size": 2}, "same length"),
+        ((torch.ones(3),), {"batch_size": 0}, "batch_size"),
+    ],
 )
 def test_device_tensor_loader_rejects_bad_input(tensors, kwargs, message):
     with pytest.raises(ValueError, match=message):

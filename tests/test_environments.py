@@ -2,7 +2,11 @@
 
 import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +27,10 @@ def requirement_name(requirement: str) -> str:
 def learner_packages() -> set[str]:
     """What a learner's environment needs: the package's dependencies and its `lab` extra."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {requirement_name(r) for r in project["dependencies"] + project["optional-dependencies"]["lab"]}
+    return {
+        requirement_name(r)
+        for r in project["dependencies"] + project["optional-dependencies"]["lab"]
+    }
 
 
 def pins(lines: list[str]) -> dict[str, str]:
@@ -56,7 +63,9 @@ def binder_pins() -> dict[str, str]:
 
 def test_constraints_pin_every_learner_package_and_the_test_tools():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    every = learner_packages() | {requirement_name(r) for r in project["optional-dependencies"]["test"]}
+    every = learner_packages() | {
+        requirement_name(r) for r in project["optional-dependencies"]["test"]
+    }
     assert every - set(constraints()) == set()
     assert constraints()["torch"] == "2.14.1" and constraints()["torchvision"] == "0.29.1"
 
@@ -72,7 +81,9 @@ def test_environment_files_list_the_same_packages_at_the_same_versions(source):
 def test_conda_environment_installs_the_helpers_from_the_checkout():
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "conda-forge" in environment["channels"]
-    pip_section = next(entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict))
+    pip_section = next(
+        entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict)
+    )
     assert "-e ." in pip_section
 
 
@@ -85,3 +96,54 @@ def test_binder_uses_cpu_only_torch_and_postbuild_installs_the_package():
     assert text.startswith("#!/bin/bash") and re.search(r"pip install .*-e \.", text)
     assert "jupytext" in text
     assert (ROOT / "binder" / "runtime.txt").read_text().strip().startswith("python-3.")
+
+
+def python_floor() -> str:
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    match = re.fullmatch(r">=\s*(3\.\d+)", requires)
+    assert match, f"requires-python should be a plain floor like '>=3.11', got {requires!r}"
+    return match.group(1)
+
+
+def test_one_python_floor_everywhere():
+    floor = python_floor()
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert f"python={floor}" in environment["dependencies"]
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == f"python-{floor}"
+    assert f"Python {floor} or newer" in (ROOT / "README.md").read_text()
+    ruff = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert ruff["target-version"] == "py" + floor.replace(".", "")
+
+
+@pytest.mark.slow
+def test_the_installed_package_holds_no_instructor_module(tmp_path):
+    """Build the wheel that `pip install .` installs, from a copy of the checkout."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("course_utils", "instructor"):
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--quiet",
+        "--wheel-dir",
+        str(tmp_path / "wheels"),
+        str(source),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "wheels").glob("course_utils-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {
+        "course_utils",
+        wheel.name.split("-py")[0] + ".dist-info",
+    }
+    modules = {Path(name).name for name in names if name.endswith(".py")}
+    assert "training.py" in modules and not modules & {"runner.py", "student.py"}

@@ -14,7 +14,11 @@ def test_accuracy_counts_argmax_hits():
 
 @pytest.mark.parametrize(
     "outputs, labels",
-    [(torch.zeros(4), torch.zeros(4, dtype=torch.long)), (torch.zeros(4, 2), torch.zeros(3, dtype=torch.long)), (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))],
+    [
+        (torch.zeros(4), torch.zeros(4, dtype=torch.long)),
+        (torch.zeros(4, 2), torch.zeros(3, dtype=torch.long)),
+        (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)),
+    ],
 )
 def test_accuracy_rejects_bad_shapes(outputs, labels):
     with pytest.raises(ValueError):

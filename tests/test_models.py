@@ -8,7 +8,9 @@ from course_utils.models import MLP
 
 def test_mlp_layers_and_output_shape():
     model = MLP(784, [512, 256], 10, dropout=0.2)
-    linear_shapes = [tuple(layer.weight.shape) for layer in model.layers if isinstance(layer, nn.Linear)]
+    linear_shapes = [
+        tuple(layer.weight.shape) for layer in model.layers if isinstance(layer, nn.Linear)
+    ]
     assert linear_shapes == [(512, 784), (256, 512), (10, 256)]
     assert sum(isinstance(layer, nn.Dropout) for layer in model.layers) == 2
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)

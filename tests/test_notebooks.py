@@ -43,17 +43,25 @@ def test_every_lesson_has_both_halves_of_its_pair():
 def test_notebook_and_its_py_twin_are_in_sync(notebook_path):
     from_notebook = jupytext.read(notebook_path)
     from_script = jupytext.read(notebook_path.with_suffix(".py"))
-    assert len(from_notebook.cells) == len(from_script.cells), "the pair has a different number of cells: run `jupytext --sync`"
-    for notebook_cell, script_cell in zip(from_notebook.cells, from_script.cells):
+    assert len(from_notebook.cells) == len(from_script.cells), (
+        "the pair has a different number of cells: run `jupytext --sync`"
+    )
+    for notebook_cell, script_cell in zip(from_notebook.cells, from_script.cells, strict=True):
         assert notebook_cell.cell_type == script_cell.cell_type
-        assert notebook_cell.source == script_cell.source, f"cell differs: run `jupytext --sync`\n{script_cell.source[:200]}"
+        assert notebook_cell.source == script_cell.source, (
+            f"cell differs: run `jupytext --sync`\n{script_cell.source[:200]}"
+        )
         assert notebook_cell.metadata.get("tags", []) == script_cell.metadata.get("tags", [])
 
 
 @pytest.mark.parametrize("script_path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_lessons_do_not_redefine_course_utils_helpers(script_path):
     tree = ast.parse(jupytext.writes(jupytext.read(script_path), fmt="py:percent"))
-    defined = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))}
+    defined = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+    }
     assigned = {
         target.id
         for node in ast.walk(tree)
@@ -62,7 +70,10 @@ def test_lessons_do_not_redefine_course_utils_helpers(script_path):
         if isinstance(target, ast.Name) and isinstance(node.value, ast.Lambda)
     }
     clashes = (defined | assigned) & helper_names()
-    assert not clashes, f"{script_path.name} defines {sorted(clashes)}, which course_utils provides: import it instead"
+    assert not clashes, (
+        f"{script_path.name} defines {sorted(clashes)}, which course_utils provides: "
+        "import it instead"
+    )
 
 
 def test_the_redefinition_check_catches_a_pasted_helper(tmp_path):
@@ -76,11 +87,15 @@ def test_the_redefinition_check_catches_a_pasted_helper(tmp_path):
 def test_committed_outputs_are_complete_and_clean(notebook_path):
     notebook = nbformat.read(notebook_path, as_version=4)
     for cell in code_cells(notebook):
-        assert cell.execution_count is not None, f"unexecuted cell (run `make solutions`): {cell.source[:80]}"
+        assert cell.execution_count is not None, (
+            f"unexecuted cell (run `make solutions`): {cell.source[:80]}"
+        )
         for output in cell.outputs:
             assert output.output_type != "error", f"committed error in: {cell.source[:80]}"
             text = output.get("text", "")
-            assert not (output.output_type == "stream" and output.name == "stderr"), f"stderr output: {text[:200]}"
+            assert not (output.output_type == "stream" and output.name == "stderr"), (
+                f"stderr output: {text[:200]}"
+            )
             assert "Warning" not in text, f"warning in output: {text[:200]}"
 
 
@@ -90,12 +105,20 @@ def test_lesson_structure(notebook_path):
     sources = [cell.source for cell in notebook.cells]
     text = "\n".join(sources)
     assert "By the end of this lesson you can" in sources[0]
-    assert any('"google.colab" in sys.modules' in source for source in sources[:3]), "first code cell must install on Colab only"
-    assert any("Settings." in source for source in sources), "a settings cell saying what smoke mode changes"
+    assert any('"google.colab" in sys.modules' in source for source in sources[:3]), (
+        "first code cell must install on Colab only"
+    )
+    assert any("Settings." in source for source in sources), (
+        "a settings cell saying what smoke mode changes"
+    )
     assert "## Summary" in text and "## Exercises" in text
     assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 2
     assert "record_result(" in text, "the lesson records its headline figures for `make run`"
-    tagged = [cell for cell in code_cells(notebook) if "nbval-check-output" in cell.metadata.get("tags", [])]
+    tagged = [
+        cell
+        for cell in code_cells(notebook)
+        if "nbval-check-output" in cell.metadata.get("tags", [])
+    ]
     assert len(tagged) >= 5, "deterministic cells carry the nbval-check-output tag"
 
 
@@ -103,7 +126,9 @@ def test_lesson_structure(notebook_path):
 def test_badges_point_at_this_notebook(notebook_path):
     first_cell = nbformat.read(notebook_path, as_version=4).cells[0].source
     # a badge is [![alt](image)](link): the link follows ")]("
-    links = re.findall(r"\)\]\((https://(?:colab\.research\.google\.com|mybinder\.org)[^)]+)\)", first_cell)
+    links = re.findall(
+        r"\)\]\((https://(?:colab\.research\.google\.com|mybinder\.org)[^)]+)\)", first_cell
+    )
     assert len(links) == 2
     for link in links:
         assert link.endswith(f"notebooks/{notebook_path.name}"), link
@@ -112,7 +137,10 @@ def test_badges_point_at_this_notebook(notebook_path):
 def test_every_readme_link_and_badge_points_at_an_existing_file():
     readme = (ROOT / "README.md").read_text()
     local = re.findall(r"\]\(((?:notebooks|student|benchmarks)/[^)#]*)\)", readme)
-    remote = re.findall(r"\)\]\(https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/[^)]*?(notebooks/[\w.]+\.ipynb)\)", readme)
+    remote = re.findall(
+        r"\)\]\(https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/[^)]*?(notebooks/[\w.]+\.ipynb)\)",
+        readme,
+    )
     assert len(remote) == 2 * len(NOTEBOOKS), "a Colab and a Binder badge per lesson"
     missing = [path for path in local + remote if not (ROOT / path).exists()]
     assert missing == []

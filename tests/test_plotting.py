@@ -3,9 +3,19 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from course_utils.plotting import plot_confusion_matrix, plot_history, plot_lrs, show_batch, show_misclassified, unnormalize
+from course_utils.plotting import (
+    plot_confusion_matrix,
+    plot_history,
+    plot_lrs,
+    show_batch,
+    show_misclassified,
+    unnormalize,
+)
 
-HISTORY = [{"train_loss": 1.0, "val_loss": 0.9, "val_acc": 0.5}, {"train_loss": 0.5, "val_loss": 0.6, "val_acc": 0.8}]
+HISTORY = [
+    {"train_loss": 1.0, "val_loss": 0.9, "val_acc": 0.5},
+    {"train_loss": 0.5, "val_loss": 0.6, "val_acc": 0.8},
+]
 
 
 def test_show_batch_draws_a_grid_from_a_batch_pair():
@@ -47,7 +57,9 @@ def test_plot_confusion_matrix_annotates_counts():
     fig = plot_confusion_matrix(torch.tensor([[5, 1], [2, 7]]), ["cat", "dog"])
     texts = sorted(text.get_text() for text in fig.axes[0].texts)
     assert texts == ["1", "2", "5", "7"]
-    normalised = plot_confusion_matrix(torch.tensor([[5, 1], [2, 7]]), ["cat", "dog"], normalize=True)
+    normalised = plot_confusion_matrix(
+        torch.tensor([[5, 1], [2, 7]]), ["cat", "dog"], normalize=True
+    )
     assert "0.83" in [text.get_text() for text in normalised.axes[0].texts]
 
 

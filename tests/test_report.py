@@ -12,7 +12,10 @@ def test_record_result_prints_and_appends_json(tmp_path, monkeypatch, capsys):
     record_result("checks passed", True)
     assert capsys.readouterr().out.splitlines() == ["test accuracy: 0.9812", "checks passed: True"]
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert lines == [{"name": "test accuracy", "value": 0.98123, "unit": ""}, {"name": "checks passed", "value": True, "unit": ""}]
+    assert lines == [
+        {"name": "test accuracy", "value": 0.98123, "unit": ""},
+        {"name": "checks passed", "value": True, "unit": ""},
+    ]
 
 
 def test_record_result_without_results_file_only_prints(monkeypatch, tmp_path, capsys):

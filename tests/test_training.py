@@ -1,19 +1,32 @@
 import functools
+import math
 
 import pytest
 import torch
+from conftest import TinyClassifier
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.training import ImageClassificationBase, evaluate, fit, fit_one_cycle, predict
+from course_utils import training
+from course_utils.training import (
+    ImageClassificationBase,
+    eval_mode,
+    evaluate,
+    fit,
+    fit_one_cycle,
+    predict,
+)
 
 
-def test_fit_learns_a_separable_problem_and_returns_a_history(tiny_model, separable_loaders, capsys):
+def test_fit_learns_a_separable_problem_and_returns_a_history(
+    tiny_model, separable_loaders, capsys
+):
     train_loader, val_loader = separable_loaders
     before = evaluate(tiny_model, val_loader)["val_acc"]
     history = fit(5, 0.5, tiny_model, train_loader, val_loader)
     assert len(history) == 5
-    assert set(history[0]) == {"train_loss", "val_loss", "val_acc", "train_seconds", "epoch_seconds"}
+    keys = {"train_loss", "val_loss", "val_acc", "train_seconds", "epoch_seconds"}
+    assert set(history[0]) == keys
     assert 0 < history[0]["train_seconds"] <= history[0]["epoch_seconds"]
     assert history[-1]["val_acc"] > 0.95 > before
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -21,12 +34,18 @@ def test_fit_learns_a_separable_problem_and_returns_a_history(tiny_model, separa
 
 
 def test_fit_accepts_another_optimizer(tiny_model, separable_loaders):
-    history = fit(2, 0.05, tiny_model, *separable_loaders, opt_func=functools.partial(torch.optim.SGD, momentum=0.9))
+    momentum = functools.partial(torch.optim.SGD, momentum=0.9)
+    history = fit(2, 0.05, tiny_model, *separable_loaders, opt_func=momentum)
     assert history[-1]["val_acc"] > 0.9
 
 
-@pytest.mark.parametrize("epochs, lr, message", [(0, 0.1, "epochs"), (-1, 0.1, "epochs"), (1.5, 0.1, "epochs"), (2, 0.0, "lr"), (2, -0.1, "lr")])
-def test_fit_rejects_bad_numbers_before_training(tiny_model, separable_loaders, epochs, lr, message):
+@pytest.mark.parametrize(
+    "epochs, lr, message",
+    [(0, 0.1, "epochs"), (-1, 0.1, "epochs"), (2, 0.0, "lr"), (2, -0.1, "lr")],
+)
+def test_fit_rejects_bad_numbers_before_training(
+    tiny_model, separable_loaders, epochs, lr, message
+):
     weights = tiny_model.linear.weight.clone()
     with pytest.raises(ValueError, match=message):
         fit(epochs, lr, tiny_model, *separable_loaders)
@@ -34,7 +53,9 @@ def test_fit_rejects_bad_numbers_before_training(tiny_model, separable_loaders, 
 
 
 def test_fit_rejects_an_empty_loader(tiny_model, separable_loaders):
-    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    empty = DataLoader(
+        TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), batch_size=4
+    )
     with pytest.raises(ValueError, match="train_loader is empty"):
         fit(1, 0.1, tiny_model, empty, separable_loaders[1])
     with pytest.raises(ValueError, match="val_loader is empty"):
@@ -57,20 +78,76 @@ def test_validation_mean_is_weighted_by_batch_size():
     assert evaluate(Constant(), loader)["val_acc"] == pytest.approx(0.75)
 
 
-def test_evaluate_restores_training_mode(tiny_model, separable_loaders):
+def modes(model: nn.Module) -> list[bool]:
+    return [module.training for module in model.modules()]
+
+
+@pytest.mark.parametrize("start_in_training", [True, False], ids=["from-train", "from-eval"])
+def test_eval_mode_switches_to_eval_without_gradients_and_restores_the_mode(start_in_training):
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5), nn.Linear(3, 1))
+    model.train(start_in_training)
+    with eval_mode(model) as inside:
+        assert inside is model
+        assert modes(model) == [False] * 4
+        assert not torch.is_grad_enabled()
+        assert not model(torch.ones(1, 3)).requires_grad
+    assert modes(model) == [start_in_training] * 4
+    assert torch.is_grad_enabled()
+
+
+def test_eval_mode_restores_the_mode_when_the_block_fails():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    model.train()
+    with pytest.raises(RuntimeError, match="boom"), eval_mode(model):
+        raise RuntimeError("boom")
+    assert all(modes(model))
+
+
+@pytest.mark.parametrize("helper", [evaluate, predict])
+@pytest.mark.parametrize("start_in_training", [True, False], ids=["from-train", "from-eval"])
+def test_evaluate_and_predict_restore_the_mode(
+    tiny_model, separable_loaders, helper, start_in_training
+):
+    tiny_model.train(start_in_training)
+    helper(tiny_model, separable_loaders[1])
+    assert tiny_model.training is start_in_training
+
+
+@pytest.mark.parametrize("helper", [evaluate, predict])
+def test_evaluate_and_predict_restore_the_mode_after_an_error(tiny_model, helper):
+    broken = DataLoader(
+        TensorDataset(torch.zeros(4, 5), torch.zeros(4, dtype=torch.long)), batch_size=2
+    )
     tiny_model.train()
-    evaluate(tiny_model, separable_loaders[1])
+    with pytest.raises(RuntimeError):  # 5 features into a 2-feature model
+        helper(tiny_model, broken)
     assert tiny_model.training
 
 
-def test_predict_returns_aligned_labels(tiny_model, separable_loaders):
-    predicted, actual = predict(tiny_model, separable_loaders[1])
-    assert predicted.shape == actual.shape == (64,)
-    assert predicted.dtype == torch.int64
+def test_predict_keeps_each_prediction_beside_its_own_label():
+    class Echo(ImageClassificationBase):
+        """Predicts the class written in the input's first feature."""
+
+        def forward(self, inputs):
+            return nn.functional.one_hot(inputs[:, 0].long(), num_classes=10).float()
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (53,), generator=generator)
+    inputs = torch.stack([labels.float(), torch.zeros(53)], dim=1)
+    shuffled = DataLoader(
+        TensorDataset(inputs, labels), batch_size=8, shuffle=True, generator=generator
+    )
+    predicted, actual = predict(Echo(), shuffled)
+    assert predicted.shape == actual.shape == (53,) and predicted.dtype == torch.int64
+    assert torch.equal(predicted, actual)  # a shuffled loader: pairs must stay together
+    assert not torch.equal(actual, labels)  # ...and the order really was shuffled
+    assert sorted(actual.tolist()) == sorted(labels.tolist())
 
 
 def test_fit_one_cycle_records_a_rising_then_falling_learning_rate(tiny_model, separable_loaders):
-    history = fit_one_cycle(4, 0.5, tiny_model, *separable_loaders, weight_decay=1e-4, grad_clip=0.1)
+    history = fit_one_cycle(
+        4, 0.5, tiny_model, *separable_loaders, weight_decay=1e-4, grad_clip=0.1
+    )
     lrs = [lr for epoch in history for lr in epoch["lrs"]]
     assert len(lrs) == 4 * len(separable_loaders[0])
     peak = lrs.index(max(lrs))
@@ -82,15 +159,139 @@ def test_fit_one_cycle_records_a_rising_then_falling_learning_rate(tiny_model, s
 def test_fit_one_cycle_clips_gradients(separable_loaders, monkeypatch):
     seen = []
     original = nn.utils.clip_grad_value_
-    monkeypatch.setattr(nn.utils, "clip_grad_value_", lambda params, value: seen.append(value) or original(params, value))
+    monkeypatch.setattr(
+        nn.utils,
+        "clip_grad_value_",
+        lambda params, value: seen.append(value) or original(params, value),
+    )
     torch.manual_seed(0)
-    from conftest import TinyClassifier
-
     fit_one_cycle(1, 0.1, TinyClassifier(), *separable_loaders, grad_clip=0.05)
     assert seen == [0.05] * len(separable_loaders[0])
 
 
-@pytest.mark.parametrize("kwargs, message", [({"weight_decay": -1.0}, "weight_decay"), ({"grad_clip": 0.0}, "grad_clip")])
+@pytest.mark.parametrize(
+    "kwargs, message", [({"weight_decay": -1.0}, "weight_decay"), ({"grad_clip": 0.0}, "grad_clip")]
+)
 def test_fit_one_cycle_rejects_bad_arguments(tiny_model, separable_loaders, kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit_one_cycle(1, 0.1, tiny_model, *separable_loaders, **kwargs)
+
+
+class NaNAtStep(TinyClassifier):
+    """Its training loss turns NaN at one step (counted from 1) and stays finite otherwise."""
+
+    def __init__(self, bad_step: int):
+        super().__init__()
+        self.bad_step, self.steps = bad_step, 0
+
+    def training_step(self, batch):
+        self.steps += 1
+        loss = super().training_step(batch)
+        return loss * float("nan") if self.steps == self.bad_step else loss
+
+
+@pytest.mark.parametrize("every_step", [True, False], ids=["each-step", "once-per-epoch"])
+def test_fit_stops_at_the_first_non_finite_loss_naming_epoch_and_batch(
+    separable_loaders, monkeypatch, every_step
+):
+    monkeypatch.setattr(training, "_checks_every_step", lambda loss: every_step)
+    torch.manual_seed(0)
+    model = NaNAtStep(bad_step=len(separable_loaders[0]) + 3)  # epoch 2, batch 3
+    with pytest.raises(FloatingPointError, match=r"nan in epoch 2, batch 3 .*learning rate"):
+        fit(5, 0.1, model, *separable_loaders)
+    if every_step:  # stopped before the bad step could touch the weights
+        assert model.steps == model.bad_step
+        assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
+
+
+def test_fit_stops_on_a_non_finite_validation_loss(tiny_model, separable_loaders):
+    inputs, labels = separable_loaders[1].dataset.tensors
+    inputs = inputs.clone()
+    inputs[7, 0] = float("nan")
+    val_loader = DataLoader(TensorDataset(inputs, labels), batch_size=50)
+    message = r"validation loss is nan after epoch 1 .*weights are finite.*validation data"
+    with pytest.raises(FloatingPointError, match=message):
+        fit(3, 0.1, tiny_model, separable_loaders[0], val_loader)
+
+
+class InterruptedLoader:
+    """Yields its loader's batches, but Ctrl-C arrives during its second pass."""
+
+    def __init__(self, loader):
+        self.loader, self.passes = loader, 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.passes += 1
+        for index, batch in enumerate(self.loader):
+            if self.passes == 2 and index == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_an_interrupted_fit_returns_the_history_of_the_finished_epochs(
+    tiny_model, separable_loaders, capsys, helper
+):
+    train_loader, val_loader = separable_loaders
+    try:
+        history = helper(4, 0.1, tiny_model, InterruptedLoader(train_loader), val_loader)
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped, losing the history")
+    assert len(history) == 1 and 0 <= history[0]["val_acc"] <= 1
+    assert "Interrupted in epoch 2: returning the history of the 1 finished epoch\n" in (
+        capsys.readouterr().out
+    )
+    assert all(parameter.grad is None for parameter in tiny_model.parameters())
+
+
+@pytest.mark.parametrize(
+    "helper, arguments, message",
+    [
+        (fit, {"lr": "0.1"}, r"^lr must be a number \(int or float\), got str '0\.1'$"),
+        (fit, {"lr": None}, r"^lr must be a number \(int or float\), got NoneType None$"),
+        (fit, {"epochs": "3"}, r"^epochs must be a whole number \(int\), got str '3'$"),
+        (fit, {"epochs": 1.5}, r"^epochs must be a whole number \(int\), got float 1\.5$"),
+        (fit_one_cycle, {"max_lr": "0.1"}, r"^max_lr must be a number .*got str '0\.1'$"),
+        (fit_one_cycle, {"weight_decay": "0"}, r"^weight_decay must be a number .*got str"),
+        (fit_one_cycle, {"grad_clip": "1"}, r"^grad_clip must be a number .*got str '1'$"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_named_with_the_type_expected(
+    tiny_model, separable_loaders, helper, arguments, message
+):
+    lr_name = "lr" if helper is fit else "max_lr"
+    arguments = {"epochs": 2, lr_name: 0.1, **arguments}
+    with pytest.raises(TypeError, match=message):
+        helper(
+            model=tiny_model,
+            train_loader=separable_loaders[0],
+            val_loader=separable_loaders[1],
+            **arguments,
+        )
+
+
+@pytest.mark.parametrize(
+    "helper, name, value",
+    [
+        (fit, "lr", math.nan),
+        (fit, "lr", math.inf),
+        (fit_one_cycle, "max_lr", math.inf),
+        (fit_one_cycle, "weight_decay", math.inf),
+        (fit_one_cycle, "grad_clip", math.nan),
+    ],
+)
+def test_non_finite_numbers_are_refused(tiny_model, separable_loaders, helper, name, value):
+    lr_name = "lr" if helper is fit else "max_lr"
+    arguments = {"epochs": 2, lr_name: 0.1, name: value}
+    weights = tiny_model.linear.weight.clone()
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
+        helper(
+            model=tiny_model,
+            train_loader=separable_loaders[0],
+            val_loader=separable_loaders[1],
+            **arguments,
+        )
+    assert torch.equal(weights, tiny_model.linear.weight)

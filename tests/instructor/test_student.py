@@ -1,5 +1,6 @@
 """Student versions: the stub generator, the checks, and each committed student version."""
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -8,9 +9,15 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.student import check_student_version, make_student_notebook, main, strip_solutions, student_path
+from instructor.student import (
+    check_student_version,
+    main,
+    make_student_notebook,
+    strip_solutions,
+    student_path,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 SOLUTION_CELL = """value = 3
@@ -23,13 +30,20 @@ print(answer)"""
 
 def test_strip_solutions_replaces_the_region_with_a_stub_carrying_the_hint():
     source, removed = strip_solutions(SOLUTION_CELL)
-    assert source == 'value = 3\n# YOUR CODE HERE\nraise NotImplementedError("Hint: square the value")\nprint(answer)'
+    assert source.splitlines() == [
+        "value = 3",
+        "# YOUR CODE HERE",
+        "raise NotImplementedError('Hint: square the value')",
+        "print(answer)",
+    ]
     assert removed == ["# Hint: square the value\nanswer = value**2"]
 
 
 def test_strip_solutions_keeps_the_indentation_of_the_markers():
-    source, _ = strip_solutions("for x in y:\n    ### BEGIN SOLUTION\n    # Hint: h\n    pass\n    ### END SOLUTION")
-    assert source == 'for x in y:\n    # YOUR CODE HERE\n    raise NotImplementedError("Hint: h")'
+    source, _ = strip_solutions(
+        "for x in y:\n    ### BEGIN SOLUTION\n    # Hint: h\n    pass\n    ### END SOLUTION"
+    )
+    assert source == "for x in y:\n    # YOUR CODE HERE\n    raise NotImplementedError('Hint: h')"
 
 
 @pytest.mark.parametrize(
@@ -46,8 +60,68 @@ def test_strip_solutions_rejects_malformed_regions(source, message):
         strip_solutions(source)
 
 
+@pytest.mark.parametrize(
+    "begin, end",
+    [
+        ("### BEGIN SOLUTION (ex 1)", "### END SOLUTION"),
+        ("### BEGIN SOLUTION", "### END SOLUTION (ex 1)"),
+        ("## BEGIN SOLUTION", "## END SOLUTION"),
+        ("### begin solution", "### end solution"),
+        ("###BEGIN SOLUTION", "###END SOLUTION"),
+        ("# BEGIN SOLUTIONS", "# END SOLUTIONS"),
+    ],
+)
+def test_a_misspelled_marker_is_an_error_never_a_leak(begin, end):
+    source = f"{begin}\n# Hint: h\nsecret = 42\n{end}"
+    with pytest.raises(ValueError, match="misspelled"):
+        strip_solutions(source)
+
+
+def test_a_misspelled_marker_fails_the_check_and_writes_nothing(tmp_path, capsys):
+    lesson = toy_lesson(
+        tmp_path, SOLUTION_CELL.replace("### BEGIN SOLUTION", "### BEGIN SOLUTION (ex 1)")
+    )
+    problems = check_student_version(lesson)
+    assert len(problems) == 1 and "misspelled" in problems[0] and "01_toy.ipynb" in problems[0]
+    assert main(["write", str(lesson)]) == 1
+    assert not student_path(lesson).exists()
+    assert "no student version written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        'use "keepdim=True"',
+        "it's a \\ backslash",
+        "quotes ' and \" both",
+        "ends with a backslash \\",
+    ],
+)
+def test_a_stub_is_valid_python_whatever_its_hint_holds(hint):
+    source, _ = strip_solutions(f"### BEGIN SOLUTION\n# Hint: {hint}\nx = 1\n### END SOLUTION")
+    tree = ast.parse(source)
+    raised = tree.body[0].exc.args[0].value
+    assert raised == f"Hint: {hint}"
+
+
+def test_check_reports_a_student_cell_that_is_not_valid_python(tmp_path):
+    lesson = toy_lesson(tmp_path)
+    assert main(["write", str(lesson)]) == 0
+    student = nbformat.read(student_path(lesson), as_version=4)
+    student.cells[3].source = 'raise NotImplementedError("Hint: say "hi"")'
+    nbformat.write(student, student_path(lesson))
+    assert any("not valid Python" in problem for problem in check_student_version(lesson))
+
+
 def toy_lesson(tmp_path: Path, exercise_cell: str = SOLUTION_CELL) -> Path:
-    notebook = new_notebook(cells=[new_markdown_cell("# Toy"), new_code_cell("x = 1"), new_markdown_cell("**Exercise 1.** Square it."), new_code_cell(exercise_cell)])
+    notebook = new_notebook(
+        cells=[
+            new_markdown_cell("# Toy"),
+            new_code_cell("x = 1"),
+            new_markdown_cell("**Exercise 1.** Square it."),
+            new_code_cell(exercise_cell),
+        ]
+    )
     notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="out\n")]
     notebook.cells[1].execution_count = 1
     (tmp_path / "notebooks").mkdir()
@@ -61,7 +135,9 @@ def test_student_notebook_clears_outputs_and_keeps_everything_else(tmp_path):
     student = make_student_notebook(solution)
     assert [cell.cell_type for cell in student.cells] == [cell.cell_type for cell in solution.cells]
     assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
-    assert student.cells[1].source == "x = 1" and student.cells[2].source == solution.cells[2].source
+    assert (
+        student.cells[1].source == "x = 1" and student.cells[2].source == solution.cells[2].source
+    )
     assert "answer = value**2" not in student.cells[3].source
 
 
@@ -74,7 +150,9 @@ def test_check_reports_missing_stale_and_leaking_versions(tmp_path, capsys):
     student.cells[3].source += "\nanswer = value**2"  # an instructor pasted the answer back
     nbformat.write(student, student_path(lesson))
     problems = check_student_version(lesson)
-    assert any("leaked into the student version: answer = value**2" in problem for problem in problems)
+    assert any(
+        "leaked into the student version: answer = value**2" in problem for problem in problems
+    )
     assert any("stale" in problem for problem in problems)
     assert main(["check", str(lesson)]) == 1
 
@@ -82,7 +160,9 @@ def test_check_reports_missing_stale_and_leaking_versions(tmp_path, capsys):
 def test_check_reports_an_exercise_without_a_stub(tmp_path):
     lesson = toy_lesson(tmp_path, exercise_cell="answer = 9")
     main(["write", str(lesson)])
-    assert check_student_version(lesson) == ["01_toy.ipynb: Exercise 1 has no solution region, so its student version has no stub"]
+    assert check_student_version(lesson) == [
+        "01_toy.ipynb: Exercise 1 has no solution region, so its student version has no stub"
+    ]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
@@ -91,24 +171,35 @@ def test_committed_student_version_is_current(lesson):
 
 
 def first_stub_index(notebook) -> int:
-    return next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and "raise NotImplementedError" in cell.source)
+    return next(
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and "raise NotImplementedError" in cell.source
+    )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
 def test_student_version_runs_up_to_its_first_stub_and_fails_there_with_the_hint(lesson, tmp_path):
     """Executed in smoke mode (make test sets COURSE_SMOKE=1), from a copy in a scratch folder."""
     student = nbformat.read(student_path(lesson), as_version=4)
     stub = first_stub_index(student)
-    client = NotebookClient(student, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        student, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     with pytest.raises(CellExecutionError) as failure:
         client.execute()
-    executed = [i for i, cell in enumerate(student.cells) if cell.cell_type == "code" and cell.execution_count is not None]
+    executed = [
+        i
+        for i, cell in enumerate(student.cells)
+        if cell.cell_type == "code" and cell.execution_count is not None
+    ]
     assert executed[-1] == stub, "the student version failed before its first exercise"
     assert "NotImplementedError" in str(failure.value) and "Hint:" in str(failure.value)
 
 
 def test_student_notebook_drops_the_runners_bookkeeping(tmp_path):
-    from course_utils.runner import HASH_KEY
+    from instructor.runner import HASH_KEY
 
     solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
     solution.metadata[HASH_KEY] = "abc"

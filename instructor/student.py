@@ -1,7 +1,7 @@
 """Student versions of the lessons: worked solutions replaced by stubs, outputs cleared.
 
-Instructor tooling behind ``make solutions`` and ``make check-solutions``; not used
-by a lesson. A solution region in a code cell is marked as nbgrader marks it::
+Instructor tooling behind ``make solutions`` and ``make check-solutions``; no lesson
+imports it. A solution region in a code cell is marked as nbgrader marks it::
 
     ### BEGIN SOLUTION
     # Hint: compute the mean of each image with keepdim=True
@@ -11,9 +11,11 @@ by a lesson. A solution region in a code cell is marked as nbgrader marks it::
 and becomes, in the student version (``student/NN_name.ipynb``)::
 
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: compute the mean of each image with keepdim=True")
+    raise NotImplementedError('Hint: compute the mean of each image with keepdim=True')
 
-Everything else is kept as it is, except outputs, which are cleared. This small
+Everything else is kept as it is, except outputs, which are cleared. A line that
+looks like a marker but is spelled otherwise (``### BEGIN SOLUTION (ex 1)``,
+``## END SOLUTION``) is an error, never a solution that ships to students. This small
 function does what nbgrader's ``ClearSolutions`` preprocessor does for these
 markers, without nbgrader's database, server extension and their dependencies.
 """
@@ -21,6 +23,7 @@ markers, without nbgrader's database, server extension and their dependencies.
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import re
 import sys
@@ -30,14 +33,47 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from .runner import HASH_KEY
+from instructor.runner import HASH_KEY, write_atomically
 
-__all__ = ["BEGIN", "END", "strip_solutions", "make_student_notebook", "student_path", "check_student_version", "main"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "check_student_version",
+    "main",
+    "make_student_notebook",
+    "strip_solutions",
+    "student_path",
+]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HINT = "# Hint:"
 EXERCISE_HEADING = re.compile(r"\*\*Exercise \d+")
+# Anything a person might mean as a marker: BEGIN/END and SOLUTION in a comment, in any
+# case and spacing. Only the exact BEGIN and END lines are accepted as markers.
+MARKER_LIKE = re.compile(r"#.*\b(BEGIN|END)\b.*\bSOLUTIONS?\b", re.IGNORECASE)
+
+
+def _marker(line: str) -> str | None:
+    """``BEGIN`` or ``END`` for an exact marker line, ``None`` for an ordinary line.
+
+    Raises ``ValueError`` for a variant spelling, which would otherwise be kept as an
+    ordinary line and leak the solution under it.
+    """
+    stripped = line.strip()
+    if stripped in (BEGIN, END):
+        return stripped
+    if MARKER_LIKE.search(stripped):
+        raise ValueError(
+            f"a marker is misspelled: {stripped!r}; write exactly {BEGIN!r} or {END!r} "
+            "on a line of its own"
+        )
+    return None
+
+
+def _stub(indent: str, hint: str) -> list[str]:
+    # repr() makes a valid string literal whatever quotes or backslashes the hint holds.
+    return [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError({'Hint: ' + hint!r})"]
 
 
 def strip_solutions(source: str) -> tuple[str, list[str]]:
@@ -47,29 +83,31 @@ def strip_solutions(source: str) -> tuple[str, list[str]]:
     a region without a ``# Hint:`` line raise ``ValueError``.
     """
     lines = source.splitlines()
+    markers = [_marker(line) for line in lines]
     output: list[str] = []
     removed: list[str] = []
     index = 0
     while index < len(lines):
         line = lines[index]
-        if line.strip() == END:
+        if markers[index] == END:
             raise ValueError(f"{END} without {BEGIN}")
-        if line.strip() != BEGIN:
+        if markers[index] != BEGIN:
             output.append(line)
             index += 1
             continue
         indent = line[: len(line) - len(line.lstrip())]
-        try:
-            end = next(position for position in range(index + 1, len(lines)) if lines[position].strip() in (BEGIN, END))
-        except StopIteration:
-            raise ValueError(f"{BEGIN} without {END}") from None
-        if lines[end].strip() == BEGIN:
+        end = next((later for later in range(index + 1, len(lines)) if markers[later]), None)
+        if end is None:
+            raise ValueError(f"{BEGIN} without {END}")
+        if markers[end] == BEGIN:
             raise ValueError(f"nested {BEGIN}")
         region = lines[index + 1 : end]
-        hints = [text.strip()[len(HINT) :].strip() for text in region if text.strip().startswith(HINT)]
+        hints = [
+            text.strip()[len(HINT) :].strip() for text in region if text.strip().startswith(HINT)
+        ]
         if not hints:
             raise ValueError(f"a solution region has no '{HINT}' line: {region[:1]}")
-        output += [f"{indent}# YOUR CODE HERE", f'{indent}raise NotImplementedError("Hint: {hints[0]}")']
+        output += _stub(indent, hints[0])
         removed.append("\n".join(region))
         index = end + 1
     return "\n".join(output), removed
@@ -107,7 +145,9 @@ def _exercise_problems(solution: NotebookNode, name: str) -> list[str]:
             following.append(later)
         if not any(later.cell_type == "code" and BEGIN in later.source for later in following):
             heading = EXERCISE_HEADING.search(cell.source).group(0).strip("*")
-            problems.append(f"{name}: {heading} has no solution region, so its student version has no stub")
+            problems.append(
+                f"{name}: {heading} has no solution region, so its student version has no stub"
+            )
     return problems
 
 
@@ -121,37 +161,75 @@ def _leak_problems(solution: NotebookNode, student: NotebookNode, name: str) -> 
         kept, removed = strip_solutions(cell.source)
         other_lines |= {line.strip() for line in kept.splitlines()}
         for region in removed:
-            solution_lines |= {line.strip() for line in region.splitlines() if line.strip() and not line.strip().startswith(HINT)}
+            solution_lines |= {
+                line.strip()
+                for line in region.splitlines()
+                if line.strip() and not line.strip().startswith(HINT)
+            }
     secret = solution_lines - other_lines
     student_text = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
-    return [f"{name}: solution line leaked into the student version: {line}" for line in sorted(secret & student_text)]
+    return [
+        f"{name}: solution line leaked into the student version: {line}"
+        for line in sorted(secret & student_text)
+    ]
+
+
+def _syntax_problems(student: NotebookNode, name: str) -> list[str]:
+    """Every code cell of a student version must still be valid Python."""
+    problems = []
+    for position, cell in enumerate(student.cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            ast.parse(cell.source)
+        except SyntaxError as error:
+            problems.append(
+                f"{name}: cell {position} of the student version is not valid Python: {error}"
+            )
+    return problems
 
 
 def check_student_version(solution_path: Path) -> list[str]:
-    """Return what is wrong with the committed student version of a lesson (empty: nothing)."""
+    """Return what is wrong with the committed student version of a lesson (empty: nothing).
+
+    A misspelled marker is reported as a problem, never skipped.
+    """
     name = solution_path.name
     solution = nbformat.read(solution_path, as_version=4)
-    problems = _exercise_problems(solution, name)
+    try:
+        expected = make_student_notebook(solution)
+    except ValueError as error:
+        return [f"{name}: {error}"]
+    problems = _exercise_problems(solution, name) + _syntax_problems(expected, name)
     target = student_path(solution_path)
     if not target.exists():
         return problems + [f"{name}: no student version at {target} (run `make solutions`)"]
     committed = nbformat.read(target, as_version=4)
-    problems += _leak_problems(solution, committed, name)
-    if nbformat.writes(committed) != nbformat.writes(make_student_notebook(solution)):
+    problems += _leak_problems(solution, committed, name) + _syntax_problems(committed, name)
+    if nbformat.writes(committed) != nbformat.writes(expected):
         problems.append(f"{name}: the student version is stale (run `make solutions`)")
     return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.student", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m instructor.student", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("command", choices=["write", "check"])
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     if args.command == "write":
+        # Build every student version before writing any, so a bad marker writes nothing.
+        students = []
         for path in args.notebooks:
+            try:
+                students.append(make_student_notebook(nbformat.read(path, as_version=4)))
+            except ValueError as error:
+                print(f"{path}: {error}; no student version written", file=sys.stderr)
+                return 1
+        for path, student in zip(args.notebooks, students, strict=True):
             target = student_path(path)
-            target.parent.mkdir(exist_ok=True)
-            nbformat.write(make_student_notebook(nbformat.read(path, as_version=4)), target)
+            write_atomically(student, target)
             print(f"wrote {target}")
         return 0
     problems = [problem for path in args.notebooks for problem in check_student_version(path)]

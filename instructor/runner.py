@@ -1,0 +1,315 @@
+"""Execute lesson notebooks top to bottom and summarise what each reached.
+
+Behind ``make run`` (full size, into ``build/run/``) and ``make solutions``
+(``--in-place`` refreshes the committed outputs). For each notebook it prints a
+progress bar over its cells, then a table: lesson, status, seconds, peak memory of
+the kernel (with any worker processes) and the headline figures the lesson recorded
+with ``course_utils.report.record_result``. A failing notebook is saved with its
+outputs up to the error, and the run goes on with the next lesson.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from tqdm.auto import tqdm
+
+from course_utils.report import RESULTS_ENV, format_result
+from course_utils.settings import SMOKE_ENV, smoke_mode
+
+__all__ = [
+    "DEFAULT_CELL_TIMEOUT",
+    "HASH_KEY",
+    "LessonRun",
+    "format_table",
+    "inputs_hash",
+    "main",
+    "run_notebook",
+    "write_atomically",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+HASH_KEY = "course_inputs_sha256"
+# What, besides a lesson's own code, decides its outputs: the helpers it imports and
+# the exact versions of everything installed.
+LESSON_MODULES = ROOT / "course_utils"
+CONSTRAINTS = ROOT / "constraints.txt"
+# The longest cell of a lesson (lesson 05's ResNet training) takes about 5 minutes on
+# 2 CPU cores; three times that means something is stuck.
+DEFAULT_CELL_TIMEOUT = 900
+
+
+@dataclass
+class LessonRun:
+    """What executing one lesson notebook reached."""
+
+    lesson: str
+    ok: bool
+    seconds: float
+    peak_mb: float
+    results: list[dict] = field(default_factory=list)
+    error: str = ""
+    output: Path | None = None
+
+
+class PeakMemory:
+    """Sample, in a thread, the summed RSS of this process's children (kernel and workers)."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass  # a worker that just exited
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def inputs_hash(notebook: nbformat.NotebookNode, smoke: bool = False) -> str:
+    """SHA-256 of what decides a notebook's outputs.
+
+    Covers its code cells' sources and tags, every ``course_utils`` module, the exact
+    versions in ``constraints.txt`` and the smoke flag. Prose edits change nothing.
+    """
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
+    for module in sorted(LESSON_MODULES.glob("*.py")):
+        digest.update(module.name.encode() + module.read_bytes())
+    digest.update(b"constraints.txt" + CONSTRAINTS.read_bytes())
+    digest.update(f"{SMOKE_ENV}={int(smoke)}".encode())
+    return digest.hexdigest()
+
+
+def write_atomically(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``notebook`` to ``path`` through a temporary file in the same folder.
+
+    A full disk or a crash mid-write leaves the previous file whole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            nbformat.write(notebook, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _clear_outputs(notebook: nbformat.NotebookNode) -> None:
+    """Forget the previous run, so a failure leaves no stale output after the error."""
+    notebook.metadata.pop(HASH_KEY, None)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+
+
+def run_notebook(
+    source: Path,
+    output: Path,
+    smoke: bool = False,
+    timeout: int | None = DEFAULT_CELL_TIMEOUT,
+    show_progress: bool = True,
+) -> LessonRun:
+    """Execute ``source`` in its own folder and write the executed copy to ``output``.
+
+    ``timeout`` is the most seconds one cell may run (``None``: no limit). Returns a
+    ``LessonRun``. ``output`` may equal ``source`` (refresh in place): the file is
+    replaced atomically, and a failed run keeps no output after the error and no
+    inputs hash, so ``--changed-only`` runs it again.
+    """
+    notebook = nbformat.read(source, as_version=4)
+    _clear_outputs(notebook)
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    with tempfile.TemporaryDirectory() as scratch:
+        results_file = Path(scratch) / "results.jsonl"
+        env = dict(os.environ)
+        env.update(
+            {RESULTS_ENV: str(results_file), "TQDM_DISABLE": "1", SMOKE_ENV: "1" if smoke else "0"}
+        )
+        progress = tqdm(
+            total=code_cells, desc=source.stem, unit="cell", disable=not show_progress, leave=False
+        )
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(source.parent.resolve())}},
+            record_timing=False,
+            on_cell_executed=lambda cell, **_: (
+                progress.update() if cell.cell_type == "code" else None
+            ),
+        )
+        error = ""
+        start = time.perf_counter()
+        with PeakMemory() as memory:
+            try:
+                client.execute(env=env)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as failure:
+                error = _first_line(failure)
+        seconds = time.perf_counter() - start
+        progress.close()
+        results = []
+        if results_file.exists():
+            results = [json.loads(line) for line in results_file.read_text().splitlines()]
+    if not error:
+        notebook.metadata[HASH_KEY] = inputs_hash(notebook, smoke)
+    write_atomically(notebook, output)
+    peak_mb = memory.peak_bytes / 2**20
+    return LessonRun(source.stem, not error, seconds, peak_mb, results, error, output)
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(failure: Exception) -> str:
+    """The line of a traceback that names the error, without terminal colours."""
+    lines = [line for line in _ANSI_ESCAPE.sub("", str(failure)).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line.strip()[:200]
+    return (lines[-1] if lines else type(failure).__name__)[:200]
+
+
+def format_table(runs: Sequence[LessonRun]) -> str:
+    """Return the summary table (Markdown) of ``runs``."""
+    rows = [
+        "| lesson | status | seconds | peak memory (MB) | headline figures |",
+        "|---|---|---:|---:|---|",
+    ]
+    for run in runs:
+        status = "ok" if run.ok else f"FAILED: {run.error}"
+        figures = "; ".join(
+            format_result(result["name"], result["value"], result.get("unit", ""))
+            for result in run.results
+        )
+        cells = [run.lesson, status, f"{run.seconds:.1f}", f"{run.peak_mb:.0f}", figures or "-"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _unreadable(path: Path) -> str:
+    """Why ``path`` cannot be read as a notebook, or an empty string when it can."""
+    try:
+        nbformat.read(path, as_version=4)
+    except (OSError, ValueError, nbformat.ValidationError) as error:  # JSON errors are ValueErrors
+        return f"cannot read {path}: {type(error).__name__}: {str(error).splitlines()[0][:150]}"
+    return ""
+
+
+def _unchanged(source: Path, smoke: bool) -> bool:
+    notebook = nbformat.read(source, as_version=4)
+    return notebook.metadata.get(HASH_KEY) == inputs_hash(notebook, smoke)
+
+
+def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m instructor.runner", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("build/run"), help="folder for the copies")
+    parser.add_argument(
+        "--in-place", action="store_true", help="overwrite each notebook with its executed copy"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"run in smoke mode (also when {SMOKE_ENV} is true)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_CELL_TIMEOUT,
+        help=f"seconds allowed per cell (default {DEFAULT_CELL_TIMEOUT}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="skip notebooks whose inputs are unchanged since their last successful run",
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.smoke = args.smoke or smoke_mode()
+    except ValueError as error:
+        parser.error(str(error))
+    if args.in_place and args.smoke:
+        parser.error(
+            "refusing to write smoke-mode outputs in place: the committed notebooks must hold "
+            f"full-size results. Unset {SMOKE_ENV} (and drop --smoke), or use --out for a "
+            "smoke run."
+        )
+    missing = [str(path) for path in args.notebooks if not path.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_arguments(argv)
+    runs = []
+    for source in args.notebooks:
+        problem = _unreadable(source)
+        if problem:
+            print(f"{source.stem}: FAILED: {problem}", file=sys.stderr, flush=True)
+            runs.append(LessonRun(source.stem, False, 0.0, 0.0, error=problem))
+            continue
+        if args.changed_only and _unchanged(source, args.smoke):
+            print(f"{source.stem}: unchanged since its last run, not re-executed")
+            continue
+        output = source if args.in_place else args.out / source.name
+        run = run_notebook(source, output, smoke=args.smoke, timeout=args.timeout or None)
+        status = "ok" if run.ok else "FAILED"
+        print(
+            f"{run.lesson}: {status} in {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB"
+            f" -> {run.output}",
+            flush=True,
+        )
+        runs.append(run)
+    if not runs:
+        return 0
+    table = format_table(runs)
+    print("\n" + table)
+    if not args.in_place:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "summary.md").write_text(table + "\n")
+        print(f"\nExecuted notebooks and summary.md are in {args.out}/")
+    return 0 if all(run.ok for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

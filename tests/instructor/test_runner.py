@@ -1,0 +1,260 @@
+import errno
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import instructor.runner as runner
+from instructor.runner import (
+    DEFAULT_CELL_TIMEOUT,
+    HASH_KEY,
+    LessonRun,
+    format_table,
+    inputs_hash,
+    main,
+    run_notebook,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(autouse=True)
+def full_size_by_default(monkeypatch):
+    """`make test` sets COURSE_SMOKE=1; these tests choose the mode themselves."""
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+
+
+def write_notebook(path, *sources):
+    notebook = new_notebook(
+        cells=[new_markdown_cell("# A lesson")] + [new_code_cell(source) for source in sources]
+    )
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.slow
+def test_run_notebook_records_results_and_memory(tmp_path):
+    source = write_notebook(
+        tmp_path / "01_demo.ipynb",
+        "from course_utils.settings import smoke_mode\n"
+        "from course_utils.report import record_result",
+        "record_result('smoke', smoke_mode())\nrecord_result('answer', 42, unit='units')",
+    )
+    run = run_notebook(source, tmp_path / "out" / "01_demo.ipynb", smoke=True, show_progress=False)
+    assert run.ok and run.error == ""
+    assert [(r["name"], r["value"]) for r in run.results] == [("smoke", True), ("answer", 42)]
+    assert run.peak_mb > 10  # a Python kernel with torch loaded is tens of MB at least
+    executed = nbformat.read(tmp_path / "out" / "01_demo.ipynb", as_version=4)
+    assert executed.cells[2].outputs[0]["text"] == "smoke: True\nanswer: 42 units\n"
+    assert nbformat.read(source, as_version=4).cells[2].outputs == []  # the source is untouched
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_is_saved_up_to_the_error(tmp_path):
+    source = write_notebook(
+        tmp_path / "02_broken.ipynb", "print('before')", "1 / 0", "print('never')"
+    )
+    run = run_notebook(source, tmp_path / "out.ipynb", show_progress=False)
+    assert not run.ok and "ZeroDivisionError" in run.error
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "before\n"
+    assert executed.cells[3].outputs == []
+
+
+def test_format_table_lists_each_lesson():
+    runs = [
+        LessonRun("01_tensors", True, 3.21, 250.4, [{"name": "checks", "value": True, "unit": ""}]),
+        LessonRun("02_autograd", False, 1.0, 100.0, [], error="ValueError: bad"),
+    ]
+    table = format_table(runs).splitlines()
+    assert table[2] == "| 01_tensors | ok | 3.2 | 250 | checks = True |"
+    assert table[3] == "| 02_autograd | FAILED: ValueError: bad | 1.0 | 100 | - |"
+
+
+@pytest.mark.slow
+def test_main_exits_non_zero_when_a_lesson_fails_and_writes_a_summary(tmp_path, capsys):
+    good = write_notebook(tmp_path / "01_good.ipynb", "x = 1")
+    bad = write_notebook(tmp_path / "02_bad.ipynb", "raise ValueError('bad input')")
+    assert main([str(good), str(bad), "--out", str(tmp_path / "run")]) == 1
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "| 01_good | ok |" in summary and "FAILED: ValueError: bad input" in summary
+
+
+def test_main_refuses_a_missing_notebook(tmp_path):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope.ipynb")])
+
+
+@pytest.mark.slow
+def test_changed_only_skips_a_notebook_whose_inputs_did_not_change(tmp_path, capsys):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "print('ran')")
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # never run: runs
+    assert nbformat.read(lesson, as_version=4).metadata["course_inputs_sha256"]
+    capsys.readouterr()
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0
+    assert "unchanged since its last run, not re-executed" in capsys.readouterr().out
+    notebook = nbformat.read(lesson, as_version=4)
+    notebook.cells[0].source = "# A lesson with new words"
+    nbformat.write(notebook, lesson)
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # prose alone changes no output
+    assert "not re-executed" in capsys.readouterr().out
+    notebook.cells[1].source = "print('edited')"
+    nbformat.write(notebook, lesson)
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0
+    assert nbformat.read(lesson, as_version=4).cells[1].outputs[0]["text"] == "edited\n"
+
+
+@pytest.mark.slow
+def test_a_failed_run_records_no_hash(tmp_path):
+    lesson = write_notebook(tmp_path / "01_broken.ipynb", "1 / 0")
+    run_notebook(lesson, lesson, show_progress=False)
+    assert "course_inputs_sha256" not in nbformat.read(lesson, as_version=4).metadata
+
+
+def test_inputs_hash_covers_the_code_the_helpers_the_versions_and_the_smoke_flag(
+    monkeypatch, tmp_path
+):
+    notebook = nbformat.read(write_notebook(tmp_path / "01_demo.ipynb", "x = 1"), as_version=4)
+    before = inputs_hash(notebook)
+    assert inputs_hash(notebook, smoke=True) != before
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text(runner.CONSTRAINTS.read_text() + "extra-package==1.0\n")
+    monkeypatch.setattr(runner, "CONSTRAINTS", constraints)
+    assert inputs_hash(notebook) != before
+    monkeypatch.undo()
+    modules = tmp_path / "course_utils"
+    shutil.copytree(runner.LESSON_MODULES, modules)
+    monkeypatch.setattr(runner, "LESSON_MODULES", modules)
+    assert inputs_hash(notebook) == before
+    (modules / "training.py").write_text((modules / "training.py").read_text() + "\n# edited\n")
+    assert inputs_hash(notebook) != before
+
+
+def test_the_instructor_tools_are_not_in_the_hash(monkeypatch, tmp_path):
+    notebook = nbformat.read(write_notebook(tmp_path / "01_demo.ipynb", "x = 1"), as_version=4)
+    assert not list(runner.LESSON_MODULES.glob("runner.py"))
+    assert not list(runner.LESSON_MODULES.glob("student.py"))
+    tools = tmp_path / "instructor"
+    shutil.copytree(ROOT / "instructor", tools)
+    before = inputs_hash(notebook)
+    (tools / "runner.py").write_text("# edited\n")
+    assert inputs_hash(notebook) == before
+
+
+def test_every_committed_lesson_is_current():
+    stale = [path.name for path in LESSONS if not runner._unchanged(path, smoke=False)]
+    assert stale == [], "run `make solutions` to re-execute these lessons"
+
+
+def test_editing_constraints_marks_every_lesson_stale(monkeypatch, tmp_path):
+    assert LESSONS
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text(runner.CONSTRAINTS.read_text().replace("torch==", "torch==0.0.0+", 1))
+    monkeypatch.setattr(runner, "CONSTRAINTS", constraints)
+    current = [path.name for path in LESSONS if runner._unchanged(path, smoke=False)]
+    assert current == []
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_smoke_outputs_are_never_written_in_place(monkeypatch, tmp_path, capsys, how):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "print('ran')")
+    before = lesson.read_bytes()
+    argv = [str(lesson), "--in-place"]
+    if how == "flag":
+        argv.append("--smoke")
+    else:
+        monkeypatch.setenv("COURSE_SMOKE", "1")
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "refusing to write smoke-mode outputs in place" in capsys.readouterr().err
+    assert lesson.read_bytes() == before
+
+
+def test_a_bad_smoke_spelling_stops_the_runner(monkeypatch, tmp_path, capsys):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "print('ran')")
+    monkeypatch.setenv("COURSE_SMOKE", "yes please")
+    with pytest.raises(SystemExit):
+        main([str(lesson), "--out", str(tmp_path / "run")])
+    assert "COURSE_SMOKE='yes please'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_failed_in_place_run_clears_the_outputs_after_the_error_and_forgets_its_hash(tmp_path):
+    lesson = write_notebook(
+        tmp_path / "01_demo.ipynb", "print('one')", "print('two')", "print('3')"
+    )
+    assert main([str(lesson), "--in-place"]) == 0
+    notebook = nbformat.read(lesson, as_version=4)
+    assert notebook.cells[3].outputs[0]["text"] == "3\n" and HASH_KEY in notebook.metadata
+    notebook.cells[2].source = "raise ValueError('broken now')"
+    nbformat.write(notebook, lesson)
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 1
+    failed = nbformat.read(lesson, as_version=4)
+    assert failed.cells[1].outputs[0]["text"] == "one\n"
+    assert failed.cells[3].outputs == [] and failed.cells[3].execution_count is None
+    assert HASH_KEY not in failed.metadata
+    failed.cells[2].source = "print('fixed')"
+    nbformat.write(failed, lesson)
+    assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # runs again, not skipped
+    assert nbformat.read(lesson, as_version=4).cells[3].outputs[0]["text"] == "3\n"
+
+
+def test_an_in_place_write_that_fails_leaves_the_lesson_whole(monkeypatch, tmp_path):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "print('ran')")
+    before = lesson.read_bytes()
+
+    def disk_full(notebook, out, **kwargs):
+        out.write('{"cells": [')  # half a notebook, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner.nbformat, "write", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run_notebook(lesson, lesson, show_progress=False)
+    assert lesson.read_bytes() == before
+    assert [path.name for path in tmp_path.iterdir()] == ["01_demo.ipynb"]  # no temporary file
+
+
+@pytest.mark.slow
+def test_cells_have_a_time_limit_by_default(tmp_path, monkeypatch):
+    assert DEFAULT_CELL_TIMEOUT and DEFAULT_CELL_TIMEOUT <= 3600
+    seen = {}
+    real_run = runner.run_notebook
+
+    def spy(source, output, **kwargs):
+        seen["timeout"] = kwargs["timeout"]
+        return real_run(source, output, **kwargs)
+
+    monkeypatch.setattr(runner, "run_notebook", spy)
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "x = 1")
+    assert main([str(lesson), "--out", str(tmp_path / "run")]) == 0
+    assert seen["timeout"] == DEFAULT_CELL_TIMEOUT
+
+
+@pytest.mark.slow
+def test_an_endless_cell_is_stopped_by_the_timeout(tmp_path):
+    lesson = write_notebook(
+        tmp_path / "01_endless.ipynb", "while True:\n    pass", "print('after')"
+    )
+    assert main([str(lesson), "--out", str(tmp_path / "run"), "--timeout", "3"]) == 1
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "| 01_endless | FAILED:" in summary
+
+
+@pytest.mark.slow
+def test_an_unreadable_notebook_is_named_and_the_run_goes_on(tmp_path, capsys):
+    broken = tmp_path / "01_broken.ipynb"
+    broken.write_text('{"cells": [')
+    good = write_notebook(tmp_path / "02_good.ipynb", "print('fine')")
+    assert main([str(broken), str(good), "--out", str(tmp_path / "run")]) == 1
+    assert f"cannot read {broken}" in capsys.readouterr().err
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "| 01_broken | FAILED: cannot read" in summary and "| 02_good | ok |" in summary
+    assert (tmp_path / "run" / "02_good.ipynb").exists()
