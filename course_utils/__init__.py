@@ -4,7 +4,8 @@ The names most lessons use are importable from the package itself::
 
     from course_utils import fit, evaluate, get_default_device, DeviceDataLoader
 
-The rest live in modules by concern: ``data`` (datasets), ``augment`` (batch
+The rest live in modules by concern: ``data`` (datasets; ``downloads``, ``archives``
+and the ``prefetch`` command check and unpack them), ``augment`` (batch
 augmentation on the device), ``models``, ``training`` (also ``eval_mode`` and
 ``predict``), ``metrics``, ``plotting``, ``checkpoint``, ``settings`` (smoke mode,
 seeding) and ``report`` (headline figures). Everything here is something a lesson

@@ -61,7 +61,7 @@ def _hint(value: Any) -> str:
 
 def _refuse(value: Any, where: str) -> TypeError:
     return TypeError(
-        f"checkpoint {where} is a {type(value).__name__}, which could not be loaded back "
+        f"checkpoint {where} is a {type(value).__name__}, which would not load back "
         f"safely; pass {_hint(value)} instead (numbers, strings, tensors and "
         "lists, tuples and dicts of them load back)"
     )
@@ -71,7 +71,9 @@ def _plain_key(key: Any, where: str) -> str | int:
     if isinstance(key, np.generic):
         key = key.item()
     if type(key) not in (str, int):
-        raise TypeError(f"checkpoint {where} has a key of type {type(key).__name__}; use str keys")
+        raise TypeError(
+            f"checkpoint {where} has a key of type {type(key).__name__}; use str or int keys"
+        )
     return key
 
 
@@ -91,8 +93,7 @@ def _plain(value: Any, where: str) -> Any:
         return items if isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
         return {
-            _plain_key(key, where): _plain(item, f"{where}[{key!r}]")
-            for key, item in value.items()
+            _plain_key(key, where): _plain(item, f"{where}[{key!r}]") for key, item in value.items()
         }
     raise _refuse(value, where)
 
@@ -116,11 +117,11 @@ def _check_reloads(value: Any, where: str) -> None:
         buffer.seek(0)
         torch.load(buffer, weights_only=True)
     except (pickle.PickleError, AttributeError, TypeError, RuntimeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # torch's own message is in the chained traceback; it suggests loading unsafely.
         raise TypeError(
-            f"checkpoint {where} could not be loaded back with weights_only=True "
-            f"({first_line}); pass plain numbers, strings, tensors (a tensor subclass "
-            "as x.as_subclass(torch.Tensor)) or lists and dicts of them"
+            f"checkpoint {where} would not load back with weights_only=True; pass plain "
+            "numbers, strings, tensors (a tensor subclass as x.as_subclass(torch.Tensor)) "
+            "or lists and dicts of them"
         ) from error
 
 

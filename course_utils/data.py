@@ -3,23 +3,19 @@
 ``data_dir()`` is the one folder every lesson reads data from: the environment
 variable ``COURSE_DATA_DIR`` if set, else ``data/`` at the repository root (or in
 the current folder when ``course_utils`` is installed outside a checkout, as on
-Colab). For an offline classroom, prefetch everything once with::
+Colab). Every dataset is checked before it is used; downloading lives in
+``course_utils.downloads``, extraction and the checks in ``course_utils.archives``.
+For an offline classroom, prefetch everything once with::
 
-    python -m course_utils.data download
+    python -m course_utils.prefetch
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import os
-import shutil
 import sys
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,29 +23,32 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from tqdm.auto import tqdm
 
+from .archives import (
+    CIFAR10_LAYOUT,
+    IDX_FILES,
+    DatasetError,
+    DatasetLayout,
+    check_idx_files,
+    dataset_problem,
+    extract_dataset,
+    gunzip,
+    list_images,
+)
+from .downloads import CIFAR10, PublishedFile, download_idx_dataset, download_published
+
 __all__ = [
-    "CIFAR10_URL",
-    "ArchiveError",
     "data_dir",
     "mnist",
     "fashion_mnist",
     "cifar10",
     "ensure_cifar10",
-    "extract_archive",
-    "download_file",
-    "download_all",
+    "ensure_idx_dataset",
     "dataset_to_tensors",
 ]
 
-CIFAR10_URL = "https://s3.amazonaws.com/fast-ai-imageclas/cifar10.tgz"
-CIFAR10_ARCHIVE = "cifar10.tgz"
-CIFAR10_FOLDER = "cifar10"
-
 Transform = Callable | None
-
-
-class ArchiveError(RuntimeError):
-    """An archive is truncated, corrupt, unsafe or not laid out as expected."""
+# CIFAR10_LAYOUT (from archives) is the layout cifar10() expects; read at call time, so
+# tests can swap in a small one.
 
 
 def data_dir() -> Path:
@@ -68,31 +67,146 @@ def data_dir() -> Path:
     return Path.cwd() / "data"
 
 
+def ensure_idx_dataset(
+    dataset_class: type[datasets.MNIST], root: Path | None = None, download: bool = True
+) -> Path:
+    """Make sure MNIST or Fashion-MNIST (``dataset_class``) is usable in ``root`` (default
+    ``data_dir()``) and return its ``raw`` folder.
+
+    Decompresses ``.gz`` files copied there by hand, downloads missing files when
+    ``download`` is true (``downloads.download_idx_dataset``), then checks each IDX
+    file's size and magic number, so that a problem names the folder and the file and
+    says how to fix it instead of surfacing as a torchvision error. Used by ``mnist``
+    and ``fashion_mnist`` (lesson 03).
+    """
+    root = Path(root) if root is not None else data_dir()
+    raw = root / dataset_class.__name__ / "raw"
+    for name in IDX_FILES:
+        if not (raw / name).is_file() and (raw / f"{name}.gz").is_file():
+            gunzip(raw / f"{name}.gz")  # torchvision would go to the network for these
+    missing = [name for name in IDX_FILES if not (raw / name).is_file()]
+    if missing and not download:
+        raise FileNotFoundError(
+            f"{dataset_class.__name__} is not in {root}: {raw} lacks {', '.join(missing)}. Copy "
+            f"the four IDX files (uncompressed, or ending in .gz) into {raw}, set "
+            "COURSE_DATA_DIR to a folder that has them, or pass download=True "
+            "(`python -m course_utils.prefetch` fetches every dataset)."
+        )
+    if missing:
+        download_idx_dataset(dataset_class, root)
+    check_idx_files(raw)
+    return raw
+
+
 def mnist(train: bool = True, transform: Transform = None, download: bool = True) -> datasets.MNIST:
     """Return torchvision's MNIST (60,000 training or 10,000 test digits) from ``data_dir()``.
 
-    Downloads it first when missing and ``download`` is true. Introduced in lesson 03.
+    Downloads it first when missing and ``download`` is true; checks the files first
+    (see ``ensure_idx_dataset``). Introduced in lesson 03.
     """
-    return datasets.MNIST(str(data_dir()), train=train, transform=transform, download=download)
+    root = data_dir()
+    ensure_idx_dataset(datasets.MNIST, root, download=download)
+    return datasets.MNIST(str(root), train=train, transform=transform)
 
 
-def fashion_mnist(train: bool = True, transform: Transform = None, download: bool = True) -> datasets.FashionMNIST:
-    """Return torchvision's Fashion-MNIST from ``data_dir()`` (lesson 03's exercise)."""
-    return datasets.FashionMNIST(str(data_dir()), train=train, transform=transform, download=download)
+def fashion_mnist(
+    train: bool = True, transform: Transform = None, download: bool = True
+) -> datasets.FashionMNIST:
+    """Return torchvision's Fashion-MNIST from ``data_dir()``, checked like ``mnist``.
+
+    Lesson 03's exercise.
+    """
+    root = data_dir()
+    ensure_idx_dataset(datasets.FashionMNIST, root, download=download)
+    return datasets.FashionMNIST(str(root), train=train, transform=transform)
 
 
-def cifar10(train: bool = True, transform: Transform = None, download: bool = True) -> datasets.ImageFolder:
+class _CheckedImageFolder(datasets.ImageFolder):
+    """An ``ImageFolder`` over exactly the layout's classes, in their order, reading only
+    the images directly inside each class folder. Plain ``ImageFolder`` would make a
+    hidden ``.ipynb_checkpoints`` folder class 0 and follow symlinks into other folders."""
+
+    def __init__(self, root: Path, layout: DatasetLayout, transform: Transform = None):
+        self.layout = layout
+        super().__init__(str(root), transform=transform)
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        with os.scandir(directory) as entries:
+            found = sorted(entry.name for entry in entries if not entry.name.startswith("."))
+        if found != sorted(self.layout.classes):
+            raise DatasetError(
+                f"{directory} holds the folders {found}, not the classes "
+                f"{list(self.layout.classes)}"
+            )
+        classes = list(self.layout.classes)
+        return classes, {name: index for index, name in enumerate(classes)}
+
+    def make_dataset(
+        self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False
+    ) -> list[tuple[str, int]]:
+        return [
+            (path, index)
+            for name, index in class_to_idx.items()
+            for path in list_images(Path(directory) / name, self.layout)
+        ]
+
+
+def ensure_cifar10(
+    root: Path | None = None,
+    download: bool = True,
+    published: PublishedFile | None = None,
+    layout: DatasetLayout | None = None,
+) -> Path:
+    """Make sure ``root/cifar10`` (``root`` defaults to ``data_dir()``) is complete and
+    return its path.
+
+    A folder marked complete and still whole is used as it is. Otherwise it is
+    (re-)extracted from ``root/cifar10.tgz``, which is downloaded first when missing
+    and ``download`` is true (``downloads.download_published``, size and MD5 checked).
+    An archive placed by hand is not held to the published checksum (offline copies
+    differ) but checked by content (``archives.extract_dataset``). Used by ``cifar10``
+    (lesson 05).
+    """
+    root = Path(root) if root is not None else data_dir()
+    layout = layout or CIFAR10_LAYOUT
+    published = published or CIFAR10
+    folder = root / layout.top_folder
+    problem = dataset_problem(folder, layout)
+    if problem is None:
+        return folder
+    archive = root / published.name
+    if not archive.is_file() and not download:
+        where = (
+            f"{folder} cannot be used ({problem}), and there is no {archive} to extract it from"
+            if folder.exists()
+            else f"CIFAR-10 is not in {root}: neither {folder} nor {archive} exists"
+        )
+        raise FileNotFoundError(
+            f"{where}. Pass download=True or run `python -m course_utils.prefetch`.\n"
+            f"{published.how_to_fetch(archive)}"
+        )
+    fetch = functools.partial(download_published, published, root) if download else None
+    return extract_dataset(archive, root, layout, fetch=fetch)
+
+
+def cifar10(
+    train: bool = True, transform: Transform = None, download: bool = True
+) -> datasets.ImageFolder:
     """Return CIFAR-10 as an ``ImageFolder`` over ``cifar10/train`` or ``cifar10/test``.
 
-    The classes come in alphabetical order, which is CIFAR-10's label order. The
-    folder is created from ``cifar10.tgz`` on first use (see ``ensure_cifar10``).
+    The classes come in alphabetical order, which is CIFAR-10's label order, and the
+    training and test splits always have the same ten. The folder is created from
+    ``cifar10.tgz`` on first use and checked (see ``ensure_cifar10``).
     Introduced in lesson 05.
     """
-    folder = ensure_cifar10(data_dir(), download=download)
-    return datasets.ImageFolder(str(folder / ("train" if train else "test")), transform=transform)
+    layout = CIFAR10_LAYOUT
+    folder = ensure_cifar10(data_dir(), download=download, layout=layout)
+    return _CheckedImageFolder(folder / ("train" if train else "test"), layout, transform)
 
 
-def dataset_to_tensors(dataset: Dataset, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def dataset_to_tensors(
+    dataset: Dataset, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode every sample of ``dataset`` once and return ``(inputs, labels)`` tensors.
 
     Runs the dataset's transform on each sample exactly once (with a progress
@@ -105,9 +219,11 @@ def dataset_to_tensors(dataset: Dataset, batch_size: int = 1000) -> tuple[torch.
     inputs = labels = None
     filled = 0
     # Filling one preallocated tensor keeps peak memory at one copy of the data.
-    for batch_inputs, batch_labels in tqdm(DataLoader(dataset, batch_size=batch_size), desc="Decoding", unit="batch"):
+    loader = DataLoader(dataset, batch_size=batch_size)
+    for batch_inputs, batch_labels in tqdm(loader, desc="Decoding", unit="batch"):
         if inputs is None:
-            inputs = torch.empty((len(dataset), *batch_inputs.shape[1:]), dtype=batch_inputs.dtype)
+            shape = (len(dataset), *batch_inputs.shape[1:])
+            inputs = torch.empty(shape, dtype=batch_inputs.dtype)
             labels = torch.empty(len(dataset), dtype=torch.as_tensor(batch_labels).dtype)
         inputs[filled : filled + len(batch_inputs)] = batch_inputs
         labels[filled : filled + len(batch_inputs)] = torch.as_tensor(batch_labels)
@@ -115,157 +231,9 @@ def dataset_to_tensors(dataset: Dataset, batch_size: int = 1000) -> tuple[torch.
     return inputs, labels
 
 
-def ensure_cifar10(root: Path, download: bool = True, url: str = CIFAR10_URL) -> Path:
-    """Make sure ``root/cifar10`` exists and return its path.
-
-    Uses ``root/cifar10.tgz`` when present, else downloads it from ``url`` (when
-    ``download`` is true), then extracts it with ``extract_archive``.
-    """
-    root = Path(root)
-    folder = root / CIFAR10_FOLDER
-    if folder.is_dir():
-        return folder
-    archive = root / CIFAR10_ARCHIVE
-    if not archive.is_file():
-        if not download:
-            raise FileNotFoundError(
-                f"CIFAR-10 is not in {root}: neither {folder} nor {archive} exists "
-                "(pass download=True or run `python -m course_utils.data download`)"
-            )
-        download_file(url, archive)
-    return extract_archive(archive, root, top_folder=CIFAR10_FOLDER)
-
-
-def _corrupt(archive: Path, error: BaseException) -> ArchiveError:
-    return ArchiveError(
-        f"{archive} is truncated or corrupt ({type(error).__name__}: {error}). "
-        "Delete it and run again to download a fresh copy, or download it again by hand."
-    )
-
-
-def extract_archive(archive: Path, destination: Path, top_folder: str) -> Path:
-    """Extract the ``.tgz`` ``archive`` whose members all sit in ``top_folder/``.
-
-    The whole archive is read and every member checked before anything is
-    written: a truncated or corrupt file raises ``ArchiveError`` naming it, and so
-    does a member that would land outside the destination (tarfile's ``data``
-    filter). Extraction goes to a temporary folder beside the target, which is
-    then renamed into place, so an interrupted run never leaves half a dataset.
-    Returns ``destination / top_folder``.
-    """
-    if not hasattr(tarfile, "data_filter"):
-        raise RuntimeError("safe extraction needs Python 3.10.12, 3.11.4 or newer (tarfile's data filter)")
-    archive, destination = Path(archive), Path(destination)
-    target = destination / top_folder
-    destination.mkdir(parents=True, exist_ok=True)
-    for stale in destination.glob(f".{top_folder}-extract-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by an earlier run that was killed
-    staging = Path(tempfile.mkdtemp(prefix=f".{top_folder}-extract-", dir=destination))
-    try:
-        try:
-            with tarfile.open(archive, "r:gz") as tar:
-                members = tar.getmembers()  # reads to the end: catches truncation early
-                _check_members(archive, members, staging, top_folder)
-                tar.extractall(staging, members=members, filter="data")
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            if isinstance(error, FileNotFoundError):
-                raise
-            raise _corrupt(archive, error) from error
-        os.rename(staging / top_folder, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _check_members(archive: Path, members: list[tarfile.TarInfo], staging: Path, top_folder: str) -> None:
-    if not members:
-        raise ArchiveError(f"{archive} is empty")
-    for member in members:
-        try:
-            tarfile.data_filter(member, str(staging))
-        except tarfile.FilterError as error:
-            raise ArchiveError(f"{archive} is unsafe: member {member.name!r} was refused ({error}); nothing was extracted") from error
-        if Path(member.name).parts[0] != top_folder:
-            raise ArchiveError(f"{archive} is not laid out as expected: member {member.name!r} is outside {top_folder}/")
-
-
-def download_file(url: str, destination: Path) -> Path:
-    """Download ``url`` to ``destination`` with a progress bar and return the path.
-
-    Writes to ``destination.part`` and renames when complete, so an interrupted
-    download never looks finished.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name) as progress:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    progress.update(len(chunk))
-    except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"could not download {url} ({error}). Copy {destination.name} into {destination.parent} "
-            "by hand, or set COURSE_DATA_DIR to a folder that has it."
-        ) from error
-    os.replace(partial, destination)
-    return destination
-
-
-def _fetch_torchvision(dataset_class: type, root: Path) -> str:
-    try:
-        dataset_class(str(root), train=True, download=False)
-        action = "already present"
-    except RuntimeError:
-        action = "downloaded"
-    sizes = [len(dataset_class(str(root), train=train, download=True)) for train in (True, False)]
-    return f"{dataset_class.__name__}: {action} in {root} ({sizes[0]:,} training, {sizes[1]:,} test images)"
-
-
-def _fetch_cifar10(root: Path) -> str:
-    had_folder = (root / CIFAR10_FOLDER).is_dir()
-    had_archive = (root / CIFAR10_ARCHIVE).is_file()
-    folder = ensure_cifar10(root)
-    counts = {split: sum(1 for _ in (folder / split).glob("*/*")) for split in ("train", "test")}
-    action = "already present" if had_folder else ("extracted from the archive" if had_archive else "downloaded and extracted")
-    return f"CIFAR-10: {action} in {folder} ({counts['train']:,} training, {counts['test']:,} test images)"
-
-
-FETCHERS: dict[str, Callable[[Path], str]] = {
-    "mnist": lambda root: _fetch_torchvision(datasets.MNIST, root),
-    "fashion-mnist": lambda root: _fetch_torchvision(datasets.FashionMNIST, root),
-    "cifar10": _fetch_cifar10,
-}
-
-
-def download_all(root: Path, names: Sequence[str] = tuple(FETCHERS)) -> list[str]:
-    """Fetch the named datasets into ``root`` and return one report line per dataset."""
-    unknown = sorted(set(names) - set(FETCHERS))
-    if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown}; choose from {sorted(FETCHERS)}")
-    return [FETCHERS[name](Path(root)) for name in names]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.data", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    download = commands.add_parser("download", help="fetch every dataset the course uses into data_dir()")
-    download.add_argument("--only", nargs="+", choices=sorted(FETCHERS), default=list(FETCHERS))
-    args = parser.parse_args(argv)
-    root = data_dir()
-    print(f"Data folder: {root}")
-    failed = False
-    for name in args.only:
-        try:
-            print(download_all(root, [name])[0])
-        except (RuntimeError, OSError) as error:
-            failed = True
-            print(f"{name}: FAILED: {error}", file=sys.stderr)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # The command moved to course_utils.prefetch; the old spelling keeps working.
+    from .prefetch import main
+
+    arguments = sys.argv[1:]
+    raise SystemExit(main(arguments[1:] if arguments[:1] == ["download"] else arguments))

@@ -12,7 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["get_default_device", "to_device", "DeviceDataLoader", "DeviceTensorLoader"]
+__all__ = [
+    "get_default_device",
+    "synchronize",
+    "to_device",
+    "DeviceDataLoader",
+    "DeviceTensorLoader",
+]
 
 
 def get_default_device() -> torch.device:
@@ -26,6 +32,22 @@ def get_default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait until every operation queued on ``device`` has finished.
+
+    GPU work is asynchronous: Python queues it and moves on, so a clock read
+    straight after it measures only the queueing. Call this before each clock
+    read when timing: it waits for a CUDA GPU (``torch.cuda.synchronize``) or an
+    Apple-silicon GPU (``torch.mps.synchronize``); on the CPU, which runs
+    operations as they are called, it does nothing. Introduced in lesson 04.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def to_device(data: Any, device: torch.device | str, non_blocking: bool = False) -> Any:

@@ -6,6 +6,7 @@ end a cell with the call (or ``display(fig)``), or save it with ``fig.savefig``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -19,6 +20,7 @@ __all__ = [
     "plot_lrs",
     "plot_confusion_matrix",
     "show_misclassified",
+    "show_prediction",
     "unnormalize",
 ]
 
@@ -50,6 +52,9 @@ def _as_images(batch: torch.Tensor | Sequence) -> torch.Tensor:
     return images
 
 
+GRID_WIDTH_PIXELS = 1000  # the widest an image grid is drawn, in screen pixels
+
+
 def show_batch(
     batch: torch.Tensor | Sequence,
     nrow: int = 8,
@@ -65,10 +70,17 @@ def show_batch(
     """
     images = unnormalize(_as_images(batch), mean, std)
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0)
+    # Each image pixel becomes a whole number of screen pixels (nearest, no smoothing):
+    # sharp, and small enough as a PNG to keep saved lessons light.
+    height, width = grid.shape[-2:]
+    scale = max(1, min(12, GRID_WIDTH_PIXELS // width))  # tiny images (filters) grow most
+    dpi = 100
+    title_inches = 0.3 if title else 0.0
     fig, ax = plt.subplots(
-        figsize=(min(12, 1.2 * nrow), 1.2 * ((len(images) + nrow - 1) // nrow) + 0.4)
+        figsize=(width * scale / dpi, height * scale / dpi + title_inches), dpi=dpi
     )
-    ax.imshow(grid.permute(1, 2, 0).numpy())
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - title_inches / fig.get_figheight())
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -203,6 +215,121 @@ def show_misclassified(
         )
     if not len(wrong):
         axes.flat[0].set_title("no misclassified images")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+PROBABILITY_TOLERANCE = 1e-3  # how far from 1 the probabilities may sum (float32 rounding)
+
+
+def _check_probabilities(probabilities: torch.Tensor | Sequence[float], count: int) -> torch.Tensor:
+    values = torch.as_tensor(
+        probabilities.detach() if isinstance(probabilities, torch.Tensor) else probabilities
+    )
+    values = values.cpu().double()
+    if values.ndim != 1:
+        raise ValueError(
+            f"probabilities must be 1-D, one value per class, got shape {tuple(values.shape)} "
+            "(for a batch from predict_probabilities, pass one row)"
+        )
+    if len(values) != count:
+        raise ValueError(
+            f"got {len(values)} probabilities for {count} class names: they must match"
+        )
+    hint = "pass softmax(logits), not logits"
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"probabilities must be finite numbers, got {values.tolist()}")
+    if bool((values < 0).any()):
+        raise ValueError(
+            f"probabilities must not be negative (the smallest is {values.min().item():.4g}): "
+            f"{hint}"
+        )
+    total = values.sum().item()
+    if not math.isclose(total, 1.0, abs_tol=PROBABILITY_TOLERANCE):
+        raise ValueError(f"probabilities must sum to 1, these sum to {total:.4g}: {hint}")
+    return values
+
+
+def show_prediction(
+    image: torch.Tensor,
+    probabilities: torch.Tensor | Sequence[float],
+    class_names: Sequence[str],
+    true_label: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Figure:
+    """Draw one image beside the probability the model gives each class.
+
+    ``image`` is one image ``(C, H, W)`` with 1 or 3 channels; pass ``mean`` and
+    ``std`` to undo normalisation. ``probabilities`` holds one value per class
+    name, in [0, 1] and summing to 1, for example ``predict_probabilities(model,
+    image)`` from ``training``. The bar of the predicted (most probable) class is
+    coloured: blue, or, when ``true_label`` (a class index) is given, green if
+    the prediction is right and red if it is wrong; the true class's name is
+    then bold and marked "(true)". Returns the figure. Introduced in lesson 03.
+    """
+    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] not in (1, 3):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(
+            f"expected one image (C, H, W) with 1 or 3 channels, got {shape} "
+            "(for a batch, pass images[i])"
+        )
+    values = _check_probabilities(probabilities, len(class_names))
+    if true_label is not None:
+        true_label = int(true_label)  # also accepts a label tensor from a dataset
+        if not 0 <= true_label < len(class_names):
+            raise ValueError(
+                f"true_label must be a class index from 0 to {len(class_names) - 1}, "
+                f"got {true_label}"
+            )
+    predicted = int(values.argmax())
+
+    picture = unnormalize(image.unsqueeze(0), mean, std)[0].permute(1, 2, 0).numpy()
+    # Taller for many classes, so each bar keeps room for its label.
+    height = max(2.8, 0.24 * len(class_names) + 0.6)
+    fig, (image_ax, bar_ax) = plt.subplots(
+        1, 2, figsize=(7, height), gridspec_kw={"width_ratios": [1, 1.5]}
+    )
+    if picture.shape[-1] == 1:
+        # Fixed 0..1 range: otherwise a faint digit would be stretched to full contrast.
+        image_ax.imshow(picture.squeeze(-1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        image_ax.imshow(picture, interpolation="nearest")
+    image_ax.set_axis_off()
+    if true_label is not None:
+        image_ax.set_title(f"true: {class_names[true_label]}")
+
+    if true_label is None:
+        highlight = "tab:blue"
+    else:
+        highlight = "tab:green" if predicted == true_label else "tab:red"
+    colours = [highlight if index == predicted else "lightgray" for index in range(len(values))]
+    positions = range(len(class_names))
+    bar_ax.barh(positions, values.tolist(), color=colours, height=0.7)
+    names = [str(name) for name in class_names]
+    if true_label is not None:
+        names[true_label] += " (true)"
+    bar_ax.set_yticks(positions, names)
+    if true_label is not None:
+        bar_ax.get_yticklabels()[true_label].set_fontweight("bold")
+    bar_ax.invert_yaxis()  # class 0 at the top, in reading order
+    # The predicted probability as a number: inside a long bar, else just after it.
+    probability = values[predicted].item()
+    inside = probability > 0.85
+    bar_ax.text(
+        probability - 0.02 if inside else probability + 0.02,
+        predicted,
+        f"{probability:.2f}",
+        ha="right" if inside else "left",
+        va="center",
+        fontsize=9,
+        color="white" if inside else "black",
+    )
+    bar_ax.set_xlim(0, 1)
+    bar_ax.set(xlabel="probability", title=f"predicted: {class_names[predicted]}")
+    bar_ax.grid(axis="x", alpha=0.3)
+    bar_ax.set_axisbelow(True)
     fig.tight_layout()
     plt.close(fig)
     return fig

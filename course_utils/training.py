@@ -31,6 +31,7 @@ __all__ = [
     "fit",
     "fit_one_cycle",
     "predict",
+    "predict_probabilities",
     "PROTOCOL",
 ]
 
@@ -150,6 +151,13 @@ def _check_number(name: str, value: Any, minimum: float, allow_minimum: bool = F
     return float(value)
 
 
+def _check_flag(name: str, value: Any) -> bool:
+    # A string such as "False" is truthy, so it would silently mean the opposite.
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
 def _check_epochs(epochs: Any) -> int:
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
         raise TypeError(
@@ -255,6 +263,64 @@ def _train_epoch(
     return _epoch_train_loss(losses, epoch), lrs
 
 
+class _BestWeights:
+    """The weights of the epoch with the lowest validation loss so far, for ``restore_best``."""
+
+    def __init__(self) -> None:
+        self.epoch: int | None = None  # counted from 0, like ``history``
+        self.loss = math.inf
+        self.state: dict[str, torch.Tensor] = {}
+
+    def update(self, model: nn.Module, epoch: int, result: dict[str, Any]) -> None:
+        """Copy the model's weights if ``result`` has the lowest validation loss so far."""
+        if "val_loss" not in result:
+            raise ValueError(
+                "restore_best=True keeps the epoch with the lowest val_loss, but the model's "
+                f"validation_epoch_end returned no val_loss (it returned {sorted(result)})"
+            )
+        loss = float(result["val_loss"])
+        # Strictly lower: on a tie the earlier epoch stays, as it reached that loss first.
+        if loss >= self.loss:
+            return
+        # state_dict() holds the live tensors, which the next steps change in place, so
+        # copy them. The copy lives on the CPU: one more set of weights (and buffers such
+        # as batch-norm statistics) in RAM, e.g. 4 bytes per float32 parameter, rather than
+        # GPU memory the training needs. Built whole before it replaces the old one, so an
+        # interruption mid-copy leaves the previous best intact.
+        state = {
+            name: tensor.detach().to("cpu", copy=True)
+            for name, tensor in model.state_dict().items()
+        }
+        self.epoch, self.loss, self.state = epoch, loss, state
+
+    def restore(self, model: nn.Module, history: History, interrupted: bool) -> None:
+        """Load the best weights back into ``model``, flag the epoch in ``history``, say so."""
+        if self.epoch is None:
+            print("No epoch finished, so there are no best weights to restore")
+            return
+        model.load_state_dict(self.state)  # copies into the model's tensors, on its device
+        for index, entry in enumerate(history):
+            entry["best"] = index == self.epoch
+        last = len(history) - 1
+        if self.epoch < last:
+            finished = "finished epoch" if interrupted else "epoch"
+            print(
+                f"Restored the weights of epoch {self.epoch + 1} (lowest validation loss "
+                f"{self.loss:.4f}); the last {finished}, {last + 1}, had "
+                f"{float(history[last]['val_loss']):.4f}"
+            )
+        elif interrupted:  # the weights had moved on, into the unfinished epoch
+            print(
+                f"Restored the weights of epoch {self.epoch + 1}, the last finished one "
+                f"(lowest validation loss {self.loss:.4f})"
+            )
+        else:
+            print(
+                f"The last epoch, {last + 1}, had the lowest validation loss "
+                f"({self.loss:.4f}): keeping its weights"
+            )
+
+
 def _train(
     epochs: int,
     model: nn.Module,
@@ -264,9 +330,12 @@ def _train(
     num_batches: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     grad_clip: float | None = None,
+    restore_best: bool = False,
 ) -> History:
     """The loop behind ``fit`` and ``fit_one_cycle``: one progress bar for the whole run."""
     history: History = []
+    best: _BestWeights | None = _BestWeights() if restore_best else None
+    interrupted = False
     try:
         with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
             for epoch in range(epochs):
@@ -285,14 +354,19 @@ def _train(
                     result["lrs"] = lrs
                 progress.set_postfix(val_acc=f"{result.get('val_acc', float('nan')):.4f}")
                 history.append(result)
+                if best is not None:
+                    best.update(model, epoch, result)
     except KeyboardInterrupt:
         # Gradients of an interrupted step would otherwise leak into the next fit's first step.
         optimizer.zero_grad()
+        interrupted = True
         finished = len(history)
         print(
             f"Interrupted in epoch {finished + 1}: returning the history of the {finished} "
             f"finished epoch{'' if finished == 1 else 's'}"
         )
+    if best is not None:
+        best.restore(model, history, interrupted)
     return history
 
 
@@ -303,6 +377,8 @@ def fit(
     train_loader: Iterable,
     val_loader: Iterable,
     opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
+    *,
+    restore_best: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs at a constant learning rate; return its history.
 
@@ -321,13 +397,27 @@ def fit(
     Interrupting (Ctrl-C, or the notebook's stop button) ends training after a
     one-line message and returns the history of the finished epochs, so
     ``history = fit(...)`` still assigns; the model keeps the weights it had
-    reached. Introduced in lesson 03.
+    reached.
+
+    ``restore_best=True`` ends training with the weights of the epoch whose
+    validation loss was lowest, rather than those of the last epoch. The last
+    epoch is not always the best: once a model starts to overfit (or the
+    learning rate is too high), its validation loss rises again while the
+    training loss keeps falling. After every epoch whose ``val_loss`` is lower
+    than all before it, a copy of the weights is kept (in CPU memory: one more
+    copy of the model); at the end, also after an interruption, that copy is
+    loaded back into ``model`` and one line says which epoch it came from.
+    Every epoch's dict then has ``best``, ``True`` only for that epoch.
+    Introduced in lesson 03.
     """
     epochs, lr, num_batches = _check_training_arguments(
         model, epochs, lr, "lr", train_loader, val_loader
     )
+    restore_best = _check_flag("restore_best", restore_best)
     optimizer = opt_func(model.parameters(), lr)
-    return _train(epochs, model, train_loader, val_loader, optimizer, num_batches)
+    return _train(
+        epochs, model, train_loader, val_loader, optimizer, num_batches, restore_best=restore_best
+    )
 
 
 def fit_one_cycle(
@@ -339,6 +429,8 @@ def fit_one_cycle(
     weight_decay: float = 0.0,
     grad_clip: float | None = None,
     opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
+    *,
+    restore_best: bool = False,
 ) -> History:
     """Train with a one-cycle learning-rate schedule; return the history.
 
@@ -347,8 +439,9 @@ def fit_one_cycle(
     after every batch. ``weight_decay`` goes to the optimizer; ``grad_clip``
     clips every gradient value to ``[-grad_clip, grad_clip]`` before each step.
     Each epoch's dict has the keys of ``fit`` plus ``lrs``, the learning rate
-    of every step. Argument checks, non-finite losses and interruptions are
-    handled as in ``fit``. Introduced in lesson 03, explained in lesson 05.
+    of every step. Argument checks, non-finite losses, interruptions and
+    ``restore_best`` (keep the epoch with the lowest validation loss) work as
+    in ``fit``. Introduced in lesson 03, explained in lesson 05.
     """
     epochs, max_lr, num_batches = _check_training_arguments(
         model, epochs, max_lr, "max_lr", train_loader, val_loader
@@ -356,12 +449,21 @@ def fit_one_cycle(
     weight_decay = _check_number("weight_decay", weight_decay, minimum=0.0, allow_minimum=True)
     if grad_clip is not None:
         grad_clip = _check_number("grad_clip", grad_clip, minimum=0.0)
+    restore_best = _check_flag("restore_best", restore_best)
     optimizer = opt_func(model.parameters(), max_lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr, epochs=epochs, steps_per_epoch=num_batches
     )
     return _train(
-        epochs, model, train_loader, val_loader, optimizer, num_batches, scheduler, grad_clip
+        epochs,
+        model,
+        train_loader,
+        val_loader,
+        optimizer,
+        num_batches,
+        scheduler,
+        grad_clip,
+        restore_best,
     )
 
 
@@ -379,3 +481,34 @@ def predict(model: nn.Module, loader: Iterable) -> tuple[torch.Tensor, torch.Ten
             predicted.append(model(inputs).argmax(dim=1).cpu())
             actual.append(labels.cpu())
     return torch.cat(predicted), torch.cat(actual)
+
+
+def predict_probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Return the model's class probabilities (softmax of its logits) for some images.
+
+    ``images`` is a batch ``(N, C, H, W)``, prepared as the model's loader prepares
+    them (normalised, for example), or a single image ``(C, H, W)``. They are moved
+    to the device of the model's weights and run under ``eval_mode``, so the
+    model's train/eval mode is restored afterwards. Returns a float32 tensor on the
+    CPU of shape ``(N, num_classes)``, each row summing to 1, or ``(num_classes,)``
+    for a single image: what ``plotting.show_prediction`` draws. Introduced in
+    lesson 03.
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"expected one image (C, H, W) or a batch (N, C, H, W), got {shape}")
+    single = images.ndim == 3
+    batch = images.unsqueeze(0) if single else images
+    parameter = next(model.parameters(), None)
+    if parameter is not None:  # a model without weights runs wherever its input is
+        batch = batch.to(parameter.device)
+    with eval_mode(model):
+        logits = model(batch)
+    if logits.ndim != 2 or logits.shape[0] != batch.shape[0]:
+        raise ValueError(
+            f"expected the model to return logits of shape ({batch.shape[0]}, num_classes), "
+            f"got {tuple(logits.shape)}"
+        )
+    # float32 even from a half-precision model, so the rows sum to 1 closely.
+    probabilities = F.softmax(logits.float(), dim=1).cpu()
+    return probabilities[0] if single else probabilities

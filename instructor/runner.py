@@ -40,6 +40,7 @@ __all__ = [
     "inputs_hash",
     "main",
     "run_notebook",
+    "strip_progress_bars",
     "write_atomically",
 ]
 
@@ -132,6 +133,29 @@ def write_atomically(notebook: nbformat.NotebookNode, path: Path) -> None:
         raise
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# tqdm's text form of a progress bar: "Training:  40%|####      | 4/10 [00:01<00:02, ...]".
+PROGRESS_TEXT = re.compile(r"\d+%\|.*\|\s*\d+/\d+")
+
+
+def _is_progress(output: nbformat.NotebookNode) -> bool:
+    if output.output_type == "display_data" and WIDGET_VIEW in output.get("data", {}):
+        return True  # a progress-bar widget; its text fallback is what renderers would show
+    return output.output_type == "stream" and bool(PROGRESS_TEXT.search(output.get("text", "")))
+
+
+def strip_progress_bars(notebook: nbformat.NotebookNode) -> None:
+    """Remove progress bars (widgets and their text form) and the widget state from outputs.
+
+    Learners see the bars while a lesson runs; a saved lesson should not show their
+    frozen text form on GitHub or any renderer without widgets.
+    """
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [output for output in cell.outputs if not _is_progress(output)]
+
+
 def _clear_outputs(notebook: nbformat.NotebookNode) -> None:
     """Forget the previous run, so a failure leaves no stale output after the error."""
     notebook.metadata.pop(HASH_KEY, None)
@@ -189,6 +213,7 @@ def run_notebook(
         results = []
         if results_file.exists():
             results = [json.loads(line) for line in results_file.read_text().splitlines()]
+    strip_progress_bars(notebook)
     if not error:
         notebook.metadata[HASH_KEY] = inputs_hash(notebook, smoke)
     write_atomically(notebook, output)

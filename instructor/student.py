@@ -113,16 +113,46 @@ def strip_solutions(source: str) -> tuple[str, list[str]]:
     return "\n".join(output), removed
 
 
-def make_student_notebook(solution: NotebookNode) -> NotebookNode:
-    """Return a copy of ``solution`` with solutions stubbed and every output cleared."""
+SOLUTION_TAG = "solution"  # a markdown cell that discusses a solution's result
+NOTE_ID = "student-version-note"
+
+
+def _student_note(lesson_name: str) -> NotebookNode:
+    where = "`notebooks/`"
+    if lesson_name:
+        where = f"[`notebooks/{lesson_name}`](../notebooks/{lesson_name})"
+    note = nbformat.v4.new_markdown_cell(
+        "**Student version.** Each exercise below ends in a stub for you to fill in. The worked "
+        f"solutions, with their outputs and what they mean, are in {where}."
+    )
+    note.id = NOTE_ID  # a fixed id, so that regenerating the file changes nothing
+    return note
+
+
+def make_student_notebook(solution: NotebookNode, lesson_name: str = "") -> NotebookNode:
+    """Return a copy of ``solution`` for learners: solutions stubbed, outputs cleared.
+
+    Also drops markdown cells tagged ``solution`` (the discussion of a solution's
+    result), the widget state, and the runner's bookkeeping, and adds a first cell
+    saying where the worked solutions are (``notebooks/<lesson_name>``).
+    """
     student = copy.deepcopy(solution)
     student.metadata.pop(HASH_KEY, None)  # the runner's bookkeeping for the executed solutions
+    student.metadata.pop("widgets", None)
+    kept = [_student_note(lesson_name)]
     for cell in student.cells:
-        if cell.cell_type != "code":
+        if SOLUTION_TAG in cell.metadata.get("tags", []):
+            if cell.cell_type != "markdown":
+                raise ValueError(
+                    f"only markdown cells may be tagged {SOLUTION_TAG!r}: {cell.source[:60]}"
+                )
             continue
-        cell.source, _ = strip_solutions(cell.source)
-        cell.outputs = []
-        cell.execution_count = None
+        if cell.cell_type == "code":
+            cell.source, _ = strip_solutions(cell.source)
+            cell.outputs = []
+            cell.execution_count = None
+        kept.append(cell)
+    student.cells = kept
     return student
 
 
@@ -197,7 +227,7 @@ def check_student_version(solution_path: Path) -> list[str]:
     name = solution_path.name
     solution = nbformat.read(solution_path, as_version=4)
     try:
-        expected = make_student_notebook(solution)
+        expected = make_student_notebook(solution, name)
     except ValueError as error:
         return [f"{name}: {error}"]
     problems = _exercise_problems(solution, name) + _syntax_problems(expected, name)
@@ -223,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         students = []
         for path in args.notebooks:
             try:
-                students.append(make_student_notebook(nbformat.read(path, as_version=4)))
+                students.append(make_student_notebook(nbformat.read(path, as_version=4), path.name))
             except ValueError as error:
                 print(f"{path}: {error}; no student version written", file=sys.stderr)
                 return 1

@@ -160,6 +160,19 @@ print(transposed.reshape(12))
 print(transposed.contiguous().view(12))
 
 # %% [markdown]
+# **Joining tensors.** `torch.cat` joins tensors along an existing dimension, so
+# the others must match; `torch.stack` puts same-shaped tensors side by side along a
+# *new* dimension. Stacking 16 images of shape (1, 28, 28) makes a batch (16, 1, 28,
+# 28); concatenating two batches of 16 makes one of 32.
+
+# %% tags=["nbval-check-output"]
+one_image = torch.zeros(1, 28, 28)
+stacked = torch.stack([one_image] * 16)
+joined = torch.cat([stacked, stacked], dim=0)
+side_by_side = torch.cat([one_image, one_image], dim=2)
+print(stacked.shape, joined.shape, side_by_side.shape)
+
+# %% [markdown]
 # ## 3. Indexing, slicing and masks
 #
 # Indexing works as in NumPy: one index per dimension, `:` for "all of it",
@@ -258,6 +271,33 @@ print(row_sums.shape)
 print(scores / row_sums)
 
 # %% [markdown]
+# **`.item()`** turns a tensor with one element into a plain Python number, which is
+# what you print, store in a list or compare with `if`. Lessons 03 to 05 use it to
+# read a loss or an accuracy out of a tensor. It fails on a tensor with more than
+# one element.
+
+# %% tags=["nbval-check-output"]
+total = scores.sum()
+print(total, type(total).__name__, total.item(), type(total.item()).__name__)
+try:
+    scores.item()
+except RuntimeError as error:
+    print("RuntimeError:", error)
+
+# %% [markdown]
+# **In-place operations** change a tensor's own memory instead of making a new
+# tensor. Methods ending in `_` (`add_`, `zero_`, `clamp_`) and the operators `+=`,
+# `*=` work in place. They save memory, but everything that shares that memory (a
+# `view`, or a NumPy array, as section 6 shows) changes too.
+
+# %% tags=["nbval-check-output"]
+counts = torch.tensor([1.0, 2.0, 3.0])
+alias = counts.view(3)
+new_tensor = counts + 1  # a new tensor: counts is unchanged
+counts.add_(10)  # in place: counts and its view both change
+print(new_tensor, counts, alias)
+
+# %% [markdown]
 # `max(dim=...)` returns both the values and their positions; `argmax` just the
 # positions. Lesson 03 uses this to turn a model's ten scores into a predicted digit.
 
@@ -282,6 +322,23 @@ back[0] = -1
 print(tensor)
 shares_memory = np.shares_memory(array, back)
 print(shares_memory)
+
+# %% [markdown]
+# **NumPy's default is `float64`, PyTorch's is `float32`.** An array made by
+# `np.array([0.5])` or `np.random.rand` holds 64-bit floats, and `from_numpy` keeps
+# that type. Layers hold `float32` weights, so feeding them such a tensor fails
+# with a message about `Double` and `Float`. Convert with `.float()`, or create the
+# array as `float32` in the first place.
+
+# %% tags=["nbval-check-output"]
+from_numpy_default = torch.from_numpy(np.array([0.5, 1.5]))
+print(from_numpy_default.dtype, torch.tensor([0.5, 1.5]).dtype)
+layer = torch.nn.Linear(2, 1)
+try:
+    layer(from_numpy_default)
+except RuntimeError as error:
+    print("RuntimeError:", error)
+print(layer(from_numpy_default.float()).dtype)
 
 # %% [markdown]
 # `torch.tensor(array)` copies instead; use it (or `.clone()`) when the two
@@ -337,7 +394,8 @@ record_result("NumPy and torch share memory", bool(shares_memory))
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a worked solution below it. Try it yourself first.
+# Try each exercise yourself first. The worked solutions are in the lesson notebooks in
+# `notebooks/`; the versions in `student/` have a stub in their place.
 #
 # **Exercise 1.** Given `pixels = torch.arange(24).reshape(2, 3, 4)` (two images,
 # 3 rows, 4 columns), compute the mean of each image as a tensor of shape (2, 1, 1)
@@ -352,6 +410,13 @@ centred = pixels - image_means
 ### END SOLUTION
 print(image_means.flatten(), centred.mean(dim=(1, 2)))
 
+# %% [markdown] tags=["solution"]
+# **What the result means.** The means are 5.5 and 17.5, the middle of 0 to 11 and of
+# 12 to 23. Because `keepdim=True` left them in shape (2, 1, 1), broadcasting
+# stretched each one over its own 3 x 4 image, so after the subtraction both images
+# have mean 0. Without `keepdim` the shape (2,) would be lined up with the last
+# dimension (4) and the subtraction would fail.
+
 # %% [markdown]
 # **Exercise 2.** Predict the shape of `torch.ones(5, 1, 3) * torch.ones(4, 1)`,
 # then check. Write the rule step by step in a comment.
@@ -364,6 +429,11 @@ predicted_shape = (5, 4, 3)
 ### END SOLUTION
 print((torch.ones(5, 1, 3) * torch.ones(4, 1)).shape == predicted_shape)
 
+# %% [markdown] tags=["solution"]
+# **What the result means.** `True`: the product has shape (5, 4, 3). Shapes are
+# compared from the right, a 1 stretches to match, and a missing dimension counts
+# as 1, so the result can be larger than either input.
+
 # %% [markdown]
 # **Exercise 3.** Use a boolean mask to replace every negative value of
 # `noise = torch.randn(1000)` by zero, then count how many values were replaced.
@@ -372,9 +442,16 @@ print((torch.ones(5, 1, 3) * torch.ones(4, 1)).shape == predicted_shape)
 # %%
 noise = torch.randn(1000)
 ### BEGIN SOLUTION
-# Hint: build a boolean mask with noise < 0, count its True values, then assign 0 through it
+# Hint: mask = noise < 0; num_replaced = its count of True values; assign 0 through the mask
 negative = noise < 0
 num_replaced = int(negative.sum())
 noise[negative] = 0
 ### END SOLUTION
-print(num_replaced, noise.min().item())
+print(f"values replaced: {num_replaced}")
+print(f"smallest value now: {noise.min().item()}")
+
+# %% [markdown] tags=["solution"]
+# **What the result means.** 509<!-- output: values replaced --> of the 1,000 values
+# were negative, close to half, as expected for numbers drawn around 0 by `randn`.
+# The smallest value is now 0: the mask chose exactly the negative entries, and
+# assigning through it changed them in place.

@@ -148,6 +148,22 @@ print(cubed.is_leaf, cubed.grad)  # d(3 * cubed)/d(cubed) = 3
 print(a.grad)
 
 # %% [markdown]
+# **The chain rule.** This is how `backward()` got 9a² for Q = 3a³ − b². Write
+# u = a³, so the part of Q that depends on a is 3u. The chain rule says that a
+# gradient through a chain of steps is the product of each step's own derivative:
+#
+# &nbsp;&nbsp;&nbsp;&nbsp; dQ/da = dQ/du · du/da = 3 · 3a² = 9a²
+#
+# `cubed.grad` above is dQ/du = 3, and du/da = 3a². Multiplied, they give exactly
+# what autograd stored in `a.grad`. Autograd walks the `grad_fn` chain from the end
+# back to the leaves, multiplying by each node's local derivative as it goes.
+
+# %% tags=["nbval-check-output"]
+local_derivative = 3 * a.detach() ** 2  # du/da for u = a³
+print(cubed.grad * local_derivative, a.grad)
+print(torch.equal(cubed.grad * local_derivative, a.grad))
+
+# %% [markdown]
 # ## 4. Gradients accumulate
 #
 # `backward()` *adds* to `.grad` rather than overwriting it. That is useful (a big
@@ -182,6 +198,42 @@ print(w.grad)
 with torch.no_grad():
     untracked = w * 2
 print(untracked.requires_grad, w.detach().requires_grad, (w * 2).requires_grad)
+
+# %% [markdown]
+# **Layers: `nn.Linear`, `nn.Sequential` and `nn.Module`.** PyTorch's `nn` package
+# packs weights and the computation that uses them into *modules*. `nn.Linear(3, 2)`
+# holds a weight matrix of shape (2, 3) and a bias of shape (2,), both created with
+# `requires_grad=True`, and calling it on a batch `x` computes `x @ weight.T + bias`.
+
+# %% tags=["nbval-check-output"]
+linear = nn.Linear(3, 2)
+print(linear.weight.shape, linear.bias.shape, linear.weight.requires_grad)
+x_batch = torch.randn(4, 3)
+print(torch.allclose(linear(x_batch), x_batch @ linear.weight.T + linear.bias))
+
+# %% [markdown]
+# `nn.Sequential` chains modules: the output of one is the input of the next. To
+# write your own model, subclass `nn.Module`: create the layers in `__init__`
+# (assigning them to `self` registers their parameters) and say how they are used
+# in `forward`. Calling the model calls `forward`; `parameters()` finds every
+# weight and bias inside, however deeply nested, which is what an optimizer needs.
+
+
+# %% tags=["nbval-check-output"]
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3, 8)
+        self.second = nn.Linear(8, 2)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.second(torch.relu(self.first(inputs)))
+
+
+as_sequence = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+as_class = TwoLayers()
+print(as_class(x_batch).shape, as_sequence(x_batch).shape)
+print([tuple(parameter.shape) for parameter in as_class.parameters()])
 
 # %% [markdown]
 # **Frozen parameters and fine-tuning.** A parameter with `requires_grad=False`
@@ -350,25 +402,44 @@ by_hand_value = torch.cos(point.detach()) * 1.5**2 + 2 * 1.5 * torch.sin(point.d
 ### END SOLUTION
 print(torch.allclose(autograd_value, by_hand_value))
 
+# %% [markdown] tags=["solution"]
+# **What the result means.** `True`: autograd's derivative equals the product rule
+# worked by hand, to floating-point precision. Autograd applies the same rules
+# (product rule, the derivative of sin) step by step through the graph.
+
 # %% [markdown]
 # **Exercise 2.** Fit the quadratic y = a·x² + b·x + c to
 # `quadratic_targets = 3 * inputs**2 - inputs + 0.5` with `torch.optim.SGD`,
-# starting from zeros. Which learning rate converges in 500 steps?
+# starting from zeros, for 500 steps at each of the learning rates 0.05, 0.5 and
+# 1.0. Store the final loss of each in a dict `final_losses` (rate -> loss) and the
+# coefficients of each in `fitted` (rate -> list of a, b, c). Which rate converges?
 
 # %%
 quadratic_targets = 3 * inputs**2 - inputs + 0.5
 ### BEGIN SOLUTION
-# Hint: stack x**2, x and ones into a (50, 3) feature matrix and fit 3 coefficients with SGD
-coefficients = torch.zeros(3, requires_grad=True)
+# Hint: features = stack of x**2, x, ones (50, 3); per rate, SGD on 3 coefficients from zeros
 features = torch.stack([inputs**2, inputs, torch.ones_like(inputs)], dim=1)
-quadratic_optimizer = torch.optim.SGD([coefficients], lr=0.5)
-for _ in range(500):
-    quadratic_loss = ((features @ coefficients - quadratic_targets) ** 2).mean()
-    quadratic_loss.backward()
-    quadratic_optimizer.step()
-    quadratic_optimizer.zero_grad()
+final_losses, fitted = {}, {}
+for rate in (0.05, 0.5, 1.0):
+    coefficients = torch.zeros(3, requires_grad=True)
+    quadratic_optimizer = torch.optim.SGD([coefficients], lr=rate)
+    for _ in range(500):
+        quadratic_loss = ((features @ coefficients - quadratic_targets) ** 2).mean()
+        quadratic_loss.backward()
+        quadratic_optimizer.step()
+        quadratic_optimizer.zero_grad()
+    final_losses[rate] = quadratic_loss.item()
+    fitted[rate] = [round(value, 3) for value in coefficients.tolist()]
 ### END SOLUTION
-print([round(value, 2) for value in coefficients.tolist()])
+for rate in final_losses:
+    print(f"learning rate {rate}: loss {final_losses[rate]:.2e}, a, b, c = {fitted[rate]}")
+
+# %% [markdown] tags=["solution"]
+# **What the result means.** At 0.5 the fit finds a = 3, b = −1 and c = 0.5 exactly,
+# with a loss near zero. At 0.05 the steps are too small: after 500 of them the
+# coefficients are close but not there yet. At 1.0 each step overshoots by more than
+# it corrects, the coefficients grow without bound and the loss overflows to `nan`:
+# the "too large" case of section 8, on a problem with three parameters.
 
 # %% [markdown]
 # **Exercise 3.** Freeze only the first layer of `nn.Sequential(nn.Linear(4, 8),
@@ -382,3 +453,9 @@ for parameter in two_layers[0].parameters():
     parameter.requires_grad = False
 ### END SOLUTION
 print(count_parameters(two_layers, trainable=True))
+
+# %% [markdown] tags=["solution"]
+# **What the result means.** 18 trainable parameters: the second layer's 8 · 2
+# weights and 2 biases. The first layer's 4 · 8 + 8 = 40 are frozen, so an optimizer
+# would leave them as they are. This is how fine-tuning keeps what a network has
+# already learned and trains only a new final layer.

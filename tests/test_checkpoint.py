@@ -90,6 +90,9 @@ class Phase(IntEnum):
     TRAIN = 1
 
 
+Point = namedtuple("Point", "x y")
+
+
 def weights_of(model):
     return [parameter.detach().clone() for parameter in model.parameters()]
 
@@ -110,8 +113,10 @@ def optimizer_snapshot(optimizer):
 
 def same_optimizer(optimizer, snapshot):
     groups, tensors = optimizer_snapshot(optimizer)
-    return groups == snapshot[0] and tensors.keys() == snapshot[1].keys() and all(
-        torch.equal(tensors[key], snapshot[1][key]) for key in tensors
+    return (
+        groups == snapshot[0]
+        and tensors.keys() == snapshot[1].keys()
+        and all(torch.equal(tensors[key], snapshot[1][key]) for key in tensors)
     )
 
 
@@ -133,12 +138,20 @@ def test_numpy_numbers_and_dict_subclasses_save_as_plain_values_that_load(tmp_pa
     model, optimizer = make_model_and_optimizer()
     counts = defaultdict(int, {"cat": 2})
     path = save_checkpoint(
-        tmp_path / "ckpt.pt", model, optimizer, epoch=np.int64(3),
-        val_acc=np.float64(0.97), counts=counts, history=[{"val_acc": np.float32(0.5)}],
+        tmp_path / "ckpt.pt",
+        model,
+        optimizer,
+        epoch=np.int64(3),
+        val_acc=np.float64(0.97),
+        counts=counts,
+        history=[{"val_acc": np.float32(0.5)}],
     )
     extras = load_checkpoint(path, *make_model_and_optimizer())
     assert extras == {
-        "epoch": 3, "val_acc": 0.97, "counts": {"cat": 2}, "history": [{"val_acc": 0.5}]
+        "epoch": 3,
+        "val_acc": 0.97,
+        "counts": {"cat": 2},
+        "history": [{"val_acc": 0.5}],
     }
     assert type(extras["epoch"]) is int and type(extras["val_acc"]) is float
     assert type(extras["counts"]) is dict
@@ -149,9 +162,9 @@ def test_numpy_numbers_and_dict_subclasses_save_as_plain_values_that_load(tmp_pa
     [
         (np.zeros(3), r"extra value is a ndarray.*torch\.from_numpy\(x\)"),
         (Phase.TRAIN, r"extra value is a Phase.*int\(x\)"),
-        (namedtuple("Point", "x y")(1, 2), r"extra value is a Point.*x\._asdict\(\)"),
+        (Point(1, 2), r"extra value is a Point.*x\._asdict\(\)"),
         ({1, 2}, r"extra value is a set.*sorted\(x\)"),
-        (torch.zeros(2).as_subclass(Tagged), r"extra value could not be loaded back"),
+        (torch.zeros(2).as_subclass(Tagged), r"extra value would not load back"),
     ],
     ids=["ndarray", "int-enum", "namedtuple", "set", "tensor-subclass"],
 )
@@ -184,9 +197,7 @@ def test_an_adam_state_is_refused_by_sgd_and_nothing_changes(tmp_path):
 
 
 @pytest.mark.parametrize("stepped", [True, False], ids=["stepped", "before-any-step"])
-def test_an_old_checkpoint_without_the_optimizer_type_is_checked_by_its_contents(
-    tmp_path, stepped
-):
+def test_an_old_checkpoint_without_the_optimizer_type_is_checked_by_its_contents(tmp_path, stepped):
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     adam = torch.optim.Adam(model.parameters())
     if stepped:
@@ -202,7 +213,8 @@ def test_an_old_checkpoint_without_the_optimizer_type_is_checked_by_its_contents
     assert same_weights(fresh, weights) and same_optimizer(sgd, snapshot)
     # ...while the optimizer it was saved with still loads it
     assert load_checkpoint(path, fresh, torch.optim.Adam(fresh.parameters())) == {
-        "epoch": 1, "note": "hi"
+        "epoch": 1,
+        "note": "hi",
     }
 
 
@@ -242,8 +254,7 @@ def test_a_model_that_only_partly_fits_is_left_unchanged(tmp_path):
     path = save_checkpoint(tmp_path / "ckpt.pt", model)
     other = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3))  # first layer fits
     weights = weights_of(other)
-    shapes = r"2\.weight is \[2, 4\] in the file, \[3, 4\] in the model"
-    with pytest.raises(ValueError, match=shapes):
+    with pytest.raises(ValueError, match=r"(?s)does not fit this Sequential: .*2\.weight"):
         load_checkpoint(path, other)
     assert same_weights(other, weights)
 

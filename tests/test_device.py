@@ -5,7 +5,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.device import DeviceDataLoader, DeviceTensorLoader, get_default_device, to_device
+from course_utils.device import (
+    DeviceDataLoader,
+    DeviceTensorLoader,
+    get_default_device,
+    synchronize,
+    to_device,
+)
 
 
 def test_default_device_is_cpu_without_accelerators(monkeypatch):
@@ -20,6 +26,33 @@ def test_default_device_prefers_cuda_then_mps(monkeypatch):
     assert get_default_device() == torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert get_default_device() == torch.device("mps")
+
+
+@pytest.mark.parametrize("device", [torch.device("cuda", 1), "cuda:1"])
+def test_synchronize_waits_for_the_cuda_device_it_is_given(monkeypatch, device):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda on=None: calls.append(("cuda", on)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append(("mps", None)))
+    synchronize(device)
+    assert calls == [("cuda", torch.device("cuda", 1))]
+
+
+def test_synchronize_waits_for_apple_mps(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda on=None: calls.append(("cuda", on)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append(("mps", None)))
+    synchronize(torch.device("mps"))
+    assert calls == [("mps", None)]
+
+
+@pytest.mark.parametrize("device", [torch.device("cpu"), "cpu", torch.device("meta")])
+def test_synchronize_does_nothing_for_devices_that_run_synchronously(monkeypatch, device):
+    def fail(*args):
+        raise AssertionError("no backend should be synchronised")
+
+    monkeypatch.setattr(torch.cuda, "synchronize", fail)
+    monkeypatch.setattr(torch.mps, "synchronize", fail)
+    assert synchronize(device) is None
 
 
 def test_to_device_moves_nested_containers_and_keeps_their_types():

@@ -4,6 +4,7 @@ Executing the notebooks is nbval's job (``make test`` passes ``--nbval-lax``).
 """
 
 import ast
+import base64
 import importlib
 import pkgutil
 import re
@@ -144,3 +145,45 @@ def test_every_readme_link_and_badge_points_at_an_existing_file():
     assert len(remote) == 2 * len(NOTEBOOKS), "a Colab and a Binder badge per lesson"
     missing = [path for path in local + remote if not (ROOT / path).exists()]
     assert missing == []
+
+
+PROGRESS_TEXT = re.compile(r"\d+%\|.*\|\s*\d+/\d+")
+# An absolute path of the machine that ran the lesson: /home/..., /tmp/..., C:\...
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:home|root|tmp|work|Users|var|opt|mnt)/|[A-Z]:\\\\")
+MAX_PNG_BYTES = 100_000
+
+
+def output_texts(output) -> list[str]:
+    texts = [output.get("text", "")]
+    texts += [value for key, value in output.get("data", {}).items() if key.startswith("text/")]
+    return [text if isinstance(text, str) else "".join(text) for text in texts]
+
+
+@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+def test_committed_outputs_hold_no_progress_bars_widgets_or_machine_paths(notebook_path):
+    notebook = nbformat.read(notebook_path, as_version=4)
+    assert "widgets" not in notebook.metadata, "widget state saved: re-run with `make solutions`"
+    for cell in code_cells(notebook):
+        for output in cell.outputs:
+            assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
+            for text in output_texts(output):
+                assert not PROGRESS_TEXT.search(text), f"progress bar in output: {text[:120]}"
+                assert not ABSOLUTE_PATH.search(text), f"a path of this machine: {text[:200]}"
+
+
+@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+def test_committed_figures_are_small(notebook_path):
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in code_cells(notebook):
+        for output in cell.outputs:
+            png = output.get("data", {}).get("image/png")
+            if png:
+                size = len(base64.b64decode(png))
+                assert size < MAX_PNG_BYTES, f"{size:,}-byte figure from: {cell.source[:80]}"
+
+
+def test_the_clean_output_checks_catch_what_they_look_for():
+    assert PROGRESS_TEXT.search("Training:   0%|          | 0/2346 [00:00<?, ?it/s]")
+    assert ABSOLUTE_PATH.search("Dataset ImageFolder\n    Root location: /work/main/data/cifar10")
+    assert ABSOLUTE_PATH.search("saved to /tmp/lesson03-x1/resume.pt")
+    assert not ABSOLUTE_PATH.search("1/2 of the images, 3/4 done, cifar10/train/cat")

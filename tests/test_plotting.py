@@ -1,8 +1,10 @@
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
+from course_utils import plotting
 from course_utils.plotting import (
     plot_confusion_matrix,
     plot_history,
@@ -95,3 +97,79 @@ def test_plot_lrs_joins_the_steps_of_every_epoch():
 def test_unnormalize_scales_uint8_images():
     images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 1, 3)
     assert unnormalize(images, None, None).flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
+
+
+# The new helper is looked up on the module inside each test, so that against a module
+# without it each of these tests fails on its own while the older tests still run.
+DIGITS = [str(digit) for digit in range(10)]
+PROBABILITIES = torch.tensor([0.02, 0.6, 0.03, 0.01, 0.1, 0.02, 0.02, 0.15, 0.03, 0.02])
+
+
+def bar_colours(fig: Figure) -> list[tuple[float, ...]]:
+    return [patch.get_facecolor() for patch in fig.axes[1].patches]
+
+
+def test_show_prediction_draws_the_image_beside_one_bar_per_class():
+    image = torch.rand(1, 28, 28)
+    fig = plotting.show_prediction(image, PROBABILITIES, DIGITS)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert not plt.get_fignums()  # closed in pyplot, so a notebook shows it once
+    image_ax, bar_ax = fig.axes
+    shown = image_ax.images[0]
+    assert shown.get_array().shape == (28, 28) and shown.get_cmap().name == "gray"
+    assert [patch.get_width() for patch in bar_ax.patches] == pytest.approx(PROBABILITIES.tolist())
+    assert [label.get_text() for label in bar_ax.get_yticklabels()] == DIGITS
+    assert bar_ax.get_xlim() == (0, 1) and bar_ax.get_xlabel() == "probability"
+
+
+def test_show_prediction_highlights_only_the_most_probable_class():
+    fig = plotting.show_prediction(torch.rand(1, 8, 8), PROBABILITIES, DIGITS)
+    colours = bar_colours(fig)
+    highlighted = [index for index, colour in enumerate(colours) if colour != colours[0]]
+    assert highlighted == [int(PROBABILITIES.argmax())] == [1]
+    assert "1" in fig.axes[1].get_title()
+
+
+@pytest.mark.parametrize("true_label, colour", [(1, "tab:green"), (7, "tab:red")])
+def test_show_prediction_marks_the_true_class(true_label, colour):
+    fig = plotting.show_prediction(torch.rand(1, 8, 8), PROBABILITIES, DIGITS, true_label)
+    labels = fig.axes[1].get_yticklabels()
+    assert labels[true_label].get_text() == f"{true_label} (true)"
+    assert labels[true_label].get_fontweight() == "bold"
+    assert sum("(true)" in label.get_text() for label in labels) == 1
+    assert bar_colours(fig)[1] == to_rgba(colour)  # right: green, wrong: red
+    assert fig.axes[0].get_title() == f"true: {true_label}"
+
+
+def test_show_prediction_undoes_normalisation_of_a_colour_image():
+    image = torch.rand(3, 6, 6)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    normalised = (image - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    probabilities = torch.tensor([0.25, 0.75])
+    fig = plotting.show_prediction(normalised, probabilities, ["cat", "dog"], mean=mean, std=std)
+    shown = torch.as_tensor(fig.axes[0].images[0].get_array())
+    assert torch.allclose(shown, image.permute(1, 2, 0), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "image, probabilities, true_label, message",
+    [
+        (torch.rand(1, 1, 8, 8), PROBABILITIES, None, r"one image \(C, H, W\)"),
+        (torch.rand(2, 8, 8), PROBABILITIES, None, "1 or 3 channels"),
+        (torch.rand(1, 8, 8), PROBABILITIES.view(2, 5), None, "1-D"),
+        (torch.rand(1, 8, 8), PROBABILITIES[:9], None, "9 probabilities for 10 class names"),
+        (torch.rand(1, 8, 8), PROBABILITIES * 2, None, r"sum to 1.*pass softmax\(logits\)"),
+        (torch.rand(1, 8, 8), torch.arange(10.0) - 4.5, None, r"negative.*softmax\(logits\)"),
+        (torch.rand(1, 8, 8), PROBABILITIES, 10, "true_label must be a class index from 0 to 9"),
+    ],
+    ids=["batch", "two-channels", "2-D", "too-few", "logits", "negative", "bad-label"],
+)
+def test_show_prediction_rejects_bad_inputs(image, probabilities, true_label, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.show_prediction(image, probabilities, DIGITS, true_label)
+
+
+def test_show_prediction_accepts_probabilities_within_rounding_of_1():
+    rounded = [0.3333, 0.3333, 0.3333]  # sums to 0.9999: rounding, not a mistake
+    fig = plotting.show_prediction(torch.rand(1, 4, 4), rounded, ["a", "b", "c"])
+    assert [patch.get_width() for patch in fig.axes[1].patches] == pytest.approx(rounded)

@@ -194,7 +194,8 @@ class NaNAtStep(TinyClassifier):
 def test_fit_stops_at_the_first_non_finite_loss_naming_epoch_and_batch(
     separable_loaders, monkeypatch, every_step
 ):
-    monkeypatch.setattr(training, "_checks_every_step", lambda loss: every_step)
+    # raising=False: the run against the old module must fail on behaviour, not on this line
+    monkeypatch.setattr(training, "_checks_every_step", lambda loss: every_step, raising=False)
     torch.manual_seed(0)
     model = NaNAtStep(bad_step=len(separable_loaders[0]) + 3)  # epoch 2, batch 3
     with pytest.raises(FloatingPointError, match=r"nan in epoch 2, batch 3 .*learning rate"):
@@ -215,10 +216,10 @@ def test_fit_stops_on_a_non_finite_validation_loss(tiny_model, separable_loaders
 
 
 class InterruptedLoader:
-    """Yields its loader's batches, but Ctrl-C arrives during its second pass."""
+    """Yields its loader's batches, but Ctrl-C arrives during one pass (the second by default)."""
 
-    def __init__(self, loader):
-        self.loader, self.passes = loader, 0
+    def __init__(self, loader, interrupt_in_pass=2):
+        self.loader, self.passes, self.interrupt_in_pass = loader, 0, interrupt_in_pass
 
     def __len__(self):
         return len(self.loader)
@@ -226,7 +227,7 @@ class InterruptedLoader:
     def __iter__(self):
         self.passes += 1
         for index, batch in enumerate(self.loader):
-            if self.passes == 2 and index == 2:
+            if self.passes == self.interrupt_in_pass and index == 2:
                 raise KeyboardInterrupt
             yield batch
 
@@ -295,3 +296,157 @@ def test_non_finite_numbers_are_refused(tiny_model, separable_loaders, helper, n
             **arguments,
         )
     assert torch.equal(weights, tiny_model.linear.weight)
+
+
+# The new names are looked up on the module inside each test, so that against a module
+# without them each of these tests fails on its own while the older tests still run.
+class SmallImageClassifier(nn.Module):
+    """A linear classifier on 2x2 RGB images, with dropout so eval mode matters."""
+
+    def __init__(self, num_classes: int = 4):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(12, num_classes))
+
+    def forward(self, images):
+        return self.layers(images)
+
+
+@pytest.mark.parametrize("start_in_training", [True, False], ids=["from-train", "from-eval"])
+def test_predict_probabilities_returns_softmax_rows_on_the_cpu(start_in_training):
+    torch.manual_seed(0)
+    model = SmallImageClassifier().train(start_in_training)
+    images = torch.randn(6, 3, 2, 2)
+    probabilities = training.predict_probabilities(model, images)
+    assert probabilities.shape == (6, 4) and probabilities.dtype == torch.float32
+    assert probabilities.device.type == "cpu" and not probabilities.requires_grad
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(6))
+    assert (probabilities >= 0).all()
+    assert model.training is start_in_training  # the mode it was in, restored
+    logits = model.eval()(images).detach()  # dropout off, as predict_probabilities ran it
+    assert torch.equal(probabilities.argmax(dim=1), logits.argmax(dim=1))
+    assert torch.allclose(probabilities, torch.softmax(logits, dim=1))
+
+
+def test_predict_probabilities_of_a_single_image_is_one_row():
+    torch.manual_seed(0)
+    model = SmallImageClassifier()
+    images = torch.randn(3, 3, 2, 2)
+    single = training.predict_probabilities(model, images[1])
+    assert single.shape == (4,)
+    assert torch.allclose(single, training.predict_probabilities(model, images)[1])
+    assert single.sum().item() == pytest.approx(1.0)
+    assert model.training
+
+
+def test_predict_probabilities_rejects_a_flat_input():
+    with pytest.raises(ValueError, match=r"\(C, H, W\) or a batch \(N, C, H, W\), got \(12,\)"):
+        training.predict_probabilities(SmallImageClassifier(), torch.randn(12))
+
+
+class ScriptedValidation(TinyClassifier):
+    """Trains for real, but reports the scripted validation loss of each epoch.
+
+    It also keeps a copy of its weights as they are at the end of each epoch, to
+    compare with the weights ``fit`` leaves.
+    """
+
+    def __init__(self, val_losses):
+        super().__init__()
+        self.val_losses, self.snapshots = list(val_losses), []
+
+    def validation_epoch_end(self, outputs):
+        result = super().validation_epoch_end(outputs)
+        result["val_loss"] = self.val_losses[len(self.snapshots)]
+        return result
+
+    def epoch_end(self, epoch, result):
+        super().epoch_end(epoch, result)
+        self.snapshots.append({name: t.detach().clone() for name, t in self.state_dict().items()})
+
+
+def has_weights(model: nn.Module, snapshot: dict[str, torch.Tensor]) -> bool:
+    state = model.state_dict()
+    return state.keys() == snapshot.keys() and all(
+        torch.equal(state[name], snapshot[name]) for name in snapshot
+    )
+
+
+# Lowest at epoch 3; epoch 5 ties it, but only a lower loss counts as better.
+RISING = [0.9, 0.4, 0.2, 0.5, 0.2, 0.7]
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_restore_best_ends_with_the_weights_of_the_lowest_validation_loss(
+    separable_loaders, capsys, helper
+):
+    torch.manual_seed(0)
+    model = ScriptedValidation(RISING)
+    history = helper(6, 0.1, model, *separable_loaders, restore_best=True)
+    assert not has_weights(model, model.snapshots[-1])  # not the last epoch's weights...
+    assert has_weights(model, model.snapshots[2])  # ...but those of epoch 3
+    assert [entry["best"] for entry in history] == [False, False, True, False, False, False]
+    assert [entry["val_loss"] for entry in history] == RISING
+    assert (
+        "Restored the weights of epoch 3 (lowest validation loss 0.2000); "
+        "the last epoch, 6, had 0.7000\n"
+    ) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_without_restore_best_the_model_keeps_the_last_weights(separable_loaders, capsys, helper):
+    torch.manual_seed(0)
+    model = ScriptedValidation(RISING)
+    history = helper(6, 0.1, model, *separable_loaders, restore_best=False)
+    assert has_weights(model, model.snapshots[-1])
+    assert not has_weights(model, model.snapshots[2])
+    assert all("best" not in entry for entry in history)
+    assert "Restored" not in capsys.readouterr().out
+
+
+def test_restore_best_keeps_the_last_epoch_when_it_is_the_best(separable_loaders, capsys):
+    torch.manual_seed(0)
+    model = ScriptedValidation([0.9, 0.5, 0.3])
+    history = fit(3, 0.1, model, *separable_loaders, restore_best=True)
+    assert has_weights(model, model.snapshots[-1])
+    assert [entry["best"] for entry in history] == [False, False, True]
+    assert "The last epoch, 3, had the lowest validation loss (0.3000): keeping its weights\n" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_restore_best_also_restores_after_an_interruption(separable_loaders, capsys, helper):
+    torch.manual_seed(0)
+    model = ScriptedValidation([0.5, 0.3, 0.6, 0.1])
+    train_loader = InterruptedLoader(separable_loaders[0], interrupt_in_pass=4)
+    history = helper(4, 0.1, model, train_loader, separable_loaders[1], restore_best=True)
+    assert len(history) == 3 and [entry["best"] for entry in history] == [False, True, False]
+    assert has_weights(model, model.snapshots[1])
+    out = capsys.readouterr().out
+    assert "Interrupted in epoch 4: returning the history of the 3 finished epochs\n" in out
+    assert (
+        "Restored the weights of epoch 2 (lowest validation loss 0.3000); "
+        "the last finished epoch, 3, had 0.6000\n"
+    ) in out
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_restore_best_must_be_a_bool(tiny_model, separable_loaders, helper):
+    weights = tiny_model.linear.weight.clone()
+    with pytest.raises(TypeError, match=r"^restore_best must be True or False, got str 'no'$"):
+        helper(2, 0.1, tiny_model, *separable_loaders, restore_best="no")
+    assert torch.equal(weights, tiny_model.linear.weight)
+
+
+def test_restore_best_needs_a_validation_loss(separable_loaders):
+    class AccuracyOnly(TinyClassifier):
+        def validation_epoch_end(self, outputs):
+            return {"val_acc": super().validation_epoch_end(outputs)["val_acc"]}
+
+        def epoch_end(self, epoch, result):
+            pass
+
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"no val_loss \(it returned \['epoch_seconds'"):
+        fit(2, 0.1, AccuracyOnly(), *separable_loaders, restore_best=True)

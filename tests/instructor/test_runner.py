@@ -258,3 +258,18 @@ def test_an_unreadable_notebook_is_named_and_the_run_goes_on(tmp_path, capsys):
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "| 01_broken | FAILED: cannot read" in summary and "| 02_good | ok |" in summary
     assert (tmp_path / "run" / "02_good.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_progress_bars_and_widget_state_are_not_saved(tmp_path):
+    lesson = write_notebook(
+        tmp_path / "01_bars.ipynb",
+        "from tqdm.auto import tqdm\nfor step in tqdm(range(3), desc='Training'):\n    pass\n"
+        "print('trained')",
+    )
+    assert main([str(lesson), "--out", str(tmp_path / "run")]) == 0
+    executed = nbformat.read(tmp_path / "run" / "01_bars.ipynb", as_version=4)
+    assert executed.cells[1].outputs == [
+        nbformat.v4.new_output("stream", name="stdout", text="trained\n")
+    ]
+    assert "widgets" not in executed.metadata

@@ -108,7 +108,7 @@ def test_check_reports_a_student_cell_that_is_not_valid_python(tmp_path):
     lesson = toy_lesson(tmp_path)
     assert main(["write", str(lesson)]) == 0
     student = nbformat.read(student_path(lesson), as_version=4)
-    student.cells[3].source = 'raise NotImplementedError("Hint: say "hi"")'
+    student.cells[4].source = 'raise NotImplementedError("Hint: say "hi"")'
     nbformat.write(student, student_path(lesson))
     assert any("not valid Python" in problem for problem in check_student_version(lesson))
 
@@ -132,13 +132,13 @@ def toy_lesson(tmp_path: Path, exercise_cell: str = SOLUTION_CELL) -> Path:
 
 def test_student_notebook_clears_outputs_and_keeps_everything_else(tmp_path):
     solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
-    student = make_student_notebook(solution)
-    assert [cell.cell_type for cell in student.cells] == [cell.cell_type for cell in solution.cells]
-    assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
-    assert (
-        student.cells[1].source == "x = 1" and student.cells[2].source == solution.cells[2].source
-    )
-    assert "answer = value**2" not in student.cells[3].source
+    student = make_student_notebook(solution, "01_toy.ipynb")
+    note, *cells = student.cells
+    assert "worked solutions" in note.source and "../notebooks/01_toy.ipynb" in note.source
+    assert [cell.cell_type for cell in cells] == [cell.cell_type for cell in solution.cells]
+    assert cells[1].outputs == [] and cells[1].execution_count is None
+    assert cells[1].source == "x = 1" and cells[2].source == solution.cells[2].source
+    assert "answer = value**2" not in cells[3].source
 
 
 def test_check_reports_missing_stale_and_leaking_versions(tmp_path, capsys):
@@ -147,7 +147,7 @@ def test_check_reports_missing_stale_and_leaking_versions(tmp_path, capsys):
     assert main(["write", str(lesson)]) == 0
     assert check_student_version(lesson) == []
     student = nbformat.read(student_path(lesson), as_version=4)
-    student.cells[3].source += "\nanswer = value**2"  # an instructor pasted the answer back
+    student.cells[4].source += "\nanswer = value**2"  # an instructor pasted the answer back
     nbformat.write(student, student_path(lesson))
     problems = check_student_version(lesson)
     assert any(
@@ -204,3 +204,27 @@ def test_student_notebook_drops_the_runners_bookkeeping(tmp_path):
     solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
     solution.metadata[HASH_KEY] = "abc"
     assert HASH_KEY not in make_student_notebook(solution).metadata
+
+
+def test_student_notebook_drops_widget_state_and_solution_discussions(tmp_path):
+    solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
+    solution.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    discussion = new_markdown_cell("The answer, 9, shows that squaring works.")
+    discussion.metadata["tags"] = ["solution"]
+    solution.cells.append(discussion)
+    student = make_student_notebook(solution, "01_toy.ipynb")
+    assert "widgets" not in student.metadata
+    assert all("squaring works" not in cell.source for cell in student.cells)
+
+
+def test_the_student_note_is_the_same_every_time(tmp_path):
+    solution = nbformat.read(toy_lesson(tmp_path), as_version=4)
+    first = nbformat.writes(make_student_notebook(solution, "01_toy.ipynb"))
+    assert nbformat.writes(make_student_notebook(solution, "01_toy.ipynb")) == first
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+def test_committed_student_versions_say_where_the_solutions_are_and_hold_no_widgets(lesson):
+    student = nbformat.read(student_path(lesson), as_version=4)
+    assert f"notebooks/{lesson.name}" in student.cells[0].source
+    assert "widgets" not in student.metadata

@@ -1,0 +1,163 @@
+"""Hold every figure a lesson's prose quotes to the lesson's own committed outputs.
+
+A figure in the prose that depends on a run is written with the name of the output
+line it comes from, in an HTML comment that renderers hide::
+
+    the model reached **96.5%**<!-- output: small model validation accuracy -->
+
+and somewhere in the same notebook a cell prints that line, for example with
+``record_result("small model validation accuracy", 0.9653)``, which prints
+``small model validation accuracy: 0.9653``. A percentage is compared with the value
+times 100 (accuracies are recorded as fractions); any other unit with the value
+itself. The figure must equal the value within the rounding it shows.
+
+A figure quoted from elsewhere names its source instead: ``<!-- source: URL -->``.
+Every other number in the prose with a unit that a run decides (%, s, ms, min,
+minutes, seconds, MB, GB) is reported as unchecked.
+
+Instructor tooling: ``tests/instructor/test_figures.py`` runs it on every lesson, and
+``python -m instructor.figures --fix notebooks/NN_name.ipynb`` rewrites the figures of
+a re-executed lesson from its new outputs (then re-read the sentences around them and
+run ``jupytext --sync``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["Quote", "check_figures", "main", "printed_values", "quotes", "update_figures"]
+
+_NUMBER = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
+# A number, its unit (one word, or %, or x as in "25x"), optional bold markers, then the
+# comment that says where it is from.
+QUOTE = re.compile(
+    rf"(?P<figure>{_NUMBER})(?P<unit>%|x\b|\s?[A-Za-z]+)?\**\s*"
+    r"<!--\s*(?P<kind>output|source):\s*(?P<name>.*?)\s*-->"
+)
+# Units whose figures only a run can give. (A bare "2x" is too often algebra to flag.)
+RUN_DEPENDENT = re.compile(rf"(?<![\w.]){_NUMBER}(?:%|\s?(?:ms|s|seconds|min|minutes|MB|GB)\b)")
+# Code spans, link targets and HTML comments are not prose.
+NOT_PROSE = re.compile(r"`[^`]*`|\]\([^)]*\)|<!--.*?-->", re.DOTALL)
+PRINTED = re.compile(r"^(?P<name>[^:\n]+): (?P<value>-?[\d,]*\.?\d+(?:e[-+]?\d+)?)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One figure quoted in a markdown cell."""
+
+    figure: str
+    unit: str
+    kind: str
+    name: str
+
+    def matches(self, value: float) -> bool:
+        """Whether ``value`` (as printed) rounds to this figure at the precision it shows."""
+        shown = float(self.figure.replace(",", ""))
+        decimals = len(self.figure.partition(".")[2])
+        expected = value * 100 if self.unit.strip() == "%" else value
+        return abs(expected - shown) <= 0.5 * 10**-decimals + 1e-9
+
+
+def quotes(markdown: str) -> tuple[list[Quote], list[str]]:
+    """The annotated figures of ``markdown``, and the run-dependent figures left unannotated."""
+    found = [
+        Quote(m["figure"], (m["unit"] or "").strip(), m["kind"], m["name"])
+        for m in QUOTE.finditer(markdown)
+    ]
+    prose = NOT_PROSE.sub(" ", QUOTE.sub(" ", markdown))
+    return found, [m.group(0).strip() for m in RUN_DEPENDENT.finditer(prose)]
+
+
+def printed_values(notebook: nbformat.NotebookNode) -> dict[str, float]:
+    """Every ``name: number`` line the notebook's cells printed (the last one wins)."""
+    values = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                for match in PRINTED.finditer(output.get("text", "")):
+                    values[match["name"].strip()] = float(match["value"].replace(",", ""))
+    return values
+
+
+def check_figures(notebook: nbformat.NotebookNode) -> list[str]:
+    """Return one line per figure in the prose that its outputs do not back (empty: none)."""
+    values = printed_values(notebook)
+    problems = []
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        found, unannotated = quotes(cell.source)
+        for figure in unannotated:
+            problems.append(
+                f"'{figure}' depends on a run but names no output: add <!-- output: NAME -->"
+            )
+        for quote in found:
+            spacing = "" if quote.unit in ("", "%", "x") else " "
+            text = f"{quote.figure}{spacing}{quote.unit}"
+            if quote.kind == "source":
+                if not quote.name:
+                    problems.append(f"'{text}' names an empty source")
+                continue
+            if quote.name not in values:
+                problems.append(f"'{text}' quotes '{quote.name}', which no cell printed")
+            elif not quote.matches(values[quote.name]):
+                problems.append(
+                    f"'{text}' quotes '{quote.name}', but the output says {values[quote.name]:g}"
+                )
+    return problems
+
+
+def _rewritten(match: re.Match, values: dict[str, float], changes: list[str]) -> str:
+    quote = Quote(match["figure"], (match["unit"] or "").strip(), match["kind"], match["name"])
+    if quote.kind != "output" or quote.name not in values or quote.matches(values[quote.name]):
+        return match.group(0)
+    value = values[quote.name] * (100 if quote.unit == "%" else 1)
+    decimals = len(quote.figure.partition(".")[2])
+    figure = f"{value:{',' if ',' in quote.figure else ''}.{decimals}f}"
+    changes.append(f"'{quote.figure}' -> '{figure}' ({quote.name})")
+    return match.group(0).replace(quote.figure, figure, 1)
+
+
+def update_figures(notebook: nbformat.NotebookNode) -> list[str]:
+    """Rewrite, in place, each quoted figure that its output contradicts; return the changes.
+
+    A figure keeps the precision it shows. Only the number changes: read the sentence
+    around it again, since the words may no longer fit the new figure.
+    """
+    values = printed_values(notebook)
+    changes: list[str] = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = QUOTE.sub(lambda match: _rewritten(match, values, changes), cell.source)
+    return changes
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m instructor.figures [--fix] NOTEBOOK...``: report (or fix) quoted figures."""
+    import argparse
+
+    from instructor.runner import write_atomically
+
+    parser = argparse.ArgumentParser(prog="python -m instructor.figures", description=__doc__)
+    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("--fix", action="store_true", help="rewrite figures from the outputs")
+    args = parser.parse_args(argv)
+    problems = 0
+    for path in args.notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        if args.fix:
+            for change in update_figures(notebook):
+                print(f"{path}: {change}")
+            write_atomically(notebook, Path(path))
+        for problem in check_figures(notebook):
+            problems += 1
+            print(f"{path}: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Figures quoted in the lessons' prose agree with the lessons' committed outputs."""
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from instructor.figures import Quote, check_figures, main, printed_values, quotes, update_figures
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def notebook_with(markdown: str, printed: str) -> nbformat.NotebookNode:
+    cell = new_code_cell("...")
+    cell.outputs = [new_output("stream", name="stdout", text=printed)]
+    return new_notebook(cells=[cell, new_markdown_cell(markdown)])
+
+
+@pytest.mark.parametrize(
+    "figure, unit, value, ok",
+    [
+        ("96.5", "%", 0.9653, True),
+        ("96.5", "%", 0.9646, True),
+        ("96.5", "%", 0.9644, False),
+        ("97", "%", 0.9653, True),
+        ("82", "s", 82.4, True),
+        ("82", "s", 82.6, False),
+        ("8.6", "billion", 8.59, True),
+        ("25.4", "x", 25.38, True),
+        ("1,374", "MB", 1374.0, True),
+    ],
+)
+def test_a_figure_matches_within_the_rounding_it_shows(figure, unit, value, ok):
+    assert Quote(figure, unit, "output", "name").matches(value) is ok
+
+
+def test_quotes_finds_annotated_figures_and_flags_the_rest():
+    markdown = (
+        "reached **96.5%**<!-- output: val acc --> after 82 s<!-- output: seconds -->; "
+        "about 90%<!-- source: https://example.org --> elsewhere, but 54% here, "
+        "`0.5 s` in code and [a link](https://x.org/12s) do not count; 7.4 s does."
+    )
+    found, unannotated = quotes(markdown)
+    assert [(q.figure, q.unit, q.kind, q.name) for q in found] == [
+        ("96.5", "%", "output", "val acc"),
+        ("82", "s", "output", "seconds"),
+        ("90", "%", "source", "https://example.org"),
+    ]
+    assert unannotated == ["54%", "7.4 s"]
+
+
+def test_printed_values_reads_name_value_lines():
+    notebook = notebook_with("", "small CNN test accuracy: 0.7048\nnoise\nspeed-up: 25.4 x\n")
+    assert printed_values(notebook) == {"small CNN test accuracy": 0.7048, "speed-up": 25.4}
+
+
+def test_check_figures_reports_drift_missing_outputs_and_unannotated_figures():
+    notebook = notebook_with(
+        "It reached **97.0%**<!-- output: acc -->, took 3 s<!-- output: time -->, "
+        "and 12% of something.",
+        "acc: 0.9653\n",
+    )
+    assert check_figures(notebook) == [
+        "'12%' depends on a run but names no output: add <!-- output: NAME -->",
+        "'97.0%' quotes 'acc', but the output says 0.9653",
+        "'3 s' quotes 'time', which no cell printed",
+    ]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+def test_every_figure_in_a_lesson_matches_its_outputs(lesson):
+    assert check_figures(nbformat.read(lesson, as_version=4)) == []
+
+
+def mutate_first_quoted_figure(notebook: nbformat.NotebookNode) -> tuple[str, str]:
+    """Change the last digit of the first figure quoted from an output; return (before, after)."""
+    for cell in notebook.cells:
+        match = cell.cell_type == "markdown" and re.search(
+            r"(\d[\d,.]*)(?=%?\**\s*<!--\s*output:)", cell.source
+        )
+        if match:
+            before = match.group(1)
+            after = before[:-1] + str((int(before[-1]) + 3) % 10)
+            cell.source = cell.source[: match.start(1)] + after + cell.source[match.end(1) :]
+            return before, after
+    raise AssertionError("no quoted figure to mutate")
+
+
+@pytest.mark.parametrize("lesson", LESSONS[2:], ids=[path.stem for path in LESSONS[2:]])
+def test_editing_a_quoted_figure_in_a_copy_of_a_lesson_fails_the_check(lesson, tmp_path):
+    copied = tmp_path / lesson.name
+    copied.write_bytes(lesson.read_bytes())
+    notebook = nbformat.read(copied, as_version=4)
+    original = copy.deepcopy(notebook)
+    before, after = mutate_first_quoted_figure(notebook)
+    nbformat.write(notebook, copied)
+    problems = check_figures(nbformat.read(copied, as_version=4))
+    assert check_figures(original) == []
+    assert len(problems) == 1 and f"'{after}" in problems[0], (before, after, problems)
+
+
+def test_update_figures_rewrites_only_contradicted_figures_at_their_precision():
+    notebook = notebook_with(
+        "reached **97.0%**<!-- output: acc --> in 3 s<!-- output: time --> "
+        "over 1,204<!-- output: count --> images, as 96.5%<!-- output: acc --> rounds",
+        "acc: 0.9653\ntime: 12.6\ncount: 1250\n",
+    )
+    changes = update_figures(notebook)
+    assert notebook.cells[1].source == (
+        "reached **96.5%**<!-- output: acc --> in 13 s<!-- output: time --> "
+        "over 1,250<!-- output: count --> images, as 96.5%<!-- output: acc --> rounds"
+    )
+    assert changes == ["'97.0' -> '96.5' (acc)", "'3' -> '13' (time)", "'1,204' -> '1,250' (count)"]
+    assert check_figures(notebook) == []
+
+
+def test_the_figures_command_reports_and_fixes(tmp_path, capsys):
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(notebook_with("**97.0%**<!-- output: acc -->", "acc: 0.9653\n"), path)
+    assert main([str(path)]) == 1
+    assert "'97.0%' quotes 'acc', but the output says 0.9653" in capsys.readouterr().out
+    assert main(["--fix", str(path)]) == 0
+    assert "**96.5%**" in nbformat.read(path, as_version=4).cells[1].source
