@@ -11,6 +11,7 @@ outputs up to the error, and the run goes on with the next lesson.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ __all__ = [
     "LessonRun",
     "format_table",
     "inputs_hash",
+    "lesson_modules",
     "main",
     "run_notebook",
     "strip_progress_bars",
@@ -48,7 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HASH_KEY = "course_inputs_sha256"
 # What, besides a lesson's own code, decides its outputs: the helpers it imports and
 # the exact versions of everything installed.
-LESSON_MODULES = ROOT / "course_utils"
+PACKAGE = "course_utils"
+LESSON_MODULES = ROOT / PACKAGE
 CONSTRAINTS = ROOT / "constraints.txt"
 # The longest cell of a lesson (lesson 05's ResNet training) takes about 5 minutes on
 # 2 CPU cores; three times that means something is stuck.
@@ -98,17 +101,70 @@ class PeakMemory:
         self._thread.join()
 
 
+def _imported_modules(source: str, package_relative: bool) -> set[str] | None:
+    """Names of the course_utils modules that ``source`` imports (``None``: cannot tell)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
+                    found.add(alias.name.removeprefix(PACKAGE).strip(".") or "__init__")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level and package_relative:  # from .training import ...; from . import x
+                base = node.module or ""
+            elif node.module and (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")):
+                base = node.module.removeprefix(PACKAGE).strip(".")
+            else:
+                continue
+            found.add(base or "__init__")
+            if not base:  # from course_utils import training: a module or a name in __init__
+                found |= {alias.name for alias in node.names}
+    return found
+
+
+def lesson_modules(notebook: nbformat.NotebookNode) -> list[Path]:
+    """The ``course_utils`` modules a lesson runs: those its code imports, and theirs in turn.
+
+    Importing any module also runs the package's ``__init__``. A cell that is not
+    plain Python (so its imports cannot be read) counts as importing every module.
+    """
+    available = {path.stem: path for path in LESSON_MODULES.glob("*.py")}
+    wanted: set[str] = set()
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        found = _imported_modules(cell.source, package_relative=False)
+        wanted |= set(available) if found is None else found
+    if wanted:
+        wanted.add("__init__")
+    pending, seen = [name for name in wanted if name in available], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        found = _imported_modules(available[name].read_text(), package_relative=True)
+        imports = set(available) if found is None else found
+        pending += [other for other in imports if other in available]
+    return sorted(available[name] for name in seen)
+
+
 def inputs_hash(notebook: nbformat.NotebookNode, smoke: bool = False) -> str:
     """SHA-256 of what decides a notebook's outputs.
 
-    Covers its code cells' sources and tags, every ``course_utils`` module, the exact
-    versions in ``constraints.txt`` and the smoke flag. Prose edits change nothing.
+    Covers its code cells' sources and tags, the ``course_utils`` modules it runs
+    (``lesson_modules``), the exact versions in ``constraints.txt`` and the smoke flag.
+    Prose edits change nothing, and neither does a helper the lesson never imports.
     """
     digest = hashlib.sha256()
     for cell in notebook.cells:
         if cell.cell_type == "code":
             digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
-    for module in sorted(LESSON_MODULES.glob("*.py")):
+    for module in lesson_modules(notebook):
         digest.update(module.name.encode() + module.read_bytes())
     digest.update(b"constraints.txt" + CONSTRAINTS.read_bytes())
     digest.update(f"{SMOKE_ENV}={int(smoke)}".encode())

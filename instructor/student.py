@@ -27,6 +27,7 @@ import ast
 import copy
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,14 +72,16 @@ def _marker(line: str) -> str | None:
     return None
 
 
-def _stub(indent: str, hint: str) -> list[str]:
+def _stub(indent: str, hint: str, defines: Sequence[str] = ()) -> list[str]:
+    todo = f"# YOUR CODE HERE: define {', '.join(defines)}" if defines else "# YOUR CODE HERE"
     # repr() makes a valid string literal whatever quotes or backslashes the hint holds.
-    return [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError({'Hint: ' + hint!r})"]
+    return [f"{indent}{todo}", f"{indent}raise NotImplementedError({'Hint: ' + hint!r})"]
 
 
-def strip_solutions(source: str) -> tuple[str, list[str]]:
+def strip_solutions(source: str, defines: Sequence[Sequence[str]] = ()) -> tuple[str, list[str]]:
     """Replace every solution region of a cell's source by a stub.
 
+    ``defines`` gives, region by region, the names the stub should say to define.
     Returns the new source and the removed regions' text. Unbalanced markers or
     a region without a ``# Hint:`` line raise ``ValueError``.
     """
@@ -107,10 +110,55 @@ def strip_solutions(source: str) -> tuple[str, list[str]]:
         ]
         if not hints:
             raise ValueError(f"a solution region has no '{HINT}' line: {region[:1]}")
-        output += _stub(indent, hints[0])
+        region_defines = defines[len(removed)] if len(removed) < len(defines) else ()
+        output += _stub(indent, hints[0], region_defines)
         removed.append("\n".join(region))
         index = end + 1
     return "\n".join(output), removed
+
+
+def _names(source: str, context: type) -> list[str]:
+    """Names bound (``ast.Store``) or read (``ast.Load``) in ``source``, in order of appearance.
+
+    Loop variables are not counted as bound: later code that reads a name of that
+    kind is a loop of its own. Code that is not plain Python (a magic) yields no names.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return []
+    loop_targets = {
+        name.id
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension))
+        for name in ast.walk(node.target)
+        if isinstance(name, ast.Name)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, context):
+            if context is ast.Load or node.id not in loop_targets:
+                found.append(node.id)
+        elif context is ast.Store and isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
+            found.append(node.name)
+    return list(dict.fromkeys(found))
+
+
+def _expected_names(cells: list[NotebookNode]) -> list[list[list[str]]]:
+    """For each cell, for each solution region: the names it binds that later code reads."""
+    stripped = [
+        strip_solutions(cell.source) if cell.cell_type == "code" else ("", []) for cell in cells
+    ]
+    result = []
+    for position, (kept, regions) in enumerate(stripped):
+        later = kept + "\n" + "\n".join(code for code, _ in stripped[position + 1 :])
+        read = set(_names(later, ast.Load))
+        result.append(
+            [[name for name in _names(region, ast.Store) if name in read] for region in regions]
+        )
+    return result
 
 
 SOLUTION_TAG = "solution"  # a markdown cell that discusses a solution's result
@@ -140,7 +188,7 @@ def make_student_notebook(solution: NotebookNode, lesson_name: str = "") -> Note
     student.metadata.pop(HASH_KEY, None)  # the runner's bookkeeping for the executed solutions
     student.metadata.pop("widgets", None)
     kept = [_student_note(lesson_name)]
-    for cell in student.cells:
+    for cell, defines in zip(student.cells, _expected_names(student.cells), strict=True):
         if SOLUTION_TAG in cell.metadata.get("tags", []):
             if cell.cell_type != "markdown":
                 raise ValueError(
@@ -148,7 +196,7 @@ def make_student_notebook(solution: NotebookNode, lesson_name: str = "") -> Note
                 )
             continue
         if cell.cell_type == "code":
-            cell.source, _ = strip_solutions(cell.source)
+            cell.source, _ = strip_solutions(cell.source, defines)
             cell.outputs = []
             cell.execution_count = None
         kept.append(cell)

@@ -122,7 +122,8 @@ def test_a_failed_run_records_no_hash(tmp_path):
 def test_inputs_hash_covers_the_code_the_helpers_the_versions_and_the_smoke_flag(
     monkeypatch, tmp_path
 ):
-    notebook = nbformat.read(write_notebook(tmp_path / "01_demo.ipynb", "x = 1"), as_version=4)
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "from course_utils import fit")
+    notebook = nbformat.read(lesson, as_version=4)
     before = inputs_hash(notebook)
     assert inputs_hash(notebook, smoke=True) != before
     constraints = tmp_path / "constraints.txt"
@@ -273,3 +274,51 @@ def test_progress_bars_and_widget_state_are_not_saved(tmp_path):
         nbformat.v4.new_output("stream", name="stdout", text="trained\n")
     ]
     assert "widgets" not in executed.metadata
+
+
+def test_a_lesson_hashes_only_the_helpers_it_runs(monkeypatch, tmp_path):
+    modules = tmp_path / "course_utils"
+    shutil.copytree(runner.LESSON_MODULES, modules, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "LESSON_MODULES", modules)
+    settings_only = nbformat.read(
+        write_notebook(tmp_path / "01_a.ipynb", "from course_utils.settings import smoke_mode"),
+        as_version=4,
+    )
+    plots = nbformat.read(
+        write_notebook(tmp_path / "02_b.ipynb", "import torch\nimport course_utils.plotting"),
+        as_version=4,
+    )
+    # Any import runs the package's __init__, which imports device, metrics and training.
+    assert [path.stem for path in runner.lesson_modules(settings_only)] == [
+        "__init__",
+        "device",
+        "metrics",
+        "settings",
+        "training",
+    ]
+    assert "plotting" in {path.stem for path in runner.lesson_modules(plots)}
+    before = inputs_hash(settings_only), inputs_hash(plots)
+    (modules / "plotting.py").write_text((modules / "plotting.py").read_text() + "# edited\n")
+    assert inputs_hash(settings_only) == before[0]  # it never runs plotting.py
+    assert inputs_hash(plots) != before[1]
+    (modules / "settings.py").write_text((modules / "settings.py").read_text() + "# edited\n")
+    assert inputs_hash(settings_only) != before[0]
+
+
+def test_a_cell_that_is_not_plain_python_counts_as_importing_everything(tmp_path):
+    lesson = write_notebook(tmp_path / "01_magic.ipynb", "%timeit 1 + 1")
+    modules = runner.lesson_modules(nbformat.read(lesson, as_version=4))
+    assert {path.name for path in modules} == {
+        path.name for path in runner.LESSON_MODULES.glob("*.py")
+    }
+
+
+def test_a_new_helper_module_leaves_the_lessons_that_do_not_import_it_current(
+    monkeypatch, tmp_path
+):
+    modules = tmp_path / "course_utils"
+    shutil.copytree(runner.LESSON_MODULES, modules, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "LESSON_MODULES", modules)
+    (modules / "brand_new.py").write_text("VALUE = 1\n")
+    current = [path.name for path in LESSONS if runner._unchanged(path, smoke=False)]
+    assert current == [path.name for path in LESSONS]

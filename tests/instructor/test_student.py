@@ -228,3 +228,41 @@ def test_committed_student_versions_say_where_the_solutions_are_and_hold_no_widg
     student = nbformat.read(student_path(lesson), as_version=4)
     assert f"notebooks/{lesson.name}" in student.cells[0].source
     assert "widgets" not in student.metadata
+
+
+def test_each_stub_names_the_variables_that_later_cells_read(tmp_path):
+    exercise = (
+        "data = [1, 2, 3]\n"
+        "### BEGIN SOLUTION\n"
+        "# Hint: square each value\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "squares = {}\n"
+        "for value in data:\n"
+        "    squares[value] = square(value)\n"
+        "total = sum(squares.values())\n"
+        "scratch = 0\n"
+        "### END SOLUTION"
+    )
+    notebook = new_notebook(
+        cells=[
+            new_markdown_cell("**Exercise 1.** Squares."),
+            new_code_cell(exercise),
+            new_code_cell("for value in squares:\n    print(value, squares[value])\nprint(total)"),
+        ]
+    )
+    student = make_student_notebook(notebook, "01_toy.ipynb")
+    assert "# YOUR CODE HERE: define squares, total\n" in student.cells[2].source
+    assert "scratch" not in student.cells[2].source and "square," not in student.cells[2].source
+
+
+def test_a_stub_whose_region_defines_nothing_read_later_says_so_plainly():
+    notebook = new_notebook(
+        cells=[
+            new_code_cell(
+                "### BEGIN SOLUTION\n# Hint: freeze it\nlayer.frozen = True\n### END SOLUTION"
+            )
+        ]
+    )
+    student = make_student_notebook(notebook)
+    assert student.cells[1].source.splitlines()[0] == "# YOUR CODE HERE"
