@@ -16,7 +16,23 @@ TEST_ENV := COURSE_SMOKE=1 TQDM_DISABLE=1
 # only appear during `make solutions`).
 LESSON_GLOB := notebooks/[0-9][0-9]_*.ipynb
 
-.PHONY: help install run test lint lab solutions check-solutions constraints clean
+# The course website: its own virtual environment, pinned by site/requirements.txt and
+# re-created when that file changes (the lessons' environment is not touched). The
+# source folder is a fresh copy of site/pages/*, README.md, notebooks/ and student/
+# (not links: Sphinx resolves a linked page's relative links from where the link points).
+SITE_VENV  := $(BUILD)/site-venv
+SITE_BIN   := $(SITE_VENV)/bin
+SITE_STAMP := $(SITE_VENV)/.installed
+# Where a build puts its sources, pages and Sphinx's cache (the site test builds elsewhere).
+SITE_SRC   ?= $(BUILD)/site-src
+SITE_OUT   ?= $(BUILD)/site
+SITE_CACHE ?= $(BUILD)/site-doctrees
+# Warnings (a broken link or cross-reference, a missing image or download) fail the build.
+# Every build starts afresh (-E, and an empty output folder): it takes seconds, and no
+# page of a removed lesson is left behind.
+SITE_FLAGS ?= -E -n -W --keep-going -q
+
+.PHONY: help install run test lint lab solutions check-solutions constraints site clean
 
 help:
 	@echo "make run              execute every lesson at full size into $(BUILD)/run/ and print a summary table"
@@ -26,6 +42,7 @@ help:
 	@echo "make solutions        after editing a lesson's .py: sync, re-execute changed lessons in place,"
 	@echo "                      regenerate the student versions (FORCE=1 re-executes every lesson)"
 	@echo "make check-solutions  fail if a student version is stale, leaks a solution or lacks a stub"
+	@echo "make site             build the course website into $(SITE_OUT)/ from the committed notebooks"
 
 install: $(STAMP)
 
@@ -59,6 +76,19 @@ check-solutions: $(STAMP)
 
 constraints: $(STAMP)
 	{ head -n 2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new && mv constraints.new constraints.txt
+
+$(SITE_STAMP): site/requirements.txt
+	rm -rf $(SITE_VENV)
+	$(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_BIN)/python -m pip install --quiet -r site/requirements.txt
+	@touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	rm -rf $(SITE_SRC) $(SITE_OUT) && mkdir -p $(SITE_SRC)
+	cp -pR site/pages/. README.md notebooks student $(SITE_SRC)/
+	$(SITE_BIN)/sphinx-build -b html $(SITE_FLAGS) -c site -d $(SITE_CACHE) \
+		$(SITE_SRC) $(SITE_OUT)
+	@echo "site: $(SITE_OUT)/index.html"
 
 clean:
 	rm -rf $(BUILD)

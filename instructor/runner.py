@@ -2,7 +2,7 @@
 
 Behind ``make run`` (full size, into ``build/run/``) and ``make solutions``
 (``--in-place`` refreshes the committed outputs). For each notebook it prints a
-progress bar over its cells, then a table: lesson, status, seconds, peak memory of
+progress bar over its cells, then a table: lesson, status, seconds, peak memory (PSS) of
 the kernel (with any worker processes) and the headline figures the lesson recorded
 with ``course_utils.report.record_result``. A failing notebook is saved with its
 outputs up to the error, and the run goes on with the next lesson.
@@ -71,8 +71,22 @@ class LessonRun:
     output: Path | None = None
 
 
+def _memory(process: psutil.Process) -> int:
+    """Bytes of memory a process uses, counting pages it shares with others only in part.
+
+    The proportional set size (PSS) splits each shared page between the processes
+    that map it, so summing it over a kernel and its worker processes (torchrun's,
+    say, which all load PyTorch) counts the shared libraries once, as the machine
+    does. Where the system does not report it, the resident set size (RSS).
+    """
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return process.memory_info().rss
+
+
 class PeakMemory:
-    """Sample, in a thread, the summed RSS of this process's children (kernel and workers)."""
+    """Sample, in a thread, the summed memory (``_memory``) of this process's children."""
 
     def __init__(self, interval: float = 0.05):
         self.interval = interval
@@ -86,7 +100,7 @@ class PeakMemory:
             total = 0
             for child in me.children(recursive=True):
                 try:
-                    total += child.memory_info().rss
+                    total += _memory(child)
                 except psutil.Error:
                     pass  # a worker that just exited
             self.peak_bytes = max(self.peak_bytes, total)
@@ -292,7 +306,7 @@ def _first_line(failure: Exception) -> str:
 def format_table(runs: Sequence[LessonRun]) -> str:
     """Return the summary table (Markdown) of ``runs``."""
     rows = [
-        "| lesson | status | seconds | peak memory (MB) | headline figures |",
+        "| lesson | status | seconds | peak memory (MB, PSS) | headline figures |",
         "|---|---|---:|---:|---|",
     ]
     for run in runs:

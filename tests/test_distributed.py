@@ -1,0 +1,224 @@
+"""Tests of course_utils.distributed: real gloo process groups on loopback, with time limits."""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from course_utils.distributed import (
+    PortInUseError,
+    check_port_free,
+    check_world_size,
+    free_port,
+    process_group,
+    rank_print,
+    run_torchrun,
+    torchrun_command,
+)
+
+JOIN_SECONDS = 60
+
+
+def test_free_port_can_be_bound():
+    port = free_port()
+    assert 0 < port < 65536
+    check_port_free(port)  # does not raise
+
+
+def test_a_port_in_use_is_refused_with_its_number():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} .* already in use"):
+            check_port_free(port)
+
+
+@pytest.mark.parametrize("port", [0, 70_000, "29500", True])
+def test_a_port_that_is_no_port_is_refused(port):
+    with pytest.raises(ValueError, match="1 to 65535"):
+        check_port_free(port)
+
+
+def test_check_world_size_counts_batches_per_process():
+    assert check_world_size(50_000, 64, 2) == 391
+    assert check_world_size(100, 64, 2) == 1
+    assert check_world_size(128, 64, 1) == 2
+
+
+def test_more_processes_than_batches_is_refused():
+    with pytest.raises(ValueError, match="8 processes asked for, but 200 samples make only 4"):
+        check_world_size(200, 64, 8)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, True])
+def test_check_world_size_refuses_non_counts(bad):
+    with pytest.raises(ValueError, match="positive whole number"):
+        check_world_size(100, 10, bad)
+
+
+def test_process_group_outside_torchrun_says_how_to_launch(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="launched by torchrun"):
+        with process_group():
+            pass
+
+
+def test_rank_print_outside_a_group_prints(capsys):
+    rank_print("hello", 1)
+    assert capsys.readouterr().out == "hello 1\n"
+
+
+def test_torchrun_command_uses_this_python():
+    command = torchrun_command("train.py", 4, ["--epochs", 2])
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert "--standalone" in command and "--nproc_per_node=4" in command
+    assert command[-3:] == ["train.py", "--epochs", "2"]
+    with_port = torchrun_command("train.py", 2, port=29_999)
+    assert "--standalone" not in with_port
+    assert "--rdzv-endpoint=127.0.0.1:29999" in with_port
+    with pytest.raises(ValueError, match="nproc"):
+        torchrun_command("train.py", 0)
+
+
+def _all_reduce_worker(rank: int, world_size: int, port: int, results) -> None:
+    """One spawned process: join the group, all-reduce rank + 1, report what it saw."""
+    import torch
+
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    with process_group(backend="gloo", timeout=30) as group:
+        value = torch.tensor([float(rank + 1)])
+        dist.all_reduce(value)
+        results.put((group.rank, group.world_size, group.backend, value.item()))
+    results.put((rank, "destroyed", dist.is_initialized()))
+
+
+@pytest.mark.slow
+def test_two_spawned_processes_all_reduce_through_process_group():
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = free_port()
+    processes = [
+        context.Process(target=_all_reduce_worker, args=(rank, 2, port, results))
+        for rank in range(2)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join(timeout=JOIN_SECONDS)
+        assert all(process.exitcode == 0 for process in processes), [
+            process.exitcode for process in processes
+        ]
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+    seen = [results.get(timeout=5) for _ in range(4)]
+    sums = sorted(item for item in seen if item[1] != "destroyed")
+    assert sums == [(0, 2, "gloo", 3.0), (1, 2, "gloo", 3.0)]
+    assert sorted(item for item in seen if item[1] == "destroyed") == [
+        (0, "destroyed", False),
+        (1, "destroyed", False),
+    ]
+
+
+@pytest.mark.slow
+def test_a_missing_partner_fails_within_the_timeout():
+    """Rank 0 of a world of 2, alone: init must fail after its timeout, never hang."""
+    script = textwrap.dedent(
+        """
+        from course_utils.distributed import process_group
+        with process_group(backend="gloo", timeout=3):
+            pass
+        """
+    )
+    environment = {
+        **os.environ,
+        "RANK": "0",
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+    }
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=JOIN_SECONDS,
+    )
+    assert result.returncode != 0
+    assert time.perf_counter() - start < JOIN_SECONDS
+    assert "timeout" in result.stderr.lower() or "timed out" in result.stderr.lower()
+
+
+TORCHRUN_SCRIPT = """
+import torch
+import torch.distributed as dist
+from course_utils.distributed import process_group, rank_print
+
+with process_group(timeout=30) as group:
+    value = torch.tensor([float(group.rank + 1)])
+    dist.all_reduce(value)
+    rank_print(f"threads {torch.get_num_threads()}", all_ranks=True)
+    rank_print(f"world {group.world_size} backend {group.backend} sum {value.item():g}")
+"""
+
+
+@pytest.mark.slow
+def test_run_torchrun_starts_two_gloo_processes(tmp_path):
+    script = tmp_path / "all_reduce.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    result = run_torchrun(script, 2, timeout=JOIN_SECONDS)
+    assert "world 2 backend gloo sum 3" in result.output
+    assert result.output.count("world 2") == 1, "rank_print printed on rank 0 only"
+    assert "[rank 0] threads 1" in result.output and "[rank 1] threads 1" in result.output
+    assert 0 < result.seconds < JOIN_SECONDS
+    assert result.peak_rss_mb >= result.peak_worker_rss_mb > 0
+
+
+@pytest.mark.slow
+def test_run_torchrun_reports_a_failing_script(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text("raise SystemExit('this script fails on purpose')\n")
+    with pytest.raises(RuntimeError, match="exited with status"):
+        run_torchrun(script, 2, timeout=JOIN_SECONDS)
+
+
+@pytest.mark.slow
+def test_run_torchrun_stops_a_stuck_run(tmp_path):
+    script = tmp_path / "stuck.py"
+    script.write_text("import time\ntime.sleep(600)\n")
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match="more than 8 s"):
+        run_torchrun(script, 1, timeout=8)
+    assert time.perf_counter() - start < 30
+
+
+def test_run_torchrun_refuses_a_port_in_use(tmp_path):
+    script = tmp_path / "never_runs.py"
+    script.write_text("raise SystemExit(1)\n")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        with pytest.raises(PortInUseError, match="already in use"):
+            run_torchrun(script, 2, port=holder.getsockname()[1])
+
+
+def test_run_torchrun_refuses_a_missing_script(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no script"):
+        run_torchrun(tmp_path / "missing.py", 2)
