@@ -335,9 +335,9 @@ print(f"linear parameters per convolution parameter: {linear_parameters / conv_p
 # nearby pixels belong together, and an edge is an edge wherever it appears.
 #
 # **A convolution by hand.** Each output value is the sum of a filter times the
-# patch of input under it, over all input channels. Four nested steps make that
-# literal: for every output row and column, take the patch, multiply by the filter
-# element by element, add everything up. It gives the same numbers as PyTorch's
+# patch of input under it, over all input channels. Two nested loops make that
+# literal: for every output row and column, take the patch, multiply it by the filter
+# element by element, and add everything up. It gives the same numbers as PyTorch's
 # `F.conv2d` (which computes it far faster, and, like every deep-learning library,
 # does not flip the filter, so strictly it is a cross-correlation).
 
