@@ -23,11 +23,14 @@ run ``jupytext --sync``).
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from instructor.runner import write_atomically
 
 __all__ = ["Quote", "check_figures", "main", "printed_values", "quotes", "update_figures"]
 
@@ -138,10 +141,6 @@ def update_figures(notebook: nbformat.NotebookNode) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m instructor.figures [--fix] NOTEBOOK...``: report (or fix) quoted figures."""
-    import argparse
-
-    from instructor.runner import write_atomically
-
     parser = argparse.ArgumentParser(prog="python -m instructor.figures", description=__doc__)
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--fix", action="store_true", help="rewrite figures from the outputs")

@@ -241,15 +241,18 @@ def run_notebook(
     smoke: bool = False,
     timeout: int | None = DEFAULT_CELL_TIMEOUT,
     show_progress: bool = True,
+    notebook: nbformat.NotebookNode | None = None,
 ) -> LessonRun:
     """Execute ``source`` in its own folder and write the executed copy to ``output``.
 
     ``timeout`` is the most seconds one cell may run (``None``: no limit). Returns a
     ``LessonRun``. ``output`` may equal ``source`` (refresh in place): the file is
     replaced atomically, and a failed run keeps no output after the error and no
-    inputs hash, so ``--changed-only`` runs it again.
+    inputs hash, so ``--changed-only`` runs it again. Pass ``notebook`` when ``source``
+    has already been read.
     """
-    notebook = nbformat.read(source, as_version=4)
+    if notebook is None:
+        notebook = nbformat.read(source, as_version=4)
     _clear_outputs(notebook)
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
     with tempfile.TemporaryDirectory() as scratch:
@@ -320,18 +323,21 @@ def format_table(runs: Sequence[LessonRun]) -> str:
     return "\n".join(rows)
 
 
-def _unreadable(path: Path) -> str:
-    """Why ``path`` cannot be read as a notebook, or an empty string when it can."""
+def _read(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
+    """The notebook at ``path`` and an empty string, or ``None`` and why it cannot be read."""
     try:
-        nbformat.read(path, as_version=4)
+        return nbformat.read(path, as_version=4), ""
     except (OSError, ValueError, nbformat.ValidationError) as error:  # JSON errors are ValueErrors
-        return f"cannot read {path}: {type(error).__name__}: {str(error).splitlines()[0][:150]}"
-    return ""
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:150]}"
+        return None, f"cannot read {path}: {reason}"
+
+
+def _is_current(notebook: nbformat.NotebookNode, smoke: bool) -> bool:
+    return notebook.metadata.get(HASH_KEY) == inputs_hash(notebook, smoke)
 
 
 def _unchanged(source: Path, smoke: bool) -> bool:
-    notebook = nbformat.read(source, as_version=4)
-    return notebook.metadata.get(HASH_KEY) == inputs_hash(notebook, smoke)
+    return _is_current(nbformat.read(source, as_version=4), smoke)
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -378,16 +384,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_arguments(argv)
     runs = []
     for source in args.notebooks:
-        problem = _unreadable(source)
-        if problem:
+        notebook, problem = _read(source)  # read once: checked, hashed and executed
+        if notebook is None:
             print(f"{source.stem}: FAILED: {problem}", file=sys.stderr, flush=True)
             runs.append(LessonRun(source.stem, False, 0.0, 0.0, error=problem))
             continue
-        if args.changed_only and _unchanged(source, args.smoke):
+        if args.changed_only and _is_current(notebook, args.smoke):
             print(f"{source.stem}: unchanged since its last run, not re-executed")
             continue
         output = source if args.in_place else args.out / source.name
-        run = run_notebook(source, output, smoke=args.smoke, timeout=args.timeout or None)
+        run = run_notebook(
+            source, output, smoke=args.smoke, timeout=args.timeout or None, notebook=notebook
+        )
         status = "ok" if run.ok else "FAILED"
         print(
             f"{run.lesson}: {status} in {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB"
