@@ -9,8 +9,9 @@ BUILD  := build
 # The most seconds one notebook cell may run under `make run` and `make solutions`.
 CELL_TIMEOUT ?= 900
 
-# Smoke mode for the notebooks under test; progress bars stay quiet in logs.
-TEST_ENV := COURSE_SMOKE=1 TQDM_DISABLE=1
+# Smoke mode for the notebooks under test; a worked solution that fails its exercise check
+# is an error; progress bars stay quiet in logs.
+TEST_ENV := COURSE_SMOKE=1 COURSE_STRICT_CHECKS=1 TQDM_DISABLE=1
 
 # Lessons as the shell sees them when a recipe runs (a new lesson's notebook may
 # only appear during `make solutions`).

@@ -115,8 +115,15 @@ class PeakMemory:
         self._thread.join()
 
 
-def _imported_modules(source: str, package_relative: bool) -> set[str] | None:
-    """Names of the course_utils modules that ``source`` imports (``None``: cannot tell)."""
+def _imported_modules(source: str, package: str | None) -> set[str] | None:
+    """Dotted names, relative to course_utils, of what ``source`` imports from it.
+
+    ``"training"``, ``"checks.lesson01"``; ``"__init__"`` for the package itself.
+    ``package`` is the package a module of course_utils sits in (``""`` for the top,
+    ``"checks"`` for ``checks/lesson01.py``), so that its relative imports resolve;
+    ``None`` for a lesson, which has none. Returns ``None`` when the source is not
+    plain Python, so its imports cannot be read.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -128,42 +135,65 @@ def _imported_modules(source: str, package_relative: bool) -> set[str] | None:
                 if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
                     found.add(alias.name.removeprefix(PACKAGE).strip(".") or "__init__")
         elif isinstance(node, ast.ImportFrom):
-            if node.level and package_relative:  # from .training import ...; from . import x
-                base = node.module or ""
+            if node.level and package is not None:  # from .training import x; from .. import y
+                parts = package.split(".") if package else []
+                parent = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parent, *([node.module] if node.module else [])])
             elif node.module and (node.module == PACKAGE or node.module.startswith(PACKAGE + ".")):
                 base = node.module.removeprefix(PACKAGE).strip(".")
             else:
                 continue
             found.add(base or "__init__")
-            if not base:  # from course_utils import training: a module or a name in __init__
-                found |= {alias.name for alias in node.names}
+            # from course_utils.checks import lesson01: a submodule, or a name in __init__
+            found |= {f"{base}.{alias.name}".strip(".") for alias in node.names}
     return found
+
+
+def _package_modules() -> dict[str, Path]:
+    """Every module of course_utils by its dotted name (``"__init__"`` for the top)."""
+    modules = {}
+    for path in sorted(LESSON_MODULES.rglob("*.py")):
+        parts = path.relative_to(LESSON_MODULES).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts) or "__init__"] = path
+    return modules
+
+
+def _with_parents(name: str) -> set[str]:
+    """Importing ``checks.lesson01`` also runs ``checks`` and the top ``__init__``."""
+    parts = name.split(".") if name != "__init__" else []
+    return {"__init__", *(".".join(parts[:end]) for end in range(1, len(parts) + 1))}
 
 
 def lesson_modules(notebook: nbformat.NotebookNode) -> list[Path]:
     """The ``course_utils`` modules a lesson runs: those its code imports, and theirs in turn.
 
-    Importing any module also runs the package's ``__init__``. A cell that is not
-    plain Python (so its imports cannot be read) counts as importing every module.
+    Importing any module also runs the package's ``__init__`` (and a subpackage's). A
+    cell that is not plain Python (so its imports cannot be read) counts as importing
+    every module.
     """
-    available = {path.stem: path for path in LESSON_MODULES.glob("*.py")}
+    available = _package_modules()
     wanted: set[str] = set()
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        found = _imported_modules(cell.source, package_relative=False)
+        found = _imported_modules(cell.source, package=None)
         wanted |= set(available) if found is None else found
-    if wanted:
-        wanted.add("__init__")
     pending, seen = [name for name in wanted if name in available], set()
     while pending:
         name = pending.pop()
         if name in seen:
             continue
         seen.add(name)
-        found = _imported_modules(available[name].read_text(), package_relative=True)
+        path = available[name]
+        if path.name == "__init__.py":
+            package = "" if name == "__init__" else name
+        else:
+            package = name.rpartition(".")[0]
+        found = _imported_modules(path.read_text(), package=package)
         imports = set(available) if found is None else found
-        pending += [other for other in imports if other in available]
+        pending += [other for other in imports | _with_parents(name) if other in available]
     return sorted(available[name] for name in seen)
 
 
@@ -179,7 +209,7 @@ def inputs_hash(notebook: nbformat.NotebookNode, smoke: bool = False) -> str:
         if cell.cell_type == "code":
             digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
     for module in lesson_modules(notebook):
-        digest.update(module.name.encode() + module.read_bytes())
+        digest.update(str(module.relative_to(LESSON_MODULES)).encode() + module.read_bytes())
     digest.update(b"constraints.txt" + CONSTRAINTS.read_bytes())
     digest.update(f"{SMOKE_ENV}={int(smoke)}".encode())
     return digest.hexdigest()

@@ -10,9 +10,12 @@ imports it. A solution region in a code cell is marked as nbgrader marks it::
 
 and becomes, in the student version (``student/NN_name.ipynb``)::
 
-    # YOUR CODE HERE
-    raise NotImplementedError('Hint: compute the mean of each image with keepdim=True')
+    # YOUR CODE HERE: define image_means
+    # Hint: compute the mean of each image with keepdim=True
+    image_means = ...
 
+where ``image_means`` is each name the solution binds that later cells read. The
+stub never stops the notebook: the exercise's check cell reports it as not attempted.
 Everything else is kept as it is, except outputs, which are cleared. A line that
 looks like a marker but is spelled otherwise (``### BEGIN SOLUTION (ex 1)``,
 ``## END SOLUTION``) is an error, never a solution that ships to students. This small
@@ -73,9 +76,15 @@ def _marker(line: str) -> str | None:
 
 
 def _stub(indent: str, hint: str, defines: Sequence[str] = ()) -> list[str]:
+    """The lines that replace a solution region.
+
+    The names later cells read are bound to ``...`` (``NOT_ATTEMPTED`` in
+    ``course_utils.checks``), so the notebook runs on and the exercise's check reports
+    "not attempted yet" until the learner replaces them.
+    """
     todo = f"# YOUR CODE HERE: define {', '.join(defines)}" if defines else "# YOUR CODE HERE"
-    # repr() makes a valid string literal whatever quotes or backslashes the hint holds.
-    return [f"{indent}{todo}", f"{indent}raise NotImplementedError({'Hint: ' + hint!r})"]
+    placeholder = f"{' = '.join(defines)} = ..." if defines else "pass"
+    return [f"{indent}{todo}", f"{indent}{HINT} {hint}", f"{indent}{placeholder}"]
 
 
 def strip_solutions(source: str, defines: Sequence[Sequence[str]] = ()) -> tuple[str, list[str]]:
@@ -210,21 +219,36 @@ def student_path(solution_path: Path) -> Path:
 
 
 def _exercise_problems(solution: NotebookNode, name: str) -> list[str]:
-    """Every exercise heading must be followed by a code cell with a solution region."""
+    """Every exercise heading must be followed by a solution region and then its check.
+
+    The check is a code cell that calls ``check_exercise(N, ...)`` with the exercise's
+    own number, after the cell with the solution region.
+    """
     problems = []
     cells = solution.cells
     for position, cell in enumerate(cells):
-        if cell.cell_type != "markdown" or not EXERCISE_HEADING.search(cell.source):
+        heading = EXERCISE_HEADING.search(cell.source) if cell.cell_type == "markdown" else None
+        if heading is None:
             continue
         following = []
         for later in cells[position + 1 :]:
             if later.cell_type == "markdown" and EXERCISE_HEADING.search(later.source):
                 break
             following.append(later)
-        if not any(later.cell_type == "code" and BEGIN in later.source for later in following):
-            heading = EXERCISE_HEADING.search(cell.source).group(0).strip("*")
+        code = [later.source for later in following if later.cell_type == "code"]
+        title = heading.group(0).strip("*")
+        solved = [index for index, source in enumerate(code) if BEGIN in source]
+        if not solved:
             problems.append(
-                f"{name}: {heading} has no solution region, so its student version has no stub"
+                f"{name}: {title} has no solution region, so its student version has no stub"
+            )
+            continue
+        number = title.split()[-1]
+        check_call = re.compile(rf"\bcheck_exercise\(\s*{number}\s*,")
+        if not any(check_call.search(source) for source in code[solved[0] + 1 :]):
+            problems.append(
+                f"{name}: {title} has no check cell after its solution "
+                f"(a cell that calls check_exercise({number}, ...))"
             )
     return problems
 

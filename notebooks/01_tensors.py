@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from course_utils import get_default_device
+from course_utils.checks.lesson01 import check_exercise
 from course_utils.report import record_result
 from course_utils.settings import seed_everything, smoke_mode
 
@@ -395,63 +396,96 @@ record_result("NumPy and torch share memory", bool(shares_memory))
 # ## Exercises
 #
 # Try each exercise yourself first. The worked solutions are in the lesson notebooks in
-# `notebooks/`; the versions in `student/` have a stub in their place.
+# `notebooks/`; the versions in `student/` have a stub in their place, which sets the
+# names you are to define to `...`.
 #
-# **Exercise 1.** Given `pixels = torch.arange(24).reshape(2, 3, 4)` (two images,
-# 3 rows, 4 columns), compute the mean of each image as a tensor of shape (2, 1, 1)
-# and subtract it from that image with broadcasting.
+# Each exercise is followed by a **check cell**: run it after your answer. It tests
+# your answer (on inputs you have not seen, where the answer is a function) and prints
+# one of three things: *not attempted* (a name is still `...`) with a hint, *not right
+# yet* with what it found wrong, or *passed* with what it checked. Only a passing
+# answer runs the lines under `if check_exercise(...)`.
+#
+# **Exercise 1.** Write a function `centre_images(images)` that takes a batch of
+# images of shape (N, H, W) and returns each image minus its own mean. Compute the
+# means as a tensor of shape (N, 1, 1) and let broadcasting do the subtraction.
+
+# %%
+pixels = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)  # 2 images, 3 x 4 pixels
+
+
+### BEGIN SOLUTION
+# Hint: in def centre_images(images): take the mean over dims (1, 2) with keepdim=True, subtract it
+def centre_images(images: torch.Tensor) -> torch.Tensor:
+    image_means = images.mean(dim=(1, 2), keepdim=True)  # shape (N, 1, 1)
+    return images - image_means
+
+
+### END SOLUTION
 
 # %% tags=["nbval-check-output"]
-pixels = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
-### BEGIN SOLUTION
-# Hint: reduce over the two pixel dimensions with keepdim=True, then subtract
-image_means = pixels.mean(dim=(1, 2), keepdim=True)
-centred = pixels - image_means
-### END SOLUTION
-print(image_means.flatten(), centred.mean(dim=(1, 2)))
+if check_exercise(1, centre_images=centre_images):
+    print("means before:", pixels.mean(dim=(1, 2)))
+    print("means after:", centre_images(pixels).mean(dim=(1, 2)))
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** The means are 5.5 and 17.5, the middle of 0 to 11 and of
-# 12 to 23. Because `keepdim=True` left them in shape (2, 1, 1), broadcasting
+# **What the result means.** The means were 5.5 and 17.5, the middle of 0 to 11 and
+# of 12 to 23. Because `keepdim=True` left them in shape (2, 1, 1), broadcasting
 # stretched each one over its own 3 x 4 image, so after the subtraction both images
 # have mean 0. Without `keepdim` the shape (2,) would be lined up with the last
-# dimension (4) and the subtraction would fail.
+# dimension (4) and the subtraction would fail. The check ran the function on three
+# batches of other shapes too: written with `dim=` and broadcasting, it works for any
+# number of images of any size.
 
 # %% [markdown]
-# **Exercise 2.** Predict the shape of `torch.ones(5, 1, 3) * torch.ones(4, 1)`,
-# then check. Write the rule step by step in a comment.
+# **Exercise 2.** Predict the shape of `torch.ones(5, 1, 3) * torch.ones(4, 1)`
+# without running it, and store your prediction as a tuple in `predicted_shape`.
+# Write the rule step by step in a comment.
 
-# %% tags=["nbval-check-output"]
+# %%
 ### BEGIN SOLUTION
 # Hint: compare the shapes from the right; a missing dimension counts as 1
 # Right to left: 3 vs 1 -> 3; 1 vs 4 -> 4; 5 vs (missing) -> 5. Result (5, 4, 3).
 predicted_shape = (5, 4, 3)
 ### END SOLUTION
-print((torch.ones(5, 1, 3) * torch.ones(4, 1)).shape == predicted_shape)
+
+# %% tags=["nbval-check-output"]
+if check_exercise(2, predicted_shape=predicted_shape):
+    print((torch.ones(5, 1, 3) * torch.ones(4, 1)).shape)
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** `True`: the product has shape (5, 4, 3). Shapes are
-# compared from the right, a 1 stretches to match, and a missing dimension counts
-# as 1, so the result can be larger than either input.
+# **What the result means.** The product has shape (5, 4, 3). Shapes are compared
+# from the right, a 1 stretches to match, and a missing dimension counts as 1, so the
+# result can be larger than either input.
 
 # %% [markdown]
-# **Exercise 3.** Use a boolean mask to replace every negative value of
-# `noise = torch.randn(1000)` by zero, then count how many values were replaced.
-# (This is exactly what the ReLU activation in lesson 03 does.)
+# **Exercise 3.** Write a function `zero_negatives(values)` that uses a boolean mask
+# to set every negative entry of the tensor `values` to zero, in place, and returns
+# how many entries it replaced. Then apply it to `noise = torch.randn(1000)`. (This is
+# exactly what the ReLU activation in lesson 03 does.)
 
 # %%
 noise = torch.randn(1000)
+
+
 ### BEGIN SOLUTION
-# Hint: mask = noise < 0; num_replaced = its count of True values; assign 0 through the mask
-negative = noise < 0
-num_replaced = int(negative.sum())
-noise[negative] = 0
+# Hint: in def zero_negatives(values): mask = values < 0; count it; assign 0 through it
+def zero_negatives(values: torch.Tensor) -> int:
+    negative = values < 0
+    values[negative] = 0  # assigning through the mask changes `values` itself
+    return int(negative.sum())
+
+
 ### END SOLUTION
-print(f"values replaced: {num_replaced}")
-print(f"smallest value now: {noise.min().item()}")
+
+# %%
+if check_exercise(3, zero_negatives=zero_negatives):
+    num_replaced = zero_negatives(noise)
+    print(f"values replaced: {num_replaced}")
+    print(f"smallest value now: {noise.min().item()}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** 509<!-- output: values replaced --> of the 1,000 values
 # were negative, close to half, as expected for numbers drawn around 0 by `randn`.
 # The smallest value is now 0: the mask chose exactly the negative entries, and
-# assigning through it changed them in place.
+# assigning through it changed them in place. The check also tried tensors of other
+# shapes, and one holding an exact 0, which is not negative and so not counted.

@@ -55,6 +55,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from course_utils.checks.lesson02 import check_exercise
 from course_utils.report import record_result
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
@@ -389,10 +390,15 @@ record_result("fitted intercept (true 1)", round(fitted_intercept, 3))
 # %% [markdown]
 # ## Exercises
 #
+# After each exercise, run its check cell. It tests your answer and says whether it
+# is not attempted yet (the student version's stub sets the names to `...`), not
+# right yet (and what it found), or passed (and what it checked). The lines under
+# `if check_exercise(...)` run only for a passing answer.
+#
 # **Exercise 1.** For f(x) = sin(x)·x², compute df/dx at x = 1.5 with autograd and
 # compare with the derivative by hand, cos(x)·x² + 2x·sin(x).
 
-# %% tags=["nbval-check-output"]
+# %%
 ### BEGIN SOLUTION
 # Hint: make a leaf tensor with requires_grad=True, call backward() on f, read .grad
 point = torch.tensor(1.5, requires_grad=True)
@@ -400,7 +406,10 @@ point = torch.tensor(1.5, requires_grad=True)
 autograd_value = point.grad
 by_hand_value = torch.cos(point.detach()) * 1.5**2 + 2 * 1.5 * torch.sin(point.detach())
 ### END SOLUTION
-print(torch.allclose(autograd_value, by_hand_value))
+
+# %% tags=["nbval-check-output"]
+if check_exercise(1, autograd_value=autograd_value, by_hand_value=by_hand_value):
+    print(torch.allclose(autograd_value, by_hand_value))
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** `True`: autograd's derivative equals the product rule
@@ -431,8 +440,11 @@ for rate in (0.05, 0.5, 1.0):
     final_losses[rate] = quadratic_loss.item()
     fitted[rate] = [round(value, 3) for value in coefficients.tolist()]
 ### END SOLUTION
-for rate in final_losses:
-    print(f"learning rate {rate}: loss {final_losses[rate]:.2e}, a, b, c = {fitted[rate]}")
+
+# %%
+if check_exercise(2, final_losses=final_losses, fitted=fitted):
+    for rate in final_losses:
+        print(f"learning rate {rate}: loss {final_losses[rate]:.2e}, a, b, c = {fitted[rate]}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** At 0.5 the fit finds a = 3, b = −1 and c = 0.5 exactly,
@@ -443,16 +455,21 @@ for rate in final_losses:
 
 # %% [markdown]
 # **Exercise 3.** Freeze only the first layer of `nn.Sequential(nn.Linear(4, 8),
-# nn.ReLU(), nn.Linear(8, 2))` and print the number of trainable parameters.
+# nn.ReLU(), nn.Linear(8, 2))` and store its number of trainable parameters in
+# `num_trainable`.
 
-# %% tags=["nbval-check-output"]
+# %%
 two_layers = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
 ### BEGIN SOLUTION
 # Hint: set requires_grad = False on every parameter of the first layer
 for parameter in two_layers[0].parameters():
     parameter.requires_grad = False
+num_trainable = count_parameters(two_layers, trainable=True)
 ### END SOLUTION
-print(count_parameters(two_layers, trainable=True))
+
+# %% tags=["nbval-check-output"]
+if check_exercise(3, two_layers=two_layers, num_trainable=num_trainable):
+    print(f"trainable parameters: {num_trainable}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** 18 trainable parameters: the second layer's 8 · 2

@@ -68,6 +68,7 @@ from torchvision import transforms
 
 from course_utils import ImageClassificationBase, accuracy, evaluate, fit, fit_one_cycle, training
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
+from course_utils.checks.lesson03 import check_exercise
 from course_utils.data import dataset_to_tensors, fashion_mnist, mnist
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
@@ -884,6 +885,12 @@ except ValueError as error:
 # %% [markdown]
 # ## Exercises
 #
+# After each exercise, run its check cell. It tests the objects you made (a model's
+# layers, a loader's batches, an accuracy that shows the model learned) and says
+# whether the exercise is not attempted yet, not right yet (and what it found), or
+# passed (and what it checked). The lines under `if check_exercise(...)` run only for
+# a passing answer.
+#
 # **Exercise 1: hidden size and depth.** Train `MnistModel(hidden_size=128)` and an
 # `MLP` with two hidden layers of 64 for `exercise_epochs` epochs at a learning rate
 # of 0.2, and compare their validation accuracy with the 32-unit model's after as
@@ -902,9 +909,12 @@ for label, candidate in (
     candidate_history = fit(exercise_epochs, 0.2, candidate, train_loader, val_loader)
     width_results[label] = candidate_history[-1]["val_acc"]
 ### END SOLUTION
-print(f"32 units, validation accuracy: {history[exercise_epochs - 1]['val_acc']:.4f}")
-for label, value in width_results.items():
-    print(f"{label}, validation accuracy: {value:.4f}")
+
+# %%
+if check_exercise(1, width_results=width_results):
+    print(f"32 units, validation accuracy: {history[exercise_epochs - 1]['val_acc']:.4f}")
+    for label, value in width_results.items():
+        print(f"{label}, validation accuracy: {value:.4f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** After the same 3 epochs, 128 hidden units reach
@@ -931,10 +941,17 @@ small_batch_history = fit(
     exercise_epochs, 0.02, MnistModel(hidden_size=32), small_batch_loader, val_loader
 )
 ### END SOLUTION
-print(f"batches of 32, validation accuracy: {small_batch_history[-1]['val_acc']:.4f}")
-print(f"batches of 32, seconds per epoch: {small_batch_history[-1]['train_seconds']:.2f}")
-print(f"batches of 128, validation accuracy: {history[exercise_epochs - 1]['val_acc']:.4f}")
-print(f"batches of 128, seconds per epoch: {history[exercise_epochs - 1]['train_seconds']:.2f}")
+
+# %%
+if check_exercise(
+    2,
+    small_batch_history=small_batch_history,
+    small_batch_loader=small_batch_loader,
+    exercise_epochs=exercise_epochs,
+):
+    for label, run in (("32", small_batch_history[-1]), ("128", history[exercise_epochs - 1])):
+        print(f"batches of {label}, validation accuracy: {run['val_acc']:.4f}")
+        print(f"batches of {label}, seconds per epoch: {run['train_seconds']:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Batches of 32 make four times as many steps per epoch,
@@ -951,7 +968,8 @@ print(f"batches of 128, seconds per epoch: {history[exercise_epochs - 1]['train_
 # validation set of 10,000 of its training images as the lesson did, train the
 # 32-unit model on the rest for `exercise_epochs` epochs (normalise with mean 0.2860
 # and standard deviation 0.3530), and store its final validation accuracy in
-# `fashion_accuracy`. Compare it with MNIST's after as many epochs.
+# `fashion_accuracy`; call the model `fashion_model` and its validation loader
+# `fashion_val_loader`. Compare the accuracy with MNIST's after as many epochs.
 
 # %%
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
@@ -974,8 +992,16 @@ fashion_model = MnistModel(hidden_size=32)
 fashion_history = fit(exercise_epochs, 0.2, fashion_model, fashion_train_loader, fashion_val_loader)
 fashion_accuracy = fashion_history[-1]["val_acc"]
 ### END SOLUTION
-print(f"Fashion-MNIST validation accuracy: {fashion_accuracy:.4f}")
-print(f"MNIST validation accuracy: {history[exercise_epochs - 1]['val_acc']:.4f}")
+
+# %%
+if check_exercise(
+    3,
+    fashion_model=fashion_model,
+    fashion_val_loader=fashion_val_loader,
+    fashion_accuracy=fashion_accuracy,
+):
+    print(f"Fashion-MNIST validation accuracy: {fashion_accuracy:.4f}")
+    print(f"MNIST validation accuracy: {history[exercise_epochs - 1]['val_acc']:.4f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** The same model and training reach

@@ -72,6 +72,7 @@ from course_utils import (
     get_default_device,
     to_device,
 )
+from course_utils.checks.lesson04 import check_exercise
 from course_utils.data import dataset_to_tensors, mnist
 from course_utils.device import synchronize
 from course_utils.models import MLP
@@ -544,9 +545,14 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # %% [markdown]
 # ## Exercises
 #
+# After each exercise, run its check cell: it says whether the exercise is not
+# attempted yet, not right yet (and what it found), or passed (and what it checked).
+# The lines under `if check_exercise(...)` run only for a passing answer.
+#
 # **Exercise 1: a bigger model on each device.** Time one epoch of an MLP with
 # hidden layers [2048, 2048] on every device in `devices`, with pipeline (b).
-# Which is faster, and by how much?
+# Which is faster, and by how much? Store the seconds in a dict `big_model_seconds`
+# (device type -> seconds) and keep the last model you timed in `big_model`.
 
 # %%
 ### BEGIN SOLUTION
@@ -562,8 +568,11 @@ for each_device in devices:
     big_history = fit(1, 0.05, big_model, big_train, big_val)
     big_model_seconds[each_device.type] = big_history[0]["train_seconds"]
 ### END SOLUTION
-for name, seconds in big_model_seconds.items():
-    print(f"2048-2048 MLP seconds per epoch on {name}: {seconds:.2f}")
+
+# %%
+if check_exercise(1, big_model_seconds=big_model_seconds, big_model=big_model, devices=devices):
+    for name, seconds in big_model_seconds.items():
+        print(f"2048-2048 MLP seconds per epoch on {name}: {seconds:.2f}")
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no GPU to compare it with: one epoch of the
@@ -577,7 +586,9 @@ for name, seconds in big_model_seconds.items():
 # **Exercise 2: where does the GPU start to win?** For batch sizes 16, 64, 256 and
 # 1024, time 20 training steps of the lesson's 32-unit MLP on each device. At
 # which batch size is the GPU faster than the CPU? (Without a GPU, watch how the
-# CPU's time per image falls as batches grow.)
+# CPU's time per image falls as batches grow.) Write the timing as a function
+# `seconds_per_step(batch_size, on)` (the check tries it on a batch size of its own)
+# and store its results in `step_table` (batch size -> device type -> seconds).
 
 
 # %%
@@ -605,9 +616,12 @@ step_table = {
     size: {d.type: seconds_per_step(size, d) for d in devices} for size in (16, 64, 256, 1024)
 }
 ### END SOLUTION
-for size, timings in step_table.items():
-    for name, seconds in timings.items():
-        print(f"{name} microseconds per image, batch {size}: {seconds * 1e6 / size:.1f}")
+
+# %%
+if check_exercise(2, step_table=step_table, seconds_per_step=seconds_per_step, devices=devices):
+    for size, timings in step_table.items():
+        for name, seconds in timings.items():
+            print(f"{name} microseconds per image, batch {size}: {seconds * 1e6 / size:.1f}")
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no crossover to find. Its time per image

@@ -78,6 +78,7 @@ from course_utils import (
 )
 from course_utils.augment import batch_transform
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
+from course_utils.checks.lesson05 import check_exercise
 from course_utils.data import cifar10, dataset_to_tensors
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
@@ -796,6 +797,12 @@ print(
 # nothing with the test set: they compare models on the validation set. Each one
 # stands alone.
 #
+# After each exercise, run its check cell: it says whether the exercise is not
+# attempted yet, not right yet (and what it found), or passed (and what it checked).
+# The lines under `if check_exercise(...)` run only for a passing answer. In smoke
+# mode every model here stays near chance, so the checks test what you ran (the
+# runs, their lengths, the parameter counts), not how well it learned.
+#
 # **Exercise 1: remove augmentation and watch overfitting.** Train the small CNN
 # of section 4 for `overfit_epochs` epochs on the sample, once with augmented
 # batches (`augment`) and once with plain normalised batches (`normalise`), with
@@ -826,22 +833,23 @@ for label, transform in (("augmented", augment), ("plain", normalise)):
 ### END SOLUTION
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-for ax, (label, history) in zip(axes, overfit_histories.items(), strict=True):
-    epochs = range(1, len(history) + 1)
-    ax.plot(epochs, [epoch["train_loss"] for epoch in history], "o-", label="training loss")
-    ax.plot(epochs, [epoch["val_loss"] for epoch in history], "o-", label="validation loss")
-    ax.set_title(f"small CNN, {label} batches")
-    ax.set_xlabel("epoch")
-    ax.legend()
-axes[0].set_ylabel("cross-entropy")
-plt.show()
-for label, history in overfit_histories.items():
-    best_epoch = min(range(len(history)), key=lambda index: history[index]["val_loss"]) + 1
-    print(f"{label}, final training loss: {history[-1]['train_loss']:.2f}")
-    print(f"{label}, final validation loss: {history[-1]['val_loss']:.2f}")
-    print(f"{label}, lowest validation loss at epoch: {best_epoch}")
-    print(f"{label}, final validation accuracy: {history[-1]['val_acc']:.4f}")
+if check_exercise(1, overfit_histories=overfit_histories, overfit_epochs=overfit_epochs):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    for ax, (label, history) in zip(axes, overfit_histories.items(), strict=True):
+        epochs = range(1, len(history) + 1)
+        ax.plot(epochs, [epoch["train_loss"] for epoch in history], "o-", label="training loss")
+        ax.plot(epochs, [epoch["val_loss"] for epoch in history], "o-", label="validation loss")
+        ax.set_title(f"small CNN, {label} batches")
+        ax.set_xlabel("epoch")
+        ax.legend()
+    axes[0].set_ylabel("cross-entropy")
+    plt.show()
+    for label, history in overfit_histories.items():
+        best_epoch = min(range(len(history)), key=lambda index: history[index]["val_loss"]) + 1
+        print(f"{label}, final training loss: {history[-1]['train_loss']:.2f}")
+        print(f"{label}, final validation loss: {history[-1]['val_loss']:.2f}")
+        print(f"{label}, lowest validation loss at epoch: {best_epoch}")
+        print(f"{label}, final validation accuracy: {history[-1]['val_acc']:.4f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 5,000
@@ -889,10 +897,13 @@ for width in (resnet_width // 4, resnet_width // 2, resnet_width):
     seconds_per_epoch = sum(epoch["train_seconds"] for epoch in history) / len(history)
     width_results[width] = (count_parameters(model), history[-1]["val_acc"], seconds_per_epoch)
 ### END SOLUTION
-for width, (parameters, accuracy, seconds) in width_results.items():
-    print(f"width {width}, parameters: {parameters}")
-    print(f"width {width}, validation accuracy: {accuracy:.4f}")
-    print(f"width {width}, seconds per epoch: {seconds:.2f}")
+
+# %%
+if check_exercise(2, width_results=width_results, resnet_width=resnet_width, model_class=ResNet9):
+    for width, (parameters, accuracy, seconds) in width_results.items():
+        print(f"width {width}, parameters: {parameters}")
+        print(f"width {width}, validation accuracy: {accuracy:.4f}")
+        print(f"width {width}, seconds per epoch: {seconds:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each doubling of the width multiplies the parameters by

@@ -76,6 +76,7 @@ from torchvision import transforms
 
 from course_utils import evaluate
 from course_utils.checkpoint import load_checkpoint
+from course_utils.checks.lesson06 import check_exercise
 from course_utils.data import dataset_to_tensors, mnist
 from course_utils.distributed import (
     check_world_size,
@@ -671,18 +672,24 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## Exercises
 #
+# After each exercise, run its check cell. It reads how your run was launched from
+# what the training script printed, and says whether the exercise is not attempted
+# yet, not right yet (and what it found), or passed (and what it checked). The lines
+# under `if check_exercise(...)` run only for a passing answer.
+#
 # **Exercise 1: the linear scaling rule.** Keep batches of 128 *per process* on 2
 # processes (an effective batch of 256, half as many steps per epoch) and double
 # the learning rate to 0.4. Train for `num_epochs` epochs into
 # `work_folder / "run_256"`, and store the history (a list of dicts, as in
-# `history.json`) in `scaled_history`. How do the time per epoch and the validation
-# accuracy compare with the 2-process run above?
+# `history.json`) in `scaled_history` and what `run_torchrun` returns in
+# `scaled_run`. How do the time per epoch and the validation accuracy compare with
+# the 2-process run above?
 
 # %%
 ### BEGIN SOLUTION
 # Hint: run_torchrun(train_script, nproc=2, args=[...]) with --batch-size 128 --lr 0.4
 scaled_folder = work_folder / "run_256"
-run_torchrun(
+scaled_run = run_torchrun(
     train_script,
     nproc=2,
     args=[*common_args, "--out", scaled_folder, "--batch-size", 128, "--lr", 0.4],
@@ -691,11 +698,14 @@ run_torchrun(
 )
 scaled_history = json.loads((scaled_folder / "history.json").read_text())
 ### END SOLUTION
-scaled_seconds = sum(epoch["seconds"] for epoch in scaled_history) / len(scaled_history)
-print(f"effective batch 256, seconds per epoch: {scaled_seconds:.2f}")
-print(f"effective batch 256, validation accuracy: {scaled_history[-1]['val_acc']:.4f}")
-print(f"effective batch 128, seconds per epoch: {seconds_per_epoch[2]:.2f}")
-print(f"effective batch 128, validation accuracy: {histories[2][-1]['val_acc']:.4f}")
+
+# %%
+if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_epochs=num_epochs):
+    scaled_seconds = sum(epoch["seconds"] for epoch in scaled_history) / len(scaled_history)
+    print(f"effective batch 256, seconds per epoch: {scaled_seconds:.2f}")
+    print(f"effective batch 256, validation accuracy: {scaled_history[-1]['val_acc']:.4f}")
+    print(f"effective batch 128, seconds per epoch: {seconds_per_epoch[2]:.2f}")
+    print(f"effective batch 128, validation accuracy: {histories[2][-1]['val_acc']:.4f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** With an effective batch of 256 an epoch takes
@@ -713,8 +723,9 @@ print(f"effective batch 128, validation accuracy: {histories[2][-1]['val_acc']:.
 # %% [markdown]
 # **Exercise 2: threads per process.** Run the 1-process training again for
 # `exercise_epochs` epochs with 2 intra-op threads instead of 1
-# (`threads_per_process=2`), into `work_folder / "run_1_two_threads"`, and store its
-# mean seconds per epoch in `two_thread_seconds`. Is a second thread worth it for
+# (`threads_per_process=2`), into `work_folder / "run_1_two_threads"`. Keep what
+# `run_torchrun` returns in `thread_run` and the mean seconds per epoch in
+# `two_thread_seconds`. Is a second thread worth it for
 # this model?
 
 # %%
@@ -722,7 +733,7 @@ print(f"effective batch 128, validation accuracy: {histories[2][-1]['val_acc']:.
 # Hint: run_torchrun(..., nproc=1, threads_per_process=2), then average history.json's seconds
 thread_folder = work_folder / "run_1_two_threads"
 thread_args = ["--data", data_path, "--epochs", exercise_epochs, "--train-size", train_size]
-run_torchrun(
+thread_run = run_torchrun(
     train_script,
     nproc=1,
     args=[*thread_args, "--out", thread_folder, "--batch-size", 128, "--lr", 0.2],
@@ -732,8 +743,11 @@ run_torchrun(
 thread_history = json.loads((thread_folder / "history.json").read_text())
 two_thread_seconds = sum(epoch["seconds"] for epoch in thread_history) / len(thread_history)
 ### END SOLUTION
-print(f"1 process, 2 threads, seconds per epoch: {two_thread_seconds:.2f}")
-print(f"1 process, 1 thread, seconds per epoch: {seconds_per_epoch[1]:.2f}")
+
+# %%
+if check_exercise(2, thread_run=thread_run, two_thread_seconds=two_thread_seconds):
+    print(f"1 process, 2 threads, seconds per epoch: {two_thread_seconds:.2f}")
+    print(f"1 process, 1 thread, seconds per epoch: {seconds_per_epoch[1]:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Two threads took

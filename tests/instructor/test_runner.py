@@ -305,12 +305,44 @@ def test_a_lesson_hashes_only_the_helpers_it_runs(monkeypatch, tmp_path):
     assert inputs_hash(settings_only) != before[0]
 
 
+def test_a_lesson_runs_its_own_checks_module_and_no_other_lessons(monkeypatch, tmp_path):
+    modules = tmp_path / "course_utils"
+    shutil.copytree(runner.LESSON_MODULES, modules, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "LESSON_MODULES", modules)
+    lessons = {
+        number: nbformat.read(
+            write_notebook(
+                tmp_path / f"{number}_x.ipynb",
+                f"from course_utils.checks.lesson{number} import check_exercise",
+            ),
+            as_version=4,
+        )
+        for number in ("01", "03")
+    }
+    ran = {
+        number: {str(path.relative_to(modules)) for path in runner.lesson_modules(notebook)}
+        for number, notebook in lessons.items()
+    }
+    # A submodule runs its package's __init__ and what its relative imports name
+    # (lesson03.py: from ..training import evaluate; from . import ...).
+    assert {"__init__.py", "checks/__init__.py", "checks/lesson03.py", "training.py"} <= ran["03"]
+    assert "checks/lesson03.py" not in ran["01"] and "settings.py" in ran["01"]
+    before = {number: inputs_hash(notebook) for number, notebook in lessons.items()}
+    edited = modules / "checks" / "lesson03.py"
+    edited.write_text(edited.read_text() + "# edited\n")
+    assert inputs_hash(lessons["01"]) == before["01"]
+    assert inputs_hash(lessons["03"]) != before["03"]
+    shared = modules / "checks" / "__init__.py"
+    shared.write_text(shared.read_text() + "# edited\n")
+    assert inputs_hash(lessons["01"]) != before["01"]
+
+
 def test_a_cell_that_is_not_plain_python_counts_as_importing_everything(tmp_path):
     lesson = write_notebook(tmp_path / "01_magic.ipynb", "%timeit 1 + 1")
     modules = runner.lesson_modules(nbformat.read(lesson, as_version=4))
-    assert {path.name for path in modules} == {
-        path.name for path in runner.LESSON_MODULES.glob("*.py")
-    }
+    every_module = set(runner.LESSON_MODULES.rglob("*.py"))
+    assert set(modules) == every_module
+    assert runner.LESSON_MODULES / "checks" / "lesson05.py" in every_module
 
 
 def test_a_new_helper_module_leaves_the_lessons_that_do_not_import_it_current(

@@ -1,15 +1,16 @@
 """Student versions: the stub generator, the checks, and each committed student version."""
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from instructor.student import (
+    EXERCISE_HEADING,
     check_student_version,
     main,
     make_student_notebook,
@@ -29,21 +30,33 @@ print(answer)"""
 
 
 def test_strip_solutions_replaces_the_region_with_a_stub_carrying_the_hint():
-    source, removed = strip_solutions(SOLUTION_CELL)
+    source, removed = strip_solutions(SOLUTION_CELL, [["answer"]])
     assert source.splitlines() == [
         "value = 3",
-        "# YOUR CODE HERE",
-        "raise NotImplementedError('Hint: square the value')",
+        "# YOUR CODE HERE: define answer",
+        "# Hint: square the value",
+        "answer = ...",
         "print(answer)",
     ]
     assert removed == ["# Hint: square the value\nanswer = value**2"]
+    two_names, _ = strip_solutions(SOLUTION_CELL, [["answer", "other"]])
+    assert "answer = other = ..." in two_names.splitlines()
+
+
+def test_a_stub_never_stops_the_notebook_it_binds_each_name_to_the_not_attempted_marker():
+    from course_utils.checks import NOT_ATTEMPTED
+
+    source, _ = strip_solutions(SOLUTION_CELL.replace("print(answer)", ""), [["answer"]])
+    namespace: dict = {}
+    exec(source, namespace)  # no exception: the notebook runs on to the check cell
+    assert namespace["answer"] is NOT_ATTEMPTED
 
 
 def test_strip_solutions_keeps_the_indentation_of_the_markers():
     source, _ = strip_solutions(
         "for x in y:\n    ### BEGIN SOLUTION\n    # Hint: h\n    pass\n    ### END SOLUTION"
     )
-    assert source == "for x in y:\n    # YOUR CODE HERE\n    raise NotImplementedError('Hint: h')"
+    assert source == "for x in y:\n    # YOUR CODE HERE\n    # Hint: h\n    pass"
 
 
 @pytest.mark.parametrize(
@@ -98,10 +111,11 @@ def test_a_misspelled_marker_fails_the_check_and_writes_nothing(tmp_path, capsys
     ],
 )
 def test_a_stub_is_valid_python_whatever_its_hint_holds(hint):
-    source, _ = strip_solutions(f"### BEGIN SOLUTION\n# Hint: {hint}\nx = 1\n### END SOLUTION")
-    tree = ast.parse(source)
-    raised = tree.body[0].exc.args[0].value
-    assert raised == f"Hint: {hint}"
+    source, _ = strip_solutions(
+        f"### BEGIN SOLUTION\n# Hint: {hint}\nx = 1\n### END SOLUTION", [["x"]]
+    )
+    ast.parse(source)
+    assert source.splitlines()[1:] == [f"# Hint: {hint}", "x = ..."]
 
 
 def test_check_reports_a_student_cell_that_is_not_valid_python(tmp_path):
@@ -113,13 +127,18 @@ def test_check_reports_a_student_cell_that_is_not_valid_python(tmp_path):
     assert any("not valid Python" in problem for problem in check_student_version(lesson))
 
 
-def toy_lesson(tmp_path: Path, exercise_cell: str = SOLUTION_CELL) -> Path:
+def toy_lesson(
+    tmp_path: Path,
+    exercise_cell: str = SOLUTION_CELL,
+    check_cell: str = "if check_exercise(1, answer=answer):\n    print(answer)",
+) -> Path:
     notebook = new_notebook(
         cells=[
             new_markdown_cell("# Toy"),
             new_code_cell("x = 1"),
             new_markdown_cell("**Exercise 1.** Square it."),
             new_code_cell(exercise_cell),
+            new_code_cell(check_cell),
         ]
     )
     notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="out\n")]
@@ -157,6 +176,20 @@ def test_check_reports_missing_stale_and_leaking_versions(tmp_path, capsys):
     assert main(["check", str(lesson)]) == 1
 
 
+@pytest.mark.parametrize(
+    "check_cell",
+    ["print(answer)", "check_exercise(2, answer=answer)"],
+    ids=["none", "wrong number"],
+)
+def test_check_reports_an_exercise_without_its_check_cell(tmp_path, check_cell):
+    lesson = toy_lesson(tmp_path, check_cell=check_cell)
+    main(["write", str(lesson)])
+    assert check_student_version(lesson) == [
+        "01_toy.ipynb: Exercise 1 has no check cell after its solution "
+        "(a cell that calls check_exercise(1, ...))"
+    ]
+
+
 def test_check_reports_an_exercise_without_a_stub(tmp_path):
     lesson = toy_lesson(tmp_path, exercise_cell="answer = 9")
     main(["write", str(lesson)])
@@ -170,32 +203,64 @@ def test_committed_student_version_is_current(lesson):
     assert check_student_version(lesson) == []
 
 
-def first_stub_index(notebook) -> int:
-    return next(
-        i
-        for i, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and "raise NotImplementedError" in cell.source
+def run_student_version(student, tmp_path: Path, monkeypatch) -> list[str]:
+    """Execute a student version top to bottom (smoke mode under `make test`).
+
+    Returns each code cell's printed output. The kernel inherits this process's
+    environment: strict checks off, as for a learner.
+    """
+    from course_utils.checks import STRICT_ENV
+
+    monkeypatch.setenv(STRICT_ENV, "0")
+    client = NotebookClient(
+        student, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError if any cell fails
+    return [
+        "".join(output.get("text", "") for output in cell.outputs)
+        for cell in student.cells
+        if cell.cell_type == "code"
+    ]
+
+
+def exercise_count(lesson: Path) -> int:
+    solution = nbformat.read(lesson, as_version=4)
+    return sum(
+        1
+        for cell in solution.cells
+        if cell.cell_type == "markdown" and EXERCISE_HEADING.search(cell.source)
     )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
-def test_student_version_runs_up_to_its_first_stub_and_fails_there_with_the_hint(lesson, tmp_path):
-    """Executed in smoke mode (make test sets COURSE_SMOKE=1), from a copy in a scratch folder."""
+def test_student_version_runs_top_to_bottom_and_each_exercise_says_not_attempted(
+    lesson, tmp_path, monkeypatch
+):
     student = nbformat.read(student_path(lesson), as_version=4)
-    stub = first_stub_index(student)
-    client = NotebookClient(
-        student, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    with pytest.raises(CellExecutionError) as failure:
-        client.execute()
-    executed = [
-        i
-        for i, cell in enumerate(student.cells)
-        if cell.cell_type == "code" and cell.execution_count is not None
-    ]
-    assert executed[-1] == stub, "the student version failed before its first exercise"
-    assert "NotImplementedError" in str(failure.value) and "Hint:" in str(failure.value)
+    outputs = "\n".join(run_student_version(student, tmp_path, monkeypatch))
+    number = lesson.name[:2]
+    reports = re.findall(rf"\[ \] Lesson {number}, exercise (\d+): not attempted", outputs)
+    assert reports == [str(n) for n in range(1, exercise_count(lesson) + 1)], outputs[-2000:]
+    assert outputs.count("    Hint: ") == len(reports)
+    assert ": passed" not in outputs and "not right yet" not in outputs
+
+
+@pytest.mark.slow
+def test_filling_in_one_exercise_makes_it_pass_while_the_others_stay_not_attempted(
+    tmp_path, monkeypatch
+):
+    lesson = ROOT / "notebooks" / "01_tensors.ipynb"
+    solution = nbformat.read(lesson, as_version=4)
+    student = nbformat.read(student_path(lesson), as_version=4)
+    solved = {cell.id: cell.source for cell in solution.cells}
+    for cell in student.cells:  # the learner writes exercise 2's answer, and only that
+        if cell.cell_type == "code" and "define predicted_shape" in cell.source:
+            cell.source = solved[cell.id]
+    outputs = "\n".join(run_student_version(student, tmp_path, monkeypatch))
+    assert "[ok] Lesson 01, exercise 2: passed" in outputs
+    assert "[ ] Lesson 01, exercise 1: not attempted" in outputs
+    assert "[ ] Lesson 01, exercise 3: not attempted" in outputs
 
 
 def test_student_notebook_drops_the_runners_bookkeeping(tmp_path):

@@ -1,0 +1,180 @@
+"""Checks for the exercises of lesson 02 (autograd): ``check_exercise(number, name=value)``."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import Exercise, Wrong, make_checker, require, require_keys, require_number, require_type
+
+__all__ = ["EXERCISES", "check_exercise"]
+
+LESSON = "02"
+POINT = 1.5
+
+
+def _close(value: float, target: float) -> bool:
+    return math.isclose(value, target, rel_tol=1e-4, abs_tol=1e-5)
+
+
+def _derivative_value(value: Any, name: str) -> float:
+    require(
+        value is not None,
+        f"`{name}` is None. Autograd puts a derivative in `.grad` of a leaf tensor made with "
+        "requires_grad=True, and only after backward() has run on f.",
+    )
+    return require_number(value, name)
+
+
+def _exercise_1(autograd_value: Any, by_hand_value: Any) -> list[str]:
+    x = POINT
+    product_rule = math.cos(x) * x**2 + 2 * x * math.sin(x)
+    autograd_number = _derivative_value(autograd_value, "autograd_value")
+    if not _close(autograd_number, product_rule):
+        if _close(autograd_number, math.sin(x) * x**2):
+            raise Wrong(
+                "`autograd_value` is f(1.5), the function's value, not its derivative: read "
+                "`.grad` of the input after calling backward() on f."
+            )
+        if _close(autograd_number, 2 * product_rule):
+            raise Wrong(
+                "`autograd_value` is twice the derivative: backward() ran twice into the same "
+                "`.grad`, and gradients add up. Make the leaf afresh (or zero its `.grad`) "
+                "before each backward()."
+            )
+        raise Wrong(f"`autograd_value` is {autograd_number:.6g}, which is not df/dx at 1.5.")
+    by_hand_number = _derivative_value(by_hand_value, "by_hand_value")
+    if not _close(by_hand_number, product_rule):
+        if _close(by_hand_number, math.cos(x) * x**2):
+            raise Wrong("`by_hand_value` lacks the 2x·sin(x) term of the product rule.")
+        if _close(by_hand_number, 2 * x * math.sin(x)):
+            raise Wrong("`by_hand_value` lacks the cos(x)·x² term of the product rule.")
+        raise Wrong(
+            f"`by_hand_value` is {by_hand_number:.6g}, which is not cos(x)·x² + 2x·sin(x) "
+            "at x = 1.5."
+        )
+    return [
+        "`autograd_value` is df/dx at x = 1.5",
+        "`by_hand_value` is the same number, from the product rule",
+    ]
+
+
+RATES = (0.05, 0.5, 1.0)
+
+
+def _coefficients(values: Any, rate: float) -> list[float]:
+    require_type(values, (list, tuple, torch.Tensor), f"fitted[{rate}]", "a list of a, b, c")
+    numbers = [float(value) for value in (values.tolist() if hasattr(values, "tolist") else values)]
+    require(len(numbers) == 3, f"`fitted[{rate}]` should hold 3 numbers, a, b and c.")
+    return numbers
+
+
+def _exercise_2(final_losses: Any, fitted: Any) -> list[str]:
+    require_keys(final_losses, RATES, "final_losses")
+    require_keys(fitted, RATES, "fitted")
+    losses = {}
+    for rate in RATES:
+        value = final_losses[rate]
+        value = value.item() if isinstance(value, torch.Tensor) else value
+        require(
+            isinstance(value, (int, float)),
+            f"`final_losses[{rate}]` should be a number (use `loss.item()`).",
+        )
+        losses[rate] = float(value)
+    coefficients = {rate: _coefficients(fitted[rate], rate) for rate in RATES}
+    if not (math.isfinite(losses[0.5]) and losses[0.5] < 1e-6):
+        raise Wrong(
+            f"At 0.5 the loss ended at {losses[0.5]:.3g}; it should end near zero. Did you "
+            "call zero_grad() after each step? Without it the gradients add up from step to "
+            "step. Check, too, that the features are x², x and 1 and that you took 500 steps."
+        )
+    require(
+        all(abs(a - b) < 1e-2 for a, b in zip(coefficients[0.5], (3, -1, 0.5), strict=True)),
+        "At 0.5 the loss is near zero but `fitted[0.5]` does not hold the coefficients "
+        "found: store a, b and c in the order of the features x², x, 1.",
+    )
+    require(
+        math.isfinite(losses[0.05]) and losses[0.5] < losses[0.05] < 1.0,
+        f"At 0.05 the loss ended at {losses[0.05]:.3g}: after 500 steps from zeros it should "
+        "be small but clearly above the loss at 0.5. Did this rate take 500 steps from zeros?",
+    )
+    require(
+        not math.isfinite(losses[1.0]) or losses[1.0] > 1.0,
+        "At 1.0 the loss should grow without bound.",
+    )
+    return [
+        "at 0.5 the loss ends near zero, and `fitted[0.5]` holds a = 3, b = -1, c = 0.5",
+        "at 0.05 the loss is small but higher: 500 small steps are not enough",
+        "at 1.0 the loss diverges",
+    ]
+
+
+def _exercise_3(two_layers: Any, num_trainable: Any) -> list[str]:
+    require_type(two_layers, nn.Sequential, "two_layers", "the nn.Sequential of the exercise")
+    layers = list(two_layers)
+    require(
+        len(layers) == 3 and isinstance(layers[0], nn.Linear) and isinstance(layers[2], nn.Linear),
+        "`two_layers` should be Linear(4, 8), ReLU(), Linear(8, 2), as the exercise made it.",
+    )
+    first, last = layers[0], layers[2]
+    first_frozen = [not parameter.requires_grad for parameter in first.parameters()]
+    if not any(first_frozen) and first.__dict__.get("requires_grad") is False:
+        raise Wrong(
+            "You set an attribute `requires_grad` on the layer, which PyTorch ignores. Set it "
+            "on each of the layer's parameters, or call `two_layers[0].requires_grad_(False)`."
+        )
+    require(any(first_frozen), "Every parameter of the first layer still requires gradients.")
+    require(
+        all(first_frozen),
+        "The first layer's "
+        + ("bias" if first_frozen[0] else "weight")
+        + " still requires gradients: freeze every parameter of the layer.",
+    )
+    require(
+        all(parameter.requires_grad for parameter in last.parameters()),
+        "The last layer is frozen too: freeze only the first one.",
+    )
+    probe = copy.deepcopy(two_layers)  # a copy, so the learner's .grad stays untouched
+    probe(torch.ones(3, 4)).sum().backward()
+    require(
+        all(parameter.grad is None for parameter in probe[0].parameters())
+        and all(parameter.grad is not None for parameter in probe[2].parameters()),
+        "After a backward pass the gradients are not where they should be.",
+    )
+    counted = sum(
+        parameter.numel() for parameter in two_layers.parameters() if parameter.requires_grad
+    )
+    require(
+        num_trainable == counted,
+        f"`num_trainable` is {num_trainable!r}, but the model has a different number of "
+        "trainable parameters: count them after freezing (count_parameters(..., "
+        "trainable=True)).",
+    )
+    return [
+        "every parameter of the first layer is frozen, and those of the last are not",
+        "a backward pass on a fixed input fills gradients for the last layer only",
+        "`num_trainable` is the number of parameters left to train",
+    ]
+
+
+EXERCISES = {
+    1: Exercise(
+        hint="make a leaf tensor with requires_grad=True, call backward() on f, read .grad",
+        test=_exercise_1,
+    ),
+    2: Exercise(
+        hint="features = stack of x**2, x, ones (50, 3); per rate, SGD on 3 coefficients "
+        "from zeros",
+        test=_exercise_2,
+    ),
+    3: Exercise(
+        hint="set requires_grad = False on every parameter of the first layer",
+        test=_exercise_3,
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES)

@@ -1,0 +1,163 @@
+"""Checks for the exercises of lesson 03 (hidden layers and ReLU on MNIST).
+
+The accuracy thresholds hold in smoke mode (one epoch on 2,000 images) as well as at
+full size: they separate a model that learned from one that did not, nothing finer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..training import evaluate
+from . import (
+    Exercise,
+    Wrong,
+    make_checker,
+    require,
+    require_fraction,
+    require_keys,
+    require_type,
+)
+
+__all__ = ["EXERCISES", "check_exercise"]
+
+LESSON = "03"
+LEARNED = 0.5  # chance is 0.1; every exercise's model passes 0.6 even in smoke mode
+
+
+def _learned(accuracy: float, name: str) -> None:
+    require(
+        accuracy >= LEARNED,
+        f"`{name}` is {accuracy:.3f}, close to guessing (0.1 for 10 classes): the model "
+        "did not learn. Did it train (`fit`) for `exercise_epochs` epochs at the rate asked?",
+    )
+
+
+def _accuracy(value: Any, name: str) -> float:
+    if isinstance(value, (list, dict)):
+        raise Wrong(
+            f"`{name}` is a {type(value).__name__}, a whole history or epoch: store one "
+            "number, `history[-1]['val_acc']`."
+        )
+    accuracy = require_fraction(value, name)
+    _learned(accuracy, name)
+    return accuracy
+
+
+def _history(history: Any, name: str, num_epochs: int) -> None:
+    require(
+        isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history),
+        f"`{name}` should be the list of dicts that `fit` returns.",
+    )
+    require(
+        len(history) == num_epochs,
+        f"`{name}` has {len(history)} epochs; the exercise trains for `exercise_epochs` "
+        f"({num_epochs}).",
+    )
+    _accuracy(history[-1].get("val_acc"), f"{name}[-1]['val_acc']")
+
+
+def _exercise_1(width_results: Any) -> list[str]:
+    require_keys(width_results, ("128 units", "64 + 64 units"), "width_results")
+    for label, value in width_results.items():
+        _accuracy(value, f"width_results[{label!r}]")
+    return [
+        "`width_results` has one entry per model, '128 units' and '64 + 64 units'",
+        f"each is a validation accuracy from 0 to 1, of a model that learned (at least "
+        f"{LEARNED:.0%})",
+    ]
+
+
+def _exercise_2(
+    small_batch_history: Any, small_batch_loader: Any, exercise_epochs: int
+) -> list[str]:
+    batch_size = getattr(small_batch_loader, "batch_size", None)
+    require(
+        batch_size == 32,
+        f"`small_batch_loader` makes batches of {batch_size}; the exercise asks for 32.",
+    )
+    _history(small_batch_history, "small_batch_history", exercise_epochs)
+    return [
+        "`small_batch_loader` makes batches of 32",
+        f"`small_batch_history` has {exercise_epochs} epoch(s), as `fit` returns them",
+        f"its final validation accuracy shows a model that learned (at least {LEARNED:.0%})",
+    ]
+
+
+def _linear_shapes(model: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def _validation_images(loader: Any) -> torch.Tensor:
+    batches = [batch[0] for batch in loader]
+    require(bool(batches), "`fashion_val_loader` gives no batches.")
+    return torch.cat(batches)
+
+
+def _exercise_3(fashion_model: Any, fashion_val_loader: Any, fashion_accuracy: Any) -> list[str]:
+    require_type(fashion_model, nn.Module, "fashion_model", "the trained model (a MnistModel)")
+    shapes = _linear_shapes(fashion_model)
+    require(
+        shapes == [(28 * 28, 32), (32, 10)],
+        f"`fashion_model` has linear layers {shapes}; the exercise trains the 32-unit model, "
+        "MnistModel(hidden_size=32).",
+    )
+    accuracy = require_fraction(fashion_accuracy, "fashion_accuracy")
+    images = _validation_images(fashion_val_loader)
+    require(
+        len(images) == 10_000,
+        f"`fashion_val_loader` holds {len(images):,} images; hold out 10,000 of the training "
+        "images for validation, as the lesson did.",
+    )
+    background = (images == images.amin()).float().mean().item()
+    require(
+        background < 0.7,
+        f"{background:.0%} of the validation pixels are background, as in MNIST's digits: "
+        "is `fashion_val_loader` built from `fashion_mnist(...)`?",
+    )
+    mean, std = images.mean().item(), images.std().item()
+    require(
+        abs(mean) < 0.1 and abs(std - 1) < 0.1,
+        f"The validation images have mean {mean:.2f} and standard deviation {std:.2f}, not "
+        "about 0 and 1: normalise with Fashion-MNIST's mean and standard deviation "
+        "(FASHION_MEAN, FASHION_STD).",
+    )
+    measured = evaluate(fashion_model, fashion_val_loader)["val_acc"]
+    require(
+        abs(measured - accuracy) < 0.01,
+        f"`fashion_model` scores {measured:.3f} on `fashion_val_loader`, but "
+        f"`fashion_accuracy` is {accuracy:.3f}: store the final validation accuracy of this "
+        "model's training on Fashion-MNIST.",
+    )
+    _learned(accuracy, "fashion_accuracy")
+    return [
+        "`fashion_model` is the 32-unit model (784 -> 32 -> 10)",
+        "`fashion_val_loader` holds 10,000 Fashion-MNIST images, normalised to mean 0 and "
+        "standard deviation 1",
+        "the model, evaluated again on that loader, scores `fashion_accuracy`",
+        f"it learned: at least {LEARNED:.0%}",
+    ]
+
+
+EXERCISES = {
+    1: Exercise(
+        hint="fit each model with fit(exercise_epochs, 0.2, ...), put its last val_acc in "
+        "width_results",
+        test=_exercise_1,
+    ),
+    2: Exercise(
+        hint="DataLoader(TensorDataset(...), batch_size=32, ...), fit at lr 0.02 -> "
+        "small_batch_history",
+        test=_exercise_2,
+    ),
+    3: Exercise(
+        hint="Normalize(FASHION_MEAN, FASHION_STD), random_split 50,000/10,000, fit -> "
+        "fashion_accuracy",
+        test=_exercise_3,
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES)
