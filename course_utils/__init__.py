@@ -8,7 +8,8 @@ The rest live in modules by concern: ``data`` (datasets; ``downloads``, ``archiv
 and the ``prefetch`` command check and unpack them), ``augment`` (batch
 augmentation on the device), ``models``, ``training`` (also ``eval_mode`` and
 ``predict``), ``metrics``, ``plotting``, ``checkpoint``, ``settings`` (smoke mode,
-seeding) and ``report`` (headline figures). Everything here is something a lesson
+seeding), ``report`` (headline figures) and ``checks`` (the exercises' self-checks,
+one module per lesson). Everything here is something a lesson
 imports; the instructor tools live outside the package, in ``instructor/``.
 """
 

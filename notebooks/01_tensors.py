@@ -406,8 +406,9 @@ record_result("NumPy and torch share memory", bool(shares_memory))
 # answer runs the lines under `if check_exercise(...)`.
 #
 # **Exercise 1.** Write a function `centre_images(images)` that takes a batch of
-# images of shape (N, H, W) and returns each image minus its own mean. Compute the
-# means as a tensor of shape (N, 1, 1) and let broadcasting do the subtraction.
+# images of shape (N, H, W) and returns each image minus its own mean, without
+# changing `images` itself. Compute the means as a tensor of shape (N, 1, 1) and let
+# broadcasting do the subtraction.
 
 # %%
 pixels = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)  # 2 images, 3 x 4 pixels
@@ -460,8 +461,9 @@ if check_exercise(2, predicted_shape=predicted_shape):
 # %% [markdown]
 # **Exercise 3.** Write a function `zero_negatives(values)` that uses a boolean mask
 # to set every negative entry of the tensor `values` to zero, in place, and returns
-# how many entries it replaced. Then apply it to `noise = torch.randn(1000)`. (This is
-# exactly what the ReLU activation in lesson 03 does.)
+# how many entries it replaced. Once it passes, the check cell applies it to
+# `noise = torch.randn(1000)`. (This is exactly what the ReLU activation in lesson 03
+# does.)
 
 # %%
 noise = torch.randn(1000)

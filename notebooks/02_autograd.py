@@ -51,6 +51,8 @@ if "google.colab" in sys.modules:
     )
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -395,8 +397,9 @@ record_result("fitted intercept (true 1)", round(fitted_intercept, 3))
 # right yet (and what it found), or passed (and what it checked). The lines under
 # `if check_exercise(...)` run only for a passing answer.
 #
-# **Exercise 1.** For f(x) = sin(x)·x², compute df/dx at x = 1.5 with autograd and
-# compare with the derivative by hand, cos(x)·x² + 2x·sin(x).
+# **Exercise 1.** For f(x) = sin(x)·x², compute df/dx at x = 1.5 with autograd, as
+# `autograd_value`, and the derivative by hand, cos(x)·x² + 2x·sin(x), as
+# `by_hand_value` (each a number or a one-number tensor), and compare them.
 
 # %%
 ### BEGIN SOLUTION
@@ -409,7 +412,7 @@ by_hand_value = torch.cos(point.detach()) * 1.5**2 + 2 * 1.5 * torch.sin(point.d
 
 # %% tags=["nbval-check-output"]
 if check_exercise(1, autograd_value=autograd_value, by_hand_value=by_hand_value):
-    print(torch.allclose(autograd_value, by_hand_value))
+    print(math.isclose(float(autograd_value), float(by_hand_value), rel_tol=1e-6))
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** `True`: autograd's derivative equals the product rule

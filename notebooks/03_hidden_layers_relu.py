@@ -895,12 +895,13 @@ except ValueError as error:
 # `MLP` with two hidden layers of 64 for `exercise_epochs` epochs at a learning rate
 # of 0.2, and compare their validation accuracy with the 32-unit model's after as
 # many epochs (`history[exercise_epochs - 1]`). Store each final validation accuracy
-# in a dict `width_results` (label -> accuracy).
+# in a dict `width_results` and each trained model in a dict `width_models`, both with
+# the keys `"128 units"` and `"64 + 64 units"`.
 
 # %%
 ### BEGIN SOLUTION
-# Hint: fit each model with fit(exercise_epochs, 0.2, ...), put its last val_acc in width_results
-width_results = {}
+# Hint: per model: fit(exercise_epochs, 0.2, ...); its last val_acc and the model go in the dicts
+width_results, width_models = {}, {}
 for label, candidate in (
     ("128 units", MnistModel(hidden_size=128)),
     ("64 + 64 units", MLP(28 * 28, [64, 64], 10)),
@@ -908,10 +909,11 @@ for label, candidate in (
     seed_everything(0)
     candidate_history = fit(exercise_epochs, 0.2, candidate, train_loader, val_loader)
     width_results[label] = candidate_history[-1]["val_acc"]
+    width_models[label] = candidate
 ### END SOLUTION
 
 # %%
-if check_exercise(1, width_results=width_results):
+if check_exercise(1, width_models=width_models, width_results=width_results, val_loader=val_loader):
     print(f"32 units, validation accuracy: {history[exercise_epochs - 1]['val_acc']:.4f}")
     for label, value in width_results.items():
         print(f"{label}, validation accuracy: {value:.4f}")
@@ -927,8 +929,9 @@ if check_exercise(1, width_results=width_results):
 # %% [markdown]
 # **Exercise 2: learning rate and batch size.** Train the 32-unit model for
 # `exercise_epochs` epochs with batches of 32 and a learning rate of 0.02, and keep
-# its history in `small_batch_history`. Does each epoch take longer? Is it more
-# accurate than the lesson's batches of 128 at a learning rate of 0.2?
+# its loader in `small_batch_loader` and its history in `small_batch_history`. Does
+# each epoch take longer? Is it more accurate than the lesson's batches of 128 at a
+# learning rate of 0.2?
 
 # %%
 ### BEGIN SOLUTION

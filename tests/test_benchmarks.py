@@ -3,6 +3,8 @@
 They read the real datasets from COURSE_DATA_DIR, like the notebooks under nbval.
 """
 
+import ast
+import importlib
 import os
 import re
 import subprocess
@@ -10,6 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
+
+from course_utils import ImageClassificationBase
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +69,60 @@ def test_cifar10_speedrun_stays_short_enough_to_read():
     lines = (ROOT / "benchmarks" / "cifar10_speedrun.py").read_text().splitlines()
     code = [line for line in lines if line.strip() and not line.strip().startswith("#")]
     assert len(code) <= 250
+
+
+@pytest.mark.slow
+def test_cifar10_cpu_benchmark_prints_both_recipes_side_by_side():
+    output = run_script("benchmarks/cifar10_cpu.py", "--smoke", "--threads", "1")
+    assert re.search(r"^torch \S+, 1 threads$", output, re.MULTILINE)
+    assert re.search(r"^data decoded and split: [\d.]+ s \(not timed\)$", output, re.MULTILINE)
+    for recipe in ("fast", "lesson"):
+        assert re.search(
+            rf"^{recipe} +1 +[\d.]+ +[\d.]+ +[\d.]+ +(never|[\d.]+ s)$", output, re.MULTILINE
+        ), output[-1500:]
+    assert output.strip().splitlines()[-1] == "budget: 300 s of training (TTA included)"
+
+
+def load_benchmark(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def lesson_namespace(script: str, names: set[str]) -> dict:
+    """Execute only the named top-level definitions of a lesson's .py twin."""
+    tree = ast.parse((ROOT / "notebooks" / script).read_text())
+    keep = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names
+    ]
+    namespace = {"torch": torch, "nn": nn, "ImageClassificationBase": ImageClassificationBase}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), script, "exec"), namespace)
+    return namespace
+
+
+def test_the_benchmarks_lesson_recipe_is_lesson_05s_resnet9():
+    lesson = lesson_namespace("05_cifar10_cnn.py", {"conv_block", "ResidualBlock", "ResNet9"})
+    benchmark = load_benchmark("cifar10_cpu")
+    ours, theirs = benchmark.LessonResNet9(16), lesson["ResNet9"](16)
+    assert repr(ours) == repr(theirs)
+    assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
+
+
+def test_patch_whitening_gives_uncorrelated_unit_variance_features():
+    benchmark = load_benchmark("cifar10_cpu")
+    generator = torch.Generator().manual_seed(0)
+    mixing = torch.randn(3, 3, generator=generator)
+    # Correlated colour channels, and neighbouring pixels alike: far from white.
+    images = torch.einsum("ij,njhw->nihw", mixing, torch.randn(256, 3, 32, 32, generator=generator))
+    images = images + images.roll(1, dims=-1)
+    model = benchmark.FastNet((8, 8, 8))
+    model.whiten_from(images, eps=0.0)
+    with torch.no_grad():
+        features = model.whiten(images)[:, :12].permute(1, 0, 2, 3).reshape(12, -1)
+    covariance = torch.cov(features)
+    assert torch.allclose(covariance, torch.eye(12), atol=0.05)
+    assert not model.whiten.weight.requires_grad

@@ -48,13 +48,13 @@ __all__ = [
     "Exercise",
     "Wrong",
     "call_learner_code",
-    "evaluate",
     "make_checker",
     "require",
     "require_fraction",
     "require_keys",
     "require_number",
     "require_type",
+    "run_check",
 ]
 
 NOT_ATTEMPTED = ...  # what a stub assigns; a name still bound to it was not attempted
@@ -99,12 +99,12 @@ class CheckResult:
         return self.passed
 
     def __str__(self) -> str:
-        mark = {"not attempted": "[ ]", "not right yet": "[x]", "passed": "[ok]"}[self.status]
+        mark = {"not attempted": "[ ]", "not right yet": "[!]", "passed": "[ok]"}[self.status]
         head = f"{mark} Lesson {self.lesson}, exercise {self.exercise}: {self.status}"
         return "\n".join([head, *(f"    {line}" for line in self.details)])
 
 
-def evaluate(
+def run_check(
     lesson: str, number: int, exercise: Exercise, answers: Mapping[str, Any]
 ) -> CheckResult:
     """Run one exercise's check on ``answers`` and return what it found (prints nothing).
@@ -123,19 +123,35 @@ def evaluate(
     if missing:
         names = ", ".join(f"`{name}`" for name in missing)
         verb = "is" if len(missing) == 1 else "are"
+        stub_line = f"{' = '.join(missing)} = ..."
         details = (
-            f"{names} {verb} still `...`: replace the stub in the cell above, run it, "
+            f"{names} {verb} still `...`. Write your answer in the cell above in place of the "
+            f"line `{stub_line}` (delete that line: it would undo your answer), run the cell, "
             "then run this check again.",
             f"Hint: {exercise.hint}",
         )
         return CheckResult(lesson, number, "not attempted", details)
     try:
         # fork_rng: a check may draw random numbers or iterate a loader (which draws a
-        # seed), and must leave the learner's random stream as it found it.
+        # seed from the global generator), and must leave torch's global CPU random
+        # stream as it found it. (A generator the learner made and passed is theirs.)
         with torch.random.fork_rng(devices=[]):
             checked = exercise.test(**answers)
     except Wrong as reason:
         return CheckResult(lesson, number, "not right yet", (str(reason),))
+    except Exception as error:  # an answer of a shape or type the check did not foresee
+        if _strict():
+            raise
+        return CheckResult(
+            lesson,
+            number,
+            "not right yet",
+            (
+                "The check could not inspect your answer: "
+                f"{type(error).__name__}: {error}. Compare the types and shapes of what you "
+                "defined with what the exercise asks for.",
+            ),
+        )
     return CheckResult(lesson, number, "passed", ("Checked that:", *(f"- {c}" for c in checked)))
 
 
@@ -145,9 +161,9 @@ def make_checker(lesson: str, exercises: Mapping[int, Exercise]) -> Callable[...
     def check_exercise(number: int, **answers: Any) -> bool:
         if number not in exercises:
             raise ValueError(f"lesson {lesson} has exercises {sorted(exercises)}, not {number!r}")
-        result = evaluate(lesson, number, exercises[number], answers)
+        result = run_check(lesson, number, exercises[number], answers)
         print(result)
-        if not result.passed and parse_flag(STRICT_ENV, os.environ.get(STRICT_ENV, "")):
+        if not result.passed and _strict():
             raise AssertionError(f"{STRICT_ENV} is set and a check did not pass:\n{result}")
         return result.passed
 
@@ -156,6 +172,10 @@ def make_checker(lesson: str, exercises: Mapping[int, Exercise]) -> Callable[...
         "and return True when it passes. Pass each answer by name, as the check cell does."
     )
     return check_exercise
+
+
+def _strict() -> bool:
+    return parse_flag(STRICT_ENV, os.environ.get(STRICT_ENV, ""))
 
 
 # Building blocks for the checks. Each raises Wrong with a message that says what
@@ -175,9 +195,13 @@ def require_type(value: Any, kinds: type | tuple[type, ...], name: str, what: st
 
 
 def require_number(value: Any, name: str) -> float:
-    """A real number (Python or a one-element tensor), finite; returned as a float."""
-    if hasattr(value, "numel") and hasattr(value, "item"):
-        require(value.numel() == 1, f"`{name}` should be one number; it has {value.numel()}.")
+    """A real number (Python, NumPy or a 0-dimensional tensor), finite; returned as a float."""
+    if hasattr(value, "ndim") and hasattr(value, "item"):
+        require(
+            value.ndim == 0,
+            f"`{name}` should be one number; it has shape {tuple(value.shape)}. A single "
+            "number has no dimensions (`.item()` gives it as a Python number).",
+        )
         value = value.item()
     require(
         isinstance(value, (int, float)) and not isinstance(value, bool),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -68,9 +67,10 @@ RATES = (0.05, 0.5, 1.0)
 
 def _coefficients(values: Any, rate: float) -> list[float]:
     require_type(values, (list, tuple, torch.Tensor), f"fitted[{rate}]", "a list of a, b, c")
-    numbers = [float(value) for value in (values.tolist() if hasattr(values, "tolist") else values)]
-    require(len(numbers) == 3, f"`fitted[{rate}]` should hold 3 numbers, a, b and c.")
-    return numbers
+    # Any layout of the three numbers will do: (3,), (3, 1), (1, 3), a list of tensors.
+    numbers = torch.as_tensor(values.tolist() if hasattr(values, "tolist") else values)
+    require(numbers.numel() == 3, f"`fitted[{rate}]` should hold 3 numbers, a, b and c.")
+    return numbers.flatten().tolist()
 
 
 def _exercise_2(final_losses: Any, fitted: Any) -> list[str]:
@@ -90,7 +90,9 @@ def _exercise_2(final_losses: Any, fitted: Any) -> list[str]:
         raise Wrong(
             f"At 0.5 the loss ended at {losses[0.5]:.3g}; it should end near zero. Did you "
             "call zero_grad() after each step? Without it the gradients add up from step to "
-            "step. Check, too, that the features are x², x and 1 and that you took 500 steps."
+            "step. Check, too, that the features are x², x and 1, that you took 500 steps, "
+            "and that predictions and targets have the same shape, (50,): a (50, 1) "
+            "prediction broadcasts against (50,) targets into a (50, 50) error."
         )
     require(
         all(abs(a - b) < 1e-2 for a, b in zip(coefficients[0.5], (3, -1, 0.5), strict=True)),
@@ -124,8 +126,8 @@ def _exercise_3(two_layers: Any, num_trainable: Any) -> list[str]:
     first_frozen = [not parameter.requires_grad for parameter in first.parameters()]
     if not any(first_frozen) and first.__dict__.get("requires_grad") is False:
         raise Wrong(
-            "You set an attribute `requires_grad` on the layer, which PyTorch ignores. Set it "
-            "on each of the layer's parameters, or call `two_layers[0].requires_grad_(False)`."
+            "You set an attribute `requires_grad` on the layer, which PyTorch ignores: the "
+            "flag that freezes lives on each parameter (tensor) of the layer."
         )
     require(any(first_frozen), "Every parameter of the first layer still requires gradients.")
     require(
@@ -138,25 +140,17 @@ def _exercise_3(two_layers: Any, num_trainable: Any) -> list[str]:
         all(parameter.requires_grad for parameter in last.parameters()),
         "The last layer is frozen too: freeze only the first one.",
     )
-    probe = copy.deepcopy(two_layers)  # a copy, so the learner's .grad stays untouched
-    probe(torch.ones(3, 4)).sum().backward()
-    require(
-        all(parameter.grad is None for parameter in probe[0].parameters())
-        and all(parameter.grad is not None for parameter in probe[2].parameters()),
-        "After a backward pass the gradients are not where they should be.",
-    )
     counted = sum(
         parameter.numel() for parameter in two_layers.parameters() if parameter.requires_grad
     )
     require(
         num_trainable == counted,
         f"`num_trainable` is {num_trainable!r}, but the model has a different number of "
-        "trainable parameters: count them after freezing (count_parameters(..., "
-        "trainable=True)).",
+        "trainable parameters: count after freezing, and only the parameters that still "
+        "require gradients.",
     )
     return [
         "every parameter of the first layer is frozen, and those of the last are not",
-        "a backward pass on a fixed input fills gradients for the last layer only",
         "`num_trainable` is the number of parameters left to train",
     ]
 

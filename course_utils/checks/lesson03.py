@@ -60,14 +60,44 @@ def _history(history: Any, name: str, num_epochs: int) -> None:
     _accuracy(history[-1].get("val_acc"), f"{name}[-1]['val_acc']")
 
 
-def _exercise_1(width_results: Any) -> list[str]:
-    require_keys(width_results, ("128 units", "64 + 64 units"), "width_results")
-    for label, value in width_results.items():
-        _accuracy(value, f"width_results[{label!r}]")
+WIDTH_LAYERS = {
+    "128 units": [(28 * 28, 128), (128, 10)],
+    "64 + 64 units": [(28 * 28, 64), (64, 64), (64, 10)],
+}
+
+
+def _scores(model: nn.Module, loader: Any, accuracy: float, name: str, model_name: str) -> None:
+    """``accuracy`` must be what ``model`` scores on ``loader``, and show that it learned."""
+    measured = evaluate(model, loader)["val_acc"]
+    require(
+        abs(measured - accuracy) < 0.01,
+        f"`{model_name}` scores {measured:.3f} on the validation set, but `{name}` is "
+        f"{accuracy:.3f}: store the final validation accuracy of that model's training.",
+    )
+    _learned(accuracy, name)
+
+
+def _exercise_1(width_models: Any, width_results: Any, val_loader: Any) -> list[str]:
+    require_keys(width_models, WIDTH_LAYERS, "width_models")
+    require_keys(width_results, WIDTH_LAYERS, "width_results")
+    for label, layers in WIDTH_LAYERS.items():
+        model = width_models[label]
+        require_type(model, nn.Module, f"width_models[{label!r}]", "a trained model")
+        shapes = _linear_shapes(model)
+        require(
+            shapes == layers,
+            f"`width_models[{label!r}]` has linear layers {shapes}, which is not the "
+            f"network the label names.",
+        )
+        accuracy = _accuracy(width_results[label], f"width_results[{label!r}]")
+        _scores(
+            model, val_loader, accuracy, f"width_results[{label!r}]", f"width_models[{label!r}]"
+        )
     return [
-        "`width_results` has one entry per model, '128 units' and '64 + 64 units'",
-        f"each is a validation accuracy from 0 to 1, of a model that learned (at least "
-        f"{LEARNED:.0%})",
+        "`width_models` holds a 784-128-10 and a 784-64-64-10 network, under their labels",
+        "each model, evaluated again on the validation set, scores the accuracy stored for it "
+        "in `width_results`",
+        f"both learned (at least {LEARNED:.0%})",
     ]
 
 
@@ -75,6 +105,10 @@ def _exercise_2(
     small_batch_history: Any, small_batch_loader: Any, exercise_epochs: int
 ) -> list[str]:
     batch_size = getattr(small_batch_loader, "batch_size", None)
+    require(
+        batch_size is not None,
+        "`small_batch_loader` has no `batch_size`: make it with DataLoader(..., batch_size=...).",
+    )
     require(
         batch_size == 32,
         f"`small_batch_loader` makes batches of {batch_size}; the exercise asks for 32.",
@@ -125,14 +159,7 @@ def _exercise_3(fashion_model: Any, fashion_val_loader: Any, fashion_accuracy: A
         "about 0 and 1: normalise with Fashion-MNIST's mean and standard deviation "
         "(FASHION_MEAN, FASHION_STD).",
     )
-    measured = evaluate(fashion_model, fashion_val_loader)["val_acc"]
-    require(
-        abs(measured - accuracy) < 0.01,
-        f"`fashion_model` scores {measured:.3f} on `fashion_val_loader`, but "
-        f"`fashion_accuracy` is {accuracy:.3f}: store the final validation accuracy of this "
-        "model's training on Fashion-MNIST.",
-    )
-    _learned(accuracy, "fashion_accuracy")
+    _scores(fashion_model, fashion_val_loader, accuracy, "fashion_accuracy", "fashion_model")
     return [
         "`fashion_model` is the 32-unit model (784 -> 32 -> 10)",
         "`fashion_val_loader` holds 10,000 Fashion-MNIST images, normalised to mean 0 and "
@@ -144,8 +171,8 @@ def _exercise_3(fashion_model: Any, fashion_val_loader: Any, fashion_accuracy: A
 
 EXERCISES = {
     1: Exercise(
-        hint="fit each model with fit(exercise_epochs, 0.2, ...), put its last val_acc in "
-        "width_results",
+        hint="per model: fit(exercise_epochs, 0.2, ...); its last val_acc and the model go in "
+        "the dicts",
         test=_exercise_1,
     ),
     2: Exercise(

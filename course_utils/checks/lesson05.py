@@ -66,7 +66,7 @@ def _exercise_2(width_results: Any, resnet_width: int, model_class: type[nn.Modu
     for width in widths:
         entry = width_results[width]
         require(
-            isinstance(entry, tuple) and len(entry) == 3,
+            isinstance(entry, (tuple, list)) and len(entry) == 3,
             f"`width_results[{width}]` should be a tuple of (parameters, validation accuracy, "
             "seconds per epoch).",
         )

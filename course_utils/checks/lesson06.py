@@ -46,9 +46,19 @@ def _exercise_1(scaled_run: Any, scaled_history: Any, num_epochs: int) -> list[s
         "factor the effective batch grew by: from 128 to 256.",
     )
     require(
-        isinstance(scaled_history, list) and len(scaled_history) == num_epochs,
-        f"`scaled_history` should be the list in history.json, one entry for each of the "
+        isinstance(scaled_history, list)
+        and len(scaled_history) == num_epochs
+        and all(isinstance(epoch, dict) for epoch in scaled_history),
+        f"`scaled_history` should be the list in history.json, one dict for each of the "
         f"{num_epochs} epoch(s).",
+    )
+    printed = [float(value) for value in EPOCH_SECONDS.findall(scaled_run.output)]
+    stored = [round(float(epoch.get("seconds", -1)), 2) for epoch in scaled_history]
+    require(
+        len(printed) == len(stored)
+        and all(abs(a - b) < 0.011 for a, b in zip(printed, stored, strict=True)),
+        "`scaled_history` does not hold the epochs this run printed: read history.json from "
+        "the folder of this run.",
     )
     accuracy = require_fraction(scaled_history[-1].get("val_acc"), "the final val_acc")
     require(
@@ -58,6 +68,7 @@ def _exercise_1(scaled_run: Any, scaled_history: Any, num_epochs: int) -> list[s
     )
     return [
         "the run had 2 processes with batches of 128 each, at a learning rate of 0.4",
+        "`scaled_history` holds the epochs this run printed",
         f"`scaled_history` has its {num_epochs} epoch(s), and the model learned "
         f"(at least {LEARNED:.0%})",
     ]
@@ -67,6 +78,7 @@ def _exercise_2(thread_run: Any, two_thread_seconds: Any) -> list[str]:
     processes, _, _ = _launch(thread_run, "thread_run")
     require(processes == 1, f"The run had {processes} processes; the exercise asks for 1.")
     threads = {int(count) for count in re.findall(r"(\d+) threads", thread_run.output)}
+    require(bool(threads), "`thread_run.output` has no line saying how many threads ran.")
     require(
         threads == {2},
         f"The process ran with {', '.join(map(str, sorted(threads)))} intra-op thread(s): "
