@@ -445,7 +445,7 @@ plot_history(cnn_history, title="Small CNN")
 # %% [markdown]
 # At full size on the course's 2-core test CPU the small CNN reached
 # **70.4%**<!-- output: small CNN validation accuracy --> validation accuracy after 6 epochs
-# and 61 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
+# and 78 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
 # the validation set, shows where it struggles: cats and dogs, birds and deer look
 # alike at 32 x 32 pixels; ships, cars and lorries are easier.
 
@@ -685,7 +685,7 @@ plot_lrs(resnet_history)
 
 # %% [markdown]
 # On the course's 2-core test CPU, the reduced network (width 16, 4 epochs,
-# 3.6 minutes<!-- output: ResNet-9 training minutes --> of training) reached
+# 4.3 minutes<!-- output: ResNet-9 training minutes --> of training) reached
 # **81.4%**<!-- output: ResNet-9 validation accuracy --> validation accuracy, well past the
 # small CNN. The full-size network (width 64, 8 epochs) is the one to run on a GPU;
 # with about 16 times the computation per image (four times the channels in and
@@ -910,8 +910,8 @@ if check_exercise(2, width_results=width_results, resnet_width=resnet_width, mod
 # almost four, from 26,350<!-- output: width 4, parameters --> at width 4 to
 # 412,954<!-- output: width 16, parameters --> at width 16, because every convolution
 # has twice the channels in and twice out. The time per epoch grows more slowly,
-# from 1.55 s<!-- output: width 4, seconds per epoch --> to
-# 6.95 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
+# from 1.97 s<!-- output: width 4, seconds per epoch --> to
+# 7.21 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
 # step dominate. Validation accuracy rises with the width, from
 # 43.0%<!-- output: width 4, validation accuracy --> to
 # 52.0%<!-- output: width 16, validation accuracy -->: even on a small sample and a
