@@ -381,7 +381,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--split", choices=["val", "test"], default="test")
-    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--width", type=int, nargs=3, default=[32, 64, 128])
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=2.0, help="peak learning rate")

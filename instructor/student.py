@@ -120,7 +120,11 @@ def strip_solutions(source: str, defines: Sequence[Sequence[str]] = ()) -> tuple
         if not hints:
             raise ValueError(f"a solution region has no '{HINT}' line: {region[:1]}")
         region_defines = defines[len(removed)] if len(removed) < len(defines) else ()
-        output += _stub(indent, hints[0], region_defines)
+        # The blank lines a formatter puts before a `def` in the solution: one is enough.
+        blank = bool(output) and not output[-1].strip()
+        while output and not output[-1].strip():
+            output.pop()
+        output += [""] * blank + _stub(indent, hints[0], region_defines)
         removed.append("\n".join(region))
         index = end + 1
     return "\n".join(output), removed

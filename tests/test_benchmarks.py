@@ -108,7 +108,7 @@ def test_the_benchmarks_lesson_recipe_is_lesson_05s_resnet9():
     lesson = lesson_namespace("05_cifar10_cnn.py", {"conv_block", "ResidualBlock", "ResNet9"})
     benchmark = load_benchmark("cifar10_cpu")
     ours, theirs = benchmark.LessonResNet9(16), lesson["ResNet9"](16)
-    assert repr(ours) == repr(theirs)
+    assert repr(ours.layers) == repr(theirs.layers)  # the class names differ on purpose
     assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
 
 

@@ -331,3 +331,17 @@ def test_a_stub_whose_region_defines_nothing_read_later_says_so_plainly():
     )
     student = make_student_notebook(notebook)
     assert student.cells[1].source.splitlines()[0] == "# YOUR CODE HERE"
+
+
+def test_a_stub_follows_at_most_one_blank_line():
+    source, _ = strip_solutions(
+        "x = 1\n\n\n### BEGIN SOLUTION\n# Hint: h\ndef f():\n    pass\n\n\n### END SOLUTION",
+        [["f"]],
+    )
+    assert source.splitlines() == [
+        "x = 1",
+        "",
+        "# YOUR CODE HERE: define f",
+        "# Hint: h",
+        "f = ...",
+    ]
