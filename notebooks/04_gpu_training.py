@@ -356,9 +356,9 @@ plt.show()
 
 # %% [markdown]
 # In this run the classic pipeline took
-# **4.61 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.33 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **13.9 times**<!-- output: pipeline speed-up --> as long.
+# **5.00 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.28 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **17.7 times**<!-- output: pipeline speed-up --> as long.
 # The two models reached
 # **95.05%**<!-- output: classic pipeline validation accuracy --> and
 # **94.56%**<!-- output: dataset-on-device validation accuracy --> validation
@@ -489,8 +489,8 @@ else:
 # %% [markdown]
 # A 1024-1024 MLP gives the processor enough matrix work for precision to matter.
 # Here one epoch took
-# **2.96 s**<!-- output: float32 seconds per epoch --> in `float32` and
-# **5.23 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
+# **2.67 s**<!-- output: float32 seconds per epoch --> in `float32` and
+# **4.35 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
 # autocast, for validation accuracies of
 # **89.13%**<!-- output: float32 validation accuracy --> and
 # **89.12%**<!-- output: bfloat16 autocast validation accuracy -->: the fewer
@@ -576,8 +576,8 @@ if check_exercise(1, big_model_seconds=big_model_seconds, big_model=big_model, d
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no GPU to compare it with: one epoch of the
-# 2048-2048 MLP took **8.58 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
-# against **0.30 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
+# 2048-2048 MLP took **7.80 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
+# against **0.31 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
 # the 32-unit model in section 6 (with batches of 128 rather than 256). This is
 # the kind of model where we expect a GPU to pull far ahead, because each step is
 # a few large matrix products.
@@ -625,9 +625,9 @@ if check_exercise(2, step_table=step_table, seconds_per_step=seconds_per_step, d
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no crossover to find. Its time per image
-# fell from **15.4 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
+# fell from **35.7 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
 # at batch 16 to
-# **1.1 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# **1.0 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # batch 1024: each step has a fixed cost (Python, and launching each operation)
 # that a bigger batch shares among more images. On a GPU that fixed cost is
 # larger and the work per image smaller, so we expect it to win only from some

@@ -713,3 +713,25 @@ def test_lesson06_exercise2():
     assert_wrong(lesson06, 2, "store the mean", thread_run=run_result, two_thread_seconds=2.2)
     two_processes = torchrun_result(2, 128, 0.2, 2)
     assert_wrong(lesson06, 2, "had 2 processes", thread_run=two_processes, two_thread_seconds=1.1)
+
+
+@pytest.mark.parametrize("script", LESSONS, ids=[path.stem for path in LESSONS])
+def test_the_not_attempted_report_quotes_the_stub_line_of_the_student_version(script):
+    """The report says which line to replace: it must be the line the learner sees."""
+    student = nbformat.read(ROOT / "student" / f"{script.stem}.ipynb", as_version=4)
+    stubs = [
+        line
+        for cell in student.cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if line.endswith(" = ...")
+    ]
+    module = MODULES[script.stem[:2]]
+    assert len(stubs) == len(module.EXERCISES)
+    for (number, exercise), stub in zip(module.EXERCISES.items(), stubs, strict=True):
+        names = stub.removesuffix(" = ...").split(" = ")
+        answers = {
+            name: NOT_ATTEMPTED if name in names else object() for name in exercise.answer_names()
+        }
+        result = run(module, number, **answers)
+        assert f"in place of the line `{stub}`" in result.details[0], (number, stub)

@@ -77,7 +77,7 @@ def _scores(model: nn.Module, loader: Any, accuracy: float, name: str, model_nam
     _learned(accuracy, name)
 
 
-def _exercise_1(width_models: Any, width_results: Any, val_loader: Any) -> list[str]:
+def _exercise_1(width_results: Any, width_models: Any, val_loader: Any) -> list[str]:
     require_keys(width_models, WIDTH_LAYERS, "width_models")
     require_keys(width_results, WIDTH_LAYERS, "width_results")
     for label, layers in WIDTH_LAYERS.items():
@@ -102,7 +102,7 @@ def _exercise_1(width_models: Any, width_results: Any, val_loader: Any) -> list[
 
 
 def _exercise_2(
-    small_batch_history: Any, small_batch_loader: Any, exercise_epochs: int
+    small_batch_loader: Any, small_batch_history: Any, exercise_epochs: int
 ) -> list[str]:
     batch_size = getattr(small_batch_loader, "batch_size", None)
     require(
@@ -131,7 +131,7 @@ def _validation_images(loader: Any) -> torch.Tensor:
     return torch.cat(batches)
 
 
-def _exercise_3(fashion_model: Any, fashion_val_loader: Any, fashion_accuracy: Any) -> list[str]:
+def _exercise_3(fashion_val_loader: Any, fashion_model: Any, fashion_accuracy: Any) -> list[str]:
     require_type(fashion_model, nn.Module, "fashion_model", "the trained model (a MnistModel)")
     shapes = _linear_shapes(fashion_model)
     require(

@@ -56,7 +56,7 @@ def _exercise_1(
 
 
 def _exercise_2(
-    step_table: Any, seconds_per_step: Callable[..., Any], devices: Sequence[torch.device]
+    seconds_per_step: Callable[..., Any], step_table: Any, devices: Sequence[torch.device]
 ) -> list[str]:
     require_keys(step_table, BATCH_SIZES, "step_table")
     names = _device_names(devices)
