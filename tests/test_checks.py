@@ -376,8 +376,13 @@ def test_lesson02_exercise1_takes_plain_numbers_and_rejects_a_vector():
     assert_passes(lesson02, 1, autograd_value=exact, by_hand_value=exact)
     vector = torch.tensor([exact])
     assert_wrong(lesson02, 1, "it has shape (1,)", autograd_value=vector, by_hand_value=exact)
+    only_the_second_term = 2 * x * math.sin(x)
     assert_wrong(
-        lesson02, 1, "lacks the cos(x)·x² term", autograd_value=exact, by_hand_value=3 * math.sin(x)
+        lesson02,
+        1,
+        "lacks the cos(x)·x² term",
+        autograd_value=exact,
+        by_hand_value=only_the_second_term,
     )
 
 
