@@ -7,13 +7,16 @@ training time to reach 80%, and the ratio of the two recipes' times:
 - ``lesson``: lesson 05's ResNet-9 at width 16 with its ``fit_one_cycle`` settings
   (Adam, peak learning rate 0.01, weight decay 1e-4, gradient clipping 0.1, batches
   of 128, random crops and flips), for ``--lesson-epochs`` epochs;
-- ``fast``: the course's CPU recipe, ``FastNet`` trained by ``train_fast`` (the ideas
-  are listed in ``FastNet``'s docstring and explained in benchmarks/RESULTS.md).
+- ``fast``: the course's CPU recipe, lesson 05's on a CPU: ``course_utils.fastnet``'s
+  ``FastNet`` trained by ``fit_fast``, then scored with ``TestTimeAugmentation`` (the
+  ideas are listed in that module's docstring and measured in benchmarks/RESULTS.md).
 
 Timing: the clock covers the training epochs and any test-time augmentation.
 Decoding the data, process start and ``torch.compile`` warm-up are printed
-separately, and so are the evaluations after each epoch, which are not timed.
-Threads are set with ``--threads`` and printed.
+separately, and so are the evaluations after each epoch, which are not timed. Each
+epoch prints two lines: the course's training loop's own ("Epoch N: ... (S s)", whose
+seconds include that evaluation), then the benchmark's ("epoch N: accuracy ...,
+timed T s", the timed seconds so far). Threads are set with ``--threads`` and printed.
 
 Choose hyperparameters with ``--split val`` (45,000 training images, 5,000 held out,
 as lesson 05 splits them); report with ``--split test`` (all 50,000 training images,
@@ -40,9 +43,14 @@ import torch.nn.functional as F  # noqa: E402
 from cifar10_speedrun import load_cifar10  # noqa: E402
 from torch import nn  # noqa: E402
 
-from course_utils import DeviceTensorLoader, ImageClassificationBase, fit_one_cycle  # noqa: E402
-from course_utils.augment import batch_transform, random_crop, random_horizontal_flip  # noqa: E402
-from course_utils.training import eval_mode  # noqa: E402
+from course_utils import (  # noqa: E402
+    DeviceTensorLoader,
+    ImageClassificationBase,
+    evaluate,
+    fit_one_cycle,
+)
+from course_utils.augment import batch_transform, normalize  # noqa: E402
+from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast  # noqa: E402
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
@@ -70,184 +78,99 @@ def split_data(data: dict[str, torch.Tensor], split: str, seed: int = 0) -> dict
     }
 
 
-def normalise(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    normalised = (images.float() / 255 - mean) / std
-    return normalised.contiguous(memory_format=torch.channels_last) if channels_last else normalised
-
-
 # --- the fast recipe ------------------------------------------------------------------
 
 
-def conv(in_channels: int, out_channels: int) -> nn.Conv2d:
-    layer = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
-    # Identity initialisation: the first channels pass their input through unchanged,
-    # so a deep stack starts close to a shallow one and trains at once.
-    with torch.no_grad():
-        nn.init.dirac_(layer.weight[: min(in_channels, out_channels)])
-    return layer
+def accuracy(model: nn.Module, loader: DeviceTensorLoader, args) -> float:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        return evaluate(model, loader)["val_acc"]
 
 
-def batch_norm(channels: int) -> nn.BatchNorm2d:
-    # High momentum (fresh statistics for a short training); the scale is frozen at 1
-    # and only the shift is learned, which steadies training at high learning rates.
-    norm = nn.BatchNorm2d(channels, momentum=0.4, eps=1e-12)
-    norm.weight.requires_grad = False
-    return norm
+def build_fast_model(data: dict[str, torch.Tensor], args, seed: int) -> FastNet:
+    """``FastNet`` as lesson 05 builds it, less any ideas named by ``--without``.
 
-
-class ConvGroup(nn.Module):
-    """conv 3x3 -> max-pool 2 -> BN -> GELU -> conv 3x3 -> BN -> GELU (airbench's block)."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.layers = nn.Sequential(
-            conv(in_channels, out_channels),
-            nn.MaxPool2d(2),
-            batch_norm(out_channels),
-            nn.GELU(),
-            conv(out_channels, out_channels),
-            batch_norm(out_channels),
-            nn.GELU(),
-        )
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.layers(inputs)
-
-
-class FastNet(nn.Module):
-    """A small airbench-style network for a CPU budget.
-
-    - A 2x2 patch-whitening first layer: its 24 filters are the eigenvectors of the
-      covariance of 2x2 training patches, scaled to unit variance (and their
-      negatives), computed from data and frozen (``whiten_from``).
-    - Three conv groups of widths ``widths``, each halving the image.
-    - A max-pool over what is left, a linear layer, and a fixed output scale.
+    The whitening layer is computed from 5,000 training images drawn at random: the
+    training set of ``--split test`` is in class order, so its first 5,000 images would
+    all be aeroplanes.
     """
-
-    def __init__(self, widths: tuple[int, int, int], scale: float = 1 / 9):
-        super().__init__()
-        self.whiten = nn.Conv2d(3, 24, kernel_size=2, padding=0, bias=True)
-        self.whiten.weight.requires_grad = False
-        self.groups = nn.Sequential(
-            ConvGroup(24, widths[0]),
-            ConvGroup(widths[0], widths[1]),
-            ConvGroup(widths[1], widths[2]),
-        )
-        self.head = nn.Linear(widths[2], 10, bias=False)
-        self.scale = scale
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.groups(F.gelu(self.whiten(images)))
-        return self.head(features.amax(dim=(2, 3))) * self.scale
-
-    @torch.no_grad()
-    def whiten_from(self, images: torch.Tensor, eps: float = 5e-4) -> None:
-        """Set the first layer from normalised training ``images`` (N, 3, 32, 32)."""
-        patches = F.unfold(images.float(), kernel_size=2).transpose(1, 2).reshape(-1, 12)
-        patches = patches - patches.mean(dim=0)
-        covariance = patches.T @ patches / len(patches)
-        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-        filters = (eigenvectors / torch.sqrt(eigenvalues + eps)).T.reshape(12, 3, 2, 2)
-        self.whiten.weight.copy_(torch.cat([filters, -filters]))
-        self.whiten.bias.zero_()
-
-
-def predict_logits(model: nn.Module, images: torch.Tensor, tta: str) -> torch.Tensor:
-    """Logits for normalised ``images``, averaged over test-time augmentations.
-
-    ``flip``: the image and its mirror. ``flip-translate``: also both shifted by one
-    pixel (padding by reflection), 4 views in all.
-    """
-    logits = model(images)
-    if tta in ("flip", "flip-translate"):
-        logits = logits + model(images.flip(-1))
-    if tta == "flip-translate":
-        shifted = F.pad(images, (1, 0, 1, 0), mode="reflect")[:, :, :-1, :-1]
-        logits = logits + model(shifted) + model(shifted.flip(-1))
-    return logits
-
-
-def accuracy(model, images, labels, args, tta: str = "none") -> float:
-    correct = 0
-    with eval_mode(model), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-        for start in range(0, len(images), 1000):
-            batch = normalise(images[start : start + 1000], args.channels_last)
-            logits = predict_logits(model, batch, tta)
-            correct += (logits.argmax(dim=1) == labels[start : start + 1000]).sum().item()
-    return correct / len(images)
-
-
-def train_fast(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
-    """Train ``FastNet``; one dict per epoch: timed seconds so far and accuracy."""
-    torch.manual_seed(seed)
-    model = FastNet(tuple(args.width))
+    model = FastNet(
+        args.width, label_smoothing=args.label_smoothing, channels_last=args.channels_last
+    )
     if "whitening" in args.without:  # an ordinary, trained first layer instead
+        model.whiten.reset_parameters()
         model.whiten.weight.requires_grad = True
     else:
-        model.whiten_from(normalise(data["train_images"][:5000], channels_last=False))
+        sample = torch.randperm(
+            len(data["train_images"]), generator=torch.Generator().manual_seed(seed)
+        )[:5000]
+        model.whiten_from(normalize(data["train_images"][sample], MEAN, STD))
     for layer in model.groups.modules():
         if isinstance(layer, nn.Conv2d) and "identity-init" in args.without:
             layer.reset_parameters()  # PyTorch's default (Kaiming-uniform) initialisation
         if isinstance(layer, nn.BatchNorm2d) and "frozen-bn-scale" in args.without:
             layer.weight.requires_grad = True
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    steps_per_epoch = len(data["train_images"]) // args.batch_size
-    total_steps = args.epochs * steps_per_epoch
-    weights = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    others = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    optimizer = torch.optim.SGD(
-        [{"params": weights, "weight_decay": args.weight_decay}, {"params": others}],
-        lr=args.lr,
-        momentum=0.85,
-        nesterov=True,
-    )
-    warm_up = args.warm_up * total_steps
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # a triangle: up, then down to zero
-        optimizer, lambda step: min(step / warm_up, (total_steps - step) / (total_steps - warm_up))
-    )
-    step_model = model
+    return model
+
+
+def compile_warm_up(model: nn.Module, data: dict[str, torch.Tensor], args) -> None:
+    """Compile ``model`` in place and run one step to compile it now (not timed)."""
+    model.compile()
+    started = time.perf_counter()
+    saved = {name: value.clone() for name, value in model.state_dict().items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        batch = normalize(data["train_images"][: args.batch_size], MEAN, STD)
+        model(batch).sum().backward()
+    model.load_state_dict(saved)
+    model.zero_grad(set_to_none=True)
+    print(f"    compile warm-up: {time.perf_counter() - started:.1f} s (not timed)")
+
+
+def train_fast(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
+    """Train ``FastNet`` with ``fit_fast``; one dict per epoch: timed seconds so far, accuracy."""
+    torch.manual_seed(seed)
+    model = build_fast_model(data, args, seed)
     if args.compile:
-        step_model = torch.compile(model)
+        compile_warm_up(model, data, args)
+    train_loader = DeviceTensorLoader(
+        data["train_images"],
+        data["train_labels"],
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,  # no small last batch: its statistics would jolt batch norm
+        generator=torch.Generator().manual_seed(seed),
+        transform=batch_transform(MEAN, STD, crop_padding=2, flip=True),
+    )
+    eval_loader = DeviceTensorLoader(
+        data["eval_images"],
+        data["eval_labels"],
+        batch_size=1000,
+        transform=batch_transform(MEAN, STD),
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        history = fit_fast(
+            args.epochs,
+            args.lr,
+            model,
+            train_loader,
+            eval_loader,
+            weight_decay=args.weight_decay,
+            warm_up=args.warm_up,
+        )
+    epochs, timed = [], 0.0
+    for number, epoch in enumerate(history, start=1):
+        timed += epoch["train_seconds"]
+        epochs.append({"epoch": number, "seconds": timed, "accuracy": epoch["val_acc"]})
+        print(f"    epoch {number}: accuracy {epoch['val_acc']:.4f} (no TTA), timed {timed:.1f} s")
+    if args.tta != "none":  # test-time augmentation is part of the timed run
         started = time.perf_counter()
-        saved = {name: value.clone() for name, value in model.state_dict().items()}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            batch = normalise(data["train_images"][: args.batch_size], args.channels_last)
-            step_model(batch).sum().backward()
-        model.load_state_dict(saved)
-        model.zero_grad(set_to_none=True)
-        print(f"    compile warm-up: {time.perf_counter() - started:.1f} s (not timed)")
-    history, timed = [], 0.0
-    for epoch in range(args.epochs):
-        started = time.perf_counter()
-        order = torch.randperm(len(data["train_images"]))
-        for step in range(steps_per_epoch):
-            index = order[step * args.batch_size : (step + 1) * args.batch_size]
-            images = random_horizontal_flip(random_crop(data["train_images"][index], padding=2))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                logits = step_model(normalise(images, args.channels_last))
-                loss = F.cross_entropy(
-                    logits, data["train_labels"][index], label_smoothing=args.label_smoothing
-                )
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            schedule.step()
+        tta_model = TestTimeAugmentation(model, translate=args.tta == "flip-translate")
+        score = accuracy(tta_model, eval_loader, args)
         timed += time.perf_counter() - started
-        last = epoch == args.epochs - 1
-        tta = args.tta if last else "none"
-        started = time.perf_counter()
-        score = accuracy(model, data["eval_images"], data["eval_labels"], args, tta)
-        if last and tta != "none":  # test-time augmentation is part of the timed run
-            timed += time.perf_counter() - started
-        history.append({"epoch": epoch + 1, "seconds": timed, "accuracy": score, "tta": tta})
-        print(f"    epoch {epoch + 1}: accuracy {score:.4f} ({tta} TTA), timed {timed:.1f} s")
-        if last and tta != "none":  # what TTA adds, measured on the same weights (not timed)
-            plain = accuracy(model, data["eval_images"], data["eval_labels"], args)
-            print(f"    the same weights without TTA: accuracy {plain:.4f}")
-    return history
+        print(
+            f"    the same weights with {args.tta} TTA: accuracy {score:.4f}, timed {timed:.1f} s"
+        )
+        epochs[-1].update(seconds=timed, accuracy=score)
+    return epochs
 
 
 # --- lesson 05's recipe -----------------------------------------------------------------
@@ -328,27 +251,33 @@ def train_lesson(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
     timed, epochs = 0.0, []
     for number, epoch in enumerate(history, start=1):
         timed += epoch["train_seconds"]
-        epochs.append(
-            {"epoch": number, "seconds": timed, "accuracy": epoch["val_acc"], "tta": "none"}
-        )
+        epochs.append({"epoch": number, "seconds": timed, "accuracy": epoch["val_acc"]})
+        print(f"    epoch {number}: accuracy {epoch['val_acc']:.4f}, timed {timed:.1f} s")
     return epochs
 
 
 def throughput(args, steps: int = 12) -> None:
     """Print training images per second of both networks at these settings (random data)."""
-    images = torch.randint(0, 256, (args.batch_size, 3, 32, 32), dtype=torch.uint8)
+    images = normalize(
+        torch.randint(0, 256, (args.batch_size, 3, 32, 32), dtype=torch.uint8), MEAN, STD
+    )
     labels = torch.randint(0, 10, (args.batch_size,))
-    models = {"fast": FastNet(tuple(args.width)), "lesson": LessonResNet9(16)}
+    models = {
+        "fast": FastNet(args.width, channels_last=args.channels_last),
+        "lesson": LessonResNet9(16),
+    }
     for name, model in models.items():
-        if args.channels_last:
+        inputs = images
+        if args.channels_last:  # FastNet converts its inputs itself; ResNet-9 does not
             model = model.to(memory_format=torch.channels_last)
+            inputs = images.contiguous(memory_format=torch.channels_last)
         step_model = torch.compile(model) if args.compile else model
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
         for step in range(steps + 2):  # two steps of warm-up (and compiling)
             if step == 2:
                 started = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                loss = F.cross_entropy(step_model(normalise(images, args.channels_last)), labels)
+                loss = F.cross_entropy(step_model(inputs), labels)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

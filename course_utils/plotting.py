@@ -114,17 +114,20 @@ def plot_history(history: Sequence[dict[str, float]], title: str | None = None) 
     return fig
 
 
-def plot_lrs(history: Sequence[dict]) -> Figure:
-    """Draw the learning rate of every training step, from ``fit_one_cycle``'s history.
+def plot_lrs(history: Sequence[dict], title: str = "Learning-rate schedule") -> Figure:
+    """Draw the learning rate of every training step, from the history of a run with a
+    schedule (``fit_one_cycle``, or lesson 05's ``fit_fast``), under ``title``.
 
     Returns the figure. Introduced in lesson 03.
     """
     lrs = [lr for entry in history for lr in entry.get("lrs", [])]
     if not lrs:
-        raise ValueError("the history records no learning rates (train with fit_one_cycle)")
+        raise ValueError(
+            "the history records no learning rates (train with fit_one_cycle or fit_fast)"
+        )
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.plot(range(1, len(lrs) + 1), lrs)
-    ax.set(xlabel="training step", ylabel="learning rate", title="One-cycle learning-rate schedule")
+    ax.set(xlabel="training step", ylabel="learning rate", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     plt.close(fig)

@@ -609,7 +609,7 @@ plt.show()
 # The learning rate of the last step, rising then annealing over its one cycle:
 
 # %%
-plot_lrs(ladder_histories["+ Adam and one cycle"])
+plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rate schedule")
 
 # %% [markdown]
 # Read the table from top to bottom. Without a hidden layer the model reaches
@@ -958,8 +958,8 @@ if check_exercise(
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Batches of 32 make four times as many steps per epoch,
-# so an epoch takes longer: 1.06 s<!-- output: batches of 32, seconds per epoch -->
-# against 0.51 s<!-- output: batches of 128, seconds per epoch -->. With a tenth of
+# so an epoch takes longer: 1.02 s<!-- output: batches of 32, seconds per epoch -->
+# against 0.53 s<!-- output: batches of 128, seconds per epoch -->. With a tenth of
 # the learning rate, each step is smaller, and the two effects roughly cancel: the
 # accuracy is 94.7%<!-- output: batches of 32, validation accuracy --> against
 # 95.0%<!-- output: batches of 128, validation accuracy -->. Smaller batches do not

@@ -5,6 +5,7 @@ They read the real datasets from COURSE_DATA_DIR, like the notebooks under nbval
 
 import ast
 import importlib
+import inspect
 import os
 import re
 import subprocess
@@ -112,17 +113,57 @@ def test_the_benchmarks_lesson_recipe_is_lesson_05s_resnet9():
     assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
 
 
-def test_patch_whitening_gives_uncorrelated_unit_variance_features():
+def find_call(tree: ast.AST, function: str, keyword: str | None = None) -> ast.Call:
+    """The one call of ``function`` in a parsed file (with ``keyword``, if given)."""
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == function
+        and (keyword is None or any(k.arg == keyword for k in node.keywords))
+    ]
+    assert len(calls) == 1, f"expected one call of {function}, got {len(calls)}"
+    return calls[0]
+
+
+def keyword_values(call: ast.Call) -> dict:
+    """The call's keyword arguments whose values are literals."""
+    values = {}
+    for keyword in call.keywords:
+        try:
+            values[keyword.arg] = ast.literal_eval(keyword.value)
+        except ValueError:  # a name or an expression
+            continue
+    return values
+
+
+def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeypatch):
+    tree = ast.parse((ROOT / "notebooks" / "05_cifar10_cnn.py").read_text())
     benchmark = load_benchmark("cifar10_cpu")
-    generator = torch.Generator().manual_seed(0)
-    mixing = torch.randn(3, 3, generator=generator)
-    # Correlated colour channels, and neighbouring pixels alike: far from white.
-    images = torch.einsum("ij,njhw->nihw", mixing, torch.randn(256, 3, 32, 32, generator=generator))
-    images = images + images.roll(1, dims=-1)
-    model = benchmark.FastNet((8, 8, 8))
-    model.whiten_from(images, eps=0.0)
-    with torch.no_grad():
-        features = model.whiten(images)[:, :12].permute(1, 0, 2, 3).reshape(12, -1)
-    covariance = torch.cov(features)
-    assert torch.allclose(covariance, torch.eye(12), atol=0.05)
-    assert not model.whiten.weight.requires_grad
+    monkeypatch.setattr(sys, "argv", ["cifar10_cpu.py"])
+    defaults = benchmark.parse_args()
+    fit_call = find_call(tree, "fit_fast")
+    fit_keywords = keyword_values(fit_call)
+    assert ast.literal_eval(fit_call.args[1]) == defaults.lr
+    assert fit_keywords["weight_decay"] == defaults.weight_decay
+    assert fit_keywords["warm_up"] == defaults.warm_up
+    # The benchmark leaves momentum at fit_fast's default.
+    momentum = inspect.signature(benchmark.fit_fast).parameters["momentum"].default
+    assert fit_keywords["momentum"] == momentum
+    network = keyword_values(find_call(tree, "FastNet", "label_smoothing"))
+    assert network["label_smoothing"] == defaults.label_smoothing
+    loader = find_call(tree, "DeviceTensorLoader", "drop_last")
+    assert keyword_values(loader)["batch_size"] == defaults.batch_size
+    transform = next(k.value for k in loader.keywords if k.arg == "transform")
+    benchmark_tree = ast.parse((ROOT / "benchmarks" / "cifar10_cpu.py").read_text())
+    (train_fast,) = [
+        node for node in benchmark_tree.body if getattr(node, "name", "") == "train_fast"
+    ]
+    benchmark_augmentation = find_call(train_fast, "batch_transform", "crop_padding")
+    assert keyword_values(transform) == keyword_values(benchmark_augmentation)
+    (fast_epochs,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "fast_epochs"
+    ]
+    assert keyword_values(fast_epochs)["full"] == defaults.epochs

@@ -90,6 +90,9 @@ def test_show_misclassified_handles_a_perfect_model_and_bad_lengths():
 def test_plot_lrs_joins_the_steps_of_every_epoch():
     fig = plot_lrs([{"lrs": [0.1, 0.2]}, {"lrs": [0.15, 0.05]}])
     assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.2, 0.15, 0.05]
+    assert fig.axes[0].get_title() == "Learning-rate schedule"
+    titled = plot_lrs([{"lrs": [0.1]}], title="One cycle")
+    assert titled.axes[0].get_title() == "One cycle"
     with pytest.raises(ValueError, match="no learning rates"):
         plot_lrs(HISTORY)
 
