@@ -78,6 +78,19 @@ def split_data(data: dict[str, torch.Tensor], split: str, seed: int = 0) -> dict
     }
 
 
+def timed_epochs(history: list[dict], note: str = "") -> list[dict]:
+    """One dict per epoch of a course history: training seconds so far and accuracy.
+
+    Prints a line per epoch; the evaluations after each epoch are not in the seconds.
+    """
+    epochs, timed = [], 0.0
+    for number, epoch in enumerate(history, start=1):
+        timed += epoch["train_seconds"]
+        epochs.append({"epoch": number, "seconds": timed, "accuracy": epoch["val_acc"]})
+        print(f"    epoch {number}: accuracy {epoch['val_acc']:.4f}{note}, timed {timed:.1f} s")
+    return epochs
+
+
 # --- the fast recipe ------------------------------------------------------------------
 
 
@@ -156,11 +169,8 @@ def train_fast(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
             weight_decay=args.weight_decay,
             warm_up=args.warm_up,
         )
-    epochs, timed = [], 0.0
-    for number, epoch in enumerate(history, start=1):
-        timed += epoch["train_seconds"]
-        epochs.append({"epoch": number, "seconds": timed, "accuracy": epoch["val_acc"]})
-        print(f"    epoch {number}: accuracy {epoch['val_acc']:.4f} (no TTA), timed {timed:.1f} s")
+    epochs = timed_epochs(history, note=" (no TTA)")
+    timed = epochs[-1]["seconds"]
     if args.tta != "none":  # test-time augmentation is part of the timed run
         started = time.perf_counter()
         tta_model = TestTimeAugmentation(model, translate=args.tta == "flip-translate")
@@ -248,12 +258,7 @@ def train_lesson(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
         grad_clip=0.1,
         opt_func=torch.optim.Adam,
     )
-    timed, epochs = 0.0, []
-    for number, epoch in enumerate(history, start=1):
-        timed += epoch["train_seconds"]
-        epochs.append({"epoch": number, "seconds": timed, "accuracy": epoch["val_acc"]})
-        print(f"    epoch {number}: accuracy {epoch['val_acc']:.4f}, timed {timed:.1f} s")
-    return epochs
+    return timed_epochs(history)
 
 
 def throughput(args, steps: int = 12) -> None:

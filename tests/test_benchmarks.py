@@ -137,6 +137,22 @@ def keyword_values(call: ast.Call) -> dict:
     return values
 
 
+def test_the_benchmarks_lesson_recipe_trains_as_lesson_05_trains_resnet9():
+    lesson = ast.parse((ROOT / "notebooks" / "05_cifar10_cnn.py").read_text())
+    lesson_calls = [
+        node
+        for node in ast.walk(lesson)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "fit_one_cycle"
+    ]
+    tree = ast.parse((ROOT / "benchmarks" / "cifar10_cpu.py").read_text())
+    (train_lesson,) = [node for node in tree.body if getattr(node, "name", "") == "train_lesson"]
+    benchmark = find_call(train_lesson, "fit_one_cycle")
+    assert len(lesson_calls) == 2  # the GPU run of section 7 and exercise 2
+    for call in lesson_calls:
+        assert ast.dump(call.args[1]) == ast.dump(benchmark.args[1])  # the peak learning rate
+        assert [ast.dump(k) for k in call.keywords] == [ast.dump(k) for k in benchmark.keywords]
+
+
 def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeypatch):
     tree = ast.parse((ROOT / "notebooks" / "05_cifar10_cnn.py").read_text())
     benchmark = load_benchmark("cifar10_cpu")
