@@ -30,6 +30,7 @@ import torch.distributed as dist
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "GLOO_SETTLE_SECONDS",
     "GroupInfo",
     "PortInUseError",
     "TorchrunResult",
@@ -44,6 +45,19 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds a distributed call waits for the other processes before it fails."""
+
+GLOO_SETTLE_SECONDS = 0.5
+"""Seconds ``process_group`` waits after leaving a gloo group, before the script goes on.
+
+Why: when a collective call returns, the gloo worker thread that ran it may still
+hold it for a moment, and a later barrier keeps a reference to it too. If Python
+shuts down before the worker lets go, the worker frees the tensors of that call
+after the interpreter is gone and the process aborts with "terminate called without
+an active exception" (seen on a busy 2-core machine, at the end of a script that
+wraps a model in DistributedDataParallel: DDP keeps the group alive, so destroying
+it does not join the worker threads). ``benchmarks/gloo_teardown.py`` measures how
+often this happens with and without the pause.
+"""
 
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -120,7 +134,10 @@ def check_world_size(num_samples: int, batch_size: int, world_size: int) -> int:
 
 @contextmanager
 def process_group(
-    backend: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    backend: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    settle_seconds: float = GLOO_SETTLE_SECONDS,
 ) -> Iterator[GroupInfo]:
     """Join the process group that ``torchrun`` set up, and leave it at the end.
 
@@ -129,8 +146,9 @@ def process_group(
     ``timeout`` seconds for every collective call, yields a ``GroupInfo`` (rank, world
     size, local rank, backend). When the block ends, it waits for every process to
     get there too (a barrier), then destroys the group; after an error it destroys
-    the group at once. ``backend`` defaults to ``"nccl"`` when CUDA is available (each
-    process then uses GPU number ``LOCAL_RANK``) and to ``"gloo"`` on CPUs. Raises
+    the group at once. With gloo it then pauses ``settle_seconds`` (see
+    ``GLOO_SETTLE_SECONDS``). ``backend`` defaults to ``"nccl"`` when CUDA is available
+    (each process then uses GPU number ``LOCAL_RANK``) and to ``"gloo"`` on CPUs. Raises
     ``RuntimeError`` when the variables are missing (the script was not launched by
     ``torchrun``) or a group already exists. Introduced in lesson 06.
     """
@@ -144,6 +162,8 @@ def process_group(
         raise RuntimeError("a process group already exists in this process: leave it first")
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if settle_seconds < 0:
+        raise ValueError(f"settle_seconds must be 0 or more, got {settle_seconds!r}")
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -157,6 +177,10 @@ def process_group(
         dist.barrier()
     finally:
         dist.destroy_process_group()
+        if backend == "gloo":
+            # Give gloo's worker threads time to let go of finished work while Python
+            # still runs (see GLOO_SETTLE_SECONDS); time.sleep releases the GIL.
+            time.sleep(settle_seconds)
 
 
 def rank_print(*values: object, all_ranks: bool = False, **print_options) -> None:

@@ -157,8 +157,10 @@ print(f"all-reduce calls per epoch, batches of 128: {steps_per_epoch}")
 # course's `process_group()` context manager reads them, calls
 # `init_process_group` with a timeout (a process waiting for a partner that never
 # comes fails instead of hanging), picks gloo or NCCL, and destroys the group at
-# the end, even after an error. In this notebook, which `torchrun` did not start,
-# it refuses with a message that says what to do:
+# the end, even after an error. With gloo it then waits half a second, so that
+# gloo's own threads let go of the last tensors before Python shuts down (a busy
+# machine otherwise sometimes aborts the process at exit). In this notebook, which
+# `torchrun` did not start, it refuses with a message that says what to do:
 
 # %% tags=["nbval-check-output"]
 try:
@@ -558,9 +560,9 @@ record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
 
 # %% [markdown]
 # On this machine, 2 processes took
-# 1.39 s<!-- output: 2 processes, seconds per epoch --> per epoch against
-# 0.64 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
-# 0.46<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
+# 1.25 s<!-- output: 2 processes, seconds per epoch --> per epoch against
+# 0.63 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
+# 0.50<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
 # the honest result of data parallelism on 2 shared CPU cores with a tiny model:
 # - each step's arithmetic (a 64 x 784 x 32 matrix product and a few small ones)
 #   takes well under a millisecond, while every step adds an all-reduce through gloo
@@ -595,11 +597,11 @@ print(f"this notebook's memory (MB): {psutil.Process().memory_info().rss / 2**20
 
 # %% [markdown]
 # The launcher and its 2 workers together held
-# 2071 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
+# 2091 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
 # their peak. Resident memory counts the PyTorch libraries once per process,
 # although the processes share those pages; split fairly between the processes
 # that share them (proportional set size), the run used
-# 1359 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
+# 1414 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
 # is PyTorch itself, loaded by each of the three processes.
 #
 # ## 8. The checkpoint, tested once
@@ -709,8 +711,8 @@ if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_e
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** With an effective batch of 256 an epoch takes
-# 0.77 s<!-- output: effective batch 256, seconds per epoch --> against
-# 1.39 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
+# 0.74 s<!-- output: effective batch 256, seconds per epoch --> against
+# 1.25 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
 # means half as many all-reduces, and each process works on larger, more efficient
 # matrix products. With the learning rate doubled, the accuracy stays in the same
 # range: 94.5%<!-- output: effective batch 256, validation accuracy --> against
@@ -751,8 +753,8 @@ if check_exercise(2, thread_run=thread_run, two_thread_seconds=two_thread_second
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Two threads took
-# 1.09 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
-# 0.64 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
+# 0.99 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
+# 0.63 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
 # a matrix product this small between two threads costs more in waking and
 # synchronising them than it saves, and the second core is not free (the launcher
 # and the notebook use it too). Threads, like processes, pay off only when each

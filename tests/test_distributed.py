@@ -12,6 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from course_utils.distributed import (
+    GLOO_SETTLE_SECONDS,
     PortInUseError,
     check_port_free,
     check_world_size,
@@ -69,6 +70,51 @@ def test_process_group_outside_torchrun_says_how_to_launch(monkeypatch):
     with pytest.raises(RuntimeError, match="launched by torchrun"):
         with process_group():
             pass
+
+
+def _fake_launch(monkeypatch) -> list:
+    """Launch variables set and torch.distributed's calls replaced by a recorder."""
+    calls = []
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: calls.append("init"))
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 1)
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.setattr(time, "sleep", lambda seconds: calls.append(("sleep", seconds)))
+    return calls
+
+
+def test_process_group_pauses_after_leaving_a_gloo_group(monkeypatch):
+    calls = _fake_launch(monkeypatch)
+    with process_group(backend="gloo"):
+        calls.append("body")
+    assert calls == ["init", "body", "barrier", "destroy", ("sleep", GLOO_SETTLE_SECONDS)]
+    calls.clear()
+    with pytest.raises(KeyError):
+        with process_group(backend="gloo", settle_seconds=0.25):
+            raise KeyError("the script failed")
+    # After an error: no barrier (the partner may never come), but the same pause.
+    assert calls == ["init", "destroy", ("sleep", 0.25)]
+
+
+def test_process_group_does_not_pause_for_other_backends(monkeypatch):
+    calls = _fake_launch(monkeypatch)
+    with process_group(backend="mpi"):
+        pass
+    assert calls == ["init", "barrier", "destroy"]
+
+
+def test_process_group_refuses_a_negative_pause(monkeypatch):
+    calls = _fake_launch(monkeypatch)
+    with pytest.raises(ValueError, match="settle_seconds must be 0 or more"):
+        with process_group(settle_seconds=-1):
+            pass
+    assert calls == []
 
 
 def test_rank_print_outside_a_group_prints(capsys):
