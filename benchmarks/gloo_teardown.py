@@ -29,7 +29,7 @@ from course_utils.distributed import GLOO_SETTLE_SECONDS, run_torchrun  # noqa: 
 
 # Like lesson 06's one-step script: DDP, a backward pass, two all-reduces, all at
 # module level, so their tensors live until Python shuts down.
-SCRIPT = '''\
+SCRIPT = """\
 import sys
 
 import torch
@@ -51,7 +51,7 @@ with process_group(timeout=60, settle_seconds=float(sys.argv[1])) as group:
     dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
     dist.all_reduce(largest, op=dist.ReduceOp.MAX)
     assert torch.equal(smallest, largest)
-'''
+"""
 
 
 def keep_busy(stop_at: float) -> None:
@@ -72,8 +72,11 @@ def count_failures(script: Path, settle_seconds: float, launches: int) -> tuple[
             else:
                 others += 1
                 print(str(error)[-800:], file=sys.stderr)
-        print(f"  settle {settle_seconds} s: {launch}/{launches} launched, {aborts} aborts",
-              end="\r", flush=True)
+        print(
+            f"  settle {settle_seconds} s: {launch}/{launches} launched, {aborts} aborts",
+            end="\r",
+            flush=True,
+        )
     print()
     return aborts, others
 
@@ -106,8 +109,10 @@ def main() -> None:
                     process.terminate()
                     process.join()
             results[name] = aborts
-            print(f"{name:>28}: {aborts}/{args.launches} launches aborted at exit, "
-                  f"{others} failed otherwise, {time.perf_counter() - start:.0f} s")
+            print(
+                f"{name:>28}: {aborts}/{args.launches} launches aborted at exit, "
+                f"{others} failed otherwise, {time.perf_counter() - start:.0f} s"
+            )
     before, after = results.values()
     ratio = "n/a (no aborts with the pause)" if after == 0 else f"{before / after:.1f}x"
     print(f"busy processes: {args.busy}; aborts without / with the pause: {ratio}")
