@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "bfloat16_support",
     "get_default_device",
     "synchronize",
     "to_device",
@@ -32,6 +33,50 @@ def get_default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def bfloat16_support(device: torch.device | str) -> tuple[bool, str]:
+    """Whether ``device`` has bfloat16 arithmetic of its own, with the reason in one sentence.
+
+    Returns ``(True, reason)`` where autocast to bfloat16 runs on the hardware's own
+    bfloat16 units: NVIDIA GPUs from Ampere on (compute capability 8.0), AMD GPUs, Apple
+    GPUs under macOS 14 or later, and CPUs with AVX-512 BF16 or AMX instructions.
+    Elsewhere it returns ``(False, reason)``: PyTorch may still run bfloat16 there by
+    converting to and from float32 (``torch.cuda.is_bf16_supported()`` counts such
+    emulation, on Colab's T4 for example), which is slower than float32 alone.
+    Introduced in lesson 04.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        if torch.version.hip:
+            return True, f"{torch.cuda.get_device_name(device)} (AMD) computes in bfloat16"
+        major, minor = torch.cuda.get_device_capability(device)
+        name = f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
+        if major >= 8:
+            return True, f"{name} has bfloat16 tensor cores"
+        return False, (
+            f"{name} has no bfloat16 units (they came with compute capability 8.0): PyTorch "
+            "would emulate bfloat16 there, slower than float32; float16 with a GradScaler "
+            "is this GPU's fast type"
+        )
+    if device.type == "mps":
+        if torch.backends.mps.is_macos_or_newer(14, 0):
+            return True, "Apple GPUs run bfloat16 from macOS 14 on"
+        return False, "bfloat16 on Apple GPUs needs macOS 14 or later"
+    if device.type == "cpu":
+        # Private, but the only place PyTorch says which instructions the CPU has.
+        checks = {
+            "AVX-512 BF16": getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+            "AMX": getattr(torch.cpu, "_is_amx_tile_supported", None),
+        }
+        found = [name for name, check in checks.items() if check is not None and check()]
+        if found:
+            return True, f"this CPU has {' and '.join(found)} instructions"
+        return False, (
+            "PyTorch finds no AVX-512 BF16 or AMX instructions on this CPU: every bfloat16 "
+            "product would be converted to and from float32"
+        )
+    return False, f"bfloat16 support on {device.type} devices is not known to this course"
 
 
 def synchronize(device: torch.device | str) -> None:

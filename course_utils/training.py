@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import synchronize
 from .metrics import accuracy
 
 __all__ = [
@@ -66,11 +67,17 @@ class ImageClassificationBase(nn.Module):
 
         A plain mean of batch means would over-weight a small last batch.
         """
-        sizes = torch.stack([out["batch_size"] for out in outputs]).double()
-        weights = (sizes / sizes.sum()).cpu()
+        keys = ("val_loss", "val_acc")
+        # One transfer to Python floats (float64 on the host): no float64 tensor on the
+        # device (Apple's MPS has none), and one wait for the device instead of one per batch.
+        rows = torch.stack(
+            [torch.stack([out[key].detach().float() for key in keys]) for out in outputs]
+        ).tolist()
+        sizes = torch.stack([torch.as_tensor(out["batch_size"]) for out in outputs]).tolist()
+        total = sum(sizes)
         return {
-            key: float((torch.stack([out[key].double().cpu() for out in outputs]) * weights).sum())
-            for key in ("val_loss", "val_acc")
+            key: math.fsum(row[index] * size for row, size in zip(rows, sizes, strict=True)) / total
+            for index, key in enumerate(keys)
         }
 
     def epoch_end(self, epoch: int, result: dict[str, float]) -> None:
@@ -110,6 +117,19 @@ def _check_protocol(model: Any) -> None:
         )
 
 
+def _refuse_compiled_wrapper(model: Any, helper: str) -> None:
+    # torch.compile(model) returns a wrapper whose forward is compiled, but whose other
+    # attributes are the original model's: wrapper.training_step(batch) calls the original
+    # self(images), so the compiled code would never run.
+    if type(model).__name__ == "OptimizedModule" and hasattr(model, "_orig_mod"):
+        raise TypeError(
+            f"{helper} got a model wrapped by torch.compile(model). {helper} calls "
+            "model.training_step and model.validation_step, and on that wrapper they are the "
+            "original model's methods, which run the uncompiled forward. Compile the model "
+            f"in place instead, with model.compile(), and pass the model itself to {helper}."
+        )
+
+
 def _check_loader(loader: Iterable, name: str) -> int:
     try:
         num_batches = len(loader)  # type: ignore[arg-type]
@@ -131,6 +151,7 @@ def evaluate(model: nn.Module, loader: Iterable) -> dict[str, float]:
     afterwards. Introduced in lesson 03.
     """
     _check_protocol(model)
+    _refuse_compiled_wrapper(model, "evaluate")
     _check_loader(loader, "loader")
     with eval_mode(model):
         outputs = [model.validation_step(batch) for batch in loader]
@@ -178,6 +199,7 @@ def _check_training_arguments(
 ) -> tuple[int, float, int]:
     """Return ``(epochs, lr, batches per epoch)`` once every argument is known to be usable."""
     _check_protocol(model)
+    _refuse_compiled_wrapper(model, "fit")
     epochs = _check_epochs(epochs)
     lr = _check_number(lr_name, lr, minimum=0.0)
     num_batches = _check_loader(train_loader, "train_loader")
@@ -208,13 +230,16 @@ def _checks_every_step(loss: torch.Tensor) -> bool:
 
 
 def _epoch_train_loss(losses: list[torch.Tensor], epoch: int) -> float:
-    """The epoch's mean training loss; raise naming the first batch whose loss was not finite."""
-    stacked = torch.stack(losses).double()  # double: a sum of finite float32 losses can't overflow
-    mean = float(stacked.mean())  # waits for queued GPU work, so the timing is honest
-    if not math.isfinite(mean):
-        bad = int((~torch.isfinite(stacked)).nonzero()[0])
-        raise _non_finite_loss(float(stacked[bad]), epoch, bad)
-    return mean
+    """The epoch's mean training loss; raise naming the first batch whose loss was not finite.
+
+    One ``.tolist()`` brings every loss to Python floats (float64 on the host), so the mean
+    cannot overflow and no float64 tensor is made on the device.
+    """
+    values = torch.stack(losses).float().tolist()
+    for batch, value in enumerate(values):
+        if not math.isfinite(value):
+            raise _non_finite_loss(value, epoch, batch)
+    return math.fsum(values) / len(values)
 
 
 def _check_validation_loss(model: nn.Module, result: dict[str, Any], epoch: int) -> None:
@@ -242,8 +267,12 @@ def _train_epoch(
     progress: tqdm,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     grad_clip: float | None,
-) -> tuple[float, list[float]]:
-    """One pass over ``train_loader``; return the mean loss and the learning rates used."""
+) -> tuple[list[torch.Tensor], list[float]]:
+    """One pass over ``train_loader``; return each step's loss and the learning rates used.
+
+    The losses stay where they were computed: reading them here would make Python wait
+    for a GPU at every step.
+    """
     model.train()
     losses, lrs = [], []
     for batch_index, batch in enumerate(train_loader):
@@ -260,7 +289,7 @@ def _train_epoch(
             scheduler.step()
         losses.append(loss.detach())
         progress.update()
-    return _epoch_train_loss(losses, epoch), lrs
+    return losses, lrs
 
 
 class _BestWeights:
@@ -340,10 +369,14 @@ def _train(
         with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
             for epoch in range(epochs):
                 start = time.perf_counter()
-                train_loss, lrs = _train_epoch(
+                losses, lrs = _train_epoch(
                     epoch, model, train_loader, optimizer, progress, scheduler, grad_clip
                 )
+                # A GPU runs the queued steps after Python has moved on: wait for them
+                # before reading the clock, or train_seconds measures only the queueing.
+                synchronize(losses[-1].device)
                 train_seconds = time.perf_counter() - start
+                train_loss = _epoch_train_loss(losses, epoch)
                 result = evaluate(model, val_loader)
                 _check_validation_loss(model, result, epoch)
                 result["train_loss"] = train_loss
@@ -385,13 +418,17 @@ def fit(
     ``opt_func(model.parameters(), lr)`` builds the optimizer; pass for example
     ``torch.optim.Adam`` or ``functools.partial(torch.optim.SGD, momentum=0.9)``.
     The history is a list with one dict per epoch: ``train_loss``, ``val_loss``,
-    ``val_acc``, ``train_seconds`` (the training pass) and ``epoch_seconds``
-    (with validation). One progress bar covers the whole run (set
+    ``val_acc``, ``train_seconds`` (the training pass, read after ``synchronize``
+    has waited for the device's queued work) and ``epoch_seconds`` (with
+    validation). One progress bar covers the whole run (set
     ``TQDM_DISABLE=1`` to silence it, as CI does).
 
     Bad arguments raise before any training starts: a ``TypeError`` naming the
     argument and the type expected (``lr="0.1"``), a ``ValueError`` for a value
-    out of range (``lr=0``, ``lr=float("nan")``). A training loss that is NaN or
+    out of range (``lr=0``, ``lr=float("nan")``). A model compiled in place with
+    ``model.compile()`` trains through its compiled code; the wrapper that
+    ``torch.compile(model)`` returns raises a ``TypeError`` that says so, since
+    its ``training_step`` would run the uncompiled model. A training loss that is NaN or
     infinite stops training with a ``FloatingPointError`` naming the epoch, the
     batch and the usual causes; so does a non-finite validation loss.
     Interrupting (Ctrl-C, or the notebook's stop button) ends training after a

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.device import (
     DeviceDataLoader,
     DeviceTensorLoader,
+    bfloat16_support,
     get_default_device,
     synchronize,
     to_device,
@@ -129,3 +130,48 @@ def test_device_tensor_loader_moves_tensors_once():
 def test_device_tensor_loader_rejects_bad_input(tensors, kwargs, message):
     with pytest.raises(ValueError, match=message):
         DeviceTensorLoader(*tensors, **kwargs)
+
+
+def _fake_cuda(monkeypatch, name: str, capability: tuple[int, int]) -> None:
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    # What PyTorch answers on a T4: True, because it counts emulation.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+
+
+def test_bfloat16_is_not_chosen_where_a_gpu_would_only_emulate_it(monkeypatch):
+    _fake_cuda(monkeypatch, "Tesla T4", (7, 5))
+    native, reason = bfloat16_support("cuda")
+    assert not native
+    assert "Tesla T4" in reason and "7.5" in reason and "float16" in reason
+
+
+def test_bfloat16_is_chosen_on_gpus_with_bfloat16_units(monkeypatch):
+    _fake_cuda(monkeypatch, "NVIDIA A100", (8, 0))
+    assert bfloat16_support("cuda") == (
+        True,
+        "NVIDIA A100 (compute capability 8.0) has bfloat16 tensor cores",
+    )
+
+
+@pytest.mark.parametrize("new_enough", [True, False])
+def test_bfloat16_on_apple_gpus_follows_the_macos_version(monkeypatch, new_enough):
+    monkeypatch.setattr(torch.backends.mps, "is_macos_or_newer", lambda major, minor: new_enough)
+    native, reason = bfloat16_support("mps")
+    assert native is new_enough
+    assert "macOS 14" in reason
+
+
+@pytest.mark.parametrize(
+    "avx512_bf16, amx, expected", [(False, False, False), (True, False, True), (False, True, True)]
+)
+def test_bfloat16_on_a_cpu_needs_its_instructions(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    native, reason = bfloat16_support("cpu")
+    assert native is expected
+    named = [name for name, found in (("AVX-512 BF16", avx512_bf16), ("AMX", amx)) if found]
+    for name in named or ["AVX-512 BF16", "AMX"]:  # what it found, or what it looked for
+        assert name in reason

@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import TinyClassifier
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import training
@@ -450,3 +451,106 @@ def test_restore_best_needs_a_validation_loss(separable_loaders):
     torch.manual_seed(0)
     with pytest.raises(ValueError, match=r"no val_loss \(it returned \['epoch_seconds'"):
         fit(2, 0.1, AccuracyOnly(), *separable_loaders, restore_best=True)
+
+
+class _Float64Recorder(TorchDispatchMode):
+    """Records the name of every operation that makes a float64 tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.float64_ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        outputs = result if isinstance(result, (tuple, list)) else [result]
+        if any(isinstance(out, torch.Tensor) and out.dtype == torch.float64 for out in outputs):
+            self.float64_ops.append(str(func))
+        return result
+
+
+def test_the_training_path_makes_no_float64_tensor(tiny_model, separable_loaders):
+    # Apple's MPS has no float64: any float64 tensor made on the device stops training there.
+    # On the CPU every tensor op still passes through the dispatcher, so record them all.
+    train_loader, val_loader = separable_loaders
+    recorder = _Float64Recorder()
+    with recorder:
+        fit(1, 0.1, tiny_model, train_loader, val_loader)
+        fit_one_cycle(1, 0.1, tiny_model, train_loader, val_loader, grad_clip=1.0)
+        evaluate(tiny_model, val_loader)
+        predict(tiny_model, val_loader)
+    assert recorder.float64_ops == []
+
+
+def test_the_float64_recorder_sees_float64_ops():
+    recorder = _Float64Recorder()
+    with recorder:
+        torch.ones(3).double().sum()
+    assert recorder.float64_ops
+
+
+class _CountingBackend:
+    """A torch.compile backend that runs the traced graph as it is and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, graph_module, example_inputs):
+        def run(*args):
+            self.calls += 1
+            return graph_module.forward(*args)
+
+        return run
+
+
+def _fresh_tiny_model() -> TinyClassifier:
+    torch.manual_seed(0)
+    return TinyClassifier()
+
+
+def test_fit_runs_the_compiled_code_of_a_model_compiled_in_place(separable_loaders):
+    backend = _CountingBackend()
+    model = _fresh_tiny_model()
+    model.compile(backend=backend)
+    train_loader, val_loader = separable_loaders
+    history = fit(2, 0.5, model, train_loader, val_loader)
+    # One call per training step and per validation batch, in each epoch (cache hits too).
+    assert backend.calls >= 2 * (len(train_loader) + len(val_loader))
+    assert history[-1]["val_acc"] > 0.9
+
+
+@pytest.mark.parametrize("helper", ["fit", "evaluate"])
+def test_a_torch_compile_wrapper_runs_compiled_or_is_refused(separable_loaders, helper):
+    # torch.compile(model) compiles the wrapper's forward only; wrapper.training_step is the
+    # original model's method, which calls the uncompiled forward.
+    backend = _CountingBackend()
+    compiled = torch.compile(_fresh_tiny_model(), backend=backend)
+    train_loader, val_loader = separable_loaders
+    try:
+        if helper == "fit":
+            fit(1, 0.5, compiled, train_loader, val_loader)
+        else:
+            evaluate(compiled, val_loader)
+    except TypeError as error:
+        assert "model.compile()" in str(error)
+        assert backend.calls == 0
+    else:
+        assert backend.calls >= len(val_loader)
+
+
+def test_fit_waits_for_the_device_before_it_reads_the_clock(
+    tiny_model, separable_loaders, monkeypatch
+):
+    # On a GPU the steps are queued; an epoch's time is honest only if the clock is read
+    # after synchronize. Record the order of the two calls.
+    events: list[str] = []
+    real_clock = training.time.perf_counter
+
+    def clock() -> float:
+        events.append("clock")
+        return real_clock()
+
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    monkeypatch.setattr(training, "synchronize", lambda device: events.append("sync"))
+    fit(1, 0.1, tiny_model, *separable_loaders)
+    # The epoch starts with a clock read; the next one, train_seconds, follows a sync.
+    assert events[:3] == ["clock", "sync", "clock"]
