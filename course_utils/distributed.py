@@ -74,6 +74,9 @@ class GroupInfo:
     world_size: int
     local_rank: int
     backend: str
+    device: torch.device
+    """Where this process keeps its model and batches: ``cuda:LOCAL_RANK`` with NCCL, which
+    carries only GPU tensors; the CPU with gloo."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -148,9 +151,13 @@ def process_group(
     get there too (a barrier), then destroys the group; after an error it destroys
     the group at once. With gloo it then pauses ``settle_seconds`` (see
     ``GLOO_SETTLE_SECONDS``). ``backend`` defaults to ``"nccl"`` when CUDA is available
-    (each process then uses GPU number ``LOCAL_RANK``) and to ``"gloo"`` on CPUs. Raises
-    ``RuntimeError`` when the variables are missing (the script was not launched by
-    ``torchrun``) or a group already exists. Introduced in lesson 06.
+    and to ``"gloo"`` otherwise (Apple's MPS has no backend of its own: a Mac uses gloo).
+    The group comes with its device, ``GroupInfo.device``: with NCCL each process takes
+    GPU number ``LOCAL_RANK`` (``torch.cuda.set_device``), with gloo the CPU. A script
+    moves its model and every batch there, so the same script runs on CPUs and GPUs.
+    Raises ``RuntimeError`` when the variables are missing (the script was not launched
+    by ``torchrun``), a group already exists, or NCCL is asked for with more processes
+    than GPUs. Introduced in lesson 06.
     """
     missing = [name for name in _LAUNCH_VARIABLES if name not in os.environ]
     if missing:
@@ -167,11 +174,21 @@ def process_group(
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cpu")
     if backend == "nccl":
-        torch.cuda.set_device(local_rank)
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if local_rank >= gpus:
+            raise RuntimeError(
+                f"this process has LOCAL_RANK {local_rank}, but the machine has {gpus} GPU(s): "
+                "with NCCL every process needs a GPU of its own. Start at most "
+                f"{gpus} process(es) per machine, or run on CPU processes with gloo (hide the "
+                "GPUs: CUDA_VISIBLE_DEVICES= torchrun ..., or run_torchrun(..., cpu_only=True))"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
     try:
-        yield GroupInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend)
+        yield GroupInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
         # Leave together: a process that tears down its connections while a partner
         # still uses them can abort the partner (gloo's "terminate called ...").
         dist.barrier()
@@ -295,6 +312,7 @@ def run_torchrun(
     threads_per_process: int | None = None,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    cpu_only: bool = False,
 ) -> TorchrunResult:
     """Run ``script`` under torchrun in ``nproc`` processes; return its output, time and memory.
 
@@ -305,16 +323,31 @@ def run_torchrun(
     and its workers is sampled. Raises ``FileNotFoundError`` for a missing script,
     ``PortInUseError`` if ``port`` is taken, ``TimeoutError`` after ``timeout``
     seconds (all processes are stopped) and ``RuntimeError`` with the end of the
-    output if the run fails. Introduced in lesson 06.
+    output if the run fails.
+
+    Where CUDA is available, ``process_group`` gives each process a GPU of its own, so
+    ``nproc`` larger than the number of GPUs raises ``ValueError`` before anything
+    starts. ``cpu_only=True`` hides the GPUs from the processes
+    (``CUDA_VISIBLE_DEVICES=""``): they then run on the CPU with gloo, whatever the
+    machine has. Introduced in lesson 06.
     """
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"no script at {script}")
     command = torchrun_command(script, nproc, args, port)
+    if not cpu_only and torch.cuda.is_available() and nproc > torch.cuda.device_count():
+        gpus = torch.cuda.device_count()
+        raise ValueError(
+            f"{nproc} processes need {nproc} GPUs, one each (NCCL), but this machine has "
+            f"{gpus}. Start at most {gpus}, or run the same script on CPU processes with "
+            "gloo: run_torchrun(..., cpu_only=True)."
+        )
     if port is not None:
         check_port_free(port)
     threads = threads_per_process or max(1, (os.cpu_count() or 1) // nproc)
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
+    if cpu_only:
+        environment["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible: process_group picks gloo
     environment.update(env or {})
     chunks: list[str] = []
     start = time.perf_counter()

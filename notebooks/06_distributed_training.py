@@ -25,9 +25,9 @@
 # their gradients before each step. PyTorch's engine for this is
 # `DistributedDataParallel` (DDP), started by the `torchrun` launcher. The same
 # script runs on 2 CPU processes, on 8 GPUs or on many machines; only the launch
-# command changes. This machine has CPUs only, so the lesson runs the real engine
-# on 2 CPU processes, measures honestly what that buys here, and shows the
-# commands that scale the same script out.
+# command changes. Without two GPUs, the lesson runs the real engine on 2 CPU
+# processes, measures honestly what that buys there, and shows the commands that
+# scale the same script out.
 #
 # **By the end of this lesson you can**
 # - say when more devices make training faster and when communication eats the gain;
@@ -106,6 +106,25 @@ launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
 
 # %% [markdown]
+# **Devices.** With NCCL every process needs a GPU of its own, so the 2-process runs
+# below use GPUs only where there are at least two. Elsewhere (a CPU, a Mac, or a
+# Colab with one GPU) every launch passes `cpu_only=True`, which hides the GPUs from
+# the processes: they then run on the CPU with gloo. The script is the same either way.
+
+# %%
+gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+cpu_only = gpus < 2
+if gpus == 1:
+    print(
+        "One GPU here: two processes need two GPUs (NCCL gives each process its own), "
+        "so every launch below runs on CPU processes with gloo (cpu_only=True)."
+    )
+elif gpus >= 2:
+    print(f"{gpus} GPUs: each process takes one (cuda:LOCAL_RANK) and they talk through NCCL.")
+else:
+    print("No CUDA GPU here: every launch below runs on CPU processes with gloo.")
+
+# %% [markdown]
 # ## 1. When scaling out helps, and when it does not
 #
 # Data-parallel training splits each batch across N workers. Each worker runs the
@@ -157,9 +176,11 @@ print(f"all-reduce calls per epoch, batches of 128: {steps_per_epoch}")
 # course's `process_group()` context manager reads them, calls
 # `init_process_group` with a timeout (a process waiting for a partner that never
 # comes fails instead of hanging), picks gloo or NCCL, and destroys the group at
-# the end, even after an error. With gloo it then waits half a second, so that
-# gloo's own threads let go of the last tensors before Python shuts down (a busy
-# machine otherwise sometimes aborts the process at exit). In this notebook, which
+# the end, even after an error. The group comes with its device, `group.device`:
+# `cuda:LOCAL_RANK` with NCCL, which carries only GPU tensors, and the CPU with gloo.
+# With gloo it then waits half a second, so that gloo's own threads let go of the
+# last tensors before Python shuts down (a busy machine otherwise sometimes aborts
+# the process at exit). In this notebook, which
 # `torchrun` did not start, it refuses with a message that says what to do:
 
 # %% tags=["nbval-check-output"]
@@ -284,23 +305,27 @@ from course_utils.models import MLP
 
 batch_path, weights_path = sys.argv[1], sys.argv[2]
 with process_group(timeout=60) as group:
+    device = group.device  # cuda:LOCAL_RANK with NCCL, the CPU with gloo
     images, labels = torch.load(batch_path, weights_only=True).values()
     part = len(images) // group.world_size  # rank r takes images [r * part, (r + 1) * part)
     mine = slice(group.rank * part, (group.rank + 1) * part)
+    my_images, my_labels = images[mine].to(device), labels[mine].to(device)
     torch.manual_seed(0)
-    model = DistributedDataParallel(MLP(28 * 28, [32], 10))
+    model = MLP(28 * 28, [32], 10).to(device)
+    # With NCCL, DDP is told which GPU this process's copy lives on; on the CPU, nothing.
+    model = DistributedDataParallel(model, device_ids=[device] if group.backend == "nccl" else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    loss = F.cross_entropy(model(images[mine]), labels[mine])  # the mean over my part
+    loss = F.cross_entropy(model(my_images), my_labels)  # the mean over my part
     loss.backward()  # all-reduce: every process now holds the average of all gradients
     optimizer.step()
-    rank_print(f"{len(labels[mine])} images, loss on them {loss.item():.4f}", all_ranks=True)
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     smallest, largest = flat.clone(), flat.clone()
     dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
     dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    rank_print(f"{len(my_labels)} images, loss on them {loss.item():.4f}", all_ranks=True)
     rank_print("every process holds the same weights:", torch.equal(smallest, largest))
     if group.rank == 0:
-        torch.save(model.module.state_dict(), weights_path)
+        torch.save(model.module.state_dict(), weights_path)  # saved from any device, loads anywhere
 '''
 one_step_path = work_folder / "one_step.py"
 one_step_path.write_text(ONE_STEP_SCRIPT)
@@ -313,6 +338,7 @@ one_step = run_torchrun(
     nproc=2,
     args=[work_folder / "batch.pt", work_folder / "ddp_weights.pt"],
     timeout=launch_timeout,
+    cpu_only=cpu_only,
 )
 print(one_step.output)
 
@@ -324,7 +350,8 @@ print(one_step.output)
 # processes instead of across time.
 
 # %% tags=["nbval-check-output"]
-ddp_weights = torch.load(work_folder / "ddp_weights.pt", weights_only=True)
+# map_location: weights saved from a GPU process load onto this notebook's CPU.
+ddp_weights = torch.load(work_folder / "ddp_weights.pt", map_location="cpu", weights_only=True)
 
 torch.manual_seed(0)  # the same initial weights as the script
 whole_batch_model = MLP(28 * 28, [32], 10)
@@ -363,6 +390,11 @@ print("weights moved in the step:", not same_weights(ddp_weights, MLP(28 * 28, [
 # Here is the whole training script. Read it top to bottom; the lines that are
 # specific to data parallelism are
 # - `with process_group(timeout=60) as group`: join the group, leave it at the end;
+# - `device = group.device`, `.to(device)` on the model and on every batch, and
+#   `device_ids=[device]` for DDP with NCCL: these lines make the same script run on
+#   CPUs with gloo and on GPUs with NCCL (the one-step script above has them too);
+# - `synchronize(device)` before the clock is read: on a GPU the steps are queued,
+#   and the epoch's time would otherwise be the time to queue them (lesson 04);
 # - `DistributedSampler(..., num_replicas=world_size, rank=rank)` and
 #   `sampler.set_epoch(epoch)`: a different shard per process, a new shuffle per epoch;
 # - `DistributedDataParallel(model)`: the gradients are averaged in `backward`;
@@ -400,6 +432,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from course_utils.checkpoint import save_checkpoint
+from course_utils.device import synchronize
 from course_utils.distributed import check_world_size, process_group, rank_print
 from course_utils.models import MLP
 
@@ -420,8 +453,8 @@ def as_input(pixels: torch.Tensor) -> torch.Tensor:
 
 
 with process_group(timeout=60) as group:
-    rank, world_size = group.rank, group.world_size
-    rank_print(f"{torch.get_num_threads()} threads", all_ranks=True)
+    rank, world_size, device = group.rank, group.world_size, group.device
+    rank_print(f"{torch.get_num_threads()} threads, {device}", all_ranks=True)
     # The notebook decoded MNIST once and cut the validation split, as lesson 03 does;
     # mmap=True maps the file, so the processes share one copy of it in memory.
     data = torch.load(args.data, mmap=True, weights_only=True)
@@ -435,10 +468,12 @@ with process_group(timeout=60) as group:
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, seed=0)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler)
     # Validation is sharded too: every world_size-th image, from the rank's offset on.
-    my_val_images, my_val_labels = val_images[rank::world_size], val_labels[rank::world_size]
+    my_val_images = val_images[rank::world_size].to(device)
+    my_val_labels = val_labels[rank::world_size].to(device)
 
     torch.manual_seed(0)  # the same initial weights everywhere (DDP also copies rank 0's)
-    model = DistributedDataParallel(MLP(28 * 28, [32], 10))
+    model = MLP(28 * 28, [32], 10).to(device)
+    model = DistributedDataParallel(model, device_ids=[device] if group.backend == "nccl" else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
     rank_print(
         f"{world_size} process(es) x {args.batch_size} images = effective batch "
@@ -452,25 +487,27 @@ with process_group(timeout=60) as group:
         dist.barrier()
         start = time.perf_counter()
         for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
             loss = F.cross_entropy(model(as_input(images)), labels)
             optimizer.zero_grad()
             loss.backward()  # DDP all-reduces (averages) the gradients here
             optimizer.step()
+        synchronize(device)  # a GPU runs the queued steps later: wait (a CPU has none queued)
         dist.barrier()
         seconds = time.perf_counter() - start
         model.eval()
         with torch.no_grad():
             outputs = model.module(as_input(my_val_images))
-            totals = torch.tensor(
+            # Sums over my shard, kept on my device (NCCL carries only GPU tensors).
+            totals = torch.stack(
                 [
-                    F.cross_entropy(outputs, my_val_labels, reduction="sum").item(),
-                    (outputs.argmax(dim=1) == my_val_labels).sum().item(),
-                    len(my_val_labels),
-                ],
-                dtype=torch.float64,
+                    F.cross_entropy(outputs, my_val_labels, reduction="sum"),
+                    (outputs.argmax(dim=1) == my_val_labels).sum().float(),
+                    torch.tensor(float(len(my_val_labels)), device=device),
+                ]
             )
         dist.all_reduce(totals)  # sum the shards' counts over every process
-        val_loss, val_acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+        val_loss, val_acc = (totals[:2] / totals[2]).tolist()
         history.append(
             {"epoch": epoch, "seconds": seconds, "val_loss": val_loss, "val_acc": val_acc}
         )
@@ -515,6 +552,7 @@ two_processes = run_torchrun(
     nproc=2,
     args=[*common_args, "--out", run_folders[2], "--batch-size", 64, "--lr", 0.2],
     timeout=launch_timeout,
+    cpu_only=cpu_only,
     threads_per_process=1,
 )
 print(two_processes.output)
@@ -532,6 +570,7 @@ one_process = run_torchrun(
     nproc=1,
     args=[*common_args, "--out", run_folders[1], "--batch-size", 128, "--lr", 0.2],
     timeout=launch_timeout,
+    cpu_only=cpu_only,
     threads_per_process=1,
 )
 print(one_process.output)
@@ -623,15 +662,16 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 9. Scaling out: more GPUs, more machines
 #
-# The script does not change. On one machine with 8 GPUs:
+# The script does not change. On one machine with 8 GPUs, launched without
+# `cpu_only`:
 #
 # ```bash
 # torchrun --standalone --nproc_per_node=8 train_ddp.py --data ... --out ...
 # ```
 #
-# `process_group()` then picks NCCL and `torch.cuda.set_device(local_rank)`; the
-# script would also move the model and each batch to `cuda:{local_rank}` (lesson 04's
-# `to_device`). On several machines, start the same command on every machine, with
+# `process_group()` then picks NCCL, and each process takes GPU number `LOCAL_RANK`:
+# `group.device` is `cuda:0` to `cuda:7`, and the `.to(device)` lines move the model
+# and every batch there. On several machines, start the same command on every machine, with
 # the number of machines and one meeting point that all of them can reach:
 #
 # ```bash
@@ -696,6 +736,7 @@ scaled_run = run_torchrun(
     nproc=2,
     args=[*common_args, "--out", scaled_folder, "--batch-size", 128, "--lr", 0.4],
     timeout=launch_timeout,
+    cpu_only=cpu_only,
     threads_per_process=1,
 )
 scaled_history = json.loads((scaled_folder / "history.json").read_text())
@@ -740,6 +781,7 @@ thread_run = run_torchrun(
     nproc=1,
     args=[*thread_args, "--out", thread_folder, "--batch-size", 128, "--lr", 0.2],
     timeout=launch_timeout,
+    cpu_only=cpu_only,
     threads_per_process=2,
 )
 thread_history = json.loads((thread_folder / "history.json").read_text())

@@ -1,5 +1,7 @@
 """The package lists of pyproject.toml, constraints.txt, environment.yml and binder/ agree."""
 
+import ast
+import importlib.metadata
 import os
 import re
 import shutil
@@ -147,3 +149,30 @@ def test_the_installed_package_holds_no_instructor_module(tmp_path):
     }
     modules = {Path(name).name for name in names if name.endswith(".py")}
     assert "training.py" in modules and not modules & {"runner.py", "student.py"}
+
+
+def imported_top_level_names(folder: Path) -> set[str]:
+    """The top-level names of every module imported by the files under ``folder``."""
+    names = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_module_the_package_imports_is_one_of_its_dependencies():
+    # A learner on Colab installs the package with its dependencies and nothing else.
+    third_party = imported_top_level_names(ROOT / "course_utils") - set(sys.stdlib_module_names)
+    third_party -= {"course_utils"}
+    distributions = importlib.metadata.packages_distributions()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {requirement_name(r) for r in project["dependencies"]}
+    missing = {
+        name: distributions.get(name)
+        for name in third_party
+        if not {normalise(d) for d in distributions.get(name, [name])} & declared
+    }
+    assert missing == {}

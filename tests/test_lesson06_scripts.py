@@ -1,0 +1,142 @@
+"""Lesson 06's torchrun scripts keep the model and every batch on their process group's device.
+
+With NCCL a process group carries only GPU tensors, on GPU number LOCAL_RANK. This machine
+has no GPU, so the scripts run in this process against a stand-in: ``process_group`` yields
+a group whose device is ``meta`` (tensors with shapes and no data, which autograd and the
+optimizer handle), DDP and the collective calls are replaced by recorders, and a dispatch
+mode fails any operation that mixes the group's device with the CPU. A script that left the
+model or a batch on the CPU fails here as it would fail on a GPU.
+"""
+
+import ast
+import contextlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+import course_utils.distributed as distributed
+from course_utils.distributed import GroupInfo
+
+LESSON = Path(__file__).resolve().parents[1] / "notebooks" / "06_distributed_training.py"
+STAND_IN = torch.device("meta")
+
+
+def lesson_script(name: str) -> str:
+    """The text of the script the lesson assigns to ``name`` (a string constant)."""
+    for node in ast.parse(LESSON.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return ast.literal_eval(node.value)
+    raise LookupError(f"{LESSON.name} assigns no {name}")
+
+
+class _Stop(Exception):
+    """Raised by the first all-reduce of values the script would then read."""
+
+
+class _NoDeviceMix(TorchDispatchMode):
+    """Fails every operation whose tensors sit on more than one device (CPU scalars aside)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        devices = {
+            leaf.device
+            for leaf in tree_leaves((args, kwargs or {}))
+            if isinstance(leaf, torch.Tensor) and not (leaf.device.type == "cpu" and leaf.ndim == 0)
+        }
+        if len(devices) > 1:
+            raise RuntimeError(f"{func} mixes devices {sorted(map(str, devices))}")
+        return func(*args, **(kwargs or {}))
+
+
+class _RecordingDDP(nn.Module):
+    """Stands in for DistributedDataParallel: records where the wrapped model lives."""
+
+    wrapped: list = []
+
+    def __init__(self, module: nn.Module, device_ids=None, **options):
+        super().__init__()
+        self.module = module
+        _RecordingDDP.wrapped.append(({p.device for p in module.parameters()}, device_ids))
+
+    def forward(self, *inputs):
+        return self.module(*inputs)
+
+
+def run_on_stand_in(script: str, argv: list[str], monkeypatch, backend: str = "nccl") -> dict:
+    """Run ``script`` as rank 0 of 1 on the stand-in device; return what the recorders saw."""
+    seen = {"all_reduce": [], "barrier": 0}
+
+    @contextlib.contextmanager
+    def fake_group(*args, **kwargs):
+        yield GroupInfo(0, 1, 0, backend, STAND_IN)
+
+    def all_reduce(tensor, op=None, **kwargs):
+        seen["all_reduce"].append(tensor.device)
+        if tensor.device == STAND_IN:
+            raise _Stop  # its values would be read next, and the stand-in has none
+        raise RuntimeError(f"all_reduce of a {tensor.device} tensor: NCCL carries GPU tensors")
+
+    def barrier(*args, **kwargs):
+        seen["barrier"] += 1
+
+    _RecordingDDP.wrapped = []
+    monkeypatch.setattr(distributed, "process_group", fake_group)
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", _RecordingDDP)
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(dist, "barrier", barrier)
+    monkeypatch.setattr(sys, "argv", ["script.py", *argv])
+    with pytest.raises(_Stop), _NoDeviceMix():
+        exec(compile(script, "script.py", "exec"), {"__name__": "__main__"})
+    seen["ddp"] = _RecordingDDP.wrapped
+    return seen
+
+
+@pytest.fixture
+def mnist_like(tmp_path) -> Path:
+    generator = torch.Generator().manual_seed(0)
+    path = tmp_path / "data.pt"
+    torch.save(
+        {
+            "train_images": torch.randint(0, 256, (256, 1, 28, 28), dtype=torch.uint8),
+            "train_labels": torch.randint(0, 10, (256,), generator=generator),
+            "val_images": torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8),
+            "val_labels": torch.randint(0, 10, (64,), generator=generator),
+        },
+        path,
+    )
+    return path
+
+
+def test_the_training_script_keeps_model_batches_and_sums_on_the_group_device(
+    mnist_like, tmp_path, monkeypatch
+):
+    argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
+    seen = run_on_stand_in(lesson_script("TRAIN_SCRIPT"), argv, monkeypatch)
+    # The model was on the group's device when DDP wrapped it, and DDP was told which one.
+    assert seen["ddp"] == [({STAND_IN}, [STAND_IN])]
+    # Every training step ran (the dispatch mode would have failed a CPU batch), then the
+    # validation sums went to all_reduce from the group's device.
+    assert seen["all_reduce"] == [STAND_IN]
+
+
+def test_the_one_step_script_keeps_model_and_batch_on_the_group_device(tmp_path, monkeypatch):
+    batch = tmp_path / "batch.pt"
+    torch.save({"images": torch.randn(8, 1, 28, 28), "labels": torch.randint(0, 10, (8,))}, batch)
+    argv = [str(batch), str(tmp_path / "weights.pt")]
+    seen = run_on_stand_in(lesson_script("ONE_STEP_SCRIPT"), argv, monkeypatch)
+    assert seen["ddp"] == [({STAND_IN}, [STAND_IN])]
+    assert seen["all_reduce"] == [STAND_IN]
+
+
+def test_the_stand_in_catches_a_batch_left_on_the_cpu(mnist_like, tmp_path, monkeypatch):
+    script = lesson_script("TRAIN_SCRIPT").replace(
+        "images, labels = images.to(device), labels.to(device)", "pass"
+    )
+    argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
+    with pytest.raises(RuntimeError, match="mixes devices"):
+        run_on_stand_in(script, argv, monkeypatch)
