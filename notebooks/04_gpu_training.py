@@ -71,10 +71,11 @@ from course_utils import (
     fit,
     get_default_device,
     to_device,
+    training,
 )
 from course_utils.checks.lesson04 import check_exercise
 from course_utils.data import dataset_to_tensors, mnist
-from course_utils.device import synchronize
+from course_utils.device import bfloat16_support, synchronize
 from course_utils.models import MLP
 from course_utils.report import record_result
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
@@ -146,6 +147,17 @@ print(f"multiply-adds in a {size} x {size} product (billions): {size**3 / 1e9:.2
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(synchronize))
 
+# %% [markdown]
+# The course's `fit`, which every training in this lesson uses, does the same. After
+# the last step of an epoch it waits for the device, and only then reads the clock
+# for `train_seconds`. Here are those lines of its loop (`course_utils/training.py`):
+
+# %% tags=["nbval-check-output"]
+loop_source = inspect.getsource(training._train)
+first = loop_source.index("start = time.perf_counter()")
+last = loop_source.index("train_seconds = time.perf_counter() - start")
+print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_counter() - start")
+
 
 # %%
 def seconds_per_matmul(size: int, on: torch.device, repeats: int = 3) -> float:
@@ -193,10 +205,14 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
-# Copies from CPU memory to a GPU go through *pinned* (page-locked) memory. A
-# tensor that is already pinned skips one copy, and `non_blocking=True` lets the
-# transfer run while the GPU computes. `DataLoader(..., pin_memory=True)` pins
-# every batch. Both only matter for CUDA GPUs:
+# A CUDA GPU copies from *pinned* (page-locked) CPU memory: an ordinary tensor is
+# first copied into a pinned buffer, so a tensor that is already pinned skips that
+# step. `DataLoader(..., pin_memory=True)` pins every batch. `non_blocking=True` then
+# makes the copy return at once: it is queued on the GPU behind the work already
+# there, and Python goes on (to queue the next step, or to fetch the next batch)
+# instead of waiting for it. The copy does not run *during* the GPU's computation:
+# that needs a second CUDA stream, which this course does not use. Both only matter
+# for CUDA GPUs:
 
 # %%
 if device.type == "cuda":
@@ -232,7 +248,10 @@ print(list(squares(50)))
 # %% [markdown]
 # `DeviceDataLoader` uses one to move each batch to the device just before it is
 # used, so the rest of the code never thinks about devices. It also has a
-# length (the wrapped loader's number of batches), which `fit` needs.
+# length (the wrapped loader's number of batches), which `fit` needs. With
+# `non_blocking=True` and a pinned batch, `to_device` queues the copy and the
+# generator hands the batch over at once; the GPU runs the copy before the step
+# that uses it, because both sit in the same queue.
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceDataLoader))
@@ -416,6 +435,16 @@ if len(epoch_seconds) == 1:
 #
 # The model's `forward` is wrapped in autocast; the loss and the weights stay in
 # `float32`.
+#
+# Which devices compute in bfloat16 themselves? `torch.cuda.is_bf16_supported()`
+# answers `True` also on GPUs that only *emulate* it, converting every product to
+# and from float32 (Colab's T4 is one), where autocast would make training slower.
+# `bfloat16_support` from `course_utils` says whether the device has bfloat16
+# arithmetic of its own, and why:
+
+# %%
+bf16_native, bf16_reason = bfloat16_support(device)
+print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
 
 
 # %%
@@ -435,10 +464,14 @@ wide_train = DeviceTensorLoader(
     train_images, train_labels, batch_size=256, shuffle=True, device=device
 )
 precisions = {"float32": MLP}
-if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+if bf16_native:
     precisions["bfloat16 autocast"] = MixedPrecisionMLP
 else:
-    print(f"Skipped bfloat16: autocast to bfloat16 is not supported on this {device.type}.")
+    print(
+        "Skipped bfloat16: this cell would also train the model under bfloat16 autocast, "
+        f"but on this {device.type} it would run emulated ({bf16_reason}). The float32 "
+        "run below still runs."
+    )
 for label, model_class in precisions.items():
     seed_everything(0)
     wide_model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
@@ -448,7 +481,9 @@ for label, model_class in precisions.items():
 
 # %% [markdown]
 # `fit` has no gradient scaler, so `float16` gets a short training loop of its
-# own. It runs only on a CUDA GPU:
+# own. It runs on a CUDA GPU, and on an Apple GPU, where current PyTorch has float16
+# autocast and `GradScaler("mps")` too (the course has not timed it there). A CPU
+# has no fast float16 arithmetic, so there the cell says what it would do:
 
 
 # %%
@@ -469,7 +504,7 @@ def train_epoch_float16(model: MLP, loader: DeviceTensorLoader, lr: float) -> fl
     return time.perf_counter() - start
 
 
-if device.type == "cuda":
+if device.type in ("cuda", "mps"):
     seed_everything(0)
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
@@ -480,15 +515,16 @@ if device.type == "cuda":
     print(f"float16 autocast + GradScaler validation accuracy: {half_accuracy:.4f}")
 else:
     print(
-        "Skipped: there is no CUDA GPU here. On one, this cell would train the same model "
-        "for one epoch with float16 autocast and a GradScaler, and print its time and "
-        "validation accuracy beside the lines above. float16 pays off through NVIDIA GPUs' "
-        "float16 units."
+        "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
+        "model for one epoch with float16 autocast and a GradScaler, and print its time "
+        "and validation accuracy beside the lines above. float16 pays off through a GPU's "
+        "float16 units, which a CPU lacks."
     )
 
 # %% [markdown]
 # A 1024-1024 MLP gives the processor enough matrix work for precision to matter.
-# Here one epoch took
+# In the run whose outputs you see, made on a 2-core CPU (the line above the timings
+# names its bfloat16 instructions), one epoch took
 # **2.67 s**<!-- output: float32 seconds per epoch --> in `float32` and
 # **4.35 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
 # autocast, for validation accuracies of
@@ -500,24 +536,64 @@ else:
 # machine before keeping it.
 #
 # **`torch.compile`** turns the model's Python code into fused, optimised kernels.
-# Compiling takes a while the first time a model runs, then every step is faster.
-# It pays off on GPUs and for long trainings.
+# Compiling takes a while the first time a model runs (and again for a new batch
+# shape, such as a smaller last batch); after that, each step may run faster. It works
+# on CPUs and GPUs alike.
+#
+# How you compile matters with `fit`. `torch.compile(model)` returns a *wrapper*
+# whose `forward` is compiled, but `fit` calls `model.training_step(batch)`, and on
+# the wrapper that is the original model's method, which calls the original,
+# uncompiled `forward`: the timing would show no gain because nothing compiled ran.
+# `fit` therefore refuses such a wrapper, with a message that says what to do:
+
+# %% tags=["nbval-check-output"]
+try:
+    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), course_train, course_val)
+except TypeError as error:
+    print("TypeError:", error)
+
+# %% [markdown]
+# `model.compile()` compiles the model *in place*: every call of the model, also the
+# one inside `training_step`, then runs the compiled code. The same model, seed and
+# batches, trained for two epochs without and with it:
 
 # %%
-if device.type == "cuda":
-    seed_everything(0)
-    compiled_model = torch.compile(to_device(MLP(28 * 28, [1024, 1024], 10), device))
-    first_epoch, second_epoch = fit(2, 0.05, compiled_model, wide_train, course_val)
-    print(f"compiled first epoch seconds (with compiling): {first_epoch['train_seconds']:.1f}")
-    print(f"compiled second epoch seconds: {second_epoch['train_seconds']:.2f}")
-else:
+compile_seconds = {}
+for label in ("eager", "compiled"):
+    seed_everything(0)  # the same initial weights and the same shuffles for both
+    compile_model = to_device(MLP(28 * 28, [1024, 1024], 10), device)
+    if label == "compiled":
+        compile_model.compile()
+    try:
+        compile_history = fit(2, 0.05, compile_model, wide_train, course_val)
+    except Exception as error:  # for example, no C++ compiler for the CPU kernels
+        print(f"torch.compile failed here, so this comparison is skipped: {error}")
+        break
+    compile_seconds[label] = [epoch["train_seconds"] for epoch in compile_history]
+if len(compile_seconds) == 2:
+    eager, compiled = compile_seconds["eager"], compile_seconds["compiled"]
+    print(f"eager epoch 1 seconds: {eager[0]:.2f}; epoch 2: {eager[1]:.2f}")
     print(
-        "Skipped: there is no CUDA GPU here. On one, this cell would compile the 1024-1024 "
-        "MLP and train it for two epochs, printing the time of the first (with compiling) "
-        "and of the second. torch.compile works on the CPU too, but we expect compiling to "
-        "take tens of seconds on a small CPU before any step gets faster: a loss for "
-        "trainings as short as this lesson's."
+        f"compiled epoch 1 seconds (with compiling): {compiled[0]:.2f}; epoch 2: {compiled[1]:.2f}"
     )
+    print(f"compiling cost (seconds): {compiled[0] - eager[0]:.1f}")
+    print(f"epoch 2, eager time / compiled time: {eager[1] / compiled[1]:.2f}")
+    saved = eager[1] - compiled[1]
+    if saved > 0:
+        print(f"epochs to win back the compiling: {(compiled[0] - eager[0]) / saved:.0f}")
+    else:
+        print("epochs to win back the compiling: never (the compiled epoch was not faster)")
+
+# %% [markdown]
+# In the run whose outputs you see, on the 2-core CPU, compiling cost
+# **16.3 s**<!-- output: compiling cost (seconds) --> in the first epoch, and the
+# second epoch's eager / compiled time ratio was
+# **1.11**<!-- output: epoch 2, eager time / compiled time -->: it would take
+# **46**<!-- output: epochs to win back the compiling --> epochs like it to win back
+# the compiling. On a CPU, the matrix products already run in the same library
+# kernels with or without compiling, so there is little to fuse. On a GPU, where each
+# step of a small model is many short kernels, fusing them saves more; measure it
+# there with the same cell.
 
 # %% [markdown]
 # ## Summary
@@ -526,14 +602,15 @@ else:
 #   tensors, models and containers of them; operands must share a device.
 # - GPU work is asynchronous: call `synchronize(device)` before reading the clock.
 # - GPUs win on big matrix work; they do not help tiny models or starved pipelines.
-# - `pin_memory` and `non_blocking` speed up CPU-to-GPU copies; a generator
-#   (`yield`) lets `DeviceDataLoader` move each batch just in time.
+# - `pin_memory` saves CPU-to-GPU copies a step, and `non_blocking` lets Python go
+#   on while a copy is queued; a generator (`yield`) lets `DeviceDataLoader` move
+#   each batch just in time.
 # - Per-image transforms in a `DataLoader` can cost far more than the training
 #   itself; a dataset that fits on the device should live there as one tensor
 #   (`dataset_to_tensors` + `DeviceTensorLoader`).
-# - Mixed precision (`bfloat16`, or `float16` with a gradient scaler) and
-#   `torch.compile` are the next steps, where the hardware supports them: measure
-#   before keeping either.
+# - Mixed precision (`bfloat16` where the device has it natively, or `float16` with
+#   a gradient scaler) and `torch.compile` (in place, `model.compile()`) are the next
+#   steps: measure before keeping either.
 
 # %%
 record_result("device", device.type)

@@ -86,6 +86,7 @@ from course_utils.augment import batch_transform
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.checks.lesson05 import check_exercise
 from course_utils.data import cifar10, dataset_to_tensors
+from course_utils.device import bfloat16_support
 from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast, identity_conv
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
@@ -672,7 +673,10 @@ show_batch(
 # ## 7. Training within the budget
 #
 # On a GPU the lesson trains this ResNet-9 at full size, width 64, for 8 epochs with
-# `fit_one_cycle`. On a CPU the full-size network is out of reach: it does about 16
+# `fit_one_cycle`, and uses two things from lesson 04: the channels-last layout for
+# the weights (the convolutions then pick their channels-last kernels), and bfloat16
+# autocast, where `bfloat16_support` says that the GPU has bfloat16 units (the loss
+# stays in float32). On a CPU the full-size network is out of reach: it does about 16
 # times the computation per image of a width-16 one (four times the channels into
 # and out of every convolution). A width-16 ResNet-9 does fit: trained exactly as
 # above, for 4 epochs, it took 216 s<!-- source: benchmarks/RESULTS.md --> on the
@@ -754,10 +758,22 @@ print("identity start, first 3 channels equal the input:", torch.allclose(copied
 
 
 # %%
+class MixedPrecisionResNet9(ResNet9):
+    """ResNet-9 with its forward pass under bfloat16 autocast, as in lesson 04."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16):
+            return super().forward(images).float()
+
+
 def build_network() -> nn.Module:
     """The lesson's strongest network, untrained: ResNet-9 on a GPU, FastNet on a CPU."""
-    network = ResNet9(resnet_width) if on_gpu else FastNet(label_smoothing=0.2)
-    return to_device(network, device)
+    if not on_gpu:
+        return to_device(FastNet(label_smoothing=0.2), device)
+    bf16_native, bf16_reason = bfloat16_support(device)
+    print(f"bfloat16 autocast: {'on' if bf16_native else 'off'} ({bf16_reason})")
+    network = (MixedPrecisionResNet9 if bf16_native else ResNet9)(resnet_width)
+    return to_device(network, device).to(memory_format=torch.channels_last)
 
 
 seed_everything(0)
@@ -821,8 +837,9 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 # The training loss stays above the validation loss here, unlike in section 4. It
 # is measured against the smoothed targets, and no prediction can score below about
 # 0.87 against them (their entropy), while the validation loss uses the plain
-# targets. The learning-rate plot shows the triangle of `fit_fast` (on a GPU, the
-# one-cycle schedule of `fit_one_cycle`).
+# targets. On a GPU, ResNet-9 trains on the plain targets, so this floor does not
+# apply there. The learning-rate plot shows the triangle of `fit_fast` (on a GPU,
+# the one-cycle schedule of `fit_one_cycle`).
 #
 # How far this kind of network can go: airbench reaches
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in 3.83

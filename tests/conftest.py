@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+from typing import Any
+
 import matplotlib
 import pytest
 import torch
@@ -11,6 +15,28 @@ from torch.utils.data import DataLoader, TensorDataset
 matplotlib.use("Agg")
 
 from course_utils import ImageClassificationBase  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def lesson_namespace(script: str, names: set[str], extra: dict[str, Any] | None = None) -> dict:
+    """Execute only the named top-level functions and classes of a lesson's .py twin.
+
+    They run in a namespace holding ``torch``, ``nn``, ``ImageClassificationBase`` and
+    ``extra``: whatever else the definitions read when they are called.
+    """
+    tree = ast.parse((NOTEBOOKS / script).read_text())
+    keep = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names
+    ]
+    found = {node.name for node in keep}
+    assert found == names, f"{script} defines no {sorted(names - found)}"
+    namespace = {"torch": torch, "nn": nn, "ImageClassificationBase": ImageClassificationBase}
+    namespace.update(extra or {})
+    exec(compile(ast.Module(body=keep, type_ignores=[]), script, "exec"), namespace)
+    return namespace
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

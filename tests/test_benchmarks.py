@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
-
-from course_utils import ImageClassificationBase
+from conftest import lesson_namespace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,19 +87,6 @@ def load_benchmark(name: str):
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-
-
-def lesson_namespace(script: str, names: set[str]) -> dict:
-    """Execute only the named top-level definitions of a lesson's .py twin."""
-    tree = ast.parse((ROOT / "notebooks" / script).read_text())
-    keep = [
-        node
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names
-    ]
-    namespace = {"torch": torch, "nn": nn, "ImageClassificationBase": ImageClassificationBase}
-    exec(compile(ast.Module(body=keep, type_ignores=[]), script, "exec"), namespace)
-    return namespace
 
 
 def test_the_benchmarks_lesson_recipe_is_lesson_05s_resnet9():
