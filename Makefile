@@ -33,7 +33,7 @@ SITE_CACHE ?= $(BUILD)/site-doctrees
 # page of a removed lesson is left behind.
 SITE_FLAGS ?= -E -n -W --keep-going -q
 
-.PHONY: help install run test lint lab solutions check-solutions constraints site clean
+.PHONY: help install run test lint lab solutions check-solutions constraints site clean compat device-check
 
 help:
 	@echo "make run              execute every lesson at full size into $(BUILD)/run/ and print a summary table"
@@ -44,6 +44,12 @@ help:
 	@echo "                      regenerate the student versions (FORCE=1 re-executes every lesson)"
 	@echo "make check-solutions  fail if a student version is stale, leaks a solution or lacks a stub"
 	@echo "make site             build the course website into $(SITE_OUT)/ from the committed notebooks"
+	@echo "make device-check     every lesson at full size on this machine's GPU (or MPS, or CPU): time,"
+	@echo "                      peak host and device memory, headline figures in $(BUILD)/device-check/"
+	@echo "                      (SMOKE=1: the quick form CI checks)"
+	@echo "make compat TORCH=2.9.1 TORCHVISION=0.24.1"
+	@echo "                      unit tests and every lesson (smoke mode) on another PyTorch, in a"
+	@echo "                      throwaway environment; one line per run in $(BUILD)/compat/results.md"
 
 install: $(STAMP)
 
@@ -90,6 +96,17 @@ site: $(SITE_STAMP)
 	$(SITE_BIN)/sphinx-build -b html $(SITE_FLAGS) -c site -d $(SITE_CACHE) \
 		$(SITE_SRC) $(SITE_OUT)
 	@echo "site: $(SITE_OUT)/index.html"
+
+# Every lesson on the accelerator, with its device memory (instructor/device_check.py).
+device-check: $(STAMP)
+	$(BIN)/python -m instructor.device_check --timeout $(CELL_TIMEOUT) $(if $(SMOKE),--smoke) \
+		--out $(BUILD)/device-check $(LESSON_GLOB)
+
+# Another PyTorch, in its own throwaway environment (instructor/compat.py says how).
+compat:
+	@test -n "$(TORCH)" -a -n "$(TORCHVISION)" || \
+		{ echo "usage: make compat TORCH=2.9.1 TORCHVISION=0.24.1"; exit 2; }
+	$(PYTHON) -m instructor.compat --torch $(TORCH) --torchvision $(TORCHVISION)
 
 clean:
 	rm -rf $(BUILD)
