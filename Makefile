@@ -103,10 +103,10 @@ device-check: $(STAMP)
 		--out $(BUILD)/device-check $(LESSON_GLOB)
 
 # Another PyTorch, in its own throwaway environment (instructor/compat.py says how).
-compat:
+compat: $(STAMP)
 	@test -n "$(TORCH)" -a -n "$(TORCHVISION)" || \
 		{ echo "usage: make compat TORCH=2.9.1 TORCHVISION=0.24.1"; exit 2; }
-	$(PYTHON) -m instructor.compat --torch $(TORCH) --torchvision $(TORCHVISION)
+	$(BIN)/python -m instructor.compat --torch $(TORCH) --torchvision $(TORCHVISION)
 
 clean:
 	rm -rf $(BUILD)

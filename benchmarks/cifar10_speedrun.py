@@ -3,7 +3,7 @@
 Everything lesson 05 teaches, pushed for speed on one GPU:
 - the whole dataset as uint8 tensors on the GPU (decoded once, cached next to the data);
 - augmentation on the GPU: a random crop (after 2-pixel reflect padding) and flip per image;
-- a ResNet-9 in channels-last memory layout, run under bfloat16 autocast;
+- a ResNet-9 in channels-last memory layout, under bfloat16 autocast where the GPU has it;
 - SGD with Nesterov momentum, label smoothing and a one-cycle (triangular) learning rate;
 - optional torch.compile; test-time augmentation (average of image and mirror image).
 
@@ -34,6 +34,7 @@ from torchvision import transforms  # noqa: E402
 from course_utils import get_default_device  # noqa: E402
 from course_utils.augment import random_crop, random_horizontal_flip  # noqa: E402
 from course_utils.data import cifar10, data_dir, dataset_to_tensors  # noqa: E402
+from course_utils.device import bfloat16_support, synchronize  # noqa: E402
 from course_utils.training import eval_mode  # noqa: E402
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -143,17 +144,13 @@ def evaluate(
     return correct / len(images)
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def train_once(
     data: dict[str, torch.Tensor], args: argparse.Namespace, device: torch.device, seed: int
 ) -> tuple[float, float, float | None]:
     """Train and evaluate one model: (final accuracy, timed seconds, seconds to 94% or None)."""
     torch.manual_seed(seed)
-    autocast = device.type == "cuda" or args.bf16_on_cpu
+    # bfloat16 only where the GPU has bfloat16 units (a T4 would emulate it, slower).
+    autocast = bfloat16_support(device)[0] if device.type == "cuda" else args.bf16_on_cpu
     model = resnet9(args.width).to(device, memory_format=torch.channels_last)
     steps_per_epoch = len(data["train_images"]) // args.batch_size  # drop the last partial batch
     total_steps = args.epochs * steps_per_epoch

@@ -22,11 +22,13 @@ import sys
 import time
 from pathlib import Path
 
+from course_utils.settings import SMOKE_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "constraints.txt"
 # Packages that come with the PyTorch pair: their versions follow the pair, not our pins.
 WITH_TORCH = re.compile(r"^(torch|torchvision|triton|nvidia-[\w-]+|cuda-[\w-]+)==", re.IGNORECASE)
-SMOKE_ENV = {"COURSE_SMOKE": "1", "COURSE_STRICT_CHECKS": "1", "TQDM_DISABLE": "1"}
+TEST_ENV = {SMOKE_ENV: "1", "COURSE_STRICT_CHECKS": "1", "TQDM_DISABLE": "1"}  # as `make test`
 VERSION = re.compile(r"\d+(\.\d+){1,2}")
 
 
@@ -57,8 +59,10 @@ def run(command: list[str], log, env: dict[str, str] | None = None) -> int:
 
 
 def pytest_counts(log_text: str) -> str:
-    """pytest's last summary line, such as ``770 passed, 2 failed in 300.1s``."""
-    found = re.findall(r"^=+ (.*(?:passed|failed|error).*) =+$", log_text, re.MULTILINE)
+    """pytest's last summary line, such as ``2 failed, 770 passed in 300.1s``."""
+    found = re.findall(
+        r"^=* ?(\d+ (?:passed|failed|errors?)\b.*? in [\d.]+s)", log_text, re.MULTILINE
+    )
     return found[-1] if found else "no pytest summary"
 
 
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 *args.pytest_args,
             ],
             log,
-            SMOKE_ENV,
+            TEST_ENV,
         )
         tested = time.perf_counter() - test_start
     counts = pytest_counts(log_path.read_text())

@@ -56,6 +56,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import inspect
+import logging
 import statistics
 import time
 
@@ -558,6 +559,9 @@ except TypeError as error:
 # batches, trained for two epochs without and with it:
 
 # %%
+# A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
+# found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 compile_seconds = {}
 for label in ("eager", "compiled"):
     seed_everything(0)  # the same initial weights and the same shuffles for both
