@@ -55,6 +55,7 @@ if "google.colab" in sys.modules:
     )
 
 # %%
+import gc
 import inspect
 import logging
 import statistics
@@ -62,6 +63,7 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
+import torch._inductor.config as inductor_config
 from torch.utils.data import DataLoader, Subset, random_split
 from torchvision import transforms
 
@@ -376,13 +378,13 @@ plt.show()
 
 # %% [markdown]
 # In this run the classic pipeline took
-# **5.00 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.28 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **17.7 times**<!-- output: pipeline speed-up --> as long.
+# **4.20 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.33 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **12.6 times**<!-- output: pipeline speed-up --> as long.
 # The two models reached
-# **95.05%**<!-- output: classic pipeline validation accuracy --> and
+# **94.98%**<!-- output: classic pipeline validation accuracy --> and
 # **94.56%**<!-- output: dataset-on-device validation accuracy --> validation
-# accuracy, **0.49 points**<!-- output: validation accuracy difference (points) -->
+# accuracy, **0.42 points**<!-- output: validation accuracy difference (points) -->
 # apart. The two pipelines shuffle the images into different batches, and that is
 # the only difference between the trainings, so a different random order alone
 # moves the result by that much. Almost all of the classic
@@ -396,6 +398,15 @@ plt.show()
 # done per image, need the `DataLoader`: then `num_workers`, `pin_memory` and
 # transforms that work on whole batches are the tools.
 #
+# The classic pipeline has made its point. Its dataset and loaders still hold
+# memory, which the larger models and the compiler below need more (on a GPU, a
+# tensor you no longer need holds GPU memory the same way), so let them go:
+
+# %%
+del full_train, train_dataset, val_dataset, classic_train, classic_val, classic_model
+gc.collect()  # frees them now rather than whenever Python next looks
+
+# %% [markdown]
 # ## 6. CPU against GPU for the same training
 #
 # The same pipeline (b) and model, one epoch on each device we have:
@@ -470,8 +481,8 @@ if bf16_native:
 else:
     print(
         "Skipped bfloat16: this cell would also train the model under bfloat16 autocast, "
-        f"but on this {device.type} it would run emulated ({bf16_reason}). The float32 "
-        "run below still runs."
+        f"but this {device.type} has no bfloat16 arithmetic of its own ({bf16_reason}). "
+        "The float32 run below still runs."
     )
 for label, model_class in precisions.items():
     seed_everything(0)
@@ -526,8 +537,8 @@ else:
 # A 1024-1024 MLP gives the processor enough matrix work for precision to matter.
 # In the run whose outputs you see, made on a 2-core CPU (the line above the timings
 # names its bfloat16 instructions), one epoch took
-# **2.67 s**<!-- output: float32 seconds per epoch --> in `float32` and
-# **4.35 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
+# **4.93 s**<!-- output: float32 seconds per epoch --> in `float32` and
+# **1.84 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
 # autocast, for validation accuracies of
 # **89.13%**<!-- output: float32 validation accuracy --> and
 # **89.12%**<!-- output: bfloat16 autocast validation accuracy -->: the fewer
@@ -562,6 +573,13 @@ except TypeError as error:
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
 # found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+# On a CPU, torch.compile builds its kernels with the system's C++ compiler: by
+# default several builds at once, after precompiling PyTorch's headers. That needs
+# more memory than this course's 1.5 GB per lesson leaves, so build one at a time,
+# without the precompiled headers (compiling then takes a few seconds longer).
+inductor_config.compile_threads = 1
+if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
+    inductor_config.cpp_cache_precompile_headers = False
 compile_seconds = {}
 for label in ("eager", "compiled"):
     seed_everything(0)  # the same initial weights and the same shuffles for both
@@ -590,14 +608,15 @@ if len(compile_seconds) == 2:
 
 # %% [markdown]
 # In the run whose outputs you see, on the 2-core CPU, compiling cost
-# **16.3 s**<!-- output: compiling cost (seconds) --> in the first epoch, and the
+# **25.4 s**<!-- output: compiling cost (seconds) --> in the first epoch, and the
 # second epoch's eager / compiled time ratio was
-# **1.11**<!-- output: epoch 2, eager time / compiled time -->: it would take
-# **46**<!-- output: epochs to win back the compiling --> epochs like it to win back
-# the compiling. On a CPU, the matrix products already run in the same library
-# kernels with or without compiling, so there is little to fuse. On a GPU, where each
-# step of a small model is many short kernels, fusing them saves more; measure it
-# there with the same cell.
+# **1.13**<!-- output: epoch 2, eager time / compiled time -->; the last line says
+# whether, and after how many epochs like the second, the compiling would be won
+# back. On a CPU the matrix products of this MLP run in the same library kernels
+# with or without compiling, so there is little for the compiler to fuse. On a GPU,
+# where each step of a small model is many short kernels, fusing them can save more:
+# measure it there with the same cell. Run the cell a second time and compare the
+# compiling cost: PyTorch keeps the kernels it compiled in a cache on disk.
 
 # %% [markdown]
 # ## Summary
@@ -657,8 +676,8 @@ if check_exercise(1, big_model_seconds=big_model_seconds, big_model=big_model, d
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no GPU to compare it with: one epoch of the
-# 2048-2048 MLP took **7.80 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
-# against **0.31 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
+# 2048-2048 MLP took **16.28 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
+# against **0.29 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
 # the 32-unit model in section 6 (with batches of 128 rather than 256). This is
 # the kind of model where we expect a GPU to pull far ahead, because each step is
 # a few large matrix products.
@@ -706,10 +725,13 @@ if check_exercise(2, step_table=step_table, seconds_per_step=seconds_per_step, d
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no crossover to find. Its time per image
-# fell from **35.7 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
-# at batch 16 to
-# **1.0 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# was **16.0 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
+# at batch 16 and
+# **2.7 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # batch 1024: each step has a fixed cost (Python, and launching each operation)
-# that a bigger batch shares among more images. On a GPU that fixed cost is
+# that a bigger batch shares among more images. Between the larger batches the
+# figures need not keep falling (compare the lines above): each comes from one run
+# of 20 steps, and once the fixed cost is shared out, the arithmetic per image is
+# what is left. On a GPU that fixed cost is
 # larger and the work per image smaller, so we expect it to win only from some
 # batch size on.

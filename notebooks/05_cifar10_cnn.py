@@ -454,7 +454,7 @@ plot_history(cnn_history, title="Small CNN")
 
 # %% [markdown]
 # At full size on the course's 2-core test CPU the small CNN reached
-# **70.4%**<!-- output: small CNN validation accuracy --> validation accuracy after 6 epochs
+# **70.9%**<!-- output: small CNN validation accuracy --> validation accuracy after 6 epochs
 # and 76 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
 # the validation set, shows where it struggles: cats and dogs, birds and deer look
 # alike at 32 x 32 pixels; ships, cars and lorries are easier.
@@ -522,7 +522,7 @@ print(
 # %% [markdown]
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
 # many parameters and still does worse: 54%<!-- output: MLP validation accuracy (same budget) -->
-# against 70%<!-- output: small CNN validation accuracy --> validation accuracy at full
+# against 71%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size. Flattening throws away which pixels are neighbours,
 # so the MLP must learn "an edge here" separately for every position. A
 # convolution learns a filter once and applies it everywhere, and pooling lets
@@ -673,15 +673,16 @@ show_batch(
 # ## 7. Training within the budget
 #
 # On a GPU the lesson trains this ResNet-9 at full size, width 64, for 8 epochs with
-# `fit_one_cycle`, and uses two things from lesson 04: the channels-last layout for
-# the weights (the convolutions then pick their channels-last kernels), and bfloat16
-# autocast, where `bfloat16_support` says that the GPU has bfloat16 units (the loss
-# stays in float32). On a CPU the full-size network is out of reach: it does about 16
-# times the computation per image of a width-16 one (four times the channels into
-# and out of every convolution). A width-16 ResNet-9 does fit: trained exactly as
-# above, for 4 epochs, it took 216 s<!-- source: benchmarks/RESULTS.md --> on the
-# course's 2-core test CPU and reached 81.1%<!-- source: benchmarks/RESULTS.md -->
-# test accuracy. A network built for the budget does better in a similar time.
+# `fit_one_cycle`, with bfloat16 autocast from lesson 04 where `bfloat16_support`
+# says that the GPU has bfloat16 units (the loss stays in float32), and with its
+# weights in the channels-last layout (explained below: the convolutions then pick
+# their channels-last kernels). On a CPU the full-size network is out of reach: it
+# does about 16 times the computation per image of a width-16 one (four times the
+# channels into and out of every convolution). A width-16 ResNet-9 does fit: trained
+# with the settings above, in float32 and without channels-last, for 4 epochs, it
+# took 216 s<!-- source: benchmarks/RESULTS.md --> on the course's 2-core test CPU
+# and reached 81.1%<!-- source: benchmarks/RESULTS.md --> test accuracy. A network
+# built for the budget does better in a similar time.
 #
 # So on a CPU the lesson trains `FastNet` from `course_utils.fastnet` instead: a
 # small network and training recipe in the style of Keller Jordan's *airbench*, the
@@ -824,8 +825,8 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the course's 2-core test CPU, `FastNet` trained for
-# 3.9 minutes<!-- output: strongest network training minutes --> and reached
-# **84.8%**<!-- output: strongest network validation accuracy --> validation accuracy.
+# 4.1 minutes<!-- output: strongest network training minutes --> and reached
+# **85.3%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The benchmark puts the two recipes side by side under one clock, on all 50,000
 # training images and the test set (3 seeds each): `FastNet` reached
 # 85.7%<!-- source: benchmarks/RESULTS.md --> in 265 s<!-- source: benchmarks/RESULTS.md -->
@@ -863,7 +864,7 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 
 # %% [markdown]
 # With the four views, validation accuracy rose to
-# **86.2%**<!-- output: validation accuracy with test-time augmentation -->, so the final
+# **86.1%**<!-- output: validation accuracy with test-time augmentation -->, so the final
 # model predicts with test-time augmentation.
 #
 # ## 8. The test set, once
@@ -884,9 +885,9 @@ for name, model in (("small CNN", cnn), ("MLP", mlp), (network_name, final_model
 
 # %% [markdown]
 # The test accuracies are close to the validation accuracies above: the small CNN
-# 70.3%<!-- output: small CNN test accuracy -->, the MLP
+# 70.5%<!-- output: small CNN test accuracy -->, the MLP
 # 54%<!-- output: MLP test accuracy --> and `FastNet`
-# **85.5%**<!-- output: FastNet test accuracy -->. Validation accuracy was a fair
+# **85.3%**<!-- output: FastNet test accuracy -->. Validation accuracy was a fair
 # guide because nothing was tuned hard on it; after many rounds of tuning it would
 # drift above the test score.
 #
@@ -1034,13 +1035,13 @@ if check_exercise(1, overfit_histories=overfit_histories, overfit_epochs=overfit
 # images every epoch and learns them by heart: its training loss falls to
 # 0.26<!-- output: plain, final training loss --> while its validation loss is lowest
 # at epoch 5<!-- output: plain, lowest validation loss at epoch --> and then climbs to
-# 2.59<!-- output: plain, final validation loss -->. The curves part: that is
+# 2.66<!-- output: plain, final validation loss -->. The curves part: that is
 # overfitting. With augmentation every epoch shows slightly different pictures, so
 # memorising does not pay: the training loss stays at
-# 1.25<!-- output: augmented, final training loss -->, close to the validation loss of
-# 1.23<!-- output: augmented, final validation loss -->, and the validation accuracy
-# ends higher, 56.2%<!-- output: augmented, final validation accuracy --> against
-# 47.9%<!-- output: plain, final validation accuracy -->.
+# 1.23<!-- output: augmented, final training loss -->, close to the validation loss of
+# 1.28<!-- output: augmented, final validation loss -->, and the validation accuracy
+# ends higher, 55.1%<!-- output: augmented, final validation accuracy --> against
+# 49.4%<!-- output: plain, final validation accuracy -->.
 # On a short training (a few epochs) the effect has no time to show, which is why
 # this exercise trains for longer on fewer images.
 
@@ -1088,9 +1089,9 @@ if check_exercise(2, width_results=width_results, resnet_width=resnet_width, mod
 # almost four, from 26,350<!-- output: width 4, parameters --> at width 4 to
 # 412,954<!-- output: width 16, parameters --> at width 16, because every convolution
 # has twice the channels in and twice out. The time per epoch grows more slowly,
-# from 1.86 s<!-- output: width 4, seconds per epoch --> to
-# 7.12 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
+# from 1.56 s<!-- output: width 4, seconds per epoch --> to
+# 6.72 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
 # step dominate. Validation accuracy rises with the width, from
-# 43.0%<!-- output: width 4, validation accuracy --> to
-# 52.0%<!-- output: width 16, validation accuracy -->: even on a small sample and a
+# 43.7%<!-- output: width 4, validation accuracy --> to
+# 53.1%<!-- output: width 16, validation accuracy -->: even on a small sample and a
 # short training, more capacity still helps this network.

@@ -599,9 +599,9 @@ record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
 
 # %% [markdown]
 # On this machine, 2 processes took
-# 1.25 s<!-- output: 2 processes, seconds per epoch --> per epoch against
-# 0.63 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
-# 0.50<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
+# 1.62 s<!-- output: 2 processes, seconds per epoch --> per epoch against
+# 0.43 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
+# 0.26<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
 # the honest result of data parallelism on 2 shared CPU cores with a tiny model:
 # - each step's arithmetic (a 64 x 784 x 32 matrix product and a few small ones)
 #   takes well under a millisecond, while every step adds an all-reduce through gloo
@@ -636,11 +636,11 @@ print(f"this notebook's memory (MB): {psutil.Process().memory_info().rss / 2**20
 
 # %% [markdown]
 # The launcher and its 2 workers together held
-# 2091 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
+# 2283 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
 # their peak. Resident memory counts the PyTorch libraries once per process,
 # although the processes share those pages; split fairly between the processes
 # that share them (proportional set size), the run used
-# 1414 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
+# 1350 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
 # is PyTorch itself, loaded by each of the three processes.
 #
 # ## 8. The checkpoint, tested once
@@ -729,7 +729,7 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 
 # %%
 ### BEGIN SOLUTION
-# Hint: run_torchrun(train_script, nproc=2, args=[...]) with --batch-size 128 --lr 0.4
+# Hint: run_torchrun(train_script, 2, args=[...], cpu_only=cpu_only), --batch-size 128 --lr 0.4
 scaled_folder = work_folder / "run_256"
 scaled_run = run_torchrun(
     train_script,
@@ -752,8 +752,8 @@ if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_e
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** With an effective batch of 256 an epoch takes
-# 0.74 s<!-- output: effective batch 256, seconds per epoch --> against
-# 1.25 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
+# 0.90 s<!-- output: effective batch 256, seconds per epoch --> against
+# 1.62 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
 # means half as many all-reduces, and each process works on larger, more efficient
 # matrix products. With the learning rate doubled, the accuracy stays in the same
 # range: 94.5%<!-- output: effective batch 256, validation accuracy --> against
@@ -768,12 +768,14 @@ if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_e
 # `exercise_epochs` epochs with 2 intra-op threads instead of 1
 # (`threads_per_process=2`), into `work_folder / "run_1_two_threads"`. Keep what
 # `run_torchrun` returns in `thread_run` and the mean seconds per epoch in
-# `two_thread_seconds`. Is a second thread worth it for
+# `two_thread_seconds`. Threads are a CPU matter, so this run uses a CPU process
+# (`cpu_only=True`) even on a machine with GPUs; where the runs above used GPUs,
+# compare it with a 1-thread CPU run of your own. Is a second thread worth it for
 # this model?
 
 # %%
 ### BEGIN SOLUTION
-# Hint: run_torchrun(..., nproc=1, threads_per_process=2), then average history.json's seconds
+# Hint: run_torchrun(..., nproc=1, threads_per_process=2, cpu_only=True); average the seconds
 thread_folder = work_folder / "run_1_two_threads"
 thread_args = ["--data", data_path, "--epochs", exercise_epochs, "--train-size", train_size]
 thread_run = run_torchrun(
@@ -781,7 +783,7 @@ thread_run = run_torchrun(
     nproc=1,
     args=[*thread_args, "--out", thread_folder, "--batch-size", 128, "--lr", 0.2],
     timeout=launch_timeout,
-    cpu_only=cpu_only,
+    cpu_only=True,  # threads are a CPU matter
     threads_per_process=2,
 )
 thread_history = json.loads((thread_folder / "history.json").read_text())
@@ -795,8 +797,8 @@ if check_exercise(2, thread_run=thread_run, two_thread_seconds=two_thread_second
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Two threads took
-# 0.99 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
-# 0.63 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
+# 1.12 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
+# 0.43 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
 # a matrix product this small between two threads costs more in waking and
 # synchronising them than it saves, and the second core is not free (the launcher
 # and the notebook use it too). Threads, like processes, pay off only when each

@@ -40,13 +40,19 @@ class _Stop(Exception):
 
 
 class _NoDeviceMix(TorchDispatchMode):
-    """Fails every operation whose tensors sit on more than one device (CPU scalars aside)."""
+    """Fails every operation whose tensors sit on more than one device.
+
+    As on a GPU, a 0-dimensional CPU tensor may join a pointwise operation (it is used as a
+    number), but not, for example, a ``torch.stack`` with GPU tensors.
+    """
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        pointwise = torch.Tag.pointwise in func.tags
         devices = {
             leaf.device
             for leaf in tree_leaves((args, kwargs or {}))
-            if isinstance(leaf, torch.Tensor) and not (leaf.device.type == "cpu" and leaf.ndim == 0)
+            if isinstance(leaf, torch.Tensor)
+            and not (pointwise and leaf.device.type == "cpu" and leaf.ndim == 0)
         }
         if len(devices) > 1:
             raise RuntimeError(f"{func} mixes devices {sorted(map(str, devices))}")
@@ -67,19 +73,24 @@ class _RecordingDDP(nn.Module):
         return self.module(*inputs)
 
 
-def run_on_stand_in(script: str, argv: list[str], monkeypatch, backend: str = "nccl") -> dict:
-    """Run ``script`` as rank 0 of 1 on the stand-in device; return what the recorders saw."""
+def run_on_stand_in(
+    script: str, argv: list[str], monkeypatch, backend: str = "nccl", device=STAND_IN
+) -> dict:
+    """Run ``script`` as rank 0 of 1 in a fake group; return what the recorders saw.
+
+    The group's device is the stand-in for a GPU (NCCL), or the CPU (gloo).
+    """
     seen = {"all_reduce": [], "barrier": 0}
 
     @contextlib.contextmanager
     def fake_group(*args, **kwargs):
-        yield GroupInfo(0, 1, 0, backend, STAND_IN)
+        yield GroupInfo(0, 1, 0, backend, device)
 
     def all_reduce(tensor, op=None, **kwargs):
         seen["all_reduce"].append(tensor.device)
-        if tensor.device == STAND_IN:
-            raise _Stop  # its values would be read next, and the stand-in has none
-        raise RuntimeError(f"all_reduce of a {tensor.device} tensor: NCCL carries GPU tensors")
+        if tensor.device == device:
+            raise _Stop  # its values would be read next (and the stand-in has none)
+        raise RuntimeError(f"all_reduce of a {tensor.device} tensor in a group on {device}")
 
     def barrier(*args, **kwargs):
         seen["barrier"] += 1
@@ -117,8 +128,9 @@ def test_the_training_script_keeps_model_batches_and_sums_on_the_group_device(
 ):
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
     seen = run_on_stand_in(lesson_script("TRAIN_SCRIPT"), argv, monkeypatch)
-    # The model was on the group's device when DDP wrapped it, and DDP was told which one.
-    assert seen["ddp"] == [({STAND_IN}, [STAND_IN])]
+    # The model was on the group's device when DDP wrapped it, and DDP was told which one
+    # (as a device or as the GPU's number, which DDP takes alike).
+    assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
     # Every training step ran (the dispatch mode would have failed a CPU batch), then the
     # validation sums went to all_reduce from the group's device.
     assert seen["all_reduce"] == [STAND_IN]
@@ -129,13 +141,44 @@ def test_the_one_step_script_keeps_model_and_batch_on_the_group_device(tmp_path,
     torch.save({"images": torch.randn(8, 1, 28, 28), "labels": torch.randint(0, 10, (8,))}, batch)
     argv = [str(batch), str(tmp_path / "weights.pt")]
     seen = run_on_stand_in(lesson_script("ONE_STEP_SCRIPT"), argv, monkeypatch)
-    assert seen["ddp"] == [({STAND_IN}, [STAND_IN])]
+    assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
     assert seen["all_reduce"] == [STAND_IN]
 
 
 def test_the_stand_in_catches_a_batch_left_on_the_cpu(mnist_like, tmp_path, monkeypatch):
     script = lesson_script("TRAIN_SCRIPT").replace(
         "images, labels = images.to(device), labels.to(device)", "pass"
+    )
+    argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
+    with pytest.raises(RuntimeError, match="mixes devices"):
+        run_on_stand_in(script, argv, monkeypatch)
+
+
+@pytest.mark.parametrize("name", ["TRAIN_SCRIPT", "ONE_STEP_SCRIPT"])
+def test_with_gloo_the_scripts_stay_on_the_cpu_and_give_ddp_no_device(
+    name, mnist_like, tmp_path, monkeypatch
+):
+    # DDP refuses device_ids for a model on the CPU.
+    if name == "TRAIN_SCRIPT":
+        argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
+    else:
+        batch = tmp_path / "batch.pt"
+        torch.save(
+            {"images": torch.randn(8, 1, 28, 28), "labels": torch.randint(0, 10, (8,))}, batch
+        )
+        argv = [str(batch), str(tmp_path / "weights.pt")]
+    cpu = torch.device("cpu")
+    seen = run_on_stand_in(lesson_script(name), argv, monkeypatch, backend="gloo", device=cpu)
+    assert seen["ddp"] == [({cpu}, None)]
+    assert seen["all_reduce"] == [cpu]
+
+
+def test_the_stand_in_catches_a_cpu_count_stacked_with_device_sums(
+    mnist_like, tmp_path, monkeypatch
+):
+    script = lesson_script("TRAIN_SCRIPT").replace(
+        "torch.tensor(float(len(my_val_labels)), device=device)",
+        "torch.tensor(float(len(my_val_labels)))",
     )
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
     with pytest.raises(RuntimeError, match="mixes devices"):

@@ -101,11 +101,12 @@ def _exercise_2(thread_run: Any, two_thread_seconds: Any) -> list[str]:
 
 EXERCISES = {
     1: Exercise(
-        hint="run_torchrun(train_script, nproc=2, args=[...]) with --batch-size 128 --lr 0.4",
+        hint="run_torchrun(train_script, 2, args=[...], cpu_only=cpu_only), --batch-size 128 "
+        "--lr 0.4",
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="run_torchrun(..., nproc=1, threads_per_process=2), then average history.json's "
+        hint="run_torchrun(..., nproc=1, threads_per_process=2, cpu_only=True); average the "
         "seconds",
         test=_exercise_2,
     ),
