@@ -41,6 +41,8 @@ def bfloat16_support(device: torch.device | str) -> tuple[bool, str]:
     Returns ``(True, reason)`` where autocast to bfloat16 runs on the hardware's own
     bfloat16 units: NVIDIA GPUs from Ampere on (compute capability 8.0), AMD GPUs, Apple
     GPUs under macOS 14 or later, and CPUs with AVX-512 BF16 or AMX instructions.
+    AMD GPUs count as native, as PyTorch's ROCm build reports them (older ones may
+    emulate it).
     Elsewhere it returns ``(False, reason)``: PyTorch may still run bfloat16 there by
     converting to and from float32 (``torch.cuda.is_bf16_supported()`` counts such
     emulation, on Colab's T4 for example), which is slower than float32 alone.
@@ -49,7 +51,9 @@ def bfloat16_support(device: torch.device | str) -> tuple[bool, str]:
     device = torch.device(device)
     if device.type == "cuda":
         if torch.version.hip:
-            return True, f"{torch.cuda.get_device_name(device)} (AMD) computes in bfloat16"
+            name = torch.cuda.get_device_name(device)
+            # ROCm builds report bfloat16 on every AMD GPU; the oldest emulate it.
+            return True, f"{name} (AMD, ROCm) runs bfloat16; on older AMD GPUs, measure it"
         major, minor = torch.cuda.get_device_capability(device)
         name = f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
         if major >= 8:
@@ -101,9 +105,10 @@ def to_device(data: Any, device: torch.device | str, non_blocking: bool = False)
     Works on tensors, modules (moved in place and returned), and on lists, tuples
     and dicts of them, recursively; containers keep their type. Anything else
     raises ``TypeError`` naming the type, so a batch of the wrong shape fails
-    loudly instead of silently staying on the CPU. ``non_blocking=True`` lets a
-    copy from pinned memory overlap with computation (lesson 04).
-    Introduced in lesson 04.
+    loudly instead of silently staying on the CPU. ``non_blocking=True`` makes a
+    copy from pinned memory to a CUDA GPU return at once: the copy is queued behind
+    the GPU's work and Python goes on; it does not run during the GPU's computation,
+    which would take a second CUDA stream (lesson 04). Introduced in lesson 04.
     """
     if isinstance(data, (torch.Tensor, nn.Module)):
         if isinstance(data, nn.Module):

@@ -374,7 +374,7 @@ def _train(
                 )
                 # A GPU runs the queued steps after Python has moved on: wait for them
                 # before reading the clock, or train_seconds measures only the queueing.
-                synchronize(losses[-1].device)
+                synchronize(losses[-1].device)  # where the steps ran
                 train_seconds = time.perf_counter() - start
                 train_loss = _epoch_train_loss(losses, epoch)
                 result = evaluate(model, val_loader)

@@ -197,19 +197,49 @@ def lesson_modules(notebook: nbformat.NotebookNode) -> list[Path]:
     return sorted(available[name] for name in seen)
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` with the docstring of the module and of every class and function removed."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_of(module: Path) -> bytes:
+    """What in a helper module decides what it does: its syntax tree without docstrings.
+
+    Comments, docstrings, blank lines and layout drop out, so editing them re-runs no
+    lesson. A file that does not parse counts byte for byte.
+    """
+    source = module.read_bytes()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    return ast.dump(_without_docstrings(tree), include_attributes=False).encode()
+
+
 def inputs_hash(notebook: nbformat.NotebookNode, smoke: bool = False) -> str:
     """SHA-256 of what decides a notebook's outputs.
 
-    Covers its code cells' sources and tags, the ``course_utils`` modules it runs
-    (``lesson_modules``), the exact versions in ``constraints.txt`` and the smoke flag.
-    Prose edits change nothing, and neither does a helper the lesson never imports.
+    Covers its code cells' sources and tags, the code of the ``course_utils`` modules
+    it runs (``lesson_modules``; ``code_of``), the exact versions in ``constraints.txt``
+    and the smoke flag. Prose edits change nothing, and neither do a helper's comments
+    and docstrings, nor a helper the lesson never imports.
     """
     digest = hashlib.sha256()
     for cell in notebook.cells:
         if cell.cell_type == "code":
             digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
     for module in lesson_modules(notebook):
-        digest.update(str(module.relative_to(LESSON_MODULES)).encode() + module.read_bytes())
+        digest.update(str(module.relative_to(LESSON_MODULES)).encode() + code_of(module))
     digest.update(b"constraints.txt" + CONSTRAINTS.read_bytes())
     digest.update(f"{SMOKE_ENV}={int(smoke)}".encode())
     return digest.hexdigest()

@@ -88,14 +88,16 @@ print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
 # **Settings.** Smoke mode (the quick run the test suite uses) times one epoch on
-# a small slice of the training images instead of two on all of them. The
+# a small slice of the training images instead of two on all of them, and the
+# `torch.compile` comparison of section 7 trains 2 epochs instead of 4. The
 # validation set is the same 10,000 images in both.
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
 num_epochs = full_or_smoke(full=2, smoke=1)
+compile_epochs = full_or_smoke(full=4, smoke=2)
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; ", end="")
-print(f"epochs per measurement: {num_epochs}")
+print(f"epochs per measurement: {num_epochs}; compile comparison epochs: {compile_epochs}")
 
 # %% [markdown]
 # ## 1. Which devices do we have?
@@ -151,9 +153,12 @@ print(f"multiply-adds in a {size} x {size} product (billions): {size**3 / 1e9:.2
 print(inspect.getsource(synchronize))
 
 # %% [markdown]
-# The course's `fit`, which every training in this lesson uses, does the same. After
-# the last step of an epoch it waits for the device, and only then reads the clock
-# for `train_seconds`. Here are those lines of its loop (`course_utils/training.py`):
+# The course's `fit`, which trains most models in this lesson, does the same. After
+# the last step of an epoch it waits for the device (the one the losses were
+# computed on), and only then reads the clock for `train_seconds`. Here are those
+# lines of its loop (`course_utils/training.py`). The time that `fit` prints after
+# each epoch, in brackets, also includes the evaluation on the validation set, so it
+# is longer than `train_seconds`, which the lesson's tables use.
 
 # %% tags=["nbval-check-output"]
 loop_source = inspect.getsource(training._train)
@@ -208,7 +213,8 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
-# A CUDA GPU copies from *pinned* (page-locked) CPU memory: an ordinary tensor is
+# A CUDA GPU copies from *pinned* (page-locked: the operating system may not move
+# it or swap it out) CPU memory: an ordinary tensor is
 # first copied into a pinned buffer, so a tensor that is already pinned skips that
 # step. `DataLoader(..., pin_memory=True)` pins every batch. `non_blocking=True` then
 # makes the copy return at once: it is queued on the GPU behind the work already
@@ -313,8 +319,8 @@ print(f"training images as float32 (MB): {train_images.nbytes / 1e6:.1f}")
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. `DeviceTensorLoader` puts the tensors on the
 # device in one copy and cuts shuffled batches out of them with tensor indexing.
-# No per-image Python code runs during training, and nothing crosses from CPU to
-# GPU.
+# No per-image Python code runs during training, and the only thing that crosses
+# from CPU to GPU is the shuffled order of the indices, once per epoch.
 
 # %%
 course_train = DeviceTensorLoader(
@@ -373,7 +379,7 @@ ax.barh(
     color=["tab:gray", "tab:green"],
 )
 ax.set_xlabel("seconds per training epoch")
-ax.set_title(f"Same model, same steps: {speedup:.0f}x faster")
+ax.set_title(f"Same model, same steps: {speedup:.1f}x faster")
 plt.show()
 
 # %% [markdown]
@@ -395,16 +401,20 @@ plt.show()
 #
 # Holding the data on the device works whenever it fits in the device's memory
 # (MNIST and CIFAR-10 fit easily). Datasets too big for that, or augmentation
-# done per image, need the `DataLoader`: then `num_workers`, `pin_memory` and
+# done per image, need the `DataLoader`: then `num_workers` (background processes
+# that build the next batches while the model trains), `pin_memory` and
 # transforms that work on whole batches are the tools.
 #
 # The classic pipeline has made its point. Its dataset and loaders still hold
-# memory, which the larger models and the compiler below need more (on a GPU, a
-# tensor you no longer need holds GPU memory the same way), so let them go:
+# memory that the 1024-unit models and the compiler below need, so let them go.
+# `del` removes the names; `gc.collect()` also frees at once any objects that only
+# refer to each other, which Python would otherwise free later. (On a GPU, PyTorch
+# keeps freed GPU memory for its next tensors; `torch.cuda.empty_cache()` hands it
+# back to the driver.)
 
 # %%
 del full_train, train_dataset, val_dataset, classic_train, classic_val, classic_model
-gc.collect()  # frees them now rather than whenever Python next looks
+_ = gc.collect()
 
 # %% [markdown]
 # ## 6. CPU against GPU for the same training
@@ -438,7 +448,7 @@ if len(epoch_seconds) == 1:
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float
 # type and keeps the rest in `float32`. Hardware with 16-bit units can compute
 # such products faster, and the data moved is halved. There are two such types:
-# - `bfloat16` has `float32`'s range but fewer digits. It needs nothing else, and
+# - `bfloat16` has `float32`'s range but fewer digits. It needs no gradient scaler, and
 #   recent NVIDIA GPUs and some CPUs (AVX-512 BF16 or AMX) compute in it.
 # - `float16` has more digits but a much narrower range: small gradients would
 #   round to zero. A *gradient scaler* (`torch.amp.GradScaler`) multiplies the
@@ -494,8 +504,9 @@ for label, model_class in precisions.items():
 # %% [markdown]
 # `fit` has no gradient scaler, so `float16` gets a short training loop of its
 # own. It runs on a CUDA GPU, and on an Apple GPU, where current PyTorch has float16
-# autocast and `GradScaler("mps")` too (the course has not timed it there). A CPU
-# has no fast float16 arithmetic, so there the cell says what it would do:
+# autocast and `GradScaler("mps")` too (the course has not timed it there, and an
+# older PyTorch lacks them). Most CPUs have no fast float16 arithmetic, so on a CPU
+# the cell says what it would do:
 
 
 # %%
@@ -549,8 +560,9 @@ else:
 #
 # **`torch.compile`** turns the model's Python code into fused, optimised kernels.
 # Compiling takes a while the first time a model runs (and again for a new batch
-# shape, such as a smaller last batch); after that, each step may run faster. It works
-# on CPUs and GPUs alike.
+# shape, such as a smaller last batch); after that, each step may run faster. It
+# works on CPUs and NVIDIA GPUs; on Apple GPUs its support is still young, and on a
+# CPU it needs a C++ compiler (on a Mac, Xcode's command-line tools).
 #
 # How you compile matters with `fit`. `torch.compile(model)` returns a *wrapper*
 # whose `forward` is compiled, but `fit` calls `model.training_step(batch)`, and on
@@ -567,19 +579,26 @@ except TypeError as error:
 # %% [markdown]
 # `model.compile()` compiles the model *in place*: every call of the model, also the
 # one inside `training_step`, then runs the compiled code. The same model, seed and
-# batches, trained for two epochs without and with it:
+# batches, on 20,000 of the training images, trained for `compile_epochs` epochs
+# without and with it. The first epoch of the compiled model includes the compiling;
+# the median of the later epochs is the speed that follows, and their spread shows
+# how much the same work varies from epoch to epoch on this machine:
 
 # %%
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
 # found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-# On a CPU, torch.compile builds its kernels with the system's C++ compiler: by
-# default several builds at once, after precompiling PyTorch's headers. That needs
-# more memory than this course's 1.5 GB per lesson leaves, so build one at a time,
-# without the precompiled headers (compiling then takes a few seconds longer).
-inductor_config.compile_threads = 1
-if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
-    inductor_config.cpp_cache_precompile_headers = False
+if device.type == "cpu":
+    # On a CPU, torch.compile builds its kernels with the system's C++ compiler: by
+    # default several builds at once, after precompiling PyTorch's headers. The course
+    # keeps every lesson within 1.5 GB of memory (Binder gives 2 GB), and that needs
+    # more: build one at a time, without precompiled headers (a few seconds slower).
+    inductor_config.compile_threads = 1
+    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
+        inductor_config.cpp_cache_precompile_headers = False
+compile_train = DeviceTensorLoader(
+    train_images[:20_000], train_labels[:20_000], batch_size=256, shuffle=True, device=device
+)
 compile_seconds = {}
 for label in ("eager", "compiled"):
     seed_everything(0)  # the same initial weights and the same shuffles for both
@@ -587,36 +606,42 @@ for label in ("eager", "compiled"):
     if label == "compiled":
         compile_model.compile()
     try:
-        compile_history = fit(2, 0.05, compile_model, wide_train, course_val)
+        compile_history = fit(compile_epochs, 0.05, compile_model, compile_train, course_val)
     except Exception as error:  # for example, no C++ compiler for the CPU kernels
         print(f"torch.compile failed here, so this comparison is skipped: {error}")
         break
     compile_seconds[label] = [epoch["train_seconds"] for epoch in compile_history]
 if len(compile_seconds) == 2:
-    eager, compiled = compile_seconds["eager"], compile_seconds["compiled"]
-    print(f"eager epoch 1 seconds: {eager[0]:.2f}; epoch 2: {eager[1]:.2f}")
-    print(
-        f"compiled epoch 1 seconds (with compiling): {compiled[0]:.2f}; epoch 2: {compiled[1]:.2f}"
-    )
-    print(f"compiling cost (seconds): {compiled[0] - eager[0]:.1f}")
-    print(f"epoch 2, eager time / compiled time: {eager[1] / compiled[1]:.2f}")
-    saved = eager[1] - compiled[1]
-    if saved > 0:
-        print(f"epochs to win back the compiling: {(compiled[0] - eager[0]) / saved:.0f}")
+    for label, seconds in compile_seconds.items():
+        print(f"{label}, seconds per epoch: {', '.join(f'{each:.2f}' for each in seconds)}")
+    eager = statistics.median(compile_seconds["eager"][1:])
+    compiled = statistics.median(compile_seconds["compiled"][1:])
+    compiling = compile_seconds["compiled"][0] - compiled
+    print(f"compiling cost, first training epoch (seconds): {compiling:.1f}")
+    print(f"after the first epoch, eager / compiled median time: {eager / compiled:.2f}")
+    if compiled < eager:
+        print(f"epochs to win back the compiling: {compiling / (eager - compiled):.0f}")
     else:
-        print("epochs to win back the compiling: never (the compiled epoch was not faster)")
+        print("epochs to win back the compiling: never (the compiled epochs were not faster)")
 
 # %% [markdown]
 # In the run whose outputs you see, on the 2-core CPU, compiling cost
-# **25.4 s**<!-- output: compiling cost (seconds) --> in the first epoch, and the
-# second epoch's eager / compiled time ratio was
-# **1.13**<!-- output: epoch 2, eager time / compiled time -->; the last line says
-# whether, and after how many epochs like the second, the compiling would be won
-# back. On a CPU the matrix products of this MLP run in the same library kernels
-# with or without compiling, so there is little for the compiler to fuse. On a GPU,
-# where each step of a small model is many short kernels, fusing them can save more:
-# measure it there with the same cell. Run the cell a second time and compare the
-# compiling cost: PyTorch keeps the kernels it compiled in a cache on disk.
+# **25.4 s**<!-- output: compiling cost, first training epoch (seconds) --> in the first
+# training epoch (the evaluation compiles a graph of its own, which the epoch's line
+# in brackets includes), and after it the eager / compiled ratio of median epoch
+# times was **1.13**<!-- output: after the first epoch, eager / compiled median time -->.
+# Compare that ratio with the spread of each model's later epochs in the first two
+# lines: a difference smaller than the spread is not a gain you can count on. The
+# last line says whether, and after how many epochs, the compiling would be won back.
+# The validation accuracies of the two models differ in the last digits: fused
+# kernels add the same numbers in another order, and round differently.
+#
+# On a CPU the matrix products of this MLP run in the same library kernels with or
+# without compiling; what the compiler can fuse is the small work around them
+# (adding the bias, the ReLU), so any gain is small. On a GPU, where each step of a
+# small model is many short kernels, fusing them can save more: measure it there
+# with the same cell. Run the cell a second time and compare the compiling cost: it
+# should drop, because PyTorch keeps the kernels it compiled in a cache on disk.
 
 # %% [markdown]
 # ## Summary
@@ -624,10 +649,11 @@ if len(compile_seconds) == 2:
 # - `get_default_device()` picks CUDA, then MPS, then the CPU; `to_device` moves
 #   tensors, models and containers of them; operands must share a device.
 # - GPU work is asynchronous: call `synchronize(device)` before reading the clock.
-# - GPUs win on big matrix work; they do not help tiny models or starved pipelines.
-# - `pin_memory` saves CPU-to-GPU copies a step, and `non_blocking` lets Python go
-#   on while a copy is queued; a generator (`yield`) lets `DeviceDataLoader` move
-#   each batch just in time.
+# - GPUs are expected to win on big matrix work, and not to help tiny models or
+#   starved pipelines: measure it with the cells above on a machine with a GPU.
+# - `pin_memory` skips the extra copy into a pinned buffer, and `non_blocking` lets
+#   Python go on while a copy is queued; a generator (`yield`) lets
+#   `DeviceDataLoader` move each batch just in time.
 # - Per-image transforms in a `DataLoader` can cost far more than the training
 #   itself; a dataset that fits on the device should live there as one tensor
 #   (`dataset_to_tensors` + `DeviceTensorLoader`).

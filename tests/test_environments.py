@@ -140,7 +140,8 @@ def test_the_installed_package_holds_no_instructor_module(tmp_path):
         str(tmp_path / "wheels"),
         str(source),
     ]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    built = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, f"pip wheel failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}"
     (wheel,) = (tmp_path / "wheels").glob("course_utils-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {

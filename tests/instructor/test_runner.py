@@ -135,8 +135,28 @@ def test_inputs_hash_covers_the_code_the_helpers_the_versions_and_the_smoke_flag
     shutil.copytree(runner.LESSON_MODULES, modules)
     monkeypatch.setattr(runner, "LESSON_MODULES", modules)
     assert inputs_hash(notebook) == before
-    (modules / "training.py").write_text((modules / "training.py").read_text() + "\n# edited\n")
+    training = modules / "training.py"
+    source = training.read_text()
+    training.write_text(source + "\nEDITED = True\n")  # a line of code
     assert inputs_hash(notebook) != before
+
+
+def test_comments_and_docstrings_of_a_helper_are_not_in_the_hash(monkeypatch, tmp_path):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "from course_utils import fit")
+    notebook = nbformat.read(lesson, as_version=4)
+    modules = tmp_path / "course_utils"
+    shutil.copytree(runner.LESSON_MODULES, modules)
+    monkeypatch.setattr(runner, "LESSON_MODULES", modules)
+    before = inputs_hash(notebook)
+    training = modules / "training.py"
+    source = training.read_text()
+    edited = source.replace('"""The training loop shared', '"""The loop shared', 1)
+    edited = edited.replace(
+        "    was_training = model.training\n", "    was_training = model.training  # kept\n"
+    )
+    assert edited.count("# kept") == 1 and "The loop shared" in edited
+    training.write_text(edited + "\n\n# a comment at the end\n")
+    assert inputs_hash(notebook) == before
 
 
 def test_the_instructor_tools_are_not_in_the_hash(monkeypatch, tmp_path):
@@ -298,10 +318,14 @@ def test_a_lesson_hashes_only_the_helpers_it_runs(monkeypatch, tmp_path):
     ]
     assert "plotting" in {path.stem for path in runner.lesson_modules(plots)}
     before = inputs_hash(settings_only), inputs_hash(plots)
-    (modules / "plotting.py").write_text((modules / "plotting.py").read_text() + "# edited\n")
+    (modules / "plotting.py").write_text(
+        (modules / "plotting.py").read_text() + "\nEDITED = True\n"
+    )
     assert inputs_hash(settings_only) == before[0]  # it never runs plotting.py
     assert inputs_hash(plots) != before[1]
-    (modules / "settings.py").write_text((modules / "settings.py").read_text() + "# edited\n")
+    (modules / "settings.py").write_text(
+        (modules / "settings.py").read_text() + "\nEDITED = True\n"
+    )
     assert inputs_hash(settings_only) != before[0]
 
 
@@ -329,11 +353,11 @@ def test_a_lesson_runs_its_own_checks_module_and_no_other_lessons(monkeypatch, t
     assert "checks/lesson03.py" not in ran["01"] and "settings.py" in ran["01"]
     before = {number: inputs_hash(notebook) for number, notebook in lessons.items()}
     edited = modules / "checks" / "lesson03.py"
-    edited.write_text(edited.read_text() + "# edited\n")
+    edited.write_text(edited.read_text() + "\nEDITED = True\n")
     assert inputs_hash(lessons["01"]) == before["01"]
     assert inputs_hash(lessons["03"]) != before["03"]
     shared = modules / "checks" / "__init__.py"
-    shared.write_text(shared.read_text() + "# edited\n")
+    shared.write_text(shared.read_text() + "\nEDITED = True\n")
     assert inputs_hash(lessons["01"]) != before["01"]
 
 
