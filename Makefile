@@ -50,6 +50,7 @@ help:
 	@echo "make compat TORCH=2.9.1 TORCHVISION=0.24.1"
 	@echo "                      unit tests and every lesson (smoke mode) on another PyTorch, in a"
 	@echo "                      throwaway environment; one line per run in $(BUILD)/compat/results.md"
+	@echo "                      (PINS=numpy==1.26.4: other versions of pinned packages)"
 
 install: $(STAMP)
 
@@ -106,7 +107,8 @@ device-check: $(STAMP)
 compat: $(STAMP)
 	@test -n "$(TORCH)" -a -n "$(TORCHVISION)" || \
 		{ echo "usage: make compat TORCH=2.9.1 TORCHVISION=0.24.1"; exit 2; }
-	$(BIN)/python -m instructor.compat --torch $(TORCH) --torchvision $(TORCHVISION)
+	$(BIN)/python -m instructor.compat --torch $(TORCH) --torchvision $(TORCHVISION) \
+		$(foreach pin,$(PINS),--pin $(pin))
 
 clean:
 	rm -rf $(BUILD)

@@ -58,6 +58,22 @@ def run(command: list[str], log, env: dict[str, str] | None = None) -> int:
     return process.wait()
 
 
+def constraints_for(constraints: str, pins: list[str]) -> str:
+    """``constraints`` without the PyTorch pair's packages, with ``pins`` in place of theirs."""
+    overrides = {}
+    for pin in pins:
+        name, _, wanted = pin.partition("==")
+        if not name or not VERSION.fullmatch(wanted):
+            raise SystemExit(f"--pin takes NAME==VERSION, such as numpy==1.26.4; got {pin!r}")
+        overrides[name.lower()] = pin
+    kept = [
+        line
+        for line in constraints.splitlines()
+        if not WITH_TORCH.match(line) and line.partition("==")[0].lower() not in overrides
+    ]
+    return "".join(line + "\n" for line in [*kept, *overrides.values()])
+
+
 def pytest_counts(log_text: str) -> str:
     """pytest's last summary line, such as ``2 failed, 770 passed in 300.1s``."""
     found = re.findall(
@@ -71,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch", required=True, help="for example 2.9.1")
     parser.add_argument("--torchvision", required=True, help="for example 0.24.1")
     parser.add_argument("--keep", action="store_true", help="keep the environment afterwards")
+    parser.add_argument(
+        "--pin",
+        action="append",
+        default=[],
+        metavar="NAME==VERSION",
+        help="another version of a pinned package, e.g. numpy==1.26.4 for an older PyTorch",
+    )
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest")
     args = parser.parse_args(argv)
     torch_version = version(args.torch, "--torch (TORCH=)")
@@ -79,13 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     venv = folder / f"torch-{torch_version}_torchvision-{vision_version}"
     folder.mkdir(parents=True, exist_ok=True)
     pins = folder / f"{venv.name}.constraints.txt"
-    pins.write_text(
-        "".join(
-            line + "\n"
-            for line in CONSTRAINTS.read_text().splitlines()
-            if not WITH_TORCH.match(line)
-        )
-    )
+    pins.write_text(constraints_for(CONSTRAINTS.read_text(), args.pin))
     python = venv / "bin" / "python"
     log_path = folder / f"{venv.name}.log"
     start = time.perf_counter()
@@ -158,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         tested = time.perf_counter() - test_start
     counts = pytest_counts(log_path.read_text())
     line = (
-        f"| {torch_version} | {vision_version} | {installed} | {counts} | "
+        f"| {torch_version} | {vision_version}{''.join(', ' + pin for pin in args.pin)} | "
+        f"{installed} | {counts} | "
         f"{'pass' if status == 0 else 'FAIL'} | {set_up:.0f} s + {tested:.0f} s | "
         f"{datetime.date.today().isoformat()} |\n"
     )

@@ -599,9 +599,9 @@ record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
 
 # %% [markdown]
 # On this machine, 2 processes took
-# 1.62 s<!-- output: 2 processes, seconds per epoch --> per epoch against
-# 0.43 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
-# 0.26<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
+# 1.35 s<!-- output: 2 processes, seconds per epoch --> per epoch against
+# 0.45 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
+# 0.34<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
 # the honest result of data parallelism on 2 shared CPU cores with a tiny model:
 # - each step's arithmetic (a 64 x 784 x 32 matrix product and a few small ones)
 #   takes well under a millisecond, while every step adds an all-reduce through gloo
@@ -636,7 +636,7 @@ print(f"this notebook's memory (MB): {psutil.Process().memory_info().rss / 2**20
 
 # %% [markdown]
 # The launcher and its 2 workers together held
-# 2283 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
+# 2055 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
 # their peak. Resident memory counts the PyTorch libraries once per process,
 # although the processes share those pages; split fairly between the processes
 # that share them (proportional set size), the run used
@@ -752,8 +752,8 @@ if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_e
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** With an effective batch of 256 an epoch takes
-# 0.90 s<!-- output: effective batch 256, seconds per epoch --> against
-# 1.62 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
+# 1.15 s<!-- output: effective batch 256, seconds per epoch --> against
+# 1.35 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
 # means half as many all-reduces, and each process works on larger, more efficient
 # matrix products. With the learning rate doubled, the accuracy stays in the same
 # range: 94.5%<!-- output: effective batch 256, validation accuracy --> against
@@ -797,8 +797,8 @@ if check_exercise(2, thread_run=thread_run, two_thread_seconds=two_thread_second
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Two threads took
-# 1.12 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
-# 0.43 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
+# 1.15 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
+# 0.45 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
 # a matrix product this small between two threads costs more in waking and
 # synchronising them than it saves, and the second core is not free (the launcher
 # and the notebook use it too). Threads, like processes, pay off only when each
