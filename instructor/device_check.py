@@ -45,7 +45,13 @@ elif _device.type == "mps":
     _record("device name", f"Apple MPS ({_platform.machine()})")
     _record("device memory at the end (MB)", round(_torch.mps.driver_allocated_memory() / 2**20))
 else:
-    _record("device name", f"CPU ({_platform.processor() or _platform.machine()})")
+    _cpu = _platform.processor() or _platform.machine()
+    try:  # Linux names the processor model here
+        with open("/proc/cpuinfo") as _info:
+            _cpu = next(l.split(":", 1)[1].strip() for l in _info if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    _record("device name", f"CPU ({_cpu}, {_torch.get_num_threads()} threads)")
 _record("PyTorch", _torch.__version__)
 """
 
