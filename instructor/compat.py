@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
                 {"PIP_CONSTRAINT": "/dev/null"},  # lift this machine's cap on torch
             ),
             (
+                # A new venv's setuptools is too old to build a wheel without `wheel`
+                # (tests/test_environments.py builds one; .venv's setuptools can).
+                [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "setuptools>=70.1"],
+                {"PIP_CONSTRAINT": "/dev/null"},
+            ),
+            (
                 [
                     str(python),
                     "-m",
