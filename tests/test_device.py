@@ -168,10 +168,19 @@ def test_bfloat16_on_apple_gpus_follows_the_macos_version(monkeypatch, new_enoug
     "avx512_bf16, amx, expected", [(False, False, False), (True, False, True), (False, True, True)]
 )
 def test_bfloat16_on_a_cpu_needs_its_instructions(monkeypatch, avx512_bf16, amx, expected):
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    # raising=False: older PyTorch (2.4 among them) lacks these private checks; the names
+    # are the ones bfloat16_support looks up.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     native, reason = bfloat16_support("cpu")
     assert native is expected
     named = [name for name, found in (("AVX-512 BF16", avx512_bf16), ("AMX", amx)) if found]
     for name in named or ["AVX-512 BF16", "AMX"]:  # what it found, or what it looked for
         assert name in reason
+
+
+def test_bfloat16_on_a_cpu_is_not_chosen_where_pytorch_cannot_tell(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    native, reason = bfloat16_support("cpu")
+    assert not native and "no AVX-512 BF16 or AMX" in reason
