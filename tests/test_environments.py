@@ -177,3 +177,18 @@ def test_every_module_the_package_imports_is_one_of_its_dependencies():
         if not {normalise(d) for d in distributions.get(name, [name])} & declared
     }
     assert missing == {}
+
+
+def test_the_torch_floor_is_a_version_the_readme_says_was_tested():
+    # pyproject.toml's floor must be a release that `make compat` ran (README, "Tested with").
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floors = dict(
+        re.fullmatch(r"(torch|torchvision)>=([\d.]+)", requirement).groups()
+        for requirement in project["dependencies"]
+        if re.match(r"(torch|torchvision)>=", requirement)
+    )
+    readme = (ROOT / "README.md").read_text()
+    tested = re.findall(
+        r"^\| (\d+\.\d+)\.\d+ \| (\d+\.\d+)\.\d+[^|]* \|.*\| pass(?:ed)? \|", readme, re.M
+    )
+    assert (floors["torch"], floors["torchvision"]) in tested
