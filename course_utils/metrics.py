@@ -60,8 +60,10 @@ def confusion_matrix(
 def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     """Return each class's accuracy (recall) from a confusion matrix, as floats.
 
-    A class with no examples gets ``nan``. Introduced in lesson 03.
+    A class with no examples gets ``nan``. The result is a float64 tensor on the CPU,
+    whatever device ``matrix`` is on. Introduced in lesson 03.
     """
+    matrix = matrix.cpu()  # float64 below, which Apple's MPS does not have
     totals = matrix.sum(dim=1).double()
     correct = matrix.diagonal().double()
     return torch.where(

@@ -152,7 +152,7 @@ def plot_confusion_matrix(
             f"a {len(class_names)}-class confusion matrix must be square of that size, "
             f"got {tuple(matrix.shape)}"
         )
-    values = matrix.double()
+    values = matrix.detach().cpu().double()  # on the CPU: MPS has no float64
     if normalize:
         values = values / values.sum(dim=1, keepdim=True).clamp(min=1)
     size = max(4.0, 0.6 * len(class_names) + 1.5)

@@ -10,6 +10,7 @@ import matplotlib
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 matplotlib.use("Agg")
@@ -37,6 +38,40 @@ def lesson_namespace(script: str, names: set[str], extra: dict[str, Any] | None 
     namespace.update(extra or {})
     exec(compile(ast.Module(body=keep, type_ignores=[]), script, "exec"), namespace)
     return namespace
+
+
+class MetaAsDevice(TorchDispatchMode):
+    """Lets the ``meta`` device stand in for a GPU without float64 (Apple's MPS).
+
+    Any operation that makes a float64 tensor on ``meta`` is recorded in ``float64_ops``.
+    A copy from ``meta`` to the CPU, which has no data to copy, returns zeros of the
+    same shape and dtype, so code that moves its tensors to the CPU first runs on.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.float64_ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        source = args[0] if args else None
+        if (
+            func is torch.ops.aten._to_copy.default
+            and isinstance(source, torch.Tensor)
+            and source.device.type == "meta"
+            and torch.device(kwargs.get("device", "meta")).type == "cpu"
+        ):
+            return torch.zeros(source.shape, dtype=kwargs.get("dtype") or source.dtype)
+        result = func(*args, **kwargs)
+        outputs = result if isinstance(result, (tuple, list)) else [result]
+        if any(
+            isinstance(out, torch.Tensor)
+            and out.dtype == torch.float64
+            and out.device.type == "meta"
+            for out in outputs
+        ):
+            self.float64_ops.append(str(func))
+        return result
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

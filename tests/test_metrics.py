@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from conftest import MetaAsDevice
 
 from course_utils.metrics import accuracy, confusion_matrix, per_class_accuracy
 
@@ -43,3 +44,11 @@ def test_per_class_accuracy_marks_empty_classes_nan():
     result = per_class_accuracy(matrix)
     assert result[:2].tolist() == [0.75, 0.5]
     assert math.isnan(result[2].item())
+
+
+def test_per_class_accuracy_makes_no_float64_on_a_device():
+    recorder = MetaAsDevice()
+    with recorder:
+        result = per_class_accuracy(torch.ones(3, 3, dtype=torch.long, device="meta"))
+    assert recorder.float64_ops == []
+    assert result.device.type == "cpu" and result.dtype == torch.float64

@@ -1,6 +1,7 @@
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from conftest import MetaAsDevice
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
@@ -176,3 +177,13 @@ def test_show_prediction_accepts_probabilities_within_rounding_of_1():
     rounded = [0.3333, 0.3333, 0.3333]  # sums to 0.9999: rounding, not a mistake
     fig = plotting.show_prediction(torch.rand(1, 4, 4), rounded, ["a", "b", "c"])
     assert [patch.get_width() for patch in fig.axes[1].patches] == pytest.approx(rounded)
+
+
+def test_plot_confusion_matrix_makes_no_float64_on_a_device():
+    recorder = MetaAsDevice()
+    with recorder:
+        figure = plotting.plot_confusion_matrix(
+            torch.ones(2, 2, dtype=torch.long, device="meta"), ["a", "b"], normalize=True
+        )
+    plt.close(figure)
+    assert recorder.float64_ops == []
