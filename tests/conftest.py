@@ -40,17 +40,43 @@ def lesson_namespace(script: str, names: set[str], extra: dict[str, Any] | None 
     return namespace
 
 
-class MetaAsDevice(TorchDispatchMode):
+class Float64Recorder(TorchDispatchMode):
+    """Records every operation that makes a float64 tensor (on ``device_type`` only, if given).
+
+    Apple's MPS has no float64: on the CPU every operation still passes through the
+    dispatcher, so recording them all shows what a device would have been asked to do.
+    """
+
+    def __init__(self, device_type: str | None = None) -> None:
+        super().__init__()
+        self.device_type = device_type
+        self.float64_ops: list[str] = []
+
+    def _record(self, func, result):
+        outputs = result if isinstance(result, (tuple, list)) else [result]
+        if any(
+            isinstance(out, torch.Tensor)
+            and out.dtype == torch.float64
+            and self.device_type in (None, out.device.type)
+            for out in outputs
+        ):
+            self.float64_ops.append(str(func))
+        return result
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return self._record(func, func(*args, **(kwargs or {})))
+
+
+class MetaAsDevice(Float64Recorder):
     """Lets the ``meta`` device stand in for a GPU without float64 (Apple's MPS).
 
-    Any operation that makes a float64 tensor on ``meta`` is recorded in ``float64_ops``.
-    A copy from ``meta`` to the CPU, which has no data to copy, returns zeros of the
-    same shape and dtype, so code that moves its tensors to the CPU first runs on.
+    Records float64 made on ``meta``. A copy from ``meta`` to the CPU, which has no data
+    to copy, returns zeros of the same shape and dtype, so code that moves its tensors to
+    the CPU first runs on.
     """
 
     def __init__(self) -> None:
-        super().__init__()
-        self.float64_ops: list[str] = []
+        super().__init__(device_type="meta")
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -62,16 +88,28 @@ class MetaAsDevice(TorchDispatchMode):
             and torch.device(kwargs.get("device", "meta")).type == "cpu"
         ):
             return torch.zeros(source.shape, dtype=kwargs.get("dtype") or source.dtype)
-        result = func(*args, **kwargs)
-        outputs = result if isinstance(result, (tuple, list)) else [result]
-        if any(
-            isinstance(out, torch.Tensor)
-            and out.dtype == torch.float64
-            and out.device.type == "meta"
-            for out in outputs
-        ):
-            self.float64_ops.append(str(func))
-        return result
+        return self._record(func, func(*args, **kwargs))
+
+
+def fake_cuda(
+    monkeypatch,
+    gpus: int = 1,
+    name: str = "NVIDIA A100",
+    capability: tuple[int, int] = (8, 0),
+) -> list:
+    """Make PyTorch report ``gpus`` CUDA GPUs; returns the devices ``set_device`` was given.
+
+    ``torch.cuda.is_bf16_supported()`` answers True, as it does on a T4 (it counts emulation).
+    """
+    chosen: list = []
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    return chosen
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@ from collections import namedtuple
 
 import pytest
 import torch
+from conftest import fake_cuda
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -132,24 +133,15 @@ def test_device_tensor_loader_rejects_bad_input(tensors, kwargs, message):
         DeviceTensorLoader(*tensors, **kwargs)
 
 
-def _fake_cuda(monkeypatch, name: str, capability: tuple[int, int]) -> None:
-    monkeypatch.setattr(torch.version, "hip", None)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    # What PyTorch answers on a T4: True, because it counts emulation.
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
-
-
 def test_bfloat16_is_not_chosen_where_a_gpu_would_only_emulate_it(monkeypatch):
-    _fake_cuda(monkeypatch, "Tesla T4", (7, 5))
+    fake_cuda(monkeypatch, name="Tesla T4", capability=(7, 5))
     native, reason = bfloat16_support("cuda")
     assert not native
     assert "Tesla T4" in reason and "7.5" in reason and "float16" in reason
 
 
 def test_bfloat16_is_chosen_on_gpus_with_bfloat16_units(monkeypatch):
-    _fake_cuda(monkeypatch, "NVIDIA A100", (8, 0))
+    fake_cuda(monkeypatch, name="NVIDIA A100", capability=(8, 0))
     assert bfloat16_support("cuda") == (
         True,
         "NVIDIA A100 (compute capability 8.0) has bfloat16 tensor cores",

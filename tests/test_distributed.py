@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import fake_cuda
 
 from course_utils.distributed import (
     GLOO_SETTLE_SECONDS,
@@ -271,18 +272,9 @@ def test_run_torchrun_refuses_a_missing_script(tmp_path):
         run_torchrun(tmp_path / "missing.py", 2)
 
 
-def _fake_cuda(monkeypatch, gpus: int) -> list:
-    """CUDA reported available with ``gpus`` GPUs; returns the devices set_device was given."""
-    chosen = []
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
-    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
-    return chosen
-
-
 def test_a_gloo_group_comes_with_the_cpu(monkeypatch):
     _fake_launch(monkeypatch)
-    chosen = _fake_cuda(monkeypatch, gpus=2)
+    chosen = fake_cuda(monkeypatch, gpus=2)
     with process_group(backend="gloo") as group:
         assert group.device == torch.device("cpu")
     assert chosen == []
@@ -291,7 +283,7 @@ def test_a_gloo_group_comes_with_the_cpu(monkeypatch):
 def test_an_nccl_group_comes_with_the_gpu_of_its_local_rank(monkeypatch):
     calls = _fake_launch(monkeypatch)
     monkeypatch.setenv("LOCAL_RANK", "1")
-    chosen = _fake_cuda(monkeypatch, gpus=2)
+    chosen = fake_cuda(monkeypatch, gpus=2)
     with process_group() as group:
         assert (group.backend, group.device) == ("nccl", torch.device("cuda", 1))
     assert chosen == [torch.device("cuda", 1)]
@@ -301,7 +293,7 @@ def test_an_nccl_group_comes_with_the_gpu_of_its_local_rank(monkeypatch):
 def test_an_nccl_group_without_a_gpu_for_this_process_is_refused(monkeypatch):
     calls = _fake_launch(monkeypatch)
     monkeypatch.setenv("LOCAL_RANK", "1")
-    chosen = _fake_cuda(monkeypatch, gpus=1)  # Colab: one GPU, a second process
+    chosen = fake_cuda(monkeypatch, gpus=1)  # Colab: one GPU, a second process
     with pytest.raises(RuntimeError, match="LOCAL_RANK 1.*1 GPU.*cpu_only=True"):
         with process_group():
             pass
@@ -311,7 +303,7 @@ def test_an_nccl_group_without_a_gpu_for_this_process_is_refused(monkeypatch):
 def test_run_torchrun_refuses_more_processes_than_gpus_before_starting(monkeypatch, tmp_path):
     script = tmp_path / "script.py"
     script.write_text("print('ran')\n")
-    _fake_cuda(monkeypatch, gpus=1)
+    fake_cuda(monkeypatch, gpus=1)
     started = []
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **kw: started.append(kw))
     with pytest.raises(ValueError, match="2 processes need 2 GPUs.*has 1.*cpu_only=True"):

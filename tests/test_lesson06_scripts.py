@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from conftest import NOTEBOOKS
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
@@ -23,7 +24,7 @@ from torch.utils._pytree import tree_leaves
 import course_utils.distributed as distributed
 from course_utils.distributed import GroupInfo
 
-LESSON = Path(__file__).resolve().parents[1] / "notebooks" / "06_distributed_training.py"
+LESSON = NOTEBOOKS / "06_distributed_training.py"
 STAND_IN = torch.device("meta")
 
 

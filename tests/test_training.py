@@ -3,9 +3,8 @@ import math
 
 import pytest
 import torch
-from conftest import TinyClassifier
+from conftest import Float64Recorder, TinyClassifier
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import training
@@ -453,26 +452,11 @@ def test_restore_best_needs_a_validation_loss(separable_loaders):
         fit(2, 0.1, AccuracyOnly(), *separable_loaders, restore_best=True)
 
 
-class _Float64Recorder(TorchDispatchMode):
-    """Records the name of every operation that makes a float64 tensor."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.float64_ops: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        result = func(*args, **(kwargs or {}))
-        outputs = result if isinstance(result, (tuple, list)) else [result]
-        if any(isinstance(out, torch.Tensor) and out.dtype == torch.float64 for out in outputs):
-            self.float64_ops.append(str(func))
-        return result
-
-
 def test_the_training_path_makes_no_float64_tensor(tiny_model, separable_loaders):
     # Apple's MPS has no float64: any float64 tensor made on the device stops training there.
     # On the CPU every tensor op still passes through the dispatcher, so record them all.
     train_loader, val_loader = separable_loaders
-    recorder = _Float64Recorder()
+    recorder = Float64Recorder()
     with recorder:
         fit(1, 0.1, tiny_model, train_loader, val_loader)
         fit_one_cycle(1, 0.1, tiny_model, train_loader, val_loader, grad_clip=1.0)
@@ -482,7 +466,7 @@ def test_the_training_path_makes_no_float64_tensor(tiny_model, separable_loaders
 
 
 def test_the_float64_recorder_sees_float64_ops():
-    recorder = _Float64Recorder()
+    recorder = Float64Recorder()
     with recorder:
         torch.ones(3).double().sum()
     assert recorder.float64_ops
