@@ -958,8 +958,8 @@ if check_exercise(
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Batches of 32 make four times as many steps per epoch,
-# so an epoch takes longer: 0.67 s<!-- output: batches of 32, seconds per epoch -->
-# against 0.54 s<!-- output: batches of 128, seconds per epoch -->. With a tenth of
+# so an epoch takes longer: 0.87 s<!-- output: batches of 32, seconds per epoch -->
+# against 0.43 s<!-- output: batches of 128, seconds per epoch -->. With a tenth of
 # the learning rate, each step is smaller, and the two effects roughly cancel: the
 # accuracy is 94.7%<!-- output: batches of 32, validation accuracy --> against
 # 95.0%<!-- output: batches of 128, validation accuracy -->. Smaller batches do not

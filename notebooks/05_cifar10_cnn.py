@@ -455,7 +455,7 @@ plot_history(cnn_history, title="Small CNN")
 # %% [markdown]
 # At full size on the course's 2-core test CPU the small CNN reached
 # **70.9%**<!-- output: small CNN validation accuracy --> validation accuracy after 6 epochs
-# and 81 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
+# and 80 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
 # the validation set, shows where it struggles: cats and dogs, birds and deer look
 # alike at 32 x 32 pixels; ships, cars and lorries are easier.
 
@@ -825,7 +825,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the course's 2-core test CPU, `FastNet` trained for
-# 4.4 minutes<!-- output: strongest network training minutes --> and reached
+# 4.5 minutes<!-- output: strongest network training minutes --> and reached
 # **85.3%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The benchmark puts the two recipes side by side under one clock, on all 50,000
 # training images and the test set (3 seeds each): `FastNet` reached
@@ -1089,8 +1089,8 @@ if check_exercise(2, width_results=width_results, resnet_width=resnet_width, mod
 # almost four, from 26,350<!-- output: width 4, parameters --> at width 4 to
 # 412,954<!-- output: width 16, parameters --> at width 16, because every convolution
 # has twice the channels in and twice out. The time per epoch grows more slowly,
-# from 2.02 s<!-- output: width 4, seconds per epoch --> to
-# 7.56 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
+# from 1.91 s<!-- output: width 4, seconds per epoch --> to
+# 6.33 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
 # step dominate. Validation accuracy rises with the width, from
 # 43.7%<!-- output: width 4, validation accuracy --> to
 # 53.1%<!-- output: width 16, validation accuracy -->: even on a small sample and a
