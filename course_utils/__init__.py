@@ -13,20 +13,38 @@ one module per lesson). Everything here is something a lesson
 imports; the instructor tools live outside the package, in ``instructor/``.
 """
 
-from .device import DeviceDataLoader, DeviceTensorLoader, get_default_device, to_device
-from .metrics import accuracy
-from .training import ImageClassificationBase, evaluate, fit, fit_one_cycle
+import importlib
 
-__all__ = [
-    "DeviceDataLoader",
-    "DeviceTensorLoader",
-    "ImageClassificationBase",
-    "accuracy",
-    "evaluate",
-    "fit",
-    "fit_one_cycle",
-    "get_default_device",
-    "to_device",
-]
+# Each name the package itself offers, and the module that defines it. A module is
+# imported when one of its names is first used (PEP 562), so ``import
+# course_utils.settings`` loads neither the training loop nor the device code, and a
+# lesson's re-run marker (``instructor.runner``) covers only the modules it uses.
+DEFINED_IN = {
+    "DeviceDataLoader": "device",
+    "DeviceTensorLoader": "device",
+    "get_default_device": "device",
+    "to_device": "device",
+    "accuracy": "metrics",
+    "ImageClassificationBase": "training",
+    "evaluate": "training",
+    "fit": "training",
+    "fit_one_cycle": "training",
+}
+
+__all__ = sorted(DEFINED_IN)
+
+
+def __getattr__(name: str):
+    """Import the module that defines ``name`` (``DEFINED_IN``) and return the name."""
+    if name not in DEFINED_IN:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{DEFINED_IN[name]}", __name__), name)
+    globals()[name] = value  # later uses find it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *DEFINED_IN})
+
 
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ import argparse
 import ast
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -29,6 +30,7 @@ import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
+from traitlets.config import Config
 
 from course_utils.report import RESULTS_ENV, format_result
 from course_utils.settings import SMOKE_ENV, smoke_mode
@@ -51,6 +53,8 @@ HASH_KEY = "course_inputs_sha256"
 # What, besides a lesson's own code, decides its outputs: the helpers it imports and
 # the exact versions of everything installed.
 PACKAGE = "course_utils"
+# Stands for every name the package offers (``import course_utils``; ``import *``).
+EVERY_NAME = "*"
 LESSON_MODULES = ROOT / PACKAGE
 CONSTRAINTS = ROOT / "constraints.txt"
 # The longest cell of a lesson (lesson 05's ResNet training) takes about 5 minutes on
@@ -69,9 +73,11 @@ class LessonRun:
     results: list[dict] = field(default_factory=list)
     error: str = ""
     output: Path | None = None
+    # CPU time the runner itself (the client and the memory sampler) spent meanwhile.
+    runner_cpu_seconds: float = 0.0
 
 
-def _memory(process: psutil.Process) -> int:
+def _pss(process: psutil.Process) -> int:
     """Bytes of memory a process uses, counting pages it shares with others only in part.
 
     The proportional set size (PSS) splits each shared page between the processes
@@ -86,24 +92,39 @@ def _memory(process: psutil.Process) -> int:
 
 
 class PeakMemory:
-    """Sample, in a thread, the summed memory (``_memory``) of this process's children."""
+    """Sample, in a thread, the summed memory (``_pss``) of this process's children.
 
-    def __init__(self, interval: float = 0.05):
-        self.interval = interval
+    Reading a process's PSS walks its whole memory map (about 20 ms for a kernel
+    holding 1.6 GB), so doing it 20 times a second would cost the runner a third of
+    a core, taken from the lesson it times. Reading the resident size (RSS) costs a
+    thousandth of that, and PSS is never above RSS, so each sample sums the RSS and
+    reads PSS only when the RSS sum could hold a new peak: above the highest PSS sum
+    seen, and more than ``tolerance`` above the RSS sum at the last PSS reading. The
+    peak is low by at most that fraction. Child processes are looked up every
+    ``rescan`` seconds (a lesson's workers live far longer).
+    """
+
+    def __init__(self, interval: float = 0.05, rescan: float = 0.5, tolerance: float = 0.01):
+        self.interval, self.rescan, self.tolerance = interval, rescan, tolerance
         self.peak_bytes = 0
+        self.samples = self.pss_readings = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         me = psutil.Process()
+        children: list[psutil.Process] = []
+        looked_up = -math.inf
+        rss_at_reading = 0
         while not self._stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += _memory(child)
-                except psutil.Error:
-                    pass  # a worker that just exited
-            self.peak_bytes = max(self.peak_bytes, total)
+            if time.monotonic() - looked_up >= self.rescan:
+                children, looked_up = me.children(recursive=True), time.monotonic()
+            rss = _summed(children, lambda child: child.memory_info().rss)
+            self.samples += 1
+            if rss > self.peak_bytes and rss > rss_at_reading * (1 + self.tolerance):
+                self.peak_bytes = max(self.peak_bytes, _summed(children, _pss))
+                self.pss_readings += 1
+                rss_at_reading = rss
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -113,6 +134,16 @@ class PeakMemory:
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _summed(processes: Sequence[psutil.Process], measure) -> int:
+    total = 0
+    for process in processes:
+        try:
+            total += measure(process)
+        except psutil.Error:
+            pass  # a worker that just exited
+    return total
 
 
 def _imported_modules(source: str, package: str | None) -> set[str] | None:
@@ -132,8 +163,10 @@ def _imported_modules(source: str, package: str | None) -> set[str] | None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
-                    found.add(alias.name.removeprefix(PACKAGE).strip(".") or "__init__")
+                if alias.name == PACKAGE:
+                    found |= {"__init__", EVERY_NAME}  # course_utils.fit, say, may follow
+                elif alias.name.startswith(PACKAGE + "."):
+                    found.add(alias.name.removeprefix(PACKAGE).strip("."))
         elif isinstance(node, ast.ImportFrom):
             if node.level and package is not None:  # from .training import x; from .. import y
                 parts = package.split(".") if package else []
@@ -145,8 +178,34 @@ def _imported_modules(source: str, package: str | None) -> set[str] | None:
                 continue
             found.add(base or "__init__")
             # from course_utils.checks import lesson01: a submodule, or a name in __init__
-            found |= {f"{base}.{alias.name}".strip(".") for alias in node.names}
+            for alias in node.names:
+                if alias.name == "*":
+                    found.add(EVERY_NAME if not base else base)
+                else:
+                    found.add(f"{base}.{alias.name}".strip("."))
     return found
+
+
+def _defined_in() -> dict[str, str]:
+    """The package's ``DEFINED_IN``: each name ``course_utils`` offers, and its module.
+
+    Read from the source, not imported: the package imports a module only when one of
+    its names is used, so ``from course_utils import fit`` runs ``training``.
+    """
+    tree = ast.parse((LESSON_MODULES / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
+            "DEFINED_IN"
+        ]:
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def _resolve(names: set[str], defined_in: dict[str, str]) -> set[str]:
+    """Modules for names: a name the package offers becomes its module; every name, all."""
+    if EVERY_NAME in names:
+        names = names | set(defined_in)
+    return {defined_in.get(name, name) for name in names}
 
 
 def _package_modules() -> dict[str, Path]:
@@ -169,17 +228,19 @@ def _with_parents(name: str) -> set[str]:
 def lesson_modules(notebook: nbformat.NotebookNode) -> list[Path]:
     """The ``course_utils`` modules a lesson runs: those its code imports, and theirs in turn.
 
-    Importing any module also runs the package's ``__init__`` (and a subpackage's). A
-    cell that is not plain Python (so its imports cannot be read) counts as importing
-    every module.
+    Importing any module also runs the package's ``__init__`` (and a subpackage's); a name
+    imported from the package runs the module ``DEFINED_IN`` names for it, and a bare
+    ``import course_utils`` counts as using every such name. A cell that is not plain
+    Python (so its imports cannot be read) counts as importing every module.
     """
     available = _package_modules()
+    defined_in = _defined_in()
     wanted: set[str] = set()
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         found = _imported_modules(cell.source, package=None)
-        wanted |= set(available) if found is None else found
+        wanted |= set(available) if found is None else _resolve(found, defined_in)
     pending, seen = [name for name in wanted if name in available], set()
     while pending:
         name = pending.pop()
@@ -192,7 +253,7 @@ def lesson_modules(notebook: nbformat.NotebookNode) -> list[Path]:
         else:
             package = name.rpartition(".")[0]
         found = _imported_modules(path.read_text(), package=package)
-        imports = set(available) if found is None else found
+        imports = set(available) if found is None else _resolve(found, defined_in)
         pending += [other for other in imports | _with_parents(name) if other in available]
     return sorted(available[name] for name in seen)
 
@@ -295,6 +356,16 @@ def _clear_outputs(notebook: nbformat.NotebookNode) -> None:
             cell.execution_count = None
 
 
+def _kernel_config(scratch: Path) -> Config:
+    """The kernel talks to the runner over Unix sockets in ``scratch`` where there are some:
+    nothing leaves the machine, and ipykernel does not warn, as it does over TCP, that
+    anyone on the network could listen in."""
+    if os.name != "posix":
+        return Config()
+    # An absolute path: the kernel starts in the lesson's folder, not the runner's.
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(scratch / "kernel")}})
+
+
 def run_notebook(
     source: Path,
     output: Path,
@@ -330,18 +401,20 @@ def run_notebook(
             kernel_name="python3",
             resources={"metadata": {"path": str(source.parent.resolve())}},
             record_timing=False,
+            config=_kernel_config(Path(scratch)),
             on_cell_executed=lambda cell, **_: (
                 progress.update() if cell.cell_type == "code" else None
             ),
         )
         error = ""
-        start = time.perf_counter()
+        start, runner_start = time.perf_counter(), time.process_time()
         with PeakMemory() as memory:
             try:
                 client.execute(env=env)
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as failure:
                 error = _first_line(failure)
         seconds = time.perf_counter() - start
+        runner_cpu = time.process_time() - runner_start
         progress.close()
         results = []
         if results_file.exists():
@@ -351,7 +424,7 @@ def run_notebook(
         notebook.metadata[HASH_KEY] = inputs_hash(notebook, smoke)
     write_atomically(notebook, output)
     peak_mb = memory.peak_bytes / 2**20
-    return LessonRun(source.stem, not error, seconds, peak_mb, results, error, output)
+    return LessonRun(source.stem, not error, seconds, peak_mb, results, error, output, runner_cpu)
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -459,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = "ok" if run.ok else "FAILED"
         print(
             f"{run.lesson}: {status} in {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB"
-            f" -> {run.output}",
+            f" -> {run.output} (the runner itself used {run.runner_cpu_seconds:.1f} s of CPU)",
             flush=True,
         )
         runs.append(run)

@@ -1,5 +1,8 @@
 import errno
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -11,6 +14,7 @@ from instructor.runner import (
     DEFAULT_CELL_TIMEOUT,
     HASH_KEY,
     LessonRun,
+    PeakMemory,
     format_table,
     inputs_hash,
     main,
@@ -159,15 +163,32 @@ def test_comments_and_docstrings_of_a_helper_are_not_in_the_hash(monkeypatch, tm
     assert inputs_hash(notebook) == before
 
 
-def test_the_instructor_tools_are_not_in_the_hash(monkeypatch, tmp_path):
-    notebook = nbformat.read(write_notebook(tmp_path / "01_demo.ipynb", "x = 1"), as_version=4)
-    assert not list(runner.LESSON_MODULES.glob("runner.py"))
-    assert not list(runner.LESSON_MODULES.glob("student.py"))
-    tools = tmp_path / "instructor"
-    shutil.copytree(ROOT / "instructor", tools)
-    before = inputs_hash(notebook)
-    (tools / "runner.py").write_text("# edited\n")
-    assert inputs_hash(notebook) == before
+_OPENED: list[str] | None = None
+
+
+def _record_opened(event: str, args: tuple) -> None:
+    if event == "open" and _OPENED is not None and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_record_opened)  # records only while a test sets _OPENED
+
+
+def test_the_hash_reads_the_lessons_helpers_and_constraints_and_nothing_else(tmp_path):
+    global _OPENED
+    notebook = nbformat.read(
+        write_notebook(tmp_path / "01_demo.ipynb", "from course_utils import fit"), as_version=4
+    )
+    _OPENED = []
+    try:
+        inputs_hash(notebook)
+        opened = sorted(set(_OPENED))
+    finally:
+        _OPENED = None
+    helpers = {str(path) for path in runner.lesson_modules(notebook)}
+    assert str(runner.LESSON_MODULES / "training.py") in helpers
+    # Not the instructor tools (runner.py, student.py...), nor any other file.
+    assert set(opened) == helpers | {str(runner.CONSTRAINTS)}
 
 
 def test_every_committed_lesson_is_current():
@@ -308,14 +329,8 @@ def test_a_lesson_hashes_only_the_helpers_it_runs(monkeypatch, tmp_path):
         write_notebook(tmp_path / "02_b.ipynb", "import torch\nimport course_utils.plotting"),
         as_version=4,
     )
-    # Any import runs the package's __init__, which imports device, metrics and training.
-    assert [path.stem for path in runner.lesson_modules(settings_only)] == [
-        "__init__",
-        "device",
-        "metrics",
-        "settings",
-        "training",
-    ]
+    # Any import runs the package's __init__, which imports nothing until a name is used.
+    assert [path.stem for path in runner.lesson_modules(settings_only)] == ["__init__", "settings"]
     assert "plotting" in {path.stem for path in runner.lesson_modules(plots)}
     before = inputs_hash(settings_only), inputs_hash(plots)
     (modules / "plotting.py").write_text(
@@ -378,3 +393,110 @@ def test_a_new_helper_module_leaves_the_lessons_that_do_not_import_it_current(
     (modules / "brand_new.py").write_text("VALUE = 1\n")
     current = [path.name for path in LESSONS if runner._unchanged(path, smoke=False)]
     assert current == [path.name for path in LESSONS]
+
+
+def test_importing_the_package_loads_no_helper_module():
+    code = (
+        "import sys, course_utils, course_utils.settings\n"
+        "print(sorted(m for m in sys.modules if m.startswith('course_utils')))\n"
+        "from course_utils import accuracy\n"
+        "print(sorted(m for m in sys.modules if m.startswith('course_utils')))"
+    )
+    lines = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.splitlines()
+    assert lines == [
+        "['course_utils', 'course_utils.settings']",
+        "['course_utils', 'course_utils.metrics', 'course_utils.settings']",
+    ]
+
+
+def test_every_name_the_package_offers_comes_from_the_module_it_names():
+    import importlib
+
+    import course_utils
+
+    assert course_utils.__all__ == sorted(course_utils.DEFINED_IN)
+    for name, module in course_utils.DEFINED_IN.items():
+        defined = getattr(importlib.import_module(f"course_utils.{module}"), name)
+        assert getattr(course_utils, name) is defined
+        assert defined.__module__ == f"course_utils.{module}", name
+    with pytest.raises(AttributeError, match="no attribute 'fitt'"):
+        course_utils.fitt  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from course_utils import fit", {"training", "device", "metrics"}),
+        ("from course_utils import accuracy", {"metrics"}),
+        ("import course_utils\ncourse_utils.to_device", {"training", "device", "metrics"}),
+        ("from course_utils import *", {"training", "device", "metrics"}),
+        ("from course_utils.plotting import *", {"plotting"}),
+    ],
+)
+def test_a_name_imported_from_the_package_runs_its_module(tmp_path, source, expected):
+    notebook = nbformat.read(write_notebook(tmp_path / "01_x.ipynb", source), as_version=4)
+    ran = {path.stem for path in runner.lesson_modules(notebook)} - {"__init__"}
+    assert expected <= ran
+    assert "data" not in ran and "checkpoint" not in ran
+
+
+def lessons_whose_hash_changes(monkeypatch, tmp_path, edit) -> list[str]:
+    """The committed lessons whose inputs hash ``edit(copy of course_utils)`` changes."""
+    modules = tmp_path / "course_utils"
+    shutil.copytree(runner.LESSON_MODULES, modules, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "LESSON_MODULES", modules)
+    notebooks = {path.stem: nbformat.read(path, as_version=4) for path in LESSONS}
+    before = {name: inputs_hash(notebook) for name, notebook in notebooks.items()}
+    edit(modules)
+    return sorted(name for name, nb in notebooks.items() if inputs_hash(nb) != before[name])
+
+
+def test_a_docstring_edit_in_training_re_runs_no_lesson(monkeypatch, tmp_path):
+    def edit(modules):
+        training = modules / "training.py"
+        source = training.read_text()
+        edited = source.replace('"""Train ``model``', '"""Train the model ``model``', 1)
+        assert edited != source
+        training.write_text(edited)
+
+    assert lessons_whose_hash_changes(monkeypatch, tmp_path, edit) == []
+
+
+def test_a_code_edit_in_training_re_runs_only_the_lessons_that_train(monkeypatch, tmp_path):
+    def edit(modules):
+        training = modules / "training.py"
+        training.write_text(training.read_text() + "\nEDITED = True\n")
+
+    changed = lessons_whose_hash_changes(monkeypatch, tmp_path, edit)
+    assert changed == [
+        "03_hidden_layers_relu",
+        "04_gpu_training",
+        "05_cifar10_cnn",
+        "06_distributed_training",
+    ]
+
+
+def test_peak_memory_counts_the_processes_a_lesson_starts_and_reads_pss_rarely():
+    # A child that starts a grandchild holding 200 MB for two seconds.
+    grandchild = "b = bytearray(200 * 2**20); import time; time.sleep(2)"
+    child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
+    with PeakMemory(interval=0.02) as memory:
+        process = subprocess.Popen([sys.executable, "-c", child])
+        process.wait(timeout=60)
+        time.sleep(0.1)
+    assert memory.peak_bytes > 200 * 2**20
+    assert memory.samples > 50
+    # PSS is read while memory climbs to a new high, not on every sample.
+    assert memory.pss_readings < memory.samples / 4
+
+
+@pytest.mark.slow
+def test_the_kernel_does_not_warn_about_an_unencrypted_connection(tmp_path, capfd):
+    source = write_notebook(tmp_path / "01_demo.ipynb", "print('hello')")
+    run = run_notebook(source, tmp_path / "out.ipynb", show_progress=False)
+    assert run.ok
+    assert run.runner_cpu_seconds > 0
+    err = capfd.readouterr().err
+    assert "without encryption" not in err
