@@ -4,7 +4,8 @@ Most learners train on a CPU. This script trains two recipes in one run and prin
 for each, the accuracy reached within a training-time budget (default 300 s), the
 training time to reach 80%, and the ratio of the two recipes' times:
 
-- ``lesson``: lesson 05's ResNet-9 at width 16 with its ``fit_one_cycle`` settings
+- ``lesson``: lesson 05's ResNet-9 (the lesson's own class, run from
+  notebooks/05_cifar10_cnn.py) at width 16 with its ``fit_one_cycle`` settings
   (Adam, peak learning rate 0.01, weight decay 1e-4, gradient clipping 0.1, batches
   of 128, random crops and flips), for ``--lesson-epochs`` epochs;
 - ``fast``: the course's CPU recipe, lesson 05's on a CPU: ``course_utils.fastnet``'s
@@ -34,23 +35,23 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 PROCESS_START = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for instructor/, which is not installed
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from cifar10_speedrun import load_cifar10  # noqa: E402
 from torch import nn  # noqa: E402
 
-from course_utils import (  # noqa: E402
-    DeviceTensorLoader,
-    ImageClassificationBase,
-    evaluate,
-    fit_one_cycle,
-)
+from course_utils import DeviceTensorLoader, evaluate, fit_one_cycle  # noqa: E402
 from course_utils.augment import batch_transform, normalize  # noqa: E402
 from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast  # noqa: E402
+from instructor.lessons import lesson_definitions  # noqa: E402
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
@@ -186,46 +187,9 @@ def train_fast(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
 # --- lesson 05's recipe -----------------------------------------------------------------
 
 
-def conv_block(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
-    """Lesson 05's conv_block, as the lesson defines it."""
-    layers = [
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    ]
-    if pool:
-        layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(*layers)
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.body = nn.Sequential(conv_block(channels, channels), conv_block(channels, channels))
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs + self.body(inputs)
-
-
-class LessonResNet9(ImageClassificationBase):
-    """Lesson 05's ResNet9 (tests/test_benchmarks.py checks the two stay the same)."""
-
-    def __init__(self, width: int = 64, num_classes: int = 10):
-        super().__init__()
-        self.layers = nn.Sequential(
-            conv_block(3, width),
-            conv_block(width, 2 * width, pool=True),
-            ResidualBlock(2 * width),
-            conv_block(2 * width, 4 * width, pool=True),
-            conv_block(4 * width, 8 * width, pool=True),
-            ResidualBlock(8 * width),
-            nn.AdaptiveMaxPool2d(1),
-            nn.Flatten(),
-            nn.Linear(8 * width, num_classes),
-        )
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.layers(images)
+# Lesson 05's own ResNet-9, run from the lesson's .py twin with the blocks it is built from.
+LESSON_05 = lesson_definitions("05_cifar10_cnn.py", {"conv_block", "ResidualBlock", "ResNet9"})
+ResNet9 = LESSON_05["ResNet9"]
 
 
 def train_lesson(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
@@ -247,7 +211,7 @@ def train_lesson(data: dict[str, torch.Tensor], args, seed: int) -> list[dict]:
         batch_size=500,
         transform=batch_transform(MEAN, STD),
     )
-    model = LessonResNet9(16)
+    model = ResNet9(16)
     history = fit_one_cycle(
         args.lesson_epochs,
         0.01,
@@ -269,7 +233,7 @@ def throughput(args, steps: int = 12) -> None:
     labels = torch.randint(0, 10, (args.batch_size,))
     models = {
         "fast": FastNet(args.width, channels_last=args.channels_last),
-        "lesson": LessonResNet9(16),
+        "lesson": ResNet9(16),
     }
     for name, model in models.items():
         inputs = images

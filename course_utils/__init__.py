@@ -4,8 +4,8 @@ The names most lessons use are importable from the package itself::
 
     from course_utils import fit, evaluate, get_default_device, DeviceDataLoader
 
-The rest live in modules by concern: ``data`` (datasets; ``downloads``, ``archives``
-and the ``prefetch`` command check and unpack them), ``augment`` (batch
+The rest live in modules by concern: ``data`` (datasets, checked before use; the
+``prefetch`` command fetches them for an offline classroom), ``augment`` (batch
 augmentation on the device), ``models``, ``training`` (also ``eval_mode`` and
 ``predict``), ``metrics``, ``plotting``, ``checkpoint``, ``settings`` (smoke mode,
 seeding), ``report`` (headline figures) and ``checks`` (the exercises' self-checks,

@@ -1,10 +1,8 @@
-"""Shared fixtures: tiny models and loaders the tests build themselves."""
+"""Shared paths (the checkout, the lessons) and fixtures: tiny models and loaders."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import pytest
@@ -17,27 +15,11 @@ matplotlib.use("Agg")
 
 from course_utils import ImageClassificationBase  # noqa: E402
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def lesson_namespace(script: str, names: set[str], extra: dict[str, Any] | None = None) -> dict:
-    """Execute only the named top-level functions and classes of a lesson's .py twin.
-
-    They run in a namespace holding ``torch``, ``nn``, ``ImageClassificationBase`` and
-    ``extra``: whatever else the definitions read when they are called.
-    """
-    tree = ast.parse((NOTEBOOKS / script).read_text())
-    keep = [
-        node
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names
-    ]
-    found = {node.name for node in keep}
-    assert found == names, f"{script} defines no {sorted(names - found)}"
-    namespace = {"torch": torch, "nn": nn, "ImageClassificationBase": ImageClassificationBase}
-    namespace.update(extra or {})
-    exec(compile(ast.Module(body=keep, type_ignores=[]), script, "exec"), namespace)
-    return namespace
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+# The lessons, in order: the notebooks and their jupytext .py twins.
+LESSON_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+LESSON_SCRIPTS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 
 
 class Float64Recorder(TorchDispatchMode):
@@ -148,3 +130,90 @@ def separable_loaders() -> tuple[DataLoader, DataLoader]:
     return DataLoader(train, batch_size=32, shuffle=True, generator=generator), DataLoader(
         val, batch_size=50
     )
+
+
+# --- The data path (tests/test_data.py, tests/test_prefetch.py) ---
+
+import io  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import tarfile  # noqa: E402
+
+from PIL import Image  # noqa: E402
+from torchvision import datasets  # noqa: E402
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: a download from it fails as without a network."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def offline(monkeypatch) -> str:
+    """No network: torchvision's MNIST and Fashion-MNIST mirrors point at a closed port.
+    Returns such a URL too, for a ``PublishedArchive`` (``replace(archive, url=offline)``)."""
+    for dataset_class in (datasets.MNIST, datasets.FashionMNIST):
+        monkeypatch.setattr(dataset_class, "mirrors", [f"http://127.0.0.1:{closed_port()}/"])
+    return f"http://127.0.0.1:{closed_port()}/cifar10.tgz"
+
+
+def png_bytes(value: int, size: tuple[int, int] = (4, 4)) -> bytes:
+    """A grey PNG image of ``size`` pixels."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (value, value, value)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tar_member(name: str, kind: bytes = tarfile.REGTYPE, payload: bytes = b"", link: str = ""):
+    """An archive member ``(TarInfo, payload)``: a file by default, or a folder, a link..."""
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(payload)
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    return info, payload
+
+
+def cifar_members(archive, skip: tuple[str, ...] = (), folders: bool = True) -> list:
+    """The members of a ``cifar10.tgz`` for ``archive`` (a ``PublishedArchive``): its class
+    folders (unless ``folders`` is false) and distinct PNG images (per ``splits``), but not
+    the ``<split>/<class>`` folders in ``skip``."""
+    members = [tar_member(archive.top_folder, tarfile.DIRTYPE)] if folders else []
+    for split, per_class in archive.splits:
+        for label, name in enumerate(archive.classes):
+            if f"{split}/{name}" in skip:
+                continue
+            folder = f"{archive.top_folder}/{split}/{name}"
+            members += [tar_member(folder, tarfile.DIRTYPE)] if folders else []
+            for index in range(per_class):
+                image = png_bytes((20 * label + index) % 256, archive.image_size)
+                members.append(tar_member(f"{folder}/{index:04d}.png", payload=image))
+    return members
+
+
+def write_archive(path, members: list):
+    """Write ``members`` (from ``tar_member``) into the ``.tgz`` archive ``path``; return it."""
+    with tarfile.open(path, "w:gz") as tar:
+        for info, payload in members:
+            tar.addfile(info, io.BytesIO(payload) if info.isreg() else None)
+    return path
+
+
+def write_idx(path, count: int, images: bool, magic: int | None = None) -> None:
+    """Write an IDX file of ``count`` 28x28 images (pixels 0, 1, 2, ...) or labels (5, 6, ...);
+    ``magic`` overrides the magic number."""
+    shape = (count, 28, 28) if images else (count,)
+    magic = magic if magic is not None else (0x803 if images else 0x801)
+    values = range(count * 784) if images else range(5, 5 + count)
+    header = struct.pack(f">I{len(shape)}I", magic, *shape)
+    path.write_bytes(header + bytes(value % 256 for value in values))
+
+
+def make_idx_dataset(root, folder: str = "MNIST"):
+    """Write ``root/<folder>/raw`` with 3 training and 2 test images and labels; return it."""
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("train", 3), ("t10k", 2)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", count, images=True)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", count, images=False)
+    return raw

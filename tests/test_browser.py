@@ -22,14 +22,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import NOTEBOOKS, ROOT
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = Path(__file__).resolve().parents[1]
-LESSON = ROOT / "notebooks" / "01_tensors.ipynb"
+LESSON = NOTEBOOKS / "01_tensors.ipynb"
 SCREENSHOTS = ROOT / "build" / "browser"
 TOKEN = "course-browser-test"
 INSTALL_HINT = (

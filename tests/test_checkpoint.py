@@ -28,8 +28,8 @@ def test_round_trip_restores_weights_optimizer_epoch_and_extras(tmp_path):
     assert extras == {"epoch": 3, "history": [{"val_acc": 0.5}], "note": "hi"}
     for a, b in zip(model.parameters(), fresh.parameters(), strict=True):
         assert torch.equal(a, b)
-    step = optimizer.state_dict()["state"][0]["step"]
-    assert fresh_optimizer.state_dict()["state"][0]["step"] == step
+    # The fresh optimizer took its own step, on other weights: only loading makes them equal.
+    assert same_optimizer(fresh_optimizer, optimizer_snapshot(optimizer))
 
 
 def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
@@ -180,7 +180,7 @@ def test_a_numpy_learning_rate_in_the_optimizer_still_loads(tmp_path):
     optimizer = torch.optim.Adam(model.parameters(), lr=np.logspace(-4, -2, 3)[1])
     path = save_checkpoint(tmp_path / "ckpt.pt", model, optimizer)
     fresh = nn.Linear(3, 2)
-    fresh_optimizer = torch.optim.Adam(fresh.parameters())
+    fresh_optimizer = torch.optim.Adam(fresh.parameters(), lr=0.5)  # not Adam's default 1e-3
     load_checkpoint(path, fresh, fresh_optimizer)
     assert fresh_optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 

@@ -20,6 +20,7 @@ import jupytext
 import nbformat
 import pytest
 import torch
+from conftest import LESSON_SCRIPTS, ROOT
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -45,8 +46,6 @@ from course_utils.checks import (
 from course_utils.distributed import TorchrunResult
 from course_utils.models import MLP
 
-ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 MODULES = {
     "01": lesson01,
     "02": lesson02,
@@ -155,10 +154,9 @@ def test_an_error_in_the_learners_function_becomes_a_finding():
 
     with pytest.raises(Wrong, match=r"`broken\(a tensor of shape \(2, 3\)\)` raised RuntimeError"):
         call_learner_code(broken, torch.ones(2, 3), name="broken", advice="Try keepdim.")
-    try:
+    with pytest.raises(Wrong) as caught:
         call_learner_code(broken, torch.ones(2), name="broken", advice="Try keepdim.")
-    except Wrong as error:
-        assert str(error).endswith("shapes do not match. Try keepdim.")
+    assert str(caught.value).endswith("shapes do not match. Try keepdim.")
 
 
 def test_a_check_leaves_the_learners_random_stream_as_it_found_it():
@@ -213,7 +211,7 @@ def lesson_hints(script: Path) -> dict[int, str]:
     return hints
 
 
-@pytest.mark.parametrize("script", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])
 def test_every_exercise_has_a_check_whose_hint_is_the_stubs(script):
     module = importlib.import_module(f"course_utils.checks.lesson{script.stem[:2]}")
     hints = lesson_hints(script)
@@ -222,7 +220,7 @@ def test_every_exercise_has_a_check_whose_hint_is_the_stubs(script):
         assert module.EXERCISES[number].hint == hint, f"exercise {number}: hints differ"
 
 
-@pytest.mark.parametrize("script", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])
 def test_every_committed_check_output_says_passed(script):
     """The committed outputs are the full-size run: every worked solution passed there."""
     notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
@@ -720,7 +718,7 @@ def test_lesson06_exercise2():
     assert_wrong(lesson06, 2, "had 2 processes", thread_run=two_processes, two_thread_seconds=1.1)
 
 
-@pytest.mark.parametrize("script", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])
 def test_the_not_attempted_report_quotes_the_stub_line_of_the_student_version(script):
     """The report says which line to replace: it must be the line the learner sees."""
     student = nbformat.read(ROOT / "student" / f"{script.stem}.ipynb", as_version=4)

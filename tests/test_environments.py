@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 
 
@@ -69,7 +69,14 @@ def test_constraints_pin_every_learner_package_and_the_test_tools():
         requirement_name(r) for r in project["optional-dependencies"]["test"]
     }
     assert every - set(constraints()) == set()
-    assert constraints()["torch"] == "2.14.1" and constraints()["torchvision"] == "0.29.1"
+
+
+def test_the_pinned_pytorch_pair_is_one_the_readme_says_was_tested():
+    # constraints.txt's pair is what .venv and CI run: README's "Tested with" table lists it.
+    pinned = constraints()
+    readme = (ROOT / "README.md").read_text()
+    row = rf"^\| {re.escape(pinned['torch'])} \| {re.escape(pinned['torchvision'])} \|.*\| pass \|"
+    assert re.search(row, readme, re.MULTILINE), (pinned["torch"], pinned["torchvision"])
 
 
 @pytest.mark.parametrize("source", [conda_pins, binder_pins], ids=["environment.yml", "binder"])

@@ -8,12 +8,12 @@ device has it (and in float32 where it does not), and the loss comes out in floa
 
 import pytest
 import torch
-from conftest import lesson_namespace
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import fit_one_cycle, to_device
 from course_utils.fastnet import FastNet
+from instructor.lessons import lesson_definitions
 
 NAMES = {"conv_block", "ResidualBlock", "ResNet9", "MixedPrecisionResNet9", "build_network"}
 
@@ -33,7 +33,7 @@ class _ConvDtypes(TorchDispatchMode):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_the_gpu_branch_trains_resnet9_channels_last_with_autocast_where_native(native):
-    lesson = lesson_namespace(
+    lesson = lesson_definitions(
         "05_cifar10_cnn.py",
         NAMES,
         {

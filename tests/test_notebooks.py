@@ -8,18 +8,15 @@ import base64
 import importlib
 import pkgutil
 import re
-from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
+from conftest import LESSON_NOTEBOOKS, LESSON_SCRIPTS, ROOT
 
 import course_utils
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-SCRIPTS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-IDS = [path.stem for path in NOTEBOOKS]
+IDS = [path.stem for path in LESSON_NOTEBOOKS]
 
 
 def code_cells(notebook):
@@ -36,11 +33,11 @@ def helper_names() -> set[str]:
 
 
 def test_every_lesson_has_both_halves_of_its_pair():
-    assert NOTEBOOKS, "no lesson notebooks found"
-    assert [p.stem for p in NOTEBOOKS] == [p.stem for p in SCRIPTS]
+    assert LESSON_NOTEBOOKS, "no lesson notebooks found"
+    assert [p.stem for p in LESSON_NOTEBOOKS] == [p.stem for p in LESSON_SCRIPTS]
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
 def test_notebook_and_its_py_twin_are_in_sync(notebook_path):
     from_notebook = jupytext.read(notebook_path)
     from_script = jupytext.read(notebook_path.with_suffix(".py"))
@@ -55,7 +52,7 @@ def test_notebook_and_its_py_twin_are_in_sync(notebook_path):
         assert notebook_cell.metadata.get("tags", []) == script_cell.metadata.get("tags", [])
 
 
-@pytest.mark.parametrize("script_path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+@pytest.mark.parametrize("script_path", LESSON_SCRIPTS, ids=[p.stem for p in LESSON_SCRIPTS])
 def test_lessons_do_not_redefine_course_utils_helpers(script_path):
     tree = ast.parse(jupytext.writes(jupytext.read(script_path), fmt="py:percent"))
     defined = {
@@ -84,7 +81,7 @@ def test_the_redefinition_check_catches_a_pasted_helper(tmp_path):
         test_lessons_do_not_redefine_course_utils_helpers(pasted)
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
 def test_committed_outputs_are_complete_and_clean(notebook_path):
     notebook = nbformat.read(notebook_path, as_version=4)
     for cell in code_cells(notebook):
@@ -100,7 +97,7 @@ def test_committed_outputs_are_complete_and_clean(notebook_path):
             assert "Warning" not in text, f"warning in output: {text[:200]}"
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
 def test_lesson_structure(notebook_path):
     notebook = nbformat.read(notebook_path, as_version=4)
     sources = [cell.source for cell in notebook.cells]
@@ -123,7 +120,7 @@ def test_lesson_structure(notebook_path):
     assert len(tagged) >= 5, "deterministic cells carry the nbval-check-output tag"
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
 def test_badges_point_at_this_notebook(notebook_path):
     first_cell = nbformat.read(notebook_path, as_version=4).cells[0].source
     # a badge is [![alt](image)](link): the link follows ")]("
@@ -142,7 +139,7 @@ def test_every_readme_link_and_badge_points_at_an_existing_file():
         r"\)\]\(https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/[^)]*?(notebooks/[\w.]+\.ipynb)\)",
         readme,
     )
-    assert len(remote) == 2 * len(NOTEBOOKS), "a Colab and a Binder badge per lesson"
+    assert len(remote) == 2 * len(LESSON_NOTEBOOKS), "a Colab and a Binder badge per lesson"
     missing = [path for path in local + remote if not (ROOT / path).exists()]
     assert missing == []
 
@@ -159,7 +156,7 @@ def output_texts(output) -> list[str]:
     return [text if isinstance(text, str) else "".join(text) for text in texts]
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
 def test_committed_outputs_hold_no_progress_bars_widgets_or_machine_paths(notebook_path):
     notebook = nbformat.read(notebook_path, as_version=4)
     assert "widgets" not in notebook.metadata, "widget state saved: re-run with `make solutions`"
@@ -171,7 +168,7 @@ def test_committed_outputs_hold_no_progress_bars_widgets_or_machine_paths(notebo
                 assert not ABSOLUTE_PATH.search(text), f"a path of this machine: {text[:200]}"
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
 def test_committed_figures_are_small(notebook_path):
     notebook = nbformat.read(notebook_path, as_version=4)
     for cell in code_cells(notebook):

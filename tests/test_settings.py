@@ -1,9 +1,9 @@
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 from course_utils.settings import (
     SMOKE_ENV,
@@ -32,8 +32,7 @@ def test_smoke_mode_is_read_when_asked_not_at_import(monkeypatch):
 
 def test_the_smoke_variable_is_named_once():
     assert SMOKE_ENV == "COURSE_SMOKE"
-    package = Path(__file__).resolve().parents[1]
-    sources = [*package.glob("course_utils/*.py"), *package.glob("instructor/*.py")]
+    sources = [*ROOT.glob("course_utils/*.py"), *ROOT.glob("instructor/*.py")]
     naming = [path.name for path in sources if '"COURSE_SMOKE"' in path.read_text()]
     assert naming == ["settings.py"]
 

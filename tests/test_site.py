@@ -28,15 +28,14 @@ from pathlib import Path
 
 import pytest
 import test_browser
+from conftest import LESSON_NOTEBOOKS, ROOT
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "build" / "site-screenshots"
 with open(ROOT / "site" / "course.toml", "rb") as course_file:
     COURSE = tomllib.load(course_file)
-LESSONS = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PAGES = ["index.html", "setup.html", "instructors.html"] + [
-    f"notebooks/{lesson}.html" for lesson in LESSONS
+    f"notebooks/{path.stem}.html" for path in LESSON_NOTEBOOKS
 ]
 # tqdm's text fallback: "  40%|████      | 4/10 [00:01<00:02, ...]".
 PROGRESS_BAR = re.compile(r"\d+%\|")

@@ -194,15 +194,23 @@ class NaNAtStep(TinyClassifier):
 def test_fit_stops_at_the_first_non_finite_loss_naming_epoch_and_batch(
     separable_loaders, monkeypatch, every_step
 ):
-    # raising=False: the run against the old module must fail on behaviour, not on this line
-    monkeypatch.setattr(training, "_checks_every_step", lambda loss: every_step, raising=False)
+    # once-per-epoch is what a GPU does; on the CPU the tests run on, fit checks each step
+    monkeypatch.setattr(training, "_checks_every_step", lambda loss: every_step)
     torch.manual_seed(0)
-    model = NaNAtStep(bad_step=len(separable_loaders[0]) + 3)  # epoch 2, batch 3
+    batches = len(separable_loaders[0])
+    model = NaNAtStep(bad_step=batches + 3)  # epoch 2, batch 3
     with pytest.raises(FloatingPointError, match=r"nan in epoch 2, batch 3 .*learning rate"):
         fit(5, 0.1, model, *separable_loaders)
+    finite = all(torch.isfinite(parameter).all() for parameter in model.parameters())
     if every_step:  # stopped before the bad step could touch the weights
-        assert model.steps == model.bad_step
-        assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
+        assert model.steps == model.bad_step and finite
+    else:  # stopped at the end of the epoch, whose later steps took the NaN into the weights
+        assert model.steps == 2 * batches and not finite
+
+
+def test_fit_checks_each_loss_on_the_cpu_and_leaves_device_losses_for_the_epoch_end():
+    assert training._checks_every_step(torch.tensor(1.0)) is True
+    assert training._checks_every_step(torch.tensor(1.0, device="meta")) is False
 
 
 def test_fit_stops_on_a_non_finite_validation_loss(tiny_model, separable_loaders):

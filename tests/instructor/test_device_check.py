@@ -1,18 +1,15 @@
 """instructor.device_check: the table of a GPU run, and its smoke form on this CPU."""
 
-from pathlib import Path
-
 import nbformat
 import pytest
+from conftest import NOTEBOOKS
 
 from instructor.device_check import DEVICE_CELL, format_device_table, main, with_device_cell
 from instructor.runner import LessonRun
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_the_device_cell_goes_to_the_copy_only():
-    lesson = nbformat.read(ROOT / "notebooks" / "01_tensors.ipynb", as_version=4)
+    lesson = nbformat.read(NOTEBOOKS / "01_tensors.ipynb", as_version=4)
     cells = len(lesson.cells)
     copy = with_device_cell(lesson)
     assert len(lesson.cells) == cells and len(copy.cells) == cells + 1
@@ -41,7 +38,7 @@ def test_the_table_names_the_device_and_its_peak_memory():
 @pytest.mark.slow
 def test_the_smoke_form_runs_a_lesson_on_this_cpu(tmp_path):
     # CI has no GPU: the smoke form keeps the command working on the CPU.
-    status = main(["--smoke", "--out", str(tmp_path), str(ROOT / "notebooks" / "01_tensors.ipynb")])
+    status = main(["--smoke", "--out", str(tmp_path), str(NOTEBOOKS / "01_tensors.ipynb")])
     table = (tmp_path / "RESULTS.md").read_text()
     assert status == 0, table
     assert table.startswith("Device: CPU (") and "smoke mode" in table.splitlines()[0]

@@ -2,16 +2,13 @@
 
 import copy
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import LESSON_NOTEBOOKS
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from instructor.figures import Quote, check_figures, main, printed_values, quotes, update_figures
-
-ROOT = Path(__file__).resolve().parents[2]
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def notebook_with(markdown: str, printed: str) -> nbformat.NotebookNode:
@@ -71,7 +68,7 @@ def test_check_figures_reports_drift_missing_outputs_and_unannotated_figures():
     ]
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("lesson", LESSON_NOTEBOOKS, ids=[path.stem for path in LESSON_NOTEBOOKS])
 def test_every_figure_in_a_lesson_matches_its_outputs(lesson):
     assert check_figures(nbformat.read(lesson, as_version=4)) == []
 
@@ -90,7 +87,9 @@ def mutate_first_quoted_figure(notebook: nbformat.NotebookNode) -> tuple[str, st
     raise AssertionError("no quoted figure to mutate")
 
 
-@pytest.mark.parametrize("lesson", LESSONS[2:], ids=[path.stem for path in LESSONS[2:]])
+@pytest.mark.parametrize(
+    "lesson", LESSON_NOTEBOOKS[2:], ids=[path.stem for path in LESSON_NOTEBOOKS[2:]]
+)
 def test_editing_a_quoted_figure_in_a_copy_of_a_lesson_fails_the_check(lesson, tmp_path):
     copied = tmp_path / lesson.name
     copied.write_bytes(lesson.read_bytes())

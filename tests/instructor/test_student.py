@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import LESSON_NOTEBOOKS, NOTEBOOKS
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -17,9 +18,6 @@ from instructor.student import (
     strip_solutions,
     student_path,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 SOLUTION_CELL = """value = 3
 ### BEGIN SOLUTION
@@ -198,7 +196,7 @@ def test_check_reports_an_exercise_without_a_stub(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("lesson", LESSON_NOTEBOOKS, ids=[path.stem for path in LESSON_NOTEBOOKS])
 def test_committed_student_version_is_current(lesson):
     assert check_student_version(lesson) == []
 
@@ -233,7 +231,7 @@ def exercise_count(lesson: Path) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("lesson", LESSON_NOTEBOOKS, ids=[path.stem for path in LESSON_NOTEBOOKS])
 def test_student_version_runs_top_to_bottom_and_each_exercise_says_not_attempted(
     lesson, tmp_path, monkeypatch
 ):
@@ -250,7 +248,7 @@ def test_student_version_runs_top_to_bottom_and_each_exercise_says_not_attempted
 def test_filling_in_one_exercise_makes_it_pass_while_the_others_stay_not_attempted(
     tmp_path, monkeypatch
 ):
-    lesson = ROOT / "notebooks" / "01_tensors.ipynb"
+    lesson = NOTEBOOKS / "01_tensors.ipynb"
     solution = nbformat.read(lesson, as_version=4)
     student = nbformat.read(student_path(lesson), as_version=4)
     solved = {cell.id: cell.source for cell in solution.cells}
@@ -288,7 +286,7 @@ def test_the_student_note_is_the_same_every_time(tmp_path):
     assert nbformat.writes(make_student_notebook(solution, "01_toy.ipynb")) == first
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+@pytest.mark.parametrize("lesson", LESSON_NOTEBOOKS, ids=[path.stem for path in LESSON_NOTEBOOKS])
 def test_committed_student_versions_say_where_the_solutions_are_and_hold_no_widgets(lesson):
     student = nbformat.read(student_path(lesson), as_version=4)
     assert f"notebooks/{lesson.name}" in student.cells[0].source
