@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
@@ -135,12 +136,18 @@ def plot_lrs(history: Sequence[dict], title: str = "Learning-rate schedule") -> 
 
 
 def plot_confusion_matrix(
-    matrix: torch.Tensor, class_names: Sequence[str], normalize: bool = False
+    matrix: torch.Tensor,
+    class_names: Sequence[str],
+    normalize: bool = False,
+    colour_mistakes_only: bool = True,
 ) -> Figure:
     """Draw a confusion matrix (rows: true class, columns: predicted class).
 
     ``matrix`` comes from ``metrics.confusion_matrix``; ``normalize=True`` shows
-    each row as fractions. Returns the figure. Introduced in lesson 03.
+    each row as fractions. Every cell shows its value. By default the colours span
+    the mistakes (the cells off the diagonal) and the diagonal is grey: a good model's
+    correct answers would otherwise take the whole colour scale and leave its
+    mistakes white. Returns the figure. Introduced in lesson 03.
     """
     matrix = torch.as_tensor(matrix)
     if (
@@ -157,16 +164,26 @@ def plot_confusion_matrix(
         values = values / values.sum(dim=1, keepdim=True).clamp(min=1)
     size = max(4.0, 0.6 * len(class_names) + 1.5)
     fig, ax = plt.subplots(figsize=(size, size))
-    image = ax.imshow(values.numpy(), cmap="Blues")
+    diagonal = torch.eye(len(class_names), dtype=torch.bool)
+    shown = values.numpy()
+    if colour_mistakes_only:
+        shown = np.ma.masked_array(shown, mask=diagonal.numpy())
+    # The masked diagonal is drawn light grey.
+    image = ax.imshow(shown, cmap=plt.get_cmap("Blues").with_extremes(bad="0.85"))
     ticks = range(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
-    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
-    threshold = values.max().item() / 2
+    title = "Confusion matrix"
+    if colour_mistakes_only:
+        title += "\n(colours: mistakes; grey diagonal: correct)"
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    coloured = values[~diagonal] if colour_mistakes_only else values.flatten()
+    threshold = coloured.max().item() / 2 if coloured.numel() else 0.0
     for row in ticks:
         for col in ticks:
             value = values[row, col].item()
             text = f"{value:.2f}" if normalize else f"{int(value)}"
+            dark = value > threshold and not (colour_mistakes_only and row == col)
             ax.text(
                 col,
                 row,
@@ -174,7 +191,7 @@ def plot_confusion_matrix(
                 ha="center",
                 va="center",
                 fontsize=8,
-                color="white" if value > threshold else "black",
+                color="white" if dark else "black",
             )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()

@@ -27,6 +27,7 @@
 # - create tensors of any shape and type, and reshape them (and know when `view` fails);
 # - index them with slices and boolean masks, and predict what broadcasting does;
 # - tell elementwise from matrix operations, and reduce along a chosen dimension;
+# - make random numbers repeatable with a seed;
 # - move data between NumPy and PyTorch without copying, knowing the memory is shared;
 # - move tensors between devices and follow the rule that operands share a device.
 
@@ -91,6 +92,28 @@ print(torch.arange(0, 10, 3))  # start, stop (excluded), step
 # %%
 print(torch.rand(2, 3))
 print(torch.randn(2, 3))
+
+# %% [markdown]
+# **Seeds.** Run this lesson again and the numbers above come out the same. A random
+# number generator produces a fixed sequence from a starting value, the *seed*:
+# `torch.manual_seed(s)` restarts PyTorch's generator at `s`, so the draws after it
+# repeat, and each draw moves the generator on. The setup cell called
+# `seed_everything(0)` from `course_utils.settings`, which seeds PyTorch this way and
+# also Python's `random` module and NumPy. Every lesson starts like this, so that its
+# random starting weights, shuffles and draws, and so its printed results, come out the
+# same each time it runs top to bottom (with the same PyTorch on the same kind of device).
+
+# %% tags=["nbval-check-output"]
+torch.manual_seed(42)
+first = torch.rand(3)
+second = torch.rand(3)  # the generator has moved on: other numbers
+torch.manual_seed(42)
+again = torch.rand(3)  # restarted at the same seed: the first draw again
+print(first, second, again, sep="\n")
+print(
+    f"again equals first: {torch.equal(again, first)}; second equals first: "
+    f"{torch.equal(second, first)}"
+)
 
 # %% [markdown]
 # The `*_like` functions copy shape, type and device from another tensor, a safe
@@ -272,6 +295,20 @@ print(row_sums.shape)
 print(scores / row_sums)
 
 # %% [markdown]
+# **The silent bug.** Forget `keepdim` and the sums have shape (3,). Broadcasting lines
+# a shape (3,) up with the *last* dimension, so it divides each *column* by a row's sum.
+# With the 3 x 2 table above the shapes clash and PyTorch raises an error. With a square
+# table they fit, and the wrong answer comes out with no error at all. Check a result
+# you can predict: each row divided by its own sum must sum to 1.
+
+# %% tags=["nbval-check-output"]
+square = torch.tensor([[1.0, 3.0, 0.0], [2.0, 2.0, 4.0], [0.0, 4.0, 4.0]])
+wrong = square / square.sum(dim=1)  # (3, 3) / (3,): column j divided by row j's sum
+right = square / square.sum(dim=1, keepdim=True)  # (3, 3) / (3, 1): row i by its own sum
+print("rows of wrong sum to", wrong.sum(dim=1))
+print("rows of right sum to", right.sum(dim=1))
+
+# %% [markdown]
 # **`.item()`** turns a tensor with one element into a plain Python number, which is
 # what you print, store in a list or compare with `if`. Lessons 03 to 05 use it to
 # read a loss or an accuracy out of a tensor. It fails on a tensor with more than
@@ -353,21 +390,42 @@ print(array[0], copied[0].item())
 # %% [markdown]
 # ## 7. Devices
 #
-# Every tensor lives on a device: the CPU's memory or an accelerator's. `.to(device)`
-# returns a copy on that device. `get_default_device()` from `course_utils` picks
-# CUDA, then Apple's MPS, then the CPU; lesson 04 explains it in detail.
+# Every tensor lives on a device: the CPU's memory or an accelerator's.
+# `get_default_device()` from `course_utils` picks CUDA, then Apple's MPS, then the
+# CPU; lesson 04 explains it in detail. `.to(device)` returns a tensor on that device:
+# a copy when the data has to move (the original stays where it was), and the tensor
+# itself when it is already there, so `x = x.to(device)` costs nothing the second time.
 
 # %%
 device = get_default_device()
 on_device = torch.ones(3).to(device)
 print(f"default device: {device}; tensor is on {on_device.device}")
+cpu_tensor = torch.ones(3)
+print(f".to('cpu') on a CPU tensor returns the tensor itself: {cpu_tensor.to('cpu') is cpu_tensor}")
 
 # %% [markdown]
 # **The rule:** the tensors in one operation must be on the same device. PyTorch
 # never moves data behind your back, because a hidden copy between CPU and GPU
-# is slow. On a GPU machine, adding a CPU tensor to a CUDA tensor raises an error.
-# The same rule holds for every device, so we can show it anywhere with PyTorch's
-# `meta` device (tensors with a shape but no data).
+# is slow. On a machine with a GPU, the next cell adds a CPU tensor to a tensor on
+# the GPU and prints the error you will meet there.
+
+# %%
+if device.type != "cpu":
+    try:
+        torch.ones(2) + torch.ones(2, device=device)
+    except RuntimeError as error:
+        print("RuntimeError:", error)
+else:
+    print(
+        "No GPU here: every tensor is on the CPU, so this mistake cannot happen on this "
+        "machine.\nOn a GPU this cell adds a CPU tensor to a GPU tensor and prints the error."
+    )
+
+# %% [markdown]
+# The rule holds for every device, including PyTorch's `meta` device (tensors with a
+# shape but no data), which exists on every machine. Mixing it with the CPU shows the
+# rule anywhere; the wording differs from a GPU's, but it names the two devices the
+# same way.
 
 # %% tags=["nbval-check-output"]
 try:
@@ -377,6 +435,21 @@ except RuntimeError as error:
 
 # %% [markdown]
 # The fix is always the same: move one operand with `.to(...)` so both share a device.
+#
+# **Back to NumPy from any device.** `.numpy()` works only on a CPU tensor that does
+# not record the operations applied to it (lesson 02's `requires_grad=True` makes a
+# tensor record them). Code that plots or saves results wherever it runs writes
+# `.detach().cpu().numpy()`: `detach` returns the same numbers without the recording,
+# `cpu` moves them to the CPU (or returns the tensor itself when it is already there),
+# and `numpy` shares that memory.
+
+# %%
+weights = torch.ones(2, device=device, requires_grad=True)
+try:
+    weights.numpy()
+except (RuntimeError, TypeError) as error:
+    print(f"{type(error).__name__}: {error}")
+print(weights.detach().cpu().numpy())
 
 # %% [markdown]
 # ## Summary
@@ -385,8 +458,13 @@ except RuntimeError as error:
 # - `view` shares memory and needs a contiguous layout; `reshape` copies when it must.
 # - Broadcasting compares shapes from the right; size-1 dimensions stretch.
 # - `*` is elementwise, `@` is the matrix product; `dim=` chooses what a reduction removes.
-# - `from_numpy` and `.numpy()` share memory; `torch.tensor(...)` copies.
-# - Operands must be on the same device; `.to(device)` moves a tensor.
+# - A reduction without `keepdim` can broadcast against the wrong dimension without an
+#   error: check results you can predict.
+# - `torch.manual_seed` (or `seed_everything`) makes random draws repeat.
+# - `from_numpy` and `.numpy()` share memory; `torch.tensor(...)` copies;
+#   `.detach().cpu().numpy()` works from any tensor.
+# - Operands must be on the same device; `.to(device)` moves a tensor (or returns it
+#   when it is already there).
 
 # %%
 record_result("broadcast example matches the hand calculation", broadcast_matches)
@@ -486,7 +564,7 @@ if check_exercise(3, zero_negatives=zero_negatives):
     print(f"smallest value now: {noise.min().item()}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** 509<!-- output: values replaced --> of the 1,000 values
+# **What the result means.** 486<!-- output: values replaced --> of the 1,000 values
 # were negative, close to half, as expected for numbers drawn around 0 by `randn`.
 # The smallest value is now 0: the mask chose exactly the negative entries, and
 # assigning through it changed them in place. The check also tried tensors of other

@@ -28,8 +28,9 @@
 # - make PyTorch track a tensor, read the graph it records, and get gradients with `backward()`;
 # - check a gradient against the calculus you would do by hand;
 # - handle vector outputs, and explain why gradients must be zeroed between steps;
-# - switch tracking off (`no_grad`, `detach`, frozen parameters) and replace a
-#   network's last layer, the idea behind fine-tuning;
+# - switch tracking off (`no_grad`, `detach`);
+# - build models from `nn.Linear` and `nn.Sequential` or by subclassing `nn.Module`, freeze
+#   parameters and replace a network's last layer, the idea behind fine-tuning;
 # - write gradient descent by hand, then with `torch.optim.SGD`, and choose a learning rate.
 
 # %%
@@ -94,12 +95,28 @@ print(type(z.grad_fn).__name__)
 print([type(node).__name__ for node, _ in z.grad_fn.next_functions])
 
 # %% [markdown]
+# The addition has two inputs, and both come from a multiplication: `MulBackward0`
+# twice, one for `x * x` and one for `2 * x`. So `x` reaches `z` along two paths, and
+# `backward()` adds what comes back along each: 2x through `x * x`, 2 through `2 * x`.
 # `z.backward()` computes dz/dx and stores it in `x.grad`. With
 # z = x² + 2x, dz/dx = 2x + 2 = 8 at x = 3.
 
 # %% tags=["nbval-check-output"]
 z.backward()
 print(x.grad)
+
+# %% [markdown]
+# To save memory, `backward()` frees the graph as it goes: the values each node kept
+# for its derivative are gone afterwards. A second `backward()` through the same graph
+# fails (pass `retain_graph=True` to the first call if you really need two). A training
+# loop never hits this, because every step computes the loss afresh and so builds a new
+# graph.
+
+# %% tags=["nbval-check-output"]
+try:
+    z.backward()
+except RuntimeError as error:
+    print("RuntimeError:", str(error).split(".")[0])
 
 # %% [markdown]
 # ## 2. Checking a gradient by hand
@@ -203,7 +220,9 @@ with torch.no_grad():
 print(untracked.requires_grad, w.detach().requires_grad, (w * 2).requires_grad)
 
 # %% [markdown]
-# **Layers: `nn.Linear`, `nn.Sequential` and `nn.Module`.** PyTorch's `nn` package
+# ## 6. Layers and models: `nn.Module`
+#
+# PyTorch's `nn` package
 # packs weights and the computation that uses them into *modules*. `nn.Linear(3, 2)`
 # holds a weight matrix of shape (2, 3) and a bias of shape (2,), both created with
 # `requires_grad=True`, and calling it on a batch `x` computes `x @ weight.T + bias`.
@@ -220,6 +239,11 @@ print(torch.allclose(linear(x_batch), x_batch @ linear.weight.T + linear.bias))
 # (assigning them to `self` registers their parameters) and say how they are used
 # in `forward`. Calling the model calls `forward`; `parameters()` finds every
 # weight and bias inside, however deeply nested, which is what an optimizer needs.
+#
+# The two models below are the same network written both ways. Between the layers
+# sits `torch.relu` (`nn.ReLU()` as a module), which sets every negative number to
+# zero, as lesson 01's exercise 3 did with a mask; lesson 03 shows why a network
+# needs something like it between its linear layers.
 
 
 # %% tags=["nbval-check-output"]
@@ -239,7 +263,9 @@ print(as_class(x_batch).shape, as_sequence(x_batch).shape)
 print([tuple(parameter.shape) for parameter in as_class.parameters()])
 
 # %% [markdown]
-# **Frozen parameters and fine-tuning.** A parameter with `requires_grad=False`
+# ## 7. Frozen parameters and fine-tuning
+#
+# A parameter with `requires_grad=False`
 # gets no gradient, so an optimizer leaves it alone. Fine-tuning uses this: take a
 # network trained on one task, freeze it, replace its last layer with a fresh one
 # for the new task, and train only that layer.
@@ -262,7 +288,7 @@ network(torch.randn(4, 10)).sum().backward()
 print(network[0].weight.grad, network[2].weight.grad.shape)
 
 # %% [markdown]
-# ## 6. Gradient descent by hand
+# ## 8. Gradient descent by hand
 #
 # A tiny problem: points on the line y = 2x + 1, with some noise. We want the
 # slope and intercept back. Start from a guess, measure the mean squared error,
@@ -283,10 +309,12 @@ plt.show()
 slope = torch.zeros(1, requires_grad=True)
 intercept = torch.zeros(1, requires_grad=True)
 learning_rate = 0.1
+hand_losses = []
 
 for _ in range(num_steps):
     predictions = slope * inputs + intercept
     loss = ((predictions - targets) ** 2).mean()
+    hand_losses.append(loss.item())
     loss.backward()
     with torch.no_grad():  # the update itself must not become part of the graph
         slope -= learning_rate * slope.grad
@@ -296,8 +324,19 @@ for _ in range(num_steps):
 
 print(f"slope {slope.item():.3f}, intercept {intercept.item():.3f}, loss {loss.item():.4f}")
 
+plt.plot(hand_losses)
+plt.yscale("log")
+plt.xlabel("step")
+plt.ylabel("mean squared error (log scale)")
+plt.title("Gradient descent by hand: the loss at every step")
+plt.show()
+
 # %% [markdown]
-# ## 7. The same with `torch.optim.SGD`
+# Look at the curve: it should fall quickly at first, then flatten out as the line
+# approaches the best fit the noise allows.
+
+# %% [markdown]
+# ## 9. The same with `torch.optim.SGD`
 #
 # An optimizer holds the parameters and does the update and the zeroing for us.
 # `nn.Linear(1, 1)` holds a slope (its weight) and an intercept (its bias), and
@@ -323,11 +362,24 @@ fitted_slope, fitted_intercept = line.weight.item(), line.bias.item()
 print(f"slope {fitted_slope:.3f}, intercept {fitted_intercept:.3f}, loss {loss.item():.4f}")
 
 # %% [markdown]
-# Both reach a slope near 2 and an intercept near 1 (not exactly: the noise
-# moves the best fit a little).
+# Compare the two printed lines: both loops should reach a slope near 2 and an
+# intercept near 1 (not exactly: the noise moves the best fit a little). Drawn over the
+# data, the fitted line and the true one y = 2x + 1 should be hard to tell apart.
+
+# %%
+with torch.no_grad():
+    fitted_line = line(column_inputs).squeeze(1)
+plt.scatter(inputs, targets, s=12, label="data")
+plt.plot(inputs, 2 * inputs + 1, color="black", linestyle="--", label="true line y = 2x + 1")
+plt.plot(inputs, fitted_line, color="tab:red", label="fitted with torch.optim.SGD")
+plt.xlabel("x")
+plt.ylabel("y")
+plt.legend()
+plt.title("The fitted line over the data")
+plt.show()
 
 # %% [markdown]
-# ## 8. Choosing the learning rate
+# ## 10. Choosing the learning rate
 #
 # The learning rate is the step size. Too small and the loss creeps down; too
 # large and each step overshoots the minimum, so the loss grows instead. Train
@@ -361,16 +413,57 @@ plt.legend()
 plt.title("Too small crawls, too large diverges")
 plt.show()
 
+# %% [markdown]
+# No line fits noisy points exactly, so the loss has a floor: the loss of the best
+# possible line, which least squares (`torch.linalg.lstsq`) computes directly. The next
+# cell prints, for each rate, the loss before and after the 40 steps, and the first
+# step at which the loss came below 1.1 times that floor.
+
 # %% tags=["nbval-check-output"]
+design = torch.stack([inputs, torch.ones_like(inputs)], dim=1)  # columns: x and 1
+best_slope, best_intercept = torch.linalg.lstsq(design, targets.unsqueeze(1)).solution.squeeze(1)
+floor = loss_function(best_slope * inputs + best_intercept, targets).item()
+print(f"best possible loss: {floor:.4f}")
 for rate, losses in curves.items():
-    print(f"lr {rate}: loss {losses[0]:.3g} -> {losses[-1]:.3g}")
+    near = [step for step, value in enumerate(losses) if value <= 1.1 * floor]
+    reached = f"step {near[0]}" if near else "never in 40 steps"
+    print(
+        f"lr {rate}: loss {losses[0]:.3g} -> {losses[-1]:.3g}; within 10% of the floor: {reached}"
+    )
 
 # %% [markdown]
-# With lr = 0.01 the loss has only halved after 40 steps; 0.1 gets close; 0.8 reaches
-# the floor set by the noise fastest; at 1.6 every step overshoots further and the
-# loss explodes. For this
-# problem, any lr above 1.0 (2 divided by the largest curvature of the loss, which is 2 here)
-# diverge. Real networks have no formula for that limit, so we try a few values.
+# Read the printout: at lr = 0.01 the loss is still far above the floor after 40
+# steps, at 0.1 it is close, 0.8 gets there within a few steps, and at 1.6 every step
+# overshoots further than the last, so the loss explodes.
+#
+# **Where the limit comes from.** The *curvature* of the loss along a direction is its
+# second derivative there: how quickly the slope of the loss changes. Near the minimum,
+# along a direction of curvature k, a step of `lr` times the gradient multiplies the
+# distance to the minimum by (1 − lr·k). That shrinks the distance only while
+# |1 − lr·k| < 1, that is while lr < 2 / k. The loss of a line has two directions
+# (slope and intercept), each with its own curvature, and the largest one sets the
+# limit. `torch.autograd.functional.hessian` computes all the second derivatives at
+# once; the eigenvalues of that matrix are the curvatures.
+
+
+# %% tags=["nbval-check-output"]
+def line_loss(parameters: torch.Tensor) -> torch.Tensor:
+    """The mean squared error of the line with slope parameters[0], intercept parameters[1]."""
+    return ((parameters[0] * inputs + parameters[1] - targets) ** 2).mean()
+
+
+curvatures = torch.linalg.eigvalsh(torch.autograd.functional.hessian(line_loss, torch.zeros(2)))
+limit = 2 / curvatures.max().item()
+print(f"curvatures: {[round(value, 3) for value in curvatures.tolist()]}")
+print(f"largest learning rate that converges: 2 / {curvatures.max().item():.3f} = {limit:.3f}")
+for rate, losses in curves.items():
+    verdict = "diverged" if losses[-1] > losses[0] else "converged"
+    print(f"lr {rate} is {'below' if rate < limit else 'above'} the limit and {verdict}")
+
+# %% [markdown]
+# Every rate below the limit brought the loss down, and the one above it made the loss
+# grow, as the printout shows. Real networks have millions of directions and no
+# formula for their largest curvature, so we try a few learning rates instead.
 
 # %% [markdown]
 # ## Summary
@@ -379,10 +472,13 @@ for rate, losses in curves.items():
 #   fills `.grad` on leaves (use `retain_grad()` for anything else).
 # - Vector outputs need `gradient=` (or `.sum()`) before `backward()`.
 # - Gradients accumulate: zero them every step (`optimizer.zero_grad()`).
-# - `torch.no_grad()`, `.detach()` and `requires_grad=False` stop tracking; freezing a
-#   network and replacing its head is the core of fine-tuning.
+# - `backward()` frees the graph it walked; each step builds a new one.
+# - `torch.no_grad()`, `.detach()` and `requires_grad=False` stop tracking.
+# - Models are `nn.Module`s: `nn.Linear`, `nn.Sequential`, or a subclass with `forward`;
+#   freezing a network and replacing its head is the core of fine-tuning.
 # - Gradient descent: loss, `backward()`, step against the gradient, zero, repeat.
-#   The learning rate decides whether it crawls, converges or diverges.
+#   The learning rate decides whether it crawls, converges or diverges: above 2 divided
+#   by the largest curvature of the loss, it diverges.
 
 # %%
 record_result("hand-checked gradients match autograd", gradients_match)

@@ -384,9 +384,9 @@ plt.show()
 
 # %% [markdown]
 # In this run the classic pipeline took
-# **2.96 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.37 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **8.0 times**<!-- output: pipeline speed-up --> as long.
+# **5.65 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.36 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **15.9 times**<!-- output: pipeline speed-up --> as long.
 # The two models reached
 # **94.98%**<!-- output: classic pipeline validation accuracy --> and
 # **94.56%**<!-- output: dataset-on-device validation accuracy --> validation
@@ -548,8 +548,8 @@ else:
 # A 1024-1024 MLP gives the processor enough matrix work for precision to matter.
 # In the run whose outputs you see, made on a 2-core CPU (the line above the timings
 # names its bfloat16 instructions), one epoch took
-# **4.94 s**<!-- output: float32 seconds per epoch --> in `float32` and
-# **1.88 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
+# **4.17 s**<!-- output: float32 seconds per epoch --> in `float32` and
+# **2.08 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
 # autocast, for validation accuracies of
 # **89.13%**<!-- output: float32 validation accuracy --> and
 # **89.12%**<!-- output: bfloat16 autocast validation accuracy -->: the fewer
@@ -626,10 +626,10 @@ if len(compile_seconds) == 2:
 
 # %% [markdown]
 # In the run whose outputs you see, on the 2-core CPU, compiling cost
-# **25.4 s**<!-- output: compiling cost, first training epoch (seconds) --> in the first
+# **31.0 s**<!-- output: compiling cost, first training epoch (seconds) --> in the first
 # training epoch (the evaluation compiles a graph of its own, which the epoch's line
 # in brackets includes), and after it the eager / compiled ratio of median epoch
-# times was **0.97**<!-- output: after the first epoch, eager / compiled median time -->.
+# times was **1.14**<!-- output: after the first epoch, eager / compiled median time -->.
 # Compare that ratio with the spread of each model's later epochs in the first two
 # lines: a difference smaller than the spread is not a gain you can count on. The
 # last line says whether, and after how many epochs, the compiling would be won back.
@@ -702,8 +702,8 @@ if check_exercise(1, big_model_seconds=big_model_seconds, big_model=big_model, d
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no GPU to compare it with: one epoch of the
-# 2048-2048 MLP took **15.10 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
-# against **0.40 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
+# 2048-2048 MLP took **10.85 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
+# against **0.26 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
 # the 32-unit model in section 6 (with batches of 128 rather than 256). This is
 # the kind of model where we expect a GPU to pull far ahead, because each step is
 # a few large matrix products.
@@ -751,9 +751,9 @@ if check_exercise(2, step_table=step_table, seconds_per_step=seconds_per_step, d
 
 # %% [markdown] tags=["solution"]
 # Only the CPU ran here, so there is no crossover to find. Its time per image
-# was **24.3 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
+# was **36.1 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
 # at batch 16 and
-# **0.9 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# **1.2 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # batch 1024: each step has a fixed cost (Python, and launching each operation)
 # that a bigger batch shares among more images. Between the larger batches the
 # figures need not keep falling (compare the lines above): each comes from one run

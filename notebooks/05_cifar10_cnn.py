@@ -455,7 +455,7 @@ plot_history(cnn_history, title="Small CNN")
 # %% [markdown]
 # At full size on the course's 2-core test CPU the small CNN reached
 # **70.9%**<!-- output: small CNN validation accuracy --> validation accuracy after 6 epochs
-# and 80 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
+# and 72 s<!-- output: small CNN training seconds --> of training. Accuracy per class, on
 # the validation set, shows where it struggles: cats and dogs, birds and deer look
 # alike at 32 x 32 pixels; ships, cars and lorries are easier.
 
@@ -1089,8 +1089,8 @@ if check_exercise(2, width_results=width_results, resnet_width=resnet_width, mod
 # almost four, from 26,350<!-- output: width 4, parameters --> at width 4 to
 # 412,954<!-- output: width 16, parameters --> at width 16, because every convolution
 # has twice the channels in and twice out. The time per epoch grows more slowly,
-# from 1.91 s<!-- output: width 4, seconds per epoch --> to
-# 6.33 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
+# from 1.82 s<!-- output: width 4, seconds per epoch --> to
+# 6.82 s<!-- output: width 16, seconds per epoch -->: at small widths fixed costs per
 # step dominate. Validation accuracy rises with the width, from
 # 43.7%<!-- output: width 4, validation accuracy --> to
 # 53.1%<!-- output: width 16, validation accuracy -->: even on a small sample and a

@@ -604,9 +604,9 @@ record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
 
 # %% [markdown]
 # In the run whose outputs you see, on a 2-core CPU, 2 processes took
-# 1.58 s<!-- output: 2 processes, seconds per epoch --> per epoch against
-# 0.48 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
-# 0.31<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
+# 1.73 s<!-- output: 2 processes, seconds per epoch --> per epoch against
+# 0.63 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
+# 0.36<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
 # the honest result of data parallelism on 2 shared CPU cores with a tiny model (on
 # two GPUs, or more cores, measure it: the same table is printed above):
 # - each step's arithmetic (a 64 x 784 x 32 matrix product and a few small ones)
@@ -643,11 +643,11 @@ print(f"this notebook's memory (MB): {psutil.Process().memory_info().rss / 2**20
 
 # %% [markdown]
 # The launcher and its 2 workers together held
-# 2217 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
+# 2096 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
 # their peak. Resident memory counts the PyTorch libraries once per process,
 # although the processes share those pages; split fairly between the processes
 # that share them (proportional set size), the run used
-# 1347 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
+# 1393 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
 # is PyTorch itself, loaded by each of the three processes.
 #
 # ## 8. The checkpoint, tested once
@@ -759,8 +759,8 @@ if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_e
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** With an effective batch of 256 an epoch takes
-# 0.93 s<!-- output: effective batch 256, seconds per epoch --> against
-# 1.58 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
+# 0.83 s<!-- output: effective batch 256, seconds per epoch --> against
+# 1.73 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
 # means half as many all-reduces, and each process works on larger, more efficient
 # matrix products. With the learning rate doubled, the accuracy stays in the same
 # range: 94.5%<!-- output: effective batch 256, validation accuracy --> against
@@ -805,11 +805,12 @@ if check_exercise(2, thread_run=thread_run, two_thread_seconds=two_thread_second
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Two threads took
-# 1.14 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
-# 0.48 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one. Splitting
-# a matrix product this small between two threads costs more in waking and
-# synchronising them than it saves, and on this 2-core machine the second core is
-# not free (the launcher and the notebook use it too); with more cores, measure it.
+# 0.60 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
+# 0.63 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one: one run
+# each, a difference too small to count on. A matrix
+# product this small gives a second thread little work next to the cost of waking and
+# synchronising it, and on this 2-core machine the second core is not free (the
+# launcher and the notebook use it too); with more cores, measure it.
 # Threads, like processes, pay off only when each has enough work: set
 # `torch.set_num_threads` (or `OMP_NUM_THREADS`) so that processes x threads never
 # exceeds the cores.

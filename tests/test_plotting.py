@@ -66,6 +66,16 @@ def test_plot_confusion_matrix_annotates_counts():
     assert "0.83" in [text.get_text() for text in normalised.axes[0].texts]
 
 
+def test_plot_confusion_matrix_colours_span_the_mistakes_not_the_diagonal():
+    # A good model: 990 right per class, a handful of mistakes.
+    matrix = torch.tensor([[990, 3, 7], [1, 995, 4], [9, 0, 991]])
+    image = plot_confusion_matrix(matrix, ["a", "b", "c"]).axes[0].images[0]
+    assert image.get_clim() == (0.0, 9.0)  # the largest mistake sets the top colour
+    assert image.get_array().mask.diagonal().all()  # the diagonal takes no colour
+    whole = plot_confusion_matrix(matrix, ["a", "b", "c"], colour_mistakes_only=False)
+    assert whole.axes[0].images[0].get_clim() == (0.0, 995.0)
+
+
 def test_plot_confusion_matrix_rejects_a_wrong_size():
     with pytest.raises(ValueError, match="square"):
         plot_confusion_matrix(torch.zeros(3, 3), ["a", "b"])

@@ -171,12 +171,12 @@ def _exercise_3(fashion_val_loader: Any, fashion_model: Any, fashion_accuracy: A
 
 EXERCISES = {
     1: Exercise(
-        hint="per model: fit(exercise_epochs, 0.2, ...); its last val_acc and the model go in "
+        hint="seed_everything(0), build, fit on seeded_train_loader(0); last val_acc, model in "
         "the dicts",
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="DataLoader(TensorDataset(...), batch_size=32, ...), fit at lr 0.02 -> "
+        hint="DataLoader(TensorDataset(...), batch_size=32, ...), fit at lr 0.2 -> "
         "small_batch_history",
         test=_exercise_2,
     ),
