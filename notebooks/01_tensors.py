@@ -187,7 +187,8 @@ print(transposed.contiguous().view(12))
 # **Joining tensors.** `torch.cat` joins tensors along an existing dimension, so
 # the others must match; `torch.stack` puts same-shaped tensors side by side along a
 # *new* dimension. Stacking 16 images of shape (1, 28, 28) makes a batch (16, 1, 28,
-# 28); concatenating two batches of 16 makes one of 32.
+# 28); concatenating two batches of 16 makes one of 32, and concatenating two images
+# along `dim=2`, their width, puts them side by side: (1, 28, 56).
 
 # %% tags=["nbval-check-output"]
 one_image = torch.zeros(1, 28, 28)
@@ -264,7 +265,7 @@ except RuntimeError as error:
 # `+ - * /` and functions such as `torch.exp` act element by element on tensors
 # of the same (or broadcast) shape. `@` (or `torch.matmul`) is the matrix product:
 # for `A` of shape (n, k) and `B` of shape (k, m) it gives (n, m), each entry a
-# sum over `k`. Confusing `*` with `@` is one of the most common bugs.
+# sum over `k`. Confusing `*` with `@` is a common bug.
 
 # %% tags=["nbval-check-output"]
 A = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
@@ -299,14 +300,22 @@ print(scores / row_sums)
 # a shape (3,) up with the *last* dimension, so it divides each *column* by a row's sum.
 # With the 3 x 2 table above the shapes clash and PyTorch raises an error. With a square
 # table they fit, and the wrong answer comes out with no error at all. Check a result
-# you can predict: each row divided by its own sum must sum to 1.
+# you can predict, on every row: each row divided by its own sum must sum to 1.
 
 # %% tags=["nbval-check-output"]
+try:
+    scores / scores.sum(dim=1)  # (3, 2) / (3,): the shapes clash
+except RuntimeError as error:
+    print("RuntimeError:", error)
 square = torch.tensor([[1.0, 3.0, 0.0], [2.0, 2.0, 4.0], [0.0, 4.0, 4.0]])
 wrong = square / square.sum(dim=1)  # (3, 3) / (3,): column j divided by row j's sum
 right = square / square.sum(dim=1, keepdim=True)  # (3, 3) / (3, 1): row i by its own sum
 print("rows of wrong sum to", wrong.sum(dim=1))
 print("rows of right sum to", right.sum(dim=1))
+
+# %% [markdown]
+# The last row of `wrong` happens to sum to 1 (its divisor, 8, is its own sum by
+# chance): checking one row would have missed the bug.
 
 # %% [markdown]
 # **`.item()`** turns a tensor with one element into a plain Python number, which is
@@ -364,7 +373,8 @@ print(shares_memory)
 # %% [markdown]
 # **NumPy's default is `float64`, PyTorch's is `float32`.** An array made by
 # `np.array([0.5])` or `np.random.rand` holds 64-bit floats, and `from_numpy` keeps
-# that type. Layers hold `float32` weights, so feeding them such a tensor fails
+# that type. Layers (`torch.nn.Linear` below is one; lesson 02 introduces them) hold
+# `float32` weights, so feeding them such a tensor fails
 # with a message about `Double` and `Float`. Convert with `.float()`, or create the
 # array as `float32` in the first place.
 
@@ -405,8 +415,10 @@ print(f".to('cpu') on a CPU tensor returns the tensor itself: {cpu_tensor.to('cp
 
 # %% [markdown]
 # **The rule:** the tensors in one operation must be on the same device. PyTorch
-# never moves data behind your back, because a hidden copy between CPU and GPU
-# is slow. On a machine with a GPU, the next cell adds a CPU tensor to a tensor on
+# does not move data behind your back, because a hidden copy between CPU and GPU
+# is slow. (One exception: a one-number tensor on the CPU, such as `torch.tensor(2.0)`,
+# may be combined with a tensor on any device, like a plain Python number.) On a
+# machine with a GPU, the next cell adds a CPU tensor to a tensor on
 # the GPU and prints the error you will meet there.
 
 # %%
@@ -424,8 +436,7 @@ else:
 # %% [markdown]
 # The rule holds for every device, including PyTorch's `meta` device (tensors with a
 # shape but no data), which exists on every machine. Mixing it with the CPU shows the
-# rule anywhere; the wording differs from a GPU's, but it names the two devices the
-# same way.
+# rule anywhere; the wording of the message differs from a GPU's, the rule does not.
 
 # %% tags=["nbval-check-output"]
 try:

@@ -137,6 +137,11 @@ Q.backward(gradient=torch.ones_like(Q))
 print(a.grad, 9 * a**2)
 print(b.grad, -2 * b)
 
+# %% [markdown]
+# The hand formulas print with a `grad_fn` too: `9 * a**2` is computed from the tracked
+# `a`, so it is recorded like any other result. To compare only the numbers, the next
+# cell uses `a.detach()`, the same values cut off from the graph (section 5 says more).
+
 # %% tags=["nbval-check-output"]
 gradients_match = torch.equal(a.grad, 9 * a.detach() ** 2) and torch.equal(b.grad, -2 * b.detach())
 print(gradients_match)
@@ -240,7 +245,8 @@ print(torch.allclose(linear(x_batch), x_batch @ linear.weight.T + linear.bias))
 # in `forward`. Calling the model calls `forward`; `parameters()` finds every
 # weight and bias inside, however deeply nested, which is what an optimizer needs.
 #
-# The two models below are the same network written both ways. Between the layers
+# The two models below are the same architecture written both ways (each starts from
+# its own random weights). Between the layers
 # sits `torch.relu` (`nn.ReLU()` as a module), which sets every negative number to
 # zero, as lesson 01's exercise 3 did with a mask; lesson 03 shows why a network
 # needs something like it between its linear layers.
@@ -340,7 +346,10 @@ plt.show()
 #
 # An optimizer holds the parameters and does the update and the zeroing for us.
 # `nn.Linear(1, 1)` holds a slope (its weight) and an intercept (its bias), and
-# `nn.MSELoss` is the mean squared error.
+# `nn.MSELoss` is the mean squared error. SGD stands for *stochastic* gradient descent,
+# because it is usually fed a random mini-batch at a time (lesson 03); here every step
+# sees all 50 points, so it is plain gradient descent. One more difference from the
+# loop by hand: `nn.Linear` starts from small random weights, not from zeros.
 
 # %%
 seed_everything(0)
@@ -362,9 +371,10 @@ fitted_slope, fitted_intercept = line.weight.item(), line.bias.item()
 print(f"slope {fitted_slope:.3f}, intercept {fitted_intercept:.3f}, loss {loss.item():.4f}")
 
 # %% [markdown]
-# Compare the two printed lines: both loops should reach a slope near 2 and an
-# intercept near 1 (not exactly: the noise moves the best fit a little). Drawn over the
-# data, the fitted line and the true one y = 2x + 1 should be hard to tell apart.
+# Compare the two printed lines: both loops reached a slope near 2 and an intercept
+# near 1, from different starting points. Not exactly 2 and 1: the noise moves the best
+# fit a little. Drawn over the data, the fitted line runs close to the true one
+# y = 2x + 1, a little below it, where the noise put the best fit.
 
 # %%
 with torch.no_grad():
@@ -407,10 +417,11 @@ curves = {rate: loss_curve(rate, 40) for rate in (0.01, 0.1, 0.8, 1.6)}
 for rate, losses in curves.items():
     plt.plot(losses, label=f"lr = {rate}")
 plt.yscale("log")
+plt.ylim(5e-3, 1e2)  # lr = 1.6 climbs far above the top
 plt.xlabel("step")
-plt.ylabel("mean squared error")
+plt.ylabel("mean squared error (log scale)")
 plt.legend()
-plt.title("Too small crawls, too large diverges")
+plt.title("Four learning rates (lr = 1.6 leaves the top of the plot)")
 plt.show()
 
 # %% [markdown]
@@ -428,13 +439,14 @@ for rate, losses in curves.items():
     near = [step for step, value in enumerate(losses) if value <= 1.1 * floor]
     reached = f"step {near[0]}" if near else "never in 40 steps"
     print(
-        f"lr {rate}: loss {losses[0]:.3g} -> {losses[-1]:.3g}; within 10% of the floor: {reached}"
+        f"lr {rate}: loss {losses[0]:.3g} -> {losses[-1]:.3g} ({losses[-1] / floor:.3g} times "
+        f"the floor); within 10% of the floor: {reached}"
     )
 
 # %% [markdown]
 # Read the printout: at lr = 0.01 the loss is still far above the floor after 40
-# steps, at 0.1 it is close, 0.8 gets there within a few steps, and at 1.6 every step
-# overshoots further than the last, so the loss explodes.
+# steps, at 0.1 it is nearer but not yet down to 1.1 times it, 0.8 gets there within a few
+# steps, and at 1.6 every step overshoots further than the last, so the loss explodes.
 #
 # **Where the limit comes from.** The *curvature* of the loss along a direction is its
 # second derivative there: how quickly the slope of the loss changes. Near the minimum,
@@ -443,7 +455,11 @@ for rate, losses in curves.items():
 # |1 − lr·k| < 1, that is while lr < 2 / k. The loss of a line has two directions
 # (slope and intercept), each with its own curvature, and the largest one sets the
 # limit. `torch.autograd.functional.hessian` computes all the second derivatives at
-# once; the eigenvalues of that matrix are the curvatures.
+# once, as a matrix (the *Hessian*); the curvatures are its eigenvalues. Here you can
+# read them off without eigenvalues: the x values are symmetric around 0, so the matrix
+# is diagonal, with 2·mean(x²) for the slope and 2 for the intercept. (If the linear
+# algebra is new to you, keep the rule and skip the cell: the largest curvature k sets
+# the largest learning rate, 2 / k.)
 
 
 # %% tags=["nbval-check-output"]
@@ -457,8 +473,8 @@ limit = 2 / curvatures.max().item()
 print(f"curvatures: {[round(value, 3) for value in curvatures.tolist()]}")
 print(f"largest learning rate that converges: 2 / {curvatures.max().item():.3f} = {limit:.3f}")
 for rate, losses in curves.items():
-    verdict = "diverged" if losses[-1] > losses[0] else "converged"
-    print(f"lr {rate} is {'below' if rate < limit else 'above'} the limit and {verdict}")
+    verdict = "grew" if losses[-1] > losses[0] else "fell"
+    print(f"lr {rate} is {'below' if rate < limit else 'above'} the limit: the loss {verdict}")
 
 # %% [markdown]
 # Every rate below the limit brought the loss down, and the one above it made the loss
@@ -520,7 +536,8 @@ if check_exercise(1, autograd_value=autograd_value, by_hand_value=by_hand_value)
 # `quadratic_targets = 3 * inputs**2 - inputs + 0.5` with `torch.optim.SGD`,
 # starting from zeros, for 500 steps at each of the learning rates 0.05, 0.5 and
 # 1.0. Store the final loss of each in a dict `final_losses` (rate -> loss) and the
-# coefficients of each in `fitted` (rate -> list of a, b, c). Which rate converges?
+# coefficients of each in `fitted` (rate -> list of a, b, c). Which rate reaches the
+# fit within 500 steps?
 
 # %%
 quadratic_targets = 3 * inputs**2 - inputs + 0.5
@@ -544,13 +561,23 @@ for rate in (0.05, 0.5, 1.0):
 if check_exercise(2, final_losses=final_losses, fitted=fitted):
     for rate in final_losses:
         print(f"learning rate {rate}: loss {final_losses[rate]:.2e}, a, b, c = {fitted[rate]}")
+    quadratic_features = torch.stack([inputs**2, inputs, torch.ones_like(inputs)], dim=1)
+    quadratic_curvatures = torch.linalg.eigvalsh(
+        torch.autograd.functional.hessian(
+            lambda c: ((quadratic_features @ c - quadratic_targets) ** 2).mean(), torch.zeros(3)
+        )
+    )
+    print(f"largest learning rate that converges here: {2 / quadratic_curvatures.max():.3f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** At 0.5 the fit finds a = 3, b = −1 and c = 0.5 exactly,
 # with a loss near zero. At 0.05 the steps are too small: after 500 of them the
 # coefficients are close but not there yet. At 1.0 each step overshoots by more than
 # it corrects, the coefficients grow without bound and the loss overflows to `nan`:
-# the "too large" case of section 8, on a problem with three parameters.
+# the "too large" case of section 10, on a problem with three parameters. The limit is
+# not section 10's 1.0: it depends on the problem. With the x² column added, the
+# largest curvature is larger, and the last line computes the limit, as section 10
+# did, below 1.0 and above 0.5.
 
 # %% [markdown]
 # **Exercise 3.** Freeze only the first layer of `nn.Sequential(nn.Linear(4, 8),

@@ -503,11 +503,20 @@ def test_lesson03_exercise2():
     data = TensorDataset(torch.zeros(64, 1, 28, 28), torch.zeros(64, dtype=torch.long))
     small, large = DataLoader(data, batch_size=32), DataLoader(data, batch_size=128)
     solution = {
+        "low_lr_history": history(3),
         "small_batch_history": history(3),
         "small_batch_loader": small,
         "exercise_epochs": 3,
     }
     assert_passes(lesson03, 2, **solution)
+    same = history(3)
+    assert_wrong(
+        lesson03,
+        2,
+        "the same run",
+        **{**solution, "low_lr_history": same, "small_batch_history": same},
+    )
+    assert_wrong(lesson03, 2, "has 1 epochs", **{**solution, "low_lr_history": history(1)})
     assert_wrong(lesson03, 2, "batches of 128", **{**solution, "small_batch_loader": large})
     assert_wrong(lesson03, 2, "has 1 epochs", **{**solution, "small_batch_history": history(1)})
     untrained = history(3, val_acc=0.09)

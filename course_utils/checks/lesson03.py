@@ -102,8 +102,9 @@ def _exercise_1(width_results: Any, width_models: Any, val_loader: Any) -> list[
 
 
 def _exercise_2(
-    small_batch_loader: Any, small_batch_history: Any, exercise_epochs: int
+    low_lr_history: Any, small_batch_loader: Any, small_batch_history: Any, exercise_epochs: int
 ) -> list[str]:
+    _history(low_lr_history, "low_lr_history", exercise_epochs)
     batch_size = getattr(small_batch_loader, "batch_size", None)
     require(
         batch_size is not None,
@@ -114,10 +115,16 @@ def _exercise_2(
         f"`small_batch_loader` makes batches of {batch_size}; the exercise asks for 32.",
     )
     _history(small_batch_history, "small_batch_history", exercise_epochs)
+    require(
+        small_batch_history is not low_lr_history,
+        "`small_batch_history` and `low_lr_history` are the same run: train each change on "
+        "its own, from the baseline.",
+    )
     return [
+        f"`low_lr_history` and `small_batch_history` are two runs of {exercise_epochs} "
+        "epoch(s), as `fit` returns them",
         "`small_batch_loader` makes batches of 32",
-        f"`small_batch_history` has {exercise_epochs} epoch(s), as `fit` returns them",
-        f"its final validation accuracy shows a model that learned (at least {LEARNED:.0%})",
+        f"both final validation accuracies show a model that learned (at least {LEARNED:.0%})",
     ]
 
 
@@ -176,8 +183,7 @@ EXERCISES = {
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="DataLoader(TensorDataset(...), batch_size=32, ...), fit at lr 0.2 -> "
-        "small_batch_history",
+        hint="low_lr_history: fit at 0.05 on seeded_train_loader(0); then batch_size=32 at 0.2",
         test=_exercise_2,
     ),
     3: Exercise(
