@@ -314,8 +314,8 @@ print("rows of wrong sum to", wrong.sum(dim=1))
 print("rows of right sum to", right.sum(dim=1))
 
 # %% [markdown]
-# The last row of `wrong` happens to sum to 1 (its divisor, 8, is its own sum by
-# chance): checking one row would have missed the bug.
+# The last row of `wrong` happens to sum to 1: its two entries of 4 sit in the columns divided
+# by 8, which is by chance its own sum. Checking one row would have missed the bug.
 
 # %% [markdown]
 # **`.item()`** turns a tensor with one element into a plain Python number, which is

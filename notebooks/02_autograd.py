@@ -446,7 +446,9 @@ for rate, losses in curves.items():
 # %% [markdown]
 # Read the printout: at lr = 0.01 the loss is still far above the floor after 40
 # steps, at 0.1 it is nearer but not yet down to 1.1 times it, 0.8 gets there within a few
-# steps, and at 1.6 every step overshoots further than the last, so the loss explodes.
+# steps, and at 1.6 the loss explodes. Look at the figure: at 1.6 the first step still
+# lowers the loss. The next cell explains why: each direction has its own limit, and
+# 1.6 is above only one of them.
 #
 # **Where the limit comes from.** The *curvature* of the loss along a direction is its
 # second derivative there: how quickly the slope of the loss changes. Near the minimum,
@@ -570,8 +572,9 @@ if check_exercise(2, final_losses=final_losses, fitted=fitted):
     print(f"largest learning rate that converges here: {2 / quadratic_curvatures.max():.3f}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** At 0.5 the fit finds a = 3, b = −1 and c = 0.5 exactly,
-# with a loss near zero. At 0.05 the steps are too small: after 500 of them the
+# **What the result means.** At 0.5 the fit finds a = 3, b = −1 and c = 0.5, to the
+# three decimals printed, with a loss near zero. At 0.05 the steps are too small:
+# after 500 of them the
 # coefficients are close but not there yet. At 1.0 each step overshoots by more than
 # it corrects, the coefficients grow without bound and the loss overflows to `nan`:
 # the "too large" case of section 10, on a problem with three parameters. The limit is

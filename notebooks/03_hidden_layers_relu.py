@@ -339,10 +339,12 @@ print(
 )
 
 # %% [markdown]
-# Accuracy is what we care about, but it is a poor loss: nudging the weights a
-# little almost never changes which logit is largest, so accuracy is flat almost
-# everywhere and its gradient is zero. Cross-entropy changes smoothly with every
-# logit, so its gradient always says which way to move.
+# Accuracy is what we care about, but it is a poor loss: nudging the logits a little
+# (as a small change of the weights would) almost never changes which logit is largest,
+# so accuracy is flat almost everywhere and its gradient is zero. Cross-entropy changes
+# smoothly with every logit, so its gradient always says which way to move. Below, the
+# first line says whether the accuracy stayed the same after a nudge towards the right
+# class, the second whether the cross-entropy went down.
 
 # %% tags=["nbval-check-output"]
 nudged = example_outputs + torch.tensor([[0.0, 0.1], [0.0, 0.1], [0.0, 0.1]])
@@ -554,7 +556,9 @@ record_result("32-unit model validation accuracy", small_model_val_acc)
 # **96.5%**<!-- output: 32-unit model validation accuracy --> validation accuracy after
 # 9<!-- output: epochs --> epochs. The dashed line marks where the learning rate dropped;
 # look at how the curves change there. (In epoch 1 the training loss is above the
-# validation loss: section 8 explains why.) The lowest validation loss came at
+# validation loss: section 8 explains why. At epoch 3 the validation loss bounces up
+# for one epoch; at a learning rate of 0.2 it moves around like that.) The lowest
+# validation loss came at
 # epoch 9<!-- output: epoch with the lowest validation loss -->, the last, so the model
 # had not started to overfit. That sign would be a validation loss that turns upward
 # while the training loss keeps dropping; section 8 makes it happen on purpose.
@@ -684,9 +688,8 @@ plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rat
 # %% [markdown]
 # Read the table from top to bottom. Without a hidden layer the model reaches
 # 90.7%<!-- output: linear, no hidden layer, validation accuracy -->: a linear map of the
-# pixels can only draw straight boundaries between digits (its accuracy and its gap
-# swing from epoch to epoch in the figure: look at how jagged its line is next to the
-# others). One hidden layer of 32 units with ReLU lifts it to
+# pixels can only draw straight boundaries between digits (its line dips at epoch 2,
+# then levels off). One hidden layer of 32 units with ReLU lifts it to
 # 96.2%<!-- output: one hidden layer of 32, validation accuracy --> (section 7's run of
 # the same model differs in seed, batches, epochs and its lower-rate finish), and
 # 256-128 to 97.5%<!-- output: wider and deeper, 256-128, validation accuracy -->. Dropout
@@ -694,13 +697,18 @@ plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rat
 # one-cycle schedule on top
 # **98.0%**<!-- output: + Adam and one cycle, validation accuracy -->. Each row is one run
 # with one seed: a difference of a few tenths of a point between two rows could change
-# sign with another seed, so read those as ties.
+# sign with another seed, so read those as ties. 256-128 against dropout is one. Adam
+# with one cycle leads dropout by about half a point, from one run that changes three
+# things at once: it suggests a gain, but neither establishes one nor says which of the
+# three changes made it.
 #
-# In the gap panel, a line that climbs epoch after epoch belongs to a model fitting its
-# own training images ever more closely than new ones; every model with a hidden layer
-# climbs. The last printed lines say where each model's validation loss was lowest. A
-# best epoch before the last is section 7's sign that overfitting may have begun; for
-# the linear model, whose validation loss jumps from epoch to epoch, it says less.
+# In the gap panel, a line that climbs belongs to a model fitting its own training
+# images more closely than new ones. Every line climbs overall here, the linear model's
+# from epoch 3 too, and the SGD lines zig-zag on the way. The last printed lines say
+# where each model's validation loss was lowest. A best epoch before the last is
+# section 7's sign that overfitting may have begun, but at a learning rate of 0.2 the
+# validation loss of every SGD row also bounces from epoch to epoch, so one early best
+# epoch says little (section 7's run, after its rate drop, had its best epoch last).
 # The final gaps are 0.078<!-- output: wider and deeper, 256-128, final gap --> for
 # 256-128 without dropout and 0.036<!-- output: + dropout 0.2, final gap --> with it, but
 # that comparison flatters dropout: its training loss is measured with a fifth of the
@@ -1209,7 +1217,8 @@ if check_exercise(
 # A quarter of the learning rate makes every step a quarter as long, and after the same
 # 3 epochs the model is behind: 93.6%<!-- output: learning rate 0.05, validation accuracy -->
 # against the baseline's 95.6%<!-- output: baseline, validation accuracy -->. Section 7
-# lowered the rate too, and there it helped, but only after 6 epochs at 0.2 had brought
+# lowered the rate too, and there validation loss and accuracy improved right after the
+# drop (one run, without a control), but only after 6 epochs at 0.2 had brought
 # the model near a minimum, where small steps settle instead of bouncing; from the start,
 # small steps only slow progress down. The step size does not change the work per
 # epoch, so the two runs should take the same time: their printed times,
@@ -1218,8 +1227,10 @@ if check_exercise(
 # shared machine move by chance.
 #
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
-# images, and an epoch took more than twice as long:
-# 1.55 s<!-- output: batches of 32, median seconds per epoch -->. Small batches use the
+# images, and an epoch took
+# 1.55 s<!-- output: batches of 32, median seconds per epoch -->, 1.7 to 2.3 times as long
+# as the two runs with batches of 128: more than the chance swing just seen (one run
+# each). Small batches use the
 # processor less well, so four small steps cost more than one big one. They did not buy
 # accuracy either: 95.1%<!-- output: batches of 32, validation accuracy --> after the same
 # 3 epochs, a difference from the baseline of one run each, too small to call. Here,
@@ -1274,5 +1285,4 @@ if check_exercise(
 # 95.6%<!-- output: MNIST validation accuracy --> on digits: the same 32 hidden units
 # make several times as many mistakes. The likely reason is that a shirt and a
 # pullover, or a sandal and a sneaker, differ in finer detail than most pairs of
-# digits. (Its accuracy need not rise every epoch, at a learning rate of 0.2: look at
-# its epoch lines.)
+# digits.
