@@ -235,9 +235,10 @@ collapsed_output = collapsed(flat_images)
 # The two compute the same function but add the numbers up in a different order,
 # and `float32` rounds each step (about 7 significant digits). So the outputs
 # differ by rounding noise (the next cell prints how much), and an exact comparison (or
-# `allclose` with its default absolute tolerance of 1e-8, meant for numbers near
-# zero) can wrongly report `False`. Choose the tolerance from the precision: a few
-# hundred times float32's resolution is still far below any real difference.
+# `allclose` with its default tolerances, 1e-5 relative and 1e-8 absolute, which
+# allow less than that for outputs near zero) can wrongly report `False`. Choose the
+# tolerance from the precision: a few hundred times float32's resolution is still far
+# below any real difference.
 
 # %% tags=["nbval-check-output"]
 difference = (stacked_output - collapsed_output).abs().max().item()
@@ -385,8 +386,9 @@ for name, parameter in model.named_parameters():
 # accuracy of 10%<!-- output: accuracy of an even guess --> and a loss of
 # -ln(1/10) = ln 10 ≈ 2.30; random weights are not perfectly even, so expect
 # numbers near those. (`evaluate` runs the evaluation pass that section 6 writes by
-# hand.) The accuracy can come out below an even guess's: random weights favour a few
-# digits, and images of the others are then all wrong.
+# hand.) The accuracy can come out below an even guess's: with random weights the answer
+# depends on the image in an arbitrary way, and by chance it can match the labels less
+# often than always answering the same digit would.
 
 # %%
 untrained = evaluate(model, val_loader)
@@ -527,7 +529,8 @@ print(inspect.getsource(training._train_epoch))
 # validation loss and accuracy, and timings. Plain SGD with a learning rate of 0.2
 # first; then a few epochs at a
 # tenth of that, so that the last steps are small enough to settle instead of
-# bouncing around the minimum. The two histories simply add up.
+# bouncing around the minimum. The second history continues the first: its epochs
+# print as 1 to 3, and they are epochs 7 to 9 in the figure.
 #
 # `fit` stops with an error naming the epoch and batch if the loss ever becomes
 # NaN or infinite. If you stop a long run yourself (the stop button, or *Kernel >
@@ -680,7 +683,8 @@ fig.tight_layout(rect=(0, 0.12, 1, 1))
 plt.show()
 
 # %% [markdown]
-# The learning rate of the last step, rising then annealing over its one cycle:
+# The learning rate of the ladder's last row (Adam and one cycle), rising then annealing
+# over its one cycle:
 
 # %%
 plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rate schedule")
@@ -698,17 +702,21 @@ plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rat
 # **98.0%**<!-- output: + Adam and one cycle, validation accuracy -->. Each row is one run
 # with one seed: a difference of a few tenths of a point between two rows could change
 # sign with another seed, so read those as ties. 256-128 against dropout is one. Adam
-# with one cycle leads dropout by about half a point, from one run that changes three
-# things at once: it suggests a gain, but neither establishes one nor says which of the
-# three changes made it.
+# with one cycle leads dropout by about half a point at the last epoch, but that compares
+# an annealed finish with dropout's last epoch at a constant rate of 0.2, below its own
+# best epoch; against that best the lead is about a third of a point. It comes from one
+# run that changes three things at once: it suggests a gain, but neither establishes one
+# nor says which of the three changes made it.
 #
 # In the gap panel, a line that climbs belongs to a model fitting its own training
 # images more closely than new ones. Every line climbs overall here, the linear model's
-# from epoch 3 too, and the SGD lines zig-zag on the way. The last printed lines say
-# where each model's validation loss was lowest. A best epoch before the last is
-# section 7's sign that overfitting may have begun, but at a learning rate of 0.2 the
-# validation loss of every SGD row also bounces from epoch to epoch, so one early best
-# epoch says little (section 7's run, after its rate drop, had its best epoch last).
+# from epoch 3 too; the SGD lines without dropout zig-zag on the way. The last printed
+# lines say where each model's validation loss was lowest. A best epoch before the last
+# is section 7's sign that overfitting may have begun, but the validation loss of the
+# SGD rows without dropout bounces from epoch to epoch at a learning rate of 0.2, so one
+# early best epoch says little there (section 7's run, after its rate drop, had its best
+# epoch last). The dropout row's validation loss rose only in its last epoch: one
+# uptick, too little to call.
 # The final gaps are 0.078<!-- output: wider and deeper, 256-128, final gap --> for
 # 256-128 without dropout and 0.036<!-- output: + dropout 0.2, final gap --> with it, but
 # that comparison flatters dropout: its training loss is measured with a fifth of the
@@ -844,11 +852,11 @@ plt.show()
 # %% [markdown]
 # ## 9. The test set
 #
-# Every choice so far (the model, the optimizer, the number of epochs) was made by
-# looking at validation accuracy. Choosing the best of several by one set's score
-# tends to flatter that score a little, so the figure to report comes from images
-# that played no part in any choice: the test set, used once, here, for the two
-# final models.
+# Choices such as the model, the optimizer and the number of epochs are made on
+# validation scores. Here the final model is the ladder's last row, which also scored
+# best on validation. Choosing the best of several by one set's score tends to flatter
+# that score a little, so the figure to report comes from images that played no part in
+# any choice: the test set, used once, here, for the two final models.
 
 # %%
 test_result = evaluate(improved_model, test_loader)
@@ -910,9 +918,9 @@ for index in (0, 1, 2):
 # **How sure is it?** Softmax turns the ten logits into probabilities that sum to
 # 1. `predict_probabilities` does that for an image under `eval_mode`, and
 # `show_prediction` draws the image beside them. A confident right answer puts
-# nearly all the probability on one digit; on a digit it gets wrong, the
-# probability is spread out: look where the rest of it goes, to the answer and to the
-# truth.
+# nearly all the probability on one digit. On the mistake shown second, look where the
+# probability goes: split between the answer and the truth. Not every mistake is that
+# hesitant; some are confidently wrong.
 
 # %%
 digit_names = [str(digit) for digit in range(10)]
@@ -1159,8 +1167,9 @@ if check_exercise(1, width_models=width_models, width_results=width_results, val
 # **What the result means.** After the same 3 epochs from the same seed and batches,
 # 128 hidden units reach 96.9%<!-- output: 128 units, validation accuracy --> and two
 # layers of 64 reach 95.8%<!-- output: 64 + 64 units, validation accuracy -->, against
-# 95.6%<!-- output: 32 units, validation accuracy --> for 32 units. More hidden units
-# give the model more features to combine. Each figure is
+# 95.6%<!-- output: 32 units, validation accuracy --> for 32 units. A wider first layer
+# computes more features straight from the pixels; two layers of 64 have as many hidden
+# units in all but about half the weights (55,050 against 101,770). Each figure is
 # one run. The lead of 128 units over 32 is more than a point; the lead of two layers
 # of 64 over 32 is a few tenths, too small to settle with one run: it could change sign
 # with another seed, and settling it would take several seeds each.
