@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import tarfile
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
+from torchvision import datasets
 
 matplotlib.use("Agg")
 
 from course_utils import ImageClassificationBase  # noqa: E402
+from course_utils.distributed import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -134,29 +140,14 @@ def separable_loaders() -> tuple[DataLoader, DataLoader]:
 
 # --- The data path (tests/test_data.py, tests/test_prefetch.py) ---
 
-import io  # noqa: E402
-import socket  # noqa: E402
-import struct  # noqa: E402
-import tarfile  # noqa: E402
-
-from PIL import Image  # noqa: E402
-from torchvision import datasets  # noqa: E402
-
-
-def closed_port() -> int:
-    """A local port nothing listens on: a download from it fails as without a network."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture
 def offline(monkeypatch) -> str:
     """No network: torchvision's MNIST and Fashion-MNIST mirrors point at a closed port.
     Returns such a URL too, for a ``PublishedArchive`` (``replace(archive, url=offline)``)."""
     for dataset_class in (datasets.MNIST, datasets.FashionMNIST):
-        monkeypatch.setattr(dataset_class, "mirrors", [f"http://127.0.0.1:{closed_port()}/"])
-    return f"http://127.0.0.1:{closed_port()}/cifar10.tgz"
+        monkeypatch.setattr(dataset_class, "mirrors", [f"http://127.0.0.1:{free_port()}/"])
+    return f"http://127.0.0.1:{free_port()}/cifar10.tgz"
 
 
 def png_bytes(value: int, size: tuple[int, int] = (4, 4)) -> bytes:

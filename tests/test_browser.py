@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
+
+from course_utils.distributed import free_port
 
 LESSON = NOTEBOOKS / "01_tensors.ipynb"
 SCREENSHOTS = ROOT / "build" / "browser"
@@ -61,12 +62,6 @@ def browser_programs() -> tuple[Path, Path]:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{missing} not found, and CI must run the browser test. {INSTALL_HINT}")
     pytest.skip(f"{missing} not found. {INSTALL_HINT}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_server(url: str, server: subprocess.Popen, timeout: float = 60) -> None:

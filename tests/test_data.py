@@ -20,7 +20,6 @@ import pytest
 import torch
 from conftest import (
     cifar_members,
-    closed_port,
     make_idx_dataset,
     png_bytes,
     tar_member,
@@ -50,6 +49,7 @@ from course_utils.data import (
     list_images,
     mnist,
 )
+from course_utils.distributed import free_port
 
 # Two classes with a few images each, for the archive checks.
 LAYOUT = replace(
@@ -212,7 +212,7 @@ def test_a_stale_part_file_is_not_taken_for_the_download(tmp_path, serve):
 
 
 def test_without_a_network_the_message_says_what_to_fetch_and_where_to_put_it(tmp_path):
-    archive = replace(CIFAR10, url=f"http://127.0.0.1:{closed_port()}/cifar10.tgz")
+    archive = replace(CIFAR10, url=f"http://127.0.0.1:{free_port()}/cifar10.tgz")
     folder = tmp_path / "data"
     with pytest.raises(DownloadError, match="Could not download cifar10.tgz") as error:
         download_published(archive, folder)
