@@ -206,12 +206,17 @@ class TestTimeAugmentation(ImageClassificationBase):
         self.model = model
         self.translate = translate
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def views(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The batches the wrapped model sees: ``images``, mirrored, and (with ``translate``)
+        both shifted down and right by one pixel; each the shape of ``images``."""
         views = [images, images.flip(-1)]
         if self.translate:
             shifted = F.pad(images, (1, 0, 1, 0), mode="reflect")[..., :-1, :-1]
             views += [shifted, shifted.flip(-1)]
-        return torch.stack([self.model(view) for view in views]).mean(dim=0)
+        return views
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.model(view) for view in self.views(images)]).mean(dim=0)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         raise TypeError(

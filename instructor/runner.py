@@ -57,6 +57,8 @@ PACKAGE = "course_utils"
 EVERY_NAME = "*"
 LESSON_MODULES = ROOT / PACKAGE
 CONSTRAINTS = ROOT / "constraints.txt"
+# Scripts a lesson runs in other processes (lesson 06's torchrun scripts).
+LESSON_SCRIPTS = ROOT / "notebooks" / "scripts"
 # The longest cell of a lesson (lesson 05's ResNet training) takes about 5 minutes on
 # 2 CPU cores; three times that means something is stuck.
 DEFAULT_CELL_TIMEOUT = 900
@@ -287,11 +289,18 @@ def code_of(module: Path) -> bytes:
     return ast.dump(_without_docstrings(tree), include_attributes=False).encode()
 
 
+def lesson_scripts(notebook: nbformat.NotebookNode) -> list[Path]:
+    """The files of ``notebooks/scripts/`` whose name a code cell of the lesson mentions."""
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    return [path for path in sorted(LESSON_SCRIPTS.glob("*.py")) if path.name in code]
+
+
 def inputs_hash(notebook: nbformat.NotebookNode, smoke: bool = False) -> str:
     """SHA-256 of what decides a notebook's outputs.
 
     Covers its code cells' sources and tags, the code of the ``course_utils`` modules
-    it runs (``lesson_modules``; ``code_of``), the exact versions in ``constraints.txt``
+    it runs (``lesson_modules``; ``code_of``), the scripts it runs (``lesson_scripts``,
+    byte for byte: the lesson shows them), the exact versions in ``constraints.txt``
     and the smoke flag. Prose edits change nothing, and neither do a helper's comments
     and docstrings, nor a helper the lesson never imports.
     """
@@ -301,6 +310,8 @@ def inputs_hash(notebook: nbformat.NotebookNode, smoke: bool = False) -> str:
             digest.update(json.dumps([cell.source, cell.metadata.get("tags", [])]).encode())
     for module in lesson_modules(notebook):
         digest.update(str(module.relative_to(LESSON_MODULES)).encode() + code_of(module))
+    for script in lesson_scripts(notebook):
+        digest.update(script.name.encode() + script.read_bytes())
     digest.update(b"constraints.txt" + CONSTRAINTS.read_bytes())
     digest.update(f"{SMOKE_ENV}={int(smoke)}".encode())
     return digest.hexdigest()

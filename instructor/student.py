@@ -16,7 +16,9 @@ and becomes, in the student version (``student/NN_name.ipynb``)::
 
 where ``image_means`` is each name the solution binds that later cells read. The
 stub never stops the notebook: the exercise's check cell reports it as not attempted.
-Everything else is kept as it is, except outputs, which are cleared. A line that
+Everything else is kept as it is, except outputs, which are cleared. A page without
+exercises (no solution region and no exercise heading, such as the troubleshooting
+page) has no student version: ``write`` skips it and ``check`` reports one left behind. A line that
 looks like a marker but is spelled otherwise (``### BEGIN SOLUTION (ex 1)``,
 ``## END SOLUTION``) is an error, never a solution that ships to students. This small
 function does what nbgrader's ``ClearSolutions`` preprocessor does for these
@@ -43,6 +45,7 @@ __all__ = [
     "BEGIN",
     "END",
     "check_student_version",
+    "has_exercises",
     "main",
     "make_student_notebook",
     "strip_solutions",
@@ -217,6 +220,21 @@ def make_student_notebook(solution: NotebookNode, lesson_name: str = "") -> Note
     return student
 
 
+def has_exercises(notebook: NotebookNode) -> bool:
+    """Whether ``notebook`` has an exercise: a solution region or an exercise heading.
+
+    A page without either (the troubleshooting page) has no student version.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and EXERCISE_HEADING.search(cell.source):
+            return True
+        if cell.cell_type == "code" and any(
+            MARKER_LIKE.search(line) for line in cell.source.splitlines()
+        ):
+            return True
+    return False
+
+
 def student_path(solution_path: Path) -> Path:
     """``notebooks/NN_name.ipynb`` -> ``student/NN_name.ipynb`` (beside ``notebooks/``)."""
     return solution_path.resolve().parent.parent / "student" / solution_path.name
@@ -302,6 +320,14 @@ def check_student_version(solution_path: Path) -> list[str]:
     """
     name = solution_path.name
     solution = nbformat.read(solution_path, as_version=4)
+    if not has_exercises(solution):
+        stray = student_path(solution_path)
+        if stray.exists():
+            return [
+                f"{name}: has no exercises, so it has no student version; delete {stray} "
+                "(learners would look for exercises in it)"
+            ]
+        return []
     try:
         expected = make_student_notebook(solution, name)
     except ValueError as error:
@@ -328,12 +354,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Build every student version before writing any, so a bad marker writes nothing.
         students = []
         for path in args.notebooks:
+            solution = nbformat.read(path, as_version=4)
+            if not has_exercises(solution):
+                print(f"{path}: no exercises, so no student version")
+                continue
             try:
-                students.append(make_student_notebook(nbformat.read(path, as_version=4), path.name))
+                students.append((path, make_student_notebook(solution, path.name)))
             except ValueError as error:
                 print(f"{path}: {error}; no student version written", file=sys.stderr)
                 return 1
-        for path, student in zip(args.notebooks, students, strict=True):
+        for path, student in students:
             target = student_path(path)
             write_atomically(student, target)
             print(f"wrote {target}")

@@ -26,6 +26,10 @@ NOTEBOOKS = ROOT / "notebooks"
 # The lessons, in order: the notebooks and their jupytext .py twins.
 LESSON_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 LESSON_SCRIPTS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+# Pages without exercises, so without a student version (instructor.student.has_exercises):
+# named here so that a lesson that loses its exercises by mistake is still caught.
+PAGES_WITHOUT_EXERCISES = {"07_troubleshooting"}
+EXERCISE_LESSONS = [path for path in LESSON_NOTEBOOKS if path.stem not in PAGES_WITHOUT_EXERCISES]
 
 
 class Float64Recorder(TorchDispatchMode):

@@ -112,10 +112,14 @@ def keyword_values(call: ast.Call) -> dict:
 
 def test_the_benchmarks_lesson_recipe_trains_as_lesson_05_trains_resnet9():
     lesson = ast.parse((ROOT / "notebooks" / "05_cifar10_cnn.py").read_text())
+    (ladder,) = [node for node in lesson.body if getattr(node, "name", "") == "train_small_resnet"]
+    in_ladder = {id(node) for node in ast.walk(ladder)}
     lesson_calls = [
         node
         for node in ast.walk(lesson)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "fit_one_cycle"
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "fit_one_cycle"
+        and id(node) not in in_ladder
     ]
     tree = ast.parse((ROOT / "benchmarks" / "cifar10_cpu.py").read_text())
     (train_lesson,) = [node for node in tree.body if getattr(node, "name", "") == "train_lesson"]
@@ -124,6 +128,22 @@ def test_the_benchmarks_lesson_recipe_trains_as_lesson_05_trains_resnet9():
     for call in lesson_calls:
         assert ast.dump(call.args[1]) == ast.dump(benchmark.args[1])  # the peak learning rate
         assert [ast.dump(k) for k in call.keywords] == [ast.dump(k) for k in benchmark.keywords]
+    # Section 6 adds the recipe's ingredients one at a time; its last run is the recipe.
+    (ladder_call,) = [
+        node
+        for node in ast.walk(ladder)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "fit_one_cycle"
+    ]
+    assert ast.dump(ladder_call.args[1]) == ast.dump(benchmark.args[1])
+    (runs,) = [
+        node.value
+        for node in lesson.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "recipe_runs"
+    ]
+    last_run = keyword_values(runs.values[-1])
+    assert last_run == {
+        k.arg: ast.literal_eval(k.value) for k in benchmark.keywords if k.arg != "opt_func"
+    }
 
 
 def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeypatch):
@@ -150,9 +170,15 @@ def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeyp
     ]
     benchmark_augmentation = find_call(train_fast, "batch_transform", "crop_padding")
     assert keyword_values(transform) == keyword_values(benchmark_augmentation)
+    # The lesson trains fewer epochs than the benchmark, and says how many the benchmark did.
     (fast_epochs,) = [
         node.value
         for node in tree.body
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "fast_epochs"
     ]
-    assert keyword_values(fast_epochs)["full"] == defaults.epochs
+    assert keyword_values(fast_epochs)["full"] <= defaults.epochs
+    text = " ".join(
+        line.removeprefix("#").strip()
+        for line in (ROOT / "notebooks" / "05_cifar10_cnn.py").read_text().splitlines()
+    )
+    assert f"`FastNet`, trained for {defaults.epochs} epochs, reached" in text

@@ -167,6 +167,17 @@ def test_test_time_augmentation_averages_mirrored_and_shifted_views():
     assert len(model.seen) == 2
 
 
+def test_test_time_augmentation_shows_the_views_its_model_sees():
+    images = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
+    model = RecordsViews()
+    wrapped = TestTimeAugmentation(model)
+    views = wrapped.views(images)
+    wrapped(images)
+    assert len(views) == 4
+    assert all(torch.equal(view, seen) for view, seen in zip(views, model.seen, strict=True))
+    assert len(TestTimeAugmentation(model, translate=False).views(images)) == 2
+
+
 def test_test_time_augmentation_works_with_evaluate_and_adds_no_weights():
     torch.manual_seed(0)
     model = FastNet((8, 8, 8))

@@ -12,7 +12,7 @@ import re
 import jupytext
 import nbformat
 import pytest
-from conftest import LESSON_NOTEBOOKS, LESSON_SCRIPTS, ROOT
+from conftest import LESSON_NOTEBOOKS, LESSON_SCRIPTS, PAGES_WITHOUT_EXERCISES, ROOT
 
 import course_utils
 
@@ -109,8 +109,12 @@ def test_lesson_structure(notebook_path):
     assert any("Settings." in source for source in sources), (
         "a settings cell saying what smoke mode changes"
     )
-    assert "## Summary" in text and "## Exercises" in text
-    assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 2
+    assert "## Summary" in text
+    if notebook_path.stem in PAGES_WITHOUT_EXERCISES:  # the troubleshooting page
+        assert "## Exercises" not in text and "### BEGIN SOLUTION" not in text
+    else:
+        assert "## Exercises" in text
+        assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 2
     assert "record_result(" in text, "the lesson records its headline figures for `make run`"
     tagged = [
         cell

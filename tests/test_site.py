@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import test_browser
-from conftest import LESSON_NOTEBOOKS, ROOT
+from conftest import LESSON_NOTEBOOKS, PAGES_WITHOUT_EXERCISES, ROOT
 from selenium.webdriver.support.ui import WebDriverWait
 
 SCREENSHOTS = ROOT / "build" / "site-screenshots"
@@ -230,7 +230,10 @@ def test_every_page_of_the_site_reads_well_offline(browser, site_url):
                     problems.append(f"{page}: no {name} launch button for {url}")
             if not any(link.endswith(f"/{lesson}.ipynb") for link in report["download"]):
                 problems.append(f"{page}: no download button for {notebook}")
-            if not any(link.endswith(f"/{lesson}.ipynb") for link in report["student"]):
+            if lesson in PAGES_WITHOUT_EXERCISES:
+                if report["student"]:
+                    problems.append(f"{page}: links a student version, but has no exercises")
+            elif not any(link.endswith(f"/{lesson}.ipynb") for link in report["student"]):
                 problems.append(f"{page}: no download link to student/{lesson}.ipynb")
 
         save_screenshots(browser, page.removesuffix(".html").replace("/", "_"), report["height"])
@@ -264,3 +267,16 @@ def test_search_finds_a_lesson(browser, site_url):
         )
     )
     assert site_url + "notebooks/02_autograd.html" in [link.split("?")[0] for link in results]
+
+
+def test_search_finds_the_troubleshooting_page_by_an_error_message(browser, site_url):
+    # Its section titles carry the messages' words (tests/test_troubleshooting.py).
+    browser.get(site_url + "search.html?q=multiplied")
+    results = WebDriverWait(browser, 30).until(
+        lambda driver: driver.execute_script(
+            "const links = document.querySelectorAll('#search-results ul.search li a');"
+            "return links.length ? Array.from(links, link => link.href) : null;"
+        )
+    )
+    page = site_url + "notebooks/07_troubleshooting.html"
+    assert page in [link.split("?")[0].split("#")[0] for link in results]

@@ -3,7 +3,8 @@
 - ``{course-lessons}``: the home page's lessons table, read from README.md's Lessons
   table (the one source of truth), with links to the lesson pages and to Colab and Binder.
 - A box under each lesson's title that links its student version (a download from the
-  site, and Colab and Binder links).
+  site, and Colab and Binder links); a page without exercises (the troubleshooting page)
+  has no student version and no box.
 - The README's and lessons' Colab and Binder badges served from the site, and a build
   warning for any other image from the web, which would not load offline.
 - A build warning (so, with ``-W``, a failed build) for a notebook output that looks like
@@ -37,6 +38,8 @@ LESSON_LINK = re.compile(r"\[(?P<title>[^\]]+)\]\((?P<path>notebooks/\d\d_\w+\.i
 # tqdm's text form ("  40%|████      | 4/10 [...]"), with or without the bar.
 PROGRESS_TEXT = re.compile(r"\d+%\|")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# What makes a notebook a lesson with exercises (instructor/student.py: has_exercises).
+EXERCISE_MARKS = re.compile(r"^\s*### BEGIN SOLUTION\s*$|\*\*Exercise \d+", re.MULTILINE)
 # \(...\) and \[...\]: Jupyter shows them as math, MyST as plain brackets.
 BACKSLASH_MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 CODE = re.compile(r"^(```|~~~).*?^\1|`[^`\n]+`", re.DOTALL | re.MULTILINE)
@@ -135,13 +138,25 @@ class LessonsTable(SphinxDirective):
         return table
 
 
+def has_exercises(notebook_path: Path) -> bool:
+    """Whether the notebook has a solution region or an exercise heading."""
+    cells = json.loads(notebook_path.read_text(encoding="utf-8")).get("cells", [])
+    for cell in cells:
+        text = cell.get("source", "")
+        if EXERCISE_MARKS.search("".join(text) if isinstance(text, list) else text):
+            return True
+    return False
+
+
 def add_student_version_box(app: Sphinx, doctree: nodes.document) -> None:
-    """Under a lesson's title: where to get its student version."""
+    """Under a lesson's title: where to get its student version (none without exercises)."""
     docname = app.env.docname
     match = LESSON_DOC.fullmatch(docname)
     if not match:
         return
     stem = match["stem"]
+    if not has_exercises(Path(app.env.doc2path(docname))):
+        return
     student = f"student/{stem}.ipynb"
     if not (Path(app.srcdir) / student).is_file():
         logger.warning("%s has no student version (%s)", docname, student, location=docname)

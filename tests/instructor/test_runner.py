@@ -145,6 +145,21 @@ def test_inputs_hash_covers_the_code_the_helpers_the_versions_and_the_smoke_flag
     assert inputs_hash(notebook) != before
 
 
+def test_inputs_hash_covers_the_scripts_the_lesson_names(monkeypatch, tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "train.py").write_text("print('one')\n")
+    (scripts / "other.py").write_text("print('other')\n")
+    monkeypatch.setattr(runner, "LESSON_SCRIPTS", scripts)
+    lesson = write_notebook(tmp_path / "06_demo.ipynb", "run(scripts / 'train.py')")
+    notebook = nbformat.read(lesson, as_version=4)
+    before = inputs_hash(notebook)
+    (scripts / "other.py").write_text("print('changed, but not run')\n")
+    assert inputs_hash(notebook) == before
+    (scripts / "train.py").write_text("print('two')\n")
+    assert inputs_hash(notebook) != before
+
+
 def test_comments_and_docstrings_of_a_helper_are_not_in_the_hash(monkeypatch, tmp_path):
     lesson = write_notebook(tmp_path / "01_demo.ipynb", "from course_utils import fit")
     notebook = nbformat.read(lesson, as_version=4)
@@ -475,6 +490,7 @@ def test_a_code_edit_in_training_re_runs_only_the_lessons_that_train(monkeypatch
         "04_gpu_training",
         "05_cifar10_cnn",
         "06_distributed_training",
+        "07_troubleshooting",  # its section on a nan loss runs fit
     ]
 
 

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LESSON_NOTEBOOKS, NOTEBOOKS
+from conftest import EXERCISE_LESSONS, LESSON_NOTEBOOKS, NOTEBOOKS, PAGES_WITHOUT_EXERCISES
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from instructor.student import (
     EXERCISE_HEADING,
     check_student_version,
+    has_exercises,
     main,
     make_student_notebook,
     strip_solutions,
@@ -201,6 +202,47 @@ def test_committed_student_version_is_current(lesson):
     assert check_student_version(lesson) == []
 
 
+def test_exactly_the_pages_named_in_conftest_have_no_exercises():
+    without = {path.stem for path in LESSON_NOTEBOOKS if not has_exercises(nbformat.read(path, 4))}
+    assert without == PAGES_WITHOUT_EXERCISES
+    for stem in PAGES_WITHOUT_EXERCISES:
+        assert not student_path(NOTEBOOKS / f"{stem}.ipynb").exists()
+
+
+def page_without_exercises(tmp_path: Path) -> Path:
+    notebook = new_notebook(
+        cells=[new_markdown_cell("# Troubleshooting"), new_code_cell("print('an error')")]
+    )
+    (tmp_path / "notebooks").mkdir()
+    path = tmp_path / "notebooks" / "07_page.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_page_without_exercises_gets_no_student_version(tmp_path, capsys):
+    page = page_without_exercises(tmp_path)
+    assert main(["write", str(page)]) == 0
+    assert "no exercises, so no student version" in capsys.readouterr().out
+    assert not student_path(page).exists()
+    assert check_student_version(page) == []
+    assert main(["check", str(page)]) == 0
+
+
+def test_a_student_version_left_behind_by_a_page_without_exercises_is_reported(tmp_path):
+    page = page_without_exercises(tmp_path)
+    student_path(page).parent.mkdir()
+    nbformat.write(new_notebook(), student_path(page))
+    problems = check_student_version(page)
+    assert len(problems) == 1 and "has no exercises, so it has no student version" in problems[0]
+
+
+def test_a_lesson_with_only_an_exercise_heading_still_needs_its_stub(tmp_path):
+    lesson = toy_lesson(tmp_path, exercise_cell="answer = 9")
+    assert has_exercises(nbformat.read(lesson, as_version=4))
+    main(["write", str(lesson)])
+    assert any("no solution region" in problem for problem in check_student_version(lesson))
+
+
 def run_student_version(student, tmp_path: Path, monkeypatch) -> list[str]:
     """Execute a student version top to bottom (smoke mode under `make test`).
 
@@ -231,7 +273,7 @@ def exercise_count(lesson: Path) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSON_NOTEBOOKS, ids=[path.stem for path in LESSON_NOTEBOOKS])
+@pytest.mark.parametrize("lesson", EXERCISE_LESSONS, ids=[path.stem for path in EXERCISE_LESSONS])
 def test_student_version_runs_top_to_bottom_and_each_exercise_says_not_attempted(
     lesson, tmp_path, monkeypatch
 ):
@@ -286,7 +328,7 @@ def test_the_student_note_is_the_same_every_time(tmp_path):
     assert nbformat.writes(make_student_notebook(solution, "01_toy.ipynb")) == first
 
 
-@pytest.mark.parametrize("lesson", LESSON_NOTEBOOKS, ids=[path.stem for path in LESSON_NOTEBOOKS])
+@pytest.mark.parametrize("lesson", EXERCISE_LESSONS, ids=[path.stem for path in EXERCISE_LESSONS])
 def test_committed_student_versions_say_where_the_solutions_are_and_hold_no_widgets(lesson):
     student = nbformat.read(student_path(lesson), as_version=4)
     assert f"notebooks/{lesson.name}" in student.cells[0].source
