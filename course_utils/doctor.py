@@ -41,9 +41,8 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 DISTRIBUTION = "course-utils"  # the name pyproject.toml gives the package
 GB = 1e9
 # The course's memory budget (README.md, first paragraph; `make run` measures each peak):
-# lessons 01 to 05 each need less than 1.5 GB, lesson 06 about 2 GB with its processes.
+# each lesson needs less than 1.5 GB, lesson 06's worker processes included.
 LESSON_MEMORY = 1.5 * GB
-LESSON06_MEMORY = 2.0 * GB
 # What each dataset takes on disk, in bytes: the four IDX files of MNIST (and of
 # Fashion-MNIST, the same shapes), 54,950,048 bytes in all; CIFAR-10's archive
 # (data.CIFAR10.size, 168,168,549 bytes) and its 60,000 extracted images, 247,414,784 bytes
@@ -318,12 +317,10 @@ def memory_figures() -> tuple[float, float]:
 
 def check_memory(available: float, total: float) -> Check:
     """Check ``available`` and ``total`` memory (bytes) against the course's budget: 1.5 GB
-    a lesson (01 to 05), about 2 GB for lesson 06. FAIL when the machine has less than a
-    lesson needs in all, WARN when too little is free now. Returns a ``Check``.
-    Introduced in lesson 01."""
+    a lesson. FAIL when the machine has less than a lesson needs in all, WARN when too
+    little is free now. Returns a ``Check``. Introduced in lesson 01."""
     figures = f"{available / GB:.1f} GB available of {total / GB:.1f} GB"
-    budget = f"a lesson needs {LESSON_MEMORY / GB:.1f} GB, lesson 06 about "
-    budget += f"{LESSON06_MEMORY / GB:.0f} GB"
+    budget = f"a lesson needs up to {LESSON_MEMORY / GB:.1f} GB"
     facts = {"available": available, "total": total}
     if total < LESSON_MEMORY:
         fix = "use a machine with more memory, or Colab"
@@ -331,10 +328,6 @@ def check_memory(available: float, total: float) -> Check:
     if available < LESSON_MEMORY:
         fix = "close other programs and notebooks (Kernel > Shut Down Kernel), then run again"
         return Check("memory", WARN, f"{figures}: {budget}", fix, facts)
-    if available < LESSON06_MEMORY:
-        fix = "before lesson 06, close other notebooks (Kernel > Shut Down Kernel)"
-        message = f"{figures}: enough for lessons 01 to 05; {budget}"
-        return Check("memory", WARN, message, fix, facts)
     return Check("memory", OK, f"{figures} ({budget})", "", facts)
 
 

@@ -31,9 +31,11 @@
 #
 # **By the end of this lesson you can**
 # - choose a device (CUDA, then Apple MPS, then CPU) and move tensors and models to it;
+# - write a training loop that runs on the device, and see `fit` do the same;
 # - explain `pin_memory` and `non_blocking`, and write a Python generator;
 # - wrap a data loader so its batches arrive on the device;
-# - time GPU work honestly (`synchronize`), and find the data-loading bottleneck;
+# - time device work honestly (warm up, `synchronize`, repeat), and find the
+#   data-loading bottleneck;
 # - hold a whole dataset on the device, and try mixed precision and `torch.compile`.
 
 # %%
@@ -58,13 +60,15 @@ if "google.colab" in sys.modules:
 import gc
 import inspect
 import logging
+import os
 import statistics
 import time
 
 import matplotlib.pyplot as plt
 import torch
 import torch._inductor.config as inductor_config
-from torch.utils.data import DataLoader, Subset, random_split
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 
 from course_utils import (
@@ -87,24 +91,34 @@ generator = seed_everything(0)
 print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
-# **Settings.** Smoke mode (the quick run the test suite uses) times one epoch on
-# a small slice of the training images instead of two on all of them, and the
-# `torch.compile` comparison of section 7 trains 2 epochs instead of 4. The
-# validation set is the same 10,000 images in both.
+# **Settings.** Smoke mode (the quick run the test suite uses) works on small slices
+# of the training images. At full size (smoke size in brackets): section 4's
+# hand-written loop trains one epoch on 10,240 (1,024) images; section 6 times 2 (1)
+# epochs of each pipeline on 50,000 (2,000), and section 7 one epoch on the same
+# images; section 8's 1024-1024 models train 4 (2) epochs on 10,000 (2,000); the
+# exercises use 10,000 (1,000). The validation set is the same 10,000 images in both.
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
+hand_size = full_or_smoke(full=10_240, smoke=1_024)  # 80 (8) batches of 128
 num_epochs = full_or_smoke(full=2, smoke=1)
-compile_epochs = full_or_smoke(full=4, smoke=2)
-print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; ", end="")
-print(f"epochs per measurement: {num_epochs}; compile comparison epochs: {compile_epochs}")
+wide_size = full_or_smoke(full=10_000, smoke=2_000)  # 40 (8) batches of 250
+wide_epochs = full_or_smoke(full=4, smoke=2)
+exercise_size = full_or_smoke(full=10_000, smoke=1_000)
+print(f"Smoke mode: {smoke_mode()}")
+print(f"section 4: 1 epoch on {hand_size:,} images")
+print(f"section 6: {num_epochs} epoch(s) per pipeline on {train_size:,} images")
+print(f"section 7: 1 epoch on {train_size:,} images")
+print(f"section 8: {wide_epochs} epochs per model on {wide_size:,} images")
+print(f"exercises: {exercise_size:,} images")
 
 # %% [markdown]
 # ## 1. Which devices do we have?
 #
-# `torch.cuda.is_available()` says whether PyTorch can see an NVIDIA GPU (or an
-# AMD one, with a ROCm build); `torch.backends.mps.is_available()` whether it can
-# use an Apple-silicon GPU.
+# `torch.cuda.is_available()` says whether PyTorch can see an NVIDIA GPU (or an AMD one,
+# with the PyTorch build for ROCm, AMD's GPU software);
+# `torch.backends.mps.is_available()` whether it can use an Apple-silicon GPU. The CPU
+# is always there; how many cores it has bounds every CPU time in this lesson.
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -112,6 +126,7 @@ has_mps = torch.backends.mps.is_available()
 print(f"CUDA available: {has_cuda}; Apple MPS available: {has_mps}")
 if has_cuda:
     print(f"GPU: {torch.cuda.get_device_name(0)}")
+print(f"CPU cores: {os.cpu_count()}")
 
 # %% [markdown]
 # `get_default_device` from `course_utils` picks the best of them. It is short
@@ -131,6 +146,11 @@ else:
     print(f"Training on {device}.")
 
 # %% [markdown]
+# The outputs you see were made on a machine without a GPU, with
+# **2**<!-- output: CPU cores --> CPU cores: every time quoted in the text is a time
+# on that CPU. The same work takes a different time on each run, so read the times
+# for their ratios and spreads. Run the notebook on a GPU and compare.
+#
 # ## 2. When a GPU helps
 #
 # A product of two n x n matrices has n x n entries, each a sum of n products:
@@ -153,50 +173,53 @@ print(f"multiply-adds in a {size} x {size} product (billions): {size**3 / 1e9:.2
 print(inspect.getsource(synchronize))
 
 # %% [markdown]
-# The course's `fit`, which trains most models in this lesson, does the same. After
-# the last step of an epoch it waits for the device (the one the losses were
-# computed on), and only then reads the clock for `train_seconds`. Here are those
-# lines of its loop (`course_utils/training.py`). The time that `fit` prints after
-# each epoch, in brackets, also includes the evaluation on the validation set, so it
-# is longer than `train_seconds`, which the lesson's tables use.
-
-# %% tags=["nbval-check-output"]
-loop_source = inspect.getsource(training._train)
-first = loop_source.index("start = time.perf_counter()")
-last = loop_source.index("train_seconds = time.perf_counter() - start")
-print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_counter() - start")
+# An honest timing has three more habits. It **warms up** first: the first run of an
+# operation pays one-off costs (allocating memory, choosing a kernel, on a GPU loading
+# its libraries), which a later run does not. (A *kernel* is a compiled function that
+# the device runs for one operation, such as one matrix product.) It **synchronises**
+# before each clock reading. And it **repeats**, because the same work takes a different
+# time on each run (other programs, the processor's clock speed); the median of the
+# repeats is the figure to quote, and their spread says how far to trust it.
 
 
 # %%
-def seconds_per_matmul(size: int, on: torch.device, repeats: int = 3) -> float:
-    """Median time of one size x size matrix product on a device."""
+def seconds_per_matmul(size: int, on: torch.device, repeats: int = 5) -> list[float]:
+    """Seconds of one size x size matrix product on a device, once per repeat."""
     a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
+    a @ b  # warm-up: the first product includes one-off set-up
     timings = []
-    for _ in range(repeats + 1):  # the first run includes one-off set-up: skip it
-        synchronize(on)
+    for _ in range(repeats):
+        synchronize(on)  # nothing queued before may run into the clock
         start = time.perf_counter()
         a @ b
-        synchronize(on)
+        synchronize(on)  # wait for the product itself
         timings.append(time.perf_counter() - start)
-    return statistics.median(timings[1:])
+    return timings
 
 
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
+matmul_ms = {}  # (device type, size) -> median ms, for exercise 1
 for size in (64, 2048):
-    print(
-        f"{size} x {size}: "
-        + ", ".join(f"{d.type} {seconds_per_matmul(size, d) * 1000:.2f} ms" for d in devices)
-    )
+    for each_device in devices:
+        times = seconds_per_matmul(size, each_device)
+        matmul_ms[each_device.type, size] = statistics.median(times) * 1000
+        print(
+            f"{each_device.type} ms per {size} x {size} product: "
+            f"{statistics.median(times) * 1000:.3f} "
+            f"(5 repeats, from {min(times) * 1000:.3f} to {max(times) * 1000:.3f})"
+        )
 if device.type == "cpu":
-    print("No GPU here, so only the CPU is timed; on a GPU each line would also show its time.")
+    print("No GPU here, so only the CPU is timed; on a GPU each size would also show its time.")
 
 # %% [markdown]
-# With a GPU, the lines above show both devices. For a 64 x 64 product there is
-# too little work to share out, and we expect launching it on a GPU to cost about
-# as much as doing it on the CPU. That is the first way a GPU fails to help:
-# **tiny models**. The second is **starved GPUs**: if each batch takes longer to
-# prepare than to compute, a faster processor changes nothing. Section 5
-# measures exactly that.
+# On this CPU a 2048 x 2048 product took
+# **113.4 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# the line shows their range). With a GPU the lines above show both devices. For a
+# 64 x 64 product there is too little work to share out, and we expect launching it on a
+# GPU to cost about as much as doing it on the CPU. That is the first way a GPU fails to
+# help: **tiny models**. The second is **starved GPUs**: if each batch takes longer to
+# prepare than to compute, a faster processor changes nothing. Section 6 measures
+# exactly that.
 #
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
 #
@@ -220,7 +243,8 @@ except TypeError as error:
 # makes the copy return at once: it is queued on the GPU behind the work already
 # there, and Python goes on (to queue the next step, or to fetch the next batch)
 # instead of waiting for it. The copy does not run *during* the GPU's computation:
-# that needs a second CUDA stream, which this course does not use. Both only matter
+# that needs a second queue of GPU work (a second *CUDA stream*), which this course
+# does not use. Both only matter
 # for CUDA GPUs:
 
 # %%
@@ -236,7 +260,99 @@ else:
     )
 
 # %% [markdown]
-# ## 4. A data loader that delivers to the device
+# ## 4. A training loop on the device, by hand
+#
+# **The data.** As in lesson 03, we hold out 10,000 of the 60,000 MNIST training
+# images as a validation set, split the same way on every run by a seeded generator.
+# This lesson measures speed and chooses nothing, so it never touches the test set:
+# every accuracy below is a *validation* accuracy. The torchvision dataset turns each
+# image into a normalised tensor when it is fetched.
+
+# %%
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
+full_train = mnist(train=True, transform=to_tensor)
+train_dataset, val_dataset = random_split(full_train, [50_000, 10_000], generator=generator)
+train_dataset = Subset(train_dataset, range(train_size))  # the whole split, except in smoke mode
+print(len(train_dataset), len(val_dataset))
+
+# %% [markdown]
+# The loop is lesson 03's loop. Running it on a device takes two changes:
+# - the model moves to the device once, before its optimizer is built (the
+#   optimizer then holds the weights that live on the device);
+# - every batch moves to the device just before it is used: `images.to(device)` and
+#   `labels.to(device)`. (`pin` and `non_blocking` are section 3's, on for a CUDA GPU.)
+#
+# One more habit matters on a GPU: the loop keeps each loss as a tensor on the device.
+# `loss.item()` at every step would copy it to the CPU, and Python would wait there for
+# the GPU to finish each step before queueing the next. The mean is taken once, at the
+# end. Here is one epoch on the first 10,240 training images (80 full batches of 128),
+# the 32-unit model of lesson 03, seeded so that section 5 can repeat it exactly:
+
+# %%
+pin = device.type == "cuda"  # pinned memory only helps copies to a CUDA GPU (section 3)
+hand_train = Subset(train_dataset, range(hand_size))  # the first 10,240 training images
+
+
+def shuffled_loader(dataset: Dataset, seed: int) -> DataLoader:
+    """The dataset in batches of 128, shuffled in the order that seed decides."""
+    return DataLoader(
+        dataset,
+        batch_size=128,
+        shuffle=True,
+        pin_memory=pin,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+val_loader = DataLoader(val_dataset, batch_size=1000, pin_memory=pin)
+
+seed_everything(0)
+hand_model = MLP(28 * 28, [32], 10).to(device)  # every weight moves to the device
+hand_optimizer = torch.optim.SGD(hand_model.parameters(), lr=0.2)  # built after the move
+hand_losses = []
+hand_model.train()
+for images, labels in shuffled_loader(hand_train, seed=1):
+    images = images.to(device, non_blocking=pin)  # the batch joins the model
+    labels = labels.to(device, non_blocking=pin)
+    loss = F.cross_entropy(hand_model(images), labels)  # forward and loss, on the device
+    loss.backward()
+    hand_optimizer.step()
+    hand_optimizer.zero_grad()
+    hand_losses.append(loss.detach())  # stays on the device: no waiting here
+hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU, at the end
+print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
+
+# %% [markdown]
+# **The evaluation pass**, as in lesson 03: `eval()` mode, no gradients recorded
+# (`torch.no_grad()`), the loss summed over images and divided by their number. The
+# validation batches move to the device like the training batches.
+
+# %%
+hand_model.eval()
+total_loss, correct = 0.0, 0
+with torch.no_grad():
+    for images, labels in val_loader:
+        images, labels = images.to(device, non_blocking=pin), labels.to(device, non_blocking=pin)
+        logits = hand_model(images)
+        total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == labels).sum().item()
+hand_val_loss, hand_val_acc = total_loss / len(val_dataset), correct / len(val_dataset)
+print(f"hand loop, validation loss: {hand_val_loss:.4f}")
+print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
+
+# %% [markdown]
+# After one epoch on 10,240 images the model scores
+# **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. The
+# evaluation reads `.item()` twice per batch (the summed loss and the count of right
+# answers), 20 times in all for the 10 batches of 1,000: few enough to cost nothing
+# worth saving.
+#
+# ## 5. A data loader that delivers to the device
+#
+# The two `.to` lines for the batch are the same in every loop. A loader that hands
+# out batches already on the device removes them, and a Python generator is the
+# shortest way to write one.
 #
 # **Python generators.** A function containing `yield` returns a generator: each
 # time a `for` loop asks for the next item, the function runs until its next
@@ -256,8 +372,8 @@ print(list(squares(50)))
 
 # %% [markdown]
 # `DeviceDataLoader` uses one to move each batch to the device just before it is
-# used, so the rest of the code never thinks about devices. It also has a
-# length (the wrapped loader's number of batches), which `fit` needs. With
+# used: the loop's two `.to` lines, moved into the loader. It also has a length
+# (the wrapped loader's number of batches), which `fit` needs. With
 # `non_blocking=True` and a pinned batch, `to_device` queues the copy and the
 # generator hands the batch over at once; the GPU runs the copy before the step
 # that uses it, because both sit in the same queue.
@@ -266,43 +382,67 @@ print(list(squares(50)))
 print(inspect.getsource(DeviceDataLoader))
 
 # %% [markdown]
-# ## 5. Where does an epoch's time go?
-#
-# **A validation set.** As in lesson 03, we hold out 10,000 of the 60,000 MNIST
-# training images, split the same way on every run by a seeded generator, and
-# measure accuracy on them. This lesson measures speed and chooses nothing, so
-# it never touches the test set: every accuracy below is a *validation* accuracy.
+# **`fit` takes over.** `fit` runs lesson 03's loop on whatever batches its loader
+# hands out, so with `DeviceDataLoader` it trains on the device. To see that it does
+# what the hand-written loop did, train a second model with it: the same seed for the
+# starting weights, the same shuffle seed for the batches, the same learning rate, one
+# epoch.
 
 # %%
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
-full_train = mnist(train=True, transform=to_tensor)
-train_dataset, val_dataset = random_split(full_train, [50_000, 10_000], generator=generator)
-train_dataset = Subset(train_dataset, range(train_size))  # the whole split, except in smoke mode
-print(len(train_dataset), len(val_dataset))
+seed_everything(0)
+fit_model = to_device(MLP(28 * 28, [32], 10), device)
+fit_train = DeviceDataLoader(shuffled_loader(hand_train, seed=1), device, non_blocking=pin)
+fit_val = DeviceDataLoader(val_loader, device, non_blocking=pin)
+fit_result = fit(1, 0.2, fit_model, fit_train, fit_val)[0]
+
+# %% tags=["nbval-check-output"]
+weight_gap = max(
+    (mine - its).abs().max().item()
+    for mine, its in zip(hand_model.parameters(), fit_model.parameters(), strict=True)
+)
+print(f"largest weight difference, hand loop against fit: {weight_gap:.1e}")
+hand_figures = torch.tensor([hand_train_loss, hand_val_loss, hand_val_acc])
+fit_figures = torch.tensor([fit_result[key] for key in ("train_loss", "val_loss", "val_acc")])
+print(
+    "same training loss, validation loss and accuracy:", torch.allclose(hand_figures, fit_figures)
+)
 
 # %% [markdown]
-# The same model as lesson 03 (784 -> 32 -> 10), trained the same way, with two
-# data pipelines:
+# The two models end with the same weights, to the last bit on this CPU, and `fit`'s
+# epoch line shows the hand loop's three figures. From here on `fit` trains.
+#
+# `fit` also times each epoch, and it waits for the device before reading the clock,
+# as section 2 said timing must. Here are those lines of its loop
+# (`course_utils/training.py`). The time that `fit` prints after each epoch, in
+# brackets, also includes the evaluation on the validation set, so it is longer than
+# `train_seconds`, which the lesson's tables use.
+
+# %% tags=["nbval-check-output"]
+loop_source = inspect.getsource(training._train)
+first = loop_source.index("start = time.perf_counter()")
+last = loop_source.index("train_seconds = time.perf_counter() - start")
+print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_counter() - start")
+
+# %% [markdown]
+# ## 6. Where does an epoch's time go?
+#
+# The same 32-unit model, trained the same way, on all 50,000 training images, with
+# two data pipelines:
 #
 # **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and
 # `Normalize` on each image when it is fetched; a `DataLoader` collates 128 of them
 # into a batch; `DeviceDataLoader` moves each batch to the device.
 
 # %%
-pin = device.type == "cuda"
 classic_train = DeviceDataLoader(
     DataLoader(train_dataset, batch_size=128, shuffle=True, pin_memory=pin, generator=generator),
     device,
     non_blocking=pin,
 )
-classic_val = DeviceDataLoader(
-    DataLoader(val_dataset, batch_size=1000, pin_memory=pin), device, non_blocking=pin
-)
 
 seed_everything(0)
 classic_model = to_device(MLP(28 * 28, [32], 10), device)
-classic_history = fit(num_epochs, 0.2, classic_model, classic_train, classic_val)
+classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
 # **(b) The whole dataset on the device.** Transform every image once
@@ -330,7 +470,7 @@ course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=
 print(course_train)
 
 # %% [markdown]
-# Compare it with `DeviceDataLoader` from section 4, which it replaces. That one
+# Compare it with `DeviceDataLoader` from section 5, which it replaces. That one
 # wraps a `DataLoader`, which builds every batch image by image on the CPU, and then
 # copies the batch to the device. `DeviceTensorLoader` moved its tensors to the
 # device once, when it was created; its `__iter__` only shuffles an index and cuts
@@ -354,50 +494,73 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 # %% [markdown]
 # Compare the training time per epoch (without the evaluation) and the validation
 # accuracy reached. The model, its starting weights, the learning rate and the
-# number of steps are the same; only the way batches are produced differs.
+# number of steps are the same; only the way batches are produced differs. Each time
+# is the median of the epochs' times (two at full size).
 
 # %%
-classic_seconds = statistics.median(epoch["train_seconds"] for epoch in classic_history)
-course_seconds = statistics.median(epoch["train_seconds"] for epoch in course_history)
+classic_times = [epoch["train_seconds"] for epoch in classic_history]
+course_times = [epoch["train_seconds"] for epoch in course_history]
+classic_seconds = statistics.median(classic_times)
+course_seconds = statistics.median(course_times)
 speedup = classic_seconds / course_seconds
+# The range: slowest classic epoch against fastest course epoch, and the other way round.
+speedup_low, speedup_high = (
+    min(classic_times) / max(course_times),
+    max(classic_times) / min(course_times),
+)
 classic_accuracy = classic_history[-1]["val_acc"]
 course_accuracy = course_history[-1]["val_acc"]
 # Both are fractions of the same 10,000 images, so the gap is a whole number of images.
 gap_points = abs(course_accuracy - classic_accuracy) * 100
+for label, history in (
+    ("classic pipeline", classic_history),
+    ("dataset-on-device", course_history),
+):
+    each = ", ".join(f"{epoch['train_seconds']:.2f}" for epoch in history)
+    print(f"{label}, seconds of each epoch: {each}")
 print(f"classic pipeline seconds per epoch: {classic_seconds:.2f}")
 print(f"dataset-on-device seconds per epoch: {course_seconds:.2f}")
 print(f"pipeline speed-up: {speedup:.1f}")
+print(f"pipeline speed-up, slowest (b) epoch against fastest (a) epoch: {speedup_low:.0f}")
+print(f"pipeline speed-up, fastest (b) epoch against slowest (a) epoch: {speedup_high:.0f}")
 print(f"classic pipeline validation accuracy: {classic_accuracy:.4f}")
 print(f"dataset-on-device validation accuracy: {course_accuracy:.4f}")
 print(f"validation accuracy difference (points): {gap_points:.2f}")
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 2.2))
-ax.barh(
-    ["(a) classic pipeline", f"(b) dataset on {device.type}"],
-    [classic_seconds, course_seconds],
-    color=["tab:gray", "tab:green"],
-)
-ax.set_xlabel("seconds per training epoch")
-ax.set_title(f"Same model, same steps: {speedup:.1f}x faster")
+fig, ax = plt.subplots(figsize=(6, 2.4))
+arms = ["(a) classic pipeline", f"(b) dataset on {device.type}"]
+ax.barh(arms, [classic_seconds, course_seconds], color=["tab:gray", "tab:green"])
+for row, times in enumerate((classic_times, course_times)):  # each epoch's own time
+    ax.plot(times, [row] * len(times), "o", color="black", markersize=4)
+ax.set_xlabel(f"seconds per training epoch on {device.type} (bar: median, dots: epochs)")
+epochs_each = f"{num_epochs} epoch{'s' if num_epochs > 1 else ''} each"
+ax.set_title(f"(b) {speedup:.0f}x faster than (a), {epochs_each}, {device.type}", fontsize=10)
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# In this run the classic pipeline took
-# **5.65 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# On this CPU the classic pipeline took
+# **6.68 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset held in memory **0.36 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.9 times**<!-- output: pipeline speed-up --> as long.
-# The two models reached
+# the classic pipeline took **18.6 times**<!-- output: pipeline speed-up --> as long
+# (the ratio of the median epochs). The epochs' own times (the first two lines, and
+# the dots in the figure) varied, and pairing the slowest with the fastest puts the
+# ratio anywhere from
+# **18 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **20 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->:
+# read it as a rough figure, from two epochs of each pipeline. The two models reached
 # **94.98%**<!-- output: classic pipeline validation accuracy --> and
 # **94.56%**<!-- output: dataset-on-device validation accuracy --> validation
 # accuracy, **0.42 points**<!-- output: validation accuracy difference (points) -->
 # apart. The two pipelines shuffle the images into different batches, and that is
 # the only difference between the trainings, so a different random order alone
-# moves the result by that much. Almost all of the classic
-# pipeline's time went into turning images into tensors, one at a time, again
-# every epoch; the network itself is tiny. We expect the gap to be wider still on
-# a GPU, because the GPU computes each step faster while the CPU prepares images
-# at the same speed as before.
+# moves the result by that much (one run of each). Almost all of the classic
+# pipeline's time went into producing batches (reading each image, transforming it,
+# collating 128 of them), again every epoch: the network itself is tiny, and the
+# dataset-on-device epochs ran the same steps on ready-made batches. We expect the
+# gap to be wider still on a GPU, because the GPU computes each step faster while the
+# CPU prepares images at the same speed as before.
 #
 # Holding the data on the device works whenever it fits in the device's memory
 # (MNIST and CIFAR-10 fit easily). Datasets too big for that, or augmentation
@@ -413,13 +576,15 @@ plt.show()
 # back to the driver.)
 
 # %%
-del full_train, train_dataset, val_dataset, classic_train, classic_val, classic_model
+del full_train, train_dataset, val_dataset, classic_train, classic_model
+del hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
 _ = gc.collect()
 
 # %% [markdown]
-# ## 6. CPU against GPU for the same training
+# ## 7. CPU against GPU for the same training
 #
-# The same pipeline (b) and model, one epoch on each device we have:
+# The same pipeline (b) and model, one epoch on each device we have, from the same
+# starting weights and in the same batch order:
 
 # %%
 epoch_seconds = {}
@@ -438,18 +603,36 @@ if len(epoch_seconds) == 1:
     print("Skipped the GPU epoch: there is no GPU here, so the CPU has nothing to compare with.")
 
 # %% [markdown]
-# With a 32-unit model we expect even a GPU to have little to do: each step is a
-# few tiny matrix products, so the time per step is mostly Python and
-# kernel-launch overhead. Bigger models and bigger batches are where a GPU pulls
-# ahead (see the exercises).
+# On this CPU the epoch took
+# **0.32 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the same
+# amount of work as each dataset-on-device epoch of section 6, in another batch order
+# (this loader has no seeded generator), and one observation: the gap between it and
+# section 6's epoch times is about how much the same amount of work varies from run to
+# run on this CPU. With a 32-unit
+# model we expect even a GPU to have little to do: each step is a few tiny matrix
+# products, so the time per step is mostly Python and the overhead of launching each
+# kernel. Bigger
+# models and bigger batches are where a GPU should pull ahead; the exercises measure
+# both.
 #
-# ## 7. Next speed steps: mixed precision and `torch.compile`
+# ## 8. Next speed steps: mixed precision and `torch.compile`
 #
+# The rest of the lesson needs at most 10,000 training images, and the compiler below
+# needs memory: keep a copy of those images and free the full tensor, with the
+# loaders that held it.
+
+# %%
+train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
+del course_train, course_model, timing_train, timing_val, timing_model
+_ = gc.collect()
+
+# %% [markdown]
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float
 # type and keeps the rest in `float32`. Hardware with 16-bit units can compute
 # such products faster, and the data moved is halved. There are two such types:
 # - `bfloat16` has `float32`'s range but fewer digits. It needs no gradient scaler, and
-#   recent NVIDIA GPUs and some CPUs (AVX-512 BF16 or AMX) compute in it.
+#   recent NVIDIA GPUs and some recent Intel and AMD CPUs (those with bfloat16
+#   instructions, such as AVX-512 BF16) compute in it.
 # - `float16` has more digits but a much narrower range: small gradients would
 #   round to zero. A *gradient scaler* (`torch.amp.GradScaler`) multiplies the
 #   loss before `backward` and divides the gradients again before the step.
@@ -460,13 +643,23 @@ if len(epoch_seconds) == 1:
 #
 # Which devices compute in bfloat16 themselves? `torch.cuda.is_bf16_supported()`
 # answers `True` also on GPUs that only *emulate* it, converting every product to
-# and from float32 (Colab's T4 is one), where autocast would make training slower.
+# and from float32 (Colab's T4 is one). There we expect bfloat16 autocast to make
+# training slower; the course has not measured it.
 # `bfloat16_support` from `course_utils` says whether the device has bfloat16
 # arithmetic of its own, and why:
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
+
+# %% [markdown]
+# A 1024-1024 MLP gives the processor enough matrix work for precision to matter. Both
+# versions start from the same weights and see the same batches of 10,000 training
+# images, for `wide_epochs` epochs each. The first epoch of a new model can include
+# one-off set-up, so compare the median of the later epochs, with their range.
+# `drop_last=True` leaves out each epoch's last, shorter batch (16 images at full size,
+# a different 16 each epoch), so that every batch has the same shape: the compiler below would
+# otherwise compile again for the odd one.
 
 
 # %%
@@ -482,9 +675,28 @@ class MixedPrecisionMLP(MLP):
             return super().forward(inputs).float()
 
 
+def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
+    """Median, fastest and slowest of the epochs after the first (the first if it is alone)."""
+    later = seconds[1:] or seconds
+    return statistics.median(later), min(later), max(later)
+
+
+def how_fast(name: str, seconds: float, baseline_name: str, baseline: float) -> str:
+    """A comparison of two times in words, the right way round whichever is shorter."""
+    if seconds < baseline:
+        return f"{name} is {baseline / seconds:.2f} times faster than {baseline_name}"
+    return f"{name} takes {seconds / baseline:.2f} times as long as {baseline_name}"
+
+
 wide_train = DeviceTensorLoader(
-    train_images, train_labels, batch_size=256, shuffle=True, device=device
+    train_images[:wide_size],
+    train_labels[:wide_size],
+    batch_size=256,
+    shuffle=True,
+    drop_last=True,
+    device=device,
 )
+print(wide_train)
 precisions = {"float32": MLP}
 if bf16_native:
     precisions["bfloat16 autocast"] = MixedPrecisionMLP
@@ -494,12 +706,22 @@ else:
         f"but this {device.type} has no bfloat16 arithmetic of its own ({bf16_reason}). "
         "The float32 run below still runs."
     )
+precision_seconds = {}
 for label, model_class in precisions.items():
-    seed_everything(0)
+    seed_everything(0)  # the same starting weights and the same shuffles for both
     wide_model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
-    result = fit(1, 0.05, wide_model, wide_train, course_val)[0]
-    print(f"{label} seconds per epoch: {result['train_seconds']:.2f}")
-    print(f"{label} validation accuracy: {result['val_acc']:.4f}")
+    wide_history = fit(wide_epochs, 0.05, wide_model, wide_train, course_val)
+    precision_seconds[label] = [epoch["train_seconds"] for epoch in wide_history]
+    each = ", ".join(f"{seconds:.2f}" for seconds in precision_seconds[label])
+    median, fastest, slowest = later_epochs(precision_seconds[label])
+    print(f"{label}, seconds of each epoch: {each}")
+    print(f"{label} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
+    print(f"{label} validation accuracy: {wide_history[-1]['val_acc']:.4f}")
+if len(precision_seconds) == 2:
+    float32_median = later_epochs(precision_seconds["float32"])[0]
+    bfloat16_median = later_epochs(precision_seconds["bfloat16 autocast"])[0]
+    print(f"bfloat16 / float32 median epoch time: {bfloat16_median / float32_median:.2f}")
+    print(how_fast("bfloat16 autocast", bfloat16_median, "float32", float32_median), "per epoch")
 
 # %% [markdown]
 # `fit` has no gradient scaler, so `float16` gets a short training loop of its
@@ -532,33 +754,45 @@ if device.type in ("cuda", "mps"):
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
     )
-    half_seconds = train_epoch_float16(half_model, wide_train, lr=0.05)
+    half_seconds = [
+        train_epoch_float16(half_model, wide_train, lr=0.05) for _ in range(wide_epochs)
+    ]
     half_accuracy = evaluate(half_model, course_val)["val_acc"]
-    print(f"float16 autocast + GradScaler seconds per epoch: {half_seconds:.2f}")
+    each = ", ".join(f"{seconds:.2f}" for seconds in half_seconds)
+    median, fastest, slowest = later_epochs(half_seconds)
+    print(f"float16 autocast + GradScaler, seconds of each epoch: {each}")
+    print(f"float16 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
     print(f"float16 autocast + GradScaler validation accuracy: {half_accuracy:.4f}")
 else:
     print(
         "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
-        "model for one epoch with float16 autocast and a GradScaler, and print its time "
-        "and validation accuracy beside the lines above. float16 pays off through a GPU's "
-        "float16 units, which a CPU lacks."
+        "model for the same epochs with float16 autocast and a GradScaler, and print their times "
+        "and the validation accuracy beside the lines above. float16 pays off through a "
+        "GPU's float16 units, which a CPU lacks."
     )
 
 # %% [markdown]
-# A 1024-1024 MLP gives the processor enough matrix work for precision to matter.
-# In the run whose outputs you see, made on a 2-core CPU (the line above the timings
-# names its bfloat16 instructions), one epoch took
-# **4.17 s**<!-- output: float32 seconds per epoch --> in `float32` and
-# **2.08 s**<!-- output: bfloat16 autocast seconds per epoch --> under bfloat16
-# autocast, for validation accuracies of
-# **89.13%**<!-- output: float32 validation accuracy --> and
-# **89.12%**<!-- output: bfloat16 autocast validation accuracy -->: the fewer
-# digits cost almost nothing in accuracy. The speed depends on the hardware. With
-# fast bfloat16 units autocast can pay; without them every product is converted
-# back and forth, which can make training *slower*. Always measure on your own
-# machine before keeping it.
+# On this CPU, which has bfloat16 instructions of its own (the line above the timings
+# says which), the epochs after the first took a median of
+# **0.98 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.48 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
+# bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
+# **0.49**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
+# the last line says it in words. That rests on one run of each model; a gap no wider
+# than the ranges would not be one to count on. The validation accuracies were
+# **90.18%**<!-- output: float32 validation accuracy --> and
+# **90.14%**<!-- output: bfloat16 autocast validation accuracy -->: the fewer digits
+# cost almost nothing in accuracy here. These runs measure time, not accuracy: the
+# 1024-1024 models score below section 6's 32-unit model because they see fewer
+# images (10,000 an epoch instead of 50,000), with a smaller learning rate (0.05
+# against 0.2) and bigger batches (256 against 128), so they make far fewer and
+# smaller steps. The speed depends on the hardware. With fast bfloat16 units autocast
+# can pay; without them every product is converted back and forth, which we expect
+# to make training *slower*. Always measure on your own machine before keeping it.
 #
-# **`torch.compile`** turns the model's Python code into fused, optimised kernels.
+# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
+# does the work of several operations (say, adding the bias and the ReLU), so the
+# data are read and written once instead of once per operation.
 # Compiling takes a while the first time a model runs (and again for a new batch
 # shape, such as a smaller last batch); after that, each step may run faster. It
 # works on CPUs and NVIDIA GPUs; on Apple GPUs its support is still young, and on a
@@ -572,33 +806,33 @@ else:
 
 # %% tags=["nbval-check-output"]
 try:
-    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), course_train, course_val)
+    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), wide_train, course_val)
 except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
 # `model.compile()` compiles the model *in place*: every call of the model, also the
 # one inside `training_step`, then runs the compiled code. The same model, seed and
-# batches, on 20,000 of the training images, trained for `compile_epochs` epochs
-# without and with it. The first epoch of the compiled model includes the compiling;
-# the median of the later epochs is the speed that follows, and their spread shows
-# how much the same work varies from epoch to epoch on this machine:
+# batches as the mixed-precision runs (`wide_train`, every batch of one shape),
+# trained for `wide_epochs` epochs without and with it. Both first epochs pay one-off
+# set-up, and the compiled one pays the compiling on top, so the compiling costs about
+# the difference between the two first epochs. The median of the later epochs is the
+# speed that follows, and their range shows how much the same work varies from epoch
+# to epoch on this machine:
 
 # %%
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
 # found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 if device.type == "cpu":
-    # On a CPU, torch.compile builds its kernels with the system's C++ compiler: by
-    # default several builds at once, after precompiling PyTorch's headers. The course
-    # keeps every lesson within 1.5 GB of memory (Binder gives 2 GB), and that needs
-    # more: build one at a time, without precompiled headers (a few seconds slower).
+    # On a CPU, torch.compile's code generator ("inductor") builds its kernels with the
+    # system's C++ compiler: by default several builds at once, after precompiling
+    # PyTorch's headers. The course keeps every lesson within 1.5 GB of memory (Binder
+    # gives 2 GB), and that needs more: build one at a time, without precompiled
+    # headers (a few seconds slower).
     inductor_config.compile_threads = 1
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
         inductor_config.cpp_cache_precompile_headers = False
-compile_train = DeviceTensorLoader(
-    train_images[:20_000], train_labels[:20_000], batch_size=256, shuffle=True, device=device
-)
 compile_seconds = {}
 for label in ("eager", "compiled"):
     seed_everything(0)  # the same initial weights and the same shuffles for both
@@ -606,49 +840,64 @@ for label in ("eager", "compiled"):
     if label == "compiled":
         compile_model.compile()
     try:
-        compile_history = fit(compile_epochs, 0.05, compile_model, compile_train, course_val)
+        compile_history = fit(wide_epochs, 0.05, compile_model, wide_train, course_val)
     except Exception as error:  # for example, no C++ compiler for the CPU kernels
         print(f"torch.compile failed here, so this comparison is skipped: {error}")
         break
     compile_seconds[label] = [epoch["train_seconds"] for epoch in compile_history]
 if len(compile_seconds) == 2:
     for label, seconds in compile_seconds.items():
+        median, fastest, slowest = later_epochs(seconds)
         print(f"{label}, seconds per epoch: {', '.join(f'{each:.2f}' for each in seconds)}")
-    eager = statistics.median(compile_seconds["eager"][1:])
-    compiled = statistics.median(compile_seconds["compiled"][1:])
-    compiling = compile_seconds["compiled"][0] - compiled
-    print(f"compiling cost, first training epoch (seconds): {compiling:.1f}")
-    print(f"after the first epoch, eager / compiled median time: {eager / compiled:.2f}")
+        print(
+            f"{label} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})"
+        )
+    eager = later_epochs(compile_seconds["eager"])[0]
+    compiled = later_epochs(compile_seconds["compiled"])[0]
+    compiling = compile_seconds["compiled"][0] - compile_seconds["eager"][0]
+    print(
+        f"compiling cost, compiled first epoch minus eager first epoch (seconds): {compiling:.1f}"
+    )
+    print(f"compiled / eager median epoch time: {compiled / eager:.2f}")
+    print(how_fast("compiled", compiled, "eager", eager), "per epoch")
     if compiled < eager:
         print(f"epochs to win back the compiling: {compiling / (eager - compiled):.0f}")
     else:
         print("epochs to win back the compiling: never (the compiled epochs were not faster)")
 
 # %% [markdown]
-# In the run whose outputs you see, on the 2-core CPU, compiling cost
-# **31.0 s**<!-- output: compiling cost, first training epoch (seconds) --> in the first
-# training epoch (the evaluation compiles a graph of its own, which the epoch's line
-# in brackets includes), and after it the eager / compiled ratio of median epoch
-# times was **1.14**<!-- output: after the first epoch, eager / compiled median time -->.
-# Compare that ratio with the spread of each model's later epochs in the first two
-# lines: a difference smaller than the spread is not a gain you can count on. The
-# last line says whether, and after how many epochs, the compiling would be won back.
-# The validation accuracies of the two models differ in the last digits: fused
-# kernels add the same numbers in another order, and round differently.
+# On this CPU, compiling cost
+# **23.4 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# (the compiled model's first epoch minus the eager one's; the evaluation compiles a
+# graph of its own, which the epoch's line in brackets includes). After it, a compiled
+# epoch took **0.89**<!-- output: compiled / eager median epoch time --> of an eager
+# one's time (medians of the later epochs), and the line below it says which was
+# faster, in words. Compare the two medians with their ranges: a difference smaller
+# than the ranges is not one you can count on. Every batch had the same shape, so no
+# later compiled epoch should stand out by seconds; one that did would mean the
+# compiler ran again. The last line says whether, and after how many epochs, the
+# compiling would be won back. The two models' epoch lines agree in their losses and
+# accuracies, at most up to the last digits: fused kernels add the same numbers in
+# another order, and can round differently.
 #
 # On a CPU the matrix products of this MLP run in the same library kernels with or
 # without compiling; what the compiler can fuse is the small work around them
-# (adding the bias, the ReLU), so any gain is small. On a GPU, where each step of a
-# small model is many short kernels, fusing them can save more: measure it there
-# with the same cell. Run the cell a second time and compare the compiling cost: it
-# should drop, because PyTorch keeps the kernels it compiled in a cache on disk.
+# (adding the bias, the ReLU), so we expect any gain to be small, and the compiled
+# model can even be slower. On a GPU, where each step of a small model is many short
+# kernels, fusing them can save more: measure it there with the same cell. Run the
+# cell a second time and compare the compiling cost: it should drop, because PyTorch
+# keeps the kernels it compiled in a cache on disk.
 
 # %% [markdown]
 # ## Summary
 #
 # - `get_default_device()` picks CUDA, then MPS, then the CPU; `to_device` moves
 #   tensors, models and containers of them; operands must share a device.
-# - GPU work is asynchronous: call `synchronize(device)` before reading the clock.
+# - A training loop on a device moves the model once (before building its optimizer)
+#   and each batch as it is used, and keeps the losses on the device; `fit` with a
+#   `DeviceDataLoader` does the same, to the same weights.
+# - GPU work is asynchronous: warm up, call `synchronize(device)` before each clock
+#   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, and not to help tiny models or
 #   starved pipelines: measure it with the cells above on a machine with a GPU.
 # - `pin_memory` skips the extra copy into a pinned buffer, and `non_blocking` lets
@@ -660,6 +909,10 @@ if len(compile_seconds) == 2:
 # - Mixed precision (`bfloat16` where the device has it natively, or `float16` with
 #   a gradient scaler) and `torch.compile` (in place, `model.compile()`) are the next
 #   steps: measure before keeping either.
+
+# %% [markdown]
+# `record_result` prints a headline figure of the lesson; when the course runs every
+# lesson, it also collects these lines into one summary table.
 
 # %%
 record_result("device", device.type)
@@ -673,91 +926,241 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 #
 # After each exercise, run its check cell: it says whether the exercise is not
 # attempted yet, not right yet (and what it found), or passed (and what it checked).
-# The lines under `if check_exercise(...)` run only for a passing answer.
+# The lines under `if check_exercise(...)` run only for a passing answer. Both checks
+# first run your timing code on a *simulated GPU*, whose steps finish only when
+# `synchronize` waits for them: on a CPU, that is the only way a missing
+# `synchronize` can show.
 #
-# **Exercise 1: a bigger model on each device.** Time one epoch of an MLP with
-# hidden layers [2048, 2048] on every device in `devices`, with pipeline (b).
-# Which is faster, and by how much? Store the seconds in a dict `big_model_seconds`
-# (device type -> seconds) and keep the last model you timed in `big_model`.
+# **Exercise 1: your own timed epoch, and a bigger model on each device.** Write
+# `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop, with
+# each batch moved to the device `on` (the model is already there), that returns the
+# epoch's time in seconds, read after `synchronize(on)` has waited for the queued
+# steps. Then, on every device in `devices`, build an MLP with hidden layers
+# [2048, 2048] (seeded with `seed_everything(0)`, moved to the device before its SGD
+# optimizer with learning rate 0.05 is built) and train it for two epochs with
+# `train_epoch` on the batches of `exercise_loader()`. Store each device's two epoch
+# times in `big_model_seconds` (device type -> [first, second]) and keep the last
+# model you timed in `big_model`. Without a GPU, print what would have run. Which
+# device is faster, and does the first epoch differ from the second?
+
+
+# %%
+def exercise_loader() -> DeviceTensorLoader:
+    """The first exercise_size training images in batches of 256, on the CPU, in one order."""
+    return DeviceTensorLoader(
+        train_images[:exercise_size],
+        train_labels[:exercise_size],
+        batch_size=256,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+
+
+print(exercise_loader())
+
 
 # %%
 ### BEGIN SOLUTION
-# Hint: per device, fit MLP(784, [2048, 2048], 10) 1 epoch; store its seconds in big_model_seconds
+# Hint: the loop of section 4 with .to(on) for each batch; synchronize(on) before each clock read
+def train_epoch(model, loader, optimizer, on: torch.device) -> float:
+    """Train model (already on `on`) for one epoch of loader's batches; return its seconds."""
+    model.train()
+    synchronize(on)  # nothing queued before may run into the clock
+    start = time.perf_counter()
+    for images, labels in loader:
+        images, labels = images.to(on), labels.to(on)
+        batch_loss = F.cross_entropy(model(images), labels)
+        batch_loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    synchronize(on)  # wait for the queued steps, then read the clock
+    return time.perf_counter() - start
+
+
 big_model_seconds = {}
 for each_device in devices:
-    seed_everything(0)
-    big_model = to_device(MLP(28 * 28, [2048, 2048], 10), each_device)
-    big_train = DeviceTensorLoader(
-        train_images, train_labels, batch_size=256, shuffle=True, device=each_device
+    seed_everything(0)  # the same starting weights on every device
+    big_model = MLP(28 * 28, [2048, 2048], 10).to(each_device)
+    big_optimizer = torch.optim.SGD(big_model.parameters(), lr=0.05)
+    big_model_seconds[each_device.type] = [
+        train_epoch(big_model, exercise_loader(), big_optimizer, each_device) for _ in range(2)
+    ]
+if len(devices) == 1:
+    print(
+        "No GPU here: timed the CPU only. On a CUDA or Apple GPU this cell would also "
+        "train the same model from the same seed for two epochs there, on the same batches."
     )
-    big_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=each_device)
-    big_history = fit(1, 0.05, big_model, big_train, big_val)
-    big_model_seconds[each_device.type] = big_history[0]["train_seconds"]
 ### END SOLUTION
 
 # %%
-if check_exercise(1, big_model_seconds=big_model_seconds, big_model=big_model, devices=devices):
-    for name, seconds in big_model_seconds.items():
-        print(f"2048-2048 MLP seconds per epoch on {name}: {seconds:.2f}")
+if check_exercise(
+    1,
+    train_epoch=train_epoch,
+    big_model_seconds=big_model_seconds,
+    big_model=big_model,
+    devices=devices,
+):
+    num_steps = len(exercise_loader())
+    # Each weight costs one multiply-add per image forward, and two backward (the
+    # gradient of the layer's input and that of the weight): about 3 x batch x weights
+    # a step (a little less: the first layer needs no gradient for its input).
+    weights = sum(m.weight.numel() for m in big_model.modules() if isinstance(m, torch.nn.Linear))
+    step_madds = 3 * 256 * weights
+    print(f"multiply-adds per training step at batch 256 (billions): {step_madds / 1e9:.2f}")
+    print(f"2048 x 2048 products' worth of work per training step: {step_madds / 2048**3:.2f}")
+    for name, (first_epoch, second_epoch) in big_model_seconds.items():
+        measured = second_epoch * 1e3 / num_steps
+        predicted = matmul_ms[name, 2048] * step_madds / 2048**3
+        print(f"2048-2048 MLP on {name}, first epoch seconds: {first_epoch:.2f}")
+        print(f"2048-2048 MLP on {name}, second epoch seconds: {second_epoch:.2f}")
+        print(
+            f"2048-2048 MLP on {name}, first / second epoch time: {first_epoch / second_epoch:.2f}"
+        )
+        print(f"2048-2048 MLP on {name}, ms per step predicted from section 2: {predicted:.1f}")
+        print(f"2048-2048 MLP on {name}, ms per step: {measured:.1f}")
+        print(f"2048-2048 MLP on {name}, measured / predicted: {measured / predicted:.2f}")
 
 # %% [markdown] tags=["solution"]
-# Only the CPU ran here, so there is no GPU to compare it with: one epoch of the
-# 2048-2048 MLP took **10.85 s**<!-- output: 2048-2048 MLP seconds per epoch on cpu -->,
-# against **0.26 s**<!-- output: 32-unit MLP seconds per epoch on cpu --> for
-# the 32-unit model in section 6 (with batches of 128 rather than 256). This is
-# the kind of model where we expect a GPU to pull far ahead, because each step is
-# a few large matrix products.
+# **What the result means.** Only the CPU ran here, so there is no GPU to compare it
+# with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
+# **2.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->: in this
+# run the first epoch paid little one-off set-up on this CPU, and so did the first
+# epochs of section 8's float32 and eager models (compare each line's first epoch with
+# its later ones). How much a first epoch pays varies from run to run, and on a GPU it
+# also pays for loading libraries and choosing kernels, so a timing keeps it apart.
+#
+# A step here cost **58.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step --> (the
+# second epoch's 40 batches of 256). Section 2 predicts it: at batch 256 each step
+# multiplies (256 x 784) and (256 x 2048) batches by the weight matrices, forward
+# once and backward twice, which the lines count as
+# **4.47 billion**<!-- output: multiply-adds per training step at batch 256 (billions) -->
+# multiply-adds, the work of
+# **0.52**<!-- output: 2048 x 2048 products' worth of work per training step -->
+# 2048 x 2048 products. At section 2's measured time per product that predicts
+# **59.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# a step, and the measured step took
+# **0.99**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the
+# prediction: nearly all of a step's time is matrix products, the work a GPU shares
+# out among its cores. This is the kind of model where we expect a GPU to pull far
+# ahead.
 
 # %% [markdown]
-# **Exercise 2: where does the GPU start to win?** For batch sizes 16, 64, 256 and
-# 1024, time 20 training steps of the lesson's 32-unit MLP on each device. At
-# which batch size is the GPU faster than the CPU? (Without a GPU, watch how the
-# CPU's time per image falls as batches grow.) Write the timing as a function
-# `seconds_per_step(batch_size, on)` (the check tries it on a batch size of its own)
-# and store its results in `step_table` (batch size -> device type -> seconds).
+# **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
+# can mislead: the first steps pay one-off set-up, and the same steps take a different
+# time on each run. Write `time_step(step, on)`, which times a training step on the
+# device `on`: `step()` runs one step. It should run `step()` once to warm up, then
+# measure at least 5 repeats of at least 10 steps each, with `synchronize(on)` before
+# each clock reading, and return the list of seconds per step, one per repeat.
+#
+# `make_step(batch_size, on)` below returns such a step for the lesson's 32-unit MLP on
+# one fixed batch of random images already on the device (so that only the training
+# step is timed, not the loading). For batch sizes 16, 64, 256 and 1024, time it with
+# `time_step` on every device in `devices`, and store the lists in `step_table`
+# (batch size -> device type -> list of seconds per step). At which batch size is the
+# GPU faster than the CPU? (Without a GPU, see how the CPU's time per step and per
+# image change as batches grow.)
+
+
+# %%
+def make_step(batch_size: int, on: torch.device):
+    """One SGD step of the 32-unit MLP on a fixed random batch on `on`, as a function."""
+    seed_everything(0)
+    model = MLP(28 * 28, [32], 10).to(on)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    images = torch.randn(batch_size, 1, 28, 28).to(on)
+    labels = torch.randint(0, 10, (batch_size,)).to(on)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    return step
+
+
+batch_sizes = (16, 64, 256, 1024)
 
 
 # %%
 ### BEGIN SOLUTION
-# Hint: step_table[batch_size][device.type] = seconds per step; synchronize(on) before clock reads
-def seconds_per_step(batch_size: int, on: torch.device, steps: int = 20) -> float:
-    """Mean time of one training step of the 32-unit MLP on random data."""
-    step_model = to_device(MLP(28 * 28, [32], 10), on)
-    optimizer = torch.optim.SGD(step_model.parameters(), lr=0.1)
-    inputs = torch.randn(batch_size, 1, 28, 28, device=on)
-    labels = torch.randint(0, 10, (batch_size,), device=on)
-    for step in range(steps + 1):
-        if step == 1:  # the first step includes one-off set-up
-            synchronize(on)
-            start = time.perf_counter()
-        loss = step_model.training_step((inputs, labels))
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    synchronize(on)
-    return (time.perf_counter() - start) / steps
+# Hint: warm up with step(); per repeat: synchronize, clock, 10+ steps, synchronize, clock
+def time_step(step, on: torch.device, steps: int = 20, repeats: int = 7) -> list[float]:
+    """Seconds per call of step() on device on, once per repeat, after a warm-up."""
+    step()  # warm-up: the first step pays one-off set-up
+    repeat_seconds = []
+    for _ in range(repeats):
+        synchronize(on)  # nothing queued before may run into the clock
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        synchronize(on)  # wait for the queued steps, then read the clock
+        repeat_seconds.append((time.perf_counter() - start) / steps)
+    return repeat_seconds
 
 
 step_table = {
-    size: {d.type: seconds_per_step(size, d) for d in devices} for size in (16, 64, 256, 1024)
+    size: {each.type: time_step(make_step(size, each), each) for each in devices}
+    for size in batch_sizes
 }
 ### END SOLUTION
 
 # %%
-if check_exercise(2, step_table=step_table, seconds_per_step=seconds_per_step, devices=devices):
-    for size, timings in step_table.items():
-        for name, seconds in timings.items():
-            print(f"{name} microseconds per image, batch {size}: {seconds * 1e6 / size:.1f}")
+if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices):
+
+    def shorter_pairs(first: list[float], second: list[float]) -> str:
+        """In how many (first repeat, second repeat) pairs the first was shorter."""
+        shorter = sum(a < b for a in first for b in second)
+        return f"{shorter} (of {len(first) * len(second)} pairs)"
+
+    for name in step_table[16]:
+        for size, timings in step_table.items():
+            per_step = statistics.median(timings[name]) * 1e3
+            low, high = min(timings[name]) * 1e3, max(timings[name]) * 1e3
+            print(
+                f"{name} ms per step, batch {size}: {per_step:.3f} "
+                f"({len(timings[name])} repeats, from {low:.3f} to {high:.3f})"
+            )
+        for size in batch_sizes:
+            print(
+                f"{name} microseconds per image, batch {size}: "
+                f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
+            )
+        print(
+            f"{name} repeat pairs where batch 16's step was shorter than batch 64's: "
+            f"{shorter_pairs(step_table[16][name], step_table[64][name])}"
+        )
+        ratio = statistics.median(step_table[1024][name]) / statistics.median(step_table[16][name])
+        print(f"{name} step time, batch 1024 / batch 16: {ratio:.1f}")
+    gpu_names = [name for name in step_table[16] if name != "cpu"]
+    for name in gpu_names:
+        wins = [
+            size
+            for size in batch_sizes
+            if max(step_table[size][name]) < min(step_table[size]["cpu"])
+        ]
+        print(f"{name} faster than the CPU in every repeat at batch sizes: {wins or 'none'}")
+    if not gpu_names:
+        print("No GPU here: the CPU's table has nothing to be compared with.")
 
 # %% [markdown] tags=["solution"]
-# Only the CPU ran here, so there is no crossover to find. Its time per image
-# was **36.1 microseconds**<!-- output: cpu microseconds per image, batch 16 -->
-# at batch 16 and
-# **1.2 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# batch 1024: each step has a fixed cost (Python, and launching each operation)
-# that a bigger batch shares among more images. Between the larger batches the
-# figures need not keep falling (compare the lines above): each comes from one run
-# of 20 steps, and once the fixed cost is shared out, the arithmetic per image is
-# what is left. On a GPU that fixed cost is
-# larger and the work per image smaller, so we expect it to win only from some
-# batch size on.
+# **What the result means.** Only the CPU ran here, so there is no crossover to find.
+# On this CPU a step at batch 16 took a median of
+# **0.298 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.345 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# lines give their range): 64 times the images for only
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# image the time fell from
+# **18.62 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.31 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# step has a fixed cost (Python, and launching each operation) that a bigger batch
+# shares among more images. Between neighbouring small batches the step times are
+# close: pairing each repeat at batch 16 with each at batch 64, the batch-16 step was
+# the shorter in
+# **42**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
+# of the 49 pairs in this run (the medians and ranges are in the first lines). On a
+# GPU the fixed cost of a step is larger and the work per image smaller, so we expect
+# it to win only from some batch size on: the last line finds it, counting only batch
+# sizes where every GPU repeat beat every CPU repeat.

@@ -22,66 +22,78 @@
 # Lesson 05 trained on one device. When one GPU is too slow, the usual next step is
 # *data parallelism*: run several copies of the same model, one per GPU (or CPU
 # core, or machine), give each copy a different part of every batch, and average
-# their gradients before each step. PyTorch's engine for this is
-# `DistributedDataParallel` (DDP), started by the `torchrun` launcher. The same
-# script runs on 2 CPU processes, on 8 GPUs or on many machines; only the launch
-# command changes. Without two GPUs, the lesson runs the real engine on 2 CPU
-# processes, measures honestly what that buys there, and shows the commands that
-# scale the same script out.
+# their gradients before each step. This lesson first builds that averaging by hand
+# with two collective calls, `all_reduce` and `broadcast`, on 2 CPU processes; then
+# hands it to PyTorch's `DistributedDataParallel` (DDP), started by the `torchrun`
+# launcher. It measures what the communication costs on this machine, trains on 2
+# processes against 1, and shows what changes on many GPUs and many machines.
 #
 # **By the end of this lesson you can**
-# - say when more devices make training faster and when communication eats the gain;
-# - explain processes, rank, world size, the process group and its backends (gloo on
-#   CPUs, NCCL on GPUs);
-# - give every process its own shard of the data with `DistributedSampler` and
-#   `set_epoch`;
-# - show that a DDP step on two halves of a batch equals one step on the whole batch,
-#   and equals gradient accumulation;
-# - scale the learning rate with the effective batch size, and log and checkpoint
-#   from rank 0 only;
-# - launch a script with `torchrun --standalone --nproc_per_node=N`, and know what
-#   changes for several machines, and what FSDP is for.
+# - explain processes, rank, world size, local rank, the process group and its
+#   backends (gloo on CPUs, NCCL on GPUs), and the device that goes with each;
+# - sum and average tensors across processes with `all_reduce`, and copy one with
+#   `broadcast`;
+# - write a data-parallel step by hand (`all_reduce`, then divide by the world size)
+#   and show that it equals one process on the whole batch, and DDP;
+# - measure how much of a step the communication takes, and say when more processes
+#   pay off;
+# - give every process its own shard of the data with `DistributedSampler`, and say
+#   what goes wrong without `set_epoch`;
+# - launch a script with `torchrun --standalone --nproc_per_node=N`, log and
+#   checkpoint from rank 0, and make the script ready for GPUs;
+# - say what `SyncBatchNorm`, `no_sync` and FSDP are for, and how several machines
+#   are launched.
 
 # %%
-# On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
+# On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
+# elsewhere `make` installed them.
+import os
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "git+https://github.com/course-org/pytorch-from-zero",
-        ],
-        check=True,
-    )
+    course = "/content/pytorch-from-zero"
+    if not os.path.isdir(course):
+        subprocess.run(
+            [
+                "git",
+                "clone",
+                "--quiet",
+                "--depth=1",
+                "https://github.com/course-org/pytorch-from-zero",
+                course,
+            ],
+            check=True,
+        )
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", course], check=True)
+    os.chdir(f"{course}/notebooks")  # where the lesson's scripts are
 
 # %%
 import json
-import os
+import re
 import shlex
 import tempfile
 from pathlib import Path
 
-import psutil
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset, random_split
+from IPython.display import Code
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
-from torchvision import transforms
 
+import course_utils
 from course_utils import evaluate
 from course_utils.checkpoint import load_checkpoint
 from course_utils.checks.lesson06 import check_exercise
-from course_utils.data import dataset_to_tensors, mnist
+from course_utils.data import mnist
 from course_utils.distributed import (
+    FORK_WORKERS,
     check_world_size,
     process_group,
     run_torchrun,
+    simulate_group,
     torchrun_command,
 )
 from course_utils.models import MLP
@@ -90,7 +102,7 @@ from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
 print(f"PyTorch {torch.__version__}, {os.cpu_count()} CPU cores")
-print(f"distributed available: {torch.distributed.is_available()}")
+print(f"distributed available: {dist.is_available()}")
 
 # %% [markdown]
 # **Settings.** Smoke mode (the quick run the test suite uses) trains on 2,000
@@ -101,15 +113,30 @@ print(f"distributed available: {torch.distributed.is_available()}")
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
 num_epochs = full_or_smoke(full=5, smoke=1)
-exercise_epochs = full_or_smoke(full=2, smoke=1)
 launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
+
+# %% [markdown]
+# **The scripts.** Processes that train together are started by a launcher, from a
+# script file, not from a notebook cell. This lesson's scripts are files in
+# `notebooks/scripts/`: the notebook shows each one before it runs it, and you can
+# open them in an editor or run them from a terminal with the `torchrun` command the
+# notebook prints.
+
+# %%
+# Found from notebooks/, from student/ (the student version), or from the checkout that
+# installed course_utils.
+places = [Path("scripts"), Path("../notebooks/scripts")]
+places.append(Path(course_utils.__file__).resolve().parents[1] / "notebooks" / "scripts")
+scripts = next(place for place in places if place.is_dir())
+print(sorted(path.name for path in scripts.glob("*.py")))
 
 # %% [markdown]
 # **Devices.** With NCCL every process needs a GPU of its own, so the 2-process runs
 # below use GPUs only where there are at least two. Elsewhere (a CPU, a Mac, or a
 # Colab with one GPU) every launch passes `cpu_only=True`, which hides the GPUs from
-# the processes: they then run on the CPU with gloo. The script is the same either way.
+# the processes: they then run on the CPU with gloo. The scripts are the same either
+# way.
 
 # %%
 gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -128,63 +155,97 @@ else:
     )
 
 # %% [markdown]
-# ## 1. When scaling out helps, and when it does not
+# ## 1. The work of a step, split over processes
 #
 # Data-parallel training splits each batch across N workers. Each worker runs the
-# forward and backward pass on its share, so the *compute* per step shrinks N times.
-# But before anyone may take a step, the workers must agree on one gradient: every
-# step, each sends and receives about as many numbers as the model has parameters.
-# That *communication* does not shrink with N. So:
-#
-# - a large model with a lot of arithmetic per image (a ResNet, a transformer), on
-#   GPUs joined by fast links, spends most of each step computing: N workers come
-#   close to N times faster;
-# - a small model, such as lesson 03's MLP, computes so little per step that the
-#   exchange, plus the fixed cost of every collective call, can take longer than
-#   the arithmetic it saves: more workers can even be slower.
-#
-# How much does the MLP this lesson trains exchange per step?
+# forward and backward pass on its share, so the *arithmetic* per step shrinks N
+# times; at this model's size the time does not shrink as much (section 5 measures
+# it). But before anyone may take a step, the workers must agree on one gradient:
+# every step, each sends and receives about as many numbers as the model has
+# parameters, however small its share of the batch. Whether N workers are faster
+# than one depends on which of the two takes longer; section 5 measures both. How
+# much does the MLP this lesson trains (lesson 03's) exchange per step?
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
 num_parameters = sum(parameter.numel() for parameter in mlp.parameters())
-steps_per_epoch = 50_000 // 128 + 1
 print(f"parameters: {num_parameters:,}")
 print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
-print(f"all-reduce calls per epoch, batches of 128: {steps_per_epoch}")
+print(f"all-reduce calls per epoch, batches of 128: {50_000 // 128 + 1}")
 
 # %% [markdown]
-# About 100 kilobytes, a few hundred times per epoch, is little data, but each
-# all-reduce also costs a fixed round trip between processes, while the arithmetic
-# of a step on 64 images of this MLP is a few matrix products of 64 x 784 x 32.
-# Keep that in mind for the timings in section 7.
-#
 # ## 2. Processes, ranks and the process group
 #
-# DDP runs one *process* per device: separate Python programs, each with its own
-# copy of the model, not threads. Each process knows
+# Data parallelism runs one *process* per device: separate Python programs, each
+# with its own copy of the model, not threads. Each process knows
 # - its **rank**: its number, from 0 to world size - 1 (rank 0 is, by convention,
 #   the one that prints and saves);
 # - the **world size**: how many processes take part;
 # - its **local rank**: its number on its own machine, which picks its GPU.
 #
 # The processes join a **process group**, through which they make *collective*
-# calls: `all_reduce` (every process ends with the sum of everyone's tensor),
-# `broadcast`, `barrier` and others. The group runs on a **backend**: **gloo**
-# works on CPUs (and is what this lesson uses without two GPUs), **NCCL** is
-# NVIDIA's library for GPUs, much faster between GPUs.
+# calls: every process of the group makes the same call, and none returns until all
+# have made it. The group runs on a **backend**: **gloo** works on CPUs (and is what
+# this lesson uses without two GPUs); **NCCL** is NVIDIA's library for GPUs, and
+# carries only GPU tensors. So a group comes with a device: the CPU with gloo,
+# `cuda:LOCAL_RANK` with NCCL.
 #
 # `torchrun` starts the processes and tells each who it is through environment
-# variables (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`). The
-# course's `process_group()` context manager reads them, calls
-# `init_process_group` with a timeout (a process waiting for a partner that never
-# comes fails instead of hanging), picks gloo or NCCL, and destroys the group at
-# the end, even after an error. The group comes with its device, `group.device`:
-# `cuda:LOCAL_RANK` with NCCL, which carries only GPU tensors, and the CPU with gloo.
-# With gloo it then waits half a second, so that gloo's own threads let go of the
-# last tensors before Python shuts down (a busy machine otherwise sometimes aborts
-# the process at exit). In this notebook, which
-# `torchrun` did not start, it refuses with a message that says what to do:
+# variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
+# where the processes meet. That meeting is the **rendezvous**: the processes find one
+# another at one address and agree on who is who before any collective call. The
+# notebook starts `torchrun` with the course's `run_torchrun`, which captures the
+# output, stops every process after a timeout, and measures the memory of the run. On a
+# terminal you type `torchrun` itself:
+#
+# *Note.* Each process that imports PyTorch holds a few hundred MB of its own. On Linux,
+# `run_torchrun` runs torchrun's own launcher (the same options, rendezvous and
+# variables) but forks the workers from a process that has imported PyTorch once, so
+# that they share that memory; the first line below says whether it did.
+
+# %%
+print(f"workers forked from the launcher: {FORK_WORKERS}")
+# torchrun_command spells the launcher `python -m torch.distributed.run` (this notebook's
+# Python); [3:] drops those 3 words, and `torchrun` takes their place.
+print(shlex.join(["torchrun", *torchrun_command("scripts/collectives.py", 2)[3:]]))
+
+# %% [markdown]
+# ## 3. Collective calls by hand: `all_reduce` and `broadcast`
+#
+# The first script uses nothing but `torch.distributed`. Each process reads its rank
+# from the environment, joins the group with `init_process_group("gloo")` (with a
+# timeout: a process waiting for a partner that never comes fails instead of
+# hanging), then
+# - `all_reduce(tensor)`: every process gives its tensor and gets back, in place,
+#   the sum of all of them; dividing by the world size gives the mean;
+# - `broadcast(tensor, src=0)`: rank 0's tensor is copied over every other
+#   process's.
+
+# %%
+Code(filename=str(scripts / "collectives.py"), language="python")
+
+# %%
+collectives = run_torchrun(
+    scripts / "collectives.py", nproc=2, timeout=launch_timeout, cpu_only=True
+)
+print(collectives.output)
+
+# %% [markdown]
+# Read the lines by rank (the two processes print at the same time, so their lines
+# may come in either order). Rank 0 held `[1, 10]` and rank 1 `[2, 20]`; after
+# `all_reduce` both hold the sum, `[3, 30]`, and after dividing by the world size,
+# the mean, `[1.5, 15]`. After `broadcast`, rank 1's own random numbers are gone:
+# both hold rank 0's. These two calls are all data parallelism needs: `broadcast` to
+# start every copy of the model from the same weights, `all_reduce` to average the
+# gradients. (This script runs with gloo on the CPU whatever the machine has.)
+#
+# From here on, the scripts join the group with the course's `process_group()`: it
+# reads the same variables, picks gloo or NCCL, sets the device, gives every call a
+# timeout, and leaves the group at the end, even after an error. (With gloo it then
+# waits half a second, so that gloo's own threads let go of the last tensors before
+# Python shuts down; a busy machine otherwise sometimes aborts the process at exit.)
+# In this notebook, which `torchrun` did not start, it refuses with a message that
+# says what to do:
 
 # %% tags=["nbval-check-output"]
 try:
@@ -194,62 +255,33 @@ except RuntimeError as error:
     print(error)
 
 # %% [markdown]
-# ## 3. Every process its own shard: `DistributedSampler`
+# ## 4. Gradient averaging by hand, then DDP
 #
-# If every process trained on the same batches, N processes would compute the same
-# gradient N times: no gain at all. `DistributedSampler` shuffles the indices of the
-# dataset (with the same seed in every process, so they agree on the order) and
-# gives rank r every N-th index from position r. Here are the shards of a dataset
-# of 10 items for 2 processes, over two epochs:
-
-# %% tags=["nbval-check-output"]
-toy_dataset = TensorDataset(torch.arange(10))
-for epoch in (0, 1):
-    shards = []
-    for rank in (0, 1):
-        sampler = DistributedSampler(toy_dataset, num_replicas=2, rank=rank, seed=0)
-        sampler.set_epoch(epoch)
-        shards.append(list(sampler))
-    print(f"epoch {epoch}: rank 0 gets {shards[0]}, rank 1 gets {shards[1]}")
-    print(f"  overlap: {set(shards[0]) & set(shards[1]) or 'none'}")
-
-# %% [markdown]
-# The two shards never overlap, and together they cover the dataset.
-# `sampler.set_epoch(epoch)` reseeds the shuffle: forget it, and every epoch uses
-# the same order (the sampler cannot know on its own that a new epoch began).
-# When the data does not divide evenly, the sampler repeats a few indices so that
-# every process takes the same number of steps; a process with fewer steps would
-# wait forever for the others at the next all-reduce.
+# The gradient of a mean loss over a batch is the mean of the gradients over equal
+# parts of it. So if each of 2 processes computes the gradient of the mean loss on
+# its half of a batch, and the two gradients are averaged, every process holds the
+# gradient of the whole batch. The script below does it in three lines: `backward`
+# on its half, `all_reduce` of every gradient, divide by the world size. It then
+# compares the result with one process on the whole batch, and with what
+# `DistributedDataParallel` computes from the same half.
 #
-# Each process needs at least one batch of its own. `check_world_size` says how
-# many batches each process takes per epoch, and refuses a world too big for the
-# data:
-
-# %% tags=["nbval-check-output"]
-print(f"batches per process: {check_world_size(50_000, 64, world_size=2)}")
-try:
-    check_world_size(200, 64, world_size=8)
-except ValueError as error:
-    print(error)
-
-# %% [markdown]
-# ## 4. The data, decoded once
-#
-# As in lesson 03, `mnist` reads the data and `dataset_to_tensors` decodes every
-# image once; a seeded `random_split` holds out 10,000 training images for
-# validation. The images stay as `uint8` pixels (a quarter of the memory of floats)
-# and are normalised batch by batch. The notebook saves the tensors once to a
-# temporary folder, and every process of every launch maps that file into memory
-# (`torch.load(..., mmap=True)`), so the processes share one copy instead of
-# decoding MNIST again each.
+# First the data. As in lesson 03, 10,000 of the 60,000 training images are held out
+# for validation by a seeded split. The images stay as `uint8` pixels (a quarter of
+# the memory of floats) and are normalised batch by batch. The notebook saves them
+# once to a file, and every process maps that file into memory
+# (`torch.load(..., mmap=True)`), so they share one copy.
 
 # %%
 work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
-full_train = mnist(train=True, transform=transforms.PILToTensor())
-split_generator = torch.Generator().manual_seed(42)
-train_split, val_split = random_split(full_train, [50_000, 10_000], generator=split_generator)
-train_images, train_labels = dataset_to_tensors(train_split)
-val_images, val_labels = dataset_to_tensors(val_split)
+full_train = mnist(train=True)
+order = torch.randperm(60_000, generator=torch.Generator().manual_seed(42))
+train_indices, val_indices = order[:50_000], order[50_000:]
+# The dataset keeps every image in one uint8 tensor, .data: index it, no decoding.
+train_images = full_train.data[train_indices].unsqueeze(1)  # (N, 1, 28, 28) uint8
+train_labels = full_train.targets[train_indices]
+val_images = full_train.data[val_indices].unsqueeze(1)
+val_labels = full_train.targets[val_indices]
+del full_train  # the notebook keeps only the tensors it needs
 data_path = work_folder / "mnist_uint8.pt"
 torch.save(
     {
@@ -274,128 +306,201 @@ def normalised(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels.float() / 255 - MNIST_MEAN) / MNIST_STD
 
 
-# %% [markdown]
-# ## 5. What DDP does in `backward`
-#
-# Wrapping a model, `DistributedDataParallel(model)`, changes three things:
-# 1. at the start, rank 0's weights are copied to every process, so all start equal;
-# 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready,
-#    DDP starts an **all-reduce** on it and divides by the world size: when
-#    `backward` returns, every process holds the *average* of all processes'
-#    gradients (the next bucket's arithmetic overlaps the last one's communication);
-# 3. so every process takes the same optimizer step, and the copies stay equal
-#    without ever sending weights.
-#
-# Because the gradient of a mean loss over a batch is the mean of the gradients over
-# its parts, a DDP step on two halves of a batch should equal one step of a single
-# process on the whole batch. The script below takes one step: each process uses
-# its half of a batch of 64 images that the notebook saves. It checks that both
-# processes end with identical weights, and rank 0 saves them.
-
-# %%
-ONE_STEP_SCRIPT = '''\
-"""One DDP step: each process takes its part of one batch; then compare the weights."""
-
-import sys
-
-import torch
-import torch.distributed as dist
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
-
-from course_utils.distributed import process_group, rank_print
-from course_utils.models import MLP
-
-batch_path, weights_path = sys.argv[1], sys.argv[2]
-with process_group(timeout=60) as group:
-    device = group.device  # cuda:LOCAL_RANK with NCCL, the CPU with gloo
-    images, labels = torch.load(batch_path, weights_only=True).values()
-    part = len(images) // group.world_size  # rank r takes images [r * part, (r + 1) * part)
-    mine = slice(group.rank * part, (group.rank + 1) * part)
-    my_images, my_labels = images[mine].to(device), labels[mine].to(device)
-    torch.manual_seed(0)
-    model = MLP(28 * 28, [32], 10).to(device)
-    # With NCCL, DDP is told which GPU this process's copy lives on; on the CPU, nothing.
-    model = DistributedDataParallel(model, device_ids=[device] if group.backend == "nccl" else None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    loss = F.cross_entropy(model(my_images), my_labels)  # the mean over my part
-    loss.backward()  # all-reduce: every process now holds the average of all gradients
-    optimizer.step()
-    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-    smallest, largest = flat.clone(), flat.clone()
-    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
-    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
-    rank_print(f"{len(my_labels)} images, loss on them {loss.item():.4f}", all_ranks=True)
-    rank_print("every process holds the same weights:", torch.equal(smallest, largest))
-    if group.rank == 0:
-        torch.save(model.module.state_dict(), weights_path)  # load with map_location="cpu"
-'''
-one_step_path = work_folder / "one_step.py"
-one_step_path.write_text(ONE_STEP_SCRIPT)
 batch_indices = torch.randperm(len(train_images), generator=generator)[:64]
 batch_images = normalised(train_images[batch_indices])
 batch_labels = train_labels[batch_indices]
-torch.save({"images": batch_images, "labels": batch_labels}, work_folder / "batch.pt")
-one_step = run_torchrun(
-    one_step_path,
-    nproc=2,
-    args=[work_folder / "batch.pt", work_folder / "ddp_weights.pt"],
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
+batch_path = work_folder / "batch.pt"
+torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
+# From here on the processes read the data from its file; the notebook keeps the batch.
+del train_images, train_labels, val_images, val_labels
+
+# %%
+Code(filename=str(scripts / "manual_ddp.py"), language="python")
+
+# %%
+manual = run_torchrun(
+    scripts / "manual_ddp.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
 )
-print(one_step.output)
+print(manual.output)
 
 # %% [markdown]
-# Now the same step in this notebook, one process, on the whole batch; and a third
-# way, *gradient accumulation*: two backward passes on the two halves, each loss
-# divided by 2, gradients summed in `.grad`, then one step. Accumulation is how one
-# device imitates a batch too big for its memory; DDP does the same sum across
-# processes instead of across time.
+# Each process's own gradient, from its 32 images, differs from the whole batch's
+# (the lines ending `largest gap: …` give the largest difference, against the size of
+# the whole batch's gradient values on the line `whole batch's gradient values`); that
+# is what makes the comparison able to fail. After `all_reduce` and the division, both
+# processes hold the whole batch's gradient, up to float32 rounding (the sums are added
+# in another order), and exactly what DDP computed.
+#
+# **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
+# 1. when it wraps the model, it broadcasts rank 0's weights to every process, so all
+#    start equal;
+# 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready,
+#    it starts an `all_reduce` on it and divides by the world size, so that the next
+#    bucket's arithmetic overlaps this one's communication (this model's gradients fit
+#    in one bucket, so nothing overlaps here);
+# 3. every process then takes the same optimizer step, and the copies stay equal
+#    without ever sending weights.
+#
+# ## 5. What the communication costs
+#
+# Every step adds an `all_reduce` of all the gradients. The next script times, in
+# each of 2 processes, the median of 200 repeats of four things: a step computed
+# alone (forward, backward, update, no communication), the same step under DDP, the
+# all-reduce of the model's 25,450 gradients by itself, and the step alone on twice the
+# images, which is what one process does to train on the same effective batch. It times
+# the four in turn, round after round, each from a moment when both processes are
+# ready, so that a busy moment of the machine slows all of them alike. It does so for
+# 64 and for 1,024 images per process: the same amount of communication for 16 times
+# the images. The step alone on 2B images against the DDP step on B per process
+# predicts the speed-up of 2 processes over 1, which section 8 then measures.
+
+# %%
+Code(filename=str(scripts / "comm_cost.py"), language="python")
+
+# %%
+comm_cost = run_torchrun(
+    scripts / "comm_cost.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only
+)
+print(comm_cost.output)
+
+# %%
+TIMING = re.compile(
+    r"\[rank (\d)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
+    r"DDP step ([\d.]+) ms, all-reduce of [\d,]+ gradients ([\d.]+) ms .*?"
+    r"leftover (-?[\d.]+) ms, step alone on \d+ images ([\d.]+) ms"
+)
+found = {(int(rank), int(size)): rest for rank, size, *rest in TIMING.findall(comm_cost.output)}
+timings = {size: tuple(map(float, rest)) for (rank, size), rest in found.items() if rank == 0}
+predicted = {}
+for size, (compute_ms, ddp_ms, all_reduce_ms, leftover_ms, double_ms) in timings.items():
+    print(f"{size} images per process, step without communication (ms): {compute_ms:.3f}")
+    print(f"{size} images per process, DDP step (ms): {ddp_ms:.3f}")
+    print(f"{size} images per process, all-reduce (ms): {all_reduce_ms:.3f}")
+    print(f"{size} images per process, leftover (ms): {leftover_ms:.3f}")
+    print(f"{size} images per process, step alone on {2 * size} images (ms): {double_ms:.3f}")
+    print(
+        f"{size} images per process, all-reduce / step without it: {all_reduce_ms / compute_ms:.2f}"
+    )
+    print(f"{size} images per process, all-reduce / DDP step: {all_reduce_ms / ddp_ms:.2f}")
+    slower = ddp_ms / compute_ms
+    print(f"{size} images per process, DDP step / step without communication: {slower:.1f}")
+    predicted[size] = double_ms / ddp_ms
+    print(f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f}")
+# How each part grew from 64 to 1,024 images per process (16 times the images).
+for part, index in (("step without communication", 0), ("DDP step", 1), ("leftover", 3)):
+    print(f"{part}, 1024 / 64 images: {timings[1024][index] / timings[64][index]:.2f}")
+arithmetic_grew = timings[1024][0] / timings[64][0]
+for rank in (0, 1):
+    grew = float(found[(rank, 1024)][2]) / float(found[(rank, 64)][2])
+    print(f"rank {rank}, all-reduce, 1024 / 64 images: {grew:.2f}")
+    print(f"rank {rank}, all-reduce grew less than the step without it: {grew < arithmetic_grew}")
+shares = {size: all_reduce_ms / ddp_ms for size, (_, ddp_ms, all_reduce_ms, *_) in timings.items()}
+print("all-reduce's share of the DDP step smaller with 1024 images:", shares[1024] < shares[64])
+print("2 processes predicted faster with 1024 images per process:", predicted[1024] > 1)
+
+# %% [markdown]
+# These are rank 0's figures, from one run, on this machine's 2 CPU cores with gloo
+# over loopback sockets (other programs may have shared the cores meanwhile, so take
+# them as sizes, not as exact values). With 64 images per process, the all-reduce
+# alone took 0.566 ms<!-- output: 64 images per process, all-reduce (ms) -->,
+# 0.76<!-- output: 64 images per process, all-reduce / step without it --> times the
+# 0.745 ms<!-- output: 64 images per process, step without communication (ms) --> of
+# arithmetic in a step: the exchange is of the same size as the work it serves. The DDP step
+# took 3.0<!-- output: 64 images per process, DDP step / step without communication -->
+# times as long as the step alone, more than the all-reduce accounts for: the
+# *leftover* (DDP step - step alone - all-reduce) was
+# 0.945 ms<!-- output: 64 images per process, leftover (ms) -->.
+#
+# With 16 times the images, the step alone took
+# 4.69<!-- output: step without communication, 1024 / 64 images --> times as long, not 16
+# (at this size, much of a step's time does not grow with the images), and the
+# all-reduce
+# 1.19<!-- output: rank 0, all-reduce, 1024 / 64 images --> times as long on rank 0 and
+# 1.17<!-- output: rank 1, all-reduce, 1024 / 64 images --> times on rank 1: it sends the
+# same 25,450 numbers whatever the batch, and the lines `all-reduce grew less than the
+# step without it` say whether it grew less than the arithmetic in this run. Its share of
+# the DDP step went from 0.25<!-- output: 64 images per process, all-reduce / DDP step --> to
+# 0.10<!-- output: 1024 images per process, all-reduce / DDP step --> (the line
+# `all-reduce's share …` says whether it fell). The leftover, though, grew
+# 2.43<!-- output: leftover, 1024 / 64 images --> times with the batch, so it is not a
+# fixed cost of DDP's bookkeeping. This script does not measure its causes; the likely
+# ones here are that DDP launches its all-reduce from a hook during `backward`, so the
+# exchange waits for the slower process's backward, and that the two processes, each
+# with gloo's threads, share 2 cores.
+#
+# **A prediction for section 8.** One process trains on the effective batch of 128 in a
+# step alone on 128 images; 2 processes each take a DDP step on 64. Their ratio
+# predicts the speed-up of 2 processes:
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> (below 1
+# means slower). With 1,024 images per process the same ratio is
+# 1.16<!-- output: 1024 images per process, predicted speed-up of 2 processes -->: the
+# last line says whether 2 processes would pay off at that size, on this machine.
+#
+# On GPUs with NCCL, run the same script (without `cpu_only`): every figure changes.
+# The arithmetic of a step becomes far faster, and so does the exchange when the GPUs
+# are joined by fast links (NVLink within a machine, InfiniBand between machines), and
+# DDP overlaps the exchange with the backward pass when a model has several buckets.
+# This lesson does not quote GPU figures it did not measure; the ratio to look at is
+# the all-reduce's share of the DDP step, which the script prints in brackets.
+#
+# ## 6. Every process its own shard: `DistributedSampler`
+#
+# If every process trained on the same batches, N processes would compute the same
+# gradient N times: no gain at all. `DistributedSampler` shuffles the indices of the
+# dataset (with the same seed in every process, so they agree on the order) and
+# gives rank r every N-th index from position r. Here are the shards of a dataset
+# of 10 items for 2 processes, over two epochs:
 
 # %% tags=["nbval-check-output"]
-# map_location: weights saved from a GPU process load onto this notebook's CPU.
-ddp_weights = torch.load(work_folder / "ddp_weights.pt", map_location="cpu", weights_only=True)
-
-torch.manual_seed(0)  # the same initial weights as the script
-whole_batch_model = MLP(28 * 28, [32], 10)
-optimizer = torch.optim.SGD(whole_batch_model.parameters(), lr=0.5)
-F.cross_entropy(whole_batch_model(batch_images), batch_labels).backward()
-optimizer.step()
-
-torch.manual_seed(0)
-accumulated_model = MLP(28 * 28, [32], 10)
-optimizer = torch.optim.SGD(accumulated_model.parameters(), lr=0.5)
-for half in (slice(0, 32), slice(32, 64)):
-    loss = F.cross_entropy(accumulated_model(batch_images[half]), batch_labels[half])
-    (loss / 2).backward()  # .grad adds up: the two halves' mean
-optimizer.step()
-
-
-def same_weights(weights: dict[str, torch.Tensor], model: torch.nn.Module) -> bool:
-    """Whether every tensor of ``weights`` matches ``model``'s, up to float32 rounding."""
-    return all(
-        torch.allclose(weights[name], value, rtol=1e-5, atol=1e-6)
-        for name, value in model.state_dict().items()
-    )
-
-
-print("DDP on 2 processes == 1 process, whole batch:", same_weights(ddp_weights, whole_batch_model))
-print("DDP on 2 processes == gradient accumulation:", same_weights(ddp_weights, accumulated_model))
-print("weights moved in the step:", not same_weights(ddp_weights, MLP(28 * 28, [32], 10)))
+toy_dataset = TensorDataset(torch.arange(10))
+for epoch in (0, 1):
+    shards = []
+    for rank in (0, 1):
+        sampler = DistributedSampler(toy_dataset, num_replicas=2, rank=rank, seed=0)
+        sampler.set_epoch(epoch)
+        shards.append(list(sampler))
+    print(f"epoch {epoch}: rank 0 gets {shards[0]}, rank 1 gets {shards[1]}")
+    print(f"  overlap: {set(shards[0]) & set(shards[1]) or 'none'}")
 
 # %% [markdown]
-# The three agree, up to float32 rounding (the sums are added in another order).
-# The last line guards the check itself: a fresh model's weights do not match, so
-# the comparison can fail.
+# The two shards never overlap, and together they cover the dataset.
+# `sampler.set_epoch(epoch)` reseeds the shuffle with the epoch's number (exercise 1
+# shows what happens without it). When the data does not divide evenly, the sampler
+# repeats a few indices so that every process takes the same number of steps; a
+# process with fewer steps would wait forever for the others at the next all-reduce.
+# Here, 11 items on 2 processes, without shuffling so the repeat is easy to see:
+
+# %% tags=["nbval-check-output"]
+uneven = [
+    list(DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)
+]
+print(f"11 items: rank 0 gets {uneven[0]}, rank 1 gets {uneven[1]}")
+print(f"repeated: {sorted(set(uneven[0]) & set(uneven[1]))}")
+
+# %% [markdown]
+# Rank 1's last index, 0, is rank 0's first again: each takes 6 items.
 #
-# ## 6. The training script
+# `check_world_size` says how many batches each process takes per epoch, and refuses
+# an effective batch (processes x batch size) larger than the data: with 200 samples on
+# 8 processes, `DistributedSampler` would give each process 25, so every step would
+# average 200 images where 8 x 64 = 512 were asked for:
+
+# %% tags=["nbval-check-output"]
+print(f"batches per process: {check_world_size(50_000, 64, world_size=2)}")
+try:
+    check_world_size(200, 64, world_size=8)
+except ValueError as error:
+    print(error)
+
+# %% [markdown]
+# ## 7. The training script
 #
 # Here is the whole training script. Read it top to bottom; the lines that are
 # specific to data parallelism are
 # - `with process_group(timeout=60) as group`: join the group, leave it at the end;
 # - `device = group.device`, `.to(device)` on the model and on every batch, and
 #   `device_ids=[device]` for DDP with NCCL: these lines make the same script run on
-#   CPUs with gloo and on GPUs with NCCL (the one-step script above has them too);
+#   CPUs with gloo and on GPUs with NCCL (exercise 3 writes that choice);
 # - `synchronize(device)` before the clock is read: on a GPU the steps are queued,
 #   and the epoch's time would otherwise be the time to queue them (lesson 04);
 # - `DistributedSampler(..., num_replicas=world_size, rank=rank)` and
@@ -405,10 +510,14 @@ print("weights moved in the step:", not same_weights(ddp_weights, MLP(28 * 28, [
 #   up the shards' counts, so every process knows the whole validation accuracy;
 # - `rank_print` and `if rank == 0: save_checkpoint(...)`: one process logs and
 #   saves (all hold the same weights; N processes writing one file would clash),
-#   and a `barrier` keeps the others from running ahead of the save. Note that
-#   rank 0 saves `model.module`, the plain model inside the DDP wrapper, so the
-#   checkpoint loads into an `MLP` without DDP.
-#
+#   and a `barrier` keeps the others from running ahead of the save. Rank 0 saves
+#   `model.module`, the plain model inside the DDP wrapper, so the checkpoint loads
+#   into an `MLP` without DDP.
+
+# %%
+Code(filename=str(scripts / "train_ddp.py"), language="python")
+
+# %% [markdown]
 # **The effective batch size** is the per-process batch times the world size: with
 # `--batch-size 64` on 2 processes, each step averages 128 images, the same as
 # lesson 03's batches of 128, so the same learning rate (0.2) fits. Double the
@@ -417,145 +526,28 @@ print("weights moved in the step:", not same_weights(ddp_weights, MLP(28 * 28, [
 # epochs of warm-up when the batch becomes very large (Goyal et al. trained a
 # ResNet-50 on ImageNet with batches of
 # 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images this way).
-
-# %%
-TRAIN_SCRIPT = '''\
-"""Train lesson 03's MLP on MNIST with DistributedDataParallel, one process per device."""
-
-import argparse
-import json
-import time
-from pathlib import Path
-
-import torch
-import torch.distributed as dist
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, TensorDataset
-from torch.utils.data.distributed import DistributedSampler
-
-from course_utils.checkpoint import save_checkpoint
-from course_utils.device import synchronize
-from course_utils.distributed import check_world_size, process_group, rank_print
-from course_utils.models import MLP
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--data", type=Path, required=True)
-parser.add_argument("--out", type=Path, required=True)
-parser.add_argument("--epochs", type=int, default=5)
-parser.add_argument("--train-size", type=int, default=50_000)
-parser.add_argument("--batch-size", type=int, default=64, help="per process")
-parser.add_argument("--lr", type=float, default=0.2)
-args = parser.parse_args()
-MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
-
-
-def as_input(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels (kept small in memory) -> normalised floats."""
-    return (pixels.float() / 255 - MEAN) / STD
-
-
-with process_group(timeout=60) as group:
-    rank, world_size, device = group.rank, group.world_size, group.device
-    rank_print(f"{torch.get_num_threads()} threads, {device}", all_ranks=True)
-    # The notebook decoded MNIST once and cut the validation split, as lesson 03 does;
-    # mmap=True maps the file, so the processes share one copy of it in memory.
-    data = torch.load(args.data, mmap=True, weights_only=True)
-    train_images = data["train_images"][: args.train_size]
-    train_labels = data["train_labels"][: args.train_size]
-    val_images, val_labels = data["val_images"], data["val_labels"]
-    check_world_size(len(train_images), args.batch_size, world_size)
-
-    # The sampler hands each process a different shard of the shuffled indices.
-    train_set = TensorDataset(train_images, train_labels)
-    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, seed=0)
-    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler)
-    # Validation is sharded too: every world_size-th image, from the rank's offset on.
-    my_val_images = val_images[rank::world_size].to(device)
-    my_val_labels = val_labels[rank::world_size].to(device)
-
-    torch.manual_seed(0)  # the same initial weights everywhere (DDP also copies rank 0's)
-    model = MLP(28 * 28, [32], 10).to(device)
-    model = DistributedDataParallel(model, device_ids=[device] if group.backend == "nccl" else None)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-    rank_print(
-        f"{world_size} process(es) x {args.batch_size} images = effective batch "
-        f"{world_size * args.batch_size}, learning rate {args.lr}, "
-        f"{len(loader)} steps per epoch per process"
-    )
-    history = []
-    for epoch in range(1, args.epochs + 1):
-        sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-        model.train()
-        dist.barrier()
-        start = time.perf_counter()
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            loss = F.cross_entropy(model(as_input(images)), labels)
-            optimizer.zero_grad()
-            loss.backward()  # DDP all-reduces (averages) the gradients here
-            optimizer.step()
-        synchronize(device)  # a GPU runs the queued steps later: wait (a CPU has none queued)
-        dist.barrier()
-        seconds = time.perf_counter() - start
-        model.eval()
-        with torch.no_grad():
-            outputs = model.module(as_input(my_val_images))
-            # Sums over my shard, kept on my device (NCCL carries only GPU tensors).
-            totals = torch.stack(
-                [
-                    F.cross_entropy(outputs, my_val_labels, reduction="sum"),
-                    (outputs.argmax(dim=1) == my_val_labels).sum().float(),
-                    torch.tensor(float(len(my_val_labels)), device=device),
-                ]
-            )
-        dist.all_reduce(totals)  # sum the shards' counts over every process
-        val_loss, val_acc = (totals[:2] / totals[2]).tolist()
-        history.append(
-            {"epoch": epoch, "seconds": seconds, "val_loss": val_loss, "val_acc": val_acc}
-        )
-        rank_print(
-            f"epoch {epoch}: {seconds:.2f} s training, val_loss {val_loss:.4f}, "
-            f"val_acc {val_acc:.4f}"
-        )
-        if rank == 0:  # one process writes; the others would write the same weights
-            save_checkpoint(
-                args.out / "checkpoint.pt", model.module, optimizer, epoch=epoch, val_acc=val_acc
-            )
-        dist.barrier()  # nobody runs ahead of the checkpoint
-    if rank == 0:
-        (args.out / "history.json").write_text(json.dumps(history))
-'''
-train_script = work_folder / "train_ddp.py"
-train_script.write_text(TRAIN_SCRIPT)
-print(f"{len(TRAIN_SCRIPT.splitlines())} lines written to {train_script.name}")
-
-# %% [markdown]
-# **Launching.** On a terminal you would type
-# `torchrun --standalone --nproc_per_node=2 train_ddp.py --data ... --out ...`
-# (on a machine with one GPU, `CUDA_VISIBLE_DEVICES= torchrun ...` hides it, which
-# is what `cpu_only=True` does).
-# `--standalone` means one machine, with a rendezvous point on a free local port
-# that torchrun picks itself; `--nproc_per_node` is the number of processes
-# (usually the number of GPUs). The course's `run_torchrun` runs exactly that
-# command as `python -m torch.distributed.run`, so it is this notebook's Python,
-# captures the output, stops everything after a timeout, and measures the memory
-# of the processes.
 #
-# Threads matter on a CPU: each process would otherwise start as many intra-op
-# threads as there are cores, and 2 processes x 2 threads on 2 cores fight over
-# them. `run_torchrun` sets `OMP_NUM_THREADS` (which `torch.set_num_threads`
-# follows) to the cores divided by the processes; here both runs use 1 thread per
-# process, so that they compare like with like (exercise 2 tries 2 threads).
+# **Launching.** `--standalone` means one machine, with a meeting point on a free
+# local port that torchrun picks itself; `--nproc_per_node` is the number of
+# processes (usually the number of GPUs). On a machine with one GPU,
+# `CUDA_VISIBLE_DEVICES= torchrun ...` hides it, which is what `cpu_only=True` does.
+# Threads matter on a CPU: each process would otherwise start as many intra-op threads
+# as there are cores, and 2 processes x 2 threads on 2 cores fight over them.
+# `run_torchrun` sets `OMP_NUM_THREADS` (which `torch.set_num_threads` follows); here
+# every run uses 1 thread per process, so that the runs compare like with like.
 
 # %%
 run_folders = {nproc: work_folder / f"run_{nproc}" for nproc in (1, 2)}
 common_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
-print(shlex.join(["torchrun", *torchrun_command(train_script.name, 2)[3:]]))
+two_args = [*common_args, "--out", run_folders[2], "--batch-size", 64, "--lr", 0.2]
+# The command to paste into a terminal, with the real paths ([3:] drops `python -m
+# torch.distributed.run`, as in section 2). It writes into the same run_2 folder.
+script_path = (scripts / "train_ddp.py").resolve()
+print(shlex.join(["torchrun", *torchrun_command(script_path, 2, two_args)[3:]]))
 two_processes = run_torchrun(
-    train_script,
+    scripts / "train_ddp.py",
     nproc=2,
-    args=[*common_args, "--out", run_folders[2], "--batch-size", 64, "--lr", 0.2],
+    args=two_args,
     timeout=launch_timeout,
     cpu_only=cpu_only,
     threads_per_process=1,
@@ -563,15 +555,18 @@ two_processes = run_torchrun(
 print(two_processes.output)
 
 # %% [markdown]
-# ## 7. One process against two
+# ## 8. One process against two
 #
 # The same script with `--nproc_per_node=1` and batches of 128 trains on the same
 # effective batch. Compare the time per epoch (the training loop only, without
-# starting Python and loading the data) and the final validation accuracy.
+# starting Python and loading the data) and the final validation accuracy. The
+# `launch to exit` column is the whole launch as the notebook timed it: starting the
+# processes, joining the group, loading the data, training, validating and shutting
+# down.
 
 # %%
 one_process = run_torchrun(
-    train_script,
+    scripts / "train_ddp.py",
     nproc=1,
     args=[*common_args, "--out", run_folders[1], "--batch-size", 128, "--lr", 0.2],
     timeout=launch_timeout,
@@ -596,26 +591,31 @@ for nproc, result in ((1, one_process), (2, two_processes)):
         f"{histories[nproc][-1]['val_acc']:>12.4f} | {result.seconds:>12.1f} s"
     )
 speed_up = seconds_per_epoch[1] / seconds_per_epoch[2]
-record_result("1 process, seconds per epoch", round(seconds_per_epoch[1], 2))
-record_result("2 processes, seconds per epoch", round(seconds_per_epoch[2], 2))
-record_result("speed-up with 2 processes", round(speed_up, 2))
+record_result("1 process, seconds per epoch (2-core CPU, gloo)", round(seconds_per_epoch[1], 2))
+record_result("2 processes, seconds per epoch (2-core CPU, gloo)", round(seconds_per_epoch[2], 2))
+record_result("speed-up with 2 processes (2-core CPU, gloo)", round(speed_up, 2))
 record_result("1 process, validation accuracy", histories[1][-1]["val_acc"])
 record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
+print("2 processes faster than 1:", speed_up > 1)
+print(f"speed-up predicted in section 5, 64 images per process: {predicted[64]:.2f}")
+print(f"measured / predicted speed-up: {speed_up / predicted[64]:.2f}")
+print(f"2 processes, times slower than 1: {1 / speed_up:.1f}")
 
 # %% [markdown]
 # In the run whose outputs you see, on a 2-core CPU, 2 processes took
-# 1.73 s<!-- output: 2 processes, seconds per epoch --> per epoch against
-# 0.63 s<!-- output: 1 process, seconds per epoch --> for one: a speed-up of
-# 0.36<!-- output: speed-up with 2 processes -->, that is, a *slow-down*. That is
-# the honest result of data parallelism on 2 shared CPU cores with a tiny model (on
-# two GPUs, or more cores, measure it: the same table is printed above):
-# - each step's arithmetic (a 64 x 784 x 32 matrix product and a few small ones)
-#   takes well under a millisecond, while every step adds an all-reduce through gloo
-#   over loopback sockets, whose fixed round-trip cost is of the same size or larger;
-# - the two processes share the same 2 cores (and memory bandwidth) with the
-#   launcher and anything else running, so neither has a core of its own for sure;
-# - one process with 1 thread already keeps a core busy; the second core adds less
-#   than it costs to coordinate.
+# 1.49 s<!-- output: 2 processes, seconds per epoch (2-core CPU, gloo) --> per epoch against
+# 0.62 s<!-- output: 1 process, seconds per epoch (2-core CPU, gloo) --> for one: a speed-up of
+# 0.41<!-- output: speed-up with 2 processes (2-core CPU, gloo) --> (the line
+# `2 processes faster than 1` says whether 2 processes were faster). It rests on one run
+# of each, and it moves from run to run: the two processes share 2 cores with the
+# launcher, the notebook and anything else running on the machine, and a step of this
+# small model is short. Section 5 predicted
+# 0.48<!-- output: speed-up predicted in section 5, 64 images per process --> from a few
+# milliseconds of timing; the measured speed-up is
+# 0.85<!-- output: measured / predicted speed-up --> times that (an epoch's loop also
+# draws its batches from a DataLoader and normalises them, which the timing left out, and
+# the machine's load differs from minute to minute). Both say the same: with 64 images
+# per process, the exchange and DDP's leftover cost more than halving the arithmetic saves.
 #
 # The accuracies agree: 95.8%<!-- output: 1 process, validation accuracy --> for one
 # process and 95.8%<!-- output: 2 processes, validation accuracy --> for two. With
@@ -623,43 +623,44 @@ record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
 # shards, the two halves of each 2-process step are exactly the 128 images of the
 # 1-process step, so the two runs follow the same path, up to rounding.
 #
-# **On real hardware** the picture changes: a model with far more arithmetic per
-# image, one GPU per process, and NCCL over NVLink or InfiniBand. The DDP paper
+# On real hardware, with a model that does far more arithmetic per image, one GPU per
+# process and NCCL, the same table tells you what scaling out buys; the DDP paper
 # (Li et al., VLDB 2020) reports near-linear scaling on up to
-# 256 GPUs<!-- source: https://arxiv.org/abs/2006.15704 --> for ResNet-50 and BERT,
-# when the gradient buckets overlap communication with the backward pass. This
-# lesson does not make up a figure for your cluster: measure it, with the same
-# table.
+# 256 GPUs<!-- source: https://arxiv.org/abs/2006.15704 --> for ResNet-50 and BERT.
 #
 # **Memory.** Every process is a full Python with its own copy of PyTorch and the
-# model:
+# model. *Resident* memory (RSS) counts every page a process uses, including pages it
+# shares with others; *proportional* memory (PSS) splits each shared page between the
+# processes sharing it, so the PSS of several processes adds up to what they hold
+# together. The launcher with 1 worker, and with 2:
 
 # %%
-record_result("torchrun processes, peak memory (MB)", round(two_processes.peak_rss_mb))
-record_result("largest worker, peak memory (MB)", round(two_processes.peak_worker_rss_mb))
+record_result("largest worker, peak resident memory (MB)", round(two_processes.peak_worker_rss_mb))
 if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
+    print(f"1 process, proportional memory (MB): {one_process.peak_pss_mb:.0f}")
     record_result("torchrun processes, proportional memory (MB)", round(two_processes.peak_pss_mb))
-print(f"this notebook's memory (MB): {psutil.Process().memory_info().rss / 2**20:.0f}")
+    second = two_processes.peak_pss_mb - one_process.peak_pss_mb
+    print(f"the second worker added (MB): {second:.0f}")
 
 # %% [markdown]
-# The launcher and its 2 workers together held
-# 2096 MB<!-- output: torchrun processes, peak memory (MB) --> of resident memory at
-# their peak. Resident memory counts the PyTorch libraries once per process,
-# although the processes share those pages; split fairly between the processes
-# that share them (proportional set size), the run used
-# 1393 MB<!-- output: torchrun processes, proportional memory (MB) -->. Most of it
-# is PyTorch itself, loaded by each of the three processes.
+# The launcher and its 2 workers held
+# 844 MB<!-- output: torchrun processes, proportional memory (MB) --> together, and the
+# launcher with 1 worker
+# 672 MB<!-- output: 1 process, proportional memory (MB) -->: the second worker added
+# 172 MB<!-- output: the second worker added (MB) -->; most of the rest is PyTorch
+# itself, whose pages forked workers share with the launcher (on Linux; see the note in
+# section 2). On a GPU machine, each process also holds its own CUDA context on its GPU.
 #
-# ## 8. The checkpoint, tested once
+# ## 9. The checkpoint, tested once
 #
 # Rank 0 saved the weights of the last epoch with `save_checkpoint`. Any program
 # can load them into a plain `MLP`, without processes or DDP: here, the test set
 # meets the 2-process model once, at the end.
 
 # %%
-test_images, test_labels = dataset_to_tensors(
-    mnist(train=False, transform=transforms.PILToTensor())
-)
+test_set = mnist(train=False)
+test_images, test_labels = test_set.data.unsqueeze(1), test_set.targets
+del test_set
 test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), batch_size=1000)
 trained = MLP(28 * 28, [32], 10)
 saved = load_checkpoint(run_folders[2] / "checkpoint.pt", trained)
@@ -667,19 +668,32 @@ print(f"checkpoint of epoch {saved['epoch']}, validation accuracy {saved['val_ac
 record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
 
 # %% [markdown]
-# ## 9. Scaling out: more GPUs, more machines
+# ## 10. What changes at scale
 #
-# The script does not change. On one machine with 8 GPUs, with the GPUs visible (no
-# `cpu_only`, no `CUDA_VISIBLE_DEVICES=`):
+# **NCCL and the GPUs.** On one machine with 8 GPUs, with the GPUs visible (no
+# `cpu_only`, no `CUDA_VISIBLE_DEVICES=`), the same script runs with
 #
 # ```bash
 # torchrun --standalone --nproc_per_node=8 train_ddp.py --data ... --out ...
 # ```
 #
 # `process_group()` then picks NCCL, and each process takes GPU number `LOCAL_RANK`:
-# `group.device` is `cuda:0` to `cuda:7`, and the `.to(device)` lines move the model
-# and every batch there. On several machines, start the same command on every machine, with
-# the number of machines and one meeting point that all of them can reach:
+# `group.device` is `cuda:0` to `cuda:7`, the `.to(device)` lines move the model and
+# every batch there, and DDP gets `device_ids=[device]`. On this machine:
+
+# %%
+if torch.cuda.is_available() and gpus >= 2:
+    print(f"ran above: NCCL, each of 2 processes on cuda:LOCAL_RANK of {gpus} GPUs")
+else:
+    print(
+        "would run with 2 GPUs or more: NCCL, process r on cuda:r, "
+        "DistributedDataParallel(model, device_ids=[cuda:r])"
+    )
+    print(f"not run here: {gpus} CUDA GPU(s), so every process ran on the CPU with gloo")
+
+# %% [markdown]
+# **Several machines** (not run here: it needs them). Start the same command on every
+# machine, with the number of machines and one meeting point all of them can reach:
 #
 # ```bash
 # torchrun --nnodes=4 --nproc_per_node=8 --rdzv-backend=c10d \
@@ -688,129 +702,248 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # ```
 #
 # `--nnodes` is the number of machines, `--rdzv-endpoint` the host and port where
-# they meet (the same on every machine; the port must be free and open between the
-# machines), `--rdzv-id` a name for the job. World size becomes 4 x 8 = 32, ranks
-# 0 to 31, and local ranks 0 to 7 on each machine. Each machine needs the data
-# (or a shared file system), and rank 0's machine writes the checkpoint.
+# they meet (the same on every machine; the port must be open between them),
+# `--rdzv-id` a name for the job. World size becomes 4 x 8 = 32, ranks 0 to 31, and
+# local ranks 0 to 7 on each machine. Each machine needs the data (or a shared file
+# system), and rank 0's machine writes the checkpoint.
 #
-# **When the model itself does not fit.** DDP keeps a whole copy of the model,
-# its gradients and its optimizer state on every device. For models too large for
-# that, the next step is **FSDP** (Fully Sharded Data Parallel,
-# `torch.distributed.fsdp`): it shards the parameters, gradients and optimizer
-# state across the processes, so each holds only its slice and gathers the full
-# weights of a layer just while computing it.
+# **Batch norm: `SyncBatchNorm`.** A `BatchNorm` layer normalises with the mean and
+# variance of its batch. Under DDP, "its batch" is the process's shard, and every
+# process normalises with different statistics. The script below compares the mean of
+# each process's 32 images with the whole batch's (all-reduced by hand), then converts
+# a small model with `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute
+# the whole batch's statistics across the processes in the forward pass.
+
+# %%
+Code(filename=str(scripts / "batch_norm.py"), language="python")
+
+# %%
+batch_norm = run_torchrun(
+    scripts / "batch_norm.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
+)
+print(batch_norm.output)
+
+# %% [markdown]
+# Each shard's mean differs from the whole batch's, so plain `BatchNorm` layers would
+# normalise differently in each process. The lines `… images per process` cut the
+# shards into smaller batches (large models on GPUs often get only a handful of images
+# per process) and average the gap over them; the line `gap larger with 4 …` compares
+# 4 images with 32. `convert_sync_batchnorm` replaced the `BatchNorm2d` layer and left
+# the others alone. Its forward pass runs on GPUs only: on the CPU, the script prints
+# the `ValueError` this PyTorch raises.
+#
+# **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
+# accumulate gradients over several micro-batches, then step. Under DDP every
+# `backward` would all-reduce, once per micro-batch; inside `with model.no_sync():`
+# DDP skips it and only adds to `.grad`, and the `backward` of the last micro-batch,
+# outside, all-reduces the sum once.
+
+# %%
+Code(filename=str(scripts / "no_sync.py"), language="python")
+
+# %%
+accumulation = run_torchrun(
+    scripts / "no_sync.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
+)
+print(accumulation.output)
+
+# %% [markdown]
+# After the first micro-batch, inside `no_sync`, the two processes hold different
+# gradients: nothing was sent. After the last one, they hold the same, and it equals
+# a DDP step on each process's whole shard at once, up to rounding: one all-reduce
+# instead of two, for the same step.
+#
+# **When the model itself does not fit: FSDP.** DDP keeps a whole copy of the model,
+# its gradients and its optimizer state in every process. For models too large for
+# that, **FSDP** (Fully Sharded Data Parallel, `torch.distributed.fsdp`) shards the
+# parameters, gradients and optimizer state across the processes: each holds only its
+# slice, gathers a layer's full weights (`all_gather`) just while computing it, and
+# `reduce_scatter`s the gradients so that each process receives only the averaged
+# slice it keeps. An illustration, run here with gloo on the CPU (it shows who holds
+# what, not a speed). In the script, `fully_shard(layer)` replaces each parameter of the
+# layer by a *DTensor*, a tensor spread over the processes; `.to_local()` gives the
+# slice this process holds:
+
+# %%
+Code(filename=str(scripts / "fsdp.py"), language="python")
+
+# %%
+fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
+print(fsdp.output)
+
+# %% [markdown]
+# Each process holds half of the model's parameters, and after `backward` the
+# gradients of that half only. On large models on GPUs, that is what lets the model,
+# its gradients and its optimizer state fit where a whole copy per process would not.
 
 # %% [markdown]
 # ## Summary
 #
 # - Data parallelism: one process per device, each a full model copy, each on its
-#   own shard of every batch; it pays off when computation outweighs communication.
-# - Rank, world size and local rank say who a process is; the process group (gloo on
-#   CPUs, NCCL on GPUs) carries collective calls such as `all_reduce`. Give every
-#   distributed call a timeout.
+#   own shard of every batch; rank, world size and local rank say who a process is.
+# - `all_reduce` sums a tensor across the processes, `broadcast` copies one; a
+#   data-parallel step is `backward` on the shard, `all_reduce` of every gradient,
+#   and a division by the world size. DDP does exactly this during `backward`.
+# - The exchange sends the same numbers whatever the batch: here, on 2 CPU processes
+#   with gloo, from 64 to 1,024 images per process its time grew
+#   1.19<!-- output: rank 0, all-reduce, 1024 / 64 images --> times (rank 0), little
+#   against the arithmetic's
+#   4.69<!-- output: step without communication, 1024 / 64 images --> times, and it cost
+#   about as much as a small step's arithmetic. With DDP's leftover on top, 2 processes
+#   made this tiny model
+#   2.4<!-- output: 2 processes, times slower than 1 --> times slower than one (one run
+#   each). Predict from a few timed steps, and measure, before you scale out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
-# - DDP all-reduces and averages the gradients during `backward`: one DDP step on
-#   N parts equals one step on the whole batch, and equals gradient accumulation.
 # - Effective batch = per-process batch x world size; scale the learning rate with it.
 # - Log and save from rank 0 (`model.module`); launch with `torchrun --standalone
 #   --nproc_per_node=N`, and add `--nnodes` and `--rdzv-endpoint` for several machines.
-# - Here, 2 CPU processes were slower than one for a tiny model; measure before you
-#   scale out. FSDP is the next step when a model does not fit on one device.
+# - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm
+#   across shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
 
 # %% [markdown]
 # ## Exercises
 #
-# After each exercise, run its check cell. It reads how your run was launched from
-# what the training script printed, and says whether the exercise is not attempted
-# yet, not right yet (and what it found), or passed (and what it checked). The lines
-# under `if check_exercise(...)` run only for a passing answer.
+# After each exercise, run its check cell. It says whether the exercise is not
+# attempted yet, not right yet (and what it found), or passed (and what it checked).
+# The lines under `if check_exercise(...)` run only for a passing answer.
 #
-# **Exercise 1: the linear scaling rule.** Keep batches of 128 *per process* on 2
-# processes (an effective batch of 256, half as many steps per epoch) and double
-# the learning rate to 0.4. Train for `num_epochs` epochs into
-# `work_folder / "run_256"`, and store the history (a list of dicts, as in
-# `history.json`) in `scaled_history` and what `run_torchrun` returns in
-# `scaled_run`. How do the time per epoch and the validation accuracy compare with
-# the 2-process run above?
+# **Exercise 1: forgetting `set_epoch`.** Write `rank0_orders(call_set_epoch)`: make
+# one `DistributedSampler` over `toy_dataset` for rank 0 of 2 processes (seed 0), and
+# return the indices it gives in epochs 0, 1 and 2 (a list of 3 lists), calling
+# `sampler.set_epoch(epoch)` before each epoch only when `call_set_epoch` is true.
+# What does rank 0 train on, epoch after epoch, when the training loop forgets
+# `set_epoch`?
+
 
 # %%
 ### BEGIN SOLUTION
-# Hint: run_torchrun(train_script, 2, args=[...], cpu_only=cpu_only), --batch-size 128 --lr 0.4
-scaled_folder = work_folder / "run_256"
-scaled_run = run_torchrun(
-    train_script,
-    nproc=2,
-    args=[*common_args, "--out", scaled_folder, "--batch-size", 128, "--lr", 0.4],
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=1,
-)
-scaled_history = json.loads((scaled_folder / "history.json").read_text())
+# Hint: one sampler for all epochs; before list(sampler), set_epoch(epoch) only if asked
+def rank0_orders(call_set_epoch: bool) -> list[list[int]]:
+    sampler = DistributedSampler(toy_dataset, num_replicas=2, rank=0, seed=0)
+    orders = []
+    for epoch in range(3):
+        if call_set_epoch:
+            sampler.set_epoch(epoch)
+        orders.append(list(sampler))
+    return orders
+
+
 ### END SOLUTION
 
 # %%
-if check_exercise(1, scaled_run=scaled_run, scaled_history=scaled_history, num_epochs=num_epochs):
-    scaled_seconds = sum(epoch["seconds"] for epoch in scaled_history) / len(scaled_history)
-    print(f"effective batch 256, seconds per epoch: {scaled_seconds:.2f}")
-    print(f"effective batch 256, validation accuracy: {scaled_history[-1]['val_acc']:.4f}")
-    print(f"effective batch 128, seconds per epoch: {seconds_per_epoch[2]:.2f}")
-    print(f"effective batch 128, validation accuracy: {histories[2][-1]['val_acc']:.4f}")
+if check_exercise(1, rank0_orders=rank0_orders):
+    for flag in (False, True):
+        by_epoch = rank0_orders(flag)
+        print(f"set_epoch called: {flag}; rank 0's indices, epoch by epoch: {by_epoch}")
+        seen = len({index for indices in by_epoch for index in indices})
+        print(f"set_epoch called: {flag}; distinct items rank 0 saw in 3 epochs: {seen}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** With an effective batch of 256 an epoch takes
-# 0.83 s<!-- output: effective batch 256, seconds per epoch --> against
-# 1.73 s<!-- output: effective batch 128, seconds per epoch -->: half as many steps
-# means half as many all-reduces, and each process works on larger, more efficient
-# matrix products. With the learning rate doubled, the accuracy stays in the same
-# range: 94.5%<!-- output: effective batch 256, validation accuracy --> against
-# 95.8%<!-- output: effective batch 128, validation accuracy -->. The rule keeps the
-# size of each epoch's progress roughly the same, not exactly: with half as many
-# steps in a few epochs, the larger batch lags a little (longer training, or a
-# warm-up, closes such gaps). Larger per-process batches are the first way to make
-# communication matter less.
+# **What the result means.** Without `set_epoch`, the sampler shuffles with the same
+# seed every epoch: rank 0 gets the same 5 items in the same order, epoch after epoch,
+# and rank 1 the other 5. Each process trains on one fixed half of the data, in one
+# fixed order, as if the data had been shuffled once before training; no error and
+# no warning say so. With `set_epoch(epoch)`, the order changes every epoch and each
+# process sees other items (the printed counts say how many of the 10 rank 0 saw in
+# 3 epochs each way). Without `set_epoch`, the two ranks together still cover the whole
+# dataset every epoch: only which items go together in a batch, and their order, are
+# frozen.
 
 # %% [markdown]
-# **Exercise 2: threads per process.** Run the 1-process training again for
-# `exercise_epochs` epochs with 2 intra-op threads instead of 1
-# (`threads_per_process=2`), into `work_folder / "run_1_two_threads"`. Keep what
-# `run_torchrun` returns in `thread_run` and the mean seconds per epoch in
-# `two_thread_seconds`. Threads are a CPU matter, so this run uses a CPU process
-# (`cpu_only=True`) even on a machine with GPUs; where the runs above used GPUs,
-# compare it with a 1-thread CPU run of your own. Is a second thread worth it for
-# this model?
+# **Exercise 2: averaging gradients by hand.** Write `average_gradients(model)`, the
+# step DDP hides: after `backward`, replace every parameter's `.grad` with the mean
+# of that gradient over all the processes of the group, using `dist.all_reduce` and
+# `dist.get_world_size()`. The check runs your function in a pretend group of 3
+# processes (`simulate_group`, threads standing in for processes), each holding the
+# gradient of its own third of a batch, then in a group of 4.
+
 
 # %%
 ### BEGIN SOLUTION
-# Hint: run_torchrun(..., nproc=1, threads_per_process=2, cpu_only=True); average the seconds
-thread_folder = work_folder / "run_1_two_threads"
-thread_args = ["--data", data_path, "--epochs", exercise_epochs, "--train-size", train_size]
-thread_run = run_torchrun(
-    train_script,
-    nproc=1,
-    args=[*thread_args, "--out", thread_folder, "--batch-size", 128, "--lr", 0.2],
-    timeout=launch_timeout,
-    cpu_only=True,  # threads are a CPU matter
-    threads_per_process=2,
-)
-thread_history = json.loads((thread_folder / "history.json").read_text())
-two_thread_seconds = sum(epoch["seconds"] for epoch in thread_history) / len(thread_history)
+# Hint: for every parameter: dist.all_reduce(p.grad), then divide by dist.get_world_size()
+def average_gradients(model: nn.Module) -> None:
+    world_size = dist.get_world_size()
+    for parameter in model.parameters():
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)  # the sum over the processes
+            parameter.grad /= world_size  # the mean
+
+
 ### END SOLUTION
 
 # %%
-if check_exercise(2, thread_run=thread_run, two_thread_seconds=two_thread_seconds):
-    print(f"1 process, 2 threads, seconds per epoch: {two_thread_seconds:.2f}")
-    baseline = "1 process, 1 thread" if cpu_only else "1 process on a GPU (not a like run)"
-    print(f"{baseline}, seconds per epoch: {seconds_per_epoch[1]:.2f}")
+if check_exercise(2, average_gradients=average_gradients):
+    # 3 copies of a model, each with the gradient of its third of a batch of 24 images.
+    images, labels = batch_images[:24], batch_labels[:24]
+    torch.manual_seed(0)
+    copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
+    for rank, copy in enumerate(copies):
+        copy.load_state_dict(copies[0].state_dict())
+        shard = slice(rank * 8, rank * 8 + 8)
+        F.cross_entropy(copy(images[shard]), labels[shard]).backward()
+    simulate_group(3, lambda rank: average_gradients(copies[rank]))
+    whole = MLP(28 * 28, [32], 10)  # one process, the whole batch, the same weights
+    whole.load_state_dict(copies[0].state_dict())
+    F.cross_entropy(whole(images), labels).backward()
+    gap = max(
+        (mine.grad - reference.grad).abs().max().item()
+        for copy in copies
+        for mine, reference in zip(copy.parameters(), whole.parameters(), strict=True)
+    )
+    print(f"3 processes, averaged gradients vs the whole batch's, largest gap: {gap:.1e}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Two threads took
-# 0.60 s<!-- output: 1 process, 2 threads, seconds per epoch --> per epoch against
-# 0.63 s<!-- output: 1 process, 1 thread, seconds per epoch --> with one: one run
-# each, a difference too small to count on. A matrix
-# product this small gives a second thread little work next to the cost of waking and
-# synchronising it, and on this 2-core machine the second core is not free (the
-# launcher and the notebook use it too); with more cores, measure it.
-# Threads, like processes, pay off only when each has enough work: set
-# `torch.set_num_threads` (or `OMP_NUM_THREADS`) so that processes x threads never
-# exceeds the cores.
+# **What the result means.** Each of the 3 copies held the gradient of its own 8
+# images; after `average_gradients`, every copy holds the gradient of all 24, up to
+# float32 rounding: the same update in every process, the one a single process would
+# make on the whole batch. Forget the division and every step is 3 times too large
+# (as if the learning rate were multiplied by the world size); divide by a number
+# written in the code and the step is wrong on any other number of processes; skip a
+# parameter and the copies drift apart. gloo has no `ReduceOp.AVG`, hence the sum and
+# the division; NCCL has one.
+
+# %% [markdown]
+# **Exercise 3: ready for GPUs.** Write `choose_backend(cuda_available, gpu_count,
+# local_rank, local_world_size)`, the choice a script makes from its machine and
+# its local rank. It returns `(backend, device, device_ids)`: NCCL, the GPU numbered
+# by the local rank and `[local_rank]` for DDP when every process on the machine can
+# have a GPU of its own; otherwise gloo, the CPU and `None`. The check asks it about
+# machines with and without GPUs, with enough GPUs or too few.
+
+
+# %%
+### BEGIN SOLUTION
+# Hint: nccl, cuda:local_rank, [local_rank] only if CUDA and gpu_count >= local_world_size
+def choose_backend(
+    cuda_available: bool, gpu_count: int, local_rank: int, local_world_size: int
+) -> tuple[str, torch.device, list[int] | None]:
+    if cuda_available and gpu_count >= local_world_size:
+        return "nccl", torch.device("cuda", local_rank), [local_rank]
+    # One backend for the whole group: too few GPUs means the CPU for every process.
+    return "gloo", torch.device("cpu"), None
+
+
+### END SOLUTION
+
+# %%
+if check_exercise(3, choose_backend=choose_backend):
+    for local_rank in range(2):
+        for machine, facts in (
+            ("this machine", (torch.cuda.is_available(), gpus)),
+            ("2 GPUs", (True, 2)),
+        ):
+            backend, device, device_ids = choose_backend(*facts, local_rank, 2)
+            print(f"{machine}, local rank {local_rank} of 2: {backend}, {device}, {device_ids}")
+
+# %% [markdown] tags=["solution"]
+# **What the result means.** The same script takes the right branch on every machine:
+# here, with no GPU for every process, both processes use gloo on the CPU; on a
+# machine with 2 GPUs, process r would use NCCL on `cuda:r` and tell DDP
+# `device_ids=[r]`. This is the rule the notebook applies before launching (its
+# `cpu_only`, for fewer than 2 GPUs); `process_group` itself picks NCCL whenever CUDA is
+# available and refuses, with a message, when there are fewer GPUs than processes. The
+# NCCL branch did not run on this machine: it has no CUDA GPU. Two mistakes the check
+# catches are silent on one GPU: plain `"cuda"` puts every process on GPU 0, and
+# choosing per process (NCCL where there is a GPU, gloo where not) builds a group
+# whose processes disagree on the backend.

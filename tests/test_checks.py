@@ -14,16 +14,19 @@ import copy
 import importlib
 import math
 import re
+import time
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 import torch
+import torch.distributed as dist
 from conftest import LESSON_SCRIPTS, ROOT
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
 
 from course_utils import ImageClassificationBase, evaluate, fit
 from course_utils.checks import (
@@ -43,7 +46,6 @@ from course_utils.checks import (
     require_number,
     run_check,
 )
-from course_utils.distributed import TorchrunResult
 from course_utils.models import MLP
 
 MODULES = {
@@ -574,52 +576,203 @@ def test_lesson03_exercise3(fashion_answer):
 CPU = [torch.device("cpu")]
 
 
-def test_lesson04_exercise1():
-    solution = {
-        "big_model_seconds": {"cpu": 7.1},
+def lesson04_train_epoch(
+    model,
+    loader,
+    optimizer,
+    on,
+    *,
+    sync_after=True,
+    zero_grad=True,
+    train=True,
+    clock_before_sync=False,
+    scale=1.0,
+    epochs=1,
+    sync_before=True,
+    move_images=True,
+    move_labels=True,
+):
+    """Exercise 1's train_epoch, or the same with one named mistake."""
+    model.train(train)
+    if sync_before:
+        lesson04.device_module.synchronize(on)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for images, labels in loader:
+            images = images.to(on) if move_images else images
+            labels = labels.to(device=on, non_blocking=True) if move_labels else labels
+            F.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+            if zero_grad:
+                optimizer.zero_grad()
+    if clock_before_sync:
+        seconds = time.perf_counter() - start
+        lesson04.device_module.synchronize(on)
+        return seconds * scale
+    if sync_after:
+        lesson04.device_module.synchronize(on)
+    return (time.perf_counter() - start) * scale
+
+
+def lesson04_exercise1(**mistake):
+    return {
+        "train_epoch": lambda *args: lesson04_train_epoch(*args, **mistake),
+        "big_model_seconds": {"cpu": [7.4, 7.1]},
         "big_model": MLP(28 * 28, [2048, 2048], 10),
         "devices": CPU,
     }
-    assert_passes(lesson04, 1, **solution)
-    small = {**solution, "big_model": MLP(28 * 28, [32], 10)}
+
+
+def test_lesson04_exercise1_passes_the_lessons_loop():
+    assert_passes(lesson04, 1, **lesson04_exercise1())
+
+
+@pytest.mark.parametrize(
+    ("mistake", "fragment"),
+    [
+        ({"sync_after": False}, "it read the clock while steps were still queued"),
+        ({"clock_before_sync": True}, "it read the clock while steps were still queued"),
+        ({"zero_grad": False}, "never clears the gradients"),
+        ({"train": False}, "call `model.train()` first"),
+        ({"scale": 1000.0}, "return the epoch's time in seconds"),
+        ({"epochs": 2}, "made 12 optimizer steps for a loader of 6 batches"),
+        ({"sync_before": False}, "Call `synchronize(on)` before starting the clock, too"),
+        ({"move_images": False}, "did not move the images of 6 of 6 batches to `on`"),
+        ({"move_labels": False}, "did not move the labels of 6 of 6 batches to `on`"),
+    ],
+)
+def test_lesson04_exercise1_finds_each_mistake_in_train_epoch(mistake, fragment):
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(**mistake))
+
+
+def test_lesson04_exercise1_finds_mistakes_in_the_timings_and_the_model():
+    answer = lesson04_exercise1()
+    small = {**answer, "big_model": MLP(28 * 28, [32], 10)}
     assert_wrong(lesson04, 1, "has linear layers [(784, 32), (32, 10)]", **small)
-    assert_wrong(
-        lesson04, 1, "no entry for 'cpu'", **{**solution, "big_model_seconds": {"cuda": 1}}
+    one_time = {**answer, "big_model_seconds": {"cpu": 7.1}}
+    assert_wrong(lesson04, 1, "should be a list of times, one per repeat", **one_time)
+    one_epoch = {**answer, "big_model_seconds": {"cpu": [7.1]}}
+    assert_wrong(lesson04, 1, "repeat the measurement at least 2 times", **one_epoch)
+    gpu_only = {**answer, "big_model_seconds": {"cuda": [1.0, 1.0]}}
+    assert_wrong(lesson04, 1, "no entry for 'cpu'", **gpu_only)
+    zero = {**answer, "big_model_seconds": {"cpu": [0, 1.0]}}
+    assert_wrong(lesson04, 1, "must be positive", **zero)
+    meta = {**answer, "big_model": MLP(28 * 28, [2048, 2048], 10).to("meta")}
+    assert_wrong(lesson04, 1, "`big_model` is on meta", **meta)
+
+
+def test_lesson04_the_simulated_gpu_restores_every_synchronize():
+    namespace = {"synchronize": lesson04.device_module.synchronize}
+    function = eval("lambda: synchronize", namespace)  # a learner's function in its notebook
+    originals = (lesson04.device_module.synchronize, torch.cuda.synchronize, torch.mps.synchronize)
+    gpu = lesson04.SimulatedGPU(0.01)
+    with lesson04.simulated_synchronize(gpu, function):
+        assert function() == gpu.synchronize
+        gpu.queue_step()
+        start = time.perf_counter()
+        torch.cuda.synchronize()
+        assert time.perf_counter() - start >= 0.009
+    assert function() is originals[0]
+    assert originals == (
+        lesson04.device_module.synchronize,
+        torch.cuda.synchronize,
+        torch.mps.synchronize,
     )
-    assert_wrong(lesson04, 1, "must be positive", **{**solution, "big_model_seconds": {"cpu": 0}})
 
 
-def test_lesson04_exercise2():
-    def seconds_per_step(batch_size, on, steps=20):
-        return 1e-4 + 1e-6 * batch_size
+def lesson04_time_step(
+    step, on, *, steps=10, repeats=5, warm_up=True, sync_before=True, sync_after=True, per_step=True
+):
+    """Exercise 2's time_step, or the same with one named mistake."""
+    if warm_up:
+        step()
+    timings = []
+    for _ in range(repeats):
+        if sync_before:
+            lesson04.device_module.synchronize(on)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if sync_after:
+            lesson04.device_module.synchronize(on)
+        timings.append((time.perf_counter() - start) / (steps if per_step else 1))
+    return timings
 
-    per_step = {size: {"cpu": seconds_per_step(size, CPU[0])} for size in (16, 64, 256, 1024)}
-    solution = {"step_table": per_step, "seconds_per_step": seconds_per_step, "devices": CPU}
-    assert_passes(lesson04, 2, **solution)
-    summed = {size: {"cpu": size * 1e-5} for size in per_step}  # a time per image x the batch
-    assert_wrong(lesson04, 2, "does not fall", **{**solution, "step_table": summed})
-    totals = {size: {"cpu": 20 * row["cpu"]} for size, row in per_step.items()}  # 20 steps
-    assert_wrong(
-        lesson04, 2, "Store the mean seconds of one step", **{**solution, "step_table": totals}
-    )
-    per_image = {size: {"cpu": row["cpu"] / size} for size, row in per_step.items()}
-    assert_wrong(lesson04, 2, "16 times less", **{**solution, "step_table": per_image})
 
-    def no_device_argument(batch_size):
-        return 0.001
+def lesson04_step_table(per_step_ms):
+    return {
+        size: {"cpu": [per_step_ms(size) / 1e3 * (1 + 0.01 * k) for k in range(5)]}
+        for size in (16, 64, 256, 1024)
+    }
 
-    broken = {**solution, "seconds_per_step": no_device_argument}
+
+def lesson04_measured_table():
+    """A table measured as the lesson measures it, on this machine's CPU."""
+    cpu = torch.device("cpu")
+    return {
+        size: {"cpu": lesson04_time_step(lesson04._cpu_step(size), cpu)}
+        for size in (16, 64, 256, 1024)
+    }
+
+
+def lesson04_exercise2(**mistake):
+    return {
+        "time_step": lambda step, on: lesson04_time_step(step, on, **mistake),
+        "step_table": lesson04_measured_table(),
+        "devices": CPU,
+    }
+
+
+def test_lesson04_exercise2_passes_a_timing_that_warms_up_waits_and_repeats():
+    result = run(lesson04, 2, **lesson04_exercise2())
+    assert result.status == "passed", str(result)
+    assert "`time_step` returned 5 repeats, median" in result.details[1], str(result)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "fragment"),
+    [
+        ({"sync_after": False}, "it timed only the queueing"),
+        ({"warm_up": False}, "one-off set-up (0.5 s on this simulated GPU) was still queued"),
+        ({"sync_before": False}, "one-off set-up (0.5 s on this simulated GPU) was still queued"),
+        ({"steps": 3}, "fewer than 10 a repeat"),
+        ({"repeats": 1}, "holds 1 time; repeat the measurement at least 5 times"),
+        ({"per_step": False}, "return seconds per step"),
+    ],
+)
+def test_lesson04_exercise2_finds_each_mistake_in_time_step(mistake, fragment):
+    assert_wrong(lesson04, 2, fragment, **lesson04_exercise2(**mistake))
+
+
+def test_lesson04_exercise2_finds_mistakes_in_the_table():
+    answer = lesson04_exercise2()
+    per_image = {
+        size: {"cpu": [each / size for each in row["cpu"]]}
+        for size, row in answer["step_table"].items()
+    }
+    assert_wrong(lesson04, 2, "not per image", **{**answer, "step_table": per_image})
+    summed = lesson04_step_table(lambda size: 0.01 * size)  # a time per image x the batch
+    assert_wrong(lesson04, 2, "does not fall", **{**answer, "step_table": summed})
+    once = {size: {"cpu": [row["cpu"][0]]} for size, row in answer["step_table"].items()}
+    assert_wrong(lesson04, 2, "holds 1 time", **{**answer, "step_table": once})
+
+    def no_device_argument(step):
+        return [0.001] * 5
+
+    broken = {**answer, "time_step": no_device_argument}
     assert_wrong(lesson04, 2, "raised TypeError", **broken)
 
 
 # --- lesson 05 -------------------------------------------------------------------
 
 
-def losses(final_train_loss: float, num_epochs: int) -> list[dict]:
+def losses(final_train_loss: float, num_epochs: int, rising: bool = True) -> list[dict]:
+    """A history whose training loss falls to final_train_loss; with rising, the
+    validation loss is lowest mid-way and climbs after it (overfitting)."""
     return [
         {
             "train_loss": 2.0 - (2.0 - final_train_loss) * (epoch + 1) / num_epochs,
-            "val_loss": 1.3,
+            "val_loss": 1.3 + (0.05 * abs(epoch - num_epochs // 2) if rising else -0.01 * epoch),
             "val_acc": 0.5,
         }
         for epoch in range(num_epochs)
@@ -639,6 +792,10 @@ def test_lesson05_exercise1():
     assert_wrong(lesson05, 1, "the same training losses", overfit_histories=same, overfit_epochs=15)
     short = {"augmented": losses(1.2, 3), "plain": losses(0.26, 3)}
     assert_wrong(lesson05, 1, "has 3 epochs", overfit_histories=short, overfit_epochs=15)
+    still_falling = {"augmented": full["augmented"], "plain": losses(0.26, 15, rising=False)}
+    assert_wrong(
+        lesson05, 1, "shows no overfitting yet", overfit_histories=still_falling, overfit_epochs=15
+    )
 
 
 class Widths(nn.Module):
@@ -675,56 +832,232 @@ def test_lesson05_exercise2():
 # --- lesson 06 -------------------------------------------------------------------
 
 
-def torchrun_result(processes: int, batch: int, rate: float, threads: int, seconds=(1.0, 1.2)):
-    lines = [f"[rank {rank}] {threads} threads" for rank in range(processes)]
-    lines.append(
-        f"{processes} process(es) x {batch} images = effective batch {processes * batch}, "
-        f"learning rate {rate}, 10 steps per epoch per process"
-    )
-    lines += [
-        f"epoch {epoch}: {value:.2f} s training, val_loss 0.3, val_acc 0.9"
-        for epoch, value in enumerate(seconds, start=1)
-    ]
-    return TorchrunResult(["torchrun"], "\n".join(lines), 3.0, 100.0, 50.0, 80.0)
+def rank0_orders(call_set_epoch: bool) -> list[list[int]]:
+    sampler = DistributedSampler(range(10), num_replicas=2, rank=0, seed=0)
+    orders = []
+    for epoch in range(3):
+        if call_set_epoch:
+            sampler.set_epoch(epoch)
+        orders.append(list(sampler))
+    return orders
 
 
-def test_lesson06_exercise1():
-    scaled_history = [
-        {"epoch": 1, "seconds": 1.0012, "val_loss": 0.3, "val_acc": 0.93},
-        {"epoch": 2, "seconds": 1.1987, "val_loss": 0.2, "val_acc": 0.945},
-    ]
-    solution = {
-        "scaled_run": torchrun_result(2, 128, 0.4, 1, seconds=(1.0012, 1.1987)),
-        "scaled_history": scaled_history,
-        "num_epochs": 2,
-    }
-    other_run = [{**epoch, "seconds": 1.6} for epoch in scaled_history]
-    assert_passes(lesson06, 1, **solution)
-    mistakes = {
-        "linear scaling rule": {"scaled_run": torchrun_result(2, 128, 0.2, 1)},
-        "batches of 256": {"scaled_run": torchrun_result(2, 256, 0.4, 1)},
-        "1 process(es)": {"scaled_run": torchrun_result(1, 128, 0.4, 1)},
-        "close to guessing": {
-            "scaled_history": [{**epoch, "val_acc": 0.1} for epoch in scaled_history]
-        },
-        "does not hold the epochs this run printed": {"scaled_history": other_run},
-        "one dict for each": {"scaled_history": scaled_history[:1]},
-        "what `run_torchrun` returned": {"scaled_run": None},
-    }
-    for fragment, change in mistakes.items():
-        assert_wrong(lesson06, 1, fragment, **{**solution, **change})
+def orders_with_sampler(**options):
+    def orders(call_set_epoch: bool) -> list[list[int]]:
+        sampler = DistributedSampler(range(10), **{"num_replicas": 2, "rank": 0, **options})
+        found = []
+        for epoch in range(3):
+            if call_set_epoch:
+                sampler.set_epoch(epoch)
+            found.append(list(sampler))
+        return found
+
+    return orders
 
 
-def test_lesson06_exercise2():
-    run_result = torchrun_result(1, 128, 0.2, 2, seconds=(1.0, 1.2))
-    assert_passes(lesson06, 2, thread_run=run_result, two_thread_seconds=1.1)
-    one_thread = torchrun_result(1, 128, 0.2, 1)
-    assert_wrong(
-        lesson06, 2, "ran with 1 intra-op thread", thread_run=one_thread, two_thread_seconds=1.1
-    )
-    assert_wrong(lesson06, 2, "store the mean", thread_run=run_result, two_thread_seconds=2.2)
-    two_processes = torchrun_result(2, 128, 0.2, 2)
-    assert_wrong(lesson06, 2, "had 2 processes", thread_run=two_processes, two_thread_seconds=1.1)
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (lambda flag: rank0_orders(True), "must not call `sampler.set_epoch`"),
+        (lambda flag: rank0_orders(False), "gives the same order every epoch"),
+        (orders_with_sampler(rank=1, seed=0), "does not give rank 0's shard"),
+        (orders_with_sampler(seed=1), "check the rank, the seed"),
+        (orders_with_sampler(num_replicas=1), "epochs of [10] indices"),
+        (lambda flag: rank0_orders(flag)[:2], "a list of 3 lists"),
+        ("not a function", "should be a function"),
+    ],
+)
+def test_lesson06_exercise1(answer, fragment):
+    assert_passes(lesson06, 1, rank0_orders=rank0_orders)
+    assert_wrong(lesson06, 1, fragment, rank0_orders=answer)
+
+
+def test_lesson06_exercise1_also_passes_a_sampler_built_with_a_fresh_order_each_epoch():
+    def fresh(call_set_epoch: bool) -> list[list[int]]:
+        orders = []
+        for epoch in range(3):
+            sampler = DistributedSampler(range(10), num_replicas=2, rank=0, seed=0)
+            sampler.set_epoch(epoch if call_set_epoch else 0)
+            orders.append(list(sampler))
+        return orders
+
+    assert_passes(lesson06, 1, rank0_orders=fresh)
+
+
+def average_gradients(model):
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.grad)
+        parameter.grad /= dist.get_world_size()
+
+
+def sums_only(model):
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.grad)
+
+
+def divides_twice(model):
+    for parameter in model.parameters():
+        parameter.grad /= dist.get_world_size()
+        dist.all_reduce(parameter.grad)
+        parameter.grad /= dist.get_world_size()
+
+
+def weights_only(model):
+    for name, parameter in model.named_parameters():
+        if name.endswith("weight"):
+            dist.all_reduce(parameter.grad)
+            parameter.grad /= dist.get_world_size()
+
+
+def divides_by_two(model):
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.grad)
+        parameter.grad /= 2
+
+
+def divides_by_three(model):  # right in the first pretend group (3), wrong in the second (4)
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.grad)
+        parameter.grad /= 3
+
+
+def asks_for_the_average(model):
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.grad, op=dist.ReduceOp.AVG)
+
+
+def steps_too(model):
+    average_gradients(model)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter -= 0.1 * parameter.grad
+
+
+def rank0_skips(model):
+    if dist.get_rank() != 0:
+        average_gradients(model)
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (sums_only, "holds the sum of the 3 processes' gradients"),
+        (divides_twice, "divided by the world size once more"),
+        (weights_only, "bias.grad` still holds only this process's own gradient"),
+        (divides_by_two, "sum divided by 2, but this group has 3 processes"),
+        (divides_by_three, "sum divided by 3, but this group has 4 processes"),
+        (asks_for_the_average, "no ReduceOp.AVG"),
+        (steps_too, "changed the weights"),
+        (rank0_skips, "did not make the same all_reduce calls"),
+        (lambda model: None, "still holds only this process's own gradient"),
+    ],
+)
+def test_lesson06_exercise2(answer, fragment):
+    assert_passes(lesson06, 2, average_gradients=average_gradients)
+    assert_wrong(lesson06, 2, fragment, average_gradients=answer)
+
+
+def test_lesson06_exercise2_passes_an_average_with_the_division_first():
+    def divide_then_sum(model):
+        for parameter in model.parameters():
+            parameter.grad = parameter.grad / dist.get_world_size()
+            dist.all_reduce(parameter.grad)
+
+    assert_passes(lesson06, 2, average_gradients=divide_then_sum)
+
+
+def choose_backend(cuda_available, gpu_count, local_rank, local_world_size):
+    if cuda_available and gpu_count >= local_world_size:
+        return "nccl", torch.device("cuda", local_rank), [local_rank]
+    return "gloo", torch.device("cpu"), None
+
+
+def choose_with(**changes):
+    def choose(cuda_available, gpu_count, local_rank, local_world_size):
+        facts = (cuda_available, gpu_count, local_rank, local_world_size)
+        backend, device, ids = choose_backend(*facts)
+        if backend == "nccl":
+            backend = changes.get("nccl_backend", backend)
+            device = changes.get("gpu_device", device)
+            ids = changes.get("gpu_ids", [local_rank])
+        else:
+            ids = changes.get("cpu_ids", ids)
+        return backend, device, ids
+
+    return choose
+
+
+def per_process_choice(cuda_available, gpu_count, local_rank, local_world_size):
+    if cuda_available and local_rank < gpu_count:  # a GPU for me: not enough for the group
+        return "nccl", torch.device("cuda", local_rank), [local_rank]
+    return "gloo", torch.device("cpu"), None
+
+
+def nccl_whenever_cuda(cuda_available, gpu_count, local_rank, local_world_size):
+    if cuda_available:  # even with fewer GPUs than processes
+        return "nccl", torch.device("cuda", local_rank), [local_rank]
+    return "gloo", torch.device("cpu"), None
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (choose_with(gpu_device="cuda"), "plain 'cuda', which means GPU 0"),
+        (choose_with(gpu_device=torch.device("cuda", 0)), "the device is cuda:0"),
+        (choose_with(gpu_ids=None), "DDP should be told this process's one GPU"),
+        (choose_with(cpu_ids=[0]), "it refuses a list"),
+        (choose_with(nccl_backend="gloo"), "NCCL is the backend to use"),
+        (per_process_choice, "all processes of a group must use the same backend"),
+        (nccl_whenever_cuda, "fewer GPUs than processes"),
+        (lambda *facts: ("nccl", "cuda:0", [0]), "which runs only between GPUs"),
+        (lambda *facts: ("gloo", "cpu"), "should return (backend, device, device_ids)"),
+    ],
+)
+def test_lesson06_exercise3(answer, fragment):
+    assert_passes(lesson06, 3, choose_backend=choose_backend)
+    assert_wrong(lesson06, 3, fragment, choose_backend=answer)
+
+
+def copies_the_notebooks_rule(cuda_available, gpu_count, local_rank, local_world_size):
+    if cuda_available and gpu_count >= 2:  # the notebook's cpu_only, not this exercise's rule
+        return "nccl", torch.device("cuda", local_rank), [local_rank]
+    return "gloo", torch.device("cpu"), None
+
+
+def wrong_only_for(case, answer):
+    """choose_backend, except for the facts ``case``, where it gives ``answer``."""
+
+    def choose(*facts):
+        return answer if facts == case else choose_backend(*facts)
+
+    return choose
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (copies_the_notebooks_rule, "with CUDA and 2 GPU(s), for local rank 3 of 4"),
+        (
+            wrong_only_for((True, 2, 3, 4), ("nccl", torch.device("cuda", 3), [3])),
+            "with CUDA and 2 GPU(s), for local rank 3 of 4 you chose 'nccl'",
+        ),
+        (
+            wrong_only_for((True, 1, 0, 1), ("gloo", torch.device("cpu"), None)),
+            "with CUDA and 1 GPU(s), for local rank 0 of 1 you chose 'gloo'",
+        ),
+    ],
+)
+def test_lesson06_exercise3_asks_about_four_processes_on_two_gpus_and_one_on_one(answer, fragment):
+    assert_wrong(lesson06, 3, fragment, choose_backend=answer)
+
+
+def test_lesson06_exercise3_takes_devices_as_strings_and_ids_as_devices():
+    def as_strings(cuda_available, gpu_count, local_rank, local_world_size):
+        if cuda_available and gpu_count >= local_world_size:
+            return "nccl", f"cuda:{local_rank}", [torch.device("cuda", local_rank)]
+        return "gloo", "cpu", None
+
+    assert_passes(lesson06, 3, choose_backend=as_strings)
 
 
 @pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])

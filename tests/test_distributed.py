@@ -22,6 +22,7 @@ from course_utils.distributed import (
     process_group,
     rank_print,
     run_torchrun,
+    simulate_group,
     torchrun_command,
 )
 
@@ -51,13 +52,21 @@ def test_a_port_that_is_no_port_is_refused(port):
 
 def test_check_world_size_counts_batches_per_process():
     assert check_world_size(50_000, 64, 2) == 391
-    assert check_world_size(100, 64, 2) == 1
+    assert check_world_size(128, 64, 2) == 1
+    assert check_world_size(130, 64, 2) == 2  # 65 samples each: a batch of 64, then 1
     assert check_world_size(128, 64, 1) == 2
 
 
-def test_more_processes_than_batches_is_refused():
-    with pytest.raises(ValueError, match="8 processes asked for, but 200 samples make only 4"):
+def test_an_effective_batch_larger_than_the_data_is_refused_with_the_shard_size():
+    message = "effective batch of 512, more than the 200 samples: each process would get 25"
+    with pytest.raises(ValueError, match=message):
         check_world_size(200, 64, 8)
+
+
+def test_an_effective_batch_equal_to_the_data_is_accepted():
+    assert check_world_size(512, 64, 8) == 1
+    with pytest.raises(ValueError, match="effective batch of 512, more than the 511 samples"):
+        check_world_size(511, 64, 8)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.0, True])
@@ -321,3 +330,91 @@ def test_run_torchrun_cpu_only_hides_the_gpus(tmp_path):
     )
     result = run_torchrun(script, 2, timeout=JOIN_SECONDS, cpu_only=True)
     assert "'' gloo cpu" in result.output
+
+
+def test_torchrun_command_with_forked_workers_takes_torchruns_options():
+    command = torchrun_command("train.py", 2, ["--epochs", 1], fork_workers=True)
+    assert command[:3] == [sys.executable, "-m", "course_utils.distributed"]
+    assert command[3:] == ["--standalone", "--nproc_per_node=2", "train.py", "--epochs", "1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork_workers", [True, False])
+def test_run_torchrun_forked_or_not_gives_the_same_launch(tmp_path, fork_workers):
+    script = tmp_path / "where.py"
+    script.write_text(
+        "import os, sys\nimport torch.distributed as dist\n"
+        "from course_utils.distributed import process_group, rank_print\n"
+        "with process_group(timeout=30) as group:\n"
+        "    rank_print(sys.argv[1:], os.environ['LOCAL_RANK'], os.getppid(), all_ranks=True)\n"
+    )
+    result = run_torchrun(
+        script, 2, ["--flag", "x"], timeout=JOIN_SECONDS, fork_workers=fork_workers
+    )
+    lines = sorted(line for line in result.output.splitlines() if line.startswith("[rank"))
+    assert [line.split("]")[0] for line in lines] == ["[rank 0", "[rank 1"]
+    assert all("['--flag', 'x']" in line for line in lines)
+    assert result.command[2] == (
+        "course_utils.distributed" if fork_workers else "torch.distributed.run"
+    )
+
+
+@pytest.mark.slow
+def test_forked_workers_report_a_failing_script(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text("raise SystemExit('this script fails on purpose')\n")
+    with pytest.raises(RuntimeError, match="exited with status"):
+        run_torchrun(script, 2, timeout=JOIN_SECONDS, fork_workers=True)
+
+
+def test_rank_print_writes_each_line_in_one_piece(monkeypatch, capsys):
+    writes = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+
+    class Recorder:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            pass
+
+    rank_print("a", 2, all_ranks=True, file=Recorder())
+    assert [text for text in writes if text] == ["[rank 1] a 2\n"]  # print adds end=""
+
+
+def test_simulate_group_sums_across_its_ranks_and_restores_torch_distributed():
+    saved = dist.all_reduce
+
+    def work(rank):
+        value = torch.tensor([float(rank + 1)])
+        dist.all_reduce(value)
+        return dist.get_rank(), dist.get_world_size(), value.item()
+
+    assert simulate_group(3, work) == [(0, 3, 6.0), (1, 3, 6.0), (2, 3, 6.0)]
+    assert dist.all_reduce is saved
+
+
+def test_simulate_group_refuses_what_gloo_refuses_and_uneven_calls():
+    def average(rank):
+        dist.all_reduce(torch.ones(1), op=dist.ReduceOp.AVG)
+
+    with pytest.raises(RuntimeError, match="sums only"):
+        simulate_group(2, average)
+
+    def uneven(rank):
+        if rank == 0:
+            dist.all_reduce(torch.ones(1))
+
+    with pytest.raises(RuntimeError, match="did not make the same all_reduce calls"):
+        simulate_group(2, uneven, timeout=2)
+
+
+def test_simulate_group_passes_on_an_error_of_the_work():
+    def fails(rank):
+        if rank == 1:
+            raise KeyError("rank 1 fails")
+        dist.all_reduce(torch.ones(1))
+
+    with pytest.raises(KeyError, match="rank 1 fails"):
+        simulate_group(2, fails, timeout=5)

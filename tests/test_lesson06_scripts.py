@@ -1,5 +1,7 @@
 """Lesson 06's torchrun scripts keep the model and every batch on their process group's device.
 
+The scripts are files in notebooks/scripts/, which the lesson shows and runs.
+
 With NCCL a process group carries only GPU tensors, on GPU number LOCAL_RANK. This machine
 has no GPU, so the scripts run in this process against a stand-in: ``process_group`` yields
 a group whose device is ``meta`` (tensors with shapes and no data, which autograd and the
@@ -8,7 +10,6 @@ mode fails any operation that mixes the group's device with the CPU. A script th
 model or a batch on the CPU fails here as it would fail on a GPU.
 """
 
-import ast
 import contextlib
 import sys
 from pathlib import Path
@@ -24,16 +25,24 @@ from torch.utils._pytree import tree_leaves
 import course_utils.distributed as distributed
 from course_utils.distributed import GroupInfo
 
+SCRIPTS = NOTEBOOKS / "scripts"
 LESSON = NOTEBOOKS / "06_distributed_training.py"
 STAND_IN = torch.device("meta")
 
 
 def lesson_script(name: str) -> str:
-    """The text of the script the lesson assigns to ``name`` (a string constant)."""
-    for node in ast.parse(LESSON.read_text()).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
-            return ast.literal_eval(node.value)
-    raise LookupError(f"{LESSON.name} assigns no {name}")
+    """The text of the lesson's script ``name`` (a file in notebooks/scripts/)."""
+    return (SCRIPTS / name).read_text()
+
+
+def test_the_lesson_shows_and_runs_every_script():
+    lesson = LESSON.read_text()
+    for script in sorted(SCRIPTS.glob("*.py")):
+        shown = f'Code(filename=str(scripts / "{script.name}"), language="python")'
+        assert shown in lesson, f"the lesson does not show {script.name}"
+        assert f'run_torchrun(\n    scripts / "{script.name}"' in lesson or (
+            f'run_torchrun(scripts / "{script.name}"' in lesson
+        ), f"the lesson does not run {script.name}"
 
 
 class _Stop(Exception):
@@ -72,6 +81,10 @@ class _RecordingDDP(nn.Module):
 
     def forward(self, *inputs):
         return self.module(*inputs)
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        yield
 
 
 def run_on_stand_in(
@@ -128,7 +141,7 @@ def test_the_training_script_keeps_model_batches_and_sums_on_the_group_device(
     mnist_like, tmp_path, monkeypatch
 ):
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
-    seen = run_on_stand_in(lesson_script("TRAIN_SCRIPT"), argv, monkeypatch)
+    seen = run_on_stand_in(lesson_script("train_ddp.py"), argv, monkeypatch)
     # The model was on the group's device when DDP wrapped it, and DDP was told which one
     # (as a device or as the GPU's number, which DDP takes alike).
     assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
@@ -137,17 +150,43 @@ def test_the_training_script_keeps_model_batches_and_sums_on_the_group_device(
     assert seen["all_reduce"] == [STAND_IN]
 
 
-def test_the_one_step_script_keeps_model_and_batch_on_the_group_device(tmp_path, monkeypatch):
-    batch = tmp_path / "batch.pt"
-    torch.save({"images": torch.randn(8, 1, 28, 28), "labels": torch.randint(0, 10, (8,))}, batch)
-    argv = [str(batch), str(tmp_path / "weights.pt")]
-    seen = run_on_stand_in(lesson_script("ONE_STEP_SCRIPT"), argv, monkeypatch)
+@pytest.fixture
+def batch(tmp_path) -> Path:
+    path = tmp_path / "batch.pt"
+    torch.save({"images": torch.randn(8, 1, 28, 28), "labels": torch.randint(0, 10, (8,))}, path)
+    return path
+
+
+def test_the_no_sync_script_keeps_model_and_batch_on_the_group_device(batch, monkeypatch):
+    seen = run_on_stand_in(lesson_script("no_sync.py"), [str(batch)], monkeypatch)
     assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
     assert seen["all_reduce"] == [STAND_IN]
 
 
+@pytest.mark.parametrize("name", ["manual_ddp.py", "batch_norm.py"])
+def test_the_batch_scripts_all_reduce_on_the_group_device(name, batch, monkeypatch):
+    seen = run_on_stand_in(lesson_script(name), [str(batch)], monkeypatch)
+    assert seen["all_reduce"] == [STAND_IN]
+
+
+def test_the_timing_script_keeps_model_and_batch_on_the_group_device(monkeypatch):
+    seen = run_on_stand_in(lesson_script("comm_cost.py"), [], monkeypatch)
+    assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
+    assert seen["all_reduce"] == [STAND_IN]
+
+
+def test_the_stand_in_catches_a_shard_left_on_the_cpu(batch, monkeypatch):
+    script = lesson_script("manual_ddp.py").replace(
+        'images, labels = batch["images"].to(device), batch["labels"].to(device)',
+        'images, labels = batch["images"], batch["labels"]',
+    )
+    assert script != lesson_script("manual_ddp.py")
+    with pytest.raises(RuntimeError, match="mixes devices"):
+        run_on_stand_in(script, [str(batch)], monkeypatch)
+
+
 def test_the_stand_in_catches_a_batch_left_on_the_cpu(mnist_like, tmp_path, monkeypatch):
-    script = lesson_script("TRAIN_SCRIPT").replace(
+    script = lesson_script("train_ddp.py").replace(
         "images, labels = images.to(device), labels.to(device)", "pass"
     )
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
@@ -155,19 +194,19 @@ def test_the_stand_in_catches_a_batch_left_on_the_cpu(mnist_like, tmp_path, monk
         run_on_stand_in(script, argv, monkeypatch)
 
 
-@pytest.mark.parametrize("name", ["TRAIN_SCRIPT", "ONE_STEP_SCRIPT"])
-def test_with_gloo_the_scripts_stay_on_the_cpu_and_give_ddp_no_device(
-    name, mnist_like, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("name", "needs_batch"),
+    [("train_ddp.py", False), ("no_sync.py", True), ("comm_cost.py", False)],
+)
+def test_with_gloo_the_ddp_scripts_stay_on_the_cpu_and_give_ddp_no_device(
+    name, needs_batch, mnist_like, batch, tmp_path, monkeypatch
 ):
     # DDP refuses device_ids for a model on the CPU.
-    if name == "TRAIN_SCRIPT":
-        argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
-    else:
-        batch = tmp_path / "batch.pt"
-        torch.save(
-            {"images": torch.randn(8, 1, 28, 28), "labels": torch.randint(0, 10, (8,))}, batch
-        )
-        argv = [str(batch), str(tmp_path / "weights.pt")]
+    argv = {
+        "train_ddp.py": ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"],
+        "no_sync.py": [str(batch)],
+        "comm_cost.py": [],
+    }[name]
     cpu = torch.device("cpu")
     seen = run_on_stand_in(lesson_script(name), argv, monkeypatch, backend="gloo", device=cpu)
     assert seen["ddp"] == [({cpu}, None)]
@@ -177,7 +216,7 @@ def test_with_gloo_the_scripts_stay_on_the_cpu_and_give_ddp_no_device(
 def test_the_stand_in_catches_a_cpu_count_stacked_with_device_sums(
     mnist_like, tmp_path, monkeypatch
 ):
-    script = lesson_script("TRAIN_SCRIPT").replace(
+    script = lesson_script("train_ddp.py").replace(
         "torch.tensor(float(len(my_val_labels)), device=device)",
         "torch.tensor(float(len(my_val_labels)))",
     )

@@ -57,6 +57,14 @@ def _exercise_1(overfit_histories: Any, overfit_epochs: int) -> list[str]:
                 "transforms swapped?"
             )
         checked.append("the plain run ends with the lower training loss: it memorised")
+        plain_val = [epoch["val_loss"] for epoch in plain]
+        if min(plain_val) >= plain_val[-1]:
+            raise Wrong(
+                "The 'plain' run's validation loss is lowest at its last epoch, so it shows no "
+                "overfitting yet. Did it train on the small sample (`overfit_size` images) for "
+                "all `overfit_epochs` epochs, at the lesson's learning rate?"
+            )
+        checked.append("the plain run's validation loss rose after its lowest point: it overfitted")
     return checked
 
 

@@ -1,114 +1,314 @@
 """Checks for the exercises of lesson 06 (data-parallel training under torchrun).
 
-They read what the training script printed (``TorchrunResult.output``) to see how the
-run was launched, and the history it wrote to see what it achieved.
+Exercise 1 calls the learner's function that lists a rank's shard epoch by epoch, with and
+without ``set_epoch``. Exercise 2 runs the learner's gradient-averaging function in
+pretend groups of 3 and then 4 processes (``simulate_group``), each holding the gradient of
+its own shard of a batch, so that a world size written into the code fails. Exercise 3
+asks the learner's backend-and-device choice about machines this one is not: with and
+without GPUs, with enough GPUs for every process or too few (local rank 3 of 4 processes
+on 2 GPUs; one process on one GPU).
 """
 
 from __future__ import annotations
 
-import re
-import statistics
+import copy
+from collections.abc import Callable
 from typing import Any
 
-from ..distributed import TorchrunResult
-from . import Exercise, make_checker, require, require_fraction, require_number, require_type
+import torch
+import torch.nn.functional as F
+from torch.utils.data.distributed import DistributedSampler
+
+from ..distributed import simulate_group
+from ..models import MLP
+from . import Exercise, call_learner_code, make_checker, require
 
 __all__ = ["EXERCISES", "check_exercise"]
 
 LESSON = "06"
-# Chance is 0.1. In smoke mode the run with batches of 256 sees a few hundred images
-# and reaches about 0.45; every full-size run passes 0.9.
-LEARNED = 0.3
-LAUNCH = re.compile(
-    r"(\d+) process\(es\) x (\d+) images = effective batch (\d+), learning rate ([\d.]+)"
-)
-EPOCH_SECONDS = re.compile(r"epoch \d+: ([\d.]+) s training")
+EPOCHS = 3
+WORLDS = (3, 4)  # exercise 2's pretend groups: dividing by 2, or by 3 written in the code, shows
 
 
-def _launch(run: Any, name: str) -> tuple[int, int, float]:
-    require_type(run, TorchrunResult, name, "what `run_torchrun` returned")
-    found = LAUNCH.search(run.output)
-    require(found is not None, f"`{name}.output` has no line saying how the run was set up.")
-    processes, batch, _, rate = found.groups()
-    return int(processes), int(batch), float(rate)
+def expected_orders(dataset_size: int, call_set_epoch: bool) -> list[list[int]]:
+    """Rank 0 of 2's indices in epochs 0, 1 and 2, from one sampler with seed 0."""
+    sampler = DistributedSampler(range(dataset_size), num_replicas=2, rank=0, seed=0)
+    orders = []
+    for epoch in range(EPOCHS):
+        if call_set_epoch:
+            sampler.set_epoch(epoch)
+        orders.append(list(sampler))
+    return orders
 
 
-def _exercise_1(scaled_run: Any, scaled_history: Any, num_epochs: int) -> list[str]:
-    processes, batch, rate = _launch(scaled_run, "scaled_run")
-    require(processes == 2, f"The run had {processes} process(es); the exercise asks for 2.")
+def _as_orders(value: Any, name: str) -> list[list[int]]:
     require(
-        batch == 128,
-        f"Each process took batches of {batch}; keep 128 per process (`--batch-size 128`).",
+        isinstance(value, (list, tuple)) and len(value) == EPOCHS,
+        f"`{name}` should be a list of {EPOCHS} lists, one per epoch; it is {value!r:.80}.",
     )
-    require(
-        abs(rate - 0.4) < 1e-9,
-        f"The learning rate was {rate}. The linear scaling rule multiplies the rate by the "
-        "factor the effective batch grew by: from 128 to 256.",
-    )
-    require(
-        isinstance(scaled_history, list)
-        and len(scaled_history) == num_epochs
-        and all(isinstance(epoch, dict) for epoch in scaled_history),
-        f"`scaled_history` should be the list in history.json, one dict for each of the "
-        f"{num_epochs} epoch(s).",
-    )
-    printed = [float(value) for value in EPOCH_SECONDS.findall(scaled_run.output)]
-    stored = [round(float(epoch.get("seconds", -1)), 2) for epoch in scaled_history]
-    require(
-        len(printed) == len(stored)
-        and all(abs(a - b) < 0.011 for a, b in zip(printed, stored, strict=True)),
-        "`scaled_history` does not hold the epochs this run printed: read history.json from "
-        "the folder of this run.",
-    )
-    accuracy = require_fraction(scaled_history[-1].get("val_acc"), "the final val_acc")
-    require(
-        accuracy >= LEARNED,
-        f"The final validation accuracy is {accuracy:.3f}, close to guessing: the run did "
-        "not learn.",
-    )
+    orders = []
+    for epoch, order in enumerate(value):
+        require(
+            isinstance(order, (list, tuple)),
+            f"Epoch {epoch} of `{name}` should be a list of indices; it is a "
+            f"{type(order).__name__}.",
+        )
+        orders.append([int(index) for index in order])
+    return orders
+
+
+def _exercise_1(rank0_orders: Any) -> list[str]:
+    require(callable(rank0_orders), "`rank0_orders` should be a function of `call_set_epoch`.")
+    size = 10
+    for flag in (False, True):
+        found = _as_orders(
+            call_learner_code(rank0_orders, flag, name="rank0_orders"), f"rank0_orders({flag})"
+        )
+        wanted = expected_orders(size, flag)
+        lengths = {len(order) for order in found}
+        require(
+            lengths == {size // 2},
+            f"`rank0_orders({flag})` gives epochs of {sorted(lengths)} indices; rank 0 of 2 "
+            f"gets half of the {size} items each epoch. Use `num_replicas=2, rank=0`.",
+        )
+        if flag is False:
+            require(
+                all(order == found[0] for order in found),
+                "Without set_epoch every epoch should repeat the first one, but your epochs "
+                "differ: `rank0_orders(False)` must not call `sampler.set_epoch`, nor build "
+                "a sampler with a new seed each epoch.",
+            )
+        else:
+            require(
+                len({tuple(order) for order in found}) > 1,
+                "`rank0_orders(True)` gives the same order every epoch: call "
+                "`sampler.set_epoch(epoch)` before each epoch's `list(sampler)`.",
+            )
+        require(
+            found == wanted,
+            f"`rank0_orders({flag})` does not give rank 0's shard of a DistributedSampler over "
+            f"{size} items with `num_replicas=2, rank=0, seed=0` and `shuffle` left on: check "
+            "the rank, the seed, and that one sampler serves every epoch.",
+        )
     return [
-        "the run had 2 processes with batches of 128 each, at a learning rate of 0.4",
-        "`scaled_history` holds the epochs this run printed",
-        f"`scaled_history` has its {num_epochs} epoch(s), and the model learned "
-        f"(at least {LEARNED:.0%})",
+        "without set_epoch, rank 0 of 2 gets the same 5 indices in the same order every epoch",
+        "with set_epoch(epoch), the order changes from epoch to epoch",
+        "both are the shard a DistributedSampler with seed 0 gives rank 0",
     ]
 
 
-def _exercise_2(thread_run: Any, two_thread_seconds: Any) -> list[str]:
-    processes, _, _ = _launch(thread_run, "thread_run")
-    require(processes == 1, f"The run had {processes} processes; the exercise asks for 1.")
-    threads = {int(count) for count in re.findall(r"(\d+) threads", thread_run.output)}
-    require(bool(threads), "`thread_run.output` has no line saying how many threads ran.")
-    require(
-        threads == {2},
-        f"The process ran with {', '.join(map(str, sorted(threads)))} intra-op thread(s): "
-        "pass `threads_per_process=2`.",
-    )
-    seconds = require_number(two_thread_seconds, "two_thread_seconds")
-    epochs = [float(value) for value in EPOCH_SECONDS.findall(thread_run.output)]
-    require(bool(epochs), "`thread_run.output` has no epoch lines.")
-    mean = statistics.fmean(epochs)
-    require(
-        abs(seconds - mean) <= 0.01 + 0.01 * mean,
-        f"`two_thread_seconds` is {seconds:.3f}, but the run's epochs took {mean:.3f} s on "
-        "average: store the mean of the `seconds` in its history.json.",
-    )
+def _shard_gradients(
+    world: int, seed: int = 0
+) -> tuple[MLP, list[list[torch.Tensor]], list[torch.Tensor]]:
+    """A model, the gradients of ``world`` equal shards of one batch, and the whole batch's."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(world * 8, 1, 28, 28, generator=generator)
+    labels = torch.randint(0, 10, (world * 8,), generator=generator)
+    torch.manual_seed(seed)
+    model = MLP(28 * 28, [16], 10)
+
+    def gradients(inputs: torch.Tensor, targets: torch.Tensor) -> list[torch.Tensor]:
+        model.zero_grad()
+        F.cross_entropy(model(inputs), targets).backward()
+        return [parameter.grad.clone() for parameter in model.parameters()]
+
+    shards = [gradients(images[r::world], labels[r::world]) for r in range(world)]
+    return model, shards, gradients(images, labels)
+
+
+def run_averaging(average_gradients: Callable, world: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Run ``average_gradients`` in a pretend group of ``world`` processes, each with its
+    shard's gradients; return the models after it, the gradients before it, and the whole
+    batch's."""
+    model, shards, whole = _shard_gradients(world, seed)
+    models = []
+    for shard in shards:
+        copied = copy.deepcopy(model)
+        for parameter, gradient in zip(copied.parameters(), shard, strict=True):
+            parameter.grad = gradient.clone()
+        models.append(copied)
+    weights = [parameter.detach().clone() for parameter in model.parameters()]
+    simulate_group(world, lambda rank: average_gradients(models[rank]))
+    return {"models": models, "shards": shards, "whole": whole, "weights": weights}
+
+
+def _exercise_2(average_gradients: Any) -> list[str]:
+    require(callable(average_gradients), "`average_gradients` should be a function of a model.")
+    for world in WORLDS:
+        _check_averaging(average_gradients, world)
     return [
-        "the run had 1 process with 2 intra-op threads",
-        "`two_thread_seconds` is the mean training time of its epochs",
+        f"in pretend groups of {' and then '.join(map(str, WORLDS))} processes, each holding "
+        "the gradient of its own shard, every parameter's gradient became the mean over the "
+        "processes, in every process",
+        "the weights were left alone",
+    ]
+
+
+def _check_averaging(average_gradients: Callable, world: int) -> None:
+    """Run the learner's function in a pretend group of ``world`` processes; check it."""
+    try:
+        run = run_averaging(average_gradients, world)
+    except RuntimeError as error:
+        message = f"{str(error)[:1].upper()}{str(error)[1:]}."
+        if "sums only" in message:
+            message = (
+                "Your function asked all_reduce for another reduction than the sum. gloo, the "
+                "CPU backend, has no ReduceOp.AVG: sum, then divide by the world size."
+            )
+        require(False, message)
+    except Exception as error:
+        require(
+            False,
+            f"`average_gradients(model)` raised {type(error).__name__}: {error}. Call "
+            "`dist.all_reduce` and `dist.get_world_size` through `torch.distributed as dist`.",
+        )
+    names = [name for name, _ in run["models"][0].named_parameters()]
+    mean = [torch.stack(grads).mean(dim=0) for grads in zip(*run["shards"], strict=True)]
+    total = [world * value for value in mean]
+    for rank, model in enumerate(run["models"]):
+        for parameter, weight in zip(model.parameters(), run["weights"], strict=True):
+            require(
+                torch.equal(parameter.detach(), weight),
+                "Your function changed the weights: it should only average the gradients "
+                "(the optimizer's step comes after it).",
+            )
+        for name, parameter, own, average, summed in zip(
+            names, model.parameters(), run["shards"][rank], mean, total, strict=True
+        ):
+            found = parameter.grad
+            require(found is not None, f"`{name}.grad` is None after your function.")
+            if torch.allclose(found, average, atol=1e-6):
+                continue
+            require(
+                not torch.allclose(found, summed, atol=1e-6),
+                f"`{name}.grad` holds the sum of the {world} processes' gradients: divide it by "
+                "the world size.",
+            )
+            require(
+                not torch.allclose(found, average / world, atol=1e-7),
+                f"`{name}.grad` is the mean divided by the world size once more: divide once.",
+            )
+            for number in range(2, 9):  # a world size written into the code
+                require(
+                    number == world or not torch.allclose(found, summed / number, atol=1e-6),
+                    f"`{name}.grad` is the sum divided by {number}, but this group has {world} "
+                    "processes: ask `dist.get_world_size()` instead of writing the number.",
+                )
+            require(
+                not torch.allclose(found, own, atol=1e-7),
+                f"`{name}.grad` still holds only this process's own gradient: your function "
+                "left it out. Average every parameter's gradient.",
+            )
+            require(False, f"`{name}.grad` is not the mean of the processes' gradients.")
+
+
+def _device_text(device: Any) -> str:
+    return str(torch.device(device)) if isinstance(device, (str, torch.device)) else repr(device)
+
+
+def _exercise_3(choose_backend: Any) -> list[str]:
+    require(callable(choose_backend), "`choose_backend` should be a function.")
+    # (cuda_available, gpu_count, local_rank, local_world_size) -> backend, device, device_ids
+    cases = [
+        ((False, 0, 0, 2), ("gloo", "cpu", None)),
+        ((False, 0, 1, 2), ("gloo", "cpu", None)),
+        ((True, 4, 1, 4), ("nccl", "cuda:1", 1)),
+        ((True, 8, 7, 8), ("nccl", "cuda:7", 7)),
+        ((True, 2, 0, 1), ("nccl", "cuda:0", 0)),
+        ((True, 1, 0, 2), ("gloo", "cpu", None)),
+        ((True, 1, 1, 2), ("gloo", "cpu", None)),
+        ((True, 2, 3, 4), ("gloo", "cpu", None)),  # 4 processes, 2 GPUs: not one each
+        ((True, 1, 0, 1), ("nccl", "cuda:0", 0)),  # one process, one GPU: NCCL all the same
+    ]
+    for arguments, (_, device, index) in cases:
+        answer = call_learner_code(choose_backend, *arguments, name="choose_backend")
+        require(
+            isinstance(answer, tuple) and len(answer) == 3,
+            f"`choose_backend{arguments}` should return (backend, device, device_ids); it "
+            f"returned {answer!r:.80}.",
+        )
+        got_backend, got_device, got_ids = answer
+        cuda, gpus, local_rank, local_world = arguments
+        where = (
+            f"with CUDA and {gpus} GPU(s), for local rank {local_rank} of {local_world}"
+            if cuda
+            else f"without CUDA, for local rank {local_rank}"
+        )
+        require(
+            isinstance(got_device, (str, torch.device)),
+            f"The device should be a torch.device or a string; {where} it is {got_device!r}.",
+        )
+        if not cuda:
+            require(
+                got_backend != "nccl",
+                f"{where} you chose NCCL, which runs only between GPUs: use gloo.",
+            )
+        if cuda and gpus < local_world:
+            require(
+                got_backend == "gloo",
+                f"{where} you chose {got_backend!r}: with fewer GPUs than processes, not every "
+                "process can have a GPU, and all processes of a group must use the same "
+                "backend. Fall back to gloo on the CPU for all of them.",
+            )
+        if cuda and gpus >= local_world:
+            require(
+                got_backend == "nccl",
+                f"{where} you chose {got_backend!r}: every process can have a GPU of its own, "
+                "and between GPUs NCCL is the backend to use.",
+            )
+            require(
+                _device_text(got_device) != "cuda",
+                f"{where} the device is plain 'cuda', which means GPU 0 in every process: give "
+                "the index, cuda:LOCAL_RANK.",
+            )
+            require(
+                _device_text(got_device) == device,
+                f"{where} the device is {_device_text(got_device)}: each process takes the GPU "
+                "numbered by its local rank.",
+            )
+            require(
+                got_ids is not None
+                and isinstance(got_ids, (list, tuple))
+                and [
+                    torch.device("cuda", i) if isinstance(i, int) else torch.device(i)
+                    for i in got_ids
+                ]
+                == [torch.device(device)],
+                f"{where} device_ids is {got_ids!r}: DDP should be told this process's one GPU, "
+                f"as a list ([{index}] or [the device]).",
+            )
+        else:
+            require(
+                _device_text(got_device) == "cpu",
+                f"{where} the device is {_device_text(got_device)}: with gloo the model and "
+                "batches stay on the CPU.",
+            )
+            require(
+                got_ids is None,
+                f"{where} device_ids is {got_ids!r}: for a model on the CPU, DDP takes "
+                "device_ids=None (it refuses a list).",
+            )
+    return [
+        "without CUDA: gloo, the CPU and device_ids=None, for every local rank",
+        "with a GPU for every process: NCCL, cuda:LOCAL_RANK and device_ids=[LOCAL_RANK]",
+        "with fewer GPUs than processes (1 for 2, 2 for 4): gloo on the CPU for all of them "
+        "(one backend per group)",
+        "with one GPU and one process: NCCL on cuda:0",
     ]
 
 
 EXERCISES = {
     1: Exercise(
-        hint="run_torchrun(train_script, 2, args=[...], cpu_only=cpu_only), --batch-size 128 "
-        "--lr 0.4",
+        hint="one sampler for all epochs; before list(sampler), set_epoch(epoch) only if asked",
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="run_torchrun(..., nproc=1, threads_per_process=2, cpu_only=True); average the "
-        "seconds",
+        hint="for every parameter: dist.all_reduce(p.grad), then divide by dist.get_world_size()",
         test=_exercise_2,
+    ),
+    3: Exercise(
+        hint="nccl, cuda:local_rank, [local_rank] only if CUDA and gpu_count >= local_world_size",
+        test=_exercise_3,
     ),
 }
 

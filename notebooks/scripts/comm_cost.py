@@ -1,0 +1,93 @@
+"""What a data-parallel step spends on communication: time it.
+
+Times, in each process, four things for lesson 03's MLP: a step that computes alone
+(forward, backward, optimizer step, no communication), the same step under
+DistributedDataParallel (which all-reduces the gradients in backward), the all-reduce
+of the model's gradients by itself, and the step alone on twice the images (what one
+process does to train on the same effective batch). Each is the median of many repeats,
+timed in turn, and each timing starts when both processes are ready.
+Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
+"""
+
+import statistics
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from course_utils.device import synchronize
+from course_utils.distributed import process_group, rank_print
+from course_utils.models import MLP
+
+REPEATS, WARM_UP = 200, 20
+
+
+def median_seconds(works: dict, device: torch.device) -> dict:
+    """The median time of each of ``works`` over REPEATS rounds, after WARM_UP rounds.
+
+    Each round times every work once, in turn, so that a busy moment of the machine
+    slows all of them alike.
+    """
+    times = {name: [] for name in works}
+    for repeat in range(WARM_UP + REPEATS):
+        for name, work in works.items():
+            dist.barrier()  # start together: nobody's time includes waiting for the other
+            start = time.perf_counter()
+            work()
+            synchronize(device)  # on a GPU, wait for the queued work to finish
+            if repeat >= WARM_UP:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def sgd_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Forward, backward and a plain SGD step."""
+    model.zero_grad()
+    F.cross_entropy(model(images), labels).backward()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter -= 0.01 * parameter.grad
+
+
+def time_one_size(batch_size: int, group) -> None:
+    """Time the four things for ``batch_size`` images per process; print them."""
+    device = group.device
+    images = torch.randn(2 * batch_size, 1, 28, 28, device=device)
+    labels = torch.randint(0, 10, (2 * batch_size,), device=device)
+    double_images, double_labels = images, labels  # one process on the effective batch
+    images, labels = images[:batch_size], labels[:batch_size]
+    torch.manual_seed(0)
+    alone = MLP(28 * 28, [32], 10).to(device)
+    ddp = DistributedDataParallel(
+        MLP(28 * 28, [32], 10).to(device),
+        device_ids=[device] if group.backend == "nccl" else None,
+    )
+    # All the model's gradients in one tensor, as DDP sends them (this model: one bucket).
+    gradients = torch.zeros(sum(p.numel() for p in alone.parameters()), device=device)
+    medians = median_seconds(
+        {
+            "compute": lambda: sgd_step(alone, images, labels),
+            "ddp": lambda: sgd_step(ddp, images, labels),
+            "exchange": lambda: dist.all_reduce(gradients),
+            "double": lambda: sgd_step(alone, double_images, double_labels),
+        },
+        device,
+    )
+    compute, with_ddp, exchange = medians["compute"], medians["ddp"], medians["exchange"]
+    leftover = with_ddp - compute - exchange  # DDP's time that neither of the others explains
+    rank_print(
+        f"batch {batch_size} per process: step without communication "
+        f"{compute * 1e3:.3f} ms, DDP step {with_ddp * 1e3:.3f} ms, all-reduce of "
+        f"{gradients.numel():,} gradients {exchange * 1e3:.3f} ms "
+        f"({exchange / with_ddp:.0%} of the DDP step), leftover {leftover * 1e3:.3f} ms, "
+        f"step alone on {2 * batch_size} images {medians['double'] * 1e3:.3f} ms",
+        all_ranks=True,
+    )
+
+
+with process_group(timeout=60) as group:
+    torch.manual_seed(group.rank)
+    for batch_size in (64, 1024):  # images per process and step
+        time_one_size(batch_size, group)

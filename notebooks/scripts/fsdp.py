@@ -1,0 +1,31 @@
+"""FSDP in miniature: each process holds only a shard of every parameter.
+
+fully_shard (FSDP2) splits every parameter of each wrapped layer across the processes;
+a layer's full weights are gathered only while it computes.
+Run: torchrun --standalone --nproc_per_node=2 fsdp.py
+"""
+
+import torch
+import torch.nn.functional as F
+from torch.distributed.fsdp import fully_shard
+
+from course_utils.distributed import process_group, rank_print
+from course_utils.models import MLP
+
+with process_group(timeout=60) as group:
+    device = group.device
+    torch.manual_seed(0)
+    model = MLP(28 * 28, [32], 10).to(device)
+    full = sum(parameter.numel() for parameter in model.parameters())
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Linear):
+            fully_shard(layer)  # each layer gathers its weights on its own
+    fully_shard(model)
+    mine = sum(parameter.to_local().numel() for parameter in model.parameters())
+    rank_print(f"holds {mine:,} of the model's {full:,} parameters", all_ranks=True)
+    torch.manual_seed(group.rank)
+    images = torch.randn(16, 1, 28, 28, device=device)
+    labels = torch.randint(0, 10, (16,), device=device)
+    F.cross_entropy(model(images), labels).backward()
+    grads = sum(parameter.grad.to_local().numel() for parameter in model.parameters())
+    rank_print(f"after backward, holds gradients for {grads:,} of them", all_ranks=True)
