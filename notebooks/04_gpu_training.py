@@ -213,7 +213,7 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **113.4 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **167.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range). With a GPU the lines above show both devices. For a
 # 64 x 64 product there is too little work to share out, and we expect launching it on a
 # GPU to cost about as much as doing it on the CPU. That is the first way a GPU fails to
@@ -541,14 +541,14 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **6.68 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.36 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **18.6 times**<!-- output: pipeline speed-up --> as long
+# **7.81 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.33 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **23.7 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). The epochs' own times (the first two lines, and
 # the dots in the figure) varied, and pairing the slowest with the fastest puts the
 # ratio anywhere from
-# **18 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **20 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->:
+# **21 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **27 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->:
 # read it as a rough figure, from two epochs of each pipeline. The two models reached
 # **94.98%**<!-- output: classic pipeline validation accuracy --> and
 # **94.56%**<!-- output: dataset-on-device validation accuracy --> validation
@@ -604,7 +604,7 @@ if len(epoch_seconds) == 1:
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.32 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the same
+# **0.42 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the same
 # amount of work as each dataset-on-device epoch of section 6, in another batch order
 # (this loader has no seeded generator), and one observation: the gap between it and
 # section 6's epoch times is about how much the same amount of work varies from run to
@@ -774,10 +774,10 @@ else:
 # %% [markdown]
 # On this CPU, which has bfloat16 instructions of its own (the line above the timings
 # says which), the epochs after the first took a median of
-# **0.98 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
-# **0.48 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
+# **0.99 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.53 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
 # bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
-# **0.49**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
+# **0.54**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
 # the last line says it in words. That rests on one run of each model; a gap no wider
 # than the ranges would not be one to count on. The validation accuracies were
 # **90.18%**<!-- output: float32 validation accuracy --> and
@@ -867,10 +867,10 @@ if len(compile_seconds) == 2:
 
 # %% [markdown]
 # On this CPU, compiling cost
-# **23.4 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# **26.6 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
 # (the compiled model's first epoch minus the eager one's; the evaluation compiles a
 # graph of its own, which the epoch's line in brackets includes). After it, a compiled
-# epoch took **0.89**<!-- output: compiled / eager median epoch time --> of an eager
+# epoch took **0.77**<!-- output: compiled / eager median epoch time --> of an eager
 # one's time (medians of the later epochs), and the line below it says which was
 # faster, in words. Compare the two medians with their ranges: a difference smaller
 # than the ranges is not one you can count on. Every batch had the same shape, so no
@@ -1023,15 +1023,15 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **2.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **2.49 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.44 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->: in this
 # run the first epoch paid little one-off set-up on this CPU, and so did the first
 # epochs of section 8's float32 and eager models (compare each line's first epoch with
 # its later ones). How much a first epoch pays varies from run to run, and on a GPU it
 # also pays for loading libraries and choosing kernels, so a timing keeps it apart.
 #
-# A step here cost **58.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step --> (the
+# A step here cost **61.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per step --> (the
 # second epoch's 40 batches of 256). Section 2 predicts it: at batch 256 each step
 # multiplies (256 x 784) and (256 x 2048) batches by the weight matrices, forward
 # once and backward twice, which the lines count as
@@ -1039,12 +1039,13 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.52**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's measured time per product that predicts
-# **59.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **87.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and the measured step took
-# **0.99**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the
-# prediction: nearly all of a step's time is matrix products, the work a GPU shares
-# out among its cores. This is the kind of model where we expect a GPU to pull far
-# ahead.
+# **0.70**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the
+# prediction: the same size as the prediction, so a step's time is about what its
+# matrix products alone should take (the ratio moves from run to run with section 2's
+# single timing). Matrix products are the work a GPU shares out among its cores: this
+# is the kind of model where we expect a GPU to pull far ahead.
 
 # %% [markdown]
 # **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
@@ -1148,18 +1149,18 @@ if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.298 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.345 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.397 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.680 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.2 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **18.62 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.31 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **24.82 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.64 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. Between neighbouring small batches the step times are
 # close: pairing each repeat at batch 16 with each at batch 64, the batch-16 step was
 # the shorter in
-# **42**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
+# **20**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
 # of the 49 pairs in this run (the medians and ranges are in the first lines). On a
 # GPU the fixed cost of a step is larger and the work per image smaller, so we expect
 # it to win only from some batch size on: the last line finds it, counting only batch
