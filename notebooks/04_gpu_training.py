@@ -1042,9 +1042,9 @@ if check_exercise(
 # **87.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and the measured step took
 # **0.70**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the
-# prediction: the same size as the prediction, so a step's time is about what its
-# matrix products alone should take (the ratio moves from run to run with section 2's
-# single timing). Matrix products are the work a GPU shares out among its cores: this
+# prediction: the step ran faster than its matrix products timed one at a time would
+# suggest, and the ratio moves from run to run with section 2's timings (see their
+# range there). Matrix products are the work a GPU shares out among its cores: this
 # is the kind of model where we expect a GPU to pull far ahead.
 
 # %% [markdown]

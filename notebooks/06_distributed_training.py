@@ -421,7 +421,10 @@ print("2 processes predicted faster with 1024 images per process:", predicted[10
 # step without it` say whether it grew less than the arithmetic in this run. Its share of
 # the DDP step went from 0.34<!-- output: 64 images per process, all-reduce / DDP step --> to
 # 0.35<!-- output: 1024 images per process, all-reduce / DDP step --> (the line
-# `all-reduce's share …` says whether it fell). The leftover changed by a factor of
+# `all-reduce's share …` says whether it fell). A fixed payload should take a fixed
+# time, so an all-reduce that grew with the batch here most likely waited for the
+# other process or shared the cores with it; this script does not separate the two.
+# The leftover changed by a factor of
 # 0.59<!-- output: leftover, 1024 / 64 images --> with the batch: it does not stay
 # fixed, so it is not only a fixed cost of DDP's bookkeeping. This script does not
 # measure its causes; the likely
