@@ -402,30 +402,30 @@ print("2 processes predicted faster with 1024 images per process:", predicted[10
 # These are rank 0's figures, from one run, on this machine's 2 CPU cores with gloo
 # over loopback sockets (such timings move from run to run, so take them as sizes, not
 # as exact values). With 64 images per process, the all-reduce
-# alone took 0.847 ms<!-- output: 64 images per process, all-reduce (ms) -->,
-# 1.14<!-- output: 64 images per process, all-reduce / step without it --> times the
-# 0.740 ms<!-- output: 64 images per process, step without communication (ms) --> of
-# arithmetic in a step: the exchange is of the same size as the work it serves. The DDP step
-# took 3.4<!-- output: 64 images per process, DDP step / step without communication -->
+# alone took 1.646 ms<!-- output: 64 images per process, all-reduce (ms) -->,
+# 1.77<!-- output: 64 images per process, all-reduce / step without it --> times the
+# 0.931 ms<!-- output: 64 images per process, step without communication (ms) --> of
+# arithmetic in a step: the exchange is of the same order as the work it serves. The DDP step
+# took 3.7<!-- output: 64 images per process, DDP step / step without communication -->
 # times as long as the step alone, more than the all-reduce accounts for: the
 # *leftover* (DDP step - step alone - all-reduce) was
-# 0.924 ms<!-- output: 64 images per process, leftover (ms) -->.
+# 0.894 ms<!-- output: 64 images per process, leftover (ms) -->.
 #
 # With 16 times the images, the step alone took
-# 4.88<!-- output: step without communication, 1024 / 64 images --> times as long, not 16
+# 4.21<!-- output: step without communication, 1024 / 64 images --> times as long, not 16
 # (at this size, much of a step's time does not grow with the images), and the
 # all-reduce
-# 2.65<!-- output: rank 0, all-reduce, 1024 / 64 images --> times as long on rank 0 and
-# 2.66<!-- output: rank 1, all-reduce, 1024 / 64 images --> times on rank 1: it sends the
+# 1.28<!-- output: rank 0, all-reduce, 1024 / 64 images --> times as long on rank 0 and
+# 1.08<!-- output: rank 1, all-reduce, 1024 / 64 images --> times on rank 1: it sends the
 # same 25,450 numbers whatever the batch, and the lines `all-reduce grew less than the
 # step without it` say whether it grew less than the arithmetic in this run. Its share of
-# the DDP step went from 0.34<!-- output: 64 images per process, all-reduce / DDP step --> to
-# 0.35<!-- output: 1024 images per process, all-reduce / DDP step --> (the line
+# the DDP step went from 0.47<!-- output: 64 images per process, all-reduce / DDP step --> to
+# 0.27<!-- output: 1024 images per process, all-reduce / DDP step --> (the line
 # `all-reduce's share …` says whether it fell). A fixed payload should take a fixed
 # time, so an all-reduce that grew with the batch here most likely waited for the
 # other process or shared the cores with it; this script does not separate the two.
 # The leftover changed by a factor of
-# 0.59<!-- output: leftover, 1024 / 64 images --> with the batch: it does not stay
+# 2.03<!-- output: leftover, 1024 / 64 images --> with the batch: it does not stay
 # fixed, so it is not only a fixed cost of DDP's bookkeeping. This script does not
 # measure its causes; the likely
 # ones here are that DDP launches its all-reduce from a hook during `backward`, so the
@@ -435,9 +435,9 @@ print("2 processes predicted faster with 1024 images per process:", predicted[10
 # **A prediction for section 8.** One process trains on the effective batch of 128 in a
 # step alone on 128 images; 2 processes each take a DDP step on 64. Their ratio
 # predicts the speed-up of 2 processes:
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> (below 1
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> (below 1
 # means slower). With 1,024 images per process the same ratio is
-# 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes -->: the
+# 0.95<!-- output: 1024 images per process, predicted speed-up of 2 processes -->: the
 # last line says whether 2 processes would pay off at that size, on this machine.
 #
 # On GPUs with NCCL, run the same script (without `cpu_only`): every figure changes.
@@ -544,10 +544,13 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 run_folders = {nproc: work_folder / f"run_{nproc}" for nproc in (1, 2)}
 common_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
 two_args = [*common_args, "--out", run_folders[2], "--batch-size", 64, "--lr", 0.2]
-# The command to paste into a terminal, with the real paths ([3:] drops `python -m
-# torch.distributed.run`, as in section 2). It writes into the same run_2 folder.
-script_path = (scripts / "train_ddp.py").resolve()
-print(shlex.join(["torchrun", *torchrun_command(script_path, 2, two_args)[3:]]))
+# The command to type in a terminal in notebooks/ ([3:] drops `python -m
+# torch.distributed.run`, as in section 2). $LESSON06 stands for work_folder: set it
+# first with `export LESSON06=...`, the folder `print(work_folder)` shows.
+command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
+print(
+    " ".join(["torchrun", *(str(part).replace(str(work_folder), "$LESSON06") for part in command)])
+)
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
     nproc=2,
@@ -607,16 +610,16 @@ print(f"2 processes, times slower than 1: {1 / speed_up:.1f}")
 
 # %% [markdown]
 # In the run whose outputs you see, on a 2-core CPU, 2 processes took
-# 1.85 s<!-- output: 2 processes, seconds per epoch (2-core CPU, gloo) --> per epoch against
-# 0.91 s<!-- output: 1 process, seconds per epoch (2-core CPU, gloo) --> for one: a speed-up of
-# 0.49<!-- output: speed-up with 2 processes (2-core CPU, gloo) --> (the line
+# 2.12 s<!-- output: 2 processes, seconds per epoch (2-core CPU, gloo) --> per epoch against
+# 1.16 s<!-- output: 1 process, seconds per epoch (2-core CPU, gloo) --> for one: a speed-up of
+# 0.55<!-- output: speed-up with 2 processes (2-core CPU, gloo) --> (the line
 # `2 processes faster than 1` says whether 2 processes were faster). It rests on one run
 # of each, and it moves from run to run: the two processes share 2 cores with the
 # launcher, the notebook and anything else running on the machine, and a step of this
 # small model is short. Section 5 predicted
-# 0.46<!-- output: speed-up predicted in section 5, 64 images per process --> from a few
+# 0.42<!-- output: speed-up predicted in section 5, 64 images per process --> from a few
 # milliseconds of timing; the measured speed-up is
-# 1.07<!-- output: measured / predicted speed-up --> times that (an epoch's loop also
+# 1.31<!-- output: measured / predicted speed-up --> times that (an epoch's loop also
 # draws its batches from a DataLoader and normalises them, which the timing left out, and
 # the machine's load differs from minute to minute). Both say the same: with 64 images
 # per process, the exchange and DDP's leftover cost more than halving the arithmetic saves.
@@ -648,10 +651,10 @@ if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 851 MB<!-- output: torchrun processes, proportional memory (MB) --> together, and the
+# 865 MB<!-- output: torchrun processes, proportional memory (MB) --> together, and the
 # launcher with 1 worker
-# 704 MB<!-- output: 1 process, proportional memory (MB) -->: the second worker added
-# 147 MB<!-- output: the second worker added (MB) -->; most of the rest is PyTorch
+# 699 MB<!-- output: 1 process, proportional memory (MB) -->: the second worker added
+# 165 MB<!-- output: the second worker added (MB) -->; most of the rest is PyTorch
 # itself, whose pages forked workers share with the launcher (on Linux; see the note in
 # section 2). On a GPU machine, each process also holds its own CUDA context on its GPU.
 #
@@ -790,12 +793,14 @@ print(fsdp.output)
 #   and a division by the world size. DDP does exactly this during `backward`.
 # - The exchange sends the same numbers whatever the batch: here, on 2 CPU processes
 #   with gloo, from 64 to 1,024 images per process its time grew
-#   2.65<!-- output: rank 0, all-reduce, 1024 / 64 images --> times (rank 0), less than
+#   1.28<!-- output: rank 0, all-reduce, 1024 / 64 images --> times (rank 0), less than
 #   the arithmetic's
-#   4.88<!-- output: step without communication, 1024 / 64 images --> times, and it cost
-#   about as much as a small step's arithmetic. With DDP's leftover on top, 2 processes
+#   4.21<!-- output: step without communication, 1024 / 64 images --> times, and at 64
+#   images it cost
+#   1.77<!-- output: 64 images per process, all-reduce / step without it --> times a
+#   step's arithmetic. With DDP's leftover on top, 2 processes
 #   made this tiny model
-#   2.0<!-- output: 2 processes, times slower than 1 --> times slower than one (one run
+#   1.8<!-- output: 2 processes, times slower than 1 --> times slower than one (one run
 #   each). Predict from a few timed steps, and measure, before you scale out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 import torch
 import torch.distributed as dist
-from conftest import LESSON_SCRIPTS, ROOT
+from conftest import LESSON_SCRIPTS, PAGES_WITHOUT_EXERCISES, ROOT
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -47,6 +47,9 @@ from course_utils.checks import (
     run_check,
 )
 from course_utils.models import MLP
+
+# The lessons with exercises (the troubleshooting page has none).
+EXERCISE_SCRIPTS = [path for path in LESSON_SCRIPTS if path.stem not in PAGES_WITHOUT_EXERCISES]
 
 MODULES = {
     "01": lesson01,
@@ -213,7 +216,7 @@ def lesson_hints(script: Path) -> dict[int, str]:
     return hints
 
 
-@pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])
+@pytest.mark.parametrize("script", EXERCISE_SCRIPTS, ids=[path.stem for path in EXERCISE_SCRIPTS])
 def test_every_exercise_has_a_check_whose_hint_is_the_stubs(script):
     module = importlib.import_module(f"course_utils.checks.lesson{script.stem[:2]}")
     hints = lesson_hints(script)
@@ -222,7 +225,7 @@ def test_every_exercise_has_a_check_whose_hint_is_the_stubs(script):
         assert module.EXERCISES[number].hint == hint, f"exercise {number}: hints differ"
 
 
-@pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])
+@pytest.mark.parametrize("script", EXERCISE_SCRIPTS, ids=[path.stem for path in EXERCISE_SCRIPTS])
 def test_every_committed_check_output_says_passed(script):
     """The committed outputs are the full-size run: every worked solution passed there."""
     notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
@@ -1060,7 +1063,7 @@ def test_lesson06_exercise3_takes_devices_as_strings_and_ids_as_devices():
     assert_passes(lesson06, 3, choose_backend=as_strings)
 
 
-@pytest.mark.parametrize("script", LESSON_SCRIPTS, ids=[path.stem for path in LESSON_SCRIPTS])
+@pytest.mark.parametrize("script", EXERCISE_SCRIPTS, ids=[path.stem for path in EXERCISE_SCRIPTS])
 def test_the_not_attempted_report_quotes_the_stub_line_of_the_student_version(script):
     """The report says which line to replace: it must be the line the learner sees."""
     student = nbformat.read(ROOT / "student" / f"{script.stem}.ipynb", as_version=4)
