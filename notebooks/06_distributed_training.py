@@ -347,7 +347,8 @@ print(manual.output)
 # each of 2 processes, the median of 200 repeats of four things: a step computed
 # alone (forward, backward, update, no communication), the same step under DDP, the
 # all-reduce of the model's 25,450 gradients by itself, and the step alone on twice the
-# images, which is what one process does to train on the same effective batch. It times
+# images, which is what one process does to train on the same effective batch (the
+# images of one step across all processes: here 2 x 64). It times
 # the four in turn, round after round, each from a moment when both processes are
 # ready, so that a busy moment of the machine slows all of them alike. It does so for
 # 64 and for 1,024 images per process: the same amount of communication for 16 times
