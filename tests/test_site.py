@@ -54,7 +54,14 @@ browser = test_browser.browser
 INSPECT_PAGE = """
 const done = arguments[arguments.length - 1];
 (async () => {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+  // MathJax's script loads after the page: on a page with math, wait (up to 20 s) until it
+  // has started, then for its typesetting; a page read before that would look unrendered.
+  const started = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
+  for (let waited = 0; document.querySelector('.math') && !started() && waited < 20000;
+       waited += 50) {
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  if (started()) {
     await MathJax.startup.promise;
   }
   const images = Array.from(document.images);
