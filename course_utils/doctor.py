@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Check", "check_environment", "run_checks", "format_report", "paste_block"]
+__all__ = ["Check", "check_environment", "cpu_name", "format_report", "paste_block", "run_checks"]
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 DISTRIBUTION = "course-utils"  # the name pyproject.toml gives the package
@@ -217,7 +217,7 @@ def check_package(requirement: str, pins: Mapping[str, str]) -> Check:
 # --- the device, memory and disk ---------------------------------------------------------
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """The CPU's model name where the system says it (Linux), else the machine type."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -262,7 +262,7 @@ def check_device(on_colab: bool = False) -> Check:
         memory = f", up to {recommended() / GB:.1f} GB" if recommended else ""
         name = f"Apple GPU (MPS){memory}, sharing the Mac's memory"
     else:
-        name = _cpu_name()
+        name = cpu_name()
     message = f"{device.type}: {name}; fast bfloat16: {'yes' if fast else 'no'} ({reason}); "
     message += threads
     facts = {"device": device.type, "bfloat16": fast, "threads": torch.get_num_threads()}

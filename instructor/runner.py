@@ -6,17 +6,25 @@ progress bar over its cells, then a table: lesson, status, seconds, peak memory 
 the kernel (with any worker processes) and the headline figures the lesson recorded
 with ``course_utils.report.record_result``. A failing notebook is saved with its
 outputs up to the error, and the run goes on with the next lesson.
+
+A lesson that runs to the end gets a "last verified" stamp, a markdown cell under its
+title (tagged ``last-verified``) that says when it ran, on which PyTorch and device, for
+how long and with what peak memory; ``--in-place`` writes the same cell into the paired
+jupytext ``.py``. The stamp is written only here, from the run that made the outputs, so
+it cannot drift from them; a failed run removes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import datetime
 import hashlib
 import json
 import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jupytext
 import nbformat
 import psutil
 from nbclient import NotebookClient
@@ -38,12 +47,14 @@ from course_utils.settings import SMOKE_ENV, smoke_mode
 __all__ = [
     "DEFAULT_CELL_TIMEOUT",
     "HASH_KEY",
+    "STAMP_TAG",
     "LessonRun",
     "format_table",
     "inputs_hash",
     "lesson_modules",
     "main",
     "run_notebook",
+    "stamp",
     "strip_progress_bars",
     "write_atomically",
 ]
@@ -62,6 +73,24 @@ LESSON_SCRIPTS = ROOT / "notebooks" / "scripts"
 # The longest cell of a lesson (lesson 05's ResNet training) takes about 5 minutes on
 # 2 CPU cores; three times that means something is stuck.
 DEFAULT_CELL_TIMEOUT = 900
+# The "last verified" stamp: its cell's tag, and its facts in the notebook's metadata.
+STAMP_TAG = "last-verified"
+STAMP_KEY = "course_last_verified"
+# What the lessons ran on, asked in a process of its own after a lesson has run: the
+# runner itself never imports torch, so it holds no GPU memory while lessons run.
+DEVICE_PROBE = """
+import json, torch
+from course_utils.device import get_default_device
+from course_utils.doctor import cpu_name
+device = get_default_device()
+if device.type == "cuda":
+    name = f"CUDA GPU ({torch.cuda.get_device_name(device)})"
+elif device.type == "mps":
+    name = "Apple GPU (MPS)"
+else:
+    name = f"CPU ({cpu_name()}, {torch.get_num_threads()} threads)"
+print(json.dumps({"torch": torch.__version__, "device": name}))
+"""
 
 
 @dataclass
@@ -358,6 +387,62 @@ def strip_progress_bars(notebook: nbformat.NotebookNode) -> None:
             cell.outputs = [output for output in cell.outputs if not _is_progress(output)]
 
 
+def machine_facts() -> dict[str, str]:
+    """The PyTorch version and the device the lessons use (``DEVICE_PROBE``); "unknown"
+    for what the probe could not tell."""
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", DEVICE_PROBE], capture_output=True, text=True, timeout=300
+        )
+        facts = json.loads(probe.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        facts = {}
+    return {"torch": facts.get("torch", "unknown"), "device": facts.get("device", "unknown")}
+
+
+def stamp_text(facts: dict) -> str:
+    """The stamp's markdown, from ``facts`` (date, torch, device, seconds, peak_mb, smoke)."""
+    mode = " in smoke mode (a quick, reduced run)" if facts["smoke"] else ""
+    return (
+        f"> **Last verified** {facts['date']}{mode}: PyTorch {facts['torch']} on "
+        f"{facts['device']}; the whole lesson ran in {facts['seconds']:.0f} s with a peak "
+        f"memory of {facts['peak_mb']:.0f} MB. The course's runner wrote this line from the "
+        "run that produced the worked lesson's outputs."
+    )
+
+
+def stamp(notebook: nbformat.NotebookNode, facts: dict | None) -> None:
+    """Put the "last verified" stamp for ``facts`` under the notebook's first cell (or
+    update the one there), and the facts into its metadata; ``None`` removes both."""
+    cells = notebook.cells
+    existing = [i for i, cell in enumerate(cells) if STAMP_TAG in cell.metadata.get("tags", [])]
+    for index in reversed(existing[1:] if facts else existing):
+        del cells[index]
+    if facts is None:
+        notebook.metadata.pop(STAMP_KEY, None)
+        return
+    notebook.metadata[STAMP_KEY] = facts
+    if existing:
+        cells[existing[0]].source = stamp_text(facts)
+    else:
+        cell = nbformat.v4.new_markdown_cell(stamp_text(facts), metadata={"tags": [STAMP_TAG]})
+        cells.insert(1 if cells else 0, cell)
+
+
+def stamp_paired_script(source: Path, facts: dict | None) -> None:
+    """Write the same stamp into ``source``'s jupytext twin (``.py``), if it has one, so
+    that the pair stays in step; the rest of the script is written back as it was."""
+    script = source.with_suffix(".py")
+    if not script.is_file():
+        return
+    paired = jupytext.read(script)
+    stamp(paired, facts)
+    paired.metadata.pop(STAMP_KEY, None)  # the facts live in the .ipynb, not in the script
+    text = jupytext.writes(paired, fmt="py:percent")
+    if text != script.read_text(encoding="utf-8"):
+        script.write_text(text, encoding="utf-8")
+
+
 def _clear_outputs(notebook: nbformat.NotebookNode) -> None:
     """Forget the previous run, so a failure leaves no stale output after the error."""
     notebook.metadata.pop(HASH_KEY, None)
@@ -431,10 +516,21 @@ def run_notebook(
         if results_file.exists():
             results = [json.loads(line) for line in results_file.read_text().splitlines()]
     strip_progress_bars(notebook)
+    peak_mb = memory.peak_bytes / 2**20
+    facts = None
     if not error:
         notebook.metadata[HASH_KEY] = inputs_hash(notebook, smoke)
+        facts = {
+            "date": datetime.date.today().isoformat(),
+            **machine_facts(),
+            "seconds": round(seconds, 1),
+            "peak_mb": round(peak_mb),
+            "smoke": smoke,
+        }
+    stamp(notebook, facts)
     write_atomically(notebook, output)
-    peak_mb = memory.peak_bytes / 2**20
+    if output.resolve() == source.resolve():
+        stamp_paired_script(source, facts)
     return LessonRun(source.stem, not error, seconds, peak_mb, results, error, output, runner_cpu)
 
 

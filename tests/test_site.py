@@ -235,6 +235,9 @@ def test_every_page_of_the_site_reads_well_offline(browser, site_url):
             for name, url in expected.items():
                 if url not in report["launch"]:
                     problems.append(f"{page}: no {name} launch button for {url}")
+            # The runner's stamp (instructor.runner.stamp_text), under the page's title.
+            if not re.search(r"Last verified \d{4}-\d\d-\d\d: PyTorch \S+ on ", report["text"]):
+                problems.append(f"{page}: no 'Last verified' stamp under the title")
             if not any(link.endswith(f"/{lesson}.ipynb") for link in report["download"]):
                 problems.append(f"{page}: no download button for {notebook}")
             if lesson in PAGES_WITHOUT_EXERCISES:

@@ -24,8 +24,11 @@ does not pass raise ``AssertionError``, so that executing the worked solutions p
 each one passes its check; a learner never sets it.
 
 Each lesson has a module here (``lesson01`` ... ``lesson06``) whose ``check_exercise``
-knows that lesson's exercises. Writing a check for a new exercise: see the README.
-Introduced in lesson 01.
+knows that lesson's exercises (``EXERCISES``, numbered 1, 2, ...) and its concept checks
+(``QUESTIONS``, named "Q1", "Q2", ...). A concept check is a multiple-choice question
+about an idea of the lesson, built with ``concept_question``: the learner assigns a
+letter, and a wrong letter is answered with the misconception behind it, never with the
+right letter. Writing a check for a new exercise: see the README. Introduced in lesson 01.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ __all__ = [
     "Exercise",
     "Wrong",
     "call_learner_code",
+    "concept_question",
     "make_checker",
     "require",
     "require_fraction",
@@ -77,9 +81,11 @@ class Exercise:
 
     hint: str
     test: Callable[..., list[str]]
+    # The answers' names, for a ``test`` that takes ``**answers`` (a concept question).
+    names: tuple[str, ...] = ()
 
     def answer_names(self) -> list[str]:
-        return list(inspect.signature(self.test).parameters)
+        return list(self.names) or list(inspect.signature(self.test).parameters)
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class CheckResult:
     """What a check found: ``status``, and the lines of its report in ``details``."""
 
     lesson: str
-    exercise: int
+    exercise: int | str
     status: Status
     details: tuple[str, ...]
 
@@ -100,12 +106,19 @@ class CheckResult:
 
     def __str__(self) -> str:
         mark = {"not attempted": "[ ]", "not right yet": "[!]", "passed": "[ok]"}[self.status]
-        head = f"{mark} Lesson {self.lesson}, exercise {self.exercise}: {self.status}"
+        head = f"{mark} Lesson {self.lesson}, {_title(self.exercise)}: {self.status}"
         return "\n".join([head, *(f"    {line}" for line in self.details)])
 
 
+def _title(number: int | str) -> str:
+    """``exercise 2`` for an exercise, ``question 3`` for concept check "Q3"."""
+    if isinstance(number, str) and number.startswith("Q"):
+        return f"question {number[1:]}"
+    return f"exercise {number}"
+
+
 def run_check(
-    lesson: str, number: int, exercise: Exercise, answers: Mapping[str, Any]
+    lesson: str, number: int | str, exercise: Exercise, answers: Mapping[str, Any]
 ) -> CheckResult:
     """Run one exercise's check on ``answers`` and return what it found (prints nothing).
 
@@ -116,7 +129,7 @@ def run_check(
     if sorted(answers) != sorted(expected):
         wanted = ", ".join(f"{name}={name}" for name in expected)
         raise TypeError(
-            f"check_exercise({number}, ...) takes {wanted}; it was given "
+            f"check_exercise({number!r}, ...) takes {wanted}; it was given "
             f"{', '.join(sorted(answers)) or 'nothing'}"
         )
     missing = [name for name in expected if answers[name] is NOT_ATTEMPTED]
@@ -155,17 +168,28 @@ def run_check(
     return CheckResult(lesson, number, "passed", ("Checked that:", *(f"- {c}" for c in checked)))
 
 
-def make_checker(lesson: str, exercises: Mapping[int, Exercise]) -> Callable[..., bool]:
-    """Build a lesson's ``check_exercise(number, **answers)``: print the report, return a pass."""
+def make_checker(
+    lesson: str,
+    exercises: Mapping[int, Exercise],
+    questions: Mapping[str, Exercise] | None = None,
+) -> Callable[..., bool | None]:
+    """Build a lesson's ``check_exercise(number, **answers)``: print the report, return a pass.
 
-    def check_exercise(number: int, **answers: Any) -> bool:
+    ``number`` is an exercise's number (1, 2, ...) or a concept question's name ("Q1", ...).
+    A question's check returns ``None`` instead: it is called on its own, not under an
+    ``if``, and Jupyter would show a returned ``True`` under the report.
+    """
+    exercises = {**exercises, **(questions or {})}
+
+    def check_exercise(number: int | str, **answers: Any) -> bool | None:
         if number not in exercises:
-            raise ValueError(f"lesson {lesson} has exercises {sorted(exercises)}, not {number!r}")
+            known = ", ".join(repr(key) for key in exercises)
+            raise ValueError(f"lesson {lesson} has exercises and questions {known}, not {number!r}")
         result = run_check(lesson, number, exercises[number], answers)
         print(result)
         if not result.passed and _strict():
             raise AssertionError(f"{STRICT_ENV} is set and a check did not pass:\n{result}")
-        return result.passed
+        return None if isinstance(number, str) else result.passed
 
     check_exercise.__doc__ = (
         f"Check an answer to an exercise of lesson {lesson}: print what is right or wrong "
@@ -248,3 +272,46 @@ def call_learner_code(function: Callable[..., Any], *args: Any, name: str, advic
 def _describe(value: Any) -> str:
     shape = getattr(value, "shape", None)
     return f"a tensor of shape {tuple(shape)}" if shape is not None else repr(value)
+
+
+# Concept checks: a multiple-choice question about an idea, not about code.
+
+LETTERS = "abcdef"
+
+
+def concept_question(
+    name: str, hint: str, right: str, why: str, misconceptions: Mapping[str, str]
+) -> Exercise:
+    """A concept check: the learner assigns one letter to ``name`` (for example
+    ``answer_q1 = "b"``).
+
+    ``right`` is the right letter and ``why`` what the passed report says about it;
+    ``misconceptions`` maps every other letter to the misconception behind choosing it,
+    written so that it does not give the right letter away. Returns an ``Exercise`` whose
+    report for a wrong letter is that letter's misconception. Introduced in lesson 01.
+    """
+    letters = sorted([right, *misconceptions])
+    if len(set(letters)) != len(letters) or "".join(letters) != LETTERS[: len(letters)]:
+        raise ValueError(
+            f"question {name}: the right letter and the misconceptions must cover the letters "
+            f"a, b, ... once each; got right={right!r} and {sorted(misconceptions)}"
+        )
+    choices = ", ".join(f'"{letter}"' for letter in letters)
+
+    def test(**answers: Any) -> list[str]:
+        given = answers[name]
+        require(
+            isinstance(given, str),
+            f"`{name}` should be one letter in quotes, one of {choices}; it is a "
+            f"{type(given).__name__}.",
+        )
+        letter = given.strip().strip("()").strip().lower()
+        require(
+            letter in letters,
+            f"`{name}` is {given!r}; write one of the letters {choices} (in quotes).",
+        )
+        if letter != right:
+            raise Wrong(f"({letter}) is not it. {misconceptions[letter]}")
+        return [f"({letter}) is right: {why}"]
+
+    return Exercise(hint=hint, test=test, names=(name,))

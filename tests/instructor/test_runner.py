@@ -1,3 +1,4 @@
+import datetime
 import errno
 import shutil
 import subprocess
@@ -5,11 +6,14 @@ import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
+import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import instructor.runner as runner
+from course_utils.doctor import cpu_name
 from instructor.runner import (
     DEFAULT_CELL_TIMEOUT,
     HASH_KEY,
@@ -29,6 +33,11 @@ LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 def full_size_by_default(monkeypatch):
     """`make test` sets COURSE_SMOKE=1; these tests choose the mode themselves."""
     monkeypatch.delenv("COURSE_SMOKE", raising=False)
+
+
+def code(notebook):
+    """The notebook's code cells, in order (a stamp cell may sit among the others)."""
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
 def write_notebook(path, *sources):
@@ -57,8 +66,8 @@ def test_run_notebook_records_results_and_memory(tmp_path):
     assert [(r["name"], r["value"]) for r in run.results] == [("smoke", True), ("answer", 42)]
     assert run.peak_mb > 10  # a Python kernel with torch loaded is tens of MB at least
     executed = nbformat.read(tmp_path / "out" / "01_demo.ipynb", as_version=4)
-    assert executed.cells[2].outputs[0]["text"] == "smoke: True\nanswer: 42 units\n"
-    assert nbformat.read(source, as_version=4).cells[2].outputs == []  # the source is untouched
+    assert code(executed)[1].outputs[0]["text"] == "smoke: True\nanswer: 42 units\n"
+    assert code(nbformat.read(source, as_version=4))[1].outputs == []  # the source is untouched
 
 
 @pytest.mark.slow
@@ -69,8 +78,8 @@ def test_a_failing_notebook_is_saved_up_to_the_error(tmp_path):
     run = run_notebook(source, tmp_path / "out.ipynb", show_progress=False)
     assert not run.ok and "ZeroDivisionError" in run.error
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    assert executed.cells[1].outputs[0]["text"] == "before\n"
-    assert executed.cells[3].outputs == []
+    assert code(executed)[0].outputs[0]["text"] == "before\n"
+    assert code(executed)[2].outputs == []
 
 
 def test_format_table_lists_each_lesson():
@@ -110,10 +119,10 @@ def test_changed_only_skips_a_notebook_whose_inputs_did_not_change(tmp_path, cap
     nbformat.write(notebook, lesson)
     assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # prose alone changes no output
     assert "not re-executed" in capsys.readouterr().out
-    notebook.cells[1].source = "print('edited')"
+    code(notebook)[0].source = "print('edited')"
     nbformat.write(notebook, lesson)
     assert main([str(lesson), "--in-place", "--changed-only"]) == 0
-    assert nbformat.read(lesson, as_version=4).cells[1].outputs[0]["text"] == "edited\n"
+    assert code(nbformat.read(lesson, as_version=4))[0].outputs[0]["text"] == "edited\n"
 
 
 @pytest.mark.slow
@@ -250,18 +259,18 @@ def test_a_failed_in_place_run_clears_the_outputs_after_the_error_and_forgets_it
     )
     assert main([str(lesson), "--in-place"]) == 0
     notebook = nbformat.read(lesson, as_version=4)
-    assert notebook.cells[3].outputs[0]["text"] == "3\n" and HASH_KEY in notebook.metadata
-    notebook.cells[2].source = "raise ValueError('broken now')"
+    assert code(notebook)[2].outputs[0]["text"] == "3\n" and HASH_KEY in notebook.metadata
+    code(notebook)[1].source = "raise ValueError('broken now')"
     nbformat.write(notebook, lesson)
     assert main([str(lesson), "--in-place", "--changed-only"]) == 1
     failed = nbformat.read(lesson, as_version=4)
-    assert failed.cells[1].outputs[0]["text"] == "one\n"
-    assert failed.cells[3].outputs == [] and failed.cells[3].execution_count is None
+    assert code(failed)[0].outputs[0]["text"] == "one\n"
+    assert code(failed)[2].outputs == [] and code(failed)[2].execution_count is None
     assert HASH_KEY not in failed.metadata
-    failed.cells[2].source = "print('fixed')"
+    code(failed)[1].source = "print('fixed')"
     nbformat.write(failed, lesson)
     assert main([str(lesson), "--in-place", "--changed-only"]) == 0  # runs again, not skipped
-    assert nbformat.read(lesson, as_version=4).cells[3].outputs[0]["text"] == "3\n"
+    assert code(nbformat.read(lesson, as_version=4))[2].outputs[0]["text"] == "3\n"
 
 
 def test_an_in_place_write_that_fails_leaves_the_lesson_whole(monkeypatch, tmp_path):
@@ -326,7 +335,7 @@ def test_progress_bars_and_widget_state_are_not_saved(tmp_path):
     )
     assert main([str(lesson), "--out", str(tmp_path / "run")]) == 0
     executed = nbformat.read(tmp_path / "run" / "01_bars.ipynb", as_version=4)
-    assert executed.cells[1].outputs == [
+    assert code(executed)[0].outputs == [
         nbformat.v4.new_output("stream", name="stdout", text="trained\n")
     ]
     assert "widgets" not in executed.metadata
@@ -516,3 +525,68 @@ def test_the_kernel_does_not_warn_about_an_unencrypted_connection(tmp_path, capf
     assert run.runner_cpu_seconds > 0
     err = capfd.readouterr().err
     assert "without encryption" not in err
+
+
+# --- the "last verified" stamp --------------------------------------------------------
+
+
+def stamps(notebook):
+    return [cell for cell in notebook.cells if runner.STAMP_TAG in cell.metadata.get("tags", [])]
+
+
+@pytest.mark.slow
+def test_a_lesson_that_runs_to_the_end_is_stamped_under_its_title_and_its_twin_too(tmp_path):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "print('ran')")
+    lesson.with_suffix(".py").write_text(jupytext.writes(nbformat.read(lesson, 4), "py:percent"))
+    assert main([str(lesson), "--in-place"]) == 0
+    notebook = nbformat.read(lesson, as_version=4)
+    (cell,) = stamps(notebook)
+    assert notebook.cells.index(cell) == 1 and notebook.cells[0].source == "# A lesson"
+    facts = notebook.metadata[runner.STAMP_KEY]
+    assert facts["date"] == datetime.date.today().isoformat() and facts["smoke"] is False
+    assert facts["torch"] == torch.__version__ and facts["device"].startswith("CPU (")
+    assert facts["peak_mb"] > 10 and facts["seconds"] > 0
+    assert cell.source == runner.stamp_text(facts)
+    assert f"PyTorch {torch.__version__} on CPU (" in cell.source
+    twin = jupytext.read(lesson.with_suffix(".py"))
+    assert [c.source for c in twin.cells] == [c.source for c in notebook.cells]
+    assert runner._is_current(notebook, smoke=False)  # the stamp is not an input
+    assert main([str(lesson), "--in-place"]) == 0  # a second run replaces it: still one
+    assert len(stamps(nbformat.read(lesson, as_version=4))) == 1
+    assert len(stamps(jupytext.read(lesson.with_suffix(".py")))) == 1
+
+
+@pytest.mark.slow
+def test_a_failed_run_keeps_no_stamp(tmp_path):
+    lesson = write_notebook(tmp_path / "01_demo.ipynb", "x = 1")
+    assert main([str(lesson), "--in-place"]) == 0
+    notebook = nbformat.read(lesson, as_version=4)
+    code(notebook)[0].source = "1 / 0"
+    nbformat.write(notebook, lesson)
+    assert main([str(lesson), "--in-place"]) == 1
+    failed = nbformat.read(lesson, as_version=4)
+    assert stamps(failed) == [] and runner.STAMP_KEY not in failed.metadata
+
+
+def test_a_smoke_run_says_so_in_its_stamp():
+    facts = {"date": "2026-12-02", "torch": "2.9.1", "device": "Apple GPU (MPS)"}
+    facts.update(seconds=12.34, peak_mb=812, smoke=True)
+    assert runner.stamp_text(facts).startswith(
+        "> **Last verified** 2026-12-02 in smoke mode (a quick, reduced run): PyTorch 2.9.1 on "
+        "Apple GPU (MPS); the whole lesson ran in 12 s with a peak memory of 812 MB."
+    )
+
+
+def test_the_device_probe_names_the_device_the_lessons_use():
+    facts = runner.machine_facts()
+    assert facts["torch"] == torch.__version__
+    assert facts["device"] == f"CPU ({cpu_name()}, {torch.get_num_threads()} threads)"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
+def test_every_committed_lesson_carries_the_stamp_of_its_full_size_run(lesson):
+    notebook = nbformat.read(lesson, as_version=4)
+    (cell,) = stamps(notebook)
+    facts = notebook.metadata[runner.STAMP_KEY]
+    assert notebook.cells.index(cell) == 1 and cell.source == runner.stamp_text(facts)
+    assert facts["smoke"] is False

@@ -1,6 +1,7 @@
 """Student versions: the stub generator, the checks, and each committed student version."""
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -282,7 +283,11 @@ def test_student_version_runs_top_to_bottom_and_each_exercise_says_not_attempted
     number = lesson.name[:2]
     reports = re.findall(rf"\[ \] Lesson {number}, exercise (\d+): not attempted", outputs)
     assert reports == [str(n) for n in range(1, exercise_count(lesson) + 1)], outputs[-2000:]
-    assert outputs.count("    Hint: ") == len(reports)
+    # The concept questions at the end are stubs too, each with its hint.
+    questions = re.findall(rf"\[ \] Lesson {number}, question (\d+): not attempted", outputs)
+    asked = importlib.import_module(f"course_utils.checks.lesson{number}").QUESTIONS
+    assert questions == [name[1:] for name in asked], outputs[-2000:]
+    assert outputs.count("    Hint: ") == len(reports) + len(questions)
     assert ": passed" not in outputs and "not right yet" not in outputs
 
 
