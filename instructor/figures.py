@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from instructor.runner import write_atomically
+from instructor.runner import STAMP_TAG, write_atomically
 
 __all__ = ["Quote", "check_figures", "main", "printed_values", "quotes", "update_figures"]
 
@@ -91,7 +91,8 @@ def check_figures(notebook: nbformat.NotebookNode) -> list[str]:
     values = printed_values(notebook)
     problems = []
     for cell in notebook.cells:
-        if cell.cell_type != "markdown":
+        # The runner's stamp states the run's own time and memory (instructor.runner.stamp).
+        if cell.cell_type != "markdown" or STAMP_TAG in cell.metadata.get("tags", []):
             continue
         found, unannotated = quotes(cell.source)
         for figure in unannotated:

@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -403,12 +404,14 @@ def machine_facts() -> dict[str, str]:
 def stamp_text(facts: dict) -> str:
     """The stamp's markdown, from ``facts`` (date, torch, device, seconds, peak_mb, smoke)."""
     mode = " in smoke mode (a quick, reduced run)" if facts["smoke"] else ""
-    return (
-        f"> **Last verified** {facts['date']}{mode}: PyTorch {facts['torch']} on "
+    text = (
+        f"**Last verified** {facts['date']}{mode}: PyTorch {facts['torch']} on "
         f"{facts['device']}; the whole lesson ran in {facts['seconds']:.0f} s with a peak "
         f"memory of {facts['peak_mb']:.0f} MB. The course's runner wrote this line from the "
         "run that produced the worked lesson's outputs."
     )
+    # A quote block, in lines short enough for the .py twin's 100 columns.
+    return "\n".join(textwrap.wrap(text, width=88, initial_indent="> ", subsequent_indent="> "))
 
 
 def stamp(notebook: nbformat.NotebookNode, facts: dict | None) -> None:

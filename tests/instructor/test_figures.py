@@ -9,6 +9,7 @@ from conftest import LESSON_NOTEBOOKS
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from instructor.figures import Quote, check_figures, main, printed_values, quotes, update_figures
+from instructor.runner import stamp
 
 
 def notebook_with(markdown: str, printed: str) -> nbformat.NotebookNode:
@@ -65,6 +66,19 @@ def test_check_figures_reports_drift_missing_outputs_and_unannotated_figures():
         "'12%' depends on a run but names no output: add <!-- output: NAME -->",
         "'97.0%' quotes 'acc', but the output says 0.9653",
         "'3 s' quotes 'time', which no cell printed",
+    ]
+
+
+def test_the_runners_stamp_is_the_runs_own_record_and_is_not_checked():
+    notebook = notebook_with("It took 3 s.", "")
+    stamp(
+        notebook,
+        {"date": "2026-12-02", "torch": "2.14.1", "device": "CPU (x, 2 threads)"}
+        | {"seconds": 81.2, "peak_mb": 1395, "smoke": False},
+    )
+    assert "81 s" in notebook.cells[1].source
+    assert check_figures(notebook) == [
+        "'3 s' depends on a run but names no output: add <!-- output: NAME -->"
     ]
 
 

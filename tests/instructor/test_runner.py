@@ -571,8 +571,10 @@ def test_a_failed_run_keeps_no_stamp(tmp_path):
 def test_a_smoke_run_says_so_in_its_stamp():
     facts = {"date": "2026-12-02", "torch": "2.9.1", "device": "Apple GPU (MPS)"}
     facts.update(seconds=12.34, peak_mb=812, smoke=True)
-    assert runner.stamp_text(facts).startswith(
-        "> **Last verified** 2026-12-02 in smoke mode (a quick, reduced run): PyTorch 2.9.1 on "
+    text = runner.stamp_text(facts)
+    assert all(line.startswith("> ") and len(line) <= 90 for line in text.splitlines())
+    assert " ".join(line.removeprefix("> ") for line in text.splitlines()).startswith(
+        "**Last verified** 2026-12-02 in smoke mode (a quick, reduced run): PyTorch 2.9.1 on "
         "Apple GPU (MPS); the whole lesson ran in 12 s with a peak memory of 812 MB."
     )
 
