@@ -31,6 +31,11 @@
 # - move data between NumPy and PyTorch without copying, knowing the memory is shared;
 # - move tensors between devices and follow the rule that operands share a device.
 
+# %% [markdown] tags=["last-verified"]
+# > **Last verified** 2026-12-02: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 5 s with a peak memory of 656 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
+
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
 import subprocess
@@ -580,3 +585,102 @@ if check_exercise(3, zero_negatives=zero_negatives):
 # The smallest value is now 0: the mask chose exactly the negative entries, and
 # assigning through it changed them in place. The check also tried tensors of other
 # shapes, and one holding an exact 0, which is not negative and so not counted.
+
+# %% [markdown]
+# ## Check your understanding
+#
+# Four questions about the ideas of this lesson. Answer each with one letter in quotes,
+# for example `answer_q1 = "b"`, and run its cell: a wrong letter is answered with the
+# idea to revisit and the section that shows it.
+
+# %% [markdown]
+# **Question 1.** `table` has shape (3, 3). What does `table / table.sum(dim=1)`
+# (without `keepdim=True`) compute?
+#
+# - (a) each row divided by its own sum
+# - (b) nothing: the shapes (3, 3) and (3,) do not match, so it raises an error
+# - (c) column j divided by the sum of row j
+# - (d) every entry divided by the sum of the whole table
+
+# %% tags=["nbval-check-output"]
+### BEGIN SOLUTION
+# Hint: section 5, the silent bug: which dimension does a shape (3,) line up with?
+answer_q1 = "c"
+### END SOLUTION
+check_exercise("Q1", answer_q1=answer_q1)
+
+# %% [markdown] tags=["solution"]
+# **(c).** The row sums have shape (3,), and broadcasting compares shapes from the
+# right, so sum j lines up with column j. Section 5's silent-bug cell showed the
+# result: its rows summed to 0.625, 1.25 and 1, where dividing each row by its own sum
+# (with `keepdim=True`, sums of shape (3, 1)) gave 1, 1 and 1. No error warns you.
+
+# %% [markdown]
+# **Question 2.** After these lines, which objects hold the numbers 0, 10, 20, 30?
+#
+# ```python
+# array = np.arange(4, dtype=np.float32)
+# tensor = torch.from_numpy(array)
+# copied = torch.tensor(array)
+# tensor *= 10
+# ```
+#
+# - (a) only `tensor`
+# - (b) `tensor` and `array`, but not `copied`
+# - (c) all three: `tensor`, `array` and `copied`
+
+# %% tags=["nbval-check-output"]
+### BEGIN SOLUTION
+# Hint: section 6: which conversions share memory, and is *= in place?
+answer_q2 = "b"
+### END SOLUTION
+check_exercise("Q2", answer_q2=answer_q2)
+
+# %% [markdown] tags=["solution"]
+# **(b).** `from_numpy` shares the array's memory and `*=` changes a tensor in place,
+# so the array changes with the tensor: section 6 printed `[ 0. 10. 20. 30.]` for
+# the array. `torch.tensor(array)` copies, so `copied` keeps 0, 1, 2, 3: in section 6,
+# changing `copied[0]` to 123 left `array[0]` as it was.
+
+# %% [markdown]
+# **Question 3.** `numbers = torch.from_numpy(np.array([0.5, 1.5]))`. What is
+# `numbers.dtype`, and what happens when `nn.Linear(2, 1)` is applied to `numbers`?
+#
+# - (a) `float64`, and the layer raises an error about `Double` and `Float`
+# - (b) `float32`, and the layer works
+# - (c) `float64`, and the layer converts it to `float32` and works
+
+# %% tags=["nbval-check-output"]
+### BEGIN SOLUTION
+# Hint: section 6: NumPy's default float type, and what nn.Linear said about it
+answer_q3 = "a"
+### END SOLUTION
+check_exercise("Q3", answer_q3=answer_q3)
+
+# %% [markdown] tags=["solution"]
+# **(a).** NumPy makes 64-bit floats by default and `from_numpy` keeps their type:
+# section 6 printed `torch.float64`. A layer's weights are `float32`, and PyTorch does
+# not convert for you, so the layer raised "mat1 and mat2 must have the same dtype, but
+# got Double and Float". `.float()` on the input, or a `float32` array, fixes it.
+
+# %% [markdown]
+# **Question 4.** On a machine with a GPU, `x = torch.ones(1000)` is on the CPU and
+# `w = torch.ones(1000, device="cuda")` on the GPU. What does `x + w` do?
+#
+# - (a) it copies `x` to the GPU without a word and adds there
+# - (b) it copies `w` to the CPU without a word and adds there
+# - (c) it runs, but slowly, because each number is copied across as it is added
+# - (d) it raises a `RuntimeError`; move one of them with `.to(...)` first
+
+# %% tags=["nbval-check-output"]
+### BEGIN SOLUTION
+# Hint: section 7: the rule for the tensors in one operation
+answer_q4 = "d"
+### END SOLUTION
+check_exercise("Q4", answer_q4=answer_q4)
+
+# %% [markdown] tags=["solution"]
+# **(d).** The tensors in one operation must be on the same device. PyTorch never
+# copies between devices behind your back, since such a copy is slow and easy to miss,
+# so it raises an error instead. This CPU-only run could not show the GPU's message,
+# but section 7's meta-device cell shows the same rule on any machine.

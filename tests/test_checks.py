@@ -35,6 +35,7 @@ from course_utils.checks import (
     Exercise,
     Wrong,
     call_learner_code,
+    concept_question,
     lesson01,
     lesson02,
     lesson03,
@@ -61,8 +62,9 @@ MODULES = {
 }
 
 
-def run(module, number: int, **answers):
-    return run_check(module.LESSON, number, module.EXERCISES[number], answers)
+def run(module, number: int | str, **answers):
+    checks = {**module.EXERCISES, **module.QUESTIONS}  # exercises 1, 2, ...; questions "Q1", ...
+    return run_check(module.LESSON, number, checks[number], answers)
 
 
 def assert_passes(module, number: int, **answers) -> None:
@@ -149,7 +151,7 @@ def test_a_mistake_in_the_check_cell_itself_is_a_plain_error():
     check = make_checker("00", {1: toy_exercise()})
     with pytest.raises(TypeError, match=r"takes answer=answer; it was given reply"):
         check(1, reply=42)
-    with pytest.raises(ValueError, match=r"has exercises \[1\], not 2"):
+    with pytest.raises(ValueError, match=r"has exercises and questions 1, not 2"):
         check(2, answer=42)
 
 
@@ -184,6 +186,139 @@ def test_numbers_and_fractions_name_what_is_wrong(value, fragment):
     with pytest.raises(Wrong, match=fragment):
         require_fraction(value, "accuracy")
     assert require_number(torch.tensor(0.5), "x") == 0.5
+
+
+# --- concept checks -----------------------------------------------------------------
+
+
+def toy_question() -> Exercise:
+    return concept_question(
+        "answer_q1",
+        hint="what does a gradient point along?",
+        right="b",
+        why="the gradient points uphill, so a step against it goes down",
+        misconceptions={
+            "a": "A step along the gradient climbs the loss.",
+            "c": "The size of a step depends on the learning rate too.",
+        },
+    )
+
+
+@pytest.mark.parametrize("given", ["b", "B", " (b) ", "(B)"])
+def test_a_concept_question_takes_its_letter_in_any_common_spelling(given):
+    result = run_check("00", "Q1", toy_question(), {"answer_q1": given})
+    assert result.passed, str(result)
+    assert str(result).splitlines()[0] == "[ok] Lesson 00, question 1: passed"
+    assert "the gradient points uphill" in result.details[1]
+
+
+def test_a_wrong_letter_gets_its_misconception_and_not_the_right_letter():
+    result = run_check("00", "Q1", toy_question(), {"answer_q1": "c"})
+    assert result.status == "not right yet"
+    assert result.details == (
+        "(c) is not it. The size of a step depends on the learning rate too.",
+    )
+    assert "(b)" not in str(result)
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"), [(2, "one letter in quotes"), ("e", "write one of the letters")]
+)
+def test_an_answer_that_is_not_a_choice_says_what_to_write(given, fragment):
+    result = run_check("00", "Q1", toy_question(), {"answer_q1": given})
+    assert result.status == "not right yet" and fragment in result.details[0]
+
+
+def test_a_concept_stub_reports_not_attempted_with_its_own_name_and_hint(capsys, monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    check = make_checker("00", {1: toy_exercise()}, {"Q1": toy_question()})
+    assert check("Q1", answer_q1=...) is None  # a bare call: Jupyter shows no `True`
+    assert check("Q1", answer_q1="b") is None
+    printed = capsys.readouterr().out
+    assert "question 1: passed" in printed
+    assert "question 1: not attempted" in printed and "`answer_q1 = ...`" in printed
+    assert "Hint: what does a gradient point along?" in printed
+    with pytest.raises(TypeError, match="takes answer_q1=answer_q1"):
+        check("Q1", answer=...)
+
+
+def test_a_question_must_give_every_other_letter_a_misconception():
+    with pytest.raises(ValueError, match="cover the letters"):
+        concept_question("q", hint="", right="a", why="", misconceptions={"c": "no"})
+    with pytest.raises(ValueError, match="cover the letters"):
+        concept_question("q", hint="", right="a", why="", misconceptions={"a": "no", "b": "x"})
+
+
+def question_ids() -> list[tuple[str, str]]:
+    return [(lesson, name) for lesson, module in MODULES.items() for name in module.QUESTIONS]
+
+
+@pytest.mark.parametrize("lesson", list(MODULES))
+def test_every_lesson_has_three_to_five_concept_questions(lesson):
+    questions = MODULES[lesson].QUESTIONS
+    assert 3 <= len(questions) <= 5
+    assert list(questions) == [f"Q{n}" for n in range(1, len(questions) + 1)]
+
+
+@pytest.mark.parametrize(("lesson", "name"), question_ids())
+def test_every_wrong_letter_of_every_question_explains_itself(lesson, name):
+    module = MODULES[lesson]
+    question = module.QUESTIONS[name]
+    (answer_name,) = question.answer_names()
+    assert answer_name == f"answer_{name.lower()}"
+    reports = {letter: run(module, name, **{answer_name: letter}) for letter in "abcdef"[:6]}
+    right = [letter for letter, report in reports.items() if report.passed]
+    assert len(right) == 1, "exactly one letter passes"
+    for letter, report in reports.items():
+        if letter == right[0] or "write one of the letters" in report.details[0]:
+            continue
+        text = report.details[0]
+        assert text.startswith(f"({letter}) is not it. ") and len(text) > 40, text
+        assert f"({right[0]})" not in text, f"{name} ({letter}) gives the right letter away"
+    stub = run(module, name, **{answer_name: NOT_ATTEMPTED})
+    assert stub.status == "not attempted" and stub.details[-1] == f"Hint: {question.hint}"
+
+
+def lesson_questions(script: Path) -> dict[str, tuple[str, str]]:
+    """Question name -> (the hint of its solution region, its check cell), from the lesson."""
+    found, name = {}, None
+    for cell in jupytext.read(script).cells:
+        heading = re.search(r"\*\*Question (\d+)\.\*\*", cell.source)
+        if cell.cell_type == "markdown" and heading:
+            name = f"Q{heading.group(1)}"
+        elif cell.cell_type == "code" and name is not None and "# Hint:" in cell.source:
+            hint = next(line for line in cell.source.splitlines() if "# Hint:" in line)
+            found.setdefault(name, (hint.split("# Hint:", 1)[1].strip(), cell.source))
+    return found
+
+
+@pytest.mark.parametrize("script", EXERCISE_SCRIPTS, ids=[path.stem for path in EXERCISE_SCRIPTS])
+def test_every_question_in_a_lesson_has_its_check_and_hint(script):
+    module = MODULES[script.stem[:2]]
+    found = lesson_questions(script)
+    assert sorted(found) == sorted(module.QUESTIONS), "a question has no check, or no hint"
+    for name, (hint, source) in found.items():
+        assert module.QUESTIONS[name].hint == hint, f"{name}: hints differ"
+        answer = f"answer_{name.lower()}"
+        assert f'check_exercise("{name}", {answer}={answer})' in source, source
+
+
+@pytest.mark.parametrize("script", EXERCISE_SCRIPTS, ids=[path.stem for path in EXERCISE_SCRIPTS])
+def test_every_committed_question_output_says_passed(script):
+    """The worked versions answer every question, and the committed run shows it."""
+    notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    module = MODULES[script.stem[:2]]
+    outputs = {
+        name: "".join(output.get("text", "") for output in cell.outputs)
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for name in module.QUESTIONS
+        if f'check_exercise("{name}"' in cell.source
+    }
+    assert sorted(outputs) == sorted(module.QUESTIONS)
+    for name, text in outputs.items():
+        head = f"[ok] Lesson {module.LESSON}, question {name[1:]}: passed"
+        assert text.startswith(head), text
 
 
 # --- every exercise: the stub, and hints that match the lessons -------------------
@@ -594,20 +729,39 @@ def lesson04_train_epoch(
     sync_before=True,
     move_images=True,
     move_labels=True,
+    read_loss=None,
 ):
-    """Exercise 1's train_epoch, or the same with one named mistake."""
+    """Exercise 1's train_epoch, or the same with one named mistake.
+
+    ``read_loss``: a way to read the loss on the CPU at every step ("item", "float",
+    "print", "cpu"), or "once": the losses kept on the device and averaged after the loop.
+    """
     model.train(train)
     if sync_before:
         lesson04.device_module.synchronize(on)
     start = time.perf_counter()
+    losses = []
     for _ in range(epochs):
         for images, labels in loader:
             images = images.to(on) if move_images else images
             labels = labels.to(device=on, non_blocking=True) if move_labels else labels
-            F.cross_entropy(model(images), labels).backward()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
             optimizer.step()
             if zero_grad:
                 optimizer.zero_grad()
+            if read_loss == "item":
+                losses.append(loss.item())
+            elif read_loss == "float":
+                losses.append(float(loss))
+            elif read_loss == "print":
+                print(f"loss {loss:.3f}")
+            elif read_loss == "cpu":
+                losses.append(loss.detach().cpu())
+            elif read_loss == "once":
+                losses.append(loss.detach())
+    if read_loss == "once":
+        torch.stack(losses).mean().item()
     if clock_before_sync:
         seconds = time.perf_counter() - start
         lesson04.device_module.synchronize(on)
@@ -628,6 +782,26 @@ def lesson04_exercise1(**mistake):
 
 def test_lesson04_exercise1_passes_the_lessons_loop():
     assert_passes(lesson04, 1, **lesson04_exercise1())
+
+
+def test_lesson04_exercise1_passes_a_loop_that_reads_the_losses_once_after_it():
+    result = run(lesson04, 1, **lesson04_exercise1(read_loss="once"))
+    assert result.passed, str(result)
+    assert "(1 copy in 6 steps)" in str(result)
+
+
+@pytest.mark.parametrize(
+    ("read_loss", "how"),
+    [
+        ("item", "`.item()`"),
+        ("float", "`float(...)`"),
+        ("print", "an f-string"),
+        ("cpu", "`.cpu()`"),
+    ],
+)
+def test_lesson04_exercise1_finds_a_copy_of_the_loss_to_the_cpu_at_every_step(read_loss, how):
+    fragment = f"to the CPU in each of the 6 steps, with {how}. On a GPU each such copy"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(read_loss=read_loss))
 
 
 @pytest.mark.parametrize(
@@ -777,59 +951,128 @@ def losses(final_train_loss: float, num_epochs: int, rising: bool = True) -> lis
             "train_loss": 2.0 - (2.0 - final_train_loss) * (epoch + 1) / num_epochs,
             "val_loss": 1.3 + (0.05 * abs(epoch - num_epochs // 2) if rising else -0.01 * epoch),
             "val_acc": 0.5,
+            "train_seconds": 1.0,
         }
         for epoch in range(num_epochs)
     ]
 
 
-def test_lesson05_exercise1():
-    full = {"augmented": losses(1.2, 15), "plain": losses(0.26, 15)}
-    assert_passes(lesson05, 1, overfit_histories=full, overfit_epochs=15)
-    smoke = {"augmented": losses(2.30, 2), "plain": losses(2.31, 2)}
-    assert_passes(lesson05, 1, overfit_histories=smoke, overfit_epochs=2)
-    swapped = {"augmented": full["plain"], "plain": full["augmented"]}
-    assert_wrong(
-        lesson05, 1, "Are the transforms swapped?", overfit_histories=swapped, overfit_epochs=15
-    )
-    same = {"augmented": full["plain"], "plain": copy.deepcopy(full["plain"])}
-    assert_wrong(lesson05, 1, "the same training losses", overfit_histories=same, overfit_epochs=15)
-    short = {"augmented": losses(1.2, 3), "plain": losses(0.26, 3)}
-    assert_wrong(lesson05, 1, "has 3 epochs", overfit_histories=short, overfit_epochs=15)
-    still_falling = {"augmented": full["augmented"], "plain": losses(0.26, 15, rising=False)}
-    assert_wrong(
-        lesson05, 1, "shows no overfitting yet", overfit_histories=still_falling, overfit_epochs=15
-    )
+class Tiny(ImageClassificationBase):
+    """Stands in for SmallCnn and ResNet9: a classifier of 6 numbers whose parameter
+    count grows with the width."""
 
-
-class Widths(nn.Module):
-    """Stands in for ResNet9: its parameter count grows with the width."""
-
-    def __init__(self, width: int):
+    def __init__(self, width: int = 4):
         super().__init__()
-        self.layer = nn.Linear(width, width)
+        self.layers = nn.Sequential(nn.Linear(6, width), nn.ReLU(), nn.Linear(width, 3))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.layers(inputs)
+
+
+def tiny_loader(seed: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    data = TensorDataset(torch.randn(40, 6, generator=generator), torch.arange(40) % 3)
+    return DataLoader(data, batch_size=20)
+
+
+LESSON05_VAL, LESSON05_TEST = tiny_loader(0), tiny_loader(1)
+
+
+def tiny_run(history: list[dict], seed: int = 0, width: int = 4, scored_on=LESSON05_VAL):
+    """A model built after seeding, a copy of its start, a nudge of "training", and the
+    history moved so that its last epoch is the model's score on ``scored_on``:
+    (history, model, start)."""
+    torch.manual_seed(seed)
+    model = Tiny(width)
+    start = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1)
+    history, measured = copy.deepcopy(history), evaluate(model, scored_on)
+    shift = measured["val_loss"] - history[-1]["val_loss"]  # keeps the curve's shape
+    for epoch in history:
+        epoch["val_loss"] += shift
+    history[-1]["val_acc"] = measured["val_acc"]
+    return history, model, start
+
+
+def overfit_answer(runs: dict, overfit_epochs: int) -> dict:
+    return {
+        "overfit_histories": {label: run[0] for label, run in runs.items()},
+        "overfit_models": {label: run[1] for label, run in runs.items()},
+        "overfit_starts": {label: run[2] for label, run in runs.items()},
+        "overfit_epochs": overfit_epochs,
+        "val_loader": LESSON05_VAL,
+    }
+
+
+def test_lesson05_exercise1():
+    full = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    assert_passes(lesson05, 1, **overfit_answer(full, 15))
+    smoke = {"augmented": tiny_run(losses(2.30, 2)), "plain": tiny_run(losses(2.31, 2))}
+    assert_passes(lesson05, 1, **overfit_answer(smoke, 2))
+    swapped = {"augmented": full["plain"], "plain": full["augmented"]}
+    assert_wrong(lesson05, 1, "Are the transforms swapped?", **overfit_answer(swapped, 15))
+    same = {"augmented": full["plain"], "plain": copy.deepcopy(full["plain"])}
+    assert_wrong(lesson05, 1, "the same training losses", **overfit_answer(same, 15))
+    short = {"augmented": tiny_run(losses(1.2, 3)), "plain": tiny_run(losses(0.26, 3))}
+    assert_wrong(lesson05, 1, "has 3 epochs", **overfit_answer(short, 15))
+    still_falling = {**full, "plain": tiny_run(losses(0.26, 15, rising=False))}
+    assert_wrong(lesson05, 1, "shows no overfitting yet", **overfit_answer(still_falling, 15))
+
+
+def test_lesson05_exercise1_finds_an_unfair_or_misjudged_comparison():
+    full = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    other_seed = {**full, "plain": tiny_run(losses(0.26, 15), seed=1)}
+    assert_wrong(lesson05, 1, "started from different weights", **overfit_answer(other_seed, 15))
+    on_test = {**full, "plain": tiny_run(losses(0.26, 15), scored_on=LESSON05_TEST)}
+    assert_wrong(lesson05, 1, "measured on another set", **overfit_answer(on_test, 15))
+    history, model, _ = full["plain"]
+    copied_after = {**full, "plain": (history, model, copy.deepcopy(model.state_dict()))}
+    assert_wrong(lesson05, 1, "copy the weights before", **overfit_answer(copied_after, 15))
+    whole_model = {**full, "plain": (history, model, model)}
+    assert_wrong(
+        lesson05, 1, "copy.deepcopy(model.state_dict())", **overfit_answer(whole_model, 15)
+    )
+    answer = overfit_answer(full, 15)
+    answer["overfit_models"] = {"augmented": model}
+    assert_wrong(lesson05, 1, "no entry for 'plain'", **answer)
+
+
+def lesson05_width_answer(runs: dict, width_epochs: int = 3) -> dict:
+    return {
+        "width_histories": {width: run[0] for width, run in runs.items()},
+        "width_models": {width: run[1] for width, run in runs.items()},
+        "width_starts": {width: run[2] for width, run in runs.items()},
+        "width_epochs": width_epochs,
+        "resnet_width": 16,
+        "model_class": Tiny,
+        "val_loader": LESSON05_VAL,
+    }
 
 
 def test_lesson05_exercise2():
-    counts = {width: width * width + width for width in (4, 8, 16)}
-    solution = {width: (counts[width], 0.5, 1.0) for width in counts}
-    answers = {"resnet_width": 16, "model_class": Widths}
-    assert_passes(lesson05, 2, width_results=solution, **answers)
-    last_model_only = {width: (counts[16], 0.5, 1.0) for width in counts}
+    runs = {width: tiny_run(losses(1.4, 3), width=width) for width in (4, 8, 16)}
+    assert_passes(lesson05, 2, **lesson05_width_answer(runs))
+    last_model_only = {width: (runs[width][0], runs[16][1], runs[16][2]) for width in runs}
     assert_wrong(
         lesson05,
         2,
-        "count the parameters of the model trained at that width",
-        width_results=last_model_only,
-        **answers,
+        "store the model trained at that width",
+        **lesson05_width_answer(last_model_only),
     )
+    other_seed = {**runs, 8: tiny_run(losses(1.4, 3), seed=1, width=8)}
     assert_wrong(
-        lesson05, 2, "should be a tuple", width_results=dict.fromkeys(counts, 0.5), **answers
+        lesson05, 2, "Width 8 did not start from the weights", **lesson05_width_answer(other_seed)
     )
-    as_lists = {width: list(entry) for width, entry in solution.items()}
-    assert_passes(lesson05, 2, width_results=as_lists, **answers)
+    on_test = {**runs, 16: tiny_run(losses(1.4, 3), width=16, scored_on=LESSON05_TEST)}
+    assert_wrong(lesson05, 2, "measured on another set", **lesson05_width_answer(on_test))
+    two_epochs = {width: tiny_run(losses(1.4, 2), width=width) for width in runs}
     assert_wrong(
-        lesson05, 2, "no entry for 4", width_results={8: solution[8], 16: solution[16]}, **answers
+        lesson05, 2, "has 2 epochs; the exercise trains", **lesson05_width_answer(two_epochs)
     )
+    missing = {8: runs[8], 16: runs[16]}
+    assert_wrong(lesson05, 2, "no entry for 4", **lesson05_width_answer(missing))
 
 
 # --- lesson 06 -------------------------------------------------------------------
@@ -969,15 +1212,15 @@ def test_lesson06_exercise2_passes_an_average_with_the_division_first():
     assert_passes(lesson06, 2, average_gradients=divide_then_sum)
 
 
-def choose_backend(cuda_available, gpu_count, local_rank, local_world_size):
+def choose_backend(cuda_available, gpu_count, rank, local_rank, local_world_size):
     if cuda_available and gpu_count >= local_world_size:
         return "nccl", torch.device("cuda", local_rank), [local_rank]
     return "gloo", torch.device("cpu"), None
 
 
 def choose_with(**changes):
-    def choose(cuda_available, gpu_count, local_rank, local_world_size):
-        facts = (cuda_available, gpu_count, local_rank, local_world_size)
+    def choose(cuda_available, gpu_count, rank, local_rank, local_world_size):
+        facts = (cuda_available, gpu_count, rank, local_rank, local_world_size)
         backend, device, ids = choose_backend(*facts)
         if backend == "nccl":
             backend = changes.get("nccl_backend", backend)
@@ -990,40 +1233,33 @@ def choose_with(**changes):
     return choose
 
 
-def per_process_choice(cuda_available, gpu_count, local_rank, local_world_size):
+def per_process_choice(cuda_available, gpu_count, rank, local_rank, local_world_size):
     if cuda_available and local_rank < gpu_count:  # a GPU for me: not enough for the group
         return "nccl", torch.device("cuda", local_rank), [local_rank]
     return "gloo", torch.device("cpu"), None
 
 
-def nccl_whenever_cuda(cuda_available, gpu_count, local_rank, local_world_size):
+def nccl_whenever_cuda(cuda_available, gpu_count, rank, local_rank, local_world_size):
     if cuda_available:  # even with fewer GPUs than processes
         return "nccl", torch.device("cuda", local_rank), [local_rank]
     return "gloo", torch.device("cpu"), None
 
 
-@pytest.mark.parametrize(
-    ("answer", "fragment"),
-    [
-        (choose_with(gpu_device="cuda"), "plain 'cuda', which means GPU 0"),
-        (choose_with(gpu_device=torch.device("cuda", 0)), "the device is cuda:0"),
-        (choose_with(gpu_ids=None), "DDP should be told this process's one GPU"),
-        (choose_with(cpu_ids=[0]), "it refuses a list"),
-        (choose_with(nccl_backend="gloo"), "NCCL is the backend to use"),
-        (per_process_choice, "all processes of a group must use the same backend"),
-        (nccl_whenever_cuda, "fewer GPUs than processes"),
-        (lambda *facts: ("nccl", "cuda:0", [0]), "which runs only between GPUs"),
-        (lambda *facts: ("gloo", "cpu"), "should return (backend, device, device_ids)"),
-    ],
-)
-def test_lesson06_exercise3(answer, fragment):
-    assert_passes(lesson06, 3, choose_backend=choose_backend)
-    assert_wrong(lesson06, 3, fragment, choose_backend=answer)
-
-
-def copies_the_notebooks_rule(cuda_available, gpu_count, local_rank, local_world_size):
+def copies_the_notebooks_rule(cuda_available, gpu_count, rank, local_rank, local_world_size):
     if cuda_available and gpu_count >= 2:  # the notebook's cpu_only, not this exercise's rule
         return "nccl", torch.device("cuda", local_rank), [local_rank]
+    return "gloo", torch.device("cpu"), None
+
+
+def gpu_by_global_rank(cuda_available, gpu_count, rank, local_rank, local_world_size):
+    if cuda_available and gpu_count >= local_world_size:  # right on one machine only
+        return "nccl", torch.device("cuda", rank), [rank]
+    return "gloo", torch.device("cpu"), None
+
+
+def ids_by_global_rank(cuda_available, gpu_count, rank, local_rank, local_world_size):
+    if cuda_available and gpu_count >= local_world_size:
+        return "nccl", torch.device("cuda", local_rank), [rank]
     return "gloo", torch.device("cpu"), None
 
 
@@ -1039,23 +1275,37 @@ def wrong_only_for(case, answer):
 @pytest.mark.parametrize(
     ("answer", "fragment"),
     [
-        (copies_the_notebooks_rule, "with CUDA and 2 GPU(s), for local rank 3 of 4"),
+        (choose_with(gpu_device="cuda"), "plain 'cuda', which means GPU 0"),
+        (choose_with(gpu_device=torch.device("cuda", 0)), "the device is cuda:0"),
+        (choose_with(gpu_ids=None), "DDP should be told this process's one GPU"),
+        (choose_with(cpu_ids=[0]), "it refuses a list"),
+        (choose_with(nccl_backend="gloo"), "NCCL is the backend to use"),
+        (per_process_choice, "all processes of a group must use the same backend"),
+        (nccl_whenever_cuda, "fewer GPUs than processes"),
+        (lambda *facts: ("nccl", "cuda:0", [0]), "which runs only between GPUs"),
+        (lambda *facts: ("gloo", "cpu"), "should return (backend, device, device_ids)"),
+        # The multi-node mistake: cuda:RANK is right on the first machine only.
+        (gpu_by_global_rank, "rank 3 (local rank 1 of 2) the device is cuda:3, numbered by the"),
+        (ids_by_global_rank, "device_ids is [3], numbered by the global rank"),
+        # 4 processes on 2 GPUs, and one process on one GPU.
+        (copies_the_notebooks_rule, "with CUDA and 2 GPU(s), for rank 3 (local rank 3 of 4)"),
         (
-            wrong_only_for((True, 2, 3, 4), ("nccl", torch.device("cuda", 3), [3])),
-            "with CUDA and 2 GPU(s), for local rank 3 of 4 you chose 'nccl'",
+            wrong_only_for((True, 2, 3, 3, 4), ("nccl", torch.device("cuda", 3), [3])),
+            "with CUDA and 2 GPU(s), for rank 3 (local rank 3 of 4) you chose 'nccl'",
         ),
         (
-            wrong_only_for((True, 1, 0, 1), ("gloo", torch.device("cpu"), None)),
-            "with CUDA and 1 GPU(s), for local rank 0 of 1 you chose 'gloo'",
+            wrong_only_for((True, 1, 0, 0, 1), ("gloo", torch.device("cpu"), None)),
+            "with CUDA and 1 GPU(s), for rank 0 (local rank 0 of 1) you chose 'gloo'",
         ),
     ],
 )
-def test_lesson06_exercise3_asks_about_four_processes_on_two_gpus_and_one_on_one(answer, fragment):
+def test_lesson06_exercise3(answer, fragment):
+    assert_passes(lesson06, 3, choose_backend=choose_backend)
     assert_wrong(lesson06, 3, fragment, choose_backend=answer)
 
 
 def test_lesson06_exercise3_takes_devices_as_strings_and_ids_as_devices():
-    def as_strings(cuda_available, gpu_count, local_rank, local_world_size):
+    def as_strings(cuda_available, gpu_count, rank, local_rank, local_world_size):
         if cuda_available and gpu_count >= local_world_size:
             return "nccl", f"cuda:{local_rank}", [torch.device("cuda", local_rank)]
         return "gloo", "cpu", None
@@ -1075,8 +1325,9 @@ def test_the_not_attempted_report_quotes_the_stub_line_of_the_student_version(sc
         if line.endswith(" = ...")
     ]
     module = MODULES[script.stem[:2]]
-    assert len(stubs) == len(module.EXERCISES)
-    for (number, exercise), stub in zip(module.EXERCISES.items(), stubs, strict=True):
+    checks = {**module.EXERCISES, **module.QUESTIONS}  # the questions come last in a lesson
+    assert len(stubs) == len(checks)
+    for (number, exercise), stub in zip(checks.items(), stubs, strict=True):
         names = stub.removesuffix(" = ...").split(" = ")
         answers = {
             name: NOT_ATTEMPTED if name in names else object() for name in exercise.answer_names()

@@ -7,9 +7,17 @@ from typing import Any
 
 import torch
 
-from . import Exercise, Wrong, call_learner_code, make_checker, require, require_type
+from . import (
+    Exercise,
+    Wrong,
+    call_learner_code,
+    concept_question,
+    make_checker,
+    require,
+    require_type,
+)
 
-__all__ = ["EXERCISES", "check_exercise"]
+__all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "01"
 
@@ -192,4 +200,104 @@ EXERCISES = {
     ),
 }
 
-check_exercise = make_checker(LESSON, EXERCISES)
+# Concept checks: the questions at the end of the lesson, about its ideas (not its code).
+QUESTIONS: dict[str, Exercise] = {
+    "Q1": concept_question(
+        "answer_q1",
+        hint="section 5, the silent bug: which dimension does a shape (3,) line up with?",
+        right="c",
+        why=(
+            "without keepdim the row sums have shape (3,), and broadcasting lines a shape up "
+            "from the right, so entry j of the sums divides column j of the table."
+        ),
+        misconceptions={
+            "a": (
+                "That is what keepdim=True gives: sums of shape (3, 1), one per row. Without "
+                "it the sums have shape (3,), and broadcasting compares shapes from the right, "
+                "so they line up with the columns. Section 5's silent-bug cell printed that "
+                "the rows of the result sum to 0.625, 1.25 and 1, not 1 each."
+            ),
+            "b": (
+                "Shapes (3, 3) and (3,) are compatible: from the right, 3 meets 3, and the "
+                "missing dimension counts as 1. Section 5 raised an error only for the "
+                "3 x 2 table, where 2 met 3; the square table ran without any error."
+            ),
+            "d": (
+                "sum(dim=1) removes dimension 1 and leaves one sum per row, three numbers, "
+                "not one total: section 5 printed scores.sum(dim=1) as tensor([4., 4., 4.]) "
+                "and scores.sum() as tensor(12.)."
+            ),
+        },
+    ),
+    "Q2": concept_question(
+        "answer_q2",
+        hint="section 6: which conversions share memory, and is *= in place?",
+        right="b",
+        why=(
+            "from_numpy shares the array's memory and *= writes into that memory in place, "
+            "so the array changes too, while torch.tensor(array) made a copy of its own."
+        ),
+        misconceptions={
+            "a": (
+                "from_numpy does not copy: the tensor and the array look at the same memory, "
+                "and *= is in place, like the methods ending in _ (section 5): it writes into "
+                "that memory. Section 6 printed the array as [ 0. 10. 20. 30.] right after "
+                "tensor *= 10."
+            ),
+            "c": (
+                "torch.tensor(array) copies the numbers into memory of its own, so later "
+                "changes to the array or to a tensor sharing it do not reach the copy: in "
+                "section 6's last cell, setting copied[0] to 123 left array[0] at -1.0."
+            ),
+        },
+    ),
+    "Q3": concept_question(
+        "answer_q3",
+        hint="section 6: NumPy's default float type, and what nn.Linear said about it",
+        right="a",
+        why=(
+            "NumPy's default float is float64 and from_numpy keeps it, while a layer's "
+            "weights are float32, so the layer refuses the input until .float() converts it."
+        ),
+        misconceptions={
+            "b": (
+                "from_numpy keeps the array's type and never converts it: section 6 printed "
+                "torch.float64 for the tensor made from np.array([0.5, 1.5]), and float32 "
+                "only for torch.tensor([0.5, 1.5])."
+            ),
+            "c": (
+                "PyTorch does not change a layer's input type for you: section 6 printed "
+                "'mat1 and mat2 must have the same dtype, but got Double and Float', and "
+                "the layer gave a float32 output only after .float()."
+            ),
+        },
+    ),
+    "Q4": concept_question(
+        "answer_q4",
+        hint="section 7: the rule for the tensors in one operation",
+        right="d",
+        why=(
+            "the tensors in one operation must be on the same device; PyTorch never moves "
+            "data behind your back, so you move one operand with .to(...)."
+        ),
+        misconceptions={
+            "a": (
+                "PyTorch never copies data between devices behind your back, because a hidden "
+                "copy between CPU and GPU is slow (section 7). Its meta-device cell shows the "
+                "rule on any machine: mixing devices raised a RuntimeError."
+            ),
+            "b": (
+                "No device wins: PyTorch does not move either operand for you, to the CPU or "
+                "anywhere else. Section 7's meta-device cell mixed two devices and got a "
+                "RuntimeError, not a result."
+            ),
+            "c": (
+                "It does not run slowly: it does not run at all. Adding them would need a copy "
+                "between the devices, and PyTorch never makes one behind your back: section "
+                "7's meta-device cell got a RuntimeError at once."
+            ),
+        },
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES, QUESTIONS)

@@ -8,9 +8,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import Exercise, Wrong, make_checker, require, require_keys, require_number, require_type
+from . import (
+    Exercise,
+    Wrong,
+    concept_question,
+    make_checker,
+    require,
+    require_keys,
+    require_number,
+    require_type,
+)
 
-__all__ = ["EXERCISES", "check_exercise"]
+__all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "02"
 POINT = 1.5
@@ -171,4 +180,113 @@ EXERCISES = {
     ),
 }
 
-check_exercise = make_checker(LESSON, EXERCISES)
+# Concept checks: the questions at the end of the lesson, about its ideas (not its code).
+QUESTIONS: dict[str, Exercise] = {
+    "Q1": concept_question(
+        "answer_q1",
+        hint="section 1: z.backward() stored dz/dx in x.grad; what does a derivative measure?",
+        right="b",
+        why=(
+            "a gradient is a rate of change: near x = 3, z changes about 8 times as much as x "
+            "does, and it rises when x rises because the 8 is positive."
+        ),
+        misconceptions={
+            "a": (
+                "x.grad holds the derivative of z, not z itself: at x = 3, z = x² + 2x is "
+                "9 + 6 = 15, while section 1 printed x.grad as tensor(8.), which is "
+                "dz/dx = 2x + 2."
+            ),
+            "c": (
+                "A positive gradient means z rises as x rises, so a larger x makes z larger. "
+                "Gradient descent steps against the gradient: section 8's loop subtracts "
+                "learning_rate times the gradient from each parameter."
+            ),
+            "d": (
+                "A gradient is the slope where you stand, not a distance: z = x² + 2x is "
+                "smallest where 2x + 2 = 0, at x = -1, which is 4 away from x = 3, while the "
+                "slope at x = 3 is 8 (section 1)."
+            ),
+        },
+    ),
+    "Q2": concept_question(
+        "answer_q2",
+        hint="section 4: call backward() twice and read w.grad after each call",
+        right="c",
+        why=(
+            "backward() adds to .grad, so without zeroing each step would use the sum of "
+            "every gradient computed so far instead of the current one."
+        ),
+        misconceptions={
+            "a": (
+                "backward() adds to .grad rather than overwriting it: section 4 ran "
+                "(5 * w).backward() twice, and w.grad went from 5.0 to 10.0 although the "
+                "gradient of 5w is 5."
+            ),
+            "b": (
+                "backward() frees the graph it walked, but a training loop computes the loss "
+                "afresh every step, so every step builds a new graph to walk (section 1). "
+                "The trouble is in what .grad holds from one step to the next: section 4."
+            ),
+            "d": (
+                "optimizer.step() only reads the gradients; clearing them is a separate call, "
+                "optimizer.zero_grad(), which section 9's loop makes after every step(). "
+                "Without it they pile up: in section 4, w.grad went from 5.0 to 10.0."
+            ),
+        },
+    ),
+    "Q3": concept_question(
+        "answer_q3",
+        hint="section 5: compare requires_grad of w * 2 inside and outside torch.no_grad()",
+        right="d",
+        why=(
+            "inside torch.no_grad() autograd records nothing, so results are plain numbers "
+            "without a graph: right for evaluating a model and for updating weights by hand."
+        ),
+        misconceptions={
+            "a": (
+                "Resetting gradients is a separate job, done by w.grad = None or "
+                "optimizer.zero_grad() (section 4). no_grad changes what is recorded while "
+                "its block runs: section 5 printed requires_grad False for w * 2 inside it."
+            ),
+            "b": (
+                "no_grad lasts only for its with-block and changes no parameter: section 5 "
+                "printed (w * 2).requires_grad as True outside the block. Freezing a "
+                "parameter for good is requires_grad = False (section 7)."
+            ),
+            "c": (
+                "no_grad computes no gradients at all, approximate or exact: it stops autograd "
+                "recording the operations, so a result made inside has no graph (section 5 "
+                "printed requires_grad False for w * 2 inside the block). What it saves is "
+                "the time and memory of the recording."
+            ),
+        },
+    ),
+    "Q4": concept_question(
+        "answer_q4",
+        hint="section 10: read each rate's loss after 40 steps, and the limit 2 / k",
+        right="a",
+        why=(
+            "below the limit of 2 divided by the largest curvature (here 1.0), a larger rate "
+            "reached the best fit sooner; above it, every step overshot and the loss grew."
+        ),
+        misconceptions={
+            "b": (
+                "Larger is better only up to a limit: section 10's lr = 1.6 ended at a loss "
+                "of 9.24e+25, against 0.0118 for lr = 0.8. Above 2 divided by the largest "
+                "curvature, each step overshoots the minimum by more than it corrects."
+            ),
+            "c": (
+                "Small steps are safe but slow: after 40 steps lr = 0.01 was still 72.7 "
+                "times the best possible loss, while lr = 0.8 came within 10% of it at "
+                "step 6 (section 10)."
+            ),
+            "d": (
+                "Too large a rate does not settle at a higher floor: the loss keeps growing. "
+                "In section 10, lr = 1.6 went from 1.59 to 9.24e+25 in 40 steps, and in "
+                "exercise 2 a rate of 1.0 made the loss overflow to nan."
+            ),
+        },
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES, QUESTIONS)

@@ -15,6 +15,7 @@ from ..training import evaluate
 from . import (
     Exercise,
     Wrong,
+    concept_question,
     make_checker,
     require,
     require_fraction,
@@ -22,7 +23,7 @@ from . import (
     require_type,
 )
 
-__all__ = ["EXERCISES", "check_exercise"]
+__all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "03"
 LEARNED = 0.5  # chance is 0.1; every exercise's model passes 0.6 even in smoke mode
@@ -193,4 +194,115 @@ EXERCISES = {
     ),
 }
 
-check_exercise = make_checker(LESSON, EXERCISES)
+# Concept checks: the questions at the end of the lesson, about its ideas (not its code).
+QUESTIONS: dict[str, Exercise] = {
+    "Q1": concept_question(
+        "answer_q1",
+        hint="section 2: one nn.Linear built from the two layers' weights, and the outputs",
+        right="d",
+        why=(
+            "without a non-linearity between them, two linear layers are one linear layer, "
+            "with weight W2 W1 and bias W2 b1 + b2: more parameters, no more power."
+        ),
+        misconceptions={
+            "a": (
+                "With nothing between them the two layers multiply out into one: section 2 "
+                "built a single nn.Linear(784, 10) with weight W2 W1 and bias W2 b1 + b2, and "
+                "it gave the stacked layers' outputs. Extra units add parameters, not power."
+            ),
+            "b": (
+                "The difference section 2 printed is rounding: float32 keeps about 7 "
+                "significant digits, and the two add the numbers up in a different order. "
+                "In float64 the same comparison passed with a tolerance of 1e-12."
+            ),
+            "c": (
+                "That needs a non-linearity such as ReLU between the layers (section 3). "
+                "Without one, section 2's algebra collapses two linear layers of any width "
+                "into a single one, so more hidden units cannot help."
+            ),
+        },
+    ),
+    "Q2": concept_question(
+        "answer_q2",
+        hint="section 3: the plot of ReLU(x), and the smallest value after ReLU",
+        right="a",
+        why=(
+            "ReLU(x) = max(0, x): every negative value becomes 0 and every positive value "
+            "passes unchanged, a bend that makes the network more than one linear map."
+        ),
+        misconceptions={
+            "b": (
+                "ReLU(x) = max(0, x) keeps nothing of a negative input's size: section 3's "
+                "plot is flat at 0 for every negative x, where an absolute value would rise "
+                "again in a V shape."
+            ),
+            "c": (
+                "Turning scores into probabilities between 0 and 1 is softmax (section 4). "
+                "ReLU leaves a positive value as it is, however large: its plot in section 3 "
+                "rises in a straight line, up to 3 at x = 3."
+            ),
+            "d": (
+                "ReLU changes no weight and removes no unit: it is applied to each value on "
+                "every pass, so a unit at 0 for one image can be positive for another. "
+                "Zeroing units at random during training is dropout (section 8)."
+            ),
+        },
+    ),
+    "Q3": concept_question(
+        "answer_q3",
+        hint="section 8: the run on 1,000 images, its losses before and after its best epoch",
+        right="b",
+        why=(
+            "a model overfits when it fits its own training images ever better and new images "
+            "worse: the training loss keeps falling while the validation loss rises."
+        ),
+        misconceptions={
+            "a": (
+                "Both losses falling is a model still learning: section 7's run had its lowest "
+                "validation loss at its last epoch, which the lesson read as no sign of "
+                "overfitting yet."
+            ),
+            "c": (
+                "A gap alone is not the sign: every row of section 8's ladder ended with a "
+                "training loss below its validation loss, the model with no hidden layer "
+                "too. What marks overfitting is a change over the epochs, not one gap."
+            ),
+            "d": (
+                "Accuracy can miss it. In section 8's run on 1,000 images the validation loss "
+                "rose after its best epoch while the validation accuracy crept up to its "
+                "highest at the last epoch: the loss also punishes confident mistakes, "
+                "accuracy only counts them."
+            ),
+        },
+    ),
+    "Q4": concept_question(
+        "answer_q4",
+        hint="section 9: what were the validation scores used for, and what can that do to them?",
+        right="c",
+        why=(
+            "choosing the best of several by their validation scores tends to flatter the "
+            "winner's score; the test images took no part in any choice, so their score is "
+            "the honest one, and it stays honest only if used once."
+        ),
+        misconceptions={
+            "a": (
+                "The two sets are the same size, 10,000 images each (section 1), so their "
+                "accuracies are equally precise: section 9 printed a standard error of a few "
+                "tenths of a point for the difference between them."
+            ),
+            "b": (
+                "fit takes gradient steps only on the training batches; the validation images "
+                "are only evaluated, under torch.no_grad() (section 6). Think about what the "
+                "validation scores were used for in section 8."
+            ),
+            "d": (
+                "A test score is reported because it is honest, not because it is high. In "
+                "section 9 both test accuracies came out above the validation ones, but by "
+                "less than two standard errors: chance. Had they been lower, they would "
+                "still be the figures to report."
+            ),
+        },
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES, QUESTIONS)

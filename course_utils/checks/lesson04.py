@@ -13,12 +13,14 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
+from torch._tensor import _convert
 from torch.nn import functional as F
 
 from .. import device as device_module
@@ -26,13 +28,14 @@ from ..models import MLP
 from . import (
     Exercise,
     call_learner_code,
+    concept_question,
     make_checker,
     require,
     require_keys,
     require_number,
 )
 
-__all__ = ["EXERCISES", "check_exercise"]
+__all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "04"
 BATCH_SIZES = (16, 64, 256, 1024)
@@ -50,7 +53,9 @@ class SimulatedGPU:
     ``queue_step()`` adds a step's work, and ``queue(seconds)`` other work, each
     starting when the previous work ends; ``synchronize()`` sleeps until all queued
     work has finished, as ``torch.cuda.synchronize`` does. ``steps`` counts the queued steps, and
-    ``waits`` the number of steps queued by each call of ``synchronize``.
+    ``waits`` the number of steps queued by each call of ``synchronize``. ``host_sync(what)``
+    is a copy of a result to the CPU (``loss.item()``, ``float(loss)``, ``print(loss)``):
+    it waits as ``synchronize`` does, and ``host_syncs`` records (steps queued, what).
     """
 
     def __init__(self, step_seconds: float, setup_seconds: float = 0.0):
@@ -59,6 +64,7 @@ class SimulatedGPU:
         self.busy_until = 0.0
         self.steps = 0
         self.waits: list[int] = []
+        self.host_syncs: list[tuple[int, str]] = []
 
     def queue(self, seconds: float) -> None:
         self.busy_until = max(self.busy_until, time.perf_counter()) + seconds
@@ -72,6 +78,10 @@ class SimulatedGPU:
         if remaining > 0:
             time.sleep(remaining)
         self.waits.append(self.steps)
+
+    def host_sync(self, what: str) -> None:
+        self.host_syncs.append((self.steps, what))
+        self.synchronize()
 
 
 class SimulatedStep:
@@ -164,6 +174,62 @@ class _MoveRecorder(torch.Tensor):
         return torch.Tensor.to(self.as_subclass(torch.Tensor), *args, **kwargs)
 
 
+# Tensor methods that copy a value to the CPU, so that on a GPU Python waits for the
+# queued work first; with how a learner writes each.
+_HOST_COPIES = {
+    "item": "`.item()`",
+    "__float__": "`float(...)`",
+    "__int__": "`int(...)`",
+    "__bool__": "a comparison in an `if`",
+    "__index__": "`int(...)`",
+    "cpu": "`.cpu()`",
+    "tolist": "`.tolist()`",
+    "numpy": "`.numpy()`",
+    "__repr__": "`print(...)`",
+    "__str__": "`print(...)`",
+    "__format__": "an f-string",
+}
+
+
+class _SyncRecorder(torch.Tensor):
+    """The model's output, and every tensor computed from it (the loss), on a simulated GPU.
+
+    Reading its value on the CPU (``.item()``, ``float()``, ``print``, ``.cpu()``, ...) is a
+    host synchronisation: ``gpu.host_sync`` records it and waits, as a GPU would.
+    """
+
+    gpu: SimulatedGPU | None = None  # set for one check
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name not in _HOST_COPIES:
+            # As torch.Tensor's own, but also beside another subclass (a batch the
+            # learner's loop did not move is a _MoveRecorder): the result is recorded too.
+            with torch._C.DisableTorchFunctionSubclass():
+                return _convert(func(*args, **(kwargs or {})), cls)
+        if cls.gpu is not None:
+            cls.gpu.host_sync(name)
+        plain = [arg.as_subclass(torch.Tensor) if isinstance(arg, cls) else arg for arg in args]
+        with torch._C.DisableTorchFunctionSubclass(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # float(loss) warns that the loss needs a gradient
+            return func(*plain, **(kwargs or {}))
+
+
+def _check_host_syncs(gpu: SimulatedGPU, steps: int) -> None:
+    """Fail when the loop copied a result to the CPU in every step."""
+    synced_steps = {queued for queued, _ in gpu.host_syncs}
+    require(
+        len(synced_steps) < steps,
+        f"`train_epoch` copied the loss (or another result of the model) to the CPU in each "
+        f"of the {steps} steps, with "
+        f"{' and '.join(dict.fromkeys(_HOST_COPIES[what] for _, what in gpu.host_syncs))}. "
+        "On a GPU each such copy makes Python wait for the step to finish before it can "
+        "queue the next, so the timed epoch includes those waits. Keep the losses on the "
+        "device (or leave them out), and copy at most once, after the loop.",
+    )
+
+
 def _recorded(batches: list) -> list:
     return [tuple(tensor.as_subclass(_MoveRecorder) for tensor in batch) for batch in batches]
 
@@ -238,17 +304,26 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
     learner_batches = _recorded(batches)
     _MoveRecorder.moves = []
     torch.manual_seed(5)  # the dropout masks, as in _reference_epoch
-    with simulated_synchronize(gpu, train_epoch):
-        gpu.queue(EARLIER_SECONDS)  # work queued before the epoch, not part of it
-        returned = call_learner_code(
-            train_epoch,
-            model,
-            learner_batches,
-            optimizer,
-            on,
-            name="train_epoch",
-            advice="It is called as train_epoch(model, loader, optimizer, on).",
-        )
+    # The model's outputs, and the loss computed from them, record reads on the CPU.
+    hook = model.register_forward_hook(
+        lambda module, inputs, output: output.as_subclass(_SyncRecorder)
+    )
+    _SyncRecorder.gpu = gpu
+    try:
+        with simulated_synchronize(gpu, train_epoch):
+            gpu.queue(EARLIER_SECONDS)  # work queued before the epoch, not part of it
+            returned = call_learner_code(
+                train_epoch,
+                model,
+                learner_batches,
+                optimizer,
+                on,
+                name="train_epoch",
+                advice="It is called as train_epoch(model, loader, optimizer, on).",
+            )
+    finally:
+        hook.remove()
+        _SyncRecorder.gpu = None
     seconds = _seconds(returned, "train_epoch(model, loader, optimizer, on)")
     require(
         gpu.steps == len(batches),
@@ -278,6 +353,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
             "`backward`, `step`, `zero_grad`.",
         )
     _check_moves(learner_batches, on)
+    _check_host_syncs(gpu, len(batches))
     queued = len(batches) * EPOCH_STEP_SECONDS
     require(
         seconds >= 0.8 * queued,
@@ -302,6 +378,9 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
         f"`train_epoch` makes one optimizer step per batch ({len(batches)} batches), moves "
         "each batch's images and labels to `on`, and ends with the weights of the "
         "lesson's loop (train mode, zero_grad after each step)",
+        f"it did not copy the loss to the CPU in every step ({len(gpu.host_syncs)} "
+        f"cop{'y' if len(gpu.host_syncs) == 1 else 'ies'} in {len(batches)} steps), which on a "
+        "GPU would make Python wait for each step",
         f"on a simulated GPU with {EARLIER_SECONDS:.2f} s of earlier work still queued, "
         f"whose {len(batches)} steps need {queued:.2f} s, it measured {seconds:.2f} s: "
         "it waited for the device before starting the clock and before reading it",
@@ -476,4 +555,134 @@ EXERCISES = {
     ),
 }
 
-check_exercise = make_checker(LESSON, EXERCISES)
+# Concept checks: the questions at the end of the lesson, about its ideas (not its code).
+QUESTIONS: dict[str, Exercise] = {
+    "Q1": concept_question(
+        "answer_q1",
+        hint="section 2: what does Python do while the GPU runs the work it queued?",
+        right="b",
+        why=(
+            "GPU work is asynchronous: the loop ends once the steps are queued, so a clock "
+            "read then misses the work still running. `synchronize(device)` before each clock "
+            "reading makes the time cover the work itself."
+        ),
+        misconceptions={
+            "a": (
+                "On a GPU, Python queues each operation and moves on without waiting for it "
+                "(section 2: GPU work is asynchronous); only the CPU runs each operation as "
+                "it is called. Exercise 1's check shows it on a simulated GPU: a clock read "
+                "without waiting comes out far too short."
+            ),
+            "c": (
+                "`synchronize` does not make the GPU faster: it only makes Python wait until "
+                "the queued work has finished (its source is in section 2). Without it the "
+                "GPU runs just as fast, but the clock is read before the work is done, so "
+                "the time comes out too short, not too long."
+            ),
+        },
+    ),
+    "Q2": concept_question(
+        "answer_q2",
+        hint="section 6: same model, same batches; what did each pipeline do before every step?",
+        right="c",
+        why=(
+            "a `DataLoader` over a torchvision dataset transforms and collates every image "
+            "again each epoch; `dataset_to_tensors` does that work once, and each epoch then "
+            "only cuts slices out of ready tensors. That one-off cost is won back after the "
+            "number of epochs section 6 printed."
+        ),
+        misconceptions={
+            "a": (
+                "The training steps themselves were the same: both models ended with the "
+                "same weights (section 6 checks it), and the tensor pipeline ran those steps "
+                "in less time. The difference lies before each step, in how its batch is "
+                "made."
+            ),
+            "b": (
+                "This lesson's outputs were made on a CPU, where no batch is copied to a GPU "
+                "at all, and still the classic pipeline took longer per epoch (section 6's "
+                "speed-up). Its time goes into making the batches."
+            ),
+            "d": (
+                "The times compared are `train_seconds`, the training pass alone, without the "
+                "evaluation (section 5 shows the lines of `fit` that measure it)."
+            ),
+        },
+    ),
+    "Q3": concept_question(
+        "answer_q3",
+        hint="exercise 2: ms per step and microseconds per image, at batch 16 against batch 1024",
+        right="d",
+        why=(
+            "each step has a fixed cost (Python, launching each operation) plus work that "
+            "grows with the batch; a bigger batch shares the fixed cost among more images, so "
+            "it is faster per image but not per step."
+        ),
+        misconceptions={
+            "a": (
+                "The step's time grew far less than the number of images: exercise 2's line "
+                "'cpu step time, batch 1024 / batch 16' is far below 64, and the time per "
+                "image fell. Part of each step's cost (Python, launching each operation) does "
+                "not grow with the batch."
+            ),
+            "b": (
+                "The step did take longer at batch 1024: compare exercise 2's lines of ms per "
+                "step at batch 16 and at batch 1024. Part of a step's cost is fixed, but its "
+                "arithmetic grows with the batch."
+            ),
+            "c": (
+                "A bigger batch is more work per step, and the step at batch 1024 took longer "
+                "than at batch 16 (exercise 2's lines of ms per step). What fell is the time "
+                "per image."
+            ),
+        },
+    ),
+    "Q4": concept_question(
+        "answer_q4",
+        hint="section 8: the compiling cost, the time saved per epoch, and drop_last=True",
+        right="a",
+        why=(
+            "compiling costs time once (section 8 printed the cost, and whether and when it is "
+            "won back); each later epoch with batches of that shape may then save some, so "
+            "it pays only for a training longer than that payback."
+        ),
+        misconceptions={
+            "b": (
+                "The first compiled epoch also paid for the compiling: it took far longer "
+                "than the eager first epoch (section 8's epoch lines), and the payback line "
+                "says after how many epochs of savings, if any, it is won back."
+            ),
+            "c": (
+                "A batch of a new shape makes the compiler run again; that is why section 8's "
+                "loader drops the short last batch of each epoch (`drop_last=True`)."
+            ),
+        },
+    ),
+    "Q5": concept_question(
+        "answer_q5",
+        hint="section 8: what stays in float32 under autocast, and which type needs a "
+        "gradient scaler?",
+        right="b",
+        why=(
+            "autocast runs the matrix products in bfloat16, with fewer digits but float32's "
+            "range, which is faster on hardware that computes in it; the weights and the loss "
+            "stay float32, and no gradient scaler is needed."
+        ),
+        misconceptions={
+            "a": (
+                "Autocast keeps the weights and the loss in float32; only the matrix products "
+                "run in 16 bits. A gradient scaler is what float16 needs, for its narrow range; "
+                "bfloat16 has float32's range, and section 8 trains it with `fit`, which has "
+                "no scaler."
+            ),
+            "c": (
+                "Only hardware with 16-bit arithmetic of its own gains: where a device merely "
+                "emulates bfloat16, every product is converted back and forth, and the lesson "
+                "expects training to get slower there. That is why section 8 asks "
+                "`bfloat16_support` about the device first."
+            ),
+        },
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES, QUESTIONS)

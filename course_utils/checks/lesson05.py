@@ -1,43 +1,139 @@
 """Checks for the exercises of lesson 05 (convolutional networks on CIFAR-10).
 
 In smoke mode the lesson trains for a step or two on a few hundred images, and every
-model stays near chance, so these checks test structure, not accuracy: the runs asked
-for, their lengths and parameter counts. Overfitting is checked only when the run was
-long enough to show it.
+model stays near chance, so these checks test how the runs were made, not how well they
+learned: the runs asked for and their lengths, equal starting weights for the arms of a
+comparison, histories measured on the validation set (each model is evaluated on it
+again), and parameter counts. Overfitting is checked only when the run was long enough
+to show it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
-from . import Exercise, Wrong, make_checker, require, require_fraction, require_keys, require_number
+from ..training import evaluate
+from . import (
+    Exercise,
+    Wrong,
+    concept_question,
+    make_checker,
+    require,
+    require_fraction,
+    require_keys,
+    require_number,
+    require_type,
+)
 
-__all__ = ["EXERCISES", "check_exercise"]
+__all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "05"
 SHOWS_OVERFITTING = 5  # epochs: from here on the plain run's training loss is the lower one
+# A history's last validation figures and a fresh evaluation of its model on the
+# validation set agree exactly on a CPU; these allow for a GPU's non-deterministic sums.
+SAME_ACCURACY = 0.003
+SAME_LOSS = 0.005
 
 
-def _history(history: Any, name: str, num_epochs: int) -> None:
+def _history(history: Any, name: str, num_epochs: int, epochs_name: str) -> None:
     require(
         isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history),
         f"`{name}` should be the list of dicts that `fit` returns.",
     )
     require(
         len(history) == num_epochs,
-        f"`{name}` has {len(history)} epochs; the exercise trains for {num_epochs}.",
+        f"`{name}` has {len(history)} epochs; the exercise trains for `{epochs_name}` "
+        f"({num_epochs}).",
     )
     for key in ("train_loss", "val_loss"):
         require_number(history[-1].get(key), f"{name}[-1][{key!r}]")
     require_fraction(history[-1].get("val_acc"), f"{name}[-1]['val_acc']")
 
 
-def _exercise_1(overfit_histories: Any, overfit_epochs: int) -> list[str]:
-    require_keys(overfit_histories, ("augmented", "plain"), "overfit_histories")
-    for label, history in overfit_histories.items():
-        _history(history, f"overfit_histories[{label!r}]", overfit_epochs)
+def _weights(start: Any, name: str, model: nn.Module, model_name: str) -> dict[str, torch.Tensor]:
+    """``start`` must be a copy of ``model``'s state_dict taken before it trained."""
+    require(
+        isinstance(start, Mapping) and all(isinstance(t, torch.Tensor) for t in start.values()),
+        f"`{name}` should be a copy of the model's weights before training: "
+        "`copy.deepcopy(model.state_dict())`.",
+    )
+    trained = model.state_dict()
+    require(
+        list(start) == list(trained)
+        and all(start[key].shape == trained[key].shape for key in trained),
+        f"`{name}` does not have the tensors of `{model_name}`: copy the state_dict of the "
+        "model you then train.",
+    )
+    moved = any(
+        not torch.equal(start[key].cpu(), trained[key].cpu())
+        for key in trained
+        if trained[key].is_floating_point()
+    )
+    require(
+        moved,
+        f"`{model_name}` still has exactly the weights in `{name}`: copy the weights before "
+        "`fit` trains the model, not after (and check that it trained).",
+    )
+    return {key: tensor.detach().cpu() for key, tensor in start.items()}
+
+
+def _measured_on_validation(
+    model: nn.Module, history: list[dict], val_loader: Any, model_name: str, history_name: str
+) -> None:
+    """The history's last epoch must be the model's score on the validation set."""
+    measured = evaluate(model, val_loader)
+    accuracy, loss = history[-1]["val_acc"], history[-1]["val_loss"]
+    require(
+        abs(measured["val_acc"] - accuracy) <= SAME_ACCURACY
+        and abs(measured["val_loss"] - loss) <= SAME_LOSS,
+        f"`{model_name}` scores {measured['val_acc']:.4f} (loss {measured['val_loss']:.3f}) on "
+        f"the validation set, but the last epoch of `{history_name}` says {accuracy:.4f} (loss "
+        f"{loss:.3f}): was the history measured on another set? Pass `val_loader` to the "
+        "training function: choices are made on the validation set, and the test set is used "
+        "once, at the end of the lesson.",
+    )
+
+
+def _exercise_1(
+    overfit_histories: Any,
+    overfit_models: Any,
+    overfit_starts: Any,
+    overfit_epochs: int,
+    val_loader: Any,
+) -> list[str]:
+    labels = ("augmented", "plain")
+    for value, name in (
+        (overfit_histories, "overfit_histories"),
+        (overfit_models, "overfit_models"),
+        (overfit_starts, "overfit_starts"),
+    ):
+        require_keys(value, labels, name)
+    starts = {}
+    for label in labels:
+        history, model = overfit_histories[label], overfit_models[label]
+        _history(history, f"overfit_histories[{label!r}]", overfit_epochs, "overfit_epochs")
+        require_type(model, nn.Module, f"overfit_models[{label!r}]", "the trained model")
+        starts[label] = _weights(
+            overfit_starts[label], f"overfit_starts[{label!r}]", model, f"overfit_models[{label!r}]"
+        )
+    require(
+        all(torch.equal(starts["augmented"][key], starts["plain"][key]) for key in starts["plain"]),
+        "The two runs started from different weights (`overfit_starts` differ), so "
+        "augmentation is not the only difference between them: call `seed_everything(0)` "
+        "right before building each model.",
+    )
+    for label in labels:
+        _measured_on_validation(
+            overfit_models[label],
+            overfit_histories[label],
+            val_loader,
+            f"overfit_models[{label!r}]",
+            f"overfit_histories[{label!r}]",
+        )
     augmented, plain = overfit_histories["augmented"], overfit_histories["plain"]
     losses = [[epoch["train_loss"] for epoch in history] for history in (augmented, plain)]
     require(
@@ -47,6 +143,8 @@ def _exercise_1(overfit_histories: Any, overfit_epochs: int) -> list[str]:
     )
     checked = [
         f"both runs have {overfit_epochs} epochs of training and validation figures",
+        "both models started from the same weights, and each trained away from them",
+        "each history's last epoch is its model's score on the validation set",
         "the runs differ, so each had its own transform",
     ]
     if overfit_epochs >= SHOWS_OVERFITTING:
@@ -68,43 +166,150 @@ def _exercise_1(overfit_histories: Any, overfit_epochs: int) -> list[str]:
     return checked
 
 
-def _exercise_2(width_results: Any, resnet_width: int, model_class: type[nn.Module]) -> list[str]:
+def _exercise_2(
+    width_histories: Any,
+    width_models: Any,
+    width_starts: Any,
+    width_epochs: int,
+    resnet_width: int,
+    model_class: type[nn.Module],
+    val_loader: Any,
+) -> list[str]:
     widths = (resnet_width // 4, resnet_width // 2, resnet_width)
-    require_keys(width_results, widths, "width_results")
+    for value, name in (
+        (width_histories, "width_histories"),
+        (width_models, "width_models"),
+        (width_starts, "width_starts"),
+    ):
+        require_keys(value, widths, name)
     for width in widths:
-        entry = width_results[width]
-        require(
-            isinstance(entry, (tuple, list)) and len(entry) == 3,
-            f"`width_results[{width}]` should be a tuple of (parameters, validation accuracy, "
-            "seconds per epoch).",
-        )
-        parameters, accuracy, seconds = entry
+        history, model = width_histories[width], width_models[width]
+        _history(history, f"width_histories[{width}]", width_epochs, "width_epochs")
+        require_type(model, nn.Module, f"width_models[{width}]", "the trained model")
+        parameters = sum(p.numel() for p in model.parameters())
         expected = sum(p.numel() for p in model_class(width).parameters())
         require(
             parameters == expected,
-            f"`width_results[{width}]` says {parameters} parameters, which is not the count "
-            f"of ResNet9({width}): count the parameters of the model trained at that width.",
+            f"`width_models[{width}]` has {parameters} parameters, not the {expected} of "
+            f"{model_class.__name__}({width}): store the model trained at that width.",
         )
-        require_fraction(accuracy, f"the accuracy of width {width}")
-        seconds = require_number(seconds, f"the seconds per epoch of width {width}")
-        require(seconds > 0, f"The seconds per epoch of width {width} should be positive.")
+        start = _weights(
+            width_starts[width], f"width_starts[{width}]", model, f"width_models[{width}]"
+        )
+        torch.manual_seed(0)  # the check runs on a copy of the random stream
+        seeded = model_class(width).state_dict()
+        require(
+            all(torch.equal(start[key], seeded[key]) for key in seeded),
+            f"Width {width} did not start from the weights that `seed_everything(0)` then "
+            f"`{model_class.__name__}({width})` gives: seed every run the same way, right "
+            "before building its model, so that the width is the only difference.",
+        )
+        _measured_on_validation(
+            model, history, val_loader, f"width_models[{width}]", f"width_histories[{width}]"
+        )
+        seconds = [epoch.get("train_seconds") for epoch in history]
+        require(
+            all(
+                require_number(s, f"width_histories[{width}]'s train_seconds") > 0 for s in seconds
+            ),
+            f"`width_histories[{width}]` has epochs without a positive `train_seconds`: keep "
+            "the history the training function returns.",
+        )
     return [
-        f"`width_results` has an entry for each width, {widths}",
-        "each parameter count is that of a ResNet9 of its width",
-        "each accuracy is a fraction from 0 to 1 and each time is positive",
+        f"there is a model, its starting weights and its history for each width, {widths}",
+        f"each history has {width_epochs} epochs",
+        f"each model has the parameters of a {model_class.__name__} of its width",
+        "each width started from seed 0's weights, and trained away from them",
+        "each history's last epoch is its model's score on the validation set",
     ]
 
 
 EXERCISES = {
     1: Exercise(
-        hint="for augment and normalise: new SmallCnn, DeviceTensorLoader(..., transform=...), fit",
+        hint="for augment and normalise: seed, new SmallCnn, copy its state_dict, "
+        "DeviceTensorLoader, fit",
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="for each width: ResNet9(width), fit_one_cycle on the augmented sample, fill "
-        "width_results",
+        hint="for each width: seed, ResNet9(width), copy its state_dict, fit_one_cycle on the "
+        "sample",
         test=_exercise_2,
     ),
 }
 
-check_exercise = make_checker(LESSON, EXERCISES)
+# Concept checks: the questions at the end of the lesson, about its ideas (not its code).
+QUESTIONS: dict[str, Exercise] = {
+    "Q1": concept_question(
+        "answer_q1",
+        hint="section 3: count a filter's weights; does the image size appear in the count?",
+        right="b",
+        why="a convolution's weights are its filters, 5 x 5 x 3 values and a bias each, and "
+        "the same filters slide over every position, so the count does not depend on the "
+        "image size.",
+        misconceptions={
+            "a": "That is how a linear layer grows: one weight per pair of input and output "
+            "values. A convolution reuses each filter at every position of the image; section "
+            "3 counts its parameters as filters times (5 x 5 x 3 + 1).",
+            "c": "The number of filters is a setting of the layer (its output channels), not "
+            "something the image size decides; section 3's count has no image size in it.",
+            "d": "Padding adds zeros around the image, not weights: section 3's layer with "
+            "padding 2 has the same parameter count as without it, filters times "
+            "(5 x 5 x 3 + 1).",
+        },
+    ),
+    "Q2": concept_question(
+        "answer_q2",
+        hint="section 3's formula, then section 4's printed shape after the two blocks",
+        right="c",
+        why="a 5 x 5 convolution with padding 2 keeps 32 x 32, and each 2 x 2 max pooling "
+        "halves the height and width: 32 -> 16 -> 8, as section 4 printed (32, 8, 8).",
+        misconceptions={
+            "a": "Padding 2 on each side makes up for the 4 pixels a 5 x 5 kernel would take "
+            "off: (32 + 4 - 5) / 1 + 1 = 32. Section 3 checks this 'same' size against the "
+            "layer; only the poolings shrink the maps.",
+            "b": "Pooling keeps the number of channels, not the size of each map: a 2 x 2 "
+            "window with stride 2 halves the height and the width, as section 3's max-pool "
+            "line shows.",
+            "d": "A 2 x 2 pooling keeps a quarter of the values, but it halves each side, "
+            "not divides it by 4: section 3's formula gives (32 - 2) / 2 + 1 = 16.",
+        },
+    ),
+    "Q3": concept_question(
+        "answer_q3",
+        hint="what changes from epoch to epoch for augmented images, and what can the "
+        "network memorise?",
+        right="a",
+        why="with random crops and flips the network never sees the same picture twice, so "
+        "learning the training images by heart does not pay; it must learn what holds "
+        "across the variations, which is also what holds for new images.",
+        misconceptions={
+            "b": "The validation images are never augmented: the validation loader uses "
+            "`normalise` only. Only the training batches change from epoch to epoch.",
+            "c": "A lower training loss means the network fits the images it trains on, not "
+            "that it does better on new ones. The plain run's training loss kept falling while "
+            "its validation loss rose after its lowest point: it was memorising.",
+            "d": "Both runs had the same seed, the same starting weights, the same batches and "
+            "the same number of epochs: augmentation was the only difference.",
+        },
+    ),
+    "Q4": concept_question(
+        "answer_q4",
+        hint="section 6's cell on batch normalisation: what statistics does each mode use?",
+        right="d",
+        why="in train mode batch norm normalises with the batch's own mean and spread and "
+        "updates running averages; in eval mode it uses those running averages, which after "
+        "one batch had moved only a tenth of the way (to about 0.2).",
+        misconceptions={
+            "a": "Eval mode still normalises: the output means fell from about 2 to about "
+            "1.1, not to 0 and not staying at 2. It normalises with other statistics than the "
+            "batch's own.",
+            "b": "The learned scale and shift are the same in both modes (a fresh layer's are "
+            "1 and 0); what differs is which mean and spread each mode divides by.",
+            "c": "Nothing random happens in a batch-norm layer, in either mode; the same "
+            "inputs give the same outputs every time in eval mode. The difference comes from "
+            "the statistics each mode uses.",
+        },
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES, QUESTIONS)

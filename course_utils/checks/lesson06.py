@@ -6,7 +6,8 @@ pretend groups of 3 and then 4 processes (``simulate_group``), each holding the 
 its own shard of a batch, so that a world size written into the code fails. Exercise 3
 asks the learner's backend-and-device choice about machines this one is not: with and
 without GPUs, with enough GPUs for every process or too few (local rank 3 of 4 processes
-on 2 GPUs; one process on one GPU).
+on 2 GPUs; one process on one GPU), and on the second machine of a 2-machine launch,
+where the global rank (3) differs from the local rank (1) that numbers the GPU.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..distributed import simulate_group
 from ..models import MLP
-from . import Exercise, call_learner_code, make_checker, require
+from . import Exercise, call_learner_code, concept_question, make_checker, require
 
-__all__ = ["EXERCISES", "check_exercise"]
+__all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "06"
 EPOCHS = 3
@@ -208,17 +209,22 @@ def _device_text(device: Any) -> str:
 
 def _exercise_3(choose_backend: Any) -> list[str]:
     require(callable(choose_backend), "`choose_backend` should be a function.")
-    # (cuda_available, gpu_count, local_rank, local_world_size) -> backend, device, device_ids
+    # (cuda_available, gpu_count, rank, local_rank, local_world_size)
+    #     -> backend, device, device_ids
     cases = [
-        ((False, 0, 0, 2), ("gloo", "cpu", None)),
-        ((False, 0, 1, 2), ("gloo", "cpu", None)),
-        ((True, 4, 1, 4), ("nccl", "cuda:1", 1)),
-        ((True, 8, 7, 8), ("nccl", "cuda:7", 7)),
-        ((True, 2, 0, 1), ("nccl", "cuda:0", 0)),
-        ((True, 1, 0, 2), ("gloo", "cpu", None)),
-        ((True, 1, 1, 2), ("gloo", "cpu", None)),
-        ((True, 2, 3, 4), ("gloo", "cpu", None)),  # 4 processes, 2 GPUs: not one each
-        ((True, 1, 0, 1), ("nccl", "cuda:0", 0)),  # one process, one GPU: NCCL all the same
+        ((False, 0, 0, 0, 2), ("gloo", "cpu", None)),
+        ((False, 0, 1, 1, 2), ("gloo", "cpu", None)),
+        ((True, 4, 1, 1, 4), ("nccl", "cuda:1", 1)),
+        ((True, 8, 7, 7, 8), ("nccl", "cuda:7", 7)),
+        ((True, 2, 0, 0, 1), ("nccl", "cuda:0", 0)),
+        # A second machine of 2 (torchrun --nnodes=2 --nproc_per_node=2): global ranks 2
+        # and 3 are local ranks 0 and 1 there, and the machine has GPUs 0 and 1 only.
+        ((True, 2, 3, 1, 2), ("nccl", "cuda:1", 1)),
+        ((True, 2, 2, 0, 2), ("nccl", "cuda:0", 0)),
+        ((True, 1, 0, 0, 2), ("gloo", "cpu", None)),
+        ((True, 1, 1, 1, 2), ("gloo", "cpu", None)),
+        ((True, 2, 3, 3, 4), ("gloo", "cpu", None)),  # 4 processes, 2 GPUs: not one each
+        ((True, 1, 0, 0, 1), ("nccl", "cuda:0", 0)),  # one process, one GPU: NCCL all the same
     ]
     for arguments, (_, device, index) in cases:
         answer = call_learner_code(choose_backend, *arguments, name="choose_backend")
@@ -228,11 +234,12 @@ def _exercise_3(choose_backend: Any) -> list[str]:
             f"returned {answer!r:.80}.",
         )
         got_backend, got_device, got_ids = answer
-        cuda, gpus, local_rank, local_world = arguments
+        cuda, gpus, rank, local_rank, local_world = arguments
         where = (
-            f"with CUDA and {gpus} GPU(s), for local rank {local_rank} of {local_world}"
+            f"with CUDA and {gpus} GPU(s), for rank {rank} (local rank {local_rank} of "
+            f"{local_world})"
             if cuda
-            else f"without CUDA, for local rank {local_rank}"
+            else f"without CUDA, for rank {rank}"
         )
         require(
             isinstance(got_device, (str, torch.device)),
@@ -262,18 +269,32 @@ def _exercise_3(choose_backend: Any) -> list[str]:
                 "the index, cuda:LOCAL_RANK.",
             )
             require(
+                rank == local_rank or _device_text(got_device) != f"cuda:{rank}",
+                f"{where} the device is cuda:{rank}, numbered by the global rank: on "
+                f"the second machine of a multi-node run that GPU does not exist (this one has "
+                f"{gpus}, numbered from 0). Number the GPU by the local rank, the process's "
+                "number on its own machine.",
+            )
+            require(
                 _device_text(got_device) == device,
                 f"{where} the device is {_device_text(got_device)}: each process takes the GPU "
                 "numbered by its local rank.",
             )
-            require(
-                got_ids is not None
-                and isinstance(got_ids, (list, tuple))
-                and [
+            ids = (
+                [
                     torch.device("cuda", i) if isinstance(i, int) else torch.device(i)
                     for i in got_ids
                 ]
-                == [torch.device(device)],
+                if isinstance(got_ids, (list, tuple))
+                else None
+            )
+            require(
+                ids != [torch.device("cuda", rank)] or rank == local_rank,
+                f"{where} device_ids is {got_ids!r}, numbered by the global rank: give DDP "
+                "the GPU of the local rank, the same as the device.",
+            )
+            require(
+                ids == [torch.device(device)],
                 f"{where} device_ids is {got_ids!r}: DDP should be told this process's one GPU, "
                 f"as a list ([{index}] or [the device]).",
             )
@@ -291,6 +312,8 @@ def _exercise_3(choose_backend: Any) -> list[str]:
     return [
         "without CUDA: gloo, the CPU and device_ids=None, for every local rank",
         "with a GPU for every process: NCCL, cuda:LOCAL_RANK and device_ids=[LOCAL_RANK]",
+        "on the second of 2 machines with 2 GPUs each (rank 3 is local rank 1 there): "
+        "cuda:1, not cuda:3",
         "with fewer GPUs than processes (1 for 2, 2 for 4): gloo on the CPU for all of them "
         "(one backend per group)",
         "with one GPU and one process: NCCL on cuda:0",
@@ -307,9 +330,121 @@ EXERCISES = {
         test=_exercise_2,
     ),
     3: Exercise(
-        hint="nccl, cuda:local_rank, [local_rank] only if CUDA and gpu_count >= local_world_size",
+        hint="nccl, cuda:local_rank (not rank), [local_rank] if CUDA and "
+        "gpu_count >= local_world_size",
         test=_exercise_3,
     ),
 }
 
-check_exercise = make_checker(LESSON, EXERCISES)
+# Concept checks: the questions at the end of the lesson, about its ideas (not its code).
+QUESTIONS: dict[str, Exercise] = {
+    "Q1": concept_question(
+        "answer_q1",
+        hint="section 4: the lines `averaged by hand == whole batch` and `largest gap`",
+        right="b",
+        why=(
+            "all_reduce leaves the sum of every process's tensor in every process; divided by "
+            "the world size, the mean of gradients of equal shards is the gradient of the "
+            "whole batch, so every copy takes the same step a single process would."
+        ),
+        misconceptions={
+            "a": "all_reduce does change the tensors: in section 3, [1, 10] and [2, 20] both "
+            "became [3, 30]. A process keeping only its own shard's gradient would drift away "
+            "from the others; section 4 shows that gradient is 7.3e-02 away from the whole "
+            "batch's.",
+            "c": "Each shard's gradient is already a mean over its own images, so the mean of "
+            "the shards' gradients is the whole batch's gradient at full size, not half of "
+            "it: section 4 matches it to one process on all 64 images, with no change of "
+            "learning rate.",
+            "d": "That is what broadcast does (section 3: rank 1's own random numbers were "
+            "replaced by rank 0's). all_reduce combines every process's tensor, so rank 1's "
+            "half of the batch counts as much as rank 0's.",
+        },
+    ),
+    "Q2": concept_question(
+        "answer_q2",
+        hint="the `set_epoch called: False` lines after the first exercise's check",
+        right="c",
+        why=(
+            "the sampler shuffles with its seed plus the epoch number; without set_epoch the "
+            "epoch stays 0, so every epoch repeats the same shard in the same order, with no "
+            "error or warning."
+        ),
+        misconceptions={
+            "a": "The shards never overlap, with or without set_epoch: section 6 prints "
+            "`overlap: none`, because every rank shuffles with the same seed and takes every "
+            "N-th index. What set_epoch changes is the shuffle from one epoch to the next.",
+            "b": "Nothing fails: the loop runs, the loss falls, and no warning is printed. "
+            "That is what makes this bug easy to miss; only the indices rank 0 received, "
+            "epoch by epoch, show it.",
+            "d": "The sampler does not draw from the global random generator: it shuffles "
+            "with its own seed plus the epoch number it was given, so without set_epoch it "
+            "gives the same order every time, whatever else the program draws.",
+        },
+    ),
+    "Q3": concept_question(
+        "answer_q3",
+        hint="section 5's table, column B = 64, and the speed-up section 8 measured",
+        right="d",
+        why=(
+            "at 64 images per process, each DDP step adds an all-reduce and DDP's leftover "
+            "that cost more than halving the step's arithmetic saves, on 2 cores shared by 2 "
+            "processes; section 5's table shows it step by step, section 8 per epoch."
+        ),
+        misconceptions={
+            "a": "Each process computes the gradient of its own shard only (section 4: rank 0 "
+            "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
+            "gradients, it does not recompute them on the whole effective batch.",
+            "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
+            "The cost that section 5 measured is the exchange itself and DDP's leftover, "
+            "which any backend pays between processes.",
+            "c": "DistributedSampler splits the data: with 2 processes each took 391 steps "
+            "of 64 images per epoch, half of the 50,000 images each, so together they saw "
+            "each image once per epoch, as one process did.",
+        },
+    ),
+    "Q4": concept_question(
+        "answer_q4",
+        hint="section 10: the shard means against the whole batch's, by images per process",
+        right="a",
+        why=(
+            "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
+            "SyncBatchNorm combines them across the processes in the forward pass, which "
+            "matters most when each process has only a few images."
+        ),
+        misconceptions={
+            "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
+            "included. The problem section 10 shows is in the forward pass: each shard's "
+            "mean differs from the whole batch's, more so with fewer images per process.",
+            "c": "SyncBatchNorm adds communication to every forward pass, so it cannot make a "
+            "step cheaper. It exists for correctness: section 10 shows the statistics it "
+            "replaces differ between shards and the whole batch.",
+            "d": "The gap grows as the shards shrink: section 10 prints a larger average gap "
+            "with 4 images per process than with 32. Large models on GPUs often get only a "
+            "handful of images per process, where it matters most.",
+        },
+    ),
+    "Q5": concept_question(
+        "answer_q5",
+        hint="section 10, gradient accumulation: the lines after each micro-batch",
+        right="b",
+        why=(
+            "inside no_sync DDP skips the all-reduce and only adds to .grad; the backward "
+            "outside it all-reduces the sum once, so the step equals one DDP step on the "
+            "whole shard with one exchange instead of one per micro-batch."
+        ),
+        misconceptions={
+            "a": "no_sync keeps every gradient; it only postpones the exchange. After the "
+            "last micro-batch the processes held equal gradients, equal to one DDP step on "
+            "the whole shard, so nothing was thrown away.",
+            "c": "The gradients still take the same memory: the micro-batches' gradients are "
+            "added into the same .grad tensors. What changes is how often they are sent: "
+            "after the first micro-batch, inside no_sync, the processes' gradients differed.",
+            "d": "The processes do end up in agreement: after the last micro-batch, outside "
+            "no_sync, the gradients were equal in every process, because that backward "
+            "all-reduced the accumulated sum.",
+        },
+    ),
+}
+
+check_exercise = make_checker(LESSON, EXERCISES, QUESTIONS)

@@ -26,11 +26,17 @@ with process_group(timeout=60) as group:
     count = torch.tensor([float(mine.numel())], device=device)
     dist.all_reduce(total)  # sums over every process's shard
     dist.all_reduce(count)
+    batch_mean = total / count
+    # The scale to judge a gap by: batch norm divides by the standard deviation, so a gap in
+    # the mean of g shifts every normalised value by g / std.
+    squares = ((mine - batch_mean) ** 2).sum().reshape(1)
+    dist.all_reduce(squares)
+    batch_std = (squares / count).sqrt().item()
     rank_print(
-        f"mean of my shard {shard_mean.item():+.4f}, of the whole batch "
-        f"{(total / count).item():+.4f}",
+        f"mean of my shard {shard_mean.item():+.4f}, of the whole batch {batch_mean.item():+.4f}",
         all_ranks=True,
     )
+    rank_print(f"whole batch's standard deviation (the scale of the values): {batch_std:.4f}")
 
     # Fewer images per process: cut my shard into groups of `size` images; group g of every
     # process makes one batch. The gap between a group's mean and its batch's, averaged.
@@ -46,7 +52,8 @@ with process_group(timeout=60) as group:
         gaps[size] = gap.item() / world_size
         rank_print(
             f"{size} images per process: shard mean vs batch mean, average gap "
-            f"{gaps[size]:.4f} over {part // size} batch(es)"
+            f"{gaps[size]:.4f} over {part // size} batch(es), "
+            f"{gaps[size] / batch_std:.1%} of the standard deviation"
         )
     rank_print(f"gap larger with 4 images per process than with {part}:", gaps[4] > gaps[part])
 
