@@ -1018,7 +1018,27 @@ def test_lesson05_exercise1():
     short = {"augmented": tiny_run(losses(1.2, 3)), "plain": tiny_run(losses(0.26, 3))}
     assert_wrong(lesson05, 1, "has 3 epochs", **overfit_answer(short, 15))
     still_falling = {**full, "plain": tiny_run(losses(0.26, 15, rising=False))}
-    assert_wrong(lesson05, 1, "shows no overfitting yet", **overfit_answer(still_falling, 15))
+    assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(still_falling, 15))
+
+
+def test_lesson05_exercise1_wants_a_clear_rise_and_a_wider_gap_for_the_plain_run():
+    full = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    # A bump of noise: the last validation loss only 0.04 above the lowest.
+    bump = losses(0.26, 15, rising=False)
+    bump[-1]["val_loss"] = min(epoch["val_loss"] for epoch in bump) + 0.04
+    small_rise = {**full, "plain": tiny_run(bump)}
+    assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(small_rise, 15))
+    # The augmented run ends further above its training loss: a model made confidently
+    # wrong (its last layer scaled up) has a far higher validation loss.
+    history, model, start = tiny_run(losses(1.2, 15))
+    with torch.no_grad():
+        model.layers[-1].weight.mul_(50)
+    measured = evaluate(model, LESSON05_VAL)
+    for epoch in history:
+        epoch["val_loss"] += measured["val_loss"] - history[-1]["val_loss"]
+    history[-1]["val_acc"] = measured["val_acc"]
+    parted = {**full, "augmented": (history, model, start)}
+    assert_wrong(lesson05, 1, "should part from the validation", **overfit_answer(parted, 15))
 
 
 def test_lesson05_exercise1_finds_an_unfair_or_misjudged_comparison():
@@ -1039,15 +1059,38 @@ def test_lesson05_exercise1_finds_an_unfair_or_misjudged_comparison():
     assert_wrong(lesson05, 1, "no entry for 'plain'", **answer)
 
 
-def lesson05_width_answer(runs: dict, width_epochs: int = 3) -> dict:
+LESSON05_SAMPLE = 500  # sample_size in smoke mode: 4 batches of 128
+
+
+def one_cycle_lrs(history: list[dict], steps: int = 4, peak: float = 0.01) -> list[dict]:
+    """The history with the learning rates fit_one_cycle records, for ``steps`` per epoch."""
+    weight = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([weight], lr=peak)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, peak, epochs=len(history), steps_per_epoch=steps
+    )
+    history = copy.deepcopy(history)
+    for epoch in history:
+        epoch["lrs"] = []
+        for _ in range(steps):
+            epoch["lrs"].append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+    return history
+
+
+def lesson05_width_answer(runs: dict, width_epochs: int = 3, **lrs_settings) -> dict:
     return {
-        "width_histories": {width: run[0] for width, run in runs.items()},
+        "width_histories": {
+            width: one_cycle_lrs(run[0], **lrs_settings) for width, run in runs.items()
+        },
         "width_models": {width: run[1] for width, run in runs.items()},
         "width_starts": {width: run[2] for width, run in runs.items()},
         "width_epochs": width_epochs,
         "resnet_width": 16,
         "model_class": Tiny,
         "val_loader": LESSON05_VAL,
+        "sample_size": LESSON05_SAMPLE,
     }
 
 
@@ -1073,6 +1116,34 @@ def test_lesson05_exercise2():
     )
     missing = {8: runs[8], 16: runs[16]}
     assert_wrong(lesson05, 2, "no entry for 4", **lesson05_width_answer(missing))
+
+
+def test_lesson05_exercise2_checks_the_data_and_the_schedule_from_the_learning_rates():
+    runs = {width: tiny_run(losses(1.4, 3), width=width) for width in (4, 8, 16)}
+    full_size = lesson05_width_answer(runs, steps=40)
+    full_size["sample_size"] = 5_000
+    assert_passes(lesson05, 2, **full_size)
+    # Trained on exercise 1's 2,500 images, or on the whole training set.
+    for steps in (20, 352):
+        assert_wrong(
+            lesson05,
+            2,
+            f"took {steps} steps per epoch, but `sample_size` (5000)",
+            **{**lesson05_width_answer(runs, steps=steps), "sample_size": 5_000},
+        )
+    assert_wrong(
+        lesson05, 2, "the lesson's peak of 0.01 reaches", **lesson05_width_answer(runs, peak=0.02)
+    )
+    constant = lesson05_width_answer(runs)
+    for history in constant["width_histories"].values():
+        for epoch in history:
+            epoch["lrs"] = [0.01] * len(epoch["lrs"])
+    assert_wrong(lesson05, 2, "do not follow the one-cycle shape", **constant)
+    with_fit = lesson05_width_answer(runs)
+    for history in with_fit["width_histories"].values():
+        for epoch in history:
+            del epoch["lrs"]
+    assert_wrong(lesson05, 2, "train with `fit_one_cycle`", **with_fit)
 
 
 # --- lesson 06 -------------------------------------------------------------------
@@ -1311,6 +1382,19 @@ def test_lesson06_exercise3_takes_devices_as_strings_and_ids_as_devices():
         return "gloo", "cpu", None
 
     assert_passes(lesson06, 3, choose_backend=as_strings)
+
+
+@pytest.mark.parametrize(
+    ("letter", "fragment"),
+    [
+        ("a", "section 6 printed `overlap: none` for its shards"),
+        ("b", "printed rank 0's indices, the same 5 every epoch, with no error and no warning"),
+    ],
+)
+def test_lesson06_question2_misconceptions_cite_what_the_lesson_printed(letter, fragment):
+    assert_wrong(lesson06, "Q2", fragment, answer_q2=letter)
+    # No training loss is printed without set_epoch in lesson 06: a report must not cite one.
+    assert "loss" not in run(lesson06, "Q2", answer_q2=letter).details[0]
 
 
 @pytest.mark.parametrize("script", EXERCISE_SCRIPTS, ids=[path.stem for path in EXERCISE_SCRIPTS])

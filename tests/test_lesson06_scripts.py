@@ -11,6 +11,7 @@ model or a batch on the CPU fails here as it would fail on a GPU.
 """
 
 import contextlib
+import re
 import sys
 from pathlib import Path
 
@@ -86,13 +87,23 @@ class _RecordingDDP(nn.Module):
     def no_sync(self):
         yield
 
+    def register_comm_hook(self, state, hook):
+        pass
+
 
 def run_on_stand_in(
-    script: str, argv: list[str], monkeypatch, backend: str = "nccl", device=STAND_IN
+    script: str,
+    argv: list[str],
+    monkeypatch,
+    backend: str = "nccl",
+    device=STAND_IN,
+    let_through: int = 0,
 ) -> dict:
     """Run ``script`` as rank 0 of 1 in a fake group; return what the recorders saw.
 
-    The group's device is the stand-in for a GPU (NCCL), or the CPU (gloo).
+    The group's device is the stand-in for a GPU (NCCL), or the CPU (gloo). The first
+    ``let_through`` all-reduces on the group's device return (leaving the tensor as it
+    was) for a script that reads their results only at the end; the next one stops it.
     """
     seen = {"all_reduce": [], "barrier": 0}
 
@@ -102,6 +113,8 @@ def run_on_stand_in(
 
     def all_reduce(tensor, op=None, **kwargs):
         seen["all_reduce"].append(tensor.device)
+        if tensor.device == device and len(seen["all_reduce"]) <= let_through:
+            return
         if tensor.device == device:
             raise _Stop  # its values would be read next (and the stand-in has none)
         raise RuntimeError(f"all_reduce of a {tensor.device} tensor in a group on {device}")
@@ -163,10 +176,17 @@ def test_the_no_sync_script_keeps_model_and_batch_on_the_group_device(batch, mon
     assert seen["all_reduce"] == [STAND_IN]
 
 
-@pytest.mark.parametrize("name", ["manual_ddp.py", "batch_norm.py"])
-def test_the_batch_scripts_all_reduce_on_the_group_device(name, batch, monkeypatch):
-    seen = run_on_stand_in(lesson_script(name), [str(batch)], monkeypatch)
+def test_the_batch_norm_script_all_reduces_on_the_group_device(batch, monkeypatch):
+    seen = run_on_stand_in(lesson_script("batch_norm.py"), [str(batch)], monkeypatch)
     assert seen["all_reduce"] == [STAND_IN]
+
+
+def test_the_manual_script_compares_weights_and_gradients_on_the_group_device(batch, monkeypatch):
+    # Two all-reduces of the weights (before and after DDP wraps the model), whose
+    # results the script reads at the end; then the gradients' all-reduce by hand.
+    seen = run_on_stand_in(lesson_script("manual_ddp.py"), [str(batch)], monkeypatch, let_through=2)
+    assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
+    assert seen["all_reduce"] == [STAND_IN] * 3
 
 
 def test_the_timing_script_keeps_model_and_batch_on_the_group_device(monkeypatch):
@@ -192,7 +212,7 @@ def test_the_stand_in_catches_a_shard_left_on_the_cpu(batch, monkeypatch):
     )
     assert script != lesson_script("manual_ddp.py")
     with pytest.raises(RuntimeError, match="mixes devices"):
-        run_on_stand_in(script, [str(batch)], monkeypatch)
+        run_on_stand_in(script, [str(batch)], monkeypatch, let_through=2)
 
 
 def test_the_stand_in_catches_a_batch_left_on_the_cpu(mnist_like, tmp_path, monkeypatch):
@@ -233,3 +253,64 @@ def test_the_stand_in_catches_a_cpu_count_stacked_with_device_sums(
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
     with pytest.raises(RuntimeError, match="mixes devices"):
         run_on_stand_in(script, argv, monkeypatch)
+
+
+# The scripts' claims, in a real group of 2 gloo processes on the CPU.
+
+
+@pytest.fixture
+def batch_of_64(tmp_path) -> Path:
+    generator = torch.Generator().manual_seed(0)
+    path = tmp_path / "batch64.pt"
+    images = torch.randn(64, 1, 28, 28, generator=generator)
+    torch.save({"images": images, "labels": torch.randint(0, 10, (64,), generator=generator)}, path)
+    return path
+
+
+def test_ddp_makes_weights_drawn_per_rank_equal(batch_of_64):
+    result = distributed.run_torchrun(
+        SCRIPTS / "manual_ddp.py", 2, args=[batch_of_64], timeout=120, cpu_only=True
+    )
+    found = re.search(r"between the processes: (\S+) before DDP, (\S+) after", result.output)
+    assert found, result.output
+    before, after = map(float, found.groups())
+    assert before > 0.01 and after == 0.0
+    # From those equal weights the by-hand step still matches one process and DDP.
+    assert result.output.count("== whole batch: True") == 2
+    assert result.output.count("== DDP: True") == 2
+
+
+def test_no_sync_saves_one_all_reduce_per_accumulated_step(batch_of_64):
+    result = distributed.run_torchrun(
+        SCRIPTS / "no_sync.py", 2, args=[batch_of_64], timeout=120, cpu_only=True
+    )
+    assert "2 micro-batches, with no_sync: 1\n" in result.output, result.output
+    assert "2 micro-batches, without no_sync: 2\n" in result.output
+    assert "whole shard: True" in result.output
+
+
+def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkeypatch):
+    # Rank 1 of 2: it skips the baseline step, so the stand-in sees no work on it.
+    script = lesson_script("comm_cost.py")
+    calls = []
+    namespace = {"__name__": "comm_cost"}
+    exec(compile(script.split("with process_group(")[0], "comm_cost.py", "exec"), namespace)
+    monkeypatch.setitem(namespace, "sgd_step", lambda *args: calls.append(len(args[1])))
+    timed = {}
+
+    def median_seconds(works, device):
+        for name, work in works.items():
+            work()
+            timed[name] = 0.001
+        return timed
+
+    monkeypatch.setitem(namespace, "median_seconds", median_seconds)
+    monkeypatch.setitem(namespace, "DistributedDataParallel", lambda module, **kw: module)
+    monkeypatch.setitem(namespace, "rank_print", lambda *args, **kw: None)
+    monkeypatch.setattr(dist, "all_reduce", lambda *args, **kw: None)
+    for rank, expected in ((0, [4, 4, 8]), (1, [4, 4])):
+        calls.clear()
+        namespace["time_one_size"](4, GroupInfo(rank, 2, rank, "gloo", torch.device("cpu")))
+        # The step alone, DDP's step, then (rank 0 only) one process on twice the images;
+        # the all-reduce is a no-op here.
+        assert calls == expected

@@ -10,6 +10,7 @@ to show it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,12 @@ SHOWS_OVERFITTING = 5  # epochs: from here on the plain run's training loss is t
 # validation set agree exactly on a CPU; these allow for a GPU's non-deterministic sums.
 SAME_ACCURACY = 0.003
 SAME_LOSS = 0.005
+# How far the plain run's last validation loss must sit above its lowest to count as a
+# rise (the lesson's full-size run: 0.32; a bump of noise is a few hundredths).
+CLEAR_RISE = 0.1
+# Exercise 2 uses section 6's recipe: batches of 128 from the sample, one-cycle to 0.01.
+RECIPE_BATCH_SIZE = 128
+RECIPE_PEAK_LR = 0.01
 
 
 def _history(history: Any, name: str, num_epochs: int, epochs_name: str) -> None:
@@ -156,14 +163,93 @@ def _exercise_1(
             )
         checked.append("the plain run ends with the lower training loss: it memorised")
         plain_val = [epoch["val_loss"] for epoch in plain]
-        if min(plain_val) >= plain_val[-1]:
+        rise = plain_val[-1] - min(plain_val)
+        if rise < CLEAR_RISE:
             raise Wrong(
-                "The 'plain' run's validation loss is lowest at its last epoch, so it shows no "
-                "overfitting yet. Did it train on the small sample (`overfit_size` images) for "
-                "all `overfit_epochs` epochs, at the lesson's learning rate?"
+                f"The 'plain' run's last validation loss is only {rise:.3f} above its lowest "
+                f"(less than {CLEAR_RISE}), so it shows no clear overfitting yet. Did it train "
+                "on the small sample (`overfit_size` images) for all `overfit_epochs` epochs, "
+                "at the lesson's learning rate?"
             )
-        checked.append("the plain run's validation loss rose after its lowest point: it overfitted")
+        gaps = {
+            label: history[-1]["val_loss"] - history[-1]["train_loss"]
+            for label, history in (("augmented", augmented), ("plain", plain))
+        }
+        if gaps["plain"] <= gaps["augmented"]:
+            raise Wrong(
+                f"The plain run's last validation loss is {gaps['plain']:.3f} above its "
+                f"training loss, no more than the augmented run's gap ({gaps['augmented']:.3f}): "
+                "the run that sees the same images every epoch should part from the validation "
+                "set the most. Did both runs train on the same `overfit_size` images, with "
+                "`normalise` for the plain run?"
+            )
+        checked.append(
+            f"the plain run's validation loss ended {rise:.2f} above its lowest point: it "
+            "overfitted"
+        )
+        checked.append(
+            "the plain run's validation loss ended further above its training loss than the "
+            "augmented run's"
+        )
     return checked
+
+
+def _expected_lrs(epochs: int, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every step that fit_one_cycle(epochs, RECIPE_PEAK_LR, ...) uses."""
+    weight = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=RECIPE_PEAK_LR, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, RECIPE_PEAK_LR, epochs=epochs, steps_per_epoch=steps_per_epoch
+    )
+    lrs = []
+    for _ in range(epochs * steps_per_epoch):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def _one_cycle(history: list[dict], name: str, sample_size: int, width_epochs: int) -> None:
+    """The history's learning rates must be fit_one_cycle's, on the sample, peaking at 0.01."""
+    require(
+        all(isinstance(epoch.get("lrs"), list) and epoch["lrs"] for epoch in history),
+        f"`{name}` has no learning rates (`lrs`) per step: train with `fit_one_cycle`, the "
+        "lesson's recipe, not `fit`.",
+    )
+    steps = math.ceil(sample_size / RECIPE_BATCH_SIZE)
+    counts = sorted({len(epoch["lrs"]) for epoch in history})
+    require(
+        counts == [steps],
+        f"`{name}` took {counts[0] if len(counts) == 1 else counts} steps per epoch, but "
+        f"`sample_size` ({sample_size}) images in batches of {RECIPE_BATCH_SIZE} make "
+        f"{steps}: did it train on `sample_images` and `sample_labels`, with "
+        f"`batch_size={RECIPE_BATCH_SIZE}`?",
+    )
+    lrs = [lr for epoch in history for lr in epoch["lrs"]]
+    expected = _expected_lrs(width_epochs, steps)
+    peak, expected_peak = max(lrs), max(expected)
+    require(
+        lrs[0] < peak / 2 and lrs[-1] < peak / 2,
+        f"`{name}`'s learning rates do not follow the one-cycle shape: they should start "
+        "low, rise to their peak and fall almost to 0 by the last step, as `fit_one_cycle` "
+        f"makes them; these start at {lrs[0]:.3g} and end at {lrs[-1]:.3g}, with a peak of "
+        f"{peak:.3g}.",
+    )
+    require(
+        math.isclose(peak, expected_peak, rel_tol=1e-6),
+        f"`{name}`'s learning rate peaked at {peak:.3g}, where `fit_one_cycle` with the "
+        f"lesson's peak of {RECIPE_PEAK_LR} reaches {expected_peak:.3g} in these "
+        f"{len(expected)} steps: give `fit_one_cycle` a `max_lr` of {RECIPE_PEAK_LR}.",
+    )
+    require(
+        all(
+            math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+            for a, b in zip(lrs, expected, strict=True)
+        ),
+        f"`{name}`'s learning rates do not follow the one-cycle shape `fit_one_cycle` gives "
+        f"(a rise from {expected[0]:.4g} to {RECIPE_PEAK_LR}, then a fall almost to 0): "
+        "train each width with one call of `fit_one_cycle` for `width_epochs` epochs.",
+    )
 
 
 def _exercise_2(
@@ -174,6 +260,7 @@ def _exercise_2(
     resnet_width: int,
     model_class: type[nn.Module],
     val_loader: Any,
+    sample_size: int,
 ) -> list[str]:
     widths = (resnet_width // 4, resnet_width // 2, resnet_width)
     for value, name in (
@@ -185,6 +272,7 @@ def _exercise_2(
     for width in widths:
         history, model = width_histories[width], width_models[width]
         _history(history, f"width_histories[{width}]", width_epochs, "width_epochs")
+        _one_cycle(history, f"width_histories[{width}]", sample_size, width_epochs)
         require_type(model, nn.Module, f"width_models[{width}]", "the trained model")
         parameters = sum(p.numel() for p in model.parameters())
         expected = sum(p.numel() for p in model_class(width).parameters())
@@ -221,6 +309,9 @@ def _exercise_2(
         f"each model has the parameters of a {model_class.__name__} of its width",
         "each width started from seed 0's weights, and trained away from them",
         "each history's last epoch is its model's score on the validation set",
+        f"each run took {math.ceil(sample_size / RECIPE_BATCH_SIZE)} steps per epoch (the "
+        f"sample in batches of {RECIPE_BATCH_SIZE}), on fit_one_cycle's schedule peaking at "
+        f"{RECIPE_PEAK_LR}",
     ]
 
 
@@ -276,20 +367,22 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="what changes from epoch to epoch for augmented images, and what can the "
-        "network memorise?",
+        hint="which run sees the very same pictures every epoch, and what can it memorise?",
         right="a",
-        why="with random crops and flips the network never sees the same picture twice, so "
-        "learning the training images by heart does not pay; it must learn what holds "
-        "across the variations, which is also what holds for new images.",
+        why="the plain run saw the same pictures every epoch and began to memorise them: "
+        "its training loss kept falling while it grew confidently wrong on some new images, "
+        "which raises the validation loss. With random crops and flips no picture comes "
+        "twice, so learning the training images by heart does not pay.",
         misconceptions={
-            "b": "The validation images are never augmented: the validation loader uses "
-            "`normalise` only. Only the training batches change from epoch to epoch.",
-            "c": "A lower training loss means the network fits the images it trains on, not "
-            "that it does better on new ones. The plain run's training loss kept falling while "
-            "its validation loss rose after its lowest point: it was memorising.",
-            "d": "Both runs had the same seed, the same starting weights, the same batches and "
-            "the same number of epochs: augmentation was the only difference.",
+            "b": "Both runs used `fit` with one constant learning rate, 0.02, for every "
+            "epoch; nothing about the rate changed at the lowest point.",
+            "c": "The validation images are never augmented: the validation loader uses "
+            "`normalise` only, in both runs. Only the training batches change from epoch to "
+            "epoch.",
+            "d": "The loss and the accuracy measure different things: the loss also punishes "
+            "confident wrong answers, so it can rise while the accuracy holds. Compare the "
+            "plain run's validation accuracy at its lowest loss with its final one, as "
+            "exercise 1 printed them.",
         },
     ),
     "Q4": concept_question(

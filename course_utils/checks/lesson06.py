@@ -371,12 +371,13 @@ QUESTIONS: dict[str, Exercise] = {
             "error or warning."
         ),
         misconceptions={
-            "a": "The shards never overlap, with or without set_epoch: section 6 prints "
-            "`overlap: none`, because every rank shuffles with the same seed and takes every "
-            "N-th index. What set_epoch changes is the shuffle from one epoch to the next.",
-            "b": "Nothing fails: the loop runs, the loss falls, and no warning is printed. "
-            "That is what makes this bug easy to miss; only the indices rank 0 received, "
-            "epoch by epoch, show it.",
+            "a": "Every rank shuffles with the same seed and takes every N-th index of that "
+            "one order, so the shards cannot overlap: section 6 printed `overlap: none` for "
+            "its shards. Without set_epoch the order is simply the same every epoch (the first "
+            "exercise printed rank 0's 5 indices, the same three times).",
+            "b": "The first exercise's check ran 3 epochs without set_epoch and printed rank "
+            "0's indices, the same 5 every epoch, with no error and no warning. That is what "
+            "makes this bug easy to miss; only the indices, epoch by epoch, show it.",
             "d": "The sampler does not draw from the global random generator: it shuffles "
             "with its own seed plus the epoch number it was given, so without set_epoch it "
             "gives the same order every time, whatever else the program draws.",

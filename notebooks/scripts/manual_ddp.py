@@ -1,8 +1,10 @@
 """A data-parallel step by hand: all_reduce the gradients, divide by the world size.
 
-Each process takes its shard of one batch, computes its gradients, then averages them
-with the others'. The result is compared with one process on the whole batch, and with
-what DistributedDataParallel computes.
+First, each process draws its own initial weights, and wrapping the model in
+DistributedDataParallel makes them equal (it broadcasts rank 0's). Then each process takes
+its shard of one batch, computes its gradients, and averages them with the others'. The
+result is compared with one process on the whole batch, and with what
+DistributedDataParallel computes.
 Run: torchrun --standalone --nproc_per_node=2 manual_ddp.py batch.pt
 """
 
@@ -29,6 +31,14 @@ def largest_gap(first: list, second: list) -> float:
     return max((a - b).abs().max().item() for a, b in zip(first, second, strict=True))
 
 
+def weight_spread(model: torch.nn.Module) -> torch.Tensor:
+    """The largest gap between the processes' copies of any one weight (0 when all agree)."""
+    weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
+    extremes = torch.cat([weights, -weights])
+    dist.all_reduce(extremes, op=dist.ReduceOp.MAX)  # each weight's largest copy, and -smallest
+    return (extremes[: len(weights)] + extremes[len(weights) :]).max()
+
+
 with process_group(timeout=60) as group:
     rank, world_size, device = group.rank, group.world_size, group.device
     batch = torch.load(sys.argv[1], weights_only=True)
@@ -36,8 +46,16 @@ with process_group(timeout=60) as group:
     part = len(images) // world_size  # rank r takes images [r * part, (r + 1) * part)
     mine = slice(rank * part, (rank + 1) * part)
 
-    torch.manual_seed(0)  # the same initial weights in every process
+    torch.manual_seed(rank)  # a different draw of the initial weights in every process
+    drawn = MLP(28 * 28, [32], 10).to(device)
+    before = weight_spread(drawn)
+    # Wrapping the model broadcasts rank 0's weights (and buffers) over every other process's.
+    ddp = DistributedDataParallel(drawn, device_ids=[device] if group.backend == "nccl" else None)
+    after = weight_spread(ddp.module)
+
+    # The step by hand, on a plain model (no DDP) holding those equal weights.
     model = MLP(28 * 28, [32], 10).to(device)
+    model.load_state_dict(ddp.module.state_dict())
     own = gradients_on(model, images[mine], labels[mine])  # my shard only
     # The data-parallel step by hand: sum every gradient over the processes, then divide.
     for parameter in model.parameters():
@@ -48,13 +66,12 @@ with process_group(timeout=60) as group:
     # One process on the whole batch (each process can do it here: it has the batch).
     whole = gradients_on(model, images, labels)
     # DistributedDataParallel on my shard: it averages the gradients inside backward().
-    torch.manual_seed(0)
-    ddp = DistributedDataParallel(
-        MLP(28 * 28, [32], 10).to(device),
-        device_ids=[device] if group.backend == "nccl" else None,
-    )
     from_ddp = gradients_on(ddp, images[mine], labels[mine])
 
+    rank_print(
+        f"initial weights drawn with a seed per rank, largest gap between the processes: "
+        f"{before.item():.1e} before DDP, {after.item():.1e} after wrapping in DDP"
+    )
     rank_print(
         f"images {mine.start} to {mine.stop - 1} of {len(images)}; my own gradient vs the "
         f"whole batch's, largest gap: {largest_gap(own, whole):.1e}",
