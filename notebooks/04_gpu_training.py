@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 72 s with a peak memory of 1142 MB. The course's runner wrote this
+# > whole lesson ran in 74 s with a peak memory of 1144 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -124,7 +124,8 @@ print(f"exercises: {exercise_size:,} images")
 # `torch.cuda.is_available()` says whether PyTorch can see an NVIDIA GPU (or an AMD one,
 # with the PyTorch build for ROCm, AMD's GPU software);
 # `torch.backends.mps.is_available()` whether it can use an Apple-silicon GPU. The CPU
-# is always there; how many cores it has bounds every CPU time in this lesson.
+# is always there; how many logical CPUs it has (cores, or hardware threads that share
+# a core, as `os.cpu_count()` counts them) bounds every CPU time in this lesson.
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -132,7 +133,7 @@ has_mps = torch.backends.mps.is_available()
 print(f"CUDA available: {has_cuda}; Apple MPS available: {has_mps}")
 if has_cuda:
     print(f"GPU: {torch.cuda.get_device_name(0)}")
-print(f"CPU cores: {os.cpu_count()}")
+print(f"logical CPUs: {os.cpu_count()}")
 
 # %% [markdown]
 # `get_default_device` from `course_utils` picks the best of them. It is short
@@ -153,7 +154,7 @@ else:
 
 # %% [markdown]
 # The outputs you see were made on a machine without a GPU, with
-# **2**<!-- output: CPU cores --> CPU cores: every time quoted in the text is a time
+# **2**<!-- output: logical CPUs --> logical CPUs: every time quoted in the text is a time
 # on that CPU. The same work takes a different time on each run, so read the times
 # for their ratios and spreads. Run the notebook on a GPU and compare.
 #
@@ -168,12 +169,12 @@ print(f"multiply-adds in a {size} x {size} product (billions): {size**3 / 1e9:.2
 
 # %% [markdown]
 # That is about **8.6 billion**<!-- output: multiply-adds in a 2048 x 2048 product (billions) -->
-# multiply-adds, all independent of each other: a GPU can share them out among
-# thousands of cores. GPU work is *asynchronous*, though: Python queues it and
-# moves on. Timing code must wait for the queued work to finish before reading
-# the clock, or it measures only the queueing. `synchronize` from `course_utils`
-# waits for a CUDA or Apple GPU, and does nothing on the CPU, which runs each
-# operation as it is called:
+# multiply-adds: n x n sums of n products each, and the sums are independent of each
+# other, so a GPU can share them out among thousands of cores. GPU work is
+# *asynchronous*, though: Python queues it and moves on. Timing code must wait for the
+# queued work to finish before reading the clock, or it measures only the queueing.
+# `synchronize` from `course_utils` waits for a CUDA or Apple GPU, and does nothing on
+# the CPU, which runs each operation as it is called:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(synchronize))
@@ -212,21 +213,29 @@ print(
 # the device runs for one operation, such as one matrix product.) It **synchronises**
 # before each clock reading. And it **repeats**, because the same work takes a different
 # time on each run (other programs, the processor's clock speed); the median of the
-# repeats is the figure to quote, and their spread says how far to trust it.
+# repeats is the figure to quote, and their spread says how far to trust it. Each
+# repeat runs the work several times under one pair of clock readings, so that the
+# clock's own cost, and one slow run, are shared out.
 
 
 # %%
 def seconds_per_matmul(size: int, on: torch.device, repeats: int = 5) -> list[float]:
-    """Seconds of one size x size matrix product on a device, once per repeat."""
+    """Seconds of one size x size matrix product on a device, once per repeat.
+
+    Each repeat times enough products to last tens of milliseconds (1,000 small ones,
+    3 large ones), so that the clock's own cost is shared out among them.
+    """
     a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
+    products = 1000 if size <= 256 else 3
     a @ b  # warm-up: the first product includes one-off set-up
     timings = []
     for _ in range(repeats):
         synchronize(on)  # nothing queued before may run into the clock
         start = time.perf_counter()
-        a @ b
-        synchronize(on)  # wait for the product itself
-        timings.append(time.perf_counter() - start)
+        for _ in range(products):
+            a @ b
+        synchronize(on)  # wait for the products themselves
+        timings.append((time.perf_counter() - start) / products)
     return timings
 
 
@@ -251,13 +260,14 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **101.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# the line shows their range). With a GPU the lines above show both devices. Divide the
+# **96.5 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# the line shows their range; each repeat timed 3 products, and at 64 x 64, 1,000). With
+# a GPU the lines above show both devices. Divide the
 # work by the time and the CPU did
-# **84.5 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **89.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **18.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one: a 64 x 64 product is too little work to keep even a CPU's 2 cores
+# **29.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# the small one: a 64 x 64 product is too little work to keep even a CPU's 2 threads
 # busy, and the fixed cost of starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
 # take about as long as on the CPU. That is the first way a GPU fails to
@@ -655,13 +665,32 @@ print(f"classic pipeline validation accuracy: {classic_accuracy:.4f}")
 print(f"dataset-on-device validation accuracy: {course_accuracy:.4f}")
 print(f"validation accuracy difference (points): {gap_points:.2f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
+# Transforming every image once, then one epoch of steps on ready batches: about the
+# work of one classic epoch, which transforms every image and steps on the results.
+print(
+    "transforming every image once + one dataset-on-device epoch (seconds): "
+    f"{convert_seconds + course_seconds:.2f}"
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 2.4))
 arms = ["(a) classic pipeline", f"(b) dataset on {device.type}"]
 ax.barh(arms, [classic_seconds, course_seconds], color=["tab:gray", "tab:green"])
-for row, times in enumerate((classic_times, course_times)):  # each epoch's own time
-    ax.plot(times, [row] * len(times), "o", color="black", markersize=4)
+for row, (times, median) in enumerate(
+    ((classic_times, classic_seconds), (course_times, course_seconds))
+):
+    # each epoch's own time, spread up and down a little so that equal times stay visible
+    offsets = [0.12 * (k - (len(times) - 1) / 2) for k in range(len(times))]
+    ax.plot(times, [row + offset for offset in offsets], "o", color="black", markersize=4)
+    ax.annotate(
+        f"{median:.2f} s",
+        (median, row),
+        xytext=(8, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize=9,
+    )
+ax.set_xlim(0, 1.25 * max(classic_times + course_times))  # room for the labels
 ax.set_xlabel(f"seconds per training epoch on {device.type} (bar: median, dots: epochs)")
 epochs_each = f"{num_epochs} epoch{'s' if num_epochs > 1 else ''} each"
 ax.set_title(f"(a) takes {speedup:.1f}x as long as (b), {epochs_each}, {device.type}", fontsize=10)
@@ -670,27 +699,27 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **5.14 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.22 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **23.2 times**<!-- output: pipeline speed-up --> as long
+# **5.19 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.29 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **17.9 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **22.7 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **23.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **17.7 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **18.1 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
-# section 7 shows that the same work, run at another moment, can fall outside such a
-# range, so read the speed-up as a rough figure.
+# section 7 runs the same work again at another moment, to see whether it falls inside
+# such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
 # **4.80 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device. Counted in,
 # two epochs took
-# **10.29 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **10.39 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **5.24 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **5.38 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b): the classic pipeline took
-# **1.96 times**<!-- output: classic total / dataset-on-device total --> as long in
+# **1.93 times**<!-- output: classic total / dataset-on-device total --> as long in
 # total (above 1, pipeline (b) was faster even with its one-off cost counted).
 # The one-off cost was won back after
 # **0.98**<!-- output: epochs for the one-off cost to be won back --> epochs (the
@@ -706,12 +735,17 @@ plt.show()
 # pipelines change the speed, not what is learned. So the time the classic pipeline
 # took beyond pipeline (b) went into producing batches (reading each image,
 # transforming it, collating 128 of them), again every epoch: the dataset-on-device
-# epochs ran the same steps on ready-made batches. We expect the
+# epochs ran the same steps on ready-made batches. The last line checks it from the
+# other side: transforming every image once and then training one epoch on the results
+# took
+# **5.09 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against the classic epoch's
+# **5.19 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
 # gap to be wider still on a GPU, because the GPU computes each step faster while the
 # CPU prepares images at the same speed as before. The classic pipeline here had no
 # helpers: with worker processes building the next batches in the background
-# (`num_workers`, below) it would be faster, the more so on a machine with more cores,
-# and the gap narrower.
+# (`num_workers`, below) we expect it to be faster on a machine with cores to spare,
+# and the gap narrower; this lesson does not measure that.
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
 # of the two, so it trains the same model, from the same starting weights, with three
@@ -786,7 +820,11 @@ for each_device in devices:
 for name, seconds in epoch_seconds.items():
     print(f"32-unit MLP seconds per epoch on {name}: {seconds:.2f}")
 if len(epoch_seconds) == 1:
-    print("Skipped the GPU epoch: there is no GPU here, so the CPU has nothing to compare with.")
+    print(
+        "Skipped the GPU epoch: there is no GPU here, so the CPU has nothing to compare with, "
+        "and this section only repeats section 6's first (b) epoch, to see how much the time "
+        "of the same work moves."
+    )
 # The same work as section 6's first (b) epoch on this device: how do the times compare?
 again = epoch_seconds[device.type]
 same_loss = abs(epoch_losses[device.type] - course_history[0]["train_loss"]) < 1e-4
@@ -794,20 +832,21 @@ inside = min(course_times) <= again <= max(course_times)
 print(f"same training loss as section 6's first (b) epoch: {same_loss}")
 print(f"this epoch / section 6's first (b) epoch: {again / course_times[0]:.2f}")
 print(
-    f"inside section 6's range of (b) epochs ({min(course_times):.2f} to "
-    f"{max(course_times):.2f} s): {'yes' if inside else 'no'}"
+    f"inside section 6's range of (b) epochs ({min(course_times):.3f} to "
+    f"{max(course_times):.3f} s, this one {again:.3f} s): {'yes' if inside else 'no'}"
 )
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.22 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.29 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
 # took **1.00 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did; the last line says whether it fell inside the range of section 6's
-# two epochs. Nothing differed but the moment it ran, so a time outside that range
-# means that two epochs' range understated how much the time of the same work moves on
-# this CPU: compare times from different cells by large ratios (section 6's speed-up),
-# not by small differences. With a 32-unit
+# two epochs (to the millisecond). Nothing differed but the moment it ran, so a time
+# outside that range means that two epochs' range understated how much the time of the
+# same work moves on this CPU; inside it, this run shows no such spread. Either way,
+# compare times from different cells by large ratios (section 6's speed-up), not by
+# small differences. With a 32-unit
 # model we expect even a GPU to have little to do: each step is a few tiny matrix
 # products, so the time per step is mostly Python and the overhead of launching each
 # kernel. Bigger
@@ -818,7 +857,8 @@ print(
 #
 # The rest of the lesson needs at most 10,000 training images, and the compiler below
 # needs memory: keep a copy of those images and free the full tensor, with the
-# loaders that held it.
+# loaders that held it. (A slice alone would not do: it is a *view* of the full tensor
+# and keeps all of it alive; `.clone()` copies the slice, so the rest can be freed.)
 
 # %%
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
@@ -889,6 +929,7 @@ wide_train = DeviceTensorLoader(
     shuffle=True,
     drop_last=True,
     device=device,
+    generator=torch.Generator(),  # its own, seeded again before each run below
 )
 print(wide_train)
 precisions = {"float32": MLP}
@@ -902,7 +943,8 @@ else:
     )
 precision_seconds = {}
 for label, model_class in precisions.items():
-    seed_everything(0)  # the same starting weights and the same shuffles for both
+    seed_everything(0)  # the same starting weights for both
+    wide_train.generator.manual_seed(0)  # and the same batches
     wide_model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
     wide_history = fit(wide_epochs, 0.05, wide_model, wide_train, course_val)
     precision_seconds[label] = [epoch["train_seconds"] for epoch in wide_history]
@@ -948,6 +990,7 @@ def train_epoch_float16(
 
 if device.type in ("cuda", "mps"):
     seed_everything(0)
+    wide_train.generator.manual_seed(0)  # the batches of the runs above
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
     )
@@ -975,24 +1018,22 @@ else:
 # %% [markdown]
 # On this CPU, which has bfloat16 instructions of its own (the line above the timings
 # says which), the epochs after the first took a median of
-# **0.76 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.75 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
 # **0.39 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
 # bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
 # **0.52**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
 # the last line says it in words. That rests on one run of each model; a gap no wider
 # than the ranges would not be one to count on. The validation accuracies were
-# **90.18%**<!-- output: float32 validation accuracy --> and
-# **90.14%**<!-- output: bfloat16 autocast validation accuracy -->, one run each. Set
-# their gap beside the
-# **0.44 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# by which the shuffle order alone moved the accuracy in section 6: a gap well inside
-# that spread shows no cost of the fewer digits, which is not the same as measuring
-# that there is none.
-# These runs measure time, not accuracy: the
-# 1024-1024 models score below section 6's 32-unit model because they see fewer
-# images (10,000 an epoch instead of 50,000), with a smaller learning rate (0.05
-# against 0.2) and bigger batches (256 against 128), so they make far fewer and
-# smaller steps. The speed depends on the hardware. With fast bfloat16 units autocast
+# **89.80%**<!-- output: float32 validation accuracy --> and
+# **89.79%**<!-- output: bfloat16 autocast validation accuracy -->, one run each, on the
+# same batches. A gap of a few hundredths of a point from one pair of runs cannot tell a
+# small cost of the fewer digits from chance: this run shows no large cost, and does
+# not measure a small one.
+# These runs measure time, not accuracy: the 1024-1024 models score below section 6's
+# 32-unit model, most likely because they see fewer images (10,000 an epoch instead of
+# 50,000), with a smaller learning rate (0.05 against 0.2) and bigger batches (256
+# against 128), so they make far fewer and smaller steps; this lesson does not test
+# which of these matters. The speed depends on the hardware. With fast bfloat16 units autocast
 # can pay; without them every product is converted back and forth, which we expect
 # to make training *slower*. Always measure on your own machine before keeping it.
 #
@@ -1042,7 +1083,8 @@ if device.type == "cpu":
 compile_seconds = {}  # training seconds of each epoch
 with_evaluation = {}  # first epoch's seconds with its evaluation, which compiles too
 for label in ("eager", "compiled"):
-    seed_everything(0)  # the same initial weights and the same shuffles for both
+    seed_everything(0)  # the same initial weights for both
+    wide_train.generator.manual_seed(0)  # and the same batches
     compile_model = to_device(MLP(28 * 28, [1024, 1024], 10), device)
     if label == "compiled":
         compile_model.compile()
@@ -1077,6 +1119,15 @@ if len(compile_seconds) == 2:
     if compiled < eager:
         payback_epochs = compiling / (eager - compiled)
         print(f"epochs to win back the compiling: {payback_epochs:.0f}")
+        # From the epochs' ranges: the largest and the smallest saving they allow.
+        _, eager_fastest, eager_slowest = later_epochs(compile_seconds["eager"])
+        _, compiled_fastest, compiled_slowest = later_epochs(compile_seconds["compiled"])
+        soonest = compiling / (eager_slowest - compiled_fastest)
+        smallest_saving = eager_fastest - compiled_slowest
+        latest = f"{compiling / smallest_saving:.0f}" if smallest_saving > 0 else "never"
+        print(
+            f"epochs to win back the compiling, from the epochs' ranges: {soonest:.0f} to {latest}"
+        )
         won_back = "yes" if payback_epochs <= wide_epochs else "no"
         print(f"compiling won back within these {wide_epochs} epochs: {won_back}")
     else:
@@ -1084,12 +1135,12 @@ if len(compile_seconds) == 2:
 
 # %% [markdown]
 # On this CPU, compiling cost
-# **16.7 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# **17.9 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the eager one's). The
 # evaluation compiles a graph of its own: counted with it, the first epochs differ by
-# **19.0 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **20.0 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
-# time, no precompiled headers), on 2 CPU cores; PyTorch's defaults compile faster on a
+# time, no precompiled headers), on 2 logical CPUs; PyTorch's defaults compile faster on a
 # machine with more cores and memory. Compare the two medians of the later epochs with
 # their ranges: a difference smaller than the ranges is not one you can count on, and
 # each rests on one run of 3 later epochs. Every batch had the same shape, so no later compiled
@@ -1103,15 +1154,17 @@ if len(compile_seconds) == 2:
 # compiler can fuse is the work around them (adding the bias, the ReLU, and their
 # gradients), so any gain comes from that work alone, and the compiled model could
 # even be slower. In this run a compiled epoch took
-# **0.90 times**<!-- output: compiled / eager median epoch time --> as long as an
+# **0.80 times**<!-- output: compiled / eager median epoch time --> as long as an
 # eager one (above 1, compiling made each epoch slower; below 1, faster), in one run of
 # each. The compiling cost divided by the seconds saved per epoch is the number of
 # epochs (of 10,000 images) it takes to win the compiling back: the line
 # `epochs to win back the compiling` prints it, or "never" when the compiled epochs
-# were not faster, and when there is a number the last line says whether that
-# happened within this run's 4 epochs. Where the compiled epochs are slower, as a ratio
-# above 1 says, compiling never pays on that machine, however long the training. Compiling pays off
-# only for a training longer than that, of one model with batches of one shape. On a
+# were not faster, and when there is a number the next line gives the range that the
+# epochs' spread allows (a saving of a few hundredths of a second per epoch makes the
+# payback very uncertain), and the last whether it happened within this run's 4
+# epochs. Where the compiled epochs are slower, as a ratio above 1 says, compiling never
+# pays on that machine, however long the training. Compiling pays off only for a
+# training longer than the payback, of one model with batches of one shape. On a
 # GPU, where each step of a small model is many short kernels, fusing them can save
 # more: measure it there with the same cell. Run the cell a second time and compare
 # the compiling cost: it should drop, because PyTorch keeps the kernels it compiled in
@@ -1167,7 +1220,7 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop, with
 # each batch moved to the device `on` (the model is already there), that returns the
 # epoch's time in seconds, read after `synchronize(on)` has waited for the queued
-# steps. Like section 4's loop, it must not copy the loss to the CPU at every step
+# steps. Like section 4's loop, it must not copy the loss to the CPU inside the loop
 # (`loss.item()`, `float(loss)`, `print(loss)`): on a GPU each copy makes Python wait
 # for the step. Then, on every device in `devices`, build an MLP with hidden layers
 # [2048, 2048] (seeded with `seed_everything(0)`, moved to the device before its SGD
@@ -1265,16 +1318,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.98 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.94 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->: in this
+# **1.93 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.97 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->: in this
 # run the first epoch paid little one-off set-up on this CPU, and so did the first
 # epochs of section 8's float32 and eager models (compare each line's first epoch with
 # its later ones). How much a first epoch pays varies from run to run, and on a GPU it
 # also pays for loading libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **49.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **50.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2 predicts it. At batch 256 each step multiplies batches of (256 x 784) and
 # (256 x 2048) inputs by the weight matrices: once forward, and twice backward (for the
@@ -1284,15 +1337,17 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **48.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **45.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **44.0**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **51.5 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->;
+# **43.1**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **46.6 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->;
 # the measured step took
-# **1.03**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.11**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and the last line says whether it fell inside that range. Inside, the
-# step's time is explained by its matrix products alone, to within section 2's spread;
-# outside, the rest of the step (or a change in the load on the CPU) counted too.
+# measured step is consistent with its matrix products doing almost all the work, to
+# within section 2's spread (the prediction assumes that the step's narrower products
+# run as fast as a square one, and leaves out the ReLUs and the update); outside, the
+# rest of the step (or a change in the load on the CPU) counted too.
 # Matrix products are the work a GPU shares out among its cores: this is the kind of
 # model where we expect a GPU to pull far ahead.
 
@@ -1398,19 +1453,21 @@ if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.320 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.257 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.286 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.120 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
 # **3.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **20.01 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.23 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **17.85 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.09 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
-# shares among more images. Between neighbouring small batches the step times are
-# close: pairing each repeat at batch 16 with each at batch 64, the batch-16 step was
-# the shorter in
-# **42**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
-# of the 49 pairs in this run (the medians and ranges are in the first lines). On a
+# shares among more images. Between neighbouring small batches the step times differ
+# little, so the order of two medians says little on its own: pairing each repeat at
+# batch 16 with each at batch 64, the batch-16 step was the shorter in
+# **49**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
+# of the 49 pairs in this run. A count near 49 means a small but consistent difference;
+# one near 25, none that these repeats can show (the medians and ranges are in the
+# first lines). On a
 # GPU the fixed cost of a step is larger and the work per image smaller, so we expect
 # it to win only from some batch size on: the last line finds it, counting only batch
 # sizes where every GPU repeat beat every CPU repeat.
@@ -1470,7 +1527,10 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
 # **4.80 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, and section 6 printed after how many epochs that is won back.
+# here, and section 6 printed after how many epochs that is won back. Those transforms
+# plus one epoch on the ready tensors took
+# **5.09 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# close to one classic epoch, which does both.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1516,11 +1576,11 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **16.7 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# **17.9 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
 # and the lines after it say after how many epochs of savings it is won back ("never"
 # when the compiled epochs were not faster), so whether a training is long enough. In
 # the committed run a compiled epoch took
-# **0.90 times**<!-- output: compiled / eager median epoch time --> as long as an eager
+# **0.80 times**<!-- output: compiled / eager median epoch time --> as long as an eager
 # one (one run of each). Below 1, each epoch saves a little, and the line
 # `epochs to win back the compiling` says how many epochs it takes to pay back the cost;
 # above 1, nothing is ever won back, however long the training.

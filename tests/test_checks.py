@@ -760,6 +760,10 @@ def lesson04_train_epoch(
                 losses.append(loss.detach().cpu())
             elif read_loss == "once":
                 losses.append(loss.detach())
+            elif read_loss == "every other step" and len(losses) % 2 == 0:
+                losses.append(loss.item())
+            elif read_loss == "every other step":
+                losses.append(0.0)
     if read_loss == "once":
         torch.stack(losses).mean().item()
     if clock_before_sync:
@@ -800,8 +804,13 @@ def test_lesson04_exercise1_passes_a_loop_that_reads_the_losses_once_after_it():
     ],
 )
 def test_lesson04_exercise1_finds_a_copy_of_the_loss_to_the_cpu_at_every_step(read_loss, how):
-    fragment = f"to the CPU in each of the 6 steps, with {how}. On a GPU each such copy"
+    fragment = f"to the CPU in 6 of the 6 steps, with {how}. On a GPU each such copy"
     assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(read_loss=read_loss))
+
+
+def test_lesson04_exercise1_finds_a_copy_of_the_loss_in_some_of_the_steps():
+    fragment = "to the CPU in 3 of the 6 steps, with `.item()`"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(read_loss="every other step"))
 
 
 @pytest.mark.parametrize(

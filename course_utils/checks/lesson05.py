@@ -371,8 +371,9 @@ QUESTIONS: dict[str, Exercise] = {
         right="a",
         why="the plain run saw the same pictures every epoch and began to memorise them: "
         "its training loss kept falling while it grew confidently wrong on some new images, "
-        "which raises the validation loss. With random crops and flips no picture comes "
-        "twice, so learning the training images by heart does not pay.",
+        "which raises the validation loss. With random crops and flips the network rarely "
+        "sees the same picture twice (162 possible views of each image), so learning the "
+        "training images by heart pays less.",
         misconceptions={
             "b": "Both runs used `fit` with one constant learning rate, 0.02, for every "
             "epoch; nothing about the rate changed at the lowest point.",

@@ -390,7 +390,8 @@ QUESTIONS: dict[str, Exercise] = {
         why=(
             "at 64 images per process, each DDP step adds an all-reduce and DDP's leftover "
             "that cost more than halving the step's arithmetic saves, on 2 cores shared by 2 "
-            "processes; section 5's table shows it step by step, section 8 per epoch."
+            "processes; section 5's table shows it for the steps. Section 8's epochs also "
+            "hold the data loading around each step, which adds its own part to the gap."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 4: rank 0 "
