@@ -144,7 +144,7 @@ print(sorted(path.name for path in scripts.glob("*.py")))
 # below use GPUs only where there are at least two. Elsewhere (a CPU, a Mac, or a
 # Colab with one GPU) every launch passes `cpu_only=True`, which hides the GPUs from
 # the processes: they then run on the CPU with gloo. The scripts are the same either
-# way.
+# way. The cell says which case this machine is.
 
 # %%
 gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -156,11 +156,13 @@ if gpus == 1:
     )
 elif gpus >= 2:
     print(f"{gpus} GPUs: each process takes one (cuda:LOCAL_RANK) and they talk through NCCL.")
-else:
+elif torch.backends.mps.is_available():
     print(
-        "No CUDA GPU here: every launch below runs on CPU processes with gloo (an Apple "
-        "GPU has no backend for process groups)."
+        "An Apple GPU (MPS) here: it has no backend for process groups, so every launch "
+        "below runs on CPU processes with gloo."
     )
+else:
+    print("No GPU here: every launch below runs on CPU processes with gloo.")
 
 # %% [markdown]
 # ## 1. The work of a step, split over processes
@@ -175,13 +177,14 @@ else:
 #    gradient, so every step each sends and receives about as many numbers as the model
 #    has parameters, however small its share of the batch;
 # 3. DDP's *other overhead* per step, its bookkeeping and waiting around the exchange;
-# 4. the *data loading* around each step: picking the batch's images, stacking and
-#    normalising them, and the Python of the loop.
+# 4. the *data loading* around each step: the `DataLoader` picking the batch's images and
+#    stacking them, then moving and normalising the batch, and the Python of the loop.
 #
-# N workers split parts 1 and 4, add parts 2 and 3, and whether they are faster than
-# one depends on which weighs more. Section 5 times parts 1 to 3 for one step; section
-# 8 times whole epochs, and the difference is part 4. How much does the MLP this lesson
-# trains (lesson 03's) exchange per step?
+# Each of N workers handles only its own share of the images in parts 1 and 4, and adds
+# parts 2 and 3; whether they are faster than one depends on how far the first two shrink
+# and how much the others weigh. Section 5 times parts 1 to 3 for one step; section 8
+# times whole epochs and, inside them, the `DataLoader`. How much does the MLP this
+# lesson trains (lesson 03's) exchange per step?
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
@@ -208,11 +211,11 @@ print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.par
 # - its **local rank**: its number on its own machine, which picks its GPU.
 #
 # The processes join a **process group**, through which they make *collective*
-# calls: every process of the group makes the same call, and none returns until all
-# have made it. The group runs on a **backend**: **gloo** works on CPUs (and is what
-# this lesson uses without two GPUs); **NCCL** is NVIDIA's library for GPUs, and
-# carries only GPU tensors. So a group comes with a device: the CPU with gloo,
-# `cuda:LOCAL_RANK` with NCCL.
+# calls: every process of the group must make the same call, and a process waits in it
+# until its partners' data has arrived. The group runs on a **backend**: **gloo** works
+# on CPUs (and is what this lesson uses without two GPUs); **NCCL** is NVIDIA's library
+# for GPUs, and carries only GPU tensors. So a group comes with a device: the CPU with
+# gloo, `cuda:LOCAL_RANK` with NCCL.
 #
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
@@ -367,9 +370,10 @@ print(manual.output)
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
 # 1. when it wraps the model, it broadcasts rank 0's weights to every process, so all
 #    start equal (the line `initial weights drawn …` above);
-# 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready,
-#    it starts an `all_reduce` on it and divides by the world size, so that the next
-#    bucket's arithmetic overlaps this one's communication (this model's gradients fit
+# 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
+#    divides each gradient in it by the world size and starts an `all_reduce` that sums
+#    them, which leaves the mean in every process; the next bucket's arithmetic overlaps
+#    this one's communication (this model's gradients fit
 #    in one bucket, so nothing overlaps here);
 # 3. every process then takes the same optimizer step, and the copies stay equal
 #    without ever sending weights.
@@ -383,7 +387,7 @@ print(manual.output)
 # images, which is what one process does to train on the same effective batch (the
 # images of one step across all processes: here 2 x 64). Only rank 0 times that last one,
 # while rank 1 waits at a barrier: one process training alone has no other process
-# competing for the cores. It times
+# competing for the 2 logical CPUs. It times
 # the four in turn, round after round, each from a moment when both processes are
 # ready, so that a busy moment of the machine slows all of them alike. It does so for
 # 64 and for 1,024 images per process: the same amount of communication for 16 times
@@ -391,7 +395,7 @@ print(manual.output)
 # predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
 # epochs at both sizes, which also hold the data loading. Last, it times the same
 # all-reduce on its own, back to back with no step around it: the price of sending 25,450
-# numbers when nothing else competes for the cores.
+# numbers when nothing else competes for the CPUs.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -405,14 +409,14 @@ print(comm_cost.output)
 # %%
 TIMING = re.compile(
     r"\[rank (\d)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
-    r"DDP step ([\d.]+) ms, all-reduce of [\d,]+ gradients ([\d.]+) ms .*?"
-    r"leftover (-?[\d.]+) ms"
+    r"DDP step ([\d.]+) ms, .*?between the steps ([\d.]+) ms"
 )
 DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
 ALONE = re.compile(r"\[rank (\d)\] all-reduce of [\d,]+ gradients alone, .*?: ([\d.]+) ms")
-per_rank = {}  # batch size -> {rank: (step, DDP step, all-reduce, leftover)}, in ms
-for rank, size, *parts in TIMING.findall(comm_cost.output):
-    per_rank.setdefault(int(size), {})[int(rank)] = tuple(map(float, parts))
+per_rank = {}  # batch size -> {rank: (step, DDP step, DDP's added time, all-reduce)}, in ms
+for rank, size, *found in TIMING.findall(comm_cost.output):
+    step, ddp, exchange = map(float, found)
+    per_rank.setdefault(int(size), {})[int(rank)] = (step, ddp, ddp - step, exchange)
 # The median over the processes (with 2 of them, their mean) of each part.
 timings = {
     size: [statistics.median(part) for part in zip(*by_rank.values(), strict=True)]
@@ -421,40 +425,39 @@ timings = {
 for size, ms in DOUBLE.findall(comm_cost.output):
     timings[int(size)].append(float(ms))  # index 4: rank 0 alone on the 2B images
 alone_ms = statistics.median(float(ms) for _rank, ms in ALONE.findall(comm_cost.output))
-rows = [  # (what, index in timings[size])
-    ("step without communication", 0),
-    ("all-reduce, between the steps", 2),
-    ("DDP's leftover (DDP - the two)", 3),
-    ("DDP step (= the three above)", 1),
-]
 # The backend and threads of section 5's launch (run_torchrun's default threads).
 threads = max(1, (os.cpu_count() or 1) // 2)
 backend = "gloo" if cpu_only else "NCCL"
 print(f"({os.cpu_count()} vCPUs, {backend}, {threads} thread{'s' * (threads > 1)} per process)")
-print(f"median of 2 ranks, ms         {'B = 64 images':>14} {'B = 1,024 images':>17}")
-for what, index in rows:
+print(f"ms, median of the 2 ranks         {'B = 64 images':>14} {'B = 1,024 images':>17}")
+for what, index in (
+    ("step without communication", 0),
+    ("DDP step", 1),
+    ("DDP's added time (DDP - step)", 2),
+):
     print(f"{what:<33} {timings[64][index]:>8.3f} {timings[1024][index]:>17.3f}")
+for rank in sorted(per_rank[64]):
+    what = f" all-reduce between steps, rank {rank}"
+    print(f"{what:<33} {per_rank[64][rank][3]:>8.3f} {per_rank[1024][rank][3]:>17.3f}")
 print(f"{'all-reduce alone, no steps':<33} {alone_ms:>8.3f} {'(one payload)':>17}")
 print(f"{'1 process, step on the 2B images':<33} {timings[64][4]:>8.3f} {timings[1024][4]:>17.3f}")
 print()
-predicted = {size: parts[4] / parts[1] for size, parts in timings.items()}
-print(f"64 images per process, all-reduce / step without it: {timings[64][2] / timings[64][0]:.2f}")
-print(f"64 images per process, predicted speed-up of 2 processes: {predicted[64]:.2f}")
-print(f"1024 images per process, predicted speed-up of 2 processes: {predicted[1024]:.2f}")
-# How each part grew from 64 to 1,024 images per process (16 times the images).
-for part, index in (("step without communication", 0), ("all-reduce", 2), ("leftover", 3)):
-    print(f"{part}, 1024 / 64 images: {timings[1024][index] / timings[64][index]:.2f}")
 for size in (64, 1024):
-    between = timings[size][2] / alone_ms
-    print(f"{size} images per process, all-reduce between steps / alone: {between:.2f}")
-shares = {size: parts[2] / parts[1] for size, parts in timings.items()}
-print("all-reduce's share of the DDP step smaller with 1024 images:", shares[1024] < shares[64])
-for rank, parts in sorted(per_rank[1024].items()):
-    print(f"rank {rank}, leftover, 1024 / 64 images: {parts[3] / per_rank[64][rank][3]:.2f}")
+    added = timings[size][2] / timings[size][0]
+    print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
 print(
-    "leftover more than 1.5 times as long with 1024 images (one run):",
-    timings[1024][3] > 1.5 * timings[64][3],
+    f"64 images per process, all-reduce alone / step without communication: "
+    f"{alone_ms / timings[64][0]:.2f}"
 )
+for rank, parts in sorted(per_rank[64].items()):
+    print(
+        f"rank {rank}, all-reduce / DDP's added time, 64 images per process: "
+        f"{parts[3] / parts[2]:.2f}"
+    )
+print(f"step without communication, 1024 / 64 images: {timings[1024][0] / timings[64][0]:.2f}")
+predicted = {size: parts[4] / parts[1] for size, parts in timings.items()}
+for size in (64, 1024):
+    print(f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f}")
 print(
     "2 processes predicted faster with 1024 images per process (steps only, one run):",
     predicted[1024] > 1,
@@ -462,60 +465,60 @@ print(
 
 # %% [markdown]
 # The table holds, for each part, the median over the 2 ranks of their medians (with 2
-# ranks, their mean; the ranks' own lines are above), except the last row, which rank 0
-# timed alone. It comes from one run, on this machine's 2 logical CPUs (vCPUs) shared with
-# the notebook and anything else running, with gloo over loopback sockets (network
-# connections from the machine to itself), so such timings move from run to run: read
-# them as sizes, not as exact values. Read each column down. The leftover is defined as
-# the DDP step minus the step without communication minus the all-reduce: DDP's time that
-# neither of the others explains. So the DDP step is, by definition, the sum of the three
-# rows above it. The row
-# `all-reduce alone` is one figure for both columns: the same 25,450 numbers, timed with
-# no steps around them.
+# ranks, their mean; the ranks' own lines are above), except the rows `all-reduce between
+# steps, rank …`, one per rank, and the last row, which rank 0 timed alone. It comes from
+# one run, on this machine's 2 logical CPUs (vCPUs) shared with the notebook and anything
+# else running, with gloo over loopback sockets (network connections from the machine to
+# itself), so such timings move from run to run: read them as sizes, not as exact values.
+# *DDP's added time* is the DDP step minus the step without communication: everything DDP
+# adds to a step, the exchange and the bookkeeping and waiting around it. The row
+# `all-reduce alone` is one figure for both columns: the same 25,450 numbers, timed with no
+# steps around them.
 #
-# - **At 64 images per process** the all-reduce took
-#   1.75<!-- output: 64 images per process, all-reduce / step without it --> times the
-#   step's arithmetic in this run: the exchange is of the same order as the work it
-#   serves, and DDP's leftover comes on top of both.
+# - **At 64 images per process** DDP added
+#   2.53<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the step's arithmetic to every step in this run: the price of communicating is
+#   of the same order as the work it serves, or larger.
 # - **At 1,024 images per process** (16 times the images) the step without communication
 #   grew 5.07<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
-#   script does not time the parts of a step), and the
-#   all-reduce 0.74<!-- output: all-reduce, 1024 / 64 images --> times: it sends the same
-#   25,450 numbers whatever the batch. The line `all-reduce's share …` says whether its
-#   share of the DDP step fell.
-# - **On its own**, with no steps around it, the same all-reduce took the time in the row
-#   `all-reduce alone, no steps`. The lines `… between steps / alone` compare the
-#   all-reduce timed between steps with it: a fixed payload should take a fixed time, so
-#   where the two differ, the all-reduce between steps most likely waited for the other
-#   process or shared the cores with it; this script does not separate the two.
-# - **The leftover** changed by a factor of
-#   3.78<!-- output: leftover, 1024 / 64 images --> from 64 to 1,024 images in this run,
-#   and the two ranks' own factors (the lines `rank 0, leftover …` and `rank 1, leftover
-#   …`) can differ several-fold, so the line `leftover more than 1.5 times …` rests on
-#   one run of a noisy figure. Where the leftover grows with the batch, it is not only a
-#   fixed cost of DDP's bookkeeping. This script does not
-#   measure its causes; the likely ones here are that DDP launches its all-reduce from a
-#   hook during `backward`, so the exchange waits for the slower process's backward, and
-#   that the two processes, each with gloo's threads, share 2 logical CPUs.
+#   script does not time the parts of a step), and DDP added
+#   0.83<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   times the step's arithmetic: the exchange sends the same 25,450 numbers whatever the
+#   batch.
+# - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
+#   the 25,450 gradients took
+#   0.97<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   times the arithmetic of a 64-image step. Timed between the steps, it is only part of
+#   DDP's added time, and how the added time splits between the all-reduce and the rest can
+#   differ from rank to rank: in this run the all-reduce was
+#   0.87<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process --> of it
+#   on rank 0 and
+#   0.51<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process --> on
+#   rank 1. A process waits inside the all-reduce until its partner's numbers arrive, so
+#   the rank that gets there first counts some waiting in it, most likely; this script
+#   does not separate waiting from sending. That is why the lesson judges DDP by its whole
+#   added time per step (each rank's own line above gives it, in brackets, as a multiple
+#   of its step), not by that split.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
-# in a step alone (the last row); 2 processes each take a DDP step on B (the row above
-# `all-reduce alone`). Their ratio predicts the speed-up of 2 processes *for the steps
-# alone* (below 1 means slower): in this run
+# in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
+# step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
+# means slower): in this run
 # 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
 # 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each. An epoch is more than its steps (section 1's part 4, the data
-# loading); section 8 measures whole epochs and says how much of each the steps were.
+# 1,024, one run each (the last line says whether 2 processes were predicted faster at
+# 1,024). An epoch is more than its steps (section 1's part 4, the data loading); section
+# 8 times whole epochs and, inside them, the loader.
 #
 # On GPUs with NCCL, run the same script (without `cpu_only`): every figure changes.
 # For a model with enough arithmetic per step, a GPU does that arithmetic far faster, and
 # the exchange is faster when the GPUs are joined by fast links (NVLink within a machine,
 # InfiniBand between machines); DDP also overlaps the exchange with the backward pass when
 # a model has several buckets. None of this is measured here: this lesson has no GPU
-# timings of its own; on a GPU, the ratio to look at is the
-# all-reduce's share of the DDP step, which the script prints in brackets.
+# timings of its own; on a GPU, the ratio to look at is DDP's added time against the step
+# without communication, which the script prints in brackets on each rank's lines.
 #
 # ## 6. Every process its own shard: `DistributedSampler`
 #
@@ -588,6 +591,10 @@ except ValueError as error:
 #   and a `barrier` keeps the others from running ahead of the save. Rank 0 saves
 #   `model.module`, the plain model inside the DDP wrapper, so the checkpoint loads
 #   into an `MLP` without DDP.
+#
+# One more pair of lines is there for measuring, not for training: the loop asks the
+# loader for each batch with `next(batches)` and adds up the seconds it waits, so that
+# every epoch line says how much of it went to loading (section 8 uses it).
 
 # %%
 Code(filename=str(scripts / "train_ddp.py"), language="python")
@@ -612,13 +619,13 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # intra-op threads, the threads that split one operation such as a matrix product
 # between them, one per logical CPU). `run_torchrun` sets `OMP_NUM_THREADS` (which
 # `torch.set_num_threads` follows) explicitly for every run, so that the runs compare
-# like with like: 1 thread per process, except one run in section 8 that gives a single
+# like with like: 1 thread per process, except the runs in section 8 that give a single
 # process both logical CPUs.
 
 # %%
-run_folders = {nproc: work_folder / f"run_{nproc}" for nproc in (1, 2)}
+two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
 common_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
-two_args = [*common_args, "--out", run_folders[2], "--batch-size", 64, "--lr", 0.2]
+two_args = [*common_args, "--out", two_folder, "--batch-size", 64, "--lr", 0.2]
 # The command to type in a terminal in notebooks/ ([3:] drops `python -m
 # torch.distributed.run`, as in section 2). $LESSON06 stands for work_folder, the
 # temporary folder that holds the data file; its path differs on every machine, so it is
@@ -644,153 +651,133 @@ print(two_processes.output)
 # The same script with `--nproc_per_node=1` and batches of 128 trains on the same
 # effective batch. One process can use the machine's 2 logical CPUs in two ways: with 1
 # thread, as each of the 2 processes has, or with 2 threads, so that it, too, uses both.
-# The cell runs both. Compare the time per epoch (the training loop only, without
-# starting Python and loading the data; the median of the epochs, so that one slow epoch
-# does not decide it) and the final validation accuracy. The `launch to exit` column is
-# the whole launch as the notebook timed it: starting the processes, joining the group,
-# loading the data, training, validating and shutting down. Every figure here comes from
-# worker processes that `run_torchrun` forked on this one machine with 2 logical CPUs
-# (see the note in section 2), not from separate machines.
+# The cell runs both; each line starts with the arm it belongs to.
 
 # %%
 one_args = [*common_args, "--batch-size", 128, "--lr", 0.2]
-one_process = run_torchrun(
-    scripts / "train_ddp.py",
-    nproc=1,
-    args=[*one_args, "--out", run_folders[1]],
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=1,
-)
-print(one_process.output)
-run_folders["1 x 2 threads"] = work_folder / "run_1_two_threads"
-one_process_two_threads = run_torchrun(
-    scripts / "train_ddp.py",
-    nproc=1,
-    args=[*one_args, "--out", run_folders["1 x 2 threads"]],
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=2,
-)
-print(one_process_two_threads.output)
-
-
-# %%
-def median_epoch_seconds(folder: Path) -> float:
-    """The median training time of an epoch, from the history rank 0 wrote."""
-    history = json.loads((folder / "history.json").read_text())
-    return statistics.median(epoch["seconds"] for epoch in history)
-
-
-histories = {
-    arm: json.loads((folder / "history.json").read_text()) for arm, folder in run_folders.items()
-}
-seconds_per_epoch = {arm: median_epoch_seconds(folder) for arm, folder in run_folders.items()}
-arms = (  # (what, key, launch)
-    ("1 process x 1 thread", 1, one_process),
-    ("1 process x 2 threads", "1 x 2 threads", one_process_two_threads),
-    ("2 processes x 1 thread", 2, two_processes),
-)
-print("forked workers on this CPU (2 vCPUs), gloo; effective batch 128 (2 x 64 or 1 x 128)")
-print(f"{'processes x threads':<22} | {'s per epoch':>11} | {'val accuracy':>12} | launch to exit")
-for what, arm, result in arms:
-    print(
-        f"{what:<22} | {seconds_per_epoch[arm]:>11.2f} | "
-        f"{histories[arm][-1]['val_acc']:>12.4f} | {result.seconds:>12.1f} s"
+launches = {"2 processes x 1 thread": two_processes}  # by arm; section 7 ran this one
+folders = {"2 processes x 1 thread": two_folder}
+for threads in (1, 2):
+    arm = f"1 process x {threads} thread{'s' * (threads > 1)}"
+    folders[arm] = work_folder / f"run_1_{threads}_threads"
+    launches[arm] = run_torchrun(
+        scripts / "train_ddp.py",
+        nproc=1,
+        args=[*one_args, "--out", folders[arm]],
+        timeout=launch_timeout,
+        cpu_only=cpu_only,
+        threads_per_process=threads,
     )
-speed_up = seconds_per_epoch[1] / seconds_per_epoch[2]
-speed_up_two_threads = seconds_per_epoch["1 x 2 threads"] / seconds_per_epoch[2]
-record_result("1 process, seconds per epoch (2 vCPUs, gloo)", round(seconds_per_epoch[1], 2))
-record_result(
-    "1 process x 2 threads, seconds per epoch (2 vCPUs, gloo)",
-    round(seconds_per_epoch["1 x 2 threads"], 2),
-)
-record_result("2 processes, seconds per epoch (2 vCPUs, gloo)", round(seconds_per_epoch[2], 2))
-record_result("speed-up with 2 processes (2 vCPUs, gloo)", round(speed_up, 2))
-print(f"speed-up with 2 processes over 1 process x 2 threads: {speed_up_two_threads:.2f}")
-record_result("1 process, validation accuracy", histories[1][-1]["val_acc"])
-record_result("2 processes, validation accuracy", histories[2][-1]["val_acc"])
-print("2 processes faster than 1 process x 1 thread:", speed_up > 1)
-print("2 processes faster than 1 process x 2 threads:", speed_up_two_threads > 1)
-faster_threads = seconds_per_epoch["1 x 2 threads"] < seconds_per_epoch[1]
-print(
-    f"1 process was {'faster' if faster_threads else 'not faster'} with 2 threads than with 1 "
-    "in this run."
-)
-
+    print("\n".join(f"[{arm}] {line}" for line in launches[arm].output.splitlines()))
+one_process = launches["1 process x 1 thread"]  # the memory figures below use it
 
 # %% [markdown]
-# **How much of an epoch are the steps?** Section 5 timed one step of each arm; an epoch
-# takes as many steps as the line `… steps per epoch per process` says. Steps per epoch x
-# section 5's median step time is the steps' share of the epoch; the rest is section 1's
-# part 4: the `DataLoader` picking and stacking each batch's images, normalising them, and
-# the Python of the loop. (Section 5 timed the 1-process step with 1 thread only: the
-# 2-thread line uses that step too.)
+# Every epoch line gives the training time and, inside it, the time each rank spent
+# waiting for the loader's next batch: the `DataLoader` picking the batch's images and
+# stacking them, timed around `next(batches)` in the script. *The rest* of the epoch is
+# the steps themselves, with moving and normalising each batch and the loop's own Python.
+# The table takes the median over the epochs after the first (epoch 1 is a warm-up and is
+# left out) and, for 2 processes, the median of the two ranks' loader times. The `launch
+# to exit` column is the whole launch as the notebook timed it: starting the processes,
+# joining the group, loading the data, training, validating and shutting down. Every
+# figure comes from worker processes that `run_torchrun` forked on this one machine with 2
+# logical CPUs (see the note in section 2), not from separate machines.
 
 
 # %%
-def steps_share(what: str, steps: int, step_ms: float, epoch_seconds: float) -> float:
-    """Print the steps' part of an epoch and the rest; return the rest, in seconds."""
-    steps_seconds = steps * step_ms / 1000
-    rest = epoch_seconds - steps_seconds
+def epoch_medians(folder: Path) -> dict:
+    """From the history rank 0 wrote: the medians over the epochs after the first (a
+    warm-up) of the seconds per epoch, of the loader's seconds (the median of the ranks)
+    and of the rest; and the last epoch's validation accuracy."""
+    history = json.loads((folder / "history.json").read_text())
+    later = history[1:] or history  # smoke mode trains 1 epoch: keep it
+    epoch = statistics.median(entry["seconds"] for entry in later)
+    loader = statistics.median(statistics.median(entry["loader_seconds"]) for entry in later)
+    last_accuracy = history[-1]["val_acc"]
+    return {"epoch": epoch, "loader": loader, "rest": epoch - loader, "val_acc": last_accuracy}
+
+
+def compare_arms(batch: int, folders: dict, launches: dict) -> dict:
+    """Print the arms at one effective batch side by side, then 2 processes against 1."""
+    found = {arm: epoch_medians(folder) for arm, folder in folders.items()}
     print(
-        f"{what}: {steps} steps x {step_ms:.3f} ms = {steps_seconds:.2f} s of "
-        f"{epoch_seconds:.2f} s per epoch; the rest (data loading, Python): {rest:.2f} s"
+        f"forked workers on this CPU ({os.cpu_count()} vCPUs), gloo; effective batch {batch}\n"
+        "seconds per epoch: medians of the epochs after the first"
     )
-    print(f"{what}, steps (section 5) / epoch: {steps_seconds / epoch_seconds:.2f}")
-    return rest
+    print(
+        f"{'processes x threads':<22} | {'epoch':>5} | {'loader':>6} | {'the rest':>8} | "
+        f"{'val accuracy':>12} | launch to exit"
+    )
+    for arm in ("1 process x 1 thread", "1 process x 2 threads", "2 processes x 1 thread"):
+        row = found[arm]
+        print(
+            f"{arm:<22} | {row['epoch']:>5.2f} | {row['loader']:>6.2f} | {row['rest']:>8.2f} | "
+            f"{row['val_acc']:>12.4f} | {launches[arm].seconds:>12.1f} s"
+        )
+    one, two_threads, two = (
+        found["1 process x 1 thread"],
+        found["1 process x 2 threads"],
+        found["2 processes x 1 thread"],
+    )
+    name = f"effective batch {batch}"
+    record_result(
+        f"{name}, speed-up with 2 processes over 1 process x 1 thread",
+        round(one["epoch"] / two["epoch"], 2),
+    )
+    print(
+        f"{name}, speed-up with 2 processes over 1 process x 2 threads: "
+        f"{two_threads['epoch'] / two['epoch']:.2f}"
+    )
+    for arm, row in (("1 process x 1 thread", one), ("2 processes x 1 thread", two)):
+        print(f"{name}, loader / epoch, {arm}: {row['loader'] / row['epoch']:.2f}")
+    for part in ("loader", "rest"):  # 2 processes against 1 process x 1 thread
+        print(f"{name}, speed-up of the {part} with 2 processes: {one[part] / two[part]:.2f}")
+    print(f"{name}, 2 processes faster than 1 process x 1 thread:", two["epoch"] < one["epoch"])
+    print(
+        f"{name}, 2 processes faster than 1 process x 2 threads:",
+        two["epoch"] < two_threads["epoch"],
+    )
+    print(
+        f"{name}, 1 process faster with 2 threads than with 1:",
+        two_threads["epoch"] < one["epoch"],
+    )
+    return found
 
 
-one_steps = check_world_size(train_size, 128, world_size=1)
-two_steps = check_world_size(train_size, 64, world_size=2)
-rest = {
-    1: steps_share("1 process x 128", one_steps, timings[64][4], seconds_per_epoch[1]),
-    "1 x 2 threads": steps_share(
-        "1 process x 128, 2 threads",
-        one_steps,
-        timings[64][4],
-        seconds_per_epoch["1 x 2 threads"],
-    ),
-    2: steps_share("2 processes x 64", two_steps, timings[64][1], seconds_per_epoch[2]),
-}
-print(
-    "the rest of the epoch was "
-    f"{'shorter' if rest[2] < rest[1] else 'not shorter'} with 2 processes x 64 than with "
-    "1 process x 128 (1 thread) in this run"
-)
+found = compare_arms(128, folders, launches)
+record_result("1 process, validation accuracy", found["1 process x 1 thread"]["val_acc"])
+record_result("2 processes, validation accuracy", found["2 processes x 1 thread"]["val_acc"])
 
 # %% [markdown]
 # In the run whose outputs you see, on this shared machine with 2 logical CPUs, 2
-# processes took
-# 1.04 s<!-- output: 2 processes, seconds per epoch (2 vCPUs, gloo) --> per epoch against
-# 0.47 s<!-- output: 1 process, seconds per epoch (2 vCPUs, gloo) --> for one process with
-# 1 thread: a speed-up of
-# 0.46<!-- output: speed-up with 2 processes (2 vCPUs, gloo) -->. Against one process
-# with 2 threads, which uses both logical CPUs as the 2 processes do, the speed-up was
-# 0.51<!-- output: speed-up with 2 processes over 1 process x 2 threads -->. The lines
-# `2 processes faster than …` say which way each comparison went, and the line after them
-# whether the second thread helped one process. These rest on one run of each, and they
-# move from run to run: the processes share 2 logical CPUs with the launcher, the notebook
-# and anything else running on the machine, and a step of this small model is short.
-# Read each run's epoch lines above before trusting its median: where one run's epochs
-# vary far more than the others', other work most likely took the cores during it. The
-# line after the comparisons says whether a second thread made one process faster; where
-# it did not, splitting each of this small model's short operations between 2 threads
-# cost more than it saved (this lesson does not time that on its own).
+# processes ran at
+# 0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# times the speed of one process with 1 thread, and at
+# 0.51<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# times the speed of one process with 2 threads, which uses both logical CPUs as the 2
+# processes do (below 1 means slower; the lines `… faster than …` give the verdicts, and
+# the last line whether a second thread made one process faster). These rest on one run
+# of each, on a machine shared with the launcher, the notebook and anything else running,
+# and a step of this small model is short: read each run's epoch lines before trusting
+# its median. Where one run's epochs vary far more than the others', other work most
+# likely took the CPUs during it.
 #
-# **The prediction covered the steps only.** Section 5 predicted
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
-# steps (against one process with 1 thread). In this run the steps were
-# 0.46<!-- output: 1 process x 128, steps (section 5) / epoch --> of an epoch for one
-# process with 1 thread and
-# 0.55<!-- output: 2 processes x 64, steps (section 5) / epoch --> for 2 processes; the
-# rest of each epoch is data loading and Python, which the prediction did not time. For
-# the steps, the exchange and DDP's leftover cost more than halving the arithmetic saves
-# (section 5's table: the DDP step on 64 images against one process's step on 128). The
-# rest of the epoch adds its own part to the gap: the line `the rest of the epoch was …`
-# says whether 2 processes shortened it at all. Each of the 2 processes still takes 391
-# steps per epoch, as one process does, so whatever the loop costs per step rather than
-# per image is not split, most likely; this lesson does not time those costs one by one.
+# **Where the epoch went.** The loader took
+# 0.33<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
+# epoch for one process and
+# 0.14<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
+# Each of the 2 processes loads half the images, in 391 batches of 64 against one
+# process's 391 batches of 128. If loading cost the same per image and the processes did
+# not slow each other down, each would load in half the time: a speed-up of 2. The loader's
+# measured speed-up with 2 processes was
+# 1.05<!-- output: effective batch 128, speed-up of the loader with 2 processes -->, and
+# the rest's, the steps with the loop around them,
+# 0.30<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
+# measured counterpart of section 5's prediction for the steps,
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
+# batch's moving and normalising and the loop's Python added (this lesson does not time
+# those apart). Together with each part's share of the epoch, the two speed-ups say which
+# part held 2 processes back.
 #
 # The accuracies agree: 95.8%<!-- output: 1 process, validation accuracy --> for one
 # process (the `val accuracy` column: the same with 1 thread and with 2) and
@@ -802,88 +789,58 @@ print(
 # **At 1,024 images per process.** Section 5 also predicted the steps' speed-up with 16
 # times the images per process (the line `1024 images per process, predicted speed-up
 # …`). The same script again, for a few epochs, with batches of 1,024 per process on 2
-# processes and 2,048 on 1, each process with 1 thread (the learning rate stays 0.2: these
-# runs are for timing, not for accuracy). The cell prints each run's epoch lines, then the
-# steps' share of each epoch as above:
+# processes and 2,048 on 1 process, with 1 thread and with 2 (the learning rate stays 0.2:
+# these runs are for timing, not for accuracy). Each line starts with its arm:
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
-big_folders = {nproc: work_folder / f"run_{nproc}_big" for nproc in (1, 2)}
-for nproc in (2, 1):
-    big_run = run_torchrun(
+big_folders, big_launches = {}, {}
+for arm, nproc, threads in (
+    ("2 processes x 1 thread", 2, 1),
+    ("1 process x 1 thread", 1, 1),
+    ("1 process x 2 threads", 1, 2),
+):
+    big_folders[arm] = work_folder / f"big_{nproc}_{threads}"
+    big_launches[arm] = run_torchrun(
         scripts / "train_ddp.py",
         nproc=nproc,
         args=[
-            *["--data", data_path, "--epochs", full_or_smoke(full=3, smoke=1)],
-            *["--train-size", train_size, "--out", big_folders[nproc]],
+            *["--data", data_path, "--epochs", full_or_smoke(full=4, smoke=1)],
+            *["--train-size", train_size, "--out", big_folders[arm]],
             *["--batch-size", big_batch * 2 // nproc, "--lr", 0.2],
         ],
         timeout=launch_timeout,
         cpu_only=cpu_only,
-        threads_per_process=1,
+        threads_per_process=threads,
     )
     # The line that gives the batch and the steps per epoch, and the epoch lines.
-    print(
-        "\n".join(
-            line
-            for line in big_run.output.splitlines()
-            if "effective batch" in line or line.startswith("epoch ")
-        )
-    )
-big_seconds = {nproc: median_epoch_seconds(folder) for nproc, folder in big_folders.items()}
-big_speed_up = big_seconds[1] / big_seconds[2]
-big = f"effective batch {2 * big_batch}"
-print(f"{big}, 1 process x {2 * big_batch} images, seconds per epoch: {big_seconds[1]:.2f}")
-print(f"{big}, 2 processes x {big_batch} images, seconds per epoch: {big_seconds[2]:.2f}")
-print(f"speed-up with 2 processes, {big}: {big_speed_up:.2f}")
+    for line in big_launches[arm].output.splitlines():
+        if "effective batch" in line or line.startswith("epoch "):
+            print(f"[{arm}, {big_batch * 2 // nproc} images] {line}")
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-big_rest = {
-    1: steps_share(
-        f"1 process x {2 * big_batch}",
-        check_world_size(train_size, 2 * big_batch, world_size=1),
-        timings[1024][4],
-        big_seconds[1],
-    ),
-    2: steps_share(
-        f"2 processes x {big_batch}",
-        check_world_size(train_size, big_batch, world_size=2),
-        timings[1024][1],
-        big_seconds[2],
-    ),
-}
-print(f"{big}, the rest, 2 processes / 1 process: {big_rest[2] / big_rest[1]:.2f}")
-steps_part = {n: big_seconds[n] - big_rest[n] for n in (1, 2)}
-print(
-    f"steps less than half of each epoch at {big}:",
-    all(steps_part[n] < big_seconds[n] / 2 for n in (1, 2)),
-)
-print(
-    f"At {big_batch} images per process, 2 processes were "
-    f"{'faster' if big_speed_up > 1 else 'not faster'} than 1 in this run."
-)
+big_found = compare_arms(2 * big_batch, big_folders, big_launches)
 
 # %% [markdown]
 # The step timing predicted
 # 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
-# steps at 1,024 images per process; the epochs measured
-# 2 processes at
-# 1.82<!-- output: speed-up with 2 processes, effective batch 2048 --> times the speed of
-# one, in one run of each on this shared machine (the last line says which way it went).
-# The two measure different things: at this batch the steps were only
-# 0.18<!-- output: 1 process x 2048, steps (section 5) / epoch --> of an epoch for one
-# process and
-# 0.34<!-- output: 2 processes x 1024, steps (section 5) / epoch --> for two. The rest of
-# each epoch was data loading: the `DataLoader` picking the images
-# one by one and stacking them, the normalising, and the loop's Python. With only 25 steps
-# per epoch, that work is most likely mostly per image, and 2 processes split the images:
-# the line `the rest, 2 processes / 1 process` gives the rest's ratio. Where the steps are
-# less than half of both runs' epochs (the line `steps less than half …` says whether they
-# were), the measured speed-up mostly reflects splitting the data loading, not faster
-# steps. This lesson does
-# not time the data loading on its own; what it shows is the habit: predict from timed
-# steps, then time the whole loop, and see how much of it the steps are, before you
-# decide.
+# steps at 1,024 images per process; the epochs measured 2 processes at
+# 1.82<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# times the speed of one process with 1 thread and
+# 1.82<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# times that of one with 2 threads, one run of each (the verdict lines say which way each
+# went). At this batch the loader took
+# 0.78<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 1-process epoch and
+# 0.40<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 2-process one; with 2 processes the loader's speed-up was
+# 3.00<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
+# the rest's
+# 1.00<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. Set
+# them beside the same lines at an effective batch of 128 to see whether the part that
+# held 2 processes back, and how far each part split between them, stayed the same when
+# the batch grew. That is the habit this section shows: predict from timed steps, then
+# time the whole loop and its parts, and see which part decides, before you scale out.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -938,7 +895,7 @@ test_images, test_labels = test_set.data.unsqueeze(1), test_set.targets
 del test_set
 test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), batch_size=1000)
 trained = MLP(28 * 28, [32], 10)
-saved = load_checkpoint(run_folders[2] / "checkpoint.pt", trained)
+saved = load_checkpoint(two_folder / "checkpoint.pt", trained)
 print(f"checkpoint of epoch {saved['epoch']}, validation accuracy {saved['val_acc']:.4f}")
 record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
 
@@ -1071,18 +1028,18 @@ print(fsdp.output)
 #   and a division by the world size. DDP does exactly this during `backward`.
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
-#   process it took
-#   1.75<!-- output: 64 images per process, all-reduce / step without it --> times a
-#   step's arithmetic, and 2 processes trained at
-#   0.46<!-- output: speed-up with 2 processes (2 vCPUs, gloo) --> times the speed of
-#   one process with 1 thread. An epoch is more than its steps: at 1,024 images per
-#   process the steps were
-#   0.18<!-- output: 1 process x 2048, steps (section 5) / epoch --> of an epoch for one
-#   process and
-#   0.34<!-- output: 2 processes x 1024, steps (section 5) / epoch --> for two, and the
-#   rest, the data loading, is work that 2 processes split too. Such ratios move from run to run:
-#   predict from timed steps, then time the whole loop and see how much of it the steps
-#   are, before you scale out.
+#   process DDP added
+#   2.53<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times a step's arithmetic to every step, and 2 processes trained at
+#   0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   times the speed of one process with 1 thread. An epoch is more than its steps: the
+#   time spent waiting for the `DataLoader` had a speed-up with 2 processes of
+#   1.05<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
+#   effective batch of 128 and
+#   3.00<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
+#   2,048 (2 would be an even split of the loading). Such ratios move from run to run:
+#   predict from timed steps, then time the whole loop and its parts, before you scale
+#   out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1315,16 +1272,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
-# logical CPUs took longer per epoch than 1 process with 1 thread on batches of 128. Which
-# explanation do the lesson's measurements support?
+# logical CPUs trained at
+# 0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
+# Which explanation do the lesson's measurements support for the steps?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
 # - (b) gloo is slow: NCCL would make the same CPU processes faster.
 # - (c) 2 processes go through twice as many images per epoch as one.
-# - (d) At this batch size, the all-reduce and DDP's leftover add more to each step than
-#   halving the arithmetic saves; the rest of the epoch, the data loading, adds its own
-#   part to the gap.
+# - (d) At this batch size, what DDP adds to each step (the all-reduce, and the
+#   bookkeeping and waiting around it) costs more than halving the arithmetic saves.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
@@ -1334,18 +1292,18 @@ answer_q3 = "d"
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 5's table, column B = 64: the all-reduce was of the same order as
-# the step's arithmetic
-# (1.75<!-- output: 64 images per process, all-reduce / step without it --> times it in
-# this run), and with DDP's leftover on top, the DDP step on 64 images took longer than
-# one process's step on all 128: the prediction for the steps was
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->. That
-# explains the steps, which the lines `… steps (section 5) / epoch` in section 8 set
-# against the whole epoch. The per-epoch gap, a measured speed-up of
-# 0.46<!-- output: speed-up with 2 processes (2 vCPUs, gloo) -->, also holds the data
-# loading (the line `the rest of the epoch was …` says whether 2 processes shortened it
-# in this run). Each process computed only its own 64 images,
-# and took 391 steps per epoch, half of the data.
+# **(d).** Section 5's table, column B = 64: DDP added
+# 2.53<!-- output: 64 images per process, DDP's added time / step without communication -->
+# times the step's arithmetic to every step in this run, so the DDP step on 64 images
+# took longer than one process's step on all 128: the prediction for the steps was
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
+# them) had a speed-up of
+# 0.30<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# processes, and the time spent waiting for the loader one of
+# 1.05<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# process computed only its own 64 images, and took 391 steps per epoch, half of the
+# data.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change

@@ -775,12 +775,40 @@ def lesson04_train_epoch(
     return (time.perf_counter() - start) * scale
 
 
+LESSON04_TIMED = []  # what lesson04_timed_epochs measured, for the tests that follow
+
+
+def lesson04_timed_epochs():
+    """A 2048-2048 MLP, a small loader, and two epochs of it, timed as exercise 1 does."""
+    if not LESSON04_TIMED:  # measured once, for all the tests
+        from course_utils.device import DeviceTensorLoader
+
+        generator = torch.Generator().manual_seed(0)
+        loader = DeviceTensorLoader(
+            torch.randn(600, 1, 28, 28, generator=generator),
+            torch.randint(0, 10, (600,), generator=generator),
+            batch_size=256,
+            shuffle=True,
+            generator=generator,
+        )
+        torch.manual_seed(0)
+        model = MLP(28 * 28, [2048, 2048], 10)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        seconds = [
+            lesson04_train_epoch(model, loader, optimizer, torch.device("cpu")) for _ in range(2)
+        ]
+        LESSON04_TIMED.append((model, loader, seconds))
+    return LESSON04_TIMED[0]
+
+
 def lesson04_exercise1(**mistake):
+    big_model, loader, seconds = lesson04_timed_epochs()
     return {
         "train_epoch": lambda *args: lesson04_train_epoch(*args, **mistake),
-        "big_model_seconds": {"cpu": [7.4, 7.1]},
-        "big_model": MLP(28 * 28, [2048, 2048], 10),
+        "big_model_seconds": {"cpu": list(seconds)},
+        "big_model": big_model,
         "devices": CPU,
+        "loader": loader,
     }
 
 
@@ -847,6 +875,22 @@ def test_lesson04_exercise1_finds_mistakes_in_the_timings_and_the_model():
     assert_wrong(lesson04, 1, "`big_model` is on meta", **meta)
 
 
+def test_lesson04_exercise1_finds_epoch_times_that_are_not_the_big_models():
+    answer = lesson04_exercise1()
+    result = run(lesson04, 1, **answer)
+    assert "within 10 times of the check's own timing" in result.details[-1], str(result)
+    # On a CPU a step of the 32-unit model at batch 256 is about 100 times shorter than one
+    # of the 2048-2048 model (exercises 2 and 1); timed here, a busy CPU would blur that.
+    small_seconds = [each / 100 for each in answer["big_model_seconds"]["cpu"]]
+    small = {**answer, "big_model_seconds": {"cpu": small_seconds}}
+    assert_wrong(lesson04, 1, "not the times of another model or of part of an epoch", **small)
+    in_ms = {
+        **answer,
+        "big_model_seconds": {"cpu": [each * 1e3 for each in answer["big_model_seconds"]["cpu"]]},
+    }
+    assert_wrong(lesson04, 1, "Store seconds (not milliseconds) of one epoch", **in_ms)
+
+
 def test_lesson04_the_simulated_gpu_restores_every_synchronize():
     namespace = {"synchronize": lesson04.device_module.synchronize}
     function = eval("lambda: synchronize", namespace)  # a learner's function in its notebook
@@ -893,12 +937,15 @@ def lesson04_step_table(per_step_ms):
 
 
 def lesson04_measured_table():
-    """A table measured as the lesson measures it, on this machine's CPU."""
+    """A table measured as the lesson measures it, on this machine's CPU: in 5 rounds of one
+    repeat per batch size, so that a busy moment of the CPU falls on every size alike."""
     cpu = torch.device("cpu")
-    return {
-        size: {"cpu": lesson04_time_step(lesson04._cpu_step(size), cpu)}
-        for size in (16, 64, 256, 1024)
-    }
+    steps = {size: lesson04._cpu_step(size) for size in (16, 64, 256, 1024)}
+    table = {size: {"cpu": []} for size in steps}
+    for _ in range(5):
+        for size, step in steps.items():
+            table[size]["cpu"] += lesson04_time_step(step, cpu, repeats=1)
+    return table
 
 
 def lesson04_exercise2(**mistake):
@@ -941,6 +988,14 @@ def test_lesson04_exercise2_finds_mistakes_in_the_table():
     assert_wrong(lesson04, 2, "does not fall", **{**answer, "step_table": summed})
     once = {size: {"cpu": [row["cpu"][0]]} for size, row in answer["step_table"].items()}
     assert_wrong(lesson04, 2, "holds 1 time", **{**answer, "step_table": once})
+    # Each repeat's total of its 20 steps (as the lesson's time_step runs) instead of its
+    # time per step: 20 times too long, which the old tolerance of 30 times let through.
+    totals = {
+        size: {"cpu": [each * 20 for each in row["cpu"]]}
+        for size, row in answer["step_table"].items()
+    }
+    answer_20 = {**lesson04_exercise2(steps=20), "step_table": totals}
+    assert_wrong(lesson04, 2, "runs 20 steps a repeat: a table of each", **answer_20)
 
     def no_device_argument(step):
         return [0.001] * 5
@@ -1005,12 +1060,60 @@ def tiny_run(history: list[dict], seed: int = 0, width: int = 4, scored_on=LESSO
     return history, model, start
 
 
-def overfit_answer(runs: dict, overfit_epochs: int) -> dict:
+# Stand-ins for the lesson's uint8 images and its two batch transforms.
+LESSON05_IMAGES = torch.randint(
+    0, 256, (5_000, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)
+)
+LESSON05_LABELS = torch.arange(5_000) % 3
+LESSON05_OVERFIT_SIZE = 40
+
+
+def lesson05_transform(augmented: bool):
+    from course_utils.augment import batch_transform
+
+    options = {"crop_padding": 4, "flip": True} if augmented else {}
+    return batch_transform((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), **options)
+
+
+LESSON05_NORMALISE, LESSON05_AUGMENT = lesson05_transform(False), lesson05_transform(True)
+
+
+def lesson05_loader(transform, size: int, batch_size: int, seed: int | None = 0, generator=None):
+    """A DeviceTensorLoader as the exercises build one: its own generator, seeded ``seed``."""
+    from course_utils import DeviceTensorLoader
+
+    if generator is None and seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+    return DeviceTensorLoader(
+        LESSON05_IMAGES[:size],
+        LESSON05_LABELS[:size],
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        transform=transform,
+    )
+
+
+def overfit_loaders(**changes) -> dict:
+    """The two runs' loaders; ``changes`` maps a label to other options for its loader."""
+    loaders = {}
+    for label, transform in (("augmented", LESSON05_AUGMENT), ("plain", LESSON05_NORMALISE)):
+        options = {"transform": transform, "size": LESSON05_OVERFIT_SIZE, "batch_size": 64}
+        loaders[label] = lesson05_loader(**{**options, **changes.get(label, {})})
+    return loaders
+
+
+def overfit_answer(runs: dict, overfit_epochs: int, loaders=None, lrs=None) -> dict:
     return {
         "overfit_histories": {label: run[0] for label, run in runs.items()},
         "overfit_models": {label: run[1] for label, run in runs.items()},
         "overfit_starts": {label: run[2] for label, run in runs.items()},
+        "overfit_loaders": overfit_loaders() if loaders is None else loaders,
+        "overfit_lrs": {"augmented": 0.02, "plain": 0.02} if lrs is None else lrs,
         "overfit_epochs": overfit_epochs,
+        "overfit_size": LESSON05_OVERFIT_SIZE,
+        "augment": LESSON05_AUGMENT,
+        "normalise": LESSON05_NORMALISE,
         "val_loader": LESSON05_VAL,
     }
 
@@ -1068,6 +1171,56 @@ def test_lesson05_exercise1_finds_an_unfair_or_misjudged_comparison():
     assert_wrong(lesson05, 1, "no entry for 'plain'", **answer)
 
 
+def test_lesson05_exercise1_wants_the_same_batches_transforms_and_learning_rate():
+    full = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    # Another shuffle seed for one run: other batches.
+    other_order = overfit_loaders(plain={"seed": 1})
+    assert_wrong(
+        lesson05, 1, "shuffled their batches in different", **overfit_answer(full, 15, other_order)
+    )
+    # One generator for both runs: the second shuffles on from where the first stopped.
+    shared = torch.Generator().manual_seed(0)
+    one_generator = overfit_loaders(augmented={"generator": shared}, plain={"generator": shared})
+    assert_wrong(lesson05, 1, "share one generator", **overfit_answer(full, 15, one_generator))
+    # No generator: the order comes from the global random numbers.
+    global_order = overfit_loaders(augmented={"seed": None}, plain={"seed": None})
+    assert_wrong(
+        lesson05, 1, "has no generator of its own", **overfit_answer(full, 15, global_order)
+    )
+    # Another learning rate for one run, or for both.
+    other_lr = {"augmented": 0.02, "plain": 0.05}
+    assert_wrong(lesson05, 1, "different learning rates", **overfit_answer(full, 15, lrs=other_lr))
+    both_other = {"augmented": 0.05, "plain": 0.05}
+    assert_wrong(
+        lesson05, 1, "keeps section 4's rate, 0.02", **overfit_answer(full, 15, lrs=both_other)
+    )
+    # The transforms swapped, or no transform at all.
+    swapped = overfit_loaders(
+        augmented={"transform": LESSON05_NORMALISE}, plain={"transform": LESSON05_AUGMENT}
+    )
+    assert_wrong(
+        lesson05,
+        1,
+        "as `augment` does: pass `transform=augment`",
+        **overfit_answer(full, 15, swapped),
+    )
+    untransformed = overfit_loaders(plain={"transform": None})
+    assert_wrong(lesson05, 1, "has no `transform`", **overfit_answer(full, 15, untransformed))
+    # Other batch sizes, or the whole sample instead of the first `overfit_size` images.
+    assert_wrong(
+        lesson05,
+        1,
+        "makes batches of 128",
+        **overfit_answer(full, 15, overfit_loaders(augmented={"batch_size": 128})),
+    )
+    assert_wrong(
+        lesson05,
+        1,
+        "holds 500 images",
+        **overfit_answer(full, 15, overfit_loaders(plain={"size": 500})),
+    )
+
+
 LESSON05_SAMPLE = 500  # sample_size in smoke mode: 4 batches of 128
 
 
@@ -1088,16 +1241,25 @@ def one_cycle_lrs(history: list[dict], steps: int = 4, peak: float = 0.01) -> li
     return history
 
 
-def lesson05_width_answer(runs: dict, width_epochs: int = 3, **lrs_settings) -> dict:
+def width_loaders(sample_size: int = LESSON05_SAMPLE, changes: dict | None = None) -> dict:
+    """Exercise 2's loaders; ``changes`` maps a width to other options for its loader."""
+    changes = changes or {}
+    options = {"transform": LESSON05_AUGMENT, "size": sample_size, "batch_size": 128}
+    return {width: lesson05_loader(**{**options, **changes.get(width, {})}) for width in (4, 8, 16)}
+
+
+def lesson05_width_answer(runs: dict, width_epochs: int = 3, loaders=None, **lrs_settings) -> dict:
     return {
         "width_histories": {
             width: one_cycle_lrs(run[0], **lrs_settings) for width, run in runs.items()
         },
         "width_models": {width: run[1] for width, run in runs.items()},
         "width_starts": {width: run[2] for width, run in runs.items()},
+        "width_loaders": width_loaders() if loaders is None else loaders,
         "width_epochs": width_epochs,
         "resnet_width": 16,
         "model_class": Tiny,
+        "augment": LESSON05_AUGMENT,
         "val_loader": LESSON05_VAL,
         "sample_size": LESSON05_SAMPLE,
     }
@@ -1129,7 +1291,8 @@ def test_lesson05_exercise2():
 
 def test_lesson05_exercise2_checks_the_data_and_the_schedule_from_the_learning_rates():
     runs = {width: tiny_run(losses(1.4, 3), width=width) for width in (4, 8, 16)}
-    full_size = lesson05_width_answer(runs, steps=40)
+    full_loaders = width_loaders(5_000)
+    full_size = lesson05_width_answer(runs, loaders=full_loaders, steps=40)
     full_size["sample_size"] = 5_000
     assert_passes(lesson05, 2, **full_size)
     # Trained on exercise 1's 2,500 images, or on the whole training set.
@@ -1138,7 +1301,10 @@ def test_lesson05_exercise2_checks_the_data_and_the_schedule_from_the_learning_r
             lesson05,
             2,
             f"took {steps} steps per epoch, but `sample_size` (5000)",
-            **{**lesson05_width_answer(runs, steps=steps), "sample_size": 5_000},
+            **{
+                **lesson05_width_answer(runs, loaders=full_loaders, steps=steps),
+                "sample_size": 5_000,
+            },
         )
     assert_wrong(
         lesson05, 2, "the lesson's peak of 0.01 reaches", **lesson05_width_answer(runs, peak=0.02)
@@ -1153,6 +1319,31 @@ def test_lesson05_exercise2_checks_the_data_and_the_schedule_from_the_learning_r
         for epoch in history:
             del epoch["lrs"]
     assert_wrong(lesson05, 2, "train with `fit_one_cycle`", **with_fit)
+
+
+def test_lesson05_exercise2_wants_the_same_batches_and_augmentation():
+    runs = {width: tiny_run(losses(1.4, 3), width=width) for width in (4, 8, 16)}
+    other_order = width_loaders(changes={8: {"seed": 1}})
+    assert_wrong(
+        lesson05,
+        2,
+        "`width_loaders[4]` and `width_loaders[8]` shuffled their batches in different",
+        **lesson05_width_answer(runs, loaders=other_order),
+    )
+    plain = width_loaders(changes={16: {"transform": LESSON05_NORMALISE}})
+    assert_wrong(
+        lesson05,
+        2,
+        "`width_loaders[16]` does not transform its batches as `augment`",
+        **lesson05_width_answer(runs, loaders=plain),
+    )
+    exercise_1_data = width_loaders(changes={4: {"size": LESSON05_OVERFIT_SIZE}})
+    assert_wrong(
+        lesson05, 2, "holds 40 images", **lesson05_width_answer(runs, loaders=exercise_1_data)
+    )
+    missing = width_loaders()
+    del missing[16]
+    assert_wrong(lesson05, 2, "no entry for 16", **lesson05_width_answer(runs, loaders=missing))
 
 
 # --- lesson 06 -------------------------------------------------------------------
@@ -1185,7 +1376,7 @@ def orders_with_sampler(**options):
     ("answer", "fragment"),
     [
         (lambda flag: rank0_orders(True), "must not call `sampler.set_epoch`"),
-        (lambda flag: rank0_orders(False), "gives the same order every epoch"),
+        (lambda flag: rank0_orders(False), "gives the same order every epoch, the mistake"),
         (orders_with_sampler(rank=1, seed=0), "does not give rank 0's shard"),
         (orders_with_sampler(seed=1), "check the rank, the seed"),
         (orders_with_sampler(num_replicas=1), "epochs of [10] indices"),
@@ -1196,6 +1387,14 @@ def orders_with_sampler(**options):
 def test_lesson06_exercise1(answer, fragment):
     assert_passes(lesson06, 1, rank0_orders=rank0_orders)
     assert_wrong(lesson06, 1, fragment, rank0_orders=answer)
+
+
+def test_lesson06_exercise1_names_the_missing_set_epoch_without_writing_the_code():
+    result = run(lesson06, 1, rank0_orders=lambda flag: rank0_orders(False))
+    report = result.details[0]
+    assert "never tells the sampler which epoch it is in" in report
+    assert "`set_epoch`" in report
+    assert "set_epoch(epoch)" not in report  # the call itself is the learner's to write
 
 
 def test_lesson06_exercise1_also_passes_a_sampler_built_with_a_fresh_order_each_epoch():

@@ -11,6 +11,7 @@ model or a batch on the CPU fails here as it would fail on a GPU.
 """
 
 import contextlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -154,13 +155,14 @@ def test_the_training_script_keeps_model_batches_and_sums_on_the_group_device(
     mnist_like, tmp_path, monkeypatch
 ):
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
-    seen = run_on_stand_in(lesson_script("train_ddp.py"), argv, monkeypatch)
+    # The ranks' loader times are all-reduced first and read at the end of the epoch.
+    seen = run_on_stand_in(lesson_script("train_ddp.py"), argv, monkeypatch, let_through=1)
     # The model was on the group's device when DDP wrapped it, and DDP was told which one
     # (as a device or as the GPU's number, which DDP takes alike).
     assert seen["ddp"] in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
     # Every training step ran (the dispatch mode would have failed a CPU batch), then the
-    # validation sums went to all_reduce from the group's device.
-    assert seen["all_reduce"] == [STAND_IN]
+    # loader times and the validation sums went to all_reduce from the group's device.
+    assert seen["all_reduce"] == [STAND_IN, STAND_IN]
 
 
 @pytest.fixture
@@ -238,9 +240,12 @@ def test_with_gloo_the_ddp_scripts_stay_on_the_cpu_and_give_ddp_no_device(
         "comm_cost.py": [],
     }[name]
     cpu = torch.device("cpu")
-    seen = run_on_stand_in(lesson_script(name), argv, monkeypatch, backend="gloo", device=cpu)
+    let_through = 1 if name == "train_ddp.py" else 0  # its loader times, read at the end
+    seen = run_on_stand_in(
+        lesson_script(name), argv, monkeypatch, backend="gloo", device=cpu, let_through=let_through
+    )
     assert seen["ddp"] == [({cpu}, None)]
-    assert seen["all_reduce"] == [cpu]
+    assert seen["all_reduce"] == [cpu] * (1 + let_through)
 
 
 def test_the_stand_in_catches_a_cpu_count_stacked_with_device_sums(
@@ -252,7 +257,7 @@ def test_the_stand_in_catches_a_cpu_count_stacked_with_device_sums(
     )
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
     with pytest.raises(RuntimeError, match="mixes devices"):
-        run_on_stand_in(script, argv, monkeypatch)
+        run_on_stand_in(script, argv, monkeypatch, let_through=1)
 
 
 # The scripts' claims, in a real group of 2 gloo processes on the CPU.
@@ -314,3 +319,20 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
         # The step alone, DDP's step, then (rank 0 only) one process on twice the images;
         # the all-reduce is a no-op here.
         assert calls == expected
+
+
+def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_like, tmp_path):
+    out = tmp_path / "run"
+    args = ["--data", mnist_like, "--out", out, "--epochs", 2, "--batch-size", 32]
+    result = distributed.run_torchrun(
+        SCRIPTS / "train_ddp.py", 2, args=args, timeout=120, cpu_only=True
+    )
+    history = json.loads((out / "history.json").read_text())
+    assert [entry["epoch"] for entry in history] == [1, 2], result.output
+    for entry in history:
+        # One figure per rank, each a part of the epoch's training time.
+        assert len(entry["loader_seconds"]) == 2
+        assert all(0 < seconds < entry["seconds"] for seconds in entry["loader_seconds"])
+    assert re.search(
+        r"waiting for the loader: [\d.]+ s on rank 0, [\d.]+ s on rank 1\)", result.output
+    )

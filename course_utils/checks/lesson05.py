@@ -2,9 +2,12 @@
 
 In smoke mode the lesson trains for a step or two on a few hundred images, and every
 model stays near chance, so these checks test how the runs were made, not how well they
-learned: the runs asked for and their lengths, equal starting weights for the arms of a
-comparison, histories measured on the validation set (each model is evaluated on it
-again), and parameter counts. Overfitting is checked only when the run was long enough
+learned: the runs asked for and their lengths, equal starting weights, data, order of
+batches (the loaders' generators) and transforms for the arms of a comparison, histories
+measured on the validation set (each model is evaluated on it again), and parameter
+counts. Exercise 1's learning rate is checked from what the learner records in
+``overfit_lrs`` (``fit`` keeps its optimizer to itself); exercise 2's from the learning
+rates ``fit_one_cycle`` records. Overfitting is checked only when the run was long enough
 to show it.
 """
 
@@ -17,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import DeviceTensorLoader
 from ..training import evaluate
 from . import (
     Exercise,
@@ -41,9 +45,14 @@ SAME_LOSS = 0.005
 # How far the plain run's last validation loss must sit above its lowest to count as a
 # rise (the lesson's full-size run: 0.32; a bump of noise is a few hundredths).
 CLEAR_RISE = 0.1
+# Exercise 1 uses section 4's training: batches of 64, SGD with momentum at 0.02.
+OVERFIT_BATCH_SIZE = 64
+OVERFIT_LR = 0.02
 # Exercise 2 uses section 6's recipe: batches of 128 from the sample, one-cycle to 0.01.
 RECIPE_BATCH_SIZE = 128
 RECIPE_PEAK_LR = 0.01
+# How many of a loader's own images the transform check runs through.
+TRANSFORM_SAMPLE = 8
 
 
 def _history(history: Any, name: str, num_epochs: int, epochs_name: str) -> None:
@@ -88,6 +97,88 @@ def _weights(start: Any, name: str, model: nn.Module, model_name: str) -> dict[s
     return {key: tensor.detach().cpu() for key, tensor in start.items()}
 
 
+def _loader(loader: Any, name: str, batch_size: int, size: int, size_name: str) -> None:
+    """A shuffling DeviceTensorLoader over ``size`` images in batches of ``batch_size``."""
+    require_type(loader, DeviceTensorLoader, name, "the `DeviceTensorLoader` the run trained on")
+    require(
+        loader.num_samples == size,
+        f"`{name}` holds {loader.num_samples} images; the exercise trains on {size_name} ({size}).",
+    )
+    require(
+        loader.batch_size == batch_size,
+        f"`{name}` makes batches of {loader.batch_size}; the exercise asks for {batch_size}.",
+    )
+    require(
+        loader.shuffle,
+        f"`{name}` does not shuffle: pass `shuffle=True`, so that each epoch sees the images "
+        "in a new order.",
+    )
+
+
+def _same_batches(loaders: dict, names: dict) -> None:
+    """Every loader holds the same images and labels and shuffles them in the same order.
+
+    A loader's generator draws one permutation per epoch, so after the same number of
+    epochs from the same seed every run's generator is in the same state.
+    """
+    keys = list(loaders)
+    first = loaders[keys[0]]
+    for key in keys[1:]:
+        loader = loaders[key]
+        require(
+            len(loader.tensors) == len(first.tensors)
+            and all(
+                a.shape == b.shape and torch.equal(a.cpu(), b.cpu())
+                for a, b in zip(loader.tensors, first.tensors, strict=True)
+            ),
+            f"`{names[key]}` and `{names[keys[0]]}` hold different images or labels: train "
+            "every run on the same ones, so that the data is not a second difference.",
+        )
+    for key in keys:
+        require(
+            loaders[key].generator is not None,
+            f"`{names[key]}` has no generator of its own, so its order of batches comes from "
+            "PyTorch's global random numbers, which the runs use differently: give each "
+            "loader `generator=torch.Generator().manual_seed(0)`.",
+        )
+    for index, key in enumerate(keys):
+        for other in keys[index + 1 :]:
+            require(
+                loaders[key].generator is not loaders[other].generator,
+                f"`{names[key]}` and `{names[other]}` share one generator, so the second run "
+                "shuffles on from where the first stopped and gets other batches: give each "
+                "loader a fresh `torch.Generator().manual_seed(0)`.",
+            )
+            require(
+                torch.equal(
+                    loaders[key].generator.get_state(), loaders[other].generator.get_state()
+                ),
+                f"`{names[key]}` and `{names[other]}` shuffled their batches in different "
+                "orders (their generators are in different states): seed every loader's "
+                "generator the same way, `torch.Generator().manual_seed(0)`, so that the "
+                "order of batches is not a second difference.",
+            )
+
+
+def _transforms_like(loader: Any, name: str, expected: Any, expected_name: str) -> None:
+    """``loader.transform`` gives what ``expected`` gives, random choices included."""
+    require(
+        callable(loader.transform),
+        f"`{name}` has no `transform`: pass `transform={expected_name}`.",
+    )
+    images = loader.tensors[0][:TRANSFORM_SAMPLE]
+    outputs = []
+    for transform in (loader.transform, expected):
+        with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream alone
+            torch.manual_seed(0)
+            outputs.append(transform(images))
+    require(
+        outputs[0].shape == outputs[1].shape and torch.allclose(outputs[0], outputs[1]),
+        f"`{name}` does not transform its batches as `{expected_name}` does: pass "
+        f"`transform={expected_name}`.",
+    )
+
+
 def _measured_on_validation(
     model: nn.Module, history: list[dict], val_loader: Any, model_name: str, history_name: str
 ) -> None:
@@ -109,7 +200,12 @@ def _exercise_1(
     overfit_histories: Any,
     overfit_models: Any,
     overfit_starts: Any,
+    overfit_loaders: Any,
+    overfit_lrs: Any,
     overfit_epochs: int,
+    overfit_size: int,
+    augment: Any,
+    normalise: Any,
     val_loader: Any,
 ) -> list[str]:
     labels = ("augmented", "plain")
@@ -117,8 +213,36 @@ def _exercise_1(
         (overfit_histories, "overfit_histories"),
         (overfit_models, "overfit_models"),
         (overfit_starts, "overfit_starts"),
+        (overfit_loaders, "overfit_loaders"),
+        (overfit_lrs, "overfit_lrs"),
     ):
         require_keys(value, labels, name)
+    loader_names = {label: f"overfit_loaders[{label!r}]" for label in labels}
+    for label in labels:
+        _loader(
+            overfit_loaders[label],
+            loader_names[label],
+            OVERFIT_BATCH_SIZE,
+            overfit_size,
+            "the first `overfit_size` images of the sample",
+        )
+    _same_batches(overfit_loaders, loader_names)
+    _transforms_like(overfit_loaders["augmented"], loader_names["augmented"], augment, "augment")
+    _transforms_like(overfit_loaders["plain"], loader_names["plain"], normalise, "normalise")
+    rates = {
+        label: require_number(overfit_lrs[label], f"overfit_lrs[{label!r}]") for label in labels
+    }
+    require(
+        rates["augmented"] == rates["plain"],
+        f"The runs trained at different learning rates ({rates['augmented']} augmented, "
+        f"{rates['plain']} plain), so augmentation is not the only difference between them: "
+        "give both the same rate.",
+    )
+    require(
+        math.isclose(rates["plain"], OVERFIT_LR),
+        f"Both runs trained at {rates['plain']}; the exercise keeps section 4's rate, "
+        f"{OVERFIT_LR}, throughout.",
+    )
     starts = {}
     for label in labels:
         history, model = overfit_histories[label], overfit_models[label]
@@ -151,8 +275,14 @@ def _exercise_1(
     checked = [
         f"both runs have {overfit_epochs} epochs of training and validation figures",
         "both models started from the same weights, and each trained away from them",
+        f"both loaders hold the same {overfit_size} images, in batches of "
+        f"{OVERFIT_BATCH_SIZE}, shuffled in the same order (generators in the same state)",
+        "the augmented loader transforms its batches as `augment` does, the plain one as "
+        "`normalise` does",
+        f"both runs record the same learning rate, {OVERFIT_LR} (the check cannot see inside "
+        "`fit`: it trusts that `overfit_lrs` holds the rates you passed to it)",
         "each history's last epoch is its model's score on the validation set",
-        "the runs differ, so each had its own transform",
+        "the runs' training losses differ",
     ]
     if overfit_epochs >= SHOWS_OVERFITTING:
         if plain[-1]["train_loss"] >= augmented[-1]["train_loss"]:
@@ -256,9 +386,11 @@ def _exercise_2(
     width_histories: Any,
     width_models: Any,
     width_starts: Any,
+    width_loaders: Any,
     width_epochs: int,
     resnet_width: int,
     model_class: type[nn.Module],
+    augment: Any,
     val_loader: Any,
     sample_size: int,
 ) -> list[str]:
@@ -267,8 +399,20 @@ def _exercise_2(
         (width_histories, "width_histories"),
         (width_models, "width_models"),
         (width_starts, "width_starts"),
+        (width_loaders, "width_loaders"),
     ):
         require_keys(value, widths, name)
+    loader_names = {width: f"width_loaders[{width}]" for width in widths}
+    for width in widths:
+        _loader(
+            width_loaders[width],
+            loader_names[width],
+            RECIPE_BATCH_SIZE,
+            sample_size,
+            "the sample, `sample_size` images",
+        )
+        _transforms_like(width_loaders[width], loader_names[width], augment, "augment")
+    _same_batches(width_loaders, loader_names)
     for width in widths:
         history, model = width_histories[width], width_models[width]
         _history(history, f"width_histories[{width}]", width_epochs, "width_epochs")
@@ -312,6 +456,8 @@ def _exercise_2(
         f"each run took {math.ceil(sample_size / RECIPE_BATCH_SIZE)} steps per epoch (the "
         f"sample in batches of {RECIPE_BATCH_SIZE}), on fit_one_cycle's schedule peaking at "
         f"{RECIPE_PEAK_LR}",
+        "every loader holds the sample, transforms it as `augment` does and shuffled it in "
+        "the same order (generators in the same state)",
     ]
 
 
@@ -370,8 +516,9 @@ QUESTIONS: dict[str, Exercise] = {
         hint="which run sees the very same pictures every epoch, and what can it memorise?",
         right="a",
         why="the plain run saw the same pictures every epoch and began to memorise them: "
-        "its training loss kept falling while it grew confidently wrong on some new images, "
-        "which raises the validation loss. With random crops and flips the network rarely "
+        "its training loss kept falling while its validation loss rose, because what it "
+        "learned about its own images did not hold for new ones. With random crops and flips "
+        "the network rarely "
         "sees the same picture twice (162 possible views of each image), so learning the "
         "training images by heart pays less.",
         misconceptions={

@@ -82,8 +82,10 @@ def _exercise_1(rank0_orders: Any) -> list[str]:
         else:
             require(
                 len({tuple(order) for order in found}) > 1,
-                "`rank0_orders(True)` gives the same order every epoch: call "
-                "`sampler.set_epoch(epoch)` before each epoch's `list(sampler)`.",
+                "`rank0_orders(True)` gives the same order every epoch, the mistake of a loop "
+                "that never tells the sampler which epoch it is in. When `call_set_epoch` is "
+                "true, call the sampler's `set_epoch` with the epoch's number before you list "
+                "that epoch's indices.",
             )
         require(
             found == wanted,
@@ -388,18 +390,19 @@ QUESTIONS: dict[str, Exercise] = {
         hint="section 5's table, column B = 64, and the speed-up section 8 measured",
         right="d",
         why=(
-            "at 64 images per process, each DDP step adds an all-reduce and DDP's leftover "
-            "that cost more than halving the step's arithmetic saves, on 2 cores shared by 2 "
-            "processes; section 5's table shows it for the steps. Section 8's epochs also "
-            "hold the data loading around each step, which adds its own part to the gap."
+            "at 64 images per process, what DDP adds to each step (the all-reduce, and the "
+            "bookkeeping and waiting around it) costs more than halving the step's arithmetic "
+            "saves, on 2 logical CPUs (vCPUs) shared by 2 processes; section 5's table shows "
+            "it for the steps. Section 8 then timed whole epochs, with the time spent waiting "
+            "for the loader on its own line."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 4: rank 0 "
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "The cost that section 5 measured is the exchange itself and DDP's leftover, "
-            "which any backend pays between processes.",
+            "The cost that section 5 measured is DDP's added time per step, the exchange and "
+            "the bookkeeping around it, which any backend pays between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each took 391 steps "
             "of 64 images per epoch, half of the 50,000 images each, so together they saw "
             "each image once per epoch, as one process did.",

@@ -84,12 +84,12 @@ def time_one_size(batch_size: int, group) -> None:
         device,
     )
     compute, with_ddp, exchange = medians["compute"], medians["ddp"], medians["exchange"]
-    leftover = with_ddp - compute - exchange  # DDP's time that neither of the others explains
+    added = with_ddp - compute  # what DDP adds to a step: the exchange and its bookkeeping
     rank_print(
         f"batch {batch_size} per process: step without communication "
-        f"{compute * 1e3:.3f} ms, DDP step {with_ddp * 1e3:.3f} ms, all-reduce of "
-        f"{gradients.numel():,} gradients {exchange * 1e3:.3f} ms "
-        f"({exchange / with_ddp:.0%} of the DDP step), leftover {leftover * 1e3:.3f} ms",
+        f"{compute * 1e3:.3f} ms, DDP step {with_ddp * 1e3:.3f} ms, DDP added "
+        f"{added * 1e3:.3f} ms ({added / compute:.2f} x the step), all-reduce of "
+        f"{gradients.numel():,} gradients between the steps {exchange * 1e3:.3f} ms",
         all_ranks=True,
     )
     rank_print(

@@ -68,9 +68,14 @@ with process_group(timeout=60) as group:
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         model.train()
+        loading = 0.0  # the seconds this process waits for the loader's next batch
         dist.barrier()
         start = time.perf_counter()
-        for images, labels in loader:
+        batches = iter(loader)
+        for _ in range(len(loader)):
+            tick = time.perf_counter()
+            images, labels = next(batches)  # the loader picks, fetches and stacks a batch
+            loading += time.perf_counter() - tick
             images, labels = images.to(device), labels.to(device)
             loss = F.cross_entropy(model(as_input(images)), labels)
             optimizer.zero_grad()
@@ -79,6 +84,11 @@ with process_group(timeout=60) as group:
         synchronize(device)  # a GPU runs the queued steps later: wait (a CPU has none queued)
         dist.barrier()
         seconds = time.perf_counter() - start
+        # Every rank's time in the loader, in every process. (On a GPU the loader's work
+        # overlaps the queued steps; on a CPU each step ends before the next batch is asked.)
+        loader_seconds = torch.zeros(world_size, device=device)
+        loader_seconds[rank] = loading
+        dist.all_reduce(loader_seconds)
         model.eval()
         with torch.no_grad():
             outputs = model.module(as_input(my_val_images))
@@ -92,12 +102,20 @@ with process_group(timeout=60) as group:
             )
         dist.all_reduce(totals)  # sum the shards' counts over every process
         val_loss, val_acc = (totals[:2] / totals[2]).tolist()
+        loads = loader_seconds.tolist()
         history.append(
-            {"epoch": epoch, "seconds": seconds, "val_loss": val_loss, "val_acc": val_acc}
+            {
+                "epoch": epoch,
+                "seconds": seconds,
+                "loader_seconds": loads,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+            }
         )
+        by_rank = ", ".join(f"{load:.2f} s on rank {r}" for r, load in enumerate(loads))
         rank_print(
-            f"epoch {epoch}: {seconds:.2f} s training, val_loss {val_loss:.4f}, "
-            f"val_acc {val_acc:.4f}"
+            f"epoch {epoch}: {seconds:.2f} s training (waiting for the loader: {by_rank}), "
+            f"val_loss {val_loss:.4f}, val_acc {val_acc:.4f}"
         )
         if rank == 0:  # one process writes; the others would write the same weights
             save_checkpoint(
