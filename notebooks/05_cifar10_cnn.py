@@ -47,7 +47,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 382 s with a peak memory of 1454 MB. The course's runner wrote
+# > whole lesson ran in 550 s with a peak memory of 1428 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -371,9 +371,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed
-# 59.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 97.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader`
-# 5.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 4.1 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here.
 
 # %% [markdown]
@@ -587,8 +587,8 @@ plot_history(cnn_history, title="Small CNN")
 
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
-# **67.3%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
-# and 39 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# **67.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
+# and 52 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
 # The last printed line gives each epoch's training seconds. A first epoch is often the
@@ -642,7 +642,7 @@ for name, groups in (("hardest", hardest), ("easiest", easiest)):
 # 3<!-- output: hardest end, animals --> animals among its
 # 3<!-- output: hardest end, classes --> classes, the easiest end
 # 1<!-- output: easiest end, animals --> among its
-# 4<!-- output: easiest end, classes -->. Animals are the classes to expect among the
+# 3<!-- output: easiest end, classes -->. Animals are the classes to expect among the
 # hardest: they look alike at 32 x 32 pixels (a cat and a dog are a furry blob with
 # ears), while vehicles' shapes and backgrounds (sky, water, road) differ more.
 
@@ -685,7 +685,7 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 
 # %% [markdown]
 # The second layer's maps are harder to read:
-# 86%<!-- output: second-layer values that are 0 on the car --> of their values on the
+# 79%<!-- output: second-layer values that are 0 on the car --> of their values on the
 # car are exactly 0 (the ReLU cut off every negative value), so each map lights up in
 # a few places only, and drawing them shows little. A better question is *what makes a
 # second-layer channel respond most?* Each of its values looks at a 14 x 14 patch of
@@ -787,10 +787,10 @@ print(
 # %% [markdown]
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
 # many parameters and still does worse: 52%<!-- output: MLP validation accuracy (same budget) -->
-# against 67%<!-- output: small CNN validation accuracy --> validation accuracy at full
+# against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 3 epochs. Its training took
-# 12 s<!-- output: MLP training seconds --> against the CNN's
-# 39 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 19 s<!-- output: MLP training seconds --> against the CNN's
+# 52 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1072,7 +1072,7 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 
 # %% [markdown]
 # Seed 1's first epoch ended at a validation accuracy of
-# 0.12<!-- output: seed 1, validation accuracy after epoch 1 -->, against 0.10 for
+# 0.25<!-- output: seed 1, validation accuracy after epoch 1 -->, against 0.10 for
 # guessing. Look at each run's first epoch in the epoch lines above: where the
 # validation loss is far above the training loss and the accuracy near chance, that is
 # most likely the batch-norm running averages lagging behind weights that change fast
@@ -1080,21 +1080,21 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 # show whether the run caught up.
 #
 # Read each printed change against the swing between the two seeds of the same
-# recipe, 3.7<!-- output: swing between the two seeds --> points: a change smaller
+# recipe, 1.6<!-- output: swing between the two seeds --> points: a change smaller
 # than that could be chance. The last three lines compare each change with the swing.
 # Each row rests on one run, and the swing on one pair of seeds, so the reading is a
 # first look, not a proof.
 # - The schedule change (learning rate and Adam's momentum, its first beta, together)
 #   took accuracy from
-#   42.1%<!-- output: constant learning rate, validation accuracy --> to
+#   37.9%<!-- output: constant learning rate, validation accuracy --> to
 #   47.8%<!-- output: one-cycle, validation accuracy -->; its line says whether that
 #   is more than the swing. This run cannot say which of the two schedules did it. The
 #   left panel shows why the learning rate's shape can help: it starts low, while the
 #   network's first steps are the most erratic, and ends near 0, so the last steps
 #   settle instead of jumping about.
 # - Weight decay, then clipping, moved accuracy to
-#   48.2%<!-- output: one-cycle, weight decay, validation accuracy --> and
-#   49.3%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->. A change
+#   47.4%<!-- output: one-cycle, weight decay, validation accuracy --> and
+#   48.0%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->. A change
 #   within the swing does not show that an ingredient helps in three epochs on 5,000
 #   images; one run beyond it would be a first sign, no more. They are in the recipe
 #   for long trainings, where weights have time to grow and a rare bad batch has
@@ -1126,14 +1126,14 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 
 # %% [markdown]
 # With weight decay the weights ended at a length of
-# 13.61<!-- output: one-cycle, weight decay, length of the weights --> against
-# 13.76<!-- output: one-cycle, length of the weights --> without, after only
+# 13.72<!-- output: one-cycle, weight decay, length of the weights --> against
+# 13.83<!-- output: one-cycle, length of the weights --> without, after only
 # `recipe_epochs` epochs; the `shorter with weight decay` line gives the direction.
 # That rests on one run of each, with one seed: a slightly shorter length is what
 # weight decay should produce, but one run does not prove it, and another seed could
 # shrink or reverse the difference. On a fresh network's first
 # batch the largest
-# gradient value was 1.57<!-- output: largest gradient value, first batch -->, but only
+# gradient value was 1.37<!-- output: largest gradient value, first batch -->, but only
 # 1.1%<!-- output: gradient values above 0.1, first batch --> of the values were above
 # 0.1: clipping trims those few and leaves the rest of the step alone.
 
@@ -1278,7 +1278,7 @@ del group_input, pooled_input, default_group
 # With identity initialisation the group's output follows its input closely, a
 # correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights it is 0.10<!-- output: group 1 against its input, default initialisation -->:
+# weights it is 0.11<!-- output: group 1 against its input, default initialisation -->:
 # the random convolutions mix the channels, and training would first have to find
 # the input again.
 
@@ -1550,8 +1550,8 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.5 minutes<!-- output: strongest network training minutes --> and reached
-# **81.9%**<!-- output: strongest network validation accuracy --> validation accuracy.
+# 2.6 minutes<!-- output: strongest network training minutes --> and reached
+# **81.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
 # batches, while the network was still improving. (On a GPU, ResNet-9 trains on the
@@ -1620,7 +1620,7 @@ show_batch(
 # column right (the top row and left column are filled by reflecting the image). The
 # last line is in units of the normalised input, that is in standard deviations of each
 # channel: a one-pixel shift changes a value by
-# 0.53<!-- output: shifted view, mean size of its change from the image --> of a
+# 0.40<!-- output: shifted view, mean size of its change from the image --> of a
 # standard deviation on average.
 #
 # Predicting costs four forward passes instead of one. Whether that is worth it is a
@@ -1649,7 +1649,7 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 
 # %% [markdown]
 # With the four views, validation accuracy was
-# **82.6%**<!-- output: validation accuracy with test-time augmentation -->; the lines
+# **82.1%**<!-- output: validation accuracy with test-time augmentation -->; the lines
 # above give the change in points and the noise level it is measured against,
 # 0.6<!-- output: noise level of the gain (two standard deviations) --> points. Here the
 # gain was the larger, so the final model keeps the four views. The noise level covers
@@ -1700,18 +1700,18 @@ print("every gap within two standard errors:", all(within.values()))
 
 # %% [markdown]
 # On the test set the small CNN scored
-# 67.3%<!-- output: small CNN test accuracy -->, the MLP
-# 52%<!-- output: MLP test accuracy --> and `FastNet`
-# **82.0%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
+# 67.9%<!-- output: small CNN test accuracy -->, the MLP
+# 53%<!-- output: MLP test accuracy --> and `FastNet`
+# **82.4%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
 # without, as the rule above chose: the line after the accuracies says which). Chance
 # alone makes a model's accuracies on two sets of images differ: the standard error of
 # the gap comes from the two accuracies and the sizes of the two sets (5,000 and
 # 10,000 images here), as in lesson 03. For `FastNet` (both accuracies measured the
 # same way, with or without the four views) test and validation accuracy differed by
-# 0.62<!-- output: FastNet, size of the test - validation gap (points) --> points (the
+# 0.27<!-- output: FastNet, size of the test - validation gap (points) --> points (the
 # line after it says in which direction), against a standard error of
 # 0.66<!-- output: FastNet, standard error of the gap (points) --> points:
-# 0.94<!-- output: FastNet, gap in standard errors --> standard errors. A gap within
+# 0.41<!-- output: FastNet, gap in standard errors --> standard errors. A gap within
 # about two standard errors is one that chance alone often gives; the last line says
 # whether every model's gap is within two. `FastNet`'s recipe was tuned in the course's
 # benchmark on this same validation split (section 1 checked that the images are the
@@ -1741,9 +1741,9 @@ plot_confusion_matrix(matrix, classes)
 
 # %% [markdown]
 # The three largest cells off the diagonal are printed with their classes: in these
-# outputs the largest held 157<!-- output: mistake 1, test images --> test images, the
-# second 108<!-- output: mistake 2, test images --> and the third
-# 65<!-- output: mistake 3, test images -->. Of the three,
+# outputs the largest held 159<!-- output: mistake 1, test images --> test images, the
+# second 104<!-- output: mistake 2, test images --> and the third
+# 64<!-- output: mistake 3, test images -->. Of the three,
 # 3<!-- output: of the three, animals taken for animals --> were an animal taken for
 # another animal, and the last line says whether cat and dog, the pair that looks most
 # alike at 32 x 32 pixels, account for the two largest.
@@ -1828,8 +1828,8 @@ print(
 #   seeds; weight decay and clipping were not shown to help there.
 # - Augmentation: exercise 1 shows its effect on the losses (without it, the validation
 #   loss rose while the training loss kept falling), not a measured accuracy gain: there
-#   the augmented run ended at 43.0%<!-- output: augmented, final validation accuracy -->
-#   against the plain run's 45.2%<!-- output: plain, final validation accuracy -->, one
+#   the augmented run ended at 38.8%<!-- output: augmented, final validation accuracy -->
+#   against the plain run's 42.9%<!-- output: plain, final validation accuracy -->, one
 #   run each. What augmentation is worth in accuracy is not measured in this lesson.
 # - On a CPU, a small network built for the budget trains to a useful accuracy in a few
 #   minutes (in the course's benchmark, on its Intel Xeon, it ended higher than a small
@@ -1973,24 +1973,24 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 2,500
 # images every epoch and starts to learn them by heart: its training loss falls to
-# 0.94<!-- output: plain, final training loss --> while its validation loss is lowest
-# at epoch 7<!-- output: plain, lowest validation loss at epoch --> and then climbs to
-# 1.92<!-- output: plain, final validation loss -->. The two curves part: that is
+# 0.73<!-- output: plain, final training loss --> while its validation loss is lowest
+# at epoch 8<!-- output: plain, lowest validation loss at epoch --> and then climbs to
+# 2.21<!-- output: plain, final validation loss -->. The two curves part: that is
 # overfitting, and more epochs would likely widen it. With augmentation every epoch
 # shows slightly different pictures, so memorising pays less: the training loss
-# ends at 1.62<!-- output: augmented, final training loss -->, close to the validation
-# loss of 1.56<!-- output: augmented, final validation loss -->. That validation loss
+# ends at 1.54<!-- output: augmented, final training loss -->, close to the validation
+# loss of 1.86<!-- output: augmented, final validation loss -->. That validation loss
 # bounced up and down from epoch to epoch (the epoch lines above); its lowest came at
-# epoch 12<!-- output: augmented, lowest validation loss at epoch --> of 12, and it
-# ended 0.00<!-- output: augmented, rise of the validation loss after its lowest -->
+# epoch 9<!-- output: augmented, lowest validation loss at epoch --> of 12, and it
+# ended 0.20<!-- output: augmented, rise of the validation loss after its lowest -->
 # above that lowest, against the plain run's
-# 0.32<!-- output: plain, rise of the validation loss after its lowest -->.
+# 0.59<!-- output: plain, rise of the validation loss after its lowest -->.
 #
 # **Why loss and accuracy disagree.** After its lowest point the plain run's
-# validation loss rose, from 1.60<!-- output: plain, lowest validation loss --> to
-# 1.92<!-- output: plain, final validation loss -->, yet its validation accuracy
-# went from 42.6%<!-- output: plain, validation accuracy at that epoch --> to
-# 45.2%<!-- output: plain, final validation accuracy --> (the line `plain, final accuracy
+# validation loss rose, from 1.63<!-- output: plain, lowest validation loss --> to
+# 2.21<!-- output: plain, final validation loss -->, yet its validation accuracy
+# went from 44.2%<!-- output: plain, validation accuracy at that epoch --> to
+# 42.9%<!-- output: plain, final validation accuracy --> (the line `plain, final accuracy
 # at least that of the lowest-loss epoch` says whether it held). Loss and accuracy can
 # part like this because the two measure different things. Accuracy counts only whether
 # the largest logit is the right class. The cross-entropy is −ln of the probability
@@ -2000,23 +2000,23 @@ if check_exercise(
 # grows more confident as it memorises its training images pays heavily for the
 # validation images it still gets wrong. The cell measured that on the two final
 # models: the plain run's wrong answers had a mean confidence (the probability of the
-# class it chose) of 0.70<!-- output: plain, mean confidence on wrong validation answers -->
-# and cost a mean loss of 2.90<!-- output: plain, mean loss on wrong validation answers -->
+# class it chose) of 0.67<!-- output: plain, mean confidence on wrong validation answers -->
+# and cost a mean loss of 3.67<!-- output: plain, mean loss on wrong validation answers -->
 # each, the augmented run's
-# 0.50<!-- output: augmented, mean confidence on wrong validation answers --> and
-# 1.90<!-- output: augmented, mean loss on wrong validation answers -->; the
+# 0.52<!-- output: augmented, mean confidence on wrong validation answers --> and
+# 2.68<!-- output: augmented, mean loss on wrong validation answers -->; the
 # `more confident when wrong` line names the run that was. Compare the plain run's
 # right answers, which cost
-# 0.30<!-- output: plain, mean loss on right validation answers --> on average. Those
+# 0.28<!-- output: plain, mean loss on right validation answers --> on average. Those
 # are the two final models, one run each, not the plain run before and after its lowest
 # point. A rising validation loss is the earlier warning of overfitting; accuracy may
 # follow later.
 #
 # Accuracy also tells a less clear story between the runs in 12 epochs: the augmented
-# run ended at 43.0%<!-- output: augmented, final validation accuracy -->, the plain
-# one at 45.2%<!-- output: plain, final validation accuracy --> (the `augmented minus
+# run ended at 38.8%<!-- output: augmented, final validation accuracy -->, the plain
+# one at 42.9%<!-- output: plain, final validation accuracy --> (the `augmented minus
 # plain` line gives the difference), from one run each, while the augmented run's own accuracy moved
-# by up to 5.0<!-- output: augmented, largest change of validation accuracy between epochs -->
+# by up to 7.4<!-- output: augmented, largest change of validation accuracy between epochs -->
 # points from one epoch to the next. So this exercise shows augmentation's
 # effect on the losses, not a measured accuracy gain: a difference of a few points from
 # one run each, either way, is within that epoch-to-epoch movement, and what
@@ -2109,16 +2109,16 @@ if check_exercise(
 # 412,954<!-- output: width 16, parameters --> at width 16
 # (15.7<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.48 s<!-- output: width 4, seconds per epoch --> to
-# 6.18 s<!-- output: width 16, seconds per epoch -->
-# (4.2<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.71 s<!-- output: width 4, seconds per epoch --> to
+# 7.63 s<!-- output: width 16, seconds per epoch -->
+# (4.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. At small widths the fixed costs of each step (Python, the
 # data, starting each layer's computation) are likely a large part of the time; this
 # exercise does not measure them separately.
 # Validation accuracy went from
-# 44.2%<!-- output: width 4, validation accuracy --> at width 4 to
-# 49.3%<!-- output: width 8, validation accuracy --> at width 8 and
-# 49.8%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
+# 45.4%<!-- output: width 4, validation accuracy --> at width 4 to
+# 48.0%<!-- output: width 8, validation accuracy --> at width 8 and
+# 51.1%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
 # the changes against the swing between two seeds in section 6: the last three lines
 # say which steps were larger than it. A step within the swing proves nothing; one
 # beyond it suggests that more capacity helped even here, on a small sample and a
@@ -2184,15 +2184,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown]
 # **Question 3.** In exercise 1 the plain run's validation loss was lowest at epoch
-# 7<!-- output: plain, lowest validation loss at epoch -->, at
-# 1.60<!-- output: plain, lowest validation loss -->, then rose to
-# 1.92<!-- output: plain, final validation loss --> while its training loss kept falling,
-# to 0.94<!-- output: plain, final training loss -->. The augmented run's validation
-# loss was lowest at epoch 12<!-- output: augmented, lowest validation loss at epoch -->
+# 8<!-- output: plain, lowest validation loss at epoch -->, at
+# 1.63<!-- output: plain, lowest validation loss -->, then rose to
+# 2.21<!-- output: plain, final validation loss --> while its training loss kept falling,
+# to 0.73<!-- output: plain, final training loss -->. The augmented run's validation
+# loss was lowest at epoch 9<!-- output: augmented, lowest validation loss at epoch -->
 # of 12 and ended
-# 0.00<!-- output: augmented, rise of the validation loss after its lowest --> above
+# 0.20<!-- output: augmented, rise of the validation loss after its lowest --> above
 # that lowest, against the plain run's
-# 0.32<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
+# 0.59<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
 # plain run's validation loss rise so much more after its lowest point?
 #
 # - (a) The plain run saw the same unaltered images every epoch and began to learn them
@@ -2214,7 +2214,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(a).** Without augmentation the network saw the same 2,500 pictures every epoch and
 # started to learn them by heart: its training loss kept falling while its validation
-# loss rose after epoch 7<!-- output: plain, lowest validation loss at epoch -->: what
+# loss rose after epoch 8<!-- output: plain, lowest validation loss at epoch -->: what
 # it learned about its own images did not hold for new ones, and the loss punishes
 # every wrong answer by how little probability it left the right class (exercise 1's
 # solution measures how confident each run was when wrong). With random crops
