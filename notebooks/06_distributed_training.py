@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 102 s with a peak memory of 1405 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 80 s with a peak memory of 1404 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -476,38 +476,40 @@ print(
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   2.06<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step's arithmetic to every step in this run: the price of communicating is
-#   of the same order as the work it serves, or larger.
+#   2.15<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the step's arithmetic to every step in this run. A ratio near 1 or above means
+#   that communicating cost about as much time as the work it serves, or more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 4.95<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 4.23<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   0.91<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.63<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step's arithmetic: the exchange sends the same 25,450 numbers whatever the
 #   batch.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   0.71<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times the arithmetic of a 64-image step. Timed between the steps, it is only part of
-#   DDP's added time, and how the added time splits between the all-reduce and the rest can
-#   differ from rank to rank: in this run the all-reduce was
-#   0.48<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process --> of it
-#   on rank 0 and
-#   0.36<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process --> on
-#   rank 1. A process waits inside the all-reduce until its partner's numbers arrive, so
-#   the rank that gets there first counts some waiting in it, most likely; this script
-#   does not separate waiting from sending. That is why the lesson judges DDP by its whole
+#   0.80<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   times the arithmetic of a 64-image step. Timed in the rounds between the steps, the
+#   same all-reduce took
+#   1.34<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
+#   times DDP's whole added time on rank 0 and
+#   1.51<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
+#   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
+#   exchange took longer than all that DDP added). So one exchange of the same numbers
+#   took different times in different places of one run (compare the rows `all-reduce
+#   between steps` and `all-reduce alone`). A process waits inside an all-reduce until
+#   its partner's numbers arrive, so its time counts waiting as well as sending, and this
+#   script does not separate the two. That is why the lesson judges DDP by its whole
 #   added time per step (each rank's own line above gives it, in brackets, as a multiple
-#   of its step), not by that split.
+#   of its step), not by a split between the exchange and the rest.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.96<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (the last line says whether 2 processes were predicted faster at
 # 1,024). An epoch is more than its steps (section 1's part 4, the data loading); section
 # 8 times whole epochs and, inside them, the loader.
@@ -730,8 +732,12 @@ def compare_arms(batch: int, folders: dict, launches: dict) -> dict:
     )
     for arm, row in (("1 process x 1 thread", one), ("2 processes x 1 thread", two)):
         print(f"{name}, loader / epoch, {arm}: {row['loader'] / row['epoch']:.2f}")
+    slower = []  # the parts that took longer with 2 processes than with 1
     for part in ("loader", "rest"):  # 2 processes against 1 process x 1 thread
         print(f"{name}, speed-up of the {part} with 2 processes: {one[part] / two[part]:.2f}")
+        if two[part] > one[part]:
+            slower.append(part)
+    print(f"{name}, parts slower with 2 processes:", ", ".join(slower) or "none")
     print(f"{name}, 2 processes faster than 1 process x 1 thread:", two["epoch"] < one["epoch"])
     print(
         f"{name}, 2 processes faster than 1 process x 2 threads:",
@@ -747,13 +753,18 @@ def compare_arms(batch: int, folders: dict, launches: dict) -> dict:
 found = compare_arms(128, folders, launches)
 record_result("1 process, validation accuracy", found["1 process x 1 thread"]["val_acc"])
 record_result("2 processes, validation accuracy", found["2 processes x 1 thread"]["val_acc"])
+accuracy_gap = found["2 processes x 1 thread"]["val_acc"] - found["1 process x 1 thread"]["val_acc"]
+print(
+    "validation accuracy, size of the 2 - 1 process difference (points): "
+    f"{100 * abs(accuracy_gap):.2f}"
+)
 
 # %% [markdown]
 # In the run whose outputs you see, on this shared machine with 2 logical CPUs, 2
 # processes ran at
-# 0.57<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread, and at
-# 0.60<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
 # times the speed of one process with 2 threads, which uses both logical CPUs as the 2
 # processes do (below 1 means slower; the lines `… faster than …` give the verdicts, and
 # the last line whether a second thread made one process faster). These rest on one run
@@ -763,25 +774,28 @@ record_result("2 processes, validation accuracy", found["2 processes x 1 thread"
 # likely took the CPUs during it.
 #
 # **Where the epoch went.** The loader took
-# 0.40<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
+# 0.37<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
 # epoch for one process and
-# 0.13<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
+# 0.12<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
 # Each of the 2 processes loads half the images, in 391 batches of 64 against one
 # process's 391 batches of 128. If loading cost the same per image and the processes did
 # not slow each other down, each would load in half the time: a speed-up of 2. The loader's
 # measured speed-up with 2 processes was
-# 1.66<!-- output: effective batch 128, speed-up of the loader with 2 processes -->, and
+# 1.35<!-- output: effective batch 128, speed-up of the loader with 2 processes -->, and
 # the rest's, the steps with the loop around them,
-# 0.39<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
+# 0.33<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
 # measured counterpart of section 5's prediction for the steps,
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
 # batch's moving and normalising and the loop's Python added (this lesson does not time
-# those apart). Together with each part's share of the epoch, the two speed-ups say which
-# part held 2 processes back.
+# those apart). A speed-up below 1 means that part took longer with 2 processes than
+# with 1: the line `… parts slower with 2 processes` names those parts (or says none),
+# and each part's share of the epoch above says how much of the epoch it weighs.
 #
-# The accuracies agree: 95.8%<!-- output: 1 process, validation accuracy --> for one
+# The accuracies: 95.8%<!-- output: 1 process, validation accuracy --> for one
 # process (the `val accuracy` column: the same with 1 thread and with 2) and
-# 95.8%<!-- output: 2 processes, validation accuracy --> for two. With
+# 95.8%<!-- output: 2 processes, validation accuracy --> for two, a difference of
+# 0.00<!-- output: validation accuracy, size of the 2 - 1 process difference (points) -->
+# points. With
 # the same effective batch, the same seed and `DistributedSampler`'s interleaved
 # shards, the two halves of each 2-process step are exactly the 128 images of the
 # 1-process step, so the two runs follow the same path, up to rounding.
@@ -823,20 +837,20 @@ big_found = compare_arms(2 * big_batch, big_folders, big_launches)
 
 # %% [markdown]
 # The step timing predicted
-# 0.96<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process; the epochs measured 2 processes at
-# 1.57<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.80<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.57<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.73<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads, one run of each (the verdict lines say which way each
 # went). At this batch the loader took
-# 0.68<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 0.67<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
 # 1-process epoch and
-# 0.40<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 0.34<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
 # 2-process one; with 2 processes the loader's speed-up was
-# 2.72<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
+# 3.52<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
 # the rest's
-# 0.82<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. Set
+# 0.89<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. Set
 # them beside the same lines at an effective batch of 128 to see whether the part that
 # held 2 processes back, and how far each part split between them, stayed the same when
 # the batch grew. That is the habit this section shows: predict from timed steps, then
@@ -869,17 +883,17 @@ if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
 
 # %% [markdown]
 # On this machine, the launcher and its 2 forked workers held
-# 852 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# 906 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
 # and the launcher with 1 worker
-# 732 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
+# 703 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
 # worker added
-# 120 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
+# 203 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
 # first worker held most of it; `run_torchrun` does not measure the launcher alone, so how
 # that splits is an inference: most likely it is mostly PyTorch itself, imported once by
 # the launcher, whose pages the forked workers share (on Linux; see the note in section
 # 2). These are figures for forked workers on one machine: a worker on a machine
 # of its own holds a whole Python and PyTorch, nearer the
-# 604 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
+# 603 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
 # memory above, and on a GPU machine each process also holds its own CUDA context on its
 # GPU.
 #
@@ -1029,14 +1043,14 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
-#   2.06<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.15<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times a step's arithmetic to every step, and 2 processes trained at
-#   0.57<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times the speed of one process with 1 thread. An epoch is more than its steps: the
 #   time spent waiting for the `DataLoader` had a speed-up with 2 processes of
-#   1.66<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
+#   1.35<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
 #   effective batch of 128 and
-#   2.72<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
+#   3.52<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
 #   2,048 (2 would be an even split of the loading). Such ratios move from run to run:
 #   predict from timed steps, then time the whole loop and its parts, before you scale
 #   out.
@@ -1273,7 +1287,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
 # logical CPUs trained at
-# 0.57<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1293,15 +1307,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.06<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.15<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step's arithmetic to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.39<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.33<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.66<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 1.35<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
 # process computed only its own 64 images, and took 391 steps per epoch, half of the
 # data.
 
