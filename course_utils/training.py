@@ -368,6 +368,9 @@ def _train(
     try:
         with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
             for epoch in range(epochs):
+                # Work queued before the epoch (copies to the device, the last evaluation)
+                # must not count in this epoch's time: wait for it before starting the clock.
+                synchronize(next(model.parameters(), torch.empty(0)).device)
                 start = time.perf_counter()
                 losses, lrs = _train_epoch(
                     epoch, model, train_loader, optimizer, progress, scheduler, grad_clip

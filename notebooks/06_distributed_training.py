@@ -170,9 +170,10 @@ else:
 # Data-parallel training splits each batch across N workers. The images of one step
 # across all the workers make the **effective batch** (here 2 workers x 64 images =
 # 128). An epoch's time on N workers is made of four parts:
-# 1. the *arithmetic*: each worker runs the forward and backward pass on its share, so
-#    the arithmetic per step shrinks N times (at this model's size its time does not
-#    shrink as much; section 5 measures it);
+# 1. the *step without communication*: each worker runs the forward and backward pass
+#    and the update on its share, so the arithmetic per step shrinks N times (at this
+#    model's size much of a step's time is fixed cost that does not shrink; section 5
+#    measures it);
 # 2. the *exchange*: before anyone may take a step, the workers must agree on one
 #    gradient, so every step each sends and receives about as many numbers as the model
 #    has parameters, however small its share of the batch;
@@ -182,7 +183,8 @@ else:
 #
 # Each of N workers handles only its own share of the images in parts 1 and 4, and adds
 # parts 2 and 3; whether they are faster than one depends on how far the first two shrink
-# and how much the others weigh. Section 5 times parts 1 to 3 for one step; section 8
+# and how much the others weigh. Section 5 times part 1, and parts 2 and 3 together, for
+# one step; section 8
 # times whole epochs and, inside them, the `DataLoader`. How much does the MLP this
 # lesson trains (lesson 03's) exchange per step?
 
@@ -223,12 +225,13 @@ print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.par
 # another at one address and agree on who is who before any collective call. The
 # notebook starts `torchrun` with the course's `run_torchrun`, which captures the
 # output, stops every process after a timeout, and measures the memory of the run. On a
-# terminal you type `torchrun` itself:
+# terminal you type `torchrun` itself: the second line printed below is the command for
+# section 3's first script.
 #
 # *Note.* Each process that imports PyTorch holds a few hundred MB of its own. On Linux,
 # `run_torchrun` runs torchrun's own launcher (the same options, rendezvous and
 # variables) but forks the workers from a process that has imported PyTorch once, so
-# that they share that memory; the first line below says whether it did.
+# that they share that memory; the first line printed below says whether it did.
 
 # %%
 print(f"workers forked from the launcher: {FORK_WORKERS}")
@@ -477,29 +480,30 @@ print(
 #
 # - **At 64 images per process** DDP added
 #   2.15<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step's arithmetic to every step in this run. A ratio near 1 or above means
+#   times the step without communication to every step in this run. A ratio near 1 or above means
 #   that communicating cost about as much time as the work it serves, or more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
 #   grew 4.23<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
 #   0.63<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step's arithmetic: the exchange sends the same 25,450 numbers whatever the
+#   times the step without communication: the exchange sends the same 25,450 numbers whatever the
 #   batch.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
 #   0.80<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times the arithmetic of a 64-image step. Timed in the rounds between the steps, the
+#   times a 64-image step without communication. Timed in the rounds between the steps, the
 #   same all-reduce took
 #   1.34<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
 #   times DDP's whole added time on rank 0 and
 #   1.51<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
 #   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
 #   exchange took longer than all that DDP added). So one exchange of the same numbers
-#   took different times in different places of one run (compare the rows `all-reduce
-#   between steps` and `all-reduce alone`). A process waits inside an all-reduce until
-#   its partner's numbers arrive, so its time counts waiting as well as sending, and this
-#   script does not separate the two. That is why the lesson judges DDP by its whole
+#   took different times in different places of one run: compare the rows `all-reduce
+#   between steps` with `all-reduce alone`, and the two columns of those rows, where the
+#   same payload was sent between steps of 64 and of 1,024 images. A process waits
+#   inside an all-reduce until its partner's numbers arrive, so its time counts waiting
+#   as well as sending, and this script does not separate the two. That is why the lesson judges DDP by its whole
 #   added time per step (each rank's own line above gives it, in brackets, as a multiple
 #   of its step), not by a split between the exchange and the rest.
 #
@@ -607,7 +611,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # lesson 03's batches of 128, so the same learning rate (0.2) fits. Double the
 # world size with the same per-process batch and the effective batch doubles:
 # the usual *linear scaling rule* then doubles the learning rate too, with a few
-# epochs of warm-up when the batch becomes very large (Goyal et al. trained a
+# epochs of warm-up (starting from a small learning rate and raising it step by step)
+# when the batch becomes very large (Goyal et al. trained a
 # ResNet-50 on ImageNet with batches of
 # 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images this way).
 #
@@ -678,10 +683,11 @@ one_process = launches["1 process x 1 thread"]  # the memory figures below use i
 # waiting for the loader's next batch: the `DataLoader` picking the batch's images and
 # stacking them, timed around `next(batches)` in the script. *The rest* of the epoch is
 # the steps themselves, with moving and normalising each batch and the loop's own Python.
-# The table takes the median over the epochs after the first (epoch 1 is a warm-up and is
-# left out) and, for 2 processes, the median of the two ranks' loader times. The `launch
-# to exit` column is the whole launch as the notebook timed it: starting the processes,
-# joining the group, loading the data, training, validating and shutting down. Every
+# The table takes the median over the epochs after the first (epoch 1 carries first-time
+# costs and is left out) and, for 2 processes, the median of the two ranks' loader
+# times. The `launch to exit` column is the whole launch as the notebook timed it:
+# starting the processes, joining the group, loading the data, training, validating and
+# shutting down. Every
 # figure comes from worker processes that `run_torchrun` forked on this one machine with 2
 # logical CPUs (see the note in section 2), not from separate machines.
 
@@ -699,11 +705,17 @@ def epoch_medians(folder: Path) -> dict:
     return {"epoch": epoch, "loader": loader, "rest": epoch - loader, "val_acc": last_accuracy}
 
 
+def how_launched() -> str:
+    """How the workers ran: forked or started fresh, on how many logical CPUs, which backend."""
+    workers = "forked workers" if FORK_WORKERS else "workers started fresh"
+    return f"{workers} on this machine ({os.cpu_count()} logical CPUs), {backend}"
+
+
 def compare_arms(batch: int, folders: dict, launches: dict) -> dict:
     """Print the arms at one effective batch side by side, then 2 processes against 1."""
     found = {arm: epoch_medians(folder) for arm, folder in folders.items()}
     print(
-        f"forked workers on this CPU ({os.cpu_count()} vCPUs), gloo; effective batch {batch}\n"
+        f"{how_launched()}; effective batch {batch}\n"
         "seconds per epoch: medians of the epochs after the first"
     )
     print(
@@ -738,13 +750,25 @@ def compare_arms(batch: int, folders: dict, launches: dict) -> dict:
         if two[part] > one[part]:
             slower.append(part)
     print(f"{name}, parts slower with 2 processes:", ", ".join(slower) or "none")
-    print(f"{name}, 2 processes faster than 1 process x 1 thread:", two["epoch"] < one["epoch"])
+    saved = {part: one[part] - two[part] for part in ("loader", "rest")}
+    print(f"{name}, part that saved the most seconds with 2 processes:", max(saved, key=saved.get))
+    # Each process loads its own shard: train_size / processes images an epoch.
+    for arm, row, processes in (
+        ("1 process", one, 1),
+        ("2 processes", two, 2),
+    ):
+        per_image = row["loader"] / (train_size / processes) * 1e6
+        print(f"{name}, loader microseconds per image per process, {arm}: {per_image:.1f}")
     print(
-        f"{name}, 2 processes faster than 1 process x 2 threads:",
+        f"{name}, 2 processes faster than 1 process x 1 thread (one run each):",
+        two["epoch"] < one["epoch"],
+    )
+    print(
+        f"{name}, 2 processes faster than 1 process x 2 threads (one run each):",
         two["epoch"] < two_threads["epoch"],
     )
     print(
-        f"{name}, 1 process faster with 2 threads than with 1:",
+        f"{name}, 1 process faster with 2 threads than with 1 (one run each):",
         two_threads["epoch"] < one["epoch"],
     )
     return found
@@ -787,7 +811,9 @@ print(
 # measured counterpart of section 5's prediction for the steps,
 # 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
 # batch's moving and normalising and the loop's Python added (this lesson does not time
-# those apart). A speed-up below 1 means that part took longer with 2 processes than
+# those apart), and one more difference: here one process runs the same script, so its
+# model is wrapped in DDP with a world size of 1, while section 5's step alone had no
+# wrapper. A speed-up below 1 means that part took longer with 2 processes than
 # with 1: the line `… parts slower with 2 processes` names those parts (or says none),
 # and each part's share of the epoch above says how much of the epoch it weighs.
 #
@@ -850,11 +876,25 @@ big_found = compare_arms(2 * big_batch, big_folders, big_launches)
 # 2-process one; with 2 processes the loader's speed-up was
 # 3.52<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
 # the rest's
-# 0.89<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. Set
-# them beside the same lines at an effective batch of 128 to see whether the part that
-# held 2 processes back, and how far each part split between them, stayed the same when
-# the batch grew. That is the habit this section shows: predict from timed steps, then
-# time the whole loop and its parts, and see which part decides, before you scale out.
+# 0.89<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
+# rest holds the steps, so its speed-up is the measured counterpart of the steps'
+# prediction, 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
+# (below 1 means the steps went slower with 2 processes), and the line `… part that saved
+# the most seconds` names where the gain came from.
+#
+# A loader speed-up above 2 is more than an even split of the loading can give. The
+# lines `loader microseconds per image per process` show why, in this run: one
+# process's loader took
+# 7.2<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# µs per image at this batch, against
+# 4.4<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# µs at an effective batch of 128, while each of the 2 processes took
+# 4.0<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# µs here. So part of this arm's gain is a slower 1-process loader at the big batch,
+# which this lesson does not explain; read the speed-up as one run's, and look at which
+# part it came from before crediting data parallelism with it. That is the habit this
+# section shows: predict from timed steps, then time the whole loop and its parts, and
+# see which part decides, before you scale out.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -871,7 +911,7 @@ big_found = compare_arms(2 * big_batch, big_folders, big_launches)
 # machines could not share.
 
 # %%
-print("forked workers on this CPU (2 vCPUs), gloo; effective batch 128 (2 x 64 or 1 x 128)")
+print(f"{how_launched()}; effective batch 128 (2 x 64 or 1 x 128)")
 peak_worker = round(two_processes.peak_worker_rss_mb)
 record_result("largest forked worker, peak resident memory (MB)", peak_worker)
 if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
@@ -1044,16 +1084,20 @@ print(fsdp.output)
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
 #   2.15<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times a step's arithmetic to every step, and 2 processes trained at
+#   times the step without communication to every step, and 2 processes trained at
 #   0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-#   times the speed of one process with 1 thread. An epoch is more than its steps: the
-#   time spent waiting for the `DataLoader` had a speed-up with 2 processes of
+#   times the speed of one process with 1 thread. At an effective batch of 2,048 they
+#   trained at
+#   1.80<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   times its speed, while the rest of the epoch (the steps) had a speed-up of
+#   0.89<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+#   (below 1: slower); the time spent waiting for the `DataLoader` had one of
 #   1.35<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
 #   effective batch of 128 and
 #   3.52<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
-#   2,048 (2 would be an even split of the loading). Such ratios move from run to run:
-#   predict from timed steps, then time the whole loop and its parts, before you scale
-#   out.
+#   2,048 (2 would be an even split of the loading). One run each, and such ratios move
+#   from run to run: predict from timed steps, then time the whole loop and its parts,
+#   and see which part decides, before you scale out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1217,8 +1261,10 @@ if check_exercise(3, choose_backend=choose_backend):
 # than 2 GPUs); `process_group` itself picks NCCL whenever CUDA is available and refuses,
 # with a message, when there are fewer GPUs than processes. It refuses rather than fall
 # back to gloo so that a script launched on a GPU machine never runs on the CPU without
-# anyone noticing; the notebook, which knows how many GPUs it has, decides before it
-# launches and hides the GPUs itself when they are too few. The NCCL branch did not run on
+# anyone noticing. The fallback you wrote is safe where the caller makes it on purpose
+# and says so, as the notebook does: it knows how many GPUs it has, decides before it
+# launches, prints its choice and hides the GPUs itself when they are too few. Inside a
+# script, refuse instead. The NCCL branch did not run on
 # this machine: it has no CUDA GPU. Two more mistakes the check catches are silent on one
 # GPU: plain `"cuda"` puts every process on GPU 0, and choosing per process (NCCL where
 # there is a GPU, gloo where not) builds a group whose processes disagree on the backend.
@@ -1308,7 +1354,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
 # 2.15<!-- output: 64 images per process, DDP's added time / step without communication -->
-# times the step's arithmetic to every step in this run, so the DDP step on 64 images
+# times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
 # 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
@@ -1341,8 +1387,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** Section 10 printed each shard's mean beside the whole batch's: they differ,
-# and the line `gap larger with 4 images per process than with 32` says `True`: the
-# fewer images per process, the further a shard's statistics stray. Plain `BatchNorm`
+# and the line `gap larger with 4 images per process than with 32` says `True`: in this
+# one batch, the shards of 4 images strayed further from the whole batch's statistics
+# than those of 32, as the fewer images a statistic rests on, the more it varies. Plain `BatchNorm`
 # normalises with its own shard's statistics in the forward pass; `SyncBatchNorm`
 # combines them across the processes. DDP already averages every gradient, batch norm's
 # included.

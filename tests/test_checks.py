@@ -1078,15 +1078,18 @@ def lesson05_transform(augmented: bool):
 LESSON05_NORMALISE, LESSON05_AUGMENT = lesson05_transform(False), lesson05_transform(True)
 
 
-def lesson05_loader(transform, size: int, batch_size: int, seed: int | None = 0, generator=None):
-    """A DeviceTensorLoader as the exercises build one: its own generator, seeded ``seed``."""
+def lesson05_loader(
+    transform, size: int, batch_size: int, seed: int | None = 0, generator=None, offset: int = 0
+):
+    """A DeviceTensorLoader as the exercises build one: its own generator, seeded ``seed``,
+    over ``size`` images of the sample from ``offset`` on (0: the sample's first ones)."""
     from course_utils import DeviceTensorLoader
 
     if generator is None and seed is not None:
         generator = torch.Generator().manual_seed(seed)
     return DeviceTensorLoader(
-        LESSON05_IMAGES[:size],
-        LESSON05_LABELS[:size],
+        LESSON05_IMAGES[offset : offset + size],
+        LESSON05_LABELS[offset : offset + size],
         batch_size=batch_size,
         shuffle=True,
         generator=generator,
@@ -1112,6 +1115,8 @@ def overfit_answer(runs: dict, overfit_epochs: int, loaders=None, lrs=None) -> d
         "overfit_lrs": {"augmented": 0.02, "plain": 0.02} if lrs is None else lrs,
         "overfit_epochs": overfit_epochs,
         "overfit_size": LESSON05_OVERFIT_SIZE,
+        "sample_images": LESSON05_IMAGES,
+        "sample_labels": LESSON05_LABELS,
         "augment": LESSON05_AUGMENT,
         "normalise": LESSON05_NORMALISE,
         "val_loader": LESSON05_VAL,
@@ -1262,7 +1267,26 @@ def lesson05_width_answer(runs: dict, width_epochs: int = 3, loaders=None, **lrs
         "augment": LESSON05_AUGMENT,
         "val_loader": LESSON05_VAL,
         "sample_size": LESSON05_SAMPLE,
+        "sample_images": LESSON05_IMAGES,
+        "sample_labels": LESSON05_LABELS,
     }
+
+
+def test_lesson05_exercises_want_the_sample_s_own_images_and_labels():
+    # Other images of the same count (validation or test images, say) in both loaders.
+    full = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    elsewhere = overfit_loaders(augmented={"offset": 1_000}, plain={"offset": 1_000})
+    assert_wrong(
+        lesson05, 1, "does not hold the first `overfit_size`", **overfit_answer(full, 15, elsewhere)
+    )
+    runs = {width: tiny_run(losses(1.4, 3), width=width) for width in (4, 8, 16)}
+    moved = width_loaders(changes={width: {"offset": 1_000} for width in (4, 8, 16)})
+    answer = lesson05_width_answer(runs, loaders=moved)
+    assert_wrong(lesson05, 2, "Training on validation or test images", **answer)
+    # The right images with the labels of others.
+    answer = lesson05_width_answer(runs)
+    answer["sample_labels"] = (LESSON05_LABELS + 1) % 3
+    assert_wrong(lesson05, 2, "with their labels", **answer)
 
 
 def test_lesson05_exercise2():

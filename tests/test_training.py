@@ -532,8 +532,9 @@ def test_a_torch_compile_wrapper_runs_compiled_or_is_refused(separable_loaders, 
 def test_fit_waits_for_the_device_before_it_reads_the_clock(
     tiny_model, separable_loaders, monkeypatch
 ):
-    # On a GPU the steps are queued; an epoch's time is honest only if the clock is read
-    # after synchronize. Record the order of the two calls.
+    # On a GPU the steps are queued; an epoch's time is honest only if each clock reading
+    # follows a synchronize: the first, so that work queued before the epoch is not
+    # counted, and the second, so that the epoch's own steps are. Record the order.
     events: list[str] = []
     real_clock = training.time.perf_counter
 
@@ -544,5 +545,5 @@ def test_fit_waits_for_the_device_before_it_reads_the_clock(
     monkeypatch.setattr(training.time, "perf_counter", clock)
     monkeypatch.setattr(training, "synchronize", lambda device: events.append("sync"))
     fit(1, 0.1, tiny_model, *separable_loaders)
-    # The epoch starts with a clock read; the next one, train_seconds, follows a sync.
-    assert events[:3] == ["clock", "sync", "clock"]
+    # The epoch's clock starts after a sync; train_seconds is read after another.
+    assert events[:4] == ["sync", "clock", "sync", "clock"]

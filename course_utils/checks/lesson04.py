@@ -651,6 +651,8 @@ def _exercise_2(
         f"a fastest repeat close to the table's ({stored_fresh}): a median ratio of "
         f"{ratio:.2f}, below the {totals_limit:.1f} that would suggest totals of its "
         f"{steps:.0f} steps instead of seconds per step",
+        "(not checked: whether you took the repeats in rounds, as the exercise asks; the "
+        "comparison of neighbouring batch sizes is fair only if you did)",
     ]
 
 
