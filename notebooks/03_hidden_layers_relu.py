@@ -36,8 +36,8 @@
 # - save weights, and save and resume a training checkpoint.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-02: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 92 s with a peak memory of 1300 MB. The course's runner wrote this
+# > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 91 s with a peak memory of 1316 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -1236,13 +1236,13 @@ if check_exercise(
 # the model near a minimum, where small steps settle instead of bouncing; from the start,
 # small steps only slow progress down. The step size does not change the work per
 # epoch, so the two runs should take the same time: their printed times,
-# 0.43 s<!-- output: learning rate 0.05, median seconds per epoch --> against
-# 0.40 s<!-- output: baseline, median seconds per epoch -->, show how much timings on a
+# 0.60 s<!-- output: learning rate 0.05, median seconds per epoch --> against
+# 0.43 s<!-- output: baseline, median seconds per epoch -->, show how much timings on a
 # shared machine move by chance.
 #
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
 # images, and an epoch took
-# 0.79 s<!-- output: batches of 32, median seconds per epoch -->, 1.7 to 2.3 times as long
+# 1.10 s<!-- output: batches of 32, median seconds per epoch -->, 1.7 to 2.3 times as long
 # as the two runs with batches of 128: more than the chance swing just seen (one run
 # each). Small batches use the
 # processor less well, so four small steps cost more than one big one. They did not buy

@@ -40,8 +40,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 106 s with a peak memory of 1168 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 91 s with a peak memory of 1142 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -264,18 +264,18 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **130.1 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **102.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: one repeat slowed by a busy moment of the machine, or by a
 # set-up the warm-up did not absorb, shows at the top of the range and leaves the median
 # alone). Each repeat timed 3 such products, which lasted
-# **390 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **308 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **10 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **7 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **66.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **83.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **27.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **35.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one: a 64 x 64 product is too little work to keep even a CPU's 2 threads
 # busy, and the fixed cost of starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
@@ -564,7 +564,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **7.13 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **5.39 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -626,6 +626,8 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 # %%
 def how_fast(name: str, seconds: float, baseline_name: str, baseline: float) -> str:
     """A comparison of two times in words, the right way round whichever is shorter."""
+    if f"{seconds / baseline:.2f}" == "1.00" and f"{baseline / seconds:.2f}" == "1.00":
+        return f"{name} and {baseline_name} took the same time, to 2 decimals of their ratio,"
     if seconds < baseline:
         return f"{name} is {baseline / seconds:.2f} times faster than {baseline_name}"
     return f"{name} takes {seconds / baseline:.2f} times as long as {baseline_name}"
@@ -729,30 +731,30 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **6.65 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.29 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **22.7 times**<!-- output: pipeline speed-up --> as long
+# **5.74 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.31 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **18.7 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **21.6 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **23.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **16.8 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **20.9 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **7.13 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **5.40 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device. Counted in,
 # two epochs took
-# **13.29 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **11.47 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **7.72 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **6.01 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b): the classic pipeline took
-# **1.72 times**<!-- output: classic total / dataset-on-device total --> as long in
+# **1.91 times**<!-- output: classic total / dataset-on-device total --> as long in
 # total; the line after it says in words which was faster.
 # The one-off cost was won back after
-# **1.12**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds divided by the seconds saved per epoch): a training shorter than
 # that would have been over sooner with the classic pipeline, and every epoch after it
 # saves the whole difference again.
@@ -768,9 +770,9 @@ plt.show()
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **7.42 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **5.70 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **6.65 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
+# **5.74 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
 # gap to be wider still on a GPU, because the GPU computes each step faster while the
 # CPU prepares images at the same speed as before. The classic pipeline here had no
 # helpers: with worker processes building the next batches in the background
@@ -874,14 +876,14 @@ print(
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.37 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.36 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.21 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.07 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **371 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **281**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **306 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **64 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **361 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **277**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **338 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **23 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words.
 # Nothing differed but the moment it ran (and freshly built objects of the same kind): a
 # range from two epochs need not hold a later
@@ -1085,10 +1087,10 @@ else:
 # %% [markdown]
 # On this CPU, which has bfloat16 instructions of its own (the line above the timings
 # says which), the epochs after the first took a median of
-# **0.94 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
-# **0.41 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
+# **0.95 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.45 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
 # bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
-# **0.43**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
+# **0.48**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
 # the line after it says it in words. That rests on one run of each model. Where the two
 # ranges overlap, the gap is not one to count on; the line `float32 and bfloat16 epoch
 # ranges overlap` says whether they did. The validation accuracies were
@@ -1185,7 +1187,7 @@ if len(compile_seconds) == 2:
     )
     print(f"compiled / eager median epoch time: {compiled / eager:.2f}")
     print(f"compiled speed-up per epoch, eager / compiled median: {eager / compiled:.2f}")
-    print(f"seconds saved per compiled epoch, eager median minus compiled: {eager - compiled:.2f}")
+    print(f"size of the difference between the medians (seconds): {abs(eager - compiled):.2f}")
     print(how_fast("compiled", compiled, "eager", eager), "per epoch")
     overlap = ranges_overlap(compile_seconds["eager"], compile_seconds["compiled"])
     print("eager and compiled epoch ranges overlap:", overlap)
@@ -1216,10 +1218,10 @@ if len(compile_seconds) == 2:
 
 # %% [markdown]
 # On this CPU, compiling cost
-# **27.4 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# **23.0 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the eager one's). The
 # evaluation compiles a graph of its own: counted with it, the first epochs differ by
-# **31.0 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **25.9 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Compare
@@ -1237,20 +1239,18 @@ if len(compile_seconds) == 2:
 # (this lesson does not list the kernels that ran); what the
 # compiler can fuse is the work around them (adding the bias, the ReLU, and their
 # gradients), so any gain comes from that work alone. In this run a compiled epoch took
-# **0.88 times**<!-- output: compiled / eager median epoch time --> as long as an eager
-# one: the eager epochs took
-# **1.13 times**<!-- output: compiled speed-up per epoch, eager / compiled median --> as
-# long as the compiled ones, in one run of each (the line in words says which was
-# faster). The compiling cost divided by the seconds saved per epoch is the number of
-# epochs (of 10,000 images) it takes to win the compiling back:
-# **234**<!-- output: epochs to win back the compiling --> here, and anywhere from
-# **179**<!-- output: epochs to win back the compiling, soonest from the epochs' ranges -->
-# to **554**<!-- output: epochs to win back the compiling, latest from the epochs' ranges -->
-# with the epochs' ranges, against the 4 epochs this run trained; the verdict line
-# states the outcome. Each compiled epoch saved
-# **0.12 s**<!-- output: seconds saved per compiled epoch, eager median minus compiled -->,
-# against the compiling's
-# **27.4 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->.
+# **0.81 times**<!-- output: compiled / eager median epoch time --> as long as an eager
+# one, in one run of each (the line in words says which was faster): the two medians
+# differed by
+# **0.17 s**<!-- output: size of the difference between the medians (seconds) --> per
+# epoch, against the compiling's
+# **23.0 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->.
+# The compiling cost divided by the seconds saved per epoch is the number of epochs (of
+# 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
+# compiling …` give it, with the soonest and the latest that the epochs' ranges allow, or
+# `never` where the compiled epochs were not faster; the verdict line compares it with
+# the 4 epochs this run trained. Where the two runs' epoch ranges overlap (the line
+# `eager and compiled epoch ranges overlap`), this run cannot say which was faster.
 # Compiling pays off only for a training longer than the
 # payback, of one model with batches of one shape. On a GPU, where each step of a small
 # model is many short kernels, fusing them can save more: measure it there with the
@@ -1421,16 +1421,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **2.73 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.61 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **2.23 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
 # epochs of section 8's float32 and eager models with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **66.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **57.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2 predicts it. At batch 256 each step multiplies batches of (256 x 784) and
 # (256 x 2048) inputs by the weight matrices: once forward, and twice backward (for the
@@ -1440,14 +1440,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **61.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **48.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **58.8**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **71.4 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **46.1**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **55.6 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.09**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.19**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **2.3 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # The prediction counts only the matrix products, as if each ran as fast as a square
 # 2048 x 2048 one; it leaves out the ReLUs, the update, the narrower products' own speed
@@ -1569,18 +1569,18 @@ if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.369 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.540 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.466 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.440 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **4.2 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **23.05 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.50 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **29.15 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.41 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. Between neighbouring small batches the step times differ
 # little, so the order of two medians says little on its own: pairing each repeat at
 # batch 16 with each at batch 64, the batch-16 step was the shorter in
-# **49**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
+# **32**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
 # of the 49 pairs in this run. This solution took the repeats in rounds, batch 16 then
 # 64 then the others (the check cannot see that), so a slow stretch of the machine that
 # lasted several repeats fell on both sizes alike rather than on one of them. A count
@@ -1645,11 +1645,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **7.13 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.39 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **7.42 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **6.65 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **5.70 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **5.74 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both: the one-off pass is the same `DataLoader` work plus a copy into
 # one tensor, so it costs about a classic epoch, not less.
 
@@ -1673,7 +1673,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.2 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1697,14 +1697,15 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **27.4 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
-# and the eager epochs took
-# **1.13 times**<!-- output: compiled speed-up per epoch, eager / compiled median --> as
-# long as the compiled ones (one run of each). Dividing the cost by the seconds saved per
-# epoch gave a payback of
-# **234**<!-- output: epochs to win back the compiling --> epochs of 10,000 images,
-# against the 4 that section 8 trained: a training must run longer than the payback for
-# compiling to shorten it, and its verdict line says whether that run did.
+# **23.0 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# and a compiled epoch took
+# **0.81 times**<!-- output: compiled / eager median epoch time --> as long as an eager
+# one (one run of each). Dividing the cost by the seconds saved per epoch gives the
+# payback, the epochs of 10,000 images a training needs before compiling has shortened
+# it (`never` where the compiled epochs were not faster): a training must run longer
+# than that for compiling to pay, with batches of one shape so that it does not compile
+# again. Section 8's lines `epochs to win back the compiling …` and its verdict line say
+# what that run found.
 
 # %% [markdown]
 # **Question 5.** Section 8 trained the same model in float32 and under bfloat16
@@ -1729,6 +1730,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. In the committed run, on a CPU
 # with bfloat16 instructions, the bfloat16 epochs took
-# **0.43**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
+# **0.48**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
 # the two validation accuracies are printed beside each other in section 8 (one run
 # each). On a device without bfloat16 arithmetic of its own, expect no such gain.

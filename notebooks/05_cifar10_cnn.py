@@ -47,7 +47,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 351 s with a peak memory of 1459 MB. The course's runner wrote
+# > whole lesson ran in 353 s with a peak memory of 1399 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -371,9 +371,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed
-# 54.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 57.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader`
-# 2.5 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here.
 
 # %% [markdown]
@@ -590,7 +590,7 @@ plot_history(cnn_history, title="Small CNN")
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **67.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
-# and 43 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 34 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
 # The printed line after the epochs gives each epoch's training seconds. A first epoch
@@ -793,8 +793,8 @@ print(
 # many parameters and still does worse: 52%<!-- output: MLP validation accuracy (same budget) -->
 # against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 3 epochs. Its training took
-# 12 s<!-- output: MLP training seconds --> against the CNN's
-# 43 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 11 s<!-- output: MLP training seconds --> against the CNN's
+# 34 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1141,7 +1141,7 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # `recipe_epochs` epochs, one run of each; the `shorter with weight decay` line gives the
 # direction. The first batch suggests why two epochs are unlikely to show weight decay's
 # effect: its term was
-# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length, so it changes each step very little, and a difference in length
 # after 80 steps says little about it (this lesson does not measure how much of the
 # difference the decay caused). It is in the recipe for long trainings, where it acts on
@@ -1567,7 +1567,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.4 minutes<!-- output: strongest network training minutes --> and reached
+# 2.2 minutes<!-- output: strongest network training minutes --> and reached
 # **81.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
@@ -2051,7 +2051,7 @@ if check_exercise(
 # epochs, the augmented run's accuracy moved by up to
 # 2.9<!-- output: augmented, largest late change of validation accuracy (points) -->
 # points and the plain run's by up to
-# 2.9<!-- output: plain, largest late change of validation accuracy (points) -->;
+# 2.6<!-- output: plain, largest late change of validation accuracy (points) -->;
 # the line `final accuracy gap larger than …` says whether the gap between the runs
 # exceeds both. Even a gap beyond that wobble rests on one run of each, and in 12 epochs
 # on 2,500 images the augmented run, its training loss still at
@@ -2148,9 +2148,9 @@ if check_exercise(
 # 412,954<!-- output: width 16, parameters --> at width 16
 # (15.7<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.51 s<!-- output: width 4, seconds per epoch --> to
-# 6.79 s<!-- output: width 16, seconds per epoch -->
-# (4.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.47 s<!-- output: width 4, seconds per epoch --> to
+# 6.89 s<!-- output: width 16, seconds per epoch -->
+# (4.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. At small widths the fixed costs of each step (Python, the
 # data, starting each layer's computation) are likely a large part of the time; this
 # exercise does not measure them separately.

@@ -35,8 +35,8 @@
 #   fails, a dataset does not download or a checkpoint does not fit.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-02: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 8 s with a peak memory of 644 MB. The course's runner wrote this
+# > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 7 s with a peak memory of 641 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
