@@ -409,6 +409,12 @@ comm_cost = run_torchrun(
 )
 print(comm_cost.output)
 
+# %% [markdown]
+# The next cell reads the timings back from the lines printed above and lays them out as
+# one table. Its first line gives the backend and the threads per process that the
+# launch above used (`run_torchrun`'s default: the logical CPUs shared out among the
+# processes).
+
 # %%
 TIMING = re.compile(
     r"\[rank (\d)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
@@ -448,6 +454,7 @@ print()
 for size in (64, 1024):
     added = timings[size][2] / timings[size][0]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
+    print(f"{size} images per process, DDP's added time (ms): {timings[size][2]:.2f}")
 print(
     f"64 images per process, all-reduce alone / step without communication: "
     f"{alone_ms / timings[64][0]:.2f}"
@@ -480,15 +487,21 @@ print(
 #
 # - **At 64 images per process** DDP added
 #   2.51<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication to every step in this run. A ratio near 1 or above means
-#   that communicating cost about as much time as the work it serves, or more.
+#   times the step without communication to every step in this run. A ratio near 1 or
+#   above means that what DDP adds cost about as much time as the work it serves, or
+#   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
 #   grew 5.19<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
 #   0.75<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step without communication: the exchange sends the same 25,450 numbers whatever the
-#   batch.
+#   times the step without communication. The exchange sends the same 25,450 numbers
+#   whatever the batch, yet DDP's added time itself went from
+#   1.24<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   1.93<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
+#   `DDP's added time` of the table): the ratio moved because the step grew more than the
+#   added time did. What else grew, for example waiting for a partner whose step took
+#   longer, this script does not measure.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
 #   0.89<!-- output: 64 images per process, all-reduce alone / step without communication -->
@@ -861,6 +874,13 @@ for arm, nproc, threads in (
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
 big_found = compare_arms(2 * big_batch, big_folders, big_launches)
+rest_speedup = (
+    big_found["1 process x 1 thread"]["rest"] / big_found["2 processes x 1 thread"]["rest"]
+)
+print(
+    "steps at 1024 images per process, prediction and measurement agree in direction:",
+    (predicted[1024] > 1) == (rest_speedup > 1),
+)
 
 # %% [markdown]
 # The step timing predicted
@@ -880,8 +900,17 @@ big_found = compare_arms(2 * big_batch, big_folders, big_launches)
 # 0.80<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
 # rest holds the steps, so its speed-up is the measured counterpart of the steps'
 # prediction, 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
-# (below 1 means the steps went slower with 2 processes), and the line `… part that saved
-# the most seconds` names where the gain came from.
+# (below 1 means the steps went slower with 2 processes). The last line says whether the
+# prediction at least got the direction right. Where it did not, remember what the rest
+# holds besides the steps that section 5 timed: moving and normalising each batch, the
+# loop's Python, and each process's wait inside the all-reduce while its partner is still
+# in its loader. This lesson does not time those apart, so it cannot say which of them
+# turned the prediction around. The line `… part that saved the most seconds` names where
+# the gain came from. One process could also load in parallel, with a `DataLoader`
+# worker (`num_workers=1`); this lesson did not run that arm, so a gain from the loader
+# shows parallel loading, not what DDP's steps buy. The validation accuracies of these
+# runs (4 epochs of 25 steps at an unscaled learning rate) are not comparable with the
+# runs at an effective batch of 128.
 #
 # A loader speed-up above 2 is more than an even split of the loading can give. The
 # lines `loader microseconds per image per process` show why, in this run: one
@@ -1092,7 +1121,9 @@ print(fsdp.output)
 #   1.67<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed, while the rest of the epoch (the steps) had a speed-up of
 #   0.80<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
-#   (below 1: slower); the time spent waiting for the `DataLoader` had one of
+#   (below 1: slower): the gain came from the loader, partly from a 1-process loader that
+#   was slower per image at that batch, which the lesson does not explain. The time
+#   spent waiting for the `DataLoader` had a speed-up of
 #   1.62<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
 #   effective batch of 128 and
 #   3.49<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
@@ -1156,7 +1187,9 @@ if check_exercise(1, rank0_orders=rank0_orders):
 # process sees other items (the printed counts say how many of the 10 rank 0 saw in
 # 3 epochs each way). Without `set_epoch`, the two ranks together still cover the whole
 # dataset every epoch: only which items go together in a batch, and their order, are
-# frozen.
+# frozen. So training loses the fresh shuffle that SGD gets every epoch in one process:
+# the same images are averaged together, in the same order, epoch after epoch. This
+# lesson does not measure what that costs in accuracy, and nothing warns about it.
 
 # %% [markdown]
 # **Exercise 2: averaging gradients by hand.** Write `average_gradients(model)`, the
@@ -1258,8 +1291,9 @@ if check_exercise(3, choose_backend=choose_backend):
 # 1 like the first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP
 # `device_ids=[1]`. `cuda:RANK` would be right on the first machine only, which is why a
 # test on one machine never catches it: on the second it asks for a `cuda:3` that does not
-# exist. This is the rule the notebook applies before launching (its `cpu_only`, for fewer
-# than 2 GPUs); `process_group` itself picks NCCL whenever CUDA is available and refuses,
+# exist. The notebook's own rule is stricter (its `cpu_only`): with fewer than 2 GPUs it
+# runs every launch on the CPU, 1-process ones too, so that the arms it compares share a
+# device; `process_group` itself picks NCCL whenever CUDA is available and refuses,
 # with a message, when there are fewer GPUs than processes. It refuses rather than fall
 # back to gloo so that a script launched on a GPU machine never runs on the CPU without
 # anyone noticing. The fallback you wrote is safe where the caller makes it on purpose

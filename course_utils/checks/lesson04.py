@@ -712,9 +712,10 @@ QUESTIONS: dict[str, Exercise] = {
                 "made."
             ),
             "b": (
-                "This lesson's outputs were made on a CPU, where no batch is copied to a GPU "
-                "at all, and still the classic pipeline took longer per epoch (section 6's "
-                "speed-up). Its time goes into making the batches."
+                "Copying a batch to a device is small next to making it: in the lesson's "
+                "committed run, on a CPU where no batch is copied to a GPU at all, the classic "
+                "pipeline still took far longer per epoch (section 6's speed-up). Its time "
+                "goes into making the batches."
             ),
             "d": (
                 "The times compared are `train_seconds`, the training pass alone, without the "

@@ -549,9 +549,11 @@ QUESTIONS: dict[str, Exercise] = {
             "`normalise` only, in both runs. Only the training batches change from epoch to "
             "epoch.",
             "d": "The loss and the accuracy measure different things: the loss also punishes "
-            "confident wrong answers, so it can rise while the accuracy holds. Compare the "
-            "plain run's validation accuracy at its lowest loss with its final one, as "
-            "exercise 1 printed them.",
+            "confident wrong answers, so it can rise far more than the accuracy falls. "
+            "Compare, in exercise 1's lines, how much the plain run's validation loss rose "
+            "after its lowest point with how much its accuracy changed, and with the run's "
+            "own late wobble: the rise came mostly from confident wrong answers, not from "
+            "many more wrong answers.",
         },
     ),
     "Q4": concept_question(
