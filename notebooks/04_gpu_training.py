@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 91 s with a peak memory of 1142 MB. The course's runner wrote this
+# > whole lesson ran in 95 s with a peak memory of 1168 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -205,7 +205,7 @@ print(
 # Without the wait the clock read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->:
 # it measured only the queueing. After the wait it read
-# **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->,
+# **0.25 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->,
 # the 10 steps' work.
 #
 # An honest timing has three more habits. It **warms up** first: the first run of an
@@ -264,18 +264,18 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **102.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **148.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: one repeat slowed by a busy moment of the machine, or by a
 # set-up the warm-up did not absorb, shows at the top of the range and leaves the median
 # alone). Each repeat timed 3 such products, which lasted
-# **308 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **446 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **7 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **8 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **83.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **57.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **35.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **31.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one: a 64 x 64 product is too little work to keep even a CPU's 2 threads
 # busy, and the fixed cost of starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
@@ -564,7 +564,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **5.39 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **7.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -736,27 +736,27 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **5.74 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.31 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **18.7 times**<!-- output: pipeline speed-up --> as long
+# **7.66 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.29 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **26.0 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **16.8 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **20.9 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **24.7 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **27.4 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **5.40 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **7.28 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device. Counted in,
 # two epochs took
-# **11.47 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **15.33 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **6.01 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **7.87 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b): the classic pipeline took
-# **1.91 times**<!-- output: classic total / dataset-on-device total --> as long in
+# **1.95 times**<!-- output: classic total / dataset-on-device total --> as long in
 # total; the line after it says in words which was faster.
 # The one-off cost was won back after
 # **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
@@ -764,8 +764,8 @@ plt.show()
 # shorter than that would have been over sooner with the classic pipeline, and every
 # epoch after it saves the whole difference again. With the real first epochs instead
 # of the medians, after one epoch the classic pipeline had taken
-# **5.67 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
-# **5.74 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
+# **8.04 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
+# **7.58 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
 # with its one-off cost (the line `after 1 epoch, dataset-on-device ahead` says which
 # was ahead): where the payback from the medians is near a whole epoch, the real epochs
 # can put the break-even on either side of it.
@@ -781,9 +781,9 @@ plt.show()
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **5.70 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **7.58 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **5.74 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
+# **7.66 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
 # gap to be wider still on a GPU, because the GPU computes each step faster while the
 # CPU prepares images at the same speed as before. The classic pipeline here had no
 # helpers: with worker processes building the next batches in the background
@@ -887,14 +887,14 @@ print(
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.36 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.43 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.07 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.46 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **361 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **277**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **338 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **23 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **429 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **294**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **295 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **134 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words.
 # Nothing differed but the moment it ran (and freshly built objects of the same kind): a
 # range from two epochs need not hold a later
@@ -1098,10 +1098,10 @@ else:
 # %% [markdown]
 # On this CPU, which has bfloat16 instructions of its own (the line above the timings
 # says which), the epochs after the first took a median of
-# **0.95 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
-# **0.45 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
+# **0.78 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.43 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
 # bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
-# **0.48**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
+# **0.55**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
 # the line after it says it in words. That rests on one run of each model. Where the two
 # ranges overlap, the gap is not one to count on; the line `float32 and bfloat16 epoch
 # ranges overlap` says whether they did. The validation accuracies were
@@ -1230,10 +1230,10 @@ if len(compile_seconds) == 2:
 
 # %% [markdown]
 # On this CPU, compiling cost
-# **23.0 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# **19.2 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the eager one's). The
 # evaluation compiles a graph of its own: counted with it, the first epochs differ by
-# **25.9 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **21.6 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Compare
@@ -1251,12 +1251,12 @@ if len(compile_seconds) == 2:
 # (this lesson does not list the kernels that ran); what the
 # compiler can fuse is the work around them (adding the bias, the ReLU, and their
 # gradients), so any gain comes from that work alone. In this run a compiled epoch took
-# **0.81 times**<!-- output: compiled / eager median epoch time --> as long as an eager
+# **1.14 times**<!-- output: compiled / eager median epoch time --> as long as an eager
 # one, in one run of each (the line in words says which was faster): the two medians
 # differed by
-# **0.17 s**<!-- output: size of the difference between the medians (seconds) --> per
+# **0.09 s**<!-- output: size of the difference between the medians (seconds) --> per
 # epoch, against the compiling's
-# **23.0 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->.
+# **19.2 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the epochs' ranges allow, or
@@ -1433,16 +1433,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **2.23 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **2.72 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.69 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
 # epochs of section 8's float32 and eager models with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **57.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **69.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1453,14 +1453,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **48.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **70.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **46.1**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **55.6 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **59.6**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **73.8 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.19**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **0.98**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **2.3 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # The prediction counts only the matrix products, as if each ran as fast as a square
 # 2048 x 2048 one; it leaves out the ReLUs, the update, the narrower products' own speed
@@ -1582,18 +1582,18 @@ if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.466 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.440 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.405 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.777 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **29.15 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.41 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **25.32 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.74 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. Between neighbouring small batches the step times differ
 # little, so the order of two medians says little on its own: pairing each repeat at
 # batch 16 with each at batch 64, the batch-16 step was the shorter in
-# **32**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
+# **45**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
 # of the 49 pairs in this run. This solution took the repeats in rounds, batch 16 then
 # 64 then the others (the check cannot see that), so a slow stretch of the machine that
 # lasted several repeats fell on both sizes alike rather than on one of them. A count
@@ -1633,7 +1633,7 @@ check_exercise("Q1", answer_q1=answer_q1)
 # GPU: 10 queued steps read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->
 # without `synchronize` and
-# **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
+# **0.25 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 # after it.
 
 # %% [markdown]
@@ -1658,11 +1658,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **5.39 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **7.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **5.70 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **5.74 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **7.58 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **7.66 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both: the one-off pass is the same `DataLoader` work plus a copy into
 # one tensor, so it costs about a classic epoch, not less.
 
@@ -1686,7 +1686,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1710,9 +1710,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **23.0 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
+# **19.2 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
 # and a compiled epoch took
-# **0.81 times**<!-- output: compiled / eager median epoch time --> as long as an eager
+# **1.14 times**<!-- output: compiled / eager median epoch time --> as long as an eager
 # one (one run of each). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 10,000 images a training needs before compiling has shortened
 # it (`never` where the compiled epochs were not faster): a training must run longer
@@ -1743,6 +1743,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. In the committed run, on a CPU
 # with bfloat16 instructions, the bfloat16 epochs took
-# **0.48**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
+# **0.55**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
 # the two validation accuracies are printed beside each other in section 8 (one run
 # each). On a device without bfloat16 arithmetic of its own, expect no such gain.

@@ -47,7 +47,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 353 s with a peak memory of 1399 MB. The course's runner wrote
+# > whole lesson ran in 387 s with a peak memory of 1427 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -372,9 +372,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed
-# 57.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 79.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader`
-# 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 3.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here.
 
 # %% [markdown]
@@ -591,7 +591,7 @@ plot_history(cnn_history, title="Small CNN")
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **67.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
-# and 34 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 45 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
 # The printed line after the epochs gives each epoch's training seconds. A first epoch
@@ -794,8 +794,8 @@ print(
 # many parameters and still does worse: 52%<!-- output: MLP validation accuracy (same budget) -->
 # against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 3 epochs. Its training took
-# 11 s<!-- output: MLP training seconds --> against the CNN's
-# 34 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 13 s<!-- output: MLP training seconds --> against the CNN's
+# 45 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1569,7 +1569,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.2 minutes<!-- output: strongest network training minutes --> and reached
+# 2.1 minutes<!-- output: strongest network training minutes --> and reached
 # **81.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
@@ -2024,7 +2024,7 @@ if check_exercise(
 # ends at 1.54<!-- output: augmented, final training loss -->,
 # 0.32<!-- output: augmented, final validation minus training loss --> below the
 # validation loss of 1.86<!-- output: augmented, final validation loss -->, against a
-# gap of 1.48<!-- output: plain, final validation minus training loss --> for the plain
+# gap of 1.49<!-- output: plain, final validation minus training loss --> for the plain
 # run. That validation loss
 # bounced up and down from epoch to epoch (the epoch lines above); its lowest came at
 # epoch 9<!-- output: augmented, lowest validation loss at epoch --> of 12, and it
@@ -2173,9 +2173,9 @@ if check_exercise(
 # 412,954<!-- output: width 16, parameters --> at width 16
 # (15.7<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.47 s<!-- output: width 4, seconds per epoch --> to
-# 6.89 s<!-- output: width 16, seconds per epoch -->
-# (4.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.52 s<!-- output: width 4, seconds per epoch --> to
+# 6.42 s<!-- output: width 16, seconds per epoch -->
+# (4.2<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. At small widths the fixed costs of each step (Python, the
 # data, starting each layer's computation) are likely a large part of the time; this
 # exercise does not measure them separately.

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 76 s with a peak memory of 1405 MB. The course's runner wrote this
+# > whole lesson ran in 81 s with a peak memory of 1422 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -486,30 +486,30 @@ print(
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   2.51<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.23<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step in this run. A ratio near 1 or
 #   above means that what DDP adds cost about as much time as the work it serves, or
 #   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 5.19<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 5.04<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   0.75<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.70<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step without communication. The exchange sends the same 25,450 numbers
 #   whatever the batch, yet DDP's added time itself went from
-#   1.24<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   1.22<!-- output: 64 images per process, DDP's added time (ms) --> ms to
 #   1.93<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
 #   `DDP's added time` of the table): the ratio moved because the step grew more than the
 #   added time did. What else grew, for example waiting for a partner whose step took
 #   longer, this script does not measure.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   0.89<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   0.87<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times a 64-image step without communication. Timed in the rounds between the steps, the
 #   same all-reduce took
-#   0.48<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
+#   0.67<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
 #   times DDP's whole added time on rank 0 and
-#   0.47<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
+#   0.93<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
 #   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
 #   exchange took longer than all that DDP added). So one exchange of the same numbers
 #   took different times in different places of one run: compare the rows `all-reduce
@@ -525,9 +525,9 @@ print(
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (the last line says whether 2 processes were predicted faster at
 # 1,024). An epoch is more than its steps (section 1's part 4, the data loading); section
 # 8 times whole epochs and, inside them, the loader.
@@ -800,9 +800,9 @@ print(
 # %% [markdown]
 # In the run whose outputs you see, on this shared machine with 2 logical CPUs, 2
 # processes ran at
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.40<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread, and at
-# 0.45<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# 0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
 # times the speed of one process with 2 threads, which uses both logical CPUs as the 2
 # processes do (below 1 means slower; the lines `… faster than …` give the verdicts, and
 # the last line whether a second thread made one process faster). These rest on one run
@@ -812,18 +812,23 @@ print(
 # likely took the CPUs during it.
 #
 # **Where the epoch went.** The loader took
-# 0.35<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
+# 0.38<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
 # epoch for one process and
-# 0.11<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
+# 0.13<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
 # Each of the 2 processes loads half the images, in 391 batches of 64 against one
 # process's 391 batches of 128. If loading cost the same per image and the processes did
 # not slow each other down, each would load in half the time: a speed-up of 2. The loader's
 # measured speed-up with 2 processes was
-# 1.62<!-- output: effective batch 128, speed-up of the loader with 2 processes -->, and
-# the rest's, the steps with the loop around them,
-# 0.38<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
+# 1.15<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
+# of the 2 processes took
+# 6.7<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
+# µs per image against one process's
+# 3.8<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# (half-size batches, and two processes sharing 2 logical CPUs, are likely causes; this
+# lesson does not test them). The rest's speed-up (the steps with the loop around them)
+# was 0.28<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
 # measured counterpart of section 5's prediction for the steps,
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
 # batch's moving and normalising and the loop's Python added (this lesson does not time
 # those apart), and one more difference: here one process runs the same script, so its
 # model is wrapped in DDP with a world size of 1, while section 5's step alone had no
@@ -884,22 +889,22 @@ print(
 
 # %% [markdown]
 # The step timing predicted
-# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process; the epochs measured 2 processes at
-# 1.67<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.76<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.63<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.72<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads, one run of each (the verdict lines say which way each
 # went). At this batch the loader took
-# 0.67<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 0.66<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
 # 1-process epoch and
-# 0.32<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 0.35<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
 # 2-process one; with 2 processes the loader's speed-up was
-# 3.49<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
+# 3.28<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
 # the rest's
-# 0.80<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
+# 0.93<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
 # rest holds the steps, so its speed-up is the measured counterpart of the steps'
-# prediction, 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
+# prediction, 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
 # (below 1 means the steps went slower with 2 processes). The last line says whether the
 # prediction at least got the direction right. Where it did not, remember what the rest
 # holds besides the steps that section 5 timed: moving and normalising each batch, the
@@ -915,11 +920,11 @@ print(
 # A loader speed-up above 2 is more than an even split of the loading can give. The
 # lines `loader microseconds per image per process` show why, in this run: one
 # process's loader took
-# 6.6<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# 7.3<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
 # µs per image at this batch, against
-# 4.4<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 3.8<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # µs at an effective batch of 128, while each of the 2 processes took
-# 3.8<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# 4.4<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
 # µs here. So part of this arm's gain is a slower 1-process loader at the big batch,
 # which this lesson does not explain; read the speed-up as one run's, and look at which
 # part it came from before crediting data parallelism with it. That is the habit this
@@ -953,17 +958,17 @@ if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
 
 # %% [markdown]
 # On this machine, the launcher and its 2 forked workers held
-# 875 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# 923 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
 # and the launcher with 1 worker
-# 666 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
+# 733 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
 # worker added
-# 210 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
+# 190 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
 # first worker held most of it; `run_torchrun` does not measure the launcher alone, so how
 # that splits is an inference: most likely it is mostly PyTorch itself, imported once by
 # the launcher, whose pages the forked workers share (on Linux; see the note in section
 # 2). These are figures for forked workers on one machine: a worker on a machine
 # of its own holds a whole Python and PyTorch, nearer the
-# 604 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
+# 618 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
 # memory above, and on a GPU machine each process also holds its own CUDA context on its
 # GPU.
 #
@@ -1113,20 +1118,20 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
-#   2.51<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.23<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step, and 2 processes trained at
-#   0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.40<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times the speed of one process with 1 thread. At an effective batch of 2,048 they
 #   trained at
-#   1.67<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.76<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed, while the rest of the epoch (the steps) had a speed-up of
-#   0.80<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+#   0.93<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
 #   (below 1: slower): the gain came from the loader, partly from a 1-process loader that
 #   was slower per image at that batch, which the lesson does not explain. The time
 #   spent waiting for the `DataLoader` had a speed-up of
-#   1.62<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
+#   1.15<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
 #   effective batch of 128 and
-#   3.49<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
+#   3.28<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
 #   2,048 (2 would be an even split of the loading). One run each, and such ratios move
 #   from run to run: predict from timed steps, then time the whole loop and its parts,
 #   and see which part decides, before you scale out.
@@ -1368,7 +1373,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
 # logical CPUs trained at
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.40<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1388,15 +1393,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.51<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.23<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.38<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.28<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.62<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 1.15<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
 # process computed only its own 64 images, and took 391 steps per epoch, half of the
 # data.
 
