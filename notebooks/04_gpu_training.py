@@ -205,8 +205,9 @@ print(
 # Without the wait the clock read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->:
 # it measured only the queueing. After the wait it read
-# **0.25 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->,
-# the 10 steps' work.
+# **0.25 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
+# the simulated work of the 10 steps (`step_seconds=0.02` each), plus the simulation's
+# own overhead in queueing and waiting.
 #
 # An honest timing has three more habits. It **warms up** first: the first run of an
 # operation pays one-off costs (allocating memory, choosing a kernel, on a GPU loading
@@ -265,9 +266,9 @@ if device.type == "cpu":
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
 # **148.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# the line shows their range: one repeat slowed by a busy moment of the machine, or by a
-# set-up the warm-up did not absorb, shows at the top of the range and leaves the median
-# alone). Each repeat timed 3 such products, which lasted
+# the line shows their range: on this shared machine the repeats of the same product
+# spread that far, and the median is the figure least moved by a repeat that a busy
+# moment sped past or slowed down). Each repeat timed 3 such products, which lasted
 # **446 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
 # **8 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
@@ -1096,8 +1097,8 @@ else:
     )
 
 # %% [markdown]
-# On this CPU, which has bfloat16 instructions of its own (the line above the timings
-# says which), the epochs after the first took a median of
+# On this CPU, which has bfloat16 instructions of its own (the line `bfloat16 on this
+# cpu` at the start of this section says so), the epochs after the first took a median of
 # **0.78 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
 # **0.43 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
 # bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
@@ -1260,9 +1261,17 @@ if len(compile_seconds) == 2:
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the epochs' ranges allow, or
-# `never` where the compiled epochs were not faster; the verdict line compares it with
-# the 4 epochs this run trained. Where the two runs' epoch ranges overlap (the line
-# `eager and compiled epoch ranges overlap`), this run cannot say which was faster.
+# `never` where the compiled epochs were not faster; the verdict line says whether the
+# compiling was won back, and within how many epochs. Where the two runs' epoch ranges
+# overlap (the line `eager and compiled epoch ranges overlap`), this run cannot say which
+# was faster. Even where they do not, compare the same float32 model in two cells: it
+# took a median of
+# **0.78 s**<!-- output: float32 median seconds, later epochs --> an epoch in the
+# mixed-precision cell and
+# **0.63 s**<!-- output: eager median seconds, later epochs --> here, as the eager run,
+# on the same batches. Work that drifts that much between cells can hide a small gain or
+# loss from compiling: read this cell's verdict as one run's, on this CPU. The same
+# drift applies to the bfloat16 comparison above.
 # Compiling pays off only for a training longer than the
 # payback, of one model with batches of one shape. On a GPU, where each step of a small
 # model is many short kernels, fusing them can save more: measure it there with the

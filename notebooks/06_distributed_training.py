@@ -173,7 +173,7 @@ else:
 # 1. the *step without communication*: each worker runs the forward and backward pass
 #    and the update on its share, so the arithmetic per step shrinks N times (at this
 #    model's size much of a step's time is fixed cost that does not shrink; section 5
-#    measures it);
+#    suggests it: 16 times the images made the step only about 5 times longer);
 # 2. the *exchange*: before anyone may take a step, the workers must agree on one
 #    gradient, so every step each sends and receives about as many numbers as the model
 #    has parameters, however small its share of the batch;
@@ -809,7 +809,10 @@ print(
 # of each, on a machine shared with the launcher, the notebook and anything else running,
 # and a step of this small model is short: read each run's epoch lines before trusting
 # its median. Where one run's epochs vary far more than the others', other work most
-# likely took the CPUs during it.
+# likely took the CPUs during it. In this run the 2-process arm's epochs (section 7's
+# lines) rose from epoch 2 on, while the 1-process arms' stayed within a narrower band:
+# its median may carry other load. The three arms also ran one after the other, not
+# interleaved, so a slow stretch of the machine could fall on one arm only.
 #
 # **Where the epoch went.** The loader took
 # 0.38<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
@@ -832,9 +835,11 @@ print(
 # batch's moving and normalising and the loop's Python added (this lesson does not time
 # those apart), and one more difference: here one process runs the same script, so its
 # model is wrapped in DDP with a world size of 1, while section 5's step alone had no
-# wrapper. A speed-up below 1 means that part took longer with 2 processes than
-# with 1: the line `… parts slower with 2 processes` names those parts (or says none),
-# and each part's share of the epoch above says how much of the epoch it weighs.
+# wrapper, and section 5's step updated the weights by hand on random images, where
+# `train_ddp.py` uses `torch.optim.SGD` on MNIST. A speed-up below 1 means that part
+# took longer with 2 processes than with 1: the line `… parts slower with 2 processes`
+# names those parts (or says none), and each part's share of the epoch above says how
+# much of the epoch it weighs.
 #
 # The accuracies: 95.8%<!-- output: 1 process, validation accuracy --> for one
 # process (the `val accuracy` column: the same with 1 thread and with 2) and
@@ -906,11 +911,14 @@ print(
 # rest holds the steps, so its speed-up is the measured counterpart of the steps'
 # prediction, 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
 # (below 1 means the steps went slower with 2 processes). The last line says whether the
-# prediction at least got the direction right. Where it did not, remember what the rest
-# holds besides the steps that section 5 timed: moving and normalising each batch, the
-# loop's Python, and each process's wait inside the all-reduce while its partner is still
-# in its loader. This lesson does not time those apart, so it cannot say which of them
-# turned the prediction around. The line `… part that saved the most seconds` names where
+# prediction at least got the direction right; where both figures sit near 1, as they
+# can here, that verdict is a coin toss: the two ranks' own lines in section 5 differ by
+# more than that on the same step, and each figure comes from one run. Where the
+# prediction missed the direction, remember what the rest holds besides the steps that
+# section 5 timed: moving and normalising each batch, the loop's Python, and each
+# process's wait inside the all-reduce while its partner is still in its loader. This
+# lesson does not time those apart, so it cannot say which of them turned the prediction
+# around. The line `… part that saved the most seconds` names where
 # the gain came from. One process could also load in parallel, with a `DataLoader`
 # worker (`num_workers=1`); this lesson did not run that arm, so a gain from the loader
 # shows parallel loading, not what DDP's steps buy. The validation accuracies of these
@@ -1124,7 +1132,8 @@ print(fsdp.output)
 #   times the speed of one process with 1 thread. At an effective batch of 2,048 they
 #   trained at
 #   1.76<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
-#   times its speed, while the rest of the epoch (the steps) had a speed-up of
+#   times its speed, while the rest of the epoch (the steps, with moving, normalising and
+#   the loop's Python around them) had a speed-up of
 #   0.93<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
 #   (below 1: slower): the gain came from the loader, partly from a 1-process loader that
 #   was slower per image at that batch, which the lesson does not explain. The time
