@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 81 s with a peak memory of 1422 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 107 s with a peak memory of 1414 MB. The course's runner wrote
+# > this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -486,30 +486,30 @@ print(
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   2.23<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.93<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step in this run. A ratio near 1 or
 #   above means that what DDP adds cost about as much time as the work it serves, or
 #   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 5.04<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 3.69<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   0.70<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.78<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step without communication. The exchange sends the same 25,450 numbers
 #   whatever the batch, yet DDP's added time itself went from
-#   1.22<!-- output: 64 images per process, DDP's added time (ms) --> ms to
-#   1.93<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
+#   1.73<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   2.56<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
 #   `DDP's added time` of the table): the ratio moved because the step grew more than the
 #   added time did. What else grew, for example waiting for a partner whose step took
 #   longer, this script does not measure.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   0.87<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   0.70<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times a 64-image step without communication. Timed in the rounds between the steps, the
 #   same all-reduce took
-#   0.67<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
+#   0.68<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
 #   times DDP's whole added time on rank 0 and
-#   0.93<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
+#   0.68<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
 #   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
 #   exchange took longer than all that DDP added). So one exchange of the same numbers
 #   took different times in different places of one run: compare the rows `all-reduce
@@ -525,9 +525,9 @@ print(
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (the last line says whether 2 processes were predicted faster at
 # 1,024). An epoch is more than its steps (section 1's part 4, the data loading); section
 # 8 times whole epochs and, inside them, the loader.
@@ -800,9 +800,9 @@ print(
 # %% [markdown]
 # In the run whose outputs you see, on this shared machine with 2 logical CPUs, 2
 # processes ran at
-# 0.40<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread, and at
-# 0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# 0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
 # times the speed of one process with 2 threads, which uses both logical CPUs as the 2
 # processes do (below 1 means slower; the lines `… faster than …` give the verdicts, and
 # the last line whether a second thread made one process faster). These rest on one run
@@ -815,23 +815,23 @@ print(
 # interleaved, so a slow stretch of the machine could fall on one arm only.
 #
 # **Where the epoch went.** The loader took
-# 0.38<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
+# 0.37<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
 # epoch for one process and
-# 0.13<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
+# 0.14<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
 # Each of the 2 processes loads half the images, in 391 batches of 64 against one
 # process's 391 batches of 128. If loading cost the same per image and the processes did
 # not slow each other down, each would load in half the time: a speed-up of 2. The loader's
 # measured speed-up with 2 processes was
-# 1.15<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
+# 1.64<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
 # of the 2 processes took
-# 6.7<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
+# 8.5<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
 # µs per image against one process's
-# 3.8<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 6.9<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # (half-size batches, and two processes sharing 2 logical CPUs, are likely causes; this
 # lesson does not test them). The rest's speed-up (the steps with the loop around them)
-# was 0.28<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
+# was 0.47<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
 # measured counterpart of section 5's prediction for the steps,
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
 # batch's moving and normalising and the loop's Python added (this lesson does not time
 # those apart), and one more difference: here one process runs the same script, so its
 # model is wrapped in DDP with a world size of 1, while section 5's step alone had no
@@ -894,22 +894,22 @@ print(
 
 # %% [markdown]
 # The step timing predicted
-# 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process; the epochs measured 2 processes at
-# 1.76<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.45<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.72<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.31<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads, one run of each (the verdict lines say which way each
 # went). At this batch the loader took
-# 0.66<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 0.67<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
 # 1-process epoch and
-# 0.35<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 0.42<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
 # 2-process one; with 2 processes the loader's speed-up was
-# 3.28<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
+# 2.33<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
 # the rest's
-# 0.93<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
+# 0.82<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
 # rest holds the steps, so its speed-up is the measured counterpart of the steps'
-# prediction, 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
+# prediction, 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
 # (below 1 means the steps went slower with 2 processes). The last line says whether the
 # prediction at least got the direction right; where both figures sit near 1, as they
 # can here, that verdict is a coin toss: the two ranks' own lines in section 5 differ by
@@ -928,11 +928,11 @@ print(
 # A loader speed-up above 2 is more than an even split of the loading can give. The
 # lines `loader microseconds per image per process` show why, in this run: one
 # process's loader took
-# 7.3<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# 8.0<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
 # µs per image at this batch, against
-# 3.8<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 6.9<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # µs at an effective batch of 128, while each of the 2 processes took
-# 4.4<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# 6.9<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
 # µs here. So part of this arm's gain is a slower 1-process loader at the big batch,
 # which this lesson does not explain; read the speed-up as one run's, and look at which
 # part it came from before crediting data parallelism with it. That is the habit this
@@ -966,17 +966,17 @@ if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
 
 # %% [markdown]
 # On this machine, the launcher and its 2 forked workers held
-# 923 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# 879 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
 # and the launcher with 1 worker
-# 733 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
+# 755 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
 # worker added
-# 190 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
+# 124 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
 # first worker held most of it; `run_torchrun` does not measure the launcher alone, so how
 # that splits is an inference: most likely it is mostly PyTorch itself, imported once by
 # the launcher, whose pages the forked workers share (on Linux; see the note in section
 # 2). These are figures for forked workers on one machine: a worker on a machine
 # of its own holds a whole Python and PyTorch, nearer the
-# 618 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
+# 591 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
 # memory above, and on a GPU machine each process also holds its own CUDA context on its
 # GPU.
 #
@@ -1126,21 +1126,21 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
-#   2.23<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.93<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step, and 2 processes trained at
-#   0.40<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times the speed of one process with 1 thread. At an effective batch of 2,048 they
 #   trained at
-#   1.76<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.45<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed, while the rest of the epoch (the steps, with moving, normalising and
 #   the loop's Python around them) had a speed-up of
-#   0.93<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+#   0.82<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
 #   (below 1: slower): the gain came from the loader, partly from a 1-process loader that
 #   was slower per image at that batch, which the lesson does not explain. The time
 #   spent waiting for the `DataLoader` had a speed-up of
-#   1.15<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
+#   1.64<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
 #   effective batch of 128 and
-#   3.28<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
+#   2.33<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
 #   2,048 (2 would be an even split of the loading). One run each, and such ratios move
 #   from run to run: predict from timed steps, then time the whole loop and its parts,
 #   and see which part decides, before you scale out.
@@ -1264,23 +1264,31 @@ if check_exercise(2, average_gradients=average_gradients):
 # who it is: `rank` is its global rank (`RANK`, numbered across all machines) and
 # `local_rank` its number on its own machine (`LOCAL_RANK`). It returns
 # `(backend, device, device_ids)`: NCCL, the right GPU and a list of that one GPU for DDP
-# when every process on the machine can have a GPU of its own; otherwise gloo, the CPU
-# and `None`. The check asks it about machines with and without GPUs, with enough GPUs
-# or too few, and about the second machine of a 2-machine launch, where a process has
-# rank 3 but local rank 1. Which of the two numbers picks the GPU?
+# when every process on the machine can have a GPU of its own; gloo, the CPU and `None`
+# on a machine without CUDA. On a machine with CUDA but fewer GPUs than processes it
+# refuses: it raises a `ValueError` that says so, as the course's `process_group` does,
+# because a script that quietly fell back to the CPU there would run slowly with nobody
+# noticing. The check asks it about machines with and without GPUs, with enough GPUs or
+# too few, and about the second machine of a 2-machine launch, where a process has rank
+# 3 but local rank 1. Which of the two numbers picks the GPU?
 
 
 # %%
 ### BEGIN SOLUTION
-# Hint: nccl, cuda:local_rank (not rank), [local_rank] if CUDA and gpu_count >= local_world_size
+# Hint: no CUDA: gloo; a GPU each: nccl, cuda:local_rank (not rank); too few: ValueError
 def choose_backend(
     cuda_available: bool, gpu_count: int, rank: int, local_rank: int, local_world_size: int
 ) -> tuple[str, torch.device, list[int] | None]:
-    if cuda_available and gpu_count >= local_world_size:
-        # The GPUs of a machine are numbered from 0 on each machine: the local rank picks.
-        return "nccl", torch.device("cuda", local_rank), [local_rank]
-    # One backend for the whole group: too few GPUs means the CPU for every process.
-    return "gloo", torch.device("cpu"), None
+    if not cuda_available:
+        return "gloo", torch.device("cpu"), None
+    if gpu_count < local_world_size:
+        # One backend for the whole group, and a GPU machine should not train on its CPU.
+        raise ValueError(
+            f"{local_world_size} processes on this machine but {gpu_count} GPU(s): launch "
+            "at most one process per GPU"
+        )
+    # The GPUs of a machine are numbered from 0 on each machine: the local rank picks.
+    return "nccl", torch.device("cuda", local_rank), [local_rank]
 
 
 ### END SOLUTION
@@ -1288,8 +1296,15 @@ def choose_backend(
 # %%
 if check_exercise(3, choose_backend=choose_backend):
     for rank in range(2):  # this machine, as launched above: ranks 0 and 1 of 2
-        backend, device, ids = choose_backend(torch.cuda.is_available(), gpus, rank, rank, 2)
-        print(f"this machine, rank {rank} (local rank {rank}): {backend}, {device}, {ids}")
+        try:
+            backend, device, ids = choose_backend(torch.cuda.is_available(), gpus, rank, rank, 2)
+            print(f"this machine, rank {rank} (local rank {rank}): {backend}, {device}, {ids}")
+        except ValueError as refusal:
+            print(f"this machine, rank {rank} (local rank {rank}): refused: {refusal}")
+    try:  # a machine with one GPU, such as Colab's, and 2 processes
+        choose_backend(True, 1, 0, 0, 2)
+    except ValueError as refusal:
+        print(f"1 GPU, 2 processes: refused: {refusal}")
     # torchrun --nnodes=2 --nproc_per_node=2 on 2 machines with 2 GPUs each: ranks 0 to 3.
     for rank in range(4):
         backend, device, ids = choose_backend(True, 2, rank, rank % 2, 2)
@@ -1300,23 +1315,22 @@ if check_exercise(3, choose_backend=choose_backend):
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** The same script takes the right branch on every machine:
-# here, with no GPU for every process, both processes use gloo on the CPU; on 2 machines
-# with 2 GPUs each, ranks 2 and 3 run on the second machine, whose GPUs are numbered 0 and
-# 1 like the first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP
-# `device_ids=[1]`. `cuda:RANK` would be right on the first machine only, which is why a
-# test on one machine never catches it: on the second it asks for a `cuda:3` that does not
-# exist. The notebook's own rule is stricter (its `cpu_only`): with fewer than 2 GPUs it
-# runs every launch on the CPU, 1-process ones too, so that the arms it compares share a
-# device; `process_group` itself picks NCCL whenever CUDA is available and refuses,
-# with a message, when there are fewer GPUs than processes. It refuses rather than fall
-# back to gloo so that a script launched on a GPU machine never runs on the CPU without
-# anyone noticing. The fallback you wrote is safe where the caller makes it on purpose
-# and says so, as the notebook does: it knows how many GPUs it has, decides before it
-# launches, prints its choice and hides the GPUs itself when they are too few. Inside a
-# script, refuse instead. The NCCL branch did not run on
-# this machine: it has no CUDA GPU. Two more mistakes the check catches are silent on one
-# GPU: plain `"cuda"` puts every process on GPU 0, and choosing per process (NCCL where
-# there is a GPU, gloo where not) builds a group whose processes disagree on the backend.
+# here, without CUDA, both processes use gloo on the CPU; on a machine with one GPU and 2
+# processes it refuses with a message (the last line); on 2 machines with 2 GPUs each,
+# ranks 2 and 3 run on the second machine, whose GPUs are numbered 0 and 1 like the
+# first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP `device_ids=[1]`.
+# `cuda:RANK` would be right on the first machine only, which is why a test on one
+# machine never catches it: on the second it asks for a `cuda:3` that does not exist.
+# Your rule is `process_group`'s: NCCL whenever CUDA is available, and a refusal when
+# there are fewer GPUs than processes, so that a script launched on a GPU machine never
+# trains on its CPU without anyone noticing. The notebook's own choice is different on
+# purpose (its `cpu_only`): it knows how many GPUs it has, decides before it launches,
+# prints its choice, and with fewer than 2 GPUs hides them and runs every launch on the
+# CPU, 1-process ones too, so that the arms it compares share a device. The NCCL branch
+# did not run on this machine: it has no CUDA GPU. Two more mistakes the check catches
+# are silent on one GPU: plain `"cuda"` puts every process on GPU 0, and choosing per
+# process (NCCL where there is a GPU, gloo where not) builds a group whose processes
+# disagree on the backend.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1382,7 +1396,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
 # logical CPUs trained at
-# 0.40<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1402,15 +1416,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.23<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.93<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.28<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.47<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.15<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 1.64<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
 # process computed only its own 64 images, and took 391 steps per epoch, half of the
 # data.
 

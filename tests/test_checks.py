@@ -1516,9 +1516,17 @@ def test_lesson06_exercise2_passes_an_average_with_the_division_first():
 
 
 def choose_backend(cuda_available, gpu_count, rank, local_rank, local_world_size):
+    if not cuda_available:
+        return "gloo", torch.device("cpu"), None
+    if gpu_count < local_world_size:
+        raise ValueError(f"{local_world_size} processes but {gpu_count} GPUs")
+    return "nccl", torch.device("cuda", local_rank), [local_rank]
+
+
+def falls_back_to_gloo(cuda_available, gpu_count, rank, local_rank, local_world_size):
     if cuda_available and gpu_count >= local_world_size:
         return "nccl", torch.device("cuda", local_rank), [local_rank]
-    return "gloo", torch.device("cpu"), None
+    return "gloo", torch.device("cpu"), None  # silently, even on a machine with CUDA
 
 
 def choose_with(**changes):
@@ -1584,6 +1592,7 @@ def wrong_only_for(case, answer):
         (choose_with(cpu_ids=[0]), "it refuses a list"),
         (choose_with(nccl_backend="gloo"), "NCCL is the backend to use"),
         (per_process_choice, "all processes of a group must use the same backend"),
+        (falls_back_to_gloo, "you chose 'gloo': with CUDA present but fewer GPUs"),
         (nccl_whenever_cuda, "fewer GPUs than processes"),
         (lambda *facts: ("nccl", "cuda:0", [0]), "which runs only between GPUs"),
         (lambda *facts: ("gloo", "cpu"), "should return (backend, device, device_ids)"),
@@ -1591,7 +1600,7 @@ def wrong_only_for(case, answer):
         (gpu_by_global_rank, "rank 3 (local rank 1 of 2) the device is cuda:3, numbered by the"),
         (ids_by_global_rank, "device_ids is [3], numbered by the global rank"),
         # 4 processes on 2 GPUs, and one process on one GPU.
-        (copies_the_notebooks_rule, "with CUDA and 2 GPU(s), for rank 3 (local rank 3 of 4)"),
+        (copies_the_notebooks_rule, "for rank 0 (local rank 0 of 2) you chose 'gloo'"),
         (
             wrong_only_for((True, 2, 3, 3, 4), ("nccl", torch.device("cuda", 3), [3])),
             "with CUDA and 2 GPU(s), for rank 3 (local rank 3 of 4) you chose 'nccl'",
@@ -1611,6 +1620,8 @@ def test_lesson06_exercise3_takes_devices_as_strings_and_ids_as_devices():
     def as_strings(cuda_available, gpu_count, rank, local_rank, local_world_size):
         if cuda_available and gpu_count >= local_world_size:
             return "nccl", f"cuda:{local_rank}", [torch.device("cuda", local_rank)]
+        if cuda_available:
+            raise RuntimeError("too few GPUs")
         return "gloo", "cpu", None
 
     assert_passes(lesson06, 3, choose_backend=as_strings)

@@ -22,7 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..distributed import simulate_group
 from ..models import MLP
-from . import Exercise, call_learner_code, concept_question, make_checker, require
+from . import Exercise, Wrong, call_learner_code, concept_question, make_checker, require
 
 __all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
@@ -228,14 +228,8 @@ def _exercise_3(choose_backend: Any) -> list[str]:
         ((True, 2, 3, 3, 4), ("gloo", "cpu", None)),  # 4 processes, 2 GPUs: not one each
         ((True, 1, 0, 0, 1), ("nccl", "cuda:0", 0)),  # one process, one GPU: NCCL all the same
     ]
+    refused = 0
     for arguments, (_, device, index) in cases:
-        answer = call_learner_code(choose_backend, *arguments, name="choose_backend")
-        require(
-            isinstance(answer, tuple) and len(answer) == 3,
-            f"`choose_backend{arguments}` should return (backend, device, device_ids); it "
-            f"returned {answer!r:.80}.",
-        )
-        got_backend, got_device, got_ids = answer
         cuda, gpus, rank, local_rank, local_world = arguments
         where = (
             f"with CUDA and {gpus} GPU(s), for rank {rank} (local rank {local_rank} of "
@@ -243,6 +237,26 @@ def _exercise_3(choose_backend: Any) -> list[str]:
             if cuda
             else f"without CUDA, for rank {rank}"
         )
+        if cuda and gpus < local_world:
+            try:
+                answer = choose_backend(*arguments)
+            except Exception:  # the refusal the exercise asks for
+                refused += 1
+                continue
+            got = answer[0] if isinstance(answer, tuple) and answer else answer
+            raise Wrong(
+                f"{where} you chose {got!r}: with CUDA present but fewer GPUs than processes, "
+                "not every process can have a GPU, and all processes of a group must use the "
+                "same backend. Refuse: raise an error that says so, rather than fall back to "
+                "the CPU, which would go unnoticed on a GPU machine."
+            )
+        answer = call_learner_code(choose_backend, *arguments, name="choose_backend")
+        require(
+            isinstance(answer, tuple) and len(answer) == 3,
+            f"`choose_backend{arguments}` should return (backend, device, device_ids); it "
+            f"returned {answer!r:.80}.",
+        )
+        got_backend, got_device, got_ids = answer
         require(
             isinstance(got_device, (str, torch.device)),
             f"The device should be a torch.device or a string; {where} it is {got_device!r}.",
@@ -251,13 +265,6 @@ def _exercise_3(choose_backend: Any) -> list[str]:
             require(
                 got_backend != "nccl",
                 f"{where} you chose NCCL, which runs only between GPUs: use gloo.",
-            )
-        if cuda and gpus < local_world:
-            require(
-                got_backend == "gloo",
-                f"{where} you chose {got_backend!r}: with fewer GPUs than processes, not every "
-                "process can have a GPU, and all processes of a group must use the same "
-                "backend. Fall back to gloo on the CPU for all of them.",
             )
         if cuda and gpus >= local_world:
             require(
@@ -316,8 +323,8 @@ def _exercise_3(choose_backend: Any) -> list[str]:
         "with a GPU for every process: NCCL, cuda:LOCAL_RANK and device_ids=[LOCAL_RANK]",
         "on the second of 2 machines with 2 GPUs each (rank 3 is local rank 1 there): "
         "cuda:1, not cuda:3",
-        "with fewer GPUs than processes (1 for 2, 2 for 4): gloo on the CPU for all of them "
-        "(one backend per group)",
+        f"with CUDA but fewer GPUs than processes (1 for 2, 2 for 4): an error, in all "
+        f"{refused} such cases, rather than a silent fallback to the CPU",
         "with one GPU and one process: NCCL on cuda:0",
     ]
 
@@ -332,8 +339,8 @@ EXERCISES = {
         test=_exercise_2,
     ),
     3: Exercise(
-        hint="nccl, cuda:local_rank (not rank), [local_rank] if CUDA and "
-        "gpu_count >= local_world_size",
+        hint="no CUDA: gloo on the CPU; a GPU for every process: nccl, cuda:local_rank (not "
+        "rank), [local_rank]; CUDA with too few GPUs: raise ValueError",
         test=_exercise_3,
     ),
 }
