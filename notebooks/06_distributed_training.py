@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 107 s with a peak memory of 1414 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 97 s with a peak memory of 1388 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -344,6 +344,12 @@ torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
 # From here on the processes read the data from its file; the notebook keeps the batch.
 del train_images, train_labels, val_images, val_labels
 
+# %% [markdown]
+# This script, and the ones after it, print with the course's `rank_print`: a line
+# without a prefix comes from rank 0 only (one copy of what every process holds), and
+# `rank_print(..., all_ranks=True)` prints from every process, each line prefixed with
+# `[rank N]`.
+
 # %%
 Code(filename=str(scripts / "manual_ddp.py"), language="python")
 
@@ -365,10 +371,6 @@ print(manual.output)
 # line `initial weights drawn …` shows DDP's first job: each process drew its own initial
 # weights (a seed per rank), and after wrapping the model in DDP the largest gap between
 # the processes' weights is 0.
-#
-# The scripts print with the course's `rank_print`: a line without a prefix comes from rank
-# 0 only (one copy of what every process holds), and `rank_print(..., all_ranks=True)`
-# prints from every process, each line prefixed with `[rank N]`.
 #
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
 # 1. when it wraps the model, it broadcasts rank 0's weights to every process, so all
@@ -455,6 +457,8 @@ for size in (64, 1024):
     added = timings[size][2] / timings[size][0]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
     print(f"{size} images per process, DDP's added time (ms): {timings[size][2]:.2f}")
+print(f"all-reduce of the gradients alone, no steps (ms): {alone_ms:.2f}")
+print(f"64 images per process, step without communication (ms): {timings[64][0]:.2f}")
 print(
     f"64 images per process, all-reduce alone / step without communication: "
     f"{alone_ms / timings[64][0]:.2f}"
@@ -468,10 +472,19 @@ print(f"step without communication, 1024 / 64 images: {timings[1024][0] / timing
 predicted = {size: parts[4] / parts[1] for size, parts in timings.items()}
 for size in (64, 1024):
     print(f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f}")
-print(
-    "2 processes predicted faster with 1024 images per process (steps only, one run):",
-    predicted[1024] > 1,
-)
+TIE = 0.10  # a tie: the slower of two times is less than 1 + TIE times the faster
+
+
+def direction(speed_up: float) -> str:
+    """A speed-up of 2 processes in words, with a tie band around 1."""
+    if speed_up > 1 + TIE:
+        return "faster"
+    return "slower" if speed_up < 1 / (1 + TIE) else "a tie (within a tenth)"
+
+
+for size in (64, 1024):
+    print(f"{size} images per process, 2 processes predicted (steps only, one run):", end=" ")
+    print(direction(predicted[size]))
 
 # %% [markdown]
 # The table holds, for each part, the median over the 2 ranks of their medians (with 2
@@ -486,30 +499,33 @@ print(
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   1.93<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.13<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step in this run. A ratio near 1 or
 #   above means that what DDP adds cost about as much time as the work it serves, or
 #   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 3.69<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 4.44<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   0.78<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.86<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step without communication. The exchange sends the same 25,450 numbers
 #   whatever the batch, yet DDP's added time itself went from
-#   1.73<!-- output: 64 images per process, DDP's added time (ms) --> ms to
-#   2.56<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
+#   1.77<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   3.19<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
 #   `DDP's added time` of the table): the ratio moved because the step grew more than the
 #   added time did. What else grew, for example waiting for a partner whose step took
 #   longer, this script does not measure.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   0.70<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times a 64-image step without communication. Timed in the rounds between the steps, the
+#   0.91<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
+#   0.83<!-- output: 64 images per process, step without communication (ms) --> ms for a
+#   64-image step without communication:
+#   1.09<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   times the step. Timed in the rounds between the steps, the
 #   same all-reduce took
-#   0.68<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
+#   0.43<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
 #   times DDP's whole added time on rank 0 and
-#   0.68<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
+#   0.45<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
 #   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
 #   exchange took longer than all that DDP added). So one exchange of the same numbers
 #   took different times in different places of one run: compare the rows `all-reduce
@@ -525,11 +541,12 @@ print(
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each (the last line says whether 2 processes were predicted faster at
-# 1,024). An epoch is more than its steps (section 1's part 4, the data loading); section
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024, one run each (the last two lines put each in words, counting a speed-up within a
+# tenth of 1 as a tie: one run cannot tell such a small difference from noise). An epoch is more
+# than its steps (section 1's part 4, the data loading); section
 # 8 times whole epochs and, inside them, the loader.
 #
 # On GPUs with NCCL, run the same script (without `cpu_only`): every figure changes.
@@ -614,7 +631,7 @@ except ValueError as error:
 #
 # One more pair of lines is there for measuring, not for training: the loop asks the
 # loader for each batch with `next(batches)` and adds up the seconds it waits, so that
-# every epoch line says how much of it went to loading (section 8 uses it).
+# every epoch line says how much of it went to loading (section 8 times it the same way).
 
 # %%
 Code(filename=str(scripts / "train_ddp.py"), language="python")
@@ -640,8 +657,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # intra-op threads, the threads that split one operation such as a matrix product
 # between them, one per logical CPU). `run_torchrun` sets `OMP_NUM_THREADS` (which
 # `torch.set_num_threads` follows) explicitly for every run, so that the runs compare
-# like with like: 1 thread per process, except the runs in section 8 that give a single
-# process both logical CPUs.
+# like with like: 1 thread per process (section 8's script gives one of its arms 2
+# threads itself, with `torch.set_num_threads`).
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -669,275 +686,299 @@ print(two_processes.output)
 # %% [markdown]
 # ## 8. One process against two
 #
-# The same script with `--nproc_per_node=1` and batches of 128 trains on the same
-# effective batch. One process can use the machine's 2 logical CPUs in two ways: with 1
-# thread, as each of the 2 processes has, or with 2 threads, so that it, too, uses both.
-# The cell runs both; each line starts with the arm it belongs to.
+# Is the 2-process run faster than one process would be? A fair answer changes one thing
+# and keeps the rest: the same effective batch of 128 images, the same seed, the same
+# shuffle and the same images. Besides `2 processes x 1 thread`, one process can run in
+# three ways, and each way is an *arm* of the comparison:
+# - `1 process x 1 thread`: one intra-op thread, as each of the 2 processes has;
+# - `1 process x 2 threads`: PyTorch splits each operation between 2 threads, so the one
+#   process uses both logical CPUs, as the 2 processes do;
+# - `1 process + 1 worker`: one thread, and `DataLoader(..., num_workers=1)` picks and
+#   stacks the batches in a second process while the first one computes, so loading and
+#   steps can overlap. (The 2 processes do not overlap them: DDP's all-reduce in every
+#   step keeps them in step, so both load, each its own half of the batch, then both
+#   compute.)
+#
+# A machine shared with other programs runs the same work slower at some moments than
+# at others, so arms run one after another could each meet a different moment. The
+# script below therefore trains all four arms in one launch of 2 processes, each arm a
+# model of its own, and takes them in *rounds*: every round trains one epoch of each
+# arm, in a new order each round. The 1-process arms run in rank 0 alone while rank 1
+# waits at a barrier (its line `waiting at the barrier` says how much CPU time that
+# took). An arm's speed-up is then read round by round, each arm against 2 processes in
+# the same round. Round 1 can pay first-time costs, so the figures below leave it out.
 
 # %%
-one_args = [*common_args, "--batch-size", 128, "--lr", 0.2]
-launches = {"2 processes x 1 thread": two_processes}  # by arm; section 7 ran this one
-folders = {"2 processes x 1 thread": two_folder}
-for threads in (1, 2):
-    arm = f"1 process x {threads} thread{'s' * (threads > 1)}"
-    folders[arm] = work_folder / f"run_1_{threads}_threads"
-    launches[arm] = run_torchrun(
-        scripts / "train_ddp.py",
-        nproc=1,
-        args=[*one_args, "--out", folders[arm]],
-        timeout=launch_timeout,
-        cpu_only=cpu_only,
-        threads_per_process=threads,
-    )
-    print("\n".join(f"[{arm}] {line}" for line in launches[arm].output.splitlines()))
-one_process = launches["1 process x 1 thread"]  # the memory figures below use it
+Code(filename=str(scripts / "compare_arms.py"), language="python")
+
+# %%
+arm_rounds = full_or_smoke(full=5, smoke=2)  # round 1 is a warm-up
+arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
+big_size = full_or_smoke(full=50_000, smoke=2_000)  # the same, at the big batch below
+arms_128 = run_torchrun(
+    scripts / "compare_arms.py",
+    nproc=2,
+    args=[
+        *["--data", data_path, "--out", work_folder / "arms_128", "--rounds", arm_rounds],
+        *["--train-size", arms_size, "--batch-size", 64, "--lr", 0.2],
+    ],
+    timeout=launch_timeout,
+    cpu_only=cpu_only,
+    threads_per_process=1,
+)
+print(arms_128.output)
 
 # %% [markdown]
-# Every epoch line gives the training time and, inside it, the time each rank spent
-# waiting for the loader's next batch: the `DataLoader` picking the batch's images and
-# stacking them, timed around `next(batches)` in the script. *The rest* of the epoch is
-# the steps themselves, with moving and normalising each batch and the loop's own Python.
-# The table takes the median over the epochs after the first (epoch 1 carries first-time
-# costs and is left out) and, for 2 processes, the median of the two ranks' loader
-# times. The `launch to exit` column is the whole launch as the notebook timed it:
-# starting the processes, joining the group, loading the data, training, validating and
-# shutting down. Every
-# figure comes from worker processes that `run_torchrun` forked on this one machine with 2
-# logical CPUs (see the note in section 2), not from separate machines.
-
+# Each line gives an arm's epoch and, inside it, the seconds it waited for the loader's
+# next batch (for 2 processes, each rank's own line). *The rest* of an epoch is the steps,
+# with moving and normalising each batch and the loop's own Python. The next cell lays
+# the rounds out as a table: for each arm the median over the rounds after the first, and
+# the range of those rounds. It then sets each 1-process arm beside the 2 processes, round
+# by round. Two epochs of the same work can differ by a tenth or more on this machine (see
+# the range column), so a round counts as a *tie* when the two arms' times lie within a
+# tenth of each other, and the verdict line names a winner only when every round agrees.
+# Every figure comes from processes forked on this one machine with 2 logical CPUs (see
+# the note in section 2), not from separate machines.
 
 # %%
-def epoch_medians(folder: Path) -> dict:
-    """From the history rank 0 wrote: the medians over the epochs after the first (a
-    warm-up) of the seconds per epoch, of the loader's seconds (the median of the ranks)
-    and of the rest; and the last epoch's validation accuracy."""
-    history = json.loads((folder / "history.json").read_text())
-    later = history[1:] or history  # smoke mode trains 1 epoch: keep it
-    epoch = statistics.median(entry["seconds"] for entry in later)
-    loader = statistics.median(statistics.median(entry["loader_seconds"]) for entry in later)
-    last_accuracy = history[-1]["val_acc"]
-    return {"epoch": epoch, "loader": loader, "rest": epoch - loader, "val_acc": last_accuracy}
+TWO_ARM = "2 processes x 1 thread"
+ONE_ARMS = ("1 process x 1 thread", "1 process x 2 threads", "1 process + 1 worker")
 
 
-def how_launched() -> str:
-    """How the workers ran: forked or started fresh, on how many logical CPUs, which backend."""
-    workers = "forked workers" if FORK_WORKERS else "workers started fresh"
-    return f"{workers} on this machine ({os.cpu_count()} logical CPUs), {backend}"
+def arm_figures(folder: Path) -> dict:
+    """Each arm's epochs, loader and rest seconds after round 1 (all rounds if it is alone),
+    their medians, and its validation accuracy, from the arms.json the script wrote."""
+    found = json.loads((folder / "arms.json").read_text())["arms"]
+    figures = {}
+    for arm, row in found.items():
+        later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
+        epochs, loads = row["seconds"][later], row["loader_seconds"][later]
+        rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
+        figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
+        for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
+            figures[arm][part] = statistics.median(values)
+    return figures
 
 
-def compare_arms(batch: int, folders: dict, launches: dict) -> dict:
-    """Print the arms at one effective batch side by side, then 2 processes against 1."""
-    found = {arm: epoch_medians(folder) for arm, folder in folders.items()}
-    print(
-        f"{how_launched()}; effective batch {batch}\n"
-        "seconds per epoch: medians of the epochs after the first"
-    )
-    print(
-        f"{'processes x threads':<22} | {'epoch':>5} | {'loader':>6} | {'the rest':>8} | "
-        f"{'val accuracy':>12} | launch to exit"
-    )
-    for arm in ("1 process x 1 thread", "1 process x 2 threads", "2 processes x 1 thread"):
-        row = found[arm]
-        print(
-            f"{arm:<22} | {row['epoch']:>5.2f} | {row['loader']:>6.2f} | {row['rest']:>8.2f} | "
-            f"{row['val_acc']:>12.4f} | {launches[arm].seconds:>12.1f} s"
-        )
-    one, two_threads, two = (
-        found["1 process x 1 thread"],
-        found["1 process x 2 threads"],
-        found["2 processes x 1 thread"],
-    )
+def compare_rounds(batch: int, figures: dict) -> None:
+    """Print the arms at one effective batch, then 2 processes against each 1-process arm."""
     name = f"effective batch {batch}"
-    record_result(
-        f"{name}, speed-up with 2 processes over 1 process x 1 thread",
-        round(one["epoch"] / two["epoch"], 2),
-    )
+    backend_name = "gloo" if cpu_only else "NCCL"
+    print(f"{name}: {backend_name}, {os.cpu_count()} logical CPUs, seconds per epoch")
     print(
-        f"{name}, speed-up with 2 processes over 1 process x 2 threads: "
-        f"{two_threads['epoch'] / two['epoch']:.2f}"
+        f"{'arm':<39} | {'epoch':>5} | {'range of the rounds':>19} | {'loader':>6} | "
+        f"{'the rest':>8} | val accuracy"
     )
-    for arm, row in (("1 process x 1 thread", one), ("2 processes x 1 thread", two)):
+    present = [arm for arm in ONE_ARMS if arm in figures]  # the arms this launch ran
+    for arm in (*present, TWO_ARM):
+        row = figures[arm]
+        spread = f"{min(row['epochs']):.2f} to {max(row['epochs']):.2f}"
+        print(
+            f"{arm:<39} | {row['epoch']:>5.2f} | {spread:>19} | {row['loader']:>6.2f} | "
+            f"{row['rest']:>8.2f} | {row['val_acc']:.4f}"
+        )
+    two = figures[TWO_ARM]
+    for arm in present:
+        one = figures[arm]
+        speed_ups = [a / b for a, b in zip(one["epochs"], two["epochs"], strict=True)]
+        faster = sum(s > 1 + TIE for s in speed_ups)
+        slower = sum(s < 1 / (1 + TIE) for s in speed_ups)
+        ties = len(speed_ups) - faster - slower
+        median_speed_up = statistics.median(speed_ups)
+        what = f"{name}, speed-up with 2 processes over {arm}"
+        if arm == ONE_ARMS[0]:
+            record_result(what, round(median_speed_up, 2))
+        else:
+            print(f"{what}: {median_speed_up:.2f}")
+        each = ", ".join(f"{s:.2f}" for s in speed_ups)
+        print(f"{name}, 2 processes against {arm}, speed-up in each round: {each}")
+        print(
+            f"{name}, 2 processes against {arm}, rounds faster / tied / slower: "
+            f"{faster} / {ties} / {slower}"
+        )
+        if faster == len(speed_ups):
+            verdict = "2 processes were faster in every round"
+        elif slower == len(speed_ups):
+            verdict = "2 processes were slower in every round"
+        else:
+            verdict = "no clear winner: the rounds disagree or tie"
+        print(f"verdict at {name}, against {arm}: {verdict}")
+    one = figures[ONE_ARMS[0]]
+    print(f"{name}, rounds compared: {len(two['epochs'])}")
+    for arm in present[1:]:  # the other ways of running one process, against 1 thread
+        ratio = figures[arm]["epoch"] / one["epoch"]
+        print(f"{name}, {arm} / {ONE_ARMS[0]}, epoch time: {ratio:.2f}")
+        loader_ratio = figures[arm]["loader"] / one["loader"]
+        print(f"{name}, {arm} / {ONE_ARMS[0]}, loader time: {loader_ratio:.2f}")
+    for arm, row in ((ONE_ARMS[0], one), (TWO_ARM, two)):
         print(f"{name}, loader / epoch, {arm}: {row['loader'] / row['epoch']:.2f}")
-    slower = []  # the parts that took longer with 2 processes than with 1
+    slower = []  # the parts that took longer with 2 processes
     for part in ("loader", "rest"):  # 2 processes against 1 process x 1 thread
         print(f"{name}, speed-up of the {part} with 2 processes: {one[part] / two[part]:.2f}")
+        # Signed: positive when 2 processes spent fewer seconds on this part.
+        saved = one[part] - two[part]
+        print(f"{name}, {part}, seconds saved per epoch (+) or lost (-): {saved:+.2f}")
+        way = "saved" if saved >= 0 else "lost"
+        print(f"{name}, {part}, seconds {way} per epoch by 2 processes: {abs(saved):.2f}")
         if two[part] > one[part]:
             slower.append(part)
     print(f"{name}, parts slower with 2 processes:", ", ".join(slower) or "none")
-    saved = {part: one[part] - two[part] for part in ("loader", "rest")}
-    print(f"{name}, part that saved the most seconds with 2 processes:", max(saved, key=saved.get))
-    # Each process loads its own shard: train_size / processes images an epoch.
-    for arm, row, processes in (
-        ("1 process", one, 1),
-        ("2 processes", two, 2),
-    ):
-        per_image = row["loader"] / (train_size / processes) * 1e6
-        print(f"{name}, loader microseconds per image per process, {arm}: {per_image:.1f}")
+    train_images_per_epoch = arms_size if batch == 128 else big_size
+    for label, row, processes in (("1 process", one, 1), ("2 processes", two, 2)):
+        per_image = row["loader"] / (train_images_per_epoch / processes) * 1e6
+        print(f"{name}, loader microseconds per image per process, {label}: {per_image:.1f}")
+    accuracies = [figures[arm]["val_acc"] for arm in (*present, TWO_ARM)]
     print(
-        f"{name}, 2 processes faster than 1 process x 1 thread (one run each):",
-        two["epoch"] < one["epoch"],
+        f"{name}, arms' largest validation accuracy gap (points): "
+        f"{100 * (max(accuracies) - min(accuracies)):.2f}"
     )
-    print(
-        f"{name}, 2 processes faster than 1 process x 2 threads (one run each):",
-        two["epoch"] < two_threads["epoch"],
-    )
-    print(
-        f"{name}, 1 process faster with 2 threads than with 1 (one run each):",
-        two_threads["epoch"] < one["epoch"],
-    )
-    return found
 
 
-found = compare_arms(128, folders, launches)
-record_result("1 process, validation accuracy", found["1 process x 1 thread"]["val_acc"])
-record_result("2 processes, validation accuracy", found["2 processes x 1 thread"]["val_acc"])
-accuracy_gap = found["2 processes x 1 thread"]["val_acc"] - found["1 process x 1 thread"]["val_acc"]
-print(
-    "validation accuracy, size of the 2 - 1 process difference (points): "
-    f"{100 * abs(accuracy_gap):.2f}"
-)
+arms_figures = arm_figures(work_folder / "arms_128")
+compare_rounds(128, arms_figures)
+record_result("1 process, validation accuracy", arms_figures[ONE_ARMS[0]]["val_acc"])
+record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# In the run whose outputs you see, on this shared machine with 2 logical CPUs, 2
-# processes ran at
-# 0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-# times the speed of one process with 1 thread, and at
-# 0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
-# times the speed of one process with 2 threads, which uses both logical CPUs as the 2
-# processes do (below 1 means slower; the lines `… faster than …` give the verdicts, and
-# the last line whether a second thread made one process faster). These rest on one run
-# of each, on a machine shared with the launcher, the notebook and anything else running,
-# and a step of this small model is short: read each run's epoch lines before trusting
-# its median. Where one run's epochs vary far more than the others', other work most
-# likely took the CPUs during it. In this run the 2-process arm's epochs (section 7's
-# lines) rose from epoch 2 on, while the 1-process arms' stayed within a narrower band:
-# its median may carry other load. The three arms also ran one after the other, not
-# interleaved, so a slow stretch of the machine could fall on one arm only.
+# In the run whose outputs you see, 2 processes ran at a median of
+# 0.48<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# times the speed of one process with 1 thread (below 1 means slower), round by round
+# against the same epochs of the other arm; the line `… speed-up in each round` lists
+# the rounds, and the verdict lines say, for each 1-process arm, whether every round
+# went the same way. Against one process with 2 threads, the median was
+# 0.57<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
+# and against one process with a loader worker
+# 1.07<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
+# The other ways of running one process, against one thread: with a loader worker, one
+# process's epoch took
+# 2.21<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
+# times as long and its time waiting for the loader
+# 3.36<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
+# times as long; with 2 threads, its epoch took
+# 1.17<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
+# times as long. A worker hands every batch to the training process through shared memory
+# and a queue, a cost per batch that small batches pay often, and without
+# `persistent_workers=True` a new worker process starts at every epoch: both are likely
+# causes, which this lesson does not separate.
 #
 # **Where the epoch went.** The loader took
 # 0.37<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
-# epoch for one process and
-# 0.14<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2.
-# Each of the 2 processes loads half the images, in 391 batches of 64 against one
-# process's 391 batches of 128. If loading cost the same per image and the processes did
-# not slow each other down, each would load in half the time: a speed-up of 2. The loader's
-# measured speed-up with 2 processes was
-# 1.64<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
+# epoch for one process with 1 thread and
+# 0.12<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
+# processes. Against one process with 1 thread, 2 processes saved
+# 0.04<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
+# s per epoch in the loader and lost
+# 0.47<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
+# in the rest (the lines `… seconds saved per epoch (+) or lost (-)` give both with their
+# signs). Each process
+# loads half the images, in batches of 64 against one process's 128: if loading cost the
+# same per image and the processes did not slow each other down, each would load in half
+# the time, a speed-up of 2. The loader's measured speed-up was
+# 1.44<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
 # of the 2 processes took
-# 8.5<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
+# 10.2<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
 # µs per image against one process's
-# 6.9<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 7.3<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # (half-size batches, and two processes sharing 2 logical CPUs, are likely causes; this
-# lesson does not test them). The rest's speed-up (the steps with the loop around them)
-# was 0.47<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
+# lesson does not test them). The rest's speed-up was
+# 0.35<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
 # measured counterpart of section 5's prediction for the steps,
-# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
 # batch's moving and normalising and the loop's Python added (this lesson does not time
-# those apart), and one more difference: here one process runs the same script, so its
-# model is wrapped in DDP with a world size of 1, while section 5's step alone had no
-# wrapper, and section 5's step updated the weights by hand on random images, where
-# `train_ddp.py` uses `torch.optim.SGD` on MNIST. A speed-up below 1 means that part
-# took longer with 2 processes than with 1: the line `… parts slower with 2 processes`
-# names those parts (or says none), and each part's share of the epoch above says how
-# much of the epoch it weighs.
+# those apart). In every 1-process arm the model is wrapped in DDP too, in a group of its
+# own with a world size of 1, as the 2 processes' model is wrapped in theirs, so the code
+# is the same in every arm; section 5's one-process step had no wrapper, so this baseline
+# also carries DDP's bookkeeping, which the prediction did not.
 #
-# The accuracies: 95.8%<!-- output: 1 process, validation accuracy --> for one
-# process (the `val accuracy` column: the same with 1 thread and with 2) and
-# 95.8%<!-- output: 2 processes, validation accuracy --> for two, a difference of
-# 0.00<!-- output: validation accuracy, size of the 2 - 1 process difference (points) -->
-# points. With
-# the same effective batch, the same seed and `DistributedSampler`'s interleaved
-# shards, the two halves of each 2-process step are exactly the 128 images of the
-# 1-process step, so the two runs follow the same path, up to rounding.
+# **The accuracies.** Every arm trained its own model from the same initial weights on
+# the same batches: the largest gap between their validation accuracies was
+# 0.00<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
+# points (94.5%<!-- output: 1 process, validation accuracy --> for one process with 1
+# thread, 94.5%<!-- output: 2 processes, validation accuracy --> for 2 processes). With
+# the same effective batch, the same seed and `DistributedSampler`'s interleaved shards,
+# the two halves of each 2-process step are exactly the 128 images of the 1-process step,
+# so the arms follow the same path, up to rounding.
 #
 # **At 1,024 images per process.** Section 5 also predicted the steps' speed-up with 16
 # times the images per process (the line `1024 images per process, predicted speed-up
-# …`). The same script again, for a few epochs, with batches of 1,024 per process on 2
-# processes and 2,048 on 1 process, with 1 thread and with 2 (the learning rate stays 0.2:
-# these runs are for timing, not for accuracy). Each line starts with its arm:
+# …`). The same arms again, in rounds, with batches of 1,024 per process on 2 processes
+# and 2,048 on 1 process, on all 50,000 training images (the learning rate stays 0.2:
+# these runs are for timing, not for accuracy). All but `1 process + 1 worker`: in a trial
+# run of this lesson with that arm at this batch, the lesson's peak memory went past the
+# course's memory budget for a lesson, so this launch leaves it out (`--without`):
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
-big_folders, big_launches = {}, {}
-for arm, nproc, threads in (
-    ("2 processes x 1 thread", 2, 1),
-    ("1 process x 1 thread", 1, 1),
-    ("1 process x 2 threads", 1, 2),
-):
-    big_folders[arm] = work_folder / f"big_{nproc}_{threads}"
-    big_launches[arm] = run_torchrun(
-        scripts / "train_ddp.py",
-        nproc=nproc,
-        args=[
-            *["--data", data_path, "--epochs", full_or_smoke(full=4, smoke=1)],
-            *["--train-size", train_size, "--out", big_folders[arm]],
-            *["--batch-size", big_batch * 2 // nproc, "--lr", 0.2],
-        ],
-        timeout=launch_timeout,
-        cpu_only=cpu_only,
-        threads_per_process=threads,
-    )
-    # The line that gives the batch and the steps per epoch, and the epoch lines.
-    for line in big_launches[arm].output.splitlines():
-        if "effective batch" in line or line.startswith("epoch "):
-            print(f"[{arm}, {big_batch * 2 // nproc} images] {line}")
+arms_big = run_torchrun(
+    scripts / "compare_arms.py",
+    nproc=2,
+    args=[
+        *["--data", data_path, "--out", work_folder / "arms_big", "--rounds", arm_rounds - 1],
+        *["--train-size", big_size, "--batch-size", big_batch, "--lr", 0.2],
+        *["--without", "1 process + 1 worker"],  # see the text above
+    ],
+    timeout=launch_timeout,
+    cpu_only=cpu_only,
+    threads_per_process=1,
+)
+print(arms_big.output)
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-big_found = compare_arms(2 * big_batch, big_folders, big_launches)
-rest_speedup = (
-    big_found["1 process x 1 thread"]["rest"] / big_found["2 processes x 1 thread"]["rest"]
-)
-print(
-    "steps at 1024 images per process, prediction and measurement agree in direction:",
-    (predicted[1024] > 1) == (rest_speedup > 1),
-)
+big_figures = arm_figures(work_folder / "arms_big")
+compare_rounds(2 * big_batch, big_figures)
+rest_speedup = big_figures[ONE_ARMS[0]]["rest"] / big_figures[TWO_ARM]["rest"]
+print(f"steps at 1024 images per process, predicted: {direction(predicted[1024])}", end="")
+print(f"; measured, the rest of the epoch: {direction(rest_speedup)}")
 
 # %% [markdown]
 # The step timing predicted
-# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
-# steps at 1,024 images per process; the epochs measured 2 processes at
-# 1.45<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# steps at 1,024 images per process. The epochs measured 2 processes at a median of
+# 1.33<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.31<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
-# times that of one with 2 threads, one run of each (the verdict lines say which way each
-# went). At this batch the loader took
-# 0.67<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
-# 1-process epoch and
-# 0.42<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
-# 2-process one; with 2 processes the loader's speed-up was
-# 2.33<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> and
-# the rest's
-# 0.82<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->. The
-# rest holds the steps, so its speed-up is the measured counterpart of the steps'
-# prediction, 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
-# (below 1 means the steps went slower with 2 processes). The last line says whether the
-# prediction at least got the direction right; where both figures sit near 1, as they
-# can here, that verdict is a coin toss: the two ranks' own lines in section 5 differ by
-# more than that on the same step, and each figure comes from one run. Where the
-# prediction missed the direction, remember what the rest holds besides the steps that
+# 1.46<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# times that of one with 2 threads; the verdict lines say whether each held in every
+# round. At this batch the loader took
+# 0.69<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# epoch of one process with 1 thread and
+# 0.41<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 2-process one. With 2 processes the loader's speed-up was
+# 2.40<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
+# (saving
+# 0.27<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+# s per epoch) and the rest's
+# 0.74<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+# (losing
+# 0.07<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
+# s). So the gain at this batch came from the loader, and this batch's runs did not
+# include the arm that loads in parallel within one process (`1 process + 1 worker`, see
+# above): they cannot credit the gain to data parallelism rather than to parallel
+# loading. The rest holds the steps, so its speed-up
+# is the measured counterpart of the steps' prediction,
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
+# (below 1 means the steps went slower with 2 processes). The last line puts both in
+# words, with the tie band: a prediction within a tenth of 1 predicts no direction at
+# all. The rest holds more than the steps that
 # section 5 timed: moving and normalising each batch, the loop's Python, and each
 # process's wait inside the all-reduce while its partner is still in its loader. This
-# lesson does not time those apart, so it cannot say which of them turned the prediction
-# around. The line `… part that saved the most seconds` names where
-# the gain came from. One process could also load in parallel, with a `DataLoader`
-# worker (`num_workers=1`); this lesson did not run that arm, so a gain from the loader
-# shows parallel loading, not what DDP's steps buy. The validation accuracies of these
-# runs (4 epochs of 25 steps at an unscaled learning rate) are not comparable with the
-# runs at an effective batch of 128.
+# lesson does not time those apart.
 #
-# A loader speed-up above 2 is more than an even split of the loading can give. The
-# lines `loader microseconds per image per process` show why, in this run: one
-# process's loader took
-# 8.0<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# A loader speed-up above 2 would be more than an even split of the loading can give.
+# The lines `loader microseconds per image per process` show the cost per image in each
+# arm: one process's loader took
+# 9.3<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
 # µs per image at this batch, against
-# 6.9<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
-# µs at an effective batch of 128, while each of the 2 processes took
-# 6.9<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
-# µs here. So part of this arm's gain is a slower 1-process loader at the big batch,
-# which this lesson does not explain; read the speed-up as one run's, and look at which
-# part it came from before crediting data parallelism with it. That is the habit this
-# section shows: predict from timed steps, then time the whole loop and its parts, and
-# see which part decides, before you scale out.
+# 7.3<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# µs at an effective batch of 128 (a launch that also trained on 20,000 images an epoch
+# instead of 50,000, so more than the batch changed), while each of the 2 processes took
+# 7.8<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# µs here. Look at which part a gain came from before crediting data parallelism with
+# it: a gain in the loader alone is what parallel loading gives, and one process can load
+# in parallel too, with a loader worker. This batch's runs leave that arm out (above), so
+# they cannot say whether one process with a worker would have matched the 2 processes;
+# at an effective batch of 128 the table above says how it did. That is the habit this
+# section shows: predict from timed steps, then time the whole loop and its parts, in
+# rounds, against other ways of using the same machine, before you scale out.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -949,36 +990,28 @@ print(
 # model. *Resident* memory (RSS) counts every page a process uses, including pages it
 # shares with others; *proportional* memory (PSS) splits each shared page between the
 # processes sharing it, so the PSS of several processes adds up to what they hold
-# together. The launcher with 1 worker, and with 2, as measured here: workers forked from
-# one launcher on this one machine, so they share pages that processes on separate
-# machines could not share.
+# together. Here are the figures of section 7's launch: workers forked from one launcher
+# on this one machine, so they share pages that processes on separate machines could not
+# share.
 
 # %%
-print(f"{how_launched()}; effective batch 128 (2 x 64 or 1 x 128)")
+print("section 7's launch: 2 forked workers, effective batch 128 (2 x 64)")
 peak_worker = round(two_processes.peak_worker_rss_mb)
 record_result("largest forked worker, peak resident memory (MB)", peak_worker)
 if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
-    print(f"launcher + 1 forked worker, proportional memory (MB): {one_process.peak_pss_mb:.0f}")
     both = round(two_processes.peak_pss_mb)
     record_result("launcher + 2 forked workers, proportional memory (MB)", both)
-    second = two_processes.peak_pss_mb - one_process.peak_pss_mb
-    print(f"the second forked worker added (MB): {second:.0f}")
 
 # %% [markdown]
 # On this machine, the launcher and its 2 forked workers held
-# 879 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
-# and the launcher with 1 worker
-# 755 MB<!-- output: launcher + 1 forked worker, proportional memory (MB) -->: the second
-# worker added
-# 124 MB<!-- output: the second forked worker added (MB) -->. So the launcher and the
-# first worker held most of it; `run_torchrun` does not measure the launcher alone, so how
-# that splits is an inference: most likely it is mostly PyTorch itself, imported once by
-# the launcher, whose pages the forked workers share (on Linux; see the note in section
-# 2). These are figures for forked workers on one machine: a worker on a machine
-# of its own holds a whole Python and PyTorch, nearer the
-# 591 MB<!-- output: largest forked worker, peak resident memory (MB) --> of resident
-# memory above, and on a GPU machine each process also holds its own CUDA context on its
-# GPU.
+# 890 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# while the largest worker alone had
+# 589 MB<!-- output: largest forked worker, peak resident memory (MB) --> of pages in use,
+# counting the ones it shares: three processes that each use hundreds of MB add up to far
+# less than three times that, because the forked workers share the launcher's copy of
+# PyTorch (on Linux; see the note in section 2). A worker on a machine of its own holds a
+# whole Python and PyTorch, nearer the resident figure, and on a GPU machine each process
+# also holds its own CUDA context on its GPU.
 #
 # ## 9. The checkpoint, tested once
 #
@@ -1126,24 +1159,23 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
-#   1.93<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication to every step, and 2 processes trained at
-#   0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-#   times the speed of one process with 1 thread. At an effective batch of 2,048 they
-#   trained at
-#   1.45<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
-#   times its speed, while the rest of the epoch (the steps, with moving, normalising and
-#   the loop's Python around them) had a speed-up of
-#   0.82<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
-#   (below 1: slower): the gain came from the loader, partly from a 1-process loader that
-#   was slower per image at that batch, which the lesson does not explain. The time
-#   spent waiting for the `DataLoader` had a speed-up of
-#   1.64<!-- output: effective batch 128, speed-up of the loader with 2 processes --> at an
-#   effective batch of 128 and
-#   2.33<!-- output: effective batch 2048, speed-up of the loader with 2 processes --> at
-#   2,048 (2 would be an even split of the loading). One run each, and such ratios move
-#   from run to run: predict from timed steps, then time the whole loop and its parts,
-#   and see which part decides, before you scale out.
+#   2.13<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the step without communication to every step. Timed in rounds against the
+#   same epochs of one process with 1 thread (one launch at each batch, of
+#   4<!-- output: effective batch 128, rounds compared --> and
+#   3<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
+#   at a median of
+#   0.48<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   times its speed at an effective batch of 128, and at
+#   1.33<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   times at 2,048, where the loader saved
+#   0.27<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+#   s per epoch and the rest of the epoch lost
+#   0.07<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
+#   s: the gain was in the loading, which one process can also do in parallel with a
+#   loader worker (not run at that batch). The verdict lines of section 8 say which
+#   comparisons held in every round: predict from timed steps, then time the whole loop
+#   and its parts, in rounds, before you scale out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1266,9 +1298,12 @@ if check_exercise(2, average_gradients=average_gradients):
 # `(backend, device, device_ids)`: NCCL, the right GPU and a list of that one GPU for DDP
 # when every process on the machine can have a GPU of its own; gloo, the CPU and `None`
 # on a machine without CUDA. On a machine with CUDA but fewer GPUs than processes it
-# refuses: it raises a `ValueError` that says so, as the course's `process_group` does,
-# because a script that quietly fell back to the CPU there would run slowly with nobody
-# noticing. The check asks it about machines with and without GPUs, with enough GPUs or
+# refuses: it raises a `ValueError` that gives the GPUs and the processes, as the course's
+# `run_torchrun` does before it launches anything, because a script that quietly fell back
+# to the CPU there would run slowly with nobody noticing. (The course's `process_group`
+# stops only the processes whose local rank has no GPU, with a `RuntimeError`; your function
+# decides for the whole machine at once.) The check asks it about machines with and without GPUs,
+# with enough GPUs or
 # too few, and about the second machine of a 2-machine launch, where a process has rank
 # 3 but local rank 1. Which of the two numbers picks the GPU?
 
@@ -1316,12 +1351,13 @@ if check_exercise(3, choose_backend=choose_backend):
 # %% [markdown] tags=["solution"]
 # **What the result means.** The same script takes the right branch on every machine:
 # here, without CUDA, both processes use gloo on the CPU; on a machine with one GPU and 2
-# processes it refuses with a message (the last line); on 2 machines with 2 GPUs each,
+# processes it refuses with a message (the line `1 GPU, 2 processes: refused: …`); on 2 machines
+# with 2 GPUs each,
 # ranks 2 and 3 run on the second machine, whose GPUs are numbered 0 and 1 like the
 # first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP `device_ids=[1]`.
 # `cuda:RANK` would be right on the first machine only, which is why a test on one
 # machine never catches it: on the second it asks for a `cuda:3` that does not exist.
-# Your rule is `process_group`'s: NCCL whenever CUDA is available, and a refusal when
+# Your rule is `run_torchrun`'s: NCCL whenever CUDA is available, and a refusal when
 # there are fewer GPUs than processes, so that a script launched on a GPU machine never
 # trains on its CPU without anyone noticing. The notebook's own choice is different on
 # purpose (its `cpu_only`): it knows how many GPUs it has, decides before it launches,
@@ -1396,7 +1432,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
 # logical CPUs trained at
-# 0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.48<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1416,17 +1452,16 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.93<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.13<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.47<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.35<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.64<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
-# process computed only its own 64 images, and took 391 steps per epoch, half of the
-# data.
+# 1.44<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# process computed only its own 64 images of every step: half of each step's images.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change

@@ -336,3 +336,74 @@ def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_li
     assert re.search(
         r"waiting for the loader: [\d.]+ s on rank 0, [\d.]+ s on rank 1\)", result.output
     )
+
+
+def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_path, monkeypatch):
+    # Rank 0 of 2, so that it trains the 1-process arms as well as its part of the 2-process
+    # one; the broadcast of rank 1's loader times after the rounds stops it.
+    seen = {"groups": [], "broadcast": []}
+    monkeypatch.setattr(dist, "new_group", lambda ranks: seen["groups"].append(ranks) or "alone")
+
+    def broadcast(tensor, src):
+        seen["broadcast"].append(tensor.device)
+        raise _Stop
+
+    monkeypatch.setattr(dist, "broadcast", broadcast)
+
+    @contextlib.contextmanager
+    def group_of_two(*args, **kwargs):
+        yield GroupInfo(0, 2, 0, "nccl", STAND_IN)
+
+    argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--rounds", "1"]
+    argv += ["--batch-size", "32", "--without", "1 process + 1 worker"]
+    monkeypatch.setattr(distributed, "process_group", group_of_two)
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", _RecordingDDP)
+    monkeypatch.setattr(dist, "barrier", lambda *args, **kwargs: None)
+    monkeypatch.setattr(sys, "argv", ["compare_arms.py", *argv])
+    _RecordingDDP.wrapped = []
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(_Stop), _NoDeviceMix():
+            exec(
+                compile(lesson_script("compare_arms.py"), "compare_arms.py", "exec"),
+                {"__name__": "__main__"},
+            )
+    finally:
+        torch.set_num_threads(threads)
+    # Three models on the group's device, each given to DDP with that device; the
+    # 1-process arms in a group of rank 0 alone.
+    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 3, [({STAND_IN}, [0])] * 3)
+    assert seen["groups"] == [[0]]
+    assert seen["broadcast"] == [STAND_IN]
+
+
+def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
+    out = tmp_path / "arms"
+    args = ["--data", mnist_like, "--out", out, "--rounds", 3, "--batch-size", 32]
+    result = distributed.run_torchrun(
+        SCRIPTS / "compare_arms.py", 2, args=args, timeout=120, cpu_only=True, threads_per_process=1
+    )
+    found = json.loads((out / "arms.json").read_text())
+    arms = found["arms"]
+    assert sorted(arms) == sorted(
+        [
+            "1 process x 1 thread",
+            "1 process x 2 threads",
+            "1 process + 1 worker",
+            "2 processes x 1 thread",
+        ]
+    ), result.output
+    for row in arms.values():
+        assert len(row["seconds"]) == 3
+        assert all(
+            0 < load < epoch
+            for load, epoch in zip(row["loader_seconds"], row["seconds"], strict=True)
+        )
+    # Every round trains every arm once, each round in a new order.
+    assert all(sorted(turn) == sorted(arms) for turn in found["rounds"])
+    assert len({tuple(turn) for turn in found["rounds"]}) == 3
+    # The same starting weights and batches: every arm reaches the same accuracy.
+    assert len({row["val_acc"] for row in arms.values()}) == 1
+    assert re.search(
+        r"\[rank 1\] waiting at the barrier: [\d.]+ s, of which on a CPU", result.output
+    )

@@ -240,9 +240,21 @@ def _exercise_3(choose_backend: Any) -> list[str]:
         if cuda and gpus < local_world:
             try:
                 answer = choose_backend(*arguments)
-            except Exception:  # the refusal the exercise asks for
+            except ValueError as refusal:  # the refusal the exercise asks for
+                require(
+                    str(gpus) in str(refusal) and str(local_world) in str(refusal),
+                    f"{where} you refused, but the message, {str(refusal)!r:.120}, does not "
+                    f"give the {gpus} GPU(s) and the {local_world} processes: say both, so "
+                    "that whoever launched it sees what to change.",
+                )
                 refused += 1
                 continue
+            except Exception as error:
+                raise Wrong(
+                    f"{where} `choose_backend` raised {type(error).__name__}: {error}. Refuse "
+                    "with a ValueError that gives the GPUs and the processes, as the exercise "
+                    "asks."
+                ) from error
             got = answer[0] if isinstance(answer, tuple) and answer else answer
             raise Wrong(
                 f"{where} you chose {got!r}: with CUDA present but fewer GPUs than processes, "
@@ -339,8 +351,7 @@ EXERCISES = {
         test=_exercise_2,
     ),
     3: Exercise(
-        hint="no CUDA: gloo on the CPU; a GPU for every process: nccl, cuda:local_rank (not "
-        "rank), [local_rank]; CUDA with too few GPUs: raise ValueError",
+        hint="no CUDA: gloo; a GPU each: nccl, cuda:local_rank (not rank); too few: ValueError",
         test=_exercise_3,
     ),
 }

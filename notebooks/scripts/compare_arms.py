@@ -1,0 +1,166 @@
+"""Time 1 process against 2, epoch by epoch in turn, on the same data and from the same seed.
+
+Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --out FOLDER
+
+Four ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
+its own, take turns: every round trains one epoch of each arm, in a new order. The three
+1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+from course_utils.device import synchronize
+from course_utils.distributed import check_world_size, process_group, rank_print
+from course_utils.models import MLP
+
+MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
+TWO = "2 processes x 1 thread"
+# The 1-process arms: their name, their intra-op threads and their DataLoader workers.
+ONE = {
+    "1 process x 1 thread": (1, 0),
+    "1 process x 2 threads": (2, 0),
+    "1 process + 1 worker": (1, 1),
+}
+
+
+def as_input(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (kept small in memory) -> normalised floats."""
+    return (pixels.float() / 255 - MEAN) / STD
+
+
+def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, float]:
+    """One epoch of one arm; return its seconds and the seconds spent waiting for batches."""
+    arm["sampler"].set_epoch(epoch)  # the same shuffle for every arm in this epoch
+    model, optimizer, loader = arm["model"], arm["optimizer"], arm["loader"]
+    model.train()
+    loading = 0.0
+    synchronize(device)
+    start = time.perf_counter()
+    batches = iter(loader)
+    for _ in range(len(loader)):
+        tick = time.perf_counter()
+        images, labels = next(batches)
+        loading += time.perf_counter() - tick
+        images, labels = images.to(device), labels.to(device)
+        loss = F.cross_entropy(model(as_input(images)), labels)
+        optimizer.zero_grad()
+        loss.backward()  # DDP all-reduces the gradients over the arm's group here
+        optimizer.step()
+    synchronize(device)
+    return time.perf_counter() - start, loading
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--train-size", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=64, help="per process, 2 processes")
+    parser.add_argument("--lr", type=float, default=0.2)
+    parser.add_argument("--without", nargs="*", default=[], help="1-process arms to leave out")
+    args = parser.parse_args()
+    one = {name: setting for name, setting in ONE.items() if name not in args.without}
+    with process_group(timeout=60) as group:
+        rank, world_size, device = group.rank, group.world_size, group.device
+        if world_size != 2:
+            raise SystemExit(f"compare_arms.py runs in 2 processes, not {world_size}")
+        data = torch.load(args.data, mmap=True, weights_only=True)
+        train_set = TensorDataset(
+            data["train_images"][: args.train_size], data["train_labels"][: args.train_size]
+        )
+        check_world_size(len(train_set), args.batch_size, world_size)
+        # A group of rank 0 alone, for the 1-process arms' DDP (every rank must create it).
+        alone = dist.new_group([0])
+        names = [*one, TWO] if rank == 0 else [TWO]
+        arms = {}
+        for name in names:
+            threads, workers = one.get(name, (1, 0))
+            processes = world_size if name == TWO else 1
+            sampler = DistributedSampler(
+                train_set, num_replicas=processes, rank=rank if name == TWO else 0, seed=0
+            )
+            loader = DataLoader(
+                train_set,
+                batch_size=args.batch_size * world_size // processes,  # one effective batch
+                sampler=sampler,
+                num_workers=workers,
+            )
+            torch.manual_seed(0)  # the same initial weights for every arm
+            model = MLP(28 * 28, [32], 10).to(device)
+            model = DistributedDataParallel(
+                model,
+                device_ids=[device] if group.backend == "nccl" else None,
+                process_group=None if name == TWO else alone,
+            )
+            optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+            arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
+            arms[name] |= {"sampler": sampler, "loader": loader, "seconds": [], "loader_s": []}
+        order = [*one, TWO]
+        rounds = []
+        waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
+        for epoch in range(1, args.rounds + 1):
+            turn = order[epoch % len(order) :] + order[: epoch % len(order)]  # a new order
+            rounds.append(turn)
+            for name in turn:
+                dist.barrier()  # every arm starts when both processes are ready
+                if name == TWO or rank == 0:
+                    torch.set_num_threads(arms[name]["threads"])
+                    seconds, loading = train_epoch(arms[name], epoch, device)
+                    arms[name]["seconds"].append(seconds)
+                    arms[name]["loader_s"].append(loading)
+                    rank_print(
+                        f"round {epoch}, {name}: {seconds:.2f} s "
+                        f"(waiting for the loader: {loading:.2f} s)",
+                        all_ranks=name == TWO,
+                    )
+                else:  # rank 1 waits here while rank 0 trains a 1-process arm
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    dist.barrier()
+                    waited[0] += time.process_time() - cpu
+                    waited[1] += time.perf_counter() - wall
+                    continue
+                dist.barrier()
+        torch.set_num_threads(1)
+        if rank == 1:
+            rank_print(
+                f"waiting at the barrier: {waited[1]:.1f} s, of which on a CPU: {waited[0]:.2f} s",
+                all_ranks=True,
+            )
+        # Rank 1's loader seconds of the 2-process arm, sent to rank 0.
+        other = torch.tensor(arms[TWO]["loader_s"], device=device)
+        dist.broadcast(other, src=1)
+        if rank == 0:
+            args.out.mkdir(parents=True, exist_ok=True)
+            val_images = as_input(data["val_images"]).to(device)
+            val_labels = data["val_labels"].to(device)
+            found = {"rounds": rounds, "arms": {}}
+            for name, arm in arms.items():
+                with torch.no_grad():
+                    outputs = arm["model"].module.eval()(val_images)
+                accuracy = (outputs.argmax(dim=1) == val_labels).float().mean().item()
+                loader_s = arm["loader_s"]
+                if name == TWO:  # each round: the median (with 2 ranks, the mean) of the ranks
+                    loader_s = [(a + b) / 2 for a, b in zip(loader_s, other.tolist(), strict=True)]
+                found["arms"][name] = {
+                    "seconds": arm["seconds"],
+                    "loader_seconds": loader_s,
+                    "val_acc": accuracy,
+                }
+                rank_print(f"{name}: validation accuracy {accuracy:.4f}")
+            (args.out / "arms.json").write_text(json.dumps(found))
+        dist.barrier()
+
+
+if __name__ == "__main__":  # DataLoader workers started fresh (macOS) import this file
+    main()
