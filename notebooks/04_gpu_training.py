@@ -40,8 +40,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 95 s with a peak memory of 1168 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 129 s with a peak memory of 1155 MB. The course's runner wrote
+# > this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -62,8 +62,10 @@ if "google.colab" in sys.modules:
     )
 
 # %%
+import contextlib
 import gc
 import inspect
+import io
 import logging
 import os
 import statistics
@@ -102,7 +104,8 @@ print(f"PyTorch {torch.__version__}")
 # hand-written loop trains one epoch on 10,240 (1,024) images; section 6 times 2 (1)
 # epochs of each pipeline on 50,000 (2,000), then trains pipeline (b) with 3 more
 # shuffle seeds, and section 7 one epoch on the same images; section 8's 1024-1024
-# models train 4 (2) epochs on 10,000 (2,000); the exercises use 10,000 (1,000). The
+# models train 6 (2) epochs, one per round, on 10,000 (2,000); the exercises use 10,000
+# (1,000). The
 # validation set is the same 10,000 images in both.
 
 # %%
@@ -110,7 +113,7 @@ train_size = full_or_smoke(full=50_000, smoke=2_000)
 hand_size = full_or_smoke(full=10_240, smoke=1_024)  # 80 (8) batches of 128
 num_epochs = full_or_smoke(full=2, smoke=1)
 wide_size = full_or_smoke(full=10_000, smoke=2_000)  # 39 (7) batches of 256, rest dropped
-wide_epochs = full_or_smoke(full=4, smoke=2)
+wide_epochs = full_or_smoke(full=6, smoke=2)
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
 print(f"Smoke mode: {smoke_mode()}")
 print(f"section 4: 1 epoch on {hand_size:,} images")
@@ -205,7 +208,7 @@ print(
 # Without the wait the clock read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->:
 # it measured only the queueing. After the wait it read
-# **0.25 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
+# **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
 # the simulated work of the 10 steps (`step_seconds=0.02` each), plus the simulation's
 # own overhead in queueing and waiting.
 #
@@ -265,18 +268,18 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **148.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **242.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure least moved by a repeat that a busy
 # moment sped past or slowed down). Each repeat timed 3 such products, which lasted
-# **446 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **728 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **8 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **281 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **57.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **35.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **31.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **0.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one: a 64 x 64 product is too little work to keep even a CPU's 2 threads
 # busy, and the fixed cost of starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
@@ -346,7 +349,8 @@ print(len(train_dataset), len(val_dataset))
 #   documentation asks for this order, so that the optimizer is built on the weights
 #   that live on the device;
 # - every batch moves to the device just before it is used: `images.to(device)` and
-#   `labels.to(device)`. (`pin` and `non_blocking` are section 3's, on for a CUDA GPU.)
+#   `labels.to(device)`. (`pin`, set in the next cell, is true only on a CUDA GPU; section
+#   3 explained pinned memory and `non_blocking`.)
 #
 # One more habit matters on a GPU: the loop keeps each loss as a tensor on the device.
 # `loss.item()` at every step would copy it to the CPU, and Python would wait there for
@@ -565,7 +569,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **7.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **8.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -702,13 +706,7 @@ for row, (times, median, colour) in enumerate(rows):
     ax.plot([median, median], [row - 0.3, row + 0.3], color=colour, linewidth=4)
     offsets = [0.3 * (k - (len(times) - 1) / 2) for k in range(len(times))]
     ax.scatter(
-        times,
-        [row + offset for offset in offsets],
-        s=70,
-        color=colour,
-        edgecolor="black",
-        zorder=3,
-        label="one epoch" if row == 0 else None,
+        times, [row + offset for offset in offsets], s=70, color=colour, edgecolor="black", zorder=3
     )
     ax.annotate(
         f"median {median:.2f} s",
@@ -718,7 +716,9 @@ for row, (times, median, colour) in enumerate(rows):
         va="center",
         fontsize=10,
     )
-ax.plot([], [], color="black", linewidth=4, label="median")  # legend entry for the bars
+# Legend entries in neutral colours: the colour of a dot or bar gives its pipeline.
+ax.scatter([], [], s=70, color="white", edgecolor="black", label="one epoch")
+ax.plot([], [], color="dimgray", linewidth=4, label="median")
 everything = classic_times + course_times
 ax.set_xscale("log")  # the two pipelines are many times apart
 ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # ticks at 0.1, 0.2, 0.5, 1, 2, ...
@@ -737,36 +737,36 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **7.66 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.29 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **26.0 times**<!-- output: pipeline speed-up --> as long
+# **11.41 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.34 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **33.4 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **24.7 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **27.4 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **23.7 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **45.7 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **7.28 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **8.72 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device. Counted in,
 # two epochs took
-# **15.33 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **22.83 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **7.87 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **9.40 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b): the classic pipeline took
-# **1.95 times**<!-- output: classic total / dataset-on-device total --> as long in
+# **2.43 times**<!-- output: classic total / dataset-on-device total --> as long in
 # total; the line after it says in words which was faster.
 # The one-off cost was won back after
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.79**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds divided by the seconds saved per epoch, from the medians): a training
 # shorter than that would have been over sooner with the classic pipeline, and every
 # epoch after it saves the whole difference again. With the real first epochs instead
 # of the medians, after one epoch the classic pipeline had taken
-# **8.04 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
-# **7.58 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
+# **13.81 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
+# **9.02 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
 # with its one-off cost (the line `after 1 epoch, dataset-on-device ahead` says which
 # was ahead): where the payback from the medians is near a whole epoch, the real epochs
 # can put the break-even on either side of it.
@@ -782,9 +782,9 @@ plt.show()
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **7.58 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **9.06 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **7.66 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
+# **11.41 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
 # gap to be wider still on a GPU, because the GPU computes each step faster while the
 # CPU prepares images at the same speed as before. The classic pipeline here had no
 # helpers: with worker processes building the next batches in the background
@@ -885,22 +885,32 @@ print(
     + ("inside" if outside_ms == 0 else "outside")
     + " the range of section 6's (b) epochs"
 )
+# Section 6's speed-up again, with this epoch in place of the (b) median: how far the same
+# work at another moment moves it.
+print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_seconds / again:.1f}")
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.43 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.38 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.46 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.26 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **429 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **294**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **295 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **134 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **382 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **302**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **380 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **2 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words.
-# Nothing differed but the moment it ran (and freshly built objects of the same kind): a
-# range from two epochs need not hold a later
-# run of the same work. So compare times from different cells by large
-# ratios (section 6's speed-up), not by differences of a few milliseconds. With a 32-unit
+# Nothing differed but the moment it ran (and freshly built objects of the same kind).
+# Whether or not it falls inside, a range from two epochs is a thin guide to a later run
+# of the same work. Put in place of pipeline (b)'s median, this epoch changes section 6's
+# speed-up from
+# **33.4 times**<!-- output: pipeline speed-up --> to
+# **29.9 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# only (b) was timed again here, and the classic pipeline's time can move as well. So
+# read section 6's speed-up as its size (many times), not to the decimal, and compare
+# times from different cells by large ratios, not by differences of a few milliseconds.
+# Where a comparison is closer than that, time its arms in turns, at the same moments, as
+# section 8 does. With a 32-unit
 # model we expect even a GPU to have little to do: each step is a few tiny matrix
 # products, so the time per step is mostly Python and the overhead of launching each
 # kernel. Bigger
@@ -931,11 +941,6 @@ _ = gc.collect()
 #   loss before `backward` and divides the gradients again before the step.
 #   NVIDIA GPUs compute fast in it, older ones too.
 #
-# The model's `forward` is wrapped in autocast: its matrix products run in 16 bits, and
-# so do their gradients in `backward`, since autograd runs each operation's backward in
-# the type its forward used. The weights, the loss and the optimizer's update stay in
-# `float32`.
-#
 # Which devices compute in bfloat16 themselves? `torch.cuda.is_bf16_supported()`
 # answers `True` also on GPUs that only *emulate* it, converting every product to
 # and from float32 (Colab's T4 is one). There we expect bfloat16 autocast to make
@@ -948,20 +953,7 @@ bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
 
 # %% [markdown]
-# A 1024-1024 MLP gives the processor enough matrix work for precision to matter. Both
-# versions start from the same weights and see the same batches of 10,000 training
-# images, for `wide_epochs` epochs each. The first epoch of a new model can include
-# one-off set-up, so compare the median of the later epochs, with their range.
-# `drop_last=True` leaves out each epoch's last, shorter batch (16 images at full size,
-# a different 16 each epoch), so that every batch has the same shape: the compiler below would
-# otherwise compile again for the odd one.
-#
-# `MixedPrecisionMLP.forward` ends with `.float()`. The loss is computed after `forward`
-# returns, by `training_step`, outside the autocast block: without the cast it would take
-# the bfloat16 logits and compute its softmax and logarithm with bfloat16's 8 significant
-# bits (2 to 3 decimal digits). Cast back to float32, the logits give a float32 loss, as
-# the text above says autocast keeps it; in `backward` the cast passes the gradient back
-# to the bfloat16 products.
+# The lesson's MLP with its `forward` wrapped in autocast:
 
 
 # %%
@@ -978,69 +970,284 @@ class MixedPrecisionMLP(MLP):
             return super().forward(inputs).float()
 
 
+# %% [markdown]
+# Its matrix products run in 16 bits, and so do their gradients in `backward`, since
+# autograd runs each operation's backward in the type its forward used. The weights, the
+# loss and the optimizer's update stay in `float32`. `forward` ends with `.float()`: the
+# loss is computed after `forward` returns, by `training_step`, outside the autocast
+# block, and without the cast it would take the bfloat16 logits and compute its softmax
+# and logarithm with bfloat16's 8 significant bits (2 to 3 decimal digits). Cast back to
+# float32, the logits give a float32 loss; in `backward` the cast passes the gradient
+# back to the bfloat16 products.
+#
+# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
+# does the work of several operations (say, adding the bias and the ReLU), so the
+# data are read and written once instead of once per operation.
+# Compiling takes a while the first time a model runs (and again for a new batch
+# shape, such as a smaller last batch); after that, each step may run faster. It
+# works on CPUs and NVIDIA GPUs; on Apple GPUs its support is still young, and on a
+# CPU it needs a C++ compiler (on a Mac, Xcode's command-line tools).
+#
+# How you compile matters with `fit`. `torch.compile(model)` returns a *wrapper*
+# whose `forward` is compiled, but `fit` calls `model.training_step(batch)`, and on
+# the wrapper that is the original model's method, which calls the original,
+# uncompiled `forward`: the timing would show no gain because nothing compiled ran.
+# `fit` therefore refuses such a wrapper, with a message that says what to do:
+
+# %% tags=["nbval-check-output"]
+try:
+    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), course_val, course_val)
+except TypeError as error:
+    print("TypeError:", error)
+
+# %% [markdown]
+# `model.compile()` compiles the model *in place*: every call of the model, also the
+# one inside `training_step`, then runs the compiled code.
+#
+# **Three arms, in rounds.** A 1024-1024 MLP gives the processor enough matrix work for
+# precision and compiling to matter. The next cell trains it three ways, each an *arm*:
+# `float32` (the plain model), `bfloat16 autocast` (the class above, where the device
+# has bfloat16 arithmetic of its own) and `compiled` (the plain model after
+# `model.compile()`). Each comparison changes one thing against `float32`: the precision,
+# or compiling. All three start from the same weights and see the same batches of 10,000
+# training images: each arm has its own loader, with a generator seeded alike.
+# `drop_last=True` leaves out each epoch's last, shorter batch (16 images at full size, a
+# different 16 each epoch), so that every batch has the same shape: the compiler would
+# otherwise compile again for the odd one.
+#
+# The same work can take a different time at another moment on this machine (compare
+# section 6's first (b) epoch with section 7's repeat of it). So the arms take turns:
+# every *round* trains one epoch of each arm (with `fit(1, ...)`; plain SGD keeps no state
+# between calls, so `wide_epochs` calls of one epoch train exactly as one call of
+# `wide_epochs` epochs), in a new order each round. A slow moment then falls on the arms
+# of one round alike, and each round gives one paired comparison. The first epoch of a new
+# model can include one-off set-up (and the compiled model's includes the compiling), so
+# the comparisons use the rounds after the first.
+
+# %%
+# A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
+# found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+if device.type == "cpu":
+    # On a CPU, torch.compile's code generator ("inductor") builds its kernels with the
+    # system's C++ compiler: by default several builds at once, after precompiling
+    # PyTorch's headers. The course keeps every lesson within 1.5 GB of memory (Binder
+    # gives 2 GB), and that needs more: build one at a time, without precompiled
+    # headers (a few seconds slower).
+    inductor_config.compile_threads = 1
+    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
+        inductor_config.cpp_cache_precompile_headers = False
+
+arm_models = {"float32": MLP, "compiled": MLP}  # the class each arm trains
+if bf16_native:
+    arm_models["bfloat16 autocast"] = MixedPrecisionMLP
+else:
+    print(
+        "Skipped bfloat16: this cell would also train the model under bfloat16 autocast, "
+        f"but this {device.type} has no bfloat16 arithmetic of its own ({bf16_reason}). "
+        "The float32 and compiled arms still run."
+    )
+arms = {}  # arm -> its model, its loader, and each epoch's seconds
+for arm, model_class in arm_models.items():
+    seed_everything(0)  # the same starting weights for every arm
+    model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
+    if arm == "compiled":
+        model.compile()
+    loader = DeviceTensorLoader(
+        train_images[:wide_size],
+        train_labels[:wide_size],
+        batch_size=256,
+        shuffle=True,
+        drop_last=True,
+        device=device,
+        generator=torch.Generator().manual_seed(0),  # the same batches for every arm
+    )
+    arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
+print(arms["float32"]["loader"])
+order = list(arms)
+for round_number in range(wide_epochs):
+    turn = order[round_number % len(order) :] + order[: round_number % len(order)]
+    for arm in turn:
+        if arm not in arms:  # compiling failed in an earlier round
+            continue
+        try:
+            # fit's own line would say "Epoch 1" every round: keep it, print our own below
+            with contextlib.redirect_stdout(io.StringIO()):
+                epoch = fit(1, 0.05, arms[arm]["model"], arms[arm]["loader"], course_val)[0]
+        except Exception as error:  # for example, no C++ compiler for the CPU kernels
+            print(f"torch.compile failed here, so its arm is skipped: {error}")
+            del arms[arm]
+            continue
+        arms[arm]["seconds"].append(epoch["train_seconds"])
+        arms[arm]["with_evaluation"].append(epoch["epoch_seconds"])
+        arms[arm]["val_acc"] = epoch["val_acc"]
+        print(
+            f"round {round_number + 1}, {arm}: {epoch['train_seconds']:.2f} s training, "
+            f"train_loss {epoch['train_loss']:.4f}, val_acc {epoch['val_acc']:.4f}"
+        )
+for arm, row in arms.items():
+    print(f"{arm}, seconds of each epoch: {', '.join(f'{s:.2f}' for s in row['seconds'])}")
+
+# %% [markdown]
+# Each arm's epochs, and each comparison round by round: an arm's epoch time over
+# `float32`'s in the same round (below 1: the arm was faster). Epochs of the same work
+# differ on this machine (the line `float32, slowest / fastest later epoch` says by how
+# much in this run), so a round counts as a *tie* when the slower of the two times is less
+# than 1.1 times the faster, and a verdict names a winner only when every round agrees.
+
+# %%
+TIE = 0.10  # a tie: the slower of two times is less than 1 + TIE times the faster
+
+
 def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
     """Median, fastest and slowest of the epochs after the first (the first if it is alone)."""
     later = seconds[1:] or seconds
     return statistics.median(later), min(later), max(later)
 
 
-def ranges_overlap(first: list[float], second: list[float]) -> bool:
-    """Whether the later epochs' ranges (fastest to slowest) of two runs overlap."""
-    _, first_fastest, first_slowest = later_epochs(first)
-    _, second_fastest, second_slowest = later_epochs(second)
-    return first_fastest <= second_slowest and second_fastest <= first_slowest
+def per_round(arm: str, baseline: str = "float32") -> list[float]:
+    """The arm's epoch time over the baseline's, round by round, after the first round."""
+    pairs = list(zip(arms[arm]["seconds"], arms[baseline]["seconds"], strict=True))
+    return [mine / theirs for mine, theirs in pairs[1:] or pairs]
 
 
-wide_train = DeviceTensorLoader(
-    train_images[:wide_size],
-    train_labels[:wide_size],
-    batch_size=256,
-    shuffle=True,
-    drop_last=True,
-    device=device,
-    generator=torch.Generator(),  # its own, seeded again before each run below
-)
-print(wide_train)
-precisions = {"float32": MLP}
-if bf16_native:
-    precisions["bfloat16 autocast"] = MixedPrecisionMLP
-else:
+for arm, row in arms.items():
+    median, fastest, slowest = later_epochs(row["seconds"])
+    print(f"{arm} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
+    print(f"{arm} validation accuracy: {row['val_acc']:.4f}")
+_, fastest, slowest = later_epochs(arms["float32"]["seconds"])
+print(f"float32, slowest / fastest later epoch: {slowest / fastest:.2f}")
+verdicts = {}  # arm -> "faster", "slower" or "unclear" against float32
+for arm in arms:
+    if arm == "float32":
+        continue
+    ratios = per_round(arm)
+    faster = sum(ratio < 1 / (1 + TIE) for ratio in ratios)
+    slower = sum(ratio > 1 + TIE for ratio in ratios)
+    print(f"{arm} / float32 epoch time in each round: {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"{arm} / float32 median epoch time: {statistics.median(ratios):.2f}")
     print(
-        "Skipped bfloat16: this cell would also train the model under bfloat16 autocast, "
-        f"but this {device.type} has no bfloat16 arithmetic of its own ({bf16_reason}). "
-        "The float32 run below still runs."
+        f"{arm} against float32, rounds faster / tied / slower: "
+        f"{faster} / {len(ratios) - faster - slower} / {slower}"
     )
-precision_seconds, precision_accuracy = {}, {}
-for label, model_class in precisions.items():
-    seed_everything(0)  # the same starting weights for both
-    wide_train.generator.manual_seed(0)  # and the same batches
-    wide_model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
-    wide_history = fit(wide_epochs, 0.05, wide_model, wide_train, course_val)
-    precision_seconds[label] = [epoch["train_seconds"] for epoch in wide_history]
-    precision_accuracy[label] = wide_history[-1]["val_acc"]
-    each = ", ".join(f"{seconds:.2f}" for seconds in precision_seconds[label])
-    median, fastest, slowest = later_epochs(precision_seconds[label])
-    print(f"{label}, seconds of each epoch: {each}")
-    print(f"{label} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
-    print(f"{label} validation accuracy: {wide_history[-1]['val_acc']:.4f}")
-if len(precision_seconds) == 2:
-    float32_median = later_epochs(precision_seconds["float32"])[0]
-    bfloat16_median = later_epochs(precision_seconds["bfloat16 autocast"])[0]
-    print(f"bfloat16 / float32 median epoch time: {bfloat16_median / float32_median:.2f}")
-    print(how_fast("bfloat16 autocast", bfloat16_median, "float32", float32_median), "per epoch")
+    if faster == len(ratios) or slower == len(ratios):
+        verdicts[arm] = "faster" if faster else "slower"
+        print(f"verdict on {arm}: {verdicts[arm]} than float32 in every round")
+    else:
+        verdicts[arm] = "unclear"
+        print(f"verdict on {arm}: no clear winner against float32: the rounds disagree or tie")
+if "bfloat16 autocast" in arms:
     # Both are fractions of the same 10,000 images: the gap is a whole number of images.
-    accuracy_gap = (
-        abs(precision_accuracy["bfloat16 autocast"] - precision_accuracy["float32"]) * 100
-    )
+    accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
     print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
     print(
         "bfloat16 against float32, validation images the gap stands for: "
         f"{round(accuracy_gap / 100 * course_val.num_samples)}"
     )
-    overlap = ranges_overlap(precision_seconds["float32"], precision_seconds["bfloat16 autocast"])
-    print("float32 and bfloat16 epoch ranges overlap:", overlap)
+if "compiled" in arms:
+    compiled, plain = arms["compiled"], arms["float32"]
+    compiling = compiled["seconds"][0] - plain["seconds"][0]
+    print(f"compiling cost, compiled minus float32 first epoch (seconds): {compiling:.1f}")
+    print(
+        "compiling cost with the evaluation (seconds): "
+        f"{compiled['with_evaluation'][0] - plain['with_evaluation'][0]:.1f}"
+    )
+    # The seconds compiling saved in each round after the first (negative: it lost time).
+    pairs = list(zip(plain["seconds"], compiled["seconds"], strict=True))[1:]
+    savings = [theirs - mine for theirs, mine in pairs]
+    each = ", ".join(f"{each_saving:.2f}" for each_saving in savings)
+    print(f"seconds saved per epoch by compiling, each round: {each}")
+    saving = statistics.median(savings) if savings else 0.0
+    print(f"seconds saved per epoch by compiling, median: {saving:.2f}")
+    if verdicts["compiled"] == "unclear":
+        print(
+            "verdict: the rounds gave no clear saving per epoch, so they give no break-even "
+            "for the compiling"
+        )
+    elif saving > 0:
+        payback_epochs = compiling / saving
+        print(f"epochs to win back the compiling: {payback_epochs:.0f}")
+        soonest = compiling / max(savings)
+        print(f"epochs to win back the compiling, soonest (largest saving): {soonest:.0f}")
+        latest = f"{compiling / min(savings):.0f}" if min(savings) > 0 else "never"
+        print(f"epochs to win back the compiling, latest (smallest saving): {latest}")
+        if payback_epochs <= wide_epochs:
+            print(f"verdict: compiling was won back within these {wide_epochs} epochs")
+        else:
+            print(
+                f"verdict: compiling was not won back within these {wide_epochs} epochs; "
+                f"a training of this model would need about {payback_epochs:.0f} epochs to "
+                "break even"
+            )
+    else:
+        print("epochs to win back the compiling: never (compiling saved no time per epoch)")
+        print("verdict: compiling did not pay in this run, however long the training")
 
 # %% [markdown]
+# **bfloat16.** On this CPU, which has bfloat16 instructions of its own (the line
+# `bfloat16 on this cpu` above says so), the epochs after the first took a median of
+# **0.94 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.51 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
+# bfloat16 autocast, each with the range of its epochs in brackets. Round by round,
+# bfloat16 took a median of
+# **0.56**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
+# time; the line `bfloat16 autocast against float32, rounds …` counts the rounds it won,
+# tied and lost, and the verdict line says whether every round agreed. The validation
+# accuracies were
+# **91.07%**<!-- output: float32 validation accuracy --> and
+# **91.07%**<!-- output: bfloat16 autocast validation accuracy -->, on the same batches
+# from the same starting weights, so the two runs differ only in the rounding of
+# bfloat16's fewer digits: a gap of
+# **0.00 points**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->,
+# **0**<!-- output: bfloat16 against float32, validation images the gap stands for -->
+# of the 10,000 validation images. That is what the fewer digits cost this training, in
+# one run; another seed would round differently.
+# These runs measure time, not accuracy: the 1024-1024 models score below section 6's
+# 32-unit model, most likely because they see fewer images (10,000 an epoch instead of
+# 50,000), with a smaller learning rate (0.05 against 0.2) and bigger batches (256
+# against 128), so they make far fewer and smaller steps; this lesson does not test
+# which of these matters. The speed depends on the hardware. With fast bfloat16 units
+# autocast can pay; without them every product is converted back and forth, which we
+# expect to make training *slower*. Always measure on your own machine before keeping it.
+#
+# **Compiling.** On this CPU, compiling cost
+# **25.7 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# of training time (the compiled model's first epoch minus the float32 one's, in the same
+# round). The evaluation compiles a graph of its own: counted with it, the first epochs
+# differ by
+# **29.1 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# Both were measured with the settings the cell chose to save memory (one build at a
+# time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
+# compile faster on a machine with more cores and memory (not measured here). Every
+# batch had the same shape, so no later compiled epoch should stand out by seconds; one
+# that did would mean the compiler ran again. The arms' epoch lines agree in their
+# losses and accuracies, at most up to the last digits: fused kernels add the same
+# numbers in another order, and can round differently.
+#
+# We expected the matrix products of this MLP, on a CPU, to run in the same library
+# kernels with or without compiling (this lesson does not list the kernels that ran);
+# what the compiler can fuse is the work around them (adding the bias, the ReLU, and
+# their gradients), so any gain comes from that work alone. Round by round, a compiled
+# epoch took a median of
+# **1.06 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# float32 one; the rounds line and the verdict line say whether every round agreed. The
+# lines `seconds saved per epoch by compiling …` give the saving in seconds, round by round
+# and its median (a negative saving means compiling lost time), to set against the
+# compiling's
+# **25.7 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# The compiling cost divided by the seconds saved per epoch is the number of epochs (of
+# 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
+# compiling …` give it, with the soonest and the latest that the rounds' savings allow,
+# or `never` where compiling saved no time; the last verdict line says whether the
+# compiling was won back, and within how many epochs. Where the rounds gave no clear
+# winner, a saving of that size is within the epochs' own variation, and the cell gives
+# no break-even at all: the payback would rest on noise. Compiling pays off only for a training
+# longer than the payback, of one model with batches of one shape. On a GPU, where each
+# step of a small model is many short kernels, fusing them can save more: measure it
+# there with the same cell. Run the cell a second time and compare the compiling cost:
+# it should drop, because PyTorch keeps the kernels it compiled in a cache on disk (the
+# run whose outputs you see started with an empty cache).
+#
 # `fit` has no gradient scaler, so `float16` gets a short training loop of its
 # own. It runs on a CUDA GPU, and on an Apple GPU, where current PyTorch has float16
 # autocast and `GradScaler("mps")` too (the course has not timed it there, and an
@@ -1071,7 +1278,15 @@ def train_epoch_float16(
 
 if device.type in ("cuda", "mps"):
     seed_everything(0)
-    wide_train.generator.manual_seed(0)  # the batches of the runs above
+    half_train = DeviceTensorLoader(
+        train_images[:wide_size],
+        train_labels[:wide_size],
+        batch_size=256,
+        shuffle=True,
+        drop_last=True,
+        device=device,
+        generator=torch.Generator().manual_seed(0),  # the batches of the arms above
+    )
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
     )
@@ -1079,7 +1294,7 @@ if device.type in ("cuda", "mps"):
     half_optimizer = torch.optim.SGD(half_model.parameters(), 0.05)
     scaler = torch.amp.GradScaler(device.type)
     half_seconds = [
-        train_epoch_float16(half_model, wide_train, half_optimizer, scaler)
+        train_epoch_float16(half_model, half_train, half_optimizer, scaler)
         for _ in range(wide_epochs)
     ]
     half_accuracy = evaluate(half_model, course_val)["val_acc"]
@@ -1091,192 +1306,11 @@ if device.type in ("cuda", "mps"):
 else:
     print(
         "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
-        "model for the same epochs with float16 autocast and a GradScaler, and print their times "
-        "and the validation accuracy beside the lines above. float16 pays off through a "
-        "GPU's float16 units, which a CPU lacks."
+        "model for the same epochs with float16 autocast and a GradScaler, after the rounds "
+        "above rather than in them, and print their times and the validation accuracy. "
+        "float16 pays off through a GPU's float16 units, which a CPU lacks."
     )
 
-# %% [markdown]
-# On this CPU, which has bfloat16 instructions of its own (the line `bfloat16 on this
-# cpu` at the start of this section says so), the epochs after the first took a median of
-# **0.78 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
-# **0.43 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
-# bfloat16 autocast, each with the range of its epochs in brackets: bfloat16 took
-# **0.55**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
-# the line after it says it in words. That rests on one run of each model. Where the two
-# ranges overlap, the gap is not one to count on; the line `float32 and bfloat16 epoch
-# ranges overlap` says whether they did. The validation accuracies were
-# **89.80%**<!-- output: float32 validation accuracy --> and
-# **89.79%**<!-- output: bfloat16 autocast validation accuracy -->, one run each, on the
-# same batches from the same starting weights, so the two runs differ only in the
-# rounding of bfloat16's fewer digits: a gap of
-# **0.01 points**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->,
-# **1**<!-- output: bfloat16 against float32, validation images the gap stands for -->
-# of the 10,000 validation images. That is what the fewer digits cost this training, in
-# one run; another seed would round differently.
-# These runs measure time, not accuracy: the 1024-1024 models score below section 6's
-# 32-unit model, most likely because they see fewer images (10,000 an epoch instead of
-# 50,000), with a smaller learning rate (0.05 against 0.2) and bigger batches (256
-# against 128), so they make far fewer and smaller steps; this lesson does not test
-# which of these matters. The speed depends on the hardware. With fast bfloat16 units autocast
-# can pay; without them every product is converted back and forth, which we expect
-# to make training *slower*. Always measure on your own machine before keeping it.
-#
-# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
-# does the work of several operations (say, adding the bias and the ReLU), so the
-# data are read and written once instead of once per operation.
-# Compiling takes a while the first time a model runs (and again for a new batch
-# shape, such as a smaller last batch); after that, each step may run faster. It
-# works on CPUs and NVIDIA GPUs; on Apple GPUs its support is still young, and on a
-# CPU it needs a C++ compiler (on a Mac, Xcode's command-line tools).
-#
-# How you compile matters with `fit`. `torch.compile(model)` returns a *wrapper*
-# whose `forward` is compiled, but `fit` calls `model.training_step(batch)`, and on
-# the wrapper that is the original model's method, which calls the original,
-# uncompiled `forward`: the timing would show no gain because nothing compiled ran.
-# `fit` therefore refuses such a wrapper, with a message that says what to do:
-
-# %% tags=["nbval-check-output"]
-try:
-    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), wide_train, course_val)
-except TypeError as error:
-    print("TypeError:", error)
-
-# %% [markdown]
-# `model.compile()` compiles the model *in place*: every call of the model, also the
-# one inside `training_step`, then runs the compiled code. The same model, seed and
-# batches as the mixed-precision runs (`wide_train`, every batch of one shape),
-# trained for `wide_epochs` epochs without and with it. A first epoch can pay one-off
-# set-up (compare each run's first epoch with its later ones), and the compiled one pays
-# the compiling on top, so the compiling costs about the difference between the two
-# first epochs. The median of the later epochs is the
-# speed that follows, and their range shows how much the same work varies from epoch
-# to epoch on this machine:
-
-# %%
-# A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
-# found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-if device.type == "cpu":
-    # On a CPU, torch.compile's code generator ("inductor") builds its kernels with the
-    # system's C++ compiler: by default several builds at once, after precompiling
-    # PyTorch's headers. The course keeps every lesson within 1.5 GB of memory (Binder
-    # gives 2 GB), and that needs more: build one at a time, without precompiled
-    # headers (a few seconds slower).
-    inductor_config.compile_threads = 1
-    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
-        inductor_config.cpp_cache_precompile_headers = False
-compile_seconds = {}  # training seconds of each epoch
-with_evaluation = {}  # first epoch's seconds with its evaluation, which compiles too
-for label in ("eager", "compiled"):
-    seed_everything(0)  # the same initial weights for both
-    wide_train.generator.manual_seed(0)  # and the same batches
-    compile_model = to_device(MLP(28 * 28, [1024, 1024], 10), device)
-    if label == "compiled":
-        compile_model.compile()
-    try:
-        compile_history = fit(wide_epochs, 0.05, compile_model, wide_train, course_val)
-    except Exception as error:  # for example, no C++ compiler for the CPU kernels
-        print(f"torch.compile failed here, so this comparison is skipped: {error}")
-        break
-    compile_seconds[label] = [epoch["train_seconds"] for epoch in compile_history]
-    with_evaluation[label] = compile_history[0]["epoch_seconds"]
-if len(compile_seconds) == 2:
-    for label, seconds in compile_seconds.items():
-        median, fastest, slowest = later_epochs(seconds)
-        print(f"{label}, seconds per epoch: {', '.join(f'{each:.2f}' for each in seconds)}")
-        print(
-            f"{label} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})"
-        )
-    eager = later_epochs(compile_seconds["eager"])[0]
-    compiled = later_epochs(compile_seconds["compiled"])[0]
-    compiling = compile_seconds["compiled"][0] - compile_seconds["eager"][0]
-    print(
-        f"compiling cost, compiled first epoch minus eager first epoch (seconds): {compiling:.1f}"
-    )
-    print(
-        "compiling cost with the evaluation (seconds): "
-        f"{with_evaluation['compiled'] - with_evaluation['eager']:.1f}"
-    )
-    print(f"compiled / eager median epoch time: {compiled / eager:.2f}")
-    print(f"compiled speed-up per epoch, eager / compiled median: {eager / compiled:.2f}")
-    print(f"size of the difference between the medians (seconds): {abs(eager - compiled):.2f}")
-    print(how_fast("compiled", compiled, "eager", eager), "per epoch")
-    overlap = ranges_overlap(compile_seconds["eager"], compile_seconds["compiled"])
-    print("eager and compiled epoch ranges overlap:", overlap)
-    for label, seconds in compile_seconds.items():
-        print(f"{label} total seconds, {len(seconds)} epochs: {sum(seconds):.2f}")
-    if compiled < eager:
-        payback_epochs = compiling / (eager - compiled)
-        print(f"epochs to win back the compiling: {payback_epochs:.0f}")
-        # From the epochs' ranges: the largest and the smallest saving they allow.
-        _, eager_fastest, eager_slowest = later_epochs(compile_seconds["eager"])
-        _, compiled_fastest, compiled_slowest = later_epochs(compile_seconds["compiled"])
-        soonest = compiling / (eager_slowest - compiled_fastest)
-        smallest_saving = eager_fastest - compiled_slowest
-        latest = f"{compiling / smallest_saving:.0f}" if smallest_saving > 0 else "never"
-        print(f"epochs to win back the compiling, soonest from the epochs' ranges: {soonest:.0f}")
-        print(f"epochs to win back the compiling, latest from the epochs' ranges: {latest}")
-        if payback_epochs <= wide_epochs:
-            print(f"verdict: compiling was won back within these {wide_epochs} epochs")
-        else:
-            print(
-                f"verdict: compiling was not won back within these {wide_epochs} epochs; "
-                f"a training of this model would need about {payback_epochs:.0f} epochs to "
-                "break even"
-            )
-    else:
-        print("epochs to win back the compiling: never (the compiled epochs were not faster)")
-        print("verdict: compiling does not pay on this machine, however long the training")
-
-# %% [markdown]
-# On this CPU, compiling cost
-# **19.2 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
-# of training time (the compiled model's first epoch minus the eager one's). The
-# evaluation compiles a graph of its own: counted with it, the first epochs differ by
-# **21.6 s**<!-- output: compiling cost with the evaluation (seconds) -->.
-# Both were measured with the settings the cell chose to save memory (one build at a
-# time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
-# compile faster on a machine with more cores and memory (not measured here). Compare
-# the two medians of the later epochs with their ranges: where the ranges overlap, the
-# difference is not one you can count on (the line `eager and compiled epoch ranges
-# overlap` says whether they did), and each rests on one run of 3 later epochs. Every
-# batch had the same shape, so no later compiled epoch should stand out by seconds; one
-# that did would mean the compiler ran again.
-# The two models' epoch lines agree in their losses and accuracies, at most up to the
-# last digits: fused kernels add the same numbers in another order, and can round
-# differently.
-#
-# **What we expected, and what the output shows.** We expected the matrix products of
-# this MLP, on a CPU, to run in the same library kernels with or without compiling
-# (this lesson does not list the kernels that ran); what the
-# compiler can fuse is the work around them (adding the bias, the ReLU, and their
-# gradients), so any gain comes from that work alone. In this run a compiled epoch took
-# **1.14 times**<!-- output: compiled / eager median epoch time --> as long as an eager
-# one, in one run of each (the line in words says which was faster): the two medians
-# differed by
-# **0.09 s**<!-- output: size of the difference between the medians (seconds) --> per
-# epoch, against the compiling's
-# **19.2 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->.
-# The compiling cost divided by the seconds saved per epoch is the number of epochs (of
-# 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
-# compiling …` give it, with the soonest and the latest that the epochs' ranges allow, or
-# `never` where the compiled epochs were not faster; the verdict line says whether the
-# compiling was won back, and within how many epochs. Where the two runs' epoch ranges
-# overlap (the line `eager and compiled epoch ranges overlap`), this run cannot say which
-# was faster. Even where they do not, compare the same float32 model in two cells: it
-# took a median of
-# **0.78 s**<!-- output: float32 median seconds, later epochs --> an epoch in the
-# mixed-precision cell and
-# **0.63 s**<!-- output: eager median seconds, later epochs --> here, as the eager run,
-# on the same batches. Work that drifts that much between cells can hide a small gain or
-# loss from compiling: read this cell's verdict as one run's, on this CPU. The same
-# drift applies to the bfloat16 comparison above.
-# Compiling pays off only for a training longer than the
-# payback, of one model with batches of one shape. On a GPU, where each step of a small
-# model is many short kernels, fusing them can save more: measure it there with the
-# same cell. Run the cell a second time and compare the compiling cost: it should drop,
-# because PyTorch keeps the kernels it compiled in a cache on disk.
 
 # %% [markdown]
 # ## Summary
@@ -1290,7 +1324,8 @@ if len(compile_seconds) == 2:
 #   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, and not to help tiny models or
 #   starved pipelines: measure it with the cells above on a machine with a GPU.
-# - `pin_memory` skips the extra copy into a pinned buffer, and `non_blocking` lets
+# - `pin_memory` has the `DataLoader` put each batch in pinned memory ahead of use, so the
+#   copy to a GPU needs no extra staging copy in the loop, and `non_blocking` lets
 #   Python go on while a copy is queued; a generator (`yield`) lets
 #   `DeviceDataLoader` move each batch just in time.
 # - Per-image transforms in a `DataLoader` can cost far more than the training
@@ -1420,7 +1455,7 @@ if check_exercise(
             f"2048-2048 MLP on {name}, first / second epoch time: {first_epoch / second_epoch:.2f}"
         )
         # One-off set-up shows as a first epoch longer than the second by more than the
-        # same work varies from epoch to epoch (compare section 8's ranges): 10% here.
+        # same work varies from epoch to epoch: 10% here, section 8's tie band.
         if first_epoch > 1.1 * second_epoch:
             set_up = "the first epoch paid one-off set-up"
         else:
@@ -1442,16 +1477,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **2.72 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.69 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **2.78 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.77 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
-# epochs of section 8's float32 and eager models with their later ones). How much a
+# epochs of section 8's arms with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **69.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **71.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1462,15 +1497,17 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **70.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **114.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **59.6**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **73.8 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **110.8**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **117.8 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **0.98**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **0.62**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **39.8 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
+# That range is only the spread of section 2's repeats, timed minutes earlier, not an
+# error bar on the prediction: the ratio says how far the prediction missed.
 # The prediction counts only the matrix products, as if each ran as fast as a square
 # 2048 x 2048 one; it leaves out the ReLUs, the update, the narrower products' own speed
 # and any change in the load on the CPU since section 2. The ratio says how far all of
@@ -1488,16 +1525,19 @@ if check_exercise(
 # seconds per step, one per repeat.
 #
 # `make_step(batch_size, on)` below returns such a step for the lesson's 32-unit MLP on
-# one fixed batch of random images already on the device (so that only the training
-# step is timed, not the loading). For batch sizes 16, 64, 256 and 1024, time it with
-# `time_step` on every device in `devices`, and store the lists in `step_table`
-# (batch size -> device type -> list of seconds per step). Take the repeats in
-# *rounds*: each round times one repeat (`repeats=1`) of every batch size in turn, and
-# adds it to that size's list; 7 rounds give 7 repeats each. A slow moment of the
-# machine then falls on all batch sizes alike instead of on the one being timed, so
-# comparing the sizes repeat by repeat is fair. At which batch size is the GPU faster
-# than the CPU? (Without a GPU, see how the CPU's time per step and per image change
-# as batches grow.)
+# one fixed batch of random images already on the device (so that only the training step
+# is timed, not the loading). Then write `time_in_rounds(steps, on, rounds=7)`: `steps`
+# maps each batch size to its step function, and the repeats are taken in *rounds*: each
+# round times one repeat (`time_step(..., repeats=1)`) of every batch size in turn, in a
+# new order each round (rotate it, as section 8 does), and adds it to that size's list; it
+# returns those lists (batch size -> list of seconds per step, one per round). A slow
+# moment of the machine then falls on all batch sizes of a round alike instead of on the
+# one being timed, and no size always runs right after the same one, so comparing the
+# sizes round by round is fair. For batch sizes 16, 64, 256 and 1024, time the steps of
+# every device in `devices` with `time_in_rounds`, and store the lists in `step_table`
+# (batch size -> device type -> list of seconds per step). At which batch size is the GPU
+# faster than the CPU? (Without a GPU, see how the CPU's time per step and per image
+# change as batches grow.)
 
 
 # %%
@@ -1523,7 +1563,7 @@ batch_sizes = (16, 64, 256, 1024)
 
 # %%
 ### BEGIN SOLUTION
-# Hint: warm up with step(); per repeat: synchronize, clock, 10+ steps, synchronize, clock
+# Hint: warm up; per repeat: sync, clock, 10+ steps, sync, clock; a round: each size once
 def time_step(step, on: torch.device, steps: int = 20, repeats: int = 7) -> list[float]:
     """Seconds per call of step() on device on, once per repeat, after a warm-up."""
     step()  # warm-up: the first step pays one-off set-up
@@ -1538,25 +1578,36 @@ def time_step(step, on: torch.device, steps: int = 20, repeats: int = 7) -> list
     return repeat_seconds
 
 
-steps_to_time = {
-    size: {each.type: make_step(size, each) for each in devices} for size in batch_sizes
-}
-step_table = {size: {each.type: [] for each in devices} for size in batch_sizes}
-for _ in range(7):  # rounds: one repeat of every batch size and device in turn
+def time_in_rounds(steps: dict, on: torch.device, rounds: int = 7) -> dict:
+    """Seconds per step of each batch size, one repeat per round, every size in each round."""
+    by_size = {size: [] for size in steps}
+    order = list(steps)
+    for round_number in range(rounds):
+        shift = round_number % len(order)  # a new order each round
+        for size in order[shift:] + order[:shift]:
+            by_size[size] += time_step(steps[size], on, repeats=1)
+    return by_size
+
+
+step_table = {size: {} for size in batch_sizes}
+for each in devices:
+    found = time_in_rounds({size: make_step(size, each) for size in batch_sizes}, each)
     for size in batch_sizes:
-        for each in devices:
-            step_table[size][each.type] += time_step(
-                steps_to_time[size][each.type], each, repeats=1
-            )
+        step_table[size][each.type] = found[size]
 ### END SOLUTION
 
 # %%
-if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices):
+if check_exercise(
+    2, time_step=time_step, time_in_rounds=time_in_rounds, step_table=step_table, devices=devices
+):
 
-    def shorter_pairs(first: list[float], second: list[float]) -> str:
-        """In how many (first repeat, second repeat) pairs the first was shorter."""
-        shorter = sum(a < b for a in first for b in second)
-        return f"{shorter} (of {len(first) * len(second)} pairs)"
+    def round_counts(first: list[float], second: list[float]) -> tuple[int, int, int]:
+        """Rounds where the first repeat was shorter, tied, longer than the second's: a tie
+        when the longer is less than 1.1 times the shorter, section 8's band."""
+        pairs = list(zip(first, second, strict=True))
+        shorter = sum(a * 1.1 <= b for a, b in pairs)
+        longer = sum(b * 1.1 <= a for a, b in pairs)
+        return shorter, len(pairs) - shorter - longer, longer
 
     for name in step_table[16]:
         for size, timings in step_table.items():
@@ -1571,10 +1622,12 @@ if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices
                 f"{name} microseconds per image, batch {size}: "
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
-        print(
-            f"{name} repeat pairs where batch 16's step was shorter than batch 64's: "
-            f"{shorter_pairs(step_table[16][name], step_table[64][name])}"
-        )
+        shorter, tied, longer = round_counts(step_table[16][name], step_table[64][name])
+        rounds_run = len(step_table[16][name])
+        print(f"{name} rounds with batch 16's step shorter than batch 64's: {shorter}")
+        print(f"{name} rounds with the two steps tied (within a tenth): {tied}")
+        print(f"{name} rounds with batch 16's step longer than batch 64's: {longer}")
+        print(f"{name} rounds in all: {rounds_run}")
         ratio = statistics.median(step_table[1024][name]) / statistics.median(step_table[16][name])
         print(f"{name} step time, batch 1024 / batch 16: {ratio:.1f}")
     gpu_names = [name for name in step_table[16] if name != "cpu"]
@@ -1591,24 +1644,29 @@ if check_exercise(2, time_step=time_step, step_table=step_table, devices=devices
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.405 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.777 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.631 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **2.222 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **3.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **25.32 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.74 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **39.44 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **2.17 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. Between neighbouring small batches the step times differ
-# little, so the order of two medians says little on its own: pairing each repeat at
-# batch 16 with each at batch 64, the batch-16 step was the shorter in
-# **45**<!-- output: cpu repeat pairs where batch 16's step was shorter than batch 64's -->
-# of the 49 pairs in this run. This solution took the repeats in rounds, batch 16 then
-# 64 then the others (the check cannot see that), so a slow stretch of the machine that
-# lasted several repeats fell on both sizes alike rather than on one of them. A count
-# near 49 means a small but consistent difference; one near 25, none that these repeats
-# can show; counts in between, a weak one at most. Read the count with the two medians
-# and their ranges in the first lines. On a
+# little, so the order of two medians says little on its own. Round by round, each
+# repeat at batch 16 against the one at batch 64 taken in the same round, with section
+# 8's tie band, the batch-16 step was the shorter in
+# **6**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# tied in
+# **1**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
+# longer in
+# **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
+# **7**<!-- output: cpu rounds in all -->. The repeats were taken in rounds, in a new order
+# each round (the check ran `time_in_rounds` with steps that log their batch size, and
+# saw the order), so a slow stretch of the machine fell on both sizes of a round alike
+# rather than on one of them. Where every round went one way, the difference is a
+# consistent one; where the rounds split or tie, these repeats cannot show one. Read the
+# counts with the two medians and their ranges in the first lines. On a
 # GPU the fixed cost of a step is larger and the work per image smaller, so we expect
 # it to win only from some batch size on: the last line finds it, counting only batch
 # sizes where every GPU repeat beat every CPU repeat.
@@ -1642,7 +1700,7 @@ check_exercise("Q1", answer_q1=answer_q1)
 # GPU: 10 queued steps read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->
 # without `synchronize` and
-# **0.25 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
+# **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 # after it.
 
 # %% [markdown]
@@ -1667,13 +1725,14 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **7.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **8.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **7.58 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **7.66 s**<!-- output: classic pipeline seconds per epoch --> for one classic
-# epoch, which does both: the one-off pass is the same `DataLoader` work plus a copy into
-# one tensor, so it costs about a classic epoch, not less.
+# **9.06 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **11.41 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
+# image by image, so it costs the same order of time as one (compare the lines above); a
+# classic epoch also collates batches of 128 and runs the training steps.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1695,7 +1754,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1719,15 +1778,16 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **19.2 s**<!-- output: compiling cost, compiled first epoch minus eager first epoch (seconds) -->
-# and a compiled epoch took
-# **1.14 times**<!-- output: compiled / eager median epoch time --> as long as an eager
-# one (one run of each). Dividing the cost by the seconds saved per epoch gives the
-# payback, the epochs of 10,000 images a training needs before compiling has shortened
-# it (`never` where the compiled epochs were not faster): a training must run longer
-# than that for compiling to pay, with batches of one shape so that it does not compile
-# again. Section 8's lines `epochs to win back the compiling …` and its verdict line say
-# what that run found.
+# **25.7 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# and a compiled epoch took a median of
+# **1.06 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# float32 one, round by round in one run (section 8's verdict line on `compiled` says
+# whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
+# payback, the epochs of 10,000 images a training needs before compiling has shortened it
+# (`never` where the compiled epochs were not faster): a training must run longer than
+# that for compiling to pay, with batches of one shape so that it does not compile again.
+# Where the rounds gave no clear winner, the saving is within the epochs' own variation
+# and section 8 gives no payback; its last verdict line says what that run found.
 
 # %% [markdown]
 # **Question 5.** Section 8 trained the same model in float32 and under bfloat16
@@ -1751,7 +1811,8 @@ check_exercise("Q5", answer_q5=answer_q5)
 # **(b).** The matrix products inside `forward` run in bfloat16, and so do their
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. In the committed run, on a CPU
-# with bfloat16 instructions, the bfloat16 epochs took
-# **0.55**<!-- output: bfloat16 / float32 median epoch time --> of float32's time, and
-# the two validation accuracies are printed beside each other in section 8 (one run
-# each). On a device without bfloat16 arithmetic of its own, expect no such gain.
+# with bfloat16 instructions, the bfloat16 epochs took a median of
+# **0.56**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
+# time, round by round in one run (section 8's verdict line says whether every round
+# agreed), and the two validation accuracies are printed beside each other there. On a device
+# without bfloat16 arithmetic of its own, expect no such gain.

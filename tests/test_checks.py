@@ -15,6 +15,7 @@ import importlib
 import math
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 import jupytext
@@ -948,9 +949,35 @@ def lesson04_measured_table():
     return table
 
 
+def lesson04_time_in_rounds(
+    steps, on, rounds=7, *, in_rounds=True, per_round=1, rotate=True, own_clock=False
+):
+    """Exercise 2's time_in_rounds, or the same with one named mistake: every repeat of one
+    batch size before the next (`in_rounds=False`), several repeats a round, the same order
+    in every round, or a clock of its own without a warm-up or synchronize."""
+    timings = {size: [] for size in steps}
+    if not in_rounds:
+        for size, step in steps.items():
+            timings[size] += lesson04_time_step(step, on, repeats=rounds)
+        return timings
+    order = list(steps)
+    for round_number in range(rounds):
+        shift = round_number % len(order) if rotate else 0
+        for size in order[shift:] + order[:shift]:
+            if own_clock:
+                start = time.perf_counter()
+                for _ in range(10):
+                    steps[size]()
+                timings[size].append((time.perf_counter() - start) / 10)
+            else:
+                timings[size] += lesson04_time_step(steps[size], on, repeats=per_round)
+    return timings
+
+
 def lesson04_exercise2(**mistake):
     return {
         "time_step": lambda step, on: lesson04_time_step(step, on, **mistake),
+        "time_in_rounds": lesson04_time_in_rounds,
         "step_table": lesson04_measured_table(),
         "devices": CPU,
     }
@@ -975,6 +1002,24 @@ def test_lesson04_exercise2_passes_a_timing_that_warms_up_waits_and_repeats():
 )
 def test_lesson04_exercise2_finds_each_mistake_in_time_step(mistake, fragment):
     assert_wrong(lesson04, 2, fragment, **lesson04_exercise2(**mistake))
+
+
+def test_lesson04_exercise2_wants_the_repeats_in_rounds():
+    answer = lesson04_exercise2()
+    passed = run(lesson04, 2, **answer)
+    assert any("one repeat of every size per round" in line for line in passed.details), passed
+    size_by_size = {
+        **answer,
+        "time_in_rounds": partial(lesson04_time_in_rounds, in_rounds=False),
+    }
+    order = "in this order (each number a run of steps of one size): 16 64 256 1024. Take"
+    assert_wrong(lesson04, 2, order, **size_by_size)
+    fixed = {**answer, "time_in_rounds": partial(lesson04_time_in_rounds, rotate=False)}
+    assert_wrong(lesson04, 2, "in the same order in every round (16 64 256 1024 16", **fixed)
+    own_clock = {**answer, "time_in_rounds": partial(lesson04_time_in_rounds, own_clock=True)}
+    assert_wrong(lesson04, 2, "not with a clock of its own", **own_clock)
+    two_a_round = {**answer, "time_in_rounds": partial(lesson04_time_in_rounds, per_round=2)}
+    assert_wrong(lesson04, 2, "returned 6 times for batch 16: return one per round", **two_a_round)
 
 
 def test_lesson04_exercise2_finds_mistakes_in_the_table():
@@ -1621,10 +1666,29 @@ def test_lesson06_exercise3_takes_devices_as_strings_and_ids_as_devices():
         if cuda_available and gpu_count >= local_world_size:
             return "nccl", f"cuda:{local_rank}", [torch.device("cuda", local_rank)]
         if cuda_available:
-            raise RuntimeError("too few GPUs")
+            raise ValueError(f"{gpu_count} GPUs for {local_world_size} processes")
         return "gloo", "cpu", None
 
     assert_passes(lesson06, 3, choose_backend=as_strings)
+
+
+def test_lesson06_exercise3_wants_a_value_error_that_gives_the_counts():
+    def refuses_with(error):
+        def choose(cuda_available, gpu_count, rank, local_rank, local_world_size):
+            if cuda_available and gpu_count < local_world_size:
+                raise error
+            return choose_backend(cuda_available, gpu_count, rank, local_rank, local_world_size)
+
+        return choose
+
+    wrong_type = refuses_with(RuntimeError("1 GPU, 2 processes"))
+    assert_wrong(
+        lesson06, 3, "raised RuntimeError: 1 GPU, 2 processes. Refuse", choose_backend=wrong_type
+    )
+    silent = refuses_with(ValueError("not enough GPUs"))
+    assert_wrong(
+        lesson06, 3, "does not give the 1 GPU(s) and the 2 processes", choose_backend=silent
+    )
 
 
 @pytest.mark.parametrize(

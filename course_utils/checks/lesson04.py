@@ -488,7 +488,7 @@ def _exercise_1(
     require(
         where == names[-1],
         f"`big_model` is on {where}, but the last device in `devices` is {names[-1]}: "
-        "keep the last model you timed, moved to its device before its optimizer was built.",
+        "keep the last model you timed (built, seeded, on its device).",
     )
     weights = sum(parameter.numel() for parameter in big_model.parameters())
     small = sum(parameter.numel() for parameter in MLP(28 * 28, [32], 10).parameters())
@@ -574,10 +574,97 @@ def _cpu_step(batch_size: int) -> Callable[[], None]:
     return step
 
 
+CHECK_ROUNDS = 3  # rounds the check asks time_in_rounds for
+
+
+class _LoggedStep(SimulatedStep):
+    """A simulated step that also logs its batch size each time it runs."""
+
+    def __init__(self, gpu: SimulatedGPU, size: int, calls: list[int]):
+        super().__init__(gpu)
+        self.size, self.calls = size, calls
+
+    def __call__(self) -> None:
+        self.calls.append(self.size)
+        super().__call__()
+
+    def __repr__(self) -> str:
+        return f"a simulated training step at batch {self.size}"
+
+
+def _check_rounds(time_in_rounds: Callable[..., Any]) -> str:
+    """Call ``time_in_rounds`` on a simulated GPU with steps that log their batch size: were
+    the repeats taken in rounds, each round one repeat of every batch size, and did each
+    come back as the seconds of one step, one per round?"""
+    require(callable(time_in_rounds), "`time_in_rounds` should be your function of rounds.")
+    calls: list[int] = []
+    gpu = SimulatedGPU(STEP_SECONDS, SETUP_SECONDS)
+    steps = {size: _LoggedStep(gpu, size, calls) for size in BATCH_SIZES}
+    with simulated_synchronize(gpu, time_in_rounds):
+        returned = call_learner_code(
+            time_in_rounds,
+            steps,
+            torch.device("cuda"),
+            CHECK_ROUNDS,
+            name="time_in_rounds",
+            advice="It is called as time_in_rounds(steps, on, rounds), with steps a dict from "
+            "batch size to a step function.",
+        )
+    require_keys(returned, BATCH_SIZES, f"time_in_rounds(steps, on, {CHECK_ROUNDS})")
+    step_ms = STEP_SECONDS * 1e3
+    for size in BATCH_SIZES:
+        times = _times(returned[size], f"time_in_rounds(...)[{size}]", CHECK_ROUNDS)
+        require(
+            len(times) == CHECK_ROUNDS,
+            f"`time_in_rounds(steps, on, {CHECK_ROUNDS})` returned {len(times)} times for "
+            f"batch {size}: return one per round, {CHECK_ROUNDS} in all (call `time_step` "
+            "with `repeats=1` for each batch size in each round).",
+        )
+        require(
+            all(0.5 * STEP_SECONDS <= each <= 2 * STEP_SECONDS for each in times),
+            f"On a simulated GPU where each step takes {step_ms:.0f} ms, "
+            f"`time_in_rounds` returned {', '.join(f'{each * 1e3:.3g}' for each in times)} ms "
+            f"for batch {size}: time each repeat with your `time_step` (warm-up, "
+            "`synchronize(on)` around the clock, seconds per step), not with a clock of its own.",
+        )
+    # Which batch size ran, block by block: a round holds one block of every size.
+    blocks = [size for index, size in enumerate(calls) if index == 0 or calls[index - 1] != size]
+    width = len(BATCH_SIZES)
+    rounds = [blocks[start : start + width] for start in range(0, len(blocks), width)]
+    in_rounds = len(rounds) == CHECK_ROUNDS and all(
+        sorted(each) == sorted(BATCH_SIZES) for each in rounds
+    )
+    shown = " ".join(map(str, blocks[:12])) + (" ..." if len(blocks) > 12 else "")
+    require(
+        in_rounds,
+        f"Asked for {CHECK_ROUNDS} rounds, `time_in_rounds` ran the steps of the batch sizes "
+        f"in this order (each number a run of steps of one size): {shown}. Take the "
+        "repeats in rounds: in each round, one repeat (`repeats=1`) of every batch size in "
+        "turn, so that a slow moment of the machine falls on every size alike.",
+    )
+    require(
+        len({tuple(each) for each in rounds}) > 1,
+        f"`time_in_rounds` ran the batch sizes in the same order in every round ({shown}): "
+        "change the order from round to round (rotate it, as section 8 does), so that no "
+        "size always runs right after the same one.",
+    )
+    return (
+        f"`time_in_rounds`, asked for {CHECK_ROUNDS} rounds on a simulated GPU "
+        f"({step_ms:.0f} ms a step), ran the batch sizes in the order {shown}: one repeat "
+        "of every size per round, in a new order from round to round; it returned one time per "
+        "round for each size, each "
+        f"within a factor of 2 of {step_ms:.0f} ms"
+    )
+
+
 def _exercise_2(
-    time_step: Callable[..., Any], step_table: Any, devices: Sequence[torch.device]
+    time_step: Callable[..., Any],
+    time_in_rounds: Callable[..., Any],
+    step_table: Any,
+    devices: Sequence[torch.device],
 ) -> list[str]:
     checked, steps = _check_time_step(time_step)
+    checked.append(_check_rounds(time_in_rounds))
     require_keys(step_table, BATCH_SIZES, "step_table")
     names = _device_names(devices)
     medians = {}
@@ -651,8 +738,6 @@ def _exercise_2(
         f"a fastest repeat close to the table's ({stored_fresh}): a median ratio of "
         f"{ratio:.2f}, below the {totals_limit:.1f} that would suggest totals of its "
         f"{steps:.0f} steps instead of seconds per step",
-        "(not checked: whether you took the repeats in rounds, as the exercise asks; the "
-        "comparison of neighbouring batch sizes is fair only if you did)",
     ]
 
 
@@ -663,7 +748,7 @@ EXERCISES = {
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="warm up with step(); per repeat: synchronize, clock, 10+ steps, synchronize, clock",
+        hint="warm up; per repeat: sync, clock, 10+ steps, sync, clock; a round: each size once",
         test=_exercise_2,
     ),
 }
