@@ -1219,6 +1219,11 @@ def test_lesson05_exercise1_finds_an_unfair_or_misjudged_comparison():
     answer = overfit_answer(full, 15)
     answer["overfit_models"] = {"augmented": model}
     assert_wrong(lesson05, 1, "no entry for 'plain'", **answer)
+    # fit_one_cycle records each step's learning rate: the exercise trains at one rate.
+    one_cycle = overfit_answer(copy.deepcopy(full), 15)
+    for epoch in one_cycle["overfit_histories"]["plain"]:
+        epoch["lrs"] = [0.02]
+    assert_wrong(lesson05, 1, "as `fit_one_cycle` does", **one_cycle)
 
 
 def test_lesson05_exercise1_wants_the_same_batches_transforms_and_learning_rate():

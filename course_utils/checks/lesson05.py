@@ -263,6 +263,12 @@ def _exercise_1(
     for label in labels:
         history, model = overfit_histories[label], overfit_models[label]
         _history(history, f"overfit_histories[{label!r}]", overfit_epochs, "overfit_epochs")
+        require(
+            not any(isinstance(epoch, dict) and "lrs" in epoch for epoch in history),
+            f"`overfit_histories[{label!r}]` records a learning rate for every step, as "
+            "`fit_one_cycle` does: the exercise trains with `fit` at one rate throughout, so "
+            "that augmentation is the only thing the runs change.",
+        )
         require_type(model, nn.Module, f"overfit_models[{label!r}]", "the trained model")
         starts[label] = _weights(
             overfit_starts[label], f"overfit_starts[{label!r}]", model, f"overfit_models[{label!r}]"
