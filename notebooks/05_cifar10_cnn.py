@@ -232,7 +232,10 @@ print(
 )
 
 # %% [markdown]
-# Every epoch would decode the same 50,000 image files again. Instead, as in
+# (This first figure is rough: one pass of 20 batches, including the loader's start-up,
+# in a random order over all 50,000 files. Section 2 times the same kind of loader more
+# carefully, three passes in turns after an untimed batch.) Every epoch would decode the
+# same 50,000 image files again. Instead, as in
 # lesson 04, decode them **once** into a tensor of bytes (`PILToTensor` keeps the
 # 0-255 values as `uint8`, a quarter of the memory of `float32`), keep that on the
 # device, and normalise and augment whole batches there.
@@ -305,8 +308,9 @@ print(f"mean {channel_mean}, std {channel_std}")
 # `batch_transform` from `course_utils.augment` turns a `uint8` batch into
 # normalised floats and, for training, crops and flips each image with its own
 # random choice. `DeviceTensorLoader` applies it to every batch.
-# Sections 4 and 5 train on plain normalised batches (`normalise`); section 6 adds
-# augmentation (`augment`). The `train_loader` below is only for looking at one batch:
+# Sections 4 and 5 train on plain normalised batches (`normalise`), so that their short
+# trainings show the networks alone; section 6 adds augmentation (`augment`), and
+# exercise 1 measures what it changes. The `train_loader` below is only for looking at one batch:
 # every training in the lesson builds its own loader. That batch's channel means come
 # out near 0, not exactly 0: the mean and spread were measured over all the training
 # images, and 64 of them differ a little from the whole.
@@ -634,7 +638,8 @@ plot_history(cnn_history, title="Small CNN")
 # The printed line after the epochs gives each epoch's training seconds. A first epoch
 # includes one-off start-up work the first time each layer runs, which tends to make it
 # the slowest; other programs sharing the CPU slow whichever epochs they overlap, and
-# can outweigh that. Here the slowest was epoch
+# can outweigh that (this run does not show why one later epoch differs from another). Here the
+# slowest was epoch
 # 1<!-- output: slowest epoch --> (the line `slowest epoch`): read a single run's times
 # loosely.
 #
@@ -712,9 +717,9 @@ show_batch(
 )
 
 # %% [markdown]
-# *Feature maps* are what those filters produce on an image. The first layer's
-# maps (after its ReLU) still look like the car: each highlights edges or colours
-# at full resolution.
+# *Feature maps* are what those filters produce on an image. Each of the first layer's
+# maps (after its ReLU) keeps some of the car's edges or colour regions at full
+# resolution; most of each map is 0, where its filter found nothing.
 
 # %%
 second_layer = cnn.features[:5]  # conv, ReLU, pool, conv, ReLU: 32 maps of 16 x 16
@@ -1224,8 +1229,9 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # 13.04<!-- output: one-cycle, weight decay, length of the weights --> against
 # 13.03<!-- output: one-cycle, length of the weights --> without, after
 # `recipe_epochs` epochs, one run of each: the `shorter with weight decay` line says
-# `False`, so in this run the weights did not end shorter, the opposite of the decay's
-# pull. The first batch suggests why two epochs are unlikely to show weight decay's
+# `False`, but the two lengths are equal for practical purposes: in 80 steps, one run
+# each, the decay left no visible mark on the weights' length. The first batch suggests why two
+# epochs are unlikely to show weight decay's
 # effect: its term was
 # 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length, so it changes each step very little, and a difference in length
@@ -1504,8 +1510,9 @@ print("channels-last strides:", layout_batch.contiguous(memory_format=torch.chan
 #   (`warm_up=0.2`), then falls in a straight line towards 0 (plotted after the
 #   training below). It does not blow up: with batch norm after every convolution
 #   (whether or not the batch norm's own scale is learned), the size of a convolution's
-#   weights does not change what the layer computes, so only their direction matters. A
-#   step turns a weight vector by
+#   weights does not change what the layer computes (*scale invariance*), so only their
+#   direction matters; the final linear layer has no batch norm after it, and the
+#   division of its logits by 9 keeps them small instead. A step turns a weight vector by
 #   about (step size) x |gradient| / |w| (its length against the weights' length), and
 #   with batch norm after it the gradient shrinks as the weights grow: a step of a given
 #   learning rate turns large weights very little, so the rate must be large enough to
@@ -1773,9 +1780,12 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 #
 # ## 8. The test set, once
 #
-# Every choice is made. The networks, the learning rates and test-time augmentation were
-# chosen on the validation split, here or in the course's benchmark on this same split;
-# the number of epochs was set by the time budget. Now, and only now, each final model meets
+# Every choice is made. The learning rates and test-time augmentation were chosen on the
+# validation split, here or in the course's benchmark on this same split, and the number
+# of epochs was set by the time budget. The choice of `FastNet` over the ResNet-9 also
+# leaned on the benchmark's test-set comparison quoted in section 7, so FastNet's test
+# score below is a little less independent than the other two models'. Now, and only now, each
+# final model meets
 # the test set, once. Had we looked at test accuracy while choosing, the test set
 # would have become a second validation set, and its score would flatter the model.
 
@@ -2227,8 +2237,9 @@ if check_exercise(
 # 1.54<!-- output: augmented, final training loss -->, was still learning: it may
 # simply not have caught up yet. So this exercise shows augmentation's effect on the
 # losses; what augmentation is worth in accuracy, over longer trainings and several
-# seeds, is not measured in this lesson. On a short training (a few epochs) even the
-# losses would not part, which is why this exercise trains for longer on fewer images.
+# seeds, is not measured in this lesson. This exercise trains for 12 epochs on 2,500
+# images so that the plain run has time to memorise them; section 4's 3 epochs on 45,000
+# images are too short for that to show clearly.
 
 # %% [markdown]
 # **Exercise 2: change the width.** Train ResNet-9 at a quarter, half and the whole

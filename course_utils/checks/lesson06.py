@@ -13,6 +13,7 @@ where the global rank (3) differs from the local rank (1) that numbers the GPU.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -227,6 +228,7 @@ def _exercise_3(choose_backend: Any) -> list[str]:
         ((True, 1, 1, 1, 2), ("gloo", "cpu", None)),
         ((True, 2, 3, 3, 4), ("gloo", "cpu", None)),  # 4 processes, 2 GPUs: not one each
         ((True, 1, 0, 0, 1), ("nccl", "cuda:0", 0)),  # one process, one GPU: NCCL all the same
+        ((True, 3, 0, 0, 5), ("gloo", "cpu", None)),  # counts a refusal must name: 3 and 5
     ]
     refused = 0
     for arguments, (_, device, index) in cases:
@@ -241,8 +243,9 @@ def _exercise_3(choose_backend: Any) -> list[str]:
             try:
                 answer = choose_backend(*arguments)
             except ValueError as refusal:  # the refusal the exercise asks for
+                numbers = re.findall(r"\d+", str(refusal))
                 require(
-                    str(gpus) in str(refusal) and str(local_world) in str(refusal),
+                    str(gpus) in numbers and str(local_world) in numbers,
                     f"{where} you refused, but the message, {str(refusal)!r:.120}, does not "
                     f"give the {gpus} GPU(s) and the {local_world} processes: say both, so "
                     "that whoever launched it sees what to change.",
@@ -442,9 +445,9 @@ QUESTIONS: dict[str, Exercise] = {
             "c": "SyncBatchNorm adds communication to every forward pass, so it cannot make a "
             "step cheaper. It exists for correctness: section 10 shows the statistics it "
             "replaces differ between shards and the whole batch.",
-            "d": "The gap grows as the shards shrink: section 10 prints a larger average gap "
-            "with 4 images per process than with 32. Large models on GPUs often get only a "
-            "handful of images per process, where it matters most.",
+            "d": "Fewer images per statistic usually means more spread: in section 10's one "
+            "batch, the gap with 4 images per process was larger than with 32. Large models on "
+            "GPUs often get only a handful of images per process, where it matters most.",
         },
     ),
     "Q5": concept_question(
