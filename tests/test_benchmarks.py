@@ -161,7 +161,14 @@ def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeyp
     assert fit_keywords["momentum"] == momentum
     network = keyword_values(find_call(tree, "FastNet", "label_smoothing"))
     assert network["label_smoothing"] == defaults.label_smoothing
-    loader = find_call(tree, "DeviceTensorLoader", "drop_last")
+    # FastNet's loader, the one the lesson names fast_loader (other cells build loaders too).
+    (loader,) = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and [getattr(target, "id", None) for target in node.targets] == ["fast_loader"]
+        and getattr(node.value.func, "id", None) == "DeviceTensorLoader"
+    ]
     assert keyword_values(loader)["batch_size"] == defaults.batch_size
     transform = next(k.value for k in loader.keywords if k.arg == "transform")
     benchmark_tree = ast.parse((ROOT / "benchmarks" / "cifar10_cpu.py").read_text())
