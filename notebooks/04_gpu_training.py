@@ -40,8 +40,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 100 s with a peak memory of 1141 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 94 s with a peak memory of 1154 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -268,19 +268,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **113.5 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **116.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, at 64 x 64 far more than at 2048 x 2048, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **341 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **350 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **17 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **16 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **75.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **73.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **15.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **16.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one: a 64 x 64 product is too little work to keep even a CPU's 2 threads
 # busy, and the fixed cost of starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
@@ -572,7 +572,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **6.40 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **5.70 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -731,7 +731,17 @@ for row, (times, median, colour) in enumerate(rows):
 # Legend entries in neutral colours: the colour of a dot or bar gives its pipeline.
 ax.scatter([], [], s=70, color="white", edgecolor="black", label="one epoch")
 ax.plot([], [], color="dimgray", linewidth=4, label="median")
-everything = classic_times + course_times
+# (b)'s one-off cost, paid once before its first epoch: a diamond on its row.
+ax.scatter([one_off_seconds], [1.35], marker="D", s=60, color="white", edgecolor="tab:green")
+ax.annotate(
+    f"(b) one-off, paid once: {one_off_seconds:.2f} s",
+    (one_off_seconds, 1.35),
+    xytext=(10, 0),
+    textcoords="offset points",
+    va="center",
+    fontsize=9,
+)
+everything = classic_times + course_times + [one_off_seconds]
 ax.set_xscale("log")  # the two pipelines are many times apart
 ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # ticks at 0.1, 0.2, 0.5, 1, 2, ...
 ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -741,53 +751,58 @@ ax.set_ylim(-0.7, 1.7)
 ax.set_yticks([0, 1], arms, fontsize=10)
 ax.grid(axis="x", which="both", alpha=0.3)
 ax.set_xlabel(f"seconds per training epoch on {device.type} (log scale)", fontsize=10)
-ax.legend(loc="upper right", fontsize=9)
+ax.legend(loc="lower left", fontsize=9)  # the upper right holds the one-off
 epochs_each = f"{num_epochs} epoch{'s' if num_epochs > 1 else ''} each"
-ax.set_title(f"(a) takes {speedup:.1f}x as long as (b), {epochs_each}, {device.type}", fontsize=11)
+ax.set_title(
+    f"per epoch (a) takes {speedup:.1f}x as long as (b); with the one-off, {epochs_each}: "
+    f"{classic_total / course_total:.2f}x, {device.type}",
+    fontsize=10,
+)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **6.62 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.30 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **22.2 times**<!-- output: pipeline speed-up --> as long
+# **6.52 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.25 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **26.2 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **19.0 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **25.7 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **24.8 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **27.7 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **6.40 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch, to make its tensors and put them on the device. Counted in,
+# **5.70 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# before its first epoch, to make its tensors and put them on the device (the diamond in
+# the figure). Counted in,
 # two epochs took
-# **13.25 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **13.04 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **6.99 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **6.20 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b): the classic pipeline took
-# **1.89 times**<!-- output: classic total / dataset-on-device total --> as long in
+# **2.10 times**<!-- output: classic total / dataset-on-device total --> as long in
 # total; the line after it says in words which was faster.
 # The one-off cost was won back after
-# **1.01**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.91**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds divided by the seconds saved per epoch, from the medians), and anywhere
 # from
-# **0.92**<!-- output: epochs for the one-off cost to be won back, soonest from the epochs -->
+# **0.89**<!-- output: epochs for the one-off cost to be won back, soonest from the epochs -->
 # to
-# **1.12**<!-- output: epochs for the one-off cost to be won back, latest from the epochs -->
+# **0.94**<!-- output: epochs for the one-off cost to be won back, latest from the epochs -->
 # epochs from the fastest and slowest epochs of each: a training shorter than that would
 # have been over sooner with the classic pipeline, and every epoch after it saves the
 # whole difference again. With the real first epochs instead
 # of the medians, after one epoch the classic pipeline had taken
-# **7.24 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
-# **6.71 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
+# **6.35 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
+# **5.96 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
 # with its one-off cost (the line `after 1 epoch, dataset-on-device ahead` says which
 # was ahead). That rests on the first epochs alone, and the classic pipeline's first
 # epoch took
-# **1.20 times**<!-- output: classic pipeline, first epoch / second epoch --> its second:
+# **0.95 times**<!-- output: classic pipeline, first epoch / second epoch --> its second:
 # where the payback is near a whole epoch, the real epochs can put the break-even on
 # either side of it.
 #
@@ -802,9 +817,9 @@ plt.show()
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **6.69 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **5.95 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **6.62 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
+# **6.52 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
 # gap to be wider still on a GPU, because the GPU computes each step faster while the
 # CPU prepares images at the same speed as before. The classic pipeline here had no
 # helpers: with worker processes building the next batches in the background
@@ -913,22 +928,22 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.30 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.40 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **0.96 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.58 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **304 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **281**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **316 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **0 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **404 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **242**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **256 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **148 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words,
 # counting an epoch within a tenth of the range's edge as inside it.
 # Nothing differed but the moment it ran (and freshly built objects of the same kind).
 # Whether or not it falls inside, a range from two epochs is a thin guide to a later run
 # of the same work. Put in place of pipeline (b)'s median, this epoch changes section 6's
 # speed-up from
-# **22.2 times**<!-- output: pipeline speed-up --> to
-# **21.8 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **26.2 times**<!-- output: pipeline speed-up --> to
+# **16.1 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1071,21 +1086,29 @@ else:
         f"but this {device.type} has no bfloat16 arithmetic of its own ({bf16_reason}). "
         "The float32 and compiled arms still run."
     )
-arms = {}  # arm -> its model, its loader, and each epoch's seconds
-for arm, model_class in arm_models.items():
-    seed_everything(0)  # the same starting weights for every arm
-    model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
-    if arm == "compiled":
-        model.compile()
-    loader = DeviceTensorLoader(
+
+
+def wide_batches() -> DeviceTensorLoader:
+    """The first wide_size training images in batches of 256, every batch full, shuffled by
+    a generator of its own seeded 0: the same batches wherever it is called."""
+    return DeviceTensorLoader(
         train_images[:wide_size],
         train_labels[:wide_size],
         batch_size=256,
         shuffle=True,
         drop_last=True,
         device=device,
-        generator=torch.Generator().manual_seed(0),  # the same batches for every arm
+        generator=torch.Generator().manual_seed(0),
     )
+
+
+arms = {}  # arm -> its model, its loader, and each epoch's seconds
+for arm, model_class in arm_models.items():
+    seed_everything(0)  # the same starting weights for every arm
+    model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
+    if arm == "compiled":
+        model.compile()
+    loader = wide_batches()  # the same batches for every arm
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 print(arms["float32"]["loader"])
 order = list(arms)
@@ -1213,11 +1236,11 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16.** On this CPU, which has bfloat16 instructions of its own (the line
 # `bfloat16 on this cpu` above says so), the epochs after the first took a median of
-# **0.77 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
-# **0.44 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
+# **0.91 s**<!-- output: float32 median seconds, later epochs --> in `float32` and
+# **0.46 s**<!-- output: bfloat16 autocast median seconds, later epochs --> under
 # bfloat16 autocast, each with the range of its epochs in brackets. Round by round,
 # bfloat16 took a median of
-# **0.57**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
+# **0.51**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
 # time; the line `bfloat16 autocast against float32, rounds …` counts the rounds it won,
 # tied and lost, and the verdict line says whether every round agreed. The validation
 # accuracies were
@@ -1238,11 +1261,11 @@ if "compiled" in arms:
 # expect to make training *slower*. Always measure on your own machine before keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **24.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **21.1 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **27.4 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **23.5 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1256,12 +1279,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one; the rounds line and the verdict line say whether every round agreed. The
 # lines `seconds saved per epoch by compiling …` give the saving in seconds, round by round
 # and its median (a negative saving means compiling lost time), to set against the
 # compiling's
-# **24.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **21.1 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1305,15 +1328,7 @@ def train_epoch_float16(
 
 if device.type in ("cuda", "mps"):
     seed_everything(0)
-    half_train = DeviceTensorLoader(
-        train_images[:wide_size],
-        train_labels[:wide_size],
-        batch_size=256,
-        shuffle=True,
-        drop_last=True,
-        device=device,
-        generator=torch.Generator().manual_seed(0),  # the batches of the arms above
-    )
+    half_train = wide_batches()  # the batches of the arms above
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
     )
@@ -1504,16 +1519,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **3.16 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.55 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.24**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **2.68 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.56 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
 # epochs of section 8's arms with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **65.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **65.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1524,14 +1539,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **53.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **55.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **50.0**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **71.6 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **54.3**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **61.4 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.22**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.19**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **4.3 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
@@ -1674,13 +1689,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.491 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **2.080 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.297 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.269 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **4.2 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **30.66 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **2.03 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **18.55 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.24 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. Between neighbouring small batches the step times differ
 # little, so the order of two medians says little on its own. Round by round, each
@@ -1688,9 +1703,9 @@ if check_exercise(
 # 8's way of reading rounds (a tie band of 1.1), the batch-16 step was the shorter in
 # **5**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
 # tied in
-# **2**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
+# **1**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
 # longer in
-# **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
+# **1**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->. The repeats were taken in rounds, in a new order
 # each round (the check ran `time_in_rounds` with steps that log their batch size, and
 # saw the order), so a slow stretch of the machine fell on both sizes of a round alike
@@ -1756,11 +1771,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **6.40 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.70 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **6.69 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **6.62 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **5.95 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **6.52 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image, so it costs the same order of time as one (compare the lines above); a
 # classic epoch also collates batches of 128 and runs the training steps.
@@ -1785,7 +1800,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.2 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1809,10 +1824,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **24.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **21.1 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 10,000 images a training needs before compiling has shortened it
@@ -1844,7 +1859,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. In the committed run, on a CPU
 # with bfloat16 instructions, the bfloat16 epochs took a median of
-# **0.57**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
+# **0.51**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
 # time, round by round in one run (section 8's verdict line says whether every round
 # agreed), and the two validation accuracies are printed beside each other there. On a device
 # without bfloat16 arithmetic of its own, expect no such gain.
