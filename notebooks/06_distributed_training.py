@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 104 s with a peak memory of 1376 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 99 s with a peak memory of 1421 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -500,33 +500,33 @@ for size in (64, 1024):
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   2.96<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step in this run. A ratio near 1 or
 #   above means that what DDP adds cost about as much time as the work it serves, or
 #   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 4.50<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 4.44<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   1.23<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.81<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step without communication. The exchange sends the same 25,450 numbers
 #   whatever the batch, yet DDP's added time itself went from
-#   2.67<!-- output: 64 images per process, DDP's added time (ms) --> ms to
-#   5.01<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
+#   1.91<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   3.36<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
 #   `DDP's added time` of the table): the ratio moved because the step grew more than the
 #   added time did. What else grew, for example waiting for a partner whose step took
 #   longer, this script does not measure.
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   2.00<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
-#   0.90<!-- output: 64 images per process, step without communication (ms) --> ms for a
+#   1.02<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
+#   0.94<!-- output: 64 images per process, step without communication (ms) --> ms for a
 #   64-image step without communication:
-#   2.22<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   1.09<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times the step. Timed in the rounds between the steps, the
 #   same all-reduce took
-#   0.88<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
+#   0.53<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
 #   times DDP's whole added time on rank 0 and
-#   0.98<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
+#   0.55<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
 #   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
 #   exchange took longer than all that DDP added). So one exchange of the same numbers
 #   took different times in different places of one run: compare the rows `all-reduce
@@ -542,9 +542,9 @@ for size in (64, 1024):
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.80<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.92<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (the last two lines put each in words, counting a speed-up within a
 # tenth of 1 as a tie: one run cannot tell such a small difference from noise). An epoch is more
 # than its steps (section 1's part 4, the data loading); section
@@ -719,17 +719,22 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 arm_rounds = full_or_smoke(full=5, smoke=2)  # round 1 is a warm-up
 arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
 big_size = full_or_smoke(full=50_000, smoke=2_000)  # the same, at the big batch below
-arms_128 = run_torchrun(
-    scripts / "compare_arms.py",
-    nproc=2,
-    args=[
-        *["--data", data_path, "--out", work_folder / "arms_128", "--rounds", arm_rounds],
-        *["--train-size", arms_size, "--batch-size", 64, "--lr", 0.2],
-    ],
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=1,
-)
+
+
+def launch_arms(name: str, rounds: int, size: int, per_process: int, *without: str):
+    """One launch of compare_arms.py in 2 processes, 1 thread each; its results go to
+    work_folder / name. `without` names 1-process arms to leave out."""
+    args = [
+        *["--data", data_path, "--out", work_folder / name, "--rounds", rounds],
+        *["--train-size", size, "--batch-size", per_process, "--lr", 0.2],
+        *(["--without", *without] if without else []),
+    ]
+    # 1 thread a process: the script gives one arm 2 threads itself.
+    options = {"timeout": launch_timeout, "cpu_only": cpu_only, "threads_per_process": 1}
+    return run_torchrun(scripts / "compare_arms.py", nproc=2, args=args, **options)
+
+
+arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 print(arms_128.output)
 
 # %% [markdown]
@@ -785,8 +790,8 @@ def compare_rounds(batch: int, figures: dict) -> None:
     for arm in present:
         one = figures[arm]
         speed_ups = [a / b for a, b in zip(one["epochs"], two["epochs"], strict=True)]
-        faster = sum(s > 1 + TIE for s in speed_ups)
-        slower = sum(s < 1 / (1 + TIE) for s in speed_ups)
+        faster = sum(direction(s) == "faster" for s in speed_ups)  # section 5's tie band
+        slower = sum(direction(s) == "slower" for s in speed_ups)
         ties = len(speed_ups) - faster - slower
         median_speed_up = statistics.median(speed_ups)
         what = f"{name}, speed-up with 2 processes over {arm}"
@@ -863,21 +868,21 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # In the run whose outputs you see, 2 processes ran at a median of
-# 0.56<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.54<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread (below 1 means slower), round by round
 # against the same epochs of the other arm; the line `… speed-up in each round` lists
 # the rounds, and the verdict lines say, for each 1-process arm, whether every round
 # went the same way. Against one process with 2 threads, the median was
-# 0.61<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
+# 0.64<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
 # and against one process with a loader worker
-# 1.14<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
+# 1.08<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
 # The other ways of running one process, against one thread: with a loader worker, one
 # process's epoch took
-# 1.98<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
+# 1.96<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
 # times as long and its time waiting for the loader
-# 3.00<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
+# 2.98<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
 # times as long; with 2 threads, its epoch took
-# 1.11<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
+# 1.17<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
 # times as long. A worker hands every batch to the training process through shared memory
 # and a queue, a cost per batch that small batches pay often, and without
 # `persistent_workers=True` a new worker process starts at every epoch: both are likely
@@ -890,26 +895,26 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **Where the epoch went.** The loader took
 # 0.36<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
 # epoch for one process with 1 thread and
-# 0.13<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
+# 0.14<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
 # processes. Against one process with 1 thread, 2 processes saved
 # 0.05<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
 # s per epoch in the loader and lost
-# 0.40<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
+# 0.44<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
 # in the rest (the lines `… seconds saved per epoch (+) or lost (-)` give both with their
 # signs). Each process
 # loads half the images, in batches of 64 against one process's 128: if loading cost the
 # same per image and the processes did not slow each other down, each would load in half
 # the time, a speed-up of 2. The loader's measured speed-up was
-# 1.49<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
+# 1.42<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
 # of the 2 processes took
-# 10.5<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
+# 11.5<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
 # µs per image against one process's
-# 7.8<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 8.2<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # (half-size batches, and two processes sharing 2 logical CPUs, are likely causes; this
 # lesson does not test them). The rest's speed-up was
-# 0.41<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
+# 0.40<!-- output: effective batch 128, speed-up of the rest with 2 processes -->: the
 # measured counterpart of section 5's prediction for the steps,
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes -->, with the
 # batch's moving and normalising and the loop's Python added (this lesson does not time
 # those apart). In every 1-process arm the model is wrapped in DDP too, in a group of its
 # own with a world size of 1, as the 2 processes' model is wrapped in theirs, so the code
@@ -937,18 +942,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
-arms_big = run_torchrun(
-    scripts / "compare_arms.py",
-    nproc=2,
-    args=[
-        *["--data", data_path, "--out", work_folder / "arms_big", "--rounds", arm_rounds - 1],
-        *["--train-size", big_size, "--batch-size", big_batch, "--lr", 0.2],
-        *["--without", "1 process + 1 worker"],  # see the text above
-    ],
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=1,
-)
+# Without the loader-worker arm: see the text above.
+arms_big = launch_arms("arms_big", arm_rounds - 1, big_size, big_batch, "1 process + 1 worker")
 print(arms_big.output)
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
@@ -958,25 +953,26 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 
 # %% [markdown]
 # The step timing predicted
-# 0.80<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 0.92<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.54<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.85<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.56<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.98<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads; the verdict lines say whether each held in every
 # round. At this batch the loader took
-# 0.59<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 0.64<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
 # epoch of one process with 1 thread and
-# 0.38<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 0.39<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
 # 2-process one. With 2 processes the loader's speed-up was
-# 2.38<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
+# 3.10<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
 # (saving
-# 0.31<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+# 0.36<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
 # s per epoch) and the rest's
-# 0.99<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
-# (losing
-# 0.00<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
-# s): the gain at this batch came from splitting the loading between the 2 processes.
+# 1.13<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+# (saving
+# 0.04<!-- output: effective batch 2048, rest, seconds saved per epoch by 2 processes -->
+# s): most of the gain at this batch, in this run, came from splitting the loading
+# between the 2 processes.
 #
 # **The prediction against the measurement.** The lines `… section 5 predicted for the
 # steps`, `… measured, the rest of the epoch`, `… measured, the whole epoch` and `…
@@ -992,13 +988,13 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # A loader speed-up above 2 would be more than an even split of the loading can give.
 # The lines `loader microseconds per image per process` show the cost per image: one
 # process's loader took
-# 10.5<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# 10.6<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
 # µs per image at this batch, while each of the 2 processes took
-# 8.8<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# 6.9<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
 # µs. So the speed-up above 2 comes from one process's loader costing more per image at
 # batches of 2,048 than each 2-process loader at 1,024, not from splitting the images
 # alone; this lesson does not test why. (The batch-128 launch's
-# 7.8<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 8.2<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # µs is not comparable: it trained on 20,000 images an epoch, not 50,000.)
 #
 # Could one process get the same gain by loading in parallel, with a loader worker? At an
@@ -1032,9 +1028,9 @@ if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
 
 # %% [markdown]
 # On this machine, the launcher and its 2 forked workers held
-# 866 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# 907 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 590 MB<!-- output: largest forked worker, peak resident memory (MB) --> of pages in use,
+# 604 MB<!-- output: largest forked worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: three processes that each use hundreds of MB add up to far
 # less than three times that, because the forked workers share the launcher's copy of
 # PyTorch (on Linux; see the note in section 2). A worker on a machine of its own holds a
@@ -1187,21 +1183,21 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
-#   2.96<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   same epochs of one process with 1 thread (one launch at each batch, of
 #   4<!-- output: effective batch 128, rounds compared --> and
 #   3<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.56<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.54<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed at an effective batch of 128, and at
-#   1.54<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.85<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times at 2,048, where the loader saved
-#   0.31<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
-#   s per epoch and the rest of the epoch lost
-#   0.00<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
-#   s: the gain was in the loading, which one process can also do in parallel with a
-#   loader worker (not run at that batch). The verdict lines of section 8 say which
+#   0.36<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+#   s per epoch and the rest of the epoch
+#   0.04<!-- output: effective batch 2048, rest, seconds saved per epoch by 2 processes -->
+#   s: most of the gain was in the loading, which one process can also do in parallel
+#   with a loader worker (not run at that batch). The verdict lines of section 8 say which
 #   comparisons held in every round: predict from timed steps, then time the whole loop
 #   and its parts, in rounds, before you scale out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1460,7 +1456,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
 # logical CPUs trained at
-# 0.56<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.54<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1480,15 +1476,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.96<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.41<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.40<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.49<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 1.42<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
 # process computed only its own 64 images of every step: half of each step's images.
 
 # %% [markdown]
