@@ -1994,7 +1994,9 @@ print(
 # taken before training (`copy.deepcopy(model.state_dict())`) in `overfit_starts`, its
 # training loader in `overfit_loaders`, and the learning rate you pass to `fit` in
 # `overfit_lrs`. The check compares the two runs' starts, loaders (images, batch size,
-# order of batches, transform) and learning rates. The next cell plots their training
+# order of batches, transform) and learning rates, and trains the plain run's first epoch
+# again from its start with section 4's optimizer, to see that its losses come out as
+# your history's: another optimizer or momentum would show. The next cell plots their training
 # and validation losses, and measures how confident each model is on the validation
 # images it gets wrong.
 
@@ -2251,9 +2253,11 @@ if check_exercise(
 # order of batches (each loader with a generator of its own, seeded 0). Keep, for each
 # width (the dict key), its history in `width_histories`, its trained model in
 # `width_models`, a copy of its weights taken before training in `width_starts` and its
-# training loader in `width_loaders`. The next cell prints each width's number of
-# parameters, final validation accuracy and training seconds per epoch. How do they
-# change with the width?
+# training loader in `width_loaders`. The check reads each run's schedule from its
+# history and, on a CPU, trains the narrowest width's first epoch again with the recipe
+# to compare its losses with your history's, so another optimizer, weight decay or
+# clipping shows. The next cell prints each width's number of parameters, final
+# validation accuracy and training seconds per epoch. How do they change with the width?
 
 # %%
 ### BEGIN SOLUTION
@@ -2340,9 +2344,10 @@ if check_exercise(
 # 48.3%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
 # the changes against the swing between two seeds in section 6 (measured once, at width
 # 8; other widths may swing more or less): the last three lines say which steps were
-# larger than it. The check compared the runs' starts, batches and schedules; it cannot
-# see the optimizer, the weight decay or the clipping, and trusts that every width used
-# the lesson's. A step within the swing proves nothing; one
+# larger than it. The check compared the runs' starts, batches and schedules, and the
+# narrowest width's first epoch trained again with the recipe (its last line above says
+# whether it did so here); the other widths share that loop. A step within the swing
+# proves nothing; one
 # beyond it suggests that more capacity helped even here, on a small sample and a
 # short training, and more seeds would be needed to be sure. Look also at each run's
 # first epoch: where the validation loss sits far above the training loss (width 16's,

@@ -6,13 +6,18 @@ learned: the runs asked for and their lengths, equal starting weights, data, ord
 batches (the loaders' generators) and transforms for the arms of a comparison, histories
 measured on the validation set (each model is evaluated on it again), and parameter
 counts. Exercise 1's learning rate is checked from what the learner records in
-``overfit_lrs`` (``fit`` keeps its optimizer to itself); exercise 2's from the learning
-rates ``fit_one_cycle`` records. Overfitting is checked only when the run was long enough
-to show it.
+``overfit_lrs``, exercise 2's schedule from the learning rates ``fit_one_cycle`` records.
+What neither history holds (the optimizer, its momentum, the weight decay, the clipping)
+the checks test by training one run's first epoch again with the lesson's recipe and
+comparing its losses with the history's. Overfitting is checked only when the run was long
+enough to show it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +26,7 @@ import torch
 from torch import nn
 
 from ..device import DeviceTensorLoader
-from ..training import evaluate
+from ..training import _train, evaluate
 from . import (
     Exercise,
     Wrong,
@@ -49,9 +54,25 @@ CLEAR_RISE = 0.3
 # Exercise 1 uses section 4's training: batches of 64, SGD with momentum at 0.02.
 OVERFIT_BATCH_SIZE = 64
 OVERFIT_LR = 0.02
-# Exercise 2 uses section 6's recipe: batches of 128 from the sample, one-cycle to 0.01.
+OVERFIT_MOMENTUM = 0.9
+# Exercise 2 uses section 6's recipe: batches of 128 from the sample, one-cycle to 0.01
+# with Adam, weight decay 1e-4 and every gradient value clipped to [-0.1, 0.1].
 RECIPE_BATCH_SIZE = 128
 RECIPE_PEAK_LR = 0.01
+RECIPE_WEIGHT_DECAY = 1e-4
+RECIPE_GRAD_CLIP = 0.1
+# The checks replay a run's first epoch with the lesson's recipe, from the run's saved
+# start on the same batches, and compare its losses with the history's first epoch. On a
+# CPU the same steps in the same process give the same sums, so the losses agree to
+# rounding, and another optimizer, momentum, rate, weight decay or clipping shows. A GPU
+# may add up its sums in another order each run. Exercise 1's small CNN shrugs that off
+# (on a CPU, a run with 1 thread instead of 2 moved its first epoch's losses by 1e-8), so
+# there its replay allows a thousandth, less than another rate or momentum moves them (a
+# hundredth). ResNet-9 with batch norm amplifies it: 1 thread instead of 2 moved the
+# validation loss from 2.13 to 2.05, as much as leaving out the weight decay, so exercise
+# 2's replay runs only on a CPU.
+REPLAY_SAME_ON_CPU = 1e-6  # relative
+REPLAY_SAME_SMALL_CNN_ON_A_GPU = 1e-3
 # How many of a loader's own images the transform check runs through.
 TRANSFORM_SAMPLE = 8
 
@@ -209,6 +230,70 @@ def _measured_on_validation(
     )
 
 
+def _first_epoch_again(loader: DeviceTensorLoader) -> DeviceTensorLoader:
+    """A new loader over ``loader``'s images with its settings, its generator seeded as
+    ``loader``'s was at the start: it gives the batches of the run's first epoch again,
+    and the learner's loader stays as it was."""
+    return DeviceTensorLoader(
+        *loader.tensors,
+        batch_size=loader.batch_size,
+        shuffle=loader.shuffle,
+        drop_last=loader.drop_last,
+        device=loader.device,
+        generator=torch.Generator().manual_seed(loader.generator.initial_seed()),
+        transform=loader.transform,
+    )
+
+
+def _replay_first_epoch(
+    model: nn.Module,
+    loader: DeviceTensorLoader,
+    val_loader: Any,
+    history: list[dict],
+    recipe: str,
+    optimizer_for: Any,
+    schedule_for: Any = None,
+    grad_clip: float | None = None,
+    gpu_tolerance: float | None = None,
+) -> str:
+    """Train ``model`` (the run's start, on its device) for one epoch with the lesson's
+    recipe on ``loader``'s first batches again, and require the losses of ``history``'s
+    first epoch: to rounding on a CPU, within ``gpu_tolerance`` (relative) on another
+    device, where ``None`` replays nothing. ``recipe`` names the recipe in the messages;
+    returns what was compared, or why not."""
+    where = next(model.parameters()).device.type
+    tolerance = REPLAY_SAME_ON_CPU if where == "cpu" else gpu_tolerance
+    if tolerance is None:
+        return (
+            f"was not trained again here: on {where} the sums of a network with batch norm "
+            "may come out differently each run, by as much as a change of recipe moves its "
+            f"first epoch, so the check trusts that you used {recipe} (on a CPU it would "
+            "have replayed the first epoch and compared its losses)"
+        )
+    optimizer = optimizer_for(model.parameters())
+    scheduler = None if schedule_for is None else schedule_for(optimizer, len(loader))
+    replay = _first_epoch_again(loader)
+    with contextlib.redirect_stdout(io.StringIO()):  # its epoch line would repeat the run's
+        again = _train(
+            1, model, replay, val_loader, optimizer, len(replay), scheduler, grad_clip, quiet=True
+        )[0]
+    pairs = [(history[0][key], again[key]) for key in ("train_loss", "val_loss")]
+    require(
+        all(math.isclose(yours, replayed, rel_tol=tolerance) for yours, replayed in pairs),
+        f"The check trained your run's first epoch again from its saved start, on the same "
+        f"batches, with the lesson's recipe ({recipe}): training loss {pairs[0][1]:.6f} and "
+        f"validation loss {pairs[1][1]:.6f}, where your history's first epoch says "
+        f"{pairs[0][0]:.6f} and {pairs[1][0]:.6f}. Your run trained some other way: use that "
+        "recipe, with nothing random between seeding and training.",
+    )
+    within = "to rounding" if where == "cpu" else f"within {tolerance:g} of them, on {where}"
+    return (
+        f"trained again for one epoch from its saved start on the same batches with {recipe}, "
+        f"gave your history's first-epoch losses {within} ({pairs[0][1]:.4f} and "
+        f"{pairs[1][1]:.4f})"
+    )
+
+
 def _exercise_1(
     overfit_histories: Any,
     overfit_models: Any,
@@ -302,9 +387,7 @@ def _exercise_1(
         "state)",
         "the augmented loader transforms its batches as `augment` does, the plain one as "
         "`normalise` does",
-        f"both runs record the same learning rate, {OVERFIT_LR} (the check cannot see inside "
-        "`fit`: it trusts that `overfit_lrs` holds the rates you passed to it, and that both "
-        "runs used section 4's `sgd_momentum`)",
+        f"both runs record the same learning rate, {OVERFIT_LR}",
         "each history's last epoch is its model's score on the validation set",
         "the runs' training losses differ",
     ]
@@ -345,6 +428,21 @@ def _exercise_1(
             "the plain run's validation loss ended further above its training loss than the "
             "augmented run's"
         )
+    # The plain run draws no random numbers (its batches' order comes from its own
+    # generator), so its first epoch replays whatever the learner did before training.
+    again = copy.deepcopy(overfit_models["plain"])
+    again.load_state_dict(overfit_starts["plain"])
+    replayed = _replay_first_epoch(
+        again,
+        overfit_loaders["plain"],
+        val_loader,
+        plain,
+        f"`fit` at {OVERFIT_LR} with SGD, momentum {OVERFIT_MOMENTUM}, as section 4's "
+        "`sgd_momentum`",
+        lambda parameters: torch.optim.SGD(parameters, OVERFIT_LR, momentum=OVERFIT_MOMENTUM),
+        gpu_tolerance=REPLAY_SAME_SMALL_CNN_ON_A_GPU,
+    )
+    checked.append(f"the plain run, {replayed}")
     return checked
 
 
@@ -474,6 +572,28 @@ def _exercise_2(
             f"`width_histories[{width}]` has epochs without a positive `train_seconds`: keep "
             "the history the training function returns.",
         )
+    # The narrowest width's first epoch, trained again with the recipe: augmentation draws
+    # from the global random numbers, so they start where seeding and building left them.
+    narrowest = widths[0]
+    torch.manual_seed(0)  # the check runs on a copy of the random stream
+    again = model_class(narrowest)
+    again.load_state_dict(width_starts[narrowest])
+    again.to(next(width_models[narrowest].parameters()).device)
+    replayed = _replay_first_epoch(
+        again,
+        width_loaders[narrowest],
+        val_loader,
+        width_histories[narrowest],
+        f"`fit_one_cycle` for {width_epochs} epochs peaking at {RECIPE_PEAK_LR}, Adam, weight "
+        f"decay {RECIPE_WEIGHT_DECAY:g}, clipping at {RECIPE_GRAD_CLIP}",
+        lambda parameters: torch.optim.Adam(
+            parameters, RECIPE_PEAK_LR, weight_decay=RECIPE_WEIGHT_DECAY
+        ),
+        lambda optimizer, steps: torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, RECIPE_PEAK_LR, epochs=width_epochs, steps_per_epoch=steps
+        ),
+        RECIPE_GRAD_CLIP,
+    )
     return [
         f"there is a model, its starting weights and its history for each width, {widths}",
         f"each history has {width_epochs} epochs",
@@ -485,6 +605,7 @@ def _exercise_2(
         f"{RECIPE_PEAK_LR}",
         "every loader holds the sample's images with their labels, transforms them as "
         "`augment` does and shuffled them in the same order (generators in the same state)",
+        f"width {narrowest}, {replayed}",
     ]
 
 
