@@ -360,16 +360,13 @@ def _train(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     grad_clip: float | None = None,
     restore_best: bool = False,
-    quiet: bool = False,
 ) -> History:
-    """The loop behind ``fit`` and ``fit_one_cycle``: one progress bar for the whole run
-    (none with ``quiet``, for an exercise check that replays part of a learner's run)."""
+    """The loop behind ``fit`` and ``fit_one_cycle``: one progress bar for the whole run."""
     history: History = []
     best: _BestWeights | None = _BestWeights() if restore_best else None
     interrupted = False
-    bar = {"disable": True} if quiet else {}  # otherwise tqdm's default, or TQDM_DISABLE
     try:
-        with tqdm(total=epochs * num_batches, desc="Training", unit="batch", **bar) as progress:
+        with tqdm(total=epochs * num_batches, desc="Training", unit="batch") as progress:
             for epoch in range(epochs):
                 # Work queued before the epoch (copies to the device, the last evaluation)
                 # must not count in this epoch's time: wait for it before starting the clock.

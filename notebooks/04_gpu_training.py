@@ -1414,10 +1414,9 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # times in `big_model_seconds` (device type -> [first, second]) and keep the last
 # model you timed in `big_model`. Without a GPU, print what would have run. The check
 # times a few steps of `big_model` itself on each device, to see that the epoch times
-# are of this model's size: at least half its estimate for an epoch (less would be
-# another model or part of an epoch) and under 10 times it (on a GPU, loading and
-# copying the batches can take several times a step). Which device is faster, and does
-# the first epoch differ from the second?
+# are of this model's size (within 10 times: a busy machine moves timings a lot). Which
+# device is faster, and does the first epoch differ from the
+# second?
 
 
 # %%

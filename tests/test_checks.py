@@ -881,15 +881,12 @@ def test_lesson04_exercise1_finds_mistakes_in_the_timings_and_the_model():
 def test_lesson04_exercise1_finds_epoch_times_that_are_not_the_big_models():
     answer = lesson04_exercise1()
     result = run(lesson04, 1, **answer)
-    assert "at least half the check's own timing" in result.details[-1], str(result)
+    assert "within 10 times of the check's own timing" in result.details[-1], str(result)
     # On a CPU a step of the 32-unit model at batch 256 is about 100 times shorter than one
     # of the 2048-2048 model (exercises 2 and 1); timed here, a busy CPU would blur that.
     small_seconds = [each / 100 for each in answer["big_model_seconds"]["cpu"]]
     small = {**answer, "big_model_seconds": {"cpu": small_seconds}}
     assert_wrong(lesson04, 1, "not the times of another model or of part of an epoch", **small)
-    # A quarter of each epoch (the first steps only, say): less than half the check's timing.
-    quarter = {"cpu": [each / 4 for each in answer["big_model_seconds"]["cpu"]]}
-    assert_wrong(lesson04, 1, "less than half of it", **{**answer, "big_model_seconds": quarter})
     in_ms = {
         **answer,
         "big_model_seconds": {"cpu": [each * 1e3 for each in answer["big_model_seconds"]["cpu"]]},

@@ -370,8 +370,8 @@ def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_pat
             )
     finally:
         torch.set_num_threads(threads)
-    # Three models on the group's device, each given to DDP with that device; the
-    # 1-process arms in a group of rank 0 alone.
+    # Three models on the group's device given to DDP with that device (the 1-process arms
+    # in a group of rank 0 alone), and the arm without DDP's on that device too.
     assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 3, [({STAND_IN}, [0])] * 3)
     assert seen["groups"] == [[0]]
     assert seen["broadcast"] == [STAND_IN]
@@ -390,6 +390,7 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
             "1 process x 1 thread",
             "1 process x 2 threads",
             "1 process + 1 worker",
+            "1 process, no DDP",
             "2 processes x 1 thread",
         ]
     ), result.output
@@ -402,7 +403,8 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     # Every round trains every arm once, each round in a new order.
     assert all(sorted(turn) == sorted(arms) for turn in found["rounds"])
     assert len({tuple(turn) for turn in found["rounds"]}) == 3
-    # The same starting weights and batches: every arm reaches the same accuracy.
+    # The same starting weights and batches: every arm reaches the same accuracy, DDP in a
+    # group of one process (which averages over 1) or not.
     assert len({row["val_acc"] for row in arms.values()}) == 1
     assert re.search(
         r"\[rank 1\] waiting at the barrier: [\d.]+ s, of which on a CPU", result.output

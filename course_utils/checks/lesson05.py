@@ -15,9 +15,7 @@ enough to show it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +24,7 @@ import torch
 from torch import nn
 
 from ..device import DeviceTensorLoader
-from ..training import _train, evaluate
+from ..training import _epoch_train_loss, _train_epoch, evaluate
 from . import (
     Exercise,
     Wrong,
@@ -230,6 +228,13 @@ def _measured_on_validation(
     )
 
 
+class _NoProgress:
+    """Stands in for the progress bar of the training functions' epoch: shows nothing."""
+
+    def update(self, steps: int = 1) -> None:
+        pass
+
+
 def _first_epoch_again(loader: DeviceTensorLoader) -> DeviceTensorLoader:
     """A new loader over ``loader``'s images with its settings, its generator seeded as
     ``loader``'s was at the start: it gives the batches of the run's first epoch again,
@@ -272,11 +277,11 @@ def _replay_first_epoch(
         )
     optimizer = optimizer_for(model.parameters())
     scheduler = None if schedule_for is None else schedule_for(optimizer, len(loader))
-    replay = _first_epoch_again(loader)
-    with contextlib.redirect_stdout(io.StringIO()):  # its epoch line would repeat the run's
-        again = _train(
-            1, model, replay, val_loader, optimizer, len(replay), scheduler, grad_clip, quiet=True
-        )[0]
+    # The training functions' own epoch, without their progress bar and epoch line.
+    losses, _ = _train_epoch(
+        0, model, _first_epoch_again(loader), optimizer, _NoProgress(), scheduler, grad_clip
+    )
+    again = {"train_loss": _epoch_train_loss(losses, 0), **evaluate(model, val_loader)}
     pairs = [(history[0][key], again[key]) for key in ("train_loss", "val_loss")]
     require(
         all(math.isclose(yours, replayed, rel_tol=tolerance) for yours, replayed in pairs),

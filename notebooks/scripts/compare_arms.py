@@ -2,8 +2,8 @@
 
 Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --out FOLDER
 
-Four ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
-its own, take turns: every round trains one epoch of each arm, in a new order. The three
+Five ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
+its own, take turns: every round trains one epoch of each arm, in a new order. The four
 1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
 """
 
@@ -25,11 +25,13 @@ from course_utils.models import MLP
 
 MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
 TWO = "2 processes x 1 thread"
-# The 1-process arms: their name, their intra-op threads and their DataLoader workers.
+# The 1-process arms: their name, their intra-op threads, their DataLoader workers, and
+# whether DDP wraps the model (in a group of one process) as it wraps the 2 processes'.
 ONE = {
-    "1 process x 1 thread": (1, 0),
-    "1 process x 2 threads": (2, 0),
-    "1 process + 1 worker": (1, 1),
+    "1 process x 1 thread": (1, 0, True),
+    "1 process x 2 threads": (2, 0, True),
+    "1 process + 1 worker": (1, 1, True),
+    "1 process, no DDP": (1, 0, False),
 }
 
 
@@ -54,7 +56,7 @@ def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, flo
         images, labels = images.to(device), labels.to(device)
         loss = F.cross_entropy(model(as_input(images)), labels)
         optimizer.zero_grad()
-        loss.backward()  # DDP all-reduces the gradients over the arm's group here
+        loss.backward()  # DDP all-reduces the gradients over the arm's group here, if any
         optimizer.step()
     synchronize(device)
     return time.perf_counter() - start, loading
@@ -85,7 +87,7 @@ def main() -> None:
         names = [*one, TWO] if rank == 0 else [TWO]
         arms = {}
         for name in names:
-            threads, workers = one.get(name, (1, 0))
+            threads, workers, wrapped = one.get(name, (1, 0, True))
             processes = world_size if name == TWO else 1
             sampler = DistributedSampler(
                 train_set, num_replicas=processes, rank=rank if name == TWO else 0, seed=0
@@ -98,11 +100,12 @@ def main() -> None:
             )
             torch.manual_seed(0)  # the same initial weights for every arm
             model = MLP(28 * 28, [32], 10).to(device)
-            model = DistributedDataParallel(
-                model,
-                device_ids=[device] if group.backend == "nccl" else None,
-                process_group=None if name == TWO else alone,
-            )
+            if wrapped:
+                model = DistributedDataParallel(
+                    model,
+                    device_ids=[device] if group.backend == "nccl" else None,
+                    process_group=None if name == TWO else alone,
+                )
             optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
             arms[name] |= {"sampler": sampler, "loader": loader, "seconds": [], "loader_s": []}
@@ -147,7 +150,8 @@ def main() -> None:
             found = {"rounds": rounds, "arms": {}}
             for name, arm in arms.items():
                 with torch.no_grad():
-                    outputs = arm["model"].module.eval()(val_images)
+                    plain = getattr(arm["model"], "module", arm["model"])  # DDP's, or none
+                    outputs = plain.eval()(val_images)
                 accuracy = (outputs.argmax(dim=1) == val_labels).float().mean().item()
                 loader_s = arm["loader_s"]
                 if name == TWO:  # each round: the median (with 2 ranks, the mean) of the ranks
