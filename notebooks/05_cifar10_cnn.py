@@ -1163,7 +1163,8 @@ for before, after in zip(names[:-1], names[1:], strict=True):
     change = 100 * (
         recipe_histories[after][-1]["val_acc"] - recipe_histories[before][-1]["val_acc"]
     )
-    print(f"{after}: change larger than the swing: {abs(change) > seed_swing}")
+    verdict = "larger than" if abs(change) > seed_swing else "within"
+    print(f"{after}: change {verdict} the swing (points): {abs(change):.1f}")
 
 # %% [markdown]
 # The two seeds of the same recipe started apart: after epoch 1 seed 1's validation
@@ -1175,24 +1176,29 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 #
 # Read each printed change against the swing between the two seeds of the same
 # recipe, 3.9<!-- output: swing between the two seeds --> points: a change smaller
-# than that could be chance. The last three lines compare each change with the swing.
-# Each row rests on one run, and the swing on one pair of seeds, so the reading is a
-# first look, not a proof.
+# than that could be chance. The last three lines give the size of each change and say
+# whether it is larger than the swing or within it. Each row rests on one run, and the
+# swing on one pair of seeds, so the reading is a first look, not a proof.
 # - The schedule change (learning rate and Adam's momentum, its first beta, together)
 #   took accuracy from
 #   35.2%<!-- output: constant learning rate, validation accuracy --> to
-#   45.5%<!-- output: one-cycle, validation accuracy -->; its line says whether that
-#   is more than the swing. This run cannot say which of the two schedules did it, nor
+#   45.5%<!-- output: one-cycle, validation accuracy -->, a change of
+#   10.3<!-- output: one-cycle: change larger than the swing (points) -->
+#   points, larger than the swing. This run cannot say which of the two schedules did it, nor
 #   why: the step changed the learning rate's shape, its average (one-cycle's is about
 #   half the constant rate) and Adam's momentum together. The left panel shows the
 #   shape: it starts low, while the network's first steps are the most erratic, and ends
 #   near 0, so the last steps settle instead of jumping about.
 # - Weight decay, then clipping, moved accuracy to
 #   45.8%<!-- output: one-cycle, weight decay, validation accuracy --> and
-#   46.6%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->. A change
-#   within the swing does not show that an ingredient helps in two epochs on 5,000
-#   images; one run beyond it would be a first sign, no more. They are in the recipe
-#   for long trainings, where weights have time to grow and a rare bad batch has
+#   46.6%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, changes
+#   of 0.3<!-- output: one-cycle, weight decay: change within the swing (points) -->
+#   and
+#   0.8<!-- output: one-cycle, weight decay, clipping: change within the swing (points) -->
+#   points, both within the swing. A change within the swing does not show that an
+#   ingredient helps in two epochs on 5,000 images; one run beyond it would be a first
+#   sign, no more. They are in the recipe for long trainings, where weights have time
+#   to grow and a rare bad batch has
 #   time to come.
 #
 # They still act on every step. Weight decay adds 1e-4 times each weight to its
@@ -1812,12 +1818,12 @@ for name, validation in (
         validation * (1 - validation) / len(val_labels) + test * (1 - test) / len(test_labels)
     )
     gap = test - validation
-    print(f"{name}, size of the test - validation gap (points): {100 * abs(gap):.2f}")
-    print(f"{name}, test accuracy is", "lower" if gap < 0 else "not lower", "than validation")
+    side = "below" if gap < 0 else "above"  # a gap of exactly 0 reads "above, by 0.00"
+    print(f"{name}, test accuracy {side} validation, by (points): {100 * abs(gap):.2f}")
     print(f"{name}, standard error of the gap (points): {100 * spread:.2f}")
     print(f"{name}, gap in standard errors: {abs(gap) / spread:.2f}")
     within[name] = abs(gap) < 2 * spread
-print("every gap within two standard errors:", all(within.values()))
+print(f"models whose gap is beyond two standard errors: {len(within) - sum(within.values())}")
 
 # %% [markdown]
 # On the test set the small CNN scored
@@ -1828,13 +1834,14 @@ print("every gap within two standard errors:", all(within.values()))
 # alone makes a model's accuracies on two sets of images differ: the standard error of
 # the gap comes from the two accuracies and the sizes of the two sets (5,000 and
 # 10,000 images here), as in lesson 03. For `FastNet` (both accuracies measured the
-# same way, with or without the four views) test and validation accuracy differed by
-# 0.27<!-- output: FastNet, size of the test - validation gap (points) --> points (the
-# line `FastNet, test accuracy is …` says which was higher), against a standard error of
+# same way, with or without the four views) the test accuracy was
+# 0.27<!-- output: FastNet, test accuracy above validation, by (points) --> points
+# above the validation accuracy, against a standard error of
 # 0.66<!-- output: FastNet, standard error of the gap (points) --> points:
 # 0.41<!-- output: FastNet, gap in standard errors --> standard errors. A gap within
-# about two standard errors is one that chance alone often gives; the last line says
-# whether every model's gap is within two. `FastNet`'s recipe was tuned in the course's
+# about two standard errors is one that chance alone often gives, and
+# 0<!-- output: models whose gap is beyond two standard errors --> of the three models had
+# a gap beyond two (the last line). `FastNet`'s recipe was tuned in the course's
 # benchmark on this same validation split (section 1 checked that the images are the
 # same); tuning on a set tends to flatter that set's score a little, which is one reason
 # to report the test score.
@@ -1854,10 +1861,8 @@ for rank, (true_class, predicted_class) in enumerate(top_pairs, start=1):
 animal_pairs = sum(classes[t] in animals and classes[p] in animals for t, p in top_pairs)
 print(f"of the three, animals taken for animals: {animal_pairs}")
 cat_dog = {classes.index("cat"), classes.index("dog")}
-print(
-    "the two largest are cat and dog, either way:",
-    all(set(pair) == cat_dog for pair in top_pairs[:2]),
-)
+cat_dog_pairs = sum(set(pair) == cat_dog for pair in top_pairs[:2])
+print(f"of the two largest, cat taken for dog or dog for cat: {cat_dog_pairs}")
 plot_confusion_matrix(matrix, classes)
 
 # %% [markdown]
@@ -1866,8 +1871,9 @@ plot_confusion_matrix(matrix, classes)
 # second 104<!-- output: mistake 2, test images --> and the third
 # 64<!-- output: mistake 3, test images -->. Of the three,
 # 3<!-- output: of the three, animals taken for animals --> were an animal taken for
-# another animal, and the last line says whether cat and dog, the pair that looks most
-# alike at 32 x 32 pixels, account for the two largest.
+# another animal, and
+# 2<!-- output: of the two largest, cat taken for dog or dog for cat --> of the two largest
+# were cat taken for dog or dog for cat, the pair that looks most alike at 32 x 32 pixels.
 
 # %% [markdown]
 # Some of the test images it got wrong:
@@ -2070,10 +2076,9 @@ if check_exercise(
         print(f"{label}, validation accuracy at that epoch: {history[best]['val_acc']:.4f}")
         rise = history[-1]["val_loss"] - history[best]["val_loss"]
         print(f"{label}, rise of the validation loss after its lowest: {rise:.2f}")
-        held = history[-1]["val_acc"] >= history[best]["val_acc"]
-        print(f"{label}, final accuracy at least that of the lowest-loss epoch: {held}")
         moved = 100 * abs(history[-1]["val_acc"] - history[best]["val_acc"])
-        print(f"{label}, accuracy change after the lowest-loss epoch, size (points): {moved:.1f}")
+        way = "rose or held" if history[-1]["val_acc"] >= history[best]["val_acc"] else "fell"
+        print(f"{label}, accuracy {way} after the lowest-loss epoch, by (points): {moved:.1f}")
         # The epoch-to-epoch wobble once the first rapid learning is over: the last half.
         late = [epoch["val_acc"] for epoch in history[len(history) // 2 - 1 :]]
         late_jumps[label] = max(abs(b - a) for a, b in zip(late[:-1], late[1:], strict=True))
@@ -2092,9 +2097,11 @@ if check_exercise(
     mean_gap = last_means["augmented"] - last_means["plain"]
     print(f"augmented minus plain, means of the last 3 epochs (points): {100 * mean_gap:+.1f}")
     # Two runs that each wobble by up to w can differ by up to 2w by chance alone.
+    beyond = abs(mean_gap) > 2 * max(late_jumps.values())
+    print(f"twice the larger late change (points): {200 * max(late_jumps.values()):.1f}")
     print(
-        "gap of the means larger than twice the larger late change:",
-        abs(mean_gap) > 2 * max(late_jumps.values()),
+        f"gap of the means, {'beyond' if beyond else 'within'} twice the larger late change "
+        f"(points): {100 * abs(mean_gap):.1f}"
     )
 
     def answers(trained: nn.Module) -> dict:
@@ -2152,11 +2159,15 @@ if check_exercise(
     at_best = answers(replay)
     for what, value in at_best.items():
         print(f"plain at its lowest-loss epoch, mean {what}: {value:.2f}")
-    grew = (
+    growth = (
         found["plain"]["confidence on wrong validation answers"]
-        > at_best["confidence on wrong validation answers"]
+        - at_best["confidence on wrong validation answers"]
     )
-    print(f"plain, more confident when wrong at the end than at its lowest-loss epoch: {grew}")
+    way = "rose" if growth > 0 else "fell or held"
+    print(
+        f"plain, confidence on wrong answers {way} after the lowest-loss epoch, by: "
+        f"{abs(growth):.2f}"
+    )
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 2,500
@@ -2184,10 +2195,9 @@ if check_exercise(
 # 1.63<!-- output: plain, lowest validation loss --> to
 # 2.21<!-- output: plain, final validation loss -->, while its validation accuracy went
 # from 44.2%<!-- output: plain, validation accuracy at that epoch --> to
-# 42.9%<!-- output: plain, final validation accuracy -->: a change of
-# 1.2<!-- output: plain, accuracy change after the lowest-loss epoch, size (points) -->
-# points (the line `plain, final accuracy at least that of the lowest-loss epoch` gives
-# its direction), against the run's own late wobble of
+# 42.9%<!-- output: plain, final validation accuracy -->: it fell by
+# 1.2<!-- output: plain, accuracy fell after the lowest-loss epoch, by (points) -->
+# points, against the run's own late wobble of
 # 2.6<!-- output: plain, largest late change of validation accuracy (points) -->
 # points (below). The two moved so differently because they measure different things.
 # Accuracy counts only whether the largest logit is the right class. The cross-entropy
@@ -2215,8 +2225,10 @@ if check_exercise(
 # 2.47<!-- output: plain at its lowest-loss epoch, mean loss on wrong validation answers -->
 # each, against the final model's
 # 0.67<!-- output: plain, mean confidence on wrong validation answers --> and
-# 3.67<!-- output: plain, mean loss on wrong validation answers -->; the line `plain,
-# more confident when wrong at the end …` gives the direction. A rising validation loss
+# 3.67<!-- output: plain, mean loss on wrong validation answers -->: its confidence on
+# wrong answers rose by
+# 0.21<!-- output: plain, confidence on wrong answers rose after the lowest-loss epoch, by -->
+# while its validation loss rose. A rising validation loss
 # is the earlier warning of overfitting; accuracy may follow later.
 #
 # Accuracy tells another story between the runs in 12 epochs: the augmented run ended
@@ -2232,10 +2244,12 @@ if check_exercise(
 # 2.9<!-- output: augmented, largest late change of validation accuracy (points) -->
 # points and the plain run's by up to
 # 2.6<!-- output: plain, largest late change of validation accuracy (points) -->. Two
-# runs that each wobble that much can differ by twice as much by chance alone; the line
-# `gap of the means larger than twice the larger late change` says whether the gap
-# clears that. Even a gap beyond it rests on one run of each, and in 12 epochs
-# on 2,500 images the augmented run, its training loss still at
+# runs that each wobble that much can differ by twice as much by chance alone, up to
+# 5.8<!-- output: twice the larger late change (points) --> points here, and the gap of
+# the means,
+# 3.7<!-- output: gap of the means, within twice the larger late change (points) -->
+# points, is within that: chance alone could give it. Even a gap beyond it would rest on
+# one run of each, and in 12 epochs on 2,500 images the augmented run, its training loss still at
 # 1.54<!-- output: augmented, final training loss -->, was still learning: it may
 # simply not have caught up yet. So this exercise shows augmentation's effect on the
 # losses; what augmentation is worth in accuracy, over longer trainings and several
@@ -2323,8 +2337,12 @@ if check_exercise(
     ordered = sorted(width_results)
     for low, high in [(ordered[0], ordered[1]), (ordered[1], ordered[2]), (ordered[0], ordered[2])]:
         change = 100 * (width_results[high][1] - width_results[low][1])
-        beyond = abs(change) > seed_swing
-        print(f"width {low} to {high}, change larger than section 6's swing: {beyond}")
+        way = "rose" if change > 0 else "fell or held"
+        verdict = "larger than" if abs(change) > seed_swing else "within"
+        print(
+            f"width {low} to {high}, accuracy {way}, {verdict} section 6's swing (points): "
+            f"{abs(change):.1f}"
+        )
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each doubling of the width multiplies the parameters by
@@ -2342,18 +2360,21 @@ if check_exercise(
 # 41.5%<!-- output: width 4, validation accuracy --> at width 4 to
 # 46.6%<!-- output: width 8, validation accuracy --> at width 8 and
 # 48.3%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
-# the changes against the swing between two seeds in section 6 (measured once, at width
-# 8; other widths may swing more or less): the last three lines say which steps were
-# larger than it. The check compared the runs' starts, batches and schedules, and the
-# narrowest width's first epoch trained again with the recipe (its last line above says
-# whether it did so here); the other widths share that loop. A step within the swing
-# proves nothing; one
-# beyond it suggests that more capacity helped even here, on a small sample and a
-# short training, and more seeds would be needed to be sure. Look also at each run's
-# first epoch: where the validation loss sits far above the training loss (width 16's,
-# in this run), batch-norm running averages lagging behind fast-changing weights, or
-# the learning rate peaking within that epoch, could explain it; this lesson tests
-# neither. The later epochs show whether the two losses came close again.
+# the changes against the swing between two seeds in section 6,
+# 3.9<!-- output: swing between the two seeds --> points (measured once, at width 8;
+# other widths may swing more or less). From width 4 to 8 accuracy rose by
+# 5.1<!-- output: width 4 to 8, accuracy rose, larger than section 6's swing (points) -->
+# points, larger than the swing; from 8 to 16 by
+# 1.7<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
+# within it. A step within the swing proves nothing; one beyond it suggests that more
+# capacity helped even here, on a small sample and a short training, and more seeds
+# would be needed to be sure. The check compared the runs' starts, batches and
+# schedules, and trained the narrowest width's first epoch again with the recipe (the
+# check's last line); the other widths share that loop. Look also at each run's first
+# epoch in the epoch lines above: where the validation loss sits far above the training
+# loss, batch-norm running averages lagging behind fast-changing weights, or the
+# learning rate peaking within that epoch, could explain it; this lesson tests neither.
+# The later epochs show whether the two losses came close again.
 
 # %% [markdown]
 # ## Check your understanding
