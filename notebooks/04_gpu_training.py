@@ -281,8 +281,9 @@ if device.type == "cpu":
 # **73.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
 # **16.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one: a 64 x 64 product is too little work to keep even a CPU's 2 threads
-# busy, and the fixed cost of starting it weighs more. On a GPU, with thousands of
+# the small one. The likeliest reason (this lesson does not time it apart): a 64 x 64
+# product is too little work to keep even a CPU's 2 threads busy, so the fixed cost of
+# starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
 # take about as long as on the CPU. If so, that is the first way a GPU fails to
 # help: **tiny models**. The second is **starved GPUs**: if each batch takes longer to
@@ -415,8 +416,9 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. The
 # evaluation reads `.item()` twice per batch (the summed loss and the count of right
-# answers), 20 times in all for the 10 batches of 1,000: few enough to cost nothing
-# worth saving.
+# answers), 20 times in all for the 10 batches of 1,000, against one per step in
+# training, which the loop above avoided (20 waits once an epoch; this lesson does not
+# time them).
 #
 # ## 5. A data loader that delivers to the device
 #
@@ -442,7 +444,11 @@ print(list(squares(50)))
 
 # %% [markdown]
 # `DeviceDataLoader` uses one to move each batch to the device just before it is
-# used: the loop's two `.to` lines, moved into the loader. It also has a length
+# used: the loop's two `.to` lines, moved into the loader. A `for batch in loader` loop
+# calls the loader's `__iter__` method to get an iterator; because `__iter__` contains
+# `yield`, calling it returns a generator, so each batch is moved only when the loop
+# asks for it. `__len__` is what `len(loader)` calls, and `__repr__` what `print`
+# shows. It also has a length
 # (the wrapped loader's number of batches), which `fit` needs. With
 # `non_blocking=True` and a pinned batch, `to_device` queues the copy and the
 # generator hands the batch over at once; the GPU runs the copy before the step
@@ -513,11 +519,11 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # its shuffles from a random-number generator of its own (a `torch.Generator`, not a
 # Python generator as in section 5), seeded alike, so that both train on the very
 # same batches, whatever ran before them. `DeviceTensorLoader` (below) draws one
-# `torch.randperm` an epoch from its generator. A `DataLoader` with `shuffle=True` draws
-# from its generator in another way (a seed for its worker processes first), so the
-# classic pipeline takes its order from a *sampler*: an object that a `DataLoader` asks
-# for the order of the indices at the start of each epoch. This one draws exactly as
-# `DeviceTensorLoader` does.
+# `torch.randperm` an epoch from its generator. A `DataLoader` with `shuffle=True` uses
+# its generator differently, so even seeded alike the two would give other orders. The
+# classic pipeline therefore takes its order from a *sampler*, the object a
+# `DataLoader` asks for the order of the indices at the start of each epoch: this one,
+# `SeededShuffle`, draws exactly as `DeviceTensorLoader` does.
 
 
 # %%
@@ -799,8 +805,9 @@ plt.show()
 # of the medians, after one epoch the classic pipeline had taken
 # **6.35 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
 # **5.96 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
-# with its one-off cost (the line `after 1 epoch, dataset-on-device ahead` says which
-# was ahead). That rests on the first epochs alone, and the classic pipeline's first
+# with its one-off cost: in this run pipeline (b) was ahead after one epoch (the line
+# `after 1 epoch, dataset-on-device ahead`), by a few tenths of a second. That rests on
+# the first epochs alone, and the classic pipeline's first
 # epoch took
 # **0.95 times**<!-- output: classic pipeline, first epoch / second epoch --> its second:
 # where the payback is near a whole epoch, the real epochs can put the break-even on
@@ -969,7 +976,9 @@ _ = gc.collect()
 
 # %% [markdown]
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float
-# type and keeps the rest in `float32`. Hardware with 16-bit units can compute
+# type; operations that need the range or the digits, such as the loss, run in
+# `float32`, and the rest take the type of their input (here the ReLUs between the
+# layers get the products' 16-bit outputs). Hardware with 16-bit units can compute
 # such products faster, and the data moved is halved. There are two such types:
 # - `bfloat16` has `float32`'s range but fewer digits. It needs no gradient scaler, and
 #   recent NVIDIA GPUs and some recent Intel and AMD CPUs (those with bfloat16
@@ -1241,8 +1250,9 @@ if "compiled" in arms:
 # bfloat16 autocast, each with the range of its epochs in brackets. Round by round,
 # bfloat16 took a median of
 # **0.51**<!-- output: bfloat16 autocast / float32 median epoch time --> of float32's
-# time; the line `bfloat16 autocast against float32, rounds …` counts the rounds it won,
-# tied and lost, and the verdict line says whether every round agreed. The validation
+# time, and in this run it was faster in every round: the line `bfloat16 autocast against
+# float32, rounds …` counts the rounds it won, tied and lost, and the verdict line on
+# `bfloat16 autocast` says so in words. The validation
 # accuracies were
 # **91.07%**<!-- output: float32 validation accuracy --> and
 # **91.07%**<!-- output: bfloat16 autocast validation accuracy -->, on the same batches
@@ -1280,19 +1290,19 @@ if "compiled" in arms:
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
 # **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# float32 one; the rounds line and the verdict line say whether every round agreed. The
-# lines `seconds saved per epoch by compiling …` give the saving in seconds, round by round
-# and its median (a negative saving means compiling lost time), to set against the
-# compiling's
+# float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
+# verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
+# the saving in seconds, round by round and its median (a negative saving means
+# compiling lost time), to set against the compiling's
 # **21.1 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
-# or `never` where compiling saved no time; the last verdict line says whether the
-# compiling was won back, and within how many epochs. Where the rounds gave no clear
-# winner, a saving of that size is within the epochs' own variation, and the cell gives
-# no break-even at all: the payback would rest on noise. Compiling pays off only for a training
-# longer than the payback, of one model with batches of one shape. On a GPU, where each
+# or `never` where compiling saved no time. Where the rounds gave no clear winner, as in
+# this run, a saving of that size is within the epochs' own variation, and the cell
+# gives no break-even at all (its last line): the payback would rest on noise.
+# Compiling pays off only for a training longer than the payback, of one model with
+# batches of one shape. On a GPU, where each
 # step of a small model is many short kernels, fusing them can save more: measure it
 # there with the same cell. Run the cell a second time and compare the compiling cost:
 # it should drop, because PyTorch keeps the kernels it compiled in a cache on disk (the
@@ -1550,13 +1560,12 @@ if check_exercise(
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
-# way. The parts the prediction leaves out can only add time, so a ratio below 1 means
-# the products themselves ran faster here than section 2's square product did: section
-# 2's timing, not this one, is then the likelier outlier.
-# The prediction counts only the matrix products, as if each ran as fast as a square
-# 2048 x 2048 one; it leaves out the ReLUs, the update, the narrower products' own speed
-# and any change in the load on the CPU since section 2. The ratio says how far all of
-# those moved this run's step away from the products' prediction.
+# way. The prediction counts only the matrix products, as if each ran as fast as a
+# square 2048 x 2048 one. Some of what it leaves out can only add time (the ReLUs, the
+# update); the rest can go either way (the narrower products may run faster or slower
+# than the square one, and the load on the CPU may have changed since section 2). The
+# ratio says how far all of those together moved this run's step away from the
+# products' prediction; this exercise does not time them apart.
 # Matrix products are the work a GPU shares out among its cores: this is the kind of
 # model where we expect a GPU to pull far ahead.
 
@@ -1571,12 +1580,17 @@ if check_exercise(
 #
 # `make_step(batch_size, on)` below returns such a step for the lesson's 32-unit MLP on
 # one fixed batch of random images already on the device (so that only the training step
-# is timed, not the loading). Then write `time_in_rounds(steps, on, rounds=7)`: `steps`
-# maps each batch size to its step function, and the repeats are taken in *rounds*: each
+# is timed, not the loading). It returns a function, `step`, defined inside it: that
+# function keeps using the model, optimizer and batch that `make_step` built, so each
+# call of `step()` trains that model one more step. Then write
+# `time_in_rounds(steps, on, rounds=7)`: `steps` maps each batch size to its step
+# function, and the repeats are taken in *rounds*: each
 # round times one repeat (`time_step(..., repeats=1)`) of every batch size in turn, in a
-# new order each round (rotate it, as section 8 does), and adds it to that size's list; it
-# returns those lists (batch size -> list of seconds per step, one per round). A slow
-# moment of the machine then falls on all batch sizes of a round alike instead of on the
+# new order each round, and adds it to that size's list. To rotate a list `order` by `k`
+# places, write `order[k:] + order[:k]`: with `k = round_number % len(order)` each round
+# starts with the next size (section 8's rounds do the same). It returns those lists
+# (batch size -> list of seconds per step, one per round). A slow moment of the machine
+# then falls on all batch sizes of a round alike instead of on the
 # one being timed, and no size always runs right after the same one, so comparing the
 # sizes round by round is fair. For batch sizes 16, 64, 256 and 1024, time the steps of
 # every device in `devices` with `time_in_rounds`, and store the lists in `step_table`
@@ -1706,13 +1720,14 @@ if check_exercise(
 # **1**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
 # longer in
 # **1**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
-# **7**<!-- output: cpu rounds in all -->. The repeats were taken in rounds, in a new order
-# each round (the check ran `time_in_rounds` with steps that log their batch size, and
-# saw the order), so a slow stretch of the machine fell on both sizes of a round alike
-# rather than on one of them. Where no round went the other way and most went one way, the
-# difference is a consistent one; where rounds went both ways, or most tied, these
-# repeats cannot show one. Read the
-# counts with the two medians and their ranges in the first lines. On a
+# **7**<!-- output: cpu rounds in all -->. `time_in_rounds` takes its repeats in rounds,
+# in a new order each round (the check ran it with steps that log their batch size, and
+# saw the order; that `step_table` came from it is up to you), so a slow stretch of the
+# machine falls on both sizes of a round alike rather than on one of them. Where no round
+# went the other way and most went one way, the difference is a consistent one; where
+# rounds went both ways, or most tied, these repeats cannot show one. Read the counts
+# that way: where the third count is above 0, these repeats cannot show which of batch
+# 16 and batch 64 has the shorter step, however the medians fall. On a
 # GPU the fixed cost of a step is larger and the work per image smaller, so we expect
 # it to win only from some batch size on: the last line finds it, counting only batch
 # sizes where every GPU repeat beat every CPU repeat.

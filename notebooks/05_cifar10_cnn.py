@@ -47,7 +47,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 389 s with a peak memory of 1461 MB. The course's runner wrote
+# > whole lesson ran in 637 s with a peak memory of 1448 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -131,10 +131,11 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 # images for one epoch. The strongest network is the expensive part. On a GPU the
 # lesson trains the ResNet-9 of section 6 at full size (64 channels wide, 8
 # epochs). On a CPU-only machine it trains `FastNet` instead, a network and recipe
-# built for a few minutes on a CPU (section 7), for 3 epochs, so that the whole
-# notebook finishes within ten minutes on a 2-core CPU. The GPU branch has not been run
-# for these outputs: no GPU time or accuracy is quoted, and on a GPU (Colab's, say) your
-# figures will differ from every one printed here. On every device,
+# built for a few minutes on a CPU (section 7), for 2 epochs, so that the whole
+# notebook finishes within ten minutes on the slowest 2-core CPU the course was run
+# on. The GPU branch has not been run for these outputs: no GPU time or accuracy is
+# quoted, and on a GPU (Colab's, say) your figures will differ from every one printed
+# here. On every device,
 # section 6 trains small ResNet-9 networks (width 8) on a sample of `sample_size` images,
 # and exercise 2 trains widths up to `resnet_width` on the same sample. The text says
 # which figures came from which budget. Every time and accuracy quoted as measured here
@@ -150,7 +151,7 @@ test_size = full_or_smoke(full=10_000, smoke=500)
 cnn_epochs = full_or_smoke(full=2, smoke=1)  # then one more at a tenth of the learning rate
 resnet_width = 64 if on_gpu else 16
 resnet_epochs = full_or_smoke(full=8, smoke=1)  # on a GPU
-fast_epochs = full_or_smoke(full=3, smoke=1)  # on a CPU
+fast_epochs = full_or_smoke(full=2, smoke=1)  # on a CPU
 network_name = f"ResNet-9, width {resnet_width}" if on_gpu else "FastNet"
 sample_size = full_or_smoke(full=5_000, smoke=500)  # section 6's recipe runs and the exercises
 recipe_epochs = full_or_smoke(full=2, smoke=1)
