@@ -47,7 +47,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 637 s with a peak memory of 1448 MB. The course's runner wrote
+# > whole lesson ran in 564 s with a peak memory of 1435 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -286,7 +286,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 10.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 15.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -407,14 +407,14 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 55.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 109.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 2.4 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 5.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 19.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 38.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.56<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.41<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -632,8 +632,8 @@ plot_history(cnn_history, title="Small CNN")
 
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
-# **67.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
-# and 47 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# **67.6%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
+# and 73 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
 # The printed line after the epochs gives each epoch's training seconds. A first epoch
@@ -689,7 +689,7 @@ for name, groups in (("hardest", hardest), ("easiest", easiest)):
 # these outputs the hardest end held
 # 3<!-- output: hardest end, animals --> animals among its
 # 3<!-- output: hardest end, classes --> classes, the easiest end
-# 1<!-- output: easiest end, animals --> among its
+# 0<!-- output: easiest end, animals --> among its
 # 3<!-- output: easiest end, classes -->. Animals are the classes to expect among the
 # hardest: they look alike at 32 x 32 pixels (a cat and a dog are a furry blob with
 # ears), while vehicles' shapes and backgrounds (sky, water, road) differ more.
@@ -835,11 +835,11 @@ print(
 
 # %% [markdown]
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
-# many parameters and still does worse: 52%<!-- output: MLP validation accuracy (same budget) -->
+# many parameters and still does worse: 53%<!-- output: MLP validation accuracy (same budget) -->
 # against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 3 epochs. Its training took
-# 16 s<!-- output: MLP training seconds --> against the CNN's
-# 47 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 24 s<!-- output: MLP training seconds --> against the CNN's
+# 73 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1165,37 +1165,37 @@ for before, after in zip(names[:-1], names[1:], strict=True):
         recipe_histories[after][-1]["val_acc"] - recipe_histories[before][-1]["val_acc"]
     )
     verdict = "larger than" if abs(change) > seed_swing else "within"
-    print(f"{after}: change {verdict} the swing (points): {abs(change):.1f}")
+    print(f"{after}, change {verdict} the swing (points): {abs(change):.1f}")
 
 # %% [markdown]
 # The two seeds of the same recipe started apart: after epoch 1 seed 1's validation
-# accuracy was 0.25<!-- output: seed 1, validation accuracy after epoch 1 -->, seed 0's
-# 0.33<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> (0.10
+# accuracy was 0.27<!-- output: seed 1, validation accuracy after epoch 1 -->, seed 0's
+# 0.35<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> (0.10
 # would be guessing). Only the seed differed: the starting weights, the order of the
 # batches and the random crops and flips. How much that alone moves the final accuracy is
 # the *swing* below.
 #
 # Read each printed change against the swing between the two seeds of the same
-# recipe, 3.9<!-- output: swing between the two seeds --> points: a change smaller
+# recipe, 5.3<!-- output: swing between the two seeds --> points: a change smaller
 # than that could be chance. The last three lines give the size of each change and say
 # whether it is larger than the swing or within it. Each row rests on one run, and the
 # swing on one pair of seeds, so the reading is a first look, not a proof.
 # - The schedule change (learning rate and Adam's momentum, its first beta, together)
 #   took accuracy from
-#   35.2%<!-- output: constant learning rate, validation accuracy --> to
-#   45.5%<!-- output: one-cycle, validation accuracy -->, a change of
-#   10.3<!-- output: one-cycle: change larger than the swing (points) -->
+#   29.5%<!-- output: constant learning rate, validation accuracy --> to
+#   45.6%<!-- output: one-cycle, validation accuracy -->, a change of
+#   10.3<!-- output: one-cycle, change larger than the swing (points) -->
 #   points, larger than the swing. This run cannot say which of the two schedules did it, nor
 #   why: the step changed the learning rate's shape, its average (one-cycle's is about
 #   half the constant rate) and Adam's momentum together. The left panel shows the
 #   shape: it starts low, while the network's first steps are the most erratic, and ends
 #   near 0, so the last steps settle instead of jumping about.
 # - Weight decay, then clipping, moved accuracy to
-#   45.8%<!-- output: one-cycle, weight decay, validation accuracy --> and
-#   46.6%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, changes
-#   of 0.3<!-- output: one-cycle, weight decay: change within the swing (points) -->
+#   46.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
+#   46.9%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, changes
+#   of 0.3<!-- output: one-cycle, weight decay, change within the swing (points) -->
 #   and
-#   0.8<!-- output: one-cycle, weight decay, clipping: change within the swing (points) -->
+#   0.8<!-- output: one-cycle, weight decay, clipping, change within the swing (points) -->
 #   points, both within the swing. A change within the swing does not show that an
 #   ingredient helps in two epochs on 5,000 images; one run beyond it would be a first
 #   sign, no more. They are in the recipe for long trainings, where weights have time
@@ -1233,8 +1233,8 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 
 # %% [markdown]
 # With weight decay the weights ended at a length of
-# 13.04<!-- output: one-cycle, weight decay, length of the weights --> against
-# 13.03<!-- output: one-cycle, length of the weights --> without, after
+# 13.01<!-- output: one-cycle, weight decay, length of the weights --> against
+# 13.10<!-- output: one-cycle, length of the weights --> without, after
 # `recipe_epochs` epochs, one run of each: the `shorter with weight decay` line says
 # `False`, but the two lengths are equal for practical purposes: in 80 steps, one run
 # each, the decay left no visible mark on the weights' length. The first batch suggests why two
@@ -1674,8 +1674,8 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.4 minutes<!-- output: strongest network training minutes --> and reached
-# **81.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
+# 2.8 minutes<!-- output: strongest network training minutes --> and reached
+# **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
 # batches, while the network was still improving. (On a GPU, ResNet-9 trains on the
@@ -1773,9 +1773,9 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 
 # %% [markdown]
 # With the four views, validation accuracy was
-# **82.1%**<!-- output: validation accuracy with test-time augmentation -->; the lines
+# **79.7%**<!-- output: validation accuracy with test-time augmentation -->; the lines
 # above give the change in points and the noise level it is measured against,
-# 0.6<!-- output: noise level of the gain (two standard deviations) --> points. Here the
+# 0.7<!-- output: noise level of the gain (two standard deviations) --> points. Here the
 # gain was the larger, so the final model keeps the four views. The noise level covers
 # the choice of 5,000 validation images only, for this one trained network: with
 # another seed the network, and its gain, would differ too, so one gain just past the
@@ -1828,18 +1828,18 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 
 # %% [markdown]
 # On the test set the small CNN scored
-# 67.9%<!-- output: small CNN test accuracy -->, the MLP
+# 68.2%<!-- output: small CNN test accuracy -->, the MLP
 # 53%<!-- output: MLP test accuracy --> and `FastNet`
-# **82.4%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
+# **79.1%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
 # without, as the rule above chose: the line after the accuracies says which). Chance
 # alone makes a model's accuracies on two sets of images differ: the standard error of
 # the gap comes from the two accuracies and the sizes of the two sets (5,000 and
 # 10,000 images here), as in lesson 03. For `FastNet` (both accuracies measured the
 # same way, with or without the four views) the test accuracy was
-# 0.27<!-- output: FastNet, test accuracy above validation, by (points) --> points
-# above the validation accuracy, against a standard error of
-# 0.66<!-- output: FastNet, standard error of the gap (points) --> points:
-# 0.41<!-- output: FastNet, gap in standard errors --> standard errors. A gap within
+# 0.53<!-- output: FastNet, test accuracy below validation, by (points) --> points
+# below the validation accuracy, against a standard error of
+# 0.70<!-- output: FastNet, standard error of the gap (points) --> points:
+# 0.76<!-- output: FastNet, gap in standard errors --> standard errors. A gap within
 # about two standard errors is one that chance alone often gives, and
 # 0<!-- output: models whose gap is beyond two standard errors --> of the three models had
 # a gap beyond two (the last line). `FastNet`'s recipe was tuned in the course's
@@ -1868,9 +1868,9 @@ plot_confusion_matrix(matrix, classes)
 
 # %% [markdown]
 # The three largest cells off the diagonal are printed with their classes: in these
-# outputs the largest held 159<!-- output: mistake 1, test images --> test images, the
-# second 104<!-- output: mistake 2, test images --> and the third
-# 64<!-- output: mistake 3, test images -->. Of the three,
+# outputs the largest held 162<!-- output: mistake 1, test images --> test images, the
+# second 111<!-- output: mistake 2, test images --> and the third
+# 70<!-- output: mistake 3, test images -->. Of the three,
 # 3<!-- output: of the three, animals taken for animals --> were an animal taken for
 # another animal, and
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> of the two largest
@@ -1956,8 +1956,8 @@ print(
 #   seeds; weight decay and clipping were not shown to help there.
 # - Augmentation: exercise 1 shows its effect on the losses (without it, the validation
 #   loss rose while the training loss fell overall), not a measured accuracy gain: there
-#   the augmented run ended at 38.8%<!-- output: augmented, final validation accuracy -->
-#   against the plain run's 42.9%<!-- output: plain, final validation accuracy -->, one
+#   the augmented run ended at 42.5%<!-- output: augmented, final validation accuracy -->
+#   against the plain run's 42.8%<!-- output: plain, final validation accuracy -->, one
 #   run each. What augmentation is worth in accuracy is not measured in this lesson.
 # - On a CPU, a small network built for the budget trains to a useful accuracy in a few
 #   minutes (in the course's benchmark, on its Intel Xeon, it ended higher than a small
@@ -2071,7 +2071,8 @@ if check_exercise(
         print(f"{label}, final training loss: {history[-1]['train_loss']:.2f}")
         print(f"{label}, final validation loss: {history[-1]['val_loss']:.2f}")
         loss_gap = history[-1]["val_loss"] - history[-1]["train_loss"]
-        print(f"{label}, final validation minus training loss: {loss_gap:.2f}")
+        side = "above" if loss_gap >= 0 else "below"
+        print(f"{label}, final validation loss {side} training loss, by: {abs(loss_gap):.2f}")
         print(f"{label}, lowest validation loss: {history[best]['val_loss']:.2f}")
         print(f"{label}, lowest validation loss at epoch: {best + 1}")
         print(f"{label}, validation accuracy at that epoch: {history[best]['val_acc']:.4f}")
@@ -2173,33 +2174,37 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 2,500
 # images every epoch and starts to learn them by heart: its training loss falls to
-# 0.73<!-- output: plain, final training loss --> while its validation loss is lowest
-# at epoch 8<!-- output: plain, lowest validation loss at epoch --> and then climbs to
-# 2.21<!-- output: plain, final validation loss -->. The two curves part: that is
+# 0.87<!-- output: plain, final training loss --> while its validation loss is lowest
+# at epoch 7<!-- output: plain, lowest validation loss at epoch --> and then climbs to
+# 1.98<!-- output: plain, final validation loss -->. The two curves part: that is
 # overfitting (this run stops at 12 epochs; whether the gap widens further is not
 # measured here). With augmentation every epoch
 # shows slightly different pictures, so memorising pays less: the training loss
-# ends at 1.54<!-- output: augmented, final training loss -->,
-# 0.32<!-- output: augmented, final validation minus training loss --> below the
-# validation loss of 1.86<!-- output: augmented, final validation loss -->, against a
-# gap of 1.49<!-- output: plain, final validation minus training loss --> for the plain
-# run. That validation loss
-# bounced up and down from epoch to epoch (the epoch lines above); its lowest came at
-# epoch 9<!-- output: augmented, lowest validation loss at epoch --> of 12, and it
-# ended 0.20<!-- output: augmented, rise of the validation loss after its lowest -->
-# above that lowest, against the plain run's
-# 0.59<!-- output: plain, rise of the validation loss after its lowest -->.
+# ends at 1.61<!-- output: augmented, final training loss --> and the validation loss at
+# 1.60<!-- output: augmented, final validation loss -->, the validation loss below the
+# training loss by
+# 0.02<!-- output: augmented, final validation loss below training loss, by -->
+# (most likely because its training batches are augmented and the validation images
+# are not; this lesson does not test it), while the plain run's validation loss ended
+# above its training loss by
+# 1.11<!-- output: plain, final validation loss above training loss, by -->. That
+# validation loss bounced up and down from epoch to epoch (the epoch lines above); its
+# lowest came at epoch 12<!-- output: augmented, lowest validation loss at epoch --> of
+# 12, and it ended
+# 0.00<!-- output: augmented, rise of the validation loss after its lowest --> above
+# that lowest, against the plain run's
+# 0.30<!-- output: plain, rise of the validation loss after its lowest -->.
 #
 # **Why the loss moved far more than the accuracy.** After its lowest point the plain
 # run's validation loss rose by
-# 0.59<!-- output: plain, rise of the validation loss after its lowest -->, from
-# 1.63<!-- output: plain, lowest validation loss --> to
-# 2.21<!-- output: plain, final validation loss -->, while its validation accuracy went
-# from 44.2%<!-- output: plain, validation accuracy at that epoch --> to
-# 42.9%<!-- output: plain, final validation accuracy -->: it fell by
-# 1.2<!-- output: plain, accuracy fell after the lowest-loss epoch, by (points) -->
-# points, against the run's own late wobble of
-# 2.6<!-- output: plain, largest late change of validation accuracy (points) -->
+# 0.30<!-- output: plain, rise of the validation loss after its lowest -->, from
+# 1.68<!-- output: plain, lowest validation loss --> to
+# 1.98<!-- output: plain, final validation loss -->, while its validation accuracy went
+# from 40.9%<!-- output: plain, validation accuracy at that epoch --> to
+# 42.8%<!-- output: plain, final validation accuracy -->: it rose by
+# 1.9<!-- output: plain, accuracy rose or held after the lowest-loss epoch, by (points) -->
+# points while the loss rose, against the run's own late wobble of
+# 5.2<!-- output: plain, largest late change of validation accuracy (points) -->
 # points (below). The two moved so differently because they measure different things.
 # Accuracy counts only whether the largest logit is the right class. The cross-entropy
 # is −ln of the probability given to the right class, and it grows without limit as
@@ -2208,50 +2213,50 @@ if check_exercise(
 # its training images pays heavily for the validation images it still gets wrong. The
 # cell measured that on the two final models: the plain run's wrong answers had a mean
 # confidence (the probability of the class it chose) of
-# 0.67<!-- output: plain, mean confidence on wrong validation answers -->
-# and cost a mean loss of 3.67<!-- output: plain, mean loss on wrong validation answers -->
+# 0.62<!-- output: plain, mean confidence on wrong validation answers -->
+# and cost a mean loss of 3.19<!-- output: plain, mean loss on wrong validation answers -->
 # each, the augmented run's
-# 0.52<!-- output: augmented, mean confidence on wrong validation answers --> and
-# 2.68<!-- output: augmented, mean loss on wrong validation answers -->; the
+# 0.44<!-- output: augmented, mean confidence on wrong validation answers --> and
+# 2.29<!-- output: augmented, mean loss on wrong validation answers -->; the
 # `more confident when wrong` line names the run that was. Compare the plain run's
 # right answers, which cost
-# 0.28<!-- output: plain, mean loss on right validation answers --> on average.
+# 0.37<!-- output: plain, mean loss on right validation answers --> on average.
 #
 # Did the plain run's confidence in its wrong answers grow as its validation loss rose?
 # The cell trained it again from its saved start to its lowest-loss epoch, on the same
 # batches (the line `replay … matches its validation loss` says whether it retraced the
 # run), and measured that model too: its wrong answers had a mean confidence of
-# 0.46<!-- output: plain at its lowest-loss epoch, mean confidence on wrong validation answers -->
+# 0.42<!-- output: plain at its lowest-loss epoch, mean confidence on wrong validation answers -->
 # and cost
-# 2.47<!-- output: plain at its lowest-loss epoch, mean loss on wrong validation answers -->
+# 2.38<!-- output: plain at its lowest-loss epoch, mean loss on wrong validation answers -->
 # each, against the final model's
-# 0.67<!-- output: plain, mean confidence on wrong validation answers --> and
-# 3.67<!-- output: plain, mean loss on wrong validation answers -->: its confidence on
+# 0.62<!-- output: plain, mean confidence on wrong validation answers --> and
+# 3.19<!-- output: plain, mean loss on wrong validation answers -->: its confidence on
 # wrong answers rose by
-# 0.21<!-- output: plain, confidence on wrong answers rose after the lowest-loss epoch, by -->
+# 0.20<!-- output: plain, confidence on wrong answers rose after the lowest-loss epoch, by -->
 # while its validation loss rose. A rising validation loss
 # is the earlier warning of overfitting; accuracy may follow later.
 #
 # Accuracy tells another story between the runs in 12 epochs: the augmented run ended
-# at 38.8%<!-- output: augmented, final validation accuracy -->, the plain one at
-# 42.9%<!-- output: plain, final validation accuracy -->, from one run each. One epoch's
+# at 42.5%<!-- output: augmented, final validation accuracy -->, the plain one at
+# 42.8%<!-- output: plain, final validation accuracy -->, from one run each. One epoch's
 # figure wobbles, so compare the means of the last 3 epochs:
-# 39.6%<!-- output: augmented, mean validation accuracy of the last 3 epochs --> and
-# 43.3%<!-- output: plain, mean validation accuracy of the last 3 epochs --> (the
+# 39.9%<!-- output: augmented, mean validation accuracy of the last 3 epochs --> and
+# 41.4%<!-- output: plain, mean validation accuracy of the last 3 epochs --> (the
 # `augmented minus plain` lines give both differences). For a yardstick of chance, take
 # each run's own wobble once its first rapid learning was over: over its last
 # 6<!-- output: augmented, changes between epochs counted as late --> changes between
 # epochs, the augmented run's accuracy moved by up to
-# 2.9<!-- output: augmented, largest late change of validation accuracy (points) -->
+# 3.0<!-- output: augmented, largest late change of validation accuracy (points) -->
 # points and the plain run's by up to
-# 2.6<!-- output: plain, largest late change of validation accuracy (points) -->. Two
+# 5.2<!-- output: plain, largest late change of validation accuracy (points) -->. Two
 # runs that each wobble that much can differ by twice as much by chance alone, up to
-# 5.8<!-- output: twice the larger late change (points) --> points here, and the gap of
+# 10.3<!-- output: twice the larger late change (points) --> points here, and the gap of
 # the means,
-# 3.7<!-- output: gap of the means, within twice the larger late change (points) -->
+# 1.6<!-- output: gap of the means, within twice the larger late change (points) -->
 # points, is within that: chance alone could give it. Even a gap beyond it would rest on
 # one run of each, and in 12 epochs on 2,500 images the augmented run, its training loss still at
-# 1.54<!-- output: augmented, final training loss -->, was still learning: it may
+# 1.61<!-- output: augmented, final training loss -->, was still learning: it may
 # simply not have caught up yet. So this exercise shows augmentation's effect on the
 # losses; what augmentation is worth in accuracy, over longer trainings and several
 # seeds, is not measured in this lesson. This exercise trains for 12 epochs on 2,500
@@ -2351,27 +2356,29 @@ if check_exercise(
 # 412,954<!-- output: width 16, parameters --> at width 16
 # (15.7<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.77 s<!-- output: width 4, seconds per epoch --> to
-# 6.89 s<!-- output: width 16, seconds per epoch -->
-# (3.9<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 2.38 s<!-- output: width 4, seconds per epoch --> to
+# 12.98 s<!-- output: width 16, seconds per epoch -->
+# (5.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. At small widths the fixed costs of each step (Python, the
 # data, starting each layer's computation) are likely a large part of the time; this
 # exercise does not measure them separately.
 # Validation accuracy went from
-# 41.5%<!-- output: width 4, validation accuracy --> at width 4 to
-# 46.6%<!-- output: width 8, validation accuracy --> at width 8 and
-# 48.3%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
+# 42.3%<!-- output: width 4, validation accuracy --> at width 4 to
+# 46.9%<!-- output: width 8, validation accuracy --> at width 8 and
+# 47.6%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
 # the changes against the swing between two seeds in section 6,
-# 3.9<!-- output: swing between the two seeds --> points (measured once, at width 8;
+# 5.3<!-- output: swing between the two seeds --> points (measured once, at width 8;
 # other widths may swing more or less). From width 4 to 8 accuracy rose by
-# 5.1<!-- output: width 4 to 8, accuracy rose, larger than section 6's swing (points) -->
-# points, larger than the swing; from 8 to 16 by
-# 1.7<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
-# within it. A step within the swing proves nothing; one beyond it suggests that more
-# capacity helped even here, on a small sample and a short training, and more seeds
-# would be needed to be sure. The check compared the runs' starts, batches and
-# schedules, and trained the narrowest width's first epoch again with the recipe (the
-# check's last line); the other widths share that loop. Look also at each run's first
+# 4.6<!-- output: width 4 to 8, accuracy rose, within section 6's swing (points) -->
+# points, from 8 to 16 by
+# 0.7<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
+# and from 4 to 16 by
+# 5.3<!-- output: width 4 to 16, accuracy rose, within section 6's swing (points) -->:
+# every step within the swing. The accuracy rose with the width, but by no more than two
+# seeds of one width moved apart, so these runs do not show that more capacity helped on
+# a small sample and a short training; more seeds per width would be needed. The check compared the
+# runs' starts, batches and schedules, and trained the narrowest width's first epoch again with the
+# recipe (the check's last line); the other widths share that loop. Look also at each run's first
 # epoch in the epoch lines above: where the validation loss sits far above the training
 # loss, batch-norm running averages lagging behind fast-changing weights, or the
 # learning rate peaking within that epoch, could explain it; this lesson tests neither.
@@ -2433,15 +2440,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown]
 # **Question 3.** In exercise 1 the plain run's validation loss was lowest at epoch
-# 8<!-- output: plain, lowest validation loss at epoch -->, at
-# 1.63<!-- output: plain, lowest validation loss -->, then rose to
-# 2.21<!-- output: plain, final validation loss --> while its training loss fell
-# overall, to 0.73<!-- output: plain, final training loss -->. The augmented run's validation
-# loss was lowest at epoch 9<!-- output: augmented, lowest validation loss at epoch -->
+# 7<!-- output: plain, lowest validation loss at epoch -->, at
+# 1.68<!-- output: plain, lowest validation loss -->, then rose to
+# 1.98<!-- output: plain, final validation loss --> while its training loss fell
+# overall, to 0.87<!-- output: plain, final training loss -->. The augmented run's validation
+# loss was lowest at epoch 12<!-- output: augmented, lowest validation loss at epoch -->
 # of 12 and ended
-# 0.20<!-- output: augmented, rise of the validation loss after its lowest --> above
+# 0.00<!-- output: augmented, rise of the validation loss after its lowest --> above
 # that lowest, against the plain run's
-# 0.59<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
+# 0.30<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
 # plain run's validation loss rise so much more after its lowest point?
 #
 # - (a) The plain run saw the same unaltered images every epoch and began to learn them
@@ -2463,7 +2470,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(a).** Without augmentation the network saw the same 2,500 pictures every epoch and
 # started to learn them by heart: its training loss fell overall while its validation
-# loss rose after epoch 8<!-- output: plain, lowest validation loss at epoch -->: what
+# loss rose after epoch 7<!-- output: plain, lowest validation loss at epoch -->: what
 # it learned about its own images did not hold for new ones, and the loss punishes
 # every wrong answer by how little probability it left the right class (exercise 1's
 # solution measures how confident each run was when wrong). With random crops
