@@ -24,7 +24,7 @@ from course_utils.device import synchronize
 from course_utils.distributed import process_group, rank_print
 from course_utils.models import MLP
 
-REPEATS, WARM_UP = 200, 20
+REPEATS, WARM_UP = 120, 20
 
 
 def median_seconds(works: dict, device: torch.device) -> dict:
