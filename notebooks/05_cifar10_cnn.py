@@ -44,6 +44,13 @@
 #   test set once, at the end;
 # - inspect the result (per-class accuracy, confusion matrix, mistakes), predict
 #   single images, and save and reload the model.
+#
+# **From lesson 04.** `device` is where the work runs (a CUDA GPU, a Mac's GPU or the
+# CPU), and `to_device` moves a model or a batch there. `DeviceTensorLoader` holds a
+# whole dataset as one tensor on the device and hands out shuffled slices of it, so no
+# batch is built image by image. A GPU runs queued work after Python has moved on, so a
+# timing reads the clock only after `synchronize(device)` has waited for it. Under
+# `torch.autocast`, matrix products run in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
@@ -101,7 +108,7 @@ from course_utils.augment import batch_transform
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.checks.lesson05 import check_exercise
 from course_utils.data import cifar10, dataset_to_tensors
-from course_utils.device import bfloat16_support
+from course_utils.device import bfloat16_support, synchronize
 from course_utils.fastnet import (
     FastNet,
     TestTimeAugmentation,
@@ -128,10 +135,11 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 
 # %% [markdown]
 # **Settings.** Smoke mode (the quick run the test suite uses) trains on 1,000
-# images for one epoch. The strongest network is the expensive part. On a GPU the
-# lesson trains the ResNet-9 of section 6 at full size (64 channels wide, 8
-# epochs). On a CPU-only machine it trains `FastNet` instead, a network and recipe
-# built for a few minutes on a CPU (section 7), for 2 epochs, so that the whole
+# images for one epoch. The strongest network is the expensive part. On a CUDA GPU
+# (Colab's, say) the lesson trains the ResNet-9 of section 6 at full size (64 channels
+# wide, 8 epochs). On a CPU, and on a Mac's GPU (MPS: the lesson's GPU branch, with
+# its bfloat16 and memory layout, was written for CUDA), it trains `FastNet` instead, a
+# network and recipe built for a few minutes on a CPU (section 7), for 2 epochs, so that the whole
 # notebook finishes within ten minutes on the slowest 2-core CPU the course was run
 # on. The GPU branch has not been run for these outputs: no GPU time or accuracy is
 # quoted, and on a GPU (Colab's, say) your figures will differ from every one printed
@@ -356,11 +364,14 @@ print(
 # %%
 def seconds_per_batch_of(loader) -> float:
     """One full pass over ``loader``, after one untimed batch that pays any one-off
-    start-up costs: the mean seconds per batch."""
+    start-up costs: the mean seconds per batch. On a GPU the batches are made by queued
+    work, so the clock is read only after synchronize (lesson 04) has waited for it."""
     next(iter(loader))
+    synchronize(device)
     start = time.perf_counter()
     for _images, _labels in loader:
         pass
+    synchronize(device)
     return (time.perf_counter() - start) / len(loader)
 
 
@@ -778,11 +789,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # Read the figure row by row: each row is one channel's eight strongest patches, from
 # 5,000 validation images (black borders: the patch reaches past the edge of its
 # image). Look for what the patches of a row share (a colour against another, an edge
-# at one angle, a texture) and how that differs from row to row. In these outputs
-# rows 1 and 2 show dark diagonal lines on a lighter ground (at opposite angles), row 3
-# a light edge against a dark ground, and rows 4 to 6 dark vertical bars or lines, such
-# as legs and posts. Some of the strongest patches touch the image's border (those with
-# black strips). Each patch covers
+# at one angle, a texture) and how that differs from row to row; which pattern each
+# channel picks up changes from run to run, so this text does not name them. Patches
+# with black strips reach past the border of their image. Each patch covers
 # 14 x 14 pixels, far more than a first-layer filter's 5 x 5: a second-layer channel
 # responds to an edge or line over that larger area, which a single 5 x 5 filter cannot
 # see.
@@ -1220,7 +1229,11 @@ lengths = {
 }
 for name, length in lengths.items():
     print(f"{name}, length of the weights: {length:.2f}")
-print("shorter with weight decay:", lengths["one-cycle, weight decay"] < lengths["one-cycle"])
+decay_difference = lengths["one-cycle"] - lengths["one-cycle, weight decay"]
+side = "shorter" if decay_difference > 0 else "longer or equal"
+print(f"with weight decay, the weights {side} by: {abs(decay_difference):.2f}")
+share = abs(decay_difference) / lengths["one-cycle"]
+print(f"that difference, over the length without: {share:.3f}")
 seed_everything(0)
 fresh = to_device(ResNet9(8), device)
 fresh.training_step(next(iter(augmented_loader))).backward()
@@ -1235,11 +1248,12 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # With weight decay the weights ended at a length of
 # 13.01<!-- output: one-cycle, weight decay, length of the weights --> against
 # 13.10<!-- output: one-cycle, length of the weights --> without, after
-# `recipe_epochs` epochs, one run of each: the `shorter with weight decay` line says
-# `False`, but the two lengths are equal for practical purposes: in 80 steps, one run
-# each, the decay left no visible mark on the weights' length. The first batch suggests why two
-# epochs are unlikely to show weight decay's
-# effect: its term was
+# `recipe_epochs` epochs, one run of each: shorter by
+# 0.09<!-- output: with weight decay, the weights shorter by -->, a difference of
+# 0.007<!-- output: that difference, over the length without --> of the length. In 80
+# steps, one run each, the decay left only that small mark on the weights' length. The
+# first batch suggests why two epochs are unlikely to show weight decay's effect: its
+# term was
 # 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length, so it changes each step very little, and a difference in length
 # after 80 steps says little about it (this lesson does not measure how much of the
@@ -1601,8 +1615,8 @@ print(f"not decayed: {len(not_decayed)} tensors, such as {not_decayed[:2]}")
 # airbench's recipe. Those measurements take far longer than this lesson's budget, so
 # the lesson quotes them rather than repeating them.
 #
-# Now the lesson's strongest network: on a GPU a full-size ResNet-9, on a CPU
-# `FastNet`, whitened from 5,000 training images and trained for `fast_epochs`
+# Now the lesson's strongest network: on a CUDA GPU a full-size ResNet-9, on a CPU or
+# a Mac's GPU `FastNet`, whitened from 5,000 training images and trained for `fast_epochs`
 # epochs.
 
 
@@ -1678,10 +1692,9 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
-# batches, while the network was still improving. (On a GPU, ResNet-9 trains on the
-# plain targets and this floor does not apply.) The
-# learning-rate plot shows the triangle of `fit_fast` (on a GPU, the one-cycle
-# schedule of `fit_one_cycle`).
+# batches, while the network was still improving. (On a CUDA GPU, ResNet-9 trains on
+# the plain targets and this floor does not apply.) The learning-rate plot shows the
+# triangle of `fit_fast` (on a CUDA GPU, the one-cycle schedule of `fit_one_cycle`).
 #
 # The course's benchmark put the two CPU recipes side by side under one clock, on all
 # 50,000 training images and the test set (3 seeds each, on its 2-core Intel Xeon,
@@ -2187,10 +2200,10 @@ if check_exercise(
 # (most likely because its training batches are augmented and the validation images
 # are not; this lesson does not test it), while the plain run's validation loss ended
 # above its training loss by
-# 1.11<!-- output: plain, final validation loss above training loss, by -->. That
-# validation loss bounced up and down from epoch to epoch (the epoch lines above); its
-# lowest came at epoch 12<!-- output: augmented, lowest validation loss at epoch --> of
-# 12, and it ended
+# 1.11<!-- output: plain, final validation loss above training loss, by -->. The
+# augmented run's validation loss bounced up and down from epoch to epoch (the epoch
+# lines above); its lowest came at epoch
+# 12<!-- output: augmented, lowest validation loss at epoch --> of 12, and it ended
 # 0.00<!-- output: augmented, rise of the validation loss after its lowest --> above
 # that lowest, against the plain run's
 # 0.30<!-- output: plain, rise of the validation loss after its lowest -->.
@@ -2341,13 +2354,14 @@ if check_exercise(
     print(f"widest against narrowest, parameters: {wide[0] / narrow[0]:.1f} times")
     print(f"widest against narrowest, seconds per epoch: {wide[2] / narrow[2]:.1f} times")
     ordered = sorted(width_results)
+    print(f"section 6's swing between two seeds, two decimals (points): {seed_swing:.2f}")
     for low, high in [(ordered[0], ordered[1]), (ordered[1], ordered[2]), (ordered[0], ordered[2])]:
         change = 100 * (width_results[high][1] - width_results[low][1])
         way = "rose" if change > 0 else "fell or held"
         verdict = "larger than" if abs(change) > seed_swing else "within"
         print(
             f"width {low} to {high}, accuracy {way}, {verdict} section 6's swing (points): "
-            f"{abs(change):.1f}"
+            f"{abs(change):.2f}"
         )
 
 # %% [markdown] tags=["solution"]
@@ -2367,13 +2381,14 @@ if check_exercise(
 # 46.9%<!-- output: width 8, validation accuracy --> at width 8 and
 # 47.6%<!-- output: width 16, validation accuracy --> at width 16, one run each. Read
 # the changes against the swing between two seeds in section 6,
-# 5.3<!-- output: swing between the two seeds --> points (measured once, at width 8;
+# 5.34<!-- output: section 6's swing between two seeds, two decimals (points) -->
+# points (measured once, at width 8;
 # other widths may swing more or less). From width 4 to 8 accuracy rose by
-# 4.6<!-- output: width 4 to 8, accuracy rose, within section 6's swing (points) -->
+# 4.60<!-- output: width 4 to 8, accuracy rose, within section 6's swing (points) -->
 # points, from 8 to 16 by
-# 0.7<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
+# 0.70<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
 # and from 4 to 16 by
-# 5.3<!-- output: width 4 to 16, accuracy rose, within section 6's swing (points) -->:
+# 5.30<!-- output: width 4 to 16, accuracy rose, within section 6's swing (points) -->:
 # every step within the swing. The accuracy rose with the width, but by no more than two
 # seeds of one width moved apart, so these runs do not show that more capacity helped on
 # a small sample and a short training; more seeds per width would be needed. The check compared the

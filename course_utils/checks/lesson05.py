@@ -671,7 +671,7 @@ QUESTIONS: dict[str, Exercise] = {
         hint="which run sees the very same pictures every epoch, and what can it memorise?",
         right="a",
         why="the plain run saw the same pictures every epoch and began to memorise them: "
-        "its training loss kept falling while its validation loss rose, because what it "
+        "its training loss fell overall while its validation loss rose, because what it "
         "learned about its own images did not hold for new ones. With random crops and flips "
         "the network rarely "
         "sees the same picture twice (162 possible views of each image), so learning the "
