@@ -226,14 +226,16 @@ def rank_print(*values: object, all_ranks: bool = False, **print_options) -> Non
     print_options.setdefault("flush", True)
     if not dist.is_initialized():
         print(*values, **print_options)
-    elif all_ranks:
-        # One string, one write: lines of several processes do not interleave mid-line.
-        separator = print_options.pop("sep", " ")
-        end = print_options.pop("end", "\n")
-        text = separator.join(str(value) for value in values)
-        print(f"[rank {dist.get_rank()}] {text}{end}", end="", **print_options)
-    elif dist.get_rank() == 0:
-        print(*values, **print_options)
+        return
+    if not all_ranks and dist.get_rank() != 0:
+        return
+    # One string, one write: print(*values) writes each value, separator and the end
+    # apart, so another process's line could land mid-line (rank 0's lines included).
+    separator = print_options.pop("sep", " ")
+    end = print_options.pop("end", "\n")
+    text = separator.join(str(value) for value in values)
+    prefix = f"[rank {dist.get_rank()}] " if all_ranks else ""
+    print(f"{prefix}{text}{end}", end="", **print_options)
 
 
 def torchrun_command(

@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 564 s with a peak memory of 1435 MB. The course's runner wrote
+# > whole lesson ran in 725 s with a peak memory of 1432 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -418,14 +418,14 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 109.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 113.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 5.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 63.8 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 38.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 39.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.41<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.40<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -644,7 +644,7 @@ plot_history(cnn_history, title="Small CNN")
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **67.6%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
-# and 73 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 85 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
 # The printed line after the epochs gives each epoch's training seconds. A first epoch
@@ -847,8 +847,8 @@ print(
 # many parameters and still does worse: 53%<!-- output: MLP validation accuracy (same budget) -->
 # against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 3 epochs. Its training took
-# 24 s<!-- output: MLP training seconds --> against the CNN's
-# 73 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 23 s<!-- output: MLP training seconds --> against the CNN's
+# 85 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1193,7 +1193,7 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 #   took accuracy from
 #   29.5%<!-- output: constant learning rate, validation accuracy --> to
 #   45.6%<!-- output: one-cycle, validation accuracy -->, a change of
-#   10.3<!-- output: one-cycle, change larger than the swing (points) -->
+#   16.0<!-- output: one-cycle, change larger than the swing (points) -->
 #   points, larger than the swing. This run cannot say which of the two schedules did it, nor
 #   why: the step changed the learning rate's shape, its average (one-cycle's is about
 #   half the constant rate) and Adam's momentum together. The left panel shows the
@@ -1202,9 +1202,9 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 # - Weight decay, then clipping, moved accuracy to
 #   46.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
 #   46.9%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, changes
-#   of 0.3<!-- output: one-cycle, weight decay, change within the swing (points) -->
+#   of 0.4<!-- output: one-cycle, weight decay, change within the swing (points) -->
 #   and
-#   0.8<!-- output: one-cycle, weight decay, clipping, change within the swing (points) -->
+#   0.9<!-- output: one-cycle, weight decay, clipping, change within the swing (points) -->
 #   points, both within the swing. A change within the swing does not show that an
 #   ingredient helps in two epochs on 5,000 images; one run beyond it would be a first
 #   sign, no more. They are in the recipe for long trainings, where weights have time
@@ -1688,7 +1688,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.8 minutes<!-- output: strongest network training minutes --> and reached
+# 3.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
@@ -2370,9 +2370,9 @@ if check_exercise(
 # 412,954<!-- output: width 16, parameters --> at width 16
 # (15.7<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 2.38 s<!-- output: width 4, seconds per epoch --> to
-# 12.98 s<!-- output: width 16, seconds per epoch -->
-# (5.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 2.77 s<!-- output: width 4, seconds per epoch --> to
+# 14.37 s<!-- output: width 16, seconds per epoch -->
+# (5.2<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. At small widths the fixed costs of each step (Python, the
 # data, starting each layer's computation) are likely a large part of the time; this
 # exercise does not measure them separately.
@@ -2384,11 +2384,11 @@ if check_exercise(
 # 5.34<!-- output: section 6's swing between two seeds, two decimals (points) -->
 # points (measured once, at width 8;
 # other widths may swing more or less). From width 4 to 8 accuracy rose by
-# 4.60<!-- output: width 4 to 8, accuracy rose, within section 6's swing (points) -->
+# 4.62<!-- output: width 4 to 8, accuracy rose, within section 6's swing (points) -->
 # points, from 8 to 16 by
-# 0.70<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
+# 0.66<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
 # and from 4 to 16 by
-# 5.30<!-- output: width 4 to 16, accuracy rose, within section 6's swing (points) -->:
+# 5.28<!-- output: width 4 to 16, accuracy rose, within section 6's swing (points) -->:
 # every step within the swing. The accuracy rose with the width, but by no more than two
 # seeds of one width moved apart, so these runs do not show that more capacity helped on
 # a small sample and a short training; more seeds per width would be needed. The check compared the

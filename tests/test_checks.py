@@ -1725,6 +1725,13 @@ def gpu_by_global_rank(cuda_available, gpu_count, rank, local_rank, local_world_
     return "gloo", torch.device("cpu"), None
 
 
+def gpu_by_rank_modulo_gpus(cuda_available, gpu_count, rank, local_rank, local_world_size):
+    if cuda_available and gpu_count >= local_world_size:  # a GPU that exists, not its own
+        gpu = rank % gpu_count
+        return "nccl", torch.device("cuda", gpu), [gpu]
+    return "gloo", torch.device("cpu"), None
+
+
 def ids_by_global_rank(cuda_available, gpu_count, rank, local_rank, local_world_size):
     if cuda_available and gpu_count >= local_world_size:
         return "nccl", torch.device("cuda", local_rank), [rank]
@@ -1756,6 +1763,7 @@ def wrong_only_for(case, answer):
         # The multi-node mistake: cuda:RANK is right on the first machine only.
         (gpu_by_global_rank, "rank 3 (local rank 1 of 2) the device is cuda:3, numbered by the"),
         (ids_by_global_rank, "device_ids is [3], numbered by the global rank"),
+        (gpu_by_rank_modulo_gpus, "with CUDA and 4 GPU(s), for rank 2 (local rank 0 of 2)"),
         # 4 processes on 2 GPUs, and one process on one GPU.
         (copies_the_notebooks_rule, "for rank 0 (local rank 0 of 2) you chose 'gloo'"),
         (

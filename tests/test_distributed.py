@@ -381,6 +381,12 @@ def test_rank_print_writes_each_line_in_one_piece(monkeypatch, capsys):
 
     rank_print("a", 2, all_ranks=True, file=Recorder())
     assert [text for text in writes if text] == ["[rank 1] a 2\n"]  # print adds end=""
+    # Rank 0's own lines too (all_ranks=False): print(*values) would write "b", " ", "3"
+    # and the end apart, and a partner's line could land between them.
+    writes.clear()
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)
+    rank_print("b", 3, file=Recorder())
+    assert [text for text in writes if text] == ["b 3\n"]
 
 
 def test_simulate_group_sums_across_its_ranks_and_restores_torch_distributed():

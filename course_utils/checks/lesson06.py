@@ -224,6 +224,9 @@ def _exercise_3(choose_backend: Any) -> list[str]:
         # and 3 are local ranks 0 and 1 there, and the machine has GPUs 0 and 1 only.
         ((True, 2, 3, 1, 2), ("nccl", "cuda:1", 1)),
         ((True, 2, 2, 0, 2), ("nccl", "cuda:0", 0)),
+        # The same on machines of 4 GPUs: the global rank modulo the GPUs (2 % 4 = 2)
+        # names a GPU, but not this process's own.
+        ((True, 4, 2, 0, 2), ("nccl", "cuda:0", 0)),
         ((True, 1, 0, 0, 2), ("gloo", "cpu", None)),
         ((True, 1, 1, 1, 2), ("gloo", "cpu", None)),
         ((True, 2, 3, 3, 4), ("gloo", "cpu", None)),  # 4 processes, 2 GPUs: not one each
@@ -337,8 +340,8 @@ def _exercise_3(choose_backend: Any) -> list[str]:
         "without CUDA: gloo, the CPU and device_ids=None, for every local rank",
         "with a GPU for every process: NCCL, cuda:LOCAL_RANK and device_ids=[LOCAL_RANK]",
         "on the second of 2 machines with 2 GPUs each (rank 3 is local rank 1 there): "
-        "cuda:1, not cuda:3",
-        f"with CUDA but fewer GPUs than processes (1 for 2, 2 for 4): an error, in all "
+        "cuda:1, not cuda:3; with 4 GPUs a machine, rank 2 of local rank 0 takes cuda:0",
+        f"with CUDA but fewer GPUs than processes (1 for 2, 2 for 4, 3 for 5): an error, in all "
         f"{refused} such cases, rather than a silent fallback to the CPU",
         "with one GPU and one process: NCCL on cuda:0",
     ]
