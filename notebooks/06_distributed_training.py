@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 123 s with a peak memory of 1364 MB. The course's runner wrote
+# > whole lesson ran in 129 s with a peak memory of 1346 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -501,34 +501,34 @@ for size in (64, 1024):
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   1.49<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.70<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication (medians over the repeats, then over the 2
 #   ranks) in this run. A ratio near 1 or
 #   above means that what DDP adds cost about as much time as the work it serves, or
 #   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 3.76<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 4.13<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   0.82<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.74<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step without communication. The exchange sends the same 25,450 numbers
 #   whatever the batch, yet DDP's added time itself went from
-#   2.07<!-- output: 64 images per process, DDP's added time (ms) --> ms to
-#   4.26<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
+#   2.50<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   4.48<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
 #   `DDP's added time` of the table): the ratio moved because the step grew more than the
 #   added time did. Where the added time grew, this script does not time its parts (the
 #   next bullet looks at the exchange alone).
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   0.60<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
-#   1.39<!-- output: 64 images per process, step without communication (ms) --> ms for a
+#   1.12<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
+#   1.47<!-- output: 64 images per process, step without communication (ms) --> ms for a
 #   64-image step without communication:
-#   0.44<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   0.76<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times the step. Timed in the rounds between the steps, the
 #   same all-reduce took
-#   0.51<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
+#   0.79<!-- output: rank 0, all-reduce / DDP's added time, 64 images per process -->
 #   times DDP's whole added time on rank 0 and
-#   0.49<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
+#   0.77<!-- output: rank 1, all-reduce / DDP's added time, 64 images per process -->
 #   times on rank 1 (below 1: DDP added more than the bare exchange; above 1: the bare
 #   exchange took longer than all that DDP added). Compare the rows `all-reduce between
 #   steps` with `all-reduce alone`: the same payload sent between steps against back to
@@ -546,9 +546,9 @@ for size in (64, 1024):
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.59<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.55<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.87<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (the last two lines put each in words, counting a speed-up within a
 # tenth of 1 as a tie: one run cannot tell such a small difference from noise). An epoch is more
 # than its steps (section 1's part 4, the data loading); section
@@ -904,21 +904,21 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # In the run whose outputs you see, 2 processes ran at a median of
-# 0.61<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread (below 1 means slower), round by round
 # against the same epochs of the other arm; the line `… speed-up in each round` lists
 # the rounds, and the verdict lines say, for each 1-process arm, whether every round
 # went the same way. Against one process with 2 threads, the median was
-# 0.66<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
+# 0.56<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
 # and against one process with a loader worker
-# 1.03<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
+# 1.01<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
 # The other ways of running one process, against one thread: with a loader worker, one
 # process's epoch took
-# 1.99<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
+# 2.12<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
 # times as long and its time waiting for the loader
-# 2.49<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
+# 2.48<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
 # times as long; with 2 threads, its epoch took
-# 1.28<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
+# 1.41<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
 # times as long. A worker hands every batch to the training process through shared memory
 # and a queue, a cost per batch that small batches pay often, and without
 # `persistent_workers=True` a new worker process starts at every epoch: both are likely
@@ -929,31 +929,31 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # compare the two to see whether it competed with rank 0.
 #
 # **Where the epoch went.** The loader took
-# 0.37<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
+# 0.42<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
 # epoch for one process with 1 thread and
-# 0.15<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
+# 0.16<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
 # processes. Against one process with 1 thread, 2 processes saved
-# 0.06<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
+# 0.02<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
 # s per epoch in the loader and lost
-# 0.57<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
+# 0.52<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
 # in the rest (the lines `… seconds saved per epoch (+) or lost (-)` give both with their
 # signs). Each process
 # loads half the images, in batches of 64 against one process's 128: if loading cost the
 # same per image and the processes did not slow each other down, each would load in half
 # the time, a speed-up of 2. The loader's measured speed-up was
-# 1.33<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
+# 1.13<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
 # of the 2 processes took
-# 17.5<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
+# 14.7<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
 # µs per image against one process's
-# 11.6<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 8.3<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # (half-size batches, and two processes sharing 2 logical CPUs, are likely causes; this
 # lesson does not test them). The rest's speed-up was
-# 0.41<!-- output: effective batch 128, speed-up of the rest with 2 processes --> against
+# 0.31<!-- output: effective batch 128, speed-up of the rest with 2 processes --> against
 # this arm, which carries DDP's wrapper. Section 5's prediction for the steps,
-# 0.59<!-- output: 64 images per process, predicted speed-up of 2 processes -->, timed a
+# 0.55<!-- output: 64 images per process, predicted speed-up of 2 processes -->, timed a
 # one-process step without the wrapper, so its measured counterpart is the rest's
 # speed-up over the arm without DDP:
-# 0.24<!-- output: 64 images per process, rest's speed-up over no DDP -->,
+# 0.29<!-- output: 64 images per process, rest's speed-up over no DDP -->,
 # with the batch's moving and normalising and the loop's Python added (this lesson does
 # not time those apart). The lines under the table set the prediction beside it in
 # words.
@@ -961,7 +961,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **DDP's wrapper on one process.** Section 5's one-process step had no wrapper, and
 # neither has the arm `1 process, no DDP`. Against it, the same loop with DDP in a group
 # of one took a median of
-# 1.55<!-- output: effective batch 128, DDP in a group of one / no DDP, epoch time, median -->
+# 0.97<!-- output: effective batch 128, DDP in a group of one / no DDP, epoch time, median -->
 # times its epoch; the line `… in each round` lists the rounds, and the verdict line says
 # whether every round agreed. Read that median with care: DDP does not touch the loader,
 # yet the two arms' loader times differ too (the line `1 process, no DDP / 1 process x 1
@@ -969,9 +969,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # the wrapper. A group of one process has nothing to exchange, but DDP still copies the
 # gradients into its bucket and calls the all-reduce at every step, a cost each step
 # pays. 2 processes ran at
-# 0.43<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # times the speed of the plain loop, and at
-# 0.61<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times that of one process with DDP. The arms with DDP answer the question they were
 # built for (the same code, in one process or two); the plain loop is the comparison a
 # learner choosing between `python train.py` and `torchrun` faces.
@@ -1006,26 +1006,26 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 
 # %% [markdown]
 # The step timing predicted
-# 0.87<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.34<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.46<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.89<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.67<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads, and
-# 1.25<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
+# 1.59<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
 # times that of the plain loop without DDP; the verdict lines say whether each held in
 # every round. At this batch the loader took
-# 0.62<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 0.60<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
 # epoch of one process with 1 thread and
 # 0.42<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
 # 2-process one. With 2 processes the loader's speed-up was
-# 2.02<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
+# 2.11<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
 # (saving
-# 0.27<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+# 0.32<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
 # s per epoch) and the rest's
-# 0.94<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+# 0.99<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
 # (losing
-# 0.02<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
+# 0.00<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
 # s, within the tie band: the line `… measured, the rest of the epoch` reads it): the
 # gain at this batch, in this run, came from splitting the loading between the 2
 # processes. That loader fetches the images one by one from a dataset and stacks them;
@@ -1047,21 +1047,22 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # An even split of the loading gives a loader speed-up of 2: each process loads half the
 # images, at the same cost per image. The lines `loader microseconds per image per
 # process` show that cost: one process's loader took
-# 10.6<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# 12.3<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
 # µs per image at this batch, each of the 2 processes
-# 10.5<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# 11.6<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
 # µs. Where the two costs are about equal, the loader's speed-up is the even split's;
 # where one process pays more per image at batches of 2,048 than each of 2 processes at
 # 1,024, the speed-up can pass 2, and where less, fall short of it. (The batch-128
 # launch's
-# 11.6<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 8.3<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # µs comes from another launch, at batches of 128: the batch size changes the cost per
 # image, and a separate launch meets the machine at another moment.)
 #
 # Could one process get the same gain by loading in parallel, with a loader worker? At an
-# effective batch of 128 that arm had the longest median epoch (the table and its ratio
-# line above), though against 2 processes its rounds disagreed (its verdict line); at
-# 2,048 it was not run, so this lesson cannot say. That is the habit this
+# effective batch of 128 that arm's epoch took
+# 2.12<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
+# times that of one process with 1 thread, and against 2 processes its rounds disagreed
+# (its verdict line); at 2,048 it was not run, so this lesson cannot say. That is the habit this
 # section shows: predict from timed steps, then time the whole loop and its parts, in
 # rounds, against other ways of using the same machine, and see which part decides,
 # before you scale out.
@@ -1090,9 +1091,9 @@ if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
 
 # %% [markdown]
 # On this machine, the launcher and its 2 forked workers held
-# 865 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 591 MB<!-- output: largest forked worker, peak resident memory (MB) --> of pages in use,
+# 590 MB<!-- output: largest forked worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: three processes that each use hundreds of MB add up to far
 # less than three times that, because the forked workers share the launcher's copy of
 # PyTorch (on Linux; see the note in section 2). A worker on a machine of its own holds a
@@ -1245,23 +1246,23 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
-#   1.49<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.70<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   same epochs of one process with 1 thread (one launch at each batch, of
 #   3<!-- output: effective batch 128, rounds compared --> and
 #   3<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.61<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed at an effective batch of 128, and at
-#   1.34<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.46<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times at 2,048 (against the plain loop without DDP:
-#   0.43<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+#   0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 #   and
-#   1.25<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->),
+#   1.59<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->),
 #   where the loader saved
-#   0.27<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+#   0.32<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
 #   s per epoch and the rest of the epoch lost
-#   0.02<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
+#   0.00<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
 #   s: the gain was in the loading, which one process can also do in parallel
 #   with a loader worker (not run at that batch). The verdict lines of section 8 say which
 #   comparisons held in every round: predict from timed steps, then time the whole loop
@@ -1524,7 +1525,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on this machine's 2
 # logical CPUs trained at
-# 0.61<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1544,15 +1545,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.49<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.70<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.59<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.55<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.41<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.31<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.33<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 1.13<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
 # process computed only its own 64 images of every step: half of each step's images.
 
 # %% [markdown]
