@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 596 s with a peak memory of 1398 MB. The course's runner wrote
+# > whole lesson ran in 520 s with a peak memory of 1444 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -294,7 +294,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 15.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 13.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -418,14 +418,14 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 113.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 112.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 63.8 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 5.7 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 39.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 39.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.40<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -643,8 +643,8 @@ plot_history(cnn_history, title="Small CNN")
 
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
-# **67.6%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 85 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# **62.9%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
+# and 52 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on each epoch line also include measuring the validation set.
 # The printed line after the epochs gives each epoch's training seconds. A first epoch
@@ -744,7 +744,7 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 
 # %% [markdown]
 # The second layer's maps are harder to read:
-# 79%<!-- output: second-layer values that are 0 on the car --> of their values on the
+# 71%<!-- output: second-layer values that are 0 on the car --> of their values on the
 # car are exactly 0 (the ReLU cut off every negative value), so each map lights up in
 # a few places only, and drawing them shows little. A better question is *what makes a
 # second-layer channel respond most?* Each of its values looks at a 14 x 14 patch of
@@ -844,11 +844,11 @@ print(
 
 # %% [markdown]
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
-# many parameters and still does worse: 53%<!-- output: MLP validation accuracy (same budget) -->
-# against 68%<!-- output: small CNN validation accuracy --> validation accuracy at full
+# many parameters and still does worse: 51%<!-- output: MLP validation accuracy (same budget) -->
+# against 63%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
-# 23 s<!-- output: MLP training seconds --> against the CNN's
-# 85 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 15 s<!-- output: MLP training seconds --> against the CNN's
+# 52 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1688,7 +1688,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 3.2 minutes<!-- output: strongest network training minutes --> and reached
+# 2.8 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
@@ -1841,8 +1841,8 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 
 # %% [markdown]
 # On the test set the small CNN scored
-# 68.2%<!-- output: small CNN test accuracy -->, the MLP
-# 53%<!-- output: MLP test accuracy --> and `FastNet`
+# 63.2%<!-- output: small CNN test accuracy -->, the MLP
+# 52%<!-- output: MLP test accuracy --> and `FastNet`
 # **79.1%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
 # without, as the rule above chose: the line after the accuracies says which). Chance
 # alone makes a model's accuracies on two sets of images differ: the standard error of
@@ -2370,9 +2370,9 @@ if check_exercise(
 # 412,954<!-- output: width 16, parameters --> at width 16
 # (15.7<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 2.77 s<!-- output: width 4, seconds per epoch --> to
-# 14.37 s<!-- output: width 16, seconds per epoch -->
-# (5.2<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 2.29 s<!-- output: width 4, seconds per epoch --> to
+# 11.56 s<!-- output: width 16, seconds per epoch -->
+# (5.0<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. At small widths the fixed costs of each step (Python, the
 # data, starting each layer's computation) are likely a large part of the time; this
 # exercise does not measure them separately.
