@@ -596,7 +596,10 @@ print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} paramete
 
 # %% [markdown]
 # Train it with SGD with *momentum*: each step continues part of the previous
-# step's direction, which smooths out the noise of small batches. One epoch at
+# step's direction, which smooths out the noise of small batches.
+# `functools.partial(torch.optim.SGD, momentum=0.9)` (`sgd_momentum` below) is
+# `torch.optim.SGD` with `momentum=0.9` filled in: `fit` calls it with the parameters
+# and the learning rate, as it calls any `opt_func`. One epoch at
 # a learning rate of 0.02, then one at 0.002 to settle. That second epoch is a second
 # call of `fit`, so it prints as "Epoch 1" again, and `fit` builds a fresh optimizer
 # for it: its momentum starts again from nothing. `training_batches` gives the
@@ -1198,7 +1201,10 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 #   why: the step changed the learning rate's shape, its average (one-cycle's is about
 #   half the constant rate) and Adam's momentum together. The left panel shows the
 #   shape: it starts low, while the network's first steps are the most erratic, and ends
-#   near 0, so the last steps settle instead of jumping about.
+#   near 0, so the last steps settle instead of jumping about. Look at the right panel
+#   too: the constant-rate run's accuracy fell in its second epoch (its epoch lines give
+#   both epochs), so part of this change is that run's fall at a rate held high to the
+#   end; against its first epoch the step is smaller, though still beyond the swing.
 # - Weight decay, then clipping, moved accuracy to
 #   46.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
 #   46.9%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, changes
@@ -1251,7 +1257,8 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # `recipe_epochs` epochs, one run of each: shorter by
 # 0.09<!-- output: with weight decay, the weights shorter by -->, a difference of
 # 0.007<!-- output: that difference, over the length without --> of the length. In 80
-# steps, one run each, the decay left only that small mark on the weights' length. The
+# steps, one run each, the two lengths differed only that little; how much of the
+# difference the decay caused, this lesson does not measure. The
 # first batch suggests why two epochs are unlikely to show weight decay's effect: its
 # term was
 # 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
@@ -1616,8 +1623,9 @@ print(f"not decayed: {len(not_decayed)} tensors, such as {not_decayed[:2]}")
 # the lesson quotes them rather than repeating them.
 #
 # Now the lesson's strongest network: on a CUDA GPU a full-size ResNet-9, on a CPU or
-# a Mac's GPU `FastNet`, whitened from 5,000 training images and trained for `fast_epochs`
-# epochs.
+# a Mac's GPU `FastNet`, whitened from 5,000 training images and trained for
+# `fast_epochs` epochs. The text from here on describes the CPU run that made these
+# outputs: on a CUDA GPU, read ResNet-9 where it says `FastNet`, and your own figures.
 
 
 # %%
@@ -2254,8 +2262,8 @@ if check_exercise(
 # at 42.5%<!-- output: augmented, final validation accuracy -->, the plain one at
 # 42.8%<!-- output: plain, final validation accuracy -->, from one run each. One epoch's
 # figure wobbles, so compare the means of the last 3 epochs:
-# 39.9%<!-- output: augmented, mean validation accuracy of the last 3 epochs --> and
-# 41.4%<!-- output: plain, mean validation accuracy of the last 3 epochs --> (the
+# 0.3985<!-- output: augmented, mean validation accuracy of the last 3 epochs --> and
+# 0.4145<!-- output: plain, mean validation accuracy of the last 3 epochs --> (the
 # `augmented minus plain` lines give both differences). For a yardstick of chance, take
 # each run's own wobble once its first rapid learning was over: over its last
 # 6<!-- output: augmented, changes between epochs counted as late --> changes between
@@ -2373,9 +2381,10 @@ if check_exercise(
 # 2-core CPU, went from 2.29 s<!-- output: width 4, seconds per epoch --> to
 # 11.56 s<!-- output: width 16, seconds per epoch -->
 # (5.0<!-- output: widest against narrowest, seconds per epoch --> times): far less
-# than the parameters. At small widths the fixed costs of each step (Python, the
-# data, starting each layer's computation) are likely a large part of the time; this
-# exercise does not measure them separately.
+# than the parameters. Part of each step's work does not grow with the width (the
+# Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
+# other element-by-element work), while the convolutions' arithmetic grows with the
+# parameters; this exercise does not time those parts apart.
 # Validation accuracy went from
 # 42.3%<!-- output: width 4, validation accuracy --> at width 4 to
 # 46.9%<!-- output: width 8, validation accuracy --> at width 8 and
@@ -2389,11 +2398,15 @@ if check_exercise(
 # 0.66<!-- output: width 8 to 16, accuracy rose, within section 6's swing (points) -->,
 # and from 4 to 16 by
 # 5.28<!-- output: width 4 to 16, accuracy rose, within section 6's swing (points) -->:
-# every step within the swing. The accuracy rose with the width, but by no more than two
-# seeds of one width moved apart, so these runs do not show that more capacity helped on
-# a small sample and a short training; more seeds per width would be needed. The check compared the
-# runs' starts, batches and schedules, and trained the narrowest width's first epoch again with the
-# recipe (the check's last line); the other widths share that loop. Look also at each run's first
+# every step within the swing. The step from 4 to 16 sits at the swing's edge: a few
+# validation images either way would change that verdict, so read it as a coin flip.
+# The accuracy rose with the width, but by no more than two seeds of one width moved
+# apart, so these runs do not show that more capacity helped on a small sample and a
+# short training; more seeds per width (and a learning rate tuned for each width: all
+# used 0.01) would be needed. The check compared the runs' starts, batches and
+# schedules, and, on a CPU, trained the narrowest width's first epoch again with the
+# recipe (the check's last line says so; on a GPU it says why it did not); the other
+# widths share that loop. Look also at each run's first
 # epoch in the epoch lines above: where the validation loss sits far above the training
 # loss, batch-norm running averages lagging behind fast-changing weights, or the
 # learning rate peaking within that epoch, could explain it; this lesson tests neither.

@@ -533,11 +533,11 @@ for size in (64, 1024):
 #   exchange took longer than all that DDP added). Compare the rows `all-reduce between
 #   steps` with `all-reduce alone`: the same payload sent between steps against back to
 #   back. Then compare the two columns of the rows between steps, where it was sent
-#   between steps of 64 and of 1,024 images: where those two columns are about equal
-#   while DDP's added time grew (the bullet above), the growth happened outside the bare
-#   exchange. A process waits inside an all-reduce until its partner's numbers arrive, so
-#   its time counts waiting as well as sending, and this script does not separate the
-#   two. That is why the
+#   between steps of 64 and of 1,024 images: what the exchange gained from one column to
+#   the other is the part of DDP's growing added time (the bullet above) spent inside
+#   the exchange, and the rest of that growth lies outside it. A process waits inside an
+#   all-reduce until its partner's numbers arrive, so its time counts waiting as well as
+#   sending, and this script does not separate the two. That is why the
 #   lesson judges DDP by its whole added time per step (each rank's own line above gives
 #   it, in brackets, as a multiple of its step), not by a split between the exchange and
 #   the rest.
@@ -921,7 +921,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 1.41<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
 # times as long. A worker hands every batch to the training process through shared memory
 # and a queue, a cost per batch that small batches pay often, and without
-# `persistent_workers=True` a new worker process starts at every epoch: both are likely
+# `persistent_workers=True` a new worker process starts at every epoch (forked on Linux;
+# on a Mac, started as a fresh Python, which we expect to cost more): both are likely
 # causes, which this lesson does not separate. A second thread did not make this small
 # model faster either: splitting each small operation between 2 threads most likely costs
 # more than it saves (not tested here). Rank 1's line `waiting at the barrier` gives the
@@ -953,10 +954,13 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 0.55<!-- output: 64 images per process, predicted speed-up of 2 processes -->, timed a
 # one-process step without the wrapper, so its measured counterpart is the rest's
 # speed-up over the arm without DDP:
-# 0.29<!-- output: 64 images per process, rest's speed-up over no DDP -->,
-# with the batch's moving and normalising and the loop's Python added (this lesson does
-# not time those apart). The lines under the table set the prediction beside it in
-# words.
+# 0.29<!-- output: 64 images per process, rest's speed-up over no DDP -->. The rest
+# adds the batch's moving and normalising and the loop's Python to the steps, and the
+# two were timed differently: section 5 timed each step on its own, on random data,
+# after a barrier, while here the steps run back to back in an epoch. So the gap
+# between the two figures mixes extra work with the way each was timed; this lesson
+# does not time those apart. The lines under the table set the prediction beside the
+# measurement in words.
 #
 # **DDP's wrapper on one process.** Section 5's one-process step had no wrapper, and
 # neither has the arm `1 process, no DDP`. Against it, the same loop with DDP in a group
@@ -967,8 +971,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # yet the two arms' loader times differ too (the line `1 process, no DDP / 1 process x 1
 # thread, loader time`), so part of the gap comes from the moments the arms ran, not from
 # the wrapper. A group of one process has nothing to exchange, but DDP still copies the
-# gradients into its bucket and calls the all-reduce at every step, a cost each step
-# pays. 2 processes ran at
+# gradients into its bucket and calls the all-reduce at every step; where the median is
+# near 1 and the rounds disagree, that cost was too small to show against the epochs'
+# own variation. 2 processes ran at
 # 0.46<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # times the speed of the plain loop, and at
 # 0.44<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
@@ -1024,14 +1029,13 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # 0.32<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
 # s per epoch) and the rest's
 # 0.99<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
-# (losing
+# (it lost
 # 0.00<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
-# s, within the tie band: the line `… measured, the rest of the epoch` reads it): the
-# gain at this batch, in this run, came from splitting the loading between the 2
-# processes. That loader fetches the images one by one from a dataset and stacks them;
-# a single process that slices whole batches out of one tensor, as lesson 04's
-# `DeviceTensorLoader` does, would cut most of that time without a second process
-# (not measured here).
+# s, a tie by section 5's band of a tenth): the gain at this batch, in this run,
+# came from splitting the loading between the 2 processes. That loader fetches the
+# images one by one from a dataset and stacks them; a single process that slices whole
+# batches out of one tensor, as lesson 04's `DeviceTensorLoader` does, would cut most of
+# that time without a second process (not measured here).
 #
 # **The prediction against the measurement.** The lines `… section 5 predicted for the
 # steps`, `… measured, the rest of the epoch`, `… measured, the whole epoch` and `…
@@ -1242,7 +1246,8 @@ print(fsdp.output)
 #   own shard of every batch; rank, world size and local rank say who a process is.
 # - `all_reduce` sums a tensor across the processes, `broadcast` copies one; a
 #   data-parallel step is `backward` on the shard, `all_reduce` of every gradient,
-#   and a division by the world size. DDP does exactly this during `backward`.
+#   and a division by the world size. DDP does the same during `backward` (it divides
+#   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on this
 #   shared machine with 2 logical CPUs (2 forked processes, gloo), at 64 images per
 #   process DDP added
@@ -1263,10 +1268,14 @@ print(fsdp.output)
 #   0.32<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
 #   s per epoch and the rest of the epoch lost
 #   0.00<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
-#   s: the gain was in the loading, which one process can also do in parallel
-#   with a loader worker (not run at that batch). The verdict lines of section 8 say which
-#   comparisons held in every round: predict from timed steps, then time the whole loop
-#   and its parts, in rounds, before you scale out.
+#   s: the gain was in the loading. In this run 2 processes were slower than one
+#   process with 1 thread, with 2 threads and without DDP in every round at 128, and
+#   faster than each of those in every round at 2,048 (section 8's verdict lines). At
+#   1,024 images per process section 5's timed steps did not foresee the whole epoch,
+#   because they left the loader out (`prediction matched the whole epoch: False`): so
+#   predict from timed steps, then time the whole loop and its parts, in rounds, before
+#   you scale out. One process with a loader worker was slower than with 1 thread at
+#   128, and was not run at 2,048.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1450,16 +1459,16 @@ if check_exercise(3, choose_backend=choose_backend):
 # first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP `device_ids=[1]`.
 # `cuda:RANK` would be right on the first machine only, which is why a test on one
 # machine never catches it: on the second it asks for a `cuda:3` that does not exist.
-# Your rule is `run_torchrun`'s: NCCL whenever CUDA is available, and a refusal when
-# there are fewer GPUs than processes, so that a script launched on a GPU machine never
-# trains on its CPU without anyone noticing. The notebook's own choice is different on
-# purpose (its `cpu_only`): it knows how many GPUs it has, decides before it launches,
-# prints its choice, and with fewer than 2 GPUs hides them and runs every launch on the
-# CPU, 1-process ones too, so that the arms it compares share a device. The NCCL branch
-# did not run on this machine: it has no CUDA GPU. Two more mistakes the check catches
-# are silent on one GPU: plain `"cuda"` puts every process on GPU 0, and choosing per
-# process (NCCL where there is a GPU, gloo where not) builds a group whose processes
-# disagree on the backend.
+# Your rule is the course's: `process_group` picks NCCL whenever CUDA is available, and
+# `run_torchrun` refuses to launch when there are fewer GPUs than processes, so that a
+# script launched on a GPU machine never trains on its CPU without anyone noticing. The
+# notebook's own choice is different on purpose (its `cpu_only`): it knows how many GPUs
+# it has, decides before it launches, prints its choice, and with fewer than 2 GPUs
+# hides them and runs every launch on the CPU, 1-process ones too, so that the arms it
+# compares share a device. The NCCL branch did not run on this machine: it has no CUDA
+# GPU. Two more mistakes the check catches are silent on one GPU: plain `"cuda"` puts
+# every process on GPU 0, and choosing per process (NCCL where there is a GPU, gloo
+# where not) builds a group whose processes disagree on the backend.
 
 # %% [markdown]
 # ## Check your understanding
