@@ -2290,14 +2290,15 @@ if check_exercise(
 # GPU) on the sample, with augmentation, for `width_epochs` epochs with the lesson's
 # `fit_one_cycle` settings (batches of 128, Adam, a peak learning rate of 0.01, weight
 # decay 1e-4, clipping at 0.1), measuring each epoch on the validation set. Seed every run
-# with `seed_everything(0)` right before building its model, and give every run the same
-# order of batches (each loader with a generator of its own, seeded 0). Keep, for each
-# width (the dict key), its history in `width_histories`, its trained model in
-# `width_models`, a copy of its weights taken before training in `width_starts` and its
-# training loader in `width_loaders`. The check reads each run's schedule from its
-# history and, on a CPU, trains the narrowest width's first epoch again with the recipe
-# to compare its losses with your history's, so another optimizer, weight decay or
-# clipping shows. The next cell prints each width's number of parameters, final
+# with `seed_everything(0)` right before building its model (and draw nothing random
+# between that and its training: the check trains the first epoch again from there), and
+# give every run the same order of batches (each loader with a generator of its own,
+# seeded 0). Keep, for each width (the dict key), its history in `width_histories`, its
+# trained model in `width_models`, a copy of its weights taken before training in
+# `width_starts` and its training loader in `width_loaders`. The check reads each run's
+# schedule from its history and, on a CPU, trains the narrowest width's first epoch
+# again with the recipe to compare its losses with your history's, so another optimizer,
+# weight decay or clipping shows. The next cell prints each width's number of parameters, final
 # validation accuracy and training seconds per epoch. How do they change with the width?
 
 # %%

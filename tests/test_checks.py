@@ -1241,6 +1241,16 @@ def test_lesson05_exercise1_replays_the_plain_run_with_section_4_s_training(trai
     assert_wrong(lesson05, 1, "Your run trained some other way", **answer)
 
 
+def test_lesson05_exercise2_leaves_a_gpu_s_random_stream_alone(monkeypatch):
+    # fork_rng in the checks restores the CPU's stream only: a check that seeded with
+    # torch.manual_seed would also reseed every GPU's generator under the lesson's feet.
+    answer = lesson05_width_answer(width_runs())
+    reseeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: reseeded.append(seed))
+    assert_passes(lesson05, 2, **answer)
+    assert reseeded == []
+
+
 def test_lesson05_exercise1_wants_a_clear_rise_and_a_wider_gap_for_the_plain_run():
     full = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
     # A bump of noise: the last validation loss only 0.04 above the lowest.
