@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 520 s with a peak memory of 1444 MB. The course's runner wrote
+# > whole lesson ran in 580 s with a peak memory of 1430 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
