@@ -53,9 +53,12 @@ FORK_WORKERS = sys.platform == "linux"
 Each process that imports PyTorch holds about 280 MB of memory of its own (measured on
 Linux, PyTorch 2.x). The ``torchrun`` command starts every worker as a fresh Python, so a
 launch of 2 workers holds three such copies beside the notebook's. Forked workers share the
-launcher's pages until they write to them. Fork is safe here because the launcher has
-started no threads of PyTorch's and never touched CUDA; on macOS and Windows the default
-is a fresh Python per worker, as ``torchrun`` does.
+launcher's pages until they write to them. Fork is safe only while the workers stay off CUDA:
+torchrun's launcher asks PyTorch how many accelerators there are before it starts the
+workers (``LaunchConfig``), which, with a GPU visible, leaves a forked worker unable to
+start CUDA ("Cannot re-initialize CUDA in forked subprocess"). So ``run_torchrun`` forks
+only for workers that run on the CPU (``cpu_only``, or no GPU at all); on macOS and
+Windows the default is a fresh Python per worker, as ``torchrun`` does.
 """
 
 DEFAULT_TIMEOUT = 60.0
@@ -384,13 +387,17 @@ def run_torchrun(
 
     ``fork_workers`` (by default on Linux, see ``FORK_WORKERS``) runs torchrun's launcher
     with the same options, environment variables and rendezvous, but forks the workers from
-    it, so that they share its copy of PyTorch in memory. Introduced in lesson 06.
+    it, so that they share its copy of PyTorch in memory; workers that will use GPUs start
+    as fresh Pythons whatever it says, since a forked one cannot start CUDA. Introduced in
+    lesson 06.
     """
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"no script at {script}")
-    command = torchrun_command(script, nproc, args, port, fork_workers=fork_workers)
-    if not cpu_only and torch.cuda.is_available() and nproc > torch.cuda.device_count():
+    on_gpus = not cpu_only and torch.cuda.is_available()
+    # Workers on GPUs start as fresh Pythons: forked ones could not start CUDA (FORK_WORKERS).
+    command = torchrun_command(script, nproc, args, port, fork_workers=fork_workers and not on_gpus)
+    if on_gpus and nproc > torch.cuda.device_count():
         gpus = torch.cuda.device_count()
         raise ValueError(
             f"{nproc} processes need {nproc} GPUs, one each (NCCL), but this machine has "

@@ -1176,6 +1176,7 @@ def overfit_answer(runs: dict, overfit_epochs: int, loaders=None, lrs=None) -> d
         "augment": LESSON05_AUGMENT,
         "normalise": LESSON05_NORMALISE,
         "val_loader": LESSON05_VAL,
+        "model_class": Tiny,
     }
 
 
@@ -1195,16 +1196,55 @@ def with_first_epoch(run: tuple, loader, train, seed: int = 0, width: int = 4) -
     return history, model, start
 
 
-def section4_fit(lr: float = 0.02, opt_func=None):
-    """Exercise 1's training, one epoch: SGD with momentum 0.9 (section 4's sgd_momentum)."""
+def with_whole_run(run: tuple, loader, train) -> tuple:
+    """``run`` (from tiny_run) trained for real by ``train(model, loader)`` from its start
+    (no random numbers drawn: the plain run): every epoch's training loss is the real one,
+    the validation losses keep tiny_run's curve, moved to end at the trained model's, and
+    the model is the trained one. What exercise 1's check replays on a CPU."""
+    history, _, start = run
+    trained = Tiny()
+    trained.load_state_dict(start)
+    with contextlib.redirect_stdout(io.StringIO()):
+        real = train(trained, loader)
+    history = copy.deepcopy(history)
+    shift = real[-1]["val_loss"] - history[-1]["val_loss"]
+    for epoch, real_epoch in zip(history, real, strict=True):
+        epoch["train_loss"] = real_epoch["train_loss"]
+        epoch["val_loss"] += shift
+    history[-1]["val_acc"] = real[-1]["val_acc"]
+    return history, trained, start
+
+
+def section4_fit(lr: float = 0.02, opt_func=None, epochs: int = 1):
+    """Exercise 1's training: SGD with momentum 0.9 (section 4's sgd_momentum)."""
     opt_func = opt_func or partial(torch.optim.SGD, momentum=0.9)
-    return lambda model, loader: fit(1, lr, model, loader, LESSON05_VAL, opt_func=opt_func)
+    return lambda model, loader: fit(epochs, lr, model, loader, LESSON05_VAL, opt_func=opt_func)
 
 
-def plain_replayable(runs: dict, train=None) -> dict:
-    """``runs`` with the plain run's first epoch trained for real (by section 4's fit)."""
-    loader = overfit_loaders()["plain"]
-    return {**runs, "plain": with_first_epoch(runs["plain"], loader, train or section4_fit())}
+def last_epoch_at_a_tenth(epochs: int):
+    """Section 4's habit, which exercise 1 leaves out: a last epoch at a tenth of the rate."""
+    return lambda model, loader: (
+        section4_fit(epochs=epochs - 1)(model, loader) + section4_fit(lr=0.002)(model, loader)
+    )
+
+
+def fit_twice(epochs: int):
+    """The right rate throughout, but two calls of fit: the second starts a new optimizer."""
+    return lambda model, loader: (
+        section4_fit(epochs=epochs - 1)(model, loader) + section4_fit()(model, loader)
+    )
+
+
+def plain_replayable(runs: dict, train=None, augmented_train=None) -> dict:
+    """``runs`` trained for real where the check replays them: the whole plain run (by
+    section 4's fit, or ``train``) and the augmented run's first epoch."""
+    loaders = overfit_loaders()
+    epochs = len(runs["plain"][0])
+    plain = with_whole_run(runs["plain"], loaders["plain"], train or section4_fit(epochs=epochs))
+    augmented = with_first_epoch(
+        runs["augmented"], loaders["augmented"], augmented_train or section4_fit()
+    )
+    return {**runs, "plain": plain, "augmented": augmented}
 
 
 def test_lesson05_exercise1():
@@ -1229,16 +1269,38 @@ def test_lesson05_exercise1():
 @pytest.mark.parametrize(
     "train",
     [
-        section4_fit(opt_func=torch.optim.SGD),  # no momentum
-        section4_fit(opt_func=torch.optim.Adam),
-        section4_fit(lr=0.01),  # while `overfit_lrs` says 0.02
+        section4_fit(opt_func=torch.optim.SGD, epochs=15),  # no momentum
+        section4_fit(opt_func=torch.optim.Adam, epochs=15),
+        section4_fit(lr=0.01, epochs=15),  # while `overfit_lrs` says 0.02
+        last_epoch_at_a_tenth(15),
+        fit_twice(15),
     ],
-    ids=["no momentum", "Adam", "another rate"],
+    ids=["no momentum", "Adam", "another rate", "a last epoch at lr/10", "fit called twice"],
 )
 def test_lesson05_exercise1_replays_the_plain_run_with_section_4_s_training(train):
     runs = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
     answer = overfit_answer(plain_replayable(runs, train), 15)
     assert_wrong(lesson05, 1, "Your run trained some other way", **answer)
+
+
+@pytest.mark.parametrize(
+    "train",
+    [section4_fit(opt_func=torch.optim.SGD), section4_fit(opt_func=torch.optim.Adam)],
+    ids=["no momentum", "Adam"],
+)
+def test_lesson05_exercise1_replays_the_augmented_run_s_first_epoch(train):
+    runs = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    answer = overfit_answer(plain_replayable(runs, augmented_train=train), 15)
+    assert_wrong(lesson05, 1, "Your run trained some other way", **answer)
+
+
+def test_lesson05_exercise1_wants_seed_0_s_start():
+    runs = {
+        "augmented": tiny_run(losses(1.2, 15), seed=1),
+        "plain": tiny_run(losses(0.26, 15), seed=1),
+    }
+    answer = overfit_answer(plain_replayable(runs), 15)
+    assert_wrong(lesson05, 1, "`seed_everything(0)` then `Tiny()` gives", **answer)
 
 
 def test_lesson05_exercise2_leaves_a_gpu_s_random_stream_alone(monkeypatch):
@@ -1473,7 +1535,7 @@ def test_lesson05_a_batch_norm_network_off_the_cpu_is_not_replayed_and_the_check
         raise AssertionError("the replay built an optimizer off the CPU")
 
     model = Tiny().to("meta")
-    said = lesson05._replay_first_epoch(
+    said = lesson05._replay(
         model, width_loaders()[4], LESSON05_VAL, [{}], "the recipe", no_optimizer
     )
     assert said.startswith("was not trained again here: on meta"), said

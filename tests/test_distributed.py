@@ -338,6 +338,31 @@ def test_torchrun_command_with_forked_workers_takes_torchruns_options():
     assert command[3:] == ["--standalone", "--nproc_per_node=2", "train.py", "--epochs", "1"]
 
 
+@pytest.mark.parametrize(
+    "cpu_only, module",
+    [(False, "torch.distributed.run"), (True, "course_utils.distributed")],
+    ids=["on the GPUs: fresh Pythons", "cpu_only: forked"],
+)
+def test_run_torchrun_forks_only_workers_that_stay_off_cuda(
+    monkeypatch, tmp_path, cpu_only, module
+):
+    # torchrun's launcher asks how many accelerators there are before it starts the
+    # workers; with a GPU visible, a worker forked after that cannot start CUDA.
+    fake_cuda(monkeypatch, gpus=2)
+    script = tmp_path / "train.py"
+    script.write_text("")
+    started = []
+
+    def popen(command, **options):
+        started.append(command)
+        raise OSError("stop here: the test only looks at the command")
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(OSError, match="stop here"):
+        run_torchrun(script, 2, cpu_only=cpu_only, fork_workers=True)
+    assert started[0][2] == module
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fork_workers", [True, False])
 def test_run_torchrun_forked_or_not_gives_the_same_launch(tmp_path, fork_workers):

@@ -252,7 +252,7 @@ def _first_epoch_again(loader: DeviceTensorLoader) -> DeviceTensorLoader:
     )
 
 
-def _replay_first_epoch(
+def _replay(
     model: nn.Module,
     loader: DeviceTensorLoader,
     val_loader: Any,
@@ -262,14 +262,19 @@ def _replay_first_epoch(
     schedule_for: Any = None,
     grad_clip: float | None = None,
     gpu_tolerance: float | None = None,
+    whole_run: bool = False,
 ) -> str:
-    """Train ``model`` (the run's start, on its device) for one epoch with the lesson's
-    recipe on ``loader``'s first batches again, and require the losses of ``history``'s
-    first epoch: to rounding on a CPU, within ``gpu_tolerance`` (relative) on another
-    device, where ``None`` replays nothing. ``recipe`` names the recipe in the messages;
-    returns what was compared, or why not."""
+    """Train ``model`` (the run's start, on its device) with the lesson's recipe on
+    ``loader``'s batches again, one epoch or, with ``whole_run`` on a CPU, every epoch of
+    ``history`` with one optimizer as the training functions do, and require the
+    history's training losses of those epochs and its validation loss after the last:
+    to rounding on a CPU, within ``gpu_tolerance`` (relative) on another device, where
+    ``None`` replays nothing and a whole run shrinks to its first epoch (a GPU's sums may
+    drift apart over many steps). ``recipe`` names the recipe in the messages; returns
+    what was compared, or why not."""
     where = next(model.parameters()).device.type
-    tolerance = REPLAY_SAME_ON_CPU if where == "cpu" else gpu_tolerance
+    on_cpu = where == "cpu"
+    tolerance = REPLAY_SAME_ON_CPU if on_cpu else gpu_tolerance
     if tolerance is None:
         return (
             f"was not trained again here: on {where} the sums of a network with batch norm "
@@ -277,28 +282,44 @@ def _replay_first_epoch(
             f"first epoch, so the check trusts that you used {recipe} (on a CPU it would "
             "have replayed the first epoch and compared its losses)"
         )
+    epochs = len(history) if whole_run and on_cpu else 1
     optimizer = optimizer_for(model.parameters())
     scheduler = None if schedule_for is None else schedule_for(optimizer, len(loader))
-    # The training functions' own epoch, without their progress bar and epoch line.
-    losses, _ = _train_epoch(
-        0, model, _first_epoch_again(loader), optimizer, _NoProgress(), scheduler, grad_clip
+    batches = _first_epoch_again(loader)  # its generator goes on to the later epochs' orders
+    pairs = []  # (what, your figure, the replay's)
+    for epoch in range(epochs):
+        # The training functions' own epoch, without their progress bar and epoch line.
+        losses, _ = _train_epoch(
+            epoch, model, batches, optimizer, _NoProgress(), scheduler, grad_clip
+        )
+        what = f"epoch {epoch + 1}'s training loss"
+        yours = require_number(history[epoch].get("train_loss"), f"history[{epoch}]['train_loss']")
+        pairs.append((what, yours, _epoch_train_loss(losses, epoch)))
+    what = f"epoch {epochs}'s validation loss"
+    yours = require_number(
+        history[epochs - 1].get("val_loss"), f"history[{epochs - 1}]['val_loss']"
     )
-    again = {"train_loss": _epoch_train_loss(losses, 0), **evaluate(model, val_loader)}
-    pairs = [(history[0][key], again[key]) for key in ("train_loss", "val_loss")]
-    require(
-        all(math.isclose(yours, replayed, rel_tol=tolerance) for yours, replayed in pairs),
-        f"The check trained your run's first epoch again from its saved start, on the same "
-        f"batches, with the lesson's recipe ({recipe}): training loss {pairs[0][1]:.6f} and "
-        f"validation loss {pairs[1][1]:.6f}, where your history's first epoch says "
-        f"{pairs[0][0]:.6f} and {pairs[1][0]:.6f}. Your run trained some other way: use that "
-        "recipe, with nothing random between seeding and training.",
+    pairs.append((what, yours, evaluate(model, val_loader)["val_loss"]))
+    for what, yours, replayed in pairs:
+        require(
+            math.isclose(yours, replayed, rel_tol=tolerance),
+            f"The check trained your run again from its saved start, on the same batches, "
+            f"with the lesson's recipe ({recipe}){'' if epochs == 1 else ', every epoch'}: "
+            f"its {what} came out {replayed:.6f}, where your history says {yours:.6f}. Your "
+            "run trained some other way: use that recipe, in one call of the training "
+            "function for all the epochs, with nothing random between seeding and training.",
+        )
+    span = "one epoch" if epochs == 1 else f"all {epochs} epochs"
+    within = "to rounding" if on_cpu else f"within {tolerance:g} of them, on {where}"
+    said = (
+        f"trained again for {span} from its saved start on the same batches with {recipe}, "
+        f"gave your history's training losses and its validation loss after epoch {epochs} "
+        f"{within} (epoch 1's training loss {pairs[0][2]:.4f}, that validation loss "
+        f"{pairs[-1][2]:.4f})"
     )
-    within = "to rounding" if where == "cpu" else f"within {tolerance:g} of them, on {where}"
-    return (
-        f"trained again for one epoch from its saved start on the same batches with {recipe}, "
-        f"gave your history's first-epoch losses {within} ({pairs[0][1]:.4f} and "
-        f"{pairs[1][1]:.4f})"
-    )
+    if whole_run and not on_cpu:
+        said += "; off the CPU the first epoch only, since a GPU's sums may drift apart"
+    return said
 
 
 def _exercise_1(
@@ -314,6 +335,7 @@ def _exercise_1(
     augment: Any,
     normalise: Any,
     val_loader: Any,
+    model_class: type[nn.Module],
 ) -> list[str]:
     labels = ("augmented", "plain")
     for value, name in (
@@ -435,21 +457,55 @@ def _exercise_1(
             "the plain run's validation loss ended further above its training loss than the "
             "augmented run's"
         )
+    recipe = (
+        f"`fit` at {OVERFIT_LR} with SGD, momentum {OVERFIT_MOMENTUM}, as section 4's "
+        "`sgd_momentum`"
+    )
+
+    def section_4_optimizer(parameters: Any) -> torch.optim.Optimizer:
+        return torch.optim.SGD(parameters, OVERFIT_LR, momentum=OVERFIT_MOMENTUM)
+
     # The plain run draws no random numbers (its batches' order comes from its own
-    # generator), so its first epoch replays whatever the learner did before training.
+    # generator), so it replays whatever the learner did before training: on a CPU the
+    # whole run, so that a last epoch at another rate, or a second call of `fit` (a fresh
+    # optimizer, its momentum lost), shows.
     again = copy.deepcopy(overfit_models["plain"])
     again.load_state_dict(overfit_starts["plain"])
-    replayed = _replay_first_epoch(
+    replayed = _replay(
         again,
         overfit_loaders["plain"],
         val_loader,
         plain,
-        f"`fit` at {OVERFIT_LR} with SGD, momentum {OVERFIT_MOMENTUM}, as section 4's "
-        "`sgd_momentum`",
-        lambda parameters: torch.optim.SGD(parameters, OVERFIT_LR, momentum=OVERFIT_MOMENTUM),
+        recipe,
+        section_4_optimizer,
         gpu_tolerance=REPLAY_SAME_SMALL_CNN_ON_A_GPU,
+        whole_run=True,
     )
     checked.append(f"the plain run, {replayed}")
+    # The augmented run's crops and flips draw from the CPU's global random numbers
+    # (on any device), so its replay starts where seeding and building the model left them.
+    torch.default_generator.manual_seed(0)  # the CPU's stream only (the check forks it)
+    again = model_class()
+    seeded = again.state_dict()
+    require(
+        set(seeded) == set(starts["augmented"])
+        and all(torch.equal(starts["augmented"][key], seeded[key]) for key in seeded),
+        f"The runs did not start from the weights that `seed_everything(0)` then "
+        f"`{model_class.__name__}()` gives: seed each run with 0, right before building its "
+        "model.",
+    )
+    again.load_state_dict(overfit_starts["augmented"])
+    again.to(next(overfit_models["augmented"].parameters()).device)
+    replayed = _replay(
+        again,
+        overfit_loaders["augmented"],
+        val_loader,
+        augmented,
+        recipe,
+        section_4_optimizer,
+        gpu_tolerance=REPLAY_SAME_SMALL_CNN_ON_A_GPU,
+    )
+    checked.append(f"the augmented run, {replayed}")
     return checked
 
 
@@ -588,7 +644,7 @@ def _exercise_2(
     again = model_class(narrowest)
     again.load_state_dict(width_starts[narrowest])
     again.to(next(width_models[narrowest].parameters()).device)
-    replayed = _replay_first_epoch(
+    replayed = _replay(
         again,
         width_loaders[narrowest],
         val_loader,
