@@ -313,7 +313,8 @@ def _replay(
     within = "to rounding" if on_cpu else f"within {tolerance:g} of them, on {where}"
     said = (
         f"trained again for {span} from its saved start on the same batches with {recipe}, "
-        f"gave your history's training losses and its validation loss after epoch {epochs} "
+        f"gave your history's training loss{'' if epochs == 1 else 'es'} and its validation "
+        f"loss after epoch {epochs} "
         f"{within} (epoch 1's training loss {pairs[0][2]:.4f}, that validation loss "
         f"{pairs[-1][2]:.4f})"
     )
