@@ -234,8 +234,11 @@ def rank_print(*values: object, all_ranks: bool = False, **print_options) -> Non
         return
     # One string, one write: print(*values) writes each value, separator and the end
     # apart, so another process's line could land mid-line (rank 0's lines included).
-    separator = print_options.pop("sep", " ")
-    end = print_options.pop("end", "\n")
+    # None means the default, as it does for print.
+    separator = print_options.pop("sep", None)
+    separator = " " if separator is None else separator
+    end = print_options.pop("end", None)
+    end = "\n" if end is None else end
     text = separator.join(str(value) for value in values)
     prefix = f"[rank {dist.get_rank()}] " if all_ranks else ""
     print(f"{prefix}{text}{end}", end="", **print_options)

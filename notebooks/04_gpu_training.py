@@ -270,7 +270,8 @@ if device.type == "cpu":
 # On this CPU a 2048 x 2048 product took
 # **116.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
-# spread that far, at 64 x 64 far more than at 2048 x 2048, and the median is the figure
+# spread that far, at 64 x 64 far more, relative to the median, than at 2048 x 2048,
+# and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
 # **350 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
@@ -331,8 +332,10 @@ else:
 # %% [markdown]
 # ## 4. A training loop on the device, by hand
 #
-# **The data.** As in lesson 03, we hold out 10,000 of the 60,000 MNIST training
-# images as a validation set, split the same way on every run by a seeded generator.
+# **The data.** As lesson 03 did, we hold out 10,000 of the 60,000 MNIST training
+# images as a validation set, split the same way on every run by a seeded generator
+# (this lesson's own seed, so these validation images are not lesson 03's, and the
+# accuracies are not comparable across the two lessons).
 # This lesson measures speed and chooses nothing, so it never touches the test set:
 # every accuracy below is a *validation* accuracy. The torchvision dataset turns each
 # image into a normalised tensor when it is fetched.
@@ -826,12 +829,15 @@ plt.show()
 # took
 # **5.95 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **6.52 s**<!-- output: classic pipeline seconds per epoch -->, which does both. We expect the
-# gap to be wider still on a GPU, because the GPU computes each step faster while the
-# CPU prepares images at the same speed as before. The classic pipeline here had no
-# helpers: with worker processes building the next batches in the background
-# (`num_workers`, below) we expect it to be faster on a machine with cores to spare,
-# and the gap narrower; this lesson does not measure that.
+# **6.52 s**<!-- output: classic pipeline seconds per epoch -->, which does both: two
+# figures from one run each, taken at different moments, so read that difference as a
+# rough check (section 7 shows how far the same epoch can move from one moment to
+# another). On a GPU we expect each pipeline's steps to take less time while the CPU
+# prepares the classic pipeline's images at the same speed as before, so we expect the
+# share of an epoch spent preparing images to grow; this lesson does not measure it. The
+# classic pipeline here had no helpers: with worker processes building the next batches
+# in the background (`num_workers`, below) we expect it to be faster on a machine with
+# cores to spare, and the gap narrower; this lesson does not measure that.
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
 # of the two, so it trains the same model, from the same starting weights, with three
@@ -944,7 +950,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # **256 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
 # **148 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words,
-# counting an epoch within a tenth of the range's edge as inside it.
+# counting an epoch as inside when it lies outside the range by less than a tenth of
+# the fastest epoch's time.
 # Nothing differed but the moment it ran (and freshly built objects of the same kind).
 # Whether or not it falls inside, a range from two epochs is a thin guide to a later run
 # of the same work. Put in place of pipeline (b)'s median, this epoch changes section 6's
@@ -1305,8 +1312,9 @@ if "compiled" in arms:
 # batches of one shape. On a GPU, where each
 # step of a small model is many short kernels, fusing them can save more: measure it
 # there with the same cell. Run the cell a second time and compare the compiling cost:
-# it should drop, because PyTorch keeps the kernels it compiled in a cache on disk (the
-# run whose outputs you see started with an empty cache).
+# we expect it to drop, because PyTorch keeps the kernels it compiled in caches, in
+# memory and on disk (the run whose outputs you see started with an empty cache; this
+# lesson does not run the cell twice).
 #
 # `fit` has no gradient scaler, so `float16` gets a short training loop of its
 # own. It runs on a CUDA GPU, and on an Apple GPU, where current PyTorch has float16
@@ -1714,7 +1722,9 @@ if check_exercise(
 # shares among more images. Between neighbouring small batches the step times differ
 # little, so the order of two medians says little on its own. Round by round, each
 # repeat at batch 16 against the one at batch 64 taken in the same round, with section
-# 8's way of reading rounds (a tie band of 1.1), the batch-16 step was the shorter in
+# 8's tie band (two steps within a tenth of each other count as a tie; section 8 also
+# widens the band to the spread it measured, which this count does not), the batch-16
+# step was the shorter in
 # **5**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
 # tied in
 # **1**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
@@ -1727,7 +1737,8 @@ if check_exercise(
 # went the other way and most went one way, the difference is a consistent one; where
 # rounds went both ways, or most tied, these repeats cannot show one. Read the counts
 # that way: where the third count is above 0, these repeats cannot show which of batch
-# 16 and batch 64 has the shorter step, however the medians fall. On a
+# 16 and batch 64 has the shorter step, however the medians fall. In this run the
+# third count was above 0, so these repeats leave that question open. On a
 # GPU the fixed cost of a step is larger and the work per image smaller, so we expect
 # it to win only from some batch size on: the last line finds it, counting only batch
 # sizes where every GPU repeat beat every CPU repeat.

@@ -412,6 +412,10 @@ def test_rank_print_writes_each_line_in_one_piece(monkeypatch, capsys):
     monkeypatch.setattr(dist, "get_rank", lambda: 0)
     rank_print("b", 3, file=Recorder())
     assert [text for text in writes if text] == ["b 3\n"]
+    # None means the default separator and end, as for print.
+    writes.clear()
+    rank_print("c", 4, sep=None, end=None, file=Recorder())
+    assert [text for text in writes if text] == ["c 4\n"]
 
 
 def test_simulate_group_sums_across_its_ranks_and_restores_torch_distributed():

@@ -427,9 +427,9 @@ QUESTIONS: dict[str, Exercise] = {
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
             "The cost that section 5 measured is DDP's added time per step, the exchange and "
             "the bookkeeping around it, which any backend pays between processes.",
-            "c": "DistributedSampler splits the data: with 2 processes each took 391 steps "
-            "of 64 images per epoch, half of the 50,000 images each, so together they saw "
-            "each image once per epoch, as one process did.",
+            "c": "DistributedSampler splits the data: with 2 processes each takes its own "
+            "half of the training images per epoch (section 6's shards), so together they "
+            "see each image once per epoch, as one process does.",
         },
     ),
     "Q4": concept_question(
