@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 609 s with a peak memory of 1457 MB. The course's runner wrote
+# > whole lesson ran in 496 s with a peak memory of 1466 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -295,7 +295,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 13.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 10.3<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -420,14 +420,14 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 112.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 109.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 5.7 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 16.4 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 39.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 38.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.27<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -636,8 +636,8 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
-# **62.9%**<!-- output: small CNN validation accuracy --> validation accuracy after 1 epoch
-# and 52 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# **54.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 1 epoch
+# and 28 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -735,9 +735,9 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 
 # %% [markdown]
 # In the first layer
-# 47%<!-- output: first-layer values that are 0 on the car --> of the values on the car
+# 68%<!-- output: first-layer values that are 0 on the car --> of the values on the car
 # are 0. The second layer's maps are harder to read:
-# 71%<!-- output: second-layer values that are 0 on the car --> of their values on the
+# 81%<!-- output: second-layer values that are 0 on the car --> of their values on the
 # car are exactly 0 (the ReLU cut off every negative value), so each map lights up in
 # a few places only, and drawing them shows little. A better question is *what makes a
 # second-layer channel respond most?* Each of its values looks at a 14 x 14 patch of
@@ -835,17 +835,19 @@ print(
 
 # %% [markdown]
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
-# many parameters and still does worse: 51%<!-- output: MLP validation accuracy (same budget) -->
-# against 63%<!-- output: small CNN validation accuracy --> validation accuracy at full
+# many parameters and still does worse: 41%<!-- output: MLP validation accuracy (same budget) -->
+# against 55%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 1 epoch. Its training took
-# 15 s<!-- output: MLP training seconds --> against the CNN's
-# 52 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 8 s<!-- output: MLP training seconds --> against the CNN's
+# 28 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
 # here" separately for every position. A convolution learns a filter once and
 # applies it everywhere, and pooling lets later layers see larger regions. That
-# built-in knowledge about images is worth more than parameters.
+# built-in knowledge about images is worth more than parameters. The gap rests on one
+# run of each model; section 6 measures how far two seeds of one recipe can land apart,
+# a yardstick for how much of such a gap chance alone could give.
 #
 # ## 6. A stronger network: ResNet-9
 #
@@ -915,6 +917,13 @@ with torch.no_grad():
 # (x − running mean) / √(running variance) per channel (then the scale 1 and shift 0
 # of a fresh layer), as the last line confirms: a channel mean of about 2 comes out as
 # about (2 − 0.2) / √2.5 ≈ 1.1.
+#
+# The building block below is a 3 x 3 convolution, batch norm and ReLU. Its convolution
+# has no bias (`bias=False`): the batch norm right after it subtracts each channel's
+# mean, which would cancel any bias, and adds a learned shift of its own. The ReLU
+# works in place (`inplace=True`): it overwrites its input instead of making a new
+# tensor, which saves memory and is safe here because nothing else needs the values
+# before the ReLU.
 
 
 # %%
@@ -1207,11 +1216,11 @@ print(f"one-cycle against the constant run's best epoch, {verdict} the swing: {a
 #   shape: it starts low, while the network's first steps are the most erratic, and ends
 #   near 0, so the last steps settle instead of jumping about. Look at the right panel
 #   too: the constant-rate run's accuracy fell in its last epoch, by
-#   4.0<!-- output: constant learning rate, accuracy fell in the last epoch, by (points) -->
+#   6.3<!-- output: constant learning rate, accuracy fell in the last epoch, by (points) -->
 #   points, so part of this change is that run's fall at a rate held high to the end.
 #   Against that run's best epoch (epoch
 #   1<!-- output: constant learning rate, best epoch -->) one-cycle's gain is
-#   12.0<!-- output: one-cycle against the constant run's best epoch, larger than the swing -->
+#   9.8<!-- output: one-cycle against the constant run's best epoch, larger than the swing -->
 #   points: smaller, though still beyond the swing.
 # - Weight decay, then clipping, moved accuracy to
 #   46.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
@@ -1433,7 +1442,7 @@ del group_input, pooled_input, default_group
 # With identity initialisation the group's output follows its input closely, a
 # correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights it is 0.11<!-- output: group 1 against its input, default initialisation -->:
+# weights it is 0.01<!-- output: group 1 against its input, default initialisation -->:
 # the random convolutions mix the channels, and training would first have to find
 # the input again.
 
@@ -1712,7 +1721,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.8 minutes<!-- output: strongest network training minutes --> and reached
+# 3.1 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as section 7 led us to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
@@ -1865,8 +1874,8 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 
 # %% [markdown]
 # On the test set the small CNN scored
-# 63.2%<!-- output: small CNN test accuracy -->, the MLP
-# 52%<!-- output: MLP test accuracy --> and `FastNet`
+# 55.0%<!-- output: small CNN test accuracy -->, the MLP
+# 42%<!-- output: MLP test accuracy --> and `FastNet`
 # **79.1%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
 # without, as the rule above chose: the line after the accuracies says which). Chance
 # alone makes a model's accuracies on two sets of images differ: the standard error of
@@ -2348,12 +2357,12 @@ if check_exercise(
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each doubling of the width multiplies the parameters by
-# almost four, from 1,768<!-- output: width 2, parameters --> at width 2 to
-# 26,350<!-- output: width 8, parameters --> at width 8
-# (14.9<!-- output: widest against narrowest, parameters --> times), because every
+# almost four, from 6,772<!-- output: width 2, parameters --> at width 2 to
+# 103,954<!-- output: width 8, parameters --> at width 8
+# (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.50 s<!-- output: width 2, seconds per epoch --> to
-# 4.00 s<!-- output: width 8, seconds per epoch -->
+# 2-core CPU, went from 2.00 s<!-- output: width 2, seconds per epoch --> to
+# 5.44 s<!-- output: width 8, seconds per epoch -->
 # (2.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
@@ -2361,23 +2370,25 @@ if check_exercise(
 # parameters; this exercise does not time those parts apart.
 #
 # Validation accuracy went from
-# 30.0%<!-- output: width 2, validation accuracy --> at width 2 to
-# 40.0%<!-- output: width 4, validation accuracy --> at width 4 and
-# 46.9%<!-- output: width 8, validation accuracy --> at width 8, one run each. The
-# width-8 run is section 6's recipe run again, the same seed, batches and recipe, and
+# 33.2%<!-- output: width 2, validation accuracy --> at width 2 to
+# 42.3%<!-- output: width 4, validation accuracy --> at width 4 and
+# 46.9%<!-- output: width 8, validation accuracy --> at width 8, one run each. On a
+# CPU the width-8 run is section 6's recipe run again, the same seed, batches and recipe, and
 # it scored the same (the line `width 8 scored as section 6's run ...` says so): on one
 # CPU the same steps give the same result. Read the changes against the swing between
 # two seeds in section 6,
 # 5.34<!-- output: section 6's swing between two seeds, two decimals (points) -->
-# points (measured once, at width 8; narrower widths may swing more or less). From
+# points (measured once, at width 8; other widths may swing more or less). From
 # width 2 to 4 accuracy rose by
-# 10.00<!-- output: width 2 to 4, accuracy rose, larger than section 6's swing (points) -->
-# points, from 4 to 8 by
-# 6.90<!-- output: width 4 to 8, accuracy rose, larger than section 6's swing (points) -->,
-# and from 2 to 8 by
-# 16.90<!-- output: width 2 to 8, accuracy rose, larger than section 6's swing (points) -->.
-# Each printed line says whether its change is larger than the swing or within it, from
-# one run per width (and one learning rate, 0.01, for every width: a rate tuned for each
+# 9.08<!-- output: width 2 to 4, accuracy rose, larger than section 6's swing (points) -->
+# points, larger than the swing; from 4 to 8 by
+# 4.62<!-- output: width 4 to 8, accuracy rose, within section 6's swing (points) -->,
+# within it; and from 2 to 8 by
+# 13.70<!-- output: width 2 to 8, accuracy rose, larger than section 6's swing (points) -->,
+# larger. So on a small sample and a short training, widening a very narrow network
+# helped by more than two seeds of one network moved apart, while the last doubling's
+# gain could be chance. Each of these rests on one run per width (and on one learning
+# rate, 0.01, for every width: a rate tuned for each
 # could change the picture). The check compared the runs' starts, batches and
 # schedules, and, on a CPU, trained the narrowest width's first epoch again with the
 # recipe (the check's last line says so; on a GPU it says why it did not); the other
