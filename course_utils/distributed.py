@@ -397,18 +397,6 @@ def run_torchrun(
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"no script at {script}")
-    on_gpus = not cpu_only and torch.cuda.is_available()
-    # Workers on GPUs start as fresh Pythons: forked ones could not start CUDA (FORK_WORKERS).
-    command = torchrun_command(script, nproc, args, port, fork_workers=fork_workers and not on_gpus)
-    if on_gpus and nproc > torch.cuda.device_count():
-        gpus = torch.cuda.device_count()
-        raise ValueError(
-            f"{nproc} processes need {nproc} GPUs, one each (NCCL), but this machine has "
-            f"{gpus}. Start at most {gpus}, or run the same script on CPU processes with "
-            "gloo: run_torchrun(..., cpu_only=True)."
-        )
-    if port is not None:
-        check_port_free(port)
     threads = threads_per_process or max(1, (os.cpu_count() or 1) // nproc)
     # Unbuffered output (torchrun starts its workers with `python -u` too): lines reach the
     # captured log in the order the processes print them.
@@ -421,6 +409,19 @@ def run_torchrun(
     if cpu_only:
         environment["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible: process_group picks gloo
     environment.update(env or {})
+    # GPUs the workers can see: none where CUDA_VISIBLE_DEVICES is empty (cpu_only, or env).
+    on_gpus = torch.cuda.is_available() and environment.get("CUDA_VISIBLE_DEVICES") != ""
+    # Workers on GPUs start as fresh Pythons: forked ones could not start CUDA (FORK_WORKERS).
+    command = torchrun_command(script, nproc, args, port, fork_workers=fork_workers and not on_gpus)
+    if on_gpus and nproc > torch.cuda.device_count():
+        gpus = torch.cuda.device_count()
+        raise ValueError(
+            f"{nproc} processes need {nproc} GPUs, one each (NCCL), but this machine has "
+            f"{gpus}. Start at most {gpus}, or run the same script on CPU processes with "
+            "gloo: run_torchrun(..., cpu_only=True)."
+        )
+    if port is not None:
+        check_port_free(port)
     chunks: list[str] = []
     start = time.perf_counter()
     process = subprocess.Popen(

@@ -201,9 +201,10 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
 # **The plain way** is what lesson 03 did with MNIST: transforms that run on each
-# image as it is fetched, and a `DataLoader`. For training we also *augment*: a
-# random crop after padding by 4 pixels and a random left-right flip give the
-# network a slightly different picture each epoch (section 6 explains why).
+# image as it is fetched, and a `DataLoader`. This loader also *augments*: a random crop
+# after padding by 4 pixels and a random left-right flip give the network a slightly
+# different picture each epoch. Sections 4 and 5 train on plain batches; section 6
+# brings augmentation into training and explains why.
 
 # %%
 # Placeholders until section 2 measures the real mean and spread of each channel.
@@ -422,7 +423,9 @@ del files_loader, tensor_loader
 # much: the `DataLoader` needed a median of
 # 109.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 16.4 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. A
+# 16.4 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# tensor loader's passes are short and spread widely (the line with each pass), so read
+# the ratio of the two as a rough size; the direction is the same in every pass. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
 # 38.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
@@ -689,9 +692,11 @@ for name, groups in (("hardest", hardest), ("easiest", easiest)):
 # 3<!-- output: hardest end, animals --> animals among its
 # 3<!-- output: hardest end, classes --> classes, the easiest end
 # 0<!-- output: easiest end, animals --> among its
-# 3<!-- output: easiest end, classes -->. Animals are the classes to expect among the
-# hardest: they look alike at 32 x 32 pixels (a cat and a dog are a furry blob with
-# ears), while vehicles' shapes and backgrounds (sky, water, road) differ more.
+# 3<!-- output: easiest end, classes -->. Animals are the classes we expect among the
+# hardest: several look alike at 32 x 32 pixels, while vehicles' shapes and backgrounds
+# (sky, water, road) differ more. Each class has about 500 validation images, so its
+# accuracy moves by a point or two from run to run, and classes close to the cut (look
+# at the printed accuracies) can change ends.
 
 # %% [markdown]
 # **What the network sees.** The 16 filters of the first layer, drawn as tiny
@@ -846,8 +851,8 @@ print(
 # here" separately for every position. A convolution learns a filter once and
 # applies it everywhere, and pooling lets later layers see larger regions. That
 # built-in knowledge about images is worth more than parameters. The gap rests on one
-# run of each model; section 6 measures how far two seeds of one recipe can land apart,
-# a yardstick for how much of such a gap chance alone could give.
+# run of each model; this lesson does not measure how far another seed would move it
+# (section 6 measures that for another model and recipe).
 #
 # ## 6. A stronger network: ResNet-9
 #
@@ -1283,7 +1288,9 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # every one of many thousands of steps. On the same batch the largest
 # gradient value was 1.37<!-- output: largest gradient value, first batch -->, but only
 # 1.1%<!-- output: gradient values above 0.1, first batch --> of the values were above
-# 0.1: clipping trims those few and leaves the rest of the step alone.
+# 0.1: clipping trims those few values of the gradient and leaves the others as they
+# are. Adam then rescales every value by its own running averages, so how much a trim
+# changes the step depends on those averages; this lesson does not measure it.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1323,7 +1330,7 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 #
 # First the whole network, as PyTorch prints a module: the frozen 2 x 2 convolution
 # (`whiten`), then three `ConvGroup`s, each numbering its parts 0 to 6 (names further
-# down, such as `groups.0.2.weight`, the scale of group 0's first batch norm, point
+# down, such as `groups.0.2.weight`, the scale of the first group's first batch norm, point
 # into this list), then the linear layer `head`. The largest value of each channel,
 # taken between the groups and `head`, is a line of `forward`, so it is not listed.
 
@@ -1723,7 +1730,8 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 # On the 2-core CPU that made these outputs, `FastNet` trained for
 # 3.1 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
-# The training loss stays above the validation loss, as section 7 led us to expect: it
+# The training loss stays above the validation loss, as the label-smoothing cell led us
+# to expect: it
 # is measured against the smoothed targets, whose floor is about 0.87, on augmented
 # batches, while the network was still improving. (On a CUDA GPU, ResNet-9 trains on
 # the plain targets and this floor does not apply.) The learning-rate plot shows the
@@ -1889,8 +1897,8 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 # about two standard errors is one that chance alone often gives, and
 # 0<!-- output: models whose gap is beyond two standard errors --> of the three models had
 # a gap beyond two (the last line). `FastNet`'s recipe was tuned in the course's
-# benchmark on this same validation split (section 1 checked that the images are the
-# same); tuning on a set tends to flatter that set's score a little, which is one reason
+# benchmark on this same validation split (section 1 repeated the benchmark's rule for
+# the split); tuning on a set tends to flatter that set's score a little, which is one reason
 # to report the test score.
 #
 # Confusion matrix of the final model on the test set (rows: true class, columns:
@@ -2050,8 +2058,8 @@ print(
 # order of batches, transform) and learning rates. Then it trains both runs again from
 # their starts with section 4's optimizer, to see that the losses come out as your
 # histories': the augmented run's first epoch, and on a CPU the plain run's every epoch
-# (on a GPU its first). Another optimizer or momentum would show, and so would a last
-# epoch at a tenth of the rate or a second call of `fit` (a fresh optimizer). The next
+# (on a GPU its first). Another optimizer or momentum would show, and on a CPU so would
+# a last epoch at a tenth of the rate or a second call of `fit` (a fresh optimizer). The next
 # cell plots their training and validation losses, and measures how confident each
 # model is on the validation images it gets wrong.
 
@@ -2228,9 +2236,14 @@ if check_exercise(
 # each, the augmented run's
 # 0.44<!-- output: augmented, mean confidence on wrong validation answers --> and
 # 2.29<!-- output: augmented, mean loss on wrong validation answers -->; the
-# `more confident when wrong` line names the run that was. Compare the plain run's
-# right answers, which cost
-# 0.37<!-- output: plain, mean loss on right validation answers --> on average.
+# `more confident when wrong` line names the run that was. The plain run was more
+# confident on its right answers too: they cost
+# 0.37<!-- output: plain, mean loss on right validation answers --> on average, the
+# augmented run's
+# 0.66<!-- output: augmented, mean loss on right validation answers -->. So these lines
+# compare two models' confidence in general; they do not show the plain run's
+# confidence growing while its validation loss rose (that would need the same run
+# measured at its lowest-loss epoch and at its last).
 #
 # A rising validation loss is the earlier warning of overfitting: the loss counts how
 # confident the wrong answers are, and accuracy may follow only later.
@@ -2392,11 +2405,7 @@ if check_exercise(
 # could change the picture). The check compared the runs' starts, batches and
 # schedules, and, on a CPU, trained the narrowest width's first epoch again with the
 # recipe (the check's last line says so; on a GPU it says why it did not); the other
-# widths share that loop. Look also at each run's first epoch in the epoch lines above:
-# where the validation loss sits far above the training loss, batch-norm running
-# averages lagging behind fast-changing weights, or the learning rate peaking within
-# that epoch, could explain it; this lesson tests neither. The later epochs show
-# whether the two losses came close again.
+# widths share that loop.
 
 # %% [markdown]
 # ## Check your understanding

@@ -405,8 +405,7 @@ print(manual.output)
 # the images. The step alone on 2B images against the DDP step on B per process
 # predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
 # epochs at both sizes, which also hold the data loading. Last, it times the same
-# all-reduce on its own, back to back with no step around it: the price of sending 25,450
-# numbers when nothing else competes for the CPUs.
+# all-reduce on its own, back to back, with no step between the repeats.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -487,9 +486,9 @@ for what, index in (("DDP's added time", 2), ("all-reduce between steps", 3)):
     growths[what] = timings[1024][index] - timings[64][index]
     way = "grew" if growths[what] >= 0 else "shrank"
     print(f"{what}, 64 to 1,024 images, {way} by (ms): {abs(growths[what]):.2f}")
-if growths["DDP's added time"] > 0:  # the share of that growth inside the exchange
-    inside = growths["all-reduce between steps"] / growths["DDP's added time"]
-    print(f"share of the added time's growth inside the all-reduce: {inside:.2f}")
+if growths["DDP's added time"] > 0:  # the two growths side by side (timed apart)
+    ratio = growths["all-reduce between steps"] / growths["DDP's added time"]
+    print(f"growth of the all-reduce between steps / growth of DDP's added time: {ratio:.2f}")
 print(f"step without communication, 1024 / 64 images: {timings[1024][0] / timings[64][0]:.2f}")
 predicted = {size: parts[4] / parts[1] for size, parts in timings.items()}
 for size in (64, 1024):
@@ -556,17 +555,17 @@ for size in (64, 1024):
 #   2.00<!-- output: 1024 images per process, DDP's added time beyond the all-reduce (ms) -->
 #   ms: DDP's bookkeeping and waiting around the exchange. Compare the rows `all-reduce
 #   alone` and `all-reduce between steps, rank …`: the same payload, back to back or
-#   between steps. Which of the two takes longer, and by how much, moves from run to run
-#   on a shared machine, and this script does not show why. From 64 to 1,024 images DDP's
-#   added time grew by
+#   between steps. Here the back-to-back ones took the longer; this script does not show
+#   why, and on a shared machine such figures can move from one run to the next. From 64
+#   to 1,024 images DDP's added time grew by
 #   1.06<!-- output: DDP's added time, 64 to 1,024 images, grew by (ms) --> ms and the
 #   all-reduce between steps by
-#   0.83<!-- output: all-reduce between steps, 64 to 1,024 images, grew by (ms) --> ms, a
-#   share of
-#   0.79<!-- output: share of the added time's growth inside the all-reduce --> of that
-#   growth inside the exchange, though the payload was the same. A process waits inside
+#   0.83<!-- output: all-reduce between steps, 64 to 1,024 images, grew by (ms) --> ms,
+#   0.79<!-- output: growth of the all-reduce between steps / growth of DDP's added time -->
+#   times as much, though the payload was the same (the two were timed apart, so this
+#   sets two growths side by side; it does not split DDP's added time). A process waits inside
 #   an all-reduce until its partner's numbers arrive, so its time counts waiting as well
-#   as sending (a partner still busy with a larger step makes it wait longer), and this
+#   as sending, and this
 #   script does not separate the two. That is why the lesson judges DDP by its whole
 #   added time per step (each rank's own line above gives it, in brackets, as a multiple
 #   of its step), not by a split between the exchange and the rest.
@@ -687,12 +686,15 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides it, which is what `cpu_only=True` does.
 # Threads matter on a CPU. With more than one process per machine, plain `torchrun` sets
 # `OMP_NUM_THREADS=1` for every process when the variable is not set, and prints a
-# warning that says so; with one process it leaves PyTorch's own default (here, 2
+# warning that says so; with one process it leaves PyTorch's own default number of
 # intra-op threads, the threads that split one operation such as a matrix product
-# between them, one per logical CPU). `run_torchrun` sets `OMP_NUM_THREADS` (which
-# `torch.set_num_threads` follows) explicitly for every run, so that the runs compare
-# like with like: 1 thread per process (section 8's script gives one of its arms 2
-# threads itself, with `torch.set_num_threads`).
+# between them (the next cell prints it for this notebook's process). `run_torchrun`
+# sets `OMP_NUM_THREADS` (which `torch.set_num_threads` follows) explicitly for every
+# run, so that the runs compare like with like: 1 thread per process (section 8's script
+# gives one of its arms 2 threads itself, with `torch.set_num_threads`).
+
+# %%
+print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -1044,8 +1046,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # …`). The same arms again, in rounds, with batches of 1,024 per process on 2 processes
 # and 2,048 on 1 process, on all 50,000 training images (the learning rate stays 0.2:
 # these runs are for timing, not for accuracy). All but `1 process + 1 worker`: in a trial
-# run of this lesson with that arm at this batch, the lesson's peak memory went past the
-# course's memory budget for a lesson, so this launch leaves it out (`--without`):
+# run of this lesson with that arm at this batch (not shown here), the lesson's peak
+# memory went past the course's memory budget for a lesson, so this launch leaves it out
+# (`--without`):
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -1098,8 +1101,9 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # images per process a match can hide a prediction of
 # 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> against
 # a measured
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->,
-# or any other pair on the same side of the band). Where it did not, look at the
+# 0.45<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# for the whole epoch against the plain loop, or any other pair on the same side of the
+# band). Where it did not, look at the
 # loader's saving above: section 5 did not time the loader, and timed steps alone cannot
 # predict an epoch whose loading decides the result. The rest of the epoch holds more
 # than the steps that section 5 timed: moving and normalising each batch, the loop's
@@ -1150,18 +1154,22 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # share.
 
 # %%
-print("section 7's launch: 2 forked workers, effective batch 128 (2 x 64)")
+forked = "course_utils.distributed" in two_processes.command  # see run_torchrun
+started = "forked from the launcher" if forked else "started as fresh Pythons"
+print(f"section 7's launch: 2 workers {started}, effective batch 128 (2 x 64)")
 peak_worker = round(two_processes.peak_worker_rss_mb)
-record_result("largest forked worker, peak resident memory (MB)", peak_worker)
+record_result("largest worker, peak resident memory (MB)", peak_worker)
 if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
     both = round(two_processes.peak_pss_mb)
-    record_result("launcher + 2 forked workers, proportional memory (MB)", both)
+    record_result("launcher + 2 workers, proportional memory (MB)", both)
+else:
+    print("proportional memory (PSS): not reported on this system")
 
 # %% [markdown]
-# On this machine, the launcher and its 2 forked workers held
-# 909 MB<!-- output: launcher + 2 forked workers, proportional memory (MB) --> together,
+# On the machine that made these outputs, the launcher and its 2 forked workers held
+# 909 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 606 MB<!-- output: largest forked worker, peak resident memory (MB) --> of pages in use,
+# 606 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: three processes that each use hundreds of MB add up to far
 # less than three times that, because the forked workers share the launcher's copy of
 # PyTorch (on Linux; see the note in section 2). A worker on a machine of its own holds a
@@ -1339,10 +1347,11 @@ print(fsdp.output)
 #   threads the rounds disagreed), and faster than all three in every round at 2,048
 #   (section 8's verdict lines; 3 rounds each, a first sign, not a proof). At 1,024
 #   images per process section 5's timed steps did not foresee even the direction of the
-#   whole epoch, because they left the loader out (`… the prediction's direction matched
-#   the whole epoch's: False`): so predict from timed steps, then time the whole loop
-#   and its parts, in rounds, before you scale out. One process with a loader worker was
-#   slower than with 1 thread in every round at 128, and was not run at 2,048.
+#   whole epoch (`… the prediction's direction matched the whole epoch's: False`): they
+#   left the loader out, and were timed alone on random data, so the rest of the epoch
+#   differed from them too (section 8's lines). So predict from timed steps, then time
+#   the whole loop and its parts, in rounds, before you scale out. One process with a
+#   loader worker was slower than with 1 thread in every round at 128, and was not run at 2,048.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule

@@ -1283,6 +1283,15 @@ def test_lesson05_exercise1_replays_the_plain_run_with_section_4_s_training(trai
     assert_wrong(lesson05, 1, "Your run trained some other way", **answer)
 
 
+@pytest.mark.parametrize("train", [last_epoch_at_a_tenth(15), fit_twice(15)])
+def test_lesson05_exercise1_names_the_epoch_where_the_replay_parted(train):
+    # Only the last epoch differs: the whole-run replay finds it, and says so.
+    runs = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    answer = overfit_answer(plain_replayable(runs, train), 15)
+    assert_wrong(lesson05, 1, "the training loss of epoch 15 came out", **answer)
+    assert_wrong(lesson05, 1, "(epochs 1 to 14 agreed)", **answer)
+
+
 @pytest.mark.parametrize(
     "train",
     [section4_fit(opt_func=torch.optim.SGD), section4_fit(opt_func=torch.optim.Adam)],
@@ -1303,13 +1312,18 @@ def test_lesson05_exercise1_wants_seed_0_s_start():
     assert_wrong(lesson05, 1, "`seed_everything(0)` then `Tiny()` gives", **answer)
 
 
-def test_lesson05_exercise2_leaves_a_gpu_s_random_stream_alone(monkeypatch):
+@pytest.mark.parametrize("exercise", [1, 2])
+def test_lesson05_exercises_leave_a_gpu_s_random_stream_alone(monkeypatch, exercise):
     # fork_rng in the checks restores the CPU's stream only: a check that seeded with
     # torch.manual_seed would also reseed every GPU's generator under the lesson's feet.
-    answer = lesson05_width_answer(width_runs())
+    if exercise == 1:
+        runs = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+        answer = overfit_answer(plain_replayable(runs), 15)
+    else:
+        answer = lesson05_width_answer(width_runs())
     reseeded = []
     monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: reseeded.append(seed))
-    assert_passes(lesson05, 2, **answer)
+    assert_passes(lesson05, exercise, **answer)
     assert reseeded == []
 
 

@@ -339,16 +339,24 @@ def test_torchrun_command_with_forked_workers_takes_torchruns_options():
 
 
 @pytest.mark.parametrize(
-    "cpu_only, module",
-    [(False, "torch.distributed.run"), (True, "course_utils.distributed")],
-    ids=["on the GPUs: fresh Pythons", "cpu_only: forked"],
+    "gpus, cpu_only, env, module",
+    [
+        (2, False, None, "torch.distributed.run"),
+        (2, True, None, "course_utils.distributed"),
+        (2, False, {"CUDA_VISIBLE_DEVICES": ""}, "course_utils.distributed"),
+        (0, False, None, "course_utils.distributed"),
+    ],
+    ids=["on the GPUs: fresh Pythons", "cpu_only: forked", "GPUs hidden by env", "no GPU"],
 )
 def test_run_torchrun_forks_only_workers_that_stay_off_cuda(
-    monkeypatch, tmp_path, cpu_only, module
+    monkeypatch, tmp_path, gpus, cpu_only, env, module
 ):
     # torchrun's launcher asks how many accelerators there are before it starts the
     # workers; with a GPU visible, a worker forked after that cannot start CUDA.
-    fake_cuda(monkeypatch, gpus=2)
+    if gpus:
+        fake_cuda(monkeypatch, gpus=gpus)
+    else:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     script = tmp_path / "train.py"
     script.write_text("")
     started = []
@@ -359,7 +367,7 @@ def test_run_torchrun_forks_only_workers_that_stay_off_cuda(
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     with pytest.raises(OSError, match="stop here"):
-        run_torchrun(script, 2, cpu_only=cpu_only, fork_workers=True)
+        run_torchrun(script, 2, cpu_only=cpu_only, env=env, fork_workers=True)
     assert started[0][2] == module
 
 

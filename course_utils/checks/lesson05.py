@@ -8,8 +8,10 @@ measured on the validation set (each model is evaluated on it again), and parame
 counts. Exercise 1's learning rate is checked from what the learner records in
 ``overfit_lrs``, exercise 2's schedule from the learning rates ``fit_one_cycle`` records.
 What neither history holds (the optimizer, its momentum, the weight decay, the clipping)
-the checks test by training one run's first epoch again with the lesson's recipe and
-comparing its losses with the history's. Overfitting is checked only when the run was long
+the checks test by training runs again with the lesson's recipe and comparing their losses
+with the histories': exercise 1 the whole plain run (on a CPU; its first epoch elsewhere)
+and the augmented run's first epoch, exercise 2 the narrowest width's first epoch (on a
+CPU only). Overfitting is checked only when the run was long
 enough to show it.
 """
 
@@ -48,7 +50,7 @@ SAME_LOSS = 0.005
 # How far the plain run's last validation loss must sit above its lowest to count as a
 # rise. The lesson's full-size run rose 0.59 on one 2-core CPU and 0.295 on another (the
 # same code and seeds: other arithmetic, another path), so the bar is half the smaller.
-# The replay of the first epoch already checks the recipe; this bar only has to catch a
+# The replay of the plain run already checks the recipe; this bar only has to catch a
 # run that shows no overfitting at all, such as a bump of noise at the last epoch.
 CLEAR_RISE = 0.15
 # Exercise 1 uses section 4's training: batches of 64, SGD with momentum at 0.02.
@@ -61,8 +63,8 @@ RECIPE_BATCH_SIZE = 128
 RECIPE_PEAK_LR = 0.01
 RECIPE_WEIGHT_DECAY = 1e-4
 RECIPE_GRAD_CLIP = 0.1
-# The checks replay a run's first epoch with the lesson's recipe, from the run's saved
-# start on the same batches, and compare its losses with the history's first epoch. On a
+# The checks replay runs with the lesson's recipe, from each run's saved start on the
+# same batches, and compare their losses with the history's (see ``_replay``). On a
 # CPU the same steps in the same process give the same sums, so the losses agree to
 # rounding, and another optimizer, momentum, rate, weight decay or clipping shows. A GPU
 # may add up its sums in another order each run. Exercise 1's small CNN shrugs that off
@@ -267,11 +269,11 @@ def _replay(
     """Train ``model`` (the run's start, on its device) with the lesson's recipe on
     ``loader``'s batches again, one epoch or, with ``whole_run`` on a CPU, every epoch of
     ``history`` with one optimizer as the training functions do, and require the
-    history's training losses of those epochs and its validation loss after the last:
-    to rounding on a CPU, within ``gpu_tolerance`` (relative) on another device, where
-    ``None`` replays nothing and a whole run shrinks to its first epoch (a GPU's sums may
-    drift apart over many steps). ``recipe`` names the recipe in the messages; returns
-    what was compared, or why not."""
+    history's training loss of each epoch as it ends and its validation loss after the
+    last: to rounding on a CPU. Off the CPU a whole run shrinks to its first epoch (a
+    GPU's sums may drift apart over many steps), compared within ``gpu_tolerance``
+    (relative), and ``gpu_tolerance=None`` replays nothing there. ``recipe`` names the
+    recipe in the messages; returns what was compared, or why not."""
     where = next(model.parameters()).device.type
     on_cpu = where == "cpu"
     tolerance = REPLAY_SAME_ON_CPU if on_cpu else gpu_tolerance
@@ -280,43 +282,56 @@ def _replay(
             f"was not trained again here: on {where} the sums of a network with batch norm "
             "may come out differently each run, by as much as a change of recipe moves its "
             f"first epoch, so the check trusts that you used {recipe} (on a CPU it would "
-            "have replayed the first epoch and compared its losses)"
+            f"have replayed {'the run' if whole_run else 'the first epoch'} and compared its "
+            "losses)"
         )
     epochs = len(history) if whole_run and on_cpu else 1
     optimizer = optimizer_for(model.parameters())
     scheduler = None if schedule_for is None else schedule_for(optimizer, len(loader))
     batches = _first_epoch_again(loader)  # its generator goes on to the later epochs' orders
     pairs = []  # (what, your figure, the replay's)
+
+    def require_same(what: str, yours: float, replayed: float, epoch: int) -> None:
+        agreed = "" if epoch == 1 else f" (epochs 1 to {epoch - 1} agreed)"
+        require(
+            math.isclose(yours, replayed, rel_tol=tolerance),
+            f"The check trained your run again from its saved start, on the same batches, "
+            f"with the lesson's recipe ({recipe}): {what} came out {replayed:.6f}, where "
+            f"your history says {yours:.6f}{agreed}. Your run trained some other way: use "
+            "that recipe, in one call of the training function for all the epochs, with "
+            "nothing random between seeding and training.",
+        )
+        pairs.append((what, yours, replayed))
+
     for epoch in range(epochs):
         # The training functions' own epoch, without their progress bar and epoch line.
         losses, _ = _train_epoch(
             epoch, model, batches, optimizer, _NoProgress(), scheduler, grad_clip
         )
-        what = f"epoch {epoch + 1}'s training loss"
         yours = require_number(history[epoch].get("train_loss"), f"history[{epoch}]['train_loss']")
-        pairs.append((what, yours, _epoch_train_loss(losses, epoch)))
-    what = f"epoch {epochs}'s validation loss"
+        require_same(
+            f"the training loss of epoch {epoch + 1}",
+            yours,
+            _epoch_train_loss(losses, epoch),
+            epoch + 1,
+        )
     yours = require_number(
         history[epochs - 1].get("val_loss"), f"history[{epochs - 1}]['val_loss']"
     )
-    pairs.append((what, yours, evaluate(model, val_loader)["val_loss"]))
-    for what, yours, replayed in pairs:
-        require(
-            math.isclose(yours, replayed, rel_tol=tolerance),
-            f"The check trained your run again from its saved start, on the same batches, "
-            f"with the lesson's recipe ({recipe}){'' if epochs == 1 else ', every epoch'}: "
-            f"its {what} came out {replayed:.6f}, where your history says {yours:.6f}. Your "
-            "run trained some other way: use that recipe, in one call of the training "
-            "function for all the epochs, with nothing random between seeding and training.",
-        )
+    require_same(
+        f"the validation loss after epoch {epochs}",
+        yours,
+        evaluate(model, val_loader)["val_loss"],
+        epochs + 1 if epochs > 1 else 1,
+    )
     span = "one epoch" if epochs == 1 else f"all {epochs} epochs"
     within = "to rounding" if on_cpu else f"within {tolerance:g} of them, on {where}"
     said = (
         f"trained again for {span} from its saved start on the same batches with {recipe}, "
         f"gave your history's training loss{'' if epochs == 1 else 'es'} and its validation "
         f"loss after epoch {epochs} "
-        f"{within} (epoch 1's training loss {pairs[0][2]:.4f}, that validation loss "
-        f"{pairs[-1][2]:.4f})"
+        f"{within} (epoch 1's training loss {pairs[0][2]:.4f}, the validation loss after "
+        f"epoch {epochs} {pairs[-1][2]:.4f})"
     )
     if whole_run and not on_cpu:
         said += "; off the CPU the first epoch only, since a GPU's sums may drift apart"
@@ -393,6 +408,26 @@ def _exercise_1(
         "The two runs started from different weights (`overfit_starts` differ), so "
         "augmentation is not the only difference between them: call `seed_everything(0)` "
         "right before building each model.",
+    )
+    parameters = sum(p.numel() for p in overfit_models["plain"].parameters())
+    expected = sum(p.numel() for p in model_class().parameters())
+    require(
+        parameters == expected,
+        f"`overfit_models['plain']` has {parameters} parameters, not the {expected} of "
+        f"{model_class.__name__}(): train section 4's small CNN.",
+    )
+    # The augmented run's replay (below) starts where seeding and building left the random
+    # numbers, so its start must be seed 0's.
+    torch.default_generator.manual_seed(0)  # the CPU's stream only (the check forks it)
+    seeded = model_class().state_dict()
+    require(
+        all(
+            key in starts["augmented"] and torch.equal(starts["augmented"][key], value)
+            for key, value in seeded.items()
+        ),
+        f"The runs did not start from the weights that `seed_everything(0)` then "
+        f"`{model_class.__name__}()` gives: seed each run with 0, right before building its "
+        "model.",
     )
     for label in labels:
         _measured_on_validation(
@@ -485,16 +520,8 @@ def _exercise_1(
     checked.append(f"the plain run, {replayed}")
     # The augmented run's crops and flips draw from the CPU's global random numbers
     # (on any device), so its replay starts where seeding and building the model left them.
-    torch.default_generator.manual_seed(0)  # the CPU's stream only (the check forks it)
+    torch.default_generator.manual_seed(0)  # as seeding left it, as above
     again = model_class()
-    seeded = again.state_dict()
-    require(
-        set(seeded) == set(starts["augmented"])
-        and all(torch.equal(starts["augmented"][key], seeded[key]) for key in seeded),
-        f"The runs did not start from the weights that `seed_everything(0)` then "
-        f"`{model_class.__name__}()` gives: seed each run with 0, right before building its "
-        "model.",
-    )
     again.load_state_dict(overfit_starts["augmented"])
     again.to(next(overfit_models["augmented"].parameters()).device)
     replayed = _replay(

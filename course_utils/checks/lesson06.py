@@ -416,7 +416,7 @@ QUESTIONS: dict[str, Exercise] = {
         why=(
             "at 64 images per process, what DDP adds to each step (the all-reduce, and the "
             "bookkeeping and waiting around it) costs more than halving the step's arithmetic "
-            "saves, on 2 logical CPUs (vCPUs) shared by 2 processes; section 5's table shows "
+            "saves, on the machine's logical CPUs shared by 2 processes; section 5's table shows "
             "it for the steps. Section 8 then timed whole epochs, with the time spent waiting "
             "for the loader on its own line."
         ),
