@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 496 s with a peak memory of 1466 MB. The course's runner wrote
+# > whole lesson ran in 519 s with a peak memory of 1452 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -296,7 +296,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 10.3<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 16.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -421,16 +421,17 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 109.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 115.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 16.4 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
-# tensor loader's passes are short and spread widely (the line with each pass), so read
-# the ratio of the two as a rough size; the direction is the same in every pass. A
+# 5.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# tensor loader's passes are short, so one busy moment of the machine can move one of
+# them a lot (compare its three passes): read the ratio of the two medians as a rough
+# size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 38.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 40.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.27<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -843,7 +844,7 @@ print(
 # many parameters and still does worse: 41%<!-- output: MLP validation accuracy (same budget) -->
 # against 55%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 1 epoch. Its training took
-# 8 s<!-- output: MLP training seconds --> against the CNN's
+# 9 s<!-- output: MLP training seconds --> against the CNN's
 # 28 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
@@ -1728,7 +1729,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 3.1 minutes<!-- output: strongest network training minutes --> and reached
+# 3.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as the label-smoothing cell led us
 # to expect: it
@@ -2374,9 +2375,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 2.00 s<!-- output: width 2, seconds per epoch --> to
-# 5.44 s<!-- output: width 8, seconds per epoch -->
-# (2.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.78 s<!-- output: width 2, seconds per epoch --> to
+# 5.26 s<!-- output: width 8, seconds per epoch -->
+# (3.0<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 137 s with a peak memory of 1407 MB. The course's runner wrote
+# > whole lesson ran in 133 s with a peak memory of 1407 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -486,9 +486,13 @@ for what, index in (("DDP's added time", 2), ("all-reduce between steps", 3)):
     growths[what] = timings[1024][index] - timings[64][index]
     way = "grew" if growths[what] >= 0 else "shrank"
     print(f"{what}, 64 to 1,024 images, {way} by (ms): {abs(growths[what]):.2f}")
-if growths["DDP's added time"] > 0:  # the two growths side by side (timed apart)
+if min(growths.values()) > 0:  # both grew: the two growths side by side (timed apart)
     ratio = growths["all-reduce between steps"] / growths["DDP's added time"]
     print(f"growth of the all-reduce between steps / growth of DDP's added time: {ratio:.2f}")
+# The same payload back to back (alone) and between steps, at 64 images per process.
+gap = alone_ms - timings[64][3]
+way = "longer" if gap > 0 else "shorter"
+print(f"all-reduce alone, back to back, {way} than between steps, by (ms): {abs(gap):.2f}")
 print(f"step without communication, 1024 / 64 images: {timings[1024][0] / timings[64][0]:.2f}")
 predicted = {size: parts[4] / parts[1] for size, parts in timings.items()}
 for size in (64, 1024):
@@ -521,49 +525,47 @@ for size in (64, 1024):
 # steps around them.
 #
 # - **At 64 images per process** DDP added
-#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication (medians over the repeats, then over the 2
 #   ranks) in this run. A ratio near 1 or
 #   above means that what DDP adds cost about as much time as the work it serves, or
 #   more.
 # - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 3.62<!-- output: step without communication, 1024 / 64 images --> times, not 16
+#   grew 3.64<!-- output: step without communication, 1024 / 64 images --> times, not 16
 #   (most likely, at this size, much of a step's time does not grow with the images: this
 #   script does not time the parts of a step), and DDP added
-#   0.78<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.65<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step without communication. The exchange sends the same 25,450 numbers
 #   whatever the batch, yet DDP's added time itself went from
-#   2.86<!-- output: 64 images per process, DDP's added time (ms) --> ms to
-#   3.91<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
+#   3.21<!-- output: 64 images per process, DDP's added time (ms) --> ms to
+#   3.46<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
 #   `DDP's added time` of the table): the ratio moved because the step grew more than the
 #   added time did. Where the added time grew, this script does not time its parts (the
 #   next bullet looks at the exchange alone).
 # - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
 #   the 25,450 gradients took
-#   2.49<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
-#   1.39<!-- output: 64 images per process, step without communication (ms) --> ms for a
+#   1.94<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
+#   1.47<!-- output: 64 images per process, step without communication (ms) --> ms for a
 #   64-image step without communication:
-#   1.79<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   1.32<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times the step. Timed in the rounds between the steps (the median of the 2 ranks),
 #   the same all-reduce took
-#   1.08<!-- output: 64 images per process, all-reduce between steps (ms) --> ms at 64
+#   1.37<!-- output: 64 images per process, all-reduce between steps (ms) --> ms at 64
 #   images per process and
-#   1.91<!-- output: 1024 images per process, all-reduce between steps (ms) --> ms at
+#   1.66<!-- output: 1024 images per process, all-reduce between steps (ms) --> ms at
 #   1,024, and DDP's added time went beyond it by
-#   1.77<!-- output: 64 images per process, DDP's added time beyond the all-reduce (ms) -->
+#   1.84<!-- output: 64 images per process, DDP's added time beyond the all-reduce (ms) -->
 #   ms and
-#   2.00<!-- output: 1024 images per process, DDP's added time beyond the all-reduce (ms) -->
+#   1.80<!-- output: 1024 images per process, DDP's added time beyond the all-reduce (ms) -->
 #   ms: DDP's bookkeeping and waiting around the exchange. Compare the rows `all-reduce
 #   alone` and `all-reduce between steps, rank …`: the same payload, back to back or
-#   between steps. Here the back-to-back ones took the longer; this script does not show
-#   why, and on a shared machine such figures can move from one run to the next. From 64
-#   to 1,024 images DDP's added time grew by
-#   1.06<!-- output: DDP's added time, 64 to 1,024 images, grew by (ms) --> ms and the
-#   all-reduce between steps by
-#   0.83<!-- output: all-reduce between steps, 64 to 1,024 images, grew by (ms) --> ms,
-#   0.79<!-- output: growth of the all-reduce between steps / growth of DDP's added time -->
-#   times as much, though the payload was the same (the two were timed apart, so this
-#   sets two growths side by side; it does not split DDP's added time). A process waits inside
+#   between steps (the line `all-reduce alone, back to back, …` says which took longer,
+#   and by how much). This script does not show why the two differ, and on a shared
+#   machine such figures move from run to run. From 64 to 1,024 images per process, the
+#   lines `DDP's added time, 64 to 1,024 images, …` and `all-reduce between steps, 64 to
+#   1,024 images, …` say how each changed, though the payload was the same. The two were
+#   timed apart, so they set two changes side by side; they do not split DDP's added
+#   time. A process waits inside
 #   an all-reduce until its partner's numbers arrive, so its time counts waiting as well
 #   as sending, and this
 #   script does not separate the two. That is why the lesson judges DDP by its whole
@@ -574,9 +576,9 @@ for size in (64, 1024):
 # in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
 # step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
 # means slower): in this run
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.92<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (the last two lines put each in words, counting a speed-up within a
 # tenth of 1 as a tie: one run cannot tell such a small difference from noise). An epoch is more
 # than its steps (section 1's part 4, the data loading); section
@@ -952,24 +954,24 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # In the run whose outputs you see, 2 processes ran at a median of
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread (below 1 means slower), round by round
 # against the same epochs of the other arm; the line `… speed-up in each round` lists
 # the rounds, and the verdict lines say, for each 1-process arm, whether every round
 # went the same way. Against one process with 2 threads, the median was
-# 0.87<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
+# 0.81<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
 # and against one process with a loader worker
-# 0.90<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
+# 0.87<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
 # By the verdict lines, 2 processes were slower in every round than one process with 1
 # thread and than the plain loop without DDP; against 2 threads and against a loader
 # worker the rounds disagreed. The other ways of running one process, against one
 # thread (each with its own verdict line, round by round): with a loader worker, one
 # process's epoch took
-# 1.74<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
+# 2.09<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
 # times as long and its time waiting for the loader
-# 2.29<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
+# 2.87<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
 # times as long; with 2 threads, its epoch took
-# 1.49<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
+# 1.93<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
 # times as long. The worker is started once (`persistent_workers=True`), so what it
 # costs is mostly per batch: it hands every batch to the training process through shared
 # memory and a queue, a cost that small batches pay often, and with one thread each the
@@ -981,28 +983,28 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # compare the two to see whether it competed with rank 0.
 #
 # **Where the epoch went.** The loader took
-# 0.39<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
+# 0.35<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
 # epoch for one process with 1 thread and
 # 0.15<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
 # processes. Against one process with 1 thread, 2 processes saved
-# 0.08<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
+# 0.00<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
 # s per epoch in the loader and lost
-# 0.53<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
+# 0.47<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
 # in the rest (the lines `… seconds saved per epoch (+) or lost (-)` give both with their
 # signs). Each process
 # loads half the images, in batches of 64 against one process's 128: if loading cost the
 # same per image and the processes did not slow each other down, each would load in half
 # the time, a speed-up of 2. The loader's measured speed-up was
-# 1.49<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
+# 1.03<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
 # of the 2 processes took
-# 16.0<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
+# 12.6<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
 # µs per image against one process's
-# 11.9<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 6.5<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # (half-size batches, and two processes sharing the machine's CPUs, are likely causes; this
 # lesson does not test them). The rest's speed-up was
-# 0.41<!-- output: effective batch 128, speed-up of the rest with 2 processes --> against
+# 0.34<!-- output: effective batch 128, speed-up of the rest with 2 processes --> against
 # this arm, which carries DDP's wrapper. Section 5's prediction for the steps,
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes -->, timed a
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, timed a
 # one-process step without the wrapper, so its measured counterpart is the rest's
 # speed-up over the arm without DDP:
 # 0.29<!-- output: 64 images per process, rest's speed-up over no DDP -->. The rest
@@ -1016,18 +1018,19 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **DDP's wrapper on one process.** Section 5's one-process step had no wrapper, and
 # neither has the arm `1 process, no DDP`. Against it, the same loop with DDP in a group
 # of one took a median of
-# 1.29<!-- output: effective batch 128, DDP in a group of one / no DDP, epoch time, median -->
-# times its epoch, but its rounds (the line `… in each round`) did not all agree, and
-# the verdict line finds no clear difference. Read that median with care: DDP does not
-# touch the loader, yet the two arms' loader times differ too (the line `1 process, no
-# DDP / 1 process x 1 thread, loader time`), so part of the gap comes from the moments
-# the arms ran, not from the wrapper. A group of one process has nothing to exchange,
-# but DDP still copies the gradients into its bucket and calls the all-reduce at every
-# step; where the rounds disagree, as here, that cost did not show clearly against the
-# epochs' own variation. 2 processes ran at
-# 0.45<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 1.22<!-- output: effective batch 128, DDP in a group of one / no DDP, epoch time, median -->
+# times its epoch; the line `… in each round` lists the rounds, and the verdict line says
+# whether the arm without DDP was faster in every round. Read the median with care: DDP
+# does not touch the loader, yet the two arms' loader times differ too (the line `1
+# process, no DDP / 1 process x 1 thread, loader time`), so part of any gap comes from
+# the moments the arms ran, not from the wrapper. A group of one process has nothing to
+# exchange, but DDP still copies the gradients into its bucket and calls the all-reduce
+# at every step: a cost per step which, where the verdict line finds the plain loop
+# faster in every round, was large enough to show against the epochs' own variation, and
+# where the rounds disagree, was not. 2 processes ran at
+# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # times the speed of the plain loop, and at
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times that of one process with DDP. The arms with DDP answer the question they were
 # built for (the same code, in one process or two); the plain loop is the comparison a
 # learner choosing between `python train.py` and `torchrun` faces.
@@ -1063,32 +1066,31 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 
 # %% [markdown]
 # The step timing predicted
-# 0.92<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.54<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.52<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread and
-# 1.82<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.81<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads, and
-# 1.48<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
+# 1.75<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
 # times that of the plain loop without DDP; the verdict lines say whether each held in
 # every round. At this batch the loader took
-# 0.70<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
+# 0.62<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
 # epoch of one process with 1 thread and
-# 0.41<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
+# 0.45<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
 # 2-process one. With 2 processes the loader's speed-up was
-# 2.57<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
+# 2.24<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
 # (saving
-# 0.49<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+# 0.38<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
 # s per epoch) and the rest's
-# 0.83<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
-# (it lost
-# 0.08<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
-# s, slower beyond section 5's band of a tenth: the line `… parts slower with 2
-# processes` names it): the gain at this batch, in this run, came from splitting the
-# loading between the 2 processes, which more than made up for the slower rest. DDP in
-# a group of one against the plain loop took a median of
-# 1.04<!-- output: effective batch 2048, DDP in a group of one / no DDP, epoch time, median -->
-# times its epoch at this batch, with no clear difference by its verdict line. That
+# 1.10<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
+# (the line `… parts slower with 2 processes, beyond the tie band` names any part that
+# was slower beyond section 5's band of a tenth, and the rest's own line gives the
+# seconds it saved or lost). Most of the gain at this batch, in this run, came from
+# splitting the loading between the 2 processes. DDP in a group of one against the
+# plain loop took a median of
+# 0.94<!-- output: effective batch 2048, DDP in a group of one / no DDP, epoch time, median -->
+# times its epoch at this batch (its verdict line says whether the rounds agreed). That
 # loader fetches the images one by one from a dataset and stacks them; a single process
 # that slices whole batches out of one tensor, as lesson 04's `DeviceTensorLoader` does,
 # would cut most of that time without a second process (not measured here).
@@ -1099,9 +1101,9 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # the rounds, in words with the tie band, at both sizes; the last of them says whether
 # the steps' timing foresaw the direction of the whole epoch (only its direction: at 64
 # images per process a match can hide a prediction of
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> against
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> against
 # a measured
-# 0.45<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # for the whole epoch against the plain loop, or any other pair on the same side of the
 # band). Where it did not, look at the
 # loader's saving above: section 5 did not time the loader, and timed steps alone cannot
@@ -1113,26 +1115,26 @@ against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these
 # An even split of the loading gives a loader speed-up of 2: each process loads half the
 # images, at the same cost per image. The lines `loader microseconds per image per
 # process` show that cost: one process's loader took
-# 16.1<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
+# 13.8<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
 # µs per image at this batch, each of the 2 processes
-# 12.6<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
+# 12.3<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
 # µs. Where the two costs are about equal, the loader's speed-up is the even split's;
 # where one process pays more per image at batches of 2,048 than each of 2 processes at
 # 1,024, the speed-up can pass 2, and where less, fall short of it. Read such a
 # difference against the noise: the same loader in two 1-process arms of this launch
 # took
-# 0.99<!-- output: effective batch 2048, 1 process, no DDP / 1 process x 1 thread, loader time -->
+# 1.05<!-- output: effective batch 2048, 1 process, no DDP / 1 process x 1 thread, loader time -->
 # times the time of the other, and in the batch-128 launch
-# 0.91<!-- output: effective batch 128, 1 process, no DDP / 1 process x 1 thread, loader time -->
+# 1.30<!-- output: effective batch 128, 1 process, no DDP / 1 process x 1 thread, loader time -->
 # times. (The batch-128
 # launch's
-# 11.9<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
+# 6.5<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
 # µs comes from another launch, at batches of 128: the batch size changes the cost per
 # image, and a separate launch meets the machine at another moment.)
 #
 # Could one process get the same gain by loading in parallel, with a loader worker? At an
 # effective batch of 128 that arm's epoch took
-# 1.74<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
+# 2.09<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
 # times that of one process with 1 thread, and against 2 processes its rounds disagreed
 # (its verdict line); at 2,048 it was not run, so this lesson cannot say. That is the habit this
 # section shows: predict from timed steps, then time the whole loop and its parts, in
@@ -1167,9 +1169,9 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 909 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 908 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 606 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: three processes that each use hundreds of MB add up to far
 # less than three times that, because the forked workers share the launcher's copy of
 # PyTorch (on Linux; see the note in section 2). A worker on a machine of its own holds a
@@ -1325,26 +1327,25 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   same epochs of one process with 1 thread (one launch at each batch, of
 #   3<!-- output: effective batch 128, rounds compared --> and
 #   3<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed at an effective batch of 128, and at
-#   1.54<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.52<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times at 2,048 (against the plain loop without DDP:
-#   0.45<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+#   0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 #   and
-#   1.48<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->),
+#   1.75<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->),
 #   where the loader saved
-#   0.49<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
-#   s per epoch and the rest of the epoch lost
-#   0.08<!-- output: effective batch 2048, rest, seconds lost per epoch by 2 processes -->
-#   s: the gain was in the loading. In this run 2 processes were slower than one
-#   process with 1 thread and than the plain loop in every round at 128 (against 2
-#   threads the rounds disagreed), and faster than all three in every round at 2,048
+#   0.38<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
+#   s per epoch: most of the gain was in the loading. In this run 2 processes were
+#   slower than one process with 1 thread and than the plain loop in every round at 128
+#   (against 2 threads the rounds disagreed), and faster than all three in every round
+#   at 2,048
 #   (section 8's verdict lines; 3 rounds each, a first sign, not a proof). At 1,024
 #   images per process section 5's timed steps did not foresee even the direction of the
 #   whole epoch (`… the prediction's direction matched the whole epoch's: False`): they
@@ -1612,7 +1613,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1632,15 +1633,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
 # them) had a speed-up of
-# 0.41<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
+# 0.34<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
 # processes, and the time spent waiting for the loader one of
-# 1.49<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 1.03<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
 # process computed only its own 64 images of every step: half of each step's images.
 
 # %% [markdown]
