@@ -782,9 +782,12 @@ print(arms_128.output)
 # %% [markdown]
 # Each line gives an arm's epoch and, inside it, the seconds it waited for the loader's
 # next batch (for 2 processes, each rank's own line). *The rest* of an epoch is the steps,
-# with moving and normalising each batch and the loop's own Python. The next cell lays
+# with moving and normalising each batch and the loop's own Python. So the `loader`
+# column is narrower than section 1's part 4, which also counted the moving, the
+# normalising and the loop's Python: those fall in the rest here. The next cell lays
 # the rounds out as a table: for each arm the median over the rounds after the first, and
-# the range of those rounds. It then sets each 1-process arm beside the 2 processes, round
+# the range of those rounds. Each column is a median of its own, so the loader and the
+# rest need not add up to the epoch. It then sets each 1-process arm beside the 2 processes, round
 # by round. A round counts as a *tie* when the two arms' times lie within a tenth of each
 # other (section 5's tie band), and the verdict line names a winner only when every
 # round agrees. On this machine two epochs of the same work differed by far more than a
