@@ -242,7 +242,8 @@ class _NoProgress:
 def _first_epoch_again(loader: DeviceTensorLoader) -> DeviceTensorLoader:
     """A new loader over ``loader``'s images with its settings, its generator seeded as
     ``loader``'s was at the start: it gives the batches of the run's first epoch again,
-    and the learner's loader stays as it was."""
+    then, iterated on, those of its later epochs, and the learner's loader stays as it
+    was."""
     return DeviceTensorLoader(
         *loader.tensors,
         batch_size=loader.batch_size,
