@@ -6,6 +6,7 @@ every later lesson uses them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "autocast_runs_in",
     "bfloat16_support",
     "get_default_device",
     "synchronize",
@@ -39,10 +41,11 @@ def bfloat16_support(device: torch.device | str) -> tuple[bool, str]:
     """Whether ``device`` has bfloat16 arithmetic of its own, with the reason in one sentence.
 
     Returns ``(True, reason)`` where autocast to bfloat16 runs on the hardware's own
-    bfloat16 units: NVIDIA GPUs from Ampere on (compute capability 8.0), AMD GPUs, Apple
-    GPUs under macOS 14 or later, and CPUs with AVX-512 BF16 or AMX instructions.
-    AMD GPUs count as native, as PyTorch's ROCm build reports them (older ones may
-    emulate it).
+    bfloat16 units: NVIDIA GPUs from Ampere on (compute capability 8.0), AMD GPUs, and
+    CPUs with AVX-512 BF16 or AMX instructions. AMD GPUs count as native, as PyTorch's
+    ROCm build reports them (older ones may emulate it). Apple GPUs under macOS 14 or
+    later also return ``True``: bfloat16 runs on all of them there, but PyTorch does not
+    say which chips have fast units for it, so the reason says to measure it.
     Elsewhere it returns ``(False, reason)``: PyTorch may still run bfloat16 there by
     converting to and from float32 (``torch.cuda.is_bf16_supported()`` counts such
     emulation, on Colab's T4 for example), which is slower than float32 alone.
@@ -65,7 +68,10 @@ def bfloat16_support(device: torch.device | str) -> tuple[bool, str]:
         )
     if device.type == "mps":
         if torch.backends.mps.is_macos_or_newer(14, 0):
-            return True, "Apple GPUs run bfloat16 from macOS 14 on"
+            return True, (
+                "Apple GPUs run bfloat16 from macOS 14 on; whether this chip runs it faster "
+                "than float32 is not known in advance: measure it"
+            )
         return False, "bfloat16 on Apple GPUs needs macOS 14 or later"
     if device.type == "cpu":
         # Private, but the only place PyTorch says which instructions the CPU has.
@@ -81,6 +87,23 @@ def bfloat16_support(device: torch.device | str) -> tuple[bool, str]:
             "product would be converted to and from float32"
         )
     return False, f"bfloat16 support on {device.type} devices is not known to this course"
+
+
+def autocast_runs_in(device: torch.device | str, dtype: torch.dtype) -> bool:
+    """Whether a linear layer on ``device`` computes in ``dtype`` under ``torch.autocast``.
+
+    Where a device or a PyTorch version lacks the type (float16 on an older PyTorch's
+    Apple GPU backend, bfloat16 there before macOS 14), ``torch.autocast`` turns itself
+    off with only a warning, and the "mixed precision" model trains in float32. Returns
+    ``True`` only if a real layer's output came out in ``dtype``. Introduced in lesson 04.
+    """
+    device = torch.device(device)
+    layer = nn.Linear(4, 4).to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warning that autocast is off: the dtype says it
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            output = layer(torch.ones(2, 4, device=device))
+    return output.dtype == dtype
 
 
 def synchronize(device: torch.device | str) -> None:

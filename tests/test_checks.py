@@ -733,15 +733,25 @@ def lesson04_train_epoch(
     move_images=True,
     move_labels=True,
     read_loss=None,
+    sync_each_step=False,
+    only_on=None,
 ):
     """Exercise 1's train_epoch, or the same with one named mistake.
 
     ``read_loss``: a way to read the loss on the CPU at every step ("item", "float",
     "print", "cpu"), or "once": the losses kept on the device and averaged after the loop.
+    ``only_on``: synchronize only when ``on`` is of that type, with PyTorch's own call for it.
     """
+
+    def synchronize(on):
+        if only_on is None:
+            lesson04.device_module.synchronize(on)
+        elif on.type == only_on:
+            getattr(torch, only_on).synchronize()
+
     model.train(train)
     if sync_before:
-        lesson04.device_module.synchronize(on)
+        synchronize(on)
     start = time.perf_counter()
     losses = []
     for _ in range(epochs):
@@ -753,6 +763,8 @@ def lesson04_train_epoch(
             optimizer.step()
             if zero_grad:
                 optimizer.zero_grad()
+            if sync_each_step:
+                synchronize(on)
             if read_loss == "item":
                 losses.append(loss.item())
             elif read_loss == "float":
@@ -771,10 +783,10 @@ def lesson04_train_epoch(
         torch.stack(losses).mean().item()
     if clock_before_sync:
         seconds = time.perf_counter() - start
-        lesson04.device_module.synchronize(on)
+        synchronize(on)
         return seconds * scale
     if sync_after:
-        lesson04.device_module.synchronize(on)
+        synchronize(on)
     return (time.perf_counter() - start) * scale
 
 
@@ -860,6 +872,29 @@ def test_lesson04_exercise1_finds_a_copy_of_the_loss_in_some_of_the_steps():
 )
 def test_lesson04_exercise1_finds_each_mistake_in_train_epoch(mistake, fragment):
     assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(**mistake))
+
+
+def test_lesson04_exercise1_passes_a_synchronize_written_for_the_learners_gpu_alone():
+    # `if on.type == "cuda": torch.cuda.synchronize()` is right on a GPU; the check passes a
+    # simulated GPU's device as `on`, so the guarded call runs there. A Mac's learner
+    # guards with "mps" and has MPS in `devices`. The timed epochs themselves stay the CPU's.
+    answer = lesson04_exercise1(only_on="cuda")
+    result = run(lesson04, 1, **answer)
+    assert result.passed, str(result)
+    assert "`on` was `torch.device('cuda')`" in str(result)
+    on_a_mac = lesson04_exercise1(only_on="mps")["train_epoch"]
+    checked = lesson04._check_train_epoch(on_a_mac, "mps")
+    assert "`on` was `torch.device('mps')`" in checked[-1]
+    assert lesson04._simulated_type([*CPU, torch.device("mps")]) == "mps"
+    assert lesson04._simulated_type(CPU) == "cuda"
+    # Guarded for the wrong GPU, the synchronize never runs on the simulated one.
+    fragment = "it read the clock while steps were still queued"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(only_on="mps"))
+
+
+def test_lesson04_exercise1_finds_a_synchronize_inside_the_loop():
+    fragment = "called `synchronize` inside the loop (5 times in 6 steps)"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(sync_each_step=True))
 
 
 def test_lesson04_exercise1_finds_mistakes_in_the_timings_and_the_model():

@@ -1,3 +1,4 @@
+import contextlib
 from collections import namedtuple
 
 import pytest
@@ -9,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.device import (
     DeviceDataLoader,
     DeviceTensorLoader,
+    autocast_runs_in,
     bfloat16_support,
     get_default_device,
     synchronize,
@@ -154,6 +156,21 @@ def test_bfloat16_on_apple_gpus_follows_the_macos_version(monkeypatch, new_enoug
     native, reason = bfloat16_support("mps")
     assert native is new_enough
     assert "macOS 14" in reason
+    # PyTorch does not say which Apple chips have fast bfloat16: the lesson must measure it.
+    assert ("measure it" in reason) is new_enough
+
+
+def test_autocast_runs_in_sees_autocast_at_work():
+    assert autocast_runs_in("cpu", torch.bfloat16)
+
+
+def test_autocast_runs_in_sees_autocast_turn_itself_off(monkeypatch):
+    # Where autocast lacks the type it warns and runs the layer in float32: float64 is such
+    # a type on the CPU, as float16 is on an older PyTorch's Apple GPU backend.
+    assert not autocast_runs_in("cpu", torch.float64)
+    # An autocast that does nothing (as a disabled one does) is seen for bfloat16 too.
+    monkeypatch.setattr(torch, "autocast", lambda **kwargs: contextlib.nullcontext())
+    assert not autocast_runs_in("cpu", torch.bfloat16)
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ class SimulatedGPU:
     work has finished, as ``torch.cuda.synchronize`` does. ``steps`` counts the queued steps, and
     ``waits`` the number of steps queued by each call of ``synchronize``. ``host_sync(what)``
     is a copy of a result to the CPU (``loss.item()``, ``float(loss)``, ``print(loss)``):
-    it waits as ``synchronize`` does, and ``host_syncs`` records (steps queued, what).
+    it waits as ``synchronize`` does, and only ``host_syncs`` records it (steps queued, what).
     """
 
     def __init__(self, step_seconds: float, setup_seconds: float = 0.0):
@@ -74,15 +74,18 @@ class SimulatedGPU:
         self.queue(self.step_seconds + (self.setup_seconds if self.steps == 0 else 0.0))
         self.steps += 1
 
-    def synchronize(self, *args: Any, **kwargs: Any) -> None:
+    def _wait(self) -> None:
         remaining = self.busy_until - time.perf_counter()
         if remaining > 0:
             time.sleep(remaining)
+
+    def synchronize(self, *args: Any, **kwargs: Any) -> None:
+        self._wait()
         self.waits.append(self.steps)
 
     def host_sync(self, what: str) -> None:
         self.host_syncs.append((self.steps, what))
-        self.synchronize()
+        self._wait()
 
 
 class SimulatedStep:
@@ -162,17 +165,22 @@ def _spread(times: Sequence[float], scale: float, unit: str) -> str:
 class _MoveRecorder(torch.Tensor):
     """A batch tensor that records the devices it was moved to with ``.to``.
 
-    The check runs ``train_epoch`` on the CPU, where a batch that is never moved works
-    all the same; recording the calls is how a missing ``.to(on)`` shows.
+    The check passes ``train_epoch`` a simulated GPU's device as ``on`` (``simulated``):
+    a move there is recorded and keeps the batch on the CPU, where the check computes. A
+    batch that is never moved works all the same; the record is how that mistake shows.
     """
 
     moves: list[tuple[int, str]] = []  # (id of the tensor, device type), for one check
+    simulated = "cuda"  # the device type that stands for the simulated GPU
 
     def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        plain = self.as_subclass(torch.Tensor)
         target = kwargs.get("device", args[0] if args else None)
         if isinstance(target, (str, torch.device)):
             _MoveRecorder.moves.append((id(self), torch.device(target).type))
-        return torch.Tensor.to(self.as_subclass(torch.Tensor), *args, **kwargs)
+            if torch.device(target).type == _MoveRecorder.simulated:
+                return plain  # "on the GPU": the check computes on the CPU
+        return torch.Tensor.to(plain, *args, **kwargs)
 
 
 # Tensor methods that copy a value to the CPU, so that on a GPU Python waits for the
@@ -283,7 +291,13 @@ def _same_weights(first: nn.Module, second: nn.Module) -> bool:
     )
 
 
-def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
+def _simulated_type(devices: Sequence[torch.device]) -> str:
+    """The GPU type the learner has (CUDA or MPS), or CUDA on a machine without one."""
+    gpus = [device.type for device in devices if device.type in ("cuda", "mps")]
+    return gpus[0] if gpus else "cuda"
+
+
+def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") -> list[str]:
     require(callable(train_epoch), "`train_epoch` should be your function that trains one epoch.")
     model, batches = _small_problem()
     start_model = copy.deepcopy(model)
@@ -301,9 +315,17 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
     # The right weights, computed first: this also pays PyTorch's one-off set-up for
     # these operations, which would otherwise fall inside the learner's clock.
     expected = _reference_epoch(start_model, batches, lr)
-    on = torch.device("cpu")
+    # `on` names the simulated GPU, so a synchronize written for that GPU alone (`if
+    # on.type == "cuda"`) runs; the batches and the model stay on the CPU all the same.
+    on = torch.device(gpu_type)
+    real_to = model.to
+    model.to = lambda *args, **kwargs: (  # type: ignore[method-assign]
+        model
+        if str(kwargs.get("device", args[0] if args else "")).startswith(gpu_type)
+        else real_to(*args, **kwargs)
+    )
     learner_batches = _recorded(batches)
-    _MoveRecorder.moves = []
+    _MoveRecorder.moves, _MoveRecorder.simulated = [], gpu_type
     torch.manual_seed(5)  # the dropout masks, as in _reference_epoch
     # The model's outputs, and the loss computed from them, record reads on the CPU.
     hook = model.register_forward_hook(
@@ -325,6 +347,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
     finally:
         hook.remove()
         _SyncRecorder.gpu = None
+        del model.to  # the module's own method again
     seconds = _seconds(returned, "train_epoch(model, loader, optimizer, on)")
     require(
         gpu.steps == len(batches),
@@ -355,12 +378,22 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
         )
     _check_moves(learner_batches, on)
     _check_host_syncs(gpu, len(batches))
+    inside = [queued for queued in gpu.waits if 0 < queued < len(batches)]
+    require(
+        not inside,
+        f"`train_epoch` called `synchronize` inside the loop ({len(inside)} times in "
+        f"{len(batches)} steps): on a GPU each call makes Python wait for the step to finish "
+        "before it can queue the next, so the timed epoch includes those waits. Call it "
+        "once before starting the clock and once after the loop.",
+    )
     queued = len(batches) * EPOCH_STEP_SECONDS
     require(
         seconds >= 0.8 * queued,
         f"On a simulated GPU whose steps need {queued:.2f} s to finish, `train_epoch` "
         f"measured {seconds:.3g} s: it read the clock while steps were still queued. "
-        "Call `synchronize(on)` after the last step, and read the clock after it returns.",
+        "Call `synchronize(on)` after the last step, and read the clock after it returns. "
+        f"(The check passes `on = torch.device({gpu_type!r})` for its simulated GPU: "
+        "`synchronize(on)` waits for it whatever `torch.cuda.is_available()` says here.)",
     )
     require(
         seconds <= 4 * queued,
@@ -383,9 +416,10 @@ def _check_train_epoch(train_epoch: Callable[..., Any]) -> list[str]:
         f"it copied the loss to the CPU at most once ({len(gpu.host_syncs)} "
         f"cop{'y' if len(gpu.host_syncs) == 1 else 'ies'} in {len(batches)} steps): on a "
         "GPU each copy inside the loop would make Python wait for a step",
-        f"on a simulated GPU with {EARLIER_SECONDS:.2f} s of earlier work still queued, "
-        f"whose {len(batches)} steps need {queued:.2f} s, it measured {seconds:.2f} s: "
-        "it waited for the device before starting the clock and before reading it",
+        f"on a simulated GPU (`on` was `torch.device({gpu_type!r})`) with "
+        f"{EARLIER_SECONDS:.2f} s of earlier work still queued, whose {len(batches)} steps "
+        f"need {queued:.2f} s, it measured {seconds:.2f} s: it waited for the device before "
+        "starting the clock and before reading it, and not inside the loop",
     ]
 
 
@@ -470,7 +504,7 @@ def _exercise_1(
     devices: Sequence[torch.device],
     loader: Any,
 ) -> list[str]:
-    checked = _check_train_epoch(train_epoch)
+    checked = _check_train_epoch(train_epoch, _simulated_type(devices))
     names = _device_names(devices)
     require_keys(big_model_seconds, names, "big_model_seconds")
     for name in names:
