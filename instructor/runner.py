@@ -491,6 +491,9 @@ def run_notebook(
         env.update(
             {RESULTS_ENV: str(results_file), "TQDM_DISABLE": "1", SMOKE_ENV: "1" if smoke else "0"}
         )
+        # torch.compile keeps the kernels it built on disk and reuses them in the next run;
+        # an empty cache per run makes a lesson's compiling cost that of a first run, each time.
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(Path(scratch) / "torchinductor")
         progress = tqdm(
             total=code_cells, desc=source.stem, unit="cell", disable=not show_progress, leave=False
         )

@@ -71,6 +71,27 @@ def test_run_notebook_records_results_and_memory(tmp_path):
 
 
 @pytest.mark.slow
+def test_each_run_compiles_into_an_empty_cache_of_its_own(tmp_path, monkeypatch):
+    # Lesson 04 times torch.compile's cost; a cache left by an earlier run would hide it.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "shared_cache"))
+    source = write_notebook(
+        tmp_path / "01_demo.ipynb",
+        "import os\nfrom pathlib import Path\nfrom course_utils.report import record_result\n"
+        "cache = Path(os.environ['TORCHINDUCTOR_CACHE_DIR'])\n"
+        "record_result('cache', str(cache))\nrecord_result('empty', not cache.exists())\n"
+        "cache.mkdir(parents=True)",
+    )
+    caches = []
+    for attempt in range(2):
+        run = run_notebook(source, tmp_path / f"out{attempt}.ipynb", show_progress=False)
+        assert run.ok, run.error
+        found = {result["name"]: result["value"] for result in run.results}
+        assert found["empty"] is True
+        caches.append(found["cache"])
+    assert caches[0] != caches[1] and str(tmp_path / "shared_cache") not in caches
+
+
+@pytest.mark.slow
 def test_a_failing_notebook_is_saved_up_to_the_error(tmp_path):
     source = write_notebook(
         tmp_path / "02_broken.ipynb", "print('before')", "1 / 0", "print('never')"
