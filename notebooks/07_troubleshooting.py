@@ -36,7 +36,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 7 s with a peak memory of 641 MB. The course's runner wrote this
+# > whole lesson ran in 7 s with a peak memory of 730 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
