@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 519 s with a peak memory of 1452 MB. The course's runner wrote
+# > whole lesson ran in 455 s with a peak memory of 1419 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -296,7 +296,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 16.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 16.2<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -421,17 +421,19 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 115.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 82.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 5.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
-# tensor loader's passes are short, so one busy moment of the machine can move one of
-# them a lot (compare its three passes): read the ratio of the two medians as a rough
-# size. A
+# 3.9 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
+# pipeline); worker processes would shorten its time on a machine with cores to spare
+# (not measured here). The tensor loader's passes are short enough for one busy moment
+# of the machine to move one of them (the first two lines list every pass): read the
+# ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 40.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 29.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.56<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -641,7 +643,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **54.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 1 epoch
-# and 28 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 20 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -695,9 +697,10 @@ for name, groups in (("hardest", hardest), ("easiest", easiest)):
 # 0<!-- output: easiest end, animals --> among its
 # 3<!-- output: easiest end, classes -->. Animals are the classes we expect among the
 # hardest: several look alike at 32 x 32 pixels, while vehicles' shapes and backgrounds
-# (sky, water, road) differ more. Each class has about 500 validation images, so its
-# accuracy moves by a point or two from run to run, and classes close to the cut (look
-# at the printed accuracies) can change ends.
+# (sky, water, road) differ more. Each class has about 500 validation images: for an
+# accuracy near one half, chance alone gives it a standard error of about 2 points (the
+# square root of 0.5 x 0.5 / 500), so classes close to the cut (look at the printed
+# accuracies) could change ends in another run; this lesson trains the small CNN once.
 
 # %% [markdown]
 # **What the network sees.** The 16 filters of the first layer, drawn as tiny
@@ -792,8 +795,8 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # channel picks up changes from run to run, so this text does not name them. Each patch
 # covers
 # 14 x 14 pixels, far more than a first-layer filter's 5 x 5: a second-layer channel
-# responds to an edge or line over that larger area, which a single 5 x 5 filter cannot
-# see.
+# can respond to a pattern spread over that larger area, which a single 5 x 5 filter
+# cannot see.
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
@@ -844,14 +847,15 @@ print(
 # many parameters and still does worse: 41%<!-- output: MLP validation accuracy (same budget) -->
 # against 55%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 1 epoch. Its training took
-# 9 s<!-- output: MLP training seconds --> against the CNN's
-# 28 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 5 s<!-- output: MLP training seconds --> against the CNN's
+# 20 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
 # here" separately for every position. A convolution learns a filter once and
-# applies it everywhere, and pooling lets later layers see larger regions. That
-# built-in knowledge about images is worth more than parameters. The gap rests on one
+# applies it everywhere, and pooling lets later layers see larger regions. In this run
+# that built-in knowledge beat the MLP's many more parameters (the `parameters` line
+# above). The gap rests on one
 # run of each model; this lesson does not measure how far another seed would move it
 # (section 6 measures that for another model and recipe).
 #
@@ -1096,6 +1100,11 @@ show_batch(
 # A fifth run repeats the fourth with another seed (the dashed line in the figure
 # below). How far apart those two land
 # shows how much a single run's accuracy moves by chance.
+#
+# Do not set these runs against section 4's small CNN: each makes 80 steps (2 epochs of
+# the 5,000-image sample in batches of 128, 40 an epoch), where the small CNN made 704
+# (one epoch of 45,000 images in batches of 64), and at width 8 each layer is narrow.
+# They are there to compare the ingredients with each other, on the same budget.
 
 # %%
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
@@ -1729,7 +1738,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 3.2 minutes<!-- output: strongest network training minutes --> and reached
+# 2.4 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as the label-smoothing cell led us
 # to expect: it
@@ -2375,9 +2384,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.78 s<!-- output: width 2, seconds per epoch --> to
-# 5.26 s<!-- output: width 8, seconds per epoch -->
-# (3.0<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.50 s<!-- output: width 2, seconds per epoch --> to
+# 3.53 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the
