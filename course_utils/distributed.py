@@ -386,7 +386,9 @@ def run_torchrun(
     ``nproc`` larger than the number of GPUs raises ``ValueError`` before anything
     starts. ``cpu_only=True`` hides the GPUs from the processes
     (``CUDA_VISIBLE_DEVICES=""``): they then run on the CPU with gloo, whatever the
-    machine has.
+    machine has. On a Mac, where gloo often cannot find an address for the machine's
+    name, the processes talk over the loopback (``GLOO_SOCKET_IFNAME=lo0``) unless the
+    environment already names an interface.
 
     ``fork_workers`` (by default on Linux, see ``FORK_WORKERS``) runs torchrun's launcher
     with the same options, environment variables and rendezvous, but forks the workers from
@@ -408,6 +410,10 @@ def run_torchrun(
     }
     if cpu_only:
         environment["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible: process_group picks gloo
+    if sys.platform == "darwin" and "GLOO_SOCKET_IFNAME" not in environment:
+        # gloo binds to the address of the machine's name, and a Mac's ".local" name often
+        # resolves to none; every process of this launch is on this machine: the loopback.
+        environment["GLOO_SOCKET_IFNAME"] = "lo0"
     environment.update(env or {})
     # GPUs the workers can see: none where CUDA_VISIBLE_DEVICES is empty (cpu_only, or env).
     on_gpus = torch.cuda.is_available() and environment.get("CUDA_VISIBLE_DEVICES") != ""

@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 133 s with a peak memory of 1407 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 86 s with a peak memory of 1395 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -74,11 +74,8 @@ if "google.colab" in sys.modules:
     os.chdir(f"{course}/notebooks")  # where the lesson's scripts are
 
 # %%
-import json
 import math
-import re
 import shlex
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -105,6 +102,15 @@ from course_utils.distributed import (
 )
 from course_utils.models import MLP
 from course_utils.report import record_result
+from course_utils.scaling import (
+    RoundCount,
+    arms_table,
+    comm_cost_table,
+    count_rounds,
+    read_arms,
+    read_comm_cost,
+    speed_up_in_words,
+)
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -421,176 +427,81 @@ comm_cost = run_torchrun(
 print(comm_cost.output)
 
 # %% [markdown]
-# The next cell reads the timings back from the lines printed above and lays them out as
-# one table. Its first line gives the machine's logical CPUs, the backend and the
-# threads per process of the launch above (1 per process, set in the launch, as in
-# section 8's launches).
+# `read_comm_cost` (from `course_utils.scaling`) reads the timings back from the lines
+# above, and `comm_cost_table` lays them out: for each part, the median over the 2 ranks
+# of their medians (with 2 ranks, their mean), except the last two rows: rank 0 alone on
+# the 2B images, and the all-reduce timed back to back, with no steps around it (one
+# payload, so one figure). The lines under the table are the ratios the text below reads.
 
 # %%
-TIMING = re.compile(
-    r"\[rank (\d)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
-    r"DDP step ([\d.]+) ms, .*?between the steps ([\d.]+) ms"
-)
-DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
-ALONE = re.compile(r"\[rank (\d)\] all-reduce of [\d,]+ gradients alone, .*?: ([\d.]+) ms")
-per_rank = {}  # batch size -> {rank: (step, DDP step, DDP's added time, all-reduce)}, in ms
-for rank, size, *found in TIMING.findall(comm_cost.output):
-    step, ddp, exchange = map(float, found)
-    per_rank.setdefault(int(size), {})[int(rank)] = (step, ddp, ddp - step, exchange)
-# The median over the processes (with 2 of them, their mean) of each part.
-timings = {
-    size: [statistics.median(part) for part in zip(*by_rank.values(), strict=True)]
-    for size, by_rank in per_rank.items()
-}
-for size, ms in DOUBLE.findall(comm_cost.output):
-    timings[int(size)].append(float(ms))  # index 4: rank 0 alone on the 2B images
-alone_ms = statistics.median(float(ms) for _rank, ms in ALONE.findall(comm_cost.output))
+cost = read_comm_cost(comm_cost.output)
 backend = "gloo" if cpu_only else "NCCL"
-print(f"({os.cpu_count()} logical CPUs, {backend}, 1 thread per process)")
-print(f"ms, median of the 2 ranks         {'B = 64 images':>14} {'B = 1,024 images':>17}")
-for what, index in (
-    ("step without communication", 0),
-    ("DDP step", 1),
-    ("DDP's added time (DDP - step)", 2),
-):
-    print(f"{what:<33} {timings[64][index]:>8.3f} {timings[1024][index]:>17.3f}")
-for rank in sorted(per_rank[64]):
-    what = f" all-reduce between steps, rank {rank}"
-    print(f"{what:<33} {per_rank[64][rank][3]:>8.3f} {per_rank[1024][rank][3]:>17.3f}")
-print(f"{'all-reduce alone, no steps':<33} {alone_ms:>8.3f} {'(one payload)':>17}")
-print(f"{'1 process, step on the 2B images':<33} {timings[64][4]:>8.3f} {timings[1024][4]:>17.3f}")
+print(comm_cost_table(cost, f"{os.cpu_count()} logical CPUs, {backend}, 1 thread per process"))
 print()
+ms = cost.median  # batch size -> part -> ms
 for size in (64, 1024):
-    added = timings[size][2] / timings[size][0]
+    added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
-    print(f"{size} images per process, DDP's added time (ms): {timings[size][2]:.2f}")
-print(f"all-reduce of the gradients alone, no steps (ms): {alone_ms:.2f}")
-print(f"64 images per process, step without communication (ms): {timings[64][0]:.2f}")
-print(
-    f"64 images per process, all-reduce alone / step without communication: "
-    f"{alone_ms / timings[64][0]:.2f}"
-)
-for rank, parts in sorted(per_rank[64].items()):
+alone_ratio = cost.alone / ms[64]["step"]
+print(f"64 images per process, all-reduce alone / step without communication: {alone_ratio:.2f}")
+beyond = ms[64]["added"] / ms[64]["all_reduce"]
+print(f"64 images per process, DDP's added time / all-reduce between the steps: {beyond:.2f}")
+print(f"step without communication, 1024 / 64 images: {ms[1024]['step'] / ms[64]['step']:.2f}")
+# One process on the effective batch against 2 processes on half of it each, under DDP.
+predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
+for size in (64, 1024):
+    words = speed_up_in_words(predicted[size])  # within TIE (a tenth) of 1: a tie
     print(
-        f"rank {rank}, all-reduce / DDP's added time, 64 images per process: "
-        f"{parts[3] / parts[2]:.2f}"
+        f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
+        f"(steps only, one run: {words})"
     )
-for size in (64, 1024):  # DDP's added time against the all-reduce between steps
-    print(f"{size} images per process, all-reduce between steps (ms): {timings[size][3]:.2f}")
-    outside = timings[size][2] - timings[size][3]
-    side = "beyond" if outside >= 0 else "short of"
-    print(f"{size} images per process, DDP's added time {side} the all-reduce (ms): ", end="")
-    print(f"{abs(outside):.2f}")
-growths = {}  # how much each part changed from 64 to 1,024 images per process, in ms
-for what, index in (("DDP's added time", 2), ("all-reduce between steps", 3)):
-    growths[what] = timings[1024][index] - timings[64][index]
-    way = "grew" if growths[what] >= 0 else "shrank"
-    print(f"{what}, 64 to 1,024 images, {way} by (ms): {abs(growths[what]):.2f}")
-if min(growths.values()) > 0:  # both grew: the two growths side by side (timed apart)
-    ratio = growths["all-reduce between steps"] / growths["DDP's added time"]
-    print(f"growth of the all-reduce between steps / growth of DDP's added time: {ratio:.2f}")
-# The same payload back to back (alone) and between steps, at 64 images per process.
-gap = alone_ms - timings[64][3]
-way = "longer" if gap > 0 else "shorter"
-print(f"all-reduce alone, back to back, {way} than between steps, by (ms): {abs(gap):.2f}")
-print(f"step without communication, 1024 / 64 images: {timings[1024][0] / timings[64][0]:.2f}")
-predicted = {size: parts[4] / parts[1] for size, parts in timings.items()}
-for size in (64, 1024):
-    print(f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f}")
-TIE = 0.10  # a tie: the slower of two times is less than 1 + TIE times the faster
-
-
-def direction(speed_up: float) -> str:
-    """A speed-up of 2 processes in words, with a tie band around 1."""
-    if speed_up > 1 + TIE:
-        return "faster"
-    return "slower" if speed_up < 1 / (1 + TIE) else "a tie (within a tenth)"
-
-
-for size in (64, 1024):
-    print(f"{size} images per process, 2 processes predicted (steps only, one run):", end=" ")
-    print(direction(predicted[size]))
 
 # %% [markdown]
-# The table holds, for each part, the median over the 2 ranks of their medians (with 2
-# ranks, their mean; the ranks' own lines are above), except the rows `all-reduce between
-# steps, rank …`, one per rank, and the last row, which rank 0 timed alone. It comes from
-# one run, on the machine and backend its first line names (for the outputs you see,
-# 2 logical CPUs shared with the notebook and anything else running, and gloo over
-# loopback sockets: network connections from the machine to itself), so such timings
-# move from run to run: read them as sizes, not as exact values.
-# *DDP's added time* is the DDP step minus the step without communication: everything DDP
-# adds to a step, the exchange and the bookkeeping and waiting around it. The row
-# `all-reduce alone` is one figure for both columns: the same 25,450 numbers, timed with no
-# steps around them.
+# The table comes from one run, on the machine and backend its first line names (for the
+# outputs you see, 2 logical CPUs shared with the notebook, and gloo over loopback
+# sockets: network connections from the machine to itself), so its figures move from
+# run to run: read them as sizes, not as exact values. *DDP's added time* is the DDP step
+# minus the step without communication: everything DDP adds to a step, the exchange and
+# the bookkeeping and waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication (medians over the repeats, then over the 2
-#   ranks) in this run. A ratio near 1 or
-#   above means that what DDP adds cost about as much time as the work it serves, or
-#   more.
-# - **At 1,024 images per process** (16 times the images) the step without communication
-#   grew 3.64<!-- output: step without communication, 1024 / 64 images --> times, not 16
-#   (most likely, at this size, much of a step's time does not grow with the images: this
-#   script does not time the parts of a step), and DDP added
-#   0.65<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step without communication. The exchange sends the same 25,450 numbers
-#   whatever the batch, yet DDP's added time itself went from
-#   3.21<!-- output: 64 images per process, DDP's added time (ms) --> ms to
-#   3.46<!-- output: 1024 images per process, DDP's added time (ms) --> ms (the line
-#   `DDP's added time` of the table): the ratio moved because the step grew more than the
-#   added time did. Where the added time grew, this script does not time its parts (the
-#   next bullet looks at the exchange alone).
-# - **The all-reduce itself.** Timed on its own, with no steps around it, the all-reduce of
-#   the 25,450 gradients took
-#   1.94<!-- output: all-reduce of the gradients alone, no steps (ms) --> ms, against
-#   1.47<!-- output: 64 images per process, step without communication (ms) --> ms for a
-#   64-image step without communication:
-#   1.32<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times the step. Timed in the rounds between the steps (the median of the 2 ranks),
-#   the same all-reduce took
-#   1.37<!-- output: 64 images per process, all-reduce between steps (ms) --> ms at 64
-#   images per process and
-#   1.66<!-- output: 1024 images per process, all-reduce between steps (ms) --> ms at
-#   1,024, and DDP's added time went beyond it by
-#   1.84<!-- output: 64 images per process, DDP's added time beyond the all-reduce (ms) -->
-#   ms and
-#   1.80<!-- output: 1024 images per process, DDP's added time beyond the all-reduce (ms) -->
-#   ms: DDP's bookkeeping and waiting around the exchange. Compare the rows `all-reduce
-#   alone` and `all-reduce between steps, rank …`: the same payload, back to back or
-#   between steps (the line `all-reduce alone, back to back, …` says which took longer,
-#   and by how much). This script does not show why the two differ, and on a shared
-#   machine such figures move from run to run. From 64 to 1,024 images per process, the
-#   lines `DDP's added time, 64 to 1,024 images, …` and `all-reduce between steps, 64 to
-#   1,024 images, …` say how each changed, though the payload was the same. The two were
-#   timed apart, so they set two changes side by side; they do not split DDP's added
-#   time. A process waits inside
-#   an all-reduce until its partner's numbers arrive, so its time counts waiting as well
-#   as sending, and this
-#   script does not separate the two. That is why the lesson judges DDP by its whole
-#   added time per step (each rank's own line above gives it, in brackets, as a multiple
-#   of its step), not by a split between the exchange and the rest.
+#   3.11<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the time of the step it serves, and the all-reduce of the 25,450 gradients on its
+#   own took
+#   2.32<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   times that step (above 1: sending the gradients took longer than computing them).
+# - **At 1,024 images per process** (16 times the images) the step grew
+#   3.58<!-- output: step without communication, 1024 / 64 images --> times, while the
+#   exchange sends the same 25,450 numbers whatever the batch; DDP added
+#   0.93<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   times the step. More work per exchange is the first lever of data parallelism.
+#
+# At 64 images per process, DDP's added time was
+# 1.12<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
+# times the all-reduce between the steps. Besides the exchange, DDP copies the gradients
+# into its bucket, and a process inside an all-reduce waits for its partner, so its time
+# counts waiting as well as sending. This script does not time those apart, which is why
+# the lesson judges DDP by its whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
-# in a step alone (the last row); 2 processes each take a DDP step on B (the row `DDP
-# step`). Their ratio predicts the speed-up of 2 processes *for the steps alone* (below 1
-# means slower): in this run
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
+# takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
+# the steps alone* (below 1 means slower):
+# 0.35<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each (the last two lines put each in words, counting a speed-up within a
-# tenth of 1 as a tie: one run cannot tell such a small difference from noise). An epoch is more
-# than its steps (section 1's part 4, the data loading); section
-# 8 times whole epochs and, inside them, the loader.
+# 0.88<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024, one run each. The last two lines put each in words, counting a speed-up within a
+# tenth of 1 as a tie (`TIE` in `course_utils.scaling`, the tie band of the whole
+# lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
+# steps (section 1's part 4, the data loading); section 8 times whole epochs.
 #
-# On GPUs with NCCL, run the same script (without `cpu_only`): every figure changes.
-# For a model with enough arithmetic per step, a GPU does that arithmetic far faster, and
-# the exchange is faster when the GPUs are joined by fast links (NVLink within a machine,
-# InfiniBand between machines); DDP also overlaps the exchange with the backward pass when
-# a model has several buckets. None of this is measured here: this lesson has no GPU
-# timings of its own; on a GPU, the ratio to look at is DDP's added time against the step
-# without communication, which the script prints in brackets on each rank's lines.
+# With 2 or more GPUs, this cell's launch ran on them with NCCL (the table's first line
+# says which); the outputs you see come from CPU processes with gloo, and this lesson has
+# no GPU timings. For a model with enough arithmetic per step, a GPU does that arithmetic
+# far faster, and the exchange is faster when the GPUs are joined by fast links (NVLink
+# within a machine, InfiniBand between machines); DDP also overlaps the exchange with the
+# backward pass when a model has several buckets. On a GPU, the ratio to look at is the
+# same: DDP's added time against the step without communication.
 #
 # ## 6. Every process its own shard: `DistributedSampler`
 #
@@ -758,7 +669,7 @@ print(two_processes.output)
 Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 # %%
-arm_rounds = full_or_smoke(full=4, smoke=2)  # round 1 is a warm-up
+arm_rounds = full_or_smoke(full=5, smoke=2)  # round 1 is a warm-up
 arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
 big_size = full_or_smoke(full=50_000, smoke=2_000)  # the same, at the big batch below
 
@@ -777,29 +688,34 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int, *without: s
 
 
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
-print(arms_128.output)
+print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier" in line))
 
 # %% [markdown]
-# Each line gives an arm's epoch and, inside it, the seconds it waited for the loader's
-# next batch (for 2 processes, each rank's own line). *The rest* of an epoch is the steps,
+# The launch printed one line per arm and round (`print(arms_128.output)` shows them all);
+# the line above is rank 1's: the seconds it waited at the barrier while rank 0 trained
+# the 1-process arms, and the CPU seconds it used meanwhile. Compare the two to see
+# whether it competed with rank 0 for the CPUs.
+#
+# `read_arms` (from `course_utils.scaling`) reads the results file that the script wrote,
+# and `arms_table` lays them out: for each arm the median over the rounds after the
+# first, and the range of those rounds. *loader* is the seconds an epoch waited for the
+# loader's next batch (for 2 processes, the mean of the 2 ranks); *the rest* is the steps,
 # with moving and normalising each batch and the loop's own Python. So the `loader`
 # column is narrower than section 1's part 4, which also counted the moving, the
-# normalising and the loop's Python: those fall in the rest here. The next cell lays
-# the rounds out as a table: for each arm the median over the rounds after the first, and
-# the range of those rounds. Each column is a median of its own, so the loader and the
-# rest need not add up to the epoch. It then sets each 1-process arm beside the 2 processes, round
-# by round. A round counts as a *tie* when the two arms' times lie within a tenth of each
-# other (section 5's tie band), and the verdict line names a winner only when every
-# round agrees. On this machine two epochs of the same work differed by far more than a
-# tenth (the range column), so a round outside the band can still be chance, and with
-# 3 rounds compared a verdict of "every round" is a first sign, not a proof. The rounds
-# rotate the order, so each arm runs after the same neighbour every round; a carry-over
-# from one arm to the next is not balanced out.
-# Every figure comes from processes on one machine (for the outputs you see, forked on a
-# machine with 2 logical CPUs: see the note in section 2), not from separate machines.
-# On a cloud machine two logical CPUs are often the two hyperthreads of one physical
-# core, which share its arithmetic units; this lesson does not test whether that is so
-# here.
+# normalising and the loop's Python. Each column is a median of its own, so the loader and
+# the rest need not add up to the epoch.
+#
+# Under the table, each comparison is a *speed-up*, taken round by round: the other arm's
+# epoch over this arm's in the same round (above 1: faster), then the median over the
+# rounds, how many rounds were faster, tied (within a tenth, section 5's `TIE`) or
+# slower, and a verdict that names a winner only when every round agrees. With 4 rounds
+# compared, "every round" is a first sign, not a proof: on this machine two epochs of the
+# same work can differ by more than a tenth (the range column). The rounds rotate the
+# order, so each arm runs after the same neighbour every round; a carry-over from one arm
+# to the next is not balanced out. Two more things share the machine with the arms:
+# `run_torchrun` samples the processes' memory 20 times a second, and on a cloud machine two
+# logical CPUs are often the two hyperthreads of one physical core, which share its
+# arithmetic units. This lesson does not measure what either costs the arms.
 
 # %%
 TWO_ARM = "2 processes x 1 thread"
@@ -809,240 +725,112 @@ ONE_ARMS = (
     "1 process + 1 worker",
     "1 process, no DDP",
 )
-PLAIN_ARM = ONE_ARMS[-1]  # no DDP wrapper
+PLAIN_ARM = ONE_ARMS[-1]  # the loop without DDP's wrapper
 
 
-def arm_figures(folder: Path) -> dict:
-    """Each arm's epochs, loader and rest seconds after round 1 (all rounds if it is alone),
-    their medians, and its validation accuracy, from the arms.json the script wrote."""
-    found = json.loads((folder / "arms.json").read_text())["arms"]
-    figures = {}
-    for arm, row in found.items():
-        later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
-        epochs, loads = row["seconds"][later], row["loader_seconds"][later]
-        rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
-        figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
-        for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
-            figures[arm][part] = statistics.median(values)
-    return figures
+def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
+    """The arm's speed-up over the baseline, round by round: the baseline's epoch over the
+    arm's, counted as faster, tied or slower with section 5's tie band."""
+    pairs = zip(figures[baseline]["epochs"], figures[arm]["epochs"], strict=True)
+    return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def compare_rounds(batch: int, figures: dict) -> None:
-    """Print the arms at one effective batch, then 2 processes against each 1-process arm."""
+def compare_arms(batch: int, per_process: int, figures: dict) -> None:
+    """The arms' table at one effective batch, then what their rounds show."""
     name = f"effective batch {batch}"
-    backend_name = "gloo" if cpu_only else "NCCL"
-    print(f"{name}: {backend_name}, {os.cpu_count()} logical CPUs, seconds per epoch")
-    print(
-        f"{'arm':<39} | {'epoch':>5} | {'range of the rounds':>19} | {'loader':>6} | "
-        f"{'the rest':>8} | val accuracy"
-    )
-    present = [arm for arm in ONE_ARMS if arm in figures]  # the arms this launch ran
-    for arm in (*present, TWO_ARM):
-        row = figures[arm]
-        spread = f"{min(row['epochs']):.2f} to {max(row['epochs']):.2f}"
+    arms = [arm for arm in (*ONE_ARMS, TWO_ARM) if arm in figures]  # those this launch ran
+    title = f"{name}: {backend}, {os.cpu_count()} logical CPUs, seconds per epoch"
+    print(arms_table({arm: figures[arm] for arm in arms}, title))
+    print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
+
+    def show(what: str, rounds: RoundCount) -> None:
+        counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
+        print(f"{name}, {what}: {rounds.median:.2f} ({counts}; {rounds.verdict})")
+
+    for arm in arms[:-1]:  # 2 processes against each way of running one process
+        show(f"speed-up with 2 processes over {arm}", speed_ups(figures, TWO_ARM, arm))
+    for arm in arms[1:-1]:  # the other ways of running one process, against 1 thread
+        show(f"speed-up of {arm} over 1 thread", speed_ups(figures, arm, ONE_ARMS[0]))
+    one, two = figures[ONE_ARMS[0]], figures[TWO_ARM]
+    saved = {part: one[part] - two[part] for part in ("loader", "rest")}
+    for part, seconds in saved.items():
+        way = "saved" if seconds >= 0 else "lost"
+        what = f"{name}, {part}, seconds per epoch 2 processes saved or lost"
+        print(f"{what}: {abs(seconds):.2f} {way}")
+    print(f"{name}, the part where 2 processes saved more:", max(saved, key=saved.get))
+    if PLAIN_ARM in figures:  # section 5 timed a step without DDP's wrapper
+        guess, measured = predicted[per_process], speed_ups(figures, TWO_ARM, PLAIN_ARM).median
         print(
-            f"{arm:<39} | {row['epoch']:>5.2f} | {spread:>19} | {row['loader']:>6.2f} | "
-            f"{row['rest']:>8.2f} | {row['val_acc']:.4f}"
+            f"{per_process} images per process, predicted for the steps, then measured for "
+            f"the epochs over the plain loop: {guess:.2f} ({speed_up_in_words(guess)}), then "
+            f"{measured:.2f} ({speed_up_in_words(measured)})"
         )
-    two = figures[TWO_ARM]
-    for arm in present:
-        one = figures[arm]
-        speed_ups = [a / b for a, b in zip(one["epochs"], two["epochs"], strict=True)]
-        faster = sum(direction(s) == "faster" for s in speed_ups)  # section 5's tie band
-        slower = sum(direction(s) == "slower" for s in speed_ups)
-        ties = len(speed_ups) - faster - slower
-        median_speed_up = statistics.median(speed_ups)
-        what = f"{name}, speed-up with 2 processes over {arm}"
-        if arm == ONE_ARMS[0]:
-            record_result(what, round(median_speed_up, 2))
-        else:
-            print(f"{what}: {median_speed_up:.2f}")
-        each = ", ".join(f"{s:.2f}" for s in speed_ups)
-        print(f"{name}, 2 processes against {arm}, speed-up in each round: {each}")
-        print(
-            f"{name}, 2 processes against {arm}, rounds faster / tied / slower: "
-            f"{faster} / {ties} / {slower}"
-        )
-        if faster == len(speed_ups):
-            verdict = "2 processes were faster in every round"
-        elif slower == len(speed_ups):
-            verdict = "2 processes were slower in every round"
-        else:
-            verdict = "no clear winner: the rounds disagree or tie"
-        print(f"verdict at {name}, against {arm}: {verdict}")
-    one = figures[ONE_ARMS[0]]
-    print(f"{name}, rounds compared: {len(two['epochs'])}")
-    for arm in present[1:]:  # the other ways of running one process, against 1 thread
-        ratio = figures[arm]["epoch"] / one["epoch"]
-        print(f"{name}, {arm} / {ONE_ARMS[0]}, epoch time: {ratio:.2f}")
-        loader_ratio = figures[arm]["loader"] / one["loader"]
-        print(f"{name}, {arm} / {ONE_ARMS[0]}, loader time: {loader_ratio:.2f}")
-        # Round by round, with section 5's tie band: a ratio above 1 + TIE is slower.
-        ratios = [a / b for a, b in zip(figures[arm]["epochs"], one["epochs"], strict=True)]
-        words = {direction(1 / ratio) for ratio in ratios}  # its speed-up over 1 thread
-        if words == {"faster"}:
-            verdict = "faster in every round"
-        elif words == {"slower"}:
-            verdict = "slower in every round"
-        else:
-            verdict = "no clear difference: the rounds disagree or tie"
-        print(f"{name}, {arm} / {ONE_ARMS[0]}, epoch time in each round: ", end="")
-        print(", ".join(f"{ratio:.2f}" for ratio in ratios))
-        print(f"verdict at {name}, {arm} against {ONE_ARMS[0]}: {verdict}")
-    if PLAIN_ARM in figures:  # the same loop with DDP in a group of one and without it
-        plain = figures[PLAIN_ARM]["epochs"]
-        costs = [a / b for a, b in zip(one["epochs"], plain, strict=True)]
-        what = f"{name}, DDP in a group of one / no DDP, epoch time"
-        print(f"{what}, in each round: {', '.join(f'{c:.2f}' for c in costs)}")
-        print(f"{what}, median: {statistics.median(costs):.2f}")
-        words = {direction(cost) for cost in costs}  # section 5's tie band
-        if words == {"faster"}:
-            verdict = "the arm without DDP was faster in every round"
-        elif words == {"slower"}:
-            verdict = "the arm without DDP was slower in every round"
-        else:
-            verdict = "no clear difference: the rounds disagree or tie"
-        print(f"verdict at {name}, DDP in a group of one against no DDP: {verdict}")
-    for arm, row in ((ONE_ARMS[0], one), (TWO_ARM, two)):
-        print(f"{name}, loader / epoch, {arm}: {row['loader'] / row['epoch']:.2f}")
-    slower = []  # the parts that took longer with 2 processes
-    for part in ("loader", "rest"):  # 2 processes against 1 process x 1 thread
-        print(f"{name}, speed-up of the {part} with 2 processes: {one[part] / two[part]:.2f}")
-        # Signed: positive when 2 processes spent fewer seconds on this part.
-        saved = one[part] - two[part]
-        print(f"{name}, {part}, seconds saved per epoch (+) or lost (-): {saved:+.2f}")
-        way = "saved" if saved >= 0 else "lost"
-        print(f"{name}, {part}, seconds {way} per epoch by 2 processes: {abs(saved):.2f}")
-        if direction(one[part] / two[part]) == "slower":  # beyond section 5's tie band
-            slower.append(part)
-    print(
-        f"{name}, parts slower with 2 processes, beyond the tie band:", ", ".join(slower) or "none"
+    gap = 100 * (
+        max(figures[arm]["val_acc"] for arm in arms) - min(figures[arm]["val_acc"] for arm in arms)
     )
-    train_images_per_epoch = arms_size if batch == 128 else big_size
-    for label, row, processes in (("1 process", one, 1), ("2 processes", two, 2)):
-        per_image = row["loader"] / (train_images_per_epoch / processes) * 1e6
-        print(f"{name}, loader microseconds per image per process, {label}: {per_image:.1f}")
-    accuracies = [figures[arm]["val_acc"] for arm in (*present, TWO_ARM)]
-    print(
-        f"{name}, arms' largest validation accuracy gap (points): "
-        f"{100 * (max(accuracies) - min(accuracies)):.2f}"
-    )
+    print(f"{name}, arms' largest validation accuracy gap (points): {gap:.2f}")
 
 
-arms_figures = arm_figures(work_folder / "arms_128")
-compare_rounds(128, arms_figures)
-
-
-def against_prediction(per_process: int, figures: dict) -> None:
-    """Section 5's prediction for the steps beside what the rounds measured, in words,
-    against the arm that, like section 5's one-process step, has no DDP wrapper."""
-    one, two = figures[PLAIN_ARM], figures[TWO_ARM]
-    measured = {"the rest of the epoch": one["rest"] / two["rest"]}
-    measured["the whole epoch"] = one["epoch"] / two["epoch"]
-    rest = measured["the rest of the epoch"]
-    print(f"{per_process} images per process, rest's speed-up over no DDP: {rest:.2f}")
-    guess = direction(predicted[per_process])
-    print(f"{per_process} images per process, section 5 predicted for the steps: {guess}")
-    for part, speed_up in measured.items():
-        print(f"{per_process} images per process, measured, {part}: {direction(speed_up)}")
-    print(
-        f"{per_process} images per process, the prediction's direction matched the whole epoch's:",
-        guess == direction(measured["the whole epoch"]),
-    )
-
-
-against_prediction(64, arms_figures)
+arms_figures = read_arms(work_folder / "arms_128")
+compare_arms(128, 64, arms_figures)
+headline = speed_ups(arms_figures, TWO_ARM, ONE_ARMS[0]).median
+record_result("effective batch 128, 2 processes over 1 process x 1 thread", round(headline, 2))
 record_result("1 process, validation accuracy", arms_figures[ONE_ARMS[0]]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# In the run whose outputs you see, 2 processes ran at a median of
-# 0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-# times the speed of one process with 1 thread (below 1 means slower), round by round
-# against the same epochs of the other arm; the line `… speed-up in each round` lists
-# the rounds, and the verdict lines say, for each 1-process arm, whether every round
-# went the same way. Against one process with 2 threads, the median was
-# 0.81<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->,
-# and against one process with a loader worker
-# 0.87<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->.
-# By the verdict lines, 2 processes were slower in every round than one process with 1
-# thread and than the plain loop without DDP; against 2 threads and against a loader
-# worker the rounds disagreed. The other ways of running one process, against one
-# thread (each with its own verdict line, round by round): with a loader worker, one
-# process's epoch took
-# 2.09<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
-# times as long and its time waiting for the loader
-# 2.87<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, loader time -->
-# times as long; with 2 threads, its epoch took
-# 1.93<!-- output: effective batch 128, 1 process x 2 threads / 1 process x 1 thread, epoch time -->
-# times as long. The worker is started once (`persistent_workers=True`), so what it
-# costs is mostly per batch: it hands every batch to the training process through shared
-# memory and a queue, a cost that small batches pay often, and with one thread each the
-# two processes share the machine's CPUs; this lesson does not time those apart. Both
-# were slower than one thread in every round. A second thread did not make this small
-# model faster: splitting each small operation between 2 threads most likely costs more
-# than it saves (not tested here). Rank 1's line `waiting at the barrier` gives the
-# seconds it waited while rank 0 trained alone and the CPU seconds it used meanwhile:
-# compare the two to see whether it competed with rank 0.
-#
-# **Where the epoch went.** The loader took
-# 0.35<!-- output: effective batch 128, loader / epoch, 1 process x 1 thread --> of the
-# epoch for one process with 1 thread and
-# 0.15<!-- output: effective batch 128, loader / epoch, 2 processes x 1 thread --> for 2
-# processes. Against one process with 1 thread, 2 processes saved
-# 0.00<!-- output: effective batch 128, loader, seconds saved per epoch by 2 processes -->
-# s per epoch in the loader and lost
-# 0.47<!-- output: effective batch 128, rest, seconds lost per epoch by 2 processes --> s
-# in the rest (the lines `… seconds saved per epoch (+) or lost (-)` give both with their
-# signs). Each process
-# loads half the images, in batches of 64 against one process's 128: if loading cost the
-# same per image and the processes did not slow each other down, each would load in half
-# the time, a speed-up of 2. The loader's measured speed-up was
-# 1.03<!-- output: effective batch 128, speed-up of the loader with 2 processes -->: each
-# of the 2 processes took
-# 12.6<!-- output: effective batch 128, loader microseconds per image per process, 2 processes -->
-# µs per image against one process's
-# 6.5<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
-# (half-size batches, and two processes sharing the machine's CPUs, are likely causes; this
-# lesson does not test them). The rest's speed-up was
-# 0.34<!-- output: effective batch 128, speed-up of the rest with 2 processes --> against
-# this arm, which carries DDP's wrapper. Section 5's prediction for the steps,
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, timed a
-# one-process step without the wrapper, so its measured counterpart is the rest's
-# speed-up over the arm without DDP:
-# 0.29<!-- output: 64 images per process, rest's speed-up over no DDP -->. The rest
-# adds the batch's moving and normalising and the loop's Python to the steps, and the
-# two were timed differently: section 5 timed each step on its own, on random data,
-# after a barrier, while here the steps run back to back in an epoch. So the gap
-# between the two figures mixes extra work with the way each was timed; this lesson
-# does not time those apart. The lines under the table set the prediction beside the
-# measurement in words.
-#
-# **DDP's wrapper on one process.** Section 5's one-process step had no wrapper, and
-# neither has the arm `1 process, no DDP`. Against it, the same loop with DDP in a group
-# of one took a median of
-# 1.22<!-- output: effective batch 128, DDP in a group of one / no DDP, epoch time, median -->
-# times its epoch; the line `… in each round` lists the rounds, and the verdict line says
-# whether the arm without DDP was faster in every round. Read the median with care: DDP
-# does not touch the loader, yet the two arms' loader times differ too (the line `1
-# process, no DDP / 1 process x 1 thread, loader time`), so part of any gap comes from
-# the moments the arms ran, not from the wrapper. A group of one process has nothing to
-# exchange, but DDP still copies the gradients into its bucket and calls the all-reduce
-# at every step: a cost per step which, where the verdict line finds the plain loop
-# faster in every round, was large enough to show against the epochs' own variation, and
-# where the rounds disagree, was not. 2 processes ran at
+# In the run whose outputs you see, at an effective batch of 128, 2 processes ran at a
+# median of
+# 0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# times the speed of one process with 1 thread (below 1 means slower),
+# 0.67<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# times that of one process with 2 threads,
+# 0.84<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->
+# times that of one process with a loader worker and
 # 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
-# times the speed of the plain loop, and at
-# 0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-# times that of one process with DDP. The arms with DDP answer the question they were
-# built for (the same code, in one process or two); the plain loop is the comparison a
-# learner choosing between `python train.py` and `torchrun` faces.
+# times that of the plain loop without DDP; each line ends with the rounds' counts and
+# the verdict. The arms with DDP answer the question they were built for (the same
+# code, in one process or two); the plain loop is the comparison a learner choosing
+# between `python train.py` and `torchrun` faces.
+#
+# **The other ways of running one process**, each against 1 thread. A second thread
+# gave a speed-up of
+# 0.69<!-- output: effective batch 128, speed-up of 1 process x 2 threads over 1 thread -->
+# and a loader worker
+# 0.55<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
+# (below 1: slower; the verdicts say whether every round agreed). The worker is started
+# once (`persistent_workers=True`), so what it costs is mostly per batch: it hands every
+# batch to the training process through shared memory and a queue, a cost that small
+# batches pay often, while the two processes share the machine's CPUs; this lesson does
+# not time those apart. A second thread can only shorten the rest: the loader's
+# indexing and stacking run in one thread. Compare the two arms' loader columns: where
+# the loader slowed down too, something besides splitting the operations was at work,
+# which this lesson does not time. Without DDP's wrapper, the plain loop's speed-up over
+# the same loop wrapped in a group of one was
+# 1.02<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
+# a group of one has nothing to exchange, but DDP still copies the gradients into its
+# bucket and calls the all-reduce at every step, and the verdict says whether that cost
+# stood out from the epochs' own variation.
+#
+# **Where the epoch went.** Against one process with 1 thread, 2 processes saved or lost
+# 0.02<!-- output: effective batch 128, loader, seconds per epoch 2 processes saved or lost -->
+# s per epoch in the loader and
+# 0.37<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
+# s in the rest (each line ends with which). Each process loads half the images, in batches of 64
+# against one process's 128: if loading cost the same per image and the processes did not
+# slow each other down, each would load in half the time. The rest holds each step's
+# all-reduce. Section 5 predicted the steps' speed-up; the prediction line sets it beside
+# the epochs' speed-up over the plain loop (section 5's one-process step had no DDP
+# wrapper either), both in words. The two were timed differently: section 5 timed each
+# step on its own, on random data, after a barrier, while here the steps run back to back
+# in an epoch, with the loading. So a match says that the steps' timing foresaw the
+# direction, not that it explains the size.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
 # 0.00<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
-# points (93.7%<!-- output: 1 process, validation accuracy --> for one process with 1
-# thread, 93.7%<!-- output: 2 processes, validation accuracy --> for 2 processes). With
+# points (94.5%<!-- output: 1 process, validation accuracy --> for one process with 1
+# thread, 94.5%<!-- output: 2 processes, validation accuracy --> for 2 processes). With
 # the same effective batch, the same seed and `DistributedSampler`'s interleaved shards,
 # the two halves of each 2-process step are exactly the 128 images of the 1-process step,
 # so the arms follow the same path, up to rounding.
@@ -1051,98 +839,53 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # times the images per process (the line `1024 images per process, predicted speed-up
 # …`). The same arms again, in rounds, with batches of 1,024 per process on 2 processes
 # and 2,048 on 1 process, on all 50,000 training images (the learning rate stays 0.2:
-# these runs are for timing, not for accuracy). All but `1 process + 1 worker`: in a trial
-# run of this lesson with that arm at this batch (not shown here), the lesson's peak
-# memory went past the course's memory budget for a lesson, so this launch leaves it out
-# (`--without`):
+# these runs are for timing, not for accuracy). This launch differs from the one above in
+# the images per epoch as well as the batch (50,000 against 20,000), so set the two
+# launches' speed-ups side by side as sizes, not as the effect of the batch alone. All
+# arms but `1 process + 1 worker`: in a trial run of this lesson with that arm at this
+# batch (not shown here), the lesson's peak memory went past the course's memory budget
+# for a lesson, so this launch leaves it out (`--without`):
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
 # Without the loader-worker arm: see the text above.
 arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch, "1 process + 1 worker")
-print(arms_big.output)
+print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier" in line))
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-big_figures = arm_figures(work_folder / "arms_big")
-compare_rounds(2 * big_batch, big_figures)
-against_prediction(1024, big_figures)  # smoke mode: section 5 timed 1024, these runs fewer
+big_figures = read_arms(work_folder / "arms_big")
+compare_arms(2 * big_batch, 1024, big_figures)  # smoke mode: section 5 timed 1024
 
 # %% [markdown]
 # The step timing predicted
-# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 0.88<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.52<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
-# times the speed of one process with 1 thread and
-# 1.81<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
-# times that of one with 2 threads, and
-# 1.75<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
-# times that of the plain loop without DDP; the verdict lines say whether each held in
-# every round. At this batch the loader took
-# 0.62<!-- output: effective batch 2048, loader / epoch, 1 process x 1 thread --> of the
-# epoch of one process with 1 thread and
-# 0.45<!-- output: effective batch 2048, loader / epoch, 2 processes x 1 thread --> of the
-# 2-process one. With 2 processes the loader's speed-up was
-# 2.24<!-- output: effective batch 2048, speed-up of the loader with 2 processes -->
-# (saving
-# 0.38<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
-# s per epoch) and the rest's
-# 1.10<!-- output: effective batch 2048, speed-up of the rest with 2 processes -->
-# (the line `… parts slower with 2 processes, beyond the tie band` names any part that
-# was slower beyond section 5's band of a tenth, and the rest's own line gives the
-# seconds it saved or lost). Most of the gain at this batch, in this run, came from
-# splitting the loading between the 2 processes. DDP in a group of one against the
-# plain loop took a median of
-# 0.94<!-- output: effective batch 2048, DDP in a group of one / no DDP, epoch time, median -->
-# times its epoch at this batch (its verdict line says whether the rounds agreed). That
-# loader fetches the images one by one from a dataset and stacks them; a single process
-# that slices whole batches out of one tensor, as lesson 04's `DeviceTensorLoader` does,
-# would cut most of that time without a second process (not measured here).
-#
-# **The prediction against the measurement.** The lines `… section 5 predicted for the
-# steps`, `… measured, the rest of the epoch`, `… measured, the whole epoch` and `… the
-# prediction's direction matched the whole epoch's` set section 5's prediction beside
-# the rounds, in words with the tie band, at both sizes; the last of them says whether
-# the steps' timing foresaw the direction of the whole epoch (only its direction: at 64
-# images per process a match can hide a prediction of
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> against
-# a measured
-# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
-# for the whole epoch against the plain loop, or any other pair on the same side of the
-# band). Where it did not, look at the
-# loader's saving above: section 5 did not time the loader, and timed steps alone cannot
-# predict an epoch whose loading decides the result. The rest of the epoch holds more
-# than the steps that section 5 timed: moving and normalising each batch, the loop's
-# Python, and each process's wait inside the all-reduce while its partner is still in
-# its loader; this lesson does not time those apart.
-#
-# An even split of the loading gives a loader speed-up of 2: each process loads half the
-# images, at the same cost per image. The lines `loader microseconds per image per
-# process` show that cost: one process's loader took
-# 13.8<!-- output: effective batch 2048, loader microseconds per image per process, 1 process -->
-# µs per image at this batch, each of the 2 processes
-# 12.3<!-- output: effective batch 2048, loader microseconds per image per process, 2 processes -->
-# µs. Where the two costs are about equal, the loader's speed-up is the even split's;
-# where one process pays more per image at batches of 2,048 than each of 2 processes at
-# 1,024, the speed-up can pass 2, and where less, fall short of it. Read such a
-# difference against the noise: the same loader in two 1-process arms of this launch
-# took
-# 1.05<!-- output: effective batch 2048, 1 process, no DDP / 1 process x 1 thread, loader time -->
-# times the time of the other, and in the batch-128 launch
-# 1.30<!-- output: effective batch 128, 1 process, no DDP / 1 process x 1 thread, loader time -->
-# times. (The batch-128
-# launch's
-# 6.5<!-- output: effective batch 128, loader microseconds per image per process, 1 process -->
-# µs comes from another launch, at batches of 128: the batch size changes the cost per
-# image, and a separate launch meets the machine at another moment.)
+# 1.78<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# times the speed of one process with 1 thread,
+# 1.71<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# times that of one with 2 threads and
+# 1.68<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
+# times that of the plain loop without DDP; the verdicts say whether each held in every
+# round. Against one process with 1 thread, 2 processes saved or lost
+# 0.23<!-- output: effective batch 2048, loader, seconds per epoch 2 processes saved or lost -->
+# s per epoch in the loader and
+# 0.07<!-- output: effective batch 2048, rest, seconds per epoch 2 processes saved or lost -->
+# s in the rest (each line ends with which), and the line `… the part where 2
+# processes saved more` names the part that decided. Where it is the loader, the gain
+# comes from splitting the loading between the processes, not from splitting the steps:
+# section 5 did not time the loader, so timed steps alone could not foresee it. That
+# loader fetches the images one by one from a dataset and stacks them; we expect a single
+# process that slices whole batches out of one tensor, as lesson 04's `DeviceTensorLoader`
+# does, to cut most of that time without
+# a second process (not measured here).
 #
 # Could one process get the same gain by loading in parallel, with a loader worker? At an
-# effective batch of 128 that arm's epoch took
-# 2.09<!-- output: effective batch 128, 1 process + 1 worker / 1 process x 1 thread, epoch time -->
-# times that of one process with 1 thread, and against 2 processes its rounds disagreed
-# (its verdict line); at 2,048 it was not run, so this lesson cannot say. That is the habit this
-# section shows: predict from timed steps, then time the whole loop and its parts, in
-# rounds, against other ways of using the same machine, and see which part decides,
-# before you scale out.
+# effective batch of 128 that arm had a speed-up of
+# 0.55<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
+# over one process with 1 thread; at 2,048 it was not run, so this lesson cannot say.
+# That is the habit this section shows: predict from timed steps, then time the whole
+# loop and its parts, in rounds, against other ways of using the same machine, and see
+# which part decides, before you scale out.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -1172,14 +915,15 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 908 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 896 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
-# counting the ones it shares: three processes that each use hundreds of MB add up to far
-# less than three times that, because the forked workers share the launcher's copy of
-# PyTorch (on Linux; see the note in section 2). A worker on a machine of its own holds a
-# whole Python and PyTorch, nearer the resident figure, and on a GPU machine each process
-# also holds its own CUDA context on its GPU.
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# counting the ones it shares. Where the line above says the workers were forked, as
+# here, they share the launcher's copy of PyTorch (on Linux; see the note in section 2),
+# so the three processes together held less than three times one worker's figure. A
+# worker started as a fresh Python (on a GPU machine, or a Mac) holds a whole Python and
+# PyTorch of its own, nearer the resident figure, and on a GPU machine each process also
+# holds its own CUDA context on its GPU.
 #
 # ## 9. The checkpoint, tested once
 #
@@ -1330,32 +1074,24 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   3.11<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   same epochs of one process with 1 thread (one launch at each batch, of
-#   3<!-- output: effective batch 128, rounds compared --> and
-#   3<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
+#   4<!-- output: effective batch 128, rounds compared --> and
+#   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed at an effective batch of 128, and at
-#   1.52<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.78<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times at 2,048 (against the plain loop without DDP:
 #   0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 #   and
-#   1.75<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->),
-#   where the loader saved
-#   0.38<!-- output: effective batch 2048, loader, seconds saved per epoch by 2 processes -->
-#   s per epoch: most of the gain was in the loading. In this run 2 processes were
-#   slower than one process with 1 thread and than the plain loop in every round at 128
-#   (against 2 threads the rounds disagreed), and faster than all three in every round
-#   at 2,048
-#   (section 8's verdict lines; 3 rounds each, a first sign, not a proof). At 1,024
-#   images per process section 5's timed steps did not foresee even the direction of the
-#   whole epoch (`… the prediction's direction matched the whole epoch's: False`): they
-#   left the loader out, and were timed alone on random data, so the rest of the epoch
-#   differed from them too (section 8's lines). So predict from timed steps, then time
-#   the whole loop and its parts, in rounds, before you scale out. One process with a
-#   loader worker was slower than with 1 thread in every round at 128, and was not run at 2,048.
+#   1.68<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->);
+#   section 8's verdict lines say which held in every round, and its lines `… the part
+#   where 2 processes saved more` say where the time was won or lost. The two launches
+#   also differ in images per epoch, so read the two speed-ups as sizes. Predict from
+#   timed steps, then time the whole loop and its parts, in rounds, before you scale out:
+#   timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1616,7 +1352,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.50<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1636,15 +1372,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 3.11<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
-# 8 set the whole epoch beside it: the rest of the epoch (the steps with the loop around
-# them) had a speed-up of
-# 0.34<!-- output: effective batch 128, speed-up of the rest with 2 processes --> with 2
-# processes, and the time spent waiting for the loader one of
-# 1.03<!-- output: effective batch 128, speed-up of the loader with 2 processes -->. Each
+# 0.35<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
+# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 
 # %% [markdown]

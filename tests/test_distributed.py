@@ -461,3 +461,34 @@ def test_simulate_group_passes_on_an_error_of_the_work():
 
     with pytest.raises(KeyError, match="rank 1 fails"):
         simulate_group(2, fails, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "platform, env, expected",
+    [
+        ("darwin", None, "lo0"),
+        ("darwin", {"GLOO_SOCKET_IFNAME": "en0"}, "en0"),
+        ("linux", None, None),
+    ],
+    ids=["Mac: the loopback", "Mac: an interface already named", "Linux: gloo's own choice"],
+)
+def test_run_torchrun_gives_gloo_the_loopback_on_a_mac(
+    monkeypatch, tmp_path, platform, env, expected
+):
+    # On macOS gloo resolves the machine's name for its address, and ".local" names often
+    # resolve to none (pytorch/pytorch#26049); the processes of one launch share a machine.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    script = tmp_path / "train.py"
+    script.write_text("")
+    started = []
+
+    def popen(command, **options):
+        started.append(options["env"])
+        raise OSError("stop here: the test only looks at the environment")
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(OSError, match="stop here"):
+        run_torchrun(script, 2, cpu_only=True, env=env)
+    assert started[0].get("GLOO_SOCKET_IFNAME") == expected

@@ -409,3 +409,36 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     assert re.search(
         r"\[rank 1\] waiting at the barrier: [\d.]+ s, of which on a CPU", result.output
     )
+
+
+@pytest.mark.parametrize(("backend", "device"), [("gloo", torch.device("cpu")), ("nccl", STAND_IN)])
+def test_the_fsdp_script_shards_on_a_mesh_of_the_group_device(backend, device, monkeypatch):
+    # Left to itself, fully_shard lays its mesh on the machine's accelerator (CUDA, or MPS
+    # on a Mac), whatever device the group has: a gloo group on the CPU would then fail.
+    import torch.distributed.device_mesh as device_mesh
+    import torch.distributed.fsdp as fsdp
+
+    meshes, shapes = [], []
+
+    class Mesh:
+        def __init__(self, device_type, mesh_shape, **options):
+            self.device_type = device_type
+            shapes.append(mesh_shape)
+
+    def fully_shard(module, *, mesh=None, **options):
+        meshes.append(None if mesh is None else mesh.device_type)
+        if isinstance(module, torch.nn.Linear):
+            return module
+        raise _Stop  # the whole model: every layer has been sharded by now
+
+    @contextlib.contextmanager
+    def fake_group(*args, **kwargs):
+        yield GroupInfo(0, 2, 0, backend, device)
+
+    monkeypatch.setattr(distributed, "process_group", fake_group)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", Mesh)
+    monkeypatch.setattr(fsdp, "fully_shard", fully_shard)
+    with pytest.raises(_Stop):
+        exec(compile(lesson_script("fsdp.py"), "fsdp.py", "exec"), {"__name__": "__main__"})
+    assert meshes == [device.type] * len(meshes) and len(meshes) >= 2
+    assert shapes == [(2,)]

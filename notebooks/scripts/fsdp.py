@@ -7,6 +7,7 @@ Run: torchrun --standalone --nproc_per_node=2 fsdp.py
 
 import torch
 import torch.nn.functional as F
+from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
 from course_utils.distributed import process_group, rank_print
@@ -17,10 +18,13 @@ with process_group(timeout=60) as group:
     torch.manual_seed(0)
     model = MLP(28 * 28, [32], 10).to(device)
     full = sum(parameter.numel() for parameter in model.parameters())
+    # The processes, laid out on the group's device. Without it, fully_shard would pick
+    # the machine's GPU (CUDA, or MPS on a Mac) even for a gloo group on the CPU.
+    mesh = init_device_mesh(device.type, (group.world_size,))
     for layer in model.modules():
         if isinstance(layer, torch.nn.Linear):
-            fully_shard(layer)  # each layer gathers its weights on its own
-    fully_shard(model)
+            fully_shard(layer, mesh=mesh)  # each layer gathers its weights on its own
+    fully_shard(model, mesh=mesh)
     mine = sum(parameter.to_local().numel() for parameter in model.parameters())
     rank_print(f"holds {mine:,} of the model's {full:,} parameters", all_ranks=True)
     torch.manual_seed(group.rank)

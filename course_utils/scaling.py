@@ -1,0 +1,181 @@
+"""Reading lesson 06's timing scripts and comparing their arms round by round.
+
+Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
+``read_comm_cost`` reads them back and ``comm_cost_table`` lays them out. ``compare_arms.py``
+writes ``arms.json``; ``read_arms`` turns it into each arm's figures and ``arms_table``
+lays them out. ``count_rounds`` and ``speed_up_in_words`` say what a set of paired
+rounds shows, with one tie band for the whole lesson (``TIE``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "TIE",
+    "CommCost",
+    "RoundCount",
+    "arms_table",
+    "comm_cost_table",
+    "count_rounds",
+    "read_arms",
+    "read_comm_cost",
+    "speed_up_in_words",
+]
+
+TIE = 0.10
+"""Two times tie when the slower is less than ``1 + TIE`` times the faster."""
+
+_TIMING = re.compile(
+    r"\[rank (\d+)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
+    r"DDP step ([\d.]+) ms, .*?between the steps ([\d.]+) ms"
+)
+_DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
+_ALONE = re.compile(r"\[rank (\d+)\] all-reduce of [\d,]+ gradients alone, .*?: ([\d.]+) ms")
+_PARTS = ("step", "ddp", "added", "all_reduce")
+
+
+def speed_up_in_words(speed_up: float, tie: float = TIE) -> str:
+    """``"faster"``, ``"slower"`` or ``"a tie (within a tenth)"`` for a speed-up (a time
+    ratio, old over new), counting anything within ``tie`` of 1 as a tie. Lesson 06."""
+    if speed_up > 1 + tie:
+        return "faster"
+    return "slower" if speed_up < 1 / (1 + tie) else "a tie (within a tenth)"
+
+
+@dataclass(frozen=True)
+class RoundCount:
+    """How paired rounds went: their speed-ups, how many were faster, tied and slower,
+    their median, and a verdict that names a winner only when every round agrees."""
+
+    speed_ups: tuple[float, ...]
+    faster: int
+    tied: int
+    slower: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.speed_ups)
+
+    @property
+    def verdict(self) -> str:
+        if self.faster == len(self.speed_ups):
+            return "faster in every round"
+        if self.slower == len(self.speed_ups):
+            return "slower in every round"
+        return "no clear winner: the rounds disagree or tie"
+
+
+def count_rounds(speed_ups: Sequence[float], tie: float = TIE) -> RoundCount:
+    """Count paired rounds' speed-ups as faster, tied or slower (``speed_up_in_words``).
+
+    Returns a ``RoundCount``; raises ``ValueError`` for no rounds. Lesson 06.
+    """
+    if not speed_ups:
+        raise ValueError("count_rounds needs at least one round's speed-up")
+    words = [speed_up_in_words(speed_up, tie) for speed_up in speed_ups]
+    faster, slower = words.count("faster"), words.count("slower")
+    return RoundCount(tuple(speed_ups), faster, len(words) - faster - slower, slower)
+
+
+@dataclass(frozen=True)
+class CommCost:
+    """``comm_cost.py``'s timings in ms. ``per_rank[batch][rank]`` and ``median[batch]``
+    map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"added"`` (DDP's
+    added time: DDP step minus step) and ``"all_reduce"`` (between the steps) to their
+    times; ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the
+    images. ``alone`` is the all-reduce timed back to back, the median of the ranks."""
+
+    per_rank: dict[int, dict[int, dict[str, float]]]
+    median: dict[int, dict[str, float]]
+    alone: float
+
+
+def read_comm_cost(output: str) -> CommCost:
+    """Read the timings that ``comm_cost.py`` printed; return them as a ``CommCost``.
+
+    Raises ``ValueError``, naming what is missing, when the output lacks a batch size's
+    lines (for example a launch that failed part way). Lesson 06.
+    """
+    per_rank: dict[int, dict[int, dict[str, float]]] = {}
+    for rank, batch, step, ddp, all_reduce in _TIMING.findall(output):
+        step, ddp, all_reduce = float(step), float(ddp), float(all_reduce)
+        parts = {"step": step, "ddp": ddp, "added": ddp - step, "all_reduce": all_reduce}
+        per_rank.setdefault(int(batch), {})[int(rank)] = parts
+    double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
+    alone = [float(ms) for _rank, ms in _ALONE.findall(output)]
+    missing = sorted(set(per_rank) ^ set(double))
+    if not per_rank or missing or not alone:
+        raise ValueError(
+            "comm_cost.py's output lacks some timing lines "
+            f"(batches with ranks' lines: {sorted(per_rank)}, with rank 0 alone: "
+            f"{sorted(double)}, all-reduces alone: {len(alone)}); run its launch again"
+        )
+    median = {
+        batch: {part: statistics.median(r[part] for r in ranks.values()) for part in _PARTS}
+        for batch, ranks in per_rank.items()
+    }
+    for batch, ms in double.items():
+        median[batch]["double"] = ms
+    return CommCost(per_rank, median, statistics.median(alone))
+
+
+def comm_cost_table(cost: CommCost, title: str) -> str:
+    """A table of ``cost``: one column per batch size, one row per part. Lesson 06."""
+    batches = sorted(cost.median)
+    heads = "".join(f"{f'B = {batch:,}':>14}" for batch in batches)
+    rows = [title, f"{'ms, median of the ranks':<36}{heads}"]
+    labels = (
+        ("step without communication", "step"),
+        ("DDP step", "ddp"),
+        ("DDP's added time (DDP - step)", "added"),
+        ("all-reduce between the steps", "all_reduce"),
+        ("1 process, step on the 2B images", "double"),
+    )
+    for label, part in labels:
+        rows.append(f"{label:<36}" + "".join(f"{cost.median[b][part]:>14.3f}" for b in batches))
+    rows.append(f"{'all-reduce alone, back to back':<36}{cost.alone:>14.3f} (one payload)")
+    return "\n".join(rows)
+
+
+def read_arms(folder: str | Path) -> dict[str, dict]:
+    """Each arm's figures from the ``arms.json`` that ``compare_arms.py`` wrote in ``folder``.
+
+    Round 1 can pay first-time costs, so only the later rounds count (all of them if there
+    is only one). Returns arm -> ``epochs``, ``loads``, ``rests`` (each round's seconds:
+    the epoch, waiting for the loader, the rest), their medians ``epoch``, ``loader`` and
+    ``rest``, and ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
+    """
+    path = Path(folder) / "arms.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: run compare_arms.py with --out {folder} first")
+    figures = {}
+    for arm, row in json.loads(path.read_text())["arms"].items():
+        later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
+        epochs, loads = row["seconds"][later], row["loader_seconds"][later]
+        rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
+        figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
+        for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
+            figures[arm][part] = statistics.median(values)
+    return figures
+
+
+def arms_table(figures: dict[str, dict], title: str) -> str:
+    """A table of ``read_arms``'s figures: one row per arm, in the order given. Lesson 06."""
+    rows = [
+        title,
+        f"{'arm':<24} | {'epoch':>5} | {'rounds from':>12} | {'loader':>6} | {'the rest':>8} | "
+        "val accuracy",
+    ]
+    for arm, row in figures.items():
+        spread = f"{min(row['epochs']):.2f} to {max(row['epochs']):.2f}"
+        rows.append(
+            f"{arm:<24} | {row['epoch']:>5.2f} | {spread:>12} | {row['loader']:>6.2f} | "
+            f"{row['rest']:>8.2f} | {row['val_acc']:.4f}"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,133 @@
+import json
+
+import pytest
+
+from course_utils.scaling import (
+    TIE,
+    arms_table,
+    comm_cost_table,
+    count_rounds,
+    read_arms,
+    read_comm_cost,
+    speed_up_in_words,
+)
+
+# What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
+COMM_COST_OUTPUT = """\
+[rank 1] batch 64 per process: step without communication 1.641 ms, DDP step 4.516 ms, \
+DDP added 2.875 ms (1.75 x the step), all-reduce of 25,450 gradients between the steps 1.335 ms
+[rank 0] batch 64 per process: step without communication 1.301 ms, DDP step 4.846 ms, \
+DDP added 3.546 ms (2.73 x the step), all-reduce of 25,450 gradients between the steps 1.396 ms
+batch 64 per process: rank 0 alone (the others waiting at a barrier), step on 128 images 2.014 ms
+[rank 1] batch 1024 per process: step without communication 5.661 ms, DDP step 9.103 ms, \
+DDP added 3.442 ms (0.61 x the step), all-reduce of 25,450 gradients between the steps 1.728 ms
+[rank 0] batch 1024 per process: step without communication 5.055 ms, DDP step 8.539 ms, \
+DDP added 3.484 ms (0.69 x the step), all-reduce of 25,450 gradients between the steps 1.592 ms
+batch 1024 per process: rank 0 alone (the others waiting at a barrier), step on 2048 images \
+8.992 ms
+[rank 1] all-reduce of 25,450 gradients alone, no step between the repeats: 1.828 ms
+[rank 0] all-reduce of 25,450 gradients alone, no step between the repeats: 2.050 ms
+"""
+
+
+@pytest.mark.parametrize(
+    "speed_up, words",
+    [
+        (1.5, "faster"),
+        (1 + TIE + 0.001, "faster"),
+        (1 + TIE - 0.001, "a tie (within a tenth)"),
+        (1.0, "a tie (within a tenth)"),
+        (1 / (1 + TIE) + 0.001, "a tie (within a tenth)"),
+        (1 / (1 + TIE) - 0.001, "slower"),
+        (0.5, "slower"),
+    ],
+)
+def test_a_speed_up_within_a_tenth_of_1_is_a_tie(speed_up, words):
+    assert speed_up_in_words(speed_up) == words
+
+
+def test_counting_rounds_names_a_winner_only_when_every_round_agrees():
+    every = count_rounds([1.5, 1.3, 1.2])
+    assert (every.faster, every.tied, every.slower) == (3, 0, 0)
+    assert every.verdict == "faster in every round" and every.median == 1.3
+    assert count_rounds([0.5, 0.6]).verdict == "slower in every round"
+    mixed = count_rounds([1.5, 1.0, 0.5])
+    assert (mixed.faster, mixed.tied, mixed.slower) == (1, 1, 1)
+    assert mixed.verdict == "no clear winner: the rounds disagree or tie"
+    assert count_rounds([1.5, 1.05]).verdict.startswith("no clear winner")  # one round ties
+    with pytest.raises(ValueError, match="at least one round"):
+        count_rounds([])
+
+
+def test_the_timing_lines_are_read_back_per_rank_and_as_the_median_of_the_ranks():
+    cost = read_comm_cost(COMM_COST_OUTPUT)
+    assert cost.per_rank[64][0] == pytest.approx(
+        {"step": 1.301, "ddp": 4.846, "added": 4.846 - 1.301, "all_reduce": 1.396}
+    )
+    # With 2 ranks the median is their mean, part by part.
+    assert cost.median[64]["step"] == pytest.approx((1.641 + 1.301) / 2)
+    assert cost.median[1024]["added"] == pytest.approx((3.442 + 3.484) / 2)
+    assert cost.median[64]["double"] == 2.014 and cost.median[1024]["double"] == 8.992
+    assert cost.alone == pytest.approx((1.828 + 2.050) / 2)
+
+
+def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
+    first_size_only = "\n".join(COMM_COST_OUTPUT.splitlines()[:3])
+    with pytest.raises(ValueError, match=r"with rank 0 alone: \[64\], all-reduces alone: 0"):
+        read_comm_cost(first_size_only)
+    with pytest.raises(ValueError, match="lacks some timing lines"):
+        read_comm_cost("")
+
+
+def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
+    table = comm_cost_table(read_comm_cost(COMM_COST_OUTPUT), "2 logical CPUs, gloo")
+    lines = table.splitlines()
+    assert lines[0] == "2 logical CPUs, gloo"
+    assert "B = 64" in lines[1] and "B = 1,024" in lines[1]
+    step = next(line for line in lines if line.startswith("step without communication"))
+    assert step.split()[-2:] == ["1.471", "5.358"]
+    assert lines[-1].split()[-3:] == ["1.939", "(one", "payload)"]
+
+
+@pytest.fixture
+def arms_folder(tmp_path):
+    found = {
+        "rounds": 3,
+        "arms": {
+            "1 process x 1 thread": {
+                "seconds": [9.0, 1.0, 1.2, 1.1],
+                "loader_seconds": [5.0, 0.4, 0.6, 0.5],
+                "val_acc": 0.9,
+            },
+            "2 processes x 1 thread": {
+                "seconds": [9.0, 0.5, 0.7, 0.6],
+                "loader_seconds": [5.0, 0.2, 0.2, 0.3],
+                "val_acc": 0.9,
+            },
+        },
+    }
+    (tmp_path / "arms.json").write_text(json.dumps(found))
+    return tmp_path
+
+
+def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(arms_folder):
+    figures = read_arms(arms_folder)
+    one = figures["1 process x 1 thread"]
+    assert one["epochs"] == [1.0, 1.2, 1.1] and one["epoch"] == 1.1
+    assert one["loader"] == 0.5
+    assert one["rests"] == pytest.approx([0.6, 0.6, 0.6]) and one["rest"] == pytest.approx(0.6)
+    table = arms_table(figures, "effective batch 128")
+    row = next(line for line in table.splitlines() if line.startswith("2 processes"))
+    assert [cell.strip() for cell in row.split("|")] == [
+        "2 processes x 1 thread",
+        "0.60",
+        "0.50 to 0.70",
+        "0.20",
+        "0.30",  # the median of 0.3, 0.5, 0.3: medians need not add up to the epoch's
+        "0.9000",
+    ]
+
+
+def test_a_missing_results_file_is_named_with_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"arms\.json: run compare_arms\.py with --out"):
+        read_arms(tmp_path)
