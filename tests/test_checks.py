@@ -735,6 +735,7 @@ def lesson04_train_epoch(
     read_loss=None,
     sync_each_step=False,
     only_on=None,
+    blocking=False,
 ):
     """Exercise 1's train_epoch, or the same with one named mistake.
 
@@ -756,7 +757,7 @@ def lesson04_train_epoch(
     losses = []
     for _ in range(epochs):
         for images, labels in loader:
-            images = images.to(on) if move_images else images
+            images = images.to(on, non_blocking=not blocking) if move_images else images
             labels = labels.to(device=on, non_blocking=True) if move_labels else labels
             loss = F.cross_entropy(model(images), labels)
             loss.backward()
@@ -890,6 +891,15 @@ def test_lesson04_exercise1_passes_a_synchronize_written_for_the_learners_gpu_al
     # Guarded for the wrong GPU, the synchronize never runs on the simulated one.
     fragment = "it read the clock while steps were still queued"
     assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(only_on="mps"))
+
+
+def test_lesson04_exercise1_finds_a_blocking_copy_to_a_cuda_gpu():
+    # A copy from ordinary memory to a CUDA GPU waits for the step queued before it.
+    fragment = "moved 6 of its 12 batch tensors to `on` without `non_blocking=True`"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(blocking=True))
+    # On an Apple GPU the check asks for no pinned copies.
+    blocking = lesson04_exercise1(blocking=True)["train_epoch"]
+    assert "`on` was `torch.device('mps')`" in lesson04._check_train_epoch(blocking, "mps")[-1]
 
 
 def test_lesson04_exercise1_finds_a_synchronize_inside_the_loop():

@@ -170,14 +170,17 @@ class _MoveRecorder(torch.Tensor):
     batch that is never moved works all the same; the record is how that mistake shows.
     """
 
-    moves: list[tuple[int, str]] = []  # (id of the tensor, device type), for one check
+    # (id of the tensor, device type, whether non_blocking was asked for), for one check
+    moves: list[tuple[int, str, bool]] = []
     simulated = "cuda"  # the device type that stands for the simulated GPU
 
     def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         plain = self.as_subclass(torch.Tensor)
         target = kwargs.get("device", args[0] if args else None)
         if isinstance(target, (str, torch.device)):
-            _MoveRecorder.moves.append((id(self), torch.device(target).type))
+            positional = len(args) > 1 and isinstance(args[1], bool) and args[1]
+            non_blocking = bool(kwargs.get("non_blocking", positional))
+            _MoveRecorder.moves.append((id(self), torch.device(target).type, non_blocking))
             if torch.device(target).type == _MoveRecorder.simulated:
                 return plain  # "on the GPU": the check computes on the CPU
         return torch.Tensor.to(plain, *args, **kwargs)
@@ -244,7 +247,8 @@ def _recorded(batches: list) -> list:
 
 
 def _check_moves(batches: list, on: torch.device) -> None:
-    moved = {tensor_id for tensor_id, where in _MoveRecorder.moves if where == on.type}
+    moves = [move for move in _MoveRecorder.moves if move[1] == on.type]
+    moved = {tensor_id for tensor_id, _where, _non_blocking in moves}
     for position, name in enumerate(("images", "labels")):
         missed = sum(id(batch[position]) not in moved for batch in batches)
         require(
@@ -253,6 +257,15 @@ def _check_moves(batches: list, on: torch.device) -> None:
             f"to `on`: the model is on `on`, so call `{name}.to(on)` for every batch before "
             "using it (on a GPU, a batch left on the CPU stops the step with an error).",
         )
+    blocking = sum(not non_blocking for _id, _where, non_blocking in moves)
+    require(
+        on.type != "cuda" or blocking == 0,
+        f"`train_epoch` moved {blocking} of its {len(moves)} batch tensors to `on` without "
+        "`non_blocking=True`: on a CUDA GPU such a copy makes Python wait until the GPU has "
+        "finished the step before it, at every step, as `.item()` would. Write "
+        "`images.to(on, non_blocking=True)` (and the same for the labels): from the pinned "
+        "batches of `exercise_loader()` the copy is queued and Python goes on (section 3).",
+    )
 
 
 def _small_problem() -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
@@ -411,7 +424,8 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
     return [
         f"on the check's own small problem ({len(batches)} batches of random images), "
         "`train_epoch` makes one optimizer step per batch, moves each batch's images and "
-        "labels to `on`, and ends with the weights of the lesson's loop (train mode, "
+        "labels to `on` (with `non_blocking=True` for a CUDA GPU), and ends with the "
+        "weights of the lesson's loop (train mode, "
         "zero_grad after each step)",
         f"it copied the loss to the CPU at most once ({len(gpu.host_syncs)} "
         f"cop{'y' if len(gpu.host_syncs) == 1 else 'ies'} in {len(batches)} steps): on a "
