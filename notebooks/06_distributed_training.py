@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 86 s with a peak memory of 1395 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 112 s with a peak memory of 1377 MB. The course's runner wrote
+# > this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -429,14 +429,17 @@ print(comm_cost.output)
 # %% [markdown]
 # `read_comm_cost` (from `course_utils.scaling`) reads the timings back from the lines
 # above, and `comm_cost_table` lays them out: for each part, the median over the 2 ranks
-# of their medians (with 2 ranks, their mean), except the last two rows: rank 0 alone on
-# the 2B images, and the all-reduce timed back to back, with no steps around it (one
-# payload, so one figure). The lines under the table are the ratios the text below reads.
+# of their medians (with 2 ranks, their mean), except the row `1 process, step on the 2B
+# images`, which rank 0 timed alone. The last row is the all-reduce timed back to back,
+# with no steps around it: one figure, since it sends the same *payload* (the numbers
+# one all-reduce sends: here the 25,450 gradients) whatever the batch. The lines under
+# the table are the ratios the text below reads.
 
 # %%
 cost = read_comm_cost(comm_cost.output)
-backend = "gloo" if cpu_only else "NCCL"
-print(comm_cost_table(cost, f"{os.cpu_count()} logical CPUs, {backend}, 1 thread per process"))
+# Where the processes ran: the machine's CPUs with gloo, or one GPU each with NCCL.
+machine = f"{os.cpu_count()} logical CPUs, gloo" if cpu_only else f"{gpus} GPUs, NCCL"
+print(comm_cost_table(cost, f"{machine}, 1 thread per process"))
 print()
 ms = cost.median  # batch size -> part -> ms
 for size in (64, 1024):
@@ -465,31 +468,33 @@ for size in (64, 1024):
 # the bookkeeping and waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   3.11<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves, and the all-reduce of the 25,450 gradients on its
 #   own took
-#   2.32<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   2.11<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times that step (above 1: sending the gradients took longer than computing them).
 # - **At 1,024 images per process** (16 times the images) the step grew
-#   3.58<!-- output: step without communication, 1024 / 64 images --> times, while the
+#   3.79<!-- output: step without communication, 1024 / 64 images --> times, while the
 #   exchange sends the same 25,450 numbers whatever the batch; DDP added
-#   0.93<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.74<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. More work per exchange is the first lever of data parallelism.
 #
 # At 64 images per process, DDP's added time was
-# 1.12<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
-# times the all-reduce between the steps. Besides the exchange, DDP copies the gradients
-# into its bucket, and a process inside an all-reduce waits for its partner, so its time
-# counts waiting as well as sending. This script does not time those apart, which is why
-# the lesson judges DDP by its whole added time per step.
+# 0.78<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
+# times the all-reduce between the steps. DDP's added time holds its exchange, its copies
+# of the gradients into and out of its bucket, and each process's wait inside the
+# all-reduce until its partner's numbers arrive. The two rows were timed in separate
+# repeats on a shared machine, so the ratio can fall on either side of 1; this script
+# does not time the parts of DDP's added time apart, which is why the lesson judges DDP
+# by its whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
 # the steps alone* (below 1 means slower):
-# 0.35<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.53<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.88<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.97<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up within a
 # tenth of 1 as a tie (`TIE` in `course_utils.scaling`, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -735,17 +740,20 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
     return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def compare_arms(batch: int, per_process: int, figures: dict) -> None:
+def report_arms(batch: int, per_process: int, figures: dict) -> None:
     """The arms' table at one effective batch, then what their rounds show."""
     name = f"effective batch {batch}"
     arms = [arm for arm in (*ONE_ARMS, TWO_ARM) if arm in figures]  # those this launch ran
-    title = f"{name}: {backend}, {os.cpu_count()} logical CPUs, seconds per epoch"
+    title = f"{name}: {machine}, seconds per epoch"  # machine: section 5's
     print(arms_table({arm: figures[arm] for arm in arms}, title))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
 
     def show(what: str, rounds: RoundCount) -> None:
         counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
-        print(f"{name}, {what}: {rounds.median:.2f} ({counts}; {rounds.verdict})")
+        print(
+            f"{name}, {what}: {rounds.median:.2f} (rounds faster / tied / slower: {counts}; "
+            f"{rounds.verdict})"
+        )
 
     for arm in arms[:-1]:  # 2 processes against each way of running one process
         show(f"speed-up with 2 processes over {arm}", speed_ups(figures, TWO_ARM, arm))
@@ -757,8 +765,9 @@ def compare_arms(batch: int, per_process: int, figures: dict) -> None:
         way = "saved" if seconds >= 0 else "lost"
         what = f"{name}, {part}, seconds per epoch 2 processes saved or lost"
         print(f"{what}: {abs(seconds):.2f} {way}")
-    print(f"{name}, the part where 2 processes saved more:", max(saved, key=saved.get))
-    if PLAIN_ARM in figures:  # section 5 timed a step without DDP's wrapper
+    # The part whose time changed more, saved or lost: where the two arms differed most.
+    print(f"{name}, the part that changed more:", max(saved, key=lambda part: abs(saved[part])))
+    if PLAIN_ARM in figures:  # section 5 timed a step without DDP's wrapper (`predicted`)
         guess, measured = predicted[per_process], speed_ups(figures, TWO_ARM, PLAIN_ARM).median
         print(
             f"{per_process} images per process, predicted for the steps, then measured for "
@@ -772,7 +781,7 @@ def compare_arms(batch: int, per_process: int, figures: dict) -> None:
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-compare_arms(128, 64, arms_figures)
+report_arms(128, 64, arms_figures)
 headline = speed_ups(arms_figures, TWO_ARM, ONE_ARMS[0]).median
 record_result("effective batch 128, 2 processes over 1 process x 1 thread", round(headline, 2))
 record_result("1 process, validation accuracy", arms_figures[ONE_ARMS[0]]["val_acc"])
@@ -781,13 +790,13 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # In the run whose outputs you see, at an effective batch of 128, 2 processes ran at a
 # median of
-# 0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.53<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread (below 1 means slower),
-# 0.67<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# 0.74<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one process with 2 threads,
-# 0.84<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->
+# 0.86<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->
 # times that of one process with a loader worker and
-# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.43<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # times that of the plain loop without DDP; each line ends with the rounds' counts and
 # the verdict. The arms with DDP answer the question they were built for (the same
 # code, in one process or two); the plain loop is the comparison a learner choosing
@@ -795,9 +804,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 #
 # **The other ways of running one process**, each against 1 thread. A second thread
 # gave a speed-up of
-# 0.69<!-- output: effective batch 128, speed-up of 1 process x 2 threads over 1 thread -->
+# 0.72<!-- output: effective batch 128, speed-up of 1 process x 2 threads over 1 thread -->
 # and a loader worker
-# 0.55<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
+# 0.60<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
 # (below 1: slower; the verdicts say whether every round agreed). The worker is started
 # once (`persistent_workers=True`), so what it costs is mostly per batch: it hands every
 # batch to the training process through shared memory and a queue, a cost that small
@@ -807,15 +816,15 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # the loader slowed down too, something besides splitting the operations was at work,
 # which this lesson does not time. Without DDP's wrapper, the plain loop's speed-up over
 # the same loop wrapped in a group of one was
-# 1.02<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
+# 1.25<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
 # a group of one has nothing to exchange, but DDP still copies the gradients into its
 # bucket and calls the all-reduce at every step, and the verdict says whether that cost
 # stood out from the epochs' own variation.
 #
 # **Where the epoch went.** Against one process with 1 thread, 2 processes saved or lost
-# 0.02<!-- output: effective batch 128, loader, seconds per epoch 2 processes saved or lost -->
+# 0.07<!-- output: effective batch 128, loader, seconds per epoch 2 processes saved or lost -->
 # s per epoch in the loader and
-# 0.37<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
+# 0.51<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
 # s in the rest (each line ends with which). Each process loads half the images, in batches of 64
 # against one process's 128: if loading cost the same per image and the processes did not
 # slow each other down, each would load in half the time. The rest holds each step's
@@ -854,26 +863,30 @@ print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
 big_figures = read_arms(work_folder / "arms_big")
-compare_arms(2 * big_batch, 1024, big_figures)  # smoke mode: section 5 timed 1024
+report_arms(2 * big_batch, 1024, big_figures)  # smoke mode: section 5 timed 1024
 
 # %% [markdown]
 # The step timing predicted
-# 0.88<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 0.97<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.78<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.33<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread,
-# 1.71<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.43<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads and
-# 1.68<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
+# 1.26<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
 # times that of the plain loop without DDP; the verdicts say whether each held in every
 # round. Against one process with 1 thread, 2 processes saved or lost
-# 0.23<!-- output: effective batch 2048, loader, seconds per epoch 2 processes saved or lost -->
+# 0.27<!-- output: effective batch 2048, loader, seconds per epoch 2 processes saved or lost -->
 # s per epoch in the loader and
 # 0.07<!-- output: effective batch 2048, rest, seconds per epoch 2 processes saved or lost -->
-# s in the rest (each line ends with which), and the line `… the part where 2
-# processes saved more` names the part that decided. Where it is the loader, the gain
-# comes from splitting the loading between the processes, not from splitting the steps:
-# section 5 did not time the loader, so timed steps alone could not foresee it. That
+# s in the rest (each line ends with which), and the line `… the part that changed
+# more` names the larger of the two. Both are differences of medians over 4 rounds (the
+# range column shows how far single epochs moved). Where the loader saved the more, most
+# of the gain came from splitting the loading between the processes rather than the
+# steps: section 5 did not time the loader, so timed steps alone could not foresee it.
+# Compare the loader column with the even split: a loader more than twice as fast with
+# 2 processes (each loads half the images, in half-size batches) is more than the split
+# explains, and this lesson does not time why. That
 # loader fetches the images one by one from a dataset and stacks them; we expect a single
 # process that slices whole batches out of one tensor, as lesson 04's `DeviceTensorLoader`
 # does, to cut most of that time without
@@ -881,7 +894,7 @@ compare_arms(2 * big_batch, 1024, big_figures)  # smoke mode: section 5 timed 10
 #
 # Could one process get the same gain by loading in parallel, with a loader worker? At an
 # effective batch of 128 that arm had a speed-up of
-# 0.55<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
+# 0.60<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
 # over one process with 1 thread; at 2,048 it was not run, so this lesson cannot say.
 # That is the habit this section shows: predict from timed steps, then time the whole
 # loop and its parts, in rounds, against other ways of using the same machine, and see
@@ -915,9 +928,9 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 896 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 849 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 589 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares. Where the line above says the workers were forked, as
 # here, they share the launcher's copy of PyTorch (on Linux; see the note in section 2),
 # so the three processes together held less than three times one worker's figure. A
@@ -1074,21 +1087,21 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   3.11<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   same epochs of one process with 1 thread (one launch at each batch, of
 #   4<!-- output: effective batch 128, rounds compared --> and
 #   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.53<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed at an effective batch of 128, and at
-#   1.78<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.33<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times at 2,048 (against the plain loop without DDP:
-#   0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+#   0.43<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 #   and
-#   1.68<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->);
+#   1.26<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->);
 #   section 8's verdict lines say which held in every round, and its lines `… the part
-#   where 2 processes saved more` say where the time was won or lost. The two launches
+#   that changed more` say whether the loader or the rest decided. The two launches
 #   also differ in images per epoch, so read the two speed-ups as sizes. Predict from
 #   timed steps, then time the whole loop and its parts, in rounds, before you scale out:
 #   timed steps leave the loading out.
@@ -1352,7 +1365,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.47<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.53<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1372,12 +1385,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 3.11<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.35<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.53<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.42<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.43<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

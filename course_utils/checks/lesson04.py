@@ -791,8 +791,8 @@ def _exercise_2(
 
 EXERCISES = {
     1: Exercise(
-        hint="the loop of section 4 with .to(on) for each batch; synchronize(on) before each "
-        "clock read",
+        hint="section 4's loop, .to(on, non_blocking=True) for each batch; synchronize(on) at "
+        "each clock",
         test=_exercise_1,
     ),
     2: Exercise(
