@@ -39,8 +39,8 @@
 # - hold a whole dataset on the device, and try mixed precision and `torch.compile`.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 126 s with a peak memory of 1142 MB. The course's runner wrote
+# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 113 s with a peak memory of 1169 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -268,20 +268,20 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **138.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **121.3 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, at 64 x 64 far more, relative to the median, than at 2048 x 2048,
 # and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **416 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **364 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **43 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **13 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **62.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **70.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **6.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **20.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. The likeliest reason (this lesson does not time it apart): a 64 x 64
 # product is too little work to keep even a CPU's 2 threads busy, so the fixed cost of
 # starting it weighs more. On a GPU, with thousands of
@@ -580,7 +580,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **11.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **10.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -640,15 +640,6 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 
 # %%
-def how_fast(name: str, seconds: float, baseline_name: str, baseline: float) -> str:
-    """A comparison of two times in words, the right way round whichever is shorter."""
-    if f"{seconds / baseline:.2f}" == "1.00" and f"{baseline / seconds:.2f}" == "1.00":
-        return f"{name} and {baseline_name} took the same time, to 2 decimals of their ratio,"
-    if seconds < baseline:
-        return f"{name} is {baseline / seconds:.2f} times faster than {baseline_name}"
-    return f"{name} takes {seconds / baseline:.2f} times as long as {baseline_name}"
-
-
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 course_times = [epoch["train_seconds"] for epoch in course_history]
 classic_seconds = statistics.median(classic_times)
@@ -664,8 +655,6 @@ classic_total = sum(classic_times)
 course_total = one_off_seconds + sum(course_times)
 classic_accuracy = classic_history[-1]["val_acc"]
 course_accuracy = course_history[-1]["val_acc"]
-# Both are fractions of the same 10,000 images, so the gap is a whole number of images.
-gap_points = abs(course_accuracy - classic_accuracy) * 100
 same_weights = all(
     torch.equal(a, b)
     for a, b in zip(classic_model.parameters(), course_model.parameters(), strict=True)
@@ -686,28 +675,19 @@ print(
 )
 print(f"classic pipeline total seconds, {num_epochs} epochs: {classic_total:.2f}")
 print(f"dataset-on-device total seconds, one-off + {num_epochs} epochs: {course_total:.2f}")
-print(f"classic total / dataset-on-device total: {classic_total / course_total:.2f}")
-print(how_fast("dataset-on-device", course_total, "classic", classic_total), "in total")
 if course_seconds < classic_seconds:
     payback = one_off_seconds / (classic_seconds - course_seconds)
-    print(f"epochs for the one-off cost to be won back: {payback:.2f}")
     # From the epochs' extremes: the largest and the smallest saving they allow.
     soonest = one_off_seconds / (max(classic_times) - min(course_times))
     latest = one_off_seconds / max(min(classic_times) - max(course_times), 1e-9)
-    print(f"epochs for the one-off cost to be won back, soonest from the epochs: {soonest:.2f}")
-    print(f"epochs for the one-off cost to be won back, latest from the epochs: {latest:.2f}")
-if len(classic_times) > 1:
     print(
-        f"classic pipeline, first epoch / second epoch: {classic_times[0] / classic_times[1]:.2f}"
+        f"epochs for the one-off cost to be won back: {payback:.2f} "
+        f"(from the epochs' extremes: {soonest:.2f} to {latest:.2f})"
     )
-# The same question with the real first epochs instead of the medians.
-print(f"after 1 epoch, classic pipeline seconds: {classic_times[0]:.2f}")
-first_epoch_b = one_off_seconds + course_times[0]
-print(f"after 1 epoch, dataset-on-device seconds, one-off included: {first_epoch_b:.2f}")
-print("after 1 epoch, dataset-on-device ahead:", first_epoch_b < classic_times[0])
+else:
+    print("epochs for the one-off cost to be won back: never (no epoch of (b) was faster)")
 print(f"classic pipeline validation accuracy: {classic_accuracy:.4f}")
 print(f"dataset-on-device validation accuracy: {course_accuracy:.4f}")
-print(f"validation accuracy difference (points): {gap_points:.2f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 # Transforming every image once, then one epoch of steps on ready batches: about the
 # work of one classic epoch, which transforms every image and steps on the results.
@@ -771,63 +751,46 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **11.36 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.42 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **27.1 times**<!-- output: pipeline speed-up --> as long
+# **11.70 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.34 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **34.6 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **23.4 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **31.6 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **30.4 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **39.1 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **11.71 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **10.23 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
-# the figure). Counted in,
-# two epochs took
-# **22.71 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# the figure). Counted in, two epochs took
+# **23.40 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **12.55 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
-# pipeline (b): the classic pipeline took
-# **1.81 times**<!-- output: classic total / dataset-on-device total --> as long in
-# total; the line after it says in words which was faster.
-# The one-off cost was won back after
-# **1.07**<!-- output: epochs for the one-off cost to be won back --> epochs (the
-# one-off seconds divided by the seconds saved per epoch, from the medians), and anywhere
-# from
-# **1.03**<!-- output: epochs for the one-off cost to be won back, soonest from the epochs -->
-# to
-# **1.12**<!-- output: epochs for the one-off cost to be won back, latest from the epochs -->
-# epochs from the fastest and slowest epochs of each: a training shorter than that would
-# have been over sooner with the classic pipeline, and every epoch after it saves the
-# whole difference again. With the real first epochs instead
-# of the medians, after one epoch the classic pipeline had taken
-# **11.75 s**<!-- output: after 1 epoch, classic pipeline seconds --> and pipeline (b)
-# **12.18 s**<!-- output: after 1 epoch, dataset-on-device seconds, one-off included -->
-# with its one-off cost; the line `after 1 epoch, dataset-on-device ahead` says
-# whether pipeline (b) had already caught up. That rests on the first epochs alone, and
-# the classic pipeline's first epoch took
-# **1.07 times**<!-- output: classic pipeline, first epoch / second epoch --> its second:
-# where the payback is near a whole epoch, the real epochs can put the break-even on
-# either side of it.
+# **10.90 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# pipeline (b). The one-off cost is won back after
+# **0.90**<!-- output: epochs for the one-off cost to be won back --> epochs: the
+# one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
+# give the range that the fastest and slowest epochs of each allow). A training shorter
+# than that would have been over sooner with the classic pipeline, and every epoch after
+# it saves the whole difference again.
 #
 # The two models trained on the same batches in the same order, and they end with
-# the same weights (the last line checks it): their validation accuracies,
+# the same weights (the line `pipelines (a) and (b) end with the same weights`): their
+# validation accuracies are
 # **95.16%**<!-- output: classic pipeline validation accuracy --> and
-# **95.16%**<!-- output: dataset-on-device validation accuracy -->, differ by
-# **0.00 points**<!-- output: validation accuracy difference (points) -->. The
+# **95.16%**<!-- output: dataset-on-device validation accuracy -->. The
 # pipelines change the speed, not what is learned. So the time the classic pipeline
 # took beyond pipeline (b) went into producing batches (reading each image,
 # transforming it, collating 128 of them), again every epoch: the dataset-on-device
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **12.13 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **10.56 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **11.36 s**<!-- output: classic pipeline seconds per epoch -->, which does both: two
+# **11.70 s**<!-- output: classic pipeline seconds per epoch -->, which does both: two
 # figures from one run each, taken at different moments, so read that difference as a
 # rough check (section 7 shows how far the same epoch can move from one moment to
 # another). On a GPU we expect each pipeline's steps to take less time while the CPU
@@ -939,14 +902,14 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.47 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.40 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.01 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.15 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **470 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **372**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **468 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **2 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **403 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **326**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **350 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **53 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words,
 # counting an epoch as inside when it lies outside the range by less than a tenth of
 # the fastest epoch's time.
@@ -954,8 +917,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # Whether or not it falls inside, a range from two epochs is a thin guide to a later run
 # of the same work. Put in place of pipeline (b)'s median, this epoch changes section 6's
 # speed-up from
-# **27.1 times**<!-- output: pipeline speed-up --> to
-# **24.2 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **34.6 times**<!-- output: pipeline speed-up --> to
+# **29.1 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1267,7 +1230,7 @@ if "compiled" in arms:
 # bfloat16 product would be converted to and from float32, which we expect to make
 # training slower, not faster (not timed here). The `float32` epochs after the first
 # took a median of
-# **1.06 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **0.91 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy.
 # Where the device has bfloat16 units (an NVIDIA GPU from Ampere on, the A100 and RTX 30
@@ -1286,11 +1249,11 @@ if "compiled" in arms:
 # your own machine before keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **24.5 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **18.9 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **28.7 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **22.8 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1304,12 +1267,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **24.5 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **18.9 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1566,16 +1529,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **3.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.77 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.20**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **3.27 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.83 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.15**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
 # epochs of section 8's arms with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **70.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **72.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1586,12 +1549,12 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **65.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **57.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **58.5**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **117.0 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **56.6**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **94.0 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.08**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.26**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
 # **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
@@ -1748,13 +1711,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.635 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.965 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.529 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.775 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **39.70 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.92 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **33.03 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.73 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. Between neighbouring small batches the step times differ
 # little, so the order of two medians says little on its own. Round by round, each
@@ -1762,9 +1725,9 @@ if check_exercise(
 # 8's tie band (two steps within a tenth of each other count as a tie; section 8 also
 # widens the band to the spread it measured, which this count does not), the batch-16
 # step was the shorter in
-# **5**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# **7**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
 # tied in
-# **2**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
+# **0**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
 # longer in
 # **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->. `time_in_rounds` takes its repeats in rounds,
@@ -1832,11 +1795,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **11.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **10.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **12.13 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **11.36 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **10.56 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **11.70 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image, so it costs the same order of time as one (compare the lines above); a
 # classic epoch also collates batches of 128 and runs the training steps.
@@ -1861,7 +1824,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1885,10 +1848,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **24.5 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **18.9 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 10,000 images a training needs before compiling has shortened it

@@ -53,8 +53,8 @@
 # `torch.autocast`, matrix products run in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 455 s with a peak memory of 1419 MB. The course's runner wrote
+# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 389 s with a peak memory of 1429 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -80,6 +80,7 @@ import copy
 import ctypes
 import functools
 import gc
+import inspect
 import math
 import statistics
 import tempfile
@@ -296,7 +297,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 16.2<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 14.6<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -421,9 +422,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 82.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 83.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 3.9 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 3.8 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes would shorten its time on a machine with cores to spare
 # (not measured here). The tensor loader's passes are short enough for one busy moment
@@ -431,9 +432,9 @@ del files_loader, tensor_loader
 # ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 29.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 29.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.56<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.50<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -643,7 +644,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **54.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 1 epoch
-# and 20 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 26 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -847,8 +848,8 @@ print(
 # many parameters and still does worse: 41%<!-- output: MLP validation accuracy (same budget) -->
 # against 55%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 1 epoch. Its training took
-# 5 s<!-- output: MLP training seconds --> against the CNN's
-# 20 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 6 s<!-- output: MLP training seconds --> against the CNN's
+# 26 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1342,10 +1343,19 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # (`whiten`), then three `ConvGroup`s, each numbering its parts 0 to 6 (names further
 # down, such as `groups.0.2.weight`, the scale of the first group's first batch norm, point
 # into this list), then the linear layer `head`. The largest value of each channel,
-# taken between the groups and `head`, is a line of `forward`, so it is not listed.
+# taken between the groups and `head`, has no layer of its own, so it is not listed.
 
 # %%
 print(FastNet())
+
+# %% [markdown]
+# `forward` is short: the batch in the channels-last layout (below), the frozen
+# whitening filters and a GELU, the three groups, then the largest value of each channel
+# over the image (`amax` over its height and width), the linear layer, and a fixed scale
+# on the logits (`output_scale`, a division by 9, shown below):
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(FastNet.forward))
 
 # %% [markdown]
 # **Patch whitening.** A 2 x 2 patch of 3 colours is 12 numbers. Neighbouring pixels
@@ -1562,8 +1572,8 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 # how far apart in that row two neighbours along each dimension (image, channel,
 # row, column) are. By default all of one channel comes before the next, so a
 # pixel's three colours are 1,024 numbers apart. In the channels-last layout the
-# colours of a pixel sit side by side, the layout the CPU's convolution code runs
-# fastest on: it raised `FastNet`'s training throughput, timed on random data, about 1.5
+# colours of a pixel sit side by side, a layout that convolution code is often faster
+# on: it raised `FastNet`'s training throughput, timed on random data, about 1.5
 # times<!-- source: benchmarks/RESULTS.md --> on the benchmark's 2-core Intel Xeon
 # (machine B; not measured on this lesson's CPU or on a GPU). `FastNet` keeps its weights
 # and every input batch this way.
@@ -1738,7 +1748,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.4 minutes<!-- output: strongest network training minutes --> and reached
+# 2.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as the label-smoothing cell led us
 # to expect: it
@@ -2069,7 +2079,7 @@ print(
 # their starts with section 4's optimizer, to see that the losses come out as your
 # histories': the augmented run's first epoch, and on a CPU the plain run's every epoch
 # (on a GPU its first). Another optimizer or momentum would show, and on a CPU so would
-# a last epoch at a tenth of the rate or a second call of `fit` (a fresh optimizer). The next
+# a learning rate changed part way or a second call of `fit` (a fresh optimizer). The next
 # cell plots their training and validation losses, and measures how confident each
 # model is on the validation images it gets wrong.
 
@@ -2384,9 +2394,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.50 s<!-- output: width 2, seconds per epoch --> to
-# 3.53 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.13 s<!-- output: width 2, seconds per epoch --> to
+# 3.09 s<!-- output: width 8, seconds per epoch -->
+# (2.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the
