@@ -736,6 +736,7 @@ def lesson04_train_epoch(
     sync_each_step=False,
     only_on=None,
     blocking=False,
+    sync_on=None,
 ):
     """Exercise 1's train_epoch, or the same with one named mistake.
 
@@ -746,7 +747,7 @@ def lesson04_train_epoch(
 
     def synchronize(on):
         if only_on is None:
-            lesson04.device_module.synchronize(on)
+            lesson04.device_module.synchronize(sync_on or on)
         elif on.type == only_on:
             getattr(torch, only_on).synchronize()
 
@@ -902,6 +903,13 @@ def test_lesson04_exercise1_finds_a_blocking_copy_to_a_cuda_gpu():
     assert "`on` was `torch.device('mps')`" in lesson04._check_train_epoch(blocking, "mps")[-1]
 
 
+def test_lesson04_exercise1_finds_a_synchronize_on_another_device_than_on():
+    # The notebook's global `device` (the CPU here) in place of the function's `on`:
+    # synchronize(cpu) waits for nothing on a GPU machine.
+    fragment = "called `synchronize` with `cpu` while `on` was `torch.device('cuda')`"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(sync_on=torch.device("cpu")))
+
+
 def test_lesson04_exercise1_finds_a_synchronize_inside_the_loop():
     fragment = "called `synchronize` inside the loop (5 times in 6 steps)"
     assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(sync_each_step=True))
@@ -945,11 +953,16 @@ def test_lesson04_the_simulated_gpu_restores_every_synchronize():
     originals = (lesson04.device_module.synchronize, torch.cuda.synchronize, torch.mps.synchronize)
     gpu = lesson04.SimulatedGPU(0.01)
     with lesson04.simulated_synchronize(gpu, function):
-        assert function() == gpu.synchronize
+        assert function() is lesson04.device_module.synchronize  # the learner's name too
         gpu.queue_step()
         start = time.perf_counter()
         torch.cuda.synchronize()
         assert time.perf_counter() - start >= 0.009
+        gpu.queue_step()
+        function()(torch.device("cpu"))  # the CPU's synchronize waits for no GPU
+        assert gpu.elsewhere == ["cpu"] and gpu.busy_until > time.perf_counter()
+        function()("cuda")
+        assert gpu.busy_until <= time.perf_counter()
     assert function() is originals[0]
     assert originals == (
         lesson04.device_module.synchronize,

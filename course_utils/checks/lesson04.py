@@ -66,6 +66,7 @@ class SimulatedGPU:
         self.steps = 0
         self.waits: list[int] = []
         self.host_syncs: list[tuple[int, str]] = []
+        self.elsewhere: list[str] = []  # devices passed to synchronize other than the GPU's
 
     def queue(self, seconds: float) -> None:
         self.busy_until = max(self.busy_until, time.perf_counter()) + seconds
@@ -102,22 +103,32 @@ class SimulatedStep:
 
 
 @contextmanager
-def simulated_synchronize(gpu: SimulatedGPU, function: Any) -> Iterator[None]:
+def simulated_synchronize(
+    gpu: SimulatedGPU, function: Any, gpu_type: str = "cuda"
+) -> Iterator[None]:
     """Make every way of calling ``synchronize`` wait for ``gpu`` while the block runs.
 
-    That is ``course_utils.device.synchronize``, any global name of the learner's
-    ``function`` bound to it (a notebook's ``from course_utils.device import
-    synchronize``), and PyTorch's own ``torch.cuda.synchronize`` and
-    ``torch.mps.synchronize``. All are restored afterwards.
+    That is ``course_utils.device.synchronize`` given a device of ``gpu_type`` (given
+    another device, it waits for nothing, as on a real GPU machine, and ``gpu.elsewhere``
+    records it), any global name of the learner's ``function`` bound to it (a notebook's
+    ``from course_utils.device import synchronize``), and PyTorch's own
+    ``torch.cuda.synchronize`` and ``torch.mps.synchronize``. All are restored afterwards.
     """
     real = device_module.synchronize
     namespace = getattr(function, "__globals__", {})
     names = [name for name, value in namespace.items() if value is real]
     saved = {"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}
+
+    def course_synchronize(device: torch.device | str) -> None:
+        if torch.device(device).type == gpu_type:
+            gpu.synchronize()
+        else:
+            gpu.elsewhere.append(str(device))
+
     try:
         for name in names:
-            namespace[name] = gpu.synchronize
-        device_module.synchronize = gpu.synchronize
+            namespace[name] = course_synchronize
+        device_module.synchronize = course_synchronize
         torch.cuda.synchronize = gpu.synchronize
         torch.mps.synchronize = gpu.synchronize
         yield
@@ -268,6 +279,16 @@ def _check_moves(batches: list, on: torch.device) -> None:
     )
 
 
+def _check_synchronized_on(gpu: SimulatedGPU, name: str, gpu_type: str) -> None:
+    require(
+        not gpu.elsewhere,
+        f"`{name}` called `synchronize` with `{gpu.elsewhere[0] if gpu.elsewhere else ''}` "
+        f"while `on` was `torch.device({gpu_type!r})`: `synchronize` waits only for the "
+        "device it is given, so the GPU's queued steps would still be running when the clock "
+        "is read. Pass the function's own `on`, not a device from outside it.",
+    )
+
+
 def _small_problem() -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
     """A small MLP with dropout, in eval mode, and 6 batches of 8 random examples."""
     generator = torch.Generator().manual_seed(4)
@@ -346,7 +367,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
     )
     _SyncRecorder.gpu = gpu
     try:
-        with simulated_synchronize(gpu, train_epoch):
+        with simulated_synchronize(gpu, train_epoch, gpu_type):
             gpu.queue(EARLIER_SECONDS)  # work queued before the epoch, not part of it
             returned = call_learner_code(
                 train_epoch,
@@ -390,6 +411,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
             "`backward`, `step`, `zero_grad`.",
         )
     _check_moves(learner_batches, on)
+    _check_synchronized_on(gpu, "train_epoch", gpu_type)
     _check_host_syncs(gpu, len(batches))
     inside = [queued for queued in gpu.waits if 0 < queued < len(batches)]
     require(
@@ -568,6 +590,7 @@ def _check_time_step(time_step: Callable[..., Any]) -> tuple[list[str], float]:
             name="time_step",
             advice="It is called as time_step(step, on), with a step that takes no arguments.",
         )
+    _check_synchronized_on(gpu, "time_step", "cuda")
     times = _times(returned, "time_step(step, on)", at_least=MIN_REPEATS)
     median = statistics.median(times)
     step_ms = STEP_SECONDS * 1e3
@@ -658,6 +681,7 @@ def _check_rounds(time_in_rounds: Callable[..., Any]) -> str:
             advice="It is called as time_in_rounds(steps, on, rounds), with steps a dict from "
             "batch size to a step function.",
         )
+    _check_synchronized_on(gpu, "time_in_rounds", "cuda")
     require_keys(returned, BATCH_SIZES, f"time_in_rounds(steps, on, {CHECK_ROUNDS})")
     step_ms = STEP_SECONDS * 1e3
     for size in BATCH_SIZES:
