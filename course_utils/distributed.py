@@ -175,6 +175,9 @@ def process_group(
     The group comes with its device, ``GroupInfo.device``: with NCCL each process takes
     GPU number ``LOCAL_RANK`` (``torch.cuda.set_device``), with gloo the CPU. A script
     moves its model and every batch there, so the same script runs on CPUs and GPUs.
+    On a Mac, with gloo and every process on this machine, the group talks over the
+    loopback (``GLOO_SOCKET_IFNAME=lo0`` while the group lasts), since gloo often finds
+    no address for a Mac's name; an interface the environment already names is kept.
     Raises ``RuntimeError`` when the variables are missing (the script was not launched
     by ``torchrun``), a group already exists, or NCCL is asked for with more processes
     than GPUs. Introduced in lesson 06.
@@ -206,7 +209,23 @@ def process_group(
             )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+    # On a Mac gloo binds to the address of the machine's name, and a ".local" name often
+    # resolves to none (pytorch/pytorch#26049). When every process is on this machine
+    # (torchrun's LOCAL_WORLD_SIZE equals WORLD_SIZE), they can talk over the loopback.
+    loopback = (
+        backend == "gloo"
+        and sys.platform == "darwin"
+        and "GLOO_SOCKET_IFNAME" not in os.environ
+        and os.environ.get("LOCAL_WORLD_SIZE") == os.environ["WORLD_SIZE"]
+    )
+    if loopback:
+        os.environ["GLOO_SOCKET_IFNAME"] = "lo0"
+    try:
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+    except BaseException:
+        if loopback:
+            del os.environ["GLOO_SOCKET_IFNAME"]
+        raise
     try:
         yield GroupInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
         # Leave together: a process that tears down its connections while a partner
@@ -214,6 +233,8 @@ def process_group(
         dist.barrier()
     finally:
         dist.destroy_process_group()
+        if loopback:
+            del os.environ["GLOO_SOCKET_IFNAME"]
         if backend == "gloo":
             # Give gloo's worker threads time to let go of finished work while Python
             # still runs (see GLOO_SETTLE_SECONDS); time.sleep releases the GIL.
@@ -386,9 +407,8 @@ def run_torchrun(
     ``nproc`` larger than the number of GPUs raises ``ValueError`` before anything
     starts. ``cpu_only=True`` hides the GPUs from the processes
     (``CUDA_VISIBLE_DEVICES=""``): they then run on the CPU with gloo, whatever the
-    machine has. On a Mac, where gloo often cannot find an address for the machine's
-    name, the processes talk over the loopback (``GLOO_SOCKET_IFNAME=lo0``) unless the
-    environment already names an interface.
+    machine has. On a Mac the processes talk over the loopback (``GLOO_SOCKET_IFNAME=lo0``,
+    as ``process_group`` also sets) unless the environment already names an interface.
 
     ``fork_workers`` (by default on Linux, see ``FORK_WORKERS``) runs torchrun's launcher
     with the same options, environment variables and rendezvous, but forks the workers from
@@ -411,8 +431,8 @@ def run_torchrun(
     if cpu_only:
         environment["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible: process_group picks gloo
     if sys.platform == "darwin" and "GLOO_SOCKET_IFNAME" not in environment:
-        # gloo binds to the address of the machine's name, and a Mac's ".local" name often
-        # resolves to none; every process of this launch is on this machine: the loopback.
+        # As process_group does (see there), for scripts that set up their group by hand
+        # (lesson 06's collectives.py): every process of this launch is on this machine.
         environment["GLOO_SOCKET_IFNAME"] = "lo0"
     environment.update(env or {})
     # GPUs the workers can see: none where CUDA_VISIBLE_DEVICES is empty (cpu_only, or env).

@@ -3,8 +3,7 @@
 Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
 ``read_comm_cost`` reads them back and ``comm_cost_table`` lays them out. ``compare_arms.py``
 writes ``arms.json``; ``read_arms`` turns it into each arm's figures and ``arms_table``
-lays them out. ``count_rounds`` and ``speed_up_in_words`` say what a set of paired
-rounds shows, with one tie band for the whole lesson (``TIE``).
+lays them out. Lesson 06 reads their rounds with ``course_utils.rounds``.
 """
 
 from __future__ import annotations
@@ -12,24 +11,16 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "TIE",
     "CommCost",
-    "RoundCount",
     "arms_table",
     "comm_cost_table",
-    "count_rounds",
     "read_arms",
     "read_comm_cost",
-    "speed_up_in_words",
 ]
-
-TIE = 0.10
-"""Two times tie when the slower is less than ``1 + TIE`` times the faster."""
 
 _TIMING = re.compile(
     r"\[rank (\d+)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
@@ -38,49 +29,6 @@ _TIMING = re.compile(
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
 _ALONE = re.compile(r"\[rank (\d+)\] all-reduce of [\d,]+ gradients alone, .*?: ([\d.]+) ms")
 _PARTS = ("step", "ddp", "added", "all_reduce")
-
-
-def speed_up_in_words(speed_up: float, tie: float = TIE) -> str:
-    """``"faster"``, ``"slower"`` or ``"a tie (within a tenth)"`` for a speed-up (a time
-    ratio, old over new), counting anything within ``tie`` of 1 as a tie. Lesson 06."""
-    if speed_up > 1 + tie:
-        return "faster"
-    return "slower" if speed_up < 1 / (1 + tie) else "a tie (within a tenth)"
-
-
-@dataclass(frozen=True)
-class RoundCount:
-    """How paired rounds went: their speed-ups, how many were faster, tied and slower,
-    their median, and a verdict that names a winner only when every round agrees."""
-
-    speed_ups: tuple[float, ...]
-    faster: int
-    tied: int
-    slower: int
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.speed_ups)
-
-    @property
-    def verdict(self) -> str:
-        if self.faster == len(self.speed_ups):
-            return "faster in every round"
-        if self.slower == len(self.speed_ups):
-            return "slower in every round"
-        return "no clear winner: the rounds disagree or tie"
-
-
-def count_rounds(speed_ups: Sequence[float], tie: float = TIE) -> RoundCount:
-    """Count paired rounds' speed-ups as faster, tied or slower (``speed_up_in_words``).
-
-    Returns a ``RoundCount``; raises ``ValueError`` for no rounds. Lesson 06.
-    """
-    if not speed_ups:
-        raise ValueError("count_rounds needs at least one round's speed-up")
-    words = [speed_up_in_words(speed_up, tie) for speed_up in speed_ups]
-    faster, slower = words.count("faster"), words.count("slower")
-    return RoundCount(tuple(speed_ups), faster, len(words) - faster - slower, slower)
 
 
 @dataclass(frozen=True)

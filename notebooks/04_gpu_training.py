@@ -93,6 +93,7 @@ from course_utils.data import dataset_to_tensors, mnist
 from course_utils.device import autocast_runs_in, bfloat16_support, synchronize
 from course_utils.models import MLP
 from course_utils.report import record_result
+from course_utils.rounds import count_rounds
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -270,8 +271,7 @@ if device.type == "cpu":
 # On this CPU a 2048 x 2048 product took
 # **105.1 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
-# spread that far, at 64 x 64 far more, relative to the median, than at 2048 x 2048,
-# and the median is the figure
+# spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
 # **315 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
@@ -955,8 +955,13 @@ _ = gc.collect()
 # - `float16` has more digits but a much narrower range: small gradients would
 #   round to zero. A *gradient scaler* (`torch.amp.GradScaler`) multiplies the
 #   loss before `backward` and divides the gradients again before the step.
-#   NVIDIA GPUs have fast float16 units, older generations too (not measured in this
-#   course).
+#   NVIDIA GPUs have fast float16 units from Volta (the V100) and Turing (the T4, the
+#   RTX 20 series) on; most consumer cards before those compute float16 slowly (not
+#   measured in this course).
+# - On NVIDIA GPUs from Ampere on there is a third way: *TF32*, float32's range with fewer
+#   digits, used inside float32 matrix products when you allow it with
+#   `torch.set_float32_matmul_precision("high")`. PyTorch's default keeps full float32, as
+#   this lesson does, so its `float32` arm is the slower, exact baseline.
 #
 # Which devices compute in bfloat16 themselves? `torch.cuda.is_bf16_supported()`
 # answers `True` also on GPUs that only *emulate* it, converting every product to
@@ -1022,7 +1027,11 @@ except TypeError as error:
 # one inside `training_step`, then runs the compiled code.
 #
 # **Three arms, in rounds.** A 1024-1024 MLP gives the processor enough matrix work for
-# precision and compiling to matter. The next cell trains it three ways, each an *arm*:
+# a faster number format to matter. Compiling cannot speed up the matrix products
+# themselves (they already run in a tuned library); it fuses the elementwise work around
+# them, the bias and the ReLU, whose share of a step is smaller the wider the layers, so
+# we expect little from it here; the arm measures it. The next cell trains it three
+# ways, each an *arm*:
 # `float32` (the plain model), `bfloat16 autocast` (the class above, where the device
 # has bfloat16 arithmetic of its own) and `compiled` (the plain model after
 # `model.compile()`). Each comparison changes one thing against `float32`: the precision,
@@ -1133,7 +1142,9 @@ for arm, row in arms.items():
 # epoch over its fastest (the line `float32, slowest / fastest later epoch`) is the *tie
 # band*, 1.1 at least. A round counts as a tie when the slower of the two times is less
 # than the band times the faster, and a verdict names a winner only when every round
-# agrees.
+# agrees. `count_rounds` (from `course_utils.rounds`; lesson 06 reads its rounds with it
+# too) does that counting: it takes each round's *speed-up*, `float32`'s epoch time over
+# the arm's (above 1: the arm was faster), and the tie band as `tie=band - 1`.
 
 # %%
 
@@ -1158,25 +1169,20 @@ _, fastest, slowest = later_epochs(arms["float32"]["seconds"])
 print(f"float32, slowest / fastest later epoch: {slowest / fastest:.2f}")
 band = max(slowest / fastest, 1.1)  # the same work's own spread in this run: the tie band
 print(f"tie band: {band:.2f}")
-verdicts = {}  # arm -> "faster", "slower" or "unclear" against float32
+verdicts = {}  # arm -> its rounds against float32, counted with the tie band
 for arm in arms:
     if arm == "float32":
         continue
     ratios = per_round(arm)
-    faster = sum(ratio < 1 / band for ratio in ratios)
-    slower = sum(ratio > band for ratio in ratios)
     print(f"{arm} / float32 epoch time in each round: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"{arm} / float32 median epoch time: {statistics.median(ratios):.2f}")
+    # count_rounds reads speed-ups (float32's time over the arm's): the ratios turned over.
+    rounds = verdicts[arm] = count_rounds([1 / ratio for ratio in ratios], tie=band - 1)
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
-        f"{faster} / {len(ratios) - faster - slower} / {slower}"
+        f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
     )
-    if faster == len(ratios) or slower == len(ratios):
-        verdicts[arm] = "faster" if faster else "slower"
-        print(f"verdict on {arm}: {verdicts[arm]} than float32 in every round")
-    else:
-        verdicts[arm] = "unclear"
-        print(f"verdict on {arm}: no clear winner against float32: the rounds disagree or tie")
+    print(f"verdict on {arm} against float32: {rounds.verdict}")
 if "bfloat16 autocast" in arms:
     # Both are fractions of the same 10,000 images: the gap is a whole number of images.
     accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
@@ -1200,7 +1206,8 @@ if "compiled" in arms:
     print(f"seconds saved per epoch by compiling, each round: {each}")
     saving = statistics.median(savings) if savings else 0.0
     print(f"seconds saved per epoch by compiling, median: {saving:.2f}")
-    if verdicts["compiled"] == "unclear":
+    compared = verdicts["compiled"]
+    if len(compared.speed_ups) not in (compared.faster, compared.slower):  # rounds disagree
         print(
             "verdict: the rounds gave no clear saving per epoch, so they give no break-even "
             "for the compiling"
@@ -1235,7 +1242,9 @@ if "compiled" in arms:
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy.
 # Where the device has bfloat16 units (an NVIDIA GPU from Ampere on, the A100 and RTX 30
 # generation, an AMD GPU, a CPU
-# with AVX-512 BF16 or AMX) or is an Apple GPU under macOS 14, the cell adds the arm,
+# with AVX-512 BF16 or AMX) or is an Apple GPU under macOS 14 (where MPS computes in
+# bfloat16; whether the chip has units of its own for it or converts depends on the chip,
+# so time it there), the cell adds the arm,
 # and the lines print, as for `compiled`: its epoch time over `float32`'s round by round,
 # the rounds it won, tied and lost, and a verdict in words. Two more lines give the gap
 # in validation accuracy, in points and in images. Both arms start from the same weights
@@ -1369,7 +1378,7 @@ if half_seconds is not None:
 #   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, and not to help tiny models or
 #   starved pipelines: measure it with the cells above on a machine with a GPU.
-# - `pin_memory` has the `DataLoader` put each batch in pinned memory ahead of use, so the
+# - `pin_memory` has the `DataLoader` put each batch in pinned memory as it makes it, so the
 #   copy to a GPU needs no extra staging copy in the loop, and `non_blocking` lets
 #   Python go on while a copy is queued; a generator (`yield`) lets
 #   `DeviceDataLoader` move each batch just in time.
@@ -1509,12 +1518,15 @@ if check_exercise(
             f"2048-2048 MLP on {name}, first / second epoch time: {first_epoch / second_epoch:.2f}"
         )
         # One-off set-up shows as a first epoch longer than the second by more than the
-        # same work varies from epoch to epoch: 10% here.
-        if first_epoch > 1.1 * second_epoch:
+        # same work's epochs varied in section 8: its tie band, `band` (1.1 at least).
+        if first_epoch > band * second_epoch:
             set_up = "the first epoch paid one-off set-up"
         else:
             set_up = "no measurable one-off set-up in the first epoch"
-        print(f"verdict on {name}: {set_up} (measurable: over 10% longer than the second)")
+        print(
+            f"verdict on {name}: {set_up} (measurable: over {band:.2f} times the second, "
+            "section 8's tie band)"
+        )
         print(f"2048-2048 MLP on {name}, ms per step predicted from section 2: {predicted:.1f}")
         print(f"2048-2048 MLP on {name}, predicted from section 2's fastest repeat: {low:.1f}")
         print(f"2048-2048 MLP on {name}, predicted from section 2's slowest repeat: {high:.1f}")
@@ -1564,12 +1576,15 @@ if check_exercise(
 # error bar on the prediction: the ratio says how far the prediction missed, and which
 # way. The prediction counts only the matrix products, as if each ran as fast as a
 # square 2048 x 2048 one. Some of what it leaves out can only add time (the ReLUs, the
-# update); the rest can go either way (the narrower products may run faster or slower
+# update, and the `DataLoader`'s work of picking and stacking each batch, image by image,
+# on the CPU); the rest can go either way (the narrower products may run faster or slower
 # than the square one, and the load on the CPU may have changed since section 2). The
 # ratio says how far all of those together moved this run's step away from the
 # products' prediction; this exercise does not time them apart.
 # Matrix products are the work a GPU shares out among its cores: this is the kind of
-# model where we expect a GPU to pull far ahead.
+# model where we expect a GPU to pull far ahead in the steps. Its epoch still waits for
+# the `DataLoader` on the CPU, so on a fast GPU we expect the loading to take much of the
+# epoch: section 6's pipeline (b) is the way round it.
 
 # %% [markdown]
 # **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
@@ -1661,15 +1676,6 @@ for each in devices:
 if check_exercise(
     2, time_step=time_step, time_in_rounds=time_in_rounds, step_table=step_table, devices=devices
 ):
-
-    def round_counts(first: list[float], second: list[float]) -> tuple[int, int, int]:
-        """Rounds where the first repeat was shorter, tied, longer than the second's: a tie
-        when the longer is less than 1.1 times the shorter."""
-        pairs = list(zip(first, second, strict=True))
-        shorter = sum(a * 1.1 <= b for a, b in pairs)
-        longer = sum(b * 1.1 <= a for a, b in pairs)
-        return shorter, len(pairs) - shorter - longer, longer
-
     for name in step_table[16]:
         for size, timings in step_table.items():
             per_step = statistics.median(timings[name]) * 1e3
@@ -1683,7 +1689,10 @@ if check_exercise(
                 f"{name} microseconds per image, batch {size}: "
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
-        shorter, tied, longer = round_counts(step_table[16][name], step_table[64][name])
+        # Each round's speed-up of batch 16's step over batch 64's (a tie within a tenth).
+        pairs = zip(step_table[16][name], step_table[64][name], strict=True)
+        rounds = count_rounds([sixty_four / sixteen for sixteen, sixty_four in pairs])
+        shorter, tied, longer = rounds.faster, rounds.tied, rounds.slower
         rounds_run = len(step_table[16][name])
         print(f"{name} rounds with batch 16's step shorter than batch 64's: {shorter}")
         print(f"{name} rounds with the two steps tied (within a tenth): {tied}")
@@ -1691,9 +1700,9 @@ if check_exercise(
         print(f"{name} rounds in all: {rounds_run}")
         # The reading the text gives: most rounds one way and none the other.
         if shorter > rounds_run / 2 and longer == 0:
-            verdict = "batch 16's step was the shorter, round after round"
+            verdict = "batch 16's step was the shorter in most rounds and the longer in none"
         elif longer > rounds_run / 2 and shorter == 0:
-            verdict = "batch 64's step was the shorter, round after round"
+            verdict = "batch 64's step was the shorter in most rounds and the longer in none"
         else:
             verdict = "these repeats cannot show which step is the shorter"
         print(f"verdict on {name}, batch 16 against batch 64: {verdict}")
@@ -1721,8 +1730,8 @@ if check_exercise(
 # **34.72 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
 # **1.75 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
-# shares among more images. Between neighbouring small batches the step times differ
-# little, so the order of two medians says little on its own. Round by round, each
+# shares among more images. The order of two medians says little on its own: compare
+# each median with its range, the repeats' spread. Round by round, each
 # repeat at batch 16 against the one at batch 64 taken in the same round, with section
 # 8's tie band (two steps within a tenth of each other count as a tie; section 8 also
 # widens the band to the spread it measured, which this count does not), the batch-16
@@ -1803,8 +1812,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **12.83 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against **12.13 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
-# image by image, so it costs the same order of time as one (compare the lines above); a
-# classic epoch also collates batches of 128 and runs the training steps.
+# image by image (through a `DataLoader` of its own, in batches of 1,000), so the two
+# come out close (compare the lines above). The gain is in the epochs after: a classic
+# epoch pays the transforms again every time, the ready tensors never.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64

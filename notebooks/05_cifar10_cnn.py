@@ -250,7 +250,8 @@ print(
 # lesson 04, decode them **once** into a tensor of bytes, keep that on the device, and
 # normalise and augment whole batches there. `decode_image` from `torchvision.io` reads
 # a PNG or JPEG file straight into a tensor of its 0-255 values as `uint8` (a quarter of
-# the memory of `float32`), with less work per image than opening it with PIL first;
+# the memory of `float32`), without the PIL image that `ImageFolder`'s default loader
+# makes first;
 # an `ImageFolder` given it as its `loader` decodes every image that way.
 #
 # **Three splits.** As in lesson 03, a *validation set* is cut from the training
@@ -804,7 +805,7 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 #
 # Give an MLP (two hidden layers of 512 and 256 units with ReLU, no dropout) the same
 # training as the small CNN: the same data in the same order of batches, the same
-# optimizer, learning rates and epochs. The same epochs, not the same time: the cell
+# optimizer, learning rate and epochs. The same epochs, not the same time: the cell
 # prints each model's training seconds. The settings were chosen for the CNN, not
 # tuned for the MLP, so read the gap as rough.
 #
@@ -1828,8 +1829,8 @@ show_batch(
 # If the views made no difference, each of those would favour either side like a coin
 # toss: it adds +1 or −1 to the gain, in images, each with probability 1/2, so its
 # variance is 1, and the sum over `count` such images has a variance of `count` and a
-# standard deviation of √count. The gain would then swing by about two standard
-# deviations, 2 √count images, either way.
+# standard deviation of √count. A swing of more than two standard deviations, 2 √count
+# images, either way, would then come by chance about once in twenty times.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -2017,8 +2018,9 @@ print(
 # - `ImageFolder` reads one-folder-per-class datasets; decode once into `uint8`
 #   tensors and normalise (and augment) whole batches on the device.
 # - Output size of a convolution or pooling: ⌊(n + 2p − k) / s⌋ + 1.
-# - A small CNN beats a much larger MLP, because convolutions reuse filters across
-#   the image and keep its spatial structure.
+# - In this lesson's runs a small CNN beat a much larger MLP (one run each, with
+#   settings chosen for the CNN); convolutions reuse filters across the image and keep
+#   its spatial structure.
 # - Choices are made on a validation split; the test set scores each final model
 #   once, at the end.
 # - Batch normalisation, residual blocks, augmentation, a one-cycle schedule, weight

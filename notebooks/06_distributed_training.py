@@ -102,15 +102,8 @@ from course_utils.distributed import (
 )
 from course_utils.models import MLP
 from course_utils.report import record_result
-from course_utils.scaling import (
-    RoundCount,
-    arms_table,
-    comm_cost_table,
-    count_rounds,
-    read_arms,
-    read_comm_cost,
-    speed_up_in_words,
-)
+from course_utils.rounds import RoundCount, count_rounds, speed_up_in_words
+from course_utils.scaling import arms_table, comm_cost_table, read_arms, read_comm_cost
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -155,6 +148,8 @@ print(sorted(path.name for path in scripts.glob("*.py")))
 # %%
 gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
 cpu_only = gpus < 2
+# Where the launches run, as the tables below name it: CPUs with gloo, or GPUs with NCCL.
+machine = f"{os.cpu_count()} logical CPUs, gloo" if cpu_only else "2 GPUs, NCCL"  # 2 processes
 if gpus == 1:
     print(
         "One GPU here: two processes need two GPUs (NCCL gives each process its own), "
@@ -177,10 +172,11 @@ else:
 # across all the workers make the **effective batch** (here 2 workers x 64 images =
 # 128). An epoch's time on N workers is made of four parts:
 # 1. the *step without communication*: each worker runs the forward and backward pass
-#    and the update on its share, so the arithmetic per step shrinks N times (at this
-#    model's size much of a step's time is fixed cost that does not shrink; section 5
-#    suggests it: its line `step without communication, 1024 / 64 images` shows how much
-#    longer a step on 16 times the images took);
+#    and the update on its share, so the arithmetic per step shrinks N times (but not
+#    always its time: a step also has a *fixed cost*, the same whatever the batch, such
+#    as launching each operation and updating every weight; section 5 times a step on 64
+#    and on 1,024 images, and the ratio of the two shows how much of the time followed the
+#    images);
 # 2. the *exchange*: before anyone may take a step, the workers must agree on one
 #    gradient, so every step each sends and receives about as many numbers as the model
 #    has parameters, however small its share of the batch;
@@ -202,9 +198,9 @@ print(f"parameters: {num_parameters:,}")
 print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 batches_per_epoch = math.ceil(50_000 / 128)  # the last batch holds the 80 images left over
 print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
-# DDP all-reduces the gradients in buckets, groups of gradients sent in one call (by
-# default 1 MB for the first, 25 MB after): this model's 0.1 MB make one bucket, so one
-# all-reduce per step (section 10 counts them).
+# DDP (section 4) all-reduces the gradients in buckets, groups of gradients sent in one
+# call (by default 1 MB for the first, 25 MB after): this model's 0.1 MB make one bucket,
+# so one all-reduce per step (section 10 counts them).
 print(f"DDP all-reduce calls per epoch (one bucket, one per step): {batches_per_epoch}")
 # Section 4's step by hand all-reduces each parameter tensor on its own.
 print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.parameters()))}")
@@ -277,11 +273,14 @@ print(collectives.output)
 # neither runs ahead to the next step before the other has printed. These two calls are
 # all data parallelism needs: `broadcast` to start every copy of the model from the same
 # weights, `all_reduce` to average the gradients. (This script runs with gloo on the CPU
-# whatever the machine has.)
+# whatever the machine has. On a Mac, `run_torchrun` has gloo talk over the loopback,
+# `GLOO_SOCKET_IFNAME=lo0`, since gloo often finds no address for a Mac's name; typed in a
+# terminal there, start the command with `GLOO_SOCKET_IFNAME=lo0` if gloo cannot connect.)
 #
 # From here on, the scripts join the group with the course's `process_group()`: it
 # reads the same variables, picks gloo or NCCL, sets the device, gives every call a
-# timeout, and leaves the group at the end, even after an error. (With gloo it then
+# timeout (and on a Mac sets the loopback itself), and leaves the group at the end, even
+# after an error. (With gloo it then
 # waits half a second, so that gloo's own threads let go of the last tensors before
 # Python shuts down; a busy machine otherwise sometimes aborts the process at exit.)
 # In this notebook, which `torchrun` did not start, it refuses with a message that
@@ -378,7 +377,9 @@ print(manual.output)
 # whole batch's gradient is the mean of the two, whole = (g0 + g1) / 2, so g0 - whole =
 # (g0 - g1) / 2 = -(g1 - whole), equal in size and opposite in sign. After `all_reduce`
 # and the division, both processes hold the whole batch's gradient, up to float32
-# rounding (the sums are added in another order), and exactly what DDP computed. The
+# rounding (the sums are added in another order), and exactly what DDP computed (DDP
+# divides first and then sums; with 2 processes that gives the same bits, since halving a
+# float32 is exact, while with 3 the two orders could differ in the last digit). The
 # line `initial weights drawn …` shows DDP's first job: each process drew its own initial
 # weights (a seed per rank), and after wrapping the model in DDP the largest gap between
 # the processes' weights is 0.
@@ -416,6 +417,19 @@ print(manual.output)
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
 
+# %% [markdown]
+# Three places carry the method; the rest is printing:
+# - `median_seconds` runs every work once per round, in turn, 20 warm-up rounds and then
+#   120 timed ones. Each timing starts after `dist.barrier()`, so neither process's time
+#   holds a wait for the other, and ends after `synchronize(device)`, so that on a GPU the
+#   queued work is done (lesson 04).
+# - In `time_one_size`, the dictionary of four works: `sgd_step` on the plain model
+#   (`compute`), on the DDP model (`ddp`), `dist.all_reduce` of a zero tensor as long as
+#   all the gradients (`exchange`), and the step on both halves of the images, taken by
+#   rank 0 only (`double`). The two models start from the same weights
+#   (`torch.manual_seed(0)` before each).
+# - The last line times the all-reduce alone, the same call with no step between repeats.
+
 # %%
 comm_cost = run_torchrun(
     scripts / "comm_cost.py",
@@ -437,8 +451,6 @@ print(comm_cost.output)
 
 # %%
 cost = read_comm_cost(comm_cost.output)
-# Where the processes ran: the machine's CPUs with gloo, or one GPU each with NCCL.
-machine = f"{os.cpu_count()} logical CPUs, gloo" if cpu_only else f"{gpus} GPUs, NCCL"
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))
 print()
 ms = cost.median  # batch size -> part -> ms
@@ -450,10 +462,11 @@ print(f"64 images per process, all-reduce alone / step without communication: {a
 beyond = ms[64]["added"] / ms[64]["all_reduce"]
 print(f"64 images per process, DDP's added time / all-reduce between the steps: {beyond:.2f}")
 print(f"step without communication, 1024 / 64 images: {ms[1024]['step'] / ms[64]['step']:.2f}")
+print(f"DDP's added time, 1024 / 64 images: {ms[1024]['added'] / ms[64]['added']:.2f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
-    words = speed_up_in_words(predicted[size])  # within TIE (a tenth) of 1: a tie
+    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
     print(
         f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
         f"(steps only, one run: {words})"
@@ -475,18 +488,28 @@ for size in (64, 1024):
 #   times that step (above 1: sending the gradients took longer than computing them).
 # - **At 1,024 images per process** (16 times the images) the step grew
 #   3.79<!-- output: step without communication, 1024 / 64 images --> times, while the
-#   exchange sends the same 25,450 numbers whatever the batch; DDP added
+#   all-reduce sends the same 25,450 numbers whatever the batch; DDP added
 #   0.74<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. More work per exchange is the first lever of data parallelism.
 #
+# The same payload is not the same time. DDP's added time at 1,024 images per process was
+# 1.71<!-- output: DDP's added time, 1024 / 64 images --> times what it was at 64; compare
+# also the row `all-reduce between the steps` across its two columns, though both send the
+# same numbers. An exchange's time also depends on what runs around it: each process waits
+# inside the all-reduce until its partner gets there, and the partners' steps need not
+# take equally long (compare the two ranks' `step without communication` in the launch's
+# lines). So what stays the same whatever the batch is the payload, not the milliseconds.
+#
 # At 64 images per process, DDP's added time was
 # 0.78<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
-# times the all-reduce between the steps. DDP's added time holds its exchange, its copies
-# of the gradients into and out of its bucket, and each process's wait inside the
-# all-reduce until its partner's numbers arrive. The two rows were timed in separate
-# repeats on a shared machine, so the ratio can fall on either side of 1; this script
-# does not time the parts of DDP's added time apart, which is why the lesson judges DDP
-# by its whole added time per step.
+# times the all-reduce timed between the steps. DDP's added time holds an all-reduce of the
+# same gradients, its copies of the gradients into and out of its bucket, and the waits
+# around them, so one might expect a ratio above 1; the two are timed in the same rounds,
+# yet the ratio can come out on either side of 1. This script does not time the parts of
+# DDP's added time apart, so it cannot say why: the bare all-reduce starts just after a
+# barrier, with both processes arriving together, while DDP's starts when each process's
+# backward pass gets to it. Read both rows as the size of one exchange on this machine, not
+# as parts that add up; that is why the lesson judges DDP by its whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
@@ -495,8 +518,8 @@ for size in (64, 1024):
 # 0.53<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
 # 0.97<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each. The last two lines put each in words, counting a speed-up within a
-# tenth of 1 as a tie (`TIE` in `course_utils.scaling`, the tie band of the whole
+# 1,024, one run each. The last two lines put each in words, counting a speed-up between
+# 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
 # steps (section 1's part 4, the data loading); section 8 times whole epochs.
 #
@@ -673,6 +696,27 @@ print(two_processes.output)
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
 
+# %% [markdown]
+# What to read in it, in `main()`:
+# - **The arms.** Each has its own `DistributedSampler`: the 2-process arm's splits the
+#   images between ranks 0 and 1 (`num_replicas=2`), a 1-process arm's gives all of them to
+#   its one process (`num_replicas=1, rank=0`). The batch is `64 x 2` images for one
+#   process and 64 for each of two, so every arm takes the same effective batch of 128.
+#   Every model starts from `torch.manual_seed(0)`.
+# - **A group inside the group.** `dist.new_group([0])` returns a process group of rank 0
+#   alone. A 1-process arm's DDP gets it as `process_group=`, so its all-reduce involves
+#   rank 0 only and never waits for rank 1. Every rank must call `new_group`, even a rank
+#   that is not in the new group, which is why rank 1 calls it too.
+# - **The rounds.** `turn` rotates the list of arms by one place each round (round 1
+#   starts with the second arm, round 2 with the third, and so on). Between arms, both
+#   ranks meet at `dist.barrier()`; rank 1 has nothing to train in a 1-process arm, so it
+#   goes straight to the next barrier, and `time.process_time()` (the CPU seconds this
+#   process has used, against `time.perf_counter()`'s wall-clock seconds) records how much
+#   CPU that wait took.
+# - **The results.** Rank 1's loader seconds of the 2-process arm reach rank 0 by
+#   `dist.broadcast(other, src=1)`: every rank passes a tensor of the same size, and rank 1's
+#   values overwrite the others'. Rank 0 then writes `arms.json`, which the notebook reads.
+
 # %%
 arm_rounds = full_or_smoke(full=5, smoke=2)  # round 1 is a warm-up
 arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
@@ -699,7 +743,10 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # The launch printed one line per arm and round (`print(arms_128.output)` shows them all);
 # the line above is rank 1's: the seconds it waited at the barrier while rank 0 trained
 # the 1-process arms, and the CPU seconds it used meanwhile. Compare the two to see
-# whether it competed with rank 0 for the CPUs.
+# whether it competed with rank 0 for the CPUs. (Under NCCL the barrier is a small
+# all-reduce on the GPU, and a process waiting for a GPU may keep its CPU busy checking
+# whether the GPU is done; there, the CPU seconds at the barrier say less about
+# competing for the CPUs.)
 #
 # `read_arms` (from `course_utils.scaling`) reads the results file that the script wrote,
 # and `arms_table` lays them out: for each arm the median over the rounds after the
@@ -740,11 +787,13 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
     return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def report_arms(batch: int, per_process: int, figures: dict) -> None:
-    """The arms' table at one effective batch, then what their rounds show."""
+def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> RoundCount:
+    """The arms' table at one effective batch, then what their rounds show; `guess` is
+    section 5's predicted speed-up for the steps. Returns the speed-up of 2 processes
+    over 1 process x 1 thread."""
     name = f"effective batch {batch}"
     arms = [arm for arm in (*ONE_ARMS, TWO_ARM) if arm in figures]  # those this launch ran
-    title = f"{name}: {machine}, seconds per epoch"  # machine: section 5's
+    title = f"{name}: {machine}, seconds per epoch"
     print(arms_table({arm: figures[arm] for arm in arms}, title))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
 
@@ -767,8 +816,8 @@ def report_arms(batch: int, per_process: int, figures: dict) -> None:
         print(f"{what}: {abs(seconds):.2f} {way}")
     # The part whose time changed more, saved or lost: where the two arms differed most.
     print(f"{name}, the part that changed more:", max(saved, key=lambda part: abs(saved[part])))
-    if PLAIN_ARM in figures:  # section 5 timed a step without DDP's wrapper (`predicted`)
-        guess, measured = predicted[per_process], speed_ups(figures, TWO_ARM, PLAIN_ARM).median
+    if PLAIN_ARM in figures:  # section 5's one-process step had no DDP wrapper either
+        measured = speed_ups(figures, TWO_ARM, PLAIN_ARM).median
         print(
             f"{per_process} images per process, predicted for the steps, then measured for "
             f"the epochs over the plain loop: {guess:.2f} ({speed_up_in_words(guess)}), then "
@@ -778,12 +827,13 @@ def report_arms(batch: int, per_process: int, figures: dict) -> None:
         max(figures[arm]["val_acc"] for arm in arms) - min(figures[arm]["val_acc"] for arm in arms)
     )
     print(f"{name}, arms' largest validation accuracy gap (points): {gap:.2f}")
+    return speed_ups(figures, TWO_ARM, ONE_ARMS[0])
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-report_arms(128, 64, arms_figures)
-headline = speed_ups(arms_figures, TWO_ARM, ONE_ARMS[0]).median
-record_result("effective batch 128, 2 processes over 1 process x 1 thread", round(headline, 2))
+headline = report_arms(128, 64, arms_figures, guess=predicted[64])  # section 5's prediction
+headline_name = "effective batch 128, 2 processes over 1 process x 1 thread"
+record_result(headline_name, round(headline.median, 2))
 record_result("1 process, validation accuracy", arms_figures[ONE_ARMS[0]]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
@@ -811,10 +861,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # once (`persistent_workers=True`), so what it costs is mostly per batch: it hands every
 # batch to the training process through shared memory and a queue, a cost that small
 # batches pay often, while the two processes share the machine's CPUs; this lesson does
-# not time those apart. A second thread can only shorten the rest: the loader's
-# indexing and stacking run in one thread. Compare the two arms' loader columns: where
-# the loader slowed down too, something besides splitting the operations was at work,
-# which this lesson does not time. Without DDP's wrapper, the plain loop's speed-up over
+# not time those apart. A second thread splits only the operations of the rest (the
+# loader's indexing and stacking run in one thread); compare the two arms' `rest`
+# columns to see whether it shortened the rest, and their loader columns: where the
+# loader slowed down too, something besides splitting the operations was at work, which
+# this lesson does not time. Without DDP's wrapper, the plain loop's speed-up over
 # the same loop wrapped in a group of one was
 # 1.25<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
 # a group of one has nothing to exchange, but DDP still copies the gradients into its
@@ -827,7 +878,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 0.51<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
 # s in the rest (each line ends with which). Each process loads half the images, in batches of 64
 # against one process's 128: if loading cost the same per image and the processes did not
-# slow each other down, each would load in half the time. The rest holds each step's
+# slow each other down, each would load in half the time (compare the two arms' loader
+# columns to see how close they came). The rest holds each step's
 # all-reduce. Section 5 predicted the steps' speed-up; the prediction line sets it beside
 # the epochs' speed-up over the plain loop (section 5's one-process step had no DDP
 # wrapper either), both in words. The two were timed differently: section 5 timed each
@@ -863,7 +915,8 @@ print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
 big_figures = read_arms(work_folder / "arms_big")
-report_arms(2 * big_batch, 1024, big_figures)  # smoke mode: section 5 timed 1024
+# Section 5 predicted for 1024 images per process (in smoke mode too).
+report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])
 
 # %% [markdown]
 # The step timing predicted
@@ -884,9 +937,10 @@ report_arms(2 * big_batch, 1024, big_figures)  # smoke mode: section 5 timed 102
 # range column shows how far single epochs moved). Where the loader saved the more, most
 # of the gain came from splitting the loading between the processes rather than the
 # steps: section 5 did not time the loader, so timed steps alone could not foresee it.
-# Compare the loader column with the even split: a loader more than twice as fast with
-# 2 processes (each loads half the images, in half-size batches) is more than the split
-# explains, and this lesson does not time why. That
+# Compare the loader columns with the even split, here and at 128: a loader more than
+# twice as fast with 2 processes (each loads half the images, in half-size batches) is
+# more than the split explains, less than twice as fast is less, and each median rests on
+# 4 rounds; this lesson does not time why. That
 # loader fetches the images one by one from a dataset and stacks them; we expect a single
 # process that slices whole batches out of one tensor, as lesson 04's `DeviceTensorLoader`
 # does, to cut most of that time without

@@ -947,6 +947,34 @@ def test_lesson04_exercise1_finds_epoch_times_that_are_not_the_big_models():
     assert_wrong(lesson04, 1, "Store seconds (not milliseconds) of one epoch", **in_ms)
 
 
+def test_lesson04_exercise1_counts_the_loaders_own_time_in_an_epoch():
+    # On a fast GPU an epoch of exercise_loader() can be mostly its loading on the CPU
+    # (indexing, stacking and pinning image by image): the check's estimate includes it.
+    answer = lesson04_exercise1()
+    steps_only = lesson04._check_provenance(
+        answer["big_model"], answer["big_model_seconds"], ["cpu"], answer["loader"]
+    )
+    estimate = float(re.search(r"against about ([\d.]+) s", steps_only[0]).group(1))
+
+    class SlowLoader:  # the same batches, each taking a while to load
+        def __init__(self, loader, pause):
+            self.loader, self.pause = loader, pause
+
+        def __len__(self):
+            return len(self.loader)
+
+        def __iter__(self):
+            for batch in self.loader:
+                time.sleep(self.pause)
+                yield batch
+
+    pause = 12 * estimate / len(answer["loader"])  # loading: 12 times the steps' time
+    slow = SlowLoader(answer["loader"], pause)
+    loaded = [seconds + 12 * estimate for seconds in answer["big_model_seconds"]["cpu"]]
+    found = lesson04._check_provenance(answer["big_model"], {"cpu": loaded}, ["cpu"], slow)
+    assert "one pass over `loader`" in found[0]
+
+
 def test_lesson04_the_simulated_gpu_restores_every_synchronize():
     namespace = {"synchronize": lesson04.device_module.synchronize}
     function = eval("lambda: synchronize", namespace)  # a learner's function in its notebook
@@ -1321,7 +1349,20 @@ def test_lesson05_exercise1():
     short = {"augmented": tiny_run(losses(1.2, 3)), "plain": tiny_run(losses(0.26, 3))}
     assert_wrong(lesson05, 1, "has 3 epochs", **overfit_answer(short, 15))
     still_falling = {**full, "plain": tiny_run(losses(0.26, 15, rising=False))}
-    assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(still_falling, 15))
+    assert_wrong(lesson05, 1, "trained some other way", **overfit_answer(still_falling, 15))
+
+
+def test_lesson05_exercise1_reports_a_small_rise_that_the_whole_replay_matches():
+    # On a CPU the replay trains the whole plain run again: a run below the bar that it
+    # matches followed the recipe (another copy of the data, other arithmetic).
+    runs = {"augmented": tiny_run(losses(1.2, 15)), "plain": tiny_run(losses(0.26, 15))}
+    bump = losses(0.26, 15, rising=False)
+    bump[-1]["val_loss"] = min(epoch["val_loss"] for epoch in bump) + 0.04
+    answer = overfit_answer(plain_replayable({**runs, "plain": tiny_run(bump)}), 15)
+    result = run(lesson05, 1, **answer)
+    assert result.status == "passed", str(result)
+    note = "not shown by this run: the plain run's validation loss ended only 0.0"
+    assert note in result.details[-1], result.details
 
 
 @pytest.mark.parametrize(
@@ -1391,7 +1432,11 @@ def test_lesson05_exercise1_wants_a_clear_rise_and_a_wider_gap_for_the_plain_run
     bump = losses(0.26, 15, rising=False)
     bump[-1]["val_loss"] = min(epoch["val_loss"] for epoch in bump) + 0.04
     small_rise = {**full, "plain": tiny_run(bump)}
-    assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(small_rise, 15))
+    assert_wrong(lesson05, 1, "trained some other way", **overfit_answer(small_rise, 15))
+    # Off the CPU the replay covers the first epoch only: there the bar itself fails it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lesson05, "_replays_whole_run", lambda model: False)
+        assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(small_rise, 15))
     # The augmented run ends further above its training loss: a model made confidently
     # wrong (its last layer scaled up) has a far higher validation loss.
     history, model, start = tiny_run(losses(1.2, 15))

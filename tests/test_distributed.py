@@ -492,3 +492,45 @@ def test_run_torchrun_gives_gloo_the_loopback_on_a_mac(
     with pytest.raises(OSError, match="stop here"):
         run_torchrun(script, 2, cpu_only=True, env=env)
     assert started[0].get("GLOO_SOCKET_IFNAME") == expected
+
+
+@pytest.mark.parametrize(
+    "platform, backend, local_world_size, named, expected",
+    [
+        ("darwin", "gloo", "2", None, "lo0"),
+        ("darwin", "gloo", "2", "en0", "en0"),
+        ("darwin", "gloo", "1", None, None),
+        ("darwin", "mpi", "2", None, None),
+        ("linux", "gloo", "2", None, None),
+    ],
+    ids=[
+        "Mac, gloo, one machine: the loopback",
+        "Mac: an interface already named",
+        "Mac, processes on two machines: gloo's own choice",
+        "Mac, another backend: untouched",
+        "Linux: gloo's own choice",
+    ],
+)
+def test_process_group_gives_gloo_the_loopback_on_a_mac(
+    monkeypatch, platform, backend, local_world_size, named, expected
+):
+    # On macOS gloo resolves the machine's name for its address, and ".local" names often
+    # resolve to none (pytorch/pytorch#26049). In process_group, so that a script started
+    # by torchrun in a terminal gets it too, not only those run_torchrun starts.
+    calls = _fake_launch(monkeypatch)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", local_world_size)
+    monkeypatch.setattr(sys, "platform", platform)
+    if named is None:
+        monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    else:
+        monkeypatch.setenv("GLOO_SOCKET_IFNAME", named)
+    seen = []
+    monkeypatch.setattr(
+        dist, "init_process_group", lambda **kw: seen.append(os.environ.get("GLOO_SOCKET_IFNAME"))
+    )
+    with process_group(backend=backend, settle_seconds=0):
+        calls.append(os.environ.get("GLOO_SOCKET_IFNAME"))
+    assert seen == [expected] and calls[0] == expected
+    # Set for the group's life only: afterwards the environment is as it was.
+    assert os.environ.get("GLOO_SOCKET_IFNAME") == named

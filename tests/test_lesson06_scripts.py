@@ -442,3 +442,20 @@ def test_the_fsdp_script_shards_on_a_mesh_of_the_group_device(backend, device, m
         exec(compile(lesson_script("fsdp.py"), "fsdp.py", "exec"), {"__name__": "__main__"})
     assert meshes == [device.type] * len(meshes) and len(meshes) >= 2
     assert shapes == [(2,)]
+
+
+def test_the_fsdp_script_says_what_would_have_run_where_pytorch_lacks_fully_shard(
+    monkeypatch, capsys
+):
+    # PyTorch 2.3 (the course's floor) has neither the public name (2.6 on) nor the
+    # private one (2.4 and 2.5): the script says so and ends without an error.
+    import types
+
+    for name in ("torch.distributed.fsdp", "torch.distributed._composable.fsdp"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(distributed, "process_group", None)  # never reached
+    with pytest.raises(SystemExit) as stopped:
+        exec(compile(lesson_script("fsdp.py"), "fsdp.py", "exec"), {"__name__": "__main__"})
+    assert stopped.value.code == 0
+    assert "fully_shard (FSDP2) needs PyTorch 2.4 or later" in capsys.readouterr().out

@@ -2,15 +2,7 @@ import json
 
 import pytest
 
-from course_utils.scaling import (
-    TIE,
-    arms_table,
-    comm_cost_table,
-    count_rounds,
-    read_arms,
-    read_comm_cost,
-    speed_up_in_words,
-)
+from course_utils.scaling import arms_table, comm_cost_table, read_arms, read_comm_cost
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
 COMM_COST_OUTPUT = """\
@@ -28,35 +20,6 @@ batch 1024 per process: rank 0 alone (the others waiting at a barrier), step on 
 [rank 1] all-reduce of 25,450 gradients alone, no step between the repeats: 1.828 ms
 [rank 0] all-reduce of 25,450 gradients alone, no step between the repeats: 2.050 ms
 """
-
-
-@pytest.mark.parametrize(
-    "speed_up, words",
-    [
-        (1.5, "faster"),
-        (1 + TIE + 0.001, "faster"),
-        (1 + TIE - 0.001, "a tie (within a tenth)"),
-        (1.0, "a tie (within a tenth)"),
-        (1 / (1 + TIE) + 0.001, "a tie (within a tenth)"),
-        (1 / (1 + TIE) - 0.001, "slower"),
-        (0.5, "slower"),
-    ],
-)
-def test_a_speed_up_within_a_tenth_of_1_is_a_tie(speed_up, words):
-    assert speed_up_in_words(speed_up) == words
-
-
-def test_counting_rounds_names_a_winner_only_when_every_round_agrees():
-    every = count_rounds([1.5, 1.3, 1.2])
-    assert (every.faster, every.tied, every.slower) == (3, 0, 0)
-    assert every.verdict == "faster in every round" and every.median == 1.3
-    assert count_rounds([0.5, 0.6]).verdict == "slower in every round"
-    mixed = count_rounds([1.5, 1.0, 0.5])
-    assert (mixed.faster, mixed.tied, mixed.slower) == (1, 1, 1)
-    assert mixed.verdict == "no clear winner: the rounds disagree or tie"
-    assert count_rounds([1.5, 1.05]).verdict.startswith("no clear winner")  # one round ties
-    with pytest.raises(ValueError, match="at least one round"):
-        count_rounds([])
 
 
 def test_the_timing_lines_are_read_back_per_rank_and_as_the_median_of_the_ranks():

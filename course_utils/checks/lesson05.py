@@ -51,7 +51,10 @@ SAME_LOSS = 0.005
 # rise. The lesson's full-size run rose 0.59 on one 2-core CPU and 0.295 on another (the
 # same code and seeds: other arithmetic, another path), so the bar is half the smaller.
 # The replay of the plain run already checks the recipe; this bar only has to catch a
-# run that shows no overfitting at all, such as a bump of noise at the last epoch.
+# run that shows no overfitting at all, such as a bump of noise at the last epoch. Where
+# the replay covers the whole run (a CPU), a run below the bar that the replay matches
+# followed the recipe (other data, such as the PNG copy, or other arithmetic): the check
+# reports it instead of failing it.
 CLEAR_RISE = 0.15
 # Exercise 1 uses section 4's training: batches of 64, SGD with momentum at 0.02.
 OVERFIT_BATCH_SIZE = 64
@@ -339,6 +342,12 @@ def _replay(
     return said
 
 
+def _replays_whole_run(model: nn.Module) -> bool:
+    """Whether ``_replay(..., whole_run=True)`` trains a run on ``model``'s device again in
+    full: on a CPU; off it, the first epoch only."""
+    return next(model.parameters()).device.type == "cpu"
+
+
 def _exercise_1(
     overfit_histories: Any,
     overfit_models: Any,
@@ -457,6 +466,7 @@ def _exercise_1(
         "each history's last epoch is its model's score on the validation set",
         "the runs' training losses differ",
     ]
+    small_rise = False  # the plain run's rise under CLEAR_RISE, with a whole replay to come
     if overfit_epochs >= SHOWS_OVERFITTING:
         if plain[-1]["train_loss"] >= augmented[-1]["train_loss"]:
             raise Wrong(
@@ -467,7 +477,8 @@ def _exercise_1(
         checked.append("the plain run ends with the lower training loss: it memorised")
         plain_val = [epoch["val_loss"] for epoch in plain]
         rise = plain_val[-1] - min(plain_val)
-        if rise < CLEAR_RISE:
+        small_rise = rise < CLEAR_RISE
+        if small_rise and not _replays_whole_run(overfit_models["plain"]):
             raise Wrong(
                 f"The 'plain' run's last validation loss is only {rise:.3f} above its lowest "
                 f"(less than {CLEAR_RISE}), so it shows no clear overfitting yet. Did it train "
@@ -486,10 +497,11 @@ def _exercise_1(
                 "set the most. Did both runs train on the same `overfit_size` images, with "
                 "`normalise` for the plain run?"
             )
-        checked.append(
-            f"the plain run's validation loss ended {rise:.2f} above its lowest point: it "
-            "overfitted"
-        )
+        if not small_rise:
+            checked.append(
+                f"the plain run's validation loss ended {rise:.2f} above its lowest point: it "
+                "overfitted"
+            )
         checked.append(
             "the plain run's validation loss ended further above its training loss than the "
             "augmented run's"
@@ -535,6 +547,13 @@ def _exercise_1(
         gpu_tolerance=REPLAY_SAME_SMALL_CNN_ON_A_GPU,
     )
     checked.append(f"the augmented run, {replayed}")
+    if small_rise:  # the replays above passed: the recipe was followed
+        checked.append(
+            f"not shown by this run: the plain run's validation loss ended only {rise:.3f} above "
+            f"its lowest, under the check's bar for a clear rise ({CLEAR_RISE}); the replay "
+            "matched your whole run, so you followed the recipe, and this machine's arithmetic "
+            "or this copy of the data gave a run that overfits less than the lesson's"
+        )
     return checked
 
 

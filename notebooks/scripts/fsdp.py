@@ -5,13 +5,28 @@ a layer's full weights are gathered only while it computes.
 Run: torchrun --standalone --nproc_per_node=2 fsdp.py
 """
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import fully_shard
 
 from course_utils.distributed import process_group, rank_print
 from course_utils.models import MLP
+
+try:
+    from torch.distributed.fsdp import fully_shard  # public from PyTorch 2.6
+except ImportError:
+    try:  # PyTorch 2.4 and 2.5 kept it under a private name
+        from torch.distributed._composable.fsdp import fully_shard
+    except ImportError:  # older: say what would have run, and stop without an error
+        if os.environ.get("RANK", "0") == "0":
+            print(
+                f"fully_shard (FSDP2) needs PyTorch 2.4 or later, and this is "
+                f"{torch.__version__}: not run. Each process would have held half of the "
+                "parameters of lesson 03's MLP, and gradients for that half only."
+            )
+        raise SystemExit(0) from None
 
 with process_group(timeout=60) as group:
     device = group.device

@@ -1,0 +1,65 @@
+"""Comparing two ways of doing the same work, round by round, with a tie band.
+
+A machine runs the same work faster at some moments than at others, so lessons 04 and 06
+time the ways they compare in rounds, one of each per round, and read each round's
+*speed-up* (the other way's time over this one's). ``count_rounds`` counts the rounds as
+faster, tied or slower and names a winner only when every round agrees;
+``speed_up_in_words`` says one speed-up in words. Introduced in lesson 04.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["TIE", "RoundCount", "count_rounds", "speed_up_in_words"]
+
+TIE = 0.10
+"""Two times tie when the slower is less than ``1 + TIE`` times the faster."""
+
+
+def speed_up_in_words(speed_up: float, tie: float = TIE) -> str:
+    """``"faster"``, ``"slower"`` or ``"a tie (within 10%)"`` (``tie`` as a percentage) for
+    a speed-up, a time ratio old over new: above ``1 + tie`` is faster, below
+    ``1 / (1 + tie)`` slower, anything between a tie. Introduced in lesson 04."""
+    if tie < 0:
+        raise ValueError(f"tie must be 0 or more, got {tie!r}")
+    if speed_up > 1 + tie:
+        return "faster"
+    return "slower" if speed_up < 1 / (1 + tie) else f"a tie (within {tie:.0%})"
+
+
+@dataclass(frozen=True)
+class RoundCount:
+    """How paired rounds went: their speed-ups, how many were faster, tied and slower,
+    their median, and a verdict that names a winner only when every round agrees."""
+
+    speed_ups: tuple[float, ...]
+    faster: int
+    tied: int
+    slower: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.speed_ups)
+
+    @property
+    def verdict(self) -> str:
+        if self.faster == len(self.speed_ups):
+            return "faster in every round"
+        if self.slower == len(self.speed_ups):
+            return "slower in every round"
+        return "no clear winner: the rounds disagree or tie"
+
+
+def count_rounds(speed_ups: Sequence[float], tie: float = TIE) -> RoundCount:
+    """Count paired rounds' speed-ups as faster, tied or slower (``speed_up_in_words``).
+
+    Returns a ``RoundCount``; raises ``ValueError`` for no rounds. Introduced in lesson 04.
+    """
+    if not speed_ups:
+        raise ValueError("count_rounds needs at least one round's speed-up")
+    words = [speed_up_in_words(speed_up, tie) for speed_up in speed_ups]
+    faster, slower = words.count("faster"), words.count("slower")
+    return RoundCount(tuple(speed_ups), faster, len(words) - faster - slower, slower)

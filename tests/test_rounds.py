@@ -1,0 +1,43 @@
+import pytest
+
+from course_utils.rounds import TIE, count_rounds, speed_up_in_words
+
+
+@pytest.mark.parametrize(
+    "speed_up, words",
+    [
+        (1.5, "faster"),
+        (1 + TIE + 0.001, "faster"),
+        (1 + TIE - 0.001, "a tie (within 10%)"),
+        (1.0, "a tie (within 10%)"),
+        (1 / (1 + TIE) + 0.001, "a tie (within 10%)"),
+        (1 / (1 + TIE) - 0.001, "slower"),
+        (0.5, "slower"),
+    ],
+)
+def test_a_speed_up_within_a_tenth_of_1_is_a_tie(speed_up, words):
+    assert speed_up_in_words(speed_up) == words
+
+
+def test_counting_rounds_names_a_winner_only_when_every_round_agrees():
+    every = count_rounds([1.5, 1.3, 1.2])
+    assert (every.faster, every.tied, every.slower) == (3, 0, 0)
+    assert every.verdict == "faster in every round" and every.median == 1.3
+    assert count_rounds([0.5, 0.6]).verdict == "slower in every round"
+    mixed = count_rounds([1.5, 1.0, 0.5])
+    assert (mixed.faster, mixed.tied, mixed.slower) == (1, 1, 1)
+    assert mixed.verdict == "no clear winner: the rounds disagree or tie"
+    assert count_rounds([1.5, 1.05]).verdict.startswith("no clear winner")  # one round ties
+    with pytest.raises(ValueError, match="at least one round"):
+        count_rounds([])
+
+
+def test_a_wider_tie_band_counts_more_rounds_as_ties():
+    # Lesson 04 widens the band to the spread of the same work's own epochs.
+    rounds = [1.2, 1.3, 0.8]
+    assert (count_rounds(rounds).faster, count_rounds(rounds).slower) == (2, 1)
+    wide = count_rounds(rounds, tie=0.35)
+    assert (wide.faster, wide.tied, wide.slower) == (0, 3, 0)
+    assert speed_up_in_words(1.3, tie=0.35) == "a tie (within 35%)"
+    with pytest.raises(ValueError, match="tie must be 0 or more"):
+        speed_up_in_words(1.0, tie=-0.1)
