@@ -1418,14 +1418,18 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 #
 # **Exercise 1: your own timed epoch, and a bigger model on each device.** Write
 # `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop, with each
-# batch moved to the device `on` with `non_blocking=True` (the model is already there),
-# that returns the epoch's time in seconds, read after `synchronize(on)` has waited for
-# the queued steps. On a CUDA GPU, `exercise_loader()` hands out pinned batches, as
-# section 4's loader did: a copy from pinned memory with `non_blocking=True` is queued
-# and Python goes on, while a plain `.to(on)` waits for the GPU to finish the step
-# before it, at every step. Like section 4's loop, it must not copy the loss to the CPU
-# inside the loop (`loss.item()`, `float(loss)`, `print(loss)`) or call `synchronize`
-# there: on a GPU each makes Python wait for the step. Then, on every device in
+# batch moved to the device `on` (the model is already there), that returns the epoch's
+# time in seconds, read after `synchronize(on)` has waited for the queued steps. On a
+# CUDA GPU, `exercise_loader()` hands out pinned batches, as section 4's loader did: a
+# copy from pinned memory with `non_blocking=True` is queued and Python goes on, while a
+# plain `.to(on)` waits for the GPU to finish the step before it, at every step. Ask for
+# `non_blocking=True` on a CUDA GPU only (`non_blocking=on.type == "cuda"`): on an Apple
+# GPU the batches are not pinned, and there a non-blocking copy from ordinary memory can
+# read a batch after Python has freed it and give the GPU wrong numbers without an error
+# (a known PyTorch bug, pytorch/pytorch#139550). Like section 4's loop, it must not
+# copy the loss to the CPU inside the loop (`loss.item()`, `float(loss)`,
+# `print(loss)`) or call `synchronize` there: on a GPU each makes Python wait for the
+# step. Then, on every device in
 # `devices`, build an MLP with hidden layers [2048, 2048] (seeded with
 # `seed_everything(0)`, moved to the device before its SGD optimizer with learning rate
 # 0.05 is built) and train it for two epochs with `train_epoch` on the batches of
@@ -1456,15 +1460,17 @@ print(f"exercise_loader(): {len(exercise_loader())} batches of up to 256, pinned
 
 # %%
 ### BEGIN SOLUTION
-# Hint: section 4's loop, .to(on, non_blocking=True) for each batch; synchronize(on) at each clock
+# Hint: section 4's loop; .to(on, non_blocking=on.type == 'cuda'); synchronize(on) at each clock
 def train_epoch(model, loader, optimizer, on: torch.device) -> float:
     """Train model (already on `on`) for one epoch of loader's batches; return its seconds."""
     model.train()
     synchronize(on)  # nothing queued before may run into the clock
     start = time.perf_counter()
     for images, labels in loader:
-        # non_blocking: from pinned memory the copy is queued (a CUDA GPU); elsewhere a no-op
-        images, labels = images.to(on, non_blocking=True), labels.to(on, non_blocking=True)
+        # non_blocking on a CUDA GPU only: from its pinned batches the copy is queued. On an
+        # Apple GPU the batches are not pinned, and a non-blocking copy is not safe there.
+        queue = on.type == "cuda"
+        images, labels = images.to(on, non_blocking=queue), labels.to(on, non_blocking=queue)
         batch_loss = F.cross_entropy(model(images), labels)
         batch_loss.backward()
         optimizer.step()

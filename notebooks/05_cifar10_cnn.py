@@ -77,9 +77,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import copy
-import ctypes
 import functools
-import gc
 import inspect
 import math
 import statistics
@@ -117,6 +115,7 @@ from course_utils.fastnet import (
     identity_conv,
     shift_only_batch_norm,
 )
+from course_utils.memory import release_memory
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
 from course_utils.plotting import (
@@ -136,21 +135,26 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 
 # %% [markdown]
 # **Settings.** Smoke mode (the quick run the test suite uses) trains on 1,000
-# images for one epoch. The strongest network is the expensive part. On a CUDA GPU
-# (Colab's, say) the lesson trains the ResNet-9 of section 6 at full size (64 channels
-# wide, 8 epochs). On a CPU, and on a Mac's GPU (MPS: the lesson's GPU branch, with
-# its bfloat16 and memory layout, was written for CUDA), it trains `FastNet` instead, a
-# network and recipe built for a few minutes on a CPU (section 7), for 2 epochs, so that the whole
-# notebook finishes within ten minutes on the slowest 2-core CPU the course was run
-# on. The GPU branch has not been run for these outputs: no GPU time or accuracy is
-# quoted, and on a GPU (Colab's, say) your figures will differ from every one printed
-# here. On every device,
-# section 6 trains small ResNet-9 networks (width 8) on a sample of `sample_size` images,
-# and exercise 2 trains widths up to `resnet_width` on the same sample. The text says
-# which figures came from which budget. Every time and accuracy quoted as measured here
-# comes from the 2-core CPU that made these outputs (an AMD EPYC); figures quoted from
-# the course's benchmark (`benchmarks/RESULTS.md`) come from another 2-core CPU, an Intel
-# Xeon ("machine B" there), and the text says so each time.
+# images for one epoch. At full size the expensive part is the strongest network, and
+# which one trains depends on the device:
+# - On a CUDA GPU (Colab's, say), the ResNet-9 of section 6 at full size: 64 channels
+#   wide, 8 epochs.
+# - On a CPU or a Mac's GPU (MPS), `FastNet` for 2 epochs: a network and recipe that
+#   section 7 builds for a few minutes on a CPU. (The GPU branch's bfloat16 and memory
+#   layout were written for CUDA and have not been tried on MPS.) This keeps the notebook
+#   within the course's ten-minute budget for this lesson on a 2-core CPU.
+# - On every device, section 6 trains small ResNet-9 networks (width 8) on a sample of
+#   `sample_size` images, and exercise 2 trains widths up to `resnet_width` on the same
+#   sample.
+#
+# **Where the figures come from.**
+# - Every time and accuracy the text quotes as measured comes from the run whose outputs
+#   you see: a 2-core CPU (an AMD EPYC), on the copy of CIFAR-10 that section 1 describes.
+# - Figures the text attributes to *the course's benchmark* come from
+#   `benchmarks/RESULTS.md` in the course's repository (a `pip install` of `course_utils`
+#   does not bring it): runs on another 2-core CPU, an Intel Xeon called "machine B" there.
+# - The GPU branch has not been run for these outputs: no GPU time or accuracy is quoted,
+#   and on a GPU your figures will differ from every one printed here.
 
 # %%
 on_gpu = device.type == "cuda"
@@ -812,23 +816,13 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # **Memory between trainings.** When a tensor is freed, its memory goes back to the C
 # library's allocator, which keeps much of it for later use instead of returning it
 # to the system, so the process's memory keeps the high-water marks of earlier cells.
-# `release_memory` frees unreachable Python objects (`gc.collect()`) and, on Linux, asks
-# the allocator to hand what it holds free back (`malloc_trim`). It changes no result
-# and can only lower the memory the process holds; the lesson calls it before its
-# heavier steps (this training, `FastNet`'s, and the test-set predictions).
-
+# `release_memory` (from `course_utils.memory`) frees unreachable Python objects
+# (`gc.collect()`) and, on Linux, asks the allocator to hand what it holds free back
+# (`malloc_trim`). It changes no result and can only lower the memory the process holds;
+# the lesson calls it before its heavier steps (this training, `FastNet`'s, and the
+# test-set predictions).
 
 # %%
-def release_memory() -> None:
-    """Collect unreachable objects; on Linux (glibc), return free heap memory to the system."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # another C library: nothing to hand back
-            pass
-
-
 release_memory()
 seed_everything(0)
 mlp = to_device(MLP(3 * 32 * 32, [512, 256], 10), device)

@@ -412,7 +412,8 @@ print(manual.output)
 # the images. The step alone on 2B images against the DDP step on B per process
 # predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
 # epochs at both sizes, which also hold the data loading. Last, it times the same
-# all-reduce on its own, back to back, with no step between the repeats.
+# all-reduce on its own, with no step between the repeats (each repeat still starts
+# after a barrier).
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -426,8 +427,8 @@ Code(filename=str(scripts / "comm_cost.py"), language="python")
 # - In `time_one_size`, the dictionary of four works: `sgd_step` on the plain model
 #   (`compute`), on the DDP model (`ddp`), `dist.all_reduce` of a zero tensor as long as
 #   all the gradients (`exchange`), and the step on both halves of the images, taken by
-#   rank 0 only (`double`). The two models start from the same weights
-#   (`torch.manual_seed(0)` before each).
+#   rank 0 only (`double`). The two models have the same shape; their weights differ
+#   (the seed is set once, before the first), which does not change what a step costs.
 # - The last line times the all-reduce alone, the same call with no step between repeats.
 
 # %%
@@ -444,8 +445,8 @@ print(comm_cost.output)
 # `read_comm_cost` (from `course_utils.scaling`) reads the timings back from the lines
 # above, and `comm_cost_table` lays them out: for each part, the median over the 2 ranks
 # of their medians (with 2 ranks, their mean), except the row `1 process, step on the 2B
-# images`, which rank 0 timed alone. The last row is the all-reduce timed back to back,
-# with no steps around it: one figure, since it sends the same *payload* (the numbers
+# images`, which rank 0 timed alone. The last row is the all-reduce timed alone, with no
+# steps between its repeats: one figure, since it sends the same *payload* (the numbers
 # one all-reduce sends: here the 25,450 gradients) whatever the batch. The lines under
 # the table are the ratios the text below reads.
 
@@ -457,12 +458,11 @@ ms = cost.median  # batch size -> part -> ms
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
+# The same all-reduce, timed two ways, against the step it would serve.
 alone_ratio = cost.alone / ms[64]["step"]
-longer = "longer" if alone_ratio > 1 else "not longer"
-print(
-    f"64 images per process, all-reduce alone / step without communication: {alone_ratio:.2f} "
-    f"(sending the gradients took {longer} than computing them)"
-)
+print(f"64 images per process, all-reduce alone / step without communication: {alone_ratio:.2f}")
+between_ratio = ms[64]["all_reduce"] / ms[64]["step"]
+print(f"64 images per process, all-reduce between the steps / step: {between_ratio:.2f}")
 beyond = ms[64]["added"] / ms[64]["all_reduce"]
 print(f"64 images per process, DDP's added time / all-reduce between the steps: {beyond:.2f}")
 print(f"step without communication, 1024 / 64 images: {ms[1024]['step'] / ms[64]['step']:.2f}")
@@ -486,11 +486,14 @@ for size in (64, 1024):
 #
 # - **At 64 images per process** DDP added
 #   2.06<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the time of the step it serves, and the all-reduce of the 25,450 gradients on its
-#   own, back to back, took
+#   times the time of the step it serves. The all-reduce of the 25,450 gradients took
 #   2.77<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times that step (the line ends by saying which took longer, sending the gradients or
-#   computing them).
+#   times that step when timed alone and
+#   0.82<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   times it when timed between the steps (above 1: sending the gradients took longer
+#   than computing them). It is the same call with the same payload, timed in the same
+#   script; when the two ratios fall on either side of 1, this run cannot say which of
+#   sending and computing took longer.
 # - **At 1,024 images per process** (16 times the images) the step grew
 #   4.73<!-- output: step without communication, 1024 / 64 images --> times, while the
 #   all-reduce sends the same 25,450 numbers whatever the batch; DDP added
@@ -503,9 +506,9 @@ for size in (64, 1024):
 # same numbers. An exchange's time also depends on what runs around it: each process waits
 # inside the all-reduce until its partner gets there, and the partners' steps need not
 # take equally long (compare the two ranks' `step without communication` in the launch's
-# lines). The all-reduce timed alone, back to back, with nothing around it, sends the same
-# numbers again: compare its row with the two above it. So what stays the same whatever
-# the batch is the payload, not the milliseconds.
+# lines). The row `all-reduce alone` sends the same numbers once more, with no steps
+# between its repeats: compare it with the row `all-reduce between the steps`. So what
+# stays the same whatever the batch is the payload, not the milliseconds.
 #
 # At 64 images per process, DDP's added time was
 # 2.50<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
@@ -761,7 +764,8 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # `read_arms` (from `course_utils.scaling`) reads the results file that the script wrote,
 # and `arms_table` lays them out: for each arm the median over the rounds after the
 # first, and the range of those rounds. *loader* is the seconds an epoch waited for the
-# loader's next batch (for 2 processes, the mean of the 2 ranks); *the rest* is the steps,
+# loader's next batch (for 2 processes, the mean of the 2 ranks, while the epoch is rank
+# 0's: DDP keeps the ranks in step); *the rest* is the epoch minus the loader: the steps,
 # with moving and normalising each batch and the loop's own Python. So the `loader`
 # column is narrower than section 1's part 4, which also counted the moving, the
 # normalising and the loop's Python. Each column is a median of its own, so the loader and
@@ -1358,8 +1362,9 @@ if check_exercise(3, choose_backend=choose_backend):
 # notebook's own choice is different on purpose (its `cpu_only`): it knows how many GPUs
 # it has, decides before it launches, prints its choice, and with fewer than 2 GPUs
 # hides them and runs every launch on the CPU, 1-process ones too, so that the arms it
-# compares share a device. The NCCL branch did not run on this machine: it has no CUDA
-# GPU. Two more mistakes the check catches give no warning on a machine with one GPU,
+# compares share a device. No NCCL group was set up on this machine, which has no CUDA
+# GPU: the lines above are the function's choices, not launches. Two more mistakes the
+# check catches give no warning on a machine with one GPU,
 # where both look right: plain `"cuda"` puts every process on GPU 0 (on a machine with
 # several GPUs the others stay idle, and NCCL refuses two processes on one GPU), and
 # choosing per process (NCCL where there is a GPU, gloo where not) builds a group whose

@@ -737,6 +737,7 @@ def lesson04_train_epoch(
     only_on=None,
     blocking=False,
     sync_on=None,
+    always_non_blocking=False,
 ):
     """Exercise 1's train_epoch, or the same with one named mistake.
 
@@ -758,8 +759,10 @@ def lesson04_train_epoch(
     losses = []
     for _ in range(epochs):
         for images, labels in loader:
-            images = images.to(on, non_blocking=not blocking) if move_images else images
-            labels = labels.to(device=on, non_blocking=True) if move_labels else labels
+            # non_blocking on a CUDA GPU only (or everywhere: the mistake on a Mac)
+            queue = on.type == "cuda" or always_non_blocking
+            images = images.to(on, non_blocking=queue and not blocking) if move_images else images
+            labels = labels.to(device=on, non_blocking=queue) if move_labels else labels
             loss = F.cross_entropy(model(images), labels)
             loss.backward()
             optimizer.step()
@@ -901,6 +904,16 @@ def test_lesson04_exercise1_finds_a_blocking_copy_to_a_cuda_gpu():
     # On an Apple GPU the check asks for no pinned copies.
     blocking = lesson04_exercise1(blocking=True)["train_epoch"]
     assert "`on` was `torch.device('mps')`" in lesson04._check_train_epoch(blocking, "mps")[-1]
+
+
+def test_lesson04_exercise1_finds_a_non_blocking_copy_to_an_apple_gpu():
+    # Unpinned batches copied to MPS with non_blocking=True can be read after they are freed
+    # (pytorch/pytorch#139550, #189690): on a Mac the check wants plain copies.
+    queued = lesson04_exercise1(always_non_blocking=True)["train_epoch"]
+    with pytest.raises(Wrong, match="moved 12 of its 12 batch tensors to `on` with"):
+        lesson04._check_train_epoch(queued, "mps")
+    # The same function is right on a CUDA GPU.
+    assert lesson04._check_train_epoch(queued, "cuda")
 
 
 def test_lesson04_exercise1_finds_a_synchronize_on_another_device_than_on():

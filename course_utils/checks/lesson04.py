@@ -277,6 +277,15 @@ def _check_moves(batches: list, on: torch.device) -> None:
         "`images.to(on, non_blocking=True)` (and the same for the labels): from the pinned "
         "batches of `exercise_loader()` the copy is queued and Python goes on (section 3).",
     )
+    queued = len(moves) - blocking
+    require(
+        on.type != "mps" or queued == 0,
+        f"`train_epoch` moved {queued} of its {len(moves)} batch tensors to `on` with "
+        "`non_blocking=True` while `on` was an Apple GPU (MPS). There the batches are not "
+        "pinned, and a non-blocking copy from ordinary memory can read a batch after Python "
+        "has freed it, silently giving the GPU wrong numbers (pytorch/pytorch#139550, "
+        '#189690). Ask for it on a CUDA GPU only: `non_blocking=on.type == "cuda"`.',
+    )
 
 
 def _check_synchronized_on(gpu: SimulatedGPU, name: str, gpu_type: str) -> None:
@@ -446,7 +455,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
     return [
         f"on the check's own small problem ({len(batches)} batches of random images), "
         "`train_epoch` makes one optimizer step per batch, moves each batch's images and "
-        "labels to `on` (with `non_blocking=True` for a CUDA GPU), and ends with the "
+        "labels to `on` (with `non_blocking=True` for a CUDA GPU only), and ends with the "
         "weights of the lesson's loop (train mode, "
         "zero_grad after each step)",
         f"it copied the loss to the CPU at most once ({len(gpu.host_syncs)} "
@@ -820,7 +829,7 @@ def _exercise_2(
 
 EXERCISES = {
     1: Exercise(
-        hint="section 4's loop, .to(on, non_blocking=True) for each batch; synchronize(on) at "
+        hint="section 4's loop; .to(on, non_blocking=on.type == 'cuda'); synchronize(on) at "
         "each clock",
         test=_exercise_1,
     ),
