@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 458 s with a peak memory of 1452 MB. The course's runner wrote
+# > whole lesson ran in 500 s with a peak memory of 1425 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -302,7 +302,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 16.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 10.8<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -427,9 +427,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 102.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 113.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 4.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 39.4 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes would shorten its time on a machine with cores to spare
 # (not measured here). The tensor loader's passes are short enough for one busy moment
@@ -437,9 +437,9 @@ del files_loader, tensor_loader
 # ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 36.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 39.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.46<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.27<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -649,7 +649,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **54.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 1 epoch
-# and 44 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 75 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -843,8 +843,8 @@ print(
 # many parameters and still does worse: 41%<!-- output: MLP validation accuracy (same budget) -->
 # against 55%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 1 epoch. Its training took
-# 10 s<!-- output: MLP training seconds --> against the CNN's
-# 44 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 7 s<!-- output: MLP training seconds --> against the CNN's
+# 75 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1743,7 +1743,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 2.6 minutes<!-- output: strongest network training minutes --> and reached
+# 2.9 minutes<!-- output: strongest network training minutes --> and reached
 # **78.2%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, as the label-smoothing cell led us
 # to expect: it
@@ -2390,9 +2390,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 2.02 s<!-- output: width 2, seconds per epoch --> to
-# 4.56 s<!-- output: width 8, seconds per epoch -->
-# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.44 s<!-- output: width 2, seconds per epoch --> to
+# 4.03 s<!-- output: width 8, seconds per epoch -->
+# (2.8<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the
