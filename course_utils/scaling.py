@@ -37,7 +37,8 @@ class CommCost:
     map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"added"`` (DDP's
     added time: DDP step minus step) and ``"all_reduce"`` (between the steps) to their
     times; ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the
-    images. ``alone`` is the all-reduce timed back to back, the median of the ranks."""
+    images. ``alone`` is the all-reduce timed with no steps between its repeats, the median
+    of the ranks."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
     median: dict[int, dict[str, float]]
@@ -87,7 +88,7 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
     )
     for label, part in labels:
         rows.append(f"{label:<36}" + "".join(f"{cost.median[b][part]:>14.3f}" for b in batches))
-    rows.append(f"{'all-reduce alone, back to back':<36}{cost.alone:>14.3f} (one payload)")
+    rows.append(f"{'all-reduce alone, no steps between':<36}{cost.alone:>14.3f} (one payload)")
     return "\n".join(rows)
 
 

@@ -1084,6 +1084,35 @@ def lesson04_exercise2(**mistake):
     }
 
 
+def test_lesson04_exercise2_simulates_the_learners_own_gpu_type():
+    # A Mac's learner may guard with `if on.type == "mps": torch.mps.synchronize()`: right
+    # there, and the check (like exercise 1's) then simulates an Apple GPU.
+    def guarded_for(kind):
+        def synchronize_on(on):
+            if on.type == kind:
+                getattr(torch, kind).synchronize()
+
+        def time_step(step, on):
+            step()
+            timings = []
+            for _ in range(5):
+                synchronize_on(on)
+                start = time.perf_counter()
+                for _ in range(10):
+                    step()
+                synchronize_on(on)
+                timings.append((time.perf_counter() - start) / 10)
+            return timings
+
+        return time_step
+
+    assert lesson04._simulated_type([*CPU, torch.device("mps")]) == "mps"
+    checked, _ = lesson04._check_time_step(guarded_for("mps"), "mps")
+    assert "`time_step` returned 5 repeats" in checked[0]
+    with pytest.raises(Wrong, match="it timed only the queueing"):
+        lesson04._check_time_step(guarded_for("cuda"), "mps")
+
+
 def test_lesson04_exercise2_passes_a_timing_that_warms_up_waits_and_repeats():
     result = run(lesson04, 2, **lesson04_exercise2())
     assert result.status == "passed", str(result)
@@ -1897,6 +1926,7 @@ def choose_with(**changes):
             device = changes.get("gpu_device", device)
             ids = changes.get("gpu_ids", [local_rank])
         else:
+            backend = changes.get("cpu_backend", backend)
             ids = changes.get("cpu_ids", ids)
         return backend, device, ids
 
@@ -1961,6 +1991,7 @@ def wrong_only_for(case, answer):
         (falls_back_to_gloo, "you chose 'gloo': with CUDA present but fewer GPUs"),
         (nccl_whenever_cuda, "fewer GPUs than processes"),
         (lambda *facts: ("nccl", "cuda:0", [0]), "which runs only between GPUs"),
+        (choose_with(cpu_backend="cpu"), "you chose 'cpu': without GPUs"),
         (lambda *facts: ("gloo", "cpu"), "should return (backend, device, device_ids)"),
         # The multi-node mistake: cuda:RANK is right on the first machine only.
         (gpu_by_global_rank, "rank 3 (local rank 1 of 2) the device is cuda:3, numbered by the"),

@@ -593,18 +593,20 @@ def _exercise_1(
 # --- exercise 2: time_step, and the batch size where a GPU starts to win ------------
 
 
-def _check_time_step(time_step: Callable[..., Any]) -> tuple[list[str], float]:
+def _check_time_step(
+    time_step: Callable[..., Any], gpu_type: str = "cuda"
+) -> tuple[list[str], float]:
     require(callable(time_step), "`time_step` should be your timing function.")
     gpu = SimulatedGPU(STEP_SECONDS, SETUP_SECONDS)
-    with simulated_synchronize(gpu, time_step):
+    with simulated_synchronize(gpu, time_step, gpu_type):
         returned = call_learner_code(
             time_step,
             SimulatedStep(gpu),
-            torch.device("cuda"),
+            torch.device(gpu_type),
             name="time_step",
             advice="It is called as time_step(step, on), with a step that takes no arguments.",
         )
-    _check_synchronized_on(gpu, "time_step", "cuda")
+    _check_synchronized_on(gpu, "time_step", gpu_type)
     times = _times(returned, "time_step(step, on)", at_least=MIN_REPEATS)
     median = statistics.median(times)
     step_ms = STEP_SECONDS * 1e3
@@ -677,7 +679,7 @@ class _LoggedStep(SimulatedStep):
         return f"a simulated training step at batch {self.size}"
 
 
-def _check_rounds(time_in_rounds: Callable[..., Any]) -> str:
+def _check_rounds(time_in_rounds: Callable[..., Any], gpu_type: str = "cuda") -> str:
     """Call ``time_in_rounds`` on a simulated GPU with steps that log their batch size: were
     the repeats taken in rounds, each round one repeat of every batch size, and did each
     come back as the seconds of one step, one per round?"""
@@ -685,17 +687,17 @@ def _check_rounds(time_in_rounds: Callable[..., Any]) -> str:
     calls: list[int] = []
     gpu = SimulatedGPU(STEP_SECONDS, SETUP_SECONDS)
     steps = {size: _LoggedStep(gpu, size, calls) for size in BATCH_SIZES}
-    with simulated_synchronize(gpu, time_in_rounds):
+    with simulated_synchronize(gpu, time_in_rounds, gpu_type):
         returned = call_learner_code(
             time_in_rounds,
             steps,
-            torch.device("cuda"),
+            torch.device(gpu_type),
             CHECK_ROUNDS,
             name="time_in_rounds",
             advice="It is called as time_in_rounds(steps, on, rounds), with steps a dict from "
             "batch size to a step function.",
         )
-    _check_synchronized_on(gpu, "time_in_rounds", "cuda")
+    _check_synchronized_on(gpu, "time_in_rounds", gpu_type)
     require_keys(returned, BATCH_SIZES, f"time_in_rounds(steps, on, {CHECK_ROUNDS})")
     step_ms = STEP_SECONDS * 1e3
     for size in BATCH_SIZES:
@@ -749,8 +751,10 @@ def _exercise_2(
     step_table: Any,
     devices: Sequence[torch.device],
 ) -> list[str]:
-    checked, steps = _check_time_step(time_step)
-    checked.append(_check_rounds(time_in_rounds))
+    # The simulated GPU is of the learner's type (MPS on a Mac), as in exercise 1.
+    gpu_type = _simulated_type(devices)
+    checked, steps = _check_time_step(time_step, gpu_type)
+    checked.append(_check_rounds(time_in_rounds, gpu_type))
     require_keys(step_table, BATCH_SIZES, "step_table")
     names = _device_names(devices)
     medians = {}

@@ -284,6 +284,11 @@ def _exercise_3(choose_backend: Any) -> list[str]:
                 got_backend != "nccl",
                 f"{where} you chose NCCL, which runs only between GPUs: use gloo.",
             )
+            require(
+                got_backend == "gloo",
+                f"{where} you chose {got_backend!r}: without GPUs, a process group on CPUs uses "
+                "gloo (the backend `process_group` picks there).",
+            )
         if cuda and gpus >= local_world:
             require(
                 got_backend == "nccl",

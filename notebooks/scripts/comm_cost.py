@@ -7,8 +7,8 @@ of the model's gradients by itself, and the step alone on twice the images (what
 process does to train on the same effective batch; rank 0 times it while the other
 processes wait at a barrier, so that nothing competes with it, as nothing would with one
 process). Each is the median of many repeats, timed in turn, and each timing starts when
-all processes are ready. Last, it times the same all-reduce on its own: back to back, with
-no step between the repeats.
+all processes are ready. Last, it times the same all-reduce on its own, with no step
+between the repeats (each repeat still starts after a barrier).
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
 """
 
