@@ -155,6 +155,14 @@ def check_world_size(num_samples: int, batch_size: int, world_size: int) -> int:
     return math.ceil(math.ceil(num_samples / world_size) / batch_size)
 
 
+def _mac_without_gloo_interface(environment: Mapping[str, str]) -> bool:
+    """On a Mac gloo binds to the address of the machine's name, and a ".local" name often
+    resolves to none (pytorch/pytorch#26049): true there unless ``environment`` already
+    names an interface (``GLOO_SOCKET_IFNAME``), so that processes that all run on this
+    machine can be given the loopback, ``lo0``."""
+    return sys.platform == "darwin" and "GLOO_SOCKET_IFNAME" not in environment
+
+
 @contextmanager
 def process_group(
     backend: str | None = None,
@@ -209,36 +217,30 @@ def process_group(
             )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    # On a Mac gloo binds to the address of the machine's name, and a ".local" name often
-    # resolves to none (pytorch/pytorch#26049). When every process is on this machine
-    # (torchrun's LOCAL_WORLD_SIZE equals WORLD_SIZE), they can talk over the loopback.
+    # The loopback where every process is on this machine (LOCAL_WORLD_SIZE == WORLD_SIZE).
     loopback = (
         backend == "gloo"
-        and sys.platform == "darwin"
-        and "GLOO_SOCKET_IFNAME" not in os.environ
+        and _mac_without_gloo_interface(os.environ)
         and os.environ.get("LOCAL_WORLD_SIZE") == os.environ["WORLD_SIZE"]
     )
-    if loopback:
+    if loopback:  # for the group's whole life: new_group() binds gloo again
         os.environ["GLOO_SOCKET_IFNAME"] = "lo0"
     try:
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
-    except BaseException:
-        if loopback:
-            del os.environ["GLOO_SOCKET_IFNAME"]
-        raise
-    try:
-        yield GroupInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
-        # Leave together: a process that tears down its connections while a partner
-        # still uses them can abort the partner (gloo's "terminate called ...").
-        dist.barrier()
+        try:
+            yield GroupInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
+            # Leave together: a process that tears down its connections while a partner
+            # still uses them can abort the partner (gloo's "terminate called ...").
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+            if backend == "gloo":
+                # Give gloo's worker threads time to let go of finished work while Python
+                # still runs (see GLOO_SETTLE_SECONDS); time.sleep releases the GIL.
+                time.sleep(settle_seconds)
     finally:
-        dist.destroy_process_group()
         if loopback:
             del os.environ["GLOO_SOCKET_IFNAME"]
-        if backend == "gloo":
-            # Give gloo's worker threads time to let go of finished work while Python
-            # still runs (see GLOO_SETTLE_SECONDS); time.sleep releases the GIL.
-            time.sleep(settle_seconds)
 
 
 def rank_print(*values: object, all_ranks: bool = False, **print_options) -> None:
@@ -430,7 +432,7 @@ def run_torchrun(
     }
     if cpu_only:
         environment["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible: process_group picks gloo
-    if sys.platform == "darwin" and "GLOO_SOCKET_IFNAME" not in environment:
+    if _mac_without_gloo_interface(environment):
         # As process_group does (see there), for scripts that set up their group by hand
         # (lesson 06's collectives.py): every process of this launch is on this machine.
         environment["GLOO_SOCKET_IFNAME"] = "lo0"

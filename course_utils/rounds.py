@@ -45,12 +45,15 @@ class RoundCount:
         return statistics.median(self.speed_ups)
 
     @property
+    def unanimous(self) -> bool:
+        """Whether every round went the same way, all faster or all slower."""
+        return len(self.speed_ups) in (self.faster, self.slower)
+
+    @property
     def verdict(self) -> str:
-        if self.faster == len(self.speed_ups):
-            return "faster in every round"
-        if self.slower == len(self.speed_ups):
-            return "slower in every round"
-        return "no clear winner: the rounds disagree or tie"
+        if not self.unanimous:
+            return "no clear winner: the rounds disagree or tie"
+        return "faster in every round" if self.faster else "slower in every round"
 
 
 def count_rounds(speed_ups: Sequence[float], tie: float = TIE) -> RoundCount:

@@ -1208,8 +1208,7 @@ if "compiled" in arms:
     print(f"seconds saved per epoch by compiling, each round: {each}")
     saving = statistics.median(savings) if savings else 0.0
     print(f"seconds saved per epoch by compiling, median: {saving:.2f}")
-    compared = verdicts["compiled"]
-    if len(compared.speed_ups) not in (compared.faster, compared.slower):  # rounds disagree
+    if not verdicts["compiled"].unanimous:  # the rounds disagree or tie
         print(
             "verdict: the rounds gave no clear saving per epoch, so they give no break-even "
             "for the compiling"
