@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 131 s with a peak memory of 1142 MB. The course's runner wrote
+# > whole lesson ran in 133 s with a peak memory of 1163 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -269,19 +269,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **140.1 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **121.4 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **420 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **364 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **16 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **10 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **61.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **70.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **15.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **26.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. The likeliest reason (this lesson does not time it apart): a 64 x 64
 # product is too little work to keep even a CPU's 2 threads busy, so the fixed cost of
 # starting it weighs more. On a GPU, with thousands of
@@ -580,7 +580,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **14.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **13.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -751,27 +751,27 @@ plt.show()
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **13.98 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **14.28 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset held in memory **0.46 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **30.4 times**<!-- output: pipeline speed-up --> as long
+# the classic pipeline took **30.8 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **25.5 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **35.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **30.4 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **31.2 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **14.72 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **13.65 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
 # the figure). Counted in, two epochs took
-# **27.96 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **28.55 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **15.64 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **14.58 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b). The one-off cost is won back after
-# **1.09**<!-- output: epochs for the one-off cost to be won back --> epochs: the
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
 # give the range that the fastest and slowest epochs of each allow). By the medians, a
 # training shorter than that would have been over sooner with the classic pipeline;
@@ -790,9 +790,9 @@ plt.show()
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **15.18 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **14.12 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **13.98 s**<!-- output: classic pipeline seconds per epoch -->, which does both: two
+# **14.28 s**<!-- output: classic pipeline seconds per epoch -->, which does both: two
 # figures from one run each, taken at different moments, so read that difference as a
 # rough check (section 7 shows how far the same epoch can move from one moment to
 # another). On a GPU we expect each pipeline's steps to take less time while the CPU
@@ -904,14 +904,14 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.49 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.47 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.12 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.01 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **486 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **434**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **486 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **0 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **468 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **462**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **466 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **2 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside), and the verdict line says it in words,
 # counting an epoch as inside when it lies outside the range by less than a tenth of
 # the fastest epoch's time.
@@ -919,8 +919,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # Whether or not it falls inside, a range from two epochs is a thin guide to a later run
 # of the same work. Put in place of pipeline (b)'s median, this epoch changes section 6's
 # speed-up from
-# **30.4 times**<!-- output: pipeline speed-up --> to
-# **28.8 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **30.8 times**<!-- output: pipeline speed-up --> to
+# **30.5 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1238,7 +1238,7 @@ if "compiled" in arms:
 # bfloat16 product would be converted to and from float32, which we expect to make
 # training slower, not faster (not timed here). The `float32` epochs after the first
 # took a median of
-# **0.83 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **0.92 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy.
 # Where the device has bfloat16 units (an NVIDIA GPU from Ampere on, the A100 and RTX 30
@@ -1259,11 +1259,11 @@ if "compiled" in arms:
 # your own machine before keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **21.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **24.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **25.4 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **29.6 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1277,12 +1277,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.92 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **21.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **24.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1550,16 +1550,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **3.21 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.53 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.27**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **2.91 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.45 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.19**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
 # epochs of section 8's arms with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **64.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **62.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1570,14 +1570,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **66.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **57.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **52.0**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **69.9 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **51.3**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **62.5 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **0.98**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.09**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **0.2 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
@@ -1729,13 +1729,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.656 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.898 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.481 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.757 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **2.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **41.03 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.85 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **30.06 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.72 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. The order of two medians says little on its own: compare
 # each median with its range, the repeats' spread. Round by round, each
@@ -1743,11 +1743,11 @@ if check_exercise(
 # 8's tie band (two steps within a tenth of each other count as a tie; section 8 also
 # widens the band to the spread it measured, which this count does not), the batch-16
 # step was the shorter in
-# **5**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# **6**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
 # tied in
 # **1**<!-- output: cpu rounds with the two steps tied (within a tenth) --> and the
 # longer in
-# **1**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
+# **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->. `time_in_rounds` takes its repeats in rounds,
 # in a new order each round (the check ran it with steps that log their batch size, and
 # saw the order; that `step_table` came from it is up to you), so a slow stretch of the
@@ -1813,11 +1813,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **14.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **13.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **15.18 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **13.98 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **14.12 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **14.28 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image (through a `DataLoader` of its own, in batches of 1,000), so the two
 # come out close (compare the lines above). The gain is in the epochs after: a classic
@@ -1843,7 +1843,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **2.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1867,10 +1867,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **21.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **24.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.92 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 10,000 images a training needs before compiling has shortened it

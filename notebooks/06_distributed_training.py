@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 119 s with a peak memory of 1387 MB. The course's runner wrote
+# > whole lesson ran in 103 s with a peak memory of 1397 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -485,23 +485,23 @@ for size in (64, 1024):
 # the bookkeeping and waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   1.79<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves. The all-reduce of the 25,450 gradients took
-#   0.73<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   1.95<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times that step when timed alone and
-#   1.42<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   1.24<!-- output: 64 images per process, all-reduce between the steps / step -->
 #   times it when timed between the steps (above 1: sending the gradients took longer
 #   than computing them). It is the same call with the same payload, timed in the same
 #   script; when the two ratios fall on either side of 1, this run cannot say which of
 #   sending and computing took longer.
 # - **At 1,024 images per process** (16 times the images) the step grew
-#   3.84<!-- output: step without communication, 1024 / 64 images --> times, while the
+#   3.66<!-- output: step without communication, 1024 / 64 images --> times, while the
 #   all-reduce sends the same 25,450 numbers whatever the batch; DDP added
-#   0.75<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.82<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. More work per exchange is the first lever of data parallelism.
 #
 # The same payload is not the same time. DDP's added time at 1,024 images per process was
-# 1.60<!-- output: DDP's added time, 1024 / 64 images --> times what it was at 64; compare
+# 1.48<!-- output: DDP's added time, 1024 / 64 images --> times what it was at 64; compare
 # also the row `all-reduce between the steps` across its two columns, though both send the
 # same numbers. An exchange's time also depends on what runs around it: each process waits
 # inside the all-reduce until its partner gets there, and the partners' steps need not
@@ -511,7 +511,7 @@ for size in (64, 1024):
 # stays the same whatever the batch is the payload, not the milliseconds.
 #
 # At 64 images per process, DDP's added time was
-# 1.26<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
+# 1.64<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
 # times the all-reduce timed between the steps. DDP's added time holds an all-reduce of the
 # same gradients, its copies of the gradients into and out of its bucket, and the waits
 # around them, so one might expect a ratio above 1. But the two are separate medians of
@@ -526,9 +526,9 @@ for size in (64, 1024):
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
 # the steps alone* (below 1 means slower):
-# 0.51<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -854,13 +854,13 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # In the run whose outputs you see, at an effective batch of 128, 2 processes ran at a
 # median of
-# 0.54<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread (below 1 means slower),
-# 0.60<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
+# 0.69<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one process with 2 threads,
-# 0.84<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->
+# 0.79<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->
 # times that of one process with a loader worker and
-# 0.37<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.36<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # times that of the plain loop without DDP; each line ends with the rounds' counts and
 # the verdict. The arms with DDP answer the question they were built for (the same
 # code, in one process or two); the plain loop is the comparison a learner choosing
@@ -868,9 +868,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 #
 # **The other ways of running one process**, each against 1 thread. A second thread
 # gave a speed-up of
-# 0.88<!-- output: effective batch 128, speed-up of 1 process x 2 threads over 1 thread -->
+# 0.78<!-- output: effective batch 128, speed-up of 1 process x 2 threads over 1 thread -->
 # and a loader worker
-# 0.69<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
+# 0.68<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
 # (below 1: slower; the verdicts say whether every round agreed). The worker is started
 # once (`persistent_workers=True`), so what it costs is mostly per batch: it hands every
 # batch to the training process through shared memory and a queue, a cost that small
@@ -881,15 +881,15 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # loader slowed down too, something besides splitting the operations was at work, which
 # this lesson does not time. Without DDP's wrapper, the plain loop's speed-up over
 # the same loop wrapped in a group of one was
-# 1.32<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
+# 1.49<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
 # a group of one has nothing to exchange, but DDP still copies the gradients into its
 # bucket and calls the all-reduce at every step, and the verdict says whether that cost
 # stood out from the epochs' own variation.
 #
 # **Where the epoch went.** Against one process with 1 thread, 2 processes saved or lost
-# 0.05<!-- output: effective batch 128, loader, seconds per epoch 2 processes saved or lost -->
+# 0.04<!-- output: effective batch 128, loader, seconds per epoch 2 processes saved or lost -->
 # s per epoch in the loader and
-# 0.45<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
+# 0.39<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
 # s in the rest (each line ends with which). Each process loads half the images, in batches of 64
 # against one process's 128: if loading cost the same per image and the processes did not
 # slow each other down, each would load in half the time (compare the two arms' loader
@@ -934,18 +934,18 @@ _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its 
 
 # %% [markdown]
 # The step timing predicted
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
 # steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.37<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+# 1.53<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of one process with 1 thread,
-# 1.59<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
+# 1.60<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
 # times that of one with 2 threads and
-# 1.23<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
+# 1.25<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
 # times that of the plain loop without DDP; the verdicts say whether each held in every
 # round. Against one process with 1 thread, 2 processes saved or lost
-# 0.28<!-- output: effective batch 2048, loader, seconds per epoch 2 processes saved or lost -->
+# 0.30<!-- output: effective batch 2048, loader, seconds per epoch 2 processes saved or lost -->
 # s per epoch in the loader and
-# 0.06<!-- output: effective batch 2048, rest, seconds per epoch 2 processes saved or lost -->
+# 0.02<!-- output: effective batch 2048, rest, seconds per epoch 2 processes saved or lost -->
 # s in the rest (each line ends with which), and the line `… the part that changed
 # more` names the larger of the two. Both are differences of medians over 4 rounds (the
 # range column shows how far single epochs moved). Where the loader saved the more, most
@@ -962,7 +962,7 @@ _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its 
 #
 # Could one process get the same gain by loading in parallel, with a loader worker? At an
 # effective batch of 128 that arm had a speed-up of
-# 0.69<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
+# 0.68<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
 # over one process with 1 thread; at 2,048 it was not run, so this lesson cannot say.
 # That is the habit this section shows: predict from timed steps, then time the whole
 # loop and its parts, in rounds, against other ways of using the same machine, and see
@@ -996,9 +996,9 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 920 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 894 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 603 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares. Where the line above says the workers were forked, as
 # here, they share the launcher's copy of PyTorch (on Linux; see the note in section 2),
 # so the three processes together held less than three times one worker's figure. A
@@ -1155,19 +1155,19 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   1.79<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   same epochs of one process with 1 thread (one launch at each batch, of
 #   4<!-- output: effective batch 128, rounds compared --> and
 #   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.54<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 #   times its speed at an effective batch of 128, and at
-#   1.37<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
+#   1.53<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
 #   times at 2,048 (against the plain loop without DDP:
-#   0.37<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+#   0.36<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 #   and
-#   1.23<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->);
+#   1.25<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->);
 #   section 8's verdict lines say which held in every round, and its lines `… the part
 #   that changed more` say whether the loader or the rest decided. The two launches
 #   also differ in images per epoch, so read the two speed-ups as sizes. Predict from
@@ -1434,7 +1434,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.54<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
 # times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
@@ -1454,12 +1454,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.79<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.51<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.37<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.36<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 
