@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from torchvision.utils import make_grid
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "plot_history",
     "plot_lrs",
     "plot_confusion_matrix",
+    "plot_epoch_times",
     "show_misclassified",
     "show_prediction",
     "unnormalize",
@@ -130,6 +132,71 @@ def plot_lrs(history: Sequence[dict], title: str = "Learning-rate schedule") -> 
     ax.plot(range(1, len(lrs) + 1), lrs)
     ax.set(xlabel="training step", ylabel="learning rate", title=title)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_epoch_times(
+    epochs: dict[str, Sequence[float]],
+    where: str,
+    title: str,
+    one_off: tuple[str, float] | None = None,
+) -> Figure:
+    """A dot per epoch and a bar at the median, one row per way of training (``epochs``:
+    its label -> its epochs' seconds), on a log scale of seconds on ``where`` (a device
+    name); ``one_off`` adds a cost paid once (label, seconds) as a diamond on the last row.
+    Returns the figure. Introduced in lesson 04."""
+    if not epochs or any(len(times) == 0 for times in epochs.values()):
+        raise ValueError("plot_epoch_times needs at least one epoch for every row")
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 1.15 * len(epochs)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    everything = [seconds for times in epochs.values() for seconds in times]
+    for row, (times, colour) in enumerate(zip(epochs.values(), colours, strict=False)):
+        median = float(np.median(times))
+        ax.plot([median, median], [row - 0.3, row + 0.3], color=colour, linewidth=4)
+        # Each epoch a dot, spread up and down so that equal times stay visible.
+        offsets = [
+            0.3 * (k - (len(times) - 1) / 2) / max(len(times) - 1, 1) for k in range(len(times))
+        ]
+        ax.scatter(
+            times, [row + o for o in offsets], s=70, color=colour, edgecolor="black", zorder=3
+        )
+        ax.annotate(
+            f"median {median:.2f} s",
+            (max(times), row),
+            xytext=(14, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=10,
+        )
+    ax.scatter([], [], s=70, color="white", edgecolor="black", label="one epoch")
+    ax.plot([], [], color="dimgray", linewidth=4, label="median")
+    if one_off is not None:
+        label, seconds = one_off
+        row = len(epochs) - 1 + 0.35
+        ax.scatter([seconds], [row], marker="D", s=60, color="white", edgecolor="black")
+        ax.annotate(
+            f"{label}: {seconds:.2f} s",
+            (seconds, row),
+            xytext=(10, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+        everything.append(seconds)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # ticks at 0.1, 0.2, 0.5, 1, ...
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(min(everything) / 2, max(everything) * 4)  # room for the labels
+    ax.set_ylim(-0.7, len(epochs) - 0.3)
+    ax.set_yticks(range(len(epochs)), list(epochs), fontsize=10)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    what = "per epoch or one-off" if one_off is not None else "per epoch"
+    ax.set_xlabel(f"seconds on {where}, {what} (log scale)", fontsize=10)
+    ax.legend(loc="lower left", fontsize=9)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     plt.close(fig)
     return fig

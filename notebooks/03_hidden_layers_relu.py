@@ -36,8 +36,8 @@
 # - save weights, and save and resume a training checkpoint.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 139 s with a peak memory of 1308 MB. The course's runner wrote
+# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 110 s with a peak memory of 1282 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -1235,14 +1235,14 @@ if check_exercise(
 # drop (one run, without a control), but only after 6 epochs at 0.2 had brought
 # the model near a minimum, where small steps settle instead of bouncing; from the start,
 # small steps only slow progress down. The step size does not change the work per
-# epoch, so the two runs should take the same time: their printed times,
-# 0.70 s<!-- output: learning rate 0.05, median seconds per epoch --> against
-# 0.59 s<!-- output: baseline, median seconds per epoch -->, show how much timings on a
-# shared machine move by chance.
+# epoch, so the two runs should take the same time: compare their printed times,
+# 0.57 s<!-- output: learning rate 0.05, median seconds per epoch --> against
+# 0.56 s<!-- output: baseline, median seconds per epoch -->. Any gap between them is how
+# far timings on a shared machine move by chance.
 #
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
 # images, and an epoch took
-# 1.52 s<!-- output: batches of 32, median seconds per epoch -->, more than twice as long
+# 1.42 s<!-- output: batches of 32, median seconds per epoch -->, more than twice as long
 # as either run with batches of 128: more than the chance swing just seen (one run
 # each). Small batches use the
 # processor less well, so four small steps cost more than one big one. They did not buy

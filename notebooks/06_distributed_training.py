@@ -35,8 +35,8 @@
 #   `broadcast`;
 # - write a data-parallel step by hand (`all_reduce`, then divide by the world size)
 #   and show that it equals one process on the whole batch, and DDP;
-# - measure how much of a step the communication takes, and say when more processes
-#   pay off;
+# - measure how much of a step the communication takes, and measure, epoch against
+#   epoch, whether more processes pay off;
 # - give every process its own shard of the data with `DistributedSampler`, and say
 #   what goes wrong without `set_epoch`;
 # - launch a script with `torchrun --standalone --nproc_per_node=N`, log and
@@ -46,8 +46,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 103 s with a peak memory of 1397 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 84 s with a peak memory of 1393 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -172,11 +172,8 @@ else:
 # across all the workers make the **effective batch** (here 2 workers x 64 images =
 # 128). An epoch's time on N workers is made of four parts:
 # 1. the *step without communication*: each worker runs the forward and backward pass
-#    and the update on its share, so the arithmetic per step shrinks N times (but not
-#    always its time: a step also has a *fixed cost*, the same whatever the batch, such
-#    as launching each operation and updating every weight; section 5 times a step on 64
-#    and on 1,024 images, and the ratio of the two shows how much of the time followed the
-#    images);
+#    and the update on its share: N times less arithmetic, though not always N times less
+#    time (section 5 measures it);
 # 2. the *exchange*: before anyone may take a step, the workers must agree on one
 #    gradient, so every step each sends and receives about as many numbers as the model
 #    has parameters, however small its share of the batch;
@@ -184,12 +181,11 @@ else:
 # 4. the *data loading* around each step: the `DataLoader` picking the batch's images and
 #    stacking them, then moving and normalising the batch, and the Python of the loop.
 #
-# Each of N workers handles only its own share of the images in parts 1 and 4, and adds
-# parts 2 and 3; whether they are faster than one depends on how far parts 1 and 4
-# shrink and how much parts 2 and 3 weigh. Section 5 times part 1, and parts 2 and 3 together, for
-# one step; section 8
-# times whole epochs and, inside them, the `DataLoader`. How much does the MLP this
-# lesson trains (lesson 03's) exchange per step?
+# N workers shrink parts 1 and 4 and add parts 2 and 3; whether they beat one worker
+# depends on which weighs more. Section 5 times part 1 alone, and parts 2 and 3 together,
+# for one step; section 8 times
+# whole epochs, loading included. How much does the MLP this lesson trains (lesson 03's)
+# exchange per step?
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
@@ -198,9 +194,9 @@ print(f"parameters: {num_parameters:,}")
 print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 batches_per_epoch = math.ceil(50_000 / 128)  # the last batch holds the 80 images left over
 print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
-# DDP (section 4) all-reduces the gradients in buckets, groups of gradients sent in one
-# call (by default 1 MB for the first, 25 MB after): this model's 0.1 MB make one bucket,
-# so one all-reduce per step (section 10 counts them).
+# DDP (section 4) sends the gradients in buckets, groups of gradients sent in one call
+# (by default 1 MB for the first, 25 MB after): this model's 0.1 MB make one bucket, so
+# one call per step (section 3 shows the call, all_reduce; section 10 counts them).
 print(f"DDP all-reduce calls per epoch (one bucket, one per step): {batches_per_epoch}")
 # Section 4's step by hand all-reduces each parameter tensor on its own.
 print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.parameters()))}")
@@ -231,10 +227,9 @@ print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.par
 # terminal you type `torchrun` itself: the second line printed below is the command for
 # section 3's first script.
 #
-# *Note.* Each process that imports PyTorch holds a few hundred MB of its own. On Linux,
-# `run_torchrun` runs torchrun's own launcher (the same options, rendezvous and
-# variables) but forks the workers from a process that has imported PyTorch once, so
-# that they share that memory; the first line printed below says whether it did.
+# *Note.* On Linux, `run_torchrun` forks the workers from a process that has already
+# imported PyTorch, so that they share its few hundred MB (section 8 measures the
+# memory); the first line printed below says whether it did.
 
 # %%
 print(f"workers forked from the launcher: {FORK_WORKERS}")
@@ -273,18 +268,13 @@ print(collectives.output)
 # neither runs ahead to the next step before the other has printed. These two calls are
 # all data parallelism needs: `broadcast` to start every copy of the model from the same
 # weights, `all_reduce` to average the gradients. (This script runs with gloo on the CPU
-# whatever the machine has. On a Mac, `run_torchrun` has gloo talk over the loopback,
-# `GLOO_SOCKET_IFNAME=lo0`, since gloo often finds no address for a Mac's name; typed in a
-# terminal there, start the command with `GLOO_SOCKET_IFNAME=lo0` if gloo cannot connect.)
+# whatever the machine has. On a Mac, typed in a terminal, start the command with
+# `GLOO_SOCKET_IFNAME=lo0` if gloo cannot connect; `run_torchrun` does that for you.)
 #
 # From here on, the scripts join the group with the course's `process_group()`: it
 # reads the same variables, picks gloo or NCCL, sets the device, gives every call a
-# timeout (and on a Mac sets the loopback itself), and leaves the group at the end, even
-# after an error. (With gloo it then
-# waits half a second, so that gloo's own threads let go of the last tensors before
-# Python shuts down; a busy machine otherwise sometimes aborts the process at exit.)
-# In this notebook, which `torchrun` did not start, it refuses with a message that
-# says what to do:
+# timeout, and leaves the group at the end, even after an error. In this notebook, which
+# `torchrun` did not start, it refuses with a message that says what to do:
 
 # %% tags=["nbval-check-output"]
 try:
@@ -462,11 +452,15 @@ for size in (64, 1024):
 alone_ratio = cost.alone / ms[64]["step"]
 print(f"64 images per process, all-reduce alone / step without communication: {alone_ratio:.2f}")
 between_ratio = ms[64]["all_reduce"] / ms[64]["step"]
+between_1024_64 = ms[1024]["all_reduce"] / ms[64]["all_reduce"]
 print(f"64 images per process, all-reduce between the steps / step: {between_ratio:.2f}")
-beyond = ms[64]["added"] / ms[64]["all_reduce"]
-print(f"64 images per process, DDP's added time / all-reduce between the steps: {beyond:.2f}")
-print(f"step without communication, 1024 / 64 images: {ms[1024]['step'] / ms[64]['step']:.2f}")
-print(f"DDP's added time, 1024 / 64 images: {ms[1024]['added'] / ms[64]['added']:.2f}")
+for size in (64, 1024):
+    beyond = ms[size]["added"] / ms[size]["all_reduce"]
+    what = "DDP's added time / all-reduce between the steps"
+    print(f"{size} images per process, {what}: {beyond:.2f}")
+for part, label in (("step", "step without communication"), ("added", "DDP's added time")):
+    print(f"{label}, 1024 / 64 images: {ms[1024][part] / ms[64][part]:.2f}")
+print(f"all-reduce between the steps, 1024 / 64 images: {between_1024_64:.2f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -477,58 +471,52 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# The table comes from one run, on the machine and backend its first line names (for the
-# outputs you see, 2 logical CPUs shared with the notebook, and gloo over loopback
-# sockets: network connections from the machine to itself), so its figures move from
-# run to run: read them as sizes, not as exact values. *DDP's added time* is the DDP step
-# minus the step without communication: everything DDP adds to a step, the exchange and
-# the bookkeeping and waiting around it.
+# The table comes from one run (for the outputs you see, 2 logical CPUs shared with the
+# notebook, and gloo over loopback sockets: network connections from the machine to
+# itself), so read its figures as sizes, not exact values. *DDP's added time* is the DDP
+# step minus the step without communication: the exchange, and the bookkeeping and
+# waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the time of the step it serves. The all-reduce of the 25,450 gradients took
-#   1.95<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times that step when timed alone and
-#   1.24<!-- output: 64 images per process, all-reduce between the steps / step -->
-#   times it when timed between the steps (above 1: sending the gradients took longer
-#   than computing them). It is the same call with the same payload, timed in the same
-#   script; when the two ratios fall on either side of 1, this run cannot say which of
-#   sending and computing took longer.
+#   2.26<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the time of the step it serves. The bare all-reduce of the 25,450 gradients took
+#   1.31<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   times that step when timed between the steps, and
+#   3.07<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   times when timed alone, back to back (a ratio above 1 means sending the gradients took
+#   longer than computing them). The same call with the same payload took a different
+#   time depending on what ran around it; this lesson does not time why, so read each as
+#   a size, not a constant.
 # - **At 1,024 images per process** (16 times the images) the step grew
-#   3.66<!-- output: step without communication, 1024 / 64 images --> times, while the
-#   all-reduce sends the same 25,450 numbers whatever the batch; DDP added
-#   0.82<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step. More work per exchange is the first lever of data parallelism.
+#   3.59<!-- output: step without communication, 1024 / 64 images --> times, DDP's added
+#   time
+#   1.41<!-- output: DDP's added time, 1024 / 64 images --> times and the all-reduce
+#   between the steps
+#   1.33<!-- output: all-reduce between the steps, 1024 / 64 images --> times, though it
+#   sends the same 25,450 numbers whatever the batch. DDP added
+#   0.89<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   times the step: more work per exchange is the first lever of data parallelism.
 #
-# The same payload is not the same time. DDP's added time at 1,024 images per process was
-# 1.48<!-- output: DDP's added time, 1024 / 64 images --> times what it was at 64; compare
-# also the row `all-reduce between the steps` across its two columns, though both send the
-# same numbers. An exchange's time also depends on what runs around it: each process waits
-# inside the all-reduce until its partner gets there, and the partners' steps need not
-# take equally long (compare the two ranks' `step without communication` in the launch's
-# lines). The row `all-reduce alone` sends the same numbers once more, with no steps
-# between its repeats: compare it with the row `all-reduce between the steps`. So what
-# stays the same whatever the batch is the payload, not the milliseconds.
-#
-# At 64 images per process, DDP's added time was
-# 1.64<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
-# times the all-reduce timed between the steps. DDP's added time holds an all-reduce of the
-# same gradients, its copies of the gradients into and out of its bucket, and the waits
-# around them, so one might expect a ratio above 1. But the two are separate medians of
-# short timings on a shared machine, so a run can also give a ratio below 1, and this
-# script, which does not time the parts of DDP's added time apart, could not say why. One
-# difference it leaves in place: the bare all-reduce starts just after a barrier, with both
-# processes arriving together, while DDP's starts when each process's backward pass gets
-# to it. Read both rows as the size of one exchange on this machine, not
-# as parts that add up; that is why the lesson judges DDP by its whole added time per step.
+# DDP's added time was
+# 1.73<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
+# times the bare all-reduce between the steps at 64 images per process, and
+# 1.83<!-- output: 1024 images per process, DDP's added time / all-reduce between the steps -->
+# times at 1,024. DDP's added time holds an all-reduce of the same gradients, its copies
+# of them into and out of its bucket, and each process's wait for its partner, so one
+# expects ratios above 1. They are separate medians of short timings on a shared
+# machine, though, and the bare all-reduce starts just after a barrier, with both
+# processes arriving together, while DDP's starts whenever each process's backward pass
+# gets there; a run can give a ratio below 1 (this lesson does not time why).
+# Read both rows as the size of one exchange on this machine, not as parts that add up:
+# that is why the lesson judges DDP by its whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
 # the steps alone* (below 1 means slower):
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.91<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -676,35 +664,38 @@ print(two_processes.output)
 # %% [markdown]
 # ## 8. One process against two
 #
-# Is the 2-process run faster than one process would be? A fair answer changes one thing
-# and keeps the rest: the same effective batch of 128 images, the same seed, the same
-# shuffle and the same images. To fit the lesson's time budget, these timing runs train on
-# the first 20,000 training images an epoch (all 50,000 at the bigger batch below), so
-# their epochs are shorter than section 7's. Besides `2 processes x 1 thread`, one process
-# can run in four ways, and each way is an *arm* of the comparison:
-# - `1 process x 1 thread`: one intra-op thread, as each of the 2 processes has;
-# - `1 process x 2 threads`: PyTorch splits each operation between 2 threads, so the one
-#   process uses both logical CPUs, as the 2 processes do;
-# - `1 process + 1 worker`: one thread, and `DataLoader(..., num_workers=1)` picks and
-#   stacks the batches in a second process while the first one computes, so loading and
-#   steps can overlap. (The 2 processes do not overlap them: DDP's all-reduce in every
-#   step keeps them in step, so both load, each its own half of the batch, then both
-#   compute.)
-# - `1 process, no DDP`: one thread, and the model without DDP's wrapper, the plain loop
-#   of section 5's step. The three arms above wrap their model in DDP, in a group of one
-#   process, as the 2 processes wrap theirs, so that their code is the 2 processes' code;
-#   this arm measures what that wrapper costs a single process.
+# Is the 2-process run faster than one process would be? The choice a learner faces is
+# `python train.py`, the plain loop in one process, against `torchrun` with 2 processes.
+# A fair answer changes one thing and keeps the rest: the same effective batch of 128
+# images, the same seed, the same shuffle and the same images. (To fit the lesson's time
+# budget, these runs train on the first 20,000 training images an epoch; all 50,000 at
+# the bigger batch below.)
 #
-# A machine shared with other programs runs the same work slower at some moments than
-# at others, so arms run one after another could each meet a different moment. The
-# script below therefore trains all five arms in one launch of 2 processes, each arm a
-# model of its own, and takes them in *rounds*: every round trains one epoch of each
-# arm, in a new order each round. The 1-process arms run in rank 0 alone, their DDP in
-# a group of rank 0 alone (`dist.new_group([0])` makes a process group of just the ranks
-# listed, inside the group of both), while rank 1 waits at a barrier (its line `waiting
-# at the barrier` says how much CPU time that took). An arm's speed-up is then read
-# round by round, each arm against 2 processes in the same round. Round 1 can pay
-# first-time costs, so the figures below leave it out.
+# Each way of training is an *arm* of the comparison. Two arms train in 2 processes, one
+# thread each, with DDP:
+# - `DDP, 2 processes`: section 7's way, each process loading its shard with a
+#   `DataLoader`;
+# - `DDP, 2 processes, slices`: the same, each process loading as lesson 04's
+#   `DeviceTensorLoader` does: each batch indexed out of the whole image tensor in one go
+#   (`BatchSlices` in the script), where a `DataLoader` fetches the images one by one and
+#   stacks them. The same batches in the same order.
+#
+# Five arms train in one process, each a guess at where the time goes:
+# - `plain loop`: the training loop of section 7's script without DDP, one thread.
+#   **The baseline.**
+# - `batch slices`: the plain loop, loading with `BatchSlices`.
+# - `DDP, 1 process`: the plain loop with its model wrapped in DDP, in a group of one
+#   process: the 2 processes' code, run in one. It shows what the wrapper alone costs.
+# - `DDP, 2 threads`: as `DDP, 1 process`, but PyTorch splits each operation between 2
+#   threads, so the one process uses both logical CPUs, as the 2 processes do.
+# - `DDP + loader worker`: as `DDP, 1 process`, with a `DataLoader` worker
+#   (`num_workers=1`): a second process that picks and stacks the next batches while the
+#   first computes.
+#
+# Arms run one after another could each meet a busier moment of a shared machine, so the
+# script trains all seven in one launch and takes them in *rounds*: every round trains one
+# epoch of each arm, in a new order. The 1-process arms run in rank 0 alone, while rank 1
+# waits at a barrier. Round 1 can pay first-time costs, so the figures leave it out.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -715,7 +706,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 #   images between ranks 0 and 1 (`num_replicas=2`), a 1-process arm's gives all of them to
 #   its one process (`num_replicas=1, rank=0`). The batch is `64 x 2` images for one
 #   process and 64 for each of two, so every arm takes the same effective batch of 128.
-#   Every model starts from `torch.manual_seed(0)`.
+#   Every model starts from `torch.manual_seed(0)`. `BatchSlices` cuts the sampler's
+#   order into batches and indexes each out of the tensors (`tensor[batch]`).
 # - **A group inside the group.** `dist.new_group([0])` returns a process group of rank 0
 #   alone. A 1-process arm's DDP gets it as `process_group=`, so its all-reduce involves
 #   rank 0 only and never waits for rank 1. Every rank must call `new_group`, even a rank
@@ -755,43 +747,36 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # %% [markdown]
 # The launch printed one line per arm and round (`print(arms_128.output)` shows them all);
 # the line above is rank 1's: the seconds it waited at the barrier while rank 0 trained
-# the 1-process arms, and the CPU seconds it used meanwhile. Compare the two to see
-# whether it competed with rank 0 for the CPUs. (Under NCCL the barrier is a small
-# all-reduce on the GPU, and a process waiting for a GPU may keep its CPU busy checking
-# whether the GPU is done; there, the CPU seconds at the barrier say less about
-# competing for the CPUs.)
+# the 1-process arms, and the CPU seconds it used meanwhile. Little CPU means it left both
+# CPUs to rank 0.
 #
 # `read_arms` (from `course_utils.scaling`) reads the results file that the script wrote,
 # and `arms_table` lays them out: for each arm the median over the rounds after the
-# first, and the range of those rounds. *loader* is the seconds an epoch waited for the
-# loader's next batch (for 2 processes, the mean of the 2 ranks, while the epoch is rank
-# 0's: DDP keeps the ranks in step); *the rest* is the epoch minus the loader: the steps,
-# with moving and normalising each batch and the loop's own Python. So the `loader`
-# column is narrower than section 1's part 4, which also counted the moving, the
-# normalising and the loop's Python. Each column is a median of its own, so the loader and
-# the rest need not add up to the epoch.
+# first, and the range of those rounds. *loader* is the seconds an epoch waited for its
+# next batch (for 2 processes, the mean of the 2 ranks); *the rest* is the epoch minus the
+# loader: the steps, with moving and normalising each batch. Each column is a median of
+# its own, so the loader and the rest need not add up to the epoch.
 #
-# Under the table, each comparison is a *speed-up*, taken round by round: the other arm's
-# epoch over this arm's in the same round (above 1: faster), then the median over the
-# rounds, how many rounds were faster, tied (within a tenth, section 5's `TIE`) or
-# slower, and a verdict that names a winner only when every round agrees. With 4 rounds
-# compared, "every round" is a first sign, not a proof: on this machine two epochs of the
-# same work can differ by more than a tenth (the range column). The rounds rotate the
-# order, so each arm runs after the same neighbour every round; a carry-over from one arm
-# to the next is not balanced out. Two more things share the machine with the arms:
-# `run_torchrun` samples the processes' memory 20 times a second, and on a cloud machine two
-# logical CPUs are often the two hyperthreads of one physical core, which share its
-# arithmetic units. This lesson does not measure what either costs the arms.
+# Under the table, each comparison is a *speed-up*, taken round by round: the baseline's
+# epoch over the arm's in the same round (above 1: the arm was faster), then the median
+# over the rounds, how many rounds were faster, tied (within a tenth, `TIE` from section
+# 5) or slower, and a verdict that names a winner only when every round agrees. With 4
+# rounds compared, "every round" is a first sign, not a proof. The first two lines are
+# the choice a learner faces, `python train.py` against `torchrun`, with each way of
+# loading; the next ones change one thing at a time within one process.
 
 # %%
-TWO_ARM = "2 processes x 1 thread"
-ONE_ARMS = (
-    "1 process x 1 thread",
-    "1 process x 2 threads",
-    "1 process + 1 worker",
-    "1 process, no DDP",
-)
-PLAIN_ARM = ONE_ARMS[-1]  # the loop without DDP's wrapper
+TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
+PLAIN_ARM, SLICED_ARM = "plain loop", "batch slices"  # one process, no DDP
+# Each other arm, with the arm it is set against.
+AGAINST = {
+    TWO_SLICED: SLICED_ARM,  # python train.py against torchrun, both loading lean
+    SLICED_ARM: PLAIN_ARM,  # the loading
+    "DDP, 1 process": PLAIN_ARM,  # DDP's wrapper, in a group of one
+    "DDP, 2 threads": "DDP, 1 process",  # a second thread
+    "DDP + loader worker": "DDP, 1 process",  # a loader worker
+}
+ORDER = (PLAIN_ARM, SLICED_ARM, "DDP, 1 process", "DDP, 2 threads", "DDP + loader worker")
 
 
 def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -804,127 +789,109 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
 def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> RoundCount:
     """The arms' table at one effective batch, then what their rounds show; `guess` is
     section 5's predicted speed-up for the steps. Returns the speed-up of 2 processes
-    over 1 process x 1 thread."""
+    over the plain loop."""
     name = f"effective batch {batch}"
-    arms = [arm for arm in (*ONE_ARMS, TWO_ARM) if arm in figures]  # those this launch ran
+    arms = [arm for arm in (*ORDER, TWO_ARM, TWO_SLICED) if arm in figures]  # those it ran
     title = f"{name}: {machine}, seconds per epoch"
     print(arms_table({arm: figures[arm] for arm in arms}, title))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
 
-    def show(what: str, rounds: RoundCount) -> None:
+    def show(arm: str, baseline: str) -> RoundCount:
+        rounds = speed_ups(figures, arm, baseline)
         counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
         print(
-            f"{name}, {what}: {rounds.median:.2f} (rounds faster / tied / slower: {counts}; "
-            f"{rounds.verdict})"
+            f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
+            f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
         )
+        return rounds
 
-    for arm in arms[:-1]:  # 2 processes against each way of running one process
-        show(f"speed-up with 2 processes over {arm}", speed_ups(figures, TWO_ARM, arm))
-    for arm in arms[1:-1]:  # the other ways of running one process, against 1 thread
-        show(f"speed-up of {arm} over 1 thread", speed_ups(figures, arm, ONE_ARMS[0]))
-    one, two = figures[ONE_ARMS[0]], figures[TWO_ARM]
-    saved = {part: one[part] - two[part] for part in ("loader", "rest")}
-    for part, seconds in saved.items():
-        way = "saved" if seconds >= 0 else "lost"
-        what = f"{name}, {part}, seconds per epoch 2 processes saved or lost"
-        print(f"{what}: {abs(seconds):.2f} {way}")
-    # The part whose time changed more, saved or lost: where the two arms differed most.
-    print(f"{name}, the part that changed more:", max(saved, key=lambda part: abs(saved[part])))
-    if PLAIN_ARM in figures:  # section 5's one-process step had no DDP wrapper either
-        measured = speed_ups(figures, TWO_ARM, PLAIN_ARM).median
-        print(
-            f"{per_process} images per process, predicted for the steps, then measured for "
-            f"the epochs over the plain loop: {guess:.2f} ({speed_up_in_words(guess)}), then "
-            f"{measured:.2f} ({speed_up_in_words(measured)})"
-        )
+    headline = show(TWO_ARM, PLAIN_ARM)
+    for arm, baseline in AGAINST.items():
+        if arm in figures:
+            show(arm, baseline)
+    plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
+    # Each of 2 processes loads half the images: an even split halves the loader's time.
+    for part in ("loader", "rest"):
+        print(f"{name}, {part}, 2 processes / plain loop: {two[part] / plain[part]:.2f}")
+    print(
+        f"{per_process} images per process, speed-up of 2 processes over the plain loop, "
+        f"predicted for the steps, then measured for the epochs: {guess:.2f} "
+        f"({speed_up_in_words(guess)}, one run), then {headline.median:.2f} "
+        f"({headline.verdict})"
+    )
     gap = 100 * (
-        max(figures[arm]["val_acc"] for arm in arms) - min(figures[arm]["val_acc"] for arm in arms)
+        max(figures[arm]["val_acc"] for arm in figures)
+        - min(figures[arm]["val_acc"] for arm in figures)
     )
     print(f"{name}, arms' largest validation accuracy gap (points): {gap:.2f}")
-    return speed_ups(figures, TWO_ARM, ONE_ARMS[0])
+    return headline
 
 
 arms_figures = read_arms(work_folder / "arms_128")
 headline = report_arms(128, 64, arms_figures, guess=predicted[64])  # section 5's prediction
-headline_name = "effective batch 128, 2 processes over 1 process x 1 thread"
-record_result(headline_name, round(headline.median, 2))
-record_result("1 process, validation accuracy", arms_figures[ONE_ARMS[0]]["val_acc"])
+record_result("effective batch 128, 2 processes over the plain loop", round(headline.median, 2))
+record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# In the run whose outputs you see, at an effective batch of 128, 2 processes ran at a
-# median of
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-# times the speed of one process with 1 thread (below 1 means slower),
-# 0.69<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 2 threads -->
-# times that of one process with 2 threads,
-# 0.79<!-- output: effective batch 128, speed-up with 2 processes over 1 process + 1 worker -->
-# times that of one process with a loader worker and
-# 0.36<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
-# times that of the plain loop without DDP; each line ends with the rounds' counts and
-# the verdict. The arms with DDP answer the question they were built for (the same
-# code, in one process or two); the plain loop is the comparison a learner choosing
-# between `python train.py` and `torchrun` faces.
+# **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
+# at a median of
+# 0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# times the plain loop's speed (below 1: slower), and, both loading lean,
+# 0.28<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices -->
+# times the speed of one process with batch slices; the verdict at the end of each line
+# says whether every round agreed. Section 5's step timing predicted
+# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
+# steps alone (the prediction line sets it beside the first). Section 5 timed each step
+# on its own, on random data; here the steps run back to back with the loading, so a match
+# says the step timing foresaw the direction, not the size.
 #
-# **The other ways of running one process**, each against 1 thread. A second thread
-# gave a speed-up of
-# 0.78<!-- output: effective batch 128, speed-up of 1 process x 2 threads over 1 thread -->
-# and a loader worker
-# 0.68<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
-# (below 1: slower; the verdicts say whether every round agreed). The worker is started
-# once (`persistent_workers=True`), so what it costs is mostly per batch: it hands every
-# batch to the training process through shared memory and a queue, a cost that small
-# batches pay often, while the two processes share the machine's CPUs; this lesson does
-# not time those apart. A second thread splits only the operations of the rest (the
-# loader's indexing and stacking run in one thread); compare the two arms' `rest`
-# columns to see whether it shortened the rest, and their loader columns: where the
-# loader slowed down too, something besides splitting the operations was at work, which
-# this lesson does not time. Without DDP's wrapper, the plain loop's speed-up over
-# the same loop wrapped in a group of one was
-# 1.49<!-- output: effective batch 128, speed-up of 1 process, no DDP over 1 thread -->:
-# a group of one has nothing to exchange, but DDP still copies the gradients into its
-# bucket and calls the all-reduce at every step, and the verdict says whether that cost
-# stood out from the epochs' own variation.
+# **Where it went.** With 2 processes the loader took
+# 0.67<!-- output: effective batch 128, loader, 2 processes / plain loop -->
+# times the plain loop's seconds (each process loads half the images, so an even split
+# would give 0.50), and the rest
+# 3.84<!-- output: effective batch 128, rest, 2 processes / plain loop -->
+# times. The rest holds each step's all-reduce and DDP's bookkeeping (section 5's table),
+# and whatever two processes on 2 logical CPUs cost each other; this lesson does not time
+# those apart.
 #
-# **Where the epoch went.** Against one process with 1 thread, 2 processes saved or lost
-# 0.04<!-- output: effective batch 128, loader, seconds per epoch 2 processes saved or lost -->
-# s per epoch in the loader and
-# 0.39<!-- output: effective batch 128, rest, seconds per epoch 2 processes saved or lost -->
-# s in the rest (each line ends with which). Each process loads half the images, in batches of 64
-# against one process's 128: if loading cost the same per image and the processes did not
-# slow each other down, each would load in half the time (compare the two arms' loader
-# columns to see how close they came). The rest holds each step's
-# all-reduce. Section 5 predicted the steps' speed-up; the prediction line sets it beside
-# the epochs' speed-up over the plain loop (section 5's one-process step had no DDP
-# wrapper either), both in words. The two were timed differently: section 5 timed each
-# step on its own, on random data, after a barrier, while here the steps run back to back
-# in an epoch, with the loading. So a match says that the steps' timing foresaw the
-# direction, not that it explains the size.
+# **One thing at a time, in one process.** The last four speed-up lines each change one
+# thing, and each line's verdict says whether every round agreed:
+# - batch slices in place of the `DataLoader`:
+#   1.58<!-- output: effective batch 128, batch slices over plain loop --> (compare the
+#   two rows' `loader` columns);
+# - DDP's wrapper, in a group of one process that has nothing to exchange:
+#   0.79<!-- output: effective batch 128, DDP, 1 process over plain loop --> (it still
+#   copies the gradients into its bucket and calls the all-reduce at every step);
+# - a second thread:
+#   0.84<!-- output: effective batch 128, DDP, 2 threads over DDP, 1 process -->;
+# - a loader worker:
+#   0.72<!-- output: effective batch 128, DDP + loader worker over DDP, 1 process -->
+#   (a worker hands every batch over through shared memory and a queue).
+#
+# Where a change ran slower (below 1), this lesson does not time why.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
 # 0.00<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
-# points (94.5%<!-- output: 1 process, validation accuracy --> for one process with 1
-# thread, 94.5%<!-- output: 2 processes, validation accuracy --> for 2 processes). With
-# the same effective batch, the same seed and `DistributedSampler`'s interleaved shards,
-# the two halves of each 2-process step are exactly the 128 images of the 1-process step,
-# so the arms follow the same path, up to rounding.
+# points (94.5%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 94.5%<!-- output: 2 processes, validation accuracy --> for 2 processes). With the same
+# effective batch, the same seed and `DistributedSampler`'s interleaved shards, the two
+# halves of each 2-process step are exactly the 128 images of the 1-process step, so the
+# arms follow the same path, up to rounding.
 #
-# **At 1,024 images per process.** Section 5 also predicted the steps' speed-up with 16
-# times the images per process (the line `1024 images per process, predicted speed-up
-# …`). The same arms again, in rounds, with batches of 1,024 per process on 2 processes
-# and 2,048 on 1 process, on all 50,000 training images (the learning rate stays 0.2:
-# these runs are for timing, not for accuracy). This launch differs from the one above in
-# the images per epoch as well as the batch (50,000 against 20,000), so set the two
-# launches' speed-ups side by side as sizes, not as the effect of the batch alone. All
-# arms but `1 process + 1 worker`: in a trial run of this lesson with that arm at this
-# batch (not shown here), the lesson's peak memory went past the course's memory budget
-# for a lesson, so this launch leaves it out (`--without`):
+# **At 1,024 images per process.** The same arms again, with batches of 1,024 per process
+# on 2 processes and 2,048 on 1 process, on all 50,000 training images (the learning rate
+# stays 0.2: these runs are for timing, not for accuracy). Two things change from the
+# launch above, the batch and the images per epoch, so read the two launches side by side
+# as sizes, not as the effect of the batch alone. This launch leaves out
+# `DDP + loader worker` (`--without`): in a trial run at this batch, that arm took the
+# lesson past the course's memory budget.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
 # Without the loader-worker arm: see the text above.
-arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch, "1 process + 1 worker")
+arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch, "DDP + loader worker")
 print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier" in line))
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
@@ -933,40 +900,31 @@ big_figures = read_arms(work_folder / "arms_big")
 _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its table and lines
 
 # %% [markdown]
-# The step timing predicted
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
-# steps at 1,024 images per process. The epochs measured 2 processes at a median of
-# 1.53<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
-# times the speed of one process with 1 thread,
-# 1.60<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 2 threads -->
-# times that of one with 2 threads and
-# 1.25<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->
-# times that of the plain loop without DDP; the verdicts say whether each held in every
-# round. Against one process with 1 thread, 2 processes saved or lost
-# 0.30<!-- output: effective batch 2048, loader, seconds per epoch 2 processes saved or lost -->
-# s per epoch in the loader and
-# 0.02<!-- output: effective batch 2048, rest, seconds per epoch 2 processes saved or lost -->
-# s in the rest (each line ends with which), and the line `… the part that changed
-# more` names the larger of the two. Both are differences of medians over 4 rounds (the
-# range column shows how far single epochs moved). Where the loader saved the more, most
-# of the gain came from splitting the loading between the processes rather than the
-# steps: section 5 did not time the loader, so timed steps alone could not foresee it.
-# Compare the loader columns with the even split, here and at 128: a loader more than
-# twice as fast with 2 processes (each loads half the images, in half-size batches) is
-# more than the split explains, less than twice as fast is less, and each median rests on
-# 4 rounds; this lesson does not time why. That
-# loader fetches the images one by one from a dataset and stacks them; we expect a single
-# process that slices whole batches out of one tensor, as lesson 04's `DeviceTensorLoader`
-# does, to cut most of that time without
-# a second process (not measured here).
+# At 2,048 images a step, 2 processes ran at
+# 1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
+# times the plain loop's speed (the step timing predicted
+# 0.91<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# Against the plain loop their loader took
+# 0.47<!-- output: effective batch 2048, loader, 2 processes / plain loop -->
+# times its seconds and the rest
+# 1.41<!-- output: effective batch 2048, rest, 2 processes / plain loop -->
+# times: at this batch most of the plain loop's epoch was loading (the table's `loader`
+# column), and splitting it between 2 processes is where they could gain.
 #
-# Could one process get the same gain by loading in parallel, with a loader worker? At an
-# effective batch of 128 that arm had a speed-up of
-# 0.68<!-- output: effective batch 128, speed-up of 1 process + 1 worker over 1 thread -->
-# over one process with 1 thread; at 2,048 it was not run, so this lesson cannot say.
-# That is the habit this section shows: predict from timed steps, then time the whole
-# loop and its parts, in rounds, against other ways of using the same machine, and see
-# which part decides, before you scale out.
+# **Could one process have that gain?** Set two lines side by side. Loading lean gave one
+# process a speed-up of
+# 2.01<!-- output: effective batch 2048, batch slices over plain loop --> over the
+# plain loop. A second process, once both loaded lean, gave
+# 1.03<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->.
+# Read the verdicts at the ends of those lines: where the second names no winner, or
+# says slower, the second process bought nothing these rounds could measure beyond what
+# lean loading gave one process.
+#
+# That is the habit this section teaches. A second process can only win back what the
+# exchange costs where a single process leaves work undone, and here the loading was
+# that work. So before you scale out, make the one process lean; then time what a second
+# process adds: whole epochs and their parts, in rounds, against the other ways of using
+# the same machine.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -983,7 +941,8 @@ _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its 
 # share.
 
 # %%
-forked = "course_utils.distributed" in two_processes.command  # see run_torchrun
+# run_torchrun forks the workers (on Linux, on CPUs) through course_utils.distributed.
+forked = "course_utils.distributed" in two_processes.command
 started = "forked from the launcher" if forked else "started as fresh Pythons"
 print(f"section 7's launch: 2 workers {started}, effective batch 128 (2 x 64)")
 peak_worker = round(two_processes.peak_worker_rss_mb)
@@ -991,20 +950,21 @@ record_result("largest worker, peak resident memory (MB)", peak_worker)
 if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
     both = round(two_processes.peak_pss_mb)
     record_result("launcher + 2 workers, proportional memory (MB)", both)
+    print(f"launcher + 2 workers (PSS) / largest worker (RSS): {both / peak_worker:.2f}")
 else:
     print("proportional memory (PSS): not reported on this system")
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 894 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 893 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 605 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
-# counting the ones it shares. Where the line above says the workers were forked, as
-# here, they share the launcher's copy of PyTorch (on Linux; see the note in section 2),
-# so the three processes together held less than three times one worker's figure. A
-# worker started as a fresh Python (on a GPU machine, or a Mac) holds a whole Python and
-# PyTorch of its own, nearer the resident figure, and on a GPU machine each process also
-# holds its own CUDA context on its GPU.
+# 608 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# counting the ones it shares: the three processes together held
+# 1.47<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# worker's figure: forked workers share the launcher's copy of PyTorch. Workers started
+# as fresh Pythons (on a GPU machine, or a Mac) each hold a whole Python and PyTorch of
+# their own (not measured here), and on a GPU machine each process also holds its own
+# CUDA context on its GPU.
 #
 # ## 9. The checkpoint, tested once
 #
@@ -1093,14 +1053,18 @@ print(batch_norm.output)
 # `gap larger with 4 …` compares 4 images with 32. This batch holds a single channel of
 # normalised pixels; a layer deep in a network sees other values, so read these
 # percentages as this batch's, not as a rule. `convert_sync_batchnorm` replaced the
-# `BatchNorm2d` layer and left the others alone. Its forward pass runs on GPUs only: on
+# `BatchNorm2d` layer and left the others alone. Its forward pass needs a GPU (or another
+# accelerator, as the error says): on
 # the CPU, the script prints the `ValueError` this PyTorch raises.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over several micro-batches, then step. Under DDP every
 # `backward` would all-reduce, once per micro-batch; inside `with model.no_sync():`
 # DDP skips it and only adds to `.grad`, and the `backward` of the last micro-batch,
-# outside, all-reduces the sum once.
+# outside, all-reduces the sum once. To count the all-reduces, the script gives DDP a
+# *communication hook* (`register_comm_hook`): a function DDP calls for each bucket of
+# gradients (a `GradBucket`) in place of its own all-reduce. This one counts the call,
+# then all-reduces as DDP does by default (`allreduce_hook`).
 
 # %%
 Code(filename=str(scripts / "no_sync.py"), language="python")
@@ -1114,11 +1078,8 @@ print(accumulation.output)
 # %% [markdown]
 # After the first micro-batch, inside `no_sync`, the two processes hold different
 # gradients: nothing was sent. After the last one, they hold the same, and it equals
-# a DDP step on each process's whole shard at once, up to rounding. The script counted
-# DDP's all-reduces with a *communication hook* (`register_comm_hook`: a function DDP
-# calls for each bucket of gradients, here one that counts the call and then
-# all-reduces as DDP does by default): one per accumulated step with `no_sync`, two
-# without it, for the same step.
+# a DDP step on each process's whole shard at once, up to rounding. The hook counted one
+# all-reduce per accumulated step with `no_sync`, two without it, for the same step.
 #
 # **When the model itself does not fit: FSDP.** DDP keeps a whole copy of the model,
 # its gradients and its optimizer state in every process. For models too large for
@@ -1155,24 +1116,20 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.26<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
-#   same epochs of one process with 1 thread (one launch at each batch, of
+#   plain loop in one process (one launch at each batch, of
 #   4<!-- output: effective batch 128, rounds compared --> and
 #   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
+#   0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 #   times its speed at an effective batch of 128, and at
-#   1.53<!-- output: effective batch 2048, speed-up with 2 processes over 1 process x 1 thread -->
-#   times at 2,048 (against the plain loop without DDP:
-#   0.36<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
-#   and
-#   1.25<!-- output: effective batch 2048, speed-up with 2 processes over 1 process, no DDP -->);
-#   section 8's verdict lines say which held in every round, and its lines `… the part
-#   that changed more` say whether the loader or the rest decided. The two launches
-#   also differ in images per epoch, so read the two speed-ups as sizes. Predict from
-#   timed steps, then time the whole loop and its parts, in rounds, before you scale out:
-#   timed steps leave the loading out.
+#   1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
+#   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
+#   1.03<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
+#   times. Section 8's verdict lines say which held in every round. Make one process
+#   lean first, then time what a second adds, as whole epochs in rounds: timed steps
+#   leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1434,8 +1391,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.52<!-- output: effective batch 128, speed-up with 2 processes over 1 process x 1 thread -->
-# times the speed of 1 process with 1 thread on batches of 128 (below 1 means slower).
+# 0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# times the speed of the plain loop in one process on batches of 128 (below 1 means
+# slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
@@ -1454,12 +1412,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.04<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.26<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.36<!-- output: effective batch 128, speed-up with 2 processes over 1 process, no DDP -->
+# 0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

@@ -1477,7 +1477,7 @@ def test_lesson05_exercise1_wants_a_clear_rise_and_a_wider_gap_for_the_plain_run
     assert_wrong(lesson05, 1, "trained some other way", **overfit_answer(small_rise, 15))
     # Off the CPU the replay covers the first epoch only: there the bar itself fails it.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lesson05, "_replays_whole_run", lambda model: False)
+        patch.setattr(lesson05, "_on_cpu", lambda model: False)
         assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(small_rise, 15))
     # The augmented run ends further above its training loss: a model made confidently
     # wrong (its last layer scaled up) has a far higher validation loss.

@@ -355,7 +355,7 @@ def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_pat
         yield GroupInfo(0, 2, 0, "nccl", STAND_IN)
 
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--rounds", "1"]
-    argv += ["--batch-size", "32", "--without", "1 process + 1 worker"]
+    argv += ["--batch-size", "32", "--without", "DDP + loader worker"]
     monkeypatch.setattr(distributed, "process_group", group_of_two)
     monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", _RecordingDDP)
     monkeypatch.setattr(dist, "barrier", lambda *args, **kwargs: None)
@@ -370,9 +370,9 @@ def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_pat
             )
     finally:
         torch.set_num_threads(threads)
-    # Three models on the group's device given to DDP with that device (the 1-process arms
-    # in a group of rank 0 alone), and the arm without DDP's on that device too.
-    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 3, [({STAND_IN}, [0])] * 3)
+    # Four models on the group's device given to DDP with that device (the 1-process arms
+    # in a group of rank 0 alone), and the arms without DDP's on that device too.
+    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 4, [({STAND_IN}, [0])] * 4)
     assert seen["groups"] == [[0]]
     assert seen["broadcast"] == [STAND_IN]
 
@@ -387,11 +387,13 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     arms = found["arms"]
     assert sorted(arms) == sorted(
         [
-            "1 process x 1 thread",
-            "1 process x 2 threads",
-            "1 process + 1 worker",
-            "1 process, no DDP",
-            "2 processes x 1 thread",
+            "DDP, 1 process",
+            "DDP, 2 threads",
+            "DDP + loader worker",
+            "plain loop",
+            "batch slices",
+            "DDP, 2 processes",
+            "DDP, 2 processes, slices",
         ]
     ), result.output
     for row in arms.values():
@@ -404,7 +406,7 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     assert all(sorted(turn) == sorted(arms) for turn in found["rounds"])
     assert len({tuple(turn) for turn in found["rounds"]}) == 3
     # The same starting weights and batches: every arm reaches the same accuracy, DDP in a
-    # group of one process (which averages over 1) or not.
+    # group of one process (which averages over 1) or not, batches sliced or stacked.
     assert len({row["val_acc"] for row in arms.values()}) == 1
     assert re.search(
         r"\[rank 1\] waiting at the barrier: [\d.]+ s, of which on a CPU", result.output

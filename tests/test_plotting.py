@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from course_utils import plotting
 from course_utils.plotting import (
     plot_confusion_matrix,
+    plot_epoch_times,
     plot_history,
     plot_lrs,
     show_batch,
@@ -42,6 +43,27 @@ def test_unnormalize_inverts_normalisation():
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     normalised = (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     assert torch.allclose(unnormalize(normalised, mean, std), images, atol=1e-6)
+
+
+def test_plot_epoch_times_draws_each_epoch_its_median_and_the_one_off():
+    epochs = {"(a) slow": [9.0, 12.0, 10.0], "(b) fast": [0.4, 0.5]}
+    fig = plot_epoch_times(epochs, where="cpu", title="two ways", one_off=("set-up", 6.0))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"  # the rows are many times apart
+    dots = [collection.get_offsets() for collection in ax.collections]
+    # One dot per epoch at its seconds, on its own row; then the one-off, above the last row.
+    assert sorted(dots[0][:, 0]) == [9.0, 10.0, 12.0] and all(abs(dots[0][:, 1]) < 0.5)
+    assert sorted(dots[1][:, 0]) == [0.4, 0.5] and all(abs(dots[1][:, 1] - 1) < 0.5)
+    assert [tuple(point) for point in dots[-1]] == [(6.0, 1.35)]
+    medians = [line.get_xdata()[0] for line in ax.lines if len(line.get_xdata())]
+    assert medians == [10.0, 0.45]
+    assert [label.get_text() for label in ax.get_yticklabels()] == list(epochs)
+    assert "one-off" in ax.get_xlabel() and ax.get_title() == "two ways"
+    assert not plt.get_fignums()
+    without = plot_epoch_times({"only": [1.0]}, where="cuda", title="")
+    assert "one-off" not in without.axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="at least one epoch"):
+        plot_epoch_times({"none": []}, where="cpu", title="")
 
 
 def test_plot_history_draws_losses_and_accuracy():

@@ -279,7 +279,7 @@ def _replay(
     (relative), and ``gpu_tolerance=None`` replays nothing there. ``recipe`` names the
     recipe in the messages; returns what was compared, or why not."""
     where = next(model.parameters()).device.type
-    on_cpu = where == "cpu"
+    on_cpu = _on_cpu(model)
     tolerance = REPLAY_SAME_ON_CPU if on_cpu else gpu_tolerance
     if tolerance is None:
         return (
@@ -342,9 +342,9 @@ def _replay(
     return said
 
 
-def _replays_whole_run(model: nn.Module) -> bool:
-    """Whether ``_replay(..., whole_run=True)`` trains a run on ``model``'s device again in
-    full: on a CPU; off it, the first epoch only."""
+def _on_cpu(model: nn.Module) -> bool:
+    """Whether ``model`` is on the CPU, where ``_replay`` compares to rounding and, with
+    ``whole_run``, trains every epoch again (off it, the first epoch only)."""
     return next(model.parameters()).device.type == "cpu"
 
 
@@ -478,7 +478,7 @@ def _exercise_1(
         plain_val = [epoch["val_loss"] for epoch in plain]
         rise = plain_val[-1] - min(plain_val)
         small_rise = rise < CLEAR_RISE
-        if small_rise and not _replays_whole_run(overfit_models["plain"]):
+        if small_rise and not _on_cpu(overfit_models["plain"]):
             raise Wrong(
                 f"The 'plain' run's last validation loss is only {rise:.3f} above its lowest "
                 f"(less than {CLEAR_RISE}), so it shows no clear overfitting yet. Did it train "

@@ -343,11 +343,13 @@ def _exercise_3(choose_backend: Any) -> list[str]:
             )
     return [
         "without CUDA: gloo, the CPU and device_ids=None, for every local rank",
-        "with a GPU for every process: NCCL, cuda:LOCAL_RANK and device_ids=[LOCAL_RANK]",
+        "with a GPU for every process: NCCL, cuda:LOCAL_RANK (not plain 'cuda', GPU 0 for "
+        "all) and device_ids=[LOCAL_RANK]",
         "on the second of 2 machines with 2 GPUs each (rank 3 is local rank 1 there): "
         "cuda:1, not cuda:3; with 4 GPUs a machine, rank 2 of local rank 0 takes cuda:0",
         f"with CUDA but fewer GPUs than processes (1 for 2, 2 for 4, 3 for 5): an error, in all "
-        f"{refused} such cases, rather than a silent fallback to the CPU",
+        f"{refused} such cases, rather than a silent fallback to the CPU or gloo for the "
+        "processes left without a GPU (a group whose processes disagree on the backend)",
         "with one GPU and one process: NCCL on cuda:0",
     ]
 

@@ -4,6 +4,8 @@ Compares the mean a BatchNorm layer would use on each process's shard with the m
 the whole batch (all-reduced by hand), then converts a small model's BatchNorm layers
 to SyncBatchNorm, which computes the whole batch's statistics across the processes.
 Run: torchrun --standalone --nproc_per_node=2 batch_norm.py batch.pt
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
 import sys

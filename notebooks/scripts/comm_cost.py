@@ -10,6 +10,8 @@ process). Each is the median of many repeats, timed in turn, and each timing sta
 all processes are ready. Last, it times the same all-reduce on its own, with no step
 between the repeats (each repeat still starts after a barrier).
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
 import statistics

@@ -1,14 +1,17 @@
 """Time 1 process against 2, epoch by epoch in turn, on the same data and from the same seed.
 
 Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --out FOLDER
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 
-Five ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
-its own, take turns: every round trains one epoch of each arm, in a new order. The four
+Seven ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
+its own, take turns: every round trains one epoch of each arm, in a new order. The five
 1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
 """
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -24,15 +27,34 @@ from course_utils.distributed import check_world_size, process_group, rank_print
 from course_utils.models import MLP
 
 MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
-TWO = "2 processes x 1 thread"
+# The 2-process arms, 1 thread each, with DDP: their name and their DataLoader workers
+# (None: no DataLoader, see BatchSlices).
+TWO = {"DDP, 2 processes": 0, "DDP, 2 processes, slices": None}
 # The 1-process arms: their name, their intra-op threads, their DataLoader workers, and
 # whether DDP wraps the model (in a group of one process) as it wraps the 2 processes'.
 ONE = {
-    "1 process x 1 thread": (1, 0, True),
-    "1 process x 2 threads": (2, 0, True),
-    "1 process + 1 worker": (1, 1, True),
-    "1 process, no DDP": (1, 0, False),
+    "DDP, 1 process": (1, 0, True),
+    "DDP, 2 threads": (2, 0, True),
+    "DDP + loader worker": (1, 1, True),
+    "plain loop": (1, 0, False),
+    "batch slices": (1, None, False),
 }
+
+
+class BatchSlices:
+    """The DataLoader's batches, in the sampler's order, but each indexed out of the whole
+    tensors in one go (as lesson 04's DeviceTensorLoader does) instead of fetched image by
+    image and stacked."""
+
+    def __init__(self, dataset: TensorDataset, sampler: DistributedSampler, batch_size: int):
+        self.tensors, self.sampler, self.batch_size = dataset.tensors, sampler, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self):
+        for batch in torch.tensor(list(self.sampler)).split(self.batch_size):
+            yield tuple(tensor[batch] for tensor in self.tensors)
 
 
 def as_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -88,33 +110,37 @@ def main() -> None:
         check_world_size(len(train_set), args.batch_size, world_size)
         # A group of rank 0 alone, for the 1-process arms' DDP (every rank must create it).
         alone = dist.new_group([0])
-        names = [*one, TWO] if rank == 0 else [TWO]
+        names = [*one, *TWO] if rank == 0 else [*TWO]
         arms = {}
         for name in names:
-            threads, workers, wrapped = one.get(name, (1, 0, True))
-            processes = world_size if name == TWO else 1
+            threads, workers, wrapped = one.get(name, (1, TWO.get(name), True))
+            processes = world_size if name in TWO else 1
             sampler = DistributedSampler(
-                train_set, num_replicas=processes, rank=rank if name == TWO else 0, seed=0
+                train_set, num_replicas=processes, rank=rank if name in TWO else 0, seed=0
             )
-            loader = DataLoader(
-                train_set,
-                batch_size=args.batch_size * world_size // processes,  # one effective batch
-                sampler=sampler,
-                num_workers=workers,
-                persistent_workers=workers > 0,  # one worker for all epochs, not one each
-            )
+            batch_size = args.batch_size * world_size // processes  # one effective batch
+            if workers is None:
+                loader = BatchSlices(train_set, sampler, batch_size)
+            else:
+                loader = DataLoader(
+                    train_set,
+                    batch_size=batch_size,
+                    sampler=sampler,
+                    num_workers=workers,
+                    persistent_workers=workers > 0,  # one worker for all epochs, not one each
+                )
             torch.manual_seed(0)  # the same initial weights for every arm
             model = MLP(28 * 28, [32], 10).to(device)
             if wrapped:
                 model = DistributedDataParallel(
                     model,
                     device_ids=[device] if group.backend == "nccl" else None,
-                    process_group=None if name == TWO else alone,
+                    process_group=None if name in TWO else alone,
                 )
             optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
             arms[name] |= {"sampler": sampler, "loader": loader, "seconds": [], "loader_s": []}
-        order = [*one, TWO]
+        order = [*one, *TWO]
         rounds = []
         waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
         for epoch in range(1, args.rounds + 1):
@@ -122,7 +148,7 @@ def main() -> None:
             rounds.append(turn)
             for name in turn:
                 dist.barrier()  # every arm starts when both processes are ready
-                if name == TWO or rank == 0:
+                if name in TWO or rank == 0:
                     torch.set_num_threads(arms[name]["threads"])
                     seconds, loading = train_epoch(arms[name], epoch, device)
                     arms[name]["seconds"].append(seconds)
@@ -130,7 +156,7 @@ def main() -> None:
                     rank_print(
                         f"round {epoch}, {name}: {seconds:.2f} s "
                         f"(waiting for the loader: {loading:.2f} s)",
-                        all_ranks=name == TWO,
+                        all_ranks=name in TWO,
                     )
                 else:  # rank 1 waits here while rank 0 trains a 1-process arm
                     cpu, wall = time.process_time(), time.perf_counter()
@@ -145,9 +171,10 @@ def main() -> None:
                 f"waiting at the barrier: {waited[1]:.1f} s, of which on a CPU: {waited[0]:.2f} s",
                 all_ranks=True,
             )
-        # Rank 1's loader seconds of the 2-process arm, sent to rank 0.
-        other = torch.tensor(arms[TWO]["loader_s"], device=device)
+        # Rank 1's loader seconds of the 2-process arms, sent to rank 0: one row per arm.
+        other = torch.tensor([arms[name]["loader_s"] for name in TWO], device=device)
         dist.broadcast(other, src=1)
+        other = dict(zip(TWO, other.tolist(), strict=True))
         if rank == 0:
             args.out.mkdir(parents=True, exist_ok=True)
             val_images = as_input(data["val_images"]).to(device)
@@ -159,8 +186,8 @@ def main() -> None:
                     outputs = plain.eval()(val_images)
                 accuracy = (outputs.argmax(dim=1) == val_labels).float().mean().item()
                 loader_s = arm["loader_s"]
-                if name == TWO:  # each round: the median (with 2 ranks, the mean) of the ranks
-                    loader_s = [(a + b) / 2 for a, b in zip(loader_s, other.tolist(), strict=True)]
+                if name in TWO:  # each round: the median (with 2 ranks, the mean) of the ranks
+                    loader_s = [(a + b) / 2 for a, b in zip(loader_s, other[name], strict=True)]
                 found["arms"][name] = {
                     "seconds": arm["seconds"],
                     "loader_seconds": loader_s,

@@ -3,6 +3,8 @@
 fully_shard (FSDP2) splits every parameter of each wrapped layer across the processes;
 a layer's full weights are gathered only while it computes.
 Run: torchrun --standalone --nproc_per_node=2 fsdp.py
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
 import os

@@ -6,6 +6,8 @@ its shard of one batch, computes its gradients, and averages them with the other
 result is compared with one process on the whole batch, and with what
 DistributedDataParallel computes.
 Run: torchrun --standalone --nproc_per_node=2 manual_ddp.py batch.pt
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
 import sys

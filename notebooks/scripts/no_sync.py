@@ -5,6 +5,8 @@ backward() only adds to .grad, without communicating; the backward of the last
 micro-batch, outside it, all-reduces the summed gradients once. A communication hook
 counts DDP's all-reduces, with no_sync and without it.
 Run: torchrun --standalone --nproc_per_node=2 no_sync.py batch.pt
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
 import sys

@@ -1,6 +1,8 @@
 """Train lesson 03's MLP on MNIST with DistributedDataParallel, one process per device.
 
 Run: torchrun --standalone --nproc_per_node=2 train_ddp.py --data DATA.pt --out FOLDER
+(With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
+processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
 import argparse
