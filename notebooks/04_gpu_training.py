@@ -21,8 +21,8 @@
 #
 # A GPU runs thousands of multiplications at once, which is exactly what the
 # matrix products of a neural network need. But a GPU only helps when it is kept
-# busy: with a tiny model, or while it waits for the CPU to prepare data, it
-# sits idle. This lesson moves training onto whatever device you have and
+# busy: with a tiny model, or while it waits for the CPU to prepare data, we expect it
+# to sit idle. This lesson moves training onto whatever device you have and
 # measures where the time really goes.
 #
 # This notebook runs on any machine. Without a GPU it says so, trains on the CPU
@@ -158,7 +158,8 @@ else:
 # **2**<!-- output: logical CPUs --> logical CPUs: every time quoted in the text is a time
 # on that CPU. The same work takes a different time on each run, so read the times
 # for their ratios and spreads. Run the notebook on a GPU and compare.
-#
+
+# %% [markdown]
 # ## 2. When a GPU helps
 #
 # A product of two n x n matrices has n x n entries, each a sum of n products:
@@ -277,15 +278,17 @@ if device.type == "cpu":
 # **33.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
 # **1.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one. The likeliest reason (this lesson does not time it apart): a 64 x 64
-# product is too little work to keep even a CPU's 2 threads busy, so the fixed cost of
-# starting it weighs more. On a GPU, with thousands of
+# the small one, by the medians (compare each size's range of repeats too: where it is
+# wide, its median is a rough figure). The likeliest reason (this lesson does not time
+# it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
+# so the fixed cost of starting it weighs more. On a GPU, with thousands of
 # cores and a larger cost to launch each operation, we expect a 64 x 64 product to
 # take about as long as on the CPU. If so, that is the first way a GPU fails to
 # help: **tiny models**. The second is **starved GPUs**: if each batch takes longer to
 # prepare than to compute, a faster processor changes nothing. Section 6 measures how
 # long preparing the batches takes against computing on them.
-#
+
+# %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
 #
 # A model and its inputs must be on the same device (lesson 01). `to_device` moves
@@ -301,8 +304,9 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
-# Two settings speed up copies to a CUDA GPU ([PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html)
-# explain both, under "Use pinned memory buffers"):
+# For copies to a CUDA GPU, [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html)
+# recommend two settings (under "Use pinned memory buffers"; this lesson has no CUDA GPU
+# to time them on):
 # - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* CPU memory
 #   (page-locked: the operating system may not move it or swap it out). A GPU copies from
 #   pinned memory only, so an ordinary tensor is first copied into a pinned buffer; a
@@ -419,7 +423,8 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # answers): each read waits for the device, as `synchronize` does. That makes 20 waits
 # for the 10 batches of 1,000, once an epoch; the training loop above reads no `.item()`
 # per step, so its steps never wait.
-#
+
+# %% [markdown]
 # ## 5. A data loader that delivers to the device
 #
 # The two `.to` lines for the batch are the same in every loop. A loader that hands
@@ -736,8 +741,8 @@ plot_epoch_times(
 # **0.82**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
 # give the range that the fastest and slowest epochs of each allow). So, by the medians,
-# pipeline (b) pays off for any training of more than that many epochs; inside the range
-# in brackets these epochs cannot say which pipeline would finish first.
+# pipeline (b) finishes first in any training longer than that many epochs: where that
+# number is below 1, from the first epoch on.
 #
 # The two models trained on the same batches in the same order, and they end with
 # the same weights (the line `pipelines (a) and (b) end with the same weights`): their
@@ -866,7 +871,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # **325 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
 # **33 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside; the line above it says yes or no).
-# Nothing differed but the moment it ran (and freshly built objects of the same kind).
+# The work was the same, from the same weights on the same batches; what differed was the
+# moment it ran, and what had run before it.
 # Inside or not, a range from two epochs is a thin guide to a later run of the same
 # work: section 8, which times many epochs, prints how far they spread. Put in place of
 # pipeline (b)'s median, this epoch changes section 6's speed-up from
@@ -882,7 +888,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # kernel. Bigger
 # models and bigger batches are where a GPU should pull ahead; the exercises time both
 # on every device you have (without a GPU, as here, they show only the CPU's side).
-#
+
+# %% [markdown]
 # ## 8. Next speed steps: mixed precision and `torch.compile`
 #
 # The rest of the lesson needs at most 10,000 training images, and the compiler below
@@ -899,8 +906,8 @@ _ = gc.collect()
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float
 # type; operations that need the range or the digits, such as the loss, run in
 # `float32`, and the rest take the type of their input (here the ReLUs between the
-# layers get the products' 16-bit outputs). Hardware with 16-bit units can compute
-# such products faster, and the data moved is halved. There are two 16-bit types, and
+# layers get the products' 16-bit outputs). Hardware with 16-bit units is built to
+# compute such products faster, and the data moved is halved. There are two 16-bit types, and
 # NVIDIA GPUs have a third shortcut:
 # - `bfloat16` has `float32`'s range but fewer digits. It needs no gradient scaler, and
 #   recent NVIDIA GPUs and some recent Intel and AMD CPUs (those with bfloat16
@@ -989,10 +996,10 @@ except TypeError as error:
 #   with only a warning, so `autocast_runs_in` (from `course_utils`) first runs one layer
 #   under autocast and looks at the type of its output; the cell skips the arm, saying
 #   so, if it is not bfloat16;
-# - `compiled`: the plain model after `model.compile()`. Compiling cannot speed up the
-#   matrix products themselves (they already run in a tuned library); it fuses the work
-#   around them, the bias and the ReLU, whose share of a step is smaller the wider the
-#   layers, so we expect little from it here; the arm measures it.
+# - `compiled`: the plain model after `model.compile()`. We expect compiling not to speed
+#   up the matrix products themselves (they already run in a tuned library); it fuses the
+#   work around them, the bias and the ReLU, whose share of a step is smaller the wider
+#   the layers, so we expect little from it here; the arm measures it.
 #
 # All three start from the same weights and see the same batches of 10,000 training
 # images (each arm has its own loader, with a generator seeded alike). `drop_last=True`
@@ -1534,13 +1541,17 @@ if check_exercise(
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
-# way. The prediction counts only the matrix products, as if each ran as fast as a
-# square 2048 x 2048 one. Some of what it leaves out can only add time (the ReLUs, the
-# update, and the `DataLoader`'s work of picking and stacking each batch, image by image,
-# on the CPU); the rest can go either way (the narrower products may run faster or slower
-# than the square one, and the load on the CPU may have changed since section 2). The
-# ratio says how far all of those together moved this run's step away from the
-# products' prediction; this exercise does not time them apart.
+# way (below 1: the step ran faster than predicted). The prediction counts only the
+# matrix products, as if each ran as fast as section 2's square 2048 x 2048 one. Two
+# things can move a step away from it:
+# - what it leaves out, which can only add time: the ReLUs, the update, and the
+#   `DataLoader`'s work of picking and stacking each batch;
+# - how fast the products really ran: the narrower products of a step may run faster or
+#   slower than the square one, and on a shared machine section 2's repeats, minutes
+#   earlier, may have met a busier or a quieter moment.
+#
+# A ratio below 1 can only come from the second. This exercise does not time the two
+# apart.
 # Matrix products are the work a GPU shares out among its cores: this is the kind of
 # model where we expect a GPU to pull far ahead in the steps. Its epoch still waits for
 # the `DataLoader` on the CPU, so on a fast GPU we expect the loading to take much of the
@@ -1763,9 +1774,10 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **11.54 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against **14.05 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
-# image by image (through a `DataLoader` of its own, in batches of 1,000), so the two
-# come out close (compare the lines above). The gain is in the epochs after: a classic
-# epoch pays the transforms again every time, the ready tensors never.
+# image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
+# the two to be of the same size; compare the two lines above for how close they came in
+# this run. The gain is in the epochs after: a classic epoch pays the transforms again
+# every time, the ready tensors never.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 84 s with a peak memory of 1393 MB. The course's runner wrote this
+# > whole lesson ran in 92 s with a peak memory of 1361 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -384,7 +384,8 @@ print(manual.output)
 #    in one bucket, so nothing overlaps here);
 # 3. every process then takes the same optimizer step, and the copies stay equal
 #    without ever sending weights.
-#
+
+# %% [markdown]
 # ## 5. What the communication costs
 #
 # Every step adds an `all_reduce` of all the gradients. The next script times, in
@@ -478,29 +479,29 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   2.26<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves. The bare all-reduce of the 25,450 gradients took
-#   1.31<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   0.84<!-- output: 64 images per process, all-reduce between the steps / step -->
 #   times that step when timed between the steps, and
-#   3.07<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   0.70<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times when timed alone, back to back (a ratio above 1 means sending the gradients took
 #   longer than computing them). The same call with the same payload took a different
 #   time depending on what ran around it; this lesson does not time why, so read each as
 #   a size, not a constant.
 # - **At 1,024 images per process** (16 times the images) the step grew
-#   3.59<!-- output: step without communication, 1024 / 64 images --> times, DDP's added
+#   3.50<!-- output: step without communication, 1024 / 64 images --> times, DDP's added
 #   time
-#   1.41<!-- output: DDP's added time, 1024 / 64 images --> times and the all-reduce
+#   1.76<!-- output: DDP's added time, 1024 / 64 images --> times and the all-reduce
 #   between the steps
-#   1.33<!-- output: all-reduce between the steps, 1024 / 64 images --> times, though it
+#   0.90<!-- output: all-reduce between the steps, 1024 / 64 images --> times, though it
 #   sends the same 25,450 numbers whatever the batch. DDP added
-#   0.89<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   1.01<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: more work per exchange is the first lever of data parallelism.
 #
 # DDP's added time was
-# 1.73<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
+# 2.39<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
 # times the bare all-reduce between the steps at 64 images per process, and
-# 1.83<!-- output: 1024 images per process, DDP's added time / all-reduce between the steps -->
+# 4.69<!-- output: 1024 images per process, DDP's added time / all-reduce between the steps -->
 # times at 1,024. DDP's added time holds an all-reduce of the same gradients, its copies
 # of them into and out of its bucket, and each process's wait for its partner, so one
 # expects ratios above 1. They are separate medians of short timings on a shared
@@ -514,9 +515,9 @@ for size in (64, 1024):
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
 # the steps alone* (below 1 means slower):
-# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.91<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -529,7 +530,8 @@ for size in (64, 1024):
 # within a machine, InfiniBand between machines); DDP also overlaps the exchange with the
 # backward pass when a model has several buckets. On a GPU, the ratio to look at is the
 # same: DDP's added time against the step without communication.
-#
+
+# %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
 #
 # If every process trained on the same batches, N processes would compute the same
@@ -629,9 +631,10 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # warning that says so; with one process it leaves PyTorch's own default number of
 # intra-op threads, the threads that split one operation such as a matrix product
 # between them (the next cell prints it for this notebook's process). `run_torchrun`
-# sets `OMP_NUM_THREADS` (which `torch.set_num_threads` follows) explicitly for every
-# run, so that the runs compare like with like: 1 thread per process (section 8's script
-# gives one of its arms 2 threads itself, with `torch.set_num_threads`).
+# sets `OMP_NUM_THREADS` explicitly for every run (PyTorch reads it at start-up as its
+# number of intra-op threads, which `torch.set_num_threads` can change later), so that the
+# runs compare like with like: 1 thread per process (section 8's script gives one of its
+# arms 2 threads itself, with `torch.set_num_threads`).
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
@@ -718,7 +721,7 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 #   goes straight to the next barrier, and `time.process_time()` (the CPU seconds this
 #   process has used, against `time.perf_counter()`'s wall-clock seconds) records how much
 #   CPU that wait took.
-# - **The results.** Rank 1's loader seconds of the 2-process arm reach rank 0 by
+# - **The results.** Rank 1's loader seconds of the 2-process arms reach rank 0 by
 #   `dist.broadcast(other, src=1)`: every rank passes a tensor of the same size, and rank 1's
 #   values overwrite the others'. Rank 0 then writes `arms.json`, which the notebook reads.
 
@@ -811,8 +814,10 @@ def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> Ro
             show(arm, baseline)
     plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
     # Each of 2 processes loads half the images: an even split halves the loader's time.
-    for part in ("loader", "rest"):
-        print(f"{name}, {part}, 2 processes / plain loop: {two[part] / plain[part]:.2f}")
+    print(f"{name}, loader, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
+    # The rest is mostly the steps: as a speed-up, to set beside section 5's prediction.
+    speed_up = plain["rest"] / two["rest"]
+    print(f"{name}, the rest, 2 processes' speed-up over the plain loop: {speed_up:.2f}")
     print(
         f"{per_process} images per process, speed-up of 2 processes over the plain loop, "
         f"predicted for the steps, then measured for the epochs: {guess:.2f} "
@@ -836,40 +841,44 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # times the plain loop's speed (below 1: slower), and, both loading lean,
-# 0.28<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices -->
+# 0.27<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices -->
 # times the speed of one process with batch slices; the verdict at the end of each line
 # says whether every round agreed. Section 5's step timing predicted
-# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
 # steps alone (the prediction line sets it beside the first). Section 5 timed each step
-# on its own, on random data; here the steps run back to back with the loading, so a match
-# says the step timing foresaw the direction, not the size.
+# on its own, on random data; here the steps run back to back with the loading, so the
+# two need not agree: compare them.
 #
 # **Where it went.** With 2 processes the loader took
-# 0.67<!-- output: effective batch 128, loader, 2 processes / plain loop -->
+# 0.64<!-- output: effective batch 128, loader, 2 processes / plain loop -->
 # times the plain loop's seconds (each process loads half the images, so an even split
-# would give 0.50), and the rest
-# 3.84<!-- output: effective batch 128, rest, 2 processes / plain loop -->
-# times. The rest holds each step's all-reduce and DDP's bookkeeping (section 5's table),
-# and whatever two processes on 2 logical CPUs cost each other; this lesson does not time
-# those apart.
+# would give 0.50). The rest, mostly the steps, ran at
+# 0.24<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
+# times the plain loop's speed, beside section 5's prediction for the steps above. It
+# holds each step's all-reduce and DDP's bookkeeping (section 5's table), and whatever
+# two processes on 2 logical CPUs cost each other; this lesson does not time those apart.
 #
 # **One thing at a time, in one process.** The last four speed-up lines each change one
 # thing, and each line's verdict says whether every round agreed:
 # - batch slices in place of the `DataLoader`:
-#   1.58<!-- output: effective batch 128, batch slices over plain loop --> (compare the
+#   1.52<!-- output: effective batch 128, batch slices over plain loop --> (compare the
 #   two rows' `loader` columns);
 # - DDP's wrapper, in a group of one process that has nothing to exchange:
-#   0.79<!-- output: effective batch 128, DDP, 1 process over plain loop --> (it still
-#   copies the gradients into its bucket and calls the all-reduce at every step);
+#   0.83<!-- output: effective batch 128, DDP, 1 process over plain loop --> (it still
+#   copies the gradients into its bucket and calls the all-reduce at every step; this
+#   lesson does not time those apart);
 # - a second thread:
-#   0.84<!-- output: effective batch 128, DDP, 2 threads over DDP, 1 process -->;
+#   0.89<!-- output: effective batch 128, DDP, 2 threads over DDP, 1 process -->;
 # - a loader worker:
-#   0.72<!-- output: effective batch 128, DDP + loader worker over DDP, 1 process -->
+#   0.65<!-- output: effective batch 128, DDP + loader worker over DDP, 1 process -->
 #   (a worker hands every batch over through shared memory and a queue).
 #
-# Where a change ran slower (below 1), this lesson does not time why.
+# Where a change ran slower (below 1), this lesson does not time why. One more note on
+# threads: every arm has 1 thread per process except `DDP, 2 threads`, while a plain
+# `python train.py` here would use 2 (section 7 printed this notebook's count). The
+# `DDP, 2 threads` line is how a second thread did for one process in this run.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
@@ -885,8 +894,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # stays 0.2: these runs are for timing, not for accuracy). Two things change from the
 # launch above, the batch and the images per epoch, so read the two launches side by side
 # as sizes, not as the effect of the batch alone. This launch leaves out
-# `DDP + loader worker` (`--without`): in a trial run at this batch, that arm took the
-# lesson past the course's memory budget.
+# `DDP + loader worker` (`--without`), to keep the lesson within the course's memory
+# budget.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -901,30 +910,35 @@ _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its 
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
-# times the plain loop's speed (the step timing predicted
-# 0.91<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
-# Against the plain loop their loader took
-# 0.47<!-- output: effective batch 2048, loader, 2 processes / plain loop -->
-# times its seconds and the rest
-# 1.41<!-- output: effective batch 2048, rest, 2 processes / plain loop -->
-# times: at this batch most of the plain loop's epoch was loading (the table's `loader`
-# column), and splitting it between 2 processes is where they could gain.
+# 1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
+# times the plain loop's speed; read that line's verdict before the number, since with 4
+# rounds a median can lean one way while the rounds disagree. Their loader took
+# 0.44<!-- output: effective batch 2048, loader, 2 processes / plain loop -->
+# times the plain loop's seconds, and the rest, mostly the steps, ran at
+# 1.25<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
+# times its speed, where section 5's step timing predicted
+# 0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
+# (the steps inside an epoch need not cost what they cost timed alone; this lesson does
+# not time why). At this batch most of the plain loop's epoch was loading (the table's
+# `loader` column): splitting it between 2 processes is where they could gain.
 #
 # **Could one process have that gain?** Set two lines side by side. Loading lean gave one
 # process a speed-up of
-# 2.01<!-- output: effective batch 2048, batch slices over plain loop --> over the
+# 1.91<!-- output: effective batch 2048, batch slices over plain loop --> over the
 # plain loop. A second process, once both loaded lean, gave
-# 1.03<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->.
-# Read the verdicts at the ends of those lines: where the second names no winner, or
-# says slower, the second process bought nothing these rounds could measure beyond what
-# lean loading gave one process.
+# 1.66<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
+# on top of that (its verdict says whether every round agreed). The first is a few lines
+# in one process; the second needs `torchrun`, DDP and a second process on the same
+# CPUs.
 #
-# That is the habit this section teaches. A second process can only win back what the
-# exchange costs where a single process leaves work undone, and here the loading was
-# that work. So before you scale out, make the one process lean; then time what a second
-# process adds: whole epochs and their parts, in rounds, against the other ways of using
-# the same machine.
+# That is the habit this section teaches: make the one process lean first, then time what
+# a second process adds, as whole epochs and their parts, in rounds, against the other
+# ways of using the same machine. Here that second process, both loading lean, gave
+# 0.27<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices -->
+# at 128 images a step and
+# 1.66<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
+# at 2,048. On a machine shared with other programs these figures move from run to run:
+# trust a verdict of every round more than any one median.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -956,16 +970,17 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 893 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 608 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 592 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.47<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# 1.51<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure: forked workers share the launcher's copy of PyTorch. Workers started
 # as fresh Pythons (on a GPU machine, or a Mac) each hold a whole Python and PyTorch of
 # their own (not measured here), and on a GPU machine each process also holds its own
 # CUDA context on its GPU.
-#
+
+# %% [markdown]
 # ## 9. The checkpoint, tested once
 #
 # Rank 0 saved the weights of the last epoch with `save_checkpoint`. Any program
@@ -1116,17 +1131,17 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.26<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   plain loop in one process (one launch at each batch, of
 #   4<!-- output: effective batch 128, rounds compared --> and
 #   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+#   0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 #   times its speed at an effective batch of 128, and at
-#   1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
+#   1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   1.03<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
+#   1.66<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
 #   times. Section 8's verdict lines say which held in every round. Make one process
 #   lean first, then time what a second adds, as whole epochs in rounds: timed steps
 #   leave the loading out.
@@ -1391,7 +1406,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # times the speed of the plain loop in one process on batches of 128 (below 1 means
 # slower).
 # Which explanation do the lesson's measurements support for the steps?
@@ -1412,12 +1427,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.26<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.41<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import ROOT
 
 
@@ -189,3 +190,19 @@ def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeyp
         for line in (ROOT / "notebooks" / "05_cifar10_cnn.py").read_text().splitlines()
     )
     assert f"`FastNet`, trained for {defaults.epochs} epochs, reached" in text
+
+
+def test_lesson_05_validates_on_the_images_the_benchmark_held_out():
+    # Lesson 05 takes the first 5,000 of a shuffle seeded 0 for validation; the benchmark,
+    # whose validation runs chose FastNet's settings, must hold out those very images.
+    benchmark = load_benchmark("cifar10_cpu")
+    count = 50_000
+    data = {"train_images": torch.arange(count), "train_labels": torch.zeros(count)}
+    held_out = benchmark.split_data(data, "val")["eval_images"]
+    lesson = torch.randperm(count, generator=torch.Generator().manual_seed(0))[:5_000]
+    assert torch.equal(held_out, lesson)
+    lesson_text = (ROOT / "notebooks" / "05_cifar10_cnn.py").read_text()
+    assert "torch.randperm(len(train_folder), generator=torch.Generator().manual_seed(0))" in (
+        lesson_text
+    )
+    assert "val_indices = shuffled[:val_size]" in lesson_text

@@ -113,8 +113,10 @@ def main() -> None:
         names = [*one, *TWO] if rank == 0 else [*TWO]
         arms = {}
         for name in names:
-            threads, workers, wrapped = one.get(name, (1, TWO.get(name), True))
-            processes = world_size if name in TWO else 1
+            if name in TWO:  # 1 thread, its loader, DDP over both processes
+                threads, workers, wrapped, processes = 1, TWO[name], True, world_size
+            else:
+                (threads, workers, wrapped), processes = one[name], 1
             sampler = DistributedSampler(
                 train_set, num_replicas=processes, rank=rank if name in TWO else 0, seed=0
             )
