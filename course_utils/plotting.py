@@ -145,8 +145,9 @@ def plot_epoch_times(
 ) -> Figure:
     """A dot per epoch and a bar at the median, one row per way of training (``epochs``:
     its label -> its epochs' seconds), on a log scale of seconds on ``where`` (a device
-    name); ``one_off`` adds a cost paid once (label, seconds) as a diamond on the last row.
-    Returns the figure. Introduced in lesson 04."""
+    name); ``one_off`` adds a cost paid once (label, seconds) as a diamond just above the
+    last row. Draws up to 10 rows (one colour each). Returns the figure. Introduced in
+    lesson 04."""
     if not epochs or any(len(times) == 0 for times in epochs.values()):
         raise ValueError("plot_epoch_times needs at least one epoch for every row")
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 1.15 * len(epochs)))

@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 313 s with a peak memory of 1396 MB. The course's runner wrote
+# > whole lesson ran in 313 s with a peak memory of 1446 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -294,7 +294,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 6.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 7.1<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -419,9 +419,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 79.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 77.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 2.8 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 3.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes would shorten its time on a machine with cores to spare
 # (not measured here). The tensor loader's passes are short enough for one busy moment
@@ -429,9 +429,9 @@ del files_loader, tensor_loader
 # ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 28.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 27.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -1975,7 +1975,7 @@ plot_confusion_matrix(matrix, classes)
 # another animal, and
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> of the two largest
 # were cat taken for dog or dog for cat: look at a few cats and dogs at 32 x 32 pixels in
-# the grids above to see why that pair is hard.
+# the labelled mistakes below to see why that pair is hard.
 
 # %% [markdown]
 # Some of the test images it got wrong:
@@ -2057,7 +2057,8 @@ print(
 #   learning rate and Adam's momentum together) helped by more than the swing between
 #   seeds; weight decay and clipping were not shown to help there.
 # - Augmentation: exercise 1 shows its effect on the losses (without it, the validation
-#   loss rose while the training loss fell overall), not a measured accuracy gain: there
+#   loss rose after its lowest point while the training loss kept falling), not a
+#   measured accuracy gain: there
 #   the augmented run ended at 42.5%<!-- output: augmented, final validation accuracy -->
 #   against the plain run's 42.8%<!-- output: plain, final validation accuracy -->, one
 #   run each. What augmentation is worth in accuracy is not measured in this lesson.
@@ -2295,8 +2296,8 @@ if check_exercise(
 #
 # A rising validation loss is the earlier warning of overfitting: the loss counts how
 # confident the wrong answers are, and accuracy may follow only later. (This run does
-# not show the fall that may follow: the plain run's accuracy held up while its loss
-# rose, as the next lines show.)
+# not show the fall that may follow: compare the plain run's accuracy on its epoch lines,
+# above, after its lowest validation loss.)
 #
 # Accuracy tells another story between the runs in 12 epochs: the augmented run ended
 # at 42.5%<!-- output: augmented, final validation accuracy -->, the plain one at
@@ -2424,9 +2425,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.16 s<!-- output: width 2, seconds per epoch --> to
-# 3.01 s<!-- output: width 8, seconds per epoch -->
-# (2.6<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.22 s<!-- output: width 2, seconds per epoch --> to
+# 3.33 s<!-- output: width 8, seconds per epoch -->
+# (2.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the

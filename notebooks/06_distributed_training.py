@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 92 s with a peak memory of 1361 MB. The course's runner wrote this
+# > whole lesson ran in 84 s with a peak memory of 1338 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -479,29 +479,29 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.46<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves. The bare all-reduce of the 25,450 gradients took
-#   0.84<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   2.43<!-- output: 64 images per process, all-reduce between the steps / step -->
 #   times that step when timed between the steps, and
-#   0.70<!-- output: 64 images per process, all-reduce alone / step without communication -->
+#   4.00<!-- output: 64 images per process, all-reduce alone / step without communication -->
 #   times when timed alone, back to back (a ratio above 1 means sending the gradients took
 #   longer than computing them). The same call with the same payload took a different
 #   time depending on what ran around it; this lesson does not time why, so read each as
 #   a size, not a constant.
 # - **At 1,024 images per process** (16 times the images) the step grew
-#   3.50<!-- output: step without communication, 1024 / 64 images --> times, DDP's added
+#   3.77<!-- output: step without communication, 1024 / 64 images --> times, DDP's added
 #   time
-#   1.76<!-- output: DDP's added time, 1024 / 64 images --> times and the all-reduce
+#   1.52<!-- output: DDP's added time, 1024 / 64 images --> times and the all-reduce
 #   between the steps
-#   0.90<!-- output: all-reduce between the steps, 1024 / 64 images --> times, though it
+#   0.80<!-- output: all-reduce between the steps, 1024 / 64 images --> times, though it
 #   sends the same 25,450 numbers whatever the batch. DDP added
-#   1.01<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.99<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: more work per exchange is the first lever of data parallelism.
 #
 # DDP's added time was
-# 2.39<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
+# 1.01<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
 # times the bare all-reduce between the steps at 64 images per process, and
-# 4.69<!-- output: 1024 images per process, DDP's added time / all-reduce between the steps -->
+# 1.92<!-- output: 1024 images per process, DDP's added time / all-reduce between the steps -->
 # times at 1,024. DDP's added time holds an all-reduce of the same gradients, its copies
 # of them into and out of its bucket, and each process's wait for its partner, so one
 # expects ratios above 1. They are separate medians of short timings on a shared
@@ -515,9 +515,9 @@ for size in (64, 1024):
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
 # the steps alone* (below 1 means slower):
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.84<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -677,26 +677,26 @@ print(two_processes.output)
 # Each way of training is an *arm* of the comparison. Two arms train in 2 processes, one
 # thread each, with DDP:
 # - `DDP, 2 processes`: section 7's way, each process loading its shard with a
-#   `DataLoader`;
+#   `DataLoader`, which fetches the images one by one and stacks them;
 # - `DDP, 2 processes, slices`: the same, each process loading as lesson 04's
 #   `DeviceTensorLoader` does: each batch indexed out of the whole image tensor in one go
-#   (`BatchSlices` in the script), where a `DataLoader` fetches the images one by one and
-#   stacks them. The same batches in the same order.
+#   (a `BatchSampler` hands the `DataLoader` a batch's indices at once). The same
+#   batches in the same order.
 #
-# Five arms train in one process, each a guess at where the time goes:
-# - `plain loop`: the training loop of section 7's script without DDP, one thread.
-#   **The baseline.**
-# - `batch slices`: the plain loop, loading with `BatchSlices`.
+# Six arms train in one process, each a guess at where the time goes:
+# - `plain loop`: the training loop of section 7's script without DDP, one thread;
+# - `plain loop, 2 threads`: the same with 2 intra-op threads, so that it uses both
+#   logical CPUs, as the 2 processes do: what `python train.py` runs on this machine
+#   (section 7 printed this notebook's thread count). **The baseline**;
+# - `batch slices` and `batch slices, 2 threads`: the plain loop, loading lean;
 # - `DDP, 1 process`: the plain loop with its model wrapped in DDP, in a group of one
-#   process: the 2 processes' code, run in one. It shows what the wrapper alone costs.
-# - `DDP, 2 threads`: as `DDP, 1 process`, but PyTorch splits each operation between 2
-#   threads, so the one process uses both logical CPUs, as the 2 processes do.
+#   process: the 2 processes' code, run in one. It shows what the wrapper alone costs;
 # - `DDP + loader worker`: as `DDP, 1 process`, with a `DataLoader` worker
 #   (`num_workers=1`): a second process that picks and stacks the next batches while the
 #   first computes.
 #
 # Arms run one after another could each meet a busier moment of a shared machine, so the
-# script trains all seven in one launch and takes them in *rounds*: every round trains one
+# script trains all eight in one launch and takes them in *rounds*: every round trains one
 # epoch of each arm, in a new order. The 1-process arms run in rank 0 alone, while rank 1
 # waits at a barrier. Round 1 can pay first-time costs, so the figures leave it out.
 
@@ -705,12 +705,13 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 # %% [markdown]
 # What to read in it, in `main()`:
-# - **The arms.** Each has its own `DistributedSampler`: the 2-process arm's splits the
+# - **The arms.** Each has its own `DistributedSampler`: the 2-process arms' split the
 #   images between ranks 0 and 1 (`num_replicas=2`), a 1-process arm's gives all of them to
 #   its one process (`num_replicas=1, rank=0`). The batch is `64 x 2` images for one
 #   process and 64 for each of two, so every arm takes the same effective batch of 128.
-#   Every model starts from `torch.manual_seed(0)`. `BatchSlices` cuts the sampler's
-#   order into batches and indexes each out of the tensors (`tensor[batch]`).
+#   Every model starts from `torch.manual_seed(0)`. `make_loader` builds each arm's
+#   loader; for batch slices, `BatchSampler` cuts the sampler's order into batches, and
+#   `TensorDataset` indexes its tensors with a whole batch of indices at once.
 # - **A group inside the group.** `dist.new_group([0])` returns a process group of rank 0
 #   alone. A 1-process arm's DDP gets it as `process_group=`, so its all-reduce involves
 #   rank 0 only and never waits for rank 1. Every rank must call `new_group`, even a rank
@@ -755,31 +756,37 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 #
 # `read_arms` (from `course_utils.scaling`) reads the results file that the script wrote,
 # and `arms_table` lays them out: for each arm the median over the rounds after the
-# first, and the range of those rounds. *loader* is the seconds an epoch waited for its
-# next batch (for 2 processes, the mean of the 2 ranks); *the rest* is the epoch minus the
-# loader: the steps, with moving and normalising each batch. Each column is a median of
-# its own, so the loader and the rest need not add up to the epoch.
+# first, and the range of those rounds. *loader* is the seconds an epoch spent getting
+# its batches ready: fetching each from the loader, moving it to the device and
+# normalising it (section 1's part 4; for 2 processes, the mean of the 2 ranks); *the
+# rest* is the epoch minus that: the steps. Each column is a median of its own, so the
+# two need not add up to the epoch.
 #
 # Under the table, each comparison is a *speed-up*, taken round by round: the baseline's
 # epoch over the arm's in the same round (above 1: the arm was faster), then the median
 # over the rounds, how many rounds were faster, tied (within a tenth, `TIE` from section
 # 5) or slower, and a verdict that names a winner only when every round agrees. With 4
 # rounds compared, "every round" is a first sign, not a proof. The first two lines are
-# the choice a learner faces, `python train.py` against `torchrun`, with each way of
-# loading; the next ones change one thing at a time within one process.
+# the choice a learner faces, `python train.py` against `torchrun`, both on 2 CPUs, with
+# each way of loading; the next four change one thing at a time within one process; the
+# last sets 2 processes against the plain loop with 1 thread, as section 5 timed them.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
-PLAIN_ARM, SLICED_ARM = "plain loop", "batch slices"  # one process, no DDP
-# Each other arm, with the arm it is set against.
-AGAINST = {
-    TWO_SLICED: SLICED_ARM,  # python train.py against torchrun, both loading lean
+PLAIN_ARM, PLAIN_2 = "plain loop", "plain loop, 2 threads"  # one process, no DDP
+SLICED_ARM, SLICED_2 = "batch slices", "batch slices, 2 threads"
+# Each comparison: the arm, and the arm it is set against.
+HEADLINES = {
+    TWO_ARM: PLAIN_2,  # python train.py (2 threads here) against torchrun, both on 2 CPUs
+    TWO_SLICED: SLICED_2,  # the same, both loading lean
+}
+ONE_CHANGE = {
+    PLAIN_2: PLAIN_ARM,  # a second thread
     SLICED_ARM: PLAIN_ARM,  # the loading
     "DDP, 1 process": PLAIN_ARM,  # DDP's wrapper, in a group of one
-    "DDP, 2 threads": "DDP, 1 process",  # a second thread
     "DDP + loader worker": "DDP, 1 process",  # a loader worker
 }
-ORDER = (PLAIN_ARM, SLICED_ARM, "DDP, 1 process", "DDP, 2 threads", "DDP + loader worker")
+ORDER = (PLAIN_ARM, PLAIN_2, SLICED_ARM, SLICED_2, "DDP, 1 process", "DDP + loader worker")
 
 
 def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -792,7 +799,7 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
 def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> RoundCount:
     """The arms' table at one effective batch, then what their rounds show; `guess` is
     section 5's predicted speed-up for the steps. Returns the speed-up of 2 processes
-    over the plain loop."""
+    over the plain loop with 2 threads."""
     name = f"effective batch {batch}"
     arms = [arm for arm in (*ORDER, TWO_ARM, TWO_SLICED) if arm in figures]  # those it ran
     title = f"{name}: {machine}, seconds per epoch"
@@ -808,77 +815,72 @@ def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> Ro
         )
         return rounds
 
-    headline = show(TWO_ARM, PLAIN_ARM)
-    for arm, baseline in AGAINST.items():
+    for arm, baseline in {**HEADLINES, **ONE_CHANGE}.items():
         if arm in figures:
             show(arm, baseline)
+    like_section_5 = show(TWO_ARM, PLAIN_ARM)  # 1 thread a process, as section 5 timed
     plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
-    # Each of 2 processes loads half the images: an even split halves the loader's time.
-    print(f"{name}, loader, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
-    # The rest is mostly the steps: as a speed-up, to set beside section 5's prediction.
+    # Each of 2 processes loads half the images: an even split halves the loading time.
+    print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
+    # The rest is the steps: as a speed-up, to set beside section 5's prediction.
     speed_up = plain["rest"] / two["rest"]
-    print(f"{name}, the rest, 2 processes' speed-up over the plain loop: {speed_up:.2f}")
+    print(f"{name}, the steps, 2 processes' speed-up over the plain loop: {speed_up:.2f}")
     print(
         f"{per_process} images per process, speed-up of 2 processes over the plain loop, "
         f"predicted for the steps, then measured for the epochs: {guess:.2f} "
-        f"({speed_up_in_words(guess)}, one run), then {headline.median:.2f} "
-        f"({headline.verdict})"
+        f"({speed_up_in_words(guess)}, one run), then {like_section_5.median:.2f} "
+        f"({like_section_5.verdict})"
     )
     gap = 100 * (
         max(figures[arm]["val_acc"] for arm in figures)
         - min(figures[arm]["val_acc"] for arm in figures)
     )
     print(f"{name}, arms' largest validation accuracy gap (points): {gap:.2f}")
-    return headline
+    return speed_ups(figures, TWO_ARM, PLAIN_2)
 
 
 arms_figures = read_arms(work_folder / "arms_128")
 headline = report_arms(128, 64, arms_figures, guess=predicted[64])  # section 5's prediction
 record_result("effective batch 128, 2 processes over the plain loop", round(headline.median, 2))
-record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
+record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
 # **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
-# times the plain loop's speed (below 1: slower), and, both loading lean,
-# 0.27<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices -->
-# times the speed of one process with batch slices; the verdict at the end of each line
-# says whether every round agreed. Section 5's step timing predicted
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
-# steps alone (the prediction line sets it beside the first). Section 5 timed each step
-# on its own, on random data; here the steps run back to back with the loading, so the
-# two need not agree: compare them.
+# 0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
+# lean,
+# 0.35<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times the speed of one process with batch slices and 2 threads; the verdict at the end
+# of each line says whether every round agreed.
 #
-# **Where it went.** With 2 processes the loader took
-# 0.64<!-- output: effective batch 128, loader, 2 processes / plain loop -->
-# times the plain loop's seconds (each process loads half the images, so an even split
-# would give 0.50). The rest, mostly the steps, ran at
-# 0.24<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
-# times the plain loop's speed, beside section 5's prediction for the steps above. It
-# holds each step's all-reduce and DDP's bookkeeping (section 5's table), and whatever
-# two processes on 2 logical CPUs cost each other; this lesson does not time those apart.
-#
-# **One thing at a time, in one process.** The last four speed-up lines each change one
-# thing, and each line's verdict says whether every round agreed:
+# **One thing at a time, in one process** (each line's verdict says whether every round
+# agreed; where a change ran slower, below 1, this lesson does not time why):
+# - a second thread:
+#   0.78<!-- output: effective batch 128, plain loop, 2 threads over plain loop -->;
 # - batch slices in place of the `DataLoader`:
-#   1.52<!-- output: effective batch 128, batch slices over plain loop --> (compare the
+#   1.38<!-- output: effective batch 128, batch slices over plain loop --> (compare the
 #   two rows' `loader` columns);
 # - DDP's wrapper, in a group of one process that has nothing to exchange:
-#   0.83<!-- output: effective batch 128, DDP, 1 process over plain loop --> (it still
+#   0.85<!-- output: effective batch 128, DDP, 1 process over plain loop --> (it still
 #   copies the gradients into its bucket and calls the all-reduce at every step; this
 #   lesson does not time those apart);
-# - a second thread:
-#   0.89<!-- output: effective batch 128, DDP, 2 threads over DDP, 1 process -->;
 # - a loader worker:
-#   0.65<!-- output: effective batch 128, DDP + loader worker over DDP, 1 process -->
+#   0.62<!-- output: effective batch 128, DDP + loader worker over DDP, 1 process -->
 #   (a worker hands every batch over through shared memory and a queue).
 #
-# Where a change ran slower (below 1), this lesson does not time why. One more note on
-# threads: every arm has 1 thread per process except `DDP, 2 threads`, while a plain
-# `python train.py` here would use 2 (section 7 printed this notebook's count). The
-# `DDP, 2 threads` line is how a second thread did for one process in this run.
+# **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
+# process: with 2 processes the loading took
+# 0.70<!-- output: effective batch 128, loading, 2 processes / plain loop -->
+# times the plain loop's seconds (each process loads half the images, so an even split
+# would give 0.50), and the steps ran at
+# 0.18<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# times the plain loop's speed, where section 5's step timing predicted
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes -->
+# (the prediction line sets section 5's figure beside the whole epoch's). Section 5 timed
+# each step on its own, on random data; here the steps run back to back, so the two need
+# not agree: compare them.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
@@ -910,35 +912,26 @@ _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its 
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
-# times the plain loop's speed; read that line's verdict before the number, since with 4
-# rounds a median can lean one way while the rounds disagree. Their loader took
-# 0.44<!-- output: effective batch 2048, loader, 2 processes / plain loop -->
-# times the plain loop's seconds, and the rest, mostly the steps, ran at
-# 1.25<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
+# 1.32<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of the plain loop with 2 threads, and, both loading lean,
+# 0.82<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times the speed of batch slices with 2 threads; read each line's verdict before its
+# number, since with 4 rounds a median can lean one way while the rounds disagree.
+# Against the plain loop with 1 thread, their loading took
+# 0.45<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
+# times its seconds, and their steps ran at
+# 0.53<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
-# (the steps inside an epoch need not cost what they cost timed alone; this lesson does
-# not time why). At this batch most of the plain loop's epoch was loading (the table's
-# `loader` column): splitting it between 2 processes is where they could gain.
+# 0.84<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
 #
-# **Could one process have that gain?** Set two lines side by side. Loading lean gave one
-# process a speed-up of
-# 1.91<!-- output: effective batch 2048, batch slices over plain loop --> over the
-# plain loop. A second process, once both loaded lean, gave
-# 1.66<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
-# on top of that (its verdict says whether every round agreed). The first is a few lines
-# in one process; the second needs `torchrun`, DDP and a second process on the same
-# CPUs.
-#
-# That is the habit this section teaches: make the one process lean first, then time what
-# a second process adds, as whole epochs and their parts, in rounds, against the other
-# ways of using the same machine. Here that second process, both loading lean, gave
-# 0.27<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices -->
-# at 128 images a step and
-# 1.66<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
-# at 2,048. On a machine shared with other programs these figures move from run to run:
-# trust a verdict of every round more than any one median.
+# **Could one process have that gain?** Loading lean gave one process a speed-up of
+# 2.21<!-- output: effective batch 2048, batch slices over plain loop --> over the
+# plain loop; that is a few lines in one process, where a second process needs
+# `torchrun`, DDP and a share of the same CPUs. That is the habit this section teaches:
+# make the one process lean first, then time what a second process adds, as whole
+# epochs and their parts, in rounds, against the other ways of using the same machine.
+# On a machine shared with other programs these figures move from run to run: trust a
+# verdict of every round more than any one median.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -970,11 +963,11 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 881 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 592 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.51<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# 1.46<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure: forked workers share the launcher's copy of PyTorch. Workers started
 # as fresh Pythons (on a GPU machine, or a Mac) each hold a whole Python and PyTorch of
 # their own (not measured here), and on a GPU machine each process also holds its own
@@ -1131,17 +1124,18 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.46<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
-#   plain loop in one process (one launch at each batch, of
+#   plain loop in one process with 2 threads, what `python train.py` runs here (one
+#   launch at each batch, of
 #   4<!-- output: effective batch 128, rounds compared --> and
 #   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+#   0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128, and at
-#   1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop -->
+#   1.32<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   1.66<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices -->
+#   0.82<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times. Section 8's verdict lines say which held in every round. Make one process
 #   lean first, then time what a second adds, as whole epochs in rounds: timed steps
 #   leave the loading out.
@@ -1406,9 +1400,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
-# times the speed of the plain loop in one process on batches of 128 (below 1 means
-# slower).
+# 0.34<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# times the speed of the plain loop in one process with 1 thread, on batches of 128
+# (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
@@ -1427,12 +1421,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.46<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.39<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.34<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

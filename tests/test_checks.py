@@ -1475,9 +1475,11 @@ def test_lesson05_exercise1_wants_a_clear_rise_and_a_wider_gap_for_the_plain_run
     bump[-1]["val_loss"] = min(epoch["val_loss"] for epoch in bump) + 0.04
     small_rise = {**full, "plain": tiny_run(bump)}
     assert_wrong(lesson05, 1, "trained some other way", **overfit_answer(small_rise, 15))
-    # Off the CPU the replay covers the first epoch only: there the bar itself fails it.
+    # Off the CPU the replay covers the first epoch only: there the bar itself fails it,
+    # before any replay.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lesson05, "_on_cpu", lambda model: False)
+        patch.setattr(lesson05, "_device_type", lambda model: "cuda")
+        patch.setattr(lesson05, "_replay", lambda *args, **kwargs: pytest.fail("replayed"))
         assert_wrong(lesson05, 1, "no clear overfitting yet", **overfit_answer(small_rise, 15))
     # The augmented run ends further above its training loss: a model made confidently
     # wrong (its last layer scaled up) has a far higher validation loss.

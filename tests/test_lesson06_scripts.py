@@ -72,14 +72,17 @@ class _NoDeviceMix(TorchDispatchMode):
 
 
 class _RecordingDDP(nn.Module):
-    """Stands in for DistributedDataParallel: records where the wrapped model lives."""
+    """Stands in for DistributedDataParallel: records where the wrapped model lives, and
+    the process group it was given (None: the default group of all processes)."""
 
     wrapped: list = []
+    groups: list = []
 
     def __init__(self, module: nn.Module, device_ids=None, **options):
         super().__init__()
         self.module = module
         _RecordingDDP.wrapped.append(({p.device for p in module.parameters()}, device_ids))
+        _RecordingDDP.groups.append(options.get("process_group"))
 
     def forward(self, *inputs):
         return self.module(*inputs)
@@ -360,7 +363,7 @@ def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_pat
     monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", _RecordingDDP)
     monkeypatch.setattr(dist, "barrier", lambda *args, **kwargs: None)
     monkeypatch.setattr(sys, "argv", ["compare_arms.py", *argv])
-    _RecordingDDP.wrapped = []
+    _RecordingDDP.wrapped, _RecordingDDP.groups = [], []
     threads = torch.get_num_threads()
     try:
         with pytest.raises(_Stop), _NoDeviceMix():
@@ -370,9 +373,11 @@ def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_pat
             )
     finally:
         torch.set_num_threads(threads)
-    # Four models on the group's device given to DDP with that device (the 1-process arms
-    # in a group of rank 0 alone), and the arms without DDP's on that device too.
-    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 4, [({STAND_IN}, [0])] * 4)
+    # Three models on the group's device given to DDP with that device, and the arms
+    # without DDP's on that device too; the 1-process arm's DDP in the group of rank 0
+    # alone, the 2-process arms' in the group of both (None).
+    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 3, [({STAND_IN}, [0])] * 3)
+    assert _RecordingDDP.groups == ["alone", None, None]
     assert seen["groups"] == [[0]]
     assert seen["broadcast"] == [STAND_IN]
 
@@ -387,11 +392,12 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     arms = found["arms"]
     assert sorted(arms) == sorted(
         [
-            "DDP, 1 process",
-            "DDP, 2 threads",
-            "DDP + loader worker",
             "plain loop",
+            "plain loop, 2 threads",
             "batch slices",
+            "batch slices, 2 threads",
+            "DDP, 1 process",
+            "DDP + loader worker",
             "DDP, 2 processes",
             "DDP, 2 processes, slices",
         ]

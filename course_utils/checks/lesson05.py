@@ -278,8 +278,8 @@ def _replay(
     GPU's sums may drift apart over many steps), compared within ``gpu_tolerance``
     (relative), and ``gpu_tolerance=None`` replays nothing there. ``recipe`` names the
     recipe in the messages; returns what was compared, or why not."""
-    where = next(model.parameters()).device.type
-    on_cpu = _on_cpu(model)
+    where = _device_type(model)
+    on_cpu = where == "cpu"
     tolerance = REPLAY_SAME_ON_CPU if on_cpu else gpu_tolerance
     if tolerance is None:
         return (
@@ -342,10 +342,10 @@ def _replay(
     return said
 
 
-def _on_cpu(model: nn.Module) -> bool:
-    """Whether ``model`` is on the CPU, where ``_replay`` compares to rounding and, with
-    ``whole_run``, trains every epoch again (off it, the first epoch only)."""
-    return next(model.parameters()).device.type == "cpu"
+def _device_type(model: nn.Module) -> str:
+    """The type of the device ``model`` is on: on the CPU ``_replay`` compares to rounding
+    and, with ``whole_run``, trains every epoch again (off it, the first epoch only)."""
+    return next(model.parameters()).device.type
 
 
 def _exercise_1(
@@ -478,7 +478,7 @@ def _exercise_1(
         plain_val = [epoch["val_loss"] for epoch in plain]
         rise = plain_val[-1] - min(plain_val)
         small_rise = rise < CLEAR_RISE
-        if small_rise and not _on_cpu(overfit_models["plain"]):
+        if small_rise and _device_type(overfit_models["plain"]) != "cpu":
             raise Wrong(
                 f"The 'plain' run's last validation loss is only {rise:.3f} above its lowest "
                 f"(less than {CLEAR_RISE}), so it shows no clear overfitting yet. Did it train "

@@ -4,14 +4,13 @@ Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --o
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 
-Seven ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
-its own, take turns: every round trains one epoch of each arm, in a new order. The five
+Eight ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
+its own, take turns: every round trains one epoch of each arm, in a new order. The six
 1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
 """
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from course_utils.device import synchronize
@@ -27,34 +26,38 @@ from course_utils.distributed import check_world_size, process_group, rank_print
 from course_utils.models import MLP
 
 MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
-# The 2-process arms, 1 thread each, with DDP: their name and their DataLoader workers
-# (None: no DataLoader, see BatchSlices).
-TWO = {"DDP, 2 processes": 0, "DDP, 2 processes, slices": None}
-# The 1-process arms: their name, their intra-op threads, their DataLoader workers, and
-# whether DDP wraps the model (in a group of one process) as it wraps the 2 processes'.
-ONE = {
-    "DDP, 1 process": (1, 0, True),
-    "DDP, 2 threads": (2, 0, True),
-    "DDP + loader worker": (1, 1, True),
-    "plain loop": (1, 0, False),
-    "batch slices": (1, None, False),
+# Every arm: its processes, its intra-op threads per process, how it loads ("stack": a
+# DataLoader that fetches the images one by one and stacks them; "worker": the same in a
+# worker process; "slices": each batch indexed out of the tensors in one go), and whether
+# DDP wraps its model (a 1-process arm's in a group of rank 0 alone).
+ARMS = {
+    "plain loop": (1, 1, "stack", False),
+    "plain loop, 2 threads": (1, 2, "stack", False),
+    "batch slices": (1, 1, "slices", False),
+    "batch slices, 2 threads": (1, 2, "slices", False),
+    "DDP, 1 process": (1, 1, "stack", True),
+    "DDP + loader worker": (1, 1, "worker", True),
+    "DDP, 2 processes": (2, 1, "stack", True),
+    "DDP, 2 processes, slices": (2, 1, "slices", True),
 }
+TWO = [name for name, (processes, *_) in ARMS.items() if processes == 2]
 
 
-class BatchSlices:
-    """The DataLoader's batches, in the sampler's order, but each indexed out of the whole
-    tensors in one go (as lesson 04's DeviceTensorLoader does) instead of fetched image by
-    image and stacked."""
-
-    def __init__(self, dataset: TensorDataset, sampler: DistributedSampler, batch_size: int):
-        self.tensors, self.sampler, self.batch_size = dataset.tensors, sampler, batch_size
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.sampler) / self.batch_size)
-
-    def __iter__(self):
-        for batch in torch.tensor(list(self.sampler)).split(self.batch_size):
-            yield tuple(tensor[batch] for tensor in self.tensors)
+def make_loader(train_set: TensorDataset, sampler, batch_size: int, loading: str) -> DataLoader:
+    """The arm's loader over the sampler's order, in batches of batch_size."""
+    if loading == "slices":
+        # A BatchSampler hands over each batch's indices at once; TensorDataset indexes its
+        # tensors with the whole list, and batch_size=None leaves the batch as it comes.
+        batches = BatchSampler(sampler, batch_size, drop_last=False)
+        return DataLoader(train_set, sampler=batches, batch_size=None)
+    workers = 1 if loading == "worker" else 0
+    return DataLoader(
+        train_set,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,  # one worker for all epochs, not one each
+    )
 
 
 def as_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -63,11 +66,12 @@ def as_input(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, float]:
-    """One epoch of one arm; return its seconds and the seconds spent waiting for batches.
+    """One epoch of one arm; return its seconds and the seconds spent getting each batch
+    ready: fetched from the loader, moved to the device and normalised.
 
-    On a GPU the steps run queued while Python fetches the next batch, so the loader's
-    seconds are the host's wait and may overlap the GPU's work: the epoch, read after
-    synchronize, holds both, and "the rest" (epoch minus loader) is then the host's view."""
+    On a GPU the steps run queued while Python gets the next batch ready, so those seconds
+    are the host's and may overlap the GPU's work: the epoch, read after synchronize, holds
+    both, and "the rest" (epoch minus loading) is then the host's view of the steps."""
     arm["sampler"].set_epoch(epoch)  # the same shuffle for every arm in this epoch
     model, optimizer, loader = arm["model"], arm["optimizer"], arm["loader"]
     model.train()
@@ -78,9 +82,9 @@ def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, flo
     for _ in range(len(loader)):
         tick = time.perf_counter()
         images, labels = next(batches)
+        images, labels = as_input(images.to(device)), labels.to(device)
         loading += time.perf_counter() - tick
-        images, labels = images.to(device), labels.to(device)
-        loss = F.cross_entropy(model(as_input(images)), labels)
+        loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()  # DDP all-reduces the gradients over the arm's group here, if any
         optimizer.step()
@@ -98,7 +102,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--without", nargs="*", default=[], help="1-process arms to leave out")
     args = parser.parse_args()
-    one = {name: setting for name, setting in ONE.items() if name not in args.without}
+    order = [name for name in ARMS if name not in args.without or name in TWO]
     with process_group(timeout=60) as group:
         rank, world_size, device = group.rank, group.world_size, group.device
         if world_size != 2:
@@ -110,39 +114,25 @@ def main() -> None:
         check_world_size(len(train_set), args.batch_size, world_size)
         # A group of rank 0 alone, for the 1-process arms' DDP (every rank must create it).
         alone = dist.new_group([0])
-        names = [*one, *TWO] if rank == 0 else [*TWO]
         arms = {}
-        for name in names:
-            if name in TWO:  # 1 thread, its loader, DDP over both processes
-                threads, workers, wrapped, processes = 1, TWO[name], True, world_size
-            else:
-                (threads, workers, wrapped), processes = one[name], 1
+        for name in order if rank == 0 else TWO:  # rank 1 trains only the 2-process arms
+            processes, threads, loading, wrapped = ARMS[name]
             sampler = DistributedSampler(
-                train_set, num_replicas=processes, rank=rank if name in TWO else 0, seed=0
+                train_set, num_replicas=processes, rank=rank if processes > 1 else 0, seed=0
             )
             batch_size = args.batch_size * world_size // processes  # one effective batch
-            if workers is None:
-                loader = BatchSlices(train_set, sampler, batch_size)
-            else:
-                loader = DataLoader(
-                    train_set,
-                    batch_size=batch_size,
-                    sampler=sampler,
-                    num_workers=workers,
-                    persistent_workers=workers > 0,  # one worker for all epochs, not one each
-                )
             torch.manual_seed(0)  # the same initial weights for every arm
             model = MLP(28 * 28, [32], 10).to(device)
             if wrapped:
                 model = DistributedDataParallel(
                     model,
                     device_ids=[device] if group.backend == "nccl" else None,
-                    process_group=None if name in TWO else alone,
+                    process_group=None if processes > 1 else alone,
                 )
             optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+            loader = make_loader(train_set, sampler, batch_size, loading)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
             arms[name] |= {"sampler": sampler, "loader": loader, "seconds": [], "loader_s": []}
-        order = [*one, *TWO]
         rounds = []
         waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
         for epoch in range(1, args.rounds + 1):
@@ -173,10 +163,10 @@ def main() -> None:
                 f"waiting at the barrier: {waited[1]:.1f} s, of which on a CPU: {waited[0]:.2f} s",
                 all_ranks=True,
             )
-        # Rank 1's loader seconds of the 2-process arms, sent to rank 0: one row per arm.
-        other = torch.tensor([arms[name]["loader_s"] for name in TWO], device=device)
-        dist.broadcast(other, src=1)
-        other = dict(zip(TWO, other.tolist(), strict=True))
+        # Rank 1's loading seconds of the 2-process arms, sent to rank 0: one row per arm.
+        rank_1_rows = torch.tensor([arms[name]["loader_s"] for name in TWO], device=device)
+        dist.broadcast(rank_1_rows, src=1)
+        rank_1_loading = dict(zip(TWO, rank_1_rows.tolist(), strict=True))
         if rank == 0:
             args.out.mkdir(parents=True, exist_ok=True)
             val_images = as_input(data["val_images"]).to(device)
@@ -188,8 +178,9 @@ def main() -> None:
                     outputs = plain.eval()(val_images)
                 accuracy = (outputs.argmax(dim=1) == val_labels).float().mean().item()
                 loader_s = arm["loader_s"]
-                if name in TWO:  # each round: the median (with 2 ranks, the mean) of the ranks
-                    loader_s = [(a + b) / 2 for a, b in zip(loader_s, other[name], strict=True)]
+                if name in TWO:  # each round: the mean of the two ranks
+                    pairs = zip(loader_s, rank_1_loading[name], strict=True)
+                    loader_s = [(mine + theirs) / 2 for mine, theirs in pairs]
                 found["arms"][name] = {
                     "seconds": arm["seconds"],
                     "loader_seconds": loader_s,
