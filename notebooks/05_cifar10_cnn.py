@@ -54,7 +54,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 313 s with a peak memory of 1446 MB. The course's runner wrote
+# > whole lesson ran in 310 s with a peak memory of 1427 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -102,6 +102,7 @@ from course_utils import (
     fit_one_cycle,
     get_default_device,
     to_device,
+    training,
 )
 from course_utils.augment import batch_transform
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
@@ -294,7 +295,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.1<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -419,9 +420,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 77.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 73.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 3.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 2.5 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes would shorten its time on a machine with cores to spare
 # (not measured here). The tensor loader's passes are short enough for one busy moment
@@ -429,9 +430,9 @@ del files_loader, tensor_loader
 # ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
 # would take
-# 27.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 25.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.33<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -643,7 +644,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **54.7%**<!-- output: small CNN validation accuracy --> validation accuracy after 1 epoch
-# and 20 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 18 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -811,7 +812,7 @@ print(
 # against 55%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 1 epoch. Its training took
 # 5 s<!-- output: MLP training seconds --> against the CNN's
-# 20 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 18 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so the MLP must learn "an edge
@@ -1081,6 +1082,33 @@ show_batch(
 # the 5,000-image sample in batches of 128, 40 an epoch), where the small CNN made 704
 # (one epoch of 45,000 images in batches of 64), and at width 8 each layer is narrow.
 # They are there to compare the ingredients with each other, on the same budget.
+#
+# First, what `fit_one_cycle` (in `course_utils/training.py`) sets up, the line of its
+# loop that clips, and how `OneCycleLR` moves Adam's beta1 over a run of 100 steps:
+
+# %%
+recipe_source = inspect.getsource(fit_one_cycle)
+first = recipe_source.index("    optimizer = opt_func(")
+print(inspect.cleandoc(recipe_source[first : recipe_source.index("    return _train(")]))
+loop_lines = inspect.getsource(training._train_epoch).splitlines()
+print(next(line.strip() for line in loop_lines if "clip_grad_value_" in line))
+probe = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.01)
+probe_schedule = torch.optim.lr_scheduler.OneCycleLR(probe, 0.01, total_steps=100)
+beta1 = {}  # step -> Adam's beta1 during that step
+for step in range(1, 101):
+    beta1[step] = probe.param_groups[0]["betas"][0]
+    probe.step()
+    if step < 100:
+        probe_schedule.step()
+print(f"Adam's beta1 at steps 1, 30 and 100: {beta1[1]}, {beta1[30]}, {beta1[100]}")
+
+# %% [markdown]
+# Weight decay goes to the optimizer (`torch.optim.Adam` adds it, times each weight, to
+# its gradient: the L2 term of item 3); `OneCycleLR` is stepped after every batch;
+# `clip_grad_value_` caps each gradient value at `grad_clip` on its own, not the
+# gradient's overall length; and the last line shows `OneCycleLR` taking Adam's beta1 from
+# 0.95 down to 0.85 where the learning rate peaks (three tenths of the way in, its
+# default), and back.
 
 # %%
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
@@ -2425,9 +2453,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.22 s<!-- output: width 2, seconds per epoch --> to
-# 3.33 s<!-- output: width 8, seconds per epoch -->
-# (2.7<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.04 s<!-- output: width 2, seconds per epoch --> to
+# 2.93 s<!-- output: width 8, seconds per epoch -->
+# (2.8<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the
