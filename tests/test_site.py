@@ -87,6 +87,12 @@ const done = arguments[arguments.length - 1];
       document.querySelectorAll('.student-version a.download[href]'), link => link.href),
     math: math.length,
     mathUnrendered: math.filter(element => !element.querySelector('mjx-container')).length,
+    // Where MathJax got to, and how its script's request went: for the failure message.
+    mathjax: !window.MathJax ? 'no MathJax object'
+      : started() ? 'started' : 'configured, script not run',
+    mathjaxRequests: performance.getEntriesByType('resource')
+      .filter(entry => entry.name.includes('mathjax'))
+      .map(entry => `${entry.name.split('/').pop()} ${entry.responseStatus}`),
     mathRendered: article.querySelectorAll('mjx-container').length,
     prose: prose.textContent,
     text: document.body.innerText,
@@ -108,6 +114,12 @@ const done = arguments[arguments.length - 1];
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format, *args):
         pass
+
+
+class SiteServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 can refuse a browser's burst of requests on a
+    # busy machine, and a refused script leaves its page half-loaded.
+    request_queue_size = 128
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +151,7 @@ def site_dir(tmp_path_factory) -> Path:
 def site_url(site_dir):
     """build/site served on a free loopback port."""
     handler = functools.partial(QuietHandler, directory=str(site_dir))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = SiteServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -178,15 +190,30 @@ def save_screenshots(driver, name: str, height: int) -> None:
         driver.set_window_size(size["width"], size["height"])
 
 
+def unrendered(report: dict) -> bool:
+    return bool(report["mathUnrendered"]) or report["mathRendered"] < report["math"]
+
+
+def inspect(browser, url: str) -> dict:
+    """INSPECT_PAGE's report on the page at url. A page whose math did not render is
+    loaded once more before it counts: a busy machine can drop a request, while a broken
+    MathJax (a missing file, a wrong setting) fails both times."""
+    for _ in range(2):
+        browser.get(url)
+        report = browser.execute_async_script(INSPECT_PAGE)
+        assert "error" not in report, f"{url}: {report.get('error')}"
+        if not unrendered(report):
+            break
+    return report
+
+
 def test_every_page_of_the_site_reads_well_offline(browser, site_url):
     problems: list[str] = []
     internal_links: dict[str, set[str]] = {}  # URL without fragment -> fragments linked
     image_count = 0
     math_pages = []
     for page in PAGES:
-        browser.get(site_url + page)
-        report = browser.execute_async_script(INSPECT_PAGE)
-        assert "error" not in report, f"{page}: {report.get('error')}"
+        report = inspect(browser, site_url + page)
 
         for source, width in report["images"]:
             image_count += 1
@@ -206,10 +233,11 @@ def test_every_page_of_the_site_reads_well_offline(browser, site_url):
 
         if report["math"]:
             math_pages.append(page)
-            if report["mathUnrendered"] or report["mathRendered"] < report["math"]:
+            if unrendered(report):
                 problems.append(
                     f"{page}: {report['mathUnrendered']} of {report['math']} math elements "
-                    "not rendered by MathJax"
+                    f"not rendered by MathJax ({report['mathjax']}; its requests: "
+                    f"{report['mathjaxRequests']}; the page was loaded twice)"
                 )
         raw = RAW_TEX.search(report["prose"])
         if raw:
