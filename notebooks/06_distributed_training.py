@@ -45,9 +45,9 @@
 #   are launched.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 84 s with a peak memory of 1338 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1405 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -449,19 +449,10 @@ ms = cost.median  # batch size -> part -> ms
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
-# The same all-reduce, timed two ways, against the step it would serve.
-alone_ratio = cost.alone / ms[64]["step"]
-print(f"64 images per process, all-reduce alone / step without communication: {alone_ratio:.2f}")
 between_ratio = ms[64]["all_reduce"] / ms[64]["step"]
-between_1024_64 = ms[1024]["all_reduce"] / ms[64]["all_reduce"]
 print(f"64 images per process, all-reduce between the steps / step: {between_ratio:.2f}")
-for size in (64, 1024):
-    beyond = ms[size]["added"] / ms[size]["all_reduce"]
-    what = "DDP's added time / all-reduce between the steps"
-    print(f"{size} images per process, {what}: {beyond:.2f}")
 for part, label in (("step", "step without communication"), ("added", "DDP's added time")):
     print(f"{label}, 1024 / 64 images: {ms[1024][part] / ms[64][part]:.2f}")
-print(f"all-reduce between the steps, 1024 / 64 images: {between_1024_64:.2f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -479,45 +470,34 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   2.46<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the time of the step it serves. The bare all-reduce of the 25,450 gradients took
-#   2.43<!-- output: 64 images per process, all-reduce between the steps / step -->
-#   times that step when timed between the steps, and
-#   4.00<!-- output: 64 images per process, all-reduce alone / step without communication -->
-#   times when timed alone, back to back (a ratio above 1 means sending the gradients took
-#   longer than computing them). The same call with the same payload took a different
-#   time depending on what ran around it; this lesson does not time why, so read each as
-#   a size, not a constant.
-# - **At 1,024 images per process** (16 times the images) the step grew
-#   3.77<!-- output: step without communication, 1024 / 64 images --> times, DDP's added
-#   time
-#   1.52<!-- output: DDP's added time, 1024 / 64 images --> times and the all-reduce
-#   between the steps
-#   0.80<!-- output: all-reduce between the steps, 1024 / 64 images --> times, though it
-#   sends the same 25,450 numbers whatever the batch. DDP added
-#   0.99<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the time of the step it serves. The bare all-reduce of the 25,450 gradients,
+#   timed between the steps, took
+#   0.82<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   times that step: a ratio above 1 means sending the gradients took longer than
+#   computing them.
+# - **At 1,024 images per process** (16 times the images) the step took
+#   2.97<!-- output: step without communication, 1024 / 64 images --> times as long and DDP's
+#   added time
+#   0.90<!-- output: DDP's added time, 1024 / 64 images --> times as long; the all-reduce sends
+#   the same 25,450 numbers whatever the batch. DDP added
+#   0.56<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: more work per exchange is the first lever of data parallelism.
 #
-# DDP's added time was
-# 1.01<!-- output: 64 images per process, DDP's added time / all-reduce between the steps -->
-# times the bare all-reduce between the steps at 64 images per process, and
-# 1.92<!-- output: 1024 images per process, DDP's added time / all-reduce between the steps -->
-# times at 1,024. DDP's added time holds an all-reduce of the same gradients, its copies
-# of them into and out of its bucket, and each process's wait for its partner, so one
-# expects ratios above 1. They are separate medians of short timings on a shared
-# machine, though, and the bare all-reduce starts just after a barrier, with both
-# processes arriving together, while DDP's starts whenever each process's backward pass
-# gets there; a run can give a ratio below 1 (this lesson does not time why).
-# Read both rows as the size of one exchange on this machine, not as parts that add up:
+# Compare the table's rows `all-reduce between the steps` and `all-reduce alone`: the same
+# call, with the same payload, timed with and without steps around it (this lesson does
+# not time why they differ). DDP's added time holds more than its all-reduce, too: copies
+# of the gradients into and out of its bucket, and each process's wait for its partner.
+# So read each row as the size of one exchange on this machine, not as parts that add up:
 # that is why the lesson judges DDP by its whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
 # the steps alone* (below 1 means slower):
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.84<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -674,29 +654,20 @@ print(two_processes.output)
 # budget, these runs train on the first 20,000 training images an epoch; all 50,000 at
 # the bigger batch below.)
 #
-# Each way of training is an *arm* of the comparison. Two arms train in 2 processes, one
-# thread each, with DDP:
-# - `DDP, 2 processes`: section 7's way, each process loading its shard with a
-#   `DataLoader`, which fetches the images one by one and stacks them;
-# - `DDP, 2 processes, slices`: the same, each process loading as lesson 04's
-#   `DeviceTensorLoader` does: each batch indexed out of the whole image tensor in one go
-#   (a `BatchSampler` hands the `DataLoader` a batch's indices at once). The same
-#   batches in the same order.
-#
-# Six arms train in one process, each a guess at where the time goes:
-# - `plain loop`: the training loop of section 7's script without DDP, one thread;
-# - `plain loop, 2 threads`: the same with 2 intra-op threads, so that it uses both
-#   logical CPUs, as the 2 processes do: what `python train.py` runs on this machine
-#   (section 7 printed this notebook's thread count). **The baseline**;
-# - `batch slices` and `batch slices, 2 threads`: the plain loop, loading lean;
-# - `DDP, 1 process`: the plain loop with its model wrapped in DDP, in a group of one
-#   process: the 2 processes' code, run in one. It shows what the wrapper alone costs;
-# - `DDP + loader worker`: as `DDP, 1 process`, with a `DataLoader` worker
-#   (`num_workers=1`): a second process that picks and stacks the next batches while the
-#   first computes.
+# Each way of training is an *arm* of the comparison. There are five:
+# - `plain loop, 2 threads`: the training loop of section 7's script without DDP, in one
+#   process with 2 intra-op threads, so that it uses both logical CPUs, as 2 processes
+#   do. It is what `python train.py` runs on this machine (section 7 printed this
+#   notebook's thread count): **the baseline**;
+# - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each, each loading its
+#   shard with a `DataLoader`, which fetches the images one by one and stacks them;
+# - `batch slices, 2 threads` and `DDP, 2 processes, slices`: the same two, loading as
+#   lesson 04's `DeviceTensorLoader` does: each batch indexed out of the whole image
+#   tensor in one go. The same batches in the same order;
+# - `plain loop`: the baseline with 1 thread, as section 5 timed one process.
 #
 # Arms run one after another could each meet a busier moment of a shared machine, so the
-# script trains all eight in one launch and takes them in *rounds*: every round trains one
+# script trains all five in one launch and takes them in *rounds*: every round trains one
 # epoch of each arm, in a new order. The 1-process arms run in rank 0 alone, while rank 1
 # waits at a barrier. Round 1 can pay first-time costs, so the figures leave it out.
 
@@ -709,13 +680,10 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 #   images between ranks 0 and 1 (`num_replicas=2`), a 1-process arm's gives all of them to
 #   its one process (`num_replicas=1, rank=0`). The batch is `64 x 2` images for one
 #   process and 64 for each of two, so every arm takes the same effective batch of 128.
-#   Every model starts from `torch.manual_seed(0)`. `make_loader` builds each arm's
-#   loader; for batch slices, `BatchSampler` cuts the sampler's order into batches, and
-#   `TensorDataset` indexes its tensors with a whole batch of indices at once.
-# - **A group inside the group.** `dist.new_group([0])` returns a process group of rank 0
-#   alone. A 1-process arm's DDP gets it as `process_group=`, so its all-reduce involves
-#   rank 0 only and never waits for rank 1. Every rank must call `new_group`, even a rank
-#   that is not in the new group, which is why rank 1 calls it too.
+#   Every model starts from `torch.manual_seed(0)`, and DDP wraps the 2-process arms'.
+#   `make_loader` builds each arm's loader; for batch slices, `BatchSampler` cuts the
+#   sampler's order into batches, and `TensorDataset` indexes its tensors with a whole
+#   batch of indices at once.
 # - **The rounds.** `turn` rotates the list of arms by one place each round (round 1
 #   starts with the second arm, round 2 with the third, and so on). Between arms, both
 #   ranks meet at `dist.barrier()`; rank 1 has nothing to train in a 1-process arm, so it
@@ -727,20 +695,19 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 #   values overwrite the others'. Rank 0 then writes `arms.json`, which the notebook reads.
 
 # %%
-arm_rounds = full_or_smoke(full=5, smoke=2)  # round 1 is a warm-up
+arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
 arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
 big_size = full_or_smoke(full=50_000, smoke=2_000)  # the same, at the big batch below
 
 
-def launch_arms(name: str, rounds: int, size: int, per_process: int, *without: str):
+def launch_arms(name: str, rounds: int, size: int, per_process: int):
     """One launch of compare_arms.py in 2 processes, 1 thread each; its results go to
-    work_folder / name. `without` names 1-process arms to leave out."""
+    work_folder / name."""
     args = [
         *["--data", data_path, "--out", work_folder / name, "--rounds", rounds],
         *["--train-size", size, "--batch-size", per_process, "--lr", 0.2],
-        *(["--without", *without] if without else []),
     ]
-    # 1 thread a process: the script gives one arm 2 threads itself.
+    # 1 thread a process: the script gives the 2-thread arms 2 threads itself.
     options = {"timeout": launch_timeout, "cpu_only": cpu_only, "threads_per_process": 1}
     return run_torchrun(scripts / "compare_arms.py", nproc=2, args=args, **options)
 
@@ -765,28 +732,30 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # Under the table, each comparison is a *speed-up*, taken round by round: the baseline's
 # epoch over the arm's in the same round (above 1: the arm was faster), then the median
 # over the rounds, how many rounds were faster, tied (within a tenth, `TIE` from section
-# 5) or slower, and a verdict that names a winner only when every round agrees. With 4
-# rounds compared, "every round" is a first sign, not a proof. The first two lines are
-# the choice a learner faces, `python train.py` against `torchrun`, both on 2 CPUs, with
-# each way of loading; the next four change one thing at a time within one process; the
-# last sets 2 processes against the plain loop with 1 thread, as section 5 timed them.
+# 5) or slower, and a verdict that names a winner only when every round agrees (a tied
+# round counts against a winner, as in lesson 04: the strict reading). The line
+# under the rounds' count says how often every round would agree by chance alone, if
+# the two arms were equally fast and each round a coin flip. Five comparisons, each
+# changing one thing:
+# 1. `python train.py` against `torchrun`: 2 processes over the baseline, both on 2 CPUs;
+# 2. the same, both loading lean: the two batch-slices arms;
+# 3. one process loading lean: batch slices over the baseline;
+# 4. a second thread: the baseline over the plain loop with 1 thread;
+# 5. 2 processes over the plain loop with 1 thread, as section 5 timed one process. The
+#    last two lines split this one into its loading and its steps, the steps beside
+#    section 5's prediction.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
-PLAIN_ARM, PLAIN_2 = "plain loop", "plain loop, 2 threads"  # one process, no DDP
-SLICED_ARM, SLICED_2 = "batch slices", "batch slices, 2 threads"
-# Each comparison: the arm, and the arm it is set against.
-HEADLINES = {
-    TWO_ARM: PLAIN_2,  # python train.py (2 threads here) against torchrun, both on 2 CPUs
-    TWO_SLICED: SLICED_2,  # the same, both loading lean
-}
-ONE_CHANGE = {
-    PLAIN_2: PLAIN_ARM,  # a second thread
-    SLICED_ARM: PLAIN_ARM,  # the loading
-    "DDP, 1 process": PLAIN_ARM,  # DDP's wrapper, in a group of one
-    "DDP + loader worker": "DDP, 1 process",  # a loader worker
-}
-ORDER = (PLAIN_ARM, PLAIN_2, SLICED_ARM, SLICED_2, "DDP, 1 process", "DDP + loader worker")
+PLAIN_ARM, PLAIN_2, SLICED_2 = "plain loop", "plain loop, 2 threads", "batch slices, 2 threads"
+# Each comparison: the arm, then the arm it is set against.
+COMPARISONS = [
+    (TWO_ARM, PLAIN_2),  # python train.py (2 threads here) against torchrun
+    (TWO_SLICED, SLICED_2),  # the same, both loading lean
+    (SLICED_2, PLAIN_2),  # one process, loading lean
+    (PLAIN_2, PLAIN_ARM),  # a second thread
+    (TWO_ARM, PLAIN_ARM),  # 1 thread a process, as section 5 timed them
+]
 
 
 def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -796,52 +765,43 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
     return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> RoundCount:
+def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> dict:
     """The arms' table at one effective batch, then what their rounds show; `guess` is
-    section 5's predicted speed-up for the steps. Returns the speed-up of 2 processes
-    over the plain loop with 2 threads."""
+    section 5's predicted speed-up of the steps at per_process images per process.
+    Returns each comparison's RoundCount, by (arm, baseline)."""
     name = f"effective batch {batch}"
-    arms = [arm for arm in (*ORDER, TWO_ARM, TWO_SLICED) if arm in figures]  # those it ran
-    title = f"{name}: {machine}, seconds per epoch"
-    print(arms_table({arm: figures[arm] for arm in arms}, title))
-    print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
-
-    def show(arm: str, baseline: str) -> RoundCount:
-        rounds = speed_ups(figures, arm, baseline)
+    print(arms_table(figures, f"{name}: {machine}, seconds per epoch"))
+    compared = len(figures[TWO_ARM]["epochs"])
+    print(f"{name}, rounds compared: {compared}")
+    # Equally fast arms: each round a coin flip, all heads or all tails.
+    print(f"{name}, chance that every round agrees by luck: {2 * 0.5**compared:.3f}")
+    results = {}
+    for arm, baseline in COMPARISONS:
+        rounds = results[arm, baseline] = speed_ups(figures, arm, baseline)
         counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
         print(
             f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
             f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
         )
-        return rounds
-
-    for arm, baseline in {**HEADLINES, **ONE_CHANGE}.items():
-        if arm in figures:
-            show(arm, baseline)
-    like_section_5 = show(TWO_ARM, PLAIN_ARM)  # 1 thread a process, as section 5 timed
     plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
     # Each of 2 processes loads half the images: an even split halves the loading time.
     print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
-    # The rest is the steps: as a speed-up, to set beside section 5's prediction.
-    speed_up = plain["rest"] / two["rest"]
-    print(f"{name}, the steps, 2 processes' speed-up over the plain loop: {speed_up:.2f}")
+    # The rest is the steps: as a speed-up, beside section 5's prediction for them.
     print(
-        f"{per_process} images per process, speed-up of 2 processes over the plain loop, "
-        f"predicted for the steps, then measured for the epochs: {guess:.2f} "
-        f"({speed_up_in_words(guess)}, one run), then {like_section_5.median:.2f} "
-        f"({like_section_5.verdict})"
+        f"{name}, the steps, 2 processes' speed-up over the plain loop: "
+        f"{plain['rest'] / two['rest']:.2f} (section 5 predicted {guess:.2f} for "
+        f"{per_process} images per process, {speed_up_in_words(guess)})"
     )
-    gap = 100 * (
-        max(figures[arm]["val_acc"] for arm in figures)
-        - min(figures[arm]["val_acc"] for arm in figures)
-    )
-    print(f"{name}, arms' largest validation accuracy gap (points): {gap:.2f}")
-    return speed_ups(figures, TWO_ARM, PLAIN_2)
+    return results
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-headline = report_arms(128, 64, arms_figures, guess=predicted[64])  # section 5's prediction
-record_result("effective batch 128, 2 processes over the plain loop", round(headline.median, 2))
+results_128 = report_arms(128, 64, arms_figures, guess=predicted[64])  # section 5's prediction
+accuracies = [row["val_acc"] for row in arms_figures.values()]
+gap = 100 * (max(accuracies) - min(accuracies))
+print(f"effective batch 128, arms' largest validation accuracy gap (points): {gap:.2f}")
+headline = results_128[TWO_ARM, PLAIN_2]
+record_result("2 processes over python train.py, effective batch 128", round(headline.median, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
@@ -851,42 +811,32 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
 # lean,
-# 0.35<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one process with batch slices and 2 threads; the verdict at the end
 # of each line says whether every round agreed.
 #
-# **One thing at a time, in one process** (each line's verdict says whether every round
-# agreed; where a change ran slower, below 1, this lesson does not time why):
-# - a second thread:
-#   0.78<!-- output: effective batch 128, plain loop, 2 threads over plain loop -->;
-# - batch slices in place of the `DataLoader`:
-#   1.38<!-- output: effective batch 128, batch slices over plain loop --> (compare the
-#   two rows' `loader` columns);
-# - DDP's wrapper, in a group of one process that has nothing to exchange:
-#   0.85<!-- output: effective batch 128, DDP, 1 process over plain loop --> (it still
-#   copies the gradients into its bucket and calls the all-reduce at every step; this
-#   lesson does not time those apart);
-# - a loader worker:
-#   0.62<!-- output: effective batch 128, DDP + loader worker over DDP, 1 process -->
-#   (a worker hands every batch over through shared memory and a queue).
+# **In one process**, batch slices in place of the `DataLoader` gave a speed-up of
+# 1.26<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# (compare the two rows' `loader` columns), and a second thread one of
+# 0.98<!-- output: effective batch 128, plain loop, 2 threads over plain loop -->
+# (where a change ran slower, below 1, this lesson does not time why).
 #
 # **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
 # process: with 2 processes the loading took
-# 0.70<!-- output: effective batch 128, loading, 2 processes / plain loop -->
+# 0.67<!-- output: effective batch 128, loading, 2 processes / plain loop -->
 # times the plain loop's seconds (each process loads half the images, so an even split
 # would give 0.50), and the steps ran at
-# 0.18<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes -->
-# (the prediction line sets section 5's figure beside the whole epoch's). Section 5 timed
-# each step on its own, on random data; here the steps run back to back, so the two need
-# not agree: compare them.
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->.
+# Section 5 timed each step on its own, on random data; here the steps run back to back
+# among the loading, so the two need not agree: compare them.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
-# 0.00<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
-# points (94.5%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 94.5%<!-- output: 2 processes, validation accuracy --> for 2 processes). With the same
+# 0.03<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
+# points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). With the same
 # effective batch, the same seed and `DistributedSampler`'s interleaved shards, the two
 # halves of each 2-process step are exactly the 128 images of the 1-process step, so the
 # arms follow the same path, up to rounding.
@@ -895,14 +845,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # on 2 processes and 2,048 on 1 process, on all 50,000 training images (the learning rate
 # stays 0.2: these runs are for timing, not for accuracy). Two things change from the
 # launch above, the batch and the images per epoch, so read the two launches side by side
-# as sizes, not as the effect of the batch alone. This launch leaves out
-# `DDP + loader worker` (`--without`), to keep the lesson within the course's memory
-# budget.
+# as sizes, not as the effect of the batch alone.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
-# Without the loader-worker arm: see the text above.
-arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch, "DDP + loader worker")
+arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch)
 print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier" in line))
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
@@ -912,26 +859,27 @@ _ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its 
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.32<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads, and, both loading lean,
 # 0.82<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of batch slices with 2 threads; read each line's verdict before its
-# number, since with 4 rounds a median can lean one way while the rounds disagree.
+# number, since a median can lean one way while the rounds disagree.
 # Against the plain loop with 1 thread, their loading took
-# 0.45<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
+# 0.43<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
 # times its seconds, and their steps ran at
-# 0.53<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.58<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 0.84<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
 #
-# **Could one process have that gain?** Loading lean gave one process a speed-up of
-# 2.21<!-- output: effective batch 2048, batch slices over plain loop --> over the
-# plain loop; that is a few lines in one process, where a second process needs
-# `torchrun`, DDP and a share of the same CPUs. That is the habit this section teaches:
-# make the one process lean first, then time what a second process adds, as whole
-# epochs and their parts, in rounds, against the other ways of using the same machine.
-# On a machine shared with other programs these figures move from run to run: trust a
-# verdict of every round more than any one median.
+# **Could one process have that gain?** Loading lean gave one process with 2 threads a
+# speed-up of
+# 2.69<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# over the plain loop with 2 threads; that is a few lines in one process, where a second
+# process needs `torchrun`, DDP and a share of the same CPUs. That is the habit this
+# section teaches: make the one process lean first, then time what a second process
+# adds, as whole epochs and their parts, in rounds, against the other ways of using the
+# same machine. On a machine shared with other programs these figures move from run to
+# run: trust a verdict of every round more than any one median.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same measurements tell you what scaling out buys. This lesson did not run
@@ -963,11 +911,11 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 881 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 605 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 589 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.46<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# 1.44<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure: forked workers share the launcher's copy of PyTorch. Workers started
 # as fresh Pythons (on a GPU machine, or a Mac) each hold a whole Python and PyTorch of
 # their own (not measured here), and on a GPU machine each process also holds its own
@@ -1124,16 +1072,16 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.46<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   plain loop in one process with 2 threads, what `python train.py` runs here (one
 #   launch at each batch, of
-#   4<!-- output: effective batch 128, rounds compared --> and
-#   4<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
+#   10<!-- output: effective batch 128, rounds compared --> and
+#   10<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
 #   0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128, and at
-#   1.32<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
 #   0.82<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times. Section 8's verdict lines say which held in every round. Make one process
@@ -1400,7 +1348,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.34<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # times the speed of the plain loop in one process with 1 thread, on batches of 128
 # (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
@@ -1421,12 +1369,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.46<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.34<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

@@ -4,8 +4,8 @@ Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --o
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 
-Eight ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
-its own, take turns: every round trains one epoch of each arm, in a new order. The six
+Five ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
+its own, take turns: every round trains one epoch of each arm, in a new order. The three
 1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
 """
 
@@ -26,19 +26,15 @@ from course_utils.distributed import check_world_size, process_group, rank_print
 from course_utils.models import MLP
 
 MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
-# Every arm: its processes, its intra-op threads per process, how it loads ("stack": a
-# DataLoader that fetches the images one by one and stacks them; "worker": the same in a
-# worker process; "slices": each batch indexed out of the tensors in one go), and whether
-# DDP wraps its model (a 1-process arm's in a group of rank 0 alone).
+# Every arm: its processes (DDP wraps the model of a 2-process arm), its intra-op threads
+# per process, and how it loads ("stack": a DataLoader that fetches the images one by one
+# and stacks them; "slices": each batch indexed out of the tensors in one go).
 ARMS = {
-    "plain loop": (1, 1, "stack", False),
-    "plain loop, 2 threads": (1, 2, "stack", False),
-    "batch slices": (1, 1, "slices", False),
-    "batch slices, 2 threads": (1, 2, "slices", False),
-    "DDP, 1 process": (1, 1, "stack", True),
-    "DDP + loader worker": (1, 1, "worker", True),
-    "DDP, 2 processes": (2, 1, "stack", True),
-    "DDP, 2 processes, slices": (2, 1, "slices", True),
+    "plain loop": (1, 1, "stack"),
+    "plain loop, 2 threads": (1, 2, "stack"),
+    "batch slices, 2 threads": (1, 2, "slices"),
+    "DDP, 2 processes": (2, 1, "stack"),
+    "DDP, 2 processes, slices": (2, 1, "slices"),
 }
 TWO = [name for name, (processes, *_) in ARMS.items() if processes == 2]
 
@@ -50,14 +46,7 @@ def make_loader(train_set: TensorDataset, sampler, batch_size: int, loading: str
         # tensors with the whole list, and batch_size=None leaves the batch as it comes.
         batches = BatchSampler(sampler, batch_size, drop_last=False)
         return DataLoader(train_set, sampler=batches, batch_size=None)
-    workers = 1 if loading == "worker" else 0
-    return DataLoader(
-        train_set,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        persistent_workers=workers > 0,  # one worker for all epochs, not one each
-    )
+    return DataLoader(train_set, batch_size=batch_size, sampler=sampler)
 
 
 def as_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -86,7 +75,7 @@ def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, flo
         loading += time.perf_counter() - tick
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
-        loss.backward()  # DDP all-reduces the gradients over the arm's group here, if any
+        loss.backward()  # a 2-process arm's DDP all-reduces the gradients here
         optimizer.step()
     synchronize(device)
     return time.perf_counter() - start, loading
@@ -100,9 +89,8 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=64, help="per process, 2 processes")
     parser.add_argument("--lr", type=float, default=0.2)
-    parser.add_argument("--without", nargs="*", default=[], help="1-process arms to leave out")
     args = parser.parse_args()
-    order = [name for name in ARMS if name not in args.without or name in TWO]
+    order = list(ARMS)
     with process_group(timeout=60) as group:
         rank, world_size, device = group.rank, group.world_size, group.device
         if world_size != 2:
@@ -112,23 +100,18 @@ def main() -> None:
             data["train_images"][: args.train_size], data["train_labels"][: args.train_size]
         )
         check_world_size(len(train_set), args.batch_size, world_size)
-        # A group of rank 0 alone, for the 1-process arms' DDP (every rank must create it).
-        alone = dist.new_group([0])
         arms = {}
         for name in order if rank == 0 else TWO:  # rank 1 trains only the 2-process arms
-            processes, threads, loading, wrapped = ARMS[name]
+            processes, threads, loading = ARMS[name]
             sampler = DistributedSampler(
                 train_set, num_replicas=processes, rank=rank if processes > 1 else 0, seed=0
             )
             batch_size = args.batch_size * world_size // processes  # one effective batch
             torch.manual_seed(0)  # the same initial weights for every arm
             model = MLP(28 * 28, [32], 10).to(device)
-            if wrapped:
-                model = DistributedDataParallel(
-                    model,
-                    device_ids=[device] if group.backend == "nccl" else None,
-                    process_group=None if processes > 1 else alone,
-                )
+            if processes > 1:
+                device_ids = [device] if group.backend == "nccl" else None
+                model = DistributedDataParallel(model, device_ids=device_ids)
             optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
             loader = make_loader(train_set, sampler, batch_size, loading)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
