@@ -27,7 +27,6 @@ _TIMING = re.compile(
     r"DDP step ([\d.]+) ms, .*?between the steps ([\d.]+) ms"
 )
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
-_ALONE = re.compile(r"\[rank (\d+)\] all-reduce of [\d,]+ gradients alone, .*?: ([\d.]+) ms")
 _PARTS = ("step", "ddp", "added", "all_reduce")
 
 
@@ -37,12 +36,10 @@ class CommCost:
     map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"added"`` (DDP's
     added time: DDP step minus step) and ``"all_reduce"`` (between the steps) to their
     times; ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the
-    images. ``alone`` is the all-reduce timed with no steps between its repeats, the median
-    of the ranks."""
+    images."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
     median: dict[int, dict[str, float]]
-    alone: float
 
 
 def read_comm_cost(output: str) -> CommCost:
@@ -57,13 +54,12 @@ def read_comm_cost(output: str) -> CommCost:
         parts = {"step": step, "ddp": ddp, "added": ddp - step, "all_reduce": all_reduce}
         per_rank.setdefault(int(batch), {})[int(rank)] = parts
     double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
-    alone = [float(ms) for _rank, ms in _ALONE.findall(output)]
     missing = sorted(set(per_rank) ^ set(double))
-    if not per_rank or missing or not alone:
+    if not per_rank or missing:
         raise ValueError(
             "comm_cost.py's output lacks some timing lines "
             f"(batches with ranks' lines: {sorted(per_rank)}, with rank 0 alone: "
-            f"{sorted(double)}, all-reduces alone: {len(alone)}); run its launch again"
+            f"{sorted(double)}); run its launch again"
         )
     median = {
         batch: {part: statistics.median(r[part] for r in ranks.values()) for part in _PARTS}
@@ -71,7 +67,7 @@ def read_comm_cost(output: str) -> CommCost:
     }
     for batch, ms in double.items():
         median[batch]["double"] = ms
-    return CommCost(per_rank, median, statistics.median(alone))
+    return CommCost(per_rank, median)
 
 
 def comm_cost_table(cost: CommCost, title: str) -> str:
@@ -88,7 +84,6 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
     )
     for label, part in labels:
         rows.append(f"{label:<36}" + "".join(f"{cost.median[b][part]:>14.3f}" for b in batches))
-    rows.append(f"{'all-reduce alone, no steps between':<36}{cost.alone:>14.3f} (one payload)")
     return "\n".join(rows)
 
 

@@ -40,9 +40,9 @@
 #   has it) mixed precision.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 125 s with a peak memory of 1154 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 53 s with a peak memory of 1162 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -265,19 +265,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **257.3 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **38.9 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **772 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **117 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **160 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **5 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **33.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **220.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **1.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **54.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one, by the medians (compare each size's range of repeats too: where it is
 # wide, its median is a rough figure). The likeliest reason (this lesson does not time
 # it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
@@ -590,7 +590,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **11.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **2.80 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
@@ -705,6 +705,7 @@ print(
     "transforming every image once + one dataset-on-device epoch (seconds): "
     f"{convert_seconds + course_seconds:.2f}"
 )
+print(f"classic epoch / that sum: {classic_seconds / (convert_seconds + course_seconds):.2f}")
 
 # %%
 epochs_each = f"{num_epochs} epoch{'s' if num_epochs > 1 else ''} each"
@@ -718,27 +719,27 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **14.05 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.31 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **45.3 times**<!-- output: pipeline speed-up --> as long
+# **3.16 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.19 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.4 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **39.5 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **51.7 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **16.0 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **16.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **11.23 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **2.80 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
 # the figure). Counted in, two epochs took
-# **28.11 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **6.32 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **11.85 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.19 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b). The one-off cost is won back after
-# **0.82**<!-- output: epochs for the one-off cost to be won back --> epochs: the
+# **0.94**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
 # give the range that the fastest and slowest epochs of each allow). So, by the medians,
 # pipeline (b) finishes first in any training longer than that many epochs: where that
@@ -747,23 +748,30 @@ plot_epoch_times(
 # The two models trained on the same batches in the same order, and they end with
 # the same weights (the line `pipelines (a) and (b) end with the same weights`): their
 # validation accuracies are
-# **95.16%**<!-- output: classic pipeline validation accuracy --> and
-# **95.16%**<!-- output: dataset-on-device validation accuracy -->. The
+# **95.13%**<!-- output: classic pipeline validation accuracy --> and
+# **95.13%**<!-- output: dataset-on-device validation accuracy -->. The
 # pipelines change the speed, not what is learned. So the time the classic pipeline
 # took beyond pipeline (b) went into producing batches (reading each image,
 # transforming it, collating 128 of them), again every epoch: the dataset-on-device
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **11.54 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **3.00 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **14.05 s**<!-- output: classic pipeline seconds per epoch -->, which does both: two
-# figures from one run each, taken at different moments, so read that difference as a
-# rough check. On a GPU we expect each pipeline's steps to take less time while the CPU
-# prepares the classic pipeline's images at the same speed as before, so we expect the
-# share of an epoch spent preparing images to grow; this lesson does not measure it. The
-# classic pipeline here had no helpers: with worker processes building the next batches
-# in the background (`num_workers`, below) we expect it to be faster on a machine with
+# **3.16 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
+# classic epoch took
+# **1.06**<!-- output: classic epoch / that sum --> times that sum. Well above 1, the
+# classic epoch would have spent time beyond the transforms and the steps (fetching every
+# image on its own and collating 128 of them into each batch, where the one-off pass
+# works in batches of 1,000); near 1, the transforms account for its extra time. Both
+# figures come from one run each, taken at different moments, so read the ratio as
+# rough; this lesson does not time those parts apart.
+#
+# On a GPU we expect each pipeline's steps to take less time while the CPU prepares the
+# classic pipeline's images at the same speed as before, so we expect the share of an
+# epoch spent preparing images to grow; this lesson does not measure it. The classic
+# pipeline here had no helpers: with worker processes building the next batches in the
+# background (`num_workers`, below) we expect it to be faster on a machine with
 # cores to spare, and the gap narrower; this lesson does not measure that.
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -789,7 +797,7 @@ print(
 
 # %% [markdown]
 # The batch order alone moved the validation accuracy over
-# **0.51 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
+# **0.55 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
 # across these 4 seeds (one run each). That is why the comparison above gave both
 # pipelines the same seed: had they shuffled differently, a gap of that size between
 # their accuracies would have said nothing about the pipelines.
@@ -862,22 +870,22 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.36 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.20 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.10 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.02 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **358 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **296**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **325 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **33 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **200 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **190**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **196 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **4 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside; the line above it says yes or no).
 # The work was the same, from the same weights on the same batches; what differed was the
 # moment it ran, and what had run before it.
 # Inside or not, a range from two epochs is a thin guide to a later run of the same
 # work: section 8, which times many epochs, prints how far they spread. Put in place of
 # pipeline (b)'s median, this epoch changes section 6's speed-up from
-# **45.3 times**<!-- output: pipeline speed-up --> to
-# **39.3 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **16.4 times**<!-- output: pipeline speed-up --> to
+# **15.8 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1191,37 +1199,39 @@ if "compiled" in arms:
         print("verdict: compiling did not pay in this run, however long the training")
 
 # %% [markdown]
-# **bfloat16.** This CPU has no bfloat16 instructions of its own (the line `bfloat16 on
-# this cpu` above says so), so the cell left that arm out and said why: here every
-# bfloat16 product would be converted to and from float32, which we expect to make
-# training slower, not faster (not timed here). The `float32` epochs after the first
-# took a median of
-# **0.73 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **bfloat16.** The `float32` epochs after the first took a median of
+# **0.35 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached
-# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy.
-# Where the device has bfloat16 units (an NVIDIA GPU from Ampere on, the A100 and RTX 30
-# generation, an AMD Instinct GPU from the MI100 on, a CPU
-# with AVX-512 BF16 or AMX) or is an Apple GPU under macOS 14 (where MPS computes in
-# bfloat16; whether the chip has units of its own for it or converts depends on the chip,
-# so time it there), the cell adds the arm,
-# and the lines print, as for `compiled`: its epoch time over `float32`'s round by round,
-# the rounds it won, tied and lost, and a verdict in words. Two more lines give the gap
-# in validation accuracy, in points and in images. Both arms start from the same weights
-# and see the same batches, so that gap is what bfloat16's rounding cost this training,
-# in one run; another seed would round differently.
+# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU
+# that made these outputs has bfloat16 instructions of its own (the line `bfloat16 on
+# this cpu` above says which), so the cell added the bfloat16 arm. Its epochs took
+# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# `float32`'s (the median over the rounds; the verdict line says whether every round
+# agreed), and the two validation accuracies differ by
+# **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
+# points. Both arms start from the same weights and see the same batches, so that gap is
+# what bfloat16's rounding cost this training, in one run; another seed would round
+# differently (the `round` lines above show the two arms' accuracies apart in some
+# rounds). On a CPU without such instructions the cell leaves the arm out and says why:
+# there every bfloat16 product would be converted to and from float32, which we expect
+# to make training slower, not faster. Devices with bfloat16 units: an NVIDIA GPU from
+# Ampere on (the A100 and RTX 30 generation), an AMD Instinct GPU from the MI100 on, a
+# CPU with AVX-512 BF16 or AMX; an Apple GPU under macOS 14 computes in bfloat16 too
+# (whether the chip has units of its own for it or converts depends on the chip, so time
+# it there).
 # These runs measure time, not accuracy: the 1024-1024 models score below section 6's
-# 32-unit model, most likely because they see fewer images (10,000 an epoch instead of
-# 50,000), with a smaller learning rate (0.05 against 0.2) and bigger batches (256
-# against 128), so they make far fewer and smaller steps; this lesson does not test
-# which of these matters. The speed of bfloat16 depends on the hardware: measure it on
-# your own machine before keeping it.
+# 32-unit model, most likely because they see fewer images (9,984 an epoch, after
+# `drop_last`, instead of 50,000), with a smaller learning rate (0.05 against 0.2) and
+# bigger batches (256 against 128), so they make far fewer and smaller steps; this
+# lesson does not test which of these matters. The speed of bfloat16 depends on the
+# hardware: measure it on your own machine before keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **16.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **16.0 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **19.9 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **17.7 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1235,14 +1245,14 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **16.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **16.0 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
-# 10,000 images) it takes to win the compiling back. The lines `epochs to win back the
+# 9,984 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
 # or `never` where compiling saved no time. Where the rounds gave no clear winner, as in
 # this run, a saving of that size is within the epochs' own variation, and the cell
@@ -1474,6 +1484,29 @@ if check_exercise(
     step_madds = 256 * (3 * weights - layers[0].weight.numel())
     print(f"multiply-adds per training step at batch 256 (billions): {step_madds / 1e9:.2f}")
     print(f"2048 x 2048 products' worth of work per training step: {step_madds / 2048**3:.2f}")
+
+    def step_products_ms(on: torch.device, batch: int = 256, repeats: int = 5) -> list[float]:
+        """Milliseconds of one step's own matrix products, once per repeat, on random
+        matrices of the step's shapes: each layer's forward product, its weights' gradient
+        and (all but the first layer) its input's gradient."""
+        shapes = []
+        for index, layer in enumerate(layers):
+            width_out, width_in = layer.weight.shape
+            shapes.append(((batch, width_in), (width_in, width_out)))  # forward
+            shapes.append(((width_out, batch), (batch, width_in)))  # weights' gradient
+            if index > 0:
+                shapes.append(((batch, width_out), (width_out, width_in)))  # input's gradient
+        pairs = [(torch.randn(a, device=on), torch.randn(b, device=on)) for a, b in shapes]
+        timings = []
+        for _ in range(repeats + 1):  # the first repeat warms up
+            synchronize(on)
+            start = time.perf_counter()
+            for a, b in pairs:
+                a @ b
+            synchronize(on)
+            timings.append((time.perf_counter() - start) * 1000)
+        return timings[1:]
+
     for name, (first_epoch, second_epoch) in big_model_seconds.items():
         measured = second_epoch * 1e3 / steps_of_256
         product_ms, fastest_ms, slowest_ms = matmul_ms[name, 2048]
@@ -1506,20 +1539,30 @@ if check_exercise(
         )
         within = "inside" if outside_ms == 0 else "outside"
         print(f"verdict: the measured step is {within} the range predicted from section 2")
+        # The same products in the step's own shapes, timed now, beside the step.
+        own = step_products_ms(torch.device(name))
+        own_ms = statistics.median(own)
+        print(
+            f"2048-2048 MLP on {name}, ms of the step's own products, timed now: {own_ms:.1f} "
+            f"(5 repeats, from {min(own):.1f} to {max(own):.1f})"
+        )
+        print(f"2048-2048 MLP on {name}, measured step / its own products: {measured / own_ms:.2f}")
+        ratio = predicted / own_ms
+        print(f"2048-2048 MLP on {name}, section 2's prediction / its own products: {ratio:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **2.23 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.22 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **1.37 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.19 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.15**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU (compare, too, the first
 # epochs of section 8's arms with their later ones). How much a
 # first epoch pays varies from run to run, and on a GPU it also pays for loading
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **56.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **30.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1530,14 +1573,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **121.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **18.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **117.5**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **144.8 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **18.4**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **19.2 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **0.47**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.66**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **60.7 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **11.3 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
@@ -1550,8 +1593,19 @@ if check_exercise(
 #   slower than the square one, and on a shared machine section 2's repeats, minutes
 #   earlier, may have met a busier or a quieter moment.
 #
-# A ratio below 1 can only come from the second. This exercise does not time the two
-# apart.
+# A ratio below 1 can only come from the second. The last three lines tell the two
+# apart: they time the step's own products (each layer's forward product and its
+# gradients', in the step's shapes, on random matrices) now, just after the epochs.
+# They took
+# **25.1 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
+# the measured step took
+# **1.22**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
+# that, and section 2's prediction
+# **0.73**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
+# times. So read the lines this way: the first ratio, the step over its own products, is
+# what the prediction leaves out (above 1: the ReLUs, the update and the loading); the
+# second, how far section 2's square product misjudged the speed of the step's own
+# products, at their shapes and at this moment.
 # Matrix products are the work a GPU shares out among its cores: this is the kind of
 # model where we expect a GPU to pull far ahead in the steps. Its epoch still waits for
 # the `DataLoader` on the CPU, so on a fast GPU we expect the loading to take much of the
@@ -1687,22 +1741,25 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.456 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.395 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.200 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **0.981 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
-# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **28.49 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.36 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **12.49 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **0.96 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. The order of two medians says little on its own: compare
-# each median with its range, the repeats' spread. Round by round, each repeat at batch
+# each median with its range, the repeats' spread. Batches 16 and 64 are the pair to
+# test: their steps are the shortest and the closest, so a single timing can put them
+# in either order, and a batch-16 step timed longer than a batch-64 one is the kind of
+# contradiction a one-off timing gives. Round by round, each repeat at batch
 # 16 against the one at batch 64 taken in the same round, with section 8's tie band
 # (**1.10**<!-- output: tie band -->: the slower within that many times the faster is a
 # tie), the batch-16 step was the shorter in
-# **5**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# **7**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
 # tied in
-# **2**<!-- output: cpu rounds with the two steps tied (within the tie band) --> and the
+# **0**<!-- output: cpu rounds with the two steps tied (within the tie band) --> and the
 # longer in
 # **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->; the verdict line applies section 8's rule, a
@@ -1768,11 +1825,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **11.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **2.80 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **11.54 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **14.05 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **3.00 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **3.16 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
 # the two to be of the same size; compare the two lines above for how close they came in
@@ -1799,7 +1856,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1823,10 +1880,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **16.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **16.0 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 10,000 images a training needs before compiling has shortened it
@@ -1857,7 +1914,8 @@ check_exercise("Q5", answer_q5=answer_q5)
 # **(b).** The matrix products inside `forward` run in bfloat16, and so do their
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
-# on the hardware: the CPU that made the committed outputs has no bfloat16 instructions,
-# so section 8 left the arm out, and there we expect no gain. On a device with bfloat16
-# units, section 8's lines give the ratio of epoch times round by round, a verdict, and
-# the two validation accuracies.
+# on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
+# there section 8's bfloat16 epochs took
+# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# `float32`'s. Where a device has no bfloat16 units, section 8 leaves the arm out, and
+# there we expect no gain.

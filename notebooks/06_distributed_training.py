@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1405 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1401 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -194,10 +194,9 @@ print(f"parameters: {num_parameters:,}")
 print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 batches_per_epoch = math.ceil(50_000 / 128)  # the last batch holds the 80 images left over
 print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
-# DDP (section 4) sends the gradients in buckets, groups of gradients sent in one call
-# (by default 1 MB for the first, 25 MB after): this model's 0.1 MB make one bucket, so
-# one call per step (section 3 shows the call, all_reduce; section 10 counts them).
-print(f"DDP all-reduce calls per epoch (one bucket, one per step): {batches_per_epoch}")
+# DDP (section 4) sends this small model's gradients in one call per step (section 3
+# shows the call, all_reduce; section 10 counts them).
+print(f"DDP all-reduce calls per epoch (one per step): {batches_per_epoch}")
 # Section 4's step by hand all-reduces each parameter tensor on its own.
 print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.parameters()))}")
 
@@ -380,8 +379,11 @@ print(manual.output)
 # 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides each gradient in it by the world size and starts an `all_reduce` that sums
 #    them, which leaves the mean in every process; the next bucket's arithmetic overlaps
-#    this one's communication (this model's gradients fit
-#    in one bucket, so nothing overlaps here);
+#    this one's communication. A bucket holds up to `bucket_cap_mb`, 25 megabytes by
+#    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->;
+#    this model's
+#    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
+#    in one, so nothing overlaps here;
 # 3. every process then takes the same optimizer step, and the copies stay equal
 #    without ever sending weights.
 
@@ -402,15 +404,13 @@ print(manual.output)
 # 64 and for 1,024 images per process: the same amount of communication for 16 times
 # the images. The step alone on 2B images against the DDP step on B per process
 # predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
-# epochs at both sizes, which also hold the data loading. Last, it times the same
-# all-reduce on its own, with no step between the repeats (each repeat still starts
-# after a barrier).
+# epochs at both sizes, which also hold the data loading.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %% [markdown]
-# Three places carry the method; the rest is printing:
+# Two places carry the method; the rest is printing:
 # - `median_seconds` runs every work once per round, in turn, 20 warm-up rounds and then
 #   120 timed ones. Each timing starts after `dist.barrier()`, so neither process's time
 #   holds a wait for the other, and ends after `synchronize(device)`, so that on a GPU the
@@ -420,7 +420,6 @@ Code(filename=str(scripts / "comm_cost.py"), language="python")
 #   all the gradients (`exchange`), and the step on both halves of the images, taken by
 #   rank 0 only (`double`). The two models have the same shape; their weights differ
 #   (the seed is set once, before the first), which does not change what a step costs.
-# - The last line times the all-reduce alone, the same call with no step between repeats.
 
 # %%
 comm_cost = run_torchrun(
@@ -436,8 +435,7 @@ print(comm_cost.output)
 # `read_comm_cost` (from `course_utils.scaling`) reads the timings back from the lines
 # above, and `comm_cost_table` lays them out: for each part, the median over the 2 ranks
 # of their medians (with 2 ranks, their mean), except the row `1 process, step on the 2B
-# images`, which rank 0 timed alone. The last row is the all-reduce timed alone, with no
-# steps between its repeats: one figure, since it sends the same *payload* (the numbers
+# images`, which rank 0 timed alone. The all-reduce sends the same *payload* (the numbers
 # one all-reduce sends: here the 25,450 gradients) whatever the batch. The lines under
 # the table are the ratios the text below reads.
 
@@ -453,6 +451,11 @@ between_ratio = ms[64]["all_reduce"] / ms[64]["step"]
 print(f"64 images per process, all-reduce between the steps / step: {between_ratio:.2f}")
 for part, label in (("step", "step without communication"), ("added", "DDP's added time")):
     print(f"{label}, 1024 / 64 images: {ms[1024][part] / ms[64][part]:.2f}")
+# What a step saves on half the images, against what DDP adds to it.
+for size in (64, 1024):
+    saved = ms[size]["double"] - ms[size]["step"]
+    print(f"{size} images per process, ms a step saves on half the images: {saved:.3f}")
+    print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -470,34 +473,41 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.77<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves. The bare all-reduce of the 25,450 gradients,
 #   timed between the steps, took
-#   0.82<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   0.88<!-- output: 64 images per process, all-reduce between the steps / step -->
 #   times that step: a ratio above 1 means sending the gradients took longer than
 #   computing them.
 # - **At 1,024 images per process** (16 times the images) the step took
-#   2.97<!-- output: step without communication, 1024 / 64 images --> times as long and DDP's
+#   3.25<!-- output: step without communication, 1024 / 64 images --> times as long and DDP's
 #   added time
-#   0.90<!-- output: DDP's added time, 1024 / 64 images --> times as long; the all-reduce sends
+#   1.09<!-- output: DDP's added time, 1024 / 64 images --> times as long; the all-reduce sends
 #   the same 25,450 numbers whatever the batch. DDP added
-#   0.56<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.59<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: more work per exchange is the first lever of data parallelism.
 #
-# Compare the table's rows `all-reduce between the steps` and `all-reduce alone`: the same
-# call, with the same payload, timed with and without steps around it (this lesson does
-# not time why they differ). DDP's added time holds more than its all-reduce, too: copies
-# of the gradients into and out of its bucket, and each process's wait for its partner.
-# So read each row as the size of one exchange on this machine, not as parts that add up:
-# that is why the lesson judges DDP by its whole added time per step.
+# DDP's added time holds more than its all-reduce: copies of the gradients into and out
+# of its bucket, and each process's wait for its partner. So read each row as the size of
+# one exchange on this machine, not as parts that add up: that is why the lesson judges
+# DDP by its whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
-# takes a DDP step on B. The ratio of the two predicts the speed-up of 2 processes *for
-# the steps alone* (below 1 means slower):
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# takes a DDP step on B. So 2 processes can win the steps only when what DDP adds to a
+# step costs less than what a step saves on half the images: at 64 images per process,
+# halving saved
+# 0.102 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# DDP added
+# 0.822 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 0.997 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# against
+# 0.893 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# the two steps predicts the speed-up of 2 processes *for the steps alone* (below 1 means
+# slower):
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -732,18 +742,24 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # Under the table, each comparison is a *speed-up*, taken round by round: the baseline's
 # epoch over the arm's in the same round (above 1: the arm was faster), then the median
 # over the rounds, how many rounds were faster, tied (within a tenth, `TIE` from section
-# 5) or slower, and a verdict that names a winner only when every round agrees (a tied
-# round counts against a winner, as in lesson 04: the strict reading). The line
-# under the rounds' count says how often every round would agree by chance alone, if
-# the two arms were equally fast and each round a coin flip. Five comparisons, each
-# changing one thing:
+# 5) or slower, and a verdict that names a winner only when every round agrees. A tied
+# round is one where the two arms could not be told apart, so it too keeps the verdict
+# at "no clear winner": the strict reading of lesson 04, which a 9 / 1 / 0 count does
+# not pass. The line under the rounds' count says how often every round would agree by
+# chance alone, if the two arms were equally fast and each round a coin flip. The
+# comparisons:
 # 1. `python train.py` against `torchrun`: 2 processes over the baseline, both on 2 CPUs;
 # 2. the same, both loading lean: the two batch-slices arms;
 # 3. one process loading lean: batch slices over the baseline;
 # 4. a second thread: the baseline over the plain loop with 1 thread;
-# 5. 2 processes over the plain loop with 1 thread, as section 5 timed one process. The
-#    last two lines split this one into its loading and its steps, the steps beside
-#    section 5's prediction.
+# 5. 2 processes over the plain loop with 1 thread, as section 5 timed one process;
+# 6. one lean process against section 7's 2 processes: batch slices, 2 threads over
+#    `DDP, 2 processes`.
+#
+# The last four lines split comparison 5 into its loading and its steps: the steps as a
+# speed-up beside section 5's prediction, then each arm's milliseconds per step inside
+# the epochs (*the rest* over the epoch's steps) beside the same step timed alone in
+# section 5.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -755,6 +771,7 @@ COMPARISONS = [
     (SLICED_2, PLAIN_2),  # one process, loading lean
     (PLAIN_2, PLAIN_ARM),  # a second thread
     (TWO_ARM, PLAIN_ARM),  # 1 thread a process, as section 5 timed them
+    (SLICED_2, TWO_ARM),  # one lean process against section 7's 2 processes
 ]
 
 
@@ -765,9 +782,9 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
     return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> dict:
-    """The arms' table at one effective batch, then what their rounds show; `guess` is
-    section 5's predicted speed-up of the steps at per_process images per process.
+def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
+    """The arms' table at one effective batch, then what their rounds show; `steps` is
+    an epoch's steps, `timed` section 5's timings (ms) for the same images per process.
     Returns each comparison's RoundCount, by (arm, baseline)."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}: {machine}, seconds per epoch"))
@@ -787,16 +804,23 @@ def report_arms(batch: int, per_process: int, figures: dict, guess: float) -> di
     # Each of 2 processes loads half the images: an even split halves the loading time.
     print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
     # The rest is the steps: as a speed-up, beside section 5's prediction for them.
+    guess = timed["double"] / timed["ddp"]
     print(
         f"{name}, the steps, 2 processes' speed-up over the plain loop: "
-        f"{plain['rest'] / two['rest']:.2f} (section 5 predicted {guess:.2f} for "
-        f"{per_process} images per process, {speed_up_in_words(guess)})"
+        f"{plain['rest'] / two['rest']:.2f} (section 5 predicted {guess:.2f}, "
+        f"{speed_up_in_words(guess)})"
     )
+    # A step inside the epochs (the rest over the steps) against the same step timed alone.
+    for arm, label, alone in ((plain, "plain loop", "double"), (two, "2 processes", "ddp")):
+        print(
+            f"{name}, ms per step inside the epochs, {label}: "
+            f"{arm['rest'] / steps * 1000:.2f} (section 5, alone: {timed[alone]:.2f})"
+        )
     return results
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-results_128 = report_arms(128, 64, arms_figures, guess=predicted[64])  # section 5's prediction
+results_128 = report_arms(128, math.ceil(arms_size / 128), arms_figures, timed=ms[64])
 accuracies = [row["val_acc"] for row in arms_figures.values()]
 gap = 100 * (max(accuracies) - min(accuracies))
 print(f"effective batch 128, arms' largest validation accuracy gap (points): {gap:.2f}")
@@ -808,38 +832,52 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
 # lean,
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times the speed of one process with batch slices and 2 threads; the verdict at the end
-# of each line says whether every round agreed.
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times the speed of one process with batch slices and 2 threads. Read every median with
+# the count and the verdict at the end of its line: they say whether the rounds agreed.
 #
-# **In one process**, batch slices in place of the `DataLoader` gave a speed-up of
-# 1.26<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# **In one process**, batch slices in place of the `DataLoader` gave a median speed-up
+# of
+# 1.44<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # (compare the two rows' `loader` columns), and a second thread one of
-# 0.98<!-- output: effective batch 128, plain loop, 2 threads over plain loop -->
-# (where a change ran slower, below 1, this lesson does not time why).
+# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop -->;
+# again, the verdicts say which of the two the rounds bear out (this lesson does not
+# time why a second thread helps or not).
 #
 # **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
 # process: with 2 processes the loading took
-# 0.67<!-- output: effective batch 128, loading, 2 processes / plain loop -->
-# times the plain loop's seconds (each process loads half the images, so an even split
-# would give 0.50), and the steps ran at
-# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.65<!-- output: effective batch 128, loading, 2 processes / plain loop -->
+# times the plain loop's seconds (each process loads half the images, in batches half
+# the size, so an even split of the same work would give about 0.50), and the steps ran
+# at
+# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->.
-# Section 5 timed each step on its own, on random data; here the steps run back to back
-# among the loading, so the two need not agree: compare them.
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes -->.
+# The last two lines show where the two part: inside the epochs a plain-loop step took
+# 0.53 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop -->
+# and a 2-process step
+# 1.99 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
+# each beside its time alone in section 5. The two timings differ in what surrounds a
+# step: section 5 started each step with both processes ready, after a barrier, on
+# random data; inside an epoch a DDP step's all-reduce can also wait for the other
+# process, still loading its batch, and *the rest* holds the loop's own Python. This
+# lesson does not time those apart: compare the pairs.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
 # 0.03<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
-# points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). With the same
-# effective batch, the same seed and `DistributedSampler`'s interleaved shards, the two
-# halves of each 2-process step are exactly the 128 images of the 1-process step, so the
-# arms follow the same path, up to rounding.
+# points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop with
+# 2 threads, 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes).
+# With the same effective batch, the same seed and `DistributedSampler`'s interleaved
+# shards, the two halves of each 2-process step are exactly the 128 images of the
+# 1-process step, so the arms follow the same path, up to rounding. These accuracies are
+# not section 7's: there the model trained 4 epochs on all 50,000 images, here 11 epochs
+# on 20,000 at the same learning rate (one epoch per round, warm-up round included), and
+# this lesson reads only the last epoch's accuracy, which need not be the best epoch's.
+# They are here to show that the arms learned alike, not how well the MLP can do.
 #
 # **At 1,024 images per process.** The same arms again, with batches of 1,024 per process
 # on 2 processes and 2,048 on 1 process, on all 50,000 training images (the learning rate
@@ -854,28 +892,37 @@ print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
 big_figures = read_arms(work_folder / "arms_big")
-# Section 5 predicted for 1024 images per process (in smoke mode too).
-_ = report_arms(2 * big_batch, 1024, big_figures, guess=predicted[1024])  # its table and lines
+# Set beside section 5's timings at 1024 images per process (in smoke mode too).
+big_steps = math.ceil(big_size / (2 * big_batch))
+_ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024])  # its table and lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.73<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads, and, both loading lean,
-# 0.82<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times the speed of batch slices with 2 threads; read each line's verdict before its
-# number, since a median can lean one way while the rounds disagree.
+# 1.04<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times the speed of batch slices with 2 threads; read each line's count and verdict
+# before its number, since a median can lean one way while the rounds disagree.
 # Against the plain loop with 1 thread, their loading took
-# 0.43<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
+# 0.35<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
 # times its seconds, and their steps ran at
-# 0.58<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.60<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
+# per step, the plain loop took
+# 3.07 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop -->
+# inside the epochs and 2 processes
+# 5.10 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
+# each beside its time alone.
 #
 # **Could one process have that gain?** Loading lean gave one process with 2 threads a
-# speed-up of
-# 2.69<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# over the plain loop with 2 threads; that is a few lines in one process, where a second
-# process needs `torchrun`, DDP and a share of the same CPUs. That is the habit this
+# median speed-up of
+# 2.73<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# over the plain loop with 2 threads, and set against section 7's 2 processes it ran at
+# 1.39<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# times their speed (the line's count and verdict say how the rounds went). Loading lean
+# is a few lines in one process, where a second process needs `torchrun`, DDP and a
+# share of the same CPUs. That is the habit this
 # section teaches: make the one process lean first, then time what a second process
 # adds, as whole epochs and their parts, in rounds, against the other ways of using the
 # same machine. On a machine shared with other programs these figures move from run to
@@ -911,11 +958,11 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 908 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 589 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.44<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# 1.50<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure: forked workers share the launcher's copy of PyTorch. Workers started
 # as fresh Pythons (on a GPU machine, or a Mac) each hold a whole Python and PyTorch of
 # their own (not measured here), and on a GPU machine each process also holds its own
@@ -1072,19 +1119,20 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.77<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step. Timed in rounds against the
 #   plain loop in one process with 2 threads, what `python train.py` runs here (one
 #   launch at each batch, of
 #   10<!-- output: effective batch 128, rounds compared --> and
 #   10<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
 #   at a median of
-#   0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128, and at
-#   1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.73<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   0.82<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   times. Section 8's verdict lines say which held in every round. Make one process
+#   1.04<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   times. These are medians: section 8's counts and verdicts say which of them every
+#   round bore out. Make one process
 #   lean first, then time what a second adds, as whole epochs in rounds: timed steps
 #   leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1348,7 +1396,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # times the speed of the plain loop in one process with 1 thread, on batches of 128
 # (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
@@ -1369,12 +1417,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.77<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

@@ -200,16 +200,6 @@ def test_the_timing_script_keeps_model_and_batch_on_the_group_device(monkeypatch
     assert seen["all_reduce"] == [STAND_IN]
 
 
-def test_the_timing_script_all_reduces_alone_on_the_group_device(monkeypatch):
-    # Without the two batch sizes, the first all-reduce is the one timed on its own.
-    script = lesson_script("comm_cost.py").replace(
-        "for batch_size in (64, 1024):", "for batch_size in ():"
-    )
-    assert script != lesson_script("comm_cost.py")
-    seen = run_on_stand_in(script, [], monkeypatch)
-    assert seen["ddp"] == [] and seen["all_reduce"] == [STAND_IN]
-
-
 def test_the_stand_in_catches_a_shard_left_on_the_cpu(batch, monkeypatch):
     script = lesson_script("manual_ddp.py").replace(
         'images, labels = batch["images"].to(device), batch["labels"].to(device)',

@@ -7,8 +7,7 @@ of the model's gradients by itself, and the step alone on twice the images (what
 process does to train on the same effective batch; rank 0 times it while the other
 processes wait at a barrier, so that nothing competes with it, as nothing would with one
 process). Each is the median of many repeats, timed in turn, and each timing starts when
-all processes are ready. Last, it times the same all-reduce on its own, with no step
-between the repeats (each repeat still starts after a barrier).
+all processes are ready.
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -100,19 +99,7 @@ def time_one_size(batch_size: int, group) -> None:
     )
 
 
-def time_all_reduce_alone(group, count: int) -> None:
-    """Time the all-reduce of ``count`` numbers with nothing else in the rounds; print it."""
-    gradients = torch.zeros(count, device=group.device)
-    medians = median_seconds({"alone": lambda: dist.all_reduce(gradients)}, group.device)
-    rank_print(
-        f"all-reduce of {count:,} gradients alone, no step between the repeats: "
-        f"{medians['alone'] * 1e3:.3f} ms",
-        all_ranks=True,
-    )
-
-
 with process_group(timeout=60) as group:
     torch.manual_seed(group.rank)
     for batch_size in (64, 1024):  # images per process and step
         time_one_size(batch_size, group)
-    time_all_reduce_alone(group, sum(p.numel() for p in MLP(28 * 28, [32], 10).parameters()))
