@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1401 MB. The course's
+# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1421 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -473,18 +473,18 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   1.77<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.59<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves. The bare all-reduce of the 25,450 gradients,
 #   timed between the steps, took
-#   0.88<!-- output: 64 images per process, all-reduce between the steps / step -->
-#   times that step: a ratio above 1 means sending the gradients took longer than
-#   computing them.
+#   0.92<!-- output: 64 images per process, all-reduce between the steps / step -->
+#   times that step (above 1, sending the gradients took longer than computing them;
+#   below 1, less time).
 # - **At 1,024 images per process** (16 times the images) the step took
-#   3.25<!-- output: step without communication, 1024 / 64 images --> times as long and DDP's
+#   3.48<!-- output: step without communication, 1024 / 64 images --> times as long and DDP's
 #   added time
-#   1.09<!-- output: DDP's added time, 1024 / 64 images --> times as long; the all-reduce sends
+#   1.28<!-- output: DDP's added time, 1024 / 64 images --> times as long; the all-reduce sends
 #   the same 25,450 numbers whatever the batch. DDP added
-#   0.59<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: more work per exchange is the first lever of data parallelism.
 #
 # DDP's added time holds more than its all-reduce: copies of the gradients into and out
@@ -497,15 +497,15 @@ for size in (64, 1024):
 # takes a DDP step on B. So 2 processes can win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.102 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.085 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.822 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 0.997 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.722 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.024 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 0.893 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 0.924 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes *for the steps alone* (below 1 means
 # slower):
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
 # 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
@@ -517,8 +517,9 @@ for size in (64, 1024):
 # says which); the outputs you see come from CPU processes with gloo, and this lesson has
 # no GPU timings. For a model with enough arithmetic per step, a GPU does that arithmetic
 # far faster, and the exchange is faster when the GPUs are joined by fast links (NVLink
-# within a machine, InfiniBand between machines); DDP also overlaps the exchange with the
-# backward pass when a model has several buckets. On a GPU, the ratio to look at is the
+# within a machine, InfiniBand between machines); by design, DDP also overlaps the
+# exchange with the backward pass when a model has several buckets (not shown here: this
+# model has one). On a GPU, the ratio to look at is the
 # same: DDP's added time against the step without communication.
 
 # %% [markdown]
@@ -616,7 +617,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # local port that torchrun picks itself; `--nproc_per_node` is the number of
 # processes (usually the number of GPUs). On a machine with one GPU,
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides it, which is what `cpu_only=True` does.
-# Threads matter on a CPU. With more than one process per machine, plain `torchrun` sets
+# Threads can matter on a CPU (section 8 times a second one). With more than one process
+# per machine, plain `torchrun` sets
 # `OMP_NUM_THREADS=1` for every process when the variable is not set, and prints a
 # warning that says so; with one process it leaves PyTorch's own default number of
 # intra-op threads, the threads that split one operation such as a matrix product
@@ -674,7 +676,7 @@ print(two_processes.output)
 # - `batch slices, 2 threads` and `DDP, 2 processes, slices`: the same two, loading as
 #   lesson 04's `DeviceTensorLoader` does: each batch indexed out of the whole image
 #   tensor in one go. The same batches in the same order;
-# - `plain loop`: the baseline with 1 thread, as section 5 timed one process.
+# - `plain loop, 1 thread`: the baseline with 1 thread, as section 5 timed one process.
 #
 # Arms run one after another could each meet a busier moment of a shared machine, so the
 # script trains all five in one launch and takes them in *rounds*: every round trains one
@@ -694,14 +696,16 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 #   `make_loader` builds each arm's loader; for batch slices, `BatchSampler` cuts the
 #   sampler's order into batches, and `TensorDataset` indexes its tensors with a whole
 #   batch of indices at once.
-# - **The rounds.** `turn` rotates the list of arms by one place each round (round 1
-#   starts with the second arm, round 2 with the third, and so on). Between arms, both
+# - **The rounds.** `turn` is the list of arms in a new order each round, shuffled by
+#   `torch.randperm` with a generator seeded by the round's number: both ranks draw the
+#   same order, so they meet at the same arm, and no arm always follows the same
+#   neighbour. Between arms, both
 #   ranks meet at `dist.barrier()`; rank 1 has nothing to train in a 1-process arm, so it
 #   goes straight to the next barrier, and `time.process_time()` (the CPU seconds this
 #   process has used, against `time.perf_counter()`'s wall-clock seconds) records how much
 #   CPU that wait took.
 # - **The results.** Rank 1's loader seconds of the 2-process arms reach rank 0 by
-#   `dist.broadcast(other, src=1)`: every rank passes a tensor of the same size, and rank 1's
+#   `dist.broadcast(rank_1_rows, src=1)`: every rank passes a tensor of the same size, and rank 1's
 #   values overwrite the others'. Rank 0 then writes `arms.json`, which the notebook reads.
 
 # %%
@@ -756,14 +760,16 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # 6. one lean process against section 7's 2 processes: batch slices, 2 threads over
 #    `DDP, 2 processes`.
 #
-# The last four lines split comparison 5 into its loading and its steps: the steps as a
-# speed-up beside section 5's prediction, then each arm's milliseconds per step inside
-# the epochs (*the rest* over the epoch's steps) beside the same step timed alone in
-# section 5.
+# The last lines split comparison 5 into its loading and its steps: the steps as a
+# speed-up beside section 5's prediction (and the prediction over it), each arm's
+# milliseconds per step inside the epochs (*the rest* over the epoch's steps) beside the
+# same step timed alone in section 5, and last, in words, which of the two parts 2
+# processes made faster or slower (with section 5's tie band, `TIE`).
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
-PLAIN_ARM, PLAIN_2, SLICED_2 = "plain loop", "plain loop, 2 threads", "batch slices, 2 threads"
+PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one process, no DDP
+SLICED_2 = "batch slices, 2 threads"
 # Each comparison: the arm, then the arm it is set against.
 COMPARISONS = [
     (TWO_ARM, PLAIN_2),  # python train.py (2 threads here) against torchrun
@@ -804,18 +810,23 @@ def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
     # Each of 2 processes loads half the images: an even split halves the loading time.
     print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
     # The rest is the steps: as a speed-up, beside section 5's prediction for them.
-    guess = timed["double"] / timed["ddp"]
+    guess, steps_speed_up = timed["double"] / timed["ddp"], plain["rest"] / two["rest"]
     print(
-        f"{name}, the steps, 2 processes' speed-up over the plain loop: "
-        f"{plain['rest'] / two['rest']:.2f} (section 5 predicted {guess:.2f}, "
-        f"{speed_up_in_words(guess)})"
+        f"{name}, the steps, 2 processes' speed-up over the plain loop: {steps_speed_up:.2f} "
+        f"(section 5 predicted {guess:.2f}, {speed_up_in_words(guess)})"
     )
+    print(f"{name}, section 5's prediction / the steps' speed-up: {guess / steps_speed_up:.2f}")
     # A step inside the epochs (the rest over the steps) against the same step timed alone.
-    for arm, label, alone in ((plain, "plain loop", "double"), (two, "2 processes", "ddp")):
+    for arm, label, alone in ((plain, PLAIN_ARM, "double"), (two, "2 processes", "ddp")):
         print(
             f"{name}, ms per step inside the epochs, {label}: "
             f"{arm['rest'] / steps * 1000:.2f} (section 5, alone: {timed[alone]:.2f})"
         )
+    loading_words = speed_up_in_words(plain["loader"] / two["loader"])
+    print(
+        f"{name}, in words, 2 processes against {PLAIN_ARM}: loading {loading_words}, "
+        f"steps {speed_up_in_words(steps_speed_up)}"
+    )
     return results
 
 
@@ -832,18 +843,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
 # lean,
-# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.35<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one process with batch slices and 2 threads. Read every median with
 # the count and the verdict at the end of its line: they say whether the rounds agreed.
 #
 # **In one process**, batch slices in place of the `DataLoader` gave a median speed-up
 # of
-# 1.44<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.54<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # (compare the two rows' `loader` columns), and a second thread one of
-# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop -->;
+# 0.96<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
 # again, the verdicts say which of the two the rounds bear out (this lesson does not
 # time why a second thread helps or not).
 #
@@ -853,18 +864,23 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # times the plain loop's seconds (each process loads half the images, in batches half
 # the size, so an even split of the same work would give about 0.50), and the steps ran
 # at
-# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.25<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes -->.
-# The last two lines show where the two part: inside the epochs a plain-loop step took
-# 0.53 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop -->
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes -->: the
+# prediction was
+# 1.85<!-- output: effective batch 128, section 5's prediction / the steps' speed-up -->
+# times what the epochs gave (above 1, the step timing promised more). The `ms per step`
+# lines show where the two part: inside the epochs a plain-loop step took
+# 0.50 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
 # and a 2-process step
-# 1.99 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
+# 2.01 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone in section 5. The two timings differ in what surrounds a
 # step: section 5 started each step with both processes ready, after a barrier, on
 # random data; inside an epoch a DDP step's all-reduce can also wait for the other
 # process, still loading its batch, and *the rest* holds the loop's own Python. This
-# lesson does not time those apart: compare the pairs.
+# lesson does not time those apart: compare the pairs. The `in words` line sums the
+# launch up: which part, the loading or the steps, 2 processes made faster, and which
+# slower.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
@@ -898,29 +914,33 @@ _ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024])  # its ta
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.73<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.57<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads, and, both loading lean,
-# 1.04<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of batch slices with 2 threads; read each line's count and verdict
 # before its number, since a median can lean one way while the rounds disagree.
 # Against the plain loop with 1 thread, their loading took
-# 0.35<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
+# 0.38<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
 # times its seconds, and their steps ran at
-# 0.60<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.62<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
+# (the prediction over the measured speed-up:
+# 1.68<!-- output: effective batch 2048, section 5's prediction / the steps' speed-up -->);
 # per step, the plain loop took
-# 3.07 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop -->
+# 2.85 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
 # inside the epochs and 2 processes
-# 5.10 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
+# 4.60 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone.
 #
 # **Could one process have that gain?** Loading lean gave one process with 2 threads a
 # median speed-up of
-# 2.73<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.64<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # over the plain loop with 2 threads, and set against section 7's 2 processes it ran at
-# 1.39<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
-# times their speed (the line's count and verdict say how the rounds went). Loading lean
+# 1.58<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# times their speed (the line's count and verdict say how the rounds went). That line
+# changes two things at once, the loading and the processes, on purpose: it is the choice
+# between the two ways a learner would run. Loading lean
 # is a few lines in one process, where a second process needs `torchrun`, DDP and a
 # share of the same CPUs. That is the habit this
 # section teaches: make the one process lean first, then time what a second process
@@ -958,15 +978,18 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 908 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 922 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
 # 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.50<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
-# worker's figure: forked workers share the launcher's copy of PyTorch. Workers started
-# as fresh Pythons (on a GPU machine, or a Mac) each hold a whole Python and PyTorch of
-# their own (not measured here), and on a GPU machine each process also holds its own
-# CUDA context on its GPU.
+# 1.53<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# worker's figure (one measure for the three, another for the one: read it as a size).
+# Forked workers share the pages of the launcher's copy of PyTorch until they write to
+# them. `run_torchrun` forks only on Linux, and only for CPU workers: a process may not
+# use CUDA after a fork from a parent that has, and macOS starts fresh Pythons. Workers
+# started as fresh Pythons each hold a whole Python and PyTorch of their own (not
+# measured here), and on a GPU machine each process also holds its own CUDA context on
+# its GPU.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -1119,22 +1142,20 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   1.77<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication to every step. Timed in rounds against the
-#   plain loop in one process with 2 threads, what `python train.py` runs here (one
-#   launch at each batch, of
-#   10<!-- output: effective batch 128, rounds compared --> and
-#   10<!-- output: effective batch 2048, rounds compared --> rounds), 2 processes trained
-#   at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-#   times its speed at an effective batch of 128, and at
-#   1.73<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.59<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the step without communication to every step.
+# - Against the plain loop in one process with 2 threads, what `python train.py` runs
+#   here, timed in rounds (10<!-- output: effective batch 128, rounds compared --> at
+#   each batch compared), 2 processes trained at a median of
+#   0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   times its speed at an effective batch of 128 and
+#   1.57<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   1.04<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   times. These are medians: section 8's counts and verdicts say which of them every
-#   round bore out. Make one process
-#   lean first, then time what a second adds, as whole epochs in rounds: timed steps
-#   leave the loading out.
+#   0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   times at 2,048. These are medians: section 8's counts and verdicts say which every
+#   round bore out, and its `in words` lines say which part, the loading or the steps,
+#   2 processes made faster. Make one process lean first, then time what a second adds,
+#   as whole epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1396,7 +1417,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of the plain loop in one process with 1 thread, on batches of 128
 # (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
@@ -1417,12 +1438,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.77<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.59<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
 # 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # at this batch. Each
 # process computed only its own 64 images of every step: half of each step's images.
 

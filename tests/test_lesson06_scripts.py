@@ -382,7 +382,7 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     arms = found["arms"]
     assert sorted(arms) == sorted(
         [
-            "plain loop",
+            "plain loop, 1 thread",
             "plain loop, 2 threads",
             "batch slices, 2 threads",
             "DDP, 2 processes",

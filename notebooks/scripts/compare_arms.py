@@ -5,7 +5,7 @@ Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --o
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 
 Five ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
-its own, take turns: every round trains one epoch of each arm, in a new order. The three
+its own, take turns: every round trains one epoch of each arm, in a shuffled order. The three
 1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
 """
 
@@ -30,7 +30,7 @@ MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
 # per process, and how it loads ("stack": a DataLoader that fetches the images one by one
 # and stacks them; "slices": each batch indexed out of the tensors in one go).
 ARMS = {
-    "plain loop": (1, 1, "stack"),
+    "plain loop, 1 thread": (1, 1, "stack"),
     "plain loop, 2 threads": (1, 2, "stack"),
     "batch slices, 2 threads": (1, 2, "slices"),
     "DDP, 2 processes": (2, 1, "stack"),
@@ -119,7 +119,9 @@ def main() -> None:
         rounds = []
         waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
         for epoch in range(1, args.rounds + 1):
-            turn = order[epoch % len(order) :] + order[: epoch % len(order)]  # a new order
+            # A new order each round, the same on both ranks: drawn from the round's number.
+            shuffle = torch.Generator().manual_seed(epoch)
+            turn = [order[i] for i in torch.randperm(len(order), generator=shuffle)]
             rounds.append(turn)
             for name in turn:
                 dist.barrier()  # every arm starts when both processes are ready
