@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 57 s with a peak memory of 1141 MB. The course's
+# > 2 threads); the whole lesson ran in 63 s with a peak memory of 1158 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -265,19 +265,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **43.5 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **50.1 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **130 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **150 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **5 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **6 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **197.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **171.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **50.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **46.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one, by the medians (compare each size's range of repeats too: where it is
 # wide, its median is a rough figure). The likeliest reason (this lesson does not time
 # it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
@@ -592,9 +592,11 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.14 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.63 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
-# comparison below counts that time. `DeviceTensorLoader` puts the tensors on the
+# comparison below counts that time. (The cell converts the 10,000 validation images
+# too, untimed: the comparison counts training passes only, `train_seconds`, so its
+# one-off counts the training images only.) `DeviceTensorLoader` puts the tensors on the
 # device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
 # them with tensor indexing. No per-image Python code runs during training, and the
 # only thing that crosses from CPU to GPU is the shuffled order of the indices, once
@@ -708,7 +710,7 @@ print(
     f"{convert_seconds + course_seconds:.2f}"
 )
 both_ratio = classic_seconds / (convert_seconds + course_seconds)
-if both_ratio > 1.1:  # more than the 10% tie band of the lesson's comparisons
+if both_ratio > 1.1:  # 10%: the tie band of the lesson's comparisons (section 8)
     reading = "well above 1"
 else:
     reading = "below 1" if both_ratio < 1 / 1.1 else "near 1 (within 10%)"
@@ -726,27 +728,27 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.21 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.21 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.6 times**<!-- output: pipeline speed-up --> as long
+# **3.83 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.24 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.2 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **15.4 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **15.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **14.9 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **17.7 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.14 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.63 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
 # the figure). Counted in, two epochs took
-# **6.42 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **7.66 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **3.55 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **4.10 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b). The one-off cost is won back after
-# **1.04**<!-- output: epochs for the one-off cost to be won back --> epochs: the
+# **1.01**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
 # give the range that the fastest and slowest epochs of each allow). So, by the medians,
 # pipeline (b) finishes first in any training longer than that many epochs: where that
@@ -763,17 +765,17 @@ plot_epoch_times(
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **3.34 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **3.86 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **3.21 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
+# **3.83 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
 # classic epoch took
-# **0.96**<!-- output: classic epoch / that sum --> times that sum. Well above 1, the
-# classic epoch would have spent time beyond the transforms and the steps (fetching every
-# image on its own and collating 128 of them into each batch, where the one-off pass
-# works in batches of 1,000); near 1, the transforms account for its extra time. The
-# line says which case this run is. Both
+# **0.99**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
+# fetches and transforms every image through a `DataLoader` of its own, as a classic
+# epoch does, so near 1 the per-image pipeline (fetching, transforming and collating
+# each image) accounts for the classic epoch's extra time; well above 1, the classic
+# epoch would have spent time beyond it. The line says which case this run is. Both
 # figures come from one run each, taken at different moments, so read the ratio as
-# rough; this lesson does not time those parts apart.
+# rough; this lesson does not time fetching, transforming and collating apart.
 #
 # On a GPU we expect each pipeline's steps to take less time while the CPU prepares the
 # classic pipeline's images at the same speed as before, so we expect the share of an
@@ -817,7 +819,7 @@ print(
 # transforms that work on whole batches are the tools.
 #
 # The classic pipeline has made its point. Its dataset and loaders still hold
-# memory that the 1024-unit models and the compiler below need, so let them go.
+# memory, and the lesson keeps within the course's memory budget, so let them go.
 # `del` removes the names; `gc.collect()` also frees at once any objects that only
 # refer to each other, which Python would otherwise free later. (On a GPU, PyTorch
 # keeps freed GPU memory for its next tensors; `torch.cuda.empty_cache()` hands it
@@ -878,22 +880,22 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.21 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.23 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.01 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.05 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **211 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **204**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **209 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **2 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **232 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **222**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **251 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **0 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside; the line above it says yes or no).
 # The work was the same, from the same weights on the same batches; what differed was the
 # moment it ran, and what had run before it.
 # Inside or not, a range from two epochs is a thin guide to a later run of the same
 # work: section 8, which times many epochs, prints how far they spread. Put in place of
 # pipeline (b)'s median, this epoch changes section 6's speed-up from
-# **15.6 times**<!-- output: pipeline speed-up --> to
-# **15.2 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **16.2 times**<!-- output: pipeline speed-up --> to
+# **16.5 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1039,7 +1041,7 @@ if device.type == "cpu":
     # system's C++ compiler: by default several builds at once, after precompiling
     # PyTorch's headers. The course keeps every lesson within 1.5 GB of memory (Binder
     # gives 2 GB), and that needs more: build one at a time, without precompiled
-    # headers (a few seconds slower).
+    # headers (slower to build; not timed here).
     inductor_config.compile_threads = 1
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
         inductor_config.cpp_cache_precompile_headers = False
@@ -1208,7 +1210,7 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.37 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **0.40 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU
 # that made these outputs has bfloat16 instructions of its own (the line `bfloat16 on
@@ -1235,11 +1237,11 @@ if "compiled" in arms:
 # hardware: measure it on your own machine before keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **18.3 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **18.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **20.0 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **20.6 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1253,12 +1255,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **1.03 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **18.3 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **18.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 9,984 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1359,9 +1361,10 @@ if half_seconds is not None:
 #   copy to a GPU needs no extra staging copy in the loop, and `non_blocking` lets
 #   Python go on while a copy is queued; a generator (`yield`) lets
 #   `DeviceDataLoader` move each batch just in time.
-# - Per-image transforms in a `DataLoader` can cost far more than the training
-#   itself; a dataset that fits on the device should live there as one tensor
-#   (`dataset_to_tensors` + `DeviceTensorLoader`). Making the tensors is a one-off
+# - A per-image pipeline in a `DataLoader` (fetching, transforming and collating every
+#   image, every epoch) can cost far more than the training itself; a dataset that fits
+#   on the device should live there as one tensor (`dataset_to_tensors` +
+#   `DeviceTensorLoader`). Making the tensors is a one-off
 #   cost: count it, and the epochs it takes to win it back.
 # - A fair comparison of pipelines gives each its own generator, seeded alike, so that
 #   both train on the same batches; the batch order alone moves the accuracy.
@@ -1509,11 +1512,11 @@ if check_exercise(
         timings = []
         for _ in range(repeats + 1):  # the first repeat warms up
             synchronize(on)
-            start = time.perf_counter()
+            began = time.perf_counter()
             for a, b in pairs:
                 a @ b
             synchronize(on)
-            timings.append((time.perf_counter() - start) * 1000)
+            timings.append((time.perf_counter() - began) * 1000)
         return timings[1:]
 
     for name, (first_epoch, second_epoch) in big_model_seconds.items():
@@ -1562,9 +1565,9 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.20 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.17 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **1.27 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.22 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU, by section 8's tie band
 # (compare, too, the first epochs of section 8's arms with their later ones). That band
 # comes from another model's epochs, and two epochs give one ratio: read the verdict as
@@ -1573,7 +1576,7 @@ if check_exercise(
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **30.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **31.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1584,14 +1587,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **20.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **23.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **20.1**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **22.3 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **22.7**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **40.2 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.46**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.32**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **7.7 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
@@ -1608,11 +1611,11 @@ if check_exercise(
 # apart: they time the step's own products (each layer's forward product and its
 # gradients', in the step's shapes, on random matrices) now, just after the epochs.
 # They took
-# **28.8 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
+# **24.9 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
 # the measured step took
-# **1.04**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
+# **1.26**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
 # that, and section 2's prediction
-# **0.71**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
+# **0.95**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
 # times. So read the lines this way: the first ratio, the step over its own products, is
 # what the prediction leaves out (above 1: the ReLUs, the update and the loading); the
 # second, how far section 2's square product misjudged the speed of the step's own
@@ -1738,6 +1741,10 @@ if check_exercise(
         print(f"{name} rounds in all: {rounds_run}")
         # Section 8's rule: a winner only when every round agrees.
         print(f"verdict on {name}, batch 16's step against batch 64's: {rounds.verdict}")
+        # Whether any repeat of one size was as short as some repeat of the other.
+        sixteen, sixty_four = step_table[16][name], step_table[64][name]
+        overlap = min(sixty_four) <= max(sixteen) and min(sixteen) <= max(sixty_four)
+        print(f"{name}, batch 16's and batch 64's ranges of repeats overlap: {overlap}")
         ratio = statistics.median(step_table[1024][name]) / statistics.median(step_table[16][name])
         print(f"{name} step time, batch 1024 / batch 16: {ratio:.1f}")
     gpu_names = [name for name in step_table[16] if name != "cpu"]
@@ -1754,26 +1761,28 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find.
 # On this CPU a step at batch 16 took a median of
-# **0.232 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.086 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
+# **0.221 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.030 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the
 # lines give their range): 64 times the images for only
 # **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image the time fell from
-# **14.51 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
-# **1.06 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
+# **13.79 microseconds**<!-- output: cpu microseconds per image, batch 16 --> to
+# **1.01 microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each
 # step has a fixed cost (Python, and launching each operation) that a bigger batch
 # shares among more images. The order of two medians says little on its own: compare
 # each median with its range, the repeats' spread. Batches 16 and 64 are the pair to
 # test: their steps are the shortest and the closest, so where their ranges overlap a
-# single timing could put them in either order (compare the two ranges above: do they
-# overlap in this run?). Round by round, each repeat at batch
+# single timing could put them in either order. The line `... ranges of repeats
+# overlap` says whether they do in this run: where they do not, every repeat of one size
+# was shorter than every repeat of the other, a plainer sign than the rounds' verdict
+# below. Round by round, each repeat at batch
 # 16 against the one at batch 64 taken in the same round, with section 8's tie band
-# (**1.10**<!-- output: tie band -->: the slower within that many times the faster is a
+# (**1.11**<!-- output: tie band -->: the slower within that many times the faster is a
 # tie; a band from section 8's epochs, not from these steps, so read a tie or a win near
 # it as rough), the batch-16 step was the shorter in
-# **4**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# **6**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
 # tied in
-# **3**<!-- output: cpu rounds with the two steps tied (within the tie band) --> and the
+# **1**<!-- output: cpu rounds with the two steps tied (within the tie band) --> and the
 # longer in
 # **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->; the verdict line applies section 8's rule, a
@@ -1839,11 +1848,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **3.14 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.63 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **3.34 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **3.21 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **3.86 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **3.83 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
 # the two to be of the same size; compare the two lines above for how close they came in
@@ -1894,13 +1903,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **18.3 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **18.8 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **1.03 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
-# payback, the epochs of 10,000 images a training needs before compiling has shortened it
+# payback, the epochs of 9,984 images a training needs before compiling has shortened it
 # (`never` where the compiled epochs were not faster): a training must run longer than
 # that for compiling to pay, with batches of one shape so that it does not compile again.
 # Where the rounds gave no clear winner, the saving is within the epochs' own variation

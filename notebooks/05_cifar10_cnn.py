@@ -428,12 +428,14 @@ del files_loader, tensor_loader
 # (not measured here). The tensor loader's passes are short enough for one busy moment
 # of the machine to move one of them (the first two lines list every pass): read the
 # ratio of the two medians as a rough size. A
-# GPU was not timed here. At the `DataLoader`'s rate, one epoch of the training images
-# would take
+# GPU was not timed here. At the `DataLoader`'s rate, one epoch of the 45,000 training
+# images would take
 # 25.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
 # 0.33<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
-# decoding is paid once; the per-image loader pays its cost again in every epoch.
+# decoding is paid once; the per-image loader pays its cost again in every epoch. (Section
+# 1's first, rougher figure counted all 50,000 images of the folder, at the rate of one
+# pass of 20 batches.)
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -670,8 +672,11 @@ print(f"animals among the 5 hardest classes: {sum(name in animals for name in ha
 # while vehicles' shapes and backgrounds (sky, water, road) differ more. With 6 animals
 # among the 10 classes, a ranking that ignored what the classes are would put 3 of them
 # among the 5 hardest on average; this one put
-# 4<!-- output: animals among the 5 hardest classes -->. Look at the whole ranking, not
-# only the count: where each vehicle falls says more than one number. Each class has
+# 4<!-- output: animals among the 5 hardest classes -->. By chance alone, 4 or more of
+# the 5 hardest would be animals in 66 of the 252 ways to pick 5 classes of 10 (15 x 4
+# ways with 4 animals, 6 with 5): about one in four. So the count alone is a weak sign;
+# look at the whole ranking, not only the count: where each vehicle falls says more than
+# one number. Each class has
 # about 500 validation images: for an accuracy near one half, chance alone gives it a
 # standard error of about 2 points (the square root of 0.5 x 0.5 / 500), so classes a
 # few points apart could swap places in another run; this lesson trains the small CNN
@@ -843,8 +848,8 @@ print(
 #   raises the learning rate from low to a peak over the first part of the steps, then
 #   lowers it smoothly almost to 0 (plotted further down); weight decay pulls weights
 #   towards 0
-#   a little each step; clipping caps each gradient value, so one bad batch cannot
-#   throw training off.
+#   a little each step; clipping caps each gradient value, a guard against one bad
+#   batch throwing training off (a reason from the recipe, not shown here).
 
 
 # %% [markdown]
@@ -1486,8 +1491,8 @@ del group_input, pooled_input, default_group
 # shift is learned (airbench's choice, with fewer weights for the optimizer to move; the
 # course's benchmark, quoted at the end of this section, measured what it changes). Its
 # running averages move four tenths of the way towards each batch's statistics, not one
-# tenth as in section 6 (airbench's value, for a network whose weights change a lot in
-# a short training). The same batch as in section 6:
+# tenth as in section 6 (airbench's value; its reason, not measured here, is that the
+# weights change a lot in a short training). The same batch as in section 6:
 
 # %%
 shift_only = shift_only_batch_norm(3)
@@ -1638,15 +1643,17 @@ print(f"weights x 10, turn per step / before: {(large_g / large_w) / (plain_g / 
 # the weights, the smaller their gradient. A step turns a weight vector by about
 # (step size) x |gradient| / |w|, so with 10 times the weights one step of the same
 # learning rate turned them
-# 0.010<!-- output: weights x 10, turn per step / before --> times as far. Weights grow
-# during training, so the rate must be large enough to keep turning them (weight decay
-# keeps their length from growing without end). The final linear layer has no batch norm
+# 0.010<!-- output: weights x 10, turn per step / before --> times as far. Weights can
+# grow during training (not measured here), so the rate must be large enough to keep
+# turning them, and weight decay keeps their length from growing without end. The final
+# linear layer has no batch norm
 # after it; the division of its logits by 9 keeps them small instead. (The benchmark's
 # list below gives what a range of peak rates reached.)
 #
 # **Nesterov momentum** (SGD with `nesterov=True`, momentum 0.85): each step takes the
 # gradient where the momentum is about to carry the weights, a correction that, as
-# Sutskever et al. (2013) report, steadies training at high learning rates.
+# Sutskever et al. (2013) report, behaves better than plain momentum when the momentum
+# is high.
 #
 # The learning rate alone does not give the size of a step: with momentum *m*, a
 # gradient that stays the same builds up until each step is lr / (1 − m) times it.
@@ -1675,15 +1682,18 @@ print(f"FastNet's lr per small CNN's lr: {2.0 / 0.02:.0f}")
 print(f"FastNet's step per small CNN's step: {step_sizes['FastNet'] / step_sizes['small CNN']:.1f}")
 
 # %% [markdown]
-# Both last steps match lr / (1 − m). So `FastNet`'s steps are about
+# Both last steps match lr / (1 − m). So, for the same gradient, `FastNet`'s steps are
+# about
 # 66.7<!-- output: FastNet's step per small CNN's step --> times the small CNN's, not the
-# 100 times their learning rates suggest: the small CNN's higher momentum makes up part
+# 100 times their learning rates suggest (real gradients differ between the two, with
+# their batch sizes and batch norm): the small CNN's higher momentum makes up part
 # of the difference. (The small CNN has no batch norm, so there the weights' size does
 # matter.)
 #
 # - **Weight decay on the weights only** (5e-4): it pulls on the filters and the
 #   linear layer's weights, not on biases or batch-norm shifts, which are few and
-#   which decay would only push away from where the data needs them. The split, on
+#   which decay would only push away from where the data needs them (the recipe's
+#   reason, not measured here). The split, on
 #   the network above:
 
 # %%
@@ -1702,12 +1712,12 @@ print(f"not decayed: {len(not_decayed)} tensors, such as {not_decayed[:2]}")
 # these outputs, and its times are not comparable with this lesson's. Each line says what
 # changed, over how many seeds, on which split, and the result:
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all 50,000 training images, test set,
-#   neither with test-time augmentation): `FastNet`, 6 epochs, about
-#   250 s<!-- source: benchmarks/RESULTS.md, 265 s less about 12 s --> of training,
-#   84.6%<!-- source: benchmarks/RESULTS.md -->; the ResNet-9 with the full recipe
-#   (one-cycle, weight decay, clipping), 4 epochs,
-#   216 s<!-- source: benchmarks/RESULTS.md -->,
-#   81.1%<!-- source: benchmarks/RESULTS.md -->. Both first passed
+#   neither with test-time augmentation): `FastNet`, trained for 6 epochs, reached
+#   84.6%<!-- source: benchmarks/RESULTS.md --> in about
+#   250 s<!-- source: benchmarks/RESULTS.md, 265 s less about 12 s --> of training; the
+#   ResNet-9 with the full recipe (one-cycle, weight decay, clipping), 4 epochs,
+#   81.1%<!-- source: benchmarks/RESULTS.md --> in
+#   216 s<!-- source: benchmarks/RESULTS.md -->. Both first passed
 #   80%<!-- source: benchmarks/RESULTS.md --> at about the same time (after about
 #   213 s<!-- source: benchmarks/RESULTS.md --> and
 #   216 s<!-- source: benchmarks/RESULTS.md -->). Times vary by about
@@ -1911,8 +1921,9 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice is made. The learning rates and test-time augmentation were chosen on the
-# validation split, here or in the course's benchmark on this same split, and the number
+# Every choice is made. FastNet's peak learning rate and test-time augmentation were
+# chosen on the validation split, here or in the course's benchmark on this same split
+# (the small CNN's and the ResNet-9's rates were set, not searched), and the number
 # of epochs was set by the time budget. The choice of `FastNet` over the ResNet-9 also
 # leaned on the benchmark's test-set comparison quoted in section 7, so FastNet's test
 # score below is a little less independent than the other two models'. Now, and only now, each
@@ -2081,7 +2092,7 @@ print(
 #   learning rate and Adam's momentum together) helped by more than the swing between
 #   seeds; weight decay and clipping were not shown to help there.
 # - Augmentation: exercise 1 shows its effect on the losses (without it, the validation
-#   loss rose after its lowest point while the training loss kept falling), not a
+#   loss rose after its lowest point while the training loss fell overall), not a
 #   measured accuracy gain: there
 #   the augmented run ended at 42.5%<!-- output: augmented, final validation accuracy -->
 #   against the plain run's 42.8%<!-- output: plain, final validation accuracy -->, one
@@ -2318,8 +2329,8 @@ if check_exercise(
 # confidence growing while its validation loss rose (that would need the same run
 # measured at its lowest-loss epoch and at its last).
 #
-# A rising validation loss is the earlier warning of overfitting: the loss counts how
-# confident the wrong answers are, and accuracy may follow only later. (This run does
+# A rising validation loss is the sign to look for first: the loss counts how confident
+# the wrong answers are, and accuracy may follow only later. (This run does
 # not show the fall that may follow: compare the plain run's accuracy on its epoch lines,
 # above, after its lowest validation loss.)
 #
@@ -2574,7 +2585,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # solution measures how confident each run was when wrong). With random crops
 # and flips the network rarely sees the same picture twice (162 possible views of each
 # image), so fitting the training images exactly pays less. The accuracies tell a
-# less clear story (exercise 1's solution compares them): the loss is the earlier warning.
+# less clear story (exercise 1's solution compares them): watch the loss first.
 
 # %% [markdown]
 # **Question 4.** Section 6 passed one batch whose channels have means of about 2

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1421 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1389 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -227,8 +227,8 @@ print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.par
 # section 3's first script.
 #
 # *Note.* On Linux, `run_torchrun` forks the workers from a process that has already
-# imported PyTorch, so that they share its few hundred MB (section 8 measures the
-# memory); the first line printed below says whether it did.
+# imported PyTorch, so that they can share its memory (the end of section 8 prints a
+# launch's memory); the first line printed below says whether it did.
 
 # %%
 print(f"workers forked from the launcher: {FORK_WORKERS}")
@@ -447,10 +447,6 @@ ms = cost.median  # batch size -> part -> ms
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
-between_ratio = ms[64]["all_reduce"] / ms[64]["step"]
-print(f"64 images per process, all-reduce between the steps / step: {between_ratio:.2f}")
-for part, label in (("step", "step without communication"), ("added", "DDP's added time")):
-    print(f"{label}, 1024 / 64 images: {ms[1024][part] / ms[64][part]:.2f}")
 # What a step saves on half the images, against what DDP adds to it.
 for size in (64, 1024):
     saved = ms[size]["double"] - ms[size]["step"]
@@ -473,41 +469,36 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   1.59<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the time of the step it serves. The bare all-reduce of the 25,450 gradients,
-#   timed between the steps, took
-#   0.92<!-- output: 64 images per process, all-reduce between the steps / step -->
-#   times that step (above 1, sending the gradients took longer than computing them;
-#   below 1, less time).
-# - **At 1,024 images per process** (16 times the images) the step took
-#   3.48<!-- output: step without communication, 1024 / 64 images --> times as long and DDP's
-#   added time
-#   1.28<!-- output: DDP's added time, 1024 / 64 images --> times as long; the all-reduce sends
-#   the same 25,450 numbers whatever the batch. DDP added
-#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step: more work per exchange is the first lever of data parallelism.
+#   2.21<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the time of the step it serves.
+# - **At 1,024 images per process** (16 times the images) DDP added
+#   0.82<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, while
+#   the step's work grows with its images: more work per exchange is the first lever of
+#   data parallelism.
 #
-# DDP's added time holds more than its all-reduce: copies of the gradients into and out
-# of its bucket, and each process's wait for its partner. So read each row as the size of
-# one exchange on this machine, not as parts that add up: that is why the lesson judges
-# DDP by its whole added time per step.
+# DDP's added time holds more than the bare all-reduce of the table's row `all-reduce
+# between the steps`: DDP also copies the gradients into and out of its bucket, and each
+# process waits for its partner (this lesson does not time those apart). So read each
+# row as a size on this machine, not as parts that add up: the lesson judges DDP by its
+# whole added time per step.
 #
 # **A prediction for the steps.** One process trains on the effective batch of 2B images
 # in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
 # takes a DDP step on B. So 2 processes can win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.085 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.119 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.722 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.024 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 1.151 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.125 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 0.924 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 1.329 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes *for the steps alone* (below 1 means
 # slower):
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -597,7 +588,8 @@ except ValueError as error:
 #
 # One more pair of lines is there for measuring, not for training: the loop asks the
 # loader for each batch with `next(batches)` and adds up the seconds it waits, so that
-# every epoch line says how much of it went to loading (section 8 times it the same way).
+# every epoch line says how much of it went to loading (section 8's script times more:
+# the move to the device and the normalising too).
 
 # %%
 Code(filename=str(scripts / "train_ddp.py"), language="python")
@@ -749,19 +741,21 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # 5) or slower, and a verdict that names a winner only when every round agrees. A tied
 # round is one where the two arms could not be told apart, so it too keeps the verdict
 # at "no clear winner": the strict reading of lesson 04, which a 9 / 1 / 0 count does
-# not pass. The line under the rounds' count says how often every round would agree by
-# chance alone, if the two arms were equally fast and each round a coin flip. The
-# comparisons:
+# not pass. If the two arms were equally fast and each round a coin flip, all
+# 10<!-- output: effective batch 128, rounds compared --> rounds would agree by chance
+# alone in 2 launches out of 2^10 = 1,024, so a verdict of every round is hard to get by
+# luck. The comparisons:
 # 1. `python train.py` against `torchrun`: 2 processes over the baseline, both on 2 CPUs;
 # 2. the same, both loading lean: the two batch-slices arms;
 # 3. one process loading lean: batch slices over the baseline;
 # 4. a second thread: the baseline over the plain loop with 1 thread;
-# 5. 2 processes over the plain loop with 1 thread, as section 5 timed one process;
+# 5. 2 processes over the plain loop with 1 thread, as section 5 timed one process (two
+#    things change here: the processes, and the CPUs in use, two against one);
 # 6. one lean process against section 7's 2 processes: batch slices, 2 threads over
 #    `DDP, 2 processes`.
 #
 # The last lines split comparison 5 into its loading and its steps: the steps as a
-# speed-up beside section 5's prediction (and the prediction over it), each arm's
+# speed-up beside section 5's prediction, each arm's
 # milliseconds per step inside the epochs (*the rest* over the epoch's steps) beside the
 # same step timed alone in section 5, and last, in words, which of the two parts 2
 # processes made faster or slower (with section 5's tie band, `TIE`).
@@ -796,8 +790,6 @@ def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
     print(arms_table(figures, f"{name}: {machine}, seconds per epoch"))
     compared = len(figures[TWO_ARM]["epochs"])
     print(f"{name}, rounds compared: {compared}")
-    # Equally fast arms: each round a coin flip, all heads or all tails.
-    print(f"{name}, chance that every round agrees by luck: {2 * 0.5**compared:.3f}")
     results = {}
     for arm, baseline in COMPARISONS:
         rounds = results[arm, baseline] = speed_ups(figures, arm, baseline)
@@ -815,7 +807,6 @@ def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
         f"{name}, the steps, 2 processes' speed-up over the plain loop: {steps_speed_up:.2f} "
         f"(section 5 predicted {guess:.2f}, {speed_up_in_words(guess)})"
     )
-    print(f"{name}, section 5's prediction / the steps' speed-up: {guess / steps_speed_up:.2f}")
     # A step inside the epochs (the rest over the steps) against the same step timed alone.
     for arm, label, alone in ((plain, PLAIN_ARM, "double"), (two, "2 processes", "ddp")):
         print(
@@ -843,37 +834,34 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
 # lean,
-# 0.35<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.34<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one process with batch slices and 2 threads. Read every median with
 # the count and the verdict at the end of its line: they say whether the rounds agreed.
 #
 # **In one process**, batch slices in place of the `DataLoader` gave a median speed-up
 # of
-# 1.54<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.62<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # (compare the two rows' `loader` columns), and a second thread one of
-# 0.96<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
+# 0.94<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
 # again, the verdicts say which of the two the rounds bear out (this lesson does not
 # time why a second thread helps or not).
 #
 # **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
 # process: with 2 processes the loading took
-# 0.65<!-- output: effective batch 128, loading, 2 processes / plain loop -->
+# 0.64<!-- output: effective batch 128, loading, 2 processes / plain loop -->
 # times the plain loop's seconds (each process loads half the images, in batches half
 # the size, so an even split of the same work would give about 0.50), and the steps ran
 # at
-# 0.25<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes -->: the
-# prediction was
-# 1.85<!-- output: effective batch 128, section 5's prediction / the steps' speed-up -->
-# times what the epochs gave (above 1, the step timing promised more). The `ms per step`
-# lines show where the two part: inside the epochs a plain-loop step took
-# 0.50 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->. The
+# `ms per step` lines show where the two part: inside the epochs a plain-loop step took
+# 0.53 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
 # and a 2-process step
-# 2.01 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
+# 2.03 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone in section 5. The two timings differ in what surrounds a
 # step: section 5 started each step with both processes ready, after a barrier, on
 # random data; inside an epoch a DDP step's all-reduce can also wait for the other
@@ -914,30 +902,28 @@ _ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024])  # its ta
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.57<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads, and, both loading lean,
-# 0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of batch slices with 2 threads; read each line's count and verdict
 # before its number, since a median can lean one way while the rounds disagree.
 # Against the plain loop with 1 thread, their loading took
 # 0.38<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
 # times its seconds, and their steps ran at
-# 0.62<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.59<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->
-# (the prediction over the measured speed-up:
-# 1.68<!-- output: effective batch 2048, section 5's prediction / the steps' speed-up -->);
+# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
 # per step, the plain loop took
-# 2.85 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
+# 2.96 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
 # inside the epochs and 2 processes
-# 4.60 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
+# 4.98 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone.
 #
 # **Could one process have that gain?** Loading lean gave one process with 2 threads a
 # median speed-up of
-# 2.64<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.44<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # over the plain loop with 2 threads, and set against section 7's 2 processes it ran at
-# 1.58<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.53<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times their speed (the line's count and verdict say how the rounds went). That line
 # changes two things at once, the loading and the processes, on purpose: it is the choice
 # between the two ways a learner would run. Loading lean
@@ -978,11 +964,11 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 922 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 619 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.53<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# 1.44<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure (one measure for the three, another for the one: read it as a size).
 # Forked workers share the pages of the launcher's copy of PyTorch until they write to
 # them. `run_torchrun` forks only on Linux, and only for CPU workers: a process may not
@@ -1142,16 +1128,16 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   1.59<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.21<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against the plain loop in one process with 2 threads, what `python train.py` runs
 #   here, timed in rounds (10<!-- output: effective batch 128, rounds compared --> at
 #   each batch compared), 2 processes trained at a median of
-#   0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.57<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times at 2,048. These are medians: section 8's counts and verdicts say which every
 #   round bore out, and its `in words` lines say which part, the loading or the steps,
 #   2 processes made faster. Make one process lean first, then time what a second adds,
@@ -1417,7 +1403,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of the plain loop in one process with 1 thread, on batches of 128
 # (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
@@ -1438,14 +1424,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.59<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.21<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes -->. Section
-# 8 set the whole epoch beside it: against the plain loop, 2 processes had a speed-up of
-# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# at this batch. Each
-# process computed only its own 64 images of every step: half of each step's images.
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and in
+# section 8's epochs the steps ran at
+# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# times the plain loop's speed (section 8's line `the steps, 2 processes' speed-up` sets
+# the two side by side). (The whole epoch's speed-up,
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->,
+# mixes faster loading with those slower steps: read its parts, not its closeness to the
+# prediction.) Each process computed only its own 64 images of every step: half of
+# each step's images, so (a) is wrong, and (c) too: the shards split the images.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change
