@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1389 MB. The course's
+# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1392 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -401,7 +401,7 @@ print(manual.output)
 # training alone has no other process competing for the machine's CPUs. It times
 # the four in turn, round after round, each from a moment when both processes are
 # ready, so that a busy moment of the machine slows all of them alike. It does so for
-# 64 and for 1,024 images per process: the same amount of communication for 16 times
+# 64 and for 1,024 images per process: the same payload to all-reduce for 16 times
 # the images. The step alone on 2B images against the DDP step on B per process
 # predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
 # epochs at both sizes, which also hold the data loading.
@@ -469,10 +469,10 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   2.21<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.82<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images: more work per exchange is the first lever of
 #   data parallelism.
@@ -488,17 +488,17 @@ for size in (64, 1024):
 # takes a DDP step on B. So 2 processes can win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.119 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.107 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 1.151 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.125 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.885 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.080 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 1.329 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 0.938 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes *for the steps alone* (below 1 means
 # slower):
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -539,7 +539,7 @@ for epoch in (0, 1):
 # shows what happens without it). When the data does not divide evenly, the sampler
 # repeats a few indices so that every process takes the same number of steps; otherwise
 # a process with more steps would block at its next all-reduce, waiting for partners that
-# have finished, until the group's timeout ends the run with an error.
+# have finished, until the group's timeout ends the run with an error (not shown here).
 # Here, 11 items on 2 processes, without shuffling so the repeat is easy to see:
 
 # %% tags=["nbval-check-output"]
@@ -612,7 +612,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # Threads can matter on a CPU (section 8 times a second one). With more than one process
 # per machine, plain `torchrun` sets
 # `OMP_NUM_THREADS=1` for every process when the variable is not set, and prints a
-# warning that says so; with one process it leaves PyTorch's own default number of
+# warning that says so (PyTorch's launcher does; this lesson sets the variable itself, so
+# the warning does not show here); with one process it leaves PyTorch's own default number of
 # intra-op threads, the threads that split one operation such as a matrix product
 # between them (the next cell prints it for this notebook's process). `run_torchrun`
 # sets `OMP_NUM_THREADS` explicitly for every run (PyTorch reads it at start-up as its
@@ -660,8 +661,8 @@ print(two_processes.output)
 #
 # Each way of training is an *arm* of the comparison. There are five:
 # - `plain loop, 2 threads`: the training loop of section 7's script without DDP, in one
-#   process with 2 intra-op threads, so that it uses both logical CPUs, as 2 processes
-#   do. It is what `python train.py` runs on this machine (section 7 printed this
+#   process with 2 intra-op threads, so that it may use both logical CPUs, as 2
+#   processes do. It is what `python train.py` runs on this machine (section 7 printed this
 #   notebook's thread count): **the baseline**;
 # - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each, each loading its
 #   shard with a `DataLoader`, which fetches the images one by one and stacks them;
@@ -745,7 +746,9 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # 10<!-- output: effective batch 128, rounds compared --> rounds would agree by chance
 # alone in 2 launches out of 2^10 = 1,024, so a verdict of every round is hard to get by
 # luck. The comparisons:
-# 1. `python train.py` against `torchrun`: 2 processes over the baseline, both on 2 CPUs;
+# 1. `python train.py` against `torchrun`: 2 processes over the baseline, both on 2 CPUs
+#    (2 processes of 1 thread, each loading batches of 64, against 1 process of 2
+#    threads loading batches of 128: the two ways as a learner would run them);
 # 2. the same, both loading lean: the two batch-slices arms;
 # 3. one process loading lean: batch slices over the baseline;
 # 4. a second thread: the baseline over the plain loop with 1 thread;
@@ -758,7 +761,8 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # speed-up beside section 5's prediction, each arm's
 # milliseconds per step inside the epochs (*the rest* over the epoch's steps) beside the
 # same step timed alone in section 5, and last, in words, which of the two parts 2
-# processes made faster or slower (with section 5's tie band, `TIE`).
+# processes made faster or slower, and whether the steps' measured speed-up came out
+# above, within or below section 5's prediction (each with section 5's tie band, `TIE`).
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -808,15 +812,21 @@ def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
         f"(section 5 predicted {guess:.2f}, {speed_up_in_words(guess)})"
     )
     # A step inside the epochs (the rest over the steps) against the same step timed alone.
-    for arm, label, alone in ((plain, PLAIN_ARM, "double"), (two, "2 processes", "ddp")):
+    # Section 5's step for each: one process on the 2B images, and the DDP step on B.
+    pairs = ((plain, PLAIN_ARM, "double", "1 process on 2B"), (two, "2 processes", "ddp", "DDP"))
+    for arm, label, alone, what in pairs:
         print(
             f"{name}, ms per step inside the epochs, {label}: "
-            f"{arm['rest'] / steps * 1000:.2f} (section 5, alone: {timed[alone]:.2f})"
+            f"{arm['rest'] / steps * 1000:.2f} (section 5's {what} step, alone: "
+            f"{timed[alone]:.2f})"
         )
     loading_words = speed_up_in_words(plain["loader"] / two["loader"])
+    # The measured steps' speed-up against section 5's prediction, with the same tie band.
+    missed = speed_up_in_words(steps_speed_up / guess).replace("faster", "above it")
     print(
         f"{name}, in words, 2 processes against {PLAIN_ARM}: loading {loading_words}, "
-        f"steps {speed_up_in_words(steps_speed_up)}"
+        f"steps {speed_up_in_words(steps_speed_up)}; the steps' measured speed-up against "
+        f"section 5's prediction: {missed.replace('slower', 'below it')}"
     )
     return results
 
@@ -834,41 +844,43 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # %% [markdown]
 # **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
 # lean,
-# 0.34<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one process with batch slices and 2 threads. Read every median with
 # the count and the verdict at the end of its line: they say whether the rounds agreed.
 #
 # **In one process**, batch slices in place of the `DataLoader` gave a median speed-up
 # of
-# 1.62<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.50<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # (compare the two rows' `loader` columns), and a second thread one of
-# 0.94<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
+# 0.95<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
 # again, the verdicts say which of the two the rounds bear out (this lesson does not
 # time why a second thread helps or not).
 #
 # **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
 # process: with 2 processes the loading took
-# 0.64<!-- output: effective batch 128, loading, 2 processes / plain loop -->
+# 0.65<!-- output: effective batch 128, loading, 2 processes / plain loop -->
 # times the plain loop's seconds (each process loads half the images, in batches half
 # the size, so an even split of the same work would give about 0.50), and the steps ran
 # at
 # 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->. The
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->. The
 # `ms per step` lines show where the two part: inside the epochs a plain-loop step took
-# 0.53 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
+# 0.51 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
 # and a 2-process step
-# 2.03 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
+# 1.99 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone in section 5. The two timings differ in what surrounds a
 # step: section 5 started each step with both processes ready, after a barrier, on
 # random data; inside an epoch a DDP step's all-reduce can also wait for the other
 # process, still loading its batch, and *the rest* holds the loop's own Python. This
 # lesson does not time those apart: compare the pairs. The `in words` line sums the
-# launch up: which part, the loading or the steps, 2 processes made faster, and which
-# slower.
+# launch up: which part, the loading or the steps, 2 processes made faster, which
+# slower, and where the steps landed against section 5's prediction. Where they landed
+# below it, section 5's steps alone promised more than the epochs gave: a step timed
+# alone leaves out what surrounds it inside an epoch.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
@@ -902,28 +914,28 @@ _ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024])  # its ta
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads, and, both loading lean,
-# 0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.67<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of batch slices with 2 threads; read each line's count and verdict
 # before its number, since a median can lean one way while the rounds disagree.
 # Against the plain loop with 1 thread, their loading took
-# 0.38<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
+# 0.41<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
 # times its seconds, and their steps ran at
-# 0.59<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.62<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
+# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
 # per step, the plain loop took
-# 2.96 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
+# 2.87 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
 # inside the epochs and 2 processes
-# 4.98 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
+# 4.67 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone.
 #
 # **Could one process have that gain?** Loading lean gave one process with 2 threads a
 # median speed-up of
-# 2.44<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 3.07<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # over the plain loop with 2 threads, and set against section 7's 2 processes it ran at
-# 1.53<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.92<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times their speed (the line's count and verdict say how the rounds went). That line
 # changes two things at once, the loading and the processes, on purpose: it is the choice
 # between the two ways a learner would run. Loading lean
@@ -964,9 +976,9 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 619 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
 # 1.44<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure (one measure for the three, another for the one: read it as a size).
@@ -1128,16 +1140,16 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   2.21<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against the plain loop in one process with 2 threads, what `python train.py` runs
 #   here, timed in rounds (10<!-- output: effective batch 128, rounds compared --> at
 #   each batch compared), 2 processes trained at a median of
-#   0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.67<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times at 2,048. These are medians: section 8's counts and verdicts say which every
 #   round bore out, and its `in words` lines say which part, the loading or the steps,
 #   2 processes made faster. Make one process lean first, then time what a second adds,
@@ -1403,7 +1415,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
 # CPUs of the machine that made these outputs trained at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of the plain loop in one process with 1 thread, on batches of 128
 # (below 1 means slower).
 # Which explanation do the lesson's measurements support for the steps?
@@ -1424,15 +1436,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.21<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and in
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and in
 # section 8's epochs the steps ran at
 # 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed (section 8's line `the steps, 2 processes' speed-up` sets
 # the two side by side). (The whole epoch's speed-up,
-# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->,
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->,
 # mixes faster loading with those slower steps: read its parts, not its closeness to the
 # prediction.) Each process computed only its own 64 images of every step: half of
 # each step's images, so (a) is wrong, and (c) too: the shards split the images.
