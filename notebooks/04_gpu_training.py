@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1154 MB. The course's
+# > 2 threads); the whole lesson ran in 61 s with a peak memory of 1161 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -248,8 +248,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         median = statistics.median(times)
         matmul_ms[each_device.type, size] = (median * 1000, min(times) * 1000, max(times) * 1000)
         print(
-            f"{each_device.type} ms per {size} x {size} product: {median * 1000:.3f} "
-            f"(5 repeats, from {min(times) * 1000:.3f} to {max(times) * 1000:.3f})"
+            f"{each_device.type} ms per {size} x {size} product: {median * 1000:.4g} "
+            f"(5 repeats, from {min(times) * 1000:.4g} to {max(times) * 1000:.4g})"
         )
         print(
             f"{each_device.type} ms per repeat of {products:,} {size} x {size} products: "
@@ -265,19 +265,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **48.0 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **46.9 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **144 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **141 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
 # **5 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **178.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **183.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **51.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **48.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one, by the medians (compare each size's range of repeats too: where it is
 # wide, its median is a rough figure). The likeliest reason (this lesson does not time
 # it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
@@ -592,7 +592,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.82 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. (The cell converts the 10,000 validation images
 # too, untimed: the comparison counts training passes only, `train_seconds`, so its
@@ -728,25 +728,25 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.86 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.9 times**<!-- output: pipeline speed-up --> as long
+# **3.68 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.22 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.5 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **16.5 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **17.3 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **16.2 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **16.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.82 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.65 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
 # the figure). Counted in, two epochs took
-# **7.73 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **7.37 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **4.28 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **4.09 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b). The one-off cost is won back after
 # **1.05**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
@@ -765,15 +765,17 @@ plot_epoch_times(
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **4.05 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **3.87 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **3.86 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
+# **3.68 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
 # classic epoch took
 # **0.95**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
 # fetches and transforms every image through a `DataLoader` of its own, as a classic
 # epoch does, so near 1 the per-image pipeline (fetching, transforming and collating
 # each image) accounts for the classic epoch's extra time; well above 1, the classic
-# epoch would have spent time beyond it. The line says which case this run is. Both
+# epoch would have spent time beyond it; below 1, the classic epoch took less than the
+# one-off pass and an epoch together, which only the two timings' own noise could give.
+# The line says which case this run is. Both
 # figures come from one run each, taken at different moments, so read the ratio as
 # rough; this lesson does not time fetching, transforming and collating apart.
 #
@@ -880,13 +882,13 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.23 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.22 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
 # took **0.99 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **230 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **226**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **232 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **223 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **222**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **224 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
 # **0 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside; the line above it says yes or no).
 # The work was the same, from the same weights on the same batches; what differed was the
@@ -894,8 +896,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # Inside or not, a range from two epochs is a thin guide to a later run of the same
 # work: section 8, which times many epochs, prints how far they spread. Put in place of
 # pipeline (b)'s median, this epoch changes section 6's speed-up from
-# **16.9 times**<!-- output: pipeline speed-up --> to
-# **16.8 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **16.5 times**<!-- output: pipeline speed-up --> to
+# **16.6 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1229,12 +1231,12 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.39 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **0.38 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached **91.08%**<!-- output: float32 validation accuracy -->
 # validation accuracy. The CPU that made these outputs has bfloat16 instructions of its
 # own (the line `bfloat16 on this cpu` above says which), so the cell added the bfloat16
 # arm. Its epochs took
-# **0.45**<!-- output: bfloat16 autocast / float32 median epoch time --> times `float32`'s
+# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times `float32`'s
 # (the median over the rounds; the verdict line says whether every round agreed), and the
 # two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1256,11 +1258,11 @@ if "compiled" in arms:
 # keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **19.3 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **18.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **21.5 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **19.9 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1275,12 +1277,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **19.3 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **18.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 9,984 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1586,9 +1588,9 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.29 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.32 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **1.26 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.19 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU, by section 8's tie band
 # (compare, too, the first epochs of section 8's arms with their later ones). That band
 # comes from another model's epochs, and two epochs give one ratio: read the verdict as
@@ -1597,7 +1599,7 @@ if check_exercise(
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **33.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **30.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1608,14 +1610,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **22.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **22.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **21.9**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **27.6 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **21.2**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **37.1 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.49**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.38**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **6.2 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
@@ -1632,11 +1634,11 @@ if check_exercise(
 # apart: they time the step's own products (each layer's forward product and its
 # gradients', in the step's shapes, on random matrices) now, just after the epochs.
 # They took
-# **27.3 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
+# **28.2 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
 # the measured step took
-# **1.24**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
+# **1.08**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
 # that, and section 2's prediction
-# **0.83**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
+# **0.79**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
 # times. So read the lines this way: the first ratio, the step over its own products, is
 # what the prediction leaves out (above 1: the ReLUs, the update and the loading); the
 # second, how far section 2's square product misjudged the speed of the step's own
@@ -1782,12 +1784,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.256 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.125 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
+# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.097 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
 # give their range): 64 times the images for only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **16.00
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.10
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.32
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.07
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each step has a
 # fixed cost (Python, and launching each operation) that a bigger batch shares among more
 # images. The order of two medians says little on its own: compare each median with its
@@ -1797,22 +1799,21 @@ if check_exercise(
 # run: where they do not, every repeat of one size was shorter than every repeat of the
 # other, a plainer sign than the rounds' verdict below. Round by round, each repeat at
 # batch 16 against the one at batch 64 taken in the same round, with section 8's tie band
-# (**1.12**<!-- output: tie band -->: the slower within that many times the faster is a
+# (**1.10**<!-- output: tie band -->: the slower within that many times the faster is a
 # tie; a band from section 8's epochs, not from these steps, so read a tie or a win near
 # it as rough), the batch-16 step was the shorter in
 # **4**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
-# tied in **2**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
+# tied in **3**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
 # and the longer in
-# **1**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
+# **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->; the verdict line applies section 8's rule, a
-# winner only when every round agrees, a tie included. So read the counts too: with no
-# round the longer, batch 16 was at least as quick in every round, even where a tied round
-# leaves the verdict at "no clear winner". `time_in_rounds` takes its repeats in a new
-# order each round, so a slow stretch of the machine falls on both sizes of a round alike
-# rather than on one of them (the check ran your function with steps that log their batch
-# size, and saw the order). On a GPU the fixed cost of a step is larger and the work per
-# image smaller, so we expect it to win only from some batch size on: the last line finds
-# it, counting only batch sizes where every GPU repeat beat every CPU repeat.
+# winner only when every round agrees, a tie included. `time_in_rounds` takes its repeats
+# in a new order each round, so a slow stretch of the machine falls on both sizes of a
+# round alike rather than on one of them (the check ran your function with steps that log
+# their batch size, and saw the order). On a GPU the fixed cost of a step is larger and
+# the work per image smaller, so we expect it to win only from some batch size on: the
+# last line finds it, counting only batch sizes where every GPU repeat beat every CPU
+# repeat.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1868,11 +1869,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **3.82 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **4.05 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **3.86 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **3.87 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **3.68 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
 # the two to be of the same size; compare the two lines above for how close they came in
@@ -1899,7 +1900,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1923,10 +1924,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **19.3 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **18.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 9,984 images a training needs before compiling has shortened it
@@ -1959,6 +1960,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 8's bfloat16 epochs took
-# **0.45**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s. Where a device has no bfloat16 units, section 8 leaves the arm out, and
 # there we expect no gain.

@@ -194,8 +194,8 @@ print(f"overfit_size {overfit_size}, overfit_epochs {overfit_epochs}")
 # were made on a machine without internet, from a copy of the same 60,000 images
 # stored as JPEG files, which changes pixel values a little (JPEG compression loses
 # some detail). `ImageFolder` reads either. The cell below prints the file type your
-# copy holds; with PNGs, expect your accuracies to differ slightly from the ones
-# quoted here.
+# copy holds; with PNGs, expect your accuracies to differ from the ones quoted here
+# (by how much was not measured).
 
 # %%
 train_folder = cifar10(train=True)
@@ -788,8 +788,8 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # Give an MLP (two hidden layers of 512 and 256 units with ReLU, no dropout) the same
 # training as the small CNN: the same data in the same order of batches, the same
 # optimizer, learning rate and epochs. The same epochs, not the same time: the cell
-# prints each model's training seconds. The settings were chosen for the CNN, not
-# tuned for the MLP, so read the gap as rough.
+# prints each model's training seconds. The settings were set for the CNN (not searched,
+# and not tuned for the MLP), so read the gap as rough.
 #
 # (The cell first calls `release_memory` from `course_utils.memory`: it hands memory that
 # earlier cells freed back to the system, so the lesson stays within its memory budget.
@@ -829,9 +829,12 @@ print(
 # (section 6 measures that for another model and recipe).
 
 # %% [markdown]
-# ## 6. A stronger network: ResNet-9
+# ## 6. A deeper network: ResNet-9
 #
-# Four ideas, each a standard part of modern image models:
+# On a CPU this section runs only small versions of ResNet-9, on a sample, to show its
+# parts and its recipe; what a full ResNet-9 reaches is quoted from the course's
+# benchmark in section 7, not measured here. Four ideas, each a standard part of modern
+# image models:
 # - **Batch normalisation** (`BatchNorm2d`) rescales each channel of a batch to mean 0
 #   and spread 1 (then learns its own scale and shift), which, as Ioffe and Szegedy
 #   (2015) found, keeps deep networks trainable with large learning rates. The cell
@@ -1243,7 +1246,8 @@ print(f"one-cycle against the constant run's best epoch, {verdict} the swing: {a
 #   step). Look at the right panel
 #   too: the constant-rate run's accuracy fell in its last epoch, by
 #   6.3<!-- output: constant learning rate, accuracy fell in the last epoch, by (points) -->
-#   points, so part of this change is that run's fall at a rate held high to the end.
+#   points, so part of this change may be that run's fall at a rate held high to the end
+#   (one run; the fall is close to the swing).
 #   Against that run's best epoch (epoch
 #   1<!-- output: constant learning rate, best epoch -->) one-cycle's gain is
 #   9.8<!-- output: one-cycle against the constant run's best epoch, larger than the swing -->
@@ -2083,8 +2087,9 @@ print(
 # - `ImageFolder` reads one-folder-per-class datasets; decode once into `uint8`
 #   tensors and normalise (and augment) whole batches on the device.
 # - Output size of a convolution or pooling: ⌊(n + 2p − k) / s⌋ + 1.
-# - In this lesson's runs a small CNN beat a much larger MLP (one run each, with
-#   settings chosen for the CNN); convolutions reuse filters across the image and keep
+# - In this lesson's runs a small CNN beat a much larger MLP at the same epochs (one run
+#   each, with settings set for the CNN; the MLP took less time, and an equal-time
+#   comparison is not shown); convolutions reuse filters across the image and keep
 #   its spatial structure.
 # - Choices are made on a validation split; the test set scores each final model
 #   once, at the end.
@@ -2357,9 +2362,11 @@ if check_exercise(
 # the means,
 # 1.6<!-- output: gap of the means, within twice the larger late change (points) -->
 # points, is within that: chance alone could give it. Even a gap beyond it would rest on
-# one run of each, and in 12 epochs on 2,500 images the augmented run, its training loss still at
-# 1.61<!-- output: augmented, final training loss -->, was still learning: it may
-# simply not have caught up yet. So this exercise shows augmentation's effect on the
+# one run of each, and in 12 epochs on 2,500 images the augmented run (training loss
+# 1.61<!-- output: augmented, final training loss --> at the end) had its lowest
+# validation loss at epoch
+# 12<!-- output: augmented, lowest validation loss at epoch -->: it may simply not have
+# caught up yet. So this exercise shows augmentation's effect on the
 # losses; what augmentation is worth in accuracy, over longer trainings and several
 # seeds, is not measured in this lesson. This exercise trains for 12 epochs on 2,500
 # images so that the plain run has time to memorise them; section 4's 1 epoch on 45,000

@@ -390,21 +390,22 @@ print(manual.output)
 # %% [markdown]
 # ## 5. What the communication costs
 #
-# Every step adds an `all_reduce` of all the gradients. The next script times, in
-# each of 2 processes, the median of 120 repeats of four things: a step computed
-# alone (forward, backward, update, no communication), the same step under DDP, the
-# all-reduce of the model's 25,450 gradients by itself, and the step alone on twice the
-# images, which is what one process does to train on the same effective batch (the
-# images of one step across all processes: here 2 x 64). Only rank 0 times that last one,
-# while rank 1 waits at a barrier (`dist.barrier()`: a collective call that returns in
-# each process only once every process of the group has called it): one process
-# training alone has no other process competing for the machine's CPUs. It times
-# the four in turn, round after round, each from a moment when both processes are
-# ready, so that a busy moment of the machine slows all of them alike. It does so for
-# 64 and for 1,024 images per process: the same payload to all-reduce for 16 times
-# the images. The step alone on 2B images against the DDP step on B per process
-# predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
-# epochs at both sizes, which also hold the data loading.
+# Every step adds an `all_reduce` of all the gradients. Below, *B* is the number of
+# images each process takes in a step. The next script times, in each of 2 processes,
+# the median of 120 repeats of four things: a step computed alone (forward, backward,
+# update, no communication), the same step under DDP, the all-reduce of the model's
+# 25,450 gradients by itself, and the step alone on twice the images, which is what one
+# process does to train on the same effective batch (the images of one step across all
+# processes: here 2 x 64). Only rank 0 times that last one, while rank 1 waits at a
+# barrier (`dist.barrier()`: a collective call that returns in each process only once
+# every process of the group has called it): one process training alone has no other
+# process competing for the machine's CPUs. It times the four in turn, round after
+# round, each from a moment when both processes are ready, so that a busy moment of the
+# machine slows all of them alike. It does so for 64 and for 1,024 images per process:
+# the same payload to all-reduce for 16 times the images. The step alone on 2B images
+# against the DDP step on B per process predicts the speed-up of 2 processes over 1 *for
+# the steps only*; section 8 times whole epochs at both sizes, which also hold the data
+# loading.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -474,8 +475,9 @@ for size in (64, 1024):
 # - **At 1,024 images per process** (16 times the images) DDP added
 #   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, while
-#   the step's work grows with its images: more work per exchange is the first lever of
-#   data parallelism.
+#   the step's work grows with its images: for steps timed alone, more work per exchange
+#   is the first lever of data parallelism (section 8 shows what it gives in whole
+#   epochs).
 #
 # DDP's added time holds more than the bare all-reduce of the table's row `all-reduce
 # between the steps`: DDP also copies the gradients into and out of its bucket, and each
@@ -539,7 +541,8 @@ for epoch in (0, 1):
 # shows what happens without it). When the data does not divide evenly, the sampler
 # repeats a few indices so that every process takes the same number of steps; otherwise
 # a process with more steps would block at its next all-reduce, waiting for partners that
-# have finished, until the group's timeout ends the run with an error (not shown here).
+# have finished: the run would hang until the group's timeout, or its collective calls
+# would pair up wrongly (not shown here).
 # Here, 11 items on 2 processes, without shuffling so the repeat is easy to see:
 
 # %% tags=["nbval-check-output"]
@@ -863,7 +866,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # process: with 2 processes the loading took
 # 0.65<!-- output: effective batch 128, loading, 2 processes / plain loop -->
 # times the plain loop's seconds (each process loads half the images, in batches half
-# the size, so an even split of the same work would give about 0.50), and the steps ran
+# the size, so an even split of the same work would give about 0.50; a batch's loading
+# need not cost the same per image at every batch size, so the line can land on either
+# side), and the steps ran
 # at
 # 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
@@ -879,8 +884,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # lesson does not time those apart: compare the pairs. The `in words` line sums the
 # launch up: which part, the loading or the steps, 2 processes made faster, which
 # slower, and where the steps landed against section 5's prediction. Where they landed
-# below it, section 5's steps alone promised more than the epochs gave: a step timed
-# alone leaves out what surrounds it inside an epoch.
+# below it, section 5's steps alone promised more than the epochs gave. The pairs differ
+# both ways (a plain-loop step can come out quicker inside an epoch than alone), so what
+# surrounds a step matters; this lesson does not time which part of it.
 #
 # **The accuracies.** Every arm trained its own model from the same initial weights on
 # the same batches: the largest gap between their validation accuracies was
@@ -1126,7 +1132,9 @@ print(fsdp.output)
 # %% [markdown]
 # Each process holds half of the model's parameters, and after `backward` the
 # gradients of that half only. On large models on GPUs, that is what lets the model,
-# its gradients and its optimizer state fit where a whole copy per process would not.
+# its gradients and (with an optimizer built on the sharded parameters) its optimizer
+# state fit where a whole copy per process would not; the script has no optimizer, and
+# does not show the gathering and scattering around each layer.
 
 # %% [markdown]
 # ## Summary
@@ -1337,7 +1345,7 @@ if check_exercise(3, choose_backend=choose_backend):
 # first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP `device_ids=[1]`.
 # `cuda:RANK` would be right on the first machine only, which is why a test on one
 # machine never catches it: on the second it asks for a `cuda:3` that does not exist.
-# Your rule is the course's: `process_group` picks NCCL whenever CUDA is available, and
+# Your rule is the one `process_group` follows: it picks NCCL whenever CUDA is available, and
 # `run_torchrun` refuses to launch when there are fewer GPUs than processes, so that a
 # script launched on a GPU machine never trains on its CPU without anyone noticing. The
 # notebook's own choice is different on purpose (its `cpu_only`): it knows how many GPUs
