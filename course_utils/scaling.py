@@ -55,11 +55,14 @@ def read_comm_cost(output: str) -> CommCost:
         per_rank.setdefault(int(batch), {})[int(rank)] = parts
     double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
     missing = sorted(set(per_rank) ^ set(double))
-    if not per_rank or missing:
+    # Every batch size needs a line from every rank: a median of fewer would pass unseen.
+    ranks_seen = {batch: sorted(ranks) for batch, ranks in per_rank.items()}
+    uneven = len({tuple(ranks) for ranks in ranks_seen.values()}) > 1
+    if not per_rank or missing or uneven:
         raise ValueError(
             "comm_cost.py's output lacks some timing lines "
             f"(batches with ranks' lines: {sorted(per_rank)}, with rank 0 alone: "
-            f"{sorted(double)}); run its launch again"
+            f"{sorted(double)}, ranks per batch: {ranks_seen}); run its launch again"
         )
     median = {
         batch: {part: statistics.median(r[part] for r in ranks.values()) for part in _PARTS}

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 61 s with a peak memory of 1161 MB. The course's
+# > 2 threads); the whole lesson ran in 59 s with a peak memory of 1158 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -93,7 +93,7 @@ from course_utils.device import autocast_runs_in, bfloat16_support, synchronize
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_times
 from course_utils.report import record_result
-from course_utils.rounds import count_rounds
+from course_utils.rounds import TIE, count_rounds
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -265,19 +265,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **46.9 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **54.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **141 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **164 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
 # **5 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **183.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **156.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **48.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **51.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one, by the medians (compare each size's range of repeats too: where it is
 # wide, its median is a rough figure). The likeliest reason (this lesson does not time
 # it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
@@ -592,7 +592,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.33 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. (The cell converts the 10,000 validation images
 # too, untimed: the comparison counts training passes only, `train_seconds`, so its
@@ -710,10 +710,10 @@ print(
     f"{convert_seconds + course_seconds:.2f}"
 )
 both_ratio = classic_seconds / (convert_seconds + course_seconds)
-if both_ratio > 1.1:  # 10%: the tie band of the lesson's comparisons (section 8)
+if both_ratio > 1 + TIE:  # the course's tie band, TIE (10%), as in course_utils.rounds
     reading = "well above 1"
 else:
-    reading = "below 1" if both_ratio < 1 / 1.1 else "near 1 (within 10%)"
+    reading = "below 1" if both_ratio < 1 / (1 + TIE) else f"near 1 (within {TIE:.0%})"
 print(f"classic epoch / that sum: {both_ratio:.2f} ({reading})")
 
 # %%
@@ -728,27 +728,27 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.68 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.22 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.5 times**<!-- output: pipeline speed-up --> as long
+# **3.73 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.0 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **16.2 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **16.8 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **15.8 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **16.2 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.65 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.33 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
 # the figure). Counted in, two epochs took
-# **7.37 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **7.46 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **4.09 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.80 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b). The one-off cost is won back after
-# **1.05**<!-- output: epochs for the one-off cost to be won back --> epochs: the
+# **0.95**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
 # give the range that the fastest and slowest epochs of each allow). So, by the medians,
 # pipeline (b) finishes first in any training longer than that many epochs: where that
@@ -765,11 +765,11 @@ plot_epoch_times(
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **3.87 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **3.56 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **3.68 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
+# **3.73 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
 # classic epoch took
-# **0.95**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
+# **1.05**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
 # fetches and transforms every image through a `DataLoader` of its own, as a classic
 # epoch does, so near 1 the per-image pipeline (fetching, transforming and collating
 # each image) accounts for the classic epoch's extra time; well above 1, the classic
@@ -882,13 +882,13 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.22 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.23 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
 # took **0.99 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **223 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **222**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **224 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **232 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **231**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **235 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
 # **0 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside; the line above it says yes or no).
 # The work was the same, from the same weights on the same batches; what differed was the
@@ -896,8 +896,8 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 # Inside or not, a range from two epochs is a thin guide to a later run of the same
 # work: section 8, which times many epochs, prints how far they spread. Put in place of
 # pipeline (b)'s median, this epoch changes section 6's speed-up from
-# **16.5 times**<!-- output: pipeline speed-up --> to
-# **16.6 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **16.0 times**<!-- output: pipeline speed-up --> to
+# **16.1 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -981,21 +981,26 @@ class MixedPrecisionMLP(MLP):
 # block, and without the cast it would take the bfloat16 logits and compute its softmax
 # and logarithm with bfloat16's 8 significant bits (2 to 3 decimal digits). Cast back to
 # float32, the logits give a float32 loss; in `backward` the cast passes the gradient
-# back to the bfloat16 products. The cell shows the types on one small batch:
+# back to the bfloat16 products. The cell shows the types on one small batch, through
+# `forward`'s steps one layer at a time. A weight's own gradient comes out in float32:
+# autocast multiplied with a bfloat16 copy of the float32 weight, and `backward` passes
+# the gradient back through that copy to the weight itself.
 
 # %%
 if autocast_runs_in(device, torch.bfloat16):
     probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
     probe_images = torch.randn(4, 1, 28, 28, device=device)
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
         hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
         activated = probe.layers[2](hidden)  # its ReLU
-    logits = probe(probe_images)  # forward ends with .float()
+        logits = probe.layers[3](activated).float()  # the last Linear, cast as forward does
+    hidden.retain_grad()  # keep the gradient that backward computes for this output
     probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
     probe_loss.backward()
     weight = probe.layers[1].weight
     print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
-    print(f"the logits forward returns, and the loss: {logits.dtype}, {probe_loss.dtype}")
+    print(f"the logits, and the loss: {logits.dtype}, {probe_loss.dtype}")
+    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
     print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
     del probe, probe_images, hidden, activated, logits, probe_loss, weight
 else:
@@ -1231,7 +1236,7 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.38 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **0.42 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached **91.08%**<!-- output: float32 validation accuracy -->
 # validation accuracy. The CPU that made these outputs has bfloat16 instructions of its
 # own (the line `bfloat16 on this cpu` above says which), so the cell added the bfloat16
@@ -1258,11 +1263,11 @@ if "compiled" in arms:
 # keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **18.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **17.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **19.9 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **19.0 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1277,12 +1282,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **18.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **17.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 9,984 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1416,7 +1421,9 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # `synchronize` waits for them: on a CPU, that is the only way a missing
 # `synchronize` can show. They pass your code `on = torch.device("cuda")` (on a Mac
 # with an Apple GPU, `"mps"`), while the check's small tensors stay on the CPU: the
-# simulated GPU stands in for the real one, so nothing is sent to CUDA. So give
+# check's batches and model note each `.to(on)` your code makes (that is how a missing
+# move shows) and stay where they are, and the simulated GPU stands in for the real one,
+# so nothing is sent to CUDA. So give
 # `synchronize` your function's own `on`: the notebook's `device` is the CPU here, and
 # `synchronize` on the CPU waits for no GPU.
 #
@@ -1588,8 +1595,8 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.26 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.19 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.22 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.15 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU, by section 8's tie band
 # (compare, too, the first epochs of section 8's arms with their later ones). That band
@@ -1599,7 +1606,7 @@ if check_exercise(
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **30.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **29.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1610,14 +1617,14 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **22.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **25.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **21.2**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **37.1 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **22.4**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **27.5 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.38**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.14**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
-# **0.0 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
+# **1.9 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
 # That range is only the spread of section 2's repeats, timed minutes earlier, not an
 # error bar on the prediction: the ratio says how far the prediction missed, and which
@@ -1634,11 +1641,11 @@ if check_exercise(
 # apart: they time the step's own products (each layer's forward product and its
 # gradients', in the step's shapes, on random matrices) now, just after the epochs.
 # They took
-# **28.2 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
+# **25.5 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
 # the measured step took
-# **1.08**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
+# **1.15**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
 # that, and section 2's prediction
-# **0.79**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
+# **1.01**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
 # times. So read the lines this way: the first ratio, the step over its own products, is
 # what the prediction leaves out (above 1: the ReLUs, the update and the loading); the
 # second, how far section 2's square product misjudged the speed of the step's own
@@ -1784,12 +1791,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.097 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
+# **0.244 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.149 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
 # give their range): 64 times the images for only
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.32
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.07
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.28
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.12
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each step has a
 # fixed cost (Python, and launching each operation) that a bigger batch shares among more
 # images. The order of two medians says little on its own: compare each median with its
@@ -1802,8 +1809,8 @@ if check_exercise(
 # (**1.10**<!-- output: tie band -->: the slower within that many times the faster is a
 # tie; a band from section 8's epochs, not from these steps, so read a tie or a win near
 # it as rough), the batch-16 step was the shorter in
-# **4**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
-# tied in **3**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
+# **6**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# tied in **1**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
 # and the longer in
 # **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->; the verdict line applies section 8's rule, a
@@ -1869,11 +1876,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.33 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **3.87 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **3.68 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **3.56 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **3.73 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
 # the two to be of the same size; compare the two lines above for how close they came in
@@ -1900,7 +1907,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1924,10 +1931,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **18.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **17.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 9,984 images a training needs before compiling has shortened it

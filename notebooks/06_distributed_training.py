@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1392 MB. The course's
+# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1391 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -384,8 +384,10 @@ print(manual.output)
 #    this model's
 #    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
 #    in one, so nothing overlaps here;
-# 3. every process then takes the same optimizer step, and the copies stay equal
-#    without ever sending weights.
+# 3. every process then takes the same optimizer step on the same weights with the same
+#    averaged gradient, so the copies stay equal without ever sending weights (the
+#    script above checks the gradients of one step; no cell compares the weights after
+#    a whole training).
 
 # %% [markdown]
 # ## 5. What the communication costs
@@ -470,10 +472,10 @@ for size in (64, 1024):
 # waiting around it.
 #
 # - **At 64 images per process** DDP added
-#   1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.76<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.51<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images: for steps timed alone, more work per exchange
 #   is the first lever of data parallelism (section 8 shows what it gives in whole
@@ -490,17 +492,17 @@ for size in (64, 1024):
 # takes a DDP step on B. So 2 processes can win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.107 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.092 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.885 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.080 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.853 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.057 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 0.938 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 0.821 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes *for the steps alone* (below 1 means
 # slower):
 # 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The last two lines put each in words, counting a speed-up between
 # 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
 # lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
@@ -656,7 +658,7 @@ print(two_processes.output)
 # ## 8. One process against two
 #
 # Is the 2-process run faster than one process would be? The choice a learner faces is
-# `python train.py`, the plain loop in one process, against `torchrun` with 2 processes.
+# the plain loop in one process, run with `python`, against `torchrun` with 2 processes.
 # A fair answer changes one thing and keeps the rest: the same effective batch of 128
 # images, the same seed, the same shuffle and the same images. (To fit the lesson's time
 # budget, these runs train on the first 20,000 training images an epoch; all 50,000 at
@@ -665,8 +667,8 @@ print(two_processes.output)
 # Each way of training is an *arm* of the comparison. There are five:
 # - `plain loop, 2 threads`: the training loop of section 7's script without DDP, in one
 #   process with 2 intra-op threads, so that it may use both logical CPUs, as 2
-#   processes do. It is what `python train.py` runs on this machine (section 7 printed this
-#   notebook's thread count): **the baseline**;
+#   processes do. It is what a training script run with `python` gets on this machine
+#   (section 7 printed this notebook's thread count): **the baseline**;
 # - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each, each loading its
 #   shard with a `DataLoader`, which fetches the images one by one and stacks them;
 # - `batch slices, 2 threads` and `DDP, 2 processes, slices`: the same two, loading as
@@ -749,7 +751,7 @@ print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier
 # 10<!-- output: effective batch 128, rounds compared --> rounds would agree by chance
 # alone in 2 launches out of 2^10 = 1,024, so a verdict of every round is hard to get by
 # luck. The comparisons:
-# 1. `python train.py` against `torchrun`: 2 processes over the baseline, both on 2 CPUs
+# 1. one process against `torchrun`: 2 processes over the baseline, both on 2 CPUs
 #    (2 processes of 1 thread, each loading batches of 64, against 1 process of 2
 #    threads loading batches of 128: the two ways as a learner would run them);
 # 2. the same, both loading lean: the two batch-slices arms;
@@ -773,7 +775,7 @@ PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one proc
 SLICED_2 = "batch slices, 2 threads"
 # Each comparison: the arm, then the arm it is set against.
 COMPARISONS = [
-    (TWO_ARM, PLAIN_2),  # python train.py (2 threads here) against torchrun
+    (TWO_ARM, PLAIN_2),  # one process run with python (2 threads here) against torchrun
     (TWO_SLICED, SLICED_2),  # the same, both loading lean
     (SLICED_2, PLAIN_2),  # one process, loading lean
     (PLAIN_2, PLAIN_ARM),  # a second thread
@@ -789,10 +791,11 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
     return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
+def report_arms(batch: int, steps: int, figures: dict, timed: dict, guess: float) -> dict:
     """The arms' table at one effective batch, then what their rounds show; `steps` is
-    an epoch's steps, `timed` section 5's timings (ms) for the same images per process.
-    Returns each comparison's RoundCount, by (arm, baseline)."""
+    an epoch's steps, `timed` section 5's timings (ms) for the same images per process and
+    `guess` its predicted speed-up of the steps. Returns each comparison's RoundCount, by
+    (arm, baseline)."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}: {machine}, seconds per epoch"))
     compared = len(figures[TWO_ARM]["epochs"])
@@ -809,7 +812,7 @@ def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
     # Each of 2 processes loads half the images: an even split halves the loading time.
     print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
     # The rest is the steps: as a speed-up, beside section 5's prediction for them.
-    guess, steps_speed_up = timed["double"] / timed["ddp"], plain["rest"] / two["rest"]
+    steps_speed_up = plain["rest"] / two["rest"]
     print(
         f"{name}, the steps, 2 processes' speed-up over the plain loop: {steps_speed_up:.2f} "
         f"(section 5 predicted {guess:.2f}, {speed_up_in_words(guess)})"
@@ -825,38 +828,41 @@ def report_arms(batch: int, steps: int, figures: dict, timed: dict) -> dict:
         )
     loading_words = speed_up_in_words(plain["loader"] / two["loader"])
     # The measured steps' speed-up against section 5's prediction, with the same tie band.
-    missed = speed_up_in_words(steps_speed_up / guess).replace("faster", "above it")
+    landed = speed_up_in_words(steps_speed_up / guess)
+    landed = {"faster": "above it", "slower": "below it"}.get(landed, landed)
     print(
         f"{name}, in words, 2 processes against {PLAIN_ARM}: loading {loading_words}, "
         f"steps {speed_up_in_words(steps_speed_up)}; the steps' measured speed-up against "
-        f"section 5's prediction: {missed.replace('slower', 'below it')}"
+        f"section 5's prediction: {landed}"
     )
     return results
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-results_128 = report_arms(128, math.ceil(arms_size / 128), arms_figures, timed=ms[64])
+results_128 = report_arms(
+    128, math.ceil(arms_size / 128), arms_figures, timed=ms[64], guess=predicted[64]
+)
 accuracies = [row["val_acc"] for row in arms_figures.values()]
 gap = 100 * (max(accuracies) - min(accuracies))
 print(f"effective batch 128, arms' largest validation accuracy gap (points): {gap:.2f}")
 headline = results_128[TWO_ARM, PLAIN_2]
-record_result("2 processes over python train.py, effective batch 128", round(headline.median, 2))
+record_result("2 processes over 1 process with 2 threads, batch 128", round(headline.median, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# **`python train.py` against `torchrun`.** At an effective batch of 128, 2 processes ran
+# **One process against `torchrun`.** At an effective batch of 128, 2 processes ran
 # at a median of
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
 # lean,
-# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.34<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one process with batch slices and 2 threads. Read every median with
 # the count and the verdict at the end of its line: they say whether the rounds agreed.
 #
 # **In one process**, batch slices in place of the `DataLoader` gave a median speed-up
 # of
-# 1.50<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.49<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # (compare the two rows' `loader` columns), and a second thread one of
 # 0.95<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
 # again, the verdicts say which of the two the rounds bear out (this lesson does not
@@ -864,19 +870,19 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 #
 # **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
 # process: with 2 processes the loading took
-# 0.65<!-- output: effective batch 128, loading, 2 processes / plain loop -->
+# 0.67<!-- output: effective batch 128, loading, 2 processes / plain loop -->
 # times the plain loop's seconds (each process loads half the images, in batches half
 # the size, so an even split of the same work would give about 0.50; a batch's loading
 # need not cost the same per image at every batch size, so the line can land on either
 # side), and the steps ran
 # at
-# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed, where section 5's step timing predicted
 # 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->. The
 # `ms per step` lines show where the two part: inside the epochs a plain-loop step took
-# 0.51 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
+# 0.55 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
 # and a 2-process step
-# 1.99 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
+# 2.00 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone in section 5. The two timings differ in what surrounds a
 # step: section 5 started each step with both processes ready, after a barrier, on
 # random data; inside an epoch a DDP step's all-reduce can also wait for the other
@@ -916,32 +922,33 @@ if big_batch != 1024:
 big_figures = read_arms(work_folder / "arms_big")
 # Set beside section 5's timings at 1024 images per process (in smoke mode too).
 big_steps = math.ceil(big_size / (2 * big_batch))
-_ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024])  # its table and lines
+# Its table and lines (the results are not needed further on).
+_ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predicted[1024])
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at
-# 1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of the plain loop with 2 threads, and, both loading lean,
-# 0.67<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.84<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of batch slices with 2 threads; read each line's count and verdict
 # before its number, since a median can lean one way while the rounds disagree.
 # Against the plain loop with 1 thread, their loading took
-# 0.41<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
+# 0.39<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
 # times its seconds, and their steps ran at
-# 0.62<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.59<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed, where section 5's step timing predicted
-# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
+# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
 # per step, the plain loop took
-# 2.87 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
+# 3.08 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
 # inside the epochs and 2 processes
-# 4.67 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
+# 5.24 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
 # each beside its time alone.
 #
 # **Could one process have that gain?** Loading lean gave one process with 2 threads a
 # median speed-up of
-# 3.07<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.98<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # over the plain loop with 2 threads, and set against section 7's 2 processes it ran at
-# 1.92<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.87<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times their speed (the line's count and verdict say how the rounds went). That line
 # changes two things at once, the loading and the processes, on purpose: it is the choice
 # between the two ways a learner would run. Loading lean
@@ -982,11 +989,11 @@ else:
 
 # %% [markdown]
 # On the machine that made these outputs, the launcher and its 2 forked workers held
-# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # while the largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 602 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting the ones it shares: the three processes together held
-# 1.44<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
+# 1.48<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
 # worker's figure (one measure for the three, another for the one: read it as a size).
 # Forked workers share the pages of the launcher's copy of PyTorch until they write to
 # them. `run_torchrun` forks only on Linux, and only for CPU workers: a process may not
@@ -1148,16 +1155,16 @@ print(fsdp.output)
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
 #   at 64 images per process DDP added
-#   1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.76<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
-# - Against the plain loop in one process with 2 threads, what `python train.py` runs
+# - Against the plain loop in one process with 2 threads, what `python` runs
 #   here, timed in rounds (10<!-- output: effective batch 128, rounds compared --> at
 #   each batch compared), 2 processes trained at a median of
-#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   0.67<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.84<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times at 2,048. These are medians: section 8's counts and verdicts say which every
 #   round bore out, and its `in words` lines say which part, the loading or the steps,
 #   2 processes made faster. Make one process lean first, then time what a second adds,
@@ -1444,12 +1451,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.76<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so the DDP step on 64 images
 # took longer than one process's step on all 128: the prediction for the steps was
 # 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and in
 # section 8's epochs the steps ran at
-# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times the plain loop's speed (section 8's line `the steps, 2 processes' speed-up` sets
 # the two side by side). (The whole epoch's speed-up,
 # 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->,

@@ -398,6 +398,11 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     # Every round trains every arm once, each round in a new order.
     assert all(sorted(turn) == sorted(arms) for turn in found["rounds"])
     assert len({tuple(turn) for turn in found["rounds"]}) == 3
+    # Rank 1 trained the 2-process arms in rank 0's order, round by round: its own lines.
+    two = ["DDP, 2 processes", "DDP, 2 processes, slices"]
+    rank_1 = re.findall(r"\[rank 1\] round (\d+), (.+?): [\d.]+ s", result.output)
+    expected = [(str(n), arm) for n, turn in enumerate(found["rounds"], 1) for arm in turn]
+    assert rank_1 == [(n, arm) for n, arm in expected if arm in two], result.output
     # The same starting weights and batches: every arm reaches the same accuracy, in 1
     # process or 2 (DDP averages the halves' gradients), batches sliced or stacked.
     assert len({row["val_acc"] for row in arms.values()}) == 1

@@ -38,6 +38,12 @@ def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
         read_comm_cost(cut_short)
     with pytest.raises(ValueError, match="lacks some timing lines"):
         read_comm_cost("")
+    # Rank 0's line at 1,024 lost: that size's median would be rank 1's alone.
+    one_rank_lost = "\n".join(
+        line for line in COMM_COST_OUTPUT.splitlines() if "[rank 0] batch 1024" not in line
+    )
+    with pytest.raises(ValueError, match=r"ranks per batch: \{64: \[0, 1\], 1024: \[1\]\}"):
+        read_comm_cost(one_rank_lost)
 
 
 def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():

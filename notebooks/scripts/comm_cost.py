@@ -2,12 +2,12 @@
 
 Times, in each process, four things for lesson 03's MLP: a step that computes alone
 (forward, backward, optimizer step, no communication), the same step under
-DistributedDataParallel (which all-reduces the gradients in backward), the all-reduce
-of the model's gradients by itself, and the step alone on twice the images (what one
-process does to train on the same effective batch; rank 0 times it while the other
-processes wait at a barrier, so that nothing competes with it, as nothing would with one
-process). Each is the median of many repeats, timed in turn, and each timing starts when
-all processes are ready.
+DistributedDataParallel (which all-reduces the gradients in backward), a bare all-reduce
+of as many numbers as the model's gradients, timed between the steps, and the step alone
+on twice the images (what one process does to train on the same effective batch; rank 0
+times it while the other processes wait at a barrier, so that nothing competes with it,
+as nothing would with one process). Each is the median of many repeats, timed in turn,
+and each timing starts when all processes are ready.
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)

@@ -176,5 +176,5 @@ def main() -> None:
         dist.barrier()
 
 
-if __name__ == "__main__":  # DataLoader workers started fresh (macOS) import this file
+if __name__ == "__main__":  # run when launched, not when imported (the tests import it)
     main()
