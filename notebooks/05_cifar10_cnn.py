@@ -1303,8 +1303,10 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # 13.10<!-- output: one-cycle, length of the weights --> without, after
 # `recipe_epochs` epochs, one run of each: shorter by
 # 0.09<!-- output: with weight decay, the weights shorter by -->, a difference of
-# 0.007<!-- output: that difference, over the length without --> of the length; how
-# much of that the decay caused, this lesson does not measure. The
+# 0.007<!-- output: that difference, over the length without --> of the length. The
+# two runs share their seed, starting weights and batches and differ only in the decay,
+# so the difference is the decay's, directly or through the path it set; one run of
+# each cannot say how much it varies. The
 # first batch suggests why two epochs are unlikely to show weight decay's effect: its
 # term was
 # 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
@@ -1648,12 +1650,15 @@ print(f"weights x 10, turn per step / before: {(large_g / large_w) / (plain_g / 
 # the weights, the smaller their gradient. A step turns a weight vector by about
 # (step size) x |gradient| / |w|, so with 10 times the weights one step of the same
 # learning rate turned them
-# 0.010<!-- output: weights x 10, turn per step / before --> times as far. Weights can
-# grow during training (not measured here), so the rate must be large enough to keep
-# turning them, and weight decay keeps their length from growing without end. The final
-# linear layer has no batch norm
-# after it; the division of its logits by 9 keeps them small instead. (The benchmark's
-# list below gives what a range of peak rates reached.)
+# 0.010<!-- output: weights x 10, turn per step / before --> times as far. That is the
+# answer this cell shows: for a convolution followed by batch norm, what a step does
+# depends on the rate and the weights' length together, not on the rate alone, so a
+# large rate is no danger in itself. The rest of the argument is the recipe's, not
+# measured here: big steps make the weights longer, which shrinks the turn of later steps,
+# and weight decay keeps the length from growing without end. The final linear layer
+# has no batch norm after it; the division of its logits by 9 keeps them small at the
+# start (the cell above showed it on the untrained network). (The benchmark's list below
+# gives what a range of peak rates reached.)
 #
 # **Nesterov momentum** (SGD with `nesterov=True`, momentum 0.85): each step takes the
 # gradient where the momentum is about to carry the weights, a correction that, as
@@ -2339,10 +2344,12 @@ if check_exercise(
 # confidence growing while its validation loss rose (that would need the same run
 # measured at its lowest-loss epoch and at its last).
 #
-# A rising validation loss is the sign to look for first: the loss counts how confident
-# the wrong answers are, and accuracy may follow only later. (This run does
-# not show the fall that may follow: compare the plain run's accuracy on its epoch lines,
-# above, after its lowest validation loss.)
+# A rising validation loss is a sign to look for: the loss counts how confident the
+# wrong answers are, so it can rise while accuracy holds or even climbs. Here the plain
+# run's accuracy rose by
+# 1.9<!-- output: plain, accuracy rose or held after the lowest-loss epoch, by (points) -->
+# points after its lowest validation loss; a fall in accuracy may come later in a longer
+# training, which this run does not show.
 #
 # Accuracy tells another story between the runs in 12 epochs: the augmented run ended
 # at 42.5%<!-- output: augmented, final validation accuracy -->, the plain one at
