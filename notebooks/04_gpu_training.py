@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 59 s with a peak memory of 1158 MB. The course's
+# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1154 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -93,7 +93,7 @@ from course_utils.device import autocast_runs_in, bfloat16_support, synchronize
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_times
 from course_utils.report import record_result
-from course_utils.rounds import TIE, count_rounds
+from course_utils.rounds import count_rounds, speed_up_in_words
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -221,23 +221,31 @@ print(
 
 
 # %%
-def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int = 5) -> list[float]:
-    """Seconds of one size x size matrix product on a device, once per repeat.
+def seconds_per_pass(pairs: list, on: torch.device, repeats: int = 5) -> list[float]:
+    """Seconds of one pass over `pairs`, the product `a @ b` of each `(a, b)`, on a device,
+    once per repeat, after one pass to warm up.
 
-    Each repeat times `products` products under one pair of clock readings, so that the
-    clock's own cost is shared out among them.
+    Each repeat times the whole pass under one pair of clock readings, so that the clock's
+    own cost is shared out among its products.
     """
-    a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
-    a @ b  # warm-up: the first product includes one-off set-up
+    for a, b in pairs:  # warm-up: the first products include one-off set-up
+        a @ b
     timings = []
     for _ in range(repeats):
         synchronize(on)  # nothing queued before may run into the clock
         start = time.perf_counter()
-        for _ in range(products):
+        for a, b in pairs:
             a @ b
         synchronize(on)  # wait for the products themselves
-        timings.append((time.perf_counter() - start) / products)
+        timings.append(time.perf_counter() - start)
     return timings
+
+
+def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int = 5) -> list[float]:
+    """Seconds of one size x size matrix product on a device, once per repeat: a pass of
+    `products` products, divided by their number."""
+    a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
+    return [seconds / products for seconds in seconds_per_pass([(a, b)] * products, on, repeats)]
 
 
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
@@ -265,19 +273,19 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **54.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **52.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the line shows their range: on this shared machine the repeats of the same product
 # spread that far, and the median is the figure
 # least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
 # lasted
-# **164 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
+# **158 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
 # 64 x 64 it timed 1,000, which lasted
-# **5 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
+# **6 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
 # lines above show both devices. Divide the
 # work by the time and the CPU did
-# **156.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **163.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **51.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **47.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one, by the medians (compare each size's range of repeats too: where it is
 # wide, its median is a rough figure). The likeliest reason (this lesson does not time
 # it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
@@ -592,7 +600,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.33 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the same transforms that the classic pipeline runs in every epoch, run once. The
 # comparison below counts that time. (The cell converts the 10,000 validation images
 # too, untimed: the comparison counts training passes only, `train_seconds`, so its
@@ -710,10 +718,9 @@ print(
     f"{convert_seconds + course_seconds:.2f}"
 )
 both_ratio = classic_seconds / (convert_seconds + course_seconds)
-if both_ratio > 1 + TIE:  # the course's tie band, TIE (10%), as in course_utils.rounds
-    reading = "well above 1"
-else:
-    reading = "below 1" if both_ratio < 1 / (1 + TIE) else f"near 1 (within {TIE:.0%})"
+# The course's tie band (TIE, 10%), read as a ratio's distance from 1.
+in_words = speed_up_in_words(both_ratio)
+reading = {"faster": "well above 1", "slower": "below 1"}.get(in_words, f"near 1, {in_words}")
 print(f"classic epoch / that sum: {both_ratio:.2f} ({reading})")
 
 # %%
@@ -728,27 +735,27 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.73 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **3.56 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.0 times**<!-- output: pipeline speed-up --> as long
+# the classic pipeline took **15.3 times**<!-- output: pipeline speed-up --> as long
 # (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
 # of the other (the first two lines, and the dots in the figure) puts the ratio
 # anywhere from
-# **15.8 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **16.2 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
+# **15.0 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
+# to **15.6 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
 # in this run. That range comes from two epochs of each pipeline, run back to back;
 # section 7 runs the same work again at another moment, to see whether it falls inside
 # such a range. Read the speed-up as a rough figure.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.33 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.17 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch, to make its tensors and put them on the device (the diamond in
 # the figure). Counted in, two epochs took
-# **7.46 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
+# **7.11 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
 # classic pipeline and
-# **3.80 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.64 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # pipeline (b). The one-off cost is won back after
-# **0.95**<!-- output: epochs for the one-off cost to be won back --> epochs: the
+# **0.96**<!-- output: epochs for the one-off cost to be won back --> epochs: the
 # one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
 # give the range that the fastest and slowest epochs of each allow). So, by the medians,
 # pipeline (b) finishes first in any training longer than that many epochs: where that
@@ -765,11 +772,11 @@ plot_epoch_times(
 # epochs ran the same steps on ready-made batches. The last line checks it from the
 # other side: transforming every image once and then training one epoch on the results
 # took
-# **3.56 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# **3.41 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
 # against the classic epoch's
-# **3.73 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
+# **3.56 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
 # classic epoch took
-# **1.05**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
+# **1.04**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
 # fetches and transforms every image through a `DataLoader` of its own, as a classic
 # epoch does, so near 1 the per-image pipeline (fetching, transforming and collating
 # each image) accounts for the classic epoch's extra time; well above 1, the classic
@@ -882,22 +889,22 @@ print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_second
 
 # %% [markdown]
 # On this CPU the epoch took
-# **0.23 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
+# **0.25 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
 # of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **0.99 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
+# took **1.09 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
 # as that epoch did. To the millisecond: this epoch took
-# **232 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **231**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **235 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **0 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
+# **252 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
+# **232**<!-- output: section 6's fastest (b) epoch (ms) --> to
+# **234 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
+# **19 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
 # outside that range (0 would mean inside; the line above it says yes or no).
 # The work was the same, from the same weights on the same batches; what differed was the
 # moment it ran, and what had run before it.
 # Inside or not, a range from two epochs is a thin guide to a later run of the same
 # work: section 8, which times many epochs, prints how far they spread. Put in place of
 # pipeline (b)'s median, this epoch changes section 6's speed-up from
-# **16.0 times**<!-- output: pipeline speed-up --> to
-# **16.1 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
+# **15.3 times**<!-- output: pipeline speed-up --> to
+# **14.1 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
 # only (b) was timed again here, and the classic pipeline's time can move as well. So
 # read section 6's speed-up as its size (many times), not to the decimal, and compare
 # times from different cells by large ratios, not by differences of a few milliseconds.
@@ -1236,12 +1243,12 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
+# **0.41 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
 # epochs in brackets, and reached **91.08%**<!-- output: float32 validation accuracy -->
 # validation accuracy. The CPU that made these outputs has bfloat16 instructions of its
 # own (the line `bfloat16 on this cpu` above says which), so the cell added the bfloat16
 # arm. Its epochs took
-# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times `float32`'s
+# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times `float32`'s
 # (the median over the rounds; the verdict line says whether every round agreed), and the
 # two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1263,11 +1270,11 @@ if "compiled" in arms:
 # keeping it.
 #
 # **Compiling.** On this CPU, compiling cost
-# **17.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **17.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # of training time (the compiled model's first epoch minus the float32 one's, in the same
 # round). The evaluation compiles a graph of its own: counted with it, the first epochs
 # differ by
-# **19.0 s**<!-- output: compiling cost with the evaluation (seconds) -->.
+# **19.4 s**<!-- output: compiling cost with the evaluation (seconds) -->.
 # Both were measured with the settings the cell chose to save memory (one build at a
 # time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
 # compile faster on a machine with more cores and memory (not measured here). Every
@@ -1282,12 +1289,12 @@ if "compiled" in arms:
 # what the compiler can fuse is the work around them (adding the bias, the ReLU, and
 # their gradients), so any gain comes from that work alone. Round by round, a compiled
 # epoch took a median of
-# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
 # verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
 # the saving in seconds, round by round and its median (a negative saving means
 # compiling lost time), to set against the compiling's
-# **17.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
+# **17.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
 # The compiling cost divided by the seconds saved per epoch is the number of epochs (of
 # 9,984 images) it takes to win the compiling back. The lines `epochs to win back the
 # compiling …` give it, with the soonest and the latest that the rounds' savings allow,
@@ -1539,15 +1546,7 @@ if check_exercise(
             if index > 0:
                 shapes.append(((batch, width_out), (width_out, width_in)))  # input's gradient
         pairs = [(torch.randn(a, device=on), torch.randn(b, device=on)) for a, b in shapes]
-        timings = []
-        for _ in range(repeats + 1):  # the first repeat warms up
-            synchronize(on)
-            began = time.perf_counter()
-            for a, b in pairs:
-                a @ b
-            synchronize(on)
-            timings.append((time.perf_counter() - began) * 1000)
-        return timings[1:]
+        return [1000 * seconds for seconds in seconds_per_pass(pairs, on, repeats)]
 
     for name, (first_epoch, second_epoch) in big_model_seconds.items():
         measured = second_epoch * 1e3 / steps_of_256
@@ -1595,9 +1594,9 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.22 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.15 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
 # line says whether that shows any one-off set-up on this CPU, by section 8's tie band
 # (compare, too, the first epochs of section 8's arms with their later ones). That band
 # comes from another model's epochs, and two epochs give one ratio: read the verdict as
@@ -1606,7 +1605,7 @@ if check_exercise(
 # libraries and choosing kernels, so a timing keeps it apart.
 #
 # A step of 256 images cost
-# **29.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
+# **32.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
 # second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
 # Section 2's speeds give a prediction for it. At batch 256 each step multiplies
 # batches of (256 x 784) and
@@ -1617,12 +1616,12 @@ if check_exercise(
 # multiply-adds, the work of
 # **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
 # 2048 x 2048 products. At section 2's median time per product that predicts
-# **25.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
+# **24.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
 # a step, and from its fastest and slowest repeats anywhere from
-# **22.4**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **27.5 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
+# **24.4**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
+# to **30.3 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
 # The measured step took
-# **1.14**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
+# **1.30**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
 # prediction, and lies
 # **1.9 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
 # outside the predicted range (0 would mean inside; the verdict line says it in words).
@@ -1641,11 +1640,11 @@ if check_exercise(
 # apart: they time the step's own products (each layer's forward product and its
 # gradients', in the step's shapes, on random matrices) now, just after the epochs.
 # They took
-# **25.5 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
+# **26.9 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
 # the measured step took
-# **1.15**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
+# **1.20**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
 # that, and section 2's prediction
-# **1.01**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
+# **0.92**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
 # times. So read the lines this way: the first ratio, the step over its own products, is
 # what the prediction leaves out (above 1: the ReLUs, the update and the loading); the
 # second, how far section 2's square product misjudged the speed of the step's own
@@ -1791,12 +1790,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.244 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.149 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.069 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
 # give their range): 64 times the images for only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.28
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.12
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.06
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.04
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each step has a
 # fixed cost (Python, and launching each operation) that a bigger batch shares among more
 # images. The order of two medians says little on its own: compare each median with its
@@ -1809,8 +1808,8 @@ if check_exercise(
 # (**1.10**<!-- output: tie band -->: the slower within that many times the faster is a
 # tie; a band from section 8's epochs, not from these steps, so read a tie or a win near
 # it as rough), the batch-16 step was the shorter in
-# **6**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
-# tied in **1**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
+# **4**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
+# tied in **3**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
 # and the longer in
 # **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
 # **7**<!-- output: cpu rounds in all -->; the verdict line applies section 8's rule, a
@@ -1876,11 +1875,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **3.33 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, and section 6 printed after how many epochs that is won back. Those transforms
 # plus one epoch on the ready tensors took
-# **3.56 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **3.73 s**<!-- output: classic pipeline seconds per epoch --> for one classic
+# **3.41 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
+# against **3.56 s**<!-- output: classic pipeline seconds per epoch --> for one classic
 # epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
 # image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
 # the two to be of the same size; compare the two lines above for how close they came in
@@ -1907,7 +1906,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1931,10 +1930,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 8 the compiling cost
-# **17.2 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **17.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
 # median of
-# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one, round by round in one run (section 8's verdict line on `compiled` says
 # whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
 # payback, the epochs of 9,984 images a training needs before compiling has shortened it
@@ -1967,6 +1966,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 8's bfloat16 epochs took
-# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s. Where a device has no bfloat16 units, section 8 leaves the arm out, and
 # there we expect no gain.
