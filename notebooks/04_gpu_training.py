@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1154 MB. The course's
+# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1160 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -93,7 +93,7 @@ from course_utils.device import autocast_runs_in, bfloat16_support, synchronize
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_times
 from course_utils.report import record_result
-from course_utils.rounds import count_rounds, speed_up_in_words
+from course_utils.rounds import count_rounds
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -115,8 +115,7 @@ exercise_size = full_or_smoke(full=10_000, smoke=1_000)
 print(f"Smoke mode: {smoke_mode()}")
 print(f"section 4: 1 epoch on {hand_size:,} images")
 print(f"section 6: {num_epochs} epoch(s) per pipeline on {train_size:,} images")
-print(f"section 7: 1 epoch on {train_size:,} images")
-print(f"section 8: {wide_epochs} epochs per model on {wide_size:,} images")
+print(f"section 7: {wide_epochs} epochs per model on {wide_size:,} images")
 print(f"exercises: {exercise_size:,} images")
 
 # %% [markdown]
@@ -273,28 +272,17 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# the line shows their range: on this shared machine the repeats of the same product
-# spread that far, and the median is the figure
-# least moved by a repeat that a busy moment slowed down). Each repeat timed 3 such products, which
-# lasted
-# **158 ms**<!-- output: cpu ms per repeat of 3 2048 x 2048 products -->, and at
-# 64 x 64 it timed 1,000, which lasted
-# **6 ms**<!-- output: cpu ms per repeat of 1,000 64 x 64 products -->. With a GPU the
-# lines above show both devices. Divide the
-# work by the time and the CPU did
-# **163.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **52.3 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# the brackets give their range). Divide the work by the time: the CPU did
+# **164.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **47.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one, by the medians (compare each size's range of repeats too: where it is
-# wide, its median is a rough figure). The likeliest reason (this lesson does not time
-# it apart): a 64 x 64 product is too little work to keep even a CPU's 2 threads busy,
-# so the fixed cost of starting it weighs more. On a GPU, with thousands of
-# cores and a larger cost to launch each operation, we expect a 64 x 64 product to
-# take about as long as on the CPU. If so, that is the first way a GPU fails to
-# help: **tiny models**. The second is **starved GPUs**: if each batch takes longer to
-# prepare than to compute, a faster processor changes nothing. Section 6 measures how
-# long preparing the batches takes against computing on them.
+# **48.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# the small one: a small product left much of the processor unused. We expect that to be
+# worse on a GPU, which has thousands of cores to fill and a cost to launch each
+# operation (with a GPU, the lines above show both devices at both sizes). So a GPU can
+# fail to help in two ways: **tiny models**, whose products are too small to fill it,
+# and **starved GPUs**, which wait for the CPU to prepare each batch. Section 6
+# measures the second.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -533,17 +521,11 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # - **(b) the whole dataset on the device**: every image transformed once, before
 #   training, into one tensor that stays on the device; each batch is a slice of it.
 #
-# Both pipelines shuffle the images anew every epoch. For a fair comparison both must
-# train on the very same batches:
-# - each draws its shuffles from a random-number generator of its own, a
-#   `torch.Generator` (not a Python generator as in section 5), seeded alike;
-# - `DeviceTensorLoader` (below) draws one `torch.randperm` an epoch from its generator.
-#   A `DataLoader` with `shuffle=True` would turn the same generator into a different
-#   order (it draws its random numbers in another way), so the classic pipeline takes
-#   its order from a *sampler* instead: the object a
-#   `DataLoader` asks for the order of the indices at the start of each epoch. This one,
-#   `SeededShuffle`, draws exactly as `DeviceTensorLoader` does (the two models ending
-#   with the same weights, below, shows the orders matched).
+# For a fair comparison both must train on the very same batches, shuffled anew every
+# epoch. Each pipeline gets a random-number generator of its own (a `torch.Generator`),
+# seeded alike. `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for
+# the order of the images each epoch; it draws its order exactly as pipeline (b) does.
+# (The two models ending with the same weights, below, shows that the orders matched.)
 
 
 # %%
@@ -600,15 +582,12 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
-# the same transforms that the classic pipeline runs in every epoch, run once. The
-# comparison below counts that time. (The cell converts the 10,000 validation images
-# too, untimed: the comparison counts training passes only, `train_seconds`, so its
-# one-off counts the training images only.) `DeviceTensorLoader` puts the tensors on the
-# device in one copy (timed too: also a one-off cost) and cuts shuffled batches out of
-# them with tensor indexing. No per-image Python code runs during training, and the
-# only thing that crosses from CPU to GPU is the shuffled order of the indices, once
-# per epoch. Its generator has the classic pipeline's seed.
+# **3.61 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# the transforms that the classic pipeline runs in every epoch, run once. (The
+# validation images are converted too, untimed: the comparison counts training only.)
+# `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
+# shuffled batches out of them with tensor indexing: no per-image Python code runs
+# during training.
 
 # %%
 synchronize(device)
@@ -628,14 +607,10 @@ print(course_train)
 print(f"seconds to put the training tensors on the {device.type} (one-off): {copy_seconds:.2f}")
 
 # %% [markdown]
-# On a CPU the tensors are already where they are used, so there is nothing to copy
-# and the line reads 0.00; on a GPU it times the copy from the CPU's memory to the
-# GPU's. Compare `DeviceTensorLoader` with `DeviceDataLoader` from section 5, which it
-# replaces. That one
-# wraps a `DataLoader`, which builds every batch image by image on the CPU, and then
-# copies the batch to the device. `DeviceTensorLoader` moved its tensors to the
-# device once, when it was created; its `__iter__` only shuffles an index and cuts
-# slices:
+# On a CPU there is nothing to copy, so the line reads 0.00. Where section 5's
+# `DeviceDataLoader` moves every batch that a `DataLoader` built, `DeviceTensorLoader`
+# moved its tensors once, when it was created; its `__iter__` only shuffles an index and
+# cuts slices:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceTensorLoader.__iter__))
@@ -667,11 +642,6 @@ course_times = [epoch["train_seconds"] for epoch in course_history]
 classic_seconds = statistics.median(classic_times)
 course_seconds = statistics.median(course_times)
 speedup = classic_seconds / course_seconds
-# The range: slowest classic epoch against fastest course epoch, and the other way round.
-speedup_low, speedup_high = (
-    min(classic_times) / max(course_times),
-    max(classic_times) / min(course_times),
-)
 one_off_seconds = convert_seconds + copy_seconds
 classic_total = sum(classic_times)
 course_total = one_off_seconds + sum(course_times)
@@ -690,8 +660,6 @@ for label, history in (
 print(f"classic pipeline seconds per epoch: {classic_seconds:.2f}")
 print(f"dataset-on-device seconds per epoch: {course_seconds:.2f}")
 print(f"pipeline speed-up: {speedup:.1f}")
-print(f"pipeline speed-up, slowest (b) epoch against fastest (a) epoch: {speedup_low:.1f}")
-print(f"pipeline speed-up, fastest (b) epoch against slowest (a) epoch: {speedup_high:.1f}")
 print(
     f"dataset-on-device one-off seconds (tensors made and put on the device): {one_off_seconds:.2f}"
 )
@@ -699,29 +667,12 @@ print(f"classic pipeline total seconds, {num_epochs} epochs: {classic_total:.2f}
 print(f"dataset-on-device total seconds, one-off + {num_epochs} epochs: {course_total:.2f}")
 if course_seconds < classic_seconds:
     payback = one_off_seconds / (classic_seconds - course_seconds)
-    # From the epochs' extremes: the largest and the smallest saving they allow.
-    soonest = one_off_seconds / (max(classic_times) - min(course_times))
-    latest = one_off_seconds / max(min(classic_times) - max(course_times), 1e-9)
-    print(
-        f"epochs for the one-off cost to be won back: {payback:.2f} "
-        f"(from the epochs' extremes: {soonest:.2f} to {latest:.2f})"
-    )
+    print(f"epochs for the one-off cost to be won back: {payback:.2f}")
 else:
     print("epochs for the one-off cost to be won back: never (no epoch of (b) was faster)")
 print(f"classic pipeline validation accuracy: {classic_accuracy:.4f}")
 print(f"dataset-on-device validation accuracy: {course_accuracy:.4f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
-# Transforming every image once, then one epoch of steps on ready batches: about the
-# work of one classic epoch, which transforms every image and steps on the results.
-print(
-    "transforming every image once + one dataset-on-device epoch (seconds): "
-    f"{convert_seconds + course_seconds:.2f}"
-)
-both_ratio = classic_seconds / (convert_seconds + course_seconds)
-# The course's tie band (TIE, 10%), read as a ratio's distance from 1.
-in_words = speed_up_in_words(both_ratio)
-reading = {"faster": "well above 1", "slower": "below 1"}.get(in_words, f"near 1, {in_words}")
-print(f"classic epoch / that sum: {both_ratio:.2f} ({reading})")
 
 # %%
 epochs_each = f"{num_epochs} epoch{'s' if num_epochs > 1 else ''} each"
@@ -735,63 +686,28 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.56 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.3 times**<!-- output: pipeline speed-up --> as long
-# (the ratio of the median epochs). Pairing the slowest epoch of one with the fastest
-# of the other (the first two lines, and the dots in the figure) puts the ratio
-# anywhere from
-# **15.0 times**<!-- output: pipeline speed-up, slowest (b) epoch against fastest (a) epoch -->
-# to **15.6 times**<!-- output: pipeline speed-up, fastest (b) epoch against slowest (a) epoch -->
-# in this run. That range comes from two epochs of each pipeline, run back to back;
-# section 7 runs the same work again at another moment, to see whether it falls inside
-# such a range. Read the speed-up as a rough figure.
+# **3.57 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.24 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **15.1 times**<!-- output: pipeline speed-up --> as long, by
+# the median epochs. Both epochs of each pipeline are in the figure, as dots; a ratio
+# this large does not hang on which epoch you pick.
+#
+# The two models trained on the same batches in the same order and ended with the same
+# weights, so their validation accuracies are the same,
+# **95.13%**<!-- output: classic pipeline validation accuracy --> and
+# **95.13%**<!-- output: dataset-on-device validation accuracy -->. The steps were the
+# same work; the classic pipeline's extra time went into building batches image by
+# image (reading, transforming, collating), again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.17 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch, to make its tensors and put them on the device (the diamond in
-# the figure). Counted in, two epochs took
-# **7.11 s**<!-- output: classic pipeline total seconds, 2 epochs --> in all with the
-# classic pipeline and
-# **3.64 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
-# pipeline (b). The one-off cost is won back after
-# **0.96**<!-- output: epochs for the one-off cost to be won back --> epochs: the
-# one-off seconds divided by the seconds saved per epoch, from the medians (the brackets
-# give the range that the fastest and slowest epochs of each allow). So, by the medians,
-# pipeline (b) finishes first in any training longer than that many epochs: where that
-# number is below 1, from the first epoch on.
-#
-# The two models trained on the same batches in the same order, and they end with
-# the same weights (the line `pipelines (a) and (b) end with the same weights`): their
-# validation accuracies are
-# **95.13%**<!-- output: classic pipeline validation accuracy --> and
-# **95.13%**<!-- output: dataset-on-device validation accuracy -->. The
-# pipelines change the speed, not what is learned. So the time the classic pipeline
-# took beyond pipeline (b) went into producing batches (reading each image,
-# transforming it, collating 128 of them), again every epoch: the dataset-on-device
-# epochs ran the same steps on ready-made batches. The last line checks it from the
-# other side: transforming every image once and then training one epoch on the results
-# took
-# **3.41 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against the classic epoch's
-# **3.56 s**<!-- output: classic pipeline seconds per epoch -->, which does both: the
-# classic epoch took
-# **1.04**<!-- output: classic epoch / that sum --> times that sum. The one-off pass
-# fetches and transforms every image through a `DataLoader` of its own, as a classic
-# epoch does, so near 1 the per-image pipeline (fetching, transforming and collating
-# each image) accounts for the classic epoch's extra time; well above 1, the classic
-# epoch would have spent time beyond it; below 1, the classic epoch took less than the
-# one-off pass and an epoch together, which only the two timings' own noise could give.
-# The line says which case this run is. Both
-# figures come from one run each, taken at different moments, so read the ratio as
-# rough; this lesson does not time fetching, transforming and collating apart.
-#
-# On a GPU we expect each pipeline's steps to take less time while the CPU prepares the
-# classic pipeline's images at the same speed as before, so we expect the share of an
-# epoch spent preparing images to grow; this lesson does not measure it. The classic
-# pipeline here had no helpers: with worker processes building the next batches in the
-# background (`num_workers`, below) we expect it to be faster on a machine with
-# cores to spare, and the gap narrower; this lesson does not measure that.
+# **3.61 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# before its first epoch (the diamond in the figure): about one classic epoch, since it
+# runs the same transforms once. Counted in, two epochs took
+# **7.13 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.08 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# with pipeline (b), which wins its one-off cost back after
+# **1.08**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
 # of the two, so it trains the same model, from the same starting weights, with three
@@ -817,22 +733,16 @@ print(
 # %% [markdown]
 # The batch order alone moved the validation accuracy over
 # **0.55 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# across these 4 seeds (one run each). That is why the comparison above gave both
-# pipelines the same seed: had they shuffled differently, a gap of that size between
-# their accuracies would have said nothing about the pipelines.
+# across these 4 seeds (one run each). That is why both pipelines got the same seed: had
+# they shuffled differently, a gap of that size would have said nothing about them.
 #
 # Holding the data on the device works whenever it fits in the device's memory
-# (MNIST and CIFAR-10 fit easily). Datasets too big for that, or augmentation
-# done per image, need the `DataLoader`: then `num_workers` (background processes
-# that build the next batches while the model trains), `pin_memory` and
-# transforms that work on whole batches are the tools.
+# (MNIST and CIFAR-10 fit easily). Datasets too big for that, or augmentation done per
+# image, need the `DataLoader`, with `num_workers` (background processes that build the
+# next batches while the model trains) and `pin_memory`.
 #
-# The classic pipeline has made its point. Its dataset and loaders still hold
-# memory, and the lesson keeps within the course's memory budget, so let them go.
-# `del` removes the names; `gc.collect()` also frees at once any objects that only
-# refer to each other, which Python would otherwise free later. (On a GPU, PyTorch
-# keeps freed GPU memory for its next tensors; `torch.cuda.empty_cache()` hands it
-# back to the driver.)
+# The classic pipeline has made its point: free its memory (`del` removes the names,
+# `gc.collect()` frees what they held at once).
 
 # %%
 del full_train, train_dataset, val_dataset, classic_train, classic_model
@@ -840,123 +750,32 @@ del hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
 _ = gc.collect()
 
 # %% [markdown]
-# ## 7. The same epoch again, and on a GPU if you have one
-#
-# The same pipeline (b) and model, one epoch on each device we have, from the same
-# starting weights and with the same shuffle seed as section 6, so each device trains
-# on the batches of section 6's first dataset-on-device epoch:
-
-# %%
-device_seconds, device_losses = {}, {}  # device type -> train_seconds, train_loss
-for each_device in devices:
-    seed_everything(0)
-    timing_model = to_device(MLP(28 * 28, [32], 10), each_device)
-    timing_train = DeviceTensorLoader(
-        train_images,
-        train_labels,
-        batch_size=128,
-        shuffle=True,
-        device=each_device,
-        generator=torch.Generator().manual_seed(shuffle_seed),
-    )
-    timing_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=each_device)
-    timing_history = fit(1, 0.2, timing_model, timing_train, timing_val)
-    device_seconds[each_device.type] = timing_history[0]["train_seconds"]
-    device_losses[each_device.type] = timing_history[0]["train_loss"]
-for name, seconds in device_seconds.items():
-    print(f"32-unit MLP seconds per epoch on {name}: {seconds:.2f}")
-if len(device_seconds) == 1:
-    print(
-        "Skipped the GPU epoch: there is no GPU here, so the CPU has nothing to compare with, "
-        "and this section only repeats section 6's first (b) epoch, to see how much the time "
-        "of the same work moves."
-    )
-# The same work as section 6's first (b) epoch on this device: how do the times compare?
-again = device_seconds[device.type]
-same_loss = abs(device_losses[device.type] - course_history[0]["train_loss"]) < 1e-4
-# How far this epoch lies outside section 6's range of (b) epochs: 0 if inside it.
-outside_ms = max(min(course_times) - again, again - max(course_times), 0.0) * 1000
-print(f"same training loss as section 6's first (b) epoch: {same_loss}")
-print(f"this epoch / section 6's first (b) epoch: {again / course_times[0]:.2f}")
-print(f"this epoch (ms): {again * 1000:.0f}")
-print(f"section 6's fastest (b) epoch (ms): {min(course_times) * 1000:.0f}")
-print(f"section 6's slowest (b) epoch (ms): {max(course_times) * 1000:.0f}")
-print(f"ms outside section 6's range of (b) epochs (0 if inside it): {outside_ms:.0f}")
-print(f"this epoch inside section 6's range of (b) epochs: {'yes' if outside_ms == 0 else 'no'}")
-# Section 6's speed-up again, with this epoch in place of the (b) median: how far the same
-# work at another moment moves it.
-print(f"section 6's pipeline speed-up, with this epoch as (b)'s: {classic_seconds / again:.1f}")
-
-# %% [markdown]
-# On this CPU the epoch took
-# **0.25 s**<!-- output: 32-unit MLP seconds per epoch on cpu -->. It is the very work
-# of section 6's first dataset-on-device epoch (the training loss says so), and it
-# took **1.09 times**<!-- output: this epoch / section 6's first (b) epoch --> as long
-# as that epoch did. To the millisecond: this epoch took
-# **252 ms**<!-- output: this epoch (ms) -->, and section 6's two (b) epochs took from
-# **232**<!-- output: section 6's fastest (b) epoch (ms) --> to
-# **234 ms**<!-- output: section 6's slowest (b) epoch (ms) -->; this one lies
-# **19 ms**<!-- output: ms outside section 6's range of (b) epochs (0 if inside it) -->
-# outside that range (0 would mean inside; the line above it says yes or no).
-# The work was the same, from the same weights on the same batches; what differed was the
-# moment it ran, and what had run before it.
-# Inside or not, a range from two epochs is a thin guide to a later run of the same
-# work: section 8, which times many epochs, prints how far they spread. Put in place of
-# pipeline (b)'s median, this epoch changes section 6's speed-up from
-# **15.3 times**<!-- output: pipeline speed-up --> to
-# **14.1 times**<!-- output: section 6's pipeline speed-up, with this epoch as (b)'s -->;
-# only (b) was timed again here, and the classic pipeline's time can move as well. So
-# read section 6's speed-up as its size (many times), not to the decimal, and compare
-# times from different cells by large ratios, not by differences of a few milliseconds.
-# Where a comparison is closer than that, time its arms in turns, at the same moments, as
-# section 8 does. With a 32-unit
-# model we expect even a GPU to have little to do: each step is a few tiny matrix
-# products, so the time per step is mostly Python and the overhead of launching each
-# kernel. Bigger
-# models and bigger batches are where a GPU should pull ahead; the exercises time both
-# on every device you have (without a GPU, as here, they show only the CPU's side).
-
-# %% [markdown]
-# ## 8. Next speed steps: mixed precision and `torch.compile`
+# ## 7. Next speed steps: mixed precision and `torch.compile`
 #
 # The rest of the lesson needs at most 10,000 training images, and the compiler below
-# needs memory: keep a copy of those images and free the full tensor, with the
-# loaders that held it. (A slice alone would not do: it is a *view* of the full tensor
-# and keeps all of it alive; `.clone()` copies the slice, so the rest can be freed.)
+# needs memory: keep a copy of those images and free the full tensor. (A slice alone would
+# not do: it is a *view* that keeps the whole tensor alive; `.clone()` copies it.)
 
 # %%
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
-del course_train, course_model, timing_train, timing_val, timing_model
+del course_train, course_model
 _ = gc.collect()
 
 # %% [markdown]
-# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float
-# type; operations that need the range or the digits, such as the loss, run in
-# `float32`, and the rest take the type of their input (here the ReLUs between the
-# layers get the products' 16-bit outputs). Hardware with 16-bit units is built to
-# compute such products faster, and the data moved is halved. There are two 16-bit types, and
-# NVIDIA GPUs have a third shortcut:
-# - `bfloat16` has `float32`'s range but fewer digits. It needs no gradient scaler, and
-#   recent NVIDIA GPUs and some recent Intel and AMD CPUs (those with bfloat16
-#   instructions, such as AVX-512 BF16 or Intel's AMX, extensions of the x86 instruction
-#   set) compute in it.
-# - `float16` has more digits but a much narrower range: small gradients would
-#   round to zero. A *gradient scaler* (`torch.amp.GradScaler`) multiplies the
+# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type,
+# while operations that need the range or the digits, such as the loss, stay in
+# `float32`. Hardware with 16-bit units computes such products faster, and half the data
+# moves. There are two 16-bit types:
+# - `bfloat16` has `float32`'s range but fewer digits, and needs nothing more. It is fast
+#   only where the device has bfloat16 arithmetic of its own (recent NVIDIA GPUs, some
+#   recent Intel and AMD CPUs); elsewhere each product is converted to and from float32.
+# - `float16` has more digits but a much narrower range: small gradients would round to
+#   zero, so it needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
-#   NVIDIA GPUs have fast float16 units from Volta (the V100) and Turing (the T4, the
-#   RTX 20 series) on; most consumer cards before those compute float16 slowly (not
-#   measured in this course).
-# - On NVIDIA GPUs from Ampere on there is a third way: *TF32*, float32's range with fewer
-#   digits, used inside float32 matrix products when you allow it with
-#   `torch.set_float32_matmul_precision("high")`. PyTorch's default keeps full float32, as
-#   this lesson does, so its `float32` arm is the slower, exact baseline.
 #
-# Which devices compute in bfloat16 themselves? `torch.cuda.is_bf16_supported()`
-# answers `True` also on GPUs that only *emulate* it, converting every product to
-# and from float32 (Colab's T4 is one). There we expect bfloat16 autocast to make
-# training slower; the course has not measured it.
-# `bfloat16_support` from `course_utils` says whether the device has bfloat16
-# arithmetic of its own, and why:
+# `bfloat16_support` from `course_utils` says whether this device has bfloat16
+# arithmetic of its own, and why. (`torch.cuda.is_bf16_supported()` also answers `True`
+# on GPUs that only emulate it, such as Colab's T4.)
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
@@ -981,17 +800,11 @@ class MixedPrecisionMLP(MLP):
 
 
 # %% [markdown]
-# Its matrix products run in 16 bits, and so do their gradients in `backward`, since
-# autograd runs each operation's backward in the type its forward used. The weights, the
-# loss and the optimizer's update stay in `float32`. `forward` ends with `.float()`: the
-# loss is computed after `forward` returns, by `training_step`, outside the autocast
-# block, and without the cast it would take the bfloat16 logits and compute its softmax
-# and logarithm with bfloat16's 8 significant bits (2 to 3 decimal digits). Cast back to
-# float32, the logits give a float32 loss; in `backward` the cast passes the gradient
-# back to the bfloat16 products. The cell shows the types on one small batch, through
-# `forward`'s steps one layer at a time. A weight's own gradient comes out in float32:
-# autocast multiplied with a bfloat16 copy of the float32 weight, and `backward` passes
-# the gradient back through that copy to the weight itself.
+# `forward` ends with `.float()` because the loss is computed after `forward` returns,
+# outside the autocast block: without the cast it would compute its softmax and
+# logarithm from bfloat16 logits, with 2 to 3 significant digits. The cell follows one
+# small batch through `forward`'s layers and `backward`, and prints the type of each
+# result:
 
 # %%
 if autocast_runs_in(device, torch.bfloat16):
@@ -1014,19 +827,22 @@ else:
     print(f"bfloat16 autocast does not run on this {device.type}: nothing to show here.")
 
 # %% [markdown]
-# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
-# does the work of several operations (say, adding the bias and the ReLU), so the
-# data are read and written once instead of once per operation.
-# Compiling takes a while the first time a model runs (and again for a new batch
-# shape, such as a smaller last batch); after that, each step may run faster. It
-# works on CPUs and NVIDIA GPUs; on Apple GPUs its support is still young, and on a
-# CPU it needs a C++ compiler (on a Mac, Xcode's command-line tools).
+# Where the cell ran, it shows the split: the layers' outputs and their gradients in
+# bfloat16, the logits and the loss in float32, and the weights and their gradients in
+# float32 (autocast multiplied by a bfloat16 copy of each weight, and `backward` passes
+# the gradient back through the copy to the float32 weight), so the update stays exact.
 #
-# How you compile matters with `fit`. `torch.compile(model)` returns a *wrapper*
-# whose `forward` is compiled, but `fit` calls `model.training_step(batch)`, and on
-# the wrapper that is the original model's method, which calls the original,
-# uncompiled `forward`: the timing would show no gain because nothing compiled ran.
-# `fit` therefore refuses such a wrapper, with a message that says what to do:
+# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
+# (a compiled function that the device runs) does the work of several operations, say
+# adding the bias and the ReLU, so the data are read and written once instead of once per
+# operation. Compiling takes a while the first time a model runs, and again for each new
+# batch shape. It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line
+# tools) and NVIDIA GPUs; on Apple GPUs its support is newer.
+#
+# `torch.compile(model)` returns a *wrapper* whose `forward` is compiled, but `fit`
+# calls `model.training_step(batch)`, which on the wrapper is the original model's method
+# calling the original, uncompiled `forward`: nothing compiled would run. So `fit`
+# refuses such a wrapper, saying what to do:
 
 # %% tags=["nbval-check-output"]
 try:
@@ -1035,35 +851,23 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
-# `model.compile()` compiles the model *in place*: every call of the model, also the
-# one inside `training_step`, then runs the compiled code.
+# `model.compile()` compiles the model *in place*, so every call of the model, also the
+# one inside `training_step`, runs the compiled code.
 #
 # **Three arms, in rounds.** A 1024-1024 MLP gives the processor enough matrix work for
-# a faster number format to matter. The next cell trains it three ways, each an *arm*,
-# and each changes one thing against `float32`:
-# - `float32`: the plain model, the baseline;
-# - `bfloat16 autocast`: the class above, where the device has bfloat16 arithmetic of its
-#   own. Where a PyTorch version lacks the type on a device, autocast turns itself off
-#   with only a warning, so `autocast_runs_in` (from `course_utils`) first runs one layer
-#   under autocast and looks at the type of its output; the cell skips the arm, saying
-#   so, if it is not bfloat16;
-# - `compiled`: the plain model after `model.compile()`. We expect compiling not to speed
-#   up the matrix products themselves (they already run in a tuned library); it fuses the
-#   work around them, the bias and the ReLU, whose share of a step is smaller the wider
-#   the layers, so we expect little from it here; the arm measures it.
+# a number format to matter. The next cell trains it three ways, each an *arm* that
+# changes one thing against `float32`: `float32` itself, the baseline; `bfloat16
+# autocast`, only where the device has bfloat16 arithmetic (and where autocast really
+# runs: `autocast_runs_in` tries one layer); and `compiled`, the plain model after
+# `model.compile()`. All three start from the same weights and see the same batches of
+# 10,000 images; `drop_last=True` leaves out each epoch's shorter last batch, so the
+# compiler sees one shape.
 #
-# All three start from the same weights and see the same batches of 10,000 training
-# images (each arm has its own loader, with a generator seeded alike). `drop_last=True`
-# leaves out each epoch's last, shorter batch (16 images at full size), so that every
-# batch has the same shape: the compiler would otherwise compile again for the odd one.
-#
-# **Rounds.** The same work can take a different time at another moment on this machine,
-# so the arms take turns: every *round* trains one epoch of each arm, in a new order
-# each round. A slow moment then falls on the arms of one round alike, and each round
-# gives one paired comparison. (Each turn calls `fit(1, ...)`; plain SGD keeps no state
-# between calls, so 6 calls of one epoch train exactly as one call of 6 epochs.) The
-# first epoch of a new model can include one-off set-up, and the compiled model's
-# includes the compiling, so the comparisons use the rounds after the first.
+# The same work takes a different time at different moments on a shared machine, so the
+# arms take turns: every *round* trains one epoch of each arm, in a new order. A slow
+# moment then falls on one round's arms alike, and each round gives one paired
+# comparison. The first round includes the compiling and other one-off set-up, so the
+# comparisons use the rounds after it.
 
 # %%
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
@@ -1072,9 +876,8 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 if device.type == "cpu":
     # On a CPU, torch.compile's code generator ("inductor") builds its kernels with the
     # system's C++ compiler: by default several builds at once, after precompiling
-    # PyTorch's headers. The course keeps every lesson within 1.5 GB of memory (Binder
-    # gives 2 GB), and that needs more: build one at a time, without precompiled
-    # headers (slower to build; not timed here).
+    # PyTorch's headers. That needs more than the course's 1.5 GB a lesson (Binder gives
+    # 2 GB): build one at a time, without precompiled headers (slower to build).
     inductor_config.compile_threads = 1
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
         inductor_config.cpp_cache_precompile_headers = False
@@ -1118,7 +921,7 @@ for arm, model_class in arm_models.items():
     if arm == "compiled":
         model.compile()
     loader = wide_batches()  # the same batches for every arm
-    arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
+    arms[arm] = {"model": model, "loader": loader, "seconds": []}
 print(arms["float32"]["loader"])
 order = list(arms)
 for round_number in range(wide_epochs):
@@ -1137,25 +940,19 @@ for round_number in range(wide_epochs):
             del arms[arm]
             continue
         arms[arm]["seconds"].append(epoch["train_seconds"])
-        arms[arm]["with_evaluation"].append(epoch["epoch_seconds"])
         arms[arm]["val_acc"] = epoch["val_acc"]
         print(
             f"round {round_number + 1}, {arm}: {epoch['train_seconds']:.2f} s training, "
             f"train_loss {epoch['train_loss']:.4f}, val_acc {epoch['val_acc']:.4f}"
         )
-for arm, row in arms.items():
-    print(f"{arm}, seconds of each epoch: {', '.join(f'{s:.2f}' for s in row['seconds'])}")
 
 # %% [markdown]
-# Each arm's epochs, and each comparison round by round: an arm's epoch time over
-# `float32`'s in the same round (below 1: the arm was faster). Epochs of the same work
-# differ on this machine, and the `float32` arm measures by how much: its slowest later
-# epoch over its fastest (the line `float32, slowest / fastest later epoch`) is the *tie
-# band*, 1.1 at least. A round counts as a tie when the slower of the two times is less
-# than the band times the faster, and a verdict names a winner only when every round
-# agrees. `count_rounds` (from `course_utils.rounds`; lesson 06 reads its rounds with it
-# too) does that counting: it takes each round's *speed-up*, `float32`'s epoch time over
-# the arm's (above 1: the arm was faster), and the tie band as `tie=band - 1`.
+# How to read the rounds. The `float32` arm's later epochs are the same work again and
+# again, so their spread (slowest over fastest, 1.1 at least) is the *tie band*: two
+# epochs closer than that cannot be told apart. For each other arm the next cell prints
+# its epoch time over `float32`'s in each round (below 1: the arm was faster), then
+# counts the rounds it was faster, tied or slower with `count_rounds` (from
+# `course_utils.rounds`), and names a winner only when every round agrees.
 
 # %%
 
@@ -1166,158 +963,70 @@ def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
     return statistics.median(later), min(later), max(later)
 
 
-def per_round(arm: str, baseline: str = "float32") -> list[float]:
-    """The arm's epoch time over the baseline's, round by round, after the first round."""
-    pairs = list(zip(arms[arm]["seconds"], arms[baseline]["seconds"], strict=True))
-    return [mine / theirs for mine, theirs in pairs[1:] or pairs]
-
-
 for arm, row in arms.items():
     median, fastest, slowest = later_epochs(row["seconds"])
     print(f"{arm} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
     print(f"{arm} validation accuracy: {row['val_acc']:.4f}")
 _, fastest, slowest = later_epochs(arms["float32"]["seconds"])
-print(f"float32, slowest / fastest later epoch: {slowest / fastest:.2f}")
 band = max(slowest / fastest, 1.1)  # the same work's own spread in this run: the tie band
 print(f"tie band: {band:.2f}")
 verdicts = {}  # arm -> its rounds against float32, counted with the tie band
 for arm in arms:
     if arm == "float32":
         continue
-    ratios = per_round(arm)
+    pairs = list(zip(arms[arm]["seconds"], arms["float32"]["seconds"], strict=True))
+    ratios = [mine / theirs for mine, theirs in pairs[1:] or pairs]  # after the first round
     print(f"{arm} / float32 epoch time in each round: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"{arm} / float32 median epoch time: {statistics.median(ratios):.2f}")
     # count_rounds reads speed-ups (float32's time over the arm's): the ratios turned over.
     rounds = verdicts[arm] = count_rounds([1 / ratio for ratio in ratios], tie=band - 1)
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
-        f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
+        f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
     )
-    print(f"verdict on {arm} against float32: {rounds.verdict}")
 if "bfloat16 autocast" in arms:
-    # Both are fractions of the same 10,000 images: the gap is a whole number of images.
     accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
     print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
-    print(
-        "bfloat16 against float32, validation images the gap stands for: "
-        f"{round(accuracy_gap / 100 * course_val.num_samples)}"
-    )
 if "compiled" in arms:
-    compiled, plain = arms["compiled"], arms["float32"]
-    compiling = compiled["seconds"][0] - plain["seconds"][0]
+    compiled, plain = arms["compiled"]["seconds"], arms["float32"]["seconds"]
+    compiling = compiled[0] - plain[0]
     print(f"compiling cost, compiled minus float32 first epoch (seconds): {compiling:.1f}")
-    print(
-        "compiling cost with the evaluation (seconds): "
-        f"{compiled['with_evaluation'][0] - plain['with_evaluation'][0]:.1f}"
-    )
-    # The seconds compiling saved in each round after the first (negative: it lost time).
-    pairs = list(zip(plain["seconds"], compiled["seconds"], strict=True))[1:]
-    savings = [theirs - mine for theirs, mine in pairs]
-    each = ", ".join(f"{each_saving:.2f}" for each_saving in savings)
-    print(f"seconds saved per epoch by compiling, each round: {each}")
-    saving = statistics.median(savings) if savings else 0.0
+    later_rounds = list(zip(plain, compiled, strict=True))[1:]
+    saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
     print(f"seconds saved per epoch by compiling, median: {saving:.2f}")
-    if not verdicts["compiled"].unanimous:  # the rounds disagree or tie
-        print(
-            "verdict: the rounds gave no clear saving per epoch, so they give no break-even "
-            "for the compiling"
-        )
-    elif saving > 0:
-        payback_epochs = compiling / saving
-        print(f"epochs to win back the compiling: {payback_epochs:.0f}")
-        soonest = compiling / max(savings)
-        print(f"epochs to win back the compiling, soonest (largest saving): {soonest:.0f}")
-        latest = f"{compiling / min(savings):.0f}" if min(savings) > 0 else "never"
-        print(f"epochs to win back the compiling, latest (smallest saving): {latest}")
-        if payback_epochs <= wide_epochs:
-            print(f"verdict: compiling was won back within these {wide_epochs} epochs")
-        else:
-            print(
-                f"verdict: compiling was not won back within these {wide_epochs} epochs; "
-                f"a training of this model would need about {payback_epochs:.0f} epochs to "
-                "break even"
-            )
+    if verdicts["compiled"].verdict == "faster in every round":
+        print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
-        print("epochs to win back the compiling: never (compiling saved no time per epoch)")
-        print("verdict: compiling did not pay in this run, however long the training")
+        print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.41 s**<!-- output: float32 median seconds, later epochs -->, with the range of its
-# epochs in brackets, and reached **91.08%**<!-- output: float32 validation accuracy -->
-# validation accuracy. The CPU that made these outputs has bfloat16 instructions of its
-# own (the line `bfloat16 on this cpu` above says which), so the cell added the bfloat16
-# arm. Its epochs took
-# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times `float32`'s
-# (the median over the rounds; the verdict line says whether every round agreed), and the
-# two validation accuracies differ by
+# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
+# made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
+# bfloat16 arm ran: its epochs took
+# **0.40**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# `float32`'s, by the median over the rounds (its verdict line says whether every round
+# agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
-# points. Both arms start from the same weights and see the same batches, so that gap is
-# what bfloat16's rounding cost this training and its evaluation (the validation pass runs
-# under autocast too), in one run; another seed would round differently (the `round` lines
-# above show the two arms' accuracies apart in some rounds). On a CPU without such
-# instructions the cell leaves the arm out and says why: there every bfloat16 product
-# would be converted to and from float32, which we expect to make training slower, not
-# faster. Devices with bfloat16 units: an NVIDIA GPU from Ampere on (the A100 and RTX 30
-# generation), an AMD Instinct GPU from the MI100 on, a CPU with AVX-512 BF16 or AMX; an
-# Apple GPU under macOS 14 computes in bfloat16 too (whether the chip has units of its own
-# for it or converts depends on the chip, so time it there). These runs measure time, not
-# accuracy: the 1024-1024 models score below section 6's 32-unit model, most likely
-# because they see fewer images (9,984 an epoch, after `drop_last`, instead of 50,000),
-# with a smaller learning rate (0.05 against 0.2) and bigger batches (256 against 128), so
-# they make far fewer and smaller steps; this lesson does not test which of these matters.
-# The speed of bfloat16 depends on the hardware: measure it on your own machine before
-# keeping it.
+# points, in this one run. Without bfloat16 arithmetic the cell skips the arm and says
+# why. (These runs measure time, not accuracy: they train on fewer images than section
+# 6's model, at a smaller learning rate.)
 #
-# **Compiling.** On this CPU, compiling cost
-# **17.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
-# of training time (the compiled model's first epoch minus the float32 one's, in the same
-# round). The evaluation compiles a graph of its own: counted with it, the first epochs
-# differ by
-# **19.4 s**<!-- output: compiling cost with the evaluation (seconds) -->.
-# Both were measured with the settings the cell chose to save memory (one build at a
-# time, no precompiled headers), on 2 logical CPUs; we expect PyTorch's defaults to
-# compile faster on a machine with more cores and memory (not measured here). Every
-# batch had the same shape, so no later compiled epoch should stand out by seconds; one
-# that did would mean the compiler ran again. The compiled arm's epoch lines agree with
-# `float32`'s in their losses and accuracies, here to the digits printed; fused kernels
-# add the same numbers in another order, so on another machine they may round
-# differently in the last digits. (The bfloat16 arm's differences are its own rounding.)
+# **Compiling** cost
+# **20.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# on this CPU, built one kernel at a time. Afterwards a compiled epoch took a median of
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# `float32` one: read the verdict line to see whether the rounds agree. Compiling pays
+# only when it saves time in every round, and then after the number of epochs on the
+# `epochs to win back` line. We expected little here: a wide MLP's time is in its matrix
+# products, which run in a tuned library compiled or not, and the compiler fuses only the
+# work around them. A model with many small operations, on a GPU, leaves more to fuse:
+# measure it there with the same cell.
 #
-# We expected the matrix products of this MLP, on a CPU, to run in the same library
-# kernels with or without compiling (this lesson does not list the kernels that ran);
-# what the compiler can fuse is the work around them (adding the bias, the ReLU, and
-# their gradients), so any gain comes from that work alone. Round by round, a compiled
-# epoch took a median of
-# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# float32 one, and in this run the rounds gave no clear winner (the rounds line, and the
-# verdict line on `compiled`). The lines `seconds saved per epoch by compiling …` give
-# the saving in seconds, round by round and its median (a negative saving means
-# compiling lost time), to set against the compiling's
-# **17.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->.
-# The compiling cost divided by the seconds saved per epoch is the number of epochs (of
-# 9,984 images) it takes to win the compiling back. The lines `epochs to win back the
-# compiling …` give it, with the soonest and the latest that the rounds' savings allow,
-# or `never` where compiling saved no time. Where the rounds gave no clear winner, as in
-# this run, a saving of that size is within the epochs' own variation, and the cell
-# gives no break-even at all (its last line): the payback would rest on noise.
-# Compiling pays off only for a training longer than the payback, of one model with
-# batches of one shape. On a GPU, where each
-# step of a small model is many short kernels, fusing them can save more: measure it
-# there with the same cell. Run the cell a second time and compare the compiling cost:
-# we expect it to drop, because PyTorch keeps the kernels it compiled in caches, in
-# memory and on disk (the run whose outputs you see started with an empty cache; this
-# lesson does not run the cell twice).
-#
-# `fit` has no gradient scaler, so `float16` gets a short training loop of its
-# own. It runs on a CUDA GPU, and on an Apple GPU, where current PyTorch has float16
-# autocast and `GradScaler("mps")` too (the course has not timed it there; where an
-# older PyTorch lacks them, the cell says so and skips). Its times are not the rounds'
-# times: the loop runs after the rounds, with no evaluation between epochs, and
-# `scaler.step` reads its check for infinite gradients on the CPU, which on a GPU is a
-# wait at every step that the other arms do not pay. Set them beside `float32`'s as a
-# rough guide. Most CPUs have no fast float16 arithmetic, so on a CPU the cell says what
-# it would do:
+# `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
+# CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
+# times beside `float32`'s only as a rough guide. On a CPU the cell says what it would do:
 
 
 # %%
@@ -1391,11 +1100,9 @@ if half_seconds is not None:
 #   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, and not to help tiny models or
 #   starved pipelines: measure it with the cells above on a machine with a GPU.
-# - `pin_memory` has the `DataLoader` put each batch in pinned memory as it makes it, so the
-#   copy to a GPU needs no extra staging copy in the loop (PyTorch's CUDA notes; not
-#   timed here), and `non_blocking` lets
-#   Python go on while a copy is queued; a generator (`yield`) lets
-#   `DeviceDataLoader` move each batch just in time.
+# - `pin_memory` has the `DataLoader` put each batch in pinned memory, so that a copy to a
+#   GPU can be queued with `non_blocking=True` while Python goes on; a generator
+#   (`yield`) lets `DeviceDataLoader` move each batch just in time.
 # - A per-image pipeline in a `DataLoader` (fetching, transforming and collating every
 #   image, every epoch) can cost far more than the training itself; a dataset that fits
 #   on the device should live there as one tensor (`dataset_to_tensors` +
@@ -1424,15 +1131,10 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # After each exercise, run its check cell: it says whether the exercise is not
 # attempted yet, not right yet (and what it found), or passed (and what it checked).
 # The lines under `if check_exercise(...)` run only for a passing answer. Both checks
-# first run your timing code on a *simulated GPU*, whose steps finish only when
-# `synchronize` waits for them: on a CPU, that is the only way a missing
-# `synchronize` can show. They pass your code `on = torch.device("cuda")` (on a Mac
-# with an Apple GPU, `"mps"`), while the check's small tensors stay on the CPU: the
-# check's batches and model note each `.to(on)` your code makes (that is how a missing
-# move shows) and stay where they are, and the simulated GPU stands in for the real one,
-# so nothing is sent to CUDA. So give
-# `synchronize` your function's own `on`: the notebook's `device` is the CPU here, and
-# `synchronize` on the CPU waits for no GPU.
+# first run your timing code on section 2's *simulated GPU*, passing it
+# `on = torch.device("cuda")`: a missing `synchronize(on)` or `.to(on)` shows there even
+# on a CPU. (So give `synchronize` your function's own `on`, not the notebook's
+# `device`.)
 #
 # **Exercise 1: your own timed epoch, and a bigger model on each device.**
 #
@@ -1457,8 +1159,8 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 #    timed in `big_model`. Without a GPU, print what would have run.
 #
 # The check times a few steps of `big_model` itself on each device, to see that the epoch
-# times are of this model's size (within 10 times: a busy machine moves timings a lot).
-# Which device is faster, and does the first epoch differ from the second?
+# times are of this model's size. Which device is faster, and does the first epoch
+# differ from the second?
 
 
 # %%
@@ -1523,167 +1225,61 @@ if check_exercise(
     devices=devices,
     loader=exercise_loader(),
 ):
-    # Steps of 256 images in an epoch (the last batch is smaller, so count images).
-    steps_of_256 = exercise_size / 256
-    # Each weight costs one multiply-add per image forward, and two backward (the
-    # gradient of the layer's input and that of the weight), except that the first
-    # layer needs no gradient for its input (the images): one fewer for its weights.
-    layers = [m for m in big_model.modules() if isinstance(m, torch.nn.Linear)]
-    weights = sum(layer.weight.numel() for layer in layers)
-    step_madds = 256 * (3 * weights - layers[0].weight.numel())
-    print(f"multiply-adds per training step at batch 256 (billions): {step_madds / 1e9:.2f}")
-    print(f"2048 x 2048 products' worth of work per training step: {step_madds / 2048**3:.2f}")
-
-    def step_products_ms(on: torch.device, batch: int = 256, repeats: int = 5) -> list[float]:
-        """Milliseconds of one step's own matrix products, once per repeat, on random
-        matrices of the step's shapes: each layer's forward product, its weights' gradient
-        and (all but the first layer) its input's gradient."""
-        shapes = []
-        for index, layer in enumerate(layers):
-            width_out, width_in = layer.weight.shape
-            shapes.append(((batch, width_in), (width_in, width_out)))  # forward
-            shapes.append(((width_out, batch), (batch, width_in)))  # weights' gradient
-            if index > 0:
-                shapes.append(((batch, width_out), (width_out, width_in)))  # input's gradient
-        pairs = [(torch.randn(a, device=on), torch.randn(b, device=on)) for a, b in shapes]
-        return [1000 * seconds for seconds in seconds_per_pass(pairs, on, repeats)]
-
+    steps_of_256 = exercise_size / 256  # the last batch is smaller, so count images
     for name, (first_epoch, second_epoch) in big_model_seconds.items():
-        measured = second_epoch * 1e3 / steps_of_256
-        product_ms, fastest_ms, slowest_ms = matmul_ms[name, 2048]
-        predicted = product_ms * step_madds / 2048**3
-        low, high = (ms * step_madds / 2048**3 for ms in (fastest_ms, slowest_ms))
         print(f"2048-2048 MLP on {name}, first epoch seconds: {first_epoch:.2f}")
         print(f"2048-2048 MLP on {name}, second epoch seconds: {second_epoch:.2f}")
         print(
             f"2048-2048 MLP on {name}, first / second epoch time: {first_epoch / second_epoch:.2f}"
         )
         # One-off set-up shows as a first epoch longer than the second by more than the
-        # same work's epochs varied in section 8: its tie band, `band` (1.1 at least).
+        # same work's epochs varied in section 7: its tie band, `band`.
         if first_epoch > band * second_epoch:
             set_up = "the first epoch paid one-off set-up"
         else:
             set_up = "no measurable one-off set-up in the first epoch"
+        print(f"verdict on {name}: {set_up} (section 7's tie band: {band:.2f})")
         print(
-            f"verdict on {name}: {set_up} (measurable: over {band:.2f} times the second, "
-            "section 8's tie band)"
+            f"2048-2048 MLP on {name}, ms per step of 256 images: "
+            f"{second_epoch * 1e3 / steps_of_256:.1f}"
         )
-        print(f"2048-2048 MLP on {name}, ms per step predicted from section 2: {predicted:.1f}")
-        print(f"2048-2048 MLP on {name}, predicted from section 2's fastest repeat: {low:.1f}")
-        print(f"2048-2048 MLP on {name}, predicted from section 2's slowest repeat: {high:.1f}")
-        print(f"2048-2048 MLP on {name}, ms per step of 256 images: {measured:.1f}")
-        print(f"2048-2048 MLP on {name}, measured / predicted: {measured / predicted:.2f}")
-        outside_ms = max(low - measured, measured - high, 0.0)
-        print(
-            f"2048-2048 MLP on {name}, ms outside the predicted range (0 if inside it): "
-            f"{outside_ms:.1f}"
-        )
-        within = "inside" if outside_ms == 0 else "outside"
-        print(f"verdict: the measured step is {within} the range predicted from section 2")
-        # The same products in the step's own shapes, timed now, beside the step.
-        own = step_products_ms(torch.device(name))
-        own_ms = statistics.median(own)
-        print(
-            f"2048-2048 MLP on {name}, ms of the step's own products, timed now: {own_ms:.1f} "
-            f"(5 repeats, from {min(own):.1f} to {max(own):.1f})"
-        )
-        print(f"2048-2048 MLP on {name}, measured step / its own products: {measured / own_ms:.2f}")
-        ratio = predicted / own_ms
-        print(f"2048-2048 MLP on {name}, section 2's prediction / its own products: {ratio:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the verdict
-# line says whether that shows any one-off set-up on this CPU, by section 8's tie band
-# (compare, too, the first epochs of section 8's arms with their later ones). That band
-# comes from another model's epochs, and two epochs give one ratio: read the verdict as
-# a first sign. How much a
-# first epoch pays varies from run to run, and on a GPU it also pays for loading
-# libraries and choosing kernels, so a timing keeps it apart.
-#
-# A step of 256 images cost
-# **32.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images --> here (the
-# second epoch's time over its 10,000 images, per 256: the last batch holds only 16).
-# Section 2's speeds give a prediction for it. At batch 256 each step multiplies
-# batches of (256 x 784) and
-# (256 x 2048) inputs by the weight matrices: once forward, and twice backward (for the
-# gradient of each layer's input and that of its weights), except that the first layer
-# needs no gradient for its input, the images. The lines count that as
-# **4.06 billion**<!-- output: multiply-adds per training step at batch 256 (billions) -->
-# multiply-adds, the work of
-# **0.47**<!-- output: 2048 x 2048 products' worth of work per training step -->
-# 2048 x 2048 products. At section 2's median time per product that predicts
-# **24.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step predicted from section 2 -->
-# a step, and from its fastest and slowest repeats anywhere from
-# **24.4**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's fastest repeat -->
-# to **30.3 ms**<!-- output: 2048-2048 MLP on cpu, predicted from section 2's slowest repeat -->.
-# The measured step took
-# **1.30**<!-- output: 2048-2048 MLP on cpu, measured / predicted --> times the median
-# prediction, and lies
-# **1.9 ms**<!-- output: 2048-2048 MLP on cpu, ms outside the predicted range (0 if inside it) -->
-# outside the predicted range (0 would mean inside; the verdict line says it in words).
-# That range is only the spread of section 2's repeats, timed minutes earlier, not an
-# error bar on the prediction: the ratio says how far the prediction missed, and which
-# way (below 1: the step ran faster than predicted). The prediction counts only the
-# matrix products, as if each ran as fast as section 2's square 2048 x 2048 one. Two
-# things can move a step away from it:
-# - what it leaves out, which can only add time: the ReLUs, the update, and the
-#   `DataLoader`'s work of picking and stacking each batch;
-# - how fast the products really ran: the narrower products of a step may run faster or
-#   slower than the square one, and on a shared machine section 2's repeats, minutes
-#   earlier, may have met a busier or a quieter moment.
-#
-# A ratio below 1 can only come from the second. The last three lines tell the two
-# apart: they time the step's own products (each layer's forward product and its
-# gradients', in the step's shapes, on random matrices) now, just after the epochs.
-# They took
-# **26.9 ms**<!-- output: 2048-2048 MLP on cpu, ms of the step's own products, timed now -->;
-# the measured step took
-# **1.20**<!-- output: 2048-2048 MLP on cpu, measured step / its own products --> times
-# that, and section 2's prediction
-# **0.92**<!-- output: 2048-2048 MLP on cpu, section 2's prediction / its own products -->
-# times. So read the lines this way: the first ratio, the step over its own products, is
-# what the prediction leaves out (above 1: the ReLUs, the update and the loading); the
-# second, how far section 2's square product misjudged the speed of the step's own
-# products, at their shapes and at this moment. The products' own repeats spread over
-# the range in brackets, so read a ratio that moves by less than that spread as rough.
-#
-# Matrix products are the work a GPU shares out among its cores: this is the kind of
-# model where we expect a GPU to pull far ahead in the steps. Its epoch still waits for
-# the `DataLoader` on the CPU, so on a fast GPU we expect the loading to take much of the
-# epoch: section 6's pipeline (b) is the way round it.
+# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **35.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# The verdict line reads the ratio against section 7's tie band. On a GPU the first epoch
+# also pays for loading libraries and choosing kernels: that is why a timing warms up
+# first. A wide MLP's step is mostly large matrix products, the work a GPU shares out
+# among its cores, so this is the kind of model where we expect a GPU to pull ahead; its
+# epochs still wait for the `DataLoader` on the CPU, which section 6's pipeline (b)
+# avoids.
 
 # %% [markdown]
 # **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
 # can mislead: the first steps pay one-off set-up, and the same steps take a different
-# time on each run. Write `time_step(step, on)`, which times a training step on the
-# device `on`: `step()` runs one step. It should run `step()` once to warm up, then
-# measure `repeats` repeats (an argument, at least 5 by default) of at least 10 steps
-# each, with `synchronize(on)` before each clock reading, and return the list of
-# seconds per step, one per repeat.
+# time on each run. `make_step(batch_size, on)` below returns a function `step()` that
+# trains the lesson's 32-unit MLP one step on a fixed batch of random images already on
+# the device `on` (so only the step is timed, not the loading).
 #
-# `make_step(batch_size, on)` below returns such a step for the lesson's 32-unit MLP on
-# one fixed batch of random images already on the device (so that only the training step
-# is timed, not the loading). It returns a function, `step`, defined inside it: that
-# function keeps using the model, optimizer and batch that `make_step` built, so each
-# call of `step()` trains that model one more step. Then write
-# `time_in_rounds(steps, on, rounds=7)`: `steps` maps each batch size to its step
-# function, and the repeats are taken in *rounds*: each
-# round times one repeat (`time_step(..., repeats=1)`) of every batch size in turn, in a
-# new order each round, and adds it to that size's list. To rotate a list `order` by `k`
-# places, write `order[k:] + order[:k]`: with `k = round_number % len(order)` each round
-# starts with the next size (section 8's rounds do the same). It returns those lists
-# (batch size -> list of seconds per step, one per round). A slow moment of the machine
-# then falls on all batch sizes of a round alike instead of on the
-# one being timed, and no size always runs right after the same one, so comparing the
-# sizes round by round is fair. For batch sizes 16, 64, 256 and 1024, time the steps of
-# every device in `devices` with `time_in_rounds`, and store the lists in `step_table`
-# (batch size -> device type -> list of seconds per step). At which batch size is the GPU
-# faster than the CPU? (Without a GPU, see how the CPU's time per step and per image
-# change as batches grow.)
+# 1. Write `time_step(step, on, repeats=...)`: run `step()` once to warm up, then time
+#    `repeats` repeats (at least 5 by default) of at least 10 steps each, with
+#    `synchronize(on)` before each clock reading; return the seconds per step, one
+#    figure per repeat.
+# 2. Write `time_in_rounds(steps, on, rounds=7)`, where `steps` maps each batch size to
+#    its step function. Each round times one repeat (`time_step(..., repeats=1)`) of
+#    every batch size, in a new order each round (rotate the list: `order[k:] +
+#    order[:k]` with `k = round_number % len(order)`, as section 7's rounds do); return
+#    batch size -> list of seconds per step, one per round.
+# 3. For batch sizes 16, 64, 256 and 1024, time every device in `devices` with
+#    `time_in_rounds`, and store the lists in `step_table` (batch size -> device type ->
+#    list of seconds per step).
+#
+# At which batch size is the GPU faster than the CPU? (Without a GPU, see how the CPU's
+# time per step and per image change as batches grow.)
 
 
 # %%
@@ -1759,21 +1355,13 @@ if check_exercise(
                 f"{name} microseconds per image, batch {size}: "
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
-        # Each round's speed-up of batch 16's step over batch 64's, with section 8's tie band.
+        # Each round's speed-up of batch 16's step over batch 64's, with section 7's tie band.
         pairs = zip(step_table[16][name], step_table[64][name], strict=True)
         rounds = count_rounds([sixty_four / sixteen for sixteen, sixty_four in pairs], band - 1)
-        shorter, tied, longer = rounds.faster, rounds.tied, rounds.slower
-        rounds_run = len(step_table[16][name])
-        print(f"{name} rounds with batch 16's step shorter than batch 64's: {shorter}")
-        print(f"{name} rounds with the two steps tied (within the tie band): {tied}")
-        print(f"{name} rounds with batch 16's step longer than batch 64's: {longer}")
-        print(f"{name} rounds in all: {rounds_run}")
-        # Section 8's rule: a winner only when every round agrees.
-        print(f"verdict on {name}, batch 16's step against batch 64's: {rounds.verdict}")
-        # Whether any repeat of one size was as short as some repeat of the other.
-        sixteen, sixty_four = step_table[16][name], step_table[64][name]
-        overlap = min(sixty_four) <= max(sixteen) and min(sixteen) <= max(sixty_four)
-        print(f"{name}, batch 16's and batch 64's ranges of repeats overlap: {overlap}")
+        print(
+            f"{name}, batch 16's step against batch 64's, rounds shorter / tied / longer: "
+            f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
+        )
         ratio = statistics.median(step_table[1024][name]) / statistics.median(step_table[16][name])
         print(f"{name} step time, batch 1024 / batch 16: {ratio:.1f}")
     gpu_names = [name for name in step_table[16] if name != "cpu"]
@@ -1791,35 +1379,18 @@ if check_exercise(
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
 # **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.069 ms**<!-- output: cpu ms per step, batch 1024 -->, each over 7 repeats (the lines
+# **1.130 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.06
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.04
-# microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: each step has a
-# fixed cost (Python, and launching each operation) that a bigger batch shares among more
-# images. The order of two medians says little on its own: compare each median with its
-# range, the repeats' spread. Batches 16 and 64 are the pair to test: their steps are the
-# shortest and the closest, so where their ranges overlap a single timing could put them
-# in either order. The line `... ranges of repeats overlap` says whether they do in this
-# run: where they do not, every repeat of one size was shorter than every repeat of the
-# other, a plainer sign than the rounds' verdict below. Round by round, each repeat at
-# batch 16 against the one at batch 64 taken in the same round, with section 8's tie band
-# (**1.10**<!-- output: tie band -->: the slower within that many times the faster is a
-# tie; a band from section 8's epochs, not from these steps, so read a tie or a win near
-# it as rough), the batch-16 step was the shorter in
-# **4**<!-- output: cpu rounds with batch 16's step shorter than batch 64's --> rounds,
-# tied in **3**<!-- output: cpu rounds with the two steps tied (within the tie band) -->
-# and the longer in
-# **0**<!-- output: cpu rounds with batch 16's step longer than batch 64's -->, of
-# **7**<!-- output: cpu rounds in all -->; the verdict line applies section 8's rule, a
-# winner only when every round agrees, a tie included. `time_in_rounds` takes its repeats
-# in a new order each round, so a slow stretch of the machine falls on both sizes of a
-# round alike rather than on one of them (the check ran your function with steps that log
-# their batch size, and saw the order). On a GPU the fixed cost of a step is larger and
-# the work per image smaller, so we expect it to win only from some batch size on: the
-# last line finds it, counting only batch sizes where every GPU repeat beat every CPU
-# repeat.
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.03
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.10
+# microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
+# shares out whatever each step costs regardless of its size (Python, launching each
+# operation). The two smallest batches are the close call: read their rounds line, which
+# names a winner only if every round agrees, before their medians. On a GPU we expect
+# that fixed cost to be larger and the work per image cheaper, so it should win only from
+# some batch size on: the last line finds it, counting only sizes where every GPU round
+# beat every CPU round.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1874,17 +1445,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so the steps were the same; the
-# time went into making the batches. `dataset_to_tensors` paid the transforms once,
-# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, and section 6 printed after how many epochs that is won back. Those transforms
-# plus one epoch on the ready tensors took
-# **3.41 s**<!-- output: transforming every image once + one dataset-on-device epoch (seconds) -->,
-# against **3.56 s**<!-- output: classic pipeline seconds per epoch --> for one classic
-# epoch, which does both. The one-off pass runs the same transforms as a classic epoch,
-# image by image (through a `DataLoader` of its own, in batches of 1,000), so we expect
-# the two to be of the same size; compare the two lines above for how close they came in
-# this run. The gain is in the epochs after: a classic epoch pays the transforms again
-# every time, the ready tensors never.
+# time went into making the batches, again every epoch. `dataset_to_tensors` paid those
+# transforms once,
+# **3.61 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.57 s**<!-- output: classic pipeline seconds per epoch --> for every
+# classic epoch.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1906,7 +1471,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1923,24 +1488,19 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8: the compiling cost, the time saved per epoch, and drop_last=True
+# Hint: section 7: the compiling cost, the time saved per epoch, and drop_last=True
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
-# **(a).** In section 8 the compiling cost
-# **17.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
-# on this 2-CPU machine with one compile job at a time, and a compiled epoch took a
-# median of
-# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# float32 one, round by round in one run (section 8's verdict line on `compiled` says
-# whether every round agreed). Dividing the cost by the seconds saved per epoch gives the
-# payback, the epochs of 9,984 images a training needs before compiling has shortened it
-# (`never` where the compiled epochs were not faster): a training must run longer than
-# that for compiling to pay, with batches of one shape so that it does not compile again.
-# Where the rounds gave no clear winner, the saving is within the epochs' own variation
-# and section 8 gives no payback; its last verdict line says what that run found.
+# **(a).** In section 7 compiling cost
+# **20.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# on this 2-CPU machine, and a compiled epoch then took a median of
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# float32 one. Compiling pays only when it saves time in every epoch, and only after the
+# training has run long enough for those savings to add up to its cost, with batches of
+# one shape so that it does not compile again.
 
 # %% [markdown]
 # **Question 5.** Section 8 trains the same model in float32 and, where the device
@@ -1955,7 +1515,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8: what stays in float32 under autocast, and which type needs a gradient scaler?
+# Hint: section 7: what stays in float32 under autocast, and which type needs a gradient scaler?
 answer_q5 = "b"
 ### END SOLUTION
 check_exercise("Q5", answer_q5=answer_q5)
@@ -1965,7 +1525,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
-# there section 8's bfloat16 epochs took
-# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
-# `float32`'s. Where a device has no bfloat16 units, section 8 leaves the arm out, and
+# there section 7's bfloat16 epochs took
+# **0.40**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# `float32`'s. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

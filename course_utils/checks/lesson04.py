@@ -733,7 +733,7 @@ def _check_rounds(time_in_rounds: Callable[..., Any], gpu_type: str = "cuda") ->
     require(
         len({tuple(each) for each in rounds}) > 1,
         f"`time_in_rounds` ran the batch sizes in the same order in every round ({shown}): "
-        "change the order from round to round (rotate it, as section 8 does), so that no "
+        "change the order from round to round (rotate it, as section 7 does), so that no "
         "size always runs right after the same one.",
     )
     return (
@@ -928,28 +928,28 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 8: the compiling cost, the time saved per epoch, and drop_last=True",
+        hint="section 7: the compiling cost, the time saved per epoch, and drop_last=True",
         right="a",
         why=(
-            "compiling costs time once (section 8 printed the cost, and whether and when it is "
+            "compiling costs time once (section 7 printed the cost, and whether and when it is "
             "won back); each later epoch with batches of that shape may then save some, so "
             "it pays only for a training longer than that payback."
         ),
         misconceptions={
             "b": (
                 "The first compiled epoch also paid for the compiling: it took far longer "
-                "than the eager first epoch (section 8's epoch lines), and the payback line "
+                "than the eager first epoch (section 7's epoch lines), and the payback line "
                 "says after how many epochs of savings, if any, it is won back."
             ),
             "c": (
-                "A batch of a new shape makes the compiler run again; that is why section 8's "
+                "A batch of a new shape makes the compiler run again; that is why section 7's "
                 "loader drops the short last batch of each epoch (`drop_last=True`)."
             ),
         },
     ),
     "Q5": concept_question(
         "answer_q5",
-        hint="section 8: what stays in float32 under autocast, and which type needs a "
+        hint="section 7: what stays in float32 under autocast, and which type needs a "
         "gradient scaler?",
         right="b",
         why=(
@@ -962,13 +962,13 @@ QUESTIONS: dict[str, Exercise] = {
             "a": (
                 "Autocast keeps the weights and the loss in float32; the matrix products (and "
                 "their gradients) run in 16 bits. A gradient scaler is what float16 needs, for "
-                "its narrow range; bfloat16 has float32's range, and section 8 trains it with "
+                "its narrow range; bfloat16 has float32's range, and section 7 trains it with "
                 "`fit`, which has no scaler."
             ),
             "c": (
                 "Only hardware with 16-bit arithmetic of its own gains: where a device merely "
                 "emulates bfloat16, every product is converted back and forth, and the lesson "
-                "expects training to get slower there. That is why section 8 asks "
+                "expects training to get slower there. That is why section 7 asks "
                 "`bfloat16_support` about the device first."
             ),
         },
