@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1391 MB. The course's
+# > 2 threads); the whole lesson ran in 77 s with a peak memory of 1414 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -93,7 +93,6 @@ from course_utils.checkpoint import load_checkpoint
 from course_utils.checks.lesson06 import check_exercise
 from course_utils.data import mnist
 from course_utils.distributed import (
-    FORK_WORKERS,
     check_world_size,
     process_group,
     run_torchrun,
@@ -223,15 +222,9 @@ print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.par
 # another at one address and agree on who is who before any collective call. The
 # notebook starts `torchrun` with the course's `run_torchrun`, which captures the
 # output, stops every process after a timeout, and measures the memory of the run. On a
-# terminal you type `torchrun` itself: the second line printed below is the command for
-# section 3's first script.
-#
-# *Note.* On Linux, `run_torchrun` forks the workers from a process that has already
-# imported PyTorch, so that they can share its memory (the end of section 8 prints a
-# launch's memory); the first line printed below says whether it did.
+# terminal you type `torchrun` itself; here is the command for section 3's first script:
 
 # %%
-print(f"workers forked from the launcher: {FORK_WORKERS}")
 # torchrun_command spells the launcher `python -m torch.distributed.run` (this notebook's
 # Python); [3:] drops those 3 words, and `torchrun` takes their place.
 print(shlex.join(["torchrun", *torchrun_command("scripts/collectives.py", 2)[3:]]))
@@ -359,17 +352,12 @@ manual = run_torchrun(
 print(manual.output)
 
 # %% [markdown]
-# Each process's own gradient, from its 32 images, differs from the whole batch's
-# (the lines ending `largest gap: …` give the largest difference, against the size of
-# the whole batch's gradient values on the line `whole batch's gradient values`); that
-# is what makes the comparison able to fail. Both ranks print the same largest gap: the
-# whole batch's gradient is the mean of the two, whole = (g0 + g1) / 2, so g0 - whole =
-# (g0 - g1) / 2 = -(g1 - whole), equal in size and opposite in sign. After `all_reduce`
-# and the division, both processes hold the whole batch's gradient, up to float32
-# rounding (the sums are added in another order), and exactly what DDP computed (DDP
-# divides first and then sums; with 2 processes that gives the same bits, since halving a
-# float32 is exact, while with 3 the two orders could differ in the last digit). The
-# line `initial weights drawn …` shows DDP's first job: each process drew its own initial
+# Each process's own gradient, from its 32 images, differs from the whole batch's (the
+# lines ending `largest gap: …`, against the size of the gradient values on the line
+# `whole batch's gradient values`), so the comparison could fail. After `all_reduce` and
+# the division, both processes hold the whole batch's gradient, up to float32 rounding
+# (the sums are added in another order), and exactly what DDP computed. The line
+# `initial weights drawn …` shows DDP's first job: each process drew its own initial
 # weights (a seed per rank), and after wrapping the model in DDP the largest gap between
 # the processes' weights is 0.
 #
@@ -394,20 +382,19 @@ print(manual.output)
 #
 # Every step adds an `all_reduce` of all the gradients. Below, *B* is the number of
 # images each process takes in a step. The next script times, in each of 2 processes,
-# the median of 120 repeats of four things: a step computed alone (forward, backward,
-# update, no communication), the same step under DDP, the all-reduce of the model's
-# 25,450 gradients by itself, and the step alone on twice the images, which is what one
-# process does to train on the same effective batch (the images of one step across all
-# processes: here 2 x 64). Only rank 0 times that last one, while rank 1 waits at a
-# barrier (`dist.barrier()`: a collective call that returns in each process only once
-# every process of the group has called it): one process training alone has no other
-# process competing for the machine's CPUs. It times the four in turn, round after
-# round, each from a moment when both processes are ready, so that a busy moment of the
-# machine slows all of them alike. It does so for 64 and for 1,024 images per process:
-# the same payload to all-reduce for 16 times the images. The step alone on 2B images
-# against the DDP step on B per process predicts the speed-up of 2 processes over 1 *for
-# the steps only*; section 8 times whole epochs at both sizes, which also hold the data
-# loading.
+# the median of 120 repeats of four things:
+# - a step computed alone (forward, backward, update, no communication);
+# - the same step under DDP;
+# - the all-reduce of the model's 25,450 gradients by itself;
+# - the step alone on twice the images, 2B, which is what one process does to train on
+#   the same effective batch. Only rank 0 times it, while rank 1 waits at a barrier, so
+#   that it has the machine's CPUs to itself, as one process would.
+#
+# It times the four in turn, round after round, so that a busy moment of the machine
+# slows all of them alike, for 64 and for 1,024 images per process: the same gradients to
+# all-reduce for 16 times the images. The step on 2B images against the DDP step on B
+# predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
+# epochs, which also hold the data loading.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -465,57 +452,42 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# The table comes from one run (for the outputs you see, 2 logical CPUs shared with the
-# notebook, and gloo over loopback sockets: network connections from the machine to
-# itself), so read its figures as sizes, not exact values. *DDP's added time* is the DDP
-# step minus the step without communication: the exchange, and the bookkeeping and
-# waiting around it.
+# The table comes from one run on 2 logical CPUs shared with the notebook, with gloo over
+# loopback sockets (connections from the machine to itself): read its figures as sizes.
+# *DDP's added time* is the DDP step minus the step without communication: the exchange,
+# and DDP's bookkeeping and waiting around it, which is why it is more than the bare
+# all-reduce's row.
 #
 # - **At 64 images per process** DDP added
-#   1.76<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.51<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, while
-#   the step's work grows with its images: for steps timed alone, more work per exchange
-#   is the first lever of data parallelism (section 8 shows what it gives in whole
-#   epochs).
+#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
+#   the step's work grows with its images. More work per exchange is the first lever of
+#   data parallelism.
 #
-# DDP's added time holds more than the bare all-reduce of the table's row `all-reduce
-# between the steps`: DDP also copies the gradients into and out of its bucket, and each
-# process waits for its partner (this lesson does not time those apart). So read each
-# row as a size on this machine, not as parts that add up: the lesson judges DDP by its
-# whole added time per step.
-#
-# **A prediction for the steps.** One process trains on the effective batch of 2B images
-# in a step alone (the row `1 process, step on the 2B images`); each of 2 processes
-# takes a DDP step on B. So 2 processes can win the steps only when what DDP adds to a
+# **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.092 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.090 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.853 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.057 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.886 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.134 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 0.821 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
-# the two steps predicts the speed-up of 2 processes *for the steps alone* (below 1 means
+# 1.014 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
 # 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each. The last two lines put each in words, counting a speed-up between
-# 1 / 1.1 and 1.1 as a tie (`TIE` in `course_utils.rounds`, 0.1, the tie band of the whole
-# lesson): one run cannot tell a smaller difference from noise. An epoch is more than its
-# steps (section 1's part 4, the data loading); section 8 times whole epochs.
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
+# a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
+# smaller difference from noise.
 #
-# With 2 or more GPUs, this cell's launch ran on them with NCCL (the table's first line
-# says which); the outputs you see come from CPU processes with gloo, and this lesson has
-# no GPU timings. For a model with enough arithmetic per step, a GPU does that arithmetic
-# far faster, and the exchange is faster when the GPUs are joined by fast links (NVLink
-# within a machine, InfiniBand between machines); by design, DDP also overlaps the
-# exchange with the backward pass when a model has several buckets (not shown here: this
-# model has one). On a GPU, the ratio to look at is the
-# same: DDP's added time against the step without communication.
+# With 2 or more GPUs, this launch runs on them with NCCL (the table's first line says
+# which); the outputs you see come from CPU processes with gloo. On a GPU, the ratio to
+# look at is the same: DDP's added time against the step without communication.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -601,30 +573,21 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 
 # %% [markdown]
 # **The effective batch size** is the per-process batch times the world size: with
-# `--batch-size 64` on 2 processes, each step averages 128 images, the same as
-# lesson 03's batches of 128, so the same learning rate (0.2) fits. Double the
-# world size with the same per-process batch and the effective batch doubles:
-# the usual *linear scaling rule* then doubles the learning rate too, with a few
-# epochs of warm-up (starting from a small learning rate and raising it step by step)
-# when the batch becomes very large (Goyal et al. trained a
-# ResNet-50 on ImageNet with batches of
-# 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images this way).
+# `--batch-size 64` on 2 processes, each step averages 128 images, the same as lesson
+# 03's batches of 128, so the same learning rate (0.2) fits. With more processes and the
+# same per-process batch, the effective batch grows, and the usual *linear scaling rule*
+# grows the learning rate with it, with a few epochs of warm-up for very large batches
+# (Goyal et al. trained a ResNet-50 on ImageNet with batches of
+# 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images this way; this lesson
+# keeps 128 and does not test the rule).
 #
-# **Launching.** `--standalone` means one machine, with a meeting point on a free
-# local port that torchrun picks itself; `--nproc_per_node` is the number of
-# processes (usually the number of GPUs). On a machine with one GPU,
-# `CUDA_VISIBLE_DEVICES= torchrun ...` hides it, which is what `cpu_only=True` does.
-# Threads can matter on a CPU (section 8 times a second one). With more than one process
-# per machine, plain `torchrun` sets
-# `OMP_NUM_THREADS=1` for every process when the variable is not set, and prints a
-# warning that says so (PyTorch's launcher does; this lesson sets the variable itself, so
-# the warning does not show here); with one process it leaves PyTorch's own default number of
-# intra-op threads, the threads that split one operation such as a matrix product
-# between them (the next cell prints it for this notebook's process). `run_torchrun`
-# sets `OMP_NUM_THREADS` explicitly for every run (PyTorch reads it at start-up as its
-# number of intra-op threads, which `torch.set_num_threads` can change later), so that the
-# runs compare like with like: 1 thread per process (section 8's script gives one of its
-# arms 2 threads itself, with `torch.set_num_threads`).
+# **Launching.** `--standalone` means one machine, with a meeting point on a free local
+# port that torchrun picks itself; `--nproc_per_node` is the number of processes
+# (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
+# torchrun ...` hides it, which is what `cpu_only=True` does. `run_torchrun` gives every
+# process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it starts
+# several processes, so that 2 processes use the 2 CPUs; one process run with `python`
+# gets PyTorch's default instead:
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
@@ -657,54 +620,37 @@ print(two_processes.output)
 # %% [markdown]
 # ## 8. One process against two
 #
-# Is the 2-process run faster than one process would be? The choice a learner faces is
-# the plain loop in one process, run with `python`, against `torchrun` with 2 processes.
-# A fair answer changes one thing and keeps the rest: the same effective batch of 128
-# images, the same seed, the same shuffle and the same images. (To fit the lesson's time
-# budget, these runs train on the first 20,000 training images an epoch; all 50,000 at
-# the bigger batch below.)
+# Is the 2-process run faster than one process would be? A fair answer changes one
+# thing and keeps the rest: the same effective batch of 128 images, the same seed, the
+# same shuffle and the same images (to fit the lesson's time budget, the first 20,000
+# training images an epoch). Each way of training is an *arm*. This section sets two
+# against each other:
+# - `plain loop, 2 threads`: section 7's training loop without DDP, in one process with
+#   2 threads, so that it may use both logical CPUs, as 2 processes do. It is what a
+#   script run with `python` gets on this machine: **the baseline**;
+# - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each.
 #
-# Each way of training is an *arm* of the comparison. There are five:
-# - `plain loop, 2 threads`: the training loop of section 7's script without DDP, in one
-#   process with 2 intra-op threads, so that it may use both logical CPUs, as 2
-#   processes do. It is what a training script run with `python` gets on this machine
-#   (section 7 printed this notebook's thread count): **the baseline**;
-# - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each, each loading its
-#   shard with a `DataLoader`, which fetches the images one by one and stacks them;
-# - `batch slices, 2 threads` and `DDP, 2 processes, slices`: the same two, loading as
-#   lesson 04's `DeviceTensorLoader` does: each batch indexed out of the whole image
-#   tensor in one go. The same batches in the same order;
-# - `plain loop, 1 thread`: the baseline with 1 thread, as section 5 timed one process.
-#
-# Arms run one after another could each meet a busier moment of a shared machine, so the
-# script trains all five in one launch and takes them in *rounds*: every round trains one
-# epoch of each arm, in a new order. The 1-process arms run in rank 0 alone, while rank 1
-# waits at a barrier. Round 1 can pay first-time costs, so the figures leave it out.
+# The script trains three more arms, which the appendix at the end of the lesson reads:
+# the same two ways loading each batch as a slice of one tensor (lesson 04's way), and
+# the plain loop with 1 thread. A shared machine is faster at some moments than at
+# others, so the script takes the arms in *rounds*: each round trains one epoch of every
+# arm, in a new order, and a busy moment falls on one round's arms alike. Round 1 pays
+# first-time costs, so the figures leave it out.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 # %% [markdown]
 # What to read in it, in `main()`:
-# - **The arms.** Each has its own `DistributedSampler`: the 2-process arms' split the
-#   images between ranks 0 and 1 (`num_replicas=2`), a 1-process arm's gives all of them to
-#   its one process (`num_replicas=1, rank=0`). The batch is `64 x 2` images for one
-#   process and 64 for each of two, so every arm takes the same effective batch of 128.
-#   Every model starts from `torch.manual_seed(0)`, and DDP wraps the 2-process arms'.
-#   `make_loader` builds each arm's loader; for batch slices, `BatchSampler` cuts the
-#   sampler's order into batches, and `TensorDataset` indexes its tensors with a whole
-#   batch of indices at once.
-# - **The rounds.** `turn` is the list of arms in a new order each round, shuffled by
-#   `torch.randperm` with a generator seeded by the round's number: both ranks draw the
-#   same order, so they meet at the same arm, and no arm always follows the same
-#   neighbour. Between arms, both
-#   ranks meet at `dist.barrier()`; rank 1 has nothing to train in a 1-process arm, so it
-#   goes straight to the next barrier, and `time.process_time()` (the CPU seconds this
-#   process has used, against `time.perf_counter()`'s wall-clock seconds) records how much
-#   CPU that wait took.
-# - **The results.** Rank 1's loader seconds of the 2-process arms reach rank 0 by
-#   `dist.broadcast(rank_1_rows, src=1)`: every rank passes a tensor of the same size, and rank 1's
-#   values overwrite the others'. Rank 0 then writes `arms.json`, which the notebook reads.
+# - **The arms.** Each has its own `DistributedSampler`: a 2-process arm's splits the
+#   images between ranks 0 and 1, a 1-process arm's gives all of them to its one process
+#   (`num_replicas=1, rank=0`). One process takes batches of `64 x 2` images and each of
+#   two processes 64, so every arm takes the same effective batch of 128, and every model
+#   starts from `torch.manual_seed(0)`.
+# - **The rounds.** `turn` is the arms in a new order each round, drawn from a generator
+#   seeded with the round's number, so both ranks meet at the same arm. Rank 1 has
+#   nothing to do in a 1-process arm, and waits at `dist.barrier()` meanwhile.
+# - **The results.** Rank 0 writes `arms.json`, which the notebook reads.
 
 # %%
 arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
@@ -725,63 +671,22 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
 
 
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
-print(*(line for line in arms_128.output.splitlines() if "waiting at the barrier" in line))
 
 # %% [markdown]
-# The launch printed one line per arm and round (`print(arms_128.output)` shows them all);
-# the line above is rank 1's: the seconds it waited at the barrier while rank 0 trained
-# the 1-process arms, and the CPU seconds it used meanwhile. Little CPU means it left both
-# CPUs to rank 0.
-#
-# `read_arms` (from `course_utils.scaling`) reads the results file that the script wrote,
-# and `arms_table` lays them out: for each arm the median over the rounds after the
-# first, and the range of those rounds. *loader* is the seconds an epoch spent getting
-# its batches ready: fetching each from the loader, moving it to the device and
-# normalising it (section 1's part 4; for 2 processes, the mean of the 2 ranks); *the
-# rest* is the epoch minus that: the steps. Each column is a median of its own, so the
-# two need not add up to the epoch.
-#
-# Under the table, each comparison is a *speed-up*, taken round by round: the baseline's
-# epoch over the arm's in the same round (above 1: the arm was faster), then the median
-# over the rounds, how many rounds were faster, tied (within a tenth, `TIE` from section
-# 5) or slower, and a verdict that names a winner only when every round agrees. A tied
-# round is one where the two arms could not be told apart, so it too keeps the verdict
-# at "no clear winner": the strict reading of lesson 04, which a 9 / 1 / 0 count does
-# not pass. If the two arms were equally fast and each round a coin flip, all
-# 10<!-- output: effective batch 128, rounds compared --> rounds would agree by chance
-# alone in 2 launches out of 2^10 = 1,024, so a verdict of every round is hard to get by
-# luck. The comparisons:
-# 1. one process against `torchrun`: 2 processes over the baseline, both on 2 CPUs
-#    (2 processes of 1 thread, each loading batches of 64, against 1 process of 2
-#    threads loading batches of 128: the two ways as a learner would run them);
-# 2. the same, both loading lean: the two batch-slices arms;
-# 3. one process loading lean: batch slices over the baseline;
-# 4. a second thread: the baseline over the plain loop with 1 thread;
-# 5. 2 processes over the plain loop with 1 thread, as section 5 timed one process (two
-#    things change here: the processes, and the CPUs in use, two against one);
-# 6. one lean process against section 7's 2 processes: batch slices, 2 threads over
-#    `DDP, 2 processes`.
-#
-# The last lines split comparison 5 into its loading and its steps: the steps as a
-# speed-up beside section 5's prediction, each arm's
-# milliseconds per step inside the epochs (*the rest* over the epoch's steps) beside the
-# same step timed alone in section 5, and last, in words, which of the two parts 2
-# processes made faster or slower, and whether the steps' measured speed-up came out
-# above, within or below section 5's prediction (each with section 5's tie band, `TIE`).
+# `read_arms` (from `course_utils.scaling`) reads the results file, and `arms_table`
+# lays out each arm's median epoch over the rounds after the first, and the range of
+# those rounds; *loader* is the part of an epoch spent getting its batches ready, *the
+# rest* is the steps (each column is a median of its own). Under the table, 2 processes'
+# *speed-up* over the baseline: the baseline's epoch over theirs, round by round (above
+# 1: 2 processes were faster), the median, and how many rounds were faster, tied (within
+# a tenth, section 5's `TIE`) or slower. The verdict names a winner only when every
+# round agrees: if the two arms were equally fast, all 10 rounds would agree by chance in
+# only 2 launches out of 2^10 = 1,024.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
 PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one process, no DDP
 SLICED_2 = "batch slices, 2 threads"
-# Each comparison: the arm, then the arm it is set against.
-COMPARISONS = [
-    (TWO_ARM, PLAIN_2),  # one process run with python (2 threads here) against torchrun
-    (TWO_SLICED, SLICED_2),  # the same, both loading lean
-    (SLICED_2, PLAIN_2),  # one process, loading lean
-    (PLAIN_2, PLAIN_ARM),  # a second thread
-    (TWO_ARM, PLAIN_ARM),  # 1 thread a process, as section 5 timed them
-    (SLICED_2, TWO_ARM),  # one lean process against section 7's 2 processes
-]
 
 
 def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -791,216 +696,88 @@ def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
     return count_rounds([theirs / mine for theirs, mine in pairs])
 
 
-def report_arms(batch: int, steps: int, figures: dict, timed: dict, guess: float) -> dict:
-    """The arms' table at one effective batch, then what their rounds show; `steps` is
-    an epoch's steps, `timed` section 5's timings (ms) for the same images per process and
-    `guess` its predicted speed-up of the steps. Returns each comparison's RoundCount, by
-    (arm, baseline)."""
+def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
+    """Print the arm's speed-up over the baseline, with its rounds and verdict."""
+    rounds = speed_ups(figures, arm, baseline)
+    counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
+    print(
+        f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
+        f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
+    )
+    return rounds
+
+
+def one_against_two(batch: int, figures: dict) -> RoundCount:
+    """The baseline and 2 processes at one effective batch: their table, then 2 processes'
+    speed-up over the baseline. Returns its RoundCount."""
     name = f"effective batch {batch}"
-    print(arms_table(figures, f"{name}: {machine}, seconds per epoch"))
-    compared = len(figures[TWO_ARM]["epochs"])
-    print(f"{name}, rounds compared: {compared}")
-    results = {}
-    for arm, baseline in COMPARISONS:
-        rounds = results[arm, baseline] = speed_ups(figures, arm, baseline)
-        counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
-        print(
-            f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
-            f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
-        )
-    plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
-    # Each of 2 processes loads half the images: an even split halves the loading time.
-    print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
-    # The rest is the steps: as a speed-up, beside section 5's prediction for them.
-    steps_speed_up = plain["rest"] / two["rest"]
+    two_arms = {arm: figures[arm] for arm in (PLAIN_2, TWO_ARM)}
+    print(arms_table(two_arms, f"{name}: {machine}, seconds per epoch"))
+    print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
+    plain, two = figures[PLAIN_2], figures[TWO_ARM]  # the table's two parts, as ratios
+    print(f"{name}, loader seconds, 2 processes / baseline: {two['loader'] / plain['loader']:.2f}")
     print(
-        f"{name}, the steps, 2 processes' speed-up over the plain loop: {steps_speed_up:.2f} "
-        f"(section 5 predicted {guess:.2f}, {speed_up_in_words(guess)})"
+        f"{name}, the rest (the steps), 2 processes / baseline: {two['rest'] / plain['rest']:.2f}"
     )
-    # A step inside the epochs (the rest over the steps) against the same step timed alone.
-    # Section 5's step for each: one process on the 2B images, and the DDP step on B.
-    pairs = ((plain, PLAIN_ARM, "double", "1 process on 2B"), (two, "2 processes", "ddp", "DDP"))
-    for arm, label, alone, what in pairs:
-        print(
-            f"{name}, ms per step inside the epochs, {label}: "
-            f"{arm['rest'] / steps * 1000:.2f} (section 5's {what} step, alone: "
-            f"{timed[alone]:.2f})"
-        )
-    loading_words = speed_up_in_words(plain["loader"] / two["loader"])
-    # The measured steps' speed-up against section 5's prediction, with the same tie band.
-    landed = speed_up_in_words(steps_speed_up / guess)
-    landed = {"faster": "above it", "slower": "below it"}.get(landed, landed)
-    print(
-        f"{name}, in words, 2 processes against {PLAIN_ARM}: loading {loading_words}, "
-        f"steps {speed_up_in_words(steps_speed_up)}; the steps' measured speed-up against "
-        f"section 5's prediction: {landed}"
-    )
-    return results
+    return compare(name, figures, TWO_ARM, PLAIN_2)
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-results_128 = report_arms(
-    128, math.ceil(arms_size / 128), arms_figures, timed=ms[64], guess=predicted[64]
-)
+headline = one_against_two(128, arms_figures)
 accuracies = [row["val_acc"] for row in arms_figures.values()]
 gap = 100 * (max(accuracies) - min(accuracies))
 print(f"effective batch 128, arms' largest validation accuracy gap (points): {gap:.2f}")
-headline = results_128[TWO_ARM, PLAIN_2]
 record_result("2 processes over 1 process with 2 threads, batch 128", round(headline.median, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# **One process against `torchrun`.** At an effective batch of 128, 2 processes ran
-# at a median of
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of the plain loop with 2 threads (below 1: slower), and, both loading
-# lean,
-# 0.34<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times the speed of one process with batch slices and 2 threads. Read every median with
-# the count and the verdict at the end of its line: they say whether the rounds agreed.
+# **At an effective batch of 128**, 2 processes ran at a median of
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# times the plain loop's speed (below 1: slower); the end of the line says how the
+# rounds went. The two parts of the epoch moved apart: 2 processes' loading took
+# 0.58<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# times the baseline's seconds (each process loads half the images), and their steps
+# 3.78<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# times. Section 5 predicted slower steps here: at 64 images per process, DDP adds more
+# to a step than halving its images saves.
 #
-# **In one process**, batch slices in place of the `DataLoader` gave a median speed-up
-# of
-# 1.49<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
-# (compare the two rows' `loader` columns), and a second thread one of
-# 0.95<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->;
-# again, the verdicts say which of the two the rounds bear out (this lesson does not
-# time why a second thread helps or not).
-#
-# **Where the time went**, against the plain loop with 1 thread, as section 5 timed one
-# process: with 2 processes the loading took
-# 0.67<!-- output: effective batch 128, loading, 2 processes / plain loop -->
-# times the plain loop's seconds (each process loads half the images, in batches half
-# the size, so an even split of the same work would give about 0.50; a batch's loading
-# need not cost the same per image at every batch size, so the line can land on either
-# side), and the steps ran
-# at
-# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
-# times the plain loop's speed, where section 5's step timing predicted
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->. The
-# `ms per step` lines show where the two part: inside the epochs a plain-loop step took
-# 0.55 ms<!-- output: effective batch 128, ms per step inside the epochs, plain loop, 1 thread -->
-# and a 2-process step
-# 2.00 ms<!-- output: effective batch 128, ms per step inside the epochs, 2 processes -->,
-# each beside its time alone in section 5. The two timings differ in what surrounds a
-# step: section 5 started each step with both processes ready, after a barrier, on
-# random data; inside an epoch a DDP step's all-reduce can also wait for the other
-# process, still loading its batch, and *the rest* holds the loop's own Python. This
-# lesson does not time those apart: compare the pairs. The `in words` line sums the
-# launch up: which part, the loading or the steps, 2 processes made faster, which
-# slower, and where the steps landed against section 5's prediction. Where they landed
-# below it, section 5's steps alone promised more than the epochs gave. The pairs differ
-# both ways (a plain-loop step can come out quicker inside an epoch than alone), so what
-# surrounds a step matters; this lesson does not time which part of it.
-#
-# **The accuracies.** Every arm trained its own model from the same initial weights on
-# the same batches: the largest gap between their validation accuracies was
+# Every arm trained its own model from the same weights on the same batches: the
+# largest gap between all five arms' validation accuracies was
 # 0.03<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
-# points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop with
-# 2 threads, 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes).
-# With the same effective batch, the same seed and `DistributedSampler`'s interleaved
-# shards, the two halves of each 2-process step are exactly the 128 images of the
-# 1-process step, so the arms follow the same path, up to rounding. These accuracies are
-# not section 7's: there the model trained 4 epochs on all 50,000 images, here 11 epochs
-# on 20,000 at the same learning rate (one epoch per round, warm-up round included), and
-# this lesson reads only the last epoch's accuracy, which need not be the best epoch's.
-# They are here to show that the arms learned alike, not how well the MLP can do.
+# points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). The halves of
+# each 2-process step are the 128 images of the 1-process step, so the arms learn alike;
+# data parallelism changes the speed, not what is learned.
 #
-# **At 1,024 images per process.** The same arms again, with batches of 1,024 per process
-# on 2 processes and 2,048 on 1 process, on all 50,000 training images (the learning rate
-# stays 0.2: these runs are for timing, not for accuracy). Two things change from the
-# launch above, the batch and the images per epoch, so read the two launches side by side
-# as sizes, not as the effect of the batch alone.
+# **At 1,024 images per process**, section 5's other size, where it predicted a tie for
+# the steps alone. The same arms again, with batches of 1,024 per process on 2 processes and
+# 2,048 on 1 process, on all 50,000 training images (these runs are for timing; the
+# learning rate stays 0.2). The batch and the images per epoch both change from the
+# launch above, so compare the two launches as sizes, not as the batch's effect alone.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
 arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch)
-print(*(line for line in arms_big.output.splitlines() if "waiting at the barrier" in line))
-if big_batch != 1024:
-    print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
 big_figures = read_arms(work_folder / "arms_big")
-# Set beside section 5's timings at 1024 images per process (in smoke mode too).
-big_steps = math.ceil(big_size / (2 * big_batch))
-# Its table and lines (the results are not needed further on).
-_ = report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predicted[1024])
+_ = one_against_two(2 * big_batch, big_figures)
 
 # %% [markdown]
-# At 2,048 images a step, 2 processes ran at
-# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of the plain loop with 2 threads, and, both loading lean,
-# 0.84<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times the speed of batch slices with 2 threads; read each line's count and verdict
-# before its number, since a median can lean one way while the rounds disagree.
-# Against the plain loop with 1 thread, their loading took
-# 0.39<!-- output: effective batch 2048, loading, 2 processes / plain loop -->
-# times its seconds, and their steps ran at
-# 0.59<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
-# times its speed, where section 5's step timing predicted
-# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes -->;
-# per step, the plain loop took
-# 3.08 ms<!-- output: effective batch 2048, ms per step inside the epochs, plain loop, 1 thread -->
-# inside the epochs and 2 processes
-# 5.24 ms<!-- output: effective batch 2048, ms per step inside the epochs, 2 processes -->,
-# each beside its time alone.
-#
-# **Could one process have that gain?** Loading lean gave one process with 2 threads a
-# median speed-up of
-# 2.98<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# over the plain loop with 2 threads, and set against section 7's 2 processes it ran at
-# 1.87<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
-# times their speed (the line's count and verdict say how the rounds went). That line
-# changes two things at once, the loading and the processes, on purpose: it is the choice
-# between the two ways a learner would run. Loading lean
-# is a few lines in one process, where a second process needs `torchrun`, DDP and a
-# share of the same CPUs. That is the habit this
-# section teaches: make the one process lean first, then time what a second process
-# adds, as whole epochs and their parts, in rounds, against the other ways of using the
-# same machine. On a machine shared with other programs these figures move from run to
-# run: trust a verdict of every round more than any one median.
+# At 2,048 images a step, 2 processes ran at a median of
+# 1.64<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the plain loop's speed, with their loading at
+# 0.39<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# and their steps at
+# 2.14<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
+# times the baseline's seconds: whatever 2 processes saved here came from splitting the
+# loading. Read the count before the median: a median can lean one way while a round
+# ties or disagrees, and the verdict names a winner only when every round agrees. At 128
+# every round was slower with 2 processes; at 2,048, the rounds line says how many were
+# faster. The appendix asks the next question: can one process that loads its batches
+# lean do better than 2 processes?
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
-# NCCL, the same measurements tell you what scaling out buys. This lesson did not run
-# there; as reported by its authors, the DDP paper (Li et al., VLDB 2020) found
-# near-linear scaling on up to
-# 256 GPUs<!-- source: https://arxiv.org/abs/2006.15704 --> for ResNet-50 and BERT.
-#
-# **Memory.** Every process is a full Python with its own copy of PyTorch and the
-# model. *Resident* memory (RSS) counts every page a process uses, including pages it
-# shares with others; *proportional* memory (PSS) splits each shared page between the
-# processes sharing it, so the PSS of several processes adds up to what they hold
-# together. Here are the figures of section 7's launch: workers forked from one launcher
-# on this one machine, so they share pages that processes on separate machines could not
-# share.
-
-# %%
-# run_torchrun forks the workers (on Linux, on CPUs) through course_utils.distributed.
-forked = "course_utils.distributed" in two_processes.command
-started = "forked from the launcher" if forked else "started as fresh Pythons"
-print(f"section 7's launch: 2 workers {started}, effective batch 128 (2 x 64)")
-peak_worker = round(two_processes.peak_worker_rss_mb)
-record_result("largest worker, peak resident memory (MB)", peak_worker)
-if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
-    both = round(two_processes.peak_pss_mb)
-    record_result("launcher + 2 workers, proportional memory (MB)", both)
-    print(f"launcher + 2 workers (PSS) / largest worker (RSS): {both / peak_worker:.2f}")
-else:
-    print("proportional memory (PSS): not reported on this system")
-
-# %% [markdown]
-# On the machine that made these outputs, the launcher and its 2 forked workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
-# while the largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
-# counting the ones it shares: the three processes together held
-# 1.48<!-- output: launcher + 2 workers (PSS) / largest worker (RSS) --> times one
-# worker's figure (one measure for the three, another for the one: read it as a size).
-# Forked workers share the pages of the launcher's copy of PyTorch until they write to
-# them. `run_torchrun` forks only on Linux, and only for CPU workers: a process may not
-# use CUDA after a fork from a parent that has, and macOS starts fresh Pythons. Workers
-# started as fresh Pythons each hold a whole Python and PyTorch of their own (not
-# measured here), and on a GPU machine each process also holds its own CUDA context on
-# its GPU.
+# NCCL, the same launches measure what scaling out buys; this lesson did not run there.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -1066,7 +843,8 @@ else:
 # process normalises with different statistics. The script below compares the mean of
 # each process's 32 images with the whole batch's (all-reduced by hand), then converts
 # a small model with `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute
-# the whole batch's statistics across the processes in the forward pass.
+# the whole batch's statistics across the processes in the forward pass (on a GPU: on
+# the CPU the conversion is shown, but its forward pass does not run).
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -1153,22 +931,18 @@ print(fsdp.output)
 #   and a division by the world size. DDP does the same during `backward` (it divides
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
-#   shared machine that made these outputs (2 logical CPUs, 2 forked processes, gloo),
-#   at 64 images per process DDP added
-#   1.76<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2 logical CPUs that made these outputs, at 64 images per process DDP added
+#   1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
-# - Against the plain loop in one process with 2 threads, what `python` runs
-#   here, timed in rounds (10<!-- output: effective batch 128, rounds compared --> at
-#   each batch compared), 2 processes trained at a median of
-#   0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# - Against one process with 2 threads, timed in rounds
+#   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
+#   processes trained at a median of
+#   0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-#   times at 2,048; with both loading lean (batch slices, as lesson 04 taught),
-#   0.84<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   times at 2,048. These are medians: section 8's counts and verdicts say which every
-#   round bore out, and its `in words` lines say which part, the loading or the steps,
-#   2 processes made faster. Make one process lean first, then time what a second adds,
-#   as whole epochs in rounds: timed steps leave the loading out.
+#   1.64<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   times at 2,048; section 8's rounds lines say which of these every round bore out.
+#   Make one process lean first (the appendix), then time what a second adds, as whole
+#   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
 # - Effective batch = per-process batch x world size. When it grows, the usual rule
@@ -1428,12 +1202,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # warning.
 
 # %% [markdown]
-# **Question 3.** In section 8, with 64 images per process, 2 processes on the 2 logical
-# CPUs of the machine that made these outputs trained at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# times the speed of the plain loop in one process with 1 thread, on batches of 128
-# (below 1 means slower).
-# Which explanation do the lesson's measurements support for the steps?
+# **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
+# processes on the 2 logical CPUs of the machine that made these outputs trained at
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads (below 1 means slower). Which
+# explanation do the lesson's measurements support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
@@ -1451,18 +1224,17 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.76<!-- output: 64 images per process, DDP's added time / step without communication -->
-# times the step without communication to every step in this run, so the DDP step on 64 images
-# took longer than one process's step on all 128: the prediction for the steps was
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and in
-# section 8's epochs the steps ran at
-# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
-# times the plain loop's speed (section 8's line `the steps, 2 processes' speed-up` sets
-# the two side by side). (The whole epoch's speed-up,
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->,
-# mixes faster loading with those slower steps: read its parts, not its closeness to the
-# prediction.) Each process computed only its own 64 images of every step: half of
-# each step's images, so (a) is wrong, and (c) too: the shards split the images.
+# 1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
+# times the step without communication to every step in this run, so a DDP step on 64
+# images took longer than one process's step on all 128, and section 5 predicted the
+# steps at
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# the speed of one process. In section 8's epochs the 2 processes' steps (*the rest*)
+# took
+# 3.78<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# times the baseline's seconds. Each process computed only its own 64 images of every
+# step, so (a) is wrong, and (c) too: the shards split the images. Nothing here compares
+# gloo with NCCL, so (b) is not shown.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change
@@ -1520,3 +1292,131 @@ check_exercise("Q5", answer_q5=answer_q5)
 # hook counted 1 all-reduce per accumulated step with `no_sync` and 2 without.
 # Inside `no_sync` DDP only adds to `.grad`; the `backward` outside it all-reduces the
 # sum, once.
+
+# %% [markdown]
+# ## Appendix: where the epoch went
+#
+# Section 8 set 2 processes against one process with 2 threads. Its launches trained
+# three more arms, each changing one thing:
+# - `batch slices, 2 threads` and `DDP, 2 processes, slices`: the baseline and 2
+#   processes again, each batch indexed out of the whole image tensor at once, as lesson
+#   04's `DeviceTensorLoader` does, where a `DataLoader` fetches the images one by one
+#   and stacks them; the same batches in the same order;
+# - `plain loop, 1 thread`: the baseline with 1 thread, as section 5 timed one process.
+#
+# While rank 0 trained a 1-process arm, rank 1 waited at a barrier: each launch's first
+# line below gives that wait and the CPU seconds rank 1 used meanwhile (little CPU means
+# it left both CPUs to rank 0). Then come each launch's table of all five arms and the
+# other comparisons, each the first arm's speed-up over the second, round by round:
+# 1. both loading lean: 2 processes over one process;
+# 2. one process: lean loading over the `DataLoader`;
+# 3. a second thread: 2 threads over 1;
+# 4. 2 processes over the plain loop with 1 thread (two things change: the processes,
+#    and the CPUs in use);
+# 5. one lean process over section 8's 2 processes.
+#
+# The last lines split comparison 4 into its two parts. The loading is the ratio of the
+# `loader` columns. The steps are given as 2 processes' speed-up beside section 5's
+# prediction for the steps alone, and as each arm's milliseconds per step inside the
+# epochs (*the rest* over the steps) beside section 5's timing of that step alone.
+
+# %%
+COMPARISONS = [
+    (TWO_SLICED, SLICED_2),  # 1. both loading lean
+    (SLICED_2, PLAIN_2),  # 2. one process, loading lean
+    (PLAIN_2, PLAIN_ARM),  # 3. a second thread
+    (TWO_ARM, PLAIN_ARM),  # 4. 1 thread a process, as section 5 timed them
+    (SLICED_2, TWO_ARM),  # 5. one lean process against section 8's 2 processes
+]
+
+
+def report_arms(batch: int, steps: int, figures: dict, timed: dict, guess: float) -> None:
+    """All five arms' table at one effective batch, the comparisons, and comparison 4 split
+    into loading and steps; `steps` is an epoch's steps, `timed` section 5's timings (ms)
+    for the same images per process and `guess` its predicted speed-up of the steps."""
+    name = f"effective batch {batch}"
+    print(arms_table(figures, f"{name}: {machine}, seconds per epoch, all arms"))
+    for arm, baseline in COMPARISONS:
+        compare(name, figures, arm, baseline)
+    plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
+    # Each of 2 processes loads half the images: an even split halves the loading time.
+    print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
+    steps_speed_up = plain["rest"] / two["rest"]
+    print(
+        f"{name}, the steps, 2 processes' speed-up over the plain loop: {steps_speed_up:.2f} "
+        f"(section 5 predicted {guess:.2f})"
+    )
+    # A step inside the epochs (the rest over the steps) against the same step timed alone.
+    # Section 5's step for each: one process on the 2B images, and the DDP step on B.
+    pairs = ((plain, PLAIN_ARM, "double", "1 process on 2B"), (two, "2 processes", "ddp", "DDP"))
+    for arm, label, alone, what in pairs:
+        print(
+            f"{name}, ms per step inside the epochs, {label}: "
+            f"{arm['rest'] / steps * 1000:.2f} (section 5's {what} step, alone: "
+            f"{timed[alone]:.2f})"
+        )
+
+
+for launch in (arms_128, arms_big):
+    print(*(line for line in launch.output.splitlines() if "waiting at the barrier" in line))
+print()
+report_arms(128, math.ceil(arms_size / 128), arms_figures, timed=ms[64], guess=predicted[64])
+print()
+if big_batch != 1024:
+    print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
+big_steps = math.ceil(big_size / (2 * big_batch))
+report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predicted[1024])
+
+# %% [markdown]
+# **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
+# median speed-up of
+# 1.62<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# at an effective batch of 128 and
+# 3.13<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# at 2,048, and one lean process ran at
+# 2.94<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
+# and
+# 2.08<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# times the speed of section 8's 2 processes; each line's count and verdict say how the
+# rounds went. That is the habit this appendix teaches: make one process lean first, then
+# time what a second process adds.
+#
+# **The steps inside the epochs.** Against the plain loop with 1 thread, 2 processes'
+# steps ran at
+# 0.28<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# times its speed at 128, where section 5 predicted
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
+# 0.58<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# at 2,048, where it predicted
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
+# `ms per step` lines show where the two timings part: section 5 started each step with
+# both processes ready, after a barrier; inside an epoch a DDP step's all-reduce can also
+# wait for the other process, still loading its batch, and *the rest* holds the loop's
+# own Python. This lesson does not time those apart.
+#
+# **Memory.** Every process is a full Python with its own copy of PyTorch and the model.
+# *Resident* memory (RSS) counts every page a process uses, including pages it shares
+# with other processes; *proportional* memory (PSS) splits each shared page between
+# them, so the PSS of several processes adds up to what they hold together. Here are the
+# figures of section 7's launch:
+
+# %%
+peak_worker = round(two_processes.peak_worker_rss_mb)
+record_result("largest worker, peak resident memory (MB)", peak_worker)
+if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
+    both = round(two_processes.peak_pss_mb)
+    record_result("launcher + 2 workers, proportional memory (MB)", both)
+    print(f"launcher + 2 workers (PSS) / largest worker (RSS): {both / peak_worker:.2f}")
+else:
+    print("proportional memory (PSS): not reported on this system")
+
+# %% [markdown]
+# The launcher and its 2 workers held
+# 887 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# the largest worker alone had
+# 601 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
+# that has already imported PyTorch, so they share its pages until they write to them;
+# on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
+# PyTorch of its own (not measured here), and on a GPU each also holds its own CUDA
+# context.
