@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1160 MB. The course's
+# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1202 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -272,11 +272,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.3 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **50.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **164.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **171.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **48.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **47.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one: a small product left much of the processor unused. We expect that to be
 # worse on a GPU, which has thousands of cores to fill and a cost to launch each
 # operation (with a GPU, the lines above show both devices at both sizes). So a GPU can
@@ -416,9 +416,9 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. The
 # evaluation reads `.item()` twice per batch (the summed loss and the count of right
-# answers): each read waits for the device, as `synchronize` does. That makes 20 waits
-# for the 10 batches of 1,000, once an epoch; the training loop above reads no `.item()`
-# per step, so its steps never wait.
+# answers): on a GPU each read waits for the device, as `synchronize` does. That makes 20
+# waits for the 10 batches of 1,000, once an epoch; the training loop above reads no
+# `.item()` per step, so its steps never wait.
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -444,17 +444,42 @@ def squares(limit: int):
 print(list(squares(50)))
 
 # %% [markdown]
-# `DeviceDataLoader` uses one to move each batch to the device just before it is
-# used: the loop's two `.to` lines, moved into the loader.
-# - A `for batch in loader` loop calls the loader's `__iter__` method. Because
-#   `__iter__` contains `yield`, it returns a generator, so each batch is moved only
-#   when the loop asks for it.
-# - `len(loader)` calls `__len__` (the wrapped loader's number of batches, which `fit`
-#   needs), and `print(loader)` calls `__repr__`.
-#
-# With `non_blocking=True` and a pinned batch, the copy is queued on the GPU and the
-# batch handed over at once; the step that uses it is queued behind the copy, so it
-# cannot start before the copy is done.
+# **A loader that moves each batch.** A `for batch in loader` loop calls the loader's
+# `__iter__` method. If `__iter__` contains `yield`, it returns a generator, so each
+# batch is moved only when the loop asks for it: the loop's two `.to` lines, moved into
+# the loader. `len(loader)` calls `__len__`, the wrapped loader's number of batches,
+# which `fit` needs. Written by hand, and checked against the course's
+# `DeviceDataLoader` on the batches of section 4:
+
+
+# %%
+class BatchesOnDevice:
+    """Each batch of `loader`, moved to `device` only when the loop asks for it."""
+
+    def __init__(self, loader: DataLoader, device: torch.device):
+        self.loader, self.device = loader, device
+
+    def __iter__(self):
+        for images, labels in self.loader:  # a generator: one batch at a time
+            yield images.to(self.device), labels.to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+mine = BatchesOnDevice(shuffled_loader(hand_train, seed=1), device)
+course = DeviceDataLoader(shuffled_loader(hand_train, seed=1), device)
+same = all(
+    torch.equal(my_images, its_images) and torch.equal(my_labels, its_labels)
+    for (my_images, my_labels), (its_images, its_labels) in zip(mine, course, strict=True)
+)
+print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
+
+# %% [markdown]
+# `DeviceDataLoader` does the same, for a batch of any shape (`to_device` moves lists,
+# tuples and dicts of tensors), with `non_blocking` for pinned batches: the copy is
+# queued on the GPU and the batch handed over at once, and the step that uses it is
+# queued behind the copy, so it cannot start before the copy is done.
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceDataLoader))
@@ -582,7 +607,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.61 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -686,11 +711,11 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.57 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.24 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.1 times**<!-- output: pipeline speed-up --> as long, by
-# the median epochs. Both epochs of each pipeline are in the figure, as dots; a ratio
-# this large does not hang on which epoch you pick.
+# **3.98 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.25 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.0 times**<!-- output: pipeline speed-up --> as long, by
+# the median epochs. Each epoch is a dot in the figure: compare how far apart the two
+# pipelines' dots lie with how far each pipeline's own dots spread.
 #
 # The two models trained on the same batches in the same order and ended with the same
 # weights, so their validation accuracies are the same,
@@ -700,13 +725,13 @@ plot_epoch_times(
 # image (reading, transforming, collating), again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.61 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.65 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.13 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.08 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.96 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.15 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **1.08**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.98**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -993,7 +1018,7 @@ if "compiled" in arms:
     print(f"compiling cost, compiled minus float32 first epoch (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
-    print(f"seconds saved per epoch by compiling, median: {saving:.2f}")
+    print(f"ms saved per epoch by compiling, median: {saving * 1000:.0f}")
     if verdicts["compiled"].verdict == "faster in every round":
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
@@ -1001,11 +1026,11 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.43 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs took
-# **0.40**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s, by the median over the rounds (its verdict line says whether every round
 # agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1014,9 +1039,9 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **20.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **20.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this CPU, built one kernel at a time. Afterwards a compiled epoch took a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # `float32` one: read the verdict line to see whether the rounds agree. Compiling pays
 # only when it saves time in every round, and then after the number of epochs on the
 # `epochs to win back` line. We expected little here: a wide MLP's time is in its matrix
@@ -1247,10 +1272,10 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **35.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.31 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **33.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
 # The verdict line reads the ratio against section 7's tie band. On a GPU the first epoch
 # also pays for loading libraries and choosing kernels: that is why a timing warms up
 # first. A wide MLP's step is mostly large matrix products, the work a GPU shares out
@@ -1378,12 +1403,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.130 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.237 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.088 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.03
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.10
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **14.82
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.06
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
 # shares out whatever each step costs regardless of its size (Python, launching each
 # operation). The two smallest batches are the close call: read their rounds line, which
@@ -1447,8 +1472,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.61 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.57 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.98 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1471,7 +1496,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost (Python, launching each
 # operation) was shared among more images. Faster per image is not faster per step.
 
@@ -1495,9 +1520,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.4 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
+# **20.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
 # on this 2-CPU machine, and a compiled epoch then took a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one. Compiling pays only when it saves time in every epoch, and only after the
 # training has run long enough for those savings to add up to its cost, with batches of
 # one shape so that it does not compile again.
@@ -1526,6 +1551,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs took
-# **0.40**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.
