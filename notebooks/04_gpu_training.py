@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1202 MB. The course's
+# > 2 threads); the whole lesson ran in 61 s with a peak memory of 1185 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -248,12 +248,10 @@ def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int 
 
 
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
-matmul_ms = {}  # (device type, size) -> (median, fastest, slowest) ms, for exercise 1
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         times = seconds_per_matmul(size, each_device, products)
         median = statistics.median(times)
-        matmul_ms[each_device.type, size] = (median * 1000, min(times) * 1000, max(times) * 1000)
         print(
             f"{each_device.type} ms per {size} x {size} product: {median * 1000:.4g} "
             f"(5 repeats, from {min(times) * 1000:.4g} to {max(times) * 1000:.4g})"
@@ -272,17 +270,17 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **50.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **51.1 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **171.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **168.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **47.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one: a small product left much of the processor unused. We expect that to be
-# worse on a GPU, which has thousands of cores to fill and a cost to launch each
+# **48.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# the small one, about a third of the rate. We expect small operations to fare worse
+# still on a GPU, which has thousands of cores to fill and a cost to launch each
 # operation (with a GPU, the lines above show both devices at both sizes). So a GPU can
 # fail to help in two ways: **tiny models**, whose products are too small to fill it,
 # and **starved GPUs**, which wait for the CPU to prepare each batch. Section 6
-# measures the second.
+# measures what preparing the batches costs.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -514,15 +512,9 @@ print(
 # The two models end with the same weights, to the last bit on this CPU, and `fit`'s
 # epoch line shows the hand loop's three figures. From here on `fit` trains.
 #
-# `fit` also times each epoch, and it waits for the device before each clock reading,
-# at the start and at the end, as section 2 said timing must. Here are those lines of
-# its loop (`course_utils/training.py`):
-# - `_train_epoch` is the loop of section 4; `progress`, `scheduler` and `grad_clip` are
-#   for a progress bar and for lesson 05's learning-rate schedules and gradient
-#   clipping, unused here.
-# - `synchronize` needs the device: before the epoch `fit` takes it from the model's
-#   first parameter (`torch.empty(0)`, a CPU tensor, stands in for a model without
-#   parameters), after it from the last loss.
+# `fit` also times each epoch, and it waits for the device before starting and before
+# stopping its clock, as section 2 said timing must. Here are those lines of its loop
+# (`course_utils/training.py`; `_train_epoch` is the loop of section 4):
 #
 # `fit` returns a *history*, one dict per epoch, with two times in it: `train_seconds`,
 # the training pass alone, which the lesson's tables use, and `epoch_seconds`, which
@@ -607,7 +599,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.22 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -634,8 +626,39 @@ print(f"seconds to put the training tensors on the {device.type} (one-off): {cop
 # %% [markdown]
 # On a CPU there is nothing to copy, so the line reads 0.00. Where section 5's
 # `DeviceDataLoader` moves every batch that a `DataLoader` built, `DeviceTensorLoader`
-# moved its tensors once, when it was created; its `__iter__` only shuffles an index and
-# cuts slices:
+# moved its tensors once, when it was created; each epoch it only shuffles an index and
+# cuts slices. Written by hand as a generator, that is a few lines, checked here against
+# `DeviceTensorLoader` with the same seed:
+
+
+# %% tags=["nbval-check-output"]
+def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator):
+    """Shuffled batches cut out of whole tensors: one permutation an epoch, then slices."""
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    for start in range(0, len(images), batch_size):
+        index = order[start : start + batch_size]
+        yield images[index], labels[index]
+
+
+on_device = train_images.to(device), train_labels.to(device)
+by_hand = slices(*on_device, 128, torch.Generator().manual_seed(shuffle_seed))
+its_batches = DeviceTensorLoader(
+    *on_device,
+    batch_size=128,
+    shuffle=True,
+    device=device,
+    generator=torch.Generator().manual_seed(shuffle_seed),
+)
+same = all(
+    torch.equal(my_images, its_images) and torch.equal(my_labels, its_labels)
+    for (my_images, my_labels), (its_images, its_labels) in zip(by_hand, its_batches, strict=True)
+)
+print(f"the same batches as DeviceTensorLoader's: {same}")
+del on_device, by_hand, its_batches
+
+# %% [markdown]
+# The course's `__iter__` is the same loop, with a choice not to shuffle and an optional
+# transform of each batch (lesson 05 uses it for augmentation):
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceTensorLoader.__iter__))
@@ -711,9 +734,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.98 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.25 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.0 times**<!-- output: pipeline speed-up --> as long, by
+# **3.47 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.24 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **14.4 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs. Each epoch is a dot in the figure: compare how far apart the two
 # pipelines' dots lie with how far each pipeline's own dots spread.
 #
@@ -722,16 +745,16 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. The steps were the
 # same work; the classic pipeline's extra time went into building batches image by
-# image (reading, transforming, collating), again every epoch.
+# image (indexing, converting to a tensor, normalising, collating), again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.65 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.22 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.96 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.15 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **6.95 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **3.70 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **0.98**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -761,11 +784,45 @@ print(
 # across these 4 seeds (one run each). That is why both pipelines got the same seed: had
 # they shuffled differently, a gap of that size would have said nothing about them.
 #
-# Holding the data on the device works whenever it fits in the device's memory
-# (MNIST and CIFAR-10 fit easily). Datasets too big for that, or augmentation done per
-# image, need the `DataLoader`, with `num_workers` (background processes that build the
-# next batches while the model trains) and `pin_memory`.
+# Holding the data on the device works whenever it fits in the device's memory (MNIST's
+# 156.8 MB<!-- output: training images as float32 (MB) --> here). Datasets too big for
+# that, or per-image transforms not rewritten as operations on whole batches (lesson 05
+# does that for its augmentation), need the `DataLoader`, with `num_workers` (background
+# processes that build the next batches while the model trains) and `pin_memory`.
 #
+# **The same epoch on the CPU.** With a GPU, the next cell trains pipeline (b) once more
+# on the CPU, from the same weights on the same batches, to set the two devices' epochs
+# side by side:
+
+# %%
+if device.type == "cpu":
+    print(
+        "Skipped: with a GPU, this cell would train pipeline (b) for one epoch on the CPU "
+        "too, from the same weights on the same batches, and print both devices' seconds "
+        "per epoch. Here the device is the CPU, so section 6's epochs are already the CPU's."
+    )
+else:
+    cpu = torch.device("cpu")
+    seed_everything(0)
+    cpu_history = fit(
+        1,
+        0.2,
+        MLP(28 * 28, [32], 10),
+        DeviceTensorLoader(
+            train_images,
+            train_labels,
+            batch_size=128,
+            shuffle=True,
+            device=cpu,
+            generator=torch.Generator().manual_seed(shuffle_seed),
+        ),
+        DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=cpu),
+    )
+    cpu_seconds = cpu_history[0]["train_seconds"]
+    print(f"32-unit MLP, pipeline (b), seconds per epoch on cpu: {cpu_seconds:.2f}")
+    print(f"32-unit MLP, pipeline (b), seconds per epoch on {device.type}: {course_times[0]:.2f}")
+
+# %% [markdown]
 # The classic pipeline has made its point: free its memory (`del` removes the names,
 # `gc.collect()` frees what they held at once).
 
@@ -799,8 +856,8 @@ _ = gc.collect()
 #   loss before `backward` and divides the gradients again before the step.
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
-# arithmetic of its own, and why. (`torch.cuda.is_bf16_supported()` also answers `True`
-# on GPUs that only emulate it, such as Colab's T4.)
+# arithmetic of its own, and why (`torch.cuda.is_bf16_supported()` can also answer
+# `True` on GPUs that only emulate it).
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
@@ -855,7 +912,8 @@ else:
 # Where the cell ran, it shows the split: the layers' outputs and their gradients in
 # bfloat16, the logits and the loss in float32, and the weights and their gradients in
 # float32 (autocast multiplied by a bfloat16 copy of each weight, and `backward` passes
-# the gradient back through the copy to the float32 weight), so the update stays exact.
+# the gradient back through the copy to the float32 weight), so the update is made in
+# float32.
 #
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # (a compiled function that the device runs) does the work of several operations, say
@@ -885,14 +943,17 @@ except TypeError as error:
 # autocast`, only where the device has bfloat16 arithmetic (and where autocast really
 # runs: `autocast_runs_in` tries one layer); and `compiled`, the plain model after
 # `model.compile()`. All three start from the same weights and see the same batches of
-# 10,000 images; `drop_last=True` leaves out each epoch's shorter last batch, so the
-# compiler sees one shape.
+# 256 of the first 10,000 images; `drop_last=True` leaves out each epoch's shorter last
+# batch (9,984 images an epoch), so the training steps see one shape. (`fit`'s
+# validation pass, in batches of 1,000, compiles a graph of its own.)
 #
 # The same work takes a different time at different moments on a shared machine, so the
 # arms take turns: every *round* trains one epoch of each arm, in a new order. A slow
 # moment then falls on one round's arms alike, and each round gives one paired
 # comparison. The first round includes the compiling and other one-off set-up, so the
 # comparisons use the rounds after it.
+#
+# First, two settings for a small machine (you can skip them on a first read):
 
 # %%
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
@@ -907,6 +968,7 @@ if device.type == "cpu":
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
         inductor_config.cpp_cache_precompile_headers = False
 
+# %%
 arm_models = {"float32": MLP, "compiled": MLP}  # the class each arm trains
 if not bf16_native:
     print(
@@ -946,7 +1008,7 @@ for arm, model_class in arm_models.items():
     if arm == "compiled":
         model.compile()
     loader = wide_batches()  # the same batches for every arm
-    arms[arm] = {"model": model, "loader": loader, "seconds": []}
+    arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 print(arms["float32"]["loader"])
 order = list(arms)
 for round_number in range(wide_epochs):
@@ -965,6 +1027,7 @@ for round_number in range(wide_epochs):
             del arms[arm]
             continue
         arms[arm]["seconds"].append(epoch["train_seconds"])
+        arms[arm]["with_evaluation"].append(epoch["epoch_seconds"])
         arms[arm]["val_acc"] = epoch["val_acc"]
         print(
             f"round {round_number + 1}, {arm}: {epoch['train_seconds']:.2f} s training, "
@@ -972,12 +1035,11 @@ for round_number in range(wide_epochs):
         )
 
 # %% [markdown]
-# How to read the rounds. The `float32` arm's later epochs are the same work again and
-# again, so their spread (slowest over fastest, 1.1 at least) is the *tie band*: two
-# epochs closer than that cannot be told apart. For each other arm the next cell prints
-# its epoch time over `float32`'s in each round (below 1: the arm was faster), then
-# counts the rounds it was faster, tied or slower with `count_rounds` (from
-# `course_utils.rounds`), and names a winner only when every round agrees.
+# How to read the rounds: for each arm, its epoch time over `float32`'s, round by round
+# (below 1: the arm was faster). A winner is named only if it was faster (or slower) in
+# every round by more than `float32`'s own spread, its slowest later epoch over its
+# fastest (1.1 at least): the *tie band*. `count_rounds` (from `course_utils.rounds`)
+# does the counting.
 
 # %%
 
@@ -1014,8 +1076,9 @@ if "bfloat16 autocast" in arms:
     print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
 if "compiled" in arms:
     compiled, plain = arms["compiled"]["seconds"], arms["float32"]["seconds"]
-    compiling = compiled[0] - plain[0]
-    print(f"compiling cost, compiled minus float32 first epoch (seconds): {compiling:.1f}")
+    # The first epochs' difference, evaluation included: the validation pass compiles too.
+    compiling = arms["compiled"]["with_evaluation"][0] - arms["float32"]["with_evaluation"][0]
+    print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
     print(f"ms saved per epoch by compiling, median: {saving * 1000:.0f}")
@@ -1039,15 +1102,17 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **20.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
-# on this CPU, built one kernel at a time. Afterwards a compiled epoch took a median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, built one kernel at a time (the first epochs' difference, their validation
+# passes included, since the evaluation compiles a graph of its own). Afterwards a
+# compiled epoch took a median of
+# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # `float32` one: read the verdict line to see whether the rounds agree. Compiling pays
 # only when it saves time in every round, and then after the number of epochs on the
-# `epochs to win back` line. We expected little here: a wide MLP's time is in its matrix
-# products, which run in a tuned library compiled or not, and the compiler fuses only the
-# work around them. A model with many small operations, on a GPU, leaves more to fuse:
-# measure it there with the same cell.
+# `epochs to win back` line. The compiler fuses the small operations around the matrix
+# products (the bias, the ReLU). We
+# expect a model with many small operations, on a GPU, to leave more to fuse: measure it
+# there with the same cell.
 #
 # `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
 # CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
@@ -1081,7 +1146,7 @@ if device.type not in ("cuda", "mps"):
         "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
         "model for the same epochs with float16 autocast and a GradScaler, after the rounds "
         "above rather than in them, and print their times and the validation accuracy. "
-        "float16 pays off through a GPU's float16 units, which a CPU lacks."
+        "float16 is meant for a GPU's float16 units."
     )
 elif not autocast_runs_in(device, torch.float16):
     print(f"Skipped: this PyTorch turns float16 autocast off on {device.type} (update it).")
@@ -1156,10 +1221,9 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # After each exercise, run its check cell: it says whether the exercise is not
 # attempted yet, not right yet (and what it found), or passed (and what it checked).
 # The lines under `if check_exercise(...)` run only for a passing answer. Both checks
-# first run your timing code on section 2's *simulated GPU*, passing it
-# `on = torch.device("cuda")`: a missing `synchronize(on)` or `.to(on)` shows there even
-# on a CPU. (So give `synchronize` your function's own `on`, not the notebook's
-# `device`.)
+# replace the GPU with section 2's simulated one, so they can see a missing
+# `synchronize(on)` on any machine: use the `on` your function receives, not the
+# notebook's `device`.
 #
 # **Exercise 1: your own timed epoch, and a bigger model on each device.**
 #
@@ -1169,10 +1233,7 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 #    steps.
 # 2. Move the batches with `non_blocking=True` on a CUDA GPU only
 #    (`non_blocking=on.type == "cuda"`). There `exercise_loader()` hands out pinned
-#    batches, as section 4's loader did, so the copy is queued and Python goes on. On an
-#    Apple GPU the batches are not pinned, and a non-blocking copy from ordinary memory
-#    can read a batch after Python has freed it (a known PyTorch bug,
-#    pytorch/pytorch#139550).
+#    batches, as section 4's loader did, so the copy is queued and Python goes on.
 # 3. Like section 4's loop, do not copy the loss to the CPU inside the loop
 #    (`loss.item()`, `float(loss)`, `print(loss)`) or call `synchronize` there: on a GPU
 #    each makes Python wait for the step.
@@ -1215,7 +1276,8 @@ def train_epoch(model, loader, optimizer, on: torch.device) -> float:
     start = time.perf_counter()
     for images, labels in loader:
         # non_blocking on a CUDA GPU only: from its pinned batches the copy is queued. On an
-        # Apple GPU the batches are not pinned, and a non-blocking copy is not safe there.
+        # Apple GPU the batches are not pinned, and a non-blocking copy from ordinary memory
+        # can read a batch after Python freed it (PyTorch issue #139550).
         queue = on.type == "cuda"
         images, labels = images.to(on, non_blocking=queue), labels.to(on, non_blocking=queue)
         batch_loss = F.cross_entropy(model(images), labels)
@@ -1272,16 +1334,15 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.31 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **33.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
-# The verdict line reads the ratio against section 7's tie band. On a GPU the first epoch
-# also pays for loading libraries and choosing kernels: that is why a timing warms up
-# first. A wide MLP's step is mostly large matrix products, the work a GPU shares out
-# among its cores, so this is the kind of model where we expect a GPU to pull ahead; its
-# epochs still wait for the `DataLoader` on the CPU, which section 6's pipeline (b)
-# avoids.
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **34.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# The verdict line reads the ratio against section 7's tie band. On a GPU we expect the
+# first epoch to pay also for loading libraries and choosing kernels: that is why a
+# timing warms up first. A wide MLP's step is made of large matrix products, the work a
+# GPU shares out among its cores, so this is the kind of model where we expect a GPU to
+# pull ahead.
 
 # %% [markdown]
 # **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
@@ -1403,16 +1464,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.237 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.088 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.236 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.112 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **14.82
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.06
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **14.76
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.09
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
-# shares out whatever each step costs regardless of its size (Python, launching each
-# operation). The two smallest batches are the close call: read their rounds line, which
-# names a winner only if every round agrees, before their medians. On a GPU we expect
+# shares out whatever each step costs regardless of its size. The two smallest batches
+# are the close call: read their rounds line, which names a winner only if every round
+# agrees, before their medians. On a GPU we expect
 # that fixed cost to be larger and the work per image cheaper, so it should win only from
 # some batch size on: the last line finds it, counting only sizes where every GPU round
 # beat every CPU round.
@@ -1472,8 +1533,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.98 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.22 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.47 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1496,9 +1557,9 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
-# batch 16, for 64 times the images: each step's fixed cost (Python, launching each
-# operation) was shared among more images. Faster per image is not faster per step.
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# batch 16, for 64 times the images: each step's fixed cost was shared among more
+# images. Faster per image is not faster per step.
 
 # %% [markdown]
 # **Question 4.** When does compiling a model with `model.compile()` pay off?
@@ -1520,15 +1581,15 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.6 s**<!-- output: compiling cost, compiled minus float32 first epoch (seconds) -->
-# on this 2-CPU machine, and a compiled epoch then took a median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this machine with 2 logical CPUs, and a compiled epoch then took a median of
+# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one. Compiling pays only when it saves time in every epoch, and only after the
 # training has run long enough for those savings to add up to its cost, with batches of
 # one shape so that it does not compile again.
 
 # %% [markdown]
-# **Question 5.** Section 8 trains the same model in float32 and, where the device
+# **Question 5.** Section 7 trains the same model in float32 and, where the device
 # has bfloat16 units, under bfloat16 autocast. What does autocast trade?
 #
 # - (a) it stores the weights in 16 bits, and needs a gradient scaler so that small

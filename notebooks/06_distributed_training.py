@@ -26,7 +26,7 @@
 # with two collective calls, `all_reduce` and `broadcast`, on 2 CPU processes; then
 # hands it to PyTorch's `DistributedDataParallel` (DDP), started by the `torchrun`
 # launcher. It measures what the communication costs on this machine, trains on 2
-# processes against 1, and shows what changes on many GPUs and many machines.
+# processes against 1, and describes what changes on many GPUs and many machines.
 #
 # **By the end of this lesson you can**
 # - explain processes, rank, world size, local rank, the process group and its
@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 77 s with a peak memory of 1414 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1409 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,11 +193,6 @@ print(f"parameters: {num_parameters:,}")
 print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 batches_per_epoch = math.ceil(50_000 / 128)  # the last batch holds the 80 images left over
 print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
-# DDP (section 4) sends this small model's gradients in one call per step (section 3
-# shows the call, all_reduce; section 10 counts them).
-print(f"DDP all-reduce calls per epoch (one per step): {batches_per_epoch}")
-# Section 4's step by hand all-reduces each parameter tensor on its own.
-print(f"all-reduce calls per step of section 4's step by hand: {len(list(mlp.parameters()))}")
 
 # %% [markdown]
 # ## 2. Processes, ranks and the process group
@@ -360,7 +355,61 @@ print(manual.output)
 # `initial weights drawn …` shows DDP's first job: each process drew its own initial
 # weights (a seed per rank), and after wrapping the model in DDP the largest gap between
 # the processes' weights is 0.
-#
+
+# %% [markdown]
+# **Exercise 1: averaging gradients by hand.** Before DDP takes over, write the step the
+# script above took, and DDP hides: `average_gradients(model)`, which after `backward`
+# replaces every parameter's `.grad` with the mean of that gradient over all the
+# processes of the group, using `dist.all_reduce` and `dist.get_world_size()`. The check
+# runs your function in a pretend group of 3 processes (`simulate_group`, threads
+# standing in for processes), each holding the gradient of its own third of a batch,
+# then in a group of 4.
+
+
+# %%
+### BEGIN SOLUTION
+# Hint: for every parameter: dist.all_reduce(p.grad), then divide by dist.get_world_size()
+def average_gradients(model: nn.Module) -> None:
+    world_size = dist.get_world_size()
+    for parameter in model.parameters():
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)  # the sum over the processes
+            parameter.grad /= world_size  # the mean
+
+
+### END SOLUTION
+
+# %%
+if check_exercise(1, average_gradients=average_gradients):
+    # 3 copies of a model, each with the gradient of its third of a batch of 24 images.
+    images, labels = batch_images[:24], batch_labels[:24]
+    torch.manual_seed(0)
+    copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
+    for rank, copy in enumerate(copies):
+        copy.load_state_dict(copies[0].state_dict())
+        shard = slice(rank * 8, rank * 8 + 8)
+        F.cross_entropy(copy(images[shard]), labels[shard]).backward()
+    simulate_group(3, lambda rank: average_gradients(copies[rank]))
+    whole = MLP(28 * 28, [32], 10)  # one process, the whole batch, the same weights
+    whole.load_state_dict(copies[0].state_dict())
+    F.cross_entropy(whole(images), labels).backward()
+    gap = max(
+        (mine.grad - reference.grad).abs().max().item()
+        for copy in copies
+        for mine, reference in zip(copy.parameters(), whole.parameters(), strict=True)
+    )
+    print(f"3 processes, averaged gradients vs the whole batch's, largest gap: {gap:.1e}")
+
+# %% [markdown] tags=["solution"]
+# **What the result means.** Each of the 3 copies held the gradient of its own 8
+# images; after `average_gradients`, every copy holds the gradient of all 24, up to
+# float32 rounding: the same update in every process, the one a single process would
+# make on the whole batch. Forget the division and every step is 3 times too large
+# (as if the learning rate were multiplied by the world size); divide by a number
+# written in the code and the step is wrong on any other number of processes; skip a
+# parameter and the copies drift apart.
+
+# %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
 # 1. when it wraps the model, it broadcasts rank 0's weights to every process, so all
 #    start equal (the line `initial weights drawn …` above);
@@ -387,8 +436,8 @@ print(manual.output)
 # - the same step under DDP;
 # - the all-reduce of the model's 25,450 gradients by itself;
 # - the step alone on twice the images, 2B, which is what one process does to train on
-#   the same effective batch. Only rank 0 times it, while rank 1 waits at a barrier, so
-#   that it has the machine's CPUs to itself, as one process would.
+#   the same effective batch. Only rank 0 times it, with its 1 thread, while rank 1
+#   waits at a barrier.
 #
 # It times the four in turn, round after round, so that a busy moment of the machine
 # slows all of them alike, for 64 and for 1,024 images per process: the same gradients to
@@ -400,16 +449,10 @@ print(manual.output)
 Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %% [markdown]
-# Two places carry the method; the rest is printing:
-# - `median_seconds` runs every work once per round, in turn, 20 warm-up rounds and then
-#   120 timed ones. Each timing starts after `dist.barrier()`, so neither process's time
-#   holds a wait for the other, and ends after `synchronize(device)`, so that on a GPU the
-#   queued work is done (lesson 04).
-# - In `time_one_size`, the dictionary of four works: `sgd_step` on the plain model
-#   (`compute`), on the DDP model (`ddp`), `dist.all_reduce` of a zero tensor as long as
-#   all the gradients (`exchange`), and the step on both halves of the images, taken by
-#   rank 0 only (`double`). The two models have the same shape; their weights differ
-#   (the seed is set once, before the first), which does not change what a step costs.
+# The method is in `median_seconds`: every work runs once per round, in turn, 20 warm-up
+# rounds and then 120 timed ones; each timing starts after `dist.barrier()`, so neither
+# process's time holds a wait for the other, and ends after `synchronize(device)`, so
+# that on a GPU the queued work is done (lesson 04).
 
 # %%
 comm_cost = run_torchrun(
@@ -423,11 +466,9 @@ print(comm_cost.output)
 
 # %% [markdown]
 # `read_comm_cost` (from `course_utils.scaling`) reads the timings back from the lines
-# above, and `comm_cost_table` lays them out: for each part, the median over the 2 ranks
-# of their medians (with 2 ranks, their mean), except the row `1 process, step on the 2B
-# images`, which rank 0 timed alone. The all-reduce sends the same *payload* (the numbers
-# one all-reduce sends: here the 25,450 gradients) whatever the batch. The lines under
-# the table are the ratios the text below reads.
+# above, and `comm_cost_table` lays them out, each row the mean of the 2 ranks' medians
+# (except the 2B row, which rank 0 timed alone). The lines under the table are the
+# ratios the text below reads.
 
 # %%
 cost = read_comm_cost(comm_cost.output)
@@ -459,10 +500,10 @@ for size in (64, 1024):
 # all-reduce's row.
 #
 # - **At 64 images per process** DDP added
-#   1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.32<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.49<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. More work per exchange is the first lever of
 #   data parallelism.
@@ -470,17 +511,17 @@ for size in (64, 1024):
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.090 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.115 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.886 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.134 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 1.235 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.183 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 1.014 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 0.874 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
 # smaller difference from noise.
@@ -511,7 +552,7 @@ for epoch in (0, 1):
 
 # %% [markdown]
 # The two shards never overlap, and together they cover the dataset.
-# `sampler.set_epoch(epoch)` reseeds the shuffle with the epoch's number (exercise 1
+# `sampler.set_epoch(epoch)` reseeds the shuffle with the epoch's number (exercise 2
 # shows what happens without it). When the data does not divide evenly, the sampler
 # repeats a few indices so that every process takes the same number of steps; otherwise
 # a process with more steps would block at its next all-reduce, waiting for partners that
@@ -584,7 +625,7 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # **Launching.** `--standalone` means one machine, with a meeting point on a free local
 # port that torchrun picks itself; `--nproc_per_node` is the number of processes
 # (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
-# torchrun ...` hides it, which is what `cpu_only=True` does. `run_torchrun` gives every
+# torchrun ...` hides it, which is what `cpu_only=True` does. The launches below give each
 # process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it starts
 # several processes, so that 2 processes use the 2 CPUs; one process run with `python`
 # gets PyTorch's default instead:
@@ -630,12 +671,14 @@ print(two_processes.output)
 #   script run with `python` gets on this machine: **the baseline**;
 # - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each.
 #
-# The script trains three more arms, which the appendix at the end of the lesson reads:
-# the same two ways loading each batch as a slice of one tensor (lesson 04's way), and
-# the plain loop with 1 thread. A shared machine is faster at some moments than at
-# others, so the script takes the arms in *rounds*: each round trains one epoch of every
-# arm, in a new order, and a busy moment falls on one round's arms alike. Round 1 pays
-# first-time costs, so the figures leave it out.
+# The script trains three more arms. Two are the same two ways *loading lean*: each
+# batch cut out of one tensor of all the images, as lesson 04's pipeline (b) does,
+# instead of a `DataLoader` fetching the images one by one; a second line under each
+# table sets them against each other. The appendix at the end of the lesson reads the
+# rest, with the third arm, the plain loop with 1 thread. A shared machine is faster at
+# some moments than at others, so the script takes the arms in *rounds*: each round
+# trains one epoch of every arm, in a new order, and a busy moment falls on one round's
+# arms alike. Round 1 is left out as a warm-up.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -680,8 +723,8 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 # *speed-up* over the baseline: the baseline's epoch over theirs, round by round (above
 # 1: 2 processes were faster), the median, and how many rounds were faster, tied (within
 # a tenth, section 5's `TIE`) or slower. The verdict names a winner only when every
-# round agrees: if the two arms were equally fast, all 10 rounds would agree by chance in
-# only 2 launches out of 2^10 = 1,024.
+# round agrees: if each round were a coin flip between two equally fast arms, all 10
+# would go the same way about 2 times in 2^10 = 1,024.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -708,12 +751,14 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
 
 
 def one_against_two(batch: int, figures: dict) -> RoundCount:
-    """The baseline and 2 processes at one effective batch: their table, then 2 processes'
-    speed-up over the baseline. Returns its RoundCount."""
+    """The baseline and 2 processes at one effective batch: their table, 2 processes'
+    speed-up over one process with both loading lean, the table's parts as ratios, then
+    2 processes' speed-up over the baseline. Returns that last RoundCount."""
     name = f"effective batch {batch}"
     two_arms = {arm: figures[arm] for arm in (PLAIN_2, TWO_ARM)}
     print(arms_table(two_arms, f"{name}: {machine}, seconds per epoch"))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
+    compare(name, figures, TWO_SLICED, SLICED_2)  # the same two ways, both loading lean
     plain, two = figures[PLAIN_2], figures[TWO_ARM]  # the table's two parts, as ratios
     print(f"{name}, loader seconds, 2 processes / baseline: {two['loader'] / plain['loader']:.2f}")
     print(
@@ -733,14 +778,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
 # 0.58<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images), and their steps
-# 3.78<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 4.00<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times. Section 5 predicted slower steps here: at 64 images per process, DDP adds more
-# to a step than halving its images saves.
+# to a step than halving its images saves. Both loading lean, 2 processes ran at
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times one process's speed (the line `DDP, 2 processes, slices over batch slices`).
 #
 # Every arm trained its own model from the same weights on the same batches: the
 # largest gap between all five arms' validation accuracies was
@@ -750,11 +797,12 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # each 2-process step are the 128 images of the 1-process step, so the arms learn alike;
 # data parallelism changes the speed, not what is learned.
 #
-# **At 1,024 images per process**, section 5's other size, where it predicted a tie for
-# the steps alone. The same arms again, with batches of 1,024 per process on 2 processes and
-# 2,048 on 1 process, on all 50,000 training images (these runs are for timing; the
-# learning rate stays 0.2). The batch and the images per epoch both change from the
-# launch above, so compare the two launches as sizes, not as the batch's effect alone.
+# **At 1,024 images per process**, section 5's other size (its last line gives the
+# prediction for the steps alone). The same arms again, with batches of 1,024 per
+# process on 2 processes and 2,048 on 1 process, on all 50,000 training images (these
+# runs are for timing; the learning rate stays 0.2). The batch and the images per epoch
+# both change from the launch above, so compare the two launches as sizes, not as the
+# batch's effect alone.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -764,17 +812,25 @@ _ = one_against_two(2 * big_batch, big_figures)
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.64<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed, with their loading at
-# 0.39<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# 0.35<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
 # and their steps at
-# 2.14<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
-# times the baseline's seconds: whatever 2 processes saved here came from splitting the
-# loading. Read the count before the median: a median can lean one way while a round
-# ties or disagrees, and the verdict names a winner only when every round agrees. At 128
-# every round was slower with 2 processes; at 2,048, the rounds line says how many were
-# faster. The appendix asks the next question: can one process that loads its batches
-# lean do better than 2 processes?
+# 1.52<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
+# times the baseline's seconds: what 2 processes saved here came from splitting the
+# loading, not from the steps, which took longer than the baseline's. (The appendix sets
+# the steps beside section 5's prediction for them.) Read the count before the median: a
+# median can lean one way while some rounds tie or disagree, and the verdict names a
+# winner only when every round agrees.
+#
+# **The fair answer.** The plain loop loads slowly, and 2 processes split that slow
+# loading between them. Against one process that loads lean, 2 processes loading lean
+# ran at
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times its speed at 128 images a step and
+# 1.00<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times at 2,048: in this run, slower in every round at 128 and no clear winner at 2,048
+# (their lines). So on this machine, make one process lean before adding a second.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same launches measure what scaling out buys; this lesson did not run there.
@@ -863,8 +919,8 @@ print(batch_norm.output)
 # deviation is printed (the images were normalised to about 1), and each gap is given as
 # a percentage of it: how far, in units of the spread of the values, one process's
 # normalised values sit from where the whole batch would put them. The lines
-# `… images per process` cut the shards into smaller batches (large models on GPUs often
-# get only a handful of images per process) and average the gap over them; the line
+# `… images per process` cut the shards into smaller batches and average the gap over
+# them; the line
 # `gap larger with 4 …` compares 4 images with 32. This batch holds a single channel of
 # normalised pixels; a layer deep in a network sees other values, so read these
 # percentages as this batch's, not as a rule. `convert_sync_batchnorm` replaced the
@@ -932,16 +988,20 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.32<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.64<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-#   times at 2,048; section 8's rounds lines say which of these every round bore out.
-#   Make one process lean first (the appendix), then time what a second adds, as whole
+#   1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   times at 2,048, a gain that came from splitting the plain loop's slow loading.
+#   Against one process that loads lean, 2 processes loading lean ran at
+#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   and
+#   1.00<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
 #   every epoch.
@@ -956,11 +1016,12 @@ print(fsdp.output)
 # %% [markdown]
 # ## Exercises
 #
-# After each exercise, run its check cell. It says whether the exercise is not
-# attempted yet, not right yet (and what it found), or passed (and what it checked).
-# The lines under `if check_exercise(...)` run only for a passing answer.
+# Exercise 1, averaging gradients by hand, came in section 4. As there, run each
+# exercise's check cell after it: it says whether the exercise is not attempted yet, not
+# right yet (and what it found), or passed (and what it checked). The lines under
+# `if check_exercise(...)` run only for a passing answer.
 #
-# **Exercise 1: forgetting `set_epoch`.** Write `rank0_orders(call_set_epoch)`: make
+# **Exercise 2: forgetting `set_epoch`.** Write `rank0_orders(call_set_epoch)`: make
 # one `DistributedSampler` over `toy_dataset` for rank 0 of 2 processes (seed 0), and
 # return the indices it gives in epochs 0, 1 and 2 (a list of 3 lists), calling
 # `sampler.set_epoch(epoch)` before each epoch only when `call_set_epoch` is true.
@@ -984,7 +1045,7 @@ def rank0_orders(call_set_epoch: bool) -> list[list[int]]:
 ### END SOLUTION
 
 # %%
-if check_exercise(1, rank0_orders=rank0_orders):
+if check_exercise(2, rank0_orders=rank0_orders):
     for flag in (False, True):
         by_epoch = rank0_orders(flag)
         print(f"set_epoch called: {flag}; rank 0's indices, epoch by epoch: {by_epoch}")
@@ -1005,59 +1066,6 @@ if check_exercise(1, rank0_orders=rank0_orders):
 # lesson does not measure what that costs in accuracy, and nothing warns about it.
 
 # %% [markdown]
-# **Exercise 2: averaging gradients by hand.** Write `average_gradients(model)`, the
-# step DDP hides: after `backward`, replace every parameter's `.grad` with the mean
-# of that gradient over all the processes of the group, using `dist.all_reduce` and
-# `dist.get_world_size()`. The check runs your function in a pretend group of 3
-# processes (`simulate_group`, threads standing in for processes), each holding the
-# gradient of its own third of a batch, then in a group of 4.
-
-
-# %%
-### BEGIN SOLUTION
-# Hint: for every parameter: dist.all_reduce(p.grad), then divide by dist.get_world_size()
-def average_gradients(model: nn.Module) -> None:
-    world_size = dist.get_world_size()
-    for parameter in model.parameters():
-        if parameter.grad is not None:
-            dist.all_reduce(parameter.grad)  # the sum over the processes
-            parameter.grad /= world_size  # the mean
-
-
-### END SOLUTION
-
-# %%
-if check_exercise(2, average_gradients=average_gradients):
-    # 3 copies of a model, each with the gradient of its third of a batch of 24 images.
-    images, labels = batch_images[:24], batch_labels[:24]
-    torch.manual_seed(0)
-    copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
-    for rank, copy in enumerate(copies):
-        copy.load_state_dict(copies[0].state_dict())
-        shard = slice(rank * 8, rank * 8 + 8)
-        F.cross_entropy(copy(images[shard]), labels[shard]).backward()
-    simulate_group(3, lambda rank: average_gradients(copies[rank]))
-    whole = MLP(28 * 28, [32], 10)  # one process, the whole batch, the same weights
-    whole.load_state_dict(copies[0].state_dict())
-    F.cross_entropy(whole(images), labels).backward()
-    gap = max(
-        (mine.grad - reference.grad).abs().max().item()
-        for copy in copies
-        for mine, reference in zip(copy.parameters(), whole.parameters(), strict=True)
-    )
-    print(f"3 processes, averaged gradients vs the whole batch's, largest gap: {gap:.1e}")
-
-# %% [markdown] tags=["solution"]
-# **What the result means.** Each of the 3 copies held the gradient of its own 8
-# images; after `average_gradients`, every copy holds the gradient of all 24, up to
-# float32 rounding: the same update in every process, the one a single process would
-# make on the whole batch. Forget the division and every step is 3 times too large
-# (as if the learning rate were multiplied by the world size); divide by a number
-# written in the code and the step is wrong on any other number of processes; skip a
-# parameter and the copies drift apart. gloo has no `ReduceOp.AVG`, hence the sum and
-# the division; NCCL has one.
-
-# %% [markdown]
 # **Exercise 3: ready for GPUs.** Write `choose_backend(cuda_available, gpu_count, rank,
 # local_rank, local_world_size)`, the choice a script makes from its machine and from
 # who it is: `rank` is its global rank (`RANK`, numbered across all machines) and
@@ -1067,12 +1075,10 @@ if check_exercise(2, average_gradients=average_gradients):
 # on a machine without CUDA. On a machine with CUDA but fewer GPUs than processes it
 # refuses: it raises a `ValueError` that gives the GPUs and the processes, as the course's
 # `run_torchrun` does before it launches anything, because a script that quietly fell back
-# to the CPU there would run slowly with nobody noticing. (The course's `process_group`
-# stops only the processes whose local rank has no GPU, with a `RuntimeError`; your function
-# decides for the whole machine at once.) The check asks it about machines with and without GPUs,
-# with enough GPUs or
-# too few, and about the second machine of a 2-machine launch, where a process has rank
-# 3 but local rank 1. Which of the two numbers picks the GPU?
+# to the CPU there would run slowly with nobody noticing. The check asks it about
+# machines with and without GPUs, with enough GPUs or too few, and about the second
+# machine of a 2-machine launch, where a process has rank 3 but local rank 1. Which of
+# the two numbers picks the GPU?
 
 
 # %%
@@ -1119,26 +1125,17 @@ if check_exercise(3, choose_backend=choose_backend):
 # **What the result means.** The same script takes the right branch on every machine:
 # on this machine, without CUDA, both processes use gloo on the CPU (on a machine with
 # CUDA, the lines `this machine, rank …` show that machine's own branch); on a machine
-# with one GPU and 2
-# processes it refuses with a message (the line `1 GPU, 2 processes: refused: …`); on 2 machines
-# with 2 GPUs each,
-# ranks 2 and 3 run on the second machine, whose GPUs are numbered 0 and 1 like the
-# first's, so rank 3 takes `cuda:1` (its local rank) and tells DDP `device_ids=[1]`.
-# `cuda:RANK` would be right on the first machine only, which is why a test on one
-# machine never catches it: on the second it asks for a `cuda:3` that does not exist.
-# Your rule is the one `process_group` follows: it picks NCCL whenever CUDA is available, and
-# `run_torchrun` refuses to launch when there are fewer GPUs than processes, so that a
-# script launched on a GPU machine never trains on its CPU without anyone noticing. The
-# notebook's own choice is different on purpose (its `cpu_only`): it knows how many GPUs
-# it has, decides before it launches, prints its choice, and with fewer than 2 GPUs
-# hides them and runs every launch on the CPU, 1-process ones too, so that the arms it
-# compares share a device. No NCCL group was set up on this machine, which has no CUDA
-# GPU: the lines above are the function's choices, not launches. Two more mistakes the
-# check catches give no warning on a machine with one GPU,
-# where both look right: plain `"cuda"` puts every process on GPU 0 (on a machine with
-# several GPUs the others stay idle, and NCCL refuses two processes on one GPU), and
-# choosing per process (NCCL where there is a GPU, gloo where not) builds a group whose
-# processes disagree on the backend.
+# with one GPU and 2 processes it refuses with a message (the line `1 GPU, 2 processes:
+# refused: …`); on 2 machines with 2 GPUs each, ranks 2 and 3 run on the second
+# machine, whose GPUs are numbered 0 and 1 like the first's, so rank 3 takes `cuda:1`
+# (its local rank) and tells DDP `device_ids=[1]`. `cuda:RANK` would be right on the
+# first machine only, which is why a test on one machine never catches it: on the second
+# it asks for a `cuda:3` that does not exist. The lines above are the function's
+# choices, not launches: this machine has no CUDA GPU. Two more mistakes the check
+# catches look right on a machine with one GPU: plain `"cuda"` puts every process on
+# GPU 0 (on a machine with several GPUs the others stay idle), and choosing per process
+# (NCCL where there is a GPU, gloo where not) builds a group whose processes disagree on
+# the backend.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1187,13 +1184,13 @@ check_exercise("Q1", answer_q1=answer_q1)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: the `set_epoch called: False` lines after the first exercise's check
+# Hint: the `set_epoch called: False` lines after exercise 2's check
 answer_q2 = "c"
 ### END SOLUTION
 check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
-# **(c).** The first exercise's check printed rank 0's indices epoch by epoch: without
+# **(c).** Exercise 2's check printed rank 0's indices epoch by epoch: without
 # `set_epoch`, `[4, 7, 3, 0, 6]` three times, 5 distinct items of the 10 in 3 epochs;
 # with it, a new order each epoch and all 10 items. The sampler shuffles with its seed
 # plus the epoch number, and without `set_epoch` that number stays 0. Each rank still
@@ -1204,7 +1201,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1224,14 +1221,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.32<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps (*the rest*)
 # took
-# 3.78<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 4.00<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. Nothing here compares
 # gloo with NCCL, so (b) is not shown.
@@ -1308,30 +1305,28 @@ check_exercise("Q5", answer_q5=answer_q5)
 # line below gives that wait and the CPU seconds rank 1 used meanwhile (little CPU means
 # it left both CPUs to rank 0). Then come each launch's table of all five arms and the
 # other comparisons, each the first arm's speed-up over the second, round by round:
-# 1. both loading lean: 2 processes over one process;
-# 2. one process: lean loading over the `DataLoader`;
-# 3. a second thread: 2 threads over 1;
-# 4. 2 processes over the plain loop with 1 thread (two things change: the processes,
+# 1. one process: lean loading over the `DataLoader`;
+# 2. a second thread: 2 threads over 1;
+# 3. 2 processes over the plain loop with 1 thread (two things change: the processes,
 #    and the CPUs in use);
-# 5. one lean process over section 8's 2 processes.
+# 4. one lean process over section 8's 2 processes.
 #
-# The last lines split comparison 4 into its two parts. The loading is the ratio of the
+# The last lines split comparison 3 into its two parts. The loading is the ratio of the
 # `loader` columns. The steps are given as 2 processes' speed-up beside section 5's
 # prediction for the steps alone, and as each arm's milliseconds per step inside the
 # epochs (*the rest* over the steps) beside section 5's timing of that step alone.
 
 # %%
 COMPARISONS = [
-    (TWO_SLICED, SLICED_2),  # 1. both loading lean
-    (SLICED_2, PLAIN_2),  # 2. one process, loading lean
-    (PLAIN_2, PLAIN_ARM),  # 3. a second thread
-    (TWO_ARM, PLAIN_ARM),  # 4. 1 thread a process, as section 5 timed them
-    (SLICED_2, TWO_ARM),  # 5. one lean process against section 8's 2 processes
+    (SLICED_2, PLAIN_2),  # 1. one process, loading lean
+    (PLAIN_2, PLAIN_ARM),  # 2. a second thread
+    (TWO_ARM, PLAIN_ARM),  # 3. 1 thread a process, as section 5 timed them
+    (SLICED_2, TWO_ARM),  # 4. one lean process against section 8's 2 processes
 ]
 
 
 def report_arms(batch: int, steps: int, figures: dict, timed: dict, guess: float) -> None:
-    """All five arms' table at one effective batch, the comparisons, and comparison 4 split
+    """All five arms' table at one effective batch, the comparisons, and comparison 3 split
     into loading and steps; `steps` is an epoch's steps, `timed` section 5's timings (ms)
     for the same images per process and `guess` its predicted speed-up of the steps."""
     name = f"effective batch {batch}"
@@ -1370,25 +1365,24 @@ report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predict
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.62<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.44<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 3.13<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.63<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048, and one lean process ran at
-# 2.94<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
+# 2.57<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
 # and
-# 2.08<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.31<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times the speed of section 8's 2 processes; each line's count and verdict say how the
-# rounds went. That is the habit this appendix teaches: make one process lean first, then
-# time what a second process adds.
+# rounds went.
 #
 # **The steps inside the epochs.** Against the plain loop with 1 thread, 2 processes'
 # steps ran at
-# 0.28<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.26<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
-# 0.58<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
+# 0.69<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
+# 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
 # `ms per step` lines show where the two timings part: section 5 started each step with
 # both processes ready, after a barrier; inside an epoch a DDP step's all-reduce can also
 # wait for the other process, still loading its batch, and *the rest* holds the loop's
@@ -1412,9 +1406,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 887 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 903 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
-# 601 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
 # that has already imported PyTorch, so they share its pages until they write to them;
 # on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole

@@ -1798,20 +1798,20 @@ def orders_with_sampler(**options):
         ("not a function", "should be a function"),
     ],
 )
-def test_lesson06_exercise1(answer, fragment):
-    assert_passes(lesson06, 1, rank0_orders=rank0_orders)
-    assert_wrong(lesson06, 1, fragment, rank0_orders=answer)
+def test_lesson06_exercise2(answer, fragment):
+    assert_passes(lesson06, 2, rank0_orders=rank0_orders)
+    assert_wrong(lesson06, 2, fragment, rank0_orders=answer)
 
 
-def test_lesson06_exercise1_names_the_missing_set_epoch_without_writing_the_code():
-    result = run(lesson06, 1, rank0_orders=lambda flag: rank0_orders(False))
+def test_lesson06_exercise2_names_the_missing_set_epoch_without_writing_the_code():
+    result = run(lesson06, 2, rank0_orders=lambda flag: rank0_orders(False))
     report = result.details[0]
     assert "never tells the sampler which epoch it is in" in report
     assert "`set_epoch`" in report
     assert "set_epoch(epoch)" not in report  # the call itself is the learner's to write
 
 
-def test_lesson06_exercise1_also_passes_a_sampler_built_with_a_fresh_order_each_epoch():
+def test_lesson06_exercise2_also_passes_a_sampler_built_with_a_fresh_order_each_epoch():
     def fresh(call_set_epoch: bool) -> list[list[int]]:
         orders = []
         for epoch in range(3):
@@ -1820,7 +1820,7 @@ def test_lesson06_exercise1_also_passes_a_sampler_built_with_a_fresh_order_each_
             orders.append(list(sampler))
         return orders
 
-    assert_passes(lesson06, 1, rank0_orders=fresh)
+    assert_passes(lesson06, 2, rank0_orders=fresh)
 
 
 def average_gradients(model):
@@ -1891,18 +1891,18 @@ def rank0_skips(model):
         (lambda model: None, "still holds only this process's own gradient"),
     ],
 )
-def test_lesson06_exercise2(answer, fragment):
-    assert_passes(lesson06, 2, average_gradients=average_gradients)
-    assert_wrong(lesson06, 2, fragment, average_gradients=answer)
+def test_lesson06_exercise1(answer, fragment):
+    assert_passes(lesson06, 1, average_gradients=average_gradients)
+    assert_wrong(lesson06, 1, fragment, average_gradients=answer)
 
 
-def test_lesson06_exercise2_passes_an_average_with_the_division_first():
+def test_lesson06_exercise1_passes_an_average_with_the_division_first():
     def divide_then_sum(model):
         for parameter in model.parameters():
             parameter.grad = parameter.grad / dist.get_world_size()
             dist.all_reduce(parameter.grad)
 
-    assert_passes(lesson06, 2, average_gradients=divide_then_sum)
+    assert_passes(lesson06, 1, average_gradients=divide_then_sum)
 
 
 def choose_backend(cuda_available, gpu_count, rank, local_rank, local_world_size):

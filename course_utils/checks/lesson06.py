@@ -1,9 +1,10 @@
 """Checks for the exercises of lesson 06 (data-parallel training under torchrun).
 
-Exercise 1 calls the learner's function that lists a rank's shard epoch by epoch, with and
-without ``set_epoch``. Exercise 2 runs the learner's gradient-averaging function in
+Exercise 1 (in the lesson's section 4) runs the learner's gradient-averaging function in
 pretend groups of 3 and then 4 processes (``simulate_group``), each holding the gradient of
-its own shard of a batch, so that a world size written into the code fails. Exercise 3
+its own shard of a batch, so that a world size written into the code fails. Exercise 2
+calls the learner's function that lists a rank's shard epoch by epoch, with and without
+``set_epoch``. Exercise 3
 asks the learner's backend-and-device choice about machines this one is not: with and
 without GPUs, with enough GPUs for every process or too few (local rank 3 of 4 processes
 on 2 GPUs; one process on one GPU), and on the second machine of a 2-machine launch,
@@ -29,7 +30,7 @@ __all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
 
 LESSON = "06"
 EPOCHS = 3
-WORLDS = (3, 4)  # exercise 2's pretend groups: dividing by 2, or by 3 written in the code, shows
+WORLDS = (3, 4)  # exercise 1's pretend groups: dividing by 2, or by 3 written in the code, shows
 
 
 def expected_orders(dataset_size: int, call_set_epoch: bool) -> list[list[int]]:
@@ -59,7 +60,7 @@ def _as_orders(value: Any, name: str) -> list[list[int]]:
     return orders
 
 
-def _exercise_1(rank0_orders: Any) -> list[str]:
+def _exercise_set_epoch(rank0_orders: Any) -> list[str]:
     require(callable(rank0_orders), "`rank0_orders` should be a function of `call_set_epoch`.")
     size = 10
     for flag in (False, True):
@@ -136,7 +137,7 @@ def run_averaging(average_gradients: Callable, world: int = 3, seed: int = 0) ->
     return {"models": models, "shards": shards, "whole": whole, "weights": weights}
 
 
-def _exercise_2(average_gradients: Any) -> list[str]:
+def _exercise_averaging(average_gradients: Any) -> list[str]:
     require(callable(average_gradients), "`average_gradients` should be a function of a model.")
     for world in WORLDS:
         _check_averaging(average_gradients, world)
@@ -356,12 +357,12 @@ def _exercise_3(choose_backend: Any) -> list[str]:
 
 EXERCISES = {
     1: Exercise(
-        hint="one sampler for all epochs; before list(sampler), set_epoch(epoch) only if asked",
-        test=_exercise_1,
+        hint="for every parameter: dist.all_reduce(p.grad), then divide by dist.get_world_size()",
+        test=_exercise_averaging,
     ),
     2: Exercise(
-        hint="for every parameter: dist.all_reduce(p.grad), then divide by dist.get_world_size()",
-        test=_exercise_2,
+        hint="one sampler for all epochs; before list(sampler), set_epoch(epoch) only if asked",
+        test=_exercise_set_epoch,
     ),
     3: Exercise(
         hint="no CUDA: gloo; a GPU each: nccl, cuda:local_rank (not rank); too few: ValueError",
@@ -396,7 +397,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q2": concept_question(
         "answer_q2",
-        hint="the `set_epoch called: False` lines after the first exercise's check",
+        hint="the `set_epoch called: False` lines after exercise 2's check",
         right="c",
         why=(
             "the sampler shuffles with its seed plus the epoch number; without set_epoch the "
@@ -406,9 +407,9 @@ QUESTIONS: dict[str, Exercise] = {
         misconceptions={
             "a": "Every rank shuffles with the same seed and takes every N-th index of that "
             "one order, so the shards cannot overlap: section 6 printed `overlap: none` for "
-            "its shards. Without set_epoch the order is simply the same every epoch (the first "
-            "exercise printed rank 0's 5 indices, the same three times).",
-            "b": "The first exercise's check ran 3 epochs without set_epoch and printed rank "
+            "its shards. Without set_epoch the order is simply the same every epoch (exercise 2 "
+            "printed rank 0's 5 indices, the same three times).",
+            "b": "Exercise 2's check ran 3 epochs without set_epoch and printed rank "
             "0's indices, the same 5 every epoch, with no error and no warning. That is what "
             "makes this bug easy to miss; only the indices, epoch by epoch, show it.",
             "d": "The sampler does not draw from the global random generator: it shuffles "
