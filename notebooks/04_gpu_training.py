@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 61 s with a peak memory of 1185 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1203 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -124,8 +124,8 @@ print(f"exercises: {exercise_size:,} images")
 # `torch.cuda.is_available()` says whether PyTorch can see an NVIDIA GPU (or an AMD one,
 # with the PyTorch build for ROCm, AMD's GPU software);
 # `torch.backends.mps.is_available()` whether it can use an Apple-silicon GPU. The CPU
-# is always there; how many logical CPUs it has (cores, or hardware threads that share
-# a core, as `os.cpu_count()` counts them) bounds every CPU time in this lesson.
+# is always there; `os.cpu_count()` counts its logical CPUs (cores, or hardware threads
+# that share a core).
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -270,17 +270,17 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **51.1 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **51.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **168.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **165.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **48.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one, about a third of the rate. We expect small operations to fare worse
-# still on a GPU, which has thousands of cores to fill and a cost to launch each
-# operation (with a GPU, the lines above show both devices at both sizes). So a GPU can
-# fail to help in two ways: **tiny models**, whose products are too small to fill it,
-# and **starved GPUs**, which wait for the CPU to prepare each batch. Section 6
-# measures what preparing the batches costs.
+# **39.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# the small one. We expect small operations to fare worse still on a GPU, which has
+# thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
+# above show both devices at both sizes). So we expect a GPU to fail to help in two
+# ways: **tiny models**, whose products are too small to fill it, and **starved GPUs**,
+# which wait for the CPU to prepare each batch. Section 6 measures what preparing the
+# batches costs.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -416,7 +416,7 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # evaluation reads `.item()` twice per batch (the summed loss and the count of right
 # answers): on a GPU each read waits for the device, as `synchronize` does. That makes 20
 # waits for the 10 batches of 1,000, once an epoch; the training loop above reads no
-# `.item()` per step, so its steps never wait.
+# `.item()` per step, so its steps do not wait for one.
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -512,15 +512,14 @@ print(
 # The two models end with the same weights, to the last bit on this CPU, and `fit`'s
 # epoch line shows the hand loop's three figures. From here on `fit` trains.
 #
-# `fit` also times each epoch, and it waits for the device before starting and before
-# stopping its clock, as section 2 said timing must. Here are those lines of its loop
-# (`course_utils/training.py`; `_train_epoch` is the loop of section 4):
-#
 # `fit` returns a *history*, one dict per epoch, with two times in it: `train_seconds`,
 # the training pass alone, which the lesson's tables use, and `epoch_seconds`, which
 # also counts the evaluation on the validation set; that one is the time `fit` prints in
-# brackets after each epoch. Compare pipelines by `train_seconds`, as the tables do: the
-# bracketed times also hold each pipeline's own way of loading the validation images.
+# brackets after each epoch.
+#
+# `fit` waits for the device before starting and before stopping its clock, as section 2
+# said timing must. Here are those lines of its loop (`course_utils/training.py`;
+# `_train_epoch` is the loop of section 4):
 
 # %% tags=["nbval-check-output"]
 loop_source = inspect.getsource(training._train)
@@ -541,7 +540,9 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # For a fair comparison both must train on the very same batches, shuffled anew every
 # epoch. Each pipeline gets a random-number generator of its own (a `torch.Generator`),
 # seeded alike. `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for
-# the order of the images each epoch; it draws its order exactly as pipeline (b) does.
+# the order of the images each epoch; it draws its order with `torch.randperm`, exactly
+# as pipeline (b) does. (A `DataLoader` with `shuffle=True` would draw another order from
+# the same generator.)
 # (The two models ending with the same weights, below, shows that the orders matched.)
 
 
@@ -582,10 +583,25 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
 # **(b) The whole dataset on the device.** Transform every image once and keep the
-# results as one tensor of images and one of labels. `dataset_to_tensors` (in
-# `course_utils/data.py`) does it: one pass of a `DataLoader` over the dataset, in
-# batches of 1,000, each copied into one tensor made beforehand. That costs time once,
-# before training, so the cell times it:
+# results as one tensor of images and one of labels. By hand, on the first 1,000
+# validation images, that is: fetch each image (the dataset transforms it), stack them.
+# It matches `dataset_to_tensors` (in `course_utils/data.py`), which does the same with
+# a `DataLoader`, in batches of 1,000, each copied into one tensor made beforehand:
+
+# %% tags=["nbval-check-output"]
+first_thousand = Subset(val_dataset, range(1000))
+pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
+by_hand = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
+course = dataset_to_tensors(first_thousand)
+print(
+    "the same tensors as dataset_to_tensors:",
+    all(torch.equal(mine, its) for mine, its in zip(by_hand, course, strict=True)),
+)
+del first_thousand, pairs, by_hand, course
+
+# %% [markdown]
+# For all the training images that costs time once, before training, so the cell times
+# it:
 
 # %%
 start = time.perf_counter()
@@ -599,7 +615,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.22 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -734,9 +750,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.47 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.24 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **14.4 times**<!-- output: pipeline speed-up --> as long, by
+# **3.58 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **15.6 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs. Each epoch is a dot in the figure: compare how far apart the two
 # pipelines' dots lie with how far each pipeline's own dots spread.
 #
@@ -745,16 +761,17 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. The steps were the
 # same work; the classic pipeline's extra time went into building batches image by
-# image (indexing, converting to a tensor, normalising, collating), again every epoch.
+# image (indexing, converting to a tensor, normalising, collating; not timed apart),
+# again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.22 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.50 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **6.95 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **3.70 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.16 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **3.96 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **1.04**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -835,7 +852,8 @@ _ = gc.collect()
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
 # The rest of the lesson needs at most 10,000 training images, and the compiler below
-# needs memory: keep a copy of those images and free the full tensor. (A slice alone would
+# is kept within the lesson's memory budget: keep a copy of those images and free the full
+# tensor. (A slice alone would
 # not do: it is a *view* that keeps the whole tensor alive; `.clone()` copies it.)
 
 # %%
@@ -918,9 +936,9 @@ else:
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # (a compiled function that the device runs) does the work of several operations, say
 # adding the bias and the ReLU, so the data are read and written once instead of once per
-# operation. Compiling takes a while the first time a model runs, and again for each new
-# batch shape. It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line
-# tools) and NVIDIA GPUs; on Apple GPUs its support is newer.
+# operation. Compiling takes a while the first time a model runs, and again when a batch
+# of a new shape arrives. It works on CPUs (with a C++ compiler; on a Mac, Xcode's
+# command-line tools) and on GPUs.
 #
 # `torch.compile(model)` returns a *wrapper* whose `forward` is compiled, but `fit`
 # calls `model.training_step(batch)`, which on the wrapper is the original model's method
@@ -945,7 +963,7 @@ except TypeError as error:
 # `model.compile()`. All three start from the same weights and see the same batches of
 # 256 of the first 10,000 images; `drop_last=True` leaves out each epoch's shorter last
 # batch (9,984 images an epoch), so the training steps see one shape. (`fit`'s
-# validation pass, in batches of 1,000, compiles a graph of its own.)
+# validation pass, in batches of 1,000, is compiled for its own shape.)
 #
 # The same work takes a different time at different moments on a shared machine, so the
 # arms take turns: every *round* trains one epoch of each arm, in a new order. A slow
@@ -962,8 +980,8 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 if device.type == "cpu":
     # On a CPU, torch.compile's code generator ("inductor") builds its kernels with the
     # system's C++ compiler: by default several builds at once, after precompiling
-    # PyTorch's headers. That needs more than the course's 1.5 GB a lesson (Binder gives
-    # 2 GB): build one at a time, without precompiled headers (slower to build).
+    # PyTorch's headers. The course keeps each lesson within 1.5 GB (Binder gives 2 GB):
+    # build one at a time, without precompiled headers (slower to build, less memory).
     inductor_config.compile_threads = 1
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
         inductor_config.cpp_cache_precompile_headers = False
@@ -1065,8 +1083,9 @@ for arm in arms:
     ratios = [mine / theirs for mine, theirs in pairs[1:] or pairs]  # after the first round
     print(f"{arm} / float32 epoch time in each round: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"{arm} / float32 median epoch time: {statistics.median(ratios):.2f}")
-    # count_rounds reads speed-ups (float32's time over the arm's): the ratios turned over.
-    rounds = verdicts[arm] = count_rounds([1 / ratio for ratio in ratios], tie=band - 1)
+    # count_rounds takes speed-ups: float32's time over the arm's, above 1 when it is faster.
+    speed_ups = [theirs / mine for mine, theirs in pairs[1:] or pairs]
+    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
         f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
@@ -1102,17 +1121,17 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
-# passes included, since the evaluation compiles a graph of its own). Afterwards a
-# compiled epoch took a median of
-# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# `float32` one: read the verdict line to see whether the rounds agree. Compiling pays
-# only when it saves time in every round, and then after the number of epochs on the
-# `epochs to win back` line. The compiler fuses the small operations around the matrix
-# products (the bias, the ReLU). We
-# expect a model with many small operations, on a GPU, to leave more to fuse: measure it
-# there with the same cell.
+# passes included, since the evaluation is compiled too). Afterwards a compiled epoch took
+# a median of
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# `float32` one (the `ms saved` line gives the median saving per epoch; negative means
+# compiling lost time), and no round was faster by more than the tie band (the rounds
+# line): on this CPU compiling saved nothing
+# measurable, so there was nothing to win back. The compiler is meant to fuse the small
+# operations around the matrix products (the bias, the ReLU); we expect a model with many
+# small operations, on a GPU, to leave more to fuse: measure it there with the same cell.
 #
 # `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
 # CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
@@ -1334,11 +1353,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **34.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
-# The verdict line reads the ratio against section 7's tie band. On a GPU we expect the
+# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **34.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# The verdict line reads the ratio against section 7's tie band, which came from another
+# model's epochs, so take it as a rough threshold. On a GPU we expect the
 # first epoch to pay also for loading libraries and choosing kernels: that is why a
 # timing warms up first. A wide MLP's step is made of large matrix products, the work a
 # GPU shares out among its cores, so this is the kind of model where we expect a GPU to
@@ -1464,17 +1484,18 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.236 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.112 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.239 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.098 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **14.76
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.09
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **14.93
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.07
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
 # shares out whatever each step costs regardless of its size. The two smallest batches
-# are the close call: read their rounds line, which names a winner only if every round
-# agrees, before their medians. On a GPU we expect
-# that fixed cost to be larger and the work per image cheaper, so it should win only from
+# take the closest times: in this run batch 16's step was the shorter in 6 rounds and
+# tied in 1 (its rounds line), and since the rule names a winner only when every round
+# agrees, it names none. On a GPU we expect that fixed cost to be larger and the work
+# per image cheaper, so it should win only from
 # some batch size on: the last line finds it, counting only sizes where every GPU round
 # beat every CPU round.
 
@@ -1533,8 +1554,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.22 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.47 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.58 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1557,7 +1578,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1581,12 +1602,12 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then took a median of
-# **1.02 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# float32 one. Compiling pays only when it saves time in every epoch, and only after the
-# training has run long enough for those savings to add up to its cost, with batches of
-# one shape so that it does not compile again.
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# float32 one: here it saved nothing measurable. Where compiling does save time each
+# epoch, it pays only once the training has run long enough for those savings to add up
+# to its cost, with batches of one shape so that it does not compile again.
 
 # %% [markdown]
 # **Question 5.** Section 7 trains the same model in float32 and, where the device

@@ -51,7 +51,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 238 s with a peak memory of 1423 MB. The course's
+# > 2 threads); the whole lesson ran in 221 s with a peak memory of 1463 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -101,7 +101,7 @@ from course_utils import (
     to_device,
     training,
 )
-from course_utils.augment import batch_transform
+from course_utils.augment import batch_transform, random_crop, random_horizontal_flip
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.checks.lesson05 import check_exercise
 from course_utils.data import cifar10, dataset_to_tensors
@@ -276,11 +276,11 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.1<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 7.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
-# ## 2. Per-channel normalisation
+# ## 2. Per-channel normalisation, and what decoding once saves
 #
 # Each colour channel gets its own mean and standard deviation, measured on the
 # training images, so that every input channel has mean 0 and spread 1. (One
@@ -401,9 +401,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 58.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 57.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes would shorten its time on a machine with cores to spare
 # (not measured here). The tensor loader's passes are short enough for one busy moment
@@ -411,12 +411,10 @@ del files_loader, tensor_loader
 # ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the 45,000 training
 # images would take
-# 20.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 20.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
-# decoding is paid once; the per-image loader pays its cost again in every epoch. (Section
-# 1's first, rougher figure counted all 50,000 images of the folder, at the rate of one
-# pass of 20 batches.)
+# 0.38<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -645,7 +643,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 34 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 20 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -678,7 +676,10 @@ print(f"ways to pick 5 of the 10 classes with at least {found} animals: {ways} o
 # With 6 animals among the 10 classes, a ranking blind to what the classes are would put
 # 3 of them among the 5 hardest on average, and at least this many in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the 252
-# ways to pick 5 classes of 10: the fewer the ways, the stronger the sign. Each class has
+# ways to pick 5 classes of 10 (the fewer the ways, the stronger the sign): this count is
+# no sign that animals as a group are harder. Look at single classes instead: the first
+# rows of the ranking, and, in section 8, which classes the final model mistakes for
+# which. Each class has
 # about 500 validation images, so classes a few
 # points apart could swap places in another run; this lesson trains the small CNN once.
 
@@ -815,8 +816,8 @@ print(
 # many parameters and still does worse: 46%<!-- output: MLP validation accuracy (same budget) -->
 # against 59%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
-# 6 s<!-- output: MLP training seconds --> against the CNN's
-# 34 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 5 s<!-- output: MLP training seconds --> against the CNN's
+# 20 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # Flattening throws away which pixels are neighbours, so what the MLP learns about "an
@@ -1056,6 +1057,31 @@ show_batch(
 )
 
 # %% [markdown]
+# **Crop and flip, by hand.** For one image, a random crop is: pad it by 4 pixels
+# (reflecting its border), pick a top-left corner among the 9 x 9 offsets, and cut out
+# 32 x 32 pixels; a flip reverses its columns. The cell does that for four images, with
+# seeded random numbers drawn in the order the course's `random_crop` and
+# `random_horizontal_flip` draw them (all the offsets, then a coin for each image), and
+# compares the result with theirs:
+
+# %% tags=["nbval-check-output"]
+few = normalise(train_images[:4].to(device))
+draw = torch.Generator().manual_seed(1)
+offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
+coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
+by_hand = []
+for image, top, left, coin in zip(
+    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
+):
+    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
+    crop = padded[:, top : top + 32, left : left + 32]
+    by_hand.append(crop.flip(-1) if coin else crop)
+draw.manual_seed(1)  # the same random numbers again, for the course's functions
+course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
+print("crop and flip by hand equal the course's:", torch.equal(torch.stack(by_hand), course))
+del few, by_hand, course
+
+# %% [markdown]
 # **The recipe, one ingredient at a time.** A full-size ResNet-9 needs a GPU, but a
 # small one (width 8) trains on a sample of `sample_size` training images in a few
 # seconds per epoch (on this 2-core CPU, as printed). Each run below adds one ingredient to
@@ -1094,6 +1120,7 @@ first = recipe_source.index("    optimizer = opt_func(")
 print(inspect.cleandoc(recipe_source[first : recipe_source.index("    return _train(")]))
 loop_lines = inspect.getsource(training._train_epoch).splitlines()
 print(next(line.strip() for line in loop_lines if "clip_grad_value_" in line))
+print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 
 # %% [markdown]
 # Weight decay goes to the optimizer; `OneCycleLR` is stepped after every batch; and
@@ -1189,16 +1216,6 @@ for before, after in zip(names[:-1], names[1:], strict=True):
     )
     verdict = "larger than" if abs(change) > seed_swing else "within"
     print(f"{after}, change {verdict} the swing (points): {abs(change):.1f}")
-constant = [epoch["val_acc"] for epoch in recipe_histories["constant learning rate"]]
-best_constant = max(constant)
-print(f"constant learning rate, best epoch: {constant.index(best_constant) + 1}")
-if len(constant) > 1:
-    way = "fell" if constant[-1] < constant[-2] else "rose or held"
-    moved = 100 * abs(constant[-1] - constant[-2])
-    print(f"constant learning rate, accuracy {way} in the last epoch, by (points): {moved:.1f}")
-change = 100 * (recipe_histories["one-cycle"][-1]["val_acc"] - best_constant)
-verdict = "larger than" if abs(change) > seed_swing else "within"
-print(f"one-cycle against the constant run's best epoch, {verdict} the swing: {abs(change):.1f}")
 
 # %% [markdown]
 # The two seeds of the same recipe started apart: after epoch 1 seed 1's validation
@@ -1224,14 +1241,7 @@ print(f"one-cycle against the constant run's best epoch, {verdict} the swing: {a
 #   constant rate) and Adam's momentum together. The left panel shows the
 #   shape: it starts low and ends near 0, meant to let the last steps settle instead
 #   of jumping about (the schedule's aim; this lesson does not measure it step by
-#   step). Look at the right panel too: a rate held high to the end can leave the last
-#   epoch's accuracy lower than an earlier one's, which would flatter one-cycle. Here
-#   the constant-rate run's accuracy rose by
-#   0.7<!-- output: constant learning rate, accuracy rose or held in the last epoch, by (points) -->
-#   points in its last epoch, and against its best epoch (epoch
-#   2<!-- output: constant learning rate, best epoch --> of 2) one-cycle's gain is
-#   8.8<!-- output: one-cycle against the constant run's best epoch, larger than the swing -->
-#   points, beyond the swing.
+#   step).
 # - Weight decay, then clipping, moved accuracy to
 #   45.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
 #   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy --> (the lines
@@ -1292,41 +1302,13 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # the width-16 ResNet-9 recipe reached
 # 80.8%<!-- source: benchmarks/RESULTS.md, validation split, lesson recipe 0.8076 --> and
 # FastNet 86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA -->
-# (7 epochs, with test-time augmentation): that is why the lesson trains FastNet on a
-# CPU. Its recipe, in brief:
-# - a first layer computed from the data and never trained (*patch whitening*), then
-#   three groups of two 3 x 3 convolutions, each started as a copy of its input
-#   (*identity initialisation*), with batch norm (its scale fixed at 1) and GELU, a
-#   smooth ReLU;
-# - *label smoothing*: each target keeps 0.8 on its class and spreads 0.2 evenly over
-#   all ten;
-# - batches of 512, and a learning rate that climbs in a straight line to 2.0 and falls
-#   back to 0, with Nesterov momentum 0.85 and weight decay on the weights only;
-# - random crops after padding by 2 pixels, and flips; and after training,
-#   *test-time augmentation*, shown after the training.
+# (7 epochs, with test-time augmentation, from the benchmark's earlier copy of the
+# recipe): that is why the lesson trains FastNet on a CPU. In brief, it is a small
+# network whose first layer is computed from the data, then three groups of convolutions
+# with batch norm, trained with a high learning rate on large batches, label smoothing
+# and light augmentation. Appendix A (optional reading) prints it and takes its ideas
+# one at a time, each with a cell that shows it at work.
 #
-# Appendix A, at the end of the lesson (optional reading), takes these ideas one at a
-# time, each with a cell that shows it at work, and lists what the course's benchmark
-# measured of each.
-#
-# First the whole network, as PyTorch prints a module: the frozen 2 x 2 convolution
-# (`whiten`), then three `ConvGroup`s, each numbering its parts 0 to 6, then the linear
-# layer `head`:
-
-# %%
-print(FastNet())
-
-# %% [markdown]
-# `forward` is short: the batch in the channels-last layout, the frozen whitening
-# filters and a GELU, the three groups, then the largest value of each channel over the
-# image (`amax` over its height and width: it has no layer of its own, so the print
-# above does not list it), the linear layer, and a fixed scale on the logits
-# (`output_scale`, a division by 9):
-
-# %% tags=["nbval-check-output"]
-print(inspect.getsource(FastNet.forward))
-
-# %% [markdown]
 # Now the lesson's strongest network: on a CUDA GPU a full-size ResNet-9, on a CPU or
 # a Mac's GPU `FastNet`, whitened from 5,000 training images and trained for
 # `fast_epochs` epochs. The text from here on describes the CPU run that made these
@@ -1464,8 +1446,8 @@ show_batch(
 # If the views made no difference, each of those would favour either side like a coin
 # toss: it adds +1 or −1 to the gain, in images, each with probability 1/2, so its
 # variance is 1, and the sum over `count` such images has a variance of `count` and a
-# standard deviation of √count. A swing of more than two standard deviations, 2 √count
-# images, either way, would then come by chance about once in twenty times.
+# standard deviation of √count. A gain of more than two standard deviations, 2 √count
+# images, would then come by chance about once in forty times.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1767,8 +1749,8 @@ if check_exercise(
     plt.show()
     for label, history in overfit_histories.items():
         best = min(range(len(history)), key=lambda index: history[index]["val_loss"])
-        print(f"{label}, final training loss: {history[-1]['train_loss']:.3f}")
-        print(f"{label}, final validation loss: {history[-1]['val_loss']:.3f}")
+        print(f"{label}, final training loss: {history[-1]['train_loss']:.2f}")
+        print(f"{label}, final validation loss: {history[-1]['val_loss']:.2f}")
         print(f"{label}, lowest validation loss: {history[best]['val_loss']:.2f}")
         print(f"{label}, lowest validation loss at epoch: {best + 1}")
         print(f"{label}, validation accuracy at that epoch: {history[best]['val_acc']:.4f}")
@@ -1808,7 +1790,7 @@ if check_exercise(
 # 2.09<!-- output: plain, final validation loss -->. The two curves part: that is
 # overfitting. With augmentation every epoch shows slightly different pictures, so
 # memorising pays less: the training loss ends at
-# 1.56<!-- output: augmented, final training loss --> and the validation loss at
+# 1.57<!-- output: augmented, final training loss --> and the validation loss at
 # 1.71<!-- output: augmented, final validation loss -->, and its lowest validation loss
 # came at epoch 11<!-- output: augmented, lowest validation loss at epoch --> of 12.
 #
@@ -1825,7 +1807,7 @@ if check_exercise(
 # 3.31<!-- output: plain, mean loss on wrong validation answers --> each, the augmented
 # run's 0.46<!-- output: augmented, mean confidence on wrong validation answers --> and
 # 2.44<!-- output: augmented, mean loss on wrong validation answers -->. So a rising
-# validation loss is the sign of overfitting to look for, even while accuracy holds.
+# validation loss is the sign of overfitting to look for, even while accuracy moves less.
 #
 # In accuracy the runs ended at
 # 41.0%<!-- output: augmented, final validation accuracy --> (augmented) and
@@ -1933,8 +1915,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 0.98 s<!-- output: width 2, seconds per epoch --> to
-# 2.51 s<!-- output: width 8, seconds per epoch -->
+# 2-core CPU, went from 0.94 s<!-- output: width 2, seconds per epoch --> to
+# 2.43 s<!-- output: width 8, seconds per epoch -->
 # (2.6<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
@@ -2090,10 +2072,28 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
-# Section 7 trained `FastNet` with its recipe given in brief. Here are its ideas one at a
-# time, each with a cell that shows it at work on an untrained `FastNet`, `fast_demo`,
-# then what the course's benchmark measured of each.
+# Section 7 trained `FastNet` with its recipe given in brief. Here is the network, then
+# its ideas one at a time, each with a cell that shows it at work on an untrained
+# `FastNet`, `fast_demo`, then what the course's benchmark measured of each.
 #
+# First the whole network, as PyTorch prints a module: the frozen 2 x 2 convolution
+# (`whiten`), then three `ConvGroup`s, each numbering its parts 0 to 6, then the linear
+# layer `head`:
+
+# %%
+print(FastNet())
+
+# %% [markdown]
+# `forward` is short: the batch in the channels-last layout, the frozen whitening
+# filters and a GELU, the three groups, then the largest value of each channel over the
+# image (`amax` over its height and width: it has no layer of its own, so the print
+# above does not list it), the linear layer, and a fixed scale on the logits
+# (`output_scale`, a division by 9):
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(FastNet.forward))
+
+# %% [markdown]
 # **Patch whitening.** A 2 x 2 patch of 3 colours is 12 numbers. Neighbouring pixels
 # and the three colours are strongly correlated, so those 12 numbers vary a lot along
 # a few directions and hardly at all along others. (With just two numbers that move
@@ -2205,14 +2205,15 @@ del group_input, pooled_input, default_group
 # With identity initialisation the group's output follows its input closely, a
 # correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights it is 0.09<!-- output: group 1 against its input, default initialisation -->:
+# weights it is 0.02<!-- output: group 1 against its input, default initialisation -->:
 # the random convolutions mix the channels. (Whether that slows training is not shown
-# here: the benchmark's list below calls identity initialisation untested.)
+# here: the benchmark's list below says identity initialisation was tested with one seed
+# only.)
 
 # %% [markdown]
 # **Batch normalisation with its scale fixed at 1.** It still normalises, but only its
 # shift is learned (airbench's choice, with fewer weights for the optimizer to move; the
-# course's benchmark, quoted at the end of this section, measured what it changes). Its
+# course's benchmark, quoted at the end of this appendix, measured what it changes). Its
 # running averages move four tenths of the way towards each batch's statistics, not one
 # tenth as in section 6 (airbench's value; its reason, not measured here, is that the
 # weights change a lot in a short training). The same batch as in section 6:
@@ -2436,7 +2437,8 @@ print(f"not decayed: {len(not_decayed)} tensors, such as {not_decayed[:2]}")
 # outputs:
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set):
 #   `FastNet`, trained for 6 epochs, reached
-#   84.6%<!-- source: benchmarks/RESULTS.md --> in about
+#   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation
+#   (85.7%<!-- source: benchmarks/RESULTS.md --> with it) in about
 #   250 s<!-- source: benchmarks/RESULTS.md, 265 s less about 12 s --> of training, the
 #   ResNet-9 with the full recipe, 4 epochs,
 #   81.1%<!-- source: benchmarks/RESULTS.md --> in

@@ -456,9 +456,9 @@ QUESTIONS: dict[str, Exercise] = {
             "c": "SyncBatchNorm adds communication to every forward pass, so it cannot make a "
             "step cheaper. It exists for correctness: section 10 shows the statistics it "
             "replaces differ between shards and the whole batch.",
-            "d": "Fewer images per statistic usually means more spread: in section 10's one "
-            "batch, the gap with 4 images per process was larger than with 32. Large models on "
-            "GPUs often get only a handful of images per process, where it matters most.",
+            "d": "Section 10 printed each shard's mean beside the whole batch's: they "
+            "differed, and in that one batch the gap with 4 images per process was larger "
+            "than with 32. Shards drawn from the same data still have statistics of their own.",
         },
     ),
     "Q5": concept_question(
