@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1203 MB. The course's
+# > 2 threads); the whole lesson ran in 63 s with a peak memory of 1204 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -209,9 +209,10 @@ print(
 # the simulated work of the 10 steps (`step_seconds=0.02` each).
 #
 # An honest timing has three more habits. It **warms up** first: the first run of an
-# operation pays one-off costs (allocating memory, choosing a kernel, on a GPU loading
-# its libraries), which a later run does not. (A *kernel* is a compiled function that
-# the device runs for one operation, such as one matrix product.) It **synchronises**
+# operation can pay one-off costs (allocating memory, choosing a kernel, on a GPU loading
+# its libraries) that a later run does not (exercise 1 compares a first epoch with a
+# second). (A *kernel* is a compiled function that the device runs for one operation,
+# such as one matrix product.) It **synchronises**
 # before each clock reading. And it **repeats**, because the same work takes a different
 # time on each run (other programs, the processor's clock speed); the median of the
 # repeats is the figure to quote, and their spread says how far to trust it. Each
@@ -270,17 +271,23 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **51.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **51.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **165.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **166.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **39.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **48.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
 # ways: **tiny models**, whose products are too small to fill it, and **starved GPUs**,
 # which wait for the CPU to prepare each batch. Section 6 measures what preparing the
-# batches costs.
+# batches costs. (The course ran this lesson once on an NVIDIA H200, as a script: there
+# a 64 x 64 product took
+# 0.0177 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
+# 0.0109 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU, and a
+# 2048 x 2048 one
+# 0.37 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> against
+# 10.8 ms<!-- source: benchmarks/RESULTS.md, one H200 run -->.)
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -475,9 +482,9 @@ print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
 
 # %% [markdown]
 # `DeviceDataLoader` does the same, for a batch of any shape (`to_device` moves lists,
-# tuples and dicts of tensors), with `non_blocking` for pinned batches: the copy is
-# queued on the GPU and the batch handed over at once, and the step that uses it is
-# queued behind the copy, so it cannot start before the copy is done.
+# tuples and dicts of tensors), with `non_blocking` for pinned batches: by PyTorch's CUDA
+# notes, the copy is queued on the GPU and the batch handed over at once, and the step
+# that uses it is queued behind the copy, so it cannot start before the copy is done.
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceDataLoader))
@@ -513,7 +520,7 @@ print(
 # epoch line shows the hand loop's three figures. From here on `fit` trains.
 #
 # `fit` returns a *history*, one dict per epoch, with two times in it: `train_seconds`,
-# the training pass alone, which the lesson's tables use, and `epoch_seconds`, which
+# the training pass alone, which the lesson's printed lines use, and `epoch_seconds`, which
 # also counts the evaluation on the validation set; that one is the time `fit` prints in
 # brackets after each epoch.
 #
@@ -541,9 +548,10 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # epoch. Each pipeline gets a random-number generator of its own (a `torch.Generator`),
 # seeded alike. `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for
 # the order of the images each epoch; it draws its order with `torch.randperm`, exactly
-# as pipeline (b) does. (A `DataLoader` with `shuffle=True` would draw another order from
-# the same generator.)
-# (The two models ending with the same weights, below, shows that the orders matched.)
+# as pipeline (b) does. (A `DataLoader` with `shuffle=True` draws its random numbers in
+# another way, so its order would differ from pipeline (b)'s even with the same seed;
+# section 4's two loops both used one, so theirs matched.) The two models ending with
+# the same weights, below, shows that the orders matched.
 
 
 # %%
@@ -588,15 +596,14 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 # It matches `dataset_to_tensors` (in `course_utils/data.py`), which does the same with
 # a `DataLoader`, in batches of 1,000, each copied into one tensor made beforehand:
 
-# %% tags=["nbval-check-output"]
+# %%
 first_thousand = Subset(val_dataset, range(1000))
 pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
 by_hand = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
-course = dataset_to_tensors(first_thousand)
-print(
-    "the same tensors as dataset_to_tensors:",
-    all(torch.equal(mine, its) for mine, its in zip(by_hand, course, strict=True)),
-)
+course = dataset_to_tensors(first_thousand)  # its progress bar shows
+same = all(torch.equal(mine, its) for mine, its in zip(by_hand, course, strict=True))
+assert same, "the tensors made by hand differ from dataset_to_tensors'"
+print("the same tensors as dataset_to_tensors:", same)
 del first_thousand, pairs, by_hand, course
 
 # %% [markdown]
@@ -615,7 +622,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.31 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -750,10 +757,12 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.58 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **3.72 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.6 times**<!-- output: pipeline speed-up --> as long, by
-# the median epochs. Each epoch is a dot in the figure: compare how far apart the two
+# the classic pipeline took **16.1 times**<!-- output: pipeline speed-up --> as long, by
+# the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
+# own process (`num_workers=0`; worker processes would narrow the gap by an amount not
+# measured here). Each epoch is a dot in the figure: compare how far apart the two
 # pipelines' dots lie with how far each pipeline's own dots spread.
 #
 # The two models trained on the same batches in the same order and ended with the same
@@ -765,13 +774,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.50 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.31 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.16 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **3.96 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.43 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **3.77 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **1.04**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.95**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -809,7 +818,10 @@ print(
 #
 # **The same epoch on the CPU.** With a GPU, the next cell trains pipeline (b) once more
 # on the CPU, from the same weights on the same batches, to set the two devices' epochs
-# side by side:
+# side by side. (On the course's H200 run, the GPU's epoch took
+# 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> and the CPU's
+# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run -->: a 32-unit model is a tiny
+# model.)
 
 # %%
 if device.type == "cpu":
@@ -866,9 +878,10 @@ _ = gc.collect()
 # while operations that need the range or the digits, such as the loss, stay in
 # `float32`. Hardware with 16-bit units computes such products faster, and half the data
 # moves. There are two 16-bit types:
-# - `bfloat16` has `float32`'s range but fewer digits, and needs nothing more. It is fast
-#   only where the device has bfloat16 arithmetic of its own (recent NVIDIA GPUs, some
-#   recent Intel and AMD CPUs); elsewhere each product is converted to and from float32.
+# - `bfloat16` has `float32`'s range but fewer digits, and needs nothing more. We expect
+#   it to be fast only where the device has bfloat16 arithmetic of its own (recent NVIDIA
+#   GPUs, some recent Intel and AMD CPUs); elsewhere each product is converted to and
+#   from float32.
 # - `float16` has more digits but a much narrower range: small gradients would round to
 #   zero, so it needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
@@ -1054,10 +1067,10 @@ for round_number in range(wide_epochs):
 
 # %% [markdown]
 # How to read the rounds: for each arm, its epoch time over `float32`'s, round by round
-# (below 1: the arm was faster). A winner is named only if it was faster (or slower) in
-# every round by more than `float32`'s own spread, its slowest later epoch over its
-# fastest (1.1 at least): the *tie band*. `count_rounds` (from `course_utils.rounds`)
-# does the counting.
+# (below 1: the arm was faster). Two epochs count as a tie when they are closer than
+# `float32`'s own spread (its slowest later epoch over its fastest, 1.1 at least: the
+# *tie band*), and a winner is named only when every round agrees. `count_rounds` (from
+# `course_utils.rounds`) does the counting.
 
 # %%
 
@@ -1107,8 +1120,12 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
+# **In short, on this CPU:** bfloat16 autocast made an epoch much faster at the same
+# accuracy, and compiling cost seconds once and saved nothing measurable afterwards. The
+# figures:
+#
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.43 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs took
@@ -1121,17 +1138,20 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **22.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch took
 # a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # `float32` one (the `ms saved` line gives the median saving per epoch; negative means
 # compiling lost time), and no round was faster by more than the tie band (the rounds
 # line): on this CPU compiling saved nothing
 # measurable, so there was nothing to win back. The compiler is meant to fuse the small
 # operations around the matrix products (the bias, the ReLU); we expect a model with many
 # small operations, on a GPU, to leave more to fuse: measure it there with the same cell.
+# (On the course's one H200 run, this 1024-1024 model's epochs took about
+# 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and there bfloat16 and
+# the compiled model were both slower than float32, in 4 rounds of 5.)
 #
 # `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
 # CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
@@ -1353,10 +1373,10 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **34.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# **1.36 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **34.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
 # The verdict line reads the ratio against section 7's tie band, which came from another
 # model's epochs, so take it as a rough threshold. On a GPU we expect the
 # first epoch to pay also for loading libraries and choosing kernels: that is why a
@@ -1484,20 +1504,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.239 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.098 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.254 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.165 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
 # **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **14.93
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.07
+# the time fell from **15.85
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.14
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
 # shares out whatever each step costs regardless of its size. The two smallest batches
-# take the closest times: in this run batch 16's step was the shorter in 6 rounds and
-# tied in 1 (its rounds line), and since the rule names a winner only when every round
-# agrees, it names none. On a GPU we expect that fixed cost to be larger and the work
+# are the pair to look at: in this run batch 16's step was the shorter in 5 rounds, tied
+# in 1 and the longer in 1 (its rounds line), and since the rule names a winner only when
+# every round agrees, it names none. On a GPU we expect that fixed cost to be larger and the work
 # per image cheaper, so it should win only from
 # some batch size on: the last line finds it, counting only sizes where every GPU round
-# beat every CPU round.
+# beat every CPU round. (On the course's one H200 run, against that machine's 16-core
+# CPU, the 32-unit model's step was faster on the GPU at no batch size up to 1,024.)
 
 # %% [markdown]
 # ## Check your understanding
@@ -1554,8 +1575,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.58 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.31 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.72 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1602,9 +1623,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then took a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one: here it saved nothing measurable. Where compiling does save time each
 # epoch, it pays only once the training has run long enough for those savings to add up
 # to its cost, with batches of one shape so that it does not compile again.

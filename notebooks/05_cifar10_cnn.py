@@ -51,7 +51,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 221 s with a peak memory of 1463 MB. The course's
+# > 2 threads); the whole lesson ran in 229 s with a peak memory of 1411 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -136,7 +136,7 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 # images for one epoch. At full size the expensive part is the strongest network, and
 # which one trains depends on the device:
 # - On a CUDA GPU (Colab's, say), the ResNet-9 of section 6 at full size: 64 channels
-#   wide, 8 epochs.
+#   wide, 16 epochs.
 # - On a CPU or a Mac's GPU (MPS), `FastNet` for 2 epochs: a network and recipe that
 #   section 7 trains in a few minutes on a CPU. (The GPU branch's bfloat16 and memory
 #   layout were written for CUDA and have not been tried on MPS.) This keeps the notebook
@@ -153,8 +153,9 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 #   `benchmarks/RESULTS.md` in the course's repository (a `pip install` of `course_utils`
 #   does not bring it): runs on another 2-core CPU, an Intel Xeon of another model,
 #   called "machine B" there.
-# - The GPU branch has not been run for these outputs: no GPU time or accuracy is quoted,
-#   and on a GPU your figures will differ from every one printed here.
+# - The GPU branch did not make these outputs. Its figures quoted in section 7 come from
+#   one run of this lesson as a script on an NVIDIA H200 (`benchmarks/RESULTS.md`); on
+#   your GPU, your figures will differ from every one printed here.
 
 # %%
 on_gpu = device.type == "cuda"
@@ -163,7 +164,7 @@ train_size = full_or_smoke(full=45_000, smoke=1_000)
 test_size = full_or_smoke(full=10_000, smoke=500)
 cnn_epochs = full_or_smoke(full=2, smoke=1)
 resnet_width = 64 if on_gpu else 8
-resnet_epochs = full_or_smoke(full=8, smoke=1)  # on a GPU
+resnet_epochs = full_or_smoke(full=16, smoke=1)  # on a GPU
 fast_epochs = full_or_smoke(full=2, smoke=1)  # on a CPU
 network_name = f"ResNet-9, width {resnet_width}" if on_gpu else "FastNet"
 sample_size = full_or_smoke(full=5_000, smoke=500)  # section 6's recipe runs and the exercises
@@ -276,7 +277,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.6<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -401,9 +402,9 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 57.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
+# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over three
 # passes, the `DeviceTensorLoader`
-# 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 26.6 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes would shorten its time on a machine with cores to spare
 # (not measured here). The tensor loader's passes are short enough for one busy moment
@@ -411,9 +412,9 @@ del files_loader, tensor_loader
 # ratio of the two medians as a rough size. A
 # GPU was not timed here. At the `DataLoader`'s rate, one epoch of the 45,000 training
 # images would take
-# 20.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.38<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -643,7 +644,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 20 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 19 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -668,6 +669,8 @@ print(f"animals among the 5 hardest classes: {found}")
 # at least that many of the 6 animals (k animals and 5 - k of the 4 vehicles)?
 ways = sum(math.comb(6, k) * math.comb(4, 5 - k) for k in range(found, 6))
 print(f"ways to pick 5 of the 10 classes with at least {found} animals: {ways} of 252")
+gap = 100 * (ranking[2][0] - ranking[1][0])  # the third hardest class over the second
+print(f"the 2 hardest classes, the second's points below the third: {gap:.1f}")
 
 # %% [markdown]
 # We might expect animals among the hardest classes, since several look alike at 32 x 32
@@ -677,9 +680,11 @@ print(f"ways to pick 5 of the 10 classes with at least {found} animals: {ways} o
 # 3 of them among the 5 hardest on average, and at least this many in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the 252
 # ways to pick 5 classes of 10 (the fewer the ways, the stronger the sign): this count is
-# no sign that animals as a group are harder. Look at single classes instead: the first
-# rows of the ranking, and, in section 8, which classes the final model mistakes for
-# which. Each class has
+# no sign that animals as a group are harder. Look at single classes instead: the two
+# hardest stand
+# 21.3<!-- output: the 2 hardest classes, the second's points below the third --> points
+# below the third (the last line), and section 8 shows which classes the final model
+# mistakes for which. Each class has
 # about 500 validation images, so classes a few
 # points apart could swap places in another run; this lesson trains the small CNN once.
 
@@ -813,15 +818,16 @@ print(
 
 # %% [markdown]
 # The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
-# many parameters and still does worse: 46%<!-- output: MLP validation accuracy (same budget) -->
-# against 59%<!-- output: small CNN validation accuracy --> validation accuracy at full
+# many parameters and still does worse: 45.8%<!-- output: MLP validation accuracy (same budget) -->
+# against 58.8%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
 # 5 s<!-- output: MLP training seconds --> against the CNN's
-# 20 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 19 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
-# Flattening throws away which pixels are neighbours, so what the MLP learns about "an
-# edge here" does not carry over to other positions. A convolution learns a filter once and
+# An MLP has no built-in notion of which pixels are neighbours (the CNN flattens only after
+# its convolutions), so what it learns about "an edge here" does not carry over to other
+# positions. A convolution learns a filter once and
 # applies it everywhere, and pooling lets later layers see larger regions. In this run
 # that built-in knowledge beat the MLP's many more parameters (the `parameters` line
 # above). The gap rests on one
@@ -1273,7 +1279,9 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # The first batch suggests why two epochs are unlikely to show weight decay's effect: its
 # term was
 # 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length, so it changes each step very little. (It is in the recipe for long
+# gradient's length, so over the whole gradient it changes each step very little (Adam
+# rescales each value on its own, so for values with tiny gradients the decay can weigh
+# more; not measured here). (It is in the recipe for long
 # trainings, where it acts on every one of many thousands of steps: the recipe's reason,
 # not measured here.) On the same batch the largest
 # gradient value was 1.36<!-- output: largest gradient value, first batch -->, but only
@@ -1285,11 +1293,14 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# **On a GPU** the lesson trains section 6's ResNet-9 at full size, width 64, for 8
+# **On a GPU** the lesson trains section 6's ResNet-9 at full size, width 64, for 16
 # epochs with the full recipe (`fit_one_cycle` with weight decay and clipping), with
 # bfloat16 autocast from lesson 04 where `bfloat16_support` says the GPU has bfloat16
-# units, and with its weights in the channels-last layout. That branch has not been run
-# for these outputs, so no GPU figure is quoted.
+# units, and with its weights in the channels-last layout. That branch did not make these
+# outputs; run once as a script on an NVIDIA H200, it trained for
+# 0.53 minutes<!-- source: benchmarks/RESULTS.md, one H200 run --> and reached
+# 89.3%<!-- source: benchmarks/RESULTS.md, one H200 run --> test accuracy with test-time
+# augmentation. We expect slower GPUs to take longer.
 #
 # **On a CPU** that network is far beyond the lesson's budget: the course's benchmark
 # trained a width-16 ResNet-9 for 4 epochs in
@@ -1387,7 +1398,8 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss. Three things can keep it there, and
 # this lesson does not measure them apart: it is measured against the smoothed targets,
-# which no prediction can match exactly (Appendix A computes the floor, about 0.87), on
+# whose loss cannot fall below the targets' own entropy (about 0.87, computed in
+# Appendix A), on
 # augmented batches, and averaged over an epoch while the network was still improving.
 # (On a CUDA GPU, ResNet-9 trains on the plain targets and this floor does not apply.)
 # The learning-rate plot shows the triangle of `fit_fast` (on a CUDA GPU, the one-cycle
@@ -1519,7 +1531,7 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 # %% [markdown]
 # On the test set the small CNN scored
 # 59.6%<!-- output: small CNN test accuracy -->, the MLP
-# 46%<!-- output: MLP test accuracy --> and `FastNet`
+# 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **79.2%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
 # without, as the rule above chose: the line after the accuracies says which). Chance
 # alone makes a model's accuracies on two sets of images differ: the standard error of
@@ -1549,6 +1561,9 @@ top_pairs = [divmod(index, 10) for index in mistakes.flatten().topk(3).indices.t
 for rank, (true_class, predicted_class) in enumerate(top_pairs, start=1):
     print(f"mistake {rank}, {classes[true_class]} taken for {classes[predicted_class]}")
     print(f"mistake {rank}, test images: {mistakes[true_class, predicted_class]}")
+fourth = mistakes.flatten().topk(4).values[-1].item()
+tied = fourth == mistakes[top_pairs[-1]].item()
+print(f"third place tied with another pair: {tied}")
 animal_pairs = sum(classes[t] in animals and classes[p] in animals for t, p in top_pairs)
 print(f"of the three, animals taken for animals: {animal_pairs}")
 cat_dog = {classes.index("cat"), classes.index("dog")}
@@ -1560,11 +1575,11 @@ plot_confusion_matrix(matrix, classes)
 # The three largest cells off the diagonal are printed with their classes: in these
 # outputs the largest held 146<!-- output: mistake 1, test images --> test images, the
 # second 140<!-- output: mistake 2, test images --> and the third
-# 70<!-- output: mistake 3, test images -->. Of the three,
-# 3<!-- output: of the three, animals taken for animals --> were an animal taken for
-# another animal, and
-# 2<!-- output: of the two largest, cat taken for dog or dog for cat --> of the two largest
-# were cat taken for dog or dog for cat: look at a few cats and dogs at 32 x 32 pixels in
+# 70<!-- output: mistake 3, test images --> (the line `third place tied` says whether
+# another pair of classes held as many: then the third place is a toss-up). Of the two
+# largest,
+# 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
+# for dog or dog for cat: look at a few cats and dogs at 32 x 32 pixels in
 # the labelled mistakes below to see why that pair is hard.
 
 # %% [markdown]
@@ -1915,9 +1930,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 0.94 s<!-- output: width 2, seconds per epoch --> to
-# 2.43 s<!-- output: width 8, seconds per epoch -->
-# (2.6<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 0.97 s<!-- output: width 2, seconds per epoch --> to
+# 2.44 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1302 MB. The course's
+# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1413 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -388,6 +388,9 @@ if check_exercise(1, average_gradients=average_gradients):
         copy.load_state_dict(copies[0].state_dict())
         shard = slice(rank * 8, rank * 8 + 8)
         F.cross_entropy(copy(images[shard]), labels[shard]).backward()
+    # The three shards' gradients, kept to show what a sum without the division gives.
+    shard_gradients = [[p.grad.clone() for p in copy.parameters()] for copy in copies]
+    summed = torch.cat([sum(grads).flatten() for grads in zip(*shard_gradients, strict=True)])
     simulate_group(3, lambda rank: average_gradients(copies[rank]))
     whole = MLP(28 * 28, [32], 10)  # one process, the whole batch, the same weights
     whole.load_state_dict(copies[0].state_dict())
@@ -398,13 +401,18 @@ if check_exercise(1, average_gradients=average_gradients):
         for mine, reference in zip(copy.parameters(), whole.parameters(), strict=True)
     )
     print(f"3 processes, averaged gradients vs the whole batch's, largest gap: {gap:.1e}")
+    whole_gradient = torch.cat([parameter.grad.flatten() for parameter in whole.parameters()])
+    times = (summed.norm() / whole_gradient.norm()).item()
+    print(f"summed, not divided / whole batch's gradient: {times:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each of the 3 copies held the gradient of its own 8
 # images; after `average_gradients`, every copy holds the gradient of all 24, up to
 # float32 rounding: the same update in every process, the one a single process would
-# make on the whole batch. Forget the division and every step is 3 times too large
-# (as if the learning rate were multiplied by the world size); divide by a number
+# make on the whole batch. Forget the division and every step is too large: the summed
+# gradients are 3.00<!-- output: summed, not divided / whole batch's gradient --> times
+# the whole batch's (the last line), as if the learning rate were multiplied by the
+# world size; divide by a number
 # written in the code and the step is wrong on any other number of processes; skip a
 # parameter and the copies drift apart.
 
@@ -477,6 +485,9 @@ ms = cost.median  # batch size -> part -> ms
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
+# How each grew from 64 to 1,024 images per process.
+for part in ("step", "added", "all_reduce"):
+    print(f"{part}, 1024 images per process / 64: {ms[1024][part] / ms[64][part]:.2f}")
 # What a step saves on half the images, against what DDP adds to it.
 for size in (64, 1024):
     saved = ms[size]["double"] - ms[size]["step"]
@@ -499,30 +510,30 @@ for size in (64, 1024):
 # all-reduce's row.
 #
 # - **At 64 images per process** DDP added
-#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.77<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.73<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
-#   the step's work grows with its images. (DDP's added time itself also changed between
-#   the two sizes, in the table's row, while the bare all-reduce's row stayed close: so
-#   the ratio moved for both reasons.) More work per exchange is the first lever of data
-#   parallelism.
+#   the step's work grows with its images. The lines `… 1024 images per process / 64`
+#   show how much each part grew with 16 times the images: set the step's growth beside
+#   DDP's added time's and the bare all-reduce's. For steps timed alone, more work per
+#   exchange is what helps data parallelism.
 #
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.089 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.099 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.930 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.141 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 1.157 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.220 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 1.356 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 1.284 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
 # smaller difference from noise.
@@ -644,6 +655,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
+print(f"export LESSON06={work_folder}")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -668,14 +680,15 @@ print(two_processes.output)
 #   script run with `python` gets on this machine: **the baseline**;
 # - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each.
 #
-# The script trains three more arms. Two are the same two ways *loading lean*: each
-# batch cut out of one tensor of all the images, as lesson 04's pipeline (b) does,
-# instead of a `DataLoader` fetching the images one by one; a second line under each
-# table sets them against each other. The appendix at the end of the lesson reads the
-# rest, with the third arm, the plain loop with 1 thread. A shared machine is faster at
-# some moments than at others, so the script takes the arms in *rounds*: each round
-# trains one epoch of every arm, in a new order, and a busy moment falls on one round's
-# arms alike. Round 1 is left out as a warm-up.
+# The tables also show the same two ways *loading lean* (`batch slices, 2 threads` and
+# `DDP, 2 processes, slices`): each batch cut out of one tensor of all the images, as
+# lesson 04's pipeline (b) does, instead of a `DataLoader` fetching the images one by
+# one; a second line under each table sets them against each other. The appendix at the
+# end of the lesson reads a fifth arm, the plain loop with 1 thread, and the rest.
+#
+# A shared machine is faster at some moments than at others, so the script takes the
+# arms in *rounds*: each round trains one epoch of every arm, in a new order, and a busy
+# moment falls on one round's arms alike. Round 1 is left out as a warm-up.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -720,8 +733,9 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 # *speed-up* over the baseline: the baseline's epoch over theirs, round by round (above
 # 1: 2 processes were faster), the median, and how many rounds were faster, tied (within
 # a tenth, section 5's `TIE`) or slower. The verdict names a winner only when every
-# round agrees: if each round were a coin flip between two equally fast arms, all 10
-# would go the same way about 2 times in 2^10 = 1,024.
+# round agrees, so a single tied round withholds it: if each round were a coin flip
+# between two equally fast arms, all 10 would go the same way about 2 times in 2^10 =
+# 1,024.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -752,8 +766,8 @@ def one_against_two(batch: int, figures: dict) -> RoundCount:
     speed-up over one process with both loading lean, the table's parts as ratios, then
     2 processes' speed-up over the baseline. Returns that last RoundCount."""
     name = f"effective batch {batch}"
-    two_arms = {arm: figures[arm] for arm in (PLAIN_2, TWO_ARM)}
-    print(arms_table(two_arms, f"{name}: {machine}, seconds per epoch"))
+    four_arms = {arm: figures[arm] for arm in (PLAIN_2, TWO_ARM, SLICED_2, TWO_SLICED)}
+    print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
     compare(name, figures, TWO_SLICED, SLICED_2)  # the same two ways, both loading lean
     plain, two = figures[PLAIN_2], figures[TWO_ARM]  # the table's two parts, as ratios
@@ -761,6 +775,9 @@ def one_against_two(batch: int, figures: dict) -> RoundCount:
     print(
         f"{name}, the rest (the steps), 2 processes / baseline: {two['rest'] / plain['rest']:.2f}"
     )
+    # The same, as a speed-up (above 1: 2 processes' steps were faster), like section 5's.
+    steps_speed_up = plain["rest"] / two["rest"]
+    print(f"{name}, the steps, 2 processes' speed-up over the baseline: {steps_speed_up:.2f}")
     return compare(name, figures, TWO_ARM, PLAIN_2)
 
 
@@ -777,16 +794,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.58<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.56<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
 # need not be 0.5, and this lesson does not time why), and their steps
-# 3.89<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 3.93<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times. Section 5 predicted slower steps here: at 64 images per process, DDP adds more
 # to a step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one process's speed (the line `DDP, 2 processes, slices over batch slices`).
 #
 # Every arm trained its own model from the same weights on the same batches: the
@@ -812,31 +829,30 @@ _ = one_against_two(2 * big_batch, big_figures)
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.51<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed, with their loading at
-# 0.41<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# 0.38<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
 # and their steps at
-# 1.97<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
-# times the baseline's seconds: what 2 processes saved here came from splitting the
-# loading, not from the steps, which took longer than the baseline's. Section 5's step
-# timing predicted the steps alone would run at
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
-# one process's speed at this size, and inside the epochs they took the
-# 1.97<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
-# times the baseline's seconds above: the step timing alone did not predict the epochs
-# (the appendix sets the two side by side, against the 1-thread loop that section 5
-# timed; this lesson does not time why). Read the count before the median: a median
-# can lean one way while some rounds tie or disagree, and the verdict names a winner only
-# when every round agrees.
+# 2.07<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
+# times the baseline's seconds: the loading shrank and the steps grew. Section 5 predicted
+# the steps alone would run at
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
+# the speed of one process with 1 thread at this size; inside the epochs they ran at
+# 0.48<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the baseline -->
+# times the 2-thread baseline's speed, and the appendix gives the like-for-like figure,
+# against the 1-thread loop. Read the count before the median: a median can lean one way
+# while some rounds tie or disagree, and the verdict names a winner only when every round
+# agrees.
 #
 # **Against a lean single process.** The plain loop loads slowly (the tables' `loader`
 # column), and 2 processes split that slow loading between them. Against one process
 # that loads lean, 2 processes loading lean ran at
-# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times its speed at 128 images a step and
-# 0.71<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times at 2,048: in this run, slower in every round at both sizes (their lines). So on
-# this machine, make one process lean before adding a second.
+# 0.73<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times at 2,048: in this run, slower in every round at 128, and at 2,048 slower in 7
+# rounds and tied in 3 (their lines). So on this machine, make one process lean before
+# adding a second.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same launches measure what scaling out buys; this lesson did not run there.
@@ -995,19 +1011,20 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.51<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-#   times at 2,048, a gain that came from splitting the plain loop's slow loading.
+#   1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
+#   shrinking and their steps growing.
 #   Against one process that loads lean, 2 processes loading lean ran at
-#   0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   0.71<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.73<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1205,7 +1222,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1225,14 +1242,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps (*the rest*)
 # took
-# 3.89<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 3.93<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. Nothing here compares
 # gloo with NCCL, so (b) is not shown.
@@ -1369,24 +1386,24 @@ report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predict
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.44<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.47<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 2.98<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 3.03<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048, and one lean process ran at
-# 2.94<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
+# 2.89<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
 # and
-# 1.99<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.84<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times the speed of section 8's 2 processes; each line's count and verdict say how the
 # rounds went.
 #
 # **The steps inside the epochs.** Against the plain loop with 1 thread, 2 processes'
 # steps ran at
-# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.30<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
-# 0.59<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
+# 0.58<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 0.93<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
 # `ms per step` lines show where the two timings part: section 5 started each step with
 # both processes ready, after a barrier; inside an epoch a DDP step's all-reduce can also
 # wait for the other process, still loading its batch, and *the rest* holds the loop's
@@ -1409,9 +1426,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
-# 591 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
 # that has already imported PyTorch, so they share its pages until they write to them;
 # on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
