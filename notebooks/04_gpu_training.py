@@ -281,7 +281,8 @@ if device.type == "cpu":
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
 # ways: **tiny models**, whose products are too small to fill it, and **starved GPUs**,
 # which wait for the CPU to prepare each batch. Section 6 measures what preparing the
-# batches costs. (The course ran this lesson once on an NVIDIA H200, as a script: there
+# batches costs. (The course ran this lesson once on an NVIDIA H200, as a script, with
+# PyTorch 2.11: there
 # a 64 x 64 product took
 # 0.0177 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
 # 0.0109 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU, and a
@@ -360,8 +361,9 @@ print(len(train_dataset), len(val_dataset))
 #   3 explained pinned memory and `non_blocking`.)
 #
 # One more habit matters on a GPU: the loop keeps each loss as a tensor on the device.
-# `loss.item()` at every step would copy it to the CPU, and Python would wait there for
-# the GPU to finish each step before queueing the next. The mean is taken once, at the
+# `loss.item()` at every step would copy it to the CPU, and by PyTorch's CUDA notes
+# (asynchronous execution) Python would wait there for the GPU to finish each step before
+# queueing the next. The mean is taken once, at the
 # end. Here is one epoch on the first 10,240 training images (80 full batches of 128),
 # the 32-unit model of lesson 03, seeded so that section 5 can repeat it exactly:
 
@@ -421,7 +423,8 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. The
 # evaluation reads `.item()` twice per batch (the summed loss and the count of right
-# answers): on a GPU each read waits for the device, as `synchronize` does. That makes 20
+# answers): on a GPU each read waits for the device (PyTorch's CUDA notes), as
+# `synchronize` does. That makes 20
 # waits for the 10 batches of 1,000, once an epoch; the training loop above reads no
 # `.item()` per step, so its steps do not wait for one.
 
@@ -548,10 +551,8 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # epoch. Each pipeline gets a random-number generator of its own (a `torch.Generator`),
 # seeded alike. `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for
 # the order of the images each epoch; it draws its order with `torch.randperm`, exactly
-# as pipeline (b) does. (A `DataLoader` with `shuffle=True` draws its random numbers in
-# another way, so its order would differ from pipeline (b)'s even with the same seed;
-# section 4's two loops both used one, so theirs matched.) The two models ending with
-# the same weights, below, shows that the orders matched.
+# as pipeline (b) does. The two models ending with the same weights, below, shows that
+# the orders matched.
 
 
 # %%
@@ -761,9 +762,13 @@ plot_epoch_times(
 # dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
 # the classic pipeline took **16.1 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
-# own process (`num_workers=0`; worker processes would narrow the gap by an amount not
-# measured here). Each epoch is a dot in the figure: compare how far apart the two
-# pipelines' dots lie with how far each pipeline's own dots spread.
+# own process (`num_workers=0`; with 2 worker processes, on another 2-core CPU, the
+# course's benchmark measured the gap at
+# 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
+# against
+# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without them).
+# Each epoch is a dot in the figure: compare how far apart the two pipelines' dots lie
+# with how far each pipeline's own dots spread.
 #
 # The two models trained on the same batches in the same order and ended with the same
 # weights, so their validation accuracies are the same,
@@ -876,7 +881,7 @@ _ = gc.collect()
 # %% [markdown]
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type,
 # while operations that need the range or the digits, such as the loss, stay in
-# `float32`. Hardware with 16-bit units computes such products faster, and half the data
+# `float32`. Hardware with 16-bit units can compute such products faster, and half the data
 # moves. There are two 16-bit types:
 # - `bfloat16` has `float32`'s range but fewer digits, and needs nothing more. We expect
 #   it to be fast only where the device has bfloat16 arithmetic of its own (recent NVIDIA
@@ -949,9 +954,9 @@ else:
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # (a compiled function that the device runs) does the work of several operations, say
 # adding the bias and the ReLU, so the data are read and written once instead of once per
-# operation. Compiling takes a while the first time a model runs, and again when a batch
-# of a new shape arrives. It works on CPUs (with a C++ compiler; on a Mac, Xcode's
-# command-line tools) and on GPUs.
+# operation. Compiling takes a while the first time a model runs, and, as PyTorch's
+# `torch.compile` documentation says, again when a batch of a new shape arrives. It works
+# on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and on GPUs.
 #
 # `torch.compile(model)` returns a *wrapper* whose `forward` is compiled, but `fit`
 # calls `model.training_step(batch)`, which on the wrapper is the original model's method
@@ -1382,7 +1387,9 @@ if check_exercise(
 # first epoch to pay also for loading libraries and choosing kernels: that is why a
 # timing warms up first. A wide MLP's step is made of large matrix products, the work a
 # GPU shares out among its cores, so this is the kind of model where we expect a GPU to
-# pull ahead.
+# pull ahead: on the course's one H200 run (PyTorch 2.11), a step of 256 images took
+# 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
+# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
 
 # %% [markdown]
 # **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
@@ -1512,13 +1519,14 @@ if check_exercise(
 # microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.14
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
 # shares out whatever each step costs regardless of its size. The two smallest batches
-# are the pair to look at: in this run batch 16's step was the shorter in 5 rounds, tied
-# in 1 and the longer in 1 (its rounds line), and since the rule names a winner only when
-# every round agrees, it names none. On a GPU we expect that fixed cost to be larger and the work
-# per image cheaper, so it should win only from
-# some batch size on: the last line finds it, counting only sizes where every GPU round
-# beat every CPU round. (On the course's one H200 run, against that machine's 16-core
-# CPU, the 32-unit model's step was faster on the GPU at no batch size up to 1,024.)
+# are the pair to look at (if a step were all fixed cost, they would tie): in this run
+# batch 16's step was the shorter in 5 rounds, tied in 1 and the longer in 1 (its rounds
+# line), and since the rule names a winner only when every round agrees, it names none.
+# On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
+# should win only from some batch size on: the last line finds it, counting only sizes
+# where every GPU round beat every CPU round. (On the course's one H200 run, against that
+# machine's 16-core CPU, the 32-unit model's step was faster on the GPU at no batch size
+# up to 1,024.)
 
 # %% [markdown]
 # ## Check your understanding

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1413 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1413 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -216,7 +216,9 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # where the processes meet. That meeting is the **rendezvous**: the processes find one
 # another at one address and agree on who is who before any collective call. The
 # notebook starts `torchrun` with the course's `run_torchrun`, which captures the
-# output, stops every process after a timeout, and measures the memory of the run. On a
+# output, stops every process after a timeout, and measures the memory of the run (on
+# Linux it uses torchrun's own launcher but forks the workers from a process that has
+# already imported PyTorch; the appendix's memory note says what that changes). On a
 # terminal you type `torchrun` itself; here is the command for section 3's first script:
 
 # %%
@@ -414,7 +416,7 @@ if check_exercise(1, average_gradients=average_gradients):
 # the whole batch's (the last line), as if the learning rate were multiplied by the
 # world size; divide by a number
 # written in the code and the step is wrong on any other number of processes; skip a
-# parameter and the copies drift apart.
+# parameter and its gradient stays each process's own (the check catches each of these).
 
 # %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
@@ -506,14 +508,14 @@ for size in (64, 1024):
 # The table comes from one run on 2 logical CPUs shared with the notebook, with gloo over
 # loopback sockets (connections from the machine to itself): read its figures as sizes.
 # *DDP's added time* is the DDP step minus the step without communication: the exchange,
-# and DDP's bookkeeping and waiting around it, which is why it is more than the bare
-# all-reduce's row.
+# and DDP's bookkeeping and waiting around it. Compare it with the bare all-reduce's
+# row; this lesson does not time the bookkeeping and the waiting apart.
 #
 # - **At 64 images per process** DDP added
-#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.79<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.73<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.54<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. The lines `… 1024 images per process / 64`
 #   show how much each part grew with 16 times the images: set the step's growth beside
@@ -523,17 +525,17 @@ for size in (64, 1024):
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.099 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.095 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 1.157 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.220 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.950 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.115 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 1.284 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 0.938 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
 # smaller difference from noise.
@@ -638,7 +640,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # port that torchrun picks itself; `--nproc_per_node` is the number of processes
 # (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
 # torchrun ...` hides it, which is what `cpu_only=True` does. The launches below give each
-# process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it starts
+# process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does (by its
+# documentation) when it starts
 # several processes, so that 2 processes use the 2 CPUs; one process run with `python`
 # gets PyTorch's default instead:
 
@@ -655,7 +658,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print(f"export LESSON06={work_folder}")
+print("export LESSON06=<the folder that print(work_folder) shows>")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -794,20 +797,21 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.56<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.60<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
 # need not be 0.5, and this lesson does not time why), and their steps
-# 3.93<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 3.75<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times. Section 5 predicted slower steps here: at 64 images per process, DDP adds more
 # to a step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one process's speed (the line `DDP, 2 processes, slices over batch slices`).
 #
 # Every arm trained its own model from the same weights on the same batches: the
-# largest gap between all five arms' validation accuracies was
+# largest gap between the validation accuracies of all five arms (the four above, and the
+# appendix's fifth) was
 # 0.03<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
 # points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). The halves of
@@ -829,16 +833,16 @@ _ = one_against_two(2 * big_batch, big_figures)
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed, with their loading at
-# 0.38<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# 0.31<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
 # and their steps at
-# 2.07<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
+# 1.87<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
 # times the baseline's seconds: the loading shrank and the steps grew. Section 5 predicted
 # the steps alone would run at
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
+# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process with 1 thread at this size; inside the epochs they ran at
-# 0.48<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the baseline -->
+# 0.53<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the baseline -->
 # times the 2-thread baseline's speed, and the appendix gives the like-for-like figure,
 # against the 1-thread loop. Read the count before the median: a median can lean one way
 # while some rounds tie or disagree, and the verdict names a winner only when every round
@@ -847,12 +851,12 @@ _ = one_against_two(2 * big_batch, big_figures)
 # **Against a lean single process.** The plain loop loads slowly (the tables' `loader`
 # column), and 2 processes split that slow loading between them. Against one process
 # that loads lean, 2 processes loading lean ran at
-# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times its speed at 128 images a step and
-# 0.73<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times at 2,048: in this run, slower in every round at 128, and at 2,048 slower in 7
-# rounds and tied in 3 (their lines). So on this machine, make one process lean before
-# adding a second.
+# 1.15<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times at 2,048: in this run, slower in every round at 128, and at 2,048 faster in 6
+# rounds, tied in 3 and slower in 1, no clear winner (their lines). So on this machine,
+# make one process lean before adding a second.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same launches measure what scaling out buys; this lesson did not run there.
@@ -1011,20 +1015,20 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.79<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
 #   shrinking and their steps growing.
 #   Against one process that loads lean, 2 processes loading lean ran at
-#   0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   0.73<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   1.15<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1079,7 +1083,7 @@ if check_exercise(2, rank0_orders=rank0_orders):
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without `set_epoch`, the sampler shuffles with the same
 # seed every epoch: rank 0 gets the same 5 items in the same order, epoch after epoch,
-# and rank 1 the other 5 (the line `the same order in all 3 epochs: True`); no error and
+# (the line `the same order in all 3 epochs: True`); no error and
 # no warning say so. The two ranks together still cover the whole dataset every epoch,
 # so no image is lost: what freezes is which images go together in a batch, and their
 # order. Training loses the fresh shuffle that SGD gets every epoch in one process. With
@@ -1222,7 +1226,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1242,14 +1246,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.79<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps (*the rest*)
 # took
-# 3.93<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 3.75<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. Nothing here compares
 # gloo with NCCL, so (b) is not shown.
@@ -1386,24 +1390,36 @@ report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predict
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.47<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.40<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 3.03<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.50<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048, and one lean process ran at
-# 2.89<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
+# 2.71<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
 # and
-# 1.84<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.17<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times the speed of section 8's 2 processes; each line's count and verdict say how the
 # rounds went.
 #
+# **A second thread, and the 1-thread loop.** The baseline's second thread bought
+# nothing measurable: against the plain loop with 1 thread it ran at
+# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# and
+# 0.98<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times its speed, with no clear winner in either launch. Against that 1-thread loop, 2
+# processes ran at
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# and
+# 1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times its speed (their lines give the counts).
+#
 # **The steps inside the epochs.** Against the plain loop with 1 thread, 2 processes'
 # steps ran at
-# 0.30<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
-# 0.58<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
+# 0.64<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
+# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
 # `ms per step` lines show where the two timings part: section 5 started each step with
 # both processes ready, after a barrier; inside an epoch a DDP step's all-reduce can also
 # wait for the other process, still loading its batch, and *the rest* holds the loop's
@@ -1426,7 +1442,7 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
 # 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
