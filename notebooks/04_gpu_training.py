@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 63 s with a peak memory of 1204 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1160 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -271,11 +271,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **51.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **52.0 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **166.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **165.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **48.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **49.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
@@ -482,6 +482,7 @@ same = all(
     for (my_images, my_labels), (its_images, its_labels) in zip(mine, course, strict=True)
 )
 print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
+del mine, course  # they hold the loaders, and the dataset through them
 
 # %% [markdown]
 # `DeviceDataLoader` does the same, for a batch of any shape (`to_device` moves lists,
@@ -623,7 +624,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.31 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.75 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -758,9 +759,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.72 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.1 times**<!-- output: pipeline speed-up --> as long, by
+# **3.99 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.25 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **15.7 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
 # own process (`num_workers=0`; with 2 worker processes, on another 2-core CPU, the
 # course's benchmark measured the gap at
@@ -779,13 +780,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.31 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.75 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.43 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **3.77 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.98 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.26 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **0.95**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **1.00**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -853,8 +854,8 @@ else:
         DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=cpu),
     )
     cpu_seconds = cpu_history[0]["train_seconds"]
-    print(f"32-unit MLP, pipeline (b), seconds per epoch on cpu: {cpu_seconds:.2f}")
-    print(f"32-unit MLP, pipeline (b), seconds per epoch on {device.type}: {course_times[0]:.2f}")
+    print(f"32-unit MLP, pipeline (b), first epoch seconds on cpu: {cpu_seconds:.2f}")
+    print(f"32-unit MLP, pipeline (b), first epoch seconds on {device.type}: {course_times[0]:.2f}")
 
 # %% [markdown]
 # The classic pipeline has made its point: free its memory (`del` removes the names,
@@ -1112,14 +1113,16 @@ if "bfloat16 autocast" in arms:
     accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
     print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
 if "compiled" in arms:
-    compiled, plain = arms["compiled"]["seconds"], arms["float32"]["seconds"]
-    # The first epochs' difference, evaluation included: the validation pass compiles too.
-    compiling = arms["compiled"]["with_evaluation"][0] - arms["float32"]["with_evaluation"][0]
+    # Epochs with their evaluation, for the cost and the saving alike: the validation pass
+    # compiles too.
+    compiled = arms["compiled"]["with_evaluation"]
+    plain = arms["float32"]["with_evaluation"]
+    compiling = compiled[0] - plain[0]
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
-    print(f"ms saved per epoch by compiling, median: {saving * 1000:.0f}")
-    if verdicts["compiled"].verdict == "faster in every round":
+    print(f"ms saved per epoch with its evaluation by compiling, median: {saving * 1000:.0f}")
+    if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
@@ -1130,11 +1133,11 @@ if "compiled" in arms:
 # figures:
 #
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.41 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs took
-# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s, by the median over the rounds (its verdict line says whether every round
 # agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1143,11 +1146,11 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **20.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch took
 # a median of
-# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # `float32` one (the `ms saved` line gives the median saving per epoch; negative means
 # compiling lost time), and no round was faster by more than the tie band (the rounds
 # line): on this CPU compiling saved nothing
@@ -1378,10 +1381,10 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.36 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **34.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **33.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
 # The verdict line reads the ratio against section 7's tie band, which came from another
 # model's epochs, so take it as a rough threshold. On a GPU we expect the
 # first epoch to pay also for loading libraries and choosing kernels: that is why a
@@ -1511,17 +1514,17 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.254 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.165 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.126 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.85
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.14
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.05
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.10
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
 # shares out whatever each step costs regardless of its size. The two smallest batches
 # are the pair to look at (if a step were all fixed cost, they would tie): in this run
-# batch 16's step was the shorter in 5 rounds, tied in 1 and the longer in 1 (its rounds
-# line), and since the rule names a winner only when every round agrees, it names none.
+# batch 16's step was the shorter in 5 rounds and tied in 2 (its rounds line), and since
+# the rule names a winner only when every round agrees, it names none.
 # On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
 # should win only from some batch size on: the last line finds it, counting only sizes
 # where every GPU round beat every CPU round. (On the course's one H200 run, against that
@@ -1583,8 +1586,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.31 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.72 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.75 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.99 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1607,7 +1610,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1631,9 +1634,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then took a median of
-# **1.00 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one: here it saved nothing measurable. Where compiling does save time each
 # epoch, it pays only once the training has run long enough for those savings to add up
 # to its cost, with batches of one shape so that it does not compile again.
@@ -1662,6 +1665,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs took
-# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

@@ -51,7 +51,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 238 s with a peak memory of 1432 MB. The course's
+# > 2 threads); the whole lesson ran in 236 s with a peak memory of 1470 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -404,18 +404,18 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 56.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
+# 56.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
 # passes, the `DeviceTensorLoader`
-# 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # tensor loader's passes are short enough for one busy moment of the machine to move one
 # of them (the first two lines list every pass, and they can differ many times over), so
 # the fastest passes give a second reading of the ratio: the line `fastest passes`. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes were not measured here, nor a GPU. At the `DataLoader`'s
 # rate, one epoch of the 45,000 training images would take
-# 19.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 20.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.43<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -645,7 +645,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 22 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 21 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -823,8 +823,8 @@ print(
 # many parameters and still does worse: 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # against 58.8%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
-# 6 s<!-- output: MLP training seconds --> against the CNN's
-# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 5 s<!-- output: MLP training seconds --> against the CNN's
+# 21 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # An MLP has no built-in notion of which pixels are neighbours (the CNN flattens only after
@@ -1950,8 +1950,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.01 s<!-- output: width 2, seconds per epoch --> to
-# 2.41 s<!-- output: width 8, seconds per epoch -->
+# 2-core CPU, went from 1.02 s<!-- output: width 2, seconds per epoch --> to
+# 2.49 s<!-- output: width 8, seconds per epoch -->
 # (2.4<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
@@ -2116,6 +2116,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # layer `head`:
 
 # %%
+release_memory()  # the appendix needs only the data and an untrained FastNet
 print(FastNet())
 
 # %% [markdown]
@@ -2300,10 +2301,12 @@ with eval_mode(fast_demo):
     for number, group in enumerate(fast_demo.groups, start=1):
         features = group(features)
         print(f"after conv group {number}:", tuple(features.shape))
-    logits = fast_demo(whitening_images[:500])
+    with torch.no_grad():  # the values only: no graph kept for a backward pass
+        logits = fast_demo(whitening_images[:500])
 for name, scaled in (("with the division by 9", logits), ("without it", logits * 9)):
     loss = F.cross_entropy(scaled, train_labels[:500].to(device))
     print(f"{name}: spread of the logits {scaled.std():.2f}, loss {loss:.2f}")
+del loss, scaled
 trained = sum(p.numel() for p in fast_demo.parameters() if p.requires_grad)
 print(f"{count_parameters(fast_demo):,} parameters, {trained:,} of them trained")
 for name, parameter in fast_demo.named_parameters():

@@ -211,7 +211,7 @@ def _device_text(device: Any) -> str:
     return str(torch.device(device)) if isinstance(device, (str, torch.device)) else repr(device)
 
 
-def _exercise_3(choose_backend: Any) -> list[str]:
+def _exercise_backend(choose_backend: Any) -> list[str]:
     require(callable(choose_backend), "`choose_backend` should be a function.")
     # (cuda_available, gpu_count, rank, local_rank, local_world_size)
     #     -> backend, device, device_ids
@@ -366,7 +366,7 @@ EXERCISES = {
     ),
     3: Exercise(
         hint="no CUDA: gloo; a GPU each: nccl, cuda:local_rank (not rank); too few: ValueError",
-        test=_exercise_3,
+        test=_exercise_backend,
     ),
 }
 
