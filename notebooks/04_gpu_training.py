@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1160 MB. The course's
+# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1148 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -271,11 +271,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.0 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **52.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **165.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **49.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **47.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
@@ -624,24 +624,31 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.75 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.66 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
 # shuffled batches out of them with tensor indexing: no per-image Python code runs
 # during training.
 
+
 # %%
+def pipeline_b(on: torch.device) -> DeviceTensorLoader:
+    """Pipeline (b)'s training batches on the device `on`, shuffled by a generator of their
+    own, seeded as the classic pipeline's."""
+    return DeviceTensorLoader(
+        train_images,
+        train_labels,
+        batch_size=128,
+        shuffle=True,
+        device=on,
+        generator=torch.Generator().manual_seed(shuffle_seed),
+    )
+
+
 synchronize(device)
 start = time.perf_counter()
-course_train = DeviceTensorLoader(
-    train_images,
-    train_labels,
-    batch_size=128,
-    shuffle=True,
-    device=device,
-    generator=torch.Generator().manual_seed(shuffle_seed),
-)
+course_train = pipeline_b(device)
 synchronize(device)
 copy_seconds = time.perf_counter() - start
 course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
@@ -667,13 +674,7 @@ def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generato
 
 on_device = train_images.to(device), train_labels.to(device)
 by_hand = slices(*on_device, 128, torch.Generator().manual_seed(shuffle_seed))
-its_batches = DeviceTensorLoader(
-    *on_device,
-    batch_size=128,
-    shuffle=True,
-    device=device,
-    generator=torch.Generator().manual_seed(shuffle_seed),
-)
+its_batches = pipeline_b(device)
 same = all(
     torch.equal(my_images, its_images) and torch.equal(my_labels, its_labels)
     for (my_images, my_labels), (its_images, its_labels) in zip(by_hand, its_batches, strict=True)
@@ -759,9 +760,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.99 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.25 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.7 times**<!-- output: pipeline speed-up --> as long, by
+# **3.96 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.29 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **13.9 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
 # own process (`num_workers=0`; with 2 worker processes, on another 2-core CPU, the
 # course's benchmark measured the gap at
@@ -780,11 +781,11 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.75 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.66 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.98 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.26 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.92 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.23 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
 # **1.00**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
@@ -843,14 +844,7 @@ else:
         1,
         0.2,
         MLP(28 * 28, [32], 10),
-        DeviceTensorLoader(
-            train_images,
-            train_labels,
-            batch_size=128,
-            shuffle=True,
-            device=cpu,
-            generator=torch.Generator().manual_seed(shuffle_seed),
-        ),
+        pipeline_b(cpu),
         DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=cpu),
     )
     cpu_seconds = cpu_history[0]["train_seconds"]
@@ -1133,11 +1127,11 @@ if "compiled" in arms:
 # figures:
 #
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.41 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs took
-# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s, by the median over the rounds (its verdict line says whether every round
 # agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1146,11 +1140,11 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch took
 # a median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # `float32` one (the `ms saved` line gives the median saving per epoch; negative means
 # compiling lost time), and no round was faster by more than the tie band (the rounds
 # line): on this CPU compiling saved nothing
@@ -1381,10 +1375,10 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **33.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# **1.41 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
+# 256 images **34.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
 # The verdict line reads the ratio against section 7's tie band, which came from another
 # model's epochs, so take it as a rough threshold. On a GPU we expect the
 # first epoch to pay also for loading libraries and choosing kernels: that is why a
@@ -1514,17 +1508,17 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.126 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.154 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.05
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.10
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **16.46
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.13
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
 # shares out whatever each step costs regardless of its size. The two smallest batches
 # are the pair to look at (if a step were all fixed cost, they would tie): in this run
-# batch 16's step was the shorter in 5 rounds and tied in 2 (its rounds line), and since
-# the rule names a winner only when every round agrees, it names none.
+# batch 16's step was the shorter in 2 rounds, tied in 4 and the longer in 1 (its rounds
+# line), and since the rule names a winner only when every round agrees, it names none.
 # On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
 # should win only from some batch size on: the last line finds it, counting only sizes
 # where every GPU round beat every CPU round. (On the course's one H200 run, against that
@@ -1586,8 +1580,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.75 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.99 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.66 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.96 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1610,7 +1604,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1634,9 +1628,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then took a median of
-# **0.99 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one: here it saved nothing measurable. Where compiling does save time each
 # epoch, it pays only once the training has run long enough for those savings to add up
 # to its cost, with batches of one shape so that it does not compile again.
@@ -1665,6 +1659,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs took
-# **0.44**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.
