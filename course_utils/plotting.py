@@ -22,6 +22,7 @@ __all__ = [
     "plot_lrs",
     "plot_confusion_matrix",
     "plot_epoch_times",
+    "plot_epoch_parts",
     "show_misclassified",
     "show_prediction",
     "unnormalize",
@@ -199,6 +200,46 @@ def plot_epoch_times(
     ax.legend(loc="lower left", fontsize=9)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_epoch_parts(launches: dict[str, dict[str, dict]], where: str) -> Figure:
+    """One panel per launch (``launches``: its title -> ``read_arms``'s figures of the arms
+    to draw, top to bottom): for each arm a bar of its median loader seconds with its
+    median other seconds stacked after it, and a dot for each round's whole epoch. Panels
+    share their scale of seconds on ``where``. Returns the figure. Introduced in lesson 06.
+    """
+    if not launches or any(not arms for arms in launches.values()):
+        raise ValueError("plot_epoch_parts needs at least one arm in every launch")
+    rows = max(len(arms) for arms in launches.values())
+    fig, axes = plt.subplots(
+        len(launches), 1, figsize=(7.5, 0.6 + (0.55 * rows + 0.6) * len(launches)), sharex=True
+    )
+    axes = np.atleast_1d(axes)
+    longest = max(
+        max(max(row["epochs"]), row["loader"] + row["rest"])
+        for arms in launches.values()
+        for row in arms.values()
+    )
+    for ax, (title, arms) in zip(axes, launches.items(), strict=True):
+        names = list(arms)
+        places = range(len(names) - 1, -1, -1)  # the first arm on top
+        loader = [arms[name]["loader"] for name in names]
+        rest = [arms[name]["rest"] for name in names]
+        ax.barh(places, loader, color="tab:orange", label="loader (median)")
+        ax.barh(places, rest, left=loader, color="tab:blue", label="the rest (median)")
+        for place, name in zip(places, names, strict=True):
+            epochs = arms[name]["epochs"]
+            ax.scatter(epochs, [place] * len(epochs), s=14, color="black", zorder=3)
+        ax.set_yticks(list(places), names, fontsize=9)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].scatter([], [], s=14, color="black", label="one round's epoch")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=9)
+    axes[-1].set_xlim(0, longest * 1.05)
+    axes[-1].set_xlabel(f"seconds per epoch on {where}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend
     plt.close(fig)
     return fig
 

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1148 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1150 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -271,11 +271,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **54.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **156.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **47.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **46.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
@@ -624,7 +624,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.66 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.44 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -760,9 +760,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.96 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.29 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **13.9 times**<!-- output: pipeline speed-up --> as long, by
+# **3.66 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.28 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **13.0 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
 # own process (`num_workers=0`; with 2 worker processes, on another 2-core CPU, the
 # course's benchmark measured the gap at
@@ -781,13 +781,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.66 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.44 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.92 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.23 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.31 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.00 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **1.00**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **1.02**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -1127,11 +1127,11 @@ if "compiled" in arms:
 # figures:
 #
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.46 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs took
-# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.41**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s, by the median over the rounds (its verdict line says whether every round
 # agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1140,11 +1140,11 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **22.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch took
 # a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # `float32` one (the `ms saved` line gives the median saving per epoch; negative means
 # compiling lost time), and no round was faster by more than the tie band (the rounds
 # line): on this CPU compiling saved nothing
@@ -1375,10 +1375,10 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.41 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.46 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.40 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **34.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# 256 images **35.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
 # The verdict line reads the ratio against section 7's tie band, which came from another
 # model's epochs, so take it as a rough threshold. On a GPU we expect the
 # first epoch to pay also for loading libraries and choosing kernels: that is why a
@@ -1404,9 +1404,9 @@ if check_exercise(
 #    every batch size, in a new order each round (rotate the list: `order[k:] +
 #    order[:k]` with `k = round_number % len(order)`, as section 7's rounds do); return
 #    batch size -> list of seconds per step, one per round.
-# 3. For batch sizes 16, 64, 256 and 1024, time every device in `devices` with
-#    `time_in_rounds`, and store the lists in `step_table` (batch size -> device type ->
-#    list of seconds per step).
+# 3. For each batch size in `batch_sizes` (16 to 16,384, each 4 times the last), time
+#    every device in `devices` with `time_in_rounds`, and store the lists in `step_table`
+#    (batch size -> device type -> list of seconds per step).
 #
 # At which batch size is the GPU faster than the CPU? (Without a GPU, see how the CPU's
 # time per step and per image change as batches grow.)
@@ -1430,7 +1430,7 @@ def make_step(batch_size: int, on: torch.device):
     return step
 
 
-batch_sizes = (16, 64, 256, 1024)
+batch_sizes = (16, 64, 256, 1024, 4096, 16384)
 
 
 # %%
@@ -1492,8 +1492,11 @@ if check_exercise(
             f"{name}, batch 16's step against batch 64's, rounds shorter / tied / longer: "
             f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
         )
-        ratio = statistics.median(step_table[1024][name]) / statistics.median(step_table[16][name])
-        print(f"{name} step time, batch 1024 / batch 16: {ratio:.1f}")
+        print(f"{name}, rounds where batch 16's step was the shorter: {rounds.faster}")
+        smallest = statistics.median(step_table[16][name])
+        for size in (1024, 16384):
+            ratio = statistics.median(step_table[size][name]) / smallest
+            print(f"{name} step time, batch {size} / batch 16: {ratio:.1f}")
     gpu_names = [name for name in step_table[16] if name != "cpu"]
     for name in gpu_names:
         wins = [
@@ -1508,22 +1511,28 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.154 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.229 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.136 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **16.46
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.13
-# microseconds**<!-- output: cpu microseconds per image, batch 1024 -->: a bigger batch
-# shares out whatever each step costs regardless of its size. The two smallest batches
-# are the pair to look at (if a step were all fixed cost, they would tie): in this run
-# batch 16's step was the shorter in 2 rounds, tied in 4 and the longer in 1 (its rounds
-# line), and since the rule names a winner only when every round agrees, it names none.
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **14.31
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.11
+# microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at batch 1024 and
+# **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
+# off: **0.76**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
+# batch shares out whatever each step costs regardless of its size; once that share is
+# small, the work that grows with the images is nearly all that is left, and the time
+# per image stops falling. Even the two smallest batches did not tie, as they would if a
+# step were all fixed cost: batch 16's step was the shorter in
+# 7<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
+# (the rounds line gives the ties and the verdict), so some of a step's work grows with
+# the batch from the start.
 # On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
 # should win only from some batch size on: the last line finds it, counting only sizes
-# where every GPU round beat every CPU round. (On the course's one H200 run, against that
-# machine's 16-core CPU, the 32-unit model's step was faster on the GPU at no batch size
-# up to 1,024.)
+# where every GPU round beat every CPU round. (The course's one H200 run timed sizes up
+# to 1,024 only, against that machine's 16-core CPU: the GPU was faster at none of them.
+# The sizes 4,096 and 16,384 were added after it, to give the GPU's cheaper work per image
+# room to outweigh its fixed cost; the course has not timed them on a GPU.)
 
 # %% [markdown]
 # ## Check your understanding
@@ -1580,8 +1589,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.66 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.96 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.44 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.66 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1604,7 +1613,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1628,9 +1637,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then took a median of
-# **1.01 times**<!-- output: compiled / float32 median epoch time --> as long as a
+# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
 # float32 one: here it saved nothing measurable. Where compiling does save time each
 # epoch, it pays only once the training has run long enough for those savings to add up
 # to its cost, with batches of one shape so that it does not compile again.
@@ -1659,6 +1668,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs took
-# **0.42**<!-- output: bfloat16 autocast / float32 median epoch time --> times
+# **0.41**<!-- output: bfloat16 autocast / float32 median epoch time --> times
 # `float32`'s. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

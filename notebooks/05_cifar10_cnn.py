@@ -51,7 +51,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 236 s with a peak memory of 1470 MB. The course's
+# > 2 threads); the whole lesson ran in 244 s with a peak memory of 1429 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -277,7 +277,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 8.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -404,18 +404,18 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 56.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
+# 58.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
 # passes, the `DeviceTensorLoader`
-# 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # tensor loader's passes are short enough for one busy moment of the machine to move one
 # of them (the first two lines list every pass, and they can differ many times over), so
 # the fastest passes give a second reading of the ratio: the line `fastest passes`. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes were not measured here, nor a GPU. At the `DataLoader`'s
 # rate, one epoch of the 45,000 training images would take
-# 20.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 20.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.41<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -645,7 +645,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 21 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 22 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -745,8 +745,33 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # - each first-layer value saw 5 pixels, and its neighbour saw the same 5 shifted by one,
 #   so 10 neighbouring values saw 10 + 4 = 14 pixels.
 #
-# So we can search the validation images for the patches where a channel's value is
-# largest, and draw those patches.
+# Autograd can check that count. A pixel a value cannot see has no effect on it, so the
+# value's gradient with respect to that pixel is 0. The cell takes the gradient of the 32
+# second-layer values at map position (8, 8) (their sum) on 200 validation images, and
+# finds the pixels where it is not 0 for any image, channel or colour. (One image alone
+# can miss some: where a ReLU outputs 0, or the pool passes on another value, no
+# gradient flows back.)
+
+# %%
+pixels = normalise(val_images[:200].to(device)).requires_grad_()
+centre_values = second_layer(pixels)[:, :, 8, 8].sum()  # all 32 channels, every image
+(gradient,) = torch.autograd.grad(centre_values, pixels)  # leaves the CNN's .grad alone
+moved = (gradient != 0).any(dim=1).any(dim=0).cpu()  # (32, 32): pixels that moved a value
+rows = moved.any(dim=1).nonzero().flatten().tolist()
+columns = moved.any(dim=0).nonzero().flatten().tolist()
+print(f"first row seen: {rows[0]}")
+print(f"last row seen: {rows[-1]}")
+print(f"columns seen: {columns[0]} to {columns[-1]}")
+print(f"patch seen by a second-layer value: {len(rows)} x {len(columns)} pixels")
+print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(columns)}")
+
+# %% [markdown]
+# The gradient reaches
+# 14 x 14<!-- output: patch seen by a second-layer value --> pixels (all
+# 196<!-- output: pixels with a gradient --> of them), in rows
+# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->, as counted
+# above. So we can search the validation images for the patches where a channel's value
+# is largest, and draw those patches.
 
 
 # %%
@@ -823,8 +848,8 @@ print(
 # many parameters and still does worse: 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # against 58.8%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
-# 5 s<!-- output: MLP training seconds --> against the CNN's
-# 21 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 6 s<!-- output: MLP training seconds --> against the CNN's
+# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # An MLP has no built-in notion of which pixels are neighbours (the CNN flattens only after
@@ -1414,7 +1439,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On the 2-core CPU that made these outputs, `FastNet` trained for
-# 1.2 minutes<!-- output: strongest network training minutes --> and reached
+# 1.3 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss. Three things can keep it there, and
 # this lesson does not measure them apart: it is measured against the smoothed targets,
@@ -1688,7 +1713,7 @@ print(
 # - On a CPU, `FastNet`, a small network and recipe built for the budget, trains to a
 #   useful accuracy in minutes (here
 #   78.5%<!-- output: strongest network validation accuracy --> on the validation images
-#   after 1.2 minutes<!-- output: strongest network training minutes --> of training, on
+#   after 1.3 minutes<!-- output: strongest network training minutes --> of training, on
 #   this CPU). Appendix A shows each of its ideas at work and
 #   lists which the course's benchmark measured to help (a high peak learning rate,
 #   patch whitening), which it did not show to help, and which it did not measure.
@@ -1950,9 +1975,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.02 s<!-- output: width 2, seconds per epoch --> to
-# 2.49 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.05 s<!-- output: width 2, seconds per epoch --> to
+# 2.60 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the

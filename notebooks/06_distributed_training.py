@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1421 MB. The course's
+# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1421 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -100,6 +100,7 @@ from course_utils.distributed import (
     torchrun_command,
 )
 from course_utils.models import MLP
+from course_utils.plotting import plot_epoch_parts
 from course_utils.report import record_result
 from course_utils.rounds import RoundCount, count_rounds, speed_up_in_words
 from course_utils.scaling import arms_table, comm_cost_table, read_arms, read_comm_cost
@@ -513,10 +514,10 @@ for size in (64, 1024):
 # row; this lesson does not time the bookkeeping and the waiting apart.
 #
 # - **At 64 images per process** DDP added
-#   1.57<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.91<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.50<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.60<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. The lines `… 1024 images per process / 64`
 #   show how much each part grew with 16 times the images: set the step's growth beside
@@ -528,15 +529,15 @@ for size in (64, 1024):
 # halving saved
 # 0.123 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.814 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.221 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.169 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 0.904 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 1.068 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
 # smaller difference from noise.
@@ -745,6 +746,7 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
 PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one process, no DDP
 SLICED_2 = "batch slices, 2 threads"
+SECTION_8_ARMS = (PLAIN_2, TWO_ARM, SLICED_2, TWO_SLICED)  # the baseline and 2 processes, twice
 
 
 def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -771,7 +773,7 @@ def one_against_two(batch: int, figures: dict) -> tuple[RoundCount, RoundCount]:
     2 processes' speed-up over the baseline. Returns that speed-up's RoundCount, then the
     lean pair's."""
     name = f"effective batch {batch}"
-    four_arms = {arm: figures[arm] for arm in (PLAIN_2, TWO_ARM, SLICED_2, TWO_SLICED)}
+    four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
     print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
     lean = compare(name, figures, TWO_SLICED, SLICED_2)  # the same two ways, loading lean
@@ -798,16 +800,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.57<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.60<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
 # need not be 0.5, and this lesson does not time why), and their steps
-# 3.70<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 3.67<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times. Section 5 predicted slower steps here: at 64 images per process, DDP adds more
 # to a step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one process's speed (the line `DDP, 2 processes, slices over batch slices`).
 #
 # Every arm trained its own model from the same weights on the same batches: the
@@ -833,31 +835,47 @@ big_figures = read_arms(work_folder / "arms_big")
 _ = one_against_two(2 * big_batch, big_figures)  # the table and lines are what it is for
 
 # %% [markdown]
+# The two launches' tables, drawn: for each arm, the orange part of its bar is the time
+# spent waiting for batches (`loader`), the blue part the rest (the steps), and each
+# dot one round's whole epoch.
+
+# %%
+plot_epoch_parts(
+    {
+        f"effective batch {batch}": {arm: figures[arm] for arm in SECTION_8_ARMS}
+        for batch, figures in ((128, arms_figures), (2 * big_batch, big_figures))
+    },
+    machine,
+)
+
+# %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed, with their loading at
-# 0.40<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
-# and their steps at
-# 1.99<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
-# times the baseline's seconds: the loading shrank and the steps grew. Section 5 predicted
-# the steps alone would run at
-# 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
+# 1.79<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the plain loop's speed. The figure shows where the two launches differ. At 128,
+# the long bars are the DDP arms' blue ones: their steps. At 2,048, the plain loop's
+# orange bar, waiting for its `DataLoader`, is most of its epoch, and 2 processes split
+# that wait: their loading took
+# 0.35<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# times the baseline's seconds, while their steps took
+# 1.65<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
+# times. Section 5 predicted the steps alone would run at
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process with 1 thread at this size; inside the epochs they ran at
-# 0.50<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the baseline -->
+# 0.60<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the baseline -->
 # times the 2-thread baseline's speed, and the appendix gives the like-for-like figure,
 # against the 1-thread loop. Read the count before the median: a median can lean one way
 # while some rounds tie or disagree, and the verdict names a winner only when every round
 # agrees.
 #
-# **Against a lean single process.** The plain loop loads slowly (the tables' `loader`
-# column), and 2 processes split that slow loading between them. Against one process
-# that loads lean, 2 processes loading lean ran at
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times its speed at 128 images a step and
-# 0.71<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times at 2,048: in this run, slower in every round at 128, and at 2,048 slower in 7
-# rounds, tied in 1 and faster in 2, no clear winner (their lines). So on this machine,
-# make one process lean before adding a second.
+# **Against a lean single process.** Loading lean (the lower two bars of each panel)
+# shrinks the orange part in one process too, and then a second process has little left
+# to win: 2 processes loading lean ran at
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times the speed of one lean process at 128 images a step and
+# 0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times at 2,048: slower in every round at 128, and no clear winner at 2,048 (their
+# lines give the counts). So on this machine, make one process lean before adding a
+# second.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same launches measure what scaling out buys; this lesson did not run there.
@@ -1016,20 +1034,20 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   1.57<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.91<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.79<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
 #   shrinking and their steps growing.
 #   Against one process that loads lean, 2 processes loading lean ran at
-#   0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   0.71<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1227,7 +1245,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1247,14 +1265,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.57<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.91<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps (*the rest*)
 # took
-# 3.70<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 3.67<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. Nothing here compares
 # gloo with NCCL, so (b) is not shown.
@@ -1391,36 +1409,36 @@ report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predict
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.51<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.35<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 2.89<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.98<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048, and one lean process ran at
-# 2.90<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
+# 2.64<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
 # and
-# 1.90<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
+# 1.69<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
 # times the speed of section 8's 2 processes; each line's count and verdict say how the
 # rounds went.
 #
 # **A second thread, and the 1-thread loop.** The baseline's second thread bought
 # nothing measurable: against the plain loop with 1 thread it ran at
-# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.94<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, with no clear winner in either launch. Against that 1-thread loop, 2
 # processes ran at
 # 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # and
-# 1.65<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times its speed (their lines give the counts).
 #
 # **The steps inside the epochs.** Against the plain loop with 1 thread, 2 processes'
 # steps ran at
-# 0.27<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# 0.28<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
-# 0.71<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
+# 0.61<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
 # `ms per step` lines show where the two timings part: section 5 started each step with
 # both processes ready, after a barrier; inside an epoch a DDP step's all-reduce can also
 # wait for the other process, still loading its batch, and *the rest* holds the loop's
@@ -1443,9 +1461,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 903 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
 # that has already imported PyTorch, so they share its pages until they write to them;
 # on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole

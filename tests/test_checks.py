@@ -1034,7 +1034,7 @@ def lesson04_time_step(
 def lesson04_step_table(per_step_ms):
     return {
         size: {"cpu": [per_step_ms(size) / 1e3 * (1 + 0.01 * k) for k in range(5)]}
-        for size in (16, 64, 256, 1024)
+        for size in lesson04.BATCH_SIZES
     }
 
 
@@ -1042,7 +1042,7 @@ def lesson04_measured_table():
     """A table measured as the lesson measures it, on this machine's CPU: in 5 rounds of one
     repeat per batch size, so that a busy moment of the CPU falls on every size alike."""
     cpu = torch.device("cpu")
-    steps = {size: lesson04._cpu_step(size) for size in (16, 64, 256, 1024)}
+    steps = {size: lesson04._cpu_step(size) for size in lesson04.BATCH_SIZES}
     table = {size: {"cpu": []} for size in steps}
     for _ in range(5):
         for size, step in steps.items():
@@ -1163,6 +1163,9 @@ def test_lesson04_exercise2_finds_mistakes_in_the_table():
     assert_wrong(lesson04, 2, "does not fall", **{**answer, "step_table": summed})
     once = {size: {"cpu": [row["cpu"][0]]} for size, row in answer["step_table"].items()}
     assert_wrong(lesson04, 2, "holds 1 time", **{**answer, "step_table": once})
+    # The lesson's first four sizes only: the two large ones are where a GPU wins.
+    small = {size: row for size, row in answer["step_table"].items() if size <= 1024}
+    assert_wrong(lesson04, 2, "4096", **{**answer, "step_table": small})
     # Each repeat's total of its 20 steps (as the lesson's time_step runs) instead of its
     # time per step: 20 times too long, which the old tolerance of 30 times let through.
     totals = {

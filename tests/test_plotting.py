@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from course_utils import plotting
 from course_utils.plotting import (
     plot_confusion_matrix,
+    plot_epoch_parts,
     plot_epoch_times,
     plot_history,
     plot_lrs,
@@ -64,6 +65,28 @@ def test_plot_epoch_times_draws_each_epoch_its_median_and_the_one_off():
     assert "one-off" not in without.axes[0].get_xlabel()
     with pytest.raises(ValueError, match="at least one epoch"):
         plot_epoch_times({"none": []}, where="cpu", title="")
+
+
+def test_plot_epoch_parts_stacks_the_loader_and_the_rest_for_each_arm():
+    slow = {"epochs": [3.0, 3.5], "loader": 2.0, "rest": 1.2}
+    lean = {"epochs": [1.0], "loader": 0.1, "rest": 0.8}
+    launches = {"batch 128": {"slow": slow, "lean": lean}, "big": {"lean": lean}}
+    fig = plot_epoch_parts(launches, "cpu")
+    top, bottom = fig.axes
+    assert top.get_title() == "batch 128" and bottom.get_title() == "big"
+    loader, rest = top.containers  # the loader bars, then the rest stacked after them
+    assert [bar.get_width() for bar in loader] == [2.0, 0.1]
+    assert [bar.get_x() for bar in rest] == [2.0, 0.1]  # each starts where its loader ends
+    assert [bar.get_width() for bar in rest] == pytest.approx([1.2, 0.8])
+    labels = [label.get_text() for label in top.get_yticklabels()]
+    assert dict(zip(top.get_yticks(), labels, strict=True)) == {1: "slow", 0: "lean"}
+    assert [bar.get_y() + bar.get_height() / 2 for bar in loader] == [1, 0]  # first on top
+    dots = [tuple(point) for collection in top.collections for point in collection.get_offsets()]
+    assert dots == [(3.0, 1.0), (3.5, 1.0), (1.0, 0.0)]  # every round's epoch, on its row
+    assert bottom.get_xlim()[1] >= 3.5 and "cpu" in bottom.get_xlabel()
+    assert not plt.get_fignums()
+    with pytest.raises(ValueError, match="at least one arm"):
+        plot_epoch_parts({"empty": {}}, "cpu")
 
 
 def test_plot_history_draws_losses_and_accuracy():

@@ -348,9 +348,10 @@ def _exercise_backend(choose_backend: Any) -> list[str]:
         "all) and device_ids=[LOCAL_RANK]",
         "on the second of 2 machines with 2 GPUs each (rank 3 is local rank 1 there): "
         "cuda:1, not cuda:3; with 4 GPUs a machine, rank 2 of local rank 0 takes cuda:0",
-        f"with CUDA but fewer GPUs than processes (1 for 2, 2 for 4, 3 for 5): an error, in all "
-        f"{refused} such cases, rather than a silent fallback to the CPU or gloo for the "
-        "processes left without a GPU (a group whose processes disagree on the backend)",
+        f"with CUDA but fewer GPUs than processes on the machine (1 GPU for 2 processes, "
+        f"asked by rank 0 and by rank 1; 2 GPUs for 4; 3 GPUs for 5): a ValueError naming "
+        f"both counts each time ({refused} cases), not a quiet fallback to gloo on the CPU, "
+        "which would leave a GPU machine training on its CPU",
         "with one GPU and one process: NCCL on cuda:0",
     ]
 
