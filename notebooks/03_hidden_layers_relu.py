@@ -31,14 +31,14 @@
 # - define a model class, train it with `fit`, plot its history, and reach about
 #   96.5%<!-- output: 32-unit model validation accuracy --> validation accuracy;
 # - improve it (wider, deeper, dropout, Adam with a one-cycle schedule) to about
-#   98.2%<!-- output: improved MLP test accuracy --> test accuracy, and see one overfit;
+#   98.4%<!-- output: improved MLP test accuracy --> test accuracy, and see one overfit;
 # - evaluate on the test set: single predictions, per-class accuracy, mistakes, a confusion matrix;
 # - save weights, and save and resume a training checkpoint.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 110 s with a peak memory of 1282 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1317 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -701,10 +701,10 @@ plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rat
 # then levels off). One hidden layer of 32 units with ReLU lifts it to
 # 96.2%<!-- output: one hidden layer of 32, validation accuracy --> (section 7's run of
 # the same model differs in seed, batches, epochs and its lower-rate finish), and
-# 256-128 to 97.5%<!-- output: wider and deeper, 256-128, validation accuracy -->. Dropout
-# gives 97.6%<!-- output: + dropout 0.2, validation accuracy -->, and Adam with a
+# 256-128 to 97.6%<!-- output: wider and deeper, 256-128, validation accuracy -->. Dropout
+# gives 97.5%<!-- output: + dropout 0.2, validation accuracy -->, and Adam with a
 # one-cycle schedule on top
-# **98.2%**<!-- output: + Adam and one cycle, validation accuracy -->. Each row is one run
+# **98.0%**<!-- output: + Adam and one cycle, validation accuracy -->. Each row is one run
 # with one seed: a difference of a few tenths of a point between two rows could change
 # sign with another seed, so read those as ties. 256-128 against dropout is one. Adam
 # with one cycle leads dropout by about half a point at the last epoch, but that compares
@@ -723,7 +723,7 @@ plot_lrs(ladder_histories["+ Adam and one cycle"], title="One-cycle learning-rat
 # epoch last). The dropout row's validation loss rose only in its last epoch: one
 # uptick, too little to call.
 # The final gaps are 0.075<!-- output: wider and deeper, 256-128, final gap --> for
-# 256-128 without dropout and 0.035<!-- output: + dropout 0.2, final gap --> with it, but
+# 256-128 without dropout and 0.036<!-- output: + dropout 0.2, final gap --> with it, but
 # that comparison flatters dropout: its training loss is measured with a fifth of the
 # units dropped, which inflates it and so shrinks the gap, in the first epochs even
 # below zero. Whether dropout reduced overfitting here, this table cannot say; the
@@ -889,10 +889,10 @@ print(f"share of the mistakes gone: {1 - improved_mistakes / small_mistakes:.3f}
 
 # %% [markdown]
 # At full size the improved MLP reached
-# **98.2%**<!-- output: improved MLP test accuracy --> test accuracy, against
+# **98.4%**<!-- output: improved MLP test accuracy --> test accuracy, against
 # 97.0%<!-- output: 32-unit model test accuracy --> for the 32-unit model: of its
 # 304<!-- output: test mistakes, one hidden layer --> mistakes on the 10,000 test
-# digits, 42%<!-- output: share of the mistakes gone --> are gone.
+# digits, 46%<!-- output: share of the mistakes gone --> are gone.
 #
 # Here both test accuracies came out *above* the validation ones, by too little to
 # tell apart from chance: with 10,000 images in each set, chance alone makes two
@@ -1112,7 +1112,7 @@ except ValueError as error:
 # - One hidden layer of 32 units reaches about
 #   96.5%<!-- output: 32-unit model validation accuracy --> (validation); wider and deeper
 #   with dropout, Adam and a one-cycle schedule reaches about
-#   98.2%<!-- output: improved MLP test accuracy --> on the test set.
+#   98.4%<!-- output: improved MLP test accuracy --> on the test set.
 # - A model overfits when its validation loss turns upward while its training loss
 #   keeps falling; `restore_best=True` keeps the epoch with the lowest validation loss.
 # - Report the test set once, at the end; validation is for choosing.
@@ -1236,13 +1236,13 @@ if check_exercise(
 # the model near a minimum, where small steps settle instead of bouncing; from the start,
 # small steps only slow progress down. The step size does not change the work per
 # epoch, so the two runs should take the same time: compare their printed times,
-# 0.57 s<!-- output: learning rate 0.05, median seconds per epoch --> against
-# 0.56 s<!-- output: baseline, median seconds per epoch -->. Any gap between them is how
+# 0.46 s<!-- output: learning rate 0.05, median seconds per epoch --> against
+# 0.44 s<!-- output: baseline, median seconds per epoch -->. Any gap between them is how
 # far timings on a shared machine move by chance.
 #
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
 # images, and an epoch took
-# 1.42 s<!-- output: batches of 32, median seconds per epoch -->, more than twice as long
+# 0.77 s<!-- output: batches of 32, median seconds per epoch -->, more than twice as long
 # as either run with batches of 128: more than the chance swing just seen (one run
 # each). Small batches use the
 # processor less well, so four small steps cost more than one big one. They did not buy
@@ -1295,7 +1295,7 @@ if check_exercise(
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** The same model and training reach
-# 84.6%<!-- output: Fashion-MNIST validation accuracy --> on Fashion-MNIST against
+# 84.9%<!-- output: Fashion-MNIST validation accuracy --> on Fashion-MNIST against
 # 95.6%<!-- output: MNIST validation accuracy --> on digits: the same 32 hidden units
 # make several times as many mistakes. The likely reason is that a shirt and a
 # pullover, or a sandal and a sneaker, differ in finer detail than most pairs of

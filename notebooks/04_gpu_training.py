@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1150 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1162 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -155,7 +155,8 @@ else:
 # %% [markdown]
 # The outputs you see were made on a machine without a GPU, with
 # **2**<!-- output: logical CPUs --> logical CPUs: every time quoted in the text is a time
-# on that CPU. The same work takes a different time on each run, so read the times
+# on that CPU, except those marked as measured elsewhere (on the course's one GPU run, or
+# by its benchmarks). The same work takes a different time on each run, so read the times
 # for their ratios and spreads. Run the notebook on a GPU and compare.
 
 # %% [markdown]
@@ -184,8 +185,10 @@ print(inspect.getsource(synchronize))
 # What does a missing `synchronize` do? Without a GPU it cannot show, so here is a
 # stand-in: `SimulatedGPU` (the one the exercise checks below use) keeps a queue in
 # miniature, where each step queued runs in the background for the `step_seconds` the
-# cell gives it, while Python goes on, as on a GPU. Queue 10 steps, and read the clock
-# straight away, then again after waiting for the queue:
+# cell gives it, while Python goes on, as on a GPU. Its trick is a few lines (in
+# `course_utils/checks/lesson04.py`): queueing a step only moves forward the time at
+# which the queue will be empty, and `synchronize()` sleeps until then. Queue 10 steps,
+# and read the clock straight away, then again after waiting for the queue:
 
 # %%
 simulated = SimulatedGPU(step_seconds=0.02)  # each step: 20 ms of simulated GPU work
@@ -271,11 +274,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **54.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **56.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **156.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **151.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **46.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **47.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
@@ -317,8 +320,10 @@ except TypeError as error:
 #   GPU behind the work already there, and Python goes on (to queue the next step, or to
 #   fetch the next batch) instead of waiting for it.
 #
-# Both only matter for CUDA GPUs, so on this machine the next cell says what it would
-# have run:
+# This lesson uses both on CUDA GPUs only: pinning speeds up copies to a CUDA GPU, and a
+# `non_blocking` copy from ordinary memory to an Apple GPU (MPS) has been reported to give
+# wrong values (PyTorch issues #139550 and #189690; exercise 1 returns to this). On this
+# machine the next cell says what it would have run:
 
 # %%
 if device.type == "cuda":
@@ -353,9 +358,9 @@ print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
 # The loop is lesson 03's loop. Running it on a device takes two changes:
-# - the model moves to the device once, before its optimizer is built: PyTorch's
-#   documentation asks for this order, so that the optimizer is built on the weights
-#   that live on the device;
+# - the model moves to the device once, before its optimizer is built: the order
+#   PyTorch's documentation recommends, a safe habit (`.to` moves the weights in place, so
+#   current PyTorch would also cope with the other order);
 # - every batch moves to the device just before it is used: `images.to(device)` and
 #   `labels.to(device)`. (`pin`, set in the next cell, is true only on a CUDA GPU; section
 #   3 explained pinned memory and `non_blocking`.)
@@ -624,7 +629,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.44 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.90 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -760,15 +765,17 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.66 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.28 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **13.0 times**<!-- output: pipeline speed-up --> as long, by
+# **4.32 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.0 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
-# own process (`num_workers=0`; with 2 worker processes, on another 2-core CPU, the
-# course's benchmark measured the gap at
+# own process (`num_workers=0`). Would worker processes close the gap? On a slower 2-core
+# AMD EPYC, one run each, the course's benchmark measured the classic pipeline at
 # 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
-# against
-# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without them).
+# pipeline (b)'s epoch with 2 workers, against
+# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without them: on 2
+# cores, workers barely help. (Compare those two with each other, not with this
+# notebook's figure: another CPU, another script.)
 # Each epoch is a dot in the figure: compare how far apart the two pipelines' dots lie
 # with how far each pipeline's own dots spread.
 #
@@ -781,13 +788,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.44 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.90 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.31 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.00 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **8.64 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.44 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **1.02**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.96**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -823,33 +830,39 @@ print(
 # does that for its augmentation), need the `DataLoader`, with `num_workers` (background
 # processes that build the next batches while the model trains) and `pin_memory`.
 #
-# **The same epoch on the CPU.** With a GPU, the next cell trains pipeline (b) once more
-# on the CPU, from the same weights on the same batches, to set the two devices' epochs
-# side by side. (On the course's H200 run, the GPU's epoch took
+# **The same epochs on the CPU.** With a GPU, the next cell trains pipeline (b) once more
+# on the CPU, from the same weights on the same batches and for as many epochs, to set
+# the two devices' median epochs side by side. (On the course's H200 run, an earlier
+# version of this cell timed one first epoch each: the GPU's took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> and the CPU's
-# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run -->: a 32-unit model is a tiny
+# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run -->. A 32-unit model is a tiny
 # model.)
 
 # %%
 if device.type == "cpu":
     print(
-        "Skipped: with a GPU, this cell would train pipeline (b) for one epoch on the CPU "
-        "too, from the same weights on the same batches, and print both devices' seconds "
-        "per epoch. Here the device is the CPU, so section 6's epochs are already the CPU's."
+        "Skipped: with a GPU, this cell would train pipeline (b) on the CPU too, for as many "
+        "epochs, from the same weights on the same batches, and print both devices' median "
+        "seconds per epoch. Here the device is the CPU, so section 6's epochs are already "
+        "the CPU's."
     )
 else:
     cpu = torch.device("cpu")
     seed_everything(0)
     cpu_history = fit(
-        1,
+        num_epochs,
         0.2,
         MLP(28 * 28, [32], 10),
         pipeline_b(cpu),
         DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=cpu),
     )
-    cpu_seconds = cpu_history[0]["train_seconds"]
-    print(f"32-unit MLP, pipeline (b), first epoch seconds on cpu: {cpu_seconds:.2f}")
-    print(f"32-unit MLP, pipeline (b), first epoch seconds on {device.type}: {course_times[0]:.2f}")
+    cpu_seconds = statistics.median(epoch["train_seconds"] for epoch in cpu_history)
+    print(f"32-unit MLP, pipeline (b), epochs timed on each device: {num_epochs}")
+    print(f"32-unit MLP, pipeline (b), median epoch seconds on cpu: {cpu_seconds:.2f}")
+    print(
+        f"32-unit MLP, pipeline (b), median epoch seconds on {device.type}: "
+        f"{statistics.median(course_times):.2f}"
+    )
 
 # %% [markdown]
 # The classic pipeline has made its point: free its memory (`del` removes the names,
@@ -888,7 +901,8 @@ _ = gc.collect()
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
 # arithmetic of its own, and why (`torch.cuda.is_bf16_supported()` can also answer
-# `True` on GPUs that only emulate it).
+# `True` on GPUs that only emulate it). Colab's free T4 is one without: there section 7
+# leaves the bfloat16 arm out, and only the float16 loop runs.
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
@@ -951,7 +965,9 @@ else:
 # adding the bias and the ReLU, so the data are read and written once instead of once per
 # operation. Compiling takes a while the first time a model runs, and, as PyTorch's
 # `torch.compile` documentation says, again when a batch of a new shape arrives. It works
-# on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and on GPUs.
+# on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and on CUDA GPUs;
+# on Apple GPUs its support is newer and less complete, so if compiling fails, section
+# 7's cell leaves the compiled arm out and prints why.
 #
 # `torch.compile(model)` returns a *wrapper* whose `forward` is compiled, but `fit`
 # calls `model.training_step(batch)`, which on the wrapper is the original model's method
@@ -1093,11 +1109,11 @@ for arm in arms:
     if arm == "float32":
         continue
     pairs = list(zip(arms[arm]["seconds"], arms["float32"]["seconds"], strict=True))
-    ratios = [mine / theirs for mine, theirs in pairs[1:] or pairs]  # after the first round
-    print(f"{arm} / float32 epoch time in each round: {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"{arm} / float32 median epoch time: {statistics.median(ratios):.2f}")
-    # count_rounds takes speed-ups: float32's time over the arm's, above 1 when it is faster.
+    # Speed-ups, after the first round: float32's epoch over the arm's, above 1 when faster.
     speed_ups = [theirs / mine for mine, theirs in pairs[1:] or pairs]
+    each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
+    print(f"{arm} speed-up over float32 in each round: {each}")
+    print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
     rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
@@ -1122,38 +1138,39 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# **In short, on this CPU:** bfloat16 autocast made an epoch much faster at the same
-# accuracy, and compiling cost seconds once and saved nothing measurable afterwards. The
+# **In short, on this CPU, in this one run:** bfloat16 autocast made every round's epoch
+# faster, at the same validation accuracy to the digits printed, and compiling cost
+# seconds once and made no round faster by more than the tie band afterwards. The
 # figures:
 #
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.46 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.47 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
-# bfloat16 arm ran: its epochs took
-# **0.41**<!-- output: bfloat16 autocast / float32 median epoch time --> times
-# `float32`'s, by the median over the rounds (its verdict line says whether every round
-# agreed), and the two validation accuracies differ by
+# bfloat16 arm ran: its epochs ran at
+# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed, by the median over the rounds (its verdict line says whether every
+# round agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points, in this one run. Without bfloat16 arithmetic the cell skips the arm and says
 # why. (These runs measure time, not accuracy: they train on fewer images than section
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **22.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **23.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
-# passes included, since the evaluation is compiled too). Afterwards a compiled epoch took
-# a median of
-# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# `float32` one (the `ms saved` line gives the median saving per epoch; negative means
-# compiling lost time), and no round was faster by more than the tie band (the rounds
-# line): on this CPU compiling saved nothing
-# measurable, so there was nothing to win back. The compiler is meant to fuse the small
+# passes included, since the evaluation is compiled too). Afterwards a compiled epoch ran
+# at a median of
+# **1.02 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
+# (the `ms saved` line gives the median saving per epoch; negative means compiling lost
+# time), and no round was faster by more than the tie band (the rounds line): a saving
+# of a few percent at most, which one run cannot tell from noise, so there was nothing
+# clear to win back. The compiler is meant to fuse the small
 # operations around the matrix products (the bias, the ReLU); we expect a model with many
 # small operations, on a GPU, to leave more to fuse: measure it there with the same cell.
 # (On the course's one H200 run, this 1024-1024 model's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and there bfloat16 and
-# the compiled model were both slower than float32, in 4 rounds of 5.)
+# the compiled model were each slower than float32 in 4 of the 5 rounds.)
 #
 # `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
 # CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
@@ -1368,23 +1385,28 @@ if check_exercise(
             set_up = "no measurable one-off set-up in the first epoch"
         print(f"verdict on {name}: {set_up} (section 7's tie band: {band:.2f})")
         print(
-            f"2048-2048 MLP on {name}, ms per step of 256 images: "
+            f"2048-2048 MLP on {name}, ms per batch of 256 images, loading included: "
             f"{second_epoch * 1e3 / steps_of_256:.1f}"
         )
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.46 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.40 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, a step of
-# 256 images **35.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per step of 256 images -->.
+# **1.54 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.51 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
+# of 256 images
+# **38.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# its `DataLoader`'s work included (the same on each device, so the comparison is fair,
+# but it hides part of a GPU's lead).
 # The verdict line reads the ratio against section 7's tie band, which came from another
-# model's epochs, so take it as a rough threshold. On a GPU we expect the
-# first epoch to pay also for loading libraries and choosing kernels: that is why a
-# timing warms up first. A wide MLP's step is made of large matrix products, the work a
+# model's epochs, so take it as a rough threshold. On a GPU we expect the first epoch to
+# pay for choosing kernels for the new, wider matrix shapes (the GPU itself is already
+# set up by the earlier sections): that is why a timing warms up first. A wide MLP's
+# step is made of large matrix products, the work a
 # GPU shares out among its cores, so this is the kind of model where we expect a GPU to
-# pull ahead: on the course's one H200 run (PyTorch 2.11), a step of 256 images took
+# pull ahead: on the course's one H200 run (PyTorch 2.11), a batch of 256 images, loading
+# included, took
 # 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
 # 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
 
@@ -1488,9 +1510,10 @@ if check_exercise(
         # Each round's speed-up of batch 16's step over batch 64's, with section 7's tie band.
         pairs = zip(step_table[16][name], step_table[64][name], strict=True)
         rounds = count_rounds([sixty_four / sixteen for sixteen, sixty_four in pairs], band - 1)
+        shorter = rounds.verdict.replace("faster", "shorter").replace("slower", "longer")
         print(
             f"{name}, batch 16's step against batch 64's, rounds shorter / tied / longer: "
-            f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
+            f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {shorter}"
         )
         print(f"{name}, rounds where batch 16's step was the shorter: {rounds.faster}")
         smallest = statistics.median(step_table[16][name])
@@ -1511,22 +1534,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.229 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.136 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.171 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **14.31
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.11
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.32
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.14
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at batch 1024 and
-# **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
-# off: **0.76**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
+# **0.78**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
+# off: **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
 # batch shares out whatever each step costs regardless of its size; once that share is
 # small, the work that grows with the images is nearly all that is left, and the time
-# per image stops falling. Even the two smallest batches did not tie, as they would if a
-# step were all fixed cost: batch 16's step was the shorter in
-# 7<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
-# (the rounds line gives the ties and the verdict), so some of a step's work grows with
-# the batch from the start.
+# per image stops falling. If a step were all fixed cost, the two smallest batches would
+# tie in every round; batch 16's step was the shorter in
+# 6<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
+# (the rounds line gives the ties, and the verdict, which names a winner only when every
+# round agrees): a sign that some of a step's work grows with the batch even at these
+# sizes.
 # On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
 # should win only from some batch size on: the last line finds it, counting only sizes
 # where every GPU round beat every CPU round. (The course's one H200 run timed sizes up
@@ -1589,8 +1613,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.44 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.66 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.90 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **4.32 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1613,7 +1637,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1637,12 +1661,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this machine with 2 logical CPUs, and a compiled epoch then took a median of
-# **0.97 times**<!-- output: compiled / float32 median epoch time --> as long as a
-# float32 one: here it saved nothing measurable. Where compiling does save time each
-# epoch, it pays only once the training has run long enough for those savings to add up
-# to its cost, with batches of one shape so that it does not compile again.
+# **23.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this machine with 2 logical CPUs, and a compiled epoch then ran at a median of
+# **1.02 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
+# with no round faster by more than the tie band: here it saved nothing measurable.
+# Where compiling does save time each epoch, it pays only once the training has run
+# long enough for those savings to add up to its cost, with batches of one shape so that
+# it does not compile again.
 
 # %% [markdown]
 # **Question 5.** Section 7 trains the same model in float32 and, where the device
@@ -1667,7 +1692,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # gradients in `backward`; the weights, the loss and the optimizer's update stay
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
-# there section 7's bfloat16 epochs took
-# **0.41**<!-- output: bfloat16 autocast / float32 median epoch time --> times
-# `float32`'s. Where a device has no bfloat16 units, section 7 leaves the arm out, and
+# there section 7's bfloat16 epochs ran at
+# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1421 MB. The course's
+# > 2 threads); the whole lesson ran in 80 s with a peak memory of 1434 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -175,8 +175,9 @@ else:
 #    and the update on its share: N times less arithmetic, though not always N times less
 #    time (section 5 measures it);
 # 2. the *exchange*: before anyone may take a step, the workers must agree on one
-#    gradient, so every step each sends and receives about as many numbers as the model
-#    has parameters, however small its share of the batch;
+#    gradient, so every step each sends and receives a number of values that grows with
+#    the model's parameters, not with its share of the batch (in a ring all-reduce, one
+#    common way, each of N workers sends 2(N - 1)/N values per parameter: one at N = 2);
 # 3. DDP's *other overhead* per step, its bookkeeping and waiting around the exchange;
 # 4. the *data loading* around each step: the `DataLoader` picking the batch's images and
 #    stacking them, then moving and normalising the batch, and the Python of the loop.
@@ -208,8 +209,9 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # The processes join a **process group**, through which they make *collective*
 # calls: every process of the group must make the same call, and a process waits in it
 # until its partners' data has arrived. The group runs on a **backend**: **gloo** works
-# on CPUs (and is what this lesson uses without two GPUs); **NCCL** is NVIDIA's library
-# for GPUs, and carries only GPU tensors. So a group comes with a device: the CPU with
+# on CPUs (and is what this lesson uses without two GPUs; it can also carry some
+# operations on GPU tensors); **NCCL** is NVIDIA's library for GPUs, and carries only GPU
+# tensors. So a group comes with a device: the CPU with
 # gloo, `cuda:LOCAL_RANK` with NCCL.
 #
 # `torchrun` starts the processes and tells each who it is through environment
@@ -217,10 +219,9 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # where the processes meet. That meeting is the **rendezvous**: the processes find one
 # another at one address and agree on who is who before any collective call. The
 # notebook starts `torchrun` with the course's `run_torchrun`, which captures the
-# output, stops every process after a timeout, and measures the memory of the run (on
-# Linux it uses torchrun's own launcher but forks the workers from a process that has
-# already imported PyTorch; the appendix's memory note says what that changes). On a
-# terminal you type `torchrun` itself; here is the command for section 3's first script:
+# output, stops every process after a timeout, and measures the memory of the run
+# (section 7 says how it starts them on Linux). On a terminal you type `torchrun`
+# itself; here is the command for section 3's first script:
 
 # %%
 # torchrun_command spells the launcher `python -m torch.distributed.run`; print `torchrun`.
@@ -426,8 +427,8 @@ if check_exercise(1, average_gradients=average_gradients):
 #    start equal (the line `initial weights drawn …` above);
 # 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides each gradient in it by the world size and starts an `all_reduce` that sums
-#    them, which leaves the mean in every process; the next bucket's arithmetic overlaps
-#    this one's communication. A bucket holds up to `bucket_cap_mb`, 25 megabytes by
+#    them, which leaves the mean in every process; the rest of `backward` goes on while
+#    a bucket's gradients travel. A bucket holds up to `bucket_cap_mb`, 25 megabytes by
 #    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->;
 #    this model's
 #    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
@@ -435,7 +436,9 @@ if check_exercise(1, average_gradients=average_gradients):
 # 3. every process then takes the same optimizer step on the same weights with the same
 #    averaged gradient, so the copies stay equal without ever sending weights (the
 #    script above checks the gradients of one step; no cell compares the weights after
-#    a whole training).
+#    a whole training). A model with *buffers*, such as batch norm's running
+#    statistics, is different: by default (`broadcast_buffers=True`) DDP sends rank 0's
+#    buffers to every process at each forward pass. This MLP has none.
 
 # %% [markdown]
 # ## 5. What the communication costs
@@ -514,10 +517,10 @@ for size in (64, 1024):
 # row; this lesson does not time the bookkeeping and the waiting apart.
 #
 # - **At 64 images per process** DDP added
-#   1.91<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.60<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.59<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. The lines `… 1024 images per process / 64`
 #   show how much each part grew with 16 times the images: set the step's growth beside
@@ -527,17 +530,17 @@ for size in (64, 1024):
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.123 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.101 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.169 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 1.125 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.292 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
 # 1.068 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
 # smaller difference from noise.
@@ -553,7 +556,9 @@ for size in (64, 1024):
 # gradient N times: no gain at all. `DistributedSampler` shuffles the indices of the
 # dataset (with the same seed in every process, so they agree on the order) and
 # gives rank r every N-th index from position r. Here are the shards of a dataset
-# of 10 items for 2 processes, over two epochs:
+# of 10 items for 2 processes, over two epochs, and the same shards by hand: a
+# `torch.randperm` of the 10 indices from a generator seeded with the sampler's seed
+# plus the epoch, then every 2nd index from position 0 and from position 1:
 
 # %% tags=["nbval-check-output"]
 toy_dataset = TensorDataset(torch.arange(10))
@@ -565,6 +570,8 @@ for epoch in (0, 1):
         shards.append(list(sampler))
     print(f"epoch {epoch}: rank 0 gets {shards[0]}, rank 1 gets {shards[1]}")
     print(f"  overlap: {set(shards[0]) & set(shards[1]) or 'none'}")
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(0 + epoch)).tolist()
+    print(f"  by hand the same: {[order[0::2], order[1::2]] == shards}")
 
 # %% [markdown]
 # The two shards never overlap, and together they cover the dataset.
@@ -642,10 +649,9 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # port that torchrun picks itself; `--nproc_per_node` is the number of processes
 # (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
 # torchrun ...` hides it, which is what `cpu_only=True` does. The launches below give each
-# process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does (by its
-# documentation) when it starts
-# several processes, so that 2 processes use the 2 CPUs; one process run with `python`
-# gets PyTorch's default instead:
+# process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it
+# starts several processes (it prints a warning saying so), so that 2 processes use the
+# 2 CPUs; one process run with `python` gets PyTorch's default instead:
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
@@ -673,6 +679,33 @@ two_processes = run_torchrun(
 print(two_processes.output)
 
 # %% [markdown]
+# **Memory.** Every process is a full Python with its own copy of PyTorch and the model.
+# *Resident* memory (RSS) counts every page a process uses, including pages it shares
+# with other processes; *proportional* memory (PSS) splits each shared page between
+# them, so the PSS of several processes adds up to what they hold together. Here are the
+# figures of this launch:
+
+# %%
+peak_worker = round(two_processes.peak_worker_rss_mb)
+record_result("largest worker, peak resident memory (MB)", peak_worker)
+if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
+    both = round(two_processes.peak_pss_mb)
+    record_result("launcher + 2 workers, proportional memory (MB)", both)
+else:
+    print("proportional memory (PSS): not reported on this system")
+
+# %% [markdown]
+# The launcher and its 2 workers held
+# 906 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# the largest worker alone had
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
+# that has already imported PyTorch, so they share its pages until they write to them;
+# on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
+# PyTorch of its own (not measured here), and on a GPU each also holds its own CUDA
+# context.
+
+# %% [markdown]
 # ## 8. One process against two
 #
 # Is the 2-process run faster than one process would be? A fair answer changes one
@@ -689,7 +722,8 @@ print(two_processes.output)
 # `DDP, 2 processes, slices`): each batch cut out of one tensor of all the images, as
 # lesson 04's pipeline (b) does, instead of a `DataLoader` fetching the images one by
 # one; a second line under each table sets them against each other. The appendix at the
-# end of the lesson reads a fifth arm, the plain loop with 1 thread, and the rest.
+# end of the lesson reads a fifth arm, the plain loop with 1 thread, and the other
+# comparisons.
 #
 # A shared machine is faster at some moments than at others, so the script takes the
 # arms in *rounds*: each round trains one epoch of every arm, in a new order, and a busy
@@ -733,14 +767,15 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 # %% [markdown]
 # `read_arms` (from `course_utils.scaling`) reads the results file, and `arms_table`
 # lays out each arm's median epoch over the rounds after the first, and the range of
-# those rounds; *loader* is the part of an epoch spent getting its batches ready, *the
-# rest* is the steps (each column is a median of its own). Under the table, 2 processes'
-# *speed-up* over the baseline: the baseline's epoch over theirs, round by round (above
+# those rounds; *loader* is the part of an epoch spent waiting for its batches, *the
+# rest* is everything else: the steps, and for DDP any wait at the all-reduce for a
+# partner still loading its batch (each column is a median of its own). Under the table,
+# 2 processes' *speed-up* over the baseline: the baseline's epoch over theirs, round by round (above
 # 1: 2 processes were faster), the median, and how many rounds were faster, tied (within
 # a tenth, section 5's `TIE`) or slower. The verdict names a winner only when every
 # round agrees, so a single tied round withholds it: if each round were a coin flip
 # between two equally fast arms, all 10 would go the same way about 2 times in 2^10 =
-# 1,024.
+# 1,024. Then the two parts as ratios, and last the same pair both loading lean.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -769,30 +804,24 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
 
 def one_against_two(batch: int, figures: dict) -> tuple[RoundCount, RoundCount]:
     """The baseline and 2 processes at one effective batch: their table, 2 processes'
-    speed-up over one process with both loading lean, the table's parts as ratios, then
-    2 processes' speed-up over the baseline. Returns that speed-up's RoundCount, then the
-    lean pair's."""
+    speed-up over the baseline, the table's two parts as ratios, then the same two ways
+    both loading lean. Returns the speed-up's RoundCount, then the lean pair's."""
     name = f"effective batch {batch}"
     four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
     print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
-    lean = compare(name, figures, TWO_SLICED, SLICED_2)  # the same two ways, loading lean
+    headline = compare(name, figures, TWO_ARM, PLAIN_2)
     plain, two = figures[PLAIN_2], figures[TWO_ARM]  # the table's two parts, as ratios
     print(f"{name}, loader seconds, 2 processes / baseline: {two['loader'] / plain['loader']:.2f}")
-    print(
-        f"{name}, the rest (the steps), 2 processes / baseline: {two['rest'] / plain['rest']:.2f}"
-    )
-    # The same, as a speed-up (above 1: 2 processes' steps were faster), like section 5's.
-    steps_speed_up = plain["rest"] / two["rest"]
-    print(f"{name}, the steps, 2 processes' speed-up over the baseline: {steps_speed_up:.2f}")
-    return compare(name, figures, TWO_ARM, PLAIN_2), lean
+    print(f"{name}, the rest, 2 processes / baseline: {two['rest'] / plain['rest']:.2f}")
+    return headline, compare(name, figures, TWO_SLICED, SLICED_2)  # both loading lean
 
 
 arms_figures = read_arms(work_folder / "arms_128")
 headline, lean = one_against_two(128, arms_figures)
-accuracies = [row["val_acc"] for row in arms_figures.values()]
+accuracies = [arms_figures[arm]["val_acc"] for arm in SECTION_8_ARMS]
 gap = 100 * (max(accuracies) - min(accuracies))
-print(f"effective batch 128, arms' largest validation accuracy gap (points): {gap:.2f}")
+print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
 record_result("2 processes over 1 process with 2 threads, batch 128", round(headline.median, 2))
 record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"])
@@ -800,26 +829,25 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.60<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.52<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
-# need not be 0.5, and this lesson does not time why), and their steps
-# 3.67<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
-# times. Section 5 predicted slower steps here: at 64 images per process, DDP adds more
-# to a step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times one process's speed (the line `DDP, 2 processes, slices over batch slices`).
+# need not be 0.5, and this lesson does not time why), and the rest
+# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
+# Section 5 predicted slower steps here: at 64 images per process, DDP adds more to a
+# step than halving its images saves. Both loading lean, 2 processes ran at
+# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times one process's speed (the last line).
 #
 # Every arm trained its own model from the same weights on the same batches: the
-# largest gap between the validation accuracies of all five arms (the four above, and the
-# appendix's fifth) was
-# 0.03<!-- output: effective batch 128, arms' largest validation accuracy gap (points) -->
+# largest gap between the four arms' validation accuracies was
+# 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
 # points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). The halves of
-# each 2-process step are the 128 images of the 1-process step: here the same batches
-# gave the same validation accuracy to the digits printed.
+# each 2-process step are the 128 images of the 1-process step, so the same batches
+# gave the same validation accuracy, to the digits printed.
 #
 # **At 1,024 images per process**, section 5's other size (its last line gives the
 # prediction for the steps alone). The same arms again, with batches of 1,024 per
@@ -836,8 +864,8 @@ _ = one_against_two(2 * big_batch, big_figures)  # the table and lines are what 
 
 # %% [markdown]
 # The two launches' tables, drawn: for each arm, the orange part of its bar is the time
-# spent waiting for batches (`loader`), the blue part the rest (the steps), and each
-# dot one round's whole epoch.
+# spent waiting for batches (`loader`), the blue part the rest (the steps, and for DDP
+# any wait at the all-reduce), and each dot one round's whole epoch.
 
 # %%
 plot_epoch_parts(
@@ -850,29 +878,23 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.79<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.56<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed. The figure shows where the two launches differ. At 128,
-# the long bars are the DDP arms' blue ones: their steps. At 2,048, the plain loop's
-# orange bar, waiting for its `DataLoader`, is most of its epoch, and 2 processes split
-# that wait: their loading took
-# 0.35<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
-# times the baseline's seconds, while their steps took
-# 1.65<!-- output: effective batch 2048, the rest (the steps), 2 processes / baseline -->
-# times. Section 5 predicted the steps alone would run at
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> times
-# the speed of one process with 1 thread at this size; inside the epochs they ran at
-# 0.60<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the baseline -->
-# times the 2-thread baseline's speed, and the appendix gives the like-for-like figure,
-# against the 1-thread loop. Read the count before the median: a median can lean one way
-# while some rounds tie or disagree, and the verdict names a winner only when every round
-# agrees.
+# the long bars are the DDP arms' blue ones: the rest, their steps and waiting. At
+# 2,048, the plain loop's orange bar, waiting for its `DataLoader`, is most of its
+# epoch, and 2 processes cut that wait to
+# 0.39<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# of the baseline's, while the rest took
+# 1.65<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
+# long. Read each line's count before its median: a median can lean one way while some
+# rounds tie or disagree, and the verdict names a winner only when every round agrees.
 #
 # **Against a lean single process.** Loading lean (the lower two bars of each panel)
 # shrinks the orange part in one process too, and then a second process has little left
 # to win: 2 processes loading lean ran at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one lean process at 128 images a step and
-# 0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times at 2,048: slower in every round at 128, and no clear winner at 2,048 (their
 # lines give the counts). So on this machine, make one process lean before adding a
 # second.
@@ -1034,20 +1056,20 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   1.91<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.79<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.56<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
-#   shrinking and their steps growing.
+#   shrinking and the rest (steps, and waiting at the all-reduce) growing.
 #   Against one process that loads lean, 2 processes loading lean ran at
-#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   0.98<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1056,7 +1078,8 @@ print(fsdp.output)
 #   (the linear scaling rule of Goyal et al., section 7) scales the learning rate with it;
 #   this lesson kept the effective batch of its accuracy runs at 128 and did not test it.
 # - Log and save from rank 0 (`model.module`); launch with `torchrun --standalone
-#   --nproc_per_node=N`, and add `--nnodes` and `--rdzv-endpoint` for several machines.
+#   --nproc_per_node=N`; for several machines, replace `--standalone` with `--nnodes`,
+#   `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id`, as in section 10.
 # - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm
 #   across shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
 
@@ -1245,7 +1268,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1265,17 +1288,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 1.91<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
-# the speed of one process. In section 8's epochs the 2 processes' steps (*the rest*)
-# took
-# 3.67<!-- output: effective batch 128, the rest (the steps), 2 processes / baseline -->
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# the speed of one process. In section 8's epochs the 2 processes' steps and waiting
+# (*the rest*) took
+# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
-# step, so (a) is wrong, and (c) too: the shards split the images. Nothing here compares
-# gloo with NCCL, so (b) is not shown.
+# step, so (a) is wrong, and (c) too: the shards split the images. And (b) cannot be:
+# NCCL carries only GPU tensors (section 2), so it cannot run these CPU processes at
+# all.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change
@@ -1337,135 +1361,81 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix: where the epoch went
 #
-# Section 8 set 2 processes against one process with 2 threads. Its launches trained
-# three more arms, each changing one thing:
-# - `batch slices, 2 threads` and `DDP, 2 processes, slices`: the baseline and 2
-#   processes again, each batch indexed out of the whole image tensor at once, as lesson
-#   04's `DeviceTensorLoader` does, where a `DataLoader` fetches the images one by one
-#   and stacks them; the same batches in the same order;
-# - `plain loop, 1 thread`: the baseline with 1 thread, as section 5 timed one process.
+# Section 8's launches trained a fifth arm too: `plain loop, 1 thread`, the baseline
+# with 1 thread, as section 5 timed one process. While rank 0 trained a 1-process arm,
+# rank 1 waited at a barrier: each launch's first line below gives that wait and the CPU
+# seconds rank 1 used meanwhile (little CPU means it left both CPUs to rank 0). Then
+# come each launch's table of all five arms and three comparisons, each the first arm's
+# speed-up over the second, round by round:
+# 1. one process: loading lean (batch slices) over the `DataLoader`;
+# 2. a second thread: the baseline's 2 threads over 1;
+# 3. 2 processes over the plain loop with 1 thread: section 5's like-for-like pair.
 #
-# While rank 0 trained a 1-process arm, rank 1 waited at a barrier: each launch's first
-# line below gives that wait and the CPU seconds rank 1 used meanwhile (little CPU means
-# it left both CPUs to rank 0). Then come each launch's table of all five arms and the
-# other comparisons, each the first arm's speed-up over the second, round by round:
-# 1. one process: lean loading over the `DataLoader`;
-# 2. a second thread: 2 threads over 1;
-# 3. 2 processes over the plain loop with 1 thread (two things change: the processes,
-#    and the CPUs in use);
-# 4. one lean process over section 8's 2 processes.
-#
-# The last lines split comparison 3 into its two parts. The loading is the ratio of the
-# `loader` columns. The steps are given as 2 processes' speed-up beside section 5's
-# prediction for the steps alone, and as each arm's milliseconds per step inside the
-# epochs (*the rest* over the steps) beside section 5's timing of that step alone.
+# The last two lines split comparison 3: the loading as the ratio of the `loader`
+# columns, and the rest as 2 processes' speed-up beside section 5's prediction for the
+# steps alone.
 
 # %%
 COMPARISONS = [
     (SLICED_2, PLAIN_2),  # 1. one process, loading lean
     (PLAIN_2, PLAIN_ARM),  # 2. a second thread
     (TWO_ARM, PLAIN_ARM),  # 3. 1 thread a process, as section 5 timed them
-    (SLICED_2, TWO_ARM),  # 4. one lean process against section 8's 2 processes
 ]
 
 
-def report_arms(batch: int, steps: int, figures: dict, timed: dict, guess: float) -> None:
+def report_arms(batch: int, figures: dict, guess: float) -> None:
     """All five arms' table at one effective batch, the comparisons, and comparison 3 split
-    into loading and steps; `steps` is an epoch's steps, `timed` section 5's timings (ms)
-    for the same images per process and `guess` its predicted speed-up of the steps."""
+    into loading and the rest; `guess` is section 5's predicted speed-up of the steps."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}: {machine}, seconds per epoch, all arms"))
     for arm, baseline in COMPARISONS:
         compare(name, figures, arm, baseline)
     plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
-    # Each of 2 processes loads half the images (how the time divides is not timed apart).
     print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
-    steps_speed_up = plain["rest"] / two["rest"]
     print(
-        f"{name}, the steps, 2 processes' speed-up over the plain loop: {steps_speed_up:.2f} "
-        f"(section 5 predicted {guess:.2f})"
+        f"{name}, the rest, 2 processes' speed-up over the plain loop: "
+        f"{plain['rest'] / two['rest']:.2f} (section 5 predicted {guess:.2f})"
     )
-    # A step inside the epochs (the rest over the steps) against the same step timed alone.
-    # Section 5's step for each: one process on the 2B images, and the DDP step on B.
-    pairs = ((plain, PLAIN_ARM, "double", "1 process on 2B"), (two, "2 processes", "ddp", "DDP"))
-    for arm, label, alone, what in pairs:
-        print(
-            f"{name}, ms per step inside the epochs, {label}: "
-            f"{arm['rest'] / steps * 1000:.2f} (section 5's {what} step, alone: "
-            f"{timed[alone]:.2f})"
-        )
 
 
 for launch in (arms_128, arms_big):
     print(*(line for line in launch.output.splitlines() if "waiting at the barrier" in line))
 print()
-report_arms(128, math.ceil(arms_size / 128), arms_figures, timed=ms[64], guess=predicted[64])
+report_arms(128, arms_figures, guess=predicted[64])
 print()
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-big_steps = math.ceil(big_size / (2 * big_batch))
-report_arms(2 * big_batch, big_steps, big_figures, timed=ms[1024], guess=predicted[1024])
+report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.35<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.57<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 2.98<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# at 2,048, and one lean process ran at
-# 2.64<!-- output: effective batch 128, batch slices, 2 threads over DDP, 2 processes -->
-# and
-# 1.69<!-- output: effective batch 2048, batch slices, 2 threads over DDP, 2 processes -->
-# times the speed of section 8's 2 processes; each line's count and verdict say how the
-# rounds went.
+# 3.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# at 2,048; each line's count and verdict say how the rounds went.
 #
-# **A second thread, and the 1-thread loop.** The baseline's second thread bought
-# nothing measurable: against the plain loop with 1 thread it ran at
-# 0.94<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# **A second thread.** Against the plain loop with 1 thread, the baseline's second
+# thread bought no clear speed-up: it ran at
+# 0.88<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed, with no clear winner in either launch. Against that 1-thread loop, 2
-# processes ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# and
-# 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times its speed (their lines give the counts).
+# 0.94<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times its speed, with no clear winner in either launch (each line gives the count of
+# its rounds).
 #
-# **The steps inside the epochs.** Against the plain loop with 1 thread, 2 processes'
-# steps ran at
-# 0.28<!-- output: effective batch 128, the steps, 2 processes' speed-up over the plain loop -->
+# **2 processes against 1 thread.** Against that 1-thread loop, 2 processes ran at
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# and
+# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times its speed (their lines give the counts). Their rest ran at
+# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes -->, and at
-# 0.61<!-- output: effective batch 2048, the steps, 2 processes' speed-up over the plain loop -->
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
+# steps alone, and at
+# 0.59<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
-# `ms per step` lines show where the two timings part: section 5 started each step with
-# both processes ready, after a barrier; inside an epoch a DDP step's all-reduce can also
-# wait for the other process, still loading its batch, and *the rest* holds the loop's
-# own Python. This lesson does not time those apart.
-#
-# **Memory.** Every process is a full Python with its own copy of PyTorch and the model.
-# *Resident* memory (RSS) counts every page a process uses, including pages it shares
-# with other processes; *proportional* memory (PSS) splits each shared page between
-# them, so the PSS of several processes adds up to what they hold together. Here are the
-# figures of section 7's launch:
-
-# %%
-peak_worker = round(two_processes.peak_worker_rss_mb)
-record_result("largest worker, peak resident memory (MB)", peak_worker)
-if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
-    both = round(two_processes.peak_pss_mb)
-    record_result("launcher + 2 workers, proportional memory (MB)", both)
-else:
-    print("proportional memory (PSS): not reported on this system")
-
-# %% [markdown]
-# The launcher and its 2 workers held
-# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
-# the largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
-# counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
-# that has already imported PyTorch, so they share its pages until they write to them;
-# on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
-# PyTorch of its own (not measured here), and on a GPU each also holds its own CUDA
-# context.
+# 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
+# fell short of the prediction. Section 5 started each step with both processes ready,
+# after a barrier; inside an epoch, a DDP step's all-reduce can also wait for the other
+# process, still loading its batch, and the rest holds the loop's own Python. This
+# lesson does not time those apart.

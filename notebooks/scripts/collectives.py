@@ -23,7 +23,7 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-say(f"of world size {world_size}, met at {where}")
+say(f"of world size {world_size}, local rank {os.environ['LOCAL_RANK']}, met at {where}")
 dist.barrier()
 
 # all_reduce: every process gives a tensor, every process gets back the sum.

@@ -36,9 +36,10 @@ def largest_gap(first: list, second: list) -> float:
 def weight_spread(model: torch.nn.Module) -> torch.Tensor:
     """The largest gap between the processes' copies of any one weight (0 when all agree)."""
     weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
-    extremes = torch.cat([weights, -weights])
-    dist.all_reduce(extremes, op=dist.ReduceOp.MAX)  # each weight's largest copy, and -smallest
-    return (extremes[: len(weights)] + extremes[len(weights) :]).max()
+    smallest, largest = weights.clone(), weights.clone()
+    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)  # each weight's smallest copy
+    dist.all_reduce(largest, op=dist.ReduceOp.MAX)  # ... and its largest
+    return (largest - smallest).max()
 
 
 with process_group(timeout=60) as group:

@@ -40,7 +40,7 @@ def as_input(pixels: torch.Tensor) -> torch.Tensor:
 
 with process_group(timeout=60) as group:
     rank, world_size, device = group.rank, group.world_size, group.device
-    rank_print(f"{torch.get_num_threads()} threads, {device}", all_ranks=True)
+    rank_print(f"intra-op threads: {torch.get_num_threads()}, device: {device}", all_ranks=True)
     # The notebook decoded MNIST once and cut the validation split, as lesson 03 does;
     # mmap=True maps the file, so the processes share one copy of it in memory.
     data = torch.load(args.data, mmap=True, weights_only=True)
