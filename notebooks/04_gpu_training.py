@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1162 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1162 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -185,12 +185,14 @@ print(inspect.getsource(synchronize))
 # What does a missing `synchronize` do? Without a GPU it cannot show, so here is a
 # stand-in: `SimulatedGPU` (the one the exercise checks below use) keeps a queue in
 # miniature, where each step queued runs in the background for the `step_seconds` the
-# cell gives it, while Python goes on, as on a GPU. Its trick is a few lines (in
-# `course_utils/checks/lesson04.py`): queueing a step only moves forward the time at
-# which the queue will be empty, and `synchronize()` sleeps until then. Queue 10 steps,
-# and read the clock straight away, then again after waiting for the queue:
+# cell gives it, while Python goes on, as on a GPU. Its trick is a few lines, which the
+# cell prints: queueing a step only moves forward the time at which the queue will be
+# empty, and `synchronize()` sleeps until then. Queue 10 steps, and read the clock
+# straight away, then again after waiting for the queue:
 
 # %%
+print(inspect.getsource(SimulatedGPU.queue))  # a step moves the queue's end forward...
+print(inspect.getsource(SimulatedGPU._wait))  # ...and synchronize() sleeps until then
 simulated = SimulatedGPU(step_seconds=0.02)  # each step: 20 ms of simulated GPU work
 start = time.perf_counter()
 for _ in range(10):
@@ -274,24 +276,27 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **56.8 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **55.0 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **151.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **156.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **47.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **40.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
 # ways: **tiny models**, whose products are too small to fill it, and **starved GPUs**,
 # which wait for the CPU to prepare each batch. Section 6 measures what preparing the
-# batches costs. (The course ran this lesson once on an NVIDIA H200, as a script, with
-# PyTorch 2.11: there
-# a 64 x 64 product took
-# 0.0177 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
-# 0.0109 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU, and a
-# 2048 x 2048 one
-# 0.37 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> against
-# 10.8 ms<!-- source: benchmarks/RESULTS.md, one H200 run -->.)
+# batches costs.
+#
+# The course ran this lesson once on an NVIDIA H200, as a script, with PyTorch 2.11
+# (not the run whose outputs you see). There, the product took:
+#
+# | product | on the GPU | on its 16-core CPU |
+# |---|---|---|
+# | 64 x 64 | 0.0177 ms<!-- source: H200 run --> | 0.0109 ms<!-- source: H200 run --> |
+# | 2048 x 2048 | 0.37 ms<!-- source: H200 run --> | 10.8 ms<!-- source: H200 run --> |
+#
+# (Source: `benchmarks/RESULTS.md`, one run.)
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -313,10 +318,11 @@ except TypeError as error:
 # recommend two settings (under "Use pinned memory buffers"; this lesson has no CUDA GPU
 # to time them on):
 # - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* CPU memory
-#   (page-locked: the operating system may not move it or swap it out). A GPU copies from
-#   pinned memory only, so an ordinary tensor is first copied into a pinned buffer; a
-#   pinned one skips that step.
-# - `.to(device, non_blocking=True)` makes the copy return at once: it is queued on the
+#   (page-locked: the operating system may not move it or swap it out). The GPU's copy
+#   engine reads page-locked memory only, so an ordinary tensor is first copied into a
+#   pinned buffer; a pinned one skips that step.
+# - `.to(device, non_blocking=True)`, from pinned memory, makes the copy return at once:
+#   it is queued on the
 #   GPU behind the work already there, and Python goes on (to queue the next step, or to
 #   fetch the next batch) instead of waiting for it.
 #
@@ -607,7 +613,7 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 first_thousand = Subset(val_dataset, range(1000))
 pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
 by_hand = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
-course = dataset_to_tensors(first_thousand)  # its progress bar shows
+course = dataset_to_tensors(first_thousand)
 same = all(torch.equal(mine, its) for mine, its in zip(by_hand, course, strict=True))
 assert same, "the tensors made by hand differ from dataset_to_tensors'"
 print("the same tensors as dataset_to_tensors:", same)
@@ -629,7 +635,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.90 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.81 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -765,17 +771,17 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **4.32 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.0 times**<!-- output: pipeline speed-up --> as long, by
+# **4.67 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.28 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **16.5 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
-# own process (`num_workers=0`). Would worker processes close the gap? On a slower 2-core
-# AMD EPYC, one run each, the course's benchmark measured the classic pipeline at
+# own process (`num_workers=0`). Would worker processes close the gap? On another 2-core
+# CPU, an AMD EPYC, one run each, the course's benchmark measured the classic pipeline at
 # 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
 # pipeline (b)'s epoch with 2 workers, against
-# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without them: on 2
-# cores, workers barely help. (Compare those two with each other, not with this
-# notebook's figure: another CPU, another script.)
+# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without them: in
+# that one run, on 2 cores, workers barely helped. (Compare those two with each other,
+# not with this notebook's figure: another CPU, another script.)
 # Each epoch is a dot in the figure: compare how far apart the two pipelines' dots lie
 # with how far each pipeline's own dots spread.
 #
@@ -788,13 +794,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.90 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.81 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): about one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **8.64 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.44 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **9.34 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **4.37 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **0.96**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.87**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -832,11 +838,8 @@ print(
 #
 # **The same epochs on the CPU.** With a GPU, the next cell trains pipeline (b) once more
 # on the CPU, from the same weights on the same batches and for as many epochs, to set
-# the two devices' median epochs side by side. (On the course's H200 run, an earlier
-# version of this cell timed one first epoch each: the GPU's took
-# 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> and the CPU's
-# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run -->. A 32-unit model is a tiny
-# model.)
+# the two devices' median epochs side by side. We expect the 32-unit model, a tiny
+# model, to be one whose epochs a GPU barely speeds up, if at all.
 
 # %%
 if device.type == "cpu":
@@ -902,7 +905,7 @@ _ = gc.collect()
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
 # arithmetic of its own, and why (`torch.cuda.is_bf16_supported()` can also answer
 # `True` on GPUs that only emulate it). Colab's free T4 is one without: there section 7
-# leaves the bfloat16 arm out, and only the float16 loop runs.
+# leaves the bfloat16 arm out (float32, the compiled arm and the float16 loop still run).
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
@@ -1082,11 +1085,13 @@ for round_number in range(wide_epochs):
         )
 
 # %% [markdown]
-# How to read the rounds: for each arm, its epoch time over `float32`'s, round by round
-# (below 1: the arm was faster). Two epochs count as a tie when they are closer than
-# `float32`'s own spread (its slowest later epoch over its fastest, 1.1 at least: the
-# *tie band*), and a winner is named only when every round agrees. `count_rounds` (from
-# `course_utils.rounds`) does the counting.
+# How to read the rounds: for each arm, its *speed-up* over `float32`, round by round:
+# `float32`'s epoch time over the arm's (above 1: the arm was faster). Two epochs count as
+# a tie when they are closer than `float32`'s own spread (its slowest later epoch over its
+# fastest, 1.1 at least: the *tie band*): a round is faster when its speed-up is above
+# the band, slower when below 1 / band, tied in between. A winner is named only when
+# every round agrees. `count_rounds` (from `course_utils.rounds`) does the counting; the
+# cell checks it against that rule written by hand.
 
 # %%
 
@@ -1115,6 +1120,10 @@ for arm in arms:
     print(f"{arm} speed-up over float32 in each round: {each}")
     print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
     rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
+    # count_rounds's rule by hand: within the band either way is a tie.
+    faster = sum(speed_up > band for speed_up in speed_ups)
+    slower = sum(speed_up < 1 / band for speed_up in speed_ups)
+    assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
         f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
@@ -1144,11 +1153,11 @@ if "compiled" in arms:
 # figures:
 #
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.47 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.46 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs ran at
-# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed, by the median over the rounds (its verdict line says whether every
 # round agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1157,11 +1166,11 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **23.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch ran
 # at a median of
-# **1.02 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
+# **0.96 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
 # (the `ms saved` line gives the median saving per epoch; negative means compiling lost
 # time), and no round was faster by more than the tie band (the rounds line): a saving
 # of a few percent at most, which one run cannot tell from noise, so there was nothing
@@ -1170,7 +1179,10 @@ if "compiled" in arms:
 # small operations, on a GPU, to leave more to fuse: measure it there with the same cell.
 # (On the course's one H200 run, this 1024-1024 model's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and there bfloat16 and
-# the compiled model were each slower than float32 in 4 of the 5 rounds.)
+# the compiled model were each slower than float32 in 4 of the 5 rounds: a GPU with
+# bfloat16 units, yet no gain. We expect the reason to be the model's size: with its
+# steps this short, launching each operation costs more than the arithmetic, and
+# autocast adds operations that convert between the types. Not timed apart here.)
 #
 # `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
 # CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
@@ -1335,7 +1347,7 @@ def train_epoch(model, loader, optimizer, on: torch.device) -> float:
     for images, labels in loader:
         # non_blocking on a CUDA GPU only: from its pinned batches the copy is queued. On an
         # Apple GPU the batches are not pinned, and a non-blocking copy from ordinary memory
-        # can read a batch after Python freed it (PyTorch issue #139550).
+        # can read a batch after Python freed it (PyTorch issues #189690 and #139550).
         queue = on.type == "cuda"
         images, labels = images.to(on, non_blocking=queue), labels.to(on, non_blocking=queue)
         batch_loss = F.cross_entropy(model(images), labels)
@@ -1392,13 +1404,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.54 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.51 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
+# **1.47 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.47 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
 # of 256 images
-# **38.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
-# its `DataLoader`'s work included (the same on each device, so the comparison is fair,
-# but it hides part of a GPU's lead).
+# **37.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# its `DataLoader`'s work included (on a CUDA GPU it also pins each batch). We expect
+# that work to hide part of a GPU's lead.
 # The verdict line reads the ratio against section 7's tie band, which came from another
 # model's epochs, so take it as a rough threshold. On a GPU we expect the first epoch to
 # pay for choosing kernels for the new, wider matrix shapes (the GPU itself is already
@@ -1534,27 +1546,28 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.171 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.276 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.344 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.32
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.14
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **17.26
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.31
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at batch 1024 and
-# **0.78**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
+# **0.83**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
 # off: **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
 # batch shares out whatever each step costs regardless of its size; once that share is
 # small, the work that grows with the images is nearly all that is left, and the time
 # per image stops falling. If a step were all fixed cost, the two smallest batches would
 # tie in every round; batch 16's step was the shorter in
-# 6<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
+# 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
 # (the rounds line gives the ties, and the verdict, which names a winner only when every
 # round agrees): a sign that some of a step's work grows with the batch even at these
 # sizes.
 # On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
 # should win only from some batch size on: the last line finds it, counting only sizes
 # where every GPU round beat every CPU round. (The course's one H200 run timed sizes up
-# to 1,024 only, against that machine's 16-core CPU: the GPU was faster at none of them.
+# to 1,024 only, against that machine's 16-core CPU: the GPU was faster at none of
+# them<!-- source: benchmarks/RESULTS.md, one H200 run -->.
 # The sizes 4,096 and 16,384 were added after it, to give the GPU's cheaper work per image
 # room to outweigh its fixed cost; the course has not timed them on a GPU.)
 
@@ -1613,8 +1626,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.90 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **4.32 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.81 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **4.67 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1637,7 +1650,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1661,9 +1674,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **23.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then ran at a median of
-# **1.02 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
+# **0.96 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
 # with no round faster by more than the tie band: here it saved nothing measurable.
 # Where compiling does save time each epoch, it pays only once the training has run
 # long enough for those savings to add up to its cost, with batches of one shape so that
@@ -1693,6 +1706,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs ran at
-# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

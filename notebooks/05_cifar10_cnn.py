@@ -51,7 +51,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 251 s with a peak memory of 1450 MB. The course's
+# > 2 threads); the whole lesson ran in 251 s with a peak memory of 1486 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -278,7 +278,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.3<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -307,8 +307,7 @@ print(f"mean {channel_mean}, std {channel_std}")
 # trainings show the networks alone; section 6 adds augmentation (`augment`), and
 # exercise 1 measures what it changes. The `train_loader` below is only for looking at one batch:
 # every training in the lesson builds its own loader. That batch's channel means come
-# out near 0, not exactly 0: the mean and spread were measured over all the training
-# images, and 64 of them differ a little from the whole.
+# out near 0 (64 images differ a little from the whole training set).
 
 # %%
 normalise = batch_transform(channel_mean, channel_std)
@@ -414,18 +413,18 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 59.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
+# 62.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
 # passes, the `DeviceTensorLoader`
 # 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # tensor loader's passes are short enough for one busy moment of the machine to move one
-# of them (the first two lines list every pass, and they can differ many times over), so
-# the fastest passes give a second reading of the ratio: the line `fastest passes`. The
+# of them (the first two lines list every pass), so the fastest passes give a second
+# reading of the ratio: the line `fastest passes`. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes were not measured here, nor a GPU. At the `DataLoader`'s
 # rate, one epoch of the 45,000 training images would take
-# 20.8<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 22.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.37<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.38<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -656,7 +655,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 22 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 25 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson quotes, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -724,9 +723,9 @@ show_batch(
 )
 
 # %% [markdown]
-# *Feature maps* are what those filters produce on an image. Each of the first layer's
-# maps (after its ReLU) keeps some of the car's edges or colour regions at full
-# resolution; where its filter found nothing, the map is 0 (the first printed line
+# *Feature maps* are what those filters produce on an image. In each of the eight
+# first-layer maps drawn (after the ReLU), look for the car's edges or colour regions
+# at full resolution; where a filter found nothing, its map is 0 (the first printed line
 # counts those zeros over all 16 maps).
 
 # %%
@@ -741,14 +740,13 @@ print(f"second-layer values that are 0 on the car: {(second_maps == 0).float().m
 show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 32 x 32")
 
 # %% [markdown]
-# In the first layer
-# 76%<!-- output: first-layer values that are 0 on the car --> of the values on the car
-# are 0. The second layer's maps are harder to read:
-# 82%<!-- output: second-layer values that are 0 on the car --> of their values on the
-# car are exactly 0 (the ReLU cut off every negative value), so each map lights up in
-# a few places only. A better question is *what makes a
-# second-layer channel respond most?* Each of its values looks at a 14 x 14 patch of
-# the image. Count one direction, from the second layer back to the pixels:
+# In the first layer 76%<!-- output: first-layer values that are 0 on the car --> of the
+# values on the car are 0, and in the second layer (not drawn)
+# 82%<!-- output: second-layer values that are 0 on the car --> of its values on the car
+# are exactly 0 (the ReLU cut off every negative value). Rather than draw those sparse
+# maps, ask *what makes a second-layer channel respond most?* Each of its values looks
+# at a 14 x 14 patch of the image. Count one direction, from the second layer back to
+# the pixels:
 # - its 5 x 5 window covers 5 pooled values;
 # - each pooled value is the largest of 2 first-layer values (a 2 x 2 pool), so the 5
 #   come from 2 x 5 = 10 first-layer values side by side;
@@ -859,7 +857,7 @@ print(
 # against 58.8%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
 # 6 s<!-- output: MLP training seconds --> against the CNN's
-# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 25 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # An MLP has no built-in notion of which pixels are neighbours (the CNN flattens only after
@@ -910,8 +908,8 @@ print(
 # Below, a batch whose channels have mean about 2 comes out of train mode centred
 # on 0. The running means have moved only a tenth of the way, from 0 to about 0.2,
 # so in eval mode, after this single batch, the same inputs are not centred yet.
-# Over the hundreds of batches of a real training the running averages settle on
-# the data's true statistics.
+# Over the hundreds of batches of a real training, the running averages are meant to
+# follow the statistics of the data the layer sees.
 
 
 # %% tags=["nbval-check-output"]
@@ -952,10 +950,10 @@ with torch.no_grad():
 # has no bias (`bias=False`): the batch norm right after it subtracts each channel's
 # mean, which would cancel any bias, and adds a learned shift of its own. The ReLU
 # works in place (`inplace=True`): it overwrites its input instead of making a new
-# tensor, which saves memory and is safe here because nothing else needs the values
-# before the ReLU. At the end of the network, `AdaptiveMaxPool2d(1)` keeps the largest
-# value of each channel, wherever in the image it is (the table after the code shows
-# the shapes).
+# tensor, so no second tensor is stored for its output, and that is safe here because
+# nothing else needs the values before the ReLU. At the end of the network,
+# `AdaptiveMaxPool2d(1)` keeps the largest value of each channel, wherever in the image
+# it is (the table after the code shows the shapes).
 
 
 # %%
@@ -1147,11 +1145,9 @@ del few, by_hand, course
 # below). How far apart those two land
 # shows how much a single run's accuracy moves by chance.
 #
-# Do not set these runs against section 4's small CNN: each makes 80 steps (2 epochs of
-# the 5,000-image sample in batches of 128, 40 an epoch), where the small CNN made 1,408
-# (two epochs of 45,000 images in batches of 64: 704 an epoch), and at width 8
-# each layer is narrow.
-# They are there to compare the ingredients with each other, on the same budget.
+# Do not set these runs against section 4's small CNN: each makes 80 steps, where the
+# small CNN made 1,408, and at width 8 each layer is narrow. They are there to compare
+# the ingredients with each other, on the same budget.
 #
 # First, what `fit_one_cycle` (in `course_utils/training.py`) sets up, and the line of
 # its loop that clips:
@@ -1298,9 +1294,7 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 #   why: the step changed the learning rate's shape, its average (one-cycle's mean was
 #   0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
 #   constant rate) and Adam's momentum together. The left panel shows the
-#   shape: it starts low and ends near 0, meant to let the last steps settle instead
-#   of jumping about (the schedule's aim; this lesson does not measure it step by
-#   step).
+#   shape: it starts low and ends near 0, meant to let the last steps settle.
 # - Weight decay, then clipping, moved accuracy to
 #   45.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
 #   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy --> (the lines
@@ -1344,6 +1338,13 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # %% [markdown]
 # ## 7. Training within the budget
 #
+# Which network this section trains depends on the device:
+#
+# | device | network | epochs |
+# |---|---|---|
+# | CUDA GPU | ResNet-9 of section 6, width 64 | 16 |
+# | CPU, or an Apple GPU (MPS) | `FastNet`, below | 2 |
+#
 # **On a GPU** the lesson trains section 6's ResNet-9 at full size, width 64, for 16
 # epochs with the full recipe (`fit_one_cycle` with weight decay and clipping), with
 # bfloat16 autocast from lesson 04 where `bfloat16_support` says the GPU has bfloat16
@@ -1359,17 +1360,18 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 #
 # **On a CPU** that network is far beyond the lesson's budget: the course's benchmark
 # trained a width-16 ResNet-9 for 4 epochs in
-# 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-core CPU, and the full width does
-# about 16 times the computation per image (four times the channels into and out of
-# every convolution). So on a CPU the lesson trains `FastNet` from `course_utils.fastnet`
-# instead: a small network and recipe in the style of Keller Jordan's *airbench* (arXiv
-# 2404.00498), sized for a few minutes on a CPU, which beat the width-16 ResNet-9 on the
-# validation split in the course's benchmark (Appendix A gives the figures). In brief, it
-# is a small
-# network whose first layer is computed from the data, then three groups of convolutions
-# with batch norm, trained with a high learning rate on large batches, label smoothing
-# and light augmentation. Appendix A (optional reading) prints it and takes its ideas
-# one at a time, each with a cell that shows it at work.
+# 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-core CPU, and the full width has
+# four times the channels into and out of every convolution: about 16 times the
+# computation per image in each (4 times in the first, whose input is the 3 colours). So
+# on a CPU the lesson trains `FastNet` from `course_utils.fastnet` instead: a small
+# network and recipe in the style of Keller Jordan's *airbench* (arXiv 2404.00498),
+# sized for a few minutes on a CPU, which beat the width-16 ResNet-9 on the validation
+# split in the course's benchmark (one seed each; Appendix A gives the figures and what
+# else differed). In brief, it is a small network whose first layer is computed from the
+# data, then three groups of convolutions with batch norm, trained with a high learning
+# rate on large batches, label smoothing and light augmentation. Appendix A (optional
+# reading) prints it and takes its ideas one at a time, each with a cell that shows it
+# at work.
 #
 # Now the lesson's strongest network: on a CUDA GPU a full-size ResNet-9, on a CPU or
 # a Mac's GPU `FastNet`, whitened from 5,000 training images and trained for
@@ -1597,8 +1599,7 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 # without, as the rule above chose: the line after the accuracies says which). Chance
 # alone makes a model's accuracies on two sets of images differ: the standard error of
 # the gap comes from the two accuracies and the sizes of the two sets (5,000 and
-# 10,000 images here), as in lesson 03. For `FastNet` (both accuracies measured the
-# same way, with or without the four views) the test accuracy was
+# 10,000 images here), as in lesson 03. For `FastNet` the test accuracy was
 # 0.53<!-- output: FastNet, test accuracy below validation, by (points) --> points
 # below the validation accuracy, against a standard error of
 # 0.70<!-- output: FastNet, standard error of the gap (points) --> points:
@@ -1623,8 +1624,13 @@ for rank, (true_class, predicted_class) in enumerate(top_pairs, start=1):
     print(f"mistake {rank}, {classes[true_class]} taken for {classes[predicted_class]}")
     print(f"mistake {rank}, test images: {mistakes[true_class, predicted_class]}")
 fourth = mistakes.flatten().topk(4).values[-1].item()
-tied = fourth == mistakes[top_pairs[-1]].item()
+third = mistakes[top_pairs[-1]].item()
+tied = fourth == third
 print(f"third place tied with another pair: {tied}")
+for true_class, predicted_class in (divmod(i, 10) for i in range(100)):
+    if tied and mistakes[true_class, predicted_class] == third:
+        if (true_class, predicted_class) != top_pairs[-1]:
+            print(f"  tied: {classes[true_class]} taken for {classes[predicted_class]}")
 cat_dog = {classes.index("cat"), classes.index("dog")}
 cat_dog_pairs = sum(set(pair) == cat_dog for pair in top_pairs[:2])
 print(f"of the two largest, cat taken for dog or dog for cat: {cat_dog_pairs}")
@@ -1635,7 +1641,8 @@ plot_confusion_matrix(matrix, classes)
 # outputs the largest held 146<!-- output: mistake 1, test images --> test images, the
 # second 140<!-- output: mistake 2, test images --> and the third
 # 70<!-- output: mistake 3, test images --> (the line `third place tied` says whether
-# another pair of classes held as many: then the third place is a toss-up). Of the two
+# another pair of classes held as many, and the line after it names that pair: then
+# the third place is a toss-up). Of the two
 # largest,
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
 # for dog or dog for cat: look at a few cats and dogs at 32 x 32 pixels in
@@ -2000,7 +2007,7 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.18 s<!-- output: width 2, seconds per epoch --> to
+# 2-core CPU, went from 1.14 s<!-- output: width 2, seconds per epoch --> to
 # 2.69 s<!-- output: width 8, seconds per epoch -->
 # (2.3<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
@@ -2536,8 +2543,8 @@ for line in inspect.getsource(fit_fast).splitlines():
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set):
 #   `FastNet`, trained for 6 epochs, reached
 #   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation
-#   (85.7%<!-- source: benchmarks/RESULTS.md --> with it) in about
-#   250 s<!-- source: benchmarks/RESULTS.md, 265 s less about 12 s --> of training, the
+#   (85.7%<!-- source: benchmarks/RESULTS.md --> with it) in
+#   265 s<!-- source: benchmarks/RESULTS.md --> of training and test-time prediction, the
 #   ResNet-9 with the full recipe, 4 epochs,
 #   81.1%<!-- source: benchmarks/RESULTS.md --> in
 #   216 s<!-- source: benchmarks/RESULTS.md -->, measured after the choice of `FastNet`,

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 80 s with a peak memory of 1434 MB. The course's
+# > 2 threads); the whole lesson ran in 80 s with a peak memory of 1420 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -432,7 +432,8 @@ if check_exercise(1, average_gradients=average_gradients):
 #    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->;
 #    this model's
 #    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
-#    in one, so nothing overlaps here;
+#    in one, so nothing overlaps here (section 10's communication hook counts that one
+#    all-reduce per backward);
 # 3. every process then takes the same optimizer step on the same weights with the same
 #    averaged gradient, so the copies stay equal without ever sending weights (the
 #    script above checks the gradients of one step; no cell compares the weights after
@@ -464,9 +465,10 @@ Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %% [markdown]
 # The method is in `median_seconds`: every work runs once per round, in turn, 20 warm-up
-# rounds and then 120 timed ones; each timing starts after `dist.barrier()`, so neither
-# process's time holds a wait for the other, and ends after `synchronize(device)`, so
-# that on a GPU the queued work is done (lesson 04).
+# rounds and then 120 timed ones; each timing starts after `dist.barrier()`, so the
+# processes start together (inside the work, a DDP step can still wait for the other
+# process at its all-reduce), and ends after `synchronize(device)`, so that on a GPU
+# the queued work is done (lesson 04).
 
 # %%
 comm_cost = run_torchrun(
@@ -517,10 +519,10 @@ for size in (64, 1024):
 # row; this lesson does not time the bookkeeping and the waiting apart.
 #
 # - **At 64 images per process** DDP added
-#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.59<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.60<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. The lines `… 1024 images per process / 64`
 #   show how much each part grew with 16 times the images: set the step's growth beside
@@ -530,20 +532,20 @@ for size in (64, 1024):
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.101 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.132 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 1.125 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.292 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 1.185 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.366 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 1.068 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 1.176 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
-# a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): one run cannot tell a
-# smaller difference from noise.
+# a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): a convention, not a
+# measured noise level, so that one run's smaller differences are not read as a winner.
 #
 # With 2 or more GPUs, this launch runs on them with NCCL (the table's first line says
 # which); the outputs you see come from CPU processes with gloo. On a GPU, the ratio to
@@ -650,7 +652,7 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
 # torchrun ...` hides it, which is what `cpu_only=True` does. The launches below give each
 # process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it
-# starts several processes (it prints a warning saying so), so that 2 processes use the
+# starts several processes (its launcher logs a warning saying so), so that 2 processes use the
 # 2 CPUs; one process run with `python` gets PyTorch's default instead:
 
 # %%
@@ -666,7 +668,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print("export LESSON06=<the folder that print(work_folder) shows>")
+print("export LESSON06=<the folder that print(work_folder) shows: run it to see>")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -696,9 +698,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 906 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 825 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 589 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
 # that has already imported PyTorch, so they share its pages until they write to them;
 # on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
@@ -765,17 +767,9 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 
 # %% [markdown]
-# `read_arms` (from `course_utils.scaling`) reads the results file, and `arms_table`
-# lays out each arm's median epoch over the rounds after the first, and the range of
-# those rounds; *loader* is the part of an epoch spent waiting for its batches, *the
-# rest* is everything else: the steps, and for DDP any wait at the all-reduce for a
-# partner still loading its batch (each column is a median of its own). Under the table,
-# 2 processes' *speed-up* over the baseline: the baseline's epoch over theirs, round by round (above
-# 1: 2 processes were faster), the median, and how many rounds were faster, tied (within
-# a tenth, section 5's `TIE`) or slower. The verdict names a winner only when every
-# round agrees, so a single tied round withholds it: if each round were a coin flip
-# between two equally fast arms, all 10 would go the same way about 2 times in 2^10 =
-# 1,024. Then the two parts as ratios, and last the same pair both loading lean.
+# The next cell reads the launch's results and prints, for an effective batch of 128,
+# a table of the four arms and the comparisons under it; the text after it says how
+# to read them.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -828,17 +822,31 @@ record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
+# **How to read it.** `read_arms` (from `course_utils.scaling`) read the results file,
+# and `arms_table` laid out each arm's median epoch over the rounds after the first, and
+# the range of those rounds; *loader* is the part of an epoch spent waiting for its
+# batches, *the rest* is everything else: the steps, and for DDP any wait at the
+# all-reduce for a partner still loading its batch (each column is a median of its own).
+# Under the table, 2 processes' *speed-up* over the baseline: the baseline's epoch over
+# theirs, round by round (above 1: 2 processes were faster), the median, and how many
+# rounds were faster, tied (within a tenth, section 5's `TIE`) or slower. The verdict
+# names a winner only when every round agrees, so a single tied round withholds it: if
+# each round were a coin flip between two equally fast arms, all 10 would go the same
+# way about 2 times in 2^10 = 1,024. Then the two parts as ratios, and last the same
+# pair both loading lean.
+#
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.52<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.53<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
 # need not be 0.5, and this lesson does not time why), and the rest
-# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
-# Section 5 predicted slower steps here: at 64 images per process, DDP adds more to a
+# 3.33<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
+# Section 5 predicted slower steps at this size (against one process with 1 thread;
+# the appendix makes that comparison): at 64 images per process, DDP adds more to a
 # step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one process's speed (the last line).
 #
 # Every arm trained its own model from the same weights on the same batches: the
@@ -846,8 +854,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
 # points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). The halves of
-# each 2-process step are the 128 images of the 1-process step, so the same batches
-# gave the same validation accuracy, to the digits printed.
+# each 2-process step are the 128 images of the 1-process step; in this one run the
+# four arms reached the same validation accuracy to the digits printed (the appendix's
+# fifth arm, on the same batches, ended a few hundredths of a point apart: its table).
 #
 # **At 1,024 images per process**, section 5's other size (its last line gives the
 # prediction for the steps alone). The same arms again, with batches of 1,024 per
@@ -878,26 +887,26 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.56<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed. The figure shows where the two launches differ. At 128,
+# 1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the plain loop's speed (its line ends with the rounds' count and verdict). The
+# figure shows where the two launches differ. At 128,
 # the long bars are the DDP arms' blue ones: the rest, their steps and waiting. At
 # 2,048, the plain loop's orange bar, waiting for its `DataLoader`, is most of its
 # epoch, and 2 processes cut that wait to
-# 0.39<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# 0.41<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
 # of the baseline's, while the rest took
-# 1.65<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
+# 1.73<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
 # long. Read each line's count before its median: a median can lean one way while some
 # rounds tie or disagree, and the verdict names a winner only when every round agrees.
 #
 # **Against a lean single process.** Loading lean (the lower two bars of each panel)
 # shrinks the orange part in one process too, and then a second process has little left
 # to win: 2 processes loading lean ran at
-# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one lean process at 128 images a step and
-# 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times at 2,048: slower in every round at 128, and no clear winner at 2,048 (their
-# lines give the counts). So on this machine, make one process lean before adding a
-# second.
+# 0.74<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times at 2,048: in this run, slower in every round at both sizes (their lines give the
+# counts). So on this machine, make one process lean before adding a second.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same launches measure what scaling out buys; this lesson did not run there.
@@ -1056,20 +1065,20 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.56<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
 #   shrinking and the rest (steps, and waiting at the all-reduce) growing.
 #   Against one process that loads lean, 2 processes loading lean ran at
-#   0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.74<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1268,7 +1277,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1288,14 +1297,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps and waiting
 # (*the rest*) took
-# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline -->
+# 3.33<!-- output: effective batch 128, the rest, 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. And (b) cannot be:
 # NCCL carries only GPU tensors (section 2), so it cannot run these CPU processes at
@@ -1410,31 +1419,31 @@ report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.57<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.25<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 3.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 3.06<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048; each line's count and verdict say how the rounds went.
 #
 # **A second thread.** Against the plain loop with 1 thread, the baseline's second
 # thread bought no clear speed-up: it ran at
-# 0.88<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.89<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 0.94<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, with no clear winner in either launch (each line gives the count of
 # its rounds).
 #
 # **2 processes against 1 thread.** Against that 1-thread loop, 2 processes ran at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # and
-# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.49<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times its speed (their lines give the counts). Their rest ran at
-# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
+# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
 # steps alone, and at
-# 0.59<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
+# 0.56<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
+# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
 # fell short of the prediction. Section 5 started each step with both processes ready,
 # after a barrier; inside an epoch, a DDP step's all-reduce can also wait for the other
 # process, still loading its batch, and the rest holds the loop's own Python. This
