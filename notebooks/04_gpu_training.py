@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1162 MB. The course's
+# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1147 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -183,15 +183,16 @@ print(inspect.getsource(synchronize))
 
 # %% [markdown]
 # What does a missing `synchronize` do? Without a GPU it cannot show, so here is a
-# stand-in: `SimulatedGPU` (the one the exercise checks below use) keeps a queue in
-# miniature, where each step queued runs in the background for the `step_seconds` the
-# cell gives it, while Python goes on, as on a GPU. Its trick is a few lines, which the
-# cell prints: queueing a step only moves forward the time at which the queue will be
-# empty, and `synchronize()` sleeps until then. Queue 10 steps, and read the clock
+# stand-in: `SimulatedGPU` (the one the exercise checks below use) behaves like a GPU's
+# queue: queueing a step returns at once, and the step "takes" the `step_seconds` the
+# cell gives it. Nothing actually runs in the background. Its trick is a few lines,
+# which the cell prints: queueing a step only moves forward the time at which the queue
+# will be empty, and `synchronize()` sleeps until then. Queue 10 steps, and read the clock
 # straight away, then again after waiting for the queue:
 
 # %%
-print(inspect.getsource(SimulatedGPU.queue))  # a step moves the queue's end forward...
+print(inspect.getsource(SimulatedGPU.queue_step))  # a step: its seconds, queued...
+print(inspect.getsource(SimulatedGPU.queue))  # ...moving the queue's end forward...
 print(inspect.getsource(SimulatedGPU._wait))  # ...and synchronize() sleeps until then
 simulated = SimulatedGPU(step_seconds=0.02)  # each step: 20 ms of simulated GPU work
 start = time.perf_counter()
@@ -214,15 +215,16 @@ print(
 # the simulated work of the 10 steps (`step_seconds=0.02` each).
 #
 # An honest timing has three more habits. It **warms up** first: the first run of an
-# operation can pay one-off costs (allocating memory, choosing a kernel, on a GPU loading
-# its libraries) that a later run does not (exercise 1 compares a first epoch with a
-# second). (A *kernel* is a compiled function that the device runs for one operation,
-# such as one matrix product.) It **synchronises**
-# before each clock reading. And it **repeats**, because the same work takes a different
-# time on each run (other programs, the processor's clock speed); the median of the
-# repeats is the figure to quote, and their spread says how far to trust it. Each
-# repeat runs the work several times under one pair of clock readings, so that the
-# clock's own cost, and one slow run, are shared out.
+# operation can pay one-off costs (allocating memory, choosing a kernel, on a GPU
+# loading its libraries) that a later run does not (exercise 1 compares a first epoch
+# with a second; on this CPU it found no measurable one-off cost, and on a GPU we expect
+# one). (A *kernel* is a compiled function that the device runs for one operation, such
+# as one matrix product.) It **synchronises** before each clock reading. And it
+# **repeats**, because the same work takes a different time on each run (other programs,
+# the processor's clock speed); the median of the repeats is the figure to quote, and
+# their spread says how far to trust it. Each repeat runs the work several times under
+# one pair of clock readings, so that the clock's own cost, and one slow run, are shared
+# out.
 
 
 # %%
@@ -276,11 +278,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **55.0 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **49.5 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **156.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **173.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **40.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **47.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
@@ -339,7 +341,7 @@ if device.type == "cuda":
 else:
     print(
         "Skipped: on a CUDA GPU this cell would pin a 1000 x 784 tensor and copy it to the "
-        "GPU with non_blocking=True. Pinning only speeds up copies to a CUDA GPU, and there "
+        "GPU with non_blocking=True. This lesson pins only for a CUDA GPU, and there "
         "is none here."
     )
 
@@ -379,7 +381,7 @@ print(len(train_dataset), len(val_dataset))
 # the 32-unit model of lesson 03, seeded so that section 5 can repeat it exactly:
 
 # %%
-pin = device.type == "cuda"  # pinned memory only helps copies to a CUDA GPU (section 3)
+pin = device.type == "cuda"  # this lesson pins only for a CUDA GPU (section 3)
 hand_train = Subset(train_dataset, range(hand_size))  # the first 10,240 training images
 
 
@@ -635,7 +637,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.81 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.34 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -771,9 +773,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **4.67 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.28 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.5 times**<!-- output: pipeline speed-up --> as long, by
+# **3.53 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
+# the classic pipeline took **15.2 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
 # own process (`num_workers=0`). Would worker processes close the gap? On another 2-core
 # CPU, an AMD EPYC, one run each, the course's benchmark measured the classic pipeline at
@@ -794,13 +796,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.81 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch (the diamond in the figure): about one classic epoch, since it
+# **3.34 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# before its first epoch (the diamond in the figure): under one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **9.34 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **4.37 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.05 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **3.80 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **0.87**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **1.01**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -868,8 +870,9 @@ else:
     )
 
 # %% [markdown]
-# The classic pipeline has made its point: free its memory (`del` removes the names,
-# `gc.collect()` frees what they held at once).
+# The classic pipeline has made its point: free its memory (`del` removes the names, and
+# CPython frees an object when its last name goes; `gc.collect()` also frees objects that
+# refer to each other in a cycle).
 
 # %%
 del full_train, train_dataset, val_dataset, classic_train, classic_model
@@ -998,7 +1001,8 @@ except TypeError as error:
 # validation pass, in batches of 1,000, is compiled for its own shape.)
 #
 # The same work takes a different time at different moments on a shared machine, so the
-# arms take turns: every *round* trains one epoch of each arm, in a new order. A slow
+# arms take turns: every *round* trains one epoch of each arm, the order shifted by one
+# arm from the round before. A slow
 # moment then falls on one round's arms alike, and each round gives one paired
 # comparison. The first round includes the compiling and other one-off set-up, so the
 # comparisons use the rounds after it.
@@ -1153,11 +1157,11 @@ if "compiled" in arms:
 # figures:
 #
 # **bfloat16.** The `float32` epochs after the first took a median of
-# **0.46 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs ran at
-# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed, by the median over the rounds (its verdict line says whether every
 # round agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1166,15 +1170,15 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch ran
 # at a median of
-# **0.96 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
 # (the `ms saved` line gives the median saving per epoch; negative means compiling lost
-# time), and no round was faster by more than the tie band (the rounds line): a saving
-# of a few percent at most, which one run cannot tell from noise, so there was nothing
-# clear to win back. The compiler is meant to fuse the small
+# time), and no round was faster by more than the tie band (the rounds line gives the
+# count of each kind): compiling saved nothing measurable, so there was nothing to win
+# back. The compiler is meant to fuse the small
 # operations around the matrix products (the bias, the ReLU); we expect a model with many
 # small operations, on a GPU, to leave more to fuse: measure it there with the same cell.
 # (On the course's one H200 run, this 1024-1024 model's epochs took about
@@ -1404,11 +1408,11 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.47 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.47 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
 # of 256 images
-# **37.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # its `DataLoader`'s work included (on a CUDA GPU it also pins each batch). We expect
 # that work to hide part of a GPU's lead.
 # The verdict line reads the ratio against section 7's tie band, which came from another
@@ -1546,20 +1550,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.276 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.344 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.218 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.120 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **17.26
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.31
+# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **13.62
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.09
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at batch 1024 and
-# **0.83**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
-# off: **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
+# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
+# off: **0.67**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
 # batch shares out whatever each step costs regardless of its size; once that share is
 # small, the work that grows with the images is nearly all that is left, and the time
 # per image stops falling. If a step were all fixed cost, the two smallest batches would
-# tie in every round; batch 16's step was the shorter in
-# 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
+# tie in every round; in this one run of 7 rounds, batch 16's step was the shorter in
+# 6<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
 # (the rounds line gives the ties, and the verdict, which names a winner only when every
 # round agrees): a sign that some of a step's work grows with the batch even at these
 # sizes.
@@ -1626,8 +1630,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.81 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **4.67 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.34 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.53 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1650,7 +1654,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1674,9 +1678,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then ran at a median of
-# **0.96 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
 # with no round faster by more than the tie band: here it saved nothing measurable.
 # Where compiling does save time each epoch, it pays only once the training has run
 # long enough for those savings to add up to its cost, with batches of one shape so that
@@ -1706,6 +1710,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs ran at
-# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

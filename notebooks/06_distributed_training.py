@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 80 s with a peak memory of 1420 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1438 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -206,13 +206,14 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # - the **world size**: how many processes take part;
 # - its **local rank**: its number on its own machine, which picks its GPU.
 #
-# The processes join a **process group**, through which they make *collective*
-# calls: every process of the group must make the same call, and a process waits in it
-# until its partners' data has arrived. The group runs on a **backend**: **gloo** works
-# on CPUs (and is what this lesson uses without two GPUs; it can also carry some
-# operations on GPU tensors); **NCCL** is NVIDIA's library for GPUs, and carries only GPU
-# tensors. So a group comes with a device: the CPU with
-# gloo, `cuda:LOCAL_RANK` with NCCL.
+# The processes join a **process group**, through which they make *collective* calls:
+# every process of the group must make the same call, and the result is ready only once
+# its partners' data has arrived (with gloo the call itself waits; with NCCL it returns
+# at once and the GPU waits, so a timing must `synchronize`, as in lesson 04). The group
+# runs on a **backend**: **gloo** works on CPUs (and is what this lesson uses without
+# two GPUs; it can also carry some operations on GPU tensors); **NCCL** is NVIDIA's
+# library for GPUs, and carries only GPU tensors. So a group comes with a device: the
+# CPU with gloo, `cuda:LOCAL_RANK` with NCCL.
 #
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
@@ -428,8 +429,9 @@ if check_exercise(1, average_gradients=average_gradients):
 # 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides each gradient in it by the world size and starts an `all_reduce` that sums
 #    them, which leaves the mean in every process; the rest of `backward` goes on while
-#    a bucket's gradients travel. A bucket holds up to `bucket_cap_mb`, 25 megabytes by
-#    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->;
+#    a bucket's gradients travel. A bucket holds up to `bucket_cap_mb`, 25 MiB by
+#    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (the first
+#    one, by PyTorch's source, 1 MiB);
 #    this model's
 #    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
 #    in one, so nothing overlaps here (section 10's communication hook counts that one
@@ -519,10 +521,10 @@ for size in (64, 1024):
 # row; this lesson does not time the bookkeeping and the waiting apart.
 #
 # - **At 64 images per process** DDP added
-#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.03<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.60<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.55<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. The lines `… 1024 images per process / 64`
 #   show how much each part grew with 16 times the images: set the step's growth beside
@@ -532,17 +534,17 @@ for size in (64, 1024):
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.132 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.086 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 1.185 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.366 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 1.103 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 1.176 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 0.926 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): a convention, not a
 # measured noise level, so that one run's smaller differences are not read as a winner.
@@ -652,11 +654,18 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
 # torchrun ...` hides it, which is what `cpu_only=True` does. The launches below give each
 # process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it
-# starts several processes (its launcher logs a warning saying so), so that 2 processes use the
-# 2 CPUs; one process run with `python` gets PyTorch's default instead:
+# starts several processes (its launcher logs a warning saying so), so that 2 processes
+# use the 2 CPUs; one process run with `python` gets PyTorch's default instead:
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
+
+# %% [markdown]
+# The next cell prints the command to type in a terminal, then launches the same script
+# through `run_torchrun`. On Linux that forks the workers from a process that has
+# already imported PyTorch (the memory note after it says what that changes), where the
+# typed `torchrun` starts each as a fresh Python: the timings and memory in this lesson
+# are those of the forked workers.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -698,9 +707,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 825 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
-# 589 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
 # that has already imported PyTorch, so they share its pages until they write to them;
 # on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
@@ -716,8 +725,9 @@ else:
 # training images an epoch). Each way of training is an *arm*. This section sets two
 # against each other:
 # - `plain loop, 2 threads`: section 7's training loop without DDP, in one process with
-#   2 threads, so that it may use both logical CPUs, as 2 processes do. It is what a
-#   script run with `python` gets on this machine: **the baseline**;
+#   2 threads, so that it may use both logical CPUs, as 2 processes do (the appendix
+#   shows the second thread bought no clear speed-up). It is what a script run with
+#   `python` gets on this machine: **the baseline**;
 # - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each.
 #
 # The tables also show the same two ways *loading lean* (`batch slices, 2 threads` and
@@ -836,17 +846,17 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # pair both loading lean.
 #
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.53<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.57<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
 # need not be 0.5, and this lesson does not time why), and the rest
-# 3.33<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
+# 3.72<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
 # Section 5 predicted slower steps at this size (against one process with 1 thread;
 # the appendix makes that comparison): at 64 images per process, DDP adds more to a
 # step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one process's speed (the last line).
 #
 # Every arm trained its own model from the same weights on the same batches: the
@@ -879,34 +889,44 @@ _ = one_against_two(2 * big_batch, big_figures)  # the table and lines are what 
 # %%
 plot_epoch_parts(
     {
-        f"effective batch {batch}": {arm: figures[arm] for arm in SECTION_8_ARMS}
-        for batch, figures in ((128, arms_figures), (2 * big_batch, big_figures))
+        f"effective batch {batch}, {size:,} images an epoch": {
+            arm: figures[arm] for arm in SECTION_8_ARMS
+        }
+        for batch, size, figures in (
+            (128, arms_size, arms_figures),
+            (2 * big_batch, big_size, big_figures),
+        )
     },
     machine,
 )
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (its line ends with the rounds' count and verdict). The
 # figure shows where the two launches differ. At 128,
 # the long bars are the DDP arms' blue ones: the rest, their steps and waiting. At
 # 2,048, the plain loop's orange bar, waiting for its `DataLoader`, is most of its
 # epoch, and 2 processes cut that wait to
-# 0.41<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# 0.32<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
 # of the baseline's, while the rest took
-# 1.73<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
+# 2.05<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
 # long. Read each line's count before its median: a median can lean one way while some
 # rounds tie or disagree, and the verdict names a winner only when every round agrees.
 #
 # **Against a lean single process.** Loading lean (the lower two bars of each panel)
 # shrinks the orange part in one process too, and then a second process has little left
 # to win: 2 processes loading lean ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one lean process at 128 images a step and
-# 0.74<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times at 2,048: in this run, slower in every round at both sizes (their lines give the
-# counts). So on this machine, make one process lean before adding a second.
+# 1.13<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# times at 2,048 (their lines give the counts and verdicts). Loading lean sped one
+# process up more than that: by
+# 1.43<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# and
+# 2.17<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# times (the appendix's comparison 1). So on this machine, make one process lean before
+# adding a second.
 #
 # On GPUs, with a model that does far more arithmetic per image, one GPU per process and
 # NCCL, the same launches measure what scaling out buys; this lesson did not run there.
@@ -1065,20 +1085,25 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.03<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
-#   0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+#   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
-#   shrinking and the rest (steps, and waiting at the all-reduce) growing.
-#   Against one process that loads lean, 2 processes loading lean ran at
-#   0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   shrinking and the rest (steps, and waiting at the all-reduce) growing. Against one
+#   process with 1 thread (the appendix's like-for-like pair) they ran at
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   and
-#   0.74<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   times its speed.
+#   Against one process that loads lean, 2 processes loading lean ran at
+#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   and
+#   1.13<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1277,7 +1302,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on the 2 logical CPUs of the machine that made these outputs trained at
-# 0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (below 1 means slower). Which
 # explanation do the lesson's measurements support?
 #
@@ -1297,14 +1322,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.03<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps and waiting
 # (*the rest*) took
-# 3.33<!-- output: effective batch 128, the rest, 2 processes / baseline -->
+# 3.72<!-- output: effective batch 128, the rest, 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. And (b) cannot be:
 # NCCL carries only GPU tensors (section 2), so it cannot run these CPU processes at
@@ -1419,31 +1444,31 @@ report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.25<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.43<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 3.06<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.17<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048; each line's count and verdict say how the rounds went.
 #
 # **A second thread.** Against the plain loop with 1 thread, the baseline's second
 # thread bought no clear speed-up: it ran at
-# 0.89<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 0.94<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.98<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, with no clear winner in either launch (each line gives the count of
 # its rounds).
 #
 # **2 processes against 1 thread.** Against that 1-thread loop, 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # and
-# 1.49<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times its speed (their lines give the counts). Their rest ran at
-# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
 # steps alone, and at
-# 0.56<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
+# 0.59<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
+# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
 # fell short of the prediction. Section 5 started each step with both processes ready,
 # after a barrier; inside an epoch, a DDP step's all-reduce can also wait for the other
 # process, still loading its batch, and the rest holds the loop's own Python. This
