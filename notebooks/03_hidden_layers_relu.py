@@ -894,10 +894,11 @@ print(f"share of the mistakes gone: {1 - improved_mistakes / small_mistakes:.3f}
 # 304<!-- output: test mistakes, one hidden layer --> mistakes on the 10,000 test
 # digits, 46%<!-- output: share of the mistakes gone --> are gone.
 #
-# Here both test accuracies came out *above* the validation ones, by too little to
-# tell apart from chance: with 10,000 images in each set, chance alone makes two
-# accuracies of the same model differ by a standard error of about two tenths of a
-# point, and the printout shows that each difference stays within two of them. The
+# Here both test accuracies came out *above* the validation ones. With 10,000 images in
+# each set, chance alone makes two accuracies of the same model differ by a standard
+# error of about two tenths of a point: the 32-unit model's difference stays within two
+# of them, and the improved MLP's sits right at two (the printout's last lines), too
+# close to call on one pair of sets. The
 # test figures are the ones to report; the validation figures did their job, which was
 # to choose.
 #
@@ -1242,9 +1243,8 @@ if check_exercise(
 #
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
 # images, and an epoch took
-# 0.77 s<!-- output: batches of 32, median seconds per epoch -->, more than twice as long
-# as either run with batches of 128: more than the chance swing just seen (one run
-# each). Small batches use the
+# 0.77 s<!-- output: batches of 32, median seconds per epoch -->, longer than either run
+# with batches of 128 by more than the chance swing just seen (one run each). Small batches use the
 # processor less well, so four small steps cost more than one big one. They did not buy
 # accuracy either: 95.1%<!-- output: batches of 32, validation accuracy --> after the same
 # 3 epochs, a difference from the baseline of one run each, too small to call. Here,

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1147 MB. The course's
+# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1153 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -278,11 +278,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **49.5 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# **48.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
 # the brackets give their range). Divide the work by the time: the CPU did
-# **173.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **178.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **47.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **47.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. We expect small operations to fare worse still on a GPU, which has
 # thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
 # above show both devices at both sizes). So we expect a GPU to fail to help in two
@@ -637,7 +637,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
 # any GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.34 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.52 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the transforms that the classic pipeline runs in every epoch, run once. (The
 # validation images are converted too, untimed: the comparison counts training only.)
 # `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
@@ -773,9 +773,9 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.53 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **3.81 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **15.2 times**<!-- output: pipeline speed-up --> as long, by
+# the classic pipeline took **16.3 times**<!-- output: pipeline speed-up --> as long, by
 # the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
 # own process (`num_workers=0`). Would worker processes close the gap? On another 2-core
 # CPU, an AMD EPYC, one run each, the course's benchmark measured the classic pipeline at
@@ -796,13 +796,13 @@ plot_epoch_times(
 # again every epoch.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.34 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.52 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the diamond in the figure): under one classic epoch, since it
 # runs the same transforms once. Counted in, two epochs took
-# **7.05 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **3.80 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
+# **7.62 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# pipeline and **3.99 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
 # with pipeline (b), which wins its one-off cost back after
-# **1.01**<!-- output: epochs for the one-off cost to be won back --> epochs (the
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
 # one-off seconds over the seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
@@ -838,18 +838,19 @@ print(
 # does that for its augmentation), need the `DataLoader`, with `num_workers` (background
 # processes that build the next batches while the model trains) and `pin_memory`.
 #
-# **The same epochs on the CPU.** With a GPU, the next cell trains pipeline (b) once more
-# on the CPU, from the same weights on the same batches and for as many epochs, to set
-# the two devices' median epochs side by side. We expect the 32-unit model, a tiny
-# model, to be one whose epochs a GPU barely speeds up, if at all.
+# **The same epochs on the CPU.** With a GPU, the next cell trains pipeline (b) once
+# more on the CPU, from the same weights on the same batches and for as many epochs, to
+# set the two devices' last epochs side by side (the first pays the one-off set-up). We
+# expect the 32-unit model, a tiny model, to be one whose epochs a GPU barely speeds up,
+# if at all.
 
 # %%
 if device.type == "cpu":
     print(
         "Skipped: with a GPU, this cell would train pipeline (b) on the CPU too, for as many "
-        "epochs, from the same weights on the same batches, and print both devices' median "
-        "seconds per epoch. Here the device is the CPU, so section 6's epochs are already "
-        "the CPU's."
+        "epochs, from the same weights on the same batches, and print both devices' last "
+        "epoch (past the one-off set-up). Here the device is the CPU, so section 6's epochs "
+        "are already the CPU's."
     )
 else:
     cpu = torch.device("cpu")
@@ -861,13 +862,12 @@ else:
         pipeline_b(cpu),
         DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=cpu),
     )
-    cpu_seconds = statistics.median(epoch["train_seconds"] for epoch in cpu_history)
-    print(f"32-unit MLP, pipeline (b), epochs timed on each device: {num_epochs}")
-    print(f"32-unit MLP, pipeline (b), median epoch seconds on cpu: {cpu_seconds:.2f}")
-    print(
-        f"32-unit MLP, pipeline (b), median epoch seconds on {device.type}: "
-        f"{statistics.median(course_times):.2f}"
-    )
+    # The last epoch on each device: past the first, which pays the one-off set-up.
+    cpu_seconds = cpu_history[-1]["train_seconds"]
+    print(f"32-unit MLP, pipeline (b), epochs trained on each device: {num_epochs}")
+    print(f"32-unit MLP, pipeline (b), last epoch seconds on cpu: {cpu_seconds:.2f}")
+    gpu_seconds = course_times[-1]
+    print(f"32-unit MLP, pipeline (b), last epoch seconds on {device.type}: {gpu_seconds:.2f}")
 
 # %% [markdown]
 # The classic pipeline has made its point: free its memory (`del` removes the names, and
@@ -1161,7 +1161,7 @@ if "compiled" in arms:
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
 # made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
 # bfloat16 arm ran: its epochs ran at
-# **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed, by the median over the rounds (its verdict line says whether every
 # round agreed), and the two validation accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
@@ -1170,11 +1170,11 @@ if "compiled" in arms:
 # 6's model, at a smaller learning rate.)
 #
 # **Compiling** cost
-# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, built one kernel at a time (the first epochs' difference, their validation
 # passes included, since the evaluation is compiled too). Afterwards a compiled epoch ran
 # at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
+# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
 # (the `ms saved` line gives the median saving per epoch; negative means compiling lost
 # time), and no round was faster by more than the tie band (the rounds line gives the
 # count of each kind): compiling saved nothing measurable, so there was nothing to win
@@ -1408,11 +1408,11 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare it
 # with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
+# **1.37 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
 # of 256 images
-# **32.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # its `DataLoader`'s work included (on a CUDA GPU it also pins each batch). We expect
 # that work to hide part of a GPU's lead.
 # The verdict line reads the ratio against section 7's tie band, which came from another
@@ -1550,20 +1550,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step at batch 16 took a median of
-# **0.218 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.120 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
+# **1.111 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
 # give their range): 64 times the images for only
-# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **13.62
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.09
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
+# the time fell from **15.09
+# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.08
 # microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at batch 1024 and
-# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then levelled
-# off: **0.67**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
+# **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then changed
+# little: **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
 # batch shares out whatever each step costs regardless of its size; once that share is
 # small, the work that grows with the images is nearly all that is left, and the time
-# per image stops falling. If a step were all fixed cost, the two smallest batches would
+# per image nearly stops falling. If a step were all fixed cost, the two smallest batches would
 # tie in every round; in this one run of 7 rounds, batch 16's step was the shorter in
-# 6<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
+# 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
 # (the rounds line gives the ties, and the verdict, which names a winner only when every
 # round agrees): a sign that some of a step's work grows with the batch even at these
 # sizes.
@@ -1630,8 +1630,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.34 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.53 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.52 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.81 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1654,7 +1654,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1678,9 +1678,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and a compiled epoch then ran at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
+# **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
 # with no round faster by more than the tie band: here it saved nothing measurable.
 # Where compiling does save time each epoch, it pays only once the training has run
 # long enough for those savings to add up to its cost, with batches of one shape so that
@@ -1710,6 +1710,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
 # on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
 # there section 7's bfloat16 epochs ran at
-# **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out, and
 # there we expect no gain.

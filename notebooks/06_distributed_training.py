@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1438 MB. The course's
+# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1449 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -521,10 +521,10 @@ for size in (64, 1024):
 # row; this lesson does not time the bookkeeping and the waiting apart.
 #
 # - **At 64 images per process** DDP added
-#   2.03<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the time of the step it serves.
 # - **At 1,024 images per process** (16 times the images) DDP added
-#   0.55<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.61<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
 #   the step's work grows with its images. The lines `… 1024 images per process / 64`
 #   show how much each part grew with 16 times the images: set the step's growth beside
@@ -534,17 +534,17 @@ for size in (64, 1024):
 # **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
 # step costs less than what a step saves on half the images: at 64 images per process,
 # halving saved
-# 0.086 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
+# 0.096 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
 # DDP added
-# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
+# 0.897 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
 # 1.103 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # against
-# 0.926 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
+# 1.001 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
 # the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
 # slower):
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # images per process and
-# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
 # a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): a convention, not a
 # measured noise level, so that one run's smaller differences are not read as a winner.
@@ -662,7 +662,7 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 
 # %% [markdown]
 # The next cell prints the command to type in a terminal, then launches the same script
-# through `run_torchrun`. On Linux that forks the workers from a process that has
+# through `run_torchrun`. On Linux that forks CPU workers from a process that has
 # already imported PyTorch (the memory note after it says what that changes), where the
 # typed `torchrun` starts each as a fresh Python: the timings and memory in this lesson
 # are those of the forked workers.
@@ -707,9 +707,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
+# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
 # the largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
 # counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
 # that has already imported PyTorch, so they share its pages until they write to them;
 # on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
@@ -849,14 +849,14 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (below 1: slower); the end of the line says how the
 # rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.57<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
+# 0.53<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
 # times the baseline's seconds (each process loads half the images, though the ratio
 # need not be 0.5, and this lesson does not time why), and the rest
-# 3.72<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
+# 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
 # Section 5 predicted slower steps at this size (against one process with 1 thread;
 # the appendix makes that comparison): at 64 images per process, DDP adds more to a
 # step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one process's speed (the last line).
 #
 # Every arm trained its own model from the same weights on the same batches: the
@@ -902,29 +902,29 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed (its line ends with the rounds' count and verdict). The
 # figure shows where the two launches differ. At 128,
 # the long bars are the DDP arms' blue ones: the rest, their steps and waiting. At
 # 2,048, the plain loop's orange bar, waiting for its `DataLoader`, is most of its
 # epoch, and 2 processes cut that wait to
-# 0.32<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
+# 0.30<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
 # of the baseline's, while the rest took
-# 2.05<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
+# 2.03<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
 # long. Read each line's count before its median: a median can lean one way while some
 # rounds tie or disagree, and the verdict names a winner only when every round agrees.
 #
 # **Against a lean single process.** Loading lean (the lower two bars of each panel)
 # shrinks the orange part in one process too, and then a second process has little left
 # to win: 2 processes loading lean ran at
-# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times the speed of one lean process at 128 images a step and
-# 1.13<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times at 2,048 (their lines give the counts and verdicts). Loading lean sped one
 # process up more than that: by
-# 1.43<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.42<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # and
-# 2.17<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # times (the appendix's comparison 1). So on this machine, make one process lean before
 # adding a second.
 #
@@ -1085,25 +1085,25 @@ print(fsdp.output)
 #   each gradient first, then sums: the same average).
 # - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
 #   2 logical CPUs that made these outputs, at 64 images per process DDP added
-#   2.03<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication to every step.
 # - Against one process with 2 threads, timed in rounds
 #   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
 #   processes trained at a median of
 #   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times its speed at an effective batch of 128 and
-#   1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
 #   shrinking and the rest (steps, and waiting at the all-reduce) growing. Against one
 #   process with 1 thread (the appendix's like-for-like pair) they ran at
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   and
-#   1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   times its speed.
 #   Against one process that loads lean, 2 processes loading lean ran at
-#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   1.13<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times its speed. Make one process lean first, then time what a second adds, as whole
 #   epochs in rounds: timed steps leave the loading out.
 # - `DistributedSampler` gives each process a different shard; call `set_epoch`
@@ -1322,14 +1322,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: DDP added
-# 2.03<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication to every step in this run, so a DDP step on 64
 # images took longer than one process's step on all 128, and section 5 predicted the
 # steps at
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # the speed of one process. In section 8's epochs the 2 processes' steps and waiting
 # (*the rest*) took
-# 3.72<!-- output: effective batch 128, the rest, 2 processes / baseline -->
+# 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline -->
 # times the baseline's seconds. Each process computed only its own 64 images of every
 # step, so (a) is wrong, and (c) too: the shards split the images. And (b) cannot be:
 # NCCL carries only GPU tensors (section 2), so it cannot run these CPU processes at
@@ -1444,31 +1444,31 @@ report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 # %% [markdown]
 # **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
 # median speed-up of
-# 1.43<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.42<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # at an effective batch of 128 and
-# 2.17<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 2.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # at 2,048; each line's count and verdict say how the rounds went.
 #
 # **A second thread.** Against the plain loop with 1 thread, the baseline's second
 # thread bought no clear speed-up: it ran at
-# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.90<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 0.98<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.01<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, with no clear winner in either launch (each line gives the count of
 # its rounds).
 #
 # **2 processes against 1 thread.** Against that 1-thread loop, 2 processes ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # and
-# 1.81<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times its speed (their lines give the counts). Their rest ran at
 # 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
 # times its speed at 128, where section 5 predicted
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
 # steps alone, and at
-# 0.59<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
+# 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
 # at 2,048, where it predicted
-# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
 # fell short of the prediction. Section 5 started each step with both processes ready,
 # after a barrier; inside an epoch, a DDP step's all-reduce can also wait for the other
 # process, still loading its batch, and the rest holds the loop's own Python. This

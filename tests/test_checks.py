@@ -1163,7 +1163,7 @@ def test_lesson04_exercise2_finds_mistakes_in_the_table():
     assert_wrong(lesson04, 2, "does not fall", **{**answer, "step_table": summed})
     once = {size: {"cpu": [row["cpu"][0]]} for size, row in answer["step_table"].items()}
     assert_wrong(lesson04, 2, "holds 1 time", **{**answer, "step_table": once})
-    # The lesson's first four sizes only: the two large ones are where a GPU wins.
+    # The lesson's first four sizes only: the two large ones give a GPU room to win.
     small = {size: row for size, row in answer["step_table"].items() if size <= 1024}
     assert_wrong(lesson04, 2, "4096", **{**answer, "step_table": small})
     # Each repeat's total of its 20 steps (as the lesson's time_step runs) instead of its

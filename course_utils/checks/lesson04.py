@@ -50,7 +50,8 @@ EARLIER_SECONDS = 0.5  # work still queued when train_epoch is called (exercise 
 
 
 class SimulatedGPU:
-    """A device queue in miniature: work is queued at once and finished in the background.
+    """A device queue in miniature: queueing returns at once, and the queued work "takes" its
+    seconds: nothing runs, the queue only keeps the time at which it will be empty.
 
     ``queue_step()`` adds a step's work, and ``queue(seconds)`` other work, each
     starting when the previous work ends; ``synchronize()`` sleeps until all queued
@@ -777,7 +778,7 @@ def _exercise_2(
         f"than half the step at batch 16 ({medians[16, 'cpu']:.3g} s), yet it computes on 64 "
         "times the images. Store seconds per step, as `time_step` returns them, not per image.",
     )
-    # Time every batch size again with the learner's time_step, twice, in turn, and compare
+    # Time the CHECK_SIZES again with the learner's time_step, twice, in turn, and compare
     # the fastest repeats: a busy CPU slows a repeat down but never speeds one up, so the
     # fastest of several is the steadiest figure (the medians of a CPU shared with another
     # training were seen to move up to about 15 times). A table of totals is `steps` times
@@ -825,7 +826,8 @@ def _exercise_2(
         "on the CPU the median time per image falls from batch 16 to batch 1024",
         "the step at batch 1024 takes longer than half the step at batch 16 (it computes on "
         "64 times the images)",
-        f"`time_step`, run again by the check twice at each batch size on the CPU, measures "
+        f"`time_step`, run again by the check twice at batch sizes {CHECK_SIZES} on the CPU, "
+        "measures "
         f"a fastest repeat close to the table's ({stored_fresh}): a median ratio of "
         f"{ratio:.2f}, below the {totals_limit:.1f} that would suggest totals of its "
         f"{steps:.0f} steps instead of seconds per step",

@@ -427,7 +427,8 @@ QUESTIONS: dict[str, Exercise] = {
             "bookkeeping and waiting around it) costs more than halving the step's arithmetic "
             "saves, on the machine's logical CPUs shared by 2 processes; section 5's table shows "
             "it for the steps. Section 8 then timed whole epochs, with the time spent waiting "
-            "for the loading and the steps on lines of their own."
+            "for the loading and the rest (the steps, and any wait at the all-reduce) on "
+            "lines of their own."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 4: rank 0 "
