@@ -51,7 +51,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 221 s with a peak memory of 1470 MB. The course's
+# > 2 threads); the whole lesson ran in 235 s with a peak memory of 1458 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -279,7 +279,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -414,18 +414,18 @@ del files_loader, tensor_loader
 # %% [markdown]
 # The last line says which was faster on this machine, and the line before it by how
 # much: the `DataLoader` needed a median of
-# 53.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
+# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
 # passes, the `DeviceTensorLoader`
-# 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
+# 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
 # tensor loader's passes are short enough for one busy moment of the machine to move one
 # of them (the first two lines list every pass), so the fastest passes give a second
 # reading of the ratio: the line `fastest passes`. The
 # `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes were not measured here, nor a GPU. At the `DataLoader`'s
 # rate, one epoch of the 45,000 training images would take
-# 18.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
 # and section 1's one-off decoding took
-# 0.39<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
 # decoding is paid once; the per-image loader pays its cost again in every epoch.
 
 # %% [markdown]
@@ -656,7 +656,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on the 2-core CPU that made these outputs, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 18 s<!-- output: small CNN training seconds --> of training. That figure, like every
+# and 22 s<!-- output: small CNN training seconds --> of training. That figure, like every
 # training time this lesson measures, adds up `train_seconds`, the training passes alone;
 # the seconds in brackets on the epoch line also include measuring the validation set.
 # Other programs sharing the CPU slow whatever runs while they do, so read a single
@@ -859,7 +859,7 @@ print(
 # against 58.8%<!-- output: small CNN validation accuracy --> validation accuracy at full
 # size, after the same 2 epochs. Its training took
 # 5 s<!-- output: MLP training seconds --> against the CNN's
-# 18 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
+# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
 # train` line names the quicker one), so this is a comparison at equal epochs, not at
 # equal time.
 # An MLP has no built-in notion of which pixels are neighbours (the CNN flattens only after
@@ -1633,10 +1633,9 @@ fourth = mistakes.flatten().topk(4).values[-1].item()
 third = mistakes[top_pairs[-1]].item()
 tied = fourth == third
 print(f"third place tied with another pair: {tied}")
-for true_class, predicted_class in (divmod(i, 10) for i in range(100)):
-    if tied and mistakes[true_class, predicted_class] == third:
-        if (true_class, predicted_class) != top_pairs[-1]:
-            print(f"  tied: {classes[true_class]} taken for {classes[predicted_class]}")
+for true_class, predicted_class in (mistakes == third).nonzero().tolist() if tied else []:
+    if (true_class, predicted_class) != top_pairs[-1]:
+        print(f"  tied: {classes[true_class]} taken for {classes[predicted_class]}")
 cat_dog = {classes.index("cat"), classes.index("dog")}
 cat_dog_pairs = sum(set(pair) == cat_dog for pair in top_pairs[:2])
 print(f"of the two largest, cat taken for dog or dog for cat: {cat_dog_pairs}")
@@ -2013,9 +2012,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), because every
 # convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.00 s<!-- output: width 2, seconds per epoch --> to
-# 2.49 s<!-- output: width 8, seconds per epoch -->
-# (2.5<!-- output: widest against narrowest, seconds per epoch --> times): far less
+# 2-core CPU, went from 1.02 s<!-- output: width 2, seconds per epoch --> to
+# 2.45 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): far less
 # than the parameters. Part of each step's work does not grow with the width (the
 # Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
 # other element-by-element work), while the convolutions' arithmetic grows with the
