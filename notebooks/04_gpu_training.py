@@ -19,23 +19,21 @@
 #
 # # Lesson 04: Training on a GPU
 #
-# A GPU runs thousands of multiplications at once, which is exactly what the
-# matrix products of a neural network need. But a GPU only helps when it is kept
-# busy: with a tiny model, or while it waits for the CPU to prepare data, we expect it
-# to sit idle. This lesson moves training onto whatever device you have and
-# measures where the time really goes.
+# A GPU runs thousands of multiplications at once, the work a neural network's matrix
+# products need. But it helps only when kept busy: with a tiny model, or while it waits
+# for the CPU to prepare data, we expect it to sit idle. This lesson moves training onto
+# your device and measures where the time goes.
 #
-# This notebook runs on any machine. Without a GPU it says so, trains on the CPU
-# and skips the GPU-only steps with a sentence saying why. On Colab, pick
-# *Runtime > Change runtime type > GPU* first.
+# Without a GPU the notebook trains on the CPU and skips the GPU-only steps, saying why.
+# On Colab, first pick *Runtime > Change runtime type > GPU*.
 #
 # **By the end of this lesson you can**
 # - choose a device (CUDA, then Apple MPS, then CPU) and move tensors and models to it;
-# - write a training loop that runs on the device, and see `fit` do the same;
+# - write a training loop on the device, and see `fit` do the same;
 # - explain `pin_memory` and `non_blocking`, and write a Python generator;
 # - wrap a data loader so its batches arrive on the device;
-# - time device work honestly (warm up, `synchronize`, repeat), and find the
-#   data-loading bottleneck;
+# - time device work honestly (warm up, `synchronize`, repeat) and find the data-loading
+#   bottleneck;
 # - hold a whole dataset on the device, and try `torch.compile` and (where the hardware
 #   has it) mixed precision.
 
@@ -100,10 +98,9 @@ generator = seed_everything(0)
 print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
-# **Settings.** Smoke mode (the quick run the test suite uses) works on small slices
-# of the training images. The next cell prints how many images each section trains on,
-# at full size or in smoke mode; each section explains its runs when it gets there. The
-# validation set is the same 10,000 images in both modes.
+# **Settings.** Smoke mode, the test suite's quick run, trains on small slices of the
+# training images. The next cell prints each section's image count. The validation set
+# is the same 10,000 images in both modes.
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
@@ -121,11 +118,10 @@ print(f"exercises: {exercise_size:,} images")
 # %% [markdown]
 # ## 1. Which devices do we have?
 #
-# `torch.cuda.is_available()` says whether PyTorch can see an NVIDIA GPU (or an AMD one,
+# `torch.cuda.is_available()` says whether PyTorch sees an NVIDIA GPU (or an AMD one,
 # with the PyTorch build for ROCm, AMD's GPU software);
-# `torch.backends.mps.is_available()` whether it can use an Apple-silicon GPU. The CPU
-# is always there; `os.cpu_count()` counts its logical CPUs (cores, or hardware threads
-# that share a core).
+# `torch.backends.mps.is_available()`, an Apple-silicon GPU. The CPU is always there:
+# `os.cpu_count()` counts its logical CPUs (cores, or hardware threads sharing a core).
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -136,8 +132,7 @@ if has_cuda:
 print(f"logical CPUs: {os.cpu_count()}")
 
 # %% [markdown]
-# `get_default_device` from `course_utils` picks the best of them. It is short
-# enough to read in full:
+# `get_default_device` from `course_utils` picks the best of them:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(get_default_device))
@@ -153,11 +148,11 @@ else:
     print(f"Training on {device}.")
 
 # %% [markdown]
-# The outputs you see were made on a machine without a GPU, with
-# **2**<!-- output: logical CPUs --> logical CPUs: every time quoted in the text is a time
-# on that CPU, except those marked as measured elsewhere (on the course's one GPU run, or
-# by its benchmarks). The same work takes a different time on each run, so read the times
-# for their ratios and spreads. Run the notebook on a GPU and compare.
+# These outputs come from a machine without a GPU, with
+# **2**<!-- output: logical CPUs --> logical CPUs. Every time in the text is a time on
+# that CPU unless marked as measured elsewhere (the course's one GPU run, or its
+# benchmarks). Times vary between runs: read them for their ratios and spreads, and run
+# the notebook on a GPU to compare.
 
 # %% [markdown]
 # ## 2. When a GPU helps
@@ -170,25 +165,21 @@ size = 2048
 print(f"multiply-adds in a {size} x {size} product (billions): {size**3 / 1e9:.2f}")
 
 # %% [markdown]
-# That is about **8.6 billion**<!-- output: multiply-adds in a 2048 x 2048 product (billions) -->
-# multiply-adds: n x n sums of n products each, and the sums are independent of each
-# other, so a GPU can share them out among thousands of cores. GPU work is
-# *asynchronous*, though: Python queues it and moves on. Timing code must wait for the
-# queued work to finish before reading the clock, or it measures only the queueing.
-# `synchronize` from `course_utils` waits for a CUDA or Apple GPU, and does nothing on
-# the CPU, which runs each operation as it is called:
+# That is about
+# **8.6 billion**<!-- output: multiply-adds in a 2048 x 2048 product (billions) -->
+# multiply-adds, in independent sums that a GPU can share out among thousands of cores.
+# But GPU work is *asynchronous*, so a timing must wait for it before reading the clock,
+# with `synchronize` from `course_utils`:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(synchronize))
 
 # %% [markdown]
-# What does a missing `synchronize` do? Without a GPU it cannot show, so here is a
-# stand-in: `SimulatedGPU` (the one the exercise checks below use) behaves like a GPU's
-# queue: queueing a step returns at once, and the step "takes" the `step_seconds` the
-# cell gives it. Nothing actually runs in the background. Its trick is a few lines,
-# which the cell prints: queueing a step only moves forward the time at which the queue
-# will be empty, and `synchronize()` sleeps until then. Queue 10 steps, and read the clock
-# straight away, then again after waiting for the queue:
+# Without a GPU we cannot show a missing `synchronize`, so here is a stand-in, also used
+# by the exercise checks. Queueing a step on `SimulatedGPU` returns at once and only
+# moves forward the time at which its queue will be empty; its `synchronize()` sleeps
+# until then. Nothing runs in the background. Queue 10 steps of `step_seconds` each and
+# read the clock at once, then again after waiting:
 
 # %%
 print(inspect.getsource(SimulatedGPU.queue_step))  # a step: its seconds, queued...
@@ -210,21 +201,17 @@ print(
 # %% [markdown]
 # Without the wait the clock read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->:
-# it measured only the queueing. After the wait it read
+# only the queueing. After it,
 # **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
-# the simulated work of the 10 steps (`step_seconds=0.02` each).
+# the 10 steps' simulated work (`step_seconds=0.02` each).
 #
-# An honest timing has three more habits. It **warms up** first: the first run of an
-# operation can pay one-off costs (allocating memory, choosing a kernel, on a GPU
-# loading its libraries) that a later run does not (exercise 1 compares a first epoch
-# with a second; on this CPU it found no measurable one-off cost, and on a GPU we expect
-# one). (A *kernel* is a compiled function that the device runs for one operation, such
-# as one matrix product.) It **synchronises** before each clock reading. And it
-# **repeats**, because the same work takes a different time on each run (other programs,
-# the processor's clock speed); the median of the repeats is the figure to quote, and
-# their spread says how far to trust it. Each repeat runs the work several times under
-# one pair of clock readings, so that the clock's own cost, and one slow run, are shared
-# out.
+# An honest timing also **warms up**: an operation's first run can pay one-off costs,
+# such as allocating memory, choosing a *kernel* (the compiled function the device runs
+# for one operation) or loading a GPU's libraries. It **synchronises** before each clock
+# reading. And it **repeats**, since other programs and the processor's clock speed make
+# each run's time differ: quote the median, and let the spread say how far to trust it.
+# Each repeat times several runs between two clock readings, sharing out the clock's
+# cost and any one slow run.
 
 
 # %%
@@ -278,20 +265,18 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **48.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# the brackets give their range). Divide the work by the time: the CPU did
+# **48.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats.
+# The CPU did
 # **178.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
 # **47.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one. We expect small operations to fare worse still on a GPU, which has
-# thousands of cores to fill and a cost to launch each operation (with a GPU, the lines
-# above show both devices at both sizes). So we expect a GPU to fail to help in two
-# ways: **tiny models**, whose products are too small to fill it, and **starved GPUs**,
-# which wait for the CPU to prepare each batch. Section 6 measures what preparing the
-# batches costs.
+# the small one. On a GPU, with thousands of cores to fill and a cost to launch each
+# operation, we expect small operations to fare worse still. So we expect a GPU not to
+# help **tiny models**, whose products cannot fill it, or **starved GPUs**, which wait
+# for the CPU to prepare each batch; section 6 measures that cost.
 #
-# The course ran this lesson once on an NVIDIA H200, as a script, with PyTorch 2.11
-# (not the run whose outputs you see). There, the product took:
+# The course's one run on an NVIDIA H200 (as a script, with PyTorch 2.11; not the run
+# shown here) gave:
 #
 # | product | on the GPU | on its 16-core CPU |
 # |---|---|---|
@@ -316,22 +301,20 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
-# For copies to a CUDA GPU, [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html)
-# recommend two settings (under "Use pinned memory buffers"; this lesson has no CUDA GPU
-# to time them on):
-# - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* CPU memory
-#   (page-locked: the operating system may not move it or swap it out). The GPU's copy
-#   engine reads page-locked memory only, so an ordinary tensor is first copied into a
-#   pinned buffer; a pinned one skips that step.
-# - `.to(device, non_blocking=True)`, from pinned memory, makes the copy return at once:
-#   it is queued on the
-#   GPU behind the work already there, and Python goes on (to queue the next step, or to
-#   fetch the next batch) instead of waiting for it.
+# For copies to a CUDA GPU,
+# [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two
+# settings (under "Use pinned memory buffers"; this lesson has no CUDA GPU to time them
+# on):
+# - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* (page-locked) CPU
+#   memory, which the operating system may not move or swap out. The GPU's copy engine
+#   reads only such memory, so an unpinned tensor needs an extra copy into a pinned
+#   buffer first.
+# - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
+#   queued on the GPU behind the work already there, and Python goes on.
 #
 # This lesson uses both on CUDA GPUs only: pinning speeds up copies to a CUDA GPU, and a
-# `non_blocking` copy from ordinary memory to an Apple GPU (MPS) has been reported to give
-# wrong values (PyTorch issues #139550 and #189690; exercise 1 returns to this). On this
-# machine the next cell says what it would have run:
+# `non_blocking` copy from ordinary memory to an Apple GPU (MPS) has been reported to
+# give wrong values (PyTorch issues #139550 and #189690; exercise 1 returns to this).
 
 # %%
 if device.type == "cuda":
@@ -348,13 +331,11 @@ else:
 # %% [markdown]
 # ## 4. A training loop on the device, by hand
 #
-# **The data.** As lesson 03 did, we hold out 10,000 of the 60,000 MNIST training
-# images as a validation set, split the same way on every run by a seeded generator
-# (this lesson's own seed, so these validation images are not lesson 03's, and the
-# accuracies are not comparable across the two lessons).
-# This lesson measures speed and chooses nothing, so it never touches the test set:
-# every accuracy below is a *validation* accuracy. The torchvision dataset turns each
-# image into a normalised tensor when it is fetched.
+# **The data.** As in lesson 03, we hold out 10,000 of the 60,000 MNIST training images
+# for validation, split the same way on every run by a seeded generator. The seed is
+# this lesson's own, so these validation images are not lesson 03's and the accuracies
+# are not comparable. The lesson measures speed and chooses nothing, so it never touches
+# the test set: every accuracy is a *validation* accuracy.
 
 # %%
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -365,20 +346,19 @@ train_dataset = Subset(train_dataset, range(train_size))  # the whole split, exc
 print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
-# The loop is lesson 03's loop. Running it on a device takes two changes:
-# - the model moves to the device once, before its optimizer is built: the order
-#   PyTorch's documentation recommends, a safe habit (`.to` moves the weights in place, so
-#   current PyTorch would also cope with the other order);
-# - every batch moves to the device just before it is used: `images.to(device)` and
-#   `labels.to(device)`. (`pin`, set in the next cell, is true only on a CUDA GPU; section
-#   3 explained pinned memory and `non_blocking`.)
+# The loop is lesson 03's, with two changes:
+# - the model moves to the device once, before its optimizer is built, as PyTorch's
+#   documentation recommends (`.to` moves the weights in place, so current PyTorch would
+#   also cope with the other order);
+# - each batch moves to the device just before use: `images.to(device)`,
+#   `labels.to(device)`.
 #
-# One more habit matters on a GPU: the loop keeps each loss as a tensor on the device.
-# `loss.item()` at every step would copy it to the CPU, and by PyTorch's CUDA notes
-# (asynchronous execution) Python would wait there for the GPU to finish each step before
-# queueing the next. The mean is taken once, at the
-# end. Here is one epoch on the first 10,240 training images (80 full batches of 128),
-# the 32-unit model of lesson 03, seeded so that section 5 can repeat it exactly:
+# On a GPU one more habit matters: the loop keeps each loss as a tensor on the device. A
+# `loss.item()` per step would copy it to the CPU, and Python would wait there for the
+# GPU to finish each step before queueing the next (PyTorch's CUDA notes, asynchronous
+# execution). The mean is taken once, at the end. Here is one epoch of lesson 03's
+# 32-unit model on the first 10,240 training images, seeded so that section 5 can repeat
+# it exactly:
 
 # %%
 pin = device.type == "cuda"  # this lesson pins only for a CUDA GPU (section 3)
@@ -416,8 +396,8 @@ print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
 # **The evaluation pass**, as in lesson 03: `eval()` mode, no gradients recorded
-# (`torch.no_grad()`), the loss summed over images and divided by their number. The
-# validation batches move to the device like the training batches.
+# (`torch.no_grad()`), the loss summed over images and divided by their number.
+# Validation batches move to the device like training batches.
 
 # %%
 hand_model.eval()
@@ -434,23 +414,21 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 
 # %% [markdown]
 # After one epoch on 10,240 images the model scores
-# **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. The
-# evaluation reads `.item()` twice per batch (the summed loss and the count of right
-# answers): on a GPU each read waits for the device (PyTorch's CUDA notes), as
-# `synchronize` does. That makes 20
-# waits for the 10 batches of 1,000, once an epoch; the training loop above reads no
-# `.item()` per step, so its steps do not wait for one.
+# **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
+# GPU each of the evaluation's `.item()` reads, two per batch, waits for the device
+# (PyTorch's CUDA notes): 20 waits an epoch for 10 batches of 1,000, and none in the
+# training steps.
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
 #
-# The two `.to` lines for the batch are the same in every loop. A loader that hands
-# out batches already on the device removes them, and a Python generator is the
-# shortest way to write one.
+# The batch's two `.to` lines are the same in every loop. A loader that hands out
+# batches already on the device removes them; a Python generator is the shortest way to
+# write one.
 #
-# **Python generators.** A function containing `yield` returns a generator: each
-# time a `for` loop asks for the next item, the function runs until its next
-# `yield`, hands over the value and pauses there. Nothing is computed ahead.
+# **Python generators.** A function containing `yield` returns a generator: each time a
+# `for` loop asks for the next item, the function runs to its next `yield`, hands over
+# the value and pauses. Nothing is computed ahead.
 
 
 # %% tags=["nbval-check-output"]
@@ -465,12 +443,11 @@ def squares(limit: int):
 print(list(squares(50)))
 
 # %% [markdown]
-# **A loader that moves each batch.** A `for batch in loader` loop calls the loader's
-# `__iter__` method. If `__iter__` contains `yield`, it returns a generator, so each
-# batch is moved only when the loop asks for it: the loop's two `.to` lines, moved into
-# the loader. `len(loader)` calls `__len__`, the wrapped loader's number of batches,
-# which `fit` needs. Written by hand, and checked against the course's
-# `DeviceDataLoader` on the batches of section 4:
+# **A loader that moves each batch.** A `for` loop over a loader calls its `__iter__`.
+# If `__iter__` contains `yield`, it returns a generator, so each batch moves only when
+# the loop asks: the loop's two `.to` lines, now inside the loader. `len(loader)` calls
+# `__len__`, the number of batches, which `fit` needs. Checked against the course's
+# `DeviceDataLoader` on section 4's batches:
 
 
 # %%
@@ -498,20 +475,19 @@ print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
 del mine, course  # they hold the loaders, and the dataset through them
 
 # %% [markdown]
-# `DeviceDataLoader` does the same, for a batch of any shape (`to_device` moves lists,
-# tuples and dicts of tensors), with `non_blocking` for pinned batches: by PyTorch's CUDA
-# notes, the copy is queued on the GPU and the batch handed over at once, and the step
-# that uses it is queued behind the copy, so it cannot start before the copy is done.
+# `DeviceDataLoader` does the same for a batch of any shape (via `to_device`), with
+# `non_blocking` for pinned batches. By PyTorch's CUDA notes, the copy is queued and the
+# batch handed over at once; the step that uses it queues behind the copy, so it cannot
+# start early.
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceDataLoader))
 
 # %% [markdown]
-# **`fit` takes over.** `fit` runs lesson 03's loop on whatever batches its loader
-# hands out, so with `DeviceDataLoader` it trains on the device. To see that it does
-# what the hand-written loop did, train a second model with it: the same seed for the
-# starting weights, the same shuffle seed for the batches, the same learning rate, one
-# epoch.
+# **`fit` takes over.** `fit` runs lesson 03's loop on whatever batches its loader hands
+# out, so with `DeviceDataLoader` it trains on the device. To check it against the hand
+# loop, train a second model: same starting seed, same shuffle seed, same learning rate,
+# one epoch.
 
 # %%
 seed_everything(0)
@@ -533,17 +509,14 @@ print(
 )
 
 # %% [markdown]
-# The two models end with the same weights, to the last bit on this CPU, and `fit`'s
-# epoch line shows the hand loop's three figures. From here on `fit` trains.
+# The weights match to the last bit on this CPU, and `fit`'s epoch line shows the hand
+# loop's three figures. From here on `fit` trains.
 #
-# `fit` returns a *history*, one dict per epoch, with two times in it: `train_seconds`,
-# the training pass alone, which the lesson's printed lines use, and `epoch_seconds`, which
-# also counts the evaluation on the validation set; that one is the time `fit` prints in
-# brackets after each epoch.
-#
-# `fit` waits for the device before starting and before stopping its clock, as section 2
-# said timing must. Here are those lines of its loop (`course_utils/training.py`;
-# `_train_epoch` is the loop of section 4):
+# `fit` returns a *history*, one dict per epoch, with two times: `train_seconds`
+# (training only, which the lesson's printed lines use) and `epoch_seconds` (with the
+# evaluation, which `fit` prints in brackets). It synchronises before starting and
+# before stopping its clock, as section 2 requires (`course_utils/training.py`;
+# `_train_epoch` is section 4's loop):
 
 # %% tags=["nbval-check-output"]
 loop_source = inspect.getsource(training._train)
@@ -554,19 +527,18 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # %% [markdown]
 # ## 6. Where does an epoch's time go?
 #
-# The same 32-unit model, trained the same way, on all 50,000 training images, with
-# two data pipelines:
-# - **(a) the classic pipeline**: a `DataLoader` builds every batch image by image, in
+# The same 32-unit model, trained the same way on all 50,000 training images, with two
+# data pipelines:
+# - **(a) the classic pipeline**: a `DataLoader` builds every batch image by image,
 #   every epoch;
 # - **(b) the whole dataset on the device**: every image transformed once, before
-#   training, into one tensor that stays on the device; each batch is a slice of it.
+#   training, into one tensor kept on the device; each batch is a slice of it.
 #
-# For a fair comparison both must train on the very same batches, shuffled anew every
-# epoch. Each pipeline gets a random-number generator of its own (a `torch.Generator`),
-# seeded alike. `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for
-# the order of the images each epoch; it draws its order with `torch.randperm`, exactly
-# as pipeline (b) does. The two models ending with the same weights, below, shows that
-# the orders matched.
+# To be fair, both must train on the very same batches, reshuffled every epoch, so each
+# pipeline gets its own random-number generator (`torch.Generator`), seeded alike.
+# `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
+# image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
+# final weights will show that the orders matched.
 
 
 # %%
@@ -587,10 +559,10 @@ class SeededShuffle(Sampler):
 shuffle_seed = 0  # the same seed for both pipelines
 
 # %% [markdown]
-# **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and
-# `Normalize` on each image when it is fetched; a `DataLoader` collates 128 of them
-# into a batch, in the notebook's own process (`num_workers=0`, the default: no worker
-# processes); `DeviceDataLoader` moves each batch to the device.
+# **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and `Normalize`
+# on each image as it is fetched; a `DataLoader` collates 128 into a batch in the
+# notebook's own process (`num_workers=0`, the default); `DeviceDataLoader` moves each
+# batch to the device.
 
 # %%
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
@@ -605,11 +577,11 @@ classic_model = to_device(MLP(28 * 28, [32], 10), device)
 classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
-# **(b) The whole dataset on the device.** Transform every image once and keep the
-# results as one tensor of images and one of labels. By hand, on the first 1,000
-# validation images, that is: fetch each image (the dataset transforms it), stack them.
-# It matches `dataset_to_tensors` (in `course_utils/data.py`), which does the same with
-# a `DataLoader`, in batches of 1,000, each copied into one tensor made beforehand:
+# **(b) The whole dataset on the device.** Transform every image once into one tensor of
+# images and one of labels. By hand, on the first 1,000 validation images: fetch each
+# (transformed) image, then stack. `dataset_to_tensors` (in `course_utils/data.py`) does
+# the same through a `DataLoader`, copying batches of 1,000 into one tensor made
+# beforehand. The two match:
 
 # %%
 first_thousand = Subset(val_dataset, range(1000))
@@ -622,8 +594,7 @@ print("the same tensors as dataset_to_tensors:", same)
 del first_thousand, pairs, by_hand, course
 
 # %% [markdown]
-# For all the training images that costs time once, before training, so the cell times
-# it:
+# For all the training images this one-off cost comes before training. We time it:
 
 # %%
 start = time.perf_counter()
@@ -635,14 +606,11 @@ print(f"training images as float32 (MB): {train_images.nbytes / 1e6:.1f}")
 print(f"dataset_to_tensors seconds for the training images (one-off): {convert_seconds:.2f}")
 
 # %% [markdown]
-# That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for
-# any GPU and for the CPU's memory. Transforming the 50,000 images took
+# That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
+# GPU and for the CPU's memory. Transforming the 50,000 images took
 # **3.52 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
-# the transforms that the classic pipeline runs in every epoch, run once. (The
-# validation images are converted too, untimed: the comparison counts training only.)
-# `DeviceTensorLoader` puts the tensors on the device in one copy, timed too, and cuts
-# shuffled batches out of them with tensor indexing: no per-image Python code runs
-# during training.
+# the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
+# the tensors on the device in one timed copy:
 
 
 # %%
@@ -669,10 +637,10 @@ print(course_train)
 print(f"seconds to put the training tensors on the {device.type} (one-off): {copy_seconds:.2f}")
 
 # %% [markdown]
-# On a CPU there is nothing to copy, so the line reads 0.00. Where section 5's
-# `DeviceDataLoader` moves every batch that a `DataLoader` built, `DeviceTensorLoader`
-# moved its tensors once, when it was created; each epoch it only shuffles an index and
-# cuts slices. Written by hand as a generator, that is a few lines, checked here against
+# On a CPU there is nothing to copy, hence 0.00. `DeviceDataLoader` (section 5) moves
+# every batch a `DataLoader` built; `DeviceTensorLoader` moved its tensors once, at
+# creation, and each epoch only shuffles an index and cuts slices, so no per-image
+# Python code runs during training. As a generator that is a few lines, checked against
 # `DeviceTensorLoader` with the same seed:
 
 
@@ -717,10 +685,8 @@ course_train.generator.manual_seed(shuffle_seed)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
-# Compare the training time per epoch (without the evaluation), the total time with the
-# one-off costs, and the validation accuracy reached. The model, its starting weights,
-# the learning rate and the batches are the same; only the way batches are produced
-# differs. Each time per epoch is the median of the epochs' times (two at full size).
+# Compare the time per epoch (training only; the median over the epochs, two at full
+# size), the total time with the one-off costs, and the validation accuracy:
 
 
 # %%
@@ -774,40 +740,39 @@ plot_epoch_times(
 # %% [markdown]
 # On this CPU the classic pipeline took
 # **3.81 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset held in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->:
-# the classic pipeline took **16.3 times**<!-- output: pipeline speed-up --> as long, by
-# the median epochs, with the classic pipeline's `DataLoader` working in the notebook's
-# own process (`num_workers=0`). Would worker processes close the gap? On another 2-core
-# CPU, an AMD EPYC, one run each, the course's benchmark measured the classic pipeline at
-# 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
-# pipeline (b)'s epoch with 2 workers, against
-# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without them: in
-# that one run, on 2 cores, workers barely helped. (Compare those two with each other,
-# not with this notebook's figure: another CPU, another script.)
-# Each epoch is a dot in the figure: compare how far apart the two pipelines' dots lie
-# with how far each pipeline's own dots spread.
+# dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
+# (median epochs). The classic pipeline took
+# **16.3 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# notebook's own process (`num_workers=0`). In the figure, compare the gap between the
+# pipelines' dots with each pipeline's own spread.
 #
-# The two models trained on the same batches in the same order and ended with the same
-# weights, so their validation accuracies are the same,
+# Would worker processes close the gap? On another 2-core CPU, an AMD EPYC, the course's
+# benchmark measured the classic epoch at
+# 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
+# pipeline (b)'s with 2 workers and
+# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
+# each: workers barely helped. Compare those two with each other, not with this
+# notebook's figure (another CPU, another script).
+#
+# Same batches, same order, same final weights: the validation accuracies match,
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
-# **95.13%**<!-- output: dataset-on-device validation accuracy -->. The steps were the
-# same work; the classic pipeline's extra time went into building batches image by
-# image (indexing, converting to a tensor, normalising, collating; not timed apart),
-# again every epoch.
+# **95.13%**<!-- output: dataset-on-device validation accuracy -->. The classic
+# pipeline's extra time went into building batches image by image, every epoch
+# (indexing, converting to a tensor, normalising, collating; not timed apart).
 #
 # **The one-off cost.** Pipeline (b) paid
 # **3.52 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch (the diamond in the figure): under one classic epoch, since it
-# runs the same transforms once. Counted in, two epochs took
+# before its first epoch (the figure's diamond): less than one classic epoch, as it runs
+# the same transforms once. Counting it, two epochs took
 # **7.62 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and **3.99 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs -->
-# with pipeline (b), which wins its one-off cost back after
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (the
-# one-off seconds over the seconds saved per epoch).
+# pipeline and
+# **3.99 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# (b), which wins the cost back after
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
+# seconds over seconds saved per epoch).
 #
-# **How much does the accuracy rest on the shuffle order?** Pipeline (b) is the cheaper
-# of the two, so it trains the same model, from the same starting weights, with three
-# more shuffle seeds:
+# **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
+# one, trains the same model from the same weights with three more shuffle seeds:
 
 # %%
 seed_accuracies = {shuffle_seed: course_accuracy}
@@ -829,20 +794,18 @@ print(
 # %% [markdown]
 # The batch order alone moved the validation accuracy over
 # **0.55 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# across these 4 seeds (one run each). That is why both pipelines got the same seed: had
-# they shuffled differently, a gap of that size would have said nothing about them.
+# across these 4 seeds (one run each). Hence the shared seed: had the pipelines shuffled
+# differently, a gap that size would have said nothing about them.
 #
 # Holding the data on the device works whenever it fits in the device's memory (MNIST's
 # 156.8 MB<!-- output: training images as float32 (MB) --> here). Datasets too big for
-# that, or per-image transforms not rewritten as operations on whole batches (lesson 05
-# does that for its augmentation), need the `DataLoader`, with `num_workers` (background
-# processes that build the next batches while the model trains) and `pin_memory`.
+# that, or per-image transforms not rewritten as batch operations (lesson 05 does this
+# for its augmentation), need the `DataLoader`, with `pin_memory` and `num_workers`
+# (background processes that build the next batches while the model trains).
 #
-# **The same epochs on the CPU.** With a GPU, the next cell trains pipeline (b) once
-# more on the CPU, from the same weights on the same batches and for as many epochs, to
-# set the two devices' last epochs side by side (the first pays the one-off set-up). We
-# expect the 32-unit model, a tiny model, to be one whose epochs a GPU barely speeds up,
-# if at all.
+# **The same epochs on the CPU.** With a GPU, the next cell repeats pipeline (b)'s
+# epochs on the CPU to compare the devices. We expect a GPU to speed up this tiny
+# 32-unit model barely, if at all.
 
 # %%
 if device.type == "cpu":
@@ -870,9 +833,9 @@ else:
     print(f"32-unit MLP, pipeline (b), last epoch seconds on {device.type}: {gpu_seconds:.2f}")
 
 # %% [markdown]
-# The classic pipeline has made its point: free its memory (`del` removes the names, and
-# CPython frees an object when its last name goes; `gc.collect()` also frees objects that
-# refer to each other in a cycle).
+# The classic pipeline has made its point, so free its memory. `del` removes names, and
+# CPython frees an object when its last name goes; `gc.collect()` also frees objects
+# that refer to each other in a cycle.
 
 # %%
 del full_train, train_dataset, val_dataset, classic_train, classic_model
@@ -882,10 +845,9 @@ _ = gc.collect()
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
-# The rest of the lesson needs at most 10,000 training images, and the compiler below
-# is kept within the lesson's memory budget: keep a copy of those images and free the full
-# tensor. (A slice alone would
-# not do: it is a *view* that keeps the whole tensor alive; `.clone()` copies it.)
+# The rest of the lesson needs at most 10,000 training images, and the compiler must fit
+# the lesson's memory budget: keep a copy of those images and free the full tensor. A
+# slice alone would be a *view*, keeping the whole tensor alive; `.clone()` copies it.
 
 # %%
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
@@ -894,21 +856,21 @@ _ = gc.collect()
 
 # %% [markdown]
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type,
-# while operations that need the range or the digits, such as the loss, stay in
-# `float32`. Hardware with 16-bit units can compute such products faster, and half the data
-# moves. There are two 16-bit types:
-# - `bfloat16` has `float32`'s range but fewer digits, and needs nothing more. We expect
-#   it to be fast only where the device has bfloat16 arithmetic of its own (recent NVIDIA
-#   GPUs, some recent Intel and AMD CPUs); elsewhere each product is converted to and
-#   from float32.
+# while operations that need range or digits, such as the loss, stay in `float32`.
+# Hardware with 16-bit units can compute such products faster, and half the data moves.
+# There are two 16-bit types:
+# - `bfloat16` has `float32`'s range with fewer digits, and needs nothing more. We
+#   expect it to be fast only on devices with bfloat16 arithmetic of their own (recent
+#   NVIDIA GPUs, some recent Intel and AMD CPUs); elsewhere each product is converted to
+#   and from float32.
 # - `float16` has more digits but a much narrower range: small gradients would round to
-#   zero, so it needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
+#   zero. It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
-# arithmetic of its own, and why (`torch.cuda.is_bf16_supported()` can also answer
-# `True` on GPUs that only emulate it). Colab's free T4 is one without: there section 7
-# leaves the bfloat16 arm out (float32, the compiled arm and the float16 loop still run).
+# arithmetic of its own, and why (`torch.cuda.is_bf16_supported()` can say `True` on
+# GPUs that only emulate it). Colab's free T4 has none, so there section 7 leaves out
+# the bfloat16 arm.
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
@@ -933,11 +895,10 @@ class MixedPrecisionMLP(MLP):
 
 
 # %% [markdown]
-# `forward` ends with `.float()` because the loss is computed after `forward` returns,
-# outside the autocast block: without the cast it would compute its softmax and
-# logarithm from bfloat16 logits, with 2 to 3 significant digits. The cell follows one
-# small batch through `forward`'s layers and `backward`, and prints the type of each
-# result:
+# `forward` ends with `.float()` because the loss is computed after it returns, outside
+# autocast: without the cast, the softmax and logarithm would start from bfloat16
+# logits, with 2 to 3 significant digits. Follow one small batch through `forward`'s
+# layers and `backward`, printing each result's type:
 
 # %%
 if autocast_runs_in(device, torch.bfloat16):
@@ -960,25 +921,20 @@ else:
     print(f"bfloat16 autocast does not run on this {device.type}: nothing to show here.")
 
 # %% [markdown]
-# Where the cell ran, it shows the split: the layers' outputs and their gradients in
-# bfloat16, the logits and the loss in float32, and the weights and their gradients in
-# float32 (autocast multiplied by a bfloat16 copy of each weight, and `backward` passes
-# the gradient back through the copy to the float32 weight), so the update is made in
-# float32.
+# Where autocast runs, only the layers' outputs and their gradients are bfloat16:
+# autocast multiplied by a bfloat16 copy of each weight, and `backward` passed the
+# gradient through the copy to the float32 weight, so the update is made in float32.
 #
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
-# (a compiled function that the device runs) does the work of several operations, say
-# adding the bias and the ReLU, so the data are read and written once instead of once per
-# operation. Compiling takes a while the first time a model runs, and, as PyTorch's
-# `torch.compile` documentation says, again when a batch of a new shape arrives. It works
-# on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and on CUDA GPUs;
-# on Apple GPUs its support is newer and less complete, so if compiling fails, section
-# 7's cell leaves the compiled arm out and prints why.
+# does the work of several operations, say adding the bias and the ReLU, reading and
+# writing the data once instead of once per operation. Compiling takes a while on a
+# model's first run and, by PyTorch's `torch.compile` documentation, again for each new
+# batch shape. It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line
+# tools) and CUDA GPUs. Support for Apple GPUs is newer and less complete: if compiling
+# fails, section 7's cell leaves the compiled arm out and prints why.
 #
-# `torch.compile(model)` returns a *wrapper* whose `forward` is compiled, but `fit`
-# calls `model.training_step(batch)`, which on the wrapper is the original model's method
-# calling the original, uncompiled `forward`: nothing compiled would run. So `fit`
-# refuses such a wrapper, saying what to do:
+# `fit` refuses the *wrapper* that `torch.compile(model)` returns, since through it
+# `fit` would still run the uncompiled `forward`:
 
 # %% tags=["nbval-check-output"]
 try:
@@ -987,27 +943,25 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
-# `model.compile()` compiles the model *in place*, so every call of the model, also the
-# one inside `training_step`, runs the compiled code.
+# `model.compile()` compiles the model *in place*, so every call, including the one
+# inside `training_step`, runs compiled code.
 #
 # **Three arms, in rounds.** A 1024-1024 MLP gives the processor enough matrix work for
-# a number format to matter. The next cell trains it three ways, each an *arm* that
-# changes one thing against `float32`: `float32` itself, the baseline; `bfloat16
-# autocast`, only where the device has bfloat16 arithmetic (and where autocast really
-# runs: `autocast_runs_in` tries one layer); and `compiled`, the plain model after
-# `model.compile()`. All three start from the same weights and see the same batches of
-# 256 of the first 10,000 images; `drop_last=True` leaves out each epoch's shorter last
-# batch (9,984 images an epoch), so the training steps see one shape. (`fit`'s
-# validation pass, in batches of 1,000, is compiled for its own shape.)
+# the number format to matter. The next cell trains it three ways, each an *arm*
+# changing one thing against `float32`: `float32` itself, the baseline;
+# `bfloat16 autocast`, only where the device has bfloat16 arithmetic and autocast really
+# runs (`autocast_runs_in` tries one layer); and `compiled`, after `model.compile()`.
+# All three start from the same weights and see the same batches of 256 from the first
+# 10,000 images. `drop_last=True` drops each epoch's shorter last batch (9,984 images an
+# epoch), so the training steps see one shape.
 #
-# The same work takes a different time at different moments on a shared machine, so the
-# arms take turns: every *round* trains one epoch of each arm, the order shifted by one
-# arm from the round before. A slow
-# moment then falls on one round's arms alike, and each round gives one paired
-# comparison. The first round includes the compiling and other one-off set-up, so the
-# comparisons use the rounds after it.
+# On a shared machine the same work's time varies from moment to moment, so the arms
+# take turns: each *round* trains one epoch of each arm, in an order rotated by one arm
+# each round. A slow moment then hits one round's arms alike, and each round gives one
+# paired comparison. The first round includes compiling and other one-off set-up, so the
+# comparisons use the later rounds.
 #
-# First, two settings for a small machine (you can skip them on a first read):
+# First, two settings for a small machine (skip them on a first read):
 
 # %%
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
@@ -1089,13 +1043,12 @@ for round_number in range(wide_epochs):
         )
 
 # %% [markdown]
-# How to read the rounds: for each arm, its *speed-up* over `float32`, round by round:
-# `float32`'s epoch time over the arm's (above 1: the arm was faster). Two epochs count as
-# a tie when they are closer than `float32`'s own spread (its slowest later epoch over its
-# fastest, 1.1 at least: the *tie band*): a round is faster when its speed-up is above
-# the band, slower when below 1 / band, tied in between. A winner is named only when
-# every round agrees. `count_rounds` (from `course_utils.rounds`) does the counting; the
-# cell checks it against that rule written by hand.
+# **Reading the rounds.** An arm's *speed-up* in a round is `float32`'s epoch time over
+# the arm's (above 1: the arm was faster). The *tie band* is `float32`'s own spread, its
+# slowest later epoch over its fastest, at least 1.1. A round is faster above the band,
+# slower below 1 / band, tied in between; a winner is named only when every round
+# agrees. `count_rounds` (from `course_utils.rounds`) does the counting, checked against
+# the rule written by hand.
 
 # %%
 
@@ -1151,46 +1104,37 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# **In short, on this CPU, in this one run:** bfloat16 autocast made every round's epoch
-# faster, at the same validation accuracy to the digits printed, and compiling cost
-# seconds once and made no round faster by more than the tie band afterwards. The
-# figures:
-#
-# **bfloat16.** The `float32` epochs after the first took a median of
+# **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
+# `float32` epochs took a median of
 # **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
-# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. The CPU that
-# made these outputs has bfloat16 instructions (the line `bfloat16 on this cpu`), so the
-# bfloat16 arm ran: its epochs ran at
+# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
+# has bfloat16 instructions, so the bfloat16 arm ran, at
 # **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed, by the median over the rounds (its verdict line says whether every
-# round agreed), and the two validation accuracies differ by
+# `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
-# points, in this one run. Without bfloat16 arithmetic the cell skips the arm and says
-# why. (These runs measure time, not accuracy: they train on fewer images than section
-# 6's model, at a smaller learning rate.)
+# points. These runs measure time, not accuracy: fewer images than section 6, at a
+# smaller learning rate.
 #
 # **Compiling** cost
 # **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, built one kernel at a time (the first epochs' difference, their validation
-# passes included, since the evaluation is compiled too). Afterwards a compiled epoch ran
-# at a median of
-# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
-# (the `ms saved` line gives the median saving per epoch; negative means compiling lost
-# time), and no round was faster by more than the tie band (the rounds line gives the
-# count of each kind): compiling saved nothing measurable, so there was nothing to win
-# back. The compiler is meant to fuse the small
-# operations around the matrix products (the bias, the ReLU); we expect a model with many
-# small operations, on a GPU, to leave more to fuse: measure it there with the same cell.
-# (On the course's one H200 run, this 1024-1024 model's epochs took about
-# 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and there bfloat16 and
-# the compiled model were each slower than float32 in 4 of the 5 rounds: a GPU with
-# bfloat16 units, yet no gain. We expect the reason to be the model's size: with its
-# steps this short, launching each operation costs more than the arithmetic, and
-# autocast adds operations that convert between the types. Not timed apart here.)
+# on this CPU, building one kernel at a time (the first epochs' difference, validation
+# included, since it is compiled too). Afterwards a compiled epoch ran at a median of
+# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed, and no round was faster by more than the tie band: nothing measurable saved, so
+# nothing to win back. The compiler is meant to fuse the small operations around the
+# matrix products; we expect a model with many small operations, on a GPU, to leave more
+# to fuse: measure it there with the same cell.
 #
-# `fit` has no gradient scaler, so `float16` gets a short loop of its own. It runs on a
-# CUDA or Apple GPU, after the rounds, with no evaluation between epochs, so set its
-# times beside `float32`'s only as a rough guide. On a CPU the cell says what it would do:
+# On the course's one H200 run, this model's epochs took about
+# 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16 and the
+# compiled model were each slower than float32 in 4 of the 5 rounds: bfloat16 units, yet
+# no gain. We expect the reason to be the model's size: with steps this short, launching
+# each operation costs more than the arithmetic, and autocast adds operations that
+# convert between the types. This was not timed apart.
+#
+# `fit` has no gradient scaler, so `float16` gets its own short loop, run on a CUDA or
+# Apple GPU after the rounds, with no evaluation between epochs: compare its times with
+# `float32`'s only roughly.
 
 
 # %%
@@ -1257,30 +1201,29 @@ if half_seconds is not None:
 #
 # - `get_default_device()` picks CUDA, then MPS, then the CPU; `to_device` moves
 #   tensors, models and containers of them; operands must share a device.
-# - A training loop on a device moves the model once (before building its optimizer)
-#   and each batch as it is used, and keeps the losses on the device; `fit` with a
+# - A loop on a device moves the model once (before building its optimizer) and each
+#   batch as it is used, and keeps the losses on the device; `fit` with a
 #   `DeviceDataLoader` does the same, to the same weights.
 # - GPU work is asynchronous: warm up, call `synchronize(device)` before each clock
 #   reading, repeat, and quote the median with its spread.
-# - GPUs are expected to win on big matrix work, and not to help tiny models or
-#   starved pipelines: measure it with the cells above on a machine with a GPU.
-# - `pin_memory` has the `DataLoader` put each batch in pinned memory, so that a copy to a
-#   GPU can be queued with `non_blocking=True` while Python goes on; a generator
-#   (`yield`) lets `DeviceDataLoader` move each batch just in time.
-# - A per-image pipeline in a `DataLoader` (fetching, transforming and collating every
-#   image, every epoch) can cost far more than the training itself; a dataset that fits
-#   on the device should live there as one tensor (`dataset_to_tensors` +
-#   `DeviceTensorLoader`). Making the tensors is a one-off
-#   cost: count it, and the epochs it takes to win it back.
-# - A fair comparison of pipelines gives each its own generator, seeded alike, so that
-#   both train on the same batches; the batch order alone moves the accuracy.
-# - Mixed precision (`bfloat16` where the device has it natively, or `float16` with
-#   a gradient scaler) and `torch.compile` (in place, `model.compile()`) are the next
+# - GPUs are expected to win on big matrix work, not on tiny models or starved
+#   pipelines: measure it on a GPU.
+# - `pin_memory` puts each batch in pinned memory, so a copy to a GPU can be queued with
+#   `non_blocking=True` while Python goes on; a generator (`yield`) lets
+#   `DeviceDataLoader` move each batch just in time.
+# - A per-image `DataLoader` pipeline, rebuilding every batch image by image every
+#   epoch, can cost far more than the training itself. A dataset that fits on the device
+#   should live there as one tensor (`dataset_to_tensors` + `DeviceTensorLoader`); count
+#   that one-off cost, and the epochs it takes to win it back.
+# - To compare pipelines fairly, give each its own generator, seeded alike, so both
+#   train on the same batches: the batch order alone moves the accuracy.
+# - Mixed precision (`bfloat16` where the device has it natively, or `float16` with a
+#   gradient scaler) and `torch.compile` (in place: `model.compile()`) are the next
 #   steps: measure before keeping either, and count compiling's one-off cost.
 
 # %% [markdown]
-# `record_result` prints a headline figure of the lesson; when the course runs every
-# lesson, it also collects these lines into one summary table.
+# `record_result` prints the lesson's headline figures; a run of the whole course
+# collects them into one summary table.
 
 # %%
 record_result("device", device.type)
@@ -1292,23 +1235,22 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 # %% [markdown]
 # ## Exercises
 #
-# After each exercise, run its check cell: it says whether the exercise is not
-# attempted yet, not right yet (and what it found), or passed (and what it checked).
-# The lines under `if check_exercise(...)` run only for a passing answer. Both checks
-# replace the GPU with section 2's simulated one, so they can see a missing
-# `synchronize(on)` on any machine: use the `on` your function receives, not the
-# notebook's `device`.
+# After each exercise, run its check cell: it says not attempted yet, not right yet
+# (with what it found), or passed (with what it checked). The lines under
+# `if check_exercise(...)` run only for a passing answer. Both checks swap in section
+# 2's simulated GPU, so they catch a missing `synchronize(on)` on any machine: use the
+# `on` your function receives, not the notebook's `device`.
 #
 # **Exercise 1: your own timed epoch, and a bigger model on each device.**
 #
 # 1. Write `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop,
-#    with each batch moved to the device `on` (the model is already there). It returns
-#    the epoch's time in seconds, read after `synchronize(on)` has waited for the queued
+#    moving each batch to the device `on` (the model is already there). It returns the
+#    epoch's time in seconds, read after `synchronize(on)` has waited for the queued
 #    steps.
 # 2. Move the batches with `non_blocking=True` on a CUDA GPU only
 #    (`non_blocking=on.type == "cuda"`). There `exercise_loader()` hands out pinned
 #    batches, as section 4's loader did, so the copy is queued and Python goes on.
-# 3. Like section 4's loop, do not copy the loss to the CPU inside the loop
+# 3. As in section 4's loop, do not copy the loss to the CPU inside the loop
 #    (`loss.item()`, `float(loss)`, `print(loss)`) or call `synchronize` there: on a GPU
 #    each makes Python wait for the step.
 # 4. On every device in `devices`, build an MLP with hidden layers [2048, 2048] (seeded
@@ -1318,9 +1260,9 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 #    `big_model_seconds` (device type -> [first, second]) and keep the last model you
 #    timed in `big_model`. Without a GPU, print what would have run.
 #
-# The check times a few steps of `big_model` itself on each device, to see that the epoch
-# times are of this model's size. Which device is faster, and does the first epoch
-# differ from the second?
+# The check times a few steps of `big_model` on each device, to see that the epoch times
+# fit this model's size. Which device is faster, and does the first epoch differ from
+# the second?
 
 
 # %%
@@ -1406,32 +1348,30 @@ if check_exercise(
         )
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Only the CPU ran here, so there is no GPU to compare it
-# with. On this CPU the 2048-2048 MLP's first epoch over 10,000 images took
+# **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
+# this CPU the 2048-2048 MLP's first epoch over 10,000 images took
 # **1.37 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
 # **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->, and a batch
-# of 256 images
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# verdict's tie band came from another model's epochs, so take it as a rough threshold.
+# A batch of 256 images took
 # **34.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
-# its `DataLoader`'s work included (on a CUDA GPU it also pins each batch). We expect
-# that work to hide part of a GPU's lead.
-# The verdict line reads the ratio against section 7's tie band, which came from another
-# model's epochs, so take it as a rough threshold. On a GPU we expect the first epoch to
-# pay for choosing kernels for the new, wider matrix shapes (the GPU itself is already
-# set up by the earlier sections): that is why a timing warms up first. A wide MLP's
-# step is made of large matrix products, the work a
-# GPU shares out among its cores, so this is the kind of model where we expect a GPU to
-# pull ahead: on the course's one H200 run (PyTorch 2.11), a batch of 256 images, loading
-# included, took
-# 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
-# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
+# including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
+# expect to hide part of a GPU's lead.
+#
+# On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
+# matrix shapes (the GPU itself is set up by then). A wide MLP's step is large matrix
+# products, which a GPU shares out among its cores, so here we expect a GPU to pull
+# ahead. On the course's one H200 run (PyTorch 2.11), a batch of 256 images, loading
+# included, took 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
+# against 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core
+# CPU.
 
 # %% [markdown]
-# **Exercise 2: where does the GPU start to win?** A timing of a few steps, run once,
-# can mislead: the first steps pay one-off set-up, and the same steps take a different
-# time on each run. `make_step(batch_size, on)` below returns a function `step()` that
-# trains the lesson's 32-unit MLP one step on a fixed batch of random images already on
-# the device `on` (so only the step is timed, not the loading).
+# **Exercise 2: where does the GPU start to win?** A few steps timed once can mislead
+# (section 2). `make_step(batch_size, on)` below returns a function `step()` that trains
+# the lesson's 32-unit MLP one step on a fixed batch of random images already on the
+# device `on`, so only the step is timed, not the loading.
 #
 # 1. Write `time_step(step, on, repeats=...)`: run `step()` once to warm up, then time
 #    `repeats` repeats (at least 5 by default) of at least 10 steps each, with
@@ -1439,12 +1379,12 @@ if check_exercise(
 #    figure per repeat.
 # 2. Write `time_in_rounds(steps, on, rounds=7)`, where `steps` maps each batch size to
 #    its step function. Each round times one repeat (`time_step(..., repeats=1)`) of
-#    every batch size, in a new order each round (rotate the list: `order[k:] +
-#    order[:k]` with `k = round_number % len(order)`, as section 7's rounds do); return
-#    batch size -> list of seconds per step, one per round.
+#    every batch size, in a new order each round (rotate the list:
+#    `order[k:] + order[:k]` with `k = round_number % len(order)`, as section 7's rounds
+#    do); return batch size -> list of seconds per step, one per round.
 # 3. For each batch size in `batch_sizes` (16 to 16,384, each 4 times the last), time
-#    every device in `devices` with `time_in_rounds`, and store the lists in `step_table`
-#    (batch size -> device type -> list of seconds per step).
+#    every device in `devices` with `time_in_rounds`, and store the lists in
+#    `step_table` (batch size -> device type -> list of seconds per step).
 #
 # At which batch size is the GPU faster than the CPU? (Without a GPU, see how the CPU's
 # time per step and per image change as batches grow.)
@@ -1549,38 +1489,38 @@ if check_exercise(
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
-# this CPU a step at batch 16 took a median of
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> and at batch 1024
-# **1.111 ms**<!-- output: cpu ms per step, batch 1024 -->, over 7 rounds (the lines
-# give their range): 64 times the images for only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image
-# the time fell from **15.09
-# microseconds**<!-- output: cpu microseconds per image, batch 16 --> to **1.08
-# microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at batch 1024 and
-# **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096, then changed
-# little: **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A bigger
-# batch shares out whatever each step costs regardless of its size; once that share is
-# small, the work that grows with the images is nearly all that is left, and the time
-# per image nearly stops falling. If a step were all fixed cost, the two smallest batches would
-# tie in every round; in this one run of 7 rounds, batch 16's step was the shorter in
-# 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds
-# (the rounds line gives the ties, and the verdict, which names a winner only when every
-# round agrees): a sign that some of a step's work grows with the batch even at these
-# sizes.
-# On a GPU we expect that fixed cost to be larger and the work per image cheaper, so it
-# should win only from some batch size on: the last line finds it, counting only sizes
-# where every GPU round beat every CPU round. (The course's one H200 run timed sizes up
-# to 1,024 only, against that machine's 16-core CPU: the GPU was faster at none of
-# them<!-- source: benchmarks/RESULTS.md, one H200 run -->.
-# The sizes 4,096 and 16,384 were added after it, to give the GPU's cheaper work per image
-# room to outweigh its fixed cost; the course has not timed them on a GPU.)
+# this CPU a step took a median of
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.111 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# 64 times the images in only
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# image, the time fell from
+# **15.09 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.08 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then changed little: **0.65**<!-- output: cpu microseconds per image, batch 16384 -->
+# at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
+# it; once that share is small, the per-image work is nearly all that is left.
+#
+# If a step were all fixed cost, the two smallest batches would tie in every round. In
+# this one run, batch 16's step was the shorter in
+# 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds and
+# tied in the rest, so the verdict line says "no clear winner"; still, a sign that some of
+# a step's work grows with the batch even at these sizes.
+#
+# On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
+# only from some batch size on; the last line finds that size. The course's one H200 run
+# timed sizes up to 1,024 only, against that machine's 16-core CPU: the GPU was faster
+# at none of them<!-- source: benchmarks/RESULTS.md, one H200 run -->. The sizes 4,096
+# and 16,384 were added later, to give the GPU's cheaper work per image room to outweigh
+# its fixed cost; the course has not timed them on a GPU.
 
 # %% [markdown]
 # ## Check your understanding
 #
-# Five questions about the ideas of this lesson. Answer each with one letter in quotes,
-# for example `answer_q1 = "b"`, and run its cell: a wrong letter is answered with the
-# idea to revisit and the section that shows it.
+# Five questions on this lesson's ideas. Answer each with one letter in quotes, for
+# example `answer_q1 = "b"`, and run its cell: a wrong letter gets the idea to revisit
+# and the section that shows it.
 
 # %% [markdown]
 # **Question 1.** On a GPU, a loop queues 100 training steps, and the clock is read
@@ -1599,9 +1539,9 @@ answer_q1 = "b"
 check_exercise("Q1", answer_q1=answer_q1)
 
 # %% [markdown] tags=["solution"]
-# **(b).** GPU work is asynchronous (section 2): Python queues each operation and moves
-# on, so the loop can end long before the GPU does. Section 2 showed it on a simulated
-# GPU: 10 queued steps read
+# **(b).** GPU work is asynchronous: Python queues each operation and moves on, so the
+# loop can end long before the GPU does. On section 2's simulated GPU, 10 queued steps
+# read
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->
 # without `synchronize` and
 # **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
@@ -1679,12 +1619,11 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
 # **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this machine with 2 logical CPUs, and a compiled epoch then ran at a median of
-# **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's speed,
-# with no round faster by more than the tie band: here it saved nothing measurable.
-# Where compiling does save time each epoch, it pays only once the training has run
-# long enough for those savings to add up to its cost, with batches of one shape so that
-# it does not compile again.
+# on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
+# of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
+# speed, no round faster by more than the tie band: here it saved nothing measurable.
+# Where compiling does save time, it pays only once the savings per epoch add up to its
+# cost, with batches of one shape so that it does not compile again.
 
 # %% [markdown]
 # **Question 5.** Section 7 trains the same model in float32 and, where the device
@@ -1705,11 +1644,11 @@ answer_q5 = "b"
 check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
-# **(b).** The matrix products inside `forward` run in bfloat16, and so do their
-# gradients in `backward`; the weights, the loss and the optimizer's update stay
-# float32, and bfloat16's range needs no gradient scaler. Whether that is faster depends
-# on the hardware: the CPU that made the committed outputs has bfloat16 instructions, and
-# there section 7's bfloat16 epochs ran at
+# **(b).** The matrix products in `forward`, and their gradients in `backward`, run in
+# bfloat16; the weights, the loss and the optimizer's update stay float32, and
+# bfloat16's range needs no gradient scaler. Whether that is faster depends on the
+# hardware. The CPU that made these outputs has bfloat16 instructions, and there section
+# 7's bfloat16 epochs ran at
 # **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out, and
-# there we expect no gain.
+# `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
+# and there we expect no gain.

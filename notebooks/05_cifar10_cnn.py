@@ -20,34 +20,30 @@
 #
 # # Lesson 05: Convolutional networks on CIFAR-10
 #
-# CIFAR-10 is 60,000 colour photographs, 32 x 32 pixels, of ten kinds of things:
-# aeroplanes, cars, birds, cats, deer, dogs, frogs, horses, ships and lorries.
-# An MLP that did well on digits struggles here. Convolutional networks, which
-# look at small patches and reuse the same filters everywhere in the image, do
-# much better. A residual network with a few training tricks is the standard next
-# step on a GPU; on a CPU, a network and recipe built for a small budget learn fast
-# enough to finish in a few minutes.
+# CIFAR-10 is 60,000 colour photographs, 32 x 32 pixels, of ten classes: aeroplanes,
+# cars, birds, cats, deer, dogs, frogs, horses, ships and lorries. An MLP that did well
+# on digits struggles here; convolutional networks, which reuse small filters all over
+# the image, do much better. On a GPU the standard next step is a residual network with
+# a few training tricks; on a CPU, a network and recipe built to train in a few minutes.
 #
 # **By the end of this lesson you can**
-# - load an image-folder dataset, normalise it per channel and hold it on the device;
-# - work out the output shape of convolutions and pooling by hand;
+# - load an image-folder dataset, normalise it per channel and keep it on the device;
+# - work out the output shapes of convolutions and pooling by hand;
 # - build and train a small CNN, and explain why it beats an MLP on photographs;
-# - build a ResNet-9 (batch normalisation, residual blocks) and train it with data
-#   augmentation, a one-cycle schedule, weight decay and gradient clipping, adding the
-#   last three one at a time (a small one, on a sample);
-# - train a small network built for a CPU's budget, and improve its predictions with
-#   test-time augmentation (Appendix A, optional, shows the ideas behind the network);
-# - make every choice on a validation split, and measure each final model on the
-#   test set once, at the end;
-# - inspect the result (per-class accuracy, confusion matrix, mistakes), predict
-#   single images, and save and reload the model.
+# - build a ResNet-9 (batch normalisation, residual blocks) and train it with
+#   augmentation, a one-cycle schedule, weight decay and gradient clipping, added one at
+#   a time;
+# - train a network built for a CPU's budget, and improve it with test-time
+#   augmentation;
+# - make every choice on a validation split, and test each final model once, at the end;
+# - inspect the result (per-class accuracy, confusion matrix, mistakes), predict single
+#   images, and save and reload the model.
 #
-# **From lesson 04.** `device` is where the work runs (a CUDA GPU, a Mac's GPU or the
-# CPU), and `to_device` moves a model or a batch there. `DeviceTensorLoader` holds a
-# whole dataset as one tensor on the device and hands out shuffled slices of it, so no
-# batch is built image by image. A GPU runs queued work after Python has moved on, so a
-# timing reads the clock only after `synchronize(device)` has waited for it. Under
-# `torch.autocast`, matrix products run in a 16-bit type such as bfloat16.
+# **From lesson 04.** `device` is where the work runs (CUDA GPU, Mac GPU or CPU), and
+# `to_device` moves a model or batch there. `DeviceTensorLoader` holds a dataset as one
+# tensor on the device and serves shuffled slices. GPU work is queued, so timings call
+# `synchronize(device)` before reading the clock. `torch.autocast` runs matrix products
+# in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
@@ -132,32 +128,22 @@ device = get_default_device()
 print(f"PyTorch {torch.__version__}, training on {device}")
 
 # %% [markdown]
-# **Settings.** Smoke mode (the quick run the test suite uses) trains on 1,000
-# images for one epoch. At full size the expensive part is the strongest network, and
-# which one trains depends on the device:
-# - On a CUDA GPU (Colab's, say), the ResNet-9 of section 6 at full size: 64 channels
-#   wide, 16 epochs.
-# - On a CPU or a Mac's GPU (MPS), `FastNet` for 2 epochs: a network and recipe that
-#   section 7 trains in a few minutes on a CPU. (Macs take this path as a cautious
-#   choice: the ResNet-9 branch was written and timed for CUDA only, and no part of this
-#   lesson has been run on an Apple GPU.)
-#   This keeps the notebook
-#   within the course's ten-minute budget for this lesson on a 2-core CPU.
-# - On every device, section 6 trains small ResNet-9 networks (width 8) on a sample of
-#   `sample_size` images, and exercise 2 trains widths up to `resnet_width` on the same
-#   sample.
+# **Settings.** Smoke mode, the test suite's quick run, trains on 1,000 images for one
+# epoch. At full size the costly part is the strongest network, which depends on the
+# device:
+# - CUDA GPU (Colab's, say): section 6's ResNet-9 at full width, 64, for 16 epochs.
+# - CPU or Mac GPU (MPS): `FastNet` for 2 epochs, within the course's ten-minute budget
+#   for this lesson on a 2-core CPU. Macs take it as a precaution: the ResNet-9 branch
+#   was timed for CUDA only, and no part of this lesson has run on an Apple GPU.
+# - Every device: section 6 trains width-8 ResNet-9 networks on `sample_size` images,
+#   and exercise 2 widths up to `resnet_width`.
 #
-# **Where the figures come from.**
-# - Every time and accuracy the text quotes as measured comes from the run whose outputs
-#   you see: a 2-core CPU (an Intel Xeon), on the copy of CIFAR-10 that section 1
-#   describes.
-# - Figures the text attributes to *the course's benchmark* come from
-#   `benchmarks/RESULTS.md` in the course's repository (a `pip install` of `course_utils`
-#   does not bring it): runs on another 2-core CPU, an Intel Xeon of another model,
-#   called "machine B" there.
-# - The GPU branch did not make these outputs. Its figures quoted in section 7 come from
-#   one run of this lesson as a script on an NVIDIA H200 (`benchmarks/RESULTS.md`); on
-#   your GPU, your figures will differ from every one printed here.
+# **Where the figures come from.** Measured figures: the run whose outputs you see, on a
+# 2-core CPU (an Intel Xeon), with section 1's copy of CIFAR-10. *The course's
+# benchmark*: `benchmarks/RESULTS.md` in the course's repository (a `pip install` of
+# `course_utils` does not bring it), run on a 2-core Intel Xeon of another model,
+# "machine B" there. Section 7's GPU figures come from one H200 run in the same file; on
+# your GPU, every figure will differ.
 
 # %%
 on_gpu = device.type == "cuda"
@@ -184,20 +170,16 @@ print(f"overfit_size {overfit_size}, overfit_epochs {overfit_epochs}")
 # %% [markdown]
 # ## 1. The data, as an image folder
 #
-# The course's CIFAR-10 archive (`cifar10.tgz`) is laid out as one folder per
-# class, `cifar10/train/<class>/NNNN.png` and `cifar10/test/<class>/NNNN.png`.
-# torchvision's `ImageFolder` reads such a layout: the folder names become the
-# classes, in alphabetical order (which is CIFAR-10's official label order).
-# `course_utils.data.cifar10` downloads, checks and unpacks the archive the first
-# time.
+# The course's CIFAR-10 archive (`cifar10.tgz`) has one folder per class:
+# `cifar10/train/<class>/NNNN.png` and `cifar10/test/<class>/NNNN.png`. torchvision's
+# `ImageFolder` reads this layout, taking the folder names in alphabetical order
+# (CIFAR-10's official label order) as the classes. `course_utils.data.cifar10`
+# downloads, checks and unpacks it the first time.
 #
-# **Which copy made these outputs.** The archive a learner downloads stores every
-# image as a PNG file: the original pixels. The outputs committed with this lesson
-# were made on a machine without internet, from a copy of the same 60,000 images
-# stored as JPEG files, which changes pixel values a little (JPEG compression loses
-# some detail). `ImageFolder` reads either. The cell below prints the file type your
-# copy holds; with PNGs, expect your accuracies to differ from the ones quoted here
-# (by how much was not measured).
+# **Which copy made these outputs.** Your download holds the original pixels as PNGs;
+# these outputs came from an offline machine with JPEGs of the same images, which
+# changes pixel values a little. The cell prints your file type; with PNGs, expect
+# accuracies to differ from those quoted (by how much was not measured).
 
 # %%
 train_folder = cifar10(train=True)
@@ -208,11 +190,10 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# **The plain way** is what lesson 03 did with MNIST: transforms that run on each
-# image as it is fetched, and a `DataLoader`. This loader also *augments*: a random crop
-# after padding by 4 pixels and a random left-right flip give the network a slightly
-# different picture each epoch. Sections 4 and 5 train on plain batches; section 6
-# brings augmentation into training and explains why.
+# **The plain way** is lesson 03's: a `DataLoader` whose transforms run on each image as
+# it is fetched, here with augmentation (a random crop after padding by 4 pixels, and a
+# random left-right flip) that varies each picture every epoch. Sections 4 and 5 train
+# on plain batches; section 6 adds augmentation and explains why.
 
 # %%
 # Placeholders until section 2 measures the real mean and spread of each channel.
@@ -236,26 +217,20 @@ print(images.shape, labels[:8].tolist())
 show_batch(images[:16], nrow=8, mean=plain_mean, std=plain_std, title="a shuffled training batch")
 
 # %% [markdown]
-# Such a loader decodes the same 50,000 image files again every epoch (section 2 times
-# it). Instead, as in lesson 04, decode them **once** into a tensor of bytes, keep that
-# on the device, and normalise and augment whole batches there. `decode_image` from
-# `torchvision.io` reads a PNG or JPEG file straight into a tensor of its 0-255 values as
-# `uint8` (a quarter of the memory of `float32`), without the PIL image that
-# `ImageFolder`'s default loader makes first; an `ImageFolder` given it as its `loader`
-# decodes every image that way.
+# This loader decodes all 50,000 files again every epoch. Instead, as in lesson 04,
+# decode them **once** into a tensor of bytes on the device, and normalise and augment
+# whole batches there. As `ImageFolder`'s `loader`, `decode_image` (from
+# `torchvision.io`) reads each file straight into a `uint8` tensor of 0-255 values, a
+# quarter of `float32`'s memory, without making a PIL image first.
 #
-# **Three splits.** As in lesson 03, a *validation set* is cut from the training
-# images: 5,000 of the 50,000, chosen by a seeded shuffle (the folder is sorted by
-# class, so the first images would all be aeroplanes). Every training curve and
-# every choice in this lesson uses the validation set. The 10,000 test images are
-# used once per final model, at the very end: a score on data that no choice has
-# seen is the only honest estimate of how a model does on new images. Smoke mode
-# takes smaller samples of each.
-#
-# The shuffle has a generator of its own, seeded 0, and the split takes the first
-# 5,000 images of it for validation. (The course's benchmark, `benchmarks/cifar10_cpu.py`,
-# holds out the same 5,000 images, so that section 7's `FastNet`, whose settings were
-# chosen there, is judged here on the same validation images.)
+# **Three splits.** As in lesson 03, a seeded shuffle takes a *validation set* of 5,000
+# from the 50,000 training images (the folder is sorted by class, so the first images
+# would all be aeroplanes). Every training curve and choice uses it; the 10,000 test
+# images score each final model once, at the end, since only data that no choice has
+# seen gives an honest estimate for new images. Smoke mode uses smaller samples. The
+# shuffle's generator is seeded 0, and the course's benchmark
+# (`benchmarks/cifar10_cpu.py`) holds out the same 5,000 images, so `FastNet`, tuned
+# there, is judged here on the same validation set.
 
 # %%
 shuffled = torch.randperm(len(train_folder), generator=torch.Generator().manual_seed(0))
@@ -285,9 +260,9 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 # %% [markdown]
 # ## 2. Per-channel normalisation, and what decoding once saves
 #
-# Each colour channel gets its own mean and standard deviation, measured on the
-# training images, so that every input channel has mean 0 and spread 1. (One
-# channel at a time keeps the temporary `float32` copy small.)
+# Each colour channel gets its own mean and standard deviation, from the training
+# images, so every input channel has mean 0 and spread 1. Measuring one channel at a
+# time keeps the temporary `float32` copy small.
 
 # %%
 channel_mean = tuple(
@@ -299,16 +274,12 @@ channel_std = tuple(
 print(f"mean {channel_mean}, std {channel_std}")
 
 # %% [markdown]
-# `batch_transform` from `course_utils.augment` turns a `uint8` batch into
-# normalised floats and, for training, crops and flips each image with its own
-# random choice. `DeviceTensorLoader` applies it to every batch. Normalising is one line
-# by hand, which the cell checks against `normalise` (the crop and flip come by hand in
-# section 6).
-# Sections 4 and 5 train on plain normalised batches (`normalise`), so that their short
-# trainings show the networks alone; section 6 adds augmentation (`augment`), and
-# exercise 1 measures what it changes. The `train_loader` below is only for looking at one batch:
-# every training in the lesson builds its own loader. That batch's channel means come
-# out near 0 (64 images differ a little from the whole training set).
+# `batch_transform` (from `course_utils.augment`) turns a `uint8` batch into normalised
+# floats and, for training, crops and flips each image at random; `DeviceTensorLoader`
+# applies it to every batch. The cell checks `normalise` by hand. Sections 4 and 5 use
+# `normalise` only, so their short trainings show the networks alone; section 6 adds
+# `augment`, and exercise 1 measures its effect. `train_loader` only shows one batch,
+# whose channel means come out near 0 (64 images differ a little from the whole set).
 
 # %%
 normalise = batch_transform(channel_mean, channel_std)
@@ -345,13 +316,11 @@ print(
 )
 
 # %% [markdown]
-# Is it worth it? Time seven passes of each over the same 2,560 training images (20
-# batches of 128, at full size), with the same augmentation: random crops after
-# reflect-padding by 4, flips, and normalising with the measured mean and spread. The
-# plain `DataLoader` reads and transforms each image file as it goes;
-# `DeviceTensorLoader` works on the decoded bytes (decoding them once, in section 1, is
-# not counted here). The two loaders take turns, each pass after one untimed batch, and
-# the cell compares the medians and the fastest passes.
+# Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
+# training images (20 batches of 128, at full size), each pass after one untimed batch,
+# with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
+# reads and transforms each file as it goes; `DeviceTensorLoader` uses section 1's
+# decoded bytes (decoding not counted).
 
 
 # %%
@@ -412,31 +381,27 @@ print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds els
 del files_loader, tensor_loader
 
 # %% [markdown]
-# The last line says which was faster on this machine, and the line before it by how
-# much: the `DataLoader` needed a median of
-# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch over seven
-# passes, the `DeviceTensorLoader`
-# 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->, both on this 2-core CPU. The
-# tensor loader's passes are short enough for one busy moment of the machine to move one
-# of them (the first two lines list every pass), so the fastest passes give a second
-# reading of the ratio: the line `fastest passes`. The
-# `DataLoader` ran in the notebook's own process (`num_workers=0`, lesson 04's classic
-# pipeline); worker processes were not measured here, nor a GPU. At the `DataLoader`'s
-# rate, one epoch of the 45,000 training images would take
-# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) --> s,
-# and section 1's one-off decoding took
-# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that. The
-# decoding is paid once; the per-image loader pays its cost again in every epoch.
+# On this 2-core CPU the `DataLoader` took a median of
+# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->; one busy
+# moment can move a short tensor pass, so the ratio of the `fastest passes` is a second
+# reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
+# classic pipeline); worker processes and GPUs were not measured.
+#
+# At its rate an epoch of the 45,000 training images would take
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# s. Section 1's decoding, paid once rather than every epoch, took
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
 #
-# A convolution layer slides small filters (here 3 x 3 or 5 x 5) over the image;
-# each output pixel is a weighted sum of a patch of input pixels across all input
-# channels. The same filter weights are used at every position.
+# A convolution layer slides small filters (here 3 x 3 or 5 x 5) over the image: each
+# output pixel is a weighted sum of an input patch across all channels, with the same
+# weights at every position.
 #
-# The output size follows from the input size `n`, the kernel size `k`, the
-# padding `p` added on each side and the stride `s` (step between positions):
+# The output size follows from the input size `n`, kernel size `k`, padding `p` per side
+# and stride `s` (the step between positions):
 #
 # &nbsp;&nbsp;&nbsp;&nbsp; out = ⌊(n + 2p − k) / s⌋ + 1
 #
@@ -471,19 +436,17 @@ for name, layer, by_hand in cases:
     print(f"{name:26} by hand {by_hand}, layer {shape}, match {shape[-1] == by_hand}")
 
 # %% [markdown]
-# The number of output channels is the number of filters (8 here); a pooling layer
-# keeps the channels. Each 5 x 5 filter over 3 channels has 5 · 5 · 3 = 75 weights
-# plus a bias, whatever the image size: that is why convolutions need so few
-# parameters.
+# There are as many output channels as filters (8 here); pooling keeps the channels.
+# Each 5 x 5 filter over 3 channels has 5 · 5 · 3 = 75 weights plus a bias, whatever the
+# image size: that is why convolutions need so few parameters.
 
 # %% tags=["nbval-check-output"]
 print(sum(p.numel() for p in nn.Conv2d(3, 8, kernel_size=5).parameters()), "=", 8 * (5 * 5 * 3 + 1))
 
 # %% [markdown]
-# Compare with a linear layer on the same image. A convolution with 16 filters of
-# 5 x 5 and padding 2 turns a 3 x 32 x 32 image into 16 x 32 x 32 outputs. A linear
-# layer making the same number of outputs from the same inputs needs one weight for
-# every pair of input and output values:
+# Compare a linear layer: to turn a 3 x 32 x 32 image into the 16 x 32 x 32 outputs of
+# 16 filters of 5 x 5 (padding 2), it needs a weight for every pair of input and output
+# values:
 
 
 # %% tags=["nbval-check-output"]
@@ -500,17 +463,14 @@ print(f"linear parameters per convolution parameter: {linear_parameters / conv_p
 
 # %% [markdown]
 # About 41,405<!-- output: linear parameters per convolution parameter --> times more.
-# The convolution gets away with 1,216 because each output
-# looks only at a 5 x 5 patch (not the whole image) and every position shares the
-# same filter weights. Both are assumptions about images that happen to be true:
-# nearby pixels belong together, and an edge is an edge wherever it appears.
+# The convolution needs only 1,216 because each output sees only a 5 x 5 patch and every
+# position shares the same weights: assumptions that hold for images, where nearby
+# pixels belong together and an edge is an edge wherever it appears.
 #
-# **A convolution by hand.** Each output value is the sum of a filter times the
-# patch of input under it, over all input channels. Two nested loops make that
-# literal: for every output row and column, take the patch, multiply it by the filter
-# element by element, and add everything up. It gives the same numbers as PyTorch's
-# `F.conv2d` (which computes it with optimised code, and, like most deep-learning
-# libraries, does not flip the filter, so strictly it is a cross-correlation).
+# **A convolution by hand.** For every output row and column, multiply the patch under
+# the filter by the filter, over all channels, and sum. Two nested loops give the same
+# numbers as `F.conv2d`, which, like most libraries, does not flip the filter: strictly,
+# it computes a cross-correlation.
 
 
 # %% tags=["nbval-check-output"]
@@ -533,13 +493,11 @@ by_pytorch = F.conv2d(small_input.unsqueeze(0), kernel.unsqueeze(0)).squeeze()
 print(tuple(by_hand.shape), torch.allclose(by_hand, by_pytorch, atol=1e-5))
 
 # %% [markdown]
-# **What a filter finds.** A hand-made filter shows what one convolution can do.
-# This one subtracts the pixels on the left of each point from those on the right
-# (on the grey version of the image), so it responds to vertical edges: bright
-# where the image gets lighter from left to right, dark where it gets darker, and
-# grey where nothing changes. On a white square it draws a bright line down the left
-# side and a dark one down the right; on the car, look for the same lines at its
-# upright edges.
+# **What a filter finds.** This hand-made filter subtracts the (grey) pixels left of
+# each point from those on its right, so it responds to vertical edges: bright where the
+# image gets lighter from left to right, dark where it gets darker, grey where nothing
+# changes. On a white square it draws a bright line down the left side and a dark one
+# down the right; on the car, look for such lines at its upright edges.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -577,11 +535,11 @@ plt.show()
 # %% [markdown]
 # ## 4. A small CNN
 #
-# Two blocks of convolution, ReLU and 2 x 2 pooling shrink the image from 32 x 32
-# to 16 x 16 to 8 x 8 while the channels grow from 3 to 16 to 32; then three
-# linear layers classify the 32 · 8 · 8 = 2048 features. As in lesson 03, the model
-# subclasses `ImageClassificationBase`, whose `training_step(batch)` returns the batch's
-# cross-entropy loss and whose `validation_step` the loss and accuracy, which `fit` calls.
+# Two blocks of convolution, ReLU and 2 x 2 pooling shrink the image from 32 to 16 to 8
+# pixels a side while the channels grow from 3 to 16 to 32; three linear layers classify
+# the 32 · 8 · 8 = 2048 features. As in lesson 03, the model subclasses
+# `ImageClassificationBase`: `fit` calls its `training_step` (the batch's cross-entropy
+# loss) and `validation_step` (loss and accuracy).
 
 
 # %%
@@ -616,17 +574,13 @@ cnn = SmallCnn()
 print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} parameters")
 
 # %% [markdown]
-# Train it with SGD with *momentum*: each step continues part of the previous
-# step's direction, which (by the usual reasoning, not measured here) smooths out the
-# noise of small batches.
-# `functools.partial(torch.optim.SGD, momentum=0.9)` (`sgd_momentum` below) is
-# `torch.optim.SGD` with `momentum=0.9` filled in: `fit` calls it with the parameters
-# and the learning rate, as it calls any `opt_func`. Two epochs at a learning rate of
-# 0.02: a short training, to fit the lesson's time budget (the exercises train small
-# models for longer, and section 7 trains a stronger network). `training_batches` gives
-# the loader its own generator, seeded 0, so that section 5's MLP can get the very same
-# order of batches. (`record_result` prints a `name: value` line for the course's table
-# of results.)
+# Train it with SGD with *momentum*: each step continues part of the previous step's
+# direction, which by the usual reasoning (not measured here) smooths out the noise of
+# small batches. `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
+# `functools.partial`; `fit` calls it with the parameters and learning rate, like any
+# `opt_func`. Two epochs at 0.02 fit the time budget. `training_batches` seeds its
+# loader's generator with 0, so section 5's MLP gets the same batches; `record_result`
+# prints `name: value` lines for the course's results table.
 
 
 # %%
@@ -654,12 +608,11 @@ record_result("small CNN validation accuracy", cnn_history[-1]["val_acc"])
 record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 
 # %% [markdown]
-# At full size, on the 2-core CPU that made these outputs, the small CNN reached
-# **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2 epochs
-# and 22 s<!-- output: small CNN training seconds --> of training. That figure, like every
-# training time this lesson measures, adds up `train_seconds`, the training passes alone;
-# the seconds in brackets on the epoch line also include measuring the validation set.
-# Other programs sharing the CPU slow whatever runs while they do, so read a single
+# At full size, on this 2-core CPU, the small CNN reached
+# **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
+# epochs and 22 s<!-- output: small CNN training seconds --> of training. Training times
+# here add up `train_seconds`, the training passes alone (the bracketed seconds on each
+# epoch line include validation); other programs sharing the CPU slow it, so read one
 # run's times loosely.
 #
 # Accuracy per class, on the validation set, shows where it struggles:
@@ -686,26 +639,22 @@ gap = 100 * (ranking[2][0] - ranking[1][0])  # the third hardest class over the 
 print(f"the 2 hardest classes, the second's points below the third: {gap:.1f}")
 
 # %% [markdown]
-# We might expect animals among the hardest classes, since several look alike at 32 x 32
-# pixels. Here
-# 3<!-- output: animals among the 5 hardest classes --> of the 5 hardest are animals,
-# but with 6 animals among the 10 classes, a ranking blind to the classes would put 3
-# among the 5 hardest on average (and at least 3 in
-# 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the 252
-# ways to pick 5 classes): no sign that animals as a group are harder. Single classes
-# tell more: the second hardest stands
+# Several animals look alike at 32 x 32 pixels, so we might expect them to be hardest.
+# Here 3<!-- output: animals among the 5 hardest classes --> of the 5 hardest classes
+# are animals, but with 6 animals among 10 classes a ranking blind to classes would
+# average 3, and give at least 3 in
+# 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
+# 252 ways to pick 5: no sign that animals as a group are harder. Single classes tell
+# more: the second hardest is
 # 21.3<!-- output: the 2 hardest classes, the second's points below the third --> points
-# below the third (the last line), and the hardest lower still; section 8 shows which
-# classes the final model mistakes for which. Each class has
-# about 500 validation images, so classes a few
-# points apart could swap places in another run; this lesson trains the small CNN once.
+# below the third, the hardest lower still. With about 500 validation images per class,
+# classes a few points apart could swap in another run; the CNN was trained once.
 
 # %% [markdown]
-# **What the network sees.** The 16 filters of the first layer, drawn as tiny
-# 5 x 5 colour images (each scaled to its own full range). Training started them
-# as random noise; after two epochs, look for filters with a smooth patch of one colour
-# or a change from light to dark across the filter: the beginnings of detectors for
-# colours and edges (after so short a training, many may still look noisy).
+# **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
+# scaled to its own range. They started as noise; after two epochs, look for smooth
+# patches of one colour or light-to-dark changes: the beginnings of colour and edge
+# detectors. So early, many may still look noisy.
 
 
 # %%
@@ -724,10 +673,9 @@ show_batch(
 )
 
 # %% [markdown]
-# *Feature maps* are what those filters produce on an image. In each of the eight
-# first-layer maps drawn (after the ReLU), look for the car's edges or colour regions
-# at full resolution; where a filter found nothing, its map is 0 (the first printed line
-# counts those zeros over all 16 maps).
+# *Feature maps* are what those filters produce. In the eight first-layer maps drawn
+# (after the ReLU), look for the car's edges and colour regions. Where a filter found
+# nothing its map is 0; the first line counts those zeros over all 16 maps.
 
 # %%
 second_layer = cnn.features[:5]  # conv, ReLU, pool, conv, ReLU: 32 maps of 16 x 16
@@ -741,25 +689,23 @@ print(f"second-layer values that are 0 on the car: {(second_maps == 0).float().m
 show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 32 x 32")
 
 # %% [markdown]
-# In the first layer 76%<!-- output: first-layer values that are 0 on the car --> of the
-# values on the car are 0, and in the second layer (not drawn)
-# 82%<!-- output: second-layer values that are 0 on the car --> of its values on the car
-# are exactly 0 (the ReLU cut off every negative value). Rather than draw those sparse
-# maps, ask *what makes a second-layer channel respond most?* Each of its values looks
-# at a 14 x 14 patch of the image. Count one direction, from the second layer back to
-# the pixels:
+# On the car, 76%<!-- output: first-layer values that are 0 on the car --> of
+# first-layer values are 0, and
+# 82%<!-- output: second-layer values that are 0 on the car --> of second-layer ones
+# (not drawn): the ReLU cut every negative value. Instead of drawing such sparse maps,
+# ask *what makes a second-layer channel respond most?* Each of its values sees a 14 x
+# 14 patch of pixels. Counting back:
 # - its 5 x 5 window covers 5 pooled values;
-# - each pooled value is the largest of 2 first-layer values (a 2 x 2 pool), so the 5
-#   come from 2 x 5 = 10 first-layer values side by side;
-# - each first-layer value saw 5 pixels, and its neighbour saw the same 5 shifted by one,
-#   so 10 neighbouring values saw 10 + 4 = 14 pixels.
+# - each is the largest of 2 first-layer values (a 2 x 2 pool), so the 5 come from 10
+#   first-layer values side by side;
+# - each of those saw 5 pixels, each neighbour the same 5 shifted by one, so the 10 saw
+#   10 + 4 = 14 pixels.
 #
-# Autograd can check that count. A pixel a value cannot see has no effect on it, so the
-# value's gradient with respect to that pixel is 0. The cell takes the gradient of the
-# 32 second-layer values at map position (8, 8) (their sum) on 200 validation images,
-# and finds the pixels where it is not 0 (beyond round-off) for any image, channel or
-# colour. (One image alone can miss some: where a ReLU outputs 0, or the pool passes on
-# another value, no gradient flows back.)
+# Autograd can check the count: a pixel a value cannot see has zero gradient. The cell
+# sums the 32 second-layer values at map position (8, 8), takes the gradient over 200
+# validation images, and marks the pixels where it is not 0 (beyond round-off) for any
+# image, channel or colour. One image alone can miss some: where a ReLU outputs 0, or
+# the pool passes on another value, no gradient flows back.
 
 # %%
 pixels = normalise(val_images[:200].to(device)).requires_grad_()
@@ -776,12 +722,10 @@ print(f"patch seen by a second-layer value: {len(rows)} x {len(columns)} pixels"
 print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(columns)}")
 
 # %% [markdown]
-# The gradient reaches
-# 14 x 14<!-- output: patch seen by a second-layer value --> pixels (all
-# 196<!-- output: pixels with a gradient --> of them), in rows
-# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->, as counted
-# above. So we can search the validation images for the patches where a channel's value
-# is largest, and draw those patches.
+# The gradient reaches 14 x 14<!-- output: patch seen by a second-layer value --> pixels
+# (all 196<!-- output: pixels with a gradient --> of them), rows
+# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->, as counted. So
+# we can search the validation images for the patches where each channel responds most:
 
 
 # %%
@@ -815,27 +759,22 @@ print("channels, one per row:", top_channels)
 show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels respond most")
 
 # %% [markdown]
-# Read the figure row by row: each row is one channel's eight strongest patches, from
-# 5,000 validation images (black borders: the patch reaches past the edge of its
-# image). Look for what the patches of a row share (a colour against another, an edge
-# at one angle, a texture) and how that differs from row to row; which pattern each
-# channel picks up changes with the seed, so this text does not name them. Each patch
-# covers
-# 14 x 14 pixels, far more than a first-layer filter's 5 x 5: a second-layer channel
-# can respond to a pattern spread over that larger area, which a single 5 x 5 filter
-# cannot see.
+# Each row is one channel's eight strongest patches among the 5,000 validation images
+# (black borders: the patch passes its image's edge). Look for what a row shares (a
+# colour against another, an edge at one angle, a texture); the patterns change with the
+# seed, so they are not named here. At 14 x 14 pixels, against a first-layer filter's
+# 5 x 5, a second-layer channel can respond to larger patterns.
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
 #
-# Give an MLP (two hidden layers of 512 and 256 units with ReLU, no dropout) the same
-# training as the small CNN: the same data in the same order of batches, the same
-# optimizer, learning rate and epochs. The same epochs, not the same time: the cell
-# prints each model's training seconds. The settings were set for the CNN (not searched,
-# and not tuned for the MLP), so read the gap as rough.
+# Give an MLP (hidden layers of 512 and 256 units, ReLU, no dropout) the small CNN's
+# training: the same batches in the same order, optimizer, learning rate and epochs; the
+# same epochs, not the same time. The settings were set for the CNN, not tuned for the
+# MLP, so read the gap as rough.
 #
-# (`release_memory` hands memory that earlier cells freed back to the system, to keep the
-# lesson within its memory budget; it changes no result.)
+# `release_memory` returns memory freed by earlier cells to the system, to stay within
+# the lesson's memory budget; it changes no result.
 
 # %%
 release_memory()
@@ -854,64 +793,53 @@ print(
 )
 
 # %% [markdown]
-# The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times as
-# many parameters and still does worse: 45.8%<!-- output: MLP validation accuracy (same budget) -->
-# against 58.8%<!-- output: small CNN validation accuracy --> validation accuracy at full
-# size, after the same 2 epochs. Its training took
-# 5 s<!-- output: MLP training seconds --> against the CNN's
-# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU (the `faster to
-# train` line names the quicker one), so this is a comparison at equal epochs, not at
-# equal time.
-# An MLP has no built-in notion of which pixels are neighbours (the CNN flattens only after
-# its convolutions), so what it learns about "an edge here" does not carry over to other
-# positions. A convolution learns a filter once and
-# applies it everywhere, and pooling lets later layers see larger regions. In this run
-# the CNN, with that built-in structure, scored higher than the MLP with its many more
-# parameters (the `parameters` line above), which is in line with that reasoning. The
-# gap rests on one run of each model; this lesson does not measure how far another seed
-# would move it (section 6 measures that for another model and recipe).
+# The MLP has about 6.3<!-- output: MLP parameters per small-CNN parameter --> times the
+# parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
+# validation accuracy against the CNN's
+# 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
+# epochs; it trained in 5 s<!-- output: MLP training seconds --> against
+# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU.
+#
+# An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
+# convolutions), so what it learns about "an edge here" does not carry over to other
+# positions. A convolution learns a filter once and applies it everywhere, and pooling
+# lets later layers see larger regions. This run fits that reasoning, but it is one run
+# per model; how far another seed would move the gap is not measured (section 6 measures
+# that for another model and recipe).
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
 #
-# This section runs only small versions of ResNet-9, on a sample, to show its parts and
-# its recipe; the full-width network trains in section 7, and only on a CUDA GPU. Four
-# ideas, each a standard part of modern image models:
+# This section trains only small ResNet-9 networks, on a sample, to show the parts and
+# the recipe; full width trains in section 7, on a CUDA GPU only. Four standard ideas:
 # - **Batch normalisation** (`BatchNorm2d`) rescales each channel of a batch to mean 0
-#   and spread 1 (then learns its own scale and shift), which, as Ioffe and Szegedy
-#   (2015) found, keeps deep networks trainable with large learning rates. The cell
-#   after this list shows what it computes; Appendix A shows why the weights' size then
-#   stops mattering.
-# - **Residual blocks** add a block's input to its output, `x + f(x)`: the block only
-#   has to learn a correction, and since the derivative of `x + f(x)` is 1 plus that of
-#   `f`, gradients pass the addition undiminished. He et al. (2016) introduced them to
-#   train networks of a hundred layers and more; this lesson does not compare ResNet-9
-#   with and without them.
-# - **Data augmentation** (random crops and flips) shows a slightly different image
-#   every epoch, so memorising the training images pays less.
-# - **One-cycle learning rate, weight decay and gradient clipping**: `fit_one_cycle`
-#   raises the learning rate from low to a peak over the first part of the steps, then
-#   lowers it smoothly almost to 0 (plotted further down); weight decay pulls weights
-#   towards 0
-#   a little each step; clipping caps each gradient value, a guard against one bad
-#   batch throwing training off (a reason from the recipe, not shown here).
+#   and spread 1, then applies a learned scale and shift; Ioffe and Szegedy (2015) found
+#   it keeps deep networks trainable at large learning rates. Appendix A shows why the
+#   weights' size then stops mattering.
+# - **Residual blocks** output `x + f(x)`: the block learns only a correction, and since
+#   the derivative is 1 plus that of `f`, gradients pass the addition undiminished. He
+#   et al. (2016) introduced them for networks of a hundred layers and more; this lesson
+#   does not test ResNet-9 without them.
+# - **Data augmentation** (random crops and flips) varies each image every epoch, so
+#   memorising pays less.
+# - **One-cycle learning rate, weight decay and gradient clipping.** `fit_one_cycle`
+#   raises the learning rate to a peak early, then lowers it smoothly almost to 0;
+#   weight decay pulls weights a little towards 0 each step; clipping caps each gradient
+#   value, guarding against one bad batch (the recipe's reason, not shown here).
 
 
 # %% [markdown]
-# **Batch normalisation in train and eval mode.** In train mode a `BatchNorm2d`
-# layer normalises with the mean and spread of the batch in front of it, and also
-# updates *running* averages of them: by default it moves them
-# 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards each new
-# batch's values. In eval mode it uses those running averages instead, so a
-# prediction does not depend on which other images share its batch. That is one
-# more reason to evaluate in
-# eval mode (`evaluate` and `predict` switch to it).
+# **Batch normalisation in train and eval mode.** In train mode `BatchNorm2d` normalises
+# with the current batch's mean and spread, and moves its *running* averages
+# 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards them (the
+# default). Eval mode uses the running averages, so a prediction does not depend on the
+# other images in its batch: one more reason to evaluate in eval mode, as `evaluate` and
+# `predict` do.
 #
-# Below, a batch whose channels have mean about 2 comes out of train mode centred
-# on 0. The running means have moved only a tenth of the way, from 0 to about 0.2,
-# so in eval mode, after this single batch, the same inputs are not centred yet.
-# Over the hundreds of batches of a real training, the running averages are meant to
-# follow the statistics of the data the layer sees.
+# Below, a batch with channel means about 2 comes out of train mode centred on 0; the
+# running means reach only about 0.2, so eval mode does not centre it yet. Over a real
+# training's hundreds of batches, the running averages are meant to follow the data's
+# statistics.
 
 
 # %% tags=["nbval-check-output"]
@@ -942,20 +870,17 @@ with torch.no_grad():
     )
 
 # %% [markdown]
-# The running variances moved a tenth of the way too, from 1 towards the batch's
-# variance of about 16 (its spread was 4), to about 2.5. Eval mode computes
-# (x − running mean) / √(running variance) per channel (then the scale 1 and shift 0
-# of a fresh layer), as the last line confirms: a channel mean of about 2 comes out as
-# about (2 − 0.2) / √2.5 ≈ 1.1.
+# The running variances also moved a tenth of the way, from 1 towards the batch's 16
+# (spread 4), to about 2.5. Eval mode computes (x − running mean) / √(running variance),
+# as the last line confirms (a fresh layer's scale is 1, its shift 0): a channel mean of
+# about 2 becomes about (2 − 0.2) / √2.5 ≈ 1.1.
 #
-# The building block below is a 3 x 3 convolution, batch norm and ReLU. Its convolution
-# has no bias (`bias=False`): the batch norm right after it subtracts each channel's
-# mean, which would cancel any bias, and adds a learned shift of its own. The ReLU
-# works in place (`inplace=True`): it overwrites its input instead of making a new
-# tensor, so no second tensor is stored for its output, and that is safe here because
-# nothing else needs the values before the ReLU. At the end of the network,
-# `AdaptiveMaxPool2d(1)` keeps the largest value of each channel, wherever in the image
-# it is (the table after the code shows the shapes).
+# The building block below is a 3 x 3 convolution, batch norm and ReLU. The convolution
+# has no bias (`bias=False`): batch norm subtracts each channel's mean, cancelling any
+# bias, and adds its own learned shift. The in-place ReLU (`inplace=True`) overwrites
+# its input rather than storing another tensor, which is safe as nothing else needs
+# those values. At the end, `AdaptiveMaxPool2d(1)` keeps each channel's largest value,
+# wherever it is.
 
 
 # %%
@@ -1011,9 +936,9 @@ print(
 print(tuple(ResNet9(16)(torch.zeros(2, 3, 32, 32)).shape))
 
 # %% [markdown]
-# **ResNet-9, layer by layer.** The next cell sends one blank image through the full-size
-# network (width 64), one entry of `layers` at a time, and prints what each entry is,
-# the shape that comes out, and its parameters.
+# **ResNet-9, layer by layer.** A blank image goes through the full-size network (width
+# 64), one entry of `layers` at a time, printing each entry's output shape and
+# parameters.
 
 
 # %% tags=["nbval-check-output"]
@@ -1042,20 +967,16 @@ print(f"share of the parameters in the last residual block: {last_block_share:.2
 del full_size, flowing  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
-# Read the table top to bottom. The first conv block turns the 3 colour channels into 64
-# feature maps of 32 x 32 pixels. Each block "+ max pool" doubles the channels and halves
-# the image: 128 maps of 16 x 16, then 256 of 8 x 8, then 512 of 4 x 4, so each later
-# map looks at a larger patch of the image with more filters. The two residual blocks
-# leave the shape as it is, which is what lets them add their input to their output.
-# `AdaptiveMaxPool2d(1)` keeps each of the 512 maps' largest value, wherever in the
-# image it was; `Flatten` makes that a vector of 512, and the `Linear` layer turns it
-# into the 10 class scores. The parameter counts show where the weights sit: the last
-# residual block alone holds
-# 0.72<!-- output: share of the parameters in the last residual block --> of them,
-# because a 3 x 3 convolution from 512 channels to 512 has 512 x 512 x 9 weights.
+# The first conv block turns the 3 colour channels into 64 maps of 32 x 32. Each "+ max
+# pool" block doubles the channels and halves the image (128 maps of 16 x 16, 256 of 8 x
+# 8, 512 of 4 x 4), so later maps see larger patches with more filters. The residual
+# blocks keep the shape, so they can add input to output. `AdaptiveMaxPool2d(1)`,
+# `Flatten` and `Linear` turn the 512 maps into 10 class scores. The last residual block
+# holds 0.72<!-- output: share of the parameters in the last residual block --> of the
+# parameters: a 3 x 3 convolution from 512 channels to 512 has 512 x 512 x 9 weights.
 #
-# The augmented batches, drawn from the tensors on the device (each image cropped
-# and flipped with its own random choice):
+# Augmented batches from the tensors on the device (each image cropped and flipped at
+# random):
 
 # %%
 augmented_loader = DeviceTensorLoader(
@@ -1076,15 +997,13 @@ show_batch(
 )
 
 # %% [markdown]
-# The padding reflects the image rather than adding black, so an image shifted away
-# from an edge shows, along that edge, a strip that mirrors the pixels next to it. At 32
-# x 32 such strips are hard to spot in a batch of different images; look for them along
-# the edges of the car in the next figure.
+# Reflect padding mirrors the image instead of adding black, so a shifted image shows a
+# mirrored strip along one edge. It is hard to spot at 32 x 32; look along the car's
+# edges in the next figure.
 #
-# The same training image, augmented eight times. A crop of 32 pixels from the image
-# padded by 4 on each side can start at any of 9 x 9 offsets, flipped or not: 9 x 9 x 2
-# = 162 possible views of each image, so across epochs the network sees each image in
-# many versions rather than the same picture every time.
+# One image, augmented eight times. A 32-pixel crop of the image padded by 4 starts at
+# one of 9 x 9 offsets, flipped or not: 9 x 9 x 2 = 162 possible views, so across epochs
+# the network sees each image in many versions.
 
 # %%
 one_image_eight_times = example_image.unsqueeze(0).repeat(8, 1, 1, 1).to(device)
@@ -1099,12 +1018,11 @@ show_batch(
 )
 
 # %% [markdown]
-# **Crop and flip, by hand.** For one image, a random crop is: pad it by 4 pixels
-# (reflecting its border), pick a top-left corner among the 9 x 9 offsets, and cut out
-# 32 x 32 pixels; a flip reverses its columns. The cell does that for four images, with
-# seeded random numbers drawn in the order the course's `random_crop` and
-# `random_horizontal_flip` draw them (all the offsets, then a coin for each image), and
-# compares the result with theirs:
+# **Crop and flip, by hand.** Pad by 4 (reflecting the border), pick a top-left corner
+# among the 9 x 9 offsets, and cut out 32 x 32 pixels; a flip reverses the columns. The
+# cell does this for four images, drawing seeded random numbers in the order of the
+# course's `random_crop` and `random_horizontal_flip` (all offsets, then a coin per
+# image), and compares the results:
 
 # %% tags=["nbval-check-output"]
 few = normalise(train_images[:4].to(device))
@@ -1124,35 +1042,27 @@ print("crop and flip by hand equal the course's:", torch.equal(torch.stack(by_ha
 del few, by_hand, course
 
 # %% [markdown]
-# **The recipe, one ingredient at a time.** A full-size ResNet-9 needs a GPU, but a
-# small one (width 8) trains on a sample of `sample_size` training images in a few
-# seconds per epoch (on this 2-core CPU, as printed). Each run below adds one ingredient to
-# the one before, and changes
-# nothing else: the same seed (so the same starting weights, batches and
-# augmentations), the same data, Adam with the same peak learning rate of 0.01, and
-# `recipe_epochs` epochs.
-#
-# *Adam* and the one-cycle schedule are lesson 03's; Adam's momentum is a running
-# average of past gradients that keeps a share *beta1* (0.9 by default) at each step.
+# **The recipe, one ingredient at a time.** A width-8 ResNet-9 trains on `sample_size`
+# images in a few seconds per epoch on this 2-core CPU. Each run adds one ingredient and
+# changes nothing else: the same seed (so the same starting weights, batches and
+# augmentations), data, Adam at a peak learning rate of 0.01, and `recipe_epochs`
+# epochs. Adam's momentum (lesson 03) is a running average of past gradients that keeps
+# a share *beta1*, 0.9 by default, each step.
 #
 # 1. a constant learning rate (`fit`);
-# 2. the one-cycle schedule (`fit_one_cycle`): the rate climbs to 0.01, then falls
-#    almost to 0. (PyTorch's `OneCycleLR` also moves Adam's beta1 the other way, between
-#    0.95 and 0.85, its defaults, so this step changes the two together);
+# 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
+#    PyTorch's `OneCycleLR` also moves beta1 the other way, between its defaults 0.95
+#    and 0.85, so this step changes both;
 # 3. plus weight decay, 1e-4: `weight_decay` adds 1e-4 times each weight to its
 #    gradient, a pull towards 0;
 # 4. plus gradient clipping at 0.1: the lesson's recipe.
 #
-# A fifth run repeats the fourth with another seed (the dashed line in the figure
-# below). How far apart those two land
-# shows how much a single run's accuracy moves by chance.
+# A fifth run repeats the fourth with another seed (dashed) to show how much one run's
+# accuracy moves by chance. These runs make 80 steps each, against the small CNN's
+# 1,408, with narrow layers: compare them with each other, not with section 4.
 #
-# Do not set these runs against section 4's small CNN: each makes 80 steps, where the
-# small CNN made 1,408, and at width 8 each layer is narrow. They are there to compare
-# the ingredients with each other, on the same budget.
-#
-# First, what `fit_one_cycle` (in `course_utils/training.py`) sets up, and the line of
-# its loop that clips:
+# First, `fit_one_cycle`'s set-up (in `course_utils/training.py`) and its loop's
+# clipping line:
 
 # %%
 recipe_source = inspect.getsource(fit_one_cycle)
@@ -1163,11 +1073,10 @@ print(next(line.strip() for line in loop_lines if "clip_grad_value_" in line))
 print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 
 # %% [markdown]
-# Weight decay goes to the optimizer; `OneCycleLR` is stepped after every batch; and
-# `clip_grad_value_` caps each gradient value at `grad_clip` on its own, not the
-# gradient's overall length. Both are a line by hand. Clipping is `clamp` on each
-# gradient; `Adam`'s `weight_decay` adds 1e-4 times each weight to its gradient before
-# the step. The cell does each by hand on a small tensor and compares it with PyTorch's:
+# Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
+# `clip_grad_value_` caps each gradient value at `grad_clip` separately, not the
+# gradient's overall length. Each is one line by hand; the cell checks `clamp`, and
+# decay added to the gradient, against PyTorch:
 
 # %% tags=["nbval-check-output"]
 values = torch.tensor([0.5, -0.05, 0.2, -0.3])
@@ -1275,43 +1184,34 @@ for before, after in zip(names[:-1], names[1:], strict=True):
     print(f"{after}, change {verdict} the swing (points): {abs(change):.1f}")
 
 # %% [markdown]
-# The two seeds of the same recipe started apart: after epoch 1 seed 1's validation
-# accuracy was 0.25<!-- output: seed 1, validation accuracy after epoch 1 -->, seed 0's
-# 0.32<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> (0.10
-# would be guessing). Only the seed differed: the starting weights, the order of the
-# batches and the random crops and flips. How much that alone moves the final accuracy is
-# the *swing* below.
-#
-# Read each printed change against the swing between the two seeds of the same
-# recipe, 3.4<!-- output: swing between the two seeds --> points: a change smaller
-# than that could be chance. The last three lines give the size of each change and say
-# whether it is larger than the swing or within it. Each row rests on one run, and the
-# swing on one pair of seeds, so the reading is a first look, not a proof.
-# - The schedule change (learning rate and Adam's momentum, its first beta, together)
-#   took accuracy from
-#   36.2%<!-- output: constant learning rate, validation accuracy --> to
-#   45.0%<!-- output: one-cycle, validation accuracy -->, a change of
-#   8.8<!-- output: one-cycle, change larger than the swing (points) -->
-#   points, larger than the swing. This run cannot say which of the two schedules did it, nor
-#   why: the step changed the learning rate's shape, its average (one-cycle's mean was
-#   0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
-#   constant rate) and Adam's momentum together. The left panel shows the
-#   shape: it starts low and ends near 0, meant to let the last steps settle.
-# - Weight decay, then clipping, moved accuracy to
+# The two seeds of one recipe started apart: after epoch 1,
+# 0.25<!-- output: seed 1, validation accuracy after epoch 1 --> for seed 1 and
+# 0.32<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> for
+# seed 0 (guessing gives 0.10). Only the seed differed (starting weights, batch order,
+# crops and flips), yet it moved the final accuracy by
+# 3.4<!-- output: swing between the two seeds --> points: the *swing*. A smaller change
+# could be chance. Each row is one run and the swing one pair of seeds, so this is a
+# first look, not a proof.
+# - The schedule change (learning rate and Adam's first beta together) took accuracy
+#   from 36.2%<!-- output: constant learning rate, validation accuracy --> to
+#   45.0%<!-- output: one-cycle, validation accuracy -->,
+#   8.8<!-- output: one-cycle, change larger than the swing (points) --> points, beyond
+#   the swing. Which part did it, and why, this run cannot say: the rate's shape, its
+#   mean (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of
+#   the constant rate) and the momentum all changed. The left panel shows the shape, low
+#   at first and near 0 at the end, meant to let the last steps settle.
+# - Weight decay, then clipping, gave
 #   45.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
-#   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy --> (the lines
-#   above give each change with its sign), changes of
+#   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->,
+#   changes of
 #   0.1<!-- output: one-cycle, weight decay, change within the swing (points) --> and
 #   1.4<!-- output: one-cycle, weight decay, clipping, change within the swing (points) -->
-#   points in size, both within the swing. A change within the swing does not show that an
-#   ingredient helps in two epochs on 5,000 images; one run beyond it would be a first
-#   sign, no more. They are in the recipe for long trainings, where weights have time to
-#   grow and a rare bad batch has time to come (the recipe's reason, not measured here).
+#   points in size: within the swing, so neither is shown to help in two epochs on 5,000
+#   images. They serve long trainings, where weights have time to grow and a rare bad
+#   batch time to come (the recipe's reason, not measured here).
 #
-# They still act on every step. Weight decay adds 1e-4 times each weight to its
-# gradient, a pull towards 0; clipping caps every gradient value at 0.1, so it changes a
-# step only where some values are larger than that. The cell measures both ingredients
-# on a fresh network's first batch:
+# Both still act every step, though clipping changes only values above 0.1. On a fresh
+# network's first batch:
 
 # %%
 seed_everything(0)
@@ -1325,17 +1225,14 @@ print(f"largest gradient value, first batch: {gradients.max():.2f}")
 print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean():.4f}")
 
 # %% [markdown]
-# The first batch suggests why two epochs are unlikely to show weight decay's effect: its
-# term was
-# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length, so over the whole gradient it changes each step very little (Adam
-# rescales each value on its own, so for values with tiny gradients the decay can weigh
-# more; not measured here). On the same batch the largest
-# gradient value was 1.36<!-- output: largest gradient value, first batch -->, but only
-# 1.08%<!-- output: gradient values above 0.1, first batch --> of the values were above
-# 0.1: clipping trims those few values of the gradient and leaves the others as they
-# are. Adam then rescales every value by its own running averages, so how much a trim
-# changes the step depends on those averages; this lesson does not measure it.
+# The first batch suggests why two epochs are unlikely to show weight decay: its term
+# was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's length, a tiny change per step overall. The largest gradient value was
+# 1.36<!-- output: largest gradient value, first batch -->, but only
+# 1.08%<!-- output: gradient values above 0.1, first batch --> of values were above 0.1,
+# so clipping trims only those. Adam, though, rescales each value by its own running
+# averages, so the decay can weigh more where gradients are tiny, and a trim's effect
+# depends on those averages; neither is measured here.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1347,38 +1244,30 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # | CUDA GPU | ResNet-9 of section 6, width 64 | 16 |
 # | CPU, or an Apple GPU (MPS) | `FastNet`, below | 2 |
 #
-# **On a GPU** the lesson trains section 6's ResNet-9 at full size, width 64, for 16
-# epochs with the full recipe (`fit_one_cycle` with weight decay and clipping), with
-# bfloat16 autocast from lesson 04 where `bfloat16_support` says the GPU has bfloat16
-# units, and with its weights in the channels-last layout. (Colab's free T4 has no
-# bfloat16 units, so there it trains in float32, which the course has not timed.) That
-# branch did not make these outputs; run once as a script on an NVIDIA H200, with
-# PyTorch 2.11, it trained for
+# **On a GPU**, section 6's ResNet-9 trains with the full recipe, channels-last weights
+# and, where `bfloat16_support` finds bfloat16 units, lesson 04's bfloat16 autocast
+# (Colab's free T4 has none, so there it trains in float32, which the course has not
+# timed). That branch did not make these outputs. Run once as a script on an NVIDIA H200
+# with PyTorch 2.11, it trained for
 # 0.53 minutes<!-- source: benchmarks/RESULTS.md, one H200 run --> and reached
 # 89.3%<!-- source: benchmarks/RESULTS.md, one H200 run --> test accuracy with test-time
-# augmentation: short of the 90%<!-- source: course outline, lesson 05 --> the course's
-# outline aims at. We expect slower GPUs to
-# take longer.
+# augmentation, short of the course outline's
+# 90%<!-- source: course outline, lesson 05 --> goal.
 #
-# **On a CPU** that network is far beyond the lesson's budget: the course's benchmark
-# trained a width-16 ResNet-9 for 4 epochs in
-# 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-core CPU, and the full width has
-# four times the channels into and out of every convolution: about 16 times the
-# computation per image in each (4 times in the first, whose input is the 3 colours). So
-# on a CPU the lesson trains `FastNet` from `course_utils.fastnet` instead: a small
-# network and recipe in the style of Keller Jordan's *airbench* (arXiv 2404.00498),
-# sized for a few minutes on a CPU, which beat the width-16 ResNet-9 on the validation
-# split in the course's benchmark (one seed each; Appendix A gives the figures and what
-# else differed). In brief, it is a small network whose first layer is computed from the
-# data, then three groups of convolutions with batch norm, trained with a high learning
-# rate on large batches, label smoothing and light augmentation. Appendix A (optional
-# reading) prints it and takes its ideas one at a time, each with a cell that shows it
-# at work.
+# **On a CPU** that network is far beyond the budget: the course's benchmark trained a
+# width-16 ResNet-9 for 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a
+# 2-core CPU, and full width has four times the channels into and out of every
+# convolution, about 16 times the computation in each (4 times in the first, whose input
+# is the 3 colours). So a CPU trains `FastNet` (from `course_utils.fastnet`), a network
+# and recipe in the style of Keller Jordan's *airbench* (arXiv 2404.00498), which beat
+# the width-16 ResNet-9 on the validation split in the course's benchmark (one seed
+# each; Appendix A gives the figures and what else differed). Its ideas (a first layer
+# computed from the data, a high learning rate on large batches, label smoothing and
+# more) are in Appendix A.
 #
-# Now the lesson's strongest network: on a CUDA GPU a full-size ResNet-9, on a CPU or
-# a Mac's GPU `FastNet`, whitened from 5,000 training images and trained for
-# `fast_epochs` epochs. The text from here on describes the CPU run that made these
-# outputs; on a CUDA GPU, your figures are ResNet-9's.
+# The cell trains ResNet-9 on a CUDA GPU, otherwise `FastNet`, whitened from 5,000
+# training images, for `fast_epochs` epochs. The text from here describes the CPU run
+# that made these outputs.
 
 
 # %%
@@ -1448,28 +1337,23 @@ plot_history(history, title=network_name)
 plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule of fit_fast")
 
 # %% [markdown]
-# On the 2-core CPU that made these outputs, `FastNet` trained for
+# On this 2-core CPU, `FastNet` trained for
 # 1.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
-# The training loss stays above the validation loss. Three things can keep it there, and
-# this lesson does not measure them apart: it is measured against the smoothed targets,
-# whose loss cannot fall below the targets' own entropy (about 0.87, computed in
-# Appendix A), on
-# augmented batches, and averaged over an epoch while the network was still improving.
-# (On a CUDA GPU, ResNet-9 trains on the plain targets and this floor does not apply.)
-# The learning-rate plot shows the triangle of `fit_fast` (on a CUDA GPU, the one-cycle
-# schedule of `fit_one_cycle`).
+# The training loss stays above the validation loss, and three things, not measured
+# apart here, can keep it there: it is measured against smoothed targets, whose entropy
+# (about 0.87, Appendix A) it cannot go below; on augmented batches; and averaged over
+# an epoch of improvement. The learning rate follows `fit_fast`'s triangle.
 #
-# How far this kind of network can go, by its authors' figure (not run here): airbench
-# reaches 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in 3.83
-# seconds<!-- source: arXiv 2404.00498 (airbench94.py) --> on one NVIDIA A100 GPU,
+# By its authors' figure (not run here), airbench reaches
+# 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
+# 3.83 seconds<!-- source: arXiv 2404.00498 (airbench94.py) --> on one NVIDIA A100 GPU,
 # with a wider network and more tricks.
 #
-# **Test-time augmentation.** One more trick costs no training at all: predict each
-# image from several views of it and average the logits of the views. A mistake one
-# view makes, the others can outvote. `TestTimeAugmentation` wraps a trained network
-# this way; its `views` are the batches the network sees, and the cell checks its
-# prediction against the mean of the views' logits, by hand:
+# **Test-time augmentation** costs no training: average the logits of several views of
+# each image, so other views can outvote one view's mistake. `TestTimeAugmentation`
+# wraps a trained network this way (its `views` are the batches the network sees); the
+# cell checks it by hand:
 
 # %%
 with_tta = TestTimeAugmentation(network)
@@ -1509,24 +1393,18 @@ show_batch(
 )
 
 # %% [markdown]
-# At 32 x 32 the shifted views are hard to tell from the unshifted ones by eye; the
-# printed lines show the shift is there: every pixel moved one row down and one
-# column right, and the top row and left column are filled by reflecting the image (its
-# second row and column, mirrored across the edge). The
-# last line is in units of the normalised input, that is in standard deviations of each
-# channel: a one-pixel shift changes a value by
-# 0.40<!-- output: shifted view, mean size of its change from the image --> of a
-# standard deviation on average.
+# At 32 x 32 the shifted views are hard to tell from the others by eye, but the printed
+# checks confirm the shift. On average the shift changes a normalised value by
+# 0.40<!-- output: shifted view, mean size of its change from the image --> of its
+# channel's standard deviation.
 #
-# Predicting costs four forward passes instead of one. Whether that is worth it is a
-# choice, so the validation set decides, with a rule fixed before looking: keep the
-# four views only if their gain is larger than the noise of a gain measured on 5,000
-# images. That noise comes from the images that only one of the two ways gets right.
-# If the views made no difference, each of those would favour either side like a coin
-# toss: it adds +1 or −1 to the gain, in images, each with probability 1/2, so its
-# variance is 1, and the sum over `count` such images has a variance of `count` and a
-# standard deviation of √count. A gain of more than two standard deviations, 2 √count
-# images, would then come by chance about once in forty times.
+# Four views cost four forward passes, so the validation set decides, by a rule fixed
+# before looking: keep them only if their gain beats the noise of a gain measured on
+# 5,000 images. The noise comes from the images only one of the two ways gets right. If
+# the views changed nothing, each would be a coin toss, +1 or −1 to the gain, with
+# variance 1; over `count` of them the sum has standard deviation √count. A gain beyond
+# two standard deviations, 2 √count images, would then come by chance about once in
+# forty.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1544,28 +1422,24 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 
 # %% [markdown]
 # With the four views, validation accuracy was
-# **79.8%**<!-- output: validation accuracy with test-time augmentation -->; the lines
-# above give the change in points and the noise level it is measured against,
-# 0.7<!-- output: noise level of the gain (two standard deviations) --> points. Here the
-# gain was the larger, so the final model keeps the four views. The noise level covers
-# the choice of 5,000 validation images only, for this one trained network: with
-# another seed the network, and its gain, would differ too, so one gain beyond the
-# noise is a first sign, not a measurement of what test-time augmentation is worth (the
-# benchmark's list in Appendix A gives its 3-seed figure on the test set). Either way,
-# the choice stands because the validation set made it.
+# **79.8%**<!-- output: validation accuracy with test-time augmentation -->, a gain
+# beyond the noise level of
+# 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
+# final model keeps them. The noise level covers only the choice of validation images
+# for this one network; another seed would change the network and its gain, so this is a
+# first sign, not a measure of what test-time augmentation is worth (Appendix A has the
+# benchmark's 3-seed test figure).
 
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice is made. `FastNet` over the ResNet-9, its peak learning rate and
+# Every choice is made: `FastNet` over the ResNet-9, its peak learning rate and
 # test-time augmentation were chosen on the validation split, here or in the course's
-# benchmark on this same split (the small CNN's and the ResNet-9's rates were set, not
-# searched), and the number of epochs was set by the time budget. Now, and only now,
-# each final model meets the test set, once. Had we looked at test accuracy while
-# choosing, the test set would have become a second validation set, and its score would
-# flatter the model. (The course's benchmark has looked at this test set before: after
-# choosing `FastNet`, it measured recipe variants there, listed in Appendix A. This
-# lesson's choices did not use those figures.)
+# benchmark on the same split; the small CNN's and ResNet-9's rates were set, not
+# searched, and the time budget set the epochs. Now each final model meets the test set,
+# once. Choosing by test accuracy would have made it a second validation set, with a
+# flattering score. (The benchmark did measure Appendix A's recipe variants on this test
+# set, after choosing `FastNet`; this lesson's choices did not use them.)
 
 # %%
 release_memory()
@@ -1598,28 +1472,25 @@ for name, validation in (
 print(f"models whose gap is beyond two standard errors: {len(within) - sum(within.values())}")
 
 # %% [markdown]
-# On the test set the small CNN scored
-# 59.6%<!-- output: small CNN test accuracy -->, the MLP
-# 45.7%<!-- output: MLP test accuracy --> and `FastNet`
-# **79.2%**<!-- output: FastNet test accuracy --> (with test-time augmentation or
-# without, as the rule above chose: the line after the accuracies says which). Chance
-# alone makes a model's accuracies on two sets of images differ: the standard error of
-# the gap comes from the two accuracies and the sizes of the two sets (5,000 and
-# 10,000 images here), as in lesson 03. For `FastNet` the test accuracy was
-# 0.53<!-- output: FastNet, test accuracy below validation, by (points) --> points
-# below the validation accuracy, against a standard error of
+# On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
+# the MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
+# **79.2%**<!-- output: FastNet test accuracy --> (with the four views, as the rule
+# chose). Chance alone makes one model's accuracies on two image sets differ; as in
+# lesson 03, the gap's standard error comes from both accuracies and set sizes (5,000
+# and 10,000). `FastNet` scored
+# 0.53<!-- output: FastNet, test accuracy below validation, by (points) --> points lower
+# on test than on validation, with a standard error of
 # 0.70<!-- output: FastNet, standard error of the gap (points) --> points:
-# 0.76<!-- output: FastNet, gap in standard errors --> standard errors. A gap within
-# about two standard errors is one that chance alone often gives, and
-# 0<!-- output: models whose gap is beyond two standard errors --> of the three models had
-# a gap beyond two (the last line). `FastNet`'s recipe was tuned in the course's
-# benchmark on this same validation split (section 1 repeated the benchmark's rule for
-# the split); tuning on a set tends to flatter that set's score a little, which is one reason
-# to report the test score.
+# 0.76<!-- output: FastNet, gap in standard errors --> standard errors. Chance often
+# gives gaps within about two standard errors;
+# 0<!-- output: models whose gap is beyond two standard errors --> of the three models
+# went beyond. `FastNet`'s recipe was tuned on this validation split in the benchmark,
+# and tuning tends to flatter a set's score a little: one reason to report the test
+# score.
 #
-# Confusion matrix of the final model on the test set (rows: true class, columns:
-# predicted class). The largest numbers off the diagonal are the mistakes it makes
-# most; the cell prints the three largest.
+# The final model's test confusion matrix (rows: true class, columns: predicted). The
+# largest numbers off the diagonal are its most frequent mistakes; the cell prints the
+# top three.
 
 # %%
 matrix = confusion_matrix(predicted_labels, true_labels, num_classes=10)
@@ -1642,16 +1513,14 @@ print(f"of the two largest, cat taken for dog or dog for cat: {cat_dog_pairs}")
 plot_confusion_matrix(matrix, classes)
 
 # %% [markdown]
-# The three largest cells off the diagonal are printed with their classes: in these
-# outputs the largest held 146<!-- output: mistake 1, test images --> test images, the
-# second 140<!-- output: mistake 2, test images --> and the third
-# 70<!-- output: mistake 3, test images --> (the line `third place tied` says whether
-# another pair of classes held as many, and the lines after it name those pairs: then
-# the third place is a toss-up). Of the two
-# largest,
+# The three largest mistakes held 146<!-- output: mistake 1, test images -->,
+# 140<!-- output: mistake 2, test images --> and
+# 70<!-- output: mistake 3, test images --> test images. If `third place tied` is
+# `True`, the next lines name the pairs that held as many, and third place is a toss-up.
+# Of the two largest,
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
-# for dog or dog for cat: look at a few cats and dogs at 32 x 32 pixels in
-# the labelled mistakes below to see why that pair is hard.
+# for dog or dog for cat: look at the cats and dogs among the mistakes below to see why
+# that pair is hard at 32 x 32.
 
 # %% [markdown]
 # Some of the test images it got wrong:
@@ -1660,11 +1529,11 @@ plot_confusion_matrix(matrix, classes)
 show_misclassified(test_images, true_labels, predicted_labels, classes, max_images=16)
 
 # %% [markdown]
-# `show_misclassified` takes the raw `uint8` images here (no mean and std to undo);
-# it scales them to [0, 1] itself.
+# `show_misclassified` takes raw `uint8` images (no mean and std to undo) and scales
+# them to [0, 1] itself.
 #
-# **Single images.** Normalise one image as the loader does, add a batch dimension,
-# and take the largest logit.
+# **Single images.** Normalise as the loader does, add a batch dimension, and take the
+# largest logit.
 
 
 # %%
@@ -1680,15 +1549,13 @@ for index in range(4):
     print(f"test image {index}: {classes[test_labels[index]]:10} predicted {predicted}")
 
 # %% [markdown]
-# **Saving and reloading.** `save_checkpoint` writes the weights with anything
-# else worth keeping (here the network's name, the classes and the accuracy); a
-# fresh network from `build_network` loads them and gives the same accuracy. The
-# trained network is saved, not the test-time wrapper, which has no weights of its
-# own; so the checkpoint also records whether the final model predicts with
-# test-time augmentation, and its validation accuracy that way: whoever reloads it
-# wraps the network in `TestTimeAugmentation` when that setting is `True`, to predict
-# as the reported accuracy was measured. (`FastNet`'s whitening filters are among the
-# weights saved.)
+# **Saving and reloading.** `save_checkpoint` writes the weights (`FastNet`'s whitening
+# filters included) with anything worth keeping: the network's name, the classes, the
+# accuracy. A fresh network from `build_network` loads them and scores the same. The
+# test-time wrapper has no weights, so the checkpoint records whether the final model
+# uses it, and its validation accuracy that way: whoever reloads the network wraps it in
+# `TestTimeAugmentation` when that setting is `True`, to predict as the reported
+# accuracy was measured.
 
 # %%
 checkpoint_path = Path(tempfile.mkdtemp(prefix="lesson05-")) / "network.pt"
@@ -1717,57 +1584,46 @@ print(
 # %% [markdown]
 # ## Summary
 #
-# - `ImageFolder` reads one-folder-per-class datasets; decode once into `uint8`
-#   tensors and normalise (and augment) whole batches on the device.
+# - Decode an `ImageFolder` dataset once into `uint8` tensors, then normalise and
+#   augment whole batches on the device.
 # - Output size of a convolution or pooling: ⌊(n + 2p − k) / s⌋ + 1.
-# - In this lesson's runs a small CNN beat a much larger MLP at the same epochs (one run
-#   each, with settings set for the CNN; the MLP took less time, and an equal-time
-#   comparison is not shown); convolutions reuse filters across the image and keep
-#   its spatial structure.
-# - Choices are made on a validation split; the test set scores each final model
-#   once, at the end.
-# - Batch normalisation, residual blocks, augmentation, a one-cycle schedule, weight
-#   decay and gradient clipping are the standard recipe for a ResNet-9, the lesson's
-#   network on a GPU. Adding the schedule, weight decay and clipping one at a time,
-#   with everything else fixed, and a second seed to show how much of a difference is
-#   chance: on a small ResNet-9, a sample and 2 epochs, only the schedule change (the
-#   learning rate and Adam's momentum together) helped by more than the swing between
-#   seeds; weight decay and clipping were not shown to help there.
-# - Augmentation: exercise 1 shows what it does to the losses of a small CNN trained on
-#   a few images for many epochs; what it is worth in accuracy is not measured in this
-#   lesson.
-# - On a CPU, `FastNet`, a small network and recipe built for the budget, trains to a
-#   useful accuracy in minutes (here
-#   78.5%<!-- output: strongest network validation accuracy --> on the validation images
-#   after 1.2 minutes<!-- output: strongest network training minutes --> of training, on
-#   this CPU). Appendix A shows each of its ideas at work and
-#   lists which the course's benchmark measured to help (a high peak learning rate,
-#   patch whitening), which it did not show to help, and which it did not measure.
-#   Test-time augmentation costs no training, and is kept only if its gain on the
-#   validation set is larger than that set's noise.
-# - Per-class accuracy, the confusion matrix and the misclassified images show what
-#   is left to learn; `save_checkpoint` and `load_checkpoint` keep the result.
+# - Convolutions reuse filters across the image and keep its spatial structure; here a
+#   small CNN beat a much larger MLP at equal epochs, not equal time (one run each,
+#   settings set for the CNN).
+# - Make choices on a validation split; score each final model on the test set once, at
+#   the end.
+# - ResNet-9's standard recipe: batch normalisation, residual blocks, augmentation, a
+#   one-cycle schedule, weight decay and gradient clipping. Added one at a time on a
+#   small ResNet-9, a sample and 2 epochs, only the schedule change (learning rate and
+#   Adam's momentum together) beat the swing between two seeds.
+# - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
+# - On this CPU `FastNet` reached
+#   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
+#   after 1.2 minutes<!-- output: strongest network training minutes --> of training;
+#   Appendix A shows its ideas and what the course's benchmark measured of them.
+#   Test-time augmentation costs no training, and is kept only if its validation gain
+#   beats the noise.
+# - Per-class accuracy, the confusion matrix and misclassified images show what is left
+#   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
 # %% [markdown]
 # ## Exercises
 #
-# Both exercises train on section 6's sample of training images, and choose
-# nothing with the test set: they compare models on the validation set. Each one
-# stands alone.
+# Both exercises train on section 6's sample and compare models on the validation set,
+# never the test set. Each stands alone.
 #
-# After each exercise, run its check cell: it says whether the exercise is not
-# attempted yet, not right yet (and what it found), or passed (and what it checked).
-# The lines under `if check_exercise(...)` run only for a passing answer. In smoke
-# mode every model here stays near chance, so the checks test how you ran the
-# comparison (the runs and their lengths, equal starting weights, histories measured
-# on the validation set, the parameter counts), not how well it learned.
+# After each exercise, run its check cell: it reports not attempted yet, not right yet
+# (and what it found), or passed (and what it checked). The lines under
+# `if check_exercise(...)` run only on a pass. In smoke mode every model stays near
+# chance, so the checks test how you ran the comparison (runs and their lengths, equal
+# starting weights, validation histories, parameter counts), not how well it learned.
 #
 # **Exercise 1: remove augmentation and watch overfitting.** Train section 4's small CNN
-# twice on the first `overfit_size` images of the sample, for `overfit_epochs` epochs:
-# once on augmented batches (`augment`), once on plain normalised ones (`normalise`).
-# Change nothing else:
+# twice on the sample's first `overfit_size` images for `overfit_epochs` epochs: once on
+# augmented batches (`augment`), once on plain normalised ones (`normalise`). Change
+# nothing else:
 # - `seed_everything(0)` right before building each model;
-# - batches of 64 from a loader with a generator of its own, seeded 0;
+# - batches of 64 from a loader with its own generator, seeded 0;
 # - section 4's optimizer (`sgd_momentum`) at a learning rate of 0.02;
 # - one call of `fit` per run, with the validation set.
 #
@@ -1777,8 +1633,8 @@ print(
 #   `overfit_starts`;
 # - its loader in `overfit_loaders` and its learning rate in `overfit_lrs`.
 #
-# The check compares the two runs' set-ups and trains them again from their starts to
-# see that your histories came from that recipe; the next cell plots the losses.
+# The check compares the runs' set-ups and retrains them from their starts to confirm
+# the recipe; the next cell plots the losses.
 
 # %%
 ### BEGIN SOLUTION
@@ -1874,61 +1730,54 @@ if check_exercise(
             print(f"{label}, mean {what}: {value:.2f}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Without augmentation the network sees the same 2,500
-# images every epoch and starts to learn them by heart: its training loss falls to
-# 1.03<!-- output: plain, final training loss --> while its validation loss is lowest
-# at epoch 7<!-- output: plain, lowest validation loss at epoch --> and ends at
-# 2.09<!-- output: plain, final validation loss -->. The two curves part: that is
-# overfitting. With augmentation every epoch shows slightly different pictures, so
-# memorising pays less: the training loss ends at
-# 1.57<!-- output: augmented, final training loss --> and the validation loss at
-# 1.71<!-- output: augmented, final validation loss -->, and its lowest validation loss
-# came at epoch 11<!-- output: augmented, lowest validation loss at epoch --> of 12.
+# **What the result means.** Without augmentation the network sees the same 2,500 images
+# every epoch and starts to learn them by heart: training loss falls to
+# 1.03<!-- output: plain, final training loss -->, while validation loss is lowest at
+# epoch 7<!-- output: plain, lowest validation loss at epoch --> and ends at
+# 2.09<!-- output: plain, final validation loss -->. The curves part: that is
+# overfitting. With augmentation memorising pays less: training loss ends at
+# 1.57<!-- output: augmented, final training loss -->, validation loss at
+# 1.71<!-- output: augmented, final validation loss -->, its lowest at epoch
+# 11<!-- output: augmented, lowest validation loss at epoch --> of 12.
 #
 # **The loss moved more than the accuracy.** After its lowest point the plain run's
 # validation loss rose by
 # 0.49<!-- output: plain, rise of the validation loss after its lowest -->, while its
-# validation accuracy went from
-# 43.2%<!-- output: plain, validation accuracy at that epoch --> to
-# 41.4%<!-- output: plain, final validation accuracy -->. Accuracy counts only whether
-# the largest logit is the right class; the cross-entropy is −ln of the probability
-# given to the right class, so a wrong answer made with confidence costs a lot. The plain
-# run's wrong answers had a mean confidence of
+# accuracy went from 43.2%<!-- output: plain, validation accuracy at that epoch --> to
+# 41.4%<!-- output: plain, final validation accuracy -->. Accuracy asks only whether the
+# top logit is right; cross-entropy, −ln of the right class's probability, makes
+# confident mistakes costly. The plain run's wrong answers had a mean confidence of
 # 0.62<!-- output: plain, mean confidence on wrong validation answers --> and cost
-# 3.31<!-- output: plain, mean loss on wrong validation answers --> each, the augmented
-# run's 0.46<!-- output: augmented, mean confidence on wrong validation answers --> and
-# 2.44<!-- output: augmented, mean loss on wrong validation answers -->. So a rising
-# validation loss is the sign of overfitting to look for, even while accuracy moves less.
+# 3.31<!-- output: plain, mean loss on wrong validation answers --> each; the augmented
+# run's, 0.46<!-- output: augmented, mean confidence on wrong validation answers --> and
+# 2.44<!-- output: augmented, mean loss on wrong validation answers -->. So watch the
+# validation loss for overfitting, even while accuracy moves less.
 #
-# In accuracy the runs ended at
-# 41.0%<!-- output: augmented, final validation accuracy --> (augmented) and
-# 41.4%<!-- output: plain, final validation accuracy --> (plain). From one run each,
-# this exercise cannot say which scores higher: what it shows in 12 epochs on 2,500
-# images is augmentation's effect on the losses.
+# The runs ended at 41.0%<!-- output: augmented, final validation accuracy -->
+# (augmented) and 41.4%<!-- output: plain, final validation accuracy --> (plain)
+# accuracy; one run each cannot say which scores higher. What the exercise shows is
+# augmentation's effect on the losses.
 
 # %% [markdown]
-# **Exercise 2: change the width.** Train ResNet-9 at a quarter, half and the whole
-# of `resnet_width` (the largest width this device trains here: 8 on a CPU, as in
-# section 6, and 64 on a GPU) on the sample, with augmentation, for `width_epochs`
-# epochs:
+# **Exercise 2: change the width.** Train ResNet-9 at a quarter, half and all of
+# `resnet_width` (the largest width this device trains here: 8 on a CPU, as in section
+# 6; 64 on a GPU) on the sample, with augmentation, for `width_epochs` epochs:
 # - with the lesson's `fit_one_cycle` settings: batches of 128, Adam, a peak learning
 #   rate of 0.01, weight decay 1e-4, clipping at 0.1, each epoch measured on the
 #   validation set;
 # - `seed_everything(0)` right before building each model, and nothing random drawn
-#   between that and its training (the check trains the first epoch again from there);
-# - the same order of batches for every run: each loader with a generator of its own,
+#   between that and its training (the check retrains the first epoch from there);
+# - the same order of batches for every run: each loader with its own generator,
 #   seeded 0.
 #
 # Keep, for each width (the dict key): its history in `width_histories`, its trained
-# model in `width_models`, a copy of its weights taken before training in
-# `width_starts`, and its training loader in `width_loaders`.
+# model in `width_models`, a copy of its weights before training in `width_starts`, and
+# its training loader in `width_loaders`.
 #
-# The check reads each run's schedule from its history and, on a CPU, trains the
-# narrowest width's first epoch again with the recipe to compare its losses with your
-# history's, so another optimizer, weight decay or clipping shows (on a GPU it checks
-# the schedule only). The next cell prints each width's number of parameters, final
-# validation accuracy and training seconds per epoch. How do they change with the
-# width?
+# The check reads each run's schedule from its history; on a CPU it also retrains the
+# narrowest width's first epoch, so a different optimizer, weight decay or clipping
+# shows. The next cell prints each width's parameters, final validation accuracy and
+# seconds per epoch. How do they change with the width?
 
 # %%
 ### BEGIN SOLUTION
@@ -2007,42 +1856,33 @@ if check_exercise(
         )
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Each doubling of the width multiplies the parameters by
-# almost four, from 6,772<!-- output: width 2, parameters --> at width 2 to
+# **What the result means.** Each doubling of the width nearly quadruples the
+# parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
 # 103,954<!-- output: width 8, parameters --> at width 8
-# (15.4<!-- output: widest against narrowest, parameters --> times), because every
-# convolution has twice the channels in and twice out. The time per epoch, on this
-# 2-core CPU, went from 1.02 s<!-- output: width 2, seconds per epoch --> to
+# (15.4<!-- output: widest against narrowest, parameters --> times), since every
+# convolution has twice the channels in and out. On this 2-core CPU the time per epoch
+# grew far less, from 1.02 s<!-- output: width 2, seconds per epoch --> to
 # 2.45 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): far less
-# than the parameters. Part of each step's work does not grow with the width (the
-# Python, the data) and part grows only in proportion to it (batch norm, ReLU and the
-# other element-by-element work), while the convolutions' arithmetic grows with the
-# parameters; this exercise does not time those parts apart.
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# does not grow with the width (Python, data), some grows in proportion (element-wise
+# work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
+# parameters. These parts were not timed apart.
 #
-# Validation accuracy went from
-# 30.6%<!-- output: width 2, validation accuracy --> at width 2 to
-# 40.4%<!-- output: width 4, validation accuracy --> at width 4 and
-# 46.4%<!-- output: width 8, validation accuracy --> at width 8, one run each. On a
-# CPU the width-8 run is section 6's recipe run again, the same seed, batches and recipe, and
-# it scored the same (the line `width 8 scored as section 6's run ...` says so): on one
-# CPU the same steps give the same result. Read the changes against the swing between
-# two seeds in section 6,
-# 3.36<!-- output: section 6's swing between two seeds, two decimals (points) -->
-# points (measured once, at width 8; other widths may swing more or less). From
-# width 2 to 4 accuracy rose by
+# Validation accuracy went from 30.6%<!-- output: width 2, validation accuracy -->
+# (width 2) to 40.4%<!-- output: width 4, validation accuracy --> (4) and
+# 46.4%<!-- output: width 8, validation accuracy --> (8), one run each. On a CPU the
+# width-8 run repeats section 6's recipe run exactly, and scored the same: on one CPU,
+# the same steps give the same result. Against section 6's swing of
+# 3.36<!-- output: section 6's swing between two seeds, two decimals (points) --> points
+# (one pair of seeds, at width 8; other widths may swing more or less), accuracy rose
 # 9.82<!-- output: width 2 to 4, accuracy rose, larger than section 6's swing (points) -->
-# points, larger than the swing; from 4 to 8 by
-# 5.92<!-- output: width 4 to 8, accuracy rose, larger than section 6's swing (points) -->,
-# larger too; and from 2 to 8 by
-# 15.74<!-- output: width 2 to 8, accuracy rose, larger than section 6's swing (points) -->.
-# So on a small sample and a short training, each doubling of the width helped by more
-# than two seeds of one network moved apart, in this run. Each of these rests on one run
-# per width (and on one learning rate, 0.01, for every width: a rate tuned for each
-# could change the picture). The check compared the runs' starts, batches and
-# schedules, and, on a CPU, trained the narrowest width's first epoch again with the
-# recipe (the check's last line says so; on a GPU it says why it did not); the other
-# widths share that loop.
+# points from width 2 to 4 and
+# 5.92<!-- output: width 4 to 8, accuracy rose, larger than section 6's swing (points) -->
+# from 4 to 8, both beyond the swing, and
+# 15.74<!-- output: width 2 to 8, accuracy rose, larger than section 6's swing (points) -->
+# from 2 to 8. So in this run, on a small sample and a short training, each doubling
+# helped by more than two seeds moved apart. Each width had one run, all at a learning
+# rate of 0.01; rates tuned per width could change the picture.
 
 # %% [markdown]
 # ## Check your understanding
@@ -2068,11 +1908,10 @@ answer_q1 = "b"
 check_exercise("Q1", answer_q1=answer_q1)
 
 # %% [markdown] tags=["solution"]
-# **(b).** A convolution's parameters are its filters: 16 · (5 · 5 · 3 + 1) = 1,216,
-# with no image size in the count, because each filter looks at one 5 x 5 patch at a
-# time and slides over every position. A linear layer needs a weight for every pair of
-# input and output values: section 3 printed 50,348,032 for the 32 x 32 image, and that
-# number would grow sixteenfold at 64 x 64.
+# **(b).** A convolution's parameters are its filters, 16 · (5 · 5 · 3 + 1) = 1,216,
+# with no image size in the count: each filter slides one 5 x 5 patch at a time over
+# every position. A linear layer needs a weight per pair of input and output values:
+# section 3 printed 50,348,032 for 32 x 32, which would grow sixteenfold at 64 x 64.
 
 # %% [markdown]
 # **Question 2.** A 32 x 32 image goes through the small CNN's two blocks (each a 5 x 5
@@ -2095,25 +1934,24 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** With padding 2 a 5 x 5 convolution keeps the size, (32 + 4 − 5) / 1 + 1 = 32,
 # and a 2 x 2 pooling with stride 2 halves it, (32 − 2) / 2 + 1 = 16; twice gives 8.
-# Section 4 printed the shape after the two blocks, (1, 32, 8, 8): 32 channels of
-# 8 x 8, the 2,048 features the linear layers classify.
+# Section 4 printed (1, 32, 8, 8) after the two blocks: 32 channels of 8 x 8, the 2,048
+# features the linear layers classify.
 
 # %% [markdown]
 # **Question 3.** In exercise 1 the plain run's validation loss was lowest at epoch
 # 7<!-- output: plain, lowest validation loss at epoch -->, at
 # 1.60<!-- output: plain, lowest validation loss -->, then rose to
 # 2.09<!-- output: plain, final validation loss --> while its training loss fell
-# overall, to 1.03<!-- output: plain, final training loss -->. The augmented run's validation
-# loss was lowest at epoch 11<!-- output: augmented, lowest validation loss at epoch -->
-# of 12 and ended
-# 0.03<!-- output: augmented, rise of the validation loss after its lowest --> above
-# that lowest, against the plain run's
+# overall, to 1.03<!-- output: plain, final training loss -->. The augmented run's was
+# lowest at epoch 11<!-- output: augmented, lowest validation loss at epoch --> of 12
+# and ended 0.03<!-- output: augmented, rise of the validation loss after its lowest -->
+# above that, against the plain run's
 # 0.49<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
 # plain run's validation loss rise so much more after its lowest point?
 #
 # - (a) The plain run saw the same unaltered images every epoch and began to learn them
-#   by heart, learning details that do not hold for new images; augmented images
-#   differ every epoch, so memorising them pays less.
+#   by heart, details that do not hold for new images; augmented images differ every
+#   epoch, so memorising pays less.
 # - (b) The plain run's learning rate rose after its lowest point.
 # - (c) The validation images were augmented in the augmented run, which made them
 #   easier.
@@ -2129,26 +1967,25 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(a).** Without augmentation the network saw the same 2,500 pictures every epoch and
-# started to learn them by heart: its training loss fell overall while its validation
-# loss rose after epoch 7<!-- output: plain, lowest validation loss at epoch -->: what
-# it learned about its own images did not hold for new ones, and the loss punishes
-# every wrong answer by how little probability it left the right class (exercise 1's
-# solution measures how confident each run was when wrong). With random crops
-# and flips the network sees each image in many versions (162 possible views of each
-# image), so fitting the training images exactly pays less. The accuracies tell a
-# less clear story (exercise 1's solution compares them): watch the loss first.
+# began to learn them by heart. What it learned about its own images did not hold for
+# new ones, so its validation loss rose after epoch
+# 7<!-- output: plain, lowest validation loss at epoch --> while its training loss fell
+# overall; the loss punishes each wrong answer by how little probability it gave the
+# right class. Random crops and flips give each image 162 possible views, so fitting the
+# training images exactly pays less. The accuracies tell a less clear story: watch the
+# loss first.
 
 # %% [markdown]
 # **Question 4.** Section 6 passed one batch whose channels have means of about 2
-# through a fresh `BatchNorm2d`. In train mode the output's channel means were 0.0; right
-# after, in eval mode, the same batch came out with channel means near 1, far from 0 (the
-# line `eval mode, output channel means` there). Why do the two modes differ?
+# through a fresh `BatchNorm2d`. In train mode the output's channel means were 0.0;
+# right after, in eval mode, the same batch came out with channel means near 1. Why do
+# the two modes differ?
 #
 # - (a) Eval mode switches normalisation off.
 # - (b) The layer has a different learned scale and shift in eval mode.
 # - (c) Eval mode adds random noise, as dropout does in train mode.
-# - (d) Train mode uses the batch's own mean and spread; eval mode uses running averages,
-#   which one batch moved only a tenth of the way.
+# - (d) Train mode uses the batch's own mean and spread; eval mode uses running
+#   averages, which one batch moved only a tenth of the way.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
@@ -2158,55 +1995,47 @@ answer_q4 = "d"
 check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
-# **(d).** In train mode the layer divides by the batch's own statistics, so the batch
-# comes out centred on 0, and it moves its running means a tenth of the way towards the
-# batch's: from 0 to about 0.2, as printed. Eval mode normalises with those running
-# averages, so a prediction does not depend on the other images in its batch; after a
-# single batch they are far from the true means, hence the channel means near 1 that
-# section 6 printed. Over a real training they settle on the data's statistics.
+# **(d).** Train mode normalises with the batch's own statistics, so the batch comes out
+# centred on 0, and moves the running means a tenth of the way towards the batch's: from
+# 0 to about 0.2. Eval mode uses those running averages, so a prediction does not depend
+# on the other images in its batch; after one batch they are far from the true means,
+# hence channel means near 1.
 
 
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
-# Section 7 trained `FastNet` with its recipe given in brief. Here is the network, then
-# its ideas one at a time, each with a cell that shows it at work on an untrained
-# `FastNet`, `fast_demo`, then what the course's benchmark measured of each.
+# First the network, then its ideas one at a time, each shown on an untrained `FastNet`,
+# `fast_demo`, and last what the course's benchmark measured of each.
 #
-# First the whole network, as PyTorch prints a module: the frozen 2 x 2 convolution
-# (`whiten`), then three `ConvGroup`s, each numbering its parts 0 to 6, then the linear
-# layer `head`:
+# The whole network as PyTorch prints it: the frozen 2 x 2 convolution `whiten`, three
+# `ConvGroup`s and the linear `head`:
 
 # %%
 release_memory()  # the appendix needs only the data and an untrained FastNet
 print(FastNet())
 
 # %% [markdown]
-# `forward` is short: the batch in the channels-last layout, the frozen whitening
-# filters and a GELU, the three groups, then the largest value of each channel over the
-# image (`amax` over its height and width: it has no layer of its own, so the print
-# above does not list it), the linear layer, and a fixed scale on the logits
-# (`output_scale`, a division by 9):
+# `forward` is short. Note `amax`, each channel's largest value over the image, which
+# has no layer and so is missing from the print above, and `output_scale`, a fixed
+# division of the logits by 9:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(FastNet.forward))
 
 # %% [markdown]
-# **Patch whitening.** A 2 x 2 patch of 3 colours is 12 numbers. Neighbouring pixels
-# and the three colours are strongly correlated, so those 12 numbers vary a lot along
-# a few directions and hardly at all along others. (With just two numbers that move
-# together, such as two neighbouring pixels, their sum varies a lot and their
-# difference little: those are the two directions.) `whiten_from` finds the 12
-# directions from training images (the eigenvectors of the patches' covariance: the
-# direction along which the 12 numbers vary most, then, at right angles to it, the one
-# along which they vary next most, and so on) and turns each into a filter that
-# measures it, divided by the spread along it. Those filters, and their negatives (so
-# that the GELU after them, a smooth ReLU compared with ReLU further down, keeps both
-# signs), are the first layer's weights (`whiten.weight`), and they are never trained. On the images
-# they were computed from, the 12 filters' outputs should be uncorrelated, each with
-# variance about 1, except along the weakest directions, which a small constant
-# (`eps`) damps. In the cell, `F.unfold` cuts the images into every 2 x 2 patch, and
-# each row of `patches` is one 2 x 2 x 3 patch, its 12 numbers:
+# **Patch whitening.** A 2 x 2 patch of 3 colours is 12 numbers. Neighbouring pixels and
+# colours are strongly correlated, so the numbers vary a lot along a few directions and
+# hardly at all along others (for two neighbouring pixels that move together, their sum
+# varies a lot, their difference little). `whiten_from` finds the 12 directions as the
+# eigenvectors of the training patches' covariance (most variation first, each next
+# direction at right angles to those before) and turns each into a filter that measures
+# it, divided by the spread along it. These filters and their negatives (so that the
+# GELU after them keeps both signs) are the first layer's weights, `whiten.weight`,
+# never trained. On their source images the 12 outputs should be uncorrelated, with
+# variance about 1 except along the weakest directions, which a small constant (`eps`)
+# damps. `F.unfold` cuts out every 2 x 2 patch; each row of `patches` is one patch's 12
+# numbers:
 
 # %%
 fast_demo = to_device(FastNet(), device)
@@ -2238,21 +2067,17 @@ fig.colorbar(image, ax=axes, shrink=0.8)
 plt.show()
 
 # %% [markdown]
-# On the left, the 12 values in a patch are correlated in pairs, from
+# On the left, the 12 values of a patch correlate in pairs, from
 # 0.68<!-- output: patches, smallest correlation of two numbers --> to
-# 0.94<!-- output: patches, largest correlation of two numbers -->
-# (red). On the right, what the filters measure is uncorrelated: the printed largest
-# covariance between two outputs is about 0. The variances come out between the two
-# printed figures, not all exactly 1 (look for the paler squares at the start of the
-# diagonal, the weakest directions), because `whiten_from` adds a small constant
-# (`eps`) to each spread before dividing: the weakest directions, which vary almost
-# not at all and carry mostly noise, are damped instead of blown up.
+# 0.94<!-- output: patches, largest correlation of two numbers --> (red). On the right
+# the outputs are uncorrelated (largest covariance about 0), and not every variance
+# is 1: the paler squares at the start of the diagonal are the weakest directions, where
+# `eps` damps what is mostly noise instead of blowing it up.
 #
-# **Identity initialisation.** In each 3 x 3 convolution, output channel *i* starts
-# as a copy of input channel *i* (PyTorch's `dirac_` initialisation; any extra output
-# channels start random). So the stack of six convolutions starts out passing much of
-# its input through and learns corrections: the job the residual additions do in
-# ResNet-9. First on one convolution, then on a whole conv group:
+# **Identity initialisation.** In each 3 x 3 convolution, output channel *i* starts as a
+# copy of input channel *i* (PyTorch's `dirac_`); extra output channels start random. So
+# the convolutions start by passing much of their input through and learn corrections,
+# as ResNet-9's residual additions do. First one convolution, then a whole conv group:
 
 # %% tags=["nbval-check-output"]
 car_input = normalise(example_image.unsqueeze(0))
@@ -2266,10 +2091,10 @@ extra_same = any(
 print("any of the other 5 equal to an input channel:", extra_same)
 
 # %% [markdown]
-# On the untrained `fast_demo`, compare what its first conv group (two convolutions,
-# a pooling step, batch norms and GELUs) puts out with what it receives, channel by
-# channel (the first 24, those the identity copies), after pooling the input the same
-# way. A copy of the group with PyTorch's default random weights is the contrast.
+# On `fast_demo`, correlate the first conv group's output (two convolutions, pooling,
+# batch norms, GELUs) with its input, pooled the same way, channel by channel over the
+# 24 channels the identity copies. A copy with PyTorch's default random weights is the
+# contrast.
 
 
 # %%
@@ -2300,20 +2125,16 @@ with eval_mode(fast_demo), eval_mode(default_group):
 del group_input, pooled_input, default_group
 
 # %% [markdown]
-# With identity initialisation the group's output follows its input closely, a
-# correlation of
+# With identity initialisation the output follows the input closely, a correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights it is 0.02<!-- output: group 1 against its input, default initialisation -->:
-# the random convolutions mix the channels. (Whether that slows training is not shown
-# here: the benchmark's list below says identity initialisation was tested with one seed
-# only.)
+# weights, 0.02<!-- output: group 1 against its input, default initialisation -->, as
+# the convolutions mix the channels. Whether that slows training is not shown here.
 
 # %% [markdown]
-# **Batch normalisation with its scale fixed at 1.** It still normalises, but only its
-# shift is learned (airbench's choice, with fewer weights for the optimizer to move; the
-# course's benchmark, quoted at the end of this appendix, measured what it changes). Its
-# running averages move four tenths of the way towards each batch's statistics, not one
-# tenth as in section 6 (airbench's value). The same batch as in section 6:
+# **Batch normalisation with its scale fixed at 1.** It still normalises, but learns
+# only its shift: airbench's choice, with fewer weights for the optimizer to move. Its
+# running averages move four tenths of the way to each batch's statistics, not one tenth
+# (airbench's value). Section 6's batch again:
 
 # %%
 shift_only = shift_only_batch_norm(3)
@@ -2328,13 +2149,13 @@ print(
 print("running means after one batch:", [round(v, 2) for v in shift_only.running_mean.tolist()])
 
 # %% [markdown]
-# The running means moved to about 0.8, four tenths of the batch's means of about
-# 2 (section 6's default layer moved to about 0.2).
+# The running means reached about 0.8, four tenths of the batch's means of about 2
+# (section 6's default layer: about 0.2).
 #
-# **GELU**, a smooth version of ReLU, follows the first layer and every batch norm.
-# It multiplies each input by the probability that a standard normal value is
-# smaller (`x · Φ(x)`): large positive inputs pass almost unchanged, large negative
-# ones become almost 0, and near 0 it bends smoothly instead of at a corner:
+# **GELU**, a smooth ReLU, follows the first layer and every batch norm. It multiplies
+# each input by the probability that a standard normal value is smaller, `x · Φ(x)`:
+# large positive inputs pass almost unchanged, large negative ones become almost 0, and
+# near 0 it bends smoothly rather than at a corner:
 
 # %% tags=["nbval-check-output"]
 points = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
@@ -2343,17 +2164,14 @@ print("ReLU ", F.relu(points).tolist())
 print("GELU ", [round(value, 2) + 0.0 for value in F.gelu(points).tolist()])
 
 # %% [markdown]
-# **Shrink early, and start with small logits.** A 2 x 2 first layer without
-# padding, then a pooling step in each of three conv groups, take the image from
-# 32 x 32 to 3 x 3 pixels while the channels grow to 32, 64 and 128. The printed
-# shapes show where the work happens: only the whitening layer and group 1's first
-# convolution work at 31 x 31; every later convolution works at 15 x 15 or smaller.
-# The largest value of each of the last 128 channels feeds
-# one linear layer, whose logits are divided by 9 (airbench's hyperparameter
-# `scaling_factor`, 1/9, in airbench94.py of arXiv 2404.00498). An untrained
-# network, in eval mode as when it predicts, then predicts
-# close to evenly, with a loss near ln 10 = 2.30, the loss of a guess spread evenly over
-# 10 classes; without the division its loss starts higher:
+# **Shrink early, and start with small logits.** The unpadded 2 x 2 first layer and a
+# pooling step per conv group take the image from 32 x 32 to 3 x 3 while the channels
+# grow to 32, 64 and 128; only the whitening layer and group 1's first convolution work
+# at 31 x 31. Each final channel's largest value feeds one linear layer, whose logits
+# are divided by 9 (airbench's hyperparameter `scaling_factor`, 1/9, in airbench94.py of
+# arXiv 2404.00498). An untrained network in eval mode then predicts almost evenly, with
+# a loss near ln 10 = 2.30, that of an even guess over 10 classes; without the division
+# its loss starts higher:
 
 # %%
 with eval_mode(fast_demo):
@@ -2375,21 +2193,17 @@ for name, parameter in fast_demo.named_parameters():
 del whitening_images, logits  # not needed again: free them before the long training
 
 # %% [markdown]
-# The untrained values are the first layer's 24 whitening filters (`whiten.weight`:
-# 24 · 3 · 2 · 2 = 288 values, set from the data by `whiten_from`; that layer's bias
-# *is* trained) and the scales of the six batch-norm layers (`groups.N.2.weight` and
-# `groups.N.5.weight`: 32 + 32 + 64 + 64 + 128 + 128 = 448 values, fixed at 1).
-# Everything else, the convolutions, the batch-norm shifts and the linear layer, is
-# trained.
+# The untrained values are the 24 whitening filters (`whiten.weight`: 24 · 3 · 2 · 2 =
+# 288 values, set by `whiten_from`; that layer's bias *is* trained) and the six
+# batch-norm scales (448 values, fixed at 1). The convolutions, batch-norm shifts and
+# linear layer are trained.
 
 # %% [markdown]
-# **Label smoothing.** The training loss (`FastNet`'s `training_step`) uses
-# `label_smoothing=0.2`: a target that gives the right class a probability of 0.82
-# (0.8 + 0.2 / 10) and every other class 0.02, rather than 1 and 0. The network
-# gains nothing by pushing its logits to extremes on images it already gets right.
-# The cell builds that target by hand and checks it against PyTorch's: the best a
-# prediction can do is to match it exactly, and even then the loss is the target's
-# entropy, not 0.
+# **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
+# gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0,
+# so extreme logits on images it already gets right gain nothing. The cell builds the
+# target by hand and checks it against PyTorch's: even a prediction that matches it
+# exactly has a loss equal to the target's entropy, not 0.
 
 # %% tags=["nbval-check-output"]
 smoothed = F.one_hot(torch.tensor(3), 10).float() * 0.8 + 0.2 / 10
@@ -2400,19 +2214,15 @@ print(f"PyTorch's loss for that prediction: {floor:.4f}")
 print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 
 # %% [markdown]
-# So `FastNet`'s training loss can never fall below about 0.87, while its validation
-# loss, against the plain labels, can. That is one reason to expect the training
-# curve to stay above the validation curve in section 7; the others are that training
-# batches are augmented, and that the training loss is averaged over an epoch in
-# which the network was still improving.
+# So `FastNet`'s training loss cannot fall below about 0.87, while its validation loss,
+# on plain labels, can: one of section 7's three reasons for the training curve to stay
+# above the validation curve.
 #
-# **Channels-last.** A batch is stored as one long row of numbers; its *strides* say
-# how far apart in that row two neighbours along each dimension (image, channel,
-# row, column) are. By default all of one channel comes before the next, so a
-# pixel's three colours are 1,024 numbers apart. In the channels-last layout the
-# colours of a pixel sit side by side, a layout that convolution code is often faster
-# on (the benchmark's list below says what it gave `FastNet` on one CPU). `FastNet`
-# keeps its weights and every input batch this way.
+# **Channels-last.** A batch is one long row of numbers; its *strides* say how far apart
+# two neighbours along each dimension (image, channel, row, column) sit. By default each
+# channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
+# puts them side by side, a layout convolution code is often faster on. `FastNet` keeps
+# its weights and input batches this way.
 
 # %% tags=["nbval-check-output"]
 layout_batch = torch.zeros(2, 3, 32, 32)
@@ -2420,14 +2230,13 @@ print("default strides:      ", layout_batch.stride())
 print("channels-last strides:", layout_batch.contiguous(memory_format=torch.channels_last).stride())
 
 # %% [markdown]
-# **The training, `fit_fast`: large batches, a high learning rate.** 512 images a step.
-# The learning rate climbs in a straight line to 2.0 over the first fifth of the steps
-# (`warm_up=0.2`), then falls in a straight line towards 0 (section 7 plots it). Why
-# does a rate 100 times the small CNN's not blow up? With batch norm after a
-# convolution, the size of the convolution's weights does not change what the pair
-# computes (*scale invariance*): only the weights' direction matters. The cell scales a
-# convolution's weights by 10, with a batch norm after it (in training mode, as in a
-# step), and compares the output and the gradient of the weights:
+# **The training, `fit_fast`: large batches, a high learning rate.** 512 images a step;
+# the rate climbs linearly to 2.0 over the first fifth of the steps (`warm_up=0.2`),
+# then falls linearly towards 0. Why does 100 times the small CNN's rate not blow up?
+# With batch norm after a convolution, the weights' size does not change what the pair
+# computes (*scale invariance*); only their direction matters. The cell scales a
+# convolution's weights by 10, with batch norm after it in training mode, and compares
+# the output and the weights' gradient:
 
 
 # %%
@@ -2455,33 +2264,25 @@ print(f"weights x 10, turn per step / before: {(large_g / large_w) / (plain_g / 
 
 # %% [markdown]
 # The output changed by at most
-# 0.000069<!-- output: weights x 10, largest change of the output --> (batch norm adds a
-# small `eps`, 1e-5, to the variance before dividing, the one part that does not scale),
-# while the gradient came out
-# 0.10<!-- output: weights x 10, gradient length / before --> times as long: the larger
-# the weights, the smaller their gradient. A step turns a weight vector by about
-# (step size) x |gradient| / |w|, so with 10 times the weights one step of the same
-# learning rate turned them
-# 0.010<!-- output: weights x 10, turn per step / before --> times as far. That is the
-# answer this cell shows: for a convolution followed by batch norm, what a step does
-# depends on the rate and the weights' length together, so the rate alone does not say
-# how large a step is. The rest of the argument is the recipe's, not
-# measured here: big steps make the weights longer, which shrinks the turn of later steps,
-# and weight decay keeps the length from growing without end. The final linear layer
-# has no batch norm after it; the division of its logits by 9 keeps them small at the
-# start (the cell above showed it on the untrained network). (The benchmark's list below
-# gives what a range of peak rates reached.)
+# 0.000069<!-- output: weights x 10, largest change of the output -->: only batch norm's
+# `eps` (1e-5, added to the variance) does not scale. The gradient came out
+# 0.10<!-- output: weights x 10, gradient length / before --> times as long: larger
+# weights, smaller gradient. A step turns a weight vector by about (step
+# size) x |gradient| / |w|, so at 10 times the weights a step of the same rate turned
+# them 0.010<!-- output: weights x 10, turn per step / before --> times as far: a step's
+# effect depends on the rate and the weights' length together. The rest is the recipe's
+# argument, not measured here: big steps lengthen the weights, which shrinks later
+# turns, and weight decay stops the length growing without end. The final linear layer
+# has no batch norm; dividing its logits by 9 keeps them small at first.
 #
-# **Nesterov momentum** (SGD with `nesterov=True`, momentum 0.85): each step takes the
-# gradient where the momentum is about to carry the weights, a correction that, as
-# Sutskever et al. (2013) report, behaves better than plain momentum when the momentum
-# is high.
+# **Nesterov momentum** (SGD with `nesterov=True`, momentum 0.85) takes each gradient
+# where momentum is about to carry the weights; Sutskever et al. (2013) report it
+# behaves better than plain momentum when momentum is high.
 #
-# The learning rate alone does not give the size of a step: with momentum *m*, a
-# gradient that stays the same builds up until each step is lr / (1 − m) times it.
-# The cell runs PyTorch's SGD for 100 steps on one number whose gradient is always 1,
-# with the small CNN's settings (0.02, momentum 0.9, section 4) and with `FastNet`'s
-# (2.0, Nesterov momentum 0.85), and prints the last step's size:
+# Momentum also scales the step: with momentum *m*, a constant gradient builds up until
+# each step is lr / (1 − m) times it. The cell runs SGD for 100 steps on one number
+# whose gradient is always 1, at the small CNN's settings (0.02, momentum 0.9) and
+# `FastNet`'s (2.0, Nesterov momentum 0.85), and prints the last step:
 
 # %% tags=["nbval-check-output"]
 step_sizes = {}
@@ -2505,18 +2306,15 @@ print(f"FastNet's step per small CNN's step: {step_sizes['FastNet'] / step_sizes
 
 # %% [markdown]
 # Both last steps match lr / (1 − m). So, for the same gradient, `FastNet`'s steps are
-# about
-# 66.7<!-- output: FastNet's step per small CNN's step --> times the small CNN's, not the
-# 100 times their learning rates suggest (real gradients differ between the two, with
-# their batch sizes and batch norm): the small CNN's higher momentum makes up part
-# of the difference. (The small CNN has no batch norm, so there the weights' size does
-# matter.)
+# about 66.7<!-- output: FastNet's step per small CNN's step --> times the small CNN's,
+# not the 100 times their learning rates suggest: the CNN's higher momentum makes up
+# part of it. (Real gradients differ with batch size and batch norm; without batch norm,
+# the small CNN's weight size does matter.)
 #
-# - **Weight decay on the weights only** (5e-4): it pulls on the filters and the
-#   linear layer's weights, not on biases or batch-norm shifts, which are few and
-#   which decay would only push away from where the data needs them (the recipe's
-#   reason, not measured here). The split on the network above, by hand, and the two
-#   groups in `fit_fast`'s source:
+# - **Weight decay on the weights only** (5e-4): filters and linear weights decay; the
+#   few biases and batch-norm shifts do not, as decay would only pull them from where
+#   the data needs them (the recipe's reason, not measured here). The split by hand, and
+#   `fit_fast`'s two optimizer groups:
 
 # %%
 decayed = [name for name, p in fast_demo.named_parameters() if p.requires_grad and p.ndim > 1]
@@ -2529,31 +2327,28 @@ for line in inspect.getsource(fit_fast).splitlines():
         print(line.strip())
 
 # %% [markdown]
-# - **Gentler augmentation.** Random crops after padding by 2 pixels (not 4), and
-#   flips, as airbench does (arXiv 2404.00498; not measured here).
+# - **Gentler augmentation.** Crops after padding by 2 pixels (not 4), and flips, as in
+#   airbench (arXiv 2404.00498; not measured here).
 #
-# **What the course's benchmark measured.** The lesson's budget has no room to measure
-# each idea's worth, so here are the course's benchmark's measurements
-# (`benchmarks/RESULTS.md`), from its 2-core Intel Xeon, not the CPU that made these
-# outputs:
+# **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-core Intel
+# Xeon, not the CPU that made these outputs):
 # - *The choice of FastNet* (1 seed each, validation split, similar training times): the
 #   width-16 ResNet-9 recipe reached
 #   80.8%<!-- source: benchmarks/RESULTS.md, validation split, lesson recipe 0.8076 -->
 #   and FastNet
-#   86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA -->, with 7
-#   epochs and test-time augmentation, from an earlier copy of the recipe. Those differ
-#   from the ResNet-9's run in more than the network, but the margin, 5.7 points, is
-#   several times what test-time augmentation was measured to add (below).
-# - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set):
-#   `FastNet`, trained for 6 epochs, reached
+#   86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA --> (7
+#   epochs, test-time augmentation, an earlier copy of the recipe). The runs differ in
+#   more than the network, but the margin, 5.7 points, is several times what test-time
+#   augmentation was measured to add (below).
+# - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set;
+#   measured after `FastNet` was chosen): `FastNet`, 6 epochs, reached
 #   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation
 #   (85.7%<!-- source: benchmarks/RESULTS.md --> with it) in
-#   265 s<!-- source: benchmarks/RESULTS.md --> of training and test-time prediction, the
-#   ResNet-9 with the full recipe, 4 epochs,
+#   265 s<!-- source: benchmarks/RESULTS.md --> of training and test-time prediction;
+#   the ResNet-9 with the full recipe, 4 epochs,
 #   81.1%<!-- source: benchmarks/RESULTS.md --> in
-#   216 s<!-- source: benchmarks/RESULTS.md -->, measured after the choice of `FastNet`,
-#   which section 7's validation figures made.
-# - *Patch whitening* (3 seeds, validation split): about a point, every seed without it
+#   216 s<!-- source: benchmarks/RESULTS.md -->.
+# - *Patch whitening* (3 seeds, validation split): about a point; every seed without it
 #   below every seed with it.
 # - *The peak learning rate* (1 seed, validation split): rates from 0.8 to 3.2 reached
 #   80%<!-- source: benchmarks/RESULTS.md --> to
@@ -2563,8 +2358,8 @@ for line in inspect.getsource(fit_fast).splitlines():
 #   1.4 points<!-- source: benchmarks/RESULTS.md -->.
 # - *Channels-last*: about 1.5 times<!-- source: benchmarks/RESULTS.md --> the training
 #   speed, on random data.
-# - *Shown neither to help nor not to*: the frozen batch-norm scale (no difference beyond
-#   3 seeds' spread) and identity initialisation (one seed only).
+# - *Shown neither to help nor not to*: the frozen batch-norm scale (no difference
+#   beyond 3 seeds' spread) and identity initialisation (one seed only).
 # - *Not measured one at a time*: GELU, the 1/9 output scale, label smoothing, Nesterov
-#   momentum, the 2-pixel crops and leaving biases out of weight decay. They come from
+#   momentum, the 2-pixel crops and leaving biases out of weight decay, all from
 #   airbench's recipe.

@@ -20,29 +20,23 @@
 # # Lesson 06: Beyond one machine, with data-parallel training under torchrun
 #
 # Lesson 05 trained on one device. When one GPU is too slow, the usual next step is
-# *data parallelism*: run several copies of the same model, one per GPU (or CPU
-# core, or machine), give each copy a different part of every batch, and average
-# their gradients before each step. This lesson first builds that averaging by hand
-# with two collective calls, `all_reduce` and `broadcast`, on 2 CPU processes; then
-# hands it to PyTorch's `DistributedDataParallel` (DDP), started by the `torchrun`
-# launcher. It measures what the communication costs on this machine, trains on 2
-# processes against 1, and describes what changes on many GPUs and many machines.
+# *data parallelism*: a copy of the model per GPU (or CPU core, or machine), each on a
+# different part of every batch, their gradients averaged before each step. This lesson
+# builds that averaging by hand on 2 CPU processes, then with PyTorch's
+# `DistributedDataParallel` (DDP) under the `torchrun` launcher.
 #
 # **By the end of this lesson you can**
-# - explain processes, rank, world size, local rank, the process group and its
-#   backends (gloo on CPUs, NCCL on GPUs), and the device that goes with each;
-# - sum and average tensors across processes with `all_reduce`, and copy one with
-#   `broadcast`;
-# - write a data-parallel step by hand (`all_reduce`, then divide by the world size)
-#   and show that it equals one process on the whole batch, and DDP;
-# - measure how much of a step the communication takes, and measure, epoch against
-#   epoch, whether more processes pay off;
-# - give every process its own shard of the data with `DistributedSampler`, and say
-#   what goes wrong without `set_epoch`;
-# - launch a script with `torchrun --standalone --nproc_per_node=N`, log and
-#   checkpoint from rank 0, and make the script ready for GPUs;
-# - say what `SyncBatchNorm`, `no_sync` and FSDP are for, and how several machines
-#   are launched.
+# - explain rank, world size, local rank, the process group and its backends (gloo on
+#   CPUs, NCCL on GPUs);
+# - average gradients by hand with `all_reduce` (and copy weights with `broadcast`), and
+#   show the step matches one process on the whole batch, and DDP;
+# - measure what the communication costs, and whether more processes pay off;
+# - shard the data with `DistributedSampler`, and say what goes wrong without
+#   `set_epoch`;
+# - launch with `torchrun --standalone --nproc_per_node=N`, log and checkpoint from rank
+#   0, and make a script ready for GPUs;
+# - say what `SyncBatchNorm`, `no_sync` and FSDP are for, and how several machines are
+#   launched.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
@@ -112,10 +106,9 @@ print(f"PyTorch {torch.__version__}, {os.cpu_count()} logical CPUs (vCPUs)")
 print(f"distributed available: {dist.is_available()}")
 
 # %% [markdown]
-# **Settings.** Smoke mode (the quick run the test suite uses) trains on 2,000
-# images for one epoch in every launch; the full run uses all 50,000 training
-# images for 4 epochs. Each launch may run for `launch_timeout` seconds before it
-# is stopped, so a stuck process never hangs the lesson.
+# **Settings.** Smoke mode (the test suite's quick run) trains on 2,000 images for one
+# epoch per launch; the full run, on all 50,000 training images for 4 epochs.
+# `launch_timeout` stops a stuck launch after that many seconds.
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
@@ -124,10 +117,9 @@ launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
 
 # %% [markdown]
-# **The scripts.** Processes that train together are started by a launcher, from a
-# script file, not from a notebook cell. This lesson's scripts are files in
-# `notebooks/scripts/`: the notebook shows each one before it runs it, and you can
-# open them in an editor or run them from a terminal with the `torchrun` command the
+# **The scripts.** Processes that train together are launched from a script file, not
+# from a notebook cell. This lesson's scripts, in `notebooks/scripts/`, are each shown
+# before they run; you can also run them from a terminal with the `torchrun` command the
 # notebook prints.
 
 # %%
@@ -139,11 +131,9 @@ scripts = next(place for place in places if place.is_dir())
 print(sorted(path.name for path in scripts.glob("*.py")))
 
 # %% [markdown]
-# **Devices.** With NCCL every process needs a GPU of its own, so the 2-process runs
-# below use GPUs only where there are at least two. Elsewhere (a CPU, a Mac, or a
-# Colab with one GPU) every launch passes `cpu_only=True`, which hides the GPUs from
-# the processes: they then run on the CPU with gloo. The scripts are the same either
-# way. The cell says which case this machine is.
+# **Devices.** NCCL needs a GPU per process, so the 2-process runs use GPUs only where
+# there are at least two. Elsewhere (a CPU, a Mac, a one-GPU Colab) every launch passes
+# `cpu_only=True`, which hides the GPUs: the same scripts then run on the CPU with gloo.
 
 # %%
 gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -168,25 +158,22 @@ else:
 # %% [markdown]
 # ## 1. The work of a step, split over processes
 #
-# Data-parallel training splits each batch across N workers. The images of one step
-# across all the workers make the **effective batch** (here 2 workers x 64 images =
-# 128). An epoch's time on N workers is made of four parts:
-# 1. the *step without communication*: each worker runs the forward and backward pass
-#    and the update on its share: N times less arithmetic, though not always N times less
-#    time (section 5 measures it);
-# 2. the *exchange*: before anyone may take a step, the workers must agree on one
-#    gradient, so every step each sends and receives a number of values that grows with
-#    the model's parameters, not with its share of the batch (in a ring all-reduce, one
-#    common way, each of N workers sends 2(N - 1)/N values per parameter: one at N = 2);
-# 3. DDP's *other overhead* per step, its bookkeeping and waiting around the exchange;
-# 4. the *data loading* around each step: the `DataLoader` picking the batch's images and
-#    stacking them, then moving and normalising the batch, and the Python of the loop.
+# Data-parallel training splits each batch across N workers; one step's images on all of
+# them make the **effective batch** (here 2 workers x 64 images = 128). An epoch on N
+# workers has four parts:
+# 1. the *step without communication*: forward, backward and update on each worker's
+#    share: N times less arithmetic, not always N times less time;
+# 2. the *exchange*: the workers agree on one gradient before stepping, each sending and
+#    receiving a number of values that grows with the model's parameters, not its share
+#    of the batch (a ring all-reduce, one common way, sends 2(N - 1)/N values per
+#    parameter per worker: one at N = 2);
+# 3. DDP's *other overhead*: bookkeeping and waiting around the exchange;
+# 4. the *data loading*: the `DataLoader` picking and stacking images, moving and
+#    normalising the batch, and the loop's Python.
 #
-# N workers shrink parts 1 and 4 and add parts 2 and 3; whether they beat one worker
-# depends on which weighs more. Section 5 times part 1 alone, and parts 2 and 3 together,
-# for one step; section 8 times
-# whole epochs, loading included. How much does the MLP this lesson trains (lesson 03's)
-# exchange per step?
+# More workers shrink parts 1 and 4 and add 2 and 3: which weighs more decides whether
+# they win. Section 5 times part 1, and parts 2 and 3 together, for one step; section 8,
+# whole epochs. First: what does this lesson's MLP (lesson 03's) exchange per step?
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
@@ -199,30 +186,25 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # %% [markdown]
 # ## 2. Processes, ranks and the process group
 #
-# Data parallelism runs one *process* per device: separate Python programs, each
-# with its own copy of the model, not threads. Each process knows
-# - its **rank**: its number, from 0 to world size - 1 (rank 0 is, by convention,
-#   the one that prints and saves);
+# Data parallelism runs one *process* per device: a separate Python program, not a
+# thread, with its own copy of the model. Each knows
+# - its **rank**: its number, 0 to world size - 1 (rank 0, by convention, prints and
+#   saves);
 # - the **world size**: how many processes take part;
 # - its **local rank**: its number on its own machine, which picks its GPU.
 #
-# The processes join a **process group**, through which they make *collective* calls:
-# every process of the group must make the same call, and the result is ready only once
-# its partners' data has arrived (with gloo the call itself waits; with NCCL it returns
-# at once and the GPU waits, so a timing must `synchronize`, as in lesson 04). The group
-# runs on a **backend**: **gloo** works on CPUs (and is what this lesson uses without
-# two GPUs; it can also carry some operations on GPU tensors); **NCCL** is NVIDIA's
-# library for GPUs, and carries only GPU tensors. So a group comes with a device: the
-# CPU with gloo, `cuda:LOCAL_RANK` with NCCL.
+# The processes join a **process group** and make *collective* calls: all make the same
+# call, whose result is ready once every partner's data has arrived (with NCCL the call
+# returns at once and the GPU waits). The group's **backend** is **gloo** for CPUs (and
+# some GPU operations) or **NCCL**, NVIDIA's library, for GPU tensors only; so its
+# device is the CPU with gloo, `cuda:LOCAL_RANK` with NCCL.
 #
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
-# where the processes meet. That meeting is the **rendezvous**: the processes find one
-# another at one address and agree on who is who before any collective call. The
-# notebook starts `torchrun` with the course's `run_torchrun`, which captures the
-# output, stops every process after a timeout, and measures the memory of the run
-# (section 7 says how it starts them on Linux). On a terminal you type `torchrun`
-# itself; here is the command for section 3's first script:
+# where they meet to agree on who is who (the **rendezvous**). The notebook calls the
+# course's `run_torchrun`, which captures the output, stops the processes after a
+# timeout and measures memory; in a terminal you type `torchrun`, as for section 3's
+# first script:
 
 # %%
 # torchrun_command spells the launcher `python -m torch.distributed.run`; print `torchrun`.
@@ -231,14 +213,12 @@ print(shlex.join(["torchrun", *torchrun_command("scripts/collectives.py", 2)[3:]
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
 #
-# The first script uses nothing but `torch.distributed`. Each process reads its rank
-# from the environment, joins the group with `init_process_group("gloo")` (with a
-# timeout: a process waiting for a partner that never comes fails instead of
-# hanging), then
-# - `all_reduce(tensor)`: every process gives its tensor and gets back, in place,
-#   the sum of all of them; dividing by the world size gives the mean;
-# - `broadcast(tensor, src=0)`: rank 0's tensor is copied over every other
-#   process's.
+# The first script uses only `torch.distributed`. Each process reads its rank from the
+# environment and joins with `init_process_group("gloo")`, whose timeout turns a missing
+# partner into an error, not a hang. Then:
+# - `all_reduce(tensor)`: every process gets back, in place, the sum of all the tensors;
+#   divided by the world size, the mean;
+# - `broadcast(tensor, src=0)`: rank 0's tensor overwrites every other process's.
 
 # %%
 Code(filename=str(scripts / "collectives.py"), language="python")
@@ -250,22 +230,19 @@ collectives = run_torchrun(
 print(collectives.output)
 
 # %% [markdown]
-# Read the lines by rank (the two processes print at the same time, so their lines
-# may come in either order). Rank 0 held `[1, 10]` and rank 1 `[2, 20]`; after
-# `all_reduce` both hold the sum, `[3, 30]`, and after dividing by the world size,
-# the mean, `[1.5, 15]`. After `broadcast`, rank 1's own random numbers are gone:
-# both hold rank 0's. Between the steps the script calls `dist.barrier()`, a collective
-# call that returns in each process only once every process has called it, so that
-# neither runs ahead to the next step before the other has printed. These two calls are
-# all data parallelism needs: `broadcast` to start every copy of the model from the same
-# weights, `all_reduce` to average the gradients. (This script runs with gloo on the CPU
-# whatever the machine has. On a Mac, typed in a terminal, start the command with
-# `GLOO_SOCKET_IFNAME=lo0` if gloo cannot connect; `run_torchrun` does that for you.)
+# The processes print at the same time: read the lines by rank. Rank 0's `[1, 10]` and
+# rank 1's `[2, 20]` became the sum `[3, 30]` in both, then the mean `[1.5, 15]`; after
+# `broadcast`, both hold rank 0's random numbers. `dist.barrier()`, a collective call
+# that returns once every process has called it, keeps either from running ahead to the
+# next step before the other has printed. These two calls are all data parallelism
+# needs: `broadcast` starts every model copy from the same weights, `all_reduce`
+# averages the gradients.
 #
-# From here on, the scripts join the group with the course's `process_group()`: it
-# reads the same variables, picks gloo or NCCL, sets the device, gives every call a
-# timeout, and leaves the group at the end, even after an error. In this notebook, which
-# `torchrun` did not start, it refuses with a message that says what to do:
+# This script uses gloo on any machine (in a Mac terminal, if gloo cannot connect, start
+# the command with `GLOO_SOCKET_IFNAME=lo0`; `run_torchrun` does that for you). Later
+# scripts join with the course's `process_group()`, which reads the same variables,
+# picks gloo or NCCL, sets the device, times out every call, and leaves the group at the
+# end, even after an error. Outside `torchrun`, as here, it refuses and says what to do:
 
 # %% tags=["nbval-check-output"]
 try:
@@ -277,20 +254,18 @@ except RuntimeError as error:
 # %% [markdown]
 # ## 4. Gradient averaging by hand, then DDP
 #
-# The gradient of a mean loss over a batch is the mean of the gradients over equal
-# parts of it. So if each of 2 processes computes the gradient of the mean loss on
-# its half of a batch, and the two gradients are averaged, every process holds the
-# gradient of the whole batch. The script below does it in three lines: `backward`
-# on its half, `all_reduce` of every gradient, divide by the world size. It then
-# compares the result with one process on the whole batch, and with what
-# `DistributedDataParallel` computes from the same half.
+# The gradient of a mean loss over a batch is the mean of the gradients over equal parts
+# of it. So 2 processes that each take the gradient of half a batch, then average them,
+# both hold the whole batch's gradient. It takes three lines (`backward` on its half,
+# `all_reduce` every gradient, divide by the world size): you write them in exercise 1,
+# then a script runs them in 2 real processes and compares the result with one process
+# on the whole batch, and with DDP.
 #
-# First the data. As lesson 03 did, 10,000 of the 60,000 training images are held out
-# for validation by a seeded shuffle (this lesson's own, `randperm` with seed 42, so its
-# validation images are not lesson 03's). The images stay as `uint8` pixels (a quarter of
-# the memory of floats) and are normalised batch by batch. The notebook saves them
-# once to a file, and every process maps that file into memory
-# (`torch.load(..., mmap=True)`), so they share one copy.
+# The data: as in lesson 03, a seeded shuffle (this lesson's own, `randperm` with
+# seed 42) holds out 10,000 of the 60,000 training images for validation. They stay
+# `uint8` pixels (a quarter of the memory of floats), normalised batch by batch, in a
+# file that every process maps into memory (`torch.load(..., mmap=True)`), so all share
+# one copy.
 
 # %%
 work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
@@ -336,38 +311,12 @@ torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
 del train_images, train_labels, val_images, val_labels
 
 # %% [markdown]
-# This script, and the ones after it, print with the course's `rank_print`: a line
-# without a prefix comes from rank 0 only (one copy of what every process holds), and
-# `rank_print(..., all_ranks=True)` prints from every process, each line prefixed with
-# `[rank N]`.
-
-# %%
-Code(filename=str(scripts / "manual_ddp.py"), language="python")
-
-# %%
-manual = run_torchrun(
-    scripts / "manual_ddp.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
-)
-print(manual.output)
-
-# %% [markdown]
-# Each process's own gradient, from its 32 images, differs from the whole batch's (the
-# lines ending `largest gap: …`, against the size of the gradient values on the line
-# `whole batch's gradient values`), so the comparison could fail. After `all_reduce` and
-# the division, both processes hold the whole batch's gradient, up to float32 rounding
-# (the sums are added in another order), and exactly what DDP computed. The line
-# `initial weights drawn …` shows DDP's first job: each process drew its own initial
-# weights (a seed per rank), and after wrapping the model in DDP the largest gap between
-# the processes' weights is 0.
-
-# %% [markdown]
-# **Exercise 1: averaging gradients by hand.** Before DDP takes over, write the step the
-# script above took, and DDP hides: `average_gradients(model)`, which after `backward`
-# replaces every parameter's `.grad` with the mean of that gradient over all the
-# processes of the group, using `dist.all_reduce` and `dist.get_world_size()`. The check
-# runs your function in a pretend group of 3 processes (`simulate_group`, threads
-# standing in for processes), each holding the gradient of its own third of a batch,
-# then in a group of 4.
+# **Exercise 1: averaging gradients by hand.** Write the step DDP hides:
+# `average_gradients(model)`, which after `backward` replaces every
+# parameter's `.grad` with the mean of that gradient over all the processes of the
+# group, using `dist.all_reduce` and `dist.get_world_size()`. The check runs it in a
+# pretend group of 3 processes (`simulate_group`: threads standing in for processes),
+# each holding the gradient of its own third of a batch, then in a group of 4.
 
 
 # %%
@@ -412,65 +361,77 @@ if check_exercise(1, average_gradients=average_gradients):
     print(f"summed, not divided / whole batch's gradient: {times:.2f}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Each of the 3 copies held the gradient of its own 8
-# images; after `average_gradients`, every copy holds the gradient of all 24, up to
-# float32 rounding: the same update in every process, the one a single process would
-# make on the whole batch. Forget the division and every step is too large: the summed
-# gradients are 3.00<!-- output: summed, not divided / whole batch's gradient --> times
-# the whole batch's (the last line), as if the learning rate were multiplied by the
-# world size; divide by a number
-# written in the code and the step is wrong on any other number of processes; skip a
-# parameter and its gradient stays each process's own (the check catches each of these).
+# **What the result means.** Each of the 3 copies held its own 8 images' gradient; after
+# `average_gradients`, each holds the gradient of all 24, up to float32 rounding: the
+# update one process would make on the whole batch. The check catches three mistakes:
+# - no division: the summed gradients are
+#   3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
+#   batch's, as if the learning rate were multiplied by the world size;
+# - a divisor written in the code: wrong on any other number of processes;
+# - a skipped parameter: its gradient stays each process's own.
+
+# %% [markdown]
+# Now the same loop in 2 real processes: `manual_ddp.py` below. Lines without a prefix
+# come from rank 0 alone (the course's `rank_print`); with `all_ranks=True`, every
+# process prints, each line prefixed `[rank N]`.
+
+# %%
+Code(filename=str(scripts / "manual_ddp.py"), language="python")
+
+# %%
+manual = run_torchrun(
+    scripts / "manual_ddp.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
+)
+print(manual.output)
+
+# %% [markdown]
+# Each process's own 32-image gradient differs from the whole batch's (compare its
+# `largest gap` with the `whole batch's gradient values`), so the test could fail. After
+# `all_reduce` and the division (your `average_gradients`' loop), both hold the whole
+# batch's gradient up to float32 rounding (the sums run in another order), and exactly
+# DDP's. The first line shows DDP's first job: the processes drew different initial
+# weights (a seed per rank), and wrapping in DDP made the gap 0.
 
 # %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
-# 1. when it wraps the model, it broadcasts rank 0's weights to every process, so all
-#    start equal (the line `initial weights drawn …` above);
-# 2. during `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
-#    divides each gradient in it by the world size and starts an `all_reduce` that sums
-#    them, which leaves the mean in every process; the rest of `backward` goes on while
-#    a bucket's gradients travel. A bucket holds up to `bucket_cap_mb`, 25 MiB by
+# 1. on wrapping, it broadcasts rank 0's weights, so all processes start equal (the line
+#    `initial weights drawn …`);
+# 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
+#    divides them by the world size and starts an `all_reduce` to sum them while
+#    `backward` goes on. A bucket holds up to `bucket_cap_mb`, 25 MiB by
 #    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (the first
-#    one, by PyTorch's source, 1 MiB);
-#    this model's
+#    1 MiB, by PyTorch's source); this model's
 #    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
-#    in one, so nothing overlaps here (section 10's communication hook counts that one
-#    all-reduce per backward);
-# 3. every process then takes the same optimizer step on the same weights with the same
-#    averaged gradient, so the copies stay equal without ever sending weights (the
-#    script above checks the gradients of one step; no cell compares the weights after
-#    a whole training). A model with *buffers*, such as batch norm's running
-#    statistics, is different: by default (`broadcast_buffers=True`) DDP sends rank 0's
-#    buffers to every process at each forward pass. This MLP has none.
+#    in one, so nothing overlaps;
+# 3. every process takes the same optimizer step from the same weights and gradient, so
+#    the copies stay equal without sending weights (shown for one step's gradients, not
+#    for the weights after training). *Buffers*, such as batch norm's running
+#    statistics, are sent from rank 0 at each forward pass by default
+#    (`broadcast_buffers=True`); this MLP has none.
 
 # %% [markdown]
 # ## 5. What the communication costs
 #
-# Every step adds an `all_reduce` of all the gradients. Below, *B* is the number of
-# images each process takes in a step. The next script times, in each of 2 processes,
-# the median of 120 repeats of four things:
-# - a step computed alone (forward, backward, update, no communication);
+# Every step adds an `all_reduce` of all the gradients. With *B* images per process per
+# step, the next script times, in each of 2 processes:
+# - a step alone (forward, backward, update, no communication);
 # - the same step under DDP;
-# - the all-reduce of the model's 25,450 gradients by itself;
-# - the step alone on twice the images, 2B, which is what one process does to train on
-#   the same effective batch. Only rank 0 times it, with its 1 thread, while rank 1
-#   waits at a barrier.
+# - the bare all-reduce of the model's 25,450 gradients;
+# - the step alone on 2B images, as one process takes the same effective batch (timed by
+#   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
 #
-# It times the four in turn, round after round, so that a busy moment of the machine
-# slows all of them alike, for 64 and for 1,024 images per process: the same gradients to
-# all-reduce for 16 times the images. The step on 2B images against the DDP step on B
-# predicts the speed-up of 2 processes over 1 *for the steps only*; section 8 times whole
-# epochs, which also hold the data loading.
+# It does so at 64 and at 1,024 images per process: the same gradients for 16 times the
+# images.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %% [markdown]
-# The method is in `median_seconds`: every work runs once per round, in turn, 20 warm-up
-# rounds and then 120 timed ones; each timing starts after `dist.barrier()`, so the
-# processes start together (inside the work, a DDP step can still wait for the other
-# process at its all-reduce), and ends after `synchronize(device)`, so that on a GPU
-# the queued work is done (lesson 04).
+# `median_seconds` runs every work once per round, in turn, so a busy moment slows all
+# alike, and takes the median of 120 rounds after 20 warm-up ones. Each timing starts
+# after `dist.barrier()`, so the processes start together (a DDP step can still wait at
+# its all-reduce), and ends after `synchronize(device)`, so queued GPU work is done
+# (lesson 04).
 
 # %%
 comm_cost = run_torchrun(
@@ -483,10 +444,7 @@ comm_cost = run_torchrun(
 print(comm_cost.output)
 
 # %% [markdown]
-# `read_comm_cost` (from `course_utils.scaling`) reads the timings back from the lines
-# above, and `comm_cost_table` lays them out, each row the mean of the 2 ranks' medians
-# (except the 2B row, which rank 0 timed alone). The lines under the table are the
-# ratios the text below reads.
+# Each row of the table is the mean of the 2 ranks' medians (the 2B row: rank 0 alone).
 
 # %%
 cost = read_comm_cost(comm_cost.output)
@@ -514,55 +472,43 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# The table comes from one run on 2 logical CPUs shared with the notebook, with gloo over
-# loopback sockets (connections from the machine to itself): read its figures as sizes.
-# *DDP's added time* is the DDP step minus the step without communication: the exchange,
-# and DDP's bookkeeping and waiting around it. Compare it with the bare all-reduce's
-# row; this lesson does not time the bookkeeping and the waiting apart.
+# One run, on 2 logical CPUs shared with the notebook, with gloo over loopback sockets:
+# read the figures as sizes. *DDP's added time* is the DDP step minus the step without
+# communication: the exchange plus DDP's bookkeeping and waiting, not timed apart here
+# (compare the bare all-reduce's row).
 #
 # - **At 64 images per process** DDP added
 #   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the time of the step it serves.
-# - **At 1,024 images per process** (16 times the images) DDP added
+#   times the step it serves.
+# - **At 1,024** (16 times the images) it added
 #   0.61<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step: the all-reduce sends the same 25,450 numbers whatever the batch, while
-#   the step's work grows with its images. The lines `… 1024 images per process / 64`
-#   show how much each part grew with 16 times the images: set the step's growth beside
-#   DDP's added time's and the bare all-reduce's. For steps timed alone, more work per
-#   exchange is what helps data parallelism.
+#   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
+#   while the step grows with its images (the lines `… / 64`). For steps timed alone,
+#   more work per exchange helps data parallelism.
 #
-# **A prediction for the steps.** 2 processes win the steps only when what DDP adds to a
-# step costs less than what a step saves on half the images: at 64 images per process,
-# halving saved
-# 0.096 ms<!-- output: 64 images per process, ms a step saves on half the images --> and
-# DDP added
-# 0.897 ms<!-- output: 64 images per process, ms DDP adds to a step -->; at 1,024,
-# 1.103 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
-# against
-# 1.001 ms<!-- output: 1024 images per process, ms DDP adds to a step -->. The ratio of
-# the two steps predicts the speed-up of 2 processes for the steps alone (below 1:
-# slower):
+# **A prediction for the steps.** 2 processes win the steps only if DDP adds less than
+# halving the images saves: at 64 images per process it added
+# 0.897 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# saved
+# 0.096 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.001 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.103 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# The ratio of the two steps predicts 2 processes' speed-up for the steps alone:
 # 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# images per process and
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each. The words in brackets count a speed-up between 1 / 1.1 and 1.1 as
-# a tie (`TIE` in `course_utils.rounds`, the lesson's tie band): a convention, not a
-# measured noise level, so that one run's smaller differences are not read as a winner.
-#
-# With 2 or more GPUs, this launch runs on them with NCCL (the table's first line says
-# which); the outputs you see come from CPU processes with gloo. On a GPU, the ratio to
-# look at is the same: DDP's added time against the step without communication.
+# and 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024 (below 1: slower), one run each. The bracketed words call a speed-up between
+# 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured
+# noise level, so that one run's small differences name no winner.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
 #
 # If every process trained on the same batches, N processes would compute the same
-# gradient N times: no gain at all. `DistributedSampler` shuffles the indices of the
-# dataset (with the same seed in every process, so they agree on the order) and
-# gives rank r every N-th index from position r. Here are the shards of a dataset
-# of 10 items for 2 processes, over two epochs, and the same shards by hand: a
-# `torch.randperm` of the 10 indices from a generator seeded with the sampler's seed
-# plus the epoch, then every 2nd index from position 0 and from position 1:
+# gradient N times. `DistributedSampler` shuffles the indices with one seed shared by
+# all processes, so they agree on the order, and gives rank r every N-th index from
+# position r. Below, a 10-item dataset's shards for 2 processes over two epochs, and the
+# same by hand: a `torch.randperm` seeded with the sampler's seed plus the epoch, then
+# every 2nd index from positions 0 and 1:
 
 # %% tags=["nbval-check-output"]
 toy_dataset = TensorDataset(torch.arange(10))
@@ -578,14 +524,14 @@ for epoch in (0, 1):
     print(f"  by hand the same: {[order[0::2], order[1::2]] == shards}")
 
 # %% [markdown]
-# The two shards never overlap, and together they cover the dataset.
-# `sampler.set_epoch(epoch)` reseeds the shuffle with the epoch's number (exercise 2
-# shows what happens without it). When the data does not divide evenly, the sampler
-# repeats a few indices so that every process takes the same number of steps; otherwise
-# a process with more steps would block at its next all-reduce, waiting for partners that
-# have finished: the run would hang until the group's timeout, or its collective calls
-# would pair up wrongly (not shown here).
-# Here, 11 items on 2 processes, without shuffling so the repeat is easy to see:
+# The shards never overlap and together cover the dataset; `sampler.set_epoch(epoch)`
+# reseeds the shuffle each epoch (exercise 2 shows what happens without it).
+#
+# If the data does not divide evenly, the sampler repeats a few indices so every process
+# takes the same number of steps. Otherwise a process with an extra step would wait at
+# its all-reduce for partners that have finished: the run would hang until the group's
+# timeout, or its collective calls would pair up wrongly (not shown here). 11 items on 2
+# processes, unshuffled:
 
 # %% tags=["nbval-check-output"]
 uneven = [
@@ -595,12 +541,11 @@ print(f"11 items: rank 0 gets {uneven[0]}, rank 1 gets {uneven[1]}")
 print(f"repeated: {sorted(set(uneven[0]) & set(uneven[1]))}")
 
 # %% [markdown]
-# Rank 1's last index, 0, is rank 0's first again: each takes 6 items.
+# Rank 1's last index, 0, repeats rank 0's first: each takes 6 items.
 #
-# `check_world_size` says how many batches each process takes per epoch, and refuses
-# an effective batch (processes x batch size) larger than the data: with 200 samples on
-# 8 processes, `DistributedSampler` would give each process 25, so every step would
-# average 200 images where 8 x 64 = 512 were asked for:
+# `check_world_size` gives the batches per process per epoch, and refuses an effective
+# batch (processes x batch size) larger than the data: 200 samples on 8 processes would
+# give each 25, so every step would average 200 images, not the 8 x 64 = 512 asked for:
 
 # %% tags=["nbval-check-output"]
 print(f"batches per process: {check_world_size(50_000, 64, world_size=2)}")
@@ -612,60 +557,52 @@ except ValueError as error:
 # %% [markdown]
 # ## 7. The training script
 #
-# Here is the whole training script. Read it top to bottom; the lines that are
-# specific to data parallelism are
+# The script's data-parallel lines:
 # - `with process_group(timeout=60) as group`: join the group, leave it at the end;
-# - `device = group.device`, `.to(device)` on the model and on every batch, and
-#   `device_ids=[device]` for DDP with NCCL: these lines make the same script run on
-#   CPUs with gloo and on GPUs with NCCL (exercise 3 writes that choice);
-# - `synchronize(device)` before the clock is read: on a GPU the steps are queued,
-#   and the epoch's time would otherwise be the time to queue them (lesson 04);
+# - `device = group.device`, `.to(device)` on the model and every batch, and
+#   `device_ids=[device]` for DDP with NCCL: one script for CPUs with gloo and GPUs with
+#   NCCL (exercise 3 writes that choice);
+# - `synchronize(device)` before reading the clock, or a GPU epoch would time only the
+#   queueing of its steps (lesson 04);
 # - `DistributedSampler(..., num_replicas=world_size, rank=rank)` and
-#   `sampler.set_epoch(epoch)`: a different shard per process, a new shuffle per epoch;
-# - `DistributedDataParallel(model)`: the gradients are averaged in `backward`;
-# - validation on every world_size-th image, then `dist.all_reduce(totals)` to add
-#   up the shards' counts, so every process knows the whole validation accuracy;
-# - `rank_print` and `if rank == 0: save_checkpoint(...)`: one process logs and
-#   saves (all hold the same weights; N processes writing one file would clash),
-#   and a `barrier` keeps the others from running ahead of the save. Rank 0 saves
-#   `model.module`, the plain model inside the DDP wrapper, so the checkpoint loads
-#   into an `MLP` without DDP.
+#   `sampler.set_epoch(epoch)`: a shard per process, a new shuffle per epoch;
+# - `DistributedDataParallel(model)`: gradients averaged in `backward`;
+# - validation on every world_size-th image, then `dist.all_reduce(totals)` of the
+#   shards' counts, so every process knows the whole validation accuracy;
+# - `rank_print` and `if rank == 0: save_checkpoint(...)`: one process logs and saves
+#   (all hold the same weights, and N writers to one file would clash), while a
+#   `barrier` keeps the others from running ahead of the save. It saves `model.module`,
+#   the plain model inside DDP, which loads into an `MLP` without DDP.
 #
-# One more pair of lines is there for measuring, not for training: the loop asks the
-# loader for each batch with `next(batches)` and adds up the seconds it waits, so that
-# every epoch line says how much of it went to loading (section 8's script times more:
-# the move to the device and the normalising too).
+# Two lines only measure: the loop fetches each batch with `next(batches)` and sums the
+# seconds it waits, reported in each epoch line.
 
 # %%
 Code(filename=str(scripts / "train_ddp.py"), language="python")
 
 # %% [markdown]
-# **The effective batch size** is the per-process batch times the world size: with
-# `--batch-size 64` on 2 processes, each step averages 128 images, the same as lesson
-# 03's batches of 128, so the same learning rate (0.2) fits. With more processes and the
-# same per-process batch, the effective batch grows, and the usual *linear scaling rule*
-# grows the learning rate with it, with a few epochs of warm-up for very large batches
-# (Goyal et al. trained a ResNet-50 on ImageNet with batches of
-# 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images this way; this lesson
-# keeps 128 and does not test the rule).
+# **The effective batch size**, per-process batch x world size, is 128 here
+# (`--batch-size 64` on 2 processes), like lesson 03's batches, so its learning rate
+# (0.2) fits. With more processes and the same per-process batch it grows, and the usual
+# *linear scaling rule* grows the learning rate with it, warming up over a few epochs
+# for very large batches (Goyal et al. trained a ResNet-50 on ImageNet this way, with
+# batches of 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This lesson
+# keeps 128 and does not test the rule.
 #
-# **Launching.** `--standalone` means one machine, with a meeting point on a free local
-# port that torchrun picks itself; `--nproc_per_node` is the number of processes
-# (usually the number of GPUs). On a machine with one GPU, `CUDA_VISIBLE_DEVICES=
-# torchrun ...` hides it, which is what `cpu_only=True` does. The launches below give each
-# process 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` does when it
-# starts several processes (its launcher logs a warning saying so), so that 2 processes
-# use the 2 CPUs; one process run with `python` gets PyTorch's default instead:
+# **Launching.** `--standalone`: one machine, meeting on a free local port;
+# `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
+# `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
+# process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` gives
+# several processes (with a warning), so 2 processes use the 2 CPUs; one process run
+# with `python` gets PyTorch's default:
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 
 # %% [markdown]
-# The next cell prints the command to type in a terminal, then launches the same script
-# through `run_torchrun`. On Linux that forks CPU workers from a process that has
-# already imported PyTorch (the memory note after it says what that changes), where the
-# typed `torchrun` starts each as a fresh Python: the timings and memory in this lesson
-# are those of the forked workers.
+# The next cell prints the terminal command, then launches the script with
+# `run_torchrun`. On Linux that forks CPU workers, where a typed `torchrun` starts each
+# as a fresh Python; this lesson's timings and memory are the forked workers'.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -690,11 +627,10 @@ two_processes = run_torchrun(
 print(two_processes.output)
 
 # %% [markdown]
-# **Memory.** Every process is a full Python with its own copy of PyTorch and the model.
-# *Resident* memory (RSS) counts every page a process uses, including pages it shares
-# with other processes; *proportional* memory (PSS) splits each shared page between
-# them, so the PSS of several processes adds up to what they hold together. Here are the
-# figures of this launch:
+# **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
+# memory (RSS) counts every page a process uses, shared or not; *proportional* memory
+# (PSS) splits each shared page among its sharers, so several processes' PSS adds up to
+# what they hold together:
 
 # %%
 peak_worker = round(two_processes.peak_worker_rss_mb)
@@ -707,54 +643,43 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together, while
-# the largest worker alone had
-# 603 MB<!-- output: largest worker, peak resident memory (MB) --> of pages in use,
-# counting those it shares. On Linux, `run_torchrun` forks CPU workers from a process
-# that has already imported PyTorch, so they share its pages until they write to them;
-# on macOS, or with CUDA, the workers start as fresh Pythons and each holds a whole
-# PyTorch of its own (not measured here), and on a GPU each also holds its own CUDA
+# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
+# largest worker alone had
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
+# included. Forked workers share the pages of a process that has already imported
+# PyTorch until they write to them. On macOS or with CUDA, each worker starts as a fresh
+# Python with a whole PyTorch of its own (not measured here), and on a GPU its own CUDA
 # context.
 
 # %% [markdown]
 # ## 8. One process against two
 #
-# Is the 2-process run faster than one process would be? A fair answer changes one
-# thing and keeps the rest: the same effective batch of 128 images, the same seed, the
-# same shuffle and the same images (to fit the lesson's time budget, the first 20,000
-# training images an epoch). Each way of training is an *arm*. This section sets two
-# against each other:
-# - `plain loop, 2 threads`: section 7's training loop without DDP, in one process with
-#   2 threads, so that it may use both logical CPUs, as 2 processes do (the appendix
-#   shows the second thread bought no clear speed-up). It is what a script run with
-#   `python` gets on this machine: **the baseline**;
-# - `DDP, 2 processes`: section 7's way, 2 processes with 1 thread each.
+# Is the 2-process run faster than one process? A fair test changes one thing: every way
+# of training, or *arm*, takes the same effective batch of 128, seed, shuffle and images
+# (the first 20,000 training images an epoch, to save time). Two arms face each other:
+# - `plain loop, 2 threads`, **the baseline**: section 7's loop without DDP, in one
+#   process with 2 threads so it may use both logical CPUs as 2 processes do: what a
+#   script run with `python` gets here;
+# - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# The tables also show the same two ways *loading lean* (`batch slices, 2 threads` and
-# `DDP, 2 processes, slices`): each batch cut out of one tensor of all the images, as
-# lesson 04's pipeline (b) does, instead of a `DataLoader` fetching the images one by
-# one; a second line under each table sets them against each other. The appendix at the
-# end of the lesson reads a fifth arm, the plain loop with 1 thread, and the other
-# comparisons.
+# The tables add both *loading lean* (`batch slices, 2 threads`,
+# `DDP, 2 processes, slices`): each batch cut from one tensor of all the images, as in
+# lesson 04's pipeline (b), instead of a `DataLoader` fetching images one by one. The
+# appendix adds a fifth arm, the plain loop with 1 thread.
 #
-# A shared machine is faster at some moments than at others, so the script takes the
-# arms in *rounds*: each round trains one epoch of every arm, in a new order, and a busy
-# moment falls on one round's arms alike. Round 1 is left out as a warm-up.
+# The machine is faster at some moments than others, so the script runs *rounds*: each
+# trains one epoch of every arm in a new order, so a busy moment hits one round's arms
+# alike. Round 1, a warm-up, is left out.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 # %% [markdown]
-# What to read in it, in `main()`:
-# - **The arms.** Each has its own `DistributedSampler`: a 2-process arm's splits the
-#   images between ranks 0 and 1, a 1-process arm's gives all of them to its one process
-#   (`num_replicas=1, rank=0`). One process takes batches of `64 x 2` images and each of
-#   two processes 64, so every arm takes the same effective batch of 128, and every model
-#   starts from `torch.manual_seed(0)`.
-# - **The rounds.** `turn` is the arms in a new order each round, drawn from a generator
-#   seeded with the round's number, so both ranks meet at the same arm. Rank 1 has
-#   nothing to do in a 1-process arm, and waits at `dist.barrier()` meanwhile.
-# - **The results.** Rank 0 writes `arms.json`, which the notebook reads.
+# In `main()`, each arm has its own `DistributedSampler` (a 1-process arm's has
+# `num_replicas=1, rank=0`); one process takes batches of `64 x 2` images, each of two
+# processes 64; every model starts from `torch.manual_seed(0)`; and `turn`, each round's
+# order, comes from a generator seeded with the round's number, so both ranks meet at
+# the same arm (in a 1-process arm, rank 1 waits at `dist.barrier()`).
 
 # %%
 arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
@@ -777,9 +702,7 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 
 # %% [markdown]
-# The next cell reads the launch's results and prints, for an effective batch of 128,
-# a table of the four arms and the comparisons under it; the text after it says how
-# to read them.
+# The first launch, at an effective batch of 128:
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -832,48 +755,36 @@ record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# **How to read it.** `read_arms` (from `course_utils.scaling`) read the results file,
-# and `arms_table` laid out each arm's median epoch over the rounds after the first, and
-# the range of those rounds; *loader* is the part of an epoch spent waiting for its
-# batches, *the rest* is everything else: the steps, and for DDP any wait at the
-# all-reduce for a partner still loading its batch (each column is a median of its own).
-# Under the table, 2 processes' *speed-up* over the baseline: the baseline's epoch over
-# theirs, round by round (above 1: 2 processes were faster), the median, and how many
-# rounds were faster, tied (within a tenth, section 5's `TIE`) or slower. The verdict
-# names a winner only when every round agrees, so a single tied round withholds it: if
-# each round were a coin flip between two equally fast arms, all 10 would go the same
-# way about 2 times in 2^10 = 1,024. Then the two parts as ratios, and last the same
-# pair both loading lean.
+# **How to read it.** `arms_table` gives each arm's median epoch over the rounds after
+# the first, and their range; *loader* is the wait for batches, *the rest* everything
+# else (the steps, and for DDP any wait at the all-reduce for a partner still loading),
+# each a median of its own. Under the table, 2 processes' *speed-up* is the baseline's
+# epoch over theirs, round by round (above 1: faster): a median, and the count of rounds
+# faster, tied (within a tenth, section 5's `TIE`) or slower. The verdict names a winner
+# only when every round agrees: if each round were a coin flip between two equally fast
+# arms, all 10 would agree about 2 times in 2^10 = 1,024.
 #
 # **At an effective batch of 128**, 2 processes ran at a median of
 # 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed (below 1: slower); the end of the line says how the
-# rounds went. The two parts of the epoch moved apart: 2 processes' loading took
-# 0.53<!-- output: effective batch 128, loader seconds, 2 processes / baseline -->
-# times the baseline's seconds (each process loads half the images, though the ratio
-# need not be 0.5, and this lesson does not time why), and the rest
+# times the plain loop's speed. Their loading took
+# 0.53<!-- output: effective batch 128, loader seconds, 2 processes / baseline --> times
+# the baseline's seconds (each loads half the images, though the ratio need not be 0.5;
+# this lesson does not time why), the rest
 # 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
-# Section 5 predicted slower steps at this size (against one process with 1 thread;
-# the appendix makes that comparison): at 64 images per process, DDP adds more to a
-# step than halving its images saves. Both loading lean, 2 processes ran at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times one process's speed (the last line).
+# Section 5 predicted slower steps at this size (against 1 thread; the appendix makes
+# that comparison).
 #
-# Every arm trained its own model from the same weights on the same batches: the
-# largest gap between the four arms' validation accuracies was
+# All arms trained from the same weights on the same batches (halved for 2 processes);
+# in this one run their validation accuracies were at most
 # 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
-# points (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes). The halves of
-# each 2-process step are the 128 images of the 1-process step; in this one run the
-# four arms reached the same validation accuracy to the digits printed (the appendix's
-# fifth arm, on the same batches, ended a few hundredths of a point apart: its table).
+# points apart (93.2%<!-- output: plain loop, validation accuracy --> for the plain
+# loop, 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes); the
+# appendix's fifth arm ended a few hundredths of a point apart.
 #
-# **At 1,024 images per process**, section 5's other size (its last line gives the
-# prediction for the steps alone). The same arms again, with batches of 1,024 per
-# process on 2 processes and 2,048 on 1 process, on all 50,000 training images (these
-# runs are for timing; the learning rate stays 0.2). The batch and the images per epoch
-# both change from the launch above, so compare the two launches as sizes, not as the
-# batch's effect alone.
+# **At 1,024 images per process**, section 5's other size, the same arms run again for
+# timing: batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000
+# training images (learning rate still 0.2). Both the batch and the images per epoch
+# change, so compare the launches as sizes, not as the batch's effect alone.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -882,9 +793,8 @@ big_figures = read_arms(work_folder / "arms_big")
 _ = one_against_two(2 * big_batch, big_figures)  # the table and lines are what it is for
 
 # %% [markdown]
-# The two launches' tables, drawn: for each arm, the orange part of its bar is the time
-# spent waiting for batches (`loader`), the blue part the rest (the steps, and for DDP
-# any wait at the all-reduce), and each dot one round's whole epoch.
+# The two launches' tables, drawn. Each arm's bar is orange for the wait for batches
+# (`loader`) and blue for the rest; each dot is one round's whole epoch.
 
 # %%
 plot_epoch_parts(
@@ -903,40 +813,38 @@ plot_epoch_parts(
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
 # 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed (its line ends with the rounds' count and verdict). The
-# figure shows where the two launches differ. At 128,
-# the long bars are the DDP arms' blue ones: the rest, their steps and waiting. At
-# 2,048, the plain loop's orange bar, waiting for its `DataLoader`, is most of its
-# epoch, and 2 processes cut that wait to
-# 0.30<!-- output: effective batch 2048, loader seconds, 2 processes / baseline -->
-# of the baseline's, while the rest took
+# times the plain loop's speed. In the figure, at 128 the long bars are the DDP arms'
+# blue ones (steps and waiting); at 2,048, the plain loop's orange wait for its
+# `DataLoader` is most of its epoch. 2 processes cut that wait to
+# 0.30<!-- output: effective batch 2048, loader seconds, 2 processes / baseline --> of
+# the baseline's, while the rest took
 # 2.03<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
-# long. Read each line's count before its median: a median can lean one way while some
-# rounds tie or disagree, and the verdict names a winner only when every round agrees.
+# long. Read each line's count before its median: a median can lean one way while rounds
+# tie or disagree.
 #
-# **Against a lean single process.** Loading lean (the lower two bars of each panel)
-# shrinks the orange part in one process too, and then a second process has little left
-# to win: 2 processes loading lean ran at
+# **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
+# the orange part in one process too, leaving a second process little to win: 2 lean
+# processes ran at
 # 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times the speed of one lean process at 128 images a step and
+# and
 # 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times at 2,048 (their lines give the counts and verdicts). Loading lean sped one
-# process up more than that: by
+# times one lean process's speed at 128 and 2,048 images a step, while loading lean sped
+# one process up
 # 1.42<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # and
 # 2.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# times (the appendix's comparison 1). So on this machine, make one process lean before
+# times (the appendix's comparison 1). On this machine, make one process lean before
 # adding a second.
 #
-# On GPUs, with a model that does far more arithmetic per image, one GPU per process and
-# NCCL, the same launches measure what scaling out buys; this lesson did not run there.
+# On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
+# same launches measure what scaling out buys; this lesson did not run there.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
 #
-# Rank 0 saved the weights of the last epoch with `save_checkpoint`. Any program
-# can load them into a plain `MLP`, without processes or DDP: here, the test set
-# meets the 2-process model once, at the end.
+# Rank 0 saved the last epoch's weights with `save_checkpoint`; any program can load
+# them into a plain `MLP`, without processes or DDP. Here the test set meets the
+# 2-process model once, at the end.
 
 # %%
 test_set = mnist(train=False)
@@ -951,16 +859,16 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 10. What changes at scale
 #
-# **NCCL and the GPUs.** On one machine with 8 GPUs, with the GPUs visible (no
-# `cpu_only`, no `CUDA_VISIBLE_DEVICES=`), the same script runs with
+# **NCCL and the GPUs.** On one machine with 8 visible GPUs (no `cpu_only`, no
+# `CUDA_VISIBLE_DEVICES=`), the same script runs with
 #
 # ```bash
 # torchrun --standalone --nproc_per_node=8 train_ddp.py --data ... --out ...
 # ```
 #
-# `process_group()` then picks NCCL, and each process takes GPU number `LOCAL_RANK`:
-# `group.device` is `cuda:0` to `cuda:7`, the `.to(device)` lines move the model and
-# every batch there, and DDP gets `device_ids=[device]`. On this machine:
+# `process_group()` then picks NCCL: each process takes GPU `LOCAL_RANK` (`group.device`
+# is `cuda:0` to `cuda:7`), the `.to(device)` lines move the model and every batch
+# there, and DDP gets `device_ids=[device]`. On this machine:
 
 # %%
 if torch.cuda.is_available() and gpus >= 2:
@@ -973,8 +881,8 @@ else:
     print(f"not run here: {gpus} CUDA GPU(s), so every process ran on the CPU with gloo")
 
 # %% [markdown]
-# **Several machines** (not run here: it needs them). Start the same command on every
-# machine, with the number of machines and one meeting point all of them can reach:
+# **Several machines** (not run here). Start the same command on every machine, with the
+# number of machines and one meeting point all can reach:
 #
 # ```bash
 # torchrun --nnodes=4 --nproc_per_node=8 --rdzv-backend=c10d \
@@ -982,21 +890,19 @@ else:
 #     train_ddp.py --data ... --out ...
 # ```
 #
-# `--nnodes` is the number of machines, `--rdzv-backend=c10d` the way they find each
-# other (the *rendezvous*: every launcher connects to one store that PyTorch runs on
-# the endpoint's machine), `--rdzv-endpoint` the host and port where
-# they meet (the same on every machine; the port must be open between them),
-# `--rdzv-id` a name for the job. World size becomes 4 x 8 = 32, ranks 0 to 31, and
-# local ranks 0 to 7 on each machine. Each machine needs the data (or a shared file
-# system), and rank 0's machine writes the checkpoint.
+# `--nnodes` is the number of machines; `--rdzv-backend=c10d` how they find each other
+# (every launcher connects to one store that PyTorch runs on the endpoint's machine);
+# `--rdzv-endpoint` the host and port where they meet, open between them; `--rdzv-id` a
+# name for the job. World size becomes 4 x 8 = 32: ranks 0 to 31, local ranks 0 to 7 on
+# each machine. Each machine needs the data (or a shared file system); rank 0's machine
+# writes the checkpoint.
 #
-# **Batch norm: `SyncBatchNorm`.** A `BatchNorm` layer normalises with the mean and
-# variance of its batch. Under DDP, "its batch" is the process's shard, and every
-# process normalises with different statistics. The script below compares the mean of
-# each process's 32 images with the whole batch's (all-reduced by hand), then converts
-# a small model with `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute
-# the whole batch's statistics across the processes in the forward pass (on a GPU: on
-# the CPU the conversion is shown, but its forward pass does not run).
+# **Batch norm: `SyncBatchNorm`.** `BatchNorm` normalises with its batch's mean and
+# variance; under DDP that batch is the process's shard, so each process normalises
+# differently. The script below compares each process's 32-image mean with the whole
+# batch's (all-reduced by hand), then converts a small model with
+# `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute the whole batch's
+# statistics across the processes.
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -1008,30 +914,25 @@ batch_norm = run_torchrun(
 print(batch_norm.output)
 
 # %% [markdown]
-# Each shard's mean differs from the whole batch's, so plain `BatchNorm` layers would
-# normalise differently in each process. To judge a gap, set it beside the scale of the
-# values: batch norm subtracts the mean and divides by the standard deviation, so a gap
-# of g in the mean shifts every normalised value by g / std. The whole batch's standard
-# deviation is printed (the images were normalised to about 1), and each gap is given as
-# a percentage of it: how far, in units of the spread of the values, one process's
-# normalised values sit from where the whole batch would put them. The lines
-# `… images per process` cut the shards into smaller batches and average the gap over
-# them; the line
-# `gap larger with 4 …` compares 4 images with 32. This batch holds a single channel of
-# normalised pixels; a layer deep in a network sees other values, so read these
-# percentages as this batch's, not as a rule. `convert_sync_batchnorm` replaced the
-# `BatchNorm2d` layer and left the others alone. Its forward pass needs a GPU (or another
-# accelerator, as the error says): on
-# the CPU, the script prints the `ValueError` this PyTorch raises.
+# Each shard's mean differs from the whole batch's. Batch norm divides by the standard
+# deviation, so a gap g in the mean shifts every normalised value by g / std; each gap
+# is therefore also given as a percentage of the whole batch's standard deviation (about
+# 1: the images were normalised). The `… images per process` lines split the batch into
+# smaller shards and average the gap: in this batch, smaller shards strayed further (4
+# images against 32). Read these percentages as this one batch's, not as a rule: a layer
+# deep in a network sees other values.
+#
+# `convert_sync_batchnorm` replaced the `BatchNorm2d` layer and left the others alone.
+# Its forward pass needs a GPU (or another accelerator, as the error says), so on the
+# CPU the script prints this PyTorch's `ValueError`.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
-# accumulate gradients over several micro-batches, then step. Under DDP every
-# `backward` would all-reduce, once per micro-batch; inside `with model.no_sync():`
-# DDP skips it and only adds to `.grad`, and the `backward` of the last micro-batch,
-# outside, all-reduces the sum once. To count the all-reduces, the script gives DDP a
-# *communication hook* (`register_comm_hook`): a function DDP calls for each bucket of
-# gradients (a `GradBucket`) in place of its own all-reduce. This one counts the call,
-# then all-reduces as DDP does by default (`allreduce_hook`).
+# accumulate gradients over micro-batches, then step. Under DDP every `backward` would
+# all-reduce; inside `with model.no_sync():` DDP only adds to `.grad`, and the last
+# micro-batch's `backward`, outside, all-reduces the sum once. To count all-reduces, the
+# script registers a *communication hook* (`register_comm_hook`), which DDP calls for
+# each bucket of gradients (a `GradBucket`) instead of its own all-reduce; this one
+# counts the call, then all-reduces as DDP does by default (`allreduce_hook`).
 
 # %%
 Code(filename=str(scripts / "no_sync.py"), language="python")
@@ -1043,21 +944,19 @@ accumulation = run_torchrun(
 print(accumulation.output)
 
 # %% [markdown]
-# After the first micro-batch, inside `no_sync`, the two processes hold different
-# gradients: nothing was sent. After the last one, they hold the same, and it equals
-# a DDP step on each process's whole shard at once, up to rounding. The hook counted one
-# all-reduce per accumulated step with `no_sync`, two without it, for the same step.
+# Inside `no_sync` nothing was sent, so the gradients differ after the first
+# micro-batch; after the last they agree, and match one DDP step on each whole shard up
+# to rounding. The hook counted one all-reduce per accumulated step with `no_sync`, two
+# without.
 #
-# **When the model itself does not fit: FSDP.** DDP keeps a whole copy of the model,
-# its gradients and its optimizer state in every process. For models too large for
-# that, **FSDP** (Fully Sharded Data Parallel, `torch.distributed.fsdp`) shards the
-# parameters, gradients and optimizer state across the processes: each holds only its
-# slice, gathers a layer's full weights (`all_gather`) just while computing it, and
-# `reduce_scatter`s the gradients so that each process receives only the averaged
-# slice it keeps. An illustration, run here with gloo on the CPU (it shows who holds
-# what, not a speed). In the script, `fully_shard(layer)` replaces each parameter of the
-# layer by a *DTensor*, a tensor spread over the processes; `.to_local()` gives the
-# slice this process holds:
+# **When the model itself does not fit: FSDP.** DDP keeps a whole copy of the model, its
+# gradients and its optimizer state in every process. **FSDP** (Fully Sharded Data
+# Parallel, `torch.distributed.fsdp`) shards all three: each process holds its slice,
+# gathers a layer's full weights (`all_gather`) only while computing it, and
+# `reduce_scatter`s the gradients to receive just the averaged slice it keeps. Below,
+# with gloo on the CPU (who holds what, not a speed), `fully_shard(layer)` makes each of
+# the layer's parameters a *DTensor* spread over the processes; `.to_local()` gives this
+# process's slice:
 
 # %%
 Code(filename=str(scripts / "fsdp.py"), language="python")
@@ -1067,70 +966,64 @@ fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_on
 print(fsdp.output)
 
 # %% [markdown]
-# Each process holds half of the model's parameters, and after `backward` the
-# gradients of that half only. On large models on GPUs, that is what is meant to let the
-# model,
-# its gradients and (with an optimizer built on the sharded parameters) its optimizer
-# state fit where a whole copy per process would not; the script has no optimizer, and
-# does not show the gathering and scattering around each layer.
+# Each process holds half of the parameters and, after `backward`, only that half's
+# gradients. On large models on GPUs, that is what is meant to let the model, its
+# gradients and (with an optimizer built on the sharded parameters) its optimizer state
+# fit where whole copies would not. The script has no optimizer, and does not show the
+# gathering and scattering around each layer.
 
 # %% [markdown]
 # ## Summary
 #
-# - Data parallelism: one process per device, each a full model copy, each on its
-#   own shard of every batch; rank, world size and local rank say who a process is.
-# - `all_reduce` sums a tensor across the processes, `broadcast` copies one; a
-#   data-parallel step is `backward` on the shard, `all_reduce` of every gradient,
-#   and a division by the world size. DDP does the same during `backward` (it divides
-#   each gradient first, then sums: the same average).
-# - The exchange sends the same 25,450 numbers whatever the batch. In one run on the
-#   2 logical CPUs that made these outputs, at 64 images per process DDP added
+# - Data parallelism: one process per device, each with a full copy of the model and its
+#   own shard of every batch; rank, world size and local rank identify it.
+# - `all_reduce` sums a tensor across processes, `broadcast` copies one. A data-parallel
+#   step is `backward` on the shard, `all_reduce` of every gradient, and a division by
+#   the world size; DDP does it in `backward` (dividing first, then summing: the same
+#   average).
+# - The exchange is the same 25,450 numbers whatever the batch; in one run on this
+#   lesson's 2 logical CPUs, DDP added
 #   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication to every step.
-# - Against one process with 2 threads, timed in rounds
-#   (10<!-- output: effective batch 128, rounds compared --> compared at each batch), 2
-#   processes trained at a median of
+#   times the step without communication at 64 images per process.
+# - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
+#   each batch), 2 processes ran at a median of
 #   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-#   times its speed at an effective batch of 128 and
+#   times the speed of one process with 2 threads at an effective batch of 128 and
 #   1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-#   times at 2,048 (section 8's rounds lines give the counts and verdicts), their loading
-#   shrinking and the rest (steps, and waiting at the all-reduce) growing. Against one
-#   process with 1 thread (the appendix's like-for-like pair) they ran at
+#   at 2,048: their loading shrank, the rest (steps, waiting at the all-reduce) grew.
+# - Against one process with 1 thread (the like-for-like pair) they ran at
 #   0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   and
 #   1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   times its speed.
-#   Against one process that loads lean, 2 processes loading lean ran at
+#   times its speed; with both sides loading lean,
 #   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
 #   1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   times its speed. Make one process lean first, then time what a second adds, as whole
-#   epochs in rounds: timed steps leave the loading out.
-# - `DistributedSampler` gives each process a different shard; call `set_epoch`
-#   every epoch.
-# - Effective batch = per-process batch x world size. When it grows, the usual rule
-#   (the linear scaling rule of Goyal et al., section 7) scales the learning rate with it;
-#   this lesson kept the effective batch of its accuracy runs at 128 and did not test it.
-# - Log and save from rank 0 (`model.module`); launch with `torchrun --standalone
-#   --nproc_per_node=N`; for several machines, replace `--standalone` with `--nnodes`,
-#   `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id`, as in section 10.
+#   times.
+# - Make one process lean first, then time what a second adds, as whole epochs in
+#   rounds: timed steps leave out the loading.
+# - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
+# - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
+#   et al. grows the learning rate with it. This lesson kept its accuracy runs at 128
+#   and did not test the rule.
+# - Log and save from rank 0 (`model.module`). Launch with `torchrun --standalone
+#   --nproc_per_node=N`; on several machines, `--nnodes`, `--rdzv-backend=c10d`,
+#   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
 # - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm
 #   across shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
 
 # %% [markdown]
 # ## Exercises
 #
-# Exercise 1, averaging gradients by hand, came in section 4. As there, run each
-# exercise's check cell after it: it says whether the exercise is not attempted yet, not
-# right yet (and what it found), or passed (and what it checked). The lines under
-# `if check_exercise(...)` run only for a passing answer.
+# Exercise 1 came in section 4. Each check cell says whether its exercise is not
+# attempted yet, not right yet (and what it found), or passed (and what it checked); the
+# lines under `if check_exercise(...)` run only for a passing answer.
 #
-# **Exercise 2: forgetting `set_epoch`.** Write `rank0_orders(call_set_epoch)`: make
-# one `DistributedSampler` over `toy_dataset` for rank 0 of 2 processes (seed 0), and
-# return the indices it gives in epochs 0, 1 and 2 (a list of 3 lists), calling
-# `sampler.set_epoch(epoch)` before each epoch only when `call_set_epoch` is true.
-# What does rank 0 train on, epoch after epoch, when the training loop forgets
-# `set_epoch`?
+# **Exercise 2: forgetting `set_epoch`.** Write `rank0_orders(call_set_epoch)`: make one
+# `DistributedSampler` over `toy_dataset` for rank 0 of 2 processes (seed 0), and return
+# the indices it gives in epochs 0, 1 and 2 (a list of 3 lists), calling
+# `sampler.set_epoch(epoch)` before each epoch only when `call_set_epoch` is true. What
+# does rank 0 train on, epoch after epoch, when the training loop forgets `set_epoch`?
 
 
 # %%
@@ -1157,29 +1050,28 @@ if check_exercise(2, rank0_orders=rank0_orders):
         print(f"set_epoch called: {flag}; the same order in all 3 epochs: {same}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Without `set_epoch`, the sampler shuffles with the same
-# seed every epoch: rank 0 gets the same 5 items in the same order, epoch after epoch,
-# (the line `the same order in all 3 epochs: True`); no error and
-# no warning say so. The two ranks together still cover the whole dataset every epoch,
-# so no image is lost: what freezes is which images go together in a batch, and their
-# order. Training loses the fresh shuffle that SGD gets every epoch in one process. With
-# `set_epoch(epoch)`, the order changes every epoch. This lesson does not measure what
-# the frozen order costs in accuracy.
+# **What the result means.** Without `set_epoch`, the sampler reuses its seed every
+# epoch: rank 0 gets the same 5 items in the same order each time, with no error or
+# warning. The ranks still cover the whole dataset, so no image is lost; what freezes is
+# which images share a batch, and their order: training loses the fresh shuffle one
+# process gets each epoch. `set_epoch(epoch)` changes the order every epoch. This lesson
+# does not measure what the frozen order costs in accuracy.
 
 # %% [markdown]
 # **Exercise 3: ready for GPUs.** Write `choose_backend(cuda_available, gpu_count, rank,
-# local_rank, local_world_size)`, the choice a script makes from its machine and from
-# who it is: `rank` is its global rank (`RANK`, numbered across all machines) and
-# `local_rank` its number on its own machine (`LOCAL_RANK`). It returns
-# `(backend, device, device_ids)`: NCCL, the right GPU and a list of that one GPU for DDP
-# when every process on the machine can have a GPU of its own; gloo, the CPU and `None`
-# on a machine without CUDA. On a machine with CUDA but fewer GPUs than processes it
-# refuses: it raises a `ValueError` that gives the GPUs and the processes, as the course's
-# `run_torchrun` does before it launches anything, because a script that quietly fell back
-# to the CPU there would run slowly with nobody noticing. The check asks it about
-# machines with and without GPUs, with enough GPUs or too few, and about the second
-# machine of a 2-machine launch, where a process has rank 3 but local rank 1. Which of
-# the two numbers picks the GPU?
+# local_rank, local_world_size)`: `rank` is the process's global rank (`RANK`, numbered
+# across all machines), `local_rank` its number on its own machine (`LOCAL_RANK`). It
+# returns `(backend, device, device_ids)`:
+# - without CUDA: gloo, the CPU and `None`;
+# - with a GPU for every process on the machine: NCCL, the right GPU, and a list of that
+#   one GPU for DDP;
+# - with CUDA but fewer GPUs than processes on the machine: it refuses with a
+#   `ValueError` that gives the GPUs and the processes, as the course's `run_torchrun`
+#   does, rather than fall back quietly to a slow CPU run.
+#
+# The check asks about machines with and without GPUs, with enough or too few, and about
+# the second machine of a 2-machine launch, where a process has rank 3 but local rank 1.
+# Which of the two numbers picks the GPU?
 
 
 # %%
@@ -1223,27 +1115,25 @@ if check_exercise(3, choose_backend=choose_backend):
         )
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** The same script takes the right branch on every machine:
-# on this machine, without CUDA, both processes use gloo on the CPU (on a machine with
-# CUDA, the lines `this machine, rank …` show that machine's own branch); on a machine
-# with one GPU and 2 processes it refuses with a message (the line `1 GPU, 2 processes:
-# refused: …`); on 2 machines with 2 GPUs each, ranks 2 and 3 run on the second
-# machine, whose GPUs are numbered 0 and 1 like the first's, so rank 3 takes `cuda:1`
-# (its local rank) and tells DDP `device_ids=[1]`. `cuda:RANK` would be right on the
-# first machine only, which is why a test on one machine never catches it: on the second
-# it asks for a `cuda:3` that does not exist. The lines above are the function's
-# choices, not launches: this machine has no CUDA GPU. Two more mistakes the check
-# catches look right on a machine with one GPU: plain `"cuda"` puts every process on
-# GPU 0 (on a machine with several GPUs the others stay idle), and choosing per process
-# (NCCL where there is a GPU, gloo where not) builds a group whose processes disagree on
-# the backend.
+# **What the result means.** The same script takes the right branch everywhere: here,
+# without CUDA, gloo on the CPU for both processes (on a CUDA machine, the
+# `this machine, rank …` lines show its own branch); with one GPU and 2 processes, a
+# refusal. On 2 machines with 2 GPUs each, the second machine's GPUs are also numbered 0
+# and 1, so rank 3 takes `cuda:1`, its local rank, and tells DDP `device_ids=[1]`.
+# `cuda:RANK` works on the first machine only, so a one-machine test never catches it;
+# on the second it asks for a `cuda:3` that does not exist. These lines are the
+# function's choices, not launches.
+#
+# The check also catches two mistakes that look right with one GPU: plain `"cuda"` puts
+# every process on GPU 0 (leaving any others idle), and choosing per process (NCCL where
+# there is a GPU, gloo where not) builds a group that disagrees on its backend.
 
 # %% [markdown]
 # ## Check your understanding
 #
-# Five questions about the ideas of this lesson. Answer each with one letter in quotes,
-# for example `answer_q1 = "b"`, then run its check; a wrong letter tells you which idea
-# to revisit, and where in the lesson it is shown.
+# Five questions on this lesson's ideas. Answer each with one letter in quotes, such as
+# `answer_q1 = "b"`, then run its check; a wrong letter says which idea to revisit, and
+# where the lesson shows it.
 
 # %% [markdown]
 # **Question 1.** Two processes each compute the gradient of the mean loss on their own 32
@@ -1266,11 +1156,11 @@ answer_q1 = "b"
 check_exercise("Q1", answer_q1=answer_q1)
 
 # %% [markdown] tags=["solution"]
-# **(b).** Section 4 printed `averaged by hand == whole batch: True` on both ranks, with
-# a largest gap of 1.5e-08 (float32 rounding), while each rank's own gradient was 7.3e-02
-# away from the whole batch's. `all_reduce` leaves the sum in every process, and the
-# division turns it into the mean: the gradient one process would compute on all 64
-# images, so every copy takes the same step.
+# **(b).** Section 4 printed `averaged by hand == whole batch: True` on both ranks
+# (largest gap 1.5e-08: float32 rounding), while each rank's own gradient was 7.3e-02
+# away. `all_reduce` leaves the sum in every process and the division makes it the mean:
+# the gradient one process would compute on all 64 images, so every copy takes the same
+# step.
 
 # %% [markdown]
 # **Question 2.** A training loop uses `DistributedSampler` on 2 processes but never calls
@@ -1291,20 +1181,17 @@ answer_q2 = "c"
 check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
-# **(c).** Exercise 2's check printed rank 0's indices epoch by epoch: without
-# `set_epoch`, `[4, 7, 3, 0, 6]` three times; with it, a new order each epoch. The
-# sampler shuffles with its seed plus the epoch number, and without `set_epoch` that
-# number stays 0. Each rank still
-# takes every second index of one shuffled order, so the shards do not overlap (section 6
-# printed `overlap: none` for its shards), and the exercise's check printed no error or
-# warning.
+# **(c).** Exercise 2's check printed rank 0's indices: without `set_epoch`,
+# `[4, 7, 3, 0, 6]` three times; with it, a new order each epoch. The sampler shuffles
+# with its seed plus the epoch number, which stays 0 without `set_epoch`; the shards
+# still do not overlap (section 6), and nothing warns.
 
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
-# processes on the 2 logical CPUs of the machine that made these outputs trained at
+# processes on this lesson's 2 logical CPUs trained at
 # 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads (below 1 means slower). Which
-# explanation do the lesson's measurements support?
+# times the speed of one process with 2 threads. Which explanation do the lesson's
+# measurements support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
@@ -1321,19 +1208,17 @@ answer_q3 = "d"
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 5's table, column B = 64: DDP added
+# **(d).** Section 5's table, column B = 64: in this run DDP added
 # 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
-# times the step without communication to every step in this run, so a DDP step on 64
-# images took longer than one process's step on all 128, and section 5 predicted the
-# steps at
+# times the step without communication, so a DDP step on 64 images took longer than one
+# process's step on all 128; section 5 predicted the steps at
 # 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
-# the speed of one process. In section 8's epochs the 2 processes' steps and waiting
-# (*the rest*) took
-# 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline -->
-# times the baseline's seconds. Each process computed only its own 64 images of every
-# step, so (a) is wrong, and (c) too: the shards split the images. And (b) cannot be:
-# NCCL carries only GPU tensors (section 2), so it cannot run these CPU processes at
-# all.
+# one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
+# waiting) took
+# 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline --> times the
+# baseline's seconds. (a) and (c) are wrong: each process computed only its own 64
+# images of every step. (b) cannot be: NCCL carries only GPU tensors (section 2), so it
+# cannot run these CPU processes.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change
@@ -1357,12 +1242,11 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** Section 10 printed each shard's mean beside the whole batch's: they differ,
-# and the line `gap larger with 4 images per process than with 32` says `True`: in this
-# one batch, the shards of 4 images strayed further from the whole batch's statistics
-# than those of 32: the fewer images a statistic rests on, the more it can stray. Plain
-# `BatchNorm` normalises with its own shard's statistics in the forward pass; `SyncBatchNorm`
-# combines them across the processes. DDP already averages every gradient, batch norm's
-# included.
+# and in this one batch shards of 4 images strayed further than shards of 32 (`gap
+# larger with 4 images per process than with 32: True`): the fewer images a statistic
+# rests on, the more it can stray. Plain `BatchNorm` normalises with its own shard's
+# statistics; `SyncBatchNorm` combines them across the processes. DDP already averages
+# every gradient, batch norm's included.
 
 # %% [markdown]
 # **Question 5.** Under DDP, a step accumulates 2 micro-batches, and the first `backward`
@@ -1386,28 +1270,23 @@ check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
 # **(b).** Section 10 printed that after the first micro-batch, inside `no_sync`, the
-# processes' gradients differed (nothing was sent), and after the last one they were
-# equal and matched one DDP step on each process's whole shard (largest gap 1.5e-08); the
-# hook counted 1 all-reduce per accumulated step with `no_sync` and 2 without.
-# Inside `no_sync` DDP only adds to `.grad`; the `backward` outside it all-reduces the
-# sum, once.
+# processes' gradients differed (nothing was sent); after the last they were equal and
+# matched one DDP step on each whole shard (largest gap 1.5e-08), and the hook counted 1
+# all-reduce per accumulated step with `no_sync`, 2 without.
 
 # %% [markdown]
 # ## Appendix: where the epoch went
 #
-# Section 8's launches trained a fifth arm too: `plain loop, 1 thread`, the baseline
-# with 1 thread, as section 5 timed one process. While rank 0 trained a 1-process arm,
-# rank 1 waited at a barrier: each launch's first line below gives that wait and the CPU
-# seconds rank 1 used meanwhile (little CPU means it left both CPUs to rank 0). Then
-# come each launch's table of all five arms and three comparisons, each the first arm's
-# speed-up over the second, round by round:
-# 1. one process: loading lean (batch slices) over the `DataLoader`;
+# Section 8's launches also trained a fifth arm, `plain loop, 1 thread`, as section 5
+# timed one process. The first two lines give, per launch, how long rank 1 waited at a
+# barrier while rank 0 trained a 1-process arm, and the CPU seconds it used meanwhile
+# (little: it left both CPUs to rank 0). Then come each launch's table of all five arms
+# and three comparisons, each the first arm's speed-up over the second, round by round:
+# 1. one process: loading lean (batch slices) over the `DataLoader` (section 8 reads
+#    it);
 # 2. a second thread: the baseline's 2 threads over 1;
-# 3. 2 processes over the plain loop with 1 thread: section 5's like-for-like pair.
-#
-# The last two lines split comparison 3: the loading as the ratio of the `loader`
-# columns, and the rest as 2 processes' speed-up beside section 5's prediction for the
-# steps alone.
+# 3. 2 processes over the plain loop with 1 thread: section 5's like-for-like pair, then
+#    split into its loading and its rest.
 
 # %%
 COMPARISONS = [
@@ -1442,34 +1321,23 @@ if big_batch != 1024:
 report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 
 # %% [markdown]
-# **Loading lean.** In one process, batch slices in place of the `DataLoader` gave a
-# median speed-up of
-# 1.42<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
-# at an effective batch of 128 and
-# 2.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# at 2,048; each line's count and verdict say how the rounds went.
-#
-# **A second thread.** Against the plain loop with 1 thread, the baseline's second
-# thread bought no clear speed-up: it ran at
+# **A second thread** bought no clear speed-up over the 1-thread plain loop:
 # 0.90<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 1.01<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed, with no clear winner in either launch (each line gives the count of
-# its rounds).
+# times its speed, no clear winner in either launch.
 #
-# **2 processes against 1 thread.** Against that 1-thread loop, 2 processes ran at
+# **2 processes against 1 thread.** 2 processes ran at
 # 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # and
 # 1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times its speed (their lines give the counts). Their rest ran at
+# times the 1-thread loop's speed; their rest, at
 # 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
-# times its speed at 128, where section 5 predicted
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> for the
-# steps alone, and at
-# 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->
-# at 2,048, where it predicted
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Both
-# fell short of the prediction. Section 5 started each step with both processes ready,
-# after a barrier; inside an epoch, a DDP step's all-reduce can also wait for the other
-# process, still loading its batch, and the rest holds the loop's own Python. This
-# lesson does not time those apart.
+# and
+# 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->,
+# fell short of section 5's predictions for the steps alone,
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
+# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# Section 5 started each step with both processes ready, after a barrier; inside an
+# epoch, a DDP step's all-reduce can also wait for the other process to load its batch,
+# and the rest includes the loop's own Python. This lesson does not time those apart.
