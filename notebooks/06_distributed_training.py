@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1449 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1423 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -478,27 +478,27 @@ for size in (64, 1024):
 # (compare the bare all-reduce's row).
 #
 # - **At 64 images per process** DDP added
-#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.53<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.61<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.68<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
 #
 # **A prediction for the steps.** 2 processes win the steps only if DDP adds less than
 # halving the images saves: at 64 images per process it added
-# 0.897 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.821 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.096 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.001 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.103 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.231 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.166 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The ratio of the two steps predicts 2 processes' speed-up for the steps alone:
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024 (below 1: slower), one run each. The bracketed words call a speed-up between
-# 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured
-# noise level, so that one run's small differences name no winner.
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
+# between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
+# measured noise level, so that one run's small differences name no winner.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -643,9 +643,9 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
+# 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
 # largest worker alone had
-# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
+# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
 # included. Forked workers share the pages of a process that has already imported
 # PyTorch until they write to them. On macOS or with CUDA, each worker starts as a fresh
 # Python with a whole PyTorch of its own (not measured here), and on a GPU its own CUDA
@@ -767,10 +767,10 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **At an effective batch of 128**, 2 processes ran at a median of
 # 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed. Their loading took
-# 0.53<!-- output: effective batch 128, loader seconds, 2 processes / baseline --> times
+# 0.55<!-- output: effective batch 128, loader seconds, 2 processes / baseline --> times
 # the baseline's seconds (each loads half the images, though the ratio need not be 0.5;
 # this lesson does not time why), the rest
-# 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
+# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
 # Section 5 predicted slower steps at this size (against 1 thread; the appendix makes
 # that comparison).
 #
@@ -812,27 +812,27 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the plain loop's speed. In the figure, at 128 the long bars are the DDP arms'
 # blue ones (steps and waiting); at 2,048, the plain loop's orange wait for its
 # `DataLoader` is most of its epoch. 2 processes cut that wait to
-# 0.30<!-- output: effective batch 2048, loader seconds, 2 processes / baseline --> of
+# 0.37<!-- output: effective batch 2048, loader seconds, 2 processes / baseline --> of
 # the baseline's, while the rest took
-# 2.03<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
+# 1.83<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
 # long. Read each line's count before its median: a median can lean one way while rounds
 # tie or disagree.
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too, leaving a second process little to win: 2 lean
 # processes ran at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # and
-# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one lean process's speed at 128 and 2,048 images a step, while loading lean sped
 # one process up
-# 1.42<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.46<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
 # and
-# 2.24<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# 3.11<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
 # times (the appendix's comparison 1). On this machine, make one process lean before
 # adding a second.
 #
@@ -983,22 +983,22 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.53<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), 2 processes ran at a median of
 #   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 #   times the speed of one process with 2 threads at an effective batch of 128 and
-#   1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+#   1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 #   at 2,048: their loading shrank, the rest (steps, waiting at the all-reduce) grew.
 # - Against one process with 1 thread (the like-for-like pair) they ran at
-#   0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   and
-#   1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   times its speed; with both sides loading lean,
-#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
-#   1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
+#   0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   times.
 # - Make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: timed steps leave out the loading.
@@ -1209,13 +1209,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.53<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) took
-# 3.73<!-- output: effective batch 128, the rest, 2 processes / baseline --> times the
+# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times the
 # baseline's seconds. (a) and (c) are wrong: each process computed only its own 64
 # images of every step. (b) cannot be: NCCL carries only GPU tensors (section 2), so it
 # cannot run these CPU processes.
@@ -1322,22 +1322,22 @@ report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 
 # %% [markdown]
 # **A second thread** bought no clear speed-up over the 1-thread plain loop:
-# 0.90<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.93<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.01<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.02<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, no clear winner in either launch.
 #
 # **2 processes against 1 thread.** 2 processes ran at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # and
-# 1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the 1-thread loop's speed; their rest, at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
 # and
-# 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->,
+# 0.68<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->,
 # fell short of section 5's predictions for the steps alone,
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
-# 1.04<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
 # Section 5 started each step with both processes ready, after a barrier; inside an
 # epoch, a DDP step's all-reduce can also wait for the other process to load its batch,
 # and the rest includes the loop's own Python. This lesson does not time those apart.
