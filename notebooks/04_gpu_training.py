@@ -104,9 +104,9 @@ print(f"PyTorch {torch.__version__}")
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
-hand_size = full_or_smoke(full=10_240, smoke=1_024)  # 80 (8) batches of 128
+hand_size = full_or_smoke(full=10_240, smoke=1_024)  # 80 batches of 128 (smoke: 8)
 num_epochs = full_or_smoke(full=2, smoke=1)
-wide_size = full_or_smoke(full=10_000, smoke=2_000)  # 39 (7) batches of 256, rest dropped
+wide_size = full_or_smoke(full=10_000, smoke=2_000)  # 39 batches of 256 (smoke: 7), rest dropped
 wide_epochs = full_or_smoke(full=6, smoke=2)
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
 print(f"Smoke mode: {smoke_mode()}")
@@ -178,8 +178,10 @@ print(inspect.getsource(synchronize))
 # Without a GPU we cannot show a missing `synchronize`, so here is a stand-in, also used
 # by the exercise checks. Queueing a step on `SimulatedGPU` returns at once and only
 # moves forward the time at which its queue will be empty; its `synchronize()` sleeps
-# until then. Nothing runs in the background. Queue 10 steps of `step_seconds` each and
-# read the clock at once, then again after waiting:
+# until then. Nothing runs in the background. (`setup_seconds`, 0 unless given, adds a
+# one-off cost to the first step, as a GPU's warm-up would; exercise checks use it.)
+# Queue 10 steps of `step_seconds` each and read the clock at once, then again after
+# waiting:
 
 # %%
 print(inspect.getsource(SimulatedGPU.queue_step))  # a step: its seconds, queued...
@@ -265,15 +267,17 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **48.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats.
-# The CPU did
+# **48.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# the brackets give their range: a slow repeat stretches the range but barely moves the
+# median. The CPU did
 # **178.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
 # **47.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. On a GPU, with thousands of cores to fill and a cost to launch each
 # operation, we expect small operations to fare worse still. So we expect a GPU not to
 # help **tiny models**, whose products cannot fill it, or **starved GPUs**, which wait
-# for the CPU to prepare each batch; section 6 measures that cost.
+# for the CPU to prepare each batch; section 6 measures, on this CPU, what preparing the
+# batches costs.
 #
 # The course's one run on an NVIDIA H200 (as a script, with PyTorch 2.11; not the run
 # shown here) gave:
@@ -283,7 +287,8 @@ if device.type == "cpu":
 # | 64 x 64 | 0.0177 ms<!-- source: H200 run --> | 0.0109 ms<!-- source: H200 run --> |
 # | 2048 x 2048 | 0.37 ms<!-- source: H200 run --> | 10.8 ms<!-- source: H200 run --> |
 #
-# (Source: `benchmarks/RESULTS.md`, one run.)
+# (Source: `benchmarks/RESULTS.md`, one run.) Read each column on its own: that CPU is
+# another machine, with another PyTorch, than the one that ran this notebook.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -538,7 +543,9 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # pipeline gets its own random-number generator (`torch.Generator`), seeded alike.
 # `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
 # image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
-# final weights will show that the orders matched.
+# final weights will show that the orders matched. Why not `shuffle=True` with a seeded
+# generator? The `DataLoader` also draws from that generator for its own use, so its
+# order differs from `randperm`'s with the same seed; the cell checks it on 10 items.
 
 
 # %%
@@ -557,6 +564,12 @@ class SeededShuffle(Sampler):
 
 
 shuffle_seed = 0  # the same seed for both pipelines
+seeded = torch.Generator().manual_seed(0)
+loader_order = next(iter(DataLoader(range(10), batch_size=10, shuffle=True, generator=seeded)))
+loader_order = loader_order.tolist()
+randperm_order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
+print(f"shuffle=True, seed 0: {loader_order}; randperm, seed 0: {randperm_order}")
+print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
 
 # %% [markdown]
 # **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and `Normalize`
@@ -713,6 +726,8 @@ for label, history in (
 print(f"classic pipeline seconds per epoch: {classic_seconds:.2f}")
 print(f"dataset-on-device seconds per epoch: {course_seconds:.2f}")
 print(f"pipeline speed-up: {speedup:.1f}")
+extra = classic_seconds - course_seconds
+print(f"classic pipeline seconds per epoch, beyond pipeline (b)'s: {extra:.2f}")
 print(
     f"dataset-on-device one-off seconds (tensors made and put on the device): {one_off_seconds:.2f}"
 )
@@ -756,9 +771,12 @@ plot_epoch_times(
 #
 # Same batches, same order, same final weights: the validation accuracies match,
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
-# **95.13%**<!-- output: dataset-on-device validation accuracy -->. The classic
-# pipeline's extra time went into building batches image by image, every epoch
-# (indexing, converting to a tensor, normalising, collating; not timed apart).
+# **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
+# pipeline's extra time per epoch,
+# **3.58 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# went into building batches image by image, every epoch (indexing, converting to a
+# tensor, normalising, collating; not timed apart). It is close to what pipeline (b)
+# paid once for the same transforms:
 #
 # **The one-off cost.** Pipeline (b) paid
 # **3.52 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
@@ -846,8 +864,10 @@ _ = gc.collect()
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
 # The rest of the lesson needs at most 10,000 training images, and the compiler must fit
-# the lesson's memory budget: keep a copy of those images and free the full tensor. A
-# slice alone would be a *view*, keeping the whole tensor alive; `.clone()` copies it.
+# the lesson's memory budget (the course keeps each lesson under 1.5
+# GB<!-- source: README.md, the course's budget -->): keep a copy of those images and
+# free the full tensor. A slice alone would be a *view*, keeping the whole tensor alive;
+# `.clone()` copies it.
 
 # %%
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
@@ -867,10 +887,30 @@ _ = gc.collect()
 #   zero. It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
 #
+# `torch.finfo` gives each type's range and its relative step (`eps`, the gap between 1
+# and the next number: about 10 to the power of minus the significant digits). The last
+# column sends a small gradient value, 1e-8, through each type:
+
+# %% tags=["nbval-check-output"]
+for dtype in (torch.float32, torch.bfloat16, torch.float16):
+    info = torch.finfo(dtype)
+    small = torch.tensor(1e-8).to(dtype).item()
+    print(
+        f"{str(dtype):14}  largest {info.max:.2e}  smallest normal {info.tiny:.2e}  "
+        f"eps {info.eps:.1e}  1e-8 becomes {small:.2e}"
+    )
+
+# %% [markdown]
+# bfloat16 keeps float32's range (its largest and smallest numbers are float32's) with a
+# step of about 1 in 128, 2 to 3 significant digits; float16 has a finer step but tops
+# out at 65,504, and 1e-8 becomes 0: a gradient that small would be lost.
+#
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
-# arithmetic of its own, and why (`torch.cuda.is_bf16_supported()` can say `True` on
-# GPUs that only emulate it). Colab's free T4 has none, so there section 7 leaves out
-# the bfloat16 arm.
+# arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` counts emulation
+# too<!-- source: https://pytorch.org/docs/stable/generated/torch.cuda.is_bf16_supported.html -->.
+# Colab's free T4, of compute capability
+# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units
+# (NVIDIA's came with 8.0), so there section 7 leaves out the bfloat16 arm.
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
@@ -928,10 +968,13 @@ else:
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # does the work of several operations, say adding the bias and the ReLU, reading and
 # writing the data once instead of once per operation. Compiling takes a while on a
-# model's first run and, by PyTorch's `torch.compile` documentation, again for each new
-# batch shape. It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line
-# tools) and CUDA GPUs. Support for Apple GPUs is newer and less complete: if compiling
-# fails, section 7's cell leaves the compiled arm out and prints why.
+# model's first run, and again when a batch of a new shape arrives; by default that
+# second compile makes a version that accepts varying sizes (the `dynamic` argument in
+# PyTorch's `torch.compile`
+# documentation<!-- source: https://pytorch.org/docs/stable/generated/torch.compile.html -->).
+# It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and CUDA
+# GPUs. Support for Apple GPUs is newer and less complete: if compiling fails, section
+# 7's cell leaves the compiled arm out and prints why.
 #
 # `fit` refuses the *wrapper* that `torch.compile(model)` returns, since through it
 # `fit` would still run the uncompiled `forward`:
@@ -1112,25 +1155,26 @@ if "compiled" in arms:
 # **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
-# points. These runs measure time, not accuracy: fewer images than section 6, at a
-# smaller learning rate.
+# points. These runs measure time; their accuracy is not comparable with section 6's
+# (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
 # **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
 # **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed, and no round was faster by more than the tie band: nothing measurable saved, so
-# nothing to win back. The compiler is meant to fuse the small operations around the
-# matrix products; we expect a model with many small operations, on a GPU, to leave more
-# to fuse: measure it there with the same cell.
+# speed. No round was faster by more than the tie band (4 tied, 1 was slower): nothing
+# measurable saved, so nothing to win back.
 #
-# On the course's one H200 run, this model's epochs took about
-# 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16 and the
-# compiled model were each slower than float32 in 4 of the 5 rounds: bfloat16 units, yet
-# no gain. We expect the reason to be the model's size: with steps this short, launching
-# each operation costs more than the arithmetic, and autocast adds operations that
-# convert between the types. This was not timed apart.
+# The H200 gained nothing either. On the course's one run there, this model's epochs
+# took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
+# and the compiled model were each slower than float32 by the tie band in 4 of the 5
+# rounds, and tied in the fifth: bfloat16 units, yet no gain. We expect the reason to be
+# the model's size: with steps this short, launching each operation costs more than the
+# arithmetic, and autocast adds operations that convert between the types. This was not
+# timed apart. The compiler fuses the small operations around the matrix products, so a
+# model with many small element-wise operations is where to look for its gain: measure
+# one with the same cell.
 #
 # `fit` has no gradient scaler, so `float16` gets its own short loop, run on a CUDA or
 # Apple GPU after the rounds, with no evaluation between epochs: compare its times with
@@ -1505,8 +1549,10 @@ if check_exercise(
 # If a step were all fixed cost, the two smallest batches would tie in every round. In
 # this one run, batch 16's step was the shorter in
 # 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds and
-# tied in the rest, so the verdict line says "no clear winner"; still, a sign that some of
-# a step's work grows with the batch even at these sizes.
+# tied in the rest: by the lesson's rule, no clear winner. The medians,
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> against
+# **0.275 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, hint that some of
+# a step's work grows with the batch even at these sizes; more rounds would settle it.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run

@@ -14,8 +14,7 @@
 # ---
 
 # %% [markdown]
-# [![Open In
-# Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/05_cifar10_cnn.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/05_cifar10_cnn.ipynb)
 # [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/course-org/pytorch-from-zero/main?urlpath=lab/tree/notebooks/05_cifar10_cnn.ipynb)
 #
 # # Lesson 05: Convolutional networks on CIFAR-10
@@ -47,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 235 s with a peak memory of 1458 MB. The course's
+# > 2 threads); the whole lesson ran in 249 s with a peak memory of 1449 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -128,9 +127,9 @@ device = get_default_device()
 print(f"PyTorch {torch.__version__}, training on {device}")
 
 # %% [markdown]
-# **Settings.** Smoke mode, the test suite's quick run, trains on 1,000 images for one
-# epoch. At full size the costly part is the strongest network, which depends on the
-# device:
+# **Settings.** Smoke mode, the test suite's quick run, trains on samples of 500 to
+# 1,000 images for one or two epochs. At full size the costly part is the strongest
+# network, which depends on the device:
 # - CUDA GPU (Colab's, say): section 6's ResNet-9 at full width, 64, for 16 epochs.
 # - CPU or Mac GPU (MPS): `FastNet` for 2 epochs, within the course's ten-minute budget
 #   for this lesson on a 2-core CPU. Macs take it as a precaution: the ResNet-9 branch
@@ -636,19 +635,19 @@ print(f"validation images per class: {val_labels.bincount(minlength=10).tolist()
 ways = sum(math.comb(6, k) * math.comb(4, 5 - k) for k in range(found, 6))
 print(f"ways to pick 5 of the 10 classes with at least {found} animals: {ways} of 252")
 gap = 100 * (ranking[2][0] - ranking[1][0])  # the third hardest class over the second
-print(f"the 2 hardest classes, the second's points below the third: {gap:.1f}")
+print(f"points from the 2nd hardest class up to the 3rd: {gap:.1f}")
 
 # %% [markdown]
-# Several animals look alike at 32 x 32 pixels, so we might expect them to be hardest.
-# Here 3<!-- output: animals among the 5 hardest classes --> of the 5 hardest classes
-# are animals, but with 6 animals among 10 classes a ranking blind to classes would
-# average 3, and give at least 3 in
+# Two classes stand apart at the bottom: the second hardest is
+# 21.3<!-- output: points from the 2nd hardest class up to the 3rd --> points below the
+# third, and the hardest lower still (here cat, then dog). Several animals look alike at
+# 32 x 32 pixels, so are animals as a group harder? Here
+# 3<!-- output: animals among the 5 hardest classes --> of the 5 hardest classes are
+# animals, but with 6 animals among 10 classes a ranking blind to classes would average
+# 3, and give at least 3 in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
-# 252 ways to pick 5: no sign that animals as a group are harder. Single classes tell
-# more: the second hardest is
-# 21.3<!-- output: the 2 hardest classes, the second's points below the third --> points
-# below the third, the hardest lower still. With about 500 validation images per class,
-# classes a few points apart could swap in another run; the CNN was trained once.
+# 252 ways to pick 5: no sign of it. With about 500 validation images per class, classes
+# a few points apart could swap in another run; the CNN was trained once.
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
@@ -724,8 +723,9 @@ print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(co
 # %% [markdown]
 # The gradient reaches 14 x 14<!-- output: patch seen by a second-layer value --> pixels
 # (all 196<!-- output: pixels with a gradient --> of them), rows
-# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->, as counted. So
-# we can search the validation images for the patches where each channel responds most:
+# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->: the count's 14
+# rows, 2 x 8 − 6 to 2 x 8 + 7 for map row 8. This patch is the value's *receptive
+# field*. So we can search the validation images for the patches where each channel responds most:
 
 
 # %%
@@ -797,7 +797,7 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5 s<!-- output: MLP training seconds --> against
+# epochs; it trained in 5.5 s<!-- output: MLP training seconds --> against
 # 22 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
@@ -853,7 +853,19 @@ shifted_batch = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed
 print("input batch, channel means:", channel_means(shifted_batch))
 with torch.no_grad():
     batch_norm.train()
-    print("train mode, output channel means:", channel_means(batch_norm(shifted_batch)))
+    train_output = batch_norm(shifted_batch)
+    print("train mode, output channel means:", channel_means(train_output))
+    spreads = [round(v, 2) for v in train_output.std(dim=(0, 2, 3)).tolist()]
+    print("train mode, output channel spreads:", spreads)
+    # By hand: each channel's batch mean and (biased) variance over images and positions.
+    batch_mean = shifted_batch.mean(dim=(0, 2, 3), keepdim=True)
+    batch_var = shifted_batch.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    print("input batch, channel variances:", [round(v, 1) for v in batch_var.flatten().tolist()])
+    train_by_formula = (shifted_batch - batch_mean) / torch.sqrt(batch_var + batch_norm.eps)
+    print(
+        "train output equals (x - batch mean) / sqrt(batch var):",
+        torch.allclose(train_output, train_by_formula, atol=1e-5),
+    )
     print("running means after one batch:", [round(v, 2) for v in batch_norm.running_mean.tolist()])
     print(
         "running variances after one batch:", [round(v, 2) for v in batch_norm.running_var.tolist()]
@@ -870,10 +882,12 @@ with torch.no_grad():
     )
 
 # %% [markdown]
-# The running variances also moved a tenth of the way, from 1 towards the batch's 16
-# (spread 4), to about 2.5. Eval mode computes (x − running mean) / √(running variance),
-# as the last line confirms (a fresh layer's scale is 1, its shift 0): a channel mean of
-# about 2 becomes about (2 − 0.2) / √2.5 ≈ 1.1.
+# Train mode computed (x − batch mean) / √(batch variance) per channel, as the formula
+# by hand confirms (a fresh layer's scale is 1, its shift 0): means 0, spreads 1. The
+# running variances moved a tenth of the way from 1 towards the batch's variances (about
+# 16, a spread of 4), to about 2.5. Eval mode computes (x − running mean) /
+# √(running variance), as the last line confirms: a channel mean of about 2 becomes about
+# (2 − 0.2) / √2.5 ≈ 1.1.
 #
 # The building block below is a 3 x 3 convolution, batch norm and ReLU. The convolution
 # has no bias (`bias=False`): batch norm subtracts each channel's mean, cancelling any
@@ -1051,15 +1065,15 @@ del few, by_hand, course
 #
 # 1. a constant learning rate (`fit`);
 # 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
-#    PyTorch's `OneCycleLR` also moves beta1 the other way, between its defaults 0.95
-#    and 0.85, so this step changes both;
+#    PyTorch's `OneCycleLR` also moves beta1 against the rate: down from 0.95 to 0.85
+#    while the rate rises, back up while it falls. So this step changes both;
 # 3. plus weight decay, 1e-4: `weight_decay` adds 1e-4 times each weight to its
 #    gradient, a pull towards 0;
 # 4. plus gradient clipping at 0.1: the lesson's recipe.
 #
 # A fifth run repeats the fourth with another seed (dashed) to show how much one run's
-# accuracy moves by chance. These runs make 80 steps each, against the small CNN's
-# 1,408, with narrow layers: compare them with each other, not with section 4.
+# accuracy moves by chance. These runs see 5,000 images twice, where the small CNN saw
+# 45,000 twice, with narrow layers: compare them with each other, not with section 4.
 #
 # First, `fit_one_cycle`'s set-up (in `course_utils/training.py`) and its loop's
 # clipping line:
@@ -1140,13 +1154,31 @@ print("-- one-cycle, weight decay, clipping; seed 1")
 _, repeat_history = train_small_resnet(1, weight_decay=1e-4, grad_clip=0.1)
 
 # %%
-fig, (lr_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(11, 3.4))
+fig, (lr_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
 steps = sum(len(epoch["lrs"]) for epoch in recipe_histories["one-cycle"])
 lr_ax.plot([0.01] * steps, label="constant")
 lr_ax.plot(
     [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]], label="one-cycle"
 )
 lr_ax.set(xlabel="training step", ylabel="learning rate", title="the two schedules")
+# OneCycleLR also moves Adam's beta1. Replay the same schedule on a stand-in parameter
+# and record both at every step; the replayed rates must be the run's own.
+stand_in = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.01)
+replay = torch.optim.lr_scheduler.OneCycleLR(
+    stand_in, 0.01, epochs=recipe_epochs, steps_per_epoch=steps // recipe_epochs
+)
+replayed_lrs, beta1s = [], []
+for _ in range(steps):
+    replayed_lrs.append(stand_in.param_groups[0]["lr"])
+    beta1s.append(stand_in.param_groups[0]["betas"][0])
+    stand_in.step()
+    replay.step()
+beta_ax = lr_ax.twinx()
+beta_ax.plot(beta1s, ":", color="grey", label="one-cycle's beta1 (right axis)")
+beta_ax.set_ylabel("Adam's beta1")
+schedule_lines = lr_ax.get_lines() + beta_ax.get_lines()
+schedule_labels = [line.get_label() for line in schedule_lines]
+lr_ax.legend(schedule_lines, schedule_labels, fontsize=8, loc="center right")
 for name, history in recipe_histories.items():
     accuracy_ax.plot(range(1, len(history) + 1), [e["val_acc"] for e in history], "o-", label=name)
 accuracy_ax.plot(
@@ -1157,8 +1189,7 @@ accuracy_ax.plot(
 )
 accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 ResNet-9, sample")
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
-for ax in (lr_ax, accuracy_ax):
-    ax.legend(fontsize=8)
+accuracy_ax.legend(fontsize=8)
 plt.show()
 previous = None
 for name, history in recipe_histories.items():
@@ -1167,6 +1198,12 @@ for name, history in recipe_histories.items():
     print(f"{name}, validation accuracy: {accuracy:.4f}{change}")
     previous = accuracy
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
+print(f"replayed learning rates equal the run's: {replayed_lrs == one_cycle_rates}")
+peak = one_cycle_rates.index(max(one_cycle_rates))
+print(
+    f"one-cycle's beta1: {beta1s[0]:.3f} at the first step, {beta1s[peak]:.3f} at the "
+    f"peak rate (step {peak}), {beta1s[-1]:.3f} at the last; the constant run kept 0.9"
+)
 mean_share = statistics.mean(one_cycle_rates) / 0.01
 print(f"one-cycle's mean learning rate, over the constant 0.01: {mean_share:.2f}")
 seed_swing = 100 * abs(repeat_history[-1]["val_acc"] - previous)
@@ -1198,8 +1235,9 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 #   8.8<!-- output: one-cycle, change larger than the swing (points) --> points, beyond
 #   the swing. Which part did it, and why, this run cannot say: the rate's shape, its
 #   mean (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of
-#   the constant rate) and the momentum all changed. The left panel shows the shape, low
-#   at first and near 0 at the end, meant to let the last steps settle.
+#   the constant rate) and the momentum all changed. The left panel shows the rate's
+#   shape, low at first and near 0 at the end, meant to let the last steps settle, and
+#   beta1 (dotted) moving against it.
 # - Weight decay, then clipping, gave
 #   45.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
 #   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->,
@@ -1261,11 +1299,28 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # is the 3 colours). So a CPU trains `FastNet` (from `course_utils.fastnet`), a network
 # and recipe in the style of Keller Jordan's *airbench* (arXiv 2404.00498), which beat
 # the width-16 ResNet-9 on the validation split in the course's benchmark (one seed
-# each; Appendix A gives the figures and what else differed). Its ideas (a first layer
-# computed from the data, a high learning rate on large batches, label smoothing and
-# more) are in Appendix A.
+# each; Appendix A gives the figures and what else differed). What it is made of, with
+# the heading in Appendix A that shows each part at work:
 #
-# The cell trains ResNet-9 on a CUDA GPU, otherwise `FastNet`, whitened from 5,000
+# - `whiten`, a 2 x 2 convolution computed from the data and never trained: it turns
+#   each 2 x 2 patch into 12 uncorrelated numbers (*Patch whitening*);
+# - three `ConvGroup`s (conv, max-pool, batch norm, GELU, conv, batch norm, GELU), each
+#   halving the image as ResNet-9's stages do (*Identity initialisation*, *Batch
+#   normalisation with its scale fixed at 1*, *GELU*);
+# - `amax`, each channel's largest value, then `head`, whose logits are divided by 9 so
+#   that they start small (*Shrink early, and start with small logits*);
+# - label smoothing 0.2: targets of 0.82 and 0.02 instead of 1 and 0 (*Label smoothing*);
+# - `fit_fast`: batches of 512, SGD with Nesterov momentum 0.85, the learning rate up to
+#   2.0 and back down (*The training, `fit_fast`*; *Nesterov momentum*);
+# - 2-pixel crops and flips, section 6's augmentation.
+#
+# The whole network as PyTorch prints it (`amax` has no layer, so it is not listed):
+
+# %%
+print(FastNet())
+
+# %% [markdown]
+# The next cell trains ResNet-9 on a CUDA GPU, otherwise `FastNet`, whitened from 5,000
 # training images, for `fast_epochs` epochs. The text from here describes the CPU run
 # that made these outputs.
 
@@ -1400,11 +1455,12 @@ show_batch(
 #
 # Four views cost four forward passes, so the validation set decides, by a rule fixed
 # before looking: keep them only if their gain beats the noise of a gain measured on
-# 5,000 images. The noise comes from the images only one of the two ways gets right. If
-# the views changed nothing, each would be a coin toss, +1 or −1 to the gain, with
-# variance 1; over `count` of them the sum has standard deviation √count. A gain beyond
-# two standard deviations, 2 √count images, would then come by chance about once in
-# forty.
+# 5,000 images. Images both ways get right, or both get wrong, cannot move the gain;
+# only the `disagreements`, images exactly one of the two ways gets right, can. If the
+# views changed nothing, each disagreement would be a coin toss, +1 or −1 to the gain,
+# with variance 1; over n of them the sum has standard deviation √n. A gain beyond two
+# standard deviations, 2 √n images, would then come by chance about once in 44 (one
+# side of the normal curve).
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1515,12 +1571,13 @@ plot_confusion_matrix(matrix, classes)
 # %% [markdown]
 # The three largest mistakes held 146<!-- output: mistake 1, test images -->,
 # 140<!-- output: mistake 2, test images --> and
-# 70<!-- output: mistake 3, test images --> test images. If `third place tied` is
-# `True`, the next lines name the pairs that held as many, and third place is a toss-up.
-# Of the two largest,
+# 70<!-- output: mistake 3, test images --> test images. In this run another pair held
+# as many as the third (`third place tied with another pair: True`, and the pair named
+# after it), so which is third is a toss-up. Of the two largest,
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
-# for dog or dog for cat: look at the cats and dogs among the mistakes below to see why
-# that pair is hard at 32 x 32.
+# for dog or dog for cat, the two classes the validation ranking of section 4 put last.
+# Look at the cats and dogs among the mistakes below, and judge what makes them hard at
+# 32 x 32.
 
 # %% [markdown]
 # Some of the test images it got wrong:
@@ -1744,7 +1801,8 @@ if check_exercise(
 # validation loss rose by
 # 0.49<!-- output: plain, rise of the validation loss after its lowest -->, while its
 # accuracy went from 43.2%<!-- output: plain, validation accuracy at that epoch --> to
-# 41.4%<!-- output: plain, final validation accuracy -->. Accuracy asks only whether the
+# 41.4%<!-- output: plain, final validation accuracy --> at the end, up and down in
+# between rather than falling steadily (the epoch lines). Accuracy asks only whether the
 # top logit is right; cross-entropy, −ln of the right class's probability, makes
 # confident mistakes costly. The plain run's wrong answers had a mean confidence of
 # 0.62<!-- output: plain, mean confidence on wrong validation answers --> and cost
@@ -2005,22 +2063,14 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
-# First the network, then its ideas one at a time, each shown on an untrained `FastNet`,
-# `fast_demo`, and last what the course's benchmark measured of each.
+# `FastNet`'s ideas one at a time, each shown on an untrained `FastNet`, `fast_demo`,
+# and last what the course's benchmark measured of each.
 #
-# The whole network as PyTorch prints it: the frozen 2 x 2 convolution `whiten`, three
-# `ConvGroup`s and the linear `head`:
-
-# %%
-release_memory()  # the appendix needs only the data and an untrained FastNet
-print(FastNet())
-
-# %% [markdown]
-# `forward` is short. Note `amax`, each channel's largest value over the image, which
-# has no layer and so is missing from the print above, and `output_scale`, a fixed
-# division of the logits by 9:
+# Section 7 printed the network. Its `forward` is short: note `amax`, each channel's
+# largest value over the image, and `output_scale`, a fixed division of the logits by 9:
 
 # %% tags=["nbval-check-output"]
+release_memory()  # the appendix needs only the data and an untrained FastNet
 print(inspect.getsource(FastNet.forward))
 
 # %% [markdown]
@@ -2347,7 +2397,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #   265 s<!-- source: benchmarks/RESULTS.md --> of training and test-time prediction;
 #   the ResNet-9 with the full recipe, 4 epochs,
 #   81.1%<!-- source: benchmarks/RESULTS.md --> in
-#   216 s<!-- source: benchmarks/RESULTS.md -->.
+#   216 s<!-- source: benchmarks/RESULTS.md -->, timed the same way.
 # - *Patch whitening* (3 seeds, validation split): about a point; every seed without it
 #   below every seed with it.
 # - *The peak learning rate* (1 seed, validation split): rates from 0.8 to 3.2 reached

@@ -169,7 +169,7 @@ else:
 #    parameter per worker: one at N = 2);
 # 3. DDP's *other overhead*: bookkeeping and waiting around the exchange;
 # 4. the *data loading*: the `DataLoader` picking and stacking images, moving and
-#    normalising the batch, and the loop's Python.
+#    normalising the batch.
 #
 # More workers shrink parts 1 and 4 and add 2 and 3: which weighs more decides whether
 # they win. Section 5 times part 1, and parts 2 and 3 together, for one step; section 8,
@@ -386,11 +386,12 @@ print(manual.output)
 
 # %% [markdown]
 # Each process's own 32-image gradient differs from the whole batch's (compare its
-# `largest gap` with the `whole batch's gradient values`), so the test could fail. After
-# `all_reduce` and the division (your `average_gradients`' loop), both hold the whole
-# batch's gradient up to float32 rounding (the sums run in another order), and exactly
-# DDP's. The first line shows DDP's first job: the processes drew different initial
-# weights (a seed per rank), and wrapping in DDP made the gap 0.
+# `largest gap` with the `whole batch's gradient values`; with two halves the gaps are
+# equal, since the whole batch's gradient lies halfway between theirs), so the test
+# could fail. After `all_reduce` and the division (your `average_gradients`' loop), both
+# hold the whole batch's gradient up to float32 rounding (the sums run in another
+# order), and exactly DDP's. The first line shows DDP's first job: the processes drew
+# different initial weights (a seed per rank), and wrapping in DDP made the gap 0.
 
 # %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
@@ -399,10 +400,10 @@ print(manual.output)
 # 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides them by the world size and starts an `all_reduce` to sum them while
 #    `backward` goes on. A bucket holds up to `bucket_cap_mb`, 25 MiB by
-#    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (the first
-#    1 MiB, by PyTorch's source); this model's
-#    101,800<!-- output: gradient bytes all-reduced per step --> bytes of gradients fit
-#    in one, so nothing overlaps;
+#    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this
+#    model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
+#    gradients fit in one, so nothing overlaps (section 10 counts one all-reduce per
+#    `backward`);
 # 3. every process takes the same optimizer step from the same weights and gradient, so
 #    the copies stay equal without sending weights (shown for one step's gradients, not
 #    for the weights after training). *Buffers*, such as batch norm's running
@@ -486,8 +487,9 @@ for size in (64, 1024):
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
 #
-# **A prediction for the steps.** 2 processes win the steps only if DDP adds less than
-# halving the images saves: at 64 images per process it added
+# **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
+# DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
+# only if DDP adds less than halving the images saves: at 64 images per process it added
 # 0.821 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
 # 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
@@ -498,7 +500,9 @@ for size in (64, 1024):
 # and 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
-# measured noise level, so that one run's small differences name no winner.
+# measured noise level, so that one run's small differences name no winner. At 1,024 the
+# two ranks' own lines differ by more than that (DDP added 0.81 and 0.54 times the step):
+# read 0.98 as about even.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -592,7 +596,9 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
-# process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` gives
+# process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`; intra-op threads are the
+# ones PyTorch splits a single operation, such as a matrix product, across), as plain
+# `torchrun` gives
 # several processes (with a warning), so 2 processes use the 2 CPUs; one process run
 # with `python` gets PyTorch's default:
 
@@ -601,8 +607,11 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 
 # %% [markdown]
 # The next cell prints the terminal command, then launches the script with
-# `run_torchrun`. On Linux that forks CPU workers, where a typed `torchrun` starts each
-# as a fresh Python; this lesson's timings and memory are the forked workers'.
+# `run_torchrun`. Both start the same script in 2 processes, with the same environment
+# variables; they differ in how. On Linux, `run_torchrun` starts CPU workers by forking
+# (copying) a Python that has already imported PyTorch; a typed `torchrun` starts each
+# worker as a fresh Python, which imports PyTorch itself. This lesson's timings and
+# memory are the forked workers'; your terminal's may differ.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -779,12 +788,13 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
 # points apart (93.2%<!-- output: plain loop, validation accuracy --> for the plain
 # loop, 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes); the
-# appendix's fifth arm ended a few hundredths of a point apart.
+# appendix's table shows the fifth arm's, within a tenth of a point of these.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again for
 # timing: batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000
 # training images (learning rate still 0.2). Both the batch and the images per epoch
-# change, so compare the launches as sizes, not as the batch's effect alone.
+# change, so compare the launches as sizes, not as the batch's effect alone; the same
+# holds for their validation accuracies.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -813,28 +823,24 @@ plot_epoch_parts(
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
 # 1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed. In the figure, at 128 the long bars are the DDP arms'
+# times the plain loop's speed, but faster in 8 rounds and tied in 2: by the lesson's
+# rule, no clear winner. In the figure, at 128 the long bars are the DDP arms'
 # blue ones (steps and waiting); at 2,048, the plain loop's orange wait for its
 # `DataLoader` is most of its epoch. 2 processes cut that wait to
 # 0.37<!-- output: effective batch 2048, loader seconds, 2 processes / baseline --> of
 # the baseline's, while the rest took
 # 1.83<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
-# long. Read each line's count before its median: a median can lean one way while rounds
-# tie or disagree.
+# long.
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
-# the orange part in one process too, leaving a second process little to win: 2 lean
-# processes ran at
+# the orange part in one process too (compare the `batch slices` row with the plain
+# loop's in each table; the appendix's comparison 1 gives the ratios), leaving a second
+# process little to win: 2 lean processes ran at
 # 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-# and
+# times one lean process's speed at 128 images a step (slower in every round) and
 # 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# times one lean process's speed at 128 and 2,048 images a step, while loading lean sped
-# one process up
-# 1.46<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
-# and
-# 3.11<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# times (the appendix's comparison 1). On this machine, make one process lean before
-# adding a second.
+# at 2,048 (slower in 8 rounds of 10: no clear winner). On this machine, make one
+# process lean before adding a second.
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -988,18 +994,20 @@ print(fsdp.output)
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), 2 processes ran at a median of
 #   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-#   times the speed of one process with 2 threads at an effective batch of 128 and
+#   times the speed of one process with 2 threads at an effective batch of 128 (slower
+#   in every round) and
 #   1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-#   at 2,048: their loading shrank, the rest (steps, waiting at the all-reduce) grew.
+#   at 2,048 (faster in 8 rounds, tied in 2: no clear winner): their loading shrank,
+#   the rest (steps, waiting at the all-reduce) grew.
 # - Against one process with 1 thread (the like-for-like pair) they ran at
 #   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   and
 #   1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   times its speed; with both sides loading lean,
+#   times its speed, each the same way in every round; with both sides loading lean,
 #   0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 #   and
 #   0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   times.
+#   times (slower in every round, and in 8 of 10).
 # - Make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
