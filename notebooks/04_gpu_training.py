@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1153 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1156 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -267,12 +267,12 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **48.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# **49.9 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
 # the brackets give their range: a slow repeat stretches the range but barely moves the
 # median. The CPU did
-# **178.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **172.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **47.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **48.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. On a GPU, with thousands of cores to fill and a cost to launch each
 # operation, we expect small operations to fare worse still. So we expect a GPU not to
 # help **tiny models**, whose products cannot fill it, or **starved GPUs**, which wait
@@ -621,7 +621,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.52 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.25 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
 # the tensors on the device in one timed copy:
 
@@ -754,10 +754,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.81 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **3.52 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **16.3 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **15.3 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
@@ -773,18 +773,18 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.58 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.29 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart). It is close to what pipeline (b)
 # paid once for the same transforms:
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.52 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.25 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond): less than one classic epoch, as it runs
 # the same transforms once. Counting it, two epochs took
-# **7.62 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **7.05 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.99 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.72 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after
 # **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
 # seconds over seconds saved per epoch).
@@ -901,9 +901,10 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
     )
 
 # %% [markdown]
-# bfloat16 keeps float32's range (its largest and smallest numbers are float32's) with a
-# step of about 1 in 128, 2 to 3 significant digits; float16 has a finer step but tops
-# out at 65,504, and 1e-8 becomes 0: a gradient that small would be lost.
+# bfloat16 keeps about float32's range (nearly the same largest number, the same
+# smallest normal one) with a step of about 1 in 128, 2 to 3 significant digits; float16
+# has a finer step but tops out at 65,504, and 1e-8 becomes 0: a gradient that small
+# would be lost.
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
 # arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` counts emulation
@@ -1152,19 +1153,19 @@ if "compiled" in arms:
 # **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.40**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points. These runs measure time; their accuracy is not comparable with section 6's
 # (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
 # **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed. No round was faster by more than the tie band (4 tied, 1 was slower): nothing
-# measurable saved, so nothing to win back.
+# speed. No round was faster by more than the tie band (all 5 tied): nothing measurable
+# saved, so nothing to win back.
 #
 # The H200 gained nothing either. On the course's one run there, this model's epochs
 # took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
@@ -1394,12 +1395,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.37 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict's tie band came from another model's epochs, so take it as a rough threshold.
 # A batch of 256 images took
-# **34.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1534,24 +1535,24 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.111 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.081 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **15.09 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.08 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then changed little: **0.65**<!-- output: cpu microseconds per image, batch 16384 -->
+# **13.72 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.06 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then changed little: **0.68**<!-- output: cpu microseconds per image, batch 16384 -->
 # at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
 # it; once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would tie in every round. In
 # this one run, batch 16's step was the shorter in
-# 5<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds and
+# 6<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds and
 # tied in the rest: by the lesson's rule, no clear winner. The medians,
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> against
-# **0.275 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, hint that some of
+# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> against
+# **0.266 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, hint that some of
 # a step's work grows with the batch even at these sizes; more rounds would settle it.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
@@ -1616,8 +1617,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.52 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.81 s**<!-- output: classic pipeline seconds per epoch --> for every
+# **3.25 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against **3.52 s**<!-- output: classic pipeline seconds per epoch --> for every
 # classic epoch.
 
 # %% [markdown]
@@ -1640,7 +1641,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1664,7 +1665,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
 # of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, no round faster by more than the tie band: here it saved nothing measurable.
@@ -1695,6 +1696,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.40**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.

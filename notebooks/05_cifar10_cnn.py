@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 249 s with a peak memory of 1449 MB. The course's
+# > 2 threads); the whole lesson ran in 225 s with a peak memory of 1446 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -253,7 +253,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 8.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 7.6<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -381,16 +381,16 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->; one busy
+# 56.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->; one busy
 # moment can move a short tensor pass, so the ratio of the `fastest passes` is a second
 # reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.8<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.38<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -797,7 +797,7 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.5 s<!-- output: MLP training seconds --> against
+# epochs; it trained in 5.4 s<!-- output: MLP training seconds --> against
 # 22 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
@@ -1393,7 +1393,7 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
-# 1.2 minutes<!-- output: strongest network training minutes --> and reached
+# 1.1 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, and three things, not measured
 # apart here, can keep it there: it is measured against smoothed targets, whose entropy
@@ -1656,7 +1656,7 @@ print(
 # - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
-#   after 1.2 minutes<!-- output: strongest network training minutes --> of training;
+#   after 1.1 minutes<!-- output: strongest network training minutes --> of training;
 #   Appendix A shows its ideas and what the course's benchmark measured of them.
 #   Test-time augmentation costs no training, and is kept only if its validation gain
 #   beats the noise.
@@ -1919,9 +1919,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.02 s<!-- output: width 2, seconds per epoch --> to
-# 2.45 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.97 s<!-- output: width 2, seconds per epoch --> to
+# 2.40 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2177,7 +2177,7 @@ del group_input, pooled_input, default_group
 # %% [markdown]
 # With identity initialisation the output follows the input closely, a correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights, 0.02<!-- output: group 1 against its input, default initialisation -->, as
+# weights, 0.09<!-- output: group 1 against its input, default initialisation -->, as
 # the convolutions mix the channels. Whether that slows training is not shown here.
 
 # %% [markdown]
