@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1156 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1141 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -267,12 +267,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **49.9 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
-# the brackets give their range: a slow repeat stretches the range but barely moves the
-# median. The CPU did
-# **172.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **49.3 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# the parentheses give their range. The CPU did
+# **174.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only
-# **48.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
+# **50.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
 # the small one. On a GPU, with thousands of cores to fill and a cost to launch each
 # operation, we expect small operations to fare worse still. So we expect a GPU not to
 # help **tiny models**, whose products cannot fill it, or **starved GPUs**, which wait
@@ -287,8 +286,8 @@ if device.type == "cpu":
 # | 64 x 64 | 0.0177 ms<!-- source: H200 run --> | 0.0109 ms<!-- source: H200 run --> |
 # | 2048 x 2048 | 0.37 ms<!-- source: H200 run --> | 10.8 ms<!-- source: H200 run --> |
 #
-# (Source: `benchmarks/RESULTS.md`, one run.) Read each column on its own: that CPU is
-# another machine, with another PyTorch, than the one that ran this notebook.
+# (Source: `benchmarks/RESULTS.md`, one run.) Compare that GPU with its own CPU, not with
+# this notebook's times: another machine, another PyTorch.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -311,15 +310,14 @@ except TypeError as error:
 # settings (under "Use pinned memory buffers"; this lesson has no CUDA GPU to time them
 # on):
 # - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* (page-locked) CPU
-#   memory, which the operating system may not move or swap out. The GPU's copy engine
-#   reads only such memory, so an unpinned tensor needs an extra copy into a pinned
-#   buffer first.
+#   memory, which the operating system may not move or swap out. The notes say copies
+#   from pinned memory are faster, and only they can be asynchronous.
 # - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
 #   queued on the GPU behind the work already there, and Python goes on.
 #
 # This lesson uses both on CUDA GPUs only: pinning speeds up copies to a CUDA GPU, and a
 # `non_blocking` copy from ordinary memory to an Apple GPU (MPS) has been reported to
-# give wrong values (PyTorch issues #139550 and #189690; exercise 1 returns to this).
+# give wrong values (PyTorch issues #139550 and #189690).
 
 # %%
 if device.type == "cuda":
@@ -353,8 +351,9 @@ print(len(train_dataset), len(val_dataset))
 # %% [markdown]
 # The loop is lesson 03's, with two changes:
 # - the model moves to the device once, before its optimizer is built, as PyTorch's
-#   documentation recommends (`.to` moves the weights in place, so current PyTorch would
-#   also cope with the other order);
+#   documentation recommends (for a module, `.to` moves the weights in
+#   place<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.Module.html -->,
+#   so the optimizer would still hold the right tensors in the other order);
 # - each batch moves to the device just before use: `images.to(device)`,
 #   `labels.to(device)`.
 #
@@ -492,7 +491,7 @@ print(inspect.getsource(DeviceDataLoader))
 # **`fit` takes over.** `fit` runs lesson 03's loop on whatever batches its loader hands
 # out, so with `DeviceDataLoader` it trains on the device. To check it against the hand
 # loop, train a second model: same starting seed, same shuffle seed, same learning rate,
-# one epoch.
+# one epoch, and the same optimizer (plain SGD, `fit`'s default).
 
 # %%
 seed_everything(0)
@@ -544,8 +543,9 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
 # image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
 # final weights will show that the orders matched. Why not `shuffle=True` with a seeded
-# generator? The `DataLoader` also draws from that generator for its own use, so its
-# order differs from `randperm`'s with the same seed; the cell checks it on 10 items.
+# generator? The `DataLoader` also draws a seed for its worker processes from that
+# generator (even with no workers), before the shuffle, so its order differs from
+# `randperm`'s with the same seed; the cell checks it on 10 items.
 
 
 # %%
@@ -621,7 +621,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.25 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
 # the tensors on the device in one timed copy:
 
@@ -754,10 +754,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.52 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **3.75 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **15.3 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **16.5 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
@@ -773,20 +773,20 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.29 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.52 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart). It is close to what pipeline (b)
 # paid once for the same transforms:
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.25 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.53 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond): less than one classic epoch, as it runs
 # the same transforms once. Counting it, two epochs took
-# **7.05 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **7.50 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.72 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.98 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
+# **1.00**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
 # seconds over seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -990,14 +990,14 @@ except TypeError as error:
 # `model.compile()` compiles the model *in place*, so every call, including the one
 # inside `training_step`, runs compiled code.
 #
-# **Three arms, in rounds.** A 1024-1024 MLP gives the processor enough matrix work for
-# the number format to matter. The next cell trains it three ways, each an *arm*
-# changing one thing against `float32`: `float32` itself, the baseline;
-# `bfloat16 autocast`, only where the device has bfloat16 arithmetic and autocast really
-# runs (`autocast_runs_in` tries one layer); and `compiled`, after `model.compile()`.
-# All three start from the same weights and see the same batches of 256 from the first
-# 10,000 images. `drop_last=True` drops each epoch's shorter last batch (9,984 images an
-# epoch), so the training steps see one shape.
+# **Three arms, in rounds.** A 1024-1024 MLP gives this CPU enough matrix work for the
+# number format to matter (the H200, below, gained nothing). The next cell trains it
+# three ways, each an *arm* changing one thing against `float32`: `float32` itself, the
+# baseline; `bfloat16 autocast`, only where the device has bfloat16 arithmetic and
+# autocast really runs (`autocast_runs_in` tries one layer); and `compiled`, after
+# `model.compile()`. All three start from the same weights and see the same batches of
+# 256 from the first 10,000 images. `drop_last=True` drops each epoch's shorter last
+# batch (9,984 images an epoch), so the training steps see one shape.
 #
 # On a shared machine the same work's time varies from moment to moment, so the arms
 # take turns: each *round* trains one epoch of each arm, in an order rotated by one arm
@@ -1141,7 +1141,7 @@ if "compiled" in arms:
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
-    print(f"ms saved per epoch with its evaluation by compiling, median: {saving * 1000:.0f}")
+    print(f"ms saved per epoch with its evaluation by compiling, median: {saving * 1000:+.1f}")
     if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
@@ -1150,24 +1150,25 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.41 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.40**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points. These runs measure time; their accuracy is not comparable with section 6's
 # (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **22.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
-# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed. No round was faster by more than the tie band (all 5 tied): nothing measurable
 # saved, so nothing to win back.
 #
-# The H200 gained nothing either. On the course's one run there, this model's epochs
+# On the H200 neither bfloat16 nor compiling gained, unlike bfloat16 on this CPU. On the
+# course's one run there, this model's epochs
 # took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
 # and the compiled model were each slower than float32 by the tie band in 4 of the 5
 # rounds, and tied in the fifth: bfloat16 units, yet no gain. We expect the reason to be
@@ -1395,12 +1396,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.29 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict's tie band came from another model's epochs, so take it as a rough threshold.
 # A batch of 256 images took
-# **34.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **33.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1431,8 +1432,9 @@ if check_exercise(
 #    every device in `devices` with `time_in_rounds`, and store the lists in
 #    `step_table` (batch size -> device type -> list of seconds per step).
 #
-# At which batch size is the GPU faster than the CPU? (Without a GPU, see how the CPU's
-# time per step and per image change as batches grow.)
+# How do the time per step and the time per image change as batches grow? With a GPU:
+# from which batch size is it faster than the CPU? (The course's one H200 run found no
+# such size up to 1,024, and has not timed the larger ones.)
 
 
 # %%
@@ -1508,15 +1510,9 @@ if check_exercise(
                 f"{name} microseconds per image, batch {size}: "
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
-        # Each round's speed-up of batch 16's step over batch 64's, with section 7's tie band.
-        pairs = zip(step_table[16][name], step_table[64][name], strict=True)
-        rounds = count_rounds([sixty_four / sixteen for sixteen, sixty_four in pairs], band - 1)
-        shorter = rounds.verdict.replace("faster", "shorter").replace("slower", "longer")
-        print(
-            f"{name}, batch 16's step against batch 64's, rounds shorter / tied / longer: "
-            f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {shorter}"
-        )
-        print(f"{name}, rounds where batch 16's step was the shorter: {rounds.faster}")
+        # Did every batch-64 repeat take longer than every batch-16 repeat?
+        apart = min(step_table[64][name]) > max(step_table[16][name])
+        print(f"{name}, every batch-64 repeat longer than every batch-16 repeat: {apart}")
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
             ratio = statistics.median(step_table[size][name]) / smallest
@@ -1535,25 +1531,25 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.081 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.230 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.108 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **13.72 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.06 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# **14.38 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.08 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # 1024 and **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then changed little: **0.68**<!-- output: cpu microseconds per image, batch 16384 -->
+# then changed little: **0.66**<!-- output: cpu microseconds per image, batch 16384 -->
 # at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
 # it; once that share is small, the per-image work is nearly all that is left.
 #
-# If a step were all fixed cost, the two smallest batches would tie in every round. In
-# this one run, batch 16's step was the shorter in
-# 6<!-- output: cpu, rounds where batch 16's step was the shorter --> of the 7 rounds and
-# tied in the rest: by the lesson's rule, no clear winner. The medians,
-# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> against
-# **0.266 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, hint that some of
-# a step's work grows with the batch even at these sizes; more rounds would settle it.
+# If a step were all fixed cost, the two smallest batches would take the same time. In
+# this run the medians were
+# **0.230 ms**<!-- output: cpu ms per step, batch 16 --> and
+# **0.278 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, but one slow
+# batch-16 repeat reached into batch 64's range (the `every batch-64 repeat` line says
+# `False`): a hint, from 7 repeats, that some of a step's work grows with the batch even
+# at these sizes, not a proof.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1617,9 +1613,10 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.25 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against **3.52 s**<!-- output: classic pipeline seconds per epoch --> for every
-# classic epoch.
+# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here, against
+# **3.52 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1641,7 +1638,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1665,9 +1662,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, no round faster by more than the tie band: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1696,6 +1693,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.40**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 225 s with a peak memory of 1446 MB. The course's
+# > 2 threads); the whole lesson ran in 228 s with a peak memory of 1485 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -178,7 +178,8 @@ print(f"overfit_size {overfit_size}, overfit_epochs {overfit_epochs}")
 # **Which copy made these outputs.** Your download holds the original pixels as PNGs;
 # these outputs came from an offline machine with JPEGs of the same images, which
 # changes pixel values a little. The cell prints your file type; with PNGs, expect
-# accuracies to differ from those quoted (by how much was not measured).
+# accuracies, and the decoding times of section 2, to differ from those quoted (by how
+# much was not measured).
 
 # %%
 train_folder = cifar10(train=True)
@@ -253,7 +254,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.6<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 7.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -382,13 +383,15 @@ del files_loader, tensor_loader
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
 # 56.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->; one busy
-# moment can move a short tensor pass, so the ratio of the `fastest passes` is a second
-# reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 29.5<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# moment can move a short tensor pass, so the ratio of the fastest passes,
+# 30.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.8<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
 # 0.38<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
@@ -609,7 +612,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 22 s<!-- output: small CNN training seconds --> of training. Training times
+# epochs and 21 s<!-- output: small CNN training seconds --> of training. Training times
 # here add up `train_seconds`, the training passes alone (the bracketed seconds on each
 # epoch line include validation); other programs sharing the CPU slow it, so read one
 # run's times loosely.
@@ -797,8 +800,8 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.4 s<!-- output: MLP training seconds --> against
-# 22 s<!-- output: small CNN training seconds --> on this 2-core CPU.
+# epochs; it trained in 5.3 s<!-- output: MLP training seconds --> against
+# 21 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
 # convolutions), so what it learns about "an edge here" does not carry over to other
@@ -1303,7 +1306,8 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # the heading in Appendix A that shows each part at work:
 #
 # - `whiten`, a 2 x 2 convolution computed from the data and never trained: it turns
-#   each 2 x 2 patch into 12 uncorrelated numbers (*Patch whitening*);
+#   each 2 x 2 patch into 12 uncorrelated numbers, kept with their negatives as 24
+#   channels (*Patch whitening*);
 # - three `ConvGroup`s (conv, max-pool, batch norm, GELU, conv, batch norm, GELU), each
 #   halving the image as ResNet-9's stages do (*Identity initialisation*, *Batch
 #   normalisation with its scale fixed at 1*, *GELU*);
@@ -1383,6 +1387,7 @@ else:
 training_minutes = sum(epoch["train_seconds"] for epoch in history) / 60
 print(f"{network_name}, {len(history)} epochs, {count_parameters(network):,} parameters")
 record_result("strongest network validation accuracy", history[-1]["val_acc"])
+print(f"strongest network final validation loss: {history[-1]['val_loss']:.2f}")
 record_result("strongest network training minutes", round(training_minutes, 2))
 
 # %%
@@ -1393,12 +1398,17 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
-# 1.1 minutes<!-- output: strongest network training minutes --> and reached
+# 1.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # The training loss stays above the validation loss, and three things, not measured
 # apart here, can keep it there: it is measured against smoothed targets, whose entropy
 # (about 0.87, Appendix A) it cannot go below; on augmented batches; and averaged over
 # an epoch of improvement. The learning rate follows `fit_fast`'s triangle.
+#
+# `FastNet`'s accuracy is not comparable with section 6's width-8 ResNet-9 runs: it saw
+# all 45,000 training images rather than 5,000, with another optimizer and the parts
+# listed above at once. Appendix A's last list says which of them the benchmark
+# measured one at a time.
 #
 # By its authors' figure (not run here), airbench reaches
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
@@ -1470,16 +1480,19 @@ record_result("validation accuracy with test-time augmentation", tta_accuracy)
 gain_points = 100 * (tta_accuracy - plain_right.float().mean().item())
 disagreements = (plain_right != tta_right).sum().item()
 noise_points = 100 * 2 * math.sqrt(disagreements) / len(tta_right)
-print(f"test-time augmentation: {gain_points:+.1f} points, for 4 times the prediction work")
+print(f"test-time augmentation, gain (points): {gain_points:+.1f}, for 4 times the work")
 print(f"validation images only one of the two gets right: {disagreements}")
+print(f"  right only with the views: {(tta_right & ~plain_right).sum().item()}")
+print(f"  right only without them: {(plain_right & ~tta_right).sum().item()}")
 print(f"noise level of the gain (two standard deviations): {noise_points:.1f} points")
 final_model = with_tta if gain_points > noise_points else network
 print("the final model predicts", "with" if final_model is with_tta else "without", "it")
 
 # %% [markdown]
 # With the four views, validation accuracy was
-# **79.8%**<!-- output: validation accuracy with test-time augmentation -->, a gain
-# beyond the noise level of
+# **79.8%**<!-- output: validation accuracy with test-time augmentation -->: of the 265
+# images only one way got right, the views got 163 and the single view 102, a gain of
+# 1.2 points. That is beyond the noise level of
 # 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
 # final model keeps them. The noise level covers only the choice of validation images
 # for this one network; another seed would change the network and its gain, so this is a
@@ -1575,7 +1588,7 @@ plot_confusion_matrix(matrix, classes)
 # as many as the third (`third place tied with another pair: True`, and the pair named
 # after it), so which is third is a toss-up. Of the two largest,
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
-# for dog or dog for cat, the two classes the validation ranking of section 4 put last.
+# for dog or dog for cat, the pair section 4's small CNN found hardest on validation.
 # Look at the cats and dogs among the mistakes below, and judge what makes them hard at
 # 32 x 32.
 
@@ -1656,7 +1669,7 @@ print(
 # - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
-#   after 1.1 minutes<!-- output: strongest network training minutes --> of training;
+#   after 1.2 minutes<!-- output: strongest network training minutes --> of training;
 #   Appendix A shows its ideas and what the course's benchmark measured of them.
 #   Test-time augmentation costs no training, and is kept only if its validation gain
 #   beats the noise.
@@ -1919,9 +1932,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 0.97 s<!-- output: width 2, seconds per epoch --> to
-# 2.40 s<!-- output: width 8, seconds per epoch -->
-# (2.5<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 1.02 s<!-- output: width 2, seconds per epoch --> to
+# 2.44 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2078,9 +2091,9 @@ print(inspect.getsource(FastNet.forward))
 # colours are strongly correlated, so the numbers vary a lot along a few directions and
 # hardly at all along others (for two neighbouring pixels that move together, their sum
 # varies a lot, their difference little). `whiten_from` finds the 12 directions as the
-# eigenvectors of the training patches' covariance (most variation first, each next
-# direction at right angles to those before) and turns each into a filter that measures
-# it, divided by the spread along it. These filters and their negatives (so that the
+# eigenvectors of the training patches' covariance (each at right angles to the others;
+# its eigenvalues are the variances along them) and turns each into a filter that
+# measures it, divided by the spread along it. These filters and their negatives (so that the
 # GELU after them keeps both signs) are the first layer's weights, `whiten.weight`,
 # never trained. On their source images the 12 outputs should be uncorrelated, with
 # variance about 1 except along the weakest directions, which a small constant (`eps`)
@@ -2104,6 +2117,14 @@ largest_covariance = whitened_covariance[off_diagonal].abs().max()
 print(f"whitened, largest covariance of two outputs: {largest_covariance:.4f}")
 variances = whitened_covariance.diag()
 print(f"whitened, variances: {variances.min():.2f} to {variances.max():.2f}")
+# By hand: the eigenvalues of the patches' covariance are their variances along the 12
+# directions; divided by sqrt(eigenvalue + eps), an output's variance is λ / (λ + eps).
+eigenvalues = torch.linalg.eigh(torch.cov(patches.T).cpu()).eigenvalues  # weakest first
+print("patches, variance along each direction:", " ".join(f"{v:.1e}" for v in eigenvalues))
+spread_of_directions = (eigenvalues[-1] / eigenvalues[0]).item()
+print(f"patches, strongest direction's variance / weakest's: {spread_of_directions:,.0f}")
+by_hand = eigenvalues / (eigenvalues + 5e-4)  # whiten_from's default eps
+print(f"whitened variances equal λ / (λ + eps): {torch.allclose(by_hand, variances, atol=0.01)}")
 del patches, whitened  # the lesson needs their 12 x 12 summaries only
 fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), layout="constrained")
 matrices = (
@@ -2119,10 +2140,13 @@ plt.show()
 # %% [markdown]
 # On the left, the 12 values of a patch correlate in pairs, from
 # 0.68<!-- output: patches, smallest correlation of two numbers --> to
-# 0.94<!-- output: patches, largest correlation of two numbers --> (red). On the right
-# the outputs are uncorrelated (largest covariance about 0), and not every variance
-# is 1: the paler squares at the start of the diagonal are the weakest directions, where
-# `eps` damps what is mostly noise instead of blowing it up.
+# 0.94<!-- output: patches, largest correlation of two numbers --> (red), and the
+# variance along the strongest direction is
+# 78,506<!-- output: patches, strongest direction's variance / weakest's --> times that
+# along the weakest. On the right the outputs are uncorrelated (largest covariance about
+# 0), and not every variance is 1: the paler squares at the start of the diagonal are
+# the weakest directions, where dividing by √(λ + eps) instead of √λ damps them instead
+# of blowing them up, as the formula by hand confirms.
 #
 # **Identity initialisation.** In each 3 x 3 convolution, output channel *i* starts as a
 # copy of input channel *i* (PyTorch's `dirac_`); extra output channels start random. So
@@ -2265,8 +2289,10 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 
 # %% [markdown]
 # So `FastNet`'s training loss cannot fall below about 0.87, while its validation loss,
-# on plain labels, can: one of section 7's three reasons for the training curve to stay
-# above the validation curve.
+# on plain labels, can: section 7's run ended with a validation loss of
+# 0.79<!-- output: strongest network final validation loss -->, below that floor. That is
+# one of section 7's three reasons for the training curve to stay above the validation
+# curve.
 #
 # **Channels-last.** A batch is one long row of numbers; its *strides* say how far apart
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
@@ -2391,7 +2417,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #   more than the network, but the margin, 5.7 points, is several times what test-time
 #   augmentation was measured to add (below).
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set;
-#   measured after `FastNet` was chosen): `FastNet`, 6 epochs, reached
+#   measured after `FastNet` was chosen): `FastNet`, trained for 6 epochs, reached
 #   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation
 #   (85.7%<!-- source: benchmarks/RESULTS.md --> with it) in
 #   265 s<!-- source: benchmarks/RESULTS.md --> of training and test-time prediction;

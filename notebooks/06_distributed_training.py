@@ -165,8 +165,7 @@ else:
 #    share: N times less arithmetic, not always N times less time;
 # 2. the *exchange*: the workers agree on one gradient before stepping, each sending and
 #    receiving a number of values that grows with the model's parameters, not its share
-#    of the batch (a ring all-reduce, one common way, sends 2(N - 1)/N values per
-#    parameter per worker: one at N = 2);
+#    of the batch;
 # 3. DDP's *other overhead*: bookkeeping and waiting around the exchange;
 # 4. the *data loading*: the `DataLoader` picking and stacking images, moving and
 #    normalising the batch.
@@ -194,9 +193,10 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # - its **local rank**: its number on its own machine, which picks its GPU.
 #
 # The processes join a **process group** and make *collective* calls: all make the same
-# call, whose result is ready once every partner's data has arrived (with NCCL the call
-# returns at once and the GPU waits). The group's **backend** is **gloo** for CPUs (and
-# some GPU operations) or **NCCL**, NVIDIA's library, for GPU tensors only; so its
+# call, whose result is ready once every partner's data has arrived. The group's
+# **backend** is **gloo** for CPUs (and some GPU operations) or **NCCL**, NVIDIA's
+# library, for GPU tensors only (PyTorch's table of
+# backends<!-- source: https://pytorch.org/docs/stable/distributed.html -->); so its
 # device is the CPU with gloo, `cuda:LOCAL_RANK` with NCCL.
 #
 # `torchrun` starts the processes and tells each who it is through environment
@@ -367,7 +367,7 @@ if check_exercise(1, average_gradients=average_gradients):
 # - no division: the summed gradients are
 #   3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
 #   batch's, as if the learning rate were multiplied by the world size;
-# - a divisor written in the code: wrong on any other number of processes;
+# - a hard-coded divisor, such as `/ 2`: wrong on any other number of processes;
 # - a skipped parameter: its gradient stays each process's own.
 
 # %% [markdown]
@@ -387,7 +387,7 @@ print(manual.output)
 # %% [markdown]
 # Each process's own 32-image gradient differs from the whole batch's (compare its
 # `largest gap` with the `whole batch's gradient values`; with two halves the gaps are
-# equal, since the whole batch's gradient lies halfway between theirs), so the test
+# equal, since the whole batch's gradient lies halfway between theirs), so the match
 # could fail. After `all_reduce` and the division (your `average_gradients`' loop), both
 # hold the whole batch's gradient up to float32 rounding (the sums run in another
 # order), and exactly DDP's. The first line shows DDP's first job: the processes drew
@@ -420,6 +420,10 @@ print(manual.output)
 # - the bare all-reduce of the model's 25,450 gradients;
 # - the step alone on 2B images, as one process takes the same effective batch (timed by
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
+#
+# A *thread* here is one of the *intra-op* threads PyTorch splits a single operation,
+# such as a matrix product, across; each process in this lesson's launches gets 1
+# (section 7 says why).
 #
 # It does so at 64 and at 1,024 images per process: the same gradients for 16 times the
 # images.
@@ -486,6 +490,9 @@ for size in (64, 1024):
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
+# - The bare all-reduce is only part of what DDP added (compare the table's rows), and
+#   the rest, DDP's bookkeeping and waiting, grew with the batch while the bare
+#   all-reduce barely did (the `added` and `all_reduce` lines `… / 64`).
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
@@ -596,11 +603,9 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
-# process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`; intra-op threads are the
-# ones PyTorch splits a single operation, such as a matrix product, across), as plain
-# `torchrun` gives
-# several processes (with a warning), so 2 processes use the 2 CPUs; one process run
-# with `python` gets PyTorch's default:
+# process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` gives
+# each of several processes (with a warning), so 2 processes use the 2 CPUs. One process
+# run with `python` gets PyTorch's default:
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
@@ -655,20 +660,23 @@ else:
 # 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
 # largest worker alone had
 # 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
-# included. Forked workers share the pages of a process that has already imported
-# PyTorch until they write to them. On macOS or with CUDA, each worker starts as a fresh
-# Python with a whole PyTorch of its own (not measured here), and on a GPU its own CUDA
-# context.
+# included: two such workers alone would hold more than the three processes'
+# proportional total, which counts each shared page once. Forked workers share the pages
+# of a process that has already imported PyTorch until they write to them. On macOS or
+# with CUDA, each worker starts as a fresh Python with a whole PyTorch of its own (not
+# measured here), and on a GPU its own CUDA context.
 
 # %% [markdown]
 # ## 8. One process against two
 #
-# Is the 2-process run faster than one process? A fair test changes one thing: every way
-# of training, or *arm*, takes the same effective batch of 128, seed, shuffle and images
-# (the first 20,000 training images an epoch, to save time). Two arms face each other:
+# Is the 2-process run faster than one process? Every way of training, or *arm*, takes
+# the same effective batch of 128, seed, shuffle and images (the first 20,000 training
+# images an epoch, to save time). Two arms face each other:
 # - `plain loop, 2 threads`, **the baseline**: section 7's loop without DDP, in one
 #   process with 2 threads so it may use both logical CPUs as 2 processes do: what a
-#   script run with `python` gets here;
+#   script run with `python` gets here. It differs from the DDP arm in two things, the
+#   processes and the threads each has; the appendix's `plain loop, 1 thread` is the
+#   pair that changes one;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
 # The tables add both *loading lean* (`batch slices, 2 threads`,
@@ -786,9 +794,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # All arms trained from the same weights on the same batches (halved for 2 processes);
 # in this one run their validation accuracies were at most
 # 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
-# points apart (93.2%<!-- output: plain loop, validation accuracy --> for the plain
-# loop, 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes); the
-# appendix's table shows the fifth arm's, within a tenth of a point of these.
+# points apart, the same to the digits printed
+# (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes); the appendix's
+# table shows the fifth arm's, within a tenth of a point of these. They sit below
+# section 7's run, which trained on all 50,000 images; these arms see the first 20,000.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again for
 # timing: batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000
@@ -908,7 +918,8 @@ else:
 # differently. The script below compares each process's 32-image mean with the whole
 # batch's (all-reduced by hand), then converts a small model with
 # `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute the whole batch's
-# statistics across the processes.
+# statistics across the processes, by PyTorch's
+# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->.
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -959,10 +970,12 @@ print(accumulation.output)
 # gradients and its optimizer state in every process. **FSDP** (Fully Sharded Data
 # Parallel, `torch.distributed.fsdp`) shards all three: each process holds its slice,
 # gathers a layer's full weights (`all_gather`) only while computing it, and
-# `reduce_scatter`s the gradients to receive just the averaged slice it keeps. Below,
-# with gloo on the CPU (who holds what, not a speed), `fully_shard(layer)` makes each of
-# the layer's parameters a *DTensor* spread over the processes; `.to_local()` gives this
-# process's slice:
+# `reduce_scatter`s the gradients to receive just the averaged slice it keeps (PyTorch's
+# FSDP2
+# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
+# Below, with gloo on the CPU (who holds what, not a speed), `fully_shard(layer)` makes
+# each of the layer's parameters a *DTensor* spread over the processes; `.to_local()`
+# gives this process's slice:
 
 # %%
 Code(filename=str(scripts / "fsdp.py"), language="python")
@@ -1012,7 +1025,7 @@ print(fsdp.output)
 #   rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
-#   et al. grows the learning rate with it. This lesson kept its accuracy runs at 128
+#   et al. grows the learning rate with it. This lesson kept its training run at 128
 #   and did not test the rule.
 # - Log and save from rank 0 (`model.module`). Launch with `torchrun --standalone
 #   --nproc_per_node=N`; on several machines, `--nnodes`, `--rdzv-backend=c10d`,
@@ -1349,3 +1362,8 @@ report_arms(2 * big_batch, big_figures, guess=predicted[1024])
 # Section 5 started each step with both processes ready, after a barrier; inside an
 # epoch, a DDP step's all-reduce can also wait for the other process to load its batch,
 # and the rest includes the loop's own Python. This lesson does not time those apart.
+#
+# Against 1 thread, 2 processes were faster in every round at 2,048; against 2 threads
+# (section 8), two rounds fell within the tie band, although a second thread made no
+# clear difference on its own. The verdicts rest on 10 rounds each, and one slow round
+# of either arm can move a round into the band.
