@@ -268,11 +268,12 @@ if device.type == "cpu":
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
 # **49.3 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
-# the parentheses give their range. The CPU did
-# **174.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only
-# **50.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on
-# the small one. On a GPU, with thousands of cores to fill and a cost to launch each
+# the parentheses give their range. The slowest repeat, far above the median, barely
+# moves it: that is why we quote the median. The CPU did **174.3
+# billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second on the large product, but only **50.5
+# billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
+# small one. On a GPU, with thousands of cores to fill and a cost to launch each
 # operation, we expect small operations to fare worse still. So we expect a GPU not to
 # help **tiny models**, whose products cannot fill it, or **starved GPUs**, which wait
 # for the CPU to prepare each batch; section 6 measures, on this CPU, what preparing the
@@ -543,9 +544,10 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
 # image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
 # final weights will show that the orders matched. Why not `shuffle=True` with a seeded
-# generator? The `DataLoader` also draws a seed for its worker processes from that
-# generator (even with no workers), before the shuffle, so its order differs from
-# `randperm`'s with the same seed; the cell checks it on 10 items.
+# generator? The `DataLoader` also draws a seed for its *worker processes* (background
+# processes that build batches; more below) from that generator (even with no workers),
+# before the shuffle, so its order differs from `randperm`'s with the same seed; the
+# cell checks it on 10 items.
 
 
 # %%
@@ -761,8 +763,8 @@ plot_epoch_times(
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
-# Would worker processes close the gap? On another 2-core CPU, an AMD EPYC, the course's
-# benchmark measured the classic epoch at
+# Would worker processes close the gap? On another CPU with 2 logical CPUs, an AMD EPYC,
+# the course's benchmark measured the classic epoch at
 # 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
 # pipeline (b)'s with 2 workers and
 # 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
@@ -776,7 +778,7 @@ plot_epoch_times(
 # **3.52 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart). It is close to what pipeline (b)
-# paid once for the same transforms:
+# paid once for the same transforms.
 #
 # **The one-off cost.** Pipeline (b) paid
 # **3.53 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
@@ -823,7 +825,12 @@ print(
 #
 # **The same epochs on the CPU.** With a GPU, the next cell repeats pipeline (b)'s
 # epochs on the CPU to compare the devices. We expect a GPU to speed up this tiny
-# 32-unit model barely, if at all.
+# 32-unit model barely, if at all. On the course's one H200 run, pipeline (b) took
+# 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
+# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU, and
+# the classic pipeline 5.37 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an
+# epoch: there too, most of a classic epoch went into building the batches, not into the
+# GPU's steps.
 
 # %%
 if device.type == "cpu":
@@ -879,7 +886,7 @@ _ = gc.collect()
 # while operations that need range or digits, such as the loss, stay in `float32`.
 # Hardware with 16-bit units can compute such products faster, and half the data moves.
 # There are two 16-bit types:
-# - `bfloat16` has `float32`'s range with fewer digits, and needs nothing more. We
+# - `bfloat16` has `float32`'s range with fewer digits, and needs no gradient scaler. We
 #   expect it to be fast only on devices with bfloat16 arithmetic of their own (recent
 #   NVIDIA GPUs, some recent Intel and AMD CPUs); elsewhere each product is converted to
 #   and from float32.
@@ -963,8 +970,10 @@ else:
 
 # %% [markdown]
 # Where autocast runs, only the layers' outputs and their gradients are bfloat16:
-# autocast multiplied by a bfloat16 copy of each weight, and `backward` passed the
-# gradient through the copy to the float32 weight, so the update is made in float32.
+# autocast multiplied by a bfloat16 copy of each weight (PyTorch's autocast
+# documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
+# `backward` passed the gradient through the copy to the float32 weight, so the update
+# is made in float32.
 #
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # does the work of several operations, say adding the bias and the ReLU, reading and
@@ -1546,10 +1555,10 @@ if check_exercise(
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
 # **0.230 ms**<!-- output: cpu ms per step, batch 16 --> and
-# **0.278 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, but one slow
-# batch-16 repeat reached into batch 64's range (the `every batch-64 repeat` line says
-# `False`): a hint, from 7 repeats, that some of a step's work grows with the batch even
-# at these sizes, not a proof.
+# **0.278 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, but batch 16's
+# slowest repeat was slower than batch 64's fastest (the `every batch-64 repeat` line
+# says `False`): a hint, from 7 repeats, that some of a step's work grows with the batch
+# even at these sizes, not a proof.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run

@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 228 s with a peak memory of 1485 MB. The course's
+# > 2 threads); the whole lesson ran in 241 s with a peak memory of 1454 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -254,7 +254,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 7.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -382,18 +382,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 56.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 29.5<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 24.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 28.8<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.38<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -800,7 +800,7 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.3 s<!-- output: MLP training seconds --> against
+# epochs; it trained in 5.4 s<!-- output: MLP training seconds --> against
 # 21 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
@@ -890,7 +890,7 @@ with torch.no_grad():
 # running variances moved a tenth of the way from 1 towards the batch's variances (about
 # 16, a spread of 4), to about 2.5. Eval mode computes (x − running mean) /
 # √(running variance), as the last line confirms: a channel mean of about 2 becomes about
-# (2 − 0.2) / √2.5 ≈ 1.1.
+# (2 − 0.2) / √2.5 ≈ 1.1 (the printed means, 1.07 to 1.17).
 #
 # The building block below is a 3 x 3 convolution, batch norm and ReLU. The convolution
 # has no bias (`bias=False`): batch norm subtracts each channel's mean, cancelling any
@@ -1153,6 +1153,11 @@ recipe_models, recipe_histories = {}, {}
 for name, settings in recipe_runs.items():
     print(f"-- {name}")
     recipe_models[name], recipe_histories[name] = train_small_resnet(0, **settings)
+# The schedule change again, from seed 1: a second pair of runs for the largest change.
+print("-- constant learning rate; seed 1")
+_, constant_seed_1 = train_small_resnet(1, one_cycle=False)
+print("-- one-cycle; seed 1")
+_, one_cycle_seed_1 = train_small_resnet(1)
 print("-- one-cycle, weight decay, clipping; seed 1")
 _, repeat_history = train_small_resnet(1, weight_decay=1e-4, grad_clip=0.1)
 
@@ -1209,6 +1214,8 @@ print(
 )
 mean_share = statistics.mean(one_cycle_rates) / 0.01
 print(f"one-cycle's mean learning rate, over the constant 0.01: {mean_share:.2f}")
+seed_1_change = 100 * (one_cycle_seed_1[-1]["val_acc"] - constant_seed_1[-1]["val_acc"])
+print(f"seed 1, one-cycle against a constant rate (points): {seed_1_change:+.1f}")
 seed_swing = 100 * abs(repeat_history[-1]["val_acc"] - previous)
 print(f"the same recipe with seed 1, validation accuracy: {repeat_history[-1]['val_acc']:.4f}")
 print(f"swing between the two seeds: {seed_swing:.1f} points")
@@ -1229,30 +1236,30 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 # 0.32<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> for
 # seed 0 (guessing gives 0.10). Only the seed differed (starting weights, batch order,
 # crops and flips), yet it moved the final accuracy by
-# 3.4<!-- output: swing between the two seeds --> points: the *swing*. A smaller change
-# could be chance. Each row is one run and the swing one pair of seeds, so this is a
-# first look, not a proof.
+# 3.4<!-- output: swing between the two seeds --> points: the *swing*. Changes of that
+# size could be chance; larger ones, less likely. Each printed line is one run and the
+# swing one pair of seeds, a rough scale: this is a first look, not a proof.
 # - The schedule change (learning rate and Adam's first beta together) took accuracy
 #   from 36.2%<!-- output: constant learning rate, validation accuracy --> to
 #   45.0%<!-- output: one-cycle, validation accuracy -->,
 #   8.8<!-- output: one-cycle, change larger than the swing (points) --> points, beyond
-#   the swing. Which part did it, and why, this run cannot say: the rate's shape, its
-#   mean (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of
-#   the constant rate) and the momentum all changed. The left panel shows the rate's
-#   shape, low at first and near 0 at the end, meant to let the last steps settle, and
-#   beta1 (dotted) moving against it.
+#   the swing; from seed 1 the same change gained 7.3 points, so it rests on two pairs
+#   of runs. Which part did it, and why, these runs cannot say: the rate's shape, its mean
+#   (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
+#   constant rate) and the momentum all changed. The left panel shows the rate's shape,
+#   low at first and near 0 at the end, meant to let the last steps settle, and beta1
+#   (dotted) moving against it.
 # - Weight decay, then clipping, gave
 #   45.0%<!-- output: one-cycle, weight decay, validation accuracy --> and
-#   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->,
-#   changes of
-#   0.1<!-- output: one-cycle, weight decay, change within the swing (points) --> and
+#   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, changes
+#   of 0.1<!-- output: one-cycle, weight decay, change within the swing (points) --> and
 #   1.4<!-- output: one-cycle, weight decay, clipping, change within the swing (points) -->
 #   points in size: within the swing, so neither is shown to help in two epochs on 5,000
 #   images. They serve long trainings, where weights have time to grow and a rare bad
 #   batch time to come (the recipe's reason, not measured here).
 #
-# Both still act every step, though clipping changes only values above 0.1. On a fresh
-# network's first batch:
+# Weight decay acts every step; clipping changes only values above 0.1. How much each
+# does on a fresh network's first batch (later batches are not measured):
 
 # %%
 seed_everything(0)
@@ -1268,7 +1275,8 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # %% [markdown]
 # The first batch suggests why two epochs are unlikely to show weight decay: its term
 # was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length, a tiny change per step overall. The largest gradient value was
+# gradient's length (a vector's *length*: the square root of the sum of its squared
+# values), a tiny change per step overall. The largest gradient value was
 # 1.36<!-- output: largest gradient value, first batch -->, but only
 # 1.08%<!-- output: gradient values above 0.1, first batch --> of values were above 0.1,
 # so clipping trims only those. Adam, though, rescales each value by its own running
@@ -1410,10 +1418,10 @@ plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule
 # listed above at once. Appendix A's last list says which of them the benchmark
 # measured one at a time.
 #
-# By its authors' figure (not run here), airbench reaches
+# By its authors' figures (not run here), airbench reaches
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
-# 3.83 seconds<!-- source: arXiv 2404.00498 (airbench94.py) --> on one NVIDIA A100 GPU,
-# with a wider network and more tricks.
+# 3.83 seconds<!-- source: github.com/KellerJordan/airbench README (airbench94.py) -->
+# on one NVIDIA A100 GPU, with a wider network and more tricks.
 #
 # **Test-time augmentation** costs no training: average the logits of several views of
 # each image, so other views can outvote one view's mistake. `TestTimeAugmentation`
@@ -1588,7 +1596,8 @@ plot_confusion_matrix(matrix, classes)
 # as many as the third (`third place tied with another pair: True`, and the pair named
 # after it), so which is third is a toss-up. Of the two largest,
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
-# for dog or dog for cat, the pair section 4's small CNN found hardest on validation.
+# for dog or dog for cat, the two classes section 4's small CNN scored lowest on
+# validation.
 # Look at the cats and dogs among the mistakes below, and judge what makes them hard at
 # 32 x 32.
 
@@ -1932,9 +1941,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.02 s<!-- output: width 2, seconds per epoch --> to
-# 2.44 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.88 s<!-- output: width 2, seconds per epoch --> to
+# 2.31 s<!-- output: width 8, seconds per epoch -->
+# (2.6<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2125,6 +2134,13 @@ spread_of_directions = (eigenvalues[-1] / eigenvalues[0]).item()
 print(f"patches, strongest direction's variance / weakest's: {spread_of_directions:,.0f}")
 by_hand = eigenvalues / (eigenvalues + 5e-4)  # whiten_from's default eps
 print(f"whitened variances equal λ / (λ + eps): {torch.allclose(by_hand, variances, atol=0.01)}")
+# The filters by hand, as whiten_from builds them: on the CPU in float64 (MPS has none).
+exact = torch.linalg.eigh(torch.cov(patches.T.cpu().double()))
+filters = (exact.eigenvectors / torch.sqrt(exact.eigenvalues.clamp_min(0) + 5e-4)).T
+layer = fast_demo.whiten.weight[:12].detach().cpu().double().reshape(12, 12)
+signs = (filters * layer).sum(dim=1).sign().unsqueeze(1)  # an eigenvector's sign is free
+same_filters = torch.allclose(filters * signs, layer, rtol=1e-3, atol=1e-3)
+print(f"whiten's 12 filters equal the ones by hand: {same_filters}")
 del patches, whitened  # the lesson needs their 12 x 12 summaries only
 fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), layout="constrained")
 matrices = (
@@ -2229,7 +2245,8 @@ print("running means after one batch:", [round(v, 2) for v in shift_only.running
 # **GELU**, a smooth ReLU, follows the first layer and every batch norm. It multiplies
 # each input by the probability that a standard normal value is smaller, `x · Φ(x)`:
 # large positive inputs pass almost unchanged, large negative ones become almost 0, and
-# near 0 it bends smoothly rather than at a corner:
+# near 0 it bends smoothly rather than at a corner, dipping a little below 0 for small
+# negative inputs:
 
 # %% tags=["nbval-check-output"]
 points = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
@@ -2277,7 +2294,8 @@ del whitening_images, logits  # not needed again: free them before the long trai
 # gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0,
 # so extreme logits on images it already gets right gain nothing. The cell builds the
 # target by hand and checks it against PyTorch's: even a prediction that matches it
-# exactly has a loss equal to the target's entropy, not 0.
+# exactly has a loss equal to the target's *entropy*, −Σ p ln p over its 10 values (the
+# smallest cross-entropy any prediction can reach against that target), not 0.
 
 # %% tags=["nbval-check-output"]
 smoothed = F.one_hot(torch.tensor(3), 10).float() * 0.8 + 0.2 / 10
@@ -2298,12 +2316,15 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side, a layout convolution code is often faster on. `FastNet` keeps
-# its weights and input batches this way.
+# its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]
 layout_batch = torch.zeros(2, 3, 32, 32)
 print("default strides:      ", layout_batch.stride())
 print("channels-last strides:", layout_batch.contiguous(memory_format=torch.channels_last).stride())
+first_filters = fast_demo.groups[0][0].weight
+print(f"FastNet's channels_last: {fast_demo.channels_last}; its first ConvGroup's filters are")
+print(f"  stored channels-last: {first_filters.is_contiguous(memory_format=torch.channels_last)}")
 
 # %% [markdown]
 # **The training, `fit_fast`: large batches, a high learning rate.** 512 images a step;
@@ -2399,7 +2420,7 @@ print(f"decayed: {len(decayed)} tensors, such as {decayed[:2]}")
 print(f"not decayed: {len(not_decayed)} tensors, such as {not_decayed[:2]}")
 print("fit_fast's optimizer groups, from its source:")
 for line in inspect.getsource(fit_fast).splitlines():
-    if '"params"' in line:
+    if '"params"' in line or "nesterov" in line:
         print(line.strip())
 
 # %% [markdown]

@@ -234,9 +234,10 @@ print(collectives.output)
 # rank 1's `[2, 20]` became the sum `[3, 30]` in both, then the mean `[1.5, 15]`; after
 # `broadcast`, both hold rank 0's random numbers. `dist.barrier()`, a collective call
 # that returns once every process has called it, keeps either from running ahead to the
-# next step before the other has printed. These two calls are all data parallelism
-# needs: `broadcast` starts every model copy from the same weights, `all_reduce`
-# averages the gradients.
+# next step before the other has printed. These two calls are all the communication
+# data parallelism needs: `broadcast` starts every model copy from the same weights,
+# `all_reduce` averages the gradients (section 6 adds the other need, a shard of the
+# data per process).
 #
 # This script uses gloo on any machine (in a Mac terminal, if gloo cannot connect, start
 # the command with `GLOO_SOCKET_IFNAME=lo0`; `run_torchrun` does that for you). Later
@@ -366,7 +367,8 @@ if check_exercise(1, average_gradients=average_gradients):
 # update one process would make on the whole batch. The check catches three mistakes:
 # - no division: the summed gradients are
 #   3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
-#   batch's, as if the learning rate were multiplied by the world size;
+#   batch's: with this lesson's plain SGD, as if the learning rate were multiplied by
+#   the world size;
 # - a hard-coded divisor, such as `/ 2`: wrong on any other number of processes;
 # - a skipped parameter: its gradient stays each process's own.
 
@@ -390,8 +392,9 @@ print(manual.output)
 # equal, since the whole batch's gradient lies halfway between theirs), so the match
 # could fail. After `all_reduce` and the division (your `average_gradients`' loop), both
 # hold the whole batch's gradient up to float32 rounding (the sums run in another
-# order), and exactly DDP's. The first line shows DDP's first job: the processes drew
-# different initial weights (a seed per rank), and wrapping in DDP made the gap 0.
+# order), and exactly DDP's. The line `initial weights drawn …` shows DDP's first job:
+# the processes drew different initial weights (a seed per rank), and wrapping in DDP
+# made the gap 0.
 
 # %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
@@ -422,8 +425,8 @@ print(manual.output)
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
 #
 # A *thread* here is one of the *intra-op* threads PyTorch splits a single operation,
-# such as a matrix product, across; each process in this lesson's launches gets 1
-# (section 7 says why).
+# such as a matrix product, across. Every launched process starts with 1 (section 7
+# says why); section 8's one-process arms set their own.
 #
 # It does so at 64 and at 1,024 images per process: the same gradients for 16 times the
 # images.
@@ -490,9 +493,10 @@ for size in (64, 1024):
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
-# - The bare all-reduce is only part of what DDP added (compare the table's rows), and
-#   the rest, DDP's bookkeeping and waiting, grew with the batch while the bare
-#   all-reduce barely did (the `added` and `all_reduce` lines `… / 64`).
+# - The bare all-reduce is only part of what DDP added (compare the table's rows). In
+#   this run the rest grew with the batch while the bare all-reduce barely did (the
+#   `added` and `all_reduce` lines `… / 64`), mostly in one rank's lines; what the rest
+#   is made of was not timed apart.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
@@ -502,7 +506,8 @@ for size in (64, 1024):
 # 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 # 1,024, 1.231 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
 # 1.166 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The ratio of the two steps predicts 2 processes' speed-up for the steps alone:
+# The ratio of the two steps, (1 process's step on 2B) / (DDP step on B), predicts
+# 2 processes' speed-up for the steps alone:
 # 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # and 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
@@ -660,11 +665,11 @@ else:
 # 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
 # largest worker alone had
 # 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
-# included: two such workers alone would hold more than the three processes'
-# proportional total, which counts each shared page once. Forked workers share the pages
-# of a process that has already imported PyTorch until they write to them. On macOS or
-# with CUDA, each worker starts as a fresh Python with a whole PyTorch of its own (not
-# measured here), and on a GPU its own CUDA context.
+# included: two such workers, counted that way, would make twice that, more than the
+# three processes' proportional total, which counts each shared page once. Forked
+# workers share the pages of a process that has already imported PyTorch until they
+# write to them. On macOS or with CUDA, each worker starts as a fresh Python with a
+# whole PyTorch of its own (not measured here), and on a GPU its own CUDA context.
 
 # %% [markdown]
 # ## 8. One process against two
@@ -797,8 +802,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # points apart, the same to the digits printed
 # (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes); the appendix's
-# table shows the fifth arm's, within a tenth of a point of these. They sit below
-# section 7's run, which trained on all 50,000 images; these arms see the first 20,000.
+# table shows the fifth arm's, within a tenth of a point of these. Why they sit below
+# section 7's run (which trained on all 50,000 images, where these arms see the first
+# 20,000) this lesson does not test.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again for
 # timing: batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000
@@ -844,8 +850,8 @@ plot_epoch_parts(
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
-# loop's in each table; the appendix's comparison 1 gives the ratios), leaving a second
-# process little to win: 2 lean processes ran at
+# loop's in each table; the appendix's comparison 1 gives the ratios), and a second
+# process then lost time: 2 lean processes ran at
 # 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one lean process's speed at 128 images a step (slower in every round) and
 # 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
