@@ -274,10 +274,10 @@ if device.type == "cpu":
 # multiply-adds a second on the large product, but only **50.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. On a GPU, with thousands of cores to fill and a cost to launch each
-# operation, we expect small operations to fare worse still. So we expect a GPU not to
-# help **tiny models**, whose products cannot fill it, or **starved GPUs**, which wait
-# for the CPU to prepare each batch; section 6 measures, on this CPU, what preparing the
-# batches costs.
+# operation, we expect small operations to fare worse still. So we expect a GPU to fail
+# to help in two cases: **tiny models**, whose products cannot fill it, and **starved
+# GPUs**, which wait for the CPU to prepare each batch; section 6 measures, on this CPU,
+# what preparing the batches costs.
 #
 # The course's one run on an NVIDIA H200 (as a script, with PyTorch 2.11; not the run
 # shown here) gave:
@@ -1554,11 +1554,11 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.230 ms**<!-- output: cpu ms per step, batch 16 --> and
-# **0.278 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, but batch 16's
-# slowest repeat was slower than batch 64's fastest (the `every batch-64 repeat` line
-# says `False`): a hint, from 7 repeats, that some of a step's work grows with the batch
-# even at these sizes, not a proof.
+# **0.230 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.278 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, a hint that some of
+# a step's work grows with the batch even at these sizes; but batch 16's slowest repeat
+# was slower than batch 64's fastest (the `every batch-64 repeat` line says `False`), so
+# from 7 repeats it is not a proof.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1571,8 +1571,8 @@ if check_exercise(
 # ## Check your understanding
 #
 # Five questions on this lesson's ideas. Answer each with one letter in quotes, for
-# example `answer_q1 = "b"`, and run its cell: a wrong letter gets the idea to revisit
-# and the section that shows it.
+# example `answer_q1 = "b"`, and run its cell: a wrong letter is answered with the idea
+# to revisit and the section that shows it.
 
 # %% [markdown]
 # **Question 1.** On a GPU, a loop queues 100 training steps, and the clock is read

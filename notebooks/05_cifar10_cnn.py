@@ -1313,7 +1313,8 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # each; Appendix A gives the figures and what else differed). What it is made of, with
 # the heading in Appendix A that shows each part at work:
 #
-# - `whiten`, a 2 x 2 convolution computed from the data and never trained: it turns
+# - `whiten`, a 2 x 2 convolution whose filters are computed from the data and never
+#   trained (its bias is): it turns
 #   each 2 x 2 patch into 12 uncorrelated numbers, kept with their negatives as 24
 #   channels (*Patch whitening*);
 # - three `ConvGroup`s (conv, max-pool, batch norm, GELU, conv, batch norm, GELU), each
@@ -1332,9 +1333,9 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 print(FastNet())
 
 # %% [markdown]
-# The next cell trains ResNet-9 on a CUDA GPU, otherwise `FastNet`, whitened from 5,000
-# training images, for `fast_epochs` epochs. The text from here describes the CPU run
-# that made these outputs.
+# The next cell trains ResNet-9 for `resnet_epochs` epochs on a CUDA GPU, otherwise
+# `FastNet`, whitened from 5,000 training images, for `fast_epochs`. The text from here
+# describes the CPU run that made these outputs.
 
 
 # %%
@@ -1498,9 +1499,11 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 
 # %% [markdown]
 # With the four views, validation accuracy was
-# **79.8%**<!-- output: validation accuracy with test-time augmentation -->: of the 265
-# images only one way got right, the views got 163 and the single view 102, a gain of
-# 1.2 points. That is beyond the noise level of
+# **79.8%**<!-- output: validation accuracy with test-time augmentation -->: of the
+# 265<!-- output: validation images only one of the two gets right --> images only one
+# way got right, the views got 163<!-- output: right only with the views --> and the
+# single view 102<!-- output: right only without them -->, a gain of 1.2 points. That is
+# beyond the noise level of
 # 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
 # final model keeps them. The noise level covers only the choice of validation images
 # for this one network; another seed would change the network and its gain, so this is a
@@ -2101,7 +2104,7 @@ print(inspect.getsource(FastNet.forward))
 # hardly at all along others (for two neighbouring pixels that move together, their sum
 # varies a lot, their difference little). `whiten_from` finds the 12 directions as the
 # eigenvectors of the training patches' covariance (each at right angles to the others;
-# its eigenvalues are the variances along them) and turns each into a filter that
+# the covariance's eigenvalues are the variances along them) and turns each into a filter that
 # measures it, divided by the spread along it. These filters and their negatives (so that the
 # GELU after them keeps both signs) are the first layer's weights, `whiten.weight`,
 # never trained. On their source images the 12 outputs should be uncorrelated, with
@@ -2292,7 +2295,8 @@ del whitening_images, logits  # not needed again: free them before the long trai
 # %% [markdown]
 # **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
 # gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0,
-# so extreme logits on images it already gets right gain nothing. The cell builds the
+# so the network gains nothing by pushing its logits to extremes on images it already
+# gets right. The cell builds the
 # target by hand and checks it against PyTorch's: even a prediction that matches it
 # exactly has a loss equal to the target's *entropy*, −Σ p ln p over its 10 values (the
 # smallest cross-entropy any prediction can reach against that target), not 0.
@@ -2411,7 +2415,7 @@ print(f"FastNet's step per small CNN's step: {step_sizes['FastNet'] / step_sizes
 # - **Weight decay on the weights only** (5e-4): filters and linear weights decay; the
 #   few biases and batch-norm shifts do not, as decay would only pull them from where
 #   the data needs them (the recipe's reason, not measured here). The split by hand, and
-#   `fit_fast`'s two optimizer groups:
+#   `fit_fast`'s two optimizer groups and its Nesterov setting:
 
 # %%
 decayed = [name for name, p in fast_demo.named_parameters() if p.requires_grad and p.ndim > 1]

@@ -428,8 +428,8 @@ print(manual.output)
 # such as a matrix product, across. Every launched process starts with 1 (section 7
 # says why); section 8's one-process arms set their own.
 #
-# It does so at 64 and at 1,024 images per process: the same gradients for 16 times the
-# images.
+# The script times all this at 64 and at 1,024 images per process: the same gradients
+# for 16 times the images.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -494,9 +494,9 @@ for size in (64, 1024):
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
 # - The bare all-reduce is only part of what DDP added (compare the table's rows). In
-#   this run the rest grew with the batch while the bare all-reduce barely did (the
-#   `added` and `all_reduce` lines `… / 64`), mostly in one rank's lines; what the rest
-#   is made of was not timed apart.
+#   this run the remainder of DDP's added time grew with the batch while the bare
+#   all-reduce barely did (the `added` and `all_reduce` lines `… / 64`), mostly in one
+#   rank's lines; what that remainder is made of was not timed apart.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
@@ -680,8 +680,8 @@ else:
 # - `plain loop, 2 threads`, **the baseline**: section 7's loop without DDP, in one
 #   process with 2 threads so it may use both logical CPUs as 2 processes do: what a
 #   script run with `python` gets here. It differs from the DDP arm in two things, the
-#   processes and the threads each has; the appendix's `plain loop, 1 thread` is the
-#   pair that changes one;
+#   processes and the threads each has; with the DDP arm, the appendix's `plain loop, 1
+#   thread` makes the pair that changes only one;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
 # The tables add both *loading lean* (`batch slices, 2 threads`,
@@ -850,8 +850,12 @@ plot_epoch_parts(
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
-# loop's in each table; the appendix's comparison 1 gives the ratios), and a second
-# process then lost time: 2 lean processes ran at
+# loop's in each table; the appendix's comparison 1:
+# 1.46<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# and
+# 3.11<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
+# times one process's speed, faster in every round). A second lean process then won
+# nothing: 2 lean processes ran at
 # 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
 # times one lean process's speed at 128 images a step (slower in every round) and
 # 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
@@ -1243,9 +1247,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) took
 # 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times the
-# baseline's seconds. (a) and (c) are wrong: each process computed only its own 64
-# images of every step. (b) cannot be: NCCL carries only GPU tensors (section 2), so it
-# cannot run these CPU processes.
+# baseline's seconds. (a) is wrong: each process computed only its own 64 images of
+# every step; so is (c): the shards split each epoch's images between the processes. (b)
+# cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
+# processes.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change
