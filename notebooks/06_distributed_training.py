@@ -1314,7 +1314,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # barrier while rank 0 trained a 1-process arm, and the CPU seconds it used meanwhile
 # (little: it left both CPUs to rank 0). Then come each launch's table of all five arms
 # and three comparisons, each the first arm's speed-up over the second, round by round:
-# 1. one process: loading lean (batch slices) over the `DataLoader` (section 8 reads
+# 1. one process: loading lean (batch slices) over the `DataLoader` (section 8 quotes
 #    it);
 # 2. a second thread: the baseline's 2 threads over 1;
 # 3. 2 processes over the plain loop with 1 thread: section 5's like-for-like pair, then
