@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 241 s with a peak memory of 1454 MB. The course's
+# > 2 threads); the whole lesson ran in 243 s with a peak memory of 1424 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -254,7 +254,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 8.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 8.3<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -382,16 +382,16 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 57.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 24.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 56.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 29.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 28.8<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
 # 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
@@ -800,7 +800,7 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.4 s<!-- output: MLP training seconds --> against
+# epochs; it trained in 5.3 s<!-- output: MLP training seconds --> against
 # 21 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
@@ -1944,8 +1944,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 0.88 s<!-- output: width 2, seconds per epoch --> to
-# 2.31 s<!-- output: width 8, seconds per epoch -->
+# grew far less, from 0.92 s<!-- output: width 2, seconds per epoch --> to
+# 2.41 s<!-- output: width 8, seconds per epoch -->
 # (2.6<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
@@ -2129,17 +2129,17 @@ largest_covariance = whitened_covariance[off_diagonal].abs().max()
 print(f"whitened, largest covariance of two outputs: {largest_covariance:.4f}")
 variances = whitened_covariance.diag()
 print(f"whitened, variances: {variances.min():.2f} to {variances.max():.2f}")
-# By hand: the eigenvalues of the patches' covariance are their variances along the 12
-# directions; divided by sqrt(eigenvalue + eps), an output's variance is λ / (λ + eps).
-eigenvalues = torch.linalg.eigh(torch.cov(patches.T).cpu()).eigenvalues  # weakest first
+# By hand, as whiten_from does it, on the CPU in float64 (MPS has none): the eigenvalues
+# of the patches' covariance are their variances along the 12 directions (weakest first),
+# and each filter is an eigenvector divided by sqrt(eigenvalue + eps).
+eps = inspect.signature(FastNet.whiten_from).parameters["eps"].default
+eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(patches.T.cpu().double()))
 print("patches, variance along each direction:", " ".join(f"{v:.1e}" for v in eigenvalues))
 spread_of_directions = (eigenvalues[-1] / eigenvalues[0]).item()
 print(f"patches, strongest direction's variance / weakest's: {spread_of_directions:,.0f}")
-by_hand = eigenvalues / (eigenvalues + 5e-4)  # whiten_from's default eps
+by_hand = (eigenvalues / (eigenvalues + eps)).float()  # each output's variance
 print(f"whitened variances equal λ / (λ + eps): {torch.allclose(by_hand, variances, atol=0.01)}")
-# The filters by hand, as whiten_from builds them: on the CPU in float64 (MPS has none).
-exact = torch.linalg.eigh(torch.cov(patches.T.cpu().double()))
-filters = (exact.eigenvectors / torch.sqrt(exact.eigenvalues.clamp_min(0) + 5e-4)).T
+filters = (eigenvectors / torch.sqrt(eigenvalues.clamp_min(0) + eps)).T
 layer = fast_demo.whiten.weight[:12].detach().cpu().double().reshape(12, 12)
 signs = (filters * layer).sum(dim=1).sign().unsqueeze(1)  # an eigenvector's sign is free
 same_filters = torch.allclose(filters * signs, layer, rtol=1e-3, atol=1e-3)
@@ -2161,7 +2161,7 @@ plt.show()
 # 0.68<!-- output: patches, smallest correlation of two numbers --> to
 # 0.94<!-- output: patches, largest correlation of two numbers --> (red), and the
 # variance along the strongest direction is
-# 78,506<!-- output: patches, strongest direction's variance / weakest's --> times that
+# 78,411<!-- output: patches, strongest direction's variance / weakest's --> times that
 # along the weakest. On the right the outputs are uncorrelated (largest covariance about
 # 0), and not every variance is 1: the paler squares at the start of the diagonal are
 # the weakest directions, where dividing by √(λ + eps) instead of √λ damps them instead

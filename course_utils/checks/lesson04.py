@@ -827,8 +827,7 @@ def _exercise_2(
         "the step at batch 1024 takes longer than half the step at batch 16 (it computes on "
         "64 times the images)",
         f"`time_step`, run again by the check twice at batch sizes {CHECK_SIZES} on the CPU, "
-        "measures "
-        f"a fastest repeat close to the table's ({stored_fresh}): a median ratio of "
+        f"measures a fastest repeat close to the table's ({stored_fresh}): a median ratio of "
         f"{ratio:.2f}, below the {totals_limit:.1f} that would suggest totals of its "
         f"{steps:.0f} steps instead of seconds per step",
     ]
