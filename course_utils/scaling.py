@@ -3,7 +3,9 @@
 Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
 ``read_comm_cost`` reads them back and ``comm_cost_table`` lays them out. ``compare_arms.py``
 writes ``arms.json``; ``read_arms`` turns it into each arm's figures and ``arms_table``
-lays them out. Lesson 06 reads their rounds with ``course_utils.rounds``.
+lays them out. ``arm_speed_ups`` counts an arm's rounds against a baseline with
+``course_utils.rounds``, ``part_speed_ups`` splits its median speed-up into the table's
+two parts, and ``speed_up_line`` says a count in one line.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.rounds import TIE, RoundCount, count_rounds
+
 __all__ = [
     "CommCost",
+    "arm_speed_ups",
     "arms_table",
     "comm_cost_table",
+    "part_speed_ups",
     "read_arms",
     "read_comm_cost",
+    "speed_up_line",
 ]
 
 _TIMING = re.compile(
@@ -77,7 +84,7 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
     """A table of ``cost``: one column per batch size, one row per part. Lesson 06."""
     batches = sorted(cost.median)
     heads = "".join(f"{f'B = {batch:,}':>14}" for batch in batches)
-    rows = [title, f"{'ms, median of the ranks':<36}{heads}"]
+    rows = [title, f"{'ms, median over the ranks':<36}{heads}"]
     labels = (
         ("step without communication", "step"),
         ("DDP step", "ddp"),
@@ -126,3 +133,33 @@ def arms_table(figures: dict[str, dict], title: str) -> str:
             f"{row['rest']:>8.2f} | {row['val_acc']:.4f}"
         )
     return "\n".join(rows)
+
+
+def arm_speed_ups(
+    figures: dict[str, dict], arm: str, baseline: str, tie: float = TIE
+) -> RoundCount:
+    """``arm``'s speed-up over ``baseline`` in each round of ``read_arms``'s figures: the
+    baseline's epoch over the arm's (above 1: the arm was faster), counted as faster, tied or
+    slower by ``count_rounds``. Returns the ``RoundCount``. Lesson 06."""
+    for name in (arm, baseline):
+        if name not in figures:
+            raise KeyError(f"no arm {name!r} in the figures; their arms: {sorted(figures)}")
+    pairs = zip(figures[baseline]["epochs"], figures[arm]["epochs"], strict=True)
+    return count_rounds([theirs / mine for theirs, mine in pairs], tie)
+
+
+def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[str, float]:
+    """``arm``'s speed-up over ``baseline`` in each part of the epoch: ``"loader"`` (the wait
+    for batches) and ``"rest"``, each the baseline's median seconds over the arm's (above 1:
+    the arm spent less time there). Lesson 06."""
+    return {part: figures[baseline][part] / figures[arm][part] for part in ("loader", "rest")}
+
+
+def speed_up_line(name: str, arm: str, baseline: str, rounds: RoundCount) -> str:
+    """One line for ``arm_speed_ups``'s count: ``name``, the median speed-up, the rounds
+    faster, tied and slower, and the verdict. Lesson 06."""
+    counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
+    return (
+        f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
+        f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
+    )

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1141 MB. The course's
+# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1145 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -251,7 +251,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         median = statistics.median(times)
         print(
             f"{each_device.type} ms per {size} x {size} product: {median * 1000:.4g} "
-            f"(5 repeats, from {min(times) * 1000:.4g} to {max(times) * 1000:.4g})"
+            f"(5 repeats, from {min(times) * 1000:.4g} to {max(times) * 1000:.4g}; "
+            f"mean {statistics.mean(times) * 1000:.4g})"
         )
         print(
             f"{each_device.type} ms per repeat of {products:,} {size} x {size} products: "
@@ -267,11 +268,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **49.3 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
-# the parentheses give their range. The slowest repeat, far above the median, barely
-# moves it: that is why we quote the median. The CPU did **174.3
+# **51.8 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# the parentheses give their range and their mean. One slow repeat pulls a mean up but
+# moves a median little, so we quote the median. The CPU did **166.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **50.5
+# multiply-adds a second on the large product, but only **48.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. On a GPU, with thousands of cores to fill and a cost to launch each
 # operation, we expect small operations to fare worse still. So we expect a GPU to fail
@@ -304,6 +305,33 @@ try:
     to_device("not a tensor", torch.device("cpu"))
 except TypeError as error:
     print("TypeError:", error)
+
+# %% [markdown]
+# Its core is a few lines of recursion. Written by hand, it agrees with `to_device` on a
+# nested batch (the helper also keeps namedtuples and dict subclasses, and passes on
+# `non_blocking`, below):
+
+
+# %%
+def move(data, on: torch.device):
+    """Tensors and modules move; lists, tuples and dicts are rebuilt around moved items."""
+    if isinstance(data, (torch.Tensor, torch.nn.Module)):
+        return data.to(on)
+    if isinstance(data, dict):
+        return {key: move(value, on) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(move(item, on) for item in data)
+    raise TypeError(f"cannot move an object of type {type(data).__name__}")
+
+
+nested = {"images": torch.zeros(4, 1, 28, 28), "labels": (torch.arange(4),)}
+by_hand, helper = move(nested, device), to_device(nested, device)
+pairs = [(by_hand["images"], helper["images"]), (by_hand["labels"][0], helper["labels"][0])]
+agree = type(by_hand["labels"]) is tuple and all(
+    torch.equal(mine, theirs) and mine.device.type == theirs.device.type == device.type
+    for mine, theirs in pairs
+)
+print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
 # For copies to a CUDA GPU,
@@ -352,9 +380,11 @@ print(len(train_dataset), len(val_dataset))
 # %% [markdown]
 # The loop is lesson 03's, with two changes:
 # - the model moves to the device once, before its optimizer is built, as PyTorch's
-#   documentation recommends (for a module, `.to` moves the weights in
+#   documentation recommends. For a module the order happens not to matter (`.to`
+#   moves the weights in
 #   place<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.Module.html -->,
-#   so the optimizer would still hold the right tensors in the other order);
+#   so the optimizer still holds the right tensors), but building the optimizer last
+#   is the safe habit;
 # - each batch moves to the device just before use: `images.to(device)`,
 #   `labels.to(device)`.
 #
@@ -421,8 +451,9 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
 # GPU each of the evaluation's `.item()` reads, two per batch, waits for the device
-# (PyTorch's CUDA notes): 20 waits an epoch for 10 batches of 1,000, and none in the
-# training steps.
+# (PyTorch's CUDA notes): 20 waits per evaluation pass of 10 batches of 1,000, against
+# 80 training steps with none. The evaluation can afford them: it runs once an epoch
+# and has no update to queue behind each batch.
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -450,9 +481,9 @@ print(list(squares(50)))
 # %% [markdown]
 # **A loader that moves each batch.** A `for` loop over a loader calls its `__iter__`.
 # If `__iter__` contains `yield`, it returns a generator, so each batch moves only when
-# the loop asks: the loop's two `.to` lines, now inside the loader. `len(loader)` calls
-# `__len__`, the number of batches, which `fit` needs. Checked against the course's
-# `DeviceDataLoader` on section 4's batches:
+# the loop asks. The loop's two `.to` lines now live inside the loader. `len(loader)`
+# calls `__len__`, the number of batches, which `fit` needs. Checked against the
+# course's `DeviceDataLoader` on section 4's batches:
 
 
 # %%
@@ -520,8 +551,8 @@ print(
 # `fit` returns a *history*, one dict per epoch, with two times: `train_seconds`
 # (training only, which the lesson's printed lines use) and `epoch_seconds` (with the
 # evaluation, which `fit` prints in brackets). It synchronises before starting and
-# before stopping its clock, as section 2 requires (`course_utils/training.py`;
-# `_train_epoch` is section 4's loop):
+# before stopping its clock, as section 2 requires (`course_utils/training.py`; the
+# epoch itself runs in `_train_epoch`, section 4's loop with the options `fit` takes):
 
 # %% tags=["nbval-check-output"]
 loop_source = inspect.getsource(training._train)
@@ -544,10 +575,8 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
 # image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
 # final weights will show that the orders matched. Why not `shuffle=True` with a seeded
-# generator? The `DataLoader` also draws a seed for its *worker processes* (background
-# processes that build batches; more below) from that generator (even with no workers),
-# before the shuffle, so its order differs from `randperm`'s with the same seed; the
-# cell checks it on 10 items.
+# generator? The `DataLoader` draws from that generator once before it shuffles, so its
+# order differs from `randperm`'s with the same seed, as the cell shows on 10 items.
 
 
 # %%
@@ -577,7 +606,8 @@ print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
 # **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and `Normalize`
 # on each image as it is fetched; a `DataLoader` collates 128 into a batch in the
 # notebook's own process (`num_workers=0`, the default); `DeviceDataLoader` moves each
-# batch to the device.
+# batch to the device. `fit`'s line gives each epoch's time with its evaluation, in
+# brackets; the comparison below uses the training time alone (`train_seconds`).
 
 # %%
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
@@ -623,7 +653,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
 # the tensors on the device in one timed copy:
 
@@ -756,10 +786,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.75 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
+# **3.44 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.21 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **16.5 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **16.4 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
@@ -768,27 +798,29 @@ plot_epoch_times(
 # 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
 # pipeline (b)'s with 2 workers and
 # 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
-# each: workers barely helped. Compare those two with each other, not with this
-# notebook's figure (another CPU, another script).
+# each: there, workers barely helped. With 2 logical CPUs the workers compete with the
+# training process for them; on more cores they may help more (not measured here).
+# Compare those two figures with each other, not with this notebook's (another CPU,
+# another script).
 #
 # Same batches, same order, same final weights: the validation accuracies match,
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.52 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.23 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
-# tensor, normalising, collating; not timed apart). It is close to what pipeline (b)
-# paid once for the same transforms.
+# tensor, normalising, collating; not timed apart): the same work pipeline (b) pays
+# for once.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.53 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch (the figure's diamond): less than one classic epoch, as it runs
-# the same transforms once. Counting it, two epochs took
-# **7.50 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **3.28 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# before its first epoch (the figure's diamond), for the same transforms run once on
+# every image, as a classic epoch runs them. Counting it, two epochs took
+# **6.87 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.98 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.70 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after
-# **1.00**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
+# **1.02**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
 # seconds over seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -824,10 +856,11 @@ print(
 # (background processes that build the next batches while the model trains).
 #
 # **The same epochs on the CPU.** With a GPU, the next cell repeats pipeline (b)'s
-# epochs on the CPU to compare the devices. We expect a GPU to speed up this tiny
-# 32-unit model barely, if at all. On the course's one H200 run, pipeline (b) took
+# epochs on the CPU to compare the devices. For this tiny 32-unit model, expect the GPU
+# to be no faster, or slower. On the course's one H200 run, pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
-# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU, and
+# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU (the
+# GPU about twice as slow), and
 # the classic pipeline 5.37 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an
 # epoch: there too, most of a classic epoch went into building the batches, not into the
 # GPU's steps.
@@ -914,18 +947,21 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
 # would be lost.
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
-# arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` counts emulation
+# arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` says yes to
+# *emulation* (bfloat16 carried out with other arithmetic units)
 # too<!-- source: https://pytorch.org/docs/stable/generated/torch.cuda.is_bf16_supported.html -->.
-# Colab's free T4, of compute capability
-# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units
-# (NVIDIA's came with 8.0), so there section 7 leaves out the bfloat16 arm.
+# Colab's free T4, of *compute capability* (NVIDIA's number for a GPU generation's
+# features)
+# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units, so
+# there section 7 leaves out the bfloat16 arm.
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
 
 # %% [markdown]
-# The lesson's MLP with its `forward` wrapped in autocast:
+# (On a CPU, AVX-512 BF16 and AMX are the instruction sets of recent Intel processors
+# that compute in bfloat16.) The lesson's MLP with its `forward` wrapped in autocast:
 
 
 # %%
@@ -999,14 +1035,15 @@ except TypeError as error:
 # `model.compile()` compiles the model *in place*, so every call, including the one
 # inside `training_step`, runs compiled code.
 #
-# **Three arms, in rounds.** A 1024-1024 MLP gives this CPU enough matrix work for the
-# number format to matter (the H200, below, gained nothing). The next cell trains it
-# three ways, each an *arm* changing one thing against `float32`: `float32` itself, the
-# baseline; `bfloat16 autocast`, only where the device has bfloat16 arithmetic and
-# autocast really runs (`autocast_runs_in` tries one layer); and `compiled`, after
-# `model.compile()`. All three start from the same weights and see the same batches of
-# 256 from the first 10,000 images. `drop_last=True` drops each epoch's shorter last
-# batch (9,984 images an epoch), so the training steps see one shape.
+# **Three arms, in rounds.** An MLP with two hidden layers of 1,024 units gives this CPU
+# enough matrix work for the number format to matter (on the H200, below, it did not
+# help). The next cell trains it three ways, each an *arm* changing one thing against
+# `float32`: `float32` itself, the baseline; `bfloat16 autocast`, only where the device
+# has bfloat16 arithmetic and autocast really runs (`autocast_runs_in` tries one layer);
+# and `compiled`, after `model.compile()`. All three start from the same weights and see
+# the same batches of 256 from the first 10,000 images. `drop_last=True` drops each
+# epoch's shorter last batch (9,984 images an epoch), so the training steps see one
+# shape.
 #
 # On a shared machine the same work's time varies from moment to moment, so the arms
 # take turns: each *round* trains one epoch of each arm, in an order rotated by one arm
@@ -1096,12 +1133,8 @@ for round_number in range(wide_epochs):
         )
 
 # %% [markdown]
-# **Reading the rounds.** An arm's *speed-up* in a round is `float32`'s epoch time over
-# the arm's (above 1: the arm was faster). The *tie band* is `float32`'s own spread, its
-# slowest later epoch over its fastest, at least 1.1. A round is faster above the band,
-# slower below 1 / band, tied in between; a winner is named only when every round
-# agrees. `count_rounds` (from `course_utils.rounds`) does the counting, checked against
-# the rule written by hand.
+# **Reading the rounds**, in three steps. First, each arm's epochs after the first
+# (which pays one-off costs, such as compiling): their median and range.
 
 # %%
 
@@ -1116,6 +1149,19 @@ for arm, row in arms.items():
     median, fastest, slowest = later_epochs(row["seconds"])
     print(f"{arm} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
     print(f"{arm} validation accuracy: {row['val_acc']:.4f}")
+
+# %% [markdown]
+# Second, the rounds one by one. An arm's *speed-up* in a round is `float32`'s epoch
+# time over the arm's (above 1: the arm was faster). How far from 1 counts? The same
+# work on the same machine already varies: the *tie band* is `float32`'s own spread,
+# its slowest later epoch over its fastest, but at least 1.1 (four epochs can show less
+# spread than the machine has, so a difference of less than a tenth is never called). A round is
+# faster above the
+# band, slower below 1 / band, tied in between, and a winner is named only when every
+# round agrees. The cell counts by hand, then with `count_rounds` (from
+# `course_utils.rounds`), which the rest of the course uses.
+
+# %%
 _, fastest, slowest = later_epochs(arms["float32"]["seconds"])
 band = max(slowest / fastest, 1.1)  # the same work's own spread in this run: the tie band
 print(f"tie band: {band:.2f}")
@@ -1129,15 +1175,20 @@ for arm in arms:
     each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
     print(f"{arm} speed-up over float32 in each round: {each}")
     print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
-    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
-    # count_rounds's rule by hand: within the band either way is a tie.
-    faster = sum(speed_up > band for speed_up in speed_ups)
+    faster = sum(speed_up > band for speed_up in speed_ups)  # the rule by hand
     slower = sum(speed_up < 1 / band for speed_up in speed_ups)
+    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
         f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
     )
+
+# %% [markdown]
+# Third, what the arms cost besides time per epoch: bfloat16's accuracy, and the
+# seconds compiling took before its first epoch, set against what it saved afterwards.
+
+# %%
 if "bfloat16 autocast" in arms:
     accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
     print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
@@ -1150,7 +1201,12 @@ if "compiled" in arms:
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
-    print(f"ms saved per epoch with its evaluation by compiling, median: {saving * 1000:+.1f}")
+    way = "shorter" if saving > 0 else "longer"
+    print(
+        f"compiled epoch against float32's, median difference (ms): {abs(saving) * 1000:.1f} {way}"
+    )
+    share = abs(saving) / statistics.median(plain[1:] or plain)
+    print(f"that difference as a fraction of float32's median epoch: {share:.4f}")
     if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
@@ -1159,24 +1215,30 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.41 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.49**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points. These runs measure time; their accuracy is not comparable with section 6's
 # (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
-# **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed. No round was faster by more than the tie band (all 5 tied): nothing measurable
-# saved, so nothing to win back.
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed. With their evaluation, compiled epochs and `float32`'s differed by a median of
+# **11.3 ms**<!-- output: compiled epoch against float32's, median difference (ms) -->
+# (the line says which way),
+# **2.06%**<!-- output: that difference as a fraction of float32's median epoch -->
+# of an epoch, inside the tie band
+# (**1.15**<!-- output: tie band -->). Not every round was faster by more than the band
+# (the `rounds faster / tied / slower` line), so no saving can be told from noise, and
+# nothing is won back.
 #
-# On the H200 neither bfloat16 nor compiling gained, unlike bfloat16 on this CPU. On the
+# On the H200, bfloat16 and compiling were both slower, unlike bfloat16 on this CPU. On the
 # course's one run there, this model's epochs
 # took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
 # and the compiled model were each slower than float32 by the tie band in 4 of the 5
@@ -1405,12 +1467,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.29 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.32 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.27 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict's tie band came from another model's epochs, so take it as a rough threshold.
 # A batch of 256 images took
-# **33.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1423,7 +1485,8 @@ if check_exercise(
 # CPU.
 
 # %% [markdown]
-# **Exercise 2: where does the GPU start to win?** A few steps timed once can mislead
+# **Exercise 2: how does a step's time grow with the batch (and, on a GPU, where does
+# the GPU start to win)?** A few steps timed once can mislead
 # (section 2). `make_step(batch_size, on)` below returns a function `step()` that trains
 # the lesson's 32-unit MLP one step on a fixed batch of random images already on the
 # device `on`, so only the step is timed, not the loading.
@@ -1540,25 +1603,26 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.230 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.108 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.217 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.006 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **14.38 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.08 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then changed little: **0.66**<!-- output: cpu microseconds per image, batch 16384 -->
+# **13.58 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **0.98 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then changed little: **0.67**<!-- output: cpu microseconds per image, batch 16384 -->
 # at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
 # it; once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.230 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.278 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, a hint that some of
-# a step's work grows with the batch even at these sizes; but batch 16's slowest repeat
-# was slower than batch 64's fastest (the `every batch-64 repeat` line says `False`), so
-# from 7 repeats it is not a proof.
+# **0.217 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.264 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, and every batch-64
+# repeat took longer than every batch-16 one (the `every batch-64 repeat` line says
+# `True`): some of a step's work grows with the batch even at these sizes. That rests on
+# 7 repeats of each in one run; in another run the two sizes' slowest and fastest
+# repeats may overlap, and the line then says `False`.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1622,9 +1686,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **3.52 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.23 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1647,7 +1711,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1671,10 +1735,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
-# speed, no round faster by more than the tie band: here it saved nothing measurable.
+# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
+# speed, not faster than the tie band in every round: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
 
@@ -1702,6 +1766,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.49**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1423 MB. The course's
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1437 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -73,6 +73,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
+import psutil
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -96,13 +97,24 @@ from course_utils.distributed import (
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_parts
 from course_utils.report import record_result
-from course_utils.rounds import RoundCount, count_rounds, speed_up_in_words
-from course_utils.scaling import arms_table, comm_cost_table, read_arms, read_comm_cost
+from course_utils.rounds import RoundCount, speed_up_in_words
+from course_utils.scaling import (
+    arm_speed_ups,
+    arms_table,
+    comm_cost_table,
+    part_speed_ups,
+    read_arms,
+    read_comm_cost,
+    speed_up_line,
+)
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
 # os.cpu_count() counts logical CPUs: on a cloud machine, its virtual CPUs (vCPUs).
 print(f"PyTorch {torch.__version__}, {os.cpu_count()} logical CPUs (vCPUs)")
+# A physical core can run two logical CPUs (hyper-threading); psutil says None where the
+# system does not tell.
+print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 print(f"distributed available: {dist.is_available()}")
 
 # %% [markdown]
@@ -240,7 +252,9 @@ print(collectives.output)
 # data per process).
 #
 # This script uses gloo on any machine (in a Mac terminal, if gloo cannot connect, start
-# the command with `GLOO_SOCKET_IFNAME=lo0`; `run_torchrun` does that for you). Later
+# the command with
+# `GLOO_SOCKET_IFNAME=lo0`<!-- source: https://pytorch.org/docs/stable/distributed.html -->;
+# `run_torchrun` does that for you). Later
 # scripts join with the course's `process_group()`, which reads the same variables,
 # picks gloo or NCCL, sets the device, times out every call, and leaves the group at the
 # end, even after an error. Outside `torchrun`, as here, it refuses and says what to do:
@@ -262,11 +276,12 @@ except RuntimeError as error:
 # then a script runs them in 2 real processes and compares the result with one process
 # on the whole batch, and with DDP.
 #
-# The data: as in lesson 03, a seeded shuffle (this lesson's own, `randperm` with
-# seed 42) holds out 10,000 of the 60,000 training images for validation. They stay
-# `uint8` pixels (a quarter of the memory of floats), normalised batch by batch, in a
-# file that every process maps into memory (`torch.load(..., mmap=True)`), so all share
-# one copy.
+# **First, the data, in one file.** As in lesson 03, a seeded shuffle (this lesson's
+# own, `randperm` with seed 42) holds out 10,000 of the 60,000 training images for
+# validation. They stay `uint8` pixels (a quarter of the memory of floats), normalised
+# batch by batch, in a file that every process maps into memory
+# (`torch.load(..., mmap=True)`) rather than copying it (the memory section 7 prints
+# does not separate it out).
 
 # %%
 work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
@@ -405,8 +420,8 @@ print(manual.output)
 #    `backward` goes on. A bucket holds up to `bucket_cap_mb`, 25 MiB by
 #    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this
 #    model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
-#    gradients fit in one, so nothing overlaps (section 10 counts one all-reduce per
-#    `backward`);
+#    gradients fit in one, so its one all-reduce starts only once `backward` has
+#    computed them all (section 10 counts one all-reduce per `backward`);
 # 3. every process takes the same optimizer step from the same weights and gradient, so
 #    the copies stay equal without sending weights (shown for one step's gradients, not
 #    for the weights after training). *Buffers*, such as batch norm's running
@@ -452,7 +467,8 @@ comm_cost = run_torchrun(
 print(comm_cost.output)
 
 # %% [markdown]
-# Each row of the table is the mean of the 2 ranks' medians (the 2B row: rank 0 alone).
+# Each row of the table is the median over the ranks of each rank's own median: with 2
+# ranks, the mean of the two (the 2B row: rank 0 alone).
 
 # %%
 cost = read_comm_cost(comm_cost.output)
@@ -486,35 +502,32 @@ for size in (64, 1024):
 # (compare the bare all-reduce's row).
 #
 # - **At 64 images per process** DDP added
-#   1.53<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.68<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.63<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
-# - The bare all-reduce is only part of what DDP added (compare the table's rows). In
-#   this run the remainder of DDP's added time grew with the batch while the bare
-#   all-reduce barely did (the `added` and `all_reduce` lines `… / 64`), mostly in one
-#   rank's lines; what that remainder is made of was not timed apart.
+# - The bare all-reduce is only part of what DDP added (compare the table's rows); what
+#   the remainder is made of was not timed apart.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
 # only if DDP adds less than halving the images saves: at 64 images per process it added
-# 0.821 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.000 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.231 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.166 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.101 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.038 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.195 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The ratio of the two steps, (1 process's step on 2B) / (DDP step on B), predicts
 # 2 processes' speed-up for the steps alone:
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
-# measured noise level, so that one run's small differences name no winner. At 1,024 the
-# two ranks' own lines differ by more than that (DDP added 0.81 and 0.54 times the step):
-# read 0.98 as about even.
+# measured noise level, so that one run's small differences name no winner: read the
+# figure at 1,024 as about even.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -609,8 +622,10 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
 # process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` gives
-# each of several processes (with a warning), so 2 processes use the 2 CPUs. One process
-# run with `python` gets PyTorch's default:
+# each of several processes, with a
+# warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->,
+# so 2 processes run 2 threads in all, one per logical CPU. One process run with
+# `python` gets PyTorch's default:
 
 # %%
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
@@ -662,32 +677,32 @@ else:
 
 # %% [markdown]
 # The launcher and its 2 workers held
-# 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
+# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
 # largest worker alone had
-# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
 # included: two such workers, counted that way, would make twice that, more than the
 # three processes' proportional total, which counts each shared page once. Forked
 # workers share the pages of a process that has already imported PyTorch until they
-# write to them. On macOS or with CUDA, each worker starts as a fresh Python with a
-# whole PyTorch of its own (not measured here), and on a GPU its own CUDA context.
+# write to them. On macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in
+# `course_utils/distributed.py`): each worker starts as a fresh Python with a whole
+# PyTorch of its own (not measured here), and on a GPU its own CUDA context.
 
 # %% [markdown]
 # ## 8. One process against two
 #
 # Is the 2-process run faster than one process? Every way of training, or *arm*, takes
 # the same effective batch of 128, seed, shuffle and images (the first 20,000 training
-# images an epoch, to save time). Two arms face each other:
-# - `plain loop, 2 threads`, **the baseline**: section 7's loop without DDP, in one
-#   process with 2 threads so it may use both logical CPUs as 2 processes do: what a
-#   script run with `python` gets here. It differs from the DDP arm in two things, the
-#   processes and the threads each has; with the DDP arm, the appendix's `plain loop, 1
-#   thread` makes the pair that changes only one;
+# images an epoch, to save time). Two arms face each other, and differ in one thing, the
+# number of processes:
+# - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, in one
+#   process with 1 thread, as section 5 timed one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# The tables add both *loading lean* (`batch slices, 2 threads`,
+# The tables add the same pair *loading lean* (`batch slices, 1 thread`,
 # `DDP, 2 processes, slices`): each batch cut from one tensor of all the images, as in
 # lesson 04's pipeline (b), instead of a `DataLoader` fetching images one by one. The
-# appendix adds a fifth arm, the plain loop with 1 thread.
+# appendix adds a fifth arm, the plain loop with 2 threads: what a script run with
+# `python` gets here, using both logical CPUs in one process.
 #
 # The machine is faster at some moments than others, so the script runs *rounds*: each
 # trains one epoch of every arm in a new order, so a busy moment hits one round's arms
@@ -729,94 +744,94 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
 PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one process, no DDP
-SLICED_2 = "batch slices, 2 threads"
-SECTION_8_ARMS = (PLAIN_2, TWO_ARM, SLICED_2, TWO_SLICED)  # the baseline and 2 processes, twice
-
-
-def speed_ups(figures: dict, arm: str, baseline: str) -> RoundCount:
-    """The arm's speed-up over the baseline, round by round: the baseline's epoch over the
-    arm's, counted as faster, tied or slower with section 5's tie band."""
-    pairs = zip(figures[baseline]["epochs"], figures[arm]["epochs"], strict=True)
-    return count_rounds([theirs / mine for theirs, mine in pairs])
+SLICED_ARM = "batch slices, 1 thread"
+SECTION_8_ARMS = (PLAIN_ARM, TWO_ARM, SLICED_ARM, TWO_SLICED)  # 1 process against 2, twice
 
 
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
-    """Print the arm's speed-up over the baseline, with its rounds and verdict."""
-    rounds = speed_ups(figures, arm, baseline)
-    counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
-    print(
-        f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
-        f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
-    )
+    """Print the arm's speed-up over the baseline (course_utils.scaling), round by round,
+    counted with section 5's tie band; return the count."""
+    rounds = arm_speed_ups(figures, arm, baseline)
+    print(speed_up_line(name, arm, baseline, rounds))
     return rounds
 
 
-def one_against_two(batch: int, figures: dict) -> tuple[RoundCount, RoundCount]:
+def one_against_two(batch: int, figures: dict, guess: float) -> tuple[RoundCount, RoundCount]:
     """The baseline and 2 processes at one effective batch: their table, 2 processes'
-    speed-up over the baseline, the table's two parts as ratios, then the same two ways
-    both loading lean. Returns the speed-up's RoundCount, then the lean pair's."""
+    speed-up over the baseline, then in each of the table's two parts (`guess`: section 5's
+    predicted speed-up of the steps), then the same two ways both loading lean. Returns the
+    speed-up's RoundCount, then the lean pair's."""
     name = f"effective batch {batch}"
     four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
     print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
     print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
-    headline = compare(name, figures, TWO_ARM, PLAIN_2)
-    plain, two = figures[PLAIN_2], figures[TWO_ARM]  # the table's two parts, as ratios
-    print(f"{name}, loader seconds, 2 processes / baseline: {two['loader'] / plain['loader']:.2f}")
-    print(f"{name}, the rest, 2 processes / baseline: {two['rest'] / plain['rest']:.2f}")
-    return headline, compare(name, figures, TWO_SLICED, SLICED_2)  # both loading lean
+    headline = compare(name, figures, TWO_ARM, PLAIN_ARM)
+    parts = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)
+    print(f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}")
+    print(
+        f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f} "
+        f"(section 5 predicted the steps at {guess:.2f})"
+    )
+    return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-headline, lean = one_against_two(128, arms_figures)
+headline, lean = one_against_two(128, arms_figures, guess=predicted[64])
 accuracies = [arms_figures[arm]["val_acc"] for arm in SECTION_8_ARMS]
 gap = 100 * (max(accuracies) - min(accuracies))
 print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
-record_result("2 processes over 1 process with 2 threads, batch 128", round(headline.median, 2))
+record_result("2 processes over 1 process, batch 128", round(headline.median, 2))
 record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
-record_result("plain loop, validation accuracy", arms_figures[PLAIN_2]["val_acc"])
+record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
 # **How to read it.** `arms_table` gives each arm's median epoch over the rounds after
-# the first, and their range; *loader* is the wait for batches, *the rest* everything
-# else (the steps, and for DDP any wait at the all-reduce for a partner still loading),
-# each a median of its own. Under the table, 2 processes' *speed-up* is the baseline's
-# epoch over theirs, round by round (above 1: faster): a median, and the count of rounds
-# faster, tied (within a tenth, section 5's `TIE`) or slower. The verdict names a winner
-# only when every round agrees: if each round were a coin flip between two equally fast
-# arms, all 10 would agree about 2 times in 2^10 = 1,024.
+# the first, and their range; *loader* is the wait for batches (section 1's part 4),
+# *the rest* everything else, parts 1 to 3 (the steps, and for DDP any wait at the
+# all-reduce for a partner still loading), each a median of its own. Under the table, 2
+# processes' *speed-up* is the baseline's epoch over theirs, round by round (above 1:
+# faster): a median, and the count of rounds faster, tied (within a tenth, section 5's
+# `TIE`) or slower (`arm_speed_ups` in `course_utils.scaling`). The two parts' lines are
+# speed-ups the same way round: the baseline's median seconds in that part over theirs.
+# The verdict names a winner only when every round agrees: if each round were a coin
+# flip between two equally fast arms, all 10 would agree about 2 times in 2^10 = 1,024.
 #
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed. Their loading took
-# 0.55<!-- output: effective batch 128, loader seconds, 2 processes / baseline --> times
-# the baseline's seconds (each loads half the images, though the ratio need not be 0.5;
-# this lesson does not time why), the rest
-# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times.
-# Section 5 predicted slower steps at this size (against 1 thread; the appendix makes
-# that comparison).
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# times the plain loop's speed. Their loading ran at
+# 1.59<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed (each loads half the images, though the speed-up need not
+# be 2; this lesson does not time why), the rest at
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times, below even section 5's prediction for the steps alone. Section 5 timed each
+# step with both processes ready, after a barrier; inside an epoch, a DDP step's
+# all-reduce can also wait for the other process to load its batch, and the rest
+# includes the loop's own Python. This lesson does not time those apart.
 #
 # All arms trained from the same weights on the same batches (halved for 2 processes);
 # in this one run their validation accuracies were at most
-# 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
-# points apart, the same to the digits printed
+# 0.03<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
+# points apart
 # (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes); the appendix's
-# table shows the fifth arm's, within a tenth of a point of these. Why they sit below
-# section 7's run (which trained on all 50,000 images, where these arms see the first
-# 20,000) this lesson does not test.
+# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
+# decimal). These arms
+# measure time: each epoch sees only the first 20,000 images, so do not compare their
+# accuracy with section 7's run.
 #
-# **At 1,024 images per process**, section 5's other size, the same arms run again for
-# timing: batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000
-# training images (learning rate still 0.2). Both the batch and the images per epoch
-# change, so compare the launches as sizes, not as the batch's effect alone; the same
-# holds for their validation accuracies.
+# **At 1,024 images per process**, section 5's other size, the same arms run again:
+# batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
+# images, so that an epoch still has about 24 steps (learning rate still 0.2). Both the
+# batch and the images per epoch change, so compare the two launches as sizes, not as
+# the batch's effect alone, and do not compare their accuracies.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
 arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch)
 big_figures = read_arms(work_folder / "arms_big")
-_ = one_against_two(2 * big_batch, big_figures)  # the table and lines are what it is for
+if big_batch != 1024:
+    print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
+_ = one_against_two(2 * big_batch, big_figures, guess=predicted[1024])  # its lines
 
 # %% [markdown]
 # The two launches' tables, drawn. Each arm's bar is orange for the wait for batches
@@ -838,29 +853,29 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the plain loop's speed, but faster in 8 rounds and tied in 2: by the lesson's
-# rule, no clear winner. In the figure, at 128 the long bars are the DDP arms'
-# blue ones (steps and waiting); at 2,048, the plain loop's orange wait for its
-# `DataLoader` is most of its epoch. 2 processes cut that wait to
-# 0.37<!-- output: effective batch 2048, loader seconds, 2 processes / baseline --> of
-# the baseline's, while the rest took
-# 1.83<!-- output: effective batch 2048, the rest, 2 processes / baseline --> times as
-# long.
+# 1.82<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times the plain loop's speed, faster in every round. In the figure, at 128 the long
+# bars are the DDP arms' blue ones (steps and waiting); at 2,048, the plain loop's
+# orange wait for its `DataLoader` is most of its epoch. 2 processes' loading ran at
+# 2.78<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed, while the rest ran at
+# 0.72<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times, again below section 5's prediction for the steps.
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
 # loop's in each table; the appendix's comparison 1:
-# 1.46<!-- output: effective batch 128, batch slices, 2 threads over plain loop, 2 threads -->
+# 1.34<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # and
-# 3.11<!-- output: effective batch 2048, batch slices, 2 threads over plain loop, 2 threads -->
-# times one process's speed, faster in every round). A second lean process then won
-# nothing: 2 lean processes ran at
-# 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
+# 2.16<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times one process's speed: faster in 9 rounds of 10 and tied in 1 at 128, faster in
+# every round at 2,048). A second lean process then won little or nothing: 2 lean
+# processes ran at
+# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's speed at 128 images a step (slower in every round) and
-# 0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-# at 2,048 (slower in 8 rounds of 10: no clear winner). On this machine, make one
-# process lean before adding a second.
+# 1.18<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# at 2,048 (faster in 6 rounds of 10 and tied in 4: no clear winner). On this machine,
+# make one process lean before adding a second.
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -869,18 +884,37 @@ plot_epoch_parts(
 # ## 9. The checkpoint, tested once
 #
 # Rank 0 saved the last epoch's weights with `save_checkpoint`; any program can load
-# them into a plain `MLP`, without processes or DDP. Here the test set meets the
-# 2-process model once, at the end.
+# them into a plain `MLP`, without processes or DDP. First, a check of section 7's
+# sharded validation: each process scored its own half of the validation split and
+# `all_reduce` summed their counts. One process scoring the whole split with the saved
+# weights should count the same right answers. Then the test set meets the 2-process
+# model once, at the end.
+
+# %%
+trained = MLP(28 * 28, [32], 10).eval()
+saved = load_checkpoint(two_folder / "checkpoint.pt", trained)
+print(f"checkpoint of epoch {saved['epoch']}, validation accuracy {saved['val_acc']:.4f}")
+split = torch.load(data_path, mmap=True)
+with torch.no_grad():
+    guesses = trained(normalised(split["val_images"])).argmax(dim=1)
+whole = int((guesses == split["val_labels"]).sum())
+shards = round(saved["val_acc"] * len(split["val_labels"]))  # the summed counts, back
+print(f"right answers on the validation split, one process over all of it: {whole:,}")
+print(f"right answers, the 2 shards' counts summed during training: {shards:,}")
+print(f"the same count: {whole == shards}")
+del split, guesses
 
 # %%
 test_set = mnist(train=False)
 test_images, test_labels = test_set.data.unsqueeze(1), test_set.targets
 del test_set
 test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), batch_size=1000)
-trained = MLP(28 * 28, [32], 10)
-saved = load_checkpoint(two_folder / "checkpoint.pt", trained)
-print(f"checkpoint of epoch {saved['epoch']}, validation accuracy {saved['val_acc']:.4f}")
 record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
+
+# %% [markdown]
+# The test accuracy,
+# 96.28%<!-- output: 2-process MLP test accuracy -->, from this one run, is the figure
+# to quote for this model.
 
 # %% [markdown]
 # ## 10. What changes at scale
@@ -1012,25 +1046,21 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.53<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), 2 processes ran at a median of
-#   0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-#   times the speed of one process with 2 threads at an effective batch of 128 (slower
-#   in every round) and
-#   1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-#   at 2,048 (faster in 8 rounds, tied in 2: no clear winner): their loading shrank,
-#   the rest (steps, waiting at the all-reduce) grew.
-# - Against one process with 1 thread (the like-for-like pair) they ran at
 #   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   times the speed of one process (1 thread each) at an effective batch of 128 (slower
+#   in every round) and
+#   1.82<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   at 2,048 (faster in every round): their loading ran
+#   faster, the rest (steps, waiting at the all-reduce) slower.
+# - With both sides loading lean, they ran at
+#   0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   times its speed, each the same way in every round; with both sides loading lean,
-#   0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   and
-#   0.77<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 2 threads -->
-#   times (slower in every round, and in 8 of 10).
+#   1.18<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times (slower in every round; faster in 6 rounds, tied in 4: no clear winner).
 # - Make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
@@ -1220,8 +1250,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads. Which explanation do the lesson's
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
@@ -1240,14 +1270,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.53<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
-# process's step on all 128; section 5 predicted the steps at
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
+# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
-# waiting) took
-# 3.82<!-- output: effective batch 128, the rest, 2 processes / baseline --> times the
-# baseline's seconds. (a) is wrong: each process computed only its own 64 images of
+# waiting) ran at
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
 # processes.
@@ -1309,72 +1339,56 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix: where the epoch went
 #
-# Section 8's launches also trained a fifth arm, `plain loop, 1 thread`, as section 5
-# timed one process. The first two lines give, per launch, how long rank 1 waited at a
-# barrier while rank 0 trained a 1-process arm, and the CPU seconds it used meanwhile
-# (little: it left both CPUs to rank 0). Then come each launch's table of all five arms
-# and three comparisons, each the first arm's speed-up over the second, round by round:
+# Section 8's launches also trained a fifth arm, `plain loop, 2 threads`: one process
+# using both logical CPUs, what a script run with `python` gets here. The first two
+# lines give, per launch, how long rank 1 waited at a barrier while rank 0 trained a
+# 1-process arm, and the CPU seconds it used meanwhile (little: it left both CPUs to
+# rank 0). Then come each launch's table of all five arms and three comparisons, each
+# the first arm's speed-up over the second, round by round:
 # 1. one process: loading lean (batch slices) over the `DataLoader` (section 8 quotes
 #    it);
-# 2. a second thread: the baseline's 2 threads over 1;
-# 3. 2 processes over the plain loop with 1 thread: section 5's like-for-like pair, then
-#    split into its loading and its rest.
+# 2. a second thread: the plain loop's 2 threads over 1;
+# 3. 2 processes over the plain loop with 2 threads. This pair changes two things, the
+#    processes and the threads in each, so it answers a practical question (is `torchrun`
+#    worth it over a plain script here?) rather than isolating a cause.
 
 # %%
 COMPARISONS = [
-    (SLICED_2, PLAIN_2),  # 1. one process, loading lean
+    (SLICED_ARM, PLAIN_ARM),  # 1. one process, loading lean
     (PLAIN_2, PLAIN_ARM),  # 2. a second thread
-    (TWO_ARM, PLAIN_ARM),  # 3. 1 thread a process, as section 5 timed them
+    (TWO_ARM, PLAIN_2),  # 3. torchrun against a plain script (two changes)
 ]
 
 
-def report_arms(batch: int, figures: dict, guess: float) -> None:
-    """All five arms' table at one effective batch, the comparisons, and comparison 3 split
-    into loading and the rest; `guess` is section 5's predicted speed-up of the steps."""
+def report_arms(batch: int, figures: dict) -> None:
+    """All five arms' table at one effective batch, then the comparisons."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}: {machine}, seconds per epoch, all arms"))
     for arm, baseline in COMPARISONS:
         compare(name, figures, arm, baseline)
-    plain, two = figures[PLAIN_ARM], figures[TWO_ARM]
-    print(f"{name}, loading, 2 processes / plain loop: {two['loader'] / plain['loader']:.2f}")
-    print(
-        f"{name}, the rest, 2 processes' speed-up over the plain loop: "
-        f"{plain['rest'] / two['rest']:.2f} (section 5 predicted {guess:.2f})"
-    )
 
 
 for launch in (arms_128, arms_big):
     print(*(line for line in launch.output.splitlines() if "waiting at the barrier" in line))
 print()
-report_arms(128, arms_figures, guess=predicted[64])
+report_arms(128, arms_figures)
 print()
-if big_batch != 1024:
-    print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-report_arms(2 * big_batch, big_figures, guess=predicted[1024])
+report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** bought no clear speed-up over the 1-thread plain loop:
-# 0.93<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.90<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.02<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed, no clear winner in either launch.
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times its speed, no clear winner in either launch. In this run the first cell's lines
+# show that the machine's 2 logical CPUs are 2 physical cores, not two halves of one; why the
+# second thread did not help, this lesson does not time.
 #
-# **2 processes against 1 thread.** 2 processes ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# **`torchrun` against a plain script.** 2 processes ran at
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times the 1-thread loop's speed; their rest, at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the plain loop -->
-# and
-# 0.68<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the plain loop -->,
-# fell short of section 5's predictions for the steps alone,
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
-# Section 5 started each step with both processes ready, after a barrier; inside an
-# epoch, a DDP step's all-reduce can also wait for the other process to load its batch,
-# and the rest includes the loop's own Python. This lesson does not time those apart.
-#
-# Against 1 thread, 2 processes were faster in every round at 2,048; against 2 threads
-# (section 8), two rounds fell within the tie band, although a second thread made no
-# clear difference on its own. The verdicts rest on 10 rounds each, and one slow round
-# of either arm can move a round into the band.
+# 1.68<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads, slower in every round at 128 and
+# faster in every round at 2,048, as against 1 thread in section 8. The verdicts rest
+# on 10 rounds each, and one slow round of either arm can move a round into the tie
+# band.

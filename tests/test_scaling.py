@@ -2,7 +2,15 @@ import json
 
 import pytest
 
-from course_utils.scaling import arms_table, comm_cost_table, read_arms, read_comm_cost
+from course_utils.scaling import (
+    arm_speed_ups,
+    arms_table,
+    comm_cost_table,
+    part_speed_ups,
+    read_arms,
+    read_comm_cost,
+    speed_up_line,
+)
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
 COMM_COST_OUTPUT = """\
@@ -99,3 +107,30 @@ def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(ar
 def test_a_missing_results_file_is_named_with_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"arms\.json: run compare_arms\.py with --out"):
         read_arms(tmp_path)
+
+
+def test_an_arms_speed_ups_are_the_baselines_epochs_over_its_own_round_by_round(arms_folder):
+    figures = read_arms(arms_folder)
+    rounds = arm_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread")
+    # Round 1 left out: 1.0 / 0.5, 1.2 / 0.7, 1.1 / 0.6, each above 1.1, so every round faster.
+    assert rounds.speed_ups == pytest.approx((2.0, 1.2 / 0.7, 1.1 / 0.6))
+    assert (rounds.faster, rounds.tied, rounds.slower) == (3, 0, 0)
+    # The other way round, every round is slower: the direction is baseline over arm.
+    backwards = arm_speed_ups(figures, "1 process x 1 thread", "2 processes x 1 thread")
+    assert backwards.slower == 3 and backwards.median < 1
+    # A wider tie band turns the smallest speed-up (1.71) into a tie.
+    assert arm_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread", 0.8).tied == 1
+    line = speed_up_line("batch 128", "2 processes x 1 thread", "1 process x 1 thread", rounds)
+    assert line == (
+        "batch 128, 2 processes x 1 thread over 1 process x 1 thread: 1.83 "
+        "(rounds faster / tied / slower: 3 / 0 / 0; faster in every round)"
+    )
+    with pytest.raises(KeyError, match="no arm 'DDP'.*their arms"):
+        arm_speed_ups(figures, "DDP", "1 process x 1 thread")
+
+
+def test_the_parts_speed_ups_point_the_same_way_as_the_epochs(arms_folder):
+    figures = read_arms(arms_folder)
+    parts = part_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread")
+    # Loader medians 0.5 and 0.2, the rests' 0.6 and 0.3: above 1, the arm spent less time.
+    assert parts == pytest.approx({"loader": 2.5, "rest": 2.0})

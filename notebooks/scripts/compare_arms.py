@@ -32,7 +32,7 @@ MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
 ARMS = {
     "plain loop, 1 thread": (1, 1, "stack"),
     "plain loop, 2 threads": (1, 2, "stack"),
-    "batch slices, 2 threads": (1, 2, "slices"),
+    "batch slices, 1 thread": (1, 1, "slices"),
     "DDP, 2 processes": (2, 1, "stack"),
     "DDP, 2 processes, slices": (2, 1, "slices"),
 }
