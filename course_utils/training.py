@@ -370,7 +370,7 @@ def _train(
             for epoch in range(epochs):
                 # Work queued before the epoch (copies to the device, the last evaluation)
                 # must not count in this epoch's time: wait for it before starting the clock.
-                synchronize(next(model.parameters(), torch.empty(0)).device)
+                synchronize(next(model.parameters(), torch.empty(0)).device)  # model's device
                 start = time.perf_counter()
                 losses, lrs = _train_epoch(
                     epoch, model, train_loader, optimizer, progress, scheduler, grad_clip

@@ -38,8 +38,8 @@
 #   has it) mixed precision.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1145 MB. The course's
+# > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1140 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -268,11 +268,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **51.8 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# **50.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
 # the parentheses give their range and their mean. One slow repeat pulls a mean up but
-# moves a median little, so we quote the median. The CPU did **166.0
+# moves a median little, so we quote the median. The CPU did **169.4
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **48.6
+# multiply-adds a second on the large product, but only **48.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. On a GPU, with thousands of cores to fill and a cost to launch each
 # operation, we expect small operations to fare worse still. So we expect a GPU to fail
@@ -575,8 +575,10 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
 # image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
 # final weights will show that the orders matched. Why not `shuffle=True` with a seeded
-# generator? The `DataLoader` draws from that generator once before it shuffles, so its
-# order differs from `randperm`'s with the same seed, as the cell shows on 10 items.
+# generator? The `DataLoader` first draws a base seed for its *worker processes*
+# (background processes that build batches; none here) from that generator, then
+# shuffles, so its order differs from `randperm`'s with the same seed, as the cell shows
+# on 10 items.
 
 
 # %%
@@ -653,7 +655,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.79 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
 # the tensors on the device in one timed copy:
 
@@ -786,10 +788,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.44 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.21 s**<!-- output: dataset-on-device seconds per epoch -->
+# **3.90 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **16.4 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **14.3 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
@@ -807,20 +809,20 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.23 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.63 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart): the same work pipeline (b) pays
 # for once.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.28 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.79 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond), for the same transforms run once on
-# every image, as a classic epoch runs them. Counting it, two epochs took
-# **6.87 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# every image, as a classic epoch runs them. Counting it, two epochs' training took
+# **7.80 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.70 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **4.33 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after
-# **1.02**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
+# **1.04**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
 # seconds over seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -943,8 +945,9 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
 # %% [markdown]
 # bfloat16 keeps about float32's range (nearly the same largest number, the same
 # smallest normal one) with a step of about 1 in 128, 2 to 3 significant digits; float16
-# has a finer step but tops out at 65,504, and 1e-8 becomes 0: a gradient that small
-# would be lost.
+# has a finer step but tops out at 65,504. Below its smallest normal number float16
+# keeps fewer and fewer digits, down to about 6e-8 (*subnormal* numbers); 1e-8 is below
+# even that and becomes 0: a gradient that small would be lost.
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
 # arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` says yes to
@@ -982,9 +985,15 @@ class MixedPrecisionMLP(MLP):
 # `forward` ends with `.float()` because the loss is computed after it returns, outside
 # autocast: without the cast, the softmax and logarithm would start from bfloat16
 # logits, with 2 to 3 significant digits. Follow one small batch through `forward`'s
-# layers and `backward`, printing each result's type:
+# layers and `backward`, printing each result's type, after first trying one layer by
+# hand as `autocast_runs_in` does:
 
 # %%
+# autocast_runs_in's test, by hand: one linear layer under autocast, and its output's type.
+with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+    tried = torch.nn.Linear(4, 4).to(device)(torch.ones(2, 4, device=device))
+runs = autocast_runs_in(device, torch.bfloat16)
+print(f"a Linear under bfloat16 autocast gave {tried.dtype}; autocast_runs_in says {runs}")
 if autocast_runs_in(device, torch.bfloat16):
     probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
     probe_images = torch.randn(4, 1, 28, 28, device=device)
@@ -1154,12 +1163,11 @@ for arm, row in arms.items():
 # Second, the rounds one by one. An arm's *speed-up* in a round is `float32`'s epoch
 # time over the arm's (above 1: the arm was faster). How far from 1 counts? The same
 # work on the same machine already varies: the *tie band* is `float32`'s own spread,
-# its slowest later epoch over its fastest, but at least 1.1 (four epochs can show less
-# spread than the machine has, so a difference of less than a tenth is never called). A round is
-# faster above the
-# band, slower below 1 / band, tied in between, and a winner is named only when every
-# round agrees. The cell counts by hand, then with `count_rounds` (from
-# `course_utils.rounds`), which the rest of the course uses.
+# its slowest later epoch over its fastest, but at least 1.1: a handful of epochs can
+# show less spread than the machine has, so a difference of less than a tenth is never
+# called. A round is faster above the band, slower below 1 / band, tied in between, and
+# a winner is named only when every round agrees. The cell counts by hand, then with
+# `count_rounds` (from `course_utils.rounds`), which the rest of the course uses.
 
 # %%
 _, fastest, slowest = later_epochs(arms["float32"]["seconds"])
@@ -1201,12 +1209,6 @@ if "compiled" in arms:
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
-    way = "shorter" if saving > 0 else "longer"
-    print(
-        f"compiled epoch against float32's, median difference (ms): {abs(saving) * 1000:.1f} {way}"
-    )
-    share = abs(saving) / statistics.median(plain[1:] or plain)
-    print(f"that difference as a fraction of float32's median epoch: {share:.4f}")
     if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
@@ -1215,34 +1217,31 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.49**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.53**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points. These runs measure time; their accuracy is not comparable with section 6's
 # (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **20.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed. With their evaluation, compiled epochs and `float32`'s differed by a median of
-# **11.3 ms**<!-- output: compiled epoch against float32's, median difference (ms) -->
-# (the line says which way),
-# **2.06%**<!-- output: that difference as a fraction of float32's median epoch -->
-# of an epoch, inside the tie band
-# (**1.15**<!-- output: tie band -->). Not every round was faster by more than the band
-# (the `rounds faster / tied / slower` line), so no saving can be told from noise, and
+# **0.98 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed (training only), inside the tie band of
+# **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
+# `rounds faster / tied / slower` line), so no saving can be told from noise, and
 # nothing is won back.
 #
-# On the H200, bfloat16 and compiling were both slower, unlike bfloat16 on this CPU. On the
-# course's one run there, this model's epochs
+# On the H200 neither helped, unlike bfloat16 on this CPU. On the course's one run
+# there, this model's epochs
 # took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
-# and the compiled model were each slower than float32 by the tie band in 4 of the 5
-# rounds, and tied in the fifth: bfloat16 units, yet no gain. We expect the reason to be
+# and the compiled model were each slower than float32 by more than the tie band in 4 of
+# the 5 rounds and tied in the fifth: by this lesson's rule no clear winner, leaning
+# slower (one run). bfloat16 units, yet no gain. We expect the reason to be
 # the model's size: with steps this short, launching each operation costs more than the
 # arithmetic, and autocast adds operations that convert between the types. This was not
 # timed apart. The compiler fuses the small operations around the matrix products, so a
@@ -1312,6 +1311,25 @@ if half_seconds is not None:
     print(f"float16 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
     print(f"float16 autocast + GradScaler validation accuracy: {half_accuracy:.4f}")
 
+
+# %% [markdown]
+# **The GPU picture in one place.** This lesson ran on a CPU. The course's one run on an
+# NVIDIA H200 (a script, PyTorch 2.11, `benchmarks/RESULTS.md`) timed the lesson's
+# pieces against that machine's own 16-core CPU, in milliseconds (the figures quoted,
+# with their sources, in each section):
+#
+# | what was timed (one run each) | H200, ms | its CPU, ms |
+# |---|---:|---:|
+# | one 64 x 64 product (section 2) | 0.0177 | 0.0109 |
+# | one 2048 x 2048 product (section 2) | 0.37 | 10.8 |
+# | an epoch of pipeline (b), 32-unit MLP (section 6) | 360 | 170 |
+# | a batch of 256 with loading, wide MLP (exercise 1) | 2.3 | 11.7 |
+#
+# There, bfloat16 and compiling were each slower than float32 by more than the tie band
+# in 4 of 5 rounds and tied in the fifth (section 7), and the GPU was faster at none of
+# exercise 2's batch sizes up to 1,024. The GPU won where the work was large matrix
+# products and lost where it was small: the two cases, tiny models and small
+# operations, that section 2 warned of.
 
 # %% [markdown]
 # ## Summary
@@ -1467,12 +1485,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.27 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict's tie band came from another model's epochs, so take it as a rough threshold.
 # A batch of 256 images took
-# **32.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1603,26 +1621,25 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.217 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.006 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.059 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **13.58 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **0.98 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then changed little: **0.67**<!-- output: cpu microseconds per image, batch 16384 -->
+# **15.31 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.03 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then changed little: **0.73**<!-- output: cpu microseconds per image, batch 16384 -->
 # at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
 # it; once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.217 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.264 ms**<!-- output: cpu ms per step, batch 64 --> at batch 64, and every batch-64
-# repeat took longer than every batch-16 one (the `every batch-64 repeat` line says
-# `True`): some of a step's work grows with the batch even at these sizes. That rests on
-# 7 repeats of each in one run; in another run the two sizes' slowest and fastest
-# repeats may overlap, and the line then says `False`.
+# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.290 ms**<!-- output: cpu ms per step, batch 64 -->
+# at batch 64, a hint that some of a step's work grows with the batch even at these
+# sizes; but the two sizes' repeats overlapped (the `every batch-64 repeat` line says
+# `False`), so from 7 repeats it is not a proof.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1686,9 +1703,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.79 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **3.23 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.63 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1711,7 +1728,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1735,10 +1752,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
-# speed, not faster than the tie band in every round: here it saved nothing measurable.
+# of **0.98 times**<!-- output: compiled median speed-up over float32 --> float32's
+# speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
 
@@ -1766,6 +1783,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.49**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.53**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.

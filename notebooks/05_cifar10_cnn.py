@@ -45,8 +45,8 @@
 # in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 252 s with a peak memory of 1442 MB. The course's
+# > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 272 s with a peak memory of 1451 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -254,7 +254,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 9.3<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 4.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -382,18 +382,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 51.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 27.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 56.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 27.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 28.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 28.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 18.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.51<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.24<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -612,7 +612,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 19 s<!-- output: small CNN training seconds --> of training. Training times
+# epochs and 26 s<!-- output: small CNN training seconds --> of training. Training times
 # here add up `train_seconds`, the training passes alone (the bracketed seconds on each
 # epoch line include validation); other programs sharing the CPU slow it, so read one
 # run's times loosely.
@@ -814,8 +814,8 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 4.8 s<!-- output: MLP training seconds --> against
-# 19 s<!-- output: small CNN training seconds --> on this 2-core CPU.
+# epochs; it trained in 5.8 s<!-- output: MLP training seconds --> against
+# 26 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
 # convolutions), so what it learns about "an edge here" does not carry over to other
@@ -1075,10 +1075,10 @@ del few, by_hand, course
 # %% [markdown]
 # **The recipe, one ingredient at a time.** A width-8 ResNet-9 trains on `sample_size`
 # images in a few seconds per epoch on this 2-core CPU. Each run adds one ingredient and
-# changes nothing else: the same seed (so the same starting weights, batches and
-# augmentations), data, Adam at a peak learning rate of 0.01, and `recipe_epochs`
-# epochs. Adam's momentum (lesson 03) is a running average of past gradients that keeps
-# a share *beta1*, 0.9 by default, each step.
+# changes nothing else: the same seeds (so, seed by seed, the same starting weights,
+# batches and augmentations), data, Adam at a peak learning rate of 0.01, and
+# `recipe_epochs` epochs. Adam's momentum (lesson 03) is a running average of past
+# gradients that keeps a share *beta1*, 0.9 by default, each step.
 #
 # 1. a constant learning rate (`fit`);
 # 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
@@ -1088,9 +1088,11 @@ del few, by_hand, course
 #    gradient, a pull towards 0;
 # 4. plus gradient clipping at 0.1: the lesson's recipe.
 #
-# A fifth run repeats the fourth with another seed (dashed) to show how much one run's
-# accuracy moves by chance. These runs see 5,000 images twice, where the small CNN saw
-# 45,000 twice, with narrow layers: compare them with each other, not with section 4.
+# Each of the four runs is repeated from 3 seeds (0, 1 and 2), changing the starting
+# weights, batch order, crops and flips alike for every recipe, to show how much one
+# run's accuracy moves by chance; the figure draws seed 0, and the full recipe from seed
+# 1 (dashed). These runs see 5,000 images twice, where the small CNN saw 45,000 twice,
+# with narrow layers: compare them with each other, not with section 4.
 #
 # First, `fit_one_cycle`'s set-up (in `course_utils/training.py`) and its loop's
 # clipping line:
@@ -1163,17 +1165,18 @@ recipe_runs = {
     "one-cycle, weight decay": dict(weight_decay=1e-4),
     "one-cycle, weight decay, clipping": dict(weight_decay=1e-4, grad_clip=0.1),
 }
-recipe_models, recipe_histories = {}, {}
-for name, settings in recipe_runs.items():
-    print(f"-- {name}")
-    recipe_models[name], recipe_histories[name] = train_small_resnet(0, **settings)
-# The schedule change again, from seed 1: a second pair of runs for the largest change.
-print("-- constant learning rate; seed 1")
-_, constant_seed_1 = train_small_resnet(1, one_cycle=False)
-print("-- one-cycle; seed 1")
-_, one_cycle_seed_1 = train_small_resnet(1)
-print("-- one-cycle, weight decay, clipping; seed 1")
-_, repeat_history = train_small_resnet(1, weight_decay=1e-4, grad_clip=0.1)
+recipe_seeds = (0, 1, 2)  # every recipe from 3 seeds: how far does the seed alone move it?
+recipe_histories = {}  # seed 0's histories, drawn below
+finals = {name: [] for name in recipe_runs}  # each recipe's final accuracy, seed by seed
+for seed in recipe_seeds:
+    for name, settings in recipe_runs.items():
+        print(f"-- {name}; seed {seed}")
+        _, history = train_small_resnet(seed, **settings)
+        finals[name].append(history[-1]["val_acc"])
+        if seed == 0:
+            recipe_histories[name] = history
+        elif seed == 1 and name == "one-cycle, weight decay, clipping":
+            repeat_history = history  # drawn dashed below
 
 # %%
 fig, (lr_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
@@ -1213,12 +1216,8 @@ accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 Res
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
 accuracy_ax.legend(fontsize=8)
 plt.show()
-previous = None
 for name, history in recipe_histories.items():
-    accuracy = history[-1]["val_acc"]
-    change = "" if previous is None else f" ({100 * (accuracy - previous):+.1f} points)"
-    print(f"{name}, validation accuracy: {accuracy:.4f}{change}")
-    previous = accuracy
+    print(f"{name}, validation accuracy: {history[-1]['val_acc']:.4f}")  # seed 0
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
 print(f"replayed learning rates equal the run's: {replayed_lrs == one_cycle_rates}")
 peak = one_cycle_rates.index(max(one_cycle_rates))
@@ -1228,49 +1227,60 @@ print(
 )
 mean_share = statistics.mean(one_cycle_rates) / 0.01
 print(f"one-cycle's mean learning rate, over the constant 0.01: {mean_share:.2f}")
-seed_1_change = 100 * (one_cycle_seed_1[-1]["val_acc"] - constant_seed_1[-1]["val_acc"])
-print(f"seed 1, one-cycle against a constant rate (points): {seed_1_change:+.1f}")
-seed_swing = 100 * abs(repeat_history[-1]["val_acc"] - previous)
-print(f"the same recipe with seed 1, validation accuracy: {repeat_history[-1]['val_acc']:.4f}")
-print(f"swing between the two seeds: {seed_swing:.1f} points")
 print(f"seed 1, validation accuracy after epoch 1: {repeat_history[0]['val_acc']:.2f}")
 seed_0_start = recipe_histories["one-cycle, weight decay, clipping"][0]["val_acc"]
 print(f"seed 0, the same recipe, validation accuracy after epoch 1: {seed_0_start:.2f}")
-names = list(recipe_histories)
+# How far the seed alone moves each recipe: its range (best seed minus worst) over 3 seeds.
+seed_ranges = {}
+for name, accuracies in finals.items():
+    seed_ranges[name] = 100 * (max(accuracies) - min(accuracies))
+    each = ", ".join(f"{accuracy:.4f}" for accuracy in accuracies)
+    print(f"{name}, final validation accuracy, seeds 0, 1, 2: {each}")
+    print(f"{name}, range over the 3 seeds (points): {seed_ranges[name]:.1f}")
+# Each change seed by seed: both runs of a pair share their seed. Shown only if every
+# seed moves the same way, by more on average than the three changes differ.
+names = list(finals)
 for before, after in zip(names[:-1], names[1:], strict=True):
-    change = 100 * (
-        recipe_histories[after][-1]["val_acc"] - recipe_histories[before][-1]["val_acc"]
-    )
-    verdict = "larger than" if abs(change) > seed_swing else "within"
-    print(f"{after}, change {verdict} the swing (points): {abs(change):.1f}")
+    changes = [100 * (new - old) for new, old in zip(finals[after], finals[before], strict=True)]
+    print(f"{after}, change in each seed (points): {', '.join(f'{c:+.1f}' for c in changes)}")
+    print(f"{after}, range of the 3 changes (points): {max(changes) - min(changes):.1f}")
+    mean_change = statistics.mean(changes)
+    way = "up" if mean_change > 0 else "down"
+    print(f"{after}, mean change over the 3 seeds (points): {abs(mean_change):.1f} {way}")
+    same_way = all(c > 0 for c in changes) or all(c < 0 for c in changes)
+    shown = same_way and abs(mean_change) > max(changes) - min(changes)
+    print(f"{after}, same way in every seed, by more than the changes differ: {shown}")
+full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise 2's yardstick
 
 # %% [markdown]
-# The two seeds of one recipe started apart: after epoch 1,
-# 0.25<!-- output: seed 1, validation accuracy after epoch 1 --> for seed 1 and
-# 0.32<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> for
-# seed 0 (guessing gives 0.10). Only the seed differed (starting weights, batch order,
-# crops and flips), yet it moved the final accuracy by
-# 3.4<!-- output: swing between the two seeds --> points: the *swing*. Changes of that
-# size could be chance; larger ones, less likely. Each printed line is one run and the
-# swing one pair of seeds, a rough scale: this is a first look, not a proof.
-# - The schedule change (learning rate and Adam's first beta together) took accuracy
+# Only the seed differed between a recipe's three runs (starting weights, batch order,
+# crops and flips), yet it moved them: the full recipe stood at
+# 0.32<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> (seed
+# 0) and
+# 0.25<!-- output: seed 1, validation accuracy after epoch 1 --> (seed 1) after epoch 1
+# (guessing gives 0.10), and the constant rate's final accuracy spread over
+# 8.1<!-- output: constant learning rate, range over the 3 seeds (points) --> points
+# across the 3 seeds. Comparing recipes run from different seeds would drown small
+# changes in that. Here both runs of a pair share their seed, so compare seed by seed:
+# a change counts as shown only if every seed moved the same way, by more on average
+# than the three seeds' changes differ (the `same way in every seed` lines). Three seeds
+# are still few: this is a first look, not a proof.
+# - The schedule change (learning rate and Adam's first beta together) took seed 0
 #   from 36.2%<!-- output: constant learning rate, validation accuracy --> to
-#   45.0%<!-- output: one-cycle, validation accuracy -->,
-#   8.8<!-- output: one-cycle, change larger than the swing (points) --> points, beyond
-#   the swing; from seed 1 the same change gained 7.3 points, so it rests on two pairs
-#   of runs. Which part did it, and why, these runs cannot say: the rate's shape, its mean
+#   45.0%<!-- output: one-cycle, validation accuracy -->, and gained a mean of
+#   7.5<!-- output: one-cycle, mean change over the 3 seeds (points) --> points over
+#   the 3 seeds, up in every seed, while the three changes differed by only
+#   2.5<!-- output: one-cycle, range of the 3 changes (points) --> points: shown. Which
+#   part did it, and why, these runs cannot say: the rate's shape, its mean
 #   (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
 #   constant rate) and the momentum all changed. The left panel shows the rate's shape,
 #   low at first and near 0 at the end, meant to let the last steps settle, and beta1
 #   (dotted) moving against it.
-# - Weight decay moved accuracy from
-#   45.04%<!-- output: one-cycle, validation accuracy --> to
-#   44.98%<!-- output: one-cycle, weight decay, validation accuracy -->, down
-#   0.1<!-- output: one-cycle, weight decay, change within the swing (points) --> point;
-#   clipping then took it to
-#   46.36%<!-- output: one-cycle, weight decay, clipping, validation accuracy -->, up
-#   1.4<!-- output: one-cycle, weight decay, clipping, change within the swing (points) -->.
-#   Both changes are within the swing, so neither is shown to help in two epochs on
+# - Weight decay changed accuracy by a mean of
+#   0.6<!-- output: one-cycle, weight decay, mean change over the 3 seeds (points) -->
+#   points, and clipping by
+#   0.6<!-- output: one-cycle, weight decay, clipping, mean change over the 3 seeds (points) -->,
+#   each up in some seeds and down in others: neither is shown to help in two epochs on
 #   5,000 images. They serve long trainings, where weights have time to grow and a rare
 #   bad batch time to come (the recipe's reason, not measured here).
 #
@@ -1695,7 +1705,8 @@ print(
 # - ResNet-9's standard recipe: batch normalisation, residual blocks, augmentation, a
 #   one-cycle schedule, weight decay and gradient clipping. Added one at a time on a
 #   small ResNet-9, a sample and 2 epochs, only the schedule change (learning rate and
-#   Adam's momentum together) beat the swing between two seeds.
+#   Adam's momentum together) moved accuracy the same way in all 3 seeds, by more on
+#   average than its three changes differed.
 # - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
@@ -1976,13 +1987,13 @@ if check_exercise(
         same_run = width_histories[8][-1]["val_acc"] == section_6_run
         print(f"width 8 scored as section 6's run with the same recipe and seed: {same_run}")
     ordered = sorted(width_results)
-    print(f"section 6's swing between two seeds, two decimals (points): {seed_swing:.2f}")
+    print(f"section 6's range over 3 seeds, two decimals (points): {full_recipe_range:.2f}")
     for low, high in [(ordered[0], ordered[1]), (ordered[1], ordered[2]), (ordered[0], ordered[2])]:
         change = 100 * (width_results[high][1] - width_results[low][1])
         way = "rose" if change > 0 else "fell or held"
-        verdict = "larger than" if abs(change) > seed_swing else "within"
+        verdict = "larger than" if abs(change) > full_recipe_range else "within"
         print(
-            f"width {low} to {high}, accuracy {way}, {verdict} section 6's swing (points): "
+            f"width {low} to {high}, accuracy {way}, {verdict} section 6's range (points): "
             f"{abs(change):.2f}"
         )
 
@@ -1993,7 +2004,7 @@ if check_exercise(
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
 # grew far less, from 1.00 s<!-- output: width 2, seconds per epoch --> to
-# 2.38 s<!-- output: width 8, seconds per epoch -->
+# 2.44 s<!-- output: width 8, seconds per epoch -->
 # (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
@@ -2003,17 +2014,17 @@ if check_exercise(
 # (width 2) to 40.4%<!-- output: width 4, validation accuracy --> (4) and
 # 46.4%<!-- output: width 8, validation accuracy --> (8), one run each. On a CPU the
 # width-8 run repeats section 6's recipe run exactly, and scored the same: on one CPU,
-# the same steps give the same result. Against section 6's swing of
-# 3.36<!-- output: section 6's swing between two seeds, two decimals (points) --> points
-# (one pair of seeds, at width 8; other widths may swing more or less), accuracy rose
-# 9.82<!-- output: width 2 to 4, accuracy rose, larger than section 6's swing (points) -->
+# the same steps give the same result. Against section 6's range over 3 seeds,
+# 3.36<!-- output: section 6's range over 3 seeds, two decimals (points) --> points
+# (the full recipe at width 8; other widths may vary more or less), accuracy rose
+# 9.82<!-- output: width 2 to 4, accuracy rose, larger than section 6's range (points) -->
 # points from width 2 to 4 and
-# 5.92<!-- output: width 4 to 8, accuracy rose, larger than section 6's swing (points) -->
-# from 4 to 8, both beyond the swing, and
-# 15.74<!-- output: width 2 to 8, accuracy rose, larger than section 6's swing (points) -->
+# 5.92<!-- output: width 4 to 8, accuracy rose, larger than section 6's range (points) -->
+# from 4 to 8, both beyond that range, and
+# 15.74<!-- output: width 2 to 8, accuracy rose, larger than section 6's range (points) -->
 # from 2 to 8. So in this run, on a small sample and a short training, each doubling
-# helped by more than two seeds moved apart. Each width had one run, all at a learning
-# rate of 0.01; rates tuned per width could change the picture.
+# helped by more than the seeds moved one recipe apart. Each width had one run, all at
+# a learning rate of 0.01; rates tuned per width could change the picture.
 
 # %% [markdown]
 # ## Check your understanding

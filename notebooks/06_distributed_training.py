@@ -39,8 +39,8 @@
 #   launched.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-04: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1437 MB. The course's
+# > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1438 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -440,8 +440,9 @@ print(manual.output)
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
 #
 # A *thread* here is one of the *intra-op* threads PyTorch splits a single operation,
-# such as a matrix product, across. Every launched process starts with 1 (section 7
-# says why); section 8's one-process arms set their own.
+# such as a matrix product, across. Every launched process starts with 1, so that 2
+# processes do not run 2 threads each and compete for the 2 CPUs (section 7 says more);
+# section 8's one-process arms set their own.
 #
 # The script times all this at 64 and at 1,024 images per process: the same gradients
 # for 16 times the images.
@@ -502,10 +503,10 @@ for size in (64, 1024):
 # (compare the bare all-reduce's row).
 #
 # - **At 64 images per process** DDP added
-#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.14<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.63<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.56<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
@@ -515,19 +516,20 @@ for size in (64, 1024):
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
 # only if DDP adds less than halving the images saves: at 64 images per process it added
-# 1.000 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.101 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.038 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.195 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.092 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.907 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.210 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The ratio of the two steps, (1 process's step on 2B) / (DDP step on B), predicts
 # 2 processes' speed-up for the steps alone:
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
-# measured noise level, so that one run's small differences name no winner: read the
-# figure at 1,024 as about even.
+# measured noise level, so that one run's small differences name no winner. So the
+# steps alone predict 2 processes slower at 64 images per process, and at 1,024 about as
+# fast as one process or a little faster, from one run.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -611,12 +613,14 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 
 # %% [markdown]
 # **The effective batch size**, per-process batch x world size, is 128 here
-# (`--batch-size 64` on 2 processes), like lesson 03's batches, so its learning rate
-# (0.2) fits. With more processes and the same per-process batch it grows, and the usual
-# *linear scaling rule* grows the learning rate with it, warming up over a few epochs
-# for very large batches (Goyal et al. trained a ResNet-50 on ImageNet this way, with
-# batches of 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This lesson
-# keeps 128 and does not test the rule.
+# (`--batch-size 64` on 2 processes), like lesson 03's batches. The script trains with
+# plain SGD at a constant 0.2, so that a step's size follows the gradient's directly
+# (exercise 1's missing division would multiply every step by the number of processes).
+# With more processes and the same per-process batch the effective batch grows, and the
+# usual *linear scaling rule* grows the learning rate with it, warming up over a few
+# epochs for very large batches (Goyal et al. trained a ResNet-50 on ImageNet this way,
+# with batches of 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This
+# lesson keeps 128 and does not test the rule.
 #
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
@@ -679,13 +683,13 @@ else:
 # The launcher and its 2 workers held
 # 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
 # largest worker alone had
-# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
+# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
 # included: two such workers, counted that way, would make twice that, more than the
-# three processes' proportional total, which counts each shared page once. Forked
-# workers share the pages of a process that has already imported PyTorch until they
-# write to them. On macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in
-# `course_utils/distributed.py`): each worker starts as a fresh Python with a whole
-# PyTorch of its own (not measured here), and on a GPU its own CUDA context.
+# three processes' proportional total, which counts each shared page once: the workers
+# shared pages. Part of what they share is PyTorch's library code, which the system
+# shares between any processes; forked workers also start sharing what their parent
+# loaded. Only forked workers were measured here; on macOS or with CUDA, `run_torchrun`
+# does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
 
 # %% [markdown]
 # ## 8. One process against two
@@ -721,7 +725,7 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # %%
 arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
 arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
-big_size = full_or_smoke(full=50_000, smoke=2_000)  # the same, at the big batch below
+big_size = full_or_smoke(full=50_000, smoke=2_000)  # training images per epoch, big batch
 
 
 def launch_arms(name: str, rounds: int, size: int, per_process: int):
@@ -759,8 +763,9 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
 def one_against_two(batch: int, figures: dict, guess: float) -> tuple[RoundCount, RoundCount]:
     """The baseline and 2 processes at one effective batch: their table, 2 processes'
     speed-up over the baseline, then in each of the table's two parts (`guess`: section 5's
-    predicted speed-up of the steps), then the same two ways both loading lean. Returns the
-    speed-up's RoundCount, then the lean pair's."""
+    predicted speed-up of the steps); then one process loading lean against the baseline,
+    and 2 processes against 1 with both loading lean. Returns the first speed-up's
+    RoundCount, then the last's."""
     name = f"effective batch {batch}"
     four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
     print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
@@ -772,6 +777,7 @@ def one_against_two(batch: int, figures: dict, guess: float) -> tuple[RoundCount
         f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f} "
         f"(section 5 predicted the steps at {guess:.2f})"
     )
+    compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
     return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
 
 
@@ -798,12 +804,12 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # flip between two equally fast arms, all 10 would agree about 2 times in 2^10 = 1,024.
 #
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.59<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times, below even section 5's prediction for the steps alone. Section 5 timed each
 # step with both processes ready, after a barrier; inside an epoch, a DDP step's
 # all-reduce can also wait for the other process to load its batch, and the rest
@@ -821,7 +827,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
 # batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
-# images, so that an epoch still has about 24 steps (learning rate still 0.2). Both the
+# images, so that an epoch has 25 steps (50,000 / 2,048, rounded up) rather than 10
+# (learning rate still 0.2). Both the
 # batch and the images per epoch change, so compare the two launches as sizes, not as
 # the batch's effect alone, and do not compare their accuracies.
 
@@ -853,28 +860,29 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.82<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.76<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed, faster in every round. In the figure, at 128 the long
 # bars are the DDP arms' blue ones (steps and waiting); at 2,048, the plain loop's
 # orange wait for its `DataLoader` is most of its epoch. 2 processes' loading ran at
-# 2.78<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed, while the rest ran at
-# 0.72<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times, again below section 5's prediction for the steps.
+# 2.77<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed, more than the 2 that halving each process's images would
+# give (this lesson does not time why), while the rest ran at
+# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times, again below section 5's prediction for the steps. So the gain at 2,048 came from
+# the loading, not from the steps.
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
-# loop's in each table; the appendix's comparison 1:
-# 1.34<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# loop's in each table; the `batch slices` lines under each table:
+# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # and
-# 2.16<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times one process's speed: faster in 9 rounds of 10 and tied in 1 at 128, faster in
-# every round at 2,048). A second lean process then won little or nothing: 2 lean
-# processes ran at
-# 0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 2.04<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times one process's speed, faster in every round of both launches). A second lean
+# process then lost at 128 and gained nothing clear at 2,048: 2 lean processes ran at
+# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's speed at 128 images a step (slower in every round) and
-# 1.18<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# at 2,048 (faster in 6 rounds of 10 and tied in 4: no clear winner). On this machine,
+# 1.21<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# at 2,048 (faster in 8 rounds of 10 and tied in 2: no clear winner). On this machine,
 # make one process lean before adding a second.
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
@@ -1032,8 +1040,10 @@ print(fsdp.output)
 # Each process holds half of the parameters and, after `backward`, only that half's
 # gradients. On large models on GPUs, that is what is meant to let the model, its
 # gradients and (with an optimizer built on the sharded parameters) its optimizer state
-# fit where whole copies would not. The script has no optimizer, and does not show the
-# gathering and scattering around each layer.
+# fit where whole copies would not. The last line does by hand what FSDP does before a
+# layer computes: `all_gather` of the processes' slices of the first layer's weights
+# gives back the whole matrix, equal to an unsharded copy made from the same seed. The
+# script has no optimizer, and does not show the scattering of the gradients.
 
 # %% [markdown]
 # ## Summary
@@ -1046,21 +1056,21 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.14<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), 2 processes ran at a median of
-#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 (slower
 #   in every round) and
-#   1.82<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.76<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (faster in every round): their loading ran
 #   faster, the rest (steps, waiting at the all-reduce) slower.
 # - With both sides loading lean, they ran at
-#   0.36<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.18<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times (slower in every round; faster in 6 rounds, tied in 4: no clear winner).
+#   1.21<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times (slower in every round; faster in 8 rounds, tied in 2: no clear winner).
 # - Make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
@@ -1250,7 +1260,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1270,13 +1280,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.14<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.39<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1343,20 +1353,17 @@ check_exercise("Q5", answer_q5=answer_q5)
 # using both logical CPUs, what a script run with `python` gets here. The first two
 # lines give, per launch, how long rank 1 waited at a barrier while rank 0 trained a
 # 1-process arm, and the CPU seconds it used meanwhile (little: it left both CPUs to
-# rank 0). Then come each launch's table of all five arms and three comparisons, each
-# the first arm's speed-up over the second, round by round:
-# 1. one process: loading lean (batch slices) over the `DataLoader` (section 8 quotes
-#    it);
-# 2. a second thread: the plain loop's 2 threads over 1;
-# 3. 2 processes over the plain loop with 2 threads. This pair changes two things, the
+# rank 0). Then come each launch's table of all five arms and two comparisons, each the
+# first arm's speed-up over the second, round by round:
+# 1. a second thread: the plain loop's 2 threads over 1;
+# 2. 2 processes over the plain loop with 2 threads. This pair changes two things, the
 #    processes and the threads in each, so it answers a practical question (is `torchrun`
 #    worth it over a plain script here?) rather than isolating a cause.
 
 # %%
 COMPARISONS = [
-    (SLICED_ARM, PLAIN_ARM),  # 1. one process, loading lean
-    (PLAIN_2, PLAIN_ARM),  # 2. a second thread
-    (TWO_ARM, PLAIN_2),  # 3. torchrun against a plain script (two changes)
+    (PLAIN_2, PLAIN_ARM),  # 1. a second thread
+    (TWO_ARM, PLAIN_2),  # 2. torchrun against a plain script (two changes)
 ]
 
 
@@ -1377,17 +1384,18 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** bought no clear speed-up over the 1-thread plain loop:
-# 0.90<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.93<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed, no clear winner in either launch. In this run the first cell's lines
-# show that the machine's 2 logical CPUs are 2 physical cores, not two halves of one; why the
-# second thread did not help, this lesson does not time.
+# 1.02<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times its speed, no clear winner in either launch. psutil reported 2 physical cores
+# (the first cell), though on a cloud machine the host may still run them as two
+# threads of one core, which the machine cannot see; why the second thread did not
+# help, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.68<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, slower in every round at 128 and
 # faster in every round at 2,048, as against 1 thread in section 8. The verdicts rest
 # on 10 rounds each, and one slow round of either arm can move a round into the tie

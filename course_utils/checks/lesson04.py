@@ -466,7 +466,8 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
         f"on a simulated GPU (`on` was `torch.device({gpu_type!r})`) with "
         f"{EARLIER_SECONDS:.2f} s of earlier work still queued, whose {len(batches)} steps "
         f"need {queued:.2f} s, it measured {seconds:.2f} s: it waited for the device before "
-        "starting the clock and before reading it, and not inside the loop",
+        "starting the clock and before reading it, and (the simulated GPU counts its waits) "
+        "at no step inside the loop",
     ]
 
 

@@ -10,6 +10,7 @@ processes then run on the CPU with gloo, as in the lesson's outputs without 2 GP
 import os
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.device_mesh import init_device_mesh
 
@@ -50,3 +51,20 @@ with process_group(timeout=60) as group:
     F.cross_entropy(model(images), labels).backward()
     grads = sum(parameter.grad.to_local().numel() for parameter in model.parameters())
     rank_print(f"after backward, holds gradients for {grads:,} of them", all_ranks=True)
+    # What FSDP does before a layer computes, by hand: all_gather every process's slice of
+    # the first layer's weights, stack them, and compare with an unsharded seed-0 copy.
+    first = next(layer for layer in model.modules() if isinstance(layer, torch.nn.Linear))
+    my_slice = first.weight.to_local()
+    pieces = [torch.empty_like(my_slice) for _ in range(group.world_size)]
+    dist.all_gather(pieces, my_slice.contiguous())
+    torch.manual_seed(0)
+    whole = next(
+        layer
+        for layer in MLP(28 * 28, [32], 10).to(device).modules()
+        if isinstance(layer, torch.nn.Linear)
+    ).weight
+    rank_print(
+        f"first layer's weights: my slice {tuple(my_slice.shape)}, gathered "
+        f"{tuple(torch.cat(pieces).shape)}, equal to the unsharded copy: "
+        f"{torch.equal(torch.cat(pieces), whole)}"
+    )
