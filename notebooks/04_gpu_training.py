@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1140 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1141 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -268,14 +268,16 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **50.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# **52.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
 # the parentheses give their range and their mean. One slow repeat pulls a mean up but
-# moves a median little, so we quote the median. The CPU did **169.4
+# moves a median little, so we quote the median. The CPU did **165.1
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **48.9
+# multiply-adds a second on the large product, but only **37.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
-# small one. On a GPU, with thousands of cores to fill and a cost to launch each
-# operation, we expect small operations to fare worse still. So we expect a GPU to fail
+# small one: each product also pays a fixed cost, the call itself, that a 64 x 64
+# product's few multiply-adds cannot share out (not timed apart here). On a GPU, with
+# thousands of cores to fill and a cost to start (*launch*) each operation, we expect
+# small operations to fare worse still. So we expect a GPU to fail
 # to help in two cases: **tiny models**, whose products cannot fill it, and **starved
 # GPUs**, which wait for the CPU to prepare each batch; section 6 measures, on this CPU,
 # what preparing the batches costs.
@@ -380,7 +382,9 @@ print(len(train_dataset), len(val_dataset))
 # %% [markdown]
 # The loop is lesson 03's, with two changes:
 # - the model moves to the device once, before its optimizer is built, as PyTorch's
-#   documentation recommends. For a module the order happens not to matter (`.to`
+#   documentation
+#   recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->. For a module
+#   the order happens not to matter (`.to`
 #   moves the weights in
 #   place<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.Module.html -->,
 #   so the optimizer still holds the right tensors), but building the optimizer last
@@ -655,7 +659,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.79 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
 # the tensors on the device in one timed copy:
 
@@ -732,8 +736,9 @@ course_train.generator.manual_seed(shuffle_seed)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
-# Compare the time per epoch (training only; the median over the epochs, two at full
-# size), the total time with the one-off costs, and the validation accuracy:
+# Compare the time per epoch (training only; the median of the epochs, which with the
+# full run's 2 epochs is their mean), the total time with the one-off costs, and the
+# validation accuracy:
 
 
 # %%
@@ -788,10 +793,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.90 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->
+# **3.56 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.22 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **14.3 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **16.2 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
@@ -800,8 +805,9 @@ plot_epoch_times(
 # 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
 # pipeline (b)'s with 2 workers and
 # 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
-# each: there, workers barely helped. With 2 logical CPUs the workers compete with the
-# training process for them; on more cores they may help more (not measured here).
+# each: a ratio of 1.11, at the edge of section 7's tie band, so no clear effect there.
+# We expect that with 2 logical CPUs the workers compete with the training process for
+# them, and that on more cores they may help more (neither measured).
 # Compare those two figures with each other, not with this notebook's (another CPU,
 # another script).
 #
@@ -809,20 +815,20 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.63 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.34 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart): the same work pipeline (b) pays
 # for once.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.79 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.53 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond), for the same transforms run once on
 # every image, as a classic epoch runs them. Counting it, two epochs' training took
-# **7.80 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **7.12 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **4.33 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.97 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after
-# **1.04**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
+# **1.06**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
 # seconds over seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -941,13 +947,15 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
         f"{str(dtype):14}  largest {info.max:.2e}  smallest normal {info.tiny:.2e}  "
         f"eps {info.eps:.1e}  1e-8 becomes {small:.2e}"
     )
+for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
+    print(f"float16: {tiny:.0e} becomes {torch.tensor(tiny).to(torch.float16).item():.2e}")
 
 # %% [markdown]
 # bfloat16 keeps about float32's range (nearly the same largest number, the same
 # smallest normal one) with a step of about 1 in 128, 2 to 3 significant digits; float16
 # has a finer step but tops out at 65,504. Below its smallest normal number float16
-# keeps fewer and fewer digits, down to about 6e-8 (*subnormal* numbers); 1e-8 is below
-# even that and becomes 0: a gradient that small would be lost.
+# keeps fewer and fewer digits (*subnormal* numbers): 6e-8 survives, as 5.96e-08, but
+# 2e-8 and 1e-8 become 0: a gradient that small would be lost.
 #
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
 # arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` says yes to
@@ -961,6 +969,16 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
+# The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or
+# PyTorch's own (private) checks for the CPU's bfloat16 instructions.
+if device.type == "cuda" and not torch.version.hip:
+    by_hand = torch.cuda.get_device_capability(device)[0] >= 8
+elif device.type == "cpu":
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    by_hand = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+else:  # Apple and AMD GPUs: the helper's docstring says how it decides
+    by_hand = bf16_native
+print(f"bfloat16 units by hand: {by_hand}; bfloat16_support agrees: {by_hand == bf16_native}")
 
 # %% [markdown]
 # (On a CPU, AVX-512 BF16 and AMX are the instruction sets of recent Intel processors
@@ -1217,20 +1235,20 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.43 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.53**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.57**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points. These runs measure time; their accuracy is not comparable with section 6's
 # (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **20.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
-# **0.98 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
 # **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and
@@ -1323,13 +1341,15 @@ if half_seconds is not None:
 # | one 64 x 64 product (section 2) | 0.0177 | 0.0109 |
 # | one 2048 x 2048 product (section 2) | 0.37 | 10.8 |
 # | an epoch of pipeline (b), 32-unit MLP (section 6) | 360 | 170 |
-# | a batch of 256 with loading, wide MLP (exercise 1) | 2.3 | 11.7 |
+# | an epoch of the classic pipeline, 32-unit MLP (section 6) | 5370 | not timed |
+# | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
 #
 # There, bfloat16 and compiling were each slower than float32 by more than the tie band
 # in 4 of 5 rounds and tied in the fifth (section 7), and the GPU was faster at none of
 # exercise 2's batch sizes up to 1,024. The GPU won where the work was large matrix
-# products and lost where it was small: the two cases, tiny models and small
-# operations, that section 2 warned of.
+# products and lost where it was small, section 2's first case (tiny models); and the
+# classic pipeline's epoch took about 15 times pipeline (b)'s on the same GPU, its
+# second (a GPU starved by the loading).
 
 # %% [markdown]
 # ## Summary
@@ -1485,12 +1505,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.41 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.39 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict's tie band came from another model's epochs, so take it as a rough threshold.
 # A batch of 256 images took
-# **34.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1621,25 +1641,26 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.059 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.220 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.104 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **15.31 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.03 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then changed little: **0.73**<!-- output: cpu microseconds per image, batch 16384 -->
+# **13.75 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.08 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then changed little: **0.69**<!-- output: cpu microseconds per image, batch 16384 -->
 # at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
 # it; once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.290 ms**<!-- output: cpu ms per step, batch 64 -->
-# at batch 64, a hint that some of a step's work grows with the batch even at these
-# sizes; but the two sizes' repeats overlapped (the `every batch-64 repeat` line says
-# `False`), so from 7 repeats it is not a proof.
+# **0.220 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.271 ms**<!-- output: cpu ms per step, batch 64 -->
+# at batch 64, and every batch-64 repeat took longer than every batch-16 one (the
+# `every batch-64 repeat` line says `True`): some of a step's work grows with the batch
+# even at these sizes. That rests on 7 repeats of each in one run; in another run the
+# two sizes' repeats may overlap, and the line then says `False`.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1703,9 +1724,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.79 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **3.63 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.34 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1728,7 +1749,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1752,9 +1773,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.98 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1783,6 +1804,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.53**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.57**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.

@@ -30,8 +30,8 @@
 # - work out the output shapes of convolutions and pooling by hand;
 # - build and train a small CNN, and explain why it beats an MLP on photographs;
 # - build a ResNet-9 (batch normalisation, residual blocks) and train it with
-#   augmentation, a one-cycle schedule, weight decay and gradient clipping, added one at
-#   a time;
+#   augmentation, then a one-cycle schedule, weight decay and gradient clipping added one
+#   at a time (exercise 1 measures augmentation on the small CNN);
 # - train a network built for a CPU's budget, and improve it with test-time
 #   augmentation;
 # - make every choice on a validation split, and test each final model once, at the end;
@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 272 s with a peak memory of 1451 MB. The course's
+# > 2 threads); the whole lesson ran in 267 s with a peak memory of 1454 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -254,7 +254,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 4.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 6.8<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -382,18 +382,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 56.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 55.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 27.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 27.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 28.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 28.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.24<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -612,10 +612,10 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 26 s<!-- output: small CNN training seconds --> of training. Training times
+# epochs and 18 s<!-- output: small CNN training seconds --> of training. Training times
 # here add up `train_seconds`, the training passes alone (the bracketed seconds on each
-# epoch line include validation); other programs sharing the CPU slow it, so read one
-# run's times loosely.
+# epoch line include validation); what makes one epoch slower than another was not
+# measured, so read one run's times loosely.
 #
 # Accuracy per class, on the validation set, shows where it struggles:
 
@@ -702,7 +702,7 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # 82%<!-- output: second-layer values that are 0 on the car --> of second-layer ones
 # (not drawn): the ReLU cut every negative value. Instead of drawing such sparse maps,
 # ask *what makes a second-layer channel respond most?* Each of its values sees a 14 x
-# 14 patch of pixels. Counting back:
+# 14 patch of pixels, its *receptive field*. Counting back:
 # - its 5 x 5 window covers 5 pooled values;
 # - each is the largest of 2 first-layer values (a 2 x 2 pool), so the 5 come from 10
 #   first-layer values side by side;
@@ -740,9 +740,8 @@ print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(co
 #   2r − 4 to 2r + 5;
 # - first-layer row q read pixel rows q − 2 to q + 2, so pixel rows 2r − 6 to 2r + 7.
 #
-# For r = 8 that is rows 10 to 23, as the gradient found. This patch is the value's
-# *receptive field*. So we can search the validation images for the patches where each
-# channel responds most:
+# For r = 8 that is rows 10 to 23, as the gradient found. So we can search the
+# validation images for the receptive fields where each channel responds most:
 
 
 # %%
@@ -814,8 +813,8 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.8 s<!-- output: MLP training seconds --> against
-# 26 s<!-- output: small CNN training seconds --> on this 2-core CPU.
+# epochs; it trained in 4.9 s<!-- output: MLP training seconds --> against
+# 18 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
 # convolutions), so what it learns about "an edge here" does not carry over to other
@@ -1074,7 +1073,8 @@ del few, by_hand, course
 
 # %% [markdown]
 # **The recipe, one ingredient at a time.** A width-8 ResNet-9 trains on `sample_size`
-# images in a few seconds per epoch on this 2-core CPU. Each run adds one ingredient and
+# images in a few seconds per epoch on this 2-core CPU, always with section 6's
+# augmentation. Each run adds one ingredient (step 2 changes two settings, below) and
 # changes nothing else: the same seeds (so, seed by seed, the same starting weights,
 # batches and augmentations), data, Adam at a peak learning rate of 0.01, and
 # `recipe_epochs` epochs. Adam's momentum (lesson 03) is a running average of past
@@ -1263,8 +1263,9 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # across the 3 seeds. Comparing recipes run from different seeds would drown small
 # changes in that. Here both runs of a pair share their seed, so compare seed by seed:
 # a change counts as shown only if every seed moved the same way, by more on average
-# than the three seeds' changes differ (the `same way in every seed` lines). Three seeds
-# are still few: this is a first look, not a proof.
+# than the three seeds' changes differ: all three changes of one sign, and their mean
+# larger than the largest minus the smallest (the `same way in every seed` lines). By
+# luck alone, three changes share a sign 1 time in 4: this is a first look, not a proof.
 # - The schedule change (learning rate and Adam's first beta together) took seed 0
 #   from 36.2%<!-- output: constant learning rate, validation accuracy --> to
 #   45.0%<!-- output: one-cycle, validation accuracy -->, and gained a mean of
@@ -1299,7 +1300,7 @@ print(f"largest gradient value, first batch: {gradients.max():.2f}")
 print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean():.4f}")
 
 # %% [markdown]
-# The first batch suggests why two epochs are unlikely to show weight decay: its term
+# On the first batch, weight decay's term
 # was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length (a vector's *length*: the square root of the sum of its squared
 # values), a tiny change per step overall. The largest gradient value was
@@ -1431,6 +1432,17 @@ plot_history(history, title=network_name)
 
 # %%
 plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule of fit_fast")
+if not on_gpu:
+    # fit_fast's triangle by hand: up in a straight line to 2.0 over the first fifth of the
+    # steps (warm_up=0.2), then down in a straight line towards 0.
+    rates = [lr for epoch in history for lr in epoch["lrs"]]
+    total, rising = len(rates), max(round(0.2 * len(rates)), 1)
+    by_hand = [
+        2.0 * ((step + 1) / rising if step < rising else (total - step) / (total - rising + 1))
+        for step in range(total)
+    ]
+    same = all(math.isclose(mine, theirs) for mine, theirs in zip(by_hand, rates, strict=True))
+    print(f"fit_fast's {total} learning rates equal the triangle by hand: {same}")
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
@@ -2003,9 +2015,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.00 s<!-- output: width 2, seconds per epoch --> to
-# 2.44 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.93 s<!-- output: width 2, seconds per epoch --> to
+# 2.40 s<!-- output: width 8, seconds per epoch -->
+# (2.6<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2023,8 +2035,10 @@ if check_exercise(
 # from 4 to 8, both beyond that range, and
 # 15.74<!-- output: width 2 to 8, accuracy rose, larger than section 6's range (points) -->
 # from 2 to 8. So in this run, on a small sample and a short training, each doubling
-# helped by more than the seeds moved one recipe apart. Each width had one run, all at
-# a learning rate of 0.01; rates tuned per width could change the picture.
+# helped by more than the seeds moved one recipe apart. Each width had one run, from
+# seed 0, so this is not section 6's seed-by-seed rule (that would take three seeds per
+# width): read the range as a rough yardstick. All ran at a learning rate of 0.01;
+# rates tuned per width could change the picture.
 
 # %% [markdown]
 # ## Check your understanding
@@ -2403,7 +2417,8 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 # **Channels-last.** A batch is one long row of numbers; its *strides* say how far apart
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
-# puts them side by side, a layout convolution code is often faster on. `FastNet` keeps
+# puts them side by side; the course's benchmark measured `FastNet` training about 1.5
+# times faster that way on a 2-core CPU (Appendix A's last part). `FastNet` keeps
 # its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]
@@ -2523,8 +2538,9 @@ for line in inspect.getsource(fit_fast).splitlines():
 #   and FastNet
 #   86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA --> (7
 #   epochs, test-time augmentation, an earlier copy of the recipe). The runs differ in
-#   more than the network, but the margin, 5.7 points, is several times what test-time
-#   augmentation was measured to add (below).
+#   more than the network (epochs, the copy of the recipe, one seed each); the margin,
+#   5.7 points, is several times what test-time augmentation was measured to add
+#   (below), which rules out that difference alone.
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set;
 #   measured after `FastNet` was chosen): `FastNet`, trained for 6 epochs, reached
 #   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1438 MB. The course's
+# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1424 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -405,7 +405,8 @@ print(manual.output)
 # Each process's own 32-image gradient differs from the whole batch's (compare its
 # `largest gap` with the `whole batch's gradient values`; with two halves the gaps are
 # equal, since the whole batch's gradient lies halfway between theirs), so the match
-# could fail. After `all_reduce` and the division (your `average_gradients`' loop), both
+# could fail. After `all_reduce` and the division (the same loop as your
+# `average_gradients`, written out in the script), both
 # hold the whole batch's gradient up to float32 rounding (the sums run in another
 # order), and exactly DDP's. The line `initial weights drawn …` shows DDP's first job:
 # the processes drew different initial weights (a seed per rank), and wrapping in DDP
@@ -503,10 +504,10 @@ for size in (64, 1024):
 # (compare the bare all-reduce's row).
 #
 # - **At 64 images per process** DDP added
-#   2.14<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.43<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.56<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.55<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
@@ -516,20 +517,21 @@ for size in (64, 1024):
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
 # only if DDP adds less than halving the images saves: at 64 images per process it added
-# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.673 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.092 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.907 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.210 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.104 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.857 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.129 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The ratio of the two steps, (1 process's step on 2B) / (DDP step on B), predicts
 # 2 processes' speed-up for the steps alone:
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.12<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
 # measured noise level, so that one run's small differences name no winner. So the
-# steps alone predict 2 processes slower at 64 images per process, and at 1,024 about as
-# fast as one process or a little faster, from one run.
+# steps alone predict 2 processes slower at 64 images per process, and at 1,024 close to
+# one process's speed (the words in brackets say on which side of the band), from one
+# run.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -616,6 +618,7 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (`--batch-size 64` on 2 processes), like lesson 03's batches. The script trains with
 # plain SGD at a constant 0.2, so that a step's size follows the gradient's directly
 # (exercise 1's missing division would multiply every step by the number of processes).
+# The rate 0.2 was not tuned here; section 7's validation accuracy shows it trains.
 # With more processes and the same per-process batch the effective batch grows, and the
 # usual *linear scaling rule* grows the learning rate with it, warming up over a few
 # epochs for very large batches (Goyal et al. trained a ResNet-50 on ImageNet this way,
@@ -680,16 +683,16 @@ else:
     print("proportional memory (PSS): not reported on this system")
 
 # %% [markdown]
-# The launcher and its 2 workers held
-# 904 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together; the
-# largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, shared pages
-# included: two such workers, counted that way, would make twice that, more than the
-# three processes' proportional total, which counts each shared page once: the workers
-# shared pages. Part of what they share is PyTorch's library code, which the system
-# shares between any processes; forked workers also start sharing what their parent
-# loaded. Only forked workers were measured here; on macOS or with CUDA, `run_torchrun`
-# does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
+# The launcher (`torchrun`'s parent process) and its 2 workers held
+# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# counting each shared page once. The largest worker alone had
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# every page it used in full: two such workers would make twice that, more than all
+# three processes' total, so the workers shared pages. Part of what they share is
+# PyTorch's library code, which the system shares between any processes; forked workers
+# also start sharing what their parent loaded. Only forked workers were measured here;
+# on macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in
+# `course_utils/distributed.py`).
 
 # %% [markdown]
 # ## 8. One process against two
@@ -743,7 +746,18 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 
 # %% [markdown]
-# The first launch, at an effective batch of 128:
+# The first launch, at an effective batch of 128.
+#
+# **How to read it.** `arms_table` gives each arm's median epoch over the rounds after
+# the first, and their range; *loader* is the wait for batches (section 1's part 4),
+# *the rest* everything else, parts 1 to 3 (the steps, and for DDP any wait at the
+# all-reduce for a partner still loading), each a median of its own. Under the table, 2
+# processes' *speed-up* is the baseline's epoch over theirs, round by round (above 1:
+# faster): a median, and the count of rounds faster, tied (within a tenth, section 5's
+# `TIE`) or slower (`arm_speed_ups` in `course_utils.scaling`). The two parts' lines are
+# speed-ups the same way round: the baseline's median seconds in that part over theirs.
+# The verdict names a winner only when every round agrees: if each round were a coin
+# flip between two equally fast arms, all 10 would agree about 2 times in 2^10 = 1,024.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -792,24 +806,13 @@ record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_ac
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# **How to read it.** `arms_table` gives each arm's median epoch over the rounds after
-# the first, and their range; *loader* is the wait for batches (section 1's part 4),
-# *the rest* everything else, parts 1 to 3 (the steps, and for DDP any wait at the
-# all-reduce for a partner still loading), each a median of its own. Under the table, 2
-# processes' *speed-up* is the baseline's epoch over theirs, round by round (above 1:
-# faster): a median, and the count of rounds faster, tied (within a tenth, section 5's
-# `TIE`) or slower (`arm_speed_ups` in `course_utils.scaling`). The two parts' lines are
-# speed-ups the same way round: the baseline's median seconds in that part over theirs.
-# The verdict names a winner only when every round agrees: if each round were a coin
-# flip between two equally fast arms, all 10 would agree about 2 times in 2^10 = 1,024.
-#
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.43<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.33<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.23<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times, below even section 5's prediction for the steps alone. Section 5 timed each
 # step with both processes ready, after a barrier; inside an epoch, a DDP step's
 # all-reduce can also wait for the other process to load its batch, and the rest
@@ -827,8 +830,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
 # batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
-# images, so that an epoch has 25 steps (50,000 / 2,048, rounded up) rather than 10
-# (learning rate still 0.2). Both the
+# images, so that an epoch has 25 steps (50,000 / 2,048, rounded up) rather than the 10
+# that the first launch's 20,000 images would give at 2,048 (learning rate still 0.2). Both the
 # batch and the images per epoch change, so compare the two launches as sizes, not as
 # the batch's effect alone, and do not compare their accuracies.
 
@@ -860,30 +863,30 @@ plot_epoch_parts(
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.76<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed, faster in every round. In the figure, at 128 the long
 # bars are the DDP arms' blue ones (steps and waiting); at 2,048, the plain loop's
 # orange wait for its `DataLoader` is most of its epoch. 2 processes' loading ran at
-# 2.77<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.40<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, more than the 2 that halving each process's images would
 # give (this lesson does not time why), while the rest ran at
-# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times, again below section 5's prediction for the steps. So the gain at 2,048 came from
 # the loading, not from the steps.
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
 # loop's in each table; the `batch slices` lines under each table:
-# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.33<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # and
-# 2.04<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times one process's speed, faster in every round of both launches). A second lean
-# process then lost at 128 and gained nothing clear at 2,048: 2 lean processes ran at
-# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# process then lost at 128 and won at 2,048: 2 lean processes ran at
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's speed at 128 images a step (slower in every round) and
-# 1.21<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# at 2,048 (faster in 8 rounds of 10 and tied in 2: no clear winner). On this machine,
-# make one process lean before adding a second.
+# 1.46<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# at 2,048 (faster in every round). On this machine, make one process lean before
+# adding a second, and time what the second adds at your batch size.
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -1056,21 +1059,21 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   2.14<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.43<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), 2 processes ran at a median of
-#   0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.43<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 (slower
 #   in every round) and
-#   1.76<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (faster in every round): their loading ran
 #   faster, the rest (steps, waiting at the all-reduce) slower.
 # - With both sides loading lean, they ran at
-#   0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.21<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times (slower in every round; faster in 8 rounds, tied in 2: no clear winner).
+#   1.46<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times (slower in every round; faster in every round).
 # - Make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
@@ -1260,7 +1263,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.43<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1280,13 +1283,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 2.14<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.43<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.38<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.23<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1318,7 +1321,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # larger with 4 images per process than with 32: True`): the fewer images a statistic
 # rests on, the more it can stray. Plain `BatchNorm` normalises with its own shard's
 # statistics; `SyncBatchNorm` combines them across the processes. DDP already averages
-# every gradient, batch norm's included.
+# every parameter's gradient, batch norm's weight and bias
+# included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
 
 # %% [markdown]
 # **Question 5.** Under DDP, a step accumulates 2 micro-batches, and the first `backward`
@@ -1384,18 +1388,18 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** bought no clear speed-up over the 1-thread plain loop:
-# 0.93<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.84<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.02<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.96<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, no clear winner in either launch. psutil reported 2 physical cores
 # (the first cell), though on a cloud machine the host may still run them as two
 # threads of one core, which the machine cannot see; why the second thread did not
 # help, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, slower in every round at 128 and
 # faster in every round at 2,048, as against 1 thread in section 8. The verdicts rest
 # on 10 rounds each, and one slow round of either arm can move a round into the tie

@@ -213,8 +213,9 @@ def test_the_stand_in_catches_a_shard_left_on_the_cpu(batch, monkeypatch):
 
 def test_the_stand_in_catches_a_batch_left_on_the_cpu(mnist_like, tmp_path, monkeypatch):
     script = lesson_script("train_ddp.py").replace(
-        "images, labels = images.to(device), labels.to(device)", "pass"
+        "as_input(images.to(device)), labels.to(device)", "as_input(images), labels"
     )
+    assert "as_input(images), labels" in script  # the batch now stays on the CPU
     argv = ["--data", str(mnist_like), "--out", str(tmp_path), "--epochs", "1"]
     with pytest.raises(RuntimeError, match="mixes devices"):
         run_on_stand_in(script, argv, monkeypatch)

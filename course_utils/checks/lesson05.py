@@ -474,7 +474,11 @@ def _exercise_1(
                 "the same unaltered images every epoch should learn them best. Are the "
                 "transforms swapped?"
             )
-        checked.append("the plain run ends with the lower training loss: it memorised")
+        checked.append(
+            "the plain run ends with the lower training loss, each measured on the batches its "
+            "run trained on (the transforms are not swapped; the solution then compares the "
+            "two models on equal terms)"
+        )
         plain_val = [epoch["val_loss"] for epoch in plain]
         rise = plain_val[-1] - min(plain_val)
         small_rise = rise < CLEAR_RISE
@@ -504,7 +508,7 @@ def _exercise_1(
             )
         checked.append(
             "the plain run's validation loss ended further above its training loss than the "
-            "augmented run's"
+            "augmented run's, each training loss on its own run's batches"
         )
     recipe = (
         f"`fit` at {OVERFIT_LR} with SGD, momentum {OVERFIT_MOMENTUM}, as section 4's "

@@ -70,16 +70,16 @@ with process_group(timeout=60) as group:
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         model.train()
-        loading = 0.0  # the seconds this process waits for the loader's next batch
+        loading = 0.0  # the seconds this process spends getting each batch ready
         dist.barrier()
         start = time.perf_counter()
         batches = iter(loader)
         for _ in range(len(loader)):
             tick = time.perf_counter()
             images, labels = next(batches)  # the loader picks, fetches and stacks a batch
+            images, labels = as_input(images.to(device)), labels.to(device)  # moved, normalised
             loading += time.perf_counter() - tick
-            images, labels = images.to(device), labels.to(device)
-            loss = F.cross_entropy(model(as_input(images)), labels)
+            loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad()
             loss.backward()  # DDP all-reduces (averages) the gradients here
             optimizer.step()
