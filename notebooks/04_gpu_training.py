@@ -209,7 +209,8 @@ print(
 #
 # An honest timing also **warms up**: an operation's first run can pay one-off costs,
 # such as allocating memory, choosing a *kernel* (the compiled function the device runs
-# for one operation) or loading a GPU's libraries. It **synchronises** before each clock
+# for one operation) or loading a GPU's libraries; on this CPU the lesson's outputs show
+# such a cost only where it compiles (section 7). It **synchronises** before each clock
 # reading. And it **repeats**, since other programs and the processor's clock speed make
 # each run's time differ: quote the median, and let the spread say how far to trust it.
 # Each repeat times several runs between two clock readings, sharing out the clock's
@@ -274,8 +275,9 @@ if device.type == "cpu":
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only **37.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
-# small one: each product also pays a fixed cost, the call itself, that a 64 x 64
-# product's few multiply-adds cannot share out (not timed apart here). On a GPU, with
+# small one. We expect part of the reason to be a fixed cost per call that a 64 x 64
+# product's few multiply-adds cannot share out (exercise 2 meets a fixed cost per
+# step); this cell does not time it apart. On a GPU, with
 # thousands of cores to fill and a cost to start (*launch*) each operation, we expect
 # small operations to fare worse still. So we expect a GPU to fail
 # to help in two cases: **tiny models**, whose products cannot fill it, and **starved
@@ -380,12 +382,13 @@ train_dataset = Subset(train_dataset, range(train_size))  # the whole split, exc
 print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
-# The loop is lesson 03's, with two changes:
+# The loop is lesson 03's, with plain SGD at a fixed rate (`fit`'s default: this lesson
+# changes where training runs, not how it learns, so it leaves Adam and the one-cycle
+# schedule aside) and two changes:
 # - the model moves to the device once, before its optimizer is built, as PyTorch's
 #   documentation
 #   recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->. For a module
-#   the order happens not to matter (`.to`
-#   moves the weights in
+#   the order happens not to matter (`.to` moves the weights in
 #   place<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.Module.html -->,
 #   so the optimizer still holds the right tensors), but building the optimizer last
 #   is the safe habit;
@@ -579,10 +582,8 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
 # image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
 # final weights will show that the orders matched. Why not `shuffle=True` with a seeded
-# generator? The `DataLoader` first draws a base seed for its *worker processes*
-# (background processes that build batches; none here) from that generator, then
-# shuffles, so its order differs from `randperm`'s with the same seed, as the cell shows
-# on 10 items.
+# generator? Its order differs from `randperm`'s with the same seed (the `DataLoader`
+# draws from the generator before it shuffles), as the cell shows on 10 items.
 
 
 # %%
@@ -690,7 +691,8 @@ print(f"seconds to put the training tensors on the {device.type} (one-off): {cop
 # %% [markdown]
 # On a CPU there is nothing to copy, hence 0.00. `DeviceDataLoader` (section 5) moves
 # every batch a `DataLoader` built; `DeviceTensorLoader` moved its tensors once, at
-# creation, and each epoch only shuffles an index and cuts slices, so no per-image
+# creation, and each epoch only shuffles an index and gathers the shuffled rows
+# (`images[index]`, a copy, not a view: section 7 meets views), so no per-image
 # Python code runs during training. As a generator that is a few lines, checked against
 # `DeviceTensorLoader` with the same seed:
 
@@ -722,7 +724,7 @@ del on_device, by_hand, its_batches
 print(inspect.getsource(DeviceTensorLoader.__iter__))
 
 # %% [markdown]
-# Each batch is a slice of those tensors, already on the device:
+# Each batch gathers its rows of those tensors, already on the device:
 
 # %% tags=["nbval-check-output"]
 batch_images, batch_labels = next(iter(course_train))
@@ -805,9 +807,9 @@ plot_epoch_times(
 # 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
 # pipeline (b)'s with 2 workers and
 # 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
-# each: a ratio of 1.11, at the edge of section 7's tie band, so no clear effect there.
-# We expect that with 2 logical CPUs the workers compete with the training process for
-# them, and that on more cores they may help more (neither measured).
+# each: too few runs to tell a difference of a tenth from noise. We expect that with 2
+# logical CPUs the workers compete with the training process for them, and that on more
+# cores they may help more (neither measured): time `num_workers` on your own machine.
 # Compare those two figures with each other, not with this notebook's (another CPU,
 # another script).
 #

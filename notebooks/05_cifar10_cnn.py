@@ -46,7 +46,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 267 s with a peak memory of 1454 MB. The course's
+# > 2 threads); the whole lesson ran in 262 s with a peak memory of 1475 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -177,9 +177,9 @@ print(f"overfit_size {overfit_size}, overfit_epochs {overfit_epochs}")
 #
 # **Which copy made these outputs.** Your download holds the original pixels as PNGs;
 # these outputs came from an offline machine with JPEGs of the same images, which
-# changes pixel values a little. The cell prints your file type; with PNGs, expect
-# accuracies, section 1's decoding time and section 2's loader times to differ from
-# those quoted (by how much was not measured).
+# changes pixel values. The cell prints your file type; with PNGs, expect accuracies,
+# section 1's decoding time and section 2's loader times to differ from those quoted (by
+# how much was not measured).
 
 # %%
 train_folder = cifar10(train=True)
@@ -254,7 +254,7 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 
 # %% [markdown]
 # Decoding the training images once took
-# 6.8<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 6.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Section 2 sets that against an epoch of the per-image loader.
 
 # %% [markdown]
@@ -382,16 +382,16 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 55.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 27.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 56.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 29.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 28.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
 # classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
 # 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
@@ -580,9 +580,10 @@ print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} paramete
 # direction, which by the usual reasoning (not measured here) smooths out the noise of
 # small batches. `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
 # `functools.partial`; `fit` calls it with the parameters and learning rate, like any
-# `opt_func`. Two epochs at 0.02 fit the time budget. `training_batches` seeds its
-# loader's generator with 0, so section 5's MLP gets the same batches; `record_result`
-# prints `name: value` lines for the course's results table.
+# `opt_func`. Two epochs fit the time budget; the rate, 0.02, was set, not searched.
+# `training_batches` seeds its loader's generator with 0, so section 5's MLP gets the
+# same batches; `record_result` prints `name: value` lines for the course's results
+# table.
 
 
 # %%
@@ -813,7 +814,7 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 4.9 s<!-- output: MLP training seconds --> against
+# epochs; it trained in 5.0 s<!-- output: MLP training seconds --> against
 # 18 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
@@ -1262,7 +1263,7 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # 8.1<!-- output: constant learning rate, range over the 3 seeds (points) --> points
 # across the 3 seeds. Comparing recipes run from different seeds would drown small
 # changes in that. Here both runs of a pair share their seed, so compare seed by seed:
-# a change counts as shown only if every seed moved the same way, by more on average
+# a change counts as consistent only if every seed moved the same way, by more on average
 # than the three seeds' changes differ: all three changes of one sign, and their mean
 # larger than the largest minus the smallest (the `same way in every seed` lines). By
 # luck alone, three changes share a sign 1 time in 4: this is a first look, not a proof.
@@ -1271,7 +1272,8 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 #   45.0%<!-- output: one-cycle, validation accuracy -->, and gained a mean of
 #   7.5<!-- output: one-cycle, mean change over the 3 seeds (points) --> points over
 #   the 3 seeds, up in every seed, while the three changes differed by only
-#   2.5<!-- output: one-cycle, range of the 3 changes (points) --> points: shown. Which
+#   2.5<!-- output: one-cycle, range of the 3 changes (points) --> points: consistent,
+#   though with 3 seeds not yet a proof. Which
 #   part did it, and why, these runs cannot say: the rate's shape, its mean
 #   (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
 #   constant rate) and the momentum all changed. The left panel shows the rate's shape,
@@ -1345,13 +1347,15 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 #   trained (its bias is): it turns
 #   each 2 x 2 patch into 12 uncorrelated numbers, kept with their negatives as 24
 #   channels (*Patch whitening*);
-# - three `ConvGroup`s (conv, max-pool, batch norm, GELU, conv, batch norm, GELU), each
+# - three `ConvGroup`s (conv, max-pool, batch norm, GELU, a smooth ReLU, then conv,
+#   batch norm, GELU), each
 #   halving the image as ResNet-9's stages do (*Identity initialisation*, *Batch
 #   normalisation with its scale fixed at 1*, *GELU*);
 # - `amax`, each channel's largest value, then `head`, whose logits are divided by 9 so
 #   that they start small (*Shrink early, and start with small logits*);
 # - label smoothing 0.2: targets of 0.82 and 0.02 instead of 1 and 0 (*Label smoothing*);
-# - `fit_fast`: batches of 512, SGD with Nesterov momentum 0.85, the learning rate up to
+# - `fit_fast`: batches of 512, SGD with Nesterov momentum 0.85 (momentum that takes the
+#   gradient where it is about to carry the weights), the learning rate up to
 #   2.0 and back down (*The training, `fit_fast`*; *Nesterov momentum*);
 # - flips and crops after padding by 2 pixels (section 6 padded by 4).
 #
@@ -1406,7 +1410,7 @@ else:
         train_labels,
         batch_size=512,
         shuffle=True,
-        drop_last=True,  # a small last batch would jolt the batch-norm statistics
+        drop_last=True,  # the recipe's reason: a small last batch would jolt batch norm
         device=device,
         generator=generator,
         transform=batch_transform(channel_mean, channel_std, crop_padding=2, flip=True),
@@ -1432,6 +1436,8 @@ plot_history(history, title=network_name)
 
 # %%
 plot_lrs(history, title="One-cycle schedule" if on_gpu else "Triangular schedule of fit_fast")
+
+# %%
 if not on_gpu:
     # fit_fast's triangle by hand: up in a straight line to 2.0 over the first fifth of the
     # steps (warm_up=0.2), then down in a straight line towards 0.
@@ -1904,8 +1910,8 @@ if check_exercise(
 # 0.62<!-- output: plain, mean confidence on wrong validation answers --> and cost
 # 3.31<!-- output: plain, mean loss on wrong validation answers --> each; the augmented
 # run's, 0.46<!-- output: augmented, mean confidence on wrong validation answers --> and
-# 2.44<!-- output: augmented, mean loss on wrong validation answers -->. So watch the
-# validation loss for overfitting, even while accuracy moves less.
+# 2.44<!-- output: augmented, mean loss on wrong validation answers -->. Here the loss
+# showed overfitting while the accuracy moved less: watch both.
 #
 # The runs ended at 41.0%<!-- output: augmented, final validation accuracy -->
 # (augmented) and 41.4%<!-- output: plain, final validation accuracy --> (plain)
@@ -2015,9 +2021,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 0.93 s<!-- output: width 2, seconds per epoch --> to
-# 2.40 s<!-- output: width 8, seconds per epoch -->
-# (2.6<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.99 s<!-- output: width 2, seconds per epoch --> to
+# 2.38 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2418,7 +2424,7 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about 1.5
-# times faster that way on a 2-core CPU (Appendix A's last part). `FastNet` keeps
+# times faster that way on a 2-core CPU, on random data (Appendix A's last part). `FastNet` keeps
 # its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]

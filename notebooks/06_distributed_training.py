@@ -382,8 +382,8 @@ if check_exercise(1, average_gradients=average_gradients):
 # update one process would make on the whole batch. The check catches three mistakes:
 # - no division: the summed gradients are
 #   3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
-#   batch's: with this lesson's plain SGD, as if the learning rate were multiplied by
-#   the world size;
+#   batch's: with plain SGD (which section 7's script uses), as if the learning rate were
+#   multiplied by the world size;
 # - a hard-coded divisor, such as `/ 2`: wrong on any other number of processes;
 # - a skipped parameter: its gradient stays each process's own.
 
@@ -529,9 +529,8 @@ for size in (64, 1024):
 # 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
 # measured noise level, so that one run's small differences name no winner. So the
-# steps alone predict 2 processes slower at 64 images per process, and at 1,024 close to
-# one process's speed (the words in brackets say on which side of the band), from one
-# run.
+# steps alone predict 2 processes slower at 64 images per process; at 1,024 the figure
+# is near the band's edge, where one run cannot say much either way.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -872,7 +871,8 @@ plot_epoch_parts(
 # give (this lesson does not time why), while the rest ran at
 # 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times, again below section 5's prediction for the steps. So the gain at 2,048 came from
-# the loading, not from the steps.
+# the loading, not from the steps: in the table, the `DDP, 2 processes` epoch was about as
+# long as one lean process's (`batch slices, 1 thread`).
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
@@ -975,6 +975,8 @@ else:
 # `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute the whole batch's
 # statistics across the processes, by PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->.
+# On the CPU its forward pass refuses to run (the script prints PyTorch's error), so the
+# statistics by hand are what it would compute on GPUs.
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -1134,7 +1136,9 @@ if check_exercise(2, rank0_orders=rank0_orders):
 # %% [markdown]
 # **Exercise 3: ready for GPUs.** Write `choose_backend(cuda_available, gpu_count, rank,
 # local_rank, local_world_size)`: `rank` is the process's global rank (`RANK`, numbered
-# across all machines), `local_rank` its number on its own machine (`LOCAL_RANK`). It
+# across all machines), `local_rank` its number on its own machine (`LOCAL_RANK`), and
+# `local_world_size` the number of processes on that machine (`torchrun` sets
+# `LOCAL_WORLD_SIZE`). It
 # returns `(backend, device, device_ids)`:
 # - without CUDA: gloo, the CPU and `None`;
 # - with a GPU for every process on the machine: NCCL, the right GPU, and a list of that
@@ -1392,9 +1396,9 @@ report_arms(2 * big_batch, big_figures)
 # and
 # 0.96<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times its speed, no clear winner in either launch. psutil reported 2 physical cores
-# (the first cell), though on a cloud machine the host may still run them as two
-# threads of one core, which the machine cannot see; why the second thread did not
-# help, this lesson does not time.
+# (the `physical cores` line at the top), though on a cloud machine the host may still
+# run them as two threads of one core, which the machine cannot see; why the second
+# thread did not help, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
 # 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->

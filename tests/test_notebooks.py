@@ -183,6 +183,37 @@ def test_committed_figures_are_small(notebook_path):
                 assert size < MAX_PNG_BYTES, f"{size:,}-byte figure from: {cell.source[:80]}"
 
 
+# A statement at a cell's top level that draws: a course plotting helper, show_batch, or
+# plt.show(). A plotting helper returns its figure, so a line after it in the same cell
+# leaves the figure undisplayed (lesson 05 lost one that way).
+DRAWS = re.compile(r"^(?:plot_\w+|show_batch|plt\.show)\(", re.MULTILINE)
+
+
+def cells_that_draw_nothing(notebook) -> list[str]:
+    """The source of each code cell with a top-level drawing call but no image output."""
+    return [
+        cell.source[:80]
+        for cell in code_cells(notebook)
+        if DRAWS.search(cell.source)
+        and not any("image/png" in output.get("data", {}) for output in cell.outputs)
+    ]
+
+
+@pytest.mark.parametrize("notebook_path", LESSON_NOTEBOOKS, ids=IDS)
+def test_every_cell_that_draws_shows_its_figure(notebook_path):
+    notebook = nbformat.read(notebook_path, as_version=4)
+    assert cells_that_draw_nothing(notebook) == []
+
+
+def test_a_figure_hidden_by_a_later_line_is_caught():
+    drawn = nbformat.v4.new_code_cell('plot_lrs(history, title="schedule")')
+    drawn.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    hidden = nbformat.v4.new_code_cell('plot_lrs(history, title="schedule")\nprint("checked")')
+    hidden.outputs = [nbformat.v4.new_output("stream", text="checked\n")]
+    notebook = nbformat.v4.new_notebook(cells=[drawn, hidden])
+    assert cells_that_draw_nothing(notebook) == [hidden.source[:80]]
+
+
 def test_the_clean_output_checks_catch_what_they_look_for():
     assert PROGRESS_TEXT.search("Training:   0%|          | 0/2346 [00:00<?, ?it/s]")
     assert ABSOLUTE_PATH.search("Dataset ImageFolder\n    Root location: /work/main/data/cifar10")
