@@ -4,8 +4,9 @@ Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as l
 ``read_comm_cost`` reads them back and ``comm_cost_table`` lays them out. ``compare_arms.py``
 writes ``arms.json``; ``read_arms`` turns it into each arm's figures and ``arms_table``
 lays them out. ``arm_speed_ups`` counts an arm's rounds against a baseline with
-``course_utils.rounds``, ``part_speed_ups`` splits its median speed-up into the table's
-two parts, and ``speed_up_line`` says a count in one line.
+``course_utils.rounds``, ``part_speed_ups`` gives the speed-up within each of the table's
+two parts (medians of their own, which need not combine into the epoch's), and
+``speed_up_line`` says a count in one line.
 """
 
 from __future__ import annotations
@@ -149,8 +150,8 @@ def arm_speed_ups(
 
 
 def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[str, float]:
-    """``arm``'s speed-up over ``baseline`` in each part of the epoch: ``"loader"`` (the wait
-    for batches) and ``"rest"``, each the baseline's median seconds over the arm's (above 1:
+    """``arm``'s speed-up over ``baseline`` in each part of the epoch: ``"loader"`` (getting
+    each batch ready) and ``"rest"``, each the baseline's median seconds over the arm's (above 1:
     the arm spent less time there). Lesson 06."""
     return {part: figures[baseline][part] / figures[arm][part] for part in ("loader", "rest")}
 

@@ -1347,8 +1347,8 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 #   trained (its bias is): it turns
 #   each 2 x 2 patch into 12 uncorrelated numbers, kept with their negatives as 24
 #   channels (*Patch whitening*);
-# - three `ConvGroup`s (conv, max-pool, batch norm, GELU, a smooth ReLU, then conv,
-#   batch norm, GELU), each
+# - three `ConvGroup`s (conv, max-pool, batch norm, GELU (a smooth ReLU), conv, batch
+#   norm, GELU), each
 #   halving the image as ResNet-9's stages do (*Identity initialisation*, *Batch
 #   normalisation with its scale fixed at 1*, *GELU*);
 # - `amax`, each channel's largest value, then `head`, whose logits are divided by 9 so
@@ -2423,8 +2423,9 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 # **Channels-last.** A batch is one long row of numbers; its *strides* say how far apart
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
-# puts them side by side; the course's benchmark measured `FastNet` training about 1.5
-# times faster that way on a 2-core CPU, on random data (Appendix A's last part). `FastNet` keeps
+# puts them side by side; the course's benchmark measured `FastNet` training about
+# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-core CPU, on
+# random data (Appendix A's last part). `FastNet` keeps
 # its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]

@@ -898,8 +898,9 @@ plot_epoch_parts(
 # them into a plain `MLP`, without processes or DDP. First, a check of section 7's
 # sharded validation: each process scored its own half of the validation split and
 # `all_reduce` summed their counts. One process scoring the whole split with the saved
-# weights should count the same right answers. Then the test set meets the 2-process
-# model once, at the end.
+# weights should count the same right answers (here, on the CPU; on GPUs, where the
+# arithmetic runs in another order, a near-tie could flip a count or two). Then the
+# test set meets the 2-process model once, at the end.
 
 # %%
 trained = MLP(28 * 28, [32], 10).eval()
@@ -1395,9 +1396,10 @@ report_arms(2 * big_batch, big_figures)
 # 0.84<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 0.96<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed, no clear winner in either launch. psutil reported 2 physical cores
-# (the `physical cores` line at the top), though on a cloud machine the host may still
-# run them as two threads of one core, which the machine cannot see; why the second
+# times its speed, no clear winner in either launch. psutil reported
+# 2<!-- output: physical cores --> physical cores (the line at the top), though on a
+# cloud machine the host may still run them as two threads of one core, which the
+# machine cannot see; why the second
 # thread did not help, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at

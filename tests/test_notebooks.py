@@ -15,6 +15,7 @@ import pytest
 from conftest import LESSON_NOTEBOOKS, LESSON_SCRIPTS, PAGES_WITHOUT_EXERCISES, ROOT
 
 import course_utils
+from course_utils import plotting
 
 IDS = [path.stem for path in LESSON_NOTEBOOKS]
 
@@ -183,10 +184,11 @@ def test_committed_figures_are_small(notebook_path):
                 assert size < MAX_PNG_BYTES, f"{size:,}-byte figure from: {cell.source[:80]}"
 
 
-# A statement at a cell's top level that draws: a course plotting helper, show_batch, or
-# plt.show(). A plotting helper returns its figure, so a line after it in the same cell
+# A statement at a cell's top level that draws: one of course_utils.plotting's drawing
+# helpers, or plt.show(). A helper returns its figure, so a line after it in the same cell
 # leaves the figure undisplayed (lesson 05 lost one that way).
-DRAWS = re.compile(r"^(?:plot_\w+|show_batch|plt\.show)\(", re.MULTILINE)
+DRAWING_HELPERS = [name for name in plotting.__all__ if name.startswith(("plot_", "show_"))]
+DRAWS = re.compile(rf"^(?:{'|'.join(DRAWING_HELPERS)}|plt\.show)\(", re.MULTILINE)
 
 
 def cells_that_draw_nothing(notebook) -> list[str]:
