@@ -103,7 +103,7 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
 
     Round 1 can pay first-time costs, so only the later rounds count (all of them if there
     is only one). Returns arm -> ``epochs``, ``loads``, ``rests`` (each round's seconds:
-    the epoch, waiting for the loader, the rest), their medians ``epoch``, ``loader`` and
+    the epoch, getting its batches ready, the rest), their medians ``epoch``, ``loader`` and
     ``rest``, and ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
     path = Path(folder) / "arms.json"

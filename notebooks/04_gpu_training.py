@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1141 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1155 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -269,11 +269,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
+# **51.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
 # the parentheses give their range and their mean. One slow repeat pulls a mean up but
-# moves a median little, so we quote the median. The CPU did **165.1
+# moves a median little, so we quote the median. The CPU did **167.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **37.5
+# multiply-adds a second on the large product, but only **48.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call that a 64 x 64
 # product's few multiply-adds cannot share out (exercise 2 meets a fixed cost per
@@ -660,7 +660,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
-# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **3.36 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
 # the tensors on the device in one timed copy:
 
@@ -795,10 +795,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.56 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.22 s**<!-- output: dataset-on-device seconds per epoch -->
+# **3.60 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.21 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **16.2 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **16.9 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`). In the figure, compare the gap between the
 # pipelines' dots with each pipeline's own spread.
 #
@@ -817,20 +817,20 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.34 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.39 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart): the same work pipeline (b) pays
 # for once.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.53 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.36 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond), for the same transforms run once on
 # every image, as a classic epoch runs them. Counting it, two epochs' training took
-# **7.12 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **7.21 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.97 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.78 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after
-# **1.06**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
 # seconds over seconds saved per epoch).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -978,7 +978,11 @@ if device.type == "cuda" and not torch.version.hip:
 elif device.type == "cpu":
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     by_hand = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
-else:  # Apple and AMD GPUs: the helper's docstring says how it decides
+elif device.type == "mps":  # Apple GPUs: bfloat16 from macOS 14 on
+    by_hand = torch.backends.mps.is_macos_or_newer(14, 0)
+elif device.type == "cuda":  # AMD GPUs under ROCm report bfloat16 on every model
+    by_hand = True
+else:  # a device the course does not know: nothing to check by hand
     by_hand = bf16_native
 print(f"bfloat16 units by hand: {by_hand}; bfloat16_support agrees: {by_hand == bf16_native}")
 
@@ -1240,19 +1244,19 @@ if "compiled" in arms:
 # **0.43 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.57**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); the accuracies differ by
 # **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points. These runs measure time; their accuracy is not comparable with section 6's
 # (another model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
-# **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
-# **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
+# **1.13**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and
 # nothing is won back.
 #
@@ -1507,12 +1511,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.41 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict's tie band came from another model's epochs, so take it as a rough threshold.
 # A batch of 256 images took
-# **35.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **33.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1643,22 +1647,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.220 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.104 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.226 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.044 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **13.75 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.08 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then changed little: **0.69**<!-- output: cpu microseconds per image, batch 16384 -->
+# **14.13 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.02 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then changed little: **0.70**<!-- output: cpu microseconds per image, batch 16384 -->
 # at 16,384. A bigger batch shares out the part of a step's cost that does not grow with
 # it; once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.220 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.271 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.226 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.264 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64, and every batch-64 repeat took longer than every batch-16 one (the
 # `every batch-64 repeat` line says `True`): some of a step's work grows with the batch
 # even at these sizes. That rests on 7 repeats of each in one run; in another run the
@@ -1726,9 +1730,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **3.53 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.36 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **3.34 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.39 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1751,7 +1755,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: each step's fixed cost was shared among more
 # images. Faster per image is not faster per step.
 
@@ -1775,9 +1779,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1806,6 +1810,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.57**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.

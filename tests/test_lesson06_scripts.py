@@ -329,7 +329,7 @@ def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_li
         assert len(entry["loader_seconds"]) == 2
         assert all(0 < seconds < entry["seconds"] for seconds in entry["loader_seconds"])
     assert re.search(
-        r"waiting for the loader: [\d.]+ s on rank 0, [\d.]+ s on rank 1\)", result.output
+        r"getting batches ready: [\d.]+ s on rank 0, [\d.]+ s on rank 1\)", result.output
     )
 
 

@@ -132,7 +132,7 @@ def main() -> None:
                     arms[name]["loader_s"].append(loading)
                     rank_print(
                         f"round {epoch}, {name}: {seconds:.2f} s "
-                        f"(waiting for the loader: {loading:.2f} s)",
+                        f"(getting batches ready: {loading:.2f} s)",
                         all_ranks=name in TWO,
                     )
                 else:  # rank 1 waits here while rank 0 trains a 1-process arm

@@ -116,7 +116,7 @@ with process_group(timeout=60) as group:
         )
         by_rank = ", ".join(f"{load:.2f} s on rank {r}" for r, load in enumerate(loads))
         rank_print(
-            f"epoch {epoch}: {seconds:.2f} s training (waiting for the loader: {by_rank}), "
+            f"epoch {epoch}: {seconds:.2f} s training (getting batches ready: {by_rank}), "
             f"val_loss {val_loss:.4f}, val_acc {val_acc:.4f}"
         )
         if rank == 0:  # one process writes; the others would write the same weights
