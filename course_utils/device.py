@@ -94,15 +94,20 @@ def autocast_runs_in(device: torch.device | str, dtype: torch.dtype) -> bool:
 
     Where a device or a PyTorch version lacks the type (float16 on an older PyTorch's
     Apple GPU backend, bfloat16 there before macOS 14), ``torch.autocast`` turns itself
-    off with only a warning, and the "mixed precision" model trains in float32. Returns
-    ``True`` only if a real layer's output came out in ``dtype``. Introduced in lesson 04.
+    off with only a warning, and the "mixed precision" model trains in float32; older
+    still (PyTorch 2.3 and 2.4 on an Apple GPU) it refuses the device type with a
+    ``RuntimeError``. Returns ``True`` only if a real layer's output came out in
+    ``dtype``, ``False`` in both of those cases. Introduced in lesson 04.
     """
     device = torch.device(device)
     layer = nn.Linear(4, 4).to(device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the warning that autocast is off: the dtype says it
-        with torch.autocast(device_type=device.type, dtype=dtype):
-            output = layer(torch.ones(2, 4, device=device))
+        try:
+            with torch.autocast(device_type=device.type, dtype=dtype):
+                output = layer(torch.ones(2, 4, device=device))
+        except RuntimeError:  # "unsupported autocast device_type": no autocast here at all
+            return False
     return output.dtype == dtype
 
 

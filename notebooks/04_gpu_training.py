@@ -329,9 +329,9 @@ def move(data, on: torch.device):
 
 
 nested = {"images": torch.zeros(4, 1, 28, 28), "labels": (torch.arange(4),)}
-by_hand, helper = move(nested, device), to_device(nested, device)
-pairs = [(by_hand["images"], helper["images"]), (by_hand["labels"][0], helper["labels"][0])]
-agree = type(by_hand["labels"]) is tuple and all(
+mine_moved, helper = move(nested, device), to_device(nested, device)
+pairs = [(mine_moved["images"], helper["images"]), (mine_moved["labels"][0], helper["labels"][0])]
+agree = type(mine_moved["labels"]) is tuple and all(
     torch.equal(mine, theirs) and mine.device.type == theirs.device.type == device.type
     for mine, theirs in pairs
 )
@@ -638,12 +638,12 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 # %%
 first_thousand = Subset(val_dataset, range(1000))
 pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
-by_hand = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
+stacked = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
 course = dataset_to_tensors(first_thousand)
-same = all(torch.equal(mine, its) for mine, its in zip(by_hand, course, strict=True))
+same = all(torch.equal(mine, its) for mine, its in zip(stacked, course, strict=True))
 assert same, "the tensors made by hand differ from dataset_to_tensors'"
 print("the same tensors as dataset_to_tensors:", same)
-del first_thousand, pairs, by_hand, course
+del first_thousand, pairs, stacked, course
 
 # %% [markdown]
 # For all the training images this one-off cost comes before training. We time it:
@@ -707,14 +707,14 @@ def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generato
 
 
 on_device = train_images.to(device), train_labels.to(device)
-by_hand = slices(*on_device, 128, torch.Generator().manual_seed(shuffle_seed))
+sliced = slices(*on_device, 128, torch.Generator().manual_seed(shuffle_seed))
 its_batches = pipeline_b(device)
 same = all(
     torch.equal(my_images, its_images) and torch.equal(my_labels, its_labels)
-    for (my_images, my_labels), (its_images, its_labels) in zip(by_hand, its_batches, strict=True)
+    for (my_images, my_labels), (its_images, its_labels) in zip(sliced, its_batches, strict=True)
 )
 print(f"the same batches as DeviceTensorLoader's: {same}")
-del on_device, by_hand, its_batches
+del on_device, sliced, its_batches
 
 # %% [markdown]
 # The course's `__iter__` is the same loop, with a choice not to shuffle and an optional
@@ -974,17 +974,17 @@ print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_
 # The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or
 # PyTorch's own (private) checks for the CPU's bfloat16 instructions.
 if device.type == "cuda" and not torch.version.hip:
-    by_hand = torch.cuda.get_device_capability(device)[0] >= 8
+    has_bf16 = torch.cuda.get_device_capability(device)[0] >= 8
 elif device.type == "cpu":
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    by_hand = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+    has_bf16 = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 elif device.type == "mps":  # Apple GPUs: bfloat16 from macOS 14 on
-    by_hand = torch.backends.mps.is_macos_or_newer(14, 0)
+    has_bf16 = torch.backends.mps.is_macos_or_newer(14, 0)
 elif device.type == "cuda":  # AMD GPUs under ROCm report bfloat16 on every model
-    by_hand = True
+    has_bf16 = True
 else:  # a device the course does not know: nothing to check by hand
-    by_hand = bf16_native
-print(f"bfloat16 units by hand: {by_hand}; bfloat16_support agrees: {by_hand == bf16_native}")
+    has_bf16 = bf16_native
+print(f"bfloat16 units by hand: {has_bf16}; bfloat16_support agrees: {has_bf16 == bf16_native}")
 
 # %% [markdown]
 # (On a CPU, AVX-512 BF16 and AMX are the instruction sets of recent Intel processors
@@ -1014,11 +1014,14 @@ class MixedPrecisionMLP(MLP):
 
 # %%
 # autocast_runs_in's test, by hand: one linear layer under autocast, and its output's type.
-with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-    tried = torch.nn.Linear(4, 4).to(device)(torch.ones(2, 4, device=device))
+try:
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+        tried = torch.nn.Linear(4, 4).to(device)(torch.ones(2, 4, device=device)).dtype
+except RuntimeError as error:  # PyTorch 2.3 and 2.4 have no autocast at all for Apple GPUs
+    tried = f"an error ({error})"
 runs = autocast_runs_in(device, torch.bfloat16)
-print(f"a Linear under bfloat16 autocast gave {tried.dtype}; autocast_runs_in says {runs}")
-if autocast_runs_in(device, torch.bfloat16):
+print(f"a Linear under bfloat16 autocast gave {tried}; autocast_runs_in says {runs}")
+if runs:
     probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
     probe_images = torch.randn(4, 1, 28, 28, device=device)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps

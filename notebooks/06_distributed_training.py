@@ -485,8 +485,8 @@ for part in ("step", "added", "all_reduce"):
     print(f"{part}, 1024 images per process / 64: {ms[1024][part] / ms[64][part]:.2f}")
 # What a step saves on half the images, against what DDP adds to it.
 for size in (64, 1024):
-    saved = ms[size]["double"] - ms[size]["step"]
-    print(f"{size} images per process, ms a step saves on half the images: {saved:.3f}")
+    halving_saves = ms[size]["double"] - ms[size]["step"]
+    print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}

@@ -173,6 +173,15 @@ def test_autocast_runs_in_sees_autocast_turn_itself_off(monkeypatch):
     assert not autocast_runs_in("cpu", torch.bfloat16)
 
 
+def test_autocast_runs_in_answers_false_where_autocast_refuses_the_device(monkeypatch):
+    # PyTorch 2.3 and 2.4 raise for device_type="mps"; the lesson must skip, not crash.
+    def refuse(device_type, **kwargs):
+        raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
+
+    monkeypatch.setattr(torch, "autocast", refuse)
+    assert autocast_runs_in("cpu", torch.bfloat16) is False
+
+
 @pytest.mark.parametrize(
     "avx512_bf16, amx, expected", [(False, False, False), (True, False, True), (False, True, True)]
 )

@@ -31,6 +31,12 @@ except ImportError:
             )
         raise SystemExit(0) from None
 
+
+def first_linear(model: torch.nn.Module) -> torch.nn.Linear:
+    """The model's first Linear layer, whose weights the gather by hand checks."""
+    return next(layer for layer in model.modules() if isinstance(layer, torch.nn.Linear))
+
+
 with process_group(timeout=60) as group:
     device = group.device
     torch.manual_seed(0)
@@ -53,7 +59,7 @@ with process_group(timeout=60) as group:
     rank_print(f"after backward, holds gradients for {grads:,} of them", all_ranks=True)
     # What FSDP does before a layer computes, by hand: all_gather every process's slice of
     # the first layer's weights, stack them, and compare with an unsharded seed-0 copy.
-    first = next(layer for layer in model.modules() if isinstance(layer, torch.nn.Linear))
+    first = first_linear(model)
     my_slice = first.weight.to_local()
     rows = first.weight.shape[0]
     if rows % group.world_size:  # FSDP then pads the last slices; all_gather wants equal ones
@@ -62,13 +68,10 @@ with process_group(timeout=60) as group:
         pieces = [torch.empty_like(my_slice) for _ in range(group.world_size)]
         dist.all_gather(pieces, my_slice.contiguous())
         torch.manual_seed(0)
-        whole = next(
-            layer
-            for layer in MLP(28 * 28, [32], 10).to(device).modules()
-            if isinstance(layer, torch.nn.Linear)
-        ).weight
+        whole = first_linear(MLP(28 * 28, [32], 10).to(device)).weight
+        gathered = torch.cat(pieces)
         rank_print(
             f"first layer's weights: my slice {tuple(my_slice.shape)}, gathered "
-            f"{tuple(torch.cat(pieces).shape)}, equal to the unsharded copy: "
-            f"{torch.equal(torch.cat(pieces), whole)}"
+            f"{tuple(gathered.shape)}, equal to the unsharded copy: "
+            f"{torch.equal(gathered, whole)}"
         )
