@@ -132,10 +132,8 @@ if has_cuda:
 print(f"logical CPUs: {os.cpu_count()}")
 
 # %% [markdown]
-# `get_default_device` from `course_utils` picks the best of them:
-
-# %% tags=["nbval-check-output"]
-print(inspect.getsource(get_default_device))
+# `get_default_device` from `course_utils` picks the best of them: CUDA, then MPS, then
+# the CPU (Appendix A prints its source).
 
 # %%
 device = get_default_device()
@@ -150,9 +148,8 @@ else:
 # %% [markdown]
 # These outputs come from a machine without a GPU, with
 # **2**<!-- output: logical CPUs --> logical CPUs. Every time in the text is a time on
-# that CPU unless marked as measured elsewhere (the course's one GPU run, or its
-# benchmarks). Times vary between runs: read them for their ratios and spreads, and run
-# the notebook on a GPU to compare.
+# that CPU unless marked as measured elsewhere (the course's benchmarks, or its one GPU
+# run in Appendix E). Times vary between runs: read them for their ratios and spreads.
 
 # %% [markdown]
 # ## 2. When a GPU helps
@@ -178,15 +175,10 @@ print(inspect.getsource(synchronize))
 # Without a GPU we cannot show a missing `synchronize`, so here is a stand-in, also used
 # by the exercise checks. Queueing a step on `SimulatedGPU` returns at once and only
 # moves forward the time at which its queue will be empty; its `synchronize()` sleeps
-# until then. Nothing runs in the background. (`setup_seconds`, 0 unless given, adds a
-# one-off cost to the first step, as a GPU's warm-up would; exercise checks use it.)
-# Queue 10 steps of `step_seconds` each and read the clock at once, then again after
-# waiting:
+# until then (Appendix A prints its code). Queue 10 steps and read the clock at once,
+# then again after waiting:
 
 # %%
-print(inspect.getsource(SimulatedGPU.queue_step))  # a step: its seconds, queued...
-print(inspect.getsource(SimulatedGPU.queue))  # ...moving the queue's end forward...
-print(inspect.getsource(SimulatedGPU._wait))  # ...and synchronize() sleeps until then
 simulated = SimulatedGPU(step_seconds=0.02)  # each step: 20 ms of simulated GPU work
 start = time.perf_counter()
 for _ in range(10):
@@ -207,14 +199,14 @@ print(
 # **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
 # the 10 steps' simulated work (`step_seconds=0.02` each).
 #
-# An honest timing also **warms up**: an operation's first run can pay one-off costs,
-# such as allocating memory, choosing a *kernel* (the compiled function the device runs
-# for one operation) or loading a GPU's libraries; on this CPU the lesson's outputs show
-# such a cost only where it compiles (section 7). It **synchronises** before each clock
-# reading. And it **repeats**, since other programs and the processor's clock speed make
-# each run's time differ: quote the median, and let the spread say how far to trust it.
-# Each repeat times several runs between two clock readings, sharing out the clock's
-# cost and any one slow run.
+# An honest timing does three things. It **warms up**, since an operation's first run
+# can pay one-off costs: allocating memory, choosing a *kernel* (the compiled function
+# the device runs for one operation), loading a GPU's libraries. On this CPU the
+# outputs show such a cost only where the lesson compiles (section 7). It
+# **synchronises** before each clock reading. And it **repeats**, since other programs
+# and the processor's clock speed make each run's time differ: quote the median, with
+# the spread to say how far to trust it. Each repeat times several runs between two
+# clock readings, sharing out the clock's cost and any one slow run.
 
 
 # %%
@@ -269,31 +261,21 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **51.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats;
-# the parentheses give their range and their mean. One slow repeat pulls a mean up but
-# moves a median little, so we quote the median. The CPU did **167.6
+# **51.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (the parentheses give their range and mean). We quote the median because one slow
+# repeat pulls a mean up but moves a median little. The CPU did **167.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second on the large product, but only **48.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
-# small one. We expect part of the reason to be a fixed cost per call that a 64 x 64
-# product's few multiply-adds cannot share out (exercise 2 meets a fixed cost per
-# step); this cell does not time it apart. On a GPU, with
-# thousands of cores to fill and a cost to start (*launch*) each operation, we expect
-# small operations to fare worse still. So we expect a GPU to fail
-# to help in two cases: **tiny models**, whose products cannot fill it, and **starved
-# GPUs**, which wait for the CPU to prepare each batch; section 6 measures, on this CPU,
-# what preparing the batches costs.
+# small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
+# product's few multiply-adds cannot share out (not timed apart here; exercise 2 meets a
+# fixed cost per step). A GPU has thousands of cores to fill and a cost to start
+# (*launch*) each operation, so there we expect small operations to fare worse still.
 #
-# The course's one run on an NVIDIA H200 (as a script, with PyTorch 2.11; not the run
-# shown here) gave:
-#
-# | product | on the GPU | on its 16-core CPU |
-# |---|---|---|
-# | 64 x 64 | 0.0177 ms<!-- source: H200 run --> | 0.0109 ms<!-- source: H200 run --> |
-# | 2048 x 2048 | 0.37 ms<!-- source: H200 run --> | 10.8 ms<!-- source: H200 run --> |
-#
-# (Source: `benchmarks/RESULTS.md`, one run.) Compare that GPU with its own CPU, not with
-# this notebook's times: another machine, another PyTorch.
+# So we expect a GPU to fail to help in two cases: **tiny models**, whose products
+# cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch.
+# Section 6 measures, on this CPU, what preparing the batches costs. Appendix E gives
+# the course's one GPU run.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -340,17 +322,16 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # %% [markdown]
 # For copies to a CUDA GPU,
 # [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two
-# settings (under "Use pinned memory buffers"; this lesson has no CUDA GPU to time them
-# on):
+# settings (this lesson has no CUDA GPU to time them on):
 # - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* (page-locked) CPU
 #   memory, which the operating system may not move or swap out. The notes say copies
 #   from pinned memory are faster, and only they can be asynchronous.
 # - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
 #   queued on the GPU behind the work already there, and Python goes on.
 #
-# This lesson uses both on CUDA GPUs only: pinning speeds up copies to a CUDA GPU, and a
-# `non_blocking` copy from ordinary memory to an Apple GPU (MPS) has been reported to
-# give wrong values (PyTorch issues #139550 and #189690).
+# This lesson uses both on CUDA GPUs only: a `non_blocking` copy from ordinary memory to
+# an Apple GPU (MPS) has been reported to give wrong values (PyTorch issues #139550 and
+# #189690).
 
 # %%
 if device.type == "cuda":
@@ -383,24 +364,21 @@ print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
 # The loop is lesson 03's, with plain SGD at a fixed rate (`fit`'s default: this lesson
-# changes where training runs, not how it learns, so it leaves Adam and the one-cycle
-# schedule aside) and two changes:
+# changes where training runs, not how it learns), and two changes:
 # - the model moves to the device once, before its optimizer is built, as PyTorch's
 #   documentation
-#   recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->. For a module
-#   the order happens not to matter (`.to` moves the weights in
+#   recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->. (For a module
+#   the order happens not to matter, since `.to` moves the weights in
 #   place<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.Module.html -->,
-#   so the optimizer still holds the right tensors), but building the optimizer last
-#   is the safe habit;
+#   but building the optimizer last is the safe habit.)
 # - each batch moves to the device just before use: `images.to(device)`,
 #   `labels.to(device)`.
 #
-# On a GPU one more habit matters: the loop keeps each loss as a tensor on the device. A
-# `loss.item()` per step would copy it to the CPU, and Python would wait there for the
-# GPU to finish each step before queueing the next (PyTorch's CUDA notes, asynchronous
-# execution). The mean is taken once, at the end. Here is one epoch of lesson 03's
-# 32-unit model on the first 10,240 training images, seeded so that section 5 can repeat
-# it exactly:
+# On a GPU the loop also keeps each loss as a tensor on the device: a `loss.item()` per
+# step would copy it to the CPU, and Python would wait for the GPU to finish each step
+# before queueing the next (PyTorch's CUDA notes, asynchronous execution). The mean is
+# taken once, at the end. One epoch of lesson 03's 32-unit model on the first 10,240
+# training images, seeded so that section 5 can repeat it exactly:
 
 # %%
 pin = device.type == "cuda"  # this lesson pins only for a CUDA GPU (section 3)
@@ -458,9 +436,8 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
 # GPU each of the evaluation's `.item()` reads, two per batch, waits for the device
-# (PyTorch's CUDA notes): 20 waits per evaluation pass of 10 batches of 1,000, against
-# 80 training steps with none. The evaluation can afford them: it runs once an epoch
-# and has no update to queue behind each batch.
+# (PyTorch's CUDA notes). The evaluation can afford that: it runs once an epoch and has
+# no update to queue behind each batch.
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -488,9 +465,8 @@ print(list(squares(50)))
 # %% [markdown]
 # **A loader that moves each batch.** A `for` loop over a loader calls its `__iter__`.
 # If `__iter__` contains `yield`, it returns a generator, so each batch moves only when
-# the loop asks. The loop's two `.to` lines now live inside the loader. `len(loader)`
-# calls `__len__`, the number of batches, which `fit` needs. Checked against the
-# course's `DeviceDataLoader` on section 4's batches:
+# the loop asks. `len(loader)` calls `__len__`, the number of batches, which `fit`
+# needs. Checked against the course's `DeviceDataLoader` on section 4's batches:
 
 
 # %%
@@ -519,18 +495,14 @@ del mine, course  # they hold the loaders, and the dataset through them
 
 # %% [markdown]
 # `DeviceDataLoader` does the same for a batch of any shape (via `to_device`), with
-# `non_blocking` for pinned batches. By PyTorch's CUDA notes, the copy is queued and the
-# batch handed over at once; the step that uses it queues behind the copy, so it cannot
-# start early.
-
-# %% tags=["nbval-check-output"]
-print(inspect.getsource(DeviceDataLoader))
-
-# %% [markdown]
+# `non_blocking` for pinned batches (Appendix A prints its code). By PyTorch's CUDA
+# notes, the copy is queued and the batch handed over at once; the step that uses it
+# queues behind the copy, so it cannot start early.
+#
 # **`fit` takes over.** `fit` runs lesson 03's loop on whatever batches its loader hands
 # out, so with `DeviceDataLoader` it trains on the device. To check it against the hand
-# loop, train a second model: same starting seed, same shuffle seed, same learning rate,
-# one epoch, and the same optimizer (plain SGD, `fit`'s default).
+# loop, train a second model with the same starting seed, shuffle seed, learning rate
+# and optimizer (plain SGD), for one epoch.
 
 # %%
 seed_everything(0)
@@ -579,11 +551,10 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 #
 # To be fair, both must train on the very same batches, reshuffled every epoch, so each
 # pipeline gets its own random-number generator (`torch.Generator`), seeded alike.
-# `SeededShuffle` below is a *sampler*, the object a `DataLoader` asks for each epoch's
-# image order; like pipeline (b), it draws the order with `torch.randperm`. Identical
-# final weights will show that the orders matched. Why not `shuffle=True` with a seeded
-# generator? Its order differs from `randperm`'s with the same seed (the `DataLoader`
-# draws from the generator before it shuffles), as the cell shows on 10 items.
+# `SeededShuffle` is a *sampler*, the object a `DataLoader` asks for each epoch's image
+# order; like pipeline (b), it draws the order with `torch.randperm`. Identical final
+# weights will show that the orders matched. (Appendix B shows why `shuffle=True` with a
+# seeded generator would not do.)
 
 
 # %%
@@ -602,19 +573,13 @@ class SeededShuffle(Sampler):
 
 
 shuffle_seed = 0  # the same seed for both pipelines
-seeded = torch.Generator().manual_seed(0)
-loader_order = next(iter(DataLoader(range(10), batch_size=10, shuffle=True, generator=seeded)))
-loader_order = loader_order.tolist()
-randperm_order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
-print(f"shuffle=True, seed 0: {loader_order}; randperm, seed 0: {randperm_order}")
-print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
 
 # %% [markdown]
 # **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and `Normalize`
 # on each image as it is fetched; a `DataLoader` collates 128 into a batch in the
 # notebook's own process (`num_workers=0`, the default); `DeviceDataLoader` moves each
-# batch to the device. `fit`'s line gives each epoch's time with its evaluation, in
-# brackets; the comparison below uses the training time alone (`train_seconds`).
+# batch to the device. The comparison uses the training time alone (`train_seconds`),
+# not the time with the evaluation that `fit` prints in brackets.
 
 # %%
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
@@ -630,23 +595,10 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
 # **(b) The whole dataset on the device.** Transform every image once into one tensor of
-# images and one of labels. By hand, on the first 1,000 validation images: fetch each
-# (transformed) image, then stack. `dataset_to_tensors` (in `course_utils/data.py`) does
-# the same through a `DataLoader`, copying batches of 1,000 into one tensor made
-# beforehand. The two match:
-
-# %%
-first_thousand = Subset(val_dataset, range(1000))
-pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
-stacked = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
-course = dataset_to_tensors(first_thousand)
-same = all(torch.equal(mine, its) for mine, its in zip(stacked, course, strict=True))
-assert same, "the tensors made by hand differ from dataset_to_tensors'"
-print("the same tensors as dataset_to_tensors:", same)
-del first_thousand, pairs, stacked, course
-
-# %% [markdown]
-# For all the training images this one-off cost comes before training. We time it:
+# images and one of labels. `dataset_to_tensors` (in `course_utils/data.py`) fetches
+# each transformed image through a `DataLoader` and copies batches of 1,000 into one
+# tensor made beforehand; Appendix B checks it against a stack made by hand. This
+# one-off cost comes before training. We time it:
 
 # %%
 start = time.perf_counter()
@@ -694,7 +646,7 @@ print(f"seconds to put the training tensors on the {device.type} (one-off): {cop
 # creation, and each epoch only shuffles an index and gathers the shuffled rows
 # (`images[index]`, a copy, not a view: section 7 meets views), so no per-image
 # Python code runs during training. As a generator that is a few lines, checked against
-# `DeviceTensorLoader` with the same seed:
+# `DeviceTensorLoader` with the same seed (Appendix B prints the course's version):
 
 
 # %% tags=["nbval-check-output"]
@@ -715,13 +667,6 @@ same = all(
 )
 print(f"the same batches as DeviceTensorLoader's: {same}")
 del on_device, sliced, its_batches
-
-# %% [markdown]
-# The course's `__iter__` is the same loop, with a choice not to shuffle and an optional
-# transform of each batch (lesson 05 uses it for augmentation):
-
-# %% tags=["nbval-check-output"]
-print(inspect.getsource(DeviceTensorLoader.__iter__))
 
 # %% [markdown]
 # Each batch gathers its rows of those tensors, already on the device:
@@ -799,19 +744,8 @@ plot_epoch_times(
 # dataset in memory **0.21 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
 # **16.9 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
-# notebook's own process (`num_workers=0`). In the figure, compare the gap between the
-# pipelines' dots with each pipeline's own spread.
-#
-# Would worker processes close the gap? On another CPU with 2 logical CPUs, an AMD EPYC,
-# the course's benchmark measured the classic epoch at
-# 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
-# pipeline (b)'s with 2 workers and
-# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
-# each: too few runs to tell a difference of a tenth from noise. We expect that with 2
-# logical CPUs the workers compete with the training process for them, and that on more
-# cores they may help more (neither measured): time `num_workers` on your own machine.
-# Compare those two figures with each other, not with this notebook's (another CPU,
-# another script).
+# notebook's own process (`num_workers=0`; Appendix B tries worker processes). In the
+# figure, compare the gap between the pipelines' dots with each pipeline's own spread.
 #
 # Same batches, same order, same final weights: the validation accuracies match,
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
@@ -824,8 +758,7 @@ plot_epoch_times(
 #
 # **The one-off cost.** Pipeline (b) paid
 # **3.36 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch (the figure's diamond), for the same transforms run once on
-# every image, as a classic epoch runs them. Counting it, two epochs' training took
+# before its first epoch (the figure's diamond). Counting it, two epochs' training took
 # **7.21 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
 # **3.78 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
@@ -865,15 +798,9 @@ print(
 # for its augmentation), need the `DataLoader`, with `pin_memory` and `num_workers`
 # (background processes that build the next batches while the model trains).
 #
-# **The same epochs on the CPU.** With a GPU, the next cell repeats pipeline (b)'s
-# epochs on the CPU to compare the devices. For this tiny 32-unit model, expect the GPU
-# to be no faster, or slower. On the course's one H200 run, pipeline (b) took
-# 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
-# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU (the
-# GPU about twice as slow), and
-# the classic pipeline 5.37 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an
-# epoch: there too, most of a classic epoch went into building the batches, not into the
-# GPU's steps.
+# **The same epochs on the CPU.** With a GPU, pipeline (b)'s epochs are repeated on the
+# CPU to compare the devices. For this tiny 32-unit model, expect the GPU to be no
+# faster, or slower; Appendix E gives the course's one H200 run.
 
 # %%
 if device.type == "cpu":
@@ -937,58 +864,17 @@ _ = gc.collect()
 #   zero. It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
 #
-# `torch.finfo` gives each type's range and its relative step (`eps`, the gap between 1
-# and the next number: about 10 to the power of minus the significant digits). The last
-# column sends a small gradient value, 1e-8, through each type:
-
-# %% tags=["nbval-check-output"]
-for dtype in (torch.float32, torch.bfloat16, torch.float16):
-    info = torch.finfo(dtype)
-    small = torch.tensor(1e-8).to(dtype).item()
-    print(
-        f"{str(dtype):14}  largest {info.max:.2e}  smallest normal {info.tiny:.2e}  "
-        f"eps {info.eps:.1e}  1e-8 becomes {small:.2e}"
-    )
-for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
-    print(f"float16: {tiny:.0e} becomes {torch.tensor(tiny).to(torch.float16).item():.2e}")
-
-# %% [markdown]
-# bfloat16 keeps about float32's range (nearly the same largest number, the same
-# smallest normal one) with a step of about 1 in 128, 2 to 3 significant digits; float16
-# has a finer step but tops out at 65,504. Below its smallest normal number float16
-# keeps fewer and fewer digits (*subnormal* numbers): 6e-8 survives, as 5.96e-08, but
-# 2e-8 and 1e-8 become 0: a gradient that small would be lost.
-#
 # `bfloat16_support` from `course_utils` says whether this device has bfloat16
-# arithmetic of its own, and why: `torch.cuda.is_bf16_supported()` says yes to
-# *emulation* (bfloat16 carried out with other arithmetic units)
-# too<!-- source: https://pytorch.org/docs/stable/generated/torch.cuda.is_bf16_supported.html -->.
-# Colab's free T4, of *compute capability* (NVIDIA's number for a GPU generation's
-# features)
-# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units, so
-# there section 7 leaves out the bfloat16 arm.
+# arithmetic of its own, and why; where it has none, this section leaves the bfloat16
+# arm out. Appendix C compares the three types with `torch.finfo` and repeats this test
+# by hand.
 
 # %%
 bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
-# The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or
-# PyTorch's own (private) checks for the CPU's bfloat16 instructions.
-if device.type == "cuda" and not torch.version.hip:
-    has_bf16 = torch.cuda.get_device_capability(device)[0] >= 8
-elif device.type == "cpu":
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    has_bf16 = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
-elif device.type == "mps":  # Apple GPUs: bfloat16 from macOS 14 on
-    has_bf16 = torch.backends.mps.is_macos_or_newer(14, 0)
-elif device.type == "cuda":  # AMD GPUs under ROCm report bfloat16 on every model
-    has_bf16 = True
-else:  # a device the course does not know: nothing to check by hand
-    has_bf16 = bf16_native
-print(f"bfloat16 units by hand: {has_bf16}; bfloat16_support agrees: {has_bf16 == bf16_native}")
 
 # %% [markdown]
-# (On a CPU, AVX-512 BF16 and AMX are the instruction sets of recent Intel processors
-# that compute in bfloat16.) The lesson's MLP with its `forward` wrapped in autocast:
+# The lesson's MLP, with its `forward` under autocast:
 
 
 # %%
@@ -1008,19 +894,12 @@ class MixedPrecisionMLP(MLP):
 # %% [markdown]
 # `forward` ends with `.float()` because the loss is computed after it returns, outside
 # autocast: without the cast, the softmax and logarithm would start from bfloat16
-# logits, with 2 to 3 significant digits. Follow one small batch through `forward`'s
-# layers and `backward`, printing each result's type, after first trying one layer by
-# hand as `autocast_runs_in` does:
+# logits, with 2 to 3 significant digits. Where autocast runs on this device (as
+# `autocast_runs_in` finds by trying one layer; Appendix C tries it by hand), follow one
+# small batch through `forward`'s layers and `backward`, printing each result's type:
 
 # %%
-# autocast_runs_in's test, by hand: one linear layer under autocast, and its output's type.
-try:
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-        tried = torch.nn.Linear(4, 4).to(device)(torch.ones(2, 4, device=device)).dtype
-except RuntimeError as error:  # PyTorch 2.3 and 2.4 have no autocast at all for Apple GPUs
-    tried = f"an error ({error})"
 runs = autocast_runs_in(device, torch.bfloat16)
-print(f"a Linear under bfloat16 autocast gave {tried}; autocast_runs_in says {runs}")
 if runs:
     probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
     probe_images = torch.randn(4, 1, 28, 28, device=device)
@@ -1048,43 +927,30 @@ else:
 # is made in float32.
 #
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
-# does the work of several operations, say adding the bias and the ReLU, reading and
-# writing the data once instead of once per operation. Compiling takes a while on a
-# model's first run, and again when a batch of a new shape arrives; by default that
-# second compile makes a version that accepts varying sizes (the `dynamic` argument in
-# PyTorch's `torch.compile`
+# does the work of several operations (say, adding the bias and the ReLU), reading and
+# writing the data once. Compiling takes a while on a model's first run, and again when
+# a batch of a new shape arrives (by default that second compile makes a version that
+# accepts varying sizes: the `dynamic` argument in PyTorch's `torch.compile`
 # documentation<!-- source: https://pytorch.org/docs/stable/generated/torch.compile.html -->).
 # It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and CUDA
-# GPUs. Support for Apple GPUs is newer and less complete: if compiling fails, section
-# 7's cell leaves the compiled arm out and prints why.
-#
-# `fit` refuses the *wrapper* that `torch.compile(model)` returns, since through it
-# `fit` would still run the uncompiled `forward`:
-
-# %% tags=["nbval-check-output"]
-try:
-    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), course_val, course_val)
-except TypeError as error:
-    print("TypeError:", error)
-
-# %% [markdown]
-# `model.compile()` compiles the model *in place*, so every call, including the one
-# inside `training_step`, runs compiled code.
+# GPUs. Support for Apple GPUs is newer and less complete: if compiling fails, the
+# rounds leave the compiled arm out and say why. Compile the model *in place*, with
+# `model.compile()`, so that every call, including the one inside `training_step`, runs
+# compiled code (Appendix C shows `fit` refusing the wrapper that `torch.compile(model)`
+# returns).
 #
 # **Three arms, in rounds.** An MLP with two hidden layers of 1,024 units gives this CPU
-# enough matrix work for the number format to matter (on the H200, below, it did not
-# help). The next cell trains it three ways, each an *arm* changing one thing against
-# `float32`: `float32` itself, the baseline; `bfloat16 autocast`, only where the device
-# has bfloat16 arithmetic and autocast really runs (`autocast_runs_in` tries one layer);
-# and `compiled`, after `model.compile()`. All three start from the same weights and see
-# the same batches of 256 from the first 10,000 images. `drop_last=True` drops each
-# epoch's shorter last batch (9,984 images an epoch), so the training steps see one
-# shape.
+# enough matrix work for the number format to matter. We train it three ways, each an
+# *arm* changing one thing against `float32`: `float32` itself, the baseline;
+# `bfloat16 autocast`, only where the device has bfloat16 arithmetic and autocast really
+# runs; and `compiled`, after `model.compile()`. All three start from the same weights
+# and see the same batches of 256 from the first 10,000 images; `drop_last=True` drops
+# each epoch's shorter last batch, so the training steps see one shape.
 #
-# On a shared machine the same work's time varies from moment to moment, so the arms
-# take turns: each *round* trains one epoch of each arm, in an order rotated by one arm
-# each round. A slow moment then hits one round's arms alike, and each round gives one
-# paired comparison. The first round includes compiling and other one-off set-up, so the
+# A shared machine's speed varies from moment to moment, so the arms take turns: each
+# *round* trains one epoch of each arm, in an order rotated by one arm each round. A
+# slow moment then hits one round's arms alike, and each round gives one paired
+# comparison. The first round pays for compiling and other one-off set-up, so the
 # comparisons use the later rounds.
 #
 # First, two settings for a small machine (skip them on a first read):
@@ -1188,13 +1054,12 @@ for arm, row in arms.items():
 
 # %% [markdown]
 # Second, the rounds one by one. An arm's *speed-up* in a round is `float32`'s epoch
-# time over the arm's (above 1: the arm was faster). How far from 1 counts? The same
-# work on the same machine already varies: the *tie band* is `float32`'s own spread,
-# its slowest later epoch over its fastest, but at least 1.1: a handful of epochs can
-# show less spread than the machine has, so a difference of less than a tenth is never
-# called. A round is faster above the band, slower below 1 / band, tied in between, and
-# a winner is named only when every round agrees. The cell counts by hand, then with
-# `count_rounds` (from `course_utils.rounds`), which the rest of the course uses.
+# time over the arm's (above 1: the arm was faster). The *tie band* says how far from 1
+# counts: `float32`'s own spread, its slowest later epoch over its fastest, but at least
+# 1.1, since a handful of epochs can show less spread than the machine has. A round is
+# faster above the band, slower below 1 / band, tied in between; a winner is named only
+# when every round agrees. `count_rounds` (from `course_utils.rounds`, used in the rest
+# of the course) applies the rule, checked against a count by hand.
 
 # %%
 _, fastest, slowest = later_epochs(arms["float32"]["seconds"])
@@ -1263,102 +1128,9 @@ if "compiled" in arms:
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and
 # nothing is won back.
 #
-# On the H200 neither helped, unlike bfloat16 on this CPU. On the course's one run
-# there, this model's epochs
-# took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
-# and the compiled model were each slower than float32 by more than the tie band in 4 of
-# the 5 rounds and tied in the fifth: by this lesson's rule no clear winner, leaning
-# slower (one run). bfloat16 units, yet no gain. We expect the reason to be
-# the model's size: with steps this short, launching each operation costs more than the
-# arithmetic, and autocast adds operations that convert between the types. This was not
-# timed apart. The compiler fuses the small operations around the matrix products, so a
-# model with many small element-wise operations is where to look for its gain: measure
-# one with the same cell.
-#
-# `fit` has no gradient scaler, so `float16` gets its own short loop, run on a CUDA or
-# Apple GPU after the rounds, with no evaluation between epochs: compare its times with
-# `float32`'s only roughly.
+# On the course's one H200 run neither helped (Appendix E). `fit` has no gradient scaler,
+# so `float16` training gets its own loop, in Appendix D.
 
-
-# %%
-def train_epoch_float16(
-    model: MLP,
-    loader: DeviceTensorLoader,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-) -> float:
-    """One epoch of training with a gradient scaler; return its seconds."""
-    model.train()
-    synchronize(device)
-    start = time.perf_counter()
-    for batch in loader:
-        loss = model.training_step(batch)
-        scaler.scale(loss).backward()  # backward on loss x scale, so gradients stay in range
-        scaler.step(optimizer)  # unscales the gradients; skips the step if any is inf or NaN
-        scaler.update()  # a smaller scale after an overflow, a bigger one after a while without
-        optimizer.zero_grad()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-half_seconds = None  # stays None where float16 does not run
-if device.type not in ("cuda", "mps"):
-    print(
-        "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
-        "model for the same epochs with float16 autocast and a GradScaler, after the rounds "
-        "above rather than in them, and print their times and the validation accuracy. "
-        "float16 is meant for a GPU's float16 units."
-    )
-elif not autocast_runs_in(device, torch.float16):
-    print(f"Skipped: this PyTorch turns float16 autocast off on {device.type} (update it).")
-else:
-    seed_everything(0)
-    half_train = wide_batches()  # the batches of the arms above
-    half_model = to_device(
-        MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
-    )
-    # One optimizer and one scaler for the whole training, so the scale carries over.
-    half_optimizer = torch.optim.SGD(half_model.parameters(), 0.05)
-    try:
-        scaler = torch.amp.GradScaler(device.type)
-        if not scaler.is_enabled():  # it turns itself off, with a warning, where it cannot run
-            raise NotImplementedError("the GradScaler turned itself off")
-        half_seconds = [
-            train_epoch_float16(half_model, half_train, half_optimizer, scaler)
-            for _ in range(wide_epochs)
-        ]
-    except (NotImplementedError, RuntimeError, ValueError) as error:
-        # An older PyTorch has no GradScaler for Apple GPUs.
-        print(f"Skipped: this PyTorch has no gradient scaler for {device.type}: {error}")
-if half_seconds is not None:
-    half_accuracy = evaluate(half_model, course_val)["val_acc"]
-    each = ", ".join(f"{seconds:.2f}" for seconds in half_seconds)
-    median, fastest, slowest = later_epochs(half_seconds)
-    print(f"float16 autocast + GradScaler, seconds of each epoch: {each}")
-    print(f"float16 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
-    print(f"float16 autocast + GradScaler validation accuracy: {half_accuracy:.4f}")
-
-
-# %% [markdown]
-# **The GPU picture in one place.** This lesson ran on a CPU. The course's one run on an
-# NVIDIA H200 (a script, PyTorch 2.11, `benchmarks/RESULTS.md`) timed the lesson's
-# pieces against that machine's own 16-core CPU, in milliseconds (the figures quoted,
-# with their sources, in each section):
-#
-# | what was timed (one run each) | H200, ms | its CPU, ms |
-# |---|---:|---:|
-# | one 64 x 64 product (section 2) | 0.0177 | 0.0109 |
-# | one 2048 x 2048 product (section 2) | 0.37 | 10.8 |
-# | an epoch of pipeline (b), 32-unit MLP (section 6) | 360 | 170 |
-# | an epoch of the classic pipeline, 32-unit MLP (section 6) | 5370 | not timed |
-# | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
-#
-# There, bfloat16 and compiling were each slower than float32 by more than the tie band
-# in 4 of 5 rounds and tied in the fifth (section 7), and the GPU was faster at none of
-# exercise 2's batch sizes up to 1,024. The GPU won where the work was large matrix
-# products and lost where it was small, section 2's first case (tiny models); and the
-# classic pipeline's epoch took about 15 times pipeline (b)'s on the same GPU, its
-# second (a GPU starved by the loading).
 
 # %% [markdown]
 # ## Summary
@@ -1382,8 +1154,8 @@ if half_seconds is not None:
 # - To compare pipelines fairly, give each its own generator, seeded alike, so both
 #   train on the same batches: the batch order alone moves the accuracy.
 # - Mixed precision (`bfloat16` where the device has it natively, or `float16` with a
-#   gradient scaler) and `torch.compile` (in place: `model.compile()`) are the next
-#   steps: measure before keeping either, and count compiling's one-off cost.
+#   gradient scaler, Appendix D) and `torch.compile` (in place: `model.compile()`) are
+#   the next steps: measure before keeping either, and count compiling's one-off cost.
 
 # %% [markdown]
 # `record_result` prints the lesson's headline figures; a run of the whole course
@@ -1816,3 +1588,290 @@ check_exercise("Q5", answer_q5=answer_q5)
 # **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
+
+
+# %% [markdown]
+# ## Appendix A: The helpers' code
+#
+# This appendix extends sections 1, 2 and 5 with the code of three helpers they use.
+#
+# **`get_default_device`** (section 1) tries CUDA, then Apple MPS, then the CPU:
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(get_default_device))
+
+# %% [markdown]
+# **`SimulatedGPU`** (section 2): queueing a step moves forward the time at which its
+# queue will be empty, and `synchronize()` sleeps until then. Nothing runs in the
+# background. (`setup_seconds`, 0 unless given, adds a one-off cost to the first step,
+# as a GPU's warm-up would; exercise checks use it.)
+
+# %%
+print(inspect.getsource(SimulatedGPU.queue_step))  # a step: its seconds, queued...
+print(inspect.getsource(SimulatedGPU.queue))  # ...moving the queue's end forward...
+print(inspect.getsource(SimulatedGPU._wait))  # ...and synchronize() sleeps until then
+
+# %% [markdown]
+# **`DeviceDataLoader`** (section 5) does what `BatchesOnDevice` does, for batches of
+# any shape (with `to_device`) and with `non_blocking` for pinned batches:
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(DeviceDataLoader))
+
+# %% [markdown]
+# ## Appendix B: Section 6's pipelines in detail
+#
+# This appendix extends section 6.
+#
+# **Why not `shuffle=True`?** With a seeded generator, a `DataLoader`'s `shuffle=True`
+# gives another order than `randperm` with the same seed (the `DataLoader` draws from
+# the generator before it shuffles), as 10 items show. `SeededShuffle` gives
+# `randperm`'s order, as pipeline (b) does:
+
+# %%
+seeded = torch.Generator().manual_seed(0)
+loader_order = next(iter(DataLoader(range(10), batch_size=10, shuffle=True, generator=seeded)))
+loader_order = loader_order.tolist()
+randperm_order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
+print(f"shuffle=True, seed 0: {loader_order}; randperm, seed 0: {randperm_order}")
+print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
+
+# %% [markdown]
+# **`dataset_to_tensors` by hand.** Section 6 freed the validation split, so we make it
+# again as section 4 did. By hand, on its first 1,000 images: fetch each (transformed)
+# image, then stack. The result matches `dataset_to_tensors`':
+
+# %%
+# Section 4's split, made again: a fresh generator seeded 0, as section 4's was.
+full_train = mnist(train=True, transform=to_tensor)
+split_seed = torch.Generator().manual_seed(0)
+_, val_dataset = random_split(full_train, [50_000, 10_000], generator=split_seed)
+first_thousand = Subset(val_dataset, range(1000))
+pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
+stacked = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
+course = dataset_to_tensors(first_thousand)
+same = all(torch.equal(mine, its) for mine, its in zip(stacked, course, strict=True))
+assert same, "the tensors made by hand differ from dataset_to_tensors'"
+print("the same tensors as dataset_to_tensors:", same)
+del first_thousand, pairs, stacked, course, full_train, val_dataset
+
+# %% [markdown]
+# **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
+# shuffle and an optional transform of each batch (lesson 05 uses it for augmentation):
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(DeviceTensorLoader.__iter__))
+
+# %% [markdown]
+# **Worker processes.** Would they close the gap between the pipelines? On another CPU
+# with 2 logical CPUs, an AMD EPYC, the course's benchmark measured the classic epoch at
+# 24.2 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --num-workers 2 -->
+# pipeline (b)'s with 2 workers and
+# 26.9 times<!-- source: benchmarks/RESULTS.md, mnist_pipeline.py --> without, one run
+# each: too few runs to tell a difference of a tenth from noise. We expect that with 2
+# logical CPUs the workers compete with the training process for them, and that on more
+# cores they may help more (neither measured): time `num_workers` on your own machine.
+# Compare those two figures with each other, not with this notebook's (another CPU,
+# another script).
+
+# %% [markdown]
+# ## Appendix C: Section 7's number formats and device checks
+#
+# This appendix extends section 7's mixed precision and `torch.compile`.
+#
+# **The three float types.** `torch.finfo` gives each type's range and its relative step
+# (`eps`, the gap between 1 and the next number: about 10 to the power of minus the
+# significant digits). The last column sends a small gradient value, 1e-8, through each
+# type:
+
+# %% tags=["nbval-check-output"]
+for dtype in (torch.float32, torch.bfloat16, torch.float16):
+    info = torch.finfo(dtype)
+    small = torch.tensor(1e-8).to(dtype).item()
+    print(
+        f"{str(dtype):14}  largest {info.max:.2e}  smallest normal {info.tiny:.2e}  "
+        f"eps {info.eps:.1e}  1e-8 becomes {small:.2e}"
+    )
+for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
+    print(f"float16: {tiny:.0e} becomes {torch.tensor(tiny).to(torch.float16).item():.2e}")
+
+# %% [markdown]
+# bfloat16 keeps about float32's range (nearly the same largest number, the same
+# smallest normal one) with a step of about 1 in 128, 2 to 3 significant digits; float16
+# has a finer step but tops out at 65,504. Below its smallest normal number float16
+# keeps fewer and fewer digits (*subnormal* numbers): 6e-8 survives, as 5.96e-08, but
+# 2e-8 and 1e-8 become 0: a gradient that small would be lost.
+#
+# **`bfloat16_support` by hand.** The helper asks whether the device has bfloat16
+# arithmetic of its own, because `torch.cuda.is_bf16_supported()` says yes to
+# *emulation* (bfloat16 carried out with other arithmetic units)
+# too<!-- source: https://pytorch.org/docs/stable/generated/torch.cuda.is_bf16_supported.html -->.
+# Colab's free T4, of *compute capability* (NVIDIA's number for a GPU generation's
+# features)
+# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units, so
+# there section 7 leaves out the bfloat16 arm. On a CPU, AVX-512 BF16 and AMX are the
+# instruction sets of recent Intel processors that compute in bfloat16.
+
+# %%
+# The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or
+# PyTorch's own (private) checks for the CPU's bfloat16 instructions.
+if device.type == "cuda" and not torch.version.hip:
+    has_bf16 = torch.cuda.get_device_capability(device)[0] >= 8
+elif device.type == "cpu":
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    has_bf16 = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+elif device.type == "mps":  # Apple GPUs: bfloat16 from macOS 14 on
+    has_bf16 = torch.backends.mps.is_macos_or_newer(14, 0)
+elif device.type == "cuda":  # AMD GPUs under ROCm report bfloat16 on every model
+    has_bf16 = True
+else:  # a device the course does not know: nothing to check by hand
+    has_bf16 = bf16_native
+print(f"bfloat16 units by hand: {has_bf16}; bfloat16_support agrees: {has_bf16 == bf16_native}")
+
+# %% [markdown]
+# **`autocast_runs_in` by hand**: one linear layer under bfloat16 autocast, and the type
+# of its output:
+
+# %%
+# autocast_runs_in's test, by hand: one linear layer under autocast, and its output's type.
+try:
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+        tried = torch.nn.Linear(4, 4).to(device)(torch.ones(2, 4, device=device)).dtype
+except RuntimeError as error:  # PyTorch 2.3 and 2.4 have no autocast at all for Apple GPUs
+    tried = f"an error ({error})"
+runs = autocast_runs_in(device, torch.bfloat16)
+print(f"a Linear under bfloat16 autocast gave {tried}; autocast_runs_in says {runs}")
+
+# %% [markdown]
+# **`fit` and `torch.compile(model)`.** `fit` refuses the *wrapper* that
+# `torch.compile(model)` returns, since through it `fit` would still run the uncompiled
+# `forward`:
+
+# %% tags=["nbval-check-output"]
+try:
+    fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), course_val, course_val)
+except TypeError as error:
+    print("TypeError:", error)
+
+# %% [markdown]
+# ## Appendix D: `float16` with a gradient scaler
+#
+# This appendix extends section 7's mixed precision. `fit` has no gradient scaler, so
+# `float16` gets its own short loop, run on a CUDA or Apple GPU apart from section 7's
+# rounds, with no evaluation between epochs: compare its times with `float32`'s only
+# roughly.
+
+
+# %%
+def train_epoch_float16(
+    model: MLP,
+    loader: DeviceTensorLoader,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+) -> float:
+    """One epoch of training with a gradient scaler; return its seconds."""
+    model.train()
+    synchronize(device)
+    began = time.perf_counter()
+    for batch in loader:
+        loss = model.training_step(batch)
+        scaler.scale(loss).backward()  # backward on loss x scale, so gradients stay in range
+        scaler.step(optimizer)  # unscales the gradients; skips the step if any is inf or NaN
+        scaler.update()  # a smaller scale after an overflow, a bigger one after a while without
+        optimizer.zero_grad()
+    synchronize(device)
+    return time.perf_counter() - began
+
+
+half_seconds = None  # stays None where float16 does not run
+if device.type not in ("cuda", "mps"):
+    print(
+        "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
+        "model for the same epochs with float16 autocast and a GradScaler, after the rounds "
+        "above rather than in them, and print their times and the validation accuracy. "
+        "float16 is meant for a GPU's float16 units."
+    )
+elif not autocast_runs_in(device, torch.float16):
+    print(f"Skipped: this PyTorch turns float16 autocast off on {device.type} (update it).")
+else:
+    seed_everything(0)
+    half_train = wide_batches()  # the batches of the arms above
+    half_model = to_device(
+        MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
+    )
+    # One optimizer and one scaler for the whole training, so the scale carries over.
+    half_optimizer = torch.optim.SGD(half_model.parameters(), 0.05)
+    try:
+        scaler = torch.amp.GradScaler(device.type)
+        if not scaler.is_enabled():  # it turns itself off, with a warning, where it cannot run
+            raise NotImplementedError("the GradScaler turned itself off")
+        half_seconds = [
+            train_epoch_float16(half_model, half_train, half_optimizer, scaler)
+            for _ in range(wide_epochs)
+        ]
+    except (NotImplementedError, RuntimeError, ValueError) as error:
+        # An older PyTorch has no GradScaler for Apple GPUs.
+        print(f"Skipped: this PyTorch has no gradient scaler for {device.type}: {error}")
+if half_seconds is not None:
+    half_accuracy = evaluate(half_model, course_val)["val_acc"]
+    each = ", ".join(f"{seconds:.2f}" for seconds in half_seconds)
+    median, fastest, slowest = later_epochs(half_seconds)
+    print(f"float16 autocast + GradScaler, seconds of each epoch: {each}")
+    print(f"float16 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
+    print(f"float16 autocast + GradScaler validation accuracy: {half_accuracy:.4f}")
+
+
+# %% [markdown]
+# ## Appendix E: The course's one GPU run
+#
+# This appendix extends sections 2, 6 and 7 with the course's one run on an NVIDIA H200
+# (as a script, with PyTorch 2.11; not the run shown here). Compare that GPU with its
+# own 16-core CPU, not with this notebook's times: another machine, another PyTorch.
+#
+# **Section 2's products**, one of each size:
+#
+# | product | on the GPU | on its 16-core CPU |
+# |---|---|---|
+# | 64 x 64 | 0.0177 ms<!-- source: H200 run --> | 0.0109 ms<!-- source: H200 run --> |
+# | 2048 x 2048 | 0.37 ms<!-- source: H200 run --> | 10.8 ms<!-- source: H200 run --> |
+#
+# (Source: `benchmarks/RESULTS.md`, one run.)
+#
+# **Section 6's pipelines.** Pipeline (b) took
+# 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
+# 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU (the
+# GPU about twice as slow), and
+# the classic pipeline 5.37 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an
+# epoch: there too, most of a classic epoch went into building the batches, not into the
+# GPU's steps.
+#
+# **Section 7's arms.** On the H200 neither helped, unlike bfloat16 on this CPU. The
+# 1,024-unit MLP's epochs took about
+# 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
+# and the compiled model were each slower than float32 by more than the tie band in 4 of
+# the 5 rounds and tied in the fifth: by this lesson's rule no clear winner, leaning
+# slower (one run). bfloat16 units, yet no gain. We expect the reason to be
+# the model's size: with steps this short, launching each operation costs more than the
+# arithmetic, and autocast adds operations that convert between the types. This was not
+# timed apart. The compiler fuses the small operations around the matrix products, so a
+# model with many small element-wise operations is where to look for its gain: measure
+# one with section 7's rounds.
+
+# %% [markdown]
+# **The GPU picture in one place.** That run timed the lesson's pieces against the
+# machine's own 16-core CPU, in milliseconds (the figures quoted, with their sources,
+# above and in exercise 1's answer):
+#
+# | what was timed (one run each) | H200, ms | its CPU, ms |
+# |---|---:|---:|
+# | one 64 x 64 product (section 2) | 0.0177 | 0.0109 |
+# | one 2048 x 2048 product (section 2) | 0.37 | 10.8 |
+# | an epoch of pipeline (b), 32-unit MLP (section 6) | 360 | 170 |
+# | an epoch of the classic pipeline, 32-unit MLP (section 6) | 5370 | not timed |
+# | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
+#
+# There, as above, neither bfloat16 nor compiling helped (section 7), and the GPU was
+# faster at none of exercise 2's batch sizes up to 1,024. The GPU won where the work was
+# large matrix products and lost where it was small, section 2's first case (tiny
+# models); and the classic pipeline's epoch took about 15 times pipeline (b)'s on the
+# same GPU, its second (a GPU starved by the loading).

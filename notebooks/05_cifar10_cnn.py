@@ -177,9 +177,9 @@ print(f"overfit_size {overfit_size}, overfit_epochs {overfit_epochs}")
 #
 # **Which copy made these outputs.** Your download holds the original pixels as PNGs;
 # these outputs came from an offline machine with JPEGs of the same images, which
-# changes pixel values. The cell prints your file type; with PNGs, expect accuracies,
-# section 1's decoding time and section 2's loader times to differ from those quoted (by
-# how much was not measured).
+# changes pixel values. The cell prints your file type; with PNGs, expect accuracies and
+# times (Appendix B's loader times too) to differ from those quoted, by an amount not
+# measured.
 
 # %%
 train_folder = cifar10(train=True)
@@ -218,19 +218,18 @@ show_batch(images[:16], nrow=8, mean=plain_mean, std=plain_std, title="a shuffle
 
 # %% [markdown]
 # This loader decodes all 50,000 files again every epoch. Instead, as in lesson 04,
-# decode them **once** into a tensor of bytes on the device, and normalise and augment
+# decode them **once** into a tensor of bytes on the device, then normalise and augment
 # whole batches there. As `ImageFolder`'s `loader`, `decode_image` (from
 # `torchvision.io`) reads each file straight into a `uint8` tensor of 0-255 values, a
-# quarter of `float32`'s memory, without making a PIL image first.
+# quarter of `float32`'s memory. Appendix B times the two ways.
 #
 # **Three splits.** As in lesson 03, a seeded shuffle takes a *validation set* of 5,000
 # from the 50,000 training images (the folder is sorted by class, so the first images
 # would all be aeroplanes). Every training curve and choice uses it; the 10,000 test
 # images score each final model once, at the end, since only data that no choice has
-# seen gives an honest estimate for new images. Smoke mode uses smaller samples. The
-# shuffle's generator is seeded 0, and the course's benchmark
+# seen gives an honest estimate for new images. The course's benchmark
 # (`benchmarks/cifar10_cpu.py`) holds out the same 5,000 images, so `FastNet`, tuned
-# there, is judged here on the same validation set.
+# there, is judged here on the same validation set. Smoke mode uses smaller samples.
 
 # %%
 shuffled = torch.randperm(len(train_folder), generator=torch.Generator().manual_seed(0))
@@ -253,12 +252,7 @@ print("validation", tuple(val_images.shape), "test", tuple(test_images.shape))
 print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uint8")
 
 # %% [markdown]
-# Decoding the training images once took
-# 6.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
-# Section 2 sets that against an epoch of the per-image loader.
-
-# %% [markdown]
-# ## 2. Per-channel normalisation, and what decoding once saves
+# ## 2. Per-channel normalisation
 #
 # Each colour channel gets its own mean and standard deviation, from the training
 # images, so every input channel has mean 0 and spread 1. Measuring one channel at a
@@ -276,10 +270,11 @@ print(f"mean {channel_mean}, std {channel_std}")
 # %% [markdown]
 # `batch_transform` (from `course_utils.augment`) turns a `uint8` batch into normalised
 # floats and, for training, crops and flips each image at random; `DeviceTensorLoader`
-# applies it to every batch. The cell checks `normalise` by hand. Sections 4 and 5 use
-# `normalise` only, so their short trainings show the networks alone; section 6 adds
-# `augment`, and exercise 1 measures its effect. `train_loader` only shows one batch,
-# whose channel means come out near 0 (64 images differ a little from the whole set).
+# applies it to every batch. Sections 4 and 5 use `normalise` only, so their short
+# trainings show the networks alone; section 6 adds `augment`, and exercise 1 measures
+# its effect. The cell checks `normalise` by hand and draws one batch from
+# `train_loader`: its channel means come out near 0 (64 images differ a little from the
+# whole set).
 
 # %%
 normalise = batch_transform(channel_mean, channel_std)
@@ -314,86 +309,6 @@ print(
     "normalise by hand, (pixels / 255 - mean) / spread:",
     torch.allclose(normalise(train_images[:8]), by_hand),
 )
-
-# %% [markdown]
-# Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
-# training images (20 batches of 128, at full size), each pass after one untimed batch,
-# with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
-# reads and transforms each file as it goes; `DeviceTensorLoader` uses section 1's
-# decoded bytes (decoding not counted).
-
-
-# %%
-def seconds_per_batch_of(loader) -> float:
-    """One full pass over ``loader``, each batch moved to the device where training needs
-    it (no work for batches already there), after one untimed batch that pays any one-off
-    start-up costs: the mean seconds per batch. On a GPU the batches are made by queued
-    work, so the clock is read only after synchronize (lesson 04) has waited for it."""
-    next(iter(loader))
-    synchronize(device)
-    start = time.perf_counter()
-    for images, labels in loader:
-        images.to(device), labels.to(device)
-    synchronize(device)
-    return (time.perf_counter() - start) / len(loader)
-
-
-timed_count = min(2_560, train_size)
-per_image_measured = transforms.Compose(
-    [*per_image_transforms.transforms[:3], transforms.Normalize(channel_mean, channel_std)]
-)
-files_loader = DataLoader(
-    Subset(cifar10(train=True, transform=per_image_measured), train_indices[:timed_count]),
-    batch_size=128,
-)
-tensor_loader = DeviceTensorLoader(
-    train_images[:timed_count],
-    train_labels[:timed_count],
-    batch_size=128,
-    device=device,
-    transform=augment,
-)
-# Seven passes of each, taken in turns: a pass of the tensors lasts a fraction of a second,
-# short enough for one busy moment of the machine to move it.
-passes = {"files": [], "tensors": []}
-for _ in range(7):
-    passes["files"].append(seconds_per_batch_of(files_loader))
-    passes["tensors"].append(seconds_per_batch_of(tensor_loader))
-files_seconds = statistics.median(passes["files"])
-tensor_seconds = statistics.median(passes["tensors"])
-for what, loader_name in (
-    ("files", "DataLoader over image files"),
-    ("tensors", "DeviceTensorLoader"),
-):
-    each = ", ".join(f"{1000 * seconds:.1f}" for seconds in passes[what])
-    print(f"{loader_name}, ms per batch in each pass: {each}")
-print(f"DataLoader over image files, ms per batch: {1000 * files_seconds:.1f}")
-print(f"DeviceTensorLoader, ms per batch: {1000 * tensor_seconds:.1f}")
-fastest_ratio = min(passes["files"]) / min(passes["tensors"])
-print(f"DataLoader time per DeviceTensorLoader time, fastest passes: {fastest_ratio:.1f}")
-# Section 1's one-off decoding against an epoch of the per-image DataLoader at this rate.
-epoch_of_files = files_seconds * len(train_indices) / 128
-print(f"per-image DataLoader, one epoch of the training images (seconds): {epoch_of_files:.1f}")
-ratio = decode_seconds / epoch_of_files
-print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
-print(f"DataLoader time per DeviceTensorLoader time: {files_seconds / tensor_seconds:.1f}")
-print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds else "DataLoader")
-del files_loader, tensor_loader
-
-# %% [markdown]
-# On this 2-core CPU the `DataLoader` took a median of
-# 56.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 29.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
-# moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
-# second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's
-# classic pipeline); worker processes and GPUs were not measured.
-#
-# At its rate an epoch of the 45,000 training images would take
-# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
-# s. Section 1's decoding, paid once rather than every epoch, took
-# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## 3. Convolution, padding, stride and pooling
@@ -579,11 +494,10 @@ print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} paramete
 # Train it with SGD with *momentum*: each step continues part of the previous step's
 # direction, which by the usual reasoning (not measured here) smooths out the noise of
 # small batches. `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
-# `functools.partial`; `fit` calls it with the parameters and learning rate, like any
-# `opt_func`. Two epochs fit the time budget; the rate, 0.02, was set, not searched.
-# `training_batches` seeds its loader's generator with 0, so section 5's MLP gets the
-# same batches; `record_result` prints `name: value` lines for the course's results
-# table.
+# `functools.partial`, an `opt_func` like any other. Two epochs fit the time budget; the
+# rate, 0.02, was set, not searched. `training_batches` seeds its loader's generator
+# with 0, so section 5's MLP gets the same batches. `record_result` prints `name: value`
+# lines for the course's results table.
 
 
 # %%
@@ -613,12 +527,12 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 18 s<!-- output: small CNN training seconds --> of training. Training times
-# here add up `train_seconds`, the training passes alone (the bracketed seconds on each
-# epoch line include validation); what makes one epoch slower than another was not
-# measured, so read one run's times loosely.
+# epochs and 18 s<!-- output: small CNN training seconds --> of training: the sum of
+# `train_seconds`, the training passes alone (the bracketed seconds on each epoch line
+# include validation). Read one run's times loosely.
 #
-# Accuracy per class, on the validation set, shows where it struggles:
+# Accuracy per class, on the validation set, shows where it struggles (the first line
+# checks lesson 03's `per_class_accuracy` against shares counted by hand):
 
 # %%
 cnn_predictions, cnn_truth = predict(cnn, val_loader)
@@ -648,16 +562,11 @@ gap = 100 * (ranking[2][0] - ranking[1][0])  # the third hardest class over the 
 print(f"points from the 2nd hardest class up to the 3rd: {gap:.1f}")
 
 # %% [markdown]
-# Two classes stand apart at the bottom: the second hardest is
+# Two classes stand apart at the bottom (here cat, then dog): the second hardest is
 # 21.3<!-- output: points from the 2nd hardest class up to the 3rd --> points below the
-# third, and the hardest lower still (here cat, then dog). Several animals look alike at
-# 32 x 32 pixels, so are animals as a group harder? Here
-# 3<!-- output: animals among the 5 hardest classes --> of the 5 hardest classes are
-# animals, but with 6 animals among 10 classes a ranking blind to classes would average
-# 3, and give at least 3 in
-# 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
-# 252 ways to pick 5: no sign of it. With about 500 validation images per class, classes
-# a few points apart could swap in another run; the CNN was trained once.
+# third. With about 500 validation images per class, classes a few points apart could
+# swap in another run; the CNN was trained once. Appendix C asks whether animals, as a
+# group, are harder.
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
@@ -702,47 +611,11 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # first-layer values are 0, and
 # 82%<!-- output: second-layer values that are 0 on the car --> of second-layer ones
 # (not drawn): the ReLU cut every negative value. Instead of drawing such sparse maps,
-# ask *what makes a second-layer channel respond most?* Each of its values sees a 14 x
-# 14 patch of pixels, its *receptive field*. Counting back:
-# - its 5 x 5 window covers 5 pooled values;
-# - each is the largest of 2 first-layer values (a 2 x 2 pool), so the 5 come from 10
-#   first-layer values side by side;
-# - each of those saw 5 pixels, each neighbour the same 5 shifted by one, so the 10 saw
-#   10 + 4 = 14 pixels.
-#
-# Autograd can check the count: a pixel a value cannot see has zero gradient. The cell
-# sums the 32 second-layer values at map position (8, 8), takes the gradient over 200
-# validation images, and marks the pixels where it is not 0 (beyond round-off) for any
-# image, channel or colour. One image alone can miss some: where a ReLU outputs 0, or
-# the pool passes on another value, no gradient flows back.
-
-# %%
-pixels = normalise(val_images[:200].to(device)).requires_grad_()
-centre_values = second_layer(pixels)[:, :, 8, 8].sum()  # all 32 channels, every image
-(gradient,) = torch.autograd.grad(centre_values, pixels)  # leaves the CNN's .grad alone
-# Not exactly 0: some GPU algorithms leave round-off where the true gradient is 0.
-moved = (gradient.abs() > 1e-4 * gradient.abs().max()).any(dim=1).any(dim=0).cpu()
-rows = moved.any(dim=1).nonzero().flatten().tolist()
-columns = moved.any(dim=0).nonzero().flatten().tolist()
-print(f"first row seen: {rows[0]}")
-print(f"last row seen: {rows[-1]}")
-print(f"columns seen: {columns[0]} to {columns[-1]}")
-print(f"patch seen by a second-layer value: {len(rows)} x {len(columns)} pixels")
-print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(columns)}")
-
-# %% [markdown]
-# The gradient reaches 14 x 14<!-- output: patch seen by a second-layer value --> pixels
-# (all 196<!-- output: pixels with a gradient --> of them), rows
-# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->: the count's 14
-# rows. Where they sit follows the same steps, for the value in row r of a second-layer
-# map (rows and columns alike, counted from 0; each 5 x 5 convolution pads by 2):
-# - its window reads pooled rows r − 2 to r + 2;
-# - pooled row p is the larger of first-layer rows 2p and 2p + 1, so first-layer rows
-#   2r − 4 to 2r + 5;
-# - first-layer row q read pixel rows q − 2 to q + 2, so pixel rows 2r − 6 to 2r + 7.
-#
-# For r = 8 that is rows 10 to 23, as the gradient found. So we can search the
-# validation images for the receptive fields where each channel responds most:
+# ask *what makes a second-layer channel respond most?* Each second-layer value sees a
+# 14 x 14 patch of pixels, its *receptive field*: the value in row r and column c of a
+# 16 x 16 map sees pixel rows 2r − 6 to 2r + 7, and the same for columns (Appendix C
+# counts this back through the layers and checks it with autograd). So we can search
+# the validation images for the patches where each channel responds most:
 
 
 # %%
@@ -786,12 +659,10 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # ## 5. Why an MLP does worse
 #
 # Give an MLP (hidden layers of 512 and 256 units, ReLU, no dropout) the small CNN's
-# training: the same batches in the same order, optimizer, learning rate and epochs; the
-# same epochs, not the same time. The settings were set for the CNN, not tuned for the
-# MLP, so read the gap as rough.
-#
-# `release_memory` returns memory freed by earlier cells to the system, to stay within
-# the lesson's memory budget; it changes no result.
+# training: the same batches in the same order, optimizer, learning rate and epochs (the
+# same epochs, not the same time). The settings were set for the CNN, not tuned for the
+# MLP, so read the gap as rough. `release_memory` hands memory that earlier cells freed
+# back to the system, to stay within the lesson's memory budget; it changes no result.
 
 # %%
 release_memory()
@@ -817,12 +688,11 @@ print(
 # epochs; it trained in 5.0 s<!-- output: MLP training seconds --> against
 # 18 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
-# An MLP has no notion of which pixels are neighbours (the CNN flattens only after its
-# convolutions), so what it learns about "an edge here" does not carry over to other
-# positions. A convolution learns a filter once and applies it everywhere, and pooling
-# lets later layers see larger regions. This run fits that reasoning, but it is one run
-# per model; how far another seed would move the gap is not measured (section 6 measures
-# that for another model and recipe).
+# An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
+# here" does not carry over to other positions. A convolution learns a filter once and
+# applies it everywhere, and pooling lets later layers see larger regions. This run fits
+# that reasoning, but it is one run per model; how far another seed would move the gap
+# is not measured.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -844,19 +714,14 @@ print(
 #   weight decay pulls weights a little towards 0 each step; clipping caps each gradient
 #   value, guarding against one bad batch (the recipe's reason, not shown here).
 
-
 # %% [markdown]
 # **Batch normalisation in train and eval mode.** In train mode `BatchNorm2d` normalises
 # with the current batch's mean and spread, and moves its *running* averages
 # 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards them (the
 # default). Eval mode uses the running averages, so a prediction does not depend on the
 # other images in its batch: one more reason to evaluate in eval mode, as `evaluate` and
-# `predict` do.
-#
-# Below, a batch with channel means about 2 comes out of train mode centred on 0; the
-# running means reach only about 0.2, so eval mode does not centre it yet. Over a real
-# training's hundreds of batches, the running averages are meant to follow the data's
-# statistics.
+# `predict` do. Over a real training's hundreds of batches, the running averages are
+# meant to follow the data's statistics; after the one batch below, they have not.
 
 
 # %% tags=["nbval-check-output"]
@@ -901,10 +766,10 @@ with torch.no_grad():
 # %% [markdown]
 # Train mode computed (x − batch mean) / √(batch variance) per channel, as the formula
 # by hand confirms (a fresh layer's scale is 1, its shift 0): means 0, spreads 1. The
-# running variances moved a tenth of the way from 1 towards the batch's variances (about
-# 16, a spread of 4), to about 2.5. Eval mode computes (x − running mean) /
-# √(running variance), as the last line confirms: a channel mean of about 2 becomes about
-# (2 − 0.2) / √2.5 ≈ 1.1 (the printed means, 1.07 to 1.17).
+# running means moved a tenth of the way from 0 towards the batch's means, to about 0.2,
+# and the running variances a tenth of the way from 1 towards the batch's (about 16), to
+# about 2.5. Eval mode uses them, as the last line confirms: a channel mean of about 2
+# becomes about (2 − 0.2) / √2.5 ≈ 1.1 (the printed means, 1.07 to 1.17).
 #
 # The building block below is a 3 x 3 convolution, batch norm and ReLU. The convolution
 # has no bias (`bias=False`): batch norm subtracts each channel's mean, cancelling any
@@ -967,44 +832,7 @@ print(
 print(tuple(ResNet9(16)(torch.zeros(2, 3, 32, 32)).shape))
 
 # %% [markdown]
-# **ResNet-9, layer by layer.** A blank image goes through the full-size network (width
-# 64), one entry of `layers` at a time, printing each entry's output shape and
-# parameters.
-
-
-# %% tags=["nbval-check-output"]
-def describe_layer(layer: nn.Module) -> str:
-    """A short name for one entry of ResNet9.layers."""
-    if isinstance(layer, ResidualBlock):
-        return "residual block"
-    if isinstance(layer, nn.Sequential):  # a conv_block
-        pooled = any(isinstance(part, nn.MaxPool2d) for part in layer)
-        return "conv block + max pool" if pooled else "conv block"
-    return type(layer).__name__
-
-
-full_size = ResNet9(64).eval()
-flowing = torch.zeros(1, 3, 32, 32)
-print(f"{'':<3}{'layer':<22}{'output shape':<18}parameters")
-with torch.no_grad():
-    for index, layer in enumerate(full_size.layers):
-        flowing = layer(flowing)
-        print(
-            f"{index:<3}{describe_layer(layer):<22}{str(tuple(flowing.shape)):<18}"
-            f"{count_parameters(layer):,}"
-        )
-last_block_share = count_parameters(full_size.layers[5]) / count_parameters(full_size)
-print(f"share of the parameters in the last residual block: {last_block_share:.2f}")
-del full_size, flowing  # 26 MB of weights that the rest of the lesson does not need
-
-# %% [markdown]
-# The first conv block turns the 3 colour channels into 64 maps of 32 x 32. Each "+ max
-# pool" block doubles the channels and halves the image (128 maps of 16 x 16, 256 of 8 x
-# 8, 512 of 4 x 4), so later maps see larger patches with more filters. The residual
-# blocks keep the shape, so they can add input to output. `AdaptiveMaxPool2d(1)`,
-# `Flatten` and `Linear` turn the 512 maps into 10 class scores. The last residual block
-# holds 0.72<!-- output: share of the parameters in the last residual block --> of the
-# parameters: a 3 x 3 convolution from 512 channels to 512 has 512 x 512 x 9 weights.
+# Appendix D follows a blank image through the full-size network, layer by layer.
 #
 # Augmented batches from the tensors on the device (each image cropped and flipped at
 # random):
@@ -1049,37 +877,11 @@ show_batch(
 )
 
 # %% [markdown]
-# **Crop and flip, by hand.** Pad by 4 (reflecting the border), pick a top-left corner
-# among the 9 x 9 offsets, and cut out 32 x 32 pixels; a flip reverses the columns. The
-# cell does this for four images, drawing seeded random numbers in the order of the
-# course's `random_crop` and `random_horizontal_flip` (all offsets, then a coin per
-# image), and compares the results:
-
-# %% tags=["nbval-check-output"]
-few = normalise(train_images[:4].to(device))
-draw = torch.Generator().manual_seed(1)
-offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
-coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
-by_hand = []
-for image, top, left, coin in zip(
-    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
-):
-    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
-    crop = padded[:, top : top + 32, left : left + 32]
-    by_hand.append(crop.flip(-1) if coin else crop)
-draw.manual_seed(1)  # the same random numbers again, for the course's functions
-course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
-print("crop and flip by hand equal the course's:", torch.equal(torch.stack(by_hand), course))
-del few, by_hand, course
-
-# %% [markdown]
 # **The recipe, one ingredient at a time.** A width-8 ResNet-9 trains on `sample_size`
-# images in a few seconds per epoch on this 2-core CPU, always with section 6's
-# augmentation. Each run adds one ingredient (step 2 changes two settings, below) and
-# changes nothing else: the same seeds (so, seed by seed, the same starting weights,
-# batches and augmentations), data, Adam at a peak learning rate of 0.01, and
-# `recipe_epochs` epochs. Adam's momentum (lesson 03) is a running average of past
-# gradients that keeps a share *beta1*, 0.9 by default, each step.
+# images with the augmentation above, for `recipe_epochs` epochs with Adam at a peak
+# learning rate of 0.01. (Adam's momentum, lesson 03, is a running average of past
+# gradients that keeps a share *beta1*, 0.9 by default, each step.) Each run adds one
+# ingredient and changes nothing else:
 #
 # 1. a constant learning rate (`fit`);
 # 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
@@ -1089,43 +891,12 @@ del few, by_hand, course
 #    gradient, a pull towards 0;
 # 4. plus gradient clipping at 0.1: the lesson's recipe.
 #
-# Each of the four runs is repeated from 3 seeds (0, 1 and 2), changing the starting
-# weights, batch order, crops and flips alike for every recipe, to show how much one
-# run's accuracy moves by chance; the figure draws seed 0, and the full recipe from seed
-# 1 (dashed). These runs see 5,000 images twice, where the small CNN saw 45,000 twice,
-# with narrow layers: compare them with each other, not with section 4.
-#
-# First, `fit_one_cycle`'s set-up (in `course_utils/training.py`) and its loop's
-# clipping line:
-
-# %%
-recipe_source = inspect.getsource(fit_one_cycle)
-first = recipe_source.index("    optimizer = opt_func(")
-print(inspect.cleandoc(recipe_source[first : recipe_source.index("    return _train(")]))
-loop_lines = inspect.getsource(training._train_epoch).splitlines()
-print(next(line.strip() for line in loop_lines if "clip_grad_value_" in line))
-print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
-
-# %% [markdown]
-# Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
-# `clip_grad_value_` caps each gradient value at `grad_clip` separately, not the
-# gradient's overall length. Each is one line by hand; the cell checks `clamp`, and
-# decay added to the gradient, against PyTorch:
-
-# %% tags=["nbval-check-output"]
-values = torch.tensor([0.5, -0.05, 0.2, -0.3])
-parameter = nn.Parameter(torch.zeros(4))
-parameter.grad = values.clone()
-nn.utils.clip_grad_value_([parameter], 0.1)
-clipped_by_hand = values.clamp(-0.1, 0.1)
-print("clipping by hand equals clip_grad_value_:", torch.equal(clipped_by_hand, parameter.grad))
-weights = torch.tensor([1.0, -2.0, 0.5, 3.0])
-with_decay, by_hand = nn.Parameter(weights.clone()), nn.Parameter(weights.clone())
-with_decay.grad, by_hand.grad = values.clone(), values + 1e-4 * weights  # decay added by hand
-torch.optim.Adam([with_decay], lr=0.01, weight_decay=1e-4).step()
-torch.optim.Adam([by_hand], lr=0.01).step()
-print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_decay, by_hand))
-del values, parameter, clipped_by_hand, weights, with_decay, by_hand
+# Each recipe runs from 3 seeds (0, 1 and 2); a seed sets the starting weights, batch
+# order, crops and flips, the same for every recipe. The figure draws seed 0, and the
+# full recipe from seed 1 (dashed). These runs see 5,000 images twice with narrow
+# layers, where the small CNN saw 45,000 twice: compare them with each other, not with
+# section 4. Appendix D shows where `fit_one_cycle` applies each setting, and checks
+# clipping and weight decay by hand.
 
 # %%
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
@@ -1254,8 +1025,8 @@ for before, after in zip(names[:-1], names[1:], strict=True):
 full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise 2's yardstick
 
 # %% [markdown]
-# Only the seed differed between a recipe's three runs (starting weights, batch order,
-# crops and flips), yet it moved them: the full recipe stood at
+# Only the seed differed between a recipe's three runs, yet it moved them: the full
+# recipe stood at
 # 0.32<!-- output: seed 0, the same recipe, validation accuracy after epoch 1 --> (seed
 # 0) and
 # 0.25<!-- output: seed 1, validation accuracy after epoch 1 --> (seed 1) after epoch 1
@@ -1267,14 +1038,14 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # than the three seeds' changes differ: all three changes of one sign, and their mean
 # larger than the largest minus the smallest (the `same way in every seed` lines). By
 # luck alone, three changes share a sign 1 time in 4: this is a first look, not a proof.
-# - The schedule change (learning rate and Adam's first beta together) took seed 0
+# - The schedule change (learning rate and Adam's beta1 together) took seed 0
 #   from 36.2%<!-- output: constant learning rate, validation accuracy --> to
 #   45.0%<!-- output: one-cycle, validation accuracy -->, and gained a mean of
 #   7.5<!-- output: one-cycle, mean change over the 3 seeds (points) --> points over
 #   the 3 seeds, up in every seed, while the three changes differed by only
 #   2.5<!-- output: one-cycle, range of the 3 changes (points) --> points: consistent,
-#   though with 3 seeds not yet a proof. Which
-#   part did it, and why, these runs cannot say: the rate's shape, its mean
+#   though with 3 seeds not yet a proof. Which part did it, and why, these runs cannot
+#   say: the rate's shape, its mean
 #   (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
 #   constant rate) and the momentum all changed. The left panel shows the rate's shape,
 #   low at first and near 0 at the end, meant to let the last steps settle, and beta1
@@ -1287,8 +1058,8 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 #   5,000 images. They serve long trainings, where weights have time to grow and a rare
 #   bad batch time to come (the recipe's reason, not measured here).
 #
-# Weight decay acts every step; clipping changes only values above 0.1. How much each
-# does on a fresh network's first batch (later batches are not measured):
+# How much does each do on a fresh network's first batch (later batches are not
+# measured)? Weight decay acts every step; clipping changes only values above 0.1:
 
 # %%
 seed_everything(0)
@@ -1305,7 +1076,7 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # On the first batch, weight decay's term
 # was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length (a vector's *length*: the square root of the sum of its squared
-# values), a tiny change per step overall. The largest gradient value was
+# values). The largest gradient value was
 # 1.36<!-- output: largest gradient value, first batch -->, but only
 # 1.08%<!-- output: gradient values above 0.1, first batch --> of values were above 0.1,
 # so clipping trims only those. Adam, though, rescales each value by its own running
@@ -1323,34 +1094,28 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # | CPU, or an Apple GPU (MPS) | `FastNet`, below | 2 |
 #
 # **On a GPU**, section 6's ResNet-9 trains with the full recipe, channels-last weights
-# and, where `bfloat16_support` finds bfloat16 units, lesson 04's bfloat16 autocast
-# (Colab's free T4 has none, so there it trains in float32, which the course has not
-# timed). That branch did not make these outputs. Run once as a script on an NVIDIA H200
-# with PyTorch 2.11, it trained for
+# and, where `bfloat16_support` finds bfloat16 units, lesson 04's bfloat16 autocast.
+# That branch did not make these outputs. Run once as a script on an NVIDIA H200 with
+# PyTorch 2.11, it trained for
 # 0.53 minutes<!-- source: benchmarks/RESULTS.md, one H200 run --> and reached
 # 89.3%<!-- source: benchmarks/RESULTS.md, one H200 run --> test accuracy with test-time
 # augmentation, short of the course outline's
-# 90%<!-- source: course outline, lesson 05 --> goal.
+# 90%<!-- source: course outline, lesson 05 --> goal. Appendix E has more on this
+# branch.
 #
-# **On a CPU** that network is far beyond the budget: the course's benchmark trained a
-# width-16 ResNet-9 for 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a
-# 2-core CPU, and full width has four times the channels into and out of every
-# convolution, about 16 times the computation in each (4 times in the first, whose input
-# is the 3 colours). So a CPU trains `FastNet` (from `course_utils.fastnet`), a network
-# and recipe in the style of Keller Jordan's *airbench* (arXiv 2404.00498), which beat
-# the width-16 ResNet-9 on the validation split in the course's benchmark (one seed
-# each; Appendix A gives the figures and what else differed). What it is made of, with
-# the heading in Appendix A that shows each part at work (a first read can take these
-# terms on trust and come back to them there):
+# **On a CPU** that network is far beyond the budget (Appendix E says why). So a CPU
+# trains `FastNet` (from `course_utils.fastnet`), a network and recipe in the style of
+# Keller Jordan's *airbench* (arXiv 2404.00498), which beat the width-16 ResNet-9 on the
+# validation split in the course's benchmark (one seed each; Appendix A gives the
+# figures and what else differed). Its parts, each with the heading in Appendix A that
+# shows it at work (a first read can take these terms on trust):
 #
 # - `whiten`, a 2 x 2 convolution whose filters are computed from the data and never
-#   trained (its bias is): it turns
-#   each 2 x 2 patch into 12 uncorrelated numbers, kept with their negatives as 24
-#   channels (*Patch whitening*);
+#   trained (its bias is): it turns each 2 x 2 patch into 12 uncorrelated numbers, kept
+#   with their negatives as 24 channels (*Patch whitening*);
 # - three `ConvGroup`s (conv, max-pool, batch norm, GELU (a smooth ReLU), conv, batch
-#   norm, GELU), each
-#   halving the image as ResNet-9's stages do (*Identity initialisation*, *Batch
-#   normalisation with its scale fixed at 1*, *GELU*);
+#   norm, GELU), each halving the image as ResNet-9's stages do (*Identity
+#   initialisation*, *Batch normalisation with its scale fixed at 1*, *GELU*);
 # - `amax`, each channel's largest value, then `head`, whose logits are divided by 9 so
 #   that they start small (*Shrink early, and start with small logits*);
 # - label smoothing 0.2: targets of 0.82 and 0.02 instead of 1 and 0 (*Label smoothing*);
@@ -1359,15 +1124,9 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 #   2.0 and back down (*The training, `fit_fast`*; *Nesterov momentum*);
 # - flips and crops after padding by 2 pixels (section 6 padded by 4).
 #
-# The whole network as PyTorch prints it (`amax` has no layer, so it is not listed):
-
-# %%
-print(FastNet())
-
-# %% [markdown]
-# The next cell trains ResNet-9 for `resnet_epochs` epochs on a CUDA GPU, otherwise
-# `FastNet`, whitened from 5,000 training images, for `fast_epochs`. The text from here
-# describes the CPU run that made these outputs.
+# Appendix E prints the whole network. The next cell trains ResNet-9 for `resnet_epochs`
+# epochs on a CUDA GPU, otherwise `FastNet`, whitened from 5,000 training images, for
+# `fast_epochs`. The text from here describes the CPU run that made these outputs.
 
 
 # %%
@@ -1453,22 +1212,17 @@ if not on_gpu:
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
 # 1.2 minutes<!-- output: strongest network training minutes --> and reached
-# **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
-# The training loss stays above the validation loss, and three things, not measured
-# apart here, can keep it there: it is measured against smoothed targets, whose
-# *entropy* (about 0.87, Appendix A), the lowest loss any prediction can reach against
-# them, it cannot go below; on augmented batches; and averaged over
-# an epoch of improvement. The learning rate follows `fit_fast`'s triangle.
+# **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy,
+# its learning rate on `fit_fast`'s triangle (checked by hand above). The training loss
+# stays above the validation loss, and three things, not measured apart here, can keep
+# it there: it is averaged over an epoch of improvement, on augmented batches, and
+# against smoothed targets, whose *entropy* (about 0.87, Appendix A) is the lowest loss
+# any prediction can reach against them.
 #
 # `FastNet`'s accuracy is not comparable with section 6's width-8 ResNet-9 runs: it saw
 # all 45,000 training images rather than 5,000, with another optimizer and the parts
 # listed above at once. Appendix A's last list says which of them the benchmark
 # measured one at a time.
-#
-# By its authors' figures (not run here), airbench reaches
-# 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
-# 3.83 seconds<!-- source: github.com/KellerJordan/airbench README (airbench94.py) -->
-# on one NVIDIA A100 GPU, with a wider network and more tricks.
 #
 # **Test-time augmentation** costs no training: average the logits of several views of
 # each image, so other views can outvote one view's mistake. `TestTimeAugmentation`
@@ -1514,18 +1268,17 @@ show_batch(
 
 # %% [markdown]
 # At 32 x 32 the shifted views are hard to tell from the others by eye, but the printed
-# checks confirm the shift. On average the shift changes a normalised value by
+# checks confirm the shift: on average it changes a normalised value by
 # 0.40<!-- output: shifted view, mean size of its change from the image --> of its
 # channel's standard deviation.
 #
 # Four views cost four forward passes, so the validation set decides, by a rule fixed
-# before looking: keep them only if their gain beats the noise of a gain measured on
-# 5,000 images. Images both ways get right, or both get wrong, cannot move the gain;
-# only the `disagreements`, images exactly one of the two ways gets right, can. If the
-# views changed nothing, each disagreement would be a coin toss, +1 or −1 to the gain,
-# with variance 1; over n of them the sum has standard deviation √n. A gain beyond two
-# standard deviations, 2 √n images, would then come by chance about once in 44 (one
-# side of the normal curve).
+# before looking: keep them only if their gain beats the noise. Only the
+# `disagreements`, images exactly one of the two ways gets right, can move the gain. If
+# the views changed nothing, each would be a coin toss, +1 or −1 image, so over n of
+# them the gain would have a standard deviation of √n images. The rule asks for a gain
+# beyond 2 √n images, which chance alone would give about once in 44 (one side of the
+# normal curve).
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1559,13 +1312,13 @@ print("the final model predicts", "with" if final_model is with_tta else "withou
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice is made: `FastNet` over the ResNet-9, its peak learning rate and
-# test-time augmentation were chosen on the validation split, here or in the course's
-# benchmark on the same split; the small CNN's and ResNet-9's rates were set, not
-# searched, and the time budget set the epochs. Now each final model meets the test set,
-# once. Choosing by test accuracy would have made it a second validation set, with a
-# flattering score. (The benchmark did measure Appendix A's recipe variants on this test
-# set, after choosing `FastNet`; this lesson's choices did not use them.)
+# Every choice is made, on the validation split, here or in the course's benchmark on
+# the same split: `FastNet` over the ResNet-9, its peak learning rate and test-time
+# augmentation. The small CNN's and ResNet-9's rates were set, not searched, and the
+# time budget set the epochs. Now each final model meets the test set, once; choosing by
+# test accuracy would have made it a second validation set, with a flattering score.
+# (The benchmark did measure Appendix A's recipe variants on this test set, after
+# choosing `FastNet`; this lesson's choices did not use them.)
 
 # %%
 release_memory()
@@ -1601,12 +1354,11 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **79.2%**<!-- output: FastNet test accuracy --> (with the four views, as the rule
-# chose). Chance alone makes one model's accuracies on two image sets differ; as in
-# lesson 03, the gap's standard error comes from both accuracies and set sizes (5,000
-# and 10,000). `FastNet` scored
+# chose). `FastNet` scored
 # 0.53<!-- output: FastNet, test accuracy below validation, by (points) --> points lower
 # on test than on validation, with a standard error of
-# 0.70<!-- output: FastNet, standard error of the gap (points) --> points:
+# 0.70<!-- output: FastNet, standard error of the gap (points) --> points (from both
+# accuracies and set sizes, as in lesson 03):
 # 0.76<!-- output: FastNet, gap in standard errors --> standard errors. Chance often
 # gives gaps within about two standard errors;
 # 0<!-- output: models whose gap is beyond two standard errors --> of the three models
@@ -1615,8 +1367,7 @@ print(f"models whose gap is beyond two standard errors: {len(within) - sum(withi
 # score, which took no part.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted). The
-# largest numbers off the diagonal are its most frequent mistakes; the cell prints the
-# top three.
+# cell prints the three largest numbers off the diagonal, its most frequent mistakes.
 
 # %%
 matrix = confusion_matrix(predicted_labels, true_labels, num_classes=10)
@@ -1646,19 +1397,14 @@ plot_confusion_matrix(matrix, classes)
 # after it), so which is third is a toss-up. Of the two largest,
 # 2<!-- output: of the two largest, cat taken for dog or dog for cat --> were cat taken
 # for dog or dog for cat, the two classes section 4's small CNN scored lowest on
-# validation.
-# Look at the cats and dogs among the mistakes below, and judge what makes them hard at
-# 32 x 32.
-
-# %% [markdown]
-# Some of the test images it got wrong:
+# validation. Look at the cats and dogs among the test images it got wrong, below, and
+# judge what makes them hard at 32 x 32.
 
 # %%
 show_misclassified(test_images, true_labels, predicted_labels, classes, max_images=16)
 
 # %% [markdown]
-# `show_misclassified` takes raw `uint8` images (no mean and std to undo) and scales
-# them to [0, 1] itself.
+# `show_misclassified` takes raw `uint8` images and scales them to [0, 1] itself.
 #
 # **Single images.** Normalise as the loader does, add a batch dimension, and take the
 # largest logit.
@@ -2164,15 +1910,16 @@ check_exercise("Q4", answer_q4=answer_q4)
 # on the other images in its batch; after one batch they are far from the true means,
 # hence channel means near 1.
 
-
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
-# `FastNet`'s ideas one at a time, each shown on an untrained `FastNet`, `fast_demo`,
-# and last what the course's benchmark measured of each.
+# This appendix extends section 7: `FastNet`'s ideas one at a time, each shown on an
+# untrained `FastNet`, `fast_demo`, and last what the course's benchmark measured of
+# each.
 #
-# Section 7 printed the network. Its `forward` is short: note `amax`, each channel's
-# largest value over the image, and `output_scale`, a fixed division of the logits by 9:
+# Appendix E prints the whole network. Its `forward` is short: note `amax`, each
+# channel's largest value over the image, and `output_scale`, a fixed division of the
+# logits by 9:
 
 # %% tags=["nbval-check-output"]
 release_memory()  # the appendix needs only the data and an untrained FastNet
@@ -2571,3 +2318,267 @@ for line in inspect.getsource(fit_fast).splitlines():
 # - *Not measured one at a time*: GELU, the 1/9 output scale, label smoothing, Nesterov
 #   momentum, the 2-pixel crops and leaving biases out of weight decay, all from
 #   airbench's recipe.
+
+# %% [markdown]
+# ## Appendix B: what decoding once saves
+#
+# This appendix extends sections 1 and 2. Section 1 decoded the training images once,
+# which took
+# 6.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
+# training images (20 batches of 128, at full size), each pass after one untimed batch,
+# with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
+# reads and transforms each file as it goes; `DeviceTensorLoader` uses section 1's
+# decoded bytes (decoding not counted).
+
+
+# %%
+def seconds_per_batch_of(loader) -> float:
+    """One full pass over ``loader``, each batch moved to the device where training needs
+    it (no work for batches already there), after one untimed batch that pays any one-off
+    start-up costs: the mean seconds per batch. On a GPU the batches are made by queued
+    work, so the clock is read only after synchronize (lesson 04) has waited for it."""
+    next(iter(loader))
+    synchronize(device)
+    start = time.perf_counter()
+    for images, labels in loader:
+        images.to(device), labels.to(device)
+    synchronize(device)
+    return (time.perf_counter() - start) / len(loader)
+
+
+timed_count = min(2_560, train_size)
+per_image_measured = transforms.Compose(
+    [*per_image_transforms.transforms[:3], transforms.Normalize(channel_mean, channel_std)]
+)
+files_loader = DataLoader(
+    Subset(cifar10(train=True, transform=per_image_measured), train_indices[:timed_count]),
+    batch_size=128,
+)
+tensor_loader = DeviceTensorLoader(
+    train_images[:timed_count],
+    train_labels[:timed_count],
+    batch_size=128,
+    device=device,
+    transform=augment,
+)
+# Seven passes of each, taken in turns: a pass of the tensors lasts a fraction of a second,
+# short enough for one busy moment of the machine to move it.
+passes = {"files": [], "tensors": []}
+for _ in range(7):
+    passes["files"].append(seconds_per_batch_of(files_loader))
+    passes["tensors"].append(seconds_per_batch_of(tensor_loader))
+files_seconds = statistics.median(passes["files"])
+tensor_seconds = statistics.median(passes["tensors"])
+for what, loader_name in (
+    ("files", "DataLoader over image files"),
+    ("tensors", "DeviceTensorLoader"),
+):
+    each = ", ".join(f"{1000 * seconds:.1f}" for seconds in passes[what])
+    print(f"{loader_name}, ms per batch in each pass: {each}")
+print(f"DataLoader over image files, ms per batch: {1000 * files_seconds:.1f}")
+print(f"DeviceTensorLoader, ms per batch: {1000 * tensor_seconds:.1f}")
+fastest_ratio = min(passes["files"]) / min(passes["tensors"])
+print(f"DataLoader time per DeviceTensorLoader time, fastest passes: {fastest_ratio:.1f}")
+# Section 1's one-off decoding against an epoch of the per-image DataLoader at this rate.
+epoch_of_files = files_seconds * len(train_indices) / 128
+print(f"per-image DataLoader, one epoch of the training images (seconds): {epoch_of_files:.1f}")
+ratio = decode_seconds / epoch_of_files
+print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
+print(f"DataLoader time per DeviceTensorLoader time: {files_seconds / tensor_seconds:.1f}")
+print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds else "DataLoader")
+del files_loader, tensor_loader
+
+# %% [markdown]
+# On this 2-core CPU the `DataLoader` took a median of
+# 56.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 29.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# moment can move a short tensor pass, so the ratio of the fastest passes,
+# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
+# 04's classic pipeline); worker processes and GPUs were not measured.
+#
+# At its rate an epoch of the 45,000 training images would take
+# 19.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# s. Section 1's decoding, paid once rather than every epoch, took
+# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+
+# %% [markdown]
+# ## Appendix C: the small CNN's classes and receptive fields
+#
+# This appendix extends section 4.
+#
+# **Are animals harder?** Several animals look alike at 32 x 32 pixels. Of the 5
+# hardest classes in section 4's per-class ranking,
+# 3<!-- output: animals among the 5 hardest classes --> are animals, but with 6 animals
+# among 10 classes a ranking blind to classes would average 3, and give at least 3 in
+# 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
+# 252 ways to pick 5: no sign of it.
+
+# %% [markdown]
+# **The receptive field, counted.** Each value of a second-layer map sees a 14 x 14
+# patch of pixels. Counting back:
+# - its 5 x 5 window covers 5 pooled values;
+# - each is the largest of 2 first-layer values (a 2 x 2 pool), so the 5 come from 10
+#   first-layer values side by side;
+# - each of those saw 5 pixels, each neighbour the same 5 shifted by one, so the 10 saw
+#   10 + 4 = 14 pixels.
+#
+# Autograd can check the count: a pixel a value cannot see has zero gradient. The cell
+# sums the 32 second-layer values at map position (8, 8), takes the gradient over 200
+# validation images, and marks the pixels where it is not 0 (beyond round-off) for any
+# image, channel or colour. One image alone can miss some: where a ReLU outputs 0, or
+# the pool passes on another value, no gradient flows back.
+
+# %%
+pixels = normalise(val_images[:200].to(device)).requires_grad_()
+centre_values = second_layer(pixels)[:, :, 8, 8].sum()  # all 32 channels, every image
+(gradient,) = torch.autograd.grad(centre_values, pixels)  # leaves the CNN's .grad alone
+# Not exactly 0: some GPU algorithms leave round-off where the true gradient is 0.
+moved = (gradient.abs() > 1e-4 * gradient.abs().max()).any(dim=1).any(dim=0).cpu()
+rows = moved.any(dim=1).nonzero().flatten().tolist()
+columns = moved.any(dim=0).nonzero().flatten().tolist()
+print(f"first row seen: {rows[0]}")
+print(f"last row seen: {rows[-1]}")
+print(f"columns seen: {columns[0]} to {columns[-1]}")
+print(f"patch seen by a second-layer value: {len(rows)} x {len(columns)} pixels")
+print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(columns)}")
+
+# %% [markdown]
+# The gradient reaches 14 x 14<!-- output: patch seen by a second-layer value --> pixels
+# (all 196<!-- output: pixels with a gradient --> of them), rows
+# 10<!-- output: first row seen --> to 23<!-- output: last row seen -->: the count's 14
+# rows. Where they sit follows the same steps, for the value in row r of a second-layer
+# map (rows and columns alike, counted from 0; each 5 x 5 convolution pads by 2):
+# - its window reads pooled rows r − 2 to r + 2;
+# - pooled row p is the larger of first-layer rows 2p and 2p + 1, so first-layer rows
+#   2r − 4 to 2r + 5;
+# - first-layer row q read pixel rows q − 2 to q + 2, so pixel rows 2r − 6 to 2r + 7.
+#
+# For r = 8 that is rows 10 to 23, as the gradient found: the rule `strongest_patches`
+# uses to cut out section 4's patches.
+
+# %% [markdown]
+# ## Appendix D: ResNet-9 and its recipe, in detail
+#
+# This appendix extends section 6.
+#
+# **ResNet-9, layer by layer.** A blank image goes through the full-size network (width
+# 64), one entry of `layers` at a time, printing each entry's output shape and
+# parameters.
+
+
+# %% tags=["nbval-check-output"]
+def describe_layer(layer: nn.Module) -> str:
+    """A short name for one entry of ResNet9.layers."""
+    if isinstance(layer, ResidualBlock):
+        return "residual block"
+    if isinstance(layer, nn.Sequential):  # a conv_block
+        pooled = any(isinstance(part, nn.MaxPool2d) for part in layer)
+        return "conv block + max pool" if pooled else "conv block"
+    return type(layer).__name__
+
+
+full_size = ResNet9(64).eval()
+flowing = torch.zeros(1, 3, 32, 32)
+print(f"{'':<3}{'layer':<22}{'output shape':<18}parameters")
+with torch.no_grad():
+    for index, layer in enumerate(full_size.layers):
+        flowing = layer(flowing)
+        print(
+            f"{index:<3}{describe_layer(layer):<22}{str(tuple(flowing.shape)):<18}"
+            f"{count_parameters(layer):,}"
+        )
+last_block_share = count_parameters(full_size.layers[5]) / count_parameters(full_size)
+print(f"share of the parameters in the last residual block: {last_block_share:.2f}")
+del full_size, flowing  # 26 MB of weights that the rest of the lesson does not need
+
+# %% [markdown]
+# The first conv block turns the 3 colour channels into 64 maps of 32 x 32. Each "+ max
+# pool" block doubles the channels and halves the image (128 maps of 16 x 16, 256 of 8 x
+# 8, 512 of 4 x 4), so later maps see larger patches with more filters. The residual
+# blocks keep the shape, so they can add input to output. `AdaptiveMaxPool2d(1)`,
+# `Flatten` and `Linear` turn the 512 maps into 10 class scores. The last residual block
+# holds 0.72<!-- output: share of the parameters in the last residual block --> of the
+# parameters: a 3 x 3 convolution from 512 channels to 512 has 512 x 512 x 9 weights.
+
+# %% [markdown]
+# **Crop and flip, by hand.** Pad by 4 (reflecting the border), pick a top-left corner
+# among the 9 x 9 offsets, and cut out 32 x 32 pixels; a flip reverses the columns. The
+# cell does this for four images, drawing seeded random numbers in the order of the
+# course's `random_crop` and `random_horizontal_flip` (all offsets, then a coin per
+# image), and compares the results with theirs:
+
+# %% tags=["nbval-check-output"]
+few = normalise(train_images[:4].to(device))
+draw = torch.Generator().manual_seed(1)
+offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
+coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
+by_hand = []
+for image, top, left, coin in zip(
+    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
+):
+    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
+    crop = padded[:, top : top + 32, left : left + 32]
+    by_hand.append(crop.flip(-1) if coin else crop)
+draw.manual_seed(1)  # the same random numbers again, for the course's functions
+course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
+print("crop and flip by hand equal the course's:", torch.equal(torch.stack(by_hand), course))
+del few, by_hand, course
+
+# %% [markdown]
+# **Where `fit_one_cycle` applies each setting.** Its set-up (in
+# `course_utils/training.py`), and the clipping and scheduler lines of its loop:
+
+# %%
+recipe_source = inspect.getsource(fit_one_cycle)
+first = recipe_source.index("    optimizer = opt_func(")
+print(inspect.cleandoc(recipe_source[first : recipe_source.index("    return _train(")]))
+loop_lines = inspect.getsource(training._train_epoch).splitlines()
+print(next(line.strip() for line in loop_lines if "clip_grad_value_" in line))
+print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
+
+# %% [markdown]
+# Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
+# `clip_grad_value_` caps each gradient value at `grad_clip` separately, not the
+# gradient's overall length. Each is one line by hand; the cell checks `clamp`, and
+# decay added to the gradient, against PyTorch:
+
+# %% tags=["nbval-check-output"]
+values = torch.tensor([0.5, -0.05, 0.2, -0.3])
+parameter = nn.Parameter(torch.zeros(4))
+parameter.grad = values.clone()
+nn.utils.clip_grad_value_([parameter], 0.1)
+clipped_by_hand = values.clamp(-0.1, 0.1)
+print("clipping by hand equals clip_grad_value_:", torch.equal(clipped_by_hand, parameter.grad))
+weights = torch.tensor([1.0, -2.0, 0.5, 3.0])
+with_decay, by_hand = nn.Parameter(weights.clone()), nn.Parameter(weights.clone())
+with_decay.grad, by_hand.grad = values.clone(), values + 1e-4 * weights  # decay added by hand
+torch.optim.Adam([with_decay], lr=0.01, weight_decay=1e-4).step()
+torch.optim.Adam([by_hand], lr=0.01).step()
+print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_decay, by_hand))
+del values, parameter, clipped_by_hand, weights, with_decay, by_hand
+
+# %% [markdown]
+# ## Appendix E: section 7's GPU branch, and `FastNet` in full
+#
+# This appendix extends section 7.
+#
+# **The GPU branch.** Where `bfloat16_support` finds no bfloat16 units (Colab's free T4
+# has none), the ResNet-9 trains in float32, which the course has not timed.
+#
+# **Why not ResNet-9 on a CPU.** The course's benchmark trained a width-16 ResNet-9 for
+# 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-core CPU, and full
+# width has four times the channels into and out of every convolution, about 16 times
+# the computation in each (4 times in the first, whose input is the 3 colours).
+#
+# **Airbench's own figures.** By its authors' figures (not run here), airbench reaches
+# 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
+# 3.83 seconds<!-- source: github.com/KellerJordan/airbench README (airbench94.py) -->
+# on one NVIDIA A100 GPU, with a wider network and more tricks.
+#
+# **`FastNet` as PyTorch prints it** (`amax` has no layer, so it is not listed):
+
+# %%
+print(FastNet())

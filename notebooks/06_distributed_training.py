@@ -251,20 +251,9 @@ print(collectives.output)
 # `all_reduce` averages the gradients (section 6 adds the other need, a shard of the
 # data per process).
 #
-# This script uses gloo on any machine (in a Mac terminal, if gloo cannot connect, start
-# the command with
-# `GLOO_SOCKET_IFNAME=lo0`<!-- source: https://pytorch.org/docs/stable/distributed.html -->;
-# `run_torchrun` does that for you). Later
-# scripts join with the course's `process_group()`, which reads the same variables,
-# picks gloo or NCCL, sets the device, times out every call, and leaves the group at the
-# end, even after an error. Outside `torchrun`, as here, it refuses and says what to do:
-
-# %% tags=["nbval-check-output"]
-try:
-    with process_group():
-        pass
-except RuntimeError as error:
-    print(error)
+# Later scripts join with the course's `process_group()`, which reads the same
+# variables, picks gloo or NCCL, sets the device, times out every call, and leaves the
+# group at the end, even after an error (Appendix B shows it outside `torchrun`).
 
 # %% [markdown]
 # ## 4. Gradient averaging by hand, then DDP
@@ -280,8 +269,7 @@ except RuntimeError as error:
 # own, `randperm` with seed 42) holds out 10,000 of the 60,000 training images for
 # validation. They stay `uint8` pixels (a quarter of the memory of floats), normalised
 # batch by batch, in a file that every process maps into memory
-# (`torch.load(..., mmap=True)`) rather than copying it (the memory section 7 prints
-# does not separate it out).
+# (`torch.load(..., mmap=True)`) rather than copying it.
 
 # %%
 work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
@@ -403,14 +391,12 @@ print(manual.output)
 
 # %% [markdown]
 # Each process's own 32-image gradient differs from the whole batch's (compare its
-# `largest gap` with the `whole batch's gradient values`; with two halves the gaps are
-# equal, since the whole batch's gradient lies halfway between theirs), so the match
-# could fail. After `all_reduce` and the division (the same loop as your
-# `average_gradients`, written out in the script), both
-# hold the whole batch's gradient up to float32 rounding (the sums run in another
-# order), and exactly DDP's. The line `initial weights drawn …` shows DDP's first job:
-# the processes drew different initial weights (a seed per rank), and wrapping in DDP
-# made the gap 0.
+# `largest gap` with the `whole batch's gradient values`), so the match could fail.
+# After `all_reduce` and the division (your `average_gradients`, written out in the
+# script), both hold the whole batch's gradient up to float32 rounding (the sums run in
+# another order), and exactly DDP's. The line `initial weights drawn …` shows DDP's
+# first job: the processes drew different initial weights (a seed per rank), and
+# wrapping in DDP made the gap 0.
 
 # %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
@@ -418,45 +404,28 @@ print(manual.output)
 #    `initial weights drawn …`);
 # 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides them by the world size and starts an `all_reduce` to sum them while
-#    `backward` goes on. A bucket holds up to `bucket_cap_mb`, 25 MiB by
-#    default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this
-#    model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
-#    gradients fit in one, so its one all-reduce starts only once `backward` has
-#    computed them all (section 10 counts one all-reduce per `backward`);
+#    `backward` goes on (Appendix B: this model's buckets, and buffers);
 # 3. every process takes the same optimizer step from the same weights and gradient, so
 #    the copies stay equal without sending weights (shown for one step's gradients, not
-#    for the weights after training). *Buffers*, such as batch norm's running
-#    statistics, are sent from rank 0 at each forward pass by default
-#    (`broadcast_buffers=True`); this MLP has none.
+#    for the weights after training).
 
 # %% [markdown]
 # ## 5. What the communication costs
 #
 # Every step adds an `all_reduce` of all the gradients. With *B* images per process per
-# step, the next script times, in each of 2 processes:
+# step, the script times, in each of 2 processes:
 # - a step alone (forward, backward, update, no communication);
 # - the same step under DDP;
 # - the bare all-reduce of the model's 25,450 gradients;
 # - the step alone on 2B images, as one process takes the same effective batch (timed by
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
 #
-# A *thread* here is one of the *intra-op* threads PyTorch splits a single operation,
-# such as a matrix product, across. Every launched process starts with 1, so that 2
-# processes do not run 2 threads each and compete for the 2 CPUs (section 7 says more);
-# section 8's one-process arms set their own.
-#
-# The script times all this at 64 and at 1,024 images per process: the same gradients
-# for 16 times the images.
+# It times all this at 64 and at 1,024 images per process: the same gradients for 16
+# times the images. Every process runs 1 thread; Appendix C says why, and how the
+# timings are taken.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
-
-# %% [markdown]
-# `median_seconds` runs every work once per round, in turn, so a busy moment slows all
-# alike, and takes the median of 120 rounds after 20 warm-up ones. Each timing starts
-# after `dist.barrier()`, so the processes start together (a DDP step can still wait at
-# its all-reduce), and ends after `synchronize(device)`, so queued GPU work is done
-# (lesson 04).
 
 # %%
 comm_cost = run_torchrun(
@@ -467,10 +436,6 @@ comm_cost = run_torchrun(
     threads_per_process=1,  # as in section 8's launches, on any number of CPUs
 )
 print(comm_cost.output)
-
-# %% [markdown]
-# Each row of the table is the median over the ranks of each rank's own median: with 2
-# ranks, the mean of the two (the 2B row: rank 0 alone).
 
 # %%
 cost = read_comm_cost(comm_cost.output)
@@ -500,8 +465,7 @@ for size in (64, 1024):
 # %% [markdown]
 # One run, on 2 logical CPUs shared with the notebook, with gloo over loopback sockets:
 # read the figures as sizes. *DDP's added time* is the DDP step minus the step without
-# communication: the exchange plus DDP's bookkeeping and waiting, not timed apart here
-# (compare the bare all-reduce's row).
+# communication: the exchange plus DDP's bookkeeping and waiting, not timed apart here.
 #
 # - **At 64 images per process** DDP added
 #   2.00<!-- output: 64 images per process, DDP's added time / step without communication -->
@@ -511,26 +475,19 @@ for size in (64, 1024):
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
 #   while the step grows with its images (the lines `… / 64`). For steps timed alone,
 #   more work per exchange helps data parallelism.
-# - The bare all-reduce is only part of what DDP added (compare the table's rows); what
-#   the remainder is made of was not timed apart.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
-# DDP step on B images; one process takes a step on all 2B. So 2 processes win the steps
-# only if DDP adds less than halving the images saves: at 64 images per process it added
-# 0.948 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
-# saved
-# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.895 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.101 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The ratio of the two steps, (1 process's step on 2B) / (DDP step on B), predicts
-# 2 processes' speed-up for the steps alone:
+# DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
+# (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
+# steps alone:
 # 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # and 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each. Below 1 means slower, but the words in brackets call a speed-up
-# between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
-# measured noise level, so that one run's small differences name no winner. So the
-# steps alone predict 2 processes slower at 64 images per process; at 1,024 the figure
-# is near the band's edge, where one run cannot say much either way.
+# 1,024, one run each (Appendix C sets what DDP adds against what halving saves).
+# Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
+# 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
+# so that one run's small differences name no winner. So the steps alone predict 2
+# processes slower at 64 images per process; at 1,024 the figure is near the band's
+# edge, where one run cannot say much either way.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -557,34 +514,9 @@ for epoch in (0, 1):
 
 # %% [markdown]
 # The shards never overlap and together cover the dataset; `sampler.set_epoch(epoch)`
-# reseeds the shuffle each epoch (exercise 2 shows what happens without it).
-#
-# If the data does not divide evenly, the sampler repeats a few indices so every process
-# takes the same number of steps. Otherwise a process with an extra step would wait at
-# its all-reduce for partners that have finished: the run would hang until the group's
-# timeout, or its collective calls would pair up wrongly (not shown here). 11 items on 2
-# processes, unshuffled:
-
-# %% tags=["nbval-check-output"]
-uneven = [
-    list(DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)
-]
-print(f"11 items: rank 0 gets {uneven[0]}, rank 1 gets {uneven[1]}")
-print(f"repeated: {sorted(set(uneven[0]) & set(uneven[1]))}")
-
-# %% [markdown]
-# Rank 1's last index, 0, repeats rank 0's first: each takes 6 items.
-#
-# `check_world_size` gives the batches per process per epoch, and refuses an effective
-# batch (processes x batch size) larger than the data: 200 samples on 8 processes would
-# give each 25, so every step would average 200 images, not the 8 x 64 = 512 asked for:
-
-# %% tags=["nbval-check-output"]
-print(f"batches per process: {check_world_size(50_000, 64, world_size=2)}")
-try:
-    check_world_size(200, 64, world_size=8)
-except ValueError as error:
-    print(error)
+# reseeds the shuffle each epoch (exercise 2 shows what happens without it). Appendix D
+# shows the sampler on data that does not divide evenly, and `check_world_size`, the
+# scripts' guard against an effective batch larger than the data.
 
 # %% [markdown]
 # ## 7. The training script
@@ -617,32 +549,17 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (`--batch-size 64` on 2 processes), like lesson 03's batches. The script trains with
 # plain SGD at a constant 0.2, so that a step's size follows the gradient's directly
 # (exercise 1's missing division would multiply every step by the number of processes).
-# The rate 0.2 was not tuned here; section 7's validation accuracy shows it trains.
-# With more processes and the same per-process batch the effective batch grows, and the
-# usual *linear scaling rule* grows the learning rate with it, warming up over a few
-# epochs for very large batches (Goyal et al. trained a ResNet-50 on ImageNet this way,
-# with batches of 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This
-# lesson keeps 128 and does not test the rule.
+# The rate 0.2 was not tuned here; the run's validation accuracy shows it trains. With
+# more processes and the same per-process batch the effective batch grows, and the usual
+# *linear scaling rule* grows the learning rate with it (Appendix E); this lesson keeps
+# 128.
 #
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
-# process below gets 1 intra-op thread (`OMP_NUM_THREADS=1`), as plain `torchrun` gives
-# each of several processes, with a
-# warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->,
-# so 2 processes run 2 threads in all, one per logical CPU. One process run with
-# `python` gets PyTorch's default:
-
-# %%
-print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
-
-# %% [markdown]
-# The next cell prints the terminal command, then launches the script with
-# `run_torchrun`. Both start the same script in 2 processes, with the same environment
-# variables; they differ in how. On Linux, `run_torchrun` starts CPU workers by forking
-# (copying) a Python that has already imported PyTorch; a typed `torchrun` starts each
-# worker as a fresh Python, which imports PyTorch itself. This lesson's timings and
-# memory are the forked workers'; your terminal's may differ.
+# process gets 1 intra-op thread. The cell prints the terminal command, then launches
+# the same script with `run_torchrun` (Appendix E: how the two start their workers, and
+# the memory the run held):
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -667,33 +584,6 @@ two_processes = run_torchrun(
 print(two_processes.output)
 
 # %% [markdown]
-# **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
-# memory (RSS) counts every page a process uses, shared or not; *proportional* memory
-# (PSS) splits each shared page among its sharers, so several processes' PSS adds up to
-# what they hold together:
-
-# %%
-peak_worker = round(two_processes.peak_worker_rss_mb)
-record_result("largest worker, peak resident memory (MB)", peak_worker)
-if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
-    both = round(two_processes.peak_pss_mb)
-    record_result("launcher + 2 workers, proportional memory (MB)", both)
-else:
-    print("proportional memory (PSS): not reported on this system")
-
-# %% [markdown]
-# The launcher (`torchrun`'s parent process) and its 2 workers held
-# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
-# counting each shared page once. The largest worker alone had
-# 612 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
-# every page it used in full: two such workers would make twice that, more than all
-# three processes' total, so the workers shared pages. Part of what they share is
-# PyTorch's library code, which the system shares between any processes; forked workers
-# also start sharing what their parent loaded. Only forked workers were measured here;
-# on macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in
-# `course_utils/distributed.py`).
-
-# %% [markdown]
 # ## 8. One process against two
 #
 # Is the 2-process run faster than one process? Every way of training, or *arm*, takes
@@ -706,9 +596,8 @@ else:
 #
 # The tables add the same pair *loading lean* (`batch slices, 1 thread`,
 # `DDP, 2 processes, slices`): each batch cut from one tensor of all the images, as in
-# lesson 04's pipeline (b), instead of a `DataLoader` fetching images one by one. The
-# appendix adds a fifth arm, the plain loop with 2 threads: what a script run with
-# `python` gets here, using both logical CPUs in one process.
+# lesson 04's pipeline (b), instead of a `DataLoader` fetching images one by one.
+# Appendix A reads them, with a fifth arm, and says how the script keeps the arms alike.
 #
 # The machine is faster at some moments than others, so the script runs *rounds*: each
 # trains one epoch of every arm in a new order, so a busy moment hits one round's arms
@@ -716,13 +605,6 @@ else:
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
-
-# %% [markdown]
-# In `main()`, each arm has its own `DistributedSampler` (a 1-process arm's has
-# `num_replicas=1, rank=0`); one process takes batches of `64 x 2` images, each of two
-# processes 64; every model starts from `torch.manual_seed(0)`; and `turn`, each round's
-# order, comes from a generator seeded with the round's number, so both ranks meet at
-# the same arm (in a 1-process arm, rank 1 waits at `dist.barrier()`).
 
 # %%
 arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
@@ -745,8 +627,6 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 
 # %% [markdown]
-# The first launch, at an effective batch of 128.
-#
 # **How to read it.** `arms_table` gives each arm's median epoch over the rounds after
 # the first, and their range; *loader* is the wait for batches (section 1's part 4),
 # *the rest* everything else, parts 1 to 3 (the steps, and for DDP any wait at the
@@ -755,8 +635,7 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 # faster): a median, and the count of rounds faster, tied (within a tenth, section 5's
 # `TIE`) or slower (`arm_speed_ups` in `course_utils.scaling`). The two parts' lines are
 # speed-ups the same way round: the baseline's median seconds in that part over theirs.
-# The verdict names a winner only when every round agrees: if each round were a coin
-# flip between two equally fast arms, all 10 would agree about 2 times in 2^10 = 1,024.
+# The verdict names a winner only when every round agrees.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -817,22 +696,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # all-reduce can also wait for the other process to load its batch, and the rest
 # includes the loop's own Python. This lesson does not time those apart.
 #
-# All arms trained from the same weights on the same batches (halved for 2 processes);
-# in this one run their validation accuracies were at most
-# 0.03<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
-# points apart
-# (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
-# decimal). These arms
-# measure time: each epoch sees only the first 20,000 images, so do not compare their
-# accuracy with section 7's run.
-#
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
 # batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
-# images, so that an epoch has 25 steps (50,000 / 2,048, rounded up) rather than the 10
-# that the first launch's 20,000 images would give at 2,048 (learning rate still 0.2). Both the
-# batch and the images per epoch change, so compare the two launches as sizes, not as
-# the batch's effect alone, and do not compare their accuracies.
+# images (Appendix A says why, and compares the arms' accuracies). Both the batch and
+# the images per epoch change, so compare the two launches as sizes, not as the batch's
+# effect alone.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -843,30 +711,10 @@ if big_batch != 1024:
 _ = one_against_two(2 * big_batch, big_figures, guess=predicted[1024])  # its lines
 
 # %% [markdown]
-# The two launches' tables, drawn. Each arm's bar is orange for the wait for batches
-# (`loader`) and blue for the rest; each dot is one round's whole epoch.
-
-# %%
-plot_epoch_parts(
-    {
-        f"effective batch {batch}, {size:,} images an epoch": {
-            arm: figures[arm] for arm in SECTION_8_ARMS
-        }
-        for batch, size, figures in (
-            (128, arms_size, arms_figures),
-            (2 * big_batch, big_size, big_figures),
-        )
-    },
-    machine,
-)
-
-# %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
 # 1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed, faster in 9 rounds and tied in 1, slower in none: by the
-# lesson's rule, no clear winner. In the figure, at 128 the long
-# bars are the DDP arms' blue ones (steps and waiting); at 2,048, the plain loop's
-# orange wait for its `DataLoader` is most of its epoch. 2 processes' loading ran at
+# lesson's rule, no clear winner. Their loading ran at
 # 2.80<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, more than the 2 that halving each process's images would
 # give (this lesson does not time why), while the rest ran at
@@ -874,23 +722,7 @@ plot_epoch_parts(
 # times, again below section 5's prediction for the steps. So the gain at 2,048 came from
 # the loading, not from the steps, and loading lean in one process did about as much as a
 # second process, or more (compare the `DDP, 2 processes` and `batch slices, 1 thread`
-# rows).
-#
-# **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
-# the orange part in one process too (compare the `batch slices` row with the plain
-# loop's in each table; the `batch slices` lines under each table:
-# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# and
-# 2.22<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times one process's speed: faster in 8 rounds of 10 and tied in 2 at 128, faster in
-# every round at 2,048). A second lean process then lost at 128 and gained nothing clear
-# at 2,048: 2 lean processes ran at
-# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's speed at 128 images a step (slower in every round) and
-# 1.06<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# at 2,048 (faster in 4 rounds, tied in 4, slower in 2: no clear winner). On this
-# machine, make one process lean before adding a second, and time what the second adds
-# at your batch size.
+# rows; Appendix A draws both launches and reads the lean arms).
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -900,11 +732,10 @@ plot_epoch_parts(
 #
 # Rank 0 saved the last epoch's weights with `save_checkpoint`; any program can load
 # them into a plain `MLP`, without processes or DDP. First, a check of section 7's
-# sharded validation: each process scored its own half of the validation split and
-# `all_reduce` summed their counts. One process scoring the whole split with the saved
-# weights should count the same right answers (here, on the CPU; on GPUs, where the
-# arithmetic runs in another order, a near-tie could flip a count or two). Then the
-# test set meets the 2-process model once, at the end.
+# sharded validation: one process scoring the whole validation split with the saved
+# weights should count the same right answers as the 2 processes' summed counts (here,
+# on the CPU; on GPUs, where the arithmetic runs in another order, a near-tie could flip
+# a count or two). Then the test set meets the 2-process model once, at the end.
 
 # %%
 trained = MLP(28 * 28, [32], 10).eval()
@@ -966,8 +797,7 @@ else:
 #     train_ddp.py --data ... --out ...
 # ```
 #
-# `--nnodes` is the number of machines; `--rdzv-backend=c10d` how they find each other
-# (every launcher connects to one store that PyTorch runs on the endpoint's machine);
+# `--nnodes` is the number of machines; `--rdzv-backend=c10d` how they find each other;
 # `--rdzv-endpoint` the host and port where they meet, open between them; `--rdzv-id` a
 # name for the job. World size becomes 4 x 8 = 32: ranks 0 to 31, local ranks 0 to 7 on
 # each machine. Each machine needs the data (or a shared file system); rank 0's machine
@@ -975,8 +805,8 @@ else:
 #
 # **Batch norm: `SyncBatchNorm`.** `BatchNorm` normalises with its batch's mean and
 # variance; under DDP that batch is the process's shard, so each process normalises
-# differently. The script below compares each process's 32-image mean with the whole
-# batch's (all-reduced by hand), then converts a small model with
+# differently. The script compares each process's 32-image mean with the whole batch's
+# (all-reduced by hand), then converts a small model with
 # `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute the whole batch's
 # statistics across the processes, by PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->.
@@ -993,25 +823,17 @@ batch_norm = run_torchrun(
 print(batch_norm.output)
 
 # %% [markdown]
-# Each shard's mean differs from the whole batch's. Batch norm divides by the standard
-# deviation, so a gap g in the mean shifts every normalised value by g / std; each gap
-# is therefore also given as a percentage of the whole batch's standard deviation (about
-# 1: the images were normalised). The `… images per process` lines split the batch into
-# smaller shards and average the gap: in this batch, smaller shards strayed further (4
-# images against 32). Read these percentages as this one batch's, not as a rule: a layer
-# deep in a network sees other values.
-#
-# `convert_sync_batchnorm` replaced the `BatchNorm2d` layer and left the others alone.
-# Its forward pass needs a GPU (or another accelerator, as the error says), so on the
-# CPU the script prints this PyTorch's `ValueError`.
+# Each shard's mean differs from the whole batch's, and in this batch smaller shards
+# strayed further (4 images against 32: the `… images per process` lines, which
+# Appendix F reads). `convert_sync_batchnorm` replaced the `BatchNorm2d` layer and left
+# the others alone; its forward pass needs a GPU (or another accelerator, as the error
+# says), so on the CPU the script prints this PyTorch's `ValueError`.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Under DDP every `backward` would
 # all-reduce; inside `with model.no_sync():` DDP only adds to `.grad`, and the last
-# micro-batch's `backward`, outside, all-reduces the sum once. To count all-reduces, the
-# script registers a *communication hook* (`register_comm_hook`), which DDP calls for
-# each bucket of gradients (a `GradBucket`) instead of its own all-reduce; this one
-# counts the call, then all-reduces as DDP does by default (`allreduce_hook`).
+# micro-batch's `backward`, outside, all-reduces the sum once. The script counts the
+# all-reduces with a *communication hook* (Appendix F).
 
 # %%
 Code(filename=str(scripts / "no_sync.py"), language="python")
@@ -1076,7 +898,7 @@ print(fsdp.output)
 #   1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (faster in 9 rounds, tied in 1: no clear winner): their loading ran
 #   faster, the rest (steps, waiting at the all-reduce) slower.
-# - With both sides loading lean, they ran at
+# - With both sides loading lean (Appendix A), they ran at
 #   0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
 #   1.06<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
@@ -1085,8 +907,8 @@ print(fsdp.output)
 #   rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
-#   et al. grows the learning rate with it. This lesson kept its training run at 128
-#   and did not test the rule.
+#   et al. grows the learning rate with it (Appendix E). This lesson kept its training
+#   run at 128 and did not test the rule.
 # - Log and save from rank 0 (`model.module`). Launch with `torchrun --standalone
 #   --nproc_per_node=N`; on several machines, `--nnodes`, `--rdzv-backend=c10d`,
 #   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
@@ -1360,9 +1182,76 @@ check_exercise("Q5", answer_q5=answer_q5)
 # all-reduce per accumulated step with `no_sync`, 2 without.
 
 # %% [markdown]
-# ## Appendix: where the epoch went
+# ## Appendix A: where the epoch went
 #
-# Section 8's launches also trained a fifth arm, `plain loop, 2 threads`: one process
+# This appendix extends section 8: how its script keeps the arms alike, what else its
+# two launches show, and a fifth arm.
+#
+# **Keeping the arms alike.** In `compare_arms.py`'s `main()`, each arm has its own
+# `DistributedSampler` (a 1-process arm's has `num_replicas=1, rank=0`); one process
+# takes batches of `64 x 2` images, each of two processes 64; every model starts from
+# `torch.manual_seed(0)`; and `turn`, each round's order, comes from a generator seeded
+# with the round's number, so both ranks meet at the same arm (in a 1-process arm,
+# rank 1 waits at `dist.barrier()`).
+#
+# **The verdict rule.** A verdict names a winner only when every round agrees: if each
+# round were a coin flip between two equally fast arms, all 10 would agree about 2 times
+# in 2^10 = 1,024.
+#
+# **Accuracy.** All arms trained from the same weights on the same batches (halved for 2
+# processes); in this one run their validation accuracies were at most
+# 0.03<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
+# points apart
+# (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
+# decimal). These arms
+# measure time: each epoch sees only the first 20,000 images, so do not compare their
+# accuracy with section 7's run.
+#
+# **The second launch's images.** At 2,048 images a step, all 50,000 training images
+# give an epoch of 25 steps (50,000 / 2,048, rounded up) rather than the 10 that the
+# first launch's 20,000 images would give (learning rate still 0.2). Do not compare the
+# two launches' accuracies.
+#
+# **Both launches, drawn.** Each arm's bar is orange for the wait for batches (`loader`)
+# and blue for the rest; each dot is one round's whole epoch.
+
+# %%
+plot_epoch_parts(
+    {
+        f"effective batch {batch}, {size:,} images an epoch": {
+            arm: figures[arm] for arm in SECTION_8_ARMS
+        }
+        for batch, size, figures in (
+            (128, arms_size, arms_figures),
+            (2 * big_batch, big_size, big_figures),
+        )
+    },
+    machine,
+)
+
+# %% [markdown]
+# At 128 the long bars are the DDP arms' blue ones (steps and waiting); at 2,048, the
+# plain loop's orange wait for its `DataLoader` is most of its epoch.
+#
+# **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
+# the orange part in one process too (compare the `batch slices` row with the plain
+# loop's in each table; the `batch slices` lines under each table:
+# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# and
+# 2.22<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times one process's speed: faster in 8 rounds of 10 and tied in 2 at 128, faster in
+# every round at 2,048). A second lean process then lost at 128 and gained nothing clear
+# at 2,048: 2 lean processes ran at
+# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's speed at 128 images a step (slower in every round) and
+# 1.06<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# at 2,048 (faster in 4 rounds, tied in 4, slower in 2: no clear winner). On this
+# machine, make one process lean before adding a second, and time what the second adds
+# at your batch size.
+
+# %% [markdown]
+# **A fifth arm.** Section 8's launches also trained `plain loop, 2 threads`: one process
 # using both logical CPUs, what a script run with `python` gets here. The first two
 # lines give, per launch, how long rank 1 waited at a barrier while rank 0 trained a
 # 1-process arm, and the CPU seconds it used meanwhile (little: it left both CPUs to
@@ -1414,3 +1303,171 @@ report_arms(2 * big_batch, big_figures)
 # in 9 rounds and tied in 1 at 2,048, as against 1 thread in section 8. The verdicts rest
 # on 10 rounds each, and one slow round of either arm can move a round into the tie
 # band.
+
+# %% [markdown]
+# ## Appendix B: the process group and DDP in detail
+#
+# This appendix extends sections 3 and 4.
+#
+# **Joining the group.** Section 3's script uses gloo on any machine (in a Mac terminal,
+# if gloo cannot connect, start the command with
+# `GLOO_SOCKET_IFNAME=lo0`<!-- source: https://pytorch.org/docs/stable/distributed.html -->;
+# `run_torchrun` does that for you). The course's `process_group()`, which the later
+# scripts join with, refuses outside `torchrun`, as here, and says what to do:
+
+# %% tags=["nbval-check-output"]
+try:
+    with process_group():
+        pass
+except RuntimeError as error:
+    print(error)
+
+# %% [markdown]
+# **Why section 4's two gaps are equal.** With two halves, the whole batch's gradient
+# lies halfway between the halves' gradients, so each process's `largest gap` from it is
+# the same.
+#
+# **Buckets and buffers** (section 4's list of what DDP does). A bucket holds up to
+# `bucket_cap_mb`, 25 MiB by
+# default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this
+# model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
+# gradients fit in one, so its one all-reduce starts only once `backward` has computed
+# them all (section 10 counts one all-reduce per `backward`). *Buffers*, such as batch
+# norm's running statistics, are sent from rank 0 at each forward pass by default
+# (`broadcast_buffers=True`); this MLP has none.
+
+# %% [markdown]
+# ## Appendix C: how section 5 timed the steps
+#
+# This appendix extends section 5.
+#
+# **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
+# splits a single operation, such as a matrix product, across. Every launched process
+# starts with 1, so that 2 processes do not run 2 threads each and compete for the 2
+# CPUs (Appendix E says more); section 8's one-process arms set their own.
+#
+# **Rounds and barriers.** `median_seconds` runs every work once per round, in turn, so
+# a busy moment slows all alike, and takes the median of 120 rounds after 20 warm-up
+# ones. Each timing starts after `dist.barrier()`, so the processes start together (a DDP
+# step can still wait at its all-reduce), and ends after `synchronize(device)`, so queued
+# GPU work is done (lesson 04).
+#
+# **The table's rows.** Each row is the median over the ranks of each rank's own median:
+# with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The bare all-reduce is
+# only part of what DDP added (compare its row with `DDP's added time`); what the
+# remainder is made of was not timed apart.
+#
+# **What DDP adds against what halving saves.** 2 processes win the steps only if DDP
+# adds less than halving the images saves: at 64 images per process it added
+# 0.948 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# saved
+# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.895 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.101 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+
+# %% [markdown]
+# ## Appendix D: uneven data
+#
+# This appendix extends section 6.
+#
+# If the data does not divide evenly, the sampler repeats a few indices so every process
+# takes the same number of steps. Otherwise a process with an extra step would wait at
+# its all-reduce for partners that have finished: the run would hang until the group's
+# timeout, or its collective calls would pair up wrongly (not shown here). 11 items on 2
+# processes, unshuffled:
+
+# %% tags=["nbval-check-output"]
+uneven = [
+    list(DistributedSampler(range(11), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)
+]
+print(f"11 items: rank 0 gets {uneven[0]}, rank 1 gets {uneven[1]}")
+print(f"repeated: {sorted(set(uneven[0]) & set(uneven[1]))}")
+
+# %% [markdown]
+# Rank 1's last index, 0, repeats rank 0's first: each takes 6 items.
+#
+# `check_world_size` gives the batches per process per epoch, and refuses an effective
+# batch (processes x batch size) larger than the data: 200 samples on 8 processes would
+# give each 25, so every step would average 200 images, not the 8 x 64 = 512 asked for:
+
+# %% tags=["nbval-check-output"]
+print(f"batches per process: {check_world_size(50_000, 64, world_size=2)}")
+try:
+    check_world_size(200, 64, world_size=8)
+except ValueError as error:
+    print(error)
+
+# %% [markdown]
+# ## Appendix E: the training run's threads, launch and memory
+#
+# This appendix extends section 7.
+#
+# **The linear scaling rule** (section 7) grows the learning rate with the effective
+# batch, warming up over a few epochs for very large batches (Goyal et al. trained a
+# ResNet-50 on ImageNet this way, with batches of
+# 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This lesson keeps 128
+# and does not test the rule.
+#
+# **Threads.** Each process of section 7's launch gets 1 intra-op thread
+# (`OMP_NUM_THREADS=1`), as plain `torchrun` gives each of several processes, with a
+# warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->,
+# so 2 processes run 2 threads in all, one per logical CPU. One process run with
+# `python` gets PyTorch's default:
+
+# %%
+print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
+
+# %% [markdown]
+# **How the workers start.** `run_torchrun` and a typed `torchrun` start the same script
+# in 2 processes, with the same environment variables; they differ in how. On Linux,
+# `run_torchrun` starts CPU workers by forking (copying) a Python that has already
+# imported PyTorch; a typed `torchrun` starts each worker as a fresh Python, which
+# imports PyTorch itself. This lesson's timings and memory are the forked workers'; your
+# terminal's may differ.
+#
+# **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
+# memory (RSS) counts every page a process uses, shared or not; *proportional* memory
+# (PSS) splits each shared page among its sharers, so several processes' PSS adds up to
+# what they hold together. Neither separates out the data file that every process maps
+# into memory (section 4):
+
+# %%
+peak_worker = round(two_processes.peak_worker_rss_mb)
+record_result("largest worker, peak resident memory (MB)", peak_worker)
+if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
+    both = round(two_processes.peak_pss_mb)
+    record_result("launcher + 2 workers, proportional memory (MB)", both)
+else:
+    print("proportional memory (PSS): not reported on this system")
+
+# %% [markdown]
+# In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
+# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# counting each shared page once. The largest worker alone had
+# 612 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# every page it used in full: two such workers would make twice that, more than all
+# three processes' total, so the workers shared pages. Part of what they share is
+# PyTorch's library code, which the system shares between any processes; forked workers
+# also start sharing what their parent loaded. Only forked workers were measured here;
+# on macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in
+# `course_utils/distributed.py`).
+
+# %% [markdown]
+# ## Appendix F: section 10 in more detail
+#
+# This appendix extends section 10.
+#
+# **Several machines.** With `--rdzv-backend=c10d`, every launcher connects to one store
+# that PyTorch runs on the endpoint's machine.
+#
+# **Batch norm's gaps.** Batch norm divides by the standard deviation, so a gap g in
+# the mean shifts every normalised value by g / std; `batch_norm.py` therefore also gives
+# each gap as a percentage of the whole batch's standard deviation (about 1: the images
+# were normalised). The `… images per process` lines split the batch into smaller shards
+# and average the gap. Read these percentages as this one batch's, not as a rule: a layer
+# deep in a network sees other values.
+#
+# **Counting all-reduces.** `no_sync.py` registers a *communication hook*
+# (`register_comm_hook`), which DDP calls for each bucket of gradients (a `GradBucket`)
+# instead of its own all-reduce; this one counts the call, then all-reduces as DDP does
+# by default (`allreduce_hook`).
