@@ -35,9 +35,9 @@
 #   fails, a dataset does not download or a checkpoint does not fit.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-03: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 7 s with a peak memory of 730 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 6 s with a peak memory of 717 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
