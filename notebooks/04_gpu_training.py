@@ -202,7 +202,7 @@ print(
 # An honest timing does three things. It **warms up**, since an operation's first run
 # can pay one-off costs: allocating memory, choosing a *kernel* (the compiled function
 # the device runs for one operation), loading a GPU's libraries. On this CPU the
-# outputs show such a cost only where the lesson compiles (section 7). It
+# largest such cost is compiling (section 7); exercise 1 looks for one elsewhere. It
 # **synchronises** before each clock reading. And it **repeats**, since other programs
 # and the processor's clock speed make each run's time differ: quote the median, with
 # the spread to say how far to trust it. Each repeat times several runs between two
@@ -436,8 +436,8 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
 # GPU each of the evaluation's `.item()` reads, two per batch, waits for the device
-# (PyTorch's CUDA notes). The evaluation can afford that: it runs once an epoch and has
-# no update to queue behind each batch.
+# (PyTorch's CUDA notes). We expect the evaluation to afford that (not timed on a GPU
+# here): it runs once an epoch and has no update to queue behind each batch.
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -531,7 +531,8 @@ print(
 # (training only, which the lesson's printed lines use) and `epoch_seconds` (with the
 # evaluation, which `fit` prints in brackets). It synchronises before starting and
 # before stopping its clock, as section 2 requires (`course_utils/training.py`; the
-# epoch itself runs in `_train_epoch`, section 4's loop with the options `fit` takes):
+# epoch itself runs in `_train_epoch`, section 4's loop with the options `fit` takes).
+# `progress`, `scheduler` and `grad_clip` below are lesson 03's options, all off here:
 
 # %% tags=["nbval-check-output"]
 loop_source = inspect.getsource(training._train)
@@ -613,8 +614,9 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
 # GPU and for the CPU's memory. Transforming the 50,000 images took
 # **5.86 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
-# the classic pipeline's per-epoch transforms, run once. `DeviceTensorLoader` then puts
-# the tensors on the device in one timed copy:
+# the classic pipeline's per-epoch transforms, run once. (The validation images were
+# converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
+# then puts the tensors on the device in one timed copy:
 
 
 # %%
@@ -744,7 +746,8 @@ plot_epoch_times(
 # dataset in memory **0.30 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
 # **20.9 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
-# notebook's own process (`num_workers=0`; Appendix B tries worker processes). In the
+# notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
+# worker processes, on another machine). In the
 # figure, compare the gap between the pipelines' dots with each pipeline's own spread.
 #
 # Same batches, same order, same final weights: the validation accuracies match,
@@ -1077,7 +1080,7 @@ for arm in arms:
     print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
     faster = sum(speed_up > band for speed_up in speed_ups)  # the rule by hand
     slower = sum(speed_up < 1 / band for speed_up in speed_ups)
-    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
+    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)  # tie: band's distance from 1
     assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
@@ -1128,7 +1131,9 @@ if "compiled" in arms:
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and
 # nothing is won back.
 #
-# On the course's one H200 run neither helped (Appendix E). `fit` has no gradient scaler,
+# On the course's one H200 run neither helped: bfloat16 and the compiled model were each
+# slower than float32 in 4 of its 5 rounds (Appendix E). This CPU's bfloat16 gain is not
+# a GPU result. `fit` has no gradient scaler,
 # so `float16` training gets its own loop, in Appendix D.
 
 
@@ -1145,8 +1150,8 @@ if "compiled" in arms:
 # - GPUs are expected to win on big matrix work, not on tiny models or starved
 #   pipelines: measure it on a GPU.
 # - `pin_memory` puts each batch in pinned memory, so a copy to a GPU can be queued with
-#   `non_blocking=True` while Python goes on; a generator (`yield`) lets
-#   `DeviceDataLoader` move each batch just in time.
+#   `non_blocking=True` while Python goes on (PyTorch's CUDA notes; not timed here); a
+#   generator (`yield`) lets `DeviceDataLoader` move each batch just in time.
 # - A per-image `DataLoader` pipeline, rebuilding every batch image by image every
 #   epoch, can cost far more than the training itself. A dataset that fits on the device
 #   should live there as one tensor (`dataset_to_tensors` + `DeviceTensorLoader`); count
@@ -1229,7 +1234,7 @@ def train_epoch(model, loader, optimizer, on: torch.device) -> float:
     for images, labels in loader:
         # non_blocking on a CUDA GPU only: from its pinned batches the copy is queued. On an
         # Apple GPU the batches are not pinned, and a non-blocking copy from ordinary memory
-        # can read a batch after Python freed it (PyTorch issues #189690 and #139550).
+        # has been reported to give wrong values (PyTorch issues #139550 and #189690).
         queue = on.type == "cuda"
         images, labels = images.to(on, non_blocking=queue), labels.to(on, non_blocking=queue)
         batch_loss = F.cross_entropy(model(images), labels)
@@ -1289,7 +1294,9 @@ if check_exercise(
 # **1.57 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
 # **1.29 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.22**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
-# verdict's tie band came from another model's epochs, so take it as a rough threshold.
+# verdict rests on this one pair of epochs in one run, and its tie band came from
+# another model's epochs, so take it as a rough reading; what the first epoch paid for
+# on this CPU was not timed apart.
 # A batch of 256 images took
 # **33.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
@@ -1639,7 +1646,8 @@ print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
 # %% [markdown]
 # **`dataset_to_tensors` by hand.** Section 6 freed the validation split, so we make it
 # again as section 4 did. By hand, on its first 1,000 images: fetch each (transformed)
-# image, then stack. The result matches `dataset_to_tensors`':
+# image, then stack. The result matches `dataset_to_tensors`', and section 6's
+# `val_images`:
 
 # %%
 # Section 4's split, made again: a fresh generator seeded 0, as section 4's was.
@@ -1653,6 +1661,8 @@ course = dataset_to_tensors(first_thousand)
 same = all(torch.equal(mine, its) for mine, its in zip(stacked, course, strict=True))
 assert same, "the tensors made by hand differ from dataset_to_tensors'"
 print("the same tensors as dataset_to_tensors:", same)
+as_section_6 = torch.equal(stacked[0], val_images[:1000].cpu())
+print("the same images as section 6's val_images[:1000]:", as_section_6)
 del first_thousand, pairs, stacked, course, full_train, val_dataset
 
 # %% [markdown]

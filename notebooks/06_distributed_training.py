@@ -404,7 +404,8 @@ print(manual.output)
 #    `initial weights drawn …`);
 # 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides them by the world size and starts an `all_reduce` to sum them while
-#    `backward` goes on (Appendix B: this model's buckets, and buffers);
+#    `backward` goes on (this small model's gradients fit in one bucket, so here its one
+#    all-reduce starts only once `backward` has computed them all: Appendix B);
 # 3. every process takes the same optimizer step from the same weights and gradient, so
 #    the copies stay equal without sending weights (shown for one step's gradients, not
 #    for the weights after training).
@@ -473,8 +474,17 @@ for size in (64, 1024):
 # - **At 1,024** (16 times the images) it added
 #   0.55<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
-#   while the step grows with its images (the lines `… / 64`). For steps timed alone,
-#   more work per exchange helps data parallelism.
+#   while the step took
+#   3.04<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
+#   the images. For steps timed alone, more work per exchange helps data parallelism.
+#
+# **Why.** 2 processes win the steps only if DDP adds less than halving the images
+# saves. At 64 images per process DDP added
+# 1.037 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# saved only
+# 0.139 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.093 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.153 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
@@ -482,12 +492,13 @@ for size in (64, 1024):
 # steps alone:
 # 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # and 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each (Appendix C sets what DDP adds against what halving saves).
+# 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
 # so that one run's small differences name no winner. So the steps alone predict 2
-# processes slower at 64 images per process; at 1,024 the figure is within or near the
-# band, where one run cannot say much either way.
+# processes slower at 64 images per process. At 1,024 the figure is close to 1 (the
+# words in brackets say whether it fell inside the band), where one run cannot say much
+# either way.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -601,7 +612,12 @@ print(two_processes.output)
 #
 # The machine is faster at some moments than others, so the script runs *rounds*: each
 # trains one epoch of every arm in a new order, so a busy moment hits one round's arms
-# alike. Round 1, a warm-up, is left out.
+# alike. Round 1, a warm-up, is left out. One thing is not alike: while a launch runs,
+# the notebook samples the workers' memory every
+# 0.05 s<!-- source: course_utils/distributed.py, run_torchrun --> on the same 2 logical
+# CPUs. The
+# 1-process arms leave a CPU partly idle for it, the 2-process arms do not; this lesson
+# does not measure what that costs them.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -698,7 +714,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
 # batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
-# images (Appendix A says why, and compares the arms' accuracies). Both the batch and
+# images (Appendix A says what that changes, and compares the arms' accuracies). Both the batch and
 # the images per epoch change, so compare the two launches as sizes, not as the batch's
 # effect alone.
 
@@ -719,9 +735,9 @@ _ = one_against_two(2 * big_batch, big_figures, guess=predicted[1024])  # its li
 # times the baseline's speed, more than the 2 that halving each process's images would
 # give (this lesson does not time why), while the rest ran at
 # 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times, again below section 5's prediction for the steps. So the gain at 2,048 came from
-# the loading, not from the steps. One process loading lean (the `batch slices, 1 thread`
-# line) ran at
+# times, again below section 5's prediction for the steps. So the 2 processes' shorter
+# epochs at 2,048 came from the loading, not from the steps. One process loading lean
+# (the `batch slices, 1 thread` line) ran at
 # 2.13<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed in the same launch, a higher median than the 2 processes'
 # (Appendix A draws both launches and reads the lean arms).
@@ -812,8 +828,10 @@ else:
 # `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute the whole batch's
 # statistics across the processes, by PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->.
-# On the CPU its forward pass refuses to run (the script prints PyTorch's error), so the
-# statistics by hand are what it would compute on GPUs.
+# On the CPU its forward pass refuses to run (the script prints PyTorch's error). On
+# GPUs it would compute per-channel statistics of its layer's inputs (here the
+# convolution's outputs) across the processes: the pixel means above show the same
+# idea, not its numbers.
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -898,15 +916,16 @@ print(fsdp.output)
 #   times the speed of one process (1 thread each) at an effective batch of 128 (slower
 #   in every round) and
 #   1.61<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   at 2,048 (faster in 9 rounds, tied in 1: no clear winner): their loading ran
-#   faster, the rest (steps, waiting at the all-reduce) slower.
+#   at 2,048 (faster in 9 rounds, tied in 1: no clear winner; a second launch, on all
+#   50,000 images, so not the batch's effect alone): their loading ran faster, the rest
+#   (steps, waiting at the all-reduce, the loop's Python) slower.
 # - With both sides loading lean (Appendix A), they ran at
 #   0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
 #   0.99<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   times (slower in every round; no clear winner: 3 faster, 3 tied, 4 slower).
-# - Make one process lean first, then time what a second adds, as whole epochs in
-#   rounds: timed steps leave out the loading.
+# - On this machine, make one process lean first, then time what a second adds, as
+#   whole epochs in rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
 #   et al. grows the learning rate with it (Appendix E). This lesson kept its training
@@ -974,7 +993,8 @@ if check_exercise(2, rank0_orders=rank0_orders):
 #   one GPU for DDP;
 # - with CUDA but fewer GPUs than processes on the machine: it refuses with a
 #   `ValueError` that gives the GPUs and the processes, as the course's `run_torchrun`
-#   does, rather than fall back quietly to a slow CPU run.
+#   does, rather than fall back quietly to a slow CPU run. (This lesson's own launches
+#   choose the CPU on purpose, with `cpu_only=True`, and say so in their first output.)
 #
 # The check asks about machines with and without GPUs, with enough or too few, and about
 # the second machine of a 2-machine launch, where a process has rank 3 but local rank 1.
@@ -1233,7 +1253,9 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# At 128 the long bars are the DDP arms' blue ones (steps and waiting); at 2,048, the
+# The panels' epochs differ in size (20,000 and 50,000 images): compare arms within a
+# panel, not across. At 128 the long bars are the DDP arms' blue ones (steps and
+# waiting); at 2,048, the
 # plain loop's orange wait for its `DataLoader` is most of its epoch.
 #
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
@@ -1287,11 +1309,12 @@ print()
 report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
-# **A second thread** bought no clear speed-up over the 1-thread plain loop:
+# **A second thread** bought no speed-up over the 1-thread plain loop:
 # 0.88<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 0.99<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed, no clear winner in either launch. psutil reported
+# times its speed (at 128, slower in most rounds and tied in the rest; by the lesson's
+# rule, no clear winner in either launch). psutil reported
 # 2<!-- output: physical cores --> physical cores (the line at the top), though on a
 # cloud machine the host may still run them as two threads of one core, which the
 # machine cannot see; why the second
@@ -1358,14 +1381,6 @@ except RuntimeError as error:
 # with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The bare all-reduce is
 # only part of what DDP added (compare its row with `DDP's added time`); what the
 # remainder is made of was not timed apart.
-#
-# **What DDP adds against what halving saves.** 2 processes win the steps only if DDP
-# adds less than halving the images saves: at 64 images per process it added
-# 1.037 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
-# saved
-# 0.139 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.093 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.153 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 
 # %% [markdown]
 # ## Appendix D: uneven data
