@@ -47,7 +47,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 296 s with a peak memory of 1436 MB. The course's
+# > 2 threads); the whole lesson ran in 291 s with a peak memory of 1437 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -541,7 +541,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 21 s<!-- output: small CNN training seconds --> of training: the sum of
+# epochs and 19 s<!-- output: small CNN training seconds --> of training: the sum of
 # `train_seconds`, the training passes alone (the bracketed seconds on each epoch line
 # include validation). Read one run's times loosely.
 #
@@ -703,7 +703,7 @@ print(
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
 # epochs; it trained in 5.9 s<!-- output: MLP training seconds --> against
-# 21 s<!-- output: small CNN training seconds --> on this 2-core CPU.
+# 19 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
 # here" does not carry over to other positions. A convolution learns a filter once and
@@ -1797,8 +1797,8 @@ if check_exercise(
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
 # grew far less, from 1.16 s<!-- output: width 2, seconds per epoch --> to
-# 2.60 s<!-- output: width 8, seconds per epoch -->
-# (2.2<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# 2.66 s<!-- output: width 8, seconds per epoch -->
+# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2354,7 +2354,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #
 # This appendix extends sections 1 and 2. Section 1 decoded the training images once,
 # which took
-# 4.6<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 6.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
 # training images (20 batches of 128, at full size), each pass after one untimed batch,
 # with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
@@ -2421,18 +2421,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 66.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 32.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 74.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 32.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 32.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 23.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 26.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.20<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
