@@ -1438,8 +1438,9 @@ if check_exercise(
 # 16 to **1.34 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # 1024 and **0.90**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
 # then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
-# falling more slowly the bigger the batch. A bigger batch shares out the part of a step's cost that does not grow with
-# it; once that share is small, the per-image work is nearly all that is left.
+# falling more slowly the bigger the batch. A bigger batch shares out the part of a
+# step's cost that does not grow with it; once that share is small, the per-image work
+# is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
