@@ -202,7 +202,7 @@ print(
 # An honest timing does three things. It **warms up**, since an operation's first run
 # can pay one-off costs: allocating memory, choosing a *kernel* (the compiled function
 # the device runs for one operation), loading a GPU's libraries. On this CPU the
-# largest such cost is compiling (section 7); exercise 1 looks for one elsewhere. It
+# one-off cost this lesson measures is compiling's (section 7). It
 # **synchronises** before each clock reading. And it **repeats**, since other programs
 # and the processor's clock speed make each run's time differ: quote the median, with
 # the spread to say how far to trust it. Each repeat times several runs between two
@@ -318,6 +318,24 @@ agree = type(mine_moved["labels"]) is tuple and all(
     for mine, theirs in pairs
 )
 print(f"move and to_device agree, every tensor on {device.type}: {agree}")
+
+# %% [markdown]
+# On a machine without a GPU, `.to(device)` moves nothing you can see. PyTorch's `meta`
+# device, present on every machine, holds a tensor's shape and type but no data, so a
+# move there shows on any machine; so does the error when a model and its batch sit on
+# different devices:
+
+# %%
+meta = torch.device("meta")  # shapes and types only, no data
+on_meta = move(nested, meta)
+meta_devices = on_meta["images"].device, on_meta["labels"][0].device
+print(f"move to meta: images on {meta_devices[0]}, labels on {meta_devices[1]}")
+print(f"the images' shape kept: {tuple(on_meta['images'].shape)}")
+meta_layer = torch.nn.Linear(28 * 28, 10, device=meta)  # the model moved, the batch not
+try:
+    meta_layer(nested["images"].flatten(1))
+except RuntimeError as error:
+    print(f"model on meta, batch on cpu: RuntimeError: {error}")
 
 # %% [markdown]
 # For copies to a CUDA GPU,
@@ -554,8 +572,9 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # pipeline gets its own random-number generator (`torch.Generator`), seeded alike.
 # `SeededShuffle` is a *sampler*, the object a `DataLoader` asks for each epoch's image
 # order; like pipeline (b), it draws the order with `torch.randperm`. Identical final
-# weights will show that the orders matched. (Appendix B shows why `shuffle=True` with a
-# seeded generator would not do.)
+# weights will show that the orders matched. Section 5 could use `shuffle=True`, since
+# both its sides were `DataLoader`s; pipeline (b) is not one, so (a) must draw its order
+# as (b) does, with `randperm` (Appendix B shows that `shuffle=True` draws another).
 
 
 # %%
@@ -611,8 +630,9 @@ print(f"training images as float32 (MB): {train_images.nbytes / 1e6:.1f}")
 print(f"dataset_to_tensors seconds for the training images (one-off): {convert_seconds:.2f}")
 
 # %% [markdown]
-# That is **156.8 MB**<!-- output: training images as float32 (MB) -->, small for any
-# GPU and for the CPU's memory. Transforming the 50,000 images took
+# That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
+# this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
+# the 50,000 images took
 # **5.98 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
@@ -765,9 +785,9 @@ plot_epoch_times(
 # **12.67 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
 # **6.61 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
-# (b), which wins the cost back after
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> epochs (one-off
-# seconds over seconds saved per epoch).
+# (b), which wins the cost back after about one epoch,
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
 # one, trains the same model from the same weights with three more shuffle seeds:
@@ -942,8 +962,8 @@ else:
 # compiled code (Appendix C shows `fit` refusing the wrapper that `torch.compile(model)`
 # returns).
 #
-# **Three arms, in rounds.** An MLP with two hidden layers of 1,024 units gives this CPU
-# enough matrix work for the number format to matter. We train it three ways, each an
+# **Three arms, in rounds.** We chose an MLP with two hidden layers of 1,024 units,
+# expecting enough matrix work for the number format to matter. We train it three ways, each an
 # *arm* changing one thing against `float32`: `float32` itself, the baseline;
 # `bfloat16 autocast`, only where the device has bfloat16 arithmetic and autocast really
 # runs; and `compiled`, after `model.compile()`. All three start from the same weights
@@ -952,9 +972,9 @@ else:
 #
 # A shared machine's speed varies from moment to moment, so the arms take turns: each
 # *round* trains one epoch of each arm, in an order rotated by one arm each round. A
-# slow moment then hits one round's arms alike, and each round gives one paired
-# comparison. The first round pays for compiling and other one-off set-up, so the
-# comparisons use the later rounds.
+# slow moment is then likelier to fall on all arms of a round, and each round gives one
+# paired comparison. The first round pays for compiling, so the comparisons use the
+# later rounds.
 #
 # First, two settings for a small machine (skip them on a first read):
 
@@ -1132,8 +1152,9 @@ if "compiled" in arms:
 # nothing is won back.
 #
 # On the course's one H200 run neither helped: bfloat16 and the compiled model were each
-# slower than float32 in 4 of its 5 rounds (Appendix E). This CPU's bfloat16 gain is not
-# a GPU result. `fit` has no gradient scaler,
+# slower than float32 by more than the tie band in 4 of its 5 rounds and tied in the
+# fifth: no clear winner, leaning slower (one run; Appendix E). This CPU's bfloat16 gain
+# is not a GPU result. `fit` has no gradient scaler,
 # so `float16` training gets its own loop, in Appendix D.
 
 
@@ -1144,7 +1165,7 @@ if "compiled" in arms:
 #   tensors, models and containers of them; operands must share a device.
 # - A loop on a device moves the model once (before building its optimizer) and each
 #   batch as it is used, and keeps the losses on the device; `fit` with a
-#   `DeviceDataLoader` does the same, to the same weights.
+#   `DeviceDataLoader` does the same, to the same weights (shown on this CPU).
 # - GPU work is asynchronous: warm up, call `synchronize(device)` before each clock
 #   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, not on tiny models or starved
@@ -1438,9 +1459,9 @@ if check_exercise(
 # 16 to **1.34 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # 1024 and **0.90**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
 # then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
-# falling more slowly the bigger the batch. A bigger batch shares out the part of a
-# step's cost that does not grow with it; once that share is small, the per-image work
-# is nearly all that is left.
+# falling more slowly the bigger the batch. That is consistent with a part of a step's
+# cost that does not grow with the batch, shared out among more images (not timed
+# apart); once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
@@ -1450,7 +1471,8 @@ if check_exercise(
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
 # step's work grows with the batch even at these sizes; with 7 repeats of each in one
-# run, take either answer as a first look.
+# run, take either answer as a first look. Here it says `False`: the repeats
+# overlapped, so this run cannot tell the two step times apart.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1722,7 +1744,7 @@ for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
 # features)
 # 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units, so
 # there section 7 leaves out the bfloat16 arm. On a CPU, AVX-512 BF16 and AMX are the
-# instruction sets of recent Intel processors that compute in bfloat16.
+# instruction sets of recent Intel and some AMD processors that compute in bfloat16.
 
 # %%
 # The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or

@@ -29,7 +29,8 @@
 # **By the end of this lesson you can**
 # - load an image-folder dataset, normalise it per channel and keep it on the device;
 # - work out the output shapes of convolutions and pooling by hand;
-# - build and train a small CNN, and explain why it beats an MLP on photographs;
+# - build and train a small CNN, see it beat an MLP in this lesson's runs, and give the
+#   reasons;
 # - build a ResNet-9 (batch normalisation, residual blocks) and train it with
 #   augmentation, then a one-cycle schedule, weight decay and gradient clipping added one
 #   at a time (exercise 1 measures augmentation on the small CNN);
@@ -191,7 +192,7 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# **The plain way** is lesson 03's: a `DataLoader` whose transforms run on each image as
+# **The per-image way** is lesson 03's: a `DataLoader` whose transforms run on each image as
 # it is fetched, here with augmentation (a random crop after padding by 4 pixels, and a
 # random left-right flip) that varies each picture every epoch. Sections 4 and 5 train
 # on plain batches; section 6 adds augmentation and explains why.
@@ -899,7 +900,10 @@ show_batch(
 # images with the augmentation above, for `recipe_epochs` epochs with Adam at a peak
 # learning rate of 0.01. (Adam's momentum, lesson 03, is a running average of past
 # gradients that keeps a share *beta1*, 0.9 by default, each step.) Each run adds one
-# ingredient and changes nothing else:
+# ingredient to the run before it; the schedule's step also moves Adam's beta1 and
+# changes the mean rate (both printed below). These networks see 5,000 images with 8 to
+# 64 channels, so they score below section 4's small CNN: this section compares
+# recipes, not networks.
 #
 # 1. a constant learning rate (`fit`);
 # 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
@@ -1101,7 +1105,7 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # On the first batch, weight decay's term
 # was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length (a vector's *length*: the square root of the sum of its squared
-# values). The largest gradient value was
+# values). The largest gradient magnitude was
 # 1.36<!-- output: largest gradient value, first batch -->, but only
 # 1.08%<!-- output: gradient values above 0.1, first batch --> of values were above 0.1,
 # so clipping trims only those. Adam, though, rescales each value by its own running
@@ -1128,8 +1132,11 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # 90%<!-- source: course outline, lesson 05 --> goal. Appendix E has more on this
 # branch.
 #
-# **On a CPU** we estimate that network to be far beyond the budget (Appendix E gives
-# the estimate, from another machine's time; not timed here). So a CPU
+# **On a CPU** we estimate that network to be beyond the budget: at only width 16, 16
+# epochs would take about
+# 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->
+# on the benchmark's "machine B", past this lesson's ten-minute budget before any
+# widening (Appendix E; not timed here). So a CPU
 # trains `FastNet` (from `course_utils.fastnet`), a network and recipe in the style of
 # Keller Jordan's *airbench* (arXiv 2404.00498), which beat the width-16 ResNet-9 on the
 # validation split in the course's benchmark (one seed each; Appendix A gives the
@@ -1302,7 +1309,8 @@ show_batch(
 # before looking: keep them only if their gain beats the noise. Only the
 # `disagreements`, images exactly one of the two ways gets right, can move the gain. If
 # the views changed nothing, each would be a coin toss, +1 or −1 image, so over n of
-# them the gain would have a standard deviation of √n images. The rule asks for a gain
+# them the gain would have a standard deviation of √n images (a sum of n independent
+# ±1 tosses has variance n). The rule asks for a gain
 # beyond 2 √n images, which chance alone would give about once in 44 (one side of the
 # normal curve).
 
@@ -1815,11 +1823,15 @@ if check_exercise(
 # 5.92<!-- output: width 4 to 8, accuracy rose, larger than section 6's range (points) -->
 # from 4 to 8, both beyond that range, and
 # 15.74<!-- output: width 2 to 8, accuracy rose, larger than section 6's range (points) -->
-# from 2 to 8. So in this run, on a small sample and a short training, each doubling
-# helped by more than the seeds moved one recipe apart. Each width had one run, from
-# seed 0, so this is not section 6's seed-by-seed rule (that would take three seeds per
-# width): read the range as a rough yardstick. All ran at a learning rate of 0.01;
-# rates tuned per width could change the picture.
+# from 2 to 8. From 2 to 4 the gain is beyond every 3-seed range section 6 printed (the
+# largest, the constant rate's, was
+# 8.1<!-- output: constant learning rate, range over the 3 seeds (points) -->); from 4
+# to 8 it is beyond the full recipe's range but inside one-cycle's,
+# 7.1<!-- output: one-cycle, range over the 3 seeds (points) -->, and width 8's seed 0
+# was its recipe's best seed. Each width had one run, from seed 0, so this is not
+# section 6's seed-by-seed rule (that would take three seeds per width): a first sign
+# that width helps on a small sample and a short training, clearest from 2 to 4. All
+# ran at a learning rate of 0.01; rates tuned per width could change the picture.
 
 # %% [markdown]
 # ## Check your understanding

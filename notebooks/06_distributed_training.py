@@ -247,7 +247,8 @@ print(collectives.output)
 # `broadcast`, both hold rank 0's random numbers. `dist.barrier()`, a collective call
 # that returns once every process has called it, keeps either from running ahead to the
 # next step before the other has printed. These two calls are all the communication
-# data parallelism needs: `broadcast` starts every model copy from the same weights,
+# a training step needs (validation and buffers add a little: section 7, Appendix B):
+# `broadcast` starts every model copy from the same weights,
 # `all_reduce` averages the gradients (section 6 adds the other need, a shard of the
 # data per process).
 #
@@ -407,8 +408,8 @@ print(manual.output)
 #    `backward` goes on (this small model's gradients fit in one bucket, so here its one
 #    all-reduce starts only once `backward` has computed them all: Appendix B);
 # 3. every process takes the same optimizer step from the same weights and gradient, so
-#    the copies stay equal without sending weights (shown for one step's gradients, not
-#    for the weights after training).
+#    the copies stay equal without sending weights (section 7's script prints the
+#    largest gap between the copies after training).
 
 # %% [markdown]
 # ## 5. What the communication costs
@@ -473,8 +474,9 @@ for size in (64, 1024):
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
 #   0.69<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step: the all-reduce sends the same 25,450 numbers whatever the batch,
-#   while the step took
+#   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
+#   DDP's added time grew only
+#   1.44<!-- output: added, 1024 images per process / 64 --> times, while the step took
 #   3.15<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone, more work per exchange helps data parallelism.
 #
@@ -496,9 +498,8 @@ for size in (64, 1024):
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
 # so that one run's small differences name no winner. So the steps alone predict 2
-# processes slower at 64 images per process. At 1,024 the figure is close to 1 (the
-# words in brackets say whether it fell inside the band), where one run cannot say much
-# either way.
+# processes slower at 64 images per process. At 1,024 this run's figure is a tie by
+# that convention: one run cannot say much either way.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -524,7 +525,9 @@ for epoch in (0, 1):
     print(f"  by hand the same: {[order[0::2], order[1::2]] == shards}")
 
 # %% [markdown]
-# The shards never overlap and together cover the dataset; `sampler.set_epoch(epoch)`
+# Here the shards do not overlap and together cover all 10 items (10 divides evenly by
+# 2; Appendix D shows the sampler repeating a few indices on uneven data);
+# `sampler.set_epoch(epoch)`
 # reseeds the shuffle each epoch (exercise 2 shows what happens without it). Appendix D
 # shows the sampler on data that does not divide evenly, and `check_world_size`, the
 # scripts' guard against an effective batch larger than the data.
@@ -595,12 +598,17 @@ two_processes = run_torchrun(
 print(two_processes.output)
 
 # %% [markdown]
+# The script's last line compares each weight's copies in the two processes after
+# training: a largest gap of 0 means DDP kept the copies equal to the last bit, through
+# every step, without ever sending weights.
+
+# %% [markdown]
 # ## 8. One process against two
 #
 # Is the 2-process run faster than one process? Every way of training, or *arm*, takes
 # the same effective batch of 128, seed, shuffle and images (the first 20,000 training
 # images an epoch, to save time). Two arms face each other, and differ in one thing, the
-# number of processes:
+# number of processes (and so each process's share of the batch):
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, in one
 #   process with 1 thread, as section 5 timed one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
@@ -611,13 +619,12 @@ print(two_processes.output)
 # Appendix A reads them, with a fifth arm, and says how the script keeps the arms alike.
 #
 # The machine is faster at some moments than others, so the script runs *rounds*: each
-# trains one epoch of every arm in a new order, so a busy moment hits one round's arms
-# alike. Round 1, a warm-up, is left out. One thing is not alike: while a launch runs,
-# the notebook samples the workers' memory every
+# trains one epoch of every arm in a new order, so a busy moment is likelier to fall on
+# all arms of a round. Round 1, a warm-up, is left out. One thing is not alike: while a
+# launch runs, the notebook samples the workers' memory every
 # 0.05 s<!-- source: course_utils/distributed.py, run_torchrun --> on the same 2 logical
-# CPUs. The
-# 1-process arms leave a CPU partly idle for it, the 2-process arms do not; this lesson
-# does not measure what that costs them.
+# CPUs. The 1-process arms leave a CPU partly idle for it, the 2-process arms do not;
+# this lesson does not measure what that costs them.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -791,8 +798,9 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # torchrun --standalone --nproc_per_node=8 train_ddp.py --data ... --out ...
 # ```
 #
-# `process_group()` then picks NCCL: each process takes GPU `LOCAL_RANK` (`group.device`
-# is `cuda:0` to `cuda:7`), the `.to(device)` lines move the model and every batch
+# `process_group()` would then pick NCCL (not run here): each process takes GPU
+# `LOCAL_RANK` (`group.device` is `cuda:0` to `cuda:7`), the `.to(device)` lines move
+# the model and every batch
 # there, and DDP gets `device_ids=[device]`. On this machine:
 
 # %%
@@ -977,8 +985,9 @@ if check_exercise(2, rank0_orders=rank0_orders):
 # **What the result means.** Without `set_epoch`, the sampler reuses its seed every
 # epoch: rank 0 gets the same 5 items in the same order each time, with no error or
 # warning. The ranks still cover the whole dataset, so no image is lost; what freezes is
-# which images share a batch, and their order: training loses the fresh shuffle one
-# process gets each epoch. `set_epoch(epoch)` changes the order every epoch. This lesson
+# which images share a batch, and their order: training loses the new shuffle each
+# epoch that a one-process loop with `shuffle=True` gets. `set_epoch(epoch)` changes
+# the order every epoch. This lesson
 # does not measure what the frozen order costs in accuracy.
 
 # %% [markdown]
@@ -1111,7 +1120,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** Exercise 2's check printed rank 0's indices: without `set_epoch`,
 # `[4, 7, 3, 0, 6]` three times; with it, a new order each epoch. The sampler shuffles
 # with its seed plus the epoch number, which stays 0 without `set_epoch`; the shards
-# still do not overlap (section 6), and nothing warns.
+# still split the data between the processes (section 6), and nothing warns.
 
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
@@ -1308,7 +1317,7 @@ print()
 report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
-# **A second thread** bought no speed-up over the 1-thread plain loop:
+# **A second thread** gave no clear speed-up over the 1-thread plain loop:
 # 0.89<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 0.92<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
@@ -1461,8 +1470,9 @@ else:
 # 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
 # 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
-# every page it used in full: two such workers would make twice that, more than all
-# three processes' total, so the workers shared pages. Part of what they share is
+# every page it used in full: if the other worker held as much, the two would make
+# twice that, more than all three processes' total, so the workers shared pages.
+# Part of what they share is
 # PyTorch's library code, which the system shares between any processes; forked workers
 # also start sharing what their parent loaded. Only forked workers were measured here;
 # on macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in

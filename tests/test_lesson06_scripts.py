@@ -331,6 +331,8 @@ def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_li
     assert re.search(
         r"getting batches ready: [\d.]+ s on rank 0, [\d.]+ s on rank 1\)", result.output
     )
+    # DDP kept the two copies of the model equal to the last bit, through every step.
+    assert "the largest gap between the processes' weights: 0.0e+00" in result.output
 
 
 def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_path, monkeypatch):

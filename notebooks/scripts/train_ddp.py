@@ -124,5 +124,12 @@ with process_group(timeout=60) as group:
                 args.out / "checkpoint.pt", model.module, optimizer, epoch=epoch, val_acc=val_acc
             )
         dist.barrier()  # nobody runs ahead of the checkpoint
+    # Did the copies stay equal? Each weight's smallest and largest copy over the processes.
+    weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
+    smallest, largest = weights.clone(), weights.clone()
+    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
+    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    gap = (largest - smallest).max().item()
+    rank_print(f"after training, the largest gap between the processes' weights: {gap:.1e}")
     if rank == 0:
         (args.out / "history.json").write_text(json.dumps(history))
