@@ -268,8 +268,8 @@ if device.type == "cpu":
 # multiply-adds a second on the large product, but only **45.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
-# product's few multiply-adds cannot share out (not timed apart here; exercise 2 meets a
-# fixed cost per step). A GPU has thousands of cores to fill and a cost to start
+# product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
+# for signs of a fixed cost per step). A GPU has thousands of cores to fill and a cost to start
 # (*launch*) each operation, so there we expect small operations to fare worse still.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
@@ -700,7 +700,8 @@ print(batch_images.shape, batch_labels.shape, batch_images.device.type == device
 # %%
 seed_everything(0)
 course_model = to_device(MLP(28 * 28, [32], 10), device)
-# next(iter(course_train)) above used up one shuffle of the generator: start afresh
+# next(iter(course_train)) above drew one shuffle from the loader's generator, so the
+# next epoch's order would differ from the classic pipeline's: reseed it
 course_train.generator.manual_seed(shuffle_seed)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
@@ -1136,10 +1137,11 @@ if "compiled" in arms:
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
 # **2.30**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed (median over the rounds); the accuracies differ by
-# **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
-# points. These runs measure time; their accuracy is not comparable with section 6's
-# (another model, fewer images, another learning rate).
+# `float32`'s speed (median over the rounds); in the last round the accuracies differ
+# by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
+# points (earlier rounds differed a little: compare the arms' epoch lines; one run).
+# These runs measure time; their accuracy is not comparable with section 6's (another
+# model, fewer images, another learning rate).
 #
 # **Compiling** cost
 # **21.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
@@ -1148,8 +1150,8 @@ if "compiled" in arms:
 # **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
 # **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
-# `rounds faster / tied / slower` line), so no saving can be told from noise, and
-# nothing is won back.
+# `rounds faster / tied / slower` line), so no saving can be told from noise, and no
+# payback can be computed.
 #
 # On the course's one H200 run neither helped: bfloat16 and the compiled model were each
 # slower than float32 by more than the tie band in 4 of its 5 rounds and tied in the
@@ -1223,8 +1225,8 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 #    timed in `big_model`. Without a GPU, print what would have run.
 #
 # The check times a few steps of `big_model` on each device, to see that the epoch times
-# fit this model's size. Which device is faster, and does the first epoch differ from
-# the second?
+# fit this model's size. Does the first epoch differ from the second? With a GPU: which
+# device is faster?
 
 
 # %%
@@ -1562,8 +1564,9 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
 # **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
-# batch 16, for 64 times the images: each step's fixed cost was shared among more
-# images. Faster per image is not faster per step.
+# batch 16, for 64 times the images: consistent with a fixed cost per step shared
+# among more images, and with larger products running faster per multiply-add (section
+# 2); not timed apart. Faster per image is not faster per step.
 
 # %% [markdown]
 # **Question 4.** When does compiling a model with `model.compile()` pay off?

@@ -33,7 +33,8 @@
 #   reasons;
 # - build a ResNet-9 (batch normalisation, residual blocks) and train it with
 #   augmentation, then a one-cycle schedule, weight decay and gradient clipping added one
-#   at a time (exercise 1 measures augmentation on the small CNN);
+#   at a time (on a CPU at width 8 on a 5,000-image sample; full width on a CUDA GPU
+#   only; exercise 1 measures augmentation on the small CNN);
 # - train a network built for a CPU's budget, and improve it with test-time
 #   augmentation;
 # - make every choice on a validation split, and test each final model once, at the end;
@@ -669,9 +670,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # %% [markdown]
 # Each row is one channel's eight strongest patches among the 5,000 validation images
 # (black borders: the patch passes its image's edge). Look for what a row shares (a
-# colour against another, an edge at one angle, a texture); the patterns change with the
-# seed, so they are not named here. At 14 x 14 pixels, against a first-layer filter's
-# 5 x 5, a second-layer channel can respond to larger patterns.
+# colour against another, an edge at one angle, a texture); another seed may give other
+# patterns (only seed 0 was run), so they are not named here. At 14 x 14 pixels, against
+# a first-layer filter's 5 x 5, a second-layer channel can respond to larger patterns.
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
@@ -901,9 +902,7 @@ show_batch(
 # learning rate of 0.01. (Adam's momentum, lesson 03, is a running average of past
 # gradients that keeps a share *beta1*, 0.9 by default, each step.) Each run adds one
 # ingredient to the run before it; the schedule's step also moves Adam's beta1 and
-# changes the mean rate (both printed below). These networks see 5,000 images with 8 to
-# 64 channels, so they score below section 4's small CNN: this section compares
-# recipes, not networks.
+# changes the mean rate (both printed below).
 #
 # 1. a constant learning rate (`fit`);
 # 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
@@ -913,12 +912,12 @@ show_batch(
 #    gradient, a pull towards 0;
 # 4. plus gradient clipping at 0.1: the lesson's recipe.
 #
-# Each recipe runs from 3 seeds (0, 1 and 2); a seed sets the starting weights, batch
-# order, crops and flips, the same for every recipe. The figure draws seed 0, and the
-# full recipe from seed 1 (dashed). These runs see 5,000 images twice with narrow
-# layers, where the small CNN saw 45,000 twice: compare them with each other, not with
-# section 4. Appendix D shows where `fit_one_cycle` applies each setting, and checks
-# clipping and weight decay by hand.
+# Each recipe runs from 3 seeds (0, 1 and 2); the runs are seeded so that a seed sets
+# the starting weights, batch order, crops and flips, the same for every recipe. The
+# figure draws seed 0, and the full recipe from seed 1 (dashed). These runs see 5,000
+# images twice with narrow layers, where the small CNN saw 45,000 twice: compare them
+# with each other, not with section 4. Appendix D shows where `fit_one_cycle` applies
+# each setting, and checks clipping and weight decay by hand.
 
 # %%
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
@@ -1308,9 +1307,9 @@ show_batch(
 # Four views cost four forward passes, so the validation set decides, by a rule fixed
 # before looking: keep them only if their gain beats the noise. Only the
 # `disagreements`, images exactly one of the two ways gets right, can move the gain. If
-# the views changed nothing, each would be a coin toss, +1 or −1 image, so over n of
-# them the gain would have a standard deviation of √n images (a sum of n independent
-# ±1 tosses has variance n). The rule asks for a gain
+# the views were on average no better than one view, each disagreement would be a coin
+# toss, +1 or −1 image, so over n of them the gain would have a standard deviation of √n
+# images (a sum of n independent ±1 tosses has variance n). The rule asks for a gain
 # beyond 2 √n images, which chance alone would give about once in 44 (one side of the
 # normal curve).
 
@@ -1680,7 +1679,7 @@ if check_exercise(
 # validation only
 # 0.22<!-- output: augmented, final validation loss minus that --> above. The gap
 # between the images a model trained on and new ones is what overfitting means, and
-# augmentation kept it smaller.
+# augmentation kept it smaller (one run each).
 #
 # **The loss moved more than the accuracy.** After its lowest point the plain run's
 # validation loss rose by
@@ -2336,7 +2335,8 @@ for line in inspect.getsource(fit_fast).splitlines():
 #   epochs, test-time augmentation, an earlier copy of the recipe). The runs differ in
 #   more than the network (epochs, the copy of the recipe, one seed each); the margin,
 #   5.7 points, is several times what test-time augmentation was measured to add
-#   (below), which rules out that difference alone.
+#   (below, on the test set, after `FastNet` was chosen), which makes it unlikely that
+#   that difference alone explains it.
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set;
 #   measured after `FastNet` was chosen): `FastNet`, trained for 6 epochs, reached
 #   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation
@@ -2362,7 +2362,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #   airbench's recipe.
 
 # %% [markdown]
-# ## Appendix B: what decoding once saves
+# ## Appendix B: what decoding once and batching the transforms save
 #
 # This appendix extends sections 1 and 2. Section 1 decoded the training images once,
 # which took

@@ -68,6 +68,7 @@ if "google.colab" in sys.modules:
     os.chdir(f"{course}/notebooks")  # where the lesson's scripts are
 
 # %%
+import inspect
 import math
 import shlex
 import tempfile
@@ -377,27 +378,36 @@ if check_exercise(1, average_gradients=average_gradients):
 # - a skipped parameter: its gradient stays each process's own.
 
 # %% [markdown]
-# Now the same loop in 2 real processes: `manual_ddp.py` below. Lines without a prefix
-# come from rank 0 alone (the course's `rank_print`); with `all_ranks=True`, every
-# process prints, each line prefixed `[rank N]`.
+# Now your `average_gradients` in 2 real processes: `manual_ddp.py` below, given the
+# function in a file. Lines without a prefix come from rank 0 alone (the course's
+# `rank_print`); with `all_ranks=True`, every process prints, each line prefixed
+# `[rank N]`.
 
 # %%
 Code(filename=str(scripts / "manual_ddp.py"), language="python")
 
 # %%
+# Your average_gradients from exercise 1, in a file the script loads and averages with.
+learner_file = work_folder / "learner_average.py"
+header = "import torch.distributed as dist\nfrom torch import nn\n\n\n"
+learner_file.write_text(header + inspect.getsource(average_gradients))
 manual = run_torchrun(
-    scripts / "manual_ddp.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
+    scripts / "manual_ddp.py",
+    nproc=2,
+    args=[batch_path, learner_file],
+    timeout=launch_timeout,
+    cpu_only=cpu_only,
 )
 print(manual.output)
 
 # %% [markdown]
 # Each process's own 32-image gradient differs from the whole batch's (compare its
 # `largest gap` with the `whole batch's gradient values`), so the match could fail.
-# After `all_reduce` and the division (your `average_gradients`, written out in the
-# script), both hold the whole batch's gradient up to float32 rounding (the sums run in
-# another order), and exactly DDP's. The line `initial weights drawn …` shows DDP's
-# first job: the processes drew different initial weights (a seed per rank), and
-# wrapping in DDP made the gap 0.
+# After `all_reduce` and the division (your `average_gradients`, which the script loaded
+# from the file the cell wrote), both hold the whole batch's gradient up to float32
+# rounding (the sums run in another order), and exactly DDP's. The line `initial weights
+# drawn …` shows DDP's first job: the processes drew different initial weights (a seed
+# per rank), and wrapping in DDP made the gap 0.
 
 # %% [markdown]
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
@@ -478,7 +488,8 @@ for size in (64, 1024):
 #   DDP's added time grew only
 #   1.12<!-- output: added, 1024 images per process / 64 --> times, while the step took
 #   3.36<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
-#   the images. For steps timed alone, more work per exchange helps data parallelism.
+#   the images. For steps timed alone in this run, more work per exchange helped data
+#   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
@@ -486,7 +497,9 @@ for size in (64, 1024):
 # saved only
 # 0.132 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 # 1,024, 1.146 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.297 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 1.297 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# at 64, 2 processes lose the steps by far; at 1,024 the two are close, so the steps
+# alone come near a tie (the prediction below).
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
@@ -599,8 +612,8 @@ print(two_processes.output)
 
 # %% [markdown]
 # The script's last line compares each weight's copies in the two processes after
-# training: a largest gap of 0 means DDP kept the copies equal to the last bit, through
-# every step, without ever sending weights.
+# training: a largest gap of 0 means DDP's copies ended training equal to the last bit,
+# without ever sending weights (the script checks only at the end).
 
 # %% [markdown]
 # ## 8. One process against two
@@ -742,9 +755,9 @@ _ = one_against_two(2 * big_batch, big_figures, guess=predicted[1024])  # its li
 # times the baseline's speed, more than the 2 that halving each process's images would
 # give (this lesson does not time why), while the rest ran at
 # 0.67<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times, again below section 5's prediction for the steps. So the 2 processes' shorter
-# epochs at 2,048 came from the loading, not from the steps. One process loading lean
-# (the `batch slices, 1 thread` line) ran at
+# times, again below section 5's prediction for the steps. So in this launch the 2
+# processes' shorter epochs at 2,048 came from the loading, not from the steps. One
+# process loading lean (the `batch slices, 1 thread` line) ran at
 # 1.91<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed in the same launch: set that beside the 2 processes'
 # median above (Appendix A draws both launches and reads the lean arms).
@@ -838,7 +851,7 @@ else:
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->.
 # On the CPU its forward pass refuses to run (the script prints PyTorch's error). On
 # GPUs it would compute per-channel statistics of its layer's inputs (here the
-# convolution's outputs) across the processes: the pixel means above show the same
+# convolution's outputs) across the processes: the pixel means below show the same
 # idea, not its numbers.
 
 # %%
@@ -1473,11 +1486,10 @@ else:
 # 576 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full: if the other worker held as much, the two would make
 # twice that, more than all three processes' total, so the workers shared pages.
-# Part of what they share is
-# PyTorch's library code, which the system shares between any processes; forked workers
-# also start sharing what their parent loaded. Only forked workers were measured here;
-# on macOS or with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in
-# `course_utils/distributed.py`).
+# Part of what they share is PyTorch's library code, which the system shares between any
+# processes; forked workers also start sharing what their parent loaded (not measured
+# apart here). Only forked workers were measured here; on macOS or with CUDA,
+# `run_torchrun` does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
 
 # %% [markdown]
 # ## Appendix F: section 10 in more detail

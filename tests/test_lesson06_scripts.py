@@ -280,6 +280,26 @@ def test_ddp_makes_weights_drawn_per_rank_equal(batch_of_64):
     assert result.output.count("== DDP: True") == 2
 
 
+@pytest.mark.parametrize("divide, matches", [(True, True), (False, False)])
+def test_the_manual_script_runs_the_learner_s_average_against_ddp(
+    batch_of_64, tmp_path, divide, matches
+):
+    # The lesson writes exercise 1's function to a file; without the division, DDP differs.
+    division = "        parameter.grad /= dist.get_world_size()\n" if divide else ""
+    learner = tmp_path / "learner_average.py"
+    learner.write_text(
+        "import torch.distributed as dist\n\n\n"
+        "def average_gradients(model):\n"
+        "    for parameter in model.parameters():\n"
+        "        dist.all_reduce(parameter.grad)\n" + division
+    )
+    result = distributed.run_torchrun(
+        SCRIPTS / "manual_ddp.py", 2, args=[batch_of_64, learner], timeout=120, cpu_only=True
+    )
+    assert "gradients averaged by: your average_gradients" in result.output, result.output
+    assert result.output.count(f"== DDP: {matches}") == 2
+
+
 def test_no_sync_saves_one_all_reduce_per_accumulated_step(batch_of_64):
     result = distributed.run_torchrun(
         SCRIPTS / "no_sync.py", 2, args=[batch_of_64], timeout=120, cpu_only=True

@@ -907,9 +907,10 @@ QUESTIONS: dict[str, Exercise] = {
         hint="exercise 2: ms per step and microseconds per image, at batch 16 against batch 1024",
         right="d",
         why=(
-            "each step has a fixed cost (Python, launching each operation) plus work that "
-            "grows with the batch; a bigger batch shares the fixed cost among more images, so "
-            "it is faster per image but not per step."
+            "the outputs are consistent with a fixed cost per step (Python, launching each "
+            "operation) plus work that grows with the batch, not timed apart: a bigger batch "
+            "shares the fixed cost among more images, so it is faster per image but not per "
+            "step."
         ),
         misconceptions={
             "a": (
@@ -958,9 +959,9 @@ QUESTIONS: dict[str, Exercise] = {
         right="b",
         why=(
             "autocast runs the matrix products (forward, and their gradients in backward) in "
-            "bfloat16, with fewer digits but float32's range, which is faster on hardware that "
-            "computes in it; the weights and the loss stay float32, and no gradient scaler is "
-            "needed."
+            "bfloat16, with fewer digits but float32's range, which can be faster on hardware "
+            "that computes in it (on the course's H200 run, for this model, it was not); the "
+            "weights and the loss stay float32, and no gradient scaler is needed."
         ),
         misconceptions={
             "a": (

@@ -5,11 +5,14 @@ DistributedDataParallel makes them equal (it broadcasts rank 0's). Then each pro
 its shard of one batch, computes its gradients, and averages them with the others'. The
 result is compared with one process on the whole batch, and with what
 DistributedDataParallel computes.
-Run: torchrun --standalone --nproc_per_node=2 manual_ddp.py batch.pt
+Run: torchrun --standalone --nproc_per_node=2 manual_ddp.py batch.pt [average.py]
+(average.py, if given, defines average_gradients(model), as in the lesson's exercise 1: the
+script then averages with it instead of its own loop.)
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 """
 
+import runpy
 import sys
 
 import torch
@@ -42,6 +45,13 @@ def weight_spread(model: torch.nn.Module) -> torch.Tensor:
     return (largest - smallest).max()
 
 
+def average_by_hand(model: torch.nn.Module, world_size: int) -> None:
+    """The data-parallel step by hand: sum every gradient over the processes, then divide."""
+    for parameter in model.parameters():
+        dist.all_reduce(parameter.grad)  # every process now holds the sum
+        parameter.grad /= world_size  # the mean of the shards' mean gradients
+
+
 with process_group(timeout=60) as group:
     rank, world_size, device = group.rank, group.world_size, group.device
     batch = torch.load(sys.argv[1], weights_only=True)
@@ -60,10 +70,12 @@ with process_group(timeout=60) as group:
     model = MLP(28 * 28, [32], 10).to(device)
     model.load_state_dict(ddp.module.state_dict())
     own = gradients_on(model, images[mine], labels[mine])  # my shard only
-    # The data-parallel step by hand: sum every gradient over the processes, then divide.
-    for parameter in model.parameters():
-        dist.all_reduce(parameter.grad)  # every process now holds the sum
-        parameter.grad /= world_size  # the mean of the shards' mean gradients
+    if len(sys.argv) > 2:  # the learner's own average_gradients, from its file
+        runpy.run_path(sys.argv[2])["average_gradients"](model)
+        rank_print("gradients averaged by: your average_gradients")
+    else:
+        average_by_hand(model, world_size)
+        rank_print("gradients averaged by: the script's loop")
     by_hand = [parameter.grad.clone() for parameter in model.parameters()]
 
     # One process on the whole batch (each process can do it here: it has the batch).
