@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 77 s with a peak memory of 1158 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1160 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -261,11 +261,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **50.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# **55.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little. The CPU did **169.9
+# repeat pulls a mean up but moves a median little. The CPU did **155.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **45.7
+# multiply-adds a second on the large product, but only **33.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
@@ -633,7 +633,7 @@ print(f"dataset_to_tensors seconds for the training images (one-off): {convert_s
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
 # the 50,000 images took
-# **5.34 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
+# **4.58 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
 # the classic pipeline's per-epoch transforms, run once. (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
 # then puts the tensors on the device in one timed copy:
@@ -763,8 +763,8 @@ plot_epoch_times(
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **5.52 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.32 s**<!-- output: dataset-on-device seconds per epoch -->
+# **5.16 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.30 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
 # **17.2 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
@@ -775,19 +775,19 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **5.20 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **4.86 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # went into building batches image by image, every epoch (indexing, converting to a
 # tensor, normalising, collating; not timed apart): the same work pipeline (b) pays
 # for once.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **5.34 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **4.58 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **11.04 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **10.33 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **5.98 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **5.18 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after about one epoch,
-# **1.03**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# **0.94**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
 # over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -1133,10 +1133,10 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.47 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.45 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.30**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); in the last round the accuracies differ
 # by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points (earlier rounds differed a little: compare the arms' epoch lines; one run).
@@ -1144,10 +1144,10 @@ if "compiled" in arms:
 # model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **21.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time (the first epochs' difference, validation
 # included, since it is compiled too). Afterwards a compiled epoch ran at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
 # **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and no
@@ -1314,14 +1314,14 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.37 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **35.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead.
 #
@@ -1452,23 +1452,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.316 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.299 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.270 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **19.73 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.27 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.68**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# **18.67 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.24 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.75**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
 # falling more slowly the bigger the batch. That is consistent with a part of a step's
 # cost that does not grow with the batch, shared out among more images (not timed
 # apart); once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.316 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.376 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.348 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
@@ -1538,9 +1538,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **5.34 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.58 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **5.20 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **4.86 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1563,7 +1563,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1588,9 +1588,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **21.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1619,7 +1619,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.30**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
