@@ -40,6 +40,7 @@ __all__ = [
     "check_port_free",
     "check_world_size",
     "free_port",
+    "largest_gap_between_processes",
     "process_group",
     "rank_print",
     "run_torchrun",
@@ -241,6 +242,20 @@ def process_group(
     finally:
         if loopback:
             del os.environ["GLOO_SOCKET_IFNAME"]
+
+
+def largest_gap_between_processes(tensor: torch.Tensor) -> torch.Tensor:
+    """The largest gap between the processes' copies of any one value of ``tensor``.
+
+    Two all-reduces, of each value's smallest and of its largest copy, on the tensor's
+    device; every process must call it. Returns a 0-dimensional tensor on that device: 0
+    where every process holds exactly the same values. Introduced in lesson 06 (its
+    scripts check DDP's copies of a model with it).
+    """
+    smallest, largest = tensor.detach().clone(), tensor.detach().clone()
+    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
+    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    return (largest - smallest).max()
 
 
 def rank_print(*values: object, all_ranks: bool = False, **print_options) -> None:

@@ -201,8 +201,8 @@ print(
 #
 # An honest timing does three things. It **warms up**, since an operation's first run
 # can pay one-off costs: allocating memory, choosing a *kernel* (the compiled function
-# the device runs for one operation), loading a GPU's libraries. On this CPU the
-# one-off cost this lesson measures is compiling's (section 7). It
+# the device runs for one operation), loading a GPU's libraries. Of such first-run
+# costs, this lesson's outputs on this CPU show only compiling's (section 7). It
 # **synchronises** before each clock reading. And it **repeats**, since other programs
 # and the processor's clock speed make each run's time differ: quote the median, with
 # the spread to say how far to trust it. Each repeat times several runs between two

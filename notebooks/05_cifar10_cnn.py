@@ -2213,7 +2213,7 @@ print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about
 # 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-core CPU
-# ("machine B", not this one), on random data (Appendix A's last part). `FastNet` keeps
+# ("machine B", not this one), on random data (the benchmark's list below). `FastNet` keeps
 # its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]
@@ -2491,15 +2491,9 @@ print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(co
 # The gradient reaches 14 x 14<!-- output: patch seen by a second-layer value --> pixels
 # (all 196<!-- output: pixels with a gradient --> of them), rows
 # 10<!-- output: first row seen --> to 23<!-- output: last row seen -->: the count's 14
-# rows. Where they sit follows the same steps, for the value in row r of a second-layer
-# map (rows and columns alike, counted from 0; each 5 x 5 convolution pads by 2):
-# - its window reads pooled rows r − 2 to r + 2;
-# - pooled row p is the larger of first-layer rows 2p and 2p + 1, so first-layer rows
-#   2r − 4 to 2r + 5;
-# - first-layer row q read pixel rows q − 2 to q + 2, so pixel rows 2r − 6 to 2r + 7.
-#
-# For r = 8 that is rows 10 to 23, as the gradient found: the rule `strongest_patches`
-# uses to cut out section 4's patches.
+# rows. Where they sit follows section 4's count, pixel rows 2r − 6 to 2r + 7 for the
+# value in row r (counted from 0): for r = 8 that is rows 10 to 23, as the gradient
+# found. That is the rule `strongest_patches` uses to cut out section 4's patches.
 
 # %% [markdown]
 # ## Appendix D: ResNet-9 and its recipe, in detail

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1464 MB. The course's
+# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1419 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -390,7 +390,7 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 manual_args = [batch_path]
 if callable(average_gradients):  # exercise 1's function, in a file the script loads
     learner_file = work_folder / "learner_average.py"
-    header = "import torch.distributed as dist\nfrom torch import nn\n\n\n"
+    header = "import torch\nimport torch.distributed as dist\nfrom torch import nn\n\n\n"
     learner_file.write_text(header + inspect.getsource(average_gradients))
     manual_args.append(learner_file)
 else:
@@ -484,39 +484,40 @@ for size in (64, 1024):
 # communication: the exchange plus DDP's bookkeeping and waiting, not timed apart here.
 #
 # - **At 64 images per process** DDP added
-#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.88<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.58<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.51<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
 #   DDP's added time changed by a factor of
-#   0.92<!-- output: added, 1024 images per process / 64 -->, while the step took
-#   3.32<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
+#   0.93<!-- output: added, 1024 images per process / 64 -->, while the step took
+#   3.45<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone in this run, more work per exchange helped data
 #   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
-# 1.206 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.960 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved only
-# 0.140 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.107 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.255 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# at 64, 2 processes lose the steps by far; at 1,024 the two are close, so the steps
-# alone come near a tie (the prediction below).
+# 0.111 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.896 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.280 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# at 64, 2 processes lose the steps by far; at 1,024 the two are of similar size, so
+# the steps alone come out near the tie band (the prediction below).
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
 # (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
 # steps alone:
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.05<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.14<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
 # so that one run's small differences name no winner. So the steps alone predict 2
-# processes slower at 64 images per process. At 1,024 this run's figure is a tie by
-# that convention: one run cannot say much either way.
+# processes slower at 64 images per process. At 1,024 the figure is near the band's
+# edge (the words in brackets give this run's reading): one run cannot say much either
+# way.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -543,11 +544,10 @@ for epoch in (0, 1):
 
 # %% [markdown]
 # Here the shards do not overlap and together cover all 10 items (10 divides evenly by
-# 2; Appendix D shows the sampler repeating a few indices on uneven data);
-# `sampler.set_epoch(epoch)`
-# reseeds the shuffle each epoch (exercise 2 shows what happens without it). Appendix D
-# shows the sampler on data that does not divide evenly, and `check_world_size`, the
-# scripts' guard against an effective batch larger than the data.
+# 2); `sampler.set_epoch(epoch)` reseeds the shuffle each epoch (exercise 2 shows what
+# happens without it). Appendix D shows the sampler repeating a few indices on data that
+# does not divide evenly, and `check_world_size`, the scripts' guard against an
+# effective batch larger than the data.
 
 # %% [markdown]
 # ## 7. The training script
@@ -725,12 +725,12 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.50<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times, below even section 5's prediction for the steps alone. Section 5 timed each
 # step with both processes ready, after a barrier; inside an epoch, a DDP step's
 # all-reduce can also wait for the other process to load its batch, and the rest
@@ -752,17 +752,17 @@ _ = one_against_two(2 * big_batch, big_figures, guess=predicted[1024])  # its li
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.72<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed, faster in every round: by the lesson's rule, 2 processes
 # won at this batch. Their loading ran at
-# 2.69<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.00<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, more than the 2 that halving each process's images would
 # give (this lesson does not time why), while the rest ran at
-# 0.72<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.63<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times, again below section 5's prediction for the steps. So in this launch the 2
 # processes' shorter epochs at 2,048 came from the loading, not from the steps. One
 # process loading lean (the `batch slices, 1 thread` line) ran at
-# 2.25<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.88<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed in the same launch: set that beside the 2 processes'
 # median above (Appendix A draws both launches and reads the lean arms).
 #
@@ -933,23 +933,22 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.88<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), 2 processes ran at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 (slower
 #   in every round) and
-#   1.72<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (faster in every round; a second launch, on all
 #   50,000 images, so not the batch's effect alone): their loading ran faster, the rest
 #   (steps, waiting at the all-reduce, the loop's Python) slower.
 # - With both sides loading lean (Appendix A), they ran at
-#   0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.12<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times (slower in every round at 128; at 2,048 faster in 6 rounds and tied in 4: no
-#   clear winner).
+#   1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times (slower in every round at 128, faster in every round at 2,048).
 # - On this machine, make one process lean first, then time what a second adds, as
 #   whole epochs in rounds: timed steps leave out the loading.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
@@ -1143,7 +1142,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1163,13 +1162,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 2.10<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.88<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1288,18 +1287,16 @@ plot_epoch_parts(
 # **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
 # the orange part in one process too (compare the `batch slices` row with the plain
 # loop's in each table; the `batch slices` lines under each table:
-# 1.27<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.29<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # and
-# 2.25<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.88<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times one process's speed, faster in every round in both launches). A second lean
-# process then lost at 128 and was faster in most rounds at 2,048: 2 lean processes ran
-# at
-# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# process then lost at 128 and gained at 2,048: 2 lean processes ran at
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's speed at 128 images a step (slower in every round) and
-# 1.12<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# at 2,048 (faster in 6 rounds, tied in 4: by the lesson's rule, no clear winner). On
-# this machine, make one process lean before adding a second, and time what the second
-# adds at your batch size.
+# 1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# at 2,048 (faster in every round). On this machine, make one process lean before
+# adding a second, and time what the second adds at your batch size.
 
 # %% [markdown]
 # **A fifth arm.** Section 8's launches also trained `plain loop, 2 threads`: one process
@@ -1337,10 +1334,10 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** gave no clear speed-up over the 1-thread plain loop:
-# 0.88<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.87<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.02<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed (at 128, slower in 8 rounds of 10 and tied in 2; by the lesson's
+# 0.88<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times its speed (at 128, slower in 6 rounds of 10 and tied in 4; by the lesson's
 # rule, no clear winner in either launch). psutil reported
 # 2<!-- output: physical cores --> physical cores (the line at the top), though on a
 # cloud machine the host may still run them as two threads of one core, which the
@@ -1348,11 +1345,11 @@ report_arms(2 * big_batch, big_figures)
 # thread did not help, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.58<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 2.18<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, slower in every round at 128 and faster
-# in 9 rounds and tied in 1 at 2,048, as against 1 thread in section 8. The verdicts rest
+# in every round at 2,048, as against 1 thread in section 8. The verdicts rest
 # on 10 rounds each, and one slow round of either arm can move a round into the tie
 # band.
 
@@ -1486,9 +1483,9 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 903 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 587 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full: if the other worker held as much, the two would make
 # twice that, more than all three processes' total, so the workers shared pages.
 # Part of what they share is PyTorch's library code, which the system shares between any

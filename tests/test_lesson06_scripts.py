@@ -351,8 +351,22 @@ def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_li
     assert re.search(
         r"getting batches ready: [\d.]+ s on rank 0, [\d.]+ s on rank 1\)", result.output
     )
-    # DDP kept the two copies of the model equal to the last bit, through every step.
+    # The two copies of the model ended training equal to the last bit.
     assert "the largest gap between the processes' weights: 0.0e+00" in result.output
+
+
+def test_the_training_script_s_weight_gap_sees_copies_that_differ(mnist_like, tmp_path):
+    # Shift rank 1's copy of the weights just before they are compared: the gap must show it
+    # (a measurement without its all-reduces would print 0 here too).
+    original = lesson_script("train_ddp.py")
+    compared = "    gap = largest_gap_between_processes(weights).item()\n"
+    script = original.replace(compared, "    weights = weights + dist.get_rank()\n" + compared)
+    assert script != original
+    shifted = tmp_path / "train_ddp_shifted.py"
+    shifted.write_text(script)
+    args = ["--data", mnist_like, "--out", tmp_path / "run", "--epochs", 1, "--batch-size", 32]
+    result = distributed.run_torchrun(shifted, 2, args=args, timeout=120, cpu_only=True)
+    assert "the largest gap between the processes' weights: 1.0e+00" in result.output, result.output
 
 
 def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from course_utils.distributed import process_group, rank_print
+from course_utils.distributed import largest_gap_between_processes, process_group, rank_print
 from course_utils.models import MLP
 
 
@@ -39,10 +39,7 @@ def largest_gap(first: list, second: list) -> float:
 def weight_spread(model: torch.nn.Module) -> torch.Tensor:
     """The largest gap between the processes' copies of any one weight (0 when all agree)."""
     weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
-    smallest, largest = weights.clone(), weights.clone()
-    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)  # each weight's smallest copy
-    dist.all_reduce(largest, op=dist.ReduceOp.MAX)  # ... and its largest
-    return (largest - smallest).max()
+    return largest_gap_between_processes(weights)  # each weight's smallest and largest copy
 
 
 def average_by_hand(model: torch.nn.Module, world_size: int) -> None:

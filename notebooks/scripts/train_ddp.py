@@ -19,7 +19,12 @@ from torch.utils.data.distributed import DistributedSampler
 
 from course_utils.checkpoint import save_checkpoint
 from course_utils.device import synchronize
-from course_utils.distributed import check_world_size, process_group, rank_print
+from course_utils.distributed import (
+    check_world_size,
+    largest_gap_between_processes,
+    process_group,
+    rank_print,
+)
 from course_utils.models import MLP
 
 parser = argparse.ArgumentParser()
@@ -126,10 +131,7 @@ with process_group(timeout=60) as group:
         dist.barrier()  # nobody runs ahead of the checkpoint
     # Did the copies stay equal? Each weight's smallest and largest copy over the processes.
     weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
-    smallest, largest = weights.clone(), weights.clone()
-    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
-    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
-    gap = (largest - smallest).max().item()
+    gap = largest_gap_between_processes(weights).item()
     rank_print(f"after training, the largest gap between the processes' weights: {gap:.1e}")
     if rank == 0:
         (args.out / "history.json").write_text(json.dumps(history))
