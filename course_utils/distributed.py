@@ -408,6 +408,7 @@ def run_torchrun(
     env: Mapping[str, str] | None = None,
     cpu_only: bool = False,
     fork_workers: bool = FORK_WORKERS,
+    sample_memory: bool = True,
 ) -> TorchrunResult:
     """Run ``script`` under torchrun in ``nproc`` processes; return its output, time and memory.
 
@@ -415,7 +416,9 @@ def run_torchrun(
     by default the CPU cores divided by ``nproc``, at least 1), so the processes do
     not fight over the cores. Progress bars are turned off (``TQDM_DISABLE``), since
     the output is captured. While the run lasts, the resident memory of the launcher
-    and its workers is sampled. Raises ``FileNotFoundError`` for a missing script,
+    and its workers is sampled every 0.05 s; with ``sample_memory=False`` it is not (the
+    memory fields are then ``nan``), so a run timed on a machine with few cores shares
+    them with nothing but its own workers. Raises ``FileNotFoundError`` for a missing script,
     ``PortInUseError`` if ``port`` is taken, ``TimeoutError`` after ``timeout``
     seconds (all processes are stopped) and ``RuntimeError`` with the end of the
     output if the run fails.
@@ -487,6 +490,12 @@ def run_torchrun(
                     f"torchrun ran for more than {timeout:g} s and was stopped; its output "
                     f"ended with:\n{''.join(chunks)[-2000:]}"
                 )
+            if not sample_memory:
+                try:  # nothing to sample: sleep until the run ends, waking for the timeout
+                    process.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+                continue
             total, largest = _tree_rss(watched)
             peak, peak_worker = max(peak, total), max(peak_worker, largest)
             if samples % 5 == 0:  # reading every mapping of a process takes longer
@@ -505,6 +514,8 @@ def run_torchrun(
             f"torchrun exited with status {process.returncode}; its output ended with:\n"
             f"{output[-3000:]}"
         )
+    if not sample_memory:
+        return TorchrunResult(command, output, seconds, math.nan, math.nan, math.nan)
     return TorchrunResult(
         command, output, seconds, peak / 2**20, peak_worker / 2**20, peak_pss / 2**20
     )

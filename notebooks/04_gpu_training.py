@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1160 MB. The course's
+# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1170 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -71,7 +71,6 @@ import statistics
 import time
 
 import torch
-import torch._inductor.config as inductor_config
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset, random_split
 from torchvision import transforms
@@ -261,11 +260,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **55.2 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# **48.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little. The CPU did **155.7
+# repeat pulls a mean up but moves a median little. The CPU did **177.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **33.8
+# multiply-adds a second on the large product, but only **53.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
@@ -348,8 +347,9 @@ except RuntimeError as error:
 #   queued on the GPU behind the work already there, and Python goes on.
 #
 # This lesson uses both on CUDA GPUs only: a `non_blocking` copy from ordinary memory to
-# an Apple GPU (MPS) has been reported to give wrong values (PyTorch issues #139550 and
-# #189690).
+# an Apple GPU (MPS) has been reported to give wrong values (PyTorch issues
+# [#139550](https://github.com/pytorch/pytorch/issues/139550) and
+# [#189690](https://github.com/pytorch/pytorch/issues/189690)).
 
 # %%
 if device.type == "cuda":
@@ -617,8 +617,8 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 # **(b) The whole dataset on the device.** Transform every image once into one tensor of
 # images and one of labels. `dataset_to_tensors` (in `course_utils/data.py`) fetches
 # each transformed image through a `DataLoader` and copies batches of 1,000 into one
-# tensor made beforehand; Appendix B checks it against a stack made by hand. This
-# one-off cost comes before training. We time it:
+# tensor made beforehand. This one-off cost comes before training. We time it, and
+# check the result against a stack made by hand from the first 1,000 validation images:
 
 # %%
 start = time.perf_counter()
@@ -628,13 +628,22 @@ val_images, val_labels = dataset_to_tensors(val_dataset)
 print(tuple(train_images.shape), train_images.dtype)
 print(f"training images as float32 (MB): {train_images.nbytes / 1e6:.1f}")
 print(f"dataset_to_tensors seconds for the training images (one-off): {convert_seconds:.2f}")
+# dataset_to_tensors by hand: fetch each transformed image and its label, then stack them.
+pairs = [val_dataset[index] for index in range(1000)]  # (image, label)
+stacked_images = torch.stack([image for image, _ in pairs])
+stacked_labels = torch.tensor([label for _, label in pairs])
+same = torch.equal(stacked_images, val_images[:1000].cpu())
+same = same and torch.equal(stacked_labels, val_labels[:1000].cpu())
+print(f"the first 1,000 validation images stacked by hand equal dataset_to_tensors': {same}")
+del pairs, stacked_images, stacked_labels
 
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
 # the 50,000 images took
-# **4.58 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->:
-# the classic pipeline's per-epoch transforms, run once. (The validation images were
+# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# once: much the same per-image work as the classic pipeline repeats every epoch (the
+# two are timed side by side below). (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
 # then puts the tensors on the device in one timed copy:
 
@@ -762,11 +771,26 @@ plot_epoch_times(
 )
 
 # %% [markdown]
+# Is the classic pipeline's extra time the building of its batches? Time one epoch of
+# its batches alone, with no training:
+
+# %%
+synchronize(device)
+start = time.perf_counter()
+for _ in classic_train:  # each batch built image by image, then moved to the device
+    pass
+synchronize(device)
+building_seconds = time.perf_counter() - start
+print(f"classic pipeline, seconds to build one epoch's batches alone: {building_seconds:.2f}")
+share = building_seconds / extra
+print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
+
+# %% [markdown]
 # On this CPU the classic pipeline took
-# **5.16 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.30 s**<!-- output: dataset-on-device seconds per epoch -->
+# **3.34 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **17.2 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **14.2 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
 # worker processes, on another machine). In the
 # figure, compare the gap between the pipelines' dots with each pipeline's own spread.
@@ -775,19 +799,21 @@ plot_epoch_times(
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **4.86 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
-# went into building batches image by image, every epoch (indexing, converting to a
-# tensor, normalising, collating; not timed apart): the same work pipeline (b) pays
-# for once.
+# **3.10 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# is not in the arithmetic. Building one epoch's batches alone, image by image
+# (indexing, converting to a tensor, normalising, collating), took
+# **2.74 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->,
+# **0.88**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times that extra time (one epoch, timed once): pipeline (b) pays for that work once.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **4.58 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.05 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **10.33 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **6.67 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **5.18 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.52 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after about one epoch,
-# **0.94**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# **0.98**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
 # over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -853,7 +879,8 @@ else:
 
 # %% [markdown]
 # The classic pipeline has made its point, so free its memory. `del` removes names, and
-# CPython frees an object when its last name goes; `gc.collect()` also frees objects
+# CPython frees an object when the last reference to it goes (a name, or another
+# object holding it); `gc.collect()` also frees objects
 # that refer to each other in a cycle.
 
 # %%
@@ -980,6 +1007,8 @@ else:
 # First, two settings for a small machine (skip them on a first read):
 
 # %%
+import torch._inductor.config as inductor_config  # torch.compile's settings
+
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
 # found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
@@ -1001,16 +1030,23 @@ if not bf16_native:
         "The float32 and compiled arms still run."
     )
 elif not autocast_runs_in(device, torch.bfloat16):
-    # autocast turns itself off, with a warning only, where this PyTorch lacks the type
+    # autocast turns itself off, with a warning only, where this PyTorch lacks the type;
+    # older PyTorch refuses the device type outright
     print(
-        "Skipped bfloat16: under bfloat16 autocast a linear layer on this "
-        f"{device.type} still computed in float32 (this PyTorch turns autocast off here), "
-        "so that arm would only repeat float32's. The float32 and compiled arms still run."
+        f"Skipped bfloat16: this PyTorch's autocast does not compute in bfloat16 on this "
+        f"{device.type} (it turns itself off or refuses the device), so that arm would only "
+        "repeat float32's. The float32 and compiled arms still run."
     )
 else:
     arm_models["bfloat16 autocast"] = MixedPrecisionMLP
+print("arms:", ", ".join(arm_models))
+
+# %% [markdown]
+# Every arm starts from the same weights (seed 0) and gets its own loader of the same
+# batches (a generator of its own, seeded 0):
 
 
+# %%
 def wide_batches() -> DeviceTensorLoader:
     """The first wide_size training images in batches of 256, every batch full, shuffled by
     a generator of its own seeded 0: the same batches wherever it is called."""
@@ -1034,6 +1070,12 @@ for arm, model_class in arm_models.items():
     loader = wide_batches()  # the same batches for every arm
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 print(arms["float32"]["loader"])
+
+# %% [markdown]
+# Then the rounds: in each, every arm trains one epoch with `fit`, in an order rotated
+# by one arm a round.
+
+# %%
 order = list(arms)
 for round_number in range(wide_epochs):
     turn = order[round_number % len(order) :] + order[: round_number % len(order)]
@@ -1101,7 +1143,9 @@ for arm in arms:
     print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
     faster = sum(speed_up > band for speed_up in speed_ups)  # the rule by hand
     slower = sum(speed_up < 1 / band for speed_up in speed_ups)
-    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)  # tie: band's distance from 1
+    # count_rounds takes the band as its distance from 1: faster above 1 + (band - 1) = band,
+    # slower below 1 / band, as by hand
+    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
@@ -1123,6 +1167,9 @@ if "compiled" in arms:
     plain = arms["float32"]["with_evaluation"]
     compiling = compiled[0] - plain[0]
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
+    training_only = arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0]
+    print(f"  of which in the first epochs' training (seconds): {training_only:.1f}")
+    print(f"  of which in their validation passes (seconds): {compiling - training_only:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
     if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
@@ -1133,10 +1180,10 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.45 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.40 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); in the last round the accuracies differ
 # by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points (earlier rounds differed a little: compare the arms' epoch lines; one run).
@@ -1144,18 +1191,19 @@ if "compiled" in arms:
 # model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, building one kernel at a time (the first epochs' difference, validation
-# included, since it is compiled too). Afterwards a compiled epoch ran at a median of
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, building one kernel at a time: the first epochs' difference, of which
+# **16.7 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
+# the training and the rest in the validation pass, which is compiled too, for its own
+# batch shape (1,000 images). Afterwards a compiled epoch ran at a median of
 # **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
 # **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and no
 # payback can be computed.
 #
-# On the course's one H200 run neither helped: bfloat16 and the compiled model were each
-# slower than float32 by more than the tie band in 4 of its 5 rounds and tied in the
-# fifth: no clear winner, leaning slower (one run; Appendix E). This CPU's bfloat16 gain
+# On the course's one H200 run neither bfloat16 nor the compiled model gave a clear gain
+# (one run; Appendix E). This CPU's bfloat16 gain
 # is not a GPU result. `fit` has no gradient scaler,
 # so `float16` training gets its own loop, in Appendix D.
 
@@ -1310,20 +1358,32 @@ if check_exercise(
             f"2048-2048 MLP on {name}, ms per batch of 256 images, loading included: "
             f"{second_epoch * 1e3 / steps_of_256:.1f}"
         )
+        # A forward pass does one multiply-add per weight and image; the backward pass
+        # about two more (the gradients of the inputs and of the weights).
+        per_image = sum(p.numel() for p in big_model.parameters() if p.ndim > 1)
+        rate = 3 * per_image * exercise_size / second_epoch / 1e9
+        print(f"2048-2048 MLP on {name}, billions of multiply-adds a second: {rate:.1f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.22 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.25 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.97**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **35.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
-# expect to hide part of a GPU's lead.
+# expect to hide part of a GPU's lead. Counting about three multiply-adds per weight and
+# image (forward and backward), the second epoch ran at
+# **139.7 billion**<!-- output: 2048-2048 MLP on cpu, billions of multiply-adds a second -->
+# multiply-adds a second: set that beside section 2's rates on this CPU,
+# **53.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
+# 64 x 64 products and
+# **177.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# for 2048 x 2048 ones. Products this large are where a GPU's many cores can pay.
 #
 # On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
 # matrix shapes (the GPU itself is set up by then). A wide MLP's step is large matrix
@@ -1424,7 +1484,7 @@ if check_exercise(
             low, high = min(timings[name]) * 1e3, max(timings[name]) * 1e3
             print(
                 f"{name} ms per step, batch {size}: {per_step:.3f} "
-                f"({len(timings[name])} repeats, from {low:.3f} to {high:.3f})"
+                f"({len(timings[name])} rounds of one repeat, from {low:.3f} to {high:.3f})"
             )
         for size in batch_sizes:
             print(
@@ -1452,23 +1512,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.270 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.222 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.080 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **18.67 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.24 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.75**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# **13.87 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.06 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.61**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
 # falling more slowly the bigger the batch. That is consistent with a part of a step's
 # cost that does not grow with the batch, shared out among more images (not timed
 # apart); once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.348 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.222 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.250 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
@@ -1538,9 +1598,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so the steps were the same; the
 # time went into making the batches, again every epoch. `dataset_to_tensors` paid those
 # transforms once,
-# **4.58 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **4.86 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.10 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1563,7 +1623,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1588,7 +1648,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
 # of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
@@ -1619,7 +1679,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1669,28 +1729,6 @@ loader_order = loader_order.tolist()
 randperm_order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
 print(f"shuffle=True, seed 0: {loader_order}; randperm, seed 0: {randperm_order}")
 print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
-
-# %% [markdown]
-# **`dataset_to_tensors` by hand.** Section 6 freed the validation split, so we make it
-# again as section 4 did. By hand, on its first 1,000 images: fetch each (transformed)
-# image, then stack. The result matches `dataset_to_tensors`', and section 6's
-# `val_images`:
-
-# %%
-# Section 4's split, made again: a fresh generator seeded 0, as section 4's was.
-full_train = mnist(train=True, transform=to_tensor)
-split_seed = torch.Generator().manual_seed(0)
-_, val_dataset = random_split(full_train, [50_000, 10_000], generator=split_seed)
-first_thousand = Subset(val_dataset, range(1000))
-pairs = [first_thousand[index] for index in range(len(first_thousand))]  # (image, label)
-stacked = torch.stack([image for image, _ in pairs]), torch.tensor([label for _, label in pairs])
-course = dataset_to_tensors(first_thousand)
-same = all(torch.equal(mine, its) for mine, its in zip(stacked, course, strict=True))
-assert same, "the tensors made by hand differ from dataset_to_tensors'"
-print("the same tensors as dataset_to_tensors:", same)
-as_section_6 = torch.equal(stacked[0], val_images[:1000].cpu())
-print("the same images as section 6's val_images[:1000]:", as_section_6)
-del first_thousand, pairs, stacked, course, full_train, val_dataset
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -1829,7 +1867,10 @@ if device.type not in ("cuda", "mps"):
         "float16 is meant for a GPU's float16 units."
     )
 elif not autocast_runs_in(device, torch.float16):
-    print(f"Skipped: this PyTorch turns float16 autocast off on {device.type} (update it).")
+    print(
+        f"Skipped: this PyTorch turns float16 autocast off on {device.type}, or refuses the "
+        "device (update PyTorch)."
+    )
 else:
     seed_everything(0)
     half_train = wide_batches()  # the batches of the arms above
@@ -1865,15 +1906,6 @@ if half_seconds is not None:
 # (as a script, with PyTorch 2.11; not the run shown here). Compare that GPU with its
 # own 16-core CPU, not with this notebook's times: another machine, another PyTorch.
 #
-# **Section 2's products**, one of each size:
-#
-# | product | on the GPU | on its 16-core CPU |
-# |---|---|---|
-# | 64 x 64 | 0.0177 ms<!-- source: H200 run --> | 0.0109 ms<!-- source: H200 run --> |
-# | 2048 x 2048 | 0.37 ms<!-- source: H200 run --> | 10.8 ms<!-- source: H200 run --> |
-#
-# (Source: `benchmarks/RESULTS.md`, one run.)
-#
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
 # 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU (the
@@ -1896,8 +1928,8 @@ if half_seconds is not None:
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
-# machine's own 16-core CPU, in milliseconds (the figures quoted, with their sources,
-# above and in exercise 1's answer):
+# machine's own 16-core CPU, in milliseconds (from `benchmarks/RESULTS.md`, one run
+# each; the figures quoted above and in exercise 1's answer):
 #
 # | what was timed (one run each) | H200, ms | its CPU, ms |
 # |---|---:|---:|

@@ -49,7 +49,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 291 s with a peak memory of 1437 MB. The course's
+# > 2 threads); the whole lesson ran in 280 s with a peak memory of 1426 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -292,8 +292,8 @@ train_loader = DeviceTensorLoader(
     generator=generator,
     transform=normalise,
 )
-# Evaluation batches of 250: the size changes no result beyond rounding, and a smaller
-# batch keeps the memory of each evaluation small.
+# Evaluation batches of 250 keep the memory of each evaluation small; the batch size
+# should change an evaluation only by rounding (not measured here).
 val_loader = DeviceTensorLoader(
     val_images, val_labels, batch_size=250, device=device, transform=normalise
 )
@@ -451,7 +451,7 @@ fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
 panels = (
     ("a white square", square[0], "gray"),
     ("its vertical edges", vertical_edges_of(square), "gray"),
-    ("a training image", example_image.permute(1, 2, 0), None),
+    ("a training image\n(automobile)", example_image.permute(1, 2, 0), None),
     ("its vertical edges", vertical_edges_of(grey), "gray"),
 )
 for ax, (title, picture, cmap) in zip(axes, panels, strict=True):
@@ -543,7 +543,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 19 s<!-- output: small CNN training seconds --> of training: the sum of
+# epochs and 17 s<!-- output: small CNN training seconds --> of training: the sum of
 # `train_seconds`, the training passes alone (the bracketed seconds on each epoch line
 # include validation). Read one run's times loosely.
 #
@@ -561,19 +561,11 @@ shares = [
     for c in range(10)
 ]
 print(f"per_class_accuracy equals the shares by hand: {shares == cnn_class_accuracy.tolist()}")
-animals = {"bird", "cat", "deer", "dog", "frog", "horse"}  # the other four are vehicles
 ranking = sorted(zip(cnn_class_accuracy.tolist(), classes, strict=True))  # hardest first
 print("classes from hardest to easiest (a tie is ordered by name):")
 for class_accuracy, name in ranking:
-    print(f"  {name:11} {class_accuracy:.1%}  {'animal' if name in animals else 'vehicle'}")
-hardest_half = [name for _, name in ranking[:5]]
-found = sum(name in animals for name in hardest_half)
-print(f"animals among the 5 hardest classes: {found}")
+    print(f"  {name:11} {class_accuracy:.1%}")
 print(f"validation images per class: {val_labels.bincount(minlength=10).tolist()}")
-# A ranking blind to the classes: of the ways to pick 5 classes of the 10, how many hold
-# at least that many of the 6 animals (k animals and 5 - k of the 4 vehicles)?
-ways = sum(math.comb(6, k) * math.comb(4, 5 - k) for k in range(found, 6))
-print(f"ways to pick 5 of the 10 classes with at least {found} animals: {ways} of 252")
 gap = 100 * (ranking[2][0] - ranking[1][0])  # the third hardest class over the second
 print(f"points from the 2nd hardest class up to the 3rd: {gap:.1f}")
 
@@ -628,12 +620,14 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # 82%<!-- output: second-layer values that are 0 on the car --> of second-layer ones
 # (not drawn): the ReLU cut every negative value. Instead of drawing such sparse maps,
 # ask *what makes a second-layer channel respond most?* Each second-layer value sees a
-# 14 x 14 patch of pixels, its *receptive field*: the value in row r and column c of a
-# 16 x 16 map sees pixel rows 2r − 6 to 2r + 7, and the same for columns. Counted back
-# through the layers (each 5 x 5 convolution pads by 2): its window reads pooled rows
-# r − 2 to r + 2; pooled row p is the larger of first-layer rows 2p and 2p + 1, so
-# first-layer rows 2r − 4 to 2r + 5; first-layer row q read pixel rows q − 2 to q + 2,
-# so pixel rows 2r − 6 to 2r + 7 (Appendix C checks this with autograd). So we can
+# 14 x 14 patch of pixels, its *receptive field*. Counting back along one row:
+# - its 5 x 5 window covers 5 pooled values;
+# - each is the largest of 2 first-layer values (a 2 x 2 pool), so the 5 come from 10
+#   first-layer values side by side;
+# - each of those saw 5 pixels, each neighbour the same 5 shifted by one, so the 10 saw
+#   10 + 4 = 14 pixels.
+#
+# (Appendix C finds where the patch sits and checks the count with autograd.) So we can
 # search the validation images for the patches where each channel responds most:
 
 
@@ -681,7 +675,8 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # training: the same batches in the same order, optimizer, learning rate and epochs (the
 # same epochs, not the same time). The settings were set for the CNN, not tuned for the
 # MLP, so read the gap as rough. `release_memory` hands memory that earlier cells freed
-# back to the system, to stay within the lesson's memory budget; it changes no result.
+# back to the system, to stay within the lesson's memory budget; it only frees memory
+# (exercise 2 repeats section 6's width-8 run after it and gets the same accuracy).
 
 # %%
 release_memory()
@@ -704,8 +699,8 @@ print(
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same budget) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.9 s<!-- output: MLP training seconds --> against
-# 19 s<!-- output: small CNN training seconds --> on this 2-core CPU.
+# epochs; it trained in 5.1 s<!-- output: MLP training seconds --> against
+# 17 s<!-- output: small CNN training seconds --> on this 2-core CPU.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
 # here" does not carry over to other positions. A convolution learns a filter once and
@@ -721,7 +716,8 @@ print(
 # - **Batch normalisation** (`BatchNorm2d`) rescales each channel of a batch to mean 0
 #   and spread 1, then applies a learned scale and shift; Ioffe and Szegedy (2015) found
 #   it keeps deep networks trainable at large learning rates. Appendix A shows why the
-#   weights' size then stops mattering.
+#   weights' size then stops mattering; the recipe runs below take it out once, to see
+#   what it is worth here.
 # - **Residual blocks** output `x + f(x)`: the block learns only a correction. The
 #   derivative of `x + f(x)` is 1 plus that of `f`, so by the chain rule a gradient
 #   reaches `x` even where `f`'s is small: He et al. (2016) introduced them to train
@@ -881,8 +877,9 @@ show_batch(
 # edges in the next figure.
 #
 # One image, augmented eight times. A 32-pixel crop of the image padded by 4 starts at
-# one of 9 x 9 offsets, flipped or not: 9 x 9 x 2 = 162 possible views, so across epochs
-# the network sees each image in many versions.
+# one of 9 x 9 offsets, flipped or not: 9 x 9 x 2 = 162 possible views. A run of n
+# epochs shows the network n of them (likely different ones) of each image, against the
+# same picture n times without augmentation.
 
 # %%
 one_image_eight_times = example_image.unsqueeze(0).repeat(8, 1, 1, 1).to(device)
@@ -897,12 +894,39 @@ show_batch(
 )
 
 # %% [markdown]
+# **Crop and flip, by hand.** Pad by 4 (reflecting the border), pick a top-left corner
+# among the 9 x 9 offsets, and cut out 32 x 32 pixels; a flip reverses the columns. The
+# cell does this for four images, drawing seeded random numbers in the order of the
+# course's `random_crop` and `random_horizontal_flip` (all offsets, then a coin per
+# image), and compares the results with theirs:
+
+# %% tags=["nbval-check-output"]
+few = normalise(train_images[:4].to(device))
+draw = torch.Generator().manual_seed(1)
+offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
+coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
+crops_by_hand = []
+for image, top, left, coin in zip(
+    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
+):
+    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
+    crop = padded[:, top : top + 32, left : left + 32]
+    crops_by_hand.append(crop.flip(-1) if coin else crop)
+draw.manual_seed(1)  # the same random numbers again, for the course's functions
+course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
+print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops_by_hand), course))
+del few, crops_by_hand, course
+
+# %% [markdown]
 # **The recipe, one ingredient at a time.** A width-8 ResNet-9 trains on `sample_size`
 # images with the augmentation above, for `recipe_epochs` epochs with Adam at a peak
 # learning rate of 0.01. (Adam's momentum, lesson 03, is a running average of past
-# gradients that keeps a share *beta1*, 0.9 by default, each step.) Each run adds one
-# ingredient to the run before it; the schedule's step also moves Adam's beta1 and
-# changes the mean rate (both printed below).
+# gradients that keeps a share *beta1*, 0.9 by default, each step.) Why Adam here, when
+# section 4 used SGD with momentum? Adam at 0.01 is the usual ResNet-9 recipe's setting,
+# taken as it is; section 7's `FastNet` uses SGD because airbench does. No cell of this
+# lesson compares optimizers. Each of the first four runs adds one ingredient to the
+# run before it (the schedule's step also moves Adam's beta1 and changes the mean rate,
+# both printed below); the fifth takes one away.
 #
 # 1. a constant learning rate (`fit`);
 # 2. lesson 03's one-cycle schedule (`fit_one_cycle`): up to 0.01, then almost to 0.
@@ -910,7 +934,11 @@ show_batch(
 #    while the rate rises, back up while it falls. So this step changes both;
 # 3. plus weight decay, 1e-4: `weight_decay` adds 1e-4 times each weight to its
 #    gradient, a pull towards 0;
-# 4. plus gradient clipping at 0.1: the lesson's recipe.
+# 4. plus gradient clipping at 0.1: the lesson's recipe;
+# 5. the lesson's recipe without batch norm: each `BatchNorm2d` swapped for
+#    `nn.Identity`, with a bias starting at 0 in the convolution before it (batch norm's
+#    shift did that job), from the same starting weights. This one takes an idea away,
+#    to test it.
 #
 # Each recipe runs from 3 seeds (0, 1 and 2); the runs are seeded so that a seed sets
 # the starting weights, batch order, crops and flips, the same for every recipe. The
@@ -923,10 +951,24 @@ show_batch(
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
 
 
-def train_small_resnet(seed, one_cycle=True, weight_decay=0.0, grad_clip=None):
+def remove_batch_norm(model: nn.Module) -> nn.Module:
+    """Swap every BatchNorm2d for nn.Identity, and give the convolution before it a bias
+    starting at 0, as batch norm's shift did; the convolutions keep their weights."""
+    for block in model.modules():
+        if isinstance(block, nn.Sequential):
+            for index, layer in enumerate(block):
+                if isinstance(layer, nn.BatchNorm2d):
+                    convolution = block[index - 1]
+                    convolution.bias = nn.Parameter(torch.zeros(convolution.out_channels))
+                    block[index] = nn.Identity()
+    return model
+
+
+def train_small_resnet(seed, one_cycle=True, weight_decay=0.0, grad_clip=None, batch_norm=True):
     """A width-8 ResNet-9 trained on the sample; returns it and its history."""
     seed_everything(seed)
-    model = to_device(ResNet9(8), device)
+    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))
+    model = to_device(model, device)
     loader = DeviceTensorLoader(
         sample_images,
         sample_labels,
@@ -957,7 +999,21 @@ recipe_runs = {
     "one-cycle": dict(),
     "one-cycle, weight decay": dict(weight_decay=1e-4),
     "one-cycle, weight decay, clipping": dict(weight_decay=1e-4, grad_clip=0.1),
+    "the recipe, without batch norm": dict(weight_decay=1e-4, grad_clip=0.1, batch_norm=False),
 }
+# The last arm changes one thing: batch norm removed, the starting weights kept.
+seed_everything(0)
+with_norm = ResNet9(8)
+seed_everything(0)
+without_norm = remove_batch_norm(ResNet9(8))
+left = sum(isinstance(layer, nn.BatchNorm2d) for layer in without_norm.modules())
+same_start = all(
+    torch.equal(mine.weight, theirs.weight)
+    for mine, theirs in zip(with_norm.modules(), without_norm.modules(), strict=True)
+    if isinstance(mine, nn.Conv2d)
+)
+print(f"without batch norm: {left} BatchNorm2d layers left; same starting weights: {same_start}")
+del with_norm, without_norm
 recipe_seeds = (0, 1, 2)  # every recipe from 3 seeds: how far does the seed alone move it?
 recipe_histories = {}  # seed 0's histories, drawn below
 finals = {name: [] for name in recipe_runs}  # each recipe's final accuracy, seed by seed
@@ -1014,7 +1070,7 @@ accuracy_ax.plot(
 )
 accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 ResNet-9, sample")
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
-accuracy_ax.legend(fontsize=8)
+accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.show()
 for name, history in recipe_histories.items():
     print(f"{name}, validation accuracy: {history[-1]['val_acc']:.4f}")  # seed 0
@@ -1066,14 +1122,15 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # than the three seeds' changes differ: all three changes of one sign, and their mean
 # larger than the largest minus the smallest (the `same way in every seed` lines). By
 # luck alone, three changes share a sign 1 time in 4: this is a first look, not a proof.
-# - The schedule change (learning rate and Adam's beta1 together) took seed 0
-#   from 36.2%<!-- output: constant learning rate, validation accuracy --> to
-#   45.0%<!-- output: one-cycle, validation accuracy -->, and gained a mean of
-#   7.5<!-- output: one-cycle, mean change over the 3 seeds (points) --> points over
-#   the 3 seeds, up in every seed, while the three changes differed by only
+# - The schedule change (learning rate and Adam's beta1 together) raised accuracy in
+#   all 3 seeds, by a mean of
+#   7.5<!-- output: one-cycle, mean change over the 3 seeds (points) --> points, while
+#   the three changes differed by only
 #   2.5<!-- output: one-cycle, range of the 3 changes (points) --> points: consistent,
-#   though with 3 seeds not yet a proof. Which part did it, and why, these runs cannot
-#   say: the rate's shape, its mean
+#   though with 3 seeds not yet a proof. Seed 0 went from
+#   36.2%<!-- output: constant learning rate, validation accuracy --> to
+#   45.0%<!-- output: one-cycle, validation accuracy -->. Which part did it, and why,
+#   these runs cannot say: the rate's shape, its mean
 #   (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
 #   constant rate) and the momentum all changed. The left panel shows the rate's shape,
 #   low at first and near 0 at the end, meant to let the last steps settle, and beta1
@@ -1085,6 +1142,17 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 #   each up in some seeds and down in others: neither is shown to help in two epochs on
 #   5,000 images. They serve long trainings, where weights have time to grow and a rare
 #   bad batch time to come (the recipe's reason, not measured here).
+# - Taking batch norm out of the full recipe, from the same starting weights, lowered
+#   accuracy in all 3 seeds, by a mean of
+#   13.4<!-- output: the recipe, without batch norm, mean change over the 3 seeds (points) -->
+#   points, while the three changes differed by
+#   3.0<!-- output: the recipe, without batch norm, range of the 3 changes (points) -->:
+#   consistent, and the largest change of the five runs. At seed 0 the network without
+#   it reached
+#   31.2%<!-- output: the recipe, without batch norm, validation accuracy -->, against
+#   46.4%<!-- output: one-cycle, weight decay, clipping, validation accuracy --> with
+#   it. That is two epochs at Adam's 0.01; whether a longer training would close the gap
+#   is not tested here.
 #
 # How much does each do on a fresh network's first batch (later batches are not
 # measured)? Weight decay acts every step; clipping changes only values above 0.1:
@@ -1134,31 +1202,92 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # **On a CPU** we estimate that network to be beyond the budget: at only width 16, 16
 # epochs would take about
 # 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->
-# on the benchmark's "machine B", past this lesson's ten-minute budget before any
-# widening (Appendix E; not timed here). So a CPU
+# on the benchmark's "machine B" (4 times its 4 epochs'
+# 216 s<!-- source: benchmarks/RESULTS.md, width-16 ResNet-9, 4 epochs -->, which also
+# include test-time prediction), past this lesson's ten-minute budget before any widening
+# (Appendix E; an estimate, not timed here). So a CPU
 # trains `FastNet` (from `course_utils.fastnet`), a network and recipe in the style of
 # Keller Jordan's *airbench* (arXiv 2404.00498), which beat the width-16 ResNet-9 on the
 # validation split in the course's benchmark (one seed each; Appendix A gives the
-# figures and what else differed). Its parts, each with the heading in Appendix A that
-# shows it at work (a first read can take these terms on trust):
+# figures and what else differed).
 #
-# - `whiten`, a 2 x 2 convolution whose filters are computed from the data and never
-#   trained (its bias is): it turns each 2 x 2 patch into 12 uncorrelated numbers, kept
-#   with their negatives as 24 channels (*Patch whitening*);
-# - three `ConvGroup`s (conv, max-pool, batch norm, GELU (a smooth ReLU), conv, batch
-#   norm, GELU), each halving the image as ResNet-9's stages do (*Identity
-#   initialisation*, *Batch normalisation with its scale fixed at 1*, *GELU*);
-# - `amax`, each channel's largest value, then `head`, whose logits are divided by 9 so
-#   that they start small (*Shrink early, and start with small logits*);
-# - label smoothing 0.2: targets of 0.82 and 0.02 instead of 1 and 0 (*Label smoothing*);
-# - `fit_fast`: batches of 512, SGD with Nesterov momentum 0.85 (momentum that takes the
-#   gradient where it is about to carry the weights), the learning rate up to
-#   2.0 and back down (*The training, `fit_fast`*; *Nesterov momentum*);
-# - flips and crops after padding by 2 pixels (section 6 padded by 4).
+# **What `FastNet` keeps from ResNet-9:** 3 x 3 convolutions with batch norm;
+# max-pooling that halves the image between stages while the channels grow; each
+# channel's largest value feeding one linear layer; random flips and crops.
 #
-# Appendix E prints the whole network. The next cell trains ResNet-9 for `resnet_epochs`
-# epochs on a CUDA GPU, otherwise `FastNet`, whitened from 5,000 training images, for
-# `fast_epochs`. The text from here describes the CPU run that made these outputs.
+# **What it changes**, each shown at work in Appendix A under the heading in brackets (a
+# first read can take them on trust):
+# - the first layer is a 2 x 2 convolution whose filters are computed from the data and
+#   never trained (its bias is): it turns each 2 x 2 patch into 12 uncorrelated numbers,
+#   kept with their negatives as 24 channels (*Patch whitening*);
+# - no residual additions: each convolution starts as the identity, passing its input
+#   through (*Identity initialisation*);
+# - batch norm learns only its shift (*Batch normalisation with its scale fixed at 1*),
+#   and GELU, a smooth ReLU, replaces ReLU (*GELU*);
+# - the image shrinks sooner (32, 31, 15, 7, then 3 pixels, against ResNet-9's 32, 16,
+#   8 and 4), with 32, 64 and 128 channels, and the logits are divided by 9 so that they
+#   start small (*Shrink early, and start with small logits*);
+# - the training: label smoothing 0.2, targets of 0.82 and 0.02 instead of 1 and 0
+#   (shown below); `fit_fast`, with batches of 512 and SGD with Nesterov momentum
+#   0.85 (momentum that takes the gradient where it is about to carry the weights), the
+#   learning rate up to 2.0 and back down (*The training, `fit_fast`*; *Nesterov
+#   momentum*); crops after padding by 2 pixels (section 6 padded by 4).
+#
+# Here is the network, as PyTorch prints it (`amax`, each channel's largest value, has
+# no layer, so it is not listed), built untrained as `fast_demo`, with its first layer's
+# filters computed from 500 training images:
+
+# %%
+fast_demo = to_device(FastNet(), device)
+whitening_images = normalise(train_images[:500].to(device))
+fast_demo.whiten_from(whitening_images)
+print(fast_demo)
+
+# %% [markdown]
+# **A `ConvGroup`, written out.** Each of the three groups chains an
+# identity-initialised 3 x 3 convolution, a 2 x 2 max-pool, the shift-only batch norm
+# and GELU, then a second convolution, batch norm and GELU. Here the first group is
+# written with `torch.nn.functional` calls on its own weights, in training mode (each
+# batch norm uses the batch's statistics), and compared with the group itself, on a
+# copy so that `fast_demo`'s running statistics stay as they were:
+
+# %%
+group = copy.deepcopy(fast_demo.groups[0]).train()
+first_conv, _, first_norm, _, second_conv, second_norm, _ = group  # the 7 layers in order
+with torch.no_grad():
+    group_input = F.gelu(fast_demo.whiten(whitening_images[:64]))  # what the group receives
+    x = F.conv2d(group_input, first_conv.weight, padding=1)  # 3 x 3, no bias
+    x = F.max_pool2d(x, 2)  # the largest of each 2 x 2 block: half the height and width
+    x = F.batch_norm(x, None, None, first_norm.weight, first_norm.bias, True, eps=first_norm.eps)
+    x = F.conv2d(F.gelu(x), second_conv.weight, padding=1)
+    x = F.batch_norm(x, None, None, second_norm.weight, second_norm.bias, True, eps=second_norm.eps)
+    group_by_hand, from_group = F.gelu(x), group(group_input)
+print(f"into the group: {tuple(group_input.shape)}, out of it: {tuple(from_group.shape)}")
+same = torch.allclose(group_by_hand, from_group, rtol=1e-4, atol=1e-4)
+print(f"the first ConvGroup's output equals the one by hand: {same}")
+del group, group_input, x, group_by_hand, from_group
+
+# %% [markdown]
+# **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
+# gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0,
+# so the network gains nothing by pushing its logits to extremes on images it already
+# gets right. The cell builds the
+# target by hand and checks it against PyTorch's: even a prediction that matches it
+# exactly has a loss equal to the target's *entropy*, −Σ p ln p over its 10 values (the
+# smallest cross-entropy any prediction can reach against that target), not 0.
+
+# %% tags=["nbval-check-output"]
+smoothed = F.one_hot(torch.tensor(3), 10).float() * 0.8 + 0.2 / 10
+print("target for class 3:", [round(p, 2) for p in smoothed.tolist()])
+best_logits = smoothed.log().unsqueeze(0)  # a prediction equal to the target
+floor = F.cross_entropy(best_logits, torch.tensor([3]), label_smoothing=0.2)
+print(f"PyTorch's loss for that prediction: {floor:.4f}")
+print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
+
+# %% [markdown]
+# The next cell trains ResNet-9 for `resnet_epochs` epochs on a CUDA GPU, otherwise a
+# fresh `FastNet`, whitened from 5,000 training images, for `fast_epochs`. The text from
+# here describes the CPU run that made these outputs.
 
 
 # %%
@@ -1243,20 +1372,23 @@ if not on_gpu:
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
-# 1.3 minutes<!-- output: strongest network training minutes --> and reached
+# 1.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy,
 # its learning rate on `fit_fast`'s triangle (checked by hand above). The training loss
 # stays above the validation loss, and three things, not measured apart here, can keep
 # it there: it is averaged over an epoch of improvement, on augmented batches, and
-# against smoothed targets, whose *entropy* (about 0.87, Appendix A) is the lowest loss
-# any prediction can reach against them.
+# against smoothed targets, whose entropy (about 0.87, above) is the lowest loss any
+# prediction can reach against them. The validation loss, on plain labels, has no such
+# floor: it ended at
+# 0.79<!-- output: strongest network final validation loss -->.
 #
 # `FastNet`'s accuracy is not comparable with section 6's width-8 ResNet-9 runs: it saw
 # all 45,000 training images rather than 5,000, with another optimizer and the parts
 # listed above at once. Appendix A's last list says which of them the benchmark
 # measured one at a time.
 #
-# **Test-time augmentation** costs no training: average the logits of several views of
+# **Test-time augmentation** costs no training, only more prediction work (4 views, 4
+# forward passes): average the logits of several views of
 # each image, so other views can outvote one view's mistake. `TestTimeAugmentation`
 # wraps a trained network this way (its `views` are the batches the network sees); the
 # cell checks it by hand:
@@ -1304,8 +1436,9 @@ show_batch(
 # 0.40<!-- output: shifted view, mean size of its change from the image --> of its
 # channel's standard deviation.
 #
-# Four views cost four forward passes, so the validation set decides, by a rule fixed
-# before looking: keep them only if their gain beats the noise. Only the
+# Four views cost four forward passes, so the validation set decides, by a rule written
+# into the next cell before its results are read: keep them only if their gain beats
+# the noise. Only the
 # `disagreements`, images exactly one of the two ways gets right, can move the gain. If
 # the views were on average no better than one view, each disagreement would be a coin
 # toss, +1 or −1 image, so over n of them the gain would have a standard deviation of √n
@@ -1506,14 +1639,17 @@ print(
 #   one-cycle schedule, weight decay and gradient clipping. Added one at a time on a
 #   small ResNet-9, a sample and 2 epochs, only the schedule change (learning rate and
 #   Adam's momentum together) moved accuracy the same way in all 3 seeds, by more on
-#   average than its three changes differed.
+#   average than its three changes differed; taking batch norm out lowered it that way,
+#   by the most.
+# - `FastNet` keeps ResNet-9's convolutions, batch norm and pooling, and changes the
+#   rest (section 7's list), each idea shown in Appendix A.
 # - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
-#   after 1.3 minutes<!-- output: strongest network training minutes --> of training;
-#   Appendix A shows its ideas and what the course's benchmark measured of them.
-#   Test-time augmentation costs no training, and is kept only if its validation gain
-#   beats the noise.
+#   after 1.2 minutes<!-- output: strongest network training minutes --> of training;
+#   Appendix A also gives what the course's benchmark measured of its ideas.
+#   Test-time augmentation costs no training but 4 times the prediction work, and is
+#   kept only if its validation gain beats the noise.
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1668,7 +1804,8 @@ if check_exercise(
 # 11<!-- output: augmented, lowest validation loss at epoch --> of 12.
 #
 # Those two training losses were measured on different batches, though: the augmented
-# run's were flipped and shifted, harder to fit than the plain ones. On equal terms, each
+# run's were flipped and shifted, meant to be harder to fit than the plain ones. On equal
+# terms, each
 # model scored on its own 2,500 training images without augmentation, the plain model's
 # loss was
 # 0.76<!-- output: plain, loss on its training images without augmentation --> and its
@@ -1803,9 +1940,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.16 s<!-- output: width 2, seconds per epoch --> to
-# 2.66 s<!-- output: width 8, seconds per epoch -->
-# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.89 s<!-- output: width 2, seconds per epoch --> to
+# 2.29 s<!-- output: width 8, seconds per epoch -->
+# (2.6<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -1921,8 +2058,8 @@ check_exercise("Q3", answer_q3=answer_q3)
 # 7<!-- output: plain, lowest validation loss at epoch --> while its training loss fell
 # overall; the loss punishes each wrong answer by how little probability it gave the
 # right class. Random crops and flips give each image 162 possible views, so fitting the
-# training images exactly pays less. The accuracies tell a less clear story: watch the
-# loss first.
+# training images exactly pays less. The accuracies tell a less clear story: watch both,
+# the loss to see memorising begin.
 
 # %% [markdown]
 # **Question 4.** Section 6 passed one batch whose channels have means of about 2
@@ -1953,13 +2090,12 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
-# This appendix extends section 7: `FastNet`'s ideas one at a time, each shown on an
-# untrained `FastNet`, `fast_demo`, and last what the course's benchmark measured of
+# This appendix extends section 7: `FastNet`'s ideas one at a time, each shown on
+# section 7's untrained `fast_demo`, and last what the course's benchmark measured of
 # each.
 #
-# Appendix E prints the whole network. Its `forward` is short: note `amax`, each
-# channel's largest value over the image, and `output_scale`, a fixed division of the
-# logits by 9:
+# Its `forward` is short: note `amax`, each channel's largest value over the image, and
+# `output_scale`, a fixed division of the logits by 9:
 
 # %% tags=["nbval-check-output"]
 release_memory()  # the appendix needs only the data and an untrained FastNet
@@ -1980,10 +2116,7 @@ print(inspect.getsource(FastNet.forward))
 # numbers:
 
 # %%
-fast_demo = to_device(FastNet(), device)
-whitening_images = normalise(train_images[:500].to(device))
-fast_demo.whiten_from(whitening_images)
-with torch.no_grad():
+with torch.no_grad():  # fast_demo and whitening_images: section 7's
     patches = F.unfold(whitening_images, kernel_size=2).transpose(1, 2).reshape(-1, 12)
     whitened = fast_demo.whiten(whitening_images)[:, :12]  # the 12 filters, not their negatives
     whitened = whitened.permute(0, 2, 3, 1).reshape(-1, 12)  # one row per patch
@@ -2088,7 +2221,7 @@ del group_input, pooled_input, default_group
 # %% [markdown]
 # With identity initialisation the output follows the input closely, a correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights, 0.09<!-- output: group 1 against its input, default initialisation -->, as
+# weights, 0.00<!-- output: group 1 against its input, default initialisation -->, as
 # the convolutions mix the channels. Whether that slows training is not shown here.
 
 # %% [markdown]
@@ -2126,30 +2259,6 @@ print("ReLU ", F.relu(points).tolist())
 print("GELU ", [round(value, 2) + 0.0 for value in F.gelu(points).tolist()])
 
 # %% [markdown]
-# **A `ConvGroup`, written out.** Each of the three groups chains the parts so far: an
-# identity-initialised 3 x 3 convolution, a 2 x 2 max-pool, the shift-only batch norm
-# and GELU, then a second convolution, batch norm and GELU. Here the first group is
-# written with `torch.nn.functional` calls on its own weights, in training mode (each
-# batch norm uses the batch's statistics), and compared with the group itself, on a
-# copy so that `fast_demo`'s running statistics stay as they were:
-
-# %%
-group = copy.deepcopy(fast_demo.groups[0]).train()
-first_conv, _, first_norm, _, second_conv, second_norm, _ = group  # the 7 layers in order
-with torch.no_grad():
-    group_input = F.gelu(fast_demo.whiten(whitening_images[:64]))  # what the group receives
-    x = F.conv2d(group_input, first_conv.weight, padding=1)  # 3 x 3, no bias
-    x = F.max_pool2d(x, 2)  # the largest of each 2 x 2 block: half the height and width
-    x = F.batch_norm(x, None, None, first_norm.weight, first_norm.bias, True, eps=first_norm.eps)
-    x = F.conv2d(F.gelu(x), second_conv.weight, padding=1)
-    x = F.batch_norm(x, None, None, second_norm.weight, second_norm.bias, True, eps=second_norm.eps)
-    by_hand, from_group = F.gelu(x), group(group_input)
-print(f"into the group: {tuple(group_input.shape)}, out of it: {tuple(from_group.shape)}")
-same = torch.allclose(by_hand, from_group, rtol=1e-4, atol=1e-4)
-print(f"the first ConvGroup's output equals the one by hand: {same}")
-del group, group_input, x, by_hand, from_group
-
-# %% [markdown]
 # **Shrink early, and start with small logits** (neither measured apart). The unpadded
 # 2 x 2 first layer and a pooling step per conv group take the image from 32 x 32 to
 # 3 x 3 while the channels grow to 32, 64 and 128; only the whitening layer and group 1's
@@ -2176,7 +2285,7 @@ print(f"{count_parameters(fast_demo):,} parameters, {trained:,} of them trained"
 for name, parameter in fast_demo.named_parameters():
     if not parameter.requires_grad:
         print(f"not trained: {name}, {parameter.numel()} values")
-del whitening_images, logits  # not needed again: free them before the long training
+del whitening_images, logits  # not needed again
 
 # %% [markdown]
 # The untrained values are the 24 whitening filters (`whiten.weight`: 24 · 3 · 2 · 2 =
@@ -2185,29 +2294,6 @@ del whitening_images, logits  # not needed again: free them before the long trai
 # linear layer are trained.
 
 # %% [markdown]
-# **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
-# gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0,
-# so the network gains nothing by pushing its logits to extremes on images it already
-# gets right. The cell builds the
-# target by hand and checks it against PyTorch's: even a prediction that matches it
-# exactly has a loss equal to the target's *entropy*, −Σ p ln p over its 10 values (the
-# smallest cross-entropy any prediction can reach against that target), not 0.
-
-# %% tags=["nbval-check-output"]
-smoothed = F.one_hot(torch.tensor(3), 10).float() * 0.8 + 0.2 / 10
-print("target for class 3:", [round(p, 2) for p in smoothed.tolist()])
-best_logits = smoothed.log().unsqueeze(0)  # a prediction equal to the target
-floor = F.cross_entropy(best_logits, torch.tensor([3]), label_smoothing=0.2)
-print(f"PyTorch's loss for that prediction: {floor:.4f}")
-print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
-
-# %% [markdown]
-# So `FastNet`'s training loss cannot fall below about 0.87, while its validation loss,
-# on plain labels, can: section 7's run ended with a validation loss of
-# 0.79<!-- output: strongest network final validation loss -->, below that floor. That is
-# one of section 7's three reasons for the training curve to stay above the validation
-# curve.
-#
 # **Channels-last.** A batch is one long row of numbers; its *strides* say how far apart
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
@@ -2327,8 +2413,10 @@ for line in inspect.getsource(fit_fast).splitlines():
 #
 # **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-core Intel
 # Xeon, not the CPU that made these outputs):
-# - *The choice of FastNet* (1 seed each, validation split, similar training times): the
-#   width-16 ResNet-9 recipe reached
+# - *The choice of FastNet* (1 seed each, validation split, timed training of
+#   223.8 s<!-- source: benchmarks/RESULTS.md, lesson recipe, timed seconds --> and
+#   237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->):
+#   the width-16 ResNet-9 recipe reached
 #   80.8%<!-- source: benchmarks/RESULTS.md, validation split, lesson recipe 0.8076 -->
 #   and FastNet
 #   86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA --> (7
@@ -2366,7 +2454,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #
 # This appendix extends sections 1 and 2. Section 1 decoded the training images once,
 # which took
-# 6.9<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 4.1<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
 # training images (20 batches of 128, at full size), each pass after one untimed batch,
 # with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
@@ -2433,39 +2521,52 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 74.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 32.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 57.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 26.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.20<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
 #
 # This appendix extends section 4.
 #
-# **Are animals harder?** Several animals look alike at 32 x 32 pixels. Of the 5
-# hardest classes in section 4's per-class ranking,
+# **Are animals harder?** Several animals look alike at 32 x 32 pixels. The 5 hardest
+# classes of section 4's ranking:
+
+# %%
+animals = {"bird", "cat", "deer", "dog", "frog", "horse"}  # the other four are vehicles
+hardest_half = [name for _, name in ranking[:5]]  # section 4's ranking, hardest first
+print("the 5 hardest classes:", ", ".join(hardest_half))
+found = sum(name in animals for name in hardest_half)
+print(f"animals among the 5 hardest classes: {found}")
+# A ranking blind to the classes: of the ways to pick 5 classes of the 10, how many hold
+# at least that many of the 6 animals (k animals and 5 - k of the 4 vehicles)?
+ways = sum(math.comb(6, k) * math.comb(4, 5 - k) for k in range(found, 6))
+print(f"ways to pick 5 of the 10 classes with at least {found} animals: {ways} of 252")
+
+# %% [markdown]
+# Of the 5 hardest classes,
 # 3<!-- output: animals among the 5 hardest classes --> are animals, but with 6 animals
 # among 10 classes a ranking blind to classes would average 3, and give at least 3 in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
 # 252 ways to pick 5: no sign of it.
 
 # %% [markdown]
-# **The receptive field, counted.** Each value of a second-layer map sees a 14 x 14
-# patch of pixels. Counting back:
-# - its 5 x 5 window covers 5 pooled values;
-# - each is the largest of 2 first-layer values (a 2 x 2 pool), so the 5 come from 10
-#   first-layer values side by side;
-# - each of those saw 5 pixels, each neighbour the same 5 shifted by one, so the 10 saw
-#   10 + 4 = 14 pixels.
+# **Where the receptive field sits.** Section 4 counted 14 pixels a side. Counted back
+# through the layers with indices (each 5 x 5 convolution pads by 2), the value in row r
+# of a 16 x 16 map reads pooled rows r − 2 to r + 2; pooled row p is the larger of
+# first-layer rows 2p and 2p + 1, so first-layer rows 2r − 4 to 2r + 5; first-layer row
+# q read pixel rows q − 2 to q + 2, so pixel rows 2r − 6 to 2r + 7, and the same for
+# columns.
 #
 # Autograd can check the count: a pixel a value cannot see has zero gradient. The cell
 # sums the 32 second-layer values at map position (8, 8), takes the gradient over 200
@@ -2491,7 +2592,7 @@ print(f"pixels with a gradient: {moved.sum()} of the patch's {len(rows) * len(co
 # The gradient reaches 14 x 14<!-- output: patch seen by a second-layer value --> pixels
 # (all 196<!-- output: pixels with a gradient --> of them), rows
 # 10<!-- output: first row seen --> to 23<!-- output: last row seen -->: the count's 14
-# rows. Where they sit follows section 4's count, pixel rows 2r − 6 to 2r + 7 for the
+# rows. Where they sit follows the count above, pixel rows 2r − 6 to 2r + 7 for the
 # value in row r (counted from 0): for r = 8 that is rows 10 to 23, as the gradient
 # found. That is the rule `strongest_patches` uses to cut out section 4's patches.
 
@@ -2540,30 +2641,6 @@ del full_size, flowing  # 26 MB of weights that the rest of the lesson does not 
 # parameters: a 3 x 3 convolution from 512 channels to 512 has 512 x 512 x 9 weights.
 
 # %% [markdown]
-# **Crop and flip, by hand.** Pad by 4 (reflecting the border), pick a top-left corner
-# among the 9 x 9 offsets, and cut out 32 x 32 pixels; a flip reverses the columns. The
-# cell does this for four images, drawing seeded random numbers in the order of the
-# course's `random_crop` and `random_horizontal_flip` (all offsets, then a coin per
-# image), and compares the results with theirs:
-
-# %% tags=["nbval-check-output"]
-few = normalise(train_images[:4].to(device))
-draw = torch.Generator().manual_seed(1)
-offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
-coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
-by_hand = []
-for image, top, left, coin in zip(
-    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
-):
-    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
-    crop = padded[:, top : top + 32, left : left + 32]
-    by_hand.append(crop.flip(-1) if coin else crop)
-draw.manual_seed(1)  # the same random numbers again, for the course's functions
-course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
-print("crop and flip by hand equal the course's:", torch.equal(torch.stack(by_hand), course))
-del few, by_hand, course
-
-# %% [markdown]
 # **Where `fit_one_cycle` applies each setting.** Its set-up (in
 # `course_utils/training.py`), and the clipping and scheduler lines of its loop:
 
@@ -2597,7 +2674,7 @@ print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_de
 del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %% [markdown]
-# ## Appendix E: section 7's GPU branch, and `FastNet` in full
+# ## Appendix E: section 7's GPU branch
 #
 # This appendix extends section 7.
 #
@@ -2616,8 +2693,3 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
 # 3.83 seconds<!-- source: github.com/KellerJordan/airbench README (airbench94.py) -->
 # on one NVIDIA A100 GPU, with a wider network and more tricks.
-#
-# **`FastNet` as PyTorch prints it** (`amax` has no layer, so it is not listed):
-
-# %%
-print(FastNet())

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1419 MB. The course's
+# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1392 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -71,6 +71,7 @@ if "google.colab" in sys.modules:
 import inspect
 import math
 import shlex
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -98,7 +99,7 @@ from course_utils.distributed import (
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_parts
 from course_utils.report import record_result
-from course_utils.rounds import RoundCount, speed_up_in_words
+from course_utils.rounds import TIE, RoundCount, speed_up_in_words
 from course_utils.scaling import (
     arm_speed_ups,
     arms_table,
@@ -391,6 +392,7 @@ manual_args = [batch_path]
 if callable(average_gradients):  # exercise 1's function, in a file the script loads
     learner_file = work_folder / "learner_average.py"
     header = "import torch\nimport torch.distributed as dist\nfrom torch import nn\n\n\n"
+    # inspect.getsource gives the function's code as you typed it: a script can import it
     learner_file.write_text(header + inspect.getsource(average_gradients))
     manual_args.append(learner_file)
 else:
@@ -437,8 +439,9 @@ print(manual.output)
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
 #
 # It times all this at 64 and at 1,024 images per process: the same gradients for 16
-# times the images. Every process runs 1 thread; Appendix C says why, and how the
-# timings are taken.
+# times the images. Every process runs 1 *intra-op thread* (PyTorch can split one
+# operation, such as a matrix product, over several CPU threads; here each process uses
+# one); Appendix C says why, and how the timings are taken.
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -450,6 +453,7 @@ comm_cost = run_torchrun(
     timeout=launch_timeout,
     cpu_only=cpu_only,
     threads_per_process=1,  # as in section 8's launches, on any number of CPUs
+    sample_memory=False,  # nothing else on the CPUs while it times
 )
 print(comm_cost.output)
 
@@ -469,6 +473,9 @@ for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]
     print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
+    print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
+    more = "more" if ms[size]["added"] > halving_saves else "less"
+    print(f"{size} images per process, DDP adds {more} than halving the images saves")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -481,43 +488,47 @@ for size in (64, 1024):
 # %% [markdown]
 # One run, on 2 logical CPUs shared with the notebook, with gloo over loopback sockets:
 # read the figures as sizes. *DDP's added time* is the DDP step minus the step without
-# communication: the exchange plus DDP's bookkeeping and waiting, not timed apart here.
+# communication: the exchange plus DDP's bookkeeping and waiting. The bare all-reduce,
+# timed alone, took
+# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce --> at 64
+# images per process, of the
+# 0.936 ms<!-- output: 64 images per process, ms DDP adds to a step --> DDP added; the
+# rest of DDP's time was not timed apart.
 #
 # - **At 64 images per process** DDP added
-#   1.88<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.51<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.49<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
 #   DDP's added time changed by a factor of
-#   0.93<!-- output: added, 1024 images per process / 64 -->, while the step took
-#   3.45<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
+#   0.87<!-- output: added, 1024 images per process / 64 -->, while the step took
+#   3.31<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone in this run, more work per exchange helped data
 #   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
-# 0.960 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.936 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved only
-# 0.111 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.896 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.280 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# at 64, 2 processes lose the steps by far; at 1,024 the two are of similar size, so
-# the steps alone come out near the tie band (the prediction below).
+# 0.110 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.810 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.079 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# The `DDP adds more/less than halving the images saves` lines say which is larger at
+# each size, in this run.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
 # (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
 # steps alone:
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.14<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
-# so that one run's small differences name no winner. So the steps alone predict 2
-# processes slower at 64 images per process. At 1,024 the figure is near the band's
-# edge (the words in brackets give this run's reading): one run cannot say much either
-# way.
+# so that one run's small differences name no winner. The words in brackets give this
+# run's reading at each size. Section 8 times whole epochs to see whether the
+# prediction holds.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -602,7 +613,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print("export LESSON06=<the folder that print(work_folder) shows: run it to see>")
+print(f"export LESSON06={shlex.quote(str(work_folder))}  # this run's folder; yours differs")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -630,18 +641,17 @@ print(two_processes.output)
 #   process with 1 thread, as section 5 timed one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# The tables add the same pair *loading lean* (`batch slices, 1 thread`,
-# `DDP, 2 processes, slices`): each batch cut from one tensor of all the images, as in
-# lesson 04's pipeline (b), instead of a `DataLoader` fetching images one by one.
-# Appendix A reads them, with a fifth arm, and says how the script keeps the arms alike.
+# The same pair also runs *loading lean* (`batch slices, 1 thread`,
+# `DDP, 2 processes, slices`): each batch is indexed out of one tensor that holds all
+# the images, in one go, instead of a `DataLoader` building it image by image. That
+# gives a second, fairer comparison: 2 lean processes against 1 lean process. Appendix
+# A adds a fifth arm and says how the script keeps the arms alike.
 #
 # The machine is faster at some moments than others, so the script runs *rounds*: each
 # trains one epoch of every arm in a new order, so a busy moment is likelier to fall on
-# all arms of a round. Round 1, a warm-up, is left out. One thing is not alike: while a
-# launch runs, the notebook samples the workers' memory every
-# 0.05 s<!-- source: course_utils/distributed.py, run_torchrun --> on the same 2 logical
-# CPUs. The 1-process arms leave a CPU partly idle for it, the 2-process arms do not;
-# this lesson does not measure what that costs them.
+# all arms of a round. Round 1, a warm-up, is left out. While these launches run, the
+# notebook only waits (`sample_memory=False`: it does not sample the workers' memory),
+# so nothing else of the lesson's competes for the 2 logical CPUs.
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -661,6 +671,7 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
     ]
     # 1 thread a process: the script gives the 2-thread arms 2 threads itself.
     options = {"timeout": launch_timeout, "cpu_only": cpu_only, "threads_per_process": 1}
+    options["sample_memory"] = False  # the notebook only waits: the arms have the CPUs
     return run_torchrun(scripts / "compare_arms.py", nproc=2, args=args, **options)
 
 
@@ -692,12 +703,14 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     return rounds
 
 
-def one_against_two(batch: int, figures: dict, guess: float) -> tuple[RoundCount, RoundCount]:
-    """The baseline and 2 processes at one effective batch: their table, 2 processes'
-    speed-up over the baseline, then in each of the table's two parts (`guess`: section 5's
-    predicted speed-up of the steps); then one process loading lean against the baseline,
-    and 2 processes against 1 with both loading lean. Returns the first speed-up's
-    RoundCount, then the last's."""
+def one_against_two(
+    batch: int, figures: dict, size: int, per_process: int
+) -> tuple[RoundCount, RoundCount]:
+    """The baseline and 2 processes at one effective batch, on `size` images an epoch: their
+    table, 2 processes' speed-up over the baseline, then in each of the table's two parts;
+    the rest per step against section 5's steps at `per_process` images per process; then
+    one process loading lean against the baseline, and 2 processes against 1 with both
+    loading lean. Returns the first speed-up's RoundCount, then the last's."""
     name = f"effective batch {batch}"
     four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
     print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
@@ -707,14 +720,24 @@ def one_against_two(batch: int, figures: dict, guess: float) -> tuple[RoundCount
     print(f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}")
     print(
         f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f} "
-        f"(section 5 predicted the steps at {guess:.2f})"
+        f"(section 5 predicted the steps at {predicted[per_process]:.2f})"
     )
+    # The rest of an epoch per step, against the steps section 5 timed alone: one process
+    # on the whole effective batch, and a DDP step on half of it.
+    steps = math.ceil(size / batch)  # steps an epoch, the same for both arms
+    timed_alone = {PLAIN_ARM: ms[per_process]["double"], TWO_ARM: ms[per_process]["ddp"]}
+    for arm, step_ms in timed_alone.items():
+        rest_ms = 1000 * figures[arm]["rest"] / steps
+        print(
+            f"{name}, {arm}, rest per step / section 5's step: {rest_ms / step_ms:.2f} "
+            f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
+        )
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
     return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-headline, lean = one_against_two(128, arms_figures, guess=predicted[64])
+headline, lean = one_against_two(128, arms_figures, arms_size, per_process=64)
 accuracies = [arms_figures[arm]["val_acc"] for arm in SECTION_8_ARMS]
 gap = 100 * (max(accuracies) - min(accuracies))
 print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
@@ -724,17 +747,46 @@ record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_ac
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
+# The first line under the table, by hand: the baseline's epoch over 2 processes', round
+# by round, then their median and the count against the tie band.
+
+# %%
+pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
+by_hand = [plain / two for plain, two in pairs]
+print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
+faster = sum(r > 1 + TIE for r in by_hand)
+slower = sum(r < 1 / (1 + TIE) for r in by_hand)
+tied = len(by_hand) - faster - slower
+print(
+    f"median {statistics.median(by_hand):.2f}; rounds faster / tied / slower: "
+    f"{faster} / {tied} / {slower}"
+)
+print("the same speed-ups as arm_speed_ups':", tuple(by_hand) == headline.speed_ups)
+
+# %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.47<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times, below even section 5's prediction for the steps alone. Section 5 timed each
-# step with both processes ready, after a barrier; inside an epoch, a DDP step's
-# all-reduce can also wait for the other process to load its batch, and the rest
-# includes the loop's own Python. This lesson does not time those apart.
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times. Did section 5's steps, timed alone, predict the rest? Per step, the baseline's
+# rest took
+# 0.87<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
+# times section 5's one-process step, and the 2 processes' rest
+# 1.29<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# times section 5's DDP step. Section 5 timed each step with both processes ready,
+# after a barrier; inside an epoch a DDP step's all-reduce can also wait for the other
+# process to load its batch, and the rest includes the loop's own Python. This lesson
+# does not time those apart.
+#
+# **Both loading lean.** The lean pair differs in the number of processes alone, with
+# loading cheap on both sides. One lean process ran at
+# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed, and 2 lean processes at
+# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's: what a second process does at this batch, in this launch.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
 # batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
@@ -748,23 +800,25 @@ arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch)
 big_figures = read_arms(work_folder / "arms_big")
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-_ = one_against_two(2 * big_batch, big_figures, guess=predicted[1024])  # its lines
+_ = one_against_two(2 * big_batch, big_figures, big_size, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed, faster in every round: by the lesson's rule, 2 processes
-# won at this batch. Their loading ran at
-# 3.00<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed, more than the 2 that halving each process's images would
-# give (this lesson does not time why), while the rest ran at
-# 0.63<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times, again below section 5's prediction for the steps. So in this launch the 2
-# processes' shorter epochs at 2,048 came from the loading, not from the steps. One
-# process loading lean (the `batch slices, 1 thread` line) ran at
-# 1.88<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed in the same launch: set that beside the 2 processes'
-# median above (Appendix A draws both launches and reads the lean arms).
+# 1.92<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times the plain loop's speed. Their loading ran at
+# 3.04<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed, while the rest ran at
+# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times; per step, the 2 processes' rest took
+# 1.81<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+# times section 5's DDP step. So against the plain loop, the 2 processes' shorter
+# epochs came from the loading. But cheaper loading needs no second process: one process
+# loading lean ran at
+# 1.98<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed in the same launch. The fair measure of the second
+# process is the lean pair: 2 lean processes ran at
+# 1.24<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's speed (the rounds line says how many rounds agree).
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -878,7 +932,9 @@ print(batch_norm.output)
 # accumulate gradients over micro-batches, then step. Under DDP every `backward` would
 # all-reduce; inside `with model.no_sync():` DDP only adds to `.grad`, and the last
 # micro-batch's `backward`, outside, all-reduces the sum once. The script counts the
-# all-reduces with a *communication hook* (Appendix F).
+# all-reduces with a *communication hook*, a function DDP calls in place of its own
+# all-reduce of each bucket of gradients (here: count, then all-reduce as usual;
+# Appendix F).
 
 # %%
 Code(filename=str(scripts / "no_sync.py"), language="python")
@@ -899,12 +955,13 @@ print(accumulation.output)
 # gradients and its optimizer state in every process. **FSDP** (Fully Sharded Data
 # Parallel, `torch.distributed.fsdp`) shards all three: each process holds its slice,
 # gathers a layer's full weights (`all_gather`) only while computing it, and
-# `reduce_scatter`s the gradients to receive just the averaged slice it keeps (PyTorch's
+# `reduce_scatter`s the gradients (sums them over the processes and hands each process
+# only its slice of the sum) to receive just the averaged slice it keeps (PyTorch's
 # FSDP2
 # tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
 # Below, with gloo on the CPU (who holds what, not a speed), `fully_shard(layer)` makes
-# each of the layer's parameters a *DTensor* spread over the processes; `.to_local()`
-# gives this process's slice:
+# each of the layer's parameters a *DTensor*, a tensor that knows it is split over the
+# processes (its *device mesh* lists them); `.to_local()` gives this process's slice:
 
 # %%
 Code(filename=str(scripts / "fsdp.py"), language="python")
@@ -933,24 +990,25 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.88<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
-#   each batch), 2 processes ran at a median of
-#   0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-#   times the speed of one process (1 thread each) at an effective batch of 128 (slower
-#   in every round) and
-#   1.89<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   at 2,048 (faster in every round; a second launch, on all
-#   50,000 images, so not the batch's effect alone): their loading ran faster, the rest
-#   (steps, waiting at the all-reduce, the loop's Python) slower.
-# - With both sides loading lean (Appendix A), they ran at
-#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   each batch), on this machine, 2 processes ran at a median of
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   times the speed of one process (1 thread each) at an effective batch of 128 and
+#   1.92<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   at 2,048 (a second launch, on all 50,000 images, so not the batch's effect alone);
+#   at 2,048 the gain came from the loading, which one lean process also sped up (to
+#   1.98<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   times the plain loop's speed).
+# - Both loading lean, the fair pair, 2 processes ran at
+#   0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times (slower in every round at 128, faster in every round at 2,048).
-# - On this machine, make one process lean first, then time what a second adds, as
-#   whole epochs in rounds: timed steps leave out the loading.
+#   1.24<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one process's speed.
+# - So make one process lean first, then time what a second adds, as whole epochs in
+#   rounds: steps timed alone leave out the loading, and inside epochs this run's DDP
+#   steps took longer than section 5 timed them (the `rest per step` lines).
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
 #   et al. grows the learning rate with it (Appendix E). This lesson kept its training
@@ -1142,7 +1200,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1162,13 +1220,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.88<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1284,19 +1342,8 @@ plot_epoch_parts(
 # waiting); at 2,048, the
 # plain loop's orange wait for its `DataLoader` is most of its epoch.
 #
-# **Against a lean single process.** Loading lean (each panel's lower two bars) shrinks
-# the orange part in one process too (compare the `batch slices` row with the plain
-# loop's in each table; the `batch slices` lines under each table:
-# 1.29<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# and
-# 1.88<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times one process's speed, faster in every round in both launches). A second lean
-# process then lost at 128 and gained at 2,048: 2 lean processes ran at
-# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's speed at 128 images a step (slower in every round) and
-# 1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# at 2,048 (faster in every round). On this machine, make one process lean before
-# adding a second, and time what the second adds at your batch size.
+# **Loading lean** (each panel's lower two bars) shrinks the orange part in one process
+# too; section 8 reads the lean pair's speed-ups.
 
 # %% [markdown]
 # **A fifth arm.** Section 8's launches also trained `plain loop, 2 threads`: one process
@@ -1333,25 +1380,23 @@ print()
 report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
-# **A second thread** gave no clear speed-up over the 1-thread plain loop:
-# 0.87<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# **A second thread** ran at
+# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 0.88<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times its speed (at 128, slower in 6 rounds of 10 and tied in 4; by the lesson's
-# rule, no clear winner in either launch). psutil reported
+# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
+# tied and slower, with its verdict). psutil reported
 # 2<!-- output: physical cores --> physical cores (the line at the top), though on a
 # cloud machine the host may still run them as two threads of one core, which the
-# machine cannot see; why the second
-# thread did not help, this lesson does not time.
+# machine cannot see; what limits the second thread, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 2.18<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads, slower in every round at 128 and faster
-# in every round at 2,048, as against 1 thread in section 8. The verdicts rest
-# on 10 rounds each, and one slow round of either arm can move a round into the tie
-# band.
+# 1.83<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads (each line's rounds and verdict follow
+# it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
+# slow round of either arm can move a round into the tie band.
 
 # %% [markdown]
 # ## Appendix B: the process group and DDP in detail
@@ -1475,6 +1520,8 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # %%
 peak_worker = round(two_processes.peak_worker_rss_mb)
 record_result("largest worker, peak resident memory (MB)", peak_worker)
+summed = round(two_processes.peak_rss_mb)
+record_result("launcher + 2 workers, summed resident memory (MB)", summed)
 if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
     both = round(two_processes.peak_pss_mb)
     record_result("launcher + 2 workers, proportional memory (MB)", both)
@@ -1483,11 +1530,14 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 858 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 587 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
-# every page it used in full: if the other worker held as much, the two would make
-# twice that, more than all three processes' total, so the workers shared pages.
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# every page it used in full, and the three processes' resident memory summed to at most
+# 1660 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# page counts in full in each sharer's resident memory but only once in the
+# proportional total, so the gap between the two totals is shared pages (both are peaks
+# of samples taken at different moments: read the gap as a size).
 # Part of what they share is PyTorch's library code, which the system shares between any
 # processes; forked workers also start sharing what their parent loaded (not measured
 # apart here). Only forked workers were measured here; on macOS or with CUDA,

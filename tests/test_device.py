@@ -182,6 +182,16 @@ def test_autocast_runs_in_answers_false_where_autocast_refuses_the_device(monkey
     assert autocast_runs_in("cpu", torch.bfloat16) is False
 
 
+def test_autocast_runs_in_does_not_hide_an_error_from_the_layer(monkeypatch):
+    # Only autocast refusing the device type means "no": a failing layer must still raise.
+    def broken_forward(self, inputs):
+        raise RuntimeError("the layer itself failed")
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", broken_forward)
+    with pytest.raises(RuntimeError, match="the layer itself failed"):
+        autocast_runs_in("cpu", torch.bfloat16)
+
+
 @pytest.mark.parametrize(
     "avx512_bf16, amx, expected", [(False, False, False), (True, False, True), (False, True, True)]
 )

@@ -1,5 +1,6 @@
 """Tests of course_utils.distributed: real gloo process groups on loopback, with time limits."""
 
+import math
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import fake_cuda
 
+from course_utils import distributed
 from course_utils.distributed import (
     GLOO_SETTLE_SECONDS,
     PortInUseError,
@@ -246,6 +248,22 @@ def test_run_torchrun_starts_two_gloo_processes(tmp_path):
     assert "[rank 0] threads 1" in result.output and "[rank 1] threads 1" in result.output
     assert 0 < result.seconds < JOIN_SECONDS
     assert result.peak_rss_mb >= result.peak_worker_rss_mb > 0
+
+
+@pytest.mark.slow
+def test_run_torchrun_without_sampling_reads_no_memory(tmp_path, monkeypatch):
+    # Section 8's timed launches share 2 CPUs: the notebook must not sample them meanwhile.
+    def sampled(*args):
+        raise AssertionError("memory was sampled although sample_memory=False")
+
+    monkeypatch.setattr(distributed, "_tree_rss", sampled)
+    monkeypatch.setattr(distributed, "_tree_pss", sampled)
+    script = tmp_path / "all_reduce.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    result = run_torchrun(script, 2, timeout=JOIN_SECONDS, sample_memory=False)
+    assert "world 2 backend gloo sum 3" in result.output
+    assert math.isnan(result.peak_rss_mb) and math.isnan(result.peak_pss_mb)
+    assert 0 < result.seconds < JOIN_SECONDS
 
 
 @pytest.mark.slow

@@ -783,7 +783,7 @@ QUESTIONS: dict[str, Exercise] = {
         why="the plain run saw the same pictures every epoch and began to memorise them: "
         "its training loss fell overall while its validation loss rose, because what it "
         "learned about its own images did not hold for new ones. With random crops and flips "
-        "the network sees each image in many versions (162 possible views of each image), "
+        "each image has 162 possible views, and every epoch shows another one at random, "
         "so learning the training images by heart pays less.",
         misconceptions={
             "b": "Both runs used `fit` with one constant learning rate, 0.02, for every "

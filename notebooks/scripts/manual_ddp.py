@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+from torch.nn.utils import parameters_to_vector
 
 from course_utils.distributed import largest_gap_between_processes, process_group, rank_print
 from course_utils.models import MLP
@@ -38,7 +39,7 @@ def largest_gap(first: list, second: list) -> float:
 
 def weight_spread(model: torch.nn.Module) -> torch.Tensor:
     """The largest gap between the processes' copies of any one weight (0 when all agree)."""
-    weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
+    weights = parameters_to_vector(model.parameters())  # every weight, in one flat tensor
     return largest_gap_between_processes(weights)  # each weight's smallest and largest copy
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+from torch.nn.utils import parameters_to_vector
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
@@ -130,7 +131,7 @@ with process_group(timeout=60) as group:
             )
         dist.barrier()  # nobody runs ahead of the checkpoint
     # Did the copies stay equal? Each weight's smallest and largest copy over the processes.
-    weights = torch.cat([parameter.detach().flatten() for parameter in model.parameters()])
+    weights = parameters_to_vector(model.parameters())  # every weight, in one flat tensor
     gap = largest_gap_between_processes(weights).item()
     rank_print(f"after training, the largest gap between the processes' weights: {gap:.1e}")
     if rank == 0:
