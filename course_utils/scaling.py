@@ -32,19 +32,22 @@ __all__ = [
 
 _TIMING = re.compile(
     r"\[rank (\d+)\] batch (\d+) per process: step without communication ([\d.]+) ms, "
-    r"DDP step ([\d.]+) ms, .*?between the steps ([\d.]+) ms"
+    r"DDP step ([\d.]+) ms, DDP step inside no_sync ([\d.]+) ms, "
+    r".*?between the steps ([\d.]+) ms"
 )
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
-_PARTS = ("step", "ddp", "added", "all_reduce")
+_PARTS = ("step", "ddp", "no_sync", "added", "hooks", "exchange", "all_reduce")
 
 
 @dataclass(frozen=True)
 class CommCost:
     """``comm_cost.py``'s timings in ms. ``per_rank[batch][rank]`` and ``median[batch]``
-    map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"added"`` (DDP's
-    added time: DDP step minus step) and ``"all_reduce"`` (between the steps) to their
-    times; ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the
-    images."""
+    map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"no_sync"`` (the
+    DDP step inside ``no_sync``: nothing sent), ``"added"`` (DDP's added time: DDP step
+    minus step), its two parts ``"hooks"`` (no_sync minus step: DDP's own work) and
+    ``"exchange"`` (DDP step minus no_sync: sending, and waiting for the other processes),
+    and ``"all_reduce"`` (a bare all-reduce, between the steps) to their times;
+    ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the images."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
     median: dict[int, dict[str, float]]
@@ -57,9 +60,10 @@ def read_comm_cost(output: str) -> CommCost:
     lines (for example a launch that failed part way). Lesson 06.
     """
     per_rank: dict[int, dict[int, dict[str, float]]] = {}
-    for rank, batch, step, ddp, all_reduce in _TIMING.findall(output):
-        step, ddp, all_reduce = float(step), float(ddp), float(all_reduce)
-        parts = {"step": step, "ddp": ddp, "added": ddp - step, "all_reduce": all_reduce}
+    for rank, batch, step, ddp, no_sync, all_reduce in _TIMING.findall(output):
+        step, ddp, no_sync, all_reduce = float(step), float(ddp), float(no_sync), float(all_reduce)
+        parts = {"step": step, "ddp": ddp, "no_sync": no_sync, "added": ddp - step}
+        parts |= {"hooks": no_sync - step, "exchange": ddp - no_sync, "all_reduce": all_reduce}
         per_rank.setdefault(int(batch), {})[int(rank)] = parts
     double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
     missing = sorted(set(per_rank) ^ set(double))
@@ -89,7 +93,10 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
     labels = (
         ("step without communication", "step"),
         ("DDP step", "ddp"),
+        ("DDP step inside no_sync", "no_sync"),
         ("DDP's added time (DDP - step)", "added"),
+        ("  its hooks (no_sync - step)", "hooks"),
+        ("  exchange, waits (DDP - no_sync)", "exchange"),
         ("all-reduce between the steps", "all_reduce"),
         ("1 process, step on the 2B images", "double"),
     )

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1170 MB. The course's
+# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1164 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -260,11 +260,11 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **48.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# **47.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little. The CPU did **177.0
+# repeat pulls a mean up but moves a median little. The CPU did **181.4
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **53.6
+# multiply-adds a second on the large product, but only **52.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
@@ -569,7 +569,8 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 #   training, into one tensor kept on the device; each batch is a slice of it.
 #
 # To be fair, both must train on the very same batches, reshuffled every epoch, so each
-# pipeline gets its own random-number generator (`torch.Generator`), seeded alike.
+# pipeline gets its own random-number generator (`torch.Generator`, not to be confused
+# with section 5's Python generators), seeded alike.
 # `SeededShuffle` is a *sampler*, the object a `DataLoader` asks for each epoch's image
 # order; like pipeline (b), it draws the order with `torch.randperm`. Identical final
 # weights will show that the orders matched. Section 5 could use `shuffle=True`, since
@@ -641,9 +642,9 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
 # the 50,000 images took
-# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.29 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once: much the same per-image work as the classic pipeline repeats every epoch (the
-# two are timed side by side below). (The validation images were
+# two are compared below). (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
 # then puts the tensors on the device in one timed copy:
 
@@ -703,15 +704,12 @@ del on_device, sliced, its_batches
 # Each batch gathers its rows of those tensors, already on the device:
 
 # %% tags=["nbval-check-output"]
-batch_images, batch_labels = next(iter(course_train))
+batch_images, batch_labels = next(iter(pipeline_b(device)))  # a fresh loader: a peek only
 print(batch_images.shape, batch_labels.shape, batch_images.device.type == device.type)
 
 # %%
 seed_everything(0)
 course_model = to_device(MLP(28 * 28, [32], 10), device)
-# next(iter(course_train)) above drew one shuffle from the loader's generator, so the
-# next epoch's order would differ from the classic pipeline's: reseed it
-course_train.generator.manual_seed(shuffle_seed)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
@@ -739,10 +737,10 @@ for label, history in (
     ("classic pipeline", classic_history),
     ("dataset-on-device", course_history),
 ):
-    each = ", ".join(f"{epoch['train_seconds']:.2f}" for epoch in history)
+    each = ", ".join(f"{epoch['train_seconds']:.3f}" for epoch in history)
     print(f"{label}, seconds of each epoch: {each}")
 print(f"classic pipeline seconds per epoch: {classic_seconds:.2f}")
-print(f"dataset-on-device seconds per epoch: {course_seconds:.2f}")
+print(f"dataset-on-device seconds per epoch: {course_seconds:.3f}")
 print(f"pipeline speed-up: {speedup:.1f}")
 extra = classic_seconds - course_seconds
 print(f"classic pipeline seconds per epoch, beyond pipeline (b)'s: {extra:.2f}")
@@ -775,22 +773,30 @@ plot_epoch_times(
 # its batches alone, with no training:
 
 # %%
-synchronize(device)
-start = time.perf_counter()
-for _ in classic_train:  # each batch built image by image, then moved to the device
-    pass
-synchronize(device)
-building_seconds = time.perf_counter() - start
+building_times = []
+for _ in range(3):  # three epochs of batches, as a few repeats
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in classic_train:  # each batch built image by image, then moved to the device
+        pass
+    synchronize(device)
+    building_times.append(time.perf_counter() - start)
+building_seconds = statistics.median(building_times)
+each = ", ".join(f"{seconds:.2f}" for seconds in building_times)
+print(f"classic pipeline, one epoch's batches alone, 3 repeats (seconds): {each}")
 print(f"classic pipeline, seconds to build one epoch's batches alone: {building_seconds:.2f}")
 share = building_seconds / extra
 print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
+print(f"extra seconds per epoch not in building the batches: {extra - building_seconds:.2f}")
+once = convert_seconds / building_seconds
+print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.34 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# **3.54 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
 # dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **14.2 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **15.5 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
 # worker processes, on another machine). In the
 # figure, compare the gap between the pipelines' dots with each pipeline's own spread.
@@ -799,21 +805,31 @@ print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.10 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
-# is not in the arithmetic. Building one epoch's batches alone, image by image
-# (indexing, converting to a tensor, normalising, collating), took
-# **2.74 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->,
-# **0.88**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times that extra time (one epoch, timed once): pipeline (b) pays for that work once.
+# **3.31 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# comes with the same arithmetic (same weights, same steps). Building one epoch's batches
+# alone, image by image (indexing, converting to a tensor, normalising, collating), took
+# **2.98 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# (median of 3 repeats),
+# **0.90**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times that extra time: most of it. The rest,
+# **0.32 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
+# explained here (the steps may run slower between the loading's work, for example).
+# `dataset_to_tensors` did that work once, in
+# **1.10**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
+# one epoch's batch building.
+#
+# On this CPU "on the device" changes nothing about where the data sit: what pipeline (b)
+# saves here is the per-image work, done once instead of every epoch. On a GPU it would
+# also save copying every batch to the device.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.05 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.29 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **6.67 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **7.07 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.52 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.75 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after about one epoch,
-# **0.98**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
 # over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -1167,9 +1183,11 @@ if "compiled" in arms:
     plain = arms["float32"]["with_evaluation"]
     compiling = compiled[0] - plain[0]
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
-    training_only = arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0]
+    # Rounded first, so that the two parts add up to the printed whole.
+    training_only = round(arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0], 1)
+    validation_only = round(compiling, 1) - training_only
     print(f"  of which in the first epochs' training (seconds): {training_only:.1f}")
-    print(f"  of which in their validation passes (seconds): {compiling - training_only:.1f}")
+    print(f"  of which in their validation passes (seconds): {validation_only:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
     if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
@@ -1180,10 +1198,10 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.40 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); in the last round the accuracies differ
 # by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points (earlier rounds differed a little: compare the arms' epoch lines; one run).
@@ -1191,14 +1209,14 @@ if "compiled" in arms:
 # model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **17.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time: the first epochs' difference, of which
-# **16.7 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
+# **16.1 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
 # the training and the rest in the validation pass, which is compiled too, for its own
 # batch shape (1,000 images). Afterwards a compiled epoch ran at a median of
-# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
-# **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
+# **1.11**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and no
 # payback can be computed.
 #
@@ -1227,7 +1245,8 @@ if "compiled" in arms:
 #   epoch, can cost far more than the training itself. A dataset that fits on the device
 #   should live there as one tensor (`dataset_to_tensors` + `DeviceTensorLoader`); count
 #   that one-off cost, and the epochs it takes to win it back.
-# - To compare pipelines fairly, give each its own generator, seeded alike, so both
+# - To compare pipelines fairly, give each its own random-number generator
+#   (`torch.Generator`), seeded alike, so both
 #   train on the same batches: the batch order alone moves the accuracy.
 # - Mixed precision (`bfloat16` where the device has it natively, or `float16` with a
 #   gradient scaler, Appendix D) and `torch.compile` (in place: `model.compile()`) are
@@ -1240,7 +1259,7 @@ if "compiled" in arms:
 # %%
 record_result("device", device.type)
 record_result("classic pipeline seconds per epoch", round(classic_seconds, 2))
-record_result("dataset-on-device seconds per epoch", round(course_seconds, 2))
+record_result("dataset-on-device seconds per epoch", round(course_seconds, 3))
 record_result("pipeline speed-up", round(speedup, 1), unit="x")
 record_result("dataset-on-device validation accuracy", round(course_accuracy, 4))
 
@@ -1367,23 +1386,24 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.22 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.25 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.97**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **32.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting about three multiply-adds per weight and
 # image (forward and backward), the second epoch ran at
-# **139.7 billion**<!-- output: 2048-2048 MLP on cpu, billions of multiply-adds a second -->
+# **136.5 billion**<!-- output: 2048-2048 MLP on cpu, billions of multiply-adds a second -->
 # multiply-adds a second: set that beside section 2's rates on this CPU,
-# **53.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
+# **52.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
 # 64 x 64 products and
-# **177.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# for 2048 x 2048 ones. Products this large are where a GPU's many cores can pay.
+# **181.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# for 2048 x 2048 ones. Products this large are where we expect a GPU's many cores to
+# pay (on the course's one H200 run: Appendix E).
 #
 # On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
 # matrix shapes (the GPU itself is set up by then). A wide MLP's step is large matrix
@@ -1512,23 +1532,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.222 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.080 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.214 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.044 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
 # **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **13.87 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.06 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.61**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# **13.40 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.02 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
 # falling more slowly the bigger the batch. That is consistent with a part of a step's
 # cost that does not grow with the batch, shared out among more images (not timed
 # apart); once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.222 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.250 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.214 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.246 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
@@ -1595,12 +1615,13 @@ answer_q2 = "c"
 check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
-# **(c).** The two models ended with the same weights, so the steps were the same; the
-# time went into making the batches, again every epoch. `dataset_to_tensors` paid those
+# **(c).** The two models ended with the same weights, so they did the same arithmetic;
+# most of the extra time went into making the batches, again every epoch (section 6
+# timed them alone). `dataset_to_tensors` paid those
 # transforms once,
-# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.29 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, against
-# **3.10 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.31 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # more for every classic epoch than for an epoch of (b).
 
 # %% [markdown]
@@ -1648,9 +1669,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **17.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1679,7 +1700,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1911,8 +1932,10 @@ if half_seconds is not None:
 # 0.17 s<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's CPU (the
 # GPU about twice as slow), and
 # the classic pipeline 5.37 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an
-# epoch: there too, most of a classic epoch went into building the batches, not into the
-# GPU's steps.
+# epoch, about
+# 5 s<!-- source: benchmarks/RESULTS.md, one H200 run, 5.37 s - 0.36 s --> more than
+# (b)'s, which we expect went into building the batches, as
+# on this CPU (not timed apart on that machine).
 #
 # **Section 7's arms.** On the H200 neither helped, unlike bfloat16 on this CPU. The
 # 1,024-unit MLP's epochs took about
@@ -1943,4 +1966,5 @@ if half_seconds is not None:
 # faster at none of exercise 2's batch sizes up to 1,024. The GPU won where the work was
 # large matrix products and lost where it was small, section 2's first case (tiny
 # models); and the classic pipeline's epoch took about 15 times pipeline (b)'s on the
-# same GPU, its second (a GPU starved by the loading).
+# same GPU, its second (a GPU that, we expect, waited on the loading; its idle time was
+# not measured).

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1392 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1422 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -434,6 +434,8 @@ print(manual.output)
 # step, the script times, in each of 2 processes:
 # - a step alone (forward, backward, update, no communication);
 # - the same step under DDP;
+# - the DDP step inside `with ddp.no_sync():`, which runs DDP's own work in forward and
+#   backward but sends nothing (section 10 uses `no_sync` for gradient accumulation);
 # - the bare all-reduce of the model's 25,450 gradients;
 # - the step alone on 2B images, as one process takes the same effective batch (timed by
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
@@ -474,6 +476,11 @@ for size in (64, 1024):
     print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
     print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
+    hooks, exchange = ms[size]["hooks"], ms[size]["exchange"]
+    print(f"{size} images per process, ms of DDP's hooks (no_sync - step): {hooks:.3f}")
+    print(
+        f"{size} images per process, ms of the exchange and waits (DDP - no_sync): {exchange:.3f}"
+    )
     more = "more" if ms[size]["added"] > halving_saves else "less"
     print(f"{size} images per process, DDP adds {more} than halving the images saves")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
@@ -486,34 +493,39 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# One run, on 2 logical CPUs shared with the notebook, with gloo over loopback sockets:
+# One run, on 2 logical CPUs shared with the notebook, with gloo over loopback sockets
+# (the machine's own network interface, talking to itself):
 # read the figures as sizes. *DDP's added time* is the DDP step minus the step without
-# communication: the exchange plus DDP's bookkeeping and waiting. The bare all-reduce,
-# timed alone, took
-# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce --> at 64
-# images per process, of the
-# 0.936 ms<!-- output: 64 images per process, ms DDP adds to a step --> DDP added; the
-# rest of DDP's time was not timed apart.
+# communication. The `no_sync` step splits it in two. At 64 images per process DDP added
+# 1.045 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its hooks
+# (no_sync − step) took
+# 0.117 ms<!-- output: 64 images per process, ms of DDP's hooks (no_sync - step) -->,
+# and the exchange with its waits (DDP − no_sync)
+# 0.927 ms<!-- output: 64 images per process, ms of the exchange and waits (DDP - no_sync) -->,
+# against
+# 0.478 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# bare all-reduce timed alone. Inside a step the exchange also copies the gradients into
+# DDP's bucket and back, and waits for the other process; those were not timed apart.
 #
 # - **At 64 images per process** DDP added
-#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.49<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.53<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
 #   DDP's added time changed by a factor of
-#   0.87<!-- output: added, 1024 images per process / 64 -->, while the step took
+#   0.85<!-- output: added, 1024 images per process / 64 -->, while the step took
 #   3.31<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone in this run, more work per exchange helped data
 #   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
-# 0.936 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.045 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved only
-# 0.110 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.810 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.079 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.893 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.217 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The `DDP adds more/less than halving the images saves` lines say which is larger at
 # each size, in this run.
 #
@@ -521,14 +533,14 @@ for size in (64, 1024):
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
 # (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
 # steps alone:
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.13<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
 # so that one run's small differences name no winner. The words in brackets give this
-# run's reading at each size. Section 8 times whole epochs to see whether the
-# prediction holds.
+# run's reading at each size; a figure within a few hundredths of 1.1 is a borderline
+# reading. Section 8 times whole epochs to see whether the prediction holds.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -613,7 +625,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print(f"export LESSON06={shlex.quote(str(work_folder))}  # this run's folder; yours differs")
+print("export LESSON06=...  # first: the folder that print(work_folder) shows in your run")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -628,7 +640,8 @@ print(two_processes.output)
 # %% [markdown]
 # The script's last line compares each weight's copies in the two processes after
 # training: a largest gap of 0 means DDP's copies ended training equal to the last bit,
-# without ever sending weights (the script checks only at the end).
+# without sending weights after DDP's first broadcast of rank 0's (section 4's
+# `manual_ddp.py` showed it); the script checks only at the end.
 
 # %% [markdown]
 # ## 8. One process against two
@@ -642,8 +655,9 @@ print(two_processes.output)
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
 # The same pair also runs *loading lean* (`batch slices, 1 thread`,
-# `DDP, 2 processes, slices`): each batch is indexed out of one tensor that holds all
-# the images, in one go, instead of a `DataLoader` building it image by image. That
+# `DDP, 2 processes, slices`): lesson 04's pipeline (b) on the CPU, each batch indexed
+# out of one tensor that holds all the images, in one go, instead of a `DataLoader`
+# building it image by image. That
 # gives a second, fairer comparison: 2 lean processes against 1 lean process. Appendix
 # A adds a fifth arm and says how the script keeps the arms alike.
 #
@@ -686,7 +700,8 @@ arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 # faster): a median, and the count of rounds faster, tied (within a tenth, section 5's
 # `TIE`) or slower (`arm_speed_ups` in `course_utils.scaling`). The two parts' lines are
 # speed-ups the same way round: the baseline's median seconds in that part over theirs.
-# The verdict names a winner only when every round agrees.
+# The verdict names a winner only when every round agrees: one tied round (a slow
+# moment, say) withholds it, even beside a large median.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -765,17 +780,17 @@ print("the same speed-ups as arm_speed_ups':", tuple(by_hand) == headline.speed_
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.47<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.52<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. Did section 5's steps, timed alone, predict the rest? Per step, the baseline's
 # rest took
-# 0.87<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
+# 0.86<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
 # times section 5's one-process step, and the 2 processes' rest
-# 1.29<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# 1.21<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. Section 5 timed each step with both processes ready,
 # after a barrier; inside an epoch a DDP step's all-reduce can also wait for the other
 # process to load its batch, and the rest includes the loop's own Python. This lesson
@@ -783,9 +798,9 @@ print("the same speed-ups as arm_speed_ups':", tuple(by_hand) == headline.speed_
 #
 # **Both loading lean.** The lean pair differs in the number of processes alone, with
 # loading cheap on both sides. One lean process ran at
-# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this launch.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
@@ -804,21 +819,22 @@ _ = one_against_two(2 * big_batch, big_figures, big_size, per_process=1024)  # i
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.92<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed. Their loading ran at
-# 3.04<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.19<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times the plain loop's speed (its line counts the rounds and gives the verdict by the
+# lesson's rule). Their loading ran at
+# 3.44<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, while the rest ran at
-# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.74<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times; per step, the 2 processes' rest took
-# 1.81<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
-# times section 5's DDP step. So against the plain loop, the 2 processes' shorter
-# epochs came from the loading. But cheaper loading needs no second process: one process
+# 1.63<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+# times section 5's DDP step. So the loading carried the 2 processes' shorter median
+# epoch. But cheaper loading needs no second process: one process
 # loading lean ran at
-# 1.98<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.94<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed in the same launch. The fair measure of the second
 # process is the lean pair: 2 lean processes ran at
-# 1.24<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's speed (the rounds line says how many rounds agree).
+# 1.47<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's speed (its line, too, gives the rounds and the verdict).
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -990,25 +1006,31 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), on this machine, 2 processes ran at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 and
-#   1.92<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   at 2,048 (a second launch, on all 50,000 images, so not the batch's effect alone);
-#   at 2,048 the gain came from the loading, which one lean process also sped up (to
-#   1.98<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   2.19<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   at 2,048 (medians; a second launch, on all 50,000 images, so not the batch's effect
+#   alone; each launch's lines give the verdicts); at 2,048 the gain came from the
+#   loading, which one lean process also sped up (to
+#   1.94<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed).
 # - Both loading lean, the fair pair, 2 processes ran at
-#   0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.24<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times one process's speed.
+#   1.47<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one process's speed (medians).
 # - So make one process lean first, then time what a second adds, as whole epochs in
-#   rounds: steps timed alone leave out the loading, and inside epochs this run's DDP
-#   steps took longer than section 5 timed them (the `rest per step` lines).
+#   rounds: steps timed alone leave out the loading, and in this run the 2 processes'
+#   rest of an epoch per step (steps, any wait at the all-reduce, the loop's Python)
+#   took
+#   1.21<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+#   and
+#   1.63<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+#   times section 5's DDP step.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
 #   et al. grows the learning rate with it (Appendix E). This lesson kept its training
@@ -1200,7 +1222,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1220,13 +1242,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.87<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1311,8 +1333,9 @@ check_exercise("Q5", answer_q5=answer_q5)
 # (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
 # decimal). These arms
-# measure time: each epoch sees only the first 20,000 images, so do not compare their
-# accuracy with section 7's run.
+# measure time: each epoch sees only the first 20,000 images, again and again, where
+# section 7's run saw 50,000; fewer distinct images is a likely reason their accuracy is
+# below section 7's (not tested), so do not compare the two.
 #
 # **The second launch's images.** At 2,048 images a step, all 50,000 training images
 # give an epoch of 25 steps (50,000 / 2,048, rounded up) rather than the 10 that the
@@ -1381,9 +1404,9 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower, with its verdict). psutil reported
 # 2<!-- output: physical cores --> physical cores (the line at the top), though on a
@@ -1391,9 +1414,9 @@ report_arms(2 * big_batch, big_figures)
 # machine cannot see; what limits the second thread, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.83<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 2.03<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds and verdict follow
 # it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1447,9 +1470,11 @@ except RuntimeError as error:
 # GPU work is done (lesson 04).
 #
 # **The table's rows.** Each row is the median over the ranks of each rank's own median:
-# with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The bare all-reduce is
-# only part of what DDP added (compare its row with `DDP's added time`); what the
-# remainder is made of was not timed apart.
+# with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The two indented rows
+# split `DDP's added time` with the `no_sync` step: DDP's hooks, and the exchange with
+# its waits. Compare the exchange row with the bare all-reduce's: what the exchange
+# adds beyond it (the bucket's copies, waiting for the other process) was not timed
+# apart.
 
 # %% [markdown]
 # ## Appendix D: uneven data
@@ -1530,11 +1555,11 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 858 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to at most
-# 1660 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1689 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -310,12 +310,15 @@ def test_no_sync_saves_one_all_reduce_per_accumulated_step(batch_of_64):
 
 
 def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkeypatch):
-    # Rank 1 of 2: it skips the baseline step, so the stand-in sees no work on it.
+    # Rank 1 of 2: it skips the baseline step, so the stand-in sees no work on it. Each
+    # step records its batch size and whether it ran inside the stand-in DDP's no_sync.
     script = lesson_script("comm_cost.py")
-    calls = []
+    calls, inside = [], []
     namespace = {"__name__": "comm_cost"}
     exec(compile(script.split("with process_group(")[0], "comm_cost.py", "exec"), namespace)
-    monkeypatch.setitem(namespace, "sgd_step", lambda *args: calls.append(len(args[1])))
+    monkeypatch.setitem(
+        namespace, "sgd_step", lambda *args: calls.append((len(args[1]), bool(inside)))
+    )
     timed = {}
 
     def median_seconds(works, device):
@@ -324,15 +327,25 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
             timed[name] = 0.001
         return timed
 
+    @contextlib.contextmanager
+    def no_sync():
+        inside.append(True)
+        yield
+        inside.pop()
+
+    def stand_in_ddp(module, **kw):
+        module.no_sync = no_sync
+        return module
+
     monkeypatch.setitem(namespace, "median_seconds", median_seconds)
-    monkeypatch.setitem(namespace, "DistributedDataParallel", lambda module, **kw: module)
+    monkeypatch.setitem(namespace, "DistributedDataParallel", stand_in_ddp)
     monkeypatch.setitem(namespace, "rank_print", lambda *args, **kw: None)
     monkeypatch.setattr(dist, "all_reduce", lambda *args, **kw: None)
-    for rank, expected in ((0, [4, 4, 8]), (1, [4, 4])):
+    steps = [(4, False), (4, False), (4, True)]  # alone, DDP's step, DDP's inside no_sync
+    for rank, expected in ((0, [*steps, (8, False)]), (1, steps)):
         calls.clear()
         namespace["time_one_size"](4, GroupInfo(rank, 2, rank, "gloo", torch.device("cpu")))
-        # The step alone, DDP's step, then (rank 0 only) one process on twice the images;
-        # the all-reduce is a no-op here.
+        # Then (rank 0 only) one process on twice the images; the all-reduce is a no-op here.
         assert calls == expected
 
 

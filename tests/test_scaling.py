@@ -14,29 +14,43 @@ from course_utils.scaling import (
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
 COMM_COST_OUTPUT = """\
-[rank 1] batch 64 per process: step without communication 1.641 ms, DDP step 4.516 ms, \
-DDP added 2.875 ms (1.75 x the step), all-reduce of 25,450 gradients between the steps 1.335 ms
-[rank 0] batch 64 per process: step without communication 1.301 ms, DDP step 4.846 ms, \
-DDP added 3.546 ms (2.73 x the step), all-reduce of 25,450 gradients between the steps 1.396 ms
-batch 64 per process: rank 0 alone (the others waiting at a barrier), step on 128 images 2.014 ms
-[rank 1] batch 1024 per process: step without communication 5.661 ms, DDP step 9.103 ms, \
-DDP added 3.442 ms (0.61 x the step), all-reduce of 25,450 gradients between the steps 1.728 ms
-[rank 0] batch 1024 per process: step without communication 5.055 ms, DDP step 8.539 ms, \
-DDP added 3.484 ms (0.69 x the step), all-reduce of 25,450 gradients between the steps 1.592 ms
+[rank 1] batch 64 per process: step without communication 0.526 ms, DDP step 1.564 ms, \
+DDP step inside no_sync 0.621 ms, DDP added 1.038 ms (1.97 x the step), all-reduce of 25,450 \
+gradients between the steps 0.473 ms
+[rank 0] batch 64 per process: step without communication 0.495 ms, DDP step 1.546 ms, \
+DDP step inside no_sync 0.635 ms, DDP added 1.051 ms (2.12 x the step), all-reduce of 25,450 \
+gradients between the steps 0.483 ms
+batch 64 per process: rank 0 alone (the others waiting at a barrier), step on 128 images 0.619 ms
+[rank 1] batch 1024 per process: step without communication 1.752 ms, DDP step 2.715 ms, \
+DDP step inside no_sync 1.813 ms, DDP added 0.963 ms (0.55 x the step), all-reduce of 25,450 \
+gradients between the steps 0.464 ms
+[rank 0] batch 1024 per process: step without communication 1.628 ms, DDP step 2.450 ms, \
+DDP step inside no_sync 1.785 ms, DDP added 0.822 ms (0.50 x the step), all-reduce of 25,450 \
+gradients between the steps 0.443 ms
 batch 1024 per process: rank 0 alone (the others waiting at a barrier), step on 2048 images \
-8.992 ms
+2.907 ms
 """
 
 
 def test_the_timing_lines_are_read_back_per_rank_and_as_the_median_of_the_ranks():
     cost = read_comm_cost(COMM_COST_OUTPUT)
+    # DDP's added time splits at the no_sync step: its hooks, then the exchange and waits.
     assert cost.per_rank[64][0] == pytest.approx(
-        {"step": 1.301, "ddp": 4.846, "added": 4.846 - 1.301, "all_reduce": 1.396}
+        {
+            "step": 0.495,
+            "ddp": 1.546,
+            "no_sync": 0.635,
+            "added": 1.546 - 0.495,
+            "hooks": 0.635 - 0.495,
+            "exchange": 1.546 - 0.635,
+            "all_reduce": 0.483,
+        }
     )
     # With 2 ranks the median is their mean, part by part.
-    assert cost.median[64]["step"] == pytest.approx((1.641 + 1.301) / 2)
-    assert cost.median[1024]["added"] == pytest.approx((3.442 + 3.484) / 2)
-    assert cost.median[64]["double"] == 2.014 and cost.median[1024]["double"] == 8.992
+    assert cost.median[64]["step"] == pytest.approx((0.526 + 0.495) / 2)
+    assert cost.median[1024]["added"] == pytest.approx((0.963 + 0.822) / 2)
+    assert cost.median[1024]["exchange"] == pytest.approx((0.902 + 0.665) / 2)
+    assert cost.median[64]["double"] == 0.619 and cost.median[1024]["double"] == 2.907
 
 
 def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
@@ -60,9 +74,11 @@ def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     assert lines[0] == "2 logical CPUs, gloo"
     assert "B = 64" in lines[1] and "B = 1,024" in lines[1]
     step = next(line for line in lines if line.startswith("step without communication"))
-    assert step.split()[-2:] == ["1.471", "5.358"]
+    assert step.split()[-2:] == ["0.510", "1.690"]
+    hooks = next(line for line in lines if "(no_sync - step)" in line)
+    assert hooks.split()[-2:] == ["0.117", "0.109"]
     # The last row: one process on the 2B images, rank 0's own figure at each size.
-    assert lines[-1].split()[-2:] == ["2.014", "8.992"]
+    assert lines[-1].split()[-2:] == ["0.619", "2.907"]
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """What a data-parallel step spends on communication: time it.
 
-Times, in each process, four things for lesson 03's MLP: a step that computes alone
+Times, in each process, five things for lesson 03's MLP: a step that computes alone
 (forward, backward, optimizer step, no communication), the same step under
-DistributedDataParallel (which all-reduces the gradients in backward), a bare all-reduce
+DistributedDataParallel (which all-reduces the gradients in backward), the DDP step inside
+``no_sync`` (DDP's own work in forward and backward, with nothing sent), a bare all-reduce
 of as many numbers as the model's gradients, timed between the steps, and the step alone
 on twice the images (what one process does to train on the same effective batch; rank 0
 times it while the other processes wait at a barrier, so that nothing competes with it,
@@ -56,7 +57,7 @@ def sgd_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
 
 
 def time_one_size(batch_size: int, group) -> None:
-    """Time the four things for ``batch_size`` images per process; print them."""
+    """Time the five things for ``batch_size`` images per process; print them."""
     device = group.device
     images = torch.randn(2 * batch_size, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (2 * batch_size,), device=device)
@@ -71,6 +72,10 @@ def time_one_size(batch_size: int, group) -> None:
     # All the model's gradients in one tensor, as DDP sends them (this model: one bucket).
     gradients = torch.zeros(sum(p.numel() for p in alone.parameters()), device=device)
 
+    def ddp_step_without_exchange() -> None:
+        with ddp.no_sync():  # DDP's hooks still run in backward, but nothing is sent
+            sgd_step(ddp, images, labels)
+
     def double_on_rank_0() -> None:
         if group.rank == 0:  # the others go straight on to the next barrier and wait there
             sgd_step(alone, double_images, double_labels)
@@ -79,6 +84,7 @@ def time_one_size(batch_size: int, group) -> None:
         {
             "compute": lambda: sgd_step(alone, images, labels),
             "ddp": lambda: sgd_step(ddp, images, labels),
+            "no_sync": ddp_step_without_exchange,
             "exchange": lambda: dist.all_reduce(gradients),
             "double": double_on_rank_0,
         },
@@ -88,7 +94,8 @@ def time_one_size(batch_size: int, group) -> None:
     added = with_ddp - compute  # what DDP adds to a step: the exchange and its bookkeeping
     rank_print(
         f"batch {batch_size} per process: step without communication "
-        f"{compute * 1e3:.3f} ms, DDP step {with_ddp * 1e3:.3f} ms, DDP added "
+        f"{compute * 1e3:.3f} ms, DDP step {with_ddp * 1e3:.3f} ms, DDP step inside no_sync "
+        f"{medians['no_sync'] * 1e3:.3f} ms, DDP added "
         f"{added * 1e3:.3f} ms ({added / compute:.2f} x the step), all-reduce of "
         f"{gradients.numel():,} gradients between the steps {exchange * 1e3:.3f} ms",
         all_ranks=True,
