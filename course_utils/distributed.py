@@ -337,7 +337,8 @@ def _launch_forked(argv: Sequence[str]) -> None:
 
 @dataclass
 class TorchrunResult:
-    """What ``run_torchrun`` measured: the output, the time and the memory of the run."""
+    """What ``run_torchrun`` measured: the output, the time and the memory of the run (the
+    three memory fields are ``nan`` for a run started with ``sample_memory=False``)."""
 
     command: list[str]
     output: str

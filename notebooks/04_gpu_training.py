@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1164 MB. The course's
+# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1158 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -260,11 +260,12 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **47.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# **52.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little. The CPU did **181.4
+# repeat pulls a mean up but moves a median little: compare the 64 x 64 line's mean and
+# median with its slowest repeat. The CPU did **163.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **52.5
+# multiply-adds a second on the large product, but only **48.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
@@ -566,16 +567,14 @@ print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_c
 # - **(a) the classic pipeline**: a `DataLoader` builds every batch image by image,
 #   every epoch;
 # - **(b) the whole dataset on the device**: every image transformed once, before
-#   training, into one tensor kept on the device; each batch is a slice of it.
+#   training, into one tensor kept on the device; each batch gathers its rows from it.
 #
-# To be fair, both must train on the very same batches, reshuffled every epoch, so each
-# pipeline gets its own random-number generator (`torch.Generator`, not to be confused
-# with section 5's Python generators), seeded alike.
-# `SeededShuffle` is a *sampler*, the object a `DataLoader` asks for each epoch's image
-# order; like pipeline (b), it draws the order with `torch.randperm`. Identical final
-# weights will show that the orders matched. Section 5 could use `shuffle=True`, since
-# both its sides were `DataLoader`s; pipeline (b) is not one, so (a) must draw its order
-# as (b) does, with `randperm` (Appendix B shows that `shuffle=True` draws another).
+# To be fair, both must train on the very same batches, reshuffled every epoch. (b)
+# draws each epoch's order with `torch.randperm` from its own seeded random-number
+# generator (a `torch.Generator`, not section 5's Python generators). `SeededShuffle`, a
+# *sampler* (the object a `DataLoader` asks for each epoch's order), makes (a)'s
+# `DataLoader` draw the same orders. Identical final weights will show that they
+# matched (why not `shuffle=True`: Appendix B).
 
 
 # %%
@@ -642,7 +641,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
 # the 50,000 images took
-# **3.29 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.88 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once: much the same per-image work as the classic pipeline repeats every epoch (the
 # two are compared below). (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
@@ -785,18 +784,19 @@ building_seconds = statistics.median(building_times)
 each = ", ".join(f"{seconds:.2f}" for seconds in building_times)
 print(f"classic pipeline, one epoch's batches alone, 3 repeats (seconds): {each}")
 print(f"classic pipeline, seconds to build one epoch's batches alone: {building_seconds:.2f}")
-share = building_seconds / extra
-print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
+if extra > 0:  # the classic pipeline was slower per epoch
+    share = building_seconds / extra
+    print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
 print(f"extra seconds per epoch not in building the batches: {extra - building_seconds:.2f}")
 once = convert_seconds / building_seconds
 print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **3.54 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.23 s**<!-- output: dataset-on-device seconds per epoch -->
+# **4.05 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **15.5 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **14.8 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
 # worker processes, on another machine). In the
 # figure, compare the gap between the pipelines' dots with each pipeline's own spread.
@@ -805,17 +805,17 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.31 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.78 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # comes with the same arithmetic (same weights, same steps). Building one epoch's batches
 # alone, image by image (indexing, converting to a tensor, normalising, collating), took
-# **2.98 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# **3.46 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
 # (median of 3 repeats),
-# **0.90**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.92**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times that extra time: most of it. The rest,
 # **0.32 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
 # explained here (the steps may run slower between the loading's work, for example).
 # `dataset_to_tensors` did that work once, in
-# **1.10**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
+# **1.12**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
 # one epoch's batch building.
 #
 # On this CPU "on the device" changes nothing about where the data sit: what pipeline (b)
@@ -823,13 +823,13 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 # also save copying every batch to the device.
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.29 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.88 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **7.07 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **8.10 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **3.75 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **4.43 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after about one epoch,
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# **1.03**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
 # over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -925,8 +925,8 @@ _ = gc.collect()
 # There are two 16-bit types:
 # - `bfloat16` has `float32`'s range with fewer digits, and needs no gradient scaler. We
 #   expect it to be fast only on devices with bfloat16 arithmetic of their own (recent
-#   NVIDIA GPUs, some recent Intel and AMD CPUs); elsewhere each product is converted to
-#   and from float32.
+#   NVIDIA GPUs, some recent Intel and AMD CPUs); elsewhere, we expect, each product is
+#   emulated through float32 (this lesson leaves that case out).
 # - `float16` has more digits but a much narrower range: small gradients would round to
 #   zero. It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
@@ -973,16 +973,18 @@ if runs:
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
         hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
         activated = probe.layers[2](hidden)  # its ReLU
-        logits = probe.layers[3](activated).float()  # the last Linear, cast as forward does
+        raw_logits = probe.layers[3](activated)  # the last Linear
+        logits = raw_logits.float()  # cast as forward does
     hidden.retain_grad()  # keep the gradient that backward computes for this output
     probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
     probe_loss.backward()
     weight = probe.layers[1].weight
     print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
-    print(f"the logits, and the loss: {logits.dtype}, {probe_loss.dtype}")
+    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
+    print(f"the loss: {probe_loss.dtype}")
     print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
     print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
-    del probe, probe_images, hidden, activated, logits, probe_loss, weight
+    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
 else:
     print(f"bfloat16 autocast does not run on this {device.type}: nothing to show here.")
 
@@ -992,7 +994,8 @@ else:
 # documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
 # `backward` passed the gradient through the copy to the float32 weight, so the update
 # is made in float32.
-#
+
+# %% [markdown]
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # does the work of several operations (say, adding the bias and the ReLU), reading and
 # writing the data once. Compiling takes a while on a model's first run, and again when
@@ -1005,14 +1008,17 @@ else:
 # `model.compile()`, so that every call, including the one inside `training_step`, runs
 # compiled code (Appendix C shows `fit` refusing the wrapper that `torch.compile(model)`
 # returns).
-#
+
+# %% [markdown]
 # **Three arms, in rounds.** We chose an MLP with two hidden layers of 1,024 units,
 # expecting enough matrix work for the number format to matter. We train it three ways, each an
 # *arm* changing one thing against `float32`: `float32` itself, the baseline;
 # `bfloat16 autocast`, only where the device has bfloat16 arithmetic and autocast really
 # runs; and `compiled`, after `model.compile()`. All three start from the same weights
 # and see the same batches of 256 from the first 10,000 images; `drop_last=True` drops
-# each epoch's shorter last batch, so the training steps see one shape.
+# each epoch's shorter last batch, so the training steps see one shape. The learning
+# rate, 0.05, and the batch size are fixed choices shared by every arm, not tuned: these
+# runs compare time.
 #
 # A shared machine's speed varies from moment to moment, so the arms take turns: each
 # *round* trains one epoch of each arm, in an order rotated by one arm each round. A
@@ -1135,13 +1141,17 @@ for arm, row in arms.items():
     print(f"{arm} validation accuracy: {row['val_acc']:.4f}")
 
 # %% [markdown]
-# Second, the rounds one by one. An arm's *speed-up* in a round is `float32`'s epoch
-# time over the arm's (above 1: the arm was faster). The *tie band* says how far from 1
-# counts: `float32`'s own spread, its slowest later epoch over its fastest, but at least
-# 1.1, since a handful of epochs can show less spread than the machine has. A round is
-# faster above the band, slower below 1 / band, tied in between; a winner is named only
-# when every round agrees. `count_rounds` (from `course_utils.rounds`, used in the rest
-# of the course) applies the rule, checked against a count by hand.
+# Second, the rounds one by one, by one rule:
+# - *speed-up* = `float32`'s epoch time ÷ the arm's, in each round (above 1: the arm was
+#   faster);
+# - *band* = `float32`'s slowest later epoch ÷ its fastest, but at least 1.1 (a handful
+#   of epochs can show less spread than the machine has);
+# - a round is faster above the band, slower below 1 / band, tied in between; a winner
+#   is named only when every round agrees.
+#
+# `count_rounds` (from `course_utils.rounds`, used in the rest of the course) applies
+# the rule, taking the band as its distance from 1 (`band - 1`); the cell checks it
+# against a count by hand.
 
 # %%
 _, fastest, slowest = later_epochs(arms["float32"]["seconds"])
@@ -1159,8 +1169,6 @@ for arm in arms:
     print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
     faster = sum(speed_up > band for speed_up in speed_ups)  # the rule by hand
     slower = sum(speed_up < 1 / band for speed_up in speed_ups)
-    # count_rounds takes the band as its distance from 1: faster above 1 + (band - 1) = band,
-    # slower below 1 / band, as by hand
     rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
     print(
@@ -1198,10 +1206,10 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.45 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); in the last round the accuracies differ
 # by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points (earlier rounds differed a little: compare the arms' epoch lines; one run).
@@ -1209,14 +1217,14 @@ if "compiled" in arms:
 # model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **17.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time: the first epochs' difference, of which
-# **16.1 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
+# **17.7 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
 # the training and the rest in the validation pass, which is compiled too, for its own
 # batch shape (1,000 images). Afterwards a compiled epoch ran at a median of
-# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
-# **1.11**<!-- output: tie band -->. No round was faster by more than the band (the
+# **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and no
 # payback can be computed.
 #
@@ -1243,7 +1251,8 @@ if "compiled" in arms:
 #   generator (`yield`) lets `DeviceDataLoader` move each batch just in time.
 # - A per-image `DataLoader` pipeline, rebuilding every batch image by image every
 #   epoch, can cost far more than the training itself. A dataset that fits on the device
-#   should live there as one tensor (`dataset_to_tensors` + `DeviceTensorLoader`); count
+#   should live there as one tensor (`dataset_to_tensors` + `DeviceTensorLoader`) when
+#   its per-image transforms are fixed, or can be redone as batch operations; count
 #   that one-off cost, and the epochs it takes to win it back.
 # - To compare pipelines fairly, give each its own random-number generator
 #   (`torch.Generator`), seeded alike, so both
@@ -1378,30 +1387,33 @@ if check_exercise(
             f"{second_epoch * 1e3 / steps_of_256:.1f}"
         )
         # A forward pass does one multiply-add per weight and image; the backward pass
-        # about two more (the gradients of the inputs and of the weights).
-        per_image = sum(p.numel() for p in big_model.parameters() if p.ndim > 1)
-        rate = 3 * per_image * exercise_size / second_epoch / 1e9
-        print(f"2048-2048 MLP on {name}, billions of multiply-adds a second: {rate:.1f}")
+        # two more (the gradients of the inputs and of the weights), except that the first
+        # layer's inputs (the images) need no gradient.
+        weights = [p.numel() for p in big_model.parameters() if p.ndim > 1]
+        per_image = 3 * sum(weights) - weights[0]
+        rate = per_image * exercise_size / second_epoch / 1e9
+        print(f"2048-2048 MLP on {name}, with loading, billions of multiply-adds/s: {rate:.1f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.44 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.37 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **32.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
-# expect to hide part of a GPU's lead. Counting about three multiply-adds per weight and
-# image (forward and backward), the second epoch ran at
-# **136.5 billion**<!-- output: 2048-2048 MLP on cpu, billions of multiply-adds a second -->
+# expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
+# (forward and backward; two for the first layer, whose inputs need no gradient), the
+# second epoch ran at
+# **115.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second: set that beside section 2's rates on this CPU,
-# **52.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
+# **48.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
 # 64 x 64 products and
-# **181.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **163.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. Products this large are where we expect a GPU's many cores to
 # pay (on the course's one H200 run: Appendix E).
 #
@@ -1532,23 +1544,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.214 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.044 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.175 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **13.40 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.02 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# **16.44 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.15 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.81**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
 # falling more slowly the bigger the batch. That is consistent with a part of a step's
 # cost that does not grow with the batch, shared out among more images (not timed
 # apart); once that share is small, the per-image work is nearly all that is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.214 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.246 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.305 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
@@ -1559,9 +1571,9 @@ if check_exercise(
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
 # timed sizes up to 1,024 only, against that machine's 16-core CPU: the GPU was faster
-# at none of them<!-- source: benchmarks/RESULTS.md, one H200 run -->. The sizes 4,096
-# and 16,384 were added later, to give the GPU's cheaper work per image room to outweigh
-# its fixed cost; the course has not timed them on a GPU.
+# at none of them<!-- source: benchmarks/RESULTS.md, one H200 run -->; the course has
+# not timed 4,096 and 16,384, the sizes that give a GPU's cheaper work per image most
+# room to outweigh its fixed cost, on a GPU.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1617,12 +1629,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # most of the extra time went into making the batches, again every epoch (section 6
-# timed them alone). `dataset_to_tensors` paid those
-# transforms once,
-# **3.29 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, against
-# **3.31 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
-# more for every classic epoch than for an epoch of (b).
+# timed them alone: most, not all, of the extra
+# **3.78 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# per classic epoch). `dataset_to_tensors` did that work once, in
+# **3.88 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# here.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1644,7 +1655,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1669,9 +1680,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **17.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1700,7 +1711,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1952,7 +1963,7 @@ if half_seconds is not None:
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
 # machine's own 16-core CPU, in milliseconds (from `benchmarks/RESULTS.md`, one run
-# each; the figures quoted above and in exercise 1's answer):
+# each; the figures quoted in sections 2, 6 and 7 and in exercise 1's answer):
 #
 # | what was timed (one run each) | H200, ms | its CPU, ms |
 # |---|---:|---:|

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1422 MB. The course's
+# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1388 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -179,14 +179,15 @@ else:
 #    share: N times less arithmetic, not always N times less time;
 # 2. the *exchange*: the workers agree on one gradient before stepping, each sending and
 #    receiving a number of values that grows with the model's parameters, not its share
-#    of the batch;
-# 3. DDP's *other overhead*: bookkeeping and waiting around the exchange;
+#    of the batch, and waiting for the others to be ready;
+# 3. DDP's *bookkeeping* around it: wrapping each forward pass, copying the gradients
+#    into the buffers it sends and back;
 # 4. the *data loading*: the `DataLoader` picking and stacking images, moving and
 #    normalising the batch.
 #
 # More workers shrink parts 1 and 4 and add 2 and 3: which weighs more decides whether
-# they win. Section 5 times part 1, and parts 2 and 3 together, for one step; section 8,
-# whole epochs. First: what does this lesson's MLP (lesson 03's) exchange per step?
+# they win. Section 5 times parts 1, 2 and 3 for one step; section 8, whole epochs.
+# First: what does this lesson's MLP (lesson 03's) exchange per step?
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
@@ -434,8 +435,9 @@ print(manual.output)
 # step, the script times, in each of 2 processes:
 # - a step alone (forward, backward, update, no communication);
 # - the same step under DDP;
-# - the DDP step inside `with ddp.no_sync():`, which runs DDP's own work in forward and
-#   backward but sends nothing (section 10 uses `no_sync` for gradient accumulation);
+# - the DDP step inside `with ddp.no_sync():`, where DDP wraps the forward pass but
+#   prepares no reduction and sends nothing (section 10 uses `no_sync` for gradient
+#   accumulation);
 # - the bare all-reduce of the model's 25,450 gradients;
 # - the step alone on 2B images, as one process takes the same effective batch (timed by
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
@@ -476,10 +478,10 @@ for size in (64, 1024):
     print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
     print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
-    hooks, exchange = ms[size]["hooks"], ms[size]["exchange"]
-    print(f"{size} images per process, ms of DDP's hooks (no_sync - step): {hooks:.3f}")
+    wrapper, exchange = ms[size]["wrapper"], ms[size]["exchange"]
+    print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
     print(
-        f"{size} images per process, ms of the exchange and waits (DDP - no_sync): {exchange:.3f}"
+        f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {exchange:.3f}"
     )
     more = "more" if ms[size]["added"] > halving_saves else "less"
     print(f"{size} images per process, DDP adds {more} than halving the images saves")
@@ -497,35 +499,36 @@ for size in (64, 1024):
 # (the machine's own network interface, talking to itself):
 # read the figures as sizes. *DDP's added time* is the DDP step minus the step without
 # communication. The `no_sync` step splits it in two. At 64 images per process DDP added
-# 1.045 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its hooks
-# (no_sync − step) took
-# 0.117 ms<!-- output: 64 images per process, ms of DDP's hooks (no_sync - step) -->,
-# and the exchange with its waits (DDP − no_sync)
-# 0.927 ms<!-- output: 64 images per process, ms of the exchange and waits (DDP - no_sync) -->,
+# 0.965 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# around forward (no_sync − step) took
+# 0.130 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# and the reduction with its waits (DDP − no_sync)
+# 0.835 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.478 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
-# bare all-reduce timed alone. Inside a step the exchange also copies the gradients into
-# DDP's bucket and back, and waits for the other process; those were not timed apart.
+# 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# bare all-reduce timed alone. The reduction inside a step also copies the gradients
+# into DDP's buckets and back, and waits for the other process; those parts were not
+# timed apart.
 #
 # - **At 64 images per process** DDP added
-#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.78<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.53<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.50<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
 #   DDP's added time changed by a factor of
-#   0.85<!-- output: added, 1024 images per process / 64 -->, while the step took
-#   3.31<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
+#   0.93<!-- output: added, 1024 images per process / 64 -->, while the step took
+#   3.34<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone in this run, more work per exchange helped data
 #   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
-# 1.045 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.965 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved only
-# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.893 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.217 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.898 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.299 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The `DDP adds more/less than halving the images saves` lines say which is larger at
 # each size, in this run.
 #
@@ -533,8 +536,8 @@ for size in (64, 1024):
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
 # (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
 # steps alone:
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.13<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.15<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
@@ -649,7 +652,8 @@ print(two_processes.output)
 # Is the 2-process run faster than one process? Every way of training, or *arm*, takes
 # the same effective batch of 128, seed, shuffle and images (the first 20,000 training
 # images an epoch, to save time). Two arms face each other, and differ in one thing, the
-# number of processes (and so each process's share of the batch):
+# number of processes (and so each process's share of the batch, and the CPUs in use: 2
+# against 1; Appendix A also gives one process both CPUs, as 2 threads):
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, in one
 #   process with 1 thread, as section 5 timed one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
@@ -776,31 +780,34 @@ print(
     f"median {statistics.median(by_hand):.2f}; rounds faster / tied / slower: "
     f"{faster} / {tied} / {slower}"
 )
+same_counts = (faster, tied, slower) == (headline.faster, headline.tied, headline.slower)
 print("the same speed-ups as arm_speed_ups':", tuple(by_hand) == headline.speed_ups)
+print("the same counts as arm_speed_ups':", same_counts)
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.52<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. Did section 5's steps, timed alone, predict the rest? Per step, the baseline's
 # rest took
-# 0.86<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
+# 0.88<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
 # times section 5's one-process step, and the 2 processes' rest
-# 1.21<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# 1.22<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. Section 5 timed each step with both processes ready,
 # after a barrier; inside an epoch a DDP step's all-reduce can also wait for the other
 # process to load its batch, and the rest includes the loop's own Python. This lesson
 # does not time those apart.
 #
-# **Both loading lean.** The lean pair differs in the number of processes alone, with
-# loading cheap on both sides. One lean process ran at
+# **Both loading lean.** The lean pair differs in the number of processes (and CPUs)
+# alone; at this batch the rest is most of a lean epoch (the `loader` and `the rest`
+# columns of the two lean rows). One lean process ran at
 # 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this launch.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
@@ -819,22 +826,39 @@ _ = one_against_two(2 * big_batch, big_figures, big_size, per_process=1024)  # i
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.19<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 2.01<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed (its line counts the rounds and gives the verdict by the
 # lesson's rule). Their loading ran at
-# 3.44<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.34<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, while the rest ran at
-# 0.74<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times; per step, the 2 processes' rest took
-# 1.63<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+# 1.54<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. So the loading carried the 2 processes' shorter median
-# epoch. But cheaper loading needs no second process: one process
-# loading lean ran at
-# 1.94<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed in the same launch. The fair measure of the second
-# process is the lean pair: 2 lean processes ran at
-# 1.47<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's speed (its line, too, gives the rounds and the verdict).
+# epoch. But cheaper loading needs no second process: one process loading lean ran at
+# 2.00<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed in the same launch. 2 lean processes ran at
+# 1.43<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's speed (its line, too, gives the rounds and the verdict). At
+# this batch even lean loading is most of one process's epoch (the `batch slices` row's
+# `loader` against its `epoch`), and the lean pair gained in the loading while its rest
+# grew (compare the two lean rows). Splitting the loading over 2 CPUs would at best
+# halve it, yet the 2 processes' loading ran at
+# 3.34<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed: the cost per image must also have fallen with the smaller
+# batch per process, which this lesson does not time.
+#
+# **Did section 5's prediction hold?** Compare each `the rest` line with the prediction
+# printed beside it: the rest ran at
+# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's speed at 128 against
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
+# and
+# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# at 2,048 against
+# 1.15<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Steps
+# timed alone, after a barrier, set the direction at best; inside epochs the waits at
+# the all-reduce and the loop's Python come on top.
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -1006,30 +1030,30 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.78<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), on this machine, 2 processes ran at a median of
-#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 and
-#   2.19<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   2.01<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (medians; a second launch, on all 50,000 images, so not the batch's effect
 #   alone; each launch's lines give the verdicts); at 2,048 the gain came from the
 #   loading, which one lean process also sped up (to
-#   1.94<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   2.00<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed).
-# - Both loading lean, the fair pair, 2 processes ran at
-#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# - Both loading lean (2 CPUs against 1 still), 2 processes ran at
+#   0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.47<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   1.43<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   times one process's speed (medians).
 # - So make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: steps timed alone leave out the loading, and in this run the 2 processes'
 #   rest of an epoch per step (steps, any wait at the all-reduce, the loop's Python)
 #   took
-#   1.21<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+#   1.22<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 #   and
-#   1.63<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+#   1.54<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
 #   times section 5's DDP step.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
@@ -1222,7 +1246,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1242,13 +1266,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 2.05<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.78<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1404,9 +1428,9 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** ran at
-# 1.06<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.05<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower, with its verdict). psutil reported
 # 2<!-- output: physical cores --> physical cores (the line at the top), though on a
@@ -1414,9 +1438,9 @@ report_arms(2 * big_batch, big_figures)
 # machine cannot see; what limits the second thread, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 2.03<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds and verdict follow
 # it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1471,10 +1495,10 @@ except RuntimeError as error:
 #
 # **The table's rows.** Each row is the median over the ranks of each rank's own median:
 # with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The two indented rows
-# split `DDP's added time` with the `no_sync` step: DDP's hooks, and the exchange with
-# its waits. Compare the exchange row with the bare all-reduce's: what the exchange
-# adds beyond it (the bucket's copies, waiting for the other process) was not timed
-# apart.
+# split `DDP's added time` with the `no_sync` step: DDP's wrapper around forward, and
+# the reduction with its waits (inside `no_sync`, DDP prepares no reduction in
+# backward). Compare the reduction row with the bare all-reduce's: what it adds beyond
+# it (the buckets' copies, waiting for the other process) was not timed apart.
 
 # %% [markdown]
 # ## Appendix D: uneven data
@@ -1555,11 +1579,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 865 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
-# every page it used in full, and the three processes' resident memory summed to at most
-# 1689 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# every page it used in full, and the three processes' resident memory summed to a peak
+# of
+# 1686 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

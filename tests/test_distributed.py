@@ -263,6 +263,7 @@ def test_run_torchrun_without_sampling_reads_no_memory(tmp_path, monkeypatch):
     result = run_torchrun(script, 2, timeout=JOIN_SECONDS, sample_memory=False)
     assert "world 2 backend gloo sum 3" in result.output
     assert math.isnan(result.peak_rss_mb) and math.isnan(result.peak_pss_mb)
+    assert math.isnan(result.peak_worker_rss_mb)
     assert 0 < result.seconds < JOIN_SECONDS
 
 

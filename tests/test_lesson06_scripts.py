@@ -26,6 +26,7 @@ from torch.utils._pytree import tree_leaves
 
 import course_utils.distributed as distributed
 from course_utils.distributed import GroupInfo
+from course_utils.scaling import read_comm_cost
 
 SCRIPTS = NOTEBOOKS / "scripts"
 LESSON = NOTEBOOKS / "06_distributed_training.py"
@@ -339,7 +340,13 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
 
     monkeypatch.setitem(namespace, "median_seconds", median_seconds)
     monkeypatch.setitem(namespace, "DistributedDataParallel", stand_in_ddp)
-    monkeypatch.setitem(namespace, "rank_print", lambda *args, **kw: None)
+    printed = []  # what each rank would print, as rank_print prints it
+
+    def rank_print(*values, all_ranks=False, **kw):
+        if all_ranks or rank == 0:
+            printed.append((f"[rank {rank}] " if all_ranks else "") + " ".join(map(str, values)))
+
+    monkeypatch.setitem(namespace, "rank_print", rank_print)
     monkeypatch.setattr(dist, "all_reduce", lambda *args, **kw: None)
     steps = [(4, False), (4, False), (4, True)]  # alone, DDP's step, DDP's inside no_sync
     for rank, expected in ((0, [*steps, (8, False)]), (1, steps)):
@@ -347,6 +354,10 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
         namespace["time_one_size"](4, GroupInfo(rank, 2, rank, "gloo", torch.device("cpu")))
         # Then (rank 0 only) one process on twice the images; the all-reduce is a no-op here.
         assert calls == expected
+    # The lines the script prints are the ones read_comm_cost, the lesson's reader, reads.
+    cost = read_comm_cost("\n".join(printed))
+    assert cost.median[4]["no_sync"] == pytest.approx(1.0)
+    assert cost.median[4]["double"] == pytest.approx(1.0)
 
 
 def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_like, tmp_path):

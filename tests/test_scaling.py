@@ -34,14 +34,14 @@ batch 1024 per process: rank 0 alone (the others waiting at a barrier), step on 
 
 def test_the_timing_lines_are_read_back_per_rank_and_as_the_median_of_the_ranks():
     cost = read_comm_cost(COMM_COST_OUTPUT)
-    # DDP's added time splits at the no_sync step: its hooks, then the exchange and waits.
+    # DDP's added time splits at the no_sync step: its wrapper, then the reduction and waits.
     assert cost.per_rank[64][0] == pytest.approx(
         {
             "step": 0.495,
             "ddp": 1.546,
             "no_sync": 0.635,
             "added": 1.546 - 0.495,
-            "hooks": 0.635 - 0.495,
+            "wrapper": 0.635 - 0.495,
             "exchange": 1.546 - 0.635,
             "all_reduce": 0.483,
         }
@@ -75,8 +75,8 @@ def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     assert "B = 64" in lines[1] and "B = 1,024" in lines[1]
     step = next(line for line in lines if line.startswith("step without communication"))
     assert step.split()[-2:] == ["0.510", "1.690"]
-    hooks = next(line for line in lines if "(no_sync - step)" in line)
-    assert hooks.split()[-2:] == ["0.117", "0.109"]
+    wrapper = next(line for line in lines if "(no_sync - step)" in line)
+    assert wrapper.split()[-2:] == ["0.117", "0.109"]
     # The last row: one process on the 2B images, rank 0's own figure at each size.
     assert lines[-1].split()[-2:] == ["0.619", "2.907"]
 

@@ -880,7 +880,7 @@ QUESTIONS: dict[str, Exercise] = {
         why=(
             "a `DataLoader` over a torchvision dataset transforms and collates every image "
             "again each epoch; `dataset_to_tensors` does that work once, and each epoch then "
-            "only cuts slices out of ready tensors. That one-off cost is won back after the "
+            "only gathers rows out of ready tensors. That one-off cost is won back after the "
             "number of epochs section 6 printed."
         ),
         misconceptions={

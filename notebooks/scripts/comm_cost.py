@@ -3,7 +3,7 @@
 Times, in each process, five things for lesson 03's MLP: a step that computes alone
 (forward, backward, optimizer step, no communication), the same step under
 DistributedDataParallel (which all-reduces the gradients in backward), the DDP step inside
-``no_sync`` (DDP's own work in forward and backward, with nothing sent), a bare all-reduce
+``no_sync`` (DDP's wrapper around forward, with nothing prepared or sent), a bare all-reduce
 of as many numbers as the model's gradients, timed between the steps, and the step alone
 on twice the images (what one process does to train on the same effective batch; rank 0
 times it while the other processes wait at a barrier, so that nothing competes with it,
@@ -73,7 +73,7 @@ def time_one_size(batch_size: int, group) -> None:
     gradients = torch.zeros(sum(p.numel() for p in alone.parameters()), device=device)
 
     def ddp_step_without_exchange() -> None:
-        with ddp.no_sync():  # DDP's hooks still run in backward, but nothing is sent
+        with ddp.no_sync():  # DDP prepares no reduction and sends nothing in backward
             sgd_step(ddp, images, labels)
 
     def double_on_rank_0() -> None:
