@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1158 MB. The course's
+# > 2 threads); the whole lesson ran in 88 s with a peak memory of 1160 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -260,12 +260,12 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# **118.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little: compare the 64 x 64 line's mean and
-# median with its slowest repeat. The CPU did **163.0
+# repeat pulls a mean up but moves a median little: on each line, a slow repeat shows as
+# a mean above the median. The CPU did **72.4
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **48.8
+# multiply-adds a second on the large product, but only **0.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
@@ -338,6 +338,9 @@ except RuntimeError as error:
     print(f"model on meta, batch on cpu: RuntimeError: {error}")
 
 # %% [markdown]
+# On a GPU the same mistake raises a `RuntimeError` too, whose words vary between
+# PyTorch versions; look for the two devices it names, such as `cuda:0` and `cpu`.
+#
 # For copies to a CUDA GPU,
 # [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two
 # settings (this lesson has no CUDA GPU to time them on):
@@ -549,15 +552,13 @@ print(
 # `fit` returns a *history*, one dict per epoch, with two times: `train_seconds`
 # (training only, which the lesson's printed lines use) and `epoch_seconds` (with the
 # evaluation, which `fit` prints in brackets). It synchronises before starting and
-# before stopping its clock, as section 2 requires (`course_utils/training.py`; the
-# epoch itself runs in `_train_epoch`, section 4's loop with the options `fit` takes).
-# `progress`, `scheduler` and `grad_clip` below are lesson 03's options, all off here:
+# before stopping its clock, as section 2 requires: the lines of `fit`'s loop (in
+# `course_utils/training.py`) that wait and read the clock:
 
 # %% tags=["nbval-check-output"]
-loop_source = inspect.getsource(training._train)
-first = loop_source.index("# Work queued before the epoch")
-last = loop_source.index("train_seconds = time.perf_counter() - start")
-print(inspect.cleandoc(loop_source[first:last]) + "\ntrain_seconds = time.perf_counter() - start")
+for line in inspect.getsource(training._train).splitlines():
+    if "synchronize(" in line or "perf_counter()" in line:
+        print(line.strip())
 
 # %% [markdown]
 # ## 6. Where does an epoch's time go?
@@ -641,7 +642,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
 # the 50,000 images took
-# **3.88 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once: much the same per-image work as the classic pipeline repeats every epoch (the
 # two are compared below). (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
@@ -793,10 +794,10 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **4.05 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->
+# **4.44 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.26 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **14.8 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **16.8 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
 # worker processes, on another machine). In the
 # figure, compare the gap between the pipelines' dots with each pipeline's own spread.
@@ -805,31 +806,31 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **3.78 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **4.17 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # comes with the same arithmetic (same weights, same steps). Building one epoch's batches
 # alone, image by image (indexing, converting to a tensor, normalising, collating), took
-# **3.46 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# **3.65 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
 # (median of 3 repeats),
-# **0.92**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.88**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times that extra time: most of it. The rest,
-# **0.32 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
+# **0.52 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
 # explained here (the steps may run slower between the loading's work, for example).
 # `dataset_to_tensors` did that work once, in
-# **1.12**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
+# **1.05**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
 # one epoch's batch building.
 #
 # On this CPU "on the device" changes nothing about where the data sit: what pipeline (b)
-# saves here is the per-image work, done once instead of every epoch. On a GPU it would
-# also save copying every batch to the device.
+# saves here is the per-image work, done once instead of every epoch. On a GPU we expect
+# it also to save copying every batch to the device (not timed here, nor in Appendix E).
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.88 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.84 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **8.10 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **8.87 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **4.43 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **4.37 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after about one epoch,
-# **1.03**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# **0.92**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
 # over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -858,7 +859,8 @@ print(
 # across these 4 seeds (one run each). Hence the shared seed: had the pipelines shuffled
 # differently, a gap that size would have said nothing about them.
 #
-# Holding the data on the device works whenever it fits in the device's memory (MNIST's
+# Holding the data on the device works when it fits in the device's memory beside the
+# model and its activations (MNIST's
 # 156.8 MB<!-- output: training images as float32 (MB) --> here). Datasets too big for
 # that, or per-image transforms not rewritten as batch operations (lesson 05 does this
 # for its augmentation), need the `DataLoader`, with `pin_memory` and `num_workers`
@@ -925,8 +927,9 @@ _ = gc.collect()
 # There are two 16-bit types:
 # - `bfloat16` has `float32`'s range with fewer digits, and needs no gradient scaler. We
 #   expect it to be fast only on devices with bfloat16 arithmetic of their own (recent
-#   NVIDIA GPUs, some recent Intel and AMD CPUs); elsewhere, we expect, each product is
-#   emulated through float32 (this lesson leaves that case out).
+#   NVIDIA GPUs, and CPUs with the AVX-512 BF16 or AMX instructions, in some recent Intel
+#   and AMD chips); elsewhere, we expect, each product is emulated through float32 (this
+#   lesson leaves that case out).
 # - `float16` has more digits but a much narrower range: small gradients would round to
 #   zero. It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
 #   loss before `backward` and divides the gradients again before the step.
@@ -1005,7 +1008,8 @@ else:
 # It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and CUDA
 # GPUs. Support for Apple GPUs is newer and less complete: if compiling fails, the
 # rounds leave the compiled arm out and say why. Compile the model *in place*, with
-# `model.compile()`, so that every call, including the one inside `training_step`, runs
+# `model.compile()`, so that every call, including the one inside `training_step` (the
+# model's own method that `fit` calls for each batch: forward, then the loss), runs
 # compiled code (Appendix C shows `fit` refusing the wrapper that `torch.compile(model)`
 # returns).
 
@@ -1206,10 +1210,10 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.45 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.49 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); in the last round the accuracies differ
 # by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points (earlier rounds differed a little: compare the arms' epoch lines; one run).
@@ -1217,12 +1221,13 @@ if "compiled" in arms:
 # model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time: the first epochs' difference, of which
-# **17.7 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
-# the training and the rest in the validation pass, which is compiled too, for its own
-# batch shape (1,000 images). Afterwards a compiled epoch ran at a median of
-# **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **19.0 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
+# the training and the rest in the validation pass, compiled again for the evaluation,
+# which runs without gradients (`no_grad`) and at its own batch shape (1,000 images).
+# Afterwards a compiled epoch ran at a median of
+# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
 # **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and no
@@ -1397,23 +1402,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.44 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.37 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.51 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.49 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **35.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **38.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **115.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **106.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second: set that beside section 2's rates on this CPU,
-# **48.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
+# **0.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
 # 64 x 64 products and
-# **163.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **72.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. Products this large are where we expect a GPU's many cores to
 # pay (on the course's one H200 run: Appendix E).
 #
@@ -1544,23 +1549,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.175 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.212 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **16.44 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.15 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.81**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# **15.32 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.18 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.79**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.79**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
 # falling more slowly the bigger the batch. That is consistent with a part of a step's
 # cost that does not grow with the batch, shared out among more images (not timed
-# apart); once that share is small, the per-image work is nearly all that is left.
+# apart); once that share is small, the per-image work is most of what is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.305 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.314 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
@@ -1630,9 +1635,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # most of the extra time went into making the batches, again every epoch (section 6
 # timed them alone: most, not all, of the extra
-# **3.78 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **4.17 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # per classic epoch). `dataset_to_tensors` did that work once, in
-# **3.88 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1655,7 +1660,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1680,9 +1685,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1711,7 +1716,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 

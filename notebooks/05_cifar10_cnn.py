@@ -35,8 +35,8 @@
 #   augmentation, then a one-cycle schedule, weight decay and gradient clipping added one
 #   at a time (on a CPU at width 8 on a 5,000-image sample; full width on a CUDA GPU
 #   only; exercise 1 measures augmentation on the small CNN);
-# - train a network built for a CPU's budget, and improve it with test-time
-#   augmentation;
+# - train a network built for a CPU's budget, and test on the validation set whether
+#   test-time augmentation helps it;
 # - make every choice on a validation split, and test each final model once, at the end;
 # - inspect the result (per-class accuracy, confusion matrix, mistakes), predict single
 #   images, and save and reload the model.
@@ -49,7 +49,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 310 s with a peak memory of 1470 MB. The course's
+# > 2 threads); the whole lesson ran in 335 s with a peak memory of 1434 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -715,12 +715,12 @@ del mlp_equal_time
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same epochs) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.9 s<!-- output: MLP training seconds --> against
+# epochs; it trained in 5.5 s<!-- output: MLP training seconds --> against
 # 21 s<!-- output: small CNN training seconds --> on this 2-core CPU. Given about the
 # CNN's time instead, as many whole epochs as fit in it,
 # 7<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (19.9 s<!-- output: MLP at the CNN's training time, training seconds -->,
-# 0.94<!-- output: MLP's training time / the CNN's --> times the CNN's), the MLP
+# (19.7 s<!-- output: MLP at the CNN's training time, training seconds -->,
+# 0.92<!-- output: MLP's training time / the CNN's --> times the CNN's), the MLP
 # reached
 # 47.9%<!-- output: MLP validation accuracy (same time) -->: compare it with the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->.
@@ -967,7 +967,8 @@ del few, crops_by_hand, course
 # weights and the random numbers that draw the batch order, crops and flips. The
 # figure draws seed 0, and the full recipe from seed 1 (dashed). These runs see 5,000
 # images twice with narrow layers, where the small CNN saw 45,000 twice: compare them
-# with each other, not with section 4. Appendix D shows where `fit_one_cycle` applies
+# with each other, not with section 4 (their scores say nothing about ResNet-9 at full
+# width). Appendix D shows where `fit_one_cycle` applies
 # each setting, and checks clipping and weight decay by hand.
 
 # %%
@@ -1221,6 +1222,7 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # | CPU, or an Apple GPU (MPS) | `FastNet`, below | 2 |
 #
 # **On a GPU**, section 6's ResNet-9 trains with the full recipe, channels-last weights
+# (each pixel's channels stored side by side)
 # and, where `bfloat16_support` finds bfloat16 units, lesson 04's bfloat16 autocast.
 # That branch did not make these outputs. Run once as a script on an NVIDIA H200 with
 # PyTorch 2.11, it trained for
@@ -1235,12 +1237,12 @@ print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean(
 # 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->
 # on the benchmark's "machine B" (4 times its 4 epochs'
 # 216 s<!-- source: benchmarks/RESULTS.md, width-16 ResNet-9, 4 epochs -->, which also
-# include test-time prediction), past this lesson's ten-minute budget before any widening
-# (Appendix E; an estimate, not timed here). So a CPU
+# include test-time prediction, so the estimate runs high), past this lesson's
+# ten-minute budget before any widening (Appendix E; not timed here). So a CPU
 # trains `FastNet` (from `course_utils.fastnet`), a network and recipe in the style of
 # Keller Jordan's *airbench* (arXiv 2404.00498), which beat the width-16 ResNet-9 on the
-# validation split in the course's benchmark (one seed each; Appendix A gives the
-# figures and what else differed).
+# validation split in the course's benchmark, with more epochs (one seed each; Appendix
+# A gives the figures and what else differed).
 #
 # **What `FastNet` keeps from ResNet-9:** 3 x 3 convolutions with batch norm;
 # max-pooling that halves the image between stages while the channels grow; each
@@ -1299,13 +1301,27 @@ print(f"the first ConvGroup's output equals the one by hand: {same}")
 del group, group_input, x, group_by_hand, from_group
 
 # %% [markdown]
+# And the whole network's `forward`, by hand, in eval mode: the whitening layer and
+# GELU, the three groups, each channel's largest value (`amax`), the linear layer, and
+# the logits divided by 9:
+
+# %%
+with eval_mode(fast_demo):
+    probe_batch = whitening_images[:8]
+    features = fast_demo.groups(F.gelu(fast_demo.whiten(probe_batch)))
+    logits_by_hand = fast_demo.head(features.amax(dim=(2, 3))) * fast_demo.output_scale
+    same = torch.allclose(logits_by_hand, fast_demo(probe_batch), rtol=1e-4, atol=1e-5)
+print(f"FastNet's forward by hand equals FastNet's: {same}")
+del probe_batch, features, logits_by_hand
+
+# %% [markdown]
 # **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
-# gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0,
-# so the network gains nothing by pushing its logits to extremes on images it already
-# gets right. The cell builds the
-# target by hand and checks it against PyTorch's: even a prediction that matches it
-# exactly has a loss equal to the target's *entropy*, −Σ p ln p over its 10 values (the
-# smallest cross-entropy any prediction can reach against that target), not 0.
+# gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0.
+# The cell builds the target by hand and checks it against PyTorch's: even a prediction
+# that matches it exactly has a loss equal to the target's *entropy*, −Σ p ln p over its
+# 10 values (the smallest cross-entropy any prediction can reach against that target),
+# not 0, and a sharper prediction than the target costs more. Validation scores the
+# plain labels, as its line of the course's `validation_step` shows.
 
 # %% tags=["nbval-check-output"]
 smoothed = F.one_hot(torch.tensor(3), 10).float() * 0.8 + 0.2 / 10
@@ -1314,6 +1330,16 @@ best_logits = smoothed.log().unsqueeze(0)  # a prediction equal to the target
 floor = F.cross_entropy(best_logits, torch.tensor([3]), label_smoothing=0.2)
 print(f"PyTorch's loss for that prediction: {floor:.4f}")
 print(f"the target's entropy: {-(smoothed * smoothed.log()).sum():.4f}")
+sharper = F.cross_entropy(2 * best_logits, torch.tensor([3]), label_smoothing=0.2)
+print(f"PyTorch's loss for a sharper prediction (the logits doubled): {sharper:.4f}")
+# Validation, by contrast, scores the plain labels (the course's validation_step):
+print(
+    next(
+        line.strip()
+        for line in inspect.getsource(FastNet.validation_step).splitlines()
+        if "cross_entropy" in line
+    )
+)
 
 # %% [markdown]
 # The next cell trains ResNet-9 for `resnet_epochs` epochs on a CUDA GPU, otherwise a
@@ -1403,7 +1429,7 @@ if not on_gpu:
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
-# 1.1 minutes<!-- output: strongest network training minutes --> and reached
+# 1.3 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy,
 # its learning rate on `fit_fast`'s triangle (checked by hand above). The training loss
 # stays above the validation loss, and three things, not measured apart here, can keep
@@ -1684,7 +1710,7 @@ print(
 # - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
-#   after 1.1 minutes<!-- output: strongest network training minutes --> of training;
+#   after 1.3 minutes<!-- output: strongest network training minutes --> of training;
 #   Appendix A also gives what the course's benchmark measured of its ideas.
 #   Test-time augmentation costs no training but 4 times the prediction work, and is
 #   kept only if its validation gain beats the noise: here
@@ -1981,8 +2007,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.08 s<!-- output: width 2, seconds per epoch --> to
-# 2.54 s<!-- output: width 8, seconds per epoch -->
+# grew far less, from 1.15 s<!-- output: width 2, seconds per epoch --> to
+# 2.75 s<!-- output: width 8, seconds per epoch -->
 # (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
@@ -2407,27 +2433,32 @@ print(f"weights x 10, turn per step / before: {(large_g / large_w) / (plain_g / 
 # `FastNet`'s (2.0, Nesterov momentum 0.85), and prints the last step:
 
 # %% tags=["nbval-check-output"]
-step_sizes = {}
+step_sizes, first_steps = {}, {}
 for name, lr, momentum, nesterov in (
     ("small CNN", 0.02, 0.9, False),
     ("FastNet", 2.0, 0.85, True),
+    ("FastNet's settings, plain momentum", 2.0, 0.85, False),
 ):
     weight = nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([weight], lr=lr, momentum=momentum, nesterov=nesterov)
-    for _ in range(100):
+    for step in range(100):
         before = weight.item()
         weight.grad = torch.ones(1)
         optimizer.step()
+        if step == 0:
+            first_steps[name] = before - weight.item()
     step_sizes[name] = before - weight.item()
     print(
-        f"{name}: lr {lr}, momentum {momentum}, last step {step_sizes[name]:.3f}, "
-        f"lr / (1 - m) = {lr / (1 - momentum):.3f}"
+        f"{name}: lr {lr}, momentum {momentum}, first step {first_steps[name]:.3f}, "
+        f"last step {step_sizes[name]:.3f}, lr / (1 - m) = {lr / (1 - momentum):.3f}"
     )
 print(f"FastNet's lr per small CNN's lr: {2.0 / 0.02:.0f}")
 print(f"FastNet's step per small CNN's step: {step_sizes['FastNet'] / step_sizes['small CNN']:.1f}")
 
 # %% [markdown]
-# Both last steps match lr / (1 − m). So, for the same gradient, `FastNet`'s steps are
+# All three last steps match lr / (1 − m), Nesterov or not; Nesterov's difference shows at
+# the start, where its first step is lr (1 + m) = 3.70 against plain momentum's lr = 2.00
+# (the `first step` values). So, for the same gradient, `FastNet`'s steps are
 # about 66.7<!-- output: FastNet's step per small CNN's step --> times the small CNN's,
 # not the 100 times their learning rates suggest: the CNN's higher momentum makes up
 # part of it. (Real gradients differ with batch size and batch norm; without batch norm,
@@ -2495,7 +2526,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #
 # This appendix extends sections 1 and 2. Section 1 decoded the training images once,
 # which took
-# 6.8<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 5.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
 # training images (20 batches of 128, at full size), each pass after one untimed batch,
 # with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
@@ -2562,18 +2593,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 63.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 31.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 63.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 27.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 32.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 28.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 22.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 22.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.31<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1388 MB. The course's
+# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1359 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -442,8 +442,8 @@ print(manual.output)
 # - the step alone on 2B images, as one process takes the same effective batch (timed by
 #   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
 #
-# It times all this at 64 and at 1,024 images per process: the same gradients for 16
-# times the images. Every process runs 1 *intra-op thread* (PyTorch can split one
+# It times all this at 64 and at 1,024 images per process: the same 25,450 values to
+# exchange for 16 times the images. Every process runs 1 *intra-op thread* (PyTorch can split one
 # operation, such as a matrix product, over several CPU threads; here each process uses
 # one); Appendix C says why, and how the timings are taken.
 
@@ -495,40 +495,41 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# One run, on 2 logical CPUs shared with the notebook, with gloo over loopback sockets
+# One run, on 2 logical CPUs (the notebook waiting meanwhile), with gloo over loopback
+# sockets
 # (the machine's own network interface, talking to itself):
 # read the figures as sizes. *DDP's added time* is the DDP step minus the step without
 # communication. The `no_sync` step splits it in two. At 64 images per process DDP added
-# 0.965 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.921 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.130 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.139 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.835 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.782 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.508 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone. The reduction inside a step also copies the gradients
 # into DDP's buckets and back, and waits for the other process; those parts were not
 # timed apart.
 #
 # - **At 64 images per process** DDP added
-#   1.78<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.69<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.50<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.61<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
 #   DDP's added time changed by a factor of
-#   0.93<!-- output: added, 1024 images per process / 64 -->, while the step took
-#   3.34<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
+#   1.30<!-- output: added, 1024 images per process / 64 -->, while the step took
+#   3.60<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone in this run, more work per exchange helped data
 #   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
-# 0.965 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.921 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved only
-# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.898 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.299 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.161 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.198 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.434 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The `DDP adds more/less than halving the images saves` lines say which is larger at
 # each size, in this run.
 #
@@ -536,8 +537,8 @@ for size in (64, 1024):
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
 # (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
 # steps alone:
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.15<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
@@ -608,7 +609,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (exercise 1's missing division would multiply every step by the number of processes).
 # The rate 0.2 was not tuned here; the run's validation accuracy shows it trains. With
 # more processes and the same per-process batch the effective batch grows, and the usual
-# *linear scaling rule* grows the learning rate with it (Appendix E); this lesson keeps
+# *linear scaling rule* grows the learning rate in proportion (k times the batch, k
+# times the rate, with a warm-up; Appendix E); this lesson keeps
 # 128.
 #
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
@@ -741,6 +743,8 @@ def one_against_two(
         f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f} "
         f"(section 5 predicted the steps at {predicted[per_process]:.2f})"
     )
+    held = (predicted[per_process] > 1) == (parts["rest"] > 1)
+    print(f"{name}, section 5's prediction and the rest on the same side of 1: {held}")
     # The rest of an epoch per step, against the steps section 5 timed alone: one process
     # on the whole effective batch, and a DDP step on half of it.
     steps = math.ceil(size / batch)  # steps an epoch, the same for both arms
@@ -751,6 +755,9 @@ def one_against_two(
             f"{name}, {arm}, rest per step / section 5's step: {rest_ms / step_ms:.2f} "
             f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
         )
+    for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
+        microseconds = 1e6 * figures[arm]["loader"] / (size / processes)
+        print(f"{name}, {arm}, loading per image (microseconds): {microseconds:.1f}")
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
     return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
 
@@ -786,17 +793,18 @@ print("the same counts as arm_speed_ups':", same_counts)
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.46<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. Did section 5's steps, timed alone, predict the rest? Per step, the baseline's
 # rest took
-# 0.88<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
-# times section 5's one-process step, and the 2 processes' rest
-# 1.22<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# 0.79<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
+# times section 5's one-process step (why a step inside an epoch can take less than one
+# timed alone is not timed here either), and the 2 processes' rest
+# 1.40<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. Section 5 timed each step with both processes ready,
 # after a barrier; inside an epoch a DDP step's all-reduce can also wait for the other
 # process to load its batch, and the rest includes the loop's own Python. This lesson
@@ -805,16 +813,16 @@ print("the same counts as arm_speed_ups':", same_counts)
 # **Both loading lean.** The lean pair differs in the number of processes (and CPUs)
 # alone; at this batch the rest is most of a lean epoch (the `loader` and `the rest`
 # columns of the two lean rows). One lean process ran at
-# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.35<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this launch.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
 # batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
-# images (Appendix A says what that changes, and compares the arms' accuracies). Both the batch and
-# the images per epoch change, so compare the two launches as sizes, not as the batch's
-# effect alone.
+# images (Appendix A says what that changes, and compares the arms' accuracies). Both
+# the batch and the images per epoch change, so compare the two launches as sizes, not
+# as the batch's effect alone.
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -826,39 +834,73 @@ _ = one_against_two(2 * big_batch, big_figures, big_size, per_process=1024)  # i
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.01<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed (its line counts the rounds and gives the verdict by the
 # lesson's rule). Their loading ran at
-# 3.34<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.49<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, while the rest ran at
-# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times; per step, the 2 processes' rest took
-# 1.54<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+# 1.69<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. So the loading carried the 2 processes' shorter median
 # epoch. But cheaper loading needs no second process: one process loading lean ran at
-# 2.00<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed in the same launch. 2 lean processes ran at
-# 1.43<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.11<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's speed (its line, too, gives the rounds and the verdict). At
 # this batch even lean loading is most of one process's epoch (the `batch slices` row's
 # `loader` against its `epoch`), and the lean pair gained in the loading while its rest
 # grew (compare the two lean rows). Splitting the loading over 2 CPUs would at best
 # halve it, yet the 2 processes' loading ran at
-# 3.34<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed: the cost per image must also have fallen with the smaller
-# batch per process, which this lesson does not time.
+# 2.49<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed: per image, loading cost the baseline
+# 7.2<!-- output: effective batch 2048, plain loop, 1 thread, loading per image (microseconds) -->
+# microseconds at batches of 2,048 and each of the 2 processes
+# 5.8<!-- output: effective batch 2048, DDP, 2 processes, loading per image (microseconds) -->
+# at 1,024 (at 128 the baseline paid
+# 4.9<!-- output: effective batch 128, plain loop, 1 thread, loading per image (microseconds) -->).
+# Why a larger batch costs more per image to load, this lesson does not time.
 #
 # **Did section 5's prediction hold?** Compare each `the rest` line with the prediction
 # printed beside it: the rest ran at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed at 128 against
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
 # and
-# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # at 2,048 against
-# 1.15<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. Steps
-# timed alone, after a barrier, set the direction at best; inside epochs the waits at
-# the all-reduce and the loop's Python come on top.
+# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# The `same side of 1` lines say whether even the direction held: where one says
+# `False`, steps timed alone, after a barrier, did not predict which way the rest went.
+# Inside epochs the waits at the all-reduce and the loop's Python may come on top (not
+# timed apart).
+#
+# **Both launches, drawn.** Each arm's bar is orange for the wait for batches (`loader`)
+# and blue for the rest; each dot is one round's whole epoch.
+
+# %%
+plot_epoch_parts(
+    {
+        f"effective batch {batch}, {size:,} images an epoch": {
+            arm: figures[arm] for arm in SECTION_8_ARMS
+        }
+        for batch, size, figures in (
+            (128, arms_size, arms_figures),
+            (2 * big_batch, big_size, big_figures),
+        )
+    },
+    machine,
+)
+
+# %% [markdown]
+# The panels' epochs differ in size (20,000 and 50,000 images): compare arms within a
+# panel, not across. At 128 the long bars are the DDP arms' blue ones (steps and
+# waiting); at 2,048, the
+# plain loop's orange wait for its `DataLoader` is most of its epoch.
+#
+# **Loading lean** (each panel's lower two bars) shrinks the orange part in one process
+# too.
+#
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
 # same launches measure what scaling out buys; this lesson did not run there.
@@ -1030,30 +1072,31 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.78<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.69<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), on this machine, 2 processes ran at a median of
-#   0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 and
-#   2.01<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (medians; a second launch, on all 50,000 images, so not the batch's effect
 #   alone; each launch's lines give the verdicts); at 2,048 the gain came from the
 #   loading, which one lean process also sped up (to
-#   2.00<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed).
 # - Both loading lean (2 CPUs against 1 still), 2 processes ran at
-#   0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.43<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times one process's speed (medians).
+#   1.11<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one process's speed (medians; the lines under section 8's tables give their
+#   rounds and verdicts).
 # - So make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: steps timed alone leave out the loading, and in this run the 2 processes'
 #   rest of an epoch per step (steps, any wait at the all-reduce, the loop's Python)
 #   took
-#   1.22<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+#   1.40<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 #   and
-#   1.54<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+#   1.69<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
 #   times section 5's DDP step.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
@@ -1246,7 +1289,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1266,13 +1309,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.78<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.69<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1365,32 +1408,6 @@ check_exercise("Q5", answer_q5=answer_q5)
 # give an epoch of 25 steps (50,000 / 2,048, rounded up) rather than the 10 that the
 # first launch's 20,000 images would give (learning rate still 0.2). Do not compare the
 # two launches' accuracies.
-#
-# **Both launches, drawn.** Each arm's bar is orange for the wait for batches (`loader`)
-# and blue for the rest; each dot is one round's whole epoch.
-
-# %%
-plot_epoch_parts(
-    {
-        f"effective batch {batch}, {size:,} images an epoch": {
-            arm: figures[arm] for arm in SECTION_8_ARMS
-        }
-        for batch, size, figures in (
-            (128, arms_size, arms_figures),
-            (2 * big_batch, big_size, big_figures),
-        )
-    },
-    machine,
-)
-
-# %% [markdown]
-# The panels' epochs differ in size (20,000 and 50,000 images): compare arms within a
-# panel, not across. At 128 the long bars are the DDP arms' blue ones (steps and
-# waiting); at 2,048, the
-# plain loop's orange wait for its `DataLoader` is most of its epoch.
-#
-# **Loading lean** (each panel's lower two bars) shrinks the orange part in one process
-# too; section 8 reads the lean pair's speed-ups.
 
 # %% [markdown]
 # **A fifth arm.** Section 8's launches also trained `plain loop, 2 threads`: one process
@@ -1428,9 +1445,9 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** ran at
-# 1.05<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower, with its verdict). psutil reported
 # 2<!-- output: physical cores --> physical cores (the line at the top), though on a
@@ -1438,9 +1455,9 @@ report_arms(2 * big_batch, big_figures)
 # machine cannot see; what limits the second thread, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.93<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.53<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds and verdict follow
 # it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1579,12 +1596,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 865 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 617 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1686 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1674 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
