@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 88 s with a peak memory of 1160 MB. The course's
+# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1160 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -260,12 +260,12 @@ if device.type == "cpu":
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **118.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# **53.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little: on each line, a slow repeat shows as
-# a mean above the median. The CPU did **72.4
+# repeat pulls a mean up but moves a median little (compare each line's median and mean
+# with its range). The CPU did **162.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **0.6
+# multiply-adds a second on the large product, but only **48.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
@@ -642,7 +642,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
 # the 50,000 images took
-# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.38 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once: much the same per-image work as the classic pipeline repeats every epoch (the
 # two are compared below). (The validation images were
 # converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
@@ -794,10 +794,10 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 
 # %% [markdown]
 # On this CPU the classic pipeline took
-# **4.44 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.26 s**<!-- output: dataset-on-device seconds per epoch -->
+# **3.68 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
+# dataset in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->
 # (median epochs). The classic pipeline took
-# **16.8 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
+# **13.5 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
 # notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
 # worker processes, on another machine). In the
 # figure, compare the gap between the pipelines' dots with each pipeline's own spread.
@@ -806,17 +806,17 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 # **95.13%**<!-- output: classic pipeline validation accuracy --> and
 # **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
 # pipeline's extra time per epoch,
-# **4.17 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
+# **3.40 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
 # comes with the same arithmetic (same weights, same steps). Building one epoch's batches
 # alone, image by image (indexing, converting to a tensor, normalising, collating), took
-# **3.65 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# **3.04 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
 # (median of 3 repeats),
-# **0.88**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.89**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times that extra time: most of it. The rest,
-# **0.52 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
+# **0.36 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
 # explained here (the steps may run slower between the loading's work, for example).
 # `dataset_to_tensors` did that work once, in
-# **1.05**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
+# **1.11**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
 # one epoch's batch building.
 #
 # On this CPU "on the device" changes nothing about where the data sit: what pipeline (b)
@@ -824,13 +824,13 @@ print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 # it also to save copying every batch to the device (not timed here, nor in Appendix E).
 #
 # **The one-off cost.** Pipeline (b) paid
-# **3.84 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
+# **3.38 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
 # before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **8.87 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
+# **7.35 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
 # pipeline and
-# **4.37 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
+# **3.92 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
 # (b), which wins the cost back after about one epoch,
-# **0.92**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
+# **0.99**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
 # over seconds saved per epoch; one run of two epochs).
 #
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
@@ -1210,10 +1210,10 @@ if "compiled" in arms:
 # %% [markdown]
 # **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
 # `float32` epochs took a median of
-# **0.49 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.46 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
 # has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median over the rounds); in the last round the accuracies differ
 # by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
 # points (earlier rounds differed a little: compare the arms' epoch lines; one run).
@@ -1221,13 +1221,14 @@ if "compiled" in arms:
 # model, fewer images, another learning rate).
 #
 # **Compiling** cost
-# **21.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, building one kernel at a time: the first epochs' difference, of which
-# **19.0 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
-# the training and the rest in the validation pass, compiled again for the evaluation,
-# which runs without gradients (`no_grad`) and at its own batch shape (1,000 images).
+# **17.7 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
+# the training and the rest in the validation pass, which we expect was compiled again
+# for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
+# images; not timed apart).
 # Afterwards a compiled epoch ran at a median of
-# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed (training only), inside the tie band of
 # **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
 # `rounds faster / tied / slower` line), so no saving can be told from noise, and no
@@ -1402,23 +1403,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.51 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.49 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.42 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **38.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **106.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **116.5 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second: set that beside section 2's rates on this CPU,
-# **0.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
+# **48.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
 # 64 x 64 products and
-# **72.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **162.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. Products this large are where we expect a GPU's many cores to
 # pay (on the course's one H200 run: Appendix E).
 #
@@ -1549,29 +1550,29 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.212 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.120 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **15.32 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.18 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.79**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.79**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
-# falling more slowly the bigger the batch. That is consistent with a part of a step's
-# cost that does not grow with the batch, shared out among more images (not timed
-# apart); once that share is small, the per-image work is most of what is left.
+# **13.68 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.09 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.73**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# read how much each larger batch still saves per image. A per-image time that falls
+# less and less as the batch grows is what a part of a step's cost that does not grow
+# with the batch, shared out among more images, would give (not timed apart); once that
+# share is small, the per-image work is most of what is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.245 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.314 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.270 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
 # for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
 # `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
 # step's work grows with the batch even at these sizes; with 7 repeats of each in one
-# run, take either answer as a first look. Here it says `False`: the repeats
-# overlapped, so this run cannot tell the two step times apart.
+# run, take either answer as a first look, and read this run's on that line.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1635,9 +1636,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # most of the extra time went into making the batches, again every epoch (section 6
 # timed them alone: most, not all, of the extra
-# **4.17 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
+# **3.40 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
 # per classic epoch). `dataset_to_tensors` did that work once, in
-# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.38 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1660,7 +1661,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1685,9 +1686,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **21.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed, with no clear winner over the rounds: here it saved nothing measurable.
 # Where compiling does save time, it pays only once the savings per epoch add up to its
 # cost, with batches of one shape so that it does not compile again.
@@ -1716,7 +1717,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 

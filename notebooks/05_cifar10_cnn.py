@@ -49,7 +49,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 335 s with a peak memory of 1434 MB. The course's
+# > 2 threads); the whole lesson ran in 298 s with a peak memory of 1470 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -543,7 +543,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 21 s<!-- output: small CNN training seconds --> of training: the sum of
+# epochs and 19 s<!-- output: small CNN training seconds --> of training: the sum of
 # `train_seconds`, the training passes alone (the bracketed seconds on each epoch line
 # include validation). Read one run's times loosely.
 #
@@ -697,12 +697,20 @@ print(
     f"MLP parameters per small-CNN parameter: {count_parameters(mlp) / count_parameters(cnn):.1f}"
 )
 # About the same training time: as many whole MLP epochs as fit in the CNN's seconds.
-equal_time_epochs = max(1, math.floor(cnn_train_seconds / (mlp_train_seconds / cnn_epochs)))
-seed_everything(0)
-mlp_equal_time = to_device(MLP(3 * 32 * 32, [512, 256], 10), device)
-equal_time_history = fit(
-    equal_time_epochs, 0.02, mlp_equal_time, training_batches(), val_loader, opt_func=sgd_momentum
+# The 2-epoch MLP's copy trains on (with a fresh optimizer) on the loader's next epochs;
+# `mlp` itself stays the 2-epoch model that section 8 tests.
+fitting = math.floor(cnn_train_seconds / (mlp_train_seconds / cnn_epochs))
+equal_time_epochs = cnn_epochs + max(1, fitting - cnn_epochs)
+mlp_equal_time = copy.deepcopy(mlp)
+more_history = fit(
+    equal_time_epochs - cnn_epochs,
+    0.02,
+    mlp_equal_time,
+    mlp_loader,
+    val_loader,
+    opt_func=sgd_momentum,
 )
+equal_time_history = mlp_history + more_history
 equal_time_seconds = sum(epoch["train_seconds"] for epoch in equal_time_history)
 print(f"MLP at the CNN's training time, epochs: {equal_time_epochs}")
 print(f"MLP at the CNN's training time, training seconds: {equal_time_seconds:.1f}")
@@ -715,14 +723,15 @@ del mlp_equal_time
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same epochs) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.5 s<!-- output: MLP training seconds --> against
-# 21 s<!-- output: small CNN training seconds --> on this 2-core CPU. Given about the
-# CNN's time instead, as many whole epochs as fit in it,
-# 7<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (19.7 s<!-- output: MLP at the CNN's training time, training seconds -->,
-# 0.92<!-- output: MLP's training time / the CNN's --> times the CNN's), the MLP
+# epochs; it trained in 5.8 s<!-- output: MLP training seconds --> against
+# 19 s<!-- output: small CNN training seconds --> on this 2-core CPU. Given about the
+# CNN's time instead, the same MLP (a copy, with a fresh optimizer) trained on to as many
+# whole epochs as fit in it,
+# 6<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (17.4 s<!-- output: MLP at the CNN's training time, training seconds -->,
+# 0.89<!-- output: MLP's training time / the CNN's --> times the CNN's), the MLP
 # reached
-# 47.9%<!-- output: MLP validation accuracy (same time) -->: compare it with the CNN's
+# 46.2%<!-- output: MLP validation accuracy (same time) -->: compare it with the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
@@ -1429,7 +1438,7 @@ if not on_gpu:
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
-# 1.3 minutes<!-- output: strongest network training minutes --> and reached
+# 1.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy,
 # its learning rate on `fit_fast`'s triangle (checked by hand above). The training loss
 # stays above the validation loss, and three things, not measured apart here, can keep
@@ -1710,7 +1719,7 @@ print(
 # - Exercise 1 shows augmentation's effect on the losses, not its worth in accuracy.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
-#   after 1.3 minutes<!-- output: strongest network training minutes --> of training;
+#   after 1.2 minutes<!-- output: strongest network training minutes --> of training;
 #   Appendix A also gives what the course's benchmark measured of its ideas.
 #   Test-time augmentation costs no training but 4 times the prediction work, and is
 #   kept only if its validation gain beats the noise: here
@@ -2007,9 +2016,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.15 s<!-- output: width 2, seconds per epoch --> to
-# 2.75 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 1.06 s<!-- output: width 2, seconds per epoch --> to
+# 2.65 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2526,8 +2535,8 @@ for line in inspect.getsource(fit_fast).splitlines():
 #
 # This appendix extends sections 1 and 2. Section 1 decoded the training images once,
 # which took
-# 5.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
-# Is it worth it? Time seven passes of each loader, taking turns, over the same 2,560
+# 4.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# Is it worth it? Time five passes of each loader, taking turns, over the same 2,560
 # training images (20 batches of 128, at full size), each pass after one untimed batch,
 # with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
 # reads and transforms each file as it goes; `DeviceTensorLoader` uses section 1's
@@ -2564,10 +2573,10 @@ tensor_loader = DeviceTensorLoader(
     device=device,
     transform=augment,
 )
-# Seven passes of each, taken in turns: a pass of the tensors lasts a fraction of a second,
+# Five passes of each, taken in turns: a pass of the tensors lasts a fraction of a second,
 # short enough for one busy moment of the machine to move it.
 passes = {"files": [], "tensors": []}
-for _ in range(7):
+for _ in range(5):
     passes["files"].append(seconds_per_batch_of(files_loader))
     passes["tensors"].append(seconds_per_batch_of(tensor_loader))
 files_seconds = statistics.median(passes["files"])
@@ -2593,18 +2602,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 63.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 27.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 62.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.4 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 25.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 28.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 22.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 22.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.21<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

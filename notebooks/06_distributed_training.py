@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1359 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1450 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -500,36 +500,36 @@ for size in (64, 1024):
 # (the machine's own network interface, talking to itself):
 # read the figures as sizes. *DDP's added time* is the DDP step minus the step without
 # communication. The `no_sync` step splits it in two. At 64 images per process DDP added
-# 0.921 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.853 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.139 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.118 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.782 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.734 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.508 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.456 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone. The reduction inside a step also copies the gradients
 # into DDP's buckets and back, and waits for the other process; those parts were not
 # timed apart.
 #
 # - **At 64 images per process** DDP added
-#   1.69<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step it serves.
 # - **At 1,024** (16 times the images) it added
-#   0.61<!-- output: 1024 images per process, DDP's added time / step without communication -->
+#   0.46<!-- output: 1024 images per process, DDP's added time / step without communication -->
 #   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
 #   DDP's added time changed by a factor of
-#   1.30<!-- output: added, 1024 images per process / 64 -->, while the step took
-#   3.60<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
+#   0.95<!-- output: added, 1024 images per process / 64 -->, while the step took
+#   3.40<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
 #   the images. For steps timed alone in this run, more work per exchange helped data
 #   parallelism.
 #
 # **Why.** 2 processes win the steps only if DDP adds less than halving the images
 # saves. At 64 images per process DDP added
-# 0.921 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.853 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved only
-# 0.161 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.198 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.434 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.112 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.814 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.293 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The `DDP adds more/less than halving the images saves` lines say which is larger at
 # each size, in this run.
 #
@@ -537,8 +537,8 @@ for size in (64, 1024):
 # DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
 # (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
 # steps alone:
-# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each.
 # Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
 # 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
@@ -630,7 +630,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print("export LESSON06=...  # first: the folder that print(work_folder) shows in your run")
+print("export LESSON06=...  # first: your run's work_folder (print(work_folder) shows it)")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -793,18 +793,18 @@ print("the same counts as arm_speed_ups':", same_counts)
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.46<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.47<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (each loads half the images, though the speed-up need not
 # be 2; this lesson does not time why), the rest at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. Did section 5's steps, timed alone, predict the rest? Per step, the baseline's
 # rest took
-# 0.79<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
+# 0.92<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
 # times section 5's one-process step (why a step inside an epoch can take less than one
 # timed alone is not timed here either), and the 2 processes' rest
-# 1.40<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# 1.44<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. Section 5 timed each step with both processes ready,
 # after a barrier; inside an epoch a DDP step's all-reduce can also wait for the other
 # process to load its batch, and the rest includes the loop's own Python. This lesson
@@ -813,9 +813,9 @@ print("the same counts as arm_speed_ups':", same_counts)
 # **Both loading lean.** The lean pair differs in the number of processes (and CPUs)
 # alone; at this batch the rest is most of a lean epoch (the `loader` and `the rest`
 # columns of the two lean rows). One lean process ran at
-# 1.35<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.30<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this launch.
 #
 # **At 1,024 images per process**, section 5's other size, the same arms run again:
@@ -834,43 +834,48 @@ _ = one_against_two(2 * big_batch, big_figures, big_size, per_process=1024)  # i
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 2.33<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed (its line counts the rounds and gives the verdict by the
 # lesson's rule). Their loading ran at
-# 2.49<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, while the rest ran at
-# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times; per step, the 2 processes' rest took
-# 1.69<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+# 1.58<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
 # times section 5's DDP step. So the loading carried the 2 processes' shorter median
 # epoch. But cheaper loading needs no second process: one process loading lean ran at
-# 2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed in the same launch. 2 lean processes ran at
-# 1.11<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.48<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's speed (its line, too, gives the rounds and the verdict). At
 # this batch even lean loading is most of one process's epoch (the `batch slices` row's
 # `loader` against its `epoch`), and the lean pair gained in the loading while its rest
 # grew (compare the two lean rows). Splitting the loading over 2 CPUs would at best
 # halve it, yet the 2 processes' loading ran at
-# 2.49<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed: per image, loading cost the baseline
-# 7.2<!-- output: effective batch 2048, plain loop, 1 thread, loading per image (microseconds) -->
+# 3.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed. Per image, loading cost the baseline
+# 8.4<!-- output: effective batch 2048, plain loop, 1 thread, loading per image (microseconds) -->
 # microseconds at batches of 2,048 and each of the 2 processes
-# 5.8<!-- output: effective batch 2048, DDP, 2 processes, loading per image (microseconds) -->
-# at 1,024 (at 128 the baseline paid
-# 4.9<!-- output: effective batch 128, plain loop, 1 thread, loading per image (microseconds) -->).
-# Why a larger batch costs more per image to load, this lesson does not time.
+# 4.6<!-- output: effective batch 2048, DDP, 2 processes, loading per image (microseconds) -->
+# at 1,024; at 128 the baseline paid
+# 4.7<!-- output: effective batch 128, plain loop, 1 thread, loading per image (microseconds) -->
+# and each process
+# 6.4<!-- output: effective batch 128, DDP, 2 processes, loading per image (microseconds) -->.
+# The launches also differ in images per epoch, and this lesson does not time why the
+# cost per image moves.
 #
 # **Did section 5's prediction hold?** Compare each `the rest` line with the prediction
 # printed beside it: the rest ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed at 128 against
-# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
 # and
-# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # at 2,048 against
-# 1.07<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
-# The `same side of 1` lines say whether even the direction held: where one says
+# 1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# Even where an epoch's speed-up lands near the prediction, compare its parts: loading
+# and the rest can err in opposite ways and cancel. The `same side of 1` lines say
+# whether even the rest's direction held: where one says
 # `False`, steps timed alone, after a barrier, did not predict which way the rest went.
 # Inside epochs the waits at the all-reduce and the loop's Python may come on top (not
 # timed apart).
@@ -903,7 +908,7 @@ plot_epoch_parts(
 #
 #
 # On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
-# same launches measure what scaling out buys; this lesson did not run there.
+# same launches would measure what scaling out buys; this lesson did not run there.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -1072,31 +1077,31 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.69<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
 #   times the step without communication at 64 images per process.
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), on this machine, 2 processes ran at a median of
-#   0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 and
-#   1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   2.33<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (medians; a second launch, on all 50,000 images, so not the batch's effect
 #   alone; each launch's lines give the verdicts); at 2,048 the gain came from the
 #   loading, which one lean process also sped up (to
-#   2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed).
 # - Both loading lean (2 CPUs against 1 still), 2 processes ran at
-#   0.37<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.11<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   1.48<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   times one process's speed (medians; the lines under section 8's tables give their
 #   rounds and verdicts).
 # - So make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: steps timed alone leave out the loading, and in this run the 2 processes'
 #   rest of an epoch per step (steps, any wait at the all-reduce, the loop's Python)
 #   took
-#   1.40<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+#   1.44<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 #   and
-#   1.69<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+#   1.58<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
 #   times section 5's DDP step.
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
@@ -1289,7 +1294,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1309,13 +1314,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.69<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step without communication, so a DDP step on 64 images took longer than one
 # process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1445,7 +1450,7 @@ report_arms(2 * big_batch, big_figures)
 
 # %% [markdown]
 # **A second thread** ran at
-# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
@@ -1455,9 +1460,9 @@ report_arms(2 * big_batch, big_figures)
 # machine cannot see; what limits the second thread, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.53<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 2.12<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds and verdict follow
 # it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1596,12 +1601,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 917 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 617 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 619 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1674 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1719 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
@@ -1609,6 +1614,9 @@ else:
 # processes; forked workers also start sharing what their parent loaded (not measured
 # apart here). Only forked workers were measured here; on macOS or with CUDA,
 # `run_torchrun` does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
+# (The peak memory in the line at the top of the lesson is the course runner's: the
+# proportional memory of the notebook and every process it started, together, at the
+# lesson's highest moment.)
 
 # %% [markdown]
 # ## Appendix F: section 10 in more detail
