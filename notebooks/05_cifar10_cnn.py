@@ -49,7 +49,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 298 s with a peak memory of 1470 MB. The course's
+# > 2 threads); the whole lesson ran in 299 s with a peak memory of 1462 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -543,7 +543,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # At full size, on this 2-core CPU, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy after 2
-# epochs and 19 s<!-- output: small CNN training seconds --> of training: the sum of
+# epochs and 21 s<!-- output: small CNN training seconds --> of training: the sum of
 # `train_seconds`, the training passes alone (the bracketed seconds on each epoch line
 # include validation). Read one run's times loosely.
 #
@@ -723,15 +723,15 @@ del mlp_equal_time
 # parameters, yet reached 45.8%<!-- output: MLP validation accuracy (same epochs) -->
 # validation accuracy against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy --> at full size, after the same 2
-# epochs; it trained in 5.8 s<!-- output: MLP training seconds --> against
-# 19 s<!-- output: small CNN training seconds --> on this 2-core CPU. Given about the
+# epochs; it trained in 5.4 s<!-- output: MLP training seconds --> against
+# 21 s<!-- output: small CNN training seconds --> on this 2-core CPU. Given about the
 # CNN's time instead, the same MLP (a copy, with a fresh optimizer) trained on to as many
 # whole epochs as fit in it,
-# 6<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (17.4 s<!-- output: MLP at the CNN's training time, training seconds -->,
+# 7<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (18.9 s<!-- output: MLP at the CNN's training time, training seconds -->,
 # 0.89<!-- output: MLP's training time / the CNN's --> times the CNN's), the MLP
 # reached
-# 46.2%<!-- output: MLP validation accuracy (same time) -->: compare it with the CNN's
+# 47.5%<!-- output: MLP validation accuracy (same time) -->: compare it with the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
@@ -753,8 +753,8 @@ del mlp_equal_time
 # - **Residual blocks** output `x + f(x)`: the block learns only a correction. The
 #   derivative of `x + f(x)` is 1 plus that of `f`, so by the chain rule a gradient
 #   reaches `x` even where `f`'s is small: He et al. (2016) introduced them to train
-#   networks of a hundred layers and more. That is their reasoning, not a measurement
-#   here: this lesson does not test ResNet-9 without them.
+#   networks of a hundred layers and more. A cell below shows the gradient's path in an
+#   untrained deep stack; this lesson does not train ResNet-9 without them.
 # - **Data augmentation** (random crops and flips) varies each image every epoch, so
 #   memorising pays less.
 # - **One-cycle learning rate, weight decay and gradient clipping.** `fit_one_cycle`
@@ -881,6 +881,59 @@ print(tuple(ResNet9(16)(torch.zeros(2, 3, 32, 32)).shape))
 
 # %% [markdown]
 # Appendix D follows a blank image through the full-size network, layer by layer.
+#
+# **A residual block's path for the gradient**, in an untrained stack of 20 convolutions
+# with ReLU and no batch norm: chained plainly, and in pairs as `x + f(x)`. One backward
+# pass of a loss on 64 validation images; the cell compares the gradient that reaches
+# the first convolution with the one that reaches the last (at initialisation only;
+# nothing is trained):
+
+
+# %%
+class AddInput(nn.Module):
+    """x + body(x): a residual block around any body of the same shape."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs + self.body(inputs)
+
+
+def deep_stack(residual: bool, pairs: int = 10) -> nn.Sequential:
+    """A 3 x 3 convolution to 16 channels, then pairs of (conv, ReLU, conv, ReLU), each
+    pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike."""
+    torch.manual_seed(0)
+    blocks = []
+    for _ in range(pairs):
+        body = nn.Sequential(
+            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()
+        )
+        blocks.append(AddInput(body) if residual else body)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), *blocks)
+
+
+with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
+    stack_batch = normalise(val_images[:64].to(device))
+    for name, residual in (("plain", False), ("residual", True)):
+        stack = to_device(deep_stack(residual), device)
+        stack(stack_batch).square().mean().backward()  # any loss of the output will do
+        convolutions = [m for m in stack.modules() if isinstance(m, nn.Conv2d)]
+        first, last = convolutions[0].weight.grad.norm(), convolutions[-1].weight.grad.norm()
+        print(
+            f"{name} stack of 21 convolutions, first layer's gradient / last's: {first / last:.2g}"
+        )
+del stack, stack_batch, convolutions
+
+# %% [markdown]
+# In the plain stack the first convolution's gradient came out about a billionth of the
+# last's (the `plain` line): it all but vanished on the way back through 20 layers at
+# PyTorch's default initialisation. With the additions it was
+# 3.8<!-- output: residual stack of 21 convolutions, first layer's gradient / last's -->
+# times the last's: each `x + f(x)` hands the gradient back unchanged, besides `f`'s
+# share. This is at initialisation only, and without batch norm, which in ResNet-9 also
+# keeps the activations in range.
 #
 # Augmented batches from the tensors on the device (each image cropped and flipped at
 # random):
@@ -1711,7 +1764,9 @@ print(
 #   small ResNet-9, a sample and 2 epochs, only the schedule change (learning rate and
 #   Adam's momentum together) moved accuracy the same way in all 3 seeds, by more on
 #   average than its three changes differed; taking batch norm out lowered it that way,
-#   by the most. These runs, on 5,000 images, do not pit ResNet-9 against section 4's CNN:
+#   by the most. In an untrained deep stack, residual additions carried the gradient
+#   back to the first layer, where a plain stack all but lost it. These runs, on 5,000
+#   images, do not pit ResNet-9 against section 4's CNN:
 #   this lesson does not compare the two on a CPU.
 # - `FastNet` keeps ResNet-9's convolutions, batch norm and pooling, and changes the
 #   rest (section 7's list); each idea but the 2-pixel crops is shown in section 7 or
@@ -2016,8 +2071,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.06 s<!-- output: width 2, seconds per epoch --> to
-# 2.65 s<!-- output: width 8, seconds per epoch -->
+# grew far less, from 1.02 s<!-- output: width 2, seconds per epoch --> to
+# 2.54 s<!-- output: width 8, seconds per epoch -->
 # (2.5<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
@@ -2535,7 +2590,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 #
 # This appendix extends sections 1 and 2. Section 1 decoded the training images once,
 # which took
-# 4.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
+# 6.8<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU.
 # Is it worth it? Time five passes of each loader, taking turns, over the same 2,560
 # training images (20 batches of 128, at full size), each pass after one untimed batch,
 # with the same augmentation: reflect-padded crops, flips, normalising. The `DataLoader`
@@ -2602,18 +2657,18 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 62.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.4 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 25.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 57.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.2<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 31.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 22.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 0.21<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
