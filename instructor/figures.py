@@ -35,17 +35,21 @@ from instructor.runner import STAMP_TAG, write_atomically
 __all__ = ["Quote", "check_figures", "main", "printed_values", "quotes", "update_figures"]
 
 _NUMBER = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
+# A quoted figure may be in e-notation ("1.1e-09"), as Python prints very small numbers.
+_FIGURE = rf"(?<![\w.]){_NUMBER}(?:e[-+]?\d+)?"
 # A number, its unit (one word, or %, or x as in "25x"), optional bold markers, then the
 # comment that says where it is from.
 QUOTE = re.compile(
-    rf"(?P<figure>{_NUMBER})(?P<unit>%|x\b|\s?[A-Za-z]+)?\**\s*"
+    rf"(?P<figure>{_FIGURE})(?P<unit>%|x\b|\s?[A-Za-z]+)?\**\s*"
     r"<!--\s*(?P<kind>output|source):\s*(?P<name>.*?)\s*-->"
 )
 # Units whose figures only a run can give. (A bare "2x" is too often algebra to flag.)
 RUN_DEPENDENT = re.compile(rf"(?<![\w.]){_NUMBER}(?:%|\s?(?:ms|s|seconds|min|minutes|MB|GB)\b)")
 # Code spans, link targets and HTML comments are not prose.
 NOT_PROSE = re.compile(r"`[^`]*`|\]\([^)]*\)|<!--.*?-->", re.DOTALL)
-PRINTED = re.compile(r"^(?P<name>[^:\n]+): (?P<value>-?[\d,]*\.?\d+(?:e[-+]?\d+)?)", re.MULTILINE)
+PRINTED = re.compile(
+    r"^(?P<name>[^:\n]+): (?P<value>[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?)", re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,10 @@ class Quote:
     def matches(self, value: float) -> bool:
         """Whether ``value`` (as printed) rounds to this figure at the precision it shows."""
         shown = float(self.figure.replace(",", ""))
-        decimals = len(self.figure.partition(".")[2])
+        mantissa, _, exponent = self.figure.partition("e")
+        decimals = len(mantissa.partition(".")[2]) - int(exponent or 0)
         expected = value * 100 if self.unit.strip() == "%" else value
-        return abs(expected - shown) <= 0.5 * 10**-decimals + 1e-9
+        return abs(expected - shown) <= 0.5 * 10**-decimals * (1 + 1e-9) + 1e-12
 
 
 def quotes(markdown: str) -> tuple[list[Quote], list[str]]:
@@ -120,8 +125,9 @@ def _rewritten(match: re.Match, values: dict[str, float], changes: list[str]) ->
     if quote.kind != "output" or quote.name not in values or quote.matches(values[quote.name]):
         return match.group(0)
     value = values[quote.name] * (100 if quote.unit == "%" else 1)
-    decimals = len(quote.figure.partition(".")[2])
-    figure = f"{value:{',' if ',' in quote.figure else ''}.{decimals}f}"
+    mantissa, e, _ = quote.figure.partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    figure = f"{value:{',' if ',' in quote.figure else ''}.{decimals}{e or 'f'}}"
     changes.append(f"'{quote.figure}' -> '{figure}' ({quote.name})")
     return match.group(0).replace(quote.figure, figure, 1)
 

@@ -30,6 +30,9 @@ def notebook_with(markdown: str, printed: str) -> nbformat.NotebookNode:
         ("8.6", "billion", 8.59, True),
         ("25.4", "x", 25.38, True),
         ("1,374", "MB", 1374.0, True),
+        ("1.1e-09", "", 1.14e-09, True),
+        ("1.1e-09", "", 1.16e-09, False),
+        ("1.1e-09", "", 1.1e-08, False),
     ],
 )
 def test_a_figure_matches_within_the_rounding_it_shows(figure, unit, value, ok):
@@ -52,8 +55,15 @@ def test_quotes_finds_annotated_figures_and_flags_the_rest():
 
 
 def test_printed_values_reads_name_value_lines():
-    notebook = notebook_with("", "small CNN test accuracy: 0.7048\nnoise\nspeed-up: 25.4 x\n")
-    assert printed_values(notebook) == {"small CNN test accuracy": 0.7048, "speed-up": 25.4}
+    notebook = notebook_with(
+        "", "small CNN test accuracy: 0.7048\nnoise\nspeed-up: 25.4 x\ngain: +0.8\nratio: 1.1e-09\n"
+    )
+    assert printed_values(notebook) == {
+        "small CNN test accuracy": 0.7048,
+        "speed-up": 25.4,
+        "gain": 0.8,
+        "ratio": 1.1e-09,
+    }
 
 
 def test_check_figures_reports_drift_missing_outputs_and_unannotated_figures():
@@ -129,6 +139,13 @@ def test_update_figures_rewrites_only_contradicted_figures_at_their_precision():
     )
     assert changes == ["'97.0' -> '96.5' (acc)", "'3' -> '13' (time)", "'1,204' -> '1,250' (count)"]
     assert check_figures(notebook) == []
+
+
+def test_update_figures_rewrites_a_figure_in_e_notation_whole():
+    notebook = notebook_with("a ratio of **2.9e-10**<!-- output: ratio -->", "ratio: 1.1e-09\n")
+    assert check_figures(notebook) == ["'2.9e-10' quotes 'ratio', but the output says 1.1e-09"]
+    assert update_figures(notebook) == ["'2.9e-10' -> '1.1e-09' (ratio)"]
+    assert notebook.cells[1].source == "a ratio of **1.1e-09**<!-- output: ratio -->"
 
 
 def test_the_figures_command_reports_and_fixes(tmp_path, capsys):
