@@ -491,18 +491,16 @@ def run_torchrun(
                     f"torchrun ran for more than {timeout:g} s and was stopped; its output "
                     f"ended with:\n{''.join(chunks)[-2000:]}"
                 )
-            if not sample_memory:
-                try:  # nothing to sample: sleep until the run ends, waking for the timeout
-                    process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    pass
-                continue
-            total, largest = _tree_rss(watched)
-            peak, peak_worker = max(peak, total), max(peak_worker, largest)
-            if samples % 5 == 0:  # reading every mapping of a process takes longer
-                peak_pss = max(peak_pss, _tree_pss(watched))
-            samples += 1
-            time.sleep(0.05)
+            if sample_memory:
+                total, largest = _tree_rss(watched)
+                peak, peak_worker = max(peak, total), max(peak_worker, largest)
+                if samples % 5 == 0:  # reading every mapping of a process takes longer
+                    peak_pss = max(peak_pss, _tree_pss(watched))
+                samples += 1
+            try:  # until the next sample; without sampling, wake only to check the timeout
+                process.wait(timeout=0.05 if sample_memory else 0.5)
+            except subprocess.TimeoutExpired:
+                pass
     except BaseException:
         if process.poll() is None:
             _stop(process)
@@ -515,11 +513,9 @@ def run_torchrun(
             f"torchrun exited with status {process.returncode}; its output ended with:\n"
             f"{output[-3000:]}"
         )
-    if not sample_memory:
-        return TorchrunResult(command, output, seconds, math.nan, math.nan, math.nan)
-    return TorchrunResult(
-        command, output, seconds, peak / 2**20, peak_worker / 2**20, peak_pss / 2**20
-    )
+    peaks = (peak, peak_worker, peak_pss)
+    megabytes = [size / 2**20 if sample_memory else math.nan for size in peaks]
+    return TorchrunResult(command, output, seconds, *megabytes)
 
 
 def simulate_group(world_size: int, work: Callable[[int], Any], timeout: float = 10.0) -> list:

@@ -36,7 +36,7 @@ _TIMING = re.compile(
     r".*?between the steps ([\d.]+) ms"
 )
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
-_PARTS = ("step", "ddp", "no_sync", "added", "wrapper", "exchange", "all_reduce")
+_PARTS = ("step", "ddp", "no_sync", "added", "wrapper", "reduction", "all_reduce")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class CommCost:
     map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"no_sync"`` (the
     DDP step inside ``no_sync``: nothing sent), ``"added"`` (DDP's added time: DDP step
     minus step), its two parts ``"wrapper"`` (no_sync minus step: DDP's wrapper around
-    forward, with no reduction prepared) and ``"exchange"`` (DDP step minus no_sync: the
+    forward, with no reduction prepared) and ``"reduction"`` (DDP step minus no_sync: the
     reducer's work, copying gradients into buckets, sending, and waiting for the others),
     and ``"all_reduce"`` (a bare all-reduce, between the steps) to their times;
     ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the images."""
@@ -64,7 +64,7 @@ def read_comm_cost(output: str) -> CommCost:
     for rank, batch, step, ddp, no_sync, all_reduce in _TIMING.findall(output):
         step, ddp, no_sync, all_reduce = float(step), float(ddp), float(no_sync), float(all_reduce)
         parts = {"step": step, "ddp": ddp, "no_sync": no_sync, "added": ddp - step}
-        parts |= {"wrapper": no_sync - step, "exchange": ddp - no_sync, "all_reduce": all_reduce}
+        parts |= {"wrapper": no_sync - step, "reduction": ddp - no_sync, "all_reduce": all_reduce}
         per_rank.setdefault(int(batch), {})[int(rank)] = parts
     double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
     missing = sorted(set(per_rank) ^ set(double))
@@ -97,7 +97,7 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
         ("DDP step inside no_sync", "no_sync"),
         ("DDP's added time (DDP - step)", "added"),
         ("  wrapper only (no_sync - step)", "wrapper"),
-        ("  reduction, waits (DDP - no_sync)", "exchange"),
+        ("  reduction, waits (DDP - no_sync)", "reduction"),
         ("all-reduce between the steps", "all_reduce"),
         ("1 process, step on the 2B images", "double"),
     )

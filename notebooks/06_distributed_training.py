@@ -478,10 +478,10 @@ for size in (64, 1024):
     print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
     print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
-    wrapper, exchange = ms[size]["wrapper"], ms[size]["exchange"]
+    wrapper, reduction = ms[size]["wrapper"], ms[size]["reduction"]
     print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
     print(
-        f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {exchange:.3f}"
+        f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
     )
     more = "more" if ms[size]["added"] > halving_saves else "less"
     print(f"{size} images per process, DDP adds {more} than halving the images saves")

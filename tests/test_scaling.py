@@ -42,14 +42,14 @@ def test_the_timing_lines_are_read_back_per_rank_and_as_the_median_of_the_ranks(
             "no_sync": 0.635,
             "added": 1.546 - 0.495,
             "wrapper": 0.635 - 0.495,
-            "exchange": 1.546 - 0.635,
+            "reduction": 1.546 - 0.635,
             "all_reduce": 0.483,
         }
     )
     # With 2 ranks the median is their mean, part by part.
     assert cost.median[64]["step"] == pytest.approx((0.526 + 0.495) / 2)
     assert cost.median[1024]["added"] == pytest.approx((0.963 + 0.822) / 2)
-    assert cost.median[1024]["exchange"] == pytest.approx((0.902 + 0.665) / 2)
+    assert cost.median[1024]["reduction"] == pytest.approx((0.902 + 0.665) / 2)
     assert cost.median[64]["double"] == 0.619 and cost.median[1024]["double"] == 2.907
 
 
