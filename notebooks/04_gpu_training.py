@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1160 MB. The course's
+# > 2 threads); the whole lesson ran in 96 s with a peak memory of 1143 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -61,36 +61,20 @@ if "google.colab" in sys.modules:
     )
 
 # %%
-import contextlib
-import gc
 import inspect
-import io
-import logging
 import os
 import statistics
 import time
 
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset, random_split
 from torchvision import transforms
 
-from course_utils import (
-    DeviceDataLoader,
-    DeviceTensorLoader,
-    evaluate,
-    fit,
-    get_default_device,
-    to_device,
-    training,
-)
-from course_utils.checks.lesson04 import SimulatedGPU, check_exercise
-from course_utils.data import dataset_to_tensors, mnist
-from course_utils.device import autocast_runs_in, bfloat16_support, synchronize
+from course_utils import DeviceDataLoader, fit, get_default_device, to_device
+from course_utils.data import mnist
+from course_utils.device import synchronize
 from course_utils.models import MLP
-from course_utils.plotting import plot_epoch_times
-from course_utils.report import record_result
-from course_utils.rounds import count_rounds
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
 generator = seed_everything(0)
@@ -98,21 +82,32 @@ print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
 # **Settings.** Smoke mode, the test suite's quick run, trains on small slices of the
-# training images. The next cell prints each section's image count. The validation set
-# is the same 10,000 images in both modes.
+# training images, for fewer epochs; the validation set is the same 10,000 images in both
+# modes. Two more settings keep `torch.compile` (section 7) within a small machine's
+# memory.
 
 # %%
-train_size = full_or_smoke(full=50_000, smoke=2_000)
-hand_size = full_or_smoke(full=10_240, smoke=1_024)  # 80 batches of 128 (smoke: 8)
-num_epochs = full_or_smoke(full=2, smoke=1)
-wide_size = full_or_smoke(full=10_000, smoke=2_000)  # 39 batches of 256 (smoke: 7), rest dropped
-wide_epochs = full_or_smoke(full=6, smoke=2)
+import logging
+
+import torch._inductor.config as inductor_config  # torch.compile's settings
+
+train_size = full_or_smoke(full=50_000, smoke=2_000)  # section 6
+hand_size = full_or_smoke(full=10_240, smoke=1_024)  # section 4: 80 batches of 128 (smoke: 8)
+num_epochs = full_or_smoke(full=3, smoke=2)  # section 6, per pipeline
+wide_size = full_or_smoke(full=10_000, smoke=2_000)  # section 7: 39 batches of 256 (smoke: 7)
+wide_epochs = full_or_smoke(full=6, smoke=2)  # section 7, per arm
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
+# A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
+# found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+if get_default_device().type == "cpu":
+    # On a CPU, torch.compile builds its kernels with the system's C++ compiler, by default
+    # several at once after precompiling PyTorch's headers. The course keeps each lesson
+    # within 1.5 GB (Binder gives 2 GB): build one at a time, without precompiled headers.
+    inductor_config.compile_threads = 1
+    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
+        inductor_config.cpp_cache_precompile_headers = False
 print(f"Smoke mode: {smoke_mode()}")
-print(f"section 4: 1 epoch on {hand_size:,} images")
-print(f"section 6: {num_epochs} epoch(s) per pipeline on {train_size:,} images")
-print(f"section 7: {wide_epochs} epochs per model on {wide_size:,} images")
-print(f"exercises: {exercise_size:,} images")
 
 # %% [markdown]
 # ## 1. Which devices do we have?
@@ -153,31 +148,24 @@ else:
 # %% [markdown]
 # ## 2. When a GPU helps
 #
-# A product of two n x n matrices has n x n entries, each a sum of n products:
-# n³ multiply-adds in all. For n = 2048:
-
-# %% tags=["nbval-check-output"]
-size = 2048
-print(f"multiply-adds in a {size} x {size} product (billions): {size**3 / 1e9:.2f}")
-
-# %% [markdown]
-# That is about
-# **8.6 billion**<!-- output: multiply-adds in a 2048 x 2048 product (billions) -->
-# multiply-adds, in independent sums that a GPU can share out among thousands of cores.
-# But GPU work is *asynchronous*, so a timing must wait for it before reading the clock,
-# with `synchronize` from `course_utils`:
+# A product of two n x n matrices has n x n entries, each a sum of n products: n³
+# multiply-adds, about 8.6 billion for n = 2048, in independent sums that a GPU can share
+# out among thousands of cores. But GPU work is *asynchronous*: Python queues it and goes
+# on. So a timing must wait for it before reading the clock, with `synchronize` from
+# `course_utils`:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(synchronize))
 
 # %% [markdown]
 # Without a GPU we cannot show a missing `synchronize`, so here is a stand-in, also used
-# by the exercise checks. Queueing a step on `SimulatedGPU` returns at once and only
-# moves forward the time at which its queue will be empty; its `synchronize()` sleeps
-# until then (Appendix A prints its code). Queue 10 steps and read the clock at once,
-# then again after waiting:
+# by the exercise checks: queueing a step on `SimulatedGPU` returns at once, and its
+# `synchronize()` waits until the queued steps' time has passed (Appendix A prints its
+# code). Queue 10 steps and read the clock at once, then again after waiting:
 
 # %%
+from course_utils.checks.lesson04 import SimulatedGPU
+
 simulated = SimulatedGPU(step_seconds=0.02)  # each step: 20 ms of simulated GPU work
 start = time.perf_counter()
 for _ in range(10):
@@ -196,106 +184,72 @@ print(
 # **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->:
 # only the queueing. After it,
 # **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
-# the 10 steps' simulated work (`step_seconds=0.02` each).
+# the 10 steps' simulated work.
 #
-# An honest timing does three things. It **warms up**, since an operation's first run
-# can pay one-off costs: allocating memory, choosing a *kernel* (the compiled function
-# the device runs for one operation), loading a GPU's libraries. Of such first-run
-# costs, this lesson's outputs on this CPU show only compiling's (section 7). It
-# **synchronises** before each clock reading. And it **repeats**, since other programs
-# and the processor's clock speed make each run's time differ: quote the median, with
-# the spread to say how far to trust it. Each repeat times several runs between two
-# clock readings, sharing out the clock's cost and any one slow run.
+# An honest timing does three things. It **warms up**: an operation's first run can pay
+# one-off costs, such as choosing a *kernel* (the compiled function the device runs for
+# one operation) or loading a GPU's libraries. The largest such cost here is compiling's
+# (section 7); section 6 compares a first epoch with later ones. It **synchronises**
+# before each clock reading. And it **repeats**, since other programs and the processor's
+# clock speed make each run's time differ: quote the median, with the spread.
 
 
 # %%
-def seconds_per_pass(pairs: list, on: torch.device, repeats: int = 5) -> list[float]:
-    """Seconds of one pass over `pairs`, the product `a @ b` of each `(a, b)`, on a device,
-    once per repeat, after one pass to warm up.
-
-    Each repeat times the whole pass under one pair of clock readings, so that the clock's
-    own cost is shared out among its products.
-    """
-    for a, b in pairs:  # warm-up: the first products include one-off set-up
+def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int = 5) -> list[float]:
+    """Seconds of one size x size matrix product on a device, once per repeat: each repeat
+    times `products` products between two clock readings and divides by their number."""
+    a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
+    for _ in range(products):  # warm-up: the first products include one-off set-up
         a @ b
     timings = []
     for _ in range(repeats):
         synchronize(on)  # nothing queued before may run into the clock
         start = time.perf_counter()
-        for a, b in pairs:
+        for _ in range(products):
             a @ b
         synchronize(on)  # wait for the products themselves
-        timings.append(time.perf_counter() - start)
+        timings.append((time.perf_counter() - start) / products)
     return timings
 
 
-def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int = 5) -> list[float]:
-    """Seconds of one size x size matrix product on a device, once per repeat: a pass of
-    `products` products, divided by their number."""
-    a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
-    return [seconds / products for seconds in seconds_per_pass([(a, b)] * products, on, repeats)]
-
-
-devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
+devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         times = seconds_per_matmul(size, each_device, products)
         median = statistics.median(times)
         print(
             f"{each_device.type} ms per {size} x {size} product: {median * 1000:.4g} "
-            f"(5 repeats, from {min(times) * 1000:.4g} to {max(times) * 1000:.4g}; "
-            f"mean {statistics.mean(times) * 1000:.4g})"
-        )
-        print(
-            f"{each_device.type} ms per repeat of {products:,} {size} x {size} products: "
-            f"{median * products * 1000:.0f}"
+            f"(5 repeats, from {min(times) * 1000:.4g} to {max(times) * 1000:.4g})"
         )
         # size**3 multiply-adds per product: how fast the device worked at this size
         print(
             f"{each_device.type} billions of multiply-adds per second, {size} x {size}: "
             f"{size**3 / median / 1e9:.1f}"
         )
-if device.type == "cpu":
-    print("No GPU here, so only the CPU is timed; on a GPU each size would also show its time.")
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **53.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (the parentheses give their range and mean). We quote the median because one slow
-# repeat pulls a mean up but moves a median little (compare each line's median and mean
-# with its range). The CPU did **162.2
+# **56.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **152.1
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **48.6
+# multiply-adds a second on the large product, but only **44.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
-# product's few multiply-adds cannot share out (not timed apart here; exercise 2 looks
-# for signs of a fixed cost per step). A GPU has thousands of cores to fill and a cost to start
-# (*launch*) each operation, so there we expect small operations to fare worse still.
+# product's few multiply-adds cannot share out (not timed apart; exercise 2 looks for
+# signs of it). A GPU, with thousands of cores to fill and a cost to start (*launch*)
+# each operation, should fare worse still on small operations.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
-# cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch.
-# Section 6 measures, on this CPU, what preparing the batches costs. Appendix E gives
-# the course's one GPU run.
+# cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
+# (section 6 measures that cost on this CPU; Appendix E gives the course's one GPU run).
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
 #
-# A model and its inputs must be on the same device (lesson 01). `to_device` moves
-# a tensor, a model, or a list, tuple or dict of them:
-
-# %% tags=["nbval-check-output"]
-batch = [torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)]
-moved = to_device(batch, torch.device("cpu"))
-print([type(item).__name__ for item in moved], [tuple(item.shape) for item in moved])
-try:
-    to_device("not a tensor", torch.device("cpu"))
-except TypeError as error:
-    print("TypeError:", error)
-
-# %% [markdown]
-# Its core is a few lines of recursion. Written by hand, it agrees with `to_device` on a
-# nested batch (the helper also keeps namedtuples and dict subclasses, and passes on
-# `non_blocking`, below):
+# A model and its inputs must be on the same device (lesson 01). `to_device` from
+# `course_utils` moves a tensor, a model, or a list, tuple or dict of them. Its core is a
+# few lines of recursion; written by hand, it agrees with `to_device` on a nested batch
+# (the helper also keeps namedtuples and dict subclasses, and passes on `non_blocking`):
 
 
 # %%
@@ -320,61 +274,33 @@ agree = type(mine_moved["labels"]) is tuple and all(
 print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
-# On a machine without a GPU, `.to(device)` moves nothing you can see. PyTorch's `meta`
-# device, present on every machine, holds a tensor's shape and type but no data, so a
-# move there shows on any machine; so does the error when a model and its batch sit on
-# different devices:
-
-# %%
-meta = torch.device("meta")  # shapes and types only, no data
-on_meta = move(nested, meta)
-meta_devices = on_meta["images"].device, on_meta["labels"][0].device
-print(f"move to meta: images on {meta_devices[0]}, labels on {meta_devices[1]}")
-print(f"the images' shape kept: {tuple(on_meta['images'].shape)}")
-meta_layer = torch.nn.Linear(28 * 28, 10, device=meta)  # the model moved, the batch not
-try:
-    meta_layer(nested["images"].flatten(1))
-except RuntimeError as error:
-    print(f"model on meta, batch on cpu: RuntimeError: {error}")
-
-# %% [markdown]
-# On a GPU the same mistake raises a `RuntimeError` too, whose words vary between
-# PyTorch versions; look for the two devices it names, such as `cuda:0` and `cpu`.
+# A model on one device and its batch on another raise a `RuntimeError` that names both
+# devices, such as `cuda:0` and `cpu` (Appendix A shows one on any machine).
 #
 # For copies to a CUDA GPU,
 # [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two
-# settings (this lesson has no CUDA GPU to time them on):
+# settings (not timed here):
 # - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* (page-locked) CPU
-#   memory, which the operating system may not move or swap out. The notes say copies
-#   from pinned memory are faster, and only they can be asynchronous.
+#   memory, which the operating system may not move or swap out; the notes say copies
+#   from it are faster, and only they can be asynchronous.
 # - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
 #   queued on the GPU behind the work already there, and Python goes on.
 #
 # This lesson uses both on CUDA GPUs only: a `non_blocking` copy from ordinary memory to
-# an Apple GPU (MPS) has been reported to give wrong values (PyTorch issues
-# [#139550](https://github.com/pytorch/pytorch/issues/139550) and
-# [#189690](https://github.com/pytorch/pytorch/issues/189690)).
-
-# %%
-if device.type == "cuda":
-    pinned = torch.zeros(1000, 784).pin_memory()
-    on_gpu = pinned.to(device, non_blocking=True)
-    print(f"pinned: {pinned.is_pinned()}, copied to {on_gpu.device}")
-else:
-    print(
-        "Skipped: on a CUDA GPU this cell would pin a 1000 x 784 tensor and copy it to the "
-        "GPU with non_blocking=True. This lesson pins only for a CUDA GPU, and there "
-        "is none here."
-    )
+# an Apple GPU (MPS) has been reported to give wrong values.¹ On your own CUDA GPU,
+# Appendix E pins a tensor and copies it with `non_blocking=True`.
+#
+# ¹ PyTorch issues [#139550](https://github.com/pytorch/pytorch/issues/139550) and
+# [#189690](https://github.com/pytorch/pytorch/issues/189690).
 
 # %% [markdown]
 # ## 4. A training loop on the device, by hand
 #
 # **The data.** As in lesson 03, we hold out 10,000 of the 60,000 MNIST training images
-# for validation, split the same way on every run by a seeded generator. The seed is
-# this lesson's own, so these validation images are not lesson 03's and the accuracies
-# are not comparable. The lesson measures speed and chooses nothing, so it never touches
-# the test set: every accuracy is a *validation* accuracy.
+# for validation, split the same way on every run by a seeded random-number generator
+# (RNG). The seed is this lesson's own, so the accuracies are not comparable with lesson
+# 03's. The lesson measures speed and chooses nothing, so it never touches the test set:
+# every accuracy is a *validation* accuracy.
 
 # %%
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -385,22 +311,14 @@ train_dataset = Subset(train_dataset, range(train_size))  # the whole split, exc
 print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
-# The loop is lesson 03's, with plain SGD at a fixed rate (`fit`'s default: this lesson
-# changes where training runs, not how it learns), and two changes:
-# - the model moves to the device once, before its optimizer is built, as PyTorch's
-#   documentation
-#   recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->. (For a module
-#   the order happens not to matter, since `.to` moves the weights in
-#   place<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.Module.html -->,
-#   but building the optimizer last is the safe habit.)
-# - each batch moves to the device just before use: `images.to(device)`,
-#   `labels.to(device)`.
-#
-# On a GPU the loop also keeps each loss as a tensor on the device: a `loss.item()` per
-# step would copy it to the CPU, and Python would wait for the GPU to finish each step
-# before queueing the next (PyTorch's CUDA notes, asynchronous execution). The mean is
-# taken once, at the end. One epoch of lesson 03's 32-unit model on the first 10,240
-# training images, seeded so that section 5 can repeat it exactly:
+# The loop is lesson 03's (plain SGD at a fixed rate, `fit`'s default), with two changes:
+# the model moves to the device once, before its optimizer is built, as PyTorch's
+# documentation recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->,
+# and each batch moves just before use. On a GPU the loop also keeps each loss on the
+# device: a `loss.item()` per step would make Python wait for the GPU to finish each step
+# before queueing the next (PyTorch's CUDA notes). The mean is taken once, at the end.
+# One epoch of lesson 03's 32-unit model on the first 10,240 training images, seeded so
+# that section 5 can repeat it exactly:
 
 # %%
 pin = device.type == "cuda"  # this lesson pins only for a CUDA GPU (section 3)
@@ -457,38 +375,19 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # %% [markdown]
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
-# GPU each of the evaluation's `.item()` reads, two per batch, waits for the device
-# (PyTorch's CUDA notes). We expect the evaluation to afford that (not timed on a GPU
-# here): it runs once an epoch and has no update to queue behind each batch.
+# GPU each of the evaluation's `.item()` reads would wait for the device; once an epoch,
+# we expect that to cost little (not timed on a GPU here).
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
 #
-# The batch's two `.to` lines are the same in every loop. A loader that hands out
-# batches already on the device removes them; a Python generator is the shortest way to
-# write one.
-#
-# **Python generators.** A function containing `yield` returns a generator: each time a
-# `for` loop asks for the next item, the function runs to its next `yield`, hands over
-# the value and pauses. Nothing is computed ahead.
-
-
-# %% tags=["nbval-check-output"]
-def squares(limit: int):
-    """Yield 0, 1, 4, 9, ... below limit, one at a time."""
-    number = 0
-    while number * number < limit:
-        yield number * number
-        number += 1
-
-
-print(list(squares(50)))
-
-# %% [markdown]
-# **A loader that moves each batch.** A `for` loop over a loader calls its `__iter__`.
-# If `__iter__` contains `yield`, it returns a generator, so each batch moves only when
-# the loop asks. `len(loader)` calls `__len__`, the number of batches, which `fit`
-# needs. Checked against the course's `DeviceDataLoader` on section 4's batches:
+# A loader that hands out batches already on the device removes the loop's two `.to`
+# lines. The shortest way to write one is a *Python generator*, a function containing
+# `yield`: each time a `for` loop asks for the next item, the function runs to its next
+# `yield`, hands over the value and pauses. Below, `__iter__` (what a `for` loop calls)
+# is a generator, so each batch moves only when the loop asks; `__len__` gives the number
+# of batches, which `fit` needs. Checked against the course's `DeviceDataLoader` on
+# section 4's batches:
 
 
 # %%
@@ -516,15 +415,12 @@ print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
 del mine, course  # they hold the loaders, and the dataset through them
 
 # %% [markdown]
-# `DeviceDataLoader` does the same for a batch of any shape (via `to_device`), with
-# `non_blocking` for pinned batches (Appendix A prints its code). By PyTorch's CUDA
-# notes, the copy is queued and the batch handed over at once; the step that uses it
-# queues behind the copy, so it cannot start early.
+# `DeviceDataLoader` does the same for a batch of any shape, and passes `non_blocking` for
+# pinned batches (Appendix A prints its code).
 #
-# **`fit` takes over.** `fit` runs lesson 03's loop on whatever batches its loader hands
-# out, so with `DeviceDataLoader` it trains on the device. To check it against the hand
-# loop, train a second model with the same starting seed, shuffle seed, learning rate
-# and optimizer (plain SGD), for one epoch.
+# **`fit` takes over.** With `DeviceDataLoader`, `fit` runs lesson 03's loop on the
+# device. To check it against the hand loop, train a second model for one epoch with the
+# same seeds, learning rate and optimizer:
 
 # %%
 seed_everything(0)
@@ -547,17 +443,18 @@ print(
 
 # %% [markdown]
 # The weights match to the last bit on this CPU, and `fit`'s epoch line shows the hand
-# loop's three figures. From here on `fit` trains.
-#
-# `fit` returns a *history*, one dict per epoch, with two times: `train_seconds`
-# (training only, which the lesson's printed lines use) and `epoch_seconds` (with the
-# evaluation, which `fit` prints in brackets). It synchronises before starting and
-# before stopping its clock, as section 2 requires: the lines of `fit`'s loop (in
-# `course_utils/training.py`) that wait and read the clock:
+# loop's three figures: from here on `fit` trains. It returns a *history*, one dict per
+# epoch. Its `train_seconds`, the time this lesson compares, covers the training alone
+# (the time in brackets adds the evaluation), and its clock waits for the device before
+# starting and before stopping, as section 2 requires. The lines of `fit`'s loop that
+# do it:
 
 # %% tags=["nbval-check-output"]
+from course_utils import training
+
 for line in inspect.getsource(training._train).splitlines():
-    if "synchronize(" in line or "perf_counter()" in line:
+    # the clock of train_seconds: its two waits, its start and its reading
+    if "synchronize(" in line or "start = time" in line or "train_seconds =" in line:
         print(line.strip())
 
 # %% [markdown]
@@ -565,22 +462,25 @@ for line in inspect.getsource(training._train).splitlines():
 #
 # The same 32-unit model, trained the same way on all 50,000 training images, with two
 # data pipelines:
-# - **(a) the classic pipeline**: a `DataLoader` builds every batch image by image,
-#   every epoch;
+# - **(a) the classic pipeline**: the torchvision dataset runs `ToTensor` and `Normalize`
+#   on each image as it is fetched, and a `DataLoader` collates 128 into a batch in the
+#   notebook's own process (`num_workers=0`, the default), every epoch;
 # - **(b) the whole dataset on the device**: every image transformed once, before
 #   training, into one tensor kept on the device; each batch gathers its rows from it.
 #
-# To be fair, both must train on the very same batches, reshuffled every epoch. (b)
-# draws each epoch's order with `torch.randperm` from its own seeded random-number
-# generator (a `torch.Generator`, not section 5's Python generators). `SeededShuffle`, a
-# *sampler* (the object a `DataLoader` asks for each epoch's order), makes (a)'s
-# `DataLoader` draw the same orders. Identical final weights will show that they
-# matched (why not `shuffle=True`: Appendix B).
-
+# To be fair, both train on the very same batches, reshuffled every epoch: (b) draws each
+# epoch's order with `torch.randperm` from its own seeded RNG (a `torch.Generator`), and
+# `SeededShuffle`, a *sampler* (what a `DataLoader` asks for each epoch's order), makes
+# (a) draw the same orders (why not `shuffle=True`, and how far the order alone moves
+# the accuracy: Appendix B). Identical final weights will show that the batches matched.
+# Each pipeline trains three epochs.
 
 # %%
+from torch.utils.data import Sampler
+
+
 class SeededShuffle(Sampler):
-    """Each epoch a new shuffled order of range(size), drawn from its own seeded generator."""
+    """Each epoch a new shuffled order of range(size), drawn from its own seeded RNG."""
 
     def __init__(self, size: int, seed: int):
         self.size = size
@@ -594,15 +494,6 @@ class SeededShuffle(Sampler):
 
 
 shuffle_seed = 0  # the same seed for both pipelines
-
-# %% [markdown]
-# **(a) The classic pipeline.** The torchvision dataset runs `ToTensor` and `Normalize`
-# on each image as it is fetched; a `DataLoader` collates 128 into a batch in the
-# notebook's own process (`num_workers=0`, the default); `DeviceDataLoader` moves each
-# batch to the device. The comparison uses the training time alone (`train_seconds`),
-# not the time with the evaluation that `fit` prints in brackets.
-
-# %%
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
 classic_train = DeviceDataLoader(
     DataLoader(train_dataset, batch_size=128, sampler=classic_order, pin_memory=pin),
@@ -615,18 +506,19 @@ classic_model = to_device(MLP(28 * 28, [32], 10), device)
 classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
-# **(b) The whole dataset on the device.** Transform every image once into one tensor of
-# images and one of labels. `dataset_to_tensors` (in `course_utils/data.py`) fetches
-# each transformed image through a `DataLoader` and copies batches of 1,000 into one
-# tensor made beforehand. This one-off cost comes before training. We time it, and
-# check the result against a stack made by hand from the first 1,000 validation images:
+# **(b) The whole dataset on the device.** `dataset_to_tensors` (in
+# `course_utils/data.py`) fetches each transformed image through a `DataLoader` and
+# copies batches of 1,000 into one tensor of images and one of labels. This one-off cost
+# comes before training. We time it, and check the result against a stack made by hand
+# from the first 1,000 validation images:
 
 # %%
+from course_utils.data import dataset_to_tensors
+
 start = time.perf_counter()
 train_images, train_labels = dataset_to_tensors(train_dataset)
 convert_seconds = time.perf_counter() - start
-val_images, val_labels = dataset_to_tensors(val_dataset)
-print(tuple(train_images.shape), train_images.dtype)
+val_images, val_labels = dataset_to_tensors(val_dataset)  # untimed: only training counts
 print(f"training images as float32 (MB): {train_images.nbytes / 1e6:.1f}")
 print(f"dataset_to_tensors seconds for the training images (one-off): {convert_seconds:.2f}")
 # dataset_to_tensors by hand: fetch each transformed image and its label, then stack them.
@@ -640,26 +532,27 @@ del pairs, stacked_images, stacked_labels
 
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
-# this lesson's whole peak memory (in the "Last verified" line at the top). Transforming
-# the 50,000 images took
-# **3.38 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
-# once: much the same per-image work as the classic pipeline repeats every epoch (the
-# two are compared below). (The validation images were
-# converted too, untimed: the comparison counts training alone.) `DeviceTensorLoader`
-# then puts the tensors on the device in one timed copy:
+# this lesson's peak memory (in the "Last verified" line). Transforming the 50,000 images
+# took
+# **4.55 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# once: much the same per-image work as the classic pipeline repeats every epoch.
+# `DeviceTensorLoader` then puts the tensors on the device in one timed copy:
 
 
 # %%
-def pipeline_b(on: torch.device) -> DeviceTensorLoader:
-    """Pipeline (b)'s training batches on the device `on`, shuffled by a generator of their
-    own, seeded as the classic pipeline's."""
+from course_utils import DeviceTensorLoader
+
+
+def pipeline_b(on: torch.device, seed: int = shuffle_seed) -> DeviceTensorLoader:
+    """Pipeline (b)'s training batches on the device `on`, shuffled by an RNG of their own,
+    seeded as the classic pipeline's unless another seed is given."""
     return DeviceTensorLoader(
         train_images,
         train_labels,
         batch_size=128,
         shuffle=True,
         device=on,
-        generator=torch.Generator().manual_seed(shuffle_seed),
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -669,14 +562,11 @@ course_train = pipeline_b(device)
 synchronize(device)
 copy_seconds = time.perf_counter() - start
 course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
-print(course_train)
 print(f"seconds to put the training tensors on the {device.type} (one-off): {copy_seconds:.2f}")
 
 # %% [markdown]
-# On a CPU there is nothing to copy, hence 0.00. `DeviceDataLoader` (section 5) moves
-# every batch a `DataLoader` built; `DeviceTensorLoader` moved its tensors once, at
-# creation, and each epoch only shuffles an index and gathers the shuffled rows
-# (`images[index]`, a copy, not a view: section 7 meets views), so no per-image
+# On a CPU there is nothing to copy, hence 0.00. Each epoch, `DeviceTensorLoader` only
+# shuffles an index and gathers the shuffled rows (`images[index]`), so no per-image
 # Python code runs during training. As a generator that is a few lines, checked against
 # `DeviceTensorLoader` with the same seed (Appendix B prints the course's version):
 
@@ -700,81 +590,72 @@ same = all(
 print(f"the same batches as DeviceTensorLoader's: {same}")
 del on_device, sliced, its_batches
 
-# %% [markdown]
-# Each batch gathers its rows of those tensors, already on the device:
-
-# %% tags=["nbval-check-output"]
-batch_images, batch_labels = next(iter(pipeline_b(device)))  # a fresh loader: a peek only
-print(batch_images.shape, batch_labels.shape, batch_images.device.type == device.type)
-
 # %%
 seed_everything(0)
 course_model = to_device(MLP(28 * 28, [32], 10), device)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
-# Compare the time per epoch (training only; the median of the epochs, which with the
-# full run's 2 epochs is their mean), the total time with the one-off costs, and the
-# validation accuracy:
+# Compare the epochs (training only), the running totals with (b)'s one-off cost, and the
+# final weights. As in section 7, the time per epoch is the median of the epochs after
+# the first (`later_epochs`), since a first epoch can pay one-off costs:
 
 
 # %%
+def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
+    """Median, fastest and slowest of the epochs after the first (the first if it is alone)."""
+    later = seconds[1:] or seconds
+    return statistics.median(later), min(later), max(later)
+
+
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 course_times = [epoch["train_seconds"] for epoch in course_history]
-classic_seconds = statistics.median(classic_times)
-course_seconds = statistics.median(course_times)
+classic_seconds, course_seconds = later_epochs(classic_times)[0], later_epochs(course_times)[0]
 speedup = classic_seconds / course_seconds
 one_off_seconds = convert_seconds + copy_seconds
-classic_total = sum(classic_times)
-course_total = one_off_seconds + sum(course_times)
-classic_accuracy = classic_history[-1]["val_acc"]
+# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
+classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
+course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
 course_accuracy = course_history[-1]["val_acc"]
 same_weights = all(
     torch.equal(a, b)
     for a, b in zip(classic_model.parameters(), course_model.parameters(), strict=True)
 )
-for label, history in (
-    ("classic pipeline", classic_history),
-    ("dataset-on-device", course_history),
-):
-    each = ", ".join(f"{epoch['train_seconds']:.3f}" for epoch in history)
-    print(f"{label}, seconds of each epoch: {each}")
-print(f"classic pipeline seconds per epoch: {classic_seconds:.2f}")
-print(f"dataset-on-device seconds per epoch: {course_seconds:.3f}")
+for label, times in (("classic pipeline", classic_times), ("dataset-on-device", course_times)):
+    print(f"{label}, seconds of each epoch: {', '.join(f'{s:.3f}' for s in times)}")
+first_over_later = course_times[0] / course_seconds  # a one-off cost in its first epoch?
+print(f"dataset-on-device, first epoch / median later epoch: {first_over_later:.2f}")
 print(f"pipeline speed-up: {speedup:.1f}")
-extra = classic_seconds - course_seconds
-print(f"classic pipeline seconds per epoch, beyond pipeline (b)'s: {extra:.2f}")
 print(
     f"dataset-on-device one-off seconds (tensors made and put on the device): {one_off_seconds:.2f}"
 )
-print(f"classic pipeline total seconds, {num_epochs} epochs: {classic_total:.2f}")
-print(f"dataset-on-device total seconds, one-off + {num_epochs} epochs: {course_total:.2f}")
-if course_seconds < classic_seconds:
-    payback = one_off_seconds / (classic_seconds - course_seconds)
-    print(f"epochs for the one-off cost to be won back: {payback:.2f}")
-else:
-    print("epochs for the one-off cost to be won back: never (no epoch of (b) was faster)")
-print(f"classic pipeline validation accuracy: {classic_accuracy:.4f}")
-print(f"dataset-on-device validation accuracy: {course_accuracy:.4f}")
+for label, totals in (
+    ("classic pipeline", classic_totals),
+    ("dataset-on-device, one-off included", course_totals),
+):
+    print(f"{label}, total seconds after each epoch: {', '.join(f'{s:.2f}' for s in totals)}")
+ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
+print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %%
-epochs_each = f"{num_epochs} epoch{'s' if num_epochs > 1 else ''} each"
+from course_utils.plotting import plot_epoch_times
+
 plot_epoch_times(
     {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times},
     where=device.type,
-    title=f"per epoch (a) takes {speedup:.1f}x as long as (b); with the one-off, {epochs_each}: "
-    f"{classic_total / course_total:.2f}x, {device.type}",
+    title=f"{num_epochs} epochs each on {device.type}: (a) {classic_totals[-1]:.1f} s in all, "
+    f"(b) {course_totals[-1]:.1f} s with its one-off",
     one_off=("(b) one-off, paid once", one_off_seconds),
 )
 
 # %% [markdown]
-# Is the classic pipeline's extra time the building of its batches? Time one epoch of
-# its batches alone, with no training:
+# Is the classic pipeline's extra time per epoch the building of its batches? Time its
+# batches alone, with no training, for three epochs:
 
 # %%
 building_times = []
-for _ in range(3):  # three epochs of batches, as a few repeats
+for _ in range(3):  # three epochs of batches, as three repeats
     synchronize(device)
     start = time.perf_counter()
     for _ in classic_train:  # each batch built image by image, then moved to the device
@@ -782,172 +663,69 @@ for _ in range(3):  # three epochs of batches, as a few repeats
     synchronize(device)
     building_times.append(time.perf_counter() - start)
 building_seconds = statistics.median(building_times)
-each = ", ".join(f"{seconds:.2f}" for seconds in building_times)
-print(f"classic pipeline, one epoch's batches alone, 3 repeats (seconds): {each}")
 print(f"classic pipeline, seconds to build one epoch's batches alone: {building_seconds:.2f}")
+extra = classic_seconds - course_seconds  # the classic pipeline's extra seconds per epoch
 if extra > 0:  # the classic pipeline was slower per epoch
     share = building_seconds / extra
     print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
-print(f"extra seconds per epoch not in building the batches: {extra - building_seconds:.2f}")
-once = convert_seconds / building_seconds
-print(f"dataset_to_tensors once / building one epoch's batches: {once:.2f}")
 
 # %% [markdown]
-# On this CPU the classic pipeline took
-# **3.68 s**<!-- output: classic pipeline seconds per epoch --> per epoch and the
-# dataset in memory **0.27 s**<!-- output: dataset-on-device seconds per epoch -->
-# (median epochs). The classic pipeline took
-# **13.5 times**<!-- output: pipeline speed-up --> as long, with its `DataLoader` in the
-# notebook's own process (`num_workers=0`; Appendix B quotes the course's benchmark with
-# worker processes, on another machine). In the
-# figure, compare the gap between the pipelines' dots with each pipeline's own spread.
+# On this CPU the classic pipeline's later epochs took
+# **15.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians; one
+# run), and the two ended with the same weights: the same arithmetic. Building its
+# batches alone took
+# **0.94**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times its extra time per epoch (near 1: the building accounts for it), work that (b)
+# did once, in
+# **4.55 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->.
+# Counting that cost, (b)'s running total first fell below the classic pipeline's after
+# epoch **1**<!-- output: first epoch after which (b)'s total is below (a)'s --> (the
+# `total seconds after each epoch` lines). The `first epoch / median later epoch` line,
+# **1.04**<!-- output: dataset-on-device, first epoch / median later epoch --> here, shows
+# whether (b)'s first epoch paid a one-off cost of its own; the medians leave it out.
 #
-# Same batches, same order, same final weights: the validation accuracies match,
-# **95.13%**<!-- output: classic pipeline validation accuracy --> and
-# **95.13%**<!-- output: dataset-on-device validation accuracy -->. So the classic
-# pipeline's extra time per epoch,
-# **3.40 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->,
-# comes with the same arithmetic (same weights, same steps). Building one epoch's batches
-# alone, image by image (indexing, converting to a tensor, normalising, collating), took
-# **3.04 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
-# (median of 3 repeats),
-# **0.89**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times that extra time: most of it. The rest,
-# **0.36 s**<!-- output: extra seconds per epoch not in building the batches -->, is not
-# explained here (the steps may run slower between the loading's work, for example).
-# `dataset_to_tensors` did that work once, in
-# **1.11**<!-- output: dataset_to_tensors once / building one epoch's batches --> times
-# one epoch's batch building.
-#
-# On this CPU "on the device" changes nothing about where the data sit: what pipeline (b)
-# saves here is the per-image work, done once instead of every epoch. On a GPU we expect
-# it also to save copying every batch to the device (not timed here, nor in Appendix E).
-#
-# **The one-off cost.** Pipeline (b) paid
-# **3.38 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->
-# before its first epoch (the figure's diamond). Counting it, two epochs' training took
-# **7.35 s**<!-- output: classic pipeline total seconds, 2 epochs --> with the classic
-# pipeline and
-# **3.92 s**<!-- output: dataset-on-device total seconds, one-off + 2 epochs --> with
-# (b), which wins the cost back after about one epoch,
-# **0.99**<!-- output: epochs for the one-off cost to be won back --> (one-off seconds
-# over seconds saved per epoch; one run of two epochs).
-#
-# **How much does the accuracy rest on the shuffle order?** Pipeline (b), the cheaper
-# one, trains the same model from the same weights with three more shuffle seeds:
-
-# %%
-seed_accuracies = {shuffle_seed: course_accuracy}
-for seed in (1, 2, 3):
-    seed_everything(0)  # the same starting weights; only the batch order changes
-    seed_model = to_device(MLP(28 * 28, [32], 10), device)
-    course_train.generator.manual_seed(seed)
-    seed_accuracies[seed] = fit(num_epochs, 0.2, seed_model, course_train, course_val)[-1][
-        "val_acc"
-    ]
-for seed, accuracy in seed_accuracies.items():
-    print(f"dataset-on-device validation accuracy, shuffle seed {seed}: {accuracy:.4f}")
-seed_spread = (max(seed_accuracies.values()) - min(seed_accuracies.values())) * 100
-print(
-    f"validation accuracy spread over {len(seed_accuracies)} shuffle seeds (points): "
-    f"{seed_spread:.2f}"
-)
-
-# %% [markdown]
-# The batch order alone moved the validation accuracy over
-# **0.55 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# across these 4 seeds (one run each). Hence the shared seed: had the pipelines shuffled
-# differently, a gap that size would have said nothing about them.
-#
-# Holding the data on the device works when it fits in the device's memory beside the
-# model and its activations (MNIST's
-# 156.8 MB<!-- output: training images as float32 (MB) --> here). Datasets too big for
-# that, or per-image transforms not rewritten as batch operations (lesson 05 does this
-# for its augmentation), need the `DataLoader`, with `pin_memory` and `num_workers`
-# (background processes that build the next batches while the model trains).
-#
-# **The same epochs on the CPU.** With a GPU, pipeline (b)'s epochs are repeated on the
-# CPU to compare the devices. For this tiny 32-unit model, expect the GPU to be no
-# faster, or slower; Appendix E gives the course's one H200 run.
-
-# %%
-if device.type == "cpu":
-    print(
-        "Skipped: with a GPU, this cell would train pipeline (b) on the CPU too, for as many "
-        "epochs, from the same weights on the same batches, and print both devices' last "
-        "epoch (past the one-off set-up). Here the device is the CPU, so section 6's epochs "
-        "are already the CPU's."
-    )
-else:
-    cpu = torch.device("cpu")
-    seed_everything(0)
-    cpu_history = fit(
-        num_epochs,
-        0.2,
-        MLP(28 * 28, [32], 10),
-        pipeline_b(cpu),
-        DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=cpu),
-    )
-    # The last epoch on each device: past the first, which pays the one-off set-up.
-    cpu_seconds = cpu_history[-1]["train_seconds"]
-    print(f"32-unit MLP, pipeline (b), epochs trained on each device: {num_epochs}")
-    print(f"32-unit MLP, pipeline (b), last epoch seconds on cpu: {cpu_seconds:.2f}")
-    gpu_seconds = course_times[-1]
-    print(f"32-unit MLP, pipeline (b), last epoch seconds on {device.type}: {gpu_seconds:.2f}")
-
-# %% [markdown]
-# The classic pipeline has made its point, so free its memory. `del` removes names, and
-# CPython frees an object when the last reference to it goes (a name, or another
-# object holding it); `gc.collect()` also frees objects
-# that refer to each other in a cycle.
-
-# %%
-del full_train, train_dataset, val_dataset, classic_train, classic_model
-del hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
-_ = gc.collect()
+# On a GPU we expect (b) also to save copying every batch to the device (not timed
+# here). It needs the data to fit on the device beside the model and its activations.
+# Datasets too big for that, or per-image transforms not rewritten as batch operations
+# (lesson 05 rewrites its augmentation), need the `DataLoader`, with `pin_memory` and
+# `num_workers` (background processes that build the next batches while the model
+# trains; Appendix B quotes the course's benchmark with them).
 
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
-# The rest of the lesson needs at most 10,000 training images, and the compiler must fit
-# the lesson's memory budget (the course keeps each lesson under 1.5
-# GB<!-- source: README.md, the course's budget -->): keep a copy of those images and
-# free the full tensor. A slice alone would be a *view*, keeping the whole tensor alive;
-# `.clone()` copies it.
+# The rest of the lesson needs at most 10,000 training images, and compiling needs
+# memory (the course keeps each lesson under 1.5
+# GB<!-- source: README.md, the course's budget -->). So free section 6's data, and
+# keep a copy of the first 10,000 images (`.clone()`: a slice alone would be a *view*,
+# keeping the whole tensor alive).
 
 # %%
+import gc
+
+del full_train, train_dataset, val_dataset, classic_train, classic_model, course_train
+del course_model, hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
-del course_train, course_model
 _ = gc.collect()
 
 # %% [markdown]
 # **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type,
 # while operations that need range or digits, such as the loss, stay in `float32`.
 # Hardware with 16-bit units can compute such products faster, and half the data moves.
-# There are two 16-bit types:
-# - `bfloat16` has `float32`'s range with fewer digits, and needs no gradient scaler. We
-#   expect it to be fast only on devices with bfloat16 arithmetic of their own (recent
-#   NVIDIA GPUs, and CPUs with the AVX-512 BF16 or AMX instructions, in some recent Intel
-#   and AMD chips); elsewhere, we expect, each product is emulated through float32 (this
-#   lesson leaves that case out).
-# - `float16` has more digits but a much narrower range: small gradients would round to
-#   zero. It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
-#   loss before `backward` and divides the gradients again before the step.
-#
-# `bfloat16_support` from `course_utils` says whether this device has bfloat16
-# arithmetic of its own, and why; where it has none, this section leaves the bfloat16
-# arm out. Appendix C compares the three types with `torch.finfo` and repeats this test
-# by hand.
+# This section uses `bfloat16`, with `float32`'s range and fewer digits (`float16` needs a
+# gradient scaler: Appendix D). We expect it to be fast only on devices with bfloat16
+# arithmetic of their own (recent NVIDIA GPUs; CPUs with the AVX-512 BF16 or AMX
+# instructions). `bfloat16_support` from `course_utils` says whether this device has it,
+# and why; where not, the bfloat16 arm is left out (Appendix C repeats the test by hand).
+# Then the lesson's MLP, with its `forward` under autocast:
 
 # %%
+from course_utils.device import autocast_runs_in, bfloat16_support
+
 bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
 
-# %% [markdown]
-# The lesson's MLP, with its `forward` under autocast:
 
-
-# %%
 class MixedPrecisionMLP(MLP):
     """The lesson's MLP with its forward pass under autocast to ``dtype``."""
 
@@ -963,119 +741,41 @@ class MixedPrecisionMLP(MLP):
 
 # %% [markdown]
 # `forward` ends with `.float()` because the loss is computed after it returns, outside
-# autocast: without the cast, the softmax and logarithm would start from bfloat16
-# logits, with 2 to 3 significant digits. Where autocast runs on this device (as
-# `autocast_runs_in` finds by trying one layer; Appendix C tries it by hand), follow one
-# small batch through `forward`'s layers and `backward`, printing each result's type:
-
-# %%
-runs = autocast_runs_in(device, torch.bfloat16)
-if runs:
-    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
-    probe_images = torch.randn(4, 1, 28, 28, device=device)
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
-        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
-        activated = probe.layers[2](hidden)  # its ReLU
-        raw_logits = probe.layers[3](activated)  # the last Linear
-        logits = raw_logits.float()  # cast as forward does
-    hidden.retain_grad()  # keep the gradient that backward computes for this output
-    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
-    probe_loss.backward()
-    weight = probe.layers[1].weight
-    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
-    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
-    print(f"the loss: {probe_loss.dtype}")
-    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
-    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
-    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
-else:
-    print(f"bfloat16 autocast does not run on this {device.type}: nothing to show here.")
-
-# %% [markdown]
-# Where autocast runs, only the layers' outputs and their gradients are bfloat16:
-# autocast multiplied by a bfloat16 copy of each weight (PyTorch's autocast
-# documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
-# `backward` passed the gradient through the copy to the float32 weight, so the update
-# is made in float32.
-
-# %% [markdown]
-# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
-# does the work of several operations (say, adding the bias and the ReLU), reading and
-# writing the data once. Compiling takes a while on a model's first run, and again when
-# a batch of a new shape arrives (by default that second compile makes a version that
-# accepts varying sizes: the `dynamic` argument in PyTorch's `torch.compile`
-# documentation<!-- source: https://pytorch.org/docs/stable/generated/torch.compile.html -->).
-# It works on CPUs (with a C++ compiler; on a Mac, Xcode's command-line tools) and CUDA
-# GPUs. Support for Apple GPUs is newer and less complete: if compiling fails, the
-# rounds leave the compiled arm out and say why. Compile the model *in place*, with
-# `model.compile()`, so that every call, including the one inside `training_step` (the
-# model's own method that `fit` calls for each batch: forward, then the loss), runs
-# compiled code (Appendix C shows `fit` refusing the wrapper that `torch.compile(model)`
-# returns).
-
-# %% [markdown]
-# **Three arms, in rounds.** We chose an MLP with two hidden layers of 1,024 units,
-# expecting enough matrix work for the number format to matter. We train it three ways, each an
-# *arm* changing one thing against `float32`: `float32` itself, the baseline;
-# `bfloat16 autocast`, only where the device has bfloat16 arithmetic and autocast really
-# runs; and `compiled`, after `model.compile()`. All three start from the same weights
-# and see the same batches of 256 from the first 10,000 images; `drop_last=True` drops
-# each epoch's shorter last batch, so the training steps see one shape. The learning
-# rate, 0.05, and the batch size are fixed choices shared by every arm, not tuned: these
-# runs compare time.
+# autocast: without the cast, the loss would start from bfloat16 logits, with 2 to 3
+# significant digits. Autocast multiplies by a bfloat16 copy of each weight (PyTorch's
+# autocast documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), so
+# the weights and their update stay `float32` (Appendix C prints each type).
 #
-# A shared machine's speed varies from moment to moment, so the arms take turns: each
-# *round* trains one epoch of each arm, in an order rotated by one arm each round. A
-# slow moment is then likelier to fall on all arms of a round, and each round gives one
-# paired comparison. The first round pays for compiling, so the comparisons use the
-# later rounds.
+# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel does
+# the work of several operations (say, adding the bias and the ReLU), reading and writing
+# the data once. Compiling takes a while on a model's first run, and again for each new
+# batch shape. Compile *in place*, with `model.compile()`, so that `fit` runs the
+# compiled code (Appendix C shows `fit` refusing the wrapper `torch.compile(model)`
+# returns). On a CPU it needs a C++ compiler; if compiling fails, the rounds leave its
+# arm out and say why.
 #
-# First, two settings for a small machine (skip them on a first read):
+# **Three arms, in rounds.** An MLP with two hidden layers of 1,024 units (enough matrix
+# work, we expect, for the number format to matter) trains three ways, each an *arm*:
+# `float32`, the baseline; `bfloat16 autocast`, where the device has bfloat16 arithmetic
+# and autocast really computes in it (`autocast_runs_in` tries one layer); and
+# `compiled`. All start from the same weights and see the same batches of 256
+# (`drop_last=True`: one shape), at a fixed learning rate of 0.05: these runs compare
+# time. A machine's speed varies, so the arms take turns: each *round* trains one epoch of
+# each arm, in an order rotated each round, so that a slow moment likelier falls on all
+# arms of a round. The first round pays for compiling, so the comparisons use the later
+# rounds.
 
-# %%
-import torch._inductor.config as inductor_config  # torch.compile's settings
-
-# A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
-# found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-if device.type == "cpu":
-    # On a CPU, torch.compile's code generator ("inductor") builds its kernels with the
-    # system's C++ compiler: by default several builds at once, after precompiling
-    # PyTorch's headers. The course keeps each lesson within 1.5 GB (Binder gives 2 GB):
-    # build one at a time, without precompiled headers (slower to build, less memory).
-    inductor_config.compile_threads = 1
-    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
-        inductor_config.cpp_cache_precompile_headers = False
 
 # %%
 arm_models = {"float32": MLP, "compiled": MLP}  # the class each arm trains
-if not bf16_native:
-    print(
-        "Skipped bfloat16: this cell would also train the model under bfloat16 autocast, "
-        f"but this {device.type} has no bfloat16 arithmetic of its own ({bf16_reason}). "
-        "The float32 and compiled arms still run."
-    )
-elif not autocast_runs_in(device, torch.bfloat16):
-    # autocast turns itself off, with a warning only, where this PyTorch lacks the type;
-    # older PyTorch refuses the device type outright
-    print(
-        f"Skipped bfloat16: this PyTorch's autocast does not compute in bfloat16 on this "
-        f"{device.type} (it turns itself off or refuses the device), so that arm would only "
-        "repeat float32's. The float32 and compiled arms still run."
-    )
-else:
+# autocast turns itself off (with a warning) where this PyTorch lacks the type
+if bf16_native and autocast_runs_in(device, torch.bfloat16):
     arm_models["bfloat16 autocast"] = MixedPrecisionMLP
-print("arms:", ", ".join(arm_models))
-
-# %% [markdown]
-# Every arm starts from the same weights (seed 0) and gets its own loader of the same
-# batches (a generator of its own, seeded 0):
 
 
-# %%
 def wide_batches() -> DeviceTensorLoader:
     """The first wide_size training images in batches of 256, every batch full, shuffled by
-    a generator of its own seeded 0: the same batches wherever it is called."""
+    an RNG of its own seeded 0: the same batches wherever it is called."""
     return DeviceTensorLoader(
         train_images[:wide_size],
         train_labels[:wide_size],
@@ -1095,21 +795,21 @@ for arm, model_class in arm_models.items():
         model.compile()
     loader = wide_batches()  # the same batches for every arm
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
-print(arms["float32"]["loader"])
-
-# %% [markdown]
-# Then the rounds: in each, every arm trains one epoch with `fit`, in an order rotated
-# by one arm a round.
+print(f"arms: {', '.join(arms)}; each epoch: {arms['float32']['loader']}")
 
 # %%
+import contextlib
+import io
+
 order = list(arms)
 for round_number in range(wide_epochs):
-    turn = order[round_number % len(order) :] + order[: round_number % len(order)]
-    for arm in turn:
+    shift = round_number % len(order)  # a new order each round
+    done = []
+    for arm in order[shift:] + order[:shift]:
         if arm not in arms:  # compiling failed in an earlier round
             continue
         try:
-            # fit's own line would say "Epoch 1" every round: keep it, print our own below
+            # fit's own line would say "Epoch 1" every round: hide it, print one line a round
             with contextlib.redirect_stdout(io.StringIO()):
                 epoch = fit(1, 0.05, arms[arm]["model"], arms[arm]["loader"], course_val)[0]
         except Exception as error:  # for example, no C++ compiler for the CPU kernels
@@ -1121,85 +821,53 @@ for round_number in range(wide_epochs):
         arms[arm]["seconds"].append(epoch["train_seconds"])
         arms[arm]["with_evaluation"].append(epoch["epoch_seconds"])
         arms[arm]["val_acc"] = epoch["val_acc"]
-        print(
-            f"round {round_number + 1}, {arm}: {epoch['train_seconds']:.2f} s training, "
-            f"train_loss {epoch['train_loss']:.4f}, val_acc {epoch['val_acc']:.4f}"
-        )
+        done.append(f"{arm} {epoch['train_seconds']:.2f}")
+    print(f"round {round_number + 1}, seconds of training: {', '.join(done)}")
 
 # %% [markdown]
-# **Reading the rounds**, in three steps. First, each arm's epochs after the first
-# (which pays one-off costs, such as compiling): their median and range.
+# **Reading the rounds.** In each later round, an arm's *speed-up* is `float32`'s epoch
+# time over the arm's (above 1: the arm was faster). The *tie band* is `float32`'s
+# slowest later epoch over its fastest, but at least 1.1 (a few epochs can show less
+# spread than the machine has). A round above the band counts as faster, below 1 / band
+# as slower, in between as tied; a winner is named only when every round agrees.
+# `count_rounds` (from `course_utils.rounds`) applies this rule, checked against a count
+# by hand. Then the costs besides time: bfloat16's accuracy, and compiling's one-off
+# seconds.
 
 # %%
+from course_utils.rounds import count_rounds
 
-
-def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
-    """Median, fastest and slowest of the epochs after the first (the first if it is alone)."""
-    later = seconds[1:] or seconds
-    return statistics.median(later), min(later), max(later)
-
-
-for arm, row in arms.items():
-    median, fastest, slowest = later_epochs(row["seconds"])
-    print(f"{arm} median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
-    print(f"{arm} validation accuracy: {row['val_acc']:.4f}")
-
-# %% [markdown]
-# Second, the rounds one by one, by one rule:
-# - *speed-up* = `float32`'s epoch time ÷ the arm's, in each round (above 1: the arm was
-#   faster);
-# - *band* = `float32`'s slowest later epoch ÷ its fastest, but at least 1.1 (a handful
-#   of epochs can show less spread than the machine has);
-# - a round is faster above the band, slower below 1 / band, tied in between; a winner
-#   is named only when every round agrees.
-#
-# `count_rounds` (from `course_utils.rounds`, used in the rest of the course) applies
-# the rule, taking the band as its distance from 1 (`band - 1`); the cell checks it
-# against a count by hand.
-
-# %%
-_, fastest, slowest = later_epochs(arms["float32"]["seconds"])
+median, fastest, slowest = later_epochs(arms["float32"]["seconds"])
+print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
+print(f"float32 validation accuracy: {arms['float32']['val_acc']:.4f}")
 band = max(slowest / fastest, 1.1)  # the same work's own spread in this run: the tie band
 print(f"tie band: {band:.2f}")
-verdicts = {}  # arm -> its rounds against float32, counted with the tie band
+verdicts = {}  # arm -> its later rounds against float32, counted with the tie band
 for arm in arms:
     if arm == "float32":
         continue
     pairs = list(zip(arms[arm]["seconds"], arms["float32"]["seconds"], strict=True))
     # Speed-ups, after the first round: float32's epoch over the arm's, above 1 when faster.
     speed_ups = [theirs / mine for mine, theirs in pairs[1:] or pairs]
-    each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
-    print(f"{arm} speed-up over float32 in each round: {each}")
-    print(f"{arm} median speed-up over float32: {statistics.median(speed_ups):.2f}")
+    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     faster = sum(speed_up > band for speed_up in speed_ups)  # the rule by hand
     slower = sum(speed_up < 1 / band for speed_up in speed_ups)
-    rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
+    each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
+    print(f"{arm} median speed-up over float32: {rounds.median:.2f} (rounds: {each})")
     print(
         f"{arm} against float32, rounds faster / tied / slower: "
         f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
     )
-
-# %% [markdown]
-# Third, what the arms cost besides time per epoch: bfloat16's accuracy, and the
-# seconds compiling took before its first epoch, set against what it saved afterwards.
-
-# %%
 if "bfloat16 autocast" in arms:
     accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
     print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
 if "compiled" in arms:
     # Epochs with their evaluation, for the cost and the saving alike: the validation pass
     # compiles too.
-    compiled = arms["compiled"]["with_evaluation"]
-    plain = arms["float32"]["with_evaluation"]
+    compiled, plain = arms["compiled"]["with_evaluation"], arms["float32"]["with_evaluation"]
     compiling = compiled[0] - plain[0]
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
-    # Rounded first, so that the two parts add up to the printed whole.
-    training_only = round(arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0], 1)
-    validation_only = round(compiling, 1) - training_only
-    print(f"  of which in the first epochs' training (seconds): {training_only:.1f}")
-    print(f"  of which in their validation passes (seconds): {validation_only:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
     if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
@@ -1208,36 +876,27 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# **bfloat16**, on this CPU in this one run, made every round's epoch faster. The later
-# `float32` epochs took a median of
-# **0.46 s**<!-- output: float32 median seconds, later epochs --> and reached
-# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. This CPU
-# has bfloat16 instructions, so the bfloat16 arm ran, at
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed (median over the rounds); in the last round the accuracies differ
-# by **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
-# points (earlier rounds differed a little: compare the arms' epoch lines; one run).
-# These runs measure time; their accuracy is not comparable with section 6's (another
-# model, fewer images, another learning rate).
+# **bfloat16.** The later `float32` epochs took a median of
+# **0.51 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
+# CPU, which has bfloat16 instructions, the bfloat16 arm ran at
+# **2.13**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed (median of the later rounds; its `rounds faster / tied / slower` line
+# says whether every round agreed), and the last round's accuracies differ by
+# **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
+# points (one run).
 #
 # **Compiling** cost
-# **19.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, building one kernel at a time: the first epochs' difference, of which
-# **17.7 s**<!-- output: of which in the first epochs' training (seconds) --> fell in
-# the training and the rest in the validation pass, which we expect was compiled again
-# for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
-# images; not timed apart).
+# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, building one kernel at a time (evaluation included; Appendix C splits it).
 # Afterwards a compiled epoch ran at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed (training only), inside the tie band of
-# **1.10**<!-- output: tie band -->. No round was faster by more than the band (the
-# `rounds faster / tied / slower` line), so no saving can be told from noise, and no
-# payback can be computed.
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed,
+# against a tie band of **1.10**<!-- output: tie band -->: its `rounds faster / tied /
+# slower` line says whether any saving stood out from that noise, and the payback line
+# (`epochs to win back the compiling`) what that means for its cost.
 #
-# On the course's one H200 run neither bfloat16 nor the compiled model gave a clear gain
-# (one run; Appendix E). This CPU's bfloat16 gain
-# is not a GPU result. `fit` has no gradient scaler,
-# so `float16` training gets its own loop, in Appendix D.
+# On the course's one H200 run neither bfloat16 nor compiling gave a clear gain (one run;
+# Appendix E): this CPU's bfloat16 result is not a GPU result.
 
 
 # %% [markdown]
@@ -1252,26 +911,41 @@ if "compiled" in arms:
 #   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, not on tiny models or starved
 #   pipelines: measure it on a GPU.
-# - `pin_memory` puts each batch in pinned memory, so a copy to a GPU can be queued with
-#   `non_blocking=True` while Python goes on (PyTorch's CUDA notes; not timed here); a
-#   generator (`yield`) lets `DeviceDataLoader` move each batch just in time.
-# - A per-image `DataLoader` pipeline, rebuilding every batch image by image every
-#   epoch, can cost far more than the training itself. A dataset that fits on the device
-#   should live there as one tensor (`dataset_to_tensors` + `DeviceTensorLoader`) when
-#   its per-image transforms are fixed, or can be redone as batch operations; count
-#   that one-off cost, and the epochs it takes to win it back.
-# - To compare pipelines fairly, give each its own random-number generator
-#   (`torch.Generator`), seeded alike, so both
-#   train on the same batches: the batch order alone moves the accuracy.
+# - `pin_memory` lets a copy to a GPU be queued with `non_blocking=True` (PyTorch's CUDA
+#   notes; not timed here); a generator (`yield`) lets a loader move each batch just in
+#   time.
+# - A per-image `DataLoader` pipeline rebuilds every batch every epoch. A dataset that
+#   fits on the device can live there as one tensor (`dataset_to_tensors` +
+#   `DeviceTensorLoader`) when its per-image transforms are fixed, or can be redone as
+#   batch operations; count that one-off cost, and the epochs it takes to win it back.
+# - Compare pipelines on the same batches, with RNGs (`torch.Generator`) seeded alike:
+#   the batch order alone moves the accuracy (Appendix B).
 # - Mixed precision (`bfloat16` where the device has it natively, or `float16` with a
 #   gradient scaler, Appendix D) and `torch.compile` (in place: `model.compile()`) are
-#   the next steps: measure before keeping either, and count compiling's one-off cost.
+#   the next steps: measure each in paired rounds before keeping it, and count
+#   compiling's one-off cost.
+#
+# **This run's headlines** (this CPU, one run):
+# - the classic pipeline's later epochs took
+#   **15.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
+#   one-off cost included, was ahead after epoch
+#   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->;
+# - bfloat16 autocast ran at
+#   **2.13**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   `float32`'s speed (median of paired rounds);
+# - compiling cost
+#   **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
+#   a compiled epoch then ran at
+#   **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   speed, and section 7's verdict lines say whether that stood out from the noise.
 
 # %% [markdown]
 # `record_result` prints the lesson's headline figures; a run of the whole course
 # collects them into one summary table.
 
 # %%
+from course_utils.report import record_result
+
 record_result("device", device.type)
 record_result("classic pipeline seconds per epoch", round(classic_seconds, 2))
 record_result("dataset-on-device seconds per epoch", round(course_seconds, 3))
@@ -1312,6 +986,11 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 
 
 # %%
+from torch.utils.data import TensorDataset
+
+from course_utils.checks.lesson04 import check_exercise
+
+
 def exercise_loader() -> DataLoader:
     """The first exercise_size training images in batches of 256, on the CPU, in one order,
     pinned on a CUDA GPU (`pin`, section 4) so that copies to it can be queued."""
@@ -1403,25 +1082,26 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.42 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.54 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.52 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **34.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **38.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **116.5 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
-# multiply-adds a second: set that beside section 2's rates on this CPU,
-# **48.6 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> for
-# 64 x 64 products and
-# **162.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# for 2048 x 2048 ones. Products this large are where we expect a GPU's many cores to
-# pay (on the course's one H200 run: Appendix E).
+# **104.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# multiply-adds a second. Look for where that falls against section 2's rates on this
+# CPU, **44.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# for 64 x 64 products and
+# **152.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# for 2048 x 2048 ones: this model's products are large, but its epoch time also
+# includes the loading, which section 2's products did not. Products this large are
+# where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
 #
 # On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
 # matrix shapes (the GPU itself is set up by then). A wide MLP's step is large matrix
@@ -1529,9 +1209,16 @@ if check_exercise(
                 f"{name} microseconds per image, batch {size}: "
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
-        # Did every batch-64 repeat take longer than every batch-16 repeat?
-        apart = min(step_table[64][name]) > max(step_table[16][name])
-        print(f"{name}, every batch-64 repeat longer than every batch-16 repeat: {apart}")
+        # Batch 64 against batch 16, round by round (each round timed both), counted with
+        # section 7's tie band: above it, batch 64 took longer in that round.
+        ratios = [
+            b64 / b16 for b64, b16 in zip(step_table[64][name], step_table[16][name], strict=False)
+        ]
+        longer = count_rounds(ratios, tie=band - 1)
+        print(
+            f"{name}, rounds with batch 64 longer / tied / shorter than batch 16: "
+            f"{longer.faster} / {longer.tied} / {longer.slower}"
+        )
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
             ratio = statistics.median(step_table[size][name]) / smallest
@@ -1550,15 +1237,15 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.120 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.314 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.380 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **13.68 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.09 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.73**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
+# **19.61 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.35 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.84**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.85**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
 # read how much each larger batch still saves per image. A per-image time that falls
 # less and less as the batch grows is what a part of a step's cost that does not grow
 # with the batch, shared out among more images, would give (not timed apart); once that
@@ -1566,13 +1253,13 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.219 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.270 ms**<!-- output: cpu ms per step, batch 64 -->
-# at batch 64. Is that gap more than noise? The `every batch-64 repeat` line answers
-# for this run: `True` if every batch-64 repeat took longer than every batch-16 one,
-# `False` if the two sizes' repeats overlapped. Only `True` would show that some of a
-# step's work grows with the batch even at these sizes; with 7 repeats of each in one
-# run, take either answer as a first look, and read this run's on that line.
+# **0.314 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.393 ms**<!-- output: cpu ms per step, batch 64 -->
+# at batch 64. Is that gap more than noise? Each round timed both sizes, so the
+# `rounds with batch 64 longer / tied / shorter` line compares them round by round,
+# with section 7's tie band. Read this run's answer there: batch 64 longer in all 7
+# rounds would show that some of a step's work grows with the batch even at these
+# sizes; tied or shorter rounds would leave that open (one run of 7 rounds).
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1634,11 +1321,12 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
-# most of the extra time went into making the batches, again every epoch (section 6
-# timed them alone: most, not all, of the extra
-# **3.40 s**<!-- output: classic pipeline seconds per epoch, beyond pipeline (b)'s -->
-# per classic epoch). `dataset_to_tensors` did that work once, in
-# **3.38 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# the difference lies in making the batches, again every epoch. Section 6 timed them
+# alone at
+# **0.94**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times the classic pipeline's extra time per epoch. `dataset_to_tensors` did that work
+# once, in
+# **4.55 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1661,7 +1349,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1686,12 +1374,12 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
 # of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
-# speed, with no clear winner over the rounds: here it saved nothing measurable.
-# Where compiling does save time, it pays only once the savings per epoch add up to its
-# cost, with batches of one shape so that it does not compile again.
+# speed; its `rounds faster / tied / slower` line says whether that saving stood out from
+# the noise. Where compiling does save time, it pays only once the savings per epoch add
+# up to its cost, with batches of one shape so that it does not compile again.
 
 # %% [markdown]
 # **Question 5.** Section 7 trains the same model in float32 and, where the device
@@ -1717,7 +1405,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.13**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1725,7 +1413,8 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: The helpers' code
 #
-# This appendix extends sections 1, 2 and 5 with the code of three helpers they use.
+# This appendix extends sections 1, 2, 3 and 5: the code of three helpers they use,
+# and the `meta` device.
 #
 # **`get_default_device`** (section 1) tries CUDA, then Apple MPS, then the CPU:
 
@@ -1751,14 +1440,32 @@ print(inspect.getsource(SimulatedGPU._wait))  # ...and synchronize() sleeps unti
 print(inspect.getsource(DeviceDataLoader))
 
 # %% [markdown]
+# **The `meta` device** (section 3). On a machine without a GPU, `.to(device)` moves
+# nothing you can see. PyTorch's `meta` device, present on every machine, holds a
+# tensor's shape and type but no data, so a move there shows on any machine; so does the
+# error when a model and its batch sit on different devices:
+
+# %%
+meta = torch.device("meta")  # shapes and types only, no data
+on_meta = move(nested, meta)
+meta_devices = on_meta["images"].device, on_meta["labels"][0].device
+print(f"move to meta: images on {meta_devices[0]}, labels on {meta_devices[1]}")
+print(f"the images' shape kept: {tuple(on_meta['images'].shape)}")
+meta_layer = torch.nn.Linear(28 * 28, 10, device=meta)  # the model moved, the batch not
+try:
+    meta_layer(nested["images"].flatten(1))
+except RuntimeError as error:
+    print(f"model on meta, batch on cpu: RuntimeError: {error}")
+
+# %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
 # This appendix extends section 6.
 #
-# **Why not `shuffle=True`?** With a seeded generator, a `DataLoader`'s `shuffle=True`
-# gives another order than `randperm` with the same seed (the `DataLoader` draws from
-# the generator before it shuffles), as 10 items show. `SeededShuffle` gives
-# `randperm`'s order, as pipeline (b) does:
+# **Why not `shuffle=True`?** With a seeded RNG, a `DataLoader`'s `shuffle=True` gives
+# another order than `randperm` with the same seed (the `DataLoader` draws from the RNG
+# before it shuffles), as 10 items show. `SeededShuffle` gives `randperm`'s order, as
+# pipeline (b) does:
 
 # %%
 seeded = torch.Generator().manual_seed(0)
@@ -1767,6 +1474,35 @@ loader_order = loader_order.tolist()
 randperm_order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
 print(f"shuffle=True, seed 0: {loader_order}; randperm, seed 0: {randperm_order}")
 print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
+
+# %% [markdown]
+# **How much does the accuracy rest on the shuffle order?** Pipeline (b)'s model, trained
+# from the same weights with four shuffle seeds, for as many epochs as in section 6.
+# Section 7 freed the 50,000-image tensors, so this runs on the 10,000 images it kept:
+
+# %%
+seed_accuracies = {}
+for seed in range(4):
+    seed_everything(0)  # the same starting weights; only the batch order changes
+    seed_model = to_device(MLP(28 * 28, [32], 10), device)
+    with contextlib.redirect_stdout(io.StringIO()):  # fit's epoch lines, hidden
+        history = fit(num_epochs, 0.2, seed_model, pipeline_b(device, seed), course_val)
+    seed_accuracies[seed] = history[-1]["val_acc"]
+each = ", ".join(f"{accuracy:.4f}" for accuracy in seed_accuracies.values())
+print(f"validation accuracy, shuffle seeds 0 to 3, {len(train_images):,} images: {each}")
+seed_spread = (max(seed_accuracies.values()) - min(seed_accuracies.values())) * 100
+print(
+    f"validation accuracy spread over {len(seed_accuracies)} shuffle seeds (points): "
+    f"{seed_spread:.2f}"
+)
+del seed_model, history
+
+# %% [markdown]
+# The batch order alone moved the validation accuracy over
+# **7.74 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
+# across these 4 seeds (one run each), on these 10,000 images; how far it moves on
+# section 6's 50,000 is not measured here. Hence section 6's shared seed: with it, any
+# gap between the pipelines cannot come from the batch order.
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -1856,6 +1592,37 @@ runs = autocast_runs_in(device, torch.bfloat16)
 print(f"a Linear under bfloat16 autocast gave {tried}; autocast_runs_in says {runs}")
 
 # %% [markdown]
+# **Which types autocast uses.** Where autocast runs on this device, follow one small
+# batch through `forward`'s layers and `backward`, printing each result's type:
+
+# %%
+if runs:
+    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
+    probe_images = torch.randn(4, 1, 28, 28, device=device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
+        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
+        activated = probe.layers[2](hidden)  # its ReLU
+        raw_logits = probe.layers[3](activated)  # the last Linear
+        logits = raw_logits.float()  # cast as forward does
+    hidden.retain_grad()  # keep the gradient that backward computes for this output
+    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
+    probe_loss.backward()
+    weight = probe.layers[1].weight
+    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
+    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
+    print(f"the loss: {probe_loss.dtype}")
+    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
+    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
+    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
+else:
+    print(f"bfloat16 autocast does not run on this {device.type}: nothing to show here.")
+
+# %% [markdown]
+# Where autocast runs, only the layers' outputs and their gradients are bfloat16:
+# autocast multiplied by a bfloat16 copy of each weight, and `backward` passed the
+# gradient through the copy to the float32 weight, so the update is made in float32.
+
+# %% [markdown]
 # **`fit` and `torch.compile(model)`.** `fit` refuses the *wrapper* that
 # `torch.compile(model)` returns, since through it `fit` would still run the uncompiled
 # `forward`:
@@ -1867,15 +1634,41 @@ except TypeError as error:
     print("TypeError:", error)
 
 # %% [markdown]
+# **Where compiling's cost fell.** Section 7's compiling cost is the first compiled
+# epoch's time over `float32`'s, evaluation included. Its training part alone:
+
+# %%
+if "compiled" in arms:
+    # Rounded first, so that the two parts add up to section 7's printed whole.
+    training_only = round(arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0], 1)
+    validation_only = round(compiling, 1) - training_only
+    print(f"compiling cost in the first epochs' training (seconds): {training_only:.1f}")
+    print(f"compiling cost in their validation passes (seconds): {validation_only:.1f}")
+
+# %% [markdown]
+# Of the
+# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **19.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# in the training and the rest in the validation pass, which we expect was compiled again
+# for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
+# images; not timed apart).
+
+# %% [markdown]
 # ## Appendix D: `float16` with a gradient scaler
 #
-# This appendix extends section 7's mixed precision. `fit` has no gradient scaler, so
-# `float16` gets its own short loop, run on a CUDA or Apple GPU apart from section 7's
-# rounds, with no evaluation between epochs: compare its times with `float32`'s only
-# roughly.
+# This appendix extends section 7's mixed precision. `float16` has more digits than
+# `bfloat16` but a much narrower range: small gradients would round to zero (Appendix
+# C's table). It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
+# loss before `backward` and divides the gradients again before the step. `fit` has no
+# gradient scaler, so `float16` gets its own short loop, run on a CUDA or Apple GPU
+# apart from section 7's rounds, with no evaluation between epochs: compare its times
+# with `float32`'s only roughly.
 
 
 # %%
+from course_utils import evaluate
+
+
 def train_epoch_float16(
     model: MLP,
     loader: DeviceTensorLoader,
@@ -1938,11 +1731,12 @@ if half_seconds is not None:
 
 
 # %% [markdown]
-# ## Appendix E: The course's one GPU run
+# ## Appendix E: The course's one GPU run, and yours
 #
-# This appendix extends sections 2, 6 and 7 with the course's one run on an NVIDIA H200
-# (as a script, with PyTorch 2.11; not the run shown here). Compare that GPU with its
-# own 16-core CPU, not with this notebook's times: another machine, another PyTorch.
+# This appendix extends sections 2, 3, 6 and 7 with the course's one run on an NVIDIA
+# H200 (as a script, with PyTorch 2.11; not the run shown here), then two cells that run
+# only on your own GPU. Compare that H200 with its own 16-core CPU, not with this
+# notebook's times: another machine, another PyTorch.
 #
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
@@ -1985,3 +1779,36 @@ if half_seconds is not None:
 # models); and the classic pipeline's epoch took about 15 times pipeline (b)'s on the
 # same GPU, its second (a GPU that, we expect, waited on the loading; its idle time was
 # not measured).
+
+# %% [markdown]
+# **On your own CUDA GPU: a pinned, non-blocking copy** (section 3):
+
+# %%
+if device.type == "cuda":
+    pinned = torch.zeros(1000, 784).pin_memory()
+    on_gpu = pinned.to(device, non_blocking=True)
+    print(f"pinned: {pinned.is_pinned()}, copied to {on_gpu.device}")
+else:
+    print("Skipped: this lesson pins only for a CUDA GPU, and there is none here.")
+
+# %% [markdown]
+# **On your own GPU: pipeline (b) on each device** (section 6). With a GPU, this cell
+# trains pipeline (b)'s 32-unit model on the GPU and on the CPU, from the same weights on
+# the same batches of the 10,000 images section 7 kept, one device after the other (not
+# in rounds), and prints each device's median later epoch. For so tiny a model we expect
+# the GPU to be no faster, or slower, as on the course's H200 run above.
+
+# %%
+if device.type == "cpu":
+    print("Skipped: there is no GPU here, so section 6's epochs are already the CPU's.")
+else:
+    for on in (device, torch.device("cpu")):
+        seed_everything(0)  # the same starting weights on each device
+        on_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=on)
+        with contextlib.redirect_stdout(io.StringIO()):  # one line per device, below
+            history = fit(num_epochs, 0.2, MLP(28 * 28, [32], 10).to(on), pipeline_b(on), on_val)
+        median, fastest, slowest = later_epochs([epoch["train_seconds"] for epoch in history])
+        print(
+            f"32-unit MLP, pipeline (b), median later epoch seconds on {on.type}: {median:.3f} "
+            f"({fastest:.3f} to {slowest:.3f})"
+        )

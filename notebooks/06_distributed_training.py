@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1450 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1405 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -70,7 +70,6 @@ if "google.colab" in sys.modules:
 # %%
 import inspect
 import math
-import shlex
 import statistics
 import tempfile
 from pathlib import Path
@@ -114,10 +113,6 @@ from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 generator = seed_everything(0)
 # os.cpu_count() counts logical CPUs: on a cloud machine, its virtual CPUs (vCPUs).
 print(f"PyTorch {torch.__version__}, {os.cpu_count()} logical CPUs (vCPUs)")
-# A physical core can run two logical CPUs (hyper-threading); psutil says None where the
-# system does not tell.
-print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
-print(f"distributed available: {dist.is_available()}")
 
 # %% [markdown]
 # **Settings.** Smoke mode (the test suite's quick run) trains on 2,000 images for one
@@ -131,10 +126,12 @@ launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
 
 # %% [markdown]
-# **The scripts.** Processes that train together are launched from a script file, not
-# from a notebook cell. This lesson's scripts, in `notebooks/scripts/`, are each shown
-# before they run; you can also run them from a terminal with the `torchrun` command the
-# notebook prints.
+# **Scripts and devices.** Processes that train together are launched from a script
+# file, not from a notebook cell: this lesson's are in `notebooks/scripts/`, and each can
+# also run from a terminal with `torchrun`. NCCL needs a GPU per process, so the
+# 2-process runs use GPUs only where there are at least two. Elsewhere (a CPU, a Mac, a
+# one-GPU Colab) every launch passes `cpu_only=True`, which hides the GPUs: the same
+# scripts then run on the CPU with gloo.
 
 # %%
 # Found from notebooks/, from student/ (the student version), or from the checkout that
@@ -142,52 +139,28 @@ print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_
 places = [Path("scripts"), Path("../notebooks/scripts")]
 places.append(Path(course_utils.__file__).resolve().parents[1] / "notebooks" / "scripts")
 scripts = next(place for place in places if place.is_dir())
-print(sorted(path.name for path in scripts.glob("*.py")))
-
-# %% [markdown]
-# **Devices.** NCCL needs a GPU per process, so the 2-process runs use GPUs only where
-# there are at least two. Elsewhere (a CPU, a Mac, a one-GPU Colab) every launch passes
-# `cpu_only=True`, which hides the GPUs: the same scripts then run on the CPU with gloo.
-
-# %%
 gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
 cpu_only = gpus < 2
 # Where the launches run, as the tables below name it: CPUs with gloo, or GPUs with NCCL.
 machine = f"{os.cpu_count()} logical CPUs, gloo" if cpu_only else "2 GPUs, NCCL"  # 2 processes
-if gpus == 1:
-    print(
-        "One GPU here: two processes need two GPUs (NCCL gives each process its own), "
-        "so every launch below runs on CPU processes with gloo (cpu_only=True)."
-    )
-elif gpus >= 2:
-    print(f"{gpus} GPUs: each process takes one (cuda:LOCAL_RANK) and they talk through NCCL.")
-elif torch.backends.mps.is_available():
-    print(
-        "An Apple GPU (MPS) here: it has no backend for process groups, so every launch "
-        "below runs on CPU processes with gloo."
-    )
-else:
-    print("No GPU here: every launch below runs on CPU processes with gloo.")
+print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 
 # %% [markdown]
 # ## 1. The work of a step, split over processes
 #
 # Data-parallel training splits each batch across N workers; one step's images on all of
 # them make the **effective batch** (here 2 workers x 64 images = 128). An epoch on N
-# workers has four parts:
-# 1. the *step without communication*: forward, backward and update on each worker's
-#    share: N times less arithmetic, not always N times less time;
-# 2. the *exchange*: the workers agree on one gradient before stepping, each sending and
-#    receiving a number of values that grows with the model's parameters, not its share
-#    of the batch, and waiting for the others to be ready;
-# 3. DDP's *bookkeeping* around it: wrapping each forward pass, copying the gradients
-#    into the buffers it sends and back;
-# 4. the *data loading*: the `DataLoader` picking and stacking images, moving and
-#    normalising the batch.
+# workers has three parts:
+# 1. the *steps*: forward, backward and update on each worker's share: N times less
+#    arithmetic, not always N times less time;
+# 2. the *exchange*: before each update the workers agree on one gradient, sending as
+#    many values as the model has parameters, whatever their share of the batch, and
+#    waiting for each other (plus some bookkeeping, section 4);
+# 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
-# More workers shrink parts 1 and 4 and add 2 and 3: which weighs more decides whether
-# they win. Section 5 times parts 1, 2 and 3 for one step; section 8, whole epochs.
-# First: what does this lesson's MLP (lesson 03's) exchange per step?
+# More workers shrink parts 1 and 3 and add part 2: which weighs more decides whether
+# they win. Section 5 times one step; section 8, whole epochs. First: what does this
+# lesson's MLP (lesson 03's) exchange per step?
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
@@ -200,30 +173,24 @@ print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 # %% [markdown]
 # ## 2. Processes, ranks and the process group
 #
-# Data parallelism runs one *process* per device: a separate Python program, not a
-# thread, with its own copy of the model. Each knows
-# - its **rank**: its number, 0 to world size - 1 (rank 0, by convention, prints and
-#   saves);
+# Data parallelism runs one *process* per device: a separate Python program with its own
+# copy of the model. Each knows
+# - its **rank**: 0 to world size - 1 (rank 0, by convention, prints and saves);
 # - the **world size**: how many processes take part;
 # - its **local rank**: its number on its own machine, which picks its GPU.
 #
 # The processes join a **process group** and make *collective* calls: all make the same
 # call, whose result is ready once every partner's data has arrived. The group's
-# **backend** is **gloo** for CPUs (and some GPU operations) or **NCCL**, NVIDIA's
-# library, for GPU tensors only (PyTorch's table of
-# backends<!-- source: https://pytorch.org/docs/stable/distributed.html -->); so its
-# device is the CPU with gloo, `cuda:LOCAL_RANK` with NCCL.
+# **backend** is **gloo** for CPUs or **NCCL**, NVIDIA's library, for GPU tensors only
+# (PyTorch's table of
+# backends<!-- source: https://pytorch.org/docs/stable/distributed.html -->).
 #
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
-# where they meet to agree on who is who (the **rendezvous**). The notebook calls the
-# course's `run_torchrun`, which captures the output, stops the processes after a
-# timeout and measures memory; in a terminal you type `torchrun`, as for section 3's
-# first script:
-
-# %%
-# torchrun_command spells the launcher `python -m torch.distributed.run`; print `torchrun`.
-print(shlex.join(["torchrun", *torchrun_command("scripts/collectives.py", 2)[3:]]))
+# where they meet (the **rendezvous**). In a terminal you type
+# `torchrun --standalone --nproc_per_node=2 scripts/collectives.py`; the notebook calls
+# the course's `run_torchrun`, which also captures the output, stops stuck processes and
+# measures memory.
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -247,32 +214,27 @@ print(collectives.output)
 # %% [markdown]
 # The processes print at the same time: read the lines by rank. Rank 0's `[1, 10]` and
 # rank 1's `[2, 20]` became the sum `[3, 30]` in both, then the mean `[1.5, 15]`; after
-# `broadcast`, both hold rank 0's random numbers. `dist.barrier()`, a collective call
-# that returns once every process has called it, keeps either from running ahead to the
-# next step before the other has printed. These two calls are all the communication
-# a training step needs (validation and buffers add a little: section 7, Appendix B):
-# `broadcast` starts every model copy from the same weights,
-# `all_reduce` averages the gradients (section 6 adds the other need, a shard of the
-# data per process).
+# `broadcast`, both hold rank 0's random numbers. (`dist.barrier()` returns once every
+# process has called it, so neither runs ahead before the other has printed.) These two
+# calls are the communication a training step needs: `broadcast` starts every model
+# copy from the same weights, `all_reduce` averages the gradients.
 #
 # Later scripts join with the course's `process_group()`, which reads the same
 # variables, picks gloo or NCCL, sets the device, times out every call, and leaves the
-# group at the end, even after an error (Appendix B shows it outside `torchrun`).
+# group at the end, even after an error (Appendix B).
 
 # %% [markdown]
 # ## 4. Gradient averaging by hand, then DDP
 #
 # The gradient of a mean loss over a batch is the mean of the gradients over equal parts
 # of it. So 2 processes that each take the gradient of half a batch, then average them,
-# both hold the whole batch's gradient. It takes three lines (`backward` on its half,
-# `all_reduce` every gradient, divide by the world size): you write them in exercise 1,
-# then a script runs them in 2 real processes and compares the result with one process
-# on the whole batch, and with DDP.
+# both hold the whole batch's gradient. You write that average in exercise 1; then a
+# script runs it in 2 real processes and compares it with one process on the whole
+# batch, and with DDP.
 #
-# **First, the data, in one file.** As in lesson 03, a seeded shuffle (this lesson's
-# own, `randperm` with seed 42) holds out 10,000 of the 60,000 training images for
-# validation. They stay `uint8` pixels (a quarter of the memory of floats), normalised
-# batch by batch, in a file that every process maps into memory
+# **First, the data, in one file.** As in lesson 03, a seeded shuffle (`randperm`, seed
+# 42) holds out 10,000 of the 60,000 training images for validation. They stay `uint8`
+# pixels, normalised batch by batch, in a file that every process maps into memory
 # (`torch.load(..., mmap=True)`) rather than copying it.
 
 # %%
@@ -296,10 +258,6 @@ torch.save(
     },
     data_path,
 )
-
-# %% tags=["nbval-check-output"]
-print(train_images.shape, train_images.dtype, val_images.shape)
-print(f"file: {data_path.stat().st_size / 2**20:.0f} MiB")
 
 # %%
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -380,10 +338,9 @@ if check_exercise(1, average_gradients=average_gradients):
 # - a skipped parameter: its gradient stays each process's own.
 
 # %% [markdown]
-# Now your `average_gradients` in 2 real processes: `manual_ddp.py` below, given the
-# function in a file. Lines without a prefix come from rank 0 alone (the course's
-# `rank_print`); with `all_ranks=True`, every process prints, each line prefixed
-# `[rank N]`.
+# Now your `average_gradients` in 2 real processes: `manual_ddp.py` below loads it from
+# a file. Lines without a prefix come from rank 0 alone (the course's `rank_print`);
+# lines prefixed `[rank N]` from every process.
 
 # %%
 Code(filename=str(scripts / "manual_ddp.py"), language="python")
@@ -410,45 +367,36 @@ print(manual.output)
 # %% [markdown]
 # Each process's own 32-image gradient differs from the whole batch's (compare its
 # `largest gap` with the `whole batch's gradient values`), so the match could fail.
-# After `all_reduce` and the division (your `average_gradients`, which the script loaded
-# from the file the cell wrote), both hold the whole batch's gradient up to float32
+# After your `average_gradients`, both hold the whole batch's gradient up to float32
 # rounding (the sums run in another order), and exactly DDP's. The line `initial weights
 # drawn …` shows DDP's first job: the processes drew different initial weights (a seed
 # per rank), and wrapping in DDP made the gap 0.
-
-# %% [markdown]
+#
 # **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
-# 1. on wrapping, it broadcasts rank 0's weights, so all processes start equal (the line
-#    `initial weights drawn …`);
+# 1. on wrapping, it broadcasts rank 0's weights, so all processes start equal;
 # 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
 #    divides them by the world size and starts an `all_reduce` to sum them while
-#    `backward` goes on (this small model's gradients fit in one bucket, so here its one
-#    all-reduce starts only once `backward` has computed them all: Appendix B);
+#    `backward` goes on (this model's gradients fill one bucket: Appendix B); copying
+#    the gradients into its buckets and back is DDP's *bookkeeping*;
 # 3. every process takes the same optimizer step from the same weights and gradient, so
-#    the copies stay equal without sending weights (section 7's script prints the
-#    largest gap between the copies after training).
+#    the copies stay equal without sending weights (section 7 checks it).
 
 # %% [markdown]
 # ## 5. What the communication costs
 #
 # Every step adds an `all_reduce` of all the gradients. With *B* images per process per
-# step, the script times, in each of 2 processes:
+# step, the script `comm_cost.py` (Appendix C lists it) times, in each of 2 processes:
 # - a step alone (forward, backward, update, no communication);
 # - the same step under DDP;
-# - the DDP step inside `with ddp.no_sync():`, where DDP wraps the forward pass but
-#   prepares no reduction and sends nothing (section 10 uses `no_sync` for gradient
-#   accumulation);
+# - the DDP step inside `with ddp.no_sync():`, where DDP sends nothing (section 10 uses
+#   `no_sync` for gradient accumulation);
 # - the bare all-reduce of the model's 25,450 gradients;
-# - the step alone on 2B images, as one process takes the same effective batch (timed by
-#   rank 0 alone, with its 1 thread, while rank 1 waits at a barrier).
+# - the step alone on 2B images, as one process takes the same effective batch (rank 0
+#   alone, while rank 1 waits).
 #
-# It times all this at 64 and at 1,024 images per process: the same 25,450 values to
-# exchange for 16 times the images. Every process runs 1 *intra-op thread* (PyTorch can split one
-# operation, such as a matrix product, over several CPU threads; here each process uses
-# one); Appendix C says why, and how the timings are taken.
-
-# %%
-Code(filename=str(scripts / "comm_cost.py"), language="python")
+# It does so at 64 and at 1,024 images per process: the same 25,450 values to exchange
+# for 16 times the images. Each process runs 1 *intra-op thread* (PyTorch can split one
+# operation over several CPU threads; Appendix C says why one).
 
 # %%
 comm_cost = run_torchrun(
@@ -459,32 +407,9 @@ comm_cost = run_torchrun(
     threads_per_process=1,  # as in section 8's launches, on any number of CPUs
     sample_memory=False,  # nothing else on the CPUs while it times
 )
-print(comm_cost.output)
-
-# %%
-cost = read_comm_cost(comm_cost.output)
+cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))
-print()
 ms = cost.median  # batch size -> part -> ms
-for size in (64, 1024):
-    added = ms[size]["added"] / ms[size]["step"]
-    print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
-# How each grew from 64 to 1,024 images per process.
-for part in ("step", "added", "all_reduce"):
-    print(f"{part}, 1024 images per process / 64: {ms[1024][part] / ms[64][part]:.2f}")
-# What a step saves on half the images, against what DDP adds to it.
-for size in (64, 1024):
-    halving_saves = ms[size]["double"] - ms[size]["step"]
-    print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
-    print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
-    print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
-    wrapper, reduction = ms[size]["wrapper"], ms[size]["reduction"]
-    print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
-    print(
-        f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
-    )
-    more = "more" if ms[size]["added"] > halving_saves else "less"
-    print(f"{size} images per process, DDP adds {more} than halving the images saves")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -495,56 +420,19 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# One run, on 2 logical CPUs (the notebook waiting meanwhile), with gloo over loopback
-# sockets
-# (the machine's own network interface, talking to itself):
-# read the figures as sizes. *DDP's added time* is the DDP step minus the step without
-# communication. The `no_sync` step splits it in two. At 64 images per process DDP added
-# 0.853 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
-# around forward (no_sync − step) took
-# 0.118 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
-# and the reduction with its waits (DDP − no_sync)
-# 0.734 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
-# against
-# 0.456 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
-# bare all-reduce timed alone. The reduction inside a step also copies the gradients
-# into DDP's buckets and back, and waits for the other process; those parts were not
-# timed apart.
-#
-# - **At 64 images per process** DDP added
-#   1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step it serves.
-# - **At 1,024** (16 times the images) it added
-#   0.46<!-- output: 1024 images per process, DDP's added time / step without communication -->
-#   times the step. The all-reduce sends the same 25,450 numbers whatever the batch, and
-#   DDP's added time changed by a factor of
-#   0.95<!-- output: added, 1024 images per process / 64 -->, while the step took
-#   3.40<!-- output: step, 1024 images per process / 64 --> times as long for 16 times
-#   the images. For steps timed alone in this run, more work per exchange helped data
-#   parallelism.
-#
-# **Why.** 2 processes win the steps only if DDP adds less than halving the images
-# saves. At 64 images per process DDP added
-# 0.853 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
-# saved only
-# 0.112 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.814 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.293 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The `DDP adds more/less than halving the images saves` lines say which is larger at
-# each size, in this run.
+# One run, on 2 logical CPUs with gloo over loopback sockets (the machine talking to
+# itself): read the figures as sizes. *DDP's added time* is the DDP step minus the step
+# without communication (Appendix C splits it with the `no_sync` row). Compare it with
+# the step in each column: the exchange is the same 25,450 numbers at both sizes, while
+# the step grows with the images.
 #
 # **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
-# DDP step on B images; one process takes a step on all 2B. The ratio of the two steps,
-# (1 process's step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the
-# steps alone:
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each.
-# Below 1 means slower, but the words in brackets call a speed-up between 1 / 1.1 and
-# 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a measured noise level,
-# so that one run's small differences name no winner. The words in brackets give this
-# run's reading at each size; a figure within a few hundredths of 1.1 is a borderline
-# reading. Section 8 times whole epochs to see whether the prediction holds.
+# DDP step on B images; one process takes a step on all 2B. Their ratio, (1 process's
+# step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the steps alone:
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
+# tenth of 1 a tie (`TIE`, a convention: Appendix C). Section 8 times whole epochs.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -570,11 +458,9 @@ for epoch in (0, 1):
     print(f"  by hand the same: {[order[0::2], order[1::2]] == shards}")
 
 # %% [markdown]
-# Here the shards do not overlap and together cover all 10 items (10 divides evenly by
-# 2); `sampler.set_epoch(epoch)` reseeds the shuffle each epoch (exercise 2 shows what
-# happens without it). Appendix D shows the sampler repeating a few indices on data that
-# does not divide evenly, and `check_world_size`, the scripts' guard against an
-# effective batch larger than the data.
+# The shards do not overlap and together cover all 10 items; `sampler.set_epoch(epoch)`
+# reseeds the shuffle each epoch (exercise 2 shows what happens without it). Appendix D
+# shows data that does not divide evenly.
 
 # %% [markdown]
 # ## 7. The training script
@@ -597,7 +483,7 @@ for epoch in (0, 1):
 #   the plain model inside DDP, which loads into an `MLP` without DDP.
 #
 # Two lines only measure: the loop fetches each batch with `next(batches)` and sums the
-# seconds it waits, reported in each epoch line.
+# seconds it waits (`getting batches ready` in each epoch line).
 
 # %%
 Code(filename=str(scripts / "train_ddp.py"), language="python")
@@ -605,20 +491,18 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # %% [markdown]
 # **The effective batch size**, per-process batch x world size, is 128 here
 # (`--batch-size 64` on 2 processes), like lesson 03's batches. The script trains with
-# plain SGD at a constant 0.2, so that a step's size follows the gradient's directly
-# (exercise 1's missing division would multiply every step by the number of processes).
-# The rate 0.2 was not tuned here; the run's validation accuracy shows it trains. With
-# more processes and the same per-process batch the effective batch grows, and the usual
-# *linear scaling rule* grows the learning rate in proportion (k times the batch, k
-# times the rate, with a warm-up; Appendix E); this lesson keeps
-# 128.
+# plain SGD at a constant 0.2 (not tuned here), so a step's size follows the gradient's
+# directly. More processes would grow the effective batch, and with it, by the usual
+# rule, the learning rate (Appendix E); this lesson keeps 128.
 #
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
 # `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
-# process gets 1 intra-op thread. The cell prints the terminal command, then launches
-# the same script with `run_torchrun` (Appendix E: how the two start their workers, and
-# the memory the run held):
+# process gets 1 intra-op thread. Below, the terminal command, then the same script
+# launched by `run_torchrun` (Appendix E compares the two, and gives the memory the run
+# held). The run's last line compares each weight's copies in the two processes after
+# training: a gap of 0 means they ended equal to the last bit, though DDP sent weights
+# only once, when it wrapped the model.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -630,7 +514,7 @@ command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
 # CUDA_VISIBLE_DEVICES does the same.
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print("export LESSON06=...  # first: your run's work_folder (print(work_folder) shows it)")
+print("In a terminal in notebooks/, after export LESSON06=<this run's work_folder>:")
 print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
@@ -643,38 +527,24 @@ two_processes = run_torchrun(
 print(two_processes.output)
 
 # %% [markdown]
-# The script's last line compares each weight's copies in the two processes after
-# training: a largest gap of 0 means DDP's copies ended training equal to the last bit,
-# without sending weights after DDP's first broadcast of rank 0's (section 4's
-# `manual_ddp.py` showed it); the script checks only at the end.
-
-# %% [markdown]
 # ## 8. One process against two
 #
-# Is the 2-process run faster than one process? Every way of training, or *arm*, takes
-# the same effective batch of 128, seed, shuffle and images (the first 20,000 training
-# images an epoch, to save time). Two arms face each other, and differ in one thing, the
-# number of processes (and so each process's share of the batch, and the CPUs in use: 2
-# against 1; Appendix A also gives one process both CPUs, as 2 threads):
+# Is the 2-process run faster than one process? `compare_arms.py` (Appendix A lists it)
+# trains several *arms*, ways of training, on the same effective batch of 128, seed,
+# shuffle and images (the first 20,000 training images an epoch, to save time):
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, in one
-#   process with 1 thread, as section 5 timed one process;
+#   process with 1 thread;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# The same pair also runs *loading lean* (`batch slices, 1 thread`,
-# `DDP, 2 processes, slices`): lesson 04's pipeline (b) on the CPU, each batch indexed
-# out of one tensor that holds all the images, in one go, instead of a `DataLoader`
-# building it image by image. That
-# gives a second, fairer comparison: 2 lean processes against 1 lean process. Appendix
-# A adds a fifth arm and says how the script keeps the arms alike.
+# The two differ in the number of processes, and with it the CPUs in use (2 against 1)
+# and each process's batch (64 against 128). The same pair also runs *loading lean*
+# (`batch slices, 1 thread` and `DDP, 2 processes, slices`): each batch indexed out of
+# one tensor of all the images in one go, as in lesson 04's pipeline (b), instead of a
+# `DataLoader` fetching the images one by one and stacking them.
 #
-# The machine is faster at some moments than others, so the script runs *rounds*: each
-# trains one epoch of every arm in a new order, so a busy moment is likelier to fall on
-# all arms of a round. Round 1, a warm-up, is left out. While these launches run, the
-# notebook only waits (`sample_memory=False`: it does not sample the workers' memory),
-# so nothing else of the lesson's competes for the 2 logical CPUs.
-
-# %%
-Code(filename=str(scripts / "compare_arms.py"), language="python")
+# The script runs *rounds*: each trains one epoch of every arm, in a new order, so that
+# a slow moment of the machine is likelier to fall on all arms of a round. Round 1, a
+# warm-up, is left out. Meanwhile the notebook only waits (`sample_memory=False`).
 
 # %%
 arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
@@ -698,16 +568,10 @@ def launch_arms(name: str, rounds: int, size: int, per_process: int):
 arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
 
 # %% [markdown]
-# **How to read it.** `arms_table` gives each arm's median epoch over the rounds after
-# the first, and their range; *loader* is the wait for batches (section 1's part 4),
-# *the rest* everything else, parts 1 to 3 (the steps, and for DDP any wait at the
-# all-reduce for a partner still loading), each a median of its own. Under the table, 2
-# processes' *speed-up* is the baseline's epoch over theirs, round by round (above 1:
-# faster): a median, and the count of rounds faster, tied (within a tenth, section 5's
-# `TIE`) or slower (`arm_speed_ups` in `course_utils.scaling`). The two parts' lines are
-# speed-ups the same way round: the baseline's median seconds in that part over theirs.
-# The verdict names a winner only when every round agrees: one tied round (a slow
-# moment, say) withholds it, even beside a large median.
+# **How to read it.** Each row: an arm's median epoch over the rounds, its *loader* part
+# (the wait for batches) and *the rest* (steps, and any wait at the all-reduce). Each
+# line under it: the first arm's speed-up over the second (above 1: faster), with the
+# rounds faster, tied (section 5's `TIE`) or slower, and a verdict (Appendix A).
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -724,18 +588,15 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     return rounds
 
 
-def one_against_two(
-    batch: int, figures: dict, size: int, per_process: int
-) -> tuple[RoundCount, RoundCount]:
-    """The baseline and 2 processes at one effective batch, on `size` images an epoch: their
-    table, 2 processes' speed-up over the baseline, then in each of the table's two parts;
-    the rest per step against section 5's steps at `per_process` images per process; then
-    one process loading lean against the baseline, and 2 processes against 1 with both
-    loading lean. Returns the first speed-up's RoundCount, then the last's."""
+def one_against_two(batch: int, figures: dict, per_process: int) -> tuple[RoundCount, RoundCount]:
+    """The four arms' table at one effective batch; 2 processes' speed-up over the baseline,
+    then in each of the table's two parts (the rest beside section 5's prediction at
+    `per_process` images per process); then one process loading lean against the baseline,
+    and 2 processes against 1 with both loading lean. Returns the first speed-up's
+    RoundCount, then the last's."""
     name = f"effective batch {batch}"
     four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
     print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
-    print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
     headline = compare(name, figures, TWO_ARM, PLAIN_ARM)
     parts = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)
     print(f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}")
@@ -743,34 +604,12 @@ def one_against_two(
         f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f} "
         f"(section 5 predicted the steps at {predicted[per_process]:.2f})"
     )
-    held = (predicted[per_process] > 1) == (parts["rest"] > 1)
-    print(f"{name}, section 5's prediction and the rest on the same side of 1: {held}")
-    # The rest of an epoch per step, against the steps section 5 timed alone: one process
-    # on the whole effective batch, and a DDP step on half of it.
-    steps = math.ceil(size / batch)  # steps an epoch, the same for both arms
-    timed_alone = {PLAIN_ARM: ms[per_process]["double"], TWO_ARM: ms[per_process]["ddp"]}
-    for arm, step_ms in timed_alone.items():
-        rest_ms = 1000 * figures[arm]["rest"] / steps
-        print(
-            f"{name}, {arm}, rest per step / section 5's step: {rest_ms / step_ms:.2f} "
-            f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
-        )
-    for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
-        microseconds = 1e6 * figures[arm]["loader"] / (size / processes)
-        print(f"{name}, {arm}, loading per image (microseconds): {microseconds:.1f}")
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
     return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
 
 
 arms_figures = read_arms(work_folder / "arms_128")
-headline, lean = one_against_two(128, arms_figures, arms_size, per_process=64)
-accuracies = [arms_figures[arm]["val_acc"] for arm in SECTION_8_ARMS]
-gap = 100 * (max(accuracies) - min(accuracies))
-print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
-record_result("2 processes over 1 process, batch 128", round(headline.median, 2))
-record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
-record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
-record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
+headline, lean = one_against_two(128, arms_figures, per_process=64)
 
 # %% [markdown]
 # The first line under the table, by hand: the baseline's epoch over 2 processes', round
@@ -793,36 +632,28 @@ print("the same counts as arm_speed_ups':", same_counts)
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Their loading ran at
-# 1.47<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed (each loads half the images, though the speed-up need not
-# be 2; this lesson does not time why), the rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times. Did section 5's steps, timed alone, predict the rest? Per step, the baseline's
-# rest took
-# 0.92<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
-# times section 5's one-process step (why a step inside an epoch can take less than one
-# timed alone is not timed here either), and the 2 processes' rest
-# 1.44<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
-# times section 5's DDP step. Section 5 timed each step with both processes ready,
-# after a barrier; inside an epoch a DDP step's all-reduce can also wait for the other
-# process to load its batch, and the rest includes the loop's own Python. This lesson
-# does not time those apart.
+# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed and the rest at
+# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times: compare that with section 5's prediction, printed beside it (Appendix A).
 #
-# **Both loading lean.** The lean pair differs in the number of processes (and CPUs)
-# alone; at this batch the rest is most of a lean epoch (the `loader` and `the rest`
-# columns of the two lean rows). One lean process ran at
-# 1.30<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# **Both loading lean.** The lean pair, too, differs in the number of processes, the
+# CPUs in use and each process's batch. It leaves less of each epoch to loading (compare
+# the lean rows' `loader` column with the others'). That matters: the cost per image of
+# loading through the `DataLoader` differed between 2 processes and one, in ways this
+# lesson does not explain (Appendix A prints it), and the lean comparison rests less on
+# it. One lean process ran at
+# 1.20<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this launch.
 #
-# **At 1,024 images per process**, section 5's other size, the same arms run again:
-# batches of 1,024 per process on 2 processes, 2,048 on 1, on all 50,000 training
-# images (Appendix A says what that changes, and compares the arms' accuracies). Both
-# the batch and the images per epoch change, so compare the two launches as sizes, not
-# as the batch's effect alone.
+# **At 1,024 images per process**, section 5's other size, the same arms run again on
+# all 50,000 training images (batches of 1,024 per process on 2 processes, 2,048 on 1).
+# Both the batch and the images per epoch change, so compare the two launches as sizes,
+# not as the batch's effect alone (Appendix A).
 
 # %%
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
@@ -830,55 +661,25 @@ arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch)
 big_figures = read_arms(work_folder / "arms_big")
 if big_batch != 1024:
     print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
-_ = one_against_two(2 * big_batch, big_figures, big_size, per_process=1024)  # its lines
+_ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.33<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed (its line counts the rounds and gives the verdict by the
-# lesson's rule). Their loading ran at
-# 3.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed, while the rest ran at
-# 0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times; per step, the 2 processes' rest took
-# 1.58<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
-# times section 5's DDP step. So the loading carried the 2 processes' shorter median
-# epoch. But cheaper loading needs no second process: one process loading lean ran at
-# 1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed in the same launch. 2 lean processes ran at
-# 1.48<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's speed (its line, too, gives the rounds and the verdict). At
-# this batch even lean loading is most of one process's epoch (the `batch slices` row's
-# `loader` against its `epoch`), and the lean pair gained in the loading while its rest
-# grew (compare the two lean rows). Splitting the loading over 2 CPUs would at best
-# halve it, yet the 2 processes' loading ran at
-# 3.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed. Per image, loading cost the baseline
-# 8.4<!-- output: effective batch 2048, plain loop, 1 thread, loading per image (microseconds) -->
-# microseconds at batches of 2,048 and each of the 2 processes
-# 4.6<!-- output: effective batch 2048, DDP, 2 processes, loading per image (microseconds) -->
-# at 1,024; at 128 the baseline paid
-# 4.7<!-- output: effective batch 128, plain loop, 1 thread, loading per image (microseconds) -->
-# and each process
-# 6.4<!-- output: effective batch 128, DDP, 2 processes, loading per image (microseconds) -->.
-# The launches also differ in images per epoch, and this lesson does not time why the
-# cost per image moves.
+# 2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times the plain loop's speed (its line gives the rounds and the verdict). Their
+# loading ran at
+# 3.09<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed and the rest at
+# 0.70<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times: in this run the gain came from the loading. Where the `loader` line reads above
+# 2, 2 processes on 2 CPUs loaded more than twice as fast as one: this lesson does not
+# explain that, and the first line's speed-up includes it.
 #
-# **Did section 5's prediction hold?** Compare each `the rest` line with the prediction
-# printed beside it: the rest ran at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed at 128 against
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
-# and
-# 0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# at 2,048 against
-# 1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
-# Even where an epoch's speed-up lands near the prediction, compare its parts: loading
-# and the rest can err in opposite ways and cancel. The `same side of 1` lines say
-# whether even the rest's direction held: where one says
-# `False`, steps timed alone, after a barrier, did not predict which way the rest went.
-# Inside epochs the waits at the all-reduce and the loop's Python may come on top (not
-# timed apart).
+# Cheaper loading needs no second process: one process loading lean ran at
+# 1.97<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed in the same launch, and 2 lean processes at
+# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (each line gives its rounds and verdict).
 #
 # **Both launches, drawn.** Each arm's bar is orange for the wait for batches (`loader`)
 # and blue for the rest; each dot is one round's whole epoch.
@@ -899,16 +700,9 @@ plot_epoch_parts(
 
 # %% [markdown]
 # The panels' epochs differ in size (20,000 and 50,000 images): compare arms within a
-# panel, not across. At 128 the long bars are the DDP arms' blue ones (steps and
-# waiting); at 2,048, the
-# plain loop's orange wait for its `DataLoader` is most of its epoch.
-#
-# **Loading lean** (each panel's lower two bars) shrinks the orange part in one process
-# too.
-#
-#
-# On GPUs (a model with far more arithmetic per image, a GPU per process, NCCL), the
-# same launches would measure what scaling out buys; this lesson did not run there.
+# panel, not across. At 128, look at the DDP arms' blue bars (steps and waiting); at
+# 2,048, at the plain loop's orange one. Loading lean (each panel's lower two bars)
+# shrinks the orange part, in one process too.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -916,9 +710,8 @@ plot_epoch_parts(
 # Rank 0 saved the last epoch's weights with `save_checkpoint`; any program can load
 # them into a plain `MLP`, without processes or DDP. First, a check of section 7's
 # sharded validation: one process scoring the whole validation split with the saved
-# weights should count the same right answers as the 2 processes' summed counts (here,
-# on the CPU; on GPUs, where the arithmetic runs in another order, a near-tie could flip
-# a count or two). Then the test set meets the 2-process model once, at the end.
+# weights should count the same right answers as the 2 processes' summed counts, here on
+# the CPU. Then the test set meets the 2-process model once, at the end.
 
 # %%
 trained = MLP(28 * 28, [32], 10).eval()
@@ -949,82 +742,43 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 10. What changes at scale
 #
-# **NCCL and the GPUs.** On one machine with 8 visible GPUs (no `cpu_only`, no
-# `CUDA_VISIBLE_DEVICES=`), the same script runs with
+# **GPUs.** On a machine with 2 GPUs or more (no `cpu_only`), the same scripts run
+# unchanged: `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK`, the
+# `.to(device)` lines move the model and every batch there, and DDP gets
+# `device_ids=[device]` (not run here). **Several machines** (not run here): the same
+# command starts on each, with `--nnodes`, `--rdzv-backend=c10d`, `--rdzv-endpoint` and
+# `--rdzv-id` in place of `--standalone` (Appendix F gives it).
 #
-# ```bash
-# torchrun --standalone --nproc_per_node=8 train_ddp.py --data ... --out ...
-# ```
-#
-# `process_group()` would then pick NCCL (not run here): each process takes GPU
-# `LOCAL_RANK` (`group.device` is `cuda:0` to `cuda:7`), the `.to(device)` lines move
-# the model and every batch
-# there, and DDP gets `device_ids=[device]`. On this machine:
-
-# %%
-if torch.cuda.is_available() and gpus >= 2:
-    print(f"ran above: NCCL, each of 2 processes on cuda:LOCAL_RANK of {gpus} GPUs")
-else:
-    print(
-        "would run with 2 GPUs or more: NCCL, local rank r on cuda:r, "
-        "DistributedDataParallel(model, device_ids=[cuda:r])"
-    )
-    print(f"not run here: {gpus} CUDA GPU(s), so every process ran on the CPU with gloo")
-
-# %% [markdown]
-# **Several machines** (not run here). Start the same command on every machine, with the
-# number of machines and one meeting point all can reach:
-#
-# ```bash
-# torchrun --nnodes=4 --nproc_per_node=8 --rdzv-backend=c10d \
-#     --rdzv-endpoint=node0.example.org:29500 --rdzv-id=mnist-run \
-#     train_ddp.py --data ... --out ...
-# ```
-#
-# `--nnodes` is the number of machines; `--rdzv-backend=c10d` how they find each other;
-# `--rdzv-endpoint` the host and port where they meet, open between them; `--rdzv-id` a
-# name for the job. World size becomes 4 x 8 = 32: ranks 0 to 31, local ranks 0 to 7 on
-# each machine. Each machine needs the data (or a shared file system); rank 0's machine
-# writes the checkpoint.
-#
-# **Batch norm: `SyncBatchNorm`.** `BatchNorm` normalises with its batch's mean and
-# variance; under DDP that batch is the process's shard, so each process normalises
-# differently. The script compares each process's 32-image mean with the whole batch's
-# (all-reduced by hand), then converts a small model with
-# `nn.SyncBatchNorm.convert_sync_batchnorm`, whose layers compute the whole batch's
-# statistics across the processes, by PyTorch's
-# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->.
-# On the CPU its forward pass refuses to run (the script prints PyTorch's error). On
-# GPUs it would compute per-channel statistics of its layer's inputs (here the
-# convolution's outputs) across the processes: the pixel means below show the same
-# idea, not its numbers.
-
-# %%
-Code(filename=str(scripts / "batch_norm.py"), language="python")
+# **Batch norm: `SyncBatchNorm`.** Under DDP, a `BatchNorm` layer normalises with its own
+# shard's mean and variance; `nn.SyncBatchNorm.convert_sync_batchnorm` swaps in layers
+# that compute them over the whole batch, across the processes (PyTorch's
+# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
+# `batch_norm.py` (Appendix F lists it) compares each process's 32-image pixel mean with
+# the whole batch's, then converts a small model:
 
 # %%
 batch_norm = run_torchrun(
     scripts / "batch_norm.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
 )
-print(batch_norm.output)
+# The gaps at 4, 8 and 32 images per process, and their scale: Appendix F prints them.
+print(
+    "\n".join(
+        line
+        for line in batch_norm.output.splitlines()
+        if line and "images per process:" not in line and "(the scale" not in line
+    )
+)
 
 # %% [markdown]
-# Each shard's mean differs from the whole batch's, and in this batch smaller shards
-# strayed further (4 images against 32: the `… images per process` lines, which
-# Appendix F reads). `convert_sync_batchnorm` replaced the `BatchNorm2d` layer and left
-# the others alone; its forward pass needs a GPU (or another accelerator, as the error
-# says), so on the CPU the script prints this PyTorch's `ValueError`.
+# Each shard's mean differs from the whole batch's, and in this batch shards of 4 images
+# strayed further than shards of 32 (the `gap larger` line). The converted model's
+# forward pass needs a GPU or another accelerator, so on this CPU the script prints
+# PyTorch's `ValueError`.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
-# accumulate gradients over micro-batches, then step. Under DDP every `backward` would
-# all-reduce; inside `with model.no_sync():` DDP only adds to `.grad`, and the last
-# micro-batch's `backward`, outside, all-reduces the sum once. The script counts the
-# all-reduces with a *communication hook*, a function DDP calls in place of its own
-# all-reduce of each bucket of gradients (here: count, then all-reduce as usual;
-# Appendix F).
-
-# %%
-Code(filename=str(scripts / "no_sync.py"), language="python")
+# accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
+# only adds to `.grad`; the last micro-batch's `backward`, outside it, all-reduces the sum
+# once. `no_sync.py` (Appendix F lists it) checks this and counts DDP's all-reduces:
 
 # %%
 accumulation = run_torchrun(
@@ -1035,36 +789,15 @@ print(accumulation.output)
 # %% [markdown]
 # Inside `no_sync` nothing was sent, so the gradients differ after the first
 # micro-batch; after the last they agree, and match one DDP step on each whole shard up
-# to rounding. The hook counted one all-reduce per accumulated step with `no_sync`, two
-# without.
+# to rounding. With `no_sync`, one all-reduce per accumulated step; without, two.
 #
 # **When the model itself does not fit: FSDP.** DDP keeps a whole copy of the model, its
 # gradients and its optimizer state in every process. **FSDP** (Fully Sharded Data
-# Parallel, `torch.distributed.fsdp`) shards all three: each process holds its slice,
-# gathers a layer's full weights (`all_gather`) only while computing it, and
-# `reduce_scatter`s the gradients (sums them over the processes and hands each process
-# only its slice of the sum) to receive just the averaged slice it keeps (PyTorch's
-# FSDP2
+# Parallel, `torch.distributed.fsdp`) shards all three: each process holds a slice,
+# gathers a layer's full weights only while computing it, and keeps only its slice of
+# the averaged gradients (PyTorch's FSDP2
 # tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
-# Below, with gloo on the CPU (who holds what, not a speed), `fully_shard(layer)` makes
-# each of the layer's parameters a *DTensor*, a tensor that knows it is split over the
-# processes (its *device mesh* lists them); `.to_local()` gives this process's slice:
-
-# %%
-Code(filename=str(scripts / "fsdp.py"), language="python")
-
-# %%
-fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
-print(fsdp.output)
-
-# %% [markdown]
-# Each process holds half of the parameters and, after `backward`, only that half's
-# gradients. On large models on GPUs, that is what is meant to let the model, its
-# gradients and (with an optimizer built on the sharded parameters) its optimizer state
-# fit where whole copies would not. The last line does by hand what FSDP does before a
-# layer computes: `all_gather` of the processes' slices of the first layer's weights
-# gives back the whole matrix, equal to an unsharded copy made from the same seed. The
-# script has no optimizer, and does not show the scattering of the gradients.
+# Appendix F runs it in miniature.
 
 # %% [markdown]
 # ## Summary
@@ -1077,32 +810,34 @@ print(fsdp.output)
 #   average).
 # - The exchange is the same 25,450 numbers whatever the batch; in one run on this
 #   lesson's 2 logical CPUs, DDP added
-#   1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication at 64 images per process.
+#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+#   times the step without communication at 64 images per process (section 5's table;
+#   Appendix C prints the ratio).
 # - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
 #   each batch), on this machine, 2 processes ran at a median of
-#   0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times the speed of one process (1 thread each) at an effective batch of 128 and
-#   2.33<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048 (medians; a second launch, on all 50,000 images, so not the batch's effect
-#   alone; each launch's lines give the verdicts); at 2,048 the gain came from the
-#   loading, which one lean process also sped up (to
-#   1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   alone; each launch's lines give the verdicts). At 2,048 the gain came from the
+#   loading (section 8 says what this lesson leaves unexplained), which one lean process
+#   also sped up (to
+#   1.97<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed).
 # - Both loading lean (2 CPUs against 1 still), 2 processes ran at
-#   0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.48<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   times one process's speed (medians; the lines under section 8's tables give their
 #   rounds and verdicts).
 # - So make one process lean first, then time what a second adds, as whole epochs in
 #   rounds: steps timed alone leave out the loading, and in this run the 2 processes'
 #   rest of an epoch per step (steps, any wait at the all-reduce, the loop's Python)
 #   took
-#   1.44<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+#   1.19<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
 #   and
-#   1.58<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
-#   times section 5's DDP step.
+#   1.65<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+#   times section 5's DDP step (Appendix A).
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
 #   et al. grows the learning rate with it (Appendix E). This lesson kept its training
@@ -1294,7 +1029,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1314,13 +1049,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.63<!-- output: 64 images per process, DDP's added time / step without communication -->
-# times the step without communication, so a DDP step on 64 images took longer than one
-# process's step on all 128; section 5 predicted the steps alone (not whole epochs) at
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+# times the step without communication (Appendix C prints the ratio), so a DDP step on
+# 64 images took longer than one process's step on all 128; section 5 predicted the steps
+# alone (not whole epochs) at
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
 # waiting) ran at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1384,9 +1120,17 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: where the epoch went
 #
-# This appendix extends section 8: how its script keeps the arms alike, what else its
+# This appendix extends section 8: its script, how it keeps the arms alike, what else its
 # two launches show, and a fifth arm.
 #
+# **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
+# writes each arm's epoch seconds, loading seconds and validation accuracy to a file that
+# `read_arms` reads:
+
+# %%
+Code(filename=str(scripts / "compare_arms.py"), language="python")
+
+# %% [markdown]
 # **Keeping the arms alike.** In `compare_arms.py`'s `main()`, each arm has its own
 # `DistributedSampler` (a 1-process arm's has `num_replicas=1, rank=0`); one process
 # takes batches of `64 x 2` images, each of two processes 64; every model starts from
@@ -1394,9 +1138,100 @@ check_exercise("Q5", answer_q5=answer_q5)
 # with the round's number, so both ranks meet at the same arm (in a 1-process arm,
 # rank 1 waits at `dist.barrier()`).
 #
-# **The verdict rule.** A verdict names a winner only when every round agrees: if each
-# round were a coin flip between two equally fast arms, all 10 would agree about 2 times
-# in 2^10 = 1,024.
+# **The lines under the tables.** `arm_speed_ups` (in `course_utils.scaling`) divides the
+# second arm's epoch by the first's, round by round, and counts each round as faster,
+# tied (within section 5's `TIE`) or slower. The `loader` and `the rest` lines divide the
+# baseline's median seconds in that part by the arm's. Each part's median is taken on
+# its own, so the two parts need not add up to the `epoch` column.
+#
+# **The verdict rule.** A verdict names a winner only when every round agrees: one tied
+# round (a slow moment, say) withholds it, even beside a large median. If each round were
+# a coin flip between two equally fast arms, all 10 would agree about 2 times in
+# 2^10 = 1,024.
+#
+# **More from the two launches.** For each: the rounds compared; whether 2 processes'
+# rest sat on the same side of 1 as section 5's prediction; each arm's rest of an epoch
+# per step against section 5's step, timed alone (one process on the whole effective
+# batch, a DDP step on half of it); and the loading time per image in each process. Then
+# the arms' validation accuracies, and the lesson's headline figures.
+
+
+# %%
+def where_the_epoch_went(batch: int, figures: dict, size: int, per_process: int) -> None:
+    """One launch of section 8, at one effective batch on `size` images an epoch: the rounds
+    compared; whether 2 processes' rest sat on the same side of 1 as section 5's prediction
+    at `per_process` images per process; the rest per step against section 5's steps, timed
+    alone; and each process's loading per image."""
+    name = f"effective batch {batch}"
+    print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
+    rest = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"]
+    held = (predicted[per_process] > 1) == (rest > 1)
+    print(f"{name}, section 5's prediction and the rest on the same side of 1: {held}")
+    # The rest of an epoch per step, against the steps section 5 timed alone: one process
+    # on the whole effective batch, and a DDP step on half of it.
+    steps = math.ceil(size / batch)  # steps an epoch, the same for both arms
+    timed_alone = {PLAIN_ARM: ms[per_process]["double"], TWO_ARM: ms[per_process]["ddp"]}
+    for arm, step_ms in timed_alone.items():
+        rest_ms = 1000 * figures[arm]["rest"] / steps
+        print(
+            f"{name}, {arm}, rest per step / section 5's step: {rest_ms / step_ms:.2f} "
+            f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
+        )
+    for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
+        microseconds = 1e6 * figures[arm]["loader"] / (size / processes)
+        print(f"{name}, {arm}, loading per image (microseconds): {microseconds:.1f}")
+
+
+where_the_epoch_went(128, arms_figures, arms_size, per_process=64)
+where_the_epoch_went(2 * big_batch, big_figures, big_size, per_process=1024)
+accuracies = [arms_figures[arm]["val_acc"] for arm in SECTION_8_ARMS]
+gap = 100 * (max(accuracies) - min(accuracies))
+print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
+record_result("2 processes over 1 process, batch 128", round(headline.median, 2))
+record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
+record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
+record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
+
+# %% [markdown]
+# **Did section 5's prediction hold?** Each `the rest` line in section 8 prints the
+# prediction beside it: the rest ran at
+# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's speed at 128 against
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
+# and
+# 0.70<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# at 2,048 against
+# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
+# `same side of 1` lines say whether even the direction held: where one says `False`,
+# steps timed alone did not predict which way the rest went. Even where a whole epoch's
+# speed-up lands near a prediction, compare its two parts: look for loading and the rest
+# missing it in opposite directions.
+#
+# **The rest per step.** At 128, the baseline's rest took
+# 0.81<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
+# times section 5's one-process step; the 2 processes' rest took
+# 1.19<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# and
+# 1.65<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
+# times section 5's DDP step, at 128 and 2,048. Section 5 timed each step after a
+# barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
+# wait for the other process to load its batch, and the rest includes the loop's own
+# Python. This lesson does not time those apart, nor why one process's rest per step
+# differs from its step timed alone.
+#
+# **Loading per image.** Each process's loading seconds over the images it loaded: at
+# 128, the baseline paid
+# 5.4<!-- output: effective batch 128, plain loop, 1 thread, loading per image (microseconds) -->
+# microseconds an image and each of the 2 processes
+# 7.4<!-- output: effective batch 128, DDP, 2 processes, loading per image (microseconds) -->;
+# at 2,048, the baseline
+# 9.5<!-- output: effective batch 2048, plain loop, 1 thread, loading per image (microseconds) -->
+# and each process
+# 6.1<!-- output: effective batch 2048, DDP, 2 processes, loading per image (microseconds) -->.
+# With a fixed cost per image, 2 processes could at best halve the loading, and the
+# `loader` lines could not exceed 2. The cost per image was not fixed here: it differed
+# between the arms and between the launches (which also differ in images per epoch), and
+# this lesson does not time why.
 #
 # **Accuracy.** All arms trained from the same weights on the same batches (halved for 2
 # processes); in this one run their validation accuracies were at most
@@ -1404,15 +1239,17 @@ check_exercise("Q5", answer_q5=answer_q5)
 # points apart
 # (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
-# decimal). These arms
-# measure time: each epoch sees only the first 20,000 images, again and again, where
-# section 7's run saw 50,000; fewer distinct images is a likely reason their accuracy is
-# below section 7's (not tested), so do not compare the two.
+# decimal). These arms measure time: each epoch sees only the first 20,000 training
+# images, where section 7's run saw 50,000, and what sets their accuracy apart from
+# section 7's is not tested here, so do not compare the two.
 #
 # **The second launch's images.** At 2,048 images a step, all 50,000 training images
 # give an epoch of 25 steps (50,000 / 2,048, rounded up) rather than the 10 that the
 # first launch's 20,000 images would give (learning rate still 0.2). Do not compare the
 # two launches' accuracies.
+#
+# **On GPUs** (far more arithmetic per image, a GPU per process, NCCL), the same
+# launches would measure what scaling out buys there; this lesson did not run them.
 
 # %% [markdown]
 # **A fifth arm.** Section 8's launches also trained `plain loop, 2 threads`: one process
@@ -1447,22 +1284,25 @@ print()
 report_arms(128, arms_figures)
 print()
 report_arms(2 * big_batch, big_figures)
+# A physical core can run two logical CPUs (hyper-threading); psutil says None where the
+# system does not tell.
+print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 
 # %% [markdown]
 # **A second thread** ran at
-# 1.04<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.93<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower, with its verdict). psutil reported
-# 2<!-- output: physical cores --> physical cores (the line at the top), though on a
+# 2<!-- output: physical cores --> physical cores (the cell's last line), though on a
 # cloud machine the host may still run them as two threads of one core, which the
 # machine cannot see; what limits the second thread, this lesson does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 2.12<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.84<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds and verdict follow
 # it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1521,6 +1361,69 @@ except RuntimeError as error:
 # the reduction with its waits (inside `no_sync`, DDP prepares no reduction in
 # backward). Compare the reduction row with the bare all-reduce's: what it adds beyond
 # it (the buckets' copies, waiting for the other process) was not timed apart.
+#
+# **The script and its lines.** `comm_cost.py` times section 5's five works in turn and
+# prints each rank's medians, which `read_comm_cost` reads into the table:
+
+# %%
+Code(filename=str(scripts / "comm_cost.py"), language="python")
+
+# %%
+print(comm_cost.output)
+for size in (64, 1024):
+    added = ms[size]["added"] / ms[size]["step"]
+    print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
+# How each grew from 64 to 1,024 images per process.
+for part in ("step", "added", "all_reduce"):
+    print(f"{part}, 1024 images per process / 64: {ms[1024][part] / ms[64][part]:.2f}")
+# What a step saves on half the images, against what DDP adds to it.
+for size in (64, 1024):
+    halving_saves = ms[size]["double"] - ms[size]["step"]
+    print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
+    print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
+    print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
+    wrapper, reduction = ms[size]["wrapper"], ms[size]["reduction"]
+    print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
+    print(
+        f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
+    )
+    more = "more" if ms[size]["added"] > halving_saves else "less"
+    print(f"{size} images per process, DDP adds {more} than halving the images saves")
+
+# %% [markdown]
+# **The split.** At 64 images per process DDP added
+# 1.188 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# around forward (no_sync − step) took
+# 0.149 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# and the reduction with its waits (DDP − no_sync)
+# 1.039 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# against
+# 0.536 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# bare all-reduce timed alone.
+#
+# **Against the step.** DDP added
+# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+# times the step at 64 images per process and
+# 0.56<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
+# factor of
+# 1.02<!-- output: added, 1024 images per process / 64 -->, while the step took
+# 3.38<!-- output: step, 1024 images per process / 64 --> times as long.
+#
+# **Why the prediction.** 2 processes win the steps only if DDP adds less than halving
+# the images saves. At 64 images per process DDP added
+# 1.188 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# saved
+# 0.168 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.216 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.541 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# The `DDP adds more/less than halving the images saves` lines say which is larger at
+# each size, in this run.
+#
+# **The tie band.** The words in brackets on section 5's prediction lines call a speed-up
+# between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
+# measured noise level, so that one run's small differences name no winner. A figure
+# within a few hundredths of 1.1 is a borderline reading.
 
 # %% [markdown]
 # ## Appendix D: uneven data
@@ -1559,9 +1462,10 @@ except ValueError as error:
 #
 # This appendix extends section 7.
 #
-# **The linear scaling rule** (section 7) grows the learning rate with the effective
-# batch, warming up over a few epochs for very large batches (Goyal et al. trained a
-# ResNet-50 on ImageNet this way, with batches of
+# **The linear scaling rule.** With more processes and the same per-process batch, the
+# effective batch grows; the usual *linear scaling rule* grows the learning rate in
+# proportion (k times the batch, k times the rate), warming up over a few epochs for very
+# large batches (Goyal et al. trained a ResNet-50 on ImageNet this way, with batches of
 # 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This lesson keeps 128
 # and does not test the rule.
 #
@@ -1601,12 +1505,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 917 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 845 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 619 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1719 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1666 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
@@ -1623,17 +1527,78 @@ else:
 #
 # This appendix extends section 10.
 #
-# **Several machines.** With `--rdzv-backend=c10d`, every launcher connects to one store
-# that PyTorch runs on the endpoint's machine.
+# **GPUs and several machines** (not run here). On one machine with 8 GPUs, section 7's
+# command takes `--nproc_per_node=8`, and each process its own GPU, `cuda:0` to `cuda:7`.
+# On several machines, start the same command on every machine, with the number of
+# machines and one meeting point all can reach:
 #
-# **Batch norm's gaps.** Batch norm divides by the standard deviation, so a gap g in
-# the mean shifts every normalised value by g / std; `batch_norm.py` therefore also gives
-# each gap as a percentage of the whole batch's standard deviation (about 1: the images
-# were normalised). The `… images per process` lines split the batch into smaller shards
-# and average the gap. Read these percentages as this one batch's, not as a rule: a layer
-# deep in a network sees other values.
+# ```bash
+# torchrun --nnodes=4 --nproc_per_node=8 --rdzv-backend=c10d \
+#     --rdzv-endpoint=node0.example.org:29500 --rdzv-id=mnist-run \
+#     train_ddp.py --data ... --out ...
+# ```
 #
+# `--nnodes` is the number of machines; `--rdzv-backend=c10d` how they find each other
+# (every launcher connects to one store that PyTorch runs on the endpoint's machine);
+# `--rdzv-endpoint` the host and port where they meet, open between them; `--rdzv-id` a
+# name for the job. World size becomes 4 x 8 = 32: ranks 0 to 31, local ranks 0 to 7 on
+# each machine. Each machine needs the data (or a shared file system); rank 0's machine
+# writes the checkpoint.
+#
+# **Batch norm's gaps.** The lines of `batch_norm.py` that section 10 left out: the
+# batch's scale, and the gaps by images per process:
+
+# %%
+print(
+    "\n".join(
+        line
+        for line in batch_norm.output.splitlines()
+        if "images per process:" in line or "(the scale" in line
+    )
+)
+
+# %% [markdown]
+# Batch norm divides by the standard deviation, so a gap g in the mean shifts every
+# normalised value by g / std; the script therefore also gives each gap as a percentage
+# of the whole batch's standard deviation (about 1: the images were normalised). The
+# `… images per process` lines split the batch into smaller shards and average the gap.
+# Read these percentages as this one batch's, not as a rule: a layer deep in a network
+# sees other values. On GPUs `SyncBatchNorm` would compute per-channel statistics of its
+# layer's inputs (here the convolution's outputs): the pixel means show the same idea,
+# not its numbers. The script:
+
+# %%
+Code(filename=str(scripts / "batch_norm.py"), language="python")
+
+# %% [markdown]
 # **Counting all-reduces.** `no_sync.py` registers a *communication hook*
 # (`register_comm_hook`), which DDP calls for each bucket of gradients (a `GradBucket`)
 # instead of its own all-reduce; this one counts the call, then all-reduces as DDP does
-# by default (`allreduce_hook`).
+# by default (`allreduce_hook`):
+
+# %%
+Code(filename=str(scripts / "no_sync.py"), language="python")
+
+# %% [markdown]
+# **FSDP in miniature.** FSDP gathers a layer's full weights (`all_gather`) only while
+# computing it, and `reduce_scatter`s the gradients: sums them over the processes and
+# hands each process only its slice of the sum. Below, with gloo on the CPU (who holds
+# what, not a speed), `fully_shard(layer)` makes each of the layer's parameters a
+# *DTensor*, a tensor that knows it is split over the processes (its *device mesh* lists
+# them); `.to_local()` gives this process's slice:
+
+# %%
+Code(filename=str(scripts / "fsdp.py"), language="python")
+
+# %%
+fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
+print(fsdp.output)
+
+# %% [markdown]
+# Each process holds half of the parameters and, after `backward`, only that half's
+# gradients. On large models on GPUs, that is what is meant to let the model, its
+# gradients and (with an optimizer built on the sharded parameters) its optimizer state
+# fit where whole copies would not. The last line does by hand what FSDP does before a
+# layer computes: `all_gather` of the processes' slices of the first layer's weights
+# gives back the whole matrix, equal to an unsharded copy made from the same seed. The
+# script has no optimizer, and does not show the scattering of the gradients.
