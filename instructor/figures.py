@@ -12,6 +12,12 @@ times 100 (accuracies are recorded as fractions); any other unit with the value
 itself. The figure must equal the value within the rounding it shows.
 
 A figure quoted from elsewhere names its source instead: ``<!-- source: URL -->``.
+
+A verdict in words (which arm won, whether a rule kept an option) is quoted the same
+way, in bold, with ``says``: ``bfloat16 was **faster in every round**<!-- says:
+bfloat16 verdict -->`` must repeat the text after ``bfloat16 verdict: `` on a printed
+line, exactly; ``--fix`` rewrites it too. Write the sentence around it so that every
+verdict the code can print reads correctly.
 Every other number in the prose with a unit that a run decides (%, s, ms, min,
 minutes, seconds, MB, GB) is reported as unchecked.
 
@@ -32,7 +38,15 @@ import nbformat
 
 from instructor.runner import STAMP_TAG, write_atomically
 
-__all__ = ["Quote", "check_figures", "main", "printed_values", "quotes", "update_figures"]
+__all__ = [
+    "Quote",
+    "check_figures",
+    "main",
+    "printed_values",
+    "printed_words",
+    "quotes",
+    "update_figures",
+]
 
 _NUMBER = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
 # A quoted figure may be in e-notation ("1.1e-09"), as Python prints very small numbers.
@@ -47,6 +61,8 @@ QUOTE = re.compile(
 RUN_DEPENDENT = re.compile(rf"(?<![\w.]){_NUMBER}(?:%|\s?(?:ms|s|seconds|min|minutes|MB|GB)\b)")
 # Code spans, link targets and HTML comments are not prose.
 NOT_PROSE = re.compile(r"`[^`]*`|\]\([^)]*\)|<!--.*?-->", re.DOTALL)
+# A verdict in words: bold text, then the comment naming the printed line it repeats.
+SAYS = re.compile(r"\*\*(?P<words>[^*]+)\*\*\s*<!--\s*says:\s*(?P<name>.*?)\s*-->", re.DOTALL)
 PRINTED = re.compile(
     r"^(?P<name>[^:\n]+): (?P<value>[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?)", re.MULTILINE
 )
@@ -91,14 +107,39 @@ def printed_values(notebook: nbformat.NotebookNode) -> dict[str, float]:
     return values
 
 
+def printed_words(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """Every ``name: text`` line the notebook's cells printed, as text (the last one wins)."""
+    lines = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                for line in output.get("text", "").splitlines():
+                    name, colon, text = line.partition(": ")
+                    if colon and name.strip():
+                        lines[name.strip()] = text.strip()
+    return lines
+
+
+def _said(words: str) -> str:
+    """Quoted words as a line would print them: markdown's line breaks are spaces."""
+    return " ".join(words.split())
+
+
 def check_figures(notebook: nbformat.NotebookNode) -> list[str]:
     """Return one line per figure in the prose that its outputs do not back (empty: none)."""
     values = printed_values(notebook)
+    lines = printed_words(notebook)
     problems = []
     for cell in notebook.cells:
         # The runner's stamp states the run's own time and memory (instructor.runner.stamp).
         if cell.cell_type != "markdown" or STAMP_TAG in cell.metadata.get("tags", []):
             continue
+        for match in SAYS.finditer(cell.source):
+            name, words = match["name"], _said(match["words"])
+            if name not in lines:
+                problems.append(f"'{words}' repeats '{name}', which no cell printed")
+            elif words != lines[name]:
+                problems.append(f"'{words}' repeats '{name}', but the output says '{lines[name]}'")
         found, unannotated = quotes(cell.source)
         for figure in unannotated:
             problems.append(
@@ -139,10 +180,20 @@ def update_figures(notebook: nbformat.NotebookNode) -> list[str]:
     around it again, since the words may no longer fit the new figure.
     """
     values = printed_values(notebook)
+    lines = printed_words(notebook)
     changes: list[str] = []
+
+    def reworded(match: re.Match) -> str:
+        name, words = match["name"], _said(match["words"])
+        if name not in lines or words == lines[name]:
+            return match.group(0)
+        changes.append(f"'{words}' -> '{lines[name]}' ({name})")
+        return match.group(0).replace(match["words"], lines[name], 1)
+
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = QUOTE.sub(lambda match: _rewritten(match, values, changes), cell.source)
+            cell.source = SAYS.sub(reworded, cell.source)
     return changes
 
 

@@ -155,3 +155,19 @@ def test_the_figures_command_reports_and_fixes(tmp_path, capsys):
     assert "'97.0%' quotes 'acc', but the output says 0.9653" in capsys.readouterr().out
     assert main(["--fix", str(path)]) == 0
     assert "**96.5%**" in nbformat.read(path, as_version=4).cells[1].source
+
+
+def test_a_verdict_in_words_must_repeat_its_printed_line_and_fix_rewrites_it():
+    printed = "bfloat16 verdict: faster in every round\nsaving verdict: none\n"
+    notebook = notebook_with(
+        "bfloat16 was **faster in\nevery round**<!-- says: bfloat16 verdict -->; compiling "
+        "saved **a little**<!-- says: saving verdict -->, and **tied**<!-- says: nothing -->",
+        printed,
+    )
+    assert check_figures(notebook) == [
+        "'a little' repeats 'saving verdict', but the output says 'none'",
+        "'tied' repeats 'nothing', which no cell printed",
+    ]
+    assert update_figures(notebook) == ["'a little' -> 'none' (saving verdict)"]
+    assert "saved **none**<!-- says: saving verdict -->" in notebook.cells[1].source
+    assert check_figures(notebook) == ["'tied' repeats 'nothing', which no cell printed"]
