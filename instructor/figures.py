@@ -49,8 +49,10 @@ __all__ = [
 ]
 
 _NUMBER = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
-# A quoted figure may be in e-notation ("1.1e-09"), as Python prints very small numbers.
-_FIGURE = rf"(?<![\w.]){_NUMBER}(?:e[-+]?\d+)?"
+# A quoted figure may carry a sign ("+0.6", "-15.2": not after a letter, digit or point, as
+# in a range "5-10") and be in e-notation ("1.1e-09"), as Python prints very small numbers.
+_SIGN = r"[-+]?"
+_FIGURE = rf"(?<![\w.]){_SIGN}{_NUMBER}(?:[eE][-+]?\d+)?"
 # A number, its unit (one word, or %, or x as in "25x"), optional bold markers, then the
 # comment that says where it is from.
 QUOTE = re.compile(
@@ -80,10 +82,10 @@ class Quote:
     def matches(self, value: float) -> bool:
         """Whether ``value`` (as printed) rounds to this figure at the precision it shows."""
         shown = float(self.figure.replace(",", ""))
-        mantissa, _, exponent = self.figure.partition("e")
+        mantissa, _, exponent = self.figure.lower().partition("e")
         decimals = len(mantissa.partition(".")[2]) - int(exponent or 0)
         expected = value * 100 if self.unit.strip() == "%" else value
-        return abs(expected - shown) <= 0.5 * 10**-decimals * (1 + 1e-9) + 1e-12
+        return abs(expected - shown) <= 0.5 * 10**-decimals * (1 + 1e-9)
 
 
 def quotes(markdown: str) -> tuple[list[Quote], list[str]]:
@@ -166,9 +168,10 @@ def _rewritten(match: re.Match, values: dict[str, float], changes: list[str]) ->
     if quote.kind != "output" or quote.name not in values or quote.matches(values[quote.name]):
         return match.group(0)
     value = values[quote.name] * (100 if quote.unit == "%" else 1)
-    mantissa, e, _ = quote.figure.partition("e")
+    mantissa, e, _ = quote.figure.lower().partition("e")
     decimals = len(mantissa.partition(".")[2])
-    figure = f"{value:{',' if ',' in quote.figure else ''}.{decimals}{e or 'f'}}"
+    sign = "+" if quote.figure.startswith("+") else ""  # keep a written plus sign
+    figure = f"{value:{sign}{',' if ',' in quote.figure else ''}.{decimals}{e or 'f'}}"
     changes.append(f"'{quote.figure}' -> '{figure}' ({quote.name})")
     return match.group(0).replace(quote.figure, figure, 1)
 

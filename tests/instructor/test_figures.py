@@ -33,6 +33,11 @@ def notebook_with(markdown: str, printed: str) -> nbformat.NotebookNode:
         ("1.1e-09", "", 1.14e-09, True),
         ("1.1e-09", "", 1.16e-09, False),
         ("1.1e-09", "", 1.1e-08, False),
+        ("2.9e-13", "", 1.1e-13, False),
+        ("1.1E-09", "", 1.1e-09, True),
+        ("-15.2", "", -15.2, True),
+        ("+0.6", "", 0.6, True),
+        ("-0.6", "", 0.6, False),
     ],
 )
 def test_a_figure_matches_within_the_rounding_it_shows(figure, unit, value, ok):
@@ -139,6 +144,16 @@ def test_update_figures_rewrites_only_contradicted_figures_at_their_precision():
     )
     assert changes == ["'97.0' -> '96.5' (acc)", "'3' -> '13' (time)", "'1,204' -> '1,250' (count)"]
     assert check_figures(notebook) == []
+
+
+def test_signed_figures_are_read_with_their_sign_and_a_range_is_not_a_sign():
+    notebook = notebook_with(
+        "changes of **-15.2**<!-- output: change --> and **+0.6**<!-- output: gain --> "
+        "points, over seeds 5-10<!-- output: last seed -->",
+        "change: -15.2\ngain: +0.4\nlast seed: 10\n",
+    )
+    assert check_figures(notebook) == ["'+0.6' quotes 'gain', but the output says 0.4"]
+    assert update_figures(notebook) == ["'+0.6' -> '+0.4' (gain)"]
 
 
 def test_update_figures_rewrites_a_figure_in_e_notation_whole():
