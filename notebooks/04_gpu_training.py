@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 96 s with a peak memory of 1143 MB. The course's
+# > 2 threads); the whole lesson ran in 112 s with a peak memory of 1124 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -113,9 +113,10 @@ print(f"Smoke mode: {smoke_mode()}")
 # ## 1. Which devices do we have?
 #
 # `torch.cuda.is_available()` says whether PyTorch sees an NVIDIA GPU (or an AMD one,
-# with the PyTorch build for ROCm, AMD's GPU software);
-# `torch.backends.mps.is_available()`, an Apple-silicon GPU. The CPU is always there:
-# `os.cpu_count()` counts its logical CPUs (cores, or hardware threads sharing a core).
+# with PyTorch's ROCm build); `torch.backends.mps.is_available()`, an Apple-silicon GPU.
+# The CPU is always there: `os.cpu_count()` counts its logical CPUs (cores, or hardware
+# threads sharing a core). `get_default_device` from `course_utils` picks the best of
+# them: CUDA, then MPS, then the CPU (Appendix A prints its source).
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -125,11 +126,6 @@ if has_cuda:
     print(f"GPU: {torch.cuda.get_device_name(0)}")
 print(f"logical CPUs: {os.cpu_count()}")
 
-# %% [markdown]
-# `get_default_device` from `course_utils` picks the best of them: CUDA, then MPS, then
-# the CPU (Appendix A prints its source).
-
-# %%
 device = get_default_device()
 if device.type == "cpu":
     print(
@@ -142,26 +138,22 @@ else:
 # %% [markdown]
 # These outputs come from a machine without a GPU, with
 # **2**<!-- output: logical CPUs --> logical CPUs. Every time in the text is a time on
-# that CPU unless marked as measured elsewhere (the course's benchmarks, or its one GPU
-# run in Appendix E). Times vary between runs: read them for their ratios and spreads.
+# that CPU unless marked otherwise (the course's benchmarks, or its one GPU run in
+# Appendix E). Times vary between runs: read them for their ratios and spreads.
 
 # %% [markdown]
 # ## 2. When a GPU helps
 #
-# A product of two n x n matrices has n x n entries, each a sum of n products: n³
-# multiply-adds, about 8.6 billion for n = 2048, in independent sums that a GPU can share
-# out among thousands of cores. But GPU work is *asynchronous*: Python queues it and goes
-# on. So a timing must wait for it before reading the clock, with `synchronize` from
-# `course_utils`:
-
-# %% tags=["nbval-check-output"]
-print(inspect.getsource(synchronize))
-
-# %% [markdown]
-# Without a GPU we cannot show a missing `synchronize`, so here is a stand-in, also used
-# by the exercise checks: queueing a step on `SimulatedGPU` returns at once, and its
-# `synchronize()` waits until the queued steps' time has passed (Appendix A prints its
-# code). Queue 10 steps and read the clock at once, then again after waiting:
+# A product of two n x n matrices is n³ multiply-adds (about 8.6 billion for n = 2048),
+# in independent sums that a GPU shares out among thousands of cores. But GPU work is
+# *asynchronous*: Python queues it and goes on. So a timing must wait for it before
+# reading the clock, with `synchronize(device)` from `course_utils` (on a CPU, which
+# runs each operation as it is called, it does nothing; Appendix A prints it).
+#
+# Without a GPU, a stand-in shows the effect: queueing a step on `SimulatedGPU` (which
+# the exercise checks also use; Appendix A) returns at once, and its `synchronize()`
+# waits until the queued steps' time has passed. Queue 10 steps and read the clock, then
+# again after waiting:
 
 # %%
 from course_utils.checks.lesson04 import SimulatedGPU
@@ -181,17 +173,16 @@ print(
 
 # %% [markdown]
 # Without the wait the clock read
-# **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->:
-# only the queueing. After it,
-# **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->:
-# the 10 steps' simulated work.
+# **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->,
+# only the queueing; after it,
+# **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->,
+# the steps' simulated work.
 #
 # An honest timing does three things. It **warms up**: an operation's first run can pay
 # one-off costs, such as choosing a *kernel* (the compiled function the device runs for
-# one operation) or loading a GPU's libraries. The largest such cost here is compiling's
-# (section 7); section 6 compares a first epoch with later ones. It **synchronises**
-# before each clock reading. And it **repeats**, since other programs and the processor's
-# clock speed make each run's time differ: quote the median, with the spread.
+# one operation). It **synchronises** before each clock reading. And it **repeats**,
+# since other programs and the processor's clock speed make each run's time differ:
+# quote the median, with the spread.
 
 
 # %%
@@ -229,27 +220,27 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **56.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **152.1
+# **63.9 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **134.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **44.0
+# multiply-adds a second on the large product, but only **33.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart; exercise 2 looks for
-# signs of it). A GPU, with thousands of cores to fill and a cost to start (*launch*)
-# each operation, should fare worse still on small operations.
+# signs of it). A GPU, with thousands of cores to fill and a cost to *launch* each
+# operation, should fare worse still on small operations.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
-# (section 6 measures that cost on this CPU; Appendix E gives the course's one GPU run).
+# (section 6 measures that cost on this CPU).
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
 #
 # A model and its inputs must be on the same device (lesson 01). `to_device` from
-# `course_utils` moves a tensor, a model, or a list, tuple or dict of them. Its core is a
-# few lines of recursion; written by hand, it agrees with `to_device` on a nested batch
-# (the helper also keeps namedtuples and dict subclasses, and passes on `non_blocking`):
+# `course_utils` moves a tensor, a model, or a list, tuple or dict of them. Its core is
+# a few lines of recursion, which agree with `to_device` on a nested batch (the helper
+# also keeps namedtuples and dict subclasses, and passes on `non_blocking`):
 
 
 # %%
@@ -275,32 +266,27 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
 # A model on one device and its batch on another raise a `RuntimeError` that names both
-# devices, such as `cuda:0` and `cpu` (Appendix A shows one on any machine).
+# devices (Appendix A shows one on any machine).
 #
-# For copies to a CUDA GPU,
-# [PyTorch's CUDA notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two
-# settings (not timed here):
+# For copies to a CUDA GPU, [PyTorch's CUDA
+# notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two settings (not
+# timed here):
 # - `pin_memory=True` in a `DataLoader` puts every batch in *pinned* (page-locked) CPU
 #   memory, which the operating system may not move or swap out; the notes say copies
 #   from it are faster, and only they can be asynchronous.
 # - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
-#   queued on the GPU behind the work already there, and Python goes on.
+#   queued behind the GPU's work, and Python goes on.
 #
-# This lesson uses both on CUDA GPUs only: a `non_blocking` copy from ordinary memory to
-# an Apple GPU (MPS) has been reported to give wrong values.¹ On your own CUDA GPU,
-# Appendix E pins a tensor and copies it with `non_blocking=True`.
-#
-# ¹ PyTorch issues [#139550](https://github.com/pytorch/pytorch/issues/139550) and
-# [#189690](https://github.com/pytorch/pytorch/issues/189690).
+# This lesson uses both on CUDA GPUs only (why: Appendix E).
 
 # %% [markdown]
 # ## 4. A training loop on the device, by hand
 #
 # **The data.** As in lesson 03, we hold out 10,000 of the 60,000 MNIST training images
-# for validation, split the same way on every run by a seeded random-number generator
-# (RNG). The seed is this lesson's own, so the accuracies are not comparable with lesson
-# 03's. The lesson measures speed and chooses nothing, so it never touches the test set:
-# every accuracy is a *validation* accuracy.
+# for validation, split by a seeded random-number generator (RNG). The seed is this
+# lesson's own, so the accuracies are not comparable with lesson 03's. The lesson
+# chooses nothing, so it never touches the test set: every accuracy is a *validation*
+# accuracy.
 
 # %%
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -311,14 +297,14 @@ train_dataset = Subset(train_dataset, range(train_size))  # the whole split, exc
 print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
-# The loop is lesson 03's (plain SGD at a fixed rate, `fit`'s default), with two changes:
-# the model moves to the device once, before its optimizer is built, as PyTorch's
-# documentation recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->,
-# and each batch moves just before use. On a GPU the loop also keeps each loss on the
-# device: a `loss.item()` per step would make Python wait for the GPU to finish each step
-# before queueing the next (PyTorch's CUDA notes). The mean is taken once, at the end.
-# One epoch of lesson 03's 32-unit model on the first 10,240 training images, seeded so
-# that section 5 can repeat it exactly:
+# The loop is lesson 03's (plain SGD at a fixed rate, `fit`'s default), with two
+# changes: the model moves to the device once, before its optimizer is built, as
+# PyTorch's documentation
+# recommends<!-- source: https://pytorch.org/docs/stable/optim.html -->, and each batch
+# moves just before use. Each loss also stays on the device: on a GPU, a `loss.item()`
+# per step would make Python wait for every step (PyTorch's CUDA notes). One epoch of
+# lesson 03's 32-unit model on the first 10,240 training images, seeded so that section
+# 5 can repeat it:
 
 # %%
 pin = device.type == "cuda"  # this lesson pins only for a CUDA GPU (section 3)
@@ -375,8 +361,8 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # %% [markdown]
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
-# GPU each of the evaluation's `.item()` reads would wait for the device; once an epoch,
-# we expect that to cost little (not timed on a GPU here).
+# GPU each `.item()` here waits for the device, but only in the evaluation, once an
+# epoch (not timed on a GPU here).
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -384,10 +370,9 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # A loader that hands out batches already on the device removes the loop's two `.to`
 # lines. The shortest way to write one is a *Python generator*, a function containing
 # `yield`: each time a `for` loop asks for the next item, the function runs to its next
-# `yield`, hands over the value and pauses. Below, `__iter__` (what a `for` loop calls)
-# is a generator, so each batch moves only when the loop asks; `__len__` gives the number
-# of batches, which `fit` needs. Checked against the course's `DeviceDataLoader` on
-# section 4's batches:
+# `yield`, hands over the value and pauses. Below, `__iter__` is a generator, so each
+# batch moves only when the loop asks; `__len__` gives the number of batches, which
+# `fit` needs. Checked against the course's `DeviceDataLoader` on section 4's batches:
 
 
 # %%
@@ -415,8 +400,8 @@ print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
 del mine, course  # they hold the loaders, and the dataset through them
 
 # %% [markdown]
-# `DeviceDataLoader` does the same for a batch of any shape, and passes `non_blocking` for
-# pinned batches (Appendix A prints its code).
+# `DeviceDataLoader` does the same for batches of any shape, with `non_blocking` for
+# pinned batches (Appendix A prints it).
 #
 # **`fit` takes over.** With `DeviceDataLoader`, `fit` runs lesson 03's loop on the
 # device. To check it against the hand loop, train a second model for one epoch with the
@@ -445,35 +430,23 @@ print(
 # The weights match to the last bit on this CPU, and `fit`'s epoch line shows the hand
 # loop's three figures: from here on `fit` trains. It returns a *history*, one dict per
 # epoch. Its `train_seconds`, the time this lesson compares, covers the training alone
-# (the time in brackets adds the evaluation), and its clock waits for the device before
-# starting and before stopping, as section 2 requires. The lines of `fit`'s loop that
-# do it:
-
-# %% tags=["nbval-check-output"]
-from course_utils import training
-
-for line in inspect.getsource(training._train).splitlines():
-    # the clock of train_seconds: its two waits, its start and its reading
-    if "synchronize(" in line or "start = time" in line or "train_seconds =" in line:
-        print(line.strip())
+# (the bracketed time adds the evaluation), on a clock that waits for the device at both
+# ends (Appendix A prints those lines of `fit`).
 
 # %% [markdown]
 # ## 6. Where does an epoch's time go?
 #
 # The same 32-unit model, trained the same way on all 50,000 training images, with two
 # data pipelines:
-# - **(a) the classic pipeline**: the torchvision dataset runs `ToTensor` and `Normalize`
-#   on each image as it is fetched, and a `DataLoader` collates 128 into a batch in the
-#   notebook's own process (`num_workers=0`, the default), every epoch;
+# - **(a) the classic pipeline**: the torchvision dataset runs `ToTensor` and
+#   `Normalize` on each image as it is fetched, and a `DataLoader` collates 128 into a
+#   batch in the notebook's own process (`num_workers=0`, the default), every epoch;
 # - **(b) the whole dataset on the device**: every image transformed once, before
 #   training, into one tensor kept on the device; each batch gathers its rows from it.
 #
-# To be fair, both train on the very same batches, reshuffled every epoch: (b) draws each
-# epoch's order with `torch.randperm` from its own seeded RNG (a `torch.Generator`), and
-# `SeededShuffle`, a *sampler* (what a `DataLoader` asks for each epoch's order), makes
-# (a) draw the same orders (why not `shuffle=True`, and how far the order alone moves
-# the accuracy: Appendix B). Identical final weights will show that the batches matched.
-# Each pipeline trains three epochs.
+# Both train three epochs on the very same batches, reshuffled each epoch from a shared
+# seed (`SeededShuffle`, explained in Appendix B). Identical final weights will show
+# that the batches matched.
 
 # %%
 from torch.utils.data import Sampler
@@ -507,10 +480,9 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
 # **(b) The whole dataset on the device.** `dataset_to_tensors` (in
-# `course_utils/data.py`) fetches each transformed image through a `DataLoader` and
-# copies batches of 1,000 into one tensor of images and one of labels. This one-off cost
-# comes before training. We time it, and check the result against a stack made by hand
-# from the first 1,000 validation images:
+# `course_utils/data.py`) fetches each transformed image once and stacks them into one
+# tensor of images and one of labels, before training. We time it, and check it against
+# a stack made by hand of the first 1,000 validation images:
 
 # %%
 from course_utils.data import dataset_to_tensors
@@ -532,14 +504,17 @@ del pairs, stacked_images, stacked_labels
 
 # %% [markdown]
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
-# this lesson's peak memory (in the "Last verified" line). Transforming the 50,000 images
+# this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **4.55 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
-# once: much the same per-image work as the classic pipeline repeats every epoch.
-# `DeviceTensorLoader` then puts the tensors on the device in one timed copy:
+# **5.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# once; the classic pipeline repeats that work every epoch (timed at the end of this
+# section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
+# shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
+# checked against `DeviceTensorLoader` with the same seed (Appendix B prints the
+# course's version):
 
 
-# %%
+# %% tags=["nbval-check-output"]
 from course_utils import DeviceTensorLoader
 
 
@@ -556,22 +531,6 @@ def pipeline_b(on: torch.device, seed: int = shuffle_seed) -> DeviceTensorLoader
     )
 
 
-synchronize(device)
-start = time.perf_counter()
-course_train = pipeline_b(device)
-synchronize(device)
-copy_seconds = time.perf_counter() - start
-course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
-print(f"seconds to put the training tensors on the {device.type} (one-off): {copy_seconds:.2f}")
-
-# %% [markdown]
-# On a CPU there is nothing to copy, hence 0.00. Each epoch, `DeviceTensorLoader` only
-# shuffles an index and gathers the shuffled rows (`images[index]`), so no per-image
-# Python code runs during training. As a generator that is a few lines, checked against
-# `DeviceTensorLoader` with the same seed (Appendix B prints the course's version):
-
-
-# %% tags=["nbval-check-output"]
 def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator):
     """Shuffled batches cut out of whole tensors: one permutation an epoch, then slices."""
     order = torch.randperm(len(images), generator=generator).to(images.device)
@@ -591,14 +550,21 @@ print(f"the same batches as DeviceTensorLoader's: {same}")
 del on_device, sliced, its_batches
 
 # %%
+synchronize(device)
+start = time.perf_counter()
+course_train = pipeline_b(device)  # one timed copy to the device (none needed on a CPU)
+synchronize(device)
+copy_seconds = time.perf_counter() - start
+course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
+
 seed_everything(0)
 course_model = to_device(MLP(28 * 28, [32], 10), device)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
-# Compare the epochs (training only), the running totals with (b)'s one-off cost, and the
-# final weights. As in section 7, the time per epoch is the median of the epochs after
-# the first (`later_epochs`), since a first epoch can pay one-off costs:
+# The time per epoch is the median of the later epochs (`later_epochs`), as section 7's
+# will be, since a first epoch can pay one-off costs. The figure shows every epoch, and
+# its title each pipeline's total, (b)'s one-off cost included:
 
 
 # %%
@@ -621,19 +587,14 @@ same_weights = all(
     torch.equal(a, b)
     for a, b in zip(classic_model.parameters(), course_model.parameters(), strict=True)
 )
-for label, times in (("classic pipeline", classic_times), ("dataset-on-device", course_times)):
-    print(f"{label}, seconds of each epoch: {', '.join(f'{s:.3f}' for s in times)}")
-first_over_later = course_times[0] / course_seconds  # a one-off cost in its first epoch?
-print(f"dataset-on-device, first epoch / median later epoch: {first_over_later:.2f}")
 print(f"pipeline speed-up: {speedup:.1f}")
-print(
-    f"dataset-on-device one-off seconds (tensors made and put on the device): {one_off_seconds:.2f}"
-)
-for label, totals in (
-    ("classic pipeline", classic_totals),
-    ("dataset-on-device, one-off included", course_totals),
-):
-    print(f"{label}, total seconds after each epoch: {', '.join(f'{s:.2f}' for s in totals)}")
+# A one-off cost of (b)'s own would make its first epoch slower than the later ones by
+# more than a tenth (the least tie band that section 7 allows).
+if course_times[0] > 1.1 * course_seconds:
+    first = "a one-off cost shows: over a tenth slower than the later epochs"
+else:
+    first = "no visible one-off cost: not over a tenth slower than the later epochs"
+print(f"dataset-on-device, first epoch, verdict: {first}")
 ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
 print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
@@ -644,8 +605,8 @@ from course_utils.plotting import plot_epoch_times
 plot_epoch_times(
     {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times},
     where=device.type,
-    title=f"{num_epochs} epochs each on {device.type}: (a) {classic_totals[-1]:.1f} s in all, "
-    f"(b) {course_totals[-1]:.1f} s with its one-off",
+    title=f"{num_epochs} epochs each on {device.type}, bars at the median of all {num_epochs}:"
+    f"\n(a) {classic_totals[-1]:.1f} s in all, (b) {course_totals[-1]:.1f} s with its one-off",
     one_off=("(b) one-off, paid once", one_off_seconds),
 )
 
@@ -654,6 +615,8 @@ plot_epoch_times(
 # batches alone, with no training, for three epochs:
 
 # %%
+import gc
+
 building_times = []
 for _ in range(3):  # three epochs of batches, as three repeats
     synchronize(device)
@@ -668,56 +631,54 @@ extra = classic_seconds - course_seconds  # the classic pipeline's extra seconds
 if extra > 0:  # the classic pipeline was slower per epoch
     share = building_seconds / extra
     print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
+    most = "most of it" if share >= 0.5 else "less than half of it"
+    print(f"building batches' share of (a)'s extra time: {most}")
+else:
+    print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
 
-# %% [markdown]
-# On this CPU the classic pipeline's later epochs took
-# **15.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians; one
-# run), and the two ended with the same weights: the same arithmetic. Building its
-# batches alone took
-# **0.94**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times its extra time per epoch (near 1: the building accounts for it), work that (b)
-# did once, in
-# **4.55 s**<!-- output: dataset-on-device one-off seconds (tensors made and put on the device) -->.
-# Counting that cost, (b)'s running total first fell below the classic pipeline's after
-# epoch **1**<!-- output: first epoch after which (b)'s total is below (a)'s --> (the
-# `total seconds after each epoch` lines). The `first epoch / median later epoch` line,
-# **1.04**<!-- output: dataset-on-device, first epoch / median later epoch --> here, shows
-# whether (b)'s first epoch paid a one-off cost of its own; the medians leave it out.
-#
-# On a GPU we expect (b) also to save copying every batch to the device (not timed
-# here). It needs the data to fit on the device beside the model and its activations.
-# Datasets too big for that, or per-image transforms not rewritten as batch operations
-# (lesson 05 rewrites its augmentation), need the `DataLoader`, with `pin_memory` and
-# `num_workers` (background processes that build the next batches while the model
-# trains; Appendix B quotes the course's benchmark with them).
-
-# %% [markdown]
-# ## 7. Next speed steps: mixed precision and `torch.compile`
-#
-# The rest of the lesson needs at most 10,000 training images, and compiling needs
-# memory (the course keeps each lesson under 1.5
-# GB<!-- source: README.md, the course's budget -->). So free section 6's data, and
-# keep a copy of the first 10,000 images (`.clone()`: a slice alone would be a *view*,
-# keeping the whole tensor alive).
-
-# %%
-import gc
-
+# Section 7 needs at most 10,000 training images, and compiling needs memory (the course
+# keeps each lesson under 1.5 GB). Free section 6's data, keeping a copy of the first
+# 10,000 images: a slice alone would be a view, which keeps the whole tensor alive.
 del full_train, train_dataset, val_dataset, classic_train, classic_model, course_train
 del course_model, hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
 
 # %% [markdown]
-# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type,
-# while operations that need range or digits, such as the loss, stay in `float32`.
-# Hardware with 16-bit units can compute such products faster, and half the data moves.
-# This section uses `bfloat16`, with `float32`'s range and fewer digits (`float16` needs a
-# gradient scaler: Appendix D). We expect it to be fast only on devices with bfloat16
-# arithmetic of their own (recent NVIDIA GPUs; CPUs with the AVX-512 BF16 or AMX
-# instructions). `bfloat16_support` from `course_utils` says whether this device has it,
-# and why; where not, the bfloat16 arm is left out (Appendix C repeats the test by hand).
-# Then the lesson's MLP, with its `forward` under autocast:
+# On this CPU the classic pipeline's later epochs took
+# **17.4 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
+# the later epochs, one run), and the two ended with the same weights: the same
+# arithmetic. Building its batches alone took
+# **0.83**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times its extra time per epoch, so the building accounts for
+# **most of it**<!-- says: building batches' share of (a)'s extra time -->: work that
+# (b) did once, in
+# **5.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# Counting that cost, (b)'s running total fell below the classic pipeline's after epoch
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. (b)'s own
+# first epoch: **a one-off cost shows: over a tenth slower than the later
+# epochs**<!-- says: dataset-on-device, first epoch, verdict -->.
+#
+# On a GPU we expect (b) also to save copying each batch (not timed here). It needs the
+# data to fit on the device beside the model; larger datasets, or per-image transforms
+# not rewritten as batch operations (lesson 05 rewrites its augmentation), keep the
+# `DataLoader`, with `pin_memory` and `num_workers` (background processes that build the
+# next batches during training; Appendix B).
+
+# %% [markdown]
+# ## 7. Next speed steps: mixed precision and `torch.compile`
+#
+# This section trains on the 10,000 training images that section 6 kept.
+#
+# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type, and
+# keeps operations that need range or digits, such as the loss, in `float32`. Hardware
+# with 16-bit units computes such products faster, and half the data moves. We use
+# `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a gradient
+# scaler: Appendix D). We expect it to be fast only where the device has bfloat16
+# arithmetic: recent NVIDIA GPUs, and CPUs with the AVX-512 BF16 or AMX instructions
+# (recent Intel, some AMD). `bfloat16_support` from `course_utils` says whether this
+# device has it, and why (Appendix C repeats its test by hand). Then the lesson's MLP,
+# with its `forward` under autocast:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -740,30 +701,31 @@ class MixedPrecisionMLP(MLP):
 
 
 # %% [markdown]
-# `forward` ends with `.float()` because the loss is computed after it returns, outside
-# autocast: without the cast, the loss would start from bfloat16 logits, with 2 to 3
-# significant digits. Autocast multiplies by a bfloat16 copy of each weight (PyTorch's
-# autocast documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), so
-# the weights and their update stay `float32` (Appendix C prints each type).
+# `forward` ends with `.float()` because the loss, computed after it returns, is outside
+# autocast: without the cast it would start from bfloat16 logits, with 2 to 3
+# significant digits. The weights and their update stay `float32`: autocast multiplies
+# by a bfloat16 copy of each weight (PyTorch's autocast
+# documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->; Appendix C
+# prints each type).
 #
-# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel does
-# the work of several operations (say, adding the bias and the ReLU), reading and writing
-# the data once. Compiling takes a while on a model's first run, and again for each new
-# batch shape. Compile *in place*, with `model.compile()`, so that `fit` runs the
-# compiled code (Appendix C shows `fit` refusing the wrapper `torch.compile(model)`
-# returns). On a CPU it needs a C++ compiler; if compiling fails, the rounds leave its
-# arm out and say why.
+# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
+# does the work of several operations (say, adding the bias and the ReLU), reading and
+# writing the data once. It compiles on the model's first run, and again when something
+# it took as fixed changes: a new batch shape (after the first change, PyTorch tries a
+# version for varying shapes: [its
+# notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html)),
+# or evaluation without gradients. Compile *in place*, with `model.compile()`, so that
+# `fit` runs the compiled code (Appendix C). On a CPU it needs a C++ compiler; if
+# compiling fails, its arm is left out, saying why.
 #
-# **Three arms, in rounds.** An MLP with two hidden layers of 1,024 units (enough matrix
-# work, we expect, for the number format to matter) trains three ways, each an *arm*:
-# `float32`, the baseline; `bfloat16 autocast`, where the device has bfloat16 arithmetic
-# and autocast really computes in it (`autocast_runs_in` tries one layer); and
-# `compiled`. All start from the same weights and see the same batches of 256
-# (`drop_last=True`: one shape), at a fixed learning rate of 0.05: these runs compare
-# time. A machine's speed varies, so the arms take turns: each *round* trains one epoch of
-# each arm, in an order rotated each round, so that a slow moment likelier falls on all
-# arms of a round. The first round pays for compiling, so the comparisons use the later
-# rounds.
+# **Three arms, in rounds.** An MLP with two hidden layers of 1,024 units trains three
+# ways, each an *arm*: `float32`, the baseline; `bfloat16 autocast`, where the device
+# has bfloat16 arithmetic and autocast computes in it (`autocast_runs_in` tries one
+# layer); and `compiled`. All start from the same weights and see the same batches of
+# 256 (`drop_last=True`: one shape), at a learning rate of 0.05. Each *round* trains one
+# epoch of each arm, in an order rotated each round, so that a slow moment of the
+# machine likelier falls on all the arms. The first round pays for compiling, so the
+# comparisons use the later rounds.
 
 
 # %%
@@ -795,11 +757,17 @@ for arm, model_class in arm_models.items():
         model.compile()
     loader = wide_batches()  # the same batches for every arm
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
-print(f"arms: {', '.join(arms)}; each epoch: {arms['float32']['loader']}")
 
 # %%
 import contextlib
 import io
+
+
+def quietly(function, *args):
+    """function(*args), with what it prints hidden (fit's epoch lines)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return function(*args)
+
 
 order = list(arms)
 for round_number in range(wide_epochs):
@@ -809,9 +777,8 @@ for round_number in range(wide_epochs):
         if arm not in arms:  # compiling failed in an earlier round
             continue
         try:
-            # fit's own line would say "Epoch 1" every round: hide it, print one line a round
-            with contextlib.redirect_stdout(io.StringIO()):
-                epoch = fit(1, 0.05, arms[arm]["model"], arms[arm]["loader"], course_val)[0]
+            # fit would say "Epoch 1" every round: one line a round instead, below
+            epoch = quietly(fit, 1, 0.05, arms[arm]["model"], arms[arm]["loader"], course_val)[0]
         except Exception as error:  # for example, no C++ compiler for the CPU kernels
             if arm != "compiled":
                 raise  # only compiling may fail and leave the other arms to compare
@@ -825,14 +792,12 @@ for round_number in range(wide_epochs):
     print(f"round {round_number + 1}, seconds of training: {', '.join(done)}")
 
 # %% [markdown]
-# **Reading the rounds.** In each later round, an arm's *speed-up* is `float32`'s epoch
-# time over the arm's (above 1: the arm was faster). The *tie band* is `float32`'s
-# slowest later epoch over its fastest, but at least 1.1 (a few epochs can show less
-# spread than the machine has). A round above the band counts as faster, below 1 / band
-# as slower, in between as tied; a winner is named only when every round agrees.
-# `count_rounds` (from `course_utils.rounds`) applies this rule, checked against a count
-# by hand. Then the costs besides time: bfloat16's accuracy, and compiling's one-off
-# seconds.
+# **Reading the rounds.** An arm's *speed-up* in a round is `float32`'s epoch time over
+# the arm's (above 1: the arm was faster). A round counts as faster or slower only
+# beyond the *tie band*, the spread of `float32`'s later epochs (at least 1.1), and a
+# winner is named only when every later round agrees (Appendix C gives the rule in
+# full). `count_rounds` (from `course_utils.rounds`) applies it, checked against a count
+# by hand:
 
 # %%
 from course_utils.rounds import count_rounds
@@ -854,14 +819,26 @@ for arm in arms:
     slower = sum(speed_up < 1 / band for speed_up in speed_ups)
     assert (rounds.faster, rounds.slower) == (faster, slower), "the rule by hand disagrees"
     each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
-    print(f"{arm} median speed-up over float32: {rounds.median:.2f} (rounds: {each})")
     print(
-        f"{arm} against float32, rounds faster / tied / slower: "
-        f"{rounds.faster} / {rounds.tied} / {rounds.slower}; verdict: {rounds.verdict}"
+        f"{arm} median speed-up over float32: {rounds.median:.2f} (rounds: {each}; "
+        f"faster / tied / slower: {rounds.faster} / {rounds.tied} / {rounds.slower})"
     )
+    print(f"{arm} against float32, verdict: {rounds.verdict}")
 if "bfloat16 autocast" in arms:
-    accuracy_gap = abs(arms["bfloat16 autocast"]["val_acc"] - arms["float32"]["val_acc"]) * 100
-    print(f"bfloat16 against float32, validation accuracy gap (points): {accuracy_gap:.2f}")
+    # Each model's final predictions on the validation images: how many differ?
+    predicted = {}
+    for arm in ("float32", "bfloat16 autocast"):
+        with torch.no_grad():
+            arms[arm]["model"].eval()
+            logits = [arms[arm]["model"](images) for images, _ in course_val]
+            predicted[arm] = torch.cat(logits).argmax(dim=1)
+    differ = (predicted["float32"] != predicted["bfloat16 autocast"]).sum().item()
+    print(f"bfloat16 autocast validation accuracy: {arms['bfloat16 autocast']['val_acc']:.4f}")
+    print(
+        f"bfloat16 autocast, validation predictions unlike float32's: {differ:,} "
+        f"of {len(predicted['float32']):,}"
+    )
+    del predicted, logits
 if "compiled" in arms:
     # Epochs with their evaluation, for the cost and the saving alike: the validation pass
     # compiles too.
@@ -877,26 +854,28 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.51 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.56 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **2.13**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed (median of the later rounds; its `rounds faster / tied / slower` line
-# says whether every round agreed), and the last round's accuracies differ by
-# **0.00**<!-- output: bfloat16 against float32, validation accuracy gap (points) -->
-# points (one run).
+# **1.98**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed (median of the later rounds). Verdict: **faster in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
+# **91.08%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
+# **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
+# the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, building one kernel at a time (evaluation included; Appendix C splits it).
-# Afterwards a compiled epoch ran at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed,
-# against a tie band of **1.10**<!-- output: tie band -->: its `rounds faster / tied /
-# slower` line says whether any saving stood out from that noise, and the payback line
-# (`epochs to win back the compiling`) what that means for its cost.
+# **24.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
+# ran at a median of
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed, against a tie band of **1.10**<!-- output: tie band -->. Verdict: **no clear
+# winner: the rounds disagree or tie**<!-- says: compiled against float32, verdict -->.
+# Epochs to win back the compiling: **none (the rounds show no clear
+# saving)**<!-- says: epochs to win back the compiling -->.
 #
-# On the course's one H200 run neither bfloat16 nor compiling gave a clear gain (one run;
-# Appendix E): this CPU's bfloat16 result is not a GPU result.
+# On the course's one H200 run neither bfloat16 nor compiling gave a clear gain
+# (Appendix E): this CPU's bfloat16 result is not a GPU result.
 
 
 # %% [markdown]
@@ -905,21 +884,19 @@ if "compiled" in arms:
 # - `get_default_device()` picks CUDA, then MPS, then the CPU; `to_device` moves
 #   tensors, models and containers of them; operands must share a device.
 # - A loop on a device moves the model once (before building its optimizer) and each
-#   batch as it is used, and keeps the losses on the device; `fit` with a
-#   `DeviceDataLoader` does the same, to the same weights (shown on this CPU).
+#   batch as it is used, and keeps the losses on the device. `fit` with a
+#   `DeviceDataLoader`, a generator (`yield`) that moves each batch just in time, does
+#   the same, to the same weights (shown on this CPU).
 # - GPU work is asynchronous: warm up, call `synchronize(device)` before each clock
 #   reading, repeat, and quote the median with its spread.
 # - GPUs are expected to win on big matrix work, not on tiny models or starved
-#   pipelines: measure it on a GPU.
-# - `pin_memory` lets a copy to a GPU be queued with `non_blocking=True` (PyTorch's CUDA
-#   notes; not timed here); a generator (`yield`) lets a loader move each batch just in
-#   time.
+#   pipelines: measure it on a GPU. `pin_memory` lets a copy to a CUDA GPU be queued
+#   with `non_blocking=True` (PyTorch's CUDA notes; not timed here).
 # - A per-image `DataLoader` pipeline rebuilds every batch every epoch. A dataset that
 #   fits on the device can live there as one tensor (`dataset_to_tensors` +
-#   `DeviceTensorLoader`) when its per-image transforms are fixed, or can be redone as
-#   batch operations; count that one-off cost, and the epochs it takes to win it back.
-# - Compare pipelines on the same batches, with RNGs (`torch.Generator`) seeded alike:
-#   the batch order alone moves the accuracy (Appendix B).
+#   `DeviceTensorLoader`) when its transforms are fixed or can be redone as batch
+#   operations: count that one-off cost. Compare pipelines on the same batches, with
+#   RNGs seeded alike: the batch order alone moves the accuracy (Appendix B).
 # - Mixed precision (`bfloat16` where the device has it natively, or `float16` with a
 #   gradient scaler, Appendix D) and `torch.compile` (in place: `model.compile()`) are
 #   the next steps: measure each in paired rounds before keeping it, and count
@@ -927,26 +904,25 @@ if "compiled" in arms:
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **15.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
+#   **17.4 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
 #   one-off cost included, was ahead after epoch
 #   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->;
 # - bfloat16 autocast ran at
-#   **2.13**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-#   `float32`'s speed (median of paired rounds);
-# - compiling cost
-#   **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
-#   a compiled epoch then ran at
+#   **1.98**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   `float32`'s speed (median of the later rounds; verdict:
+#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
+#   compiling cost
+#   **24.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   and a compiled epoch then ran at
 #   **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-#   speed, and section 7's verdict lines say whether that stood out from the noise.
-
-# %% [markdown]
-# `record_result` prints the lesson's headline figures; a run of the whole course
-# collects them into one summary table.
+#   speed (verdict: **no clear winner: the rounds disagree or
+#   tie**<!-- says: compiled against float32, verdict -->).
 
 # %%
+# record_result prints the lesson's headline figures; a run of the whole course collects
+# them into one summary table.
 from course_utils.report import record_result
 
-record_result("device", device.type)
 record_result("classic pipeline seconds per epoch", round(classic_seconds, 2))
 record_result("dataset-on-device seconds per epoch", round(course_seconds, 3))
 record_result("pipeline speed-up", round(speedup, 1), unit="x")
@@ -1082,23 +1058,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.54 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.52 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.72 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.65 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **38.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **42.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **104.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **96.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **44.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **33.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **152.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **134.5 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, which section 2's products did not. Products this large are
 # where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
@@ -1212,13 +1188,27 @@ if check_exercise(
         # Batch 64 against batch 16, round by round (each round timed both), counted with
         # section 7's tie band: above it, batch 64 took longer in that round.
         ratios = [
-            b64 / b16 for b64, b16 in zip(step_table[64][name], step_table[16][name], strict=False)
+            b64 / b16 for b64, b16 in zip(step_table[64][name], step_table[16][name], strict=True)
         ]
         longer = count_rounds(ratios, tie=band - 1)
         print(
             f"{name}, rounds with batch 64 longer / tied / shorter than batch 16: "
             f"{longer.faster} / {longer.tied} / {longer.slower}"
         )
+        if not longer.unanimous:
+            words = "open: the rounds disagree or tie"
+        else:
+            words = f"batch 64 {'longer' if longer.faster else 'shorter'} in every round"
+        print(f"{name}, batch 64 against batch 16, verdict: {words}")
+        # The last step up in batch size: did it still cut the time per image beyond the
+        # tie band? (Medians of the rounds, as the per-image lines above.)
+        cost = {size: statistics.median(step_table[size][name]) / size for size in batch_sizes}
+        saved = cost[4096] / cost[16384]  # above 1: cheaper per image at batch 16384
+        if saved > band:
+            words = "lower beyond the tie band"
+        else:
+            words = "higher beyond the tie band" if saved < 1 / band else "within the tie band"
+        print(f"{name} time per image, 16384 against 4096, verdict: {words}")
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
             ratio = statistics.median(step_table[size][name]) / smallest
@@ -1232,34 +1222,40 @@ if check_exercise(
         ]
         print(f"{name} faster than the CPU in every repeat at batch sizes: {wins or 'none'}")
     if not gpu_names:
-        print("No GPU here: the CPU's table has nothing to be compared with.")
+        print(
+            "No GPU here: with one, this cell would also print the batch sizes at which it "
+            "beat the CPU in every round."
+        )
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.314 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.380 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.354 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.515 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **19.61 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.35 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.84**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.85**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384:
-# read how much each larger batch still saves per image. A per-image time that falls
-# less and less as the batch grows is what a part of a step's cost that does not grow
-# with the batch, shared out among more images, would give (not timed apart); once that
-# share is small, the per-image work is most of what is left.
+# **22.11 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.48 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.92**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.92**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# last step's change came out
+# **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
+# (section 7's, on the medians).
+# A per-image time that falls less and less as the batch grows is what a part of a
+# step's cost that does not grow with the batch, shared out among more images, would
+# give (not timed apart); once that share is small, the per-image work is most of what
+# is left.
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.314 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.393 ms**<!-- output: cpu ms per step, batch 64 -->
-# at batch 64. Is that gap more than noise? Each round timed both sizes, so the
-# `rounds with batch 64 longer / tied / shorter` line compares them round by round,
-# with section 7's tie band. Read this run's answer there: batch 64 longer in all 7
-# rounds would show that some of a step's work grows with the batch even at these
-# sizes; tied or shorter rounds would leave that open (one run of 7 rounds).
+# **0.354 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.457 ms**<!-- output: cpu ms per step, batch 64 -->
+# at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
+# by round with section 7's tie band, the verdict is
+# **batch 64 longer in every round**<!-- says: cpu, batch 64 against batch 16, verdict -->
+# (one run of 7 rounds). Batch 64 longer in every round would show that some of a
+# step's work grows with the batch even at these sizes.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1323,10 +1319,10 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # the difference lies in making the batches, again every epoch. Section 6 timed them
 # alone at
-# **0.94**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.83**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch. `dataset_to_tensors` did that work
 # once, in
-# **4.55 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1349,7 +1345,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1374,11 +1370,12 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **24.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
 # of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
-# speed; its `rounds faster / tied / slower` line says whether that saving stood out from
-# the noise. Where compiling does save time, it pays only once the savings per epoch add
+# speed. Verdict of the rounds: **no clear winner: the rounds disagree or
+# tie**<!-- says: compiled against float32, verdict -->.
+# Where compiling does save time, it pays only once the savings per epoch add
 # up to its cost, with batches of one shape so that it does not compile again.
 
 # %% [markdown]
@@ -1405,7 +1402,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.13**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **1.98**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1413,13 +1410,19 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: The helpers' code
 #
-# This appendix extends sections 1, 2, 3 and 5: the code of three helpers they use,
-# and the `meta` device.
+# This appendix extends sections 1, 2, 3 and 5: the code of the helpers they use, and
+# the `meta` device.
 #
 # **`get_default_device`** (section 1) tries CUDA, then Apple MPS, then the CPU:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(get_default_device))
+
+# %% [markdown]
+# **`synchronize`** (section 2) waits for a CUDA or Apple GPU, and does nothing on a CPU:
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(synchronize))
 
 # %% [markdown]
 # **`SimulatedGPU`** (section 2): queueing a step moves forward the time at which its
@@ -1438,6 +1441,18 @@ print(inspect.getsource(SimulatedGPU._wait))  # ...and synchronize() sleeps unti
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(DeviceDataLoader))
+
+# %% [markdown]
+# **`fit`'s clock** (section 5): the lines of its training loop that start and read the
+# clock of `train_seconds`, each after waiting for the device:
+
+# %% tags=["nbval-check-output"]
+from course_utils import training
+
+for line in inspect.getsource(training._train).splitlines():
+    # the clock of train_seconds: its two waits, its start and its reading
+    if "synchronize(" in line or "start = time" in line or "train_seconds =" in line:
+        print(line.strip())
 
 # %% [markdown]
 # **The `meta` device** (section 3). On a machine without a GPU, `.to(device)` moves
@@ -1462,6 +1477,10 @@ except RuntimeError as error:
 #
 # This appendix extends section 6.
 #
+# **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
+# Pipeline (b) draws each epoch's order with `torch.randperm` from its own seeded RNG (a
+# `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline.
+#
 # **Why not `shuffle=True`?** With a seeded RNG, a `DataLoader`'s `shuffle=True` gives
 # another order than `randperm` with the same seed (the `DataLoader` draws from the RNG
 # before it shuffles), as 10 items show. `SeededShuffle` gives `randperm`'s order, as
@@ -1478,15 +1497,15 @@ print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
 # %% [markdown]
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b)'s model, trained
 # from the same weights with four shuffle seeds, for as many epochs as in section 6.
-# Section 7 freed the 50,000-image tensors, so this runs on the 10,000 images it kept:
+# Section 6 ended by freeing the 50,000-image tensors, so this runs on the 10,000 images
+# it kept:
 
 # %%
 seed_accuracies = {}
 for seed in range(4):
     seed_everything(0)  # the same starting weights; only the batch order changes
     seed_model = to_device(MLP(28 * 28, [32], 10), device)
-    with contextlib.redirect_stdout(io.StringIO()):  # fit's epoch lines, hidden
-        history = fit(num_epochs, 0.2, seed_model, pipeline_b(device, seed), course_val)
+    history = quietly(fit, num_epochs, 0.2, seed_model, pipeline_b(device, seed), course_val)
     seed_accuracies[seed] = history[-1]["val_acc"]
 each = ", ".join(f"{accuracy:.4f}" for accuracy in seed_accuracies.values())
 print(f"validation accuracy, shuffle seeds 0 to 3, {len(train_images):,} images: {each}")
@@ -1526,7 +1545,14 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and device checks
 #
-# This appendix extends section 7's mixed precision and `torch.compile`.
+# This appendix extends section 7: its rule for reading the rounds, mixed precision and
+# `torch.compile`.
+#
+# **The rule in full.** In each later round, an arm's speed-up is `float32`'s epoch time
+# over the arm's. The tie band is `float32`'s slowest later epoch over its fastest, but
+# at least 1.1, since a few epochs can show less spread than the machine has. A round
+# whose speed-up is above the band counts as faster, below 1 / band as slower, in between
+# as tied; a winner is named only when every later round agrees.
 #
 # **The three float types.** `torch.finfo` gives each type's range and its relative step
 # (`eps`, the gap between 1 and the next number: about 10 to the power of minus the
@@ -1558,8 +1584,7 @@ for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
 # Colab's free T4, of *compute capability* (NVIDIA's number for a GPU generation's
 # features)
 # 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units, so
-# there section 7 leaves out the bfloat16 arm. On a CPU, AVX-512 BF16 and AMX are the
-# instruction sets of recent Intel and some AMD processors that compute in bfloat16.
+# there section 7 leaves out the bfloat16 arm.
 
 # %%
 # The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or
@@ -1615,7 +1640,10 @@ if runs:
     print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
     del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
 else:
-    print(f"bfloat16 autocast does not run on this {device.type}: nothing to show here.")
+    print(
+        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
+        "prints the type of each layer's output, the loss and the gradients."
+    )
 
 # %% [markdown]
 # Where autocast runs, only the layers' outputs and their gradients are bfloat16:
@@ -1647,8 +1675,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **19.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **24.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **22.1 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).
@@ -1692,15 +1720,14 @@ def train_epoch_float16(
 half_seconds = None  # stays None where float16 does not run
 if device.type not in ("cuda", "mps"):
     print(
-        "Skipped: this is a CPU. On a CUDA or Apple GPU this cell would train the same "
-        "model for the same epochs with float16 autocast and a GradScaler, after the rounds "
-        "above rather than in them, and print their times and the validation accuracy. "
-        "float16 is meant for a GPU's float16 units."
+        "No GPU here: on a CUDA or Apple GPU, whose float16 units it is meant for, this cell "
+        "would train section 7's model with float16 autocast and a GradScaler and print its "
+        "epoch times and validation accuracy."
     )
 elif not autocast_runs_in(device, torch.float16):
     print(
-        f"Skipped: this PyTorch turns float16 autocast off on {device.type}, or refuses the "
-        "device (update PyTorch)."
+        f"Skipped float16 training: this PyTorch turns float16 autocast off on {device.type}, "
+        "or refuses the device (update PyTorch)."
     )
 else:
     seed_everything(0)
@@ -1720,7 +1747,7 @@ else:
         ]
     except (NotImplementedError, RuntimeError, ValueError) as error:
         # An older PyTorch has no GradScaler for Apple GPUs.
-        print(f"Skipped: this PyTorch has no gradient scaler for {device.type}: {error}")
+        print(f"Skipped float16 training: no gradient scaler for {device.type} here: {error}")
 if half_seconds is not None:
     half_accuracy = evaluate(half_model, course_val)["val_acc"]
     each = ", ".join(f"{seconds:.2f}" for seconds in half_seconds)
@@ -1734,9 +1761,10 @@ if half_seconds is not None:
 # ## Appendix E: The course's one GPU run, and yours
 #
 # This appendix extends sections 2, 3, 6 and 7 with the course's one run on an NVIDIA
-# H200 (as a script, with PyTorch 2.11; not the run shown here), then two cells that run
-# only on your own GPU. Compare that H200 with its own 16-core CPU, not with this
-# notebook's times: another machine, another PyTorch.
+# H200 (as a script, with PyTorch 2.11; not the run shown here), then section 3's reason
+# to pin for CUDA GPUs only, and two cells that run only on your own GPU. Compare that
+# H200 with its own 16-core CPU, not with this notebook's times: another machine,
+# another PyTorch.
 #
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
@@ -1781,6 +1809,12 @@ if half_seconds is not None:
 # not measured).
 
 # %% [markdown]
+# **Why CUDA only** (section 3): a `non_blocking` copy from ordinary memory to an Apple
+# GPU (MPS) has been reported to give wrong values (PyTorch issues
+# [#139550](https://github.com/pytorch/pytorch/issues/139550) and
+# [#189690](https://github.com/pytorch/pytorch/issues/189690)), so this lesson pins and
+# copies without blocking on CUDA GPUs only.
+#
 # **On your own CUDA GPU: a pinned, non-blocking copy** (section 3):
 
 # %%
@@ -1789,26 +1823,32 @@ if device.type == "cuda":
     on_gpu = pinned.to(device, non_blocking=True)
     print(f"pinned: {pinned.is_pinned()}, copied to {on_gpu.device}")
 else:
-    print("Skipped: this lesson pins only for a CUDA GPU, and there is none here.")
+    print(
+        "No CUDA GPU here: on one, this cell would pin a tensor and copy it to the GPU with "
+        "non_blocking=True."
+    )
 
 # %% [markdown]
 # **On your own GPU: pipeline (b) on each device** (section 6). With a GPU, this cell
 # trains pipeline (b)'s 32-unit model on the GPU and on the CPU, from the same weights on
-# the same batches of the 10,000 images section 7 kept, one device after the other (not
+# the same batches of the 10,000 images section 6 kept, one device after the other (not
 # in rounds), and prints each device's median later epoch. For so tiny a model we expect
 # the GPU to be no faster, or slower, as on the course's H200 run above.
 
 # %%
 if device.type == "cpu":
-    print("Skipped: there is no GPU here, so section 6's epochs are already the CPU's.")
+    print(
+        "No GPU here: on one, this cell would train pipeline (b)'s model on the GPU and on the "
+        "CPU and print each device's median later epoch."
+    )
 else:
     for on in (device, torch.device("cpu")):
         seed_everything(0)  # the same starting weights on each device
         on_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=on)
-        with contextlib.redirect_stdout(io.StringIO()):  # one line per device, below
-            history = fit(num_epochs, 0.2, MLP(28 * 28, [32], 10).to(on), pipeline_b(on), on_val)
+        model = MLP(28 * 28, [32], 10).to(on)
+        history = quietly(fit, num_epochs, 0.2, model, pipeline_b(on), on_val)  # one line below
         median, fastest, slowest = later_epochs([epoch["train_seconds"] for epoch in history])
         print(
-            f"32-unit MLP, pipeline (b), median later epoch seconds on {on.type}: {median:.3f} "
-            f"({fastest:.3f} to {slowest:.3f})"
+            f"32-unit MLP, pipeline (b) on {len(train_images):,} images, median later epoch "
+            f"seconds on {on.type}: {median:.3f} ({fastest:.3f} to {slowest:.3f})"
         )

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1405 MB. The course's
+# > 2 threads); the whole lesson ran in 90 s with a peak memory of 1434 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -69,6 +69,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import inspect
+import json
 import math
 import statistics
 import tempfile
@@ -106,7 +107,6 @@ from course_utils.scaling import (
     part_speed_ups,
     read_arms,
     read_comm_cost,
-    speed_up_line,
 )
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
@@ -151,24 +151,22 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # Data-parallel training splits each batch across N workers; one step's images on all of
 # them make the **effective batch** (here 2 workers x 64 images = 128). An epoch on N
 # workers has three parts:
-# 1. the *steps*: forward, backward and update on each worker's share: N times less
-#    arithmetic, not always N times less time;
+# 1. the *steps*: forward, backward and update, each worker on its share of the batch;
 # 2. the *exchange*: before each update the workers agree on one gradient, sending as
-#    many values as the model has parameters, whatever their share of the batch, and
-#    waiting for each other (plus some bookkeeping, section 4);
+#    many values as the model has parameters, whatever their share, and waiting for each
+#    other;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
-# More workers shrink parts 1 and 3 and add part 2: which weighs more decides whether
-# they win. Section 5 times one step; section 8, whole epochs. First: what does this
-# lesson's MLP (lesson 03's) exchange per step?
+# More workers shrink each worker's arithmetic, and may shrink its loading, but add the
+# exchange: section 8 times one step, section 9 whole epochs. The model is lesson 03's
+# small MLP, not lesson 05's CNNs: it trains in seconds on 2 CPUs, with little arithmetic
+# for each value it exchanges, so the exchange's cost shows. Per step it exchanges:
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
 num_parameters = sum(parameter.numel() for parameter in mlp.parameters())
 print(f"parameters: {num_parameters:,}")
 print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
-batches_per_epoch = math.ceil(50_000 / 128)  # the last batch holds the 80 images left over
-print(f"batches per epoch, effective batch 128: {batches_per_epoch}")
 
 # %% [markdown]
 # ## 2. Processes, ranks and the process group
@@ -214,23 +212,22 @@ print(collectives.output)
 # %% [markdown]
 # The processes print at the same time: read the lines by rank. Rank 0's `[1, 10]` and
 # rank 1's `[2, 20]` became the sum `[3, 30]` in both, then the mean `[1.5, 15]`; after
-# `broadcast`, both hold rank 0's random numbers. (`dist.barrier()` returns once every
-# process has called it, so neither runs ahead before the other has printed.) These two
-# calls are the communication a training step needs: `broadcast` starts every model
-# copy from the same weights, `all_reduce` averages the gradients.
+# `broadcast`, both hold rank 0's random numbers (`dist.barrier()` returns once every
+# process has called it, so neither runs ahead of the other's printing). A training step
+# needs just these two: `broadcast` starts every model copy from the same weights,
+# `all_reduce` averages the gradients.
 #
 # Later scripts join with the course's `process_group()`, which reads the same
 # variables, picks gloo or NCCL, sets the device, times out every call, and leaves the
 # group at the end, even after an error (Appendix B).
 
 # %% [markdown]
-# ## 4. Gradient averaging by hand, then DDP
+# ## 4. Gradient averaging by hand
 #
 # The gradient of a mean loss over a batch is the mean of the gradients over equal parts
 # of it. So 2 processes that each take the gradient of half a batch, then average them,
-# both hold the whole batch's gradient. You write that average in exercise 1; then a
-# script runs it in 2 real processes and compares it with one process on the whole
-# batch, and with DDP.
+# both hold the whole batch's gradient. You write that average in exercise 1, in a
+# pretend group; section 5 runs it in 2 real processes.
 #
 # **First, the data, in one file.** As in lesson 03, a seeded shuffle (`randperm`, seed
 # 42) holds out 10,000 of the 60,000 training images for validation. They stay `uint8`
@@ -338,12 +335,40 @@ if check_exercise(1, average_gradients=average_gradients):
 # - a skipped parameter: its gradient stays each process's own.
 
 # %% [markdown]
-# Now your `average_gradients` in 2 real processes: `manual_ddp.py` below loads it from
-# a file. Lines without a prefix come from rank 0 alone (the course's `rank_print`);
-# lines prefixed `[rank N]` from every process.
+# ## 5. In 2 real processes, then DDP
+#
+# `manual_ddp.py` runs your `average_gradients` (its `runpy.run_path` line loads it from a
+# file) in 2 processes, each on its own 32 images of the 64-image batch, and compares the
+# result with one process on the whole batch, and with DDP. Below, its data-parallel
+# lines, numbered (Appendix B lists the whole script), then its output: lines without a
+# prefix come from rank 0 alone (the course's `rank_print`); every process prints the
+# lines prefixed with its rank, and the last line compares rank 1's with rank 0's.
+
 
 # %%
-Code(filename=str(scripts / "manual_ddp.py"), language="python")
+def script_lines(name: str, *pieces: tuple[str, int]) -> None:
+    """Print lines of scripts/`name` with their numbers: for each (text, count) in turn,
+    the first line holding `text` after the previous piece, and the count - 1 lines after."""
+    lines = (scripts / name).read_text().splitlines()
+    start = 0
+    for text, count in pieces:
+        start = next(number for number in range(start, len(lines)) if text in lines[number])
+        for number in range(start, start + count):
+            print(f"{number + 1:3} {lines[number]}")
+        start += count
+
+
+script_lines(
+    "manual_ddp.py",
+    ("def average_by_hand", 5),
+    ("with process_group", 1),
+    ("part = len(images)", 2),
+    ("torch.manual_seed(rank)", 2),
+    ("ddp = DistributedDataParallel", 1),
+    ("own = gradients_on", 6),
+    ("whole = gradients_on", 1),
+    ("from_ddp = gradients_on", 1),
+)
 
 # %%
 manual_args = [batch_path]
@@ -362,77 +387,32 @@ manual = run_torchrun(
     timeout=launch_timeout,
     cpu_only=cpu_only,
 )
-print(manual.output)
+manual_lines = [line for line in manual.output.splitlines() if line]
+print("\n".join(line for line in manual_lines if not line.startswith("[rank 1] ")))
+rank_0 = [line.removeprefix("[rank 0] ") for line in manual_lines if line.startswith("[rank 0]")]
+rank_1 = [  # rank 1's lines, its images named as rank 0's
+    line.removeprefix("[rank 1] ").replace("images 32 to 63", "images 0 to 31")
+    for line in manual_lines
+    if line.startswith("[rank 1]")
+]
+print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {rank_0 == rank_1}")
 
 # %% [markdown]
 # Each process's own 32-image gradient differs from the whole batch's (compare its
-# `largest gap` with the `whole batch's gradient values`), so the match could fail.
-# After your `average_gradients`, both hold the whole batch's gradient up to float32
-# rounding (the sums run in another order), and exactly DDP's. The line `initial weights
-# drawn …` shows DDP's first job: the processes drew different initial weights (a seed
-# per rank), and wrapping in DDP made the gap 0.
+# `largest gap` with the `whole batch's gradient values`), so the match could fail. Your
+# average equals the whole batch's gradient up to float32 rounding (the sums run in
+# another order), and DDP's exactly: DDP halves each gradient before summing, you after,
+# and halving is exact in floating point. DDP also made the processes' initial weights,
+# drawn with a seed per rank, equal (the line `initial weights drawn …`).
 #
-# **What DDP does.** From here on, `DistributedDataParallel(model)` does this work:
-# 1. on wrapping, it broadcasts rank 0's weights, so all processes start equal;
-# 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, it
-#    divides them by the world size and starts an `all_reduce` to sum them while
-#    `backward` goes on (this model's gradients fill one bucket: Appendix B); copying
-#    the gradients into its buckets and back is DDP's *bookkeeping*;
-# 3. every process takes the same optimizer step from the same weights and gradient, so
-#    the copies stay equal without sending weights (section 7 checks it).
-
-# %% [markdown]
-# ## 5. What the communication costs
-#
-# Every step adds an `all_reduce` of all the gradients. With *B* images per process per
-# step, the script `comm_cost.py` (Appendix C lists it) times, in each of 2 processes:
-# - a step alone (forward, backward, update, no communication);
-# - the same step under DDP;
-# - the DDP step inside `with ddp.no_sync():`, where DDP sends nothing (section 10 uses
-#   `no_sync` for gradient accumulation);
-# - the bare all-reduce of the model's 25,450 gradients;
-# - the step alone on 2B images, as one process takes the same effective batch (rank 0
-#   alone, while rank 1 waits).
-#
-# It does so at 64 and at 1,024 images per process: the same 25,450 values to exchange
-# for 16 times the images. Each process runs 1 *intra-op thread* (PyTorch can split one
-# operation over several CPU threads; Appendix C says why one).
-
-# %%
-comm_cost = run_torchrun(
-    scripts / "comm_cost.py",
-    nproc=2,
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=1,  # as in section 8's launches, on any number of CPUs
-    sample_memory=False,  # nothing else on the CPUs while it times
-)
-cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
-print(comm_cost_table(cost, f"{machine}, 1 thread per process"))
-ms = cost.median  # batch size -> part -> ms
-# One process on the effective batch against 2 processes on half of it each, under DDP.
-predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
-for size in (64, 1024):
-    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
-    print(
-        f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
-        f"(steps only, one run: {words})"
-    )
-
-# %% [markdown]
-# One run, on 2 logical CPUs with gloo over loopback sockets (the machine talking to
-# itself): read the figures as sizes. *DDP's added time* is the DDP step minus the step
-# without communication (Appendix C splits it with the `no_sync` row). Compare it with
-# the step in each column: the exchange is the same 25,450 numbers at both sizes, while
-# the step grows with the images.
-#
-# **A prediction for the steps.** To train on 2B images a step, 2 processes each take a
-# DDP step on B images; one process takes a step on all 2B. Their ratio, (1 process's
-# step on 2B) / (DDP step on B), predicts 2 processes' speed-up for the steps alone:
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
-# tenth of 1 a tie (`TIE`, a convention: Appendix C). Section 8 times whole epochs.
+# **What DDP does.** `DistributedDataParallel(model)`:
+# 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
+# 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, divides
+#    them by the world size and starts an `all_reduce` to sum them while `backward` goes
+#    on (this model fills one bucket: Appendix B); copying the gradients into its buckets
+#    and back is DDP's *bookkeeping*;
+# 3. leaves every process to take the same optimizer step from the same weights and
+#    gradient, so the copies stay equal without sending weights (section 7 checks it).
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -452,10 +432,10 @@ for epoch in (0, 1):
         sampler = DistributedSampler(toy_dataset, num_replicas=2, rank=rank, seed=0)
         sampler.set_epoch(epoch)
         shards.append(list(sampler))
-    print(f"epoch {epoch}: rank 0 gets {shards[0]}, rank 1 gets {shards[1]}")
-    print(f"  overlap: {set(shards[0]) & set(shards[1]) or 'none'}")
     order = torch.randperm(10, generator=torch.Generator().manual_seed(0 + epoch)).tolist()
-    print(f"  by hand the same: {[order[0::2], order[1::2]] == shards}")
+    overlap = set(shards[0]) & set(shards[1]) or "none"
+    print(f"epoch {epoch}: rank 0 gets {shards[0]}, rank 1 gets {shards[1]}")
+    print(f"  overlap: {overlap}; by hand the same: {[order[0::2], order[1::2]] == shards}")
 
 # %% [markdown]
 # The shards do not overlap and together cover all 10 items; `sampler.set_epoch(epoch)`
@@ -465,57 +445,59 @@ for epoch in (0, 1):
 # %% [markdown]
 # ## 7. The training script
 #
-# The script's data-parallel lines:
-# - `with process_group(timeout=60) as group`: join the group, leave it at the end;
-# - `device = group.device`, `.to(device)` on the model and every batch, and
-#   `device_ids=[device]` for DDP with NCCL: one script for CPUs with gloo and GPUs with
-#   NCCL (exercise 3 writes that choice);
+# `train_ddp.py` trains lesson 03's MLP in every process. Its data-parallel lines,
+# numbered (Appendix E lists the whole script):
+# - `process_group` joins the group and leaves it at the end; `group.device` and
+#   `.to(device)` put the model and every batch on the process's device, and DDP gets
+#   `device_ids` with NCCL only: one script for CPUs and GPUs (exercise 3 writes that
+#   choice);
+# - `DistributedSampler` and `set_epoch`: a shard per process, a new shuffle per epoch;
+# - `DistributedDataParallel(model)`: gradients averaged in `backward`;
 # - `synchronize(device)` before reading the clock, or a GPU epoch would time only the
 #   queueing of its steps (lesson 04);
-# - `DistributedSampler(..., num_replicas=world_size, rank=rank)` and
-#   `sampler.set_epoch(epoch)`: a shard per process, a new shuffle per epoch;
-# - `DistributedDataParallel(model)`: gradients averaged in `backward`;
 # - validation on every world_size-th image, then `dist.all_reduce(totals)` of the
 #   shards' counts, so every process knows the whole validation accuracy;
-# - `rank_print` and `if rank == 0: save_checkpoint(...)`: one process logs and saves
-#   (all hold the same weights, and N writers to one file would clash), while a
-#   `barrier` keeps the others from running ahead of the save. It saves `model.module`,
-#   the plain model inside DDP, which loads into an `MLP` without DDP.
-#
-# Two lines only measure: the loop fetches each batch with `next(batches)` and sums the
-# seconds it waits (`getting batches ready` in each epoch line).
+# - `if rank == 0: save_checkpoint(...)`: one process saves `model.module`, the plain
+#   model inside DDP (2 writers to one file would clash), and a `barrier` holds the
+#   others until it is saved.
 
 # %%
-Code(filename=str(scripts / "train_ddp.py"), language="python")
+script_lines(
+    "train_ddp.py",
+    ("with process_group", 2),
+    ("sampler = DistributedSampler", 2),
+    ("my_val_images = ", 1),
+    ("model = MLP", 2),
+    ("sampler.set_epoch", 1),
+    ("loss.backward()", 1),
+    ("synchronize(device)", 1),
+    ("dist.all_reduce(totals)", 1),
+    ("if rank == 0:", 5),
+)
 
 # %% [markdown]
-# **The effective batch size**, per-process batch x world size, is 128 here
-# (`--batch-size 64` on 2 processes), like lesson 03's batches. The script trains with
-# plain SGD at a constant 0.2 (not tuned here), so a step's size follows the gradient's
-# directly. More processes would grow the effective batch, and with it, by the usual
-# rule, the learning rate (Appendix E); this lesson keeps 128.
+# **The effective batch**, per-process batch x world size, is 128 (`--batch-size 64` on 2
+# processes), like lesson 03's batches, with plain SGD at a constant 0.2 (not tuned here).
+# More processes would grow it, and by the usual rule the learning rate with it
+# (Appendix E).
 #
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
-# `--nproc_per_node`: the number of processes (usually of GPUs). On a one-GPU machine,
-# `CUDA_VISIBLE_DEVICES= torchrun ...` hides the GPU, as `cpu_only=True` does. Each
-# process gets 1 intra-op thread. Below, the terminal command, then the same script
-# launched by `run_torchrun` (Appendix E compares the two, and gives the memory the run
-# held). The run's last line compares each weight's copies in the two processes after
-# training: a gap of 0 means they ended equal to the last bit, though DDP sent weights
-# only once, when it wrapped the model.
+# `--nproc_per_node`: the number of processes (usually of GPUs). Each process gets 1
+# *intra-op thread* (PyTorch can split one operation over several CPU threads: Appendix
+# E). Below, the command for a terminal in `notebooks/`, then the same launch through
+# `run_torchrun`. Each epoch line gives each rank's seconds getting batches ready; the
+# last line, each weight's largest gap between the two processes after training: 0 means
+# the copies ended equal to the last bit, though DDP sent weights only when it wrapped the
+# model.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
-common_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
-two_args = [*common_args, "--out", two_folder, "--batch-size", 64, "--lr", 0.2]
-# The command for a terminal in notebooks/; $LESSON06 is work_folder (print it, export it).
-command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
-# With one GPU, the launches below hide it (cpu_only=True); in a terminal, an empty
-# CUDA_VISIBLE_DEVICES does the same.
+two_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
+two_args += ["--out", two_folder, "--batch-size", 64, "--lr", 0.2]
+# (With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.)
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
-parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print("In a terminal in notebooks/, after export LESSON06=<this run's work_folder>:")
-print(hide + " ".join(["torchrun", *parts]))
+command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
+print(hide + " ".join(["torchrun", *map(str, command)]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
     nproc=2,
@@ -524,96 +506,162 @@ two_processes = run_torchrun(
     cpu_only=cpu_only,
     threads_per_process=1,
 )
-print(two_processes.output)
+# Each rank's intra-op threads and device: Appendix E prints those lines.
+print(
+    "\n".join(line for line in two_processes.output.splitlines() if line and "intra-op" not in line)
+)
 
 # %% [markdown]
-# ## 8. One process against two
+# ## 8. What the communication costs
 #
-# Is the 2-process run faster than one process? `compare_arms.py` (Appendix A lists it)
-# trains several *arms*, ways of training, on the same effective batch of 128, seed,
-# shuffle and images (the first 20,000 training images an epoch, to save time):
-# - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, in one
-#   process with 1 thread;
-# - `DDP, 2 processes`: section 7's way, 1 thread each.
-#
-# The two differ in the number of processes, and with it the CPUs in use (2 against 1)
-# and each process's batch (64 against 128). The same pair also runs *loading lean*
-# (`batch slices, 1 thread` and `DDP, 2 processes, slices`): each batch indexed out of
-# one tensor of all the images in one go, as in lesson 04's pipeline (b), instead of a
-# `DataLoader` fetching the images one by one and stacking them.
-#
-# The script runs *rounds*: each trains one epoch of every arm, in a new order, so that
-# a slow moment of the machine is likelier to fall on all arms of a round. Round 1, a
-# warm-up, is left out. Meanwhile the notebook only waits (`sample_memory=False`).
+# Section 7's epochs mix all three parts of section 1. `comm_cost.py` (Appendix C lists
+# it) times single steps instead, in 2 processes with *B* images each, at B = 64 and at
+# 1,024: the same 25,450 gradients to exchange for 16 times the images. Its rows:
+# - a step without communication (forward, backward, update);
+# - the same step under DDP;
+# - a bare all-reduce of the model's 25,450 gradients, between the steps;
+# - one process's step on 2B images, the same effective batch (rank 0 alone, while
+#   rank 1 waits).
 
 # %%
-arm_rounds = full_or_smoke(full=11, smoke=2)  # round 1 is a warm-up
-arms_size = full_or_smoke(full=20_000, smoke=2_000)  # training images per epoch
-big_size = full_or_smoke(full=50_000, smoke=2_000)  # training images per epoch, big batch
+comm_cost = run_torchrun(
+    scripts / "comm_cost.py",
+    nproc=2,
+    timeout=launch_timeout,
+    cpu_only=cpu_only,
+    threads_per_process=1,  # as in sections 7 and 9, on any number of CPUs
+    sample_memory=False,  # nothing else on the CPUs while it times
+)
+cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
+ms = cost.median  # batch size -> part -> ms
+rows = {
+    "step without communication": "step",
+    "DDP step": "ddp",
+    "all-reduce between the steps": "all_reduce",
+    "1 process, step on the 2B images": "double",
+}
+print(f"{machine}, 1 thread per process")
+print(f"{'ms, median over the ranks':<36}{'B = 64':>14}{'B = 1,024':>14}")
+for label, part in rows.items():
+    print(f"{label:<36}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
+# One process on the effective batch against 2 processes on half of it each, under DDP.
+predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
+for size in (64, 1024):
+    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
+    print(
+        f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
+        f"(steps only, one run: {words})"
+    )
+
+# %% [markdown]
+# One run, on 2 logical CPUs with gloo: read the figures as sizes. The DDP step minus the
+# step without communication is what DDP adds (Appendix C splits it); the exchange is the
+# same 25,450 numbers at both sizes, while the step grows with the images.
+#
+# **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
+# on B images, and one process takes one step on all 2B. The last row over the `DDP step`
+# row predicts 2 processes' speed-up for the steps alone:
+# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
+# tenth of 1 a tie (`TIE`, a convention: Appendix C).
+
+# %% [markdown]
+# ## 9. One process against two
+#
+# Is the 2-process run faster than one process over whole epochs? `compare_arms.py`
+# (Appendix A) trains *arms*, ways of training, from the same seed on the same shuffles of
+# all 50,000 training images, at one effective batch:
+# - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process
+#   with 1 thread;
+# - `DDP, 2 processes`: section 7's way, 1 thread each.
+#
+# The pair differs in processes, and with them the CPUs in use (2 against 1) and each
+# process's batch (half the effective batch against all of it). A second pair loads
+# *lean* (`batch slices, 1 thread` and `DDP, 2 processes, slices`): each batch indexed out
+# of one tensor of all the images in one go, instead of a `DataLoader` fetching the images
+# one by one and stacking them.
+#
+# The script runs 7 *rounds*, each one epoch of every arm in a new order, so that a slow
+# moment of the machine is likelier to hit all arms of a round; round 1, a warm-up, is
+# left out. It runs at section 8's two sizes, 64 and 1,024 images per process (effective
+# batches of 128 and 2,048), while the notebook only waits.
+
+# %%
+arm_rounds = full_or_smoke(full=7, smoke=2)  # round 1 is a warm-up, left out
+big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
 
 
-def launch_arms(name: str, rounds: int, size: int, per_process: int):
-    """One launch of compare_arms.py in 2 processes, 1 thread each; its results go to
-    work_folder / name."""
+def launch_arms(name: str, per_process: int):
+    """compare_arms.py in 2 processes on all the training images, 1 thread each (it gives
+    its 2-thread arm 2 itself); its results go to work_folder / name."""
     args = [
-        *["--data", data_path, "--out", work_folder / name, "--rounds", rounds],
-        *["--train-size", size, "--batch-size", per_process, "--lr", 0.2],
+        *["--data", data_path, "--out", work_folder / name, "--rounds", arm_rounds],
+        *["--train-size", train_size, "--batch-size", per_process, "--lr", 0.2],
     ]
-    # 1 thread a process: the script gives the 2-thread arms 2 threads itself.
     options = {"timeout": launch_timeout, "cpu_only": cpu_only, "threads_per_process": 1}
     options["sample_memory"] = False  # the notebook only waits: the arms have the CPUs
     return run_torchrun(scripts / "compare_arms.py", nproc=2, args=args, **options)
 
 
-arms_128 = launch_arms("arms_128", arm_rounds, arms_size, 64)
+arms_128, arms_big = launch_arms("arms_128", 64), launch_arms("arms_big", big_batch)
+arms_figures = read_arms(work_folder / "arms_128")
+big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# **How to read it.** Each row: an arm's median epoch over the rounds, its *loader* part
-# (the wait for batches) and *the rest* (steps, and any wait at the all-reduce). Each
-# line under it: the first arm's speed-up over the second (above 1: faster), with the
-# rounds faster, tied (section 5's `TIE`) or slower, and a verdict (Appendix A).
+# **How to read it.** Each row: an arm's median epoch over the 6 rounds after the
+# warm-up, and its two parts, *loader* (the wait for batches) and *the rest* (steps, and
+# any wait at the all-reduce). Each line under the table: the first arm's median speed-up
+# over the second (above 1: faster), with its rounds faster, tied (within section 8's
+# `TIE`) or slower. A verdict names a winner only if all 6 rounds agree: 5 faster and 1
+# tied reads "no clear winner". The next cell redoes the first line by hand.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
 PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one process, no DDP
 SLICED_ARM = "batch slices, 1 thread"
-SECTION_8_ARMS = (PLAIN_ARM, TWO_ARM, SLICED_ARM, TWO_SLICED)  # 1 process against 2, twice
+FOUR_ARMS = (PLAIN_ARM, TWO_ARM, SLICED_ARM, TWO_SLICED)  # 1 process against 2, twice
+# Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
+arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
+if not cpu_only:
+    arms_where = "one GPU per process (DDP: 2 processes, NCCL)"
 
 
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
-    """Print the arm's speed-up over the baseline (course_utils.scaling), round by round,
-    counted with section 5's tie band; return the count."""
+    """Print the arm's median speed-up over the baseline and its rounds faster, tied and
+    slower (course_utils.scaling, with section 8's tie band); return the count."""
     rounds = arm_speed_ups(figures, arm, baseline)
-    print(speed_up_line(name, arm, baseline, rounds))
+    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
+    line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
+    print(f"{line} (rounds faster/tied/slower {counts})")
     return rounds
 
 
+def in_words(speed_up: float) -> str:
+    """speed_up_in_words without the tie band's width: faster, slower or a tie."""
+    return speed_up_in_words(speed_up).split(" (")[0]
+
+
 def one_against_two(batch: int, figures: dict, per_process: int) -> tuple[RoundCount, RoundCount]:
-    """The four arms' table at one effective batch; 2 processes' speed-up over the baseline,
-    then in each of the table's two parts (the rest beside section 5's prediction at
-    `per_process` images per process); then one process loading lean against the baseline,
-    and 2 processes against 1 with both loading lean. Returns the first speed-up's
-    RoundCount, then the last's."""
+    """The four arms' table at one effective batch; 2 processes' speed-up over the baseline
+    and its verdict, then in each part of the epoch, with section 8's prediction at
+    `per_process` images per process beside the rest, in words; then the lean arms. Returns
+    the first speed-up's RoundCount, then the last's."""
     name = f"effective batch {batch}"
-    four_arms = {arm: figures[arm] for arm in SECTION_8_ARMS}
-    print(arms_table(four_arms, f"{name}: {machine}, seconds per epoch"))
+    title = f"{name}, seconds per epoch on {arms_where}"
+    print(arms_table({arm: figures[arm] for arm in FOUR_ARMS}, title))
     headline = compare(name, figures, TWO_ARM, PLAIN_ARM)
+    print(f"{name}, 2 processes against 1, verdict: {headline.verdict}")
     parts = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)
     print(f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}")
-    print(
-        f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f} "
-        f"(section 5 predicted the steps at {predicted[per_process]:.2f})"
-    )
+    print(f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f}")
+    steps, rest = in_words(predicted[per_process]), in_words(parts["rest"])
+    print(f"{name}, the rest, predicted then measured: {steps}, then {rest}")
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
     return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
 
 
-arms_figures = read_arms(work_folder / "arms_128")
 headline, lean = one_against_two(128, arms_figures, per_process=64)
-
-# %% [markdown]
-# The first line under the table, by hand: the baseline's epoch over 2 processes', round
-# by round, then their median and the count against the tie band.
 
 # %%
 pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
@@ -622,101 +670,95 @@ print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r
 faster = sum(r > 1 + TIE for r in by_hand)
 slower = sum(r < 1 / (1 + TIE) for r in by_hand)
 tied = len(by_hand) - faster - slower
-print(
-    f"median {statistics.median(by_hand):.2f}; rounds faster / tied / slower: "
-    f"{faster} / {tied} / {slower}"
+median = statistics.median(by_hand)
+same = (tuple(by_hand), faster, tied, slower) == (
+    headline.speed_ups,
+    headline.faster,
+    headline.tied,
+    headline.slower,
 )
-same_counts = (faster, tied, slower) == (headline.faster, headline.tied, headline.slower)
-print("the same speed-ups as arm_speed_ups':", tuple(by_hand) == headline.speed_ups)
-print("the same counts as arm_speed_ups':", same_counts)
+print(
+    f"by hand, median {median:.2f}, rounds faster/tied/slower {faster}/{tied}/{slower}; "
+    f"the same as arm_speed_ups': {same}"
+)
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
 # 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed. Their loading ran at
-# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the plain loop's speed. Verdict:
+# **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->.
+# Their loading ran at
+# 1.35<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times: compare that with section 5's prediction, printed beside it (Appendix A).
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times. In words, section 8's prediction for the steps, then the rest measured:
+# **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->.
 #
-# **Both loading lean.** The lean pair, too, differs in the number of processes, the
-# CPUs in use and each process's batch. It leaves less of each epoch to loading (compare
-# the lean rows' `loader` column with the others'). That matters: the cost per image of
-# loading through the `DataLoader` differed between 2 processes and one, in ways this
-# lesson does not explain (Appendix A prints it), and the lean comparison rests less on
-# it. One lean process ran at
-# 1.20<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# **Loading lean** (compare the lean rows' `loader` column with the others'), one
+# process ran at
+# 1.25<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's: what a second process does at this batch, in this launch.
+# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's: what a second process does at this batch, in this run.
 #
-# **At 1,024 images per process**, section 5's other size, the same arms run again on
-# all 50,000 training images (batches of 1,024 per process on 2 processes, 2,048 on 1).
-# Both the batch and the images per epoch change, so compare the two launches as sizes,
-# not as the batch's effect alone (Appendix A).
+# **At 1,024 images per process**, section 8's other size (2,048 a step for one process),
+# on the same images:
 
 # %%
-big_batch = full_or_smoke(full=1024, smoke=256)  # images per process with 2 processes
-arms_big = launch_arms("arms_big", arm_rounds, big_size, big_batch)
-big_figures = read_arms(work_folder / "arms_big")
 if big_batch != 1024:
-    print(f"(smoke mode: section 5 timed 1024 images per process, these runs {big_batch})")
+    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
 _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed (its line gives the rounds and the verdict). Their
-# loading ran at
-# 3.09<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times the plain loop's speed. Verdict:
+# **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->.
+# Their loading ran at
+# 3.47<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.70<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times: in this run the gain came from the loading. Where the `loader` line reads above
-# 2, 2 processes on 2 CPUs loaded more than twice as fast as one: this lesson does not
-# explain that, and the first line's speed-up includes it.
+# 0.76<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times; the prediction for the steps, then the rest measured:
+# **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# A `loader` line above 2 means each of 2 processes loaded its half of the images in less
+# than half the baseline's time: each image cost less. Appendix A times the loading's two
+# parts apart; per image, 2 processes against 1, fetching and stacking:
+# **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
+# moving and normalising:
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 #
-# Cheaper loading needs no second process: one process loading lean ran at
-# 1.97<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed in the same launch, and 2 lean processes at
-# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (each line gives its rounds and verdict).
+# One process loading lean ran at
+# 1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed, and 2 lean processes at
+# 1.56<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's.
 #
-# **Both launches, drawn.** Each arm's bar is orange for the wait for batches (`loader`)
-# and blue for the rest; each dot is one round's whole epoch.
+# **Both launches, drawn.** Orange bars: the wait for batches (`loader`); blue: the rest;
+# dots: each round's whole epoch. Compare the DDP arms' blue bars with the plain loop's,
+# the plain loop's orange bar with the lean arms', and each between the two batches.
 
 # %%
 plot_epoch_parts(
     {
-        f"effective batch {batch}, {size:,} images an epoch": {
-            arm: figures[arm] for arm in SECTION_8_ARMS
+        f"effective batch {batch}, {train_size:,} images an epoch": {
+            arm: figures[arm] for arm in FOUR_ARMS
         }
-        for batch, size, figures in (
-            (128, arms_size, arms_figures),
-            (2 * big_batch, big_size, big_figures),
-        )
+        for batch, figures in ((128, arms_figures), (2 * big_batch, big_figures))
     },
-    machine,
+    arms_where,
 )
 
 # %% [markdown]
-# The panels' epochs differ in size (20,000 and 50,000 images): compare arms within a
-# panel, not across. At 128, look at the DDP arms' blue bars (steps and waiting); at
-# 2,048, at the plain loop's orange one. Loading lean (each panel's lower two bars)
-# shrinks the orange part, in one process too.
-
-# %% [markdown]
-# ## 9. The checkpoint, tested once
+# ## 10. The checkpoint, tested once
 #
-# Rank 0 saved the last epoch's weights with `save_checkpoint`; any program can load
-# them into a plain `MLP`, without processes or DDP. First, a check of section 7's
-# sharded validation: one process scoring the whole validation split with the saved
-# weights should count the same right answers as the 2 processes' summed counts, here on
-# the CPU. Then the test set meets the 2-process model once, at the end.
+# Rank 0 saved the last epoch's weights with `save_checkpoint`; they load into a plain
+# `MLP`, without processes or DDP. One process scoring the whole validation split with
+# them should count the same right answers as section 7's 2 processes summed, here on
+# the CPU; then the test set meets the model once, at the end.
 
 # %%
 trained = MLP(28 * 28, [32], 10).eval()
-saved = load_checkpoint(two_folder / "checkpoint.pt", trained)
-print(f"checkpoint of epoch {saved['epoch']}, validation accuracy {saved['val_acc']:.4f}")
+saved = load_checkpoint(two_folder / "checkpoint.pt", trained)  # its epoch and val_acc too
 split = torch.load(data_path, mmap=True, weights_only=True)
 with torch.no_grad():
     guesses = trained(normalised(split["val_images"])).argmax(dim=1)
@@ -732,6 +774,7 @@ test_set = mnist(train=False)
 test_images, test_labels = test_set.data.unsqueeze(1), test_set.targets
 del test_set
 test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), batch_size=1000)
+# evaluate names its accuracy "val_acc" whatever the data: here, the test set's.
 record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
 
 # %% [markdown]
@@ -740,40 +783,32 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # to quote for this model.
 
 # %% [markdown]
-# ## 10. What changes at scale
+# ## 11. What changes at scale
 #
 # **GPUs.** On a machine with 2 GPUs or more (no `cpu_only`), the same scripts run
 # unchanged: `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK`, the
 # `.to(device)` lines move the model and every batch there, and DDP gets
-# `device_ids=[device]` (not run here). **Several machines** (not run here): the same
-# command starts on each, with `--nnodes`, `--rdzv-backend=c10d`, `--rdzv-endpoint` and
-# `--rdzv-id` in place of `--standalone` (Appendix F gives it).
+# `device_ids=[device]`. On this machine:
+
+# %%
+if gpus >= 2:
+    print(f"ran above: NCCL, each of 2 processes on cuda:LOCAL_RANK of {gpus} GPUs")
+else:
+    print(
+        f"not run here ({gpus} CUDA GPUs): with 2 or more, NCCL, process r on cuda:r "
+        "(r its LOCAL_RANK), DistributedDataParallel(model, device_ids=[r])"
+    )
+
+# %% [markdown]
+# **Several machines** (not run here): the same command starts on each, with `--nnodes`,
+# `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
+# (Appendix F gives it).
 #
 # **Batch norm: `SyncBatchNorm`.** Under DDP, a `BatchNorm` layer normalises with its own
 # shard's mean and variance; `nn.SyncBatchNorm.convert_sync_batchnorm` swaps in layers
 # that compute them over the whole batch, across the processes (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
-# `batch_norm.py` (Appendix F lists it) compares each process's 32-image pixel mean with
-# the whole batch's, then converts a small model:
-
-# %%
-batch_norm = run_torchrun(
-    scripts / "batch_norm.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
-)
-# The gaps at 4, 8 and 32 images per process, and their scale: Appendix F prints them.
-print(
-    "\n".join(
-        line
-        for line in batch_norm.output.splitlines()
-        if line and "images per process:" not in line and "(the scale" not in line
-    )
-)
-
-# %% [markdown]
-# Each shard's mean differs from the whole batch's, and in this batch shards of 4 images
-# strayed further than shards of 32 (the `gap larger` line). The converted model's
-# forward pass needs a GPU or another accelerator, so on this CPU the script prints
-# PyTorch's `ValueError`.
+# Appendix F compares the shards' means with the whole batch's, and converts a model.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -791,13 +826,11 @@ print(accumulation.output)
 # micro-batch; after the last they agree, and match one DDP step on each whole shard up
 # to rounding. With `no_sync`, one all-reduce per accumulated step; without, two.
 #
-# **When the model itself does not fit: FSDP.** DDP keeps a whole copy of the model, its
-# gradients and its optimizer state in every process. **FSDP** (Fully Sharded Data
-# Parallel, `torch.distributed.fsdp`) shards all three: each process holds a slice,
-# gathers a layer's full weights only while computing it, and keeps only its slice of
-# the averaged gradients (PyTorch's FSDP2
-# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
-# Appendix F runs it in miniature.
+# **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) splits the
+# model, its gradients and its optimizer state over the processes, where DDP keeps whole
+# copies in each (PyTorch's FSDP2
+# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->;
+# Appendix F runs it in miniature).
 
 # %% [markdown]
 # ## Summary
@@ -808,43 +841,35 @@ print(accumulation.output)
 #   step is `backward` on the shard, `all_reduce` of every gradient, and a division by
 #   the world size; DDP does it in `backward` (dividing first, then summing: the same
 #   average).
-# - The exchange is the same 25,450 numbers whatever the batch; in one run on this
-#   lesson's 2 logical CPUs, DDP added
-#   1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
-#   times the step without communication at 64 images per process (section 5's table;
-#   Appendix C prints the ratio).
-# - Timed in rounds (10<!-- output: effective batch 128, rounds compared --> compared at
-#   each batch), on this machine, 2 processes ran at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-#   times the speed of one process (1 thread each) at an effective batch of 128 and
-#   2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   at 2,048 (medians; a second launch, on all 50,000 images, so not the batch's effect
-#   alone; each launch's lines give the verdicts). At 2,048 the gain came from the
-#   loading (section 8 says what this lesson leaves unexplained), which one lean process
-#   also sped up (to
-#   1.97<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-#   times the plain loop's speed).
-# - Both loading lean (2 CPUs against 1 still), 2 processes ran at
-#   0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   and
-#   1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times one process's speed (medians; the lines under section 8's tables give their
-#   rounds and verdicts).
-# - So make one process lean first, then time what a second adds, as whole epochs in
-#   rounds: steps timed alone leave out the loading, and in this run the 2 processes'
-#   rest of an epoch per step (steps, any wait at the all-reduce, the loop's Python)
-#   took
-#   1.19<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
-#   and
-#   1.65<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
-#   times section 5's DDP step (Appendix A).
 # - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
-# - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
-#   et al. grows the learning rate with it (Appendix E). This lesson kept its training
-#   run at 128 and did not test the rule.
 # - Log and save from rank 0 (`model.module`). Launch with `torchrun --standalone
 #   --nproc_per_node=N`; on several machines, `--nnodes`, `--rdzv-backend=c10d`,
 #   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
+# - The exchange is the same 25,450 numbers whatever the batch. Timed one step at a time
+#   on this lesson's 2 logical CPUs (one run), the steps predicted 2 processes at
+#   0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+#   one process's speed at 64 images per process and
+#   1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+#   1,024.
+# - Over whole epochs, in rounds, 2 processes ran at a median of
+#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   times one process's speed (1 thread each) at an effective batch of 128
+#   (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->)
+#   and
+#   2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   at 2,048
+#   (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->).
+# - One process loading lean ran at
+#   1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   times the plain loop's speed at 2,048; both lean, 2 processes ran at
+#   0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   and
+#   1.56<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one. So make one process lean first, then time what a second adds, as whole
+#   epochs in rounds: steps timed alone leave out the loading.
+# - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
+#   et al. grows the learning rate with it (Appendix E). This lesson kept 128 and did not
+#   test the rule.
 # - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm
 #   across shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
 
@@ -977,7 +1002,7 @@ if check_exercise(3, choose_backend=choose_backend):
 
 # %% [markdown]
 # **Question 1.** Two processes each compute the gradient of the mean loss on their own 32
-# images of a 64-image batch, then `all_reduce` it and divide by 2, as in section 4. What
+# images of a 64-image batch, then `all_reduce` it and divide by 2, as in section 5. What
 # does each process hold then?
 #
 # - (a) Its own 32 images' gradient still: `all_reduce` only checks that the processes
@@ -990,15 +1015,15 @@ if check_exercise(3, choose_backend=choose_backend):
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 4: the lines `averaged by hand == whole batch` and `largest gap`
+# Hint: section 5: the lines `averaged by hand == whole batch` and `largest gap`
 answer_q1 = "b"
 ### END SOLUTION
 check_exercise("Q1", answer_q1=answer_q1)
 
 # %% [markdown] tags=["solution"]
-# **(b).** Section 4 printed `averaged by hand == whole batch: True` on both ranks
-# (largest gap 1.5e-08: float32 rounding), while each rank's own gradient was 7.3e-02
-# away. `all_reduce` leaves the sum in every process and the division makes it the mean:
+# **(b).** Section 5 printed `averaged by hand == whole batch: True` (largest gap
+# 1.5e-08: float32 rounding), the same on both ranks, while each rank's own gradient was
+# 7.3e-02 away. `all_reduce` leaves the sum in every process and the division makes it the mean:
 # the gradient one process would compute on all 64 images, so every copy takes the same
 # step.
 
@@ -1027,7 +1052,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # still split the data between the processes (section 6), and nothing warns.
 
 # %% [markdown]
-# **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
+# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
 # 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
@@ -1042,21 +1067,19 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 5's table, column B = 64, and the speed-up section 8 measured
+# Hint: section 8's table, column B = 64, and the speed-up section 9 measured
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 5's table, column B = 64: in this run DDP added
-# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
-# times the step without communication (Appendix C prints the ratio), so a DDP step on
-# 64 images took longer than one process's step on all 128; section 5 predicted the steps
-# alone (not whole epochs) at
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
-# one process's speed. In section 8's epochs, the 2 processes' *rest* (steps and
-# waiting) ran at
-# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
+# process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
+# predicted the steps alone at
+# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# one process's speed, in this run; below 1, what DDP adds outweighs what halving the
+# images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1077,13 +1100,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 10: the shard means against the whole batch's, by images per process
+# Hint: Appendix F: the shard means against the whole batch's, by images per process
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
-# **(a).** Section 10 printed each shard's mean beside the whole batch's: they differ,
+# **(a).** Appendix F printed each shard's mean beside the whole batch's: they differ,
 # and in this one batch shards of 4 images strayed further than shards of 32 (`gap
 # larger with 4 images per process than with 32: True`): the fewer images a statistic
 # rests on, the more it can stray. Plain `BatchNorm` normalises with its own shard's
@@ -1106,13 +1129,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 10, gradient accumulation: the lines after each micro-batch
+# Hint: section 11, gradient accumulation: the lines after each micro-batch
 answer_q5 = "b"
 ### END SOLUTION
 check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
-# **(b).** Section 10 printed that after the first micro-batch, inside `no_sync`, the
+# **(b).** Section 11 printed that after the first micro-batch, inside `no_sync`, the
 # processes' gradients differed (nothing was sent); after the last they were equal and
 # matched one DDP step on each whole shard (largest gap 1.5e-08), and the hook counted 1
 # all-reduce per accumulated step with `no_sync`, 2 without.
@@ -1120,12 +1143,12 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: where the epoch went
 #
-# This appendix extends section 8: its script, how it keeps the arms alike, what else its
-# two launches show, and a fifth arm.
+# This appendix extends section 9: its script, how it keeps the arms alike, the loading's
+# two parts, the rest of an epoch per step, and a fifth arm.
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
-# writes each arm's epoch seconds, loading seconds and validation accuracy to a file that
-# `read_arms` reads:
+# writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
+# validation accuracy to a file that `read_arms` reads:
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
@@ -1140,51 +1163,68 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 #
 # **The lines under the tables.** `arm_speed_ups` (in `course_utils.scaling`) divides the
 # second arm's epoch by the first's, round by round, and counts each round as faster,
-# tied (within section 5's `TIE`) or slower. The `loader` and `the rest` lines divide the
+# tied (within section 8's `TIE`) or slower. The `loader` and `the rest` lines divide the
 # baseline's median seconds in that part by the arm's. Each part's median is taken on
-# its own, so the two parts need not add up to the `epoch` column.
+# its own, so the two parts need not add up to the `epoch` column. The `predicted then
+# measured` lines put section 8's prediction and the rest's speed-up in words, with
+# `speed_up_in_words` (its tie band's width left off).
 #
-# **The verdict rule.** A verdict names a winner only when every round agrees: one tied
-# round (a slow moment, say) withholds it, even beside a large median. If each round were
-# a coin flip between two equally fast arms, all 10 would agree about 2 times in
-# 2^10 = 1,024.
+# **The verdict rule.** One tied round (a slow moment, say) withholds a verdict, even
+# beside a large median. If each round were a coin flip between two equally fast arms,
+# all 6 would agree about 2 times in 2^6 = 64.
 #
-# **More from the two launches.** For each: the rounds compared; whether 2 processes'
-# rest sat on the same side of 1 as section 5's prediction; each arm's rest of an epoch
-# per step against section 5's step, timed alone (one process on the whole effective
-# batch, a DDP step on half of it); and the loading time per image in each process. Then
-# the arms' validation accuracies, and the lesson's headline figures.
+# **More from the two launches.** For each: the loading's two parts per image in each
+# process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
+# *normalising* (moving the batch to the device and normalising it, `as_input`), with 2
+# processes' cost per image against the baseline's in words; then each arm's rest of an
+# epoch per step against section 8's step, timed alone (one process on the whole
+# effective batch, a DDP step on half of it). Then the arms' validation accuracies, and
+# the lesson's headline figures.
 
 
 # %%
-def where_the_epoch_went(batch: int, figures: dict, size: int, per_process: int) -> None:
-    """One launch of section 8, at one effective batch on `size` images an epoch: the rounds
-    compared; whether 2 processes' rest sat on the same side of 1 as section 5's prediction
-    at `per_process` images per process; the rest per step against section 5's steps, timed
-    alone; and each process's loading per image."""
+def loading_parts(folder: str, arm: str) -> dict[str, float]:
+    """The arm's median seconds an epoch fetching batches, and moving and normalising them,
+    over the rounds that read_arms counts, from the file compare_arms.py wrote."""
+    row = json.loads((work_folder / folder / "arms.json").read_text())["arms"][arm]
+    later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)  # as read_arms
+    pairs = list(zip(row["loader_seconds"][later], row["fetch_seconds"][later], strict=True))
+    return {
+        "fetching": statistics.median(fetch for _, fetch in pairs),
+        "normalising": statistics.median(load - fetch for load, fetch in pairs),
+    }
+
+
+def where_the_epoch_went(batch: int, figures: dict, folder: str, per_process: int) -> None:
+    """One launch of section 9, at one effective batch: each process's loading per image in
+    two parts, and 2 processes' against the baseline's in words; then each arm's rest of an
+    epoch per step against section 8's step, timed alone, at `per_process` images."""
     name = f"effective batch {batch}"
-    print(f"{name}, rounds compared: {len(figures[TWO_ARM]['epochs'])}")
-    rest = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"]
-    held = (predicted[per_process] > 1) == (rest > 1)
-    print(f"{name}, section 5's prediction and the rest on the same side of 1: {held}")
-    # The rest of an epoch per step, against the steps section 5 timed alone: one process
-    # on the whole effective batch, and a DDP step on half of it.
-    steps = math.ceil(size / batch)  # steps an epoch, the same for both arms
+    per_image = {}
+    for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
+        seconds = loading_parts(folder, arm)
+        per_image[arm] = {part: 1e6 * s * processes / train_size for part, s in seconds.items()}
+        fetching, normalising = per_image[arm]["fetching"], per_image[arm]["normalising"]
+        print(
+            f"{name}, {arm}, microseconds per image: fetching {fetching:.1f}, "
+            f"normalising {normalising:.1f}"
+        )
+    for part in ("fetching", "normalising"):
+        words = in_words(per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part])
+        print(f"{name}, {part} per image, 2 processes against 1: {words}")
+    steps = math.ceil(train_size / batch)  # steps an epoch, the same for both arms
     timed_alone = {PLAIN_ARM: ms[per_process]["double"], TWO_ARM: ms[per_process]["ddp"]}
     for arm, step_ms in timed_alone.items():
         rest_ms = 1000 * figures[arm]["rest"] / steps
         print(
-            f"{name}, {arm}, rest per step / section 5's step: {rest_ms / step_ms:.2f} "
+            f"{name}, {arm}, rest per step / section 8's step: {rest_ms / step_ms:.2f} "
             f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
         )
-    for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
-        microseconds = 1e6 * figures[arm]["loader"] / (size / processes)
-        print(f"{name}, {arm}, loading per image (microseconds): {microseconds:.1f}")
 
 
-where_the_epoch_went(128, arms_figures, arms_size, per_process=64)
-where_the_epoch_went(2 * big_batch, big_figures, big_size, per_process=1024)
-accuracies = [arms_figures[arm]["val_acc"] for arm in SECTION_8_ARMS]
+where_the_epoch_went(128, arms_figures, "arms_128", per_process=64)
+where_the_epoch_went(2 * big_batch, big_figures, "arms_big", per_process=1024)
+accuracies = [arms_figures[arm]["val_acc"] for arm in FOUR_ARMS]
 gap = 100 * (max(accuracies) - min(accuracies))
 print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
 record_result("2 processes over 1 process, batch 128", round(headline.median, 2))
@@ -1193,66 +1233,40 @@ record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_ac
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
-# **Did section 5's prediction hold?** Each `the rest` line in section 8 prints the
-# prediction beside it: the rest ran at
-# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed at 128 against
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> predicted,
-# and
-# 0.70<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# at 2,048 against
-# 1.10<!-- output: 1024 images per process, predicted speed-up of 2 processes -->. The
-# `same side of 1` lines say whether even the direction held: where one says `False`,
-# steps timed alone did not predict which way the rest went. Even where a whole epoch's
-# speed-up lands near a prediction, compare its two parts: look for loading and the rest
-# missing it in opposite directions.
+# **The loading's two parts.** With the same cost per image, 2 processes could at best
+# halve the loading, and section 9's `loader` lines could not exceed 2. The
+# `… per image, 2 processes against 1` lines compare, in words, each part's cost per
+# image in each of 2 processes with one process's (faster: cheaper; section 9 quotes
+# those at 2,048). Why a
+# part's cost per image changes with the processes or the batch, this lesson does not
+# time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.81<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 5's step -->
-# times section 5's one-process step; the 2 processes' rest took
-# 1.19<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 5's step -->
+# 0.90<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# times section 8's one-process step; the 2 processes' rest took
+# 1.17<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.65<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 5's step -->
-# times section 5's DDP step, at 128 and 2,048. Section 5 timed each step after a
+# 1.56<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
 # Python. This lesson does not time those apart, nor why one process's rest per step
 # differs from its step timed alone.
 #
-# **Loading per image.** Each process's loading seconds over the images it loaded: at
-# 128, the baseline paid
-# 5.4<!-- output: effective batch 128, plain loop, 1 thread, loading per image (microseconds) -->
-# microseconds an image and each of the 2 processes
-# 7.4<!-- output: effective batch 128, DDP, 2 processes, loading per image (microseconds) -->;
-# at 2,048, the baseline
-# 9.5<!-- output: effective batch 2048, plain loop, 1 thread, loading per image (microseconds) -->
-# and each process
-# 6.1<!-- output: effective batch 2048, DDP, 2 processes, loading per image (microseconds) -->.
-# With a fixed cost per image, 2 processes could at best halve the loading, and the
-# `loader` lines could not exceed 2. The cost per image was not fixed here: it differed
-# between the arms and between the launches (which also differ in images per epoch), and
-# this lesson does not time why.
-#
 # **Accuracy.** All arms trained from the same weights on the same batches (halved for 2
 # processes); in this one run their validation accuracies were at most
-# 0.03<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
+# 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
 # points apart
-# (93.2%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 93.2%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
-# decimal). These arms measure time: each epoch sees only the first 20,000 training
-# images, where section 7's run saw 50,000, and what sets their accuracy apart from
-# section 7's is not tested here, so do not compare the two.
-#
-# **The second launch's images.** At 2,048 images a step, all 50,000 training images
-# give an epoch of 25 steps (50,000 / 2,048, rounded up) rather than the 10 that the
-# first launch's 20,000 images would give (learning rate still 0.2). Do not compare the
-# two launches' accuracies.
+# (95.8%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 95.8%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
+# decimal). These arms measure time, one epoch a round: do not compare their accuracy
+# with section 7's run, nor the two launches' with each other (their batches differ).
 #
 # **On GPUs** (far more arithmetic per image, a GPU per process, NCCL), the same
 # launches would measure what scaling out buys there; this lesson did not run them.
 
 # %% [markdown]
-# **A fifth arm.** Section 8's launches also trained `plain loop, 2 threads`: one process
+# **A fifth arm.** Section 9's launches also trained `plain loop, 2 threads`: one process
 # using both logical CPUs, what a script run with `python` gets here. The first two
 # lines give, per launch, how long rank 1 waited at a barrier while rank 0 trained a
 # 1-process arm, and the CPU seconds it used meanwhile (little: it left both CPUs to
@@ -1273,7 +1287,7 @@ COMPARISONS = [
 def report_arms(batch: int, figures: dict) -> None:
     """All five arms' table at one effective batch, then the comparisons."""
     name = f"effective batch {batch}"
-    print(arms_table(figures, f"{name}: {machine}, seconds per epoch, all arms"))
+    print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
     for arm, baseline in COMPARISONS:
         compare(name, figures, arm, baseline)
 
@@ -1284,33 +1298,34 @@ print()
 report_arms(128, arms_figures)
 print()
 report_arms(2 * big_batch, big_figures)
-# A physical core can run two logical CPUs (hyper-threading); psutil says None where the
-# system does not tell.
+# psutil counts the physical cores (a core can run two logical CPUs, hyper-threading); it
+# says None where the system does not tell.
 print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 
 # %% [markdown]
 # **A second thread** ran at
-# 0.93<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
-# tied and slower, with its verdict). psutil reported
-# 2<!-- output: physical cores --> physical cores (the cell's last line), though on a
-# cloud machine the host may still run them as two threads of one core, which the
-# machine cannot see; what limits the second thread, this lesson does not time.
+# tied and slower). psutil reported
+# 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
+# logical CPUs, though on a cloud machine the host may still run them as two threads of
+# one core, which the machine cannot see; what limits the second thread, this lesson
+# does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
 # 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.84<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads (each line's rounds and verdict follow
-# it), as against 1 thread in section 8. The verdicts rest on 10 rounds each, and one
-# slow round of either arm can move a round into the tie band.
+# 2.03<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads (each line's rounds follow it), as
+# against 1 thread in section 9. The counts rest on 6 rounds each, and one slow round of
+# either arm can move a round into the tie band.
 
 # %% [markdown]
 # ## Appendix B: the process group and DDP in detail
 #
-# This appendix extends sections 3 and 4.
+# This appendix extends sections 3 to 5.
 #
 # **Joining the group.** Section 3's script uses gloo on any machine (in a Mac terminal,
 # if gloo cannot connect, start the command with
@@ -1326,28 +1341,33 @@ except RuntimeError as error:
     print(error)
 
 # %% [markdown]
-# **Why section 4's two gaps are equal.** With two halves, the whole batch's gradient
+# **Why section 5's two gaps are equal.** With two halves, the whole batch's gradient
 # lies halfway between the halves' gradients, so each process's `largest gap` from it is
 # the same.
 #
-# **Buckets and buffers** (section 4's list of what DDP does). A bucket holds up to
+# **Buckets and buffers** (section 5's list of what DDP does). A bucket holds up to
 # `bucket_cap_mb`, 25 MiB by
 # default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this
 # model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
 # gradients fit in one, so its one all-reduce starts only once `backward` has computed
-# them all (section 10 counts one all-reduce per `backward`). *Buffers*, such as batch
+# them all (section 11 counts one all-reduce per `backward`). *Buffers*, such as batch
 # norm's running statistics, are sent from rank 0 at each forward pass by default
 # (`broadcast_buffers=True`); this MLP has none.
+#
+# **Section 5's script**, `manual_ddp.py`, in full:
+
+# %%
+Code(filename=str(scripts / "manual_ddp.py"), language="python")
 
 # %% [markdown]
-# ## Appendix C: how section 5 timed the steps
+# ## Appendix C: how section 8 timed the steps
 #
-# This appendix extends section 5.
+# This appendix extends section 8.
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
 # starts with 1, so that 2 processes do not run 2 threads each and compete for the 2
-# CPUs (Appendix E says more); section 8's one-process arms set their own.
+# CPUs (Appendix E says more); section 9's one-process arms set their own.
 #
 # **Rounds and barriers.** `median_seconds` runs every work once per round, in turn, so
 # a busy moment slows all alike, and takes the median of 120 rounds after 20 warm-up
@@ -1355,20 +1375,16 @@ except RuntimeError as error:
 # step can still wait at its all-reduce), and ends after `synchronize(device)`, so queued
 # GPU work is done (lesson 04).
 #
-# **The table's rows.** Each row is the median over the ranks of each rank's own median:
-# with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The two indented rows
-# split `DDP's added time` with the `no_sync` step: DDP's wrapper around forward, and
-# the reduction with its waits (inside `no_sync`, DDP prepares no reduction in
-# backward). Compare the reduction row with the bare all-reduce's: what it adds beyond
-# it (the buckets' copies, waiting for the other process) was not timed apart.
-#
-# **The script and its lines.** `comm_cost.py` times section 5's five works in turn and
-# prints each rank's medians, which `read_comm_cost` reads into the table:
+# **The script and its lines.** `comm_cost.py` times five works in turn: section 8's
+# four, and the DDP step inside `with ddp.no_sync():`, where DDP prepares no reduction
+# and sends nothing (section 11 uses `no_sync` for gradient accumulation). It prints each
+# rank's medians, which `read_comm_cost` reads into the table:
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %%
+print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
 print(comm_cost.output)
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
@@ -1391,39 +1407,47 @@ for size in (64, 1024):
     print(f"{size} images per process, DDP adds {more} than halving the images saves")
 
 # %% [markdown]
+# **The full table.** Each row is the median over the ranks of each rank's own median:
+# with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The two indented rows
+# split `DDP's added time` with the `no_sync` step: DDP's wrapper around forward, and
+# the reduction with its waits. Compare the reduction row with the bare all-reduce's:
+# what it adds beyond it (the buckets' copies, waiting for the other process) was not
+# timed apart.
+#
 # **The split.** At 64 images per process DDP added
-# 1.188 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.222 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
 # 0.149 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.039 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.073 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.536 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.540 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.83<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.94<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.56<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.57<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
 # factor of
-# 1.02<!-- output: added, 1024 images per process / 64 -->, while the step took
-# 3.38<!-- output: step, 1024 images per process / 64 --> times as long.
+# 1.01<!-- output: added, 1024 images per process / 64 -->, while the step took
+# 3.43<!-- output: step, 1024 images per process / 64 --> times as long.
 #
 # **Why the prediction.** 2 processes win the steps only if DDP adds less than halving
 # the images saves. At 64 images per process DDP added
-# 1.188 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.222 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.168 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.216 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.541 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.134 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.228 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.496 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The `DDP adds more/less than halving the images saves` lines say which is larger at
 # each size, in this run.
 #
-# **The tie band.** The words in brackets on section 5's prediction lines call a speed-up
+# **The tie band.** The words in brackets on section 8's prediction lines call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
 # measured noise level, so that one run's small differences name no winner. A figure
 # within a few hundredths of 1.1 is a borderline reading.
+
 
 # %% [markdown]
 # ## Appendix D: uneven data
@@ -1469,13 +1493,20 @@ except ValueError as error:
 # 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). This lesson keeps 128
 # and does not test the rule.
 #
+# **The script.** Section 7's `train_ddp.py`, in full:
+
+# %%
+Code(filename=str(scripts / "train_ddp.py"), language="python")
+
+# %% [markdown]
 # **Threads.** Each process of section 7's launch gets 1 intra-op thread
 # (`OMP_NUM_THREADS=1`), as plain `torchrun` gives each of several processes, with a
 # warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->,
-# so 2 processes run 2 threads in all, one per logical CPU. One process run with
-# `python` gets PyTorch's default:
+# so 2 processes run 2 threads in all, one per logical CPU. The launch's first lines say
+# so; one process run with `python` gets PyTorch's default:
 
 # %%
+print("\n".join(line for line in two_processes.output.splitlines() if "intra-op" in line))
 print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 
 # %% [markdown]
@@ -1505,12 +1536,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 845 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 831 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 592 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1666 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
@@ -1523,9 +1554,9 @@ else:
 # lesson's highest moment.)
 
 # %% [markdown]
-# ## Appendix F: section 10 in more detail
+# ## Appendix F: section 11 in more detail
 #
-# This appendix extends section 10.
+# This appendix extends section 11.
 #
 # **GPUs and several machines** (not run here). On one machine with 8 GPUs, section 7's
 # command takes `--nproc_per_node=8`, and each process its own GPU, `cuda:0` to `cuda:7`.
@@ -1545,19 +1576,22 @@ else:
 # each machine. Each machine needs the data (or a shared file system); rank 0's machine
 # writes the checkpoint.
 #
-# **Batch norm's gaps.** The lines of `batch_norm.py` that section 10 left out: the
-# batch's scale, and the gaps by images per process:
+# **Batch norm's statistics.** `batch_norm.py` compares each process's 32-image pixel
+# mean with the whole batch's, then with fewer images per process, and converts a small
+# model's `BatchNorm` layers to `SyncBatchNorm`:
 
 # %%
-print(
-    "\n".join(
-        line
-        for line in batch_norm.output.splitlines()
-        if "images per process:" in line or "(the scale" in line
-    )
+batch_norm = run_torchrun(
+    scripts / "batch_norm.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
 )
+print(batch_norm.output)
 
 # %% [markdown]
+# Each shard's mean differs from the whole batch's, and in this batch shards of 4 images
+# strayed further than shards of 32 (the `gap larger` line). The converted model's
+# forward pass needs a GPU or another accelerator, so on this CPU the script prints
+# PyTorch's `ValueError`.
+#
 # Batch norm divides by the standard deviation, so a gap g in the mean shifts every
 # normalised value by g / std; the script therefore also gives each gap as a percentage
 # of the whole batch's standard deviation (about 1: the images were normalised). The

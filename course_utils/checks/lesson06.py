@@ -375,7 +375,7 @@ EXERCISES = {
 QUESTIONS: dict[str, Exercise] = {
     "Q1": concept_question(
         "answer_q1",
-        hint="section 4: the lines `averaged by hand == whole batch` and `largest gap`",
+        hint="section 5: the lines `averaged by hand == whole batch` and `largest gap`",
         right="b",
         why=(
             "all_reduce leaves the sum of every process's tensor in every process; divided by "
@@ -385,11 +385,11 @@ QUESTIONS: dict[str, Exercise] = {
         misconceptions={
             "a": "all_reduce does change the tensors: in section 3, [1, 10] and [2, 20] both "
             "became [3, 30]. A process keeping only its own shard's gradient would drift away "
-            "from the others; section 4 shows that gradient is 7.3e-02 away from the whole "
+            "from the others; section 5 shows that gradient is 7.3e-02 away from the whole "
             "batch's.",
             "c": "Each shard's gradient is already a mean over its own images, so the mean of "
             "the shards' gradients is the whole batch's gradient at full size, not half of "
-            "it: section 4 matches it to one process on all 64 images, with no change of "
+            "it: section 5 matches it to one process on all 64 images, with no change of "
             "learning rate.",
             "d": "That is what broadcast does (section 3: rank 1's own random numbers were "
             "replaced by rank 0's). all_reduce combines every process's tensor, so rank 1's "
@@ -420,22 +420,22 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 5's table, column B = 64, and the speed-up section 8 measured",
+        hint="section 8's table, column B = 64, and the speed-up section 9 measured",
         right="d",
         why=(
             "at 64 images per process, what DDP adds to each step (the all-reduce, and the "
             "bookkeeping and waiting around it) costs more than halving the step's arithmetic "
-            "saves, on the machine's logical CPUs shared by 2 processes; section 5's table shows "
-            "it for the steps. Section 8 then timed whole epochs, with the time spent waiting "
+            "saves, on the machine's logical CPUs shared by 2 processes; section 8's table shows "
+            "it for the steps. Section 9 then timed whole epochs, with the time spent waiting "
             "for the loading and the rest (the steps, and any wait at the all-reduce) on "
             "lines of their own."
         ),
         misconceptions={
-            "a": "Each process computes the gradient of its own shard only (section 4: rank 0 "
+            "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "The cost that section 5 measured is DDP's added time per step, the exchange and "
+            "The cost that section 8 measured is DDP's added time per step, the exchange and "
             "the bookkeeping around it, which any backend pays between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each takes its own "
             "half of the training images per epoch (section 6's shards), so together they "
@@ -444,7 +444,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 10: the shard means against the whole batch's, by images per process",
+        hint="Appendix F: the shard means against the whole batch's, by images per process",
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
@@ -453,19 +453,19 @@ QUESTIONS: dict[str, Exercise] = {
         ),
         misconceptions={
             "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
-            "included. The problem section 10 shows is in the forward pass: each shard's "
+            "included. The problem Appendix F shows is in the forward pass: each shard's "
             "mean differs from the whole batch's, more so with fewer images per process.",
             "c": "SyncBatchNorm adds communication to every forward pass, so it cannot make a "
-            "step cheaper. It exists for correctness: section 10 shows the statistics it "
+            "step cheaper. It exists for correctness: Appendix F shows the statistics it "
             "replaces differ between shards and the whole batch.",
-            "d": "Section 10 printed each shard's mean beside the whole batch's: they "
+            "d": "Appendix F printed each shard's mean beside the whole batch's: they "
             "differed, and in that one batch the gap with 4 images per process was larger "
             "than with 32. Shards drawn from the same data still have statistics of their own.",
         },
     ),
     "Q5": concept_question(
         "answer_q5",
-        hint="section 10, gradient accumulation: the lines after each micro-batch",
+        hint="section 11, gradient accumulation: the lines after each micro-batch",
         right="b",
         why=(
             "inside no_sync DDP skips the all-reduce and only adds to .grad; the backward "

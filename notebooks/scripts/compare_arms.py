@@ -54,9 +54,10 @@ def as_input(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels.float() / 255 - MEAN) / STD
 
 
-def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, float]:
-    """One epoch of one arm; return its seconds and the seconds spent getting each batch
-    ready: fetched from the loader, moved to the device and normalised.
+def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, float, float]:
+    """One epoch of one arm; return its seconds, the seconds spent getting each batch ready
+    (fetched from the loader, moved to the device and normalised), and the part of those
+    spent fetching (the loader picking the images and stacking them into a batch).
 
     On a GPU the steps run queued while Python gets the next batch ready, so those seconds
     are the host's and may overlap the GPU's work: the epoch, read after synchronize, holds
@@ -64,21 +65,24 @@ def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, flo
     arm["sampler"].set_epoch(epoch)  # the same shuffle for every arm in this epoch
     model, optimizer, loader = arm["model"], arm["optimizer"], arm["loader"]
     model.train()
-    loading = 0.0
+    loading = fetching = 0.0
     synchronize(device)
     start = time.perf_counter()
     batches = iter(loader)
     for _ in range(len(loader)):
         tick = time.perf_counter()
-        images, labels = next(batches)
-        images, labels = as_input(images.to(device)), labels.to(device)
-        loading += time.perf_counter() - tick
+        images, labels = next(batches)  # fetched and stacked
+        fetched = time.perf_counter()
+        images, labels = as_input(images.to(device)), labels.to(device)  # moved, normalised
+        ready = time.perf_counter()
+        fetching += fetched - tick
+        loading += ready - tick
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()  # a 2-process arm's DDP all-reduces the gradients here
         optimizer.step()
     synchronize(device)
-    return time.perf_counter() - start, loading
+    return time.perf_counter() - start, loading, fetching
 
 
 def main() -> None:
@@ -116,6 +120,7 @@ def main() -> None:
             loader = make_loader(train_set, sampler, batch_size, loading)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
             arms[name] |= {"sampler": sampler, "loader": loader, "seconds": [], "loader_s": []}
+            arms[name]["fetch_s"] = []
         rounds = []
         waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
         for epoch in range(1, args.rounds + 1):
@@ -127,9 +132,10 @@ def main() -> None:
                 dist.barrier()  # every arm starts when both processes are ready
                 if name in TWO or rank == 0:
                     torch.set_num_threads(arms[name]["threads"])
-                    seconds, loading = train_epoch(arms[name], epoch, device)
+                    seconds, loading, fetching = train_epoch(arms[name], epoch, device)
                     arms[name]["seconds"].append(seconds)
                     arms[name]["loader_s"].append(loading)
+                    arms[name]["fetch_s"].append(fetching)
                     rank_print(
                         f"round {epoch}, {name}: {seconds:.2f} s "
                         f"(getting batches ready: {loading:.2f} s)",
@@ -148,10 +154,13 @@ def main() -> None:
                 f"waiting at the barrier: {waited[1]:.1f} s, of which on a CPU: {waited[0]:.2f} s",
                 all_ranks=True,
             )
-        # Rank 1's loading seconds of the 2-process arms, sent to rank 0: one row per arm.
-        rank_1_rows = torch.tensor([arms[name]["loader_s"] for name in TWO], device=device)
+        # Rank 1's loading and fetching seconds of the 2-process arms, sent to rank 0: for
+        # each arm, a row of loading seconds and one of fetching seconds, round by round.
+        rank_1_rows = torch.tensor(
+            [[arms[name]["loader_s"], arms[name]["fetch_s"]] for name in TWO], device=device
+        )
         dist.broadcast(rank_1_rows, src=1)
-        rank_1_loading = dict(zip(TWO, rank_1_rows.tolist(), strict=True))
+        rank_1_seconds = dict(zip(TWO, rank_1_rows.tolist(), strict=True))
         if rank == 0:
             args.out.mkdir(parents=True, exist_ok=True)
             val_images = as_input(data["val_images"]).to(device)
@@ -162,13 +171,17 @@ def main() -> None:
                     plain = getattr(arm["model"], "module", arm["model"])  # DDP's, or none
                     outputs = plain.eval()(val_images)
                 accuracy = (outputs.argmax(dim=1) == val_labels).float().mean().item()
-                loader_s = arm["loader_s"]
+                loader_s, fetch_s = arm["loader_s"], arm["fetch_s"]
                 if name in TWO:  # each round: the mean of the two ranks
-                    pairs = zip(loader_s, rank_1_loading[name], strict=True)
+                    loading, fetching = rank_1_seconds[name]
+                    pairs = zip(loader_s, loading, strict=True)
                     loader_s = [(mine + theirs) / 2 for mine, theirs in pairs]
+                    pairs = zip(fetch_s, fetching, strict=True)
+                    fetch_s = [(mine + theirs) / 2 for mine, theirs in pairs]
                 found["arms"][name] = {
                     "seconds": arm["seconds"],
                     "loader_seconds": loader_s,
+                    "fetch_seconds": fetch_s,  # the part of loader_seconds spent fetching
                     "val_acc": accuracy,
                 }
                 rank_print(f"{name}: validation accuracy {accuracy:.4f}")
