@@ -143,19 +143,21 @@ def plot_epoch_times(
     where: str,
     title: str,
     one_off: tuple[str, float] | None = None,
+    medians: dict[str, float] | None = None,
 ) -> Figure:
     """A dot per epoch and a bar at the median, one row per way of training (``epochs``:
     its label -> its epochs' seconds), on a log scale of seconds on ``where`` (a device
     name); ``one_off`` adds a cost paid once (label, seconds) as a diamond just above the
-    last row. Draws up to 10 rows (one colour each). Returns the figure. Introduced in
-    lesson 04."""
+    last row; ``medians`` (a row's label -> seconds) puts that row's bar at the value given,
+    say the median of its later epochs, instead of the median of all its epochs. Draws up
+    to 10 rows (one colour each). Returns the figure. Introduced in lesson 04."""
     if not epochs or any(len(times) == 0 for times in epochs.values()):
         raise ValueError("plot_epoch_times needs at least one epoch for every row")
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 1.15 * len(epochs)))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     everything = [seconds for times in epochs.values() for seconds in times]
-    for row, (times, colour) in enumerate(zip(epochs.values(), colours, strict=False)):
-        median = float(np.median(times))
+    for row, ((name, times), colour) in enumerate(zip(epochs.items(), colours, strict=False)):
+        median = float((medians or {}).get(name, np.median(times)))
         ax.plot([median, median], [row - 0.3, row + 0.3], color=colour, linewidth=4)
         # Each epoch a dot, spread up and down so that equal times stay visible.
         offsets = [

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 350 s with a peak memory of 1409 MB. The course's
+# > 2 threads); the whole lesson ran in 379 s with a peak memory of 1450 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -112,8 +112,8 @@ device = get_default_device()
 print(f"PyTorch {torch.__version__}, training on {device}")
 
 # %% [markdown]
-# **Settings.** Smoke mode, the test suite's quick run, uses 500 to 1,000 images and one
-# or two epochs; each setting is defined where it is first used.
+# **Settings.** Smoke mode, the test suite's quick run, uses 200 to 1,000 images a set
+# and one or two epochs; each setting is defined where it is first used.
 #
 # **Figures.** Measured ones come from the run shown, on a 2-core Intel Xeon CPU; *the
 # course's benchmark* is `benchmarks/RESULTS.md`, from another 2-core Xeon ("machine
@@ -432,7 +432,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-core CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 28 s<!-- output: small CNN training seconds --> of training (the training passes
+# 40 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -550,10 +550,10 @@ del mlp_equal_time
 # 45.8%<!-- output: MLP validation accuracy (same epochs) --> against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->, in
 # 7.1 s<!-- output: MLP training seconds --> of training. Continued to
-# 7<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (0.91<!-- output: MLP's training time / the CNN's --> times the CNN's training time
+# 11<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (0.93<!-- output: MLP's training time / the CNN's --> times the CNN's training time
 # on this CPU), it reached
-# 47.5%<!-- output: MLP validation accuracy (same time) -->.
+# 46.6%<!-- output: MLP validation accuracy (same time) -->.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
 # here" does not carry over to other positions. A convolution learns a filter once and
@@ -755,6 +755,10 @@ del few, crops_by_hand, course
 # crops and flips, so two runs from one seed differ only in the recipe. The sample and 2
 # epochs keep these 15 runs within the time budget: compare them with each other, not
 # with section 4. Appendix D checks the parts by hand.
+#
+# The table after the runs gives each recipe's change from the row above, seed by seed.
+# A change is marked `consistent` only if all three seeds moved the same way, by more on
+# average than the three changes differ; by luck alone, three share a sign 1 time in 4.
 
 # %%
 sample_size = full_or_smoke(full=5_000, smoke=500)  # section 6's runs and the exercises
@@ -846,17 +850,11 @@ accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 Res
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
 accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.show()
-# Adam's beta1 under OneCycleLR, from its defaults (Appendix D replays the run's schedule).
-beta1_range = inspect.signature(torch.optim.lr_scheduler.OneCycleLR).parameters
-print(
-    f"one-cycle's beta1: {beta1_range['max_momentum'].default} at the start and the end, "
-    f"{beta1_range['base_momentum'].default} at the peak rate; the constant run kept 0.9"
-)
 mean_share = statistics.mean(one_cycle_rates) / 0.01
 print(f"one-cycle's mean learning rate, over the constant 0.01: {mean_share:.2f}")
 # The table: final validation accuracy (%) in each seed and its range (best minus worst);
 # then each recipe's change from the row above, seed by seed, their mean, and whether the
-# change is consistent (the rule below the table).
+# change is consistent (the rule stated before the runs).
 print(f"{'':34}{'accuracy (%), seed':>18}{'':7}{'change, seed':>19}")
 seed_columns = f"{'0':>6}{'1':>6}{'2':>6}"
 print(f"{'recipe':34}{seed_columns}{'range':>7} {seed_columns}{'mean':>7}  consistent")
@@ -887,31 +885,31 @@ print(f"changes marked consistent: {', '.join(marked) or 'none'}")
 full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise 2's yardstick
 
 # %% [markdown]
-# Each row changes one thing from the row above. The seed alone moved a recipe by several
-# points (`range`), so a change is marked `consistent` only if all three seeds moved the
-# same way, by more on average than the three changes differ; by luck alone, three share
-# a sign 1 time in 4. Marked consistent in this run: **the one-cycle schedule (up),
+# Each row changes one thing from the row above. The seed alone moved a recipe's accuracy
+# (the `range` column), hence the rule for `consistent` stated before the runs. Marked
+# consistent in this run: **the one-cycle schedule (up),
 # removing batch norm (down)**<!-- says: changes marked consistent -->. One-cycle changed
 # the rate's shape, its mean
 # (0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of the
-# constant rate) and beta1 at once, so these runs cannot say which part counted. Run 5
-# kept the learning rate set for the network with batch norm.
+# constant rate) and beta1 (Appendix D) at once, so these runs cannot say which part
+# counted. Run 5 kept the learning rate set for the network with batch norm.
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# The strongest network here depends on the device. On a CUDA GPU it is section 6's
-# ResNet-9 at full width, 64, for 16 epochs, with channels-last weights and, where the
-# GPU has bfloat16 units, lesson 04's bfloat16 autocast (Appendix E: its one H200 run,
-# and why a CPU does not train it). On a CPU, or an Apple GPU (where no part of this
-# lesson has run), it is `FastNet`, for 2 epochs within the lesson's ten-minute budget:
-# the branch that made these outputs.
+# What this section trains depends on the device. On a CUDA GPU the code trains section
+# 6's ResNet-9 at full width, 64, for 16 epochs, with channels-last weights and, where
+# the GPU has bfloat16 units, lesson 04's bfloat16 autocast (Appendix E: its one H200
+# run, and why a CPU does not train it). On a CPU, or an Apple GPU (where no part of
+# this lesson has run), it trains `FastNet`, for 2 epochs within the lesson's ten-minute
+# budget: the branch that made these outputs. `FastNet` and ResNet-9 were not compared
+# on a GPU here.
 #
 # `FastNet` (from `course_utils.fastnet`) follows Keller Jordan's *airbench* (arXiv
 # 2404.00498); the course's benchmark chose it over a width-16 ResNet-9 on the
-# validation split (Appendix A). It keeps ResNet-9's 3 x 3 convolutions with batch norm,
-# max-pooling between stages, and each channel's largest value feeding one linear
-# layer. What it changes, each shown at work in Appendix A:
+# validation split, from one seed each (Appendix A). It keeps ResNet-9's 3 x 3
+# convolutions with batch norm, max-pooling between stages, and each channel's largest
+# value feeding one linear layer. What it changes, each shown at work in Appendix A:
 # - *patch whitening*: a first 2 x 2 layer whose filters are computed from the data;
 # - *identity initialisation* instead of residual additions: each convolution starts
 #   by passing its input through;
@@ -958,7 +956,7 @@ class MixedPrecisionResNet9(ResNet9):
 
 
 def build_network() -> nn.Module:
-    """The lesson's strongest network, untrained: ResNet-9 on a GPU, FastNet on a CPU."""
+    """Section 7's network, untrained: ResNet-9 on a CUDA GPU, FastNet elsewhere."""
     if not on_gpu:
         return to_device(FastNet(label_smoothing=0.2), device)
     bf16_native, bf16_reason = bfloat16_support(device)
@@ -1024,10 +1022,12 @@ plot_history(network_history, title=network_name)
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # That is not comparable with section 6's width-8 runs: it saw all 45,000 training
 # images rather than 5,000, with another optimizer and all the changes above at once.
-# Here its training loss lies above its validation loss: with label smoothing even a
-# perfect prediction costs 0.87<!-- output: PyTorch's loss for that prediction -->
-# (Appendix A), and each training loss is on augmented batches, averaged over an epoch
-# of improvement.
+# Here its training loss lies above its validation loss. With label smoothing, the
+# prediction equal to the smoothed target costs about
+# 0.87<!-- output: PyTorch's loss for that prediction --> (Appendix A computes it; a
+# sharper correct prediction costs more). Each training loss is also on augmented
+# batches and averaged over an epoch of improvement, likely reasons too, not measured
+# apart.
 #
 # **Test-time augmentation** costs no training, only more prediction work: average the
 # logits of several views of each image (here 4: as it is, mirrored, shifted by a pixel,
@@ -1062,7 +1062,9 @@ show_batch(
 # of the two ways gets right, can move the gain. If the views were on average no better
 # than one view, each disagreement would be a coin toss, +1 or −1 image, so over n of
 # them the gain would have a standard deviation of √n images. The rule asks for a gain
-# beyond 2 √n images, which chance alone would give about once in 44.
+# beyond 2 √n images, which chance alone would give about once in 44: the chance of a
+# normal variable falling more than two standard deviations out on the gain's side, about
+# 2.3%<!-- source: the normal distribution, 1 - Φ(2) = 0.0228 -->.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1141,9 +1143,10 @@ print(f"test against validation: {verdict}")
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule
 # chose). The last column gives each gap, test minus validation, in standard errors (SE,
 # as in lesson 03); chance often gives gaps within about two. Here: **every gap within
-# two SE**<!-- says: test against validation -->. `FastNet`'s recipe was tuned on this
-# validation split, one reason to report the test score; even that is not perfectly
-# fresh, since the benchmark and airbench's authors looked at CIFAR-10 test scores.
+# two SE**<!-- says: test against validation -->. The network (`FastNet`) and its peak
+# learning rate were chosen on this validation split (Appendix A says how), one reason
+# to report the test score; even that is not perfectly fresh, since the benchmark and
+# airbench's authors looked at CIFAR-10 test scores.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
 # its three most frequent mistakes:
@@ -1346,6 +1349,7 @@ if check_exercise(
         ax.legend()
     axes[0].set_ylabel("cross-entropy")
     plt.show()
+    print(f"epochs in each run: {overfit_epochs}")
     for label, history in overfit_histories.items():
         best = min(range(len(history)), key=lambda index: history[index]["val_loss"])
         print(f"{label}, final training loss: {history[-1]['train_loss']:.2f}")
@@ -1356,6 +1360,14 @@ if check_exercise(
         rise = history[-1]["val_loss"] - history[best]["val_loss"]
         print(f"{label}, rise of the validation loss after its lowest: {rise:.2f}")
         print(f"{label}, final validation accuracy: {history[-1]['val_acc']:.4f}")
+        fall = 100 * (max(epoch["val_acc"] for epoch in history) - history[-1]["val_acc"])
+        print(f"{label}, final validation accuracy below its best (points): {fall:.1f}")
+    plain_best = max(epoch["val_acc"] for epoch in overfit_histories["plain"])
+    above = all(plain_best > epoch["val_acc"] for epoch in overfit_histories["augmented"])
+    print(
+        "plain run's best epoch, by validation accuracy: "
+        f"{'above' if above else 'not above'} every augmented epoch"
+    )
     final_gap = (
         overfit_histories["augmented"][-1]["val_acc"] - overfit_histories["plain"][-1]["val_acc"]
     )
@@ -1406,7 +1418,8 @@ if check_exercise(
 # overfitting. In this run, with augmentation, memorising paid less: training loss ends at
 # 1.62<!-- output: augmented, final training loss -->, validation loss at
 # 1.67<!-- output: augmented, final validation loss -->, its lowest at epoch
-# 10<!-- output: augmented, lowest validation loss at epoch --> of 12.
+# 10<!-- output: augmented, lowest validation loss at epoch --> of
+# 10<!-- output: epochs in each run -->.
 #
 # Those two training losses were measured on different batches, though: the augmented
 # run's were flipped and shifted, meant to be harder to fit than the plain ones. On equal
@@ -1423,19 +1436,21 @@ if check_exercise(
 # between the images a model trained on and new ones is what overfitting means, and
 # augmentation kept it smaller (one run each).
 #
-# **The loss moved more than the accuracy.** After its lowest point the plain run's
-# validation loss rose by
-# 0.38<!-- output: plain, rise of the validation loss after its lowest -->, while its
-# accuracy went from 43.2%<!-- output: plain, validation accuracy at that epoch --> to
-# 38.3%<!-- output: plain, final validation accuracy --> at the end, up and down in
-# between rather than falling steadily (the epoch lines). Accuracy asks only whether the
-# top logit is right; cross-entropy, −ln of the right class's probability, makes
-# confident mistakes costly. The plain run's wrong answers had a mean confidence of
+# **Loss and accuracy.** The plain run's validation loss ended
+# 0.38<!-- output: plain, rise of the validation loss after its lowest --> above its
+# lowest, and its validation accuracy
+# **4.9 points**<!-- output: plain, final validation accuracy below its best (points) -->
+# below its best (the epoch lines show the path in between). By validation accuracy,
+# the plain run's best epoch was **above every augmented
+# epoch**<!-- says: plain run's best epoch, by validation accuracy -->. Accuracy asks
+# only whether the top logit is right; cross-entropy, −ln of the right class's
+# probability, makes confident mistakes costly. The plain run's wrong answers had a mean
+# confidence of
 # 0.57<!-- output: plain, mean confidence on wrong validation answers --> and cost
 # 2.92<!-- output: plain, mean loss on wrong validation answers --> each; the augmented
 # run's, 0.35<!-- output: augmented, mean confidence on wrong validation answers --> and
-# 2.15<!-- output: augmented, mean loss on wrong validation answers -->. Here the loss
-# showed overfitting while the accuracy moved less: watch both.
+# 2.15<!-- output: augmented, mean loss on wrong validation answers -->. The two
+# measures can tell different stories: watch both.
 #
 # The runs ended at 38.8%<!-- output: augmented, final validation accuracy -->
 # (augmented) and 38.3%<!-- output: plain, final validation accuracy --> (plain)
@@ -1549,9 +1564,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.31 s<!-- output: width 2, seconds per epoch --> to
-# 2.83 s<!-- output: width 8, seconds per epoch -->
-# (2.2<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 1.28 s<!-- output: width 2, seconds per epoch --> to
+# 3.00 s<!-- output: width 8, seconds per epoch -->
+# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -1636,7 +1651,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # 1.60<!-- output: plain, lowest validation loss -->, then rose to
 # 1.98<!-- output: plain, final validation loss --> while its training loss fell
 # overall, to 1.06<!-- output: plain, final training loss -->. The augmented run's was
-# lowest at epoch 10<!-- output: augmented, lowest validation loss at epoch --> of 12
+# lowest at epoch 10<!-- output: augmented, lowest validation loss at epoch --> of
+# 10<!-- output: epochs in each run -->
 # and ended 0.00<!-- output: augmented, rise of the validation loss after its lowest -->
 # above that, against the plain run's
 # 0.38<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
@@ -2246,7 +2262,7 @@ tensor_loader = DeviceTensorLoader(
     device=device,
     transform=augment,
 )
-# Five passes of each, taken in turns: a pass of the tensors lasts a fraction of a second,
+# Three passes of each, taken in turns: a pass of the tensors lasts a fraction of a second,
 # short enough for one busy moment of the machine to move it.
 passes = {"files": [], "tensors": []}
 for _ in range(3):
@@ -2276,19 +2292,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 82.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.4 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 34.2<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 77.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.6 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 35.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 29.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 27.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 7.6<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU,
-# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 7.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU,
+# 0.27<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

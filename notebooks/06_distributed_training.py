@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 90 s with a peak memory of 1434 MB. The course's
+# > 2 threads); the whole lesson ran in 91 s with a peak memory of 1424 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -187,8 +187,10 @@ print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
 # where they meet (the **rendezvous**). In a terminal you type
 # `torchrun --standalone --nproc_per_node=2 scripts/collectives.py`; the notebook calls
-# the course's `run_torchrun`, which also captures the output, stops stuck processes and
-# measures memory.
+# the course's `run_torchrun`, which starts the same script with the same environment
+# variables, but here forks the workers from a Python that has already imported PyTorch
+# (Appendix E), so the lesson's timings and memory are the forked workers'. It also
+# captures the output, stops stuck processes and measures memory.
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -484,11 +486,12 @@ script_lines(
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). Each process gets 1
 # *intra-op thread* (PyTorch can split one operation over several CPU threads: Appendix
-# E). Below, the command for a terminal in `notebooks/`, then the same launch through
-# `run_torchrun`. Each epoch line gives each rank's seconds getting batches ready; the
-# last line, each weight's largest gap between the two processes after training: 0 means
-# the copies ended equal to the last bit, though DDP sent weights only when it wrapped the
-# model.
+# E). Below, the command for a terminal in `notebooks/`, then `run_torchrun` starting the
+# same script with the same environment variables, its workers forked from a Python that
+# has already imported PyTorch (Appendix E): the timings are the forked workers'. Each
+# epoch line gives each rank's seconds getting batches ready; the last line, each
+# weight's largest gap between the two processes after training: 0 means the copies
+# ended equal to the last bit, though DDP sent weights only when it wrapped the model.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -561,8 +564,8 @@ for size in (64, 1024):
 # **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
 # on B images, and one process takes one step on all 2B. The last row over the `DDP step`
 # row predicts 2 processes' speed-up for the steps alone:
-# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
 # tenth of 1 a tie (`TIE`, a convention: Appendix C).
 
@@ -570,8 +573,17 @@ for size in (64, 1024):
 # ## 9. One process against two
 #
 # Is the 2-process run faster than one process over whole epochs? `compare_arms.py`
-# (Appendix A) trains *arms*, ways of training, from the same seed on the same shuffles of
-# all 50,000 training images, at one effective batch:
+# (Appendix A) times it, in these terms:
+# - an *arm*: one way of training, from the same seed on the same shuffles of all 50,000
+#   training images, at one effective batch;
+# - a *round*: one epoch of every arm, in a new order each round, meant to make a slow
+#   moment of the machine likelier to hit all arms of a round; 7 rounds, of which round
+#   1, a warm-up, is left out;
+# - an epoch's two parts: *loader*, the wait for batches, and *the rest*: the steps and
+#   the exchange, with any wait at the all-reduce;
+# - *a tie*: a speed-up within section 8's tie band, `TIE` (between 1 / 1.1 and 1.1).
+#
+# The arms:
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process
 #   with 1 thread;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
@@ -582,9 +594,7 @@ for size in (64, 1024):
 # of one tensor of all the images in one go, instead of a `DataLoader` fetching the images
 # one by one and stacking them.
 #
-# The script runs 7 *rounds*, each one epoch of every arm in a new order, so that a slow
-# moment of the machine is likelier to hit all arms of a round; round 1, a warm-up, is
-# left out. It runs at section 8's two sizes, 64 and 1,024 images per process (effective
+# The script runs at section 8's two sizes, 64 and 1,024 images per process (effective
 # batches of 128 and 2,048), while the notebook only waits.
 
 # %%
@@ -610,11 +620,10 @@ big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
 # **How to read it.** Each row: an arm's median epoch over the 6 rounds after the
-# warm-up, and its two parts, *loader* (the wait for batches) and *the rest* (steps, and
-# any wait at the all-reduce). Each line under the table: the first arm's median speed-up
-# over the second (above 1: faster), with its rounds faster, tied (within section 8's
-# `TIE`) or slower. A verdict names a winner only if all 6 rounds agree: 5 faster and 1
-# tied reads "no clear winner". The next cell redoes the first line by hand.
+# warm-up, and of its two parts. Each line under the table: the first arm's median
+# speed-up over the second (above 1: faster), with its rounds faster, tied or slower. A
+# verdict names a winner only if all 6 rounds agree: 5 faster and 1 tied reads "no clear
+# winner". The next cell redoes the first line by hand.
 
 # %%
 TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
@@ -642,23 +651,34 @@ def in_words(speed_up: float) -> str:
     return speed_up_in_words(speed_up).split(" (")[0]
 
 
+def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: str) -> dict:
+    """Print the arm's speed-up over the baseline in each part of the epoch, then both in
+    words (`who`: the arm's processes, `over`: the baseline's); return the speed-ups."""
+    parts = part_speed_ups(figures, arm, baseline)
+    print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
+    print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
+    loader, rest = (in_words(parts[part]).replace("a tie", "tied") for part in ("loader", "rest"))
+    print(f"{name}, {who} against 1, by part: the loading {loader}, the rest {rest}")
+    return parts
+
+
 def one_against_two(batch: int, figures: dict, per_process: int) -> tuple[RoundCount, RoundCount]:
     """The four arms' table at one effective batch; 2 processes' speed-up over the baseline
     and its verdict, then in each part of the epoch, with section 8's prediction at
-    `per_process` images per process beside the rest, in words; then the lean arms. Returns
-    the first speed-up's RoundCount, then the last's."""
+    `per_process` images per process beside the rest, in words; then the lean arms, and
+    the lean pair by part. Returns the first speed-up's RoundCount, then the last's."""
     name = f"effective batch {batch}"
     title = f"{name}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in FOUR_ARMS}, title))
     headline = compare(name, figures, TWO_ARM, PLAIN_ARM)
     print(f"{name}, 2 processes against 1, verdict: {headline.verdict}")
-    parts = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)
-    print(f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}")
-    print(f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f}")
+    parts = by_part(name, figures, TWO_ARM, PLAIN_ARM, "2 processes", "the baseline")
     steps, rest = in_words(predicted[per_process]), in_words(parts["rest"])
     print(f"{name}, the rest, predicted then measured: {steps}, then {rest}")
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
-    return headline, compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
+    lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
+    by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
+    return headline, lean
 
 
 headline, lean = one_against_two(128, arms_figures, per_process=64)
@@ -688,7 +708,7 @@ print(
 # times the plain loop's speed. Verdict:
 # **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->.
 # Their loading ran at
-# 1.35<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
 # 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. In words, section 8's prediction for the steps, then the rest measured:
@@ -696,9 +716,9 @@ print(
 #
 # **Loading lean** (compare the lean rows' `loader` column with the others'), one
 # process ran at
-# 1.25<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.27<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run.
 #
 # **At 1,024 images per process**, section 8's other size (2,048 a step for one process),
@@ -711,27 +731,34 @@ _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->.
 # Their loading ran at
-# 3.47<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.76<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times; the prediction for the steps, then the rest measured:
+# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times: by part, where the epoch's gain or loss came from, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The
+# prediction for the steps, then the rest measured:
 # **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
-# A `loader` line above 2 means each of 2 processes loaded its half of the images in less
-# than half the baseline's time: each image cost less. Appendix A times the loading's two
-# parts apart; per image, 2 processes against 1, fetching and stacking:
+# A `loader` line above 2 means one process's loading cost more per image at this batch
+# than each of 2 processes' did, not that DDP sped up the arithmetic. Appendix A times
+# the loading's two parts apart; per image, 2 processes against 1, fetching and stacking:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
 # moving and normalising:
 # **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 #
 # One process loading lean ran at
-# 1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.99<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.56<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's.
+# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's: their loading at
+# 2.08<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.86
+# <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
+# times its speed; by part, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **Both launches, drawn.** Orange bars: the wait for batches (`loader`); blue: the rest;
 # dots: each round's whole epoch. Compare the DDP arms' blue bars with the plain loop's,
@@ -846,27 +873,42 @@ print(accumulation.output)
 #   --nproc_per_node=N`; on several machines, `--nnodes`, `--rdzv-backend=c10d`,
 #   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
 # - The exchange is the same 25,450 numbers whatever the batch. Timed one step at a time
-#   on this lesson's 2 logical CPUs (one run), the steps predicted 2 processes at
-#   0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
-#   one process's speed at 64 images per process and
-#   1.08<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-#   1,024.
+#   on this lesson's 2 logical CPUs (one run), a DDP step of 2 processes ran at
+#   0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+#   the speed of one process's step on the same images at 64 images per process and
+#   1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+#   1,024: the steps alone, without the loading.
 # - Over whole epochs, in rounds, 2 processes ran at a median of
 #   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times one process's speed (1 thread each) at an effective batch of 128
 #   (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->)
 #   and
-#   2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048
 #   (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->).
+#   At 2,048 the loading ran at
+#   2.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+#   times one process's speed and the rest (steps and exchange) at
+#   0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+#   times: by part, where the gain or loss came from, **the loading faster, the rest
+#   slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. A loader
+#   speed-up above 2 means one process's loading cost more per image at that batch than
+#   each of 2 processes' did (Appendix A's per-image lines), not that DDP sped up the
+#   arithmetic.
 # - One process loading lean ran at
-#   1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   1.99<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed at 2,048; both lean, 2 processes ran at
-#   0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.56<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times one. So make one process lean first, then time what a second adds, as whole
-#   epochs in rounds: steps timed alone leave out the loading.
+#   1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one. The lean pair at 2,048, loading 2.08
+#   <!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+#   and the rest 0.86
+#   <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
+#   times one lean process's speed: **the loading faster, the rest
+#   slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. What
+#   to try on your own machine: make one process lean first, then time what a second
+#   adds, as whole epochs in rounds, since steps timed alone leave out the loading.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
 #   et al. grows the learning rate with it (Appendix E). This lesson kept 128 and did not
 #   test the rule.
@@ -1076,7 +1118,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
 # 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
@@ -1165,9 +1207,10 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # second arm's epoch by the first's, round by round, and counts each round as faster,
 # tied (within section 8's `TIE`) or slower. The `loader` and `the rest` lines divide the
 # baseline's median seconds in that part by the arm's. Each part's median is taken on
-# its own, so the two parts need not add up to the `epoch` column. The `predicted then
-# measured` lines put section 8's prediction and the rest's speed-up in words, with
-# `speed_up_in_words` (its tie band's width left off).
+# its own, so the two parts need not add up to the `epoch` column. The `by part` lines
+# put both parts' speed-ups in words, and the `predicted then measured` lines section 8's
+# prediction and the rest's speed-up, with `speed_up_in_words` (its tie band's width left
+# off).
 #
 # **The verdict rule.** One tied round (a slow moment, say) withholds a verdict, even
 # beside a large median. If each round were a coin flip between two equally fast arms,
@@ -1226,7 +1269,8 @@ where_the_epoch_went(128, arms_figures, "arms_128", per_process=64)
 where_the_epoch_went(2 * big_batch, big_figures, "arms_big", per_process=1024)
 accuracies = [arms_figures[arm]["val_acc"] for arm in FOUR_ARMS]
 gap = 100 * (max(accuracies) - min(accuracies))
-print(f"effective batch 128, the four arms' largest validation accuracy gap (points): {gap:.2f}")
+same_accuracy = "identical" if gap == 0 else f"up to {gap:.2f} points apart"
+print(f"effective batch 128, the four arms' validation accuracies: {same_accuracy}")
 record_result("2 processes over 1 process, batch 128", round(headline.median, 2))
 record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
@@ -1244,9 +1288,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **The rest per step.** At 128, the baseline's rest took
 # 0.90<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.17<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.29<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.56<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.76<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1254,13 +1298,12 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # differs from its step timed alone.
 #
 # **Accuracy.** All arms trained from the same weights on the same batches (halved for 2
-# processes); in this one run their validation accuracies were at most
-# 0.00<!-- output: effective batch 128, the four arms' largest validation accuracy gap (points) -->
-# points apart
-# (95.8%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 95.8%<!-- output: 2 processes, validation accuracy --> for 2 processes, to one
-# decimal). These arms measure time, one epoch a round: do not compare their accuracy
-# with section 7's run, nor the two launches' with each other (their batches differ).
+# processes); in this one run their validation accuracies were
+# **identical**<!-- says: effective batch 128, the four arms' validation accuracies -->
+# (95.78%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 95.78%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
+# measure time, one epoch a round: do not compare their accuracy with section 7's run,
+# nor the two launches' with each other (their batches differ).
 #
 # **On GPUs** (far more arithmetic per image, a GPU per process, NCCL), the same
 # launches would measure what scaling out buys there; this lesson did not run them.
@@ -1304,9 +1347,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 
 # %% [markdown]
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower). psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1315,9 +1358,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 2.03<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.51<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds follow it), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one slow round of
 # either arm can move a round into the tie band.
@@ -1404,7 +1447,8 @@ for size in (64, 1024):
         f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
     )
     more = "more" if ms[size]["added"] > halving_saves else "less"
-    print(f"{size} images per process, DDP adds {more} than halving the images saves")
+    words = f"{more}, predicted speed-up {in_words(predicted[size])}"  # section 8's, in words
+    print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
 # **The full table.** Each row is the median over the ranks of each rank's own median:
@@ -1415,33 +1459,38 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 1.222 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.136 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.149 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.146 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.073 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.990 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.540 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.546 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.94<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.65<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.57<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.64<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
 # factor of
-# 1.01<!-- output: added, 1024 images per process / 64 -->, while the step took
-# 3.43<!-- output: step, 1024 images per process / 64 --> times as long.
+# 1.23<!-- output: added, 1024 images per process / 64 -->, while the step took
+# 3.17<!-- output: step, 1024 images per process / 64 --> times as long.
 #
-# **Why the prediction.** 2 processes win the steps only if DDP adds less than halving
-# the images saves. At 64 images per process DDP added
-# 1.222 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# **Why the prediction.** Section 8's predicted speed-up is above 1 only where DDP adds
+# less than halving the images saves, and near 1 where it adds about as much. At 64
+# images per process DDP added
+# 1.136 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.134 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.228 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.496 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The `DDP adds more/less than halving the images saves` lines say which is larger at
-# each size, in this run.
+# 0.140 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.395 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.476 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# In words, DDP's added time against what halving saves, then section 8's prediction: at
+# 64, **more, predicted speed-up
+# slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
+# at 1,024, **less, predicted speed-up
+# a tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
+# Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
 # **The tie band.** The words in brackets on section 8's prediction lines call a speed-up
 # between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
@@ -1500,10 +1549,12 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 
 # %% [markdown]
 # **Threads.** Each process of section 7's launch gets 1 intra-op thread
-# (`OMP_NUM_THREADS=1`), as plain `torchrun` gives each of several processes, with a
-# warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->,
-# so 2 processes run 2 threads in all, one per logical CPU. The launch's first lines say
-# so; one process run with `python` gets PyTorch's default:
+# (`OMP_NUM_THREADS=1`), as a typed `torchrun` gives each of several processes when the
+# variable is unset, printing a warning that it
+# did<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->;
+# `run_torchrun` sets the variable itself, so no warning appears here. So 2 processes run
+# 2 threads in all, one per logical CPU. The launch's first lines say so; one process run
+# with `python` gets PyTorch's default:
 
 # %%
 print("\n".join(line for line in two_processes.output.splitlines() if "intra-op" in line))
@@ -1536,12 +1587,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 831 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 592 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1693 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -67,6 +67,16 @@ def test_plot_epoch_times_draws_each_epoch_its_median_and_the_one_off():
         plot_epoch_times({"none": []}, where="cpu", title="")
 
 
+def test_plot_epoch_times_puts_a_bar_at_a_given_median():
+    epochs = {"(a) slow": [20.0, 9.0, 10.0], "(b) fast": [0.9, 0.4, 0.5]}
+    # (a)'s bar at the median of its later epochs; (b), left out, at the median of all.
+    fig = plot_epoch_times(epochs, where="cpu", title="", medians={"(a) slow": 9.5})
+    ax = fig.axes[0]
+    medians = [line.get_xdata()[0] for line in ax.lines if len(line.get_xdata())]
+    assert medians == [9.5, 0.5]
+    assert "median 9.50 s" in [text.get_text() for text in ax.texts]
+
+
 def test_plot_epoch_parts_stacks_the_loader_and_the_rest_for_each_arm():
     slow = {"epochs": [3.0, 3.5], "loader": 2.0, "rest": 1.2}
     lean = {"epochs": [1.0], "loader": 0.1, "rest": 0.8}
