@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 93 s with a peak memory of 1163 MB. The course's
+# > 2 threads); the whole lesson ran in 116 s with a peak memory of 1147 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -220,10 +220,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **56.9 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **151.0
+# **61.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **139.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **48.2
+# multiply-adds a second on the large product, but only **38.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart; exercise 2 looks for
@@ -361,8 +361,8 @@ print(f"hand loop, validation accuracy: {hand_val_acc:.4f}")
 # %% [markdown]
 # After one epoch on 10,240 images the model scores
 # **89.01%**<!-- output: hand loop, validation accuracy --> on the validation set. On a
-# GPU each `.item()` here waits for the device, but only in the evaluation, once an
-# epoch (not timed on a GPU here).
+# GPU each `.item()` here waits for the device: twice per validation batch, in the
+# evaluation only, not in the training steps (not timed on a GPU here).
 
 # %% [markdown]
 # ## 5. A data loader that delivers to the device
@@ -506,7 +506,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **4.14 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **6.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -630,6 +630,8 @@ if extra > 0:  # the classic pipeline was slower per epoch
     share = building_seconds / extra
     print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
     most = "most of it" if share >= 0.5 else "less than half of it"
+    if share >= 0.9:  # within a tenth of the whole extra time
+        most = "about all of it"
     print(f"building batches' share of (a)'s extra time: {most}")
 else:
     print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
@@ -644,18 +646,18 @@ _ = gc.collect()
 
 # %% [markdown]
 # On this CPU the classic pipeline's later epochs took
-# **13.2 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
+# **20.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
 # the later epochs, one run: the speed-up leaves out the first epoch, as section 7's
 # will), and the two ended with the same weights: the same
 # arithmetic. Building its batches alone took
-# **1.00**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.77**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times its extra time per epoch, so the building accounts for
 # **most of it**<!-- says: building batches' share of (a)'s extra time -->: work that
 # (b) did once, in
-# **4.14 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **6.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Counting that cost, (b)'s running total fell below the classic pipeline's after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.2 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **6.9 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 #
 # On a GPU we expect (b) also to save copying each batch (not timed here). It needs the
 # data to fit on the device beside the model; larger datasets, or per-image transforms
@@ -721,8 +723,9 @@ class MixedPrecisionMLP(MLP):
 # has bfloat16 arithmetic and autocast computes in it (`autocast_runs_in` tries one
 # layer); and `compiled`. All start from the same weights and see the same batches of
 # 256 (`drop_last=True`: one shape), at a learning rate of 0.05. Each *round* trains one
-# epoch of each arm, in an order rotated each round, so that a slow moment of the
-# machine likelier falls on all the arms. The first round pays for compiling, so the
+# epoch of each arm, the arms taking turns, so that a slow spell lasting a round slows
+# them all; the order is rotated each round, so that no arm always runs first. The first
+# round pays for compiling, so the
 # comparisons use the later rounds.
 
 
@@ -852,10 +855,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.49 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.55 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **2.25**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median of the later rounds). Verdict: **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
 # **91.08%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
@@ -863,11 +866,11 @@ if "compiled" in arms:
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **22.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
-# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed, against a tie band of **1.12**<!-- output: tie band -->. Verdict: **no clear
+# **0.95 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed, against a tie band of **1.15**<!-- output: tie band -->. Verdict: **no clear
 # winner: the rounds disagree or tie**<!-- says: compiled against float32, verdict -->.
 # Epochs to win back the compiling: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -902,17 +905,17 @@ if "compiled" in arms:
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **13.2 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
+#   **20.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
 #   one-off cost included, was ahead after epoch
-#   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->;
+#   **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->;
 # - bfloat16 autocast ran at
-#   **2.25**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **22.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
-#   **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   **0.95 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 #   speed (verdict: **no clear winner: the rounds disagree or
 #   tie**<!-- says: compiled against float32, verdict -->).
 
@@ -1056,23 +1059,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.61 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.65 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.97**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.76 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.73 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **42.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **44.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **95.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **91.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **48.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **38.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **151.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **139.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, which section 2's products did not. Products this large are
 # where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
@@ -1228,15 +1231,15 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.323 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.534 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.428 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.634 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **20.21 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.50 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.89**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.83**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **26.72 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.60 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.93**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.93**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # (section 7's, on the medians).
@@ -1247,8 +1250,8 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.323 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.377 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.428 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.488 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with section 7's tie band, the verdict is
 # **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
@@ -1318,11 +1321,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **1.00**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.77**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
-# for **most of it**<!-- says: building batches' share of (a)'s extra time -->, not all
-# of it. `dataset_to_tensors` did that work once, in
-# **4.14 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
+# `dataset_to_tensors` did that work once, in
+# **6.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1345,7 +1348,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1370,9 +1373,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.95 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: the rounds disagree or
 # tie**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1402,7 +1405,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.25**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1684,8 +1687,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **22.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **20.1 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **21.8 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 379 s with a peak memory of 1450 MB. The course's
+# > 2 threads); the whole lesson ran in 385 s with a peak memory of 1438 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -177,7 +177,8 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 # ## 2. Per-channel normalisation
 #
 # Each colour channel gets its own mean and standard deviation, from the training
-# images, so every input channel has mean 0 and spread 1 (measuring one channel at a
+# images, so that over the training images every input channel has mean 0 and spread 1
+# (measuring one channel at a
 # time keeps the temporary `float32` copy small). `batch_transform` (from
 # `course_utils.augment`) turns a `uint8` batch into normalised floats, and
 # `DeviceTensorLoader` applies it to every batch. `training_batches` serves plain
@@ -432,7 +433,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-core CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 40 s<!-- output: small CNN training seconds --> of training (the training passes
+# 38 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -463,7 +464,7 @@ print(f"validation images per class: {val_labels.bincount(minlength=10).tolist()
 # one colour or light-to-dark changes, the beginnings of colour and edge detectors
 # (after two epochs, many may still look noisy). Then eight of their *feature maps* on
 # the car, after the ReLU: look for its edges and colour regions. Where a filter found
-# nothing its map is 0; the printed line counts those zeros over all 16 maps.
+# nothing its map is 0; the printed line gives the share of zeros over all 16 maps.
 
 
 # %%
@@ -549,11 +550,11 @@ del mlp_equal_time
 # parameters, yet after the same 2 epochs it reached
 # 45.8%<!-- output: MLP validation accuracy (same epochs) --> against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->, in
-# 7.1 s<!-- output: MLP training seconds --> of training. Continued to
-# 11<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (0.93<!-- output: MLP's training time / the CNN's --> times the CNN's training time
+# 7.8 s<!-- output: MLP training seconds --> of training. Continued to
+# 9<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (0.91<!-- output: MLP's training time / the CNN's --> times the CNN's training time
 # on this CPU), it reached
-# 46.6%<!-- output: MLP validation accuracy (same time) -->.
+# 48.1%<!-- output: MLP validation accuracy (same time) -->.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
 # here" does not carry over to other positions. A convolution learns a filter once and
@@ -907,7 +908,8 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 #
 # `FastNet` (from `course_utils.fastnet`) follows Keller Jordan's *airbench* (arXiv
 # 2404.00498); the course's benchmark chose it over a width-16 ResNet-9 on the
-# validation split, from one seed each (Appendix A). It keeps ResNet-9's 3 x 3
+# validation split, from one seed each, in runs that also differed in epochs and
+# test-time augmentation: not a one-change comparison (Appendix A). It keeps ResNet-9's 3 x 3
 # convolutions with batch norm, max-pooling between stages, and each channel's largest
 # value feeding one linear layer. What it changes, each shown at work in Appendix A:
 # - *patch whitening*: a first 2 x 2 layer whose filters are computed from the data;
@@ -1018,7 +1020,7 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # On this 2-core CPU, `FastNet` trained for
-# 1.4 minutes<!-- output: strongest network training minutes --> and reached
+# 1.5 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # That is not comparable with section 6's width-8 runs: it saw all 45,000 training
 # images rather than 5,000, with another optimizer and all the changes above at once.
@@ -1244,7 +1246,7 @@ print(
 # - `FastNet` keeps ResNet-9's convolutions, batch norm and pooling, and changes the
 #   rest (section 7's list, shown at work in Appendix A). On this CPU it reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
-#   after 1.4 minutes<!-- output: strongest network training minutes --> of training.
+#   after 1.5 minutes<!-- output: strongest network training minutes --> of training.
 #   Test-time augmentation costs no training but 4 times the prediction work, and is
 #   kept only if its validation gain beats the noise; here the rule's choice was to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1564,9 +1566,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 1.28 s<!-- output: width 2, seconds per epoch --> to
-# 3.00 s<!-- output: width 8, seconds per epoch -->
-# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 1.37 s<!-- output: width 2, seconds per epoch --> to
+# 3.30 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2292,19 +2294,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 77.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.6 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 92.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 35.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.8<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 27.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 32.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
 # 7.5<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU,
-# 0.27<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

@@ -576,9 +576,9 @@ for size in (64, 1024):
 # (Appendix A) times it, in these terms:
 # - an *arm*: one way of training, from the same seed on the same shuffles of all 50,000
 #   training images, at one effective batch;
-# - a *round*: one epoch of every arm, in a new order each round, meant to make a slow
-#   moment of the machine likelier to hit all arms of a round; 7 rounds, of which round
-#   1, a warm-up, is left out;
+# - a *round*: one epoch of every arm, the arms taking turns, so that a slow spell
+#   lasting a round slows them all, in a new order each round, so that no arm always
+#   runs first; 7 rounds, of which round 1, a warm-up, is left out;
 # - an epoch's two parts: *loader*, the wait for batches, and *the rest*: the steps and
 #   the exchange, with any wait at the all-reduce;
 # - *a tie*: a speed-up within section 8's tie band, `TIE` (between 1 / 1.1 and 1.1).
@@ -621,7 +621,9 @@ big_figures = read_arms(work_folder / "arms_big")
 # %% [markdown]
 # **How to read it.** Each row: an arm's median epoch over the 6 rounds after the
 # warm-up, and of its two parts. Each line under the table: the first arm's median
-# speed-up over the second (above 1: faster), with its rounds faster, tied or slower. A
+# speed-up over the second (above 1: faster), with its rounds faster, tied or slower.
+# That median is taken over the rounds' ratios, so it need not equal the ratio of the
+# table's two median epochs. A
 # verdict names a winner only if all 6 rounds agree: 5 faster and 1 tied reads "no clear
 # winner". The next cell redoes the first line by hand.
 
