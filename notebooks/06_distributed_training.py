@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 91 s with a peak memory of 1424 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1430 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -486,7 +486,8 @@ script_lines(
 # **Launching.** `--standalone`: one machine, meeting on a free local port;
 # `--nproc_per_node`: the number of processes (usually of GPUs). Each process gets 1
 # *intra-op thread* (PyTorch can split one operation over several CPU threads: Appendix
-# E). Below, the command for a terminal in `notebooks/`, then `run_torchrun` starting the
+# E). Below, the command for a terminal in `notebooks/` (`$LESSON06`: this run's
+# `work_folder`), then `run_torchrun` starting the
 # same script with the same environment variables, its workers forked from a Python that
 # has already imported PyTorch (Appendix E): the timings are the forked workers'. Each
 # epoch line gives each rank's seconds getting batches ready; the last line, each
@@ -500,7 +501,9 @@ two_args += ["--out", two_folder, "--batch-size", 64, "--lr", 0.2]
 # (With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.)
 hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
 command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
-print(hide + " ".join(["torchrun", *map(str, command)]))
+# $LESSON06 stands for this run's work_folder (print(work_folder) shows yours).
+parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
+print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
     nproc=2,
@@ -564,8 +567,8 @@ for size in (64, 1024):
 # **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
 # on B images, and one process takes one step on all 2B. The last row over the `DDP step`
 # row predicts 2 processes' speed-up for the steps alone:
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
 # tenth of 1 a tie (`TIE`, a convention: Appendix C).
 
@@ -706,21 +709,21 @@ print(
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->.
 # Their loading ran at
-# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.35<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. In words, section 8's prediction for the steps, then the rest measured:
 # **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->.
 #
 # **Loading lean** (compare the lean rows' `loader` column with the others'), one
 # process ran at
-# 1.27<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.26<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run.
 #
 # **At 1,024 images per process**, section 8's other size (2,048 a step for one process),
@@ -733,17 +736,17 @@ _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->.
 # Their loading ran at
-# 2.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.32<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.78<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: by part, where the epoch's gain or loss came from, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The
 # prediction for the steps, then the rest measured:
-# **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# **faster, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 # A `loader` line above 2 means one process's loading cost more per image at this batch
 # than each of 2 processes' did, not that DDP sped up the arithmetic. Appendix A times
 # the loading's two parts apart; per image, 2 processes against 1, fetching and stacking:
@@ -752,12 +755,12 @@ _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 # **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 #
 # One process loading lean ran at
-# 1.99<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.26<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.16<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: their loading at
-# 2.08<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.86
+# 1.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.80
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
@@ -876,36 +879,36 @@ print(accumulation.output)
 #   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
 # - The exchange is the same 25,450 numbers whatever the batch. Timed one step at a time
 #   on this lesson's 2 logical CPUs (one run), a DDP step of 2 processes ran at
-#   0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+#   0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 #   the speed of one process's step on the same images at 64 images per process and
-#   1.02<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+#   1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 #   1,024: the steps alone, without the loading.
 # - Over whole epochs, in rounds, 2 processes ran at a median of
-#   0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times one process's speed (1 thread each) at an effective batch of 128
 #   (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->)
 #   and
-#   1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048
 #   (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->).
 #   At 2,048 the loading ran at
-#   2.68<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+#   3.32<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 #   times one process's speed and the rest (steps and exchange) at
-#   0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+#   0.78<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 #   times: by part, where the gain or loss came from, **the loading faster, the rest
 #   slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. A loader
 #   speed-up above 2 means one process's loading cost more per image at that batch than
 #   each of 2 processes' did (Appendix A's per-image lines), not that DDP sped up the
 #   arithmetic.
 # - One process loading lean ran at
-#   1.99<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   2.26<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed at 2,048; both lean, 2 processes ran at
-#   0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   0.51<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 #   and
-#   1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times one. The lean pair at 2,048, loading 2.08
+#   1.16<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one. The lean pair at 2,048, loading 1.68
 #   <!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-#   and the rest 0.86
+#   and the rest 0.80
 #   <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 #   times one lean process's speed: **the loading faster, the rest
 #   slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. What
@@ -1098,7 +1101,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1120,10 +1123,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.35<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1288,11 +1291,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.90<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.93<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.29<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.26<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.76<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.65<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1349,9 +1352,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 
 # %% [markdown]
 # **A second thread** ran at
-# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower). psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1360,9 +1363,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.56<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.51<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.95<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds follow it), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one slow round of
 # either arm can move a round into the tie band.
@@ -1461,37 +1464,37 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 1.136 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.030 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.146 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.144 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.990 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.886 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.546 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.534 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.65<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.55<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.64<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.50<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
 # factor of
-# 1.23<!-- output: added, 1024 images per process / 64 -->, while the step took
-# 3.17<!-- output: step, 1024 images per process / 64 --> times as long.
+# 1.05<!-- output: added, 1024 images per process / 64 -->, while the step took
+# 3.27<!-- output: step, 1024 images per process / 64 --> times as long.
 #
 # **Why the prediction.** Section 8's predicted speed-up is above 1 only where DDP adds
 # less than halving the images saves, and near 1 where it adds about as much. At 64
 # images per process DDP added
-# 1.136 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.030 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.140 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.395 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.476 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.129 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.080 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.430 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then section 8's prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
 # at 1,024, **less, predicted speed-up
-# a tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
+# faster**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
 # **The tie band.** The words in brackets on section 8's prediction lines call a speed-up
@@ -1589,12 +1592,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 859 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1693 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1700 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
