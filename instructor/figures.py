@@ -98,27 +98,31 @@ def quotes(markdown: str) -> tuple[list[Quote], list[str]]:
     return found, [m.group(0).strip() for m in RUN_DEPENDENT.finditer(prose)]
 
 
-def printed_values(notebook: nbformat.NotebookNode) -> dict[str, float]:
-    """Every ``name: number`` line the notebook's cells printed (the last one wins)."""
-    values = {}
+def _printed_text(notebook: nbformat.NotebookNode):
+    """The text of each stdout output of the notebook's cells, in order."""
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                for match in PRINTED.finditer(output.get("text", "")):
-                    values[match["name"].strip()] = float(match["value"].replace(",", ""))
-    return values
+                yield output.get("text", "")
+
+
+def printed_values(notebook: nbformat.NotebookNode) -> dict[str, float]:
+    """Every ``name: number`` line the notebook's cells printed (the last one wins)."""
+    return {
+        match["name"].strip(): float(match["value"].replace(",", ""))
+        for text in _printed_text(notebook)
+        for match in PRINTED.finditer(text)
+    }
 
 
 def printed_words(notebook: nbformat.NotebookNode) -> dict[str, str]:
     """Every ``name: text`` line the notebook's cells printed, as text (the last one wins)."""
     lines = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                for line in output.get("text", "").splitlines():
-                    name, colon, text = line.partition(": ")
-                    if colon and name.strip():
-                        lines[name.strip()] = text.strip()
+    for text in _printed_text(notebook):
+        for line in text.splitlines():
+            name, colon, words = line.partition(": ")
+            if colon and name.strip():
+                lines[name.strip()] = words.strip()
     return lines
 
 
