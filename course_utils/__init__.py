@@ -22,6 +22,7 @@ import importlib
 DEFINED_IN = {
     "DeviceDataLoader": "device",
     "DeviceTensorLoader": "device",
+    "SeededShuffle": "device",
     "get_default_device": "device",
     "to_device": "device",
     "accuracy": "metrics",

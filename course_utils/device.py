@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Sampler
 
 __all__ = [
     "autocast_runs_in",
@@ -21,6 +22,7 @@ __all__ = [
     "to_device",
     "DeviceDataLoader",
     "DeviceTensorLoader",
+    "SeededShuffle",
 ]
 
 
@@ -250,3 +252,27 @@ class DeviceTensorLoader:
             f"DeviceTensorLoader({self.num_samples} samples, {len(self)} batches of "
             f"{self.batch_size} on {self.device})"
         )
+
+
+class SeededShuffle(Sampler):
+    """A ``DataLoader`` sampler: each epoch a new shuffled order of ``range(size)``, drawn
+    from its own generator seeded with ``seed``.
+
+    It draws the orders as ``DeviceTensorLoader(..., shuffle=True, generator=
+    torch.Generator().manual_seed(seed))`` does, so a ``DataLoader`` with this sampler and
+    that loader, at the same batch size, give the same batches epoch after epoch, whatever
+    else draws random numbers. (``DataLoader(shuffle=True, generator=...)`` orders
+    differently, since it draws its permutation another way.) Introduced in lesson 04.
+    """
+
+    def __init__(self, size: int, seed: int):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"size must be a whole number of at least 1, got {size!r}")
+        self.size = size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(torch.randperm(self.size, generator=self.generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size

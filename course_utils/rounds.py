@@ -19,15 +19,18 @@ TIE = 0.10
 """Two times tie when the slower is less than ``1 + TIE`` times the faster."""
 
 
-def speed_up_in_words(speed_up: float, tie: float = TIE) -> str:
+def speed_up_in_words(speed_up: float, tie: float = TIE, *, width: bool = True) -> str:
     """``"faster"``, ``"slower"`` or ``"a tie (within 10%)"`` (``tie`` as a percentage) for
     a speed-up, a time ratio old over new: above ``1 + tie`` is faster, below
-    ``1 / (1 + tie)`` slower, anything between a tie. Introduced in lesson 04."""
+    ``1 / (1 + tie)`` slower, anything between a tie; ``width=False`` says ``"a tie"``
+    alone, for a sentence that gives the band once. Introduced in lesson 04."""
     if tie < 0:
         raise ValueError(f"tie must be 0 or more, got {tie!r}")
     if speed_up > 1 + tie:
         return "faster"
-    return "slower" if speed_up < 1 / (1 + tie) else f"a tie (within {tie:.0%})"
+    if speed_up < 1 / (1 + tie):
+        return "slower"
+    return f"a tie (within {tie:.0%})" if width else "a tie"
 
 
 @dataclass(frozen=True)

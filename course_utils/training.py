@@ -360,6 +360,7 @@ def _train(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     grad_clip: float | None = None,
     restore_best: bool = False,
+    verbose: bool = True,
 ) -> History:
     """The loop behind ``fit`` and ``fit_one_cycle``: one progress bar for the whole run."""
     history: History = []
@@ -385,7 +386,8 @@ def _train(
                 result["train_loss"] = train_loss
                 result["train_seconds"] = train_seconds
                 result["epoch_seconds"] = time.perf_counter() - start
-                model.epoch_end(epoch, result)
+                if verbose:
+                    model.epoch_end(epoch, result)
                 if scheduler is not None:
                     result["lrs"] = lrs
                 progress.set_postfix(val_acc=f"{result.get('val_acc', float('nan')):.4f}")
@@ -415,6 +417,7 @@ def fit(
     opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
     *,
     restore_best: bool = False,
+    verbose: bool = True,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs at a constant learning rate; return its history.
 
@@ -448,15 +451,26 @@ def fit(
     copy of the model); at the end, also after an interruption, that copy is
     loaded back into ``model`` and one line says which epoch it came from.
     Every epoch's dict then has ``best``, ``True`` only for that epoch.
-    Introduced in lesson 03.
+
+    ``verbose=False`` leaves out the line per epoch (``model.epoch_end``), for runs
+    that a lesson reports in a table of its own (lessons 04 and 05). Introduced in
+    lesson 03.
     """
     epochs, lr, num_batches = _check_training_arguments(
         model, epochs, lr, "lr", train_loader, val_loader
     )
     restore_best = _check_flag("restore_best", restore_best)
+    verbose = _check_flag("verbose", verbose)
     optimizer = opt_func(model.parameters(), lr)
     return _train(
-        epochs, model, train_loader, val_loader, optimizer, num_batches, restore_best=restore_best
+        epochs,
+        model,
+        train_loader,
+        val_loader,
+        optimizer,
+        num_batches,
+        restore_best=restore_best,
+        verbose=verbose,
     )
 
 
@@ -471,6 +485,7 @@ def fit_one_cycle(
     opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
     *,
     restore_best: bool = False,
+    verbose: bool = True,
 ) -> History:
     """Train with a one-cycle learning-rate schedule; return the history.
 
@@ -480,8 +495,8 @@ def fit_one_cycle(
     clips every gradient value to ``[-grad_clip, grad_clip]`` before each step.
     Each epoch's dict has the keys of ``fit`` plus ``lrs``, the learning rate
     of every step. Argument checks, non-finite losses, interruptions and
-    ``restore_best`` (keep the epoch with the lowest validation loss) work as
-    in ``fit``. Introduced in lesson 03, explained in lesson 05.
+    ``restore_best`` (keep the epoch with the lowest validation loss) and
+    ``verbose`` work as in ``fit``. Introduced in lesson 03, explained in lesson 05.
     """
     epochs, max_lr, num_batches = _check_training_arguments(
         model, epochs, max_lr, "max_lr", train_loader, val_loader
@@ -490,6 +505,7 @@ def fit_one_cycle(
     if grad_clip is not None:
         grad_clip = _check_number("grad_clip", grad_clip, minimum=0.0)
     restore_best = _check_flag("restore_best", restore_best)
+    verbose = _check_flag("verbose", verbose)
     optimizer = opt_func(model.parameters(), max_lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr, epochs=epochs, steps_per_epoch=num_batches
@@ -504,6 +520,7 @@ def fit_one_cycle(
         scheduler,
         grad_clip,
         restore_best,
+        verbose,
     )
 
 

@@ -34,9 +34,9 @@
 # - write gradient descent by hand, then with `torch.optim.SGD`, and choose a learning rate.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-02: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 6 s with a peak memory of 694 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 5 s with a peak memory of 637 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.

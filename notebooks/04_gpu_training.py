@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 116 s with a peak memory of 1147 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1156 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -220,10 +220,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **61.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **139.9
+# **51.8 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **165.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **38.7
+# multiply-adds a second on the large product, but only **50.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. We expect part of the reason to be a fixed cost per call, which a 64 x 64
 # product's few multiply-adds cannot share out (not timed apart; exercise 2 looks for
@@ -445,26 +445,12 @@ print(
 #   training, into one tensor kept on the device; each batch gathers its rows from it.
 #
 # Both train three epochs on the very same batches, reshuffled each epoch from a shared
-# seed (`SeededShuffle`, explained in Appendix B). Identical final weights will show
-# that the batches matched.
+# seed: `SeededShuffle`, from `course_utils`, gives the classic `DataLoader` the orders
+# that pipeline (b) draws (Appendix B prints it). Identical final weights will show that
+# the batches matched.
 
 # %%
-from torch.utils.data import Sampler
-
-
-class SeededShuffle(Sampler):
-    """Each epoch a new shuffled order of range(size), drawn from its own seeded RNG."""
-
-    def __init__(self, size: int, seed: int):
-        self.size = size
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        return iter(torch.randperm(self.size, generator=self.generator).tolist())
-
-    def __len__(self) -> int:
-        return self.size
-
+from course_utils import SeededShuffle
 
 shuffle_seed = 0  # the same seed for both pipelines
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
@@ -506,7 +492,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **6.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **2.87 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -646,18 +632,18 @@ _ = gc.collect()
 
 # %% [markdown]
 # On this CPU the classic pipeline's later epochs took
-# **20.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
+# **16.6 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
 # the later epochs, one run: the speed-up leaves out the first epoch, as section 7's
 # will), and the two ended with the same weights: the same
 # arithmetic. Building its batches alone took
-# **0.77**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.82**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times its extra time per epoch, so the building accounts for
 # **most of it**<!-- says: building batches' share of (a)'s extra time -->: work that
 # (b) did once, in
-# **6.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **2.87 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Counting that cost, (b)'s running total fell below the classic pipeline's after epoch
-# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **6.9 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **0.7 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 #
 # On a GPU we expect (b) also to save copying each batch (not timed here). It needs the
 # data to fit on the device beside the model; larger datasets, or per-image transforms
@@ -760,16 +746,6 @@ for arm, model_class in arm_models.items():
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %%
-import contextlib
-import io
-
-
-def quietly(function, *args):
-    """function(*args), with what it prints hidden (fit's epoch lines)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return function(*args)
-
-
 order = list(arms)
 for round_number in range(wide_epochs):
     shift = round_number % len(order)  # a new order each round
@@ -778,8 +754,9 @@ for round_number in range(wide_epochs):
         if arm not in arms:  # compiling failed in an earlier round
             continue
         try:
-            # fit would say "Epoch 1" every round: one line a round instead, below
-            epoch = quietly(fit, 1, 0.05, arms[arm]["model"], arms[arm]["loader"], course_val)[0]
+            # verbose=False: no "Epoch 1" line from fit every round; one line a round, below
+            model, loader = arms[arm]["model"], arms[arm]["loader"]
+            epoch = fit(1, 0.05, model, loader, course_val, verbose=False)[0]
         except Exception as error:  # for example, no C++ compiler for the CPU kernels
             if arm != "compiled":
                 raise  # only compiling may fail and leave the other arms to compare
@@ -855,10 +832,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.55 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.42 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median of the later rounds). Verdict: **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
 # **91.08%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
@@ -866,11 +843,11 @@ if "compiled" in arms:
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
-# **0.95 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed, against a tie band of **1.15**<!-- output: tie band -->. Verdict: **no clear
+# **0.98 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed, against a tie band of **1.10**<!-- output: tie band -->. Verdict: **no clear
 # winner: the rounds disagree or tie**<!-- says: compiled against float32, verdict -->.
 # Epochs to win back the compiling: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -905,17 +882,17 @@ if "compiled" in arms:
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **20.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
+#   **16.6 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b), its
 #   one-off cost included, was ahead after epoch
-#   **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->;
+#   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->;
 # - bfloat16 autocast ran at
-#   **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
-#   **0.95 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   **0.98 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 #   speed (verdict: **no clear winner: the rounds disagree or
 #   tie**<!-- says: compiled against float32, verdict -->).
 
@@ -1059,23 +1036,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.76 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.73 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **44.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **91.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **117.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **38.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **50.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **139.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **165.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, which section 2's products did not. Products this large are
 # where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
@@ -1169,7 +1146,13 @@ for each in devices:
         step_table[size][each.type] = found[size]
 ### END SOLUTION
 
+
 # %%
+def own_spread(seconds: list[float]) -> float:
+    """The same work's slowest round over its fastest, at least 1.1: its tie band."""
+    return max(max(seconds) / min(seconds), 1.1)
+
+
 if check_exercise(
     2, time_step=time_step, time_in_rounds=time_in_rounds, step_table=step_table, devices=devices
 ):
@@ -1186,12 +1169,15 @@ if check_exercise(
                 f"{name} microseconds per image, batch {size}: "
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
-        # Batch 64 against batch 16, round by round (each round timed both), counted with
-        # section 7's tie band: above it, batch 64 took longer in that round.
+        # Batch 64 against batch 16, round by round (each round timed both), counted with a
+        # tie band from these timings' own spread: the larger of the two sizes' slowest
+        # round over its fastest (at least 1.1). Above it, batch 64 took longer that round.
+        small_band = max(own_spread(step_table[16][name]), own_spread(step_table[64][name]))
+        print(f"{name}, tie band of batches 16 and 64: {small_band:.2f}")
         ratios = [
             b64 / b16 for b64, b16 in zip(step_table[64][name], step_table[16][name], strict=True)
         ]
-        longer = count_rounds(ratios, tie=band - 1)
+        longer = count_rounds(ratios, tie=small_band - 1)
         print(
             f"{name}, rounds with batch 64 longer / tied / shorter than batch 16: "
             f"{longer.faster} / {longer.tied} / {longer.slower}"
@@ -1202,13 +1188,17 @@ if check_exercise(
             words = f"batch 64 {'longer' if longer.faster else 'shorter'} in every round"
         print(f"{name}, batch 64 against batch 16, verdict: {words}")
         # The last step up in batch size: did it still cut the time per image beyond the
-        # tie band? (Medians of the rounds, as the per-image lines above.)
+        # two sizes' own tie band? (Medians of the rounds, as the per-image lines above.)
+        large_band = max(own_spread(step_table[4096][name]), own_spread(step_table[16384][name]))
+        print(f"{name}, tie band of batches 4096 and 16384: {large_band:.2f}")
         cost = {size: statistics.median(step_table[size][name]) / size for size in batch_sizes}
         saved = cost[4096] / cost[16384]  # above 1: cheaper per image at batch 16384
-        if saved > band:
+        if saved > large_band:
             words = "lower beyond the tie band"
+        elif saved < 1 / large_band:
+            words = "higher beyond the tie band"
         else:
-            words = "higher beyond the tie band" if saved < 1 / band else "within the tie band"
+            words = "within the tie band"
         print(f"{name} time per image, 16384 against 4096, verdict: {words}")
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
@@ -1231,18 +1221,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.428 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.634 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.232 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.155 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **26.72 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.60 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.93**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.93**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **14.48 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.13 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.72**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
-# (section 7's, on the medians).
+# of those two sizes' own rounds (the larger spread, slowest over fastest:
+# **1.22**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
 # step's cost that does not grow with the batch, shared out among more images, would
 # give (not timed apart); once that share is small, the per-image work is most of what
@@ -1250,10 +1241,11 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.428 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.488 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.232 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.298 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
-# by round with section 7's tie band, the verdict is
+# by round with a tie band from their own rounds
+# (**1.29**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
 # **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
 # (one run of 7 rounds). A verdict of batch 64 longer in every round shows that some of
 # a step's work grows with the batch even at these sizes; any other verdict does not
@@ -1321,11 +1313,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.77**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.82**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
 # for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **6.23 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **2.87 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1348,7 +1340,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1373,9 +1365,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.95 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **0.98 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: the rounds disagree or
 # tie**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1405,7 +1397,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.24**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.39**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1482,8 +1474,12 @@ except RuntimeError as error:
 #
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
 # Pipeline (b) draws each epoch's order with `torch.randperm` from its own seeded RNG (a
-# `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline.
-#
+# `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline:
+
+# %% tags=["nbval-check-output"]
+print(inspect.getsource(SeededShuffle.__iter__))
+
+# %% [markdown]
 # **Why not `shuffle=True`?** With a seeded RNG, a `DataLoader`'s `shuffle=True` gives
 # another order than `randperm` with the same seed (the `DataLoader` draws from the RNG
 # before it shuffles), as 10 items show. `SeededShuffle` gives `randperm`'s order, as
@@ -1508,7 +1504,7 @@ seed_accuracies = {}
 for seed in range(4):
     seed_everything(0)  # the same starting weights; only the batch order changes
     seed_model = to_device(MLP(28 * 28, [32], 10), device)
-    history = quietly(fit, num_epochs, 0.2, seed_model, pipeline_b(device, seed), course_val)
+    history = fit(num_epochs, 0.2, seed_model, pipeline_b(device, seed), course_val, verbose=False)
     seed_accuracies[seed] = history[-1]["val_acc"]
 each = ", ".join(f"{accuracy:.4f}" for accuracy in seed_accuracies.values())
 print(f"validation accuracy, shuffle seeds 0 to 3, {len(train_images):,} images: {each}")
@@ -1687,8 +1683,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **21.8 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.3 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).
@@ -1860,7 +1856,7 @@ else:
         seed_everything(0)  # the same starting weights on each device
         on_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=on)
         model = MLP(28 * 28, [32], 10).to(on)
-        history = quietly(fit, num_epochs, 0.2, model, pipeline_b(on), on_val)  # one line below
+        history = fit(num_epochs, 0.2, model, pipeline_b(on), on_val, verbose=False)  # see below
         median, fastest, slowest = later_epochs([epoch["train_seconds"] for epoch in history])
         print(
             f"32-unit MLP, pipeline (b) on {len(train_images):,} images, median later epoch "

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1430 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1362 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -567,8 +567,8 @@ for size in (64, 1024):
 # **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
 # on B images, and one process takes one step on all 2B. The last row over the `DDP step`
 # row predicts 2 processes' speed-up for the steps alone:
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
 # tenth of 1 a tie (`TIE`, a convention: Appendix C).
 
@@ -586,19 +586,16 @@ for size in (64, 1024):
 #   the exchange, with any wait at the all-reduce;
 # - *a tie*: a speed-up within section 8's tie band, `TIE` (between 1 / 1.1 and 1.1).
 #
-# The arms:
+# The two arms:
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process
 #   with 1 thread;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# The pair differs in processes, and with them the CPUs in use (2 against 1) and each
-# process's batch (half the effective batch against all of it). A second pair loads
-# *lean* (`batch slices, 1 thread` and `DDP, 2 processes, slices`): each batch indexed out
-# of one tensor of all the images in one go, instead of a `DataLoader` fetching the images
-# one by one and stacking them.
-#
-# The script runs at section 8's two sizes, 64 and 1,024 images per process (effective
-# batches of 128 and 2,048), while the notebook only waits.
+# They differ in processes, and with them the CPUs in use (2 against 1) and each
+# process's batch (half the effective batch against all of it). The script runs at
+# section 8's two sizes, 64 and 1,024 images per process (effective batches of 128 and
+# 2,048), while the notebook only waits; it also trains three more arms, which
+# Appendix A compares.
 
 # %%
 arm_rounds = full_or_smoke(full=7, smoke=2)  # round 1 is a warm-up, left out
@@ -623,18 +620,15 @@ big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
 # **How to read it.** Each row: an arm's median epoch over the 6 rounds after the
-# warm-up, and of its two parts. Each line under the table: the first arm's median
-# speed-up over the second (above 1: faster), with its rounds faster, tied or slower.
-# That median is taken over the rounds' ratios, so it need not equal the ratio of the
-# table's two median epochs. A
-# verdict names a winner only if all 6 rounds agree: 5 faster and 1 tied reads "no clear
-# winner". The next cell redoes the first line by hand.
+# warm-up, and of its two parts. Under the table: 2 processes' median speed-up (above 1:
+# faster) with its rounds faster, tied or slower; the verdict, which names a winner only
+# if all 6 rounds agree (5 faster and 1 tied reads "no clear winner"); the speed-up in
+# each part, also in words; and, in words, section 8's prediction beside the rest
+# measured. A median of the rounds' ratios need not equal the ratio of the table's two
+# median epochs. The next cell redoes the first line by hand.
 
 # %%
-TWO_ARM, TWO_SLICED = "DDP, 2 processes", "DDP, 2 processes, slices"
-PLAIN_ARM, PLAIN_2 = "plain loop, 1 thread", "plain loop, 2 threads"  # one process, no DDP
-SLICED_ARM = "batch slices, 1 thread"
-FOUR_ARMS = (PLAIN_ARM, TWO_ARM, SLICED_ARM, TWO_SLICED)  # 1 process against 2, twice
+PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
@@ -651,42 +645,35 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     return rounds
 
 
-def in_words(speed_up: float) -> str:
-    """speed_up_in_words without the tie band's width: faster, slower or a tie."""
-    return speed_up_in_words(speed_up).split(" (")[0]
-
-
 def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: str) -> dict:
     """Print the arm's speed-up over the baseline in each part of the epoch, then both in
     words (`who`: the arm's processes, `over`: the baseline's); return the speed-ups."""
     parts = part_speed_ups(figures, arm, baseline)
     print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
     print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
-    loader, rest = (in_words(parts[part]).replace("a tie", "tied") for part in ("loader", "rest"))
+    loader, rest = (speed_up_in_words(parts[part], width=False) for part in ("loader", "rest"))
+    loader, rest = loader.replace("a tie", "tied"), rest.replace("a tie", "tied")
     print(f"{name}, {who} against 1, by part: the loading {loader}, the rest {rest}")
     return parts
 
 
-def one_against_two(batch: int, figures: dict, per_process: int) -> tuple[RoundCount, RoundCount]:
-    """The four arms' table at one effective batch; 2 processes' speed-up over the baseline
+def one_against_two(batch: int, figures: dict, per_process: int) -> RoundCount:
+    """The two arms' table at one effective batch; 2 processes' speed-up over the baseline
     and its verdict, then in each part of the epoch, with section 8's prediction at
-    `per_process` images per process beside the rest, in words; then the lean arms, and
-    the lean pair by part. Returns the first speed-up's RoundCount, then the last's."""
+    `per_process` images per process beside the rest, in words. Returns the RoundCount."""
     name = f"effective batch {batch}"
     title = f"{name}, seconds per epoch on {arms_where}"
-    print(arms_table({arm: figures[arm] for arm in FOUR_ARMS}, title))
+    print(arms_table({arm: figures[arm] for arm in (PLAIN_ARM, TWO_ARM)}, title))
     headline = compare(name, figures, TWO_ARM, PLAIN_ARM)
     print(f"{name}, 2 processes against 1, verdict: {headline.verdict}")
     parts = by_part(name, figures, TWO_ARM, PLAIN_ARM, "2 processes", "the baseline")
-    steps, rest = in_words(predicted[per_process]), in_words(parts["rest"])
+    steps = speed_up_in_words(predicted[per_process], width=False)
+    rest = speed_up_in_words(parts["rest"], width=False)
     print(f"{name}, the rest, predicted then measured: {steps}, then {rest}")
-    compare(name, figures, SLICED_ARM, PLAIN_ARM)  # one process, loading lean
-    lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # both loading lean
-    by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
-    return headline, lean
+    return headline
 
 
-headline, lean = one_against_two(128, arms_figures, per_process=64)
+headline = one_against_two(128, arms_figures, per_process=64)
 
 # %%
 pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
@@ -709,22 +696,15 @@ print(
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->.
 # Their loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.53<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.35<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. In words, section 8's prediction for the steps, then the rest measured:
 # **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->.
-#
-# **Loading lean** (compare the lean rows' `loader` column with the others'), one
-# process ran at
-# 1.26<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed, and 2 lean processes at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's: what a second process does at this batch, in this run.
 #
 # **At 1,024 images per process**, section 8's other size (2,048 a step for one process),
 # on the same images:
@@ -736,44 +716,30 @@ _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->.
 # Their loading ran at
-# 3.32<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.99<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.78<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: by part, where the epoch's gain or loss came from, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The
 # prediction for the steps, then the rest measured:
-# **faster, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
-# A `loader` line above 2 means one process's loading cost more per image at this batch
-# than each of 2 processes' did, not that DDP sped up the arithmetic. Appendix A times
-# the loading's two parts apart; per image, 2 processes against 1, fetching and stacking:
-# **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
-# moving and normalising:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
-#
-# One process loading lean ran at
-# 2.26<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed, and 2 lean processes at
-# 1.16<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's: their loading at
-# 1.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.80
-# <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times its speed; by part, **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# A `loader` speed-up above 2 means one process's loading cost more per image at this
+# batch than each of 2 processes' did, not that DDP sped up the arithmetic: Appendix A
+# splits the loading in two.
 #
 # **Both launches, drawn.** Orange bars: the wait for batches (`loader`); blue: the rest;
-# dots: each round's whole epoch. Compare the DDP arms' blue bars with the plain loop's,
-# the plain loop's orange bar with the lean arms', and each between the two batches.
+# dots: each round's whole epoch. Compare the two arms' bars at each batch, part by part,
+# then each arm's between the two batches.
 
 # %%
 plot_epoch_parts(
     {
         f"effective batch {batch}, {train_size:,} images an epoch": {
-            arm: figures[arm] for arm in FOUR_ARMS
+            arm: figures[arm] for arm in (PLAIN_ARM, TWO_ARM)
         }
         for batch, figures in ((128, arms_figures), (2 * big_batch, big_figures))
     },
@@ -837,8 +803,10 @@ else:
 # (Appendix F gives it).
 #
 # **Batch norm: `SyncBatchNorm`.** Under DDP, a `BatchNorm` layer normalises with its own
-# shard's mean and variance; `nn.SyncBatchNorm.convert_sync_batchnorm` swaps in layers
-# that compute them over the whole batch, across the processes (PyTorch's
+# shard's mean and variance, which can differ from the whole batch's. `SyncBatchNorm`
+# layers (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps them in) make each process
+# normalise with the mean and variance of the whole batch, computed across the
+# processes, instead of its own shard's (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
 # Appendix F compares the shards' means with the whole batch's, and converts a model.
 #
@@ -879,41 +847,35 @@ print(accumulation.output)
 #   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
 # - The exchange is the same 25,450 numbers whatever the batch. Timed one step at a time
 #   on this lesson's 2 logical CPUs (one run), a DDP step of 2 processes ran at
-#   0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+#   0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 #   the speed of one process's step on the same images at 64 images per process and
-#   1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+#   1.06<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 #   1,024: the steps alone, without the loading.
 # - Over whole epochs, in rounds, 2 processes ran at a median of
-#   0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times one process's speed (1 thread each) at an effective batch of 128
 #   (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->)
 #   and
-#   2.15<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   1.96<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   at 2,048
 #   (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->).
 #   At 2,048 the loading ran at
-#   3.32<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+#   2.99<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 #   times one process's speed and the rest (steps and exchange) at
-#   0.78<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+#   0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 #   times: by part, where the gain or loss came from, **the loading faster, the rest
 #   slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. A loader
 #   speed-up above 2 means one process's loading cost more per image at that batch than
 #   each of 2 processes' did (Appendix A's per-image lines), not that DDP sped up the
 #   arithmetic.
-# - One process loading lean ran at
-#   2.26<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-#   times the plain loop's speed at 2,048; both lean, 2 processes ran at
-#   0.51<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   and
-#   1.16<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   times one. The lean pair at 2,048, loading 1.68
-#   <!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-#   and the rest 0.80
-#   <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-#   times one lean process's speed: **the loading faster, the rest
-#   slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. What
-#   to try on your own machine: make one process lean first, then time what a second
-#   adds, as whole epochs in rounds, since steps timed alone leave out the loading.
+# - Appendix A splits the loading per image and times a leaner way to load, each batch
+#   indexed out of one tensor: at 2,048, one lean process ran at
+#   2.11<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   times the plain loop's speed, and 2 lean processes at
+#   1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one lean process's. On your own machine, make one process lean first, then time
+#   what a second adds, as whole epochs in rounds, since steps timed alone leave out the
+#   loading.
 # - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
 #   et al. grows the learning rate with it (Appendix E). This lesson kept 128 and did not
 #   test the rule.
@@ -1101,7 +1063,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1123,10 +1085,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.35<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1147,18 +1109,19 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: Appendix F: the shard means against the whole batch's, by images per process
+# Hint: section 11 on SyncBatchNorm; Appendix F measures the shard means
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
-# **(a).** Appendix F printed each shard's mean beside the whole batch's: they differ,
-# and in this one batch shards of 4 images strayed further than shards of 32 (`gap
-# larger with 4 images per process than with 32: True`): the fewer images a statistic
-# rests on, the more it can stray. Plain `BatchNorm` normalises with its own shard's
-# statistics; `SyncBatchNorm` combines them across the processes. DDP already averages
-# every parameter's gradient, batch norm's weight and bias
+# **(a).** As section 11 says, plain `BatchNorm` normalises with its own shard's
+# statistics, while with `SyncBatchNorm` each process normalises with the whole batch's,
+# computed across the processes. Appendix F printed each shard's mean beside the whole
+# batch's: they differ, and in this one batch shards of 4 images strayed further than
+# shards of 32 (`gap larger with 4 images per process than with 32: True`): the fewer
+# images a statistic rests on, the more it can stray. DDP already averages every
+# parameter's gradient, batch norm's weight and bias
 # included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
 
 # %% [markdown]
@@ -1191,7 +1154,11 @@ check_exercise("Q5", answer_q5=answer_q5)
 # ## Appendix A: where the epoch went
 #
 # This appendix extends section 9: its script, how it keeps the arms alike, the loading's
-# two parts, the rest of an epoch per step, and a fifth arm.
+# two parts, the rest of an epoch per step, and the script's three other arms:
+# - a *lean* pair, `batch slices, 1 thread` and `DDP, 2 processes, slices`, like the
+#   plain loop and DDP but with each batch indexed out of one tensor of all the images in
+#   one go, instead of a `DataLoader` fetching the images one by one and stacking them;
+# - `plain loop, 2 threads`: one process using both logical CPUs.
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
 # writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
@@ -1214,8 +1181,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # baseline's median seconds in that part by the arm's. Each part's median is taken on
 # its own, so the two parts need not add up to the `epoch` column. The `by part` lines
 # put both parts' speed-ups in words, and the `predicted then measured` lines section 8's
-# prediction and the rest's speed-up, with `speed_up_in_words` (its tie band's width left
-# off).
+# prediction and the rest's speed-up, with `speed_up_in_words(..., width=False)` (its tie
+# band's width left off).
 #
 # **The verdict rule.** One tied round (a slow moment, say) withholds a verdict, even
 # beside a large median. If each round were a coin flip between two equally fast arms,
@@ -1231,6 +1198,11 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 
 # %%
+SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # lean
+PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
+FOUR_ARMS = (PLAIN_ARM, TWO_ARM, SLICED_ARM, TWO_SLICED)  # 1 process against 2, twice
+
+
 def loading_parts(folder: str, arm: str) -> dict[str, float]:
     """The arm's median seconds an epoch fetching batches, and moving and normalising them,
     over the rounds that read_arms counts, from the file compare_arms.py wrote."""
@@ -1258,7 +1230,8 @@ def where_the_epoch_went(batch: int, figures: dict, folder: str, per_process: in
             f"normalising {normalising:.1f}"
         )
     for part in ("fetching", "normalising"):
-        words = in_words(per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part])
+        speed_up = per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part]  # cost per image
+        words = speed_up_in_words(speed_up, width=False)
         print(f"{name}, {part} per image, 2 processes against 1: {words}")
     steps = math.ceil(train_size / batch)  # steps an epoch, the same for both arms
     timed_alone = {PLAIN_ARM: ms[per_process]["double"], TWO_ARM: ms[per_process]["ddp"]}
@@ -1277,7 +1250,6 @@ gap = 100 * (max(accuracies) - min(accuracies))
 same_accuracy = "identical" if gap == 0 else f"up to {gap:.2f} points apart"
 print(f"effective batch 128, the four arms' validation accuracies: {same_accuracy}")
 record_result("2 processes over 1 process, batch 128", round(headline.median, 2))
-record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
@@ -1285,17 +1257,20 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **The loading's two parts.** With the same cost per image, 2 processes could at best
 # halve the loading, and section 9's `loader` lines could not exceed 2. The
 # `… per image, 2 processes against 1` lines compare, in words, each part's cost per
-# image in each of 2 processes with one process's (faster: cheaper; section 9 quotes
-# those at 2,048). Why a
-# part's cost per image changes with the processes or the batch, this lesson does not
-# time.
+# image in each of 2 processes with one process's (faster: cheaper). At 2,048, fetching
+# and stacking:
+# **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
+# moving and normalising:
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# Why a part's cost per image changes with the processes or the batch, this lesson does
+# not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.93<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.84<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.26<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.24<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.65<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.36<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1314,47 +1289,67 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # launches would measure what scaling out buys there; this lesson did not run them.
 
 # %% [markdown]
-# **A fifth arm.** Section 9's launches also trained `plain loop, 2 threads`: one process
-# using both logical CPUs, what a script run with `python` gets here. The first two
-# lines give, per launch, how long rank 1 waited at a barrier while rank 0 trained a
-# 1-process arm, and the CPU seconds it used meanwhile (little: it left both CPUs to
-# rank 0). Then come each launch's table of all five arms and two comparisons, each the
-# first arm's speed-up over the second, round by round:
-# 1. a second thread: the plain loop's 2 threads over 1;
-# 2. 2 processes over the plain loop with 2 threads. This pair changes two things, the
+# **The other three arms.** The first two lines give, per launch, how long rank 1 waited
+# at a barrier while rank 0 trained a 1-process arm, and the CPU seconds it used
+# meanwhile (little: it left both CPUs to rank 0). Then come each launch's table of all
+# five arms and four comparisons, each the first arm's speed-up over the second, round
+# by round:
+# 1. loading lean: one lean process over the plain loop;
+# 2. a second process, both loading lean: the lean pair, then by part, as in section 9;
+# 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
+#    gets here;
+# 4. 2 processes over the plain loop with 2 threads. This pair changes two things, the
 #    processes and the threads in each, so it answers a practical question (is `torchrun`
 #    worth it over a plain script here?) rather than isolating a cause.
 
+
 # %%
-COMPARISONS = [
-    (PLAIN_2, PLAIN_ARM),  # 1. a second thread
-    (TWO_ARM, PLAIN_2),  # 2. torchrun against a plain script (two changes)
-]
-
-
-def report_arms(batch: int, figures: dict) -> None:
-    """All five arms' table at one effective batch, then the comparisons."""
+def report_arms(batch: int, figures: dict) -> RoundCount:
+    """All five arms' table at one effective batch, then the four comparisons, the lean
+    pair's also by part; return the lean pair's RoundCount."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
-    for arm, baseline in COMPARISONS:
-        compare(name, figures, arm, baseline)
+    compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
+    lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # 2. a second process, both lean
+    by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
+    compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
+    compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun against a plain script (two changes)
+    return lean
 
 
 for launch in (arms_128, arms_big):
     print(*(line for line in launch.output.splitlines() if "waiting at the barrier" in line))
 print()
-report_arms(128, arms_figures)
+lean = report_arms(128, arms_figures)
 print()
 report_arms(2 * big_batch, big_figures)
+record_result("2 processes over 1 process, both loading lean, batch 128", round(lean.median, 2))
 # psutil counts the physical cores (a core can run two logical CPUs, hyper-threading); it
 # says None where the system does not tell.
 print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 
 # %% [markdown]
+# **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
+# lean process ran at
+# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed, and 2 lean processes at
+# 0.45<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's: what a second process does at this batch, in this run. At
+# 2,048, one lean process ran at
+# 2.11<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed, and 2 lean processes at
+# 1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's: their loading at
+# 1.98<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.76
+# <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
+# times its speed; by part, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+#
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower). psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1363,9 +1358,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.56<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.95<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.82<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds follow it), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one slow round of
 # either arm can move a round into the tie band.
@@ -1452,7 +1447,8 @@ for size in (64, 1024):
         f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
     )
     more = "more" if ms[size]["added"] > halving_saves else "less"
-    words = f"{more}, predicted speed-up {in_words(predicted[size])}"  # section 8's, in words
+    prediction = speed_up_in_words(predicted[size], width=False)  # section 8's, in words
+    words = f"{more}, predicted speed-up {prediction}"
     print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
@@ -1464,37 +1460,37 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 1.030 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.908 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.144 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.123 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.886 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.784 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.534 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.459 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.55<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.50<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.60<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
 # factor of
-# 1.05<!-- output: added, 1024 images per process / 64 -->, while the step took
-# 3.27<!-- output: step, 1024 images per process / 64 --> times as long.
+# 1.22<!-- output: added, 1024 images per process / 64 -->, while the step took
+# 3.51<!-- output: step, 1024 images per process / 64 --> times as long.
 #
 # **Why the prediction.** Section 8's predicted speed-up is above 1 only where DDP adds
 # less than halving the images saves, and near 1 where it adds about as much. At 64
 # images per process DDP added
-# 1.030 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.908 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.129 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.080 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.430 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.128 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.111 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.296 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then section 8's prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
 # at 1,024, **less, predicted speed-up
-# faster**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
+# a tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
 # **The tie band.** The words in brackets on section 8's prediction lines call a speed-up
@@ -1592,12 +1588,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 859 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 876 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1700 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1677 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.device import (
     DeviceDataLoader,
     DeviceTensorLoader,
+    SeededShuffle,
     autocast_runs_in,
     bfloat16_support,
     get_default_device,
@@ -212,3 +213,33 @@ def test_bfloat16_on_a_cpu_is_not_chosen_where_pytorch_cannot_tell(monkeypatch):
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
     native, reason = bfloat16_support("cpu")
     assert not native and "no AVX-512 BF16 or AMX" in reason
+
+
+def test_seeded_shuffle_gives_a_dataloader_the_batches_of_a_device_tensor_loader():
+    images, labels = torch.arange(20.0).unsqueeze(1), torch.arange(20)
+    by_sampler = DataLoader(
+        TensorDataset(images, labels), batch_size=6, sampler=SeededShuffle(20, seed=3)
+    )
+    by_tensors = DeviceTensorLoader(
+        images,
+        labels,
+        batch_size=6,
+        shuffle=True,
+        device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(3),
+    )
+    epochs = []
+    for _ in range(3):  # every epoch a new order, the same in both
+        torch.manual_seed(99)  # the global RNG must not matter
+        ours = [labels.tolist() for _, labels in by_sampler]
+        torch.manual_seed(7)
+        assert ours == [labels.tolist() for _, labels in by_tensors]
+        epochs.append(ours)
+    assert epochs[0] != epochs[1] != epochs[2]
+    assert sorted(sum(epochs[0], [])) == list(range(20)) and len(SeededShuffle(20, 0)) == 20
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True])
+def test_seeded_shuffle_refuses_a_size_that_is_not_a_count(size):
+    with pytest.raises(ValueError, match="size must be a whole number of at least 1"):
+        SeededShuffle(size, seed=0)

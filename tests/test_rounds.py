@@ -41,3 +41,11 @@ def test_a_wider_tie_band_counts_more_rounds_as_ties():
     assert speed_up_in_words(1.3, tie=0.35) == "a tie (within 35%)"
     with pytest.raises(ValueError, match="tie must be 0 or more"):
         speed_up_in_words(1.0, tie=-0.1)
+
+
+def test_speed_up_in_words_can_leave_out_the_tie_bands_width():
+    # Lesson 06 gives the band once, then says only "a tie", "faster" or "slower".
+    assert speed_up_in_words(1.05, width=False) == "a tie"
+    assert speed_up_in_words(1.3, tie=0.35, width=False) == "a tie"
+    assert speed_up_in_words(1.2, width=False) == "faster"
+    assert speed_up_in_words(0.8, width=False) == "slower"

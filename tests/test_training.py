@@ -547,3 +547,28 @@ def test_fit_waits_for_the_device_before_it_reads_the_clock(
     fit(1, 0.1, tiny_model, *separable_loaders)
     # The epoch's clock starts after a sync; train_seconds is read after another.
     assert events[:4] == ["sync", "clock", "sync", "clock"]
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_verbose_false_leaves_out_the_epoch_lines_and_trains_the_same(
+    separable_loaders, capsys, helper
+):
+    histories, models = [], []
+    for verbose in (True, False):
+        torch.manual_seed(0)  # the same weights for both runs...
+        model = TinyClassifier()
+        separable_loaders[0].generator.manual_seed(0)  # ...and the same shuffles
+        histories.append(helper(3, 0.1, model, *separable_loaders, verbose=verbose))
+        models.append(model)
+        out = capsys.readouterr().out
+        assert ("Epoch 3:" in out) is verbose
+    assert [entry["val_loss"] for entry in histories[0]] == [
+        entry["val_loss"] for entry in histories[1]
+    ]
+    assert torch.equal(models[0].linear.weight, models[1].linear.weight)
+
+
+@pytest.mark.parametrize("helper", [fit, fit_one_cycle])
+def test_verbose_must_be_a_bool(tiny_model, separable_loaders, helper):
+    with pytest.raises(TypeError, match=r"^verbose must be True or False, got int 1$"):
+        helper(2, 0.1, tiny_model, *separable_loaders, verbose=1)

@@ -444,7 +444,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="Appendix F: the shard means against the whole batch's, by images per process",
+        hint="section 11 on SyncBatchNorm; Appendix F measures the shard means",
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "

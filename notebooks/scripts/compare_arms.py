@@ -119,8 +119,8 @@ def main() -> None:
             optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
             loader = make_loader(train_set, sampler, batch_size, loading)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
-            arms[name] |= {"sampler": sampler, "loader": loader, "seconds": [], "loader_s": []}
-            arms[name]["fetch_s"] = []
+            arms[name] |= {"sampler": sampler, "loader": loader}
+            arms[name] |= {"seconds": [], "loader_s": [], "fetch_s": []}  # an entry a round
         rounds = []
         waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
         for epoch in range(1, args.rounds + 1):
