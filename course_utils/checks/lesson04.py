@@ -43,7 +43,8 @@ BATCH_SIZES = (16, 64, 256, 1024, 4096, 16384)  # exercise 2's table
 CHECK_SIZES = BATCH_SIZES[:4]  # the sizes the check times again (the two largest take long)
 MIN_REPEATS = 5  # timings per measurement: enough to see their spread
 MIN_STEPS = 10  # steps per timing: enough to share out the clock reads and one-off hiccups
-EPOCH_STEP_SECONDS = 0.04  # the simulated GPU's work per step in exercise 1
+EPOCH_STEP_SECONDS = 0.1  # the simulated GPU's work per step in exercise 1 (above what a
+# loaded machine takes to queue a step for real)
 STEP_SECONDS = 0.002  # ... and in exercise 2
 SETUP_SECONDS = 0.5  # one-off set-up queued by the first step (exercise 2)
 EARLIER_SECONDS = 0.5  # work still queued when train_epoch is called (exercise 1)
