@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 276 s with a peak memory of 1420 MB. The course's
+# > 2 threads); the whole lesson ran in 275 s with a peak memory of 1429 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -494,6 +494,9 @@ print(f"validation images per class: {val_labels.bincount(minlength=10).tolist()
 # (after two epochs, many may still look noisy). Then eight of their *feature maps* on
 # the car, after the ReLU: look for its edges and colour regions. Where a filter found
 # nothing its map is 0; the printed line gives the share of zeros over all 16 maps.
+# The maps are computed inside `with eval_mode(cnn):` (lesson 03): within the block the
+# model is in eval mode and no gradients are tracked, and on leaving it the model
+# returns to the mode it was in before.
 
 
 # %%
@@ -526,6 +529,9 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
+#
+# The runs below show *that* an MLP does worse under the same training; the reasoning
+# after them suggests why.
 #
 # Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's training: the
 # same batches in the same order, optimizer, learning rate and epochs. Its epochs are
@@ -578,15 +584,15 @@ del mlp_equal_time
 # parameters, yet after the same 2 epochs it reached
 # 45.8%<!-- output: MLP validation accuracy (same epochs) --> against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->, in
-# 5.4 s<!-- output: MLP training seconds --> of training. Continued to
-# 7<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (0.97<!-- output: MLP's training time / the CNN's --> times the CNN's training time
+# 5.6 s<!-- output: MLP training seconds --> of training. Continued to
+# 6<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (0.88<!-- output: MLP's training time / the CNN's --> times the CNN's training time
 # on this CPU), it reached
-# 47.5%<!-- output: MLP validation accuracy (same time) -->. The `by epoch` line gives
+# 46.2%<!-- output: MLP validation accuracy (same time) -->. The `by epoch` line gives
 # its validation accuracy after each epoch, from
 # 41.9%<!-- output: MLP validation accuracy by epoch --> after the first: look at how
 # much the epochs after the CNN's 2 added,
-# +1.7<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
+# +0.4<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
 # points, against the gap to the CNN after the same 2 epochs.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
@@ -777,11 +783,54 @@ del few, crops_by_hand, course
 # introduced in a line each. *Adam* keeps, for each weight, a running average of its gradient
 # (its momentum: each step keeps a share beta1 =
 # 0.9<!-- source: PyTorch docs, torch.optim.Adam, default betas=(0.9, 0.999) --> of the
-# old average) and a running average of the gradient's square (beta2 = 0.999). Each step
-# moves the weight by the learning rate times the first average divided by the square
-# root of the second. The gradient's scale cancels, so every weight takes steps of
-# similar size: about the learning rate while its gradient keeps its sign, however large
-# or tiny that gradient is, and less where the sign keeps flipping.
+# old average) and a running average of the gradient's square (beta2 = 0.999). Both
+# averages start at 0, so over the first steps they are too small, the second far more
+# than the first; *bias correction* divides them at step t by 1 − beta1^t and
+# 1 − beta2^t, which undoes that. Each step then moves the weight by the learning rate
+# times the corrected first average divided by the square root of the corrected second
+# (plus eps = 1e-8, against dividing by 0). The gradient's scale cancels, so every
+# weight takes steps of similar size: about the learning rate while its gradient keeps
+# its sign, however large or tiny that gradient is, and less where the sign keeps
+# flipping. By hand with PyTorch's defaults, on two weights whose gradients are 1,000
+# and 0.001 at every step, at a rate of 0.01, against `torch.optim.Adam`:
+
+# %% tags=["nbval-check-output"]
+adam_gradient = torch.tensor([1000.0, 0.001])  # the same at every step: one huge, one tiny
+beta1, beta2, adam_eps, adam_lr = 0.9, 0.999, 1e-8, 0.01  # PyTorch's defaults; the rate
+adam_by_hand, adam_m, adam_v = torch.zeros(2), torch.zeros(2), torch.zeros(2)
+adam_weights = nn.Parameter(torch.zeros(2))
+adam = torch.optim.Adam([adam_weights], lr=adam_lr)
+adam_steps = []  # each step's change of the two weights, by hand
+for t in (1, 2, 3):
+    adam_m = beta1 * adam_m + (1 - beta1) * adam_gradient  # the gradient's running average
+    adam_v = beta2 * adam_v + (1 - beta2) * adam_gradient**2  # its square's running average
+    m_hat, v_hat = adam_m / (1 - beta1**t), adam_v / (1 - beta2**t)  # the bias correction
+    adam_steps.append(-adam_lr * m_hat / (v_hat.sqrt() + adam_eps))
+    adam_by_hand = adam_by_hand + adam_steps[-1]
+    adam_weights.grad = adam_gradient.clone()
+    adam.step()
+print("Adam by hand matches torch.optim.Adam:", torch.allclose(adam_by_hand, adam_weights))
+for index, gradient in enumerate(adam_gradient.tolist()):
+    sizes = ", ".join(f"{abs(step[index]):.4f}" for step in adam_steps)
+    print(f"weight with gradient {gradient:g}, its 3 step sizes: {sizes}")
+# The first step without the correction: the averages after one step, 0.1 g and 0.001 g².
+first_m, first_v = (1 - beta1) * adam_gradient, (1 - beta2) * adam_gradient**2
+uncorrected = first_m / (first_v.sqrt() + adam_eps)  # in learning rates
+ratios = ", ".join(f"{ratio:.2f}" for ratio in uncorrected.tolist())
+print(f"first step without bias correction, in learning rates: {ratios}")
+
+# %% [markdown]
+# Does the hand version match PyTorch's?
+# **True**<!-- says: Adam by hand matches torch.optim.Adam -->. The weight whose
+# gradient is 1,000 moved
+# **0.0100**<!-- output: weight with gradient 1000, its 3 step sizes --> at its first
+# step and the one whose gradient is 0.001 moved
+# **0.0100**<!-- output: weight with gradient 0.001, its 3 step sizes -->: the learning
+# rate, for gradients a million times apart; their lines show the next two steps. Without
+# the correction, the first step would have been
+# 3.16<!-- output: first step without bias correction, in learning rates --> learning
+# rates for either weight: the first average holds a tenth of the gradient, but the
+# square root of the second about a thirtieth of its size.
 #
 # *One-cycle* (`fit_one_cycle`, built on PyTorch's `OneCycleLR`) starts the learning rate
 # at 1/25 of its peak, raises it to the peak over the first
@@ -813,12 +862,17 @@ del few, crops_by_hand, course
 # time budget: compare them with each other, not with section 4. Appendix D checks the
 # parts by hand.
 #
-# After the runs, a first table gives each recipe's accuracy seed by seed and its *seed
-# range* (`range`: the best seed minus the worst); a second gives each recipe's change
-# from the one before it, seed by seed, and two tests: `same way` (all three seeds moved
-# the same way) and `|mean| > spread` (their mean change, ignoring its sign, exceeds the
-# *spread of the changes*, the largest change minus the smallest). A change is marked
-# `consistent` only if it passes both; by luck alone, three share a sign 1 time in 4.
+# After the runs, a figure draws the three schedules' learning rates (left) and each
+# recipe's validation accuracy epoch by epoch from seed 0 (right). Its dashed line is the
+# full recipe again, from seed 1: how far the seed alone moves a run, to set beside the
+# differences between the recipes.
+#
+# Then a first table gives each recipe's accuracy seed by seed and its *seed range*
+# (`range`: the best seed minus the worst); a second gives each recipe's change from the
+# one before it, seed by seed, and two tests: `same way` (all three seeds moved the same
+# way) and `|mean| > range` (their mean change, ignoring its sign, exceeds the *range of
+# the changes*, the largest change minus the smallest). A change is marked `consistent`
+# only if it passes both; by luck alone, three share a sign 1 time in 4.
 
 # %%
 sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
@@ -946,21 +1000,21 @@ changed = {  # what each recipe changes from the one before it
 }
 first_width = max(len(words) for words in changed.values()) + 2  # the first column's width
 print(f"\n{'':{first_width}}{'change (points), seed':>24}")
-test_columns = f"{'same way':>10}{'|mean| > spread':>17}{'consistent':>12}"
+test_columns = f"{'same way':>10}{'|mean| > range':>17}{'consistent':>12}"
 print(f"{'what changed':{first_width}}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{test_columns}")
 marked = []  # the changes marked consistent
-direction_only = []  # same way in every seed, but |mean| not above the spread of the changes
+direction_only = []  # same way in every seed, but |mean| not above the range of the changes
 for previous, name in zip(names[:-1], names[1:], strict=True):
     before = [100 * accuracy for accuracy in finals[previous]]
     accuracies = [100 * accuracy for accuracy in finals[name]]
     changes = [new - old for new, old in zip(accuracies, before, strict=True)]
     mean_change = statistics.mean(changes)
     same_way = all(c > 0 for c in changes) or all(c < 0 for c in changes)
-    beyond_spread = abs(mean_change) > max(changes) - min(changes)
-    consistent = same_way and beyond_spread
+    beyond_range = abs(mean_change) > max(changes) - min(changes)
+    consistent = same_way and beyond_range
     line = f"{changed[name]:{first_width}}" + "".join(f"{c:+8.2f}" for c in changes)
     line += f"{mean_change:+8.2f}"
-    for passed, column_width in ((same_way, 10), (beyond_spread, 17), (consistent, 12)):
+    for passed, column_width in ((same_way, 10), (beyond_range, 17), (consistent, 12)):
         line += f"{'yes' if passed else 'no':>{column_width}}"
     print(line)
     change_in_words = f"{changed[name]} ({'up' if mean_change > 0 else 'down'})"
@@ -969,7 +1023,7 @@ for previous, name in zip(names[:-1], names[1:], strict=True):
     elif same_way:
         direction_only.append(change_in_words)
 print(f"changes marked consistent: {', '.join(marked) or 'none'}")
-print(f"same way, not beyond the spread of the changes: {', '.join(direction_only) or 'none'}")
+print(f"same way, not beyond the range of the changes: {', '.join(direction_only) or 'none'}")
 full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise 2's yardstick
 
 # %% [markdown]
@@ -977,13 +1031,13 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # accuracy: the seed ranges (the first table's `range` column) ran from
 # **1.4 to 7.8**<!-- says: seed ranges, smallest to largest (points) --> points, hence
 # the rule for `consistent` stated before the runs. A row can pass `same way` and fail
-# `|mean| > spread`: every seed moved the same way, but by sizes that differed more than
+# `|mean| > range`: every seed moved the same way, but by sizes that differed more than
 # their mean, so the direction repeated and the size did not, and the rule does not mark
 # it. Such rows in this run:
-# **weight decay (down)**<!-- says: same way, not beyond the spread of the changes -->.
-# (The reverse cannot happen: changes of both signs always spread at least as far as
-# their mean.) Marked consistent in this run: **halving the constant rate (up), removing batch norm
-# (down)**<!-- says: changes marked consistent -->.
+# **weight decay (down)**<!-- says: same way, not beyond the range of the changes -->.
+# (The reverse cannot happen: when the changes do not all share a sign, their range is
+# at least the size of their mean.) Marked consistent in this run: **halving the
+# constant rate (up), removing batch norm (down)**<!-- says: changes marked consistent -->.
 #
 # One-cycle's mean rate was
 # 0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of its
@@ -994,6 +1048,16 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # 0.01; a network without batch norm may need a smaller rate, so its change measures
 # removing batch norm at that rate, not what batch norm is worth with each network at
 # its own best rate.
+#
+# **The take-away from this run.** Changes the rule marked consistent:
+# **halving the constant rate (up), removing batch norm
+# (down)**<!-- says: changes marked consistent -->. Changes that moved the same way in
+# all three seeds without passing the range test:
+# **weight decay (down)**<!-- says: same way, not beyond the range of the changes -->.
+# Any other change did not move the same way in all three seeds. Section 7's GPU branch
+# and exercise 2 keep the full recipe whatever these lines say: it was put together for
+# longer training on all the training images, which these 2-epoch runs on a sample do
+# not test.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1011,11 +1075,13 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # do, and where the evidence comes from (Appendix A shows each at work and lists the
 # benchmark's figures):
 # - *patch whitening*, a first 2 x 2 layer with filters computed from the data: hands
-#   the next layer uncorrelated inputs from the first step (measured over 3 seeds:
-#   Appendix A);
+#   the next layer uncorrelated inputs from the first step
+#   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
+#   validation, 3 seeds, the benchmark's machine; the decorrelation itself is shown in
+#   Appendix A on 500 images);
 # - *identity initialisation* instead of residual additions, each convolution starting
 #   as a copy of its input: to let the stack train from the start as residual blocks do
-#   (one seed: Appendix A);
+#   (one seed: no conclusion either way, Appendix A);
 # - batch norm with its scale fixed at 1: fewer weights for the optimizer to move
 #   (measured over 3 seeds, no difference beyond their spread: Appendix A);
 # - GELU, a smooth ReLU: lets small negative values and their gradients through (from
@@ -1030,8 +1096,9 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
 #   weights whose size batch norm ignores, a gentle start, a settled end (one seed per
 #   peak rate: Appendix A; the triangle's shape from airbench, not measured here);
-# - batches of 512, four times section 6's: fewer steps an epoch (256 and 1,024 timed on
-#   random data: Appendix A);
+# - batches of 512, four times section 6's: fewer steps an epoch (256 to 1,024 ran at
+#   about the same images a second on the benchmark's machine, on random data:
+#   Appendix A);
 # - SGD with *Nesterov* momentum 0.85, each gradient taken where momentum is about to
 #   carry the weights (from airbench, not measured here);
 # - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
@@ -1148,12 +1215,27 @@ plot_history(network_history, title=network_name)
 # That is not comparable with section 6's width-8 runs: it saw all 45,000 training
 # images rather than section 6's sample, with another optimizer and all the changes above
 # at once.
-# Here its training loss lies above its validation loss. With label smoothing, the
-# prediction equal to the smoothed target costs about
-# 0.87<!-- output: PyTorch's loss for that prediction --> (Appendix A computes it; a
-# sharper correct prediction costs more). Each training loss is also on augmented
-# batches and averaged over an epoch of improvement, likely reasons too, not measured
-# apart.
+# Here its training loss lies above its validation loss. The two losses score different
+# targets: training uses label smoothing (0.82 for the right class, 0.02 for each other
+# one), validation the plain labels, without smoothing. So only the training loss has a
+# floor above 0: the loss of a prediction equal to the smoothed target, which is that
+# target's *entropy*, −Σ p ln p over its 10 values:
+
+# %% tags=["nbval-check-output"]
+smoothed_target = torch.full((10,), 0.2 / 10)  # label smoothing 0.2 over 10 classes
+smoothed_target[0] += 1 - 0.2  # the right class (here the first): 0.82
+training_floor = -(smoothed_target * smoothed_target.log()).sum()
+print(f"label smoothing 0.2, the lowest training loss: {training_floor:.4f}")
+
+# %% [markdown]
+# No prediction can take `FastNet`'s training loss below
+# **0.87**<!-- output: label smoothing 0.2, the lowest training loss -->, while the
+# validation loss has no such floor. With label smoothing, the prediction equal to the
+# smoothed target costs about
+# 0.87<!-- output: PyTorch's loss for that prediction --> in PyTorch's loss too
+# (Appendix A computes it; a sharper correct prediction costs more). Each training loss
+# is also on augmented batches and averaged over an epoch of improvement, likely
+# reasons too, not measured apart.
 #
 # **Test-time augmentation** costs no training, only more prediction work: average the
 # logits of several views of each image (here 4: as it is, mirrored, shifted by a pixel,
@@ -1376,7 +1458,7 @@ print(
 #   epochs, residual blocks and augmentation in every run), a constant rate was halved to
 #   about one-cycle's mean, then one-cycle, weight decay and clipping were added one at a
 #   time and batch norm taken away, each change judged seed by seed over 3 seeds against
-#   the spread of the changes. The seed ranges ran from
+#   the range of the changes. The seed ranges ran from
 #   **1.4 to 7.8**<!-- says: seed ranges, smallest to largest (points) --> points. Marked
 #   consistent in this run: **halving the constant rate (up), removing batch norm
 #   (down)**<!-- says: changes marked consistent -->. One-cycle was compared with a
@@ -1716,9 +1798,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 0.64 s<!-- output: width 2, seconds per epoch --> to
-# 1.51 s<!-- output: width 8, seconds per epoch -->
-# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.65 s<!-- output: width 2, seconds per epoch --> to
+# 1.54 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -2458,19 +2540,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 61.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 62.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 31.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.8<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 22.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
 # 6.4<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU,
-# 0.30<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 0.29<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
