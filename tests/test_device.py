@@ -235,7 +235,7 @@ def test_seeded_shuffle_gives_a_dataloader_the_batches_of_a_device_tensor_loader
         torch.manual_seed(7)
         assert ours == [labels.tolist() for _, labels in by_tensors]
         epochs.append(ours)
-    assert epochs[0] != epochs[1] != epochs[2]
+    assert len({str(epoch) for epoch in epochs}) == 3  # three different orders
     assert sorted(sum(epochs[0], [])) == list(range(20)) and len(SeededShuffle(20, 0)) == 20
 
 
