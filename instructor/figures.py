@@ -84,8 +84,14 @@ class Quote:
         shown = float(self.figure.replace(",", ""))
         mantissa, _, exponent = self.figure.lower().partition("e")
         decimals = len(mantissa.partition(".")[2]) - int(exponent or 0)
-        expected = value * 100 if self.unit.strip() == "%" else value
-        return abs(expected - shown) <= 0.5 * 10**-decimals * (1 + 1e-9)
+        return abs(value * self.scale - shown) <= 0.5 * 10**-decimals * (1 + 1e-9)
+
+    @property
+    def scale(self) -> int:
+        """100 for a percentage quoting a fraction (0.965 as 96.5%); 1 otherwise, also for a
+        percentage whose output already prints percent (a name ending in "(%)")."""
+        in_percent = self.name.rstrip().endswith("(%)")
+        return 100 if self.unit.strip() == "%" and not in_percent else 1
 
 
 def quotes(markdown: str) -> tuple[list[Quote], list[str]]:
@@ -171,7 +177,7 @@ def _rewritten(match: re.Match, values: dict[str, float], changes: list[str]) ->
     quote = Quote(match["figure"], (match["unit"] or "").strip(), match["kind"], match["name"])
     if quote.kind != "output" or quote.name not in values or quote.matches(values[quote.name]):
         return match.group(0)
-    value = values[quote.name] * (100 if quote.unit == "%" else 1)
+    value = values[quote.name] * quote.scale
     mantissa, e, _ = quote.figure.lower().partition("e")
     decimals = len(mantissa.partition(".")[2])
     sign = "+" if quote.figure.startswith("+") else ""  # keep a written plus sign

@@ -146,6 +146,19 @@ def test_update_figures_rewrites_only_contradicted_figures_at_their_precision():
     assert check_figures(notebook) == []
 
 
+def test_a_percentage_of_an_output_printed_in_percent_is_not_scaled_again():
+    # An output whose name ends in "(%)" prints 38.75 for 38.75%; --fix once wrote 3875.00%.
+    notebook = notebook_with(
+        "averaged 38.73%<!-- output: mean (%) --> and 97.0%<!-- output: acc -->",
+        "mean (%): 38.75\nacc: 0.9653\n",
+    )
+    assert update_figures(notebook) == ["'38.73' -> '38.75' (mean (%))", "'97.0' -> '96.5' (acc)"]
+    assert notebook.cells[1].source == (
+        "averaged 38.75%<!-- output: mean (%) --> and 96.5%<!-- output: acc -->"
+    )
+    assert check_figures(notebook) == []
+
+
 def test_signed_figures_are_read_with_their_sign_and_a_range_is_not_a_sign():
     notebook = notebook_with(
         "changes of **-15.2**<!-- output: change --> and **+0.6**<!-- output: gain --> "
