@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1430 MB. The course's
+# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1402 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -583,8 +583,8 @@ for size in (64, 1024):
 # **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
 # on B images, and one process takes one step on all 2B. The last row over the `DDP step`
 # row predicts 2 processes' speed-up for the steps alone:
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.21<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
 # tenth of 1 a tie (`TIE`, a convention: Appendix C). The last two lines check each
 # figure against the band's edges, 1.1 and 1 / 1.1: where a line reads True, the figure
@@ -725,13 +725,13 @@ print(
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 # (one launch, 6 rounds). Their loading ran at
-# 1.50<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.46<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. In words, section 8's prediction for the steps, then the rest measured:
 # **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->.
 #
@@ -756,13 +756,13 @@ _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 2.00<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
 # (one launch, 6 rounds). Their loading ran at
-# 3.50<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: by part, where the epoch's gain or loss came from, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The
 # prediction for the steps, then the rest measured:
@@ -775,7 +775,7 @@ _ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
 # 1,024 and 2,048 (is it cheaper at half the batch?). Its control also compares the
 # baseline's loading per image inside this run with one process's alone at 2,048: the
 # ratio read
-# 1.79<!-- output: plain loop at 2048, loading per image inside the run / alone -->
+# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->
 # (above 1: the baseline loaded more slowly inside the run than alone; why, this lesson
 # does not time). Where it is above 1, the 2,048 headline is not a like-for-like win:
 # part of it is the baseline's slower loading in the run, and the lean pair below is the
@@ -793,10 +793,10 @@ print(f"{lean_name}, both loading lean, 2 processes against 1, verdict: {lean_bi
 
 # %% [markdown]
 # With both arms loading lean, 2 processes ran at
-# 1.32<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one process's speed:
-# **no clear winner: the rounds disagree or
-# tie**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->
+# **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->
 # (one launch, 6 rounds). Appendix A splits it by part.
 #
 # **Section 8's steps, over an epoch.** Section 8 predicted the steps from two rows: a
@@ -829,13 +829,13 @@ print(f"the rest below 1 in both launches: {all(r < 1 for r in rest_speed_ups)}"
 
 # %% [markdown]
 # At 128, the measured gap was
-# 0.524 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> an
+# 0.583 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> an
 # epoch, against
-# 0.327 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.345 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted; at 2,048,
-# 0.028 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.036 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.013 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->.
+# -0.014 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->.
 # Measured larger than predicted, at 128:
 # **True**<!-- says: effective batch 128, the rest's gap, measured larger than predicted -->;
 # at 2,048:
@@ -850,32 +850,32 @@ print(f"the rest below 1 in both launches: {all(r < 1 for r in rest_speed_ups)}"
 #
 # **The bottom line.** First, a caution for the 2,048 headline: inside the run the
 # baseline's loading cost
-# 1.79<!-- output: plain loop at 2048, loading per image inside the run / alone -->
+# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->
 # times what one process alone needed per image (Appendix A's control; why, this lesson
 # does not time). A ratio above 1 means the 2,048 headline is not a like-for-like win,
 # and the lean pair's figure (below) is the fairer comparison; a ratio of about 1 or
 # below, that the baseline's loading in the run was no slower than alone. At an
 # effective batch of 128, 2 processes ran at a median of
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times one process's speed
 # (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->);
 # at 2,048, at
-# 2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 2.00<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->),
 # with the loading at
-# 3.50<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # and the rest at
-# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed (by part: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->); with both
 # loading lean at 2,048, at
-# 1.32<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (**no clear winner: the rounds disagree or
-# tie**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->)
+# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (**faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->)
 # (one launch of 6 rounds each, on 2 logical CPUs). The two `the rest` lines read
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # at 128 and
-# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # at 2,048; both below 1:
 # **True**<!-- says: the rest below 1 in both launches -->. True means that in neither
 # launch did the rest (the steps, the exchange and any wait at the all-reduce for the
@@ -883,7 +883,7 @@ print(f"the rest below 1 in both launches: {all(r < 1 for r in rest_speed_ups)}"
 # ran at least as fast as the baseline's. At 1,024 images per process, section 8's
 # prediction for the steps alone, then the rest measured, read
 # **faster, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->
-# (1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# (1.21<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
 # Where the `both launches` line reads True, you can expect a second process to pay off
 # for this small MLP on 2 logical CPUs, if at all, through the loading: an expectation
 # from one run, not a measured cause.
@@ -1014,31 +1014,31 @@ print(accumulation.output)
 #   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
 # - The exchange is the same 25,450 numbers whatever the batch. Timed one step at a time
 #   on this lesson's 2 logical CPUs (one run), a DDP step of 2 processes ran at
-#   0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+#   0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 #   the speed of one process's step on the same images at 64 images per process and
-#   1.18<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+#   1.21<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 #   1,024: the steps alone, without the loading.
 # - Over whole epochs, in rounds (one launch of 6 rounds each, on this lesson's 2
 #   logical CPUs, 1 thread a process): at an effective batch of 128, 2 processes ran at
 #   a median of
-#   0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 #   times one process's speed
 #   (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->);
 #   at 2,048, at
-#   2.05<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+#   2.00<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 #   (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->),
 #   with the loading at
-#   3.50<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+#   3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 #   and the rest (steps, exchange and waits) at
-#   0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+#   0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 #   times the baseline's speed (by part: **the loading faster, the rest
 #   slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->); with
 #   both loading lean at 2,048, at
-#   1.32<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   (**no clear winner: the rounds disagree or
-#   tie**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->).
+#   1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   (**faster in every
+#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->).
 #   The rest ran at
-#   0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+#   0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 #   times the baseline's speed at 128. Both launches' `the rest` below 1:
 #   **True**<!-- says: the rest below 1 in both launches -->; True means the rest (the
 #   steps, the exchange and any wait at the all-reduce) gained from a second process in
@@ -1062,7 +1062,7 @@ print(accumulation.output)
 #   run).
 # - Appendix A splits the loading per image and times a leaner way to load, each batch
 #   indexed out of one tensor: at 2,048, one lean process ran at
-#   2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+#   1.85<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 #   times the plain loop's speed, and a second lean process gave the verdict above. On
 #   your own machine, make one process lean first, then time what a second adds, as
 #   whole epochs in rounds, since steps timed alone leave out the loading.
@@ -1254,7 +1254,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1276,10 +1276,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1473,9 +1473,9 @@ def loading_per_image(images: TensorDataset, size: int, batches: int = 20) -> fl
     """One process's median microseconds per image over `batches` batches of `size` images
     (fewer where the images run out), each fetched and stacked by a DataLoader over a
     1-process DistributedSampler, as compare_arms.py's plain loop loads, then normalised."""
-    sampler = DistributedSampler(images, num_replicas=1, rank=0, seed=0)
+    one_shard = DistributedSampler(images, num_replicas=1, rank=0, seed=0)
     # Its own generator for the seed iter() draws, so the global random stream stays as it was.
-    loader = DataLoader(images, batch_size=size, sampler=sampler, generator=torch.Generator())
+    loader = DataLoader(images, batch_size=size, sampler=one_shard, generator=torch.Generator())
     fetch = iter(loader)
     per_image = []
     for _ in range(min(batches, len(loader))):
@@ -1516,16 +1516,16 @@ print(
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 4.4 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.1 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.3 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.4 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.2 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 5.0 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.3 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). At 1,024 against 2,048, in
 # words:
-# **faster**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
+# **a tie**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
 # (faster: cheaper per image at 1,024; slower: dearer; a tie: within the band). Where it
 # reads faster, the halved batch alone makes each image cheaper to load, without a
 # second process, and can account for part of section 9's `loader` speed-up above 2;
@@ -1535,18 +1535,18 @@ print(
 # **The baseline inside the run.** The last line divides the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.79<!-- output: plain loop at 2048, loading per image inside the run / alone -->. A
+# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->. A
 # ratio above 1 means the baseline loaded each image more slowly inside the run than one
 # process did alone on the same batches, so part of the 2 processes' `loader` speed-up at
 # 2,048 came from the baseline's slower loading there; about 1, that it loaded as fast as
 # alone; below 1, faster. Why it differs, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.89<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.96<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.29<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.38<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.73<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 2.00<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1614,19 +1614,19 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.30<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.25<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.85<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.32<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (section 9's verdict: **no clear winner: the rounds disagree or
-# tie**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (section 9's verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.23<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.75
+# 2.20<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.64
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
@@ -1649,9 +1649,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.88<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds follow it), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one slow round of
 # either arm can move a round into the tie band.
@@ -1751,32 +1751,32 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.959 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.993 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.123 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.128 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.836 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.865 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.458 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.468 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.75<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.84<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.51<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.46<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
 # factor of
-# 0.99<!-- output: added, 1024 images per process / 64 -->, while the step took
-# 3.38<!-- output: step, 1024 images per process / 64 --> times as long.
+# 0.84<!-- output: added, 1024 images per process / 64 -->, while the step took
+# 3.42<!-- output: step, 1024 images per process / 64 --> times as long.
 #
 # **Why the prediction.** Section 8's predicted speed-up is above 1 only where DDP adds
 # less than halving the images saves, and near 1 where it adds about as much. At 64
 # images per process DDP added
-# 0.959 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.993 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.123 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.950 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.450 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.111 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.837 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.401 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then section 8's prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
@@ -1880,12 +1880,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 846 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 855 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 588 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1665 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1642 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
