@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 87 s with a peak memory of 1152 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1190 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -186,19 +186,18 @@ print(
 
 
 # %%
-def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int = 5) -> list[float]:
-    """Seconds of one size x size matrix product on a device, once per repeat: each repeat
-    times `products` products between two clock readings and divides by their number."""
-    a, b = torch.randn(size, size, device=on), torch.randn(size, size, device=on)
+def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats: int = 5):
+    """Seconds of one a @ b on a's device, once per repeat: each repeat times `products`
+    products between two clock readings and divides by their number."""
     for _ in range(products):  # warm-up: the first products include one-off set-up
         a @ b
     timings = []
     for _ in range(repeats):
-        synchronize(on)  # nothing queued before may run into the clock
+        synchronize(a.device)  # nothing queued before may run into the clock
         start = time.perf_counter()
         for _ in range(products):
             a @ b
-        synchronize(on)  # wait for the products themselves
+        synchronize(a.device)  # wait for the products themselves
         timings.append((time.perf_counter() - start) / products)
     return timings
 
@@ -206,7 +205,8 @@ def seconds_per_matmul(size: int, on: torch.device, products: int, repeats: int 
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
-        times = seconds_per_matmul(size, each_device, products)
+        a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
+        times = seconds_per_product(a, b, products)
         median = statistics.median(times)
         print(
             f"{each_device.type} ms per {size} x {size} product: {median * 1000:.4g} "
@@ -220,10 +220,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **55.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **156.2
+# **55.3 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **155.4
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **33.9
+# multiply-adds a second on the large product, but only **39.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -498,7 +498,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **3.69 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.60 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -649,26 +649,26 @@ _ = gc.collect()
 
 # %% [markdown]
 # On this CPU the classic pipeline's later epochs took
-# **17.1 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
+# **16.9 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
 # the later epochs, one run: the speed-up leaves out the first epoch, as section 7's
 # will), and the two ended with the same weights: the same
 # arithmetic. Building its batches alone took
-# **0.84**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.99**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times its extra time per epoch, so the building accounts for
-# **most of it**<!-- says: building batches' share of (a)'s extra time -->. The
+# **about all of it**<!-- says: building batches' share of (a)'s extra time -->. The
 # remainder,
-# **0.68 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
+# **0.04 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
 # an epoch, was not timed apart, so this lesson cannot say where it went. Building the
 # batches is work that (b) did once, in
-# **3.69 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.60 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Counting that cost, (b)'s running total fell below the classic pipeline's after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.4 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **3.8 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run). At the later epochs' medians, (b) wins back its one-off in
-# **0.87**<!-- output: epochs for (b) to win back its one-off --> epochs: its one-off,
-# 3.69 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **0.92**<!-- output: epochs for (b) to win back its one-off --> epochs: its one-off,
+# 3.60 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # against
-# 3.56 s<!-- output: classic pipeline, seconds to build one epoch's batches alone --> to
+# 3.88 s<!-- output: classic pipeline, seconds to build one epoch's batches alone --> to
 # build one epoch's batches: much the same per-image work, done once (the payback divides
 # the one-off by the whole of (a)'s extra time per epoch, not by the building alone).
 #
@@ -873,7 +873,7 @@ if "compiled" in arms:
 # **0.47 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **2.26**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.23**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median of the later rounds). Verdict: **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
 # **91.08%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
@@ -881,7 +881,7 @@ if "compiled" in arms:
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
 # **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
@@ -906,21 +906,6 @@ images_per_epoch = len(wide_loader) * wide_loader.batch_size  # drop_last: every
 epoch_multiply_adds = per_image_with_backward * images_per_epoch
 
 
-def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int = 20) -> float:
-    """Median seconds of one a @ b over 5 repeats of `products` products, after one
-    warm-up product (section 2's `seconds_per_matmul`, for any two matrices)."""
-    a @ b
-    timings = []
-    for _ in range(5):
-        synchronize(a.device)
-        start = time.perf_counter()
-        for _ in range(products):
-            a @ b
-        synchronize(a.device)
-        timings.append((time.perf_counter() - start) / products)
-    return statistics.median(timings)
-
-
 # Each layer's products at their own shapes, B rows a batch: the forward (B x in) @ (in x
 # out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
 # (B x out) @ (out x in), which the first layer, whose input is the images, skips.
@@ -939,7 +924,8 @@ for number, layer in enumerate(wide_layers):
     if number > 0:
         shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
     for left, right in shapes:
-        products_seconds += seconds_per_product(random_matrix(*left), random_matrix(*right))
+        timings = seconds_per_product(random_matrix(*left), random_matrix(*right), products=20)
+        products_seconds += statistics.median(timings)  # section 2's timing, median of 5
 products_seconds *= len(wide_loader)  # every batch of the epoch
 products_share = products_seconds / later_epochs(arms["float32"]["seconds"])[0]
 print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
@@ -958,9 +944,9 @@ print(f"float32 epoch, matrix products' share, in words: {share_words}")
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.35 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
@@ -1008,15 +994,15 @@ print(f"float32 epoch, matrix products' share, in words: {share_words}")
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **17.1 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; at the
+#   **16.9 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; at the
 #   later epochs' medians, (b) won back its one-off cost in
-#   **0.87**<!-- output: epochs for (b) to win back its one-off --> epochs;
+#   **0.92**<!-- output: epochs for (b) to win back its one-off --> epochs;
 # - bfloat16 autocast ran at
-#   **2.26**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **2.23**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
 #   **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 #   speed (verdict: **no clear winner: the rounds disagree or
@@ -1162,23 +1148,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.48 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.45 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.61 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.55 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **37.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **39.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **109.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **102.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **33.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **39.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **156.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **155.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1352,19 +1338,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.275 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.215 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.344 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.493 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **17.18 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.19 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.81**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **21.48 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.46 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.87**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.85**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
-# **1.34**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
+# **1.10**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
 # step's cost that does not grow with the batch, shared out among more images, would
 # give (not timed apart); once that share is small, the per-image work is most of what
@@ -1372,23 +1358,23 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.275 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.307 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.344 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.418 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with a tie band from their own rounds
-# (**1.33**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
+# (**1.30**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
 # **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
 # (one run of 7 rounds). "Open" means the rule's condition, every round beyond the band,
 # was not met; it does not say the sizes cost the same. The line above the verdict
 # counts the rounds longer, tied and shorter. That band is the larger of the two sizes'
 # slowest round over their fastest, so a single slow round of either size widens it.
 # Round by round, batch 64's step took
-# **1.03, 1.14, 1.39, 1.06, 1.17, 1.10, 1.18**<!-- says: cpu, batch 64 / batch 16, each round -->
+# **1.22, 1.26, 1.25, 1.36, 1.08, 1.47, 1.39**<!-- says: cpu, batch 64 / batch 16, each round -->
 # times batch 16's, and in
 # **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds it took longer at all; a round above the band counts as longer, one within it
 # as tied. Over larger steps the work clearly grows with the batch (batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
 # the strict rule asks only whether it already does between 16 and 64, beyond this
 # run's noise.
 #
@@ -1454,11 +1440,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.84**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.99**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
-# for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
+# for **about all of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **3.69 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.60 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1481,7 +1467,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1506,7 +1492,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
 # of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: the rounds disagree or
@@ -1538,7 +1524,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.26**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.23**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
 # and there we expect no gain.
 
@@ -1836,8 +1822,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **17.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **19.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).
