@@ -14,7 +14,8 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/04_gpu_training.ipynb)
+# [![Open In
+# Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/04_gpu_training.ipynb)
 # [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/course-org/pytorch-from-zero/main?urlpath=lab/tree/notebooks/04_gpu_training.ipynb)
 #
 # # Lesson 04: Training on a GPU
@@ -39,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1190 MB. The course's
+# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1201 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -68,7 +69,7 @@ import time
 
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset, Subset, random_split
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, random_split
 from torchvision import transforms
 
 from course_utils import DeviceDataLoader, fit, get_default_device, to_device
@@ -115,8 +116,9 @@ print(f"Smoke mode: {smoke_mode()}")
 # `torch.cuda.is_available()` says whether PyTorch sees an NVIDIA GPU (or an AMD one,
 # with PyTorch's ROCm build); `torch.backends.mps.is_available()`, an Apple-silicon GPU.
 # The CPU is always there: `os.cpu_count()` counts its logical CPUs (cores, or hardware
-# threads sharing a core). `get_default_device` from `course_utils` picks the best of
-# them: CUDA, then MPS, then the CPU (Appendix A prints its source).
+# threads sharing a core). The cell picks the best by hand, CUDA, then MPS, then the CPU,
+# and checks that `get_default_device` from `course_utils` picks the same (Appendix A
+# prints its source).
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -126,7 +128,14 @@ if has_cuda:
     print(f"GPU: {torch.cuda.get_device_name(0)}")
 print(f"logical CPUs: {os.cpu_count()}")
 
+if has_cuda:  # by hand: the first of CUDA, Apple MPS and the CPU that this machine has
+    by_hand = torch.device("cuda")
+elif has_mps:
+    by_hand = torch.device("mps")
+else:
+    by_hand = torch.device("cpu")
 device = get_default_device()
+print(f"device chosen by hand equals get_default_device(): {by_hand == device}")
 if device.type == "cpu":
     print(
         "No GPU found: this lesson trains on the CPU, and the GPU-only steps below "
@@ -220,10 +229,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **55.3 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **155.4
+# **52.8 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **162.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **39.5
+# multiply-adds a second on the large product, but only **42.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -498,7 +507,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **3.60 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -582,6 +591,9 @@ same_weights = all(
     torch.equal(a, b)
     for a, b in zip(classic_model.parameters(), course_model.parameters(), strict=True)
 )
+print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f}")
+print(f"(b) dataset on device, median later epoch (s): {course_seconds:.3f}")
+print(f"(a) minus (b), median later epoch (s): {classic_seconds - course_seconds:.2f}")
 print(f"pipeline speed-up: {speedup:.1f}")
 ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
 print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
@@ -611,21 +623,50 @@ plot_epoch_times(
 
 # %% [markdown]
 # Is the classic pipeline's extra time per epoch the building of its batches? Time its
-# batches alone, with no training, for three epochs:
+# first 100 batches alone, with no training, 3 times, and scale the median up to an
+# epoch; then the same for a `DataLoader` over the tensors that `dataset_to_tensors` made,
+# which fetches and collates each batch as the classic one does but transforms nothing:
+# the difference is the transforms' part.
 
 # %%
 import gc
+from itertools import islice
 
-building_times = []
-for _ in range(3):  # three epochs of batches, as three repeats
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in classic_train:  # each batch built image by image, then moved to the device
-        pass
-    synchronize(device)
-    building_times.append(time.perf_counter() - start)
-building_seconds = statistics.median(building_times)
+# 100 batches x 3 repeats of each loader: about 4 s on this CPU (3 whole epochs took 14 s).
+probe_batches = min(100, len(classic_train))  # smoke mode has fewer batches an epoch
+epoch_scale = len(classic_train) / probe_batches  # from probe_batches batches to an epoch
+
+
+def seconds_for_batches(loader, repeats: int = 3) -> float:
+    """Median, over the repeats, of the seconds to draw the first probe_batches batches of
+    loader, each on the device, with no training."""
+    timings = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in islice(loader, probe_batches):  # the first probe_batches batches only
+            pass
+        synchronize(device)
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
+tensor_train = DeviceDataLoader(  # the classic loader's settings, over transformed tensors
+    DataLoader(
+        TensorDataset(train_images, train_labels),
+        batch_size=128,
+        sampler=SeededShuffle(len(train_dataset), seed=shuffle_seed),
+        pin_memory=pin,
+    ),
+    device,
+    non_blocking=pin,
+)
+building_seconds = seconds_for_batches(classic_train) * epoch_scale  # built image by image
+collating_seconds = seconds_for_batches(tensor_train) * epoch_scale  # fetched and collated
+transform_seconds = building_seconds - collating_seconds
 print(f"classic pipeline, seconds to build one epoch's batches alone: {building_seconds:.2f}")
+print(f"tensor DataLoader, seconds to build one epoch's batches: {collating_seconds:.2f}")
+print(f"classic pipeline, seconds of one epoch's transforms: {transform_seconds:.2f}")
 extra = classic_seconds - course_seconds  # the classic pipeline's extra seconds per epoch
 if extra > 0:  # the classic pipeline was slower per epoch
     share = building_seconds / extra
@@ -642,33 +683,39 @@ else:
 # Section 7 needs at most 10,000 training images, and compiling needs memory (the course
 # keeps each lesson under 1.5 GB). Free section 6's data, keeping a copy of the first
 # 10,000 images: a slice alone would be a view, which keeps the whole tensor alive.
-del full_train, train_dataset, val_dataset, classic_train, classic_model, course_train
-del course_model, hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
+del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
+del course_train, course_model, hand_train, val_loader, fit_train, fit_val, hand_model
+del fit_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
 
 # %% [markdown]
-# On this CPU the classic pipeline's later epochs took
-# **16.9 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s (medians of
-# the later epochs, one run: the speed-up leaves out the first epoch, as section 7's
-# will), and the two ended with the same weights: the same
-# arithmetic. Building its batches alone took
-# **0.99**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times its extra time per epoch, so the building accounts for
-# **about all of it**<!-- says: building batches' share of (a)'s extra time -->. The
+# On this CPU the classic pipeline's later epochs took a median of
+# **4.46 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, pipeline (b)'s
+# **0.256 s**<!-- output: (b) dataset on device, median later epoch (s) -->:
+# **17.4 times**<!-- output: pipeline speed-up --> as long (one run; the first epoch is
+# left out, as in section 7), and both ended with the same weights: the same
+# arithmetic. Building its batches alone (estimated from 100 batches x 3 repeats) took
+# **0.87**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times its extra **4.21 s**<!-- output: (a) minus (b), median later epoch (s) --> an
+# epoch, so the building accounts for
+# **most of it**<!-- says: building batches' share of (a)'s extra time --> (the
 # remainder,
-# **0.04 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
-# an epoch, was not timed apart, so this lesson cannot say where it went. Building the
-# batches is work that (b) did once, in
-# **3.60 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
-# Counting that cost, (b)'s running total fell below the classic pipeline's after epoch
-# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **3.8 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.56 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
+# an epoch, was not timed apart). Of the building's
+# **3.65 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# an epoch, the tensor `DataLoader`'s fetching and collating took
+# **0.21 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
+# the per-image transforms the rest,
+# **3.44 s**<!-- output: classic pipeline, seconds of one epoch's transforms -->.
+# Counting (b)'s one-off cost, its running total fell below the classic pipeline's
+# after epoch **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **0.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run). At the later epochs' medians, (b) wins back its one-off in
-# **0.92**<!-- output: epochs for (b) to win back its one-off --> epochs: its one-off,
-# 3.60 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs: its one-off,
+# 3.84 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # against
-# 3.88 s<!-- output: classic pipeline, seconds to build one epoch's batches alone --> to
+# 3.65 s<!-- output: classic pipeline, seconds to build one epoch's batches alone --> to
 # build one epoch's batches: much the same per-image work, done once (the payback divides
 # the one-off by the whole of (a)'s extra time per epoch, not by the building alone).
 #
@@ -688,11 +735,12 @@ _ = gc.collect()
 # with 16-bit units can compute such products faster, and we expect half the data to
 # move (autocast also adds copies in the new type). We use
 # `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a gradient
-# scaler: Appendix D). We expect it to be fast only where the device has bfloat16
-# arithmetic: recent NVIDIA GPUs, and CPUs with the AVX-512 BF16 or AMX instructions
-# (recent Intel, some AMD). `bfloat16_support` from `course_utils` says whether this
-# device has it, and why (Appendix C repeats its test by hand). Then the lesson's MLP,
-# with its `forward` under autocast:
+# scaler: Appendix D). It can be fast only where the device has bfloat16 arithmetic:
+# recent NVIDIA GPUs, and CPUs with the AVX-512 BF16 or AMX instructions (recent Intel,
+# some AMD); having it does not promise a gain, so this section measures one.
+# `bfloat16_support` from `course_utils` says whether this device has it, and why
+# (Appendix C repeats its test by hand). Then the lesson's MLP, with its `forward` under
+# autocast:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -805,21 +853,28 @@ for round_number in range(wide_epochs):
 
 # %% [markdown]
 # **Reading the rounds.** An arm's *speed-up* in a round is `float32`'s epoch time over
-# the arm's (above 1: the arm was faster). The *tie band* is the spread of `float32`'s
-# later epochs, slowest over fastest, and at least 1.1. A round counts as faster if its
-# speed-up is above the band, slower if below 1 / band, tied otherwise: with a band of
-# 1.10, a speed-up of 0.92 lies between 1 / 1.10 (0.91) and 1.10, a tie. A winner is
-# named only when every later round agrees, so that one lucky round names none.
+# the arm's (above 1: the arm was faster). The *tie band* (`tie_band`) is the spread of
+# `float32`'s later epochs, slowest over fastest, and at least 1.1. A round counts as
+# faster if its speed-up is above the band, slower if below 1 / band, tied otherwise:
+# with a band of 1.10, a speed-up of 0.92 lies between 1 / 1.10 (0.91) and 1.10, a tie.
+# A winner is named only when every later round agrees, so that one lucky round names
+# none.
 # `count_rounds` (from `course_utils.rounds`) applies it; it takes the band's excess
 # over 1 (0.10 for 1.10) as its `tie`. Checked against a count by hand:
 
 # %%
 from course_utils.rounds import count_rounds
 
+
+def tie_band(seconds: list[float]) -> float:
+    """The same work's slowest time over its fastest, at least 1.1: its tie band."""
+    return max(max(seconds) / min(seconds), 1.1)
+
+
 median, fastest, slowest = later_epochs(arms["float32"]["seconds"])
 print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
 print(f"float32 validation accuracy: {arms['float32']['val_acc']:.4f}")
-band = max(slowest / fastest, 1.1)  # the same work's own spread in this run: the tie band
+band = tie_band(arms["float32"]["seconds"][1:])  # float32's later epochs, its own spread
 print(f"tie band: {band:.2f}")
 verdicts = {}  # arm -> its later rounds against float32, counted with the tie band
 for arm in arms:
@@ -870,22 +925,22 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.47 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **2.23**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed (median of the later rounds). Verdict: **faster in every
+# **0.65**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed (median of the later rounds). Verdict: **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
-# **91.08%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
-# **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
+# **91.07%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
+# **3**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
-# **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed, against a tie band of **1.10**<!-- output: tie band -->. Verdict: **no clear
+# **1.05 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed, against a tie band of **1.19**<!-- output: tie band -->. Verdict: **no clear
 # winner: the rounds disagree or tie**<!-- says: compiled against float32, verdict -->.
 # Epochs to win back the compiling: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -895,7 +950,7 @@ if "compiled" in arms:
 # of each layer's input and of its weights), except that the images, the first layer's
 # input, need no gradient. Count them for the `float32` arm's epoch, then time each of
 # these products at its own shape (batches of 256 rows), outside training, and add up an
-# epoch's worth:
+# epoch's worth (in bfloat16 too, where its arm ran):
 
 # %%
 wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
@@ -917,16 +972,26 @@ def random_matrix(rows: int, columns: int) -> torch.Tensor:
 
 
 batch_rows = wide_loader.batch_size
-products_seconds = 0.0
+product_pairs = []  # the two random matrices of each product a batch makes
 for number, layer in enumerate(wide_layers):
     n_in, n_out = layer.in_features, layer.out_features
     shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
     if number > 0:
         shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
-    for left, right in shapes:
-        timings = seconds_per_product(random_matrix(*left), random_matrix(*right), products=20)
-        products_seconds += statistics.median(timings)  # section 2's timing, median of 5
-products_seconds *= len(wide_loader)  # every batch of the epoch
+    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
+
+
+def epoch_of_products(dtype: torch.dtype) -> float:
+    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
+    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
+    one_batch = sum(
+        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20))
+        for a, b in product_pairs
+    )
+    return one_batch * len(wide_loader)
+
+
+products_seconds = epoch_of_products(torch.float32)
 products_share = products_seconds / later_epochs(arms["float32"]["seconds"])[0]
 print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
 print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
@@ -938,29 +1003,52 @@ elif products_share >= 0.5:
 else:
     share_words = "less than half of it"
 print(f"float32 epoch, matrix products' share, in words: {share_words}")
+if "bfloat16 autocast" in arms:  # the same products in bfloat16: under 1 s with bfloat16 units
+    bf16_products_seconds = epoch_of_products(torch.bfloat16)
+    products_ratio = products_seconds / bf16_products_seconds  # above 1: bfloat16 faster
+    print(f"bfloat16 products, seconds an epoch at the layers' shapes: {bf16_products_seconds:.2f}")
+    print(f"float32 products / bfloat16 products: {products_ratio:.2f}")
+    # The arm's measured epoch speed-up against the products' own, with section 7's tie band
+    epoch_against_products = verdicts["bfloat16 autocast"].median / products_ratio
+    if epoch_against_products > band:
+        ratio_words = "above the products' ratio, beyond the tie band"
+    elif epoch_against_products < 1 / band:
+        ratio_words = "below the products' ratio, beyond the tie band"
+    else:
+        ratio_words = "within the tie band of the products' ratio"
+    print(f"bfloat16 arm's median speed-up against its products' ratio: {ratio_words}")
+else:
+    why = "autocast does not run bfloat16 here" if bf16_native else bf16_reason
+    print(f"bfloat16 products: not timed, as section 7 has no bfloat16 arm here ({why})")
 
 
 # %% [markdown]
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.35 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
-# through the ReLUs: Appendix C prints each type). `model.compile()` compiles the
-# model's `forward` and the backward of that forward: it can fuse the bias additions
-# and ReLUs around the products, while the loss (computed in `training_step`, outside
-# `forward`) and the SGD update (`optimizer.step()`) stay uncompiled. So where the
-# products take most of an epoch, bfloat16 has most of the epoch to speed up and
-# compiling only part of the rest: we expect more room for bfloat16's gain than for
-# compiling's, one way to read the two verdicts above (their causes were not timed
-# apart).
+# through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
+# same products took
+# **0.57 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.58**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# speed; the arm's measured median speed-up,
+# **0.65**<!-- output: bfloat16 autocast median speed-up over float32 -->, came out
+# **within the tie band of the products'
+# ratio**<!-- says: bfloat16 arm's median speed-up against its products' ratio --> (had
+# only the products changed, the epoch's speed-up would lie between 1 and their ratio).
+# `model.compile()` compiles the model's `forward` and the backward of that forward: it
+# can fuse the bias additions and ReLUs around the products, while the loss (computed in
+# `training_step`, outside `forward`) and the SGD update (`optimizer.step()`) stay
+# uncompiled, so we expect it to work on only part of the time the products leave (not
+# timed apart).
 #
 # On the course's one H200 run neither bfloat16 nor compiling gave a clear gain
 # (Appendix E): this CPU's bfloat16 result is not a GPU result.
@@ -994,17 +1082,17 @@ print(f"float32 epoch, matrix products' share, in words: {share_words}")
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **16.9 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; at the
+#   **17.4 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; at the
 #   later epochs' medians, (b) won back its one-off cost in
-#   **0.92**<!-- output: epochs for (b) to win back its one-off --> epochs;
+#   **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs;
 # - bfloat16 autocast ran at
-#   **2.23**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **0.65**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
-#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
+#   **slower in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
-#   **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   **1.05 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 #   speed (verdict: **no clear winner: the rounds disagree or
 #   tie**<!-- says: compiled against float32, verdict -->).
 
@@ -1052,8 +1140,6 @@ record_result("dataset-on-device validation accuracy", round(course_accuracy, 4)
 
 
 # %%
-from torch.utils.data import TensorDataset
-
 from course_utils.checks.lesson04 import check_exercise
 
 
@@ -1148,23 +1234,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.61 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.55 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.29 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.94**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **39.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **102.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **116.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **39.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **42.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **155.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **162.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1261,11 +1347,6 @@ for each in devices:
 
 
 # %%
-def own_spread(seconds: list[float]) -> float:
-    """The same work's slowest round over its fastest, at least 1.1: its tie band."""
-    return max(max(seconds) / min(seconds), 1.1)
-
-
 if check_exercise(
     2, time_step=time_step, time_in_rounds=time_in_rounds, step_table=step_table, devices=devices
 ):
@@ -1283,9 +1364,9 @@ if check_exercise(
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
         # Batch 64 against batch 16, round by round (each round timed both), counted with a
-        # tie band from these timings' own spread: the larger of the two sizes' slowest
-        # round over its fastest (at least 1.1). Above it, batch 64 took longer that round.
-        small_band = max(own_spread(step_table[16][name]), own_spread(step_table[64][name]))
+        # tie band from these timings' own spread: the larger of the two sizes' tie_band
+        # (section 7). Above it, batch 64 took longer that round.
+        small_band = max(tie_band(step_table[16][name]), tie_band(step_table[64][name]))
         print(f"{name}, tie band of batches 16 and 64: {small_band:.2f}")
         ratios = [
             b64 / b16 for b64, b16 in zip(step_table[64][name], step_table[16][name], strict=True)
@@ -1306,7 +1387,7 @@ if check_exercise(
         print(f"{name}, batch 64 against batch 16, verdict: {words}")
         # The last step up in batch size: did it still cut the time per image beyond the
         # two sizes' own tie band? (Medians of the rounds, as the per-image lines above.)
-        large_band = max(own_spread(step_table[4096][name]), own_spread(step_table[16384][name]))
+        large_band = max(tie_band(step_table[4096][name]), tie_band(step_table[16384][name]))
         print(f"{name}, tie band of batches 4096 and 16384: {large_band:.2f}")
         cost = {size: statistics.median(step_table[size][name]) / size for size in batch_sizes}
         saved = cost[4096] / cost[16384]  # above 1: cheaper per image at batch 16384
@@ -1338,17 +1419,17 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.344 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.493 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.259 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.061 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **21.48 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.46 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.87**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.85**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **16.20 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.04 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.60**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
-# **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
+# **lower beyond the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
 # **1.10**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
@@ -1358,23 +1439,23 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.344 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.418 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.259 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.295 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with a tie band from their own rounds
-# (**1.30**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
+# (**1.81**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
 # **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
 # (one run of 7 rounds). "Open" means the rule's condition, every round beyond the band,
 # was not met; it does not say the sizes cost the same. The line above the verdict
 # counts the rounds longer, tied and shorter. That band is the larger of the two sizes'
 # slowest round over their fastest, so a single slow round of either size widens it.
 # Round by round, batch 64's step took
-# **1.22, 1.26, 1.25, 1.36, 1.08, 1.47, 1.39**<!-- says: cpu, batch 64 / batch 16, each round -->
+# **1.33, 1.25, 1.04, 1.16, 1.10, 1.10, 0.98**<!-- says: cpu, batch 64 / batch 16, each round -->
 # times batch 16's, and in
-# **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds it took longer at all; a round above the band counts as longer, one within it
 # as tied. Over larger steps the work clearly grows with the batch (batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
 # the strict rule asks only whether it already does between 16 and 64, beyond this
 # run's noise.
 #
@@ -1440,11 +1521,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.99**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.87**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
-# for **about all of it**<!-- says: building batches' share of (a)'s extra time -->.
+# for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **3.60 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1467,7 +1548,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1492,9 +1573,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.05 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: the rounds disagree or
 # tie**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1524,9 +1605,12 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.23**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed. Where a device has no bfloat16 units, section 7 leaves the arm out,
-# and there we expect no gain.
+# **0.65**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed (**slower in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
+# timed alone, at **0.58**<!-- output: float32 products / bfloat16 products --> times:
+# having bfloat16 units allows a gain, and only a measurement shows one. Where a device
+# has no bfloat16 units, section 7 leaves the arm out.
 
 
 # %% [markdown]
@@ -1822,8 +1906,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **19.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **18.1 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).

@@ -14,7 +14,8 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/05_cifar10_cnn.ipynb)
+# [![Open In
+# Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/05_cifar10_cnn.ipynb)
 # [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/course-org/pytorch-from-zero/main?urlpath=lab/tree/notebooks/05_cifar10_cnn.ipynb)
 #
 # # Lesson 05: Convolutional networks on CIFAR-10
@@ -40,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 280 s with a peak memory of 1461 MB. The course's
+# > 2 threads); the whole lesson ran in 273 s with a peak memory of 1395 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -462,7 +463,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-core CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 20 s<!-- output: small CNN training seconds --> of training (the training passes
+# 19 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -585,15 +586,15 @@ del mlp_equal_time
 # parameters, yet after the same 2 epochs it reached
 # 45.8%<!-- output: MLP validation accuracy (same epochs) --> against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->, in
-# 6.7 s<!-- output: MLP training seconds --> of training. Continued to
-# 5<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (0.79<!-- output: MLP's training time / the CNN's --> times the CNN's training time
+# 5.1 s<!-- output: MLP training seconds --> of training. Continued to
+# 7<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (0.96<!-- output: MLP's training time / the CNN's --> times the CNN's training time
 # on this CPU), it reached
-# 47.0%<!-- output: MLP validation accuracy (same time) -->. The `by epoch` line gives
+# 47.5%<!-- output: MLP validation accuracy (same time) -->. The `by epoch` line gives
 # its validation accuracy after each epoch, from
 # 41.9%<!-- output: MLP validation accuracy by epoch --> after the first: look at how
 # much the epochs after the CNN's 2 added,
-# +1.2<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
+# +1.7<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
 # points, against the gap to the CNN after the same 2 epochs.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
@@ -837,10 +838,10 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # at 1/25 of its peak, raises it to the peak over the first
 # 30%<!-- source: fit_one_cycle's docstring; PyTorch docs, OneCycleLR, pct_start=0.3 -->
 # of the steps, then lowers it towards 0 over the rest (the left panel of the figure
-# below). It also moves Adam's beta1 against the rate, from
-# 0.95<!-- source: PyTorch docs, OneCycleLR, max_momentum=0.95 --> at the start down to
-# 0.85<!-- source: PyTorch docs, OneCycleLR, base_momentum=0.85 --> at the peak and back
-# (Appendix D plots it).
+# below; Appendix D computes the rates by hand). It also moves Adam's beta1 against the
+# rate, from 0.95<!-- source: PyTorch docs, OneCycleLR, max_momentum=0.95 --> at the
+# start down to 0.85<!-- source: PyTorch docs, OneCycleLR, base_momentum=0.85 --> at the
+# peak and back (Appendix D plots it).
 
 # %% [markdown]
 # **The recipe, one ingredient at a time.** A width-8 ResNet-9 trains on `sample_size`
@@ -848,7 +849,8 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # SGD). Every run has residual blocks and augmentation. Each recipe changes one thing
 # from the one before it (in run 3, the schedule, which brings beta1's movement with it):
 #
-# 1. a constant learning rate of 0.01 (`fit`, beta1 fixed at 0.9): the baseline;
+# 1. a constant learning rate of `peak_rate`, 0.01 (`fit`, beta1 fixed at 0.9): the
+#    baseline;
 # 2. a constant rate of 0.005, about one-cycle's mean rate (the cell after the runs
 #    prints that mean as a share of 0.01);
 # 3. one-cycle peaking at 0.01 instead: about the same mean rate, in another shape;
@@ -868,16 +870,18 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # full recipe again, from seed 1: how far the seed alone moves a run, to set beside the
 # differences between the recipes.
 #
-# Then a first table gives each recipe's accuracy seed by seed and its *seed range*
-# (`range`: the best seed minus the worst); a second gives each recipe's change from the
-# one before it, seed by seed, and two tests: `same way` (all three seeds moved the same
-# way) and `|mean| > range` (their mean change, ignoring its sign, exceeds the *range of
-# the changes*, the largest change minus the smallest). A change is marked `consistent`
-# only if it passes both; by luck alone, three share a sign 1 time in 4.
+# Then a first table gives each recipe's accuracy seed by seed, their `mean` and its
+# *seed range* (`range`: the best seed minus the worst); a second gives each recipe's
+# change from the one before it, seed by seed, and two tests: `same way` (all three seeds
+# moved the same way) and `|mean| > range` (their mean change, ignoring its sign, exceeds
+# the *range of the changes*, the largest change minus the smallest). A change is marked
+# `consistent` only if it passes both; by luck alone, three share a sign 1 time in 4. The
+# last lines apply the same rule to the full recipe (run 5) against run 2.
 
 # %%
 sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
 recipe_epochs = full_or_smoke(full=2, smoke=1)
+peak_rate = 0.01  # one-cycle's peak, and the baseline's constant rate
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
 
 
@@ -898,10 +902,10 @@ def remove_batch_norm(model: nn.Module) -> nn.Module:
 
 
 def train_small_resnet(
-    seed, one_cycle=True, lr=0.01, weight_decay=0.0, grad_clip=None, batch_norm=True
+    seed, one_cycle=True, lr=peak_rate, weight_decay=0.0, grad_clip=None, batch_norm=True
 ):
     """A width-8 ResNet-9 trained on the sample; returns it and its history. ``lr`` is the
-    constant rate of a run without one-cycle; one-cycle always peaks at 0.01."""
+    constant rate of a run without one-cycle; one-cycle always peaks at ``peak_rate``."""
     seed_everything(seed)
     model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))
     model = to_device(model, device)
@@ -921,7 +925,7 @@ def train_small_resnet(
         return model, history
     history = fit_one_cycle(
         recipe_epochs,
-        0.01,
+        peak_rate,
         model,
         loader,
         val_loader,
@@ -935,7 +939,8 @@ def train_small_resnet(
 
 recipe_runs = {
     "constant learning rate 0.01": dict(one_cycle=False),
-    "constant learning rate 0.005": dict(one_cycle=False, lr=0.005),  # about one-cycle's mean
+    # Half the peak: about one-cycle's mean rate.
+    "constant learning rate 0.005": dict(one_cycle=False, lr=peak_rate / 2),
     "one-cycle": dict(),
     "one-cycle, weight decay": dict(weight_decay=1e-4),
     "one-cycle, weight decay, clipping": dict(weight_decay=1e-4, grad_clip=0.1),
@@ -957,7 +962,7 @@ for seed in recipe_seeds:
 fig, (lr_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
 half_rate = recipe_runs["constant learning rate 0.005"]["lr"]
-lr_ax.plot([0.01] * len(one_cycle_rates), label="constant 0.01")
+lr_ax.plot([peak_rate] * len(one_cycle_rates), label=f"constant {peak_rate}")
 lr_ax.plot([half_rate] * len(one_cycle_rates), label=f"constant {half_rate}")
 lr_ax.plot(one_cycle_rates, label="one-cycle")
 lr_ax.set(xlabel="training step", ylabel="learning rate", title="the three schedules")
@@ -974,20 +979,21 @@ accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 Res
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
 accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.show()
-mean_share = statistics.mean(one_cycle_rates) / 0.01
-print(f"one-cycle's mean learning rate, over the constant 0.01: {mean_share:.2f}")
+mean_share = statistics.mean(one_cycle_rates) / peak_rate
+print(f"one-cycle's mean learning rate, over the constant {peak_rate}: {mean_share:.2f}")
 
 # %%
-# First table: final validation accuracy (%) in each seed and its seed range (best minus
-# worst).
+# First table: final validation accuracy (%) in each seed, their mean and the seed range
+# (best minus worst).
 print(f"{'':34}{'accuracy (%), seed':>18}")
-print(f"{'recipe':34}{'0':>6}{'1':>6}{'2':>6}{'range':>7}")
+print(f"{'recipe':34}{'0':>6}{'1':>6}{'2':>6}{'mean':>7}{'range':>7}")
 names = list(finals)
 seed_ranges = {}  # each recipe's best seed minus its worst
 for name in names:
     accuracies = [100 * accuracy for accuracy in finals[name]]
     seed_ranges[name] = max(accuracies) - min(accuracies)
-    print(f"{name:34}" + "".join(f"{a:6.1f}" for a in accuracies) + f"{seed_ranges[name]:7.1f}")
+    row = "".join(f"{a:6.1f}" for a in accuracies)
+    print(f"{name:34}{row}{statistics.mean(accuracies):7.1f}{seed_ranges[name]:7.1f}")
 smallest_range, largest_range = min(seed_ranges.values()), max(seed_ranges.values())
 print(f"seed ranges, smallest to largest (points): {smallest_range:.1f} to {largest_range:.1f}")
 # Second table: each recipe's change from the one before it, seed by seed, their mean, the
@@ -1000,6 +1006,17 @@ changed = {  # what each recipe changes from the one before it
     "the recipe, without batch norm": "removing batch norm",
 }
 first_width = max(len(words) for words in changed.values()) + 2  # the first column's width
+
+
+def two_tests(before: list[float], after: list[float]) -> tuple[list[float], float, bool, bool]:
+    """The rule, on accuracies (%) seed by seed: the changes, their mean, whether all moved
+    the same way, and whether |mean| exceeds the range of the changes."""
+    changes = [new - old for new, old in zip(after, before, strict=True)]
+    mean_change = statistics.mean(changes)
+    same_way = all(c > 0 for c in changes) or all(c < 0 for c in changes)
+    return changes, mean_change, same_way, abs(mean_change) > max(changes) - min(changes)
+
+
 print(f"\n{'':{first_width}}{'change (points), seed':>24}")
 test_columns = f"{'same way':>10}{'|mean| > range':>17}{'consistent':>12}"
 print(f"{'what changed':{first_width}}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{test_columns}")
@@ -1008,10 +1025,7 @@ direction_only = []  # same way in every seed, but |mean| not above the range of
 for previous, name in zip(names[:-1], names[1:], strict=True):
     before = [100 * accuracy for accuracy in finals[previous]]
     accuracies = [100 * accuracy for accuracy in finals[name]]
-    changes = [new - old for new, old in zip(accuracies, before, strict=True)]
-    mean_change = statistics.mean(changes)
-    same_way = all(c > 0 for c in changes) or all(c < 0 for c in changes)
-    beyond_range = abs(mean_change) > max(changes) - min(changes)
+    changes, mean_change, same_way, beyond_range = two_tests(before, accuracies)
     consistent = same_way and beyond_range
     line = f"{changed[name]:{first_width}}" + "".join(f"{c:+8.2f}" for c in changes)
     line += f"{mean_change:+8.2f}"
@@ -1025,6 +1039,20 @@ for previous, name in zip(names[:-1], names[1:], strict=True):
         direction_only.append(change_in_words)
 print(f"changes marked consistent: {', '.join(marked) or 'none'}")
 print(f"same way, not beyond the range of the changes: {', '.join(direction_only) or 'none'}")
+# The full recipe against its natural baseline, a constant rate at about its mean rate.
+changes, mean_change, same_way, beyond_range = two_tests(
+    [100 * a for a in finals["constant learning rate 0.005"]],
+    [100 * a for a in finals["one-cycle, weight decay, clipping"]],
+)
+against = "the full recipe against a constant 0.005"
+seed_by_seed = ", ".join(f"{c:+.2f}" for c in changes)
+print(f"{against}, change (points), seed by seed: {seed_by_seed}; mean {mean_change:+.2f}")
+if same_way and beyond_range:
+    winner = "the full recipe" if mean_change > 0 else "the constant rate"
+    verdict = f"{'up' if mean_change > 0 else 'down'}, consistent: {winner} won"
+else:
+    verdict = "not consistent: neither won by the rule"
+print(f"{against}, verdict: {verdict}")
 full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise 2's yardstick
 
 # %% [markdown]
@@ -1034,11 +1062,8 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # the rule for `consistent` stated before the runs. A row can pass `same way` and fail
 # `|mean| > range`: every seed moved the same way, but by sizes that differed more than
 # their mean, so the direction repeated and the size did not, and the rule does not mark
-# it. Such rows in this run:
-# **weight decay (down)**<!-- says: same way, not beyond the range of the changes -->.
-# (The reverse cannot happen: when the changes do not all share a sign, their range is
-# at least the size of their mean.) Marked consistent in this run: **halving the
-# constant rate (up), removing batch norm (down)**<!-- says: changes marked consistent -->.
+# it. (The reverse cannot happen: when the changes do not all share a sign, their range
+# is at least the size of their mean.)
 #
 # One-cycle's mean rate was
 # 0.50<!-- output: one-cycle's mean learning rate, over the constant 0.01 --> of its
@@ -1055,60 +1080,43 @@ full_recipe_range = seed_ranges["one-cycle, weight decay, clipping"]  # exercise
 # (down)**<!-- says: changes marked consistent -->. Changes that moved the same way in
 # all three seeds without passing the range test:
 # **weight decay (down)**<!-- says: same way, not beyond the range of the changes -->.
-# Any other change did not move the same way in all three seeds. Section 7's GPU branch
-# and exercise 2 keep the full recipe whatever these lines say: it was put together for
-# longer training on all the training images, which these 2-epoch runs on a sample do
-# not test.
+# Any other change did not move the same way in all three seeds. Did the full recipe
+# beat a constant rate at about its mean rate, run 2's 0.005? Its change, seed by seed,
+# was **-1.10, -0.36, +0.98; mean
+# -0.16**<!-- says: the full recipe against a constant 0.005, change (points), seed by seed -->
+# points: **not consistent: neither won by the
+# rule**<!-- says: the full recipe against a constant 0.005, verdict -->. Section 7's GPU
+# branch and exercise 2 keep the full recipe whatever these lines say: it was put
+# together for longer training on all the training images, which these 2-epoch runs on
+# a sample do not test.
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# On a CPU, the branch that made these outputs, this section trains `FastNet` within the
-# lesson's ten-minute budget; on a CUDA GPU it trains section 6's ResNet-9 at full width
-# instead (the paragraph before the training cell says what runs where).
+# On a CPU, which made these outputs, this section trains `FastNet`; on a CUDA GPU,
+# section 6's ResNet-9 at full width (the paragraph before the training cell says more).
 #
 # `FastNet` (from `course_utils.fastnet`) follows Keller Jordan's *airbench* (arXiv
 # 2404.00498); the course's benchmark chose it over a width-16 ResNet-9 on the
 # validation split, from one seed each, in runs that also differed in epochs and
 # test-time augmentation: not a one-change comparison (Appendix A). It keeps ResNet-9's
 # 3 x 3 convolutions with batch norm, max-pooling between stages, and each channel's
-# largest value feeding one linear layer. What it changes, what each change is meant to
-# do, and where the evidence comes from (Appendix A shows each at work and lists the
-# benchmark's figures). The rest of this lesson comes back to three of them: label
-# smoothing (after training), batches of 512 and the triangle up to 2.0; read the
-# others as design details:
-# - *patch whitening*, a first 2 x 2 layer with filters computed from the data: hands
-#   the next layer uncorrelated inputs from the first step
-#   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
-#   validation, 3 seeds, the benchmark's machine; the decorrelation itself is shown in
-#   Appendix A on 500 images);
-# - *identity initialisation* instead of residual additions, each convolution's first
-#   output channels starting as copies of its input's: to let the stack train from the
-#   start as residual blocks do (one seed: no conclusion either way, Appendix A);
-# - batch norm with its scale fixed at 1: fewer weights for the optimizer to move
-#   (measured over 3 seeds, no difference beyond their spread: Appendix A);
-# - GELU, a smooth ReLU: lets small negative values and their gradients through (from
-#   airbench, not measured here);
-# - an image that shrinks sooner: less computation per image (from airbench, not
-#   measured here);
-# - logits divided by 9: an untrained network predicts almost evenly (Appendix A compares
-#   an untrained network's loss with and without the division);
+# largest value feeding one linear layer. The three changes this lesson comes back to,
+# what each is meant to do, and where the evidence comes from:
 # - label smoothing 0.2 (targets of 0.82 and 0.02, not 1 and 0): to keep the network
 #   from pushing its predictions ever closer to certainty (from airbench, not measured
 #   here);
-# - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
-#   weights whose size batch norm ignores, a gentle start, a settled end (one seed per
-#   peak rate: Appendix A; the triangle's shape from airbench, not measured here);
 # - batches of 512, four times section 6's: fewer steps an epoch (256 to 1,024 ran at
 #   about the same images a second on the benchmark's machine, on random data:
 #   Appendix A);
-# - SGD with *Nesterov* momentum 0.85, each gradient taken where momentum is about to
-#   carry the weights (from airbench, not measured here);
-# - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
-#   (from airbench, not measured here);
-# - channels-last weights and batches, each pixel's channels side by side in memory:
-#   to speed up the convolutions (timed on random data on the benchmark's machine:
-#   Appendix A).
+# - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
+#   weights whose size batch norm ignores, a gentle start, a settled end (one seed per
+#   peak rate: Appendix A; the triangle's shape from airbench, not measured here).
+#
+# `FastNet` changes 9 more things (patch whitening, identity initialisation, batch norm
+# with its scale fixed at 1, GELU, an image that shrinks sooner, logits divided by 9,
+# Nesterov momentum, gentler crops, channels-last): Appendix A lists each with its
+# purpose and evidence, and shows them at work.
 #
 # Its stages, on an untrained copy (`fast_demo`) whose first layer's filters come from
 # 500 training images. A *conv group* is a 3 x 3 convolution, 2 x 2 max-pooling, batch
@@ -1127,13 +1135,12 @@ with eval_mode(fast_demo):
 
 # %% [markdown]
 # **What the next cell trains depends on the device.** On a CPU, or an Apple GPU (where
-# no part of this lesson has run), only its `else:` branch runs: a fresh `FastNet`,
-# whitened from 5,000 training images, for `fast_epochs` epochs, within the lesson's
-# budget; that branch made these outputs. On a CUDA GPU the `if on_gpu:` part trains
-# section 6's ResNet-9 at full width, 64, for `resnet_epochs` epochs with the full
-# recipe, channels-last weights and, where the GPU has bfloat16 units, lesson 04's
-# bfloat16 autocast (Appendix E: its one H200 run, and why a CPU does not train it).
-# `FastNet` and ResNet-9 were not compared on a GPU here.
+# no part of this lesson has run), only its `else:` branch runs, which made these
+# outputs: a fresh `FastNet`, whitened from 5,000 training images, for `fast_epochs`
+# epochs. On a CUDA GPU the `if on_gpu:` part trains section 6's ResNet-9 at full width,
+# 64, for `resnet_epochs` epochs with the full recipe, channels-last weights and, where
+# the GPU has bfloat16 units, lesson 04's bfloat16 autocast (Appendix E: its one H200
+# run, and why a CPU does not train it). The two were not compared on a GPU here.
 
 
 # %%
@@ -1177,7 +1184,7 @@ if on_gpu:
     )
     network_history = fit_one_cycle(
         resnet_epochs,
-        0.01,
+        peak_rate,
         network,
         augmented_loader,
         val_loader,
@@ -1217,16 +1224,12 @@ plot_history(network_history, title=network_name)
 # On this 2-core CPU, `FastNet` trained for
 # 1.3 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
-# That is not comparable with section 6's width-8 runs: each epoch it saw the 45,000
-# training images (less the few that `drop_last` leaves out of a last short batch) rather
-# than section 6's sample, with another optimizer and all the changes above at once.
-# (On a CUDA GPU the code trains ResNet-9 without label smoothing instead: the next
-# sentences describe this CPU run.)
-# Here its training loss lies above its validation loss. The two losses score different
-# targets: training uses label smoothing (0.82 for the right class, 0.02 for each other
-# one), validation the plain labels, without smoothing. So only the training loss has a
-# floor above 0: the loss of a prediction equal to the smoothed target, which is that
-# target's *entropy*, −Σ p ln p over its 10 values:
+# That is not comparable with section 6's width-8 runs: it saw all 45,000 training images
+# each epoch (less a last short batch), with another optimizer and all its changes at
+# once. (On a CUDA GPU the code trains ResNet-9 without label smoothing instead: the next
+# sentences describe this CPU run.) Its training loss scores the smoothed targets, the
+# validation loss the plain labels, so only the training loss has a floor above 0: the
+# loss of a prediction equal to the smoothed target, that target's *entropy*, −Σ p ln p:
 
 # %% tags=["nbval-check-output"]
 smoothed_target = torch.full((10,), 0.2 / 10)  # label smoothing 0.2 over 10 classes
@@ -1237,12 +1240,40 @@ print(f"label smoothing 0.2, the lowest training loss: {training_floor:.4f}")
 # %% [markdown]
 # No prediction can take `FastNet`'s training loss below
 # **0.87**<!-- output: label smoothing 0.2, the lowest training loss -->, while the
-# validation loss has no such floor. With label smoothing, the prediction equal to the
-# smoothed target costs about
-# 0.87<!-- output: PyTorch's loss for that prediction --> in PyTorch's loss too
-# (Appendix A computes it; a sharper correct prediction costs more). Each training loss
-# is also on augmented batches and averaged over an epoch of improvement, likely
-# reasons too, not measured apart.
+# validation loss has no such floor (Appendix A checks PyTorch's loss against it). The
+# training loss is also on augmented batches, averaged over an epoch while the network
+# improved. To measure their parts, the cell scores the trained network in eval mode,
+# without gradients, in batches of 250 as `val_loader` (a few seconds on a CPU): the
+# validation images with training's label-smoothed loss (`FastNet`'s forward already
+# divides by 9), and 5,000 training images, normalised only, with the plain loss:
+
+# %%
+with eval_mode(network):  # eval mode, and no gradients kept
+    val_logits = torch.cat([network(normalise(b.to(device))) for b in val_images.split(250)])
+    some_train = train_images[:5000].split(250)  # no augmentation
+    train_logits = torch.cat([network(normalise(b.to(device))) for b in some_train])
+smoothed_val_loss = F.cross_entropy(val_logits, val_labels.to(device), label_smoothing=0.2)
+plain_train_loss = F.cross_entropy(train_logits, train_labels[:5000].to(device)).item()
+last_epoch = network_history[-1]
+loss_gap = last_epoch["train_loss"] - last_epoch["val_loss"]
+smoothing_part = smoothed_val_loss.item() - last_epoch["val_loss"]  # same images, same net
+rest = last_epoch["train_loss"] - plain_train_loss - smoothing_part
+print(f"last epoch, training loss minus validation loss: {loss_gap:.2f}")
+print(f"label-smoothed loss on the validation images: {smoothed_val_loss:.2f}")
+print(f"label smoothing's part, smoothed minus plain validation loss: {smoothing_part:.2f}")
+print(f"plain loss on 5,000 unaugmented training images: {plain_train_loss:.2f}")
+print(f"augmentation and averaging's part, the rest: {rest:.2f}")
+
+# %% [markdown]
+# The training loss lay 0.56<!-- output: last epoch, training loss minus validation loss -->
+# above the validation loss. Smoothing raised the validation loss to
+# 1.30<!-- output: label-smoothed loss on the validation images -->, a part of
+# 0.50<!-- output: label smoothing's part, smoothed minus plain validation loss -->.
+# Scored plainly, unaugmented, the training images cost
+# 0.76<!-- output: plain loss on 5,000 unaugmented training images -->; the training
+# loss's excess over that, less smoothing's part, leaves
+# 0.10<!-- output: augmentation and averaging's part, the rest --> for augmentation and
+# averaging together (one run; smoothing's part taken from the validation images).
 #
 # **Test-time augmentation** costs no training, only more prediction work: average the
 # logits of several views of each image (here 4: as it is, mirrored, shifted by a pixel,
@@ -1279,10 +1310,8 @@ show_batch(
 # them the gain would have a standard deviation of √n images. The rule asks for a gain
 # beyond 2 √n images, which chance alone would give about once in 44: the chance of a
 # normal variable falling more than two standard deviations out on the gain's side, about
-# 2.3%<!-- source: the normal distribution, 1 - Φ(2) = 0.0228 -->. The cell prints n
-# (the line of images only one of the two gets right) and the bar: the gain's standard
-# deviation is √n images, and the noise line gives twice that, as points of the
-# validation set (100 x 2 √n / the number of validation images).
+# 2.3%<!-- source: the normal distribution, 1 - Φ(2) = 0.0228 -->. The cell prints n and
+# the bar, 2 √n images as points of the validation set (100 x 2 √n / its size).
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1460,7 +1489,7 @@ print(
 # - Convolutions reuse filters across the image and keep its spatial structure; here a
 #   small CNN beat a much larger MLP at equal epochs, and again when the MLP trained on
 #   for whole epochs up to the CNN's training time (it used
-#   0.79<!-- output: MLP's training time / the CNN's --> of it), on this CPU (one run
+#   0.96<!-- output: MLP's training time / the CNN's --> of it), on this CPU (one run
 #   each, settings set for the CNN).
 # - ResNet-9 combines batch normalisation, residual blocks, augmentation, a one-cycle
 #   schedule, weight decay and gradient clipping. On a width-8 ResNet-9 (a sample, 2
@@ -1470,13 +1499,13 @@ print(
 #   the range of the changes. The seed ranges ran from
 #   **1.4 to 7.8**<!-- says: seed ranges, smallest to largest (points) --> points. Marked
 #   consistent in this run: **halving the constant rate (up), removing batch norm
-#   (down)**<!-- says: changes marked consistent -->. One-cycle was compared with a
+# (down)**<!-- says: changes marked consistent -->. One-cycle was compared with a
 #   constant rate at about its mean, so its change mixes the rate's shape with beta1's
 #   movement. Batch norm was removed at the rate set for the network with it (a peak of
 #   0.01), so that change measures removing it at that rate, not its worth with each
 #   network at its own best rate.
 # - `FastNet` keeps ResNet-9's convolutions, batch norm and pooling, and changes the
-#   rest (section 7's list, shown at work in Appendix A). On this CPU it reached
+#   rest (listed in section 7 and Appendix A). On this CPU it reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy
 #   after 1.3 minutes<!-- output: strongest network training minutes --> of training.
 #   Test-time augmentation costs no training but 4 times the prediction work, and is
@@ -1811,9 +1840,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-core CPU the time per epoch
-# grew far less, from 0.69 s<!-- output: width 2, seconds per epoch --> to
-# 1.59 s<!-- output: width 8, seconds per epoch -->
-# (2.3<!-- output: widest against narrowest, seconds per epoch --> times): some work
+# grew far less, from 0.51 s<!-- output: width 2, seconds per epoch --> to
+# 1.24 s<!-- output: width 8, seconds per epoch -->
+# (2.4<!-- output: widest against narrowest, seconds per epoch --> times): some work
 # does not grow with the width (Python, data), some grows in proportion (element-wise
 # work such as batch norm and ReLU), and the convolutions' arithmetic grows with the
 # parameters. These parts were not timed apart.
@@ -1830,8 +1859,7 @@ if check_exercise(
 # 7.84<!-- output: section 6's largest seed range, any recipe, two decimals (points) -->
 # the largest of any recipe; other widths may vary more or less), accuracy changed by
 # **+8.38**<!-- output: width 2 to 4, accuracy change (points) --> points from width 2
-# to 4, **beyond every recipe's seed
-# range**<!-- says: width 2 to 4, against the seed ranges -->; by
+# to 4, **beyond every recipe's seed range**<!-- says: width 2 to 4, against the seed ranges -->; by
 # **+2.44**<!-- output: width 4 to 8, accuracy change (points) --> from 4 to 8,
 # **within the full recipe's seed range**<!-- says: width 4 to 8, against the seed ranges -->;
 # and by **+10.82**<!-- output: width 2 to 8, accuracy change (points) --> from 2 to 8,
@@ -1974,9 +2002,34 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
-# This appendix extends section 7: `FastNet`'s ideas one at a time, most shown on
-# section 7's untrained `fast_demo`, then its trained network's schedule and test-time
-# views, and last what the course's benchmark measured of each.
+# This appendix extends section 7. Besides the three changes listed there, `FastNet`
+# makes these, each with what it is meant to do and where the evidence comes from:
+# - *patch whitening*, a first 2 x 2 layer with filters computed from the data: hands
+#   the next layer uncorrelated inputs from the first step
+#   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
+#   validation, 3 seeds, the benchmark's machine, every seed without it below every seed
+#   with it; the decorrelation itself is shown below on 500 images);
+# - *identity initialisation* instead of residual additions, each convolution's first
+#   output channels starting as copies of its input's: to let the stack train from the
+#   start as residual blocks do (one seed: no conclusion either way);
+# - batch norm with its scale fixed at 1: fewer weights for the optimizer to move
+#   (measured over 3 seeds, no difference beyond their spread);
+# - GELU, a smooth ReLU: lets small negative values and their gradients through (from
+#   airbench, not measured here);
+# - an image that shrinks sooner: less computation per image (from airbench, not
+#   measured here);
+# - logits divided by 9: an untrained network predicts almost evenly (from airbench;
+#   below, an untrained network's loss with and without the division);
+# - SGD with *Nesterov* momentum 0.85, each gradient taken where momentum is about to
+#   carry the weights (from airbench, not measured here);
+# - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
+#   (from airbench, not measured here);
+# - channels-last weights and batches, each pixel's channels side by side in memory:
+#   to speed up the convolutions (timed on random data on the benchmark's machine).
+#
+# Below, these ideas one at a time, most shown on section 7's untrained `fast_demo`, then
+# its trained network's schedule and test-time views, and last what the course's
+# benchmark measured.
 #
 # Its `forward` is short: note `amax`, each channel's largest value over the image, and
 # `output_scale`, a fixed division of the logits by 9:
@@ -2147,7 +2200,7 @@ del group_input, pooled_input, default_group
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
 # weights, 0.07<!-- output: group 1 against its input, default initialisation -->, as
 # the convolutions mix the channels. Whether identity initialisation helps training is
-# not measured here (the benchmark's list below).
+# not measured here (the benchmark's one seed: no conclusion, as listed above).
 
 # %% [markdown]
 # **Batch normalisation with its scale fixed at 1.** It still normalises, but learns
@@ -2224,8 +2277,8 @@ del whitening_images, logits  # not needed again
 # 10 values (the smallest cross-entropy any prediction can reach against that target),
 # not 0, and a sharper prediction than the target costs more. Validation scores the
 # plain labels, as its line of the course's `validation_step` shows. So the training
-# loss in section 7's figure has a floor the validation loss has not; it is also
-# averaged over an epoch of improvement, on augmented batches (not measured apart).
+# loss in section 7's figure has a floor the validation loss has not (section 7 measures
+# smoothing's part of the gap, and that of augmentation and averaging).
 
 # %% tags=["nbval-check-output"]
 smoothed = F.one_hot(torch.tensor(3), 10).float() * 0.8 + 0.2 / 10
@@ -2437,9 +2490,6 @@ print(
 #   the ResNet-9 with the full recipe, 4 epochs,
 #   81.1%<!-- source: benchmarks/RESULTS.md --> in
 #   216 s<!-- source: benchmarks/RESULTS.md -->, timed the same way.
-# - *Patch whitening* (3 seeds, validation split):
-#   0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> better
-#   with it; every seed without it below every seed with it.
 # - *The peak learning rate* (1 seed, validation split): rates from 0.8 to 3.2 reached
 #   80%<!-- source: benchmarks/RESULTS.md --> to
 #   82%<!-- source: benchmarks/RESULTS.md -->; 0.1 only
@@ -2453,11 +2503,6 @@ print(
 #   256, 1,251<!-- source: benchmarks/RESULTS.md, throughput, batch 512 --> with 512 and
 #   1,198<!-- source: benchmarks/RESULTS.md, throughput, batch 1,024 --> with 1,024:
 #   about the same per image on 2 cores.
-# - *Shown neither to help nor not to*: the frozen batch-norm scale (no difference
-#   beyond 3 seeds' spread) and identity initialisation (one seed only).
-# - *Not measured one at a time*: GELU, the 1/9 output scale, label smoothing, Nesterov
-#   momentum, the triangle's shape, the 2-pixel crops and leaving biases out of weight
-#   decay, all from airbench's recipe.
 
 # %% [markdown]
 # ## Appendix B: what decoding once and batching the transforms save
@@ -2559,19 +2604,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-core CPU the `DataLoader` took a median of
-# 62.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 29.2<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 66.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 33.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 29.8<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 32.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 22.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 23.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.3<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU,
-# 0.28<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 3.7<!-- output: decoding the training images once (seconds) --> s on this 2-core CPU,
+# 0.16<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2793,16 +2838,36 @@ del stack, stack_batch, convolutions
 # that is about training, which this demo does not test.
 
 # %% [markdown]
+# **One-cycle's rates by hand** (section 6's run 3). `fit_one_cycle` gives `OneCycleLR`
+# only the peak and the number of steps, so PyTorch's defaults set the rest: start at the
+# peak / 25 (`div_factor`), rise along a cosine to the peak over the first 0.3 of the
+# steps (`pct_start`), then fall along a cosine to the start / 10,000
+# (`final_div_factor`). A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)), where
+# low is the end of its side (the start or the end) and a its distance from the peak
+# step as a share of that side. A few steps by hand against the run's rates (no training):
+
+# %%
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
+
+# %% [markdown]
 # **One-cycle's beta1** (section 6's recipe, run 3). `OneCycleLR` moves Adam's beta1
 # against the learning rate. Replaying section 6's one-cycle schedule on a stand-in
 # parameter records both at every step; the `assert` checks that the replayed rates are
 # the run's own. Look for beta1 (dotted) falling while the rate rises:
 
 # %%
-stand_in = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.01)
+stand_in = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=peak_rate)
 steps = len(one_cycle_rates)  # section 6's one-cycle run, seed 0
 replay = torch.optim.lr_scheduler.OneCycleLR(
-    stand_in, 0.01, epochs=recipe_epochs, steps_per_epoch=steps // recipe_epochs
+    stand_in, peak_rate, epochs=recipe_epochs, steps_per_epoch=steps // recipe_epochs
 )
 replayed_lrs, beta1s = [], []
 for _ in range(steps):

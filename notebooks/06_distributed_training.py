@@ -14,7 +14,8 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/06_distributed_training.ipynb)
+# [![Open In
+# Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/course-org/pytorch-from-zero/blob/main/notebooks/06_distributed_training.ipynb)
 # [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/course-org/pytorch-from-zero/main?urlpath=lab/tree/notebooks/06_distributed_training.ipynb)
 #
 # # Lesson 06: Beyond one machine, with data-parallel training under torchrun
@@ -40,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1402 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1412 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -556,11 +557,14 @@ rows = {
     "DDP step": "ddp",
     "all-reduce between the steps": "all_reduce",
     "1 process, step on the 2B images": "double",
+    "DDP's added time (DDP step minus step)": "added",
 }
 print(f"{machine}, 1 thread per process")
-print(f"{'ms, median over the ranks':<36}{'B = 64':>14}{'B = 1,024':>14}")
+print(f"{'ms, median over the ranks':<40}{'B = 64':>12}{'B = 1,024':>12}")
 for label, part in rows.items():
-    print(f"{label:<36}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
+    print(f"{label:<40}{ms[64][part]:>12.3f}{ms[1024][part]:>12.3f}")
+for label, part in (("step without communication", "step"), ("DDP's added time", "added")):
+    print(f"{label}, 1,024 over 64: {ms[1024][part] / ms[64][part]:.2f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -572,27 +576,27 @@ for size in (64, 1024):
 # Within 0.05 of either edge of the tie band, 1 + TIE or 1 / (1 + TIE): a borderline word.
 for size in (64, 1024):
     edge = min(abs(predicted[size] - band) for band in (1 + TIE, 1 / (1 + TIE)))
-    near = edge <= 0.05
-    print(f"{size} images per process, prediction within 0.05 of the tie band's edge: {near}")
+    reading = "borderline, within 0.05 of" if edge <= 0.05 else "clear, more than 0.05 from"
+    print(f"{size} images per process, the prediction's word: {reading} the tie band's edges")
 
 # %% [markdown]
-# One run, on 2 logical CPUs with gloo: read the figures as sizes. The DDP step minus the
-# step without communication is what DDP adds (Appendix C splits it); the exchange is the
-# same 25,450 numbers at both sizes, while the step grows with the images.
+# One run, on 2 logical CPUs with gloo: read the figures as sizes. From 64 to 1,024 images
+# per process the step grew by a factor of
+# 3.61<!-- output: step without communication, 1,024 over 64 --> while DDP's added time
+# changed by a factor of 1.02<!-- output: DDP's added time, 1,024 over 64 -->: the
+# exchange is the same 25,450 numbers at both sizes (Appendix C splits the added time).
 #
 # **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
-# on B images, and one process takes one step on all 2B. The last row over the `DDP step`
-# row predicts 2 processes' speed-up for the steps alone:
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 1.21<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# on B images, and one process takes one step on all 2B. The `1 process, step on the 2B
+# images` row over the `DDP step` row predicts 2 processes' speed-up for the steps alone:
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
+# and 1.01<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
 # 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
-# tenth of 1 a tie (`TIE`, a convention: Appendix C). The last two lines check each
-# figure against the band's edges, 1.1 and 1 / 1.1: where a line reads True, the figure
-# lies within 0.05 of an edge, and its word in brackets is a borderline reading, from
-# one run. At 64:
-# **False**<!-- says: 64 images per process, prediction within 0.05 of the tie band's edge -->;
-# at 1,024:
-# **False**<!-- says: 1024 images per process, prediction within 0.05 of the tie band's edge -->.
+# tenth of 1 a tie (`TIE`, a convention: Appendix C). Against the band's edges, 1.1 and
+# 1 / 1.1, the word at 64 is **clear, more than 0.05 from the tie band's
+# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
+# **clear, more than 0.05 from the tie band's
+# edges**<!-- says: 1024 images per process, the prediction's word -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -646,10 +650,11 @@ big_figures = read_arms(work_folder / "arms_big")
 # faster) with its rounds faster, tied or slower; the verdict, which names a winner only
 # if all 6 rounds agree (5 faster and 1 tied reads "no clear winner"); the speed-up in
 # each part, also in words; in words, section 8's prediction beside the rest measured;
-# and whether the table's `val accuracy` column agrees between the two arms. A median
-# of the rounds' ratios need not equal the ratio of the table's two median epochs. The
-# next cell defines the functions that print these lines, then runs them at 128: read
-# its output; the cell after it redoes the first line by hand.
+# whether the table's `val accuracy` column agrees between the two arms, and the largest
+# difference between their weights after the rounds. A median of the rounds' ratios need
+# not equal the ratio of the table's two median epochs. The next cell defines the
+# functions that print these lines, then runs them at 128: read its output; the cell
+# after it redoes the first line by hand.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
@@ -682,11 +687,12 @@ def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: s
     return parts
 
 
-def one_against_two(batch: int, figures: dict, per_process: int) -> RoundCount:
+def one_against_two(batch: int, figures: dict, per_process: int, folder: str) -> RoundCount:
     """The two arms' table at one effective batch; 2 processes' speed-up over the baseline
     and its verdict, then in each part of the epoch, with section 8's prediction at
     `per_process` images per process beside the rest, in words; then whether the two arms'
-    validation accuracies agree. Returns the RoundCount."""
+    validation accuracies agree, and their weights' largest difference, which compare_arms.py
+    wrote to work_folder / folder. Returns the RoundCount."""
     name = f"effective batch {batch}"
     title = f"{name}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in (PLAIN_ARM, TWO_ARM)}, title))
@@ -699,10 +705,12 @@ def one_against_two(batch: int, figures: dict, per_process: int) -> RoundCount:
     apart = 100 * abs(figures[PLAIN_ARM]["val_acc"] - figures[TWO_ARM]["val_acc"])
     accuracy = "identical" if apart == 0 else f"{apart:.2f} points apart"
     print(f"{name}, the two arms' validation accuracies: {accuracy}")
+    gap = json.loads((work_folder / folder / "arms.json").read_text())["weight_gap"]
+    print(f"{name}, largest weight difference, plain loop against DDP: {gap:.1e}")
     return headline
 
 
-headline = one_against_two(128, arms_figures, per_process=64)
+headline = one_against_two(128, arms_figures, per_process=64, folder="arms_128")
 
 # %%
 pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
@@ -725,26 +733,24 @@ print(
 
 # %% [markdown]
 # **At an effective batch of 128**, 2 processes ran at a median of
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 # (one launch, 6 rounds). Their loading ran at
-# 1.46<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.27<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times. In words, section 8's prediction for the steps, then the rest measured:
 # **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->.
 #
 # **The `val accuracy` column.** Both arms trained from the same weights on the same
 # batches, the 2 processes each on half of every batch with their gradients averaged
-# (section 5: the whole batch's gradient, up to float32 rounding). In this run their
-# validation accuracies were
-# **identical**<!-- says: effective batch 128, the two arms' validation accuracies -->
-# (95.78%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 95.78%<!-- output: 2 processes, validation accuracy --> for 2 processes: Appendix A
-# prints both). Where the column's two figures agree, the averaged gradients trained the
-# same model as one process on the same batches, as far as validation shows: what the
-# second process changed is the time.
+# (section 5: the whole batch's gradient, up to float32 rounding). Measured after the
+# rounds, no weight of the two models differed by more than
+# 5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->,
+# and their validation accuracies were
+# **identical**<!-- says: effective batch 128, the two arms' validation accuracies -->:
+# the same model, up to that difference; what the second process changed is the time.
 #
 # **At 1,024 images per process**, section 8's other size (2,048 a step for one process),
 # on the same images:
@@ -752,39 +758,38 @@ print(
 # %%
 if big_batch != 1024:
     print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-_ = one_against_two(2 * big_batch, big_figures, per_process=1024)  # its lines
+_ = one_against_two(2 * big_batch, big_figures, per_process=1024, folder="arms_big")
 
 # %% [markdown]
 # At 2,048 images a step, 2 processes ran at a median of
-# 2.00<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.82<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times the plain loop's speed. Verdict:
 # **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
 # (one launch, 6 rounds). Their loading ran at
-# 3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.92<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and the rest at
-# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times: by part, where the epoch's gain or loss came from, **the loading faster, the rest
+# 0.53<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times: by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The
 # prediction for the steps, then the rest measured:
-# **faster, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
-# The two arms' validation accuracies:
-# **identical**<!-- says: effective batch 2048, the two arms' validation accuracies -->.
+# **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# Validation accuracies:
+# **identical**<!-- says: effective batch 2048, the two arms' validation accuracies -->;
+# largest weight difference
+# 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->.
 # A `loader` speed-up above 2 means one process's loading cost more per image at this
-# batch than each of 2 processes' did, not that DDP sped up the arithmetic: Appendix A
-# splits the loading in two, and times one process's loader per image at batches of
-# 1,024 and 2,048 (is it cheaper at half the batch?). Its control also compares the
-# baseline's loading per image inside this run with one process's alone at 2,048: the
-# ratio read
-# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->
-# (above 1: the baseline loaded more slowly inside the run than alone; why, this lesson
-# does not time). Where it is above 1, the 2,048 headline is not a like-for-like win:
-# part of it is the baseline's slower loading in the run, and the lean pair below is the
-# fairer comparison.
+# batch than each of 2 processes' did, not that DDP sped up the arithmetic (Appendix A
+# splits the loading). Appendix A's control divides the baseline's loading per image
+# inside this run by one process's alone at 2,048:
+# 2.14<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# **slower inside the run than
+# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->; why,
+# this lesson does not time.
 #
-# **Both loading lean.** Two of the script's other arms load each batch by indexing it
-# out of one tensor of all the images, in one go, instead of a `DataLoader` fetching the
-# images one by one and stacking them: `batch slices, 1 thread`, one process, and
-# `DDP, 2 processes, slices`. The same comparison on that pair, at 2,048:
+# **Both loading lean.** Two of the script's other arms, `batch slices, 1 thread` (one
+# process) and `DDP, 2 processes, slices`, load the same way as each other: each batch
+# indexed out of one tensor of all the images in one go, instead of a `DataLoader`
+# fetching the images one by one and stacking them. At 2,048:
 
 # %%
 lean_name = f"effective batch {2 * big_batch}"
@@ -793,20 +798,18 @@ print(f"{lean_name}, both loading lean, 2 processes against 1, verdict: {lean_bi
 
 # %% [markdown]
 # With both arms loading lean, 2 processes ran at
-# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.44<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one process's speed:
 # **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->
 # (one launch, 6 rounds). Appendix A splits it by part.
 #
-# **Section 8's steps, over an epoch.** Section 8 predicted the steps from two rows: a
-# `DDP step` on B images and `1 process, step on the 2B images`. If each arm's steps
-# cost inside an epoch what section 8 timed alone, the gap in the rest, DDP's median
-# minus the baseline's (the tables' `the rest` column), would be about the first row
-# minus the second, times the epoch's steps (negative where section 8 timed the DDP step
-# faster than one process's step on 2B images, that is where its predicted speed-up is
-# above 1). Per batch, the epoch's steps, the gap measured and the gap predicted, in
-# seconds an epoch, then whether the measured gap is the larger:
+# **Section 8's steps, over an epoch.** If each arm's steps cost inside an epoch what
+# section 8 timed alone, the gap in the rest (DDP's median minus the baseline's, the
+# tables' `the rest` column) would be about section 8's `DDP step` row minus its
+# `1 process, step on the 2B images` row, times the epoch's steps (negative where the
+# predicted speed-up is above 1). Per batch: the steps, the gap measured and predicted,
+# in seconds an epoch, and how they compare; then both launches' rest, in words:
 
 # %%
 for effective, launch_figures, per_process in (
@@ -821,78 +824,52 @@ for effective, launch_figures, per_process in (
     print(f"{batch_name}, steps an epoch: {epoch_steps}")
     print(f"{batch_name}, the rest's gap, measured (s an epoch): {rest_gap:.3f}")
     print(f"{batch_name}, the rest's gap, predicted (s an epoch): {step_gap:.3f}")
-    print(f"{batch_name}, the rest's gap, measured larger than predicted: {rest_gap > step_gap}")
-# The two `the rest` lines above (2 processes' speed-up over the baseline), each below 1?
+    larger = "larger than predicted" if rest_gap > step_gap else "no larger than predicted"
+    print(f"{batch_name}, the rest's gap, measured against predicted: {larger}")
+# The `the rest` lines above (2 processes' speed-up over the baseline), in words, together.
 launches = (arms_figures, big_figures)
-rest_speed_ups = [part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"] for figures in launches]
-print(f"the rest below 1 in both launches: {all(r < 1 for r in rest_speed_ups)}")
+rest_words = [
+    speed_up_in_words(part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"], width=False)
+    for figures in launches
+]
+if all(word == "slower" for word in rest_words):
+    both = "slower than the baseline in both launches"
+elif "faster" in rest_words:
+    both = "faster than the baseline in at least one launch"
+else:
+    both = "faster than the baseline in neither launch"
+print(f"the rest, 2 processes against the baseline: {both}")
 
 # %% [markdown]
 # At 128, the measured gap was
-# 0.583 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> an
-# epoch, against
-# 0.345 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
-# predicted; at 2,048,
-# 0.036 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.659 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> an
+# epoch against
+# 0.431 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# predicted:
+# **larger than
+# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
+# at 2,048,
+# 0.063 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.014 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->.
-# Measured larger than predicted, at 128:
-# **True**<!-- says: effective batch 128, the rest's gap, measured larger than predicted -->;
-# at 2,048:
-# **True**<!-- says: effective batch 2048, the rest's gap, measured larger than predicted -->.
-# Where a line reads True, inside epochs the 2 processes' rest exceeded the baseline's
-# by more than section 8's steps, timed alone, predict; where False, by no more
-# (Appendix A's `rest per step / section 8's step` lines give the same per step, arm by
-# arm). One run: read the figures as sizes. They do not say why: inside an epoch a DDP
-# step's all-reduce can also wait for the other process's loading (possibly; not timed
-# here), and the rest includes the loop's own Python. The last line asks whether both
-# launches' `the rest` speed-ups (above) are below 1; the bottom line reads it.
+# -0.001 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# **larger than
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
+# They do not say why: inside an epoch a DDP step's all-reduce can also wait for the
+# other process's loading (not timed here), and the rest includes the loop's own Python.
 #
-# **The bottom line.** First, a caution for the 2,048 headline: inside the run the
-# baseline's loading cost
-# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->
-# times what one process alone needed per image (Appendix A's control; why, this lesson
-# does not time). A ratio above 1 means the 2,048 headline is not a like-for-like win,
-# and the lean pair's figure (below) is the fairer comparison; a ratio of about 1 or
-# below, that the baseline's loading in the run was no slower than alone. At an
-# effective batch of 128, 2 processes ran at a median of
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# times one process's speed
-# (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->);
-# at 2,048, at
-# 2.00<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->),
-# with the loading at
-# 3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# and the rest at
-# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed (by part: **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->); with both
-# loading lean at 2,048, at
-# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (**faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->)
-# (one launch of 6 rounds each, on 2 logical CPUs). The two `the rest` lines read
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# at 128 and
-# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# at 2,048; both below 1:
-# **True**<!-- says: the rest below 1 in both launches -->. True means that in neither
-# launch did the rest (the steps, the exchange and any wait at the all-reduce for the
-# other process's loading) gain from a second process; False, that in at least one it
-# ran at least as fast as the baseline's. At 1,024 images per process, section 8's
-# prediction for the steps alone, then the rest measured, read
-# **faster, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->
-# (1.21<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
-# Where the `both launches` line reads True, you can expect a second process to pay off
-# for this small MLP on 2 logical CPUs, if at all, through the loading: an expectation
-# from one run, not a measured cause.
-# The two arms' validation accuracies (the tables' `val accuracy` column) were
-# **identical**<!-- says: effective batch 128, the two arms' validation accuracies --> at
-# 128 and
-# **identical**<!-- says: effective batch 2048, the two arms' validation accuracies --> at
-# 2,048: where they agree, what the second process changed, as far as validation shows,
-# is the time.
+# **The bottom line** (one launch of 6 rounds per batch, on 2 logical CPUs). At an
+# effective batch of 128, 2 processes against 1:
+# **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->.
+# At 2,048:
+# **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->,
+# with the baseline's loading **slower inside the run than
+# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->; with both
+# arms loading lean, **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# The rest, the steps with the exchange and any wait at the all-reduce, ran
+# **slower than the baseline in both
+# launches**<!-- says: the rest, 2 processes against the baseline -->.
 #
 # **Both launches, drawn.** Orange bars: the wait for batches (`loader`); blue: the rest;
 # dots: each round's whole epoch. Compare the two arms' bars at each batch, part by part,
@@ -1001,77 +978,35 @@ print(accumulation.output)
 # %% [markdown]
 # ## Summary
 #
-# - Data parallelism: one process per device, each with a full copy of the model and its
-#   own shard of every batch; rank, world size and local rank identify it.
-# - `all_reduce` sums a tensor across processes, `broadcast` copies one. A data-parallel
-#   step is `backward` on the shard, `all_reduce` of every gradient, and a division by
-#   the world size; DDP does it in `backward`, dividing first, then summing: with 2
-#   processes the same average to the last bit, as section 5 showed (halving is exact);
-#   with 3, the two orders can differ by float32 rounding.
-# - `DistributedSampler` gives each process its own shard; call `set_epoch` every epoch.
-# - Log and save from rank 0 (`model.module`). Launch with `torchrun --standalone
-#   --nproc_per_node=N`; on several machines, `--nnodes`, `--rdzv-backend=c10d`,
-#   `--rdzv-endpoint` and `--rdzv-id` replace `--standalone`.
-# - The exchange is the same 25,450 numbers whatever the batch. Timed one step at a time
-#   on this lesson's 2 logical CPUs (one run), a DDP step of 2 processes ran at
-#   0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
-#   the speed of one process's step on the same images at 64 images per process and
-#   1.21<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-#   1,024: the steps alone, without the loading.
-# - Over whole epochs, in rounds (one launch of 6 rounds each, on this lesson's 2
-#   logical CPUs, 1 thread a process): at an effective batch of 128, 2 processes ran at
-#   a median of
-#   0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-#   times one process's speed
-#   (**slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->);
-#   at 2,048, at
-#   2.00<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-#   (**faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->),
-#   with the loading at
-#   3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-#   and the rest (steps, exchange and waits) at
-#   0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-#   times the baseline's speed (by part: **the loading faster, the rest
-#   slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->); with
-#   both loading lean at 2,048, at
-#   1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-#   (**faster in every
-#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->).
-#   The rest ran at
-#   0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-#   times the baseline's speed at 128. Both launches' `the rest` below 1:
-#   **True**<!-- says: the rest below 1 in both launches -->; True means the rest (the
-#   steps, the exchange and any wait at the all-reduce) gained from a second process in
-#   neither launch, and you can expect a second process to pay off for this small MLP on
-#   2 logical CPUs, if at all, through the loading (an expectation from one run, not a
-#   measured cause); False, that in at least one launch the rest ran at least as fast as
-#   the baseline's. A loader speed-up above 2 means one process's loading cost more per
-#   image at that batch than each of 2 processes' did (Appendix A's per-image lines), not
-#   that DDP sped up the arithmetic. Section 9's bottom line also compares the
-#   baseline's loading per image inside the run at 2,048 with one process's alone
-#   (Appendix A's control): where it was dearer inside the run, the 2,048 headline is
-#   not like for like, and the lean pair's figure is the fairer comparison.
-# - The two arms' validation accuracies (section 9's `val accuracy` column) were
-#   **identical**<!-- says: effective batch 128, the two arms' validation accuracies -->
-#   at 128 and
-#   **identical**<!-- says: effective batch 2048, the two arms' validation accuracies -->
-#   at 2,048: on the same batches, each step's averaged gradient is the whole batch's up
-#   to float32 rounding (section 5), and where the figures agree, the time is what
-#   differed. Section 7's model scored
-#   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (section 10, one
-#   run).
-# - Appendix A splits the loading per image and times a leaner way to load, each batch
-#   indexed out of one tensor: at 2,048, one lean process ran at
-#   1.85<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-#   times the plain loop's speed, and a second lean process gave the verdict above. On
-#   your own machine, make one process lean first, then time what a second adds, as
-#   whole epochs in rounds, since steps timed alone leave out the loading.
-# - Effective batch = per-process batch x world size; the linear scaling rule of Goyal
-#   et al. grows the learning rate with it (Appendix E). Section 7 trained at 128;
-#   section 9's runs at 2,048 kept the rate of 0.2 and were timed, not tuned: the rule
-#   was not tested.
-# - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm
-#   across shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
+# - Data parallelism: one process per device, each with a whole model and its own shard of
+#   every batch (`DistributedSampler`, `set_epoch` every epoch); the effective batch is the
+#   per-process batch x the world size.
+# - A step: `backward` on the shard, `all_reduce` of every gradient, a division by the
+#   world size (DDP does it in `backward`); `broadcast` copies rank 0's weights.
+# - Launch with `torchrun --standalone --nproc_per_node=N` (several machines: `--nnodes`
+#   and the `--rdzv-*` options); log and save from rank 0 (`model.module`).
+# - At an effective batch of 128, 2 processes ran at
+#   0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+#   times one process's speed over whole epochs:
+#   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
+#   (one launch of 6 rounds, 2 logical CPUs).
+# - At 2,048, with both loading lean, 2 processes ran at
+#   1.44<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+#   times one process's speed: **faster in every
+#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# - Timed step by step (section 8), the step grew
+#   3.61<!-- output: step without communication, 1,024 over 64 --> times from 64 to 1,024
+#   images per process, DDP's added time by a factor of
+#   1.02<!-- output: DDP's added time, 1,024 over 64 -->: the predicted speed-up
+#   for the steps went from
+#   0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> to
+#   1.01<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# - After the rounds at 128, the plain loop's and DDP's weights differed by at most
+#   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->;
+#   section 7's model scored 96.28%<!-- output: 2-process MLP test accuracy --> on the test
+#   set (one run).
+# - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm across
+#   shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
 
 # %% [markdown]
 # ## Exercises
@@ -1254,7 +1189,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1276,10 +1211,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.37<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1503,7 +1438,11 @@ for size, microseconds in loading_us.items():
     print(f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f}")
 # Above 1 (faster): an image costs less at half the batch.
 ratio = loading_us[2 * big_batch] / loading_us[big_batch]  # a time ratio
-words = speed_up_in_words(ratio, width=False)
+words = {
+    "faster": "faster: the halved batch alone makes an image cheaper to load",
+    "slower": "slower: the halved batch alone makes an image dearer to load",
+    "a tie": "a tie: the halved batch alone leaves an image's loading cost about the same",
+}[speed_up_in_words(ratio, width=False)]
 print(f"one process's loading per image, batches of {big_batch} against {2 * big_batch}: {words}")
 # The plain loop's loading per image inside section 9's run at 2 x big_batch (fetching plus
 # normalising, as where_the_epoch_went counts it), over this control's at the same batch.
@@ -1513,40 +1452,42 @@ print(
     f"plain loop at {2 * big_batch}, loading per image inside the run / alone: "
     f"{inside_over_alone:.2f}"
 )
+inside = {  # alone over inside: a speed-up, in words
+    "faster": "faster inside the run than alone",
+    "slower": "slower inside the run than alone",
+    "a tie": "about as fast inside the run as alone",
+}[speed_up_in_words(1 / inside_over_alone, width=False)]
+print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {inside}")
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 4.1 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.3 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.4 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.2 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.4 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
 # 4.3 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# at 2,048 (CPU figures, one run, medians of 20 batches). At 1,024 against 2,048, in
-# words:
-# **a tie**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
-# (faster: cheaper per image at 1,024; slower: dearer; a tie: within the band). Where it
-# reads faster, the halved batch alone makes each image cheaper to load, without a
-# second process, and can account for part of section 9's `loader` speed-up above 2;
-# where not, the batch alone does not. This control ran in the notebook's process, not
-# in a launched worker, and does not say why the cost per image changes with the batch.
+# at 2,048 (CPU figures, one run, medians of 20 batches). At 1,024 against 2,048:
+# **a tie: the halved batch alone leaves an image's loading cost about the
+# same**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
+# This control ran in the notebook's process, not in a launched worker, and does not say
+# why the cost per image changes with the batch.
 #
-# **The baseline inside the run.** The last line divides the plain loop's loading per
+# **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->. A
-# ratio above 1 means the baseline loaded each image more slowly inside the run than one
-# process did alone on the same batches, so part of the 2 processes' `loader` speed-up at
-# 2,048 came from the baseline's slower loading there; about 1, that it loaded as fast as
-# alone; below 1, faster. Why it differs, this lesson does not time.
+# 2.14<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# **slower inside the run than
+# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. Why
+# it differs, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.96<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.88<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.38<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.28<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 2.00<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.68<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1616,31 +1557,31 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # lean process ran at
 # 1.25<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.85<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.97<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.44<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's (section 9's verdict: **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.20<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.64
+# 2.52<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.71
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.72<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.12<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians; each line counts its rounds faster,
 # tied and slower). Each median against the tie band, then the rounds' verdict: at 128,
-# **a tie, then no clear winner: the rounds disagree or
+# **slower, then no clear winner: the rounds disagree or
 # tie**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: the rounds disagree or
+# **a tie, then no clear winner: the rounds disagree or
 # tie**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1649,9 +1590,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.62<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.73<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (each line's rounds follow it), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one slow round of
 # either arm can move a round into the tie band.
@@ -1723,9 +1664,6 @@ print(comm_cost.output)
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
-# How each grew from 64 to 1,024 images per process.
-for part in ("step", "added", "all_reduce"):
-    print(f"{part}, 1024 images per process / 64: {ms[1024][part] / ms[64][part]:.2f}")
 # What a step saves on half the images, against what DDP adds to it.
 for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]
@@ -1751,37 +1689,34 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.993 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.208 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.128 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.175 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.865 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.033 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.468 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.497 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.84<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 2.18<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.46<!-- output: 1024 images per process, DDP's added time / step without communication -->
-# times at 1,024 (16 times the images). From 64 to 1,024, DDP's added time changed by a
-# factor of
-# 0.84<!-- output: added, 1024 images per process / 64 -->, while the step took
-# 3.42<!-- output: step, 1024 images per process / 64 --> times as long.
+# 0.62<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# times at 1,024 (16 times the images).
 #
 # **Why the prediction.** Section 8's predicted speed-up is above 1 only where DDP adds
 # less than halving the images saves, and near 1 where it adds about as much. At 64
 # images per process DDP added
-# 0.993 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.208 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.111 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.837 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.401 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.235 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.269 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then section 8's prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up
-# faster**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
+# at 1,024, **less, predicted speed-up a
+# tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
 # **The tie band.** The words in brackets on section 8's prediction lines call a speed-up
@@ -1880,12 +1815,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 855 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 851 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 588 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 598 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1642 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1694 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
