@@ -54,8 +54,11 @@ class RoundCount:
 
     @property
     def verdict(self) -> str:
+        """A winner only when every round agrees; otherwise no winner, with the count (all
+        ties read differently from rounds that went both ways)."""
         if not self.unanimous:
-            return "no clear winner: the rounds disagree or tie"
+            counts = f"{self.faster} faster, {self.tied} tied, {self.slower} slower"
+            return f"no clear winner: {counts}"
         return "faster in every round" if self.faster else "slower in every round"
 
 

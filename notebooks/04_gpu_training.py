@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1201 MB. The course's
+# > 2 threads); the whole lesson ran in 85 s with a peak memory of 1176 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -229,10 +229,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.8 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **162.8
+# **64.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **134.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **42.2
+# multiply-adds a second on the large product, but only **43.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -507,7 +507,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -532,9 +532,9 @@ def pipeline_b(on: torch.device, seed: int = shuffle_seed) -> DeviceTensorLoader
     )
 
 
-def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator):
+def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: torch.Generator):
     """Shuffled batches cut out of whole tensors: one permutation an epoch, then slices."""
-    order = torch.randperm(len(images), generator=generator).to(images.device)
+    order = torch.randperm(len(images), generator=rng).to(images.device)
     for start in range(0, len(images), batch_size):
         index = order[start : start + batch_size]
         yield images[index], labels[index]
@@ -597,8 +597,21 @@ print(f"(a) minus (b), median later epoch (s): {classic_seconds - course_seconds
 print(f"pipeline speed-up: {speedup:.1f}")
 ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
 print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-lead = f"{classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1]:.1f}" if ahead else "none"
-print(f"seconds by which (b)'s total was below (a)'s after that epoch: {lead}")
+lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
+print(
+    "seconds by which (b)'s total was below (a)'s after that epoch: "
+    + ("none" if lead is None else f"{lead:.1f}")
+)
+_, classic_fastest, classic_slowest = later_epochs(classic_times)
+classic_spread = classic_slowest - classic_fastest  # how much (a)'s own epochs varied
+print(f"(a)'s later epochs, slowest minus fastest (s): {classic_spread:.2f}")
+if lead is None:
+    lead_words = "none: (b)'s total never fell below (a)'s"
+elif lead < classic_spread:
+    lead_words = "smaller than the spread: about even"
+else:
+    lead_words = "larger than the spread"
+print(f"(b)'s lead after that epoch against (a)'s epoch spread: {lead_words}")
 if classic_seconds > course_seconds:  # the one-off over what (b) saves each later epoch
     payback = f"{one_off_seconds / (classic_seconds - course_seconds):.2f}"
 else:
@@ -632,7 +645,7 @@ plot_epoch_times(
 import gc
 from itertools import islice
 
-# 100 batches x 3 repeats of each loader: about 4 s on this CPU (3 whole epochs took 14 s).
+# 100 batches x 3 repeats of each loader: a fraction of 3 whole epochs' cost.
 probe_batches = min(100, len(classic_train))  # smoke mode has fewer batches an epoch
 epoch_scale = len(classic_train) / probe_batches  # from probe_batches batches to an epoch
 
@@ -691,33 +704,36 @@ _ = gc.collect()
 
 # %% [markdown]
 # On this CPU the classic pipeline's later epochs took a median of
-# **4.46 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, pipeline (b)'s
-# **0.256 s**<!-- output: (b) dataset on device, median later epoch (s) -->:
-# **17.4 times**<!-- output: pipeline speed-up --> as long (one run; the first epoch is
+# **4.10 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, pipeline (b)'s
+# **0.229 s**<!-- output: (b) dataset on device, median later epoch (s) -->:
+# **17.9 times**<!-- output: pipeline speed-up --> as long (one run; the first epoch is
 # left out, as in section 7), and both ended with the same weights: the same
 # arithmetic. Building its batches alone (estimated from 100 batches x 3 repeats) took
-# **0.87**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times its extra **4.21 s**<!-- output: (a) minus (b), median later epoch (s) --> an
+# **0.91**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# times its extra **3.87 s**<!-- output: (a) minus (b), median later epoch (s) --> an
 # epoch, so the building accounts for
-# **most of it**<!-- says: building batches' share of (a)'s extra time --> (the
+# **about all of it**<!-- says: building batches' share of (a)'s extra time --> (the
 # remainder,
-# **0.56 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
+# **0.35 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
 # an epoch, was not timed apart). Of the building's
-# **3.65 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# **3.52 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
 # an epoch, the tensor `DataLoader`'s fetching and collating took
-# **0.21 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
+# **0.25 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
 # the per-image transforms the rest,
-# **3.44 s**<!-- output: classic pipeline, seconds of one epoch's transforms -->.
-# Counting (b)'s one-off cost, its running total fell below the classic pipeline's
-# after epoch **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
-# (one run). At the later epochs' medians, (b) wins back its one-off in
-# **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs: its one-off,
-# 3.84 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
-# against
-# 3.65 s<!-- output: classic pipeline, seconds to build one epoch's batches alone --> to
-# build one epoch's batches: much the same per-image work, done once (the payback divides
-# the one-off by the whole of (a)'s extra time per epoch, not by the building alone).
+# **3.27 s**<!-- output: classic pipeline, seconds of one epoch's transforms -->.
+#
+# (b)'s one-off,
+# 3.65 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->, is
+# much the same per-image work as building one epoch's batches, done once. Counting it,
+# (b)'s running total fell below the classic pipeline's after epoch
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **1.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
+# (a)'s own later epochs differed by
+# **0.01 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (slowest minus
+# fastest), so that lead is **larger than the
+# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread --> (one
+# run). At the later epochs' medians, (b) wins back its one-off in
+# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs.
 #
 # On a GPU we expect (b) also to save copying each batch (not timed here). It needs the
 # data to fit on the device beside the model; larger datasets, or per-image transforms
@@ -775,8 +791,8 @@ class MixedPrecisionMLP(MLP):
 # an *arm*: `float32`, the baseline; `bfloat16 autocast`, where the device has bfloat16
 # arithmetic and autocast computes in it (`autocast_runs_in` tries one layer); and
 # `compiled`, below. All start from the same weights and see the same batches of 256
-# (`drop_last=True`: one shape), at a learning rate of 0.05 (the same for every arm:
-# only their speed is compared).
+# (`drop_last=True`: one shape), at a learning rate of 0.05 for every arm: the comparison
+# is of speed, and the accuracies are reported as a check.
 
 
 # %%
@@ -895,6 +911,8 @@ for arm in arms:
         f"faster / tied / slower: {rounds.faster} / {rounds.tied} / {rounds.slower})"
     )
     print(f"{arm} against float32, verdict: {rounds.verdict}")
+    ahead_at_all = sum(speed_up > 1 for speed_up in speed_ups)  # by any amount, band or not
+    print(f"{arm}, rounds ahead of float32 at all (speed-up above 1): {ahead_at_all}")
 if "bfloat16 autocast" in arms:
     # Each model's final predictions on the validation images: how many differ?
     predicted = {}
@@ -925,10 +943,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.44 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.39 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **0.65**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median of the later rounds). Verdict: **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
 # **91.07%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
@@ -936,14 +954,19 @@ if "compiled" in arms:
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
-# **1.05 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed, against a tie band of **1.19**<!-- output: tie band -->. Verdict: **no clear
-# winner: the rounds disagree or tie**<!-- says: compiled against float32, verdict -->.
-# Epochs to win back the compiling: **none (the rounds show no clear
-# saving)**<!-- says: epochs to win back the compiling -->.
+# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed. Verdict: **no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: compiled against float32, verdict -->. It was ahead at all (speed-up
+# above 1) in
+# **2**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
+# the 5 later rounds, but a round counts as faster only above the tie band,
+# **1.10**<!-- output: tie band -->, which this run's `float32` later epochs set (slowest
+# over fastest, at least 1.1: the brackets of the `float32 median seconds, later epochs`
+# line), so one slow epoch widens it. Epochs to win back the compiling: **none (the
+# rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 #
 # **How much of the epoch do the matrix products take? An estimate.** A forward pass
 # does one multiply-add per weight and image; the backward pass two more (the gradients
@@ -1026,9 +1049,9 @@ else:
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.80**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
@@ -1037,10 +1060,10 @@ else:
 # bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
 # through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
 # same products took
-# **0.57 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.58**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# **0.54 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.57**<!-- output: float32 products / bfloat16 products --> times `float32`'s
 # speed; the arm's measured median speed-up,
-# **0.65**<!-- output: bfloat16 autocast median speed-up over float32 -->, came out
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->, came out
 # **within the tie band of the products'
 # ratio**<!-- says: bfloat16 arm's median speed-up against its products' ratio --> (had
 # only the products changed, the epoch's speed-up would lie between 1 and their ratio).
@@ -1082,19 +1105,21 @@ else:
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **17.4 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; at the
-#   later epochs' medians, (b) won back its one-off cost in
-#   **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs;
+#   **17.9 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b)'s
+#   total, one-off included, passed (a)'s after epoch
+#   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by a lead
+#   that, set against (a)'s own epoch-to-epoch spread, was **larger than the
+# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->;
 # - bfloat16 autocast ran at
-#   **0.65**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
 #   **slower in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
-#   **1.05 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-#   speed (verdict: **no clear winner: the rounds disagree or
-#   tie**<!-- says: compiled against float32, verdict -->).
+#   **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   speed (verdict: **no clear winner: 0 faster, 5 tied, 0
+#   slower**<!-- says: compiled against float32, verdict -->).
 
 # %%
 # record_result prints the lesson's headline figures; a run of the whole course collects
@@ -1234,23 +1259,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.29 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.36 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.94**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.29 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **34.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **116.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **123.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **42.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **43.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **162.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **134.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1378,7 +1403,7 @@ if check_exercise(
         print(f"{name}, rounds with batch 64 longer at all (ratio above 1): {at_all}")
         print(
             f"{name}, rounds with batch 64 longer / tied / shorter than batch 16: "
-            f"{longer.faster} / {longer.tied} / {longer.slower}"
+            f"{longer.faster} / {longer.tied} / {longer.slower}"  # .faster: ratio above the band
         )
         if not longer.unanimous:
             words = "open: the rounds disagree or tie"
@@ -1419,19 +1444,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.259 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.061 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.255 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.094 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **16.20 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.04 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.60**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **15.92 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.07 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.64**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
-# **lower beyond the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
+# **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
-# **1.10**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
+# **1.12**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
 # step's cost that does not grow with the batch, shared out among more images, would
 # give (not timed apart); once that share is small, the per-image work is most of what
@@ -1439,23 +1464,23 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.259 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.295 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.255 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.294 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with a tie band from their own rounds
-# (**1.81**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
+# (**1.77**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
 # **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
 # (one run of 7 rounds). "Open" means the rule's condition, every round beyond the band,
 # was not met; it does not say the sizes cost the same. The line above the verdict
 # counts the rounds longer, tied and shorter. That band is the larger of the two sizes'
 # slowest round over their fastest, so a single slow round of either size widens it.
 # Round by round, batch 64's step took
-# **1.33, 1.25, 1.04, 1.16, 1.10, 1.10, 0.98**<!-- says: cpu, batch 64 / batch 16, each round -->
+# **0.82, 1.23, 1.26, 1.10, 1.17, 1.01, 1.21**<!-- says: cpu, batch 64 / batch 16, each round -->
 # times batch 16's, and in
 # **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds it took longer at all; a round above the band counts as longer, one within it
 # as tied. Over larger steps the work clearly grows with the batch (batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
 # the strict rule asks only whether it already does between 16 and 64, beyond this
 # run's noise.
 #
@@ -1521,11 +1546,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.87**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.91**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
-# for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
+# for **about all of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **3.84 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1548,7 +1573,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1573,11 +1598,11 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.05 times**<!-- output: compiled median speed-up over float32 --> float32's
-# speed. Verdict of the rounds: **no clear winner: the rounds disagree or
-# tie**<!-- says: compiled against float32, verdict -->.
+# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
+# speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
 # up to its cost, with batches of one shape so that it does not compile again.
 
@@ -1605,10 +1630,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.65**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
-# timed alone, at **0.58**<!-- output: float32 products / bfloat16 products --> times:
+# timed alone, at **0.57**<!-- output: float32 products / bfloat16 products --> times:
 # having bfloat16 units allows a gain, and only a measurement shows one. Where a device
 # has no bfloat16 units, section 7 leaves the arm out.
 
@@ -1692,9 +1717,8 @@ print(inspect.getsource(SeededShuffle.__iter__))
 
 # %% [markdown]
 # **Why not `shuffle=True`?** With a seeded RNG, a `DataLoader`'s `shuffle=True` gives
-# another order than `randperm` with the same seed (the `DataLoader` draws from the RNG
-# before it shuffles), as 10 items show. `SeededShuffle` gives `randperm`'s order, as
-# pipeline (b) does:
+# another order than `randperm` with the same seed, as 10 items show. `SeededShuffle`
+# gives `randperm`'s order, as pipeline (b) does:
 
 # %%
 seeded = torch.Generator().manual_seed(0)
@@ -1894,7 +1918,7 @@ except TypeError as error:
 
 # %% [markdown]
 # **Where compiling's cost fell.** Section 7's compiling cost is the first compiled
-# epoch's time over `float32`'s, evaluation included. Its training part alone:
+# epoch's time minus `float32`'s, evaluation included. Its training part alone:
 
 # %%
 if "compiled" in arms:
@@ -1906,8 +1930,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **20.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **18.1 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **19.4 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).
@@ -2012,9 +2036,10 @@ if half_seconds is not None:
 # 1,024-unit MLP's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
 # and the compiled model were each slower than float32 by more than the tie band in 4 of
-# the 5 rounds and tied in the fifth: by this lesson's rule no clear winner, leaning
-# slower (one run). bfloat16 units, yet no gain. We expect the reason to be
-# the model's size: with steps this short, launching each operation costs more than the
+# the 5 rounds and tied in the
+# fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->: by this lesson's rule no
+# clear winner, leaning slower (one run). bfloat16 units, yet no gain. We expect the
+# reason to be the model's size: with steps this short, launching each operation costs more than the
 # arithmetic, and autocast adds operations that convert between the types. This was not
 # timed apart. The compiler fuses the small operations around the matrix products, so a
 # model with many small element-wise operations is where to look for its gain: measure

@@ -26,8 +26,10 @@ def test_counting_rounds_names_a_winner_only_when_every_round_agrees():
     assert count_rounds([0.5, 0.6]).verdict == "slower in every round"
     mixed = count_rounds([1.5, 1.0, 0.5])
     assert (mixed.faster, mixed.tied, mixed.slower) == (1, 1, 1)
-    assert mixed.verdict == "no clear winner: the rounds disagree or tie"
-    assert count_rounds([1.5, 1.05]).verdict.startswith("no clear winner")  # one round ties
+    assert mixed.verdict == "no clear winner: 1 faster, 1 tied, 1 slower"
+    assert count_rounds([1.5, 1.05]).verdict == "no clear winner: 1 faster, 1 tied, 0 slower"
+    # Every round a tie is no winner either, and says so: not "the rounds disagree".
+    assert count_rounds([1.02, 0.98, 1.05]).verdict == "no clear winner: 0 faster, 3 tied, 0 slower"
     with pytest.raises(ValueError, match="at least one round"):
         count_rounds([])
 
