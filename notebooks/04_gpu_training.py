@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 85 s with a peak memory of 1176 MB. The course's
+# > 2 threads); the whole lesson ran in 98 s with a peak memory of 1181 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -98,6 +98,7 @@ num_epochs = full_or_smoke(full=3, smoke=2)  # section 6, per pipeline
 wide_size = full_or_smoke(full=10_000, smoke=2_000)  # section 7: 39 batches of 256 (smoke: 7)
 wide_epochs = full_or_smoke(full=6, smoke=2)  # section 7, per arm
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
+# The lines below are settings for section 7's torch.compile, explained there.
 # A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
 # found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
@@ -229,10 +230,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **64.0 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **134.2
+# **63.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **135.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **43.7
+# multiply-adds a second on the large product, but only **30.4
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -507,7 +508,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **5.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -636,10 +637,10 @@ plot_epoch_times(
 
 # %% [markdown]
 # Is the classic pipeline's extra time per epoch the building of its batches? Time its
-# first 100 batches alone, with no training, 3 times, and scale the median up to an
-# epoch; then the same for a `DataLoader` over the tensors that `dataset_to_tensors` made,
-# which fetches and collates each batch as the classic one does but transforms nothing:
-# the difference is the transforms' part.
+# first 100 batches alone, with no training, 3 times, each scaled up to an epoch; then the
+# same for a `DataLoader` over `dataset_to_tensors`' tensors, which collates as the
+# classic one does but transforms nothing (the difference is the transforms' part), and
+# train one epoch of (a)'s model from it.
 
 # %%
 import gc
@@ -650,9 +651,9 @@ probe_batches = min(100, len(classic_train))  # smoke mode has fewer batches an 
 epoch_scale = len(classic_train) / probe_batches  # from probe_batches batches to an epoch
 
 
-def seconds_for_batches(loader, repeats: int = 3) -> float:
-    """Median, over the repeats, of the seconds to draw the first probe_batches batches of
-    loader, each on the device, with no training."""
+def seconds_for_batches(loader, repeats: int = 3) -> list[float]:
+    """Seconds to draw the first probe_batches batches of loader, each on the device, with
+    no training, once per repeat, each scaled up to an epoch."""
     timings = []
     for _ in range(repeats):
         synchronize(device)
@@ -660,8 +661,12 @@ def seconds_for_batches(loader, repeats: int = 3) -> float:
         for _ in islice(loader, probe_batches):  # the first probe_batches batches only
             pass
         synchronize(device)
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
+        timings.append((time.perf_counter() - start) * epoch_scale)
+    return timings
+
+
+def median_and_range(timings: list[float]) -> str:
+    return f"{statistics.median(timings):.2f} ({min(timings):.2f} to {max(timings):.2f})"
 
 
 tensor_train = DeviceDataLoader(  # the classic loader's settings, over transformed tensors
@@ -674,70 +679,88 @@ tensor_train = DeviceDataLoader(  # the classic loader's settings, over transfor
     device,
     non_blocking=pin,
 )
-building_seconds = seconds_for_batches(classic_train) * epoch_scale  # built image by image
-collating_seconds = seconds_for_batches(tensor_train) * epoch_scale  # fetched and collated
-transform_seconds = building_seconds - collating_seconds
-print(f"classic pipeline, seconds to build one epoch's batches alone: {building_seconds:.2f}")
-print(f"tensor DataLoader, seconds to build one epoch's batches: {collating_seconds:.2f}")
-print(f"classic pipeline, seconds of one epoch's transforms: {transform_seconds:.2f}")
+# First, while its sampler draws (a)'s first epoch's order: one epoch of (a)'s model from
+# these batches (about 1 s on this CPU; course_val keeps the evaluation short).
+seed_everything(0)
+tensor_model = to_device(MLP(28 * 28, [32], 10), device)
+tensor_history = fit(1, 0.2, tensor_model, tensor_train, course_val, verbose=False)
+tensor_seconds = tensor_history[0]["train_seconds"]
+building = seconds_for_batches(classic_train)  # built image by image
+collating = seconds_for_batches(tensor_train)  # fetched and collated only
+building_seconds = statistics.median(building)
+transform_seconds = building_seconds - statistics.median(collating)
+# the transforms' widest range: the fastest building less the slowest collating, and back
+transform_range = f"{min(building) - max(collating):.2f} to {max(building) - min(collating):.2f}"
+transforms_line = f"{transform_seconds:.2f} ({transform_range})"
+print(f"classic pipeline, seconds to build one epoch's batches alone: {median_and_range(building)}")
+print(f"tensor DataLoader, seconds to build one epoch's batches: {median_and_range(collating)}")
+print(f"classic pipeline, seconds of one epoch's transforms: {transforms_line}")
 extra = classic_seconds - course_seconds  # the classic pipeline's extra seconds per epoch
 if extra > 0:  # the classic pipeline was slower per epoch
     share = building_seconds / extra
-    print(f"batches alone / the classic pipeline's extra seconds per epoch: {share:.2f}")
-    most = "most of it" if share >= 0.5 else "less than half of it"
-    if share >= 0.9:  # within a tenth of the whole extra time
+    share_low, share_high = min(building) / extra, max(building) / extra  # fastest, slowest
+    print(
+        "batches alone / the classic pipeline's extra seconds per epoch: "
+        f"{share:.2f} ({share_low:.2f} to {share_high:.2f})"
+    )
+    if share_low >= 0.9:  # within a tenth of the whole extra time, at both ends of the range
         most = "about all of it"
+    elif share_low >= 0.5:
+        most = "most of it"
+    elif share_high < 0.5:
+        most = "less than half of it"
+    else:
+        most = "about half or less, within the repeats' range"
     print(f"building batches' share of (a)'s extra time: {most}")
-    unexplained = max(extra - building_seconds, 0.0)  # what building the batches leaves
-    print(f"(a)'s extra seconds per epoch beyond building its batches: {unexplained:.2f}")
 else:
     print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
+print(f"(a)'s batches from transformed tensors, one epoch of training (s): {tensor_seconds:.2f}")
+versus = tensor_seconds / course_seconds  # above 1: longer than (b)'s median epoch
+if versus > 1.1:  # beyond a tenth either way, as section 7's narrowest tie band
+    versus_words = "longer than (b)'s: (a) costs more than (b) even without its transforms"
+elif versus < 1 / 1.1:
+    versus_words = "shorter than (b)'s: without its transforms, (a) costs less than (b)"
+else:
+    versus_words = "about as long as (b)'s: without its transforms, (a) costs what (b) does"
+print(f"(a) from transformed tensors against (b)'s median epoch: {versus_words}")
 
 # Section 7 needs at most 10,000 training images, and compiling needs memory (the course
 # keeps each lesson under 1.5 GB). Free section 6's data, keeping a copy of the first
 # 10,000 images: a slice alone would be a view, which keeps the whole tensor alive.
 del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
 del course_train, course_model, hand_train, val_loader, fit_train, fit_val, hand_model
-del fit_model
+del fit_model, tensor_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
 
 # %% [markdown]
-# On this CPU the classic pipeline's later epochs took a median of
-# **4.10 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, pipeline (b)'s
-# **0.229 s**<!-- output: (b) dataset on device, median later epoch (s) -->:
-# **17.9 times**<!-- output: pipeline speed-up --> as long (one run; the first epoch is
-# left out, as in section 7), and both ended with the same weights: the same
-# arithmetic. Building its batches alone (estimated from 100 batches x 3 repeats) took
-# **0.91**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times its extra **3.87 s**<!-- output: (a) minus (b), median later epoch (s) --> an
-# epoch, so the building accounts for
-# **about all of it**<!-- says: building batches' share of (a)'s extra time --> (the
-# remainder,
-# **0.35 s**<!-- output: (a)'s extra seconds per epoch beyond building its batches -->
-# an epoch, was not timed apart). Of the building's
-# **3.52 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
-# an epoch, the tensor `DataLoader`'s fetching and collating took
-# **0.25 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
-# the per-image transforms the rest,
-# **3.27 s**<!-- output: classic pipeline, seconds of one epoch's transforms -->.
-#
-# (b)'s one-off,
-# 3.65 s<!-- output: dataset_to_tensors seconds for the training images (one-off) -->, is
-# much the same per-image work as building one epoch's batches, done once. Counting it,
-# (b)'s running total fell below the classic pipeline's after epoch
+# On this CPU the per-image transforms cost the classic pipeline about
+# **3.51 s**<!-- output: classic pipeline, seconds of one epoch's transforms --> an epoch;
+# pipeline (b) did them once, before training. (a)'s later epochs took a median of
+# **5.69 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.278 s**<!-- output: (b) dataset on device, median later epoch (s) -->
+# (**20.4 times**<!-- output: pipeline speed-up --> as long; one run), to the same final
+# weights. One-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **1.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
-# (a)'s own later epochs differed by
-# **0.01 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (slowest minus
-# fastest), so that lead is **larger than the
-# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread --> (one
-# run). At the later epochs' medians, (b) wins back its one-off in
-# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs.
+# **1.0 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
+# set against (a)'s own epoch-to-epoch spread, that lead is **larger than the
+# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->.
 #
-# On a GPU we expect (b) also to save copying each batch (not timed here). It needs the
-# data to fit on the device beside the model; larger datasets, or per-image transforms
-# not rewritten as batch operations (lesson 05 rewrites its augmentation), keep the
+# Building (a)'s batches alone took
+# **3.83 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# an epoch (median of 3 repeats; fastest and slowest in brackets): judged at both ends, of
+# (a)'s extra time over (b) that is
+# **most of it**<!-- says: building batches' share of (a)'s extra time -->. Without
+# transforms, the tensor `DataLoader` collated an epoch's batches in
+# **0.32 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
+# trained (a)'s model from them in
+# **0.74 s**<!-- output: (a)'s batches from transformed tensors, one epoch of training (s) -->
+# (one epoch): **longer than (b)'s: (a) costs more than (b) even without its
+# transforms**<!-- says: (a) from transformed tensors against (b)'s median epoch -->.
+#
+# On a GPU we expect (b) also to save copying each batch (not timed here). (b) needs the
+# data to fit on the device beside the model; otherwise, or with per-image transforms not
+# rewritten as batch operations (lesson 05 rewrites its augmentation), keep the
 # `DataLoader`, with `pin_memory` and `num_workers` (background processes that build the
 # next batches during training; Appendix B).
 
@@ -892,6 +915,8 @@ print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {sl
 print(f"float32 validation accuracy: {arms['float32']['val_acc']:.4f}")
 band = tie_band(arms["float32"]["seconds"][1:])  # float32's later epochs, its own spread
 print(f"tie band: {band:.2f}")
+set_by = "float32's later epochs (slowest over fastest)" if band > 1.1 else "the floor of 1.1"
+print(f"tie band set by: {set_by}")
 verdicts = {}  # arm -> its later rounds against float32, counted with the tie band
 for arm in arms:
     if arm == "float32":
@@ -943,10 +968,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.39 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.43 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.63**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median of the later rounds). Verdict: **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
 # **91.07%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
@@ -954,18 +979,17 @@ if "compiled" in arms:
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
-# **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **1.03 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed. Verdict: **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->. It was ahead at all (speed-up
 # above 1) in
-# **2**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
+# **3**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
 # the 5 later rounds, but a round counts as faster only above the tie band,
-# **1.10**<!-- output: tie band -->, which this run's `float32` later epochs set (slowest
-# over fastest, at least 1.1: the brackets of the `float32 median seconds, later epochs`
-# line), so one slow epoch widens it. Epochs to win back the compiling: **none (the
+# **1.20**<!-- output: tie band -->, set in this run by **float32's later epochs (slowest over
+# fastest)**<!-- says: tie band set by -->. Epochs to win back the compiling: **none (the
 # rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 #
 # **How much of the epoch do the matrix products take? An estimate.** A forward pass
@@ -1049,9 +1073,9 @@ else:
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.80**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
@@ -1060,10 +1084,10 @@ else:
 # bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
 # through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
 # same products took
-# **0.54 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.57**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# **0.58 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.56**<!-- output: float32 products / bfloat16 products --> times `float32`'s
 # speed; the arm's measured median speed-up,
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->, came out
+# **0.63**<!-- output: bfloat16 autocast median speed-up over float32 -->, came out
 # **within the tie band of the products'
 # ratio**<!-- says: bfloat16 arm's median speed-up against its products' ratio --> (had
 # only the products changed, the epoch's speed-up would lie between 1 and their ratio).
@@ -1105,19 +1129,19 @@ else:
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **17.9 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b)'s
+#   **20.4 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b)'s
 #   total, one-off included, passed (a)'s after epoch
 #   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by a lead
 #   that, set against (a)'s own epoch-to-epoch spread, was **larger than the
 # spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->;
 # - bfloat16 autocast ran at
-#   **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **0.63**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
 #   **slower in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
-#   **0.97 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   **1.03 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 #   speed (verdict: **no clear winner: 0 faster, 5 tied, 0
 #   slower**<!-- says: compiled against float32, verdict -->).
 
@@ -1259,23 +1283,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.29 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.52 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.63 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.93**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **32.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **41.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **123.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **97.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **43.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **30.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **134.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **135.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1444,19 +1468,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.255 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.094 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.158 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **15.92 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.07 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.64**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **15.06 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.13 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
-# **1.12**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
+# **1.30**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
 # step's cost that does not grow with the batch, shared out among more images, would
 # give (not timed apart); once that share is small, the per-image work is most of what
@@ -1464,23 +1488,23 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.255 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.294 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.357 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with a tie band from their own rounds
-# (**1.77**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
+# (**1.68**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
 # **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
 # (one run of 7 rounds). "Open" means the rule's condition, every round beyond the band,
 # was not met; it does not say the sizes cost the same. The line above the verdict
 # counts the rounds longer, tied and shorter. That band is the larger of the two sizes'
 # slowest round over their fastest, so a single slow round of either size widens it.
 # Round by round, batch 64's step took
-# **0.82, 1.23, 1.26, 1.10, 1.17, 1.01, 1.21**<!-- says: cpu, batch 64 / batch 16, each round -->
+# **1.01, 1.42, 1.72, 1.94, 1.25, 1.88, 1.16**<!-- says: cpu, batch 64 / batch 16, each round -->
 # times batch 16's, and in
-# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds it took longer at all; a round above the band counts as longer, one within it
 # as tied. Over larger steps the work clearly grows with the batch (batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
 # the strict rule asks only whether it already does between 16 and 64, beyond this
 # run's noise.
 #
@@ -1546,11 +1570,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.91**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.71**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
-# for **about all of it**<!-- says: building batches' share of (a)'s extra time -->.
+# for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1573,7 +1597,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1598,9 +1622,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.97 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.03 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1630,10 +1654,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.63**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
-# timed alone, at **0.57**<!-- output: float32 products / bfloat16 products --> times:
+# timed alone, at **0.56**<!-- output: float32 products / bfloat16 products --> times:
 # having bfloat16 units allows a gain, and only a measurement shows one. Where a device
 # has no bfloat16 units, section 7 leaves the arm out.
 
@@ -1930,7 +1954,7 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **21.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 # **19.4 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
