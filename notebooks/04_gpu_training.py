@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 98 s with a peak memory of 1181 MB. The course's
+# > 2 threads); the whole lesson ran in 90 s with a peak memory of 1165 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -84,8 +84,7 @@ print(f"PyTorch {torch.__version__}")
 # %% [markdown]
 # **Settings.** Smoke mode, the test suite's quick run, trains on small slices of the
 # training images, for fewer epochs; the validation set is the same 10,000 images in both
-# modes. Two more settings keep `torch.compile` within a small machine's memory:
-# section 7 explains `torch.compile`, and these two settings matter only there.
+# modes. The last lines keep section 7's `torch.compile` within the lesson's memory.
 
 # %%
 import logging
@@ -98,14 +97,15 @@ num_epochs = full_or_smoke(full=3, smoke=2)  # section 6, per pipeline
 wide_size = full_or_smoke(full=10_000, smoke=2_000)  # section 7: 39 batches of 256 (smoke: 7)
 wide_epochs = full_or_smoke(full=6, smoke=2)  # section 7, per arm
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
-# The lines below are settings for section 7's torch.compile, explained there.
-# A CUDA build of PyTorch on a machine without a CUDA GPU logs "No CUDA runtime is
-# found" when torch.compile first loads its C++ tools; CPU kernels do not need CUDA.
+# Section 7's torch.compile. A CUDA build of PyTorch on a machine without a CUDA GPU logs
+# "No CUDA runtime is found" when torch.compile first loads its C++ tools; CPU kernels do
+# not need CUDA.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 if get_default_device().type == "cpu":
     # On a CPU, torch.compile builds its kernels with the system's C++ compiler, by default
-    # several at once after precompiling PyTorch's headers. The course keeps each lesson
-    # within 1.5 GB (Binder gives 2 GB): build one at a time, without precompiled headers.
+    # several files at once, after precompiling PyTorch's headers. Here it compiles one file
+    # at a time, without precompiled headers: a lower peak memory, within the lesson's
+    # 1.5 GB budget (Binder gives 2 GB).
     inductor_config.compile_threads = 1
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
         inductor_config.cpp_cache_precompile_headers = False
@@ -230,10 +230,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **63.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **135.2
+# **56.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **151.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **30.4
+# multiply-adds a second on the large product, but only **30.1
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -508,7 +508,7 @@ del pairs, stacked_images, stacked_labels
 # That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
 # this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
 # took
-# **5.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # once; the classic pipeline repeats that work every epoch (timed at the end of this
 # section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
 # shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
@@ -606,7 +606,9 @@ print(
 _, classic_fastest, classic_slowest = later_epochs(classic_times)
 classic_spread = classic_slowest - classic_fastest  # how much (a)'s own epochs varied
 print(f"(a)'s later epochs, slowest minus fastest (s): {classic_spread:.2f}")
-if lead is None:
+if len(classic_times) < 3:  # one later epoch has no spread (smoke mode)
+    lead_words = "not judged: one later epoch"
+elif lead is None:
     lead_words = "none: (b)'s total never fell below (a)'s"
 elif lead < classic_spread:
     lead_words = "smaller than the spread: about even"
@@ -639,12 +641,14 @@ plot_epoch_times(
 # Is the classic pipeline's extra time per epoch the building of its batches? Time its
 # first 100 batches alone, with no training, 3 times, each scaled up to an epoch; then the
 # same for a `DataLoader` over `dataset_to_tensors`' tensors, which collates as the
-# classic one does but transforms nothing (the difference is the transforms' part), and
-# train one epoch of (a)'s model from it.
+# classic one does (the difference is the per-image fetch, a PIL image through `Subset`,
+# and transforms), and train (a)'s model from it for two epochs.
 
 # %%
 import gc
 from itertools import islice
+
+from course_utils.rounds import speed_up_in_words
 
 # 100 batches x 3 repeats of each loader: a fraction of 3 whole epochs' cost.
 probe_batches = min(100, len(classic_train))  # smoke mode has fewer batches an epoch
@@ -679,17 +683,17 @@ tensor_train = DeviceDataLoader(  # the classic loader's settings, over transfor
     device,
     non_blocking=pin,
 )
-# First, while its sampler draws (a)'s first epoch's order: one epoch of (a)'s model from
-# these batches (about 1 s on this CPU; course_val keeps the evaluation short).
+# First, while its sampler draws (a)'s first two epochs' orders: two epochs of (a)'s model
+# from these batches (course_val keeps the evaluation short).
 seed_everything(0)
 tensor_model = to_device(MLP(28 * 28, [32], 10), device)
-tensor_history = fit(1, 0.2, tensor_model, tensor_train, course_val, verbose=False)
-tensor_seconds = tensor_history[0]["train_seconds"]
+tensor_history = fit(2, 0.2, tensor_model, tensor_train, course_val, verbose=False)
+tensor_seconds = later_epochs([epoch["train_seconds"] for epoch in tensor_history])[0]
 building = seconds_for_batches(classic_train)  # built image by image
 collating = seconds_for_batches(tensor_train)  # fetched and collated only
 building_seconds = statistics.median(building)
 transform_seconds = building_seconds - statistics.median(collating)
-# the transforms' widest range: the fastest building less the slowest collating, and back
+# the widest range: the fastest building less the slowest collating, and back
 transform_range = f"{min(building) - max(collating):.2f} to {max(building) - min(collating):.2f}"
 transforms_line = f"{transform_seconds:.2f} ({transform_range})"
 print(f"classic pipeline, seconds to build one epoch's batches alone: {median_and_range(building)}")
@@ -714,15 +718,10 @@ if extra > 0:  # the classic pipeline was slower per epoch
     print(f"building batches' share of (a)'s extra time: {most}")
 else:
     print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
-print(f"(a)'s batches from transformed tensors, one epoch of training (s): {tensor_seconds:.2f}")
-versus = tensor_seconds / course_seconds  # above 1: longer than (b)'s median epoch
-if versus > 1.1:  # beyond a tenth either way, as section 7's narrowest tie band
-    versus_words = "longer than (b)'s: (a) costs more than (b) even without its transforms"
-elif versus < 1 / 1.1:
-    versus_words = "shorter than (b)'s: without its transforms, (a) costs less than (b)"
-else:
-    versus_words = "about as long as (b)'s: without its transforms, (a) costs what (b) does"
-print(f"(a) from transformed tensors against (b)'s median epoch: {versus_words}")
+print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
+# (b)'s median later epoch over this later epoch: "faster" above 1.1, "slower" below 1 / 1.1
+versus_words = speed_up_in_words(course_seconds / tensor_seconds, width=False)
+print(f"(a) from transformed tensors against (b), later epochs: {versus_words}")
 
 # Section 7 needs at most 10,000 training images, and compiling needs memory (the course
 # keeps each lesson under 1.5 GB). Free section 6's data, keeping a copy of the first
@@ -734,29 +733,29 @@ train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000
 _ = gc.collect()
 
 # %% [markdown]
-# On this CPU the per-image transforms cost the classic pipeline about
-# **3.51 s**<!-- output: classic pipeline, seconds of one epoch's transforms --> an epoch;
+# On this CPU the per-image fetch and transforms cost the classic pipeline about
+# **3.26 s**<!-- output: classic pipeline, seconds of one epoch's transforms --> an epoch;
 # pipeline (b) did them once, before training. (a)'s later epochs took a median of
-# **5.69 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.278 s**<!-- output: (b) dataset on device, median later epoch (s) -->
-# (**20.4 times**<!-- output: pipeline speed-up --> as long; one run), to the same final
+# **5.30 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.223 s**<!-- output: (b) dataset on device, median later epoch (s) -->
+# (**23.8 times**<!-- output: pipeline speed-up --> as long; one run), to the same final
 # weights. One-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **1.0 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
+# **3.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
 # set against (a)'s own epoch-to-epoch spread, that lead is **larger than the
 # spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->.
 #
 # Building (a)'s batches alone took
-# **3.83 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# **3.49 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
 # an epoch (median of 3 repeats; fastest and slowest in brackets): judged at both ends, of
 # (a)'s extra time over (b) that is
-# **most of it**<!-- says: building batches' share of (a)'s extra time -->. Without
-# transforms, the tensor `DataLoader` collated an epoch's batches in
-# **0.32 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
+# **most of it**<!-- says: building batches' share of (a)'s extra time -->. Without that
+# per-image work, the tensor `DataLoader` collated an epoch's batches in
+# **0.23 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
 # trained (a)'s model from them in
-# **0.74 s**<!-- output: (a)'s batches from transformed tensors, one epoch of training (s) -->
-# (one epoch): **longer than (b)'s: (a) costs more than (b) even without its
-# transforms**<!-- says: (a) from transformed tensors against (b)'s median epoch -->.
+# **0.46 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->
+# (its second epoch); against (b)'s later epochs (with a tie band of 1.1) it was
+# **slower**<!-- says: (a) from transformed tensors against (b), later epochs -->.
 #
 # On a GPU we expect (b) also to save copying each batch (not timed here). (b) needs the
 # data to fit on the device beside the model; otherwise, or with per-image transforms not
@@ -913,7 +912,8 @@ def tie_band(seconds: list[float]) -> float:
 median, fastest, slowest = later_epochs(arms["float32"]["seconds"])
 print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
 print(f"float32 validation accuracy: {arms['float32']['val_acc']:.4f}")
-band = tie_band(arms["float32"]["seconds"][1:])  # float32's later epochs, its own spread
+float32_seconds = arms["float32"]["seconds"]
+band = tie_band(float32_seconds[1:] or float32_seconds)  # its later epochs (or its one)
 print(f"tie band: {band:.2f}")
 set_by = "float32's later epochs (slowest over fastest)" if band > 1.1 else "the floor of 1.1"
 print(f"tie band set by: {set_by}")
@@ -968,10 +968,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # **bfloat16.** The later `float32` epochs took a median of
-# **0.43 s**<!-- output: float32 median seconds, later epochs --> and reached
+# **0.40 s**<!-- output: float32 median seconds, later epochs --> and reached
 # **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
 # CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **0.63**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (median of the later rounds). Verdict: **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
 # **91.07%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
@@ -979,17 +979,17 @@ if "compiled" in arms:
 # the 10,000 validation predictions differed from `float32`'s (one run).
 #
 # **Compiling** cost
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
 # ran at a median of
-# **1.03 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 # speed. Verdict: **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->. It was ahead at all (speed-up
 # above 1) in
-# **3**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
+# **4**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
 # the 5 later rounds, but a round counts as faster only above the tie band,
-# **1.20**<!-- output: tie band -->, set in this run by **float32's later epochs (slowest over
-# fastest)**<!-- says: tie band set by -->. Epochs to win back the compiling: **none (the
+# **1.10**<!-- output: tie band -->, set in this run by **the floor of
+# 1.1**<!-- says: tie band set by -->. Epochs to win back the compiling: **none (the
 # rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 #
 # **How much of the epoch do the matrix products take? An estimate.** A forward pass
@@ -1028,17 +1028,17 @@ for number, layer in enumerate(wide_layers):
     product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
 
 
-def epoch_of_products(dtype: torch.dtype) -> float:
+def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
     """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
     seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
     one_batch = sum(
         statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20))
-        for a, b in product_pairs
+        for a, b in pairs
     )
     return one_batch * len(wide_loader)
 
 
-products_seconds = epoch_of_products(torch.float32)
+products_seconds = epoch_of_products(product_pairs, torch.float32)
 products_share = products_seconds / later_epochs(arms["float32"]["seconds"])[0]
 print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
 print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
@@ -1050,23 +1050,22 @@ elif products_share >= 0.5:
 else:
     share_words = "less than half of it"
 print(f"float32 epoch, matrix products' share, in words: {share_words}")
-if "bfloat16 autocast" in arms:  # the same products in bfloat16: under 1 s with bfloat16 units
-    bf16_products_seconds = epoch_of_products(torch.bfloat16)
+if "bfloat16 autocast" in arms:  # the same products in bfloat16
+    bf16_products_seconds = epoch_of_products(product_pairs, torch.bfloat16)
     products_ratio = products_seconds / bf16_products_seconds  # above 1: bfloat16 faster
     print(f"bfloat16 products, seconds an epoch at the layers' shapes: {bf16_products_seconds:.2f}")
     print(f"float32 products / bfloat16 products: {products_ratio:.2f}")
-    # The arm's measured epoch speed-up against the products' own, with section 7's tie band
-    epoch_against_products = verdicts["bfloat16 autocast"].median / products_ratio
-    if epoch_against_products > band:
-        ratio_words = "above the products' ratio, beyond the tie band"
-    elif epoch_against_products < 1 / band:
-        ratio_words = "below the products' ratio, beyond the tie band"
-    else:
-        ratio_words = "within the tie band of the products' ratio"
-    print(f"bfloat16 arm's median speed-up against its products' ratio: {ratio_words}")
+    # Amdahl's law: the rest keeps its time; the products' share (at most 1) gains their ratio
+    capped = min(products_share, 1)
+    expected = 1 / ((1 - capped) + capped / products_ratio)
+    print(f"bfloat16 epoch speed-up predicted from the products' share and ratio: {expected:.2f}")
+    against = verdicts["bfloat16 autocast"].median / expected  # measured over predicted
+    against_words = speed_up_in_words(against, tie=band - 1, width=False)
+    print(f"bfloat16 epoch, measured against predicted: {against_words}")
 else:
     why = "autocast does not run bfloat16 here" if bf16_native else bf16_reason
     print(f"bfloat16 products: not timed, as section 7 has no bfloat16 arm here ({why})")
+del product_pairs
 
 
 # %% [markdown]
@@ -1075,7 +1074,7 @@ else:
 # multiply-adds an epoch took
 # **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
@@ -1084,13 +1083,14 @@ else:
 # bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
 # through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
 # same products took
-# **0.58 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.56**<!-- output: float32 products / bfloat16 products --> times `float32`'s
-# speed; the arm's measured median speed-up,
-# **0.63**<!-- output: bfloat16 autocast median speed-up over float32 -->, came out
-# **within the tie band of the products'
-# ratio**<!-- says: bfloat16 arm's median speed-up against its products' ratio --> (had
-# only the products changed, the epoch's speed-up would lie between 1 and their ratio).
+# **0.53 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.59**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# speed. Had only the products changed (their share s of the epoch r times as fast, the
+# rest as before), Amdahl's law predicts an epoch speed-up of 1 / ((1 - s) + s / r):
+# **0.65**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# against **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
+# Set against the prediction with the tie band, the measured epoch was
+# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->.
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
 # can fuse the bias additions and ReLUs around the products, while the loss (computed in
 # `training_step`, outside `forward`) and the SGD update (`optimizer.step()`) stay
@@ -1129,19 +1129,19 @@ else:
 #
 # **This run's headlines** (this CPU, one run):
 # - the classic pipeline's later epochs took
-#   **20.4 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b)'s
+#   **23.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b)'s
 #   total, one-off included, passed (a)'s after epoch
 #   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by a lead
 #   that, set against (a)'s own epoch-to-epoch spread, was **larger than the
 # spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->;
 # - bfloat16 autocast ran at
-#   **0.63**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (median of the later rounds; verdict:
 #   **slower in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
 #   compiling cost
-#   **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+#   **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 #   and a compiled epoch then ran at
-#   **1.03 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+#   **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
 #   speed (verdict: **no clear winner: 0 faster, 5 tied, 0
 #   slower**<!-- says: compiled against float32, verdict -->).
 
@@ -1283,23 +1283,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.52 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.63 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.93**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.20 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.20 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **41.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **30.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **97.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **132.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **30.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **30.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **135.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **151.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1469,18 +1469,18 @@ if check_exercise(
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
 # **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.158 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.994 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
 # **15.06 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.13 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# 16 to **0.97 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.66**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.59**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
-# **1.30**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
+# **1.14**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
 # step's cost that does not grow with the batch, shared out among more images, would
 # give (not timed apart); once that share is small, the per-image work is most of what
@@ -1489,22 +1489,22 @@ if check_exercise(
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
 # **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.357 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.288 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with a tie band from their own rounds
-# (**1.68**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
-# **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
-# (one run of 7 rounds). "Open" means the rule's condition, every round beyond the band,
-# was not met; it does not say the sizes cost the same. The line above the verdict
+# (**1.12**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
+# **batch 64 longer in every round**<!-- says: cpu, batch 64 against batch 16, verdict -->
+# (one run of 7 rounds; "open" would mean the rule's condition, every round beyond the
+# band, was not met, not that the sizes cost the same). The line above the verdict
 # counts the rounds longer, tied and shorter. That band is the larger of the two sizes'
 # slowest round over their fastest, so a single slow round of either size widens it.
 # Round by round, batch 64's step took
-# **1.01, 1.42, 1.72, 1.94, 1.25, 1.88, 1.16**<!-- says: cpu, batch 64 / batch 16, each round -->
+# **1.27, 1.23, 1.20, 1.16, 1.22, 1.16, 1.20**<!-- says: cpu, batch 64 / batch 16, each round -->
 # times batch 16's, and in
 # **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds it took longer at all; a round above the band counts as longer, one within it
 # as tied. Over larger steps the work clearly grows with the batch (batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
 # the strict rule asks only whether it already does between 16 and 64, beyond this
 # run's noise.
 #
@@ -1570,11 +1570,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.71**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.69**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
 # for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **5.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1597,7 +1597,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1622,9 +1622,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.03 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1654,10 +1654,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.63**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
-# timed alone, at **0.56**<!-- output: float32 products / bfloat16 products --> times:
+# timed alone, at **0.59**<!-- output: float32 products / bfloat16 products --> times:
 # having bfloat16 units allows a gain, and only a measurement shows one. Where a device
 # has no bfloat16 units, section 7 leaves the arm out.
 
@@ -1797,8 +1797,8 @@ del seed_model, history
 # modulo 128) was not tested. With these settings (a learning rate of 0.2, three epochs,
 # 10,000 images) the last epoch's accuracy moved this much over the seeds; other
 # settings were not tried, section 6's 50,000 images included. This spread is why
-# section 6's comparison shares one seed: with it, any gap between the pipelines cannot
-# come from the batch order.
+# section 6's pipelines share one seed: on the same batches they reached the same
+# weights, so they differ in time alone.
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -1954,8 +1954,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **19.4 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **15.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).

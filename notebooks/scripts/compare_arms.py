@@ -188,9 +188,10 @@ def main() -> None:
             # The plain loop's weights against the DDP arm's (rank 0's copy) after the rounds:
             # the same batches, whole in one process or halved over 2.
             plain_loop = arms["plain loop, 1 thread"]["model"]
-            ddp = arms["DDP, 2 processes"]["model"].module  # the plain model inside DDP
-            pairs = zip(plain_loop.parameters(), ddp.parameters(), strict=True)
-            gap = max((mine - theirs).abs().max().item() for mine, theirs in pairs)
+            ddp = arms["DDP, 2 processes"]["model"]
+            ddp = getattr(ddp, "module", ddp)  # the plain model inside DDP, as above
+            weight_pairs = zip(plain_loop.parameters(), ddp.parameters(), strict=True)
+            gap = max((mine - theirs).abs().max().item() for mine, theirs in weight_pairs)
             found["weight_gap"] = gap  # the largest absolute difference, any weight
             rank_print(f"largest weight difference, plain loop against DDP: {gap:.1e}")
             (args.out / "arms.json").write_text(json.dumps(found))
