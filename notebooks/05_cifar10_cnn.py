@@ -1140,8 +1140,8 @@ print(f"chance of at least one false mark: {any_false_mark:.2f}")
 #   from pushing its predictions ever closer to certainty (from airbench, not measured
 #   here);
 # - batches of 512, four times section 6's: fewer steps an epoch (256 to 1,024 ran at
-#   about the same images a second on the benchmark's machine, on random data:
-#   Appendix A);
+#   about the same images a second on the benchmark's machine, on random data, so what
+#   the larger batch buys in time is not shown: Appendix A);
 # - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
 #   weights whose size batch norm ignores (it divides out the scale of the layer before
 #   it, so only their direction counts), a gentle start, a settled end (one seed per peak
@@ -1560,7 +1560,8 @@ print(
 #   **1.4 to 7.8**<!-- says: seed ranges, smallest to largest (points) --> points. Marked
 #   consistent in this run: **halving the constant rate (up), removing batch norm
 # (down)**<!-- says: changes marked consistent -->; so in these runs a constant rate of
-#   0.01 was **too high**<!-- says: a constant rate of 0.01 for Adam --> for Adam.
+#   0.01 was **too high**<!-- says: a constant rate of 0.01 for Adam --> for Adam (48
+#   steps on the sample; longer runs were not tested).
 #   One-cycle was compared with a constant rate at about its mean, so its change mixes the
 #   rate's shape with beta1's movement. Batch norm was removed at the rate set for the
 #   network with it (a peak of 0.01), so that change measures removing it at that rate,
@@ -2100,7 +2101,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
 #   (from airbench, not measured here);
 # - channels-last weights and batches, each pixel's channels side by side in memory:
-#   to speed up the convolutions (timed on random data on the benchmark's machine).
+#   to speed up training (whole runs timed on random data on the benchmark's machine).
 #
 # Below, these ideas one at a time, most shown on section 7's untrained `fast_demo`, then
 # its trained network's schedule and test-time views, and last what the course's

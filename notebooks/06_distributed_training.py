@@ -196,8 +196,8 @@ print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
 #
 # The first script uses only `torch.distributed`. Each process reads its rank from the
-# environment and joins with `init_process_group("gloo")`, whose timeout turns a missing
-# partner into an error, not a hang. Then:
+# environment and joins with `init_process_group("gloo")`, whose timeout is meant to turn
+# a missing partner into an error, not a hang (not shown here). Then:
 # - `all_reduce(tensor)`: every process gets back, in place, the sum of all the tensors;
 #   divided by the world size, the mean;
 # - `broadcast(tensor, src=0)`: rank 0's tensor overwrites every other process's.
@@ -629,8 +629,8 @@ def predicted_word(size: int) -> str:
 # images` row over the `DDP step` row predicts 2 processes' speed-up for the steps alone:
 # 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
 # and 0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each (below 1: slower). The words in brackets call a speed-up within a
-# tenth of 1 a tie (`TIE`, a convention: Appendix C). The ranks' DDP steps differ
+# 1,024, one run each (below 1: slower). The words in brackets call a speed-up between
+# 1 / 1.1 and 1.1 a tie (`TIE` = 0.1, a convention: Appendix C). The ranks' DDP steps differ
 # (Appendix C prints each rank's), so the cell also predicts from each rank's own: at
 # 1,024,
 # 0.92<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
@@ -1717,7 +1717,8 @@ except RuntimeError as error:
 #
 # **Buckets and buffers** (section 5's list of what DDP does). A bucket holds up to
 # `bucket_cap_mb`, 25 MiB by
-# default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this
+# default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (DDP keeps its
+# first bucket smaller, about 1 MiB, a detail of its source code); either way this
 # model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
 # gradients fit in one, so its one all-reduce starts only once `backward` has computed
 # them all (section 11 counts one all-reduce per `backward`). *Buffers*, such as batch
