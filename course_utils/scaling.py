@@ -26,6 +26,7 @@ __all__ = [
     "comm_cost_table",
     "part_speed_ups",
     "read_arms",
+    "read_weight_gap",
     "read_comm_cost",
     "speed_up_line",
 ]
@@ -114,11 +115,8 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     the epoch, getting its batches ready, the rest), their medians ``epoch``, ``loader`` and
     ``rest``, and ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
-    path = Path(folder) / "arms.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no {path}: run compare_arms.py with --out {folder} first")
     figures = {}
-    for arm, row in json.loads(path.read_text())["arms"].items():
+    for arm, row in _arms_json(folder)["arms"].items():
         later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
         epochs, loads = row["seconds"][later], row["loader_seconds"][later]
         rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
@@ -126,6 +124,21 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
         for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
             figures[arm][part] = statistics.median(values)
     return figures
+
+
+def read_weight_gap(folder: str | Path) -> float:
+    """The largest difference between any weight of the plain loop and of the DDP arm after
+    the rounds, from the ``arms.json`` that ``compare_arms.py`` wrote in ``folder``: near 0
+    when both trained the same model. Raises ``FileNotFoundError`` naming the file. Lesson 06.
+    """
+    return float(_arms_json(folder)["weight_gap"])
+
+
+def _arms_json(folder: str | Path) -> dict:
+    path = Path(folder) / "arms.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: run compare_arms.py with --out {folder} first")
+    return json.loads(path.read_text())
 
 
 def arms_table(figures: dict[str, dict], title: str) -> str:

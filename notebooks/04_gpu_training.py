@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 90 s with a peak memory of 1165 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1183 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -230,10 +230,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **56.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **151.9
+# **55.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **154.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **30.1
+# multiply-adds a second on the large product, but only **40.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -450,20 +450,17 @@ print(
 # %% [markdown]
 # ## 6. Where does an epoch's time go?
 #
-# The same 32-unit model, trained the same way on all 50,000 training images, with two
-# data pipelines:
-# - **(a) the classic pipeline**: the torchvision dataset runs `ToTensor` and
-#   `Normalize` on each image as it is fetched, and a `DataLoader` collates 128 into a
-#   batch in the notebook's own process (`num_workers=0`, the default), every epoch;
-# - **(b) the whole dataset on the device**: every image transformed once, before
-#   training, into one tensor kept on the device; each batch gathers its rows from it.
+# A GPU trains only as fast as its batches arrive. This section trains the same model
+# with two data pipelines, to find how much of an epoch goes into building the batches:
+# - **(a) the classic pipeline**: each image is transformed (`ToTensor`, `Normalize`) as
+#   it is fetched, and a `DataLoader` collates 128 into a batch, every epoch, in the
+#   notebook's own process (`num_workers=0`, the default);
+# - **(b) the whole dataset on the device**: every image transformed once, into one
+#   tensor on the device; each batch gathers its rows from it.
 #
-# Both train three epochs on the very same batches, reshuffled each epoch from a shared
-# seed: `SeededShuffle`, from `course_utils`, gives the classic `DataLoader` the orders
-# that pipeline (b) draws (Appendix B prints it). It is a *sampler*, which hands a
-# `DataLoader` each epoch's order (`sampler=` below); `shuffle=True` would draw other
-# orders from the same seed (Appendix B shows 10 items). Identical final weights will
-# show that the batches matched.
+# Both train the 32-unit model for three epochs on all 50,000 training images, on the
+# same batches: `SeededShuffle`, a *sampler* (it hands a `DataLoader` each epoch's
+# order), gives (a) the orders that (b) draws (Appendix B).
 
 # %%
 from course_utils import SeededShuffle
@@ -483,8 +480,8 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 # %% [markdown]
 # **(b) The whole dataset on the device.** `dataset_to_tensors` (in
 # `course_utils/data.py`) fetches each transformed image once and stacks them into one
-# tensor of images and one of labels, before training. We time it, and check it against
-# a stack made by hand of the first 1,000 validation images:
+# tensor of images and one of labels. We time it, and check it against a stack made by
+# hand of the first 1,000 validation images:
 
 # %%
 from course_utils.data import dataset_to_tensors
@@ -505,15 +502,14 @@ print(f"the first 1,000 validation images stacked by hand equal dataset_to_tenso
 del pairs, stacked_images, stacked_labels
 
 # %% [markdown]
-# That is **156.8 MB**<!-- output: training images as float32 (MB) -->, a small part of
-# this lesson's peak memory (the "Last verified" line). Transforming the 50,000 images
-# took
-# **3.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
-# once; the classic pipeline repeats that work every epoch (timed at the end of this
-# section). Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers the
-# shuffled rows (`images[index]`): no per-image Python code runs. As a generator,
-# checked against `DeviceTensorLoader` with the same seed (Appendix B prints the
-# course's version):
+# The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->
+# and were converted once, in
+# **3.89 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers those rows
+# (`images[index]`): no per-image Python code runs. Below, `slices` does the same as a
+# Python generator, checked against it. (A `torch.Generator`, which the `generator=`
+# arguments take, is something else: PyTorch's random-number generator, the RNG that
+# decides the shuffle.)
 
 
 # %% tags=["nbval-check-output"]
@@ -564,12 +560,10 @@ course_model = to_device(MLP(28 * 28, [32], 10), device)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
-# The time per epoch is the median of the later epochs (`later_epochs`), as section 7's
-# will be, since a first epoch can pay one-off costs. The figure shows every epoch, and
-# its title each pipeline's total seconds of training (`train_seconds`; `fit`'s epoch
-# lines above add the evaluation), (b)'s one-off cost included. That one-off counts the
-# training images' conversion and copy only: the validation images' conversion, like
-# all evaluation, is left out on both sides.
+# **How much faster is (b) per epoch?** A first epoch can pay one-off costs, so an
+# epoch's time here is the median of the *later* epochs, those after the first
+# (`later_epochs`; section 7 uses it too). The times are `fit`'s `train_seconds`, the
+# training alone:
 
 
 # %%
@@ -583,38 +577,16 @@ classic_times = [epoch["train_seconds"] for epoch in classic_history]
 course_times = [epoch["train_seconds"] for epoch in course_history]
 classic_seconds, course_seconds = later_epochs(classic_times)[0], later_epochs(course_times)[0]
 speedup = classic_seconds / course_seconds
-one_off_seconds = convert_seconds + copy_seconds
-# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
-classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
-course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
+one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
 course_accuracy = course_history[-1]["val_acc"]
 same_weights = all(
     torch.equal(a, b)
     for a, b in zip(classic_model.parameters(), course_model.parameters(), strict=True)
 )
-print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f}")
-print(f"(b) dataset on device, median later epoch (s): {course_seconds:.3f}")
-print(f"(a) minus (b), median later epoch (s): {classic_seconds - course_seconds:.2f}")
+later = f"epochs 2 to {num_epochs}" if num_epochs > 2 else "epoch 2"  # what a median rests on
+print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f} ({later})")
+print(f"(b) dataset on device, median later epoch (s): {course_seconds:.3f} ({later})")
 print(f"pipeline speed-up: {speedup:.1f}")
-ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
-print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
-print(
-    "seconds by which (b)'s total was below (a)'s after that epoch: "
-    + ("none" if lead is None else f"{lead:.1f}")
-)
-_, classic_fastest, classic_slowest = later_epochs(classic_times)
-classic_spread = classic_slowest - classic_fastest  # how much (a)'s own epochs varied
-print(f"(a)'s later epochs, slowest minus fastest (s): {classic_spread:.2f}")
-if len(classic_times) < 3:  # one later epoch has no spread (smoke mode)
-    lead_words = "not judged: one later epoch"
-elif lead is None:
-    lead_words = "none: (b)'s total never fell below (a)'s"
-elif lead < classic_spread:
-    lead_words = "smaller than the spread: about even"
-else:
-    lead_words = "larger than the spread"
-print(f"(b)'s lead after that epoch against (a)'s epoch spread: {lead_words}")
 if classic_seconds > course_seconds:  # the one-off over what (b) saves each later epoch
     payback = f"{one_off_seconds / (classic_seconds - course_seconds):.2f}"
 else:
@@ -622,33 +594,22 @@ else:
 print(f"epochs for (b) to win back its one-off: {payback}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
-# %%
-from course_utils.plotting import plot_epoch_times
-
-rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times}
-later = f"epochs 2 to {num_epochs}" if num_epochs > 2 else "epoch 2"  # as later_epochs
-plot_epoch_times(
-    rows,
-    where=device.type,
-    title=f"{num_epochs} epochs each on {device.type}, bars: median of {later}:"
-    f"\n(a) {classic_totals[-1]:.1f} s of training in all, "
-    f"(b) {course_totals[-1]:.1f} s with its one-off",
-    one_off=("(b) one-off, paid once", one_off_seconds),
-    medians=dict(zip(rows, [classic_seconds, course_seconds], strict=True)),
-)
-
 # %% [markdown]
-# Is the classic pipeline's extra time per epoch the building of its batches? Time its
-# first 100 batches alone, with no training, 3 times, each scaled up to an epoch; then the
-# same for a `DataLoader` over `dataset_to_tensors`' tensors, which collates as the
-# classic one does (the difference is the per-image fetch, a PIL image through `Subset`,
-# and transforms), and train (a)'s model from it for two epochs.
+# On this CPU (a)'s later epochs took a median of
+# **5.19 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.241 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **21.6 times**<!-- output: pipeline speed-up --> as long (one run); both ended with
+# the same weights, so they did the same arithmetic. (b)'s one-off cost is won back after
+# **0.79**<!-- output: epochs for (b) to win back its one-off --> epochs (each epoch, and
+# the totals: Appendix F).
+#
+# **Where does (a)'s extra time go?** We time building (a)'s batches alone, with no
+# training; then the same `DataLoader` over ready tensors, which skips the per-image
+# fetch and transforms, builds batches and trains (a)'s model (the probe: Appendix F):
 
 # %%
 import gc
 from itertools import islice
-
-from course_utils.rounds import speed_up_in_words
 
 # 100 batches x 3 repeats of each loader: a fraction of 3 whole epochs' cost.
 probe_batches = min(100, len(classic_train))  # smoke mode has fewer batches an epoch
@@ -691,37 +652,7 @@ tensor_history = fit(2, 0.2, tensor_model, tensor_train, course_val, verbose=Fal
 tensor_seconds = later_epochs([epoch["train_seconds"] for epoch in tensor_history])[0]
 building = seconds_for_batches(classic_train)  # built image by image
 collating = seconds_for_batches(tensor_train)  # fetched and collated only
-building_seconds = statistics.median(building)
-transform_seconds = building_seconds - statistics.median(collating)
-# the widest range: the fastest building less the slowest collating, and back
-transform_range = f"{min(building) - max(collating):.2f} to {max(building) - min(collating):.2f}"
-transforms_line = f"{transform_seconds:.2f} ({transform_range})"
-print(f"classic pipeline, seconds to build one epoch's batches alone: {median_and_range(building)}")
-print(f"tensor DataLoader, seconds to build one epoch's batches: {median_and_range(collating)}")
-print(f"classic pipeline, seconds of one epoch's transforms: {transforms_line}")
-extra = classic_seconds - course_seconds  # the classic pipeline's extra seconds per epoch
-if extra > 0:  # the classic pipeline was slower per epoch
-    share = building_seconds / extra
-    share_low, share_high = min(building) / extra, max(building) / extra  # fastest, slowest
-    print(
-        "batches alone / the classic pipeline's extra seconds per epoch: "
-        f"{share:.2f} ({share_low:.2f} to {share_high:.2f})"
-    )
-    if share_low >= 0.9:  # within a tenth of the whole extra time, at both ends of the range
-        most = "about all of it"
-    elif share_low >= 0.5:
-        most = "most of it"
-    elif share_high < 0.5:
-        most = "less than half of it"
-    else:
-        most = "about half or less, within the repeats' range"
-    print(f"building batches' share of (a)'s extra time: {most}")
-else:
-    print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
-print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
-# (b)'s median later epoch over this later epoch: "faster" above 1.1, "slower" below 1 / 1.1
-versus_words = speed_up_in_words(course_seconds / tensor_seconds, width=False)
-print(f"(a) from transformed tensors against (b), later epochs: {versus_words}")
+building_seconds, collating_seconds = statistics.median(building), statistics.median(collating)
 
 # Section 7 needs at most 10,000 training images, and compiling needs memory (the course
 # keeps each lesson under 1.5 GB). Free section 6's data, keeping a copy of the first
@@ -732,53 +663,68 @@ del fit_model, tensor_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
 
+# %%
+from course_utils.plotting import plot_epoch_parts
+
+print(f"classic pipeline, seconds to build one epoch's batches alone: {median_and_range(building)}")
+extra = classic_seconds - course_seconds  # (a)'s extra seconds per epoch over (b)
+if extra > 0:  # the classic pipeline was slower per epoch
+    share, low, high = building_seconds / extra, min(building) / extra, max(building) / extra
+    print(
+        "batches alone / the classic pipeline's extra seconds per epoch: "
+        f"{share:.2f} ({low:.2f} to {high:.2f})"
+    )
+else:
+    print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
+
+
+def parts(batches_seconds: float, epoch_seconds: float, epochs: list[float]) -> dict:
+    """A bar: building the batches, then the rest of the epoch; a dot per later epoch."""
+    rest = max(epoch_seconds - batches_seconds, 0)
+    return {"loader": batches_seconds, "rest": rest, "epochs": epochs[1:] or epochs}
+
+
+plot_epoch_parts(
+    {
+        f"Later epochs on {device.type}; orange: building the batches, timed alone": {
+            "(a) classic pipeline": parts(building_seconds, classic_seconds, classic_times),
+            "(a)'s DataLoader, ready tensors": parts(
+                collating_seconds, tensor_seconds, [tensor_seconds]
+            ),
+            f"(b) dataset on {device.type}, not split": parts(0, course_seconds, course_times),
+        }
+    },
+    where=device.type,
+)
+
 # %% [markdown]
-# On this CPU the per-image fetch and transforms cost the classic pipeline about
-# **3.26 s**<!-- output: classic pipeline, seconds of one epoch's transforms --> an epoch;
-# pipeline (b) did them once, before training. (a)'s later epochs took a median of
-# **5.30 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.223 s**<!-- output: (b) dataset on device, median later epoch (s) -->
-# (**23.8 times**<!-- output: pipeline speed-up --> as long; one run), to the same final
-# weights. One-off included, (b)'s total fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **3.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
-# set against (a)'s own epoch-to-epoch spread, that lead is **larger than the
-# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->.
+# Orange (the legend's "loader") is building the batches, timed alone; dots are the
+# later epochs. For (a), building took
+# **3.60 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
+# an epoch, **0.73**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# of its extra time over (b): **most of
+# it**<!-- says: building batches' share of (a)'s extra time --> (the word's rule:
+# Appendix F). Over ready tensors (middle bar) the same `DataLoader` needs a small part
+# of that: the cost is fetching and transforming each image, every epoch, which (b) did
+# once. The blue rest was not split further.
 #
-# Building (a)'s batches alone took
-# **3.49 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
-# an epoch (median of 3 repeats; fastest and slowest in brackets): judged at both ends, of
-# (a)'s extra time over (b) that is
-# **most of it**<!-- says: building batches' share of (a)'s extra time -->. Without that
-# per-image work, the tensor `DataLoader` collated an epoch's batches in
-# **0.23 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
-# trained (a)'s model from them in
-# **0.46 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->
-# (its second epoch); against (b)'s later epochs (with a tie band of 1.1) it was
-# **slower**<!-- says: (a) from transformed tensors against (b), later epochs -->.
-#
-# On a GPU we expect (b) also to save copying each batch (not timed here). (b) needs the
-# data to fit on the device beside the model; otherwise, or with per-image transforms not
-# rewritten as batch operations (lesson 05 rewrites its augmentation), keep the
-# `DataLoader`, with `pin_memory` and `num_workers` (background processes that build the
-# next batches during training; Appendix B).
+# (b) needs the data to fit on the device, and transforms done once or as batch
+# operations (lesson 05); otherwise keep the `DataLoader`, with `pin_memory` and
+# `num_workers` (background processes that build the next batches; Appendix B).
 
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
-# This section trains on the 10,000 training images that section 6 kept.
+# Two common ways to speed up each training step are 16-bit arithmetic and compiling the
+# model. Neither is a sure gain, so this section measures each against plain `float32`
+# training, on the 10,000 images that section 6 kept.
 #
-# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type, and
-# keeps operations that need range or digits, such as the loss, in `float32`. Hardware
-# with 16-bit units can compute such products faster, and we expect half the data to
-# move (autocast also adds copies in the new type). We use
-# `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a gradient
-# scaler: Appendix D). It can be fast only where the device has bfloat16 arithmetic:
-# recent NVIDIA GPUs, and CPUs with the AVX-512 BF16 or AMX instructions (recent Intel,
-# some AMD); having it does not promise a gain, so this section measures one.
-# `bfloat16_support` from `course_utils` says whether this device has it, and why
-# (Appendix C repeats its test by hand). Then the lesson's MLP, with its `forward` under
-# autocast:
+# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type and
+# keeps operations that need range or digits, such as the loss, in `float32`. We use
+# `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a gradient scaler:
+# Appendix D). It can be fast only where the device computes in bfloat16: recent NVIDIA
+# GPUs, and CPUs with AVX-512 BF16 or AMX instructions. `bfloat16_support` says whether
+# this device does, and why (Appendix C). Then the MLP with its `forward` under autocast:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -813,8 +759,8 @@ class MixedPrecisionMLP(MLP):
 # an *arm*: `float32`, the baseline; `bfloat16 autocast`, where the device has bfloat16
 # arithmetic and autocast computes in it (`autocast_runs_in` tries one layer); and
 # `compiled`, below. All start from the same weights and see the same batches of 256
-# (`drop_last=True`: one shape), at a learning rate of 0.05 for every arm: the comparison
-# is of speed, and the accuracies are reported as a check.
+# (`drop_last=True`: one shape), at a learning rate of 0.05 (their accuracies, as a
+# check: Appendix F).
 
 
 # %%
@@ -841,13 +787,12 @@ def wide_batches() -> DeviceTensorLoader:
 # %% [markdown]
 # **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
 # does the work of several operations (say, adding the bias and the ReLU), reading and
-# writing the data once. It compiles on the model's first run, and again when something
-# it took as fixed changes: a new batch shape (after the first change, PyTorch tries a
-# version for varying shapes: [its
-# notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html)),
-# or evaluation without gradients. Compile *in place*, with `model.compile()`, so that
-# `fit` runs the compiled code (Appendix C). On a CPU it needs a C++ compiler; if
-# compiling fails, its arm is left out, saying why.
+# writing the data once. It compiles on the first run, and again when something it took
+# as fixed changes, such as the batch shape
+# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html))
+# or evaluation without gradients. Compile *in place*, `model.compile()`, so that `fit`
+# runs the compiled code (Appendix C). If compiling fails (on a CPU it needs a C++
+# compiler), its arm is left out, saying why.
 
 # %%
 arms = {}  # arm -> its model, its loader, and each epoch's seconds
@@ -860,10 +805,18 @@ for arm, model_class in arm_models.items():
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
-# **In rounds.** Each *round* trains one epoch of each arm, the arms taking turns, so
-# that a slow spell lasting a round slows them all; the order is rotated each round, so
-# that no arm always runs first. The first round pays for compiling, so the comparisons
-# use the later rounds.
+# **In rounds, and how to read them.** Each *round* trains one epoch of each arm, in an
+# order rotated each round, so that a slow spell of the machine slows every arm and no
+# arm always runs first. The first round pays for compiling, so only the later rounds
+# count.
+#
+# In a round, an arm's *speed-up* is `float32`'s epoch time over the arm's: 2 if
+# `float32` took twice as long. Times vary a little anyway, so a speed-up near 1 is a
+# *tie*: within the *tie band*, how much `float32`'s own later epochs varied (slowest
+# over fastest), at least 1.1. With a band of 1.1, a speed-up of 1.05 or 0.95 is a tie,
+# 1.3 faster, 0.6 slower (below 1 / 1.1 = 0.91). A winner is named only if every round
+# agrees ("faster in every round"); otherwise the verdict counts them: "no clear winner:
+# 1 faster, 4 tied, 0 slower" (the band's origin: Appendix F).
 
 # %%
 order = list(arms)
@@ -890,15 +843,9 @@ for round_number in range(wide_epochs):
     print(f"round {round_number + 1}, seconds of training: {', '.join(done)}")
 
 # %% [markdown]
-# **Reading the rounds.** An arm's *speed-up* in a round is `float32`'s epoch time over
-# the arm's (above 1: the arm was faster). The *tie band* (`tie_band`) is the spread of
-# `float32`'s later epochs, slowest over fastest, and at least 1.1. A round counts as
-# faster if its speed-up is above the band, slower if below 1 / band, tied otherwise:
-# with a band of 1.10, a speed-up of 0.92 lies between 1 / 1.10 (0.91) and 1.10, a tie.
-# A winner is named only when every later round agrees, so that one lucky round names
-# none.
-# `count_rounds` (from `course_utils.rounds`) applies it; it takes the band's excess
-# over 1 (0.10 for 1.10) as its `tie`. Checked against a count by hand:
+# **Did either step speed up training?** Each arm's median speed-up over `float32` in the
+# later rounds, and its verdict (`count_rounds`, from `course_utils.rounds`, applies the
+# rule above; it takes the band's excess over 1, 0.10 for 1.10, as its `tie`):
 
 # %%
 from course_utils.rounds import count_rounds
@@ -909,53 +856,41 @@ def tie_band(seconds: list[float]) -> float:
     return max(max(seconds) / min(seconds), 1.1)
 
 
-median, fastest, slowest = later_epochs(arms["float32"]["seconds"])
-print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
-print(f"float32 validation accuracy: {arms['float32']['val_acc']:.4f}")
 float32_seconds = arms["float32"]["seconds"]
-band = tie_band(float32_seconds[1:] or float32_seconds)  # its later epochs (or its one)
+median, fastest, slowest = later_epochs(float32_seconds)
+band = tie_band([fastest, slowest])  # from float32's later epochs
+print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
 print(f"tie band: {band:.2f}")
-set_by = "float32's later epochs (slowest over fastest)" if band > 1.1 else "the floor of 1.1"
-print(f"tie band set by: {set_by}")
 verdicts = {}  # arm -> its later rounds against float32, counted with the tie band
 for arm in arms:
     if arm == "float32":
         continue
-    pairs = list(zip(arms[arm]["seconds"], arms["float32"]["seconds"], strict=True))
+    pairs = list(zip(arms[arm]["seconds"], float32_seconds, strict=True))
     # Speed-ups, after the first round: float32's epoch over the arm's, above 1 when faster.
     speed_ups = [theirs / mine for mine, theirs in pairs[1:] or pairs]
     rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
-    faster = sum(speed_up > band for speed_up in speed_ups)  # the rule by hand
-    slower = sum(speed_up < 1 / band for speed_up in speed_ups)
-    same = (rounds.faster, rounds.slower) == (faster, slower)
-    print(f"{arm}, the count by hand agrees with count_rounds: {same}")
-    assert same, "the rule by hand disagrees with count_rounds"
     each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
-    print(
-        f"{arm} median speed-up over float32: {rounds.median:.2f} (rounds: {each}; "
-        f"faster / tied / slower: {rounds.faster} / {rounds.tied} / {rounds.slower})"
-    )
+    print(f"{arm} median speed-up over float32: {rounds.median:.2f} (later rounds: {each})")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
-    ahead_at_all = sum(speed_up > 1 for speed_up in speed_ups)  # by any amount, band or not
-    print(f"{arm}, rounds ahead of float32 at all (speed-up above 1): {ahead_at_all}")
-if "bfloat16 autocast" in arms:
-    # Each model's final predictions on the validation images: how many differ?
-    predicted = {}
-    for arm in ("float32", "bfloat16 autocast"):
-        with torch.no_grad():
-            arms[arm]["model"].eval()
-            logits = [arms[arm]["model"](images) for images, _ in course_val]
-            predicted[arm] = torch.cat(logits).argmax(dim=1)
-    differ = (predicted["float32"] != predicted["bfloat16 autocast"]).sum().item()
-    print(f"bfloat16 autocast validation accuracy: {arms['bfloat16 autocast']['val_acc']:.4f}")
-    print(
-        f"bfloat16 autocast, validation predictions unlike float32's: {differ:,} "
-        f"of {len(predicted['float32']):,}"
-    )
-    del predicted, logits
+
+# %% [markdown]
+# On this CPU, which has bfloat16 instructions, bfloat16 autocast ran at
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# `float32`'s speed; verdict: **slower in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->. A compiled epoch ran
+# at **1.07 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
+# speed; verdict: **no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: compiled against float32, verdict -->. The tie band was
+# **1.23**<!-- output: tie band -->. Appendix F times the matrix products alone and
+# predicts bfloat16's epoch from them. On the course's one H200 run neither step gave a
+# clear gain (Appendix E).
+#
+# **What does compiling cost?** The cost is the first compiled epoch's time minus
+# `float32`'s, evaluation included (it compiles too). It is paid once, and won back only
+# if every later round is faster:
+
+# %%
 if "compiled" in arms:
-    # Epochs with their evaluation, for the cost and the saving alike: the validation pass
-    # compiles too.
     compiled, plain = arms["compiled"]["with_evaluation"], arms["float32"]["with_evaluation"]
     compiling = compiled[0] - plain[0]
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
@@ -967,182 +902,44 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# **bfloat16.** The later `float32` epochs took a median of
-# **0.40 s**<!-- output: float32 median seconds, later epochs --> and reached
-# **91.08%**<!-- output: float32 validation accuracy --> validation accuracy. On this
-# CPU, which has bfloat16 instructions, the bfloat16 arm ran at
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-# `float32`'s speed (median of the later rounds). Verdict: **slower in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->. It reached
-# **91.07%**<!-- output: bfloat16 autocast validation accuracy --> itself, and
-# **3**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
-# the 10,000 validation predictions differed from `float32`'s (one run).
-#
-# **Compiling** cost
-# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU (evaluation included; Appendix C splits it). Afterwards a compiled epoch
-# ran at a median of
-# **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-# speed. Verdict: **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->. It was ahead at all (speed-up
-# above 1) in
-# **4**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
-# the 5 later rounds, but a round counts as faster only above the tie band,
-# **1.10**<!-- output: tie band -->, set in this run by **the floor of
-# 1.1**<!-- says: tie band set by -->. Epochs to win back the compiling: **none (the
-# rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
-#
-# **How much of the epoch do the matrix products take? An estimate.** A forward pass
-# does one multiply-add per weight and image; the backward pass two more (the gradients
-# of each layer's input and of its weights), except that the images, the first layer's
-# input, need no gradient. Count them for the `float32` arm's epoch, then time each of
-# these products at its own shape (batches of 256 rows), outside training, and add up an
-# epoch's worth (in bfloat16 too, where its arm ran):
-
-# %%
-wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
-forward_per_image = sum(layer.weight.numel() for layer in wide_layers)
-per_image_with_backward = 3 * forward_per_image - wide_layers[0].weight.numel()
-wide_loader = arms["float32"]["loader"]
-images_per_epoch = len(wide_loader) * wide_loader.batch_size  # drop_last: every batch full
-epoch_multiply_adds = per_image_with_backward * images_per_epoch
-
-
-# Each layer's products at their own shapes, B rows a batch: the forward (B x in) @ (in x
-# out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
-# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
-draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
-
-
-def random_matrix(rows: int, columns: int) -> torch.Tensor:
-    return torch.randn(rows, columns, generator=draw).to(device)
-
-
-batch_rows = wide_loader.batch_size
-product_pairs = []  # the two random matrices of each product a batch makes
-for number, layer in enumerate(wide_layers):
-    n_in, n_out = layer.in_features, layer.out_features
-    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
-    if number > 0:
-        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
-    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
-
-
-def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
-    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
-    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
-    one_batch = sum(
-        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20))
-        for a, b in pairs
-    )
-    return one_batch * len(wide_loader)
-
-
-products_seconds = epoch_of_products(product_pairs, torch.float32)
-products_share = products_seconds / later_epochs(arms["float32"]["seconds"])[0]
-print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
-print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
-print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
-if products_share >= 1:
-    share_words = "all of it or more: timed alone, they ran slower than inside the epoch"
-elif products_share >= 0.5:
-    share_words = "most of it"
-else:
-    share_words = "less than half of it"
-print(f"float32 epoch, matrix products' share, in words: {share_words}")
-if "bfloat16 autocast" in arms:  # the same products in bfloat16
-    bf16_products_seconds = epoch_of_products(product_pairs, torch.bfloat16)
-    products_ratio = products_seconds / bf16_products_seconds  # above 1: bfloat16 faster
-    print(f"bfloat16 products, seconds an epoch at the layers' shapes: {bf16_products_seconds:.2f}")
-    print(f"float32 products / bfloat16 products: {products_ratio:.2f}")
-    # Amdahl's law: the rest keeps its time; the products' share (at most 1) gains their ratio
-    capped = min(products_share, 1)
-    expected = 1 / ((1 - capped) + capped / products_ratio)
-    print(f"bfloat16 epoch speed-up predicted from the products' share and ratio: {expected:.2f}")
-    against = verdicts["bfloat16 autocast"].median / expected  # measured over predicted
-    against_words = speed_up_in_words(against, tie=band - 1, width=False)
-    print(f"bfloat16 epoch, measured against predicted: {against_words}")
-else:
-    why = "autocast does not run bfloat16 here" if bf16_native else bf16_reason
-    print(f"bfloat16 products: not timed, as section 7 has no bfloat16 arm here ({why})")
-del product_pairs
-
-
-# %% [markdown]
-# The `float32` arm's
-# **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
-# multiply-adds an epoch took
-# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
-# when timed alone,
-# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
-# median later epoch: by this estimate the matrix products take **most of
-# it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
-# each product was timed alone, outside training; inside it, with other work between
-# them, a product may run slower or faster (not timed apart).
-#
-# bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
-# through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
-# same products took
-# **0.53 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.59**<!-- output: float32 products / bfloat16 products --> times `float32`'s
-# speed. Had only the products changed (their share s of the epoch r times as fast, the
-# rest as before), Amdahl's law predicts an epoch speed-up of 1 / ((1 - s) + s / r):
-# **0.65**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
-# against **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
-# Set against the prediction with the tie band, the measured epoch was
-# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->.
-# `model.compile()` compiles the model's `forward` and the backward of that forward: it
-# can fuse the bias additions and ReLUs around the products, while the loss (computed in
-# `training_step`, outside `forward`) and the SGD update (`optimizer.step()`) stay
-# uncompiled, so we expect it to work on only part of the time the products leave (not
-# timed apart).
-#
-# On the course's one H200 run neither bfloat16 nor compiling gave a clear gain
-# (Appendix E): this CPU's bfloat16 result is not a GPU result.
+# Compiling cost
+# **20.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU (where it fell: Appendix F). Epochs to win it back: **none (the rounds show
+# no clear saving)**<!-- says: epochs to win back the compiling -->.
 
 
 # %% [markdown]
 # ## Summary
 #
-# - `get_default_device()` picks CUDA, then MPS, then the CPU; `to_device` moves
-#   tensors, models and containers of them; operands must share a device.
-# - A loop on a device moves the model once (before building its optimizer) and each
-#   batch as it is used, and keeps the losses on the device. `fit` with a
-#   `DeviceDataLoader`, a class whose `__iter__` is a generator (`yield`) that moves
-#   each batch just in time, does
-#   the same, to the same weights (shown on this CPU).
-# - GPU work is asynchronous: warm up, call `synchronize(device)` before each clock
-#   reading, repeat, and quote the median with its spread.
-# - GPUs are expected to win on big matrix work, not on tiny models or starved
-#   pipelines: measure it on a GPU. `pin_memory` lets a copy to a CUDA GPU be queued
-#   with `non_blocking=True` (PyTorch's CUDA notes; not timed here).
-# - A per-image `DataLoader` pipeline rebuilds every batch every epoch. A dataset that
-#   fits on the device can live there as one tensor (`dataset_to_tensors` +
-#   `DeviceTensorLoader`) when its transforms are fixed or can be redone as batch
-#   operations: count that one-off cost. Compare pipelines on the same batches, with
-#   RNGs seeded alike: the batch order alone can move a short training's accuracy
-#   (Appendix B shows it in one setting, whose training had not settled).
-# - Mixed precision (`bfloat16` where the device has it natively, or `float16` with a
-#   gradient scaler, Appendix D) and `torch.compile` (in place: `model.compile()`) are
-#   the next steps: measure each in paired rounds before keeping it, and count
-#   compiling's one-off cost.
-#
-# **This run's headlines** (this CPU, one run):
-# - the classic pipeline's later epochs took
-#   **23.8 times**<!-- output: pipeline speed-up --> as long as pipeline (b)'s; (b)'s
-#   total, one-off included, passed (a)'s after epoch
-#   **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by a lead
-#   that, set against (a)'s own epoch-to-epoch spread, was **larger than the
-# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->;
-# - bfloat16 autocast ran at
+# - `get_default_device()` picks CUDA, then Apple MPS, then the CPU, and `to_device`
+#   moves tensors, models and containers of them there.
+# - A loop on a device moves the model once, before building its optimizer, and each
+#   batch as it is used; `fit` with a `DeviceDataLoader` (a generator that moves each
+#   batch just in time) reached the same weights on this CPU.
+# - GPU work is asynchronous, so a timing warms up, calls `synchronize(device)` before
+#   each clock reading and repeats: a simulated GPU's 10 steps read
+#   **0.00 s**<!-- output: simulated GPU, 10 steps, clock read without synchronize (s) -->
+#   without the wait and
+#   **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
+#   with it.
+# - A GPU is expected to help with large matrix products, not with tiny models or a
+#   pipeline that starves it, and `pin_memory` lets a copy to a CUDA GPU be queued with
+#   `non_blocking=True` (not timed here).
+# - The classic pipeline, which builds its batches image by image every epoch, took
+#   **21.6 times**<!-- output: pipeline speed-up --> as long per later epoch as the same
+#   data held on the device as one tensor, to the same weights (this CPU, one run).
+# - Of that extra time, building the batches, timed alone, accounted for **most of
+#   it**<!-- says: building batches' share of (a)'s extra time -->.
+# - Mixed precision must be measured: on this CPU, which has bfloat16 instructions,
+#   bfloat16 autocast ran at
 #   **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
-#   `float32`'s speed (median of the later rounds; verdict:
-#   **slower in every round**<!-- says: bfloat16 autocast against float32, verdict -->);
-#   compiling cost
-#   **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-#   and a compiled epoch then ran at
-#   **1.01 times**<!-- output: compiled median speed-up over float32 --> `float32`'s
-#   speed (verdict: **no clear winner: 0 faster, 5 tied, 0
+#   `float32`'s speed (verdict: **slower in every
+#   round**<!-- says: bfloat16 autocast against float32, verdict -->).
+# - `model.compile()` cost
+#   **20.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   once, and a compiled epoch then ran at
+#   **1.07 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
+#   (verdict: **no clear winner: 0 faster, 5 tied, 0
 #   slower**<!-- says: compiled against float32, verdict -->).
 
 # %%
@@ -1283,23 +1080,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.20 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.20 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.39 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **30.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **132.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **114.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **30.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **40.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **151.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **154.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1468,19 +1265,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.994 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.270 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.242 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **15.06 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **0.97 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.66**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.59**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
+# **16.89 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.21 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.78**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
-# **1.14**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
+# **1.31**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
 # A per-image time that falls less and less as the batch grows is what a part of a
 # step's cost that does not grow with the batch, shared out among more images, would
 # give (not timed apart); once that share is small, the per-image work is most of what
@@ -1488,23 +1285,23 @@ if check_exercise(
 #
 # If a step were all fixed cost, the two smallest batches would take the same time. In
 # this run the medians were
-# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.288 ms**<!-- output: cpu ms per step, batch 64 -->
+# **0.270 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.300 ms**<!-- output: cpu ms per step, batch 64 -->
 # at batch 64. Is that gap more than noise? Each round timed both sizes; counted round
 # by round with a tie band from their own rounds
-# (**1.12**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
-# **batch 64 longer in every round**<!-- says: cpu, batch 64 against batch 16, verdict -->
+# (**2.40**<!-- output: cpu, tie band of batches 16 and 64 -->), the verdict is
+# **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->
 # (one run of 7 rounds; "open" would mean the rule's condition, every round beyond the
 # band, was not met, not that the sizes cost the same). The line above the verdict
 # counts the rounds longer, tied and shorter. That band is the larger of the two sizes'
 # slowest round over their fastest, so a single slow round of either size widens it.
 # Round by round, batch 64's step took
-# **1.27, 1.23, 1.20, 1.16, 1.22, 1.16, 1.20**<!-- says: cpu, batch 64 / batch 16, each round -->
+# **1.13, 0.75, 1.17, 1.22, 1.50, 1.11, 1.06**<!-- says: cpu, batch 64 / batch 16, each round -->
 # times batch 16's, and in
-# **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds it took longer at all; a round above the band counts as longer, one within it
 # as tied. Over larger steps the work clearly grows with the batch (batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> batch 16's time);
 # the strict rule asks only whether it already does between 16 and 64, beyond this
 # run's noise.
 #
@@ -1570,11 +1367,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Section 6 timed them
 # alone at
-# **0.69**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
+# **0.73**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
 # times the classic pipeline's extra time per epoch (one run): the building accounts
 # for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
 # `dataset_to_tensors` did that work once, in
-# **3.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.89 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1597,7 +1394,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1622,9 +1419,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **20.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **1.01 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.07 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1657,7 +1454,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
-# timed alone, at **0.59**<!-- output: float32 products / bfloat16 products --> times:
+# timed alone, at **0.66**<!-- output: float32 products / bfloat16 products --> times:
 # having bfloat16 units allows a gain, and only a measurement shows one. Where a device
 # has no bfloat16 units, section 7 leaves the arm out.
 
@@ -1822,14 +1619,9 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and device checks
 #
-# This appendix extends section 7: its rule for reading the rounds, mixed precision and
-# `torch.compile`.
-#
-# **The rule in full.** In each later round, an arm's speed-up is `float32`'s epoch time
-# over the arm's. The tie band is `float32`'s slowest later epoch over its fastest, but
-# at least 1.1, since a few epochs can show less spread than the machine has. A round
-# whose speed-up is above the band counts as faster, below 1 / band as slower, in between
-# as tied; a winner is named only when every later round agrees.
+# This appendix extends section 7: its number formats, the device checks behind its
+# bfloat16 arm, and `fit` with `torch.compile` (how section 7's timings are judged:
+# Appendix F).
 #
 # **The three float types.** `torch.finfo` gives each type's range and its relative step
 # (`eps`, the gap between 1 and the next number: about 10 to the power of minus the
@@ -1939,26 +1731,6 @@ try:
     fit(1, 0.05, torch.compile(MLP(28 * 28, [32], 10)), course_val, course_val)
 except TypeError as error:
     print("TypeError:", error)
-
-# %% [markdown]
-# **Where compiling's cost fell.** Section 7's compiling cost is the first compiled
-# epoch's time minus `float32`'s, evaluation included. Its training part alone:
-
-# %%
-if "compiled" in arms:
-    # Rounded first, so that the two parts add up to section 7's printed whole.
-    training_only = round(arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0], 1)
-    validation_only = round(compiling, 1) - training_only
-    print(f"compiling cost in the first epochs' training (seconds): {training_only:.1f}")
-    print(f"compiling cost in their validation passes (seconds): {validation_only:.1f}")
-
-# %% [markdown]
-# Of the
-# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **15.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
-# in the training and the rest in the validation pass, which we expect was compiled again
-# for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
-# images; not timed apart).
 
 # %% [markdown]
 # ## Appendix D: `float16` with a gradient scaler
@@ -2134,3 +1906,279 @@ else:
             f"32-unit MLP, pipeline (b) on {len(train_images):,} images, median later epoch "
             f"seconds on {on.type}: {median:.3f} ({fastest:.3f} to {slowest:.3f})"
         )
+
+
+# %% [markdown]
+# ## Appendix F: How this lesson's timings are judged
+#
+# This appendix extends sections 6 and 7: the rules behind their words, the checks that
+# back them, and the estimates that explain them. It runs last, on what those sections
+# measured.
+#
+# **Section 6: every epoch, and the one-off.** Section 6 compares the median of the
+# later epochs, since a first epoch can pay one-off costs. The figure shows every epoch,
+# and its title each pipeline's total seconds of training (`train_seconds`; `fit`'s epoch
+# lines add the evaluation), with (b)'s one-off cost: the training images' conversion and
+# copy (the validation images' conversion, like all evaluation, is left out on both
+# sides). Is (b) ahead in total, one-off included, and by more than (a)'s own epochs
+# varied?
+
+# %%
+from course_utils.plotting import plot_epoch_times
+
+# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
+classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
+course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
+ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
+print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
+lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
+print(
+    "seconds by which (b)'s total was below (a)'s after that epoch: "
+    + ("none" if lead is None else f"{lead:.1f}")
+)
+_, classic_fastest, classic_slowest = later_epochs(classic_times)
+classic_spread = classic_slowest - classic_fastest  # how much (a)'s own epochs varied
+print(f"(a)'s later epochs, slowest minus fastest (s): {classic_spread:.2f}")
+if len(classic_times) < 3:  # one later epoch has no spread (smoke mode)
+    lead_words = "not judged: one later epoch"
+elif lead is None:
+    lead_words = "none: (b)'s total never fell below (a)'s"
+elif lead < classic_spread:
+    lead_words = "smaller than the spread: about even"
+else:
+    lead_words = "larger than the spread"
+print(f"(b)'s lead after that epoch against (a)'s epoch spread: {lead_words}")
+
+rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times}
+plot_epoch_times(
+    rows,
+    where=device.type,
+    title=f"{num_epochs} epochs each on {device.type}, bars: median of {later}:"
+    f"\n(a) {classic_totals[-1]:.1f} s of training in all, "
+    f"(b) {course_totals[-1]:.1f} s with its one-off",
+    one_off=("(b) one-off, paid once", one_off_seconds),
+    medians=dict(zip(rows, [classic_seconds, course_seconds], strict=True)),
+)
+
+# %% [markdown]
+# One-off included, (b)'s total fell below (a)'s after epoch
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **0.7 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
+# set against (a)'s own epoch-to-epoch spread, that lead is **larger than the
+# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->.
+#
+# **Section 6: the probe and its share word.** The probe draws a loader's first 100
+# batches (the first part of an epoch, on the device, with no training), 3 times, and
+# scales each repeat up to a whole epoch; section 6 gives the median with the fastest and
+# slowest repeats in brackets. The tensor `DataLoader` collates as the classic one does,
+# so the difference between the two is the per-image fetch (a PIL image through
+# `Subset`) and the transforms. The share of (a)'s extra time is judged at both ends of
+# the repeats' range: "about all of it" if even the fastest repeat is at least 0.9 of
+# it, "most of it" if the fastest is at least half, "less than half of it" if even the
+# slowest is below half, and otherwise "about half or less, within the repeats' range":
+
+# %%
+from course_utils.rounds import speed_up_in_words
+
+if extra <= 0:
+    most = "none: (a) was not slower"
+elif min(building) / extra >= 0.9:  # within a tenth of the whole extra time, at both ends
+    most = "about all of it"
+elif min(building) / extra >= 0.5:
+    most = "most of it"
+elif max(building) / extra < 0.5:
+    most = "less than half of it"
+else:
+    most = "about half or less, within the repeats' range"
+print(f"building batches' share of (a)'s extra time: {most}")
+print(f"tensor DataLoader, seconds to build one epoch's batches: {median_and_range(collating)}")
+transform_seconds = building_seconds - collating_seconds
+# the widest range: the fastest building less the slowest collating, and back
+transform_range = f"{min(building) - max(collating):.2f} to {max(building) - min(collating):.2f}"
+transforms_line = f"{transform_seconds:.2f} ({transform_range})"
+print(f"classic pipeline, seconds of one epoch's transforms: {transforms_line}")
+print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
+# (b)'s median later epoch over this later epoch: "faster" above 1.1, "slower" below 1 / 1.1
+versus_words = speed_up_in_words(course_seconds / tensor_seconds, width=False)
+print(f"(a) from transformed tensors against (b), later epochs: {versus_words}")
+
+# %% [markdown]
+# On this CPU the per-image fetch and transforms cost the classic pipeline about
+# **3.39 s**<!-- output: classic pipeline, seconds of one epoch's transforms --> an epoch
+# (the widest range the repeats allow in brackets). Without that work the tensor
+# `DataLoader` collated an epoch's batches in
+# **0.21 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
+# trained (a)'s model from them in
+# **0.53 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->
+# (its second epoch); against (b)'s later epochs (with a tie band of 1.1, section 7's
+# rule) it was **slower**<!-- says: (a) from transformed tensors against (b), later epochs -->.
+#
+# **Section 7: the tie band and the count.** The band has a floor of 1.1 because a few
+# epochs can show less spread than the machine has. This cell says which set it, counts
+# the rounds again by hand against `count_rounds`, and counts the rounds in which each arm
+# was ahead at all, by any amount; then the accuracies, as a check that every arm trained
+# alike:
+
+# %%
+set_by = "float32's later epochs (slowest over fastest)" if band > 1.1 else "the floor of 1.1"
+print(f"tie band set by: {set_by}")
+for arm, rounds in verdicts.items():
+    faster = sum(speed_up > band for speed_up in rounds.speed_ups)  # the rule by hand
+    slower = sum(speed_up < 1 / band for speed_up in rounds.speed_ups)
+    same = (rounds.faster, rounds.slower) == (faster, slower)
+    print(f"{arm}, the count by hand agrees with count_rounds: {same}")
+    assert same, "the rule by hand disagrees with count_rounds"
+    ahead_at_all = sum(speed_up > 1 for speed_up in rounds.speed_ups)  # band or not
+    print(f"{arm}, rounds ahead of float32 at all (speed-up above 1): {ahead_at_all}")
+print(f"float32 validation accuracy: {arms['float32']['val_acc']:.4f}")
+if "bfloat16 autocast" in arms:
+    # Each model's final predictions on the validation images: how many differ?
+    predicted = {}
+    for arm in ("float32", "bfloat16 autocast"):
+        with torch.no_grad():
+            arms[arm]["model"].eval()
+            logits = [arms[arm]["model"](images) for images, _ in course_val]
+            predicted[arm] = torch.cat(logits).argmax(dim=1)
+    differ = (predicted["float32"] != predicted["bfloat16 autocast"]).sum().item()
+    print(f"bfloat16 autocast validation accuracy: {arms['bfloat16 autocast']['val_acc']:.4f}")
+    print(
+        f"bfloat16 autocast, validation predictions unlike float32's: {differ:,} "
+        f"of {len(predicted['float32']):,}"
+    )
+    del predicted, logits
+
+# %% [markdown]
+# The band was set in this run by **float32's later epochs (slowest over
+# fastest)**<!-- says: tie band set by -->. A
+# compiled epoch was ahead of `float32`'s at all in
+# **3**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
+# the 5 later rounds, but a round counts as faster only above the band. `float32`
+# reached **91.08%**<!-- output: float32 validation accuracy --> validation accuracy,
+# bfloat16 autocast **91.07%**<!-- output: bfloat16 autocast validation accuracy -->,
+# and **3**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
+# the 10,000 validation predictions differed between them (one run).
+#
+# **Section 7: where compiling's cost fell.** The cost is the first compiled epoch's
+# time minus `float32`'s, evaluation included. Its training part alone:
+
+# %%
+if "compiled" in arms:
+    # Rounded first, so that the two parts add up to section 7's printed whole.
+    training_only = round(arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0], 1)
+    validation_only = round(compiling, 1) - training_only
+    print(f"compiling cost in the first epochs' training (seconds): {training_only:.1f}")
+    print(f"compiling cost in their validation passes (seconds): {validation_only:.1f}")
+
+# %% [markdown]
+# Of the
+# **20.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.6 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# in the training and the rest in the validation pass, which we expect was compiled again
+# for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
+# images; not timed apart).
+#
+# **Section 7: how much of the epoch do the matrix products take? An estimate.** A
+# forward pass does one multiply-add per weight and image; the backward pass two more
+# (the gradients of each layer's input and of its weights), except that the images, the
+# first layer's input, need no gradient. Count them for the `float32` arm's epoch, then
+# time each of these products at its own shape (batches of 256 rows), outside training,
+# and add up an epoch's worth (in bfloat16 too, where its arm ran):
+
+# %%
+wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
+forward_per_image = sum(layer.weight.numel() for layer in wide_layers)
+per_image_with_backward = 3 * forward_per_image - wide_layers[0].weight.numel()
+wide_loader = arms["float32"]["loader"]
+images_per_epoch = len(wide_loader) * wide_loader.batch_size  # drop_last: every batch full
+epoch_multiply_adds = per_image_with_backward * images_per_epoch
+
+
+# Each layer's products at their own shapes, B rows a batch: the forward (B x in) @ (in x
+# out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
+# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
+draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
+
+
+def random_matrix(rows: int, columns: int) -> torch.Tensor:
+    return torch.randn(rows, columns, generator=draw).to(device)
+
+
+batch_rows = wide_loader.batch_size
+product_pairs = []  # the two random matrices of each product a batch makes
+for number, layer in enumerate(wide_layers):
+    n_in, n_out = layer.in_features, layer.out_features
+    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
+    if number > 0:
+        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
+    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
+
+
+def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
+    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
+    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
+    one_batch = sum(
+        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20))
+        for a, b in pairs
+    )
+    return one_batch * len(wide_loader)
+
+
+products_seconds = epoch_of_products(product_pairs, torch.float32)
+products_share = products_seconds / later_epochs(arms["float32"]["seconds"])[0]
+print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
+print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
+print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
+if products_share >= 1:
+    share_words = "all of it or more: timed alone, they ran slower than inside the epoch"
+elif products_share >= 0.5:
+    share_words = "most of it"
+else:
+    share_words = "less than half of it"
+print(f"float32 epoch, matrix products' share, in words: {share_words}")
+if "bfloat16 autocast" in arms:  # the same products in bfloat16
+    bf16_products_seconds = epoch_of_products(product_pairs, torch.bfloat16)
+    products_ratio = products_seconds / bf16_products_seconds  # above 1: bfloat16 faster
+    print(f"bfloat16 products, seconds an epoch at the layers' shapes: {bf16_products_seconds:.2f}")
+    print(f"float32 products / bfloat16 products: {products_ratio:.2f}")
+    # Amdahl's law: the rest keeps its time; the products' share (at most 1) gains their ratio
+    capped = min(products_share, 1)
+    expected = 1 / ((1 - capped) + capped / products_ratio)
+    print(f"bfloat16 epoch speed-up predicted from the products' share and ratio: {expected:.2f}")
+    against = verdicts["bfloat16 autocast"].median / expected  # measured over predicted
+    against_words = speed_up_in_words(against, tie=band - 1, width=False)
+    print(f"bfloat16 epoch, measured against predicted: {against_words}")
+else:
+    why = "autocast does not run bfloat16 here" if bf16_native else bf16_reason
+    print(f"bfloat16 products: not timed, as section 7 has no bfloat16 arm here ({why})")
+del product_pairs
+
+
+# %% [markdown]
+# The `float32` arm's
+# **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
+# multiply-adds an epoch took
+# **0.37 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# when timed alone,
+# **0.84**<!-- output: float32 arm, their share of its median later epoch --> of its
+# median later epoch: by this estimate the matrix products take **most of
+# it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
+# each product was timed alone, outside training; inside it, with other work between
+# them, a product may run slower or faster (not timed apart).
+#
+# bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
+# through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
+# same products took
+# **0.57 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.66**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# speed. Had only the products changed (their share s of the epoch r times as fast, the
+# rest as before), Amdahl's law predicts an epoch speed-up of 1 / ((1 - s) + s / r):
+# **0.70**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# against **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
+# Set against the prediction with the tie band, the measured epoch was
+# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->.
+#
+# `model.compile()` compiles the model's `forward` and the backward of that forward: it
+# can fuse the bias additions and ReLUs around the products, while the loss (computed in
+# `training_step`, outside `forward`) and the SGD update (`optimizer.step()`) stay
+# uncompiled, so we expect it to work on only part of the time the products leave (not
+# timed apart).

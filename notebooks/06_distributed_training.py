@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1374 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1432 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -108,6 +108,7 @@ from course_utils.scaling import (
     part_speed_ups,
     read_arms,
     read_comm_cost,
+    read_weight_gap,
 )
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
@@ -534,14 +535,14 @@ print(
 # %% [markdown]
 # ## 8. What the communication costs
 #
-# Section 7's epochs mix all three parts of section 1. `comm_cost.py` (Appendix C lists
-# it) times single steps instead, in 2 processes with *B* images each, at B = 64 and at
-# 1,024: the same 25,450 gradients to exchange for 16 times the images. Its rows:
-# - a step without communication (forward, backward, update);
-# - the same step under DDP;
-# - a bare all-reduce of the model's 25,450 gradients, between the steps;
-# - one process's step on 2B images, the same effective batch (rank 0 alone, while
-#   rank 1 waits).
+# Every DDP step pays for the exchange, however few images it has, so whether more
+# processes pay off depends on that cost next to the step's arithmetic. Here you measure
+# both on single steps; section 9 then times whole epochs.
+#
+# How much of a DDP step does the exchange take, at 64 and at 1,024 images per process?
+# `comm_cost.py` times each row in 2 processes with *B* images each (Appendix C: the
+# script and how it times). The last row is one process on all 2B images, the same
+# effective batch.
 
 # %%
 comm_cost = run_torchrun(
@@ -557,118 +558,56 @@ ms = cost.median  # batch size -> part -> ms
 rows = {
     "step without communication": "step",
     "DDP step": "ddp",
+    "DDP's added time (DDP step minus step)": "added",
     "all-reduce between the steps": "all_reduce",
     "1 process, step on the 2B images": "double",
-    "DDP's added time (DDP step minus step)": "added",
 }
 print(f"{machine}, 1 thread per process")
 print(f"{'ms, median over the ranks':<40}{'B = 64':>12}{'B = 1,024':>12}")
 for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>12.3f}{ms[1024][part]:>12.3f}")
-for label, part in (("step without communication", "step"), ("DDP's added time", "added")):
-    print(f"{label}, 1,024 over 64: {ms[1024][part] / ms[64][part]:.2f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
+label = "predicted speed-up: last row / DDP step"
+print(f"{label:<40}{predicted[64]:>12.2f}{predicted[1024]:>12.2f}")
 for size in (64, 1024):
-    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
-    print(
-        f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
-        f"(steps only, one run: {words})"
-    )
-# The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
-by_rank = {
-    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
-    for size in (64, 1024)
-}
-for size, ranks in by_rank.items():
-    for rank, speed_up in sorted(ranks.items()):
-        print(f"{size} images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
-
-
-def near_tie_edge(speed_up: float) -> bool:
-    """Whether a speed-up lies within 0.05 of either edge of the tie band, 1 + TIE or
-    1 / (1 + TIE), where its word is borderline."""
-    return min(abs(speed_up - edge) for edge in (1 + TIE, 1 / (1 + TIE))) <= 0.05
-
-
-# Clear only if every rank's prediction gives the median's word, and the median is not
-# near the tie band's edges.
-borderline = {}  # images per process -> whether the prediction's word is borderline
-for size in (64, 1024):
-    word = speed_up_in_words(predicted[size])
-    if any(speed_up_in_words(speed_up) != word for speed_up in by_rank[size].values()):
-        reading = "borderline: the ranks' predictions differ in word"
-    elif near_tie_edge(predicted[size]):
-        reading = "borderline: within 0.05 of the tie band's edges"
-    else:
-        reading = "clear: the ranks agree, more than 0.05 from the tie band's edges"
-    borderline[size] = reading.startswith("borderline")
-    print(f"{size} images per process, the prediction's word: {reading}")
-
-
-def predicted_word(size: int) -> str:
-    """The prediction's word at `size` images per process, for later cells: "faster",
-    "slower" or "a tie", with " (borderline)" where this cell called it so."""
-    word = speed_up_in_words(predicted[size], width=False)
-    return f"{word} (borderline)" if borderline[size] else word
-
+    share = ms[size]["added"] / ms[size]["ddp"]
+    print(f"{size} images per process, DDP's added time / DDP step: {share:.2f}")
 
 # %% [markdown]
-# One run, on 2 logical CPUs with gloo: read the figures as sizes. From 64 to 1,024 images
-# per process the step grew by a factor of
-# 2.67<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.28<!-- output: DDP's added time, 1,024 over 64 -->. The bare all-reduce of the
-# 25,450 gradients took
-# 0.542 ms<!-- output: 64 images per process, ms of the bare all-reduce --> at 64 and
-# 0.533 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> at 1,024;
-# the rest of the added time is DDP's reduction and waits around it, plus its wrapper
-# (Appendix C), not split further here.
-#
-# **A prediction for the steps.** For 2B images a step, 2 processes each take a DDP step
-# on B images, and one process takes one step on all 2B. The `1 process, step on the 2B
-# images` row over the `DDP step` row predicts 2 processes' speed-up for the steps alone:
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64
-# and 0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024, one run each (below 1: slower). The words in brackets call a speed-up between
-# 1 / 1.1 and 1.1 a tie (`TIE` = 0.1, a convention: Appendix C). The ranks' DDP steps differ
-# (Appendix C prints each rank's), so the cell also predicts from each rank's own: at
-# 1,024,
-# 0.92<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 0.86<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. A word
-# is clear only if both ranks' predictions give it too and the median lies more than 0.05
-# from the band's edges, 1.1 and 1 / 1.1 (later lines add "(borderline)" to a word that
-# is not). At 64:
-# **clear: the ranks agree, more than 0.05 from the tie band's
-# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
-# **borderline: the ranks' predictions differ in
-# word**<!-- says: 1024 images per process, the prediction's word -->.
+# One run, CPU figures: read them as sizes. What DDP added was
+# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 64 images per process and
+# 32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
+# bare all-reduce took
+# 0.436 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.449 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# the same 25,450 gradients at both sizes. The last row over the DDP row predicts 2
+# processes' speed-up on the steps alone (above 1: faster):
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
 
 # %% [markdown]
 # ## 9. One process against two
 #
-# Is the 2-process run faster than one process over whole epochs? `compare_arms.py`
-# (Appendix A) times it, in these terms:
-# - an *arm*: one way of training, from the same seed on the same shuffles of all 50,000
-#   training images, at one effective batch;
-# - a *round*: one epoch of every arm, the arms taking turns, so that a slow spell
-#   lasting a round slows them all, in a new order each round, so that no arm always
-#   runs first; 7 rounds, of which round 1, a warm-up, is left out;
-# - an epoch's two parts: *loader*, the wait for batches, and *the rest*: the steps and
-#   the exchange, with any wait at the all-reduce;
-# - *a tie*: a speed-up within section 8's tie band, `TIE` (between 1 / 1.1 and 1.1).
+# Here you find out whether a second process pays off over whole epochs, where loading
+# the batches counts too, not only section 8's steps.
 #
-# The two arms:
-# - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process
-#   with 1 thread;
-# - `DDP, 2 processes`: section 7's way, 1 thread each.
+# Is the 2-process run faster than one process? `compare_arms.py` (Appendix A: the
+# script, and how it keeps the arms alike) trains two *arms* from the same seed on the
+# same shuffles of all 50,000 training images:
+# - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process;
+# - `DDP, 2 processes`: section 7's way, 1 thread each;
+# - they take turns, one epoch each per *round*, for 7 rounds (the first, a warm-up, left
+#   out); each epoch splits into *loader*, the wait for batches, and *the rest*.
 #
-# They differ in processes, and with them the CPUs in use (2 against 1) and each
-# process's batch (half the effective batch against all of it). The script runs at
-# section 8's two sizes, 64 and 1,024 images per process (effective batches of 128 and
-# 2,048), while the notebook only waits; it also trains three more arms: Appendix A
-# compares them, and this section one pair of them at 2,048, both loading *lean* (each
-# batch indexed out of one tensor of all the images, not fetched image by image and
-# stacked by a `DataLoader`).
+# **The words, as in lesson 04.** A round's *speed-up* is the baseline's epoch over the
+# arm's. Between 1 / 1.1 and 1.1 (the tie band, `TIE`) it is a tie: 1.05 is a tie, 1.3
+# faster, 0.8 slower. A winner is named only if every round agrees: 6 faster rounds read
+# "faster in every round", 5 faster and 1 tied "no clear winner" (Appendix A: why).
+#
+# The script runs at section 8's sizes, 64 and 1,024 images per process (effective
+# batches of 128 and 2,048), with three more arms for Appendix A.
 
 # %%
 arm_rounds = full_or_smoke(full=7, smoke=2)  # round 1 is a warm-up, left out
@@ -692,215 +631,35 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# **How to read it.** Each row: an arm's median epoch over the 6 rounds after the
-# warm-up, and of its two parts. Under the table: 2 processes' median speed-up (above 1:
-# faster) with its rounds faster, tied or slower; the verdict, which names a winner only
-# if all 6 rounds agree (5 faster and 1 tied reads "no clear winner"); the speed-up in
-# each part, also in words; in words, section 8's prediction beside the rest measured;
-# whether the table's `val accuracy` column agrees between the two arms, and the largest
-# difference between their weights after the rounds. A median of the rounds' ratios need
-# not equal the ratio of the table's two median epochs. The next cell defines the
-# functions that print these lines, then runs them at 128: read its output; the cell
-# after it redoes the first line by hand.
+# How long did each arm's epoch take, and which won? Seconds are medians of the 6 rounds;
+# the speed-ups, 2 processes' over the baseline, in the whole epoch and in each part.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
-SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
     arms_where = "one GPU per process (DDP: 2 processes, NCCL)"
-
-
-def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
-    """Print the arm's median speed-up over the baseline and its rounds faster, tied and
-    slower (course_utils.scaling, with section 8's tie band); return the count."""
-    rounds = arm_speed_ups(figures, arm, baseline)
-    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
-    line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
-    print(f"{line} (rounds faster/tied/slower {counts})")
-    return rounds
-
-
-def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: str) -> dict:
-    """Print the arm's speed-up over the baseline in each part of the epoch, then both in
-    words (`who`: the arm's processes, `over`: the baseline's); return the speed-ups."""
-    parts = part_speed_ups(figures, arm, baseline)
-    print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
-    print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
-    loader, rest = (speed_up_in_words(parts[part], width=False) for part in ("loader", "rest"))
-    loader, rest = loader.replace("a tie", "tied"), rest.replace("a tie", "tied")
-    print(f"{name}, {who} against 1, by part: the loading {loader}, the rest {rest}")
-    return parts
-
-
-def one_against_two(batch: int, figures: dict, per_process: int, folder: str) -> RoundCount:
-    """The two arms' table at one effective batch; 2 processes' speed-up over the baseline
-    and its verdict, then in each part of the epoch, with section 8's prediction at
-    `per_process` images per process (flagged where borderline) beside the rest, in words;
-    then whether the two arms' validation accuracies agree, and their weights' largest
-    difference, which compare_arms.py wrote to work_folder / folder. Returns the RoundCount."""
-    name = f"effective batch {batch}"
-    title = f"{name}, seconds per epoch on {arms_where}"
-    print(arms_table({arm: figures[arm] for arm in (PLAIN_ARM, TWO_ARM)}, title))
-    headline = compare(name, figures, TWO_ARM, PLAIN_ARM)
-    print(f"{name}, 2 processes against 1, verdict: {headline.verdict}")
-    parts = by_part(name, figures, TWO_ARM, PLAIN_ARM, "2 processes", "the baseline")
-    rest = speed_up_in_words(parts["rest"], width=False)
-    print(f"{name}, the rest, predicted then measured: {predicted_word(per_process)}, then {rest}")
-    apart = 100 * abs(figures[PLAIN_ARM]["val_acc"] - figures[TWO_ARM]["val_acc"])
-    accuracy = "identical" if apart == 0 else f"{apart:.2f} points apart"
-    print(f"{name}, the two arms' validation accuracies: {accuracy}")
-    gap = json.loads((work_folder / folder / "arms.json").read_text())["weight_gap"]
-    print(f"{name}, largest weight difference, plain loop against DDP: {gap:.1e}")
-    return headline
-
-
-headline = one_against_two(128, arms_figures, per_process=64, folder="arms_128")
-
-# %%
-pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
-by_hand = [plain / two for plain, two in pairs]
-print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
-faster = sum(r > 1 + TIE for r in by_hand)
-slower = sum(r < 1 / (1 + TIE) for r in by_hand)
-tied = len(by_hand) - faster - slower
-median = statistics.median(by_hand)
-same = (tuple(by_hand), faster, tied, slower) == (
-    headline.speed_ups,
-    headline.faster,
-    headline.tied,
-    headline.slower,
-)
-print(
-    f"by hand, median {median:.2f}, rounds faster/tied/slower {faster}/{tied}/{slower}; "
-    f"the same as arm_speed_ups': {same}"
-)
+launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
+print(f"seconds per epoch on {arms_where}")
+print(f"{'batch':>5} | {'arm':<20} | epoch | loader | the rest | speed-up: epoch, loader, rest")
+verdicts = {}
+for batch, figures in launches.items():
+    rounds = arm_speed_ups(figures, TWO_ARM, PLAIN_ARM)  # round by round, with its verdict
+    parts = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)
+    speed_ups = f"{rounds.median:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
+    verdicts[batch] = rounds.verdict
+    for arm, last in ((PLAIN_ARM, "(the baseline)"), (TWO_ARM, speed_ups)):
+        row = figures[arm]
+        print(
+            f"{batch:>5} | {arm:<20} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
+            f"{row['rest']:8.2f} | {last}"
+        )
+for batch, verdict in verdicts.items():
+    print(f"effective batch {batch}, 2 processes against 1, verdict: {verdict}")
 
 # %% [markdown]
-# **At an effective batch of 128**, 2 processes ran at a median of
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed. Verdict:
-# **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
-# (one launch, 6 rounds). Their loading ran at
-# 1.54<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed and the rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times. In words, section 8's prediction for the steps, then the rest measured:
-# **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->.
-#
-# **The `val accuracy` column.** Both arms trained from the same weights on the same
-# batches, the 2 processes each on half of every batch with their gradients averaged
-# (section 5: the whole batch's gradient, up to float32 rounding). Measured after the
-# rounds, no weight of the two models differed by more than
-# 5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->,
-# and their validation accuracies were
-# **identical**<!-- says: effective batch 128, the two arms' validation accuracies -->:
-# the same model, up to that difference; what the second process changed is the time.
-#
-# **At 1,024 images per process**, section 8's other size (2,048 a step for one process),
-# on the same images:
-
-# %%
-if big_batch != 1024:
-    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-_ = one_against_two(2 * big_batch, big_figures, per_process=1024, folder="arms_big")
-
-# %% [markdown]
-# At 2,048 images a step, 2 processes ran at a median of
-# 1.95<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times the plain loop's speed. Verdict:
-# **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-# (one launch, 6 rounds). Their loading ran at
-# 2.91<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed and the rest at
-# 0.58<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times: by part, **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The
-# prediction for the steps, then the rest measured:
-# **slower (borderline), then
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
-# Validation accuracies:
-# **identical**<!-- says: effective batch 2048, the two arms' validation accuracies -->;
-# largest weight difference
-# 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->.
-#
-# **Both loading lean.** Two of the script's other arms, `batch slices, 1 thread` (one
-# process) and `DDP, 2 processes, slices`, both load lean (section 9's start). At 2,048,
-# their verdict:
-
-# %%
-lean_name = f"effective batch {2 * big_batch}"
-lean_big = compare(lean_name, big_figures, TWO_SLICED, SLICED_ARM)  # 2 lean processes over 1
-print(f"{lean_name}, both loading lean, 2 processes against 1, verdict: {lean_big.verdict}")
-
-# %% [markdown]
-# With both arms loading lean, 2 processes ran at
-# 1.32<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one process's speed:
-# **no clear winner: 5 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->
-# (one launch, 6 rounds). Appendix A splits it by part.
-#
-# **Section 8's steps, over an epoch.** If each arm's steps cost inside an epoch what
-# section 8 timed alone, the gap in the rest (DDP's median minus the baseline's, the
-# tables' `the rest` column) would be about section 8's `DDP step` row minus its
-# `1 process, step on the 2B images` row, times the epoch's steps (negative where the
-# predicted speed-up is above 1). Per batch, in seconds an epoch: the tolerance, the gap
-# measured and predicted, and how they compare, calling a gap about as predicted where it
-# lies within the tolerance of the prediction, the tolerance being the larger of the two
-# arms' rest ranges over the rounds (an arm's slowest round's rest minus its fastest's):
-
-# %%
-for effective, launch_figures, per_process in (
-    (128, arms_figures, 64),
-    (2 * big_batch, big_figures, 1024),  # section 8's sizes per process
-):
-    batch_name = f"effective batch {effective}"
-    epoch_steps = math.ceil(train_size / effective)  # the same for both arms
-    rest_gap = launch_figures[TWO_ARM]["rest"] - launch_figures[PLAIN_ARM]["rest"]
-    # Section 8's DDP step on B images minus one process's step on 2B, ms -> s an epoch.
-    step_gap = epoch_steps * (ms[per_process]["ddp"] - ms[per_process]["double"]) / 1000
-    # How far each arm's rounds spread (each round's rest, in seconds): the larger spread.
-    arm_rests = [launch_figures[arm]["rests"] for arm in (PLAIN_ARM, TWO_ARM)]
-    tolerance = max(max(rests) - min(rests) for rests in arm_rests)
-    print(f"{batch_name}, the tolerance, the larger arm's rest range (s an epoch): {tolerance:.3f}")
-    print(f"{batch_name}, the rest's gap, measured (s an epoch): {rest_gap:.3f}")
-    print(f"{batch_name}, the rest's gap, predicted (s an epoch): {step_gap:.3f}")
-    if len(arm_rests[0]) < 2:  # smoke mode: no spread to judge by
-        larger = "not judged: one later round"
-    elif rest_gap > step_gap + tolerance:
-        larger = "larger than predicted"
-    elif rest_gap < step_gap - tolerance:
-        larger = "smaller than predicted"
-    else:
-        larger = "about as predicted"
-    print(f"{batch_name}, the rest's gap, measured against predicted: {larger}")
-
-# %% [markdown]
-# At 128, the measured gap was
-# 0.520 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> an
-# epoch against
-# 0.344 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
-# predicted:
-# **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
-# at 2,048,
-# 0.050 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
-# against
-# 0.008 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
-# **about as
-# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
-# (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
-# Where they differ, the figures do not say why: inside an epoch a DDP step's all-reduce
-# can also wait for the other process's loading (not timed here), and the rest includes
-# the loop's own Python.
-#
-# **Both launches, drawn.** Orange bars: the wait for batches (`loader`); blue: the rest;
-# dots: each round's whole epoch. Compare the two arms' bars at each batch, part by part,
-# then each arm's between the two batches: each epoch covers the same 50,000 images, so
-# look at whether the plain loop's orange bar is longer at 2,048 than at 128 (the tables'
-# `loader` column gives the same medians). Appendix A splits the loading per image.
+# The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
 
 # %%
 plot_epoch_parts(
@@ -908,82 +667,45 @@ plot_epoch_parts(
         f"effective batch {batch}, {train_size:,} images an epoch": {
             arm: figures[arm] for arm in (PLAIN_ARM, TWO_ARM)
         }
-        for batch, figures in ((128, arms_figures), (2 * big_batch, big_figures))
+        for batch, figures in launches.items()
     },
     arms_where,
 )
 
 # %% [markdown]
-# **The take-away.** The next cell sets section 9's two pairs, plain and lean, side by side
-# (a fraction of a second): in each row, 2 processes' median speed-up over 1 process (above
-# 1: faster) over whole epochs, its rounds, then each part's.
-
+# CPU figures, one launch per batch. At 128, 2 processes ran at
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# times the baseline's speed, **slower in every
+# round**<!-- says: effective batch 128, 2 processes against 1, verdict -->; their rest,
+# the steps and the exchange, ran at
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's. At 2,048, they ran at
+# 1.62<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# times, **faster in every
+# round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->, their
+# loading at
+# 2.88<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times and the rest at
+# 0.60<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->.
+# They used 2 CPUs against 1; on the same 2 CPUs, against one process with 2 threads,
+# they were **slower in every
+# round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at
+# 128 and **no clear winner: 5 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# 2,048 (Appendix A).
+#
+# Did the two arms train the same model?
 
 # %%
-def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
-    """A speed-up in the words given for each reading of speed_up_in_words (section 8's
-    tie band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
-    words = {"faster": faster, "slower": slower, "a tie": tie}
-    return words[speed_up_in_words(speed_up, width=False)]
-
-
-pair_arms = {"the plain pair": (TWO_ARM, PLAIN_ARM), "the lean pair": (TWO_SLICED, SLICED_ARM)}
-pair_rows = {}  # "the plain pair at 128" -> (its RoundCount, its parts' speed-ups)
-for batch, figures in ((128, arms_figures), (2 * big_batch, big_figures)):
-    for pair, (arm, baseline) in pair_arms.items():
-        pair_rows[f"{pair} at {batch}"] = (
-            arm_speed_ups(figures, arm, baseline),
-            part_speed_ups(figures, arm, baseline),
-        )
-print(f"2 processes over 1 process, medians over the rounds, {arms_where}")
-print(f"{'pair, effective batch':<22} | epoch | rounds faster/tied/slower | loader | the rest")
-for row, (rounds, parts) in pair_rows.items():
-    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
-    print(
-        f"{row:<22} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
-        f"{parts['rest']:8.2f}"
-    )
-# The rest's speed-up in words, said once where all four rows agree.
-readings = {say(parts["rest"], "faster", "slower", "tied") for _, parts in pair_rows.values()}
-rest_words = (
-    f"{readings.pop()} at both batches in both pairs"
-    if len(readings) == 1
-    else "not the same at every batch and in every pair"
-)
-print(f"take-away, the rest with 2 processes: {rest_words}")
-won = [row for row, (rounds, _) in pair_rows.items() if rounds.unanimous and rounds.faster]
-won_words = f"only in {' and in '.join(won)}" if won else "in no row"
-if len(won) == len(pair_rows):
-    won_words = "in every row"
-print(f"take-away, 2 processes won every round: {won_words}")
-# Where the plain pair's epoch gained at the larger batch: the parts whose median sped up.
-# 2 processes at the same cost per image would halve the loading (a speed-up of 2): "more
-# than halved" only where the loader's speed-up over 2 is "faster" against the tie band.
-plain_big, plain_big_parts = pair_rows[f"the plain pair at {2 * big_batch}"]
-big_loader, big_rest = plain_big_parts["loader"], plain_big_parts["rest"]
-halved = say(big_loader / 2, "more than halved", "shortened by less than half", "about halved")
-loader_gained, rest_gained = (speed_up_in_words(x) == "faster" for x in (big_loader, big_rest))
-if not (plain_big.unanimous and plain_big.faster):
-    gain = f"no gain to explain ({plain_big.verdict})"
-elif loader_gained:
-    gain = f"both parts, the loading {halved}" if rest_gained else f"the loading alone, {halved}"
-else:
-    gain = "the rest alone" if rest_gained else "neither part's median alone"
-print(f"take-away, where the plain pair's gain at {2 * big_batch} came from: {gain}")
+for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
+    gap = read_weight_gap(work_folder / folder)  # compare_arms.py's, after the rounds
+    print(f"effective batch {batch}, largest weight difference, plain loop against DDP: {gap:.1e}")
 
 # %% [markdown]
-# Each pair compares 2 processes on 2 logical CPUs with one process on 1 (one launch of 6
-# rounds per batch). The rest with 2 processes was **slower at both batches in both
-# pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->,
-# and where the plain pair's gain at 2,048 came from: **the loading alone, more than
-# halved**<!-- says: take-away, where the plain pair's gain at 2048 came from -->. On the
-# same 2 CPUs, against one process with 2 threads (`plain loop, 2 threads`, Appendix A), 2
-# processes were **slower in every
-# round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at 128
-# and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
-# 2,048.
+# After the rounds at 128, no weight of the two models differed by more than
+# 5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
+# (section 5: the averaged gradient is the whole batch's, up to float32 rounding): the
+# same model, up to that difference. What the second process changed is the time.
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -1074,29 +796,28 @@ print(accumulation.output)
 # %% [markdown]
 # ## Summary
 #
-# - Data parallelism: one process per device, each with a whole model and its own shard of
-#   every batch (`DistributedSampler`, `set_epoch` every epoch); the effective batch is the
-#   per-process batch x the world size.
-# - A step: `backward` on the shard, `all_reduce` of every gradient, a division by the
-#   world size (DDP does it in `backward`); `broadcast` copies rank 0's weights.
-# - Launch with `torchrun --standalone --nproc_per_node=N` (several machines: `--nnodes`
-#   and the `--rdzv-*` options); log and save from rank 0 (`model.module`).
-# - Section 9, 2 processes on 2 logical CPUs against 1 on 1 (one run): the rest was **slower
-#   at both batches in both pairs**<!-- says: take-away, the rest with 2 processes -->; they
-#   won every round
-#   **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
-# - Section 8's single steps, from 64 to 1,024 images per process: the step grew
-#   2.67<!-- output: step without communication, 1,024 over 64 --> times, DDP's added
-#   time 1.28<!-- output: DDP's added time, 1,024 over 64 --> times, the predicted
-#   speed-up went from
-#   0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> to
-#   0.89<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
-# - After the rounds at 128, the plain loop's and DDP's weights differed by at most
-#   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->;
-#   section 7's model scored 96.28%<!-- output: 2-process MLP test accuracy --> on the test
-#   set (one run).
-# - On GPUs: NCCL, `cuda:LOCAL_RANK`, `device_ids`; `SyncBatchNorm` for batch norm across
-#   shards, `no_sync` for gradient accumulation, FSDP when a model does not fit.
+# - Data parallelism runs one process per device, each with a whole copy of the model and
+#   its own shard of every batch (`DistributedSampler`, with `set_epoch` every epoch).
+# - Each step averages the gradients with `all_reduce` and a division by the world size,
+#   which DDP does inside `backward`, so every copy takes the same step.
+# - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
+#   logs and saves (`model.module`).
+# - On single steps, what DDP added was
+#   61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   at 64 images per process and
+#   32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+# - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
+#   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
+#   at an effective batch of 128 and
+#   **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
+#   at 2,048 (one run).
+# - The plain loop and DDP trained the same model: after the rounds at 128, no weight
+#   differed by more than
+#   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
+# - Section 7's 2-process model scored 96.28%<!-- output: 2-process MLP test accuracy -->
+#   on the test set (one run).
+# - On GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`; `SyncBatchNorm`, `no_sync`
+#   and FSDP handle batch norm, gradient accumulation and models too large for one device.
 
 # %% [markdown]
 # ## Exercises
@@ -1305,7 +1026,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1368,10 +1089,11 @@ check_exercise("Q5", answer_q5=answer_q5)
 # all-reduce per accumulated step with `no_sync`, 2 without.
 
 # %% [markdown]
-# ## Appendix A: where the epoch went
+# ## Appendix A: how section 9's epochs are judged, and where they went
 #
-# This appendix extends section 9: its script, how it keeps the arms alike, the loading's
-# two parts, the rest of an epoch per step, and the script's three other arms:
+# This appendix extends section 9: its script, how it keeps the arms alike, its lines in
+# full, the verdict rule, the loading's two parts, the rest of an epoch per step, and the
+# script's three other arms:
 # - a *lean* pair, `batch slices, 1 thread` and `DDP, 2 processes, slices`, like the
 #   plain loop and DDP but with each batch indexed out of one tensor of all the images in
 #   one go, instead of a `DataLoader` fetching the images one by one and stacking them;
@@ -1390,20 +1112,144 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # takes batches of `64 x 2` images, each of two processes 64; every model starts from
 # `torch.manual_seed(0)`; and `turn`, each round's order, comes from a generator seeded
 # with the round's number, so both ranks meet at the same arm (in a 1-process arm,
-# rank 1 waits at `dist.barrier()`).
+# rank 1 waits at `dist.barrier()`). The rounds take turns so that a slow spell lasting a
+# round slows every arm, in a new order each round so that no arm always runs first.
 #
-# **The lines under the tables.** `arm_speed_ups` (in `course_utils.scaling`) divides the
-# second arm's epoch by the first's, round by round, and counts each round as faster,
-# tied (within section 8's `TIE`) or slower. The `loader` and `the rest` lines divide the
-# baseline's median seconds in that part by the arm's. Each part's median is taken on
-# its own, so the two parts need not add up to the `epoch` column. The `by part` lines
-# put both parts' speed-ups in words, and the `predicted then measured` lines section 8's
-# prediction (marked "(borderline)" where section 8 called it so) and the rest's
-# speed-up, with `speed_up_in_words(..., width=False)` (its tie band's width left off).
+# **The verdict rule.** `TIE` (0.1, in `course_utils.rounds`) is a convention, not a
+# measured noise level: one run's small differences name no winner. One tied round (a
+# slow moment, say) withholds a verdict, even beside a large median. If each round were a
+# coin flip between two equally fast arms, all 6 would agree about 2 times in 2^6 = 64.
 #
-# **The verdict rule.** One tied round (a slow moment, say) withholds a verdict, even
-# beside a large median. If each round were a coin flip between two equally fast arms,
-# all 6 would agree about 2 times in 2^6 = 64.
+# **Section 9's speed-ups, line by line.** `arm_speed_ups` (in `course_utils.scaling`)
+# divides the baseline's epoch by the arm's, round by round, and counts each round as
+# faster, tied or slower; section 9's `epoch` speed-up is the median of these ratios,
+# which need not equal the ratio of the two median epochs. The `loader` and `the rest`
+# speed-ups divide the baseline's median seconds in that part by the arm's; each part's
+# median is taken on its own, so the two parts need not add up to the `epoch` column. The
+# `by part` lines put both in words, with `speed_up_in_words(..., width=False)` (the tie
+# band's width left off). The cell after redoes the first line by hand.
+
+# %%
+SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
+PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
+
+
+def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
+    """Print the arm's median speed-up over the baseline and its rounds faster, tied and
+    slower (course_utils.scaling, with the tie band); return the count."""
+    rounds = arm_speed_ups(figures, arm, baseline)
+    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
+    line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
+    print(f"{line} (rounds faster/tied/slower {counts})")
+    return rounds
+
+
+def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: str) -> dict:
+    """Print the arm's speed-up over the baseline in each part of the epoch, then both in
+    words (`who`: the arm's processes, `over`: the baseline's); return the speed-ups."""
+    parts = part_speed_ups(figures, arm, baseline)
+    print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
+    print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
+    loader, rest = (speed_up_in_words(parts[part], width=False) for part in ("loader", "rest"))
+    loader, rest = loader.replace("a tie", "tied"), rest.replace("a tie", "tied")
+    print(f"{name}, {who} against 1, by part: the loading {loader}, the rest {rest}")
+    return parts
+
+
+for batch, figures in launches.items():  # section 9's two launches
+    name = f"effective batch {batch}"
+    rounds = compare(name, figures, TWO_ARM, PLAIN_ARM)
+    by_part(name, figures, TWO_ARM, PLAIN_ARM, "2 processes", "the baseline")
+    if batch == 128:
+        headline = rounds  # the lesson's headline figure (recorded below)
+
+# %%
+pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
+by_hand = [plain / two for plain, two in pairs]
+print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
+faster = sum(r > 1 + TIE for r in by_hand)
+slower = sum(r < 1 / (1 + TIE) for r in by_hand)
+tied = len(by_hand) - faster - slower
+median = statistics.median(by_hand)
+same = (tuple(by_hand), faster, tied, slower) == (
+    headline.speed_ups,
+    headline.faster,
+    headline.tied,
+    headline.slower,
+)
+print(
+    f"by hand, median {median:.2f}, rounds faster/tied/slower {faster}/{tied}/{slower}; "
+    f"the same as arm_speed_ups': {same}"
+)
+
+# %% [markdown]
+# By part, at 128, 2 processes' loading ran at
+# 1.45<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed; at 2,048: **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
+#
+# **Both pairs side by side.** In each row, 2 processes' median speed-up over 1 process
+# over whole epochs, its rounds, then each part's; then three lines in words.
+
+
+# %%
+def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
+    """A speed-up in the words given for each reading of speed_up_in_words (the tie
+    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
+    words = {"faster": faster, "slower": slower, "a tie": tie}
+    return words[speed_up_in_words(speed_up, width=False)]
+
+
+pair_arms = {"the plain pair": (TWO_ARM, PLAIN_ARM), "the lean pair": (TWO_SLICED, SLICED_ARM)}
+pair_rows = {}  # "the plain pair at 128" -> (its RoundCount, its parts' speed-ups)
+for batch, figures in launches.items():
+    for pair, (arm, baseline) in pair_arms.items():
+        pair_rows[f"{pair} at {batch}"] = (
+            arm_speed_ups(figures, arm, baseline),
+            part_speed_ups(figures, arm, baseline),
+        )
+print(f"2 processes over 1 process, medians over the rounds, {arms_where}")
+print(f"{'pair, effective batch':<22} | epoch | rounds faster/tied/slower | loader | the rest")
+for row, (rounds, parts) in pair_rows.items():
+    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
+    print(
+        f"{row:<22} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
+        f"{parts['rest']:8.2f}"
+    )
+# The rest's speed-up in words, said once where all four rows agree.
+readings = {say(parts["rest"], "faster", "slower", "tied") for _, parts in pair_rows.values()}
+rest_words = (
+    f"{readings.pop()} at both batches in both pairs"
+    if len(readings) == 1
+    else "not the same at every batch and in every pair"
+)
+print(f"take-away, the rest with 2 processes: {rest_words}")
+won = [row for row, (rounds, _) in pair_rows.items() if rounds.unanimous and rounds.faster]
+won_words = f"only in {' and in '.join(won)}" if won else "in no row"
+if len(won) == len(pair_rows):
+    won_words = "in every row"
+print(f"take-away, 2 processes won every round: {won_words}")
+# Where the plain pair's epoch gained at the larger batch: the parts whose median sped up.
+# 2 processes at the same cost per image would halve the loading (a speed-up of 2): "more
+# than halved" only where the loader's speed-up over 2 is "faster" against the tie band.
+plain_big, plain_big_parts = pair_rows[f"the plain pair at {2 * big_batch}"]
+big_loader, big_rest = plain_big_parts["loader"], plain_big_parts["rest"]
+halved = say(big_loader / 2, "more than halved", "shortened by less than half", "about halved")
+loader_gained, rest_gained = (speed_up_in_words(x) == "faster" for x in (big_loader, big_rest))
+if not (plain_big.unanimous and plain_big.faster):
+    gain = f"no gain to explain ({plain_big.verdict})"
+elif loader_gained:
+    gain = f"both parts, the loading {halved}" if rest_gained else f"the loading alone, {halved}"
+else:
+    gain = "the rest alone" if rest_gained else "neither part's median alone"
+print(f"take-away, where the plain pair's gain at {2 * big_batch} came from: {gain}")
+
+# %% [markdown]
+# The rest with 2 processes was **slower at both batches in both
+# pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
+# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# Where the plain pair's gain at 2,048 came from: **the loading alone, more than
+# halved**<!-- says: take-away, where the plain pair's gain at 2048 came from -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1415,7 +1261,6 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 
 # %%
-PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 
 
 def loading_parts(folder: str, arm: str) -> dict[str, float]:
@@ -1470,13 +1315,13 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **The loading's two parts.** With the same cost per image, 2 processes could at best
-# halve the loading, and section 9's `loader` lines could not exceed 2. The
+# halve the loading, and section 9's `loader` speed-ups could not exceed 2. The
 # `… per image, 2 processes against 1` lines compare, in words, each part's cost per
 # image in each of 2 processes with one process's (faster: cheaper). At 2,048, fetching
 # and stacking:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
 # moving and normalising:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
@@ -1528,7 +1373,7 @@ for size, microseconds in loading_us.items():
     print(f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f}")
 # Above 1 (faster): an image cost less at half the batch, in this one timing of each size.
 ratio = loading_us[2 * big_batch] / loading_us[big_batch]  # a time ratio
-at_half = say(ratio, "less", "more", "about the same")  # say: section 9's take-away
+at_half = say(ratio, "less", "more", "about the same")  # say: defined above
 than = "as" if at_half == "about the same" else "than"
 words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
 words += ", one timing each"
@@ -1551,13 +1396,13 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 4.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.4 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 5.0 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.4 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.6 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.3 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
 # **at 1,024, an image cost about the same to load as at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
@@ -1568,17 +1413,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.83<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# 1.86<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
 # **slower inside the run than
 # alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. Why
 # it differs, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.71<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.84<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.14<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.42<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.54<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 2.07<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1606,8 +1451,7 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # five arms and four comparisons, each the first arm's speed-up over the second, round
 # by round:
 # 1. loading lean: one lean process over the plain loop;
-# 2. a second process, both loading lean: the lean pair (section 9 gave its verdict at
-#    2,048), then by part, as in section 9;
+# 2. a second process, both loading lean: the lean pair, its verdict, then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
 #    gets here, then its median and its rounds in words;
 # 4. 2 processes over the plain loop with 2 threads, then its verdict. This pair changes
@@ -1616,6 +1460,12 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 
 # %%
+def near_tie_edge(speed_up: float) -> bool:
+    """Whether a speed-up lies within 0.05 of either edge of the tie band, 1 + TIE or
+    1 / (1 + TIE), where its word is borderline."""
+    return min(abs(speed_up - edge) for edge in (1 + TIE, 1 / (1 + TIE))) <= 0.05
+
+
 def report_arms(batch: int, figures: dict) -> RoundCount:
     """All five arms' table at one effective batch, then the four comparisons, the lean
     pair's also by part, the second thread's also in words, the fourth's with its verdict;
@@ -1624,10 +1474,11 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
     lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # 2. a second process, both lean
+    print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
     by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
-    if near_tie_edge(thread.median):  # as section 8 flags its prediction's word
+    if near_tie_edge(thread.median):  # as Appendix C flags section 8's predictions
         median += " (borderline)"
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
     same_cpus = compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun against a plain script
@@ -1649,34 +1500,35 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.43<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.37<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.57<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.32<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (section 9's verdict: **no clear winner: 5 faster, 1 tied, 0
+# 1.02<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 2 faster, 4 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.41<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.59
+# 1.57<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.63
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.96<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.12<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
-# ("borderline" within 0.05 of its edges, as in section 8), then the rounds' verdict: at
+# ("borderline" within 0.05 of its edges, as Appendix C flags section 8's predictions),
+# then the rounds' verdict: at
 # 128,
-# **a tie, then no clear winner: 1 faster, 3 tied, 2
+# **a tie, then no clear winner: 0 faster, 6 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster (borderline), then no clear winner: 4 faster, 1 tied, 1
+# **a tie (borderline), then no clear winner: 2 faster, 4 tied, 0
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1685,11 +1537,11 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # does not time.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.73<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads (section 9's take-away quotes the
-# verdicts), as against 1 thread in section 9. The counts rest on 6 rounds each, and one
+# 1.49<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads (section 9 quotes the verdicts), as
+# against 1 thread in section 9. The counts rest on 6 rounds each, and one
 # slow round of either arm can move a round into the tie band.
 
 # %% [markdown]
@@ -1731,9 +1583,10 @@ except RuntimeError as error:
 Code(filename=str(scripts / "manual_ddp.py"), language="python")
 
 # %% [markdown]
-# ## Appendix C: how section 8 timed the steps
+# ## Appendix C: how section 8 timed the steps, and its predictions judged
 #
-# This appendix extends section 8.
+# This appendix extends section 8: how it timed, its full table, and its predictions,
+# judged against the tie band and set beside section 9's epochs.
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
@@ -1760,6 +1613,8 @@ print(comm_cost.output)
 for size in (64, 1024):
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
+for label, part in (("step without communication", "step"), ("DDP's added time", "added")):
+    print(f"{label}, 1,024 over 64: {ms[1024][part] / ms[64][part]:.2f}")
 # What a step saves on half the images, against what DDP adds to it.
 for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]
@@ -1771,9 +1626,6 @@ for size in (64, 1024):
     print(
         f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
     )
-    more = "more" if ms[size]["added"] > halving_saves else "less"
-    words = f"{more}, predicted speed-up {predicted_word(size)}"  # section 8's, in words
-    print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
 # **The full table.** Each row is the median over the ranks of each rank's own median:
@@ -1784,41 +1636,161 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.974 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.792 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.110 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.119 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.865 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.672 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.542 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.436 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.44<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.55<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.69<!-- output: 1024 images per process, DDP's added time / step without communication -->
-# times at 1,024 (16 times the images).
+# 0.48<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
+# 3.07<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.95<!-- output: DDP's added time, 1,024 over 64 -->.
 #
-# **Why the prediction.** Section 8's predicted speed-up is above 1 only where DDP adds
-# less than halving the images saves, and near 1 where it adds about as much. At 64
-# images per process DDP added
-# 0.974 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# **Section 8's predictions, judged.** The next cell puts each prediction in words
+# against the tie band (section 9), and predicts again from each rank's own DDP step,
+# since the ranks' steps differ (the 2B step is rank 0's, the only one timed). A word is
+# *clear* only if both ranks' predictions give it too and the median lies more than 0.05
+# from the band's edges, 1.1 and 1 / 1.1 (`near_tie_edge`, from Appendix A); otherwise it
+# is *borderline*. Then it sets DDP's added time against what a step saves on half the
+# images.
+
+# %%
+for size in (64, 1024):
+    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
+    print(
+        f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
+        f"(steps only, one run: {words})"
+    )
+# The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
+by_rank = {
+    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
+    for size in (64, 1024)
+}
+for size, ranks in by_rank.items():
+    for rank, speed_up in sorted(ranks.items()):
+        print(f"{size} images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
+# Clear only if every rank's prediction gives the median's word, and the median is not
+# near the tie band's edges.
+borderline = {}  # images per process -> whether the prediction's word is borderline
+for size in (64, 1024):
+    word = speed_up_in_words(predicted[size])
+    if any(speed_up_in_words(speed_up) != word for speed_up in by_rank[size].values()):
+        reading = "borderline: the ranks' predictions differ in word"
+    elif near_tie_edge(predicted[size]):
+        reading = "borderline: within 0.05 of the tie band's edges"
+    else:
+        reading = "clear: the ranks agree, more than 0.05 from the tie band's edges"
+    borderline[size] = reading.startswith("borderline")
+    print(f"{size} images per process, the prediction's word: {reading}")
+
+
+def predicted_word(size: int) -> str:
+    """The prediction's word at `size` images per process, for later cells: "faster",
+    "slower" or "a tie", with " (borderline)" where this cell called it so."""
+    word = speed_up_in_words(predicted[size], width=False)
+    return f"{word} (borderline)" if borderline[size] else word
+
+
+for size in (64, 1024):
+    halving_saves = ms[size]["double"] - ms[size]["step"]
+    more = "more" if ms[size]["added"] > halving_saves else "less"
+    words = f"{more}, predicted speed-up {predicted_word(size)}"
+    print(f"{size} images per process, DDP's added time against what halving saves: {words}")
+
+# %% [markdown]
+# From each rank's own DDP step, the prediction at 1,024 was
+# 1.13<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
+# 1.08<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. At 64:
+# **clear: the ranks agree, more than 0.05 from the tie band's
+# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
+# **borderline: the ranks' predictions differ in
+# word**<!-- says: 1024 images per process, the prediction's word -->.
+#
+# **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
+# halving the images saves, and near 1 where it adds about as much. At 64 images per
+# process DDP added
+# 0.792 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.094 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.243 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 0.914 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# In words, DDP's added time against what halving saves, then section 8's prediction: at
+# 0.095 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.751 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.003 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **more, predicted speed-up slower
+# at 1,024, **less, predicted speed-up faster
 # (borderline)**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
-# **The tie band.** The words in brackets on section 8's prediction lines call a speed-up
-# between 1 / 1.1 and 1.1 a tie (`TIE` in `course_utils.rounds`): a convention, not a
-# measured noise level, so that one run's small differences name no winner. A figure
-# within 0.05 of either edge, or whose ranks' figures differ in word, is a borderline
-# reading (section 8 prints which are).
+# **Predictions beside section 9's epochs.** First, in words, each prediction for the
+# steps beside the rest that section 9 measured. Then: if each arm's steps cost inside an
+# epoch what section 8 timed alone, the gap in the rest (DDP's median minus the
+# baseline's) would be about section 8's `DDP step` row minus its `1 process, step on the
+# 2B images` row, times the epoch's steps (negative where the predicted speed-up is above
+# 1). The cell calls a gap about as predicted where it lies within a tolerance of the
+# prediction: the larger of the two arms' rest ranges over the rounds (an arm's slowest
+# round's rest minus its fastest's).
+
+# %%
+if big_batch != 1024:
+    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
+for effective, launch_figures, per_process in (
+    (128, arms_figures, 64),
+    (2 * big_batch, big_figures, 1024),  # section 8's sizes per process
+):
+    batch_name = f"effective batch {effective}"
+    rest_speed_up = part_speed_ups(launch_figures, TWO_ARM, PLAIN_ARM)["rest"]
+    words = f"{predicted_word(per_process)}, then {speed_up_in_words(rest_speed_up, width=False)}"
+    print(f"{batch_name}, the rest, predicted then measured: {words}")
+    epoch_steps = math.ceil(train_size / effective)  # the same for both arms
+    rest_gap = launch_figures[TWO_ARM]["rest"] - launch_figures[PLAIN_ARM]["rest"]
+    # Section 8's DDP step on B images minus one process's step on 2B, ms -> s an epoch.
+    step_gap = epoch_steps * (ms[per_process]["ddp"] - ms[per_process]["double"]) / 1000
+    # How far each arm's rounds spread (each round's rest, in seconds): the larger spread.
+    arm_rests = [launch_figures[arm]["rests"] for arm in (PLAIN_ARM, TWO_ARM)]
+    tolerance = max(max(rests) - min(rests) for rests in arm_rests)
+    print(f"{batch_name}, the tolerance, the larger arm's rest range (s an epoch): {tolerance:.3f}")
+    print(f"{batch_name}, the rest's gap, measured (s an epoch): {rest_gap:.3f}")
+    print(f"{batch_name}, the rest's gap, predicted (s an epoch): {step_gap:.3f}")
+    if len(arm_rests[0]) < 2:  # smoke mode: no spread to judge by
+        larger = "not judged: one later round"
+    elif rest_gap > step_gap + tolerance:
+        larger = "larger than predicted"
+    elif rest_gap < step_gap - tolerance:
+        larger = "smaller than predicted"
+    else:
+        larger = "about as predicted"
+    print(f"{batch_name}, the rest's gap, measured against predicted: {larger}")
+
+# %% [markdown]
+# The prediction for the steps, then the rest measured, in words: at 128,
+# **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->;
+# at 2,048,
+# **faster (borderline), then
+# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+#
+# In seconds an epoch, at 128 the rest's measured gap was
+# 0.526 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.272 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# predicted:
+# **larger than
+# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
+# at 2,048,
+# 0.048 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# against
+# -0.006 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# **about as
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
+# Where they differ, the figures do not say why: inside an epoch a DDP step's all-reduce
+# can also wait for the other process's loading (not timed here), and the rest includes
+# the loop's own Python.
 
 
 # %% [markdown]
@@ -1911,12 +1883,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 900 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 844 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 601 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1677 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1697 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -9,6 +9,7 @@ from course_utils.scaling import (
     part_speed_ups,
     read_arms,
     read_comm_cost,
+    read_weight_gap,
     speed_up_line,
 )
 
@@ -97,6 +98,7 @@ def arms_folder(tmp_path):
                 "val_acc": 0.9,
             },
         },
+        "weight_gap": 3e-07,
     }
     (tmp_path / "arms.json").write_text(json.dumps(found))
     return tmp_path
@@ -121,8 +123,13 @@ def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(ar
 
 
 def test_a_missing_results_file_is_named_with_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"arms\.json: run compare_arms\.py with --out"):
-        read_arms(tmp_path)
+    for read in (read_arms, read_weight_gap):
+        with pytest.raises(FileNotFoundError, match=r"arms\.json: run compare_arms\.py with"):
+            read(tmp_path)
+
+
+def test_the_weight_gap_is_read_back_as_compare_arms_wrote_it(arms_folder):
+    assert read_weight_gap(arms_folder) == 3e-07
 
 
 def test_an_arms_speed_ups_are_the_baselines_epochs_over_its_own_round_by_round(arms_folder):
