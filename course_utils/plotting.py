@@ -206,12 +206,22 @@ def plot_epoch_times(
     return fig
 
 
-def plot_epoch_parts(launches: dict[str, dict[str, dict]], where: str) -> Figure:
+EPOCH_PARTS_LABELS = ("loader (median)", "the rest (median)", "one round's epoch")
+
+
+def plot_epoch_parts(
+    launches: dict[str, dict[str, dict]],
+    where: str,
+    labels: tuple[str, str, str] = EPOCH_PARTS_LABELS,
+) -> Figure:
     """One panel per launch (``launches``: its title -> ``read_arms``'s figures of the arms
     to draw, top to bottom): for each arm a bar of its median loader seconds with its
     median other seconds stacked after it, and a dot for each round's whole epoch. Panels
-    share their scale of seconds on ``where``. Returns the figure. Introduced in lesson 06.
+    share their scale of seconds on ``where``; ``labels`` names the bar's two parts and the
+    dots in the legend (lesson 04's dots are epochs, not rounds). Returns the figure.
+    Introduced in lesson 06.
     """
+    loader_label, rest_label, dot_label = labels
     if not launches or any(not arms for arms in launches.values()):
         raise ValueError("plot_epoch_parts needs at least one arm in every launch")
     rows = max(len(arms) for arms in launches.values())
@@ -229,15 +239,15 @@ def plot_epoch_parts(launches: dict[str, dict[str, dict]], where: str) -> Figure
         places = range(len(names) - 1, -1, -1)  # the first arm on top
         loader = [arms[name]["loader"] for name in names]
         rest = [arms[name]["rest"] for name in names]
-        ax.barh(places, loader, color="tab:orange", label="loader (median)")
-        ax.barh(places, rest, left=loader, color="tab:blue", label="the rest (median)")
+        ax.barh(places, loader, color="tab:orange", label=loader_label)
+        ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
         for place, name in zip(places, names, strict=True):
             epochs = arms[name]["epochs"]
             ax.scatter(epochs, [place] * len(epochs), s=14, color="black", zorder=3)
         ax.set_yticks(list(places), names, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].scatter([], [], s=14, color="black", label="one round's epoch")
+    axes[0].scatter([], [], s=14, color="black", label=dot_label)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=9)
     axes[-1].set_xlim(0, longest * 1.05)
     axes[-1].set_xlabel(f"seconds per epoch on {where}", fontsize=10)

@@ -26,6 +26,7 @@ __all__ = [
     "comm_cost_table",
     "part_speed_ups",
     "read_arms",
+    "read_arms_json",
     "read_weight_gap",
     "read_comm_cost",
     "speed_up_line",
@@ -116,7 +117,7 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     ``rest``, and ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
     figures = {}
-    for arm, row in _arms_json(folder)["arms"].items():
+    for arm, row in read_arms_json(folder)["arms"].items():
         later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
         epochs, loads = row["seconds"][later], row["loader_seconds"][later]
         rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
@@ -131,10 +132,13 @@ def read_weight_gap(folder: str | Path) -> float:
     the rounds, from the ``arms.json`` that ``compare_arms.py`` wrote in ``folder``: near 0
     when both trained the same model. Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
-    return float(_arms_json(folder)["weight_gap"])
+    return float(read_arms_json(folder)["weight_gap"])
 
 
-def _arms_json(folder: str | Path) -> dict:
+def read_arms_json(folder: str | Path) -> dict:
+    """The whole ``arms.json`` that ``compare_arms.py`` wrote in ``folder``, for the figures
+    ``read_arms`` does not summarise (each round's fetching time, for one). Raises
+    ``FileNotFoundError`` naming the file and the fix. Lesson 06."""
     path = Path(folder) / "arms.json"
     if not path.is_file():
         raise FileNotFoundError(f"no {path}: run compare_arms.py with --out {folder} first")

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 253 s with a peak memory of 1447 MB. The course's
+# > 2 threads); the whole lesson ran in 266 s with a peak memory of 1414 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -463,7 +463,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-thread CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 20 s<!-- output: small CNN training seconds --> of training (the training passes
+# 18 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -537,8 +537,8 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's training: the
 # same batches in the same order, optimizer, learning rate and epochs. Its epochs are
 # cheaper, so then continue a copy of it, with a fresh optimizer (its momentum starts
-# again at 0: a second change, not measured apart), for as many whole
-# epochs as fit in the CNN's training time on this CPU. The settings were set for the
+# again at 0: a second change besides the extra epochs, not measured apart), for about
+# as many whole epochs as fit in the CNN's training time on this CPU. The settings were set for the
 # CNN, not tuned for the MLP, so read the gap as rough. (`release_memory` hands memory
 # that earlier cells freed back to the system, to keep the lesson within its
 # 1.5 GB<!-- source: README.md, the course's budget --> budget.)
@@ -586,15 +586,15 @@ del mlp_equal_time
 # parameters, yet after the same 2 epochs it reached
 # 45.8%<!-- output: MLP validation accuracy (same epochs) --> against the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->, in
-# 5.1 s<!-- output: MLP training seconds --> of training. Continued to
-# 8<!-- output: MLP at the CNN's training time, epochs --> epochs
-# (1.05<!-- output: MLP's training time / the CNN's --> times the CNN's training time
+# 5.3 s<!-- output: MLP training seconds --> of training. Continued to
+# 6<!-- output: MLP at the CNN's training time, epochs --> epochs
+# (0.89<!-- output: MLP's training time / the CNN's --> times the CNN's training time
 # on this CPU), it reached
-# 47.5%<!-- output: MLP validation accuracy (same time) -->. The `by epoch` line gives
+# 46.2%<!-- output: MLP validation accuracy (same time) -->. The `by epoch` line gives
 # its validation accuracy after each epoch, from
 # 41.9%<!-- output: MLP validation accuracy by epoch --> after the first: look at how
 # much the epochs after the CNN's 2 added,
-# +1.7<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
+# +0.4<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
 # points, against the gap to the CNN after the same 2 epochs.
 #
 # An MLP has no notion of which pixels are neighbours, so what it learns about "an edge
@@ -790,7 +790,7 @@ show_batch(
 # Each recipe changes one thing from the one before:
 #
 # 1. a constant learning rate of `peak_rate`, 0.01 (`fit`): the baseline;
-# 2. a constant 0.005, about one-cycle's mean rate;
+# 2. a constant 0.005, about one-cycle's mean rate (Appendix D prints it);
 # 3. one-cycle peaking at 0.01 instead: about the same mean rate, another shape;
 # 4. plus weight decay;
 # 5. plus clipping: the full recipe;
@@ -799,8 +799,8 @@ show_batch(
 # **The rule.** Two runs from one seed start from the same weights and see the same
 # batches, so each change is measured within each seed. It counts as
 # `up` or `down` only if all three seeds moved that way and the mean change is larger than
-# the changes' *spread* (largest minus smallest): changes of +3, +4 and +5 points (mean 4,
-# spread 2) are `up`; +1, +4 and +7 (mean 4, spread 6) are `same sign`, too uneven; −1, +2
+# the changes' *range* (largest minus smallest): changes of +3, +4 and +5 points (mean 4,
+# range 2) are `up`; +1, +4 and +7 (mean 4, range 6) are `same sign`, too uneven; −1, +2
 # and +5 are `mixed`. (How often noise alone passes: Appendix D.)
 
 # %%
@@ -887,13 +887,15 @@ for seed in recipe_seeds:
 
 # %%
 def the_rule(changes_by_seed: list[float]) -> str:
-    """up or down: every seed moved that way and |mean| exceeds the changes' spread
-    (largest minus smallest); same sign: every seed moved the same way, unevenly; mixed."""
+    """up or down: every seed moved that way and |mean| exceeds the changes' range
+    (largest minus smallest); mixed: some seeds moved up and some down; otherwise same sign
+    (no seed moved the other way, but unevenly, or a seed did not move at all)."""
     mean = statistics.mean(changes_by_seed)
     same_way = all(c > 0 for c in changes_by_seed) or all(c < 0 for c in changes_by_seed)
     if same_way and abs(mean) > max(changes_by_seed) - min(changes_by_seed):
         return "up" if mean > 0 else "down"
-    return "same sign" if same_way else "mixed"
+    both_ways = any(c > 0 for c in changes_by_seed) and any(c < 0 for c in changes_by_seed)
+    return "mixed" if both_ways else "same sign"
 
 
 full_name = "one-cycle, weight decay, clipping"  # run 5, the full recipe
@@ -935,7 +937,8 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 # Changes the rule marked up or down: **halving the constant rate (up), removing batch
 # norm (down)**<!-- says: changes the rule marked up or down -->. The rows it marks
 # `same sign` or `mixed` showed no clear effect in these short runs; where halving the
-# rate is marked `up`, a constant 0.01 was too high for Adam here. The full recipe
+# rate is marked `up`, going from 0.01 to 0.005 gained in every seed, after 2 epochs on
+# 3,000 images. The full recipe
 # against a constant 0.005, about its mean rate: **mixed: neither
 # won**<!-- says: the full recipe against a constant 0.005, verdict -->. Section 7's GPU
 # branch and exercise 2 keep the full recipe anyway; what it does over 16 epochs on all
@@ -945,9 +948,9 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# Section 6's ResNet-9 at full width is too slow for a CPU (Appendix E), so on a CPU this
-# section trains `FastNet`, a network and recipe built for speed, then asks what its
-# training loss says.
+# Section 6's ResNet-9 at full width would take too long on a CPU, by Appendix E's
+# estimate, so on a CPU this section trains `FastNet`, a network and recipe built for
+# speed, then asks what its training loss says.
 #
 # `FastNet` (from `course_utils.fastnet`) follows Keller Jordan's *airbench* (arXiv
 # 2404.00498). It keeps ResNet-9's 3 x 3 convolutions, batch norm and max-pooling and
@@ -959,9 +962,11 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 # - **`fit_fast`'s learning rate**: SGD with momentum, the rate rising to 2.0 and back
 #   down in a triangle.
 #
-# On a CPU, which made these outputs, the next cell's `else:` branch trains `FastNet` for
-# `fast_epochs` epochs. On a CUDA GPU its `if on_gpu:` branch trains section 6's ResNet-9
-# at width 64 with the full recipe instead (Appendix E).
+# On a CPU, which made these outputs, the next cell's `else:` branch sets `FastNet`'s
+# first layer from 5,000 training images (`whiten_from`: filters that decorrelate 2 x 2
+# patches, Appendix A) and trains it for `fast_epochs` epochs. On a CUDA GPU its
+# `if on_gpu:` branch trains section 6's ResNet-9 at width 64 with the full recipe
+# instead (Appendix E).
 
 
 # %%
@@ -1035,6 +1040,8 @@ else:
         momentum=0.85,
         warm_up=0.2,
     )
+    print(f"steps per epoch: {len(fast_loader)}")  # drop_last: whole batches only
+    print(f"training images per epoch: {len(fast_loader) * fast_loader.batch_size:,}")
 training_minutes = sum(epoch["train_seconds"] for epoch in network_history) / 60
 print(f"{network_name}, {len(network_history)} epochs, {count_parameters(network):,} parameters")
 record_result("strongest network validation accuracy", network_history[-1]["val_acc"])
@@ -1043,10 +1050,12 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # On this 2-thread CPU, `FastNet` trained for
-# 1.0 minutes<!-- output: strongest network training minutes --> and reached
+# 1.2 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
-# It saw all 45,000 training images each epoch, with its own optimizer and all its
-# changes at once, so it is not comparable with section 6's width-8 runs.
+# Each epoch took 87<!-- output: steps per epoch --> steps of 512 images,
+# 44,544<!-- output: training images per epoch --> of the 45,000 (`drop_last` drops the
+# short batch left over). With its own optimizer and all its changes at once, it is not
+# comparable with section 6's width-8 runs.
 #
 # **Why do the two losses differ?** Training scores smoothed targets on augmented batches
 # in train mode; validation scores plain labels. The cell splits the last epoch's gap
@@ -1070,6 +1079,7 @@ fit_gap = plain_train_loss - last_epoch["val_loss"]  # both plain losses, in eva
 rest = last_epoch["train_loss"] - plain_train_loss - smoothing_part  # what the others leave
 print(f"training loss minus validation loss, last epoch: {loss_gap:.2f}")
 print(f"  label smoothing's part: {smoothing_part:.2f}")
+print(f"    validation loss with label smoothing: {smoothed_val_loss.item():.2f}")
 print(f"  the fit's own gap: {fit_gap:.2f}")
 print(f"  the rest: {rest:.2f}")
 
@@ -1077,10 +1087,13 @@ print(f"  the rest: {rest:.2f}")
 # In this CPU run the training loss lay
 # 0.56<!-- output: training loss minus validation loss, last epoch --> above the
 # validation loss. Label smoothing's part was
-# 0.50<!-- output: label smoothing's part -->: no prediction can score smoothed targets
-# below their floor, 0.87<!-- output: the target's entropy --> at 0.2 (Appendix A).
-# The fit's own gap, -0.04<!-- output: the fit's own gap -->, compares like with like,
-# so a large positive value there would mean overfitting. The rest,
+# 0.50<!-- output: label smoothing's part -->, a difference of two losses: the smoothed
+# validation loss, 1.30<!-- output: validation loss with label smoothing -->, minus the
+# plain one. The smoothed loss cannot fall below its floor,
+# 0.87<!-- output: the target's entropy --> at 0.2 (Appendix A); the part has no such
+# bound. The fit's own gap, -0.04<!-- output: the fit's own gap -->, compares like with
+# like, so a large negative value there (training loss far below validation loss) would
+# mean overfitting. The rest,
 # 0.10<!-- output: the rest -->, mixes augmentation, averaging over an epoch of
 # improvement and batch norm's train mode, which one run does not separate.
 #
@@ -1134,7 +1147,8 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 #
 # Every choice was made on the validation split, here or in the course's benchmark on
 # the same split: `FastNet` over the ResNet-9, and test-time augmentation. Peak learning
-# rates from 0.8 to 3.2 did about equally well there, in one seed, and 2.0, within that
+# rates from 0.8 to 3.2 reached 80%<!-- source: benchmarks/RESULTS.md --> to
+# 82%<!-- source: benchmarks/RESULTS.md --> there, in one seed, and 2.0, within that
 # span, was kept (Appendix A). `FastNet`'s other settings come from airbench, whose
 # authors report CIFAR-10 test accuracy; the other rates were set, not searched, and the
 # time budget set the epochs. Now each final model meets the test set, once: choosing by
@@ -1280,15 +1294,21 @@ print(
 #   with about 6.3<!-- output: MLP parameters per small-CNN parameter --> times its
 #   parameters, 45.8%<!-- output: MLP validation accuracy (same epochs) -->; given about
 #   the CNN's training time, the MLP reached
-#   47.5%<!-- output: MLP validation accuracy (same time) --> (one run each).
+#   46.2%<!-- output: MLP validation accuracy (same time) --> (one run each).
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
 # - On a width-8 ResNet-9 over 3 seeds, the recipe changes the rule marked up or down
 #   were: **halving the constant rate (up), removing batch norm
-#   (down)**<!-- says: changes the rule marked up or down -->.
+#   (down)**<!-- says: changes the rule marked up or down --> (the run without batch norm
+#   kept the rate set for the network with it). Were no change real, the rule would mark
+#   at least one of the 6 rows about
+#   39%<!-- output: chance of at least one false mark --> of the time (Appendix D); the
+#   two marked changes were far larger than the other rows'. The full recipe against a
+#   constant 0.005: **mixed: neither
+#   won**<!-- says: the full recipe against a constant 0.005, verdict -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.0 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.2 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1590,7 +1610,7 @@ if check_exercise(
         print(f"width 8 scored as section 6's run with the same recipe and seed: {same_run}")
     ordered = sorted(width_results)
     print(f"section 6's seed range over 3 seeds, two decimals (points): {full_recipe_range:.2f}")
-    largest_range = max(seed_ranges.values())  # any recipe's, from section 6's table
+    largest_range = max(seed_ranges.values())  # any recipe's (Appendix D prints them)
     print(f"section 6's largest seed range, any recipe, two decimals (points): {largest_range:.2f}")
     full_recipe = [100 * accuracy for accuracy in finals["one-cycle, weight decay, clipping"]]
     seed_0_best = full_recipe[0] == max(full_recipe)  # width 8's run here is seed 0's
@@ -1618,9 +1638,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-thread CPU the time per epoch
-# grew far less, from 0.53 s<!-- output: width 2, seconds per epoch --> to
-# 1.37 s<!-- output: width 8, seconds per epoch -->
-# (2.6<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
+# grew far less, from 0.52 s<!-- output: width 2, seconds per epoch --> to
+# 1.28 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
 # per width): some work does not grow with the width (Python, data), some grows in
 # proportion (element-wise work such as batch norm and ReLU), and the convolutions'
 # arithmetic grows with the parameters. These parts were not timed apart.
@@ -1854,8 +1874,8 @@ with eval_mode(fast_demo):
 # (32 + 2 · 0 − 2) / 1 + 1 = 31 pixels a side (section 3's formula). In each conv group
 # the 3 x 3 convolutions (padding 1) keep the size and the pooling halves it, rounding
 # down: 15, 7, 3.
-# Below, these ideas one at a time, most shown on section 7's untrained `fast_demo`, then
-# its trained network's schedule and test-time views, and last what the course's
+# Below, these ideas one at a time, most shown on the untrained `fast_demo` above, then
+# section 7's trained network's schedule and test-time views, and last what the course's
 # benchmark measured.
 #
 # Its `forward` is short: note `amax`, each channel's largest value over the image, and
@@ -1918,7 +1938,7 @@ del probe_batch, features, logits_by_hand
 # numbers:
 
 # %%
-with torch.no_grad():  # fast_demo and whitening_images: section 7's
+with torch.no_grad():  # fast_demo and whitening_images: this appendix's
     patches = F.unfold(whitening_images, kernel_size=2).transpose(1, 2).reshape(-1, 12)
     whitened = fast_demo.whiten(whitening_images)[:, :12]  # the 12 filters, not their negatives
     whitened = whitened.permute(0, 2, 3, 1).reshape(-1, 12)  # one row per patch
@@ -2462,19 +2482,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-thread CPU the `DataLoader` took a median of
-# 63.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 60.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
 # 32.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 32.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 33.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 22.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 21.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 8.1<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.36<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 5.0<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
+# 0.24<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2769,7 +2789,7 @@ print(
 # compares each change within a seed, in three seeds. A row can be `same sign` without
 # being `up` or `down`: every seed moved the same way, by sizes that differed more than
 # their mean. A `mixed` row always fails the size test too: when the changes do not share
-# a sign, their spread is at least the size of their mean.
+# a sign, their range is at least the size of their mean.
 #
 # **How often does the rule mark noise?** The cell draws 100,000 sets of three seeds'
 # changes of true size 0, pure noise, and counts how often the rule says `up` or `down`.
@@ -3013,7 +3033,7 @@ del fresh, first_batch_loader, gradients, decay_term
 # 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-thread CPU ("machine B"),
 # timing that includes test-time prediction. At that rate 16 epochs would take about
 # 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->,
-# past this course's budget for this lesson, ten minutes on a CPU, before any widening;
+# past the course's time budget for this lesson, before any widening;
 # and full width has four times the channels into and out of every convolution, about
 # 16 times the computation in each (4 times in the first, whose input is the 3 colours).
 # Time need not grow as fast as the computation (exercise 2's widths grew their

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1432 MB. The course's
+# > 2 threads); the whole lesson ran in 77 s with a peak memory of 1418 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -70,7 +70,6 @@ if "google.colab" in sys.modules:
 
 # %%
 import inspect
-import json
 import math
 import statistics
 import tempfile
@@ -107,6 +106,7 @@ from course_utils.scaling import (
     comm_cost_table,
     part_speed_ups,
     read_arms,
+    read_arms_json,
     read_comm_cost,
     read_weight_gap,
 )
@@ -329,7 +329,8 @@ if check_exercise(1, average_gradients=average_gradients):
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each of the 3 copies held its own 8 images' gradient; after
 # `average_gradients`, each holds the gradient of all 24, up to float32 rounding: the
-# update one process would make on the whole batch. The check catches three mistakes:
+# update one process would make on the whole batch. The check is built to catch three
+# mistakes; the cell above shows the first:
 # - no division: the summed gradients are
 #   3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
 #   batch's: with plain SGD (which section 7's script uses), as if the learning rate were
@@ -342,14 +343,17 @@ if check_exercise(1, average_gradients=average_gradients):
 #
 # `manual_ddp.py` runs your `average_gradients` (its `runpy.run_path` line loads it from a
 # file) in 2 processes, each on its own 32 images of the 64-image batch, and compares the
-# result with one process on the whole batch, and with DDP. Below, numbered: its
-# data-parallel lines, the helpers and the plain `model` they use, and the lines behind
-# the output's figures: `before` and `after`, the processes' largest weight gap before
-# and after wrapping in DDP, and the loop that compares `by_hand` with the whole batch's
-# gradient and DDP's (the imports and the other printing lines aside: Appendix B lists
-# the whole script). Then its output: lines without a prefix come from rank 0 alone (the
-# course's `rank_print`); every process prints the lines prefixed with its rank
-# (`all_ranks=True`), and the last line compares rank 1's with rank 0's.
+# result with one process on the whole batch, and with DDP.
+#
+# Below, numbered: its data-parallel lines, the helpers and the plain `model` they use,
+# and the lines behind the output's figures: `before` and `after`, the processes'
+# largest weight gap before and after wrapping in DDP, and the loop that compares
+# `by_hand` with the whole batch's gradient and DDP's (the imports and the other
+# printing lines aside: Appendix B lists the whole script).
+#
+# Then its output: lines without a prefix come from rank 0 alone (the course's
+# `rank_print`); every process prints the lines prefixed with its rank (`all_ranks=True`),
+# and the last line compares rank 1's with rank 0's.
 
 
 # %%
@@ -400,7 +404,8 @@ manual = run_torchrun(
 manual_lines = [line for line in manual.output.splitlines() if line]
 print("\n".join(line for line in manual_lines if not line.startswith("[rank 1] ")))
 rank_0 = [line.removeprefix("[rank 0] ") for line in manual_lines if line.startswith("[rank 0]")]
-rank_1 = [  # rank 1's lines, its images named as rank 0's
+# Rank 1's lines differ from rank 0's only in naming its images; renamed, they should match.
+rank_1 = [
     line.removeprefix("[rank 1] ").replace("images 32 to 63", "images 0 to 31")
     for line in manual_lines
     if line.startswith("[rank 1]")
@@ -422,10 +427,10 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 # 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, divides
 #    them by the world size and starts an `all_reduce` to sum them while `backward` goes
 #    on; copying the gradients into its buckets and back is DDP's *bookkeeping*. This
-#    model's gradients fill one bucket (section 11's hook counts one all-reduce per
-#    `backward`; Appendix B gives the sizes), so DDP has no earlier bucket to send while
-#    `backward` runs: its one all-reduce starts once `backward` has computed them all
-#    (the overlap is not timed here);
+#    model's gradients fill one bucket (section 11's hook, a function DDP calls when a
+#    bucket is ready, counts one all-reduce per `backward`; Appendix B gives the sizes),
+#    so DDP has no earlier bucket to send while `backward` runs: its one all-reduce
+#    starts once `backward` has computed them all (the overlap is not timed here);
 # 3. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
@@ -505,7 +510,8 @@ script_lines(
 # E). Below, the command for a terminal in `notebooks/` (`$LESSON06`: this run's
 # `work_folder`), then `run_torchrun` starting the same script. Each epoch line gives
 # each rank's seconds getting batches ready (CPU figures, from one run, timed while
-# `run_torchrun` sampled memory for Appendix E, which sections 8 and 9 turn off); the last
+# `run_torchrun` sampled memory for Appendix E; sections 8 and 9 turn that off, as it
+# competes for the 2 CPUs); the last
 # line, each weight's largest gap between the two processes after training (0: equal to
 # the last bit).
 
@@ -536,7 +542,8 @@ print(
 # ## 8. What the communication costs
 #
 # Every DDP step pays for the exchange, however few images it has, so whether more
-# processes pay off depends on that cost next to the step's arithmetic. Here you measure
+# processes pay off depends partly on that cost next to the step's arithmetic (and on the
+# loading: section 9). Here you measure
 # both on single steps; section 9 then times whole epochs.
 #
 # How much of a DDP step does the exchange take, at 64 and at 1,024 images per process?
@@ -568,24 +575,29 @@ for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>12.3f}{ms[1024][part]:>12.3f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
-label = "predicted speed-up: last row / DDP step"
-print(f"{label:<40}{predicted[64]:>12.2f}{predicted[1024]:>12.2f}")
 for size in (64, 1024):
-    share = ms[size]["added"] / ms[size]["ddp"]
-    print(f"{size} images per process, DDP's added time / DDP step: {share:.2f}")
+    name = f"{size} images per process"
+    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
+    print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
+    print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.2f}")
 
 # %% [markdown]
 # One run, CPU figures: read them as sizes. What DDP added was
-# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
 # 32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
 # bare all-reduce took
-# 0.436 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.449 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
-# the same 25,450 gradients at both sizes. The last row over the DDP row predicts 2
-# processes' speed-up on the steps alone (above 1: faster):
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
-# 1.11<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.458 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# the same 25,450 gradients at both sizes. DDP adds more: its wrapper around the forward
+# pass, and the bookkeeping and waits around the all-reduce (Appendix C splits them). The
+# last row over the DDP row predicts 2 processes' speed-up on the steps alone (above 1:
+# faster):
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 1.13<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# Against section 9's tie band (1 / 1.1 to 1.1), Appendix C calls the one at 1,024
+# **borderline: within 0.05 of the tie band's
+# edges**<!-- says: 1024 images per process, the prediction's word -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -594,10 +606,11 @@ for size in (64, 1024):
 # the batches counts too, not only section 8's steps.
 #
 # Is the 2-process run faster than one process? `compare_arms.py` (Appendix A: the
-# script, and how it keeps the arms alike) trains two *arms* from the same seed on the
+# script, and how it keeps the arms alike) trains *arms* from the same seed on the
 # same shuffles of all 50,000 training images:
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each;
+# - `plain loop, 2 threads`: one process with 2 threads, on the same 2 CPUs;
 # - they take turns, one epoch each per *round*, for 7 rounds (the first, a warm-up, left
 #   out); each epoch splits into *loader*, the wait for batches, and *the rest*.
 #
@@ -607,7 +620,7 @@ for size in (64, 1024):
 # "faster in every round", 5 faster and 1 tied "no clear winner" (Appendix A: why).
 #
 # The script runs at section 8's sizes, 64 and 1,024 images per process (effective
-# batches of 128 and 2,048), with three more arms for Appendix A.
+# batches of 128 and 2,048), with two more arms for Appendix A.
 
 # %%
 arm_rounds = full_or_smoke(full=7, smoke=2)  # round 1 is a warm-up, left out
@@ -636,6 +649,7 @@ big_figures = read_arms(work_folder / "arms_big")
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
+PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
@@ -643,20 +657,32 @@ if not cpu_only:
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 print(f"seconds per epoch on {arms_where}")
 print(f"{'batch':>5} | {'arm':<20} | epoch | loader | the rest | speed-up: epoch, loader, rest")
-verdicts = {}
+lines = []  # printed under the table
 for batch, figures in launches.items():
     rounds = arm_speed_ups(figures, TWO_ARM, PLAIN_ARM)  # round by round, with its verdict
     parts = part_speed_ups(figures, TWO_ARM, PLAIN_ARM)
     speed_ups = f"{rounds.median:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
-    verdicts[batch] = rounds.verdict
     for arm, last in ((PLAIN_ARM, "(the baseline)"), (TWO_ARM, speed_ups)):
         row = figures[arm]
         print(
             f"{batch:>5} | {arm:<20} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
             f"{row['rest']:8.2f} | {last}"
         )
-for batch, verdict in verdicts.items():
-    print(f"effective batch {batch}, 2 processes against 1, verdict: {verdict}")
+    name = f"effective batch {batch}"
+    in_words = {part: speed_up_in_words(parts[part], width=False) for part in ("loader", "rest")}
+    loader, rest = (in_words[part].replace("a tie", "tied") for part in ("loader", "rest"))
+    lines += [
+        f"{name}, {TWO_ARM} over {PLAIN_ARM}: {rounds.median:.2f}",
+        f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}",
+        f"{name}, the rest, 2 processes' speed-up over the baseline: {parts['rest']:.2f}",
+        f"{name}, 2 processes against 1, by part: the loading {loader}, the rest {rest}",
+        f"{name}, 2 processes against 1, verdict: {rounds.verdict}",
+        f"{name}, 2 processes against 2 threads, verdict: "
+        + arm_speed_ups(figures, TWO_ARM, PLAIN_2).verdict,
+    ]
+print("(epoch speed-up: the median of the rounds' ratios, not the median epochs' ratio;")
+print(" loader and the rest: the baseline's median over the arm's)")
+print("\n".join(lines))
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -674,25 +700,34 @@ plot_epoch_parts(
 
 # %% [markdown]
 # CPU figures, one launch per batch. At 128, 2 processes ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the baseline's speed, **slower in every
-# round**<!-- says: effective batch 128, 2 processes against 1, verdict -->; their rest,
-# the steps and the exchange, ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# round**<!-- says: effective batch 128, 2 processes against 1, verdict -->; their rest
+# (the steps, the exchange and any waits) ran at
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's. At 2,048, they ran at
-# 1.62<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.80<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times, **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->, their
-# loading at
-# 2.88<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times and the rest at
-# 0.60<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->.
-# They used 2 CPUs against 1; on the same 2 CPUs, against one process with 2 threads,
-# they were **slower in every
+# round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->; by part,
+# **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The rest
+# (the steps, the exchange and any waits) ran at
+# 0.56<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's speed, where section 8 predicted
+# 1.13<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
+# steps alone. The loading ran at
+# 2.62<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times (compare it with the 2 that halving each process's share would give); the baseline's
+# loading per image took
+# 1.71<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# as long inside the run as alone (Appendix A), **slower inside the run than
+# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. They
+# used 2 CPUs against 1; against one process with 2 threads, on the same 2 CPUs, they
+# were **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at
 # 128 and **no clear winner: 5 faster, 1 tied, 0
 # slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
-# 2,048 (Appendix A).
+# 2,048.
 #
 # Did the two arms train the same model?
 
@@ -769,7 +804,9 @@ else:
 # `SyncBatchNorm` layers (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps them in) make
 # each process normalise with the whole batch's, computed across the processes (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
-# Appendix F compares the shards' means with the whole batch's, and converts a model.
+# Appendix F compares the shards' means with the whole batch's, and converts a model; on
+# this CPU run the converted model raised a `ValueError` there, since in training
+# `SyncBatchNorm` needs GPUs (with NCCL) or another accelerator.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -803,14 +840,18 @@ print(accumulation.output)
 # - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
 #   logs and saves (`model.module`).
 # - On single steps, what DDP added was
-#   61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
 #   32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
 #   **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-#   at 2,048 (one run).
+#   at 2,048 (one run), a gain through the loading (by part, **the loading faster, the
+#   rest slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->);
+#   against one process with 2 threads on the same 2 CPUs, at 2,048: **no clear winner: 5
+#   faster, 1 tied, 0
+#   slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
 #   differed by more than
 #   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
@@ -1001,7 +1042,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1023,10 +1064,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1127,11 +1168,11 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # speed-ups divide the baseline's median seconds in that part by the arm's; each part's
 # median is taken on its own, so the two parts need not add up to the `epoch` column. The
 # `by part` lines put both in words, with `speed_up_in_words(..., width=False)` (the tie
-# band's width left off). The cell after redoes the first line by hand.
+# band's width left off). After the helpers for the other arms, a cell redoes section 9's
+# epoch speed-up at 128 by hand.
 
 # %%
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
-PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 
 
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -1156,14 +1197,8 @@ def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: s
     return parts
 
 
-for batch, figures in launches.items():  # section 9's two launches
-    name = f"effective batch {batch}"
-    rounds = compare(name, figures, TWO_ARM, PLAIN_ARM)
-    by_part(name, figures, TWO_ARM, PLAIN_ARM, "2 processes", "the baseline")
-    if batch == 128:
-        headline = rounds  # the lesson's headline figure (recorded below)
-
 # %%
+headline = arm_speed_ups(arms_figures, TWO_ARM, PLAIN_ARM)  # section 9's at 128 (recorded below)
 pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
 by_hand = [plain / two for plain, two in pairs]
 print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
@@ -1184,7 +1219,7 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.45<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.43<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed; at 2,048: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
@@ -1266,7 +1301,7 @@ print(f"take-away, where the plain pair's gain at {2 * big_batch} came from: {ga
 def loading_parts(folder: str, arm: str) -> dict[str, float]:
     """The arm's median seconds an epoch fetching batches, and moving and normalising them,
     over the rounds that read_arms counts, from the file compare_arms.py wrote."""
-    row = json.loads((work_folder / folder / "arms.json").read_text())["arms"][arm]
+    row = read_arms_json(work_folder / folder)["arms"][arm]
     later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)  # as read_arms
     pairs = list(zip(row["loader_seconds"][later], row["fetch_seconds"][later], strict=True))
     return {
@@ -1396,15 +1431,15 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 4.4 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 5.1 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.8 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.4 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 5.5 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.3 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
-# **at 1,024, an image cost about the same to load as at 2,048, one timing
+# **at 1,024, an image cost more to load than at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
 # This control ran in the notebook's process, not in a launched worker: it times the
 # batch size alone, not what sets the plain loop's cost per image inside section 9's
@@ -1413,17 +1448,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.86<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# 1.71<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
 # **slower inside the run than
 # alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. Why
 # it differs, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.84<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.86<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.42<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.33<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 2.07<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 2.18<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1454,9 +1489,10 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # 2. a second process, both loading lean: the lean pair, its verdict, then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
 #    gets here, then its median and its rounds in words;
-# 4. 2 processes over the plain loop with 2 threads, then its verdict. This pair changes
-#    two things, the processes and the threads in each, so it answers a practical question
-#    (is `torchrun` worth it over a plain script here?) rather than isolating a cause.
+# 4. 2 processes over the plain loop with 2 threads (section 9 prints its verdict). This
+#    pair changes two things, the processes and the threads in each, so it answers a
+#    practical question (is `torchrun` worth it over a plain script here?) rather than
+#    isolating a cause.
 
 
 # %%
@@ -1468,8 +1504,8 @@ def near_tie_edge(speed_up: float) -> bool:
 
 def report_arms(batch: int, figures: dict) -> RoundCount:
     """All five arms' table at one effective batch, then the four comparisons, the lean
-    pair's also by part, the second thread's also in words, the fourth's with its verdict;
-    return the lean pair's RoundCount."""
+    pair's also by part, the second thread's also in words (section 9 gives the fourth's
+    verdict); return the lean pair's RoundCount."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
@@ -1481,8 +1517,7 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     if near_tie_edge(thread.median):  # as Appendix C flags section 8's predictions
         median += " (borderline)"
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
-    same_cpus = compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun against a plain script
-    print(f"{name}, 2 processes against 2 threads, verdict: {same_cpus.verdict}")
+    compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun against a plain script
     return lean
 
 
@@ -1500,35 +1535,35 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.37<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.57<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.46<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.02<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 2 faster, 4 tied, 0
+# 0.97<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 1 faster, 3 tied, 2
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.57<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.63
+# 1.67<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.57
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
 # ("borderline" within 0.05 of its edges, as Appendix C flags section 8's predictions),
 # then the rounds' verdict: at
 # 128,
-# **a tie, then no clear winner: 0 faster, 6 tied, 0
+# **a tie, then no clear winner: 1 faster, 4 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie (borderline), then no clear winner: 2 faster, 4 tied, 0
+# **a tie (borderline), then no clear winner: 3 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1539,7 +1574,7 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **`torchrun` against a plain script.** 2 processes ran at
 # 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.49<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.74<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (section 9 quotes the verdicts), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1620,7 +1655,6 @@ for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]
     print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
-    print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
     wrapper, reduction = ms[size]["wrapper"], ms[size]["reduction"]
     print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
     print(
@@ -1636,22 +1670,22 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.792 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.891 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.119 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.115 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.672 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.776 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.436 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.55<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.48<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.47<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 3.07<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.95<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.00<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.82<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **Section 8's predictions, judged.** The next cell puts each prediction in words
 # against the tie band (section 9), and predicts again from each rank's own DDP step,
@@ -1662,12 +1696,9 @@ for size in (64, 1024):
 # images.
 
 # %%
-for size in (64, 1024):
+for size in (64, 1024):  # section 8 printed the figures
     words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
-    print(
-        f"{size} images per process, predicted speed-up of 2 processes: {predicted[size]:.2f} "
-        f"(steps only, one run: {words})"
-    )
+    print(f"{size} images per process, the predicted speed-up in words: {words} (steps, one run)")
 # The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
 by_rank = {
     size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
@@ -1706,21 +1737,21 @@ for size in (64, 1024):
 
 # %% [markdown]
 # From each rank's own DDP step, the prediction at 1,024 was
-# 1.13<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 1.08<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. At 64:
+# 1.15<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
+# 1.10<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. At 64:
 # **clear: the ranks agree, more than 0.05 from the tie band's
 # edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
-# **borderline: the ranks' predictions differ in
-# word**<!-- says: 1024 images per process, the prediction's word -->.
+# **borderline: within 0.05 of the tie band's
+# edges**<!-- says: 1024 images per process, the prediction's word -->.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 0.792 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.891 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.095 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.751 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.003 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.094 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.732 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.024 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
@@ -1776,15 +1807,15 @@ for effective, launch_figures, per_process in (
 # slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 #
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.526 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.272 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.529 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.312 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.048 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.055 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.006 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.007 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
@@ -1883,12 +1914,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 844 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1697 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1694 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

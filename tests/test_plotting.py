@@ -94,6 +94,14 @@ def test_plot_epoch_parts_stacks_the_loader_and_the_rest_for_each_arm():
     dots = [tuple(point) for collection in top.collections for point in collection.get_offsets()]
     assert dots == [(3.0, 1.0), (3.5, 1.0), (1.0, 0.0)]  # every round's epoch, on its row
     assert bottom.get_xlim()[1] >= 3.5 and "cpu" in bottom.get_xlabel()
+    legend = {text.get_text() for text in fig.legends[0].get_texts()}
+    assert legend == {"loader (median)", "the rest (median)", "one round's epoch"}
+    named = plot_epoch_parts(launches, "cpu", labels=("building", "steps", "one epoch"))
+    assert {text.get_text() for text in named.legends[0].get_texts()} == {
+        "building",
+        "steps",
+        "one epoch",
+    }
     assert not plt.get_fignums()
     with pytest.raises(ValueError, match="at least one arm"):
         plot_epoch_parts({"empty": {}}, "cpu")
