@@ -49,13 +49,17 @@ class RoundCount:
 
     @property
     def unanimous(self) -> bool:
-        """Whether every round went the same way, all faster or all slower."""
-        return len(self.speed_ups) in (self.faster, self.slower)
+        """Whether every round went the same way, all faster or all slower, over at least
+        two rounds (one round cannot agree with anything)."""
+        return len(self.speed_ups) > 1 and len(self.speed_ups) in (self.faster, self.slower)
 
     @property
     def verdict(self) -> str:
-        """A winner only when every round agrees; otherwise no winner, with the count (all
-        ties read differently from rounds that went both ways)."""
+        """A winner only when every round agrees, over two rounds or more; otherwise no
+        winner, with the count (all ties read differently from rounds that went both
+        ways), or "not judged" for a single round (a quick smoke run's)."""
+        if len(self.speed_ups) < 2:
+            return "not judged: one round"
         if not self.unanimous:
             counts = f"{self.faster} faster, {self.tied} tied, {self.slower} slower"
             return f"no clear winner: {counts}"

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 91 s with a peak memory of 1187 MB. The course's
+# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1168 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -84,28 +84,15 @@ print(f"PyTorch {torch.__version__}")
 # %% [markdown]
 # **Settings.** Smoke mode, the test suite's quick run, trains on small slices of the
 # training images, for fewer epochs; the validation set is the same 10,000 images in both
-# modes. The last lines keep section 7's `torch.compile` within the lesson's memory.
+# modes.
 
 # %%
-import logging
-
-import torch._inductor.config as inductor_config  # torch.compile's settings
-
 train_size = full_or_smoke(full=50_000, smoke=2_000)  # section 6
 hand_size = full_or_smoke(full=10_240, smoke=1_024)  # section 4: 80 batches of 128 (smoke: 8)
 num_epochs = full_or_smoke(full=3, smoke=2)  # section 6, per pipeline
 wide_size = full_or_smoke(full=10_000, smoke=2_000)  # section 7: 39 batches of 256 (smoke: 7)
 wide_epochs = full_or_smoke(full=6, smoke=2)  # section 7, per arm
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
-# torch.compile (section 7 explains it): a CUDA build of PyTorch without a CUDA GPU logs
-# "No CUDA runtime is found" when it loads its C++ tools; CPU kernels do not need CUDA.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-if get_default_device().type == "cpu":
-    # On a CPU it compiles kernels with a C++ compiler: here one file at a time, without
-    # precompiled headers, for a peak memory within the lesson's 1.5 GB (Binder gives 2 GB).
-    inductor_config.compile_threads = 1
-    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
-        inductor_config.cpp_cache_precompile_headers = False
 print(f"Smoke mode: {smoke_mode()}")
 
 # %% [markdown]
@@ -230,7 +217,7 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # **50.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
 # (their range in brackets). The CPU did **170.1
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **42.3
+# multiply-adds a second on the large product, but only **38.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -457,17 +444,43 @@ print(
 #
 # Both train the 32-unit model for three epochs on all 50,000 training images, on the
 # same batches: `SeededShuffle`, a *sampler* (it hands a `DataLoader` each epoch's
-# order), gives (a) the orders that (b) draws (Appendix B).
+# order), gives (a) the orders that (b) draws (Appendix B). `TimedBatches`, a wrapper
+# like section 5's `DeviceDataLoader`, hands (a)'s batches on to `fit` and adds up, each
+# epoch, the seconds the loop waited for them.
 
 # %%
 from course_utils import SeededShuffle
 
+
+class TimedBatches:
+    """The batches of `loader`, adding up each epoch's seconds spent waiting for them."""
+
+    def __init__(self, loader):
+        self.loader, self.waits = loader, []  # waits: one total per epoch
+
+    def __iter__(self):
+        self.waits.append(0.0)  # a new epoch
+        batches = iter(self.loader)
+        while True:
+            start = time.perf_counter()
+            batch = next(batches, None)  # None: the epoch's batches are done
+            self.waits[-1] += time.perf_counter() - start
+            if batch is None:
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)  # fit needs the number of batches
+
+
 shuffle_seed = 0  # the same seed for both pipelines
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
-classic_train = DeviceDataLoader(
-    DataLoader(train_dataset, batch_size=128, sampler=classic_order, pin_memory=pin),
-    device,
-    non_blocking=pin,
+classic_train = TimedBatches(
+    DeviceDataLoader(
+        DataLoader(train_dataset, batch_size=128, sampler=classic_order, pin_memory=pin),
+        device,
+        non_blocking=pin,
+    )
 )
 
 seed_everything(0)
@@ -501,7 +514,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->
 # and were converted once, in
-# **4.64 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.45 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code runs. Below, `slices` does the same as a
 # Python generator, checked against it. (A `torch.Generator`, which the `generator=`
@@ -557,10 +570,11 @@ course_model = to_device(MLP(28 * 28, [32], 10), device)
 course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 
 # %% [markdown]
-# **How much faster is (b) per epoch?** A first epoch can pay one-off costs, so an
-# epoch's time here is the median of the *later* epochs, those after the first
-# (`later_epochs`; section 7 uses it too). The times are `fit`'s `train_seconds`, the
-# training alone:
+# **How much faster is (b) per epoch?** The table gives each epoch's `train_seconds`, the
+# training alone, with (a)'s split into its wait for batches and the rest. An epoch's
+# time is then the median of the *later* epochs, those after the first, in case the
+# first pays one-off costs (`later_epochs`; section 7 uses it too). The cell also adds
+# up each pipeline's seconds, (b)'s one-off cost included:
 
 
 # %%
@@ -572,6 +586,12 @@ def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
 
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 course_times = [epoch["train_seconds"] for epoch in course_history]
+classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one per epoch
+classic_rests = [whole - wait for whole, wait in zip(classic_times, classic_waits, strict=True)]
+print("epoch | (a) seconds | (a) waiting for batches | (a) the rest | (b) seconds")
+rows = zip(classic_times, classic_waits, classic_rests, course_times, strict=True)
+for number, row in enumerate(rows, start=1):
+    print(f"{number} | " + " | ".join(f"{seconds:.3f}" for seconds in row))
 classic_seconds, course_seconds = later_epochs(classic_times)[0], later_epochs(course_times)[0]
 speedup = classic_seconds / course_seconds
 one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
@@ -584,74 +604,86 @@ later = f"epochs 2 to {num_epochs}" if num_epochs > 2 else "epoch 2"  # what a m
 print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f} ({later})")
 print(f"(b) dataset on device, median later epoch (s): {course_seconds:.3f} ({later})")
 print(f"pipeline speed-up: {speedup:.1f}")
+changes = [after - before for before, after in zip(classic_times, classic_times[1:], strict=False)]
+if all(change > 0 for change in changes):
+    drift = "each longer than the last"
+elif all(change < 0 for change in changes):
+    drift = "each shorter than the last"
+else:
+    drift = "neither steadily longer nor shorter"
+print(f"(a)'s epochs, first to last: {drift}")
+print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 if classic_seconds > course_seconds:  # the one-off over what (b) saves each later epoch
     payback = f"{one_off_seconds / (classic_seconds - course_seconds):.2f}"
 else:
     payback = "none: (b) saved nothing per epoch"
 print(f"epochs for (b) to win back its one-off: {payback}")
-print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
+# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
+classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
+course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
+ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
+print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
+lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
+print(
+    "seconds by which (b)'s total was below (a)'s after that epoch: "
+    + ("none" if lead is None else f"{lead:.1f}")
+)
+_, classic_fastest, classic_slowest = later_epochs(classic_times)
+classic_spread = classic_slowest - classic_fastest  # how much (a)'s own epochs varied
+print(f"(a)'s later epochs, slowest minus fastest (s): {classic_spread:.2f}")
+if len(classic_times) < 3:  # one later epoch has no spread (smoke mode)
+    lead_words = "not judged: one later epoch"
+elif lead is None:
+    lead_words = "none: (b)'s total never fell below (a)'s"
+elif lead < classic_spread:
+    lead_words = "smaller than the spread: about even"
+else:
+    lead_words = "larger than the spread"
+print(f"(b)'s lead after that epoch against (a)'s epoch spread: {lead_words}")
 
 # %% [markdown]
 # On this CPU (a)'s later epochs took a median of
-# **5.89 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.230 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **25.6 times**<!-- output: pipeline speed-up --> as long (one run); both ended with
-# the same weights, so they did the same arithmetic. (b)'s one-off cost is won back after
-# **0.82**<!-- output: epochs for (b) to win back its one-off --> epochs (each epoch, and
-# the totals: Appendix F).
+# **4.37 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.214 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **20.4 times**<!-- output: pipeline speed-up --> as long; both ended with the same
+# weights, so they did the same arithmetic. The two ran one after the other, not taking
+# turns epoch by epoch (section 7 does that), and (a)'s epochs came out **neither steadily longer
+# nor shorter**<!-- says: (a)'s epochs, first to last -->: take the ratio as a rough
+# size; its exact value is this one run's.
 #
-# **Where does (a)'s extra time go?** The cell below, the *probe* (Appendix F), times
-# building (a)'s batches alone, with no training. It does the same for the same
-# `DataLoader` over ready tensors, which skips the per-image fetch and transforms, and
-# trains (a)'s model two epochs on them. Last, it frees section 6's data:
+# Projected from those medians, (b)'s one-off cost is won back after
+# **1.07**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# epoch, one-off included, (b)'s total fell below (a)'s after epoch
+# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **3.4 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
+# set against (a)'s own epoch-to-epoch spread, that lead is **larger than the
+# spread**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->.
+#
+# **Where does (a)'s time go?** The cell below trains (a)'s model two epochs from the same
+# `DataLoader` over ready tensors, which skips the per-image fetch and transforms, its
+# wait timed by `TimedBatches` too. Then it frees section 6's data:
 
 # %%
 import gc
-from itertools import islice
 
-# 100 batches x 3 repeats of each loader: a fraction of 3 whole epochs' cost.
-probe_batches = min(100, len(classic_train))  # smoke mode has fewer batches an epoch
-epoch_scale = len(classic_train) / probe_batches  # from probe_batches batches to an epoch
-
-
-def seconds_for_batches(loader, repeats: int = 3) -> list[float]:
-    """Seconds to draw the first probe_batches batches of loader, each on the device, with
-    no training, once per repeat, each scaled up to an epoch."""
-    timings = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        for _ in islice(loader, probe_batches):  # the first probe_batches batches only
-            pass
-        synchronize(device)
-        timings.append((time.perf_counter() - start) * epoch_scale)
-    return timings
-
-
-def median_and_range(timings: list[float]) -> str:
-    return f"{statistics.median(timings):.2f} ({min(timings):.2f} to {max(timings):.2f})"
-
-
-tensor_train = DeviceDataLoader(  # the classic loader's settings, over transformed tensors
-    DataLoader(
-        TensorDataset(train_images, train_labels),
-        batch_size=128,
-        sampler=SeededShuffle(len(train_dataset), seed=shuffle_seed),
-        pin_memory=pin,
-    ),
-    device,
-    non_blocking=pin,
+tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
+    DeviceDataLoader(
+        DataLoader(
+            TensorDataset(train_images, train_labels),
+            batch_size=128,
+            sampler=SeededShuffle(len(train_dataset), seed=shuffle_seed),
+            pin_memory=pin,
+        ),
+        device,
+        non_blocking=pin,
+    )
 )
-# First, while its sampler draws (a)'s first two epochs' orders: two epochs of (a)'s model
-# from these batches (course_val keeps the evaluation short).
+# (a)'s model for two epochs, in (a)'s first two orders (course_val: a short evaluation).
 seed_everything(0)
 tensor_model = to_device(MLP(28 * 28, [32], 10), device)
 tensor_history = fit(2, 0.2, tensor_model, tensor_train, course_val, verbose=False)
-tensor_seconds = later_epochs([epoch["train_seconds"] for epoch in tensor_history])[0]
-# Then each loader's batches alone, with no training:
-building = seconds_for_batches(classic_train)  # built image by image
-collating = seconds_for_batches(tensor_train)  # fetched and collated only
-building_seconds, collating_seconds = statistics.median(building), statistics.median(collating)
+tensor_times = [epoch["train_seconds"] for epoch in tensor_history]
+tensor_waits = tensor_train.waits
 
 # Section 7 needs at most 10,000 training images, and compiling needs memory (the course
 # keeps each lesson under 1.5 GB). Free section 6's data, keeping a copy of the first
@@ -665,53 +697,43 @@ _ = gc.collect()
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-print(f"classic pipeline, seconds to build one epoch's batches alone: {median_and_range(building)}")
-extra = classic_seconds - course_seconds  # (a)'s extra seconds per epoch over (b)
-if extra > 0:  # the classic pipeline was slower per epoch
-    share, low, high = building_seconds / extra, min(building) / extra, max(building) / extra
-    print(
-        "batches alone / the classic pipeline's extra seconds per epoch: "
-        f"{share:.2f} ({low:.2f} to {high:.2f})"
-    )
-    uncovered = extra - building_seconds  # (a)'s epoch, less building, less (b)'s epoch
-    print(f"(a)'s extra time not covered by building the batches alone (s): {uncovered:.2f}")
-else:
-    print("batches alone / the classic pipeline's extra seconds per epoch: none, (a) not slower")
+wait_seconds, rest_seconds = later_epochs(classic_waits)[0], later_epochs(classic_rests)[0]
+print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
+print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
+print(f"(a)'s rest / (b)'s epoch, median later epochs: {rest_seconds / course_seconds:.2f}")
 
 
-def parts(batches_seconds: float, epoch_seconds: float, epochs: list[float]) -> dict:
-    """A bar: building the batches, then the rest of the epoch; a dot per later epoch."""
-    rest = max(epoch_seconds - batches_seconds, 0)
-    return {"loader": batches_seconds, "rest": rest, "epochs": epochs[1:] or epochs}
+def parts(times: list[float], waits: list[float]) -> dict:
+    """A bar: the median later wait for batches, then the rest; a dot per later epoch."""
+    rests = [whole - wait for whole, wait in zip(times, waits, strict=True)]
+    later_rests = later_epochs(rests)[0]
+    return {"loader": later_epochs(waits)[0], "rest": later_rests, "epochs": times[1:] or times}
 
 
 plot_epoch_parts(
     {
-        f"Later epochs on {device.type}; orange: building the batches, timed alone": {
-            "(a) classic pipeline": parts(building_seconds, classic_seconds, classic_times),
-            "(a)'s DataLoader, ready tensors": parts(
-                collating_seconds, tensor_seconds, [tensor_seconds]
-            ),
-            f"(b) dataset on {device.type}, not split": parts(0, course_seconds, course_times),
+        f"Later epochs on {device.type}; orange: waiting for batches, inside the epochs": {
+            "(a) classic pipeline": parts(classic_times, classic_waits),
+            "(a)'s DataLoader, ready tensors": parts(tensor_times, tensor_waits),
+            f"(b) dataset on {device.type}, not split": parts(course_times, [0.0] * num_epochs),
         }
     },
     where=device.type,
-    labels=("building the batches (median)", "the rest", "one later epoch"),
+    labels=("waiting for batches (median)", "the rest", "one later epoch"),
 )
 
 # %% [markdown]
-# Orange is building the batches, timed alone; blue, the rest of the epoch; dots, each
-# later epoch. For (a), building took
-# **4.10 s**<!-- output: classic pipeline, seconds to build one epoch's batches alone -->
-# an epoch, **0.73**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# of its extra time over (b): **most of
-# it**<!-- says: building batches' share of (a)'s extra time --> (the word's rule:
-# Appendix F). Over ready tensors (middle bar) the same `DataLoader` needs a small part
-# of that: the cost is fetching and transforming each image, every epoch, which (b) did
-# once. The rest of (a)'s extra time,
-# **1.55 s**<!-- output: (a)'s extra time not covered by building the batches alone (s) -->
-# an epoch, is not accounted for: the probe was timed alone, outside an epoch, so it does
-# not say where that remainder goes.
+# Orange is the time the loop waited for batches, inside the epochs; blue, the rest of
+# the epoch; dots, each later epoch. (a) waited
+# **4.05 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **4.37 s**<!-- output: (a) classic pipeline, median later epoch (s) -->. The rest, its
+# training steps and `fit`'s loop, took
+# **0.32 s**<!-- output: (a), median later epoch, the rest (s) -->,
+# **1.50**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times (b)'s whole
+# epoch (which includes gathering its batches; what makes up that difference, this lesson
+# does not time). Over ready tensors (middle bar) the same
+# `DataLoader` waits a small part of (a)'s wait: the cost is fetching and transforming
+# each image, every epoch, which (b) did once (Appendix F).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader`, with `pin_memory` and
@@ -760,9 +782,16 @@ class MixedPrecisionMLP(MLP):
 # prints each type).
 
 # %% [markdown]
+# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
+# does the work of several operations (say, adding the bias and the ReLU), reading and
+# writing the data once. It compiles on the first run, and again when something it took
+# as fixed changes, such as the batch shape
+# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html));
+# we expect that for evaluation without gradients too (not timed apart: Appendix F).
+#
 # **Three arms.** An MLP with two hidden layers of 1,024 units trains three ways, each
 # an *arm*: `float32`, the baseline; `bfloat16 autocast`, where the device has bfloat16
-# arithmetic and autocast computes in it; and `compiled`, below. Hence two checks:
+# arithmetic and autocast computes in it; and `compiled`, with `torch.compile`. Hence two checks:
 # `bfloat16_support` says whether the device has the instructions, `autocast_runs_in`
 # whether this PyTorch's autocast really gives bfloat16 there (it tries one layer;
 # autocast can turn itself off: Appendix C). All start from the same weights and see the
@@ -792,16 +821,25 @@ def wide_batches() -> DeviceTensorLoader:
 
 
 # %% [markdown]
-# **`torch.compile`** turns the model's Python code into *fused* kernels: one kernel
-# does the work of several operations (say, adding the bias and the ReLU), reading and
-# writing the data once. It compiles on the first run, and again when something it took
-# as fixed changes, such as the batch shape
-# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html))
-# or evaluation without gradients. Compile *in place*, `model.compile()`, so that `fit`
-# runs the compiled code (Appendix C). If compiling fails (on a CPU it needs a C++
-# compiler), its arm is left out, saying why.
+# Compile *in place*, `model.compile()`, so that `fit` runs the compiled code (Appendix
+# C). If compiling fails (on a CPU it needs a C++ compiler), its arm is left out, saying
+# why. The cell first sets the compiler's memory settings for a CPU.
 
 # %%
+import logging
+
+import torch._inductor.config as inductor_config  # torch.compile's settings
+
+# Before compiling: a CUDA build of PyTorch without a CUDA GPU logs "No CUDA runtime is
+# found" when it loads its C++ tools; CPU kernels do not need CUDA.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+if device.type == "cpu":
+    # On a CPU it compiles kernels with a C++ compiler: here one file at a time, without
+    # precompiled headers, for a peak memory within the lesson's 1.5 GB (Binder gives 2 GB).
+    inductor_config.compile_threads = 1
+    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # not in older PyTorch
+        inductor_config.cpp_cache_precompile_headers = False
+
 arms = {}  # arm -> its model, its loader, and each epoch's seconds
 for arm, model_class in arm_models.items():
     seed_everything(0)  # the same starting weights for every arm
@@ -866,6 +904,7 @@ for arm in arms:
     pairs = list(zip(arms[arm]["seconds"], float32_seconds, strict=True))
     # Speed-ups, after the first round: float32's epoch over the arm's, above 1 when faster.
     speed_ups = [theirs / mine for mine, theirs in pairs[1:] or pairs]
+    # count_rounds takes the band's excess over 1 (0.10 for a band of 1.10) as its tie
     rounds = verdicts[arm] = count_rounds(speed_ups, tie=band - 1)
     each = ", ".join(f"{speed_up:.2f}" for speed_up in speed_ups)
     print(f"{arm} median speed-up over float32: {rounds.median:.2f} (later rounds: {each})")
@@ -874,14 +913,14 @@ for arm in arms:
 # %% [markdown]
 # On this CPU the verdicts against `float32` were: bfloat16 autocast, **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict --> (median speed-up
-# **0.60**<!-- output: bfloat16 autocast median speed-up over float32 -->); compiled,
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->); compiled,
 # **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict --> (median
-# **0.99**<!-- output: compiled median speed-up over float32 -->).
+# **1.10**<!-- output: compiled median speed-up over float32 -->).
 #
 # The rule: a round counts as faster or slower only beyond the *tie band*, how much
 # `float32`'s own later epochs varied (slowest over fastest, at least 1.1; here
-# **1.10**<!-- output: tie band -->), and a winner is named only if every later round
+# **1.24**<!-- output: tie band -->), and a winner is named only if every later round
 # agrees, else the verdict counts the rounds (Appendix F). Appendix F also predicts
 # bfloat16's epoch from its matrix products timed alone; on the course's one H200 run
 # neither step gave a clear gain (Appendix E).
@@ -898,14 +937,14 @@ if "compiled" in arms:
     print(f"compiling cost, first epochs with their evaluation (seconds): {compiling:.1f}")
     later_rounds = list(zip(plain, compiled, strict=True))[1:]
     saving = statistics.median(theirs - mine for theirs, mine in later_rounds)
-    if verdicts["compiled"].unanimous and verdicts["compiled"].faster:
+    if verdicts["compiled"].unanimous and verdicts["compiled"].faster and saving > 0:
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
 # Compiling cost
-# **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (where it fell: Appendix F). Epochs to win it back: **none (the rounds show
 # no clear saving)**<!-- says: epochs to win back the compiling -->.
 
@@ -928,19 +967,21 @@ if "compiled" in arms:
 #   pipeline that starves it, and `pin_memory` lets a copy to a CUDA GPU be queued with
 #   `non_blocking=True` (not timed here).
 # - The classic pipeline, which builds its batches image by image every epoch, took
-#   **25.6 times**<!-- output: pipeline speed-up --> as long per later epoch as the same
+#   **20.4 times**<!-- output: pipeline speed-up --> as long per later epoch as the same
 #   data held on the device as one tensor, to the same weights (this CPU, one run).
-# - Of that extra time, building the batches, timed alone, accounted for **most of
-#   it**<!-- says: building batches' share of (a)'s extra time -->.
+# - Inside its later epochs, the classic pipeline waited
+#   **4.05 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **4.37 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for its
+#   batches.
 # - Mixed precision must be measured: on this CPU, which has bfloat16 instructions,
 #   bfloat16 autocast ran at
-#   **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (verdict: **slower in every
 #   round**<!-- says: bfloat16 autocast against float32, verdict -->).
 # - `model.compile()` cost
-#   **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-#   once, and a compiled epoch then ran at
-#   **0.99 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
+#   **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   once on this CPU, and a compiled epoch then ran at
+#   **1.10 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
 #   (verdict: **no clear winner: 0 faster, 5 tied, 0
 #   slower**<!-- says: compiled against float32, verdict -->).
 
@@ -1082,21 +1123,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.53 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.10**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.41 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.37 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
 # verdict line rests on this one pair of epochs in one run, and its tie band came from
 # another model's epochs, so take it as a rough reading; any one-off cost of the first
 # epoch on this CPU was not timed apart.
 # A batch of 256 images took
-# **35.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **113.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **115.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **42.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **38.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
 # **170.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
@@ -1267,26 +1308,27 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.348 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.220 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.262 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.152 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **3.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **21.72 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.19 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.85**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# **16.38 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.12 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.82**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
 # then **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384; that
 # last step's change came out
 # **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->
 # of those two sizes' own rounds (the larger spread, slowest over fastest:
-# **1.28**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
-# A per-image time that falls less and less as the batch grows is what a part of a
-# step's cost that does not grow with the batch, shared out among more images, would
-# give (not timed apart); once that share is small, the per-image work is most of what
-# is left.
+# **1.34**<!-- output: cpu, tie band of batches 4096 and 16384 -->), on the medians.
+# Look at the per-image lines: a part of a step's cost that does not grow with the
+# batch, shared out among 4 times the images at each size, would make each drop in the
+# time per image smaller than the drop before it (not timed apart); once that share is
+# small, the per-image work is most of what is left.
 #
-# Batch 64 against batch 16, counted round by round with a tie band from their own
-# rounds (**2.11**<!-- output: cpu, tie band of batches 16 and 64 -->): **open: the
+# Does a step take longer at all with 4 times the images, at the smallest sizes? Batch
+# 64 against batch 16, counted round by round with a tie band from their own rounds
+# (**2.38**<!-- output: cpu, tie band of batches 16 and 64 -->): **open: the
 # rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->. "Open"
 # means not every round was beyond the band, not that the two sizes cost the same.
 #
@@ -1350,13 +1392,14 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
-# but the classic pipeline made its batches again every epoch. Section 6 timed them
-# alone at
-# **0.73**<!-- output: batches alone / the classic pipeline's extra seconds per epoch -->
-# times the classic pipeline's extra time per epoch (one run): the building accounts
-# for **most of it**<!-- says: building batches' share of (a)'s extra time -->.
+# but the classic pipeline made its batches again every epoch. Inside its later epochs
+# (one run), it waited
+# **4.05 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# them; the rest of its epoch took
+# **1.50**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times the tensor
+# pipeline's whole epoch.
 # `dataset_to_tensors` did that work once, in
-# **4.64 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.45 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1379,7 +1422,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1404,9 +1447,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
-# of **0.99 times**<!-- output: compiled median speed-up over float32 --> float32's
+# of **1.10 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->.
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1436,10 +1479,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
-# timed alone, at **0.66**<!-- output: float32 products / bfloat16 products --> times
+# timed alone, at **0.55**<!-- output: float32 products / bfloat16 products --> times
 # (Appendix F):
 # having bfloat16 units allows a gain, and only a measurement shows one. Where a device
 # has no bfloat16 units, section 7 leaves the arm out.
@@ -1901,39 +1944,13 @@ else:
 # back them, and the estimates that explain them. It runs last, on what those sections
 # measured.
 #
-# **Section 6: every epoch, and the one-off.** Section 6 compares the median of the
-# later epochs, since a first epoch can pay one-off costs. The figure shows every epoch,
-# and its title each pipeline's total seconds of training (`train_seconds`; `fit`'s epoch
-# lines add the evaluation), with (b)'s one-off cost: the training images' conversion and
-# copy (the validation images' conversion, like all evaluation, is left out on both
-# sides). Is (b) ahead in total, one-off included, and by more than (a)'s own epochs
-# varied?
+# **Section 6: every epoch, and the one-off.** The figure shows every epoch's
+# `train_seconds`, and in its title each pipeline's total, (b)'s with its one-off cost:
+# the training images' conversion and copy (the validation images' conversion, like all
+# evaluation, is left out on both sides). Section 6 printed how those totals compare.
 
 # %%
 from course_utils.plotting import plot_epoch_times
-
-# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
-classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
-course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
-ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
-print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
-print(
-    "seconds by which (b)'s total was below (a)'s after that epoch: "
-    + ("none" if lead is None else f"{lead:.1f}")
-)
-_, classic_fastest, classic_slowest = later_epochs(classic_times)
-classic_spread = classic_slowest - classic_fastest  # how much (a)'s own epochs varied
-print(f"(a)'s later epochs, slowest minus fastest (s): {classic_spread:.2f}")
-if len(classic_times) < 3:  # one later epoch has no spread (smoke mode)
-    lead_words = "not judged: one later epoch"
-elif lead is None:
-    lead_words = "none: (b)'s total never fell below (a)'s"
-elif lead < classic_spread:
-    lead_words = "smaller than the spread: about even"
-else:
-    lead_words = "larger than the spread"
-print(f"(b)'s lead after that epoch against (a)'s epoch spread: {lead_words}")
 
 rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times}
 plot_epoch_times(
@@ -1947,42 +1964,18 @@ plot_epoch_times(
 )
 
 # %% [markdown]
-# One-off included, (b)'s total fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->;
-# set against (a)'s own epoch-to-epoch spread, that lead is **smaller than the spread: about
-# even**<!-- says: (b)'s lead after that epoch against (a)'s epoch spread -->.
-#
-# **Section 6: the probe and its share word.** The probe draws a loader's first 100
-# batches (the first part of an epoch, on the device, with no training), 3 times, and
-# scales each repeat up to a whole epoch; section 6 gives the median with the fastest and
-# slowest repeats in brackets. The tensor `DataLoader` collates as the classic one does,
-# so the difference between the two is the per-image fetch (a PIL image through
-# `Subset`) and the transforms. The share of (a)'s extra time is judged at both ends of
-# the repeats' range: "about all of it" if even the fastest repeat is at least 0.9 of
-# it, "most of it" if the fastest is at least half, "less than half of it" if even the
-# slowest is below half, and otherwise "about half or less, within the repeats' range":
+# **Section 6: the ready tensors.** The tensor `DataLoader` collates as the classic one
+# does, so the difference between their waits is the per-image fetch (a PIL image
+# through `Subset`) and the transforms:
 
 # %%
 from course_utils.rounds import speed_up_in_words
 
-if extra <= 0:
-    most = "none: (a) was not slower"
-elif min(building) / extra >= 0.9:  # within a tenth of the whole extra time, at both ends
-    most = "about all of it"
-elif min(building) / extra >= 0.5:
-    most = "most of it"
-elif max(building) / extra < 0.5:
-    most = "less than half of it"
-else:
-    most = "about half or less, within the repeats' range"
-print(f"building batches' share of (a)'s extra time: {most}")
-print(f"tensor DataLoader, seconds to build one epoch's batches: {median_and_range(collating)}")
-transform_seconds = building_seconds - collating_seconds
-# the widest range: the fastest building less the slowest collating, and back
-transform_range = f"{min(building) - max(collating):.2f} to {max(building) - min(collating):.2f}"
-transforms_line = f"{transform_seconds:.2f} ({transform_range})"
+tensor_wait = tensor_waits[-1]  # its second epoch, its only later one
+print(f"tensor DataLoader, seconds waiting for a later epoch's batches: {tensor_wait:.2f}")
+transforms_line = f"{wait_seconds - tensor_wait:.2f}"
 print(f"classic pipeline, seconds of one epoch's per-image fetch and transforms: {transforms_line}")
+tensor_seconds = later_epochs(tensor_times)[0]
 print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
 # (b)'s median later epoch over this later epoch: "faster" above 1.1, "slower" below 1 / 1.1
 versus_words = speed_up_in_words(course_seconds / tensor_seconds, width=False)
@@ -1990,15 +1983,13 @@ print(f"(a) from transformed tensors against (b), later epochs: {versus_words}")
 
 # %% [markdown]
 # On this CPU the per-image fetch and transforms cost the classic pipeline about
-# **3.85 s**<!-- output: classic pipeline, seconds of one epoch's per-image fetch and transforms -->
-# an epoch
-# (the widest range the repeats allow in brackets). Without that work the tensor
-# `DataLoader` collated an epoch's batches in
-# **0.25 s**<!-- output: tensor DataLoader, seconds to build one epoch's batches --> and
-# trained (a)'s model from them in
+# **3.82 s**<!-- output: classic pipeline, seconds of one epoch's per-image fetch and transforms -->
+# an epoch. Without that work the tensor `DataLoader` waited
+# **0.23 s**<!-- output: tensor DataLoader, seconds waiting for a later epoch's batches -->
+# for its batches, and trained (a)'s model from them in
 # **0.44 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->
 # (its second epoch); against (b)'s later epochs, by section 7's rule with the floor band
-# of 1.1 (section 7's band: **1.10**<!-- output: tie band -->), it was
+# of 1.1 (section 7's band: **1.24**<!-- output: tie band -->), it was
 # **slower**<!-- says: (a) from transformed tensors against (b), later epochs -->.
 #
 # **Section 7: the tie band and the count.** With a band of 1.1, a speed-up of 1.05 or
@@ -2041,7 +2032,7 @@ if "bfloat16 autocast" in arms:
 # The band was set in this run by **float32's later epochs (slowest over
 # fastest)**<!-- says: tie band set by -->. A
 # compiled epoch was ahead of `float32`'s at all in
-# **1**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
+# **3**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
 # the 5 later rounds, but a round counts as faster only above the band. `float32`
 # reached **91.08%**<!-- output: float32 validation accuracy --> validation accuracy,
 # bfloat16 autocast **91.07%**<!-- output: bfloat16 autocast validation accuracy -->,
@@ -2061,8 +2052,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **16.7 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.2 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).
@@ -2147,9 +2138,9 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.37 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.89**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.67**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
@@ -2158,14 +2149,14 @@ del product_pairs
 # bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
 # through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
 # same products took
-# **0.56 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.66**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# **0.59 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.55**<!-- output: float32 products / bfloat16 products --> times `float32`'s
 # speed. Had only the products changed (their share s of the epoch r times as fast, the
 # rest as before), Amdahl's law predicts an epoch speed-up of 1 / ((1 - s) + s / r):
-# **0.69**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
-# against **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
+# **0.64**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# against **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
 # Set against the prediction with the tie band, the measured epoch was
-# **slower**<!-- says: bfloat16 epoch, measured against predicted -->.
+# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
 # can fuse the bias additions and ReLUs around the products, while the loss (computed in

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 77 s with a peak memory of 1418 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1415 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -343,17 +343,26 @@ if check_exercise(1, average_gradients=average_gradients):
 #
 # `manual_ddp.py` runs your `average_gradients` (its `runpy.run_path` line loads it from a
 # file) in 2 processes, each on its own 32 images of the 64-image batch, and compares the
-# result with one process on the whole batch, and with DDP.
+# result with one process on the whole batch, and with DDP. One data-parallel step:
 #
-# Below, numbered: its data-parallel lines, the helpers and the plain `model` they use,
-# and the lines behind the output's figures: `before` and `after`, the processes'
-# largest weight gap before and after wrapping in DDP, and the loop that compares
-# `by_hand` with the whole batch's gradient and DDP's (the imports and the other
-# printing lines aside: Appendix B lists the whole script).
+# ```text
+# the batch of 64 images, split into one shard per process
+#   images 0-31  -> process 0: forward, backward -> its shard's gradient --+
+#   images 32-63 -> process 1: forward, backward -> its shard's gradient --+
+#                                                                         |
+#   all_reduce (every process gets the sum), then divide by N = 2   <-----+
+#     -> every process holds the whole batch's gradient (up to rounding)
+#     -> the same SGD step in every process: the copies stay equal
+# ```
 #
-# Then its output: lines without a prefix come from rank 0 alone (the course's
-# `rank_print`); every process prints the lines prefixed with its rank (`all_ranks=True`),
-# and the last line compares rank 1's with rank 0's.
+# Below, numbered: the script's helpers, its data-parallel lines and the lines that print
+# the figures (Appendix B lists the whole script). `parameters_to_vector` (PyTorch's)
+# joins all of a model's weights into one flat tensor; `largest_gap_between_processes`
+# (the course's) gives the largest difference between the processes' copies of any value.
+#
+# Then its output. The course's `rank_print` prints from rank 0 alone, or, with
+# `all_ranks=True`, from every process with a `[rank N]` prefix; the last line compares
+# rank 1's lines with rank 0's.
 
 
 # %%
@@ -426,12 +435,11 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
 # 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, divides
 #    them by the world size and starts an `all_reduce` to sum them while `backward` goes
-#    on; copying the gradients into its buckets and back is DDP's *bookkeeping*. This
-#    model's gradients fill one bucket (section 11's hook, a function DDP calls when a
-#    bucket is ready, counts one all-reduce per `backward`; Appendix B gives the sizes),
-#    so DDP has no earlier bucket to send while `backward` runs: its one all-reduce
-#    starts once `backward` has computed them all (the overlap is not timed here);
-# 3. leaves every process to take the same optimizer step from the same weights and
+#    on; copying the gradients into its buckets and back is DDP's *bookkeeping*;
+# 3. here, all of this model's gradients fill one bucket (section 11 counts one all-reduce
+#    per `backward` with a *hook*, a function DDP calls when a bucket is ready; Appendix B
+#    gives the sizes), so the one all-reduce starts only once `backward` has finished;
+# 4. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
 #    0.0e+00<!-- output: after training, the largest gap between the processes' weights -->.
@@ -509,11 +517,10 @@ script_lines(
 # *intra-op thread* (PyTorch can split one operation over several CPU threads: Appendix
 # E). Below, the command for a terminal in `notebooks/` (`$LESSON06`: this run's
 # `work_folder`), then `run_torchrun` starting the same script. Each epoch line gives
-# each rank's seconds getting batches ready (CPU figures, from one run, timed while
-# `run_torchrun` sampled memory for Appendix E; sections 8 and 9 turn that off, as it
-# competes for the 2 CPUs); the last
-# line, each weight's largest gap between the two processes after training (0: equal to
-# the last bit).
+# each rank's seconds getting batches ready (CPU figures, from one run); the last line,
+# each weight's largest gap between the two processes after training (0: equal to the
+# last bit). These times were taken while `run_torchrun` sampled memory for Appendix E;
+# sections 8 and 9 turn that off, as it competes for the 2 CPUs.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -583,21 +590,22 @@ for size in (64, 1024):
 
 # %% [markdown]
 # One run, CPU figures: read them as sizes. What DDP added was
-# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
+# 42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
 # bare all-reduce took
 # 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.458 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.487 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450 gradients at both sizes. DDP adds more: its wrapper around the forward
 # pass, and the bookkeeping and waits around the all-reduce (Appendix C splits them). The
 # last row over the DDP row predicts 2 processes' speed-up on the steps alone (above 1:
 # faster):
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
-# 1.13<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
-# Against section 9's tie band (1 / 1.1 to 1.1), Appendix C calls the one at 1,024
-# **borderline: within 0.05 of the tie band's
-# edges**<!-- says: 1024 images per process, the prediction's word -->.
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 0.95<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# A speed-up between 1 / 1.1 and 1.1 counts as a tie (section 9's *tie band*); Appendix C
+# calls the one at 1,024
+# **borderline: the ranks' predictions differ in
+# word**<!-- says: 1024 images per process, the prediction's word -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -614,10 +622,11 @@ for size in (64, 1024):
 # - they take turns, one epoch each per *round*, for 7 rounds (the first, a warm-up, left
 #   out); each epoch splits into *loader*, the wait for batches, and *the rest*.
 #
-# **The words, as in lesson 04.** A round's *speed-up* is the baseline's epoch over the
-# arm's. Between 1 / 1.1 and 1.1 (the tie band, `TIE`) it is a tie: 1.05 is a tie, 1.3
-# faster, 0.8 slower. A winner is named only if every round agrees: 6 faster rounds read
-# "faster in every round", 5 faster and 1 tied "no clear winner" (Appendix A: why).
+# **The words, as in lesson 04** (which timed two ways of doing the same work in
+# rounds). A round's *speed-up* is the baseline's epoch over the arm's. Between 1 / 1.1
+# and 1.1 (the tie band, `TIE`) it is a tie: 1.05 is a tie, 1.3 faster, 0.8 slower. A
+# winner is named only if every round agrees: 6 faster rounds read "faster in every
+# round", 5 faster and 1 tied "no clear winner" (Appendix A: why).
 #
 # The script runs at section 8's sizes, 64 and 1,024 images per process (effective
 # batches of 128 and 2,048), with two more arms for Appendix A.
@@ -645,7 +654,8 @@ big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
 # How long did each arm's epoch take, and which won? Seconds are medians of the 6 rounds;
-# the speed-ups, 2 processes' over the baseline, in the whole epoch and in each part.
+# the speed-ups, 2 processes' over the baseline, in the whole epoch and in each part; the
+# last line, which part the gain at 2,048 came from.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
@@ -680,6 +690,22 @@ for batch, figures in launches.items():
         f"{name}, 2 processes against 2 threads, verdict: "
         + arm_speed_ups(figures, TWO_ARM, PLAIN_2).verdict,
     ]
+# Through which part 2 processes gained at the larger batch: a part gained where its
+# speed-up reads "faster". Halving each process's share of the loading would give 2, so
+# "more than halved" only where the loader's speed-up over 2 reads "faster".
+big_rounds = arm_speed_ups(big_figures, TWO_ARM, PLAIN_ARM)
+big_loader, big_rest = part_speed_ups(big_figures, TWO_ARM, PLAIN_ARM).values()
+halved = {"faster": "more than halved", "slower": "shortened by less than half"}.get(
+    speed_up_in_words(big_loader / 2, width=False), "about halved"
+)
+loader_gained, rest_gained = (speed_up_in_words(x) == "faster" for x in (big_loader, big_rest))
+if not (big_rounds.unanimous and big_rounds.faster):
+    gain = f"no gain to explain ({big_rounds.verdict})"
+elif loader_gained:
+    gain = f"both parts, the loading {halved}" if rest_gained else f"the loading alone, {halved}"
+else:
+    gain = "the rest alone" if rest_gained else "neither part's median alone"
+lines.append(f"effective batch {2 * big_batch}, where 2 processes' gain came from: {gain}")
 print("(epoch speed-up: the median of the rounds' ratios, not the median epochs' ratio;")
 print(" loader and the rest: the baseline's median over the arm's)")
 print("\n".join(lines))
@@ -700,30 +726,19 @@ plot_epoch_parts(
 
 # %% [markdown]
 # CPU figures, one launch per batch. At 128, 2 processes ran at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the baseline's speed, **slower in every
-# round**<!-- says: effective batch 128, 2 processes against 1, verdict -->; their rest
-# (the steps, the exchange and any waits) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's. At 2,048, they ran at
-# 1.80<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# round**<!-- says: effective batch 128, 2 processes against 1, verdict -->. At 2,048, they ran at
+# 1.83<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times, **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->; by part,
-# **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. The rest
-# (the steps, the exchange and any waits) ran at
-# 0.56<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed, where section 8 predicted
-# 1.13<!-- output: 1024 images per process, predicted speed-up of 2 processes --> for the
-# steps alone. The loading ran at
-# 2.62<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times (compare it with the 2 that halving each process's share would give); the baseline's
-# loading per image took
-# 1.71<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# as long inside the run as alone (Appendix A), **slower inside the run than
-# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. They
-# used 2 CPUs against 1; against one process with 2 threads, on the same 2 CPUs, they
-# were **slower in every
+# round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->; the gain came
+# from **the loading alone, more than
+# halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. So at
+# 2,048 a second process helped a loop whose epoch went mostly into its `DataLoader`, in a
+# run where the baseline's loading per image cost
+# 1.61<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# its cost alone (Appendix A); the steps and the exchange did not get faster. Against one
+# process with 2 threads, on the same 2 CPUs, 2 processes were **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at
 # 128 and **no clear winner: 5 faster, 1 tied, 0
 # slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
@@ -805,8 +820,8 @@ else:
 # each process normalise with the whole batch's, computed across the processes (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
 # Appendix F compares the shards' means with the whole batch's, and converts a model; on
-# this CPU run the converted model raised a `ValueError` there, since in training
-# `SyncBatchNorm` needs GPUs (with NCCL) or another accelerator.
+# this CPU run the converted model raised a `ValueError` there, whose message asks for
+# input on a GPU, XPU or `privateuseone` (another accelerator's) device.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -840,16 +855,19 @@ print(accumulation.output)
 # - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
 #   logs and saves (`model.module`).
 # - On single steps, what DDP added was
-#   63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
-#   32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+#   42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
 #   **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-#   at 2,048 (one run), a gain through the loading (by part, **the loading faster, the
-#   rest slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->);
-#   against one process with 2 threads on the same 2 CPUs, at 2,048: **no clear winner: 5
+#   at 2,048 (one run). The gain came from **the loading alone, more than
+#   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, in a run
+#   where the baseline's loading per image cost
+#   1.61<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   its cost alone. Against one process with 2 threads on the same 2 CPUs, at 2,048: **no
+#   clear winner: 5
 #   faster, 1 tied, 0
 #   slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
@@ -1042,7 +1060,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1064,10 +1082,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.43<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1219,12 +1237,12 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.43<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed; at 2,048: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
 # **Both pairs side by side.** In each row, 2 processes' median speed-up over 1 process
-# over whole epochs, its rounds, then each part's; then three lines in words.
+# over whole epochs, its rounds, then each part's; then two lines in words.
 
 
 # %%
@@ -1264,27 +1282,11 @@ won_words = f"only in {' and in '.join(won)}" if won else "in no row"
 if len(won) == len(pair_rows):
     won_words = "in every row"
 print(f"take-away, 2 processes won every round: {won_words}")
-# Where the plain pair's epoch gained at the larger batch: the parts whose median sped up.
-# 2 processes at the same cost per image would halve the loading (a speed-up of 2): "more
-# than halved" only where the loader's speed-up over 2 is "faster" against the tie band.
-plain_big, plain_big_parts = pair_rows[f"the plain pair at {2 * big_batch}"]
-big_loader, big_rest = plain_big_parts["loader"], plain_big_parts["rest"]
-halved = say(big_loader / 2, "more than halved", "shortened by less than half", "about halved")
-loader_gained, rest_gained = (speed_up_in_words(x) == "faster" for x in (big_loader, big_rest))
-if not (plain_big.unanimous and plain_big.faster):
-    gain = f"no gain to explain ({plain_big.verdict})"
-elif loader_gained:
-    gain = f"both parts, the loading {halved}" if rest_gained else f"the loading alone, {halved}"
-else:
-    gain = "the rest alone" if rest_gained else "neither part's median alone"
-print(f"take-away, where the plain pair's gain at {2 * big_batch} came from: {gain}")
 
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
 # **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
-# Where the plain pair's gain at 2,048 came from: **the loading alone, more than
-# halved**<!-- says: take-away, where the plain pair's gain at 2048 came from -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1356,7 +1358,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # and stacking:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
 # moving and normalising:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
@@ -1431,15 +1433,15 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 5.1 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.8 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.9 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 5.5 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.6 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.7 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
-# **at 1,024, an image cost more to load than at 2,048, one timing
+# **at 1,024, an image cost about the same to load as at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
 # This control ran in the notebook's process, not in a launched worker: it times the
 # batch size alone, not what sets the plain loop's cost per image inside section 9's
@@ -1448,17 +1450,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.71<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# 1.61<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
 # **slower inside the run than
 # alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. Why
 # it differs, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.86<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.81<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.33<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.19<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 2.18<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.61<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1535,46 +1537,46 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.48<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.46<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.25<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.97<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 1 faster, 3 tied, 2
+# 1.10<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 3 faster, 3 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.67<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.57
+# 1.83<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.63
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
 # ("borderline" within 0.05 of its edges, as Appendix C flags section 8's predictions),
 # then the rounds' verdict: at
 # 128,
-# **a tie, then no clear winner: 1 faster, 4 tied, 1
+# **a tie, then no clear winner: 0 faster, 6 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie (borderline), then no clear winner: 3 faster, 2 tied, 1
+# **a tie (borderline), then no clear winner: 3 faster, 3 tied, 0
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
-# logical CPUs, though on a cloud machine the host may still run them as two threads of
-# one core, which the machine cannot see; what limits the second thread, this lesson
-# does not time.
+# logical CPUs. On a cloud machine the host might still share one core between them; the
+# machine cannot see that, so this lesson cannot check it, nor does it time what limits
+# the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.74<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.68<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (section 9 quotes the verdicts), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1631,8 +1633,8 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 # **Rounds and barriers.** `median_seconds` runs every work once per round, in turn, so
 # a busy moment slows all alike, and takes the median of 120 rounds after 20 warm-up
 # ones. Each timing starts after `dist.barrier()`, so the processes start together (a DDP
-# step can still wait at its all-reduce), and ends after `synchronize(device)`, so queued
-# GPU work is done (lesson 04).
+# step can still wait at its all-reduce), and ends after `synchronize(device)`: a GPU runs
+# the work Python queued later, so the clock waits until it is done (lesson 04).
 #
 # **The script and its lines.** `comm_cost.py` times five works in turn: section 8's
 # four, and the DDP step inside `with ddp.no_sync():`, where DDP prepares no reduction
@@ -1670,22 +1672,22 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.891 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.013 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.115 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.127 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.776 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.886 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
 # 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.72<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.47<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.73<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 3.00<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.82<!-- output: DDP's added time, 1,024 over 64 -->.
+# 2.93<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.15<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **Section 8's predictions, judged.** The next cell puts each prediction in words
 # against the tie band (section 9), and predicts again from each rank's own DDP step,
@@ -1737,25 +1739,25 @@ for size in (64, 1024):
 
 # %% [markdown]
 # From each rank's own DDP step, the prediction at 1,024 was
-# 1.15<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 1.10<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. At 64:
+# 1.11<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
+# 0.83<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. At 64:
 # **clear: the ranks agree, more than 0.05 from the tie band's
 # edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
-# **borderline: within 0.05 of the tie band's
-# edges**<!-- says: 1024 images per process, the prediction's word -->.
+# **borderline: the ranks' predictions differ in
+# word**<!-- says: 1024 images per process, the prediction's word -->.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 0.891 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.013 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.094 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.732 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.024 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.105 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.167 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.022 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up faster
+# at 1,024, **more, predicted speed-up a tie
 # (borderline)**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
@@ -1803,19 +1805,19 @@ for effective, launch_figures, per_process in (
 # The prediction for the steps, then the rest measured, in words: at 128,
 # **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->;
 # at 2,048,
-# **faster (borderline), then
+# **a tie (borderline), then
 # slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 #
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.529 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.312 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.516 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.355 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.055 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.037 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.007 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# 0.004 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
@@ -1914,12 +1916,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 861 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1694 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -34,6 +34,13 @@ def test_counting_rounds_names_a_winner_only_when_every_round_agrees():
         count_rounds([])
 
 
+def test_one_round_names_no_winner_and_says_it_was_not_judged():
+    # A smoke run can leave one round after the warm-up: it cannot agree with anything.
+    one = count_rounds([1.5])
+    assert one.faster == 1 and not one.unanimous
+    assert one.verdict == "not judged: one round"
+
+
 def test_a_wider_tie_band_counts_more_rounds_as_ties():
     # Lesson 04 widens the band to the spread of the same work's own epochs.
     rounds = [1.2, 1.3, 0.8]
