@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1415 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1421 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -390,7 +390,7 @@ script_lines(
     ("own = gradients_on", 8),
     ("whole = gradients_on", 1),
     ("from_ddp = gradients_on", 1),
-    ("for name, other in", 5),  # the `averaged by hand == ...` lines
+    ("rank_print(", 20),  # the lines that print the output below, in order
 )
 
 # %%
@@ -433,12 +433,11 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
-# 2. in `loss.backward()`, as soon as a group ("bucket") of gradients is ready, divides
-#    them by the world size and starts an `all_reduce` to sum them while `backward` goes
-#    on; copying the gradients into its buckets and back is DDP's *bookkeeping*;
-# 3. here, all of this model's gradients fill one bucket (section 11 counts one all-reduce
-#    per `backward` with a *hook*, a function DDP calls when a bucket is ready; Appendix B
-#    gives the sizes), so the one all-reduce starts only once `backward` has finished;
+# 2. groups the gradients into *buckets*, and as soon as `backward` has filled a bucket,
+#    divides it by the world size and starts its `all_reduce`; copying the gradients into
+#    the buckets and back is DDP's *bookkeeping*;
+# 3. here the model is small, so it fits one bucket, and the all-reduce starts only once
+#    `backward` is done (Appendix B);
 # 4. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
@@ -466,11 +465,13 @@ for epoch in (0, 1):
     overlap = set(shards[0]) & set(shards[1]) or "none"
     print(f"epoch {epoch}: rank 0 gets {shards[0]}, rank 1 gets {shards[1]}")
     print(f"  overlap: {overlap}; by hand the same: {[order[0::2], order[1::2]] == shards}")
+    print(f"  items the 2 shards hold together: {len(set(shards[0]) | set(shards[1]))} of 10")
 
 # %% [markdown]
-# The shards do not overlap and together cover all 10 items; `sampler.set_epoch(epoch)`
-# reseeds the shuffle each epoch (exercise 2 shows what happens without it). Appendix D
-# shows data that does not divide evenly.
+# In each epoch the shards do not overlap and together hold
+# 10<!-- output: items the 2 shards hold together --> of the 10 items;
+# `sampler.set_epoch(epoch)` reseeds the shuffle each epoch (exercise 2 shows what happens
+# without it). Appendix D shows data that does not divide evenly.
 
 # %% [markdown]
 # ## 7. The training script
@@ -520,7 +521,8 @@ script_lines(
 # each rank's seconds getting batches ready (CPU figures, from one run); the last line,
 # each weight's largest gap between the two processes after training (0: equal to the
 # last bit). These times were taken while `run_torchrun` sampled memory for Appendix E;
-# sections 8 and 9 turn that off, as it competes for the 2 CPUs.
+# sections 8 and 9 turn that off, as it competes for the 2 CPUs, so this lesson does not
+# compare these epoch times with section 9's.
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -587,25 +589,34 @@ for size in (64, 1024):
     print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
     print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.2f}")
+# The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
+by_rank = {
+    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
+    for size in (64, 1024)
+}
+for rank, speed_up in sorted(by_rank[1024].items()):  # Appendix C prints those at 64
+    print(f"1024 images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
 
 # %% [markdown]
 # One run, CPU figures: read them as sizes. What DDP added was
-# 65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
+# 45%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
 # bare all-reduce took
-# 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.487 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.478 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450 gradients at both sizes. DDP adds more: its wrapper around the forward
 # pass, and the bookkeeping and waits around the all-reduce (Appendix C splits them). The
 # last row over the DDP row predicts 2 processes' speed-up on the steps alone (above 1:
 # faster):
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
-# 0.95<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
-# A speed-up between 1 / 1.1 and 1.1 counts as a tie (section 9's *tie band*); Appendix C
-# calls the one at 1,024
-# **borderline: the ranks' predictions differ in
-# word**<!-- says: 1024 images per process, the prediction's word -->.
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 0.92<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# A speed-up between 1 / 1.1 and 1.1 counts as a tie (section 9's *tie band*). From each
+# rank's own DDP step, the prediction at 1,024 was
+# 1.00<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
+# 0.86<!-- output: 1024 images per process, predicted from rank 1's DDP step -->, so
+# Appendix C calls it **borderline: the two ranks' predictions fall on different sides of
+# an edge of the tie band**<!-- says: 1024 images per process, the prediction's word -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -629,7 +640,8 @@ for size in (64, 1024):
 # round", 5 faster and 1 tied "no clear winner" (Appendix A: why).
 #
 # The script runs at section 8's sizes, 64 and 1,024 images per process (effective
-# batches of 128 and 2,048), with two more arms for Appendix A.
+# batches of 128 and 2,048), with two more arms: a *lean* pair, 1 process and 2, that
+# slice each batch out of one tensor of the images instead of using a `DataLoader`.
 
 # %%
 arm_rounds = full_or_smoke(full=7, smoke=2)  # round 1 is a warm-up, left out
@@ -660,6 +672,7 @@ big_figures = read_arms(work_folder / "arms_big")
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
 PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
+SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
@@ -706,6 +719,13 @@ elif loader_gained:
 else:
     gain = "the rest alone" if rest_gained else "neither part's median alone"
 lines.append(f"effective batch {2 * big_batch}, where 2 processes' gain came from: {gain}")
+# The same 1 process against 2, both loading lean (Appendix A prints the rest of this pair).
+lean_big = arm_speed_ups(big_figures, TWO_SLICED, SLICED_ARM)
+lines += [
+    f"effective batch {2 * big_batch}, {TWO_SLICED} over {SLICED_ARM}: {lean_big.median:.2f}",
+    f"effective batch {2 * big_batch}, both loading lean, 2 processes against 1, verdict: "
+    + lean_big.verdict,
+]
 print("(epoch speed-up: the median of the rounds' ratios, not the median epochs' ratio;")
 print(" loader and the rest: the baseline's median over the arm's)")
 print("\n".join(lines))
@@ -729,19 +749,24 @@ plot_epoch_parts(
 # 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the baseline's speed, **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 1, verdict -->. At 2,048, they ran at
-# 1.83<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
+# 1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
 # times, **faster in every
 # round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->; the gain came
 # from **the loading alone, more than
 # halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. So at
 # 2,048 a second process helped a loop whose epoch went mostly into its `DataLoader`, in a
 # run where the baseline's loading per image cost
-# 1.61<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# its cost alone (Appendix A); the steps and the exchange did not get faster. Against one
-# process with 2 threads, on the same 2 CPUs, 2 processes were **slower in every
-# round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at
-# 128 and **no clear winner: 5 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# 1.63<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# its cost alone (one process loading the same batches, timed in the notebook: Appendix
+# A's control); the steps and the exchange did not get faster. With both arms loading
+# lean, the same 1-against-2 comparison ran at
+# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times and read **no clear winner: 4 faster, 2 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# Against one process with 2 threads, on the same 2 CPUs, 2 processes were **slower in
+# every round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at
+# 128 and **faster in every
+# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048.
 #
 # Did the two arms train the same model?
@@ -794,9 +819,9 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 11. What changes at scale
 #
-# **GPUs.** On a machine with 2 GPUs or more (no `cpu_only`), the same scripts run
-# unchanged: `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK`, the
-# `.to(device)` lines move the model and every batch there, and DDP gets
+# **GPUs.** On a machine with 2 GPUs or more (no `cpu_only`), the same scripts are written
+# to run unchanged (not run here): `process_group()` picks NCCL, each process takes GPU
+# `LOCAL_RANK`, the `.to(device)` lines move the model and every batch there, and DDP gets
 # `device_ids=[device]`. On this machine:
 
 # %%
@@ -826,7 +851,8 @@ else:
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
 # only adds to `.grad`; the last micro-batch's `backward`, outside it, all-reduces the sum
-# once. `no_sync.py` (Appendix F lists it) checks this and counts DDP's all-reduces:
+# once. `no_sync.py` (Appendix F lists it) checks this and counts DDP's all-reduces with a
+# *hook*, a function DDP calls for each bucket:
 
 # %%
 accumulation = run_torchrun(
@@ -855,9 +881,9 @@ print(accumulation.output)
 # - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
 #   logs and saves (`model.module`).
 # - On single steps, what DDP added was
-#   65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
-#   42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+#   45%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
@@ -865,18 +891,20 @@ print(accumulation.output)
 #   at 2,048 (one run). The gain came from **the loading alone, more than
 #   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, in a run
 #   where the baseline's loading per image cost
-#   1.61<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   its cost alone. Against one process with 2 threads on the same 2 CPUs, at 2,048: **no
-#   clear winner: 5
-#   faster, 1 tied, 0
-#   slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict -->.
+#   1.63<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   its cost alone (one process loading the same batches, timed in the notebook). With both
+#   arms loading lean, the same comparison read **no clear winner: 4 faster, 2 tied, 0
+#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   Against one process with 2 threads on the same 2 CPUs, at 2,048: **faster in every
+#   round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
 #   differed by more than
 #   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
 # - Section 7's 2-process model scored 96.28%<!-- output: 2-process MLP test accuracy -->
 #   on the test set (one run).
-# - On GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`; `SyncBatchNorm`, `no_sync`
-#   and FSDP handle batch norm, gradient accumulation and models too large for one device.
+# - On GPUs (not run here) the same scripts use NCCL and `cuda:LOCAL_RANK`;
+#   `SyncBatchNorm`, `no_sync` and FSDP handle batch norm, gradient accumulation and models
+#   too large for one device.
 
 # %% [markdown]
 # ## Exercises
@@ -1082,7 +1110,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
 # 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
@@ -1189,10 +1217,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # band's width left off). After the helpers for the other arms, a cell redoes section 9's
 # epoch speed-up at 128 by hand.
 
+
 # %%
-SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
-
-
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     """Print the arm's median speed-up over the baseline and its rounds faster, tied and
     slower (course_utils.scaling, with the tie band); return the count."""
@@ -1237,7 +1263,7 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.54<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed; at 2,048: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
@@ -1358,7 +1384,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # and stacking:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
 # moving and normalising:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
@@ -1433,15 +1459,15 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 4.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.7 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.9 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.5 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.7 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.5 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
-# **at 1,024, an image cost about the same to load as at 2,048, one timing
+# **at 1,024, an image cost more to load than at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
 # This control ran in the notebook's process, not in a launched worker: it times the
 # batch size alone, not what sets the plain loop's cost per image inside section 9's
@@ -1450,17 +1476,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.61<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# 1.63<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
 # **slower inside the run than
 # alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. Why
 # it differs, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.81<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.82<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.19<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.32<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.61<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.59<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1488,7 +1514,8 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # five arms and four comparisons, each the first arm's speed-up over the second, round
 # by round:
 # 1. loading lean: one lean process over the plain loop;
-# 2. a second process, both loading lean: the lean pair, its verdict, then by part;
+# 2. a second process, both loading lean: the lean pair, its verdict (at 2,048, section 9
+#    prints it), then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
 #    gets here, then its median and its rounds in words;
 # 4. 2 processes over the plain loop with 2 threads (section 9 prints its verdict). This
@@ -1507,12 +1534,15 @@ def near_tie_edge(speed_up: float) -> bool:
 def report_arms(batch: int, figures: dict) -> RoundCount:
     """All five arms' table at one effective batch, then the four comparisons, the lean
     pair's also by part, the second thread's also in words (section 9 gives the fourth's
-    verdict); return the lean pair's RoundCount."""
+    verdict, and the lean pair's at the larger batch); return the lean pair's RoundCount."""
     name = f"effective batch {batch}"
     print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
     compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
-    lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # 2. a second process, both lean
-    print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
+    if batch == 2 * big_batch:  # 2. a second process, both lean: section 9 printed it
+        lean = arm_speed_ups(figures, TWO_SLICED, SLICED_ARM)
+    else:
+        lean = compare(name, figures, TWO_SLICED, SLICED_ARM)
+        print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
     by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
@@ -1537,27 +1567,27 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.48<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.47<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.25<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.21<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.10<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 3 faster, 3 tied, 0
+# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 4 faster, 2 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.83<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.63
+# 2.03<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.61
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
 # ("borderline" within 0.05 of its edges, as Appendix C flags section 8's predictions),
 # then the rounds' verdict: at
@@ -1565,7 +1595,7 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **a tie, then no clear winner: 0 faster, 6 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie (borderline), then no clear winner: 3 faster, 3 tied, 0
+# **a tie, then no clear winner: 2 faster, 3 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1576,7 +1606,7 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **`torchrun` against a plain script.** 2 processes ran at
 # 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.68<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.46<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (section 9 quotes the verdicts), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1607,7 +1637,9 @@ except RuntimeError as error:
 # **Buckets and buffers** (section 5's list of what DDP does). A bucket holds up to
 # `bucket_cap_mb`, 25 MiB by
 # default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (DDP keeps its
-# first bucket smaller, about 1 MiB, a detail of its source code); either way this
+# first bucket smaller, 1
+# MiB<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/nn/parallel/distributed.py -->:
+# `_DEFAULT_FIRST_BUCKET_BYTES`); either way this
 # model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
 # gradients fit in one, so its one all-reduce starts only once `backward` has computed
 # them all (section 11 counts one all-reduce per `backward`). *Buffers*, such as batch
@@ -1672,26 +1704,26 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 1.013 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.862 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.127 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.121 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.886 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.741 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.465 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.85<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.67<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.73<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.83<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 2.93<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.15<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.09<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.53<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **Section 8's predictions, judged.** The next cell puts each prediction in words
-# against the tie band (section 9), and predicts again from each rank's own DDP step,
-# since the ranks' steps differ (the 2B step is rank 0's, the only one timed). A word is
+# against the tie band (section 9), and prints the predictions at 64 from each rank's own
+# DDP step (section 8 printed those at 1,024), since the ranks' steps differ. A word is
 # *clear* only if both ranks' predictions give it too and the median lies more than 0.05
 # from the band's edges, 1.1 and 1 / 1.1 (`near_tie_edge`, from Appendix A); otherwise it
 # is *borderline*. Then it sets DDP's added time against what a step saves on half the
@@ -1701,21 +1733,17 @@ for size in (64, 1024):
 for size in (64, 1024):  # section 8 printed the figures
     words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
     print(f"{size} images per process, the predicted speed-up in words: {words} (steps, one run)")
-# The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
-by_rank = {
-    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
-    for size in (64, 1024)
-}
-for size, ranks in by_rank.items():
-    for rank, speed_up in sorted(ranks.items()):
-        print(f"{size} images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
+# The same from each rank's own DDP step (section 8 printed those at 1,024).
+for rank, speed_up in sorted(by_rank[64].items()):
+    print(f"64 images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
 # Clear only if every rank's prediction gives the median's word, and the median is not
 # near the tie band's edges.
 borderline = {}  # images per process -> whether the prediction's word is borderline
 for size in (64, 1024):
     word = speed_up_in_words(predicted[size])
     if any(speed_up_in_words(speed_up) != word for speed_up in by_rank[size].values()):
-        reading = "borderline: the ranks' predictions differ in word"
+        reading = "borderline: the two ranks' predictions fall on different sides of an edge"
+        reading += " of the tie band"
     elif near_tie_edge(predicted[size]):
         reading = "borderline: within 0.05 of the tie band's edges"
     else:
@@ -1738,22 +1766,21 @@ for size in (64, 1024):
     print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
-# From each rank's own DDP step, the prediction at 1,024 was
-# 1.11<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 0.83<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. At 64:
+# The prediction's word at 64:
 # **clear: the ranks agree, more than 0.05 from the tie band's
-# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
-# **borderline: the ranks' predictions differ in
-# word**<!-- says: 1024 images per process, the prediction's word -->.
+# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024 (section 8
+# printed each rank's prediction), **borderline: the two ranks' predictions fall on
+# different sides of an edge of the tie
+# band**<!-- says: 1024 images per process, the prediction's word -->.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 1.013 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.862 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.105 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.167 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.022 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.126 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.319 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.092 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
@@ -1788,7 +1815,9 @@ for effective, launch_figures, per_process in (
     # How far each arm's rounds spread (each round's rest, in seconds): the larger spread.
     arm_rests = [launch_figures[arm]["rests"] for arm in (PLAIN_ARM, TWO_ARM)]
     tolerance = max(max(rests) - min(rests) for rests in arm_rests)
-    print(f"{batch_name}, the tolerance, the larger arm's rest range (s an epoch): {tolerance:.3f}")
+    print(f"{batch_name}, the tolerance, the larger rest range (s an epoch): {tolerance:.3f}")
+    baseline_rest = launch_figures[PLAIN_ARM]["rest"]
+    print(f"{batch_name}, the baseline's rest (s an epoch): {baseline_rest:.3f}")
     print(f"{batch_name}, the rest's gap, measured (s an epoch): {rest_gap:.3f}")
     print(f"{batch_name}, the rest's gap, predicted (s an epoch): {step_gap:.3f}")
     if len(arm_rests[0]) < 2:  # smoke mode: no spread to judge by
@@ -1809,21 +1838,30 @@ for effective, launch_figures, per_process in (
 # slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 #
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.516 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.355 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.504 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.288 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.037 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.045 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# 0.004 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# 0.006 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
 # Where they differ, the figures do not say why: inside an epoch a DDP step's all-reduce
 # can also wait for the other process's loading (not timed here), and the rest includes
 # the loop's own Python.
+#
+# The words compare ratios and the tolerance seconds, so at 2,048, where the baseline's
+# rest took only
+# 0.071 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
+# a gap small in seconds can be a large ratio (2 processes' rest ran at
+# 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times its speed) and still lie within a tolerance of
+# 0.053 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
+# wide beside so short a rest.
 
 
 # %% [markdown]
@@ -1916,12 +1954,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 861 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 903 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
