@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1421 MB. The course's
+# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1360 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -425,11 +425,8 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 # Each process's own 32-image gradient differs from the whole batch's (compare its
 # `largest gap` with the `whole batch's gradient values`), so the match could fail. Your
 # average equals the whole batch's gradient up to float32 rounding (the sums run in
-# another order), and DDP's exactly: DDP halves each gradient before
-# summing<!-- source: PyTorch's c10d/reducer.cpp, copy_grad_to_bucket -->, you after,
-# and with 2 processes the order does not matter, since halving is exact in floating
-# point. DDP also made the processes' initial weights, drawn with a seed per rank, equal
-# (the line `initial weights drawn …`).
+# another order), and DDP's exactly (Appendix B: why). DDP also made the processes'
+# initial weights, drawn with a seed per rank, equal (the line `initial weights drawn …`).
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
@@ -520,9 +517,8 @@ script_lines(
 # `work_folder`), then `run_torchrun` starting the same script. Each epoch line gives
 # each rank's seconds getting batches ready (CPU figures, from one run); the last line,
 # each weight's largest gap between the two processes after training (0: equal to the
-# last bit). These times were taken while `run_torchrun` sampled memory for Appendix E;
-# sections 8 and 9 turn that off, as it competes for the 2 CPUs, so this lesson does not
-# compare these epoch times with section 9's.
+# last bit). This run also sampled memory, so its epoch times are not compared with
+# section 9's (Appendix E).
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -589,6 +585,8 @@ for size in (64, 1024):
     print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
     print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.2f}")
+    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
+    print(f"{name}, the predicted speed-up in words: {words} (steps, one run)")
 # The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
 by_rank = {
     size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
@@ -597,26 +595,61 @@ by_rank = {
 for rank, speed_up in sorted(by_rank[1024].items()):  # Appendix C prints those at 64
     print(f"1024 images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
 
+
+def near_tie_edge(speed_up: float) -> bool:
+    """Whether a speed-up lies within 0.05 of either edge of the tie band, 1 + TIE or
+    1 / (1 + TIE), where its word is borderline."""
+    return min(abs(speed_up - edge) for edge in (1 + TIE, 1 / (1 + TIE))) <= 0.05
+
+
+# A word is clear only if every rank's prediction gives the median's word, and the median
+# is not near the tie band's edges; otherwise it is borderline.
+borderline = {}  # images per process -> whether the prediction's word is borderline
+for size in (64, 1024):
+    word = speed_up_in_words(predicted[size])
+    if any(speed_up_in_words(speed_up) != word for speed_up in by_rank[size].values()):
+        reading = "borderline: the two ranks' predictions fall on different sides of an edge"
+        reading += " of the tie band"
+    elif near_tie_edge(predicted[size]):
+        reading = "borderline: within 0.05 of the tie band's edges"
+    else:
+        reading = "clear: the ranks agree, more than 0.05 from the tie band's edges"
+    borderline[size] = reading.startswith("borderline")
+    print(f"{size} images per process, the prediction's word: {reading}")
+
+
+def predicted_word(size: int) -> str:
+    """The prediction's word at `size` images per process, for later cells: "faster",
+    "slower" or "a tie", with " (borderline)" where this cell called it so."""
+    word = speed_up_in_words(predicted[size], width=False)
+    return f"{word} (borderline)" if borderline[size] else word
+
+
 # %% [markdown]
 # One run, CPU figures: read them as sizes. What DDP added was
-# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 45%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
+# 35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
 # bare all-reduce took
-# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.478 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.460 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.530 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450 gradients at both sizes. DDP adds more: its wrapper around the forward
-# pass, and the bookkeeping and waits around the all-reduce (Appendix C splits them). The
+# pass, and the bookkeeping and waits around the all-reduce (Appendix C times the wrapper
+# apart; the bookkeeping and waits together). The
 # last row over the DDP row predicts 2 processes' speed-up on the steps alone (above 1:
 # faster):
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
-# 0.92<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 1.00<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
 # A speed-up between 1 / 1.1 and 1.1 counts as a tie (section 9's *tie band*). From each
 # rank's own DDP step, the prediction at 1,024 was
-# 1.00<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 0.86<!-- output: 1024 images per process, predicted from rank 1's DDP step -->, so
-# Appendix C calls it **borderline: the two ranks' predictions fall on different sides of
-# an edge of the tie band**<!-- says: 1024 images per process, the prediction's word -->.
+# 1.03<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
+# 0.98<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. A word
+# is clear only if both ranks' predictions give it too and it lies more than 0.05 from the
+# band's edges (`near_tie_edge`). At 64:
+# **clear: the ranks agree, more than 0.05 from the tie band's
+# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
+# **clear: the ranks agree, more than 0.05 from the tie band's
+# edges**<!-- says: 1024 images per process, the prediction's word -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -745,27 +778,31 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# CPU figures, one launch per batch. At 128, 2 processes ran at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
-# times the baseline's speed, **slower in every
-# round**<!-- says: effective batch 128, 2 processes against 1, verdict -->. At 2,048, they ran at
-# 1.69<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 1 thread -->
-# times, **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->; the gain came
-# from **the loading alone, more than
-# halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. So at
-# 2,048 a second process helped a loop whose epoch went mostly into its `DataLoader`, in a
-# run where the baseline's loading per image cost
-# 1.63<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# its cost alone (one process loading the same batches, timed in the notebook: Appendix
-# A's control); the steps and the exchange did not get faster. With both arms loading
-# lean, the same 1-against-2 comparison ran at
-# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times and read **no clear winner: 4 faster, 2 tied, 0
+# CPU figures, one launch per batch. Against the baseline, 2 processes were **slower in
+# every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128
+# and **faster in every
+# round**<!-- says: effective batch 2048, 2 processes against 1, verdict --> at 2,048. By
+# part, at 128: **the loading faster, the rest
+# slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
+# **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 processes against 1, by part --> (the rest:
+# the steps, with the exchange). The gain at 2,048 came from: **the loading alone, more
+# than halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. In
+# that launch the baseline took
+# 1.01<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# as long to load an image as a one-process control loading batches of that size alone,
+# in the notebook (Appendix A). Each of the 2 processes also loads batches half that
+# size, and the same control read
+# **at 1,024, an image cost less to load than at 2,048, one timing
+# each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->:
+# where a smaller batch loads more cheaply per image, part of the loading's gain comes from
+# the batch size, not from the second process. With both arms loading lean, 1 process against 2 read
+# **no clear winner: 1 faster, 3
+# tied, 2
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
-# Against one process with 2 threads, on the same 2 CPUs, 2 processes were **slower in
-# every round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict --> at
-# 128 and **faster in every
+# Against one process with 2 threads on the same 2 CPUs, 2 processes were **slower in
+# every round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
+# at 128 and **faster in every
 # round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048.
 #
@@ -881,22 +918,22 @@ print(accumulation.output)
 # - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
 #   logs and saves (`model.module`).
 # - On single steps, what DDP added was
-#   63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
-#   45%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+#   35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
 #   **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-#   at 2,048 (one run). The gain came from **the loading alone, more than
-#   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, in a run
-#   where the baseline's loading per image cost
-#   1.63<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   its cost alone (one process loading the same batches, timed in the notebook). With both
-#   arms loading lean, the same comparison read **no clear winner: 4 faster, 2 tied, 0
+#   at 2,048 (one run). By part at 2,048: **the loading faster, the rest
+#   slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->; the gain
+#   came from **the loading alone, more than
+#   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, and
+#   the baseline's loading there took
+#   1.01<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   as long per image as alone (Appendix A). With both arms loading lean: **no clear winner: 1
+#   faster, 3 tied, 2
 #   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
-#   Against one process with 2 threads on the same 2 CPUs, at 2,048: **faster in every
-#   round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
 #   differed by more than
 #   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
@@ -1088,7 +1125,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1110,10 +1147,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1263,7 +1300,7 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.54<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.39<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed; at 2,048: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
@@ -1384,7 +1421,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # and stacking:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
 # moving and normalising:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
@@ -1439,6 +1476,8 @@ ratio = loading_us[2 * big_batch] / loading_us[big_batch]  # a time ratio
 at_half = say(ratio, "less", "more", "about the same")  # say: defined above
 than = "as" if at_half == "about the same" else "than"
 words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
+if near_tie_edge(ratio):  # within 0.05 of the tie band's edges (section 8)
+    words += " (borderline)"
 words += ", one timing each"
 print(f"one process's loading per image, batches of {big_batch} against {2 * big_batch}: {words}")
 # The plain loop's loading per image inside section 9's run at 2 x big_batch (fetching plus
@@ -1459,16 +1498,18 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 4.7 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 5.3 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.5 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.8 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 5.7 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.5 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 7.1 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
-# **at 1,024, an image cost more to load than at 2,048, one timing
-# each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
+# **at 1,024, an image cost less to load than at 2,048, one timing
+# each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
+# (the words add "borderline" when the ratio is within 0.05 of the tie band's edges, as
+# section 8 flags its predictions).
 # This control ran in the notebook's process, not in a launched worker: it times the
 # batch size alone, not what sets the plain loop's cost per image inside section 9's
 # runs (its `microseconds per image` lines above).
@@ -1476,17 +1517,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.63<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
-# **slower inside the run than
-# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. Why
-# it differs, this lesson does not time.
+# 1.01<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# **about as fast inside the run as
+# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. What
+# sets that ratio, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.82<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.81<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.32<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.27<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.59<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.72<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1525,12 +1566,6 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 
 # %%
-def near_tie_edge(speed_up: float) -> bool:
-    """Whether a speed-up lies within 0.05 of either edge of the tie band, 1 + TIE or
-    1 / (1 + TIE), where its word is borderline."""
-    return min(abs(speed_up - edge) for edge in (1 + TIE, 1 / (1 + TIE))) <= 0.05
-
-
 def report_arms(batch: int, figures: dict) -> RoundCount:
     """All five arms' table at one effective batch, then the four comparisons, the lean
     pair's also by part, the second thread's also in words (section 9 gives the fourth's
@@ -1546,7 +1581,7 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
-    if near_tie_edge(thread.median):  # as Appendix C flags section 8's predictions
+    if near_tie_edge(thread.median):  # as section 8 flags its predictions
         median += " (borderline)"
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
     compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun against a plain script
@@ -1567,29 +1602,29 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.47<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.21<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.46<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 4 faster, 2 tied, 0
+# 0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 1 faster, 3 tied, 2
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.03<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.61
+# 1.50<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.55
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
-# ("borderline" within 0.05 of its edges, as Appendix C flags section 8's predictions),
+# ("borderline" within 0.05 of its edges, as section 8 flags its predictions),
 # then the rounds' verdict: at
 # 128,
 # **a tie, then no clear winner: 0 faster, 6 tied, 0
@@ -1604,9 +1639,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.46<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.65<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (section 9 quotes the verdicts), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1630,6 +1665,10 @@ except RuntimeError as error:
     print(error)
 
 # %% [markdown]
+# **Why your average equals DDP's exactly** (section 5). DDP halves each gradient before
+# summing<!-- source: PyTorch's c10d/reducer.cpp, copy_grad_to_bucket -->, you after.
+# With 2 processes the order does not matter, since halving is exact in floating point.
+#
 # **Why section 5's two gaps are equal.** With two halves, the whole batch's gradient
 # lies halfway between the halves' gradients, so each process's `largest gap` from it is
 # the same.
@@ -1704,61 +1743,32 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.862 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.877 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.121 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.110 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.741 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.768 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.460 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.67<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.57<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.83<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.53<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 3.09<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.53<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.27<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.10<!-- output: DDP's added time, 1,024 over 64 -->.
 #
-# **Section 8's predictions, judged.** The next cell puts each prediction in words
-# against the tie band (section 9), and prints the predictions at 64 from each rank's own
-# DDP step (section 8 printed those at 1,024), since the ranks' steps differ. A word is
-# *clear* only if both ranks' predictions give it too and the median lies more than 0.05
-# from the band's edges, 1.1 and 1 / 1.1 (`near_tie_edge`, from Appendix A); otherwise it
-# is *borderline*. Then it sets DDP's added time against what a step saves on half the
-# images.
+# **Section 8's predictions, judged.** Section 8 put each prediction in words against the
+# tie band, *clear* or *borderline*. The next cell prints the predictions at 64 from each
+# rank's own DDP step (section 8 printed those at 1,024), then sets DDP's added time
+# against what a step saves on half the images.
 
 # %%
-for size in (64, 1024):  # section 8 printed the figures
-    words = speed_up_in_words(predicted[size])  # between 1 / (1 + TIE) and 1 + TIE: a tie
-    print(f"{size} images per process, the predicted speed-up in words: {words} (steps, one run)")
-# The same from each rank's own DDP step (section 8 printed those at 1,024).
+# Each rank's own prediction at 64 (section 8 printed those at 1,024, and the words).
 for rank, speed_up in sorted(by_rank[64].items()):
     print(f"64 images per process, predicted from rank {rank}'s DDP step: {speed_up:.2f}")
-# Clear only if every rank's prediction gives the median's word, and the median is not
-# near the tie band's edges.
-borderline = {}  # images per process -> whether the prediction's word is borderline
-for size in (64, 1024):
-    word = speed_up_in_words(predicted[size])
-    if any(speed_up_in_words(speed_up) != word for speed_up in by_rank[size].values()):
-        reading = "borderline: the two ranks' predictions fall on different sides of an edge"
-        reading += " of the tie band"
-    elif near_tie_edge(predicted[size]):
-        reading = "borderline: within 0.05 of the tie band's edges"
-    else:
-        reading = "clear: the ranks agree, more than 0.05 from the tie band's edges"
-    borderline[size] = reading.startswith("borderline")
-    print(f"{size} images per process, the prediction's word: {reading}")
-
-
-def predicted_word(size: int) -> str:
-    """The prediction's word at `size` images per process, for later cells: "faster",
-    "slower" or "a tie", with " (borderline)" where this cell called it so."""
-    word = speed_up_in_words(predicted[size], width=False)
-    return f"{word} (borderline)" if borderline[size] else word
-
-
 for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]
     more = "more" if ms[size]["added"] > halving_saves else "less"
@@ -1766,26 +1776,19 @@ for size in (64, 1024):
     print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
-# The prediction's word at 64:
-# **clear: the ranks agree, more than 0.05 from the tie band's
-# edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024 (section 8
-# printed each rank's prediction), **borderline: the two ranks' predictions fall on
-# different sides of an edge of the tie
-# band**<!-- says: 1024 images per process, the prediction's word -->.
-#
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 0.862 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.877 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.126 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.319 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.092 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.072 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.968 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 0.978 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **more, predicted speed-up a tie
-# (borderline)**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
+# at 1,024, **less, predicted speed-up a
+# tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
 # **Predictions beside section 9's epochs.** First, in words, each prediction for the
@@ -1834,19 +1837,18 @@ for effective, launch_figures, per_process in (
 # The prediction for the steps, then the rest measured, in words: at 128,
 # **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->;
 # at 2,048,
-# **a tie (borderline), then
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 #
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.504 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.288 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.512 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.315 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.045 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.052 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# 0.006 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.000 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
@@ -1856,11 +1858,11 @@ for effective, launch_figures, per_process in (
 #
 # The words compare ratios and the tolerance seconds, so at 2,048, where the baseline's
 # rest took only
-# 0.071 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
+# 0.068 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
 # a gap small in seconds can be a large ratio (2 processes' rest ran at
-# 0.61<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.57<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times its speed) and still lie within a tolerance of
-# 0.053 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
+# 0.075 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
 # wide beside so short a rest.
 
 
@@ -1954,12 +1956,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 903 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 587 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1664 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
@@ -1967,6 +1969,11 @@ else:
 # processes; forked workers also start sharing what their parent loaded (not measured
 # apart here). Only forked workers were measured here; on macOS or with CUDA,
 # `run_torchrun` does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
+# **Sampling memory costs time.** `run_torchrun` sampled section 7's processes' memory
+# while they trained, and the sampling competes with them for the 2 CPUs. Sections 8 and
+# 9 turn it off (`sample_memory=False`), so this lesson does not compare section 7's
+# epoch times with section 9's.
+#
 # (The peak memory in the line at the top of the lesson is the course runner's: the
 # proportional memory of the notebook and every process it started, together, at the
 # lesson's highest moment.)
