@@ -214,12 +214,13 @@ def plot_epoch_parts(
     where: str,
     labels: tuple[str, str, str] = EPOCH_PARTS_LABELS,
 ) -> Figure:
-    """One panel per launch (``launches``: its title -> ``read_arms``'s figures of the arms
-    to draw, top to bottom): for each arm a bar of its median loader seconds with its
-    median other seconds stacked after it, and a dot for each round's whole epoch. Panels
-    share their scale of seconds on ``where``; ``labels`` names the bar's two parts and the
-    dots in the legend (lesson 04's dots are epochs, not rounds). Returns the figure.
-    Introduced in lesson 06.
+    """One panel per launch (``launches``: its title -> each arm's figures, top to bottom:
+    ``read_arms``'s, or any dict with ``loader``, ``rest`` and ``epochs``): for each arm a
+    bar of its median loader seconds with its median other seconds stacked after it, and a
+    dot for each round's whole epoch. Panels share their scale of seconds on ``where``;
+    ``labels`` names the bar's two parts and the dots in the legend (lesson 04's dots are
+    epochs, not rounds). Returns the figure. Introduced in lesson 04; lesson 06 draws its
+    arms with it.
     """
     loader_label, rest_label, dot_label = labels
     if not launches or any(not arms for arms in launches.values()):

@@ -3,7 +3,8 @@
 A machine runs the same work faster at some moments than at others, so lessons 04 and 06
 time the ways they compare in rounds, one of each per round, and read each round's
 *speed-up* (the other way's time over this one's). ``count_rounds`` counts the rounds as
-faster, tied or slower and names a winner only when every round agrees;
+faster, tied or slower and names a winner only when every round agrees, over two rounds or
+more;
 ``speed_up_in_words`` says one speed-up in words. Introduced in lesson 04.
 """
 
@@ -36,7 +37,8 @@ def speed_up_in_words(speed_up: float, tie: float = TIE, *, width: bool = True) 
 @dataclass(frozen=True)
 class RoundCount:
     """How paired rounds went: their speed-ups, how many were faster, tied and slower,
-    their median, and a verdict that names a winner only when every round agrees."""
+    their median, and a verdict that names a winner only when every round agrees, over two
+    rounds or more."""
 
     speed_ups: tuple[float, ...]
     faster: int

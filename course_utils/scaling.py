@@ -130,9 +130,14 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
 def read_weight_gap(folder: str | Path) -> float:
     """The largest difference between any weight of the plain loop and of the DDP arm after
     the rounds, from the ``arms.json`` that ``compare_arms.py`` wrote in ``folder``: near 0
-    when both trained the same model. Raises ``FileNotFoundError`` naming the file. Lesson 06.
+    when both trained the same model. Raises ``FileNotFoundError`` naming the file, and
+    ``KeyError`` naming it if an older ``compare_arms.py`` wrote it without the gap. Lesson 06.
     """
-    return float(read_arms_json(folder)["weight_gap"])
+    found = read_arms_json(folder)
+    if "weight_gap" not in found:
+        path = Path(folder) / "arms.json"
+        raise KeyError(f"{path} has no weight_gap: rerun compare_arms.py with --out {folder}")
+    return float(found["weight_gap"])
 
 
 def read_arms_json(folder: str | Path) -> dict:

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 251 s with a peak memory of 1440 MB. The course's
+# > 2 threads); the whole lesson ran in 263 s with a peak memory of 1447 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -463,7 +463,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-thread CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.0 s<!-- output: small CNN training seconds --> of training (the training passes
+# 18.6 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -592,19 +592,23 @@ print(f"MLP, accuracy change over the epochs after the CNN's (points): {later_ga
 later_accuracies = [100 * epoch["val_acc"] for epoch in more_history]
 swing = max(later_accuracies) - min(later_accuracies)  # how much those epochs vary
 print(f"MLP, largest minus smallest accuracy over those epochs (points): {swing:.1f}")
-print(f"MLP, that change: {'within' if abs(later_gain) <= swing else 'beyond'} that swing")
+if len(later_accuracies) < 2:  # one more epoch has no swing to set a change against
+    swing_words = "not judged: one more epoch"
+else:
+    swing_words = f"{'within' if abs(later_gain) <= swing else 'beyond'} that swing"
+print(f"MLP, that change: {swing_words}")
 
 # %% [markdown]
 # In the table the MLP, with about
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times the CNN's parameters,
 # reached 45.8%<!-- output: MLP validation accuracy (same epochs) --> after the same 2
 # epochs against the CNN's 58.8%<!-- output: small CNN validation accuracy -->, and
-# 46.2%<!-- output: MLP validation accuracy (same time) --> given about the CNN's
+# 47.5%<!-- output: MLP validation accuracy (same time) --> given about the CNN's
 # training time on this CPU, ending
 # **behind**<!-- says: MLP at the CNN's time, against the CNN --> the CNN (one seed
 # each, so how far another seed would move the gap is not measured). Over the epochs
 # after the CNN's 2 its accuracy changed by
-# +0.4<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
+# +1.7<!-- output: MLP, accuracy change over the epochs after the CNN's (points) -->
 # points, **within that swing**<!-- says: MLP, that change --> of
 # 1.8<!-- output: MLP, largest minus smallest accuracy over those epochs (points) -->
 # points between its largest and smallest accuracy over those epochs.
@@ -905,7 +909,10 @@ for seed in recipe_seeds:
 def the_rule(changes_by_seed: list[float]) -> str:
     """up or down: every seed moved that way and |mean| exceeds the changes' range
     (largest minus smallest); mixed: some seeds moved up and some down; otherwise same sign
-    (no seed moved the other way, but unevenly, or a seed did not move at all)."""
+    (no seed moved the other way, but unevenly, or a seed did not move at all); no change:
+    no seed moved."""
+    if not any(changes_by_seed):
+        return "no change"
     mean = statistics.mean(changes_by_seed)
     same_way = all(c > 0 for c in changes_by_seed) or all(c < 0 for c in changes_by_seed)
     if same_way and abs(mean) > max(changes_by_seed) - min(changes_by_seed):
@@ -1077,7 +1084,7 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # On this 2-thread CPU, `FastNet` trained for
-# 1.08 minutes<!-- output: strongest network training minutes --> and reached
+# 1.15 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # Each epoch took 87<!-- output: steps per epoch --> steps of 512 images,
 # 44,544<!-- output: training images per epoch --> of the 45,000 (`drop_last` drops the
@@ -1343,7 +1350,7 @@ print(
 #   with about 6.3<!-- output: MLP parameters per small-CNN parameter --> times its
 #   parameters, 45.8%<!-- output: MLP validation accuracy (same epochs) -->; given about
 #   the CNN's training time, the MLP reached
-#   46.2%<!-- output: MLP validation accuracy (same time) --> (one run each).
+#   47.5%<!-- output: MLP validation accuracy (same time) --> (one run each).
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
 # - On a width-8 ResNet-9 over 3 seeds, the recipe changes the rule marked up or down
@@ -1360,7 +1367,7 @@ print(
 #   won**<!-- says: the full recipe against a constant 0.005, verdict -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.08 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.15 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1690,9 +1697,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-thread CPU the time per epoch
-# grew far less, from 0.53 s<!-- output: width 2, seconds per epoch --> to
-# 1.26 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
+# grew far less, from 0.59 s<!-- output: width 2, seconds per epoch --> to
+# 1.47 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
 # per width): some work does not grow with the width (Python, data), some grows in
 # proportion (element-wise work such as batch norm and ReLU), and the convolutions'
 # arithmetic grows with the parameters. These parts were not timed apart.
@@ -2538,19 +2545,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-thread CPU the `DataLoader` took a median of
-# 91.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.7 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 33.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 65.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 3.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 21.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 33.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 32.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 32.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 22.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.5<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.20<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 4.9<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
+# 0.21<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

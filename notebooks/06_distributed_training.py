@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1360 MB. The course's
+# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1389 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -629,21 +629,21 @@ def predicted_word(size: int) -> str:
 # One run, CPU figures: read them as sizes. What DDP added was
 # 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
+# 40%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
 # bare all-reduce took
-# 0.460 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.530 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.687 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.455 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450 gradients at both sizes. DDP adds more: its wrapper around the forward
 # pass, and the bookkeeping and waits around the all-reduce (Appendix C times the wrapper
 # apart; the bookkeeping and waits together). The
 # last row over the DDP row predicts 2 processes' speed-up on the steps alone (above 1:
 # faster):
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
-# 1.00<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
 # A speed-up between 1 / 1.1 and 1.1 counts as a tie (section 9's *tie band*). From each
 # rank's own DDP step, the prediction at 1,024 was
 # 1.03<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 0.98<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. A word
+# 0.93<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. A word
 # is clear only if both ranks' predictions give it too and it lies more than 0.05 from the
 # band's edges (`near_tie_edge`). At 64:
 # **clear: the ranks agree, more than 0.05 from the tie band's
@@ -789,17 +789,17 @@ plot_epoch_parts(
 # the steps, with the exchange). The gain at 2,048 came from: **the loading alone, more
 # than halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. In
 # that launch the baseline took
-# 1.01<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# 1.94<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
 # as long to load an image as a one-process control loading batches of that size alone,
 # in the notebook (Appendix A). Each of the 2 processes also loads batches half that
 # size, and the same control read
-# **at 1,024, an image cost less to load than at 2,048, one timing
+# **at 1,024, an image cost about the same to load as at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->:
 # where a smaller batch loads more cheaply per image, part of the loading's gain comes from
-# the batch size, not from the second process. With both arms loading lean, 1 process against 2 read
-# **no clear winner: 1 faster, 3
-# tied, 2
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# the batch size, not from the second process. With both arms loading lean, 2 processes
+# against 1 read
+# **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # Against one process with 2 threads on the same 2 CPUs, 2 processes were **slower in
 # every round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
 # at 128 and **faster in every
@@ -920,7 +920,7 @@ print(accumulation.output)
 # - On single steps, what DDP added was
 #   61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
-#   35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+#   40%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
@@ -930,10 +930,9 @@ print(accumulation.output)
 #   came from **the loading alone, more than
 #   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, and
 #   the baseline's loading there took
-#   1.01<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   as long per image as alone (Appendix A). With both arms loading lean: **no clear winner: 1
-#   faster, 3 tied, 2
-#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   1.94<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   as long per image as alone (Appendix A). With both arms loading lean: **faster in every
+#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
 #   differed by more than
 #   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
@@ -1125,7 +1124,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1147,10 +1146,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.44<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1300,7 +1299,7 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.39<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.43<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed; at 2,048: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
@@ -1349,7 +1348,8 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the plain pair at 2048 and in the lean pair at
+# 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1421,7 +1421,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # and stacking:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
 # moving and normalising:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
@@ -1498,15 +1498,15 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 5.3 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 7.9 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.8 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 5.7 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.3 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 7.1 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.3 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
-# **at 1,024, an image cost less to load than at 2,048, one timing
+# **at 1,024, an image cost about the same to load as at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
 # (the words add "borderline" when the ratio is within 0.05 of the tie band's edges, as
 # section 8 flags its predictions).
@@ -1517,17 +1517,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.01<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
-# **about as fast inside the run as
+# 1.94<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# **slower inside the run than
 # alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. What
 # sets that ratio, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.81<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.63<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.27<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.10<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.72<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.41<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1602,35 +1602,35 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.40<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.38<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.46<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.00<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 1 faster, 3 tied, 2
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.56<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.50<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.55
+# 2.75<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.71
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.97<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.13<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
 # ("borderline" within 0.05 of its edges, as section 8 flags its predictions),
 # then the rounds' verdict: at
 # 128,
-# **a tie, then no clear winner: 0 faster, 6 tied, 0
+# **a tie, then no clear winner: 1 faster, 3 tied, 2
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 3 tied, 1
+# **faster (borderline), then no clear winner: 4 faster, 2 tied, 0
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1639,9 +1639,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.65<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.90<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (section 9 quotes the verdicts), as
 # against 1 thread in section 9. The counts rest on 6 rounds each, and one
 # slow round of either arm can move a round into the tie band.
@@ -1743,22 +1743,22 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 0.877 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.104 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.110 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.136 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.768 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.968 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.460 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.687 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
 # 1.57<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.53<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.68<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 3.27<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.10<!-- output: DDP's added time, 1,024 over 64 -->.
+# 2.25<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.97<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **Section 8's predictions, judged.** Section 8 put each prediction in words against the
 # tie band, *clear* or *borderline*. The next cell prints the predictions at 64 from each
@@ -1779,15 +1779,15 @@ for size in (64, 1024):
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 0.877 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.104 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.072 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.968 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 0.978 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.074 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.009 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up a
+# at 1,024, **more, predicted speed-up a
 # tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
@@ -1840,15 +1840,15 @@ for effective, launch_figures, per_process in (
 # **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 #
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.512 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.315 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.575 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.390 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
-# **larger than
+# **about as
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.052 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.026 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.000 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# 0.002 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
@@ -1858,11 +1858,11 @@ for effective, launch_figures, per_process in (
 #
 # The words compare ratios and the tolerance seconds, so at 2,048, where the baseline's
 # rest took only
-# 0.068 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
+# 0.067 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
 # a gap small in seconds can be a large ratio (2 processes' rest ran at
-# 0.57<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.72<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times its speed) and still lie within a tolerance of
-# 0.075 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
+# 0.096 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
 # wide beside so short a rest.
 
 
@@ -1956,12 +1956,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 874 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 587 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1664 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1691 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

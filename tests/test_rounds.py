@@ -39,6 +39,8 @@ def test_one_round_names_no_winner_and_says_it_was_not_judged():
     one = count_rounds([1.5])
     assert one.faster == 1 and not one.unanimous
     assert one.verdict == "not judged: one round"
+    for single in ([1.0], [0.5]):  # a tied or a slower round alone is not judged either
+        assert count_rounds(single).verdict == "not judged: one round"
 
 
 def test_a_wider_tie_band_counts_more_rounds_as_ties():

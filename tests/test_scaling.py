@@ -132,6 +132,14 @@ def test_the_weight_gap_is_read_back_as_compare_arms_wrote_it(arms_folder):
     assert read_weight_gap(arms_folder) == 3e-07
 
 
+def test_a_results_file_without_the_weight_gap_is_named_with_the_fix(arms_folder):
+    found = json.loads((arms_folder / "arms.json").read_text())
+    del found["weight_gap"]
+    (arms_folder / "arms.json").write_text(json.dumps(found))
+    with pytest.raises(KeyError, match=r"arms\.json has no weight_gap: rerun compare_arms"):
+        read_weight_gap(arms_folder)
+
+
 def test_an_arms_speed_ups_are_the_baselines_epochs_over_its_own_round_by_round(arms_folder):
     figures = read_arms(arms_folder)
     rounds = arm_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread")
