@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1389 MB. The course's
+# > 2 threads); the whole lesson ran in 84 s with a peak memory of 1375 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -627,23 +627,23 @@ def predicted_word(size: int) -> str:
 
 # %% [markdown]
 # One run, CPU figures: read them as sizes. What DDP added was
-# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 40%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
+# 42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024. The
 # bare all-reduce took
-# 0.687 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.455 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.489 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.495 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450 gradients at both sizes. DDP adds more: its wrapper around the forward
 # pass, and the bookkeeping and waits around the all-reduce (Appendix C times the wrapper
 # apart; the bookkeeping and waits together). The
 # last row over the DDP row predicts 2 processes' speed-up on the steps alone (above 1:
 # faster):
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
-# 0.98<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> at 64 and
+# 0.99<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at 1,024.
 # A speed-up between 1 / 1.1 and 1.1 counts as a tie (section 9's *tie band*). From each
 # rank's own DDP step, the prediction at 1,024 was
-# 1.03<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
-# 0.93<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. A word
+# 1.08<!-- output: 1024 images per process, predicted from rank 0's DDP step --> and
+# 0.91<!-- output: 1024 images per process, predicted from rank 1's DDP step -->. A word
 # is clear only if both ranks' predictions give it too and it lies more than 0.05 from the
 # band's edges (`near_tie_edge`). At 64:
 # **clear: the ranks agree, more than 0.05 from the tie band's
@@ -702,7 +702,15 @@ big_figures = read_arms(work_folder / "arms_big")
 # the speed-ups, 2 processes' over the baseline, in the whole epoch and in each part; the
 # last line, which part the gain at 2,048 came from.
 
+
 # %%
+def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
+    """A speed-up in the words given for each reading of speed_up_in_words (the tie
+    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
+    words = {"faster": faster, "slower": slower, "a tie": tie}
+    return words[speed_up_in_words(speed_up, width=False)]
+
+
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
 PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
@@ -725,8 +733,7 @@ for batch, figures in launches.items():
             f"{row['rest']:8.2f} | {last}"
         )
     name = f"effective batch {batch}"
-    in_words = {part: speed_up_in_words(parts[part], width=False) for part in ("loader", "rest")}
-    loader, rest = (in_words[part].replace("a tie", "tied") for part in ("loader", "rest"))
+    loader, rest = (say(parts[part], "faster", "slower", "tied") for part in ("loader", "rest"))
     lines += [
         f"{name}, {TWO_ARM} over {PLAIN_ARM}: {rounds.median:.2f}",
         f"{name}, loader, 2 processes' speed-up over the baseline: {parts['loader']:.2f}",
@@ -741,9 +748,7 @@ for batch, figures in launches.items():
 # "more than halved" only where the loader's speed-up over 2 reads "faster".
 big_rounds = arm_speed_ups(big_figures, TWO_ARM, PLAIN_ARM)
 big_loader, big_rest = part_speed_ups(big_figures, TWO_ARM, PLAIN_ARM).values()
-halved = {"faster": "more than halved", "slower": "shortened by less than half"}.get(
-    speed_up_in_words(big_loader / 2, width=False), "about halved"
-)
+halved = say(big_loader / 2, "more than halved", "shortened by less than half", "about halved")
 loader_gained, rest_gained = (speed_up_in_words(x) == "faster" for x in (big_loader, big_rest))
 if not (big_rounds.unanimous and big_rounds.faster):
     gain = f"no gain to explain ({big_rounds.verdict})"
@@ -789,17 +794,17 @@ plot_epoch_parts(
 # the steps, with the exchange). The gain at 2,048 came from: **the loading alone, more
 # than halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. In
 # that launch the baseline took
-# 1.94<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
 # as long to load an image as a one-process control loading batches of that size alone,
 # in the notebook (Appendix A). Each of the 2 processes also loads batches half that
 # size, and the same control read
-# **at 1,024, an image cost about the same to load as at 2,048, one timing
+# **at 1,024, an image cost more to load than at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->:
 # where a smaller batch loads more cheaply per image, part of the loading's gain comes from
 # the batch size, not from the second process. With both arms loading lean, 2 processes
 # against 1 read
-# **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# **no clear winner: 5 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # Against one process with 2 threads on the same 2 CPUs, 2 processes were **slower in
 # every round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
 # at 128 and **faster in every
@@ -918,9 +923,9 @@ print(accumulation.output)
 # - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
 #   logs and saves (`model.module`).
 # - On single steps, what DDP added was
-#   61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
-#   40%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+#   42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
@@ -930,9 +935,10 @@ print(accumulation.output)
 #   came from **the loading alone, more than
 #   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, and
 #   the baseline's loading there took
-#   1.94<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   as long per image as alone (Appendix A). With both arms loading lean: **faster in every
-#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   2.16<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   as long per image as alone (Appendix A). With both arms loading lean: **no clear winner: 5
+#   faster, 1 tied, 0
+#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
 #   differed by more than
 #   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
@@ -1124,7 +1130,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1146,10 +1152,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.26<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
@@ -1271,8 +1277,7 @@ def by_part(name: str, figures: dict, arm: str, baseline: str, who: str, over: s
     parts = part_speed_ups(figures, arm, baseline)
     print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
     print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
-    loader, rest = (speed_up_in_words(parts[part], width=False) for part in ("loader", "rest"))
-    loader, rest = loader.replace("a tie", "tied"), rest.replace("a tie", "tied")
+    loader, rest = (say(parts[part], "faster", "slower", "tied") for part in ("loader", "rest"))
     print(f"{name}, {who} against 1, by part: the loading {loader}, the rest {rest}")
     return parts
 
@@ -1299,7 +1304,7 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.43<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.49<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed; at 2,048: **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
@@ -1308,13 +1313,6 @@ print(
 
 
 # %%
-def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
-    """A speed-up in the words given for each reading of speed_up_in_words (the tie
-    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
-    words = {"faster": faster, "slower": slower, "a tie": tie}
-    return words[speed_up_in_words(speed_up, width=False)]
-
-
 pair_arms = {"the plain pair": (TWO_ARM, PLAIN_ARM), "the lean pair": (TWO_SLICED, SLICED_ARM)}
 pair_rows = {}  # "the plain pair at 128" -> (its RoundCount, its parts' speed-ups)
 for batch, figures in launches.items():
@@ -1348,8 +1346,7 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the plain pair at 2048 and in the lean pair at
-# 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1498,15 +1495,15 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 
 # %% [markdown]
 # One process, alone on the CPUs, loaded an image in
-# 7.9 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 7.5 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 7.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.3 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 7.2 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.3 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.7 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run, medians of 20 batches). Half the batch, in words:
-# **at 1,024, an image cost about the same to load as at 2,048, one timing
+# **at 1,024, an image cost more to load than at 2,048, one timing
 # each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
 # (the words add "borderline" when the ratio is within 0.05 of the tie band's edges, as
 # section 8 flags its predictions).
@@ -1517,17 +1514,17 @@ print(f"plain loop at {2 * big_batch}, loading inside the run against alone: {in
 # **The baseline inside the run.** The last two lines divide the plain loop's loading per
 # image inside section 9's run at 2,048 (fetching plus normalising, as the
 # `microseconds per image` lines above count it) by this control's at 2,048, alone:
-# 1.94<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# 2.16<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
 # **slower inside the run than
 # alone**<!-- says: plain loop at 2048, loading inside the run against alone -->. What
 # sets that ratio, this lesson does not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.63<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.80<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.10<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.33<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.41<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.89<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1602,35 +1599,35 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.40<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.41<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.00<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.18<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.56<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.43<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 5 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.75<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.71
+# 2.28<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.67
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.97<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.13<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
 # ("borderline" within 0.05 of its edges, as section 8 flags its predictions),
 # then the rounds' verdict: at
 # 128,
-# **a tie, then no clear winner: 1 faster, 3 tied, 2
+# **a tie, then no clear winner: 1 faster, 4 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster (borderline), then no clear winner: 4 faster, 2 tied, 0
+# **a tie, then no clear winner: 1 faster, 4 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1639,7 +1636,7 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
 # 1.90<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (section 9 quotes the verdicts), as
@@ -1743,22 +1740,22 @@ for size in (64, 1024):
 # timed apart.
 #
 # **The split.** At 64 images per process DDP added
-# 1.104 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.875 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.136 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.115 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.968 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.760 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.687 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.489 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.57<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.62<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.68<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.71<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 2.25<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.97<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.03<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.34<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **Section 8's predictions, judged.** Section 8 put each prediction in words against the
 # tie band, *clear* or *borderline*. The next cell prints the predictions at 64 from each
@@ -1779,11 +1776,11 @@ for size in (64, 1024):
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 1.104 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.875 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.106 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.074 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.009 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.120 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.171 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.137 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
@@ -1840,15 +1837,15 @@ for effective, launch_figures, per_process in (
 # **a tie, then slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 #
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.575 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.390 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.527 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.295 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **about as
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.026 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.055 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# 0.002 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# 0.001 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
@@ -1858,11 +1855,11 @@ for effective, launch_figures, per_process in (
 #
 # The words compare ratios and the tolerance seconds, so at 2,048, where the baseline's
 # rest took only
-# 0.067 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
+# 0.077 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
 # a gap small in seconds can be a large ratio (2 processes' rest ran at
-# 0.72<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.58<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times its speed) and still lie within a tolerance of
-# 0.096 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
+# 0.127 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
 # wide beside so short a rest.
 
 
@@ -1956,12 +1953,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 874 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 868 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 606 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1691 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
