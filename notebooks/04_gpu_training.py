@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1168 MB. The course's
+# > 2 threads); the whole lesson ran in 88 s with a peak memory of 1176 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -214,10 +214,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **62.9 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
-# (their range in brackets). The CPU did **136.6
+# **53.7 ms**<!-- output: cpu ms per 2048 x 2048 product -->, the median of 5 repeats
+# (their range in brackets). The CPU did **160.1
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second on the large product, but only **26.7
+# multiply-adds a second on the large product, but only **39.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> on the
 # small one. The ranges in brackets show how far the repeats spread in this run; a
 # median, unlike a mean, is not pulled up by an occasional slow repeat on a busy
@@ -516,7 +516,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->
 # and were converted once, in
-# **3.79 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.85 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then only shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code runs. Below, `slices` does the same as a
 # Python generator, checked against it. (A `torch.Generator`, which the `generator=`
@@ -575,8 +575,7 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 # **How much faster is (b) per epoch?** The table gives each epoch's `train_seconds`, the
 # training alone, with (a)'s split into its wait for batches and the rest. An epoch's
 # time is then the median of the *later* epochs, those after the first, in case the
-# first pays one-off costs (`later_epochs`; section 7 uses it too). The cell also adds
-# up each pipeline's seconds, (b)'s one-off cost included:
+# first pays one-off costs (`later_epochs`; section 7 uses it too):
 
 
 # %%
@@ -584,18 +583,6 @@ def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
     """Median, fastest and slowest of the epochs after the first (the first if it is alone)."""
     later = seconds[1:] or seconds
     return statistics.median(later), min(later), max(later)
-
-
-def drift_in_words(seconds: list[float]) -> str:
-    """Whether the epochs drifted: the last one's time over the first's, against 1.1."""
-    if len(seconds) < 2:
-        return "one epoch: no drift to tell"
-    ratio = seconds[-1] / seconds[0]
-    if ratio > 1.1:
-        return f"longer by the last (ratio {ratio:.2f})"
-    if ratio < 1 / 1.1:
-        return f"shorter by the last (ratio {ratio:.2f})"
-    return "level within 1.1"
 
 
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
@@ -608,7 +595,6 @@ for number, row in enumerate(rows, start=1):
     print(f"{number} | " + " | ".join(f"{seconds:.3f}" for seconds in row))
 classic_seconds, course_seconds = later_epochs(classic_times)[0], later_epochs(course_times)[0]
 speedup = classic_seconds / course_seconds
-one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
 course_accuracy = course_history[-1]["val_acc"]
 same_weights = all(
     torch.equal(a, b)
@@ -618,44 +604,21 @@ later = f"epochs 2 to {num_epochs}" if num_epochs > 2 else "epoch 2"  # what a m
 print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f} ({later})")
 print(f"(b) dataset on device, median later epoch (s): {course_seconds:.3f} ({later})")
 print(f"pipeline speed-up: {speedup:.1f}")
-print(f"(a)'s epochs, first to last: {drift_in_words(classic_times)}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
-if classic_seconds > course_seconds:  # the one-off over what (b) saves each later epoch
-    payback = f"{one_off_seconds / (classic_seconds - course_seconds):.2f}"
-else:
-    payback = "none: (b) saved nothing per epoch"
-print(f"epochs for (b) to win back its one-off: {payback}")
-# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
-classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
-course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
-ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
-print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
-print(
-    "seconds by which (b)'s total was below (a)'s after that epoch: "
-    + ("none" if lead is None else f"{lead:.1f}")
-)
 
 # %% [markdown]
 # On this CPU (a)'s later epochs took a median of
-# **4.30 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.234 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **18.4 times**<!-- output: pipeline speed-up --> as long; both ended with the same
-# weights, so they did the same arithmetic. The two ran one after the other, not taking
-# turns epoch by epoch (section 7 does that). Last epoch against first, (a)'s epochs were
-# **shorter by the last (ratio 0.82)**<!-- says: (a)'s epochs, first to last --> (a drift counts
-# only
-# beyond 1.1 either way): take the ratio as a rough size; its exact value is this one run's.
+# **5.08 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.267 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **19.0 times**<!-- output: pipeline speed-up --> as long. Both ended with the same
+# weights, so they did the same arithmetic. They ran one after the other, not taking
+# turns epoch by epoch (section 7 does that). Appendix B shows every epoch, and when (b)
+# won back its one-off cost.
 #
-# Projected from those medians, (b)'s one-off cost is won back after
-# **0.93**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
-# epoch, one-off included, (b)'s total fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **1.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
-#
-# **Where does (a)'s time go?** The cell below trains (a)'s model two epochs from the same
-# `DataLoader` over ready tensors, which skips the per-image fetch and transforms, its
-# wait timed by `TimedBatches` too. Then it frees section 6's data:
+# **Where does (a)'s time go?** `TimedBatches` split each of (a)'s epochs into its wait for
+# batches and the rest. For comparison, the cell below trains (a)'s model two epochs with
+# a `DataLoader` of (a)'s settings over ready tensors, which skips the per-image fetch and
+# transforms. Then it frees section 6's data:
 
 # %%
 import gc
@@ -696,18 +659,7 @@ print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}
 print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
 print(f"(a)'s rest / (b)'s epoch, median later epochs: {rest_seconds / course_seconds:.2f}")
 tensor_wait = tensor_waits[-1]  # its second epoch, its only later one
-tensor_rest = tensor_times[-1] - tensor_wait
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
-print(f"ready tensors, second epoch, the rest (s): {tensor_rest:.2f}")
-print(f"(a)'s rest minus the ready tensors' rest (s): {rest_seconds - tensor_rest:.2f}")
-_, rest_low, rest_high = later_epochs(classic_rests)  # (a)'s own spread, later epochs
-print(f"(a), later epochs, shortest rest (s): {rest_low:.2f}")
-print(f"(a), later epochs, longest rest (s): {rest_high:.2f}")
-inside = rest_low <= tensor_rest <= rest_high
-spread_words = "within (a)'s own spread" if inside else "beyond (a)'s own spread"
-if len(classic_rests) < 3:  # one later epoch has no spread (smoke mode)
-    spread_words = "not judged: one later epoch"
-print(f"ready tensors' rest against (a)'s later rests: {spread_words}")
 
 
 def parts(times: list[float], waits: list[float]) -> dict:
@@ -730,25 +682,17 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Orange is the time the loop waited for batches, inside the epochs; blue, the rest of
-# the epoch; dots, each later epoch. (a) waited
-# **3.98 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **4.30 s**<!-- output: (a) classic pipeline, median later epoch (s) -->. The rest of the
-# epoch, the forward and backward passes, the optimizer's step and `fit`'s own
-# bookkeeping, took **0.32 s**<!-- output: (a), median later epoch, the rest (s) -->,
-# **1.36**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times (b)'s whole
-# epoch. Over ready tensors (middle bar, its second epoch) a `DataLoader` with the classic
-# one's settings waited
-# **0.26 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->,
-# a small part of (a)'s wait, and the rest took
-# **0.24 s**<!-- output: ready tensors, second epoch, the rest (s) -->; (a)'s rest
-# exceeds that by **0.08 s**<!-- output: (a)'s rest minus the ready tensors' rest (s) -->.
-# (a)'s later rests ran from **0.31 s**<!-- output: (a), later epochs, shortest rest (s) -->
-# to **0.32 s**<!-- output: (a), later epochs, longest rest (s) -->, so the ready tensors'
-# rest is
-# **beyond (a)'s own spread**<!-- says: ready tensors' rest against (a)'s later rests -->;
-# what makes that difference was not timed apart. The cost is fetching and transforming
-# each image, every epoch, which (b) did once (Appendix F).
+# Orange is the time the loop waited for batches; blue, the rest; dots, each later
+# epoch. (a) waited
+# **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **5.08 s**<!-- output: (a) classic pipeline, median later epoch (s) -->. The rest
+# (forward, backward, the optimizer's step, `fit`'s bookkeeping) took
+# **0.34 s**<!-- output: (a), median later epoch, the rest (s) -->,
+# **1.29**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times (b)'s whole
+# epoch. Over ready tensors (middle bar) the wait was
+# **0.35 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, so
+# most of (a)'s wait is fetching and transforming each image, every epoch, which (b) did
+# once (Appendix B takes the bars apart).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader`, and try `pin_memory` and
@@ -807,13 +751,11 @@ class MixedPrecisionMLP(MLP):
 # passes' share of the cost, not its cause).
 #
 # **Three arms.** An MLP with two hidden layers of 1,024 units trains three ways, each
-# an *arm*: `float32`, the baseline; `bfloat16 autocast`, where the device has bfloat16
-# arithmetic and autocast computes in it; and `compiled`, with `torch.compile`. Hence two checks:
-# `bfloat16_support` says whether the device has the instructions, `autocast_runs_in`
-# whether this PyTorch's autocast really gives bfloat16 there (it tries one layer;
-# autocast can turn itself off: Appendix C). All start from the same weights and see the
-# same batches of 256 (`drop_last=True`: one shape), at a learning rate of 0.05 (their
-# accuracies, as a check: Appendix F).
+# an *arm*: `float32`, the baseline; `bfloat16 autocast`; and `compiled`, with
+# `torch.compile`. The bfloat16 arm runs only where `bfloat16_support` finds bfloat16
+# instructions and `autocast_runs_in` finds that this PyTorch's autocast really computes
+# in bfloat16 there (Appendix C). All arms start from the same weights and see the same
+# batches of 256 (`drop_last=True`: one shape), at a learning rate of 0.05.
 
 
 # %%
@@ -896,44 +838,43 @@ for round_number in range(wide_epochs):
     print(f"round {round_number + 1}, seconds of training: {', '.join(done)}")
 
 # %% [markdown]
-# **Did either step speed up training?** Each arm's *speed-up* in a round is `float32`'s
-# epoch time over the arm's (2 if `float32` took twice as long). The cell counts one round
-# by hand, then `count_rounds`, from `course_utils.rounds`, turns the later rounds into a
-# verdict. A round counts as faster or slower only beyond the *tie band*: how much
-# `float32`'s own later epochs varied, slowest over fastest, at least 1.1; a band of b makes
-# speed-ups between 1/b and b ties:
+# **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
+# epoch time over the arm's: 2 means twice as fast. For a *tie band* b, a speed-up
+# between 1/b and b is a tie. `tie_band` takes b from `float32`'s later epochs: with 4 or
+# more, it leaves out the single slowest and fastest, then divides the slowest of the
+# rest by the fastest; b is at least 1.1 (why: Appendix F). `count_rounds` then turns the
+# later rounds into a verdict:
 
 # %%
 from course_utils.rounds import count_rounds
 
 
 def tie_band(seconds: list[float]) -> float:
-    """The same work's slowest time over its fastest, at least 1.1: its tie band."""
-    return max(max(seconds) / min(seconds), 1.1)
+    """The tie band of timings of the same work. With 4 or more timings, leave out the
+    single slowest and the single fastest, then divide the slowest of the rest by the
+    fastest; with fewer than 4, divide the slowest by the fastest. The band is at least
+    1.1."""
+    kept = sorted(seconds)[1:-1] if len(seconds) >= 4 else seconds
+    return max(max(kept) / min(kept), 1.1)
+
+
+def band_set_by(seconds: list[float], whose: str) -> str:
+    """What set tie_band(seconds), in words: the floor of 1.1, or the timings (`whose`)."""
+    if tie_band(seconds) <= 1.1:
+        return "the floor of 1.1"
+    if len(seconds) >= 4:
+        return f"{whose}, without their slowest and fastest"
+    return f"{whose}, all {len(seconds)} of them"
 
 
 float32_seconds = arms["float32"]["seconds"]
+float32_later = float32_seconds[1:] or float32_seconds  # the later epochs, as later_epochs
 median, fastest, slowest = later_epochs(float32_seconds)
-band = tie_band([fastest, slowest])  # from float32's later epochs
+band = tie_band(float32_later)  # from all of float32's later epochs
 print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
 print(f"tie band: {band:.2f}")
-set_by = "float32's later epochs (slowest over fastest)" if band > 1.1 else "the floor of 1.1"
+set_by = band_set_by(float32_later, "float32's later epochs")
 print(f"tie band set by: {set_by}")
-print(f"float32's later epochs, first to last: {drift_in_words(float32_seconds[1:])}")
-# One round by hand (round 2, the first later one): beyond the band either way, or a tie.
-example = "bfloat16 autocast" if "bfloat16 autocast" in arms else "compiled"
-if example in arms and len(float32_seconds) > 1:
-    example_speed_up = float32_seconds[1] / arms[example]["seconds"][1]
-    if example_speed_up > band:
-        example_word = "faster"
-    elif example_speed_up < 1 / band:
-        example_word = "slower"
-    else:
-        example_word = "tied"
-    print(
-        f"by hand, {example}, round 2: speed-up {example_speed_up:.2f}, "
-        f"ties from {1 / band:.2f} to {band:.2f}: {example_word}"
-    )
 verdicts = {}  # arm -> its later rounds against float32, counted with the tie band
 for arm in arms:
     if arm == "float32":
@@ -950,20 +891,17 @@ for arm in arms:
 # %% [markdown]
 # On this CPU the verdicts against `float32` were: bfloat16 autocast, **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict --> (median speed-up
-# **0.62**<!-- output: bfloat16 autocast median speed-up over float32 -->); compiled,
+# **0.60**<!-- output: bfloat16 autocast median speed-up over float32 -->); compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->
 # (median
 # **1.00**<!-- output: compiled median speed-up over float32 -->).
 #
 # The tie band here was **1.10**<!-- output: tie band -->, set by
-# **the floor of 1.1**<!-- says: tie band set by -->. Where `float32`'s
-# epochs drift,
-# the band holds drift as well as noise; last epoch against first, they were
-# **level within 1.1**<!-- says: float32's later epochs, first to last -->.
-# A winner is named only if every later round agrees, else the verdict counts the rounds
-# (Appendix F). Appendix
-# F also predicts bfloat16's epoch from its matrix products timed alone; on the course's
-# one H200 run neither step gave a clear gain (Appendix E).
+# **the floor of 1.1**<!-- says: tie band set by -->. A winner is named only if every
+# later round agrees; otherwise the verdict counts the rounds. Appendix F applies the
+# band to one round by hand, checks whether `float32`'s epochs drifted, and predicts
+# bfloat16's epoch from its matrix products timed alone. On the course's one H200 run
+# neither step gave a clear gain (Appendix E).
 #
 # **What does compiling cost?** The cost is the first compiled epoch's time minus
 # `float32`'s, evaluation included (we expect it compiles too). It is paid once, and won
@@ -984,7 +922,7 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU (where it fell: Appendix F). Epochs to win it back: **none (the rounds show
 # no clear saving)**<!-- says: epochs to win back the compiling -->.
 
@@ -1007,19 +945,19 @@ if "compiled" in arms:
 #   pipeline that starves it, and `pin_memory` lets a copy to a CUDA GPU be queued with
 #   `non_blocking=True` (not timed here).
 # - The classic pipeline, which builds its batches image by image every epoch, took
-#   **18.4 times**<!-- output: pipeline speed-up --> as long per later epoch as the same
+#   **19.0 times**<!-- output: pipeline speed-up --> as long per later epoch as the same
 #   data held on the device as one tensor, to the same weights (this CPU, one run).
 # - Inside its later epochs, the classic pipeline waited
-#   **3.98 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.30 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for its
+#   **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **5.08 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for its
 #   batches.
 # - Mixed precision must be measured: on this CPU, which has bfloat16 instructions,
 #   bfloat16 autocast ran at
-#   **0.62**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+#   **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 #   `float32`'s speed (verdict: **slower in every
 #   round**<!-- says: bfloat16 autocast against float32, verdict -->).
 # - `model.compile()` cost
-#   **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 #   once on this CPU, and a compiled epoch then ran at
 #   **1.00 times**<!-- output: compiled median speed-up over float32 --> `float32`'s speed
 #   (verdict: **no clear winner: 0 faster, 5 tied, 0
@@ -1141,8 +1079,8 @@ if check_exercise(
         print(
             f"2048-2048 MLP on {name}, first / second epoch time: {first_epoch / second_epoch:.2f}"
         )
-        # One-off set-up shows as a first epoch longer than the second by more than the
-        # same work's epochs varied in section 7: its tie band, `band`.
+        # One-off set-up shows as a first epoch longer than the second by more than
+        # section 7's tie band, `band`.
         if first_epoch > band * second_epoch:
             set_up = "the first epoch paid one-off set-up"
         else:
@@ -1163,25 +1101,24 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.22 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.95**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->; the
+# **1.19 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.90**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The
 # verdict line rests on this one pair of epochs in one run, and its tie band is section
-# 7's, set by **the floor of 1.1**<!-- says: tie band set by --> for
-# another model, so
-# take it as a rough reading; any one-off cost of the first
-# epoch on this CPU was not timed apart.
+# 7's, set for another model by **the floor of 1.1**<!-- says: tie band set by -->: take
+# it as a rough reading. Any one-off cost of the first epoch on this CPU was not timed
+# apart.
 # A batch of 256 images took
-# **32.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **33.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **123.7 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **120.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **26.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **39.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **136.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **160.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1295,12 +1232,12 @@ if check_exercise(
                 f"{statistics.median(step_table[size][name]) * 1e6 / size:.2f}"
             )
         # Batch 64 against batch 16, round by round (each round timed both), counted with a
-        # tie band from these timings' own spread: the larger of the two sizes' tie_band
-        # (section 7). Above it, batch 64 took longer that round.
+        # tie band from these timings: the larger of the two sizes' tie_band (section 7).
+        # Above it, batch 64 took longer that round.
         small_band = max(tie_band(step_table[16][name]), tie_band(step_table[64][name]))
         print(f"{name}, tie band of batches 16 and 64: {small_band:.2f}")
         widest = max((16, 64), key=lambda size: tie_band(step_table[size][name]))
-        set_by = f"batch {widest}'s own rounds" if small_band > 1.1 else "the floor of 1.1"
+        set_by = band_set_by(step_table[widest][name], f"batch {widest}'s rounds")
         print(f"{name}, tie band of batches 16 and 64, set by: {set_by}")
         ratios = [
             b64 / b16 for b64, b16 in zip(step_table[64][name], step_table[16][name], strict=True)
@@ -1324,7 +1261,7 @@ if check_exercise(
         large_band = max(tie_band(step_table[4096][name]), tie_band(step_table[16384][name]))
         print(f"{name}, tie band of batches 4096 and 16384: {large_band:.2f}")
         widest = max((4096, 16384), key=lambda size: tie_band(step_table[size][name]))
-        set_by = f"batch {widest}'s own rounds" if large_band > 1.1 else "the floor of 1.1"
+        set_by = band_set_by(step_table[widest][name], f"batch {widest}'s rounds")
         print(f"{name}, tie band of batches 4096 and 16384, set by: {set_by}")
         cost = {size: statistics.median(step_table[size][name]) / size for size in batch_sizes}
         saved = cost[4096] / cost[16384]  # above 1: cheaper per image at batch 16384
@@ -1357,36 +1294,40 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.253 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.039 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.293 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.025 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
+# **3.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per
 # image, the time fell from
-# **15.84 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.01 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.62**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The
+# **18.31 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.00 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.60**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The
 # time per image at 4,096 over that at 16,384, median over median, was
-# **1.09**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) -->; against
-# those two sizes' tie band, **1.33**<!-- output: cpu, tie band of batches 4096 and 16384 -->
-# (set by **batch 4096's own
-# rounds**<!-- says: cpu, tie band of batches 4096 and 16384, set by -->),
-# that last step came out
-# **within the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->.
+# **1.21**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) -->; against
+# those two sizes' tie band, **1.13**<!-- output: cpu, tie band of batches 4096 and 16384 -->
+# (set by **batch 4096's rounds, without their slowest and
+# fastest**<!-- says: cpu, tie band of batches 4096 and 16384, set by -->), that last step
+# came out
+# **lower beyond the tie band**<!-- says: cpu time per image, 16384 against 4096, verdict -->.
 # Look at the per-image lines: a part of a step's cost that does not grow with the
 # batch, shared out among 4 times the images at each size, would make each drop in the
 # time per image smaller than the drop before it (not timed apart); once that share is
 # small, the per-image work is most of what is left.
 #
 # Does a step take longer at all with 4 times the images, at the smallest sizes? Batch
-# 64 against batch 16, counted round by round with a tie band from their own rounds
-# (**1.68**<!-- output: cpu, tie band of batches 16 and 64 -->): **open: the rounds disagree or
-# tie**<!-- says: cpu, batch 64 against batch 16, verdict -->. Batch
-# 64 took longer at all (ratio above 1) in
-# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
-# rounds. The band was set by
-# **batch 16's own rounds**<!-- says: cpu, tie band of batches 16 and 64, set by -->, slowest
-# over fastest; a wide band can turn rounds that all lean one way into ties.
+# 64 against batch 16, counted round by round with the wider of the two sizes' tie bands
+# (**1.24**<!-- output: cpu, tie band of batches 16 and 64 -->, set by **batch 16's rounds,
+# without their slowest and fastest**<!-- says: cpu, tie band of batches 16 and 64, set by -->):
+# **open: the rounds disagree or tie**<!-- says: cpu, batch 64 against batch 16, verdict -->.
+# Batch 64 took longer at all (ratio above 1) in
+# **5**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# rounds.
+#
+# **What the verdict means.** "Open" means these rounds cannot say whether 4 times the
+# images made a step longer: whatever the extra images cost was smaller than the rounds'
+# own variation. A direction ("longer" or "shorter" in every round) means every round
+# agreed on it beyond the band, so the rounds did measure that direction.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; the last line finds that size. The course's one H200 run
@@ -1451,12 +1392,12 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **3.98 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them; the rest of its epoch took
-# **1.36**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times the tensor
+# **1.29**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times the tensor
 # pipeline's whole epoch.
 # `dataset_to_tensors` did that work once, in
-# **3.79 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.85 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here.
 
 # %% [markdown]
@@ -1479,7 +1420,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. Faster per image is not faster per step.
@@ -1504,7 +1445,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 compiling cost
-# **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this machine with 2 logical CPUs, and afterwards a compiled epoch ran at a median
 # of **1.00 times**<!-- output: compiled median speed-up over float32 --> float32's
 # speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
@@ -1536,10 +1477,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster depends on the
 # hardware. The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.62**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->), and its products,
-# timed alone, at **0.62**<!-- output: float32 products / bfloat16 products --> times
+# timed alone, at **0.56**<!-- output: float32 products / bfloat16 products --> times
 # (Appendix F times them, after this question):
 # having bfloat16 units allows a gain, and only a measurement shows one. Where a device
 # has no bfloat16 units, section 7 leaves the arm out.
@@ -1613,8 +1554,128 @@ except RuntimeError as error:
 # %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
-# This appendix extends section 6.
+# This appendix extends section 6: its epochs one by one, its figure's bars taken apart,
+# how its two pipelines get the same batches, and what the batch order and worker
+# processes change.
 #
+# **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. The
+# figure below shows every epoch's `train_seconds`, and in its title each pipeline's
+# total, (b)'s with its one-off cost: the training images' conversion and copy (the
+# validation images' conversion, like all evaluation, is left out on both sides). The cell
+# first prints whether (a)'s epochs drifted, and when (b) won its one-off cost back:
+
+# %%
+from course_utils.plotting import plot_epoch_times
+
+
+def drift_in_words(seconds: list[float]) -> str:
+    """Whether the epochs drifted: the last one's time over the first's, against 1.1."""
+    if len(seconds) < 2:
+        return "one epoch: no drift to tell"
+    ratio = seconds[-1] / seconds[0]
+    if ratio > 1.1:
+        return f"longer by the last (ratio {ratio:.2f})"
+    if ratio < 1 / 1.1:
+        return f"shorter by the last (ratio {ratio:.2f})"
+    return "level within 1.1"
+
+
+print(f"(a)'s epochs, first to last: {drift_in_words(classic_times)}")
+one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
+if classic_seconds > course_seconds:  # the one-off over what (b) saves each later epoch
+    payback = f"{one_off_seconds / (classic_seconds - course_seconds):.2f}"
+else:
+    payback = "none: (b) saved nothing per epoch"
+print(f"epochs for (b) to win back its one-off: {payback}")
+# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
+classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
+course_totals = [one_off_seconds + sum(course_times[: n + 1]) for n in range(len(course_times))]
+ahead = [n + 1 for n in range(num_epochs) if course_totals[n] < classic_totals[n]]
+print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
+lead = classic_totals[ahead[0] - 1] - course_totals[ahead[0] - 1] if ahead else None
+print(
+    "seconds by which (b)'s total was below (a)'s after that epoch: "
+    + ("none" if lead is None else f"{lead:.1f}")
+)
+rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times}
+plot_epoch_times(
+    rows,
+    where=device.type,
+    title=f"{num_epochs} epochs each on {device.type}, bars: median of {later}:"
+    f"\n(a) {classic_totals[-1]:.1f} s of training in all, "
+    f"(b) {course_totals[-1]:.1f} s with its one-off",
+    one_off=("(b) one-off, paid once", one_off_seconds),
+    medians=dict(zip(rows, [classic_seconds, course_seconds], strict=True)),
+)
+
+# %% [markdown]
+# Last epoch against first, (a)'s epochs were
+# **shorter by the last (ratio 0.72)**<!-- says: (a)'s epochs, first to last --> (a drift
+# counts only beyond 1.1 either way): take the ratio as a rough size; its exact value is
+# this one run's.
+#
+# Projected from section 6's medians, (b)'s one-off cost is won back after
+# **1.01**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# epoch, one-off included, (b)'s total fell below (a)'s after epoch
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **1.7 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+#
+# **Section 6's bars, taken apart.** The middle bar's `DataLoader`, over ready tensors,
+# collates as the classic one does, so the difference between their waits is the
+# per-image fetch (a PIL image through `Subset`) and the transforms. The cell also sets
+# the rests of their epochs side by side, and the ready-tensor epoch against (b)'s, with
+# section 7's tie band:
+
+# %%
+from course_utils.rounds import speed_up_in_words
+
+transforms_line = f"{wait_seconds - tensor_wait:.2f}"
+print(f"classic pipeline, seconds of one epoch's per-image fetch and transforms: {transforms_line}")
+tensor_rest = tensor_times[-1] - tensor_wait  # its second epoch, as section 6's tensor_wait
+print(f"ready tensors, second epoch, the rest (s): {tensor_rest:.2f}")
+print(f"(a)'s rest minus the ready tensors' rest (s): {rest_seconds - tensor_rest:.2f}")
+_, rest_low, rest_high = later_epochs(classic_rests)  # (a)'s own spread, later epochs
+print(f"(a), later epochs, shortest rest (s): {rest_low:.2f}")
+print(f"(a), later epochs, longest rest (s): {rest_high:.2f}")
+inside = rest_low <= tensor_rest <= rest_high
+spread_words = "within (a)'s own spread" if inside else "beyond (a)'s own spread"
+if len(classic_rests) < 3:  # one later epoch has no spread (smoke mode)
+    spread_words = "not judged: one later epoch"
+print(f"ready tensors' rest against (a)'s later rests: {spread_words}")
+tensor_seconds = later_epochs(tensor_times)[0]
+print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
+# (b)'s median later epoch over this later epoch: "faster" above the band, "slower" below 1/band
+band_words = speed_up_in_words(course_seconds / tensor_seconds, tie=band - 1, width=False)
+print(f"(a) from transformed tensors against (b), section 7's band: {band_words}")
+if band > 1.1:  # a band wider than the floor: the floor's verdict as well
+    floor_words = speed_up_in_words(course_seconds / tensor_seconds, width=False)
+    print(f"(a) from transformed tensors against (b), the floor of 1.1: {floor_words}")
+
+# %% [markdown]
+# On this CPU the per-image fetch and transforms cost the classic pipeline about
+# **4.38 s**<!-- output: classic pipeline, seconds of one epoch's per-image fetch and transforms -->
+# an epoch: over ready tensors the `DataLoader` waited
+# **0.35 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+# (its second epoch), where (a) waited
+# **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->.
+#
+# The rest of the ready-tensor epoch took
+# **0.32 s**<!-- output: ready tensors, second epoch, the rest (s) -->; (a)'s rest
+# exceeds that by **0.03 s**<!-- output: (a)'s rest minus the ready tensors' rest (s) -->.
+# (a)'s later rests ran from **0.34 s**<!-- output: (a), later epochs, shortest rest (s) -->
+# to **0.35 s**<!-- output: (a), later epochs, longest rest (s) -->, so the ready tensors'
+# rest is
+# **beyond (a)'s own spread**<!-- says: ready tensors' rest against (a)'s later rests -->;
+# what makes that difference was not timed apart.
+#
+# Trained from ready tensors, (a)'s model took
+# **0.67 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->
+# an epoch (its second). Against (b)'s later epochs it was
+# **slower**<!-- says: (a) from transformed tensors against (b), section 7's band -->
+# with section 7's tie band (**1.10**<!-- output: tie band -->); where that band is wider
+# than the floor of 1.1, the cell also prints the verdict with the floor alone.
+
+# %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
 # Pipeline (b) draws each epoch's order with `torch.randperm` from its own seeded RNG (a
 # `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline:
@@ -1912,8 +1973,8 @@ if half_seconds is not None:
 # lines). The
 # 1,024-unit MLP's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16
-# and the compiled model were each slower than float32 by more than the tie band in 4 of
-# the 5 rounds and tied in the
+# and the compiled model were each slower than float32 by more than that run's tie band
+# in 4 of the 5 rounds and tied in the
 # fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->: by this lesson's rule no
 # clear winner, leaning slower (one run). bfloat16 units, yet no gain. We expect the
 # reason to be the model's size: with steps this short, launching each operation costs more than the
@@ -1990,71 +2051,41 @@ else:
 
 
 # %% [markdown]
-# ## Appendix F: How this lesson's timings are judged
+# ## Appendix F: How section 7's timings are judged
 #
-# This appendix extends sections 6 and 7: the rules behind their words, the checks that
-# back them, and the estimates that explain them. It runs last, on what those sections
-# measured.
+# This appendix extends section 7: the rules behind its words, the checks that back them,
+# and the estimates that explain them. It runs last, on what section 7 measured.
 #
-# **Section 6: every epoch, and the one-off.** The figure shows every epoch's
-# `train_seconds`, and in its title each pipeline's total, (b)'s with its one-off cost:
-# the training images' conversion and copy (the validation images' conversion, like all
-# evaluation, is left out on both sides). Section 6 printed how those totals compare.
+# **The tie band.** With a band of 1.1, a speed-up of 1.05 or 0.95 is a tie, 1.3 faster,
+# 0.6 slower (below 1 / 1.1 = 0.91); `count_rounds` takes the band's excess over 1 (0.10
+# for 1.10) as its `tie`.
+#
+# Why the rule: `tie_band` leaves out the single slowest and fastest of 4 or more
+# timings so that one odd epoch or round cannot widen the band on its own. It has a floor
+# of 1.1 because a few epochs can show less spread than the machine has. Epochs that
+# drift, each a little longer (or shorter) than the last, still widen it.
+#
+# **The count, by hand.** This cell applies the band to one round by hand (round 2, the
+# first later one), says whether `float32`'s later epochs drifted, counts every round
+# again against `count_rounds`, and counts the rounds in which each arm was ahead at all,
+# by any amount; then the accuracies, as a check that every arm trained alike:
 
 # %%
-from course_utils.plotting import plot_epoch_times
-
-rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": course_times}
-plot_epoch_times(
-    rows,
-    where=device.type,
-    title=f"{num_epochs} epochs each on {device.type}, bars: median of {later}:"
-    f"\n(a) {classic_totals[-1]:.1f} s of training in all, "
-    f"(b) {course_totals[-1]:.1f} s with its one-off",
-    one_off=("(b) one-off, paid once", one_off_seconds),
-    medians=dict(zip(rows, [classic_seconds, course_seconds], strict=True)),
-)
-
-# %% [markdown]
-# **Section 6: the ready tensors.** The tensor `DataLoader` collates as the classic one
-# does, so the difference between their waits is the per-image fetch (a PIL image
-# through `Subset`) and the transforms:
-
-# %%
-from course_utils.rounds import speed_up_in_words
-
-transforms_line = f"{wait_seconds - tensor_wait:.2f}"
-print(f"classic pipeline, seconds of one epoch's per-image fetch and transforms: {transforms_line}")
-tensor_seconds = later_epochs(tensor_times)[0]
-print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
-# (b)'s median later epoch over this later epoch: "faster" above the band, "slower" below 1/band
-band_words = speed_up_in_words(course_seconds / tensor_seconds, tie=band - 1, width=False)
-print(f"(a) from transformed tensors against (b), section 7's band: {band_words}")
-if band > 1.1:  # a band wider than the floor: the floor's verdict as well
-    floor_words = speed_up_in_words(course_seconds / tensor_seconds, width=False)
-    print(f"(a) from transformed tensors against (b), the floor of 1.1: {floor_words}")
-
-# %% [markdown]
-# On this CPU the per-image fetch and transforms cost the classic pipeline about
-# **3.72 s**<!-- output: classic pipeline, seconds of one epoch's per-image fetch and transforms -->
-# an epoch. Without that work the tensor `DataLoader` waited
-# **0.26 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
-# for its batches, and trained (a)'s model from them in
-# **0.50 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->
-# (its second epoch). Against (b)'s later epochs it was
-# **slower**<!-- says: (a) from transformed tensors against (b), section 7's band -->
-# with section 7's tie band (**1.10**<!-- output: tie band -->); where that band is wider
-# than the floor of 1.1, the cell also prints the verdict with the floor alone.
-#
-# **Section 7: the tie band and the count.** With a band of 1.1, a speed-up of 1.05 or
-# 0.95 is a tie, 1.3 faster, 0.6 slower (below 1 / 1.1 = 0.91); `count_rounds` takes the
-# band's excess over 1 (0.10 for 1.10) as its `tie`. The band has a floor of 1.1 because
-# a few epochs can show less spread than the machine has. This cell counts the rounds
-# again by hand against `count_rounds`, and counts the rounds in which
-# each arm was ahead at all, by any amount; then the accuracies, as a check that every arm
-# trained alike:
-
-# %%
+# One round by hand (round 2, the first later one): beyond the band either way, or a tie.
+example = "bfloat16 autocast" if "bfloat16 autocast" in arms else "compiled"
+if example in arms and len(float32_seconds) > 1:
+    example_speed_up = float32_seconds[1] / arms[example]["seconds"][1]
+    if example_speed_up > band:
+        example_word = "faster"
+    elif example_speed_up < 1 / band:
+        example_word = "slower"
+    else:
+        example_word = "tied"
+    print(
+        f"by hand, {example}, round 2: speed-up {example_speed_up:.2f}, "
+        f"ties from {1 / band:.2f} to {band:.2f}: {example_word}"
+    )
+print(f"float32's later epochs, first to last: {drift_in_words(float32_later)}")
 for arm, rounds in verdicts.items():
     faster = sum(speed_up > band for speed_up in rounds.speed_ups)  # the rule by hand
     slower = sum(speed_up < 1 / band for speed_up in rounds.speed_ups)
@@ -2081,6 +2112,10 @@ if "bfloat16 autocast" in arms:
     del predicted, logits
 
 # %% [markdown]
+# Last epoch against first, `float32`'s later epochs were
+# **level within 1.1**<!-- says: float32's later epochs, first to last --> (a drift counts
+# only beyond 1.1 either way).
+#
 # A compiled epoch was ahead of `float32`'s at all in
 # **2**<!-- output: compiled, rounds ahead of float32 at all (speed-up above 1) --> of
 # the 5 later rounds, but a round counts as faster only above the band. `float32`
@@ -2102,8 +2137,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Of the
-# **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **16.6 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
+# **19.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.6 s**<!-- output: compiling cost in the first epochs' training (seconds) --> fell
 # in the training and the rest in the validation pass, which we expect was compiled again
 # for the evaluation, without gradients (`no_grad`) and at its own batch shape (1,000
 # images; not timed apart).
@@ -2116,6 +2151,8 @@ if "compiled" in arms:
 # and add up an epoch's worth (in bfloat16 too, where its arm ran):
 
 # %%
+from course_utils.rounds import speed_up_in_words  # as in Appendix B
+
 wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
 forward_per_image = sum(layer.weight.numel() for layer in wide_layers)
 per_image_with_backward = 3 * forward_per_image - wide_layers[0].weight.numel()
@@ -2188,9 +2225,9 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.34 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.84**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.81**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
@@ -2199,12 +2236,12 @@ del product_pairs
 # bfloat16 autocast runs these products in bfloat16 (and passes bfloat16 data on
 # through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
 # same products took
-# **0.55 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.62**<!-- output: float32 products / bfloat16 products --> times `float32`'s
+# **0.58 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
+# epoch, **0.56**<!-- output: float32 products / bfloat16 products --> times `float32`'s
 # speed. Had only the products changed (their share s of the epoch r times as fast, the
 # rest as before), Amdahl's law predicts an epoch speed-up of 1 / ((1 - s) + s / r):
-# **0.66**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
-# against **0.62**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
+# **0.62**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# against **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
 # Set against the prediction with the tie band, the measured epoch was
 # **a tie**<!-- says: bfloat16 epoch, measured against predicted -->.
 #
