@@ -882,7 +882,7 @@ QUESTIONS: dict[str, Exercise] = {
             "a `DataLoader` over a torchvision dataset transforms and collates every image "
             "again each epoch; `dataset_to_tensors` does that work once, and each epoch then "
             "only gathers rows out of ready tensors. That one-off cost is won back after the "
-            "number of epochs section 6 printed."
+            "number of epochs Appendix B prints."
         ),
         misconceptions={
             "a": (
@@ -908,17 +908,17 @@ QUESTIONS: dict[str, Exercise] = {
         hint="exercise 2: ms per step and microseconds per image, at batch 16 against batch 1024",
         right="d",
         why=(
-            "the outputs are consistent with a fixed cost per step (Python, launching each "
-            "operation) plus work that grows with the batch, not timed apart: a bigger batch "
-            "shares the fixed cost among more images, so it is faster per image but not per "
-            "step."
+            "the outputs are consistent with a fixed cost per step (Python, the optimizer's "
+            "loop over tensors, on a GPU launching kernels) plus work that grows with the "
+            "batch, not timed apart: a bigger batch shares the fixed cost among more images, "
+            "so it is faster per image but not per step."
         ),
         misconceptions={
             "a": (
                 "The step's time grew far less than the number of images: exercise 2's line "
                 "'cpu step time, batch 1024 / batch 16' is far below 64, and the time per "
-                "image fell. Part of each step's cost (Python, launching each operation) does "
-                "not grow with the batch."
+                "image fell. Part of each step's cost (Python, the optimizer's loop over "
+                "tensors, on a GPU launching kernels) does not grow with the batch."
             ),
             "b": (
                 "The step did take longer at batch 1024: compare exercise 2's lines of ms per "
