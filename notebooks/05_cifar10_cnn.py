@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 322 s with a peak memory of 1426 MB. The course's
+# > 2 threads); the whole lesson ran in 299 s with a peak memory of 1442 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -413,9 +413,10 @@ cnn = SmallCnn()
 print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} parameters")
 
 # %% [markdown]
-# Train it with SGD with *momentum*, new in this course: each step continues part of the
-# previous step's direction, which by the usual reasoning (not measured here) smooths
-# out the noise of small batches. Momentum keeps a *velocity* v, a running sum of past
+# Train it with SGD with *momentum*, new in this course as a setting of SGD (lesson 03's
+# Adam has a momentum of its own: Appendix D). Each step continues part of the previous
+# step's direction, which by the usual reasoning (not measured here) smooths out the
+# noise of small batches. Momentum keeps a *velocity* v, a running sum of past
 # gradients in which each older one counts 0.9 times as much, and each step moves the
 # weights along it: v ← 0.9 v + g, then w ← w − lr · v (v starts at 0, so the first v is
 # the first gradient). By hand, on two weights, three fixed gradients and the CNN's rate
@@ -464,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-thread CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.7 s<!-- output: small CNN training seconds --> of training (the training passes
+# 18.8 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -539,11 +540,12 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 #
 # Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's training: the
 # same optimizer, learning rate and epochs, and the same batches in the same order. One
-# run can mislead, so the first cell does this from seeds 0, 1 and 2: for each seed, a
-# fresh CNN and a fresh MLP, each built right after `seed_everything(seed)` and trained
-# on `training_batches(seed)`. Seed 0's CNN is section 4's, and its MLP is the one
-# section 8 tests. The settings were set for the CNN, not tuned for the MLP, so read the
-# gaps as rough.
+# run can mislead, so the first cell does this from seeds 0, 1 and 2:
+# `train_from_seed(build, seed)` calls `seed_everything(seed)`, builds a fresh model,
+# trains it on `training_batches(seed)` and returns its final validation accuracy. Seed
+# 0's CNN is section 4's, and its MLP, the one section 8 tests, trains last, with a line
+# per epoch. The settings were set for the CNN, not tuned for the MLP, so read the gaps
+# as rough.
 #
 # The MLP's epochs are cheaper, so the second cell continues a copy of seed 0's MLP,
 # with a fresh optimizer (its momentum starts again at 0: a second change besides the
@@ -554,38 +556,37 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 
 
 # %%
-release_memory()
-validation_by_seed = {}  # seed -> final validation accuracy of (small CNN, MLP)
-# Seeds 1 and 2 run first and seed 0's MLP last, so that the random numbers later cells
-# draw do not depend on seeds 1 and 2.
-for seed in (1, 2):
+def build_mlp() -> nn.Module:
+    """The MLP: hidden layers of 512 and 256 units, ReLU."""
+    return MLP(3 * 32 * 32, [512, 256], 10)
+
+
+def train_from_seed(build, seed: int) -> float:
+    """Seed, build a model with ``build()`` and train it as section 4 trained the small CNN
+    (``cnn_epochs`` on ``training_batches(seed)``); return its final validation accuracy."""
     seed_everything(seed)
-    seed_cnn = to_device(SmallCnn(), device)
-    seed_cnn_history = fit(
+    model = to_device(build(), device)
+    history = fit(
         cnn_epochs,
         0.02,
-        seed_cnn,
-        training_batches(seed),
+        model,
+        training_batches(seed),  # a fresh generator: the same batches for both models
         val_loader,
         opt_func=sgd_momentum,
         verbose=False,  # no line per epoch: the table below sums them up
     )
-    seed_everything(seed)
-    seed_mlp = to_device(MLP(3 * 32 * 32, [512, 256], 10), device)
-    seed_mlp_history = fit(
-        cnn_epochs,
-        0.02,
-        seed_mlp,
-        training_batches(seed),  # a fresh generator: this seed's CNN's order of batches
-        val_loader,
-        opt_func=sgd_momentum,
-        verbose=False,
-    )
-    validation_by_seed[seed] = (seed_cnn_history[-1]["val_acc"], seed_mlp_history[-1]["val_acc"])
-    del seed_cnn, seed_mlp  # only their accuracies are needed
+    return history[-1]["val_acc"]
+
+
+release_memory()
+validation_by_seed = {}  # seed -> final validation accuracy of (small CNN, MLP)
+# Seeds 1 and 2 run first, so that seed 0's MLP and every later cell draw the same random
+# numbers as before these seeds were added.
+for seed in (1, 2):
+    validation_by_seed[seed] = (train_from_seed(SmallCnn, seed), train_from_seed(build_mlp, seed))
     release_memory()
 seed_everything(0)
-mlp = to_device(MLP(3 * 32 * 32, [512, 256], 10), device)
+mlp = to_device(build_mlp(), device)
 mlp_loader = training_batches()  # a fresh generator: the CNN's order of batches
 mlp_history = fit(cnn_epochs, 0.02, mlp, mlp_loader, val_loader, opt_func=sgd_momentum)
 mlp_train_seconds = sum(epoch["train_seconds"] for epoch in mlp_history)
@@ -601,9 +602,21 @@ for seed, (cnn_accuracy, mlp_accuracy) in sorted(validation_by_seed.items()):
     leads.append(100 * (cnn_accuracy - mlp_accuracy))
     print(f"{seed:<6}{100 * cnn_accuracy:20.1f}{100 * mlp_accuracy:20.1f}{leads[-1]:+21.1f}")
 print(f"CNN ahead of the MLP, seeds: {sum(lead > 0 for lead in leads)} of {len(leads)}")
-print(
-    f"CNN's lead over the MLP, smallest to largest (points): {min(leads):.1f} to {max(leads):.1f}"
-)
+
+
+def who_leads(lead: float) -> str:
+    """A lead in points, in words that also cover the MLP ahead."""
+    if round(lead, 1) == 0:
+        return "the two level"
+    return f"the {'CNN' if lead > 0 else 'MLP'} {abs(lead):.1f} points ahead"
+
+
+if min(leads) > 0:  # the CNN ahead in every seed
+    lead_words = f"from {min(leads):.1f} to {max(leads):.1f} points"
+else:
+    lead_words = f"from {who_leads(min(leads))} to {who_leads(max(leads))}"
+print(f"CNN's lead over the MLP, smallest to largest: {lead_words}")
+
 
 # %%
 # A copy of seed 0's 2-epoch MLP trains on, on the loader's next epochs; `mlp` itself
@@ -637,16 +650,15 @@ print(f"MLP epochs in about the CNN's training time: {len(equal_time_history)}")
 still_behind = equal_time_history[-1]["val_acc"] < cnn_history[-1]["val_acc"]
 against_cnn = "behind" if still_behind else "level with or ahead of"
 print(f"MLP at the CNN's time, against the CNN: {against_cnn}")
-cnn_lead = 100 * (cnn_history[-1]["val_acc"] - equal_time_history[-1]["val_acc"])
-print(f"small CNN's lead over the MLP at about the same time (points): {cnn_lead:+.1f}")
 
 # %% [markdown]
 # With the same training, the small CNN was ahead of the MLP in
-# **3 of 3**<!-- says: CNN ahead of the MLP, seeds --> seeds; its lead was
-# **13.0 to 18.2**<!-- says: CNN's lead over the MLP, smallest to largest (points) -->
-# points. Given about the CNN's training time on this CPU
-# (6<!-- output: MLP epochs in about the CNN's training time --> epochs, seed 0 only),
-# the MLP reached 46.2%<!-- output: MLP validation accuracy (same time) -->,
+# **3 of 3**<!-- says: CNN ahead of the MLP, seeds --> seeds; seed by seed, the CNN's
+# lead ran **from 13.0 to 18.2
+# points**<!-- says: CNN's lead over the MLP, smallest to largest -->. Given about the
+# CNN's training time on this CPU
+# (7<!-- output: MLP epochs in about the CNN's training time --> epochs, seed 0 only),
+# the MLP reached 47.5%<!-- output: MLP validation accuracy (same time) -->,
 # **behind**<!-- says: MLP at the CNN's time, against the CNN --> the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->. The MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times the CNN's
@@ -801,8 +813,10 @@ del full_size, flowing  # 26 MB of weights that the rest of the lesson does not 
 
 # %% [markdown]
 # Each "+ max pool" block doubles the channels and halves the image, from 64 maps of
-# 32 x 32 to 512 of 4 x 4, so later layers see larger patches. The residual blocks keep
-# the shape, so they can add their input to their output. The last one holds
+# 32 x 32 to 512 of 4 x 4. In general, stacking convolutions and pooling lets each later
+# layer see a larger patch of the image (Appendix C shows it for the small CNN). The
+# residual blocks keep the shape, so they can add their input to their output. The last
+# one holds
 # 0.72<!-- output: share of the parameters in the last residual block --> of the
 # parameters, since a 3 x 3 convolution from 512 channels to 512 has 512 · 512 · 9
 # weights. Appendix D shows how `x + f(x)` carries the gradient back.
@@ -941,7 +955,7 @@ for seed in recipe_seeds:
 # %% [markdown]
 # Run 3's learning rate, as `fit_one_cycle` set it at each step of seed 0's training:
 # look for a start at 1/25 of the peak, the peak of 0.01 about three tenths of the way
-# through, and an end near 0.
+# through, and an end near 0. The last line counts the steps of every recipe run.
 
 # %%
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
@@ -953,13 +967,20 @@ print(
 )
 mean_share = statistics.mean(one_cycle_rates) / peak_rate
 print(f"one-cycle's mean learning rate, over the constant {peak_rate}: {mean_share:.2f}")
+# Every recipe run takes as many steps: the same sample, batch size and epochs.
+recipe_batches = len(one_cycle_rates) // recipe_epochs
+print(
+    f"steps per recipe run: {len(one_cycle_rates)} "
+    f"({recipe_epochs} epochs of {recipe_batches} batches)"
+)
 
 # %% [markdown]
 # **The rule.** Two runs from one seed start from the same weights and see the same
 # batches, so each change is measured within each seed. The rule calls a change `up` or
 # `down` only if all three seeds moved that way by similar amounts, `same sign` if they
 # moved that way unevenly, and `mixed` if they disagreed (Appendix D gives its exact test,
-# examples, and how often noise alone passes it).
+# examples, and how often noise alone passes it). For example, changes of +3, +4 and +5
+# points read `up`; +1, +4 and +7 `same sign` (too uneven); +2, −1 and +3 `mixed`.
 
 
 # %%
@@ -1000,21 +1021,29 @@ for what, (before, after) in steps_compared.items():
 marked = [what for what, word in step_words.items() if word in ("up", "down")]
 marked_sizes = [abs(step_means[what]) for what in marked]
 other_sizes = [abs(size) for what, size in step_means.items() if what not in marked]
-smallest_marked = min(marked_sizes, default=math.nan)  # nan: no row to compare
-largest_other = max(other_sizes, default=math.nan)
-print(f"rows marked up or down, smallest mean size (points): {smallest_marked:.2f}")
-print(f"other rows, largest mean size (points): {largest_other:.2f}")
+# Each size as a phrase that also reads right when there is no row to measure.
+if marked_sizes:
+    marked_words = f"at least {min(marked_sizes):.2f} points"
+else:
+    marked_words = "not computed: no row marked"
+other_words = (
+    f"at most {max(other_sizes):.2f} points" if other_sizes else "not computed: every row marked"
+)
+print(f"rows marked up or down, size of their mean changes: {marked_words}")
+print(f"other rows, size of their mean changes: {other_words}")
 *one_at_a_time, full_against_constant = step_words  # the first five rows, then the last
 clear_changes = [f"{what} ({step_words[what]})" for what in one_at_a_time]
 clear_changes = [words for words in clear_changes if words.endswith(("(up)", "(down)"))]
-print(f"changes the rule marked up or down: {', '.join(clear_changes) or 'none'}")
+clear_words = ", ".join(clear_changes) if clear_changes else "no row"
+print(f"changes the rule marked up or down: {clear_words}")
 # Rows whose seeds never moved the other way, but too unevenly to mark, with their direction.
 same_sign_changes = [
     f"{what} ({'up' if step_means[what] > 0 else 'down'})"
     for what in one_at_a_time
     if step_words[what] == "same sign"
 ]
-print(f"changes the rule marked same sign: {', '.join(same_sign_changes) or 'none'}")
+same_sign_words = ", ".join(same_sign_changes) if same_sign_changes else "no row"
+print(f"changes the rule marked same sign: {same_sign_words}")
 full_word = step_words[full_against_constant]
 full_winner = {"up": "the full recipe", "down": "the constant rate"}.get(full_word, "neither")
 print(
@@ -1030,20 +1059,27 @@ print(f"the full recipe's seed range, best seed minus worst (points): {full_reci
 
 # %% [markdown]
 # In these short runs the rule found a clear effect for **halving the constant rate (up),
-# removing batch norm (down)**<!-- says: changes the rule marked up or down -->. The rows
-# it marks `same sign` or `mixed` could not be told from noise in these 48-step runs (2
-# epochs of 24 batches), which is not the same as having no effect. Rows marked
-# `same sign`, here **weight decay (down)**<!-- says: changes the rule marked same sign -->,
-# moved no seed the other way, but too unevenly to be marked. How small an effect the
-# rule can find was not measured; Appendix D measures only how often it marks pure noise.
+# removing batch norm (down)**<!-- says: changes the rule marked up or down -->. Rows
+# marked `same sign` moved no seed the other way, but too unevenly to be marked; such rows
+# here: **weight decay (down)**<!-- says: changes the rule marked same sign -->. These
+# and the `mixed` rows could not be told from noise in runs of
+# 48<!-- output: steps per recipe run --> steps, which is not the same as having no
+# effect. How small an effect the rule can find was not measured; Appendix D measures
+# only how often it marks pure noise.
+#
+# Each row makes one change on top of the recipe before it, so a change's effect may
+# depend on that order; other orders were not tested. And weight decay's term was tiny
+# next to the gradient: on a fresh network's first batch, its length was
+# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's (Appendix D; later batches were not measured), so its row tests little.
 #
 # The full recipe against a constant 0.005, about its mean rate: **mixed: neither
-# won**<!-- says: the full recipe against a constant 0.005, verdict -->. The marked rows'
-# mean changes were at least
-# 8.12<!-- output: rows marked up or down, smallest mean size (points) --> points in size,
-# the other rows' at most
-# 0.87<!-- output: other rows, largest mean size (points) -->. What the rows cannot
-# separate, and why section 7 and exercise 2 keep the full recipe: Appendix D.
+# won**<!-- says: the full recipe against a constant 0.005, verdict -->. Size of the
+# marked rows' mean changes: **at least 8.12
+# points**<!-- says: rows marked up or down, size of their mean changes -->; of the other
+# rows': **at most 0.87 points**<!-- says: other rows, size of their mean changes -->.
+# What the rows cannot separate, and why section 7 and exercise 2 keep the full recipe:
+# Appendix D.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1153,7 +1189,7 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # `FastNet` is this section's answer to the time budget: on this 2-thread CPU its
-# training took 1.23 minutes<!-- output: strongest network training minutes --> and it
+# training took 1.09 minutes<!-- output: strongest network training minutes --> and it
 # reached **78.5%**<!-- output: strongest network validation accuracy --> validation
 # accuracy. With its own optimizer and all its changes at once, it is not comparable with
 # section 6's width-8 runs (its steps per epoch: Appendix A, under `drop_last`).
@@ -1164,7 +1200,8 @@ plot_history(network_history, title=network_name)
 # images minus the validation loss, both in eval mode) and the rest. Like the whole gap,
 # each part is signed training minus validation, so the three add up to it, and a
 # negative fit's own gap means a lower loss on the images the network trained on than on
-# new ones: the sign of overfitting.
+# new ones: the sign of overfitting. It also prints the smoothed target's *entropy*, the
+# lowest loss any prediction can reach against that target (0 for a plain label).
 
 # %%
 smoothing_rate = getattr(network, "label_smoothing", 0.0)  # FastNet's 0.2; 0 for ResNet9
@@ -1420,10 +1457,10 @@ print(
 #   reuses its small filters at every position, so it needs far fewer weights than a
 #   linear layer.
 # - With the same training, the small CNN was ahead of the MLP in
-#   **3 of 3**<!-- says: CNN ahead of the MLP, seeds --> seeds, its lead
-#   **13.0 to 18.2**<!-- says: CNN's lead over the MLP, smallest to largest (points) -->
-#   points. Given about the CNN's training time (seed 0 only), the MLP reached
-#   46.2%<!-- output: MLP validation accuracy (same time) -->,
+#   **3 of 3**<!-- says: CNN ahead of the MLP, seeds --> seeds, its lead running
+#   **from 13.0 to 18.2 points**<!-- says: CNN's lead over the MLP, smallest to largest -->.
+#   Given about the CNN's training time (seed 0 only), the MLP reached
+#   47.5%<!-- output: MLP validation accuracy (same time) -->,
 #   **behind**<!-- says: MLP at the CNN's time, against the CNN --> the CNN's
 #   58.8%<!-- output: small CNN validation accuracy -->.
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
@@ -1435,7 +1472,7 @@ print(
 #   won**<!-- says: the full recipe against a constant 0.005, verdict -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.23 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.09 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1765,9 +1802,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-thread CPU the time per epoch
-# grew far less, from 0.54 s<!-- output: width 2, seconds per epoch --> to
-# 1.27 s<!-- output: width 8, seconds per epoch -->
-# (2.4<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
+# grew far less, from 0.58 s<!-- output: width 2, seconds per epoch --> to
+# 1.45 s<!-- output: width 8, seconds per epoch -->
+# (2.5<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
 # per width): some work does not grow with the width (Python, data), some grows in
 # proportion (element-wise work such as batch norm and ReLU), and the convolutions'
 # arithmetic grows with the parameters. These parts were not timed apart.
@@ -2255,9 +2292,11 @@ del whitening_images, logits  # not needed again
 # plain labels, as its line of the course's `validation_step` shows. So the training
 # loss in section 7's figure has a floor the validation loss has not: the target's
 # entropy, 0.87<!-- output: the target's entropy --> for `FastNet`'s targets. Section 7's
-# smoothing part, the validation images' smoothed loss
-# (1.30<!-- output: validation loss with label smoothing -->) minus their plain loss, has
-# no such floor, as both losses can fall. Its rest,
+# smoothing part is the validation images' smoothed loss
+# (1.30<!-- output: validation loss with label smoothing -->) minus their plain loss
+# (0.80<!-- output: validation loss, last epoch -->):
+# 0.50<!-- output: label smoothing's part --> in this run; how it changes with more
+# training was not measured. The rest,
 # 0.10<!-- output: the rest -->, mixes augmentation, averaging over an epoch of
 # improvement and batch norm's train mode, which one run does not separate. Section 7's
 # fit's own gap has a standard error (SE) of
@@ -2623,19 +2662,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-thread CPU the `DataLoader` took a median of
-# 73.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.4 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 66.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 33.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 25.8<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 23.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.3<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.25<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 5.1<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
+# 0.22<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -3179,7 +3218,8 @@ del fresh, first_batch_loader, gradients, decay_term
 # 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-thread CPU ("machine B"),
 # timing that includes test-time prediction. At that rate 16 epochs would take about
 # 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->
-# before any widening;
+# before any widening (a little high: multiplying by 4 also multiplies the test-time
+# prediction, which runs once);
 # and full width has four times the channels into and out of every convolution, about
 # 16 times the computation in each (4 times in the first, whose input is the 3 colours).
 # Time need not grow as fast as the computation (exercise 2's widths grew their
