@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 299 s with a peak memory of 1442 MB. The course's
+# > 2 threads); the whole lesson ran in 309 s with a peak memory of 1420 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -336,9 +336,11 @@ pooled = nn.MaxPool2d(2)(maps)
 print("pooling by hand", tuple(pooled_by_hand.shape), torch.equal(pooled_by_hand, pooled))
 
 # %% [markdown]
-# **What a filter finds.** This hand-made filter subtracts the (grey) pixels left of
-# each point from those on its right, so it responds to vertical edges: bright where the
-# image gets lighter from left to right, dark where it gets darker, grey elsewhere.
+# **What a filter finds.** This hand-made filter, a *Sobel* filter, subtracts the grey
+# pixels left of each point from those on its right, over three rows, and weights the
+# middle row twice. So it responds to vertical edges. On the white square its output is
+# bright where the picture gets lighter from left to right, dark where it gets darker and
+# grey elsewhere; that reading was checked on the square only, not on the car.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -447,8 +449,10 @@ print(f"first weight, its change at the third step: {hand_step[0]:+.4f}")
 # still held the two earlier gradients (1 and 0.5), which pushed the other way.
 #
 # `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
-# `functools.partial`. Two epochs fit the time budget; the rate, 0.02, was set, not
-# searched. `record_result` prints `name: value` lines for the course's results table.
+# `functools.partial`. Two epochs fit the time budget (the course's budget for this
+# lesson, 10 minutes<!-- source: benchmarks/RESULTS.md, the lesson's budget of 600 s --> on
+# 2 CPU cores); the rate, 0.02, was set, not searched. `record_result` prints
+# `name: value` lines for the course's results table.
 
 # %%
 cnn_epochs = full_or_smoke(full=2, smoke=1)
@@ -465,7 +469,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-thread CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.8 s<!-- output: small CNN training seconds --> of training (the training passes
+# 23.0 s<!-- output: small CNN training seconds --> of training (the training passes
 # alone; the seconds on each epoch line include validation). Read one run's times
 # loosely. Accuracy per class shows where it struggles (the first line checks lesson
 # 03's `per_class_accuracy` by hand):
@@ -581,7 +585,7 @@ def train_from_seed(build, seed: int) -> float:
 release_memory()
 validation_by_seed = {}  # seed -> final validation accuracy of (small CNN, MLP)
 # Seeds 1 and 2 run first, so that seed 0's MLP and every later cell draw the same random
-# numbers as before these seeds were added.
+# numbers as with seed 0 alone.
 for seed in (1, 2):
     validation_by_seed[seed] = (train_from_seed(SmallCnn, seed), train_from_seed(build_mlp, seed))
     release_memory()
@@ -657,7 +661,7 @@ print(f"MLP at the CNN's time, against the CNN: {against_cnn}")
 # lead ran **from 13.0 to 18.2
 # points**<!-- says: CNN's lead over the MLP, smallest to largest -->. Given about the
 # CNN's training time on this CPU
-# (7<!-- output: MLP epochs in about the CNN's training time --> epochs, seed 0 only),
+# (8<!-- output: MLP epochs in about the CNN's training time --> epochs, seed 0 only),
 # the MLP reached 47.5%<!-- output: MLP validation accuracy (same time) -->,
 # **behind**<!-- says: MLP at the CNN's time, against the CNN --> the CNN's
 # 58.8%<!-- output: small CNN validation accuracy -->. The MLP has
@@ -726,14 +730,19 @@ with torch.no_grad():
         "eval output equals (x - running mean) / sqrt(running var):",
         torch.allclose(eval_output, by_formula, atol=1e-5),
     )
+    alone = batch_norm(shifted_batch[:1])  # the first image, in a batch of its own
+    alone_words = "the same" if torch.allclose(alone, eval_output[:1]) else "different"
+    print(f"eval mode, the first image's output alone and in its batch: {alone_words}")
 
 # %% [markdown]
 # Train mode normalised with the batch's own mean and spread: channel means 0, spreads 1.
 # It also moved its *running* averages
 # 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the
 # batch's: means from 0 to about 0.2, variances from 1 to about 2.5. Eval mode uses those
-# running averages, so a prediction does not depend on the other images in its batch;
-# here a channel mean of about 2 became about (2 − 0.2) / √2.5 ≈ 1.1.
+# running averages, not the batch's own statistics: here a channel mean of about 2
+# became about (2 − 0.2) / √2.5 ≈ 1.1. So an image's output should not depend on the
+# other images in its batch; the first image's output, alone and inside the batch, was
+# **the same**<!-- says: eval mode, the first image's output alone and in its batch -->.
 #
 # **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
 # (no bias in the convolution: batch norm's own shift replaces it). What shape and how
@@ -1061,17 +1070,23 @@ print(f"the full recipe's seed range, best seed minus worst (points): {full_reci
 # In these short runs the rule found a clear effect for **halving the constant rate (up),
 # removing batch norm (down)**<!-- says: changes the rule marked up or down -->. Rows
 # marked `same sign` moved no seed the other way, but too unevenly to be marked; such rows
-# here: **weight decay (down)**<!-- says: changes the rule marked same sign -->. These
+# here: **weight decay (down)**<!-- says: changes the rule marked same sign -->. On three
+# seeds of pure noise, with no true change at all, the rule reads `same sign` in
+# 0.17<!-- output: chance the rule reads a change of 0 same sign, three seeds of noise -->
+# of draws (Appendix D), so a `same sign` row says little about its direction. These
 # and the `mixed` rows could not be told from noise in runs of
 # 48<!-- output: steps per recipe run --> steps, which is not the same as having no
 # effect. How small an effect the rule can find was not measured; Appendix D measures
 # only how often it marks pure noise.
 #
 # Each row makes one change on top of the recipe before it, so a change's effect may
-# depend on that order; other orders were not tested. And weight decay's term was tiny
-# next to the gradient: on a fresh network's first batch, its length was
-# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's (Appendix D; later batches were not measured), so its row tests little.
+# depend on that order; other orders were not tested. And on a fresh network's first
+# batch, weight decay's term was small next to the gradient: by the length of the whole
+# vector, 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of
+# the gradient's, and value by value, which is how Adam weighs it,
+# 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch --> of
+# its own gradient for the median value (Appendix D). Later batches were not measured; if
+# they are alike, its row tests little.
 #
 # The full recipe against a constant 0.005, about its mean rate: **mixed: neither
 # won**<!-- says: the full recipe against a constant 0.005, verdict -->. Size of the
@@ -1189,19 +1204,26 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # `FastNet` is this section's answer to the time budget: on this 2-thread CPU its
-# training took 1.09 minutes<!-- output: strongest network training minutes --> and it
+# training took 1.12 minutes<!-- output: strongest network training minutes --> and it
 # reached **78.5%**<!-- output: strongest network validation accuracy --> validation
 # accuracy. With its own optimizer and all its changes at once, it is not comparable with
 # section 6's width-8 runs (its steps per epoch: Appendix A, under `drop_last`).
 #
-# **Why do the two losses differ?** Training scores smoothed targets on augmented batches
-# in train mode and validation plain labels, so the cell splits the last epoch's gap into
-# label smoothing's part, the fit's own gap (the plain loss on 5,000 unaugmented training
-# images minus the validation loss, both in eval mode) and the rest. Like the whole gap,
-# each part is signed training minus validation, so the three add up to it, and a
-# negative fit's own gap means a lower loss on the images the network trained on than on
-# new ones: the sign of overfitting. It also prints the smoothed target's *entropy*, the
-# lowest loss any prediction can reach against that target (0 for a plain label).
+# **Why do the two losses differ?** The training loss scores smoothed targets on
+# augmented batches in train mode, averaged over an epoch in which the weights kept
+# changing; the validation loss scores plain labels in eval mode. The cell splits the last
+# epoch's gap, training loss minus validation loss, into three parts that add up to it,
+# one row each in a small table:
+# - *label smoothing's part* is the validation images' loss against smoothed targets
+#   minus their loss against plain labels: what smoothing alone adds to a loss.
+# - *the fit's own gap* is the plain loss on 5,000 unaugmented training images minus the
+#   validation loss, both in eval mode; below 0, the network fits the images it trained
+#   on better than new ones, the sign of overfitting.
+# - *the rest* is what the other two leave: augmentation, train mode and the epoch's
+#   average together, which one run does not separate.
+#
+# It also prints the smoothed target's *entropy*, the lowest loss any prediction can
+# reach against that target (0 for a plain label).
 
 # %%
 smoothing_rate = getattr(network, "label_smoothing", 0.0)  # FastNet's 0.2; 0 for ResNet9
@@ -1218,39 +1240,42 @@ loss_gap = last_epoch["train_loss"] - last_epoch["val_loss"]
 smoothing_part = smoothed_val_loss.item() - last_epoch["val_loss"]  # same images, same net
 fit_gap = plain_train_loss - last_epoch["val_loss"]  # both plain losses, in eval mode
 rest = last_epoch["train_loss"] - plain_train_loss - smoothing_part  # what the others leave
+gap_parts = {  # each part of the gap: its value, and what it is
+    "label smoothing's part": (smoothing_part, "smoothed minus plain loss, validation images"),
+    "the fit's own gap": (fit_gap, "plain loss, 5,000 training images minus validation"),
+    "the rest": (rest, "the remainder (augmentation, train mode, the epoch's average)"),
+}
 print(f"training loss minus validation loss, last epoch: {loss_gap:.2f}")
-print(f"  validation loss, last epoch: {last_epoch['val_loss']:.2f}")
-print(f"  label smoothing's part: {smoothing_part:.2f}")
-print(f"    validation loss with label smoothing: {smoothed_val_loss.item():.2f}")
+print("the gap in three parts, which add up to it:")
+print(f"  {'part':24}  {'value':>5}  what it is")
+for part, (value, what) in gap_parts.items():
+    print(f"  {part:24}: {value:+.2f}  {what}")  # one row: `part: value` for the prose
+print(f"validation loss, last epoch: {last_epoch['val_loss']:.2f}")
+print(f"validation loss with label smoothing: {smoothed_val_loss.item():.2f}")
 # Its floor: the smoothed target's entropy, −Σ p ln p over the 10 classes (Appendix A).
 smoothed_target = torch.full((10,), smoothing_rate / 10)
 smoothed_target[0] += 1 - smoothing_rate  # the right class: any one of the 10
-print(f"    the target's entropy: {torch.special.entr(smoothed_target).sum():.2f}")
-print(f"  the fit's own gap: {fit_gap:.2f}")
-# Its standard error, from the per-image losses' variances, as lesson 03 did for accuracies.
+print(f"the target's entropy: {torch.special.entr(smoothed_target).sum():.2f}")
+# The fit's own gap's standard error, from the per-image losses' variances, as lesson 03
+# did for accuracies.
 val_losses = F.cross_entropy(val_logits, val_targets, reduction="none")
 fit_gap_se = (train_losses.var() / len(train_losses) + val_losses.var() / len(val_losses)).sqrt()
 fit_gap_se = fit_gap_se.item()
-print(f"    the fit's own gap, its standard error (SE): {fit_gap_se:.3f}")
+print(f"the fit's own gap, its standard error (SE): {fit_gap_se:.3f}")
 if abs(fit_gap) <= 2 * fit_gap_se:
     fit_words = "within two SE of 0"
 else:
     fit_words = "beyond two SE " + ("below 0" if fit_gap < 0 else "above 0")
-print(f"  the fit's own gap, against chance: {fit_words}")
-print(f"  the rest: {rest:.2f}")
-gap_parts = {
-    "label smoothing's part": smoothing_part,
-    "the fit's own gap": fit_gap,
-    "the rest": rest,
-}
-largest_part = max(gap_parts, key=lambda part: abs(gap_parts[part]))
+print(f"the fit's own gap, against chance: {fit_words}")
+largest_part = max(gap_parts, key=lambda part: abs(gap_parts[part][0]))
 print(f"the gap's largest part, by size: {largest_part}")
 
 # %% [markdown]
 # The largest part of the gap between the two losses was
 # **label smoothing's part**<!-- says: the gap's largest part, by size -->. Of the last
 # epoch's 0.56<!-- output: training loss minus validation loss, last epoch --> gap, label
-# smoothing's part was 0.50<!-- output: label smoothing's part -->. The fit's own gap was
+# smoothing's part was 0.50<!-- output: label smoothing's part --> and the rest
+# 0.10<!-- output: the rest -->. The fit's own gap was
 # -0.04<!-- output: the fit's own gap --> against a validation loss of
 # 0.80<!-- output: validation loss, last epoch -->: **beyond two SE below
 # 0**<!-- says: the fit's own gap, against chance -->. A negative gap means the network
@@ -1365,10 +1390,12 @@ print(f"test against validation: {verdict}")
 #
 # Only the small CNN and the MLP differ in the network alone: section 5 gave them the
 # same training (SGD with momentum at a constant 0.02, the same plain batches of 64, 2
-# epochs). `FastNet` differs in more than its network: it trained on the same 45,000
-# images with its own recipe (Nesterov momentum, which looks one step ahead; a triangular
-# rate up to 2.0; weight decay; label smoothing; cropped and flipped batches of 512). So
-# its lead over the other two is not a one-change comparison of networks.
+# epochs). `FastNet` differs in more than its network: its batches were drawn from the
+# same 45,000 training images,
+# 44,544<!-- output: training images per epoch --> of them an epoch (`drop_last`), and
+# it had its own recipe (Nesterov momentum, which looks one step ahead; a triangular rate
+# up to 2.0; weight decay; label smoothing; cropped and flipped batches of 512). So its
+# lead over the other two is not a one-change comparison of networks.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
 # its three most frequent mistakes:
@@ -1472,7 +1499,7 @@ print(
 #   won**<!-- says: the full recipe against a constant 0.005, verdict -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.09 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.12 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1802,9 +1829,9 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8
 # (15.4<!-- output: widest against narrowest, parameters --> times), since every
 # convolution has twice the channels in and out. On this 2-thread CPU the time per epoch
-# grew far less, from 0.58 s<!-- output: width 2, seconds per epoch --> to
-# 1.45 s<!-- output: width 8, seconds per epoch -->
-# (2.5<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
+# grew far less, from 0.51 s<!-- output: width 2, seconds per epoch --> to
+# 1.35 s<!-- output: width 8, seconds per epoch -->
+# (2.6<!-- output: widest against narrowest, seconds per epoch --> times; one timed run
 # per width): some work does not grow with the width (Python, data), some grows in
 # proportion (element-wise work such as batch norm and ReLU), and the convolutions'
 # arithmetic grows with the parameters. These parts were not timed apart.
@@ -2662,19 +2689,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-thread CPU the `DataLoader` took a median of
-# 66.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 71.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 3.2 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 22.5<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 33.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 23.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 25.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 5.1<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.22<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 5.8<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
+# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2979,8 +3006,9 @@ print(
 #
 # **How often does the rule mark noise?** The cell draws 20,000 sets of three seeds'
 # changes of true size 0, pure noise, and asks `the_rule` about each set, counting how
-# often it says `up` or `down`. Both of its tests are unchanged when the changes are
-# scaled, so standard normal draws stand for noise of any size.
+# often it says `up` or `down`, and how often `same sign` and `mixed`. Both of its tests
+# are unchanged when the changes are scaled, so standard normal draws stand for noise of
+# any size.
 
 # %%
 # The rule on changes of true size 0: 20,000 draws of three seeds' changes, each pure
@@ -2989,6 +3017,10 @@ noise = torch.randn(20_000, len(recipe_seeds), generator=torch.Generator().manua
 noise_words = [the_rule(changes) for changes in noise.tolist()]
 false_alarm = sum(word in ("up", "down") for word in noise_words) / len(noise_words)
 print(f"chance the rule marks a change of 0 up or down, three seeds of noise: {false_alarm:.2f}")
+for rule_word in ("same sign", "mixed"):  # the rule's other words, on the same noise
+    noise_share = noise_words.count(rule_word) / len(noise_words)
+    noise_line = f"chance the rule reads a change of 0 {rule_word}, three seeds of noise"
+    print(f"{noise_line}: {noise_share:.2f}")
 del noise, noise_words
 # Section 6's table applied the rule to 6 rows. Were every true change 0: the false marks
 # expected, and (as if the rows were independent, which runs shared between them make
@@ -3004,7 +3036,11 @@ print(f"chance of at least one false mark: {any_false_mark:.2f}")
 # %% [markdown]
 # On noise the rule said `up` or `down` in
 # **0.08**<!-- output: chance the rule marks a change of 0 up or down, three seeds of noise -->
-# of the draws. Over section 6's six rows, were every true change 0, it would expect
+# of the draws, `same sign` in
+# 0.17<!-- output: chance the rule reads a change of 0 same sign, three seeds of noise -->
+# and `mixed` in
+# 0.75<!-- output: chance the rule reads a change of 0 mixed, three seeds of noise -->.
+# Over section 6's six rows, were every true change 0, it would expect
 # 0.49<!-- output: expected false marks over the 6 comparisons --> false marks, and at
 # least one with a chance of about
 # 0.40<!-- output: chance of at least one false mark --> (were the rows independent).
@@ -3178,6 +3214,8 @@ gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()]).abs()
 decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
 decay_share = (decay_term.norm() / gradients.norm()).item()
 print(f"weight decay's term / gradient, lengths, first batch: {decay_share:.6f}")
+decay_median = (decay_term.abs() / gradients).median().item()  # value by value, as in Adam
+print(f"weight decay's term / gradient, per value, median, first batch: {decay_median:.6f}")
 print(f"largest gradient value, first batch: {gradients.max():.2f}")
 print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean():.4f}")
 del fresh, first_batch_loader, gradients, decay_term
@@ -3190,9 +3228,11 @@ del fresh, first_batch_loader, gradients, decay_term
 # 1.50<!-- output: largest gradient value, first batch -->, but only
 # 1.02%<!-- output: gradient values above 0.1, first batch --> of values were above 0.1,
 # so clipping trims only those. Adam, though, divides each value by a running average
-# of that value's own size (besides beta1's running average of the gradient), so the
-# decay can weigh more where gradients are tiny, and a trim's effect depends on those
-# averages; neither is measured here.
+# of that value's own size (besides beta1's running average of the gradient), so what
+# counts is the decay next to each value's own gradient. For the median value it was
+# 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
+# of that gradient; where a gradient is tiny it weighs more. Later batches, and how a
+# trim acts through Adam's averages, are not measured here.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch

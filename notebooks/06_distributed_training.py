@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 77 s with a peak memory of 1450 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1361 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -330,14 +330,16 @@ if check_exercise(1, average_gradients=average_gradients):
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each of the 3 copies held its own 8 images' gradient; after
 # `average_gradients`, each holds the gradient of all 24, up to float32 rounding: the
-# update one process would make on the whole batch. The check is built to catch three
-# mistakes; the cell above shows the first:
-# - no division: the summed gradients are
-#   3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
-#   batch's: with plain SGD (which section 7's script uses), as if the learning rate were
-#   multiplied by the world size;
-# - a hard-coded divisor, such as `/ 2`: wrong on any other number of processes;
-# - a skipped parameter: its gradient stays each process's own.
+# update one process would make on the whole batch.
+#
+# The check is built to catch three mistakes: no division at all, a fixed divisor such as
+# `/ 2`, and a skipped parameter. The cell above shows only the first, no division: the
+# summed gradients are
+# 3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
+# batch's, which with plain SGD (section 7's script uses it) acts as a learning rate
+# multiplied by the world size. The other two are not shown here: a fixed divisor is right
+# only for that number of processes, and a skipped parameter keeps each process's own
+# gradient, so the copies drift apart.
 
 # %% [markdown]
 # ## 5. In 2 real processes, then DDP
@@ -642,20 +644,20 @@ for rank, speed_up in sorted(by_rank[1024].items()):  # Appendix C prints those 
 # %% [markdown]
 # One launch, CPU figures. DDP's added time (the all-reduce, and DDP's bookkeeping and
 # waits around it) was
-# 64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 59%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+# 35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 #
 # On the steps alone, 2 processes' predicted speed-up was
-# 0.425<!-- output: 64 images per process, predicted speed-up of 2 processes -->,
+# 0.479<!-- output: 64 images per process, predicted speed-up of 2 processes -->,
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->, at 64
 # and
-# 1.110<!-- output: 1024 images per process, predicted speed-up of 2 processes -->,
-# **faster (borderline)**<!-- says: 1024 images per process, the predicted speed-up in words -->,
+# 1.090<!-- output: 1024 images per process, predicted speed-up of 2 processes -->,
+# **a tie (borderline)**<!-- says: 1024 images per process, the predicted speed-up in words -->,
 # at 1,024, where the predictions from the two ranks' own DDP steps were
-# 1.113<!-- output: 1024 images per process, predicted from rank 0's DDP step -->
+# 1.112<!-- output: 1024 images per process, predicted from rank 0's DDP step -->
 # (rank 0) and
-# 1.107<!-- output: 1024 images per process, predicted from rank 1's DDP step -->
+# 1.069<!-- output: 1024 images per process, predicted from rank 1's DDP step -->
 # (rank 1): the two ranks of this one launch differ that much, and no second launch was
 # timed. So section 9 checks the prediction over whole epochs.
 
@@ -705,9 +707,15 @@ big_figures = read_arms(work_folder / "arms_big")
 # **A control, timed now.** The baseline's epoch includes its loading: a `DataLoader`
 # fetching and stacking each batch, then normalising it. As a yardstick for that part,
 # the next cell times the same loading done alone: one process, here in the notebook,
-# on 1 thread like the baseline, after the launches have ended; the median over 20
-# batches of each size, in microseconds per image (Appendix A: what this control does
-# and does not measure).
+# on 1 thread like the baseline, after the launches have ended (Appendix A: what this
+# control does and does not measure). One *repeat* takes the median over 20 batches of
+# each size, in microseconds per image; the sizes take turns for 5 repeats, and each line
+# gives the median of the repeats, then the lowest and highest repeat (their *spread*).
+#
+# The last line compares the two batch sizes loaded at an effective batch of 2,048: each
+# of the 2 processes loads batches of 1,024, the baseline batches of 2,048. It reads the
+# cost per image at 1,024 against the tie band (about the same, less or more), and says
+# whether the two sizes' spreads overlap ("within the repeats' spread") or not.
 
 
 # %%
@@ -728,21 +736,52 @@ def loading_per_image(images: TensorDataset, size: int, batches: int = 20) -> fl
     return statistics.median(per_image)
 
 
+def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
+    """A speed-up in the words given for each reading of speed_up_in_words (the tie
+    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
+    words = {"faster": faster, "slower": slower, "a tie": tie}
+    return words[speed_up_in_words(speed_up, width=False)]
+
+
 mapped = torch.load(data_path, mmap=True, weights_only=True)  # mapped, not copied
 same_images = TensorDataset(
     mapped["train_images"][:train_size], mapped["train_labels"][:train_size]
 )
+control_sizes = (64, 128, big_batch, 2 * big_batch)
+repeats = {size: [] for size in control_sizes}  # size -> each repeat's microseconds per image
 notebook_threads = torch.get_num_threads()
 torch.set_num_threads(1)  # as the plain loop's arm
 try:
-    loading_us = {
-        size: loading_per_image(same_images, size) for size in (64, 128, big_batch, 2 * big_batch)
-    }
+    for _ in range(5):  # 5 repeats, the sizes taking turns in each
+        for size in control_sizes:
+            repeats[size].append(loading_per_image(same_images, size))
 finally:
     torch.set_num_threads(notebook_threads)
 del mapped, same_images
+loading_us = {size: statistics.median(times) for size, times in repeats.items()}
 for size, microseconds in loading_us.items():
-    print(f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f}")
+    print(
+        f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f} "
+        f"(repeats {min(repeats[size]):.1f} to {max(repeats[size]):.1f})"
+    )
+# Half the batch against the whole, as a speed-up: above 1, an image cost less at half.
+ratio = loading_us[2 * big_batch] / loading_us[big_batch]
+at_half = say(ratio, "less", "more", "about the same")
+than = "as" if at_half == "about the same" else "than"
+words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
+if near_tie_edge(ratio):  # within 0.05 of the tie band's edges (section 8)
+    words += " (borderline)"
+# Do the two sizes' spreads over the repeats overlap?
+(half_low, half_high), (whole_low, whole_high) = (
+    (min(repeats[size]), max(repeats[size])) for size in (big_batch, 2 * big_batch)
+)
+overlap = half_low <= whole_high and whole_low <= half_high
+if at_half == "about the same":
+    spread_words = "within the repeats' spread" if overlap else "though the spreads do not overlap"
+else:
+    spread_words = "though within the repeats' spread" if overlap else "beyond the repeats' spread"
+words += f", {spread_words}"
+print(f"one process's loading per image, batches of {big_batch} against {2 * big_batch}: {words}")
 
 # %% [markdown]
 # How long did each arm's epoch take, and which won? The table gives the baseline, 2
@@ -758,21 +797,13 @@ for size, microseconds in loading_us.items():
 #   ratio of their medians; `(same 2 CPUs)` marks the one process that uses both CPUs,
 #   as DDP's two processes do.
 #
-# Under the table: 2 processes' verdict at each batch, where their gain at 2,048 came
-# from, how they would have fared against the baseline had it loaded at the control's
-# rate (its rest, plus the control's microseconds per image times the epoch's images),
-# and a take-away in plain words. Appendix A prints the other lines: each part's
-# speed-up in words, and the lean pair's and the 2-thread arm's rounds.
+# Under the table: 2 processes' verdict at each batch, section 8's prediction for the
+# steps beside the rest measured, and where their gain at 2,048 came from. Appendix A
+# prints the other lines: each part's speed-up in words, and the lean pair's and the
+# 2-thread arm's rounds.
 
 
 # %%
-def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
-    """A speed-up in the words given for each reading of speed_up_in_words (the tie
-    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
-    words = {"faster": faster, "slower": slower, "a tie": tie}
-    return words[speed_up_in_words(speed_up, width=False)]
-
-
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
 PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
@@ -795,18 +826,27 @@ for batch, figures in launches.items():
             f"{batch:>5} | {arm:<21} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
             f"{row['rest']:8.2f} | {last}"
         )
-# Effective batch -> 2 processes' verdict against the baseline (the plain loop, 1 thread).
-verdicts = {
-    batch: arm_speed_ups(figures, TWO_ARM, PLAIN_ARM).verdict for batch, figures in launches.items()
+# Effective batch -> 2 processes' rounds against the baseline (the plain loop, 1 thread).
+two_rounds = {
+    batch: arm_speed_ups(figures, TWO_ARM, PLAIN_ARM) for batch, figures in launches.items()
 }
+verdicts = {batch: rounds.verdict for batch, rounds in two_rounds.items()}
 small, large = sorted(verdicts)  # the two effective batches: 128 and 2 x big_batch
 lines = [
     f"effective batch {batch}, 2 processes against 1, verdict: {v}" for batch, v in verdicts.items()
 ]
+# Section 8's prediction for the steps (at 64 and 1,024 images per process) beside the rest
+# measured here, where those steps fall, in words.
+if big_batch != 1024:
+    lines.append(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
+for (batch, figures), per_process in zip(launches.items(), (64, 1024), strict=True):
+    rest_word = speed_up_in_words(part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"], width=False)
+    name = f"effective batch {batch}, the rest, predicted then measured"
+    lines.append(f"{name}: predicted {predicted_word(per_process)}, the rest measured {rest_word}")
 # Through which part 2 processes gained at the larger batch: a part gained where its
 # speed-up reads "faster". Halving each process's share of the loading would give 2, so
 # "more than halved" only where the loader's speed-up over 2 reads "faster".
-big_rounds = arm_speed_ups(big_figures, TWO_ARM, PLAIN_ARM)
+big_rounds = two_rounds[large]
 big_won = big_rounds.unanimous and big_rounds.faster  # 2 processes won every round there
 big_loader, big_rest = part_speed_ups(big_figures, TWO_ARM, PLAIN_ARM).values()
 halved = say(big_loader / 2, "more than halved", "shortened by less than half", "about halved")
@@ -821,47 +861,6 @@ else:
     gain = "the rest alone" if rest_gained else "neither part's median alone"
     through = ", through the rest" if rest_gained else ", with neither part's median faster alone"
 lines.append(f"effective batch {large}, where 2 processes' gain came from: {gain}")
-# What the win rests on: the baseline's epoch had it loaded at the control's rate (its
-# rest, plus the control's microseconds per image at its batch times the epoch's images),
-# over 2 processes' median epoch: a speed-up.
-control_epoch = big_figures[PLAIN_ARM]["rest"] + loading_us[large] * train_size / 1e6
-at_control_rate = control_epoch / big_figures[TWO_ARM]["epoch"]
-rate_word = speed_up_in_words(at_control_rate, width=False)
-rate_edge = near_tie_edge(at_control_rate)  # within 0.05 of the tie band's edges (section 8)
-edge = " (borderline)" if rate_edge else ""
-if not big_won:
-    rests_on = f"{rate_word}{edge} (no win to explain)"
-elif rate_word == "faster":
-    rests_on = f"faster{edge}, so the win holds at the control's rate"
-else:
-    rests_on = f"{rate_word}{edge}, so the win rests on the baseline's loading"
-name = f"effective batch {large}, against the baseline loading at the control's rate"
-lines.append(f"{name}: {rests_on}")
-# The take-away in plain words, from each batch's verdict and, at the larger, the gain and
-# what it rests on, then the lean pair's verdict there (Appendix A prints its rounds).
-lean_big = arm_speed_ups(big_figures, TWO_SLICED, SLICED_ARM)
-in_words = {"faster in every round": "saved time", "slower in every round": "cost time"}
-
-
-def in_plain_words(verdict: str) -> str:
-    """A verdict as what a second process did: saved time, cost time, neither (with the
-    count) where the rounds did not all agree, or (smoke mode) not judged on one round."""
-    if verdict.startswith("not judged"):
-        return "was not judged (one round)"
-    return in_words.get(verdict, f"neither saved nor cost time in every round ({verdict})")
-
-
-rested = ""  # for the take-away: does the win at the larger batch hold at the control's rate?
-if big_won and rate_word == "faster":
-    rested = ", even against the baseline loading at the control's rate"
-elif big_won:
-    at_rate = f"{rate_word}, borderline" if rate_edge else rate_word
-    rested = f", a win that rests on the baseline's loading (at the control's rate: {at_rate})"
-take_away = f"with a DataLoader, at effective batch {small:,} a second process "
-take_away += f"{in_plain_words(verdicts[small])}; at {large:,} it {in_plain_words(verdicts[large])}"
-take_away += f"{through}{rested}; with lean loading (no DataLoader) at {large:,} it "
-take_away += in_plain_words(lean_big.verdict)
-lines.append(f"take-away: {take_away}")
 print("\n".join(lines))
 
 # %% [markdown]
@@ -879,43 +878,180 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Take-away, from one launch per batch (CPU figures): **with a DataLoader, at effective batch 128 a
-# second process cost time; at 2,048 it saved time, through the loading, a win that rests on the
-# baseline's loading (at the control's rate: a tie); with lean loading (no DataLoader) at 2,048 it
-# neither saved nor cost time in every round (no clear winner: 5 faster, 0 tied, 1
-# slower)**<!-- says: take-away -->.
-#
 # Against the baseline, 2 processes were **slower in
 # every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128
 # and **faster in every
 # round**<!-- says: effective batch 2048, 2 processes against 1, verdict --> at 2,048.
-# Section 8 predicted the steps alone
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64
-# images per process and
-# **faster (borderline)**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# at 1,024; the steps fall in the table's `the rest` column (Appendix C sets each
-# prediction beside it). Where the gain at 2,048 came from: **the loading alone, more than
+#
+# This checks section 8's prediction over whole epochs. The prediction was for the steps
+# alone, which fall in the table's `the rest` column with the waits around them. Beside
+# the rest measured, at 2,048: **predicted a tie (borderline), the rest measured
+# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->; at 128:
+# **predicted slower, the rest measured
+# slower**<!-- says: effective batch 128, the rest, predicted then measured -->. Where
+# the two words disagree, the epochs did not bear the prediction out (Appendix C compares
+# the gaps in seconds).
+#
+# Where the gain at 2,048 came from: **the loading alone, more than
 # halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->.
 #
-# **Why read the 2,048 result with care.** 2 processes are measured against the
-# baseline's loading as it ran inside its epochs: per image, it took
-# 1.82<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# the control's time at 2,048 (and
-# 1.27<!-- output: plain loop at 128, loading per image inside the run / alone --> times
-# at 128). Had the baseline loaded at the control's rate,
-# 4.4 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# for each of the 50,000 images, with its rest as measured, its epoch would have taken
-# 0.29 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->,
-# against 2 processes' median epoch in the table; 2 processes against it:
-# **a tie, so the win rests on the baseline's
-# loading**<!-- says: effective batch 2048, against the baseline loading at the control's rate -->.
+# **Why read the 2,048 result with care.** Inside its epochs each arm loaded at its own
+# rate, which need not match the control's alone. The next cell divides each arm's
+# loading per image inside its run by the control's at the batch that each of its
+# processes loads (at 2,048: the baseline 2,048 images, each of the 2 processes 1,024; at
+# 128: 128 and 64). Then a what-if at 2,048: each arm's epoch had it loaded at the
+# control's rate, with its rest as measured (the baseline: the control's microseconds per
+# image at 2,048, times all the epoch's images; the 2 processes: the control's at 1,024,
+# times the half that each process loads), and 2 processes' speed-up from those two
+# epochs. Then: could the smaller batch that each of the 2 processes loads explain their
+# gain? Last, the take-away in plain words, with a `DataLoader` and loading lean.
+
+
+# %%
+def loading_parts(folder: str, arm: str) -> dict[str, float]:
+    """The arm's median seconds an epoch fetching batches, and moving and normalising them
+    (in each process: for 2 processes, the mean of the two), over the rounds that read_arms
+    counts, from the file compare_arms.py wrote."""
+    row = read_arms_json(work_folder / folder)["arms"][arm]
+    later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)  # as read_arms
+    pairs = list(zip(row["loader_seconds"][later], row["fetch_seconds"][later], strict=True))
+    return {
+        "fetching": statistics.median(fetch for _, fetch in pairs),
+        "normalising": statistics.median(load - fetch for load, fetch in pairs),
+    }
+
+
+# Each arm's loading per image inside its runs (fetching plus normalising; each of 2
+# processes loads half the images), over the control's at the batch each process loads.
+for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
+    for arm, who, processes in ((PLAIN_ARM, "plain loop", 1), (TWO_ARM, "2 processes", 2)):
+        inside_us = 1e6 * sum(loading_parts(folder, arm).values()) * processes / train_size
+        inside_over_alone = inside_us / loading_us[batch // processes]
+        print(
+            f"{who} at {batch}, loading per image inside the run / alone: {inside_over_alone:.2f}"
+        )
+        inside = say(  # alone over inside: a speed-up, in words
+            1 / inside_over_alone,
+            "faster inside the run than alone",
+            "slower inside the run than alone",
+            "about as fast inside the run as alone",
+        )
+        print(f"{who} at {batch}, loading inside the run against alone: {inside}")
+# The what-if at the larger batch: each arm's rest as measured, plus its loading at the
+# control's rate at the batch each of its processes loads, for the images each loads.
+name = f"effective batch {large}"
+control_epoch = big_figures[PLAIN_ARM]["rest"] + loading_us[large] * train_size / 1e6
+two_control_epoch = big_figures[TWO_ARM]["rest"] + loading_us[big_batch] * train_size / 2 / 1e6
+at_control_rate = control_epoch / two_control_epoch  # 2 processes' speed-up, both at the rate
+print(f"{name}, the baseline's epoch at the control's rate (s): {control_epoch:.2f}")
+print(f"{name}, 2 processes' epoch at the control's rate (s): {two_control_epoch:.2f}")
+print(f"{name}, 2 processes' speed-up at the control's rate: {at_control_rate:.2f}")
+rate_word = speed_up_in_words(at_control_rate, width=False)
+rate_edge = near_tie_edge(at_control_rate)  # within 0.05 of the tie band's edges (section 8)
+edge = " (borderline)" if rate_edge else ""
+if not big_won:
+    rests_on = f"{rate_word}{edge} (no win to explain)"
+elif rate_word == "faster":
+    rests_on = f"faster{edge}, so the win holds with both at the control's rate"
+else:
+    rests_on = f"{rate_word}{edge}, so the win rests on each arm's loading inside its run"
+print(f"{name}, 2 processes against 1, both at the control's rate: {rests_on}")
+# Could the smaller batch that each of the 2 processes loads explain their gain? Only
+# where they won every round (big_won) through the loading; `at_half`, `ratio` and
+# `spread_words` come from the control's cell.
+half_text, whole_text = f"{big_batch:,}", f"{large:,}"
+if not big_won:
+    batch_words = f"no gain to explain ({big_rounds.verdict})"
+elif not loader_gained:
+    batch_words = f"no loading gain to explain (gain: {gain})"
+else:
+    if at_half == "more":
+        batch_words = "the batch size does not explain the gain: in the control, an image cost "
+        batch_words += f"more to load at {half_text} than at {whole_text}"
+    elif at_half == "less":
+        batch_words = "part of the gain may come from the batch size: in the control, an "
+        batch_words += f"image cost less to load at {half_text} than at {whole_text}"
+    else:
+        batch_words = "the batch size explains little of the gain: in the control, an image "
+        batch_words += f"cost about the same to load at {half_text} as at {whole_text}"
+    if near_tie_edge(ratio):
+        batch_words += " (borderline)"
+    batch_words += f", {spread_words}"
+print(f"{name}, the control on the batch size: {batch_words}")
+
+
+# The take-away in plain words: what a second process did at each batch, with a
+# DataLoader (and, at the larger, the part it gained through and the what-if), then with
+# both arms loading lean (Appendix A prints the lean pair's rounds).
+def in_plain_words(rounds: RoundCount) -> str:
+    """What a second process did over the rounds: saved or cost time in every round;
+    without a winner, in how many rounds, and the median speed-up; or (smoke mode, one
+    round) not judged."""
+    count = len(rounds.speed_ups)
+    if count < 2:
+        return "was not judged (one round)"
+    if rounds.unanimous:
+        return "saved time in every round" if rounds.faster else "cost time in every round"
+    median = f"median speed-up {rounds.median:.2f}"
+    if rounds.faster > count / 2:
+        return f"saved time in {rounds.faster} of {count} rounds, short of every round ({median})"
+    if rounds.slower > count / 2:
+        return f"cost time in {rounds.slower} of {count} rounds, short of every round ({median})"
+    if rounds.tied > count / 2:
+        return f"tied in most rounds, {rounds.tied} of {count} ({median})"
+    counts = f"{rounds.faster} faster, {rounds.tied} tied, {rounds.slower} slower"
+    return f"had no majority of rounds faster, tied or slower ({counts}; {median})"
+
+
+with_loader = f"at effective batch {small:,} a second process {in_plain_words(two_rounds[small])}"
+with_loader += f"; at {large:,} it {in_plain_words(two_rounds[large])}{through}"
+what_if = "in the what-if with both arms loading at the control's rate"
+if big_won and rate_word == "faster":
+    with_loader += f", and it stays faster{edge} {what_if}"
+elif big_won:
+    with_loader += f", but {what_if} it reads {rate_word}{edge}"
+print(f"take-away, with a DataLoader: {with_loader}")
+lean_rounds = {
+    batch: arm_speed_ups(figures, TWO_SLICED, SLICED_ARM) for batch, figures in launches.items()
+}
+lean_words = f"at effective batch {small:,} a second process {in_plain_words(lean_rounds[small])}"
+lean_words += f"; at {large:,} it {in_plain_words(lean_rounds[large])}"
+print(f"take-away, loading lean: {lean_words}")
+
+# %% [markdown]
+# Per image, each arm's loading inside its epochs took this many times the control's
+# alone: at 2,048, the baseline's
+# 1.55<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# each of the 2 processes'
+# 1.35<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 128, in the same order,
+# 1.15<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.73<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
+# taken
+# 0.36 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# and the 2 processes'
+# 0.24 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# a speed-up of
+# 1.51<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# in words **faster, so the win holds with both at the control's
+# rate**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # That is a what-if, not a measurement: the control ran alone in the notebook's process,
-# and what slowed or sped the baseline's loading inside its run, this lesson does not
-# time. Could the smaller batch that each of the 2 processes loads (1,024 images, against
-# the baseline's 2,048) explain the gain instead? From the control's two sizes:
-# **the batch size explains little of the gain: in the control, an image cost about the same to load
-# at 1,024 as at 2,048**<!-- says: effective batch 2048, the control on the batch size -->.
-# Where no arm uses a `DataLoader`, the lean pair gives the take-away's last clause.
+# and what slowed or sped each arm's loading inside its run, this lesson does not time.
+#
+# Could the smaller batch that each of the 2 processes loads (1,024 images, against the
+# baseline's 2,048) explain the gain instead? From the control's two sizes:
+# **part of the gain may come from the batch size: in the control, an image cost less to load at
+# 1,024 than at 2,048, though within the repeats'
+# spread**<!-- says: effective batch 2048, the control on the batch size -->.
+#
+# **Take-away**, from one launch per batch (CPU figures). With a `DataLoader`:
+# **at effective batch 128 a second process cost time in every round; at 2,048 it saved
+# time in every round, through the loading, and it stays faster in the what-if with both
+# arms loading at the control's rate**<!-- says: take-away, with a DataLoader -->.
+# Loading lean, where no arm uses a `DataLoader`: **at effective batch 128 a second process cost
+# time in every round; at 2,048 it saved time in every
+# round**<!-- says: take-away, loading lean -->.
 #
 # Appendix A gives the 2-thread row's rounds, and 2 processes against it.
 #
@@ -1031,22 +1167,25 @@ print(accumulation.output)
 # - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
 #   logs and saves (`model.module`).
 # - On single steps, what DDP added was
-#   64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
+#   59%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
 #   at 64 images per process and
-#   32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
+#   35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
 # - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
 #   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
 #   at an effective batch of 128 and
 #   **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
 #   at 2,048 (one run). Where the gain came from: **the loading alone, more than
-#   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->, and
-#   the baseline's loading there took
-#   1.82<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   as long per image as the control's, alone; against the baseline loading at the
-#   control's rate: **a tie, so the win rests on the baseline's
-#   loading**<!-- says: effective batch 2048, against the baseline loading at the control's rate -->
-#   (a what-if, section 9). With both arms loading lean: **no clear winner: 5 faster, 0 tied, 1
-#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   halved**<!-- says: effective batch 2048, where 2 processes' gain came from -->. Per
+#   image, the baseline's loading there took
+#   1.55<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   the control's time alone, and each of the 2 processes'
+#   1.35<!-- output: 2 processes at 2048, loading per image inside the run / alone -->
+#   times; with both arms loading at the control's rate (a what-if, section 9), 2
+#   processes against the baseline: **faster, so the win holds with both at the control's
+#   rate**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
+# - With both arms loading lean (no `DataLoader`): **at effective batch 128 a second process cost
+# time in every round; at 2,048 it saved time in every
+# round**<!-- says: take-away, loading lean -->.
 # - The plain loop and DDP trained the same model: after the rounds at 128, no weight
 #   differed by more than
 #   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
@@ -1238,7 +1377,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.56<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1260,11 +1399,16 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.48<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed. (a) is wrong: each process computed only its own 64 images of
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's speed. Appendix C compares, in seconds an epoch, the rest's gap
+# between the two arms at 128 with the gap section 8's steps predict:
+# **larger than
+# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->.
+# Where it is larger, the epochs held costs beyond the steps timed alone, which this
+# lesson does not time apart. (a) is wrong: each process computed only its own 64 images of
 # every step; so is (c): the shards split each epoch's images between the processes. (b)
 # cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
 # processes.
@@ -1419,9 +1563,9 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.40<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest
@@ -1465,7 +1609,8 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the plain pair at 2048 and in the lean pair at
+# 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1477,20 +1622,7 @@ print(f"take-away, 2 processes won every round: {won_words}")
 
 
 # %%
-
-
-def loading_parts(folder: str, arm: str) -> dict[str, float]:
-    """The arm's median seconds an epoch fetching batches, and moving and normalising them,
-    over the rounds that read_arms counts, from the file compare_arms.py wrote."""
-    row = read_arms_json(work_folder / folder)["arms"][arm]
-    later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)  # as read_arms
-    pairs = list(zip(row["loader_seconds"][later], row["fetch_seconds"][later], strict=True))
-    return {
-        "fetching": statistics.median(fetch for _, fetch in pairs),
-        "normalising": statistics.median(load - fetch for load, fetch in pairs),
-    }
-
-
+# loading_parts: defined in section 9.
 def where_the_epoch_went(batch: int, figures: dict, folder: str, per_process: int) -> None:
     """One launch of section 9, at one effective batch: each process's loading per image in
     two parts, and 2 processes' against the baseline's in words; then each arm's rest of an
@@ -1541,123 +1673,56 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
-# **The control, read three ways.** Section 9's control cell (`loading_per_image`) timed
-# one process's loading (fetching, then normalising, as the `loader` column counts it) on
-# the same training images, mapped from `data_path` rather than copied, with a loader
-# built as `compare_arms.py`'s `make_loader` builds the plain loop's: the median over 20
-# batches of each size, in the notebook's own process, on 1 thread like the plain loop's
-# arm, after the launches had ended. The next cell asks of those timings:
-# 1. the batch alone: at 2,048, each of the 2 processes loads batches of 1,024, the
-#    baseline batches of 2,048; does one process load an image more cheaply at half the
-#    batch, with no second process at all?
-# 2. the baseline inside its runs: its loading per image there, over the control's;
-# 3. section 9's what-if, in figures: the baseline's epoch had it loaded at the control's
-#    rate, and 2 processes' speed-up over that epoch.
-
-
-# %%
-# 1. Above 1 (faster): an image cost less at half the batch, in this one timing of each size.
-ratio = loading_us[2 * big_batch] / loading_us[big_batch]  # a time ratio
-at_half = say(ratio, "less", "more", "about the same")  # say: defined in section 9
-than = "as" if at_half == "about the same" else "than"
-words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
-if near_tie_edge(ratio):  # within 0.05 of the tie band's edges (section 8)
-    words += " (borderline)"
-words += ", one timing each"
-print(f"one process's loading per image, batches of {big_batch} against {2 * big_batch}: {words}")
-# The same for section 9: could the smaller batch each of 2 processes loads explain their
-# gain at 2 x big_batch? Only where they won every round (big_won) through the loading.
-half_text, whole_text = f"{big_batch:,}", f"{2 * big_batch:,}"
-if not big_won:
-    batch_words = f"no gain to explain ({big_rounds.verdict})"
-elif not loader_gained:
-    batch_words = f"no loading gain to explain (gain: {gain})"
-else:
-    if at_half == "more":
-        batch_words = "the batch size does not explain the gain: in the control, an image cost "
-        batch_words += f"more to load at {half_text} than at {whole_text}"
-    elif at_half == "less":
-        batch_words = "part of the gain may come from the batch size: in the control, an "
-        batch_words += f"image cost less to load at {half_text} than at {whole_text}"
-    else:
-        batch_words = "the batch size explains little of the gain: in the control, an image "
-        batch_words += f"cost about the same to load at {half_text} as at {whole_text}"
-    if near_tie_edge(ratio):
-        batch_words += " (borderline)"
-print(f"effective batch {2 * big_batch}, the control on the batch size: {batch_words}")
-# 2. The plain loop's loading per image inside each of section 9's runs (fetching plus
-# normalising, as where_the_epoch_went counts it), over this control's at the same batch.
-for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
-    inside_us = 1e6 * sum(loading_parts(folder, PLAIN_ARM).values()) / train_size
-    inside_over_alone = inside_us / loading_us[batch]
-    print(
-        f"plain loop at {batch}, loading per image inside the run / alone: {inside_over_alone:.2f}"
-    )
-    inside = say(  # alone over inside: a speed-up, in words
-        1 / inside_over_alone,
-        "faster inside the run than alone",
-        "slower inside the run than alone",
-        "about as fast inside the run as alone",
-    )
-    print(f"plain loop at {batch}, loading inside the run against alone: {inside}")
-# 3. Section 9's what-if (control_epoch, at_control_rate: computed there), in figures.
-name = f"effective batch {2 * big_batch}"
-print(f"{name}, the baseline's epoch at the control's rate (s): {control_epoch:.2f}")
-print(f"{name}, 2 processes' median epoch (s): {big_figures[TWO_ARM]['epoch']:.2f}")
-print(f"{name}, 2 processes' speed-up at the control's rate: {at_control_rate:.2f}")
-
-# %% [markdown]
-# **1. The batch alone.** One process, alone on the CPUs, loaded an image in
-# 5.0 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# **The control, in detail.** Section 9's control cell (`loading_per_image`) timed one
+# process's loading (fetching, then normalising, as the `loader` column counts it) on the
+# same training images, mapped from `data_path` rather than copied, with a loader built
+# as `compare_arms.py`'s `make_loader` builds the plain loop's, in the notebook's own
+# process, on 1 thread like the plain loop's arm, after the launches had ended. It loaded
+# an image in
+# 4.7 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.2 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 5.0 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.6 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.5 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.4 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# at 2,048 (CPU figures, one run, medians of 20 batches: section 9's control cell). Half
-# the batch, in words:
-# **at 1,024, an image cost about the same to load as at 2,048, one timing
-# each**<!-- says: one process's loading per image, batches of 1024 against 2048 -->
-# (the words add "borderline" when the ratio is within 0.05 of the tie band's edges,
-# `near_tie_edge`). The next line, which section 9 quotes, puts that beside section 9's
-# result at 2,048; it weighs the batch size only where 2 processes won every round
-# through the loading.
-# This control ran in the notebook's process, not in a launched worker: it times the
-# batch size alone, not what sets the plain loop's cost per image inside section 9's
-# runs (its `microseconds per image` lines above).
+# 5.7 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# at 2,048 (CPU figures, one run; each the median of 5 repeats, whose lowest and highest
+# the same line gives). Half the batch, in words:
+# **at 1,024, an image cost less to load than at 2,048, though within the repeats'
+# spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
+# The words add "borderline" when the ratio is within 0.05 of the tie band's edges
+# (`near_tie_edge`), and "within the repeats' spread" when the two sizes' spreads
+# overlap. Section 9's `the control on the batch size` line weighs this only where 2
+# processes won every round through the loading. The control ran in the notebook's
+# process, not in a launched worker: it times the batch size alone, not what sets an
+# arm's cost per image inside section 9's runs.
 #
-# **2. The baseline inside the run.** The `plain loop at …` lines divide the plain loop's
-# loading per image inside each of section 9's runs (fetching plus normalising, as the
-# `microseconds per image` lines above count it) by this control's at the same batch,
-# alone:
-# 1.27<!-- output: plain loop at 128, loading per image inside the run / alone -->,
+# **Inside the runs.** Section 9's `… loading per image inside the run / alone` lines
+# divide each arm's loading per image inside its run (fetching plus normalising, as the
+# `microseconds per image` lines above count it; for 2 processes, in each process) by
+# the control's at the batch each process loads. In words, at 2,048, the baseline's:
 # **slower inside the run than
-# alone**<!-- says: plain loop at 128, loading inside the run against alone -->, at 128
-# and
-# 1.82<!-- output: plain loop at 2048, loading per image inside the run / alone -->,
+# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->; each of
+# the 2 processes':
 # **slower inside the run than
-# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->, at
-# 2,048. What sets these ratios, this lesson does not time.
+# alone**<!-- says: 2 processes at 2048, loading inside the run against alone -->. What
+# sets these ratios, this lesson does not time.
 #
-# **3. Section 9's what-if.** With its rest as measured and its loading at the control's
-# rate, the baseline's epoch at 2,048 would have taken
-# 0.29 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->,
-# against 2 processes' median epoch of
-# 0.29 s<!-- output: effective batch 2048, 2 processes' median epoch (s) -->: a speed-up
-# of
-# 1.00<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
-# the ratio of two medians (section 9's epoch column gives the median of the rounds'
-# ratios). It assumes that the baseline could have loaded inside its run as fast as
-# alone, which this lesson does not test: a what-if to weigh the win by, not a
-# prediction.
+# **Section 9's what-if.** It gives both arms the control's rate, each at the batch that
+# its processes load, and keeps each arm's rest as measured; its speed-up is the ratio of
+# the two epochs so computed, not the median of the rounds' ratios that section 9's
+# epoch column gives. Giving the control's rate to the baseline alone would set a
+# what-if baseline against 2 processes as they ran, whose loading was not at the
+# control's rate either. The what-if assumes that each arm could have loaded inside its
+# run as fast as the control alone, which this lesson does not test: a what-if to weigh
+# the win by, not a prediction.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.90<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.67<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.23<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.16<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 2.25<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.50<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1686,7 +1751,7 @@ print(f"{name}, 2 processes' speed-up at the control's rate: {at_control_rate:.2
 # by round:
 # 1. loading lean: one lean process over the plain loop;
 # 2. a second process, both loading lean: the lean pair, its verdict (section 9's
-#    take-away quotes it at 2,048), then by part;
+#    `take-away, loading lean` line puts it in plain words), then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
 #    gets here, then its median and its rounds in words;
 # 4. 2 processes over the plain loop with 2 threads, then its verdict. This
@@ -1730,34 +1795,34 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.39<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.19<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.05<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.03<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed, and 2 lean processes at
-# 1.48<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 5 faster, 0 tied, 1
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.50<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.63
+# 2.99<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.68
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.90<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.12<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band
 # ("borderline" within 0.05 of its edges, `near_tie_edge`), then the rounds' verdict: at
 # 128,
-# **a tie, then no clear winner: 0 faster, 6 tied, 0
+# **slower (borderline), then no clear winner: 1 faster, 2 tied, 3
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie (borderline), then no clear winner: 3 faster, 2 tied, 1
+# **faster (borderline), then no clear winner: 4 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1766,9 +1831,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.55<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.60<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.85<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, as against 1 thread in section 9: **slower
 # in every round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
 # at 128 and **faster in every
@@ -1871,27 +1936,27 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.428 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.453 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.611 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.669 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.927 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.046 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.123 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.149 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.804 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.896 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.428 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.611 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 1.80<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.47<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.47<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.53<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step grew by a factor of
-# 3.05<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.79<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.02<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.09<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **Section 8's predictions, judged.** Section 8 put each prediction in words against the
 # tie band, marking some *borderline*. Why each mark? The next cell prints the
@@ -1917,8 +1982,8 @@ for size in (64, 1024):
 # The words: at 64,
 # **clear: the ranks agree, more than 0.05 from the tie band's
 # edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
-# **borderline: within 0.05 of the tie band's
-# edges**<!-- says: 1024 images per process, the prediction's word -->. This test asks
+# **borderline: the two ranks' predictions fall on different sides of an edge of the tie
+# band**<!-- says: 1024 images per process, the prediction's word -->. This test asks
 # only which side of each edge the ranks' predictions fall, not how far apart they are:
 # it cannot make one launch's prediction firm, which is why section 9 checks it over whole
 # epochs.
@@ -1926,20 +1991,20 @@ for size in (64, 1024):
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 0.927 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 1.046 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.097 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.735 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 0.990 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.128 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.143 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.440 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up faster
+# at 1,024, **less, predicted speed-up a tie
 # (borderline)**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
-# **Predictions beside section 9's epochs.** First, in words, each prediction for the
-# steps beside the rest that section 9 measured. Then: if each arm's steps cost inside an
+# **Predictions beside section 9's epochs.** Section 9 printed each prediction's word
+# beside the rest it measured. Here, in seconds: if each arm's steps cost inside an
 # epoch what section 8 timed alone, the gap in the rest (DDP's median minus the
 # baseline's) would be about section 8's `DDP step` row minus its `1 process, step on the
 # 2B images` row, times the epoch's steps (negative where the predicted speed-up is above
@@ -1956,9 +2021,6 @@ for effective, launch_figures, per_process in (
     (2 * big_batch, big_figures, 1024),  # section 8's sizes per process
 ):
     batch_name = f"effective batch {effective}"
-    rest_speed_up = part_speed_ups(launch_figures, TWO_ARM, PLAIN_ARM)["rest"]
-    words = f"{predicted_word(per_process)}, then {speed_up_in_words(rest_speed_up, width=False)}"
-    print(f"{batch_name}, the rest, predicted then measured: {words}")
     epoch_steps = math.ceil(train_size / effective)  # the same for both arms
     rest_gap = launch_figures[TWO_ARM]["rest"] - launch_figures[PLAIN_ARM]["rest"]
     # Section 8's DDP step on B images minus one process's step on 2B, ms -> s an epoch.
@@ -1984,22 +2046,16 @@ for effective, launch_figures, per_process in (
     print(f"{batch_name}, the rest's gap, measured against predicted: {larger}")
 
 # %% [markdown]
-# The prediction for the steps, then the rest measured, in words: at 128,
-# **slower, then slower**<!-- says: effective batch 128, the rest, predicted then measured -->;
-# at 2,048,
-# **faster (borderline), then
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
-#
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.476 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.325 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.577 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.359 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.061 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.051 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.006 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.007 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **not judged: the tolerance exceeds the baseline's
 # rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
@@ -2008,11 +2064,11 @@ for effective, launch_figures, per_process in (
 # the loop's own Python.
 #
 # The words compare ratios and the tolerance seconds. At 2,048 the baseline's rest took
-# 0.069 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
+# 0.073 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
 # against a tolerance of
-# 0.074 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->;
+# 0.083 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->;
 # there, 2 processes' rest ran at
-# 0.53<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.59<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed: a large ratio, for a gap small in seconds.
 
 
@@ -2106,12 +2162,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 917 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 886 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 616 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 617 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1718 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1719 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
