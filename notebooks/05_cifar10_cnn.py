@@ -867,7 +867,8 @@ show_batch(
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
 # each of 3 seeds on a 3,000-image sample (`sample_size`), with residual blocks and
 # augmentation in every run: compare these runs with each other, not with section 4.
-# Each recipe changes one thing from the one before, except run 3:
+# Each recipe changes one thing from the one before, except runs 3 and 6 (each names its
+# second change):
 #
 # 1. a constant learning rate of `peak_rate`, 0.01 (`fit`): the baseline;
 # 2. a constant 0.005, about one-cycle's mean rate (printed after the runs);
