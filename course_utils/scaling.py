@@ -114,7 +114,8 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     Round 1 can pay first-time costs, so only the later rounds count (all of them if there
     is only one). Returns arm -> ``epochs``, ``loads``, ``rests`` (each round's seconds:
     the epoch, getting its batches ready, the rest), their medians ``epoch``, ``loader`` and
-    ``rest``, and ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
+    ``rest``, ``val_acc``, and ``fetches`` (each round's part of ``loads`` spent fetching)
+    where the file has them. Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
     figures = {}
     for arm, row in read_arms_json(folder)["arms"].items():
@@ -122,6 +123,8 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
         epochs, loads = row["seconds"][later], row["loader_seconds"][later]
         rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
         figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
+        if "fetch_seconds" in row:  # compare_arms.py writes them; older files may not
+            figures[arm]["fetches"] = row["fetch_seconds"][later]
         for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
             figures[arm][part] = statistics.median(values)
     return figures

@@ -122,6 +122,15 @@ def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(ar
     ]
 
 
+def test_the_fetching_seconds_leave_out_round_1_as_the_rest_do(arms_folder):
+    found = json.loads((arms_folder / "arms.json").read_text())
+    found["arms"]["1 process x 1 thread"]["fetch_seconds"] = [4.0, 0.3, 0.4, 0.35]
+    (arms_folder / "arms.json").write_text(json.dumps(found))
+    figures = read_arms(arms_folder)
+    assert figures["1 process x 1 thread"]["fetches"] == [0.3, 0.4, 0.35]
+    assert "fetches" not in figures["2 processes x 1 thread"]  # a file written without them
+
+
 def test_a_missing_results_file_is_named_with_the_fix(tmp_path):
     for read in (read_arms, read_weight_gap):
         with pytest.raises(FileNotFoundError, match=r"arms\.json: run compare_arms\.py with"):
