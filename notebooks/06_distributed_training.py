@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1432 MB. The course's
+# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1417 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -95,7 +95,6 @@ from course_utils.distributed import (
     process_group,
     run_torchrun,
     simulate_group,
-    torchrun_command,
 )
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_parts
@@ -161,8 +160,8 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 #
 # More workers shrink each worker's arithmetic, and may shrink its loading, but add the
 # exchange: section 8 times one step, section 9 whole epochs. The model is lesson 03's
-# small MLP, not lesson 05's CNNs: it trains in seconds on 2 CPUs, with little arithmetic
-# for each value it exchanges, so the exchange's cost shows. Per step it exchanges:
+# small MLP: it trains in seconds on 2 CPUs, with little arithmetic for each value it
+# exchanges, so the exchange's cost shows. Per step it exchanges:
 
 # %% tags=["nbval-check-output"]
 mlp = MLP(28 * 28, [32], 10)
@@ -187,11 +186,9 @@ print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 #
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
-# where they meet (the **rendezvous**). In a terminal you type
-# `torchrun --standalone --nproc_per_node=2 scripts/collectives.py`; the notebook calls
-# the course's `run_torchrun`, which starts the same script with the same environment
-# variables (Appendix E: how the workers start), captures the output, stops stuck
-# processes and measures memory.
+# where they meet (the **rendezvous**). The notebook calls the course's `run_torchrun`,
+# which starts a script as `torchrun` would (section 7 prints its command), captures the
+# output, stops stuck processes and measures memory.
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -213,12 +210,10 @@ collectives = run_torchrun(
 print(collectives.output)
 
 # %% [markdown]
-# The processes print at the same time: read the lines by rank. Rank 0's `[1, 10]` and
-# rank 1's `[2, 20]` became the sum `[3, 30]` in both, then the mean `[1.5, 15]`; after
-# `broadcast`, both hold rank 0's random numbers (`dist.barrier()` returns once every
-# process has called it, so neither starts the next collective before both have
-# printed). A training step needs just these two: `broadcast` starts every model copy
-# from the same weights, `all_reduce` averages the gradients.
+# The processes print at the same time: read the lines by rank (`dist.barrier()` returns
+# once every process has called it, so neither starts the next collective before both
+# have printed). A training step needs just these two calls: `broadcast` starts every
+# model copy from the same weights, `all_reduce` averages the gradients.
 #
 # Later scripts join with the course's `process_group()`, which reads the same
 # variables, picks gloo or NCCL, sets the device, times out every call, and leaves the
@@ -327,18 +322,13 @@ if check_exercise(1, average_gradients=average_gradients):
     print(f"summed, not divided / whole batch's gradient: {times:.2f}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Each of the 3 copies held its own 8 images' gradient; after
-# `average_gradients`, each holds the gradient of all 24, up to float32 rounding: the
-# update one process would make on the whole batch.
-#
-# The check is built to catch three mistakes: no division at all, a fixed divisor such as
-# `/ 2`, and a skipped parameter. The cell above shows only the first, no division: the
-# summed gradients are
+# **What the result means.** After `average_gradients`, each of the 3 copies holds the
+# gradient of all 24 images, up to float32 rounding: the update one process would make on
+# the whole batch. Without the division, the summed gradients are
 # 3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
-# batch's, which with plain SGD (section 7's script uses it) acts as a learning rate
-# multiplied by the world size. The other two are not shown here: a fixed divisor is right
-# only for that number of processes, and a skipped parameter keeps each process's own
-# gradient, so the copies drift apart.
+# batch's: with plain SGD (section 7's script uses it), a learning rate multiplied by the
+# world size. The check also catches a fixed divisor such as `/ 2` (right for one number
+# of processes only) and a skipped parameter (the copies drift apart); neither is shown.
 
 # %% [markdown]
 # ## 5. In 2 real processes, then DDP
@@ -358,13 +348,10 @@ if check_exercise(1, average_gradients=average_gradients):
 # ```
 #
 # Below, numbered: the script's helpers, its data-parallel lines and the lines that print
-# the figures (Appendix B lists the whole script). `parameters_to_vector` (PyTorch's)
-# joins all of a model's weights into one flat tensor; `largest_gap_between_processes`
-# (the course's) gives the largest difference between the processes' copies of any value.
-#
-# Then its output. The course's `rank_print` prints from rank 0 alone, or, with
-# `all_ranks=True`, from every process with a `[rank N]` prefix; the last line compares
-# rank 1's lines with rank 0's.
+# (Appendix B lists the whole script). `parameters_to_vector` (PyTorch's) joins a model's
+# weights into one flat tensor; `largest_gap_between_processes` (the course's) gives the
+# largest difference between the processes' copies of any value; `rank_print` prints from
+# rank 0 alone, or, with `all_ranks=True`, from every process with a `[rank N]` prefix.
 
 
 # %%
@@ -424,19 +411,21 @@ rank_1 = [
 print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {rank_0 == rank_1}")
 
 # %% [markdown]
-# Each process's own 32-image gradient differs from the whole batch's (compare its
-# `largest gap` with the `whole batch's gradient values`), so the match could fail. Your
-# average equals the whole batch's gradient up to float32 rounding (the sums run in
-# another order), and DDP's exactly (Appendix B: why). DDP also made the processes'
-# initial weights, drawn with a seed per rank, equal (the line `initial weights drawn …`).
+# Each process's own gradient differs from the whole batch's (its `largest gap` against
+# the `whole batch's gradient values`), so the match is a real test. Your average matches
+# the whole batch's gradient up to float32 rounding (the sums run in another order) and
+# DDP's exactly (Appendix B: why). The last line compares rank 1's lines with rank 0's.
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
-# 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
+# 1. on wrapping, broadcasts rank 0's weights, so all processes start equal (the line
+#    `initial weights drawn …` gives the gap before and after);
 # 2. groups the gradients into *buckets*, and as soon as `backward` has filled a bucket,
 #    divides it by the world size and starts its `all_reduce`; copying the gradients into
-#    the buckets and back is DDP's *bookkeeping*;
+#    the buckets and back is DDP's *bookkeeping* (what PyTorch's DDP documentation
+#    describes<!-- source: PyTorch docs, DistributedDataParallel -->; not shown here);
 # 3. here the model is small, so it fits one bucket, and the all-reduce starts only once
-#    `backward` is done (Appendix B);
+#    `backward` is done (Appendix B). Section 11's hook count shows only the one bucket
+#    (one all-reduce per `backward`), not when its all-reduce starts;
 # 4. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
@@ -483,9 +472,8 @@ for epoch in (0, 1):
 #   choice);
 # - `DistributedSampler` and `set_epoch`: a shard per process, a new shuffle per epoch;
 # - `DistributedDataParallel(model)`: gradients averaged in `backward`;
-# - `synchronize(device)`, which waits until the GPU's queued work is done, before
-#   reading the clock, or a GPU epoch would time only the queueing of its steps (lesson
-#   04);
+# - `synchronize(device)` before reading the clock: it waits until the device has run the
+#   steps queued on it, which a GPU runs later (lesson 04);
 # - validation on every world_size-th image, then `dist.all_reduce(totals)` of the
 #   shards' counts, so every process knows the whole validation accuracy;
 # - `if rank == 0: save_checkpoint(...)`: one process saves `model.module`, the plain
@@ -507,31 +495,25 @@ script_lines(
 )
 
 # %% [markdown]
-# **The effective batch**, per-process batch x world size, is 128 (`--batch-size 64` on 2
-# processes), like lesson 03's batches, with plain SGD at a constant 0.2 (not tuned here).
-# More processes would grow it, and by the usual rule the learning rate with it
-# (Appendix E).
+# **The effective batch** is 128 (`--batch-size 64` on 2 processes), like lesson 03's
+# batches, with plain SGD at a constant 0.2 (not tuned here). More processes would grow
+# it, and by the usual rule the learning rate with it (Appendix E).
 #
-# **Launching.** `--standalone`: one machine, meeting on a free local port;
-# `--nproc_per_node`: the number of processes (usually of GPUs). Each process gets 1
-# *intra-op thread* (PyTorch can split one operation over several CPU threads: Appendix
-# E). Below, the command for a terminal in `notebooks/` (`$LESSON06`: this run's
-# `work_folder`), then `run_torchrun` starting the same script. Each epoch line gives
-# each rank's seconds getting batches ready (CPU figures, from one run); the last line,
-# each weight's largest gap between the two processes after training (0: equal to the
-# last bit). This run also sampled memory, so its epoch times are not compared with
-# section 9's (Appendix E).
+# **Launching.**
+# 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
+#    number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
+#    the threads PyTorch splits an operation such as a matrix product across (Appendix E).
+# 2. The cell prints the command `run_torchrun` ran (for CPU workers on Linux, a course
+#    module that forks them: Appendix E), then the same launch typed in a terminal in
+#    `notebooks/` (`$LESSON06`: this run's `work_folder`).
+# 3. Each epoch line gives each rank's seconds getting batches ready (CPU figures, one
+#    run); the last line, the largest gap between the two processes' weights after
+#    training (0: equal to the last bit).
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
 two_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
 two_args += ["--out", two_folder, "--batch-size", 64, "--lr", 0.2]
-# (With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.)
-hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
-command = torchrun_command(Path("scripts") / "train_ddp.py", 2, two_args)[3:]
-# $LESSON06 stands for this run's work_folder (print(work_folder) shows yours).
-parts = [str(part).replace(str(work_folder), "$LESSON06") for part in command]
-print(hide + " ".join(["torchrun", *parts]))
 two_processes = run_torchrun(
     scripts / "train_ddp.py",
     nproc=2,
@@ -540,6 +522,16 @@ two_processes = run_torchrun(
     cpu_only=cpu_only,
     threads_per_process=1,
 )
+# The command it ran, machine paths shortened: this Python as python, this run's
+# work_folder as $LESSON06 (print(work_folder) shows yours), the scripts folder as scripts.
+ran = ["python"] + [
+    part.replace(str(work_folder), "$LESSON06").replace(str(scripts), "scripts")
+    for part in two_processes.command[1:]
+]
+print("run_torchrun ran:", " ".join(ran))
+# With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.
+hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
+print("in a terminal:", hide + " ".join(["torchrun", *ran[3:]]))
 # Each rank's intra-op threads and device: Appendix E prints those lines.
 print(
     "\n".join(line for line in two_processes.output.splitlines() if line and "intra-op" not in line)
@@ -548,21 +540,12 @@ print(
 # %% [markdown]
 # ## 8. What the communication costs
 #
-# Every DDP step pays for the exchange, however few images it has, so whether more
-# processes pay off depends partly on that cost next to the step's arithmetic (and on the
-# loading: section 9). Here you measure
-# both on single steps; section 9 then times whole epochs.
-#
-# How much of a DDP step does the exchange take, at 64 and at 1,024 images per process?
-# `comm_cost.py` times each row in 2 processes with *B* images each (Appendix C: the
-# script and how it times). The last row is one process on all 2B images, the same
-# effective batch.
-#
-# The last row over the DDP row predicts 2 processes' speed-up on the steps alone, which
-# the cell puts in words as lesson 04 did. A speed-up between 1 / 1.1 and 1.1, the *tie
-# band* (`TIE`), is a tie: 1.05 is a tie, 1.3 faster, 0.8 slower. A word is *borderline*
-# within 0.05 of an edge of the band (`near_tie_edge`), or where the predictions from the
-# two ranks' own DDP steps give different words.
+# How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
+# processes with *B* images each, at B = 64 and 1,024 (Appendix C: the script and how it
+# times). The last row is one process on all 2B images: the same effective batch without
+# DDP. That row over the `DDP step` row predicts 2 processes' speed-up on the steps alone,
+# in words. With a fixed *tie band* of 1.1 (lesson 04's floor), a speed-up between 1 / 1.1 and 1.1,
+# counts as a tie (Appendix C).
 
 # %%
 comm_cost = run_torchrun(
@@ -586,103 +569,49 @@ print(f"{machine}, 1 thread per process")
 print(f"{'ms, median over the ranks':<40}{'B = 64':>12}{'B = 1,024':>12}")
 for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>12.3f}{ms[1024][part]:>12.3f}")
-
-
-def near_tie_edge(speed_up: float) -> bool:
-    """Whether a speed-up lies within 0.05 of either edge of the tie band, 1 + TIE or
-    1 / (1 + TIE), where its word is borderline."""
-    return min(abs(speed_up - edge) for edge in (1 + TIE, 1 / (1 + TIE))) <= 0.05
-
-
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
-# The same from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
-by_rank = {
-    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
-    for size in (64, 1024)
-}
-# A word is borderline where a rank's own prediction gives another word than the median's,
-# or where the median lies near an edge of the tie band; otherwise clear (Appendix C prints
-# each size's reading).
-ranks_split = {
-    size: any(
-        speed_up_in_words(speed_up) != speed_up_in_words(predicted[size])
-        for speed_up in by_rank[size].values()
-    )
-    for size in (64, 1024)
-}
-reading = {}  # batch size -> why its word is clear or borderline
-for size in (64, 1024):
-    if ranks_split[size]:
-        reading[size] = "borderline: the two ranks' predictions fall on different sides of an "
-        reading[size] += "edge of the tie band"
-    elif near_tie_edge(predicted[size]):
-        reading[size] = "borderline: within 0.05 of the tie band's edges"
-    else:
-        reading[size] = "clear: the ranks agree, more than 0.05 from the tie band's edges"
-borderline = {size: reading[size].startswith("borderline") for size in (64, 1024)}
-
-
-def predicted_word(size: int) -> str:
-    """The prediction's word at `size` images per process: "faster", "slower" or "a tie"
-    (the prose gives the tie band), with " (borderline)" where it is borderline."""
-    word = speed_up_in_words(predicted[size], width=False)
-    return f"{word} (borderline)" if borderline[size] else word
-
-
-# Speed-ups to 3 decimals: 1.098 is a tie and 1.102 faster, though both print as 1.10.
 for size in (64, 1024):
     name = f"{size} images per process"
-    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
     print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
-    print(f"{name}, the predicted speed-up in words: {predicted_word(size)}")
-for rank, speed_up in sorted(by_rank[1024].items()):  # Appendix C prints those at 64
-    print(f"1024 images per process, predicted from rank {rank}'s DDP step: {speed_up:.3f}")
+    words = speed_up_in_words(predicted[size], width=False)
+    print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
-# One launch, CPU figures. DDP's added time (the all-reduce, and DDP's bookkeeping and
-# waits around it) was
-# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# One launch, CPU figures. DDP's added time (its wrapper around forward, and the
+# reduction with its waits: Appendix C splits the two) was
+# 57%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
-#
-# On the steps alone, 2 processes' predicted speed-up was
-# 0.397<!-- output: 64 images per process, predicted speed-up of 2 processes -->,
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->, at 64
+# 34%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
+# all-reduce sends the same gradients at any batch size, while the arithmetic grows with
+# the batch. On the steps alone the median's prediction (the table's) was
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
+# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words --> at
+# 1,024, where the ranks' own (Appendix C) were
+# **1.145 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
 # and
-# 1.065<!-- output: 1024 images per process, predicted speed-up of 2 processes -->,
-# **a tie (borderline)**<!-- says: 1024 images per process, the predicted speed-up in words -->,
-# at 1,024, where the predictions from the two ranks' own DDP steps were
-# 1.137<!-- output: 1024 images per process, predicted from rank 0's DDP step -->
-# (rank 0) and
-# 1.001<!-- output: 1024 images per process, predicted from rank 1's DDP step -->
-# (rank 1): the two ranks of this one launch differ that much, and no second launch was
-# timed. So section 9 checks the prediction over whole epochs.
+# **0.993 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->;
+# Appendix C marks a word *borderline* where they differ. Section 9 checks the prediction
+# over whole epochs.
 
 # %% [markdown]
 # ## 9. One process against two
 #
-# Here you find out whether a second process pays off over whole epochs, where loading
-# the batches counts too, not only section 8's steps.
-#
-# `compare_arms.py` (Appendix A: the script, and how it keeps the arms alike) trains
-# *arms* from the same seed on the same shuffles of all 50,000 training images, at
-# section 8's sizes, 64 and 1,024 images per process (effective batches of 128 and 2,048):
+# Does a second process pay off over whole epochs, where loading the batches counts too?
+# `compare_arms.py` trains *arms* from the same seed on the same shuffles of the training
+# images, at section 8's sizes: 64 and 1,024 images per process (effective batches of 128
+# and 2,048). Two arms are compared here:
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process;
-# - `DDP, 2 processes`: section 7's way, 1 thread each;
-# - `plain loop, 2 threads`: one process, 2 threads, on the same 2 CPUs (Appendix A);
-# - a *lean* pair, 1 process and 2, slicing each batch out of one tensor of the images,
-#   with no `DataLoader`.
+# - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# **The words, as in lesson 04.** The arms take turns, one epoch each per *round*, for 7
-# rounds (the first, a warm-up, left out). A round's *speed-up* is the baseline's epoch
-# over the arm's, read against section 8's tie band. A winner is named only if every
-# round agrees: 6 faster rounds read "faster in every round", 5 faster and 1 tied "no
-# clear winner" (Appendix A: why).
+# The arms take turns, one epoch each per *round*; round 1 is a warm-up, left out. A
+# round's *speed-up* is the baseline's epoch over the arm's. As in lesson 04, a winner is
+# named only if every counted round is faster, or every one slower, beyond the tie band.
+# Appendix A has the script, how it keeps the arms alike, and three more arms.
 
 # %%
-arm_rounds = full_or_smoke(full=7, smoke=2)  # round 1 is a warm-up, left out
+arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
 
 
@@ -703,109 +632,14 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# **A control, timed now.** The baseline's epoch includes its loading: a `DataLoader`
-# fetching and stacking each batch, then normalising it. As a yardstick for that part,
-# the next cell times the same loading done alone: one process, here in the notebook,
-# on 1 thread like the baseline, after the launches have ended (Appendix A: what this
-# control does and does not measure). One *repeat* takes the median over 20 batches of
-# each size, in microseconds per image; the sizes take turns for 5 repeats, and each line
-# gives the median of the repeats, then the lowest and highest repeat (their *spread*).
-#
-# The last line compares the two batch sizes loaded at an effective batch of 2,048: each
-# of the 2 processes loads batches of 1,024, the baseline batches of 2,048. It reads the
-# cost per image at 1,024 against the tie band (about the same, less or more), and says
-# whether the two sizes' spreads overlap ("within the repeats' spread") or not.
-
-
-# %%
-def loading_per_image(images: TensorDataset, size: int, batches: int = 20) -> float:
-    """One process's median microseconds per image over `batches` batches of `size` images
-    (fewer where the images run out), each fetched and stacked by a DataLoader over a
-    1-process DistributedSampler, as compare_arms.py's plain loop loads, then normalised."""
-    one_shard = DistributedSampler(images, num_replicas=1, rank=0, seed=0)
-    # Its own generator for the seed iter() draws, so the global random stream stays as it was.
-    loader = DataLoader(images, batch_size=size, sampler=one_shard, generator=torch.Generator())
-    fetch = iter(loader)
-    per_image = []
-    for _ in range(min(batches, len(loader))):
-        tick = time.perf_counter()
-        pixels, _ = next(fetch)  # fetched and stacked
-        normalised(pixels)  # as compare_arms.py's as_input
-        per_image.append(1e6 * (time.perf_counter() - tick) / len(pixels))
-    return statistics.median(per_image)
-
-
-def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
-    """A speed-up in the words given for each reading of speed_up_in_words (the tie
-    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
-    words = {"faster": faster, "slower": slower, "a tie": tie}
-    return words[speed_up_in_words(speed_up, width=False)]
-
-
-mapped = torch.load(data_path, mmap=True, weights_only=True)  # mapped, not copied
-same_images = TensorDataset(
-    mapped["train_images"][:train_size], mapped["train_labels"][:train_size]
-)
-control_sizes = (64, 128, big_batch, 2 * big_batch)
-repeats = {size: [] for size in control_sizes}  # size -> each repeat's microseconds per image
-notebook_threads = torch.get_num_threads()
-torch.set_num_threads(1)  # as the plain loop's arm
-try:
-    for _ in range(5):  # 5 repeats, the sizes taking turns in each
-        for size in control_sizes:
-            repeats[size].append(loading_per_image(same_images, size))
-finally:
-    torch.set_num_threads(notebook_threads)
-del mapped, same_images
-loading_us = {size: statistics.median(times) for size, times in repeats.items()}
-for size, microseconds in loading_us.items():
-    print(
-        f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f} "
-        f"(repeats {min(repeats[size]):.1f} to {max(repeats[size]):.1f})"
-    )
-# Half the batch against the whole, as a speed-up: above 1, an image cost less at half.
-ratio = loading_us[2 * big_batch] / loading_us[big_batch]
-at_half = say(ratio, "less", "more", "about the same")
-than = "as" if at_half == "about the same" else "than"
-words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
-if near_tie_edge(ratio):  # within 0.05 of the tie band's edges (section 8)
-    words += " (borderline)"
-# Do the two sizes' spreads over the repeats overlap?
-(half_low, half_high), (whole_low, whole_high) = (
-    (min(repeats[size]), max(repeats[size])) for size in (big_batch, 2 * big_batch)
-)
-overlap = half_low <= whole_high and whole_low <= half_high
-if at_half == "about the same":
-    spread_words = "within the repeats' spread" if overlap else "though the spreads do not overlap"
-else:
-    spread_words = "though within the repeats' spread" if overlap else "beyond the repeats' spread"
-words += f", {spread_words}"
-print(f"one process's loading per image, batches of {big_batch} against {2 * big_batch}: {words}")
-
-# %% [markdown]
-# How long did each arm's epoch take, and which won? The table gives the baseline, 2
-# processes and the plain loop with 2 threads, at each effective batch.
-#
-# **The key.**
-# - *arm*: one way of training (the `arm` column); the baseline's row comes first;
-# - *round*: one epoch of each arm in turn; the seconds are medians of the 6 counted;
-# - *loader* / *the rest*: the wait for batches / everything else in the epoch: the
-#   steps with the exchange, waiting for the other process's loading, the loop's Python;
-# - *speed-up*: the baseline's seconds over the arm's: for the epoch, the median of the
-#   rounds' ratios (not the ratio of the median epochs); for the loader and the rest, the
-#   ratio of their medians; `(same 2 CPUs)` marks the one process that uses both CPUs,
-#   as DDP's two processes do.
-#
-# Under the table: 2 processes' verdict at each batch, section 8's prediction for the
-# steps beside the rest measured, and where their gain at 2,048 came from. Appendix A
-# prints the other lines: each part's speed-up in words, and the lean pair's and the
-# 2-thread arm's rounds.
-
+# In the table, *loader* is the time an epoch waited for batches and *the rest* everything
+# else: the steps with their exchange, waits for the other process, the loop's Python.
+# Each is a median over the counted rounds. The speed-ups are the baseline's seconds over
+# the arm's (above 1: 2 processes took less time), for the epoch the median of the rounds'
+# ratios.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
-PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
-SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
@@ -813,56 +647,37 @@ if not cpu_only:
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 print(f"seconds per epoch on {arms_where}")
 print(f"{'batch':>5} | {'arm':<21} | epoch | loader | the rest | speed-up: epoch, loader, rest")
+two_parts = {}  # effective batch -> 2 processes' speed-up in each part
 for batch, figures in launches.items():
-    for arm in (PLAIN_ARM, TWO_ARM, PLAIN_2):
+    for arm in (PLAIN_ARM, TWO_ARM):
         row, last = figures[arm], "(the baseline)"
-        if arm != PLAIN_ARM:  # the baseline's seconds over the arm's
+        if arm == TWO_ARM:
             epoch_speed_up = arm_speed_ups(figures, arm, PLAIN_ARM).median  # over the rounds
-            parts = part_speed_ups(figures, arm, PLAIN_ARM)
+            parts = two_parts[batch] = part_speed_ups(figures, arm, PLAIN_ARM)
             last = f"{epoch_speed_up:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
-            last += " (same 2 CPUs)" if arm == PLAIN_2 else ""
         print(
             f"{batch:>5} | {arm:<21} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
             f"{row['rest']:8.2f} | {last}"
         )
-# Effective batch -> 2 processes' rounds against the baseline (the plain loop, 1 thread).
+print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
+# Effective batch -> 2 processes' rounds against the baseline.
 two_rounds = {
     batch: arm_speed_ups(figures, TWO_ARM, PLAIN_ARM) for batch, figures in launches.items()
 }
-verdicts = {batch: rounds.verdict for batch, rounds in two_rounds.items()}
-small, large = sorted(verdicts)  # the two effective batches: 128 and 2 x big_batch
-lines = [
-    f"effective batch {batch}, 2 processes against 1, verdict: {v}" for batch, v in verdicts.items()
-]
-# Section 8's prediction for the steps (at 64 and 1,024 images per process) beside the rest
-# measured here, where those steps fall, in words.
-if big_batch != 1024:
-    lines.append(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-for (batch, figures), per_process in zip(launches.items(), (64, 1024), strict=True):
-    rest_word = speed_up_in_words(part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"], width=False)
-    name = f"effective batch {batch}, the rest, predicted then measured"
-    lines.append(f"{name}: predicted {predicted_word(per_process)}, the rest measured {rest_word}")
-# Through which part 2 processes gained at the larger batch: a part gained where its
-# speed-up reads "faster". Halving each process's share of the loading would give 2, so
-# "more than halved" only where the loader's speed-up over 2 reads "faster".
-big_rounds = two_rounds[large]
-big_won = big_rounds.unanimous and big_rounds.faster  # 2 processes won every round there
-big_loader, big_rest = part_speed_ups(big_figures, TWO_ARM, PLAIN_ARM).values()
-halved = say(big_loader / 2, "more than halved", "shortened by less than half", "about halved")
-loader_gained, rest_gained = (speed_up_in_words(x) == "faster" for x in (big_loader, big_rest))
-through = ""  # for the take-away: the part the gain came through (none: no gain)
-if not big_won:
-    parts_words = (say(x, "faster", "slower", "tied") for x in (big_loader, big_rest))
-    gain = "no win in every round ({}); by the parts' medians, the loading {}, the rest {}"
-    gain = gain.format(big_rounds.verdict, *parts_words)
-elif loader_gained:
-    gain = f"both parts, the loading {halved}" if rest_gained else f"the loading alone, {halved}"
-    through = ", through both the loading and the rest" if rest_gained else ", through the loading"
-else:
-    gain = "the rest alone" if rest_gained else "neither part's median alone"
-    through = ", through the rest" if rest_gained else ", with neither part's median faster alone"
-lines.append(f"effective batch {large}, where 2 processes' gain came from: {gain}")
-print("\n".join(lines))
+for batch, rounds in two_rounds.items():
+    print(f"effective batch {batch}, 2 processes against 1, verdict: {rounds.verdict}")
+# Each part's speed-up, in words too.
+for batch, parts in two_parts.items():
+    loader, rest = (
+        f"{parts[part]:.2f} ({speed_up_in_words(parts[part], width=False)})"
+        for part in ("loader", "rest")
+    )
+    print(f"effective batch {batch}, 2 processes by part: the loader {loader}, the rest {rest}")
+small, large = two_rounds  # the two effective batches: 128 and 2 x big_batch
+print(
+    f"take-away: 2 processes' median speed-up over 1 was {two_rounds[small].median:.2f} at "
+    f"effective batch {small} and {two_rounds[large].median:.2f} at {large}"
+)
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -879,187 +694,29 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Against the baseline, 2 processes were **slower in
-# every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128
-# and **no clear winner: 5 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-# at 2,048.
+# Over the
+# 5<!-- output: rounds counted --> counted rounds (CPU figures, one launch per batch), the
+# verdicts for 2 processes against the baseline: **slower in
+# every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128;
+# **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict --> at
+# 2,048.
 #
-# This checks section 8's prediction over whole epochs. The prediction was for the steps
-# alone, which fall in the table's `the rest` column with the waits around them. Beside
-# the rest measured, at 2,048: **predicted a tie (borderline), the rest measured
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->; at 128:
+# **Where the time went.** Each of 2 processes loads half the images, so their loader
+# (orange) can shrink, but each step still pays the exchange, so their rest (blue) can
+# grow. By part, at 128: **the loader 1.32 (faster), the rest 0.25
+# (slower)**<!-- says: effective batch 128, 2 processes by part -->; at 2,048:
+# **the loader 2.37 (faster), the rest 0.52
+# (slower)**<!-- says: effective batch 2048, 2 processes by part -->. An epoch is
+# its loader plus its rest: a part called faster saved 2 processes time, a part called
+# slower cost them time (the table's seconds), and the epoch's speed-up follows the net.
+#
+# Section 8's prediction for the steps (which fall in the rest, with their waits) beside
+# the rest measured, as Appendix A prints it: at 128,
 # **predicted slower, the rest measured
-# slower**<!-- says: effective batch 128, the rest, predicted then measured -->. Since
-# the rest also holds the waits and the loop's Python, the two words alone cannot say
-# whether the steps cost what section 8 predicted. Appendix C compares the rest's gap
-# between the arms, in seconds, with the gap predicted: at 128, **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
-# at 2,048, **not judged: the tolerance exceeds the baseline's
-# rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->.
-#
-# Where the gain at 2,048 came from: **no win in every round (no clear winner: 5 faster, 1 tied, 0
-# slower); by the parts' medians, the loading faster, the rest
-# slower**<!-- says: effective batch 2048, where 2 processes' gain came from -->.
-#
-# **Why read the 2,048 result with care.** Inside its epochs each arm loaded at its own
-# rate, which need not match the control's alone. The next cell divides each arm's
-# loading per image inside its run by the control's at the batch that each of its
-# processes loads (at 2,048: the baseline 2,048 images, each of the 2 processes 1,024; at
-# 128: 128 and 64). Then a what-if at 2,048: each arm's epoch had it loaded at the
-# control's rate, with its rest as measured (the baseline: the control's microseconds per
-# image at 2,048, times all the epoch's images; the 2 processes: the control's at 1,024,
-# times the half that each process loads), and 2 processes' speed-up from those two
-# epochs. Then: could the smaller batch that each of the 2 processes loads explain their
-# gain? Last, the take-away in plain words, with a `DataLoader` and loading lean.
-
-
-# %%
-def loading_parts(figures: dict, arm: str) -> dict[str, float]:
-    """The arm's median seconds an epoch fetching batches, and moving and normalising them
-    (in each process: for 2 processes, the mean of the two), over the rounds that read_arms
-    counts, from one launch's read_arms figures."""
-    loads, fetches = figures[arm]["loads"], figures[arm]["fetches"]
-    return {
-        "fetching": statistics.median(fetches),
-        "normalising": statistics.median(
-            load - fetch for load, fetch in zip(loads, fetches, strict=True)
-        ),
-    }
-
-
-# Each arm's loading per image inside its runs (fetching plus normalising; each of 2
-# processes loads half the images), over the control's at the batch each process loads.
-for batch, figures in launches.items():
-    for arm, who, processes in ((PLAIN_ARM, "plain loop", 1), (TWO_ARM, "2 processes", 2)):
-        inside_us = 1e6 * sum(loading_parts(figures, arm).values()) * processes / train_size
-        inside_over_alone = inside_us / loading_us[batch // processes]
-        print(
-            f"{who} at {batch}, loading per image inside the run / alone: {inside_over_alone:.2f}"
-        )
-        inside = say(  # alone over inside: a speed-up, in words
-            1 / inside_over_alone,
-            "faster inside the run than alone",
-            "slower inside the run than alone",
-            "about as fast inside the run as alone",
-        )
-        print(f"{who} at {batch}, loading inside the run against alone: {inside}")
-# The what-if at the larger batch: each arm's rest as measured, plus its loading at the
-# control's rate at the batch each of its processes loads, for the images each loads.
-name = f"effective batch {large}"
-control_epoch = big_figures[PLAIN_ARM]["rest"] + loading_us[large] * train_size / 1e6
-two_control_epoch = big_figures[TWO_ARM]["rest"] + loading_us[big_batch] * train_size / 2 / 1e6
-at_control_rate = control_epoch / two_control_epoch  # 2 processes' speed-up, both at the rate
-print(f"{name}, the baseline's epoch at the control's rate (s): {control_epoch:.2f}")
-print(f"{name}, 2 processes' epoch at the control's rate (s): {two_control_epoch:.2f}")
-print(f"{name}, 2 processes' speed-up at the control's rate: {at_control_rate:.2f}")
-rate_word = speed_up_in_words(at_control_rate, width=False)
-rate_edge = near_tie_edge(at_control_rate)  # within 0.05 of the tie band's edges (section 8)
-edge = " (borderline)" if rate_edge else ""
-if not big_won:
-    rests_on = f"{rate_word}{edge}, though 2 processes did not win every round"
-elif rate_word == "faster":
-    rests_on = f"faster{edge}, so the win holds with both at the control's rate"
-else:
-    rests_on = f"{rate_word}{edge}, so the win rests on each arm's loading inside its run"
-print(f"{name}, 2 processes against 1, both at the control's rate: {rests_on}")
-# Could the smaller batch that each of the 2 processes loads explain their gain? Only
-# where they won every round (big_won) through the loading; `at_half`, `ratio` and
-# `spread_words` come from the control's cell.
-half_text, whole_text = f"{big_batch:,}", f"{large:,}"
-if not big_won:
-    batch_words = f"not asked: 2 processes did not win every round ({big_rounds.verdict})"
-elif not loader_gained:
-    batch_words = f"no loading gain to explain (gain: {gain})"
-else:
-    if at_half == "more":
-        batch_words = "the batch size does not explain the gain: in the control, an image cost "
-        batch_words += f"more to load at {half_text} than at {whole_text}"
-    elif at_half == "less":
-        batch_words = "part of the gain may come from the batch size: in the control, an "
-        batch_words += f"image cost less to load at {half_text} than at {whole_text}"
-    else:
-        batch_words = "the batch size explains little of the gain: in the control, an image "
-        batch_words += f"cost about the same to load at {half_text} as at {whole_text}"
-    if near_tie_edge(ratio):
-        batch_words += " (borderline)"
-    batch_words += f", {spread_words}"
-print(f"{name}, the control on the batch size: {batch_words}")
-
-
-# The take-away in plain words: what a second process did at each batch, with a
-# DataLoader (and, at the larger, the part it gained through and the what-if), then with
-# both arms loading lean (Appendix A prints the lean pair's rounds).
-def in_plain_words(rounds: RoundCount) -> str:
-    """What a second process did over the rounds: saved or cost time in every round;
-    without a winner, in how many rounds, and the median speed-up; or (smoke mode, one
-    round) not judged."""
-    count = len(rounds.speed_ups)
-    if count < 2:
-        return "was not judged (one round)"
-    if rounds.unanimous:
-        return "saved time in every round" if rounds.faster else "cost time in every round"
-    median = f"median speed-up {rounds.median:.2f}"
-    if rounds.faster > count / 2:
-        return f"saved time in {rounds.faster} of {count} rounds, short of every round ({median})"
-    if rounds.slower > count / 2:
-        return f"cost time in {rounds.slower} of {count} rounds, short of every round ({median})"
-    if rounds.tied > count / 2:
-        return f"tied in most rounds, {rounds.tied} of {count} ({median})"
-    counts = f"{rounds.faster} faster, {rounds.tied} tied, {rounds.slower} slower"
-    return f"had no majority of rounds faster, tied or slower ({counts}; {median})"
-
-
-with_loader = f"at effective batch {small:,} a second process {in_plain_words(two_rounds[small])}"
-with_loader += f"; at {large:,} it {in_plain_words(two_rounds[large])}{through}"
-what_if = "in the what-if with both arms loading at the control's rate"
-if big_won and rate_word == "faster":
-    with_loader += f", and it stays faster{edge} {what_if}"
-elif big_won:
-    with_loader += f", but {what_if} it reads {rate_word}{edge}"
-print(f"take-away, with a DataLoader: {with_loader}")
-lean_rounds = {
-    batch: arm_speed_ups(figures, TWO_SLICED, SLICED_ARM) for batch, figures in launches.items()
-}
-lean_words = f"at effective batch {small:,} a second process {in_plain_words(lean_rounds[small])}"
-lean_words += f"; at {large:,} it {in_plain_words(lean_rounds[large])}"
-print(f"take-away, loading lean: {lean_words}")
-
-# %% [markdown]
-# Per image, each arm's loading inside its epochs took this many times the control's
-# alone: at 2,048, the baseline's
-# 1.64<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
-# each of the 2 processes'
-# 1.23<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
-# 128, in the same order,
-# 1.17<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.61<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
-# Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
-# taken
-# 0.30 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
-# and the 2 processes'
-# 0.22 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
-# a speed-up of
-# 1.34<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
-# in words **faster, though 2 processes did not win every
-# round**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
-# That is a what-if, not a measurement: the control ran alone in the notebook's process,
-# and what slowed or sped each arm's loading inside its run, this lesson does not time.
-#
-# Could the smaller batch that each of the 2 processes loads (1,024 images, against the
-# baseline's 2,048) explain the gain instead? From the control's two sizes:
-# **not asked: 2 processes did not win every round (no clear winner: 5 faster, 1 tied, 0
-# slower)**<!-- says: effective batch 2048, the control on the batch size -->.
-#
-# **Take-away**, from one launch per batch (CPU figures). With a `DataLoader`:
-# **at effective batch 128 a second process cost time in every round; at 2,048 it saved time in 5 of
-# 6 rounds, short of every round (median speed-up
-# 1.90)**<!-- says: take-away, with a DataLoader -->.
-# Loading lean, where no arm uses a `DataLoader`: **at effective batch 128 a second process cost
-# time in every round; at 2,048 it had no majority of rounds faster, tied or slower (3 faster, 3
-# tied, 0 slower; median speed-up 1.11)**<!-- says: take-away, loading lean -->.
-#
-# Appendix A gives the 2-thread row's rounds, and 2 processes against it.
+# slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048,
+# **predicted a tie, the rest measured
+# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->. Appendix A
+# also times the loading alone, as a control.
 #
 # Did the two arms train the same model?
 
@@ -1069,18 +726,18 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest weight difference, plain loop against DDP: {gap:.1e}")
 
 # %% [markdown]
-# After the rounds at 128, no weight of the two models differed by more than
-# 5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
-# (section 5: the averaged gradient is the whole batch's, up to float32 rounding): the
-# same model, up to that difference. What the second process changed is the time.
+# At 128, no weight of the two models differed by more than
+# 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
+# (section 5: the averaged gradient equals the whole batch's up to float32 rounding). The
+# second process changed the time, not the model.
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
 #
 # Rank 0 saved the last epoch's weights with `save_checkpoint`; they load into a plain
-# `MLP`, without processes or DDP. One process scoring the whole validation split with
-# them should count the same right answers as section 7's 2 processes summed, here on
-# the CPU; then the test set meets the model once, at the end.
+# `MLP`, without processes or DDP. Scoring the whole validation split in one process
+# should count the same right answers as section 7's 2 processes summed; then the test
+# set meets the model once, at the end.
 
 # %%
 trained = MLP(28 * 28, [32], 10).eval()
@@ -1104,9 +761,8 @@ test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), ba
 record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
 
 # %% [markdown]
-# The test accuracy,
-# 96.28%<!-- output: 2-process MLP test accuracy -->, from this one run, is the figure
-# to quote for this model.
+# The test accuracy of this one run,
+# 96.28%<!-- output: 2-process MLP test accuracy -->, is the figure to quote for this model.
 
 # %% [markdown]
 # ## 11. What changes at scale
@@ -1128,17 +784,15 @@ else:
 # %% [markdown]
 # **Several machines** (not run here): the same command starts on each, with `--nnodes`,
 # `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
-# (Appendix F gives it).
+# (Appendix F).
 #
 # **Batch norm: `SyncBatchNorm`.** A batch-norm layer (lesson 05's CNNs use it)
-# normalises each channel with the mean and variance of the batch it is given: under
-# DDP, its process's own shard, whose statistics can differ from the whole batch's.
-# `SyncBatchNorm` layers (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps them in) make
-# each process normalise with the whole batch's, computed across the processes (PyTorch's
+# normalises each channel with the mean and variance of its batch: under DDP, its
+# process's own shard, whose statistics can differ from the whole batch's. `SyncBatchNorm`
+# (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each process normalise
+# with the whole batch's, computed across the processes (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
-# Appendix F compares the shards' means with the whole batch's, and converts a model; on
-# this CPU run the converted model raised a `ValueError` there, whose message asks for
-# input on a GPU, XPU or `privateuseone` (another accelerator's) device.
+# Appendix F compares the shards' means with the whole batch's.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -1153,9 +807,8 @@ accumulation = run_torchrun(
 print(accumulation.output)
 
 # %% [markdown]
-# Inside `no_sync` nothing was sent, so the gradients differ after the first
-# micro-batch; after the last they agree, and match one DDP step on each whole shard up
-# to rounding. With `no_sync`, one all-reduce per accumulated step; without, two.
+# Inside `no_sync` nothing is sent, so the processes' gradients differ until the last
+# micro-batch's `backward` all-reduces their sum.
 #
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) splits the
 # model, its gradients and its optimizer state over the processes, where DDP keeps whole
@@ -1166,44 +819,31 @@ print(accumulation.output)
 # %% [markdown]
 # ## Summary
 #
-# - Data parallelism runs one process per device, each with a whole copy of the model and
-#   its own shard of every batch (`DistributedSampler`, with `set_epoch` every epoch).
-# - Each step averages the gradients with `all_reduce` and a division by the world size,
-#   which DDP does inside `backward`, so every copy takes the same step.
-# - `torchrun --standalone --nproc_per_node=N` launches the processes, and only rank 0
-#   logs and saves (`model.module`).
-# - On single steps (section 8; CPU figures, one launch), what DDP added was
-#   68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step
-#   at 64 images per process and
-#   37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024.
-# - Over whole epochs, 2 processes on 2 logical CPUs against one process on one were
-#   **slower in every round**<!-- says: effective batch 128, 2 processes against 1, verdict -->
-#   at an effective batch of 128 and
-#   **no clear winner: 5 faster, 1 tied, 0
-#   slower**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-#   at 2,048 (section 9; CPU figures, one launch per batch). Where the gain came from:
-#   **no win in every round (no clear winner: 5 faster, 1 tied, 0 slower); by the parts' medians,
-#   the loading faster, the rest
-#   slower**<!-- says: effective batch 2048, where 2 processes' gain came from -->. Per
-#   image, the baseline's loading there took
-#   1.64<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   the control's time alone, and each of the 2 processes'
-#   1.23<!-- output: 2 processes at 2048, loading per image inside the run / alone -->
-#   times; with both arms loading at the control's rate (a what-if, section 9), 2
-#   processes against the baseline: **faster, though 2 processes did not win every
-#   round**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->
-# - With both arms loading lean (no `DataLoader`; CPU figures, one launch per batch):
-#   **at effective batch 128 a second process cost time in every round; at 2,048 it had no majority
-#   of rounds faster, tied or slower (3 faster, 3 tied, 0 slower; median speed-up
-#   1.11)**<!-- says: take-away, loading lean -->.
-# - The plain loop and DDP trained the same model: after the rounds at 128 (CPU figures,
-#   one launch), no weight differed by more than
-#   5.3e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->.
-# - Section 7's 2-process model scored 96.28%<!-- output: 2-process MLP test accuracy -->
-#   on the test set (one run).
-# - On GPUs (not run here) the same scripts use NCCL and `cuda:LOCAL_RANK`;
-#   `SyncBatchNorm`, `no_sync` and FSDP handle batch norm, gradient accumulation and models
-#   too large for one device.
+# - Section 1: data parallelism gives each process part of every batch; each step then
+#   exchanges one gradient value per parameter.
+# - Section 2: each process has a rank and a local rank in a world; the processes join a
+#   process group (gloo on CPUs, NCCL on GPUs), and `torchrun` starts them.
+# - Section 3: `all_reduce` leaves the sum in every process; `broadcast` copies rank 0's
+#   tensor to the others.
+# - Section 4: summing the shards' gradients and dividing by the world size gives the whole
+#   batch's gradient (exercise 1).
+# - Section 5: in 2 real processes that average matched one process on the whole batch and
+#   DDP, which averages inside `backward`.
+# - Section 6: `DistributedSampler` gives each process its own shard; `set_epoch`
+#   reshuffles it every epoch (exercise 2).
+# - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
+#   logs and saves `model.module`.
+# - Section 8 (CPU figures, one launch): at 64 images per process, DDP's added time was
+#   57%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step.
+# - Section 9 (CPU figures, one launch per batch): **2 processes' median speed-up over 1 was 0.47 at
+# effective batch 128 and 1.55 at 2048**<!-- says: take-away -->. These
+#   count the loading as well as DDP's steps: had both arms loaded at the control's rate
+#   (Appendix A's what-if, not a measurement), the speed-up at 2,048 would have been
+#   1.24<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
+# - Section 10: the checkpoint loads into a plain `MLP`, which scored
+#   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
+# - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
+#   `SyncBatchNorm`, `no_sync` and FSDP serve batch norm, accumulation and large models.
 
 # %% [markdown]
 # ## Exercises
@@ -1387,7 +1027,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1409,10 +1049,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.40<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.25<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. Appendix C compares, in seconds an epoch, the rest's gap
 # between the two arms at 128 with the gap section 8's steps predict:
 # **larger than
@@ -1483,8 +1123,9 @@ check_exercise("Q5", answer_q5=answer_q5)
 # ## Appendix A: how section 9's epochs are judged, and where they went
 #
 # This appendix extends section 9: its script, how it keeps the arms alike, the verdict
-# rule, the lines section 9 leaves out, the loading's two parts and the control, the rest
-# of an epoch per step, and the script's three other arms:
+# rule, the lines behind its table, where each arm's epoch went (the loading's two parts,
+# the rest per step, section 8's prediction beside the rest, and the loading against a
+# control timed alone), and the script's three other arms:
 # - a *lean* pair, `batch slices, 1 thread` and `DDP, 2 processes, slices`, like the
 #   plain loop and DDP but with each batch indexed out of one tensor of all the images in
 #   one go, instead of a `DataLoader` fetching the images one by one and stacking them;
@@ -1509,7 +1150,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # **The verdict rule.** `TIE` (0.1, in `course_utils.rounds`) is a convention, not a
 # measured noise level: one run's small differences name no winner. One tied round (a
 # slow moment, say) withholds a verdict, even beside a large median. If each round were a
-# coin flip between two equally fast arms, all 6 would agree about 2 times in 2^6 = 64.
+# coin flip between two equally fast arms, all 5 counted rounds would agree about 2 times
+# in 2^5 = 32.
 #
 # **Section 9's speed-ups, line by line.** `arm_speed_ups` (in `course_utils.scaling`)
 # divides the baseline's epoch by the arm's, round by round, and counts each round as
@@ -1519,11 +1161,21 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # batch, the lines behind section 9's `DDP, 2 processes` row: its median speed-up with the
 # rounds faster, tied and slower, each part's speed-up, and both parts in words (the `by
 # part` line; `speed_up_in_words(..., width=False)` leaves off the tie band's width). A
-# cell then redoes the epoch speed-up at 128 by hand. This appendix's words add section
-# 8's *borderline* mark too (`near_tie_edge`).
+# cell then redoes the epoch speed-up at 128 by hand.
 
 
 # %%
+PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
+SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
+
+
+def say(speed_up: float, faster: str, slower: str, tie: str) -> str:
+    """A speed-up in the words given for each reading of speed_up_in_words (the tie
+    band): `faster` above 1 + TIE, `slower` below 1 / (1 + TIE), `tie` between."""
+    words = {"faster": faster, "slower": slower, "a tie": tie}
+    return words[speed_up_in_words(speed_up, width=False)]
+
+
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     """Print the arm's median speed-up over the baseline and its rounds faster, tied and
     slower (course_utils.scaling, with the tie band); return the count."""
@@ -1573,9 +1225,9 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.43<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.32<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.25<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest
@@ -1619,23 +1271,37 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **in no row**<!-- says: take-away, 2 processes won every round -->.
+# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
 # *normalising* (moving the batch to the device and normalising it, `as_input`), with 2
 # processes' cost per image against the baseline's in words; then each arm's rest of an
 # epoch per step against section 8's step, timed alone (one process on the whole
-# effective batch, a DDP step on half of it). Then the arms' validation accuracies, and
-# the lesson's headline figures.
+# effective batch, a DDP step on half of it), and section 8's prediction beside the rest
+# measured, in words. Then the arms' validation accuracies, and the lesson's headline
+# figures.
 
 
 # %%
-# loading_parts: defined in section 9.
+def loading_parts(figures: dict, arm: str) -> dict[str, float]:
+    """The arm's median seconds an epoch fetching batches, and moving and normalising them
+    (in each process: for 2 processes, the mean of the two), over the rounds that read_arms
+    counts, from one launch's read_arms figures."""
+    loads, fetches = figures[arm]["loads"], figures[arm]["fetches"]
+    return {
+        "fetching": statistics.median(fetches),
+        "normalising": statistics.median(
+            load - fetch for load, fetch in zip(loads, fetches, strict=True)
+        ),
+    }
+
+
 def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
     """One launch of section 9, at one effective batch: each process's loading per image in
     two parts, and 2 processes' against the baseline's in words; then each arm's rest of an
-    epoch per step against section 8's step, timed alone, at `per_process` images."""
+    epoch per step against section 8's step, timed alone, at `per_process` images; then
+    section 8's prediction for the steps beside the rest measured, in words."""
     name = f"effective batch {batch}"
     per_image = {}
     for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
@@ -1658,8 +1324,16 @@ def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
             f"{name}, {arm}, rest per step / section 8's step: {rest_ms / step_ms:.2f} "
             f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
         )
+    prediction = speed_up_in_words(predicted[per_process], width=False)  # section 8's word
+    rest = speed_up_in_words(part_speed_ups(figures, TWO_ARM, PLAIN_ARM)["rest"], width=False)
+    print(
+        f"{name}, the rest, predicted then measured: predicted {prediction}, "
+        f"the rest measured {rest}"
+    )
 
 
+if big_batch != 1024:
+    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
 where_the_epoch_went(128, arms_figures, per_process=64)
 where_the_epoch_went(2 * big_batch, big_figures, per_process=1024)
 accuracies = [figures["val_acc"] for figures in arms_figures.values()]  # all five arms
@@ -1674,83 +1348,190 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **The loading's two parts.** With the same cost per image, 2 processes would halve the
 # loading, and section 9's `loader` speed-ups would be 2. The
 # `… per image, 2 processes against 1` lines compare, in words, each part's cost per
-# image in each of 2 processes with one process's (faster: cheaper). At 2,048, fetching
-# and stacking:
+# image in each of 2 processes with one process's (faster: cheaper). Fetching and
+# stacking, at 128:
+# **slower**<!-- says: effective batch 128, fetching per image, 2 processes against 1 -->
+# and at 2,048:
 # **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
-# moving and normalising:
+# moving and normalising, at 128:
+# **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
+# and at 2,048:
 # **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
-# **The control, in detail.** Section 9's control cell (`loading_per_image`) timed one
-# process's loading (fetching, then normalising, as the `loader` column counts it) on the
-# same training images, mapped from `data_path` rather than copied, with a loader built
-# as `compare_arms.py`'s `make_loader` builds the plain loop's, in the notebook's own
-# process, on 1 thread like the plain loop's arm, after the launches had ended. It loaded
-# an image in
-# 4.7 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
-# at 64,
-# 4.6 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
-# at 128,
-# 4.4 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
-# at 1,024 and
-# 4.4 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# at 2,048 (CPU figures, one run; each the median of 5 repeats, whose lowest and highest
-# the same line gives). Half the batch, in words:
-# **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
-# spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
-# The words add "borderline" when the ratio is within 0.05 of the tie band's edges
-# (`near_tie_edge`), and "within the repeats' spread" when the two sizes' spreads
-# overlap. Section 9's `the control on the batch size` line weighs this only where 2
-# processes won every round through the loading. The control ran in the notebook's
-# process, not in a launched worker: it times the batch size alone, not what sets an
-# arm's cost per image inside section 9's runs.
-#
-# **Inside the runs.** Section 9's `… loading per image inside the run / alone` lines
-# divide each arm's loading per image inside its run (fetching plus normalising, as the
-# `microseconds per image` lines above count it; for 2 processes, in each process) by
-# the control's at the batch each process loads. In words, at 2,048, the baseline's:
-# **slower inside the run than
-# alone**<!-- says: plain loop at 2048, loading inside the run against alone -->; each of
-# the 2 processes':
-# **slower inside the run than
-# alone**<!-- says: 2 processes at 2048, loading inside the run against alone -->. What
-# sets these ratios, this lesson does not time.
-#
-# **Section 9's what-if.** It gives both arms the control's rate, each at the batch that
-# its processes load, and keeps each arm's rest as measured; its speed-up is the ratio of
-# the two epochs so computed, not the median of the rounds' ratios that section 9's
-# epoch column gives. Giving the control's rate to the baseline alone would set a
-# what-if baseline against 2 processes as they ran, whose loading was not at the
-# control's rate either. The what-if assumes that each arm could have loaded inside its
-# run as fast as the control alone, which this lesson does not test: a what-if to weigh
-# the win by, not a prediction.
-#
 # **The rest per step.** At 128, the baseline's rest took
-# 0.84<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.64<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.20<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.28<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.68<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.71<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
 # Python. This lesson does not time those apart, nor why one process's rest per step
 # differs from its step timed alone.
 #
+# **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
+# fall in section 9's `the rest` column with the waits around them. At 128:
+# **predicted slower, the rest measured
+# slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
+# **predicted a tie, the rest measured
+# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
+# rest also holds the waits and the loop's Python, the two words alone cannot say whether
+# the steps cost what section 8 predicted; Appendix C compares the gaps in seconds.
+#
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
 # **identical**<!-- says: effective batch 128, all five arms' validation accuracies -->
-# (95.78%<!-- output: plain loop, validation accuracy --> for the plain loop,
-# 95.78%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
+# (96.3%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
 # Nor are the two launches' `val accuracy` columns a test of the linear scaling rule
 # (Appendix E): the 2,048 launch changes three things at once, a batch 16 times larger,
-# about 16 times fewer steps in the same 7 epochs, and a learning rate that stays 0.2
-# where the rule would raise it with the batch; and each launch ran once.
+# about 16 times fewer steps in as many epochs, and a learning rate that stays 0.2 where
+# the rule would raise it with the batch; and each launch ran once.
 #
 # **On GPUs** (far more arithmetic per second than a CPU, a GPU per process, NCCL), the
 # same launches would measure what scaling out buys there; this lesson did not run them.
+#
+# **A control: the loading timed alone.** The baseline's epoch includes its loading: a
+# `DataLoader` fetching and stacking each batch, then normalising it. As a yardstick, the
+# next cell times the same loading alone: one process, here in the notebook, on 1 thread
+# like the baseline, after the launches have ended, on the same training images mapped
+# from `data_path`, with a loader built as `compare_arms.py`'s `make_loader` builds the
+# plain loop's. One *repeat* takes the median over 20 batches of each size, in
+# microseconds per image; the sizes take turns for 5 repeats, and each line gives the
+# median of the repeats, then the lowest and highest repeat (their *spread*). The last
+# line compares the two batch sizes loaded at an effective batch of 2,048: each of the 2
+# processes loads batches of 1,024, the baseline batches of 2,048.
+
+
+# %%
+def loading_per_image(images: TensorDataset, size: int, batches: int = 20) -> float:
+    """One process's median microseconds per image over `batches` batches of `size` images
+    (fewer where the images run out), each fetched and stacked by a DataLoader over a
+    1-process DistributedSampler, as compare_arms.py's plain loop loads, then normalised."""
+    one_shard = DistributedSampler(images, num_replicas=1, rank=0, seed=0)
+    # Its own generator for the seed iter() draws, so the global random stream stays as it was.
+    loader = DataLoader(images, batch_size=size, sampler=one_shard, generator=torch.Generator())
+    fetch = iter(loader)
+    per_image = []
+    for _ in range(min(batches, len(loader))):
+        tick = time.perf_counter()
+        pixels, _ = next(fetch)  # fetched and stacked
+        normalised(pixels)  # as compare_arms.py's as_input
+        per_image.append(1e6 * (time.perf_counter() - tick) / len(pixels))
+    return statistics.median(per_image)
+
+
+mapped = torch.load(data_path, mmap=True, weights_only=True)  # mapped, not copied
+same_images = TensorDataset(
+    mapped["train_images"][:train_size], mapped["train_labels"][:train_size]
+)
+control_sizes = (64, 128, big_batch, 2 * big_batch)
+repeats = {size: [] for size in control_sizes}  # size -> each repeat's microseconds per image
+notebook_threads = torch.get_num_threads()
+torch.set_num_threads(1)  # as the plain loop's arm
+try:
+    for _ in range(5):  # 5 repeats, the sizes taking turns in each
+        for size in control_sizes:
+            repeats[size].append(loading_per_image(same_images, size))
+finally:
+    torch.set_num_threads(notebook_threads)
+del mapped, same_images
+loading_us = {size: statistics.median(times) for size, times in repeats.items()}
+for size, microseconds in loading_us.items():
+    print(
+        f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f} "
+        f"(repeats {min(repeats[size]):.1f} to {max(repeats[size]):.1f})"
+    )
+# Half the batch against the whole, as a speed-up: above 1, an image cost less at half.
+ratio = loading_us[2 * big_batch] / loading_us[big_batch]
+at_half = say(ratio, "less", "more", "about the same")
+than = "as" if at_half == "about the same" else "than"
+words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
+# Do the two sizes' spreads over the repeats overlap?
+(half_low, half_high), (whole_low, whole_high) = (
+    (min(repeats[size]), max(repeats[size])) for size in (big_batch, 2 * big_batch)
+)
+overlap = half_low <= whole_high and whole_low <= half_high
+if at_half == "about the same":
+    spread_words = "within the repeats' spread" if overlap else "though the spreads do not overlap"
+else:
+    spread_words = "though within the repeats' spread" if overlap else "beyond the repeats' spread"
+half_line = f"one process's loading per image, batches of {big_batch} against {2 * big_batch}"
+print(f"{half_line}: {words}, {spread_words}")
+
+# %% [markdown]
+# The control loaded an image in
+# 4.5 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# at 64,
+# 4.7 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# at 128,
+# 4.5 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# at 1,024 and
+# 4.7 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# at 2,048 (CPU figures, one run). Half the batch, in words:
+# **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
+# spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
+# Could the smaller batch that each of the 2 processes loads explain a loading gain at
+# 2,048? Only where an image cost less to load at 1,024 than at 2,048. The control ran in
+# the notebook's process, not in a launched worker: it times the batch size alone, not
+# what sets an arm's cost per image inside section 9's runs.
+#
+# **Inside the runs, and a what-if.** Inside its epochs each arm loaded at its own rate,
+# which need not match the control's. The next cell divides each arm's loading per image
+# inside its run (fetching plus normalising; for 2 processes, in each process) by the
+# control's at the batch each of its processes loads (at 2,048: the baseline 2,048
+# images, each of the 2 processes 1,024; at 128: 128 and 64). Then a what-if at 2,048:
+# each arm's epoch had it loaded at the control's rate, with its rest as measured, and 2
+# processes' speed-up from those two epochs (a ratio of two epochs, not the median of the
+# rounds' ratios that section 9's epoch column gives).
+
+# %%
+for batch, figures in launches.items():
+    for arm, who, processes in ((PLAIN_ARM, "plain loop", 1), (TWO_ARM, "2 processes", 2)):
+        inside_us = 1e6 * sum(loading_parts(figures, arm).values()) * processes / train_size
+        inside_over_alone = inside_us / loading_us[batch // processes]
+        line = f"{who} at {batch}, loading per image inside the run / alone"
+        print(f"{line}: {inside_over_alone:.2f}")
+# Each arm's rest as measured, plus its loading at the control's rate at the batch each of
+# its processes loads, for the images each loads.
+name = f"effective batch {large}"
+control_epoch = big_figures[PLAIN_ARM]["rest"] + loading_us[large] * train_size / 1e6
+two_control_epoch = big_figures[TWO_ARM]["rest"] + loading_us[big_batch] * train_size / 2 / 1e6
+at_control_rate = control_epoch / two_control_epoch  # 2 processes' speed-up, both at the rate
+print(f"{name}, the baseline's epoch at the control's rate (s): {control_epoch:.2f}")
+print(f"{name}, 2 processes' epoch at the control's rate (s): {two_control_epoch:.2f}")
+print(f"{name}, 2 processes' speed-up at the control's rate: {at_control_rate:.2f}")
+rate_word = speed_up_in_words(at_control_rate, width=False)
+print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
+
+# %% [markdown]
+# Per image, each arm's loading inside its epochs took this many times the control's
+# alone (above 1: slower inside the run): at 2,048, the baseline's
+# 1.48<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# each of the 2 processes'
+# 1.38<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 128, in the same order,
+# 1.23<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.93<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# What sets these ratios, this lesson does not time.
+#
+# Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
+# taken
+# 0.30 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# and the 2 processes'
+# 0.24 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# a speed-up of
+# 1.24<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# in words
+# **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
+# Both arms get the control's rate, since giving it to the baseline alone would set a
+# what-if baseline against 2 processes as they ran. It assumes that each arm could have
+# loaded inside its run as fast as the control alone, which this lesson does not test: a
+# what-if to weigh section 9's result by, not a measurement.
 
 # %% [markdown]
 # **The other three arms.** The first two lines give, per launch, how long rank 1 waited
@@ -1759,8 +1540,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # five arms and four comparisons, each the first arm's speed-up over the second, round
 # by round:
 # 1. loading lean: one lean process over the plain loop, then its verdict;
-# 2. a second process, both loading lean: the lean pair, its verdict (section 9's
-#    `take-away, loading lean` line puts it in plain words), then by part;
+# 2. a second process, both loading lean: the lean pair, its verdict, then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
 #    gets here, then its median and its rounds in words;
 # 4. 2 processes over the plain loop with 2 threads, then its verdict. This
@@ -1783,8 +1563,6 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     by_part(name, figures, TWO_SLICED, SLICED_ARM, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
-    if near_tie_edge(thread.median):  # within 0.05 of the tie band's edges
-        median += " (borderline)"
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
     plain_script = compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun or a plain script
     print(f"{name}, 2 processes against 2 threads, verdict: {plain_script.verdict}")
@@ -1805,38 +1583,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.39<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.36<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.31<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.11<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 3 faster, 3 tied, 0
+# 0.92<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 2 faster, 1 tied, 2
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.88<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.64
+# 1.40<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.57
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.98<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times the 1-thread plain loop's speed (medians). Each median against the tie band
-# ("borderline" within 0.05 of its edges, `near_tie_edge`), then the rounds' verdict: at
-# 128,
-# **a tie, then no clear winner: 0 faster, 4 tied, 2
+# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# times the 1-thread plain loop's speed (medians). Each median against the tie band,
+# then the rounds' verdict: at 128,
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie (borderline), then no clear winner: 3 faster, 2 tied, 1
+# **a tie, then no clear winner: 2 faster, 1 tied, 2
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1845,15 +1622,17 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.61<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads, as against 1 thread in section 9: **slower in every
+# 1.44<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads, as against 1 thread in section 9:
+# **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
 # at 128 and **faster in every
 # round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
-# 2,048. The counts rest on 6 rounds each, and one slow round of either arm can move a
-# round into the tie band.
+# 2,048. The counts rest on
+# 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
+# can move a round into the tie band.
 
 # %% [markdown]
 # ## Appendix B: the process group and DDP in detail
@@ -1928,6 +1707,7 @@ Code(filename=str(scripts / "comm_cost.py"), language="python")
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
 print(comm_cost.output)
 for size in (64, 1024):
+    print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
     added = ms[size]["added"] / ms[size]["step"]
     print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
 for label, part in (("step without communication", "step"), ("DDP's added time", "added")):
@@ -1950,41 +1730,76 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.515 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.520 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.618 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.525 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.987 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.120 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.151 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.988 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.837 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.515 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.618 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the step.** DDP added
-# 2.12<!-- output: 64 images per process, DDP's added time / step without communication -->
+# 1.33<!-- output: 64 images per process, DDP's added time / step without communication -->
 # times the step at 64 images per process and
-# 0.59<!-- output: 1024 images per process, DDP's added time / step without communication -->
+# 0.52<!-- output: 1024 images per process, DDP's added time / step without communication -->
 # times at 1,024. From 64 to 1,024 images (16 times as many) the step changed by a factor
-# of 3.17<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.88<!-- output: DDP's added time, 1,024 over 64 -->.
+# of 2.69<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
 #
-# **Section 8's predictions, judged.** Section 8 put each prediction in words against the
-# tie band, marking some *borderline*. Why each mark? The next cell prints the
-# predictions at 64 from each rank's own DDP step (section 8 printed those at 1,024),
-# then says why each word is *clear*, both ranks' own predictions giving it too and the
-# median's speed-up more than 0.05 from the band's edges (`near_tie_edge`), or
-# borderline. Then it sets DDP's added time against what a step saves on half the images.
+# **The tie band, and borderline words.** Section 8 put each predicted speed-up in words
+# with lesson 04's floor as a fixed band: between 1 / 1.1 and 1.1, the *tie band* (`TIE`), it is a
+# tie; 1.05 is
+# a tie, 1.3 faster, 0.8 slower. One launch's prediction can sit near an edge of that
+# band, so the next cell marks a word *borderline* where the predictions from the two
+# ranks' own DDP steps give different words, or where the median's speed-up lies within
+# 0.05 of an edge of the band (`near_tie_edge`); otherwise *clear*. It prints each rank's
+# own prediction with its word, and each word's reading, then sets DDP's added time against
+# what a step saves on half the images. (Speed-ups print to 3 decimals: 1.098 is a tie and 1.102
+# faster, though both round to 1.10.)
+
 
 # %%
-# Each rank's own prediction at 64 (section 8 printed those at 1,024, and the words).
-for rank, speed_up in sorted(by_rank[64].items()):
-    print(f"64 images per process, predicted from rank {rank}'s DDP step: {speed_up:.3f}")
-# Why section 8 called each word borderline or clear (its reading dict).
+def near_tie_edge(speed_up: float) -> bool:
+    """Whether a speed-up lies within 0.05 of either edge of the tie band, 1 + TIE or
+    1 / (1 + TIE), where its word is borderline."""
+    return min(abs(speed_up - edge) for edge in (1 + TIE, 1 / (1 + TIE))) <= 0.05
+
+
+# The prediction from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
+by_rank = {
+    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
+    for size in (64, 1024)
+}
+reading = {}  # batch size -> why its word is clear or borderline
 for size in (64, 1024):
+    words = {speed_up_in_words(speed_up) for speed_up in by_rank[size].values()}
+    if words != {speed_up_in_words(predicted[size])}:
+        reading[size] = "borderline: the two ranks' predictions fall on different sides of an "
+        reading[size] += "edge of the tie band"
+    elif near_tie_edge(predicted[size]):
+        reading[size] = "borderline: within 0.05 of the tie band's edges"
+    else:
+        reading[size] = "clear: the ranks agree, more than 0.05 from the tie band's edges"
+
+
+def predicted_word(size: int) -> str:
+    """Section 8's word for the prediction at `size` images per process, with
+    " (borderline)" where it is borderline."""
+    word = speed_up_in_words(predicted[size], width=False)
+    return f"{word} (borderline)" if reading[size].startswith("borderline") else word
+
+
+for size in (64, 1024):
+    for rank, speed_up in sorted(by_rank[size].items()):
+        word = speed_up_in_words(speed_up, width=False)
+        line = f"{size} images per process, predicted from rank {rank}'s DDP step"
+        print(f"{line}: {speed_up:.3f} ({word})")
     print(f"{size} images per process, the prediction's word: {reading[size]}")
 for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]
@@ -1993,7 +1808,11 @@ for size in (64, 1024):
     print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
-# The words: at 64,
+# At 1,024 the predictions from the two ranks' own DDP steps were
+# 1.145<!-- output: 1024 images per process, predicted from rank 0's DDP step -->
+# (rank 0) and
+# 0.993<!-- output: 1024 images per process, predicted from rank 1's DDP step -->
+# (rank 1). The words: at 64,
 # **clear: the ranks agree, more than 0.05 from the tie band's
 # edges**<!-- says: 64 images per process, the prediction's word -->; at 1,024,
 # **borderline: the two ranks' predictions fall on different sides of an edge of the tie
@@ -2005,11 +1824,11 @@ for size in (64, 1024):
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.987 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.124 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.971 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.142 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.130 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 1.042 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.236 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
@@ -2017,8 +1836,8 @@ for size in (64, 1024):
 # (borderline)**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
-# **Predictions beside section 9's epochs.** Section 9 printed each prediction's word
-# beside the rest it measured. Here, in seconds: if each arm's steps cost inside an
+# **Predictions beside section 9's epochs.** Appendix A set each prediction's word beside
+# the rest measured. Here, in seconds: if each arm's steps cost inside an
 # epoch what section 8 timed alone, the gap in the rest (DDP's median minus the
 # baseline's) would be about section 8's `DDP step` row minus its `1 process, step on the
 # 2B images` row, times the epoch's steps (negative where the predicted speed-up is above
@@ -2061,28 +1880,28 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.554 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.385 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.644 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.335 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.037 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.062 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.004 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
-# **not judged: the tolerance exceeds the baseline's
-# rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# -0.005 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# **larger than
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (one run: read the figures as sizes; Appendix A gives the same per step, arm by arm).
 # Where they differ, the figures do not say why: inside an epoch a DDP step's all-reduce
 # can also wait for the other process's loading (not timed here), and the rest includes
 # the loop's own Python.
 #
 # The words compare ratios and the tolerance seconds. At 2,048 the baseline's rest took
-# 0.073 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
+# 0.067 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
 # against a tolerance of
-# 0.080 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->;
+# 0.055 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->;
 # there, 2 processes' rest ran at
-# 0.66<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.52<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed: a large ratio, for a gap small in seconds.
 
 
@@ -2154,8 +1973,11 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # in 2 processes, with the same environment variables; they differ in how. On Linux,
 # `run_torchrun` starts CPU workers by forking (copying) a Python that has already
 # imported PyTorch; a typed `torchrun` starts each worker as a fresh Python, which
-# imports PyTorch itself. This lesson's timings and memory are the forked workers'; your
-# terminal's may differ.
+# imports PyTorch itself. For those forked workers `run_torchrun` runs
+# `python -m course_utils.distributed` (section 7's first printed line), which takes
+# torchrun's options and runs torchrun's launcher; otherwise it runs
+# `python -m torch.distributed.run`, what the `torchrun` command runs. This lesson's
+# timings and memory are the forked workers'; your terminal's may differ.
 #
 # **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
 # memory (RSS) counts every page a process uses, shared or not; *proportional* memory
@@ -2176,19 +1998,20 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 900 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 856 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 576 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1689 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1647 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
-# Part of what they share is PyTorch's library code, which the system shares between any
-# processes; forked workers also start sharing what their parent loaded (not measured
-# apart here). Only forked workers were measured here; on macOS or with CUDA,
-# `run_torchrun` does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
+# Part of what they share is expected to be PyTorch's library code, which the system
+# shares between any processes; forked workers also start sharing what their parent
+# loaded (not measured apart here). Only forked workers were measured here; on macOS or
+# with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
+#
 # **Sampling memory costs time.** `run_torchrun` sampled section 7's processes' memory
 # while they trained, and the sampling competes with them for the 2 CPUs. Sections 8 and
 # 9 turn it off (`sample_memory=False`), so this lesson does not compare section 7's

@@ -934,18 +934,18 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 7: the compiling cost, the time saved per epoch, and drop_last=True",
+        hint="section 7's first compiled epoch, Appendix F's cost and payback, drop_last=True",
         right="a",
         why=(
-            "compiling costs time once (section 7 printed the cost, and whether and when it is "
+            "compiling costs time once (Appendix F prints the cost, and whether and when it is "
             "won back); each later epoch with batches of that shape may then save some, so "
             "it pays only for a training longer than that payback."
         ),
         misconceptions={
             "b": (
                 "The first compiled epoch also paid for the compiling: it took far longer "
-                "than the eager first epoch (section 7's epoch lines), and the payback line "
-                "says after how many epochs of savings, if any, it is won back."
+                "than the eager first epoch (section 7's first-epoch line), and Appendix F's "
+                "payback line says after how many epochs of savings, if any, it is won back."
             ),
             "c": (
                 "A batch of a new shape makes the compiler run again; that is why section 7's "
@@ -960,9 +960,10 @@ QUESTIONS: dict[str, Exercise] = {
         right="b",
         why=(
             "autocast runs the matrix products (forward, and their gradients in backward) in "
-            "bfloat16, with fewer digits but float32's range, which can be faster on hardware "
-            "that computes in it (on the course's H200 run, for this model, it was not); the "
-            "weights and the loss stay float32, and no gradient scaler is needed."
+            "bfloat16, with fewer digits but float32's range, which chip makers state is faster "
+            "on hardware that computes in it (no run in this course showed a gain: slower on "
+            "this course's CPU, no gain on its H200 run); the weights and the loss stay "
+            "float32, and no gradient scaler is needed."
         ),
         misconceptions={
             "a": (
@@ -972,7 +973,8 @@ QUESTIONS: dict[str, Exercise] = {
                 "`fit`, which has no scaler."
             ),
             "c": (
-                "Only hardware with 16-bit arithmetic of its own gains: where a device merely "
+                "Chip makers state a gain only for hardware with 16-bit arithmetic of its own: "
+                "where a device merely "
                 "emulates bfloat16, every product is converted back and forth, and the lesson "
                 "expects training to get slower there. That is why section 7 asks "
                 "`bfloat16_support` about the device first."
