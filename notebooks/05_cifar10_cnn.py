@@ -409,12 +409,13 @@ cnn = SmallCnn()
 print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} parameters")
 
 # %% [markdown]
-# Train it with SGD with *momentum*, new in this course. Momentum keeps a *velocity* v,
-# a running sum of past gradients in which each older one counts 0.9 times as much, and
+# Train it with SGD with *momentum*; SGD's momentum is new in this course (lesson 03's
+# Adam keeps a similar average, its beta1: Appendix D). Momentum keeps a *velocity* v, a
+# running sum of past gradients in which each older one counts 0.9 times as much, and
 # each step moves the weights along it: v ← 0.9 v + g, then w ← w − lr · v (v starts at
-# 0). By the usual reasoning (not measured here) this smooths out the noise of small
-# batches. By hand, on two weights, three fixed gradients and the CNN's rate (0.02),
-# against `torch.optim.SGD`:
+# 0). By the usual reasoning (not measured here) this smooths
+# out the noise of small batches. By hand, on two weights, three fixed gradients and the
+# CNN's rate (0.02), against `torch.optim.SGD`:
 
 # %% tags=["nbval-check-output"]
 momentum_gradients = [torch.tensor(g) for g in ([1.0, -2.0], [0.5, 1.0], [-1.0, 0.0])]
@@ -633,7 +634,8 @@ print(f"the MLP's change against the CNN's, by size: {'smaller' if smaller else 
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points, the
 # MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->: by size,
 # the MLP's change was **smaller**<!-- says: the MLP's change against the CNN's, by size -->
-# (one run each, as above).
+# (one run each, as above). New starting weights' own variation was not measured, so the
+# MLP's change reads only as small next to the CNN's.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -793,7 +795,8 @@ del full_size, flowing  # 26 MB of weights that the rest of the lesson does not 
 #
 # **Augmentation.** `augment` normalises a batch and crops and flips each image at
 # random, on the device: a 32-pixel crop of the image padded by 4 (reflecting its
-# border), flipped or not, gives 162 possible views. Eight of them:
+# border), flipped or not, gives 9 x 9 offsets x 2 flips = 162 possible views. Eight of
+# them:
 
 # %%
 augment = batch_transform(channel_mean, channel_std, crop_padding=4, flip=True)
@@ -810,7 +813,8 @@ show_batch(
 
 # %% [markdown]
 # **The training.** The runs use these parts, each checked by hand in Appendix D:
-# - *Adam*: moves each weight by about the learning rate while its gradient keeps its sign;
+# - *Adam*: divides each gradient's running average by a running average of its size, so
+#   early steps move each weight by about the learning rate (for any gradient size);
 # - *one-cycle* (`fit_one_cycle`): the rate rises from 1/25 of its peak to it, then falls;
 # - *beta1*, Adam's momentum: one-cycle moves it the other way from the rate;
 # - *weight decay*: adds 1e-4 times each weight to its gradient;
@@ -988,9 +992,10 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 # Each row gives one change's effect in each seed, in points. The rule marked
 # **removing batch norm (down)**<!-- says: rows the rule marked up or down -->, and the
 # full recipe against a constant 0.005 read
-# **mixed**<!-- says: the full recipe against a constant 0.005 -->. An unmarked row could
-# not be told from noise in runs of 48<!-- output: steps per recipe run --> steps, which
-# is not the same as having no effect. Appendix D says how often noise alone passes the
+# **mixed**<!-- says: the full recipe against a constant 0.005 -->. Without batch norm,
+# the run kept the rate and clipping chosen for the network with it. An unmarked row
+# could not be told from noise in runs of 48<!-- output: steps per recipe run --> steps,
+# which is not the same as having no effect. Appendix D says how often noise alone passes the
 # rule and why weight decay's row tests little.
 
 # %% [markdown]
@@ -1156,13 +1161,14 @@ print(f"the gap's largest part, by size: {largest_part}")
 # **label smoothing's part**<!-- says: the gap's largest part, by size -->: of the
 # 0.56<!-- output: training loss minus validation loss, last epoch --> gap, it was
 # 0.50<!-- output: label smoothing's part -->, and the rest
-# 0.10<!-- output: the rest -->. The fit's own gap,
+# 0.10<!-- output: the rest -->. The fit's own gap (training minus validation loss),
 # -0.04<!-- output: the fit's own gap --> against a validation loss of
 # 0.80<!-- output: validation loss, last epoch -->, was
 # **beyond two SE below 0**<!-- says: the fit's own gap, against chance -->; below 0,
-# the network fits its training images better than new ones: a *generalisation gap*, not
-# exercise 1's *overfitting* (a validation loss rising while the training loss falls).
-# Appendix A explains the smoothing part and the SE.
+# the validation loss lies that much above the training images': a positive
+# *generalisation gap* (validation minus training, as in exercise 1), not exercise 1's
+# *overfitting* (a validation loss rising while the training loss falls). Appendix A
+# explains the smoothing part and the SE.
 #
 # **Test-time augmentation** costs no training, only more prediction: the
 # `TestTimeAugmentation` wrapper averages the network's logits over four views of each
@@ -1206,14 +1212,17 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # **79.1%**<!-- output: validation accuracy with test-time augmentation -->, a gain of
 # 0.6<!-- output: test-time augmentation, gain (points) --> points against a noise level
 # of 0.7<!-- output: noise level of the gain (two standard deviations) --> points (for
-# this one network's validation images only).
+# this one network's validation images only). "Without" means the gain was not told
+# apart from chance here, not that the views do not help.
 
 # %% [markdown]
 # ## 8. The test set, once
 #
 # Every choice among trained runs was made on the validation split, here or in the
-# course's benchmark: test-time augmentation, `FastNet`'s peak rate and `FastNet` over
-# the ResNet-9 (a provisional choice: Appendix A); other settings were set, not searched.
+# course's benchmark: test-time augmentation, `FastNet`'s peak rate (one seed: rates from
+# 0.8 to 3.2 all reached 80%<!-- source: benchmarks/RESULTS.md --> to
+# 82%<!-- source: benchmarks/RESULTS.md -->) and `FastNet` over the ResNet-9 (a
+# provisional choice: Appendix A); other settings were set, not searched.
 # Now each final model meets the test set, once: choosing by test accuracy would make it
 # a second validation set, with a flattering score.
 
@@ -1353,8 +1362,9 @@ print(
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
 # - Judge a change over several seeds, within each seed. On a width-8 ResNet-9 the rule
-#   marked **removing batch norm (down)**<!-- says: rows the rule marked up or down -->;
-#   the full recipe against a constant 0.005 read
+#   marked **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
+#   (the run without batch norm kept the rate and clipping chosen for the network with
+#   it); the full recipe against a constant 0.005 read
 #   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
@@ -1543,9 +1553,9 @@ if check_exercise(
 # final validation loss lay only
 # 0.10<!-- output: augmented, final validation loss minus that --> above that, the plain
 # model's
-# 0.92<!-- output: plain, final validation loss minus that -->. That gap between the
-# images a model trained on and new ones is the *generalisation gap*, which grows as a
-# model overfits: at equal epochs, augmentation kept it smaller (one run each).
+# 0.92<!-- output: plain, final validation loss minus that -->. That gap, validation loss
+# minus the loss on the images a model trained on, is the *generalisation gap*, which grows
+# as a model overfits: at equal epochs, augmentation kept it smaller (one run each).
 #
 # **Loss and accuracy.** The plain run's validation loss ended
 # 0.38<!-- output: plain, rise of the validation loss after its lowest --> above its
@@ -2232,8 +2242,9 @@ print(f"weights x 10, turn per step / before: {(large_g / large_w) / (plain_g / 
 
 # %% [markdown]
 # The output changed by at most
-# 0.000069<!-- output: weights x 10, largest change of the output -->: only batch norm's
-# `eps` (1e-5, added to the variance) does not scale. The gradient came out
+# 0.000069<!-- output: weights x 10, largest change of the output -->, most likely
+# because batch norm's `eps` (1e-5, added to the variance) does not scale (not checked
+# here). The gradient came out
 # 0.10<!-- output: weights x 10, gradient length / before --> times as long: larger
 # weights, smaller gradient. A step turns a weight vector by about (learning
 # rate) x |gradient| / |w|, so at 10 times the weights a step of the same rate turned
@@ -3090,9 +3101,9 @@ del fresh, first_batch_loader, gradients, decay_term
 #
 # **Why weight decay's row tests little.** On this first batch decay was a
 # near-negligible change. So wherever section 6's weight-decay row shows a direction,
-# read it as how far such a change can move these
-# 48<!-- output: steps per recipe run -->-step runs, not as the effect of decay; if later
-# batches are alike, the row tests little.
+# one possible reading, not shown here, is that it measures how far such a small change
+# can move these 48<!-- output: steps per recipe run -->-step runs rather than the
+# effect of decay; if later batches are alike, the row tests little.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch
