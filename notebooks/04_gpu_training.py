@@ -215,8 +215,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **60.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats,
-# their range in brackets), **141.8
+# **60.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# its printed line adds their range, "from" the fastest "to" the slowest), **141.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second; a 64 x 64 product ran at only **32.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
@@ -231,8 +231,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
 # **65.41 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
-# Within or below the range, warming up kept nothing measurable out of the median; above
-# it, the first call paid a one-off cost, or was unlucky (a lone call is not averaged).
+# A first product within or below that range cost no more than the later ones, so
+# leaving it out of the median changed nothing we could measure. One above the range
+# paid a one-off cost, or was just unlucky: it is a single call, not a median.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -908,9 +909,10 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #
 # The first compiled epoch took
 # **17.65 s**<!-- output: compiled, first epoch of training (s) --> of training, against
-# the later median printed beside it: the compiling, paid once per batch shape
-# (Appendix F expects a second compile for the validation pass). Appendix F splits that
-# cost, asks when it is won back and estimates the matrix products' share of an epoch.
+# the later median printed beside it. That first epoch pays for the compiling, which
+# happens once for each batch shape the model sees; Appendix F expects the validation
+# pass, with batches of its own shape, to compile a second time. Appendix F also splits
+# that cost, asks when it is won back and estimates the matrix products' share of an epoch.
 # On the course's one H200 run neither step gave a clear gain (Appendix E).
 
 # %% [markdown]
@@ -1293,10 +1295,11 @@ if check_exercise(
 # **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Set that
 # beside batch 16's own spread: the tie band of its rounds (section 7's rule) was
 # **1.26**<!-- output: cpu, tie band of batch 16's rounds -->, set by **batch 16's rounds, without
-# their slowest and fastest**<!-- says: cpu, tie band of batch 16's rounds, set by -->: its rounds
-# of the same work, leaving out the slowest and fastest, differed by at most that factor:
-# by exactly that factor when the rounds set the band, by less when the floor of 1.1 set
-# it. Per image, the time fell from
+# their slowest and fastest**<!-- says: cpu, tie band of batch 16's rounds, set by -->. When
+# the rounds set the band, it is the slowest of batch 16's rounds over the fastest, once
+# the single slowest and fastest are left out; when the floor of 1.1 sets it, those
+# rounds differed by less than 1.1, and the band is raised to 1.1. Per image, the time
+# fell from
 # **18.78 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
 # 16 to **1.12 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
 # 1024 and **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
@@ -1325,7 +1328,9 @@ if check_exercise(
 # (borderline)**<!-- says: cpu, batch 64 against batch 16, verdict -->.
 # Batch 64 took longer at all (ratio above 1) in
 # **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
-# rounds.
+# rounds. When most rounds went one way at all but the verdict is open, the direction
+# was consistent, but the differences were small: at least one round's stayed inside the
+# band, that is, no larger than the spread between rounds of the very same work.
 #
 # **What the verdict means.** A verdict names a direction, such as "batch 64 longer in
 # every round", only when every round was beyond the band the same way: then the rounds
@@ -1453,7 +1458,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
 # **17.65 s**<!-- output: compiled, first epoch of training (s) --> of training on this
-# machine with 2 logical CPUs, compiling included, and afterwards, by Appendix F's line,
+# machine with 2 logical CPUs, compiling included, and afterwards (Appendix F, below)
 # a compiled epoch ran at a median of **0.97
 # times**<!-- output: compiled median speed-up over float32 -->
 # float32's speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0 slower
@@ -1766,8 +1771,10 @@ del seed_model, history
 #
 # With these settings (a learning rate of 0.2, three epochs, 10,000 images) the last
 # epoch's accuracy moved this much over the seeds; other settings were not tried, section
-# 6's 50,000 images included. This spread is why section 6's pipelines share one seed:
-# on the same batches they reached the same weights, so they differ in time alone.
+# 6's 50,000 images included. So a different batch order gives a different model. That
+# is why section 6's two pipelines share one seed: they see the same batches in the same
+# order and so should train the same weights, and section 6 checks that they end with
+# them. A difference in their time is then not a difference in the model.
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -2292,18 +2299,25 @@ del product_pairs
 # through the ReLUs: Appendix C prints each type). Timed the same way in bfloat16, the
 # same products took
 # **0.58 s**<!-- output: bfloat16 products, seconds an epoch at the layers' shapes --> an
-# epoch, **0.58**<!-- output: float32 products / bfloat16 products --> times `float32`'s
-# speed.
+# epoch. The next printed line is a ratio, not a time: `float32`'s seconds for these
+# products over bfloat16's. This speed-up of the products in bfloat16 (above 1 = faster,
+# as in section 7) was **0.58**<!-- output: float32 products / bfloat16 products -->; it
+# is the r below.
 #
 # Had only the products changed (their share s of the epoch r times as fast, the
 # rest as before), Amdahl's law predicts an epoch speed-up of 1 / ((1 - s) + s / r):
 # **0.63**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # against **0.60**<!-- output: bfloat16 autocast median speed-up over float32 --> measured.
 # Measured over predicted was
-# **0.951**<!-- output: bfloat16 epoch speed-up, measured / predicted -->; set against
+# **0.951**<!-- output: bfloat16 epoch speed-up, measured / predicted -->. Counted against
 # section 7's tie band, from **0.909**<!-- output: tie band's lower edge, 1 / band --> to
-# **1.100**<!-- output: tie band -->, the measured epoch was
-# **a tie (borderline)**<!-- says: bfloat16 epoch, measured against predicted -->. The
+# **1.100**<!-- output: tie band -->, this ratio reads
+# **a tie (borderline)**<!-- says: bfloat16 epoch, measured against predicted -->: "a tie"
+# means the measured and predicted speed-ups agreed within the band, "faster" or
+# "slower" that the measured epoch beat the prediction or fell short of it. The word
+# judges the prediction, not bfloat16: section 7's verdict on bfloat16 autocast against
+# `float32` was **slower in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->. The
 # cell adds "borderline" when the ratio lies within 0.05 of either edge: there a small
 # change in the timings could give the other word. Here the ratio lay
 # **0.042**<!-- output: measured / predicted, distance to the nearer band edge --> from

@@ -116,8 +116,10 @@ generator = seed_everything(0)
 print(f"PyTorch {torch.__version__}, {os.cpu_count()} logical CPUs (vCPUs)")
 
 # %% [markdown]
-# **Settings.** Smoke mode (the test suite's quick run) trains on 2,000 images for one
-# epoch per launch; the full run, on all 50,000 training images for 4 epochs.
+# **Settings.** Smoke mode (the test suite's quick run) trains on 2,000 images; the full
+# run, on all 50,000 training images. Section 7's run trains for `num_epochs` epochs (4;
+# 1 in smoke mode), and section 9 trains each way of training for `arm_rounds` epochs (6;
+# 2 in smoke mode).
 # `launch_timeout` stops a stuck launch after that many seconds.
 
 # %%
@@ -548,6 +550,11 @@ print(
 # DDP. That row over the `DDP step` row predicts 2 processes' speed-up on the steps alone,
 # in words, against *the tie band*: a speed-up between 1 / 1.1 and 1.1 is a tie
 # (Appendix C).
+#
+# *Words for sections 8 and 9*: **B**, each process's images per step; **effective
+# batch**, one step's images over all processes (2B); **arm**, one way of training, timed
+# one epoch per **round**; **loader**, an epoch's time waiting for batches; **the rest**,
+# all its other time.
 
 # %%
 comm_cost = run_torchrun(
@@ -592,8 +599,8 @@ for size in (64, 1024):
 # On the steps alone, 2 processes were predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
 # **a tie**<!-- says: 1024 images per process, the predicted speed-up in words --> at
-# 1,024 (Appendix C: each rank's own prediction, and which words are borderline). DDP's
-# added time was
+# 1,024 (from the medians over the ranks; the two ranks' own predictions differ:
+# Appendix C, which also says which words are borderline). DDP's added time was
 # 57%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 and
 # 34%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
@@ -637,11 +644,10 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# In the table, *loader* is the time an epoch waited for batches and *the rest* everything
-# else: the steps with their exchange, waits for the other process, the loop's Python.
-# Each is a median over the counted rounds. The speed-ups are the baseline's seconds over
-# the arm's (above 1: 2 processes took less time), for the epoch the median of the rounds'
-# ratios.
+# In the table, *the rest* (section 8's glossary) holds the steps with their exchange,
+# waits for the other process and the loop's Python. Each part is a median over the
+# counted rounds. The speed-ups are the baseline's seconds over the arm's (above 1: 2
+# processes took less time), for the epoch the median of the rounds' ratios.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
@@ -713,10 +719,17 @@ plot_epoch_parts(
 # **the loader 2.37 (faster), the rest 0.52
 # (slower)**<!-- says: effective batch 2048, 2 processes by part -->. An epoch is
 # its loader plus its rest, so where the loader is faster and the rest slower, any win
-# over a whole epoch came through the loading. Where both arms load the same lean way
-# (each batch sliced out in one go: Appendix A's lean pair), 2 processes against 1 at
-# 2,048 gave: **no clear winner: 2 faster, 1 tied, 2
+# over a whole epoch came through the loading.
+#
+# **What to take away at 2,048:** two printed results together. With a `DataLoader`
+# fetching images one by one and stacking them, the take-away line's figure at 2,048
+# (**2 processes' median speed-up over 1 was 0.47 at effective batch 128 and 1.55 at
+# 2048**<!-- says: take-away -->); with both arms loading by slicing each batch out of
+# the ready image tensors (the *lean pair*, Appendix A), the verdict **no clear winner: 2
+# faster, 1 tied, 2
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# Where the by-part words say the loader faster and the rest slower, any gain came
+# through the loading.
 #
 # Section 8's prediction for the steps (which fall in the rest, with their waits) beside
 # the rest measured, as Appendix A prints it: at 128,
@@ -734,12 +747,13 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest weight difference, plain loop against DDP: {gap:.1e}")
 
 # %% [markdown]
-# No weight of the two models differed by more than
+# The largest difference between any weight of the two models was
 # 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
 # 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
-# at 2,048 (section 5: the averaged gradient equals the whole batch's up to float32
-# rounding). The second process changed the time, not the model beyond float32 rounding.
+# at 2,048. Section 5 showed why they need not match exactly: the averaged gradient
+# matches the whole batch's only up to float32 rounding, since the sums run in another
+# order.
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -1069,10 +1083,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->.
 # Where it is larger, the epochs held costs beyond the steps timed alone, which this
-# lesson does not time apart. (a) is wrong: each process computed only its own 64 images of
-# every step; so is (c): the shards split each epoch's images between the processes. (b)
-# cannot be: NCCL carries only GPU tensors (section 2), so it cannot run these CPU
-# processes.
+# lesson does not time apart. And the steps are not the whole epoch: the loading counts
+# too, and Appendix A sets its cost per image in each of the 2 processes against one
+# process's, in words (faster: cheaper), at 128: fetching,
+# **slower**<!-- says: effective batch 128, fetching per image, 2 processes against 1 -->;
+# normalising,
+# **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->.
+# (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
+# shards split each epoch's images between the processes. (b) cannot be: NCCL carries
+# only GPU tensors (section 2), so it cannot run these CPU processes.
 
 # %% [markdown]
 # **Question 4.** What does converting a model's `BatchNorm` layers to `SyncBatchNorm` change
@@ -2027,8 +2046,8 @@ else:
 # with CUDA, `run_torchrun` does not fork (`FORK_WORKERS` in `course_utils/distributed.py`).
 #
 # **Sampling memory costs time.** `run_torchrun` sampled section 7's processes' memory
-# while they trained, and the sampling competes with them for the 2 CPUs. Sections 8 and
-# 9 turn it off (`sample_memory=False`), so this lesson does not compare section 7's
+# while they trained, and the sampling may compete with them for the 2 CPUs. Sections 8
+# and 9 turn it off (`sample_memory=False`), so this lesson does not compare section 7's
 # epoch times with section 9's.
 #
 # (The peak memory in the line at the top of the lesson is the course runner's: the
