@@ -993,7 +993,7 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 # **removing batch norm (down)**<!-- says: rows the rule marked up or down -->, and the
 # full recipe against a constant 0.005 read
 # **mixed**<!-- says: the full recipe against a constant 0.005 -->. Without batch norm,
-# the run kept the rate and clipping chosen for the network with it. An unmarked row
+# the run kept the rate and clipping set for the network with it. An unmarked row
 # could not be told from noise in runs of 48<!-- output: steps per recipe run --> steps,
 # which is not the same as having no effect. Appendix D says how often noise alone passes the
 # rule and why weight decay's row tests little.
@@ -1363,7 +1363,7 @@ print(
 #   one-cycle, weight decay and clipping.
 # - Judge a change over several seeds, within each seed. On a width-8 ResNet-9 the rule
 #   marked **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
-#   (the run without batch norm kept the rate and clipping chosen for the network with
+#   (the run without batch norm kept the rate and clipping set for the network with
 #   it); the full recipe against a constant 0.005 read
 #   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
@@ -1695,8 +1695,9 @@ if check_exercise(
 # 40.4%<!-- output: width 8, validation accuracy --> (8), one run each. Section 6's seed
 # ranges (3 seeds each) were
 # **4.00 and 7.84**<!-- says: section 6's seed ranges, full recipe and largest (points) -->
-# points, for the full recipe at width 8 and the largest of any recipe (other widths may
-# vary more or less). A difference between two single runs varies about √2 times as much
+# points, for the full recipe at width 8 and the largest of any recipe (Appendix D's
+# table shows which recipe; other widths may vary more or less). A difference between two single
+# runs varies about √2 times as much
 # as one run, so the cell compares each change with √2 times those ranges. From width 2
 # to 4 accuracy changed by
 # **+8.38 points, beyond √2 x the full recipe's seed range, not every
