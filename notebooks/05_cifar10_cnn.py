@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 311 s with a peak memory of 1397 MB. The course's
+# > 2 threads); the whole lesson ran in 291 s with a peak memory of 1409 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,9 +193,10 @@ print(f"mean {channel_mean}, std {channel_std}")
 normalise = batch_transform(channel_mean, channel_std)
 
 
-def training_batches(seed: int = 0) -> DeviceTensorLoader:
-    """Plain normalised training batches of 64, shuffled by a generator seeded ``seed``
-    (0 unless given): the same seed gives the same batches in the same order."""
+def training_batches(seed: int = 0, transform=normalise) -> DeviceTensorLoader:
+    """Training batches of 64 through ``transform`` (plain normalising unless given),
+    shuffled by a generator seeded ``seed`` (0 unless given): the same seed gives the same
+    batches in the same order."""
     return DeviceTensorLoader(
         train_images,
         train_labels,
@@ -203,7 +204,7 @@ def training_batches(seed: int = 0) -> DeviceTensorLoader:
         shuffle=True,
         device=device,
         generator=torch.Generator().manual_seed(seed),
-        transform=normalise,
+        transform=transform,
     )
 
 
@@ -460,7 +461,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-thread CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 24.4 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
+# 23.4 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
 # line checks lesson 03's `per_class_accuracy` by hand):
 
@@ -597,15 +598,7 @@ for name, build in (("small CNN", SmallCnn), ("MLP", build_mlp)):
     release_memory()
     seed_everything(0)  # the starting weights of the runs above
     control = to_device(build(), device)
-    shuffled_batches = DeviceTensorLoader(  # as training_batches()
-        train_images,
-        train_labels,
-        batch_size=64,
-        shuffle=True,
-        device=device,
-        generator=torch.Generator().manual_seed(0),
-        transform=normalise_and_shuffle,
-    )
+    shuffled_batches = training_batches(transform=normalise_and_shuffle)  # seed 0's order
     control_history = fit(
         cnn_epochs,
         0.02,
@@ -1098,7 +1091,7 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # On this 2-thread CPU `FastNet` trained in
-# 1.54 minutes<!-- output: strongest network training minutes --> and reached
+# 1.23 minutes<!-- output: strongest network training minutes --> and reached
 # **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
 # With its own recipe, it is not comparable with section 6's width-8 runs.
 #
@@ -1368,7 +1361,7 @@ print(
 #   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.54 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.23 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1684,8 +1677,8 @@ if check_exercise(
 # parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this 2-thread CPU the time per epoch
-# grew far less, from 0.54 s<!-- output: width 2, seconds per epoch --> to
-# 1.31 s<!-- output: width 8, seconds per epoch --> (one timed run per width): some
+# grew far less, from 0.56 s<!-- output: width 2, seconds per epoch --> to
+# 1.33 s<!-- output: width 8, seconds per epoch --> (one timed run per width): some
 # work does not grow with the width (Python, data), some grows in proportion
 # (element-wise work such as batch norm and ReLU), and the convolutions' arithmetic
 # grows with the parameters. These parts were not timed apart.
@@ -2532,19 +2525,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-thread CPU the `DataLoader` took a median of
-# 60.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 61.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 3.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 19.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 31.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 23.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 21.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.5<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.30<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 9.0<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
+# 0.41<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
