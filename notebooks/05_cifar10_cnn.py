@@ -40,8 +40,8 @@
 # in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-05: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 291 s with a peak memory of 1409 MB. The course's
+# > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 283 s with a peak memory of 1412 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -461,7 +461,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this 2-thread CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 23.4 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
+# 25.0 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
 # line checks lesson 03's `per_class_accuracy` by hand):
 
@@ -567,8 +567,8 @@ print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. This
 # is one run of each model, from one seed; how far another seed would move each accuracy
 # was not measured here (section 6 does, for ResNet-9). The MLP's epochs were cheaper
-# (the table's training column); whether more MLP epochs would close the gap was not
-# measured either.
+# (the table's training column); whether more MLP epochs would catch up was not measured
+# either.
 
 # %% [markdown]
 # **Does the CNN's lead rest on which pixels are neighbours?** A control: after
@@ -696,12 +696,10 @@ with torch.no_grad():
 
 # %% [markdown]
 # Train mode normalised with the batch's own statistics and moved its *running* averages
-# 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the batch's:
-# means from 0 to about 0.2, variances from 1 to about 2.5. Eval mode uses those running
-# averages instead, so a channel mean of about 2 became about (2 − 0.2) / √2.5 ≈ 1.1,
-# and an image's output does not depend on the rest of its batch: alone and inside the
-# batch, the first image's was
-# **the same**<!-- says: eval mode, the first image's output alone and in its batch -->.
+# 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the batch's.
+# Eval mode uses those running averages instead, so with the printed ones a channel mean
+# of about 2 became about (2 − 0.2) / √2.5 ≈ 1.1, and an image's output does not depend
+# on the rest of its batch (the last line).
 #
 # **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
 # (no bias in the convolution: batch norm's shift replaces it). A blank image goes
@@ -779,12 +777,11 @@ print(f"share of the parameters in the last residual block: {last_block_share:.2
 del full_size, flowing  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
-# Each "+ max pool" block doubles the channels and halves the image, from 64 maps of
-# 32 x 32 to 512 of 4 x 4, so each later layer sees a larger patch of the image
-# (Appendix C shows it for the small CNN). The residual blocks keep the shape, so they can
-# add their input to their output; the last holds
-# 0.72<!-- output: share of the parameters in the last residual block --> of the
-# parameters (a 3 x 3 convolution from 512 channels to 512 has 512 · 512 · 9 weights).
+# Each "+ max pool" block doubles the channels and halves the image, so each later layer
+# sees a larger patch of the image (Appendix C shows it for the small CNN). The residual
+# blocks keep the shape, so they can add their input to their output; the last holds most
+# of the parameters (a 3 x 3 convolution from 512 channels to 512 has 512 · 512 · 9
+# weights).
 #
 # **Augmentation.** `augment` normalises a batch and crops and flips each image at
 # random, on the device: a 32-pixel crop of the image padded by 4 (reflecting its
@@ -805,10 +802,11 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts, each checked by hand in Appendix D:
+# **The training.** The runs use these parts, each checked by hand (one-cycle's rates
+# below, the rest in Appendix D):
 # - *Adam*: divides each gradient's running average by a running average of its size, so
 #   early steps move each weight by about the learning rate (for any gradient size);
-# - *one-cycle* (`fit_one_cycle`): the rate rises from 1/25 of its peak to it, then falls;
+# - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls;
 # - *beta1*, Adam's momentum: one-cycle moves it the other way from the rate;
 # - *weight decay*: adds 1e-4 times each weight to its gradient;
 # - *gradient clipping*: caps each gradient value at 0.1.
@@ -908,9 +906,10 @@ for seed in recipe_seeds:
             repeat_history = history  # drawn dashed in Appendix D
 
 # %% [markdown]
-# Run 2's learning rate in seed 0's training: look for a start at 1/25 of the peak, the
-# peak of 0.01 about three tenths of the way through, an end near 0 and a mean near the
-# baseline's 0.005.
+# **One-cycle's rates by hand.** `fit_one_cycle` gives PyTorch's `OneCycleLR` only the
+# peak and the number of steps; its defaults set the rest: start at the peak / 25, rise
+# along a cosine to the peak over the first 0.3 of the steps, then fall along a cosine to
+# the start / 10,000. Below, run 2's rates (seed 0), then a few of them by hand:
 
 # %%
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
@@ -929,12 +928,41 @@ print(
     f"({recipe_epochs} epochs of {recipe_batches} batches)"
 )
 
+# %%
+# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
+# (the start or the end), a the step's distance from the peak step, as a share of that side.
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
+
 # %% [markdown]
-# **The rule.** Two runs from one seed start from the same weights and see the same
-# batches, so each change is measured within each seed. The rule (examples in Appendix D)
-# calls a change `up` or `down` only if every seed moved that way and the mean's size
-# exceeds the changes' range (largest minus smallest), `mixed` if some moved up and some
-# down, and `same sign` otherwise.
+# **Each recipe, seed by seed.** Its final validation accuracy in each seed, their mean,
+# and the *seed range*, best seed minus worst: how far the seed alone moved one recipe.
+
+# %%
+full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
+print(f"{'':34}{'accuracy (%), seed':>21}")
+print(f"{'recipe':34}{'0':>7}{'1':>7}{'2':>7}{'mean':>8}{'range':>8}")
+seed_ranges = {}  # each recipe's seed range, best seed minus worst (points)
+for name, recipe_finals in finals.items():
+    recipe_accuracies = [100 * accuracy for accuracy in recipe_finals]
+    seed_ranges[name] = max(recipe_accuracies) - min(recipe_accuracies)
+    row = "".join(f"{a:7.2f}" for a in recipe_accuracies)
+    print(f"{name:34}{row}{statistics.mean(recipe_accuracies):8.2f}{seed_ranges[name]:8.2f}")
+full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
+
+# %% [markdown]
+# **Each change, within each seed.** Two runs from one seed start from the same weights
+# and see the same batches, so the next table measures each change within each seed. The
+# rule (examples in Appendix D) calls a change `up` or `down` only if every seed moved
+# that way and the mean's size exceeds the changes' range (largest minus smallest),
+# `mixed` if some moved up and some down, and `same sign` otherwise.
 
 
 # %%
@@ -953,7 +981,6 @@ def the_rule(changes_by_seed: list[float]) -> str:
     return "mixed" if both_ways else "same sign"
 
 
-full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
 steps_compared = {  # what changed: (the recipe before, the recipe after)
     "one-cycle at the same mean rate": (constant_name, "one-cycle"),
@@ -975,21 +1002,12 @@ for what, (before, after) in steps_compared.items():
 marked = [f"{what} ({word})" for what, word in step_words.items() if word in ("up", "down")]
 print(f"rows the rule marked up or down: {', '.join(marked) if marked else 'none'}")
 print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row]}")
-# Seed ranges, best seed minus worst (points): for exercise 2 and Appendix D.
-seed_ranges = {}
-for recipe_name, recipe_accuracies in finals.items():
-    seed_ranges[recipe_name] = 100 * max(recipe_accuracies) - 100 * min(recipe_accuracies)
-full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 
 # %% [markdown]
-# Each row gives one change's effect in each seed, in points. The rule marked
-# **removing batch norm (down)**<!-- says: rows the rule marked up or down -->, and the
-# full recipe against a constant 0.005 read
-# **mixed**<!-- says: the full recipe against a constant 0.005 -->. Without batch norm,
-# the run kept the rate and clipping set for the network with it. An unmarked row
-# could not be told from noise in runs of 48<!-- output: steps per recipe run --> steps,
-# which is not the same as having no effect. Appendix D says how often noise alone passes the
-# rule and why weight decay's row tests little.
+# Without batch norm, the run kept the rate and clipping set for the network with it. An
+# unmarked row could not be told from noise, which is not the same as having no effect.
+# Appendix D says how often noise alone passes the rule and why weight decay's row tests
+# little.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1090,19 +1108,19 @@ record_result("strongest network training minutes", round(training_minutes, 2))
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# On this 2-thread CPU `FastNet` trained in
-# 1.23 minutes<!-- output: strongest network training minutes --> and reached
-# **78.5%**<!-- output: strongest network validation accuracy --> validation accuracy.
-# With its own recipe, it is not comparable with section 6's width-8 runs.
+# With its own recipe, `FastNet` is not comparable with section 6's width-8 runs (the
+# timing above is this 2-thread CPU's).
 #
 # **Why do the two losses differ?** The training loss scores smoothed targets on
 # augmented batches in train mode, averaged over an epoch; the validation loss scores
-# plain labels in eval mode. The cell splits the last epoch's gap, training loss minus
-# validation loss, into three parts that add up to it:
-# - *label smoothing's part*: the validation images' loss against smoothed targets minus
-#   their loss against plain labels;
-# - *the fit's own gap*: the plain loss on 5,000 unaugmented training images minus the
-#   validation loss, both in eval mode, set against its standard error (SE, Appendix A);
+# plain labels in eval mode. The cell splits the last epoch's *gap* into three parts that
+# add up to it. This course writes every loss gap as validation loss minus training loss,
+# so a gap above 0 means validation is worse:
+# - *label smoothing's part*: the validation images' loss against plain labels minus
+#   their loss against smoothed targets (smoothing raises the training loss);
+# - *the fit's own gap*, the *generalisation gap*: the validation loss minus the plain
+#   loss on 5,000 unaugmented training images, both in eval mode, set against its
+#   standard error (SE, Appendix A);
 # - *the rest*: augmentation, train mode and the epoch's average together.
 
 # %%
@@ -1116,16 +1134,16 @@ smoothed_val_loss = F.cross_entropy(val_logits, val_targets, label_smoothing=smo
 train_losses = F.cross_entropy(train_logits, train_labels[:5000].to(device), reduction="none")
 plain_train_loss = train_losses.mean().item()
 last_epoch = network_history[-1]
-loss_gap = last_epoch["train_loss"] - last_epoch["val_loss"]
-smoothing_part = smoothed_val_loss.item() - last_epoch["val_loss"]  # same images, same net
-fit_gap = plain_train_loss - last_epoch["val_loss"]  # both plain losses, in eval mode
-rest = last_epoch["train_loss"] - plain_train_loss - smoothing_part  # what the others leave
+loss_gap = last_epoch["val_loss"] - last_epoch["train_loss"]  # validation minus training
+smoothing_part = last_epoch["val_loss"] - smoothed_val_loss.item()  # same images, same net
+fit_gap = last_epoch["val_loss"] - plain_train_loss  # both plain losses, in eval mode
+rest = loss_gap - smoothing_part - fit_gap  # what the other two leave
 gap_parts = {  # each part of the gap: its value, and what it is
-    "label smoothing's part": (smoothing_part, "smoothed minus plain loss, validation images"),
-    "the fit's own gap": (fit_gap, "plain loss, 5,000 training images minus validation"),
+    "label smoothing's part": (smoothing_part, "plain minus smoothed loss, validation images"),
+    "the fit's own gap": (fit_gap, "validation minus plain loss on 5,000 training images"),
     "the rest": (rest, "the remainder (augmentation, train mode, the epoch's average)"),
 }
-print(f"training loss minus validation loss, last epoch: {loss_gap:.2f}")
+print(f"the gap, validation loss minus training loss, last epoch: {loss_gap:+.2f}")
 print("the gap in three parts, which add up to it:")
 print(f"  {'part':24}  {'value':>5}  what it is")
 for part, (value, what) in gap_parts.items():
@@ -1146,22 +1164,13 @@ if abs(fit_gap) <= 2 * fit_gap_se:
 else:
     fit_words = "beyond two SE " + ("below 0" if fit_gap < 0 else "above 0")
 print(f"the fit's own gap, against chance: {fit_words}")
-largest_part = max(gap_parts, key=lambda part: abs(gap_parts[part][0]))
-print(f"the gap's largest part, by size: {largest_part}")
 
 # %% [markdown]
-# The gap's largest part was
-# **label smoothing's part**<!-- says: the gap's largest part, by size -->: of the
-# 0.56<!-- output: training loss minus validation loss, last epoch --> gap, it was
-# 0.50<!-- output: label smoothing's part -->, and the rest
-# 0.10<!-- output: the rest -->. The fit's own gap (training minus validation loss),
-# -0.04<!-- output: the fit's own gap --> against a validation loss of
-# 0.80<!-- output: validation loss, last epoch -->, was
-# **beyond two SE below 0**<!-- says: the fit's own gap, against chance -->; below 0,
-# the validation loss lies that much above the training images': a positive
-# *generalisation gap* (validation minus training, as in exercise 1), not exercise 1's
-# *overfitting* (a validation loss rising while the training loss falls). Appendix A
-# explains the smoothing part and the SE.
+# The fit's own gap was
+# **beyond two SE above 0**<!-- says: the fit's own gap, against chance -->. A gap beyond
+# two SE above 0 means the network fits its training images better than new ones; that
+# is not by itself exercise 1's *overfitting* (a validation loss rising while the
+# training loss falls). Appendix A explains the smoothing part and the SE.
 #
 # **Test-time augmentation** costs no training, only more prediction: the
 # `TestTimeAugmentation` wrapper averages the network's logits over four views of each
@@ -1200,13 +1209,9 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# The rule's choice: **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
-# With the views, validation accuracy was
-# **79.1%**<!-- output: validation accuracy with test-time augmentation -->, a gain of
-# 0.6<!-- output: test-time augmentation, gain (points) --> points against a noise level
-# of 0.7<!-- output: noise level of the gain (two standard deviations) --> points (for
-# this one network's validation images only). "Without" means the gain was not told
-# apart from chance here, not that the views do not help.
+# The gain and its noise level hold for this one network's validation images only. A
+# choice to predict without the views means the gain was not told apart from chance
+# here, not that the views do not help.
 
 # %% [markdown]
 # ## 8. The test set, once
@@ -1234,29 +1239,32 @@ for name, model in (("small CNN", cnn), ("MLP", mlp), (network_name, final_model
     if model is final_model:  # kept for the confusion matrix and the mistakes below
         predicted_labels, true_labels = model_predictions, model_truth
     record_result(f"{name} test accuracy", test_accuracy[name])
-# The gap, test minus validation, over its standard error (SE), as in lesson 03.
-print(f"{'model':10}{'validation (%)':>16}{'test (%)':>10}{'gap / SE':>10}")
-beyond = []  # models whose gap is beyond two standard errors
+# The difference, test minus validation, over its standard error (SE), as in lesson 03.
+print(f"{'model':10}{'validation (%)':>16}{'test (%)':>10}{'diff / SE':>10}")
+beyond = []  # models whose difference is beyond two standard errors
 for name, validation in validation_accuracy.items():
     test = test_accuracy[name]
     standard_error = math.sqrt(
         validation * (1 - validation) / len(val_labels) + test * (1 - test) / len(test_labels)
     )
-    gap = test - validation
-    if abs(gap) > 2 * standard_error:
+    difference = test - validation
+    if abs(difference) > 2 * standard_error:
         beyond.append(name)
-    print(f"{name:10}{100 * validation:16.1f}{100 * test:10.1f}{gap / standard_error:+10.2f}")
-verdict = f"beyond two SE for {', '.join(beyond)}" if beyond else "every gap within two SE"
+    print(
+        f"{name:10}{100 * validation:16.1f}{100 * test:10.1f}{difference / standard_error:+10.2f}"
+    )
+verdict = f"beyond two SE for {', '.join(beyond)}" if beyond else "every difference within two SE"
 print(f"test against validation: {verdict}")
 
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule
-# chose). The last column gives each gap, test minus validation, in standard errors (SE,
-# as in lesson 03); chance often gives gaps within about two. Here: **every gap within
-# two SE**<!-- says: test against validation -->. Even the test score is not perfectly
-# fresh: the benchmark and airbench's authors looked at CIFAR-10 test scores.
+# chose). The last column gives each difference, test minus validation accuracy, in
+# standard errors (SE, as in lesson 03); chance often gives differences within about two.
+# Here: **every difference within two SE**<!-- says: test against validation -->. Even
+# the test score is not perfectly fresh: the benchmark and airbench's authors looked at
+# CIFAR-10 test scores.
 #
 # Only the small CNN and the MLP differ in the network alone; `FastNet` also had its own
 # recipe (section 7), so its lead is not a one-change comparison of networks.
@@ -1361,7 +1369,7 @@ print(
 #   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.23 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.18 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1472,8 +1480,11 @@ if check_exercise(
         print(f"{label}, lowest validation loss: {history[best]['val_loss']:.2f}")
         print(f"{label}, lowest validation loss at epoch: {best + 1}")
         print(f"{label}, validation accuracy at that epoch: {history[best]['val_acc']:.4f}")
-        rise = history[-1]["val_loss"] - history[best]["val_loss"]
-        print(f"{label}, rise of the validation loss after its lowest: {rise:.2f}")
+        # The rise: the last three epochs' mean validation loss minus the lowest (a mean,
+        # so that one epoch's wobble does not set it alone).
+        last_three = statistics.mean(epoch["val_loss"] for epoch in history[-3:])
+        rise = last_three - history[best]["val_loss"]
+        print(f"{label}, rise, last 3 epochs' mean validation loss minus lowest: {rise:.2f}")
         print(f"{label}, final validation accuracy: {history[-1]['val_acc']:.4f}")
         fall = 100 * (max(epoch["val_acc"] for epoch in history) - history[-1]["val_acc"])
         print(f"{label}, final validation accuracy below its best (points): {fall:.1f}")
@@ -1483,10 +1494,12 @@ if check_exercise(
         "plain run's best epoch, by validation accuracy: "
         f"{'above' if above else 'not above'} every augmented epoch"
     )
-    final_gap = (
+    final_difference = (
         overfit_histories["augmented"][-1]["val_acc"] - overfit_histories["plain"][-1]["val_acc"]
     )
-    print(f"augmented minus plain, final validation accuracy (points): {100 * final_gap:+.1f}")
+    print(
+        f"augmented minus plain, final validation accuracy (points): {100 * final_difference:+.1f}"
+    )
 
     # The training losses above were measured on the batches each run trained on: flipped
     # and shifted for one, plain for the other. Score both trained models the same way, on
@@ -1546,13 +1559,15 @@ if check_exercise(
 # final validation loss lay only
 # 0.10<!-- output: augmented, final validation loss minus that --> above that, the plain
 # model's
-# 0.92<!-- output: plain, final validation loss minus that -->. That gap, validation loss
-# minus the loss on the images a model trained on, is the *generalisation gap*, which grows
-# as a model overfits: at equal epochs, augmentation kept it smaller (one run each).
+# 0.92<!-- output: plain, final validation loss minus that -->. That difference is the
+# *generalisation gap* of section 7, validation minus training, which grows as a model
+# overfits. At equal epochs augmentation kept it smaller (one run each); the plain model
+# had also fitted its images further, so this is not a comparison at equal training loss.
 #
-# **Loss and accuracy.** The plain run's validation loss ended
-# 0.38<!-- output: plain, rise of the validation loss after its lowest --> above its
-# lowest, and its validation accuracy
+# **Loss and accuracy.** Over its last three epochs (a mean, steadier than the last epoch
+# alone, which the check's line uses) the plain run's validation loss averaged
+# 0.29<!-- output: plain, rise, last 3 epochs' mean validation loss minus lowest -->
+# above its lowest, and its final validation accuracy
 # **4.9 points**<!-- output: plain, final validation accuracy below its best (points) -->
 # below its best (the epoch lines show the path in between). By validation accuracy,
 # the plain run's best epoch was **above every augmented
@@ -1590,7 +1605,8 @@ if check_exercise(
 # The check reads each run's schedule from its history; on a CPU it also retrains the
 # narrowest width's first epoch, so a different optimizer, weight decay or clipping
 # shows. The next cell prints each width's parameters, final validation accuracy and
-# seconds per epoch. How do they change with the width?
+# seconds per epoch, then two of section 6's seed ranges, each with its recipe: the full
+# recipe's and the largest. How do the widths' figures change with the width?
 
 # %%
 width_epochs = full_or_smoke(full=2, smoke=1)
@@ -1654,20 +1670,21 @@ if check_exercise(
         print(f"width {width}, parameters: {width_results[width][0]}")
         print(f"width {width}, validation accuracy: {width_results[width][1]:.4f}")
         print(f"width {width}, seconds per epoch: {seconds:.2f}")
-    largest_range = max(seed_ranges.values())  # any recipe's (Appendix D prints them)
-    print(
-        "section 6's seed ranges, full recipe and largest (points): "
-        f"{full_recipe_range:.2f} and {largest_range:.2f}"
-    )
+    # Section 6's seed ranges (its recipe table): the full recipe's, which these runs
+    # use, and the largest of any recipe, named.
+    widest = max(seed_ranges, key=seed_ranges.get)
+    print(f"section 6's seed range, the full recipe (points): {full_recipe_range:.2f}")
+    print(f"section 6's largest seed range (points): {seed_ranges[widest]:.2f}")
+    print(f"section 6's recipe with the largest seed range: {widest}")
     # A difference of two single runs varies about sqrt(2) times as much as one run (for
     # independent runs), so each seed range is widened by sqrt(2) before comparing.
     ordered = sorted(width_results)
     for low, high in [(ordered[0], ordered[1]), (ordered[1], ordered[2]), (ordered[0], ordered[2])]:
         change = 100 * (width_results[high][1] - width_results[low][1])
-        if abs(change) > math.sqrt(2) * largest_range:
-            verdict = "beyond √2 x every recipe's seed range"
+        if abs(change) > math.sqrt(2) * seed_ranges[widest]:
+            verdict = "beyond √2 x both seed ranges"
         elif abs(change) > math.sqrt(2) * full_recipe_range:
-            verdict = "beyond √2 x the full recipe's seed range, not every recipe's"
+            verdict = "beyond √2 x the full recipe's seed range, not the largest"
         else:
             verdict = "within √2 x the full recipe's seed range"
         print(f"width {low} to {high}, accuracy change: {change:+.2f} points, {verdict}")
@@ -1677,28 +1694,30 @@ if check_exercise(
 # parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this 2-thread CPU the time per epoch
-# grew far less, from 0.56 s<!-- output: width 2, seconds per epoch --> to
-# 1.33 s<!-- output: width 8, seconds per epoch --> (one timed run per width): some
+# grew far less, from 0.55 s<!-- output: width 2, seconds per epoch --> to
+# 1.37 s<!-- output: width 8, seconds per epoch --> (one timed run per width): some
 # work does not grow with the width (Python, data), some grows in proportion
 # (element-wise work such as batch norm and ReLU), and the convolutions' arithmetic
 # grows with the parameters. These parts were not timed apart.
 #
 # Validation accuracy went from 29.6%<!-- output: width 2, validation accuracy -->
 # (width 2) to 38.0%<!-- output: width 4, validation accuracy --> (4) and
-# 40.4%<!-- output: width 8, validation accuracy --> (8), one run each. Section 6's seed
-# ranges (3 seeds each) were
-# **4.00 and 7.84**<!-- says: section 6's seed ranges, full recipe and largest (points) -->
-# points, for the full recipe at width 8 and the largest of any recipe (Appendix D's
-# table shows which recipe; other widths may vary more or less). A difference between two single
-# runs varies about √2 times as much
-# as one run, so the cell compares each change with √2 times those ranges. From width 2
-# to 4 accuracy changed by
-# **+8.38 points, beyond √2 x the full recipe's seed range, not every
-# recipe's**<!-- says: width 2 to 4, accuracy change -->; from 4 to 8 by
+# 40.4%<!-- output: width 8, validation accuracy --> (8), one run each. Section 6's
+# recipe table gives two yardsticks (3 seeds each, width 8; other widths may vary more or
+# less): the full recipe's seed range,
+# 4.00<!-- output: section 6's seed range, the full recipe (points) --> points, and the
+# largest,
+# 7.84<!-- output: section 6's largest seed range (points) --> points, that of
+# **the recipe, without batch norm**<!-- says: section 6's recipe with the largest seed range -->.
+# A difference between two single runs varies about √2 times as much as one run, so the
+# cell compares each change with √2 times those ranges. From width 2 to 4 accuracy
+# changed by
+# **+8.38 points, beyond √2 x the full recipe's seed range, not the
+# largest**<!-- says: width 2 to 4, accuracy change -->; from 4 to 8 by
 # **+2.44 points, within √2 x the full recipe's seed
 # range**<!-- says: width 4 to 8, accuracy change -->; and from 2 to 8 by
-# **+10.82 points, beyond √2 x the full recipe's seed range, not every
-# recipe's**<!-- says: width 2 to 8, accuracy change -->.
+# **+10.82 points, beyond √2 x the full recipe's seed range, not the
+# largest**<!-- says: width 2 to 8, accuracy change -->.
 #
 # Each width had one run, from seed 0, so this is not section 6's seed-by-seed rule
 # (that would take three seeds per width): read it as a first sign of where width helps
@@ -1767,10 +1786,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # overall, to 1.06<!-- output: plain, final training loss -->. The augmented run's was
 # lowest at epoch 10<!-- output: augmented, lowest validation loss at epoch --> of
 # 10<!-- output: epochs in each run -->
-# and ended 0.00<!-- output: augmented, rise of the validation loss after its lowest -->
+# and its last three epochs averaged
+# 0.02<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->
 # above that, against the plain run's
-# 0.38<!-- output: plain, rise of the validation loss after its lowest -->. Why did the
-# plain run's validation loss rise so much more after its lowest point?
+# 0.29<!-- output: plain, rise, last 3 epochs' mean validation loss minus lowest -->. Why
+# did the plain run's validation loss rise so much more after its lowest point?
 #
 # - (a) The plain run saw the same unaltered images every epoch and began to learn them
 #   by heart, details that do not hold for new images; augmented images differ every
@@ -2152,12 +2172,13 @@ del whitening_images, logits  # not needed again
 # plain labels, as its line of the course's `validation_step` shows. So the training
 # loss in section 7's figure has a floor the validation loss has not: the target's
 # entropy, 0.87<!-- output: the target's entropy --> for `FastNet`'s targets. Section 7's
-# smoothing part is the validation images' smoothed loss
-# (1.30<!-- output: validation loss with label smoothing -->) minus their plain loss
-# (0.80<!-- output: validation loss, last epoch -->):
-# 0.50<!-- output: label smoothing's part --> in this run; how it changes with more
-# training was not measured. The rest,
-# 0.10<!-- output: the rest -->, mixes augmentation, averaging over an epoch of
+# smoothing part is the validation images' plain loss
+# (0.80<!-- output: validation loss, last epoch -->) minus their smoothed loss
+# (1.30<!-- output: validation loss with label smoothing -->):
+# -0.50<!-- output: label smoothing's part --> in this run, below 0 because smoothing
+# raises the training loss, and the gap is validation minus training; how it changes
+# with more training was not measured. The rest,
+# -0.10<!-- output: the rest -->, mixes augmentation, averaging over an epoch of
 # improvement and batch norm's train mode, which one run does not separate.
 #
 # Section 7's fit's own gap is a difference of two means over images, so another draw of
@@ -2525,19 +2546,19 @@ del files_loader, tensor_loader
 
 # %% [markdown]
 # On this 2-thread CPU the `DataLoader` took a median of
-# 61.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 3.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 19.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 66.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.5<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 23.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 33.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 23.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 9.0<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.41<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 9.8<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
+# 0.42<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2669,8 +2690,8 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # ## Appendix D: ResNet-9 and its recipe, in detail
 #
 # This appendix extends section 6: the gradient through residual blocks, Adam and the
-# crops by hand, section 6's runs recipe by recipe and how far its rule can be trusted,
-# then each part of the recipe by hand.
+# crops by hand, how far section 6's rule can be trusted, then each part of the recipe by
+# hand.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -2825,32 +2846,6 @@ print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops
 del few, crops_by_hand, course
 
 # %% [markdown]
-# **Section 6's runs, recipe by recipe.** Each recipe's final validation accuracy in each
-# seed, their mean, and the *seed range*, best seed minus worst: how far the seed alone
-# moved one recipe.
-
-# %%
-print(f"{'':34}{'accuracy (%), seed':>18}")
-print(f"{'recipe':34}{'0':>6}{'1':>6}{'2':>6}{'mean':>7}{'range':>7}")
-for name, recipe_finals in finals.items():
-    recipe_accuracies = [100 * accuracy for accuracy in recipe_finals]
-    row = "".join(f"{a:6.1f}" for a in recipe_accuracies)
-    print(f"{name:34}{row}{statistics.mean(recipe_accuracies):7.1f}{seed_ranges[name]:7.1f}")
-smallest_seed_range, largest_seed_range = min(seed_ranges.values()), max(seed_ranges.values())
-print(
-    "seed ranges, smallest to largest (points): "
-    f"{smallest_seed_range:.1f} to {largest_seed_range:.1f}"
-)
-print(f"the full recipe's seed range, best seed minus worst (points): {full_recipe_range:.2f}")
-
-# %% [markdown]
-# The seed alone moved a recipe's accuracy by
-# **1.8 to 7.8**<!-- says: seed ranges, smallest to largest (points) --> points, so a
-# difference between two single runs could be the seed's doing: hence section 6's rule
-# compares each change within a seed, in three seeds. Exercise 2's yardstick is the full
-# recipe's seed range,
-# 4.00<!-- output: the full recipe's seed range, best seed minus worst (points) --> points.
-#
 # **The rule's exact test** (`the_rule`). A change counts as `up` or `down` only if all
 # three seeds moved that way and the mean change is larger than the changes' *range*
 # (largest minus smallest). For example, changes of +3, +4 and +5 points (mean 4, range 2)
@@ -2943,30 +2938,11 @@ accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), n
 plt.show()
 
 # %% [markdown]
-# **One-cycle's rates by hand** (section 6's run 2). `fit_one_cycle` gives `OneCycleLR`
-# only the peak and the number of steps, so PyTorch's defaults set the rest: start at the
-# peak / 25 (`div_factor`), rise along a cosine to the peak over the first 0.3 of the
-# steps (`pct_start`), then fall along a cosine to the start / 10,000
-# (`final_div_factor`). A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)), where
-# low is the end of its side (the start or the end) and a its distance from the peak
-# step as a share of that side. A few steps by hand against the run's rates (no training):
-
-# %%
-cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
-same = True
-for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
-    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
-    low = peak_rate / 25 / (1 if rising else 1e4)
-    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
-    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
-    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
-print(f"one-cycle's rates by hand equal the schedule's: {same}")
-
-# %% [markdown]
-# **One-cycle's beta1** (section 6's recipe, run 2). `OneCycleLR` moves Adam's beta1
-# against the learning rate. Replaying section 6's one-cycle schedule on a stand-in
-# parameter records both at every step; the `assert` checks that the replayed rates are
-# the run's own. Look for beta1 (dotted) falling while the rate rises:
+# **One-cycle's beta1** (section 6's run 2, whose rates section 6 computed by hand).
+# `OneCycleLR` also moves Adam's beta1 against the learning rate. Replaying section 6's
+# one-cycle schedule on a stand-in parameter records both at every step; the `assert`
+# checks that the replayed rates are the run's own. Look for beta1 (dotted) falling while
+# the rate rises:
 
 # %%
 stand_in = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=peak_rate)

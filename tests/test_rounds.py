@@ -44,7 +44,7 @@ def test_one_round_names_no_winner_and_says_it_was_not_judged():
 
 
 def test_a_wider_tie_band_counts_more_rounds_as_ties():
-    # Lesson 04 widens the band to the spread of the same work's own epochs.
+    # The lessons use the fixed band TIE; a caller may pass a wider one, which ties more.
     rounds = [1.2, 1.3, 0.8]
     assert (count_rounds(rounds).faster, count_rounds(rounds).slower) == (2, 1)
     wide = count_rounds(rounds, tie=0.35)

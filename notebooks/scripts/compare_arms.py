@@ -193,6 +193,7 @@ def main() -> None:
             weight_pairs = zip(plain_loop.parameters(), ddp.parameters(), strict=True)
             gap = max((mine - theirs).abs().max().item() for mine, theirs in weight_pairs)
             found["weight_gap"] = gap  # the largest absolute difference, any weight
+            found["largest_weight"] = max(p.abs().max().item() for p in plain_loop.parameters())
             rank_print(f"largest weight difference, plain loop against DDP: {gap:.1e}")
             (args.out / "arms.json").write_text(json.dumps(found))
         dist.barrier()
