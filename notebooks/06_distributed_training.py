@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1452 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1390 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -508,8 +508,8 @@ script_lines(
 # 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
 #    number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
 #    the threads PyTorch splits an operation such as a matrix product across (Appendix E).
-# 2. The cell prints the command `run_torchrun` ran (for CPU workers on Linux, a course
-#    module that forks them: Appendix E), then the same launch typed in a terminal in
+# 2. Two commands follow: the one `run_torchrun` ran, which on Linux forks CPU workers
+#    from the notebook's Python (Appendix E), then `torchrun` as typed in a terminal in
 #    `notebooks/` (`$LESSON06`: this run's `work_folder`).
 # 3. Each epoch line gives each rank's seconds getting batches ready (CPU figures, one
 #    run); the last line, the largest gap between the two processes' weights after
@@ -546,16 +546,16 @@ print(
 # ## 8. What the communication costs
 #
 # How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
-# processes with *B* images each, at B = 64 and 1,024 (Appendix C: the script and how it
+# processes with *B* images each, at B = 64 and 1,024 (Appendix C: the script, how it
 # times). The last row is one process on all 2B images: the same effective batch without
-# DDP. That row over the `DDP step` row predicts 2 processes' speed-up on the steps alone,
-# in words, against *the tie band*: a speed-up between 1 / 1.1 and 1.1 is a tie
-# (Appendix C).
+# DDP. That row over the `DDP step` row predicts 2 processes' speed-up on the steps alone;
+# a speed-up between 1 / 1.1 and 1.1 is a tie (*the tie band*, Appendix C).
 #
 # *Words for sections 8 and 9*: **B**, each process's images per step; **effective
 # batch**, one step's images over all processes (2B); **arm**, one way of training, timed
-# one epoch per **round**; **loader**, an epoch's time waiting for batches; **the rest**,
-# all its other time.
+# one epoch per **round**; **speed-up**, the baseline's time over the arm's (above 1, the
+# arm is faster); **loader**, an epoch's time waiting for batches; **the rest**, all its
+# other time; **lean**, arms that slice batches out of one image tensor (Appendix A).
 
 # %%
 comm_cost = run_torchrun(
@@ -590,28 +590,32 @@ predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
     name = f"{size} images per process"
     print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
+    print(f"{name}, ms DDP adds to a step: {ms[size]['added']:.3f}")
+    halving_saves = ms[size]["double"] - ms[size]["step"]  # the last row minus the first
+    print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
     words = speed_up_in_words(predicted[size], width=False)
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
-# One launch, CPU figures. At 64 images per process, DDP added
-# 1.106 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
-# while giving a step half the images (each process's share) saved
-# 0.113 ms<!-- output: 64 images per process, ms a step saves on half the images --> (the
-# table's last row minus its first); at 1,024, DDP added
-# 1.083 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
-# saved
-# 1.023 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# On the steps alone, 2 processes were predicted
+# One launch, CPU figures. On the steps alone, 2 processes were predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
 # **a tie**<!-- says: 1024 images per process, the predicted speed-up in words --> at
-# 1,024, from the medians over the ranks. The `rank 0 / rank 1` row shows how far the two
-# ranks' DDP steps spread (the last row: rank 0 alone); Appendix C gives each rank's
-# prediction. DDP's added time was
-# 65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 1,024 from the medians over the ranks (at 1,024, rank 0's own DDP step gave
+# **1.085 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
+# and rank 1's
+# **0.987 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->:
+# Appendix C). The reason: at 64, DDP added
+# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# while halving the images saved
+# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images --> (the
+# last row minus the first); at 1,024,
+# 0.920 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.004 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# DDP's added time was
+# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 and
-# 39%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
+# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
 # all-reduce sends the same gradients at any batch size, while the arithmetic grows with
 # the batch.
 
@@ -621,14 +625,13 @@ for size in (64, 1024):
 # Does a second process pay off over whole epochs, where loading the batches counts too?
 # `compare_arms.py` trains *arms* from the same seed on the same shuffles of the training
 # images, at section 8's sizes: 64 and 1,024 images per process (effective batches of 128
-# and 2,048). Two arms are compared here:
+# and 2,048). Two arms are compared:
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
-# The arms take turns, one epoch each per *round*; round 1 is a warm-up, left out. A
-# round's *speed-up* is the baseline's epoch over the arm's. As in lesson 04, a winner is
-# named only if every counted round is faster, or every one slower, beyond the tie band.
-# Appendix A has the script, how it keeps the arms alike, and three more arms.
+# The arms take turns each round; round 1 is a warm-up, left out. As in lesson 04, a
+# winner is named only if every counted round is faster, or every one slower, beyond the
+# tie band. Appendix A has the script, how it keeps the arms alike, and three more arms.
 
 # %%
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -652,10 +655,10 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# In the table, *the rest* (section 8's glossary) holds the steps with their exchange,
-# waits for the other process and the loop's Python. Each part is a median over the
-# counted rounds. The speed-ups are the baseline's seconds over the arm's (above 1: 2
-# processes took less time), for the epoch the median of the rounds' ratios.
+# *The rest* holds the steps with their exchange, waits for the other process and the
+# loop's Python. Each column is a median over the counted rounds; a part's speed-up is the
+# ratio of two medians, the epoch's the median of the rounds' ratios: one cannot be
+# rebuilt from the others.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
@@ -697,6 +700,8 @@ print(
     f"take-away: 2 processes' median speed-up over 1 was {two_rounds[small].median:.2f} at "
     f"effective batch {small} and {two_rounds[large].median:.2f} at {large}"
 )
+halving = "above" if two_parts[large]["loader"] > 2 else "at or below"  # half the images each
+print(f"effective batch {large}, loader speed-up against the 2 that halving gives: {halving}")
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -714,34 +719,35 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Over the
-# 5<!-- output: rounds counted --> counted rounds (CPU figures, one launch per batch), the
-# verdicts for 2 processes against the baseline: **slower in
-# every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128;
-# **faster in every round**<!-- says: effective batch 2048, 2 processes against 1, verdict --> at
-# 2,048.
+# 5<!-- output: rounds counted --> counted rounds (CPU figures, one launch per batch), 2
+# processes against the baseline were **slower in
+# every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128
+# and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
+# at 2,048.
 #
-# **Where the time went.** Each of 2 processes loads half the images, so their loader
-# (orange) can shrink, but each step still pays the exchange, so their rest (blue) can
-# grow. By part, at 128: **the loader 1.38 (faster), the rest 0.28
+# **Where the time went.** By part, at 128: **the loader 1.38 (faster), the rest 0.27
 # (slower)**<!-- says: effective batch 128, 2 processes by part -->; at 2,048:
-# **the loader 2.69 (faster), the rest 0.75
-# (slower)**<!-- says: effective batch 2048, 2 processes by part -->. An epoch is
-# its loader plus its rest, so where the loader is faster and the rest slower, any win
-# over a whole epoch came through the loading.
+# **the loader 2.99 (faster), the rest 0.63
+# (slower)**<!-- says: effective batch 2048, 2 processes by part -->, a difference small
+# in seconds (Appendix C:
+# 0.041 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# epoch). An epoch is its loader plus its rest, so with the rest slower, any win came
+# from loading. Why 2 processes lose at 128: in section 8, DDP added
+# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# while halving its images saved
+# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 #
-# **What to take away.** With a `DataLoader` fetching and stacking the images one by
-# one, **2 processes' median speed-up over 1 was 0.51 at effective batch 128 and 1.83 at
-# 2048**<!-- says: take-away -->. With both arms slicing each batch out of one image
-# tensor instead (the *lean pair*, Appendix A), 2 processes against 1 at 2,048 gave **no clear
-# winner: 3 faster, 2 tied, 0
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
-#
-# Section 8's prediction for the steps (which fall in the rest, with their waits) beside
-# the rest measured, as Appendix A prints it: at 128,
-# **predicted slower, the rest measured
-# slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048,
-# **predicted a tie, the rest measured
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# **What to take away.** Loading with a `DataLoader`, **2 processes' median speed-up over 1 was 0.51
+# at effective batch 128 and 1.92 at 2048**<!-- says: take-away -->. Loading
+# half the images each, 2 processes' loader would run 2 times as fast at the same cost per
+# image; at 2,048 it ran
+# **above**<!-- says: effective batch 2048, loader speed-up against the 2 that halving gives -->
+# that. Appendix A times the loading alone: with both arms loading at that rate, 2
+# processes' speed-up would have been
+# 1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
+# Both loading lean, 2 processes against 1 at 2,048 gave **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 #
 # Did the two arms train the same model?
 
@@ -754,15 +760,14 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest absolute weight, plain loop: {largest:.2f}")
 
 # %% [markdown]
-# The largest difference between any weight of the two models was
+# The largest weight difference was
 # 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
 # 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
 # at 2,048, against largest absolute weights of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
-# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->.
-# Section 5 showed why they need not match exactly: the averaged gradient matches the
-# whole batch's only up to float32 rounding, since the sums run in another order.
+# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->; the sums
+# run in another order (section 5).
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -867,13 +872,13 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP's added time was
-#   65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step.
+#   63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step.
 # - Section 9 (CPU figures, one launch per batch): **2 processes' median speed-up over 1 was 0.51 at
-# effective batch 128 and 1.83 at 2048**<!-- says: take-away -->. An epoch
+# effective batch 128 and 1.92 at 2048**<!-- says: take-away -->. An epoch
 #   is its loader plus its rest, so with a faster loader and a slower rest a win came
 #   through the loading; where both arms load the same lean way, 2 processes against 1 at
-#   2,048 gave **no clear winner: 3 faster, 2 tied, 0
-#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   2,048 gave **faster in every
+#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
@@ -1083,10 +1088,10 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.42<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. Appendix C compares, in seconds an epoch, the rest's gap
 # between the two arms at 128 with the gap section 8's steps predict:
 # **larger than
@@ -1259,7 +1264,7 @@ print(
 # By part, at 128, 2 processes' loading ran at
 # 1.38<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest
@@ -1302,7 +1307,7 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the lean pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1387,16 +1392,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.74<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.86<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.11<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.45<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.57<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.78<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1497,13 +1502,13 @@ print(f"{half_line}: {words}, {spread_words}")
 
 # %% [markdown]
 # The control loaded an image in
-# 4.4 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.8 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.4 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.6 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.5 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.8 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.4 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). Half the batch, in words:
 # **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
@@ -1543,21 +1548,21 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.75<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.94<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.35<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.30<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
 # 1.19<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.72<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.64<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # What sets these ratios, this lesson does not time.
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.32 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.29 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
 # 0.22 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.44<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1616,22 +1621,22 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.41<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.52<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
 # 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.58<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.13<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 3 faster, 2 tied, 0
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.52<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.70<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# 2.50<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
 # and the rest at 0.67
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
@@ -1640,13 +1645,13 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **A second thread** ran at
 # 0.98<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.16<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.96<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 4 tied, 0
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1655,9 +1660,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.62<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.85<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, as against 1 thread in section 9:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1741,15 +1746,10 @@ print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's,
 print(comm_cost.output)
 for size in (64, 1024):
     print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
-    added = ms[size]["added"] / ms[size]["step"]
-    print(f"{size} images per process, DDP's added time / step without communication: {added:.2f}")
 for label, part in (("step without communication", "step"), ("DDP's added time", "added")):
     print(f"{label}, 1,024 over 64: {ms[1024][part] / ms[64][part]:.2f}")
-# What a step saves on half the images, against what DDP adds to it.
+# DDP's added time split: its wrapper, and the reduction with its waits.
 for size in (64, 1024):
-    halving_saves = ms[size]["double"] - ms[size]["step"]
-    print(f"{size} images per process, ms a step saves on half the images: {halving_saves:.3f}")
-    print(f"{size} images per process, ms DDP adds to a step: {ms[size]['added']:.3f}")
     wrapper, reduction = ms[size]["wrapper"], ms[size]["reduction"]
     print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
     print(
@@ -1763,27 +1763,29 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.561 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.484 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.419 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.442 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.106 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.121 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.119 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.985 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.739 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.561 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.419 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
-# **Against the step.** DDP added
-# 1.86<!-- output: 64 images per process, DDP's added time / step without communication -->
-# times the step at 64 images per process and
-# 0.65<!-- output: 1024 images per process, DDP's added time / step without communication -->
-# times at 1,024. From 64 to 1,024 images (16 times as many) the step changed by a factor
-# of 2.81<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.98<!-- output: DDP's added time, 1,024 over 64 -->.
+# **Against the DDP step.** As section 8 printed, DDP's added time was
+# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 64 images per process and
+# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# rank's own lines above give it as a multiple of the step without communication
+# instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
+# a factor of
+# 3.09<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.07<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
@@ -1813,26 +1815,26 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# 0.978<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
+# 1.034<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
 # own DDP step gave
-# **1.020 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
+# **1.085 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
 # and rank 1's
-# **0.940 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **0.987 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # A word resting on a speed-up near 1.1 or 1 / 1.1 could change with the next launch,
 # which is why section 9 checks the prediction over whole epochs.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 1.106 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.113 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 1.083 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.023 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.920 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.004 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **more, predicted speed-up a
+# at 1,024, **less, predicted speed-up a
 # tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
@@ -1844,7 +1846,7 @@ for size in (64, 1024):
 # 1). The cell calls a gap about as predicted where it lies within a tolerance of the
 # prediction: the larger of the two arms' rest ranges over the rounds (an arm's slowest
 # round's rest minus its fastest's). Where that tolerance exceeds the baseline's whole
-# rest, it judges nothing: a gap that small in seconds could still be a large ratio.
+# rest, it judges nothing: a gap within it could still be a large share of that rest.
 
 # %%
 if big_batch != 1024:
@@ -1868,7 +1870,7 @@ for effective, launch_figures, per_process in (
     print(f"{batch_name}, the rest's gap, predicted (s an epoch): {step_gap:.3f}")
     if len(arm_rests[0]) < 2:  # smoke mode: no spread to judge by
         larger = "not judged: one later round"
-    elif tolerance > baseline_rest:  # any gap within it could be a large ratio
+    elif tolerance > baseline_rest:  # a gap within it could be a large share of the rest
         larger = "not judged: the tolerance exceeds the baseline's rest"
     elif rest_gap > step_gap + tolerance:
         larger = "larger than predicted"
@@ -1880,31 +1882,29 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.531 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.388 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.565 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.293 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.027 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.041 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# 0.002 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.002 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **not judged: the tolerance exceeds the baseline's
 # rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
-# (one launch, a margin of about a hundredth of a second over the predicted gap plus the
-# tolerance given below). Read the figures as sizes; Appendix A gives the same per step,
-# arm by arm.
-# Where they differ, the figures do not say why: inside an epoch a DDP step's all-reduce
-# can also wait for the other process's loading (not timed here), and the rest includes
-# the loop's own Python.
-#
-# The words compare ratios and the tolerance seconds. At 2,048 the baseline's rest took
-# 0.081 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch,
-# against a tolerance of
-# 0.091 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->;
-# there, 2 processes' rest ran at
-# 0.75<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed: a large ratio, for a gap small in seconds.
+# (there the baseline's rest took
+# 0.070 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# and the tolerance was
+# 0.142 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# So at 2,048, section 9's rest speed-up of
+# 0.63<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# stands for a gap of
+# 0.041 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
+# arm. Where a measured gap and its prediction differ, the figures do not say why: inside
+# an epoch a DDP step's all-reduce can also wait for the other process's loading (not
+# timed here), and the rest includes the loop's own Python.
 
 
 # %% [markdown]
@@ -2000,12 +2000,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 845 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 888 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1674 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1690 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
