@@ -56,9 +56,12 @@ _FIGURE = rf"(?<![\w.]){_SIGN}{_NUMBER}(?:[eE][-+]?\d+)?"
 # A number, its unit (one word, or %, or x as in "25x"), optional bold markers, then the
 # comment that says where it is from.
 QUOTE = re.compile(
-    rf"(?P<figure>{_FIGURE})(?P<unit>%|x\b|\s?[A-Za-z]+)?\**\s*"
+    rf"(?P<figure>{_FIGURE})(?P<unit>%|x\b|\s*[A-Za-z]+)?\**\s*"
     r"<!--\s*(?P<kind>output|source):\s*(?P<name>.*?)\s*-->"
 )
+# Every output or says comment, so that one that follows no figure (or no bold words) is
+# reported, not skipped: a figure split from its unit by a line break and an indent once was.
+TAG = re.compile(r"<!--\s*(?P<kind>output|says):\s*(?P<name>.*?)\s*-->", re.DOTALL)
 # Units whose figures only a run can give. (A bare "2x" is too often algebra to flag.)
 RUN_DEPENDENT = re.compile(rf"(?<![\w.]){_NUMBER}(?:%|\s?(?:ms|s|seconds|min|minutes|MB|GB)\b)")
 # Code spans, link targets and HTML comments are not prose.
@@ -153,6 +156,18 @@ def check_figures(notebook: nbformat.NotebookNode) -> list[str]:
             elif words != lines[name]:
                 problems.append(f"'{words}' repeats '{name}', but the output says '{lines[name]}'")
         found, unannotated = quotes(cell.source)
+        attached = len(found) + len(SAYS.findall(cell.source))
+        tags = list(TAG.finditer(cell.source))
+        if len(tags) > attached:
+            taken = {
+                m.start("name") for m in (*QUOTE.finditer(cell.source), *SAYS.finditer(cell.source))
+            }
+            for tag in tags:
+                if tag.start("name") not in taken:
+                    problems.append(
+                        f"'<!-- {tag['kind']}: {tag['name']} -->' follows no figure or bold "
+                        "words it could check: put the figure (or **words**) right before it"
+                    )
         for figure in unannotated:
             problems.append(
                 f"'{figure}' depends on a run but names no output: add <!-- output: NAME -->"

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 88 s with a peak memory of 1187 MB. The course's
+# > 2 threads); the whole lesson ran in 93 s with a peak memory of 1177 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -215,10 +215,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **55.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# its line adds their range), **155.6
+# **60.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# its line adds their range), **141.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **30.1
+# multiply-adds a second; a 64 x 64 product ran at only **38.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
 # fixed cost per call, which a small product's few multiply-adds cannot share out (not
 # timed apart). A GPU, with thousands of cores to fill and a cost to *launch* each
@@ -227,9 +227,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # than on its CPU).
 #
 # The warm-up's first, cold product took
-# **16.78 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **13.32 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **75.63 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **79.28 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, not a median: one above the range may have paid a one-off cost, or
 # been unlucky. The warm-up keeps it out of the median either way.
@@ -469,6 +469,7 @@ class TimedBatches:
 
 
 shuffle_seed = 0  # the same seed for both pipelines
+# Not shuffle=True: from the same seed it draws other orders than (b)'s (Appendix B).
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
 classic_train = TimedBatches(
     DeviceDataLoader(
@@ -508,7 +509,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.88 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **6.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -564,9 +565,9 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 # %% [markdown]
 # **The answer.** An epoch's time is the median of the *later* epochs, after the first,
 # which may pay one-off costs. For the figure, the second cell below trains (a)'s model
-# two epochs from (a)'s `DataLoader` settings over ready tensors, to ask how long (a)'s
-# wait is without the per-image fetch and transforms, then frees section 6's data. (b)'s
-# bar is not split: its loader is not wrapped in `TimedBatches`.
+# for two epochs with (a)'s `DataLoader` settings, but over ready tensors. Its wait is
+# (a)'s without the per-image fetch and transforms. The cell then frees section 6's data.
+# (b)'s bar is not split: its loader is not wrapped in `TimedBatches`.
 
 
 # %%
@@ -660,12 +661,12 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU (a)'s median later epoch (of 2 later epochs) took
-# **4.71 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.261 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **18.1 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
+# **5.41 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.218 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **24.9 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
 # `fit`'s epoch lines show longer times: they include the evaluation, which (a) runs
 # through its per-image validation loader. The figure shows where the time went: (a) waited
-# **4.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 # epoch for batches (orange). Over ready tensors (middle bar) the wait was
 # **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, so
 # we expect most of (a)'s wait is fetching and transforming each image, every epoch,
@@ -807,8 +808,8 @@ for round_number in range(wide_epochs):
 # epoch time over the arm's (2: twice as fast). A round counts as faster above 1.1,
 # slower below 1 / 1.1 (about 0.91) and tied between: the course's *tie band*, `TIE` =
 # 0.10 in `course_utils.rounds`. A winner is named only when every later round agrees.
-# The cell prints how much `float32`'s own later epochs varied, then each round's
-# speed-up with their median; it counts the rounds by hand and checks the counts against
+# The cell prints how much `float32`'s later epochs varied, each round's speed-up, and
+# each arm's median speed-up and verdict, checking its counts by hand against
 # `count_rounds` with an `assert`:
 
 # %%
@@ -824,12 +825,16 @@ float32_seconds = arms["float32"]["seconds"]
 float32_later = after_first(float32_seconds)  # the same work every round: its noise
 float32_spread = max(float32_later) / min(float32_later)
 print(f"float32's later epochs, slowest over fastest: {float32_spread:.2f}")
-wider = float32_spread > 1 + TIE  # wider than the band: noise alone can cross it
-spread_words = "wider (single rounds can cross the band by noise alone)" if wider else "within it"
+if len(float32_later) < 2:  # a smoke run's two epochs leave one later epoch: no spread
+    spread_words = "not judged: one later epoch"
+elif float32_spread > 1 + TIE:  # wider than the band: noise alone can cross it
+    spread_words = "wider (single rounds can cross the band by noise alone)"
+else:
+    spread_words = "within it"
 print(f"float32's own spread against the tie band: {spread_words}")
-print("speed-up over float32 in each later round (above 1 = faster), and the median")
+print("speed-up over float32 in each later round (above 1 = faster)")
 later_rounds = range(2, len(float32_seconds) + 1)
-print("arm | " + " | ".join(f"round {number}" for number in later_rounds) + " | median")
+print("arm | " + " | ".join(f"round {number}" for number in later_rounds))
 verdicts = {}  # arm -> what count_rounds found
 for arm in arms:
     if arm == "float32":
@@ -841,9 +846,10 @@ for arm in arms:
     rounds = verdicts[arm] = count_rounds(speed_ups)  # the course's tie band, TIE
     assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
     row = " | ".join(f"{speed_up:.3f}" for speed_up in speed_ups)
-    print(f"{arm} | {row} | {rounds.median:.2f}")
+    print(f"{arm} | {row}")
 print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
 for arm, rounds in verdicts.items():
+    print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
 if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
     compiled_seconds = arms["compiled"]["seconds"]
@@ -852,23 +858,22 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 
 # %% [markdown]
 # `float32`'s later epochs, the same work each time, varied by a factor of
-# **1.22**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
-# fastest). Against the band's 1.1, a convention, not a measure of this machine's
-# noise, that spread is **wider (single rounds can cross the band by noise
-# alone)**<!-- says: float32's own spread against the tie band -->. Where the spread is
-# wider than the band, a round or two beyond it is not a win: only every later round
-# agreeing names one. On this CPU the verdicts against `float32` were: bfloat16
-# autocast, **slower in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear winner: 0
-# faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+# **1.16**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
+# fastest). Against the band's 1.1 (a convention, not a measure of this machine's
+# noise), that spread: **wider (single rounds can cross the band by noise
+# alone)**<!-- says: float32's own spread against the tie band -->. On this CPU the
+# verdicts against `float32` were: bfloat16 autocast, **slower in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear
+# winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The first compiled epoch took
-# **17.58 s**<!-- output: compiled, first epoch of training (s) --> of training, against
-# the later median printed beside it. That first epoch pays for the compiling, which
-# happens once for each batch shape the model sees; Appendix F expects the validation
-# pass, with batches of its own shape, to compile a second time. Appendix F also splits
-# that cost, asks when it is won back and estimates the matrix products' share of an epoch.
-# On the course's one H200 run neither step gave a clear gain (Appendix E).
+# **19.15 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# the later median printed beside it: it pays for the compiling. PyTorch documents a
+# new compile when the batch shape changes (not shown here), so Appendix F expects the
+# validation pass, with batches of its own shape, to compile a second time. Appendix F
+# also splits that cost, asks when it is won back and estimates the matrix products'
+# share of an epoch. On the course's one H200 run neither step gave a clear gain
+# (Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -881,22 +886,22 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   without the wait and
 #   **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 #   with it.
-# - On this CPU 64 x 64 products ran at **29.9
+# - On this CPU 64 x 64 products ran at **38.2
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **147.3
+#   a second, 2048 x 2048 ones at **141.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->.
 #   Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
 # - A loop on a device moves the model once, before building its optimizer, and each
 #   batch as it is used; `fit` with a `DeviceDataLoader` reached the same weights.
 # - On this CPU the classic pipeline took
-#   **18.1 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **24.9 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held on the device, waiting
-#   **4.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.71 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **5.41 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 # - Speed steps must be measured: on this CPU bfloat16 autocast was **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, and compiling, after
-#   a first epoch of **17.58 s**<!-- output: compiled, first epoch of training (s) -->,
+#   a first epoch of **19.15 s**<!-- output: compiled, first epoch of training (s) -->,
 #   gave **no clear winner: 0 faster, 5 tied, 0
 #   slower**<!-- says: compiled against float32, verdict -->.
 
@@ -1017,12 +1022,15 @@ if check_exercise(
         print(
             f"2048-2048 MLP on {name}, first / second epoch time: {first_epoch / second_epoch:.2f}"
         )
-        # One-off set-up shows as a first epoch longer than the second beyond the tie band
-        # (section 7): a ratio above 1 + TIE.
-        if first_epoch > (1 + TIE) * second_epoch:
-            set_up = "the first epoch paid one-off set-up"
+        # Section 7's tie band, both ways. One-off set-up can only lengthen the first epoch;
+        # a second epoch longer beyond the band shows noise of that size.
+        ratio = first_epoch / second_epoch
+        if ratio > 1 + TIE:
+            set_up = "first epoch longer beyond the band, as one-off set-up would make it"
+        elif ratio < 1 / (1 + TIE):
+            set_up = "second epoch longer beyond the band: noise alone can cross it"
         else:
-            set_up = "no measurable one-off set-up in the first epoch"
+            set_up = "within the band: no one-off set-up measured"
         print(f"verdict on {name}: {set_up}")
         print(
             f"2048-2048 MLP on {name}, ms per batch of 256 images, loading included: "
@@ -1039,35 +1047,35 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.69 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.87 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.91**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The
-# verdict line compares that ratio with the tie band's 1.1 (section 7), on one pair of
-# epochs in one run: take it as a rough reading. Any one-off cost of the first epoch on
-# this CPU was not timed apart.
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. Read against
+# section 7's band both ways, that ratio gives **within the band: no one-off set-up
+# measured**<!-- says: verdict on cpu -->; it rests on one pair of epochs,
+# so take it as a rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **47.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **84.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **123.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **30.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **38.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **155.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **141.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
 # where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
 #
 # On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
-# matrix shapes (the GPU itself is set up by then). A wide MLP's step is large matrix
-# products, which a GPU shares out among its cores, so here we expect a GPU to pull
-# ahead. On the course's one H200 run (PyTorch 2.11), a batch of 256 images, loading
-# included, took 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
-# against 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core
-# CPU.
+# matrix shapes (the GPU's own start-up, on CUDA its *context*, came with the first
+# operation there, in section 2). A wide MLP's step is large matrix products, which a
+# GPU shares out among its cores, so here we expect a GPU to pull ahead. On the course's
+# one H200 run (PyTorch 2.11), a batch of 256 images, loading included, took
+# 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
+# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
 
 # %% [markdown]
 # **Exercise 2: how does a step's time grow with the batch (and, on a GPU, where does
@@ -1223,21 +1231,21 @@ if check_exercise(
     if not gpu_names:
         print(
             "No GPU here: with one, this cell would also print the batch sizes at which it "
-            "beat the CPU in every round."
+            "beat the CPU in every repeat."
         )
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.399 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.343 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.272 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.207 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
 # the time fell from
-# **24.96 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.31 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.85**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.73**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A part
+# **16.98 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.18 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.61**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A part
 # of a step's cost that does not grow with the batch, shared out among 4 times the images
 # at each size, would make each drop smaller than the one before: look for that in the
 # line of drops between sizes (such a cost was not timed apart).
@@ -1245,13 +1253,13 @@ if check_exercise(
 # The two verdict lines count rounds by section 7's rule: a round's ratio beyond 1.1
 # either way goes that way, anything between is a tie, and a direction is named only when
 # every round goes it. Median over median, the time per image at 4,096 was
-# **1.16**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **batch 16384 lower in every
-# round**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Batch 64 against
-# batch 16: **batch 64 longer in every
-# round**<!-- says: cpu, batch 64 against batch 16, verdict -->; band or not, batch 64
+# **1.24**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# that at 16,384; round by round, **no clear direction: 5 lower, 2 tied, 0
+# higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Batch 64 against
+# batch 16: **no clear direction: 4 longer, 3 tied, 0
+# shorter**<!-- says: cpu, batch 64 against batch 16, verdict -->; band or not, batch 64
 # took longer at all (ratio above 1) in
-# **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds. Where no direction is named, the difference was too small for every round to
 # clear the band, or noise pushed rounds both ways: it may be real, but these rounds do
 # not show it.
@@ -1319,9 +1327,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **4.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **3.88 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **6.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1346,7 +1354,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. On any device we expect part of a step's cost not to grow with
@@ -1373,12 +1381,11 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.58 s**<!-- output: compiled, first epoch of training (s) --> of training on this
-# machine with 2 logical CPUs, compiling included, and afterwards (Appendix F, below)
-# a compiled epoch ran at a median of **1.07
-# times**<!-- output: compiled median speed-up over float32 -->
-# float32's speed. Verdict of the rounds: **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->.
+# **19.15 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# machine with 2 logical CPUs, compiling included. The later rounds gave a median
+# speed-up of **1.00**<!-- output: compiled median speed-up over float32 --> and the
+# verdict **no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
 # up to its cost, with batches of one shape so that it does not compile again.
 
@@ -1407,7 +1414,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.59**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F, after
 # this question, times the same matrix products alone in both types and prints how their
@@ -1529,16 +1536,16 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.87**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **1.18**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.4 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **4.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.88 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **6.11 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**4.56 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **4.71 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**5.56 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **5.41 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of (a)'s bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. The middle bar's
@@ -1560,16 +1567,16 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU (a)'s rest took
-# **0.35 s**<!-- output: (a), median later epoch, the rest (s) -->,
-# **1.35**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times (b)'s whole
+# **0.39 s**<!-- output: (a), median later epoch, the rest (s) -->,
+# **1.79**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times (b)'s whole
 # epoch. Over ready tensors the `DataLoader` waited
 # **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
 # (its second epoch), where (a) waited
-# **4.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
-# **4.13 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
+# **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
+# **4.79 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
 # expect is the per-image fetch and transforms. The ready-tensor epoch's rest took
 # **0.22 s**<!-- output: ready tensors, second epoch, the rest (s) -->, and the whole
-# epoch **0.44 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
+# epoch **0.45 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -1871,14 +1878,15 @@ if half_seconds is not None:
 # lines). The 1,024-unit MLP's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16 and the
 # compiled model were each counted slower than float32 in 4 of the 5 rounds and tied in
-# the fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->: by this lesson's rule
-# no clear winner, leaning slower (one run). bfloat16 units, yet no gain. We expect the
-# reason to be the model's size: with steps this short, launching each operation costs
-# more than the arithmetic, and autocast adds operations that convert between the types.
-# This was not timed apart. The compiler is documented to fuse the small operations around the
-# matrix products (section 7; this lesson does not show it), so a model with many small
-# element-wise operations is where to look for its gain: measure one with section 7's
-# rounds.
+# the fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->. That count is the run's
+# own: its rounds are not listed, so this lesson's 1.1 band cannot recount them. By that
+# count, no clear winner, leaning slower (one run). bfloat16 units, yet no gain. We
+# expect the reason to be the model's size: with steps this short, launching each
+# operation costs more than the arithmetic, and autocast adds operations that convert
+# between the types. This was not timed apart. The compiler is documented to fuse the
+# small operations around the matrix products (section 7; this lesson does not show it),
+# so a model with many small element-wise operations is where to look for its gain:
+# measure one with section 7's rounds.
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
@@ -1954,15 +1962,14 @@ else:
 # and an estimate of where an epoch's time goes. It runs last, on what section 7
 # measured.
 #
-# **Medians and accuracies.** This cell prints each arm's median speed-up beside the
-# ratio of the two arms' median epochs, and every arm's accuracy, as a check that every
-# arm trained alike:
+# **Medians and accuracies.** This cell prints, for each arm, `float32`'s median epoch
+# over the arm's, to set beside the arm's median speed-up from section 7, and every arm's
+# accuracy, as a check that every arm trained alike:
 
 # %%
 median, fastest, slowest = later_epochs(float32_seconds)
 print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
 for arm, rounds in verdicts.items():
-    print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     arm_median = later_epochs(arms[arm]["seconds"])[0]  # its own later epochs, unpaired
     print(f"{arm} median seconds, later epochs: {arm_median:.2f}")
     unpaired = f"{median / arm_median:.2f}"
@@ -1990,14 +1997,14 @@ if "bfloat16 autocast" in arms:
 # Section 7's median speed-up is *paired*: it divides the two arms' epochs of the same
 # round first, then takes the median of those ratios. Dividing `float32`'s median later
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
-# compiled the two were **different at two
+# compiled the two were **the same at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **1.07**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **1.04**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
-# autocast, **different at two
+# **1.00**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **1.00**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# autocast, **the same at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **0.65**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **0.59**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **0.59**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2030,19 +2037,42 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **17.1 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **18.7 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
 # no clear saving)**<!-- says: epochs to win back the compiling -->.
 #
 # **Section 7: how much of the epoch do the matrix products take? An estimate.** A
-# forward pass does one multiply-add per weight and image; the backward pass two more
-# (the gradients of each layer's input and of its weights), except that the images, the
-# first layer's input, need no gradient. Count them for the `float32` arm's epoch, then
-# time each of these products at its own shape (batches of 256 rows), outside training,
-# and add up an epoch's worth (in bfloat16 too, where its arm ran):
+# forward pass does one multiply-add per weight and image; the backward pass two more,
+# for the gradients of each layer's input and of its weights. One `nn.Linear(4, 3)` on a
+# batch of 5 shows the three products, and checks the backward's two against autograd:
+
+# %%
+# One layer's three products, with CPU float32 tensors: arithmetic, not timing.
+x = torch.randn(5, 4, requires_grad=True)  # a batch of 5 rows, 4 inputs each
+tiny_layer = torch.nn.Linear(4, 3)  # its weight W is 3 x 4
+grad_out = torch.randn(5, 3)  # the gradient arriving from the layers above
+tiny_layer(x).backward(grad_out)  # the forward product x @ W.T, then backward
+W = tiny_layer.weight
+for what, left, right in (
+    ("forward, x @ W.T", x, W.T),
+    ("gradient of the input, grad_out @ W", grad_out, W),
+    ("gradient of the weight, grad_out.T @ x", grad_out.T, x),
+):
+    (rows, inner), columns = left.shape, right.shape[1]
+    product_shape = f"({rows} x {inner}) @ ({inner} x {columns})"
+    print(f"{what}, {product_shape}, multiply-adds: {rows * inner * columns}")
+same = torch.allclose(grad_out @ W, x.grad) and torch.allclose(grad_out.T @ x, W.grad)
+print(f"the two backward products equal autograd's gradients: {same}")
+
+# %% [markdown]
+# Each product is 5 x 4 x 3 = 60 multiply-adds, so the backward pass does twice the
+# forward's. The first layer skips the input's gradient, since the images need none.
+# Count them for the `float32` arm's epoch, then time each of these products at its own
+# shape (batches of 256 rows), outside training, and add up an epoch's worth (in bfloat16
+# too, where its arm ran):
 
 # %%
 from course_utils.rounds import speed_up_in_words
@@ -2120,24 +2150,24 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.36 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.38 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.95**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **0.58**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **0.65**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **0.65**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **0.66**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
+# **0.59**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
 # band, the measured speed-up against the predicted one was
-# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
-# one ratio, **0.936**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
+# **slower**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
+# one ratio, **0.886**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
 # no spread behind it, and it judges the prediction, not bfloat16.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it

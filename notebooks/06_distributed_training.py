@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1390 MB. The course's
+# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1327 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,9 +134,10 @@ print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_
 # file, not from a notebook cell: this lesson's are in `notebooks/scripts/`, and each can
 # also run from a terminal with `torchrun`. NCCL, NVIDIA's library that passes tensors
 # between GPUs (section 2), needs a GPU per process, so the 2-process runs use GPUs only
-# where there are at least two. Elsewhere (a CPU, a Mac, a one-GPU Colab) every launch
-# passes `cpu_only=True`, which hides the GPUs: the same scripts then run on the CPU with
-# gloo, NCCL's counterpart for CPUs.
+# where there are at least two. The launches pass `cpu_only=cpu_only`, true with fewer
+# than 2 GPUs (a CPU, a Mac, a one-GPU Colab): it hides the GPUs, and the same scripts run
+# on the CPU with gloo, NCCL's counterpart for CPUs. Section 3's launch passes
+# `cpu_only=True` on every machine, since its script uses gloo and CPU tensors only.
 
 # %%
 # Found from notebooks/, from student/ (the student version), or from the checkout that
@@ -157,9 +158,9 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # them make the **effective batch** (here 2 workers x 64 images = 128). An epoch on N
 # workers has three parts:
 # 1. the *steps*: forward, backward and update, each worker on its share of the batch;
-# 2. the *exchange*: before each update the workers agree on one gradient, sending as
-#    many values as the model has parameters, whatever their share, and waiting for each
-#    other;
+# 2. the *exchange*: before each update the workers agree on one gradient; each sends one
+#    value per parameter of the model, however many images it had, and waits for the
+#    others;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # More workers shrink each worker's arithmetic, and may shrink its loading, but add the
@@ -418,19 +419,17 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 # Each process's own gradient differs from the whole batch's (its `largest gap` against
 # the `whole batch's gradient values`), so the match is a real test. Your average matches
 # the whole batch's gradient up to float32 rounding (the sums run in another order) and
-# DDP's exactly (Appendix B: why). The last line compares rank 1's lines with rank 0's.
+# DDP's exactly (Appendix B: why).
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal (the line
 #    `initial weights drawn …` gives the gap before and after);
 # 2. groups the gradients into *buckets*, and as soon as `backward` has filled a bucket,
 #    divides it by the world size and starts its `all_reduce`; copying the gradients into
-#    the buckets and back is DDP's *bookkeeping* (what PyTorch's DDP documentation
+#    the buckets and back is DDP's *bookkeeping* (as PyTorch's DDP documentation
 #    describes<!-- source: PyTorch docs, DistributedDataParallel -->; not shown here);
-# 3. here the model is small, so it fits one bucket, and the all-reduce starts only once
-#    `backward` is done (Appendix B). A *hook* (a function PyTorch calls during
-#    `backward`; section 11 counts its calls) shows the one bucket (one all-reduce per
-#    `backward`), not when its all-reduce starts;
+# 3. this small model fits in one bucket, so its one all-reduce starts only once
+#    `backward` is done (Appendix B). Section 11 counts one all-reduce per `backward`;
 # 4. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
@@ -477,8 +476,8 @@ for epoch in (0, 1):
 #   choice);
 # - `DistributedSampler` and `set_epoch`: a shard per process, a new shuffle per epoch;
 # - `DistributedDataParallel(model)`: gradients averaged in `backward`;
-# - `synchronize(device)` before reading the clock: it waits until the device has run the
-#   steps queued on it, which a GPU runs later (lesson 04);
+# - `synchronize(device)` before reading the clock: a GPU runs queued steps later, so it
+#   waits for them (lesson 04);
 # - validation on every world_size-th image, then `dist.all_reduce(totals)` of the
 #   shards' counts, so every process knows the whole validation accuracy;
 # - `if rank == 0: save_checkpoint(...)`: one process saves `model.module`, the plain
@@ -546,16 +545,16 @@ print(
 # ## 8. What the communication costs
 #
 # How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
-# processes with *B* images each, at B = 64 and 1,024 (Appendix C: the script, how it
-# times). The last row is one process on all 2B images: the same effective batch without
-# DDP. That row over the `DDP step` row predicts 2 processes' speed-up on the steps alone;
-# a speed-up between 1 / 1.1 and 1.1 is a tie (*the tie band*, Appendix C).
+# processes with *B* images each, at B = 64 and 1,024 (Appendix C shows how). The last
+# row is one process on all 2B images: the same effective batch without DDP. That row
+# over the `DDP step` row predicts 2 processes' speed-up on the steps alone; a speed-up
+# between 1 / 1.1 and 1.1 is a tie (*the tie band*, Appendix C).
 #
-# *Words for sections 8 and 9*: **B**, each process's images per step; **effective
-# batch**, one step's images over all processes (2B); **arm**, one way of training, timed
-# one epoch per **round**; **speed-up**, the baseline's time over the arm's (above 1, the
-# arm is faster); **loader**, an epoch's time waiting for batches; **the rest**, all its
-# other time; **lean**, arms that slice batches out of one image tensor (Appendix A).
+# *Words for sections 8 and 9*: **B**, each process's images per step (the effective
+# batch is 2B); **arm**, one way of training, timed one epoch per **round**;
+# **speed-up**, the baseline's time over the arm's (above 1, the arm is faster);
+# **loader**, an epoch's time waiting for batches; **the rest**, all its other time;
+# **lean**, arms that slice batches out of one image tensor (Appendix A).
 
 # %%
 comm_cost = run_torchrun(
@@ -601,21 +600,17 @@ for size in (64, 1024):
 # One launch, CPU figures. On the steps alone, 2 processes were predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
 # **a tie**<!-- says: 1024 images per process, the predicted speed-up in words --> at
-# 1,024 from the medians over the ranks (at 1,024, rank 0's own DDP step gave
-# **1.085 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
-# and rank 1's
-# **0.987 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->:
-# Appendix C). The reason: at 64, DDP added
-# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1,024 (medians over the ranks; Appendix C: each rank's). The reason: at 64, DDP added
+# 0.942 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images --> (the
-# last row minus the first); at 1,024,
-# 0.920 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.004 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024,
+# 0.999 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 0.990 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # DDP's added time was
-# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 and
-# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
 # all-reduce sends the same gradients at any batch size, while the arithmetic grows with
 # the batch.
 
@@ -657,7 +652,8 @@ big_figures = read_arms(work_folder / "arms_big")
 # %% [markdown]
 # *The rest* holds the steps with their exchange, waits for the other process and the
 # loop's Python. Each column is a median over the counted rounds; a part's speed-up is the
-# ratio of two medians, the epoch's the median of the rounds' ratios: one cannot be
+# ratio of two medians. The epoch's speed-up is the median of the rounds' own ratios (the
+# `round by round` lines), not the ratio of the two arms' `epoch` medians: one cannot be
 # rebuilt from the others.
 
 # %%
@@ -686,8 +682,9 @@ print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
 two_rounds = {
     batch: arm_speed_ups(figures, TWO_ARM, PLAIN_ARM) for batch, figures in launches.items()
 }
-for batch, rounds in two_rounds.items():
-    print(f"effective batch {batch}, 2 processes against 1, verdict: {rounds.verdict}")
+for batch, rounds in two_rounds.items():  # the epoch's speed-up in each counted round
+    each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
+    print(f"effective batch {batch}, 2 processes' epoch speed-up round by round: {each}")
 # Each part's speed-up, in words too.
 for batch, parts in two_parts.items():
     loader, rest = (
@@ -697,11 +694,10 @@ for batch, parts in two_parts.items():
     print(f"effective batch {batch}, 2 processes by part: the loader {loader}, the rest {rest}")
 small, large = two_rounds  # the two effective batches: 128 and 2 x big_batch
 print(
-    f"take-away: 2 processes' median speed-up over 1 was {two_rounds[small].median:.2f} at "
-    f"effective batch {small} and {two_rounds[large].median:.2f} at {large}"
+    f"take-away: 2 processes against 1: {two_rounds[small].verdict} at effective batch "
+    f"{small}; {two_rounds[large].verdict} at {large} (medians "
+    f"{two_rounds[small].median:.2f} and {two_rounds[large].median:.2f})"
 )
-halving = "above" if two_parts[large]["loader"] > 2 else "at or below"  # half the images each
-print(f"effective batch {large}, loader speed-up against the 2 that halving gives: {halving}")
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -718,36 +714,37 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Over the
-# 5<!-- output: rounds counted --> counted rounds (CPU figures, one launch per batch), 2
-# processes against the baseline were **slower in
-# every round**<!-- says: effective batch 128, 2 processes against 1, verdict --> at 128
-# and **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, 2 processes against 1, verdict -->
-# at 2,048.
+# **What to take away** (CPU figures, one launch per batch,
+# 5<!-- output: rounds counted --> counted rounds each): **2 processes against 1: slower in every
+# round at effective batch 128; faster in every round at 2048 (medians 0.44 and
+# 1.57)**<!-- says: take-away -->.
 #
-# **Where the time went.** By part, at 128: **the loader 1.38 (faster), the rest 0.27
-# (slower)**<!-- says: effective batch 128, 2 processes by part -->; at 2,048:
-# **the loader 2.99 (faster), the rest 0.63
-# (slower)**<!-- says: effective batch 2048, 2 processes by part -->, a difference small
-# in seconds (Appendix C:
-# 0.041 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
-# epoch). An epoch is its loader plus its rest, so with the rest slower, any win came
-# from loading. Why 2 processes lose at 128: in section 8, DDP added
-# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
-# while halving its images saved
-# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
-#
-# **What to take away.** Loading with a `DataLoader`, **2 processes' median speed-up over 1 was 0.51
-# at effective batch 128 and 1.92 at 2048**<!-- says: take-away -->. Loading
-# half the images each, 2 processes' loader would run 2 times as fast at the same cost per
-# image; at 2,048 it ran
-# **above**<!-- says: effective batch 2048, loader speed-up against the 2 that halving gives -->
-# that. Appendix A times the loading alone: with both arms loading at that rate, 2
-# processes' speed-up would have been
-# 1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
-# Both loading lean, 2 processes against 1 at 2,048 gave **faster in every
+# One caveat at 2,048: inside its run the baseline took
+# 1.93<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# as long to load an image as the same loading timed alone, each of the 2 processes
+# 1.39<!-- output: 2 processes at 2048, loading per image inside the run / alone --> times:
+# the larger the first against the second, the more of any gain comes from a slow
+# baseline. With both arms loading at the rate timed alone, Appendix A estimates (from
+# these figures, not from a run) a speed-up of
+# 1.18<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
+# With both loading lean, 2 processes against 1 at 2,048 gave **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#
+# **Where the time went.** By part, at 128: **the loader 1.35 (faster), the rest 0.25
+# (slower)**<!-- says: effective batch 128, 2 processes by part -->; at 2,048:
+# **the loader 2.75 (faster), the rest 0.50
+# (slower)**<!-- says: effective batch 2048, 2 processes by part -->. An epoch is its
+# loader plus its rest: where one part ran slower, any win came from the other.
+#
+# Section 8's steps give part of why the rest differs at 128: over an epoch's steps they
+# predict a gap in the rest (2 processes' minus the baseline's) of
+# 0.329 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->; the
+# measured gap was
+# 0.637 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) -->:
+# **larger than
+# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->
+# (Appendix C). Appendix C's word at 2,048: **larger than
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->.
 #
 # Did the two arms train the same model?
 
@@ -760,14 +757,15 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest absolute weight, plain loop: {largest:.2f}")
 
 # %% [markdown]
-# The largest weight difference was
+# Yes, up to float32 rounding: the largest weight difference was
 # 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
 # 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
-# at 2,048, against largest absolute weights of
+# at 2,048, against largest weights of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
-# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->; the sums
-# run in another order (section 5).
+# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->. The
+# expected cause: the sums run in another order (section 5 showed it for one step, not
+# shown here for the trained arms).
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -872,11 +870,13 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP's added time was
-#   63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step.
-# - Section 9 (CPU figures, one launch per batch): **2 processes' median speed-up over 1 was 0.51 at
-# effective batch 128 and 1.92 at 2048**<!-- says: take-away -->. An epoch
-#   is its loader plus its rest, so with a faster loader and a slower rest a win came
-#   through the loading; where both arms load the same lean way, 2 processes against 1 at
+#   62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step.
+# - Section 9 (CPU figures, one launch per batch): **2 processes against 1: slower in every round at
+# effective batch 128; faster in every round at 2048 (medians 0.44 and
+# 1.57)**<!-- says: take-away -->. At 2,048 the baseline's loading
+#   per image took
+#   1.93<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   as long inside its run as timed alone; both loading lean, 2 processes against 1 at
 #   2,048 gave **faster in every
 #   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
@@ -1066,7 +1066,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1091,7 +1091,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 # 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.25<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed. Appendix C compares, in seconds an epoch, the rest's gap
 # between the two arms at 128 with the gap section 8's steps predict:
 # **larger than
@@ -1262,9 +1262,9 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.38<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.35<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.25<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest
@@ -1307,7 +1307,8 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the lean pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the plain pair at 2048 and in the lean pair at
+# 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1397,11 +1398,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.86<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.79<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.45<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.42<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.78<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.85<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1502,13 +1503,13 @@ print(f"{half_line}: {words}, {spread_words}")
 
 # %% [markdown]
 # The control loaded an image in
-# 4.8 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.4 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.6 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 5.1 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.5 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.4 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). Half the batch, in words:
 # **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
@@ -1548,21 +1549,21 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.94<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.93<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.30<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.39<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.19<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.64<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.05<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.79<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # What sets these ratios, this lesson does not time.
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.29 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.30 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.22 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.25 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.18<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1621,37 +1622,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.52<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
 # 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.04<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.52<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.38<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's (verdict: **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.50<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.67
+# 2.63<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.72
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.98<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 0.96<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **a tie, then no clear winner: 1 faster, 2 tied, 2
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1660,14 +1661,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.85<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.53<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, as against 1 thread in section 9:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **faster in every
+# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1763,29 +1764,29 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.419 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.442 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.504 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.565 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.942 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.119 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.154 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.739 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.788 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.419 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.504 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
-# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.09<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.07<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.45<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
@@ -1815,26 +1816,26 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# 1.034<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
+# 0.997<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
 # own DDP step gave
-# **1.085 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
+# **1.025 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
 # and rank 1's
-# **0.987 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **0.971 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # A word resting on a speed-up near 1.1 or 1 / 1.1 could change with the next launch,
 # which is why section 9 checks the prediction over whole epochs.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much. At 64 images per
 # process DDP added
-# 0.858 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
+# 0.942 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.109 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.920 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.004 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 1,024, 0.999 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 0.990 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # In words, DDP's added time against what halving saves, then the prediction: at
 # 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up a
+# at 1,024, **more, predicted speed-up a
 # tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
@@ -1882,25 +1883,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.565 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.293 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.637 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.329 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.041 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.070 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.002 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
-# **not judged: the tolerance exceeds the baseline's
-# rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# 0.000 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# **larger than
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.070 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.069 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.142 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.033 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, section 9's rest speed-up of
-# 0.63<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.50<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.041 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.070 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2000,12 +2001,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 888 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 889 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1690 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1691 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
@@ -2084,8 +2085,10 @@ Code(filename=str(scripts / "batch_norm.py"), language="python")
 Code(filename=str(scripts / "no_sync.py"), language="python")
 
 # %% [markdown]
-# **FSDP in miniature.** FSDP gathers a layer's full weights (`all_gather`) only while
-# computing it, and reduce-scatters the gradients (`reduce_scatter`): each process
+# **FSDP in miniature.** As PyTorch's FSDP2 tutorial
+# describes<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->
+# (this lesson does not show it), FSDP gathers a layer's full weights (`all_gather`) only
+# while computing it, and reduce-scatters the gradients (`reduce_scatter`): each process
 # receives the average, over the processes, of its own shard of them, as DDP averages the
 # whole gradients. Below, with gloo on the CPU (who holds
 # what, not a speed), `fully_shard(layer)` makes each of the layer's parameters a

@@ -100,10 +100,14 @@ def find_call(tree: ast.AST, function: str, keyword: str | None = None) -> ast.C
     return calls[0]
 
 
-def keyword_values(call: ast.Call) -> dict:
-    """The call's keyword arguments whose values are literals."""
+def keyword_values(call: ast.Call, constants: dict | None = None) -> dict:
+    """The call's keyword arguments whose values are literals, or names that ``constants``
+    (see ``module_constants``) binds to one."""
     values = {}
     for keyword in call.keywords:
+        if isinstance(keyword.value, ast.Name) and keyword.value.id in (constants or {}):
+            values[keyword.arg] = constants[keyword.value.id]
+            continue
         try:
             values[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError:  # a name or an expression
@@ -181,7 +185,8 @@ def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeyp
     # The benchmark leaves momentum at fit_fast's default.
     momentum = inspect.signature(benchmark.fit_fast).parameters["momentum"].default
     assert fit_keywords["momentum"] == momentum
-    network = keyword_values(find_call(tree, "FastNet", "label_smoothing"))
+    fastnet_call = find_call(tree, "FastNet", "label_smoothing")
+    network = keyword_values(fastnet_call, module_constants(tree))
     assert network["label_smoothing"] == defaults.label_smoothing
     # FastNet's loader, the one the lesson names fast_loader (other cells build loaders too).
     (loader,) = [

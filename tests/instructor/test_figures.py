@@ -199,3 +199,28 @@ def test_a_verdict_in_words_must_repeat_its_printed_line_and_fix_rewrites_it():
     assert update_figures(notebook) == ["'a little' -> 'none' (saving verdict)"]
     assert "saved **none**<!-- says: saving verdict -->" in notebook.cells[1].source
     assert check_figures(notebook) == ["'tied' repeats 'nothing', which no cell printed"]
+
+
+def test_a_figure_split_from_its_unit_by_a_line_break_and_an_indent_is_checked_and_fixed():
+    # A bullet's second line is indented: "**29.9\n  billion**" once went unchecked, and a
+    # lesson's Summary kept an old run's figure.
+    notebook = notebook_with(
+        "- ran at **29.9\n  billion**<!-- output: rate --> a second", "rate: 30.1\n"
+    )
+    assert check_figures(notebook) == ["'29.9 billion' quotes 'rate', but the output says 30.1"]
+    assert update_figures(notebook) == ["'29.9' -> '30.1' (rate)"]
+    assert check_figures(notebook) == []
+
+
+def test_an_output_or_says_tag_that_follows_nothing_it_can_check_is_reported():
+    notebook = notebook_with(
+        "about a third<!-- output: share -->, and so<!-- says: verdict -->; a claim"
+        "<!-- source: a paper -->",
+        "share: 0.33\nverdict: so\n",
+    )
+    assert check_figures(notebook) == [
+        "'<!-- output: share -->' follows no figure or bold words it could check: put the "
+        "figure (or **words**) right before it",
+        "'<!-- says: verdict -->' follows no figure or bold words it could check: put the "
+        "figure (or **words**) right before it",
+    ]
