@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 93 s with a peak memory of 1177 MB. The course's
+# > 2 threads); the whole lesson ran in 92 s with a peak memory of 1177 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -215,10 +215,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **60.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# its line adds their range), **141.8
+# **50.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# its line adds their range), **169.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **38.2
+# multiply-adds a second; a 64 x 64 product ran at only **38.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
 # fixed cost per call, which a small product's few multiply-adds cannot share out (not
 # timed apart). A GPU, with thousands of cores to fill and a cost to *launch* each
@@ -227,9 +227,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # than on its CPU).
 #
 # The warm-up's first, cold product took
-# **13.32 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **20.45 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **79.28 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **85.00 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, not a median: one above the range may have paid a one-off cost, or
 # been unlucky. The warm-up keeps it out of the median either way.
@@ -440,8 +440,8 @@ print(
 #   tensor on the device; each batch gathers its rows from it.
 #
 # `SeededShuffle`, a *sampler* (it hands a `DataLoader` each epoch's order), gives (a) the
-# orders that (b) draws (Appendix B). `TimedBatches` hands (a)'s batches on to `fit` and
-# adds up, each epoch, the seconds the loop waited for them:
+# orders that (b) draws (Appendix B). `TimedBatches`, around each pipeline's loader, hands
+# its batches on to `fit` and adds up, each epoch, the seconds the loop waited for them:
 
 # %%
 from course_utils import SeededShuffle
@@ -509,7 +509,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **6.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.06 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -553,7 +553,7 @@ del on_device, sliced, its_batches
 # %%
 synchronize(device)
 start = time.perf_counter()
-course_train = pipeline_b(device)  # one timed copy to the device (none needed on a CPU)
+course_train = TimedBatches(pipeline_b(device))  # one timed copy to the device (none on a CPU)
 synchronize(device)
 copy_seconds = time.perf_counter() - start
 course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
@@ -567,7 +567,6 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 # which may pay one-off costs. For the figure, the second cell below trains (a)'s model
 # for two epochs with (a)'s `DataLoader` settings, but over ready tensors. Its wait is
 # (a)'s without the per-image fetch and transforms. The cell then frees section 6's data.
-# (b)'s bar is not split: its loader is not wrapped in `TimedBatches`.
 
 
 # %%
@@ -585,6 +584,7 @@ def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 course_times = [epoch["train_seconds"] for epoch in course_history]
 classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one per epoch
+course_waits = course_train.waits  # (b)'s, timed the same way
 classic_rests = [whole - wait for whole, wait in zip(classic_times, classic_waits, strict=True)]
 classic_seconds, course_seconds = later_epochs(classic_times)[0], later_epochs(course_times)[0]
 speedup = classic_seconds / course_seconds
@@ -636,8 +636,10 @@ from course_utils.plotting import plot_epoch_parts
 
 wait_seconds = later_epochs(classic_waits)[0]
 tensor_wait = tensor_waits[-1]  # its second epoch, its only later one
+course_wait = later_epochs(course_waits)[0]
 print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
+print(f"(b), median later epoch, waiting for its batches (s): {course_wait:.3f}")
 
 
 def parts(times: list[float], waits: list[float]) -> dict:
@@ -652,7 +654,7 @@ plot_epoch_parts(
         f"Later epochs on {device.type}; orange: waiting for batches, inside the epochs": {
             "(a) classic pipeline": parts(classic_times, classic_waits),
             "(a)'s DataLoader, ready tensors": parts(tensor_times, tensor_waits),
-            f"(b) dataset on {device.type}, not split": parts(course_times, [0.0] * num_epochs),
+            f"(b) dataset on {device.type}": parts(course_times, course_waits),
         }
     },
     where=device.type,
@@ -661,22 +663,23 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU (a)'s median later epoch (of 2 later epochs) took
-# **5.41 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.218 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **24.9 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
+# **4.99 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.238 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **21.0 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
 # `fit`'s epoch lines show longer times: they include the evaluation, which (a) runs
-# through its per-image validation loader. The figure shows where the time went: (a) waited
-# **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# through its per-image validation loader. In the figure, (a) waited
+# **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 # epoch for batches (orange). Over ready tensors (middle bar) the wait was
-# **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, so
-# we expect most of (a)'s wait is fetching and transforming each image, every epoch,
-# which (b) did once (not timed apart). Appendix B shows every epoch, takes the bars
-# apart and counts when (b) won back its one-off cost.
+# **0.26 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, and
+# (b), gathering rows, waited
+# **0.049 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->. So we
+# expect most of (a)'s wait is fetching and transforming each image, every epoch, which
+# (b) did once (not timed apart). Appendix B shows every epoch, takes the bars apart and
+# counts when (b) won back its one-off cost.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
-# `num_workers` on your machine. Appendix B quotes the course's benchmark of
-# `num_workers`; the course has not timed `pin_memory`.
+# `num_workers` on your machine (Appendix B quotes the course's `num_workers` benchmark).
 
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
@@ -685,11 +688,14 @@ plot_epoch_parts(
 # model. Neither is a sure gain, so this section measures each against plain `float32`
 # training, on the 10,000 images that section 6 kept.
 #
-# **Mixed precision.** `torch.autocast` runs matrix products in a 16-bit float type and
-# keeps operations that need range or digits, such as the loss, in `float32`. We use
-# `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a gradient scaler:
-# Appendix D). Chip makers state a gain where the device computes in bfloat16, which
-# `bfloat16_support` checks (Appendix C). Then the MLP with its `forward` under autocast:
+# **Mixed precision.** `torch.autocast` picks a type for each operation:
+# [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) calls linear
+# layers much faster in a 16-bit float type, and says reductions often need `float32`'s
+# range. We use `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a
+# gradient scaler: Appendix D), only where the device has bfloat16 arithmetic of its own,
+# which `bfloat16_support` checks (Appendix C). Our `forward` runs under autocast and
+# casts its output to `float32` with `.float()`; the loss is computed after it, outside
+# autocast:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -711,9 +717,7 @@ class MixedPrecisionMLP(MLP):
 
 
 # %% [markdown]
-# `forward` ends with `.float()` so that the loss, computed outside autocast, starts from
-# float32 logits. The weights and their update stay `float32` (Appendix C prints each
-# type).
+# The weights and their update stay `float32` (Appendix C prints each type).
 #
 # **`torch.compile`** is documented to turn the model's Python code into *fused* kernels
 # (one kernel doing the work of several operations, say adding the bias and the ReLU),
@@ -858,22 +862,21 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 
 # %% [markdown]
 # `float32`'s later epochs, the same work each time, varied by a factor of
-# **1.16**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
-# fastest). Against the band's 1.1 (a convention, not a measure of this machine's
-# noise), that spread: **wider (single rounds can cross the band by noise
+# **1.21**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
+# fastest). The printed verdict against the band's 1.1 (a convention, not a measure of
+# this machine's noise): **wider (single rounds can cross the band by noise
 # alone)**<!-- says: float32's own spread against the tie band -->. On this CPU the
 # verdicts against `float32` were: bfloat16 autocast, **slower in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear
-# winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear winner: 1
+# faster, 3 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The first compiled epoch took
-# **19.15 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# **20.26 s**<!-- output: compiled, first epoch of training (s) --> of training, against
 # the later median printed beside it: it pays for the compiling. PyTorch documents a
 # new compile when the batch shape changes (not shown here), so Appendix F expects the
 # validation pass, with batches of its own shape, to compile a second time. Appendix F
-# also splits that cost, asks when it is won back and estimates the matrix products'
-# share of an epoch. On the course's one H200 run neither step gave a clear gain
-# (Appendix E).
+# splits that cost and estimates the matrix products' share of an epoch. On the course's
+# one H200 run neither step gave a clear gain (Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -886,23 +889,23 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   without the wait and
 #   **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 #   with it.
-# - On this CPU 64 x 64 products ran at **38.2
+# - On this CPU 64 x 64 products ran at **38.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **141.8
+#   a second, 2048 x 2048 ones at **169.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->.
 #   Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
 # - A loop on a device moves the model once, before building its optimizer, and each
 #   batch as it is used; `fit` with a `DeviceDataLoader` reached the same weights.
 # - On this CPU the classic pipeline took
-#   **24.9 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **21.0 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held on the device, waiting
-#   **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **5.41 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **4.99 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 # - Speed steps must be measured: on this CPU bfloat16 autocast was **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, and compiling, after
-#   a first epoch of **19.15 s**<!-- output: compiled, first epoch of training (s) -->,
-#   gave **no clear winner: 0 faster, 5 tied, 0
+#   a first epoch of **20.26 s**<!-- output: compiled, first epoch of training (s) -->,
+#   gave **no clear winner: 1 faster, 3 tied, 1
 #   slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
@@ -1047,33 +1050,34 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. Read against
-# section 7's band both ways, that ratio gives **within the band: no one-off set-up
-# measured**<!-- says: verdict on cpu -->; it rests on one pair of epochs,
-# so take it as a rough reading (no one-off cost was timed apart).
+# **1.64 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.60 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# verdict, against section 7's band both ways: **within the band: no one-off set-up
+# measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs, so take it as
+# a rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **32.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **41.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **123.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **99.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **38.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **38.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **141.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **169.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
 # where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
 #
 # On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
-# matrix shapes (the GPU's own start-up, on CUDA its *context*, came with the first
-# operation there, in section 2). A wide MLP's step is large matrix products, which a
-# GPU shares out among its cores, so here we expect a GPU to pull ahead. On the course's
-# one H200 run (PyTorch 2.11), a batch of 256 images, loading included, took
+# matrix shapes, but not for starting CUDA: PyTorch documents that it
+# [initialises CUDA lazily](https://pytorch.org/docs/stable/cuda.html), on first use,
+# which came sections earlier (not shown). A wide MLP's step is large matrix products,
+# which a GPU shares out among its cores, so here we expect a GPU to pull ahead. On the
+# course's one H200 run (PyTorch 2.11), a batch of 256 images, loading included, took
 # 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
 # 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
 
@@ -1189,10 +1193,22 @@ if check_exercise(
         ]
         for size, microseconds in zip(batch_sizes, per_image_us, strict=True):
             print(f"{name} microseconds per image, batch {size}: {microseconds:.2f}")
-        drops = ", ".join(
-            f"{a - b:.2f}" for a, b in zip(per_image_us, per_image_us[1:], strict=False)
+        # A step as a fixed cost plus a cost per image, step = fixed + per_image_cost * B,
+        # solved from the medians at batches 16 and 1024; per image: fixed / B + per_image_cost
+        step_16, step_1024 = (statistics.median(step_table[size][name]) for size in (16, 1024))
+        per_image_cost = (step_1024 - step_16) / (1024 - 16)
+        fixed = step_16 - 16 * per_image_cost
+        print(f"{name}, fixed cost per step F, from batches 16 and 1024 (us): {fixed * 1e6:.1f}")
+        print(
+            f"{name}, cost per image c, from batches 16 and 1024 (us): {per_image_cost * 1e6:.3f}"
         )
-        print(f"{name}, drop in microseconds per image between sizes: {drops}")
+        measured = dict(zip(batch_sizes, per_image_us, strict=True))
+        predicted = ", ".join(
+            f"{size}: {(fixed / size + per_image_cost) * 1e6:.2f} against {measured[size]:.2f}"
+            for size in batch_sizes
+            if size not in (16, 1024)
+        )
+        print(f"{name} microseconds per image, predicted F / B + c against measured: {predicted}")
         # Batch 64 against batch 16, round by round (each round timed both), by section 7's
         # rule: each round's step time at batch 64 over that at 16; above 1.1, 64 took longer.
         ratios = [
@@ -1237,29 +1253,38 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.272 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.207 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.427 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.432 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
+# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
 # the time fell from
-# **16.98 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.18 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.61**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. A part
-# of a step's cost that does not grow with the batch, shared out among 4 times the images
-# at each size, would make each drop smaller than the one before: look for that in the
-# line of drops between sizes (such a cost was not timed apart).
+# **26.71 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.40 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.86**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.76**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+#
+# **A model to test.** Take a step's time as F + c x B: F a fixed cost per step, c a cost
+# per image, B the batch size, so a time per image of F / B + c. The medians at 16 and
+# 1024 give F =
+# **411.3**<!-- output: cpu, fixed cost per step F, from batches 16 and 1024 (us) -->
+# microseconds and c =
+# **0.997**<!-- output: cpu, cost per image c, from batches 16 and 1024 (us) -->. The
+# `predicted ... against measured` line tests this at the other sizes. Where they agree,
+# a fixed cost plus one price per image explains the step; where the measured time is
+# below the prediction, images got cheaper as the batch grew (as section 2's larger
+# products ran faster per multiply-add); where above, some cost grew faster than the
+# batch (neither timed apart).
 #
 # The two verdict lines count rounds by section 7's rule: a round's ratio beyond 1.1
 # either way goes that way, anything between is a tie, and a direction is named only when
 # every round goes it. Median over median, the time per image at 4,096 was
-# **1.24**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **no clear direction: 5 lower, 2 tied, 0
+# **1.13**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# that at 16,384; round by round, **no clear direction: 4 lower, 2 tied, 1
 # higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Batch 64 against
-# batch 16: **no clear direction: 4 longer, 3 tied, 0
+# batch 16: **no clear direction: 6 longer, 1 tied, 0
 # shorter**<!-- says: cpu, batch 64 against batch 16, verdict -->; band or not, batch 64
 # took longer at all (ratio above 1) in
-# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds. Where no direction is named, the difference was too small for every round to
 # clear the band, or noise pushed rounds both ways: it may be real, but these rounds do
 # not show it.
@@ -1327,9 +1352,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **6.11 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.06 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1354,7 +1379,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. On any device we expect part of a step's cost not to grow with
@@ -1381,10 +1406,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **19.15 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **20.26 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.00**<!-- output: compiled median speed-up over float32 --> and the
-# verdict **no clear winner: 0 faster, 5 tied, 0
+# speed-up of **0.95**<!-- output: compiled median speed-up over float32 --> and the
+# verdict **no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
 # up to its cost, with batches of one shape so that it does not compile again.
@@ -1395,9 +1420,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 #
 # - (a) it stores the weights in 16 bits, and needs a gradient scaler so that small
 #   gradients do not round to zero
-# - (b) the matrix products run with fewer digits (with float32's range), which hardware
-#   makers state is faster on chips that compute in bfloat16 (no run in this course
-#   showed a gain); the weights and the loss stay float32
+# - (b) the matrix products run with fewer digits (with float32's range), which PyTorch's
+#   AMP documentation describes as faster on chips that compute in bfloat16; the weights
+#   and the loss stay float32
 # - (c) precision for speed on every device: 16-bit numbers are half the size, so any
 #   processor computes with them faster
 
@@ -1414,13 +1439,14 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.59**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F, after
 # this question, times the same matrix products alone in both types and prints how their
-# speeds compare. A gain on chips with bfloat16 units is what their makers state; no run
-# in this course has shown one, and only a measurement on your device can. Where a device
-# has no bfloat16 units, section 7 leaves the arm out.
+# speeds compare. [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html)
+# describes linear layers as much faster in 16 bits; no run in this course has shown a
+# gain, and only a measurement on your device can. Where a device has no bfloat16 units,
+# section 7 leaves the arm out.
 
 
 # %% [markdown]
@@ -1536,18 +1562,18 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **1.18**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.85**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
-# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **4.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **1.2 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **6.11 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **4.06 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**5.56 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **5.41 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**5.49 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **4.99 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
-# **Section 6's bars, taken apart.** The blue part of (a)'s bar, its *rest*, is the
+# **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. The middle bar's
 # `DataLoader`, over ready tensors, collates as the classic one does, so we expect the
 # difference between their waits to be the per-image fetch (a PIL image, the Pillow
@@ -1556,8 +1582,10 @@ plot_epoch_times(
 
 # %%
 rest_seconds = later_epochs(classic_rests)[0]
+course_rest = parts(course_times, course_waits)["rest"]  # (b)'s blue part in section 6
 print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
-print(f"(a)'s rest / (b)'s epoch, median later epochs: {rest_seconds / course_seconds:.2f}")
+print(f"(b), median later epoch, the rest (s): {course_rest:.2f}")
+print(f"(a)'s rest / (b)'s rest, median later epochs: {rest_seconds / course_rest:.2f}")
 print(f"(a)'s wait minus the ready tensors' wait (s): {wait_seconds - tensor_wait:.2f}")
 tensor_rest = tensor_times[-1] - tensor_wait  # its second epoch, as section 6's tensor_wait
 print(f"ready tensors, second epoch, the rest (s): {tensor_rest:.2f}")
@@ -1567,16 +1595,18 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU (a)'s rest took
-# **0.39 s**<!-- output: (a), median later epoch, the rest (s) -->,
-# **1.79**<!-- output: (a)'s rest / (b)'s epoch, median later epochs --> times (b)'s whole
-# epoch. Over ready tensors the `DataLoader` waited
-# **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+# **0.38 s**<!-- output: (a), median later epoch, the rest (s) -->,
+# **2.01**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s
+# (**0.19 s**<!-- output: (b), median later epoch, the rest (s) -->): the same steps on
+# the same batches, to the same weights, ran slower in (a), for reasons these timings do
+# not take apart. Over ready tensors the `DataLoader` waited
+# **0.26 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
 # (its second epoch), where (a) waited
-# **5.02 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
-# **4.79 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
+# **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
+# **4.35 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
 # expect is the per-image fetch and transforms. The ready-tensor epoch's rest took
 # **0.22 s**<!-- output: ready tensors, second epoch, the rest (s) -->, and the whole
-# epoch **0.45 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
+# epoch **0.48 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -1997,14 +2027,14 @@ if "bfloat16 autocast" in arms:
 # Section 7's median speed-up is *paired*: it divides the two arms' epochs of the same
 # round first, then takes the median of those ratios. Dividing `float32`'s median later
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
-# compiled the two were **the same at two
+# compiled the two were **different at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **1.00**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **1.00**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
-# autocast, **the same at two
+# **0.95**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **0.92**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# autocast, **different at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **0.59**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **0.59**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **0.63**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2037,8 +2067,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **20.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **18.7 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **22.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **19.8 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2150,24 +2180,24 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.38 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.39 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.95**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.83**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **0.65**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **0.62**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **0.66**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **0.67**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **0.59**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
+# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
 # band, the measured speed-up against the predicted one was
-# **slower**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
-# one ratio, **0.886**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
+# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
+# one ratio, **0.920**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
 # no spread behind it, and it judges the prediction, not bfloat16.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 306 s with a peak memory of 1425 MB. The course's
+# > 2 threads); the whole lesson ran in 283 s with a peak memory of 1436 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -116,9 +116,9 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 # **Settings.** Smoke mode, the test suite's quick run, uses 200 to 1,000 images a set
 # and one or two epochs; each setting is defined where it is first used.
 #
-# **Figures.** Measured ones come from the run shown, on a 2-thread Intel Xeon CPU; *the
-# course's benchmark* is `benchmarks/RESULTS.md`, from another 2-thread Xeon ("machine
-# B"). Yours will differ.
+# **Figures.** Measured ones come from the run shown, on an Intel Xeon CPU with 2 threads;
+# *the course's benchmark* is `benchmarks/RESULTS.md`, mostly from a 2-core Intel Xeon
+# ("machine B"). Yours will differ.
 
 # %% [markdown]
 # ## 1. The data, as an image folder
@@ -441,9 +441,10 @@ print(f"first weight, its change at the third step: {hand_step[0]:+.4f}")
 # still held the two earlier gradients (1 and 0.5), which pushed the other way.
 #
 # `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
-# `functools.partial`. Two epochs fit the lesson's 10-minute budget for all its sections
-# on the benchmark's 2-core machine<!-- source: benchmarks/RESULTS.md, a 600 s budget -->
-# (this run: 2 threads); the rate, 0.02, was set, not searched.
+# `functools.partial`, which presets some of a function's arguments. Two epochs kept the
+# whole lesson within its 10-minute budget in the benchmark's run on a 2-core Intel
+# Xeon<!-- source: benchmarks/RESULTS.md, a 600 s budget --> (this run: 2 threads); the
+# rate, 0.02, was set, not searched.
 
 # %%
 cnn_epochs = full_or_smoke(full=2, smoke=1)
@@ -458,7 +459,7 @@ record_result("small CNN validation accuracy", cnn_history[-1]["val_acc"])
 record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 
 # %% [markdown]
-# On this 2-thread CPU the small CNN reached
+# On this CPU, with 2 threads, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
 # 21 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
@@ -488,8 +489,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # %% [markdown]
 # With about 500 images a class, one class's accuracy has a standard error of about
 # 2.2<!-- output: one class's accuracy, its standard error (points) --> points, so
-# classes a few points apart could swap places in another run. Appendix C asks whether
-# animals are harder.
+# classes a few points apart could swap places on another draw of validation images.
+# Appendix C asks whether animals are harder.
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
@@ -531,14 +532,14 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # ## 5. Why an MLP does worse
 #
 # Does an MLP do worse under the same training? It likely would: an MLP has no notion of
-# which pixels are neighbours, so what it learns about an edge in one place does not
-# carry to another, while a convolution applies each filter everywhere.
+# which pixels are neighbours, so what it learns about an edge in one place should not
+# carry to another (expected, not shown), while a convolution applies each filter
+# everywhere. The pixel-shuffle control below shows the CNN's dependence on neighbours.
 #
 # Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's optimizer, rate,
 # epochs and batches: the same seed, 0, and a fresh `training_batches()`, so both models
 # see the same batches in the same order. The settings were set for the CNN, not tuned
-# for the MLP. (`release_memory` hands freed memory back, within the lesson's
-# 1.5 GB<!-- source: README.md, the course's budget --> budget.)
+# for the MLP.
 
 
 # %%
@@ -547,7 +548,7 @@ def build_mlp() -> nn.Module:
     return MLP(3 * 32 * 32, [512, 256], 10)
 
 
-release_memory()
+release_memory()  # hands freed memory back: the lesson's budget is 1.5 GB (README.md)
 seed_everything(0)
 mlp = to_device(build_mlp(), device)
 mlp_history = fit(  # a fresh generator in training_batches(): the CNN's order of batches
@@ -805,7 +806,8 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts (checked by hand below and in Appendix D):
+# **The training.** The runs use these parts (one-cycle's rates checked by hand below,
+# the rest in Appendix D):
 # - *Adam*: divides each gradient's running average by a running average of its size, so
 #   early steps move each weight by about the learning rate (for any gradient size);
 # - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls;
@@ -908,10 +910,11 @@ for seed in recipe_seeds:
             repeat_history = history  # drawn dashed in Appendix D
 
 # %% [markdown]
-# **One-cycle's rates by hand.** `fit_one_cycle` gives PyTorch's `OneCycleLR` only the
-# peak and the number of steps; its defaults set the rest: start at the peak / 25, rise
-# along a cosine to the peak over the first 0.3 of the steps, then fall along a cosine to
-# the start / 10,000. Below, run 2's rates (seed 0), then a few of them by hand:
+# **One-cycle's rates by hand** (section 6's run 2). `fit_one_cycle` gives PyTorch's
+# `OneCycleLR` only the peak and the number of steps; its defaults set the rest: start at
+# the peak / 25, rise along a cosine to the peak over the first 0.3 of the steps, then
+# fall along a cosine to the start / 10,000. Below, run 2's rates (seed 0), then a few of
+# them by hand:
 
 # %%
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
@@ -961,13 +964,13 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 
 # %% [markdown]
 # **Each change, within each seed.** Two runs from one seed start from the same weights
-# and see the same images in the same order (the loader's generator, seeded with the
-# seed). Their crops and flips come from the global generator after the same
-# `seed_everything(seed)`, so they match only while both runs draw random numbers in the
-# same order (not checked here; run 1 uses `fit`, the others `fit_one_cycle`). The rule
-# (examples in Appendix D) calls a change `up` or `down` only if every seed moved that
-# way and the mean's size exceeds the changes' range (largest minus smallest), `mixed` if
-# some moved up and some down, and `same sign` otherwise.
+# and see the same images in the same order. Their crops and flips match only while both
+# runs draw random numbers in the same order (not checked; run 1 uses `fit`, the others
+# `fit_one_cycle`). The rule (examples in Appendix D) calls a change `up` or `down` only
+# if every seed moved that way and the mean's size exceeds the changes' range (largest
+# minus smallest), `mixed` if some moved up and some down, and `same sign` otherwise. The
+# `SE` column is the mean change's standard error (lesson 03): the standard deviation of
+# the three changes / √3.
 
 
 # %%
@@ -995,42 +998,51 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     full_row: (constant_name, full_name),
 }
 print(f"{'':34}{'accuracy change (points), seed':>32}")
-print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}  the rule")
-step_words = {}  # what changed -> the rule's word
+print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'SE':>7}  the rule")
+step_words, step_errors = {}, {}  # what changed -> the rule's word; -> the SE
 for what, (before, after) in steps_compared.items():
     step_changes = [
         100 * (new - old) for new, old in zip(finals[after], finals[before], strict=True)
     ]
     step_words[what] = the_rule(step_changes)
+    step_errors[what] = statistics.stdev(step_changes) / math.sqrt(len(step_changes))
     row = "".join(f"{c:+8.2f}" for c in step_changes)
-    print(f"{what:34}{row}{statistics.mean(step_changes):+8.2f}  {step_words[what]}")
+    mean_change = statistics.mean(step_changes)
+    print(f"{what:34}{row}{mean_change:+8.2f}{step_errors[what]:7.2f}  {step_words[what]}")
 marked = [f"{what} ({word})" for what, word in step_words.items() if word in ("up", "down")]
 print(f"rows the rule marked up or down: {', '.join(marked) if marked else 'none'}")
 print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row]}")
+print(f"the mean change's SE, full recipe vs constant (points): {step_errors[full_row]:.2f}")
 
 # %% [markdown]
-# Without batch norm, the run kept the rate and clipping set for the network with it. An
-# unmarked row could not be told from noise, which is not the same as having no effect
-# (Appendix D tests the rule on noise).
+# **What to carry forward.** In runs this short, the rows the rule marked beyond the
+# seeds' noise were: **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
+# (the run without batch norm kept the rate and clipping set for the network with it). An
+# unmarked row is not shown either way, neither help nor harm. The SE column says how
+# small a change three seeds could catch: the last row's was
+# 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points, so a
+# true change of an SE or two would be lost in noise. Section 7's GPU branch and exercise
+# 2 still keep the full recipe: the GPU run was built with it (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# On a CPU, ResNet-9 would break the lesson's 10-minute budget (about
-# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 --> at width 16 alone: Appendix E),
-# so on a CPU this section trains `FastNet`, a network and recipe built for speed after
-# Keller Jordan's *airbench* (arXiv 2404.00498). It keeps ResNet-9's 3 x 3
-# convolutions, batch norm and max-pooling, with *GELU*, a smooth ReLU, in place of ReLU.
-# A *covariance* measures how two values vary together, as neighbouring pixels do.
-# *Label smoothing* trains against softened targets: at a setting of 0.2, the right class
-# gets 1 − 0.2 + 0.2 / 10 = 0.82 and each other class 0.2 / 10 = 0.02, not 1 and 0.
-# The main ideas, each shown in Appendix A:
+# On a CPU, ResNet-9 at the GPU branch's 16 epochs would break the lesson's 10-minute
+# budget (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 --> at width 16
+# alone: Appendix E), so on a CPU this section trains `FastNet`, a network and recipe
+# built for speed after Keller Jordan's *airbench* (arXiv 2404.00498). The benchmark
+# chose it over a width-16 ResNet-9 on one seed's validation accuracy (Appendix A): a
+# provisional choice. It keeps ResNet-9's 3 x 3 convolutions, batch norm and
+# max-pooling, with *GELU*, a smooth ReLU, in place of ReLU. The main ideas, each shown
+# in Appendix A:
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
-#   covariance, never trained;
+#   *covariance* (how two values vary together, as neighbouring pixels do), never
+#   trained;
 # - *identity initialisation*: each convolution starts as a copy of its input;
-# - *label smoothing* at 0.2;
+# - *label smoothing* at 0.2: softened targets, 1 − 0.2 + 0.2 / 10 = 0.82 for the right
+#   class and 0.2 / 10 = 0.02 for each other, not 1 and 0;
 # - `fit_fast`: batches of 512, SGD with momentum, the rate up to 2.0 and back down in a
-#   triangle (*The triangle, by hand*);
+#   triangle;
 # - *test-time augmentation*: logits averaged over four views of each image (below).
 #
 # The cell prints `FastNet`'s layers and trains it (the `else:` branch; a CUDA GPU
@@ -1119,6 +1131,7 @@ training_minutes = sum(epoch["train_seconds"] for epoch in network_history) / 60
 print(f"{network_name}, {len(network_history)} epochs, {count_parameters(network):,} parameters")
 record_result("strongest network validation accuracy", network_history[-1]["val_acc"])
 record_result("strongest network training minutes", round(training_minutes, 2))
+print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for section 8
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
@@ -1243,9 +1256,9 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 #
 # Every choice among trained runs used validation scores: test-time augmentation here,
 # `FastNet`'s peak rate and `FastNet` over ResNet-9 in the course's benchmark (one seed
-# per run, so provisional: Appendix A); other settings were set, not searched. Each final
-# model now meets the test set once: choosing by test accuracy would make it a second,
-# flattering validation set.
+# per run: Appendix A); other settings were set, not searched. Each final model now
+# meets the test set once: choosing by test accuracy would make it a second, flattering
+# validation set.
 
 # %%
 release_memory()
@@ -1283,7 +1296,9 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
-# with its own recipe too, so not a one-change comparison of networks). The last column
+# with its own recipe and 69 s<!-- output: FastNet training seconds --> of training
+# against the small CNN's 21 s<!-- output: small CNN training seconds -->, so not a
+# one-change comparison of networks). The last column
 # gives each difference, test minus validation accuracy, in standard errors (SE, as in
 # lesson 03); chance often gives differences within about two.
 # Here: **every difference within two SE**<!-- says: test against validation -->. Even
@@ -1390,7 +1405,7 @@ print(
 #   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.35 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.15 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1592,9 +1607,11 @@ if check_exercise(
 # 0.10<!-- output: augmented, final validation loss minus that --> above that, the plain
 # model's
 # 0.92<!-- output: plain, final validation loss minus that -->. That difference is the
-# *generalisation gap* of section 7, validation minus training, which grows as a model
-# overfits. At equal epochs augmentation kept it smaller (one run each); the plain model
-# had also fitted its images further, so this is not a comparison at equal training loss.
+# *generalisation gap* of section 7, validation minus training, which is expected to grow
+# as a model overfits; only the last epoch's gap was measured here (the figure's curves
+# show, epoch by epoch, how far each run's two losses parted). At equal epochs
+# augmentation kept it smaller (one run each); the plain model had also fitted its images
+# further, so this is not a comparison at equal training loss.
 #
 # **Loss and accuracy.** Over its last three epochs (a mean, steadier than the last epoch
 # alone, which the check's line uses) the plain run's validation loss averaged
@@ -1741,13 +1758,13 @@ if check_exercise(
 # **What the result means.** Each doubling of the width nearly quadruples the
 # parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
-# the first has twice the channels in and out. On this 2-thread CPU the training time per
-# epoch grew far less, from
-# 0.60 s<!-- output: width 2, training seconds per epoch --> to
-# 1.51 s<!-- output: width 8, training seconds per epoch --> (one timed run per width): some
-# work does not grow with the width (Python, data), some grows in proportion
-# (element-wise work such as batch norm and ReLU), and the convolutions' arithmetic
-# grows with the parameters. These parts were not timed apart.
+# the first has twice the channels in and out. On this CPU, with 2 threads, the training
+# time per epoch grew far less, from
+# 0.61 s<!-- output: width 2, training seconds per epoch --> to
+# 1.32 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# A guess at why, as these parts were not timed apart: some work likely does not grow
+# with the width (Python, data), some grows in proportion (element-wise work such as batch
+# norm and ReLU), and only the convolutions' arithmetic grows with the parameters.
 #
 # Validation accuracy went from 29.6%<!-- output: width 2, validation accuracy -->
 # (width 2) to 38.0%<!-- output: width 4, validation accuracy --> (4) and
@@ -2270,7 +2287,7 @@ print(
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about
-# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-thread CPU
+# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-core Intel Xeon
 # ("machine B", not this one), on random data (the benchmark's list below). `FastNet` keeps
 # its weights and input batches this way, by default:
 
@@ -2468,8 +2485,8 @@ print(
 # 0.40<!-- output: shifted view, mean size of its change from the image --> of its
 # channel's standard deviation.
 #
-# **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-thread Intel
-# Xeon, not the CPU that made these outputs):
+# **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-core Intel
+# Xeon, "machine B", not the CPU that made these outputs):
 # - *The choice of FastNet* (1 seed each, validation split, timed training of
 #   223.8 s<!-- source: benchmarks/RESULTS.md, lesson recipe, timed seconds --> and
 #   237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->):
@@ -2605,20 +2622,20 @@ print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds els
 del files_loader, tensor_loader
 
 # %% [markdown]
-# On this 2-thread CPU the `DataLoader` took a median of
-# 98.0 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 3.4 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 29.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# On this CPU, with 2 threads, the `DataLoader` took a median of
+# 73.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 32.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 29.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 36.5<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 34.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 26.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 7.3<!-- output: decoding the training images once (seconds) --> s on this 2-thread CPU,
-# 0.21<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 8.0<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.31<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2749,9 +2766,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # %% [markdown]
 # ## Appendix D: ResNet-9 and its recipe, in detail
 #
-# This appendix extends section 6: the gradient through residual blocks, Adam and the
-# crops by hand, how far section 6's rule can be trusted, then each part of the recipe by
-# hand.
+# This appendix extends section 6: the gradient through residual blocks, Adam, one-cycle's
+# rates and the crops by hand, how far section 6's rule can be trusted, then each part of
+# the recipe by hand.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -2998,7 +3015,7 @@ accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), n
 plt.show()
 
 # %% [markdown]
-# **One-cycle's beta1** (section 6's run 2, whose rates section 6 computed by hand).
+# **One-cycle's beta1** (section 6's run 2, whose rates are computed by hand above).
 # `OneCycleLR` also moves Adam's beta1 against the learning rate. Replaying section 6's
 # one-cycle schedule on a stand-in parameter records both at every step; the `assert`
 # checks that the replayed rates are the run's own. Look for beta1 (dotted) falling while
@@ -3021,14 +3038,21 @@ print(
     f"replayed beta1: {beta1s[0]:.3f} at the first step, {beta1s[cycle_peak]:.3f} at the "
     f"peak rate (step {cycle_peak}), {beta1s[-1]:.3f} at the last"
 )
-fig, lr_ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
+fig, lr_ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
 lr_ax.plot(one_cycle_rates, label="learning rate (left axis)")
 lr_ax.set(xlabel="training step", ylabel="learning rate", title="one-cycle, section 6")
 beta_ax = lr_ax.twinx()
 beta_ax.plot(beta1s, ":", color="grey", label="Adam's beta1 (right axis)")
 beta_ax.set_ylabel("Adam's beta1")
 schedule_lines = lr_ax.get_lines() + beta_ax.get_lines()
-lr_ax.legend(schedule_lines, [line.get_label() for line in schedule_lines], fontsize=8)
+lr_ax.legend(  # below the axes, clear of both curves
+    schedule_lines,
+    [line.get_label() for line in schedule_lines],
+    fontsize=8,
+    loc="upper center",
+    bbox_to_anchor=(0.5, -0.25),
+    ncol=2,
+)
 plt.show()
 del stand_in, replay, replayed_lrs, beta1s
 
@@ -3156,7 +3180,7 @@ del fresh, first_batch_loader, gradients, decay_term
 # float32, which the course has not timed.
 #
 # **Why not ResNet-9 on a CPU.** The course's benchmark trained a width-16 ResNet-9 for
-# 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-thread CPU ("machine B"),
+# 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-core Intel Xeon ("machine B"),
 # timing that includes test-time prediction. At that rate 16 epochs would take about
 # 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->
 # before any widening (a little high: multiplying by 4 also multiplies the test-time

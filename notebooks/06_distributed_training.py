@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1327 MB. The course's
+# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1374 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -428,8 +428,9 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 #    divides it by the world size and starts its `all_reduce`; copying the gradients into
 #    the buckets and back is DDP's *bookkeeping* (as PyTorch's DDP documentation
 #    describes<!-- source: PyTorch docs, DistributedDataParallel -->; not shown here);
-# 3. this small model fits in one bucket, so its one all-reduce starts only once
-#    `backward` is done (Appendix B). Section 11 counts one all-reduce per `backward`;
+# 3. this small model fits in one bucket, so its one all-reduce can start only once
+#    `backward` is done (inferred from the bucket's size, Appendix B; section 11's hook
+#    counts the calls, not when they start);
 # 4. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
@@ -545,16 +546,16 @@ print(
 # ## 8. What the communication costs
 #
 # How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
-# processes with *B* images each, at B = 64 and 1,024 (Appendix C shows how). The last
-# row is one process on all 2B images: the same effective batch without DDP. That row
-# over the `DDP step` row predicts 2 processes' speed-up on the steps alone; a speed-up
-# between 1 / 1.1 and 1.1 is a tie (*the tie band*, Appendix C).
+# processes with *B* images each (an effective batch of 2B), at B = 64 and 1,024
+# (Appendix C shows how). The last row is one process on all 2B images: the same
+# effective batch without DDP. That row over the `DDP step` row predicts 2 processes'
+# speed-up on the steps alone; a speed-up between 1 / 1.1 and 1.1 is a tie (*the tie
+# band*, Appendix C).
 #
-# *Words for sections 8 and 9*: **B**, each process's images per step (the effective
-# batch is 2B); **arm**, one way of training, timed one epoch per **round**;
-# **speed-up**, the baseline's time over the arm's (above 1, the arm is faster);
-# **loader**, an epoch's time waiting for batches; **the rest**, all its other time;
-# **lean**, arms that slice batches out of one image tensor (Appendix A).
+# *Words for sections 8 and 9*: **arm**, one way of training, timed one epoch per
+# **round**; **speed-up**, the baseline's time over the arm's (above 1, the arm is
+# faster); **loader**, an epoch's time waiting for batches; **the rest**, all its other
+# time: the steps with their exchange, waits for the other process and the loop's Python.
 
 # %%
 comm_cost = run_torchrun(
@@ -592,6 +593,8 @@ for size in (64, 1024):
     print(f"{name}, ms DDP adds to a step: {ms[size]['added']:.3f}")
     halving_saves = ms[size]["double"] - ms[size]["step"]  # the last row minus the first
     print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
+    fixed = ms[size]["double"] / ms[size]["step"]  # the last row over the first
+    print(f"{name}, step on 2B / step on B: {fixed:.2f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
     words = speed_up_in_words(predicted[size], width=False)
     print(f"{name}, the predicted speed-up in words: {words}")
@@ -599,20 +602,25 @@ for size in (64, 1024):
 # %% [markdown]
 # One launch, CPU figures. On the steps alone, 2 processes were predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words --> at
-# 1,024 (medians over the ranks; Appendix C: each rank's). The reason: at 64, DDP added
-# 0.942 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
-# while halving the images saved
-# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# **faster**<!-- says: 1024 images per process, the predicted speed-up in words --> at
+# 1,024 (medians over the ranks). At 64, DDP added
+# 0.958 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# `all-reduce between the steps` row, a bare all-reduce timed on its own:
+# 0.595 ms<!-- output: 64 images per process, ms of the bare all-reduce -->), while
+# halving the images saved
+# 0.118 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 # 1,024,
-# 0.999 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 0.990 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# DDP's added time was
-# 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
-# 64 and
-# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024: the
-# all-reduce sends the same gradients at any batch size, while the arithmetic grows with
-# the batch.
+# 1.032 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.356 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# A limit: the saving sets rank 0's step alone on 2B images against both ranks' median
+# on B, two changes at once (Appendix C gives rank 0's own).
+#
+# One process's step on 2B images took
+# 1.17<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# B at 64, and
+# 1.66<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
+# Twice the arithmetic alone would take 2: the nearer 1, the more of a step is a fixed
+# cost paid per step, whatever its images.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -650,11 +658,8 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# *The rest* holds the steps with their exchange, waits for the other process and the
-# loop's Python. Each column is a median over the counted rounds; a part's speed-up is the
-# ratio of two medians. The epoch's speed-up is the median of the rounds' own ratios (the
-# `round by round` lines), not the ratio of the two arms' `epoch` medians: one cannot be
-# rebuilt from the others.
+# Each column is a median over the counted rounds; a part's speed-up is the ratio of two
+# medians, the epoch's the median of the rounds' own ratios (the `round by round` lines).
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
@@ -685,13 +690,18 @@ two_rounds = {
 for batch, rounds in two_rounds.items():  # the epoch's speed-up in each counted round
     each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
     print(f"effective batch {batch}, 2 processes' epoch speed-up round by round: {each}")
-# Each part's speed-up, in words too.
-for batch, parts in two_parts.items():
-    loader, rest = (
-        f"{parts[part]:.2f} ({speed_up_in_words(parts[part], width=False)})"
-        for part in ("loader", "rest")
-    )
-    print(f"effective batch {batch}, 2 processes by part: the loader {loader}, the rest {rest}")
+# Each part's speed-up at both batches, in words.
+went = []
+for part in ("loader", "rest"):
+    values = [parts[part] for parts in two_parts.values()]
+    part_words = [speed_up_in_words(value, width=False) for value in values]
+    shown = ", ".join(f"{value:.2f}" for value in values)
+    if part_words[0] == part_words[1]:
+        went.append(f"the {part} {part_words[0]} at both batches ({shown})")
+    else:
+        each = " and ".join(f"{w} at {b}" for w, b in zip(part_words, two_parts, strict=True))
+        went.append(f"the {part} {each} ({shown})")
+print(f"where 2 processes' time went: {'; '.join(went)}")
 small, large = two_rounds  # the two effective batches: 128 and 2 x big_batch
 print(
     f"take-away: 2 processes against 1: {two_rounds[small].verdict} at effective batch "
@@ -717,34 +727,30 @@ plot_epoch_parts(
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each): **2 processes against 1: slower in every
 # round at effective batch 128; faster in every round at 2048 (medians 0.44 and
-# 1.57)**<!-- says: take-away -->.
+# 1.38)**<!-- says: take-away -->.
 #
-# One caveat at 2,048: inside its run the baseline took
-# 1.93<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# as long to load an image as the same loading timed alone, each of the 2 processes
-# 1.39<!-- output: 2 processes at 2048, loading per image inside the run / alone --> times:
-# the larger the first against the second, the more of any gain comes from a slow
-# baseline. With both arms loading at the rate timed alone, Appendix A estimates (from
-# these figures, not from a run) a speed-up of
-# 1.18<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
-# With both loading lean, 2 processes against 1 at 2,048 gave **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# **Where the time went.** Each part's speed-up, at 128 then 2,048: **the loader faster at both
+# batches (1.18, 2.25); the rest slower at both batches (0.25,
+# 0.56)**<!-- says: where 2 processes' time went -->. An epoch is its loader plus its
+# rest: where one part ran slower, any win came from the other.
 #
-# **Where the time went.** By part, at 128: **the loader 1.35 (faster), the rest 0.25
-# (slower)**<!-- says: effective batch 128, 2 processes by part -->; at 2,048:
-# **the loader 2.75 (faster), the rest 0.50
-# (slower)**<!-- says: effective batch 2048, 2 processes by part -->. An epoch is its
-# loader plus its rest: where one part ran slower, any win came from the other.
+# One caveat at 2,048: per image, the baseline's loading took
+# 1.67<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# as long inside its run as *timed alone* (by itself in the notebook, 5 repeats:
+# Appendix A's control), each of the 2 processes'
+# 1.47<!-- output: 2 processes at 2048, loading per image inside the run / alone --> times.
+# Against the control's repeat range (its fastest to its slowest repeat; a cost within it
+# is no clear slowdown): **the baseline above it, 2 processes above
+# it**<!-- says: at 2048, loading inside the run against the control's repeats -->. Where
+# the baseline's loading slowed more than theirs, part of their gain came from that slow
+# baseline. With both loading at the control's rate, Appendix A estimates a speed-up of
+# 1.21<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
+# (not a run). With both loading *lean* (each batch sliced out of one tensor of all the
+# images, not fetched image by image by a `DataLoader`), 2 processes against 1 gave
+# **no clear winner: 2 faster, 2 tied, 1
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 #
-# Section 8's steps give part of why the rest differs at 128: over an epoch's steps they
-# predict a gap in the rest (2 processes' minus the baseline's) of
-# 0.329 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->; the
-# measured gap was
-# 0.637 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) -->:
-# **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->
-# (Appendix C). Appendix C's word at 2,048: **larger than
-# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->.
+# Appendix C sets the rest's gap between the arms against section 8's prediction.
 #
 # Did the two arms train the same model?
 
@@ -764,8 +770,7 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
 # at 2,048, against largest weights of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
 # 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->. The
-# expected cause: the sums run in another order (section 5 showed it for one step, not
-# shown here for the trained arms).
+# expected cause: the sums run in another order, as section 5 showed for one step.
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -869,16 +874,18 @@ print(accumulation.output)
 #   reshuffles it every epoch (exercise 2).
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
-# - Section 8 (CPU figures, one launch): at 64 images per process, DDP's added time was
-#   62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step.
+# - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
+#   0.958 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   halving the images saved
+#   0.118 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 9 (CPU figures, one launch per batch): **2 processes against 1: slower in every round at
 # effective batch 128; faster in every round at 2048 (medians 0.44 and
-# 1.57)**<!-- says: take-away -->. At 2,048 the baseline's loading
+# 1.38)**<!-- says: take-away -->. At 2,048 the baseline's loading
 #   per image took
-#   1.93<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+#   1.67<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
 #   as long inside its run as timed alone; both loading lean, 2 processes against 1 at
-#   2,048 gave **faster in every
-#   round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   2,048 gave **no clear winner: 2 faster, 2 tied, 1
+#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
@@ -1088,21 +1095,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 # **(d).** Section 8's table, column B = 64: a DDP step on 64 images against one
 # process's step on all 128 (rows `DDP step` and `1 process, step on the 2B images`)
 # predicted the steps alone at
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.49<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
-# images saves. In section 9's epochs, the 2 processes' *rest* (steps and waiting) ran at
+# images saves. Section 9's epochs ran at
+# 0.44<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->;
+# where that lands close to the prediction, read it as two errors in opposite directions,
+# not the prediction holding. The 2 processes' *rest* (steps and waiting) ran at
 # 0.25<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed. Appendix C compares, in seconds an epoch, the rest's gap
-# between the two arms at 128 with the gap section 8's steps predict:
-# **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->.
-# Where it is larger, the epochs held costs beyond the steps timed alone, which this
-# lesson does not time apart. And the steps are not the whole epoch: the loading counts
-# too, and Appendix A sets its cost per image in each of the 2 processes against one
-# process's, in words (faster: cheaper), at 128: fetching,
-# **slower**<!-- says: effective batch 128, fetching per image, 2 processes against 1 -->;
-# normalising,
-# **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->.
+# times the baseline's speed, its gap to the baseline's rest **larger than
+# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->
+# (Appendix C), while their loading, which section 8 leaves out, ran at
+# 1.18<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
@@ -1262,7 +1266,7 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.35<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.18<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
 # 0.25<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
@@ -1307,8 +1311,7 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # %% [markdown]
 # The rest with 2 processes was **slower at both batches in both
 # pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **only in the plain pair at 2048 and in the lean pair at
-# 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1393,16 +1396,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.79<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.69<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.42<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.38<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.85<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.74<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1413,7 +1416,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted a tie, the rest measured
+# **predicted faster, the rest measured
 # slower**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted; Appendix C compares the gaps in seconds.
@@ -1500,21 +1503,26 @@ else:
     spread_words = "though within the repeats' spread" if overlap else "beyond the repeats' spread"
 half_line = f"one process's loading per image, batches of {big_batch} against {2 * big_batch}"
 print(f"{half_line}: {words}, {spread_words}")
+# Only an image that cost less at the smaller batch, beyond the repeats' spread, says yes.
+answer = "no" if at_half != "less" else "not clearly" if overlap else "yes"
+print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: {answer}")
 
 # %% [markdown]
 # The control loaded an image in
-# 4.4 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 5.1 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.7 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
 # 4.6 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.6 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# at 2,048 (CPU figures, one run). Half the batch, in words:
+# 4.5 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# at 2,048 (CPU figures, one run). Could the smaller batch that each of the 2 processes
+# loads explain a loading gain at 2,048? Only if an image cost less to load at 1,024 than
+# at 2,048. The answer:
+# **no**<!-- says: could batches of 1024 explain a loading gain at 2048 -->;
 # **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
-# Could the smaller batch that each of the 2 processes loads explain a loading gain at
-# 2,048? Only where an image cost less to load at 1,024 than at 2,048. The control ran in
+# The control ran in
 # the notebook's process, not in a launched worker: it times the batch size alone, not
 # what sets an arm's cost per image inside section 9's runs.
 #
@@ -1529,11 +1537,18 @@ print(f"{half_line}: {words}, {spread_words}")
 
 # %%
 for batch, figures in launches.items():
+    against = []  # each arm's cost inside its run against the control's repeat range
     for arm, who, processes in ((PLAIN_ARM, "plain loop", 1), (TWO_ARM, "2 processes", 2)):
         inside_us = 1e6 * sum(loading_parts(figures, arm).values()) * processes / train_size
         inside_over_alone = inside_us / loading_us[batch // processes]
         line = f"{who} at {batch}, loading per image inside the run / alone"
         print(f"{line}: {inside_over_alone:.2f}")
+        alone = repeats[batch // processes]  # the control's repeats at this arm's batches
+        where = (
+            "above" if inside_us > max(alone) else "below" if inside_us < min(alone) else "within"
+        )
+        against.append(f"{'the baseline' if arm == PLAIN_ARM else who} {where} it")
+    print(f"at {batch}, loading inside the run against the control's repeats: {', '.join(against)}")
 # Each arm's rest as measured, plus its loading at the control's rate at the batch each of
 # its processes loads, for the images each loads.
 name = f"effective batch {large}"
@@ -1549,13 +1564,18 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.93<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.67<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.39<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.47<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.05<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.79<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
-# What sets these ratios, this lesson does not time.
+# 1.17<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 2.03<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# Against the control's repeat range (its fastest to its slowest repeat; a cost within it
+# is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
+# it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
+# **the baseline within it, 2 processes above
+# it**<!-- says: at 128, loading inside the run against the control's repeats -->. What
+# sets these ratios, this lesson does not time.
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
@@ -1563,7 +1583,7 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # and the 2 processes'
 # 0.25 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.18<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.21<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1622,37 +1642,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.45<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.37<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.04<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.44<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.38<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.07<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 2 faster, 2 tied, 1
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.63<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.72
+# 1.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.67
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 2 tied, 2
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 2 faster, 1 tied, 2
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1661,14 +1681,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.53<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.59<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, as against 1 thread in section 9:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1707,8 +1727,8 @@ except RuntimeError as error:
 # MiB<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/nn/parallel/distributed.py -->:
 # `_DEFAULT_FIRST_BUCKET_BYTES`); either way this
 # model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
-# gradients fit in one, so its one all-reduce starts only once `backward` has computed
-# them all (section 11 counts one all-reduce per `backward`). *Buffers*, such as batch
+# gradients fit in one, so its one all-reduce can start only once `backward` has computed
+# them all (section 11's hook counts one all-reduce per `backward`). *Buffers*, such as batch
 # norm's running statistics, are sent from rank 0 at each forward pass by default
 # (`broadcast_buffers=True`); this MLP has none.
 #
@@ -1764,36 +1784,36 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.504 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.565 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.595 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.603 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.942 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.958 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.154 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.149 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.788 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.808 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.504 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.595 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
-# 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 58%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
 # 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.45<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.01<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.08<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
 # band as lesson 04); 1.05 is a tie, 1.3 faster, 0.8 slower. The next cell prints each
 # prediction from the median over the ranks beside those from each rank's own DDP step
-# (the 2B step is rank 0's in all three), then sets DDP's added time against what a step
-# saves on half the images.
+# (the 2B step is rank 0's in all three) and how far the ranks' lie apart, then each
+# rank's own DDP added time and what halving saves, and the two set against each other.
 
 
 # %%
@@ -1808,35 +1828,49 @@ for size in (64, 1024):  # the median's prediction (section 8's), then each rank
     for source, speed_up in predictions.items():
         word = speed_up_in_words(speed_up, width=False)
         print(f"{size} images per process, predicted from {source}: {speed_up:.3f} ({word})")
+    apart = max(by_rank[size].values()) - min(by_rank[size].values())
+    print(f"{size} images per process, the ranks' predictions differ by: {apart:.3f}")
+# Each rank's own: DDP's added time, and what halving saves (rank 0's 2B step minus the
+# rank's own step on B); the word is the ranks' where they agree.
 for size in (64, 1024):
-    halving_saves = ms[size]["double"] - ms[size]["step"]
-    more = "more" if ms[size]["added"] > halving_saves else "less"
+    rank_words = set()
+    for rank, own in sorted(cost.per_rank[size].items()):
+        saves = ms[size]["double"] - own["step"]
+        print(f"{size} images per process, rank {rank}, ms DDP adds: {own['added']:.3f}")
+        print(f"{size} images per process, rank {rank}, ms halving saves: {saves:.3f}")
+        rank_words.add("more" if own["added"] > saves else "less")
+    more = rank_words.pop() if len(rank_words) == 1 else "about the same (the ranks disagree)"
     words = f"{more}, predicted speed-up {speed_up_in_words(predicted[size], width=False)}"
     print(f"{size} images per process, DDP's added time against what halving saves: {words}")
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# 0.997<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
+# 1.105<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
 # own DDP step gave
-# **1.025 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
+# **1.135 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
 # and rank 1's
-# **0.971 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
-# A word resting on a speed-up near 1.1 or 1 / 1.1 could change with the next launch,
-# which is why section 9 checks the prediction over whole epochs.
+# **1.076 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# The two ranks' predictions differ by
+# 0.059<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# and
+# 0.014<!-- output: 64 images per process, the ranks' predictions differ by --> at 64: a
+# prediction that close to an edge of the tie band (1 / 1.1 or 1.1) could change its word
+# with the rank it comes from, or with the next launch.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
-# halving the images saves, and near 1 where it adds about as much. At 64 images per
-# process DDP added
-# 0.942 ms<!-- output: 64 images per process, ms DDP adds to a step --> and halving
-# saved
-# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024, 0.999 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 0.990 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# In words, DDP's added time against what halving saves, then the prediction: at
-# 64, **more, predicted speed-up
+# halving the images saves, and near 1 where it adds about as much (section 8 gave the
+# medians). Section 8's saving sets rank 0's step alone on 2B images against the median
+# of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
+# step on B, at 1,024: rank 0's DDP added
+# 1.013 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.419 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 1.051 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 1.293 ms<!-- output: 1024 images per process, rank 1, ms halving saves -->. In words, DDP's
+# added time against what halving saves, from each rank's own figures (about the same
+# where the two ranks disagree), then the prediction: at 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **more, predicted speed-up a
-# tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
+# at 1,024, **less, predicted speed-up
+# faster**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
 # **Predictions beside section 9's epochs.** Appendix A set each prediction's word beside
@@ -1883,25 +1917,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.637 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.329 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.667 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.328 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.070 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.059 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# 0.000 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.008 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **larger than
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.069 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.075 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.033 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.055 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, section 9's rest speed-up of
-# 0.50<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.56<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.070 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.059 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2001,12 +2035,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 889 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 874 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 618 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1691 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1688 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -960,10 +960,10 @@ QUESTIONS: dict[str, Exercise] = {
         right="b",
         why=(
             "autocast runs the matrix products (forward, and their gradients in backward) in "
-            "bfloat16, with fewer digits but float32's range, which chip makers state is faster "
-            "on hardware that computes in it (no run in this course showed a gain: slower on "
-            "this course's CPU, no gain on its H200 run); the weights and the loss stay "
-            "float32, and no gradient scaler is needed."
+            "bfloat16, with fewer digits but float32's range, which PyTorch's AMP documentation "
+            "describes as much faster for linear layers on hardware that computes in it (no "
+            "run in this course showed a gain); the weights and the loss stay float32, and no "
+            "gradient scaler is needed."
         ),
         misconceptions={
             "a": (
@@ -973,7 +973,8 @@ QUESTIONS: dict[str, Exercise] = {
                 "`fit`, which has no scaler."
             ),
             "c": (
-                "Chip makers state a gain only for hardware with 16-bit arithmetic of its own: "
+                "PyTorch's AMP documentation describes a gain for hardware with 16-bit "
+                "arithmetic of its own: "
                 "where a device merely "
                 "emulates bfloat16, every product is converted back and forth, and the lesson "
                 "expects training to get slower there. That is why section 7 asks "
