@@ -156,18 +156,16 @@ def check_figures(notebook: nbformat.NotebookNode) -> list[str]:
             elif words != lines[name]:
                 problems.append(f"'{words}' repeats '{name}', but the output says '{lines[name]}'")
         found, unannotated = quotes(cell.source)
-        attached = len(found) + len(SAYS.findall(cell.source))
-        tags = list(TAG.finditer(cell.source))
-        if len(tags) > attached:
-            taken = {
-                m.start("name") for m in (*QUOTE.finditer(cell.source), *SAYS.finditer(cell.source))
-            }
-            for tag in tags:
-                if tag.start("name") not in taken:
-                    problems.append(
-                        f"'<!-- {tag['kind']}: {tag['name']} -->' follows no figure or bold "
-                        "words it could check: put the figure (or **words**) right before it"
-                    )
+        # Each output or says comment must close a figure or bold words that it checks.
+        taken = {
+            m.start("name") for m in (*QUOTE.finditer(cell.source), *SAYS.finditer(cell.source))
+        }
+        for tag in TAG.finditer(cell.source):
+            if tag.start("name") not in taken:
+                problems.append(
+                    f"'<!-- {tag['kind']}: {tag['name']} -->' follows no figure or bold "
+                    "words it could check: put the figure (or **words**) right before it"
+                )
         for figure in unannotated:
             problems.append(
                 f"'{figure}' depends on a run but names no output: add <!-- output: NAME -->"

@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 92 s with a peak memory of 1177 MB. The course's
+# > 2 threads); the whole lesson ran in 98 s with a peak memory of 1214 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -215,10 +215,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **50.6 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# its line adds their range), **169.9
+# **87.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# its line adds their range), **98.6
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **38.8
+# multiply-adds a second; a 64 x 64 product ran at only **27.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
 # fixed cost per call, which a small product's few multiply-adds cannot share out (not
 # timed apart). A GPU, with thousands of cores to fill and a cost to *launch* each
@@ -227,9 +227,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # than on its CPU).
 #
 # The warm-up's first, cold product took
-# **20.45 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **13.74 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **85.00 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **108 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, not a median: one above the range may have paid a one-off cost, or
 # been unlucky. The warm-up keeps it out of the median either way.
@@ -448,17 +448,21 @@ from course_utils import SeededShuffle
 
 
 class TimedBatches:
-    """The batches of `loader`, adding up each epoch's seconds spent waiting for them."""
+    """The batches of `loader`, adding up each epoch's seconds spent waiting for them. On a
+    GPU it synchronises around each wait: the step before finishes outside it, the batch's
+    copy inside it (on a CPU, synchronize does nothing)."""
 
-    def __init__(self, loader):
-        self.loader, self.waits = loader, []  # waits: one total per epoch
+    def __init__(self, loader, device: torch.device):
+        self.loader, self.device, self.waits = loader, device, []  # waits: one per epoch
 
     def __iter__(self):
         self.waits.append(0.0)  # a new epoch
         batches = iter(self.loader)
         while True:
+            synchronize(self.device)  # the previous step's queued work is not a wait
             start = time.perf_counter()
             batch = next(batches, None)  # None: the epoch's batches are done
+            synchronize(self.device)  # the batch's queued copy is
             self.waits[-1] += time.perf_counter() - start
             if batch is None:
                 return
@@ -476,7 +480,8 @@ classic_train = TimedBatches(
         DataLoader(train_dataset, batch_size=128, sampler=classic_order, pin_memory=pin),
         device,
         non_blocking=pin,
-    )
+    ),
+    device,
 )
 
 seed_everything(0)
@@ -509,7 +514,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **4.06 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **5.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -553,7 +558,8 @@ del on_device, sliced, its_batches
 # %%
 synchronize(device)
 start = time.perf_counter()
-course_train = TimedBatches(pipeline_b(device))  # one timed copy to the device (none on a CPU)
+# One timed copy to the device (none on a CPU).
+course_train = TimedBatches(pipeline_b(device), device)
 synchronize(device)
 copy_seconds = time.perf_counter() - start
 course_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
@@ -614,7 +620,8 @@ tensor_train = TimedBatches(  # the classic loader's settings, over transformed 
         ),
         device,
         non_blocking=pin,
-    )
+    ),
+    device,
 )
 # (a)'s model, two epochs in (a)'s first two orders (course_val: a short evaluation).
 seed_everything(0)
@@ -630,6 +637,7 @@ del course_train, course_model, hand_train, val_loader, fit_train, fit_val, hand
 del fit_model, tensor_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
+print(f"train_images now holds: {len(train_images):,} images")
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -662,20 +670,20 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# On this CPU (a)'s median later epoch (of 2 later epochs) took
-# **4.99 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.238 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **21.0 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
-# `fit`'s epoch lines show longer times: they include the evaluation, which (a) runs
-# through its per-image validation loader. In the figure, (a) waited
-# **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# On this CPU (a)'s median later epoch (of 2) took
+# **5.61 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.311 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **18.0 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
+# (a)'s `fit` epoch lines show longer times: they include its evaluation, through a
+# per-image validation loader. In the figure, (a) waited
+# **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 # epoch for batches (orange). Over ready tensors (middle bar) the wait was
-# **0.26 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, and
-# (b), gathering rows, waited
-# **0.049 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->. So we
+# **0.24 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+# (one epoch), and (b), gathering rows, waited
+# **0.053 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->. So we
 # expect most of (a)'s wait is fetching and transforming each image, every epoch, which
-# (b) did once (not timed apart). Appendix B shows every epoch, takes the bars apart and
-# counts when (b) won back its one-off cost.
+# (b) did once (not timed apart). Appendix B shows every epoch, the bars' parts and when
+# (b) won back its one-off cost.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
@@ -686,7 +694,8 @@ plot_epoch_parts(
 #
 # Two common ways to speed up a training step are 16-bit arithmetic and compiling the
 # model. Neither is a sure gain, so this section measures each against plain `float32`
-# training, on the 10,000 images that section 6 kept.
+# training, on the **10,000 images**<!-- output: train_images now holds --> that section
+# 6's clean-up kept and printed.
 #
 # **Mixed precision.** `torch.autocast` picks a type for each operation:
 # [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) calls linear
@@ -829,17 +838,23 @@ float32_seconds = arms["float32"]["seconds"]
 float32_later = after_first(float32_seconds)  # the same work every round: its noise
 float32_spread = max(float32_later) / min(float32_later)
 print(f"float32's later epochs, slowest over fastest: {float32_spread:.2f}")
-if len(float32_later) < 2:  # a smoke run's two epochs leave one later epoch: no spread
-    spread_words = "not judged: one later epoch"
-elif float32_spread > 1 + TIE:  # wider than the band: noise alone can cross it
-    spread_words = "wider (single rounds can cross the band by noise alone)"
-else:
-    spread_words = "within it"
-print(f"float32's own spread against the tie band: {spread_words}")
+
+
+def beyond_spread(speed_ups: list[float]) -> str:
+    """Whether every round's speed-up lies beyond float32's own spread, and which way."""
+    if len(float32_later) < 2:  # a smoke run's two epochs leave one later epoch: no spread
+        return "not judged: one later epoch"
+    if all(speed_up < 1 / float32_spread for speed_up in speed_ups):
+        return "slower beyond it in every round"
+    if all(speed_up > float32_spread for speed_up in speed_ups):
+        return "faster beyond it in every round"
+    return "not beyond it in every round"
+
+
 print("speed-up over float32 in each later round (above 1 = faster)")
 later_rounds = range(2, len(float32_seconds) + 1)
 print("arm | " + " | ".join(f"round {number}" for number in later_rounds))
-verdicts = {}  # arm -> what count_rounds found
+verdicts, beyond = {}, {}  # arm -> what count_rounds found; arm -> beyond_spread's words
 for arm in arms:
     if arm == "float32":
         continue
@@ -849,34 +864,37 @@ for arm in arms:
     faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
     rounds = verdicts[arm] = count_rounds(speed_ups)  # the course's tie band, TIE
     assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
+    beyond[arm] = beyond_spread(speed_ups)  # against float32's own noise, not the band
     row = " | ".join(f"{speed_up:.3f}" for speed_up in speed_ups)
     print(f"{arm} | {row}")
 print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
 for arm, rounds in verdicts.items():
     print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
+    print(f"{arm} against float32's own spread: {beyond[arm]}")
 if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
     compiled_seconds = arms["compiled"]["seconds"]
     first, later_median = compiled_seconds[0], later_epochs(compiled_seconds)[0]
     print(f"compiled, first epoch of training (s): {first:.2f} (later median: {later_median:.2f})")
 
 # %% [markdown]
-# `float32`'s later epochs, the same work each time, varied by a factor of
-# **1.21**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
-# fastest). The printed verdict against the band's 1.1 (a convention, not a measure of
-# this machine's noise): **wider (single rounds can cross the band by noise
-# alone)**<!-- says: float32's own spread against the tie band -->. On this CPU the
-# verdicts against `float32` were: bfloat16 autocast, **slower in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear winner: 1
-# faster, 3 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+# On this CPU the verdicts against `float32` were: bfloat16 autocast, **slower in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear
+# winner: 1 faster, 3 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+# The band's 1.1 is a convention; `float32`'s own later epochs, the same work each time,
+# varied by a factor of
+# **1.10**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
+# fastest). Do the verdicts survive that noise? Against that spread (either way):
+# bfloat16 autocast, **slower beyond it in every
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
+# beyond it in every round**<!-- says: compiled against float32's own spread -->.
 #
 # The first compiled epoch took
-# **20.26 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# **20.80 s**<!-- output: compiled, first epoch of training (s) --> of training, against
 # the later median printed beside it: it pays for the compiling. PyTorch documents a
-# new compile when the batch shape changes (not shown here), so Appendix F expects the
-# validation pass, with batches of its own shape, to compile a second time. Appendix F
-# splits that cost and estimates the matrix products' share of an epoch. On the course's
-# one H200 run neither step gave a clear gain (Appendix E).
+# new compile for a new batch shape, so we expect the validation pass to compile again;
+# Appendix F splits that cost. On the course's one H200 run neither step gave a clear
+# gain (Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -889,22 +907,22 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   without the wait and
 #   **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 #   with it.
-# - On this CPU 64 x 64 products ran at **38.8
+# - On this CPU 64 x 64 products ran at **27.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **169.9
+#   a second, 2048 x 2048 ones at **98.6
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->.
 #   Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
 # - A loop on a device moves the model once, before building its optimizer, and each
 #   batch as it is used; `fit` with a `DeviceDataLoader` reached the same weights.
 # - On this CPU the classic pipeline took
-#   **21.0 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **18.0 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held on the device, waiting
-#   **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.99 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **5.61 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 # - Speed steps must be measured: on this CPU bfloat16 autocast was **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, and compiling, after
-#   a first epoch of **20.26 s**<!-- output: compiled, first epoch of training (s) -->,
+#   a first epoch of **20.80 s**<!-- output: compiled, first epoch of training (s) -->,
 #   gave **no clear winner: 1 faster, 3 tied, 1
 #   slower**<!-- says: compiled against float32, verdict -->.
 
@@ -1050,23 +1068,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.64 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.60 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.09**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs, so take it as
 # a rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **41.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **99.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **124.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **38.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU, **27.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **169.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **98.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones: this model's products are large, but its epoch time also
 # includes the loading, the backward's other product shapes and the SGD step, which
 # section 2's products did not (not separated). Products this large are
@@ -1209,6 +1227,31 @@ if check_exercise(
             if size not in (16, 1024)
         )
         print(f"{name} microseconds per image, predicted F / B + c against measured: {predicted}")
+        # Each other size's median per image, above or below the line F / B + c, and whether
+        # the line lies inside that size's own rounds (fastest to slowest, per image)
+        sides = {}
+        for size in batch_sizes:
+            if size in (16, 1024):
+                continue
+            line = (fixed / size + per_image_cost) * 1e6
+            low, high = (pick(step_table[size][name]) * 1e6 / size for pick in (min, max))
+            sides[size] = "above" if measured[size] > line else "below"
+            inside = "inside" if low <= line <= high else "outside"
+            print(
+                f"{name}, batch {size}, measured against the line: {sides[size]} the line, "
+                f"which lies {inside} its rounds' range"
+            )
+        # A per-image cost that falls as batches grow puts the sizes between 16 and 1024
+        # above the line and the larger ones below it; one that rises, the reverse
+        inner = {side for size, side in sides.items() if size < 1024}
+        outer = {side for size, side in sides.items() if size > 1024}
+        if (inner, outer) == ({"above"}, {"below"}):
+            pattern = "a per-image cost falling with batch size"
+        elif (inner, outer) == ({"below"}, {"above"}):
+            pattern = "a per-image cost rising with batch size"
+        else:
+            pattern = "neither pattern"
+        print(f"{name}, the sides of the line read as: {pattern}")
         # Batch 64 against batch 16, round by round (each round timed both), by section 7's
         # rule: each round's step time at batch 64 over that at 16; above 1.1, 64 took longer.
         ratios = [
@@ -1253,38 +1296,47 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.427 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.432 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.123 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
 # the time fell from
-# **26.71 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.40 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.86**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.76**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **16.44 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.10 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 #
 # **A model to test.** Take a step's time as F + c x B: F a fixed cost per step, c a cost
 # per image, B the batch size, so a time per image of F / B + c. The medians at 16 and
 # 1024 give F =
-# **411.3**<!-- output: cpu, fixed cost per step F, from batches 16 and 1024 (us) -->
+# **249.4**<!-- output: cpu, fixed cost per step F, from batches 16 and 1024 (us) -->
 # microseconds and c =
-# **0.997**<!-- output: cpu, cost per image c, from batches 16 and 1024 (us) -->. The
-# `predicted ... against measured` line tests this at the other sizes. Where they agree,
-# a fixed cost plus one price per image explains the step; where the measured time is
-# below the prediction, images got cheaper as the batch grew (as section 2's larger
-# products ran faster per multiply-add); where above, some cost grew faster than the
-# batch (neither timed apart).
+# **0.854**<!-- output: cpu, cost per image c, from batches 16 and 1024 (us) -->. The
+# `predicted ... against measured` line tests this at the other sizes. If the cost per
+# image falls as batches grow (as section 2's larger products ran faster per
+# multiply-add), sizes between 16 and 1024 come out above the line and sizes beyond 1024
+# below it; if it rises, the reverse. Batch 64 came out **above the line, which lies
+# inside its rounds' range**<!-- says: cpu, batch 64, measured against the line -->, 256
+# **above the line, which lies outside its rounds'
+# range**<!-- says: cpu, batch 256, measured against the line -->, 4,096 **below the line, which
+# lies inside its rounds' range**<!-- says: cpu, batch 4096, measured against the line -->, and
+# 16,384 **below
+# the line, which lies outside its rounds'
+# range**<!-- says: cpu, batch 16384, measured against the line -->. The sides read as
+# **a per-image cost falling with batch
+# size**<!-- says: cpu, the sides of the line read as -->. Where the line lies inside a
+# size's range, that size's gap is within its rounds' own spread.
 #
 # The two verdict lines count rounds by section 7's rule: a round's ratio beyond 1.1
 # either way goes that way, anything between is a tie, and a direction is named only when
 # every round goes it. Median over median, the time per image at 4,096 was
-# **1.13**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **no clear direction: 4 lower, 2 tied, 1
+# **1.16**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# that at 16,384; round by round, **no clear direction: 6 lower, 1 tied, 0
 # higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Batch 64 against
-# batch 16: **no clear direction: 6 longer, 1 tied, 0
+# batch 16: **no clear direction: 5 longer, 1 tied, 1
 # shorter**<!-- says: cpu, batch 64 against batch 16, verdict -->; band or not, batch 64
 # took longer at all (ratio above 1) in
-# **7**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds. Where no direction is named, the difference was too small for every round to
 # clear the band, or noise pushed rounds both ways: it may be real, but these rounds do
 # not show it.
@@ -1352,9 +1404,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **4.06 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1379,7 +1431,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. On any device we expect part of a step's cost not to grow with
@@ -1406,9 +1458,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **20.26 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **20.80 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **0.95**<!-- output: compiled median speed-up over float32 --> and the
+# speed-up of **0.97**<!-- output: compiled median speed-up over float32 --> and the
 # verdict **no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1439,7 +1491,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **0.62**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F, after
 # this question, times the same matrix products alone in both types and prints how their
@@ -1562,16 +1614,16 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.85**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.96**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **1.2 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **1.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **4.06 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **5.07 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**5.49 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **4.99 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**6.69 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **5.61 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. The middle bar's
@@ -1595,18 +1647,18 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU (a)'s rest took
-# **0.38 s**<!-- output: (a), median later epoch, the rest (s) -->,
-# **2.01**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s
-# (**0.19 s**<!-- output: (b), median later epoch, the rest (s) -->): the same steps on
+# **0.40 s**<!-- output: (a), median later epoch, the rest (s) -->,
+# **1.56**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s
+# (**0.26 s**<!-- output: (b), median later epoch, the rest (s) -->): the same steps on
 # the same batches, to the same weights, ran slower in (a), for reasons these timings do
 # not take apart. Over ready tensors the `DataLoader` waited
-# **0.26 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+# **0.24 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
 # (its second epoch), where (a) waited
-# **4.61 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
-# **4.35 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
+# **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
+# **4.96 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
 # expect is the per-image fetch and transforms. The ready-tensor epoch's rest took
-# **0.22 s**<!-- output: ready tensors, second epoch, the rest (s) -->, and the whole
-# epoch **0.48 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
+# **0.23 s**<!-- output: ready tensors, second epoch, the rest (s) -->, and the whole
+# epoch **0.47 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -2029,12 +2081,12 @@ if "bfloat16 autocast" in arms:
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
 # compiled the two were **different at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **0.95**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **0.92**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
-# autocast, **different at two
+# **0.97**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **0.99**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# autocast, **the same at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **0.63**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **0.62**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **0.62**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2067,8 +2119,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **22.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **19.8 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **22.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **20.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2180,24 +2232,24 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.39 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.35 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.83**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **0.62**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **0.64**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **0.67**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **0.69**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **0.61**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
+# **0.62**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
 # band, the measured speed-up against the predicted one was
-# **a tie**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
-# one ratio, **0.920**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
+# **slower**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
+# one ratio, **0.893**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
 # no spread behind it, and it judges the prediction, not bfloat16.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it

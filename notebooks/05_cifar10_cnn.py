@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 283 s with a peak memory of 1436 MB. The course's
+# > 2 threads); the whole lesson ran in 292 s with a peak memory of 1386 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -461,7 +461,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU, with 2 threads, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
+# 19 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
 # line checks lesson 03's `per_class_accuracy` by hand):
 
@@ -638,8 +638,7 @@ print(f"the MLP's change against the CNN's, by size: {'smaller' if smaller else 
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe helped, judging each over three seeds. Besides that recipe, it rests on three
-# standard ideas:
+# recipe helped, judging each over three seeds. It also rests on three standard ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -806,14 +805,15 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts (one-cycle's rates checked by hand below,
-# the rest in Appendix D):
-# - *Adam*: divides each gradient's running average by a running average of its size, so
-#   early steps move each weight by about the learning rate (for any gradient size);
-# - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls;
-# - *beta1*, Adam's momentum: one-cycle moves it the other way from the rate;
-# - *weight decay*: adds 1e-4 times each weight to its gradient;
-# - *gradient clipping*: caps each gradient value at 0.1.
+# **The training.** The runs use these parts, each with its aim (one-cycle's rates
+# checked by hand below, the rest in Appendix D):
+# - *Adam*, to give each weight its own step size: divides each gradient's running
+#   average by a running average of its size;
+# - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
+#   start: the rate rises to a peak, then falls, and Adam's momentum (*beta1*) the
+#   other way;
+# - *weight decay*, to keep the weights small: adds 1e-4 times each weight to its gradient;
+# - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1.
 #
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
 # each of 3 seeds on a 3,000-image sample (`sample_size`), always with augmentation. Each
@@ -826,7 +826,7 @@ show_batch(
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
 # 5. the full recipe without batch norm, each convolution given a bias (starting at 0)
-#    in its place, from the same starting weights.
+#    instead, from the same starting weights.
 
 # %%
 sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
@@ -964,13 +964,11 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 
 # %% [markdown]
 # **Each change, within each seed.** Two runs from one seed start from the same weights
-# and see the same images in the same order. Their crops and flips match only while both
-# runs draw random numbers in the same order (not checked; run 1 uses `fit`, the others
-# `fit_one_cycle`). The rule (examples in Appendix D) calls a change `up` or `down` only
-# if every seed moved that way and the mean's size exceeds the changes' range (largest
-# minus smallest), `mixed` if some moved up and some down, and `same sign` otherwise. The
-# `SE` column is the mean change's standard error (lesson 03): the standard deviation of
-# the three changes / √3.
+# and see the same images in the same order (crops and flips may differ: not
+# checked). The rule (examples in Appendix D) calls a change `up` or `down` only if every
+# seed moved that way and the mean's size exceeds the changes' range (largest minus
+# smallest); `mixed` if seeds moved both ways; else `same sign`. `SE` is the mean
+# change's standard error (lesson 03): the three changes' standard deviation / √3.
 
 
 # %%
@@ -1015,14 +1013,15 @@ print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row
 print(f"the mean change's SE, full recipe vs constant (points): {step_errors[full_row]:.2f}")
 
 # %% [markdown]
-# **What to carry forward.** In runs this short, the rows the rule marked beyond the
-# seeds' noise were: **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
-# (the run without batch norm kept the rate and clipping set for the network with it). An
-# unmarked row is not shown either way, neither help nor harm. The SE column says how
-# small a change three seeds could catch: the last row's was
-# 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points, so a
-# true change of an SE or two would be lost in noise. Section 7's GPU branch and exercise
-# 2 still keep the full recipe: the GPU run was built with it (Appendix D).
+# **What to carry forward.** In runs this short, the rows the rule marked were:
+# **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
+# (that run kept the rate and clipping chosen for batch norm). Pure noise passes the rule
+# in 8%<!-- output: chance the rule marks a change of 0 up or down, three seeds of noise -->
+# of rows (Appendix D); an unmarked row shows neither help nor harm. The last row's SE,
+# 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points,
+# says how small a change three seeds could catch: a true change of an SE or two would be
+# lost in noise. Nothing measured here supports keeping the full recipe: section 7's GPU
+# branch and exercise 2 keep it as the GPU run's recipe, a choice, not a result.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1038,7 +1037,8 @@ print(f"the mean change's SE, full recipe vs constant (points): {step_errors[ful
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
 #   *covariance* (how two values vary together, as neighbouring pixels do), never
 #   trained;
-# - *identity initialisation*: each convolution starts as a copy of its input;
+# - *identity initialisation*: each convolution's first output channels start as copies
+#   of its input, the rest random;
 # - *label smoothing* at 0.2: softened targets, 1 − 0.2 + 0.2 / 10 = 0.82 for the right
 #   class and 0.2 / 10 = 0.02 for each other, not 1 and 0;
 # - `fit_fast`: batches of 512, SGD with momentum, the rate up to 2.0 and back down in a
@@ -1296,11 +1296,10 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
-# with its own recipe and 69 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 21 s<!-- output: small CNN training seconds -->, so not a
-# one-change comparison of networks). The last column
-# gives each difference, test minus validation accuracy, in standard errors (SE, as in
-# lesson 03); chance often gives differences within about two.
+# with its own recipe and 77 s<!-- output: FastNet training seconds --> of training
+# against the small CNN's 19 s<!-- output: small CNN training seconds -->, so not a
+# one-change comparison of networks). The last column gives each difference in
+# standard errors (SE, lesson 03); chance often gives differences within about two.
 # Here: **every difference within two SE**<!-- says: test against validation -->. Even
 # the test score is not perfectly fresh: the benchmark and airbench's authors looked at
 # CIFAR-10 test scores.
@@ -1405,7 +1404,7 @@ print(
 #   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.15 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.29 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1533,8 +1532,11 @@ if check_exercise(
         range(1, len(augmented_losses)),
         key=lambda index: augmented_losses[index] - augmented_losses[index - 1],
     )
-    print(f"augmented, epoch of its largest one-epoch rise in validation loss: {spike + 1}")
-    print(f"augmented, validation loss at that epoch: {augmented_losses[spike]:.2f}")
+    if augmented_losses[spike] > augmented_losses[spike - 1]:
+        print(f"augmented, epoch of its largest one-epoch rise in validation loss: {spike + 1}")
+        print(f"augmented, validation loss at that epoch: {augmented_losses[spike]:.2f}")
+    else:  # a short run (smoke) whose validation loss only fell
+        print("augmented, epoch of its largest one-epoch rise in validation loss: none")
     plain_best = max(epoch["val_acc"] for epoch in overfit_histories["plain"])
     above = all(plain_best > epoch["val_acc"] for epoch in overfit_histories["augmented"])
     print(
@@ -1760,8 +1762,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU, with 2 threads, the training
 # time per epoch grew far less, from
-# 0.61 s<!-- output: width 2, training seconds per epoch --> to
-# 1.32 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.55 s<!-- output: width 2, training seconds per epoch --> to
+# 1.41 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess at why, as these parts were not timed apart: some work likely does not grow
 # with the width (Python, data), some grows in proportion (element-wise work such as batch
 # norm and ReLU), and only the convolutions' arithmetic grows with the parameters.
@@ -1933,8 +1935,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 #   output channels starting as copies of its input's: to let the stack train from the
 #   start as residual blocks do (one seed: no conclusion either way);
 # - batch norm with its scale fixed at 1: fewer weights for the optimizer to move (3
-#   seeds: 0.25 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split -->,
-#   the seeds overlap);
+#   seeds: 0.25 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split -->
+#   higher than with the scale learned, the seeds overlap);
 # - GELU, a smooth ReLU: lets small negative values and their gradients through (from
 #   airbench, not measured here);
 # - an image that shrinks sooner, through narrower stages (32, 64 and 128 channels,
@@ -1990,10 +1992,10 @@ with eval_mode(fast_demo):
 
 # %% [markdown]
 # The whitening layer's 24 channels are 12 filters (a 2 x 2 patch of 3 colours is 12
-# numbers) and their negatives; its 2 x 2 kernel, unpadded, gives
-# (32 + 2 · 0 − 2) / 1 + 1 = 31 pixels a side (section 3's formula). In each conv group
-# the 3 x 3 convolutions (padding 1) keep the size and the pooling halves it, rounding
-# down: 15, 7, 3.
+# numbers), then the same 12 with every weight's sign flipped; its 2 x 2 kernel,
+# unpadded, gives (32 + 2 · 0 − 2) / 1 + 1 = 31 pixels a side (section 3's formula). In
+# each conv group the 3 x 3 convolutions (padding 1) keep the size and the pooling halves
+# it, rounding down: 15, 7, 3.
 # Below, these ideas one at a time, most shown on the untrained `fast_demo` above, then
 # section 7's trained network's schedule and test-time views, and last what the course's
 # benchmark measured.
@@ -2049,13 +2051,13 @@ del probe_batch, features, logits_by_hand
 # hardly at all along others (for two neighbouring pixels that move together, their sum
 # varies a lot, their difference little). `whiten_from` finds the 12 directions as the
 # eigenvectors of the training patches' covariance (each at right angles to the others;
-# the covariance's eigenvalues are the variances along them) and turns each into a filter that
-# measures it, divided by the spread along it. These filters and their negatives (so that the
-# GELU after them keeps both signs) are the first layer's weights, `whiten.weight`,
-# never trained. On their source images the 12 outputs should be uncorrelated, with
-# variance about 1 except along the weakest directions, which a small constant (`eps`)
-# damps. `F.unfold` cuts out every 2 x 2 patch; each row of `patches` is one patch's 12
-# numbers:
+# the covariance's eigenvalues are the variances along them) and turns each into a filter
+# that measures it, divided by the spread along it. It stacks these 12 filters and a copy
+# with every weight's sign flipped (`torch.cat([filters, -filters])`, so that the GELU after
+# them keeps both signs) as the first layer's weights, `whiten.weight`, never trained.
+# On their source images the 12 outputs should be uncorrelated, with variance about 1
+# except along the weakest directions, which a small constant (`eps`) damps. `F.unfold`
+# cuts out every 2 x 2 patch; each row of `patches` is one patch's 12 numbers:
 
 # %%
 with torch.no_grad():  # fast_demo and whitening_images: this appendix's
@@ -2622,20 +2624,21 @@ print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds els
 del files_loader, tensor_loader
 
 # %% [markdown]
-# On this CPU, with 2 threads, the `DataLoader` took a median of
-# 73.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 32.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# On this CPU, with 2 threads, reading section 1's JPEG copy (your PNGs decode at another
+# speed), the `DataLoader` took a median of
+# 65.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 36.5<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.5<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 26.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 22.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 8.0<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.31<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 7.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

@@ -224,3 +224,15 @@ def test_an_output_or_says_tag_that_follows_nothing_it_can_check_is_reported():
         "'<!-- says: verdict -->' follows no figure or bold words it could check: put the "
         "figure (or **words**) right before it",
     ]
+
+
+def test_an_orphan_tag_is_reported_beside_a_sourced_figure_too():
+    # The count of figures once included sourced ones, which hid an orphan in their cell.
+    notebook = notebook_with(
+        "took 2.3 ms<!-- source: a paper --> and about a third<!-- output: share -->",
+        "share: 0.33\n",
+    )
+    assert check_figures(notebook) == [
+        "'<!-- output: share -->' follows no figure or bold words it could check: put the "
+        "figure (or **words**) right before it"
+    ]
