@@ -571,8 +571,9 @@ course_history = fit(num_epochs, 0.2, course_model, course_train, course_val)
 # %% [markdown]
 # **The answer.** An epoch's time is the median of the *later* epochs, after the first,
 # which may pay one-off costs. For the figure, the second cell below trains (a)'s model
-# for two epochs with (a)'s `DataLoader` settings, but over ready tensors. Its wait is
-# (a)'s without the per-image fetch and transforms. The cell then frees section 6's data.
+# for two epochs with (a)'s `DataLoader` settings, but over ready tensors. We expect its
+# wait to be (a)'s without the per-image fetch and transforms (not timed apart). The cell
+# then frees section 6's data.
 
 
 # %%
@@ -891,10 +892,10 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #
 # The first compiled epoch took
 # **20.80 s**<!-- output: compiled, first epoch of training (s) --> of training, against
-# the later median printed beside it: it pays for the compiling. PyTorch documents a
-# new compile for a new batch shape, so we expect the validation pass to compile again;
-# Appendix F splits that cost. On the course's one H200 run neither step gave a clear
-# gain (Appendix E).
+# the later median printed beside it: we expect it pays for the compiling (Appendix F
+# sets the cost apart). PyTorch documents a new compile for a new batch shape, so we
+# expect the validation pass to compile again. On the course's one H200 run neither step
+# gave a clear gain (Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -1072,8 +1073,8 @@ if check_exercise(
 # **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.09**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
-# measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs, so take it as
-# a rough reading (no one-off cost was timed apart).
+# measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a
+# rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
 # **32.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
@@ -1081,21 +1082,21 @@ if check_exercise(
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
 # **124.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
-# multiply-adds a second. Look for where that falls against section 2's rates on this
-# CPU, **27.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# multiply-adds a second. Section 2's rates on this
+# CPU were **27.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
 # **98.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# for 2048 x 2048 ones: this model's products are large, but its epoch time also
-# includes the loading, the backward's other product shapes and the SGD step, which
-# section 2's products did not (not separated). Products this large are
-# where we expect a GPU's many cores to pay (on the course's one H200 run: Appendix E).
+# for 2048 x 2048 ones. The epoch's rate can land either side of the latter: section
+# 2's repeats of that product spread widely (see its "from ... to ..." line), and the
+# epoch's products have other shapes; its time also holds the loading and SGD step (not
+# separated).
 #
 # On a GPU we expect the first epoch to pay for choosing kernels for the new, wider
 # matrix shapes, but not for starting CUDA: PyTorch documents that it
 # [initialises CUDA lazily](https://pytorch.org/docs/stable/cuda.html), on first use,
 # which came sections earlier (not shown). A wide MLP's step is large matrix products,
-# which a GPU shares out among its cores, so here we expect a GPU to pull ahead. On the
-# course's one H200 run (PyTorch 2.11), a batch of 256 images, loading included, took
+# which a GPU shares among its cores, so here we expect it to pull ahead. On the
+# course's one H200 run (PyTorch 2.11; Appendix E), a batch of 256 images, loading included, took
 # 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
 # 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
 
@@ -1307,14 +1308,15 @@ if check_exercise(
 # then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 #
 # **A model to test.** Take a step's time as F + c x B: F a fixed cost per step, c a cost
-# per image, B the batch size, so a time per image of F / B + c. The medians at 16 and
+# per image, B the batch size, so a time per image on the curve F / B + c (printed as
+# "the line"). The medians at 16 and
 # 1024 give F =
 # **249.4**<!-- output: cpu, fixed cost per step F, from batches 16 and 1024 (us) -->
 # microseconds and c =
 # **0.854**<!-- output: cpu, cost per image c, from batches 16 and 1024 (us) -->. The
 # `predicted ... against measured` line tests this at the other sizes. If the cost per
 # image falls as batches grow (as section 2's larger products ran faster per
-# multiply-add), sizes between 16 and 1024 come out above the line and sizes beyond 1024
+# multiply-add), sizes between 16 and 1024 come out above the curve and sizes beyond 1024
 # below it; if it rises, the reverse. Batch 64 came out **above the line, which lies
 # inside its rounds' range**<!-- says: cpu, batch 64, measured against the line -->, 256
 # **above the line, which lies outside its rounds'
@@ -1324,7 +1326,7 @@ if check_exercise(
 # the line, which lies outside its rounds'
 # range**<!-- says: cpu, batch 16384, measured against the line -->. The sides read as
 # **a per-image cost falling with batch
-# size**<!-- says: cpu, the sides of the line read as -->. Where the line lies inside a
+# size**<!-- says: cpu, the sides of the line read as -->. Where the curve lies inside a
 # size's range, that size's gap is within its rounds' own spread.
 #
 # The two verdict lines count rounds by section 7's rule: a round's ratio beyond 1.1

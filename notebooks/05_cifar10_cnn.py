@@ -949,6 +949,8 @@ print(f"one-cycle's rates by hand equal the schedule's: {same}")
 # %% [markdown]
 # **Each recipe, seed by seed.** Its final validation accuracy in each seed, their mean,
 # and the *seed range*, best seed minus worst: how far the seed alone moved one recipe.
+# These runs are short (48<!-- output: steps per recipe run --> steps on a 3,000-image
+# sample), so their accuracies are not comparable with section 4's.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -1015,7 +1017,7 @@ print(f"the mean change's SE, full recipe vs constant (points): {step_errors[ful
 # %% [markdown]
 # **What to carry forward.** In runs this short, the rows the rule marked were:
 # **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
-# (that run kept the rate and clipping chosen for batch norm). Pure noise passes the rule
+# (that run kept the rate and clipping set for batch norm). Pure noise passes the rule
 # in 8%<!-- output: chance the rule marks a change of 0 up or down, three seeds of noise -->
 # of rows (Appendix D); an unmarked row shows neither help nor harm. The last row's SE,
 # 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points,
@@ -1297,10 +1299,10 @@ print(f"test against validation: {verdict}")
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
 # with its own recipe and 77 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 19 s<!-- output: small CNN training seconds -->, so not a
-# one-change comparison of networks). The last column gives each difference in
-# standard errors (SE, lesson 03); chance often gives differences within about two.
-# Here: **every difference within two SE**<!-- says: test against validation -->. Even
+# against the small CNN's 19 s<!-- output: small CNN training seconds -->, on this CPU
+# (2 threads), so not a one-change comparison of networks). The last column gives each
+# difference in standard errors (SE, lesson 03); chance often gives differences within
+# about two. Here: **every difference within two SE**<!-- says: test against validation -->. Even
 # the test score is not perfectly fresh: the benchmark and airbench's authors looked at
 # CIFAR-10 test scores.
 #
@@ -1610,8 +1612,7 @@ if check_exercise(
 # model's
 # 0.92<!-- output: plain, final validation loss minus that -->. That difference is the
 # *generalisation gap* of section 7, validation minus training, which is expected to grow
-# as a model overfits; only the last epoch's gap was measured here (the figure's curves
-# show, epoch by epoch, how far each run's two losses parted). At equal epochs
+# as a model overfits; only the last epoch's gap was measured here. At equal epochs
 # augmentation kept it smaller (one run each); the plain model had also fitted its images
 # further, so this is not a comparison at equal training loss.
 #
@@ -1626,9 +1627,8 @@ if check_exercise(
 # 0.02<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->
 # above its lowest. The plain run's final validation accuracy was
 # **4.9 points**<!-- output: plain, final validation accuracy below its best (points) -->
-# below its best (the epoch lines show the path in between). By validation accuracy,
-# the plain run's best epoch was **above every augmented
-# epoch**<!-- says: plain run's best epoch, by validation accuracy -->. Accuracy asks
+# below its best. By validation accuracy, the plain run's best epoch was **above every
+# augmented epoch**<!-- says: plain run's best epoch, by validation accuracy -->. Accuracy asks
 # only whether the top logit is right; cross-entropy, −ln of the right class's
 # probability, makes confident mistakes costly. The plain run's wrong answers had a mean
 # confidence of
@@ -1794,10 +1794,10 @@ if check_exercise(
 # 0.20<!-- output: chance a change of 0 is larger than √2 x a 3-seed range, normal draws -->
 # of the cell's draws, so a single "larger than" can be noise.
 #
-# Each width had one run, from seed 0, so this is not section 6's seed-by-seed rule
-# (that would take three seeds per width): read it as a first sign of where width helps
-# on a small sample and a short training, not a measure of how much. All ran at a
-# learning rate of 0.01; rates tuned per width could change the picture.
+# Each width had one run, from seed 0, so this is not section 6's seed-by-seed rule:
+# read it as a first sign of where width helps on a small sample and a short training,
+# not a measure of how much. All ran at a learning rate of 0.01; rates tuned per width
+# could change the picture.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1890,8 +1890,9 @@ check_exercise("Q3", answer_q3=answer_q3)
 # 7<!-- output: plain, lowest validation loss at epoch --> while its training loss fell
 # overall; the loss punishes each wrong answer by how little probability it gave the
 # right class. Random crops and flips give each image 162 possible views, so fitting the
-# training images exactly pays less. The accuracies tell a less clear story: watch both,
-# the loss to see memorising begin.
+# training images exactly pays less. But "so much more" rests on one run each, and the
+# augmented run's own one-epoch jump (exercise 1's discussion) is as large as the
+# contrast. The accuracies tell a less clear story: watch both.
 
 # %% [markdown]
 # **Question 4.** Section 6 passed one batch whose channels have means of about 2
@@ -2290,8 +2291,8 @@ print(
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about
 # 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-core Intel Xeon
-# ("machine B", not this one), on random data (the benchmark's list below). `FastNet` keeps
-# its weights and input batches this way, by default:
+# ("machine B", not this one), on random data. `FastNet` keeps its weights and input
+# batches this way, by default:
 
 # %% tags=["nbval-check-output"]
 layout_batch = torch.zeros(2, 3, 32, 32)
@@ -2497,9 +2498,8 @@ print(
 #   and FastNet
 #   86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA --> (7
 #   epochs, test-time augmentation, an earlier copy of the recipe). The runs differ in
-#   more than the network (epochs, test-time augmentation, the copy of the recipe, one
-#   seed each), so the margin, 5.7 points, is not the network's alone, and these runs do
-#   not say how much of it is.
+#   more than the network, so the margin, 5.7 points, is not the network's alone, and
+#   these runs do not say how much of it is.
 # - *FastNet against the width-16 ResNet-9* (3 seeds, all training images, test set;
 #   measured after `FastNet` was chosen): `FastNet`, trained for 6 epochs, reached
 #   84.6%<!-- source: benchmarks/RESULTS.md --> without test-time augmentation
@@ -3018,7 +3018,7 @@ accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), n
 plt.show()
 
 # %% [markdown]
-# **One-cycle's beta1** (section 6's run 2, whose rates are computed by hand above).
+# **One-cycle's beta1** (section 6's run 2).
 # `OneCycleLR` also moves Adam's beta1 against the learning rate. Replaying section 6's
 # one-cycle schedule on a stand-in parameter records both at every step; the `assert`
 # checks that the replayed rates are the run's own. Look for beta1 (dotted) falling while

@@ -727,24 +727,26 @@ plot_epoch_parts(
 # round at effective batch 128; no clear winner: 4 faster, 1 tied, 0 slower at 2048 (medians 0.48
 # and 1.70)**<!-- says: take-away -->.
 #
-# The answer at 2,048, with each part's speed-up: **with the DataLoader, no clear winner: 4 faster,
+# The answer at 2,048: **with the DataLoader, no clear winner: 4 faster,
 # 1 tied, 0 slower; by part, the loader 2.87 (faster), the rest 0.64
-# (slower)**<!-- says: answer at 2048 -->. An epoch is its loader plus its rest: where one
-# part ran slower, any win came from the other.
+# (slower)**<!-- says: answer at 2048 -->; each part's word rates a ratio of medians against
+# the tie band, unlike the epoch verdicts' every-round rule. An epoch is its loader plus its
+# rest: where one part ran slower, any win came from the other.
 #
-# At 2,048, from lines printed in Appendix A: section 8's prediction for the steps, beside
-# the rest that holds them: **predicted a tie, the rest measured
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->. One
-# caveat: per image, the baseline's loading took
+# At 2,048, Appendix A sets section 8's prediction for the steps beside the rest that
+# holds them: **predicted a tie, the rest measured
+# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# Caveat: per image, the baseline's loading took
 # 1.88<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# as long inside its run as *timed alone* (by itself in the notebook: Appendix A's
-# control), each of the 2 processes'
+# as long inside its run as *timed alone* (by itself: Appendix A's control), each
+# of the 2 processes'
 # 1.29<!-- output: 2 processes at 2048, loading per image inside the run / alone --> times.
-# Where the baseline's loading slowed more than theirs, part of their gain came from that
-# slow baseline. With both loading at the control's rate, Appendix A estimates a speed-up of
+# Where the baseline's loading slowed more than theirs, part of their gain may have come
+# from that slow baseline (an estimate, not a measurement). With both loading at the
+# control's rate, Appendix A estimates a speed-up of
 # 1.28<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
-# With both loading *lean* (each batch sliced out of one tensor of all the images, not
-# fetched image by image by a `DataLoader`), 2 processes against 1 gave
+# With both loading *lean* (each batch sliced from one tensor of all images, not
+# fetched image by image), 2 processes against 1 gave
 # **no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
 #
@@ -1100,13 +1102,13 @@ check_exercise("Q3", answer_q3=answer_q3)
 # 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times the baseline's speed, the gap to the baseline's rest was **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->
-# (Appendix C). The loading, which section 8 leaves out, ran at
+# (Appendix C). The loading ran at
 # 1.42<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed: by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part --> (Appendix A).
-# A rest slower than predicted and a loading faster than the prediction assumes are two
-# errors in opposite directions: where the epochs land close to the prediction with both,
-# that is not the prediction holding.
+# A rest slower than predicted and a loading faster, which the prediction leaves out, are
+# errors in opposite directions, so epochs landing near the prediction do not show it
+# holding.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
