@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 98 s with a peak memory of 1214 MB. The course's
+# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1184 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -215,10 +215,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **87.2 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
-# its line adds their range), **98.6
+# **54.7 ms**<!-- output: cpu ms per 2048 x 2048 product --> (the median of 5 repeats;
+# its line adds their range), **156.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **27.5
+# multiply-adds a second; a 64 x 64 product ran at only **43.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
 # fixed cost per call, which a small product's few multiply-adds cannot share out (not
 # timed apart). A GPU, with thousands of cores to fill and a cost to *launch* each
@@ -227,9 +227,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # than on its CPU).
 #
 # The warm-up's first, cold product took
-# **13.74 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **16.81 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **108 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **66 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, not a median: one above the range may have paid a one-off cost, or
 # been unlucky. The warm-up keeps it out of the median either way.
@@ -514,7 +514,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **5.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.75 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -672,16 +672,16 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU (a)'s median later epoch (of 2) took
-# **5.61 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.311 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **18.0 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
+# **4.25 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
+# **0.247 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
+# **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
 # (a)'s `fit` epoch lines show longer times: they include its evaluation, through a
 # per-image validation loader. In the figure, (a) waited
-# **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 # epoch for batches (orange). Over ready tensors (middle bar) the wait was
-# **0.24 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+# **0.29 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
 # (one epoch), and (b), gathering rows, waited
-# **0.053 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->. So we
+# **0.041 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->. So we
 # expect most of (a)'s wait is fetching and transforming each image, every epoch, which
 # (b) did once (not timed apart). Appendix B shows every epoch, the bars' parts and when
 # (b) won back its one-off cost.
@@ -842,14 +842,14 @@ print(f"float32's later epochs, slowest over fastest: {float32_spread:.2f}")
 
 
 def beyond_spread(speed_ups: list[float]) -> str:
-    """Whether every round's speed-up lies beyond float32's own spread, and which way."""
+    """Whether every round's speed-up lies beyond float32's own spread, and which way:
+    count_rounds' every-round rule, with that spread as the tie band."""
     if len(float32_later) < 2:  # a smoke run's two epochs leave one later epoch: no spread
         return "not judged: one later epoch"
-    if all(speed_up < 1 / float32_spread for speed_up in speed_ups):
-        return "slower beyond it in every round"
-    if all(speed_up > float32_spread for speed_up in speed_ups):
-        return "faster beyond it in every round"
-    return "not beyond it in every round"
+    against_noise = count_rounds(speed_ups, tie=float32_spread - 1)
+    if not against_noise.unanimous:
+        return "not beyond it in every round"
+    return f"{'faster' if against_noise.faster else 'slower'} beyond it in every round"
 
 
 print("speed-up over float32 in each later round (above 1 = faster)")
@@ -880,18 +880,18 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 
 # %% [markdown]
 # On this CPU the verdicts against `float32` were: bfloat16 autocast, **slower in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear
-# winner: 1 faster, 3 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear winner: 1
+# faster, 4 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The band's 1.1 is a convention; `float32`'s own later epochs, the same work each time,
 # varied by a factor of
-# **1.10**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
+# **1.41**<!-- output: float32's later epochs, slowest over fastest --> (slowest over
 # fastest). Do the verdicts survive that noise? Against that spread (either way):
-# bfloat16 autocast, **slower beyond it in every
+# bfloat16 autocast, **not beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->.
 #
 # The first compiled epoch took
-# **20.80 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# **17.06 s**<!-- output: compiled, first epoch of training (s) --> of training, against
 # the later median printed beside it: we expect it pays for the compiling (Appendix F
 # sets the cost apart). PyTorch documents a new compile for a new batch shape, so we
 # expect the validation pass to compile again. On the course's one H200 run neither step
@@ -908,23 +908,23 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   without the wait and
 #   **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 #   with it.
-# - On this CPU 64 x 64 products ran at **27.5
+# - On this CPU 64 x 64 products ran at **43.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **98.6
+#   a second, 2048 x 2048 ones at **156.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->.
 #   Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
 # - A loop on a device moves the model once, before building its optimizer, and each
 #   batch as it is used; `fit` with a `DeviceDataLoader` reached the same weights.
 # - On this CPU the classic pipeline took
-#   **18.0 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held on the device, waiting
-#   **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **5.61 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **4.25 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 # - Speed steps must be measured: on this CPU bfloat16 autocast was **slower in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, and compiling, after
-#   a first epoch of **20.80 s**<!-- output: compiled, first epoch of training (s) -->,
-#   gave **no clear winner: 1 faster, 3 tied, 1
+#   a first epoch of **17.06 s**<!-- output: compiled, first epoch of training (s) -->,
+#   gave **no clear winner: 1 faster, 4 tied, 0
 #   slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
@@ -1069,23 +1069,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.09**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.78 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.67 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a
 # rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **32.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **42.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **124.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **94.7 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **27.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **43.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **98.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **156.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. The epoch's rate can land either side of the latter: section
 # 2's repeats of that product spread widely (see its "from ... to ..." line), and the
 # epoch's products have other shapes; its time also holds the loading and SGD step (not
@@ -1297,48 +1297,48 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.263 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.123 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.321 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.209 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
+# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
 # the time fell from
-# **16.44 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.10 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **20.07 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
+# 16 to **1.18 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024 and **0.85**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
+# then **0.73**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 #
 # **A model to test.** Take a step's time as F + c x B: F a fixed cost per step, c a cost
 # per image, B the batch size, so a time per image on the curve F / B + c (printed as
 # "the line"). The medians at 16 and
 # 1024 give F =
-# **249.4**<!-- output: cpu, fixed cost per step F, from batches 16 and 1024 (us) -->
+# **307.0**<!-- output: cpu, fixed cost per step F, from batches 16 and 1024 (us) -->
 # microseconds and c =
-# **0.854**<!-- output: cpu, cost per image c, from batches 16 and 1024 (us) -->. The
+# **0.881**<!-- output: cpu, cost per image c, from batches 16 and 1024 (us) -->. The
 # `predicted ... against measured` line tests this at the other sizes. If the cost per
 # image falls as batches grow (as section 2's larger products ran faster per
 # multiply-add), sizes between 16 and 1024 come out above the curve and sizes beyond 1024
 # below it; if it rises, the reverse. Batch 64 came out **above the line, which lies
 # inside its rounds' range**<!-- says: cpu, batch 64, measured against the line -->, 256
-# **above the line, which lies outside its rounds'
+# **below the line, which lies inside its rounds'
 # range**<!-- says: cpu, batch 256, measured against the line -->, 4,096 **below the line, which
-# lies inside its rounds' range**<!-- says: cpu, batch 4096, measured against the line -->, and
+# lies outside its rounds' range**<!-- says: cpu, batch 4096, measured against the line -->, and
 # 16,384 **below
 # the line, which lies outside its rounds'
 # range**<!-- says: cpu, batch 16384, measured against the line -->. The sides read as
-# **a per-image cost falling with batch
-# size**<!-- says: cpu, the sides of the line read as -->. Where the curve lies inside a
+# **neither pattern**<!-- says: cpu, the sides of the line read as -->. Where the curve lies inside
+# a
 # size's range, that size's gap is within its rounds' own spread.
 #
 # The two verdict lines count rounds by section 7's rule: a round's ratio beyond 1.1
 # either way goes that way, anything between is a tie, and a direction is named only when
 # every round goes it. Median over median, the time per image at 4,096 was
-# **1.16**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **no clear direction: 6 lower, 1 tied, 0
+# **1.17**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# that at 16,384; round by round, **no clear direction: 5 lower, 2 tied, 0
 # higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Batch 64 against
-# batch 16: **no clear direction: 5 longer, 1 tied, 1
+# batch 16: **no clear direction: 4 longer, 3 tied, 0
 # shorter**<!-- says: cpu, batch 64 against batch 16, verdict -->; band or not, batch 64
 # took longer at all (ratio above 1) in
-# **6**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
+# **5**<!-- output: cpu, rounds with batch 64 longer at all (ratio above 1) --> of the 7
 # rounds. Where no direction is named, the difference was too small for every round to
 # clear the band, or noise pushed rounds both ways: it may be real, but these rounds do
 # not show it.
@@ -1406,9 +1406,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **5.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.75 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1433,7 +1433,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images, and with larger products running faster per multiply-add (section
 # 2); not timed apart. On any device we expect part of a step's cost not to grow with
@@ -1460,10 +1460,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **20.80 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.06 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **0.97**<!-- output: compiled median speed-up over float32 --> and the
-# verdict **no clear winner: 1 faster, 3 tied, 1
+# speed-up of **0.98**<!-- output: compiled median speed-up over float32 --> and the
+# verdict **no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
 # up to its cost, with batches of one shape so that it does not compile again.
@@ -1616,16 +1616,16 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.96**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **1.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **0.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **5.07 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.75 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**6.69 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **5.61 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**4.28 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **4.25 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. The middle bar's
@@ -1649,18 +1649,18 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU (a)'s rest took
-# **0.40 s**<!-- output: (a), median later epoch, the rest (s) -->,
-# **1.56**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s
-# (**0.26 s**<!-- output: (b), median later epoch, the rest (s) -->): the same steps on
+# **0.31 s**<!-- output: (a), median later epoch, the rest (s) -->,
+# **1.52**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s
+# (**0.21 s**<!-- output: (b), median later epoch, the rest (s) -->): the same steps on
 # the same batches, to the same weights, ran slower in (a), for reasons these timings do
 # not take apart. Over ready tensors the `DataLoader` waited
-# **0.24 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+# **0.29 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
 # (its second epoch), where (a) waited
-# **5.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
-# **4.96 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
+# **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) -->: about
+# **3.65 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> more, which we
 # expect is the per-image fetch and transforms. The ready-tensor epoch's rest took
-# **0.23 s**<!-- output: ready tensors, second epoch, the rest (s) -->, and the whole
-# epoch **0.47 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
+# **0.25 s**<!-- output: ready tensors, second epoch, the rest (s) -->, and the whole
+# epoch **0.54 s**<!-- output: (a) from transformed tensors, later epoch of training (s) -->.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -2081,14 +2081,14 @@ if "bfloat16 autocast" in arms:
 # Section 7's median speed-up is *paired*: it divides the two arms' epochs of the same
 # round first, then takes the median of those ratios. Dividing `float32`'s median later
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
-# compiled the two were **different at two
+# compiled the two were **the same at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **0.97**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **0.99**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
-# autocast, **the same at two
+# **0.98**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **0.98**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# autocast, **different at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
 # **0.62**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **0.62**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **0.66**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2121,8 +2121,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **22.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **20.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **16.6 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2236,22 +2236,22 @@ del product_pairs
 # multiply-adds an epoch took
 # **0.35 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **0.64**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **0.63**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **0.69**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **0.70**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
 # **0.62**<!-- output: bfloat16 autocast median speed-up over float32 -->. By section 7's
 # band, the measured speed-up against the predicted one was
 # **slower**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
-# one ratio, **0.893**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
+# one ratio, **0.891**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
 # no spread behind it, and it judges the prediction, not bfloat16.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
