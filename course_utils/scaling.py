@@ -5,8 +5,9 @@ Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as l
 writes ``arms.json``; ``read_arms`` turns it into each arm's figures and ``arms_table``
 lays them out. ``arm_speed_ups`` counts an arm's rounds against a baseline with
 ``course_utils.rounds``, ``part_speed_ups`` gives the speed-up within each of the table's
-two parts (medians of their own, which need not combine into the epoch's), and
-``speed_up_line`` says a count in one line.
+two parts (medians of their own, which need not combine into the epoch's), ``part_words``
+says each part in words, noise-gated by the rounds' spread, and ``speed_up_line`` says a
+count in one line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.rounds import TIE, RoundCount, count_rounds
+from course_utils.rounds import TIE, RoundCount, count_rounds, speed_up_in_words
 
 __all__ = [
     "CommCost",
@@ -25,6 +26,7 @@ __all__ = [
     "arms_table",
     "comm_cost_table",
     "part_speed_ups",
+    "part_words",
     "read_arms",
     "read_arms_json",
     "read_weight_gap",
@@ -187,6 +189,33 @@ def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[st
     each batch ready) and ``"rest"``, each the baseline's median seconds over the arm's (above 1:
     the arm spent less time there). Lesson 06."""
     return {part: figures[baseline][part] / figures[arm][part] for part in ("loader", "rest")}
+
+
+SPREAD_WORDS = "within the rounds' spread"
+"""``part_words``'s words for a part whose gap between the medians is inside the noise."""
+
+
+def part_words(
+    figures: dict[str, dict], arm: str, baseline: str, tie: float = TIE
+) -> dict[str, str]:
+    """``arm`` against ``baseline`` in each part of the epoch, ``"loader"`` and ``"rest"``,
+    in words: ``SPREAD_WORDS`` where the gap between the two arms' medians, in seconds, is
+    smaller than the larger of the two arms' ranges of that part over the rounds (an arm's
+    slowest round minus its fastest); otherwise ``part_speed_ups``'s ratio against the tie
+    band (``speed_up_in_words`` without the band's width). With one round the ranges are 0
+    and the band alone judges. Lesson 06."""
+    speed_ups = part_speed_ups(figures, arm, baseline)
+    words = {}
+    for part, each_round in (("loader", "loads"), ("rest", "rests")):
+        gap = abs(figures[arm][part] - figures[baseline][part])
+        spread = max(
+            max(figures[name][each_round]) - min(figures[name][each_round])
+            for name in (arm, baseline)
+        )
+        words[part] = (
+            SPREAD_WORDS if gap < spread else speed_up_in_words(speed_ups[part], tie, width=False)
+        )
+    return words
 
 
 def speed_up_line(name: str, arm: str, baseline: str, rounds: RoundCount) -> str:

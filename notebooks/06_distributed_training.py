@@ -40,9 +40,9 @@
 #   launched.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1421 MB. The course's
-# > runner wrote this line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 92 s with a peak memory of 1357 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -105,6 +105,7 @@ from course_utils.scaling import (
     arms_table,
     comm_cost_table,
     part_speed_ups,
+    part_words,
     read_arms,
     read_arms_json,
     read_comm_cost,
@@ -509,9 +510,12 @@ script_lines(
 # 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
 #    number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
 #    the threads PyTorch splits an operation such as a matrix product across (Appendix E).
-# 2. Two commands follow: the one `run_torchrun` ran, which on Linux forks CPU workers
-#    from the notebook's Python (Appendix E), then `torchrun` as typed in a terminal in
-#    `notebooks/` (`$LESSON06`: this run's `work_folder`).
+# 2. Two commands follow: the one `run_torchrun` ran, `python -m course_utils.distributed`,
+#    torchrun's launcher with CPU workers forked (on Linux) from one Python that has
+#    imported PyTorch, so they share its copy in memory (Appendix E); then the same launch
+#    typed in a terminal in `notebooks/`,
+#    `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py ...` (`$LESSON06`:
+#    this run's `work_folder`).
 # 3. Each epoch line gives each rank's seconds getting batches ready (CPU figures, one
 #    run); the last line, the largest gap between the two processes' weights after
 #    training (0: equal to the last bit).
@@ -605,22 +609,22 @@ for size in (64, 1024):
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
 # **a tie**<!-- says: 1024 images per process, the predicted speed-up in words --> at
 # 1,024 (medians over the ranks). At 64, DDP added
-# 0.784 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (one
+# 1.117 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (one
 # part of it is the all-reduce:
-# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> timed on its
+# 0.576 ms<!-- output: 64 images per process, ms of the bare all-reduce --> timed on its
 # own, the `all-reduce between the steps` row; Appendix C splits the added time into DDP's
 # wrapper and the reduction with its waits), while halving the images saved
-# 0.104 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 0.232 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 # 1,024,
-# 0.927 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.115 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# 1.934 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.923 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # A limit: the saving sets rank 0's step on 2B images against both ranks' median on B
 # (Appendix C gives each rank's).
 #
 # One process's step on 2B images took
-# 1.21<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.42<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.71<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
+# 1.60<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
 # Twice the arithmetic alone would take 2: the nearer 1, the more of a step is a fixed
 # cost paid per step, whatever its images.
 
@@ -634,9 +638,12 @@ for size in (64, 1024):
 # - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process;
 # - `DDP, 2 processes`: section 7's way, 1 thread each.
 #
+# Both fetch images one by one with a `DataLoader`; the *lean pair*, `batch slices,
+# 1 thread` and `DDP, 2 processes, slices`, slices each batch from one tensor.
+#
 # The arms take turns each round; round 1 is a warm-up, left out. As in lesson 04, a
 # winner is named only if every counted round is faster, or every one slower, beyond the
-# tie band. Appendix A has the script, how it keeps the arms alike, and three more arms.
+# tie band. Appendix A has the script, how it keeps the arms alike, and a fifth arm.
 
 # %%
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -665,6 +672,7 @@ big_figures = read_arms(work_folder / "arms_big")
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
+SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
@@ -672,13 +680,14 @@ if not cpu_only:
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 print(f"seconds per epoch on {arms_where}")
 print(f"{'batch':>5} | {'arm':<21} | epoch | loader | the rest | speed-up: epoch, loader, rest")
-two_parts = {}  # effective batch -> 2 processes' speed-up in each part
+two_parts, two_words = {}, {}  # effective batch -> 2 processes' speed-up in each part, words
 for batch, figures in launches.items():
     for arm in (PLAIN_ARM, TWO_ARM):
         row, last = figures[arm], "(the baseline)"
         if arm == TWO_ARM:
             epoch_speed_up = arm_speed_ups(figures, arm, PLAIN_ARM).median  # over the rounds
             parts = two_parts[batch] = part_speed_ups(figures, arm, PLAIN_ARM)
+            two_words[batch] = part_words(figures, arm, PLAIN_ARM)  # with the noise gate
             last = f"{epoch_speed_up:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
         print(
             f"{batch:>5} | {arm:<21} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
@@ -693,19 +702,27 @@ for batch, rounds in two_rounds.items():  # the epoch's speed-up in each counted
     each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
     print(f"effective batch {batch}, 2 processes' epoch speed-up round by round: {each}")
 small, large = two_rounds  # the two effective batches: 128 and 2 x big_batch
+lean_pair = (launches[large], TWO_SLICED, SLICED_ARM)  # at the larger batch
+lean_rounds = arm_speed_ups(*lean_pair)
+at_large = {  # each pair: its rounds, its parts' speed-ups and their words
+    "both loading lean": (lean_rounds, part_speed_ups(*lean_pair), part_words(*lean_pair)),
+    "with the DataLoader": (two_rounds[large], two_parts[large], two_words[large]),
+}
+at_large_words = "; ".join(
+    f"{pair}, {rounds.verdict} (median {rounds.median:.2f})"
+    for pair, (rounds, _, _) in at_large.items()
+)
 print(
     f"take-away: 2 processes against 1: {two_rounds[small].verdict} at effective batch "
-    f"{small}; {two_rounds[large].verdict} at {large} (medians "
-    f"{two_rounds[small].median:.2f} and {two_rounds[large].median:.2f})"
+    f"{small} (median {two_rounds[small].median:.2f}); at {large}, {at_large_words}"
 )
-# The answer at the larger batch: its verdict, then each part's speed-up, also in words.
-answer_parts = ", ".join(
-    f"the {part} {value:.2f} ({speed_up_in_words(value, width=False)})"
-    for part, value in two_parts[large].items()
-)
-print(
-    f"answer at {large}: with the DataLoader, {two_rounds[large].verdict}; by part, {answer_parts}"
-)
+for pair, (_, parts, words) in at_large.items():  # each part's speed-up, then its words
+    answer = ", ".join(f"the {part} {parts[part]:.2f} ({words[part]})" for part in parts)
+    print(f"answer at {large} by part, {pair}: {answer}")
+plain_loader = two_parts[large]["loader"]
+print(f"effective batch {large}, with the DataLoader, loader speed-up: {plain_loader:.2f}")
+larger = "larger" if two_rounds[large].median > lean_rounds.median else "not larger"
+print(f"effective batch {large}, the DataLoader pair's median against the lean pair's: {larger}")
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -724,31 +741,26 @@ plot_epoch_parts(
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each): **2 processes against 1: slower in every
-# round at effective batch 128; no clear winner: 4 faster, 1 tied, 0 slower at 2048 (medians 0.48
-# and 1.70)**<!-- says: take-away -->.
+# round at effective batch 128 (median 0.33); at 2048, both loading lean, no clear winner: 3 faster,
+# 2 tied, 0 slower (median 1.22); with the DataLoader, faster in every round (median
+# 2.10)**<!-- says: take-away -->. The lean pair is the
+# fairer test: neither of its arms fetches images one by one.
 #
-# The answer at 2,048: **with the DataLoader, no clear winner: 4 faster,
-# 1 tied, 0 slower; by part, the loader 2.87 (faster), the rest 0.64
-# (slower)**<!-- says: answer at 2048 -->; each part's word rates a ratio of medians against
-# the tie band, unlike the epoch verdicts' every-round rule. An epoch is its loader plus its
-# rest: where one part ran slower, any win came from the other.
+# By part at 2,048, both loading lean: **the loader 2.49 (faster), the rest 0.79
+# (slower)**<!-- says: answer at 2048 by part, both loading lean -->; with the
+# DataLoader: **the loader 2.75 (faster), the rest 0.81 (within the rounds'
+# spread)**<!-- says: answer at 2048 by part, with the DataLoader -->. A part is "within
+# the rounds' spread" where its two medians differ, in seconds, by less than the larger of
+# its two arms' ranges over the rounds; otherwise its ratio is judged by the tie band.
 #
-# At 2,048, Appendix A sets section 8's prediction for the steps beside the rest that
-# holds them: **predicted a tie, the rest measured
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->.
-# Caveat: per image, the baseline's loading took
-# 1.88<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# as long inside its run as *timed alone* (by itself: Appendix A's control), each
-# of the 2 processes'
-# 1.29<!-- output: 2 processes at 2048, loading per image inside the run / alone --> times.
-# Where the baseline's loading slowed more than theirs, part of their gain may have come
-# from that slow baseline (an estimate, not a measurement). With both loading at the
-# control's rate, Appendix A estimates a speed-up of
-# 1.28<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
-# With both loading *lean* (each batch sliced from one tensor of all images, not
-# fetched image by image), 2 processes against 1 gave
-# **no clear winner: 3 faster, 1 tied, 1
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+# The DataLoader pair's median was **larger**
+# <!-- says: effective batch 2048, the DataLoader pair's median against the lean pair's -->
+# than the lean pair's: its loader ran
+# 2.75<!-- output: effective batch 2048, with the DataLoader, loader speed-up --> times as
+# fast, where halving each process's images gives 2. Above 2, each process also loaded an
+# image faster than the baseline did, which a second process alone does not explain
+# (Appendix A times the loading, inside the runs and alone, at each batch size, and sets
+# section 8's prediction beside the rest).
 #
 # Did the two arms train the same model?
 
@@ -762,9 +774,9 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
 
 # %% [markdown]
 # Yes, up to float32 rounding: the largest weight difference was
-# 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
+# 3.6e-06<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
-# 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
+# 1.0e-06<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
 # at 2,048, against largest weights of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
 # 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->. The
@@ -831,7 +843,8 @@ else:
 # (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each process normalise
 # with the whole batch's, computed across the processes (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
-# Appendix F compares the shards' means with the whole batch's.
+# On a CPU its forward pass raises a `ValueError`; Appendix F shows the error and the
+# shards' means.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -873,17 +886,17 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.784 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   1.117 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
-#   0.104 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.232 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 9 (CPU figures, one launch per batch): **2 processes against 1: slower in every round at
-# effective batch 128; no clear winner: 4 faster, 1 tied, 0 slower at 2048 (medians 0.48 and
-# 1.70)**<!-- says: take-away -->. At 2,048 the baseline's loading
-#   per image took
-#   1.88<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-#   as long inside its run as timed alone; both loading lean, 2 processes against 1 at
-#   2,048 gave **no clear winner: 3 faster, 1 tied, 1
-#   slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->.
+#   effective batch 128 (median 0.33); at 2048, both loading lean, no clear winner: 3 faster, 2
+#   tied, 0 slower (median 1.22); with the DataLoader, faster in every round (median
+#   2.10)**<!-- says: take-away -->; the DataLoader
+#   pair's loader ran
+#   2.75<!-- output: effective batch 2048, with the DataLoader, loader speed-up --> times
+#   as fast, where halving the images gives 2: above 2, each process also loaded an image
+#   faster than the baseline (Appendix A).
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
@@ -1071,7 +1084,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes on this lesson's 2 logical CPUs trained at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
+# 0.33<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1096,19 +1109,20 @@ check_exercise("Q3", answer_q3=answer_q3)
 # 0.47<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Section 9's epochs ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->.
+# 0.33<!-- output: effective batch 128, DDP, 2 processes over plain loop, 1 thread -->.
 # Two printed lines set the epochs against the prediction. In the 2 processes' *rest*
 # (steps and waiting), which ran at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times the baseline's speed, the gap to the baseline's rest was **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->
+# 0.16<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times the baseline's speed, the gap to the baseline's rest was **not judged: the tolerance exceeds
+# the baseline's
+# rest**<!-- says: effective batch 128, the rest's gap, measured against predicted -->
 # (Appendix C). The loading ran at
-# 1.42<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed: by part, **the loading faster, the rest
+# 0.97<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the baseline's speed: by part, **the loading within the rounds' spread, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part --> (Appendix A).
-# A rest slower than predicted and a loading faster, which the prediction leaves out, are
-# errors in opposite directions, so epochs landing near the prediction do not show it
-# holding.
+# Where the rest's gap is larger than predicted and the loading faster, which the
+# prediction leaves out, the errors run in opposite directions, so epochs landing near the
+# prediction do not show it holding.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
@@ -1211,13 +1225,14 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # the `epoch` column. The next cell defines this appendix's helpers, then prints, for each
 # batch, the lines behind section 9's `DDP, 2 processes` row: its median speed-up with the
 # rounds faster, tied and slower, each part's speed-up, and both parts in words (the `by
-# part` line; `speed_up_in_words(..., width=False)` leaves off the tie band's width). A
-# cell then redoes the epoch speed-up at 128 by hand.
+# part` line, from `part_words`: "within the rounds' spread" where the two medians differ,
+# in seconds, by less than the larger of the arms' ranges of that part over the rounds,
+# else the ratio against the tie band). A cell then redoes the epoch speed-up at 128 by
+# hand.
 
 
 # %%
 PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
-SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # both lean
 
 
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
@@ -1230,20 +1245,21 @@ def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     return rounds
 
 
-def by_part(name: str, parts: dict, who: str, over: str) -> None:
+def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
     """Print an arm's speed-up over its baseline in each part of the epoch (`parts`, from
-    part_speed_ups), then both in words (`who`: the arm's processes, `over`: the
-    baseline's)."""
+    part_speed_ups), then both in words (`words`, from part_words; `who`: the arm's
+    processes, `over`: the baseline's)."""
     print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
     print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
-    loader, rest = (speed_up_in_words(parts[part], width=False) for part in ("loader", "rest"))
-    print(f"{name}, {who} against 1, by part: the loading {loader}, the rest {rest}")
+    loading, rest = words["loader"], words["rest"]
+    print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
 
 
-# Section 9's DDP row at each batch, line by line (its parts: section 9's two_parts).
+# Section 9's DDP row at each batch, line by line (section 9's two_parts and two_words).
 for batch, figures in launches.items():
-    compare(f"effective batch {batch}", figures, TWO_ARM, PLAIN_ARM)
-    by_part(f"effective batch {batch}", two_parts[batch], "2 processes", "the baseline")
+    name = f"effective batch {batch}"
+    compare(name, figures, TWO_ARM, PLAIN_ARM)
+    by_part(name, two_parts[batch], two_words[batch], "2 processes", "the baseline")
 
 
 # %%
@@ -1268,13 +1284,13 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.42<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 0.97<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times: **the loading faster, the rest
+# 0.16<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times: **the loading within the rounds' spread, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
-# **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
+# **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
 # **Both pairs side by side.** In each row, 2 processes' median speed-up over 1 process
 # over whole epochs, its rounds, then each part's; then two lines in words.
@@ -1282,38 +1298,42 @@ print(
 
 # %%
 pair_arms = {"the plain pair": (TWO_ARM, PLAIN_ARM), "the lean pair": (TWO_SLICED, SLICED_ARM)}
-pair_rows = {}  # "the plain pair at 128" -> (its RoundCount, its parts' speed-ups)
+pair_rows = {}  # "the plain pair at 128" -> (its RoundCount, parts' speed-ups, their words)
 for batch, figures in launches.items():
     for pair, (arm, baseline) in pair_arms.items():
         # The plain pair's parts are section 9's; the lean pair's are computed here, once.
-        parts = two_parts[batch] if arm == TWO_ARM else part_speed_ups(figures, arm, baseline)
-        pair_rows[f"{pair} at {batch}"] = (arm_speed_ups(figures, arm, baseline), parts)
+        if arm == TWO_ARM:
+            parts, words = two_parts[batch], two_words[batch]
+        else:
+            parts = part_speed_ups(figures, arm, baseline)
+            words = part_words(figures, arm, baseline)
+        pair_rows[f"{pair} at {batch}"] = (arm_speed_ups(figures, arm, baseline), parts, words)
 print(f"2 processes over 1 process, medians over the rounds, {arms_where}")
 print(f"{'pair, effective batch':<22} | epoch | rounds faster/tied/slower | loader | the rest")
-for row, (rounds, parts) in pair_rows.items():
+for row, (rounds, parts, _) in pair_rows.items():
     counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
     print(
         f"{row:<22} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
         f"{parts['rest']:8.2f}"
     )
-# The rest's speed-up in words, said once where all four rows agree.
-readings = {speed_up_in_words(parts["rest"], width=False) for _, parts in pair_rows.values()}
-rest_words = (
-    f"{readings.pop()} at both batches in both pairs"
-    if len(readings) == 1
-    else "not the same at every batch and in every pair"
-)
+# The rest in words (part_words), said once where all four rows agree, else row by row.
+readings = {row: words["rest"] for row, (_, _, words) in pair_rows.items()}
+rest_words = "; ".join(f"{word} in {row}" for row, word in readings.items())
+if len(set(readings.values())) == 1:
+    rest_words = f"{next(iter(readings.values()))} at both batches in both pairs"
 print(f"take-away, the rest with 2 processes: {rest_words}")
-won = [row for row, (rounds, _) in pair_rows.items() if rounds.unanimous and rounds.faster]
+won = [row for row, (rounds, *_) in pair_rows.items() if rounds.unanimous and rounds.faster]
 won_words = f"only in {' and in '.join(won)}" if won else "in no row"
 if len(won) == len(pair_rows):
     won_words = "in every row"
 print(f"take-away, 2 processes won every round: {won_words}")
 
 # %% [markdown]
-# The rest with 2 processes was **slower at both batches in both
-# pairs**<!-- says: take-away, the rest with 2 processes -->; they won every round
-# **in no row**<!-- says: take-away, 2 processes won every round -->.
+# The rest with 2 processes, in words: **slower in the plain pair at 128; slower in the lean pair at
+# 128; within the rounds' spread in the plain pair at 2048; slower in the lean pair at
+# 2048**<!-- says: take-away, the rest with 2 processes -->;
+# they won every round
+# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1367,7 +1387,7 @@ def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
             f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
         )
     prediction = speed_up_in_words(predicted[per_process], width=False)  # section 8's word
-    rest = speed_up_in_words(two_parts[batch]["rest"], width=False)  # section 9's
+    rest = two_words[batch]["rest"]  # section 9's, with the rounds' spread
     print(
         f"{name}, the rest, predicted then measured: predicted {prediction}, "
         f"the rest measured {rest}"
@@ -1398,16 +1418,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.90<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.63<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.55<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.86<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.96<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.25<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1418,8 +1438,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted a tie, the rest measured
-# slower**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
+# **predicted a tie, the rest measured within the rounds'
+# spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted; Appendix C compares the gaps in seconds.
 #
@@ -1512,18 +1532,18 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 
 # %% [markdown]
 # The control loaded an image in
-# 4.7 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.0 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.4 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 3.6 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.6 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.0 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
 # 4.5 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). Could the smaller batch that each of the 2 processes
 # loads explain a loading gain at 2,048? Only if an image cost less to load at 1,024 than
 # at 2,048. The answer:
-# **no**<!-- says: could batches of 1024 explain a loading gain at 2048 -->;
-# **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
+# **yes**<!-- says: could batches of 1024 explain a loading gain at 2048 -->;
+# **at 1,024, an image cost less to load than at 2,048, beyond the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
 # The control ran in
 # the notebook's process, not in a launched worker: it times the batch size alone, not
@@ -1567,14 +1587,14 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.88<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.99<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.29<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.63<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.22<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.62<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.20<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 2.26<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
-# is no clear slowdown), at 2,048: **the baseline above it, 2 processes within
+# is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
 # **the baseline above it, 2 processes above
 # it**<!-- says: at 128, loading inside the run against the control's repeats -->. What
@@ -1582,11 +1602,11 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.30 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.35 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.24 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.26 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.28<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.37<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1621,8 +1641,8 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     print(f"{name}, one lean process against the plain loop, verdict: {one_lean.verdict}")
     lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # 2. a second process, both lean
     print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
-    lean_parts = pair_rows[f"the lean pair at {batch}"][1]  # part_speed_ups, from above
-    by_part(name, lean_parts, "2 lean processes", "1 lean process")
+    _, lean_parts, lean_words = pair_rows[f"the lean pair at {batch}"]  # from above
+    by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
@@ -1645,37 +1665,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.48<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
+# 1.39<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed (verdict: **faster in every
+# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.27<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.82<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.25<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.16<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 3 faster, 1 tied, 1
+# 1.22<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 3 faster, 2 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.55<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.62
+# 2.49<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.79
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.87<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.14<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 4 tied, 0
-# slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
+# **slower, then slower in every
+# round**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1684,14 +1704,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.43<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.62<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.75<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, as against 1 thread in section 9:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1787,29 +1807,29 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.463 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.576 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.657 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.784 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.117 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.113 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.148 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.670 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.969 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.576 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
-# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 38%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.14<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.18<!-- output: DDP's added time, 1,024 over 64 -->.
+# 5.74<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.73<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
@@ -1848,15 +1868,15 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# 1.076<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
+# 0.998<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; rank 0's
 # own DDP step gave
-# **1.083 (a tie)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
+# **1.127 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->
 # and rank 1's
-# **1.068 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **0.896 (slower)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # The two ranks' predictions differ by
-# 0.015<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# 0.231<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.022<!-- output: 64 images per process, the ranks' predictions differ by --> at 64: a
+# 0.034<!-- output: 64 images per process, the ranks' predictions differ by --> at 64: a
 # prediction that close to an edge of the tie band (1 / 1.1 or 1.1) could change its word
 # with the rank it comes from, or with the next launch.
 #
@@ -1865,14 +1885,14 @@ for size in (64, 1024):
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 0.915 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.121 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.939 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 1.110 ms<!-- output: 1024 images per process, rank 1, ms halving saves -->. In words, DDP's
+# 1.471 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 2.045 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 2.397 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 1.801 ms<!-- output: 1024 images per process, rank 1, ms halving saves -->. In words, DDP's
 # added time against what halving saves, from each rank's own figures (about the same
 # where the two ranks disagree), then the prediction: at 64, **more, predicted speed-up
 # slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up a
+# at 1,024, **about the same (the ranks disagree), predicted speed-up a
 # tie**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
 # Adding less names no winner by itself: only a speed-up beyond the tie band does.
 #
@@ -1920,25 +1940,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.567 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.265 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 1.024 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.346 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
-# **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
-# at 2,048,
-# 0.044 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
-# against
-# -0.005 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **not judged: the tolerance exceeds the baseline's
-# rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# rest**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
+# at 2,048,
+# 0.030 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# against
+# 0.000 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# **about as
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.078 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.130 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.108 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.110 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, section 9's rest speed-up of
-# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.81<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.044 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.030 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2038,12 +2058,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 888 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 596 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1690 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1695 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

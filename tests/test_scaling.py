@@ -7,6 +7,7 @@ from course_utils.scaling import (
     arms_table,
     comm_cost_table,
     part_speed_ups,
+    part_words,
     read_arms,
     read_comm_cost,
     read_weight_gap,
@@ -174,3 +175,31 @@ def test_the_parts_speed_ups_are_the_baselines_median_seconds_over_the_arms(arms
     parts = part_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread")
     # Loader medians 0.5 and 0.2, the rests' 0.6 and 0.3: above 1, the arm spent less time.
     assert parts == pytest.approx({"loader": 2.5, "rest": 2.0})
+
+
+def test_a_part_inside_the_rounds_spread_gets_no_direction():
+    def arm(loads: list[float], rests: list[float]) -> dict:
+        return {
+            "loads": loads,
+            "rests": rests,
+            "loader": sorted(loads)[1],
+            "rest": sorted(rests)[1],
+        }
+
+    figures = {
+        # the rest: medians 0.08 and 0.12 (a ratio of 0.67, "slower" by the band alone),
+        # but the baseline's rests range over 0.10 s, more than the 0.04 s gap
+        "two": arm([0.20, 0.21, 0.22], [0.11, 0.12, 0.13]),
+        "one": arm([0.60, 0.61, 0.62], [0.03, 0.08, 0.13]),
+    }
+    words = part_words(figures, "two", "one")
+    assert words == {"loader": "faster", "rest": "within the rounds' spread"}
+    # Narrower rounds: the same medians are judged by the band again.
+    figures["one"]["rests"] = [0.079, 0.08, 0.081]
+    assert part_words(figures, "two", "one")["rest"] == "slower"
+    # One round: no range, so the band alone judges.
+    one_round = {
+        name: {**arm_figures, "loads": arm_figures["loads"][:1], "rests": arm_figures["rests"][:1]}
+        for name, arm_figures in figures.items()
+    }
+    assert part_words(one_round, "two", "one") == {"loader": "faster", "rest": "slower"}

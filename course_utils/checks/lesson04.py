@@ -278,7 +278,7 @@ def _check_moves(batches: list, on: torch.device) -> None:
         "`non_blocking=True`: on a CUDA GPU such a copy makes Python wait until the GPU has "
         "finished the step before it, at every step, as `.item()` would. Write "
         "`images.to(on, non_blocking=True)` (and the same for the labels): from the pinned "
-        "batches of `exercise_loader()` the copy is queued and Python goes on (section 3).",
+        "batches of `exercise_loader(on)` the copy is queued and Python goes on (section 3).",
     )
     queued = len(moves) - blocking
     require(
@@ -506,7 +506,7 @@ def _check_provenance(
 
     The check times one pass over the loader, and a few steps of a copy of the model on
     the loader's first batch scaled to the loader's images, and adds the two: on a fast
-    GPU an epoch of ``exercise_loader()`` can be mostly its loading on the CPU. Times of
+    GPU an epoch of ``exercise_loader(on)`` can be mostly its loading on the CPU. Times of
     another model, of part of an epoch, or in milliseconds are many times off; a busy
     machine moves a time far less.
     """
@@ -514,7 +514,8 @@ def _check_provenance(
     batches = [(batch[0], batch[1]) for batch in loader]
     loading = time.perf_counter() - start
     require(
-        len(batches) > 0, "`loader` yielded no batches: pass the exercise's `exercise_loader()`."
+        len(batches) > 0,
+        "`loader` yielded no batches: pass the exercise's `exercise_loader(device)`.",
     )
     images, labels = batches[0]
     epoch_images = sum(len(batch_labels) for _, batch_labels in batches)
@@ -541,7 +542,7 @@ def _check_provenance(
             f"{where} holds {first:.3g} s and {second:.3g} s, down to "
             f"1/{expected / min(first, second):.0f} of {timing}. Store the times that "
             "`train_epoch` returned for `big_model`, the 2048-2048 MLP, over whole epochs of "
-            "`exercise_loader()`, not the times of another model or of part of an epoch.",
+            "`exercise_loader(on)`, not the times of another model or of part of an epoch.",
         )
         found.append(f"{name} {second:.2f} s against about {expected:.2f} s")
     return [
@@ -961,9 +962,9 @@ QUESTIONS: dict[str, Exercise] = {
         why=(
             "autocast runs the matrix products (forward, and their gradients in backward) in "
             "bfloat16, with fewer digits but float32's range, which PyTorch's AMP documentation "
-            "describes as much faster for linear layers on hardware that computes in it (no "
-            "run in this course showed a gain); the weights and the loss stay float32, and no "
-            "gradient scaler is needed."
+            "describes as much faster for linear layers on hardware that computes in it "
+            "(whether it pays on a given device, only rounds timed there show); the weights "
+            "and the loss stay float32, and no gradient scaler is needed."
         ),
         misconceptions={
             "a": (
