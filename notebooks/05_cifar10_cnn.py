@@ -116,7 +116,7 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 # **Settings.** Smoke mode, the test suite's quick run, uses 200 to 1,000 images a set
 # and one or two epochs; each setting is defined where it is first used.
 #
-# **Figures.** Measured ones come from the run shown, on an Intel Xeon CPU with 2 threads;
+# **Figures.** Measured ones come from the run shown, on the CPU the *Last verified* line names;
 # *the course's benchmark* is `benchmarks/RESULTS.md`, mostly from a 2-core Intel Xeon
 # ("machine B"). Yours will differ.
 
@@ -638,7 +638,9 @@ print(f"the MLP's change against the CNN's, by size: {'smaller' if smaller else 
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe helped, judging each over three seeds. It also rests on three standard ideas:
+# recipe helped, judging each over three seeds. On a CPU that study runs in miniature (a
+# narrow ResNet-9, short runs on a sample); section 7 then trains a faster network,
+# `FastNet`, and a GPU trains the full ResNet-9 (Appendix E). It rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the

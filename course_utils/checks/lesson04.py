@@ -899,8 +899,9 @@ QUESTIONS: dict[str, Exercise] = {
                 "goes into making the batches."
             ),
             "d": (
-                "The times compared are `train_seconds`, the training pass alone, without the "
-                "evaluation (section 5 shows the lines of `fit` that measure it)."
+                "The training time per epoch is `train_seconds`, the training pass alone: the "
+                "evaluation runs after it, outside that clock (section 5; Appendix A prints "
+                "the lines of `fit` that measure it)."
             ),
         },
     ),
