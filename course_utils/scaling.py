@@ -204,7 +204,6 @@ def part_words(
     slowest round minus its fastest); otherwise ``part_speed_ups``'s ratio against the tie
     band (``speed_up_in_words`` without the band's width). With one round the ranges are 0
     and the band alone judges. Lesson 06."""
-    speed_ups = part_speed_ups(figures, arm, baseline)
     words = {}
     for part, each_round in (("loader", "loads"), ("rest", "rests")):
         gap = abs(figures[arm][part] - figures[baseline][part])
@@ -212,9 +211,11 @@ def part_words(
             max(figures[name][each_round]) - min(figures[name][each_round])
             for name in (arm, baseline)
         )
-        words[part] = (
-            SPREAD_WORDS if gap < spread else speed_up_in_words(speed_ups[part], tie, width=False)
-        )
+        if gap < spread:
+            words[part] = SPREAD_WORDS
+        else:  # the ratio only where it is judged (a part of 0 s inside the spread is fine)
+            speed_up = figures[baseline][part] / figures[arm][part]
+            words[part] = speed_up_in_words(speed_up, tie, width=False)
     return words
 
 

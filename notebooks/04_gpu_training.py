@@ -1297,11 +1297,11 @@ if check_exercise(
 # **1.181 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
 # **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time. Per image,
-# the time fell from
+# the time was
 # **18.54 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch
-# 16 to **1.15 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
-# 1024 and **1.33**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096,
-# then **1.37**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# 16, **1.15 microseconds**<!-- output: cpu microseconds per image, batch 1024 --> at
+# 1024, **1.33**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **1.37**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384 (medians).
 #
 # **A model to test.** Take a step's time as F + c x B: F a fixed cost per step, c a cost
 # per image, B the batch size, so a time per image on the curve F / B + c (printed as
@@ -2280,10 +2280,11 @@ del product_pairs
 # **1.83**<!-- output: bfloat16 autocast median speed-up over float32 -->. One possible
 # reading, not shown: the estimated share may be too high (each product was timed
 # alone), which would make the prediction too high as well. By section 7's
-# band, the measured speed-up against the predicted one was
-# **slower**<!-- says: bfloat16 epoch, measured against predicted -->. That word rests on
-# one ratio, **0.849**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with
-# no spread behind it, and it judges the prediction, not bfloat16.
+# band, the measured speed-up against the predicted one read
+# **slower**<!-- says: bfloat16 epoch, measured against predicted --> (below the
+# prediction, where a ratio under 1 / 1.1 reads slower). It rests on one ratio,
+# **0.849**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, with no spread
+# behind it, and it judges the prediction, not bfloat16.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
 # is documented to fuse operations such as the bias additions and ReLUs around the

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 322 s with a peak memory of 1393 MB. The course's runner wrote
+# > whole lesson ran in 320 s with a peak memory of 1377 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -461,7 +461,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU, with 2 threads, the small CNN reached
 # **59.1%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 27 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
+# 22 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
 # line checks lesson 03's `per_class_accuracy` by hand):
 
@@ -986,7 +986,7 @@ full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 # %%
 first_batches = []  # seed 0's first augmented batch in each recipe, without training
 for settings in recipe_runs.values():
-    _, recipe_loader = small_resnet_and_loader(0, settings.get("batch_norm", True))
+    recipe_model, recipe_loader = small_resnet_and_loader(0, settings.get("batch_norm", True))
     first_batches.append(next(iter(recipe_loader)))  # crops and flips: the global stream
 same_first_batch = all(
     torch.equal(images, first_batches[0][0]) and torch.equal(labels, first_batches[0][1])
@@ -994,7 +994,7 @@ same_first_batch = all(
 )
 recipe_count = len(first_batches)
 print(f"seed 0, first augmented batch the same in all {recipe_count} recipes: {same_first_batch}")
-del first_batches, recipe_loader
+del first_batches, recipe_model, recipe_loader
 
 # %% [markdown]
 # The same first batch in all five recipes?
@@ -1058,8 +1058,8 @@ del noise
 # **What to carry forward.** In runs this short, the rows the rule marked were:
 # **weight decay (down), removing batch norm (down)**<!-- says: rows the rule marked up or down -->
 # (the run without batch norm kept the rate and clipping set for batch norm). A mark says
-# every seed moved one way by more than the seeds' spread, not that the change is large:
-# read its mean beside its SE in the table. Pure noise passed the rule in
+# every seed moved one way and the mean change exceeded the changes' range, not that the
+# change is large: read its mean beside its SE in the table. Pure noise passed the rule in
 # 8%<!-- output: chance the rule marks a change of 0 up or down, three seeds of noise -->
 # of the cell's draws, row by row (Appendix D), so a table of five rows can carry a false
 # mark, most likely on a small mean; an unmarked row shows neither help nor harm. The
@@ -1096,6 +1096,7 @@ del noise
 # value (`amax`), a linear layer, and the logits divided by 9:
 
 # %%
+seed_everything(0)  # fast_demo's weights, whatever section 6 drew before
 fast_demo = to_device(FastNet(), device)  # untrained; Appendix A looks inside it
 whitening_images = normalise(train_images[:500].to(device))
 fast_demo.whiten_from(whitening_images)
@@ -1254,8 +1255,8 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# Predicting without the views means only that their gain was not told from chance here,
-# not that they do not help.
+# Had the rule chosen to predict without the views, that would mean only that their gain
+# was not told from chance here, not that they do not help.
 
 # %% [markdown]
 # ## 8. The test set, once
@@ -1302,8 +1303,8 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.2%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 46.1%<!-- output: MLP test accuracy --> and `FastNet`
 # **79.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
-# with its own recipe and 84 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 27 s<!-- output: small CNN training seconds -->, on this CPU
+# with its own recipe and 86 s<!-- output: FastNet training seconds --> of training
+# against the small CNN's 22 s<!-- output: small CNN training seconds -->, on this CPU
 # (2 threads), so not a one-change comparison of networks). The last column gives each
 # difference in standard errors (SE, lesson 03); chance often gives differences within
 # about two. Here: **every difference within two SE**<!-- says: test against validation -->. Even
@@ -1407,11 +1408,12 @@ print(
 #   marked **weight decay (down), removing batch norm
 #   (down)**<!-- says: rows the rule marked up or down -->
 #   (the run without batch norm kept the rate and clipping set for the network with
-#   it); the full recipe against a constant 0.005 read
+#   it; a mark on a small mean may be one of the rule's false marks, Appendix D); the
+#   full recipe against a constant 0.005 read
 #   **same sign**<!-- says: the full recipe against a constant 0.005 -->.
 # - On this CPU `FastNet` reached
 #   78.3%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.40 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.43 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1784,8 +1786,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU, with 2 threads, the training
 # time per epoch grew far less, from
-# 0.74 s<!-- output: width 2, training seconds per epoch --> to
-# 1.75 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.58 s<!-- output: width 2, training seconds per epoch --> to
+# 1.52 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess at why, as these parts were not timed apart: some work likely does not grow
 # with the width (Python, data), some grows in proportion (element-wise work such as batch
 # norm and ReLU), and only the convolutions' arithmetic grows with the parameters.
@@ -2700,19 +2702,19 @@ del files_loader, tensor_loader
 # %% [markdown]
 # On this CPU, with 2 threads, reading section 1's JPEG copy (your PNGs decode at another
 # speed), the `DataLoader` took a median of
-# 55.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 51.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 28.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 26.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 31.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 27.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 18.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 3.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.18<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 11.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.65<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

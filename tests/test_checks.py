@@ -1725,7 +1725,7 @@ def test_lesson05_exercise2_checks_the_data_and_the_schedule_from_the_learning_r
     full_size = lesson05_width_answer(width_runs(5_000), loaders=full_loaders, steps=40)
     full_size["sample_size"] = 5_000
     assert_passes(lesson05, 2, **full_size)
-    # Trained on fewer images (as exercise 1's), or on the whole training set.
+    # Trained on fewer images (20 steps: 2,500 images), or on the whole training set.
     for steps in (20, 352):
         assert_wrong(
             lesson05,

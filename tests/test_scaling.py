@@ -203,3 +203,7 @@ def test_a_part_inside_the_rounds_spread_gets_no_direction():
         for name, arm_figures in figures.items()
     }
     assert part_words(one_round, "two", "one") == {"loader": "faster", "rest": "slower"}
+    # Beyond the spread but inside the band: a tie; a wider band turns "faster" into one too.
+    one_round["two"]["rest"] = 0.075
+    assert part_words(one_round, "two", "one")["rest"] == "a tie"
+    assert part_words(one_round, "two", "one", tie=2.0)["loader"] == "a tie"

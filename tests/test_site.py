@@ -114,11 +114,16 @@ const done = arguments[arguments.length - 1];
 """
 
 # Runs before any script of each page (through DevTools): keeps the errors scripts throw,
-# so a MathJax that never started says why.
+# the scripts and styles that fail to load and the promises rejected with no handler, so a
+# MathJax that never started says why.
 RECORD_ERRORS = """
 window.courseScriptErrors = [];
 window.addEventListener('error', event => window.courseScriptErrors.push(
-  `${(event.filename || '').split('/').pop()}:${event.lineno} ${event.message}`));
+  event.target !== window
+    ? `failed to load: ${event.target.src || event.target.href}`  // a script or style
+    : `${(event.filename || '').split('/').pop()}:${event.lineno} ${event.message}`), true);
+window.addEventListener('unhandledrejection', event => window.courseScriptErrors.push(
+  `unhandled rejection: ${event.reason}`));
 """
 
 

@@ -47,9 +47,9 @@ SHOWS_OVERFITTING = 5  # epochs: from here on the plain run's training loss is t
 # validation set agree exactly on a CPU; these allow for a GPU's non-deterministic sums.
 SAME_ACCURACY = 0.003
 SAME_LOSS = 0.005
-# How far the plain run's validation loss, as the mean of its last three epochs (fewer in a
-# shorter run), must sit above its lowest to count as a rise: the lesson's own measure.
-# With 2,500 images for 10 epochs the rise was 0.29 on one 2-core CPU and 0.07 on another
+# How far the plain run's validation loss, as the mean of its last three epochs, must sit
+# above its lowest to count as a rise: the lesson's own measure. With 2,500 images for 10
+# epochs the rise was 0.29 on one 2-core CPU and 0.07 on another
 # (the same code and seeds: other arithmetic, another path); the lesson now trains on 1,250
 # images for 15 epochs, where the plain run rose 0.51 (seed 0, an AMD EPYC), far above it.
 # The replay of the plain run already checks the recipe; this bar only has to catch a
