@@ -260,3 +260,12 @@ def test_plot_confusion_matrix_makes_no_float64_on_a_device():
         )
     plt.close(figure)
     assert recorder.float64_ops == []
+
+
+def test_show_prediction_makes_no_float64_on_a_device():
+    # The probabilities are checked in float64 after moving to the CPU. On `meta` the copy
+    # holds zeros, so the sum check refuses them: what matters is where the float64 was made.
+    recorder = MetaAsDevice()
+    with recorder, pytest.raises(ValueError, match="sum to 1"):
+        plotting.show_prediction(torch.rand(1, 4, 4), torch.ones(3, device="meta") / 3, list("abc"))
+    assert recorder.float64_ops == []
