@@ -40,9 +40,9 @@
 #   launched.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 85 s with a peak memory of 1454 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1357 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -335,7 +335,8 @@ if check_exercise(1, average_gradients=average_gradients):
 # 3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
 # batch's: with plain SGD (section 7's script uses it), a learning rate multiplied by the
 # world size. The check also catches a fixed divisor such as `/ 2` (right for one number
-# of processes only) and a skipped parameter (the copies drift apart); neither is shown.
+# of processes only) and a skipped parameter (the copies would drift apart); neither is
+# shown.
 
 # %% [markdown]
 # ## 5. In 2 real processes, then DDP
@@ -502,20 +503,17 @@ script_lines(
 )
 
 # %% [markdown]
-# **The effective batch** is 128 (`--batch-size 64` on 2 processes), like lesson 03's
-# batches, with plain SGD at a constant 0.2 (not tuned here). More processes would grow
-# it, and by the usual rule the learning rate with it (Appendix E).
+# **The effective batch** is 128 (`--batch-size 64` on 2 processes), with plain SGD at a
+# constant 0.2 (not tuned here). More processes would grow it, and by the usual rule the
+# learning rate with it (Appendix E).
 #
 # **Launching.**
 # 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
 #    number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
 #    the threads PyTorch splits an operation such as a matrix product across (Appendix E).
-# 2. Two commands follow: the one `run_torchrun` ran, `python -m course_utils.distributed`,
-#    torchrun's launcher with CPU workers forked (on Linux) from one Python that has
-#    imported PyTorch, so they share its copy in memory (Appendix E); then the same launch
-#    typed in a terminal in `notebooks/`,
-#    `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py ...` (`$LESSON06`:
-#    this run's `work_folder`).
+# 2. Two commands follow: the one `run_torchrun` ran (Appendix E: how it starts the
+#    workers), then the same launch typed in a terminal in `notebooks/` (`$LESSON06`: this
+#    run's `work_folder`).
 # 3. Each epoch line gives each rank's seconds getting batches ready (CPU figures, one
 #    run); the last line, the largest gap between the two processes' weights after
 #    training (0: equal to the last bit).
@@ -556,11 +554,6 @@ print(
 # effective batch without DDP. That row over the `DDP step` row predicts 2 processes'
 # speed-up on the steps alone; a speed-up between 1 / 1.1 and 1.1 is a tie (*the tie
 # band*, Appendix C).
-#
-# *Words for sections 8 and 9*: **arm**, one way of training, timed one epoch per
-# **round**; **speed-up**, the baseline's time over the arm's (above 1, the arm is
-# faster); **loader**, an epoch's time waiting for batches; **the rest**, all its other
-# time: the steps with their exchange, waits for the other process and the loop's Python.
 
 # %%
 comm_cost = run_torchrun(
@@ -605,31 +598,30 @@ for size in (64, 1024):
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
-# One launch, CPU figures. On the steps alone, 2 processes were predicted
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words --> at 64 and
-# **faster**<!-- says: 1024 images per process, the predicted speed-up in words --> at
-# 1,024 (medians over the ranks). Each word rests on one launch, and each rank's own DDP
-# step gives a prediction of its own, which can differ from it (Appendix C prints both).
+# On the steps alone (one launch, CPU figures), 2 processes were predicted at
+# 0.460<!-- output: 64 images per process, predicted speed-up of 2 processes --> times one
+# process's speed at 64
+# (**slower**<!-- says: 64 images per process, the predicted speed-up in words -->) and
+# 1.185<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
+# 1,024 (**faster**<!-- says: 1024 images per process, the predicted speed-up in words -->).
+# At 1,024 that word rests on one launch, and Appendix C shows the two ranks' own
+# predictions **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
 # At 64, DDP added
-# 1.139 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (one
-# part is the all-reduce, timed alone at
-# 0.510 ms<!-- output: 64 images per process, ms of the bare all-reduce -->: the
-# `all-reduce between the steps` row; Appendix C splits the added time), while halving
-# the images saved
-# 0.160 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+# 0.753 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# bare all-reduce alone:
+# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce -->; Appendix C
+# splits the added time), while halving the images saved
+# 0.103 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 # 1,024,
-# 1.434 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.998 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# A limit: the saving sets rank 0's step on 2B images against both ranks' median on B
-# (Appendix C gives each rank's).
+# 0.665 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
+# 1.071 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 #
 # One process's step on 2B images took
-# 1.31<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.23<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.83<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
+# 1.70<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
 # Twice the arithmetic alone would take 2: the nearer 1, the more of a step is a fixed
-# cost paid per step, whatever its images. A rough reading: the 2B step ran with rank 1
-# idle, the B steps with both ranks busy, so the ratio also holds that difference.
+# cost paid per step, whatever its images (a caveat: Appendix C).
 
 # %% [markdown]
 # ## 9. One process against two
@@ -637,16 +629,21 @@ for size in (64, 1024):
 # Does a second process pay off over whole epochs, where loading the batches counts too?
 # `compare_arms.py` trains *arms* from the same seed on the same shuffles of the training
 # images, at section 8's sizes: 64 and 1,024 images per process (effective batches of 128
-# and 2,048). Two arms are compared:
-# - `plain loop, 1 thread`, **the baseline**: section 7's loop without DDP, one process;
-# - `DDP, 2 processes`: section 7's way, 1 thread each.
+# and 2,048). Two pairs, each one process (its *baseline*) against 2 under DDP, 1 thread
+# each:
+# - *the lean pair*, `batch slices, 1 thread` and `DDP, 2 processes, slices`, slices each
+#   batch from one tensor: the fairer test, as neither fetches images one by one;
+# - *the DataLoader pair*, `plain loop, 1 thread` and `DDP, 2 processes`, section 7's loop
+#   without and with DDP, fetches images one by one with a `DataLoader`.
 #
-# Both fetch images one by one with a `DataLoader`; the *lean pair*, `batch slices,
-# 1 thread` and `DDP, 2 processes, slices`, slices each batch from one tensor.
+# *Words for section 9*: **arm**, one way of training, timed one epoch per **round**;
+# **speed-up**, the baseline's time over the arm's (above 1, the arm is faster);
+# **loader**, an epoch's time waiting for batches; **the rest**, all its other time: the
+# steps with their exchange, waits for the other process and the loop's Python.
 #
 # The arms take turns each round; round 1 is a warm-up, left out. As in lesson 04, a
 # winner is named only if every counted round is faster, or every one slower, beyond the
-# tie band. Appendix A has the script, how it keeps the arms alike, and a fifth arm.
+# tie band. Appendix A times one more arm: one process on 2 threads.
 
 # %%
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -674,61 +671,75 @@ big_figures = read_arms(work_folder / "arms_big")
 # medians, the epoch's the median of the rounds' own ratios (the `round by round` lines).
 
 # %%
-PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # 1 process against 2
+PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
+PAIRS = {  # each pair: 2 processes under DDP, and its own 1-process baseline
+    "the lean pair": (TWO_SLICED, SLICED_ARM),
+    "the DataLoader pair": (TWO_ARM, PLAIN_ARM),
+}
 # Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
 arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
 if not cpu_only:
     arms_where = "one GPU per process (DDP: 2 processes, NCCL)"
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
+small, large = launches  # the two effective batches: 128 and 2 x big_batch
+# Every pair's results, once, at both batches: pair -> effective batch -> its rounds
+# against its baseline, each part's speed-up, and each part in words (noise-gated by the
+# pair's own rounds' spread). Appendix A reuses them.
+pair_results = {
+    pair: {
+        batch: (
+            arm_speed_ups(figures, arm, baseline),
+            part_speed_ups(figures, arm, baseline),
+            part_words(figures, arm, baseline),
+        )
+        for batch, figures in launches.items()
+    }
+    for pair, (arm, baseline) in PAIRS.items()
+}
+# The DataLoader pair's, by effective batch, under the names Appendix A uses.
+dataloader_pair = pair_results["the DataLoader pair"]
+two_rounds = {batch: rounds for batch, (rounds, _, _) in dataloader_pair.items()}
+two_parts = {batch: parts for batch, (_, parts, _) in dataloader_pair.items()}
+two_words = {batch: words for batch, (_, _, words) in dataloader_pair.items()}
+# The table's and the figure's order: the DataLoader pair, then the lean pair, each
+# baseline first; a 2-process arm's speed-ups are over its own pair's baseline.
+section_9_arms = [name for arm, baseline in reversed(PAIRS.values()) for name in (baseline, arm)]
+pair_of = {arm: pair for pair, (arm, _) in PAIRS.items()}  # a 2-process arm -> its pair
 print(f"seconds per epoch on {arms_where}")
-print(f"{'batch':>5} | {'arm':<21} | epoch | loader | the rest | speed-up: epoch, loader, rest")
-two_parts, two_words = {}, {}  # effective batch -> 2 processes' speed-up in each part, words
+print(
+    f"{'batch':>5} | {'arm':<24} | epoch | loader | the rest | "
+    "speed-up over its pair's baseline: epoch, loader, rest"
+)
 for batch, figures in launches.items():
-    for arm in (PLAIN_ARM, TWO_ARM):
-        row, last = figures[arm], "(the baseline)"
-        if arm == TWO_ARM:
-            epoch_speed_up = arm_speed_ups(figures, arm, PLAIN_ARM).median  # over the rounds
-            parts = two_parts[batch] = part_speed_ups(figures, arm, PLAIN_ARM)
-            two_words[batch] = part_words(figures, arm, PLAIN_ARM)  # with the noise gate
-            last = f"{epoch_speed_up:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
+    for arm in section_9_arms:
+        row, last = figures[arm], "(its pair's baseline)"
+        if arm in pair_of:
+            rounds, parts, _ = pair_results[pair_of[arm]][batch]
+            last = f"{rounds.median:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
         print(
-            f"{batch:>5} | {arm:<21} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
+            f"{batch:>5} | {arm:<24} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
             f"{row['rest']:8.2f} | {last}"
         )
 print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
-# Effective batch -> 2 processes' rounds against the baseline.
-two_rounds = {
-    batch: arm_speed_ups(figures, TWO_ARM, PLAIN_ARM) for batch, figures in launches.items()
-}
-for batch, rounds in two_rounds.items():  # the epoch's speed-up: median, then each round
-    each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
-    print(
-        f"effective batch {batch}, 2 processes' epoch speed-up, median of the rounds: "
-        f"{rounds.median:.2f} (round by round: {each})"
-    )
-small, large = two_rounds  # the two effective batches: 128 and 2 x big_batch
-lean_pair = (launches[large], TWO_SLICED, SLICED_ARM)  # at the larger batch
-lean_rounds = arm_speed_ups(*lean_pair)
-at_large = {  # each pair: its rounds, its parts' speed-ups and their words
-    "both loading lean": (lean_rounds, part_speed_ups(*lean_pair), part_words(*lean_pair)),
-    "with the DataLoader": (two_rounds[large], two_parts[large], two_words[large]),
-}
-at_large_words = "; ".join(
-    f"{pair}, {rounds.verdict} (median {rounds.median:.2f})"
-    for pair, (rounds, _, _) in at_large.items()
+for pair, by_batch in pair_results.items():  # the epoch's speed-up: median, then each round
+    for batch, (rounds, _, _) in by_batch.items():
+        each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
+        print(
+            f"{pair} at {batch}, 2 processes' epoch speed-up, median of the rounds: "
+            f"{rounds.median:.2f} (round by round: {each})"
+        )
+each_pair = "; ".join(  # each pair's verdict and median at both batches, the lean pair first
+    f"{pair}: "
+    + ", then ".join(f"{r.verdict} (median {r.median:.2f})" for r, _, _ in by_batch.values())
+    for pair, by_batch in pair_results.items()
 )
-print(
-    f"take-away: 2 processes against 1: {two_rounds[small].verdict} at effective batch "
-    f"{small} (median {two_rounds[small].median:.2f}); at {large}, {at_large_words}"
-)
-for pair, (_, parts, words) in at_large.items():  # each part's speed-up, then its words
+both_batches = " and ".join(str(batch) for batch in launches)
+print(f"take-away: 2 processes against 1 at effective batches {both_batches}, {each_pair}")
+for pair, by_batch in pair_results.items():  # each part's speed-up, then its words
+    _, parts, words = by_batch[large]
     answer = ", ".join(f"the {part} {parts[part]:.2f} ({words[part]})" for part in parts)
     print(f"answer at {large} by part, {pair}: {answer}")
-plain_loader = two_parts[large]["loader"]
-print(f"effective batch {large}, with the DataLoader, loader speed-up: {plain_loader:.2f}")
-larger = "larger" if two_rounds[large].median > lean_rounds.median else "not larger"
-print(f"effective batch {large}, the DataLoader pair's median against the lean pair's: {larger}")
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -737,7 +748,7 @@ print(f"effective batch {large}, the DataLoader pair's median against the lean p
 plot_epoch_parts(
     {
         f"effective batch {batch}, {train_size:,} images an epoch": {
-            arm: figures[arm] for arm in (PLAIN_ARM, TWO_ARM)
+            arm: figures[arm] for arm in section_9_arms
         }
         for batch, figures in launches.items()
     },
@@ -746,28 +757,21 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each): **2 processes against 1: slower in every
-# round at effective batch 128 (median 0.36); at 2048, both loading lean, no clear winner: 4 faster,
-# 1 tied, 0 slower (median 1.24); with the DataLoader, faster in every round (median
-# 1.73)**<!-- says: take-away -->. The lean pair is the
-# fairer test: neither of its arms fetches images one by one.
+# 5<!-- output: rounds counted --> counted rounds each): **2 processes against 1 at effective
+# batches 128 and 2048, the lean pair: slower in every round (median 0.41), then no clear winner: 4
+# faster, 1 tied, 0 slower (median 1.23); the DataLoader pair: slower in every round (median 0.51),
+# then faster in every round (median 1.96)**<!-- says: take-away -->. The DataLoader pair's speed-up
+# at 2,048 is helped by its
+# baseline's slower loading inside its run (Appendix A). Each 1-process arm leaves one of
+# the 2 CPUs idle; Appendix A's 2-thread arm is the same-hardware comparison.
 #
-# By part at 2,048, both loading lean: **the loader 2.28 (faster), the rest 0.77
-# (slower)**<!-- says: answer at 2048 by part, both loading lean -->; with the
-# DataLoader: **the loader 2.93 (faster), the rest 0.78 (within the rounds'
-# spread)**<!-- says: answer at 2048 by part, with the DataLoader -->. A part is "within
+# By part at 2,048, the lean pair: **the loader 1.86 (faster), the rest 0.73
+# (slower)**<!-- says: answer at 2048 by part, the lean pair -->; the DataLoader pair:
+# **the loader 2.93 (faster), the rest 0.77 (within the rounds'
+# spread)**<!-- says: answer at 2048 by part, the DataLoader pair -->. A part is "within
 # the rounds' spread" where its two medians differ, in seconds, by less than the larger of
-# its two arms' ranges over the rounds; otherwise its ratio is judged by the tie band.
-#
-# The DataLoader pair's median was **larger**
-# <!-- says: effective batch 2048, the DataLoader pair's median against the lean pair's -->
-# than the lean pair's: its loader ran
-# 2.93<!-- output: effective batch 2048, with the DataLoader, loader speed-up --> times as
-# fast, where halving each process's images gives 2. Above 2, each process also loaded an
-# image faster than the baseline did, which a second process alone does not explain;
-# compare also the baseline's loader at 2,048 with its loader at 128, the same 50,000 images
-# (Appendix A times the loading, inside the runs and alone, at each batch size, and sets
-# section 8's prediction beside the rest).
+# its two arms' ranges over the rounds (else the tie band judges its ratio): each pair has
+# its own spread, so similar ratios can get different words.
 #
 # Did the two arms train the same model?
 
@@ -781,9 +785,9 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
 
 # %% [markdown]
 # Yes, up to float32 rounding: the largest weight difference was
-# 3.6e-06<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
+# 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
-# 1.0e-06<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
+# 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
 # at 2,048, against largest weights of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
 # 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->. The
@@ -893,17 +897,15 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   1.139 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   0.753 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
-#   0.160 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
-# - Section 9 (CPU figures, one launch per batch): **2 processes against 1: slower in every round at
-#   effective batch 128 (median 0.36); at 2048, both loading lean, no clear winner: 4 faster, 1
-#   tied, 0 slower (median 1.24); with the DataLoader, faster in every round (median
-#   1.73)**<!-- says: take-away -->; the DataLoader
-#   pair's loader ran
-#   2.93<!-- output: effective batch 2048, with the DataLoader, loader speed-up --> times
-#   as fast, where halving the images gives 2: above 2, each process also loaded an image
-#   faster than the baseline (Appendix A).
+#   0.103 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+# - Section 9 (CPU figures, one launch per batch): **2 processes against 1 at effective batches 128
+# and 2048, the lean pair: slower in every round (median 0.41), then no clear winner: 4 faster, 1
+# tied, 0 slower (median 1.23); the DataLoader pair: slower in every round (median 0.51), then
+# faster in every round (median 1.96)**<!-- says: take-away -->;
+#   the DataLoader pair's speed-up at 2,048 is helped by its baseline's slower loading
+#   inside its run (Appendix A).
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
@@ -945,6 +947,7 @@ if check_exercise(2, rank0_orders=rank0_orders):
         print(f"set_epoch called: {flag}; rank 0's indices, epoch by epoch: {by_epoch}")
         same = all(indices == by_epoch[0] for indices in by_epoch)
         print(f"set_epoch called: {flag}; the same order in all 3 epochs: {same}")
+    print(f"without set_epoch, rank 0's indices in epoch 0: {rank0_orders(False)[0]}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without `set_epoch`, the sampler reuses its seed every
@@ -1022,7 +1025,7 @@ if check_exercise(3, choose_backend=choose_backend):
 # refusal. On 2 machines with 2 GPUs each, the second machine's GPUs are also numbered 0
 # and 1, so rank 3 takes `cuda:1`, its local rank, and tells DDP `device_ids=[1]`.
 # `cuda:RANK` works on the first machine only, so a one-machine test never catches it;
-# on the second it asks for a `cuda:3` that does not exist. These lines are the
+# on the second it would ask for a `cuda:3` that does not exist. These lines are the
 # function's choices, not launches.
 #
 # The check also catches two mistakes that look right with one GPU: plain `"cuda"` puts
@@ -1058,9 +1061,12 @@ answer_q1 = "b"
 check_exercise("Q1", answer_q1=answer_q1)
 
 # %% [markdown] tags=["solution"]
-# **(b).** Section 5 printed `averaged by hand == whole batch: True` (largest gap
-# 1.5e-08: float32 rounding), the same on both ranks, while each rank's own gradient was
-# 7.3e-02 away. `all_reduce` leaves the sum in every process and the division makes it the mean:
+# **(b).** Section 5 printed `averaged by hand == whole batch:`
+# **True (largest gap 1.5e-08)**<!-- says: [rank 0] averaged by hand == whole batch -->
+# (float32 rounding), the same on both ranks, while each rank's own gradient was
+# 7.3e-02
+# <!-- output: [rank 0] images 0 to 31 of 64; my own gradient vs the whole batch's, largest gap -->
+# away. `all_reduce` leaves the sum in every process and the division makes it the mean:
 # the gradient one process would compute on all 64 images, so every copy takes the same
 # step.
 
@@ -1084,14 +1090,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** Exercise 2's check printed rank 0's indices: without `set_epoch`,
-# `[4, 7, 3, 0, 6]` three times; with it, a new order each epoch. The sampler shuffles
+# **[4, 7, 3, 0, 6]**<!-- says: without set_epoch, rank 0's indices in epoch 0 --> three
+# times; with it, a new order each epoch. The sampler shuffles
 # with its seed plus the epoch number, which stays 0 without `set_epoch`; the shards
 # still split the data between the processes (section 6), and nothing warns.
 
 # %% [markdown]
-# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
-# processes on this lesson's 2 logical CPUs trained at
-# 0.36<!-- output: effective batch 128, 2 processes' epoch speed-up, median of the rounds -->
+# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
+# DataLoader pair's 2 processes on this lesson's 2 logical CPUs (in this run; yours may
+# differ) trained at
+# 0.51
+# <!-- output: the DataLoader pair at 128, 2 processes' epoch speed-up, median of the rounds -->
 # times the speed of one process, over whole epochs. Which explanation do the lesson's
 # measurements support?
 #
@@ -1111,15 +1120,16 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.139 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.753 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.160 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.103 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.41<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.36<!-- output: effective batch 128, 2 processes' epoch speed-up, median of the rounds -->
+# 0.51
+# <!-- output: the DataLoader pair at 128, 2 processes' epoch speed-up, median of the rounds -->
 # (the median of the rounds). Appendices A and C split those epochs into the loading and
 # the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1178,9 +1188,14 @@ check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
 # **(b).** Section 11 printed that after the first micro-batch, inside `no_sync`, the
-# processes' gradients differed (nothing was sent); after the last they were equal and
-# matched one DDP step on each whole shard (largest gap 1.5e-08), and the hook counted 1
-# all-reduce per accumulated step with `no_sync`, 2 without.
+# processes' gradients differed (nothing was sent); after the last they were equal, and
+# `accumulated == one DDP step on the whole shard:` printed
+# **True (largest gap 1.5e-08)**<!-- says: accumulated == one DDP step on the whole shard -->;
+# the hook counted
+# 1<!-- output: all-reduces per accumulated step of 2 micro-batches, with no_sync -->
+# all-reduce per accumulated step with `no_sync`,
+# 2<!-- output: all-reduces per accumulated step of 2 micro-batches, without no_sync -->
+# without.
 
 # %% [markdown]
 # ## Appendix A: how section 9's epochs are judged, and where they went
@@ -1188,11 +1203,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # This appendix extends section 9: its script, how it keeps the arms alike, the verdict
 # rule, the lines behind its table, where each arm's epoch went (the loading's two parts,
 # the rest per step, section 8's prediction beside the rest, and the loading against a
-# control timed alone), and the script's three other arms:
-# - a *lean* pair, `batch slices, 1 thread` and `DDP, 2 processes, slices`, like the
-#   plain loop and DDP but with each batch indexed out of one tensor of all the images in
-#   one go, instead of a `DataLoader` fetching the images one by one and stacking them;
-# - `plain loop, 2 threads`: one process using both logical CPUs.
+# control timed alone), and the script's fifth arm, `plain loop, 2 threads`: one process
+# using both logical CPUs. (The lean pair's arms are like the plain loop and DDP but with
+# each batch indexed out of one tensor of all the images in one go, instead of a
+# `DataLoader` fetching the images one by one and stacking them.)
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
 # writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
@@ -1234,10 +1248,14 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 
 
-def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
+def compare(
+    name: str, figures: dict, arm: str, baseline: str, rounds: RoundCount | None = None
+) -> RoundCount:
     """Print the arm's median speed-up over the baseline and its rounds faster, tied and
-    slower (course_utils.scaling, with the tie band); return the count."""
-    rounds = arm_speed_ups(figures, arm, baseline)
+    slower (course_utils.scaling, with the tie band); return the count. `rounds`: section
+    9's count for one of its pairs, else counted here."""
+    if rounds is None:
+        rounds = arm_speed_ups(figures, arm, baseline)
     counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
     line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
     print(f"{line} (rounds faster/tied/slower {counts})")
@@ -1254,15 +1272,16 @@ def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
     print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
 
 
-# Section 9's DDP row at each batch, line by line (section 9's two_parts and two_words).
+# Section 9's DDP row at each batch, line by line (section 9's two_rounds, two_parts and
+# two_words: the DataLoader pair's).
 for batch, figures in launches.items():
     name = f"effective batch {batch}"
-    compare(name, figures, TWO_ARM, PLAIN_ARM)
+    compare(name, figures, TWO_ARM, PLAIN_ARM, two_rounds[batch])
     by_part(name, two_parts[batch], two_words[batch], "2 processes", "the baseline")
 
 
 # %%
-headline = arm_speed_ups(arms_figures, TWO_ARM, PLAIN_ARM)  # section 9's at 128 (recorded below)
+headline = two_rounds[small]  # section 9's count at 128 (recorded below)
 pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
 by_hand = [plain / two for plain, two in pairs]
 print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
@@ -1283,36 +1302,33 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.15<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.57<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.19<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times: **the loading within the rounds' spread, the rest
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
-# **Both pairs side by side.** In each row, 2 processes' median speed-up over 1 process
-# over whole epochs, its rounds, then each part's; then two lines in words.
+# **Both pairs side by side**, from section 9's `pair_results`. In each row, 2 processes'
+# median speed-up over 1 process over whole epochs, its rounds, then each part's; then two
+# lines in words.
 
 
 # %%
-pair_arms = {"the plain pair": (TWO_ARM, PLAIN_ARM), "the lean pair": (TWO_SLICED, SLICED_ARM)}
-pair_rows = {}  # "the plain pair at 128" -> (its RoundCount, parts' speed-ups, their words)
-for batch, figures in launches.items():
-    for pair, (arm, baseline) in pair_arms.items():
-        # The plain pair's parts are section 9's; the lean pair's are computed here, once.
-        if arm == TWO_ARM:
-            parts, words = two_parts[batch], two_words[batch]
-        else:
-            parts = part_speed_ups(figures, arm, baseline)
-            words = part_words(figures, arm, baseline)
-        pair_rows[f"{pair} at {batch}"] = (arm_speed_ups(figures, arm, baseline), parts, words)
+# Section 9's pair_results, one row each: "the DataLoader pair at 128" -> (its RoundCount,
+# its parts' speed-ups, their words), the DataLoader pair first at each batch.
+pair_rows = {
+    f"{pair} at {batch}": pair_results[pair][batch]
+    for batch in launches
+    for pair in reversed(PAIRS)
+}
 print(f"2 processes over 1 process, medians over the rounds, {arms_where}")
-print(f"{'pair, effective batch':<22} | epoch | rounds faster/tied/slower | loader | the rest")
+print(f"{'pair, effective batch':<27} | epoch | rounds faster/tied/slower | loader | the rest")
 for row, (rounds, parts, _) in pair_rows.items():
     counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
     print(
-        f"{row:<22} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
+        f"{row:<27} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
         f"{parts['rest']:8.2f}"
     )
 # The rest in words (part_words), said once where all four rows agree, else row by row.
@@ -1328,11 +1344,11 @@ if len(won) == len(pair_rows):
 print(f"take-away, 2 processes won every round: {won_words}")
 
 # %% [markdown]
-# The rest with 2 processes, in words: **slower in the plain pair at 128; slower in the lean pair at
-# 128; within the rounds' spread in the plain pair at 2048; slower in the lean pair at
-# 2048**<!-- says: take-away, the rest with 2 processes -->;
+# The rest with 2 processes, in words: **slower in the DataLoader pair at 128; slower in the
+# lean pair at 128; within the rounds' spread in the DataLoader pair at 2048; slower in the
+# lean pair at 2048**<!-- says: take-away, the rest with 2 processes -->;
 # they won every round
-# **only in the plain pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the DataLoader pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1417,16 +1433,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.79<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.87<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.66<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.38<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.56<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.73<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1449,13 +1465,14 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
 # Nor are the two launches' `val accuracy` columns (the last column of the all-arms
-# tables, printed further down, after "The other three arms") a test of the linear
+# tables, printed further down, after "All five arms") a test of the linear
 # scaling rule (Appendix E): the 2,048 launch changes three things at once, a batch 16
 # times larger, about 16 times fewer steps in as many epochs, and a learning rate that
 # stays 0.2 where the rule would raise it with the batch; and each launch ran once.
 #
-# **On GPUs** (far more arithmetic per second than a CPU, a GPU per process, NCCL), the
-# same launches would measure what scaling out buys there; this lesson did not run them.
+# **On GPUs** (expected to do far more arithmetic per second than a CPU, which this lesson
+# does not measure), with a GPU per process and NCCL, the same launches would measure what
+# scaling out buys there; this lesson did not run them.
 #
 # **A control: the loading timed alone.** The baseline's epoch includes its loading: a
 # `DataLoader` fetching and stacking each batch, then normalising it. As a yardstick, the
@@ -1545,21 +1562,22 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # The control loaded an image in
 # 3.9 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 3.6 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 3.8 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 3.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.1 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.2 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# at 2,048 (CPU figures, one run):
-# **at 1,024, an image cost less to load than at 2,048, beyond the repeats'
-# spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->.
+# 4.1 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# at 2,048 (CPU figures, one run). The verdict:
+# **at 1,024, an image cost about the same to load as at 2,048, though the spreads do not
+# overlap**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
+# compares the repeats' ranges unrounded.
 # How much of the loading gain at 2,048 could the smaller batch that each of the 2
 # processes loads explain? The gain to explain, each process's gain per image beyond
 # halving its images (section 9's loader speed-up over 2), was
 # 1.46<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
 # control's gain, its cost per image at 2,048 over that at 1,024, was
-# 1.11<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
-# **part of it**<!-- says: could batches of 1024 explain a loading gain at 2048 --> (none
+# 1.01<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
+# **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 --> (none
 # without a gain beyond the repeats' spread; all where the control's gain reaches the
 # gain to explain; nothing to explain where the loader's gain beyond halving is within the
 # tie band). The
@@ -1604,26 +1622,26 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.85<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.57<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.40<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.09<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.27<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 2.04<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.14<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.43<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
 # is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
-# **the baseline within it, 2 processes above
+# **the baseline above it, 2 processes above
 # it**<!-- says: at 128, loading inside the run against the control's repeats -->. What
 # sets these ratios, this lesson does not time.
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.33 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.28 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.24 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.20 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.33<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.42<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1632,7 +1650,7 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # what-if to weigh section 9's result by, not a measurement.
 
 # %% [markdown]
-# **The other three arms.** The first two lines give, per launch, how long rank 1 waited
+# **All five arms.** The first two lines give, per launch, how long rank 1 waited
 # at a barrier while rank 0 trained a 1-process arm, and the CPU seconds it used
 # meanwhile (little: it left both CPUs to rank 0). Then come each launch's table of all
 # five arms and four comparisons, each the first arm's speed-up over the second, round
@@ -1656,9 +1674,9 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
     one_lean = compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
     print(f"{name}, one lean process against the plain loop, verdict: {one_lean.verdict}")
-    lean = compare(name, figures, TWO_SLICED, SLICED_ARM)  # 2. a second process, both lean
+    lean, lean_parts, lean_words = pair_results["the lean pair"][batch]  # section 9's
+    compare(name, figures, TWO_SLICED, SLICED_ARM, lean)  # 2. a second process, both lean
     print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
-    _, lean_parts, lean_words = pair_rows[f"the lean pair at {batch}"]  # from above
     by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
@@ -1682,37 +1700,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.43<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
+# 1.36<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed (verdict: **faster in every
+# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.31<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.22<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.21<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.24<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.23<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's (verdict: **no clear winner: 4 faster, 1 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.28<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.77
+# 1.86<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.73
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.09<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.13<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 4 tied, 0
+# **a tie, then no clear winner: 2 faster, 3 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **faster, then no clear winner: 4 faster, 0 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1721,14 +1739,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # the second thread.
 #
 # **`torchrun` against a plain script.** 2 processes ran at
-# 0.33<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.67<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads, as against 1 thread in section 9:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1824,29 +1842,33 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.510 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.591 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.396 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.139 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.753 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.103 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.099 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.035 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.654 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.510 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
-# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 37%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 30%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 4.72<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.26<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.38<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.88<!-- output: DDP's added time, 1,024 over 64 -->.
+#
+# **The 2B step against the B step** (section 8's `step on 2B / step on B` lines) is a
+# rough reading of the fixed cost per step: the 2B step ran with rank 1 idle, the B steps
+# with both ranks busy, so the ratio also holds that difference.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
@@ -1890,27 +1912,27 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# **1.146 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
+# **1.185 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
 # the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
 # own prediction: rank 0's
-# **1.233 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
+# **1.196 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
 # rank 1's
-# **1.071 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **1.175 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # Where the two words differ, the word depends on the rank the prediction comes from, and
 # could change with the next launch. The two ranks' predictions differ by
-# 0.161<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# 0.022<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.003<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
+# 0.023<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much (section 8 gave the
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 1.317 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 2.150 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 1.552 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 1.846 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
+# 0.677 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.103 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 0.653 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 1.039 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
 # time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
 # does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
 # its last digit can differ). In words, DDP's
@@ -1965,25 +1987,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.862 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.383 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.462 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.254 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.033 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.014 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.010 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.117 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.073 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.081 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.067 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, section 9's rest speed-up of
-# 0.78<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.033 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2083,12 +2105,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 907 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 896 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 599 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1706 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1712 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
