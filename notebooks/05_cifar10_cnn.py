@@ -33,15 +33,16 @@
 # - train a fast CPU network and decide test-time augmentation on the validation set;
 # - test each final model once, then inspect its mistakes, and save and reload it.
 #
-# **From lesson 04.** `device` is where the work runs (CUDA GPU, Mac GPU or CPU), and
-# `to_device` moves a model or batch there. `DeviceTensorLoader` holds a dataset as one
-# tensor on the device and serves shuffled slices. GPU work is queued, so timings call
-# `synchronize(device)` before reading the clock. `torch.autocast` runs matrix products
-# in a 16-bit type such as bfloat16.
+# **From lesson 04**, which this lesson assumes. `device` is where the work runs (CUDA
+# GPU, Mac GPU or CPU), and `to_device` moves a model or batch there. `DeviceTensorLoader`
+# holds a dataset as one tensor on the device; each batch it serves is `(images, labels)`,
+# already on `device`. GPU work is queued, so timings call `synchronize(device)` before
+# reading the clock. `torch.autocast` runs matrix products in a 16-bit type such as
+# bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 240 s with a peak memory of 1410 MB. The course's
+# > 2 threads); the whole lesson ran in 251 s with a peak memory of 1460 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -462,7 +463,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU, with 2 threads, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
+# 19 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
 # line checks lesson 03's `per_class_accuracy` by hand):
 
@@ -999,29 +1000,9 @@ del first_batches, recipe_model, recipe_loader
 # %% [markdown]
 # The same first batch in all five recipes?
 # **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
-# batches not checked). The rule (examples, and how often it marks pure noise, in
-# Appendix D) calls a change `up` or `down` only if every seed moved that way and the
-# mean's size exceeds the changes' range (largest minus smallest); `mixed` if seeds moved
-# both ways; else `same sign`. `SE` is the mean change's standard error (lesson 03): the
-# three changes' standard deviation / √3.
-
+# batches not checked). Each row: one change's accuracy change in each seed, and their mean:
 
 # %%
-def the_rule(changes_by_seed: list[float]) -> str:
-    """up or down: every seed moved that way and |mean| exceeds the changes' range
-    (largest minus smallest); mixed: some seeds moved up and some down; otherwise same sign
-    (no seed moved the other way, but unevenly, or a seed did not move at all); no change:
-    no seed moved."""
-    if not any(changes_by_seed):
-        return "no change"
-    mean = statistics.mean(changes_by_seed)
-    same_way = all(c > 0 for c in changes_by_seed) or all(c < 0 for c in changes_by_seed)
-    if same_way and abs(mean) > max(changes_by_seed) - min(changes_by_seed):
-        return "up" if mean > 0 else "down"
-    both_ways = any(c > 0 for c in changes_by_seed) and any(c < 0 for c in changes_by_seed)
-    return "mixed" if both_ways else "same sign"
-
-
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
 steps_compared = {  # what changed: (the recipe before, the recipe after)
     "one-cycle at the same mean rate": (constant_name, "one-cycle"),
@@ -1031,24 +1012,14 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     full_row: (constant_name, full_name),
 }
 print(f"{'':34}{'accuracy change (points), seed':>32}")
-print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'SE':>7}  the rule")
-step_words, step_errors, step_changes = {}, {}, {}  # what changed -> word; SE; changes
+print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}")
+step_changes = {}  # what changed -> each seed's change (points); Appendix D reads them too
 for what, (before, after) in steps_compared.items():
     changes = step_changes[what] = [
         100 * (new - old) for new, old in zip(finals[after], finals[before], strict=True)
     ]
-    step_words[what] = the_rule(changes)
-    step_errors[what] = statistics.stdev(changes) / math.sqrt(len(changes))
     row = "".join(f"{c:+8.2f}" for c in changes)
-    mean_change = statistics.mean(changes)
-    print(f"{what:34}{row}{mean_change:+8.2f}{step_errors[what]:7.2f}  {step_words[what]}")
-marked = [f"{what} ({word})" for what, word in step_words.items() if word in ("up", "down")]
-print(f"rows the rule marked up or down: {', '.join(marked) if marked else 'none'}")
-print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row]}")
-print(f"the mean change's SE, full recipe vs constant (points): {step_errors[full_row]:.2f}")
-decay_row = f"weight decay ({step_words['weight decay']})"  # the row and the rule's word
-print(f"{decay_row}, mean change (points): {statistics.mean(step_changes['weight decay']):+.2f}")
-print(f"{decay_row}, the mean change's SE (points): {step_errors['weight decay']:.2f}")
+    print(f"{what:34}{row}{statistics.mean(changes):+8.2f}")
 # How far the seed alone moved a recipe with batch norm (the largest such seed range),
 # against each seed's change from removing batch norm and the other rows' mean changes.
 norm_recipes = [name for name in finals if recipe_runs[name].get("batch_norm", True)]
@@ -1065,35 +1036,30 @@ other_words = "all within" if largest_other <= seed_alone else "not all within"
 print(f"other rows' mean changes against that range: {other_words}")
 
 # %% [markdown]
-# **What to carry forward.** The rule marked
-# **removing batch norm (down)**<!-- says: rows the rule marked up or down -->
-# in these short runs. The seed alone moved a recipe with batch norm by up to
-# 4.74<!-- output: largest seed range, recipes with batch norm (points) --> points. Against
-# that, removing batch norm's changes (the rate and clipping kept as set for batch norm),
-# at least 10.36<!-- output: removing batch norm, smallest change in size (points) -->
-# points in size, were
-# **larger in every seed**<!-- says: removing batch norm's changes against that range -->;
-# the other rows' mean changes, at most
-# 0.87<!-- output: other rows, largest mean change in size (points) --> points in size,
-# were **all within**<!-- says: other rows' mean changes against that range --> it. A mark
-# is not a size (read each mean beside its SE), and a five-row table can carry a false
-# mark; an unmarked row shows neither help nor harm. The last row's SE,
-# 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points, says
-# how small a change three seeds could catch: a true change of an SE or two would be lost
-# in noise. Section 7's GPU branch keeps the full recipe by choice (Appendix D).
+# Against how far the seed alone moved a recipe with batch norm, up to
+# 4.74<!-- output: largest seed range, recipes with batch norm (points) --> points,
+# removing batch norm's changes (at least
+# 10.36<!-- output: removing batch norm, smallest change in size (points) --> in size)
+# were **larger in every seed**<!-- says: removing batch norm's changes against that range -->
+# and the other rows' mean changes (at most
+# 0.87<!-- output: other rows, largest mean change in size (points) --> in size) were
+# **all within**<!-- says: other rows' mean changes against that range --> it, in these
+# 48<!-- output: steps per recipe run -->-step runs. Weight decay's term was tiny: on a
+# fresh network's first batch,
+# 0.0133%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's length (Appendix D measures it, and reads the table more closely).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# On a CPU, ResNet-9 at the GPU branch's 16 epochs would break the lesson's 10-minute
-# budget (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 --> at width 16
-# alone, extrapolated from machine B's 4-epoch benchmark, not measured here: Appendix E),
-# so on a CPU this section trains `FastNet`, a network and recipe built for speed after
-# Keller Jordan's *airbench* (arXiv 2404.00498). The benchmark
-# chose it over a width-16 ResNet-9 on one seed's validation accuracy (Appendix A): a
-# provisional choice. It keeps ResNet-9's 3 x 3 convolutions, batch norm and
-# max-pooling, with *GELU*, a smooth ReLU, in place of ReLU. The main ideas, each shown
-# in Appendix A:
+# On a CPU a full ResNet-9 would take far over the lesson's 10-minute budget (about
+# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 --> for 16 epochs at width 16
+# alone, extrapolated from machine B's 4-epoch benchmark: Appendix E), so this section
+# trains `FastNet`, a small network built for speed, with its own recipe, after Keller
+# Jordan's *airbench* (arXiv 2404.00498). The benchmark chose it over a width-16 ResNet-9
+# on one seed's validation accuracy (Appendix A): a provisional choice. It keeps
+# ResNet-9's 3 x 3 convolutions, batch norm and max-pooling, with *GELU*, a smooth ReLU,
+# in place of ReLU. The main ideas, each shown in Appendix A:
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
 #   *covariance* (how two values vary together, as neighbouring pixels do), never
 #   trained;
@@ -1124,9 +1090,9 @@ del probe_batch, features, logits_by_hand
 
 # %% [markdown]
 # Equal: **True**<!-- says: FastNet's forward by hand equals FastNet's -->. The next cell
-# prints `FastNet`'s layers and trains it; on a CUDA GPU this section trains a full
-# ResNet-9 instead (Appendix E), so the `FastNet` and label-smoothing figures below are
-# this CPU run's, not yours.
+# prints `FastNet`'s layers and trains it, on a CPU or a Mac GPU alike; only on a CUDA GPU
+# does it train a full ResNet-9 instead (Appendix E), and the `FastNet` figures below
+# are not that run's.
 
 
 # %%
@@ -1250,9 +1216,10 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? The cell keeps the views only if their validation gain beats 2 √n
-# images, n being the images exactly one of the two gets right (why: Appendix A); the
-# cost, four predictions per image, is not weighed.
+# Does it help? Only images that one way gets right and the other wrong can move the
+# gain; with no real effect, each would be a coin toss. So the cell keeps the views only
+# if their validation gain beats 2 √n images, n being those images (why 2 √n: Appendix A);
+# the cost, four predictions per image, is not weighed.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1270,8 +1237,8 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# Had the rule chosen to predict without the views, that would mean only that their gain
-# was not told from chance here, not that they do not help.
+# If the rule chose without the views, that means only that their gain was not told from
+# chance here, not that they do not help.
 
 # %% [markdown]
 # ## 8. The test set, once
@@ -1318,8 +1285,8 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
-# with its own recipe and 67 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 18 s<!-- output: small CNN training seconds -->, on this CPU
+# with its own recipe and 63 s<!-- output: FastNet training seconds --> of training
+# against the small CNN's 19 s<!-- output: small CNN training seconds -->, on this CPU
 # (2 threads), so not a one-change comparison of networks). The last column gives each
 # difference in standard errors (SE, lesson 03); chance often gives differences within
 # about two. Here: **every difference within two SE**<!-- says: test against validation -->. Even
@@ -1419,18 +1386,14 @@ print(
 #   MLP's by +0.5<!-- output: MLP, change with shuffled pixels (points) -->.
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
-# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9, removing
-#   batch norm's changes (the rate and clipping kept as set for batch norm), against how
-#   far the seed alone moved a recipe with it, were
-#   **larger in every seed**<!-- says: removing batch norm's changes against that range -->.
-#   The rule marked
-#   **removing batch norm (down)**<!-- says: rows the rule marked up or down -->; a
-#   five-row table can carry a false mark (Appendix D). The full recipe against a constant
-#   0.005 read
-#   **mixed**<!-- says: the full recipe against a constant 0.005 -->.
+# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9, against
+#   how far the seed alone moved a recipe with batch norm, removing batch norm's changes
+#   were **larger in every seed**<!-- says: removing batch norm's changes against that range -->
+#   and the other changes' means were
+#   **all within**<!-- says: other rows' mean changes against that range --> it.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.11 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.05 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1448,9 +1411,9 @@ print(
 #
 # After each exercise, run its check cell: it reports not attempted yet, not right yet
 # (and what it found), or passed (and what it checked). The lines under
-# `if check_exercise(...)` run only on a pass. In smoke mode every model stays near
-# chance, so the checks test how you ran the comparison (runs and their lengths, equal
-# starting weights, validation histories, parameter counts), not how well it learned.
+# `if check_exercise(...)` run only on a pass. In smoke mode we expect every model to
+# stay near chance, so the checks test how you ran the comparison (runs and their lengths,
+# equal starting weights, validation histories, parameter counts), not how well it learned.
 #
 # **Exercise 1: remove augmentation and watch overfitting.** Train section 4's small CNN
 # twice on the sample's first `overfit_size` images for `overfit_epochs` epochs: once on
@@ -1803,8 +1766,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU, with 2 threads, the training
 # time per epoch grew far less, from
-# 0.50 s<!-- output: width 2, training seconds per epoch --> to
-# 1.31 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.59 s<!-- output: width 2, training seconds per epoch --> to
+# 1.40 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess at why, as these parts were not timed apart: some work likely does not grow
 # with the width (Python, data), some grows in proportion (element-wise work such as batch
 # norm and ReLU), and only the convolutions' arithmetic grows with the parameters.
@@ -1829,13 +1792,12 @@ if check_exercise(
 # seeds)**<!-- says: width 2 to 8, accuracy change --> (the cell says "even the largest"
 # where a change also clears √2 x the largest range).
 #
-# A range of three seeds is a rough yardstick, not a standard deviation: three seeds can
-# land close together by chance. Drawn from one normal spread, a change of 0 between two
-# runs came out larger than √2 x the range of three other runs in
+# A three-seed range is a rough yardstick: in the cell's normal draws a change of 0 came
+# out larger than √2 x such a range in
 # 0.20<!-- output: chance a change of 0 is larger than √2 x a 3-seed range, normal draws -->
-# of the cell's draws, so a single "larger than" can be noise.
+# of them, so a single "larger than" can be noise.
 #
-# Each width had one run, from seed 0, so this is not section 6's seed-by-seed rule:
+# Each width had one run, from seed 0, so this is not section 6's seed-by-seed comparison:
 # read it as a first sign of where width helps on a small sample and a short training,
 # not a measure of how much. All ran at a learning rate of 0.01; rates tuned per width
 # could change the picture.
@@ -1967,6 +1929,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown]
 # ## Appendix A: how `FastNet` trains fast
 #
+# *Optional: read after the exercises.*
+#
 # This appendix extends section 7, whose list names `FastNet`'s main ideas. Besides
 # label smoothing, batches of 512 and the triangular rate (their evidence after this
 # list), `FastNet` makes these changes, among others, each with what it is meant to do
@@ -2034,11 +1998,11 @@ with eval_mode(fast_demo):
         print(f"after conv group {number}:", tuple(features.shape))
 
 # %% [markdown]
-# The whitening layer's 24 channels are 12 filters (a 2 x 2 patch of 3 colours is 12
-# numbers), then the same 12 with every weight's sign flipped; its 2 x 2 kernel,
-# unpadded, gives (32 + 2 · 0 − 2) / 1 + 1 = 31 pixels a side (section 3's formula). In
-# each conv group the 3 x 3 convolutions (padding 1) keep the size and the pooling halves
-# it, rounding down: 15, 7, 3.
+# The whitening layer's 24 channels start with 12 filters (a 2 x 2 patch of 3 colours is
+# 12 numbers; the check below covers these 12); its 2 x 2 kernel, unpadded, gives
+# (32 + 2 · 0 − 2) / 1 + 1 = 31 pixels a side (section 3's formula). In each conv group
+# the 3 x 3 convolutions (padding 1) keep the size and the pooling halves it, rounding
+# down: 15, 7, 3.
 # Below, these ideas one at a time, most shown on the untrained `fast_demo` above, then
 # section 7's trained network's schedule and test-time views, and last what the course's
 # benchmark measured.
@@ -2265,8 +2229,8 @@ del whitening_images, logits  # not needed again
 # %% [markdown]
 # The untrained values are the 24 whitening filters (`whiten.weight`: 24 · 3 · 2 · 2 =
 # 288 values, set by `whiten_from`; that layer's bias *is* trained) and the six
-# batch-norm scales (448 values, fixed at 1). The convolutions, batch-norm shifts and
-# linear layer are trained.
+# batch-norm scales (448 values). The convolutions, batch-norm shifts and linear layer
+# are trained.
 
 # %% [markdown]
 # **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
@@ -2384,8 +2348,8 @@ print(f"the fit's own gap, against chance: {fit_words}")
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about
 # 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-core Intel Xeon
-# ("machine B", not this one), on random data. `FastNet` keeps its weights and input
-# batches this way, by default:
+# ("machine B", the benchmark's machine, in a separate script run), on random data.
+# `FastNet` keeps its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]
 layout_batch = torch.zeros(2, 3, 32, 32)
@@ -2478,10 +2442,10 @@ print(f"FastNet's step per small CNN's step: {step_sizes['FastNet'] / step_sizes
 # %% [markdown]
 # All three last steps match lr / (1 − m), Nesterov or not; Nesterov's difference shows at
 # the start, where its first step is lr (1 + m) = 3.70 against plain momentum's lr = 2.00
-# (the `first step` values). So, for the same gradient, `FastNet`'s steps are
-# about 66.7<!-- output: FastNet's step per small CNN's step --> times the small CNN's,
-# not the 100 times their learning rates suggest: the CNN's higher momentum makes up
-# part of it. (Real gradients differ with batch size and batch norm; the small CNN has no
+# (the `first step` values). So, after 100 steps of the same constant gradient, `FastNet`'s
+# step was 66.7<!-- output: FastNet's step per small CNN's step --> times the small
+# CNN's, not the 100 times their learning rates suggest: the CNN's higher momentum makes
+# up part of it. (Real gradients differ with batch size and batch norm; the small CNN has no
 # batch norm, so there the weights' size would be expected to matter: not measured here.)
 #
 # **Weight decay on the weights only** (5e-4): filters and linear weights decay; the few
@@ -2582,7 +2546,7 @@ print(
 # channel's standard deviation.
 #
 # **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-core Intel
-# Xeon, "machine B", not the CPU that made these outputs):
+# Xeon, "machine B", the benchmark's machine, in a separate script run):
 # - *The choice of FastNet* (1 seed each, validation split, timed training of
 #   223.8 s<!-- source: benchmarks/RESULTS.md, lesson recipe, timed seconds --> and
 #   237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->):
@@ -2620,6 +2584,8 @@ print(
 
 # %% [markdown]
 # ## Appendix B: what decoding once and batching the transforms save
+#
+# *Optional: read after the exercises.*
 #
 # This appendix extends sections 1 and 2.
 #
@@ -2719,22 +2685,24 @@ del files_loader, tensor_loader
 # %% [markdown]
 # On this CPU, with 2 threads, reading section 1's JPEG copy (your PNGs decode at another
 # speed), the `DataLoader` took a median of
-# 54.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 61.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
 # 29.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.5<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 21.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 3.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.19<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 6.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.28<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
+#
+# *Optional: read after the exercises.*
 #
 # This appendix extends section 4.
 #
@@ -2745,6 +2713,10 @@ del files_loader, tensor_loader
 animals = {"bird", "cat", "deer", "dog", "frog", "horse"}  # the other four are vehicles
 hardest_half = [name for _, name in ranking[:5]]  # section 4's ranking, hardest first
 print("the 5 hardest classes:", ", ".join(hardest_half))
+# Section 4 printed whole percents: a class left out may print the same as the fifth.
+fifth = f"{ranking[4][0]:.0%}"
+tied = [name for accuracy, name in ranking[5:] if f"{accuracy:.0%}" == fifth]
+print(f"left out, tied with the fifth at whole percents: {', '.join(tied) or 'none'}")
 found = sum(name in animals for name in hardest_half)
 print(f"animals among the 5 hardest classes: {found}")
 # A ranking blind to the classes: of the ways to pick 5 classes of the 10, how many hold
@@ -2768,7 +2740,10 @@ print(f"the animals' mean, against the vehicles': {animal_words}")
 # 3<!-- output: animals among the 5 hardest classes --> are animals, but with 6 animals
 # among 10 classes a ranking blind to classes would average 3, and give at least 3 in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
-# 252 ways to pick 5: the count alone cannot tell. The means per class are finer: the
+# 252 ways to pick 5: the count alone cannot tell. (Left out, but tied with the fifth at
+# section 4's whole percents:
+# **bird**<!-- says: left out, tied with the fifth at whole percents -->; such a class
+# could as well be fifth.) The means per class are finer: the
 # animals averaged
 # 55.5%<!-- output: mean per-class accuracy, the 6 animals (%) --> and the vehicles
 # 63.6%<!-- output: mean per-class accuracy, the 4 vehicles (%) -->, so the animals' mean
@@ -2862,9 +2837,11 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # %% [markdown]
 # ## Appendix D: ResNet-9 and its recipe, in detail
 #
+# *Optional: read after the exercises.*
+#
 # This appendix extends section 6: the gradient through residual blocks, Adam, one-cycle's
-# rates and the crops by hand, how far section 6's rule can be trusted, then each part of
-# the recipe by hand.
+# rates and the crops by hand, a rule for reading section 6's table and how far it can be
+# trusted, then each part of the recipe by hand.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -3019,18 +2996,59 @@ print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops
 del few, crops_by_hand, course
 
 # %% [markdown]
-# **The rule's exact test** (`the_rule`). A change counts as `up` or `down` only if all
-# three seeds moved that way and the mean change is larger than the changes' *range*
-# (largest minus smallest). For example, changes of +3, +4 and +5 points (mean 4, range 2)
-# are `up`; +1, +4 and +7 (mean 4, range 6) are `same sign`, too uneven; −1, +2 and +5 are
-# `mixed`. A `mixed` row always fails the size test too: when the changes do not share a
-# sign, their range is at least the size of their mean.
+# **A rule for reading section 6's table** (`the_rule`). It calls a change `up` or `down`
+# only if all three seeds moved that way and the mean change is larger than the changes'
+# *range* (largest minus smallest); `mixed` if seeds moved both ways; else `same sign`.
+# For example, changes of +3, +4 and +5 points (mean 4, range 2) are `up`; +1, +4 and +7
+# (mean 4, range 6) are `same sign`, too uneven; −1, +2 and +5 are `mixed`. A `mixed` row
+# always fails the size test too: when the changes do not share a sign, their range is at
+# least the size of their mean. Section 6's table again, from the same runs, with each
+# row's word and `SE`, the mean change's standard error (lesson 03): the three changes'
+# standard deviation / √3:
+
+
+# %%
+def the_rule(changes_by_seed: list[float]) -> str:
+    """up or down: every seed moved that way and |mean| exceeds the changes' range
+    (largest minus smallest); mixed: some seeds moved up and some down; otherwise same sign
+    (no seed moved the other way, but unevenly, or a seed did not move at all); no change:
+    no seed moved."""
+    if not any(changes_by_seed):
+        return "no change"
+    mean = statistics.mean(changes_by_seed)
+    same_way = all(c > 0 for c in changes_by_seed) or all(c < 0 for c in changes_by_seed)
+    if same_way and abs(mean) > max(changes_by_seed) - min(changes_by_seed):
+        return "up" if mean > 0 else "down"
+    both_ways = any(c > 0 for c in changes_by_seed) and any(c < 0 for c in changes_by_seed)
+    return "mixed" if both_ways else "same sign"
+
+
+print(f"{'':34}{'accuracy change (points), seed':>32}")
+print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'SE':>7}  the rule")
+step_words, step_errors = {}, {}  # what changed -> the rule's word; the mean change's SE
+for what, changes in step_changes.items():  # section 6's changes, seed by seed (points)
+    step_words[what] = the_rule(changes)
+    step_errors[what] = statistics.stdev(changes) / math.sqrt(len(changes))
+    row = "".join(f"{c:+8.2f}" for c in changes)
+    mean_change = statistics.mean(changes)
+    print(f"{what:34}{row}{mean_change:+8.2f}{step_errors[what]:7.2f}  {step_words[what]}")
+marked = [f"{what} ({word})" for what, word in step_words.items() if word in ("up", "down")]
+print(f"rows the rule marked up or down: {', '.join(marked) if marked else 'none'}")
+print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row]}")
+print(f"the mean change's SE, full recipe vs constant (points): {step_errors[full_row]:.2f}")
+
+# %% [markdown]
+# The rule marked **removing batch norm (down)**<!-- says: rows the rule marked up or down -->.
+# A mark is not a size (read each mean beside its SE), and a five-row table can carry a
+# false mark (below); an unmarked row shows neither help nor harm. The last row's SE,
+# 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points, says
+# how small a change three seeds could catch: a true change of an SE or two would be lost
+# in noise.
 #
 # **How often does the rule mark noise?** This cell draws 20,000 sets of three seeds'
-# changes of true size 0, pure noise, asks section 6's `the_rule` about each set and
-# counts each word it says: `up` or `down` is a false mark. Both of its tests are
-# unchanged when the changes are scaled, so standard normal draws stand for noise of any
-# size.
+# changes of true size 0, pure noise, asks `the_rule` about each set and counts each
+# word it says: `up` or `down` is a false mark. Both of its tests are unchanged when the
+# changes are scaled, so standard normal draws stand for noise of any size.
 
 # %%
 # Pure noise through the rule: 20,000 seeded sets of three changes of true size 0.
@@ -3043,7 +3061,7 @@ for rule_word in ("same sign", "mixed"):  # the rule's other words, on the same 
     noise_line = f"chance the rule reads a change of 0 {rule_word}, three seeds of noise"
     print(f"{noise_line}: {noise_share:.2f}")
 del noise, noise_words
-# Section 6's table applied the rule to 5 rows. Were every true change 0: the false marks
+# The table above applied the rule to 5 rows. Were every true change 0: the false marks
 # expected, and (as if the rows were independent, which runs shared between them make
 # only roughly so) the chance of any.
 rule_comparisons = len(steps_compared)
@@ -3256,6 +3274,8 @@ del fresh, first_batch_loader, gradients, decay_term
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch
+#
+# *Optional: read after the exercises.*
 #
 # This appendix extends section 7.
 #

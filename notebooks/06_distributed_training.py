@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1357 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1471 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -133,12 +133,8 @@ print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_
 # %% [markdown]
 # **Scripts and devices.** Processes that train together are launched from a script
 # file, not from a notebook cell: this lesson's are in `notebooks/scripts/`, and each can
-# also run from a terminal with `torchrun`. NCCL, NVIDIA's library that passes tensors
-# between GPUs (section 2), needs a GPU per process, so the 2-process runs use GPUs only
-# where there are at least two. The launches pass `cpu_only=cpu_only`, true with fewer
-# than 2 GPUs (a CPU, a Mac, a one-GPU Colab): it hides the GPUs, and the same scripts run
-# on the CPU with gloo, NCCL's counterpart for CPUs. Section 3's launch passes
-# `cpu_only=True` on every machine, since its script uses gloo and CPU tensors only.
+# also run from a terminal with `torchrun`. The launches run on the CPU with gloo unless
+# there are 2 GPUs (section 2).
 
 # %%
 # Found from notebooks/, from student/ (the student version), or from the checkout that
@@ -355,11 +351,11 @@ if check_exercise(1, average_gradients=average_gradients):
 #     -> the same SGD step in every process: the copies stay equal
 # ```
 #
-# Below, numbered: the script's helpers, its data-parallel lines and the lines that print
-# (Appendix B lists the whole script). `parameters_to_vector` (PyTorch's) joins a model's
-# weights into one flat tensor; `largest_gap_between_processes` (the course's) gives the
-# largest difference between the processes' copies of any value; `rank_print` prints from
-# rank 0 alone, or, with `all_ranks=True`, from every process with a `[rank N]` prefix.
+# Below, numbered, the script's data-parallel lines: it joins the group, takes its shard,
+# lets DDP broadcast the weights, averages the gradients, and computes the two gradients
+# it compares with. `gradients_on` gives a model's gradients on some images,
+# `weight_spread` the largest gap between the processes' copies of any weight, and
+# `rank_print` prints from rank 0 alone (Appendix B lists the whole script).
 
 
 # %%
@@ -375,20 +371,8 @@ def script_lines(name: str, *pieces: tuple[str, int]) -> None:
         start += count
 
 
-script_lines(
-    "manual_ddp.py",
-    ("def gradients_on", 5),
-    ("def largest_gap", 3),
-    ("def weight_spread", 4),
-    ("def average_by_hand", 5),
-    ("with process_group", 6),
-    ("torch.manual_seed(rank)", 6),  # the initial weights, and their gap before and after
-    ("# The step by hand", 3),
-    ("own = gradients_on", 8),
-    ("whole = gradients_on", 1),
-    ("from_ddp = gradients_on", 1),
-    ("rank_print(", 20),  # the lines that print the output below, in order
-)
+# From joining the group to DDP's gradients: 30 lines in one piece.
+script_lines("manual_ddp.py", ("with process_group", 30))
 
 # %%
 manual_args = [batch_path]
@@ -551,7 +535,8 @@ print(
 # How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
 # processes with *B* images each (an effective batch of 2B), at B = 64 and 1,024
 # (Appendix C shows how). The last row is one process on all 2B images: the same
-# effective batch without DDP. That row over the `DDP step` row predicts 2 processes'
+# effective batch without DDP, timed with rank 1 idle (the B steps keep both ranks busy;
+# Appendix C). That row over the `DDP step` row predicts 2 processes'
 # speed-up on the steps alone; a speed-up between 1 / 1.1 and 1.1 is a tie (*the tie
 # band*, Appendix C).
 
@@ -598,23 +583,22 @@ for size in (64, 1024):
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
-# On the steps alone (one launch, CPU figures), 2 processes were predicted at
-# 0.460<!-- output: 64 images per process, predicted speed-up of 2 processes --> times one
-# process's speed at 64
-# (**slower**<!-- says: 64 images per process, the predicted speed-up in words -->) and
-# 1.185<!-- output: 1024 images per process, predicted speed-up of 2 processes --> at
-# 1,024 (**faster**<!-- says: 1024 images per process, the predicted speed-up in words -->).
-# At 1,024 that word rests on one launch, and Appendix C shows the two ranks' own
-# predictions **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
-# At 64, DDP added
-# 0.753 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
-# bare all-reduce alone:
-# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce -->; Appendix C
-# splits the added time), while halving the images saved
-# 0.103 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-# 1,024,
-# 0.665 ms<!-- output: 1024 images per process, ms DDP adds to a step --> against
-# 1.071 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# At 64 images per process DDP added
+# 0.683 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# halving the images saved
+# 0.105 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
+# processes are predicted
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
+# 1,024 it added
+# 0.829 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# saved
+# 1.117 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
+# so **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (one launch, CPU figures). The predicted speed-ups were
+# 0.496<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
+# 1.119<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# Appendix C splits DDP's added time, and finds the two ranks' own predictions at 1,024:
+# **disagree**<!-- says: 1024 images per process, the ranks' own predictions -->.
 #
 # One process's step on 2B images took
 # 1.23<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
@@ -627,23 +611,22 @@ for size in (64, 1024):
 # ## 9. One process against two
 #
 # Does a second process pay off over whole epochs, where loading the batches counts too?
-# `compare_arms.py` trains *arms* from the same seed on the same shuffles of the training
-# images, at section 8's sizes: 64 and 1,024 images per process (effective batches of 128
-# and 2,048). Two pairs, each one process (its *baseline*) against 2 under DDP, 1 thread
-# each:
-# - *the lean pair*, `batch slices, 1 thread` and `DDP, 2 processes, slices`, slices each
-#   batch from one tensor: the fairer test, as neither fetches images one by one;
-# - *the DataLoader pair*, `plain loop, 1 thread` and `DDP, 2 processes`, section 7's loop
-#   without and with DDP, fetches images one by one with a `DataLoader`.
+# `compare_arms.py` trains five **arms** (ways of training) from the same seed on the same
+# shuffles, at section 8's sizes: 64 and 1,024 images per process (effective batches of
+# 128 and 2,048). Three run section 7's loop, with a `DataLoader` fetching images one by
+# one: `plain loop, 1 thread`, `plain loop, 2 threads` and `DDP, 2 processes` (1 thread
+# in each process). The lean pair, `batch slices, 1 thread` and `DDP, 2 processes,
+# slices`, slices each batch from one tensor instead.
 #
-# *Words for section 9*: **arm**, one way of training, timed one epoch per **round**;
-# **speed-up**, the baseline's time over the arm's (above 1, the arm is faster);
-# **loader**, an epoch's time waiting for batches; **the rest**, all its other time: the
-# steps with their exchange, waits for the other process and the loop's Python.
+# 2 processes of 1 thread use both of this run's 2 logical CPUs; one process on 1 thread
+# leaves one idle. So the same-CPU test is `DDP, 2 processes` against `plain loop, 2
+# threads`. The lean pair and the DataLoader pair (`plain loop, 1 thread` against `DDP, 2
+# processes`) set 1 CPU against 2.
 #
-# The arms take turns each round; round 1 is a warm-up, left out. As in lesson 04, a
-# winner is named only if every counted round is faster, or every one slower, beyond the
-# tie band. Appendix A times one more arm: one process on 2 threads.
+# The arms take turns, one epoch each per **round**; round 1 is a warm-up, left out. A
+# **speed-up** is the 1-process arm's epoch over the 2 processes' (above 1, 2 processes
+# are faster). As in lesson 04, a winner is named only if every counted round is faster,
+# or every one slower, beyond the tie band.
 
 # %%
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -667,20 +650,20 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# Each column is a median over the counted rounds; a part's speed-up is the ratio of two
-# medians, the epoch's the median of the rounds' own ratios (the `round by round` lines).
+# Each column is a median over the counted rounds (`loader`: getting batches ready; `the
+# rest`: all other time); each speed-up, the median of the rounds' own speed-ups (the
+# `round by round` lines).
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
-PAIRS = {  # each pair: 2 processes under DDP, and its own 1-process baseline
+PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
+PAIRS = {  # each pair: 2 processes under DDP, and its own 1-process, 1-thread baseline
     "the lean pair": (TWO_SLICED, SLICED_ARM),
     "the DataLoader pair": (TWO_ARM, PLAIN_ARM),
 }
-# Where the arms ran, for the tables and the figure (1-process arms use one CPU or GPU).
-arms_where = "one logical CPU per process (DDP: 2 processes, gloo)"
-if not cpu_only:
-    arms_where = "one GPU per process (DDP: 2 processes, NCCL)"
+# Where the arms ran, for the tables and the figure.
+arms_where = f"{machine}, 1 thread a process unless named"
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 small, large = launches  # the two effective batches: 128 and 2 x big_batch
 # Every pair's results, once, at both batches: pair -> effective batch -> its rounds
@@ -702,44 +685,43 @@ dataloader_pair = pair_results["the DataLoader pair"]
 two_rounds = {batch: rounds for batch, (rounds, _, _) in dataloader_pair.items()}
 two_parts = {batch: parts for batch, (_, parts, _) in dataloader_pair.items()}
 two_words = {batch: words for batch, (_, _, words) in dataloader_pair.items()}
-# The table's and the figure's order: the DataLoader pair, then the lean pair, each
-# baseline first; a 2-process arm's speed-ups are over its own pair's baseline.
-section_9_arms = [name for arm, baseline in reversed(PAIRS.values()) for name in (baseline, arm)]
-pair_of = {arm: pair for pair, (arm, _) in PAIRS.items()}  # a 2-process arm -> its pair
+lean_rounds = {batch: rounds for batch, (rounds, _, _) in pair_results["the lean pair"].items()}
+# The same CPUs: 2 processes against one process on 2 threads (Appendix A reuses it).
+same_cpus = {batch: arm_speed_ups(figures, TWO_ARM, PLAIN_2) for batch, figures in launches.items()}
+comparisons = {  # each row of the table: effective batch -> its rounds
+    "2 processes vs 1 process, 2 threads (same CPUs)": same_cpus,
+    "lean pair (1 CPU vs 2)": lean_rounds,
+    "DataLoader pair (1 CPU vs 2)": two_rounds,
+}
+section_9_arms = [PLAIN_ARM, PLAIN_2, TWO_ARM, SLICED_ARM, TWO_SLICED]  # the table's order
 print(f"seconds per epoch on {arms_where}")
-print(
-    f"{'batch':>5} | {'arm':<24} | epoch | loader | the rest | "
-    "speed-up over its pair's baseline: epoch, loader, rest"
-)
+print(f"{'batch':>5} | {'arm':<24} | epoch | loader | the rest")
 for batch, figures in launches.items():
     for arm in section_9_arms:
-        row, last = figures[arm], "(its pair's baseline)"
-        if arm in pair_of:
-            rounds, parts, _ = pair_results[pair_of[arm]][batch]
-            last = f"{rounds.median:.2f}, {parts['loader']:.2f}, {parts['rest']:.2f}"
+        row = figures[arm]
         print(
             f"{batch:>5} | {arm:<24} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
-            f"{row['rest']:8.2f} | {last}"
+            f"{row['rest']:8.2f}"
         )
 print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
-for pair, by_batch in pair_results.items():  # the epoch's speed-up: median, then each round
-    for batch, (rounds, _, _) in by_batch.items():
+print()
+print("2 processes' epoch speed-up, median of the rounds (rounds faster/tied/slower)")
+print(f"{'comparison':<47}" + "".join(f" | {f'at {batch}':>12}" for batch in launches))
+for comparison, by_batch in comparisons.items():
+    cells = (f"{r.median:.2f} ({r.faster}/{r.tied}/{r.slower})" for r in by_batch.values())
+    print(f"{comparison:<47}" + "".join(f" | {cell:>12}" for cell in cells))
+for comparison, by_batch in comparisons.items():  # the median, then each round
+    for batch, rounds in by_batch.items():
         each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
         print(
-            f"{pair} at {batch}, 2 processes' epoch speed-up, median of the rounds: "
-            f"{rounds.median:.2f} (round by round: {each})"
+            f"{comparison} at {batch}, median of the rounds: {rounds.median:.2f} "
+            f"(round by round: {each})"
         )
-each_pair = "; ".join(  # each pair's verdict and median at both batches, the lean pair first
-    f"{pair}: "
-    + ", then ".join(f"{r.verdict} (median {r.median:.2f})" for r, _, _ in by_batch.values())
-    for pair, by_batch in pair_results.items()
-)
-both_batches = " and ".join(str(batch) for batch in launches)
-print(f"take-away: 2 processes against 1 at effective batches {both_batches}, {each_pair}")
-for pair, by_batch in pair_results.items():  # each part's speed-up, then its words
-    _, parts, words = by_batch[large]
-    answer = ", ".join(f"the {part} {parts[part]:.2f} ({words[part]})" for part in parts)
-    print(f"answer at {large} by part, {pair}: {answer}")
+for batch, rounds in same_cpus.items():  # the same-CPU comparison, in words
+    print(
+        f"take-away at {batch}, 2 processes vs 1 process on 2 threads: {rounds.verdict} "
+        f"(median {rounds.median:.2f})"
+    )
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -757,23 +739,13 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each): **2 processes against 1 at effective
-# batches 128 and 2048, the lean pair: slower in every round (median 0.41), then no clear winner: 4
-# faster, 1 tied, 0 slower (median 1.23); the DataLoader pair: slower in every round (median 0.51),
-# then faster in every round (median 1.96)**<!-- says: take-away -->. The DataLoader pair's speed-up
-# at 2,048 is helped by its
-# baseline's slower loading inside its run (Appendix A). Each 1-process arm leaves one of
-# the 2 CPUs idle; Appendix A's 2-thread arm is the same-hardware comparison.
+# 5<!-- output: rounds counted --> counted rounds each): on the same CPUs, 2 processes
+# against one process on 2 threads were, at 128, **slower in every round (median
+# 0.53)**<!-- says: take-away at 128, 2 processes vs 1 process on 2 threads -->
+# and at 2,048, **no clear winner: 4 faster, 1 tied, 0
+# slower (median 1.71)**<!-- says: take-away at 2048, 2 processes vs 1 process on 2 threads -->.
 #
-# By part at 2,048, the lean pair: **the loader 1.86 (faster), the rest 0.73
-# (slower)**<!-- says: answer at 2048 by part, the lean pair -->; the DataLoader pair:
-# **the loader 2.93 (faster), the rest 0.77 (within the rounds'
-# spread)**<!-- says: answer at 2048 by part, the DataLoader pair -->. A part is "within
-# the rounds' spread" where its two medians differ, in seconds, by less than the larger of
-# its two arms' ranges over the rounds (else the tie band judges its ratio): each pair has
-# its own spread, so similar ratios can get different words.
-#
-# Did the two arms train the same model?
+# Did the plain loop and DDP train the same model?
 
 # %%
 for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
@@ -829,10 +801,13 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 11. What changes at scale
 #
-# **GPUs.** On a machine with 2 GPUs or more (no `cpu_only`), the same scripts are written
-# to run unchanged (not run here): `process_group()` picks NCCL, each process takes GPU
+# **GPUs.** On a machine with 2 GPUs or more, the same scripts are written to run
+# unchanged (not run here): `process_group()` picks NCCL, each process takes GPU
 # `LOCAL_RANK`, the `.to(device)` lines move the model and every batch there, and DDP gets
-# `device_ids=[device]`. On this machine:
+# `device_ids=[device]`. NCCL needs a GPU per process, so with fewer GPUs (a Mac, a
+# one-GPU Colab) the launches pass `cpu_only=True`: it hides the GPUs, and the scripts run
+# on the CPU with gloo. Section 3's launch passes it on every machine, as its script uses
+# gloo and CPU tensors only. On this machine:
 
 # %%
 if gpus >= 2:
@@ -897,15 +872,15 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.753 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   0.683 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
-#   0.103 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
-# - Section 9 (CPU figures, one launch per batch): **2 processes against 1 at effective batches 128
-# and 2048, the lean pair: slower in every round (median 0.41), then no clear winner: 4 faster, 1
-# tied, 0 slower (median 1.23); the DataLoader pair: slower in every round (median 0.51), then
-# faster in every round (median 1.96)**<!-- says: take-away -->;
-#   the DataLoader pair's speed-up at 2,048 is helped by its baseline's slower loading
-#   inside its run (Appendix A).
+#   0.105 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+# - Section 9 (CPU figures, one launch per batch,
+#   5<!-- output: rounds counted --> counted rounds each): on the same CPUs, 2 processes
+#   against one process on 2 threads were, at 128, **slower in every round (median
+# 0.53)**<!-- says: take-away at 128, 2 processes vs 1 process on 2 threads -->
+#   and at 2,048, **no clear winner: 4 faster, 1 tied, 0
+#   slower (median 1.71)**<!-- says: take-away at 2048, 2 processes vs 1 process on 2 threads -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
@@ -1099,10 +1074,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes on this lesson's 2 logical CPUs (in this run; yours may
 # differ) trained at
-# 0.51
-# <!-- output: the DataLoader pair at 128, 2 processes' epoch speed-up, median of the rounds -->
-# times the speed of one process, over whole epochs. Which explanation do the lesson's
-# measurements support?
+# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# the speed of the pair's other arm (one process on one CPU), over whole epochs. Which
+# explanation do the lesson's measurements support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
@@ -1120,16 +1094,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.753 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.683 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.103 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.105 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.46<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.50<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.51
-# <!-- output: the DataLoader pair at 128, 2 processes' epoch speed-up, median of the rounds -->
+# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # (the median of the rounds). Appendices A and C split those epochs into the loading and
 # the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1201,10 +1174,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # ## Appendix A: how section 9's epochs are judged, and where they went
 #
 # This appendix extends section 9: its script, how it keeps the arms alike, the verdict
-# rule, the lines behind its table, where each arm's epoch went (the loading's two parts,
+# rule, the lines behind its pairs, where each arm's epoch went (the loading's two parts,
 # the rest per step, section 8's prediction beside the rest, and the loading against a
-# control timed alone), and the script's fifth arm, `plain loop, 2 threads`: one process
-# using both logical CPUs. (The lean pair's arms are like the plain loop and DDP but with
+# control timed alone), and all five arms side by side, with what a second thread alone
+# buys. (The lean pair's arms are like the plain loop and DDP but with
 # each batch indexed out of one tensor of all the images in one go, instead of a
 # `DataLoader` fetching the images one by one and stacking them.)
 #
@@ -1236,7 +1209,7 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # faster, tied or slower; `part_speed_ups` divides the baseline's median seconds in each
 # part by the arm's. Each median is taken on its own, so the two parts need not add up to
 # the `epoch` column. The next cell defines this appendix's helpers, then prints, for each
-# batch, the lines behind section 9's `DDP, 2 processes` row: its median speed-up with the
+# batch, the lines behind section 9's DataLoader pair: its median speed-up with the
 # rounds faster, tied and slower, each part's speed-up, and both parts in words (the `by
 # part` line, from `part_words`: "within the rounds' spread" where the two medians differ,
 # in seconds, by less than the larger of the arms' ranges of that part over the rounds,
@@ -1245,9 +1218,6 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 
 
 # %%
-PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
-
-
 def compare(
     name: str, figures: dict, arm: str, baseline: str, rounds: RoundCount | None = None
 ) -> RoundCount:
@@ -1272,8 +1242,8 @@ def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
     print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
 
 
-# Section 9's DDP row at each batch, line by line (section 9's two_rounds, two_parts and
-# two_words: the DataLoader pair's).
+# Section 9's DataLoader pair at each batch, line by line (section 9's two_rounds,
+# two_parts and two_words).
 for batch, figures in launches.items():
     name = f"effective batch {batch}"
     compare(name, figures, TWO_ARM, PLAIN_ARM, two_rounds[batch])
@@ -1302,9 +1272,9 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.57<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.60<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1344,11 +1314,12 @@ if len(won) == len(pair_rows):
 print(f"take-away, 2 processes won every round: {won_words}")
 
 # %% [markdown]
-# The rest with 2 processes, in words: **slower in the DataLoader pair at 128; slower in the
-# lean pair at 128; within the rounds' spread in the DataLoader pair at 2048; slower in the
-# lean pair at 2048**<!-- says: take-away, the rest with 2 processes -->;
+# The rest with 2 processes, in words: **slower in the DataLoader pair at 128; slower in the lean
+# pair at 128; within the rounds' spread in the DataLoader pair at 2048; within the rounds' spread
+# in the lean pair at 2048**<!-- says: take-away, the rest with 2 processes -->;
 # they won every round
-# **only in the DataLoader pair at 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the DataLoader pair at 2048 and in the lean pair at
+# 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1423,7 +1394,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 # %% [markdown]
 # **The loading's two parts.** With the same cost per image, 2 processes would halve the
-# loading, and section 9's `loader` speed-ups would be 2. The
+# loading, and the pairs' `loader` speed-ups above would be 2. The
 # `… per image, 2 processes against 1` lines compare, in words, each part's cost per
 # image in each of 2 processes with one process's (faster: cheaper). Fetching and
 # stacking, at 128:
@@ -1438,11 +1409,11 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.87<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.92<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.38<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.53<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.73<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.45<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1523,7 +1494,7 @@ loading_us = {size: statistics.median(times) for size, times in repeats.items()}
 for size, microseconds in loading_us.items():
     print(
         f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f} "
-        f"(repeats {min(repeats[size]):.1f} to {max(repeats[size]):.1f})"
+        f"(repeats {min(repeats[size]):.2f} to {max(repeats[size]):.2f})"
     )
 # Half the batch against the whole, as a speed-up: above 1, an image cost less at half.
 ratio = loading_us[2 * big_batch] / max(loading_us[big_batch], 1e-9)  # the control's gain
@@ -1543,7 +1514,7 @@ else:
 half_line = f"one process's loading per image, batches of {big_batch} against {2 * big_batch}"
 print(f"{half_line}: {words}, {spread_words}")
 # The gain to explain: each process's speed-up per image beyond halving its images.
-to_explain = two_parts[2 * big_batch]["loader"] / 2  # section 9's loader speed-up over 2
+to_explain = two_parts[2 * big_batch]["loader"] / 2  # the DataLoader pair's loader speed-up / 2
 to_explain_line = f"the gain to explain, effective batch {2 * big_batch}, loader speed-up / 2"
 print(f"{to_explain_line}: {to_explain:.2f}")
 print(f"the control's gain, cost per image at {2 * big_batch} / at {big_batch}: {ratio:.2f}")
@@ -1562,21 +1533,21 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # The control loaded an image in
 # 3.9 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 3.8 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 4.0 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 4.1 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 3.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.1 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 3.8 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). The verdict:
-# **at 1,024, an image cost about the same to load as at 2,048, though the spreads do not
-# overlap**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
+# **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
+# spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
 # compares the repeats' ranges unrounded.
 # How much of the loading gain at 2,048 could the smaller batch that each of the 2
 # processes loads explain? The gain to explain, each process's gain per image beyond
-# halving its images (section 9's loader speed-up over 2), was
-# 1.46<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
+# halving its images (the DataLoader pair's loader speed-up over 2), was
+# 1.51<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
 # control's gain, its cost per image at 2,048 over that at 1,024, was
-# 1.01<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
+# 1.00<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
 # **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 --> (none
 # without a gain beyond the repeats' spread; all where the control's gain reaches the
 # gain to explain; nothing to explain where the loader's gain beyond halving is within the
@@ -1591,7 +1562,7 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # images, each of the 2 processes 1,024; at 128: 128 and 64). Then a what-if at 2,048:
 # each arm's epoch had it loaded at the control's rate, with its rest as measured, and 2
 # processes' speed-up from those two epochs (a ratio of two epochs, not the median of the
-# rounds' ratios that section 9's epoch column gives).
+# rounds' ratios that section 9's speed-ups give).
 
 # %%
 for batch, figures in launches.items():
@@ -1622,12 +1593,12 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.57<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.84<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.09<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.20<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.14<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.43<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.18<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.50<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
 # is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
@@ -1637,9 +1608,9 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.28 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.26 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.20 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.18 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
 # 1.42<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
@@ -1659,10 +1630,10 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # 2. a second process, both loading lean: the lean pair, its verdict, then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
 #    gets here, then its median and its rounds in words;
-# 4. 2 processes over the plain loop with 2 threads, then its verdict. This
-#    pair changes two things, the processes and the threads in each, so it answers a
-#    practical question (is `torchrun` worth it over a plain script here?) rather than
-#    isolating a cause.
+# 4. 2 processes over the plain loop with 2 threads (section 9's same-CPU comparison),
+#    then its verdict. This pair changes two things, the processes and the threads in
+#    each, so it answers a practical question (is `torchrun` worth it over a plain script
+#    here?) rather than isolating a cause.
 
 
 # %%
@@ -1681,7 +1652,7 @@ def report_arms(batch: int, figures: dict) -> RoundCount:
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
-    plain_script = compare(name, figures, TWO_ARM, PLAIN_2)  # 4. torchrun or a plain script
+    plain_script = compare(name, figures, TWO_ARM, PLAIN_2, same_cpus[batch])  # 4. section 9's
     print(f"{name}, 2 processes against 2 threads, verdict: {plain_script.verdict}")
     return lean
 
@@ -1700,34 +1671,34 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.36<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.21<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.14<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.23<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.31<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.86<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.73
+# 2.16<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.81
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times its speed; by part, **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times its speed; by part, **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.13<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.14<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 2 faster, 3 tied, 0
+# **a tie, then no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
 # **faster, then no clear winner: 4 faster, 0 tied, 1
@@ -1738,11 +1709,12 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # machine cannot see that, so this lesson cannot check it, nor does it time what limits
 # the second thread.
 #
-# **`torchrun` against a plain script.** 2 processes ran at
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
+# ran at
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
 # 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads, as against 1 thread in section 9:
+# times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
 # at 128 and **no clear winner: 4 faster, 1 tied, 0
@@ -1842,29 +1814,29 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.396 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.391 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.426 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.753 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.683 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.099 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.108 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.654 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.575 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.396 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.391 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
-# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 60%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 30%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 34%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.38<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.88<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.45<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.21<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step** (section 8's `step on 2B / step on B` lines) is a
 # rough reading of the fixed cost per step: the 2B step ran with rank 1 idle, the B steps
@@ -1912,27 +1884,26 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# **1.185 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
+# **1.119 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
 # the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
 # own prediction: rank 0's
-# **1.196 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
+# **1.157 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
 # rank 1's
-# **1.175 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
-# Where the two words differ, the word depends on the rank the prediction comes from, and
-# could change with the next launch. The two ranks' predictions differ by
-# 0.022<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# **1.083 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# The two ranks' predictions differ by
+# 0.073<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.023<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
+# 0.014<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much (section 8 gave the
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 0.677 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.103 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.653 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 1.039 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
+# 0.776 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.144 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 0.881 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 1.090 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
 # time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
 # does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
 # its last digit can differ). In words, DDP's
@@ -1987,25 +1958,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.462 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.254 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.479 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.226 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.018 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.010 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.007 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.073 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.070 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.067 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
-# So at 2,048, section 9's rest speed-up of
-# 0.77<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.069 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# So at 2,048, the DataLoader pair's rest speed-up (Appendix A) of
+# 0.79<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.018 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2105,12 +2076,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 896 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 858 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 599 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1712 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).
