@@ -5,7 +5,7 @@ time the ways they compare in rounds, one of each per round, and read each round
 *speed-up* (the other way's time over this one's). ``count_rounds`` counts the rounds as
 faster, tied or slower and names a winner only when every round agrees, over two rounds or
 more;
-``speed_up_in_words`` says one speed-up in words. Introduced in lesson 04.
+``speed_up_in_words`` says one speed-up in words. Introduced in lesson 06.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def speed_up_in_words(speed_up: float, tie: float = TIE, *, width: bool = True) 
     """``"faster"``, ``"slower"`` or ``"a tie (within 10%)"`` (``tie`` as a percentage) for
     a speed-up, a time ratio old over new: above ``1 + tie`` is faster, below
     ``1 / (1 + tie)`` slower, anything between a tie; ``width=False`` says ``"a tie"``
-    alone, for a sentence that gives the band once. Introduced in lesson 04."""
+    alone, for a sentence that gives the band once. Introduced in lesson 06."""
     if tie < 0:
         raise ValueError(f"tie must be 0 or more, got {tie!r}")
     if speed_up > 1 + tie:

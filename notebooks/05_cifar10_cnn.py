@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 251 s with a peak memory of 1460 MB. The course's
+# > 2 threads); the whole lesson ran in 246 s with a peak memory of 1371 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -139,9 +139,8 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
 # **Which copy made these outputs.** This run's image files were
-# **.jpg**<!-- says: image files -->; a download of the course's archive prints `.png` (the
-# original PNGs), and where the two differ, expect accuracies and times to differ too, by an
-# amount not measured.
+# **.jpg**<!-- says: image files -->; a download of the course's archive prints `.png`, and
+# where the two differ, accuracies and times may differ too, by an amount not measured.
 #
 # A `DataLoader` with per-image transforms, as in lesson 03, would decode all 50,000
 # files again every epoch. Instead, as in lesson 04, decode them **once**: as
@@ -179,8 +178,8 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 # Each colour channel gets its own mean and standard deviation, measured on the training
 # images. `batch_transform` turns a `uint8` batch into normalised floats, and
 # `DeviceTensorLoader` applies it to every batch. `training_batches(seed)` serves plain
-# normalised batches of 64 in an order fixed by its seed (0 unless given), so sections 4
-# and 5 train their models on the same batches. The cell checks `normalise` by hand and
+# normalised batches of 64 in an order fixed by its seed (0 unless given), meant to let
+# sections 4 and 5 train on the same batches. The cell checks `normalise` by hand and
 # draws the first batch, whose channel means come out near 0.
 
 # %%
@@ -536,7 +535,7 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # Does an MLP do worse under the same training? It likely would: an MLP has no notion of
 # which pixels are neighbours, so what it learns about an edge in one place should not
 # carry to another (expected, not shown), while a convolution applies each filter
-# everywhere. The pixel-shuffle control below shows the CNN's dependence on neighbours.
+# everywhere.
 #
 # Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's optimizer, rate,
 # epochs and batches: the same seed, 0, and a fresh `training_batches()`, so both models
@@ -582,9 +581,9 @@ print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:
 # **Does the CNN's lead rest on which pixels are neighbours?** A control: after
 # normalising, move the pixels by one fixed, seeded permutation of the 1,024 positions
 # (the same for every image and channel), in training and validation batches, and train
-# both models afresh as above. What to look for: the MLP, blind to neighbours, should
-# stay about where it was (from the same seed it is the plain MLP, its first layer's
-# starting weights reordered); the CNN's filters lose their neighbours.
+# both models afresh as above. What to look for: the MLP should stay about where it was,
+# being the same model: a fixed reordering only changes which first-layer weight meets which
+# pixel; each 5 x 5 filter of the CNN now covers 25 scattered pixels.
 
 
 # %%
@@ -640,8 +639,7 @@ print(f"the MLP's change against the CNN's, by size: {'smaller' if smaller else 
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe helped, judging each over three seeds. That study runs in miniature (a narrow
-# ResNet-9, short runs on a sample). ResNet-9 rests on three ideas:
+# recipe helped, judging each over three seeds. ResNet-9 rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -809,10 +807,6 @@ show_batch(
 )
 
 # %% [markdown]
-# These miniature runs, 48<!-- output: steps per recipe run --> steps each against section
-# 4's 1,408<!-- output: steps in section 4's small-CNN run -->, ask which parts of the recipe
-# help, not how good ResNet-9 is: look for accuracies below section 4's small CNN's.
-#
 # **The training.** The runs use these parts, each with its aim (one-cycle's rates
 # checked by hand below, the rest in Appendix D):
 # - *Adam*, to give each weight its own step size: divides each gradient's running
@@ -923,47 +917,19 @@ for seed in recipe_seeds:
             recipe_histories[name] = history
         elif seed == 1 and name == "one-cycle, weight decay, clipping":
             repeat_history = history  # drawn dashed in Appendix D
-
-# %% [markdown]
-# **One-cycle's rates by hand** (section 6's run 2). `fit_one_cycle` gives PyTorch's
-# `OneCycleLR` only the peak and the number of steps; its defaults set the rest: start at
-# the peak / 25, rise along a cosine to the peak over the first 0.3 of the steps, then
-# fall along a cosine to the start / 10,000. Below, run 2's rates (seed 0), then a few of
-# them by hand:
-
-# %%
-one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
-cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
-print(
-    f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
-    f"step 0, {one_cycle_rates[cycle_peak]:.4f} at step {cycle_peak}, "
-    f"{one_cycle_rates[cycle_end]:.1e} at step {cycle_end}"
-)
-mean_share = statistics.mean(one_cycle_rates) / peak_rate
-print(f"one-cycle's mean learning rate / its peak: {mean_share:.2f}")
+        print(f"finished seed {seed}, {name}")  # progress; the table comes below
 # Every recipe run takes as many steps (same sample, batch size and epochs).
-recipe_batches = len(one_cycle_rates) // recipe_epochs
-print(
-    f"steps per recipe run: {len(one_cycle_rates)} "
-    f"({recipe_epochs} epochs of {recipe_batches} batches)"
-)
+recipe_steps = sum(len(epoch["lrs"]) for epoch in recipe_histories["one-cycle"])
+recipe_batches = recipe_steps // recipe_epochs
+print(f"steps per recipe run: {recipe_steps} ({recipe_epochs} epochs of {recipe_batches} batches)")
 cnn_batches = len(cnn_loader)  # section 4's small CNN: batches of 64
 print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_epochs} epochs)")
 
-# %%
-# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
-# (the start or the end), a the step's distance from the peak step, as a share of that side.
-cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
-same = True
-for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
-    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
-    low = peak_rate / 25 / (1 if rising else 1e4)
-    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
-    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
-    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
-print(f"one-cycle's rates by hand equal the schedule's: {same}")
-
 # %% [markdown]
+# These miniature runs, 48<!-- output: steps per recipe run --> steps each against section
+# 4's 1,408<!-- output: steps in section 4's small-CNN run -->, ask which parts of the recipe
+# help, not how good ResNet-9 is: look for accuracies below the small CNN's.
+#
 # **Each recipe, seed by seed.** Its final validation accuracy in each seed, their mean,
 # and the *seed range*, best seed minus worst: how far the seed alone moved one recipe.
 
@@ -1020,12 +986,20 @@ for what, (before, after) in steps_compared.items():
     ]
     row = "".join(f"{c:+8.2f}" for c in changes)
     print(f"{what:34}{row}{statistics.mean(changes):+8.2f}")
-# How far the seed alone moved a recipe with batch norm (the largest such seed range),
-# against each seed's change from removing batch norm and the other rows' mean changes.
-norm_recipes = [name for name in finals if recipe_runs[name].get("batch_norm", True)]
-seed_alone = max(seed_ranges[name] for name in norm_recipes)
-print(f"largest seed range, recipes with batch norm (points): {seed_alone:.2f}")
-removal = min(abs(change) for change in step_changes["removing batch norm"])
+# How far the seed alone moved any recipe (the largest seed range of all five, the run
+# without batch norm included), against each seed's change from removing batch norm and
+# the other rows' mean changes.
+seed_alone = max(seed_ranges.values())
+print(f"largest seed range, any recipe (points): {seed_alone:.2f}")
+removal_changes = step_changes["removing batch norm"]
+if all(change < 0 for change in removal_changes):
+    removal_direction = "lower in every seed"
+elif all(change > 0 for change in removal_changes):
+    removal_direction = "higher in every seed"
+else:
+    removal_direction = "mixed"
+print(f"removing batch norm, accuracy against the full recipe: {removal_direction}")
+removal = min(abs(change) for change in removal_changes)
 print(f"removing batch norm, smallest change in size (points): {removal:.2f}")
 removal_words = "larger in every seed" if removal > seed_alone else "not larger in every seed"
 print(f"removing batch norm's changes against that range: {removal_words}")
@@ -1036,30 +1010,62 @@ other_words = "all within" if largest_other <= seed_alone else "not all within"
 print(f"other rows' mean changes against that range: {other_words}")
 
 # %% [markdown]
-# Against how far the seed alone moved a recipe with batch norm, up to
-# 4.74<!-- output: largest seed range, recipes with batch norm (points) --> points,
-# removing batch norm's changes (at least
-# 10.36<!-- output: removing batch norm, smallest change in size (points) --> in size)
-# were **larger in every seed**<!-- says: removing batch norm's changes against that range -->
-# and the other rows' mean changes (at most
-# 0.87<!-- output: other rows, largest mean change in size (points) --> in size) were
-# **all within**<!-- says: other rows' mean changes against that range --> it, in these
-# 48<!-- output: steps per recipe run -->-step runs. Weight decay's term was tiny: on a
-# fresh network's first batch,
-# 0.0133%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length (Appendix D measures it, and reads the table more closely).
+# Without batch norm (each convolution given a bias, the rate and clipping kept as set for
+# batch norm), accuracy against the full recipe was
+# **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
+# by at least 10.36<!-- output: removing batch norm, smallest change in size (points) -->
+# points: changes
+# **larger in every seed**<!-- says: removing batch norm's changes against that range -->
+# than the largest seed range of any recipe,
+# 7.84<!-- output: largest seed range, any recipe (points) --> points. The other rows' mean
+# changes, at most 0.87<!-- output: other rows, largest mean change in size (points) -->
+# points in size, were
+# **all within**<!-- says: other rows' mean changes against that range --> that range:
+# 48<!-- output: steps per recipe run -->-step runs from three seeds can detect only large
+# effects (Appendix D reads the table more closely).
+
+# %% [markdown]
+# **One-cycle's rates by hand** (run 2). `fit_one_cycle` gives PyTorch's `OneCycleLR`
+# only the peak and the number of steps; its defaults set the rest: start at the
+# peak / 25, rise along a cosine to the peak over the first 0.3 of the steps, then fall
+# along a cosine to the start / 10,000. Below, run 2's rates (seed 0), then a few of them
+# by hand:
+
+# %%
+one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
+cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
+print(
+    f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
+    f"step 0, {one_cycle_rates[cycle_peak]:.4f} at step {cycle_peak}, "
+    f"{one_cycle_rates[cycle_end]:.1e} at step {cycle_end}"
+)
+mean_share = statistics.mean(one_cycle_rates) / peak_rate
+print(f"one-cycle's mean learning rate / its peak: {mean_share:.2f}")
+
+# %%
+# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
+# (the start or the end), a the step's distance from the peak step, as a share of that side.
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# On a CPU a full ResNet-9 would take far over the lesson's 10-minute budget (about
-# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 --> for 16 epochs at width 16
-# alone, extrapolated from machine B's 4-epoch benchmark: Appendix E), so this section
-# trains `FastNet`, a small network built for speed, with its own recipe, after Keller
-# Jordan's *airbench* (arXiv 2404.00498). The benchmark chose it over a width-16 ResNet-9
-# on one seed's validation accuracy (Appendix A): a provisional choice. It keeps
-# ResNet-9's 3 x 3 convolutions, batch norm and max-pooling, with *GELU*, a smooth ReLU,
-# in place of ReLU. The main ideas, each shown in Appendix A:
+# On a CPU a width-16 ResNet-9 would take over the lesson's 10-minute budget (about
+# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 --> for 16 epochs, extrapolated
+# from machine B's 4-epoch benchmark: Appendix E), so this section trains `FastNet`, a
+# small network built for speed, with its own recipe, after Keller Jordan's *airbench*
+# (arXiv 2404.00498). The benchmark chose it over that ResNet-9 on one seed's validation
+# accuracy (Appendix A): a provisional choice. It keeps ResNet-9's 3 x 3 convolutions,
+# batch norm and max-pooling, with *GELU*, a smooth ReLU, in place of ReLU. The main
+# ideas, each shown in Appendix A:
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
 #   *covariance* (how two values vary together, as neighbouring pixels do), never
 #   trained;
@@ -1090,9 +1096,9 @@ del probe_batch, features, logits_by_hand
 
 # %% [markdown]
 # Equal: **True**<!-- says: FastNet's forward by hand equals FastNet's -->. The next cell
-# prints `FastNet`'s layers and trains it, on a CPU or a Mac GPU alike; only on a CUDA GPU
-# does it train a full ResNet-9 instead (Appendix E), and the `FastNet` figures below
-# are not that run's.
+# prints `FastNet`'s layers and trains it, on a CPU (and, we expect, on a Mac GPU; not
+# run); only on a CUDA GPU does it train a full ResNet-9 instead (Appendix E), and the
+# `FastNet` figures below are not that run's.
 
 
 # %%
@@ -1197,8 +1203,8 @@ for smoothing in (0.0, fast_smoothing):  # the plain label, then the smoothed ta
 # the smoothed targets,
 # 0.87<!-- output: a confident right prediction, loss at label smoothing 0.2 -->, as they
 # ask 0.02 for each wrong class. So the smoothed training loss reads higher. Appendix A
-# splits the last epoch's gap, validation loss minus training loss, into smoothing's
-# part, the fit's own gap and the rest.
+# (*Section 7's gap, in three parts*) prints smoothing's share of the last epoch's gap,
+# validation loss minus training loss, as `label smoothing's part`.
 #
 # **Test-time augmentation** costs no training, only more prediction:
 # `TestTimeAugmentation` averages the logits over four views (as it is, mirrored, shifted
@@ -1216,10 +1222,10 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? Only images that one way gets right and the other wrong can move the
-# gain; with no real effect, each would be a coin toss. So the cell keeps the views only
-# if their validation gain beats 2 √n images, n being those images (why 2 √n: Appendix A);
-# the cost, four predictions per image, is not weighed.
+# Does it help? Only the n images one way gets right and the other wrong can move the
+# gain. With no real effect each is a coin toss, so the gain wobbles by about √n
+# images; the cell keeps the views only if their validation gain beats 2 √n images, two
+# standard deviations. The cost, four predictions per image, is not weighed.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1237,8 +1243,8 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# If the rule chose without the views, that means only that their gain was not told from
-# chance here, not that they do not help.
+# Choosing without the views means only that their gain was not told from chance here,
+# not that they do not help.
 
 # %% [markdown]
 # ## 8. The test set, once
@@ -1285,13 +1291,13 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
-# with its own recipe and 63 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 19 s<!-- output: small CNN training seconds -->, on this CPU
-# (2 threads), so not a one-change comparison of networks). The last column gives each
-# difference in standard errors (SE, lesson 03); chance often gives differences within
-# about two. Here: **every difference within two SE**<!-- says: test against validation -->. Even
-# the test score is not perfectly fresh: the benchmark and airbench's authors looked at
-# CIFAR-10 test scores.
+# with its own recipe and 66 s<!-- output: FastNet training seconds --> of training
+# against the small CNN's 19 s<!-- output: small CNN training seconds -->, so not a
+# one-change comparison of networks). The last column gives each difference in standard
+# errors (SE, lesson 03); chance often gives differences within about two. Here:
+# **every difference within two SE**<!-- says: test against validation -->. Even the test
+# score is not perfectly fresh: the benchmark and airbench's authors looked at CIFAR-10
+# test scores.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
 # its three most frequent mistakes:
@@ -1341,13 +1347,30 @@ for index in range(4):
     print(f"test image {index}: {classes[test_labels[index]]:10} predicted {predicted}")
 
 # %% [markdown]
-# **Saving and reloading.** `save_checkpoint` writes the weights (`FastNet`'s whitening
-# filters included) with the network's name, the classes and the accuracy; a fresh
-# network from `build_network` loads them and scores the same. The test-time wrapper has
-# no weights, so the checkpoint records whether to wrap the reloaded network in it.
+# **Saving and reloading.** By hand, as in lesson 03: `torch.save` writes the network's
+# `state_dict()` (`FastNet`'s whitening filters included), and a fresh network from
+# `build_network` loads it with `load_state_dict`:
 
 # %%
-checkpoint_path = Path(tempfile.mkdtemp(prefix="lesson05-")) / "network.pt"
+checkpoint_folder = Path(tempfile.mkdtemp(prefix="lesson05-"))  # a temporary folder
+weights_path = checkpoint_folder / "network_weights.pt"
+torch.save(network.state_dict(), weights_path)
+reloaded_by_hand = build_network()
+reloaded_by_hand.load_state_dict(torch.load(weights_path, weights_only=True))
+saved_weights, reloaded_weights = network.state_dict(), reloaded_by_hand.state_dict()
+same_weights = all(
+    torch.equal(saved_weights[name], reloaded_weights[name]) for name in saved_weights
+)
+print(f"weights reloaded by hand equal the saved ones: {same_weights}")
+del reloaded_by_hand, saved_weights, reloaded_weights
+
+# %% [markdown]
+# `save_checkpoint` adds the network's name, the classes and the accuracy; the reloaded
+# network scores the same. The test-time wrapper has no weights, so the checkpoint records
+# whether to wrap the reloaded network in it.
+
+# %%
+checkpoint_path = checkpoint_folder / "network.pt"
 save_checkpoint(
     checkpoint_path,
     network,
@@ -1386,14 +1409,17 @@ print(
 #   MLP's by +0.5<!-- output: MLP, change with shuffled pixels (points) -->.
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
-# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9, against
-#   how far the seed alone moved a recipe with batch norm, removing batch norm's changes
-#   were **larger in every seed**<!-- says: removing batch norm's changes against that range -->
-#   and the other changes' means were
+# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9, without
+#   batch norm (convolutions given biases; rate and clipping set for batch norm) accuracy
+#   was
+#   **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
+#   by changes
+#   **larger in every seed**<!-- says: removing batch norm's changes against that range -->
+#   than the largest seed range of any recipe; the other changes' means were
 #   **all within**<!-- says: other rows' mean changes against that range --> it.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.05 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.10 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1623,11 +1649,10 @@ if check_exercise(
 # 0.03<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->:
 # the plain run's was
 # **larger**<!-- says: rise, the plain run's against the augmented run's --> (one run
-# each). For a spike, look at the augmented run's largest one-epoch rise in validation
-# loss, at epoch
-# 12<!-- output: augmented, epoch of its largest one-epoch rise in validation loss --> to
-# 1.76<!-- output: augmented, validation loss at that epoch --> (left panel), against its
-# rise.
+# each). In the augmented run, the validation loss rose most in one epoch at epoch
+# 12<!-- output: augmented, epoch of its largest one-epoch rise in validation loss -->,
+# to 1.76<!-- output: augmented, validation loss at that epoch --> (left panel); look for
+# whether it then fell back, as a spike does.
 #
 # The plain run's best validation accuracy minus its final one:
 # **1.4 points**<!-- output: plain, final validation accuracy below its best (points) -->.
@@ -1766,8 +1791,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU, with 2 threads, the training
 # time per epoch grew far less, from
-# 0.59 s<!-- output: width 2, training seconds per epoch --> to
-# 1.40 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.55 s<!-- output: width 2, training seconds per epoch --> to
+# 1.31 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess at why, as these parts were not timed apart: some work likely does not grow
 # with the width (Python, data), some grows in proportion (element-wise work such as batch
 # norm and ReLU), and only the convolutions' arithmetic grows with the parameters.
@@ -2683,21 +2708,22 @@ print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds els
 del files_loader, tensor_loader
 
 # %% [markdown]
-# On this CPU, with 2 threads, reading section 1's JPEG copy (your PNGs decode at another
-# speed), the `DataLoader` took a median of
-# 61.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 29.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# On this CPU, with 2 threads, reading section 1's image files
+# (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
+# `DataLoader` took a median of
+# 52.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 28.5<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.5<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 28.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 18.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.28<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 5.9<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.32<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2740,11 +2766,10 @@ print(f"the animals' mean, against the vehicles': {animal_words}")
 # 3<!-- output: animals among the 5 hardest classes --> are animals, but with 6 animals
 # among 10 classes a ranking blind to classes would average 3, and give at least 3 in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
-# 252 ways to pick 5: the count alone cannot tell. (Left out, but tied with the fifth at
-# section 4's whole percents:
-# **bird**<!-- says: left out, tied with the fifth at whole percents -->; such a class
-# could as well be fifth.) The means per class are finer: the
-# animals averaged
+# 252 ways to pick 5: the count alone cannot tell. (Classes left out that tie with the
+# fifth at section 4's whole percents, and could as well be fifth:
+# **bird**<!-- says: left out, tied with the fifth at whole percents -->.) The means per
+# class are finer: the animals averaged
 # 55.5%<!-- output: mean per-class accuracy, the 6 animals (%) --> and the vehicles
 # 63.6%<!-- output: mean per-class accuracy, the 4 vehicles (%) -->, so the animals' mean
 # was **lower**<!-- says: the animals' mean, against the vehicles' -->, for the small CNN
@@ -3105,7 +3130,9 @@ print(f"chance of at least one false mark: {any_false_mark:.2f}")
 #
 # **The runs, epoch by epoch.** The two schedules' learning rates (left), and each
 # recipe's validation accuracy after each epoch from seed 0 (right). The dashed line is
-# the full recipe again, from seed 1: how far the seed alone moves a run.
+# the full recipe again, from seed 1: how far the seed alone moves a run. Look for the
+# constant rate's line on top at seed 0, and for how far the dashed seed-1 line ends from
+# its solid seed-0 twin: a gap that size between two recipes could be the seed's doing.
 
 # %%
 fig, (lr_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
