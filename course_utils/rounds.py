@@ -4,8 +4,8 @@ A machine runs the same work faster at some moments than at others, so lessons 0
 time the ways they compare in rounds, one of each per round, and read each round's
 *speed-up* (the other way's time over this one's). ``count_rounds`` counts the rounds as
 faster, tied or slower and names a winner only when every round agrees, over two rounds or
-more;
-``speed_up_in_words`` says one speed-up in words. Introduced in lesson 06.
+more; ``speed_up_in_words`` says one speed-up in words. ``TIE`` and ``count_rounds`` are
+introduced in lesson 04, ``speed_up_in_words`` in lesson 06.
 """
 
 from __future__ import annotations

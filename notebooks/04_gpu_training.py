@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1186 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1185 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -78,7 +78,7 @@ from course_utils.device import synchronize
 from course_utils.models import MLP
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
-generator = seed_everything(0)
+split_rng = seed_everything(0)
 print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
@@ -214,9 +214,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **52.3 ms**<!-- output: cpu ms per 2048 x 2048 product -->,
-# **164.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **48.7
+# **48.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->,
+# **177.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product ran at only **33.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
 # fixed cost per call, which a small product's few multiply-adds cannot share out (not
 # timed apart). A GPU, with thousands of cores to fill and a cost to *launch* each
@@ -224,9 +224,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # the course's one GPU run).
 #
 # The warm-up's first, cold product took
-# **24.19 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **11.62 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **79 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **105.50 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, a one-off cost or bad luck: the warm-up keeps it out of the median.
 #
@@ -286,7 +286,7 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
 full_train = mnist(train=True, transform=to_tensor)
-train_dataset, val_dataset = random_split(full_train, [50_000, 10_000], generator=generator)
+train_dataset, val_dataset = random_split(full_train, [50_000, 10_000], generator=split_rng)
 train_dataset = Subset(train_dataset, range(train_size))  # the whole split, except in smoke mode
 print(len(train_dataset), len(val_dataset))
 
@@ -521,7 +521,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.02 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -577,7 +577,8 @@ b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 
 # %% [markdown]
 # **The answer.** An epoch's time is the median of the *later* epochs, after the first,
-# which may pay one-off costs:
+# which may pay one-off costs. `fit`'s epoch lines above include the evaluation, (a)'s
+# through a per-image loader, so the comparison uses `train_seconds`, training alone:
 
 
 # %%
@@ -669,49 +670,36 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# On this CPU (a)'s median later epoch (the median of the later epochs, here a mean of
-# two) took
-# **3.51 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, (b)'s
-# **0.214 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a) took
-# **16.4 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
+# On this CPU, waiting for batches took
+# **3.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of (a)'s
+# median later epoch of training (the median of the later epochs, here a mean of two),
+# **3.67 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, and
+# **0.040 s**<!-- output: (b), median later epoch, waiting for its batches (s) --> of
+# (b)'s, **0.220 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a)
+# took **16.6 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
 # Without a GPU, (b)'s "device" is the CPU's memory: its gain here is the per-image work
 # done once.
 #
 # The pipelines ran one after the other, not in rounds: look for a gap between the bars
 # many times the spread of (a)'s dots.
 #
-# Over ready tensors (middle bar) the wait fell from (a)'s
-# **3.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> to
+# Over ready tensors (middle bar) the wait fell to
 # **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (the
 # control's second epoch). So the per-image fetch and transforms took about the
-# difference, **3.01 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
+# difference, **3.16 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
 # epoch, work (b) did once; compare the blue parts too (Appendix B prints them, not
-# judged). (b), gathering rows, waited
-# **0.037 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->. On a
-# GPU, `TimedBatches`' synchronising stops (a)'s copy from overlapping the step, so there
-# it times an instrumented loop (Appendix B, with every epoch and (b)'s payback).
+# judged).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
 # `num_workers` on your machine (Appendix B quotes a benchmark).
 
-# %%
-import gc
-
-# Free section 6's data for section 7's compiling (the course keeps each lesson under
-# 1.5 GB), keeping a copy of the first 10,000 images (a slice would keep the whole alive).
-del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
-del b_train, b_model, hand_train, val_loader, fit_train, fit_val, hand_model
-del fit_model, tensor_model
-train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
-_ = gc.collect()
-print(f"train_images now holds: {len(train_images):,} images")
-
 # %% [markdown]
 # **(b), CPU against GPU.** Only a GPU run shows what the device itself changes: there
-# this cell trains (b)'s model on the GPU, then the CPU (not in rounds), from the same
-# weights on the same batches, and prints each one's median later epoch. For so tiny a
-# model we expect the GPU to be no faster (Appendix E: the course's one H200 run).
+# this cell trains (b)'s model on section 6's images, on the GPU and then the CPU (not in
+# rounds), from the same weights on the same batches, and prints each one's median later
+# epoch. For so tiny a model we expect the GPU to be no faster (Appendix E: the course's
+# one H200 run).
 
 # %%
 if device.type == "cpu":
@@ -731,6 +719,17 @@ else:
             f"seconds on {on.type}: {median:.3f} ({fastest:.3f} to {slowest:.3f})"
         )
 
+# %%
+import gc
+
+# Free section 6's data for section 7's compiling (the course keeps each lesson under
+# 1.5 GB), keeping a copy of the first 10,000 images (a slice would keep the whole alive).
+del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
+del b_train, b_model, hand_train, val_loader, fit_train, fit_val, hand_model
+del fit_model, tensor_model
+train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
+_ = gc.collect()
+print(f"train_images now holds: {len(train_images):,} images")
 
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
@@ -902,7 +901,7 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 # 1.1 is a convention (Appendix F tries `float32`'s own spread instead).
 #
 # The first compiled epoch took
-# **16.17 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# **17.04 s**<!-- output: compiled, first epoch of training (s) --> of training, against
 # the later median printed beside it: we expect it pays for the compiling (Appendix F
 # sets the cost apart). It compiled with `compile_threads = 1` (set above for a CPU): a
 # default run's cost may differ. Look for whether a slower compiled round is the first
@@ -926,14 +925,14 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   there. `fit` with a `DeviceDataLoader` reached the hand loop's weights.
 # - Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
-# - On this CPU 64 x 64 products ran at **48.7
+# - On this CPU 64 x 64 products ran at **33.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **164.2
+#   a second, 2048 x 2048 ones at **177.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **16.4 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.6 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory (one run), waiting
-#   **3.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.51 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.67 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for it to help little with a tiny model or a pipeline starved by
 #   per-image loading.
 # - Speed steps must be measured: on this CPU, over the
@@ -941,7 +940,7 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   autocast against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **16.17 s**<!-- output: compiled, first epoch of training (s) -->:
+#   **17.04 s**<!-- output: compiled, first epoch of training (s) -->:
 #   **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
@@ -1094,23 +1093,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.37 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.27 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.08**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a
 # rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **33.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **121.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **124.7 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **48.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **33.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **164.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **177.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the bare product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1269,29 +1268,31 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.223 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.033 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.220 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.055 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **13.91 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.01**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
+# **13.73 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.03**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.70**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.68**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
 # judge only the last step, 16,384 against 4,096 (below).
 #
 # The verdict line counts rounds by section 7's rule: a ratio beyond the tie band goes
 # that way, and a direction is named only when every round goes it. Median over median,
 # the time per image at 4,096 was
-# **1.08**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# **1.03**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
 # that at 16,384; round by round, **no clear direction: 1 lower, 6 tied, 0
 # higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Where no
-# direction is named, the difference was too small for every round to clear the band, or
-# noise pushed rounds both ways: it may be real, but these rounds do not show it.
+# direction is named, not every round cleared the band the same way: the difference may
+# be real, but these rounds do not show it. In the per-round ratios printed above the
+# verdict, look whether every round lies on one side of 1, even where few clear the band.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
-# only from some batch size on; with a GPU, the last line finds that size. The course's
+# only from some batch size on; with a GPU, the last line finds that size, as a rough
+# reading: the devices were timed one after the other, not in rounds. The course's
 # one H200 run timed sizes up to 1,024 only, against that machine's 16-core CPU: the GPU
 # was faster at none of them<!-- source: benchmarks/RESULTS.md, one H200 run -->; the
 # course has not timed 4,096 and 16,384 on a GPU, the sizes where we expect a GPU's
@@ -1353,9 +1354,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **3.21 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **3.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.02 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1380,7 +1381,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1406,7 +1407,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **16.17 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.04 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
 # speed-up of **1.00**<!-- output: compiled median speed-up over float32 --> and the
 # verdict **no clear winner: 0 faster, 5 tied, 0
@@ -1439,7 +1440,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.51**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone in both types and prints how their speeds
@@ -1563,16 +1564,16 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.92**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.88**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.4 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **0.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.05 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.02 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.67 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.51 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.38 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.67 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. Each bar's two parts are
@@ -1600,13 +1601,13 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU the rest, the same steps on the
 # same batches to the same weights, took
-# **0.30 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.31 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
 # **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
-# **1.71**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
+# **1.70**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
 # later epochs, not timed in rounds): not judged, its causes not taken apart. The
 # ready-tensor control's second epoch spent
-# **0.20 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.41 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -1892,8 +1893,9 @@ if half_seconds is not None:
 # This appendix extends sections 2, 3, 6 and 7 with the course's one run on an NVIDIA
 # H200 (as a script, with PyTorch 2.11; not the run shown here), then section 3's reason
 # to pin for CUDA GPUs only, and a cell that runs only on your own CUDA GPU (section 6's
-# last cell times pipeline (b) on your GPU and its CPU). Compare that H200 with its own
-# 16-core CPU, not with this notebook's times: another machine, another PyTorch.
+# CPU-against-GPU cell runs on any GPU, Apple's MPS included, and times pipeline (b) on
+# your GPU and its CPU). Compare that H200 with its own 16-core CPU, not with this
+# notebook's times: another machine, another PyTorch.
 #
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
@@ -1933,12 +1935,12 @@ if half_seconds is not None:
 # | an epoch of the classic pipeline, 32-unit MLP (section 6) | 5370 | not timed |
 # | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
 #
-# There, as above, neither bfloat16 nor compiling helped (section 7), and the GPU was
-# faster at none of exercise 2's batch sizes up to 1,024. In that one run, the GPU won
-# where the work was large matrix products and lost where it was small (one timing
-# each), section 2's first case (tiny models); and the classic pipeline's epoch took about
-# 15 times pipeline (b)'s on the same GPU, its second (a GPU that, we expect, waited on
-# the loading; its idle time was not measured).
+# On the H200 neither bfloat16 nor compiling helped (on this CPU, see section 7's
+# verdicts), and the GPU was faster at none of exercise 2's batch sizes up to 1,024. In
+# that one run, the GPU won where the work was large matrix products and lost where it
+# was small (one timing each), section 2's first case (tiny models); and the classic
+# pipeline's epoch took about 15 times pipeline (b)'s on the same GPU, its second (a GPU
+# that, we expect, waited on the loading; its idle time was not measured).
 
 # %% [markdown]
 # **Why CUDA only** (section 3): a `non_blocking` copy from ordinary memory to an Apple
@@ -1996,7 +1998,12 @@ if "bfloat16 autocast" in arms:
         f"bfloat16 autocast, validation predictions unlike float32's: {differ:,} "
         f"of {len(predicted['float32']):,}"
     )
-    del predicted, logits
+    truth = torch.cat([labels for _, labels in b_val])  # b_val is not shuffled
+    right = {arm: (guesses == truth).sum().item() for arm, guesses in predicted.items()}
+    gained = right["bfloat16 autocast"] - right["float32"]
+    count = "the same count" if gained == 0 else "more" if gained > 0 else "fewer"
+    print(f"bfloat16 autocast, right answers against float32's: {count}")
+    del predicted, logits, truth
 
 # %% [markdown]
 # Section 7's median speed-up is *paired*: it divides the two arms' epochs of the same
@@ -2006,18 +2013,19 @@ if "bfloat16 autocast" in arms:
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
 # **1.00**<!-- output: compiled median speed-up over float32 -->, unpaired
 # **1.00**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
-# autocast, **different at two
+# autocast, **the same at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **2.51**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **2.52**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **2.42**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
 # accuracy, compiled **91.08%**<!-- output: compiled validation accuracy -->, bfloat16
 # autocast **91.08%**<!-- output: bfloat16 autocast validation accuracy -->; and
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
-# 10,000 validation predictions differed between float32 and bfloat16 (one run): the
-# changed predictions did not change the count of right ones.
+# 10,000 validation predictions differed between float32 and bfloat16 (one run).
+# bfloat16 autocast's right answers, against float32's: **the same
+# count**<!-- says: bfloat16 autocast, right answers against float32's -->.
 #
 # **Section 7's counts, by hand.** A round counts as faster above 1 + `TIE`, slower below
 # 1 / (1 + `TIE`) and tied between. This cell counts each arm's rounds so, and its
@@ -2066,7 +2074,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.04**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.03**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Where
@@ -2098,8 +2106,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **17.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **15.8 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **18.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **16.6 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2207,23 +2215,23 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.80**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.77**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.84**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.87**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.98**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.78**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.51**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.841**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
+# **0.872**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
 # no spread behind it; it judges the prediction, not bfloat16. Where the measured
 # speed-up falls below the prediction, one reading, not shown, is that the estimated share
 # is too high (each product was timed alone), which makes the prediction too high as well.

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1421 MB. The course's
+# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1441 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -190,8 +190,9 @@ print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
 # where they meet (the **rendezvous**). The notebook calls the course's `run_torchrun`,
-# which starts a script as `torchrun` would (section 7 prints its command), captures the
-# output, stops stuck processes and measures memory.
+# which starts a script as `torchrun` would (on Linux it forks its CPU workers, so
+# timings may differ from a typed `torchrun`: Appendix E), captures the output, stops
+# stuck processes and measures memory.
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -214,8 +215,8 @@ print(collectives.output)
 # %% [markdown]
 # The processes print at the same time: read the lines by rank (`dist.barrier()` returns
 # once every process has called it, so neither starts the next collective before both
-# have printed). A training step needs just these two calls: `broadcast` starts every
-# model copy from the same weights, `all_reduce` averages the gradients.
+# have printed). Training needs just these two: `broadcast` once (every copy starts from
+# the same weights), `all_reduce` every step (to average the gradients).
 #
 # Later scripts join with the course's `process_group()`, which reads the same
 # variables, picks gloo or NCCL, sets the device, times out every call, and leaves the
@@ -486,8 +487,8 @@ script_lines(
 
 # %% [markdown]
 # **The effective batch** is 128 (`--batch-size 64` on 2 processes), with plain SGD at a
-# constant 0.2 (not tuned here). More processes would grow it, and by the usual rule the
-# learning rate with it (Appendix E).
+# constant 0.2 (not tuned here). More processes grow it and, by the usual rule, the
+# learning rate (Appendix E).
 #
 # **Launching.**
 # 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
@@ -580,28 +581,21 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 0.746 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.650 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
 # 0.093 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
 # processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
 # 1,024 it added
-# 0.670 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.651 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.013 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
+# 1.015 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
 # so **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
 # (CPU figures). The predicted speed-ups,
-# 0.453<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
-# 1.159<!-- output: 1024 images per process, predicted speed-up of 2 processes -->, each
-# rest on one launch and set rank 0's step on 2B images (rank 1 idle) against both ranks'
-# median on B (Appendix C).
-#
-# One process's step on 2B images took
-# 1.21<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
-# B at 64, and
-# 1.68<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
-# Twice the arithmetic alone would take 2: the nearer 1, the more of a step is a fixed
-# cost paid per step, whatever its images (a caveat: Appendix C).
+# 0.492<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
+# 1.165<!-- output: 1024 images per process, predicted speed-up of 2 processes -->, each
+# rest on one launch and set rank 0's step on 2B images against both ranks' median on B
+# (Appendix C).
 
 # %% [markdown]
 # ## 9. One process against two
@@ -611,14 +605,15 @@ for size in (64, 1024):
 # shuffles, at section 8's sizes: 64 and 1,024 images per process (effective batches of
 # 128 and 2,048). Three run a loop like section 7's, with a `DataLoader` fetching images
 # one by one: `plain loop, 1 thread`, `plain loop, 2 threads` and `DDP, 2 processes` (1
-# thread in each process). The lean pair, `batch slices, 1 thread` and `DDP, 2 processes,
-# slices`, slices each batch from one tensor instead.
+# thread in each process). Two lean arms slice each batch from one tensor instead. The
+# pairs:
+# - lean pair: `batch slices, 1 thread` against `DDP, 2 processes, slices`;
+# - DataLoader pair: `plain loop, 1 thread` against `DDP, 2 processes`.
 #
-# The lean pair and the DataLoader pair (`plain loop, 1 thread` against `DDP, 2
-# processes`) set 1 CPU against 2. The same-CPU test, `DDP, 2 processes` against `plain
-# loop, 2 threads`, answers "is `torchrun` with DDP worth it over a plain script on the
-# same CPUs?" and changes more than one thing (processes against threads, plus DDP's
-# exchange), so it does not isolate one cause.
+# Each sets 1 CPU against 2 (on a 2-GPU run: 1 GPU against 2). The same-CPU test, `DDP, 2
+# processes` against `plain loop, 2 threads`, answers the practical question, "is
+# `torchrun` with DDP worth it over a plain script on the same CPUs?", and changes more
+# than one thing: processes against threads, plus DDP's exchange.
 #
 # The arms take turns, one epoch each per **round**; round 1 is a warm-up, left out. A
 # **speed-up** is the 1-process arm's epoch over the 2 processes' (above 1, 2 processes
@@ -648,9 +643,9 @@ big_figures = read_arms(work_folder / "arms_big")
 # %% [markdown]
 # Each column is a median over the counted rounds (`loader`: getting batches ready; `the
 # rest`: all other time); each speed-up, the median of the rounds' own speed-ups (the
-# `round by round` lines). A pair's speed-up above 2, from 2 CPUs against 1, would mean
-# more changed than the number of CPUs; Appendix A times each arm's loading inside its
-# run against the same loading alone.
+# `round by round` lines). A pair's median above 2, from 2 CPUs against 1, would mean
+# more changed than the number of CPUs (Appendix A times the loading against a control);
+# here: **none**<!-- says: pairs with a median above 2 from 2 CPUs -->.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
@@ -720,11 +715,21 @@ for comparison, by_batch in comparisons.items():  # the median, then each round
             f"{comparison} at {batch}, median of the rounds: {rounds.median:.2f} "
             f"(round by round: {each})"
         )
-for batch, rounds in same_cpus.items():  # the same-CPU comparison, in words
-    print(
-        f"take-away at {batch}, 2 processes vs 1 process on 2 threads: {rounds.verdict} "
-        f"(median {rounds.median:.2f})"
-    )
+# A pair's median above 2, from 2 devices against 1, would mean more changed than those.
+above_2 = [
+    f"{pair.removeprefix('the ')} at {batch}"
+    for pair, by_batch in pair_results.items()
+    for batch, (rounds, _, _) in by_batch.items()
+    if rounds.median > 2
+]
+print(f"pairs with a median above 2 from 2 {device_word}s: {' and '.join(above_2) or 'none'}")
+take_aways = {  # one change (the lean pair), then the practical question (more than one)
+    "lean pair, one change (a second process, both lean)": lean_rounds,
+    "practical question, 2 processes vs 1 on 2 threads": same_cpus,
+}
+for question, by_batch in take_aways.items():  # in words
+    for batch, rounds in by_batch.items():
+        print(f"take-away at {batch}, {question}: {rounds.verdict} (median {rounds.median:.2f})")
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -742,13 +747,18 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each): on the same CPUs, 2 processes
-# against one process on 2 threads were, at 128, **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, 2 processes vs 1 process on 2 threads -->
-# and at 2,048, **faster in every round (median
-# 1.76)**<!-- says: take-away at 2048, 2 processes vs 1 process on 2 threads -->.
+# 5<!-- output: rounds counted --> counted rounds each). The lean pair (one change: a
+# second process, both loading lean): at 128, **slower in every round (median
+# 0.45)**<!-- says: take-away at 128, lean pair, one change (a second process, both lean) -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.23)**<!-- says: take-away at 2048, lean pair, one change (a second process, both lean) -->.
+# The practical question (more than one change), 2 processes against one on 2 threads: at
+# 128, **slower in every round (median
+# 0.47)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **faster in every round (median
+# 1.85)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # A winner needs every counted round beyond the tie band on one side (as in lesson 04),
-# so a median beyond it can come with no clear winner; the counts show how many were.
+# whatever the median.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -761,14 +771,14 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest absolute weight, plain loop: {largest:.2f}")
 
 # %% [markdown]
-# Yes, up to float32 rounding: the largest weight difference was
+# Yes, up to float32 rounding (expected from sums in another order; section 5): the largest
+# weight difference was
 # 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
 # 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
 # at 2,048, against largest weights of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
-# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->. The
-# expected cause: the sums run in another order, as section 5 showed for one step.
+# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->.
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -876,15 +886,19 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.746 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   0.650 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
 #   0.093 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 9 (CPU figures, one launch per batch,
-#   5<!-- output: rounds counted --> counted rounds each): on the same CPUs, 2 processes
-#   against one process on 2 threads were, at 128, **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, 2 processes vs 1 process on 2 threads -->
-#   and at 2,048, **faster in every round (median
-# 1.76)**<!-- says: take-away at 2048, 2 processes vs 1 process on 2 threads -->.
+#   5<!-- output: rounds counted --> counted rounds each): a second process, both loading
+#   lean (one change), at 128 **slower in every round (median
+# 0.45)**<!-- says: take-away at 128, lean pair, one change (a second process, both lean) -->
+#   and at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.23)**<!-- says: take-away at 2048, lean pair, one change (a second process, both lean) -->;
+#   2 processes against one on 2 threads (the practical question), at 128 **slower in every round
+# (median 0.47)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
+#   and at 2,048 **faster in every round (median
+# 1.85)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (not run here): on GPUs the same scripts use NCCL and `cuda:LOCAL_RANK`;
@@ -1080,9 +1094,10 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes on this lesson's 2 logical CPUs (in this run; yours may
 # differ) trained at
-# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
-# the speed of the pair's other arm (one process on one CPU), over whole epochs. Which
-# explanation do the lesson's measurements support?
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# the speed of the pair's other arm, one process on one CPU (not the same-CPU test's one
+# process on 2 threads), over whole epochs. Which explanation do the lesson's measurements
+# support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
@@ -1100,17 +1115,20 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.746 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.650 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
 # 0.093 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.45<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.49<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
-# (the median of the rounds). Appendices A and C split those epochs into the loading and
-# the rest.
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# against one process on one CPU (the median of the rounds); against one process on 2
+# threads (the same-CPU test) it measured
+# 0.47<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# another comparison. Appendices A and C split those epochs into the loading and the
+# rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
@@ -1278,9 +1296,9 @@ print(
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.54<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1321,8 +1339,8 @@ print(f"take-away, 2 processes won every round: {won_words}")
 
 # %% [markdown]
 # The rest with 2 processes, in words: **slower in the DataLoader pair at 128; slower in the lean
-# pair at 128; within the rounds' spread in the DataLoader pair at 2048; slower in the lean pair at
-# 2048**<!-- says: take-away, the rest with 2 processes -->;
+# pair at 128; within the rounds' spread in the DataLoader pair at 2048; within the rounds' spread
+# in the lean pair at 2048**<!-- says: take-away, the rest with 2 processes -->;
 # they won every round
 # **only in the DataLoader pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
@@ -1409,16 +1427,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.89<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.88<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.38<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.57<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.62<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.61<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1536,13 +1554,13 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 
 # %% [markdown]
 # The control loaded an image in
-# 3.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 3.9 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 3.6 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 3.7 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 3.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 3.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 3.9 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 3.8 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). The verdict:
 # **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
@@ -1552,7 +1570,7 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # halving its images (the DataLoader pair's loader speed-up over 2), was
 # 1.38<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
 # control's gain, its cost per image at 2,048 over that at 1,024, was
-# 1.04<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
+# 0.98<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
 # **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 --> (none
 # without a gain beyond the repeats' spread; all where the control's gain reaches the
 # gain to explain; nothing to explain where the loader's gain beyond halving is within the
@@ -1598,12 +1616,12 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.57<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.58<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.16<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.08<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.19<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.58<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.15<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.41<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
 # is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
@@ -1613,11 +1631,11 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.27 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.26 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.18 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.19 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.46<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.39<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1674,31 +1692,31 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.36<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.26<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.13<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.08<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 2 faster, 3 tied, 0
+# 1.23<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 4 faster, 1 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.75<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.66
+# 2.11<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.72
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times its speed; by part, **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times its speed; by part, **the loading within the rounds' spread, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
 # 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
@@ -1714,9 +1732,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.76<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.85<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1818,33 +1836,38 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.365 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.388 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.394 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.389 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.746 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.650 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
 # 0.101 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.646 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.549 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.365 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.394 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
-# 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 59%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 31%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 30%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.31<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.90<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.47<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.00<!-- output: DDP's added time, 1,024 over 64 -->.
 #
-# **The 2B step against the B step** (section 8's `step on 2B / step on B` lines) is a
-# rough reading of the fixed cost per step: the 2B step ran with rank 1 idle, the B steps
-# with both ranks busy, so the ratio also holds that difference.
+# **The 2B step against the B step.** One process's step on 2B images took
+# 1.21<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# B at 64, and
+# 1.66<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# (section 8's `step on 2B / step on B` lines). A step whose time grew in proportion to
+# its images would give 2: where the ratio is nearer 1, look for time a step takes
+# whatever its images, which no cell here times apart. Read it roughly: the 2B step ran with rank 1
+# idle, the B steps with both ranks busy, so the ratio also holds that difference.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
@@ -1888,16 +1911,16 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# **1.159 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
+# **1.165 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
 # the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
 # own prediction: rank 0's
-# **1.162 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
+# **1.181 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
 # rank 1's
-# **1.156 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **1.150 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # The two ranks' predictions differ by
-# 0.005<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# 0.032<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.063<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
+# 0.013<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
 # In words, the two ranks' own predictions at 1,024:
 # **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
 #
@@ -1906,10 +1929,10 @@ for size in (64, 1024):
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 0.686 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.034 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.653 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 0.991 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
+# 0.675 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.069 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 0.628 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 0.962 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
 # time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
 # does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
 # its last digit can differ). In words, DDP's
@@ -1964,25 +1987,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.457 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.256 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.489 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.218 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.019 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
 # -0.009 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
-# **not judged: the tolerance exceeds the baseline's
-# rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# **about as
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.068 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.067 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.070 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.061 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, the DataLoader pair's rest speed-up (Appendix A) of
-# 0.78<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.75<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.019 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2082,12 +2105,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 846 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 592 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1665 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1690 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

@@ -613,3 +613,27 @@ def test_every_committed_lesson_carries_the_stamp_of_its_full_size_run(lesson):
     facts = notebook.metadata[runner.STAMP_KEY]
     assert notebook.cells.index(cell) == 1 and cell.source == runner.stamp_text(facts)
     assert facts["smoke"] is False
+
+
+def test_peak_memory_follows_a_kernel_launched_after_a_large_instant_between_fork_and_exec(
+    monkeypatch,
+):
+    # Scripted sums, in MiB, one per sample: a child forked from the runner shows the
+    # runner's 400 MiB of RSS while its PSS, read an instant later, is already the exec'd
+    # kernel's 2 MiB; then the kernel grows to 80 MiB (PSS = RSS from then on).
+    rss_steps = [400, 10, 20, 40, 80]
+    pss_steps = [2, 10, 20, 40, 80]
+    sample = {"index": -1}
+
+    def scripted(children, measure):
+        if measure is runner._pss:
+            return pss_steps[min(sample["index"], len(pss_steps) - 1)] * 2**20
+        sample["index"] += 1
+        return rss_steps[min(sample["index"], len(rss_steps) - 1)] * 2**20
+
+    monkeypatch.setattr(runner, "_summed", scripted)
+    with PeakMemory(interval=0.001) as memory:
+        deadline = time.monotonic() + 10
+        while sample["index"] < 2 * len(rss_steps) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert memory.peak_bytes == 80 * 2**20
