@@ -155,14 +155,16 @@ class PeakMemory:
             self.samples += 1
             # A child caught between fork and exec (a kernel's launch) shows its parent's
             # resident size for an instant: kept as the bar for the next PSS reading, it hid
-            # the kernel's whole growth (a peak of 0 MB). After a fall to under half, the
-            # bar follows (small dips keep it, or every wiggle would read PSS again).
+            # the kernel's whole growth (a peak of 0 MB). So the bar is the lower of the RSS
+            # sums just before and just after a reading, and it follows a fall to under half
+            # (small dips keep it, or every wiggle would read PSS again).
             if rss < rss_at_reading / 2:
                 rss_at_reading = rss
             if rss > self.peak_bytes and rss > rss_at_reading * (1 + self.tolerance):
                 self.peak_bytes = max(self.peak_bytes, _summed(children, _pss))
                 self.pss_readings += 1
-                rss_at_reading = rss
+                after = _summed(children, lambda child: child.memory_info().rss)
+                rss_at_reading = min(rss, after)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:

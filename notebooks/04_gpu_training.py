@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1185 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1183 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -214,19 +214,19 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **48.5 ms**<!-- output: cpu ms per 2048 x 2048 product -->,
-# **177.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **33.8
-# billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. We expect a
-# fixed cost per call, which a small product's few multiply-adds cannot share out (not
-# timed apart). A GPU, with thousands of cores to fill and a cost to *launch* each
-# operation, should lose even more speed on small products than this CPU (Appendix E has
-# the course's one GPU run).
+# **49.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->,
+# **173.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product ran at only **49.9
+# billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
+# reason (not timed apart): each call has a fixed cost, which a 64 x 64 product has too
+# little work to hide. A GPU, with thousands of cores to fill and a cost to *launch* each
+# operation, should lose even more speed on small products than this CPU (Appendix E: one
+# GPU run).
 #
 # The warm-up's first, cold product took
-# **11.62 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **14.23 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **105.50 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **62.81 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, a one-off cost or bad luck: the warm-up keeps it out of the median.
 #
@@ -269,8 +269,9 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two settings (this
 # CPU cannot show them):
 # - `pin_memory=True` in a `DataLoader` puts each batch in *pinned* (page-locked) CPU
-#   memory, which the operating system may not move or write out to disk. Copies from it
-#   are faster, and only they can be asynchronous.
+#   memory, which the operating system may not move or write out to disk. On CUDA, PyTorch
+#   documents copies from pinned memory as faster and as the only ones that can be
+#   asynchronous.
 # - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
 #   queued behind the GPU's work.
 #
@@ -439,8 +440,8 @@ print(
 # ## 6. Where does an epoch's time go?
 #
 # A GPU trains only as fast as its batches arrive. This section trains the 32-unit model
-# for three epochs on all 50,000 training images with two data pipelines, on the same
-# batches, to find how much of an epoch goes into building them:
+# for three epochs on all 50,000 training images with two data pipelines, to find how
+# much of an epoch goes into building them:
 # - **(a) the classic pipeline**: a `DataLoader` transforms each image (`ToTensor`,
 #   `Normalize`) as it fetches it and collates 128 into a batch, every epoch, in the
 #   notebook's own process (`num_workers=0`, the default);
@@ -448,8 +449,9 @@ print(
 #   tensor on the device; each batch gathers its rows from it.
 #
 # `SeededShuffle`, a *sampler* (it hands a `DataLoader` each epoch's order), gives (a) the
-# orders that (b) draws (Appendix B). `TimedBatches` wraps each pipeline's loader for
-# `fit` and times the loop's waits for batches:
+# orders that (b) draws (Appendix B), so both pipelines train to the same weights (checked
+# below). `TimedBatches` wraps each pipeline's loader for `fit` and times the loop's waits
+# for batches:
 
 # %%
 from course_utils import SeededShuffle
@@ -521,7 +523,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.02 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.46 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -613,9 +615,9 @@ print(f"(a), last epoch with its evaluation (s): {last_epoch['epoch_seconds']:.2
 print(f"(a), last epoch, training alone (s): {last_epoch['train_seconds']:.2f}")
 
 # %% [markdown]
-# **A control.** (a)'s model trains two epochs with (a)'s `DataLoader` settings, but over
-# the ready tensors: only the per-image fetch and transforms are gone, so its wait
-# isolates their cost.
+# **A control.** A new model, seeded as (a)'s, trains two epochs with (a)'s `DataLoader`
+# settings, but over the ready tensors: only the per-image fetch and transforms are gone,
+# so its wait isolates their cost.
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -631,7 +633,7 @@ tensor_train = TimedBatches(  # the classic loader's settings, over transformed 
     ),
     device,
 )
-# (a)'s model, two epochs in (a)'s first two orders (b_val: a short evaluation).
+# A new model seeded as (a)'s, two epochs in (a)'s first two orders (b_val: a short evaluation).
 seed_everything(0)
 tensor_model = to_device(MLP(28 * 28, [32], 10), device)
 tensor_history = fit(2, 0.2, tensor_model, tensor_train, b_val, verbose=False)
@@ -648,6 +650,10 @@ print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
 print(f"(a)'s wait minus the ready tensors' wait (s): {wait_seconds - tensor_wait:.2f}")
 print(f"(b), median later epoch, waiting for its batches (s): {b_wait:.3f}")
+b_gain = classic_seconds - b_seconds  # (b)'s gain: (a)'s median later epoch minus (b)'s
+fetch_share = (wait_seconds - tensor_wait) / b_gain if b_gain > 0 else 0.0
+fetch_words = "all" if fetch_share >= 1 else "most" if fetch_share > 0.5 else "at most half"
+print(f"share of (b)'s gain that the control puts on per-image work, in words: {fetch_words}")
 
 
 def parts(times: list[float], waits: list[float]) -> dict:
@@ -671,24 +677,24 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, waiting for batches took
-# **3.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of (a)'s
-# median later epoch of training (the median of the later epochs, here a mean of two),
-# **3.67 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, and
-# **0.040 s**<!-- output: (b), median later epoch, waiting for its batches (s) --> of
-# (b)'s, **0.220 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a)
-# took **16.6 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
-# Without a GPU, (b)'s "device" is the CPU's memory: its gain here is the per-image work
-# done once.
+# **3.11 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of (a)'s
+# median later epoch of training (here a mean of two),
+# **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, and
+# **0.042 s**<!-- output: (b), median later epoch, waiting for its batches (s) --> of
+# (b)'s, **0.239 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a)
+# took **14.2 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
 #
 # The pipelines ran one after the other, not in rounds: look for a gap between the bars
 # many times the spread of (a)'s dots.
 #
 # Over ready tensors (middle bar) the wait fell to
-# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (the
+# **0.19 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (the
 # control's second epoch). So the per-image fetch and transforms took about the
-# difference, **3.16 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
-# epoch, work (b) did once; compare the blue parts too (Appendix B prints them, not
-# judged).
+# difference, **2.92 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
+# epoch. Without a GPU, (b)'s "device" is the CPU's memory:
+# **most**<!-- says: share of (b)'s gain that the control puts on per-image work, in words -->
+# of its gain is this per-image work, done once. The blue parts, the same arithmetic,
+# differ too; this lesson does not time why (Appendix B prints them).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
@@ -696,10 +702,9 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **(b), CPU against GPU.** Only a GPU run shows what the device itself changes: there
-# this cell trains (b)'s model on section 6's images, on the GPU and then the CPU (not in
-# rounds), from the same weights on the same batches, and prints each one's median later
-# epoch. For so tiny a model we expect the GPU to be no faster (Appendix E: the course's
-# one H200 run).
+# this cell trains (b)'s model on the GPU and then the CPU (not in rounds), from the same
+# weights on the same batches. For so tiny a model we expect the GPU to be no faster
+# (Appendix E: one H200 run).
 
 # %%
 if device.type == "cpu":
@@ -864,8 +869,7 @@ for round_number in range(wide_epochs):
 # %% [markdown]
 # **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
 # epoch time over the arm's, so the tie band runs from 1 / 1.1 (about 0.91) to 1.1
-# (`TIE` = 0.10 in `course_utils.rounds`). A winner needs every later round to agree. The
-# cell prints the speed-ups, medians and verdicts:
+# (`TIE` = 0.10 in `course_utils.rounds`). A winner needs every later round to agree:
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -892,6 +896,10 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
     compiled_seconds = arms["compiled"]["seconds"]
     first, later_median = compiled_seconds[0], later_epochs(compiled_seconds)[0]
     print(f"compiled, first epoch of training (s): {first:.2f} (later median: {later_median:.2f})")
+    compiled_ups = speed_ups_of["compiled"]  # its counted rounds, from round 2 on
+    print(f"compiled, first counted round's speed-up: {compiled_ups[0]:.3f}")
+    slowest_round = compiled_ups.index(min(compiled_ups)) + 2  # the lowest speed-up's round
+    print(f"compiled, slowest counted round: round {slowest_round}")
 
 # %% [markdown]
 # On this CPU, over **5**<!-- output: later rounds counted, each arm --> counted rounds
@@ -901,12 +909,12 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 # 1.1 is a convention (Appendix F tries `float32`'s own spread instead).
 #
 # The first compiled epoch took
-# **17.04 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# **16.96 s**<!-- output: compiled, first epoch of training (s) --> of training, against
 # the later median printed beside it: we expect it pays for the compiling (Appendix F
 # sets the cost apart). It compiled with `compile_threads = 1` (set above for a CPU): a
-# default run's cost may differ. Look for whether a slower compiled round is the first
-# counted one (warm-up leaking in). On the course's one H200 run, neither step gave a
-# clear gain (Appendix E).
+# default run's cost may differ. The compiled arm's slowest counted round was
+# **round 3**<!-- says: compiled, slowest counted round --> (warm-up leaking in would make
+# it round 2). On the course's one H200 run, neither step gave a clear gain (Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -925,14 +933,14 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   there. `fit` with a `DeviceDataLoader` reached the hand loop's weights.
 # - Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
-# - On this CPU 64 x 64 products ran at **33.8
+# - On this CPU 64 x 64 products ran at **49.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **177.3
+#   a second, 2048 x 2048 ones at **173.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **16.6 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **14.2 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory (one run), waiting
-#   **3.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.67 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.11 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for it to help little with a tiny model or a pipeline starved by
 #   per-image loading.
 # - Speed steps must be measured: on this CPU, over the
@@ -940,7 +948,7 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   autocast against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.04 s**<!-- output: compiled, first epoch of training (s) -->:
+#   **16.96 s**<!-- output: compiled, first epoch of training (s) -->:
 #   **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
@@ -1093,23 +1101,23 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.27 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.08**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.20 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.09**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a
 # rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **32.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **30.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **124.7 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **132.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **33.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **49.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **177.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **173.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the bare product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1245,6 +1253,8 @@ if check_exercise(
         per_image = [(b4096 / 4096) / (b16384 / 16384) for b4096, b16384 in pairs]
         by_round = ", ".join(f"{ratio:.2f}" for ratio in per_image)
         print(f"{name}, time per image, batch 4096 / batch 16384, each round: {by_round}")
+        below = sum(ratio < 1 for ratio in per_image)  # rounds where 16384 cost more per image
+        print(f"{name}, time per image, 4096 / 16384, rounds below 1: {below} of {len(per_image)}")
         words = rounds_in_words(per_image, "batch 16384", "lower", "higher")
         print(f"{name} time per image, 16384 against 4096, verdict: {words}")
         smallest = statistics.median(step_table[16][name])
@@ -1268,27 +1278,29 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.220 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.055 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.225 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.015 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **13.73 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.03**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.70**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.68**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
+# **14.07 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **0.99**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.62**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
 # judge only the last step, 16,384 against 4,096 (below).
 #
 # The verdict line counts rounds by section 7's rule: a ratio beyond the tie band goes
 # that way, and a direction is named only when every round goes it. Median over median,
 # the time per image at 4,096 was
-# **1.03**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **no clear direction: 1 lower, 6 tied, 0
+# **1.10**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# that at 16,384; round by round, **no clear direction: 3 lower, 4 tied, 0
 # higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Where no
 # direction is named, not every round cleared the band the same way: the difference may
-# be real, but these rounds do not show it. In the per-round ratios printed above the
-# verdict, look whether every round lies on one side of 1, even where few clear the band.
+# be real, but these rounds do not show it. Band aside,
+# **0 of 7**<!-- says: cpu, time per image, 4096 / 16384, rounds below 1 --> per-round
+# ratios lay below 1 (below 1: batch 16,384 costlier per image that round); none or all
+# would put every round on one side of 1.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; with a GPU, the last line finds that size, as a rough
@@ -1354,9 +1366,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **3.36 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **3.11 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **3.02 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.46 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1381,7 +1393,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1407,9 +1419,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.04 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **16.96 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.00**<!-- output: compiled median speed-up over float32 --> and the
+# speed-up of **1.01**<!-- output: compiled median speed-up over float32 --> and the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1440,7 +1452,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone in both types and prints how their speeds
@@ -1564,16 +1576,16 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.88**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **1.09**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **2.7 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.02 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.46 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.38 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.67 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.36 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. Each bar's two parts are
@@ -1601,13 +1613,13 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU the rest, the same steps on the
 # same batches to the same weights, took
-# **0.31 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
-# **1.70**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
+# **0.29 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.20 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
+# **1.46**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
 # later epochs, not timed in rounds): not judged, its causes not taken apart. The
 # ready-tensor control's second epoch spent
 # **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.41 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -1892,10 +1904,10 @@ if half_seconds is not None:
 #
 # This appendix extends sections 2, 3, 6 and 7 with the course's one run on an NVIDIA
 # H200 (as a script, with PyTorch 2.11; not the run shown here), then section 3's reason
-# to pin for CUDA GPUs only, and a cell that runs only on your own CUDA GPU (section 6's
-# CPU-against-GPU cell runs on any GPU, Apple's MPS included, and times pipeline (b) on
-# your GPU and its CPU). Compare that H200 with its own 16-core CPU, not with this
-# notebook's times: another machine, another PyTorch.
+# to pin for CUDA GPUs only, and the pinned-copy cell, which runs only on your own CUDA
+# GPU (`device.type == "cuda"`; section 6's CPU-against-GPU cell runs on any GPU, Apple's
+# MPS included, and times pipeline (b) on your GPU and its CPU). Compare that H200 with
+# its own 16-core CPU, not with this notebook's times: another machine, another PyTorch.
 #
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
@@ -1907,8 +1919,8 @@ if half_seconds is not None:
 # (b)'s, which we expect went into building the batches, as
 # on this CPU (not timed apart on that machine).
 #
-# **Section 7's arms.** On the H200 neither helped (on this CPU, see section 7's verdict
-# lines). The 1,024-unit MLP's epochs took about
+# **Section 7's arms** (on this CPU, see section 7's verdict lines). On the H200 the
+# 1,024-unit MLP's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16 and the
 # compiled model were each counted slower than float32 in 4 of the 5 rounds and tied in
 # the fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->. That count is the run's
@@ -1935,8 +1947,9 @@ if half_seconds is not None:
 # | an epoch of the classic pipeline, 32-unit MLP (section 6) | 5370 | not timed |
 # | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
 #
-# On the H200 neither bfloat16 nor compiling helped (on this CPU, see section 7's
-# verdicts), and the GPU was faster at none of exercise 2's batch sizes up to 1,024. In
+# On the H200, bfloat16 and compiling each gave no clear winner, leaning slower (one run;
+# on this CPU, see section 7's verdicts), and the GPU was faster at none of exercise 2's
+# batch sizes up to 1,024. In
 # that one run, the GPU won where the work was large matrix products and lost where it
 # was small (one timing each), section 2's first case (tiny models); and the classic
 # pipeline's epoch took about 15 times pipeline (b)'s on the same GPU, its second (a GPU
@@ -2000,9 +2013,8 @@ if "bfloat16 autocast" in arms:
     )
     truth = torch.cat([labels for _, labels in b_val])  # b_val is not shuffled
     right = {arm: (guesses == truth).sum().item() for arm, guesses in predicted.items()}
-    gained = right["bfloat16 autocast"] - right["float32"]
-    count = "the same count" if gained == 0 else "more" if gained > 0 else "fewer"
-    print(f"bfloat16 autocast, right answers against float32's: {count}")
+    gained = right["bfloat16 autocast"] - right["float32"]  # signed: below 0, fewer
+    print(f"bfloat16 autocast, right answers minus float32's: {gained}")
     del predicted, logits, truth
 
 # %% [markdown]
@@ -2011,12 +2023,12 @@ if "bfloat16 autocast" in arms:
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
 # compiled the two were **the same at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **1.00**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **1.00**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
-# autocast, **the same at two
+# **1.01**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **1.01**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# autocast, **different at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **2.42**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **2.38**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2024,8 +2036,8 @@ if "bfloat16 autocast" in arms:
 # autocast **91.08%**<!-- output: bfloat16 autocast validation accuracy -->; and
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
-# bfloat16 autocast's right answers, against float32's: **the same
-# count**<!-- says: bfloat16 autocast, right answers against float32's -->.
+# bfloat16 autocast's right answers minus float32's:
+# **0**<!-- output: bfloat16 autocast, right answers minus float32's -->.
 #
 # **Section 7's counts, by hand.** A round counts as faster above 1 + `TIE`, slower below
 # 1 / (1 + `TIE`) and tied between. This cell counts each arm's rounds so, and its
@@ -2074,7 +2086,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.03**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.08**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Where
@@ -2106,7 +2118,7 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # on this CPU, **16.6 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
@@ -2215,23 +2227,23 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.77**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.87**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.48**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.78**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.75**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.872**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
+# **0.876**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
 # no spread behind it; it judges the prediction, not bfloat16. Where the measured
 # speed-up falls below the prediction, one reading, not shown, is that the estimated share
 # is too high (each product was timed alone), which makes the prediction too high as well.

@@ -615,25 +615,58 @@ def test_every_committed_lesson_carries_the_stamp_of_its_full_size_run(lesson):
     assert facts["smoke"] is False
 
 
-def test_peak_memory_follows_a_kernel_launched_after_a_large_instant_between_fork_and_exec(
-    monkeypatch,
-):
-    # Scripted sums, in MiB, one per sample: a child forked from the runner shows the
-    # runner's 400 MiB of RSS while its PSS, read an instant later, is already the exec'd
-    # kernel's 2 MiB; then the kernel grows to 80 MiB (PSS = RSS from then on).
-    rss_steps = [400, 10, 20, 40, 80]
-    pss_steps = [2, 10, 20, 40, 80]
-    sample = {"index": -1}
+def scripted_sums(monkeypatch, steps):
+    """Replace the runner's sums of the children's memory with scripted ones: ``steps`` of
+    (RSS sum, PSS sum, RSS sum right after a PSS reading), in MiB, one step per sample (the
+    last repeats). Returns a dict counting the samples taken."""
+    taken = {"samples": 0, "last": None}
 
     def scripted(children, measure):
+        step = steps[min(max(taken["samples"] - 1, 0), len(steps) - 1)]
         if measure is runner._pss:
-            return pss_steps[min(sample["index"], len(pss_steps) - 1)] * 2**20
-        sample["index"] += 1
-        return rss_steps[min(sample["index"], len(rss_steps) - 1)] * 2**20
+            taken["last"] = "pss"
+            return step[1] * 2**20
+        if taken["last"] == "pss":  # the sum right after a PSS reading
+            taken["last"] = "after"
+            return step[2] * 2**20
+        taken["samples"] += 1
+        taken["last"] = "rss"
+        return steps[min(taken["samples"] - 1, len(steps) - 1)][0] * 2**20
 
     monkeypatch.setattr(runner, "_summed", scripted)
+    return taken
+
+
+def sample(steps, monkeypatch):
+    taken = scripted_sums(monkeypatch, steps)
     with PeakMemory(interval=0.001) as memory:
-        deadline = time.monotonic() + 10
-        while sample["index"] < 2 * len(rss_steps) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10  # a guard only: the test waits on the samples
+        while taken["samples"] < 3 * len(steps) and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert memory.peak_bytes == 80 * 2**20
+    return memory
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # A child forked from the runner shows the runner's 400 MiB of RSS while its PSS,
+        # read an instant later, is the exec'd kernel's 2 MiB; the next sample finds the
+        # kernel small, and it grows to 80 MiB.
+        [(400, 2, 400), (10, 10, 10), (20, 20, 20), (40, 40, 40), (80, 80, 80)],
+        # The same, but the RSS summed right after the reading already shows the exec'd
+        # kernel (250 MiB, past half of 400): only that sum lets the growth be read.
+        [(400, 2, 250), (250, 250, 250), (300, 300, 300), (350, 350, 350), (390, 390, 390)],
+    ],
+)
+def test_peak_memory_follows_a_kernel_launched_after_a_large_instant_between_fork_and_exec(
+    monkeypatch, steps
+):
+    assert sample(steps, monkeypatch).peak_bytes == steps[-1][1] * 2**20
+
+
+def test_peak_memory_reads_pss_again_only_on_a_new_climb(monkeypatch):
+    # Climbs of more than 1%, then dips of under half and returns: the dips read nothing.
+    rss = [100, 110, 120, 118, 120, 119, 120, 118, 120]
+    memory = sample([(r, r - 5, r) for r in rss], monkeypatch)
+    assert memory.peak_bytes == 115 * 2**20
+    assert memory.pss_readings == 3  # at 100, 110 and 120
