@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1183 MB. The course's
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1199 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -141,7 +141,8 @@ else:
 # and goes on, so a timing must wait for it before reading the clock, with
 # `synchronize(device)` from `course_utils` (on a CPU it does nothing).
 #
-# Without a GPU, `SimulatedGPU` (Appendix A) shows the effect: queueing a step returns
+# Without a GPU, `SimulatedGPU` (Appendix A) illustrates the effect (it sleeps; nothing is
+# measured): queueing a step returns
 # at once, and `synchronize()` waits for the queued steps' time:
 
 # %%
@@ -215,8 +216,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
 # **49.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->,
-# **173.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **49.9
+# **173.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product ran at only **50.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost, which a 64 x 64 product has too
 # little work to hide. A GPU, with thousands of cores to fill and a cost to *launch* each
@@ -224,9 +225,9 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # GPU run).
 #
 # The warm-up's first, cold product took
-# **14.23 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# **8.72 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
 # 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **62.81 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# **64.70 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
 # 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
 # Each is one call, a one-off cost or bad luck: the warm-up keeps it out of the median.
 #
@@ -523,7 +524,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.46 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.78 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -677,24 +678,25 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, waiting for batches took
-# **3.11 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of (a)'s
-# median later epoch of training (here a mean of two),
-# **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) -->, and
-# **0.042 s**<!-- output: (b), median later epoch, waiting for its batches (s) --> of
-# (b)'s, **0.239 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a)
-# took **14.2 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
+# **3.87 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of (a)'s
+# median later epoch of training,
+# **4.20 s**<!-- output: (a) classic pipeline, median later epoch (s) --> (a median of
+# two epochs: their mean), and
+# **0.055 s**<!-- output: (b), median later epoch, waiting for its batches (s) --> of
+# (b)'s, **0.273 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a)
+# took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
 #
 # The pipelines ran one after the other, not in rounds: look for a gap between the bars
 # many times the spread of (a)'s dots.
 #
 # Over ready tensors (middle bar) the wait fell to
-# **0.19 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (the
+# **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (the
 # control's second epoch). So the per-image fetch and transforms took about the
-# difference, **2.92 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
-# epoch. Without a GPU, (b)'s "device" is the CPU's memory:
+# difference, **3.65 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
+# epoch (from one control epoch). Without a GPU, (b)'s "device" is the CPU's memory:
 # **most**<!-- says: share of (b)'s gain that the control puts on per-image work, in words -->
-# of its gain is this per-image work, done once. The blue parts, the same arithmetic,
-# differ too; this lesson does not time why (Appendix B prints them).
+# of its gain is this per-image work, done once. The blue parts, the same arithmetic, are
+# not judged here (Appendix B prints them).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
@@ -909,11 +911,11 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 # 1.1 is a convention (Appendix F tries `float32`'s own spread instead).
 #
 # The first compiled epoch took
-# **16.96 s**<!-- output: compiled, first epoch of training (s) --> of training, against
+# **17.41 s**<!-- output: compiled, first epoch of training (s) --> of training, against
 # the later median printed beside it: we expect it pays for the compiling (Appendix F
 # sets the cost apart). It compiled with `compile_threads = 1` (set above for a CPU): a
 # default run's cost may differ. The compiled arm's slowest counted round was
-# **round 3**<!-- says: compiled, slowest counted round --> (warm-up leaking in would make
+# **round 4**<!-- says: compiled, slowest counted round --> (warm-up leaking in would make
 # it round 2). On the course's one H200 run, neither step gave a clear gain (Appendix E).
 
 # %% [markdown]
@@ -933,14 +935,14 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   there. `fit` with a `DeviceDataLoader` reached the hand loop's weights.
 # - Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
 #   GPU can be queued with `non_blocking=True`.
-# - On this CPU 64 x 64 products ran at **49.9
+# - On this CPU 64 x 64 products ran at **50.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **173.7
+#   a second, 2048 x 2048 ones at **173.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **14.2 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory (one run), waiting
-#   **3.11 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.87 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **4.20 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for it to help little with a tiny model or a pipeline starved by
 #   per-image loading.
 # - Speed steps must be measured: on this CPU, over the
@@ -948,7 +950,7 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   autocast against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **16.96 s**<!-- output: compiled, first epoch of training (s) -->:
+#   **17.41 s**<!-- output: compiled, first epoch of training (s) -->:
 #   **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
@@ -1102,23 +1104,23 @@ if check_exercise(
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
 # **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.20 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.09**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a
 # rough reading (no one-off cost was timed apart).
 # A batch of 256 images took
-# **30.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **33.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **132.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **119.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **49.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **50.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **173.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# for 2048 x 2048 ones. We expect an epoch's rate to fall below the bare product's: its
+# **173.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
 #
@@ -1278,29 +1280,29 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.225 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.015 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.274 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.185 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.07 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **0.99**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.62**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
+# **17.12 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.16**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
 # judge only the last step, 16,384 against 4,096 (below).
 #
 # The verdict line counts rounds by section 7's rule: a ratio beyond the tie band goes
 # that way, and a direction is named only when every round goes it. Median over median,
 # the time per image at 4,096 was
-# **1.10**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **no clear direction: 3 lower, 4 tied, 0
+# **1.17**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
+# that at 16,384; round by round, **no clear direction: 5 lower, 2 tied, 0
 # higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Where no
-# direction is named, not every round cleared the band the same way: the difference may
-# be real, but these rounds do not show it. Band aside,
+# direction is named, not every round cleared the band the same way. Band aside,
 # **0 of 7**<!-- says: cpu, time per image, 4096 / 16384, rounds below 1 --> per-round
-# ratios lay below 1 (below 1: batch 16,384 costlier per image that round); none or all
-# would put every round on one side of 1.
+# ratios lay below 1 (below 1: batch 16,384 costlier per image that round). None or all
+# means every round pointed the same way: a small, steady difference that the band does
+# not count.
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; with a GPU, the last line finds that size, as a rough
@@ -1366,9 +1368,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **3.11 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **3.87 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **3.46 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.78 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1393,7 +1395,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1419,9 +1421,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **16.96 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.41 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.01**<!-- output: compiled median speed-up over float32 --> and the
+# speed-up of **1.02**<!-- output: compiled median speed-up over float32 --> and the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1452,7 +1454,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone in both types and prints how their speeds
@@ -1576,16 +1578,16 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **1.09**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.96**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **2.7 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **3.5 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.46 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.79 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.36 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.84 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **4.20 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. Each bar's two parts are
@@ -1613,13 +1615,13 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU the rest, the same steps on the
 # same batches to the same weights, took
-# **0.29 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.20 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
-# **1.46**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
+# **0.33 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.22 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
+# **1.52**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
 # later epochs, not timed in rounds): not judged, its causes not taken apart. The
 # ready-tensor control's second epoch spent
 # **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.43 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -2021,14 +2023,14 @@ if "bfloat16 autocast" in arms:
 # Section 7's median speed-up is *paired*: it divides the two arms' epochs of the same
 # round first, then takes the median of those ratios. Dividing `float32`'s median later
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
-# compiled the two were **the same at two
+# compiled the two were **different at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **1.01**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **1.01**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# **1.02**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **1.03**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
 # autocast, **different at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **2.38**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **2.37**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2086,7 +2088,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.08**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.02**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Where
@@ -2118,8 +2120,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **16.6 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **18.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **17.0 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2227,23 +2229,23 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.30 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.48**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.74**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.75**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.49**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.876**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
+# **0.946**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
 # no spread behind it; it judges the prediction, not bfloat16. Where the measured
 # speed-up falls below the prediction, one reading, not shown, is that the estimated share
 # is too high (each product was timed alone), which makes the prediction too high as well.

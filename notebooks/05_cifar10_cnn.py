@@ -652,12 +652,11 @@ print(f"the small CNN's drop with shuffled pixels, against its lead over the MLP
 # MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->: by size,
 # the MLP's change was **smaller**<!-- says: the MLP's change against the CNN's, by size -->.
 # A drop far larger than the MLP's change means the lead rested on which pixels neighbour.
-# Ending below the MLP takes a drop beyond the whole lead (give or take the MLP's change):
-# against it the drop was
+# Against the CNN's whole lead, its drop was
 # **larger**<!-- says: the small CNN's drop with shuffled pixels, against its lead over the MLP -->,
-# and the CNN ended
+# and the shuffled CNN ended
 # **below**<!-- says: shuffled pixels, the small CNN's accuracy against the MLP's --> the
-# MLP (a gap counts beyond two standard errors, lesson 03).
+# MLP (one seed; a gap counts beyond two standard errors of the images drawn, lesson 03).
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -991,7 +990,9 @@ del first_batches, recipe_model, recipe_loader
 # The same first batch in all five recipes?
 # **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
 # batches not checked). Each row: one change's accuracy change in each seed, their mean,
-# and its *yardstick*, the larger seed range of the two recipes it compares:
+# and its *yardstick*, the larger seed range of the two recipes it compares. (Two standard
+# errors cover which images were drawn; a seed range covers which seed trained the model:
+# the one for a trained model's score, the other for comparing trainings.)
 
 # %%
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
@@ -1127,8 +1128,8 @@ del probe_batch, features, logits_by_hand
 # %% [markdown]
 # Equal: **True**<!-- says: FastNet's forward by hand equals FastNet's -->. The next cell
 # prints `FastNet`'s layers and trains it on a CPU (and, we expect, on a Mac GPU; not
-# run); on a CUDA GPU it trains the width-64 ResNet-9 instead (Appendix E), and the
-# figures quoted below are `FastNet`'s.
+# run); on a CUDA GPU it trains the width-64 ResNet-9 instead (Appendix E; that branch did
+# not run for these outputs), and the figures quoted below are `FastNet`'s.
 
 
 # %%
