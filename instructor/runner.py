@@ -109,6 +109,11 @@ class LessonRun:
     runner_cpu_seconds: float = 0.0
 
 
+def _rss(process: psutil.Process) -> int:
+    """Bytes of a process's resident set (RSS): cheap to read, and never below its PSS."""
+    return process.memory_info().rss
+
+
 def _pss(process: psutil.Process) -> int:
     """Bytes of memory a process uses, counting pages it shares with others only in part.
 
@@ -120,7 +125,7 @@ def _pss(process: psutil.Process) -> int:
     try:
         return process.memory_full_info().pss
     except (AttributeError, psutil.AccessDenied):
-        return process.memory_info().rss
+        return _rss(process)
 
 
 class PeakMemory:
@@ -151,7 +156,7 @@ class PeakMemory:
         while not self._stop.is_set():
             if time.monotonic() - looked_up >= self.rescan:
                 children, looked_up = me.children(recursive=True), time.monotonic()
-            rss = _summed(children, lambda child: child.memory_info().rss)
+            rss = _summed(children, _rss)
             self.samples += 1
             # A child caught between fork and exec (a kernel's launch) shows its parent's
             # resident size for an instant: kept as the bar for the next PSS reading, it hid
@@ -163,7 +168,7 @@ class PeakMemory:
             if rss > self.peak_bytes and rss > rss_at_reading * (1 + self.tolerance):
                 self.peak_bytes = max(self.peak_bytes, _summed(children, _pss))
                 self.pss_readings += 1
-                after = _summed(children, lambda child: child.memory_info().rss)
+                after = _summed(children, _rss)
                 rss_at_reading = min(rss, after)
             self._stop.wait(self.interval)
 
