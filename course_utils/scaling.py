@@ -7,7 +7,9 @@ lays them out. ``arm_speed_ups`` counts an arm's rounds against a baseline with
 ``course_utils.rounds``, ``part_speed_ups`` gives the speed-up within each of the table's
 two parts (medians of their own, which need not combine into the epoch's), ``part_words``
 says each part in words, noise-gated by the rounds' spread, and ``speed_up_line`` says a
-count in one line.
+count in one line. ``compare_launches`` does all three for every comparison at every launch;
+``speed_up_table`` lays its counts out and ``above_two`` finds where 2 devices gave more
+than 2.
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from course_utils.rounds import TIE, RoundCount, count_rounds, speed_up_in_words
 
 __all__ = [
     "CommCost",
+    "Comparison",
+    "above_two",
     "arm_speed_ups",
     "arms_table",
     "comm_cost_table",
+    "compare_launches",
     "part_speed_ups",
     "part_words",
     "read_arms",
@@ -32,6 +38,7 @@ __all__ = [
     "read_weight_gap",
     "read_comm_cost",
     "speed_up_line",
+    "speed_up_table",
 ]
 
 _TIMING = re.compile(
@@ -227,3 +234,76 @@ def speed_up_line(name: str, arm: str, baseline: str, rounds: RoundCount) -> str
         f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
         f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
     )
+
+
+class Comparison(NamedTuple):
+    """One comparison at one launch: ``rounds`` from ``arm_speed_ups``, ``parts`` from
+    ``part_speed_ups`` and ``words`` from ``part_words``. Lesson 06."""
+
+    rounds: RoundCount
+    parts: dict[str, float]
+    words: dict[str, str]
+
+
+def compare_launches(
+    launches: dict[int, dict[str, dict]],
+    comparisons: dict[str, tuple[str, str]],
+    tie: float = TIE,
+) -> dict[str, dict[int, Comparison]]:
+    """Every comparison at every launch. ``launches``: effective batch -> ``read_arms``'s
+    figures; ``comparisons``: name -> (arm, baseline). Returns name -> effective batch ->
+    ``Comparison`` (the arm's rounds, parts and words against its baseline). Lesson 06."""
+    return {
+        name: {
+            batch: Comparison(
+                arm_speed_ups(figures, arm, baseline, tie),
+                part_speed_ups(figures, arm, baseline),
+                part_words(figures, arm, baseline, tie),
+            )
+            for batch, figures in launches.items()
+        }
+        for name, (arm, baseline) in comparisons.items()
+    }
+
+
+def speed_up_table(results: dict[str, dict[int, Comparison]], title: str) -> str:
+    """``compare_launches``'s counts as a table, one row per comparison and a column per
+    launch, each cell the median speed-up and the rounds faster/tied/slower; then one line per
+    comparison and launch, ``NAME at BATCH, median of the rounds: M (round by round: ...)``.
+    Returns the text. Lesson 06."""
+    batches = list(next(iter(results.values())))
+    width = max(len(name) for name in results)
+    rows = [title, f"{'comparison':<{width}}" + "".join(f" | {f'at {b}':>12}" for b in batches)]
+    for name, by_batch in results.items():
+        cells = (
+            f"{r.median:.2f} ({r.faster}/{r.tied}/{r.slower})"
+            for r in (by_batch[b].rounds for b in batches)
+        )
+        rows.append(f"{name:<{width}}" + "".join(f" | {cell:>12}" for cell in cells))
+    for name, by_batch in results.items():
+        for batch, (rounds, _, _) in by_batch.items():
+            each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
+            rows.append(
+                f"{name} at {batch}, median of the rounds: {rounds.median:.2f} "
+                f"(round by round: {each})"
+            )
+    return "\n".join(rows)
+
+
+def above_two(
+    results: dict[str, dict[int, Comparison]], tie: float = TIE
+) -> tuple[list[str], list[str]]:
+    """Where 2 devices against 1 gave more than 2, which they cannot alone: for each
+    comparison and launch in ``results`` (pairs of 1 device against 2), the rounds whose
+    speed-up over 2 lies beyond the tie band (``"K of N in NAME at BATCH"``), and the loaders
+    whose median speed-up over 2 does (``"NAME at BATCH"``). Returns the two lists, empty
+    where none. Lesson 06."""
+    rounds_above, loaders_above = [], []
+    for name, by_batch in results.items():
+        for batch, (rounds, parts, _) in by_batch.items():
+            above = count_rounds([speed_up / 2 for speed_up in rounds.speed_ups], tie).faster
+            if above:
+                rounds_above.append(f"{above} of {len(rounds.speed_ups)} in {name} at {batch}")
+            if speed_up_in_words(parts["loader"] / 2, tie) == "faster":
+                loaders_above.append(f"{name} at {batch}")
+    return rounds_above, loaders_above

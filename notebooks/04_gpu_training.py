@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1199 MB. The course's
+# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1184 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -100,8 +100,8 @@ print(f"Smoke mode: {smoke_mode()}")
 #
 # `torch.cuda.is_available()` says whether PyTorch sees an NVIDIA GPU (or an AMD one,
 # with PyTorch's ROCm build); `torch.backends.mps.is_available()`, an Apple-silicon GPU.
-# The cell picks the best by hand, CUDA, then MPS, then the CPU, and checks that
-# `get_default_device` from `course_utils` picks the same (Appendix A prints it).
+# The cell picks the first of CUDA, MPS and the CPU by hand, and checks that
+# `get_default_device` from `course_utils` agrees (Appendix A prints it).
 
 # %%
 has_cuda = torch.cuda.is_available()
@@ -129,9 +129,8 @@ else:
 
 # %% [markdown]
 # These outputs come from a machine without a GPU, with
-# **2**<!-- output: logical CPUs --> logical CPUs (`os.cpu_count()`). Every time in the
-# text is a time on that CPU unless marked otherwise. Times vary between runs: read them
-# for their ratios and spreads.
+# **2**<!-- output: logical CPUs --> logical CPUs: every time in the text is that CPU's
+# unless marked otherwise. Times vary between runs: read their ratios and spreads.
 
 # %% [markdown]
 # ## 2. When a GPU helps
@@ -141,9 +140,9 @@ else:
 # and goes on, so a timing must wait for it before reading the clock, with
 # `synchronize(device)` from `course_utils` (on a CPU it does nothing).
 #
-# Without a GPU, `SimulatedGPU` (Appendix A) illustrates the effect (it sleeps; nothing is
-# measured): queueing a step returns
-# at once, and `synchronize()` waits for the queued steps' time:
+# `SimulatedGPU` (Appendix A) shows the effect on any machine (it sleeps; nothing is
+# measured): queueing a step returns at once, and `synchronize()` waits for the queued
+# steps:
 
 # %%
 from course_utils.checks.lesson04 import SimulatedGPU
@@ -170,8 +169,8 @@ print(
 # An honest timing therefore **warms up** (an operation's first run can pay one-off
 # costs, such as choosing a *kernel*, the compiled function the device runs for one
 # operation), **synchronises** before each clock reading, and **repeats**, quoting the
-# median with the spread. `seconds_per_product` does all three, and times the warm-up's
-# first, cold product:
+# median with the spread. `seconds_per_product` does all three, and times the first, cold
+# product:
 
 
 # %%
@@ -203,9 +202,13 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
         cold, times = seconds_per_product(a, b, products)
         median = statistics.median(times)
+        unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # readable figures
+        low, high = min(times) * scale, max(times) * scale
+        print(
+            f"{each_device.type} {unit} per {size} x {size} product: {median * scale:.4g} "
+            f"(5 repeats, from {low:.4g} to {high:.4g})"
+        )
         name = f"{each_device.type} ms per {size} x {size} product"
-        low, high = min(times) * 1000, max(times) * 1000
-        print(f"{name}: {median * 1000:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
         print(f"{name}, the first (cold) one: {cold * 1000:.4g}")
         where = "above" if cold > max(times) else "below" if cold < min(times) else "within"
         print(f"{each_device.type}, first {size} x {size} product: {where} the repeats' range")
@@ -215,25 +218,24 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product took
-# **49.4 ms**<!-- output: cpu ms per 2048 x 2048 product -->,
-# **173.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product ran at only **50.7
+# **46.09 ms**<!-- output: cpu ms per 2048 x 2048 product -->, or
+# **186.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product ran at only **51.3
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
-# reason (not timed apart): each call has a fixed cost, which a 64 x 64 product has too
-# little work to hide. A GPU, with thousands of cores to fill and a cost to *launch* each
-# operation, should lose even more speed on small products than this CPU (Appendix E: one
-# GPU run).
+# reason: each call has a fixed cost that a small product cannot hide. A GPU, with
+# thousands of cores to fill and a cost to *launch* each operation, should lose even more
+# (Appendix E).
 #
-# The warm-up's first, cold product took
-# **8.72 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
-# 64 x 64, **above the repeats' range**<!-- says: cpu, first 64 x 64 product -->, and
-# **64.70 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
-# 2048 x 2048, **above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->.
-# Each is one call, a one-off cost or bad luck: the warm-up keeps it out of the median.
+# The first, cold product took
+# **7.318 ms**<!-- output: cpu ms per 64 x 64 product, the first (cold) one --> at
+# 64 x 64 (**above the repeats' range**<!-- says: cpu, first 64 x 64 product -->) and
+# **77.3 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# 2048 x 2048 (**above the repeats' range**<!-- says: cpu, first 2048 x 2048 product -->):
+# the warm-up keeps each out of the median.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
-# (section 6 measures that cost on this CPU).
+# (section 6).
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -265,13 +267,11 @@ agree = type(mine_moved["labels"]) is tuple and all(
 print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
-# A model on one device and its batch on another raise a `RuntimeError` that names both
-# devices (Appendix A shows one). For copies to a CUDA GPU, [PyTorch's CUDA
-# notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two settings (this
-# CPU cannot show them):
+# For copies to a CUDA GPU, [PyTorch's CUDA
+# notes](https://pytorch.org/docs/stable/notes/cuda.html) recommend two settings:
 # - `pin_memory=True` in a `DataLoader` puts each batch in *pinned* (page-locked) CPU
-#   memory, which the operating system may not move or write out to disk. On CUDA, PyTorch
-#   documents copies from pinned memory as faster and as the only ones that can be
+#   memory, which the operating system may not move or write out to disk; PyTorch
+#   documents copies from it to a CUDA GPU as faster, and as the only ones that can be
 #   asynchronous.
 # - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
 #   queued behind the GPU's work.
@@ -293,14 +293,16 @@ train_dataset = Subset(train_dataset, range(train_size))  # the whole split, exc
 print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
-# The loop is lesson 03's (plain SGD, learning rate 0.2) with three changes. The model
-# moves to the device once, *before* its optimizer is built: the optimizer holds
-# references to the parameters, and a later move can, on some devices, replace them
-# (PyTorch's documentation
-# recommends<!-- source: https://pytorch.org/docs/stable/optim.html --> this order). Each
-# batch moves just before use. Each loss stays on the device: on a GPU we expect a
-# `loss.item()` per step to make Python wait for every step (this CPU cannot show it). One
-# epoch of the 32-unit model on the first 10,240 training images:
+# The loop is lesson 03's (plain SGD, learning rate 0.2) with three changes:
+# 1. the model moves to the device *before* its optimizer is built: the optimizer holds
+#    references to the parameters, which a later move can, on some devices, replace
+#    (PyTorch's documentation
+#    recommends<!-- source: https://pytorch.org/docs/stable/optim.html --> this order);
+# 2. each batch moves just before use;
+# 3. each loss stays on the device: on a GPU we expect a `loss.item()` per step to make
+#    Python wait for every step.
+#
+# One epoch of the 32-unit model on the first 10,240 training images:
 
 # %%
 pin = device.type == "cuda"  # this lesson pins only for a CUDA GPU (section 3)
@@ -321,24 +323,27 @@ def shuffled_loader(dataset: Dataset, seed: int) -> DataLoader:
 
 val_loader = DataLoader(val_dataset, batch_size=1000, pin_memory=pin)
 
+# %%
 seed_everything(0)
-hand_model = MLP(28 * 28, [32], 10).to(device)  # every weight moves to the device
-hand_optimizer = torch.optim.SGD(hand_model.parameters(), lr=0.2)  # built after the move
+hand_model = MLP(28 * 28, [32], 10).to(device)  # change 1: move, then build the optimizer
+hand_optimizer = torch.optim.SGD(hand_model.parameters(), lr=0.2)
 hand_losses = []
 hand_model.train()
 for images, labels in shuffled_loader(hand_train, seed=1):
-    images = images.to(device, non_blocking=pin)  # the batch joins the model
-    labels = labels.to(device, non_blocking=pin)
-    loss = F.cross_entropy(hand_model(images), labels)  # forward and loss, on the device
+    images = images.to(device, non_blocking=pin)  # change 2: the batch joins the model
+    labels = labels.to(device, non_blocking=pin)  # change 2
+    loss = F.cross_entropy(hand_model(images), labels)
     loss.backward()
     hand_optimizer.step()
     hand_optimizer.zero_grad()
-    hand_losses.append(loss.detach())  # stays on the device: no waiting here
+    hand_losses.append(loss.detach())  # change 3: the loss stays on the device
 hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU, at the end
 print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
 # **The evaluation pass** is lesson 03's, with the validation batches moved to the device.
+# Its `.item()` per batch is cheap: ten batches of 1,000 images, ten waits; the rule
+# matters over thousands of training steps.
 
 # %%
 hand_model.eval()
@@ -406,11 +411,10 @@ print(f"batches: {len(mine)}; the same as DeviceDataLoader's: {same}")
 del mine, course  # they hold the loaders, and the dataset through them
 
 # %% [markdown]
-# `DeviceDataLoader` does the same for batches of any shape, with `non_blocking` for
-# pinned batches (Appendix A prints it).
+# `DeviceDataLoader` does the same for batches of any shape (Appendix A prints it).
 #
-# **`fit` takes over.** To check `fit` against the hand loop, train a second model for
-# one epoch with the same seeds and settings:
+# **`fit` takes over.** A second model, trained one epoch with the same seeds and
+# settings, checks `fit` against the hand loop:
 
 # %%
 seed_everything(0)
@@ -432,27 +436,24 @@ print(
 )
 
 # %% [markdown]
-# On this CPU the weights match, and `fit`'s epoch line repeats the hand loop's three
-# figures: from here on `fit` trains. It returns a *history*, one dict per epoch; its
-# `train_seconds` times the training alone, on a clock that waits for the device at both
-# ends (Appendix A prints those lines).
+# The weights match, and `fit`'s epoch line repeats the hand loop's figures: from here on
+# `fit` trains. It returns a *history*, one dict per epoch, whose `train_seconds` times the
+# training alone, waiting for the device at both ends (Appendix A).
 
 # %% [markdown]
 # ## 6. Where does an epoch's time go?
 #
-# A GPU trains only as fast as its batches arrive. This section trains the 32-unit model
-# for three epochs on all 50,000 training images with two data pipelines, to find how
-# much of an epoch goes into building them:
+# A GPU trains only as fast as its batches arrive. Here the 32-unit model trains three
+# epochs on all 50,000 training images through two data pipelines:
 # - **(a) the classic pipeline**: a `DataLoader` transforms each image (`ToTensor`,
 #   `Normalize`) as it fetches it and collates 128 into a batch, every epoch, in the
-#   notebook's own process (`num_workers=0`, the default);
+#   notebook's process (`num_workers=0`);
 # - **(b) the whole dataset on the device**: every image transformed once, into one
 #   tensor on the device; each batch gathers its rows from it.
 #
-# `SeededShuffle`, a *sampler* (it hands a `DataLoader` each epoch's order), gives (a) the
-# orders that (b) draws (Appendix B), so both pipelines train to the same weights (checked
-# below). `TimedBatches` wraps each pipeline's loader for `fit` and times the loop's waits
-# for batches:
+# `SeededShuffle` gives (a) the batch orders that (b) draws (Appendix B), so both train to
+# the same weights (checked below). `TimedBatches` wraps each pipeline's loader for `fit`
+# and adds up the loop's waits for batches:
 
 # %%
 from course_utils import SeededShuffle
@@ -524,7 +525,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.78 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.24 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -579,9 +580,9 @@ b_model = to_device(MLP(28 * 28, [32], 10), device)
 b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 
 # %% [markdown]
-# **The answer.** An epoch's time is the median of the *later* epochs, after the first,
-# which may pay one-off costs. `fit`'s epoch lines above include the evaluation, (a)'s
-# through a per-image loader, so the comparison uses `train_seconds`, training alone:
+# **The answer.** An epoch's time is the median of the later epochs (the first can pay
+# one-off costs; Appendix B shows each epoch), training alone (`train_seconds`): `fit`'s
+# epoch lines above include the evaluation.
 
 
 # %%
@@ -611,14 +612,11 @@ print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f}")
 print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
 print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
-last_epoch = classic_history[-1]  # fit's epoch lines show epoch_seconds: evaluation included
-print(f"(a), last epoch with its evaluation (s): {last_epoch['epoch_seconds']:.2f}")
-print(f"(a), last epoch, training alone (s): {last_epoch['train_seconds']:.2f}")
 
 # %% [markdown]
-# **A control.** A new model, seeded as (a)'s, trains two epochs with (a)'s `DataLoader`
-# settings, but over the ready tensors: only the per-image fetch and transforms are gone,
-# so its wait isolates their cost.
+# **A control.** A new model trains two epochs through (a)'s `DataLoader`, but over the
+# ready tensors: only the PIL image lookup and the two transforms are gone; fetching item
+# by item and collating stay (how it is built: Appendix B).
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -644,18 +642,6 @@ tensor_waits = tensor_train.waits
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-wait_seconds = later_epochs(classic_waits)[0]
-tensor_wait = tensor_waits[-1]  # its second epoch, its only later one
-b_wait = later_epochs(b_waits)[0]
-print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
-print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
-print(f"(a)'s wait minus the ready tensors' wait (s): {wait_seconds - tensor_wait:.2f}")
-print(f"(b), median later epoch, waiting for its batches (s): {b_wait:.3f}")
-b_gain = classic_seconds - b_seconds  # (b)'s gain: (a)'s median later epoch minus (b)'s
-fetch_share = (wait_seconds - tensor_wait) / b_gain if b_gain > 0 else 0.0
-fetch_words = "all" if fetch_share >= 1 else "most" if fetch_share > 0.5 else "at most half"
-print(f"share of (b)'s gain that the control puts on per-image work, in words: {fetch_words}")
-
 
 def parts(times: list[float], waits: list[float]) -> dict:
     """A bar: the median later wait for batches, then the rest; a dot per later epoch."""
@@ -664,49 +650,49 @@ def parts(times: list[float], waits: list[float]) -> dict:
     return {"loader": later_epochs(waits)[0], "rest": later_rests, "epochs": after_first(times)}
 
 
+bars = {  # each pipeline's bar in the figure
+    "(a) classic pipeline": parts(classic_times, classic_waits),
+    "(a)'s DataLoader, ready tensors": parts(tensor_times, tensor_waits),
+    f"(b) dataset on {device.type}": parts(b_times, b_waits),
+}
+print(f"{'pipeline':<31} | epoch s | waiting s | rest s (medians of the later epochs)")
+for pipeline, bar in bars.items():
+    length = bar["loader"] + bar["rest"]  # the whole bar: its epoch
+    print(f"{pipeline:<31} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
+wait_seconds = bars["(a) classic pipeline"]["loader"]
+print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
+tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
+b_gain = classic_seconds - b_seconds  # (b)'s gain: (a)'s median later epoch minus (b)'s
+fetch_share = (wait_seconds - tensor_wait) / b_gain if b_gain > 0 else 0.0
+fetch_words = "all" if fetch_share >= 1 else "most" if fetch_share > 0.5 else "at most half"
+print(f"share of (b)'s gain that the control puts on per-image work, in words: {fetch_words}")
 plot_epoch_parts(
-    {
-        f"Later epochs on {device.type}; orange: waiting for batches, inside the epochs": {
-            "(a) classic pipeline": parts(classic_times, classic_waits),
-            "(a)'s DataLoader, ready tensors": parts(tensor_times, tensor_waits),
-            f"(b) dataset on {device.type}": parts(b_times, b_waits),
-        }
-    },
+    {f"Later epochs on {device.type}; orange: waiting for batches, inside the epochs": bars},
     where=device.type,
     labels=("waiting for batches", "the rest", "one later epoch"),
 )
 
 # %% [markdown]
-# On this CPU, waiting for batches took
-# **3.87 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of (a)'s
-# median later epoch of training,
-# **4.20 s**<!-- output: (a) classic pipeline, median later epoch (s) --> (a median of
-# two epochs: their mean), and
-# **0.055 s**<!-- output: (b), median later epoch, waiting for its batches (s) --> of
-# (b)'s, **0.273 s**<!-- output: (b) dataset on device, median later epoch (s) -->: (a)
-# took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long, to the same weights.
-#
-# The pipelines ran one after the other, not in rounds: look for a gap between the bars
-# many times the spread of (a)'s dots.
-#
-# Over ready tensors (middle bar) the wait fell to
-# **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (the
-# control's second epoch). So the per-image fetch and transforms took about the
-# difference, **3.65 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an
-# epoch (from one control epoch). Without a GPU, (b)'s "device" is the CPU's memory:
+# In the worked run (CPU only), (a) spent
+# **3.12 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches (the table's top row), and took
+# **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), to the same
+# weights. The control puts
 # **most**<!-- says: share of (b)'s gain that the control puts on per-image work, in words -->
-# of its gain is this per-image work, done once. The blue parts, the same arithmetic, are
-# not judged here (Appendix B prints them).
+# of (b)'s gain on the PIL lookup and the transforms, which (b) does once (a rough
+# reading: Appendix B).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
-# `num_workers` on your machine (Appendix B quotes a benchmark).
+# `num_workers` on your machine (Appendix B quotes a benchmark). On your GPU, look for
+# (a)'s waiting to take a larger share still, beside a faster rest, and (b)'s to stay
+# small.
 
 # %% [markdown]
-# **(b), CPU against GPU.** Only a GPU run shows what the device itself changes: there
-# this cell trains (b)'s model on the GPU and then the CPU (not in rounds), from the same
-# weights on the same batches. For so tiny a model we expect the GPU to be no faster
-# (Appendix E: one H200 run).
+# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and then on the
+# CPU, from the same weights on the same batches. For so tiny a model, look for the GPU to
+# be no faster (Appendix E).
 
 # %%
 if device.type == "cpu":
@@ -742,17 +728,16 @@ print(f"train_images now holds: {len(train_images):,} images")
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
 # Two common ways to speed up a training step are 16-bit arithmetic and compiling the
-# model. Neither is a sure gain, so this section measures each against plain `float32`
-# training, on the **10,000 images**<!-- output: train_images now holds --> section 6 kept.
+# model. Neither is a sure gain, so this section measures each against plain `float32`,
+# on the **10,000 images**<!-- output: train_images now holds --> section 6 kept.
 #
 # **Mixed precision.** `torch.autocast` picks a type for each operation:
 # [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) calls linear
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
-# range. We use `bfloat16`, with `float32`'s range but fewer digits (`float16` needs a
-# gradient scaler: Appendix D), only where the device has bfloat16 arithmetic of its own,
-# which `bfloat16_support` checks (Appendix C). Our `forward` runs under autocast and
-# casts its output to `float32` with `.float()`; the loss is computed after it, outside
-# autocast:
+# range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
+# device has bfloat16 arithmetic of its own, which `bfloat16_support` checks (Appendix C).
+# Our `forward` runs under autocast and casts its output to `float32` with `.float()`; the
+# loss is computed after it, outside autocast:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -777,21 +762,12 @@ class MixedPrecisionMLP(MLP):
 # The weights and their update stay `float32` (Appendix C prints each type).
 #
 # **`torch.compile`** is documented to turn the model's Python code into *fused* kernels
-# (one kernel for several operations, say the bias and the ReLU), compiled on the first
-# run and again when something it took as fixed, such as the batch shape, changes
-# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html));
-# neither is shown here.
+# (one kernel for several operations, say the bias and the ReLU).
 #
-# **Words.**
-# - an *arm*: one way of training, timed against the others;
-# - a *round*: one epoch of every arm, in an order rotated each round so none always runs first;
-# - the *tie band*, 1.1 either way: an arm's epoch within a factor 1.1 of `float32`'s ties.
-#
-# **Three arms.** An MLP with two hidden layers of 1,024 units trains as `float32`, the
-# baseline; `compiled`; and `bfloat16 autocast`, where bfloat16 is native and autocast
-# runs (else the next cell names the test that failed). All start from the same weights
-# and see the same batches of 256 (`drop_last=True`: one shape), at a learning rate of
-# 0.05.
+# **Three arms**, ways of training timed against each other: an MLP with two hidden
+# layers of 1,024 units trains as `float32`, the baseline; `compiled`; and
+# `bfloat16 autocast`, where bfloat16 is native and autocast runs. All start from the
+# same weights and see the same batches of 256, at a learning rate of 0.05.
 
 
 # %%
@@ -820,7 +796,11 @@ def wide_batches() -> DeviceTensorLoader:
 
 # %% [markdown]
 # Compile *in place*, `model.compile()`, so that `fit` runs the compiled code (Appendix
-# C). If compiling fails (on a CPU it needs a C++ compiler), its arm is left out.
+# C). It compiles on the first run, and again when something it took as fixed changes,
+# such as the batch shape
+# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html)):
+# hence `drop_last=True` above, one shape for every batch. If compiling fails (on a CPU
+# it needs a C++ compiler), its arm is left out.
 
 # %%
 # Not part of the lesson: settings that make compiling work, and quieter, on a CPU.
@@ -846,7 +826,8 @@ for arm, model_class in arm_models.items():
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
-# **In rounds.** The first round, which compiles, does not count.
+# **In rounds.** Each round trains one epoch of every arm, in an order rotated so that
+# none always runs first; the first round, which compiles, does not count.
 
 # %%
 order = list(arms)
@@ -870,8 +851,9 @@ for round_number in range(wide_epochs):
 
 # %% [markdown]
 # **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
-# epoch time over the arm's, so the tie band runs from 1 / 1.1 (about 0.91) to 1.1
-# (`TIE` = 0.10 in `course_utils.rounds`). A winner needs every later round to agree:
+# epoch time over the arm's. Within the *tie band*, from 1 / 1.1 (about 0.91) to 1.1
+# (`TIE` = 0.10 in `course_utils.rounds`), a round is a tie; a winner needs every later
+# round to agree:
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -899,24 +881,25 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
     first, later_median = compiled_seconds[0], later_epochs(compiled_seconds)[0]
     print(f"compiled, first epoch of training (s): {first:.2f} (later median: {later_median:.2f})")
     compiled_ups = speed_ups_of["compiled"]  # its counted rounds, from round 2 on
-    print(f"compiled, first counted round's speed-up: {compiled_ups[0]:.3f}")
     slowest_round = compiled_ups.index(min(compiled_ups)) + 2  # the lowest speed-up's round
     print(f"compiled, slowest counted round: round {slowest_round}")
 
 # %% [markdown]
-# On this CPU, over **5**<!-- output: later rounds counted, each arm --> counted rounds
-# (one run), the verdicts against `float32` were: bfloat16 autocast, **faster in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear winner: 0
-# faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->. The band's
-# 1.1 is a convention (Appendix F tries `float32`'s own spread instead).
+# In the worked run (CPU only), over
+# **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
+# against `float32` were: bfloat16 autocast, **faster in every
+# round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear
+# winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+# The band's 1.1 is a convention (Appendix F tries `float32`'s own spread).
 #
-# The first compiled epoch took
-# **17.41 s**<!-- output: compiled, first epoch of training (s) --> of training, against
-# the later median printed beside it: we expect it pays for the compiling (Appendix F
-# sets the cost apart). It compiled with `compile_threads = 1` (set above for a CPU): a
-# default run's cost may differ. The compiled arm's slowest counted round was
-# **round 4**<!-- says: compiled, slowest counted round --> (warm-up leaking in would make
-# it round 2). On the course's one H200 run, neither step gave a clear gain (Appendix E).
+# The first compiled epoch, which compiles the model, took
+# **16.70 s**<!-- output: compiled, first epoch of training (s) --> of training (Appendix
+# F sets the cost apart); the compiled arm's slowest counted round was
+# **round 3**<!-- says: compiled, slowest counted round --> (round 2, the first counted
+# round, is where compiling left over from the warm-up would show). On the course's one
+# H200 run, neither step gave a clear gain (Appendix E). On your GPU, look for bfloat16 and
+# compiling to help more than on a CPU, above all with a model large enough to keep the
+# GPU busy.
 
 # %% [markdown]
 # ## Summary
@@ -929,29 +912,25 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #   without the wait,
 #   **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->
 #   with it.
-# - A loop on a device moves the model once, before building its optimizer, and each
-#   batch as it is used.
-# - A generator makes a loader for the device: its `__iter__` yields batches already
-#   there. `fit` with a `DeviceDataLoader` reached the hand loop's weights.
-# - Documented by PyTorch, not shown here: from `pin_memory`'s batches a copy to a CUDA
-#   GPU can be queued with `non_blocking=True`.
-# - On this CPU 64 x 64 products ran at **50.7
+# - A loop on a device moves the model before building its optimizer, and each batch as
+#   it is used (on CUDA, from pinned memory with `non_blocking=True`); a generator makes
+#   a loader whose batches arrive there.
+# - On this CPU 64 x 64 products ran at **51.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **173.9
+#   a second, 2048 x 2048 ones at **186.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
 #   classic pipeline took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long
-#   as the dataset held in memory (one run), waiting
-#   **3.87 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.20 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
-#   On a GPU, look for it to help little with a tiny model or a pipeline starved by
-#   per-image loading.
-# - Speed steps must be measured: on this CPU, over the
-#   **5**<!-- output: later rounds counted, each arm --> counted rounds (one run), bfloat16
-#   autocast against `float32`:
+#   as the dataset held in memory, waiting
+#   **3.12 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   On a GPU, look for it to help little with a tiny model or a starved pipeline.
+# - Speed steps must be measured: on this CPU, over
+#   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
+#   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.41 s**<!-- output: compiled, first epoch of training (s) -->:
-#   **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#   **16.70 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
 # record_result prints the lesson's headline figures; a run of the whole course collects
@@ -1103,23 +1082,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no GPU to compare. On
 # this CPU the 2048-2048 MLP's first epoch over 10,000 images took
-# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.19 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.07**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
-# measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a
-# rough reading (no one-off cost was timed apart).
-# A batch of 256 images took
-# **33.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
+# reading. A batch of 256 images took
+# **30.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work (on a CUDA GPU it also pins each batch), which we
 # expect to hide part of a GPU's lead. Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **119.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **132.7 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **50.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **51.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **173.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **186.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1214,21 +1192,7 @@ for each in devices:
         step_table[size][each.type] = found[size]
 ### END SOLUTION
 
-
 # %%
-def rounds_in_words(ratios: list[float], who: str, up: str, down: str) -> str:
-    """A verdict on paired rounds, one ratio per round, by section 7's rule: a ratio above
-    1 + TIE counts as `up`, one below 1 / (1 + TIE) as `down`, the rest as tied. It names a
-    direction only when every round went that way; else it gives the counts."""
-    if len(ratios) < 2:
-        return "not judged: one round"
-    counted = count_rounds(ratios)  # "faster" above the tie band, "slower" below it
-    if counted.unanimous:
-        return f"{who} {up if counted.faster else down} in every round"
-    counts = f"{counted.faster} {up}, {counted.tied} tied, {counted.slower} {down}"
-    return f"no clear direction: {counts}"
-
-
 if check_exercise(
     2, time_step=time_step, time_in_rounds=time_in_rounds, step_table=step_table, devices=devices
 ):
@@ -1245,20 +1209,16 @@ if check_exercise(
         ]
         for size, microseconds in zip(batch_sizes, per_image_us, strict=True):
             print(f"{name} microseconds per image, batch {size}: {microseconds:.2f}")
-        # The last step up in batch size: did it still cut the time per image? Round by
-        # round (each round timed both sizes), by section 7's rule.
-        cost = {size: statistics.median(step_table[size][name]) / size for size in batch_sizes}
-        saved = cost[4096] / cost[16384]  # above 1: cheaper per image at batch 16384
-        print(f"{name}, time per image, batch 4096 / batch 16384 (medians): {saved:.2f}")
-        # Each round's time per image at 4096 over that at 16384: above 1.1, 16384 lower
+        # The last step up in batch size, round by round (each round timed both sizes):
+        # 4096's time per image over 16384's, above 1 where 16384 cost less per image.
         pairs = zip(step_table[4096][name], step_table[16384][name], strict=True)
         per_image = [(b4096 / 4096) / (b16384 / 16384) for b4096, b16384 in pairs]
-        by_round = ", ".join(f"{ratio:.2f}" for ratio in per_image)
-        print(f"{name}, time per image, batch 4096 / batch 16384, each round: {by_round}")
-        below = sum(ratio < 1 for ratio in per_image)  # rounds where 16384 cost more per image
-        print(f"{name}, time per image, 4096 / 16384, rounds below 1: {below} of {len(per_image)}")
-        words = rounds_in_words(per_image, "batch 16384", "lower", "higher")
-        print(f"{name} time per image, 16384 against 4096, verdict: {words}")
+        cheaper = sum(ratio > 1 for ratio in per_image)
+        print(
+            f"{name}, batch 16384 against 4096, rounds cheaper per image: {cheaper} of "
+            f"{len(per_image)} (ratios of 4096's cost to 16384's from {min(per_image):.2f} "
+            f"to {max(per_image):.2f})"
+        )
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
             ratio = statistics.median(step_table[size][name]) / smallest
@@ -1280,29 +1240,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Only the CPU ran here, so there is no crossover to find. On
 # this CPU a step took a median of
-# **0.274 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.185 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.213 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.004 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **17.12 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.16**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. The rounds
-# judge only the last step, 16,384 against 4,096 (below).
-#
-# The verdict line counts rounds by section 7's rule: a ratio beyond the tie band goes
-# that way, and a direction is named only when every round goes it. Median over median,
-# the time per image at 4,096 was
-# **1.17**<!-- output: cpu, time per image, batch 4096 / batch 16384 (medians) --> times
-# that at 16,384; round by round, **no clear direction: 5 lower, 2 tied, 0
-# higher**<!-- says: cpu time per image, 16384 against 4096, verdict -->. Where no
-# direction is named, not every round cleared the band the same way. Band aside,
-# **0 of 7**<!-- says: cpu, time per image, 4096 / 16384, rounds below 1 --> per-round
-# ratios lay below 1 (below 1: batch 16,384 costlier per image that round). None or all
-# means every round pointed the same way: a small, steady difference that the band does
-# not count.
+# **13.34 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **0.98**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# round, batch 16,384 cost less per image than 4,096 in
+# **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# rounds (all: a steady gain; none: a steady loss; a split: no clear direction).
 #
 # On a GPU we expect a larger fixed cost and cheaper work per image, so it should win
 # only from some batch size on; with a GPU, the last line finds that size, as a rough
@@ -1368,9 +1318,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **3.87 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **3.12 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **3.78 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.24 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1395,7 +1345,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1421,9 +1371,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.41 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **16.70 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.02**<!-- output: compiled median speed-up over float32 --> and the
+# speed-up of **1.01**<!-- output: compiled median speed-up over float32 --> and the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1443,7 +1393,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 7: what stays in float32 under autocast, and which type needs a gradient scaler?
+# Hint: section 7: what stays in float32 under autocast? Appendix D: which type needs a scaler?
 answer_q5 = "b"
 ### END SOLUTION
 check_exercise("Q5", answer_q5=answer_q5)
@@ -1454,7 +1404,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.47**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone in both types and prints how their speeds
@@ -1578,29 +1528,37 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.96**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **1.02**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **3.5 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **3.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.79 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.24 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.84 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **4.20 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.32 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.40 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is the
 # forward, backward, optimizer step and `fit`'s bookkeeping. Each bar's two parts are
 # separate medians of the later epochs, so one epoch's dot can sit inside a part. The
-# middle bar's `DataLoader`, over ready tensors, collates as the classic one does; it
-# skips only the per-image fetch (a PIL image, the Pillow library's image, through
-# `Subset`) and the transforms, whose cost section 6 printed as the difference of the two
-# waits. On a GPU, `TimedBatches`' `synchronize` calls (on a CPU they do nothing) would
-# also stop each batch's copy from overlapping the step before, so its epochs would be an
-# instrumented loop's (not shown: no GPU ran this notebook). The cell prints the rests of
-# the epochs:
+# pipelines ran one after the other, not in rounds: look for a gap between the bars many
+# times the spread of (a)'s dots.
+#
+# **The control** (middle bar) is a new model seeded as (a)'s, trained two epochs in (a)'s
+# first two orders by a `DataLoader` with (a)'s settings over
+# `TensorDataset(train_images, train_labels)`, and evaluated on (b)'s validation batches.
+# It skips only the PIL image lookup (the Pillow library's image, through `Subset`) and
+# the two transforms; it still fetches item by item and collates. Its figures come from
+# one epoch, its second. Without a GPU, (b)'s "device" is the CPU's memory: its gain
+# includes no copy to a GPU. On a GPU, `TimedBatches`' `synchronize` calls (on a CPU they do
+# nothing) would also stop each batch's copy from overlapping the step before, so its
+# epochs would be an instrumented loop's (not shown: no GPU ran this notebook). The cell
+# prints the control's wait, then the rests of the epochs:
 
 # %%
+print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
+print(f"(a)'s wait minus the ready tensors' wait (s): {wait_seconds - tensor_wait:.2f}")
 rest_seconds = later_epochs(classic_rests)[0]
 b_rest = parts(b_times, b_waits)["rest"]  # (b)'s blue part in section 6
 print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
@@ -1612,16 +1570,21 @@ tensor_seconds = later_epochs(tensor_times)[0]
 print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
 
 # %% [markdown]
+# Over ready tensors the wait fell to
+# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, so
+# the PIL lookup and the transforms took about the difference,
+# **2.91 s**<!-- output: (a)'s wait minus the ready tensors' wait (s) --> an epoch.
+#
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU the rest, the same steps on the
 # same batches to the same weights, took
-# **0.33 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.22 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
-# **1.52**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
+# **0.29 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a ratio of
+# **1.58**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> (medians of two
 # later epochs, not timed in rounds): not judged, its causes not taken apart. The
 # ready-tensor control's second epoch spent
-# **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.43 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.20 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -2025,12 +1988,12 @@ if "bfloat16 autocast" in arms:
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
 # compiled the two were **different at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **1.02**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **1.03**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# **1.01**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **1.00**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
 # autocast, **different at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **2.37**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **2.47**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **2.44**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2088,13 +2051,12 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.02**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.08**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
-# beyond it in every round**<!-- says: compiled against float32's own spread -->. Where
-# these lines and section 7's verdicts differ, they answer different questions: section
-# 7 asks whether the arms differed within each round; these, whether each round's ratio
-# stood out from the noise of unpaired epochs.
+# beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
+# 7 asks whether the arms differed within each round; these lines ask whether each
+# round's ratio stood out from `float32`'s own noise.
 #
 # **What compiling cost, and when it pays.** The cost is the first compiled epoch's time
 # minus `float32`'s, evaluation included, then its training part alone. It is paid once,
@@ -2120,8 +2082,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **17.0 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **18.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **16.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2229,23 +2191,23 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.30 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
 # it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
 # each product was timed alone, outside training; inside it, with other work between
 # them, a product may run slower or faster (not timed apart).
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.74**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.90**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.49**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.87**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.47**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.946**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
+# **0.862**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
 # no spread behind it; it judges the prediction, not bfloat16. Where the measured
 # speed-up falls below the prediction, one reading, not shown, is that the estimated share
 # is too high (each product was timed alone), which makes the prediction too high as well.

@@ -28,7 +28,7 @@
 # **By the end of this lesson you can**
 # - load an image-folder dataset, normalise it per channel and keep it on the device;
 # - work out the output shapes of convolutions and pooling by hand;
-# - train a small CNN and say why it likely beat an MLP in this lesson's runs;
+# - train a small CNN, compare it with an MLP trained the same way, and test why it wins;
 # - build a ResNet-9 and add its training recipe one ingredient at a time, seed by seed;
 # - train a fast CPU network and decide test-time augmentation on the validation set;
 # - test each final model once, then inspect its mistakes, and save and reload it.
@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 256 s with a peak memory of 1434 MB. The course's
+# > 2 threads); the whole lesson ran in 236 s with a peak memory of 1441 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -92,7 +92,7 @@ from course_utils import (
 )
 from course_utils.augment import batch_transform, random_crop, random_horizontal_flip
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
-from course_utils.checks.lesson05 import SAME_ACCURACY, check_exercise
+from course_utils.checks.lesson05 import check_exercise
 from course_utils.data import cifar10, dataset_to_tensors
 from course_utils.device import bfloat16_support, synchronize
 from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast
@@ -107,6 +107,7 @@ from course_utils.plotting import (
 )
 from course_utils.report import record_result
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
+from course_utils.stats import SAME_ACCURACY, beyond_two_se, difference_se
 from course_utils.training import eval_mode, predict
 
 generator = seed_everything(0)
@@ -118,16 +119,17 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 # setting is defined where it is first used.
 #
 # **Figures.** Measured ones come from the run shown, on the CPU the *Last verified* line names;
-# *the course's benchmark* is `benchmarks/RESULTS.md`, mostly from a 2-core Intel Xeon
-# ("machine B"). Yours will differ.
+# *the course's benchmark* is `benchmarks/RESULTS.md`, mostly run on a 2-core Intel Xeon.
+# Yours will differ.
 
 # %% [markdown]
 # ## 1. The data, as an image folder
 #
-# The course's CIFAR-10 archive has one folder per class: `cifar10/train/<class>/NNNN.png`
-# and `cifar10/test/<class>/NNNN.png`. torchvision's `ImageFolder` reads this layout,
+# `course_utils.data.cifar10` downloads, checks and unpacks a public CIFAR-10 archive once:
+# one folder per class, `cifar10/train/<class>/` and `cifar10/test/<class>/`, of PNG files
+# (the cell prints this copy's file type). torchvision's `ImageFolder` reads this layout,
 # taking the folder names in alphabetical order (CIFAR-10's official label order) as
-# the classes. `course_utils.data.cifar10` downloads, checks and unpacks it once.
+# the classes.
 
 # %%
 train_folder = cifar10(train=True)
@@ -138,9 +140,9 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# **Which copy made these outputs.** This run's image files were
-# **.jpg**<!-- says: image files -->; a download of the course's archive prints `.png`, and
-# where the two differ, accuracies and times may differ too, by an amount not measured.
+# **Which copy made these outputs.** Their image files were
+# **.jpg**<!-- says: image files -->, as the cell above printed. The archive's files are
+# PNG, so a run on a download of it will differ slightly.
 #
 # A `DataLoader` with per-image transforms, as in lesson 03, would decode all 50,000
 # files again every epoch. Instead, as in lesson 04, decode them **once**: as
@@ -178,9 +180,9 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 # Each colour channel gets its own mean and standard deviation, measured on the training
 # images. `batch_transform` turns a `uint8` batch into normalised floats, and
 # `DeviceTensorLoader` applies it to every batch. `training_batches(seed)` serves plain
-# normalised batches of 64 in an order fixed by its seed (0 unless given), meant to let
-# sections 4 and 5 train on the same batches. The cell checks `normalise` by hand and
-# draws the first batch, whose channel means come out near 0.
+# normalised batches of 64, shuffled from its seed (0 unless given; sections 4 and 5 both
+# use 0). The cell checks `normalise` by hand and draws the first batch, whose channel
+# means come out near 0.
 
 # %%
 channel_mean = tuple(  # one channel at a time, to keep the float32 copy small
@@ -442,8 +444,8 @@ print(f"first weight, its change at the third step: {hand_step[0]:+.4f}")
 #
 # `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
 # `functools.partial`, which presets some of a function's arguments. Two epochs kept the
-# whole lesson within its 10-minute budget in the benchmark's run on a 2-core Intel
-# Xeon<!-- source: benchmarks/RESULTS.md, a 600 s budget -->; the rate, 0.02, was set,
+# whole lesson within its 10-minute budget in the benchmark's
+# run<!-- source: benchmarks/RESULTS.md, a 600 s budget -->; the rate, 0.02, was set,
 # not searched.
 
 # %%
@@ -461,7 +463,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU, with 2 threads, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
+# 17 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
 # seconds include validation). Accuracy per class shows where it struggles (the first
 # line checks lesson 03's `per_class_accuracy` by hand):
 
@@ -495,8 +497,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
 # scaled to its own range, before and after training: look for smooth colour patches or
-# light-to-dark changes (many may still look noisy). Then eight of their *feature maps*
-# on the car, after the ReLU (in eval mode).
+# light-to-dark changes (many may still look noisy). Then the car and eight of its
+# first-layer *feature maps*, after the ReLU (in eval mode).
 
 
 # %%
@@ -519,8 +521,9 @@ with eval_mode(cnn):
     car = normalise(example_image.unsqueeze(0).to(device))
     all_first_maps = cnn.features[:2](car)[0].cpu()  # conv + ReLU: 16 maps of 32 x 32
 print(f"first-layer values that are 0 on the car: {(all_first_maps == 0).float().mean():.2f}")
-first_maps = all_first_maps[:8].unsqueeze(1)  # eight of them, to draw
-show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 32 x 32")
+first_maps = all_first_maps[:8].unsqueeze(1).expand(-1, 3, -1, -1)  # eight, grey as RGB
+car_and_maps = torch.cat([example_image.unsqueeze(0).float() / 255, to_unit_range(first_maps)])
+show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer maps, 32 x 32")
 
 # %% [markdown]
 # On the car, 76%<!-- output: first-layer values that are 0 on the car --> of
@@ -530,14 +533,10 @@ show_batch(to_unit_range(first_maps), nrow=8, title="first layer: 8 of 16 maps, 
 # %% [markdown]
 # ## 5. Why an MLP does worse
 #
-# Under the same training an MLP likely does worse: it has no notion of which pixels are
-# neighbours, so what it learns about an edge in one place should not carry to another
-# (expected, not shown), while a convolution applies each filter everywhere.
-#
-# Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's optimizer, rate,
-# epochs and batches: the same seed, 0, and a fresh `training_batches()`, so both models
-# see the same batches in the same order. The settings were set for the CNN, not tuned
-# for the MLP.
+# An MLP does not reuse what it learns at one position elsewhere; a convolution does.
+# Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's optimizer, rate
+# and epochs, and batches from the same seed, 0. The settings were set for the CNN, not
+# tuned for the MLP.
 
 
 # %%
@@ -549,7 +548,7 @@ def build_mlp() -> nn.Module:
 release_memory()  # hands freed memory back: the lesson's budget is 1.5 GB (README.md)
 seed_everything(0)
 mlp = to_device(build_mlp(), device)
-mlp_history = fit(  # a fresh generator in training_batches(): the CNN's order of batches
+mlp_history = fit(  # training_batches() from seed 0, as for the CNN
     cnn_epochs, 0.02, mlp, training_batches(), val_loader, opt_func=sgd_momentum
 )
 mlp_train_seconds = sum(epoch["train_seconds"] for epoch in mlp_history)
@@ -570,17 +569,15 @@ print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:
 # With the same training, the small CNN's lead over the MLP was
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # although the MLP has
-# 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. One
-# run each, from one seed: how far another seed would move each accuracy was not
-# measured.
+# 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters (one
+# run each, from one seed).
 
 # %% [markdown]
-# **Does the CNN's lead rest on which pixels are neighbours?** A control: after
-# normalising, move the pixels by one fixed, seeded permutation of the 1,024 positions
-# (the same for every image and channel), in training and validation batches, and train
-# both models afresh as above. The MLP should stay about where it was: a fixed reordering
-# only changes which first-layer weight meets which pixel; each 5 x 5 filter of the CNN
-# now covers 25 scattered pixels.
+# **Does the CNN's lead rest on which pixels are neighbours?** A control: move the
+# pixels by one fixed, seeded shuffle of the 1,024 positions (the same for every image
+# and channel), in training and validation batches, and train both models afresh. For
+# the MLP this only changes which first-layer weight meets which pixel; each 5 x 5 filter
+# of the CNN now covers 25 scattered pixels.
 
 
 # %%
@@ -622,52 +619,34 @@ pixel_changes = {}
 for name, accuracy in original_accuracy.items():
     pixel_changes[name] = 100 * (shuffled_accuracy[name] - accuracy)
     print(f"{name}, change with shuffled pixels (points): {pixel_changes[name]:+.1f}")
-smaller = abs(pixel_changes["MLP"]) < abs(pixel_changes["small CNN"])
-print(f"the MLP's change against the CNN's, by size: {'smaller' if smaller else 'not smaller'}")
-
-
-def beyond_two_se(first: float, second: float) -> bool:
-    """Whether two validation accuracies differ by more than two standard errors of a
-    difference (lesson 03's SE, as in section 8's test-against-validation check)."""
-    standard_error = math.sqrt((first * (1 - first) + second * (1 - second)) / len(val_labels))
-    return abs(first - second) > 2 * standard_error
-
-
+# Two validation accuracies apart by more than two standard errors of their difference
+# (lesson 03's SE; course_utils.stats.beyond_two_se) count as apart; within, as level.
 cnn_shuffled, mlp_shuffled = shuffled_accuracy["small CNN"], shuffled_accuracy["MLP"]
-if beyond_two_se(cnn_shuffled, mlp_shuffled):
+if beyond_two_se(cnn_shuffled, mlp_shuffled, len(val_labels)):
     shuffled_words = "below" if cnn_shuffled < mlp_shuffled else "above"
 else:
     shuffled_words = "level with"
 print(f"shuffled pixels, the small CNN's accuracy against the MLP's: {shuffled_words}")
-# The CNN's drop minus its lead is the MLP's original accuracy minus the shuffled CNN's.
-if beyond_two_se(cnn_shuffled, original_accuracy["MLP"]):
-    drop_words = "larger" if -pixel_changes["small CNN"] > cnn_lead else "smaller"
-else:
-    drop_words = "level"
-print(f"the small CNN's drop with shuffled pixels, against its lead over the MLP: {drop_words}")
 
 # %% [markdown]
 # Shuffled, the small CNN's accuracy changed by
-# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points, the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->: by size,
-# the MLP's change was **smaller**<!-- says: the MLP's change against the CNN's, by size -->.
-# A drop far larger than the MLP's change means the lead rested on which pixels neighbour.
-# Against the CNN's whole lead, its drop was
-# **larger**<!-- says: the small CNN's drop with shuffled pixels, against its lead over the MLP -->,
-# and the shuffled CNN ended
+# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
+# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, and the
+# shuffled CNN ended
 # **below**<!-- says: shuffled pixels, the small CNN's accuracy against the MLP's --> the
-# MLP (one seed; a gap counts beyond two standard errors of the images drawn, lesson 03).
+# MLP: no longer ahead, its lead rested on which pixels are neighbours. This is one run
+# from one seed, and a gap counts only beyond two standard errors (lesson 03).
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe helped, in miniature (a width-8 ResNet-9, short runs on a sample) and over three
-# seeds. ResNet-9 rests on three ideas:
+# recipe help, on a small scale (width 8, short runs on a sample, three seeds). ResNet-9
+# rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
-#   gradient straight back, whatever `f` does;
+#   gradient straight back, whatever `f` does (Appendix D shows it);
 # - **augmentation**: random crops and flips vary each image every epoch, so memorising
 #   should pay less (exercise 1 looks for it).
 #
@@ -725,9 +704,8 @@ with torch.no_grad():
 # %% [markdown]
 # Train mode normalised with the batch's own statistics and moved its *running* averages
 # 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the batch's.
-# Eval mode uses those running averages instead: compare them with the input batch's means
-# and variances, and look for eval-mode channel means away from 0. An image's output does
-# not depend on the rest of its batch (the last line).
+# Eval mode uses those running averages instead: look for eval-mode channel means away
+# from 0. An image's output does not depend on the rest of its batch (the last line).
 #
 # **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
 # (no bias in the convolution: batch norm's shift replaces it). A blank image goes
@@ -830,16 +808,58 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts, each with its aim (one-cycle's rates
-# checked by hand below, the rest in Appendix D):
+# **The training.** The runs use these parts, each with its aim (Adam by hand in
+# Appendix D, one-cycle's rates after the runs):
 # - *Adam*, to give each weight its own step size: divides each gradient's running
 #   average by a running average of its size;
 # - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
 #   start: the rate rises to a peak, then falls, and *beta1* (how much of its old
 #   gradient average Adam keeps each step) the other way;
 # - *weight decay*, to keep the weights small: adds 1e-4 times each weight to its gradient;
-# - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1.
+# - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1,
+#   each on its own, not the gradient's overall length.
 #
+# **By hand.** Crops and flips: pad by 4 (reflecting the border), cut out 32 x 32 pixels
+# at a random offset, and reverse the columns where a coin says so. Seeded numbers drawn
+# in the order the course's `random_crop` and `random_horizontal_flip` draw them (all
+# offsets, then a coin per image) give four images as theirs do:
+
+# %% tags=["nbval-check-output"]
+few = normalise(train_images[:4].to(device))
+draw = torch.Generator().manual_seed(1)
+offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
+coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
+crops_by_hand = []
+for image, top, left, coin in zip(
+    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
+):
+    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
+    crop = padded[:, top : top + 32, left : left + 32]
+    crops_by_hand.append(crop.flip(-1) if coin else crop)
+draw.manual_seed(1)  # the same random numbers again, for the course's functions
+course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
+print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops_by_hand), course))
+del few, crops_by_hand, course
+
+# %% [markdown]
+# Then clipping (`clamp`) and weight decay added to the gradient, against PyTorch:
+
+# %% tags=["nbval-check-output"]
+values = torch.tensor([0.5, -0.05, 0.2, -0.3])
+parameter = nn.Parameter(torch.zeros(4))
+parameter.grad = values.clone()
+nn.utils.clip_grad_value_([parameter], 0.1)
+clipped_by_hand = values.clamp(-0.1, 0.1)
+print("clipping by hand equals clip_grad_value_:", torch.equal(clipped_by_hand, parameter.grad))
+weights = torch.tensor([1.0, -2.0, 0.5, 3.0])
+with_decay, by_hand = nn.Parameter(weights.clone()), nn.Parameter(weights.clone())
+with_decay.grad, by_hand.grad = values.clone(), values + 1e-4 * weights  # decay added by hand
+torch.optim.Adam([with_decay], lr=0.01, weight_decay=1e-4).step()
+torch.optim.Adam([by_hand], lr=0.01).step()
+print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_decay, by_hand))
+del values, parameter, clipped_by_hand, weights, with_decay, by_hand
+
+# %% [markdown]
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
 # each of 3 seeds on a 3,000-image sample (`sample_size`), always with augmentation. Each
 # recipe changes one thing from the one before, except runs 2 and 5 (each names its
@@ -850,8 +870,8 @@ show_batch(
 #    and `fit_one_cycle` replaces `fit`;
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
-# 5. the full recipe without batch norm, each convolution given a bias (starting at 0)
-#    instead, from the same starting weights.
+# 5. the full recipe without batch norm, each convolution given a bias instead, from the
+#    same starting weights.
 
 # %%
 sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
@@ -969,30 +989,10 @@ for name, recipe_finals in finals.items():
 full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 
 # %% [markdown]
-# **Each change, within each seed.** Two runs from one seed start from the same weights
-# and see the same images in the same order. Their crops and flips? For seed 0, the cell
-# rebuilds each recipe's model and loader as its run did and draws the first batch:
-
-# %%
-first_batches = []  # seed 0's first augmented batch in each recipe, without training
-for settings in recipe_runs.values():
-    recipe_model, recipe_loader = small_resnet_and_loader(0, settings.get("batch_norm", True))
-    first_batches.append(next(iter(recipe_loader)))  # crops and flips: the global stream
-same_first_batch = all(
-    torch.equal(images, first_batches[0][0]) and torch.equal(labels, first_batches[0][1])
-    for images, labels in first_batches
-)
-recipe_count = len(first_batches)
-print(f"seed 0, first augmented batch the same in all {recipe_count} recipes: {same_first_batch}")
-del first_batches, recipe_model, recipe_loader
-
-# %% [markdown]
-# The same first batch in all five recipes?
-# **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
-# batches not checked). Each row: one change's accuracy change in each seed, their mean,
-# and its *yardstick*, the larger seed range of the two recipes it compares. (Two standard
-# errors cover which images were drawn; a seed range covers which seed trained the model:
-# the one for a trained model's score, the other for comparing trainings.)
+# A change smaller than what the seed alone moves cannot be told from luck. Each row
+# below: one change's accuracy change within each seed (same starting weights and
+# batches; Appendix D checks), their mean, and its *yardstick*, the larger seed range of
+# its two recipes.
 
 # %%
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
@@ -1023,10 +1023,8 @@ elif all(change > 0 for change in removal_changes):
 else:
     removal_direction = "mixed"
 print(f"removing batch norm, accuracy against the full recipe: {removal_direction}")
-removal = min(abs(change) for change in removal_changes)
-print(f"removing batch norm, smallest change in size (points): {removal:.2f}")
+removal = min(abs(change) for change in removal_changes)  # the smallest change in size
 removal_yardstick = yardsticks["removing batch norm"]
-print(f"removing batch norm, its yardstick (points): {removal_yardstick:.2f}")
 removal_words = ("larger" if removal > removal_yardstick else "not larger") + " in every seed"
 print(f"removing batch norm's changes against its yardstick: {removal_words}")
 others_within = all(
@@ -1038,18 +1036,16 @@ other_words = "all within" if others_within else "not all within"
 print(f"other rows' mean changes against their own yardsticks: {other_words}")
 
 # %% [markdown]
-# Without batch norm (the rate and clipping kept as set for batch norm), accuracy against
-# the full recipe was
+# Without batch norm (rate and clipping kept as set for batch norm), accuracy against the
+# full recipe was
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
-# by at least 10.36<!-- output: removing batch norm, smallest change in size (points) -->
-# points: changes
+# by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-# than that row's yardstick,
-# 7.84<!-- output: removing batch norm, its yardstick (points) --> points. The other rows'
-# mean changes were
+# than the row's yardstick. The other rows' mean changes were
 # **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# own yardsticks: 48<!-- output: steps per recipe run -->-step runs from three seeds can
-# detect only large effects (Appendix D reads the table more closely).
+# own yardsticks: 48<!-- output: steps per recipe run -->-step runs from three seeds catch
+# only large effects. Appendix D reads the table more closely and says why the recipe is
+# kept.
 
 # %% [markdown]
 # **One-cycle's rates by hand** (run 2). `fit_one_cycle` gives PyTorch's `OneCycleLR`
@@ -1085,32 +1081,13 @@ print(f"one-cycle's rates by hand equal the schedule's: {same}")
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# A width-16 ResNet-9 trained for the 16 epochs of this section's GPU branch would
-# overrun the lesson's 10-minute budget on the benchmark's 2-core CPU (about
-# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->, extrapolated from 4 benchmark
-# epochs in
-# 216 s<!-- source: benchmarks/RESULTS.md, lesson 05 ResNet-9 width 16, 215.8 s -->:
-# Appendix E), so this section trains `FastNet`, a small network built for speed, with its
-# own recipe, after Keller Jordan's *airbench* (arXiv 2404.00498). ResNet-9's widths in
-# this lesson: 8 in section 6, 2 to 8 in exercise 2 on a CPU, 16 in the benchmark, 64 in
-# the GPU branch. The benchmark chose `FastNet` over the width-16 ResNet-9 on one seed's
-# validation accuracy (Appendix A): a provisional choice. It keeps ResNet-9's 3 x 3
-# convolutions, batch norm and max-pooling, with *GELU*, a smooth ReLU, in place of ReLU.
-# The main ideas, each shown in Appendix A:
-# - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
-#   *covariance* (how two values vary together, as neighbouring pixels do), never
-#   trained;
-# - *identity initialisation*: each convolution's first output channels start as copies
-#   of its input, the rest random;
-# - *label smoothing* at 0.2: softened targets, 0.82 for the right class and 0.02 for each
-#   other, not 1 and 0;
-# - `fit_fast`: batches of 512, SGD with momentum, the rate up to 2.0 and back down in a
-#   triangle;
-# - *test-time augmentation*: logits averaged over four views of each image (below).
-#
-# `FastNet`'s forward pass, by hand, on an untrained copy (`fast_demo`, its whitening
-# from 500 training images): whitening, GELU, three conv groups, each channel's largest
-# value (`amax`), a linear layer, and the logits divided by 9:
+# A width-16 ResNet-9 trained for 16 epochs would overrun the lesson's 10-minute budget
+# on the benchmark's CPU (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->:
+# Appendix E). So this section trains `FastNet`, a small, fast network after Keller
+# Jordan's *airbench* (arXiv 2404.00498), with its own recipe (Appendix A). Only two of
+# its ideas are needed below: *label smoothing*, training targets of 0.82 for the right
+# class and 0.02 for each other; and *test-time augmentation*, logits averaged over four
+# views of each image. Its forward pass by hand, on an untrained copy (`fast_demo`):
 
 # %%
 seed_everything(0)  # fast_demo's weights, whatever section 6 drew before
@@ -1127,9 +1104,8 @@ del probe_batch, features, logits_by_hand
 
 # %% [markdown]
 # Equal: **True**<!-- says: FastNet's forward by hand equals FastNet's -->. The next cell
-# prints `FastNet`'s layers and trains it on a CPU (and, we expect, on a Mac GPU; not
-# run); on a CUDA GPU it trains the width-64 ResNet-9 instead (Appendix E; that branch did
-# not run for these outputs), and the figures quoted below are `FastNet`'s.
+# trains `FastNet` on a CPU or Mac GPU, and section 6's ResNet-9 at width 64 with the
+# full recipe on a CUDA GPU (Appendix E; not run here).
 
 
 # %%
@@ -1218,9 +1194,10 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# **Why do the two losses differ?** The training loss scores smoothed targets on
-# augmented batches in train mode, averaged over an epoch; the validation loss scores
-# plain labels in eval mode. Smoothing alone, on one confident right prediction:
+# **Why do the two losses differ?** (For `FastNet`: on a CUDA GPU, ResNet-9 trains on
+# plain labels and this reading does not apply.) The training loss scores smoothed
+# targets on augmented batches in train mode, averaged over an epoch; the validation loss
+# scores plain labels in eval mode. Smoothing alone, on one confident right prediction:
 
 # %%
 confident, right_class = torch.tensor([[4.0] + [0.0] * 9]), torch.tensor([0])  # class 0
@@ -1234,11 +1211,10 @@ for smoothing in (0.0, fast_smoothing):  # the plain label, then the smoothed ta
 # the smoothed targets,
 # 0.87<!-- output: a confident right prediction, loss at label smoothing 0.2 -->, as they
 # ask 0.02 for each wrong class. So the smoothed training loss reads higher (Appendix A
-# splits the gap into parts).
+# splits the gap).
 #
-# **Test-time augmentation** costs no training, only more prediction:
-# `TestTimeAugmentation` averages the logits over four views (as it is, mirrored, shifted
-# by a pixel, both):
+# **Test-time augmentation**: `TestTimeAugmentation` averages the logits over four views
+# (as it is, mirrored, shifted by a pixel, both):
 
 # %%
 with_tta = TestTimeAugmentation(network)
@@ -1252,11 +1228,10 @@ show_batch(
 )
 
 # %% [markdown]
-# At 32 x 32 the shifted view is hard to tell from the image by eye.
-#
-# Does it help? The cell keeps the views only if their validation gain beats the noise,
-# 2 √n images, n being the images only one way gets right (Appendix A explains the bar).
-# The cost, four predictions per image, is not weighed.
+# Does it help? If test-time augmentation changed nothing but luck, each image only one
+# way gets right would be a coin toss, so a real gain must exceed about 2 √n images, n
+# being those images. The cell keeps the views only if their validation gain does; the
+# cost, four predictions per image, is not weighed.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1274,17 +1249,14 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# Choosing without the views means only that their gain was not told from chance here,
-# not that they do not help.
+# A choice without the views means only that their gain was not told from chance here.
 
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice among trained runs used validation scores: test-time augmentation here,
-# `FastNet`'s peak rate and `FastNet` over ResNet-9 in the course's benchmark (one seed
-# per run: Appendix A); other settings were set, not searched. Each final model now
-# meets the test set once: choosing by test accuracy would make it a second, flattering
-# validation set.
+# Every choice among trained runs used validation scores, here and in the course's
+# benchmark (Appendix A). Each final model now meets the test set once: choosing by test
+# accuracy would make it a second, flattering validation set.
 
 # %%
 release_memory()
@@ -1306,9 +1278,7 @@ print(f"{'model':10}{'validation (%)':>16}{'test (%)':>10}{'diff / SE':>10}")
 beyond = []  # models whose difference is beyond two standard errors
 for name, validation in validation_accuracy.items():
     test = test_accuracy[name]
-    standard_error = math.sqrt(
-        validation * (1 - validation) / len(val_labels) + test * (1 - test) / len(test_labels)
-    )
+    standard_error = difference_se(test, len(test_labels), validation, len(val_labels))
     difference = test - validation
     if abs(difference) > 2 * standard_error:
         beyond.append(name)
@@ -1321,11 +1291,11 @@ print(f"test against validation: {verdict}")
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
-# **78.1%**<!-- output: FastNet test accuracy --> (predicting as section 7's rule chose;
-# with its own recipe and 71 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 18 s<!-- output: small CNN training seconds -->, so not a
-# one-change comparison of networks). The last column gives each difference in standard
-# errors (SE, lesson 03); chance often gives differences within about two. Here:
+# **78.1%**<!-- output: FastNet test accuracy --> (with its own recipe and
+# 65 s<!-- output: FastNet training seconds --> of training against the small CNN's
+# 17 s<!-- output: small CNN training seconds -->: not a one-change comparison). The
+# last column gives each difference in standard errors (SE, lesson 03); chance alone
+# seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
 # score is not perfectly fresh: the benchmark and airbench's authors looked at CIFAR-10
 # test scores.
@@ -1418,7 +1388,7 @@ print(
     f"{saved['val_accuracy']:.2%}; reloaded: {reloaded_accuracy:.2%}"
 )
 # A GPU may add up a fresh evaluation's sums in another order, so compare within the
-# exercise checks' allowance for that, SAME_ACCURACY (a fraction; on a CPU they are equal).
+# course's allowance for that, SAME_ACCURACY (a fraction; on a CPU they are equal).
 reload_same = abs(reloaded_accuracy - saved["val_accuracy"]) <= SAME_ACCURACY
 reload_words = (
     f"the same, to within {100 * SAME_ACCURACY:.1f} points" if reload_same else "different"
@@ -1461,7 +1431,7 @@ print(
 #   own such ranges.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.19 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.08 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1830,11 +1800,10 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU, with 2 threads, the training
 # time per epoch grew far less, from
-# 0.55 s<!-- output: width 2, training seconds per epoch --> to
-# 1.44 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
-# A guess at why, as these parts were not timed apart: some work likely does not grow
-# with the width (Python, data), some grows in proportion (element-wise work such as batch
-# norm and ReLU), and only the convolutions' arithmetic grows with the parameters.
+# 0.51 s<!-- output: width 2, training seconds per epoch --> to
+# 1.30 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# Not timed apart: per-step work such as Python and data handling does not grow with
+# width; the convolutions' arithmetic does.
 #
 # Validation accuracy went from 29.6%<!-- output: width 2, validation accuracy -->
 # (width 2) to 38.0%<!-- output: width 4, validation accuracy --> (4) and
@@ -1993,10 +1962,23 @@ check_exercise("Q4", answer_q4=answer_q4)
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends section 7, whose list names `FastNet`'s main ideas. Besides
-# label smoothing, batches of 512 and the triangular rate (their evidence after this
-# list), `FastNet` makes these changes, among others, each with what it is meant to do
-# and where the evidence comes from:
+# This appendix extends section 7. `FastNet` keeps ResNet-9's 3 x 3 convolutions, batch
+# norm and max-pooling, with *GELU*, a smooth ReLU, in place of ReLU. Its main ideas,
+# each shown below:
+# - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
+#   *covariance* (how two values vary together, as neighbouring pixels do), never
+#   trained;
+# - *identity initialisation*: each convolution's first output channels start as copies
+#   of its input, the rest random;
+# - *label smoothing* at 0.2: softened targets, 0.82 for the right class and 0.02 for each
+#   other, not 1 and 0;
+# - `fit_fast`: batches of 512, SGD with momentum, the rate up to 2.0 and back down in a
+#   triangle;
+# - *test-time augmentation*: logits averaged over four views of each image.
+#
+# Besides label smoothing, batches of 512 and the triangular rate (their evidence after
+# this list), `FastNet` makes these changes, among others, each with what it is meant to
+# do and where the evidence comes from:
 # - *patch whitening*, a first 2 x 2 layer with filters computed from the data: hands
 #   the next layer uncorrelated inputs from the first step
 #   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
@@ -2409,8 +2391,8 @@ print(f"the fit's own gap, against chance: {fit_words}")
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about
-# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on a 2-core Intel Xeon
-# ("machine B", the benchmark's machine, in a separate script run), on random data.
+# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on the benchmark's
+# machine (in a separate script run), on random data.
 # `FastNet` keeps its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]
@@ -2607,7 +2589,7 @@ print(
 # channel's standard deviation.
 #
 # **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-core Intel
-# Xeon, "machine B", the benchmark's machine, in a separate script run):
+# Xeon, in a separate script run):
 # - *The choice of FastNet* (1 seed each, validation split, timed training of
 #   223.8 s<!-- source: benchmarks/RESULTS.md, lesson recipe, timed seconds --> and
 #   237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->):
@@ -2627,7 +2609,7 @@ print(
 #   81.1%<!-- source: benchmarks/RESULTS.md --> in
 #   216 s<!-- source: benchmarks/RESULTS.md -->, timed the same way. The times were not
 #   equal: `FastNet` had about
-#   49 s<!-- source: benchmarks/RESULTS.md, 265.3 s minus 215.8 s --> more, so this is
+#   50 s<!-- source: benchmarks/RESULTS.md, 265.3 s minus 215.8 s, 49.5 s --> more, so this is
 #   not a comparison at equal time.
 # - *The peak learning rate* (1 seed, validation split): rates from 0.8 to 3.2 reached
 #   80%<!-- source: benchmarks/RESULTS.md --> to
@@ -2747,19 +2729,19 @@ del files_loader, tensor_loader
 # On this CPU, with 2 threads, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 59.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.5<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 54.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.0<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 3.9<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.19<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 4.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.22<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2900,9 +2882,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends section 6: the gradient through residual blocks, Adam, one-cycle's
-# rates and the crops by hand, a rule for reading section 6's table and how far it can be
-# trusted, then each part of the recipe by hand.
+# This appendix extends section 6: the gradient through residual blocks, Adam by hand, a
+# rule for reading section 6's table and how far it can be trusted, the runs' fairness
+# checks, then where and how much each part of the recipe acts.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -3034,29 +3016,6 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # at the peak and back (plotted below).
 
 # %% [markdown]
-# **Crop and flip, by hand.** Pad by 4 (reflecting the border), cut out 32 x 32 pixels
-# at a random offset, and reverse the columns where a coin says so. Drawing seeded random
-# numbers in the order of the course's `random_crop` and `random_horizontal_flip` (all
-# offsets, then a coin per image), four images come out as theirs do:
-
-# %% tags=["nbval-check-output"]
-few = normalise(train_images[:4].to(device))
-draw = torch.Generator().manual_seed(1)
-offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
-coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
-crops_by_hand = []
-for image, top, left, coin in zip(
-    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
-):
-    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
-    crop = padded[:, top : top + 32, left : left + 32]
-    crops_by_hand.append(crop.flip(-1) if coin else crop)
-draw.manual_seed(1)  # the same random numbers again, for the course's functions
-course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
-print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops_by_hand), course))
-del few, crops_by_hand, course
-
-# %% [markdown]
 # **A rule for reading section 6's table** (`the_rule`). It calls a change `up` or `down`
 # only if all three seeds moved that way and the mean change is larger than the changes'
 # *range* (largest minus smallest); `mixed` if seeds moved both ways; else `same sign`.
@@ -3179,13 +3138,17 @@ lr_ax.plot([constant_rate] * len(one_cycle_rates), label=f"constant {constant_ra
 lr_ax.plot(one_cycle_rates, label="one-cycle")
 lr_ax.set(xlabel="training step", ylabel="learning rate", title="the two schedules")
 lr_ax.legend(fontsize=8)
+colours = {}  # each recipe's colour, so that its seed-1 twin can share it
 for name, history in recipe_histories.items():
-    accuracy_ax.plot(range(1, len(history) + 1), [e["val_acc"] for e in history], "o-", label=name)
+    epochs = range(1, len(history) + 1)
+    (line,) = accuracy_ax.plot(epochs, [e["val_acc"] for e in history], "o-", label=name)
+    colours[name] = line.get_color()
 accuracy_ax.plot(
     range(1, recipe_epochs + 1),
     [e["val_acc"] for e in repeat_history],
     "o--",
-    label="one-cycle, weight decay, clipping; seed 1",
+    color=colours[full_name],  # the seed-0 run's colour
+    label=f"{full_name}; seed 1",
 )
 accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 ResNet-9, sample")
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
@@ -3238,6 +3201,32 @@ plt.show()
 del stand_in, replay, replayed_lrs, beta1s
 
 # %% [markdown]
+# **Each change, within each seed** (section 6's second table). Two runs from one seed
+# start from the same weights and see the same images in the same order. Their crops and
+# flips? For seed 0, the cell rebuilds each recipe's model and loader as its run did and
+# draws the first batch:
+
+# %%
+first_batches = []  # seed 0's first augmented batch in each recipe, without training
+for settings in recipe_runs.values():
+    recipe_model, recipe_loader = small_resnet_and_loader(0, settings.get("batch_norm", True))
+    first_batches.append(next(iter(recipe_loader)))  # crops and flips: the global stream
+same_first_batch = all(
+    torch.equal(images, first_batches[0][0]) and torch.equal(labels, first_batches[0][1])
+    for images, labels in first_batches
+)
+recipe_count = len(first_batches)
+print(f"seed 0, first augmented batch the same in all {recipe_count} recipes: {same_first_batch}")
+del first_batches, recipe_model, recipe_loader
+
+# %% [markdown]
+# The same first batch in all five recipes?
+# **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
+# batches not checked). Why a seed range as the yardstick, not two standard errors? Two
+# SE measure the luck of which images were drawn; a seed range measures the luck of
+# training, which is what comparing two trainings needs.
+
+# %% [markdown]
 # **The run without batch norm starts from the same weights** (section 6's run 5).
 # `remove_batch_norm` swaps each `BatchNorm2d` for `nn.Identity` and gives the convolution
 # before it a bias starting at 0. Built after the same seed, with and without batch norm,
@@ -3273,24 +3262,8 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 
 # %% [markdown]
 # Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
-# `clip_grad_value_` caps each gradient value at `grad_clip` separately, not the
-# gradient's overall length. Each is one line by hand; the cell checks `clamp`, and
-# decay added to the gradient, against PyTorch:
-
-# %% tags=["nbval-check-output"]
-values = torch.tensor([0.5, -0.05, 0.2, -0.3])
-parameter = nn.Parameter(torch.zeros(4))
-parameter.grad = values.clone()
-nn.utils.clip_grad_value_([parameter], 0.1)
-clipped_by_hand = values.clamp(-0.1, 0.1)
-print("clipping by hand equals clip_grad_value_:", torch.equal(clipped_by_hand, parameter.grad))
-weights = torch.tensor([1.0, -2.0, 0.5, 3.0])
-with_decay, by_hand = nn.Parameter(weights.clone()), nn.Parameter(weights.clone())
-with_decay.grad, by_hand.grad = values.clone(), values + 1e-4 * weights  # decay added by hand
-torch.optim.Adam([with_decay], lr=0.01, weight_decay=1e-4).step()
-torch.optim.Adam([by_hand], lr=0.01).step()
-print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_decay, by_hand))
-del values, parameter, clipped_by_hand, weights, with_decay, by_hand
+# `clip_grad_value_` caps each gradient value at `grad_clip` (section 6 checks both by
+# hand).
 
 # %% [markdown]
 # **How much each does on a fresh network's first batch** (later batches are not
@@ -3334,18 +3307,17 @@ del fresh, first_batch_loader, gradients, decay_term
 # of that gradient; where a gradient is tiny it weighs more. Later batches, and how a
 # trim acts through Adam's averages, are not measured here.
 #
-# **How small weight decay's term was on the first batch.** Near-negligible, by the
-# figures above. So wherever section 6's weight-decay row shows a direction,
-# one possible reading, not shown here, is that it measures how far such a small change
-# can move these 48<!-- output: steps per recipe run -->-step runs rather than the
-# effect of decay; if later batches are alike, the row tests little.
+# **What that means for section 6's weight-decay row.** On the first batch decay's term
+# was near-negligible: if later batches are like the first, the row measures the noise of
+# these 48<!-- output: steps per recipe run -->-step runs, not decay.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends section 7.
+# This appendix extends section 7. ResNet-9's widths in this lesson: 8 in section 6, 2 to
+# 8 in exercise 2 on a CPU, 16 in the benchmark, 64 in the GPU branch.
 #
 # **The GPU branch.** On a CUDA GPU, section 7 trains section 6's ResNet-9 at width 64
 # for 16 epochs with the full recipe, channels-last weights (each pixel's channels
@@ -3363,9 +3335,9 @@ del fresh, first_batch_loader, gradients, decay_term
 # float32, which the course has not timed.
 #
 # **Why not ResNet-9 on a CPU.** The course's benchmark trained a width-16 ResNet-9 for
-# 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on a 2-core Intel Xeon ("machine B"),
+# 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on its 2-core Intel Xeon,
 # timing that includes test-time prediction. At that rate 16 epochs would take about
-# 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s on machine B, times 4 -->
+# 864 s<!-- source: benchmarks/RESULTS.md, 4 epochs in 216 s, times 4 -->
 # before any widening (a little high: multiplying by 4 also multiplies the test-time
 # prediction, which runs once);
 # and full width has four times the channels into and out of every convolution, about

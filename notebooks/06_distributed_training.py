@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1420 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1446 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -70,13 +70,10 @@ if "google.colab" in sys.modules:
 
 # %%
 import inspect
-import math
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -90,26 +87,20 @@ from course_utils import evaluate
 from course_utils.checkpoint import load_checkpoint
 from course_utils.checks.lesson06 import check_exercise
 from course_utils.data import mnist
-from course_utils.distributed import (
-    check_world_size,
-    process_group,
-    run_torchrun,
-    simulate_group,
-)
+from course_utils.distributed import run_torchrun, simulate_group
 from course_utils.models import MLP
 from course_utils.plotting import plot_epoch_parts
 from course_utils.report import record_result
-from course_utils.rounds import TIE, RoundCount, count_rounds, speed_up_in_words
+from course_utils.rounds import TIE, speed_up_in_words
 from course_utils.scaling import (
-    arm_speed_ups,
+    above_two,
     arms_table,
-    comm_cost_table,
-    part_speed_ups,
-    part_words,
+    compare_launches,
     read_arms,
     read_arms_json,
     read_comm_cost,
     read_weight_gap,
+    speed_up_table,
 )
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 
@@ -216,9 +207,9 @@ print(collectives.output)
 # have printed). This MLP's training needs just these two: `broadcast` once (every copy
 # starts from the same weights), `all_reduce` every step (to average the gradients).
 #
-# Later scripts join with the course's `process_group()`, which reads the same
-# variables, picks gloo or NCCL, sets the device, times out every call, and leaves the
-# group at the end, even after an error (`course_utils/distributed.py`).
+# Later scripts join with the course's `process_group()` (`course_utils/distributed.py`),
+# written to pick gloo or NCCL, set the device, time out every collective call, and leave
+# the group even after an error; Appendix B shows it refusing outside `torchrun`.
 
 # %% [markdown]
 # ## 4. Gradient averaging by hand
@@ -274,11 +265,12 @@ del train_images, train_labels, val_images, val_labels
 
 # %% [markdown]
 # **Exercise 1: averaging gradients by hand.** Write the step DDP hides:
-# `average_gradients(model)`, which after `backward` replaces every
-# parameter's `.grad` with the mean of that gradient over all the processes of the
-# group, using `dist.all_reduce` and `dist.get_world_size()`. The check runs it in a
-# pretend group of 3 processes (`simulate_group`: threads standing in for processes),
-# each holding the gradient of its own third of a batch, then in a group of 4.
+# `average_gradients(model)`, which after `backward` replaces every parameter's `.grad`
+# with its mean over all the processes, using `dist.all_reduce` and
+# `dist.get_world_size()`. The check runs it in a pretend group of 3 processes
+# (`simulate_group`: threads standing in for processes), each holding the gradient of its
+# own third of a batch, then in a group of 4. The lines under `if check_exercise(...)`
+# run only for a passing answer.
 
 
 # %%
@@ -327,8 +319,8 @@ if check_exercise(1, average_gradients=average_gradients):
 # gradient of all 24 images, up to float32 rounding: the update one process would make on
 # the whole batch. Without the division, the summed gradients are
 # 3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
-# batch's: with plain SGD (section 7's script uses it), a learning rate multiplied by the
-# world size.
+# batch's, so plain SGD would take a step 3 times too large, as if the learning rate were
+# multiplied by the world size.
 
 # %% [markdown]
 # ## 5. In 2 real processes, then DDP
@@ -406,13 +398,12 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
-# 2. groups the gradients into *buckets*, and as soon as `backward` has filled a bucket,
-#    divides it by the world size and starts its `all_reduce`; copying the gradients into
-#    the buckets and back is DDP's *bookkeeping* (as PyTorch's DDP documentation
-#    describes<!-- source: PyTorch docs, DistributedDataParallel -->; not shown here);
-# 3. this small model fits in one bucket, so its one all-reduce can start only once
-#    `backward` is done (inferred from the bucket's size: Appendix B);
-# 4. leaves every process to take the same optimizer step from the same weights and
+# 2. in `backward`, divides the gradients by the world size and all-reduces them in
+#    *buckets*, each as soon as it is filled (PyTorch's DDP
+#    documentation<!-- source: PyTorch docs, DistributedDataParallel -->); copying the
+#    gradients into the buckets and back is its *bookkeeping*. This model's gradients fit
+#    in one bucket, so its one all-reduce starts after `backward` ends (Appendix B);
+# 3. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights: section 7's run ends with
 #    a largest gap of
 #    0.0e+00<!-- output: after training, the largest gap between the processes' weights -->.
@@ -488,13 +479,13 @@ script_lines(
 # **Launching.**
 # 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
 #    number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
-#    the threads PyTorch splits an operation such as a matrix product across (Appendix E).
+#    the threads PyTorch splits an operation such as a matrix product across (Appendix E
+#    prints each rank's).
 # 2. Two commands follow: the one `run_torchrun` ran (Appendix E: how it starts the
-#    workers), then the same launch typed in a terminal in `notebooks/` (`$LESSON06`: this
-#    run's `work_folder`).
+#    workers), then the same launch for a terminal in `notebooks/`. There, first run
+#    `export LESSON06=<the folder print(work_folder) shows>` (section 4 creates it).
 # 3. Each epoch line gives each rank's seconds getting batches ready (CPU figures, one
-#    run); the last line, the largest gap between the two processes' weights after
-#    training.
+#    run).
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -528,10 +519,10 @@ print(
 #
 # How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
 # processes with *B* images each (an effective batch of 2B), at B = 64 and 1,024. The
-# last row, the baseline, is one process on all 2B images, timed with rank 1 idle: one
-# process must do all 2B images itself; with DDP each of two does B, then pays the
-# exchange. That row over the `DDP step` row predicts 2 processes' speed-up on the steps
-# alone; a speed-up between 1 / 1.1 and 1.1 is a tie (*the tie band*, Appendix C).
+# last row, the baseline, is one process on all 2B images, timed with rank 1 idle; with
+# DDP each of two does B, then pays the exchange. That row over the `DDP step` row
+# predicts 2 processes' speed-up on the steps alone; a speed-up between 1 / 1.1 and 1.1
+# is a tie (*the tie band*, Appendix C).
 
 # %%
 comm_cost = run_torchrun(
@@ -577,43 +568,40 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 0.892 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.795 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
+# 0.084 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
 # processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
 # 1,024 it added
-# 0.771 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.653 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.241 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
+# 0.992 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
 # so **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
 # (CPU figures). The predicted speed-ups,
-# 0.428<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
-# 1.195<!-- output: 1024 images per process, predicted speed-up of 2 processes -->, each
+# 0.427<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
+# 1.160<!-- output: 1024 images per process, predicted speed-up of 2 processes -->, each
 # rest on one launch, and set the 2B step, timed with rank 1 idle, against B steps timed
 # with both ranks busy: two changes at once (Appendix C).
 
 # %% [markdown]
 # ## 9. One process against two
 #
-# Does a second process pay off over whole epochs, where loading the batches counts too?
-# `compare_arms.py` trains five **arms** (ways of training) from the same seed on the same
-# shuffles, at section 8's sizes: 64 and 1,024 images per process (effective batches of
-# 128 and 2,048). Three run a loop like section 7's, with a `DataLoader` fetching images
-# one by one: `plain loop, 1 thread`, `plain loop, 2 threads` and `DDP, 2 processes` (1
-# thread in each process). Two lean arms slice each batch from one tensor instead. The
-# pairs:
-# - lean pair: `batch slices, 1 thread` against `DDP, 2 processes, slices`;
-# - DataLoader pair: `plain loop, 1 thread` against `DDP, 2 processes`.
+# Does a second process pay off over whole epochs, loading included? `compare_arms.py`
+# trains five **arms** (ways of training) from the same seed on the same shuffles, at
+# section 8's sizes: 64 and 1,024 images per process (effective batches of 128 and
+# 2,048). The arms take turns, one epoch each per **round**; round 1, a warm-up, is left
+# out. A **speed-up** is a 1-process baseline's epoch over 2 processes' (1 thread each;
+# above 1, they are faster). Three comparisons:
+# - the DataLoader pair: `DDP, 2 processes` against `plain loop, 1 thread`, both
+#   section 7's loop, a `DataLoader` fetching images one by one;
+# - the same-CPU test: `DDP, 2 processes` against `plain loop, 2 threads`, the practical
+#   question "is `torchrun` with DDP worth it over a plain script on the same CPUs?"
+#   (more than one change: processes against threads, plus DDP's exchange);
+# - the lean pair: `DDP, 2 processes, slices` against `batch slices, 1 thread`, each
+#   batch sliced from one tensor instead.
 #
-# Each sets 1 CPU against 2 (on a 2-GPU run: 1 GPU against 2). The same-CPU test, `DDP, 2
-# processes` against `plain loop, 2 threads`, answers the practical question, "is
-# `torchrun` with DDP worth it over a plain script on the same CPUs?", and changes more
-# than one thing: processes against threads, plus DDP's exchange.
-#
-# The arms take turns, one epoch each per **round**; round 1 is a warm-up, left out. A
-# **speed-up** is the 1-process arm's epoch over the 2 processes' (above 1, 2 processes
-# are faster).
+# Each pair sets 1 CPU against 2 (on 2 GPUs, 1 GPU against 2).
 
 # %%
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -637,115 +625,77 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# Each column is a median over the counted rounds (`loader`: getting batches ready; `the
-# rest`: all other time); each speed-up, the median of the rounds' own speed-ups (the
-# `round by round` lines). From 2 CPUs against 1, a round or loader above 2 by more than the
-# tie band would mean more changed than the CPU count. Rounds above 2 (the `against 2`
-# lines): **1 of 5 in the DataLoader pair at 2048**<!-- says: rounds above 2 from 2 CPUs -->;
-# loaders: **the lean pair at 2048 and the DataLoader pair at
-# 2048**<!-- says: loaders above 2 from 2 CPUs -->.
+# First by hand, for the DataLoader pair at 128: in each counted round, the baseline's
+# epoch over the 2 processes' epoch; then their median, and the rounds counted faster,
+# tied or slower. Timings wobble, so a speed-up between 1 / 1.1 and 1.1 (the **tie
+# band**, `TIE` = 0.1, as in lesson 04) counts as a tie.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
 PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
-PAIRS = {  # each pair: 2 processes under DDP, and its own 1-process, 1-thread baseline
-    "the lean pair": (TWO_SLICED, SLICED_ARM),
-    "the DataLoader pair": (TWO_ARM, PLAIN_ARM),
+plain_epochs, two_epochs = arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"]
+by_hand = [plain / two for plain, two in zip(plain_epochs, two_epochs, strict=True)]
+print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
+hand_counts = (
+    sum(r > 1 + TIE for r in by_hand),  # faster
+    sum(1 / (1 + TIE) <= r <= 1 + TIE for r in by_hand),  # tied
+    sum(r < 1 / (1 + TIE) for r in by_hand),  # slower
+)
+print(
+    f"by hand, median {statistics.median(by_hand):.2f}, rounds faster/tied/slower "
+    + "/".join(str(count) for count in hand_counts)
+)
+
+# %% [markdown]
+# `compare_launches` (in `course_utils.scaling`) does the same for every comparison at
+# both batches, and for each part of the epoch (`loader`: getting batches ready; `the
+# rest`: all other time). The cell checks it against the hand count, then prints each
+# launch's five arms (medians over the counted rounds), the three comparisons, where a
+# pair of 1 CPU against 2 went above 2 (which 2 CPUs alone cannot give), and the
+# take-aways.
+
+# %%
+device_word = "CPU" if cpu_only else "GPU"  # a 2-GPU run sets 1 GPU against 2
+same_where = "same CPUs" if cpu_only else f"1 {device_word} vs 2"
+DATALOADER = f"DataLoader pair (1 {device_word} vs 2)"
+SAME = f"2 processes vs 1 process, 2 threads ({same_where})"
+LEAN = f"lean pair (1 {device_word} vs 2)"
+COMPARISONS = {  # each: the 2-process arm, then its baseline
+    DATALOADER: (TWO_ARM, PLAIN_ARM),
+    SAME: (TWO_ARM, PLAIN_2),
+    LEAN: (TWO_SLICED, SLICED_ARM),
 }
-# Where the arms ran, for the tables and the figure.
-arms_where = f"{machine}, 1 thread a process unless named"
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 small, large = launches  # the two effective batches: 128 and 2 x big_batch
-# Every pair's results, once, at both batches: pair -> effective batch -> its rounds
-# against its baseline, each part's speed-up, and each part in words (noise-gated by the
-# pair's own rounds' spread). Appendix A reuses them.
-pair_results = {
-    pair: {
-        batch: (
-            arm_speed_ups(figures, arm, baseline),
-            part_speed_ups(figures, arm, baseline),
-            part_words(figures, arm, baseline),
-        )
-        for batch, figures in launches.items()
-    }
-    for pair, (arm, baseline) in PAIRS.items()
-}
-# The DataLoader pair's, by effective batch, under the names Appendix A uses.
-dataloader_pair = pair_results["the DataLoader pair"]
-two_rounds = {batch: rounds for batch, (rounds, _, _) in dataloader_pair.items()}
-two_parts = {batch: parts for batch, (_, parts, _) in dataloader_pair.items()}
-two_words = {batch: words for batch, (_, _, words) in dataloader_pair.items()}
-lean_rounds = {batch: rounds for batch, (rounds, _, _) in pair_results["the lean pair"].items()}
-# The same CPUs: 2 processes against one process on 2 threads (Appendix A reuses it).
-same_cpus = {batch: arm_speed_ups(figures, TWO_ARM, PLAIN_2) for batch, figures in launches.items()}
-# The devices each row sets against each other: with cpu_only False, a 1-process arm runs
-# on rank 0's GPU and the 2 processes on 2 GPUs.
-device_word = "CPU" if cpu_only else "GPU"
-same_where = "same CPUs" if cpu_only else f"1 {device_word} vs 2"
-comparisons = {  # each row of the table: effective batch -> its rounds
-    f"2 processes vs 1 process, 2 threads ({same_where})": same_cpus,
-    f"lean pair (1 {device_word} vs 2)": lean_rounds,
-    f"DataLoader pair (1 {device_word} vs 2)": two_rounds,
-}
-label_width = max(len(comparison) for comparison in comparisons)  # 47 on CPUs
-# The table's order: each comparison's arms side by side (DataLoader pair, same CPUs, lean).
-section_9_arms = [PLAIN_ARM, TWO_ARM, PLAIN_2, SLICED_ARM, TWO_SLICED]
-print(f"seconds per epoch on {arms_where}")
-print(f"{'batch':>5} | {'arm':<24} | epoch | loader | the rest")
+results = compare_launches(launches, COMPARISONS)  # name -> batch -> rounds, parts, words
+headline = results[DATALOADER][small].rounds
+same = headline.speed_ups == tuple(by_hand)
+same = same and (headline.faster, headline.tied, headline.slower) == hand_counts
+print(f"the hand count, the same as compare_launches' at 128: {same}")
+arms_where = f"{machine}, 1 thread a process unless named"
+section_9_arms = [PLAIN_ARM, TWO_ARM, PLAIN_2, SLICED_ARM, TWO_SLICED]  # the pairs' order
 for batch, figures in launches.items():
-    for arm in section_9_arms:
-        row = figures[arm]
-        print(
-            f"{batch:>5} | {arm:<24} | {row['epoch']:5.2f} | {row['loader']:6.2f} | "
-            f"{row['rest']:8.2f}"
-        )
-print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
-print()
-print("2 processes' epoch speed-up, median of the rounds (rounds faster/tied/slower)")
-print(f"{'comparison':<{label_width}}" + "".join(f" | {f'at {batch}':>12}" for batch in launches))
-for comparison, by_batch in comparisons.items():
-    cells = (f"{r.median:.2f} ({r.faster}/{r.tied}/{r.slower})" for r in by_batch.values())
-    print(f"{comparison:<{label_width}}" + "".join(f" | {cell:>12}" for cell in cells))
-for comparison, by_batch in comparisons.items():  # the median, then each round
-    for batch, rounds in by_batch.items():
-        each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
-        print(
-            f"{comparison} at {batch}, median of the rounds: {rounds.median:.2f} "
-            f"(round by round: {each})"
-        )
-# 2 devices against 1 should give a pair at most 2. Each round's speed-up over 2, counted by
-# the lesson's rule (count_rounds: "above" is beyond the tie band), then the loader's median
-# speed-up (part_speed_ups) over 2, judged by the same band.
-rounds_above, loaders_above = [], []
-for pair, by_batch in pair_results.items():
-    for batch, (rounds, parts, _) in by_batch.items():
-        against_2 = count_rounds([speed_up / 2 for speed_up in rounds.speed_ups])
-        counts = f"{against_2.faster}/{against_2.tied}/{against_2.slower}"
-        loader_above = speed_up_in_words(parts["loader"] / 2) == "faster"
-        loader_words = "above 2" if loader_above else "not above 2"
-        print(
-            f"{pair} at {batch} against 2: rounds above/tied/below {counts}; "
-            f"loader {parts['loader']:.2f}, {loader_words}"
-        )
-        if against_2.faster:
-            above = f"{against_2.faster} of {len(rounds.speed_ups)}"
-            rounds_above.append(f"{above} in {pair} at {batch}")
-        if loader_above:
-            loaders_above.append(f"{pair} at {batch}")
+    title = f"effective batch {batch}, seconds per epoch on {arms_where}"
+    print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
+print(f"rounds counted: {len(plain_epochs)}")
+print(speed_up_table(results, "2 processes' epoch speed-up, median (rounds faster/tied/slower)"))
+rounds_above, loaders_above = above_two({name: results[name] for name in (DATALOADER, LEAN)})
 print(f"rounds above 2 from 2 {device_word}s: {' and '.join(rounds_above) or 'none'}")
 print(f"loaders above 2 from 2 {device_word}s: {' and '.join(loaders_above) or 'none'}")
-take_aways = {  # one change (the lean pair), then the practical question (more than one)
-    "lean pair, one change (a second process, both lean)": lean_rounds,
-    "practical question, 2 processes vs 1 on 2 threads": same_cpus,
+take_aways = {
+    "lean pair (a second process, both lean)": LEAN,
+    "practical question, 2 processes vs 1 on 2 threads": SAME,
 }
-for question, by_batch in take_aways.items():  # in words
-    for batch, rounds in by_batch.items():
+for question, name in take_aways.items():
+    for batch, (rounds, _, _) in results[name].items():
         print(f"take-away at {batch}, {question}: {rounds.verdict} (median {rounds.median:.2f})")
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
 # From the top, rows 1-2 are the DataLoader pair, 2-3 the same-CPU test, 4-5 the lean pair.
+# Compare the `loader` column of the two tables (orange): look for the 1-process arms'
+# loading taking a larger share of their epoch at 2,048 than at 128.
 
 # %%
 plot_epoch_parts(
@@ -760,23 +710,31 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each). The lean pair (a second process,
-# both loading lean): at 128, **slower in every round (median
-# 0.44)**<!-- says: take-away at 128, lean pair, one change (a second process, both lean) -->;
-# at 2,048, **faster in every round (median
-# 1.36)**<!-- says: take-away at 2048, lean pair, one change (a second process, both lean) -->.
-# The practical question (more than one change), 2 processes against one on 2 threads: at
-# 128, **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **faster in every round (median
-# 1.91)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
-# A winner needs every counted round beyond the tie band on one side (as in lesson 04),
-# whatever the median. Loaders above 2 times as fast on 2 CPUs:
-# **the lean pair at 2048 and the DataLoader pair at
-# 2048**<!-- says: loaders above 2 from 2 CPUs -->.
-# Where a pair is named there, more than the CPU count changed, the lean pair included:
-# read its speed-up at that batch as loading this lesson does not explain (Appendix A
-# times it against a control), not as a second process's gain alone.
+# 5<!-- output: rounds counted --> counted rounds each). A second process, both loading
+# lean: at 128, **slower in every round (median
+# 0.47)**<!-- says: take-away at 128, lean pair (a second process, both lean) -->; at
+# 2,048, **no clear winner: 2 faster, 3 tied, 0 slower (median
+# 1.09)**<!-- says: take-away at 2048, lean pair (a second process, both lean) -->. The
+# practical question, 2 processes against one on 2 threads (more than one change): at 128,
+# **slower in every round (median
+# 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.49)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# A winner needs every counted round beyond the tie band on one side, whatever the median.
+#
+# How large is the gain at 2,048? Two CPUs can at most double the speed, yet the loaders
+# that ran more than twice as fast were: **DataLoader pair (1 CPU vs 2) at
+# 2048**<!-- says: loaders above 2 from 2 CPUs -->. Where a pair is
+# named there, part of its speed-up is loading that 2 CPUs alone do not explain.
+# Appendix A times the loading alone as a control: inside its run at 2,048 the baseline
+# loaded each image at
+# 1.49<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
+# the control's cost, and had both arms loaded at the control's rate, the DataLoader pair's
+# speed-up at 2,048 (median
+# 1.71<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds --> as run)
+# would have been
+# 1.42<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
+# (a what-if, not a measurement).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -789,11 +747,11 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest absolute weight, plain loop: {largest:.2f}")
 
 # %% [markdown]
-# Yes, up to float32 rounding (section 5): the largest weight difference was
+# Their weights differed by at most
 # 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
 # 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
-# at 2,048, against largest weights of
+# at 2,048, against a largest weight of
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
 # 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->.
 
@@ -838,18 +796,8 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # `LOCAL_RANK`, the `.to(device)` lines move the model and every batch there, and DDP gets
 # `device_ids=[device]`. NCCL needs a GPU per process, so with fewer GPUs (a Mac, a
 # one-GPU Colab) the launches pass `cpu_only=True`: it hides the GPUs, and the scripts run
-# on the CPU with gloo. On this machine:
-
-# %%
-if gpus >= 2:
-    print(f"ran above: NCCL, each of 2 processes on cuda:LOCAL_RANK of {gpus} GPUs")
-else:
-    print(
-        f"not run here ({gpus} CUDA GPUs): with 2 or more, NCCL, process r on cuda:r "
-        "(r its LOCAL_RANK), DistributedDataParallel(model, device_ids=[r])"
-    )
-
-# %% [markdown]
+# on the CPU with gloo.
+#
 # **Several machines** (not run here): the same command starts on each, with `--nnodes`,
 # `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
 # (Appendix F).
@@ -876,9 +824,6 @@ accumulation = run_torchrun(
 print(accumulation.output)
 
 # %% [markdown]
-# Inside `no_sync` nothing is sent, so the processes' gradients differ until the last
-# micro-batch's `backward` all-reduces their sum.
-#
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) splits the
 # model, its gradients and its optimizer state over the processes, where DDP keeps whole
 # copies in each (PyTorch's FSDP2
@@ -903,21 +848,21 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.892 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   0.795 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
-#   0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.084 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 9 (CPU figures, one launch per batch,
-#   5<!-- output: rounds counted --> counted rounds each): a second process, both loading
-#   lean, at 128 **slower in every round (median
-# 0.44)**<!-- says: take-away at 128, lean pair, one change (a second process, both lean) -->
-#   and at 2,048 **faster in every round (median
-# 1.36)**<!-- says: take-away at 2048, lean pair, one change (a second process, both lean) -->;
-#   2 processes against one on 2 threads (the practical question), at 128 **slower in every round
-# (median 0.54)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
-#   and at 2,048 **faster in every round (median
-# 1.91)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
-#   Where a loader ran above 2 times as fast on 2 CPUs, the speed-up holds loading this
-#   lesson does not explain (section 9).
+#   5<!-- output: rounds counted --> counted rounds each), whole epochs: 2 processes
+#   against 1, both slicing batches from one tensor, were at 128 **slower in every round (median
+# 0.47)**<!-- says: take-away at 128, lean pair (a second process, both lean) --> and
+#   at 2,048 **no clear winner: 2 faster, 3 tied, 0 slower (median
+# 1.09)**<!-- says: take-away at 2048, lean pair (a second process, both lean) -->;
+#   against one process on 2 threads (the practical question), at 128 **slower in every round
+# (median 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
+#   and at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.49)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+#   Where a loader ran more than twice as fast on 2 CPUs, part of the speed-up is loading
+#   that 2 CPUs alone do not explain.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -928,8 +873,7 @@ print(accumulation.output)
 # ## Exercises
 #
 # Exercise 1 came in section 4. Each check cell says whether its exercise is not
-# attempted yet, not right yet (and what it found), or passed (and what it checked); the
-# lines under `if check_exercise(...)` run only for a passing answer.
+# attempted yet, not right yet (and what it found), or passed (and what it checked).
 #
 # **Exercise 2: forgetting `set_epoch`.** Write `rank0_orders(call_set_epoch)`: make one
 # `DistributedSampler` over `toy_dataset` for rank 0 of 2 processes (seed 0), and return
@@ -965,13 +909,11 @@ if check_exercise(2, rank0_orders=rank0_orders):
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without `set_epoch`, the sampler reuses its seed every
 # epoch: rank 0 gets the same 5 items in the same order each time, with no error or
-# warning. As `DistributedSampler` is documented to do, the ranks still split one shuffle
-# between them<!-- source: https://pytorch.org/docs/stable/data.html --> (the check prints
-# rank 0's indices alone), so no image is lost; what freezes is which images share a
-# batch, and their order: training loses the new shuffle each epoch that a one-process
-# loop with `shuffle=True` gets. `set_epoch(epoch)` changes
-# the order every epoch. This lesson
-# does not measure what the frozen order costs in accuracy.
+# warning. Every epoch repeats epoch 0's split: no image is lost (section 6's epoch 0:
+# the 2 shards hold every item), but the batches and their order never change, where a
+# one-process loop with `shuffle=True` reshuffles each epoch. `set_epoch(epoch)` changes
+# the order every epoch. This lesson does not measure what the frozen order costs in
+# accuracy.
 
 # %% [markdown]
 # **Exercise 3: ready for GPUs.** Write `choose_backend(cuda_available, gpu_count, rank,
@@ -1114,7 +1056,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes on this lesson's 2 logical CPUs (in this run; yours may
 # differ) trained at
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of the pair's other arm, one process on one CPU (not the same-CPU test's one
 # process on 2 threads), over whole epochs. Which explanation do the lesson's measurements
 # support?
@@ -1135,18 +1077,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.892 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.795 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.084 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.428<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.427<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.54<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# 0.48<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
 # another comparison. Appendices A and C split those epochs into the loading and the
 # rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1258,11 +1200,14 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # rounds faster, tied and slower, each part's speed-up, and both parts in words (the `by
 # part` line, from `part_words`: "within the rounds' spread" where the two medians differ,
 # in seconds, by less than the larger of the arms' ranges of that part over the rounds,
-# else the ratio against the tie band). A cell then redoes the epoch speed-up at 128 by
-# hand.
+# else the ratio against the tie band).
 
 
 # %%
+from course_utils.rounds import RoundCount
+from course_utils.scaling import arm_speed_ups
+
+
 def compare(
     name: str, figures: dict, arm: str, baseline: str, rounds: RoundCount | None = None
 ) -> RoundCount:
@@ -1287,56 +1232,36 @@ def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
     print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
 
 
-# Section 9's DataLoader pair at each batch, line by line (section 9's two_rounds,
-# two_parts and two_words).
+# Section 9's DataLoader pair at each batch, line by line (from section 9's results).
 for batch, figures in launches.items():
     name = f"effective batch {batch}"
-    compare(name, figures, TWO_ARM, PLAIN_ARM, two_rounds[batch])
-    by_part(name, two_parts[batch], two_words[batch], "2 processes", "the baseline")
+    rounds, parts, words = results[DATALOADER][batch]
+    compare(name, figures, TWO_ARM, PLAIN_ARM, rounds)
+    by_part(name, parts, words, "2 processes", "the baseline")
 
-
-# %%
-headline = two_rounds[small]  # section 9's count at 128 (recorded below)
-pairs = zip(arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"], strict=True)
-by_hand = [plain / two for plain, two in pairs]
-print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
-faster = sum(r > 1 + TIE for r in by_hand)
-slower = sum(r < 1 / (1 + TIE) for r in by_hand)
-tied = len(by_hand) - faster - slower
-median = statistics.median(by_hand)
-same = (tuple(by_hand), faster, tied, slower) == (
-    headline.speed_ups,
-    headline.faster,
-    headline.tied,
-    headline.slower,
-)
-print(
-    f"by hand, median {median:.2f}, rounds faster/tied/slower {faster}/{tied}/{slower}; "
-    f"the same as arm_speed_ups': {same}"
-)
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.58<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.48<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
-# **Both pairs side by side**, from section 9's `pair_results`. In each row, 2 processes'
+# **Both pairs side by side**, from section 9's `results`. In each row, 2 processes'
 # median speed-up over 1 process over whole epochs, its rounds, then each part's; then two
 # lines in words.
 
 
 # %%
-# Section 9's pair_results, one row each: "the DataLoader pair at 128" -> (its RoundCount,
+# Section 9's results, one row each: "the DataLoader pair at 128" -> (its RoundCount,
 # its parts' speed-ups, their words), the DataLoader pair first at each batch.
 pair_rows = {
-    f"{pair} at {batch}": pair_results[pair][batch]
+    f"{pair} at {batch}": results[name][batch]
     for batch in launches
-    for pair in reversed(PAIRS)
+    for pair, name in (("the DataLoader pair", DATALOADER), ("the lean pair", LEAN))
 }
 print(f"2 processes over 1 process, medians over the rounds, {arms_where}")
 print(f"{'pair, effective batch':<27} | epoch | rounds faster/tied/slower | loader | the rest")
@@ -1363,8 +1288,7 @@ print(f"take-away, 2 processes won every round: {won_words}")
 # pair at 128; within the rounds' spread in the DataLoader pair at 2048; slower in the lean pair at
 # 2048**<!-- says: take-away, the rest with 2 processes -->;
 # they won every round
-# **only in the DataLoader pair at 2048 and in the lean pair at
-# 2048**<!-- says: take-away, 2 processes won every round -->.
+# **only in the DataLoader pair at 2048**<!-- says: take-away, 2 processes won every round -->.
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1377,6 +1301,9 @@ print(f"take-away, 2 processes won every round: {won_words}")
 
 
 # %%
+import math
+
+
 def loading_parts(figures: dict, arm: str) -> dict[str, float]:
     """The arm's median seconds an epoch fetching batches, and moving and normalising them
     (in each process: for 2 processes, the mean of the two), over the rounds that read_arms
@@ -1418,7 +1345,7 @@ def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
             f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
         )
     prediction = speed_up_in_words(predicted[per_process], width=False)  # section 8's word
-    rest = two_words[batch]["rest"]  # section 9's, with the rounds' spread
+    rest = results[DATALOADER][batch].words["rest"]  # section 9's, with the rounds' spread
     print(
         f"{name}, the rest, predicted then measured: predicted {prediction}, "
         f"the rest measured {rest}"
@@ -1449,16 +1376,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.84<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.89<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.17<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.36<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.68<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.88<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1480,9 +1407,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # (96.3%<!-- output: plain loop, validation accuracy --> for the plain loop,
 # 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
-# Nor are the two launches' `val accuracy` columns (the last column of the all-arms
-# tables, printed further down, after "All five arms") a test of the linear
-# scaling rule (Appendix E): the 2,048 launch changes three things at once, a batch 16
+# Nor are the two launches' `val accuracy` columns (the last column of section 9's
+# tables) a test of the linear scaling rule (Appendix E): the 2,048 launch changes three things at
+# once, a batch 16
 # times larger, about 16 times fewer steps in as many epochs, and a learning rate that
 # stays 0.2 where the rule would raise it with the batch; and each launch ran once.
 #
@@ -1503,6 +1430,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 
 
 # %%
+import time
+
+
 def loading_per_image(images: TensorDataset, size: int, batches: int = 20) -> float:
     """One process's median microseconds per image over `batches` batches of `size` images
     (fewer where the images run out), each fetched and stacked by a DataLoader over a
@@ -1559,7 +1489,7 @@ else:
 half_line = f"one process's loading per image, batches of {big_batch} against {2 * big_batch}"
 print(f"{half_line}: {words}, {spread_words}")
 # The gain to explain: each process's speed-up per image beyond halving its images.
-to_explain = two_parts[2 * big_batch]["loader"] / 2  # the DataLoader pair's loader speed-up / 2
+to_explain = results[DATALOADER][large].parts["loader"] / 2  # its loader speed-up / 2
 to_explain_line = f"the gain to explain, effective batch {2 * big_batch}, loader speed-up / 2"
 print(f"{to_explain_line}: {to_explain:.2f}")
 print(f"the control's gain, cost per image at {2 * big_batch} / at {big_batch}: {ratio:.2f}")
@@ -1580,9 +1510,9 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # at 64,
 # 3.7 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 3.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 3.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 3.9 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 4.1 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). The verdict:
 # **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
@@ -1590,9 +1520,9 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # How much of the loading gain at 2,048 could the smaller batch that each of the 2
 # processes loads explain? The gain to explain, each process's gain per image beyond
 # halving its images (the DataLoader pair's loader speed-up over 2), was
-# 1.59<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
+# 1.25<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
 # control's gain, its cost per image at 2,048 over that at 1,024, was
-# 1.03<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
+# 1.05<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
 # **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 --> (none
 # without a gain beyond the repeats' spread; all where the control's gain reaches the
 # gain to explain; nothing to explain where the loader's gain beyond halving is within the
@@ -1638,12 +1568,12 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.95<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.49<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
 # 1.25<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.25<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.57<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.11<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.49<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
 # is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
@@ -1653,11 +1583,11 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.27 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.28 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
 # 0.20 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.37<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.42<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
@@ -1668,9 +1598,9 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # **All five arms.** The first two lines give, per launch, how long rank 1 waited
 # at a barrier while rank 0 trained a 1-process arm, and the CPU seconds rank 1 used
-# meanwhile (its own: the lines do not show rank 0's). Then come each launch's table of all
-# five arms and four comparisons, each the first arm's speed-up over the second, round
-# by round:
+# meanwhile (its own: the lines do not show rank 0's). Then, for each launch (its table of
+# all five arms is section 9's), four comparisons, each the first arm's speed-up over the
+# second, round by round:
 # 1. loading lean: one lean process over the plain loop, then its verdict;
 # 2. a second process, both loading lean: the lean pair, its verdict, then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
@@ -1680,22 +1610,24 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 
 
 # %%
+import psutil
+
+
 def report_arms(batch: int, figures: dict) -> RoundCount:
-    """All five arms' table at one effective batch, then the four comparisons, the lean
-    pair's also by part, the second thread's also in words, the fourth's verdict; return
-    the lean pair's RoundCount."""
+    """Four comparisons at one effective batch, the lean pair's also by part, the second
+    thread's also in words, the fourth's verdict; return the lean pair's RoundCount."""
     name = f"effective batch {batch}"
-    print(arms_table(figures, f"{name}, seconds per epoch, all arms"))
     one_lean = compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
     print(f"{name}, one lean process against the plain loop, verdict: {one_lean.verdict}")
-    lean, lean_parts, lean_words = pair_results["the lean pair"][batch]  # section 9's
+    lean, lean_parts, lean_words = results[LEAN][batch]  # section 9's
     compare(name, figures, TWO_SLICED, SLICED_ARM, lean)  # 2. a second process, both lean
     print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
     by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
-    plain_script = compare(name, figures, TWO_ARM, PLAIN_2, same_cpus[batch])  # 4. section 9's
+    same_cpus = results[SAME][batch].rounds  # 4. section 9's same-CPU test
+    plain_script = compare(name, figures, TWO_ARM, PLAIN_2, same_cpus)
     print(f"{name}, 2 processes against 2 threads, verdict: {plain_script.verdict}")
     return lean
 
@@ -1714,37 +1646,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
 # lean process ran at
-# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.29<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.44<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.99<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.17<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.36<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.09<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 2 faster, 3 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.54<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.63
+# 1.50<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.66
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.01<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.14<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1754,14 +1686,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.49<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1779,6 +1711,8 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # here, and says what to do:
 
 # %% tags=["nbval-check-output"]
+from course_utils.distributed import process_group
+
 try:
     with process_group():
         pass
@@ -1837,6 +1771,8 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %%
+from course_utils.scaling import comm_cost_table
+
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
 print(comm_cost.output)
 for size in (64, 1024):
@@ -1858,34 +1794,34 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.422 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.435 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.398 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.389 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.892 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.795 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.107 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.103 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.785 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.692 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.422 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.398 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As section 8 printed, DDP's added time was
 # 64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 32%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 31%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.33<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.86<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.29<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.82<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.20<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.19<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.76<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.68<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (section 8's `step on 2B / step on B` lines). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran with rank 1
@@ -1933,16 +1869,16 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# **1.195 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
+# **1.160 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
 # the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
 # own prediction: rank 0's
-# **1.168 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
+# **1.171 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
 # rank 1's
-# **1.223 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **1.149 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # The two ranks' predictions differ by
-# 0.056<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# 0.022<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.032<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
+# 0.010<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
 # In words, the two ranks' own predictions at 1,024:
 # **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
 #
@@ -1951,10 +1887,10 @@ for size in (64, 1024):
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 0.875 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.289 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.668 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 1.194 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
+# 0.661 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.020 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 0.646 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 0.965 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
 # time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
 # does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
 # its last digit can differ). In words, DDP's
@@ -2009,25 +1945,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.440 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.310 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.477 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.278 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.028 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.026 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.012 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.008 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **not judged: the tolerance exceeds the baseline's
 # rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
 # 0.074 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.086 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.076 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, the DataLoader pair's rest speed-up (Appendix A) of
-# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.74<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.028 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.026 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2060,6 +1996,8 @@ print(f"repeated: {sorted(set(uneven[0]) & set(uneven[1]))}")
 # give each 25, so every step would average 200 images, not the 8 x 64 = 512 asked for:
 
 # %% tags=["nbval-check-output"]
+from course_utils.distributed import check_world_size
+
 print(f"batches per process: {check_world_size(50_000, 64, world_size=2)}")
 try:
     check_world_size(200, 64, world_size=8)
@@ -2127,12 +2065,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 846 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 589 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1648 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (both are peaks
 # of samples taken at different moments: read the gap as a size).

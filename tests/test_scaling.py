@@ -2,16 +2,21 @@ import json
 
 import pytest
 
+from course_utils.rounds import count_rounds
 from course_utils.scaling import (
+    Comparison,
+    above_two,
     arm_speed_ups,
     arms_table,
     comm_cost_table,
+    compare_launches,
     part_speed_ups,
     part_words,
     read_arms,
     read_comm_cost,
     read_weight_gap,
     speed_up_line,
+    speed_up_table,
 )
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
@@ -207,3 +212,46 @@ def test_a_part_inside_the_rounds_spread_gets_no_direction():
     one_round["two"]["rest"] = 0.075
     assert part_words(one_round, "two", "one")["rest"] == "a tie"
     assert part_words(one_round, "two", "one", tie=2.0)["loader"] == "a tie"
+
+
+def test_every_comparison_is_made_at_every_launch_and_tabled(arms_folder):
+    figures = read_arms(arms_folder)
+    slower = {arm: dict(row) for arm, row in figures.items()}  # a second launch, 2x as long
+    for row in slower.values():
+        row["epochs"] = [2 * seconds for seconds in row["epochs"]]
+    pair = ("2 processes x 1 thread", "1 process x 1 thread")
+    results = compare_launches({128: figures, 2048: slower}, {"the pair": pair})
+    at_128 = results["the pair"][128]
+    assert at_128.rounds == arm_speed_ups(figures, *pair)
+    assert at_128.parts == part_speed_ups(figures, *pair)
+    assert at_128.words == part_words(figures, *pair)
+    # Both arms twice as long: the same speed-ups at the second launch.
+    assert results["the pair"][2048].rounds.speed_ups == pytest.approx(at_128.rounds.speed_ups)
+    table = speed_up_table(results, "speed-ups").splitlines()
+    assert table[0] == "speed-ups"
+    assert [cell.strip() for cell in table[1].split("|")] == ["comparison", "at 128", "at 2048"]
+    assert [cell.strip() for cell in table[2].split("|")] == [
+        "the pair",
+        "1.83 (3/0/0)",
+        "1.83 (3/0/0)",
+    ]
+    assert (
+        table[3] == "the pair at 128, median of the rounds: 1.83 (round by round: 2.00 1.71 1.83)"
+    )
+
+
+def _comparison(speed_ups: list[float], loader: float) -> Comparison:
+    return Comparison(count_rounds(speed_ups), {"loader": loader, "rest": 1.0}, {})
+
+
+def test_more_than_2_from_2_devices_is_found_beyond_the_tie_band_only():
+    results = {
+        "pair": {
+            # Over 2: 1.25, 1.075 and 0.95; only the first lies beyond the band.
+            128: _comparison([2.5, 2.15, 1.9], loader=2.1),  # loader over 2: 1.05, a tie
+            2048: _comparison([1.5, 1.6], loader=2.6),  # loader over 2: 1.3, above
+        }
+    }
+    assert above_two(results) == (["1 of 3 in pair at 128"], ["pair at 2048"])
+    results["pair"] = {128: _comparison([1.5, 1.9], loader=1.2)}
+    assert above_two(results) == ([], [])

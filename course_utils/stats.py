@@ -1,0 +1,49 @@
+"""Reading two accuracies: are they apart by more than chance would put them?
+
+An accuracy measured on n examples varies from one sample of examples to another by about
+its standard error, sqrt(p (1 - p) / n). Lesson 03 works this out by hand; lesson 05 uses
+``difference_se`` and ``beyond_two_se`` for the differences it reads, and ``SAME_ACCURACY``
+where one model's accuracy is measured twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["SAME_ACCURACY", "beyond_two_se", "difference_se"]
+
+# One model's accuracy measured twice on the same examples agrees exactly on a CPU; this
+# allows for a GPU's non-deterministic sums (a fraction: 0.3 points).
+SAME_ACCURACY = 0.003
+
+
+def _fraction(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be an accuracy between 0 and 1 (a fraction), got {value}")
+    return value
+
+
+def _count(name: str, value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{name} must be a count of at least one example, got {value}")
+    return value
+
+
+def difference_se(first: float, first_count: int, second: float, second_count: int) -> float:
+    """The standard error of ``first - second``, two accuracies (fractions) measured on
+    ``first_count`` and ``second_count`` examples: sqrt(p1 (1 - p1) / n1 + p2 (1 - p2) / n2),
+    treating the two measurements as independent. Returns a fraction. Lesson 05."""
+    first, second = _fraction("first", first), _fraction("second", second)
+    first_count, second_count = (
+        _count("first_count", first_count),
+        _count("second_count", second_count),
+    )
+    return math.sqrt(first * (1 - first) / first_count + second * (1 - second) / second_count)
+
+
+def beyond_two_se(first: float, second: float, count: int, second_count: int | None = None) -> bool:
+    """Whether two accuracies (fractions) differ by more than two standard errors of their
+    difference (``difference_se``), measured on ``count`` examples each, or on ``count`` and
+    ``second_count``. Returns a bool. Lesson 05."""
+    second_count = count if second_count is None else second_count
+    return abs(first - second) > 2 * difference_se(first, count, second, second_count)

@@ -1,0 +1,41 @@
+import math
+
+import pytest
+
+from course_utils.stats import SAME_ACCURACY, beyond_two_se, difference_se
+
+
+def test_the_standard_error_of_a_difference_adds_the_two_variances():
+    # 0.5 on 100 examples: variance 0.0025; 0.8 on 400: 0.0004.
+    assert difference_se(0.5, 100, 0.8, 400) == pytest.approx(math.sqrt(0.0025 + 0.0004))
+    assert difference_se(0.8, 400, 0.5, 100) == difference_se(0.5, 100, 0.8, 400)
+    assert difference_se(1.0, 10, 0.0, 10) == 0.0
+
+
+def test_two_accuracies_are_apart_only_beyond_two_standard_errors():
+    # On 5,000 examples each, two accuracies near 0.6 have an SE of a difference of about
+    # 0.0098: 0.02 apart is beyond two, 0.015 is not.
+    assert beyond_two_se(0.60, 0.62, 5_000)
+    assert beyond_two_se(0.62, 0.60, 5_000)
+    assert not beyond_two_se(0.60, 0.615, 5_000)
+    # The second count is used where given: fewer examples, a wider band.
+    assert not beyond_two_se(0.60, 0.62, 5_000, 500)
+
+
+def test_the_same_accuracy_allowance_is_below_two_standard_errors_of_a_validation_set():
+    # Two readings of one model on 5,000 validation images must not be told apart by chance
+    # alone: the allowance sits well inside two SEs of a difference there.
+    assert 0 < SAME_ACCURACY < 2 * difference_se(0.7, 5_000, 0.7, 5_000)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((60.0, 100, 0.5, 100), "between 0 and 1"),
+        ((0.6, 100, -0.1, 100), "between 0 and 1"),
+        ((0.6, 0, 0.5, 100), "at least one example"),
+    ],
+)
+def test_points_or_empty_counts_are_refused_with_the_fix(args, message):
+    with pytest.raises(ValueError, match=message):
+        difference_se(*args)
