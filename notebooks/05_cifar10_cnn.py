@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 236 s with a peak memory of 1441 MB. The course's
+# > 2 threads); the whole lesson ran in 252 s with a peak memory of 1392 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -126,10 +126,9 @@ print(f"PyTorch {torch.__version__}, training on {device}")
 # ## 1. The data, as an image folder
 #
 # `course_utils.data.cifar10` downloads, checks and unpacks a public CIFAR-10 archive once:
-# one folder per class, `cifar10/train/<class>/` and `cifar10/test/<class>/`, of PNG files
-# (the cell prints this copy's file type). torchvision's `ImageFolder` reads this layout,
-# taking the folder names in alphabetical order (CIFAR-10's official label order) as
-# the classes.
+# one folder per class, `cifar10/train/<class>/` and `cifar10/test/<class>/`. torchvision's
+# `ImageFolder` reads this layout, taking the folder names in alphabetical order (CIFAR-10's
+# official label order) as the classes.
 
 # %%
 train_folder = cifar10(train=True)
@@ -140,9 +139,8 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# **Which copy made these outputs.** Their image files were
-# **.jpg**<!-- says: image files -->, as the cell above printed. The archive's files are
-# PNG, so a run on a download of it will differ slightly.
+# This run read **.jpg**<!-- says: image files --> files (printed above); the public archive
+# holds PNGs, so your numbers may differ slightly.
 #
 # A `DataLoader` with per-image transforms, as in lesson 03, would decode all 50,000
 # files again every epoch. Instead, as in lesson 04, decode them **once**: as
@@ -180,9 +178,8 @@ print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uin
 # Each colour channel gets its own mean and standard deviation, measured on the training
 # images. `batch_transform` turns a `uint8` batch into normalised floats, and
 # `DeviceTensorLoader` applies it to every batch. `training_batches(seed)` serves plain
-# normalised batches of 64, shuffled from its seed (0 unless given; sections 4 and 5 both
-# use 0). The cell checks `normalise` by hand and draws the first batch, whose channel
-# means come out near 0.
+# normalised batches of 64, shuffled from its seed (0 unless given). The cell checks
+# `normalise` by hand and draws the first batch, whose channel means come out near 0.
 
 # %%
 channel_mean = tuple(  # one channel at a time, to keep the float32 copy small
@@ -436,7 +433,7 @@ print("weights after 3 steps:", ", ".join(f"{w:.4f}" for w in sgd_weights.tolist
 print(f"first weight, its change at the third step: {hand_step[0]:+.4f}")
 
 # %% [markdown]
-# Does the hand version match PyTorch's?
+# The hand version matches PyTorch's:
 # **True**<!-- says: momentum by hand matches torch.optim.SGD -->. The first weight's
 # third gradient, −1, would on its own raise it, yet that step changed it by
 # -0.0052<!-- output: first weight, its change at the third step -->: the velocity
@@ -463,9 +460,9 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU, with 2 threads, the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 17 s<!-- output: small CNN training seconds --> of training passes (each epoch line's
-# seconds include validation). Accuracy per class shows where it struggles (the first
-# line checks lesson 03's `per_class_accuracy` by hand):
+# 18 s<!-- output: small CNN training seconds --> of training; the epoch lines' times also
+# count validation, so they add up to more. Accuracy per class shows where it struggles (the
+# first line checks lesson 03's `per_class_accuracy` by hand):
 
 # %%
 cnn_predictions, cnn_truth = predict(cnn, val_loader)
@@ -634,8 +631,8 @@ print(f"shuffled pixels, the small CNN's accuracy against the MLP's: {shuffled_w
 # MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, and the
 # shuffled CNN ended
 # **below**<!-- says: shuffled pixels, the small CNN's accuracy against the MLP's --> the
-# MLP: no longer ahead, its lead rested on which pixels are neighbours. This is one run
-# from one seed, and a gap counts only beyond two standard errors (lesson 03).
+# MLP (one run each, from one seed: two SEs cover which images were drawn, not training
+# luck). Its lead rested on which pixels are neighbours.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -808,21 +805,19 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts, each with its aim (Adam by hand in
-# Appendix D, one-cycle's rates after the runs):
+# **The training.** The runs use these parts, each with its aim (Adam and one-cycle's rates
+# by hand: Appendix D):
 # - *Adam*, to give each weight its own step size: divides each gradient's running
 #   average by a running average of its size;
 # - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
-#   start: the rate rises to a peak, then falls, and *beta1* (how much of its old
-#   gradient average Adam keeps each step) the other way;
+#   start: the rate rises to a peak, then falls;
 # - *weight decay*, to keep the weights small: adds 1e-4 times each weight to its gradient;
 # - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1,
 #   each on its own, not the gradient's overall length.
 #
-# **By hand.** Crops and flips: pad by 4 (reflecting the border), cut out 32 x 32 pixels
-# at a random offset, and reverse the columns where a coin says so. Seeded numbers drawn
-# in the order the course's `random_crop` and `random_horizontal_flip` draw them (all
-# offsets, then a coin per image) give four images as theirs do:
+# **By hand.** Crops and flips of four images, from the same seeded numbers drawn in the
+# same order (all offsets, then a coin per image), against the course's `random_crop` and
+# `random_horizontal_flip`:
 
 # %% tags=["nbval-check-output"]
 few = normalise(train_images[:4].to(device))
@@ -866,7 +861,7 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # other changes):
 #
 # 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean;
-# 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes and, with it, beta1,
+# 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes (beta1: Appendix D),
 #    and `fit_one_cycle` replaces `fit`;
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
@@ -989,10 +984,11 @@ for name, recipe_finals in finals.items():
 full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
 
 # %% [markdown]
-# A change smaller than what the seed alone moves cannot be told from luck. Each row
-# below: one change's accuracy change within each seed (same starting weights and
-# batches; Appendix D checks), their mean, and its *yardstick*, the larger seed range of
-# its two recipes.
+# Each row below: one change's accuracy change within each seed (same starting weights and
+# the same first batch; Appendix D checks), their mean, and its *yardstick*, the larger seed
+# range of its two recipes: a smaller change cannot be told from luck. Two standard errors
+# cover which images were drawn (one trained model); a seed range covers training luck
+# (comparing two trainings).
 
 # %%
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
@@ -1036,76 +1032,30 @@ other_words = "all within" if others_within else "not all within"
 print(f"other rows' mean changes against their own yardsticks: {other_words}")
 
 # %% [markdown]
-# Without batch norm (rate and clipping kept as set for batch norm), accuracy against the
-# full recipe was
+# Without batch norm (rate and clipping kept as set for it), accuracy was
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-# than the row's yardstick. The other rows' mean changes were
+# than its yardstick. One-cycle, weight decay, clipping and the full recipe had mean changes
 # **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# own yardsticks: 48<!-- output: steps per recipe run -->-step runs from three seeds catch
-# only large effects. Appendix D reads the table more closely and says why the recipe is
-# kept.
-
-# %% [markdown]
-# **One-cycle's rates by hand** (run 2). `fit_one_cycle` gives PyTorch's `OneCycleLR`
-# only the peak and the number of steps; its defaults set the rest: start at the
-# peak / 25, rise along a cosine to the peak over the first 0.3 of the steps, then fall
-# along a cosine to the start / 10,000. Below, run 2's rates (seed 0), then a few of them
-# by hand:
-
-# %%
-one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
-cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
-print(
-    f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
-    f"step 0, {one_cycle_rates[cycle_peak]:.4f} at step {cycle_peak}, "
-    f"{one_cycle_rates[cycle_end]:.1e} at step {cycle_end}"
-)
-mean_share = statistics.mean(one_cycle_rates) / peak_rate
-print(f"one-cycle's mean learning rate / its peak: {mean_share:.2f}")
-
-# %%
-# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
-# (the start or the end), a the step's distance from the peak step, as a share of that side.
-cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
-same = True
-for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
-    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
-    low = peak_rate / 25 / (1 if rising else 1e4)
-    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
-    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
-    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
-print(f"one-cycle's rates by hand equal the schedule's: {same}")
+# yardsticks: 48<!-- output: steps per recipe run -->-step runs catch only large effects.
+# Appendix D says why the recipe is kept.
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
 # A width-16 ResNet-9 trained for 16 epochs would overrun the lesson's 10-minute budget
-# on the benchmark's CPU (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->:
-# Appendix E). So this section trains `FastNet`, a small, fast network after Keller
-# Jordan's *airbench* (arXiv 2404.00498), with its own recipe (Appendix A). Only two of
-# its ideas are needed below: *label smoothing*, training targets of 0.82 for the right
-# class and 0.02 for each other; and *test-time augmentation*, logits averaged over four
-# views of each image. Its forward pass by hand, on an untrained copy (`fast_demo`):
-
-# %%
-seed_everything(0)  # fast_demo's weights, whatever section 6 drew before
-fast_demo = to_device(FastNet(), device)  # untrained; Appendix A looks inside it
-whitening_images = normalise(train_images[:500].to(device))
-fast_demo.whiten_from(whitening_images)
-with eval_mode(fast_demo):
-    probe_batch = whitening_images[:8]
-    features = fast_demo.groups(F.gelu(fast_demo.whiten(probe_batch)))
-    logits_by_hand = fast_demo.head(features.amax(dim=(2, 3))) * fast_demo.output_scale
-    same = torch.allclose(logits_by_hand, fast_demo(probe_batch), rtol=1e-4, atol=1e-5)
-print(f"FastNet's forward by hand equals FastNet's: {same}")
-del probe_batch, features, logits_by_hand
-
-# %% [markdown]
-# Equal: **True**<!-- says: FastNet's forward by hand equals FastNet's -->. The next cell
-# trains `FastNet` on a CPU or Mac GPU, and section 6's ResNet-9 at width 64 with the
-# full recipe on a CUDA GPU (Appendix E; not run here).
+# on the benchmark's CPU (an estimate: about
+# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->, Appendix E). So on a CPU or Mac GPU
+# the next cell trains `FastNet`, a small, fast network after Keller Jordan's *airbench*
+# (arXiv 2404.00498). Its settings (batches of 512, a peak rate of 2.0, momentum 0.85, ...)
+# follow airbench's, some re-tuned by the course's benchmark; Appendix A explains each.
+#
+# On a CUDA GPU it trains section 6's ResNet-9 at width 64 with the full recipe instead, so
+# your curves and the Summary's `FastNet` figures will not match (Appendix E). That branch
+# did not run for these outputs: the course outline's
+# 90%<!-- source: course outline, lesson 05 --> goal on one GPU is quoted, not shown
+# (Appendix E quotes the benchmark's one H200 run).
 
 
 # %%
@@ -1194,27 +1144,10 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# **Why do the two losses differ?** (For `FastNet`: on a CUDA GPU, ResNet-9 trains on
-# plain labels and this reading does not apply.) The training loss scores smoothed
-# targets on augmented batches in train mode, averaged over an epoch; the validation loss
-# scores plain labels in eval mode. Smoothing alone, on one confident right prediction:
-
-# %%
-confident, right_class = torch.tensor([[4.0] + [0.0] * 9]), torch.tensor([0])  # class 0
-for smoothing in (0.0, fast_smoothing):  # the plain label, then the smoothed targets
-    loss = F.cross_entropy(confident, right_class, label_smoothing=smoothing)
-    print(f"a confident right prediction, loss at label smoothing {smoothing}: {loss:.2f}")
-
-# %% [markdown]
-# Against the plain label it costs
-# 0.15<!-- output: a confident right prediction, loss at label smoothing 0.0 -->; against
-# the smoothed targets,
-# 0.87<!-- output: a confident right prediction, loss at label smoothing 0.2 -->, as they
-# ask 0.02 for each wrong class. So the smoothed training loss reads higher (Appendix A
-# splits the gap).
+# Look for `FastNet`'s training loss above its validation loss; Appendix A says why.
 #
 # **Test-time augmentation**: `TestTimeAugmentation` averages the logits over four views
-# (as it is, mirrored, shifted by a pixel, both):
+# (as it is, mirrored, shifted by a pixel, both; the one-pixel shift is too small to see):
 
 # %%
 with_tta = TestTimeAugmentation(network)
@@ -1228,10 +1161,9 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? If test-time augmentation changed nothing but luck, each image only one
-# way gets right would be a coin toss, so a real gain must exceed about 2 √n images, n
-# being those images. The cell keeps the views only if their validation gain does; the
-# cost, four predictions per image, is not weighed.
+# Does it help? Only images that exactly one way gets right can move the gain. If the views
+# were pure luck, each would be a coin toss, so keep them only if the gain exceeds 2 √n of
+# those n images.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1249,7 +1181,9 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# A choice without the views means only that their gain was not told from chance here.
+# The views gained 0.6<!-- output: test-time augmentation, gain (points) --> points against a
+# bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
+# rule chose to **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 
 # %% [markdown]
 # ## 8. The test set, once
@@ -1292,8 +1226,8 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (with its own recipe and
-# 65 s<!-- output: FastNet training seconds --> of training against the small CNN's
-# 17 s<!-- output: small CNN training seconds -->: not a one-change comparison). The
+# 70 s<!-- output: FastNet training seconds --> of training against the small CNN's
+# 18 s<!-- output: small CNN training seconds -->: not a one-change comparison). The
 # last column gives each difference in standard errors (SE, lesson 03); chance alone
 # seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -1431,7 +1365,7 @@ print(
 #   own such ranges.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.08 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.16 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1568,6 +1502,12 @@ if check_exercise(
         jump = augmented_losses[spike] - augmented_losses[spike - 1]
         print(f"augmented, validation loss the epoch before: {augmented_losses[spike - 1]:.2f}")
         print(f"augmented, size of that one-epoch rise: {jump:+.2f}")
+        if spike + 1 < len(augmented_losses):  # the epoch after the rise
+            after = augmented_losses[spike + 1]
+            print(f"augmented, validation loss the epoch after that rise: {after:.2f}")
+            fell = after < augmented_losses[spike]
+            back = "fell back, as a spike does" if fell else "did not fall back"
+            print(f"augmented, after that rise, the validation loss: {back}")
     else:  # a short run (smoke) whose validation loss only fell
         print("augmented, epoch of its largest one-epoch rise in validation loss: none")
     plain_best = max(epoch["val_acc"] for epoch in overfit_histories["plain"])
@@ -1666,8 +1606,9 @@ if check_exercise(
 # **larger**<!-- says: rise, the plain run's against the augmented run's --> (one run
 # each). In the augmented run, the validation loss rose most in one epoch at epoch
 # 12<!-- output: augmented, epoch of its largest one-epoch rise in validation loss -->,
-# to 1.76<!-- output: augmented, validation loss at that epoch --> (left panel); look for
-# whether it then fell back, as a spike does.
+# to 1.76<!-- output: augmented, validation loss at that epoch --> (left panel). The epoch
+# after, at 1.68<!-- output: augmented, validation loss the epoch after that rise -->, it
+# **fell back, as a spike does**<!-- says: augmented, after that rise, the validation loss -->.
 #
 # The plain run's best validation accuracy minus its final one:
 # **1.4 points**<!-- output: plain, final validation accuracy below its best (points) -->.
@@ -1800,10 +1741,10 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU, with 2 threads, the training
 # time per epoch grew far less, from
-# 0.51 s<!-- output: width 2, training seconds per epoch --> to
-# 1.30 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
-# Not timed apart: per-step work such as Python and data handling does not grow with
-# width; the convolutions' arithmetic does.
+# 0.54 s<!-- output: width 2, training seconds per epoch --> to
+# 1.39 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# Per-step work such as Python and data handling does not grow with width (not timed);
+# the convolutions' arithmetic does.
 #
 # Validation accuracy went from 29.6%<!-- output: width 2, validation accuracy -->
 # (width 2) to 38.0%<!-- output: width 4, validation accuracy --> (4) and
@@ -1812,8 +1753,8 @@ if check_exercise(
 # other widths may vary more or less):
 # 4.00<!-- output: section 6's seed range, the full recipe (points) --> points. A
 # difference between two single runs varies about √2 times as much as one run, so the
-# cell compares each change with √2 times that range. From width 2 to 4 accuracy
-# changed by
+# cell compares each change with √2 times that range. One run per width: from width 2 to
+# 4 accuracy changed by
 # **+8.38 points, larger than √2 x the full recipe's seed range (3
 # seeds)**<!-- says: width 2 to 4, accuracy change -->; from 4 to 8 by
 # **+2.44 points, within √2 x the full recipe's seed range (3
@@ -1826,10 +1767,8 @@ if check_exercise(
 # 0.20<!-- output: chance a change of 0 is larger than √2 x a 3-seed range, normal draws -->
 # of them, so a single "larger than" can be noise.
 #
-# Each width had one run, from seed 0, so this is not section 6's seed-by-seed comparison:
-# read it as a first sign of where width helps on a small sample and a short training,
-# not a measure of how much. All ran at a learning rate of 0.01; rates tuned per width
-# could change the picture.
+# All ran from seed 0 at a learning rate of 0.01; rates tuned per width could change the
+# picture.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1858,8 +1797,8 @@ check_exercise("Q1", answer_q1=answer_q1)
 # **(b).** A convolution's parameters are its filters, 16 · (5 · 5 · 3 + 1) = 1,216,
 # with no image size in the count: each filter slides one 5 x 5 patch at a time over
 # every position. A linear layer needs a weight per pair of input and output values:
-# section 3 printed 50,348,032 for 32 x 32; at 64 x 64 its weights, one per input value
-# and output value, would grow sixteenfold.
+# section 3 printed 50,348,032 for 32 x 32; at 64 x 64 its weights would grow 4 x 4 = 16
+# times: four times the inputs and four times the outputs.
 
 # %% [markdown]
 # **Question 2.** A 32 x 32 image goes through the small CNN's two blocks (each a 5 x 5
@@ -2027,13 +1966,17 @@ check_exercise("Q4", answer_q4=answer_q4)
 #   only their direction counts), a gentle start, a settled end (one seed per peak rate;
 #   the triangle's shape from airbench, not measured here).
 #
-# **`FastNet`'s stages**, on section 7's untrained copy (`fast_demo`). Its first layer,
+# **`FastNet`'s stages**, on an untrained copy (`fast_demo`). Its first layer,
 # *patch whitening*, has filters computed from the data (here 500 training images) so
 # that the next layer's inputs are uncorrelated (below). A *conv group* is a 3 x 3
 # convolution, 2 x 2 max-pooling, batch norm and GELU, then a second convolution, batch
 # norm and GELU:
 
 # %%
+seed_everything(0)  # fast_demo's weights, whatever ran before
+fast_demo = to_device(FastNet(), device)  # untrained: this appendix looks inside it
+whitening_images = normalise(train_images[:500].to(device))
+fast_demo.whiten_from(whitening_images)
 with eval_mode(fast_demo):
     features = fast_demo.whiten(whitening_images[:1])
     print("after the 2 x 2 whitening layer:", tuple(features.shape))
@@ -2051,15 +1994,26 @@ with eval_mode(fast_demo):
 # section 7's trained network's schedule and test-time views, and last what the course's
 # benchmark measured.
 #
-# Its `forward`, which section 7 wrote out by hand, is short: note `amax`, each
-# channel's largest value over the image, and `output_scale`, a fixed division of the
-# logits by 9:
+# Its `forward` is short: note `amax`, each channel's largest value over the image, and
+# `output_scale`, a fixed division of the logits by 9. The cell after it writes the
+# forward out by hand, on eight images:
 
 # %% tags=["nbval-check-output"]
 release_memory()  # the appendix needs the data, fast_demo and section 7's network
 print(inspect.getsource(FastNet.forward))
 
+# %%
+with eval_mode(fast_demo):
+    probe_batch = whitening_images[:8]
+    features = fast_demo.groups(F.gelu(fast_demo.whiten(probe_batch)))
+    logits_by_hand = fast_demo.head(features.amax(dim=(2, 3))) * fast_demo.output_scale
+    same = torch.allclose(logits_by_hand, fast_demo(probe_batch), rtol=1e-4, atol=1e-5)
+print(f"FastNet's forward by hand equals FastNet's: {same}")
+del probe_batch, features, logits_by_hand
+
 # %% [markdown]
+# Equal: **True**<!-- says: FastNet's forward by hand equals FastNet's -->.
+#
 # **A `ConvGroup`, written out.** Each of the three groups chains an
 # identity-initialised 3 x 3 convolution, a 2 x 2 max-pool, the shift-only batch norm
 # and GELU, then a second convolution, batch norm and GELU. Here the first group is
@@ -2205,7 +2159,7 @@ del group_input, pooled_input, default_group
 # %% [markdown]
 # With identity initialisation the output follows the input closely, a correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights, 0.07<!-- output: group 1 against its input, default initialisation -->, as
+# weights, 0.05<!-- output: group 1 against its input, default initialisation -->, as
 # the convolutions mix the channels. Whether identity initialisation helps training is
 # not measured here (the benchmark's one seed: no conclusion, as listed above).
 
@@ -2277,6 +2231,25 @@ del whitening_images, logits  # not needed again
 # are trained.
 
 # %% [markdown]
+# **Why section 7's two losses differ** (for `FastNet`: on a CUDA GPU, ResNet-9 trains on
+# plain labels and this reading does not apply). The training loss scores smoothed
+# targets on augmented batches in train mode, averaged over an epoch; the validation loss
+# scores plain labels in eval mode. Smoothing alone, on one confident right prediction:
+
+# %%
+confident, right_class = torch.tensor([[4.0] + [0.0] * 9]), torch.tensor([0])  # class 0
+for smoothing in (0.0, fast_smoothing):  # the plain label, then the smoothed targets
+    loss = F.cross_entropy(confident, right_class, label_smoothing=smoothing)
+    print(f"a confident right prediction, loss at label smoothing {smoothing}: {loss:.2f}")
+
+# %% [markdown]
+# Against the plain label it costs
+# 0.15<!-- output: a confident right prediction, loss at label smoothing 0.0 -->; against
+# the smoothed targets,
+# 0.87<!-- output: a confident right prediction, loss at label smoothing 0.2 -->, as they
+# ask 0.02 for each wrong class. So the smoothed training loss reads higher (the gap is
+# split below).
+#
 # **Label smoothing.** `FastNet`'s training loss uses `label_smoothing=0.2`: the target
 # gives the right class 0.82 (0.8 + 0.2 / 10) and every other class 0.02, not 1 and 0.
 # The cell builds the target by hand and checks it against PyTorch's: even a prediction
@@ -2310,7 +2283,7 @@ print(
 # **Section 7's gap, in three parts.** The next cell splits the last epoch's *gap*,
 # validation loss minus training loss, into three parts that add up to it:
 # - *label smoothing's part*: the validation images' plain loss minus their smoothed loss
-#   (expected below 0, as in section 7's confident prediction);
+#   (expected below 0, as in the confident prediction above);
 # - *the fit's own gap*, or *generalisation gap*: the validation loss minus the plain
 #   loss on 5,000 unaugmented training images, with its standard error (SE);
 # - *the rest*: augmentation, train mode, the epoch's average, and smoothing's cost on
@@ -2729,19 +2702,19 @@ del files_loader, tensor_loader
 # On this CPU, with 2 threads, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 54.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 57.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 4.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.22<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 4.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2872,19 +2845,19 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 
 # %% [markdown]
 # Each row is one channel's eight strongest patches among the 5,000 validation images
-# (black borders: the patch passes its image's edge). Look for what a row shares (a
-# colour against another, an edge at one angle, a texture); another seed may give other
-# patterns (only seed 0 was run), so they are not named here. At 14 x 14 pixels, against
-# a first-layer filter's 5 x 5, a second-layer channel can respond to larger patterns.
+# (black borders: the patch passes its image's edge). Look for what a row shares: dark
+# diagonal edges, patches or stripes of one colour against another, a texture. Another seed
+# may give other patterns (only seed 0 was run). At 14 x 14 pixels, against a first-layer
+# filter's 5 x 5, a second-layer channel can respond to larger patterns.
 
 # %% [markdown]
 # ## Appendix D: ResNet-9 and its recipe, in detail
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends section 6: the gradient through residual blocks, Adam by hand, a
-# rule for reading section 6's table and how far it can be trusted, the runs' fairness
-# checks, then where and how much each part of the recipe acts.
+# This appendix extends section 6: the gradient through residual blocks, Adam and
+# one-cycle's rates by hand, a rule for reading section 6's table and how far it can be
+# trusted, the runs' fairness checks, then where and how much each part of the recipe acts.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -3014,6 +2987,37 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # against the rate, from 0.95<!-- source: PyTorch docs, OneCycleLR, max_momentum=0.95 -->
 # at the start down to 0.85<!-- source: PyTorch docs, OneCycleLR, base_momentum=0.85 -->
 # at the peak and back (plotted below).
+
+# %% [markdown]
+# **One-cycle's rates by hand** (section 6's run 2). `fit_one_cycle` gives PyTorch's
+# `OneCycleLR` only the peak and the number of steps; its defaults set the rest: start at
+# the peak / 25, rise along a cosine to the peak over the first 0.3 of the steps, then
+# fall along a cosine to the start / 10,000. Below, run 2's rates (seed 0), then a few of
+# them by hand:
+
+# %%
+one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
+cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
+print(
+    f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
+    f"step 0, {one_cycle_rates[cycle_peak]:.4f} at step {cycle_peak}, "
+    f"{one_cycle_rates[cycle_end]:.1e} at step {cycle_end}"
+)
+mean_share = statistics.mean(one_cycle_rates) / peak_rate
+print(f"one-cycle's mean learning rate / its peak: {mean_share:.2f}")
+
+# %%
+# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
+# (the start or the end), a the step's distance from the peak step, as a share of that side.
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
 
 # %% [markdown]
 # **A rule for reading section 6's table** (`the_rule`). It calls a change `up` or `down`

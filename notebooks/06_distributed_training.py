@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1446 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1433 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -124,8 +124,8 @@ print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_
 # %% [markdown]
 # **Scripts and devices.** Processes that train together are launched from a script
 # file, not from a notebook cell: this lesson's are in `notebooks/scripts/`, and each can
-# also run from a terminal with `torchrun`. The launches run on the CPU with gloo unless
-# there are 2 GPUs (section 2); section 3's script always runs on the CPU with gloo.
+# also run from a terminal with `torchrun`. NCCL needs one GPU per process; with fewer
+# than 2 GPUs the launches run on the CPU with gloo.
 
 # %%
 # Found from notebooks/, from student/ (the student version), or from the checkout that
@@ -441,51 +441,28 @@ for epoch in (0, 1):
 # %% [markdown]
 # ## 7. The training script
 #
-# `train_ddp.py` trains lesson 03's MLP in every process. Its data-parallel lines,
-# numbered (Appendix E lists the whole script):
-# - `process_group` joins the group and leaves it at the end; `group.device` and
-#   `.to(device)` put the model and every batch on the process's device, and DDP gets
-#   `device_ids` with NCCL only: one script written for CPUs and GPUs (its GPU branch did
-#   not run here; exercise 3 writes that choice);
-# - `DistributedSampler` and `set_epoch`: a shard per process, a new shuffle per epoch;
-# - `DistributedDataParallel(model)`: gradients averaged in `backward`;
-# - `synchronize(device)` before reading the clock: a GPU runs queued steps later, so it
-#   waits for them (lesson 04);
-# - validation on every world_size-th image, then `dist.all_reduce(totals)` of the
-#   shards' counts, so every process knows the whole validation accuracy;
-# - `if rank == 0: save_checkpoint(...)`: one process saves `model.module`, the plain
-#   model inside DDP (2 writers to one file could clash), and a `barrier` holds the
-#   others until it is saved.
+# `train_ddp.py` trains lesson 03's MLP in every process; below, its lines from the
+# sampler to the end of a step, numbered (Appendix E lists the whole script). Against
+# lesson 03's loop, only the sampler, `set_epoch` and the DDP wrapper are new. Around
+# them, `process_group` joins the group and gives `group.device`, which the `.to(device)`
+# lines use (DDP gets `device_ids` with NCCL only; exercise 3 writes that choice); after
+# each epoch, `dist.all_reduce` sums the shards' validation counts, and rank 0 alone
+# saves `model.module`, the plain model inside DDP, while a `barrier` holds the others.
 
 # %%
-script_lines(
-    "train_ddp.py",
-    ("with process_group", 2),
-    ("sampler = DistributedSampler", 2),
-    ("my_val_images = ", 1),
-    ("model = MLP", 2),
-    ("sampler.set_epoch", 1),
-    ("loss.backward()", 1),
-    ("synchronize(device)", 1),
-    ("dist.all_reduce(totals)", 1),
-    ("if rank == 0:", 5),
-)
+script_lines("train_ddp.py", ("# The sampler hands", 34))
 
 # %% [markdown]
 # **The effective batch** is 128 (`--batch-size 64` on 2 processes), with plain SGD at a
 # constant 0.2 (not tuned here). More processes grow it and, by the usual rule, the
 # learning rate (Appendix E).
 #
-# **Launching.**
-# 1. `--standalone`: one machine, meeting on a free local port; `--nproc_per_node`: the
-#    number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
-#    the threads PyTorch splits an operation such as a matrix product across (Appendix E
-#    prints each rank's).
-# 2. Two commands follow: the one `run_torchrun` ran (Appendix E: how it starts the
-#    workers), then the same launch for a terminal in `notebooks/`. There, first run
-#    `export LESSON06=<the folder print(work_folder) shows>` (section 4 creates it).
-# 3. Each epoch line gives each rank's seconds getting batches ready (CPU figures, one
-#    run).
+# **Launching.** `torchrun --standalone --nproc_per_node=2 train_ddp.py ...`:
+# `--standalone`, one machine, meeting on a free local port; `--nproc_per_node`, the
+# number of processes (usually of GPUs). Each process gets 1 *intra-op thread*, one of
+# the threads PyTorch splits an operation such as a matrix product across (Appendix E
+# prints each rank's, and the full command). Each epoch line gives each rank's seconds
+# getting batches ready (CPU figures, one run).
 
 # %%
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
@@ -499,17 +476,7 @@ two_processes = run_torchrun(
     cpu_only=cpu_only,
     threads_per_process=1,
 )
-# The command it ran, machine paths shortened: this Python as python, this run's
-# work_folder as $LESSON06 (print(work_folder) shows yours), the scripts folder as scripts.
-ran = ["python"] + [
-    part.replace(str(work_folder), "$LESSON06").replace(str(scripts), "scripts")
-    for part in two_processes.command[1:]
-]
-print("run_torchrun ran:", " ".join(ran))
-# With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.
-hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
-print("in a terminal:", hide + " ".join(["torchrun", *ran[3:]]))
-# Each rank's intra-op threads and device: Appendix E prints those lines.
+# Each rank's intra-op threads and device, and the command: Appendix E prints them.
 print(
     "\n".join(line for line in two_processes.output.splitlines() if line and "intra-op" not in line)
 )
@@ -519,10 +486,11 @@ print(
 #
 # How much of a DDP step is the exchange? `comm_cost.py` times single steps in 2
 # processes with *B* images each (an effective batch of 2B), at B = 64 and 1,024. The
-# last row, the baseline, is one process on all 2B images, timed with rank 1 idle; with
-# DDP each of two does B, then pays the exchange. That row over the `DDP step` row
-# predicts 2 processes' speed-up on the steps alone; a speed-up between 1 / 1.1 and 1.1
-# is a tie (*the tie band*, Appendix C).
+# last row, the baseline, is one process on all 2B images, timed with rank 1 idle. On the
+# steps alone:
+#
+# predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
+# processes win, but between 1 / 1.1 and 1.1 it is a tie (*the tie band*, Appendix C).
 
 # %%
 comm_cost = run_torchrun(
@@ -546,62 +514,49 @@ print(f"{machine}, 1 thread per process")
 print(f"{'ms, median over the ranks':<40}{'B = 64':>16}{'B = 1,024':>16}")
 for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>16.3f}{ms[1024][part]:>16.3f}")
-    if part == "ddp":  # then each rank's own DDP step (the 2B row: rank 0's alone)
-        each = {
-            size: " / ".join(f"{cost.per_rank[size][rank]['ddp']:.3f}" for rank in (0, 1))
-            for size in (64, 1024)
-        }
-        print(f"{'  rank 0 / rank 1':<40}{each[64]:>16}{each[1024]:>16}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
     name = f"{size} images per process"
-    print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
     print(f"{name}, ms DDP adds to a step: {ms[size]['added']:.3f}")
     halving_saves = ms[size]["double"] - ms[size]["step"]  # the last row minus the first
     print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
-    fixed = ms[size]["double"] / ms[size]["step"]  # the last row over the first
-    print(f"{name}, step on 2B / step on B: {fixed:.2f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
     words = speed_up_in_words(predicted[size], width=False)
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 0.795 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.752 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.084 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
+# 0.076 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
 # processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
 # 1,024 it added
-# 0.653 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.801 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.992 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
+# 1.120 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
 # so **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
 # (CPU figures). The predicted speed-ups,
-# 0.427<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
-# 1.160<!-- output: 1024 images per process, predicted speed-up of 2 processes -->, each
-# rest on one launch, and set the 2B step, timed with rank 1 idle, against B steps timed
-# with both ranks busy: two changes at once (Appendix C).
+# 0.453<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
+# 1.132<!-- output: 1024 images per process, predicted speed-up of 2 processes -->, rest
+# on one launch each; Appendix C weighs them.
 
 # %% [markdown]
 # ## 9. One process against two
 #
 # Does a second process pay off over whole epochs, loading included? `compare_arms.py`
-# trains five **arms** (ways of training) from the same seed on the same shuffles, at
-# section 8's sizes: 64 and 1,024 images per process (effective batches of 128 and
-# 2,048). The arms take turns, one epoch each per **round**; round 1, a warm-up, is left
-# out. A **speed-up** is a 1-process baseline's epoch over 2 processes' (1 thread each;
-# above 1, they are faster). Three comparisons:
+# trains **arms** (ways of training; three here, two more in Appendix A) from the same
+# seed on the same shuffles, at section 8's sizes: 64 and 1,024 images per process
+# (effective batches of 128 and 2,048). The arms take turns, one epoch each per
+# **round**; round 1, a warm-up, is left out. A **speed-up** is a 1-process baseline's
+# epoch over 2 processes' (1 thread each; above 1, they are faster). Two comparisons:
 # - the DataLoader pair: `DDP, 2 processes` against `plain loop, 1 thread`, both
-#   section 7's loop, a `DataLoader` fetching images one by one;
+#   section 7's loop, a `DataLoader` fetching images one by one: 1 CPU against 2 (on 2
+#   GPUs, 1 GPU against 2);
 # - the same-CPU test: `DDP, 2 processes` against `plain loop, 2 threads`, the practical
 #   question "is `torchrun` with DDP worth it over a plain script on the same CPUs?"
-#   (more than one change: processes against threads, plus DDP's exchange);
-# - the lean pair: `DDP, 2 processes, slices` against `batch slices, 1 thread`, each
-#   batch sliced from one tensor instead.
-#
-# Each pair sets 1 CPU against 2 (on 2 GPUs, 1 GPU against 2).
+#   (more than one change: processes against threads, plus DDP's exchange).
 
 # %%
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -627,8 +582,7 @@ big_figures = read_arms(work_folder / "arms_big")
 # %% [markdown]
 # First by hand, for the DataLoader pair at 128: in each counted round, the baseline's
 # epoch over the 2 processes' epoch; then their median, and the rounds counted faster,
-# tied or slower. Timings wobble, so a speed-up between 1 / 1.1 and 1.1 (the **tie
-# band**, `TIE` = 0.1, as in lesson 04) counts as a tie.
+# tied (within section 8's tie band, `TIE` = 0.1: timings wobble) or slower.
 
 # %%
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
@@ -651,16 +605,14 @@ print(
 # `compare_launches` (in `course_utils.scaling`) does the same for every comparison at
 # both batches, and for each part of the epoch (`loader`: getting batches ready; `the
 # rest`: all other time). The cell checks it against the hand count, then prints each
-# launch's five arms (medians over the counted rounds), the three comparisons, where a
-# pair of 1 CPU against 2 went above 2 (which 2 CPUs alone cannot give), and the
-# take-aways.
+# launch's arms (medians over the counted rounds), the two comparisons and the take-aways.
 
 # %%
 device_word = "CPU" if cpu_only else "GPU"  # a 2-GPU run sets 1 GPU against 2
 same_where = "same CPUs" if cpu_only else f"1 {device_word} vs 2"
 DATALOADER = f"DataLoader pair (1 {device_word} vs 2)"
 SAME = f"2 processes vs 1 process, 2 threads ({same_where})"
-LEAN = f"lean pair (1 {device_word} vs 2)"
+LEAN = f"lean pair (1 {device_word} vs 2)"  # Appendix A's
 COMPARISONS = {  # each: the 2-process arm, then its baseline
     DATALOADER: (TWO_ARM, PLAIN_ARM),
     SAME: (TWO_ARM, PLAIN_2),
@@ -674,17 +626,15 @@ same = headline.speed_ups == tuple(by_hand)
 same = same and (headline.faster, headline.tied, headline.slower) == hand_counts
 print(f"the hand count, the same as compare_launches' at 128: {same}")
 arms_where = f"{machine}, 1 thread a process unless named"
-section_9_arms = [PLAIN_ARM, TWO_ARM, PLAIN_2, SLICED_ARM, TWO_SLICED]  # the pairs' order
+section_9_arms = [PLAIN_ARM, TWO_ARM, PLAIN_2]  # the DataLoader pair, then PLAIN_2
 for batch, figures in launches.items():
     title = f"effective batch {batch}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
 print(f"rounds counted: {len(plain_epochs)}")
-print(speed_up_table(results, "2 processes' epoch speed-up, median (rounds faster/tied/slower)"))
-rounds_above, loaders_above = above_two({name: results[name] for name in (DATALOADER, LEAN)})
-print(f"rounds above 2 from 2 {device_word}s: {' and '.join(rounds_above) or 'none'}")
-print(f"loaders above 2 from 2 {device_word}s: {' and '.join(loaders_above) or 'none'}")
+main_pairs = {name: results[name] for name in (DATALOADER, SAME)}  # Appendix A: LEAN
+print(speed_up_table(main_pairs, "2 processes' epoch speed-up, median (rounds faster/tied/slower)"))
 take_aways = {
-    "lean pair (a second process, both lean)": LEAN,
+    f"DataLoader pair, 1 {device_word} vs 2": DATALOADER,
     "practical question, 2 processes vs 1 on 2 threads": SAME,
 }
 for question, name in take_aways.items():
@@ -693,9 +643,8 @@ for question, name in take_aways.items():
 
 # %% [markdown]
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
-# From the top, rows 1-2 are the DataLoader pair, 2-3 the same-CPU test, 4-5 the lean pair.
-# Compare the `loader` column of the two tables (orange): look for the 1-process arms'
-# loading taking a larger share of their epoch at 2,048 than at 128.
+# Rows 1-2 are the DataLoader pair, rows 2-3 the same-CPU test. Look for the 1-process
+# arms' loading (orange) taking a larger share of their epoch at 2,048 than at 128.
 
 # %%
 plot_epoch_parts(
@@ -710,31 +659,23 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each). A second process, both loading
-# lean: at 128, **slower in every round (median
-# 0.47)**<!-- says: take-away at 128, lean pair (a second process, both lean) -->; at
-# 2,048, **no clear winner: 2 faster, 3 tied, 0 slower (median
-# 1.09)**<!-- says: take-away at 2048, lean pair (a second process, both lean) -->. The
-# practical question, 2 processes against one on 2 threads (more than one change): at 128,
+# 5<!-- output: rounds counted --> counted rounds each). The DataLoader pair, 2
+# processes against one on 1 thread: at 128, **slower in every round (median
+# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048,
+# **faster in every round (median
+# 1.82)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The practical
+# question, 2 processes against one on 2 threads (more than one change): at 128,
 # **slower in every round (median
-# 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# 0.50)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.49)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.80)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # A winner needs every counted round beyond the tie band on one side, whatever the median.
-#
-# How large is the gain at 2,048? Two CPUs can at most double the speed, yet the loaders
-# that ran more than twice as fast were: **DataLoader pair (1 CPU vs 2) at
-# 2048**<!-- says: loaders above 2 from 2 CPUs -->. Where a pair is
-# named there, part of its speed-up is loading that 2 CPUs alone do not explain.
-# Appendix A times the loading alone as a control: inside its run at 2,048 the baseline
-# loaded each image at
-# 1.49<!-- output: plain loop at 2048, loading per image inside the run / alone --> times
-# the control's cost, and had both arms loaded at the control's rate, the DataLoader pair's
-# speed-up at 2,048 (median
-# 1.71<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds --> as run)
-# would have been
-# 1.42<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
-# (a what-if, not a measurement).
+# Loaders more than twice as fast with 2 processes, which 2 CPUs alone cannot give
+# (Appendix A): **DataLoader pair (1 CPU vs 2) at
+# 2048**<!-- says: loaders above 2 from 2 CPUs -->. Where a pair is named, part of its
+# gain is such loading; for the DataLoader pair at 2,048, Appendix A's control puts the
+# what-if, both arms loading at its rate, at
+# 1.35<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -747,11 +688,11 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"effective batch {batch}, largest absolute weight, plain loop: {largest:.2f}")
 
 # %% [markdown]
-# Their weights differed by at most
+# Yes, to within
 # 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
 # at 128 and
 # 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
-# at 2,048, against a largest weight of
+# at 2,048, against weights up to
 # 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
 # 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->.
 
@@ -794,9 +735,8 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # **GPUs.** On a machine with 2 GPUs or more, the same scripts are written to run
 # unchanged (not run here): `process_group()` picks NCCL, each process takes GPU
 # `LOCAL_RANK`, the `.to(device)` lines move the model and every batch there, and DDP gets
-# `device_ids=[device]`. NCCL needs a GPU per process, so with fewer GPUs (a Mac, a
-# one-GPU Colab) the launches pass `cpu_only=True`: it hides the GPUs, and the scripts run
-# on the CPU with gloo.
+# `device_ids=[device]`. With fewer GPUs (a Mac, a one-GPU Colab) the launches pass
+# `cpu_only=True`, which hides the GPUs.
 #
 # **Several machines** (not run here): the same command starts on each, with `--nnodes`,
 # `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
@@ -848,21 +788,18 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module` (here `run_torchrun` launched it; Appendix E).
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.795 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   0.752 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
-#   0.084 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
-# - Section 9 (CPU figures, one launch per batch,
-#   5<!-- output: rounds counted --> counted rounds each), whole epochs: 2 processes
-#   against 1, both slicing batches from one tensor, were at 128 **slower in every round (median
-# 0.47)**<!-- says: take-away at 128, lean pair (a second process, both lean) --> and
-#   at 2,048 **no clear winner: 2 faster, 3 tied, 0 slower (median
-# 1.09)**<!-- says: take-away at 2048, lean pair (a second process, both lean) -->;
-#   against one process on 2 threads (the practical question), at 128 **slower in every round
-# (median 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
+#   0.076 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+# - Section 9 (CPU figures, 5<!-- output: rounds counted --> counted rounds per batch),
+#   2 processes against one on 1 thread were at 128 **slower in every round (median
+# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> and at
+#   2,048 **faster in every round (median
+# 1.82)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; against one on 2
+#   threads (the practical question), at 128 **slower in every round (median
+# 0.50)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
 #   and at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.49)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
-#   Where a loader ran more than twice as fast on 2 CPUs, part of the speed-up is loading
-#   that 2 CPUs alone do not explain.
+# 1.80)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1053,13 +990,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # still split the data between the processes (section 6), and nothing warns.
 
 # %% [markdown]
-# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
-# DataLoader pair's 2 processes on this lesson's 2 logical CPUs (in this run; yours may
-# differ) trained at
-# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
-# the speed of the pair's other arm, one process on one CPU (not the same-CPU test's one
-# process on 2 threads), over whole epochs. Which explanation do the lesson's measurements
-# support?
+# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
+# processes ran at
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
+# the lesson's measurements support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
@@ -1077,18 +1012,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.795 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.752 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.084 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.076 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.427<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.453<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.48<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# 0.50<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
 # another comparison. Appendices A and C split those epochs into the loading and the
 # rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1159,13 +1094,44 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: how section 9's epochs are judged, and where they went
 #
-# This appendix extends section 9: its script, how it keeps the arms alike, the verdict
-# rule, the lines behind its pairs, where each arm's epoch went (the loading's two parts,
-# the rest per step, section 8's prediction beside the rest, and the loading against a
-# control timed alone), and all five arms side by side, with what a second thread alone
-# buys. (The lean pair's arms are like the plain loop and DDP but with
-# each batch indexed out of one tensor of all the images in one go, instead of a
-# `DataLoader` fetching the images one by one and stacking them.)
+# This appendix extends section 9: a third pair, the script, how it keeps the arms alike,
+# the verdict rule, the lines behind the pairs, where each arm's epoch went (the loading's
+# two parts, the rest per step, section 8's prediction beside the rest, and the loading
+# against a control timed alone), and all five arms side by side, with what a second
+# thread alone buys.
+#
+# **The lean pair**: `DDP, 2 processes, slices` against `batch slices, 1 thread`, like
+# the DataLoader pair's arms but with each batch indexed out of one tensor of all the
+# images in one go, instead of a `DataLoader` fetching the images one by one and stacking
+# them. Below, its arms at each batch, its speed-ups, the rounds and loaders of the two
+# pairs of 1 CPU against 2 that went above 2 beyond the tie band (2 CPUs alone cannot
+# give more than 2), and its take-aways:
+
+# %%
+lean_arms = [SLICED_ARM, TWO_SLICED]
+for batch, figures in launches.items():
+    title = f"effective batch {batch}, the lean pair, seconds per epoch on {arms_where}"
+    print(arms_table({arm: figures[arm] for arm in lean_arms}, title))
+lean_title = "the lean pair's epoch speed-up, median (rounds faster/tied/slower)"
+print(speed_up_table({LEAN: results[LEAN]}, lean_title))
+# Speed-ups over 2 beyond the tie band: above 2 x (1 + TIE).
+rounds_above, loaders_above = above_two({name: results[name] for name in (DATALOADER, LEAN)})
+beyond = f"above 2 beyond the tie band (above {2 * (1 + TIE):.1f})"
+print(f"rounds {beyond} from 2 {device_word}s: {' and '.join(rounds_above) or 'none'}")
+print(f"loaders above 2 from 2 {device_word}s: {' and '.join(loaders_above) or 'none'}")
+question = f"lean pair, 1 {device_word} vs 2"
+for batch, (rounds, _, _) in results[LEAN].items():
+    print(f"take-away at {batch}, {question}: {rounds.verdict} (median {rounds.median:.2f})")
+
+# %% [markdown]
+# A second process, both loading lean: at 128, **slower in every round (median
+# 0.42)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **no clear winner: 4
+# faster, 1 tied, 0 slower (median 1.27)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# Two CPUs can at most
+# double the speed, yet the loaders that ran more than twice as fast were: **DataLoader
+# pair (1 CPU vs 2) at 2048**<!-- says: loaders above 2 from 2 CPUs -->. Where a pair is
+# named there, part of its speed-up is loading that 2 CPUs alone do not explain; the
+# control later in this appendix weighs it.
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
 # writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
@@ -1242,9 +1208,9 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.48<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.58<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.30<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1376,16 +1342,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.89<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.92<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.36<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.41<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.88<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.80<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1408,10 +1374,10 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
 # Nor are the two launches' `val accuracy` columns (the last column of section 9's
-# tables) a test of the linear scaling rule (Appendix E): the 2,048 launch changes three things at
-# once, a batch 16
-# times larger, about 16 times fewer steps in as many epochs, and a learning rate that
-# stays 0.2 where the rule would raise it with the batch; and each launch ran once.
+# tables) a test of the linear scaling rule (Appendix E): the 2,048 launch changes three
+# things at once, a batch 16 times larger, about 16 times fewer steps in as many epochs,
+# and a learning rate that stays 0.2 where the rule would raise it with the batch; and
+# each launch ran once.
 #
 # **On GPUs** (expected to do far more arithmetic per second than a CPU, which this lesson
 # does not measure), with a GPU per process and NCCL, the same launches would measure what
@@ -1506,11 +1472,11 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 
 # %% [markdown]
 # The control loaded an image in
-# 3.7 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 4.0 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 3.7 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 3.9 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 3.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 4.0 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
 # 4.1 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). The verdict:
@@ -1520,13 +1486,10 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # How much of the loading gain at 2,048 could the smaller batch that each of the 2
 # processes loads explain? The gain to explain, each process's gain per image beyond
 # halving its images (the DataLoader pair's loader speed-up over 2), was
-# 1.25<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
+# 1.51<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
 # control's gain, its cost per image at 2,048 over that at 1,024, was
-# 1.05<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
-# **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 --> (none
-# without a gain beyond the repeats' spread; all where the control's gain reaches the
-# gain to explain; nothing to explain where the loader's gain beyond halving is within the
-# tie band). The
+# 1.03<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
+# **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 -->. The
 # control ran in the notebook's process, not in a launched worker: it times the batch
 # size alone, not what sets an arm's cost per image inside section 9's runs.
 #
@@ -1568,12 +1531,12 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.49<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.67<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.25<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.16<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.11<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.49<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.23<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.50<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
 # is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
@@ -1585,22 +1548,23 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # taken
 # 0.28 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.20 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.21 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.42<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.35<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
-# **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->.
+# **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->,
+# where the DataLoader pair's median speed-up as run was
+# 1.82<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->.
 # Both arms get the control's rate, since giving it to the baseline alone would set a
-# what-if baseline against 2 processes as they ran. It assumes that each arm could have
-# loaded inside its run as fast as the control alone, which this lesson does not test: a
-# what-if to weigh section 9's result by, not a measurement.
+# what-if baseline against 2 processes as they ran. A what-if: it assumes both arms loaded
+# at the control's speed, which was not measured inside the runs.
 
 # %% [markdown]
 # **All five arms.** The first two lines give, per launch, how long rank 1 waited
 # at a barrier while rank 0 trained a 1-process arm, and the CPU seconds rank 1 used
-# meanwhile (its own: the lines do not show rank 0's). Then, for each launch (its table of
-# all five arms is section 9's), four comparisons, each the first arm's speed-up over the
-# second, round by round:
+# meanwhile (its own: the lines do not show rank 0's). Then, for each launch (its arms'
+# tables are section 9's and this appendix's first), four comparisons, each the first
+# arm's speed-up over the second, round by round:
 # 1. loading lean: one lean process over the plain loop, then its verdict;
 # 2. a second process, both loading lean: the lean pair, its verdict, then by part;
 # 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
@@ -1644,51 +1608,50 @@ record_result("2 processes over 1 process, both loading lean, batch 128", round(
 print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 
 # %% [markdown]
-# **Loading lean** (compare the lean rows' `loader` column with the others'). At 128, one
-# lean process ran at
-# 1.29<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# **Loading lean** (compare the `loader` column of this appendix's first tables with
+# section 9's). At 128, one lean process ran at
+# 1.36<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.17<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.23<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.09<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **no clear winner: 2 faster, 3 tied, 0
+# 1.27<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 4 faster, 1 tied, 0
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.50<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.66
+# 1.96<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.81
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.01<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.14<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.07<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 2 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
-# logical CPUs. On a cloud machine the host might still share one core between them; the
-# machine cannot see that, so this lesson cannot check it, nor does it time what limits
-# the second thread.
+# logical CPUs. A cloud host may share one core between the two logical CPUs; this lesson
+# cannot check that.
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.49<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.80<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1775,8 +1738,11 @@ from course_utils.scaling import comm_cost_table
 
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
 print(comm_cost.output)
-for size in (64, 1024):
-    print(f"{size} images per process, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
+for size in (64, 1024):  # the bare all-reduce, then two ratios of section 8's rows
+    name = f"{size} images per process"
+    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
+    print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
+    print(f"{name}, step on 2B / step on B: {ms[size]['double'] / ms[size]['step']:.2f}")
 for label, part in (("step without communication", "step"), ("DDP's added time", "added")):
     print(f"{label}, 1,024 over 64: {ms[1024][part] / ms[64][part]:.2f}")
 # DDP's added time split: its wrapper, and the reduction with its waits.
@@ -1794,38 +1760,39 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.398 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.389 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.436 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.434 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.795 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.752 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.103 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.102 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.692 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.650 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.398 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.436 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
-# **Against the DDP step.** As section 8 printed, DDP's added time was
-# 64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# **Against the DDP step.** As printed above, DDP's added time was
+# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 31%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.29<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.82<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.32<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.19<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.16<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.68<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
-# (section 8's `step on 2B / step on B` lines). A step whose time grew in proportion to
+# 1.69<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
-# whatever its images, which no cell here times apart. Read it roughly: the 2B step ran with rank 1
-# idle, the B steps with both ranks busy, so the ratio also holds that difference.
+# whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
+# with rank 1 idle, the B steps with both ranks busy, so the ratio also holds that
+# difference.
 #
 # **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
 # the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1, the same fixed
@@ -1869,28 +1836,28 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# **1.160 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
+# **1.132 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
 # the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
 # own prediction: rank 0's
-# **1.171 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
+# **1.175 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
 # rank 1's
-# **1.149 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **1.092 (a tie)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # The two ranks' predictions differ by
-# 0.022<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# 0.083<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.010<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
+# 0.031<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
 # In words, the two ranks' own predictions at 1,024:
-# **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
+# **disagree**<!-- says: 1024 images per process, the ranks' own predictions -->.
 #
 # **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
 # halving the images saves, and near 1 where it adds about as much (section 8 gave the
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 0.661 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.020 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.646 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 0.965 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
+# 0.764 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.171 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 0.838 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 1.068 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
 # time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
 # does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
 # its last digit can differ). In words, DDP's
@@ -1945,25 +1912,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.477 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.278 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.479 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.265 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.026 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.032 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
 # -0.008 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
-# **not judged: the tolerance exceeds the baseline's
-# rest**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
+# **about as
+# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.074 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.077 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.076 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.077 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, the DataLoader pair's rest speed-up (Appendix A) of
-# 0.74<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.71<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.026 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.032 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2041,11 +2008,28 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # `run_torchrun` starts CPU workers by forking (copying) a Python that has already
 # imported PyTorch; a typed `torchrun` starts each worker as a fresh Python, which
 # imports PyTorch itself. For those forked workers `run_torchrun` runs
-# `python -m course_utils.distributed` (section 7's first printed line), which takes
-# torchrun's options and runs torchrun's launcher; otherwise it runs
-# `python -m torch.distributed.run`, what the `torchrun` command runs. This lesson's
-# timings and memory are the forked workers'; your terminal's may differ.
+# `python -m course_utils.distributed` (the first line below), which takes torchrun's
+# options and runs torchrun's launcher; otherwise it runs `python -m torch.distributed.run`,
+# what the `torchrun` command runs. This lesson's timings and memory are the forked
+# workers'; your terminal's may differ.
 #
+# Two commands follow: the one `run_torchrun` ran for section 7, then the same launch for
+# a terminal in `notebooks/`. There, first run
+# `export LESSON06=<the folder print(work_folder) shows>` (section 4 creates it).
+
+# %%
+# The command it ran, machine paths shortened: this Python as python, this run's
+# work_folder as $LESSON06 (print(work_folder) shows yours), the scripts folder as scripts.
+ran = ["python"] + [
+    part.replace(str(work_folder), "$LESSON06").replace(str(scripts), "scripts")
+    for part in two_processes.command[1:]
+]
+print("run_torchrun ran:", " ".join(ran))
+# With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.
+hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
+print("in a terminal:", hide + " ".join(["torchrun", *ran[3:]]))
+
+# %% [markdown]
 # **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
 # memory (RSS) counts every page a process uses, shared or not; *proportional* memory
 # (PSS) splits each shared page among its sharers, so several processes' PSS adds up to
@@ -2065,15 +2049,15 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 847 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 901 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 603 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1703 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
-# proportional total, so the gap between the two totals is shared pages (both are peaks
-# of samples taken at different moments: read the gap as a size).
+# proportional total, so the gap between the two totals is shared pages (peaks from
+# different moments, so the gap is approximate).
 # Part of what they share is expected to be PyTorch's library code, which the system
 # shares between any processes; forked workers also start sharing what their parent
 # loaded (not measured apart here). Only forked workers were measured here;
