@@ -3,13 +3,16 @@
 Lesson 06 introduces every helper here. A training script launched by ``torchrun``
 wraps its work in ``process_group()``, prints with ``rank_print`` and checks its
 data with ``check_world_size``; the notebook that launches the script uses
-``run_torchrun``, which also measures the time and memory of the processes.
+``run_torchrun``, which also measures the time and memory of the processes,
+``function_file`` to hand a script a function typed in the notebook, and
+``script_excerpt`` to show a script's lines.
 Every distributed call has a timeout, so a process that waits for a partner that
 never comes fails with an error instead of hanging.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import runpy
@@ -40,10 +43,12 @@ __all__ = [
     "check_port_free",
     "check_world_size",
     "free_port",
+    "function_file",
     "largest_gap_between_processes",
     "process_group",
     "rank_print",
     "run_torchrun",
+    "script_excerpt",
     "simulate_group",
     "torchrun_command",
 ]
@@ -602,3 +607,35 @@ class _Done:
 if __name__ == "__main__":
     # python -m course_utils.distributed [torchrun options] script [args]: see torchrun_command
     _launch_forked(sys.argv[1:])
+
+
+def script_excerpt(path: str | Path, *pieces: tuple[str, int]) -> str:
+    """Lines of the script at ``path`` with their line numbers, for reading in a notebook:
+    for each ``(text, count)`` in turn, the first line holding ``text`` after the previous
+    piece and the ``count - 1`` lines after it. Returns the lines joined by newlines. Raises
+    ``ValueError`` naming the file and the text where a piece is not found. Lesson 06."""
+    lines = Path(path).read_text().splitlines()
+    shown, start = [], 0
+    for text, count in pieces:
+        found = next((n for n in range(start, len(lines)) if text in lines[n]), None)
+        if found is None:
+            raise ValueError(f"{path}: no line holding {text!r} after line {start}")
+        shown += [f"{n + 1:3} {lines[n]}" for n in range(found, min(found + count, len(lines)))]
+        start = found + count
+    return "\n".join(shown)
+
+
+FUNCTION_FILE_HEADER = "import torch\nimport torch.distributed as dist\nfrom torch import nn\n\n\n"
+"""What ``function_file`` writes above the function: the imports a lesson's function uses."""
+
+
+def function_file(function: Callable, path: str | Path) -> Path:
+    """Write ``function``'s source, as typed (``inspect.getsource``), below
+    ``FUNCTION_FILE_HEADER``'s imports, to ``path``, so that a launched script can load it
+    (``runpy.run_path``). Returns the path. Raises ``TypeError`` for anything that is not a
+    function defined in source code. Lesson 06."""
+    if not inspect.isfunction(function):
+        raise TypeError(f"function_file needs a function defined with def, got {function!r}")
+    path = Path(path)
+    path.write_text(FUNCTION_FILE_HEADER + inspect.getsource(function))
+    return path

@@ -32,7 +32,6 @@
 # - choose a device (CUDA, then Apple MPS, then CPU) and move tensors and models to it;
 # - explain `pin_memory` and `non_blocking`;
 # - write a training loop on the device, and a generator that delivers its batches there;
-#   see `fit` do the same;
 # - time device work honestly (warm up, `synchronize`, repeat) and find the data-loading
 #   bottleneck;
 # - hold a whole dataset on the device, and try `torch.compile` and (where the hardware
@@ -40,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1173 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1178 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -82,9 +81,8 @@ split_rng = seed_everything(0)
 print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
-# **Settings.** Smoke mode, the test suite's quick run, trains on small slices of the
-# training images, for fewer epochs; the validation set is the same 10,000 images in both
-# modes.
+# **Settings.** Smoke mode, the test suite's quick run, trains on fewer images for fewer
+# epochs; both modes validate on the same 10,000 images.
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)  # section 6
@@ -174,9 +172,7 @@ print(
 
 # %%
 def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats: int = 5):
-    """Seconds of one a @ b on a's device: the first (cold) product's, then one figure per
-    repeat, each the time of `products` products between two clock readings over their
-    number."""
+    """Return the cold product's seconds, and for each repeat the mean seconds per product."""
     synchronize(a.device)
     start = time.perf_counter()
     a @ b  # the warm-up's first product: it pays any one-off set-up
@@ -195,6 +191,7 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
     return cold, timings
 
 
+# %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
@@ -212,19 +209,19 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **168.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **44.1
+# **167.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **45.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
-# reason: each call has a fixed cost that a small product cannot hide. A GPU, with
-# thousands of cores to fill and a cost to *launch* each operation, should lose an even
-# larger share of its speed on small products (Appendix E).
+# reason (not timed apart): each call has a fixed cost that a small product cannot hide.
+# On a GPU, with thousands of cores to fill and a cost to *launch* each operation, look
+# in Appendix E's table for an even larger loss on small products.
 #
-# The first, cold product took **24,066.15
+# The first, cold product took **22,715.97
 # microseconds**<!-- output: cpu microseconds per 64 x 64 product, the first (cold) one -->
-# at 64 x 64 (median **5.94**<!-- output: cpu microseconds per 64 x 64 product -->) and
-# **85.40 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
-# 2048 x 2048 (median **51.00**<!-- output: cpu ms per 2048 x 2048 product -->): the
-# warm-up keeps it out of the median.
+# at 64 x 64 (median **5.726**<!-- output: cpu microseconds per 64 x 64 product -->) and
+# **65.20 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one --> at
+# 2048 x 2048 (median **51.17**<!-- output: cpu ms per 2048 x 2048 product -->): the warm-up
+# keeps it out of the median.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -273,8 +270,8 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # %% [markdown]
 # ## 4. A training loop on the device, by hand
 #
-# **The data.** As in lesson 03 (with this lesson's own seed), 10,000 of the 60,000 MNIST
-# training images are held out for validation; the lesson never touches the test set.
+# **The data.** As in lesson 03, 10,000 of the 60,000 MNIST training images are held out
+# for validation; the lesson never touches the test set.
 
 # %%
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -286,9 +283,9 @@ print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
 # The loop is lesson 03's (plain SGD, learning rate 0.2) with three changes:
-# 1. the model moves to the device *before* its optimizer is built: the optimizer holds
-#    references to the parameters, which a later move can, on some devices, replace
-#    (PyTorch's documentation
+# 1. the model moves to the device *before* its optimizer is built: on some devices
+#    `.to()` makes new parameter tensors, which an optimizer built earlier would never
+#    update (PyTorch's documentation
 #    recommends<!-- source: https://pytorch.org/docs/stable/optim.html --> this order);
 # 2. each batch moves just before use;
 # 3. each loss stays on the device: on a GPU we expect a `loss.item()` per step to make
@@ -308,7 +305,6 @@ def shuffled_loader(dataset: Dataset, seed: int) -> DataLoader:
         batch_size=128,
         shuffle=True,
         pin_memory=pin,
-        # generator= takes a random-number generator, not a Python generator (section 5)
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -333,8 +329,8 @@ hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU,
 print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
-# **The evaluation pass** is lesson 03's, with the validation batches moved to the device.
-# Its `.item()` per batch costs only ten waits (ten batches of 1,000 images).
+# **The evaluation pass** is lesson 03's, on the device.
+# Its 20 `.item()` calls, two per batch of 1,000 images, are a wait each on a GPU.
 
 # %%
 hand_model.eval()
@@ -373,8 +369,7 @@ print(next(letters))  # runs to the first yield and pauses
 
 # %% [markdown]
 # The `__iter__` below is a generator too, yielding one batch at a time; `__len__` gives
-# the number of batches, which `fit` needs. Checked against the course's
-# `DeviceDataLoader`:
+# the number of batches, which `fit` needs:
 
 
 # %%
@@ -442,9 +437,9 @@ print(
 # - **(b) the whole dataset on the device**: every image transformed once, into one
 #   tensor on the device; each batch gathers its rows from it.
 #
-# `SeededShuffle` gives (a) the batch orders that (b) draws (Appendix B), so both train to
-# the same weights (checked below). `TimedBatches` wraps each pipeline's loader for `fit`
-# and adds up the loop's waits for batches:
+# `SeededShuffle` gives (a) the batch orders of (b) (Appendix B): different orders train
+# different models; with one order, a time gap cannot be a model gap (both end with the
+# same weights, checked below). `TimedBatches` adds up the loop's waits for batches:
 
 # %%
 from course_utils import SeededShuffle
@@ -492,8 +487,7 @@ classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
 # **(b).** `dataset_to_tensors` fetches each transformed image once and stacks them into
-# one tensor of images and one of labels. The cell times it, and checks it against a
-# stack made by hand:
+# one tensor of images and one of labels. The cell times it and checks it by hand:
 
 # %%
 from course_utils.data import dataset_to_tensors
@@ -516,7 +510,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **2.99 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -605,9 +599,11 @@ print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
-# **A control.** Is (a)'s wait the per-image PIL lookup and transforms, or fetching and
-# collating item by item? The control keeps the second and drops the first: a new model
-# trains two epochs through (a)'s `DataLoader` over the ready tensors (Appendix B).
+# **A control.** Is (a)'s wait the per-image PIL lookup and transforms (torchvision's
+# MNIST makes each image a PIL (Pillow) image when fetched; `ToTensor` converts it,
+# every epoch), or fetching and collating item by item? A new model trains two epochs
+# through (a)'s `DataLoader`, which still fetches and collates, over the ready tensors
+# (Appendix B).
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -647,14 +643,17 @@ bars = {  # each pipeline's bar in the figure
     f"(b) dataset on {device.type}": parts(b_times, b_waits),
 }
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
-print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s (medians of the later epochs)")
+print(
+    f"{'pipeline':<{width}} | epoch s | waiting s | rest s "
+    "(epoch s = waiting s + rest s; both medians of the later epochs)"
+)
 for pipeline, bar in bars.items():
     length = bar["loader"] + bar["rest"]  # the whole bar: its epoch
     print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
 wait_seconds = bars["(a) classic pipeline"]["loader"]
 print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
 tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
-removed = wait_seconds - tensor_wait  # what dropping the PIL lookup and transforms saved
+removed = wait_seconds - tensor_wait  # saved with no PIL lookup, transforms or Subset layers
 print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
 plot_epoch_parts(
     {f"Later epochs on {device.type}; orange: waiting for batches, inside the epochs": bars},
@@ -664,21 +663,21 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, (a) spent
-# **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.37 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **15.5 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b). Dropping the PIL lookup and transforms removed
-# **2.87 s**<!-- output: wait removed by ready tensors --> of that wait (one run): work
-# that (b) does once.
+# **3.20 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.49 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **16.2 times**<!-- output: pipeline speed-up (cpu) --> as long
+# as (b). The control (no PIL lookup, no transforms, no `Subset` layers) removed
+# **3.01 s**<!-- output: wait removed by ready tensors --> of that wait (one run): work
+# that (b) does once. A bar is the median wait plus the median rest; a dot, one whole
+# later epoch.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
-# `num_workers` (Appendix B). On a GPU, look for (b)'s lead over (a) to hold, as on the
-# course's one H200 run (Appendix E).
+# `num_workers` (Appendix B). On a GPU, look for (b)'s lead to hold (Appendix E).
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU,
-# from the same weights. For so tiny a model, look for the GPU to be no faster (Appendix
+# from the same seed. For so tiny a model, look for the GPU to be no faster (Appendix
 # E).
 
 # %%
@@ -715,7 +714,7 @@ print(f"train_images now holds: {len(train_images):,} images")
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
 # Neither 16-bit arithmetic nor compiling the model is a sure gain, so this section times
-# each against plain `float32`, on the
+# each against `float32`, on the
 # **10,000 images**<!-- output: train_images now holds --> section 6 kept.
 #
 # **Mixed precision.** `torch.autocast` picks a type for each operation:
@@ -723,8 +722,8 @@ print(f"train_images now holds: {len(train_images):,} images")
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
 # range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
 # device has bfloat16 arithmetic of its own, which `bfloat16_support` checks (Appendix C).
-# Our `forward` runs under autocast and casts its output to `float32`; the loss is
-# computed outside autocast:
+# Our `forward` runs under autocast and returns `float32`; the loss is computed outside
+# it:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -751,10 +750,10 @@ class MixedPrecisionMLP(MLP):
 # **`torch.compile`** is documented to turn the model's Python code into *fused* kernels
 # (one kernel for several operations, say the bias and the ReLU).
 #
-# **Three arms**, ways of training timed against each other: an MLP with two hidden
+# **Three arms**, timed against each other: an MLP with two hidden
 # layers of 1,024 units trains as `float32`, the baseline; `compiled`; and
 # `bfloat16 autocast`, where bfloat16 is native and autocast runs. All start from the
-# same weights and see the same batches of 256, at a learning rate of 0.05.
+# same seed and see the same batches of 256, at a learning rate of 0.05.
 
 
 # %%
@@ -862,6 +861,8 @@ for arm in arms:
 for arm, rounds in verdicts.items():
     print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
+    rounds_above = sum(speed_up > 1 for speed_up in speed_ups_of[arm])  # by any margin
+    print(f"{arm}, rounds above 1 (any size): {rounds_above} of {len(speed_ups_of[arm])}")
 if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
     compiled_seconds = arms["compiled"]["seconds"]
     first, later_median = compiled_seconds[0], later_epochs(compiled_seconds)[0]
@@ -873,12 +874,14 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 # against `float32` were: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->; compiled, **no clear
 # winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
-# The band's 1.1 is a convention (Appendix F tries `float32`'s own spread).
+# Compiled was ahead in
+# **2**<!-- output: compiled, rounds above 1 (any size) --> of them, by any margin; the
+# band's 1.1 is a convention (Appendix F tries `float32`'s own spread).
 #
-# The first compiled epoch, which compiles the model, took
-# **17.26 s**<!-- output: compiled, first epoch of training (s) --> of training (Appendix
+# The first compiled epoch, compiling included, took
+# **17.66 s**<!-- output: compiled, first epoch of training (s) --> of training (Appendix
 # F sets the cost apart). On a GPU, with a model this small, look for neither step to
-# gain: on the course's one H200 run, neither did (Appendix E).
+# gain (Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -894,21 +897,21 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **44.1
+# - On this CPU 64 x 64 products ran at **45.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **168.4
+#   a second, 2048 x 2048 ones at **167.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **15.5 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.2 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.37 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.20 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.49 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.26 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **17.66 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 
 # %%
@@ -1062,32 +1065,31 @@ if check_exercise(
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU the 2048-2048 MLP's first epoch over
 # 10,000 images took
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.37 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.31 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **35.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **33.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **115.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **121.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **44.1 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **45.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **168.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **167.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
 #
 # On a CUDA GPU, the GPU arm changes three things at once: the device, pinned batches
 # (`pin_memory`) and `non_blocking` copies. On a GPU we expect the first epoch to pay for
-# choosing kernels for the new, wider matrix shapes, but not for starting CUDA: PyTorch
-# documents that it
-# [initialises CUDA lazily](https://pytorch.org/docs/stable/cuda.html), on first use,
-# which came sections earlier (not shown). A wide MLP's step is large matrix products,
+# choosing kernels for the new, wider matrix shapes, but not for starting CUDA, which
+# PyTorch [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections
+# earlier. A wide MLP's step is large matrix products,
 # which a GPU shares among its cores, so here we expect it to pull ahead. On the
 # course's one H200 run (PyTorch 2.11; Appendix E), a batch of 256 images, loading included, took
 # 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
@@ -1224,16 +1226,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.223 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.091 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.244 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.130 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **13.96 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.07**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **15.24 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.10**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
 # **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.70**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **0.69**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
 # **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
@@ -1303,9 +1305,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. Inside its later epochs
 # (one run), it waited
-# **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
+# **3.20 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
 # them. `dataset_to_tensors` did that work once, in
-# **3.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **2.99 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1330,7 +1332,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1355,9 +1357,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.26 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.66 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.04**<!-- output: compiled median speed-up over float32 --> and the
+# speed-up of **1.00**<!-- output: compiled median speed-up over float32 --> and the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict --> (both printed in section 7).
 # Where compiling does save time, it pays only once the savings per epoch add
@@ -1387,7 +1389,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.54**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.43**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone in both types and prints how their speeds
@@ -1487,6 +1489,7 @@ else:
 print(f"epochs for (b) to win back its one-off: {payback}")
 print(f"(b)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
 print(f"(a)'s first epoch (s): {classic_times[0]:.2f}")  # the projection used its median
+print(f"(a)'s epochs, slowest minus fastest (s): {max(classic_times) - min(classic_times):.2f}")
 # The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
 classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
 b_totals = [one_off_seconds + sum(b_times[: n + 1]) for n in range(len(b_times))]
@@ -1511,16 +1514,18 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.97**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.1 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->.
+# **0.2 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# (one run); look for it to exceed the printed spread of (a)'s own epochs (slowest minus
+# fastest) before reading it as more than noise.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.07 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **2.99 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.41 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.37 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.40 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.49 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** The blue part of each bar, its *rest*, is
 # everything outside `next()`: the forward, backward, step and `fit`'s bookkeeping, plus
@@ -1532,7 +1537,7 @@ plot_epoch_times(
 # **The control** (middle bar) is a new model seeded as (a)'s, trained two epochs in (a)'s
 # first two orders by a `DataLoader` with (a)'s settings over
 # `TensorDataset(train_images, train_labels)`, and evaluated on (b)'s validation batches.
-# It skips only the PIL image lookup (the Pillow library's image, through `Subset`) and
+# It skips only the PIL image lookup (through `Subset`) and
 # the two transforms; it still fetches item by item and collates. Its figures come from
 # one epoch, its second. Without a GPU, (b)'s "device" is the CPU's memory: its gain
 # includes no copy to a GPU. On a GPU, `TimedBatches`' `synchronize` calls (on a CPU they do
@@ -1554,20 +1559,20 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 
 # %% [markdown]
 # Over ready tensors the wait fell to
-# **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, so
-# the PIL lookup and the transforms took about the difference,
-# **2.87 s**<!-- output: wait removed by ready tensors --> an epoch (section 6).
+# **0.19 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->, so
+# the PIL lookup, the transforms and the `Subset` layers took about the difference,
+# **3.01 s**<!-- output: wait removed by ready tensors --> an epoch (section 6).
 #
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
 # ready tensors' figures come from one epoch. On this CPU the rest took
 # **0.29 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
 # **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b) (medians of two
 # later epochs): (a)'s rest took
-# **1.62**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s for the
+# **1.66**<!-- output: (a)'s rest / (b)'s rest, median later epochs --> times (b)'s for the
 # same arithmetic. The cause is not timed here, so do not read small gaps between the
 # blue parts. The ready-tensor control's second epoch spent
-# **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.42 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.19 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.39 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -1689,10 +1694,11 @@ for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
 # arithmetic of its own, because `torch.cuda.is_bf16_supported()` says yes to
 # *emulation* (bfloat16 carried out with other arithmetic units)
 # too<!-- source: https://pytorch.org/docs/stable/generated/torch.cuda.is_bf16_supported.html -->.
-# Colab's free T4, of *compute capability* (NVIDIA's number for a GPU generation's
+# Colab's free T4 has *compute capability* (NVIDIA's number for a GPU generation's
 # features)
-# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->, has no bfloat16 units, so
-# there section 7 would leave out the bfloat16 arm.
+# 7.5<!-- source: https://developer.nvidia.com/cuda-gpus -->: there the test below (8.0
+# or more) finds no bfloat16 units, so section 7 leaves out the bfloat16 arm (not run
+# here).
 
 # %%
 # The helper's test by hand, on NVIDIA GPUs and CPUs: compute capability 8.0 or more, or
@@ -1967,14 +1973,14 @@ if "bfloat16 autocast" in arms:
 # Section 7's median speed-up is *paired*: it divides the two arms' epochs of the same
 # round first, then takes the median of those ratios. Dividing `float32`'s median later
 # epoch by the arm's is *unpaired*: the two medians can come from different rounds. For
-# compiled the two were **different at two
+# compiled the two were **the same at two
 # decimals**<!-- says: compiled, paired median and unpaired ratio --> (paired
-# **1.04**<!-- output: compiled median speed-up over float32 -->, unpaired
-# **1.06**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
+# **1.00**<!-- output: compiled median speed-up over float32 -->, unpaired
+# **1.00**<!-- output: float32's median later epoch over compiled's -->); for bfloat16
 # autocast, **different at two
 # decimals**<!-- says: bfloat16 autocast, paired median and unpaired ratio --> (paired
-# **2.54**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
-# **2.55**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
+# **2.43**<!-- output: bfloat16 autocast median speed-up over float32 -->, unpaired
+# **2.48**<!-- output: float32's median later epoch over bfloat16 autocast's -->). The
 # verdicts use the paired figure.
 #
 # `float32` reached **91.08%**<!-- output: float32 validation accuracy --> validation
@@ -2032,7 +2038,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.14**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2063,8 +2069,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# on this CPU, **16.9 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **19.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# on this CPU, **17.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # of it in the training and the rest in the validation pass, which we expect was
 # compiled again for the evaluation, without gradients (`no_grad`) and at its own batch
 # shape (1,000 images; not timed apart). Epochs to win it back: **none (the rounds show
@@ -2177,30 +2183,29 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.32 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone,
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.78**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch: by this estimate the matrix products take **most of
-# it**<!-- says: float32 epoch, matrix products' share, in words -->. It is an estimate:
-# each product was timed alone, outside training; inside it, with other work between
-# them, a product may run slower or faster (not timed apart).
+# it**<!-- says: float32 epoch, matrix products' share, in words -->. Each product was
+# timed alone, outside training, where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **6.04**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.72**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.62**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.78**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.54**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.43**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.969**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio with
-# no spread behind it; it judges the prediction, not bfloat16. Measured against predicted:
+# **0.875**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# one run, which judges the prediction, not bfloat16. The cell reads it as
 # **below: the share may be too high, since each product was timed
-# alone**<!-- says: bfloat16 epoch speed-up against the prediction, in words --> (not
-# tested).
+# alone**<!-- says: bfloat16 epoch speed-up against the prediction, in words -->, a
+# reading it does not test.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
 # is documented to fuse operations such as the bias additions and ReLUs around the
-# products (not shown here), while the loss (computed in `training_step`, outside
-# `forward`) and the SGD update (`optimizer.step()`) stay uncompiled, so it can only speed
-# up part of the time outside the products (not timed).
+# products, while the loss (computed in `training_step`, outside `forward`) and the SGD
+# update (`optimizer.step()`) stay uncompiled, so it can speed up only part of the time
+# outside the products.

@@ -33,7 +33,7 @@
 # - train a fast CPU network and decide test-time augmentation on the validation set;
 # - test each final model once, then inspect its mistakes, and save and reload it.
 #
-# **From lesson 04**, which this lesson assumes. `device` is where the work runs (CUDA
+# **From lesson 04.** `device` is where the work runs (CUDA
 # GPU, Mac GPU or CPU), and `to_device` moves a model or batch there. `DeviceTensorLoader`
 # holds a dataset as one tensor on the device; each batch it serves is `(images, labels)`,
 # already on `device`. GPU work is queued, so timings call `synchronize(device)` before
@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 252 s with a peak memory of 1392 MB. The course's
+# > 2 threads); the whole lesson ran in 257 s with a peak memory of 1424 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -139,13 +139,14 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# This run read **.jpg**<!-- says: image files --> files (printed above); the public archive
-# holds PNGs, so your numbers may differ slightly.
+# The course's download of the public archive stores PNG files; this run read a copy stored
+# as **.jpg**<!-- says: image files --> (printed above), so your numbers may differ by an
+# amount this lesson does not measure.
 #
-# A `DataLoader` with per-image transforms, as in lesson 03, would decode all 50,000
-# files again every epoch. Instead, as in lesson 04, decode them **once**: as
-# `ImageFolder`'s `loader`, `decode_image` reads each file straight into a `uint8`
-# tensor, a quarter of `float32`'s memory. Appendix B times the two ways.
+# Lesson 03's per-image transforms would decode all 50,000 files every epoch. Instead, as
+# in lesson 04, decode them **once**: as `ImageFolder`'s `loader`, `decode_image` reads each
+# file straight into a `uint8` tensor, a quarter of `float32`'s memory (Appendix B times
+# both ways).
 #
 # **Three splits.** As in lesson 03, a seeded shuffle takes a *validation set* of 5,000
 # from the 50,000 training images (the folder is sorted by class); every training curve
@@ -301,9 +302,9 @@ print(f"linear parameters per convolution parameter: {linear_parameters / conv_p
 #
 # **A convolution by hand.** For every output row and column, multiply the patch under
 # the filter by the filter, over all channels, and sum. Two nested loops give the same
-# numbers as `F.conv2d`, which, like most libraries, does not flip the filter: strictly,
-# it computes a cross-correlation. **Max pooling by hand**: a reshape gives every 2 x 2
-# block its own two axes, and `amax` takes the largest over them.
+# numbers as `F.conv2d`, which does not flip the filter: strictly, a cross-correlation.
+# **Max pooling by hand**: a reshape gives every 2 x 2 block its own two axes, and `amax`
+# takes the largest over them.
 
 
 # %% tags=["nbval-check-output"]
@@ -411,8 +412,8 @@ print(tuple(cnn.features(one_image).shape), f"{count_parameters(cnn):,} paramete
 # %% [markdown]
 # Train it with SGD with *momentum*. Momentum keeps a *velocity* v, a running sum of past
 # gradients in which each older one counts 0.9 times as much, and each step moves the
-# weights along it: v ← 0.9 v + g, then w ← w − lr · v (v starts at 0). This is meant to
-# smooth out the noise of small batches (not measured here). By hand, on two weights,
+# weights along it: v ← 0.9 v + g, then w ← w − lr · v (v starts at 0). It is meant to
+# smooth small batches' noise (not measured here). By hand, on two weights,
 # three fixed gradients and the CNN's rate (0.02), against `torch.optim.SGD`:
 
 # %% tags=["nbval-check-output"]
@@ -440,7 +441,7 @@ print(f"first weight, its change at the third step: {hand_step[0]:+.4f}")
 # still held the two earlier gradients (1 and 0.5), which pushed the other way.
 #
 # `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` filled in by
-# `functools.partial`, which presets some of a function's arguments. Two epochs kept the
+# `functools.partial`, which presets arguments. Two epochs kept the
 # whole lesson within its 10-minute budget in the benchmark's
 # run<!-- source: benchmarks/RESULTS.md, a 600 s budget -->; the rate, 0.02, was set,
 # not searched.
@@ -458,11 +459,11 @@ record_result("small CNN validation accuracy", cnn_history[-1]["val_acc"])
 record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 
 # %% [markdown]
-# On this CPU, with 2 threads, the small CNN reached
+# On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18 s<!-- output: small CNN training seconds --> of training; the epoch lines' times also
-# count validation, so they add up to more. Accuracy per class shows where it struggles (the
-# first line checks lesson 03's `per_class_accuracy` by hand):
+# 16 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# count validation). Per-class accuracy shows where it struggles (the first line checks
+# lesson 03's `per_class_accuracy` by hand):
 
 # %%
 cnn_predictions, cnn_truth = predict(cnn, val_loader)
@@ -489,7 +490,7 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # With about 500 images a class, one class's accuracy has a standard error of about
 # 2.2<!-- output: one class's accuracy, its standard error (points) --> points, so
 # classes a few points apart could swap places on another draw of validation images.
-# Appendix C asks whether animals are harder.
+# (Appendix C: are animals harder?)
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
@@ -524,8 +525,8 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 
 # %% [markdown]
 # On the car, 76%<!-- output: first-layer values that are 0 on the car --> of
-# first-layer values are 0: the ReLU cut every negative value. Appendix C asks what
-# makes a second-layer channel respond most.
+# first-layer values are 0: the ReLU cut every negative value (Appendix C: what makes a
+# second-layer channel respond most?).
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
@@ -563,11 +564,13 @@ cnn_lead = 100 * (cnn_history[-1]["val_acc"] - mlp_history[-1]["val_acc"])
 print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:+.1f}")
 
 # %% [markdown]
-# With the same training, the small CNN's lead over the MLP was
+# With the same epochs and batches (not the same time:
+# 16.4 s<!-- output: small CNN training seconds --> of training against the MLP's
+# 4.9 s<!-- output: MLP training seconds -->), the small CNN led the MLP by
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters (one
-# run each, from one seed).
+# run each, seed 0).
 
 # %% [markdown]
 # **Does the CNN's lead rest on which pixels are neighbours?** A control: move the
@@ -631,15 +634,14 @@ print(f"shuffled pixels, the small CNN's accuracy against the MLP's: {shuffled_w
 # MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, and the
 # shuffled CNN ended
 # **below**<!-- says: shuffled pixels, the small CNN's accuracy against the MLP's --> the
-# MLP (one run each, from one seed: two SEs cover which images were drawn, not training
-# luck). Its lead rested on which pixels are neighbours.
+# MLP (one run each, seed 0; two SEs cover only which images were drawn). If below or
+# level, its lead rested on which pixels are neighbours.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe help, on a small scale (width 8, short runs on a sample, three seeds). ResNet-9
-# rests on three ideas:
+# recipe help (width 8, short runs on a sample, three seeds). It rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -783,13 +785,33 @@ del full_size, flowing  # 26 MB of weights that the rest of the lesson does not 
 # Each "+ max pool" block doubles the channels and halves the image, so each later layer
 # sees a larger patch of the image (Appendix C shows it for the small CNN). The residual
 # blocks keep the shape, so they can add their input to their output; the last holds most
-# of the parameters (a 3 x 3 convolution from 512 channels to 512 has 512 · 512 · 9
-# weights).
+# of the parameters (512 · 512 · 9 weights in each of its convolutions).
 #
-# **Augmentation.** `augment` normalises a batch and crops and flips each image at
-# random, on the device: a 32-pixel crop of the image padded by 4 (reflecting its
-# border), flipped or not, gives 9 x 9 offsets x 2 flips = 162 possible views. Eight of
-# them:
+# **Augmentation.** Pad the image by 4 pixels (reflecting its border), crop 32 x 32 at a
+# random offset, flip or not: 9 x 9 offsets x 2 flips = 162 possible views. By hand on four
+# images (seeded: all offsets drawn, then a coin per image), against the course's
+# `random_crop` and `random_horizontal_flip`:
+
+# %% tags=["nbval-check-output"]
+few = normalise(train_images[:4].to(device))
+draw = torch.Generator().manual_seed(1)
+offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
+coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
+crops_by_hand = []
+for image, top, left, coin in zip(
+    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
+):
+    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
+    crop = padded[:, top : top + 32, left : left + 32]
+    crops_by_hand.append(crop.flip(-1) if coin else crop)
+draw.manual_seed(1)  # the same random numbers again, for the course's functions
+course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
+print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops_by_hand), course))
+del few, crops_by_hand, course
+
+# %% [markdown]
+# `augment` normalises a batch, then crops and flips each image on the device. Eight views
+# of one image:
 
 # %%
 augment = batch_transform(channel_mean, channel_std, crop_padding=4, flip=True)
@@ -812,32 +834,10 @@ show_batch(
 # - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
 #   start: the rate rises to a peak, then falls;
 # - *weight decay*, to keep the weights small: adds 1e-4 times each weight to its gradient;
-# - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1,
-#   each on its own, not the gradient's overall length.
+# - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1 on
+#   its own, not the gradient's length.
 #
-# **By hand.** Crops and flips of four images, from the same seeded numbers drawn in the
-# same order (all offsets, then a coin per image), against the course's `random_crop` and
-# `random_horizontal_flip`:
-
-# %% tags=["nbval-check-output"]
-few = normalise(train_images[:4].to(device))
-draw = torch.Generator().manual_seed(1)
-offsets = torch.randint(0, 9, (2, len(few)), generator=draw)  # row and column offsets, 0 to 8
-coins = torch.rand(len(few), generator=draw) < 0.5  # flip or not, a coin each
-crops_by_hand = []
-for image, top, left, coin in zip(
-    few, offsets[0].tolist(), offsets[1].tolist(), coins.tolist(), strict=True
-):
-    padded = F.pad(image.unsqueeze(0), (4, 4, 4, 4), mode="reflect")[0]
-    crop = padded[:, top : top + 32, left : left + 32]
-    crops_by_hand.append(crop.flip(-1) if coin else crop)
-draw.manual_seed(1)  # the same random numbers again, for the course's functions
-course = random_horizontal_flip(random_crop(few, 4, generator=draw), generator=draw)
-print("crop and flip by hand equal the course's:", torch.equal(torch.stack(crops_by_hand), course))
-del few, crops_by_hand, course
-
-# %% [markdown]
-# Then clipping (`clamp`) and weight decay added to the gradient, against PyTorch:
+# Clipping (`clamp`) and weight decay added to the gradient, by hand, against PyTorch:
 
 # %% tags=["nbval-check-output"]
 values = torch.tensor([0.5, -0.05, 0.2, -0.3])
@@ -860,7 +860,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # recipe changes one thing from the one before, except runs 2 and 5 (each names its
 # other changes):
 #
-# 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean;
+# 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean
+#    (Appendix D prints it);
 # 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes (beta1: Appendix D),
 #    and `fit_one_cycle` replaces `fit`;
 # 3. plus weight decay;
@@ -966,10 +967,13 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 # %% [markdown]
 # These runs, 48<!-- output: steps per recipe run --> steps each against section 4's
 # 1,408<!-- output: steps in section 4's small-CNN run -->, ask which parts help, not how
-# good ResNet-9 is: look for accuracies below the small CNN's.
+# good ResNet-9 is (look for accuracies below the small CNN's).
 #
-# **Each recipe, seed by seed.** Its final validation accuracy in each seed, their mean,
-# and the *seed range*, best seed minus worst: how far the seed alone moved one recipe.
+# Rerunning one recipe from another seed moved its accuracy by up to
+# 7.84<!-- output: largest seed range (points) --> points (the *seed range*, best seed minus
+# worst: the range column): a smaller change could be the seed's doing. Below, each recipe's
+# final validation accuracy by seed, then each change within each seed (same starting
+# weights and first batch: Appendix D), with its mean and *yardstick*.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -982,13 +986,7 @@ for name, recipe_finals in finals.items():
     row = "".join(f"{a:7.2f}" for a in recipe_accuracies)
     print(f"{name:34}{row}{statistics.mean(recipe_accuracies):8.2f}{seed_ranges[name]:8.2f}")
 full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
-
-# %% [markdown]
-# Each row below: one change's accuracy change within each seed (same starting weights and
-# the same first batch; Appendix D checks), their mean, and its *yardstick*, the larger seed
-# range of its two recipes: a smaller change cannot be told from luck. Two standard errors
-# cover which images were drawn (one trained model); a seed range covers training luck
-# (comparing two trainings).
+print(f"largest seed range (points): {max(seed_ranges.values()):.2f}")
 
 # %%
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
@@ -1032,30 +1030,34 @@ other_words = "all within" if others_within else "not all within"
 print(f"other rows' mean changes against their own yardsticks: {other_words}")
 
 # %% [markdown]
+# A mean change inside the yardstick (the larger seed range of the two recipes) could be
+# luck; two standard errors would cover only which images were drawn.
 # Without batch norm (rate and clipping kept as set for it), accuracy was
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-# than its yardstick. One-cycle, weight decay, clipping and the full recipe had mean changes
+# than its yardstick. The other four rows' mean changes were
 # **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# yardsticks: 48<!-- output: steps per recipe run -->-step runs catch only large effects.
-# Appendix D says why the recipe is kept.
+# yardsticks. Where a row stays within its yardstick, these short runs do not detect that
+# part's effect; the recipe is kept from the GPU run it was built for (Appendix D), not
+# from this table.
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# A width-16 ResNet-9 trained for 16 epochs would overrun the lesson's 10-minute budget
-# on the benchmark's CPU (an estimate: about
+# ResNet-9 at full width (64) is too slow for a CPU: even width 16 for 16 epochs would
+# overrun the lesson's 10-minute budget on the benchmark's CPU (an estimate: about
 # 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->, Appendix E). So on a CPU or Mac GPU
-# the next cell trains `FastNet`, a small, fast network after Keller Jordan's *airbench*
-# (arXiv 2404.00498). Its settings (batches of 512, a peak rate of 2.0, momentum 0.85, ...)
-# follow airbench's, some re-tuned by the course's benchmark; Appendix A explains each.
+# the next cell trains `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498;
+# Appendix A). Unlike ResNet-9, it has:
+# - a fixed first layer of 2 x 2 filters computed from the training images;
+# - narrower stages (32 to 128 channels), GELU, and convolutions that start as copies of
+#   their input instead of residual blocks;
+# - label smoothing (0.2) in its training loss;
+# - `fit_fast`: batches of 512, SGD with Nesterov momentum, the rate up to 2.0 and down.
 #
-# On a CUDA GPU it trains section 6's ResNet-9 at width 64 with the full recipe instead, so
-# your curves and the Summary's `FastNet` figures will not match (Appendix E). That branch
-# did not run for these outputs: the course outline's
-# 90%<!-- source: course outline, lesson 05 --> goal on one GPU is quoted, not shown
-# (Appendix E quotes the benchmark's one H200 run).
+# On a CUDA GPU the cell trains section 6's width-64 ResNet-9 with the full recipe instead
+# (Appendix E; not run for these outputs).
 
 
 # %%
@@ -1144,10 +1146,11 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# Look for `FastNet`'s training loss above its validation loss; Appendix A says why.
+# Look for `FastNet`'s training loss above its validation loss: training scores augmented
+# batches against smoothed targets, validation plain images and labels (Appendix A).
 #
-# **Test-time augmentation**: `TestTimeAugmentation` averages the logits over four views
-# (as it is, mirrored, shifted by a pixel, both; the one-pixel shift is too small to see):
+# **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
+# as it is, mirrored, shifted by a pixel (too little to see), both:
 
 # %%
 with_tta = TestTimeAugmentation(network)
@@ -1161,9 +1164,9 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? Only images that exactly one way gets right can move the gain. If the views
-# were pure luck, each would be a coin toss, so keep them only if the gain exceeds 2 √n of
-# those n images.
+# Does it help? Only the n images that exactly one way gets right can move the gain. If
+# test-time augmentation were no better, each of these n images would be a coin toss (+1 or
+# −1), so chance moves the gain by about √n images; keep it only above 2 √n.
 
 # %%
 plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
@@ -1188,9 +1191,9 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice among trained runs used validation scores, here and in the course's
-# benchmark (Appendix A). Each final model now meets the test set once: choosing by test
-# accuracy would make it a second, flattering validation set.
+# Every choice among trained runs in this lesson used validation scores. Each final model
+# now meets the test set once: choosing by test accuracy would make it a second,
+# flattering validation set.
 
 # %%
 release_memory()
@@ -1226,8 +1229,8 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
 # **78.1%**<!-- output: FastNet test accuracy --> (with its own recipe and
-# 70 s<!-- output: FastNet training seconds --> of training against the small CNN's
-# 18 s<!-- output: small CNN training seconds -->: not a one-change comparison). The
+# 72 s<!-- output: FastNet training seconds --> of training against the small CNN's
+# 16 s<!-- output: small CNN training seconds -->: not a one-change comparison). The
 # last column gives each difference in standard errors (SE, lesson 03); chance alone
 # seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -1251,8 +1254,8 @@ plot_confusion_matrix(matrix, classes)
 # %% [markdown]
 # The three largest mistakes held 164<!-- output: mistake 1, test images -->,
 # 130<!-- output: mistake 2, test images --> and
-# 67<!-- output: mistake 3, test images --> test images. Below, up to 16 dogs taken for
-# cats and cats taken for dogs (titled true, predicted): what makes them hard at 32 x 32?
+# 67<!-- output: mistake 3, test images --> test images. Below, up to 16 cat-dog
+# confusions (titled true, predicted): what makes them hard at 32 x 32?
 
 # %%
 cat, dog = classes.index("cat"), classes.index("dog")
@@ -1323,10 +1326,12 @@ print(
 )
 # A GPU may add up a fresh evaluation's sums in another order, so compare within the
 # course's allowance for that, SAME_ACCURACY (a fraction; on a CPU they are equal).
-reload_same = abs(reloaded_accuracy - saved["val_accuracy"]) <= SAME_ACCURACY
-reload_words = (
-    f"the same, to within {100 * SAME_ACCURACY:.1f} points" if reload_same else "different"
-)
+if reloaded_accuracy == saved["val_accuracy"]:
+    reload_words = "identical"
+elif abs(reloaded_accuracy - saved["val_accuracy"]) <= SAME_ACCURACY:
+    reload_words = f"the same, to within {100 * SAME_ACCURACY:.1f} points"
+else:
+    reload_words = "different"
 print(f"the reloaded network's validation accuracy, against the saved one's: {reload_words}")
 print(
     f"saved setting, predict with test-time augmentation: {saved['test_time_augmentation']} "
@@ -1335,8 +1340,7 @@ print(
 
 # %% [markdown]
 # Reloaded, its validation accuracy came out
-# **the same, to within 0.3
-# points**<!-- says: the reloaded network's validation accuracy, against the saved one's -->.
+# **identical**<!-- says: the reloaded network's validation accuracy, against the saved one's -->.
 
 # %% [markdown]
 # ## Summary
@@ -1346,7 +1350,9 @@ print(
 # - Output size of a convolution or pooling: ⌊(n + 2p − k) / s⌋ + 1. A convolution
 #   reuses its small filters at every position, so it needs far fewer weights than a
 #   linear layer.
-# - With the same training (one run each, seed 0), the small CNN
+# - With the same epochs and batches (not the same time:
+#   16 s<!-- output: small CNN training seconds --> against
+#   4.9 s<!-- output: MLP training seconds -->; one run each, seed 0), the small CNN
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points. With pixels shuffled, the CNN's accuracy changed by
@@ -1354,18 +1360,16 @@ print(
 #   MLP's by +0.5<!-- output: MLP, change with shuffled pixels (points) -->.
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
-# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9, without
-#   batch norm (convolutions given biases; rate and clipping set for batch norm) accuracy
-#   was
+# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9 without
+#   batch norm (rate set for batch norm), accuracy was
 #   **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 #   by changes
 #   **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
 #   than the larger seed range of its two recipes; the other changes' means were
-#   **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-#   own such ranges.
+#   **all within**<!-- says: other rows' mean changes against their own yardsticks --> theirs.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.16 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.20 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1566,67 +1570,32 @@ if check_exercise(
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 1,250 images
-# every epoch and can learn them by heart. What to look for in the right panel: the
-# training loss still falling while the validation loss, past its lowest point, climbs
-# and stays up. That is overfitting. Here the plain run's training loss ended at
+# every epoch and can learn them by heart. In the right panel, look for the training loss
+# still falling while the validation loss, past its lowest point, climbs and stays up:
+# overfitting. Here the plain run's training loss ended at
 # 0.56<!-- output: plain, final training loss -->; its validation loss was lowest at
 # epoch 10<!-- output: plain, lowest validation loss at epoch -->, at
 # 1.70<!-- output: plain, lowest validation loss -->, and ended at
 # 2.39<!-- output: plain, final validation loss -->. With augmentation (left panel) the
-# training loss ended at 1.52<!-- output: augmented, final training loss -->, the
-# validation loss at 1.61<!-- output: augmented, final validation loss -->, its lowest
+# validation loss ended at 1.61<!-- output: augmented, final validation loss -->, its lowest
 # at epoch 15<!-- output: augmented, lowest validation loss at epoch --> of
 # 15<!-- output: epochs in each run -->.
 #
-# Those two training losses were measured on different batches, though: the augmented
-# run's were flipped and shifted, meant to be harder to fit. On equal terms, each model
-# scored on its own 1,250 training images without augmentation, the augmented model's
-# loss was
+# The two training losses were measured on different batches (one run's flipped and
+# shifted). On equal terms, each model scored on its own 1,250 training images without
+# augmentation, the augmented model's loss was
 # **higher**<!-- says: loss on its own images, the augmented model's against the plain's -->:
 # 1.33<!-- output: augmented, loss on its training images without augmentation -->
-# against the plain model's
-# 0.36<!-- output: plain, loss on its training images without augmentation -->. The
-# augmented model's final validation loss lay
-# 0.28<!-- output: augmented, final validation loss minus that --> above that; the plain
-# model's, 2.03<!-- output: plain, final validation loss minus that --> above its own.
-# That difference is the *generalisation gap* (Appendix A), validation minus training
-# loss, which is expected to grow as a model overfits; only the last epoch's gap was
-# measured here. At equal epochs the plain model's gap was
+# against 0.36<!-- output: plain, loss on its training images without augmentation -->.
+# Validation minus that loss, the *generalisation gap*, was
 # **larger**<!-- says: validation minus own-image loss, plain model against augmented -->
-# than the augmented model's (one run each). The two models had also fitted their own
-# images to different losses, so this is not a comparison at equal training loss.
+# for the plain model (2.03<!-- output: plain, final validation loss minus that -->
+# against 0.28<!-- output: augmented, final validation loss minus that -->).
 #
-# **Loss and accuracy.** The check's *rise* is a run's mean validation loss over its
-# last three epochs minus its lowest: a lasting rise keeps that mean up, while a single
-# spike that falls back moves it little. The plain run's rise was
-# 0.53<!-- output: plain, rise, last 3 epochs' mean validation loss minus lowest -->, the
-# augmented run's
-# 0.03<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->:
-# the plain run's was
-# **larger**<!-- says: rise, the plain run's against the augmented run's --> (one run
-# each). In the augmented run, the validation loss rose most in one epoch at epoch
-# 12<!-- output: augmented, epoch of its largest one-epoch rise in validation loss -->,
-# to 1.76<!-- output: augmented, validation loss at that epoch --> (left panel). The epoch
-# after, at 1.68<!-- output: augmented, validation loss the epoch after that rise -->, it
-# **fell back, as a spike does**<!-- says: augmented, after that rise, the validation loss -->.
-#
-# The plain run's best validation accuracy minus its final one:
-# **1.4 points**<!-- output: plain, final validation accuracy below its best (points) -->.
-# Did its best epoch beat every augmented epoch? By validation accuracy it was
-# **not above every augmented epoch**<!-- says: plain run's best epoch, by validation accuracy -->.
-# Accuracy asks only whether the top logit is right; cross-entropy, −ln of the right
-# class's probability, makes confident mistakes costly. The plain run's wrong answers had
-# a mean confidence of
-# 0.65<!-- output: plain, mean confidence on wrong validation answers --> and cost
-# 3.77<!-- output: plain, mean loss on wrong validation answers --> each; the augmented
-# run's, 0.42<!-- output: augmented, mean confidence on wrong validation answers --> and
-# 2.32<!-- output: augmented, mean loss on wrong validation answers -->. The two
-# measures can tell different stories: watch both.
-#
-# The runs ended at 42.9%<!-- output: augmented, final validation accuracy -->
-# (augmented) and 40.1%<!-- output: plain, final validation accuracy --> (plain)
-# accuracy; one run each cannot say which scores higher. What the exercise shows is
-# augmentation's effect on the losses.
+# One run each, from one seed: another seed could narrow or widen these contrasts, and the
+# final accuracies, 42.9%<!-- output: augmented, final validation accuracy --> (augmented)
+# and 40.1%<!-- output: plain, final validation accuracy --> (plain), cannot say which
+# scores higher.
 
 # %% [markdown]
 # **Exercise 2: change the width.** Train ResNet-9 at a quarter, half and all of
@@ -1739,12 +1708,12 @@ if check_exercise(
 # **What the result means.** Each doubling of the width nearly quadruples the
 # parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
-# the first has twice the channels in and out. On this CPU, with 2 threads, the training
-# time per epoch grew far less, from
+# the first has twice the channels in and out. On this CPU the training time per epoch
+# grew far less, from
 # 0.54 s<!-- output: width 2, training seconds per epoch --> to
-# 1.39 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
-# Per-step work such as Python and data handling does not grow with width (not timed);
-# the convolutions' arithmetic does.
+# 1.38 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# A guess, not timed: the convolutions' and element-wise work grow with width, per-step
+# Python does not.
 #
 # Validation accuracy went from 29.6%<!-- output: width 2, validation accuracy -->
 # (width 2) to 38.0%<!-- output: width 4, validation accuracy --> (4) and
@@ -1902,35 +1871,22 @@ check_exercise("Q4", answer_q4=answer_q4)
 # *Optional: read after the exercises.*
 #
 # This appendix extends section 7. `FastNet` keeps ResNet-9's 3 x 3 convolutions, batch
-# norm and max-pooling, with *GELU*, a smooth ReLU, in place of ReLU. Its main ideas,
-# each shown below:
+# norm and max-pooling. Its changes, among others, each with what it is meant to do and
+# where the evidence comes from (several shown below):
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
 #   *covariance* (how two values vary together, as neighbouring pixels do), never
-#   trained;
-# - *identity initialisation*: each convolution's first output channels start as copies
-#   of its input, the rest random;
-# - *label smoothing* at 0.2: softened targets, 0.82 for the right class and 0.02 for each
-#   other, not 1 and 0;
-# - `fit_fast`: batches of 512, SGD with momentum, the rate up to 2.0 and back down in a
-#   triangle;
-# - *test-time augmentation*: logits averaged over four views of each image.
-#
-# Besides label smoothing, batches of 512 and the triangular rate (their evidence after
-# this list), `FastNet` makes these changes, among others, each with what it is meant to
-# do and where the evidence comes from:
-# - *patch whitening*, a first 2 x 2 layer with filters computed from the data: hands
-#   the next layer uncorrelated inputs from the first step
+#   trained: hands the next layer uncorrelated inputs from the first step
 #   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
 #   validation, 3 seeds, the benchmark's machine, every seed without it below every seed
 #   with it; the decorrelation itself is shown below on 500 images);
-# - *identity initialisation* instead of residual additions, each convolution's first
-#   output channels starting as copies of its input's: to let the stack train from the
-#   start as residual blocks do (one seed: no conclusion either way);
+# - *identity initialisation* instead of residual additions: each convolution's first
+#   output channels start as copies of its input, the rest random, to let the stack train
+#   from the start as residual blocks do (one seed: no conclusion either way);
 # - batch norm with its scale fixed at 1: fewer weights for the optimizer to move (3
 #   seeds: 0.25 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split -->
 #   higher than with the scale learned, the seeds overlap);
-# - GELU, a smooth ReLU: lets small negative values and their gradients through (from
-#   airbench, not measured here);
+# - *GELU*, a smooth ReLU, in place of ReLU: lets small negative values and their
+#   gradients through (from airbench, not measured here);
 # - an image that shrinks sooner, through narrower stages (32, 64 and 128 channels,
 #   against ResNet-9's 64 to 512): less computation per image (from airbench, not
 #   measured here);
@@ -1939,6 +1895,16 @@ check_exercise("Q4", answer_q4=answer_q4)
 # - batch norm's running averages moving 0.4 of the way to each batch's statistics,
 #   not PyTorch's 0.1: to keep up with a network that changes fast (from airbench, not
 #   measured here);
+# - *label smoothing* at 0.2: softened targets, 0.82 for the right class and 0.02 for each
+#   other, not 1 and 0, to keep the network from pushing its predictions ever closer to
+#   certainty (from airbench, not measured here);
+# - `fit_fast`'s batches of 512: fewer steps an epoch (256 to 1,024 ran at about the same
+#   images a second on the benchmark's machine, on random data, so what the larger batch
+#   buys in time is not shown);
+# - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
+#   weights whose size batch norm ignores (it divides out the scale of the layer before
+#   it, so only their direction counts), a gentle start, a settled end (one seed per peak
+#   rate; the triangle's shape from airbench, not measured here);
 # - SGD with *Nesterov* momentum 0.85, each gradient taken where momentum is about to
 #   carry the weights (from airbench, not measured here);
 # - weight decay 5e-4 on the weights only, not on biases and batch-norm shifts (the
@@ -1950,21 +1916,14 @@ check_exercise("Q4", answer_q4=answer_q4)
 # - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
 #   (from airbench, not measured here);
 # - channels-last weights and batches, each pixel's channels side by side in memory:
-#   to speed up training (whole runs timed on random data on the benchmark's machine).
+#   to speed up training (whole runs timed on random data on the benchmark's machine);
+# - *test-time augmentation*: logits averaged over four views of each image (section 7's
+#   rule decides whether to keep it).
 #
-# **Label smoothing, batches of 512 and the triangle: the evidence.** The benchmark chose
-# `FastNet` over a width-16 ResNet-9 on the validation split, from one seed each, in runs
-# that also differed in epochs and test-time augmentation: not a one-change comparison
-# (the benchmark's figures end this appendix).
-# - label smoothing 0.2: to keep the network from pushing its predictions ever closer to
-#   certainty (from airbench, not measured here);
-# - batches of 512: fewer steps an epoch (256 to 1,024 ran at about the same images a
-#   second on the benchmark's machine, on random data, so what the larger batch buys in
-#   time is not shown);
-# - a peak learning rate of 2.0, up and back down in a triangle: big steps for weights
-#   whose size batch norm ignores (it divides out the scale of the layer before it, so
-#   only their direction counts), a gentle start, a settled end (one seed per peak rate;
-#   the triangle's shape from airbench, not measured here).
+# **How `FastNet` was chosen.** The benchmark chose `FastNet` over a width-16 ResNet-9 on
+# the validation split, from one seed each, in runs that also differed in epochs and
+# test-time augmentation: not a one-change comparison (the benchmark's figures end this
+# appendix).
 #
 # **`FastNet`'s stages**, on an untrained copy (`fast_demo`). Its first layer,
 # *patch whitening*, has filters computed from the data (here 500 training images) so
@@ -2699,22 +2658,22 @@ print("faster here:", "DeviceTensorLoader" if tensor_seconds < files_seconds els
 del files_loader, tensor_loader
 
 # %% [markdown]
-# On this CPU, with 2 threads, reading section 1's image files
+# On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 57.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 31.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 55.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 4.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 6.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -3123,9 +3082,9 @@ print(f"chance of at least one false mark: {any_false_mark:.2f}")
 #
 # **Why the full recipe stays.** Section 7's GPU branch and exercise 2 keep the full
 # recipe, whatever its row read here
-# (**mixed**<!-- says: the full recipe against a constant 0.005 -->): the GPU run was
-# built with it, and these short runs neither support nor rule it out for 16 epochs on
-# all the training images.
+# (**mixed**<!-- says: the full recipe against a constant 0.005 -->). The GPU run keeps the
+# recipe it was built with; these 48<!-- output: steps per recipe run -->-step runs can
+# neither confirm nor reject it.
 #
 # **The runs, epoch by epoch.** The two schedules' learning rates (left), and each
 # recipe's validation accuracy after each epoch from seed 0 (right). The dashed line is
@@ -3226,9 +3185,7 @@ del first_batches, recipe_model, recipe_loader
 # %% [markdown]
 # The same first batch in all five recipes?
 # **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
-# batches not checked). Why a seed range as the yardstick, not two standard errors? Two
-# SE measure the luck of which images were drawn; a seed range measures the luck of
-# training, which is what comparing two trainings needs.
+# batches not checked). Section 6 says why the yardstick is a seed range, not two SE.
 
 # %% [markdown]
 # **The run without batch norm starts from the same weights** (section 6's run 5).
@@ -3312,7 +3269,8 @@ del fresh, first_batch_loader, gradients, decay_term
 # trim acts through Adam's averages, are not measured here.
 #
 # **What that means for section 6's weight-decay row.** On the first batch decay's term
-# was near-negligible: if later batches are like the first, the row measures the noise of
+# was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's length. If later batches are like the first, that row measures the noise of
 # these 48<!-- output: steps per recipe run -->-step runs, not decay.
 
 # %% [markdown]

@@ -2,6 +2,7 @@
 
 import math
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -21,9 +22,11 @@ from course_utils.distributed import (
     check_port_free,
     check_world_size,
     free_port,
+    function_file,
     process_group,
     rank_print,
     run_torchrun,
+    script_excerpt,
     simulate_group,
     torchrun_command,
 )
@@ -553,3 +556,30 @@ def test_process_group_gives_gloo_the_loopback_on_a_mac(
     assert seen == [expected] and calls[0] == expected
     # Set for the group's life only: afterwards the environment is as it was.
     assert os.environ.get("GLOO_SOCKET_IFNAME") == named
+
+
+def test_a_script_excerpt_numbers_each_piece_after_the_one_before(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("a = 1\ndef f():\n    return a\n\nb = 2\ndef f():\n    return b\n")
+    # The second "def f" is found after the first piece, not the first one again.
+    shown = script_excerpt(script, ("a = 1", 1), ("def f", 2))
+    assert shown.splitlines() == ["  1 a = 1", "  2 def f():", "  3     return a"]
+    assert script_excerpt(script, ("def f", 1), ("def f", 2)).splitlines()[1:] == [
+        "  6 def f():",
+        "  7     return b",
+    ]
+    with pytest.raises(ValueError, match=r"script\.py: no line holding 'missing'"):
+        script_excerpt(script, ("missing", 1))
+
+
+def _doubled(tensor):
+    return 2 * tensor
+
+
+def test_a_function_file_holds_the_function_a_script_can_load(tmp_path):
+    path = function_file(_doubled, tmp_path / "learner.py")
+    loaded = runpy.run_path(str(path))
+    assert loaded["_doubled"](torch.ones(2)).tolist() == [2.0, 2.0]
+    assert "dist" in loaded and "nn" in loaded  # the imports a lesson's function may use
+    with pytest.raises(TypeError, match="defined with def"):
+        function_file(len, tmp_path / "builtin.py")

@@ -216,27 +216,37 @@ def test_a_part_inside_the_rounds_spread_gets_no_direction():
 
 def test_every_comparison_is_made_at_every_launch_and_tabled(arms_folder):
     figures = read_arms(arms_folder)
-    slower = {arm: dict(row) for arm, row in figures.items()}  # a second launch, 2x as long
-    for row in slower.values():
-        row["epochs"] = [2 * seconds for seconds in row["epochs"]]
+    # A second launch where the 2 processes' epochs are 1.5 times as long: other speed-ups.
+    slower = {arm: dict(row) for arm, row in figures.items()}
+    two = slower["2 processes x 1 thread"]
+    two["epochs"] = [1.5 * seconds for seconds in two["epochs"]]
+    two["epoch"] = 1.5 * two["epoch"]
     pair = ("2 processes x 1 thread", "1 process x 1 thread")
     results = compare_launches({128: figures, 2048: slower}, {"the pair": pair})
-    at_128 = results["the pair"][128]
-    assert at_128.rounds == arm_speed_ups(figures, *pair)
-    assert at_128.parts == part_speed_ups(figures, *pair)
-    assert at_128.words == part_words(figures, *pair)
-    # Both arms twice as long: the same speed-ups at the second launch.
-    assert results["the pair"][2048].rounds.speed_ups == pytest.approx(at_128.rounds.speed_ups)
+    for batch, launch in ((128, figures), (2048, slower)):
+        found = results["the pair"][batch]
+        assert found.rounds == arm_speed_ups(launch, *pair)
+        assert found.parts == part_speed_ups(launch, *pair)
+        assert found.words == part_words(launch, *pair)
+    assert results["the pair"][2048].rounds.speed_ups == pytest.approx(
+        [speed_up / 1.5 for speed_up in results["the pair"][128].rounds.speed_ups]
+    )
+    # The tie band is passed on: a band of 0.8 ties the 1.71 round at 128.
+    assert compare_launches({128: figures}, {"the pair": pair}, 0.8)["the pair"][128].rounds.tied
     table = speed_up_table(results, "speed-ups").splitlines()
     assert table[0] == "speed-ups"
     assert [cell.strip() for cell in table[1].split("|")] == ["comparison", "at 128", "at 2048"]
+    # 2048: 2.00 / 1.5, 1.71 / 1.5, 1.83 / 1.5 -> 1.33, 1.14, 1.22: every round faster.
     assert [cell.strip() for cell in table[2].split("|")] == [
         "the pair",
         "1.83 (3/0/0)",
-        "1.83 (3/0/0)",
+        "1.22 (3/0/0)",
     ]
     assert (
         table[3] == "the pair at 128, median of the rounds: 1.83 (round by round: 2.00 1.71 1.83)"
+    )
+    assert (
+        table[4] == "the pair at 2048, median of the rounds: 1.22 (round by round: 1.33 1.14 1.22)"
     )
 
 
