@@ -1,16 +1,16 @@
-"""Reading two accuracies: are they apart by more than chance would put them?
+"""Reading two accuracies: how far apart chance alone would put them.
 
 An accuracy measured on n examples varies from one sample of examples to another by about
 its standard error, sqrt(p (1 - p) / n). Lesson 03 works this out by hand; lesson 05 uses
-``difference_se`` and ``beyond_two_se`` for the differences it reads, and ``SAME_ACCURACY``
-where one model's accuracy is measured twice.
+``difference_se`` for the test-against-validation differences it reads, and
+``SAME_ACCURACY`` where one model's accuracy is measured twice.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["SAME_ACCURACY", "beyond_two_se", "difference_se"]
+__all__ = ["SAME_ACCURACY", "difference_se"]
 
 # One model's accuracy measured twice on the same examples agrees exactly on a CPU; this
 # allows for a GPU's non-deterministic sums (a fraction: 0.3 points).
@@ -39,11 +39,3 @@ def difference_se(first: float, first_count: int, second: float, second_count: i
         _count("second_count", second_count),
     )
     return math.sqrt(first * (1 - first) / first_count + second * (1 - second) / second_count)
-
-
-def beyond_two_se(first: float, second: float, count: int, second_count: int | None = None) -> bool:
-    """Whether two accuracies (fractions) differ by more than two standard errors of their
-    difference (``difference_se``), measured on ``count`` examples each, or on ``count`` and
-    ``second_count``. Returns a bool. Lesson 05."""
-    second_count = count if second_count is None else second_count
-    return abs(first - second) > 2 * difference_se(first, count, second, second_count)

@@ -21,9 +21,9 @@
 # # Lesson 05: Convolutional networks on CIFAR-10
 #
 # CIFAR-10 is 60,000 colour photographs, 32 x 32 pixels, of ten classes (airplane,
-# automobile, bird, cat, deer, dog, frog, horse, ship, truck). An MLP that did well on
-# digits struggles here; convolutional networks, which reuse small filters all over the
-# image, did better in this lesson's runs.
+# automobile, bird, cat, deer, dog, frog, horse, ship, truck). An MLP (lesson 03) struggles
+# here; convolutional networks, which reuse small filters all over the image, did better
+# in this lesson's runs.
 #
 # **By the end of this lesson you can**
 # - load an image-folder dataset, normalise it per channel and keep it on the device;
@@ -36,13 +36,12 @@
 # **From lesson 04.** `device` is where the work runs (CUDA
 # GPU, Mac GPU or CPU), and `to_device` moves a model or batch there. `DeviceTensorLoader`
 # holds a dataset as one tensor on the device; each batch it serves is `(images, labels)`,
-# already on `device`. GPU work is queued, so timings call `synchronize(device)` before
-# reading the clock. `torch.autocast` runs matrix products in a 16-bit type such as
+# already on `device`. `torch.autocast` runs matrix products in a 16-bit type such as
 # bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 257 s with a peak memory of 1424 MB. The course's
+# > 2 threads); the whole lesson ran in 262 s with a peak memory of 1397 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -107,7 +106,7 @@ from course_utils.plotting import (
 )
 from course_utils.report import record_result
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
-from course_utils.stats import SAME_ACCURACY, beyond_two_se, difference_se
+from course_utils.stats import SAME_ACCURACY, difference_se
 from course_utils.training import eval_mode, predict
 
 generator = seed_everything(0)
@@ -140,8 +139,8 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
 # The course's download of the public archive stores PNG files; this run read a copy stored
-# as **.jpg**<!-- says: image files --> (printed above), so your numbers may differ by an
-# amount this lesson does not measure.
+# as **.jpg**<!-- says: image files --> (printed above), so your numbers may differ
+# slightly.
 #
 # Lesson 03's per-image transforms would decode all 50,000 files every epoch. Instead, as
 # in lesson 04, decode them **once**: as `ImageFolder`'s `loader`, `decode_image` reads each
@@ -461,7 +460,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 16 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy shows where it struggles (the first line checks
 # lesson 03's `per_class_accuracy` by hand):
 
@@ -565,8 +564,8 @@ print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:
 
 # %% [markdown]
 # With the same epochs and batches (not the same time:
-# 16.4 s<!-- output: small CNN training seconds --> of training against the MLP's
-# 4.9 s<!-- output: MLP training seconds -->), the small CNN led the MLP by
+# 18.0 s<!-- output: small CNN training seconds --> of training against the MLP's
+# 5.4 s<!-- output: MLP training seconds -->), the small CNN led the MLP by
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters (one
@@ -619,23 +618,12 @@ pixel_changes = {}
 for name, accuracy in original_accuracy.items():
     pixel_changes[name] = 100 * (shuffled_accuracy[name] - accuracy)
     print(f"{name}, change with shuffled pixels (points): {pixel_changes[name]:+.1f}")
-# Two validation accuracies apart by more than two standard errors of their difference
-# (lesson 03's SE; course_utils.stats.beyond_two_se) count as apart; within, as level.
-cnn_shuffled, mlp_shuffled = shuffled_accuracy["small CNN"], shuffled_accuracy["MLP"]
-if beyond_two_se(cnn_shuffled, mlp_shuffled, len(val_labels)):
-    shuffled_words = "below" if cnn_shuffled < mlp_shuffled else "above"
-else:
-    shuffled_words = "level with"
-print(f"shuffled pixels, the small CNN's accuracy against the MLP's: {shuffled_words}")
 
 # %% [markdown]
-# Shuffled, the small CNN's accuracy changed by
+# Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, and the
-# shuffled CNN ended
-# **below**<!-- says: shuffled pixels, the small CNN's accuracy against the MLP's --> the
-# MLP (one run each, seed 0; two SEs cover only which images were drawn). If below or
-# level, its lead rested on which pixels are neighbours.
+# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> (one run
+# each): its lead came from which pixels are neighbours.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -969,11 +957,9 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 # 1,408<!-- output: steps in section 4's small-CNN run -->, ask which parts help, not how
 # good ResNet-9 is (look for accuracies below the small CNN's).
 #
-# Rerunning one recipe from another seed moved its accuracy by up to
-# 7.84<!-- output: largest seed range (points) --> points (the *seed range*, best seed minus
-# worst: the range column): a smaller change could be the seed's doing. Below, each recipe's
-# final validation accuracy by seed, then each change within each seed (same starting
-# weights and first batch: Appendix D), with its mean and *yardstick*.
+# Below, each recipe's final validation accuracy by seed and its *seed range* (best seed
+# minus worst), then each change within each seed (same starting weights and first batch:
+# Appendix D), with its mean and *yardstick*: the larger seed range of its two recipes.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -986,7 +972,10 @@ for name, recipe_finals in finals.items():
     row = "".join(f"{a:7.2f}" for a in recipe_accuracies)
     print(f"{name:34}{row}{statistics.mean(recipe_accuracies):8.2f}{seed_ranges[name]:8.2f}")
 full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
-print(f"largest seed range (points): {max(seed_ranges.values()):.2f}")
+no_norm_name = "the recipe, without batch norm"
+with_norm_ranges = [spread for name, spread in seed_ranges.items() if name != no_norm_name]
+print(f"largest seed range with batch norm (points): {max(with_norm_ranges):.2f}")
+print(f"seed range without batch norm (points): {seed_ranges[no_norm_name]:.2f}")
 
 # %%
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
@@ -1030,26 +1019,29 @@ other_words = "all within" if others_within else "not all within"
 print(f"other rows' mean changes against their own yardsticks: {other_words}")
 
 # %% [markdown]
-# A mean change inside the yardstick (the larger seed range of the two recipes) could be
-# luck; two standard errors would cover only which images were drawn.
-# Without batch norm (rate and clipping kept as set for it), accuracy was
+# The seed alone moved a recipe's accuracy by up to
+# 4.74<!-- output: largest seed range with batch norm (points) --> points with batch norm
+# and by 7.84<!-- output: seed range without batch norm (points) --> without, so a mean
+# change inside its yardstick could be luck; two standard errors would cover only which
+# images were drawn. Without batch norm (with the full recipe's rate and clipping, chosen
+# for a network with batch norm), accuracy was
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
 # than its yardstick. The other four rows' mean changes were
 # **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# yardsticks. Where a row stays within its yardstick, these short runs do not detect that
-# part's effect; the recipe is kept from the GPU run it was built for (Appendix D), not
-# from this table.
+# yardsticks. Where a row stays within its yardstick, these runs detected no effect. The
+# lesson keeps one-cycle, weight decay and clipping because the recipe it follows uses
+# them, not because of these short runs (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# ResNet-9 at full width (64) is too slow for a CPU: even width 16 for 16 epochs would
-# overrun the lesson's 10-minute budget on the benchmark's CPU (an estimate: about
-# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->, Appendix E). So on a CPU or Mac GPU
-# the next cell trains `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498;
-# Appendix A). Unlike ResNet-9, it has:
+# ResNet-9 at full width (64) is estimated too slow for a CPU (Appendix E's estimate):
+# even width 16 for 16 epochs would overrun the lesson's 10-minute budget on the
+# benchmark's CPU (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->). So on a
+# CPU or Mac GPU the next cell trains `FastNet`, after Keller Jordan's *airbench* (arXiv
+# 2404.00498; Appendix A). Unlike ResNet-9, it has:
 # - a fixed first layer of 2 x 2 filters computed from the training images;
 # - narrower stages (32 to 128 channels), GELU, and convolutions that start as copies of
 #   their input instead of residual blocks;
@@ -1146,8 +1138,9 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# Look for `FastNet`'s training loss above its validation loss: training scores augmented
-# batches against smoothed targets, validation plain images and labels (Appendix A).
+# Look for the network's (`FastNet` here; ResNet-9 on a CUDA GPU) training loss above its
+# validation loss: training scores augmented batches (`FastNet`'s against smoothed
+# targets), validation plain images and labels (Appendix A).
 #
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
 # as it is, mirrored, shifted by a pixel (too little to see), both:
@@ -1169,8 +1162,10 @@ show_batch(
 # −1), so chance moves the gain by about √n images; keep it only above 2 √n.
 
 # %%
-plain_right = torch.eq(*predict(network, val_loader))  # True where the prediction is right
-tta_right = torch.eq(*predict(with_tta, val_loader))
+plain_predictions, plain_truth = predict(network, val_loader)
+tta_predictions, tta_truth = predict(with_tta, val_loader)
+plain_right = plain_predictions == plain_truth  # True where the prediction is right
+tta_right = tta_predictions == tta_truth
 tta_accuracy = tta_right.float().mean().item()
 record_result("validation accuracy with test-time augmentation", tta_accuracy)
 gain_points = 100 * (tta_accuracy - plain_right.float().mean().item())
@@ -1227,10 +1222,11 @@ print(f"test against validation: {verdict}")
 
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
-# the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and `FastNet`
-# **78.1%**<!-- output: FastNet test accuracy --> (with its own recipe and
-# 72 s<!-- output: FastNet training seconds --> of training against the small CNN's
-# 16 s<!-- output: small CNN training seconds -->: not a one-change comparison). The
+# the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's network
+# **78.1%**<!-- output: FastNet test accuracy --> (`FastNet` here, ResNet-9 on a CUDA GPU;
+# with its own recipe and 71 s<!-- output: FastNet training seconds --> of training
+# against the small CNN's 18 s<!-- output: small CNN training seconds -->: not a
+# one-change comparison). The
 # last column gives each difference in standard errors (SE, lesson 03); chance alone
 # seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -1351,8 +1347,8 @@ print(
 #   reuses its small filters at every position, so it needs far fewer weights than a
 #   linear layer.
 # - With the same epochs and batches (not the same time:
-#   16 s<!-- output: small CNN training seconds --> against
-#   4.9 s<!-- output: MLP training seconds -->; one run each, seed 0), the small CNN
+#   18 s<!-- output: small CNN training seconds --> against
+#   5.4 s<!-- output: MLP training seconds -->; one run each, seed 0), the small CNN
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points. With pixels shuffled, the CNN's accuracy changed by
@@ -1369,7 +1365,7 @@ print(
 #   **all within**<!-- says: other rows' mean changes against their own yardsticks --> theirs.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.20 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.2 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1710,8 +1706,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.54 s<!-- output: width 2, training seconds per epoch --> to
-# 1.38 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.58 s<!-- output: width 2, training seconds per epoch --> to
+# 1.37 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -2661,19 +2657,19 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 55.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 57.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 28.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.34<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 5.2<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields

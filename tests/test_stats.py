@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from course_utils.stats import SAME_ACCURACY, beyond_two_se, difference_se
+from course_utils.stats import SAME_ACCURACY, difference_se
 
 
 def test_the_standard_error_of_a_difference_adds_the_two_variances():
@@ -10,20 +10,6 @@ def test_the_standard_error_of_a_difference_adds_the_two_variances():
     assert difference_se(0.5, 100, 0.8, 400) == pytest.approx(math.sqrt(0.0025 + 0.0004))
     assert difference_se(0.8, 400, 0.5, 100) == difference_se(0.5, 100, 0.8, 400)
     assert difference_se(1.0, 10, 0.0, 10) == 0.0
-
-
-def test_two_accuracies_are_apart_only_beyond_two_standard_errors():
-    # On 5,000 examples each, two accuracies near 0.6 have an SE of a difference of about
-    # 0.0098: 0.02 apart is beyond two, 0.015 is not.
-    assert beyond_two_se(0.60, 0.62, 5_000)
-    assert beyond_two_se(0.62, 0.60, 5_000)
-    assert not beyond_two_se(0.60, 0.615, 5_000)
-    # The second count is used where given, for the second accuracy: fewer examples, a
-    # wider band. 0.9 on 5,000 examples against 0.8 on 50: 2 SE is about 0.113; 0.8 on
-    # 5,000 against 0.9 on 50: about 0.086. So a gap of 0.1 is beyond two SEs only there.
-    assert not beyond_two_se(0.60, 0.62, 5_000, 500)
-    assert not beyond_two_se(0.90, 0.80, 5_000, 50)
-    assert beyond_two_se(0.80, 0.90, 5_000, 50)
 
 
 def test_the_lesson_and_its_checks_share_one_same_accuracy_allowance():
