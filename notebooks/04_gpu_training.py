@@ -163,7 +163,7 @@ print(
 # only the queueing; after it,
 # **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->.
 #
-# An honest timing therefore **warms up** (an operation's first run can pay one-off
+# An honest timing **warms up** (an operation's first run can pay one-off
 # costs, such as choosing a *kernel*, the compiled function the device runs for one
 # operation), **synchronises** before each clock reading, and **repeats**, quoting the
 # median with the spread. `seconds_per_product` does all three, and times the first, cold
@@ -290,7 +290,7 @@ print(len(train_dataset), len(val_dataset))
 #    recommends<!-- source: https://pytorch.org/docs/stable/optim.html --> this order);
 # 2. each batch moves just before use;
 # 3. each loss stays on the device: on a GPU we expect a `loss.item()` per step to make
-#    Python wait for every step.
+#    Python wait every step.
 #
 # One epoch of the 32-unit model on the first 10,240 training images:
 
@@ -331,8 +331,8 @@ print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
 # **The evaluation pass** is lesson 03's, on the device.
-# Its 20 `.item()` calls, two per batch of 1,000 images, would each make Python wait on a
-# GPU.
+# On a GPU we expect each of its 20 `.item()` calls, two per batch, to make Python wait
+# (not measured here).
 
 # %%
 hand_model.eval()
@@ -601,9 +601,9 @@ print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
-# **A control.** Is (a)'s wait the per-image work (PIL image, `ToTensor`, `Normalize`) or
-# the fetching and collating? This loader keeps (a)'s settings over ready tensors, so it
-# skips only the per-image work (Appendix B).
+# **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
+# loader keeps (a)'s settings over ready tensors, so it skips the per-image PIL
+# conversion and transforms (Appendix B).
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -666,15 +666,15 @@ plot_epoch_parts(
 # **3.77 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 # **4.09 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
 # for batches, and took **19.6 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b). The control (no per-image work) removed
+# as (b). The control (no per-image transforms) removed
 # **3.57 s**<!-- output: wait removed by ready tensors --> of that wait (one run): work
-# that (b) does once. A bar is the median wait plus the median rest; a dot, one whole
-# later epoch.
+# that (b) does once. A bar is the median wait plus median rest; a dot, one whole later
+# epoch.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
-# `num_workers` yourself (Appendix B times neither). On a GPU, look for (b)'s lead to
-# hold (Appendix E).
+# `num_workers` yourself (Appendix B times neither here; it quotes another machine's
+# `num_workers` benchmark). On a GPU, look for (b)'s lead to hold (Appendix E).
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU,
@@ -751,7 +751,7 @@ class MixedPrecisionMLP(MLP):
 # **`torch.compile`** is documented to turn the model's Python code into *fused* kernels
 # (one kernel for several operations, say the bias and the ReLU).
 #
-# **Three arms**, timed against each other: an MLP with two hidden
+# **Three arms**: an MLP with two hidden
 # layers of 1,024 units trains as `float32`, the baseline; `compiled`; and
 # `bfloat16 autocast`, where bfloat16 is native and autocast runs. All start from the
 # same seed and see the same batches of 256, at a learning rate of 0.05.
@@ -899,9 +899,9 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
 #
 # The first compiled epoch, compiling included, took
 # **16.72 s**<!-- output: compiled, first epoch of training (s) --> of training (Appendix
-# F sets the cost apart). On a GPU, look for neither step to gain: the course's H200
-# took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch, which we
-# read as launch costs, not arithmetic, setting the time (not timed apart; Appendix E).
+# F sets the cost apart). On a GPU, look for neither step to gain: the course's one H200
+# run took about 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch,
+# which we read as launch costs, not arithmetic (not timed apart; Appendix E).
 
 # %% [markdown]
 # ## Summary
@@ -1323,10 +1323,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
-# but the classic pipeline made its batches again every epoch. Inside its later epochs
-# (one run), it waited
-# **3.77 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for
-# them. `dataset_to_tensors` did that work once, in
+# but the classic pipeline made its batches again every epoch. It waited a median of
+# **3.77 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# later epoch for them (one run). `dataset_to_tensors` did that work once, in
 # **3.73 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
@@ -1583,12 +1582,12 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # **3.57 s**<!-- output: wait removed by ready tensors --> an epoch (section 6).
 #
 # Read these as rough sizes, not judged: the pipelines ran one after another, and the
-# ready tensors' figures come from one epoch. On this CPU the rest took
+# ready tensors' figures come from one epoch. On this CPU the blue parts differ for the
+# same arithmetic: the rest took
 # **0.32 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
 # **0.17 s**<!-- output: (b), median later epoch, the rest (s) --> in (b) (medians of two
-# later epochs), for the same arithmetic. The cause is not timed here, so do not read
-# small gaps between the blue parts. The ready-tensor control's second epoch spent
-# **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# later epochs); this lesson does not time why. The ready-tensor control's second epoch
+# spent **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
 # **0.41 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
@@ -1675,8 +1674,7 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # each: too few runs to tell a difference of a tenth from noise. We expect that with 2
 # logical CPUs the workers compete with the training process for them, and that on more
 # cores they may help more (neither measured): time `num_workers` on your own machine.
-# Compare those two figures with each other, not with this notebook's (another machine,
-# another script).
+# Read neither figure against this notebook's (another machine, another script).
 
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and device checks
@@ -2201,7 +2199,8 @@ del product_pairs
 # one run, which judges the prediction, not bfloat16. The cell reads it as
 # **below: the share may be too high, since each product was timed
 # alone**<!-- says: bfloat16 epoch speed-up against the prediction, in words -->, a
-# reading it does not test.
+# reading it does not test. Appendix E names another, also untested: autocast adds
+# operations that convert between the types.
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
 # is documented to fuse operations such as the bias additions and ReLUs around the

@@ -138,14 +138,14 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# The course's download of the public archive stores PNG files; this run read a copy stored
-# as **.jpg**<!-- says: image files --> (printed above), so your numbers may differ
-# slightly.
+# This run's copy stores its images as **.jpg**<!-- says: image files --> (printed above);
+# the course's own download of the public archive stores PNG files, so your numbers may
+# differ.
 #
 # Lesson 03's per-image transforms would decode all 50,000 files every epoch. Instead, as
-# in lesson 04, decode them **once**: as `ImageFolder`'s `loader`, `decode_image` reads each
-# file straight into a `uint8` tensor, a quarter of `float32`'s memory (Appendix B times
-# both ways).
+# in lesson 04, decode them **once** (Appendix B times both ways): as `ImageFolder`'s
+# `loader`, `decode_image` reads each file straight into a `uint8` tensor, a quarter of
+# `float32`'s memory.
 #
 # **Three splits.** As in lesson 03, a seeded shuffle takes a *validation set* of 5,000
 # from the 50,000 training images (the folder is sorted by class); every training curve
@@ -629,7 +629,9 @@ for name, accuracy in original_accuracy.items():
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe help (width 8, short runs on a sample, three seeds). It rests on three ideas:
+# recipe help (width 8, short runs on a sample, three seeds). On a CPU or Mac GPU, section 7
+# trains a faster network, `FastNet`; full-size ResNet-9 needs a CUDA GPU. ResNet-9 rests
+# on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -1021,18 +1023,17 @@ print(f"other rows' mean changes against their own yardsticks: {other_words}")
 # %% [markdown]
 # The seed alone moved a recipe's accuracy by up to
 # 4.74<!-- output: largest seed range with batch norm (points) --> points with batch norm
-# and by 7.84<!-- output: seed range without batch norm (points) --> without, so a mean
-# change inside its yardstick could be luck; two standard errors would cover only which
-# images were drawn. Without batch norm (with the full recipe's rate and clipping, chosen
-# for a network with batch norm), accuracy was
+# and by 7.84<!-- output: seed range without batch norm (points) --> without. A mean
+# change smaller than its yardstick could be seed luck. Without batch norm (with the full
+# recipe's rate and clipping, set, not searched, for the network with batch norm),
+# accuracy was
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
 # than its yardstick. The other four rows' mean changes were
 # **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# yardsticks. Where a row stays within its yardstick, these runs detected no effect. The
-# lesson keeps one-cycle, weight decay and clipping because the recipe it follows uses
-# them, not because of these short runs (Appendix D).
+# yardsticks. The lesson keeps one-cycle, weight decay and clipping because the recipe it
+# follows uses them, not because of these short runs (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1157,9 +1158,10 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? Only the n images that exactly one way gets right can move the gain. If
-# test-time augmentation were no better, each of these n images would be a coin toss (+1 or
-# −1), so chance moves the gain by about √n images; keep it only above 2 √n.
+# Does it help? Only the n images that exactly one of the two ways (with or without
+# test-time augmentation) gets right can move the gain. If it were no better, each of these
+# n images would be a coin toss (+1 or −1), so chance moves the gain by about √n images;
+# keep it only above 2 √n.
 
 # %%
 plain_predictions, plain_truth = predict(network, val_loader)
@@ -1223,10 +1225,9 @@ print(f"test against validation: {verdict}")
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's network
-# **78.1%**<!-- output: FastNet test accuracy --> (`FastNet` here, ResNet-9 on a CUDA GPU;
-# with its own recipe and 71 s<!-- output: FastNet training seconds --> of training
-# against the small CNN's 18 s<!-- output: small CNN training seconds -->: not a
-# one-change comparison). The
+# **78.1%**<!-- output: FastNet test accuracy --> (`FastNet` here; another network, recipe
+# and time: 71 s<!-- output: FastNet training seconds --> against the small CNN's
+# 18 s<!-- output: small CNN training seconds -->; not a one-change comparison). The
 # last column gives each difference in standard errors (SE, lesson 03); chance alone
 # seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -2308,11 +2309,10 @@ print(f"the fit's own gap, against chance: {fit_words}")
 # (SE), about how far, was
 # 0.014<!-- output: the fit's own gap, its standard error (SE) -->, from the per-image
 # losses' variances, as lesson 03 did for accuracies. The gap was
-# **beyond two SE above 0**<!-- says: the fit's own gap, against chance -->. Within two
-# SE of 0, it could well be chance; beyond two SE above 0, the network fits those 5,000
-# images (on a CPU, also the ones that set the whitening filters) better than new ones.
-# That alone is not *overfitting*: a validation loss that rises while the training loss
-# falls (exercise 1).
+# **beyond two SE above 0**<!-- says: the fit's own gap, against chance -->: the network
+# fits these 5,000 training images (on a CPU, also the ones that set the whitening filters)
+# better than new ones. That alone is not *overfitting*: a validation loss that rises while
+# the training loss falls (exercise 1).
 
 # %% [markdown]
 # **Channels-last.** A batch is one long row of numbers; its *strides* say how far apart
@@ -2545,6 +2545,10 @@ print(
 #   63%<!-- source: benchmarks/RESULTS.md -->.
 # - *Test-time augmentation* (3 seeds; measured on the test set, after the choice was
 #   made on validation): 0.8 to 1.4 points<!-- source: benchmarks/RESULTS.md -->.
+#   Section 7's one run rejected it: a gain of
+#   0.6<!-- output: test-time augmentation, gain (points) --> points against a bar of
+#   0.7<!-- output: noise level of the gain (two standard deviations) --> points cannot be
+#   told from chance there, which is not evidence of no gain.
 # - *Channels-last*: about 1.5 times<!-- source: benchmarks/RESULTS.md --> the training
 #   speed, on random data.
 # - *Batch size* (training images a second on random data, `FastNet`):
@@ -2719,10 +2723,9 @@ print(f"the animals' mean, against the vehicles': {animal_words}")
 # 55.5%<!-- output: mean per-class accuracy, the 6 animals (%) --> and the vehicles
 # 63.6%<!-- output: mean per-class accuracy, the 4 vehicles (%) -->, so the animals' mean
 # was **lower**<!-- says: the animals' mean, against the vehicles' -->, for the small CNN
-# on the validation images (one model, one run, not tested against chance; section 4's
-# ranking shows which classes pull each mean). Section 8's confusion matrix is another
-# model's, `FastNet`'s, on the test images: look along its diagonal for where the animals
-# fall.
+# on the validation images (one run; not tested against chance). Section 4's ranking shows
+# which classes pull each mean. Section 8's confusion matrix is another model's,
+# `FastNet`'s, on the test images: look along its diagonal for where the animals fall.
 
 # %% [markdown]
 # **Receptive fields.** What makes a second-layer channel of the small CNN respond most?

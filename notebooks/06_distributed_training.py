@@ -210,8 +210,7 @@ print(collectives.output)
 # The processes print at the same time: read the lines by rank (`dist.barrier()` holds
 # each process until all have called it). This MLP's training needs these two:
 # `broadcast` once (every copy starts from the same weights), `all_reduce` every step (to
-# average the gradients); section 7's script also calls `barrier`, and all-reduces
-# timings and validation totals.
+# average the gradients); section 7's script also calls `barrier`.
 #
 # Later scripts join with the course's `process_group()`, written to pick gloo or NCCL,
 # set the device, time out every collective call, and leave the group even after an error
@@ -228,7 +227,7 @@ print(collectives.output)
 # **First, the data, in one file.** A seeded shuffle (`randperm`, seed 42) holds out
 # 10,000 of the 60,000 training images for validation. They stay `uint8` pixels,
 # normalised batch by batch, in a file that every process maps into memory
-# (`torch.load(..., mmap=True)`) rather than copying it.
+# (`torch.load(..., mmap=True)`).
 
 # %%
 work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
@@ -275,8 +274,7 @@ del train_images, train_labels, val_images, val_labels
 # with its mean over all the processes, using `dist.all_reduce` and
 # `dist.get_world_size()`. The check runs it in a pretend group of 3 processes
 # (`simulate_group`: threads standing in for processes), each holding the gradient of its
-# own third of a batch, then in a group of 4. The lines under `if check_exercise(...)`
-# run only for a passing answer.
+# own third of a batch, then in a group of 4.
 
 
 # %%
@@ -394,7 +392,8 @@ print(f"rank 1 (images 32 to 63) printed the same gaps and matches as rank 0: {r
 #    *buckets*, each as soon as it is filled (PyTorch's DDP
 #    documentation<!-- source: PyTorch docs, DistributedDataParallel -->); copying the
 #    gradients into the buckets and back is its *bookkeeping*. This model's gradients fit
-#    in one bucket, so its one all-reduce starts after `backward` ends (Appendix B);
+#    in one bucket, so its one all-reduce starts once `backward` has computed the last
+#    gradient; `backward` returns when it is done (Appendix B);
 # 3. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights (section 7 checks).
 
@@ -434,9 +433,9 @@ for epoch in (0, 1):
 # `train_ddp.py` trains lesson 03's MLP in every process; below, its lines from the
 # sampler to the end of a step, numbered. Against lesson 03's loop, the new lines are the
 # sampler (60-61), validation sharded by rank (62-64), the DDP wrapper (68) and
-# `set_epoch` (77); lines 79-87 start the epoch's clock and time the loading, as section
-# 9's arms are timed. `process_group` gives `group.device`, which the `.to(device)` lines
-# use (DDP gets `device_ids` with NCCL only; exercise 3 writes that choice). After each
+# `set_epoch` (77); lines 79-87 time the epoch and its loading, as in section 9.
+# `process_group` gives `group.device`, which the `.to(device)` lines use (DDP gets
+# `device_ids` with NCCL only; exercise 3 writes that choice). After each
 # epoch (below the excerpt; Appendix E lists the whole script), `dist.all_reduce` sums
 # the shards' validation counts, and rank 0 alone saves `model.module`, the plain model
 # inside DDP.
@@ -526,22 +525,22 @@ for size in (64, 1024):
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
-# At 64 images per process DDP added
+# At 64 images per process (CPU figures, one launch) DDP added
 # 0.749 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
 # 0.091 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
 # processes are predicted
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words --> (a
+# speed-up of
+# 0.459<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
 # 0.703 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
 # 1.219 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
-# so **faster**<!-- says: 1024 images per process, the predicted speed-up in words --> by
-# the ranks' median (from each rank's own step, the ranks
-# **agree**<!-- says: 1024 images per process, the ranks' own predictions -->, printed in
-# Appendix C). The predicted speed-ups (CPU figures, one launch for both sizes):
-# 0.459<!-- output: 64 images per process, predicted speed-up of 2 processes --> and
-# 1.223<!-- output: 1024 images per process, predicted speed-up of 2 processes -->.
+# so **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.223<!-- output: 1024 images per process, predicted speed-up of 2 processes -->) by the
+# ranks' median; from each rank's own step, the ranks
+# **agree**<!-- says: 1024 images per process, the ranks' own predictions --> (Appendix C).
 
 # %% [markdown]
 # ## 9. One process against two
@@ -642,6 +641,8 @@ for question, name in take_aways.items():
         print(f"take-away at {batch}, {question}: {rounds.verdict} (median {rounds.median:.2f})")
 
 # %% [markdown]
+# A speed-up is the median of the rounds' own ratios, so it need not equal the ratio of
+# the table's epoch medians.
 # The `val accuracy` column compares no batch sizes (three things change; Appendix A),
 # nor section 7's run (4 epochs) with these arms (one epoch a round).
 # The same medians, drawn: orange, the loader; blue, the rest; a dot, each round's epoch.
@@ -665,21 +666,22 @@ plot_epoch_parts(
 # **slower in every round (median
 # 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048,
 # **faster in every round (median
-# 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The practical
-# question, against one process on 2 threads: at 128,
+# 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The same-CPU
+# test: at 128,
 # **slower in every round (median
 # 0.50)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
 # 1.61)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
-# A winner needs every counted round on one side of the tie band, however large the
-# median (the table's round-by-round lines show each round).
-# Appendix A lists the loaders that ran above 2.2 times as fast with 2 processes (2 times
-# 1.1, the tie band's edge), which 2 CPUs alone cannot give: **DataLoader pair (1 CPU
+# A winner needs every counted round beyond the tie band, on the same side (see the
+# round-by-round lines).
+# Two CPUs, loading at the same rate per image as one, give at most 2; Appendix A lists
+# the loaders that ran above 2.2 times as fast with 2 processes (2 times 1.1, the tie
+# band's edge): **DataLoader pair (1 CPU
 # vs 2) at 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->.
-# Where a pair is named, part of its gain is such loading. For the DataLoader pair at
-# 2,048, both arms loading at the control's rate give
-# 1.33<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->:
-# an estimate, not a measurement (a ratio of two epochs, Appendix A).
+# A named pair's gain is partly faster loading per image. At 2,048 the DataLoader pair
+# would give about
+# 1.33<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
+# had both arms loaded at the control's per-image rate (an estimate; Appendix A).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -736,7 +738,7 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 11. What changes at scale
 #
-# **GPUs.** On a machine with 2 GPUs or more, the same scripts are written to run
+# **GPUs.** With 2 GPUs or more, the same scripts are written to run
 # unchanged (not run here): `process_group()` picks NCCL, each process takes GPU
 # `LOCAL_RANK`, the `.to(device)` lines move the model and every batch there, and DDP gets
 # `device_ids=[device]`.
@@ -750,8 +752,9 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # process's own shard, whose statistics can differ from the whole batch's. `SyncBatchNorm`
 # (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each process normalise
 # with the whole batch's (PyTorch's
-# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
-# Appendix F shows it failing on a CPU, and the shards' means.
+# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->;
+# not shown here: Appendix F's CPU run prints the shards' and whole batch's means,
+# then the converted model's `ValueError`: it needs a GPU or another accelerator).
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
