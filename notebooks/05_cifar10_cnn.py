@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 262 s with a peak memory of 1397 MB. The course's
+# > 2 threads); the whole lesson ran in 267 s with a peak memory of 1468 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -460,7 +460,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 19 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy shows where it struggles (the first line checks
 # lesson 03's `per_class_accuracy` by hand):
 
@@ -564,8 +564,8 @@ print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:
 
 # %% [markdown]
 # With the same epochs and batches (not the same time:
-# 18.0 s<!-- output: small CNN training seconds --> of training against the MLP's
-# 5.4 s<!-- output: MLP training seconds -->), the small CNN led the MLP by
+# 19.2 s<!-- output: small CNN training seconds --> of training against the MLP's
+# 5.7 s<!-- output: MLP training seconds -->), the small CNN led the MLP by
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters (one
@@ -1080,6 +1080,11 @@ def build_network() -> nn.Module:
     return to_device(network, device).to(memory_format=torch.channels_last)
 
 
+# %% [markdown]
+# The network, built and trained: ResNet-9 with one-cycle, weight decay and clipping on a
+# CUDA GPU, `FastNet` with its own recipe elsewhere.
+
+# %%
 release_memory()
 seed_everything(0)
 network = build_network()
@@ -1131,6 +1136,8 @@ else:
     )
     print(f"steps per epoch: {len(fast_loader)}")  # drop_last: whole batches only
     print(f"training images per epoch: {len(fast_loader) * fast_loader.batch_size:,}")
+
+# %%
 training_minutes = sum(epoch["train_seconds"] for epoch in network_history) / 60
 print(f"{network_name}, {len(network_history)} epochs, {count_parameters(network):,} parameters")
 record_result("strongest network validation accuracy", network_history[-1]["val_acc"])
@@ -1227,7 +1234,7 @@ print(f"test against validation: {verdict}")
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's network
 # **78.1%**<!-- output: FastNet test accuracy --> (`FastNet` here; another network, recipe
 # and time: 71 s<!-- output: FastNet training seconds --> against the small CNN's
-# 18 s<!-- output: small CNN training seconds -->; not a one-change comparison). The
+# 19 s<!-- output: small CNN training seconds -->; not a one-change comparison). The
 # last column gives each difference in standard errors (SE, lesson 03); chance alone
 # seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -1348,8 +1355,8 @@ print(
 #   reuses its small filters at every position, so it needs far fewer weights than a
 #   linear layer.
 # - With the same epochs and batches (not the same time:
-#   18 s<!-- output: small CNN training seconds --> against
-#   5.4 s<!-- output: MLP training seconds -->; one run each, seed 0), the small CNN
+#   19 s<!-- output: small CNN training seconds --> against
+#   5.7 s<!-- output: MLP training seconds -->; one run each, seed 0), the small CNN
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points. With pixels shuffled, the CNN's accuracy changed by
@@ -1707,8 +1714,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.58 s<!-- output: width 2, training seconds per epoch --> to
-# 1.37 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.61 s<!-- output: width 2, training seconds per epoch --> to
+# 1.47 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -2661,19 +2668,19 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 57.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 57.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 28.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 28.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 30.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
 # 04's classic pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 5.2<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 7.4<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.37<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
