@@ -604,11 +604,6 @@ class _Done:
         return True
 
 
-if __name__ == "__main__":
-    # python -m course_utils.distributed [torchrun options] script [args]: see torchrun_command
-    _launch_forked(sys.argv[1:])
-
-
 def script_excerpt(path: str | Path, *pieces: tuple[str, int]) -> str:
     """Lines of the script at ``path`` with their line numbers, for reading in a notebook:
     for each ``(text, count)`` in turn, the first line holding ``text`` after the previous
@@ -639,3 +634,8 @@ def function_file(function: Callable, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(FUNCTION_FILE_HEADER + inspect.getsource(function))
     return path
+
+
+if __name__ == "__main__":
+    # python -m course_utils.distributed [torchrun options] script [args]: see torchrun_command
+    _launch_forked(sys.argv[1:])

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1448 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1411 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -526,19 +526,19 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process (CPU figures, one launch) DDP added
-# 0.749 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.808 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.091 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
+# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so 2
 # processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words --> (a
 # speed-up of
-# 0.459<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# 0.455<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 0.703 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.756 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.219 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
+# 1.093 ms<!-- output: 1024 images per process, ms a step saves on half the images -->,
 # so **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.223<!-- output: 1024 images per process, predicted speed-up of 2 processes -->) by the
+# (1.145<!-- output: 1024 images per process, predicted speed-up of 2 processes -->) by the
 # ranks' median; from each rank's own step, the ranks
 # **agree**<!-- says: 1024 images per process, the ranks' own predictions --> (Appendix C).
 
@@ -664,23 +664,23 @@ plot_epoch_parts(
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). The DataLoader pair: at 128,
 # **slower in every round (median
-# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048,
+# 0.51)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048,
 # **faster in every round (median
-# 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The same-CPU
+# 2.23)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The same-CPU
 # test: at 128,
 # **slower in every round (median
-# 0.50)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.61)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 2.12)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # A winner needs every counted round beyond the tie band, on the same side (see the
 # round-by-round lines).
 # Two CPUs, loading at the same rate per image as one, give at most 2; Appendix A lists
 # the loaders that ran above 2.2 times as fast with 2 processes (2 times 1.1, the tie
-# band's edge): **DataLoader pair (1 CPU
-# vs 2) at 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->.
+# band's edge): **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->.
 # A named pair's gain is partly faster loading per image. At 2,048 the DataLoader pair
 # would give about
-# 1.33<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
+# 1.40<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
 # had both arms loaded at the control's per-image rate (an estimate; Appendix A).
 #
 # Did the plain loop and DDP train the same model?
@@ -793,21 +793,21 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.749 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
+#   0.808 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, while
 #   halving the images saved
-#   0.091 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 9 (CPU figures, 5<!-- output: rounds counted --> counted rounds per batch):
 #   2 processes against one on 1 thread were at 128 **slower in every round (median
-# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> and at
+# 0.51)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> and at
 #   2,048 **faster in every round (median
-# 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, or
-#   1.33<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
+# 2.23)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, or
+#   1.40<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->
 #   both loading at one rate (an estimate, not a measurement: a ratio of two epochs,
 #   Appendix A); against one on 2 threads, at 128
 #   **slower in every round (median
-# 0.50)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
+# 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->
 #   and at 2,048 **faster in every round (median
-# 1.61)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 2.12)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1001,7 +1001,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.50<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.51<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1021,18 +1021,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.749 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.808 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.091 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.459<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.455<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.50<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.51<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.50<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# 0.49<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
 # another comparison. Appendices A and C split those epochs into the loading and the
 # rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1134,12 +1134,12 @@ for batch, (rounds, _, _) in results[LEAN].items():
 
 # %% [markdown]
 # A second process, both loading lean: at 128, **slower in every round (median
-# 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
-# (median 1.29)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# 0.40)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
+# (median 1.71)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 # Two CPUs can at most
 # double the speed, yet the loaders that ran above 2.2 times as fast (2 times 1.1, the tie
 # band's edge)
-# were: **DataLoader pair (1 CPU vs 2) at
+# were: **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. Where a
 # pair is named there, part of its speed-up is loading that 2 CPUs alone do not explain;
 # the control later in this appendix weighs it.
@@ -1219,7 +1219,7 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.58<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.55<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
 # 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
@@ -1354,16 +1354,16 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Why a part's cost per image changes with the processes or the batch, this lesson does
 # not time.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.88<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.83<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.39<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.32<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.91<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.61<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1484,13 +1484,13 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 
 # %% [markdown]
 # The control loaded an image in
-# 4.1 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
+# 3.6 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
 # at 64,
-# 4.3 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
+# 3.7 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
 # at 128,
-# 3.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
+# 3.8 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
 # at 1,024 and
-# 4.0 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
+# 3.9 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
 # at 2,048 (CPU figures, one run). The verdict:
 # **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
 # spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
@@ -1498,7 +1498,7 @@ print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: 
 # How much of the loading gain at 2,048 could the smaller batch that each of the 2
 # processes loads explain? The gain to explain, each process's gain per image beyond
 # halving its images (the DataLoader pair's loader speed-up over 2), was
-# 1.36<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
+# 1.67<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
 # control's gain, its cost per image at 2,048 over that at 1,024, was
 # 1.01<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
 # **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 -->. The
@@ -1543,30 +1543,30 @@ print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
 # %% [markdown]
 # Per image, each arm's loading inside its epochs took this many times the control's
 # alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.81<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
+# 1.97<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
 # each of the 2 processes'
-# 1.35<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
+# 1.16<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
 # 128, in the same order,
-# 1.02<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.35<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
+# 1.17<!-- output: plain loop at 128, loading per image inside the run / alone --> and
+# 1.55<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
 # Against the control's repeat range (its fastest to its slowest repeat; a cost within it
 # is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
 # it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
-# **the baseline within it, 2 processes above
+# **the baseline above it, 2 processes above
 # it**<!-- says: at 128, loading inside the run against the control's repeats -->. What
 # sets these ratios, this lesson does not time.
 #
 # Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
 # taken
-# 0.28 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
+# 0.26 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
 # and the 2 processes'
-# 0.21 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
+# 0.19 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
 # a speed-up of
-# 1.33<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
+# 1.40<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
 # in words
 # **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->,
 # where the DataLoader pair's median speed-up as run was
-# 1.90<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->.
+# 2.23<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->.
 # An estimate, not a measurement: both arms at the control's loading rate.
 
 # %% [markdown]
@@ -1620,37 +1620,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.29<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.35<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.40<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.94<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.29<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.71<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's (verdict: **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.01<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.79
+# 3.02<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.84
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.01<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **a tie, then no clear winner: 2 faster, 3 tied, 0
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1659,9 +1659,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.50<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.61<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 2.12<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1772,34 +1772,34 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.406 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.448 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.409 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.427 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.749 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.808 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.106 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.105 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.643 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.703 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.406 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.409 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
 # 62%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 30%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.45<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 3.20<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
 # 0.94<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.19<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.20<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.76<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.70<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
@@ -1848,16 +1848,16 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 the prediction from the median DDP step was
-# **1.223 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
+# **1.145 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
 # the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
 # own prediction: rank 0's
-# **1.223 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
+# **1.173 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
 # rank 1's
-# **1.223 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
+# **1.119 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
 # The two ranks' predictions differ by
-# 0.000<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
+# 0.054<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
 # and
-# 0.034<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
+# 0.058<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
 # In words, the two ranks' own predictions at 1,024:
 # **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
 #
@@ -1866,10 +1866,10 @@ for size in (64, 1024):
 # medians). Section 8's saving sets rank 0's step alone on 2B images against the median
 # of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
 # step on B, at 1,024: rank 0's DDP added
-# 0.756 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.272 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.650 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 1.166 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
+# 0.749 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
+# 1.141 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
+# 0.763 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
+# 1.046 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
 # time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
 # does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
 # its last digit can differ). In words, DDP's
@@ -1924,25 +1924,25 @@ for effective, launch_figures, per_process in (
 
 # %% [markdown]
 # In seconds an epoch, at 128 the rest's measured gap was
-# 0.472 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.257 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
+# 0.479 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
+# 0.277 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
 # predicted:
 # **larger than
 # predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
 # at 2,048,
-# 0.033 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
+# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
 # against
-# -0.013 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
+# -0.008 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
 # **about as
 # predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->
 # (there the baseline's rest took
-# 0.078 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
+# 0.071 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch
 # and the tolerance was
-# 0.057 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
+# 0.058 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->).
 # So at 2,048, the DataLoader pair's rest speed-up (Appendix A) of
-# 0.71<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.76<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # stands for a gap of
-# 0.033 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
+# 0.022 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
 # epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
 # arm. Where a measured gap and its prediction differ, the figures do not say why: inside
 # an epoch a DDP step's all-reduce can also wait for the other process's loading (not
@@ -2061,12 +2061,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 845 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 594 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1706 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1664 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
