@@ -607,14 +607,17 @@ class _Done:
 def script_excerpt(path: str | Path, *pieces: tuple[str, int]) -> str:
     """Lines of the script at ``path`` with their line numbers, for reading in a notebook:
     for each ``(text, count)`` in turn, the first line holding ``text`` after the previous
-    piece and the ``count - 1`` lines after it. Returns the lines joined by newlines. Raises
-    ``ValueError`` naming the file and the text where a piece is not found. Lesson 06."""
+    piece and the ``count - 1`` lines after it. A line ``...`` stands between two pieces
+    that are not adjacent, for the lines left out. Returns the lines joined by newlines.
+    Raises ``ValueError`` naming the file and the text where a piece is not found. Lesson 06."""
     lines = Path(path).read_text().splitlines()
     shown, start = [], 0
     for text, count in pieces:
         found = next((n for n in range(start, len(lines)) if text in lines[n]), None)
         if found is None:
             raise ValueError(f"{path}: no line holding {text!r} after line {start}")
+        if shown and found > start:  # lines left out since the previous piece
+            shown.append("...")
         shown += [f"{n + 1:3} {lines[n]}" for n in range(found, min(found + count, len(lines)))]
         start = found + count
     return "\n".join(shown)

@@ -7,6 +7,7 @@ end a cell with the call (or ``display(fig)``), or save it with ``fig.savefig``.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -138,6 +139,10 @@ def plot_lrs(history: Sequence[dict], title: str = "Learning-rate schedule") -> 
     return fig
 
 
+# plot_epoch_times' rows, one colour each; orange and blue stay plot_epoch_parts' two parts.
+ROW_COLOURS = ("tab:purple", "tab:green", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
 def plot_epoch_times(
     epochs: dict[str, Sequence[float]],
     where: str,
@@ -150,11 +155,11 @@ def plot_epoch_times(
     name); ``one_off`` adds a cost paid once (label, seconds) as a diamond just above the
     last row; ``medians`` (a row's label -> seconds) puts that row's bar at the value given,
     say the median of its later epochs, instead of the median of all its epochs. Draws up
-    to 10 rows (one colour each). Returns the figure. Introduced in lesson 04."""
+    to 6 rows (one colour each). Returns the figure. Introduced in lesson 04."""
     if not epochs or any(len(times) == 0 for times in epochs.values()):
         raise ValueError("plot_epoch_times needs at least one epoch for every row")
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 1.15 * len(epochs)))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = ROW_COLOURS  # not orange and blue: plot_epoch_parts gives those a meaning
     everything = [seconds for times in epochs.values() for seconds in times]
     for row, ((name, times), colour) in enumerate(zip(epochs.items(), colours, strict=False)):
         median = float((medians or {}).get(name, np.median(times)))
@@ -175,7 +180,7 @@ def plot_epoch_times(
             fontsize=10,
         )
     ax.scatter([], [], s=70, color="white", edgecolor="black", label="one epoch")
-    ax.plot([], [], color="dimgray", linewidth=4, label="median")
+    ax.plot([], [], color="dimgray", linewidth=4, label="median (in its row's colour)")
     if one_off is not None:
         label, seconds = one_off
         row = len(epochs) - 1 + 0.35
@@ -206,7 +211,7 @@ def plot_epoch_times(
     return fig
 
 
-EPOCH_PARTS_LABELS = ("loader (median)", "the rest (median)", "one round's epoch")
+EPOCH_PARTS_LABELS = ("loader (median)", "the rest of the median epoch", "one round's epoch")
 
 
 def plot_epoch_parts(
@@ -215,12 +220,13 @@ def plot_epoch_parts(
     labels: tuple[str, str, str] = EPOCH_PARTS_LABELS,
 ) -> Figure:
     """One panel per launch (``launches``: its title -> each arm's figures, top to bottom:
-    ``read_arms``'s, or any dict with ``loader``, ``rest`` and ``epochs``): for each arm a
-    bar of its median loader seconds with its median other seconds stacked after it, and a
-    dot for each round's whole epoch. Panels share their scale of seconds on ``where``;
-    ``labels`` names the bar's two parts and the dots in the legend (lesson 04's dots are
-    epochs, not rounds). Returns the figure. Introduced in lesson 04; lesson 06 draws its
-    arms with it.
+    ``read_arms``'s, or any dict with ``loader`` and ``epochs``): for each arm a bar as long
+    as its median epoch (the median of ``epochs``), its first part the median loader seconds
+    (orange) and the rest of that median epoch after it (blue), and a dot for each round's
+    whole epoch, so the bar ends among its dots. Panels share their scale of seconds on
+    ``where``; ``labels`` names the bar's two parts and the dots in the legend (lesson 04's
+    dots are epochs, not rounds). Returns the figure. Introduced in lesson 04; lesson 06
+    draws its arms with it.
     """
     loader_label, rest_label, dot_label = labels
     if not launches or any(not arms for arms in launches.values()):
@@ -230,16 +236,16 @@ def plot_epoch_parts(
         len(launches), 1, figsize=(7.5, 0.6 + (0.55 * rows + 0.6) * len(launches)), sharex=True
     )
     axes = np.atleast_1d(axes)
-    longest = max(
-        max(max(row["epochs"]), row["loader"] + row["rest"])
-        for arms in launches.values()
-        for row in arms.values()
-    )
+    longest = max(max(row["epochs"]) for arms in launches.values() for row in arms.values())
     for ax, (title, arms) in zip(axes, launches.items(), strict=True):
         names = list(arms)
         places = range(len(names) - 1, -1, -1)  # the first arm on top
-        loader = [arms[name]["loader"] for name in names]
-        rest = [arms[name]["rest"] for name in names]
+        medians = [statistics.median(arms[name]["epochs"]) for name in names]
+        # A loader median above the epoch median (it can be, over uneven rounds) fills it.
+        loader = [
+            min(arms[name]["loader"], whole) for name, whole in zip(names, medians, strict=True)
+        ]
+        rest = [whole - part for whole, part in zip(medians, loader, strict=True)]
         ax.barh(places, loader, color="tab:orange", label=loader_label)
         ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
         for place, name in zip(places, names, strict=True):

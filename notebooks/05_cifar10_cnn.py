@@ -30,7 +30,7 @@
 # - work out the output shapes of convolutions and pooling by hand;
 # - train a small CNN, compare it with an MLP trained the same way, and test why it wins;
 # - build a ResNet-9 and add its training recipe one ingredient at a time, seed by seed;
-# - train a fast CPU network and decide test-time augmentation on the validation set;
+# - train `FastNet` (airbench's recipe) and decide test-time augmentation on validation;
 # - test each final model once, then inspect its mistakes, and save and reload it.
 #
 # **From lesson 04.** `device` is where the work runs (CUDA
@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 267 s with a peak memory of 1468 MB. The course's
+# > 2 threads); the whole lesson ran in 258 s with a peak memory of 1407 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -65,7 +65,6 @@ if "google.colab" in sys.modules:
 # %%
 import copy
 import functools
-import inspect
 import math
 import statistics
 import tempfile
@@ -80,6 +79,7 @@ from torch.utils.data import Subset
 from torchvision.datasets import ImageFolder
 from torchvision.io import decode_image
 
+# Lessons 03 and 04's training loop and device helpers (sections 2 to 8)
 from course_utils import (
     DeviceTensorLoader,
     ImageClassificationBase,
@@ -89,24 +89,58 @@ from course_utils import (
     get_default_device,
     to_device,
 )
+
+# Batch transforms: normalising (section 2), crops and flips (section 6)
 from course_utils.augment import batch_transform, random_crop, random_horizontal_flip
+
+# Saving and reloading the final network (section 8)
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
+
+# The checks of the exercises and questions
 from course_utils.checks.lesson05 import check_exercise
+
+# Reading exercise 1's loss curves
+from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
+
+# The CIFAR-10 image folders (section 1)
 from course_utils.data import cifar10, dataset_to_tensors
-from course_utils.device import bfloat16_support, synchronize
+
+# bfloat16 on section 7's GPU branch
+from course_utils.device import bfloat16_support
+
+# FastNet and its recipe (section 7, Appendix A)
 from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast
+
+# ResNet-9's layer table, and removing its batch norm (section 6)
+from course_utils.layers import layer_table, remove_batch_norm
+
+# Freeing memory between runs (sections 5 to 8)
 from course_utils.memory import release_memory
+
+# Per-class accuracy and the confusion matrix (sections 4 and 8)
 from course_utils.metrics import confusion_matrix, per_class_accuracy
+
+# Lesson 03's MLP (section 5)
 from course_utils.models import MLP
+
+# Figures: images (sections 2 to 7), training curves (7), mistakes (8)
 from course_utils.plotting import (
     plot_confusion_matrix,
     plot_history,
     show_batch,
     show_misclassified,
 )
+
+# Headline results, printed and recorded for the course's runner (sections 4 to 8)
 from course_utils.report import record_result
+
+# Smoke mode and seeds (throughout)
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
-from course_utils.stats import SAME_ACCURACY, difference_se
+
+# Comparing runs: recipes by seed (section 6), test against validation (section 8)
+from course_utils.stats import SAME_ACCURACY, changes_within_seeds, difference_se, direction
+
+# Eval mode and predictions (sections 4 to 8)
 from course_utils.training import eval_mode, predict
 
 generator = seed_everything(0)
@@ -138,9 +172,8 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# This run's copy stores its images as **.jpg**<!-- says: image files --> (printed above);
-# the course's own download of the public archive stores PNG files, so your numbers may
-# differ.
+# These outputs came from a JPEG copy (**.jpg**<!-- says: image files -->); your `cifar10()`
+# download gives PNG files, so your accuracies may differ slightly.
 #
 # Lesson 03's per-image transforms would decode all 50,000 files every epoch. Instead, as
 # in lesson 04, decode them **once** (Appendix B times both ways): as `ImageFolder`'s
@@ -460,7 +493,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 19 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy shows where it struggles (the first line checks
 # lesson 03's `per_class_accuracy` by hand):
 
@@ -507,11 +540,13 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
 
 
 first_filters = cnn.features[0].weight.detach().cpu()  # (16, 3, 5, 5)
-show_batch(
-    to_unit_range(torch.cat([untrained_filters, first_filters])),
-    nrow=16,
-    title="first-layer filters: before training (top), after (bottom)",
+filter_figure = show_batch(
+    to_unit_range(torch.cat([untrained_filters, first_filters])),  # each tile to its own range
+    nrow=8,
+    title="filters, each on its own scale: before training (rows 1-2), after (rows 3-4)",
 )
+filter_figure.set_size_inches(1.5 * filter_figure.get_size_inches())  # larger tiles
+filter_figure
 
 # %%
 with eval_mode(cnn):
@@ -531,9 +566,9 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # ## 5. Why an MLP does worse
 #
 # An MLP does not reuse what it learns at one position elsewhere; a convolution does.
-# Give an MLP (hidden layers of 512 and 256 units, ReLU) the small CNN's optimizer, rate
-# and epochs, and batches from the same seed, 0. The settings were set for the CNN, not
-# tuned for the MLP.
+# Give lesson 03's `MLP` class, here with hidden layers of 512 and 256 units, the small
+# CNN's optimizer, rate (set for the CNN, not tuned for the MLP), epochs and batches
+# (seed 0); then a second MLP as many epochs as fit in the CNN's training time.
 
 
 # %%
@@ -551,25 +586,53 @@ mlp_history = fit(  # training_batches() from seed 0, as for the CNN
 mlp_train_seconds = sum(epoch["train_seconds"] for epoch in mlp_history)
 record_result("MLP validation accuracy (same epochs)", mlp_history[-1]["val_acc"])
 record_result("MLP training seconds", round(mlp_train_seconds, 1))
-print(f"{'model, seed 0':<16}{'parameters':>12}{'training (s)':>14}{'validation (%)':>16}")
-for name, model, history in (("small CNN", cnn, cnn_history), ("MLP", mlp, mlp_history)):
+# The time-matched MLP: as many epochs as fit in the CNN's training seconds at the pace of
+# the MLP run above (at least the CNN's epochs, at most 4 times as many); same seed, rate
+# and batches.
+matched_epochs = int(cnn_train_seconds / (mlp_train_seconds / cnn_epochs))
+matched_epochs = min(max(matched_epochs, cnn_epochs), 4 * cnn_epochs)
+release_memory()
+seed_everything(0)
+matched_mlp = to_device(build_mlp(), device)
+matched_history = fit(
+    matched_epochs,
+    0.02,
+    matched_mlp,
+    training_batches(),
+    val_loader,
+    opt_func=sgd_momentum,
+    verbose=False,
+)
+del matched_mlp  # the same architecture as mlp: only its history is needed
+release_memory()
+header = f"{'model, seed 0':<19}{'epochs':>7}{'parameters':>12}{'training (s)':>14}"
+print(f"{header}{'validation (%)':>16}")
+for name, model, history in (
+    ("small CNN", cnn, cnn_history),
+    ("MLP", mlp, mlp_history),
+    ("MLP, time-matched", mlp, matched_history),  # mlp: the same architecture
+):
     seconds = sum(epoch["train_seconds"] for epoch in history)
     accuracy = 100 * history[-1]["val_acc"]
-    print(f"{name:<16}{count_parameters(model):>12,}{seconds:14.1f}{accuracy:16.1f}")
+    row = f"{name:<19}{len(history):>7}{count_parameters(model):>12,}{seconds:14.1f}"
+    print(f"{row}{accuracy:16.1f}")
 print(
     f"MLP parameters per small-CNN parameter: {count_parameters(mlp) / count_parameters(cnn):.1f}"
 )
 cnn_lead = 100 * (cnn_history[-1]["val_acc"] - mlp_history[-1]["val_acc"])
 print(f"CNN's lead over the MLP in points (below 0 if the MLP leads): {cnn_lead:+.1f}")
+matched_lead = 100 * (cnn_history[-1]["val_acc"] - matched_history[-1]["val_acc"])
+matched_line = "CNN's lead over the time-matched MLP in points (below 0 if the MLP leads)"
+print(f"{matched_line}: {matched_lead:+.1f}")
 
 # %% [markdown]
-# With the same epochs and batches (not the same time:
-# 19.2 s<!-- output: small CNN training seconds --> of training against the MLP's
-# 5.7 s<!-- output: MLP training seconds -->), the small CNN led the MLP by
+# With the same epochs and batches, the small CNN led the MLP by
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # although the MLP has
-# 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters (one
-# run each, seed 0).
+# 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. Against
+# the second MLP (the table's last row), the CNN's lead was
+# +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
+# points (one run each, seed 0).
 
 # %% [markdown]
 # **Does the CNN's lead rest on which pixels are neighbours?** A control: move the
@@ -618,20 +681,26 @@ pixel_changes = {}
 for name, accuracy in original_accuracy.items():
     pixel_changes[name] = 100 * (shuffled_accuracy[name] - accuracy)
     print(f"{name}, change with shuffled pixels (points): {pixel_changes[name]:+.1f}")
+shuffled_lead = 100 * (shuffled_accuracy["small CNN"] - shuffled_accuracy["MLP"])
+shuffled_line = "CNN's lead with shuffled pixels in points (below 0 if the MLP leads)"
+print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 # MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> (one run
-# each): its lead came from which pixels are neighbours.
+# each; a shift of a few points is within the seed spread section 6 measures). The CNN's
+# lead fell from
+# **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
+# **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+# points.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe help (width 8, short runs on a sample, three seeds). On a CPU or Mac GPU, section 7
-# trains a faster network, `FastNet`; full-size ResNet-9 needs a CUDA GPU. ResNet-9 rests
-# on three ideas:
+# recipe help (width 8, short runs on a sample, three seeds). Without a CUDA GPU, section 7
+# trains `FastNet` (airbench's recipe) instead. ResNet-9 rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -694,7 +763,8 @@ with torch.no_grad():
 # Train mode normalised with the batch's own statistics and moved its *running* averages
 # 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the batch's.
 # Eval mode uses those running averages instead: look for eval-mode channel means away
-# from 0. An image's output does not depend on the rest of its batch (the last line).
+# from 0. In eval mode an image's output does not depend on the rest of its batch (the
+# last line).
 #
 # **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
 # (no bias in the convolution: batch norm's shift replaces it). A blank image goes
@@ -756,20 +826,16 @@ def describe_layer(layer: nn.Module) -> str:
     return type(layer).__name__
 
 
-full_size = ResNet9(64).eval()
-flowing = torch.zeros(1, 3, 32, 32)
+full_size = ResNet9(64)
+layer_rows = layer_table(full_size.layers, torch.zeros(1, 3, 32, 32), name=describe_layer)
 print(f"{'':<3}{'layer':<22}{'output shape':<18}parameters")
-with torch.no_grad():
-    for index, layer in enumerate(full_size.layers):
-        flowing = layer(flowing)
-        print(
-            f"{index:<3}{describe_layer(layer):<22}{str(tuple(flowing.shape)):<18}"
-            f"{count_parameters(layer):,}"
-        )
+for row in layer_rows:  # index, name, output shape and parameters of each entry
+    shape = str(row["output_shape"])
+    print(f"{row['index']:<3}{row['name']:<22}{shape:<18}{row['parameters']:,}")
 print(f"{'':<3}{'total':<40}{count_parameters(full_size):,}")
-last_block_share = count_parameters(full_size.layers[5]) / count_parameters(full_size)
+last_block_share = layer_rows[5]["parameters"] / count_parameters(full_size)
 print(f"share of the parameters in the last residual block: {last_block_share:.2f}")
-del full_size, flowing  # 26 MB of weights that the rest of the lesson does not need
+del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
 # Each "+ max pool" block doubles the channels and halves the image, so each later layer
@@ -819,15 +885,20 @@ show_batch(
 # %% [markdown]
 # **The training.** The runs use these parts, each with its aim (Adam and one-cycle's rates
 # by hand: Appendix D):
-# - *Adam*, to give each weight its own step size: divides each gradient's running
-#   average by a running average of its size;
+# - *Adam*: scales each weight's step by its own gradient history;
 # - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
 #   start: the rate rises to a peak, then falls;
-# - *weight decay*, to keep the weights small: adds 1e-4 times each weight to its gradient;
-# - *gradient clipping*, against rare very large steps: caps each gradient value at 0.1 on
-#   its own, not the gradient's length.
+# - *weight decay*, meant to keep the weights small: adds 1e-4 times each weight to its
+#   gradient;
+# - *gradient clipping*, meant to stop rare very large steps: caps each gradient value at
+#   0.1 on its own, not the gradient's length.
 #
-# Clipping (`clamp`) and weight decay added to the gradient, by hand, against PyTorch:
+# On a fresh network's first batch (Appendix D), weight decay's term was
+# 0.000133<!-- output: weight decay's term / gradient, lengths, first batch --> times the
+# gradient's length, and clipping trimmed the
+# 0.0102<!-- output: gradient values above 0.1, first batch --> share of values above 0.1,
+# the largest from 1.50<!-- output: largest gradient value, first batch -->. Both, by hand,
+# against PyTorch:
 
 # %% tags=["nbval-check-output"]
 values = torch.tensor([0.5, -0.05, 0.2, -0.3])
@@ -846,7 +917,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %% [markdown]
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
-# each of 3 seeds on a 3,000-image sample (`sample_size`), always with augmentation. Each
+# each of 3 seeds on a 3,000-image sample (`sample_size`), always with augmentation: at
+# 48<!-- output: steps per recipe run --> steps a run, only a large effect can show. Each
 # recipe changes one thing from the one before, except runs 2 and 5 (each names its
 # other changes):
 #
@@ -866,27 +938,11 @@ peak_rate = 0.01  # one-cycle's peak; the baseline's constant rate is half of it
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
 
 
-def remove_batch_norm(model: nn.Module) -> nn.Module:
-    """Swap every BatchNorm2d for nn.Identity, and give the convolution before it a bias
-    starting at 0, as batch norm's shift did; the convolutions keep their weights
-    (Appendix D checks it)."""
-    for block in model.modules():
-        if isinstance(block, nn.Sequential):
-            for index, layer in enumerate(block):
-                if isinstance(layer, nn.BatchNorm2d):
-                    convolution = block[index - 1]
-                    if index == 0 or not isinstance(convolution, nn.Conv2d):
-                        raise ValueError(f"no convolution before {layer} in {block}")
-                    convolution.bias = nn.Parameter(torch.zeros(convolution.out_channels))
-                    block[index] = nn.Identity()
-    return model
-
-
 def small_resnet_and_loader(seed, batch_norm=True):
     """Seed, then build an untrained width-8 ResNet-9 and its augmented loader over the
     sample, as every recipe run does (a check below rebuilds them the same way)."""
     seed_everything(seed)
-    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))
+    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))  # course_utils.layers
     model = to_device(model, device)
     loader = DeviceTensorLoader(
         sample_images,
@@ -955,13 +1011,10 @@ cnn_batches = len(cnn_loader)  # section 4's small CNN: batches of 64
 print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_epochs} epochs)")
 
 # %% [markdown]
-# These runs, 48<!-- output: steps per recipe run --> steps each against section 4's
-# 1,408<!-- output: steps in section 4's small-CNN run -->, ask which parts help, not how
-# good ResNet-9 is (look for accuracies below the small CNN's).
-#
-# Below, each recipe's final validation accuracy by seed and its *seed range* (best seed
-# minus worst), then each change within each seed (same starting weights and first batch:
-# Appendix D), with its mean and *yardstick*: the larger seed range of its two recipes.
+# These runs ask which parts help, not how good ResNet-9 is: look for accuracies below
+# the small CNN's (1,408<!-- output: steps in section 4's small-CNN run --> steps). Below,
+# each recipe's final validation accuracy by seed, its mean and its *seed range* (best
+# seed minus worst).
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -980,7 +1033,7 @@ print(f"largest seed range with batch norm (points): {max(with_norm_ranges):.2f}
 print(f"seed range without batch norm (points): {seed_ranges[no_norm_name]:.2f}")
 
 # %%
-full_row = f"full recipe vs constant {peak_rate / 2}"  # the last row of the table
+full_row = f"full recipe vs constant {peak_rate / 2}"  # the last comparison
 steps_compared = {  # what changed: (the recipe before, the recipe after)
     "one-cycle at the same mean rate": (constant_name, "one-cycle"),
     "weight decay": ("one-cycle", "one-cycle, weight decay"),
@@ -988,75 +1041,55 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     "removing batch norm": (full_name, "the recipe, without batch norm"),
     full_row: (constant_name, full_name),
 }
-print(f"{'':34}{'accuracy change (points), seed':>32}")
-print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'yardstick':>11}")
-step_changes = {}  # what changed -> each seed's change (points); Appendix D reads them too
-yardsticks = {}  # what changed -> the larger seed range of its two recipes (points)
-for what, (before, after) in steps_compared.items():
-    changes = step_changes[what] = [
-        100 * (new - old) for new, old in zip(finals[after], finals[before], strict=True)
-    ]
-    yardsticks[what] = max(seed_ranges[before], seed_ranges[after])
-    row = "".join(f"{c:+8.2f}" for c in changes)
-    print(f"{what:34}{row}{statistics.mean(changes):+8.2f}{yardsticks[what]:11.2f}")
-# Each row against its own yardstick: how far the seed alone moved either of its recipes.
-removal_changes = step_changes["removing batch norm"]
-if all(change < 0 for change in removal_changes):
-    removal_direction = "lower in every seed"
-elif all(change > 0 for change in removal_changes):
-    removal_direction = "higher in every seed"
-else:
-    removal_direction = "mixed"
+# Each comparison: the change within each seed (points), their mean, and its yardstick, the
+# larger seed range of its two recipes (Appendix D prints them as a table).
+step_changes = changes_within_seeds(finals, seed_ranges, steps_compared)
+removal = step_changes["removing batch norm"]
+removal_direction = direction(removal["changes"])
 print(f"removing batch norm, accuracy against the full recipe: {removal_direction}")
-removal = min(abs(change) for change in removal_changes)  # the smallest change in size
-removal_yardstick = yardsticks["removing batch norm"]
-removal_words = ("larger" if removal > removal_yardstick else "not larger") + " in every seed"
+removal_beyond = min(abs(change) for change in removal["changes"]) > removal["yardstick"]
+removal_words = ("larger" if removal_beyond else "not larger") + " in every seed"
 print(f"removing batch norm's changes against its yardstick: {removal_words}")
-others_within = all(
-    abs(statistics.mean(changes)) <= yardsticks[what]
-    for what, changes in step_changes.items()
-    if what != "removing batch norm"
-)
+others = [row for what, row in step_changes.items() if what != "removing batch norm"]
+others_within = all(abs(row["mean"]) <= row["yardstick"] for row in others)
 other_words = "all within" if others_within else "not all within"
 print(f"other rows' mean changes against their own yardsticks: {other_words}")
 
 # %% [markdown]
 # The seed alone moved a recipe's accuracy by up to
 # 4.74<!-- output: largest seed range with batch norm (points) --> points with batch norm
-# and by 7.84<!-- output: seed range without batch norm (points) --> without. A mean
-# change smaller than its yardstick could be seed luck. Without batch norm (with the full
-# recipe's rate and clipping, set, not searched, for the network with batch norm),
-# accuracy was
+# and by 7.84<!-- output: seed range without batch norm (points) --> without. Without
+# batch norm (rate and clipping set, not searched, for the network with it), accuracy was
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-# than its yardstick. The other four rows' mean changes were
-# **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# yardsticks. The lesson keeps one-cycle, weight decay and clipping because the recipe it
-# follows uses them, not because of these short runs (Appendix D).
+# than both recipes' seed ranges. The other four comparisons' mean changes were
+# **all within**<!-- says: other rows' mean changes against their own yardsticks --> the
+# larger seed range of their two recipes (Appendix D's table). Only removing batch norm
+# moved accuracy beyond the seed's own spread; these short runs
+# (48<!-- output: steps per recipe run --> steps) cannot judge the rest, kept because the
+# recipe the lesson follows uses them (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# ResNet-9 at full width (64) is estimated too slow for a CPU (Appendix E's estimate):
+# ResNet-9 at full width (64) is estimated too slow for a CPU (Appendix E):
 # even width 16 for 16 epochs would overrun the lesson's 10-minute budget on the
-# benchmark's CPU (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->). So on a
-# CPU or Mac GPU the next cell trains `FastNet`, after Keller Jordan's *airbench* (arXiv
-# 2404.00498; Appendix A). Unlike ResNet-9, it has:
-# - a fixed first layer of 2 x 2 filters computed from the training images;
-# - narrower stages (32 to 128 channels), GELU, and convolutions that start as copies of
-#   their input instead of residual blocks;
-# - label smoothing (0.2) in its training loss;
-# - `fit_fast`: batches of 512, SGD with Nesterov momentum, the rate up to 2.0 and down.
+# benchmark's CPU (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->). So
+# without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
+# (arXiv 2404.00498): a smaller ConvNet with airbench's tuned recipe, whose fixed first
+# layer, *whitening*, makes neighbouring pixel values uncorrelated. Appendix A takes it
+# apart.
 #
 # On a CUDA GPU the cell trains section 6's width-64 ResNet-9 with the full recipe instead
-# (Appendix E; not run for these outputs).
+# (Appendix E). These outputs, from a CPU, do not show the course outline's
+# 90%<!-- source: course outline, lesson 05 --> goal.
 
 
 # %%
 on_gpu = device.type == "cuda"
 resnet_width = 64 if on_gpu else 8  # also exercise 2's largest width
-resnet_epochs = full_or_smoke(full=16, smoke=1)  # on a CUDA GPU
+resnet_epochs = full_or_smoke(full=16, smoke=1)  # on a CUDA GPU: lower it if too slow
 fast_epochs = full_or_smoke(full=2, smoke=1)  # elsewhere
 fast_smoothing = 0.2  # FastNet's label smoothing
 network_name = f"ResNet-9, width {resnet_width}" if on_gpu else "FastNet"
@@ -1081,8 +1114,8 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# The network, built and trained: ResNet-9 with one-cycle, weight decay and clipping on a
-# CUDA GPU, `FastNet` with its own recipe elsewhere.
+# The network, built and trained. On a GPU without bfloat16 units (Colab's T4), ResNet-9
+# runs in float32, which the course has not timed: if it is slow, lower `resnet_epochs`.
 
 # %%
 release_memory()
@@ -1233,8 +1266,8 @@ print(f"test against validation: {verdict}")
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's network
 # **78.1%**<!-- output: FastNet test accuracy --> (`FastNet` here; another network, recipe
-# and time: 71 s<!-- output: FastNet training seconds --> against the small CNN's
-# 19 s<!-- output: small CNN training seconds -->; not a one-change comparison). The
+# and time: 66 s<!-- output: FastNet training seconds --> against the small CNN's
+# 18 s<!-- output: small CNN training seconds -->; not a one-change comparison). The
 # last column gives each difference in standard errors (SE, lesson 03); chance alone
 # seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -1354,14 +1387,14 @@ print(
 # - Output size of a convolution or pooling: ⌊(n + 2p − k) / s⌋ + 1. A convolution
 #   reuses its small filters at every position, so it needs far fewer weights than a
 #   linear layer.
-# - With the same epochs and batches (not the same time:
-#   19 s<!-- output: small CNN training seconds --> against
-#   5.7 s<!-- output: MLP training seconds -->; one run each, seed 0), the small CNN
+# - With the same epochs and batches, the small CNN
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
-#   points. With pixels shuffled, the CNN's accuracy changed by
-#   -15.8<!-- output: small CNN, change with shuffled pixels (points) --> points, the
-#   MLP's by +0.5<!-- output: MLP, change with shuffled pixels (points) -->.
+#   points; against an MLP given the CNN's training time, by
+#   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->;
+#   with pixels shuffled, by
+#   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+#   (one run each, seed 0).
 # - ResNet-9 adds batch normalisation, residual blocks, augmentation and a recipe of
 #   one-cycle, weight decay and clipping.
 # - Judge a change over several seeds, within each seed. On a width-8 ResNet-9 without
@@ -1373,7 +1406,7 @@ print(
 #   **all within**<!-- says: other rows' mean changes against their own yardsticks --> theirs.
 # - On this CPU `FastNet` reached
 #   78.5%<!-- output: strongest network validation accuracy --> validation accuracy in
-#   1.2 minutes<!-- output: strongest network training minutes -->; for test-time
+#   1.1 minutes<!-- output: strongest network training minutes -->; for test-time
 #   augmentation, the validation set's rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - Scored once on the test set, the small CNN reached
@@ -1471,65 +1504,34 @@ if check_exercise(
         epochs = range(1, len(history) + 1)
         ax.plot(epochs, [epoch["train_loss"] for epoch in history], "o-", label="training loss")
         ax.plot(epochs, [epoch["val_loss"] for epoch in history], "o-", label="validation loss")
-        ax.set_title(f"small CNN, {label} batches")
-        ax.set_xlabel("epoch")
+        ax.set(title=f"small CNN, {label} batches", xlabel="epoch")
         ax.legend()
     axes[0].set_ylabel("cross-entropy")
     plt.show()
     print(f"epochs in each run: {overfit_epochs}")
-    rises = {}  # each run's rise, below
-    for label, history in overfit_histories.items():
-        best = min(range(len(history)), key=lambda index: history[index]["val_loss"])
-        print(f"{label}, final training loss: {history[-1]['train_loss']:.2f}")
-        print(f"{label}, final validation loss: {history[-1]['val_loss']:.2f}")
-        print(f"{label}, lowest validation loss: {history[best]['val_loss']:.2f}")
-        print(f"{label}, lowest validation loss at epoch: {best + 1}")
-        print(f"{label}, validation accuracy at that epoch: {history[best]['val_acc']:.4f}")
-        # The rise: the last three epochs' mean validation loss (fewer if the run has
-        # fewer) minus the lowest (a mean, so that one epoch's wobble does not set it alone).
-        averaged = min(3, len(history))
-        last_mean = statistics.mean(epoch["val_loss"] for epoch in history[-averaged:])
-        rise = rises[label] = last_mean - history[best]["val_loss"]
-        print(
-            f"{label}, rise, last {averaged} epochs' mean validation loss minus lowest: {rise:.2f}"
+    # Each run's figures. Its rise: the last 3 epochs' mean validation loss (fewer if the run
+    # has fewer) minus the lowest, a mean so that one epoch's wobble does not set it alone.
+    runs = {label: overfitting_summary(history) for label, history in overfit_histories.items()}
+    for label, run in runs.items():
+        print(f"{label}, final training loss: {run['final_train_loss']:.2f}")
+        print(f"{label}, final validation loss: {run['final_val_loss']:.2f}")
+        print(f"{label}, lowest validation loss: {run['lowest_val_loss']:.2f}")
+        print(f"{label}, lowest validation loss at epoch: {run['lowest_epoch']}")
+        print(f"{label}, validation accuracy at that epoch: {run['val_acc_at_lowest']:.4f}")
+        rise_line = (
+            f"{label}, rise, last {run['averaged']} epochs' mean validation loss minus lowest"
         )
-        print(f"{label}, final validation accuracy: {history[-1]['val_acc']:.4f}")
-        fall = 100 * (max(epoch["val_acc"] for epoch in history) - history[-1]["val_acc"])
-        print(f"{label}, final validation accuracy below its best (points): {fall:.1f}")
-    rise_words = "larger" if rises["plain"] > rises["augmented"] else "not larger"
+        print(f"{rise_line}: {run['rise']:.2f}")
+        print(f"{label}, final validation accuracy: {run['final_val_acc']:.4f}")
+    rise_words = "larger" if runs["plain"]["rise"] > runs["augmented"]["rise"] else "not larger"
     print(f"rise, the plain run's against the augmented run's: {rise_words}")
-    # The augmented run's largest rise in validation loss from one epoch to the next.
-    augmented_losses = [epoch["val_loss"] for epoch in overfit_histories["augmented"]]
-    spike = max(  # the index of the epoch the loss rose to
-        range(1, len(augmented_losses)),
-        key=lambda index: augmented_losses[index] - augmented_losses[index - 1],
-    )
-    if augmented_losses[spike] > augmented_losses[spike - 1]:
-        print(f"augmented, epoch of its largest one-epoch rise in validation loss: {spike + 1}")
-        print(f"augmented, validation loss at that epoch: {augmented_losses[spike]:.2f}")
-        jump = augmented_losses[spike] - augmented_losses[spike - 1]
-        print(f"augmented, validation loss the epoch before: {augmented_losses[spike - 1]:.2f}")
-        print(f"augmented, size of that one-epoch rise: {jump:+.2f}")
-        if spike + 1 < len(augmented_losses):  # the epoch after the rise
-            after = augmented_losses[spike + 1]
-            print(f"augmented, validation loss the epoch after that rise: {after:.2f}")
-            fell = after < augmented_losses[spike]
-            back = "fell back, as a spike does" if fell else "did not fall back"
-            print(f"augmented, after that rise, the validation loss: {back}")
-    else:  # a short run (smoke) whose validation loss only fell
-        print("augmented, epoch of its largest one-epoch rise in validation loss: none")
-    plain_best = max(epoch["val_acc"] for epoch in overfit_histories["plain"])
-    above = all(plain_best > epoch["val_acc"] for epoch in overfit_histories["augmented"])
-    print(
-        "plain run's best epoch, by validation accuracy: "
-        f"{'above' if above else 'not above'} every augmented epoch"
-    )
-    final_difference = (
-        overfit_histories["augmented"][-1]["val_acc"] - overfit_histories["plain"][-1]["val_acc"]
-    )
-    print(
-        f"augmented minus plain, final validation accuracy (points): {100 * final_difference:+.1f}"
-    )
+    spike = largest_rise(overfit_histories["augmented"])  # None if the loss never rose
+    spike_line = "augmented, epoch of its largest one-epoch rise in validation loss"
+    print(f"{spike_line}: {spike['epoch'] if spike else 'none'}")
+    if spike:
+        print(f"augmented, validation loss at that epoch: {spike['at']:.2f}")
+        print(f"augmented, validation loss the epoch before: {spike['before']:.2f}")
+        print(f"augmented, size of that one-epoch rise: {spike['size']:+.2f}")
 
     # The training losses above were measured on the batches each run trained on: flipped
     # and shifted for one, plain for the other. Score both trained models the same way, on
@@ -1551,26 +1553,17 @@ if check_exercise(
     print(f"loss on its own images, the augmented model's against the plain's: {fitted_words}")
     gap_words = "larger" if gaps["plain"] > gaps["augmented"] else "not larger"
     print(f"validation minus own-image loss, plain model against augmented: {gap_words}")
-
-    def answers(trained: nn.Module) -> dict:
-        """On the validation images: the mean confidence on wrong answers (the probability
-        of the class chosen) and their mean loss."""
-        with eval_mode(trained):  # eval mode, and no gradients kept
-            scored = [(F.softmax(trained(images), dim=1), labels) for images, labels in val_loader]
-        probabilities = torch.cat([batch[0] for batch in scored])
-        truth = torch.cat([batch[1] for batch in scored])
-        confidence, guessed = probabilities.max(dim=1)
-        wrong = guessed != truth
-        right_class = probabilities[wrong].gather(1, truth[wrong].unsqueeze(1)).squeeze(1)
-        return {
-            "confidence on wrong validation answers": confidence[wrong].mean().item(),
-            "loss on wrong validation answers": -right_class.log().mean().item(),
-        }
-
-    found = {label: answers(trained) for label, trained in overfit_models.items()}
-    for label, figures in found.items():
-        for what, value in figures.items():
-            print(f"{label}, mean {what}: {value:.2f}")
+    wrong = {}  # each model's wrong validation answers: mean confidence and mean loss
+    for label, trained in overfit_models.items():
+        answers = wrong[label] = wrong_answers(trained, val_loader)
+        print(f"{label}, mean confidence on wrong validation answers: {answers['confidence']:.2f}")
+        print(f"{label}, mean loss on wrong validation answers: {answers['loss']:.2f}")
+    surer = wrong["plain"]["confidence"] > wrong["augmented"]["confidence"]
+    surer_words = "higher" if surer else "not higher"
+    print(f"confidence on wrong answers, plain model against augmented: {surer_words}")
+    costlier = wrong["plain"]["loss"] > wrong["augmented"]["loss"]
+    costlier_words = "higher" if costlier else "not higher"
+    print(f"mean loss on wrong answers, plain model against augmented: {costlier_words}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 1,250 images
@@ -1595,6 +1588,19 @@ if check_exercise(
 # **larger**<!-- says: validation minus own-image loss, plain model against augmented -->
 # for the plain model (2.03<!-- output: plain, final validation loss minus that -->
 # against 0.28<!-- output: augmented, final validation loss minus that -->).
+#
+# The plain run's validation loss rose after its lowest point while its accuracy held:
+# 39.6%<!-- output: plain, validation accuracy at that epoch --> at that epoch,
+# 40.1%<!-- output: plain, final validation accuracy --> at the end. The loss also punishes
+# confidence: the plain model was surer on its wrong validation answers than the augmented
+# one (mean confidence
+# **higher**<!-- says: confidence on wrong answers, plain model against augmented -->:
+# 0.65<!-- output: plain, mean confidence on wrong validation answers --> against
+# 0.42<!-- output: augmented, mean confidence on wrong validation answers -->), and they
+# cost it more (mean loss
+# **higher**<!-- says: mean loss on wrong answers, plain model against augmented -->:
+# 3.77<!-- output: plain, mean loss on wrong validation answers --> against
+# 2.32<!-- output: augmented, mean loss on wrong validation answers -->).
 #
 # One run each, from one seed: another seed could narrow or widen these contrasts, and the
 # final accuracies, 42.9%<!-- output: augmented, final validation accuracy --> (augmented)
@@ -1714,8 +1720,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.61 s<!-- output: width 2, training seconds per epoch --> to
-# 1.47 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.55 s<!-- output: width 2, training seconds per epoch --> to
+# 1.29 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -1726,19 +1732,16 @@ if check_exercise(
 # other widths may vary more or less):
 # 4.00<!-- output: section 6's seed range, the full recipe (points) --> points. A
 # difference between two single runs varies about √2 times as much as one run, so the
-# cell compares each change with √2 times that range. One run per width: from width 2 to
-# 4 accuracy changed by
-# **+8.38 points, larger than √2 x the full recipe's seed range (3
-# seeds)**<!-- says: width 2 to 4, accuracy change -->; from 4 to 8 by
-# **+2.44 points, within √2 x the full recipe's seed range (3
-# seeds)**<!-- says: width 4 to 8, accuracy change -->; and from 2 to 8 by
-# **+10.82 points, larger than √2 x the full recipe's seed range (3
-# seeds)**<!-- says: width 2 to 8, accuracy change -->.
+# cell compares each change with √2 times that range. One run per width, accuracy
+# changed by +8.38<!-- output: width 2 to 4, accuracy change --> points from width 2 to 4,
+# +2.44<!-- output: width 4 to 8, accuracy change --> from 4 to 8 and
+# +10.82<!-- output: width 2 to 8, accuracy change --> from 2 to 8 (the cell's lines say
+# which pass the yardstick).
 #
 # A three-seed range is a rough yardstick: in the cell's normal draws a change of 0 came
 # out larger than √2 x such a range in
 # 0.20<!-- output: chance a change of 0 is larger than √2 x a 3-seed range, normal draws -->
-# of them, so a single "larger than" can be noise.
+# of them. So a "larger than" here is not a finding, only a lead to test with more seeds.
 #
 # All ran from seed 0 at a learning rate of 0.01; rates tuned per width could change the
 # picture.
@@ -1870,7 +1873,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # hence channel means near 1.
 
 # %% [markdown]
-# ## Appendix A: how `FastNet` trains fast
+# ## Appendix A: `FastNet` and its recipe
 #
 # *Optional: read after the exercises.*
 #
@@ -1886,9 +1889,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # - *identity initialisation* instead of residual additions: each convolution's first
 #   output channels start as copies of its input, the rest random, to let the stack train
 #   from the start as residual blocks do (one seed: no conclusion either way);
-# - batch norm with its scale fixed at 1: fewer weights for the optimizer to move (3
-#   seeds: 0.25 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split -->
-#   higher than with the scale learned, the seeds overlap);
+# - batch norm with its scale fixed at 1: fewer weights for the optimizer to move (from
+#   airbench; the benchmark's 3 seeds with and without it overlapped: no conclusion);
 # - *GELU*, a smooth ReLU, in place of ReLU: lets small negative values and their
 #   gradients through (from airbench, not measured here);
 # - an image that shrinks sooner, through narrower stages (32, 64 and 128 channels,
@@ -1962,6 +1964,8 @@ with eval_mode(fast_demo):
 # forward out by hand, on eight images:
 
 # %% tags=["nbval-check-output"]
+import inspect
+
 release_memory()  # the appendix needs the data, fast_demo and section 7's network
 print(inspect.getsource(FastNet.forward))
 
@@ -2044,21 +2048,30 @@ signs = (filters * layer).sum(dim=1).sign().unsqueeze(1)  # an eigenvector's sig
 same_filters = torch.allclose(filters * signs, layer, rtol=1e-3, atol=1e-3)
 print(f"whiten's 12 filters equal the ones by hand: {same_filters}")
 del patches, whitened  # the lesson needs their 12 x 12 summaries only
-fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.6), layout="constrained")
 matrices = (
     ("2 x 2 patches: correlation", patch_correlation, "value in the patch (R 0-3, G 4-7, B 8-11)"),
     ("whitened: covariance", whitened_covariance, "filter (0: weakest direction, 11: strongest)"),
 )
-for ax, (title, matrix, label) in zip(axes, matrices, strict=True):
-    image = ax.imshow(matrix.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+for side, ax, (title, matrix, label) in zip(("left", "right"), axes, matrices, strict=True):
+    low = 0 if matrix.min() >= 0 else -1  # each panel its own scale, from -1 only if needed
+    if side == "left" and low == 0:  # correlations all above 0: from the tenth below the least
+        low = math.floor(10 * matrix.min().item()) / 10
+    cmap = "Reds" if low >= 0 else "RdBu_r"  # white at 0 when the scale runs from -1
+    image = ax.imshow(matrix.numpy(), cmap=cmap, vmin=low, vmax=1)
     ax.set(title=title, xlabel=label, ylabel=label, xticks=range(12), yticks=range(12))
-fig.colorbar(image, ax=axes, shrink=0.8)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    print(f"{side} panel's colour scale: {low} to 1")
 plt.show()
 
 # %% [markdown]
-# On the left, the 12 values of a patch correlate in pairs, from
-# 0.68<!-- output: patches, smallest correlation of two numbers --> to
-# 0.94<!-- output: patches, largest correlation of two numbers --> (red), and the
+# Each panel has its own colour scale:
+# **0.6 to 1**<!-- says: left panel's colour scale --> on the left, from the tenth below
+# its smallest correlation so that the pairs' differences show;
+# **-1 to 1**<!-- says: right panel's colour scale --> on the right. On the left, the 12
+# values of a patch correlate in pairs, from
+# 0.68<!-- output: patches, smallest correlation of two numbers --> (palest) to
+# 0.94<!-- output: patches, largest correlation of two numbers --> (darkest), and the
 # variance along the strongest direction is
 # 78,411<!-- output: patches, strongest direction's variance / weakest's --> times that
 # along the weakest. On the right the outputs are uncorrelated (largest covariance about
@@ -2610,6 +2623,9 @@ show_batch(
 
 
 # %%
+from course_utils.device import synchronize
+
+
 def seconds_per_batch_of(loader) -> float:
     """One full pass over ``loader``, each batch moved to the device where training needs
     it (no work for batches already there), after one untimed batch that pays any one-off
@@ -2668,19 +2684,23 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 57.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 51.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 28.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 26.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 31.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
-# second reading. The `DataLoader` ran in the notebook's process (`num_workers=0`, lesson
-# 04's classic pipeline); worker processes and GPUs were not measured.
+# 28.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# second reading. Either ratio combines two savings, decoding once and transforming
+# whole batches instead of one image at a time; these passes do not separate them. The
+# `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
+# pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 18.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 7.4<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.37<!-- output: decoding once / one epoch of the per-image DataLoader --> of that.
+# 5.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.31<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
+# per-image transforms.
 
 # %% [markdown]
 # ## Appendix C: the small CNN's classes and receptive fields
@@ -2821,8 +2841,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # *Optional: read after the exercises.*
 #
 # This appendix extends section 6: the gradient through residual blocks, Adam and
-# one-cycle's rates by hand, a rule for reading section 6's table and how far it can be
-# trusted, the runs' fairness checks, then where and how much each part of the recipe acts.
+# one-cycle's rates by hand, section 6's changes seed by seed, a rule for reading them and
+# how far it can be trusted, the runs' fairness checks, then where and how much each part
+# of the recipe acts.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -2985,15 +3006,23 @@ for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cyc
 print(f"one-cycle's rates by hand equal the schedule's: {same}")
 
 # %% [markdown]
-# **A rule for reading section 6's table** (`the_rule`). It calls a change `up` or `down`
+# **Section 6's changes, seed by seed.** Each row of the next table compares two of
+# section 6's recipes: the accuracy change within each seed (two runs from one seed share
+# their starting weights and first batch: below), the changes' mean, and the row's
+# *yardstick*, the larger seed range of its two recipes: how far the seed alone moved
+# either. Section 6's verdicts read each row against it. A seed range, not two SE, because
+# a new seed changes the weights and the batch order, which moved accuracy more than
+# which validation images were drawn (the cell's last lines).
+#
+# **A rule for reading the table** (`the_rule`). It calls a change `up` or `down`
 # only if all three seeds moved that way and the mean change is larger than the changes'
 # *range* (largest minus smallest); `mixed` if seeds moved both ways; else `same sign`.
 # For example, changes of +3, +4 and +5 points (mean 4, range 2) are `up`; +1, +4 and +7
 # (mean 4, range 6) are `same sign`, too uneven; −1, +2 and +5 are `mixed`. A `mixed` row
 # always fails the size test too: when the changes do not share a sign, their range is at
-# least the size of their mean. Section 6's table again, from the same runs, with each
-# row's word and `SE`, the mean change's standard error (lesson 03): the three changes'
-# standard deviation / √3:
+# least the size of their mean. The table's last columns give each row's `SE`, the mean
+# change's standard error (lesson 03): the three changes' standard deviation / √3, and
+# the rule's word:
 
 
 # %%
@@ -3013,20 +3042,35 @@ def the_rule(changes_by_seed: list[float]) -> str:
 
 
 print(f"{'':34}{'accuracy change (points), seed':>32}")
-print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'SE':>7}  the rule")
+print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'yardstick':>11}{'SE':>7}  the rule")
 step_words, step_errors = {}, {}  # what changed -> the rule's word; the mean change's SE
-for what, changes in step_changes.items():  # section 6's changes, seed by seed (points)
-    step_words[what] = the_rule(changes)
-    step_errors[what] = statistics.stdev(changes) / math.sqrt(len(changes))
-    row = "".join(f"{c:+8.2f}" for c in changes)
-    mean_change = statistics.mean(changes)
-    print(f"{what:34}{row}{mean_change:+8.2f}{step_errors[what]:7.2f}  {step_words[what]}")
+for what, row in step_changes.items():  # section 6's changes, seed by seed (points)
+    step_words[what] = the_rule(row["changes"])
+    step_errors[what] = statistics.stdev(row["changes"]) / math.sqrt(len(row["changes"]))
+    changes = "".join(f"{c:+8.2f}" for c in row["changes"])
+    numbers = f"{row['mean']:+8.2f}{row['yardstick']:11.2f}{step_errors[what]:7.2f}"
+    print(f"{what:34}{changes}{numbers}  {step_words[what]}")
 marked = [f"{what} ({word})" for what, word in step_words.items() if word in ("up", "down")]
 print(f"rows the rule marked up or down: {', '.join(marked) if marked else 'none'}")
 print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row]}")
 print(f"the mean change's SE, full recipe vs constant (points): {step_errors[full_row]:.2f}")
+# Why a seed range: the draw of validation images moves one run's accuracy p by about
+# √(p(1 − p) / n) (lesson 03's SE), here at the mean accuracy of the runs with batch norm.
+with_norm_finals = [a for name, runs in finals.items() if name != no_norm_name for a in runs]
+mean_with_norm = statistics.mean(with_norm_finals)
+image_se = 100 * math.sqrt(mean_with_norm * (1 - mean_with_norm) / len(val_labels))
+print(f"one run's accuracy, its SE from the validation images drawn (points): {image_se:.2f}")
+seed_words = "larger" if max(with_norm_ranges) > 2 * image_se else "not larger"
+print(f"largest seed range with batch norm, against two such SE: {seed_words}")
 
 # %% [markdown]
+# The largest seed range with batch norm,
+# 4.74<!-- output: largest seed range with batch norm (points) --> points, was
+# **larger**<!-- says: largest seed range with batch norm, against two such SE --> than two
+# SE of one run's accuracy from the validation images drawn
+# (0.69<!-- output: one run's accuracy, its SE from the validation images drawn (points) -->
+# points each).
+#
 # The rule marked **removing batch norm (down)**<!-- says: rows the rule marked up or down -->.
 # A mark is not a size (read each mean beside its SE), and a five-row table can carry a
 # false mark (below); an unmarked row shows neither help nor harm. The last row's SE,
@@ -3069,7 +3113,7 @@ print(f"chance of at least one false mark: {any_false_mark:.2f}")
 # and `mixed` in
 # 0.75<!-- output: chance the rule reads a change of 0 mixed, three seeds of noise -->:
 # before reading a direction into a `same sign` row, look at its mean beside its SE. Over
-# section 6's five rows, were every true change 0, it would expect
+# the table's five rows, were every true change 0, it would expect
 # 0.41<!-- output: expected false marks over the 5 comparisons --> false marks, and at
 # least one with a chance of about
 # 0.35<!-- output: chance of at least one false mark --> (were the rows independent).
@@ -3116,6 +3160,7 @@ accuracy_ax.plot(
     range(1, recipe_epochs + 1),
     [e["val_acc"] for e in repeat_history],
     "o--",
+    linewidth=2.5,  # thicker than the solid lines, so that the dashes show
     color=colours[full_name],  # the seed-0 run's colour
     label=f"{full_name}; seed 1",
 )
@@ -3170,7 +3215,7 @@ plt.show()
 del stand_in, replay, replayed_lrs, beta1s
 
 # %% [markdown]
-# **Each change, within each seed** (section 6's second table). Two runs from one seed
+# **Each change, within each seed** (this appendix's first table). Two runs from one seed
 # start from the same weights and see the same images in the same order. Their crops and
 # flips? For seed 0, the cell rebuilds each recipe's model and loader as its run did and
 # draws the first batch:
@@ -3191,7 +3236,7 @@ del first_batches, recipe_model, recipe_loader
 # %% [markdown]
 # The same first batch in all five recipes?
 # **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
-# batches not checked). Section 6 says why the yardstick is a seed range, not two SE.
+# batches not checked).
 
 # %% [markdown]
 # **The run without batch norm starts from the same weights** (section 6's run 5).
@@ -3288,19 +3333,21 @@ del fresh, first_batch_loader, gradients, decay_term
 # 8 in exercise 2 on a CPU, 16 in the benchmark, 64 in the GPU branch.
 #
 # **The GPU branch.** On a CUDA GPU, section 7 trains section 6's ResNet-9 at width 64
-# for 16 epochs with the full recipe, channels-last weights (each pixel's channels
-# stored side by side) and, where `bfloat16_support` finds bfloat16 units, lesson 04's
-# bfloat16 autocast. That branch did not make these outputs. Run once as a script on an
-# NVIDIA H200 with PyTorch 2.11, it trained for
-# 0.53 minutes<!-- source: benchmarks/RESULTS.md, one H200 run --> and reached
-# 89.3%<!-- source: benchmarks/RESULTS.md, one H200 run --> test accuracy with test-time
-# augmentation, which section 7's rule had kept on validation (that version of the lesson
-# tested only the model the rule chose), short of the course outline's
-# 90%<!-- source: course outline, lesson 05 --> goal; on your GPU every figure will
-# differ. Where `bfloat16_support` finds no bfloat16 units (Colab's free T4, compute
-# capability 7.5, has none: they came with
+# for `resnet_epochs` (16) epochs with the full recipe, channels-last weights (each
+# pixel's channels stored side by side) and, where `bfloat16_support` finds bfloat16
+# units, lesson 04's bfloat16 autocast. That branch did not make these outputs, so they
+# do not show the course outline's 90%<!-- source: course outline, lesson 05 --> goal.
+# An earlier version of the lesson, run once as a script on an NVIDIA H200 with PyTorch
+# 2.11, trained it for
+# 0.53 minutes<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 -->
+# and reached
+# 89.3%<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 --> test
+# accuracy with test-time augmentation, which section 7's rule had kept on validation
+# (that version tested only the model the rule chose): short of the goal. On your GPU
+# every figure will differ. Where `bfloat16_support` finds no bfloat16 units (Colab's
+# free T4, compute capability 7.5, has none: they came with
 # 8.0<!-- source: https://developer.nvidia.com/cuda-gpus -->), the ResNet-9 trains in
-# float32, which the course has not timed.
+# float32, which the course has not timed: if it is slow, lower `resnet_epochs`.
 #
 # **Why not ResNet-9 on a CPU.** The course's benchmark trained a width-16 ResNet-9 for
 # 4 epochs in 216 s<!-- source: benchmarks/RESULTS.md --> on its 2-core Intel Xeon,

@@ -2,7 +2,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 from conftest import MetaAsDevice
-from matplotlib.colors import to_rgba
+from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
 
 from course_utils import plotting
@@ -60,6 +60,10 @@ def test_plot_epoch_times_draws_each_epoch_its_median_and_the_one_off():
     assert medians == [10.0, 0.45]
     assert [label.get_text() for label in ax.get_yticklabels()] == list(epochs)
     assert "one-off" in ax.get_xlabel() and ax.get_title() == "two ways"
+    # Orange and blue mean a loader's wait and the rest in plot_epoch_parts; not rows here.
+    taken = {to_hex(colour) for colour in ("tab:orange", "tab:blue")}
+    row_colours = {to_hex(line.get_color()) for line in ax.lines if len(line.get_xdata())}
+    assert len(row_colours) == 2 and not row_colours & taken
     assert not plt.get_fignums()
     without = plot_epoch_times({"only": [1.0]}, where="cuda", title="")
     assert "one-off" not in without.axes[0].get_xlabel()
@@ -77,8 +81,9 @@ def test_plot_epoch_times_puts_a_bar_at_a_given_median():
     assert "median 9.50 s" in [text.get_text() for text in ax.texts]
 
 
-def test_plot_epoch_parts_stacks_the_loader_and_the_rest_for_each_arm():
-    slow = {"epochs": [3.0, 3.5], "loader": 2.0, "rest": 1.2}
+def test_plot_epoch_parts_stacks_the_loader_and_the_rest_of_the_median_epoch_for_each_arm():
+    # "rest" (a median of the rounds' rests) is not drawn: the bar ends at the median epoch.
+    slow = {"epochs": [3.0, 3.5, 9.0], "loader": 2.0, "rest": 1.2}
     lean = {"epochs": [1.0], "loader": 0.1, "rest": 0.8}
     launches = {"batch 128": {"slow": slow, "lean": lean}, "big": {"lean": lean}}
     fig = plot_epoch_parts(launches, "cpu")
@@ -87,15 +92,20 @@ def test_plot_epoch_parts_stacks_the_loader_and_the_rest_for_each_arm():
     loader, rest = top.containers  # the loader bars, then the rest stacked after them
     assert [bar.get_width() for bar in loader] == [2.0, 0.1]
     assert [bar.get_x() for bar in rest] == [2.0, 0.1]  # each starts where its loader ends
-    assert [bar.get_width() for bar in rest] == pytest.approx([1.2, 0.8])
+    assert [bar.get_width() for bar in rest] == pytest.approx([1.5, 0.9])
+    ends = [bar.get_x() + bar.get_width() for bar in rest]
+    assert ends == pytest.approx([3.5, 1.0])  # each bar ends at its median epoch
+    over = {"epochs": [1.0, 1.2, 1.4], "loader": 1.3, "rest": 0.1}  # loader above the median
+    ((clipped, after),) = [plot_epoch_parts({"one": {"over": over}}, "cpu").axes[0].containers]
+    assert clipped[0].get_width() == pytest.approx(1.2) and after[0].get_width() == 0
     labels = [label.get_text() for label in top.get_yticklabels()]
     assert dict(zip(top.get_yticks(), labels, strict=True)) == {1: "slow", 0: "lean"}
     assert [bar.get_y() + bar.get_height() / 2 for bar in loader] == [1, 0]  # first on top
     dots = [tuple(point) for collection in top.collections for point in collection.get_offsets()]
-    assert dots == [(3.0, 1.0), (3.5, 1.0), (1.0, 0.0)]  # every round's epoch, on its row
-    assert bottom.get_xlim()[1] >= 3.5 and "cpu" in bottom.get_xlabel()
+    assert dots == [(3.0, 1.0), (3.5, 1.0), (9.0, 1.0), (1.0, 0.0)]  # every round, on its row
+    assert bottom.get_xlim()[1] >= 9.0 and "cpu" in bottom.get_xlabel()
     legend = {text.get_text() for text in fig.legends[0].get_texts()}
-    assert legend == {"loader (median)", "the rest (median)", "one round's epoch"}
+    assert legend == {"loader (median)", "the rest of the median epoch", "one round's epoch"}
     named = plot_epoch_parts(launches, "cpu", labels=("building", "steps", "one epoch"))
     assert {text.get_text() for text in named.legends[0].get_texts()} == {
         "building",

@@ -939,17 +939,17 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 7's first compiled epoch, Appendix F's cost and payback, drop_last=True",
+        hint="section 7's first compiled epoch, its cost and payback, drop_last=True",
         right="a",
         why=(
-            "compiling costs time once (Appendix F prints the cost, and whether and when it is "
+            "compiling costs time once (section 7 prints the cost, and whether and when it is "
             "won back); each later epoch with batches of that shape may then save some, so "
             "it pays only for a training longer than that payback."
         ),
         misconceptions={
             "b": (
                 "The first compiled epoch also paid for the compiling: it took far longer "
-                "than the eager first epoch (section 7's first-epoch line), and Appendix F's "
+                "than the eager first epoch (section 7's first-epoch line), and section 7's "
                 "payback line says after how many epochs of savings, if any, it is won back."
             ),
             "c": (

@@ -1,0 +1,115 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
+
+
+def run(val_losses, val_accs=None, train_losses=None):
+    """A history as fit returns it, from its validation losses (and accuracies)."""
+    val_accs = val_accs or [0.1] * len(val_losses)
+    train_losses = train_losses or [1.0] * len(val_losses)
+    return [
+        {"train_loss": t, "val_loss": v, "val_acc": a}
+        for t, v, a in zip(train_losses, val_losses, val_accs, strict=True)
+    ]
+
+
+def test_the_summary_reads_the_lowest_point_and_the_rise_after_it():
+    history = run(
+        [2.0, 1.5, 1.2, 1.4, 1.6, 1.8],
+        val_accs=[0.20, 0.30, 0.40, 0.45, 0.41, 0.38],
+        train_losses=[2.1, 1.6, 1.1, 0.8, 0.6, 0.5],
+    )
+    summary = overfitting_summary(history)
+    assert summary["final_train_loss"] == 0.5
+    assert summary["final_val_loss"] == 1.8
+    assert summary["final_val_acc"] == 0.38
+    assert summary["lowest_val_loss"] == 1.2
+    assert summary["lowest_epoch"] == 3  # 1-based
+    assert summary["val_acc_at_lowest"] == 0.40
+    assert summary["averaged"] == 3
+    assert summary["rise"] == pytest.approx((1.4 + 1.6 + 1.8) / 3 - 1.2)
+    assert summary["best_val_acc"] == 0.45
+    assert summary["fall"] == pytest.approx(7.0)  # points: 45% best, 38% last
+
+
+def test_the_rise_averages_fewer_epochs_in_a_short_run_and_ties_take_the_first_lowest():
+    summary = overfitting_summary(run([1.0, 1.3]))
+    assert summary["averaged"] == 2
+    assert summary["rise"] == pytest.approx(0.15)
+    tied = overfitting_summary(run([1.0, 2.0, 1.0, 3.0]))
+    assert tied["lowest_epoch"] == 1
+
+
+def test_a_run_whose_loss_only_falls_has_no_rise():
+    # The rise is a mean of the last 3 epochs, so it is 0 only once 3 sit at the lowest.
+    assert overfitting_summary(run([3.0, 2.0, 1.0, 1.0, 1.0]))["rise"] == 0
+    assert largest_rise(run([3.0, 2.0, 1.0])) is None
+    assert largest_rise(run([3.0, 3.0])) is None  # level is not a rise
+    assert largest_rise(run([3.0])) is None
+
+
+def test_the_largest_one_epoch_rise_and_whether_it_fell_back():
+    rise = largest_rise(run([2.0, 1.5, 1.7, 1.4, 1.9, 1.6]))
+    assert rise["epoch"] == 5  # 1.4 -> 1.9, larger than 1.5 -> 1.7
+    assert (rise["before"], rise["at"], rise["after"]) == (1.4, 1.9, 1.6)
+    assert rise["size"] == pytest.approx(0.5)
+    assert rise["fell_back"] is True
+    kept_rising = largest_rise(run([2.0, 1.0, 1.8, 1.9]))
+    assert kept_rising["epoch"] == 3 and kept_rising["fell_back"] is False
+    at_the_end = largest_rise(run([2.0, 1.0, 1.1, 1.9]))
+    assert at_the_end["epoch"] == 4
+    assert at_the_end["after"] is None and at_the_end["fell_back"] is None
+
+
+@pytest.mark.parametrize(
+    "history, message",
+    [([], "at least one epoch"), ([{"train_loss": 1.0, "val_acc": 0.5}], "'val_loss'")],
+)
+def test_an_empty_or_incomplete_history_is_refused_with_the_fix(history, message):
+    with pytest.raises(ValueError, match=message):
+        overfitting_summary(history)
+    with pytest.raises(ValueError, match=message):
+        largest_rise(history)
+
+
+class FixedLogits(nn.Module):
+    """Answers each input index with a fixed row of logits."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = nn.Parameter(logits)
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.logits[indices]
+
+
+def test_wrong_answers_averages_confidence_and_loss_over_the_wrong_ones_only():
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.5, 0.25, 0.25]])
+    model = FixedLogits(probabilities.log()).train()
+    # Image 0 right (class 0); image 1 wrong (true 2, chose 1); image 2 wrong (true 1, chose 0).
+    batches = [(torch.tensor([0, 1]), torch.tensor([0, 2])), (torch.tensor([2]), torch.tensor([1]))]
+    found = wrong_answers(model, batches)
+    assert found["count"] == 2
+    assert found["confidence"] == pytest.approx((0.6 + 0.5) / 2)
+    assert found["loss"] == pytest.approx(-(math.log(0.3) + math.log(0.25)) / 2)
+    assert isinstance(found["confidence"], float) and isinstance(found["loss"], float)
+    assert model.training  # eval_mode gave the model back as it was
+
+
+def test_a_model_with_no_wrong_answers_has_no_means():
+    model = FixedLogits(torch.eye(3))
+    found = wrong_answers(model, [(torch.arange(3), torch.arange(3))])
+    assert found["count"] == 0
+    assert math.isnan(found["confidence"]) and math.isnan(found["loss"])
+
+
+@pytest.mark.parametrize(
+    "loader, message", [([], "no batches"), ([torch.arange(3)], r"\(images, labels\)")]
+)
+def test_wrong_answers_refuses_a_loader_without_labelled_batches(loader, message):
+    with pytest.raises(ValueError, match=message):
+        wrong_answers(FixedLogits(torch.eye(3)), loader)
