@@ -57,8 +57,9 @@ def remove_batch_norm(model: nn.Module) -> nn.Module:
     convolution's device, in its dtype). The convolutions keep their weights.
 
     Each batch norm must sit in an ``nn.Sequential`` right after an ``nn.Conv2d``;
-    otherwise ``ValueError``, with ``model`` left unchanged. Changes ``model`` in place and
-    returns it. Introduced in lesson 05."""
+    otherwise ``ValueError``, with ``model`` left unchanged. A bias the convolution already
+    had is replaced by zeros. Changes ``model`` in place and returns it: build the optimizer
+    afterwards, since the new biases are new parameters. Introduced in lesson 05."""
     swaps = []  # (the Sequential, the batch norm's index in it), all checked before any swap
     in_sequential = set()
     for block in model.modules():

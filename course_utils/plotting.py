@@ -158,6 +158,11 @@ def plot_epoch_times(
     to 6 rows (one colour each). Returns the figure. Introduced in lesson 04."""
     if not epochs or any(len(times) == 0 for times in epochs.values()):
         raise ValueError("plot_epoch_times needs at least one epoch for every row")
+    if len(epochs) > len(ROW_COLOURS):
+        raise ValueError(
+            f"plot_epoch_times draws at most {len(ROW_COLOURS)} rows (one colour each), got "
+            f"{len(epochs)}: split the rows over two figures"
+        )
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 1.15 * len(epochs)))
     colours = ROW_COLOURS  # not orange and blue: plot_epoch_parts gives those a meaning
     everything = [seconds for times in epochs.values() for seconds in times]
@@ -223,7 +228,8 @@ def plot_epoch_parts(
     ``read_arms``'s, or any dict with ``loader`` and ``epochs``): for each arm a bar as long
     as its median epoch (the median of ``epochs``), its first part the median loader seconds
     (orange) and the rest of that median epoch after it (blue), and a dot for each round's
-    whole epoch, so the bar ends among its dots. Panels share their scale of seconds on
+    whole epoch, so the bar ends among its dots (a loader median above the epoch median,
+    possible over uneven rounds, fills the whole bar). Panels share their scale of seconds on
     ``where``; ``labels`` names the bar's two parts and the dots in the legend (lesson 04's
     dots are epochs, not rounds). Returns the figure. Introduced in lesson 04; lesson 06
     draws its arms with it.

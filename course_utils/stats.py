@@ -55,8 +55,8 @@ def changes_within_seeds(
 ) -> dict[str, dict]:
     """Each step's change of accuracy, seed by seed. ``finals``: recipe -> its final
     accuracies (fractions), one per seed, the seeds in the same order for every recipe;
-    ``seed_ranges``: recipe -> its seed range (points); ``steps``: what changed -> (the
-    recipe before, the recipe after).
+    ``seed_ranges``: recipe -> its seed range (points, checked against ``finals``);
+    ``steps``: what changed -> (the recipe before, the recipe after).
 
     Returns what changed -> a dict: ``changes``, the after recipe's accuracy minus the
     before recipe's within each seed, in points (100 times the fractions' difference);
@@ -71,6 +71,16 @@ def changes_within_seeds(
     for name, accuracies in finals.items():
         for accuracy in accuracies:
             _fraction(f"finals[{name!r}]", accuracy)
+    for name, spread in seed_ranges.items():
+        accuracies = finals.get(name)
+        if accuracies is not None and not math.isclose(
+            spread, 100 * (max(accuracies) - min(accuracies)), abs_tol=1e-6
+        ):
+            raise ValueError(
+                f"seed_ranges[{name!r}] is {spread}, but finals[{name!r}] spans "
+                f"{100 * (max(accuracies) - min(accuracies)):.4f} points: give each seed range "
+                "in points, 100 times the best seed's accuracy minus the worst's"
+            )
     table = {}
     for what, (before, after) in steps.items():
         for name in (before, after):

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1186 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1190 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,6 +193,7 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 
 # %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
+extra_ms = {}  # (device type, size) -> the first product's time beyond the median, in ms
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
@@ -206,27 +207,38 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         print(f"{cold_name}: {cold * scale:,.2f}")  # in the median's unit
         ratio = f"{each_device.type} first (cold) product / median, {size} x {size}"
         print(f"{ratio}: {cold / median:,.1f}")
-        spread = f"{each_device.type} slowest warm repeat / median, {size} x {size}"
-        print(f"{spread}: {max(times) / median:.1f}")  # the repeats' own spread
+        extra_ms[each_device.type, size] = (cold - median) * 1e3  # the one-off, in ms
+        extra = f"{each_device.type} first product's extra time over the median (ms)"
+        print(f"{extra}, {size} x {size}: {extra_ms[each_device.type, size]:,.2f}")
         # size**3 multiply-adds per product: how fast the device worked at this size
         rate = f"{each_device.type} billions of multiply-adds per second, {size} x {size}"
         print(f"{rate}: {size**3 / median / 1e9:.1f}")
+for each_device in devices:  # is the one-off about the same size at both shapes?
+    small, large = extra_ms[each_device.type, 64], extra_ms[each_device.type, 2048]
+    alike = min(small, large) > 0 and max(small, large) / min(small, large) <= 2
+    print(
+        f"{each_device.type} first products' extra times, 64 x 64 against 2048 x 2048: "
+        f"{'within' if alike else 'not within'} a factor of 2 of each other"
+    )
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **185.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **51.0
+# **174.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **47.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for a larger loss (Appendix E).
 #
-# The first, cold product took
-# **2,830.1**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the
-# median at 64 x 64, a one-off cost the warm-up keeps out of the median; at 2048 x 2048,
-# **1.4**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times, against
-# the slowest warm repeat's
-# **1.2**<!-- output: cpu slowest warm repeat / median, 2048 x 2048 -->: where the two are
-# close, the first product's extra time is no larger than the repeats' own spread.
+# The first product's one-off extra time over the median was
+# **1.30 ms**<!-- output: cpu first product's extra time over the median (ms), 64 x 64 -->
+# at 64 x 64 and
+# **8.78 ms**<!-- output: cpu first product's extra time over the median (ms), 2048 x 2048 -->
+# at 2048 x 2048: **not within a factor of 2 of each
+# other**<!-- says: cpu first products' extra times, 64 x 64 against 2048 x 2048 -->. It
+# swamps only the small product: the first took
+# **237.6**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median
+# at 64 x 64, **1.2**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times
+# at 2048 x 2048.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -271,7 +283,36 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 #   queued behind the GPU's work.
 #
 # This lesson uses both on CUDA GPUs only: on an Apple GPU (MPS), non-blocking copies from
-# ordinary memory have been reported to give wrong values (issue links: Appendix E).
+# ordinary memory have been reported to give wrong values (PyTorch issues
+# [#139550](https://github.com/pytorch/pytorch/issues/139550),
+# [#189690](https://github.com/pytorch/pytorch/issues/189690)).
+#
+# **What `non_blocking` changes**, timed on a CUDA GPU. On a CPU this cell only says what
+# it would do.
+
+# %%
+if device.type == "cuda":
+    pinned = torch.ones(25_000_000).pin_memory()  # 25 million float32 numbers: 100 MB
+    pinned.to(device)  # untimed: one-off costs, and GPU memory PyTorch keeps for reuse
+    for non_blocking in (True, False):
+        synchronize(device)  # nothing queued before may run into the clock
+        copy_start = time.perf_counter()
+        copied = pinned.to(device, non_blocking=non_blocking)
+        returned = time.perf_counter() - copy_start  # Python has its tensor, maybe not its data
+        synchronize(device)  # wait for the copy itself
+        finished = time.perf_counter() - copy_start
+        name = f"pinned 100 MB to the GPU, non_blocking={non_blocking}"
+        print(f"{name}, ms until .to returned: {returned * 1e3:.2f}")
+        if non_blocking:
+            print(f"{name}, ms until synchronize finished: {finished * 1e3:.2f}")
+        del copied  # frees its GPU memory for the next copy
+    del pinned
+else:
+    print(
+        "No CUDA GPU here, and this lesson pins only for one (see above): on a CUDA GPU, this "
+        "cell would copy 100 MB of pinned memory to it with non_blocking=True, then False, "
+        "and print how long .to took to return, and the non-blocking copy to finish."
+    )
 
 # %% [markdown]
 # ## 4. A training loop on the device, by hand
@@ -525,7 +566,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.24 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -596,7 +637,6 @@ classic_times = [epoch["train_seconds"] for epoch in classic_history]
 b_times = [epoch["train_seconds"] for epoch in b_history]
 classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one per epoch
 b_waits = b_train.waits  # (b)'s, timed the same way
-classic_rests = [whole - wait for whole, wait in zip(classic_times, classic_waits, strict=True)]
 classic_seconds, b_seconds = later_epochs(classic_times)[0], later_epochs(b_times)[0]
 speedup = classic_seconds / b_seconds
 b_accuracy = b_history[-1]["val_acc"]
@@ -611,8 +651,8 @@ print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 # %% [markdown]
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors (Appendix B). In the figure, a bar is as
-# long as the median later epoch (with two, their mean): orange the wait for batches, blue
-# the rest; a dot, each later epoch.
+# long as the median later epoch: orange the wait for batches, blue the rest; a dot, each
+# later epoch.
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -640,10 +680,10 @@ from course_utils.plotting import plot_epoch_parts
 
 
 def parts(times: list[float], waits: list[float]) -> dict:
-    """A bar: the median later wait for batches, then the rest; a dot per later epoch."""
-    rests = [whole - wait for whole, wait in zip(times, waits, strict=True)]
-    later_rests = later_epochs(rests)[0]
-    return {"loader": later_epochs(waits)[0], "rest": later_rests, "epochs": after_first(times)}
+    """A bar as long as the median later epoch: the median later wait for batches, then the
+    rest of that epoch; a dot per later epoch."""
+    wait, later = later_epochs(waits)[0], after_first(times)
+    return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
 
 
 bars = {  # each pipeline's bar in the figure
@@ -653,18 +693,19 @@ bars = {  # each pipeline's bar in the figure
 }
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
 print(
-    f"{'pipeline':<{width}} | epoch s | waiting s | rest s "
-    "(epoch s = waiting s + rest s; both medians of the later epochs)"
+    f"{'pipeline':<{width}} | epoch s | waiting s | rest s (epoch s: the median later "
+    "epoch, the bar's length; waiting s: the median later wait; rest s = epoch s - waiting s)"
 )
 for pipeline, bar in bars.items():
-    length = bar["loader"] + bar["rest"]  # the whole bar: its epoch
+    length = statistics.median(bar["epochs"])  # the whole bar: its median later epoch
     print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
 wait_seconds = bars["(a) classic pipeline"]["loader"]
 print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
 tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
-removed = wait_seconds - tensor_wait  # saved with no PIL lookup, transforms or Subset layers
+removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
 print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
+print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
 plot_epoch_parts(
     {f"Later epochs on {device.type}": bars},
     where=device.type,
@@ -673,24 +714,24 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, (a) spent
-# **2.95 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.22 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **14.5 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b). The control's answer: most of that wait was the PIL lookup, the transforms and
-# the `Subset` layers (work that (b) does once), not the fetching and collating. Ready
-# tensors removed **2.75 s**<!-- output: wait removed by ready tensors --> of it and
-# still waited
-# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
-# run).
+# **3.43 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.73 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **16.7 times**<!-- output: pipeline speed-up (cpu) --> as long
+# as (b). In the control (one run), ready tensors removed
+# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
+# (**3.23 s**<!-- output: wait removed by ready tensors -->): the share spent turning
+# each stored image into a PIL image, the two transforms, and the index lookup through
+# `Subset`, work that (b) does once. Fetching and collating still took
+# **0.19 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
-# operations (lesson 05); otherwise keep the `DataLoader` and time `pin_memory` and
-# `num_workers` yourself (Appendix B).
+# operations (lesson 05); otherwise keep the `DataLoader` and try `pin_memory` and
+# `num_workers` yourself.
 
 # %% [markdown]
-# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU:
-# one run, the devices timed one after the other. For so tiny a model, look for the GPU
-# to be no faster (Appendix E).
+# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU,
+# one after the other (one run). For so tiny a model, look for the GPU to be no faster
+# (Appendix E).
 
 # %%
 if device.type == "cpu":
@@ -769,12 +810,11 @@ class MixedPrecisionMLP(MLP):
 # **[`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html)** is
 # [documented](https://pytorch.org/docs/stable/torch.compiler_get_started.html) to turn the
 # model's Python code into *fused* kernels (one kernel for several operations, say the
-# bias and the ReLU).
+# ReLUs and other element-wise operations).
 #
-# **Three arms**, three versions of one training run of an MLP with two hidden layers of
-# 1,024 units: `float32`, the baseline; `compiled`; and `bfloat16 autocast`. All start
-# from the same seed and see the same batches of 256 at a learning rate of 0.05, set for
-# this model, not compared with section 6's.
+# **Three arms** train an MLP with two hidden layers of 1,024 units: `float32`, the
+# baseline; `compiled`; and `bfloat16 autocast`. All start from the same seed and see the
+# same batches of 256 at a learning rate of 0.05, not tuned (no validation run chose it).
 
 
 # %%
@@ -809,7 +849,8 @@ def wide_batches() -> DeviceTensorLoader:
 # arm is left out.
 
 # %%
-# Not part of the lesson: settings that make compiling work, and quieter, on a CPU.
+# You can skip this cell: not part of the lesson, it makes compiling work, and quieter, on
+# a CPU.
 import logging
 
 import torch._inductor.config as inductor_config  # torch.compile's code generator
@@ -822,6 +863,7 @@ if device.type == "cpu":
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):
         inductor_config.cpp_cache_precompile_headers = False
 
+# %%
 arms = {}  # arm -> its model, its loader, and each epoch's seconds
 for arm, model_class in arm_models.items():
     seed_everything(0)  # the same starting weights for every arm
@@ -912,21 +954,17 @@ for arm in arms:  # every arm that ran, after its last epoch: did they train ali
 # %% [markdown]
 # On this CPU, over
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
-# against `float32` were: bfloat16 autocast, **faster in every
+# against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->. Compiled was ahead in
-# **3**<!-- output: compiled, rounds above 1 (any size) --> of them by any margin.
-# Validation accuracy: `float32`
+# slower**<!-- says: compiled against float32, verdict -->. Validation accuracy: `float32`
 # **91.08%**<!-- output: float32 validation accuracy -->, compiled
 # **91.08%**<!-- output: compiled validation accuracy -->, bfloat16 autocast
 # **91.08%**<!-- output: bfloat16 autocast validation accuracy -->.
 #
-# **What compiling cost.** The first compiled epoch, compiling included, took
-# **16.36 s**<!-- output: compiled, first epoch of training (s) --> of training. The cell
-# prints the cost and the epochs to win it back (counted only if compiled won every
-# round):
+# **What compiling cost**, and the epochs to win it back (counted only if compiled won
+# every round):
 
 # %%
 if "compiled" in arms:
@@ -947,17 +985,63 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **17.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **15.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
-# in training (the rest, we expect, recompiling for the evaluation); epochs to win it
+# **18.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **16.4 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# in training (the rest, we expect, recompiling for evaluation); epochs to win it
 # back: **none (the rounds show no clear
-# saving)**<!-- says: epochs to win back the compiling -->. The lesson's reason compiling
-# gains little here (not measured): it fuses only the operations around the matrix
-# products, which took an estimated
+# saving)**<!-- says: epochs to win back the compiling -->.
+#
+# **How much could compiling gain?** It fuses operations around the matrix products, not
+# the products. This cell times an epoch's products alone, at the layers' shapes (Appendix
+# F counts them):
+
+# %%
+# Each product of a float32 step, at its layer's shape, B rows a batch: the forward (B x in)
+# @ (in x out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
+# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
+wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
+wide_loader = arms["float32"]["loader"]
+draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
+
+
+def random_matrix(rows: int, columns: int) -> torch.Tensor:
+    return torch.randn(rows, columns, generator=draw).to(device)
+
+
+batch_rows = wide_loader.batch_size
+product_pairs = []  # the two random matrices of each product a batch makes
+for number, layer in enumerate(wide_layers):
+    n_in, n_out = layer.in_features, layer.out_features
+    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
+    if number > 0:
+        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
+    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
+
+
+def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
+    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
+    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
+    one_batch = sum(
+        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20)[1])
+        for a, b in pairs
+    )
+    return one_batch * len(wide_loader)
+
+
+products_seconds = epoch_of_products(product_pairs, torch.float32)
+products_share = products_seconds / later_epochs(float32_seconds)[0]
+print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
+print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
+print(f"ceiling if everything but the products vanished: {1 / products_share:.2f}")
+
+# %% [markdown]
+# The products took an estimated
 # **0.79**<!-- output: float32 arm, their share of its median later epoch --> of the
-# `float32` epoch (Appendix F). The course's one H200 run counted both steps slower in
-# 4 of 5 rounds<!-- source: benchmarks/RESULTS.md, one H200 run -->, against a band the
-# wider of 1.1 and `float32`'s own spread (Appendix E).
+# `float32` epoch (timed outside training): even removing all the other time would give a
+# speed-up of at most
+# **1.27**<!-- output: ceiling if everything but the products vanished -->. Compiled
+# measured **0.98**<!-- output: compiled median speed-up over float32 --> against that
+# ceiling (one run of rounds): the nearer 1, the less of the other time compiling removed.
 
 # %% [markdown]
 # ## Summary
@@ -969,24 +1053,24 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **51.0
+# - On this CPU 64 x 64 products ran at **47.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **185.8
+#   a second, 2048 x 2048 ones at **174.0
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **14.5 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.7 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **2.95 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.22 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.43 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.73 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **16.36 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **16.79 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
-# The appendices, after the quiz, are optional depth.
+# The appendices, after the quiz, are optional.
 
 # %%
 # record_result prints the lesson's headline figures; a run of the whole course collects
@@ -1031,7 +1115,8 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 #
 # The check times a few steps of `big_model` on each device, to see that the epoch times
 # fit this model's size. Does the first epoch differ from the second? With a GPU: which
-# setup (device, pinning and `non_blocking` together) is faster?
+# setup (device, pinning and `non_blocking` together) is faster (one run, the devices one
+# after the other)?
 
 
 # %%
@@ -1137,38 +1222,29 @@ if check_exercise(
         print(f"2048-2048 MLP on {name}, with loading, billions of multiply-adds/s: {rate:.1f}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** The figures below are the worked CPU run's; with a GPU,
-# compare your two devices' lines. On this CPU the 2048-2048 MLP's first epoch over
-# 10,000 images took
-# **1.21 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.26 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **What the result means.** The figures below are the worked CPU run's. On this CPU the
+# 2048-2048 MLP's first epoch over 10,000 images took
+# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.24 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **32.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **31.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **125.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **127.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **51.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **47.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **185.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **174.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
 #
-# On a CUDA GPU, the GPU arm changes three things at once: the device, pinned batches
-# (`pin_memory`) and `non_blocking` copies. On a GPU we expect the first epoch to pay for
-# choosing kernels for the new, wider matrix shapes, but not for starting CUDA, which
-# PyTorch [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections
-# earlier. A wide MLP's step is large matrix products,
-# which a GPU shares among its cores, so here we expect it to pull ahead. On the
-# course's one H200 run (PyTorch 2.11; Appendix E), a batch of 256 images, loading included, took
-# 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
-# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its 16-core CPU.
+# With a GPU, compare the two devices' ms-per-batch lines.
 
 # %% [markdown]
 # **Exercise 2: how does a step's time grow with the batch (and, on a GPU, where does
@@ -1301,20 +1377,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.224 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.028 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.227 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.054 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
 # **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **13.98 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.00**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **14.18 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.03**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.61**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
 # **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 3 faster, 4 tied, 0
+# **no clear winner: 4 faster, 3 tied, 0
 # slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # On the course's one H200 run (Appendix E), which timed sizes up to 1,024 only, the GPU
@@ -1382,9 +1458,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **2.95 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.43 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **3.24 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1392,7 +1468,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
 # times as many). What happened to the time of one training step, and to the time per
-# image?
+# image? (If you skipped exercise 2, read its worked figures in the cell after it.)
 #
 # - (a) the step took about 64 times as long, so the time per image stayed about the same
 # - (b) the step took about as long, because a step's time is all fixed cost
@@ -1434,9 +1510,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **16.36 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **16.79 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.01**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **0.98**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1468,14 +1544,15 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
-# last) times the same matrix products alone in both types and prints how their speeds
-# compare. [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html)
-# describes linear layers as much faster in 16 bits; whether autocast pays on your
-# device, only section 7's rounds run there can show. Where a device has no bfloat16
-# units, section 7 leaves the arm out.
+# round**<!-- says: bfloat16 autocast against float32, verdict -->). Section 7 and
+# Appendix F (the last) time the same matrix products alone in each type, and Appendix F
+# prints how their speeds compare.
+# [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) describes linear
+# layers as much faster in 16 bits; whether autocast pays on your device, only section
+# 7's rounds run there can show. Where a device has no bfloat16 units, section 7 leaves
+# the arm out.
 
 
 # %% [markdown]
@@ -1554,7 +1631,7 @@ except RuntimeError as error:
 # figure below shows every epoch's `train_seconds`, and in its title each pipeline's
 # total, (b)'s with its one-off cost: the training images' conversion and copy (the
 # validation images' conversion, like all evaluation, is left out on both sides). The cell
-# first prints when (b) won its one-off cost back:
+# prints when (b) won its one-off cost back, and each pipeline's running total:
 
 # %%
 from course_utils.plotting import plot_epoch_times
@@ -1567,10 +1644,15 @@ else:
 print(f"epochs for (b) to win back its one-off: {payback}")
 print(f"(b)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
 print(f"(a)'s first epoch (s): {classic_times[0]:.2f}")  # the projection used its median
-print(f"(a)'s epochs, slowest minus fastest (s): {max(classic_times) - min(classic_times):.2f}")
+classic_spread = max(classic_times) - min(classic_times)  # (a)'s epochs: their own noise
+print(f"(a)'s epochs, slowest minus fastest (s): {classic_spread:.2f}")
 # The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
 classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
 b_totals = [one_off_seconds + sum(b_times[: n + 1]) for n in range(len(b_times))]
+print("after epoch | (a) seconds so far | (b) seconds so far, its one-off included")
+print(f"{0:11} | {0:18.2f} | {one_off_seconds:.2f}")  # (b) pays its one-off before epoch 1
+for number, totals in enumerate(zip(classic_totals, b_totals, strict=True), start=1):
+    print(f"{number:11} | {totals[0]:18.2f} | {totals[1]:.2f}")
 ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
 print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
 lead = classic_totals[ahead[0] - 1] - b_totals[ahead[0] - 1] if ahead else None
@@ -1592,21 +1674,21 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **1.08**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
-# epoch, one-off included, (b)'s total fell below (a)'s after epoch
-# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **2.8 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.89**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# epoch, one-off included (the running totals), (b)'s total fell below (a)'s after epoch
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
+# **0.5 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run); look for it to exceed the printed spread of (a)'s own epochs (slowest minus
 # fastest) before reading it as more than noise.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.24 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.12 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.29 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.22 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.84 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.73 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
-# **Section 6's bars, taken apart.** With two later epochs a bar ends between its two
-# dots, and its parts equal the table's medians. Its blue part is everything outside
+# **Section 6's bars, taken apart.** A bar ends at the median of its dots (between them,
+# with two), and its parts equal the table's columns. Its blue part is everything outside
 # `next()`: the forward, backward, step and `fit`'s bookkeeping, plus anything else in the
 # epoch. The pipelines ran one after the other, not in rounds: look for a gap between the
 # bars many times the spread of (a)'s dots.
@@ -1614,33 +1696,41 @@ plot_epoch_times(
 # **The control** (middle bar) is a new model seeded as (a)'s, trained two epochs in (a)'s
 # first two orders by a `DataLoader` with (a)'s settings over
 # `TensorDataset(train_images, train_labels)`, and evaluated on (b)'s validation batches.
-# It skips only the PIL image lookup (through `Subset`) and
-# the two transforms; it still fetches item by item and collates. Its figures come from
-# one epoch, its second. Without a GPU, (b)'s "device" is the CPU's memory: its gain
+# It skips only turning each stored image into a PIL image, the two transforms, and the
+# index lookup through `Subset`; it still fetches item by item and collates. Its figures
+# come from one epoch, its second. Without a GPU, (b)'s "device" is the CPU's memory: its gain
 # includes no copy to a GPU. On a GPU, `TimedBatches`' `synchronize` calls (on a CPU they do
 # nothing) would also stop each batch's copy from overlapping the step before, so its
 # epochs would be an instrumented loop's (not shown: no GPU ran this notebook). The cell
 # prints the rests of the epochs:
 
 # %%
-rest_seconds = later_epochs(classic_rests)[0]
-b_rest = parts(b_times, b_waits)["rest"]  # (b)'s blue part in section 6
+rest_seconds = bars["(a) classic pipeline"]["rest"]  # (a)'s blue part in section 6
+b_rest = bars[f"(b) dataset on {device.type}"]["rest"]  # (b)'s
 print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
 print(f"(b), median later epoch, the rest (s): {b_rest:.2f}")
+rests_gap = abs(rest_seconds - b_rest)
+print(f"gap between (a)'s rest and (b)'s (s): {rests_gap:.2f}")
+print(
+    "that gap, against (a)'s slowest minus fastest epoch: "
+    f"{'within' if rests_gap < classic_spread else 'beyond'} (a)'s own epoch spread"
+)
 tensor_rest = tensor_times[-1] - tensor_wait  # its second epoch, as section 6's tensor_wait
 print(f"ready tensors, second epoch, the rest (s): {tensor_rest:.2f}")
 tensor_seconds = later_epochs(tensor_times)[0]
 print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
 
 # %% [markdown]
-# Read these as rough sizes, not judged: the pipelines ran one after another, and the
-# ready tensors' figures come from one epoch. On this CPU the blue parts differ for the
-# same arithmetic: the rest took
-# **0.27 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b) (medians of two
-# later epochs); this lesson does not time why. The ready-tensor control's second epoch
-# spent **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.41 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
+# figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
+# **0.30 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a gap
+# **within (a)'s own epoch
+# spread**<!-- says: that gap, against (a)'s slowest minus fastest epoch --> (its
+# **0.20 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->, printed above). The
+# ready-tensor control's second epoch spent
+# **0.20 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.39 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -1707,7 +1797,8 @@ del seed_model, history
 # 6's 50,000 images included. So a different batch order gives a different model. That
 # is why section 6's two pipelines share one seed: they see the same batches in the same
 # order and so should train the same weights, and section 6 checks that they end with
-# them. A difference in their time is then not a difference in the model.
+# them. A difference in their time is then not a difference in the model. Section 6
+# compares times, not accuracies: its accuracy comes from one seed.
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -1917,12 +2008,11 @@ if half_seconds is not None:
 # %% [markdown]
 # ## Appendix E: The course's one GPU run, and yours
 #
-# This appendix extends sections 2, 3, 6 and 7 with the course's one run on an NVIDIA
-# H200 (as a script, with PyTorch 2.11; not the run shown here), then section 3's reason
-# to pin for CUDA GPUs only, and the pinned-copy cell, which runs only on your own CUDA
-# GPU (`device.type == "cuda"`; section 6's CPU-against-GPU cell runs on any GPU, Apple's
-# MPS included, and times pipeline (b) on your GPU and its CPU). Compare that H200 with
-# its own 16-core CPU, not with this notebook's times: another machine, another PyTorch.
+# This appendix extends sections 2, 6 and 7 and exercise 1 with the course's one run on
+# an NVIDIA H200 (as a script, with PyTorch 2.11; not the run shown here). Compare that
+# H200 with its own 16-core CPU, not with this notebook's times: another machine, another
+# PyTorch. On your own GPU, section 3's pinned-copy cell runs on CUDA only, and section
+# 6's CPU-against-GPU cell on any GPU, Apple's MPS included.
 #
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
@@ -1937,22 +2027,31 @@ if half_seconds is not None:
 # **Section 7's arms** (on this CPU, see section 7's verdict lines). On the H200 (one
 # run, rounds not listed), the 1,024-unit MLP's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16 and the
-# compiled model were each slower than float32 beyond the tie band in 4 of 5 rounds and
-# tied in the fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->, as that run's
-# code counted them: slower meant a speed-up below 1 / band, its band the wider of 1.1
-# and `float32`'s own spread (slowest over fastest). No gain there, despite bfloat16
+# compiled model were each slower than float32 in 4 of 5 rounds and tied in the
+# fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->. That script used a different
+# band from section 7's: the wider of 1.1 and `float32`'s own spread (slowest over
+# fastest), slower meaning a speed-up below 1 / band. No gain there, despite bfloat16
 # units. We expect the reason to be the model's size: with steps this short,
 # launching each operation costs more than the arithmetic, and autocast adds operations
 # that convert between the types. This was not timed apart. The compiler is documented
 # to fuse the small operations around the matrix products (section 7; this lesson does
 # not show it), so a model with many small element-wise operations is where to look for
 # its gain: measure one with section 7's rounds.
+#
+# **The GPU arm of exercise 1** changes three things at once: the device, pinned batches
+# (`pin_memory`) and `non_blocking` copies. On a GPU we expect the first epoch to pay for
+# choosing kernels for the new, wider matrix shapes, but not for starting CUDA, which
+# PyTorch [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections
+# earlier. A wide MLP's step is large matrix products, which a GPU shares among its cores,
+# so here we expect it to pull ahead. On the H200, a batch of 256 images, loading
+# included, took 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
+# against 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its CPU.
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
 # machine's own 16-core CPU, in milliseconds (from `benchmarks/RESULTS.md`, one run
 # each). Sections 2, 6 and 7 quote this CPU's figures, not these; the H200's are quoted
-# in the paragraphs above and in exercise 1's answer:
+# in the paragraphs above:
 #
 # | what was timed (one run each) | H200, ms | its CPU, ms |
 # |---|---:|---:|
@@ -1965,7 +2064,8 @@ if half_seconds is not None:
 #
 # On the H200, bfloat16 and compiling each gave no clear winner, leaning slower (one run;
 # on this CPU, see section 7's verdicts). In that one run (one timing each), the GPU won
-# on large matrix products (the 2048 x 2048 product, exercise 1's batch) and lost on small
+# on large matrix products (the 2048 x 2048 product; also exercise 1's batch, whose time
+# includes loading) and lost on small
 # work (the 64 x 64 product, pipeline (b)'s epoch), section 2's first case (tiny models);
 # at exercise 2's batch of 1,024 its ratio to the CPU, about
 # 1.09<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 / 0.75 -->, lies inside the
@@ -1974,47 +2074,11 @@ if half_seconds is not None:
 # loading; its idle time was not measured).
 
 # %% [markdown]
-# **Why CUDA only** (section 3): a `non_blocking` copy from ordinary memory to an Apple
-# GPU (MPS) has been reported to give wrong values (PyTorch issues
-# [#139550](https://github.com/pytorch/pytorch/issues/139550) and
-# [#189690](https://github.com/pytorch/pytorch/issues/189690)), so this lesson pins and
-# copies without blocking on CUDA GPUs only.
-#
-# **On your own CUDA GPU: what `non_blocking` changes** (section 3). The cell copies
-# 100 megabytes of pinned memory to the GPU with `non_blocking=True`, timing when `.to`
-# returns and when `synchronize` has waited for the copy; then the same copy with
-# `non_blocking=False`, which returns only once the copy is done:
-
-# %%
-if device.type == "cuda":
-    pinned = torch.ones(25_000_000).pin_memory()  # 25 million float32 numbers: 100 MB
-    pinned.to(device)  # untimed: one-off costs, and GPU memory PyTorch keeps for reuse
-    for non_blocking in (True, False):
-        synchronize(device)  # nothing queued before may run into the clock
-        copy_start = time.perf_counter()
-        copied = pinned.to(device, non_blocking=non_blocking)
-        returned = time.perf_counter() - copy_start  # Python has its tensor, maybe not its data
-        synchronize(device)  # wait for the copy itself
-        finished = time.perf_counter() - copy_start
-        name = f"pinned 100 MB to the GPU, non_blocking={non_blocking}"
-        print(f"{name}, ms until .to returned: {returned * 1e3:.2f}")
-        if non_blocking:
-            print(f"{name}, ms until synchronize finished: {finished * 1e3:.2f}")
-        del copied  # frees its GPU memory for the next copy
-    del pinned
-else:
-    print(
-        "No CUDA GPU here, and this lesson pins only for one (see above): on a CUDA GPU, this "
-        "cell would copy 100 MB of pinned memory to it with non_blocking=True, then False, "
-        "and print how long .to took to return, and the non-blocking copy to finish."
-    )
-
-# %% [markdown]
 # ## Appendix F: Section 7's timings in detail
 #
 # This appendix extends section 7: each arm's medians and predictions, its rounds counted
-# against `float32`'s own spread, and an estimate of where an epoch's time goes. It runs
-# last, on what section 7 measured.
+# against `float32`'s own spread, and the matrix products behind its estimate, with a
+# prediction for bfloat16. It runs last, on what section 7 measured.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
 # the bfloat16 arm ran, how its validation predictions differ from `float32`'s (section
@@ -2047,7 +2111,7 @@ if "bfloat16 autocast" in arms:
 # %% [markdown]
 # The `float32` arm's median later epoch took
 # **0.39 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.39 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.40 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
 # **0.16 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
@@ -2083,7 +2147,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.06**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.05**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2091,10 +2155,10 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 # round's ratio stood out from `float32`'s own noise.
 
 # %% [markdown]
-# **Section 7: how much of the epoch do the matrix products take? An estimate.** A
-# forward pass does one multiply-add per weight and image; the backward pass two more,
-# for the gradients of each layer's input and of its weights. One `nn.Linear(4, 3)` on a
-# batch of 5 shows the three products, and checks the backward's two against autograd:
+# **Section 7's matrix products, counted.** A forward pass does one multiply-add per
+# weight and image; the backward pass two more, for the gradients of each layer's input
+# and of its weights. One `nn.Linear(4, 3)` on a batch of 5 shows the three products, and
+# checks the backward's two against autograd:
 
 # %%
 # One layer's three products, with CPU float32 tensors: arithmetic, not timing.
@@ -2117,55 +2181,17 @@ print(f"the two backward products equal autograd's gradients: {same}")
 # %% [markdown]
 # Each product is 5 x 4 x 3 = 60 multiply-adds, so the backward pass does twice the
 # forward's. The first layer skips the input's gradient, since the images need none.
-# Count them for the `float32` arm's epoch, then time each of these products at its own
-# shape (batches of 256 rows), outside training, and add up an epoch's worth (in bfloat16
-# too, where its arm ran):
+# Section 7 timed each of these products of the `float32` arm at its own shape (batches of
+# 256 rows). This cell counts an epoch's multiply-adds and, where the bfloat16 arm ran,
+# times the same products in bfloat16:
 
 # %%
-wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
-forward_per_image = sum(layer.weight.numel() for layer in wide_layers)
+forward_per_image = sum(layer.weight.numel() for layer in wide_layers)  # section 7's layers
 per_image_with_backward = 3 * forward_per_image - wide_layers[0].weight.numel()
-wide_loader = arms["float32"]["loader"]
 images_per_epoch = len(wide_loader) * wide_loader.batch_size  # drop_last: every batch full
 epoch_multiply_adds = per_image_with_backward * images_per_epoch
-
-
-# Each layer's products at their own shapes, B rows a batch: the forward (B x in) @ (in x
-# out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
-# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
-draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
-
-
-def random_matrix(rows: int, columns: int) -> torch.Tensor:
-    return torch.randn(rows, columns, generator=draw).to(device)
-
-
-batch_rows = wide_loader.batch_size
-product_pairs = []  # the two random matrices of each product a batch makes
-for number, layer in enumerate(wide_layers):
-    n_in, n_out = layer.in_features, layer.out_features
-    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
-    if number > 0:
-        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
-    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
-
-
-def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
-    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
-    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
-    one_batch = sum(
-        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20)[1])
-        for a, b in pairs
-    )
-    return one_batch * len(wide_loader)
-
-
-products_seconds = epoch_of_products(product_pairs, torch.float32)
-products_share = products_seconds / later_epochs(arms["float32"]["seconds"])[0]
 print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
-print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
-print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
-if "bfloat16 autocast" in arms:  # the same products in bfloat16
+if "bfloat16 autocast" in arms:  # section 7's products again, in bfloat16
     bf16_products_seconds = epoch_of_products(product_pairs, torch.bfloat16)
     products_ratio = products_seconds / bf16_products_seconds  # above 1: bfloat16 faster
     print(f"bfloat16 products, seconds an epoch at the layers' shapes: {bf16_products_seconds:.2f}")
@@ -2187,26 +2213,27 @@ del product_pairs
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
 # **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
-# when timed alone,
+# when timed alone in section 7,
 # **0.79**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
-# Timed the same way in bfloat16, the same products ran at
-# **5.18**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# Timed the same way in bfloat16 (here, apart from section 7's `float32` timings), the
+# same products ran at
+# **5.86**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.79**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.89**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.878**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.836**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Two untested reasons a prediction
 # can miss: the share, from products timed alone, can be off, and autocast adds
 # operations that convert between the types (Appendix E).
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward: it
-# is documented to fuse operations such as the bias additions and ReLUs around the
+# is documented to fuse the ReLUs and other element-wise operations around the
 # products, while the loss (computed in `training_step`, outside `forward`) and the SGD
 # update (`optimizer.step()`) stay uncompiled, so it can speed up only part of the time
 # outside the products.

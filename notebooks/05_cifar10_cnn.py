@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 258 s with a peak memory of 1407 MB. The course's
+# > 2 threads); the whole lesson ran in 265 s with a peak memory of 1433 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -99,9 +99,6 @@ from course_utils.checkpoint import load_checkpoint, save_checkpoint
 # The checks of the exercises and questions
 from course_utils.checks.lesson05 import check_exercise
 
-# Reading exercise 1's loss curves
-from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
-
 # The CIFAR-10 image folders (section 1)
 from course_utils.data import cifar10, dataset_to_tensors
 
@@ -110,9 +107,6 @@ from course_utils.device import bfloat16_support
 
 # FastNet and its recipe (section 7, Appendix A)
 from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast
-
-# ResNet-9's layer table, and removing its batch norm (section 6)
-from course_utils.layers import layer_table, remove_batch_norm
 
 # Freeing memory between runs (sections 5 to 8)
 from course_utils.memory import release_memory
@@ -136,9 +130,6 @@ from course_utils.report import record_result
 
 # Smoke mode and seeds (throughout)
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
-
-# Comparing runs: recipes by seed (section 6), test against validation (section 8)
-from course_utils.stats import SAME_ACCURACY, changes_within_seeds, difference_se, direction
 
 # Eval mode and predictions (sections 4 to 8)
 from course_utils.training import eval_mode, predict
@@ -172,8 +163,8 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# These outputs came from a JPEG copy (**.jpg**<!-- says: image files -->); your `cifar10()`
-# download gives PNG files, so your accuracies may differ slightly.
+# The run shown read a JPEG copy (**.jpg**<!-- says: image files -->; JPEG is lossy); check
+# the suffix your copy prints: another format can change the numbers.
 #
 # Lesson 03's per-image transforms would decode all 50,000 files every epoch. Instead, as
 # in lesson 04, decode them **once** (Appendix B times both ways): as `ImageFolder`'s
@@ -568,7 +559,7 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # An MLP does not reuse what it learns at one position elsewhere; a convolution does.
 # Give lesson 03's `MLP` class, here with hidden layers of 512 and 256 units, the small
 # CNN's optimizer, rate (set for the CNN, not tuned for the MLP), epochs and batches
-# (seed 0); then a second MLP as many epochs as fit in the CNN's training time.
+# (seed 0); then a second MLP for about the CNN's training time.
 
 
 # %%
@@ -630,16 +621,15 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. Against
-# the second MLP (the table's last row), the CNN's lead was
+# the second MLP, the CNN's lead was
 # +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
 # **Does the CNN's lead rest on which pixels are neighbours?** A control: move the
 # pixels by one fixed, seeded shuffle of the 1,024 positions (the same for every image
-# and channel), in training and validation batches, and train both models afresh. For
-# the MLP this only changes which first-layer weight meets which pixel; each 5 x 5 filter
-# of the CNN now covers 25 scattered pixels.
+# and channel), in training and validation batches, and train both models afresh: each
+# 5 x 5 filter of the CNN now covers 25 scattered pixels.
 
 
 # %%
@@ -688,19 +678,19 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> (one run
-# each; a shift of a few points is within the seed spread section 6 measures). The CNN's
-# lead fell from
+# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. In this one
+# run, scrambling the pixels cost the CNN its lead (from
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points.
+# points); for the MLP shuffling only renames its inputs, so its
+# +0.5<!-- output: MLP, change with shuffled pixels (points) --> is chance, a rough size
+# for one run's noise.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
 #
 # This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe help (width 8, short runs on a sample, three seeds). Without a CUDA GPU, section 7
-# trains `FastNet` (airbench's recipe) instead. ResNet-9 rests on three ideas:
+# recipe help. It rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -763,8 +753,7 @@ with torch.no_grad():
 # Train mode normalised with the batch's own statistics and moved its *running* averages
 # 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the batch's.
 # Eval mode uses those running averages instead: look for eval-mode channel means away
-# from 0. In eval mode an image's output does not depend on the rest of its batch (the
-# last line).
+# from 0. In eval mode an image's output does not depend on the rest of its batch.
 #
 # **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
 # (no bias in the convolution: batch norm's shift replaces it). A blank image goes
@@ -772,6 +761,9 @@ with torch.no_grad():
 
 
 # %% tags=["nbval-check-output"]
+from course_utils.layers import layer_table
+
+
 def conv_block(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
     """3x3 convolution, batch normalisation, ReLU, and optionally 2x2 max pooling."""
     layers = [
@@ -839,14 +831,13 @@ del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
 # Each "+ max pool" block doubles the channels and halves the image, so each later layer
-# sees a larger patch of the image (Appendix C shows it for the small CNN). The residual
-# blocks keep the shape, so they can add their input to their output; the last holds most
-# of the parameters (512 · 512 · 9 weights in each of its convolutions).
+# sees a larger patch of the image. The residual blocks keep the shape, so they can add
+# their input to their output; the last holds most of the parameters (512 · 512 · 9
+# weights in each of its convolutions).
 #
 # **Augmentation.** Pad the image by 4 pixels (reflecting its border), crop 32 x 32 at a
 # random offset, flip or not: 9 x 9 offsets x 2 flips = 162 possible views. By hand on four
-# images (seeded: all offsets drawn, then a coin per image), against the course's
-# `random_crop` and `random_horizontal_flip`:
+# images, against the course's `random_crop` and `random_horizontal_flip`:
 
 # %% tags=["nbval-check-output"]
 few = normalise(train_images[:4].to(device))
@@ -893,12 +884,7 @@ show_batch(
 # - *gradient clipping*, meant to stop rare very large steps: caps each gradient value at
 #   0.1 on its own, not the gradient's length.
 #
-# On a fresh network's first batch (Appendix D), weight decay's term was
-# 0.000133<!-- output: weight decay's term / gradient, lengths, first batch --> times the
-# gradient's length, and clipping trimmed the
-# 0.0102<!-- output: gradient values above 0.1, first batch --> share of values above 0.1,
-# the largest from 1.50<!-- output: largest gradient value, first batch -->. Both, by hand,
-# against PyTorch:
+# Both, by hand, against PyTorch:
 
 # %% tags=["nbval-check-output"]
 values = torch.tensor([0.5, -0.05, 0.2, -0.3])
@@ -916,33 +902,71 @@ print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_de
 del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %% [markdown]
+# **How much each does** on a fresh width-8 ResNet-9's first augmented batch from section
+# 6's *sample*, the first 3,000 training images:
+
+# %%
+sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
+sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
+seed_everything(0)
+fresh = to_device(ResNet9(8), device)
+first_batch_loader = DeviceTensorLoader(
+    sample_images,
+    sample_labels,
+    batch_size=128,
+    shuffle=True,
+    device=device,
+    generator=torch.Generator().manual_seed(0),
+    transform=augment,
+)
+fresh.training_step(next(iter(first_batch_loader))).backward()
+gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()]).abs()
+decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
+decay_share = (decay_term.norm() / gradients.norm()).item()
+print(f"weight decay's term / gradient, lengths, first batch: {decay_share:.6f}")
+decay_median = (decay_term.abs() / gradients).median().item()  # value by value, as in Adam
+print(f"weight decay's term / gradient, per value, median, first batch: {decay_median:.6f}")
+print(f"largest gradient value, first batch: {gradients.max():.2f}")
+print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean():.4f}")
+del fresh, first_batch_loader, gradients, decay_term
+
+# %% [markdown]
+# Weight decay's term was
+# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's length; only
+# 1.02%<!-- output: gradient values above 0.1, first batch --> of gradient values (the
+# largest 1.50<!-- output: largest gradient value, first batch -->) were above 0.1, the
+# ones clipping trims (more in Appendix D).
+
+# %% [markdown]
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
-# each of 3 seeds on a 3,000-image sample (`sample_size`), always with augmentation: at
+# each of 3 seeds on the sample, always with augmentation: at
 # 48<!-- output: steps per recipe run --> steps a run, only a large effect can show. Each
 # recipe changes one thing from the one before, except runs 2 and 5 (each names its
 # other changes):
 #
 # 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean
 #    (Appendix D prints it);
-# 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes (beta1: Appendix D),
-#    and `fit_one_cycle` replaces `fit`;
+# 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes, and so does beta1
+#    (Adam's momentum factor; one-cycle varies it too: Appendix D); `fit_one_cycle`
+#    replaces `fit`;
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
 # 5. the full recipe without batch norm, each convolution given a bias instead, from the
 #    same starting weights.
 
 # %%
-sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
+from course_utils.layers import remove_batch_norm
+
 recipe_epochs = full_or_smoke(full=2, smoke=1)
 peak_rate = 0.01  # one-cycle's peak; the baseline's constant rate is half of it
-sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
 
 
 def small_resnet_and_loader(seed, batch_norm=True):
     """Seed, then build an untrained width-8 ResNet-9 and its augmented loader over the
     sample, as every recipe run does (a check below rebuilds them the same way)."""
     seed_everything(seed)
-    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))  # course_utils.layers
+    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))
     model = to_device(model, device)
     loader = DeviceTensorLoader(
         sample_images,
@@ -1033,6 +1057,8 @@ print(f"largest seed range with batch norm (points): {max(with_norm_ranges):.2f}
 print(f"seed range without batch norm (points): {seed_ranges[no_norm_name]:.2f}")
 
 # %%
+from course_utils.stats import changes_within_seeds, direction
+
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last comparison
 steps_compared = {  # what changed: (the recipe before, the recipe after)
     "one-cycle at the same mean rate": (constant_name, "one-cycle"),
@@ -1041,10 +1067,19 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     "removing batch norm": (full_name, "the recipe, without batch norm"),
     full_row: (constant_name, full_name),
 }
+# One row by hand: removing batch norm, the recipe after minus the one before, seed by seed.
+no_norm_finals, full_finals = finals[no_norm_name], finals[full_name]
+removal_by_hand = [100 * (a - b) for a, b in zip(no_norm_finals, full_finals, strict=True)]
 # Each comparison: the change within each seed (points), their mean, and its yardstick, the
 # larger seed range of its two recipes (Appendix D prints them as a table).
 step_changes = changes_within_seeds(finals, seed_ranges, steps_compared)
 removal = step_changes["removing batch norm"]
+same_row = all(math.isclose(a, b) for a, b in zip(removal_by_hand, removal["changes"], strict=True))
+print(f"removing batch norm's changes by hand, the same as changes_within_seeds': {same_row}")
+removal_costs = [-change for change in removal["changes"]]  # points lost in each seed
+print(f"removing batch norm, smallest cost in a seed (points): {min(removal_costs):.2f}")
+print(f"removing batch norm, largest cost in a seed (points): {max(removal_costs):.2f}")
+print(f"removing batch norm's yardstick (points): {removal['yardstick']:.2f}")
 removal_direction = direction(removal["changes"])
 print(f"removing batch norm, accuracy against the full recipe: {removal_direction}")
 removal_beyond = min(abs(change) for change in removal["changes"]) > removal["yardstick"]
@@ -1056,34 +1091,41 @@ other_words = "all within" if others_within else "not all within"
 print(f"other rows' mean changes against their own yardsticks: {other_words}")
 
 # %% [markdown]
-# The seed alone moved a recipe's accuracy by up to
-# 4.74<!-- output: largest seed range with batch norm (points) --> points with batch norm
-# and by 7.84<!-- output: seed range without batch norm (points) --> without. Without
-# batch norm (rate and clipping set, not searched, for the network with it), accuracy was
+# Removing batch norm (rate and clipping set, not searched, for the network with it) cost
+# 10.36<!-- output: removing batch norm, smallest cost in a seed (points) --> to
+# 21.20<!-- output: removing batch norm, largest cost in a seed (points) --> points:
+# accuracy
 # **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-# than both recipes' seed ranges. The other four comparisons' mean changes were
-# **all within**<!-- says: other rows' mean changes against their own yardsticks --> the
-# larger seed range of their two recipes (Appendix D's table). Only removing batch norm
-# moved accuracy beyond the seed's own spread; these short runs
-# (48<!-- output: steps per recipe run --> steps) cannot judge the rest, kept because the
-# recipe the lesson follows uses them (Appendix D).
+# than the seed alone moved either recipe (its yardstick,
+# 7.84<!-- output: removing batch norm's yardstick (points) --> points). The other four
+# comparisons' mean changes were
+# **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
+# yardsticks (Appendix D's table). So removal passed its yardstick in every seed, the
+# others not even on average; these
+# 48<!-- output: steps per recipe run -->-step runs cannot judge those, kept because the
+# lesson's recipe uses them (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# ResNet-9 at full width (64) is estimated too slow for a CPU (Appendix E):
-# even width 16 for 16 epochs would overrun the lesson's 10-minute budget on the
-# benchmark's CPU (about 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->). So
-# without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
-# (arXiv 2404.00498): a smaller ConvNet with airbench's tuned recipe, whose fixed first
-# layer, *whitening*, makes neighbouring pixel values uncorrelated. Appendix A takes it
-# apart.
+# *On a CUDA GPU your outputs name ResNet-9 (width 64; Appendix E) and exercise 2's widths
+# 16 to 64; the prose describes the CPU run shown, short of the course outline's
+# 90%<!-- source: course outline, lesson 05 --> goal.*
 #
-# On a CUDA GPU the cell trains section 6's width-64 ResNet-9 with the full recipe instead
-# (Appendix E). These outputs, from a CPU, do not show the course outline's
-# 90%<!-- source: course outline, lesson 05 --> goal.
+# A ResNet-9 that learns something useful would overrun the lesson's 10-minute budget on a
+# CPU (Appendix E estimates width 16, 16 epochs, at
+# 864 s<!-- source: benchmarks/RESULTS.md, 216 s x 4 -->). So without a CUDA GPU the next
+# cell trains `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498): a smaller
+# ConvNet with airbench's tuned recipe. Against section 6 (italics: Appendix A's parts) it:
+# - keeps 3 x 3 convolutions, batch norm, max-pooling, *weight decay*, and crops and flips
+#   (*Gentler augmentation*);
+# - keeps a rate that rises, then falls, in straight lines (*The triangle*);
+# - adds a fixed first layer that decorrelates neighbouring pixels (*Patch whitening*);
+# - swaps residual blocks for *identity initialisation*, ReLU for *GELU*;
+# - swaps Adam, clipping and batches of 128 for Nesterov SGD on 512 (*`fit_fast`*); adds
+#   *label smoothing*.
 
 
 # %%
@@ -1114,8 +1156,8 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# The network, built and trained. On a GPU without bfloat16 units (Colab's T4), ResNet-9
-# runs in float32, which the course has not timed: if it is slow, lower `resnet_epochs`.
+# The network, built and trained (if slow on a GPU without bfloat16, such as Colab's T4,
+# lower `resnet_epochs`).
 
 # %%
 release_memory()
@@ -1179,9 +1221,9 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# Look for the network's (`FastNet` here; ResNet-9 on a CUDA GPU) training loss above its
-# validation loss: training scores augmented batches (`FastNet`'s against smoothed
-# targets), validation plain images and labels (Appendix A).
+# Look for the training loss above the validation loss: training scores augmented
+# batches (`FastNet`'s against smoothed targets), validation plain images and labels
+# (Appendix A).
 #
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
 # as it is, mirrored, shifted by a pixel (too little to see), both:
@@ -1198,8 +1240,8 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? Only the n images that exactly one of the two ways (with or without
-# test-time augmentation) gets right can move the gain. If it were no better, each of these
+# Does it help? Only the n images that exactly one of the two ways (with or without the
+# views) gets right can move the gain. If it were no better, each of these
 # n images would be a coin toss (+1 or −1), so chance moves the gain by about √n images;
 # keep it only above 2 √n.
 
@@ -1233,6 +1275,8 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # flattering validation set.
 
 # %%
+from course_utils.stats import difference_se
+
 release_memory()
 final_val_accuracy = tta_accuracy if final_model is with_tta else network_history[-1]["val_acc"]
 validation_accuracy = {
@@ -1265,11 +1309,10 @@ print(f"test against validation: {verdict}")
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's network
-# **78.1%**<!-- output: FastNet test accuracy --> (`FastNet` here; another network, recipe
-# and time: 66 s<!-- output: FastNet training seconds --> against the small CNN's
-# 18 s<!-- output: small CNN training seconds -->; not a one-change comparison). The
-# last column gives each difference in standard errors (SE, lesson 03); chance alone
-# seldom gives more than two. Here:
+# **78.1%**<!-- output: FastNet test accuracy --> (another network, recipe and time:
+# 66 s<!-- output: FastNet training seconds --> against the small CNN's
+# 18 s<!-- output: small CNN training seconds -->). The last column gives each difference
+# in standard errors (SE, lesson 03); chance alone seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
 # score is not perfectly fresh: the benchmark and airbench's authors looked at CIFAR-10
 # test scores.
@@ -1343,6 +1386,8 @@ del reloaded_by_hand, saved_weights, reloaded_weights
 # wrapper has no weights, so the checkpoint records whether to wrap the reloaded network.
 
 # %%
+from course_utils.stats import SAME_ACCURACY
+
 checkpoint_path = checkpoint_folder / "network.pt"
 save_checkpoint(
     checkpoint_path,
@@ -1390,7 +1435,7 @@ print(
 # - With the same epochs and batches, the small CNN
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
-#   points; against an MLP given the CNN's training time, by
+#   points; against an MLP given about the CNN's training time, by
 #   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->;
 #   with pixels shuffled, by
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
@@ -1483,6 +1528,8 @@ for label, transform in (("augmented", augment), ("plain", normalise)):
 ### END SOLUTION
 
 # %%
+from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
+
 if check_exercise(
     1,
     overfit_histories=overfit_histories,
@@ -1523,6 +1570,12 @@ if check_exercise(
         )
         print(f"{rise_line}: {run['rise']:.2f}")
         print(f"{label}, final validation accuracy: {run['final_val_acc']:.4f}")
+    held = runs["plain"]["final_val_acc"] - runs["plain"]["val_acc_at_lowest"]  # fractions
+    if abs(held) <= 0.01:
+        held_words = "within 1 point"
+    else:
+        held_words = ("higher" if held > 0 else "lower") + " by more than 1 point"
+    print(f"plain, final accuracy against that at the lowest loss: {held_words}")
     rise_words = "larger" if runs["plain"]["rise"] > runs["augmented"]["rise"] else "not larger"
     print(f"rise, the plain run's against the augmented run's: {rise_words}")
     spike = largest_rise(overfit_histories["augmented"])  # None if the loss never rose
@@ -1589,7 +1642,9 @@ if check_exercise(
 # for the plain model (2.03<!-- output: plain, final validation loss minus that -->
 # against 0.28<!-- output: augmented, final validation loss minus that -->).
 #
-# The plain run's validation loss rose after its lowest point while its accuracy held:
+# The plain run's validation loss rose after its lowest point; its final accuracy, against
+# that at the lowest loss, was
+# **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss -->:
 # 39.6%<!-- output: plain, validation accuracy at that epoch --> at that epoch,
 # 40.1%<!-- output: plain, final validation accuracy --> at the end. The loss also punishes
 # confidence: the plain model was surer on its wrong validation answers than the augmented
@@ -1697,13 +1752,20 @@ if check_exercise(
     # A difference of two single runs varies about sqrt(2) times as much as one run (for
     # independent runs), so the seed range is widened by sqrt(2) before comparing.
     ordered = sorted(width_results)
+    passed = []  # the changes larger than the yardstick
     for low, high in [(ordered[0], ordered[1]), (ordered[1], ordered[2]), (ordered[0], ordered[2])]:
         change = 100 * (width_results[high][1] - width_results[low][1])
         if abs(change) > math.sqrt(2) * full_recipe_range:
             verdict = "larger than √2 x the full recipe's seed range (3 seeds)"
+            passed.append(f"width {low} to {high}")
         else:
             verdict = "within √2 x the full recipe's seed range (3 seeds)"
         print(f"width {low} to {high}, accuracy change: {change:+.2f} points, {verdict}")
+    print(f"changes larger than √2 x the seed range: {', '.join(passed) or 'none'}")
+    accuracies = [width_results[w][1] for w in ordered]  # narrowest first
+    rising = all(narrow < wide for narrow, wide in zip(accuracies, accuracies[1:], strict=False))
+    rising_words = "higher" if rising else "not always higher"
+    print(f"validation accuracy, each width against the next narrower: {rising_words}")
     # How often does a change of true size 0 pass that yardstick? Normal draws, all of one
     # spread: two single runs, and three seeds whose range, times √2, is the yardstick.
     draws = torch.randn(100_000, 5, generator=torch.Generator().manual_seed(0))
@@ -1720,8 +1782,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.55 s<!-- output: width 2, training seconds per epoch --> to
-# 1.29 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.57 s<!-- output: width 2, training seconds per epoch --> to
+# 1.37 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -1735,16 +1797,19 @@ if check_exercise(
 # cell compares each change with √2 times that range. One run per width, accuracy
 # changed by +8.38<!-- output: width 2 to 4, accuracy change --> points from width 2 to 4,
 # +2.44<!-- output: width 4 to 8, accuracy change --> from 4 to 8 and
-# +10.82<!-- output: width 2 to 8, accuracy change --> from 2 to 8 (the cell's lines say
-# which pass the yardstick).
+# +10.82<!-- output: width 2 to 8, accuracy change --> from 2 to 8.
 #
 # A three-seed range is a rough yardstick: in the cell's normal draws a change of 0 came
 # out larger than √2 x such a range in
 # 0.20<!-- output: chance a change of 0 is larger than √2 x a 3-seed range, normal draws -->
-# of them. So a "larger than" here is not a finding, only a lead to test with more seeds.
+# of them. All ran from seed 0 at a learning rate of 0.01; rates tuned per width could
+# change the picture.
 #
-# All ran from seed 0 at a learning rate of 0.01; rates tuned per width could change the
-# picture.
+# Here each wider network's accuracy, against the next narrower one's, was
+# **higher**<!-- says: validation accuracy, each width against the next narrower -->, and
+# the jumps that passed the rough yardstick were
+# **width 2 to 4, width 2 to 8**<!-- says: changes larger than √2 x the seed range -->:
+# "wider helps" is a lead to test with more seeds, not a finding.
 
 # %% [markdown]
 # ## Check your understanding
@@ -2069,9 +2134,9 @@ plt.show()
 # **0.6 to 1**<!-- says: left panel's colour scale --> on the left, from the tenth below
 # its smallest correlation so that the pairs' differences show;
 # **-1 to 1**<!-- says: right panel's colour scale --> on the right. On the left, the 12
-# values of a patch correlate in pairs, from
-# 0.68<!-- output: patches, smallest correlation of two numbers --> (palest) to
-# 0.94<!-- output: patches, largest correlation of two numbers --> (darkest), and the
+# values of a patch correlate in pairs: the off-diagonal values run from
+# 0.68<!-- output: patches, smallest correlation of two numbers --> to
+# 0.94<!-- output: patches, largest correlation of two numbers --> (the diagonal is 1), and the
 # variance along the strongest direction is
 # 78,411<!-- output: patches, strongest direction's variance / weakest's --> times that
 # along the weakest. On the right the outputs are uncorrelated (largest covariance about
@@ -2684,20 +2749,20 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 51.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 26.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 56.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 29.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 28.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 30.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
 # whole batches instead of one image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 18.3<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.8<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 5.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 6.2<!-- output: decoding the training images once (seconds) --> s on this CPU,
 # 0.31<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
@@ -3010,9 +3075,9 @@ print(f"one-cycle's rates by hand equal the schedule's: {same}")
 # section 6's recipes: the accuracy change within each seed (two runs from one seed share
 # their starting weights and first batch: below), the changes' mean, and the row's
 # *yardstick*, the larger seed range of its two recipes: how far the seed alone moved
-# either. Section 6's verdicts read each row against it. A seed range, not two SE, because
-# a new seed changes the weights and the batch order, which moved accuracy more than
-# which validation images were drawn (the cell's last lines).
+# either. Section 6's verdicts read each row against it. Why a seed range, not two SE? A
+# new seed changes the weights and the batch order: did that move accuracy more than which
+# validation images were drawn? The cell's last lines answer.
 #
 # **A rule for reading the table** (`the_rule`). It calls a change `up` or `down`
 # only if all three seeds moved that way and the mean change is larger than the changes'
@@ -3276,53 +3341,23 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 # Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
 # `clip_grad_value_` caps each gradient value at `grad_clip` (section 6 checks both by
 # hand).
-
-# %% [markdown]
-# **How much each does on a fresh network's first batch** (later batches are not
-# measured): a width-8 ResNet-9 from seed 0, on an augmented batch of the sample.
-# Weight decay acts every step; clipping changes only values above 0.1:
-
-# %%
-seed_everything(0)
-fresh = to_device(ResNet9(8), device)
-first_batch_loader = DeviceTensorLoader(
-    sample_images,
-    sample_labels,
-    batch_size=128,
-    shuffle=True,
-    device=device,
-    generator=torch.Generator().manual_seed(0),
-    transform=augment,
-)
-fresh.training_step(next(iter(first_batch_loader))).backward()
-gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()]).abs()
-decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
-decay_share = (decay_term.norm() / gradients.norm()).item()
-print(f"weight decay's term / gradient, lengths, first batch: {decay_share:.6f}")
-decay_median = (decay_term.abs() / gradients).median().item()  # value by value, as in Adam
-print(f"weight decay's term / gradient, per value, median, first batch: {decay_median:.6f}")
-print(f"largest gradient value, first batch: {gradients.max():.2f}")
-print(f"gradient values above 0.1, first batch: {(gradients > 0.1).float().mean():.4f}")
-del fresh, first_batch_loader, gradients, decay_term
-
-# %% [markdown]
-# On the first batch, weight decay's term
-# was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length (a vector's *length*: the square root of the sum of its squared
-# values). The largest gradient magnitude was
-# 1.50<!-- output: largest gradient value, first batch -->, but only
-# 1.02%<!-- output: gradient values above 0.1, first batch --> of values were above 0.1,
-# so clipping trims only those. Adam, though, divides each value by a running average
-# of that value's own size (besides beta1's running average of the gradient), so what
-# counts is the decay next to each value's own gradient. For the median value it was
+#
+# **How much each does.** On a fresh network's first batch (section 6), weight decay's
+# term was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of
+# the gradient's length (a vector's *length*: the square root of the sum of its squared
+# values), and only
+# 1.02%<!-- output: gradient values above 0.1, first batch --> of gradient values, the
+# largest 1.50<!-- output: largest gradient value, first batch -->, were above 0.1, so
+# clipping trims only those. Adam, though, divides each value by a running average of
+# that value's own size (besides beta1's running average of the gradient), so what counts
+# is the decay next to each value's own gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
 # of that gradient; where a gradient is tiny it weighs more. Later batches, and how a
 # trim acts through Adam's averages, are not measured here.
 #
-# **What that means for section 6's weight-decay row.** On the first batch decay's term
-# was 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length. If later batches are like the first, that row measures the noise of
-# these 48<!-- output: steps per recipe run -->-step runs, not decay.
+# **What that means for Appendix D's table's weight-decay row.** If later batches are like
+# the first, that row measures the noise of these
+# 48<!-- output: steps per recipe run -->-step runs, not decay.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1399 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1404 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -156,7 +156,8 @@ print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
 # where they meet (the **rendezvous**). The notebook calls the course's `run_torchrun`,
-# which starts a script as `torchrun` would, captures its output and measures memory.
+# which starts a script much as `torchrun` would (Appendix E: how they differ), captures
+# its output and measures memory.
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -250,9 +251,11 @@ del train_images, train_labels, val_images, val_labels
 # **Exercise 1: averaging gradients by hand.** Write the step DDP hides:
 # `average_gradients(model)`, which after `backward` replaces every parameter's `.grad`
 # with its mean over all the processes, using `dist.all_reduce` and
-# `dist.get_world_size()`. The check runs it in a pretend group of 3 processes
-# (`simulate_group`: threads standing in for processes), each holding the gradient of its
-# own third of a batch, then in a group of 4.
+# `dist.get_world_size()`. The check runs it in a pretend group of 3 threads standing in
+# for processes, each holding the gradient of its own third of a batch, then of 4.
+# `simulate_group` stands in for `init_process_group`: inside it, `dist.all_reduce` and
+# `dist.get_world_size` reach the other threads, so the same function runs unchanged in
+# real processes (section 5).
 
 
 # %%
@@ -364,13 +367,7 @@ print(manual.output)
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal;
-# 2. in `backward`, divides the gradients by the world size and all-reduces them in
-#    *buckets*: by PyTorch's DDP
-#    documentation<!-- source: PyTorch docs, DistributedDataParallel -->, each bucket's
-#    all-reduce starts once it is filled, overlapping with the rest of `backward`; copying
-#    the gradients into the buckets and back is its *bookkeeping*. This model's gradients
-#    fit in one bucket (Appendix B): by that account, its all-reduce starts only as
-#    `backward` ends;
+# 2. averages the gradients inside `backward()` (Appendix B: how);
 # 3. leaves every process to take the same optimizer step from the same weights and
 #    gradient, so the copies stay equal without sending weights (section 7 checks).
 
@@ -515,38 +512,38 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process (CPU figures, one launch) DDP added
-# 0.685 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.881 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.113 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.102 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.503<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.446<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 0.671 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.892 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 0.998 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.152<!-- output: 1024 images per process, predicted speed-up of 2 processes -->,
-# near the tie band's edge at 1.1; Appendix C gives each rank's own prediction).
+# 1.025 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.053<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# DDP's added time subtracts unrounded times: its last digit can differ from the rows'.
 
 # %% [markdown]
 # ## 9. One process against two
 #
 # Over whole epochs, loading included, `compare_arms.py` trains **arms** (ways of
 # training) from the same seed on the same shuffles, at effective batches of 128 and
-# 2,048, taking turns, one epoch each per **round** (round 1, a warm-up, left out). A
-# **speed-up** is 1-process epoch / 2-process epoch; above 1, two processes win. Three
-# comparisons, 2 processes against a baseline:
+# 2,048, taking turns, one epoch each per **round** (round 1, a warm-up, left out).
+# *The rest* = the epoch minus its loading (the `loader` column): the steps, the exchange,
+# and waiting for the other process. A **speed-up** is 1-process epoch / 2-process epoch;
+# above 1, two processes win. Two comparisons, 2 processes against a baseline:
 #
 # | comparison (baseline) | what changes | question |
 # |---|---|---|
 # | DataLoader pair (`plain loop, 1 thread`) | 1 CPU to 2 | does a second CPU pay off? |
 # | same-CPU test (`plain loop, 2 threads`) | threads to processes, plus DDP | worth it? |
-# | lean pair (`batch slices, 1 thread`; Appendix A) | 1 CPU to 2 | with lean loading? |
 #
 # `DDP, 2 processes` and the `plain loop` arms run section 7's loop, a `DataLoader`
-# fetching images one by one; the lean arms slice each batch from one tensor. The
-# same-CPU test asks: is running 2 processes worth it over a plain script on the same
-# CPUs, when that script loads in its main process (`num_workers=0`)?
+# fetching images one by one. The same-CPU test asks: is running 2 processes worth it
+# over a plain script on the same CPUs, when that script loads in its main process
+# (`num_workers=0`)?
 
 # %%
 from course_utils.scaling import read_arms
@@ -598,9 +595,8 @@ print(
 
 # %% [markdown]
 # `compare_launches` does the same for every comparison, at both batches and for each
-# part (`loader`, `the rest`). The cell checks it against the hand count, then prints the
-# arms' medians, the comparisons, take-aways, and the DataLoader pair's lowest and highest
-# round and parts at 2,048.
+# part (`loader`, `the rest`). The next cells check it against the hand count, then print
+# the arms' medians, the speed-ups and take-aways.
 
 # %%
 from course_utils.scaling import arms_table, compare_launches, speed_up_table
@@ -617,11 +613,17 @@ headline = results[DATALOADER][small].rounds
 same = headline.speed_ups == tuple(by_hand)
 same = same and (headline.faster, headline.tied, headline.slower) == hand_counts
 print(f"the hand count, the same as compare_launches' at 128: {same}")
+
+# %%
+# Each arm's medians over the counted rounds, at each effective batch.
 arms_where = f"{machine}, 1 thread a process unless named"
 section_9_arms = [PLAIN_ARM, TWO_ARM, PLAIN_2]  # the DataLoader pair, then PLAIN_2
 for batch, figures in launches.items():
     title = f"effective batch {batch}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
+
+# %%
+# The comparisons' speed-ups, their take-aways, then the DataLoader pair at 2 x big_batch.
 print(f"rounds counted: {len(plain_epochs)}")
 title = "2 processes' epoch speed-up, median (rounds faster/tied/slower)"
 speed_up_lines = speed_up_table(results, title).splitlines()  # Appendix A: round by round
@@ -648,8 +650,9 @@ print(f"DataLoader pair at {large}, the rest in words: {big_words['rest']}")
 # Compare the `val accuracy` column neither across batches nor with section 7
 # (Appendix A).
 # Drawn: each bar is the arm's median epoch, ending among its dots (each round's epoch):
-# orange, the median loader part; blue, the rest. Rows 1-2 are the DataLoader pair, rows
-# 2-3 the same-CPU test.
+# orange, the median loader part; blue, the rest of the median epoch (the median epoch
+# minus the median loader; not the table's `the rest`, a median of its own). Rows 1-2 are
+# the DataLoader pair, rows 2-3 the same-CPU test.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -665,37 +668,34 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Look for DDP's blue part at 128, where section 8's added time per step shows up
-# (Appendix C, below, compares it with section 8's prediction:
-# 0.469 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> an
-# epoch above the baseline's, against
-# 0.224 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
-# predicted), and for the orange loader part's larger share of the 1-process epochs at
-# 2,048.
+# Look for DDP's long blue part at 128 (section 8's added time, step after step), and for
+# the orange loader's share of the 1-process epochs at 2,048.
 #
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). The DataLoader pair: at 128,
 # **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048,
-# **faster in every round (median
-# 1.87)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its rounds from
-# 1.38<!-- output: DataLoader pair at 2048, the rounds' lowest speed-up --> to
-# 2.67<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->. By part,
+# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048, 2
+# processes ran the epoch **faster in every round (median
+# 1.78)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its rounds from
+# 1.22<!-- output: DataLoader pair at 2048, the rounds' lowest speed-up --> to
+# 2.51<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->. By part,
 # the loader ran at
-# 3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times the
-# baseline's speed and the rest (steps, exchange, waits) at
-# 0.65<!-- output: DataLoader pair at 2048, the rest's speed-up -->:
+# 2.87<!-- output: DataLoader pair at 2048, the loader's speed-up --> times the
+# baseline's speed (at the same cost per image, a second CPU gives at most 2) and the rest
+# (steps, exchange, waits) at
+# 0.62<!-- output: DataLoader pair at 2048, the rest's speed-up -->:
 # **within the rounds' spread**<!-- says: DataLoader pair at 2048, the rest in words -->.
-# At the same cost per image, two CPUs give at most 2; Appendix A, below,
-# gives fairer figures: the lean pair,
-# **faster in every round (median 1.34)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->,
-# and an estimate with
-# both arms loading at the rate timed alone,
-# 1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
+# Where the loader's figure is above 2 and the rest's is not faster, this run does not
+# show how much a second CPU alone gives. Appendix A's lean pair loads leaner (each batch
+# sliced out of one tensor); at 2,048 its 2 processes against 1: **no clear winner: 4 faster, 1
+# tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->
+# (look for its loader, too, in Appendix A's `loaders above 2` line).
+#
 # The same-CPU test: at 128, **slower in every round (median
-# 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# 0.52)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.78)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.86)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -814,25 +814,26 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.685 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+#   0.881 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 #   halving the images saved
-#   0.113 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+#   0.102 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 #   1,024 the steps were predicted
-#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->;
-#   section 9's rest at 2,048 (the DataLoader pair) was
-#   **within the rounds' spread**<!-- says: DataLoader pair at 2048, the rest in words -->.
-# - Section 9 at 128 (CPU figures, 5<!-- output: rounds counted --> counted rounds):
-#   2 processes against one on 1 thread, the DataLoader pair, were **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+#   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->.
+# - Section 9 (CPU figures, one launch per batch,
+#   5<!-- output: rounds counted --> counted rounds): at 128, 2 processes against one on 1
+#   thread, the DataLoader pair, were **slower in every round (median
+# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
 # - At 2,048 they were **faster in every round (median
-# 1.87)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its
-#   loader the part that sped up most (section 9's lines by part); with both arms loading at the
-# rate timed alone, Appendix A estimates
-#   1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->.
+# 1.78)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, the
+#   loader ran at
+#   2.87<!-- output: DataLoader pair at 2048, the loader's speed-up --> times the
+#   baseline's speed (a second CPU gives at most 2 at the same cost per image), the rest
+#   **within the rounds' spread**<!-- says: DataLoader pair at 2048, the rest in words -->.
+#   One launch does not show what a second CPU alone gives.
 # - The same-CPU test, against one process on 2 threads: at 128 **slower in every round (median
-# 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->,
+# 0.52)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->,
 #   at 2,048 **faster in every round (median
-# 1.78)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.86)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1026,7 +1027,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1046,20 +1047,20 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.685 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.881 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.113 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.102 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.503<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.446<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.51<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
-# another comparison. Appendices A and C split those epochs into the loading and the
-# rest.
+# 0.52<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# another comparison. Section 9 and Appendix A split those epochs into the loading and
+# the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
@@ -1130,9 +1131,8 @@ check_exercise("Q5", answer_q5=answer_q5)
 #
 # This appendix extends section 9: a third pair, the script, how it keeps the arms alike,
 # the verdict rule, the lines behind the pairs, where each arm's epoch went (the loading's
-# two parts, the rest per step, section 8's prediction beside the rest, and the loading
-# against a control timed alone), and all five arms side by side, with what a second
-# thread alone buys.
+# two parts, the rest per step, section 8's prediction beside the rest), and all five arms
+# side by side, with what a second thread alone buys.
 #
 # **The lean pair**: `DDP, 2 processes, slices` against `batch slices, 1 thread`, like
 # the DataLoader pair's arms but with each batch indexed out of one tensor of all the
@@ -1167,14 +1167,14 @@ for batch, (rounds, _, _) in results[LEAN].items():
 
 # %% [markdown]
 # A second process, both loading lean: at 128, **slower in every round (median
-# 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
-# (median 1.34)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **no clear winner: 4
+# faster, 1 tied, 0 slower (median 1.20)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 # At the same cost per image, two CPUs can at most double the speed, yet the loaders that
 # ran above 2.2 times as fast (2 times 1.1, the tie band's edge)
-# were: **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# were: **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. Where a
 # pair is named there, part of its speed-up is loading that a second CPU at the same cost
-# per image does not explain; the control later in this appendix weighs it.
+# per image does not explain.
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
 # writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
@@ -1251,17 +1251,16 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.54<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.58<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
 # **Both pairs side by side**, from section 9's `results`. In each row, 2 processes'
-# median speed-up over 1 process over whole epochs, its rounds, then each part's; then two
-# lines in words.
+# median speed-up over 1 process over whole epochs, its rounds, then each part's.
 
 
 # %%
@@ -1280,25 +1279,11 @@ for row, (rounds, parts, _) in pair_rows.items():
         f"{row:<27} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
         f"{parts['rest']:8.2f}"
     )
-# The rest in words (part_words), said once where all four rows agree, else row by row.
-readings = {row: words["rest"] for row, (_, _, words) in pair_rows.items()}
-rest_words = "; ".join(f"{word} in {row}" for row, word in readings.items())
-if len(set(readings.values())) == 1:
-    rest_words = f"{next(iter(readings.values()))} at both batches in both pairs"
-print(f"take-away, the rest with 2 processes: {rest_words}")
-won = [row for row, (rounds, *_) in pair_rows.items() if rounds.unanimous and rounds.faster]
-won_words = f"only in {' and in '.join(won)}" if won else "in no row"
-if len(won) == len(pair_rows):
-    won_words = "in every row"
-print(f"take-away, 2 processes won every round: {won_words}")
 
 # %% [markdown]
-# The rest with 2 processes, in words: **slower in the DataLoader pair at 128; slower in the lean
-# pair at 128; within the rounds' spread in the DataLoader pair at 2048; within the rounds' spread
-# in the lean pair at 2048**<!-- says: take-away, the rest with 2 processes -->;
-# they won every round
-# **only in the DataLoader pair at 2048 and in the lean pair at
-# 2048**<!-- says: take-away, 2 processes won every round -->.
+# Read the table by its columns: look for the rows where 2 processes won every round
+# (`5/0/0`), and for whether their rest stayed below 1 (the `by part` lines, above and
+# below, put it in words).
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1387,15 +1372,17 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
 # **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
-# Why a part's cost per image changes with the processes or the batch, this lesson does
-# not time.
+# So the loading's cost per image changed with the number of processes and with the
+# batch, in ways this lesson does not time. A pair whose loader ran beyond what a second
+# CPU explains at the same cost per image (this appendix's first cell names them) does not
+# show what a second CPU alone gives.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.83<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.97<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.46<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.33<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.85<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.82<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1406,10 +1393,10 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted faster, the rest measured within the rounds'
+# **predicted a tie, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
-# the steps cost what section 8 predicted; Appendix C compares the gaps in seconds.
+# the steps cost what section 8 predicted.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1426,180 +1413,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **On GPUs** (expected to do far more arithmetic per second than a CPU, which this lesson
 # does not measure), with a GPU per process and NCCL, the same launches would measure what
 # scaling out buys there; this lesson did not run them.
-#
-# **A control: the loading timed alone.** The baseline's epoch includes its loading: a
-# `DataLoader` fetching and stacking each batch, then normalising it. As a yardstick, the
-# next cell times the same loading alone: one process, here in the notebook, on 1 thread
-# like the baseline, after the launches have ended, on the same training images mapped
-# from `data_path`, with a loader built as `compare_arms.py`'s `make_loader` builds the
-# plain loop's. One *repeat* takes the median over 20 batches of each size, in
-# microseconds per image; the sizes take turns for 5 repeats, and each line gives the
-# median of the repeats, then the lowest and highest repeat (their *spread*). The last
-# line compares the two batch sizes loaded at an effective batch of 2,048: each of the 2
-# processes loads batches of 1,024, the baseline batches of 2,048.
 
-
-# %%
-import time
-
-
-def loading_per_image(images: TensorDataset, size: int, batches: int = 20) -> float:
-    """One process's median microseconds per image over `batches` batches of `size` images
-    (fewer where the images run out), each fetched and stacked by a DataLoader over a
-    1-process DistributedSampler, as compare_arms.py's plain loop loads, then normalised."""
-    one_shard = DistributedSampler(images, num_replicas=1, rank=0, seed=0)
-    # Its own generator for the seed iter() draws, so the global random stream stays as it was.
-    loader = DataLoader(images, batch_size=size, sampler=one_shard, generator=torch.Generator())
-    fetch = iter(loader)
-    per_image = []
-    for _ in range(min(batches, len(loader))):
-        tick = time.perf_counter()
-        pixels, _ = next(fetch)  # fetched and stacked
-        normalised(pixels)  # as compare_arms.py's as_input
-        per_image.append(1e6 * (time.perf_counter() - tick) / len(pixels))
-    return statistics.median(per_image)
-
-
-mapped = torch.load(data_path, mmap=True, weights_only=True)  # mapped, not copied
-same_images = TensorDataset(
-    mapped["train_images"][:train_size], mapped["train_labels"][:train_size]
-)
-control_sizes = (64, 128, big_batch, 2 * big_batch)
-repeats = {size: [] for size in control_sizes}  # size -> each repeat's microseconds per image
-notebook_threads = torch.get_num_threads()
-torch.set_num_threads(1)  # as the plain loop's arm
-try:
-    for _ in range(5):  # 5 repeats, the sizes taking turns in each
-        for size in control_sizes:
-            repeats[size].append(loading_per_image(same_images, size))
-finally:
-    torch.set_num_threads(notebook_threads)
-del mapped, same_images
-loading_us = {size: statistics.median(times) for size, times in repeats.items()}
-for size, microseconds in loading_us.items():
-    print(
-        f"one process's loading, batches of {size}, microseconds per image: {microseconds:.1f} "
-        f"(repeats {min(repeats[size]):.2f} to {max(repeats[size]):.2f})"
-    )
-# Half the batch against the whole, as a speed-up: above 1, an image cost less at half.
-ratio = loading_us[2 * big_batch] / max(loading_us[big_batch], 1e-9)  # the control's gain
-cost_words = {"faster": "less", "slower": "more", "a tie": "about the same"}  # per image
-at_half = cost_words[speed_up_in_words(ratio, width=False)]
-than = "as" if at_half == "about the same" else "than"
-words = f"at {big_batch:,}, an image cost {at_half} to load {than} at {2 * big_batch:,}"
-# Do the two sizes' spreads over the repeats overlap?
-(half_low, half_high), (whole_low, whole_high) = (
-    (min(repeats[size]), max(repeats[size])) for size in (big_batch, 2 * big_batch)
-)
-overlap = half_low <= whole_high and whole_low <= half_high
-if at_half == "about the same":
-    spread_words = "within the repeats' spread" if overlap else "though the spreads do not overlap"
-else:
-    spread_words = "though within the repeats' spread" if overlap else "beyond the repeats' spread"
-half_line = f"one process's loading per image, batches of {big_batch} against {2 * big_batch}"
-print(f"{half_line}: {words}, {spread_words}")
-# The gain to explain: each process's speed-up per image beyond halving its images.
-to_explain = results[DATALOADER][large].parts["loader"] / 2  # its loader speed-up / 2
-to_explain_line = f"the gain to explain, effective batch {2 * big_batch}, loader speed-up / 2"
-print(f"{to_explain_line}: {to_explain:.2f}")
-print(f"the control's gain, cost per image at {2 * big_batch} / at {big_batch}: {ratio:.2f}")
-# None without a gain beyond the repeats' spread; all where it reaches the gain to explain.
-if speed_up_in_words(to_explain, width=False) != "faster":  # within the band of halving
-    answer = "no gain beyond halving to explain"
-elif at_half != "less" or overlap:
-    answer = "none of it"
-elif ratio >= to_explain:
-    answer = "all of it"
-else:
-    answer = "part of it"
-print(f"could batches of {big_batch} explain a loading gain at {2 * big_batch}: {answer}")
-
-# %% [markdown]
-# The control loaded an image in
-# 3.8 microseconds<!-- output: one process's loading, batches of 64, microseconds per image -->
-# at 64,
-# 3.9 microseconds<!-- output: one process's loading, batches of 128, microseconds per image -->
-# at 128,
-# 3.9 microseconds<!-- output: one process's loading, batches of 1024, microseconds per image -->
-# at 1,024 and
-# 3.9 microseconds<!-- output: one process's loading, batches of 2048, microseconds per image -->
-# at 2,048 (CPU figures, one run). The verdict:
-# **at 1,024, an image cost about the same to load as at 2,048, within the repeats'
-# spread**<!-- says: one process's loading per image, batches of 1024 against 2048 -->. It
-# compares the repeats' ranges unrounded.
-# How much of the loading gain at 2,048 could the smaller batch that each of the 2
-# processes loads explain? The gain to explain, each process's gain per image beyond
-# halving its images (the DataLoader pair's loader speed-up over 2), was
-# 1.54<!-- output: the gain to explain, effective batch 2048, loader speed-up / 2 -->; the
-# control's gain, its cost per image at 2,048 over that at 1,024, was
-# 0.99<!-- output: the control's gain, cost per image at 2048 / at 1024 -->. The answer:
-# **none of it**<!-- says: could batches of 1024 explain a loading gain at 2048 -->. The
-# control ran in the notebook's process, not in a launched worker: it times the batch
-# size alone, not what sets an arm's cost per image inside section 9's runs.
-#
-# **Inside the runs, and a what-if.** Inside its epochs each arm loaded at its own rate,
-# which need not match the control's. The next cell divides each arm's loading per image
-# inside its run (fetching plus normalising; for 2 processes, in each process) by the
-# control's at the batch each of its processes loads (at 2,048: the baseline 2,048
-# images, each of the 2 processes 1,024; at 128: 128 and 64). Then a what-if at 2,048:
-# each arm's epoch had it loaded at the control's rate, with its rest as measured, and 2
-# processes' speed-up from those two epochs (a ratio of two epochs, not the median of the
-# rounds' ratios that section 9's speed-ups give).
-
-# %%
-for batch, figures in launches.items():
-    against = []  # each arm's cost inside its run against the control's repeat range
-    for arm, who, processes in ((PLAIN_ARM, "plain loop", 1), (TWO_ARM, "2 processes", 2)):
-        inside_us = 1e6 * sum(loading_parts(figures, arm).values()) * processes / train_size
-        inside_over_alone = inside_us / loading_us[batch // processes]
-        line = f"{who} at {batch}, loading per image inside the run / alone"
-        print(f"{line}: {inside_over_alone:.2f}")
-        alone = repeats[batch // processes]  # the control's repeats at this arm's batches
-        where = (
-            "above" if inside_us > max(alone) else "below" if inside_us < min(alone) else "within"
-        )
-        against.append(f"{'the baseline' if arm == PLAIN_ARM else who} {where} it")
-    print(f"at {batch}, loading inside the run against the control's repeats: {', '.join(against)}")
-# Each arm's rest as measured, plus its loading at the control's rate at the batch each of
-# its processes loads, for the images each loads.
-name = f"effective batch {large}"
-control_epoch = big_figures[PLAIN_ARM]["rest"] + loading_us[large] * train_size / 1e6
-two_control_epoch = big_figures[TWO_ARM]["rest"] + loading_us[big_batch] * train_size / 2 / 1e6
-at_control_rate = control_epoch / two_control_epoch  # 2 processes' speed-up, both at the rate
-print(f"{name}, the baseline's epoch at the control's rate (s): {control_epoch:.2f}")
-print(f"{name}, 2 processes' epoch at the control's rate (s): {two_control_epoch:.2f}")
-print(f"{name}, 2 processes' speed-up at the control's rate: {at_control_rate:.2f}")
-rate_word = speed_up_in_words(at_control_rate, width=False)
-print(f"{name}, 2 processes against 1, both at the control's rate: {rate_word}")
-
-# %% [markdown]
-# Per image, each arm's loading inside its epochs took this many times the control's
-# alone (above 1: slower inside the run): at 2,048, the baseline's
-# 1.81<!-- output: plain loop at 2048, loading per image inside the run / alone --> and
-# each of the 2 processes'
-# 1.16<!-- output: 2 processes at 2048, loading per image inside the run / alone -->; at
-# 128, in the same order,
-# 1.08<!-- output: plain loop at 128, loading per image inside the run / alone --> and
-# 1.43<!-- output: 2 processes at 128, loading per image inside the run / alone -->.
-# Against the control's repeat range (its fastest to its slowest repeat; a cost within it
-# is no clear slowdown), at 2,048: **the baseline above it, 2 processes above
-# it**<!-- says: at 2048, loading inside the run against the control's repeats -->; at 128:
-# **the baseline within it, 2 processes above
-# it**<!-- says: at 128, loading inside the run against the control's repeats -->. What
-# sets these ratios, this lesson does not time.
-#
-# Had both arms loaded at the control's rate at 2,048, the baseline's epoch would have
-# taken
-# 0.26 s<!-- output: effective batch 2048, the baseline's epoch at the control's rate (s) -->
-# and the 2 processes'
-# 0.20 s<!-- output: effective batch 2048, 2 processes' epoch at the control's rate (s) -->:
-# a speed-up of
-# 1.31<!-- output: effective batch 2048, 2 processes' speed-up at the control's rate -->,
-# in words
-# **faster**<!-- says: effective batch 2048, 2 processes against 1, both at the control's rate -->,
-# where the DataLoader pair's median speed-up as run was
-# 1.87<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->.
-# An estimate, not a measurement: both arms at the control's loading rate.
 
 # %% [markdown]
 # **All five arms.** The first two lines give, per launch, how long rank 1 waited
@@ -1652,34 +1466,34 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.32<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.27<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.92<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.13<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.34<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.20<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.58<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.63
+# 2.12<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.66
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times its speed; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times its speed; by part, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.02<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.07<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.03<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 5 tied, 0
+# **a tie, then no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
 # **a tie, then no clear winner: 1 faster, 3 tied, 1
@@ -1691,9 +1505,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.78<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.86<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1733,7 +1547,11 @@ except RuntimeError as error:
 # lies halfway between the halves' gradients, so each process's `largest gap` from it is
 # the same.
 #
-# **Buckets and buffers** (section 5's list of what DDP does). A bucket holds up to
+# **Buckets and buffers** (section 5's list of what DDP does). In `backward`, DDP divides
+# the gradients by the world size and all-reduces them in *buckets*: by PyTorch's DDP
+# documentation<!-- source: PyTorch docs, DistributedDataParallel -->, each bucket's
+# all-reduce starts once it is filled, overlapping with the rest of `backward`; copying
+# the gradients into the buckets and back is its *bookkeeping*. A bucket holds up to
 # `bucket_cap_mb`, 25 MiB by
 # default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (DDP keeps its
 # first bucket smaller, 1
@@ -1751,12 +1569,11 @@ except RuntimeError as error:
 Code(filename=str(scripts / "manual_ddp.py"), language="python")
 
 # %% [markdown]
-# ## Appendix C: how section 8 timed the steps, and its predictions judged
+# ## Appendix C: how section 8 timed the steps
 #
-# This appendix extends section 8: how it timed, its full table, the bare all-reduce, the
-# ratio lines (DDP's added time over the DDP step, the 2B step over the B step, and the
-# step and DDP's added time from 64 to 1,024 images), and its predictions, judged against
-# the tie band and set beside section 9's epochs.
+# This appendix extends section 8: how it timed, its full table, the bare all-reduce, and
+# the ratio lines (DDP's added time over the DDP step, the 2B step over the B step, and the
+# step and DDP's added time from 64 to 1,024 images).
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
@@ -1766,9 +1583,9 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 # **Rounds and barriers.** `median_seconds` runs every work once per round, in turn, so
 # a busy moment slows all alike, and takes the median of 120 rounds after 20 warm-up
 # ones. Each timing starts after `dist.barrier()`, so the processes start together (a DDP
-# step can still wait at its all-reduce), and ends after `synchronize(device)`: a GPU runs
-# the work Python queued later, so the clock waits until it is done (lesson 04 times GPU
-# work this way; on a CPU nothing is queued).
+# step can still wait at its all-reduce), and ends after `synchronize(device)`, which
+# waits until the device has finished the work queued on it (a GPU runs work after Python
+# queues it; on a CPU, which runs it at once, it does nothing).
 #
 # **The script and its lines.** `comm_cost.py` times five works in turn: section 8's
 # four, and the DDP step inside `with ddp.no_sync():`, where DDP prepares no reduction
@@ -1805,182 +1622,43 @@ for size in (64, 1024):
 # the reduction with its waits. Compare the reduction row with the bare all-reduce's:
 # what it adds beyond it (the buckets' copies, waiting for the other process) was not
 # timed apart. The bare all-reduce took
-# 0.374 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.380 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.393 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.444 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.685 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.881 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.102 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.094 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.583 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.786 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.374 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.393 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 60%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 63%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 31%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 36%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.19<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.98<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.08<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.01<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.24<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.19<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.67<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.64<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
 # with rank 1 idle, the B steps with both ranks busy, so the ratio also holds that
 # difference.
 #
-# **The tie band, rank by rank.** Section 8 put each predicted speed-up in words against
-# the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie (`TIE`, 0.1: a convention, not
-# a measured noise level; lesson 04's timings use the same band); 1.05 is a tie, 1.3
-# faster, 0.8 slower. The next cell prints each
-# prediction from the median over the ranks beside those from each rank's own DDP step
-# (the 2B step is rank 0's in all three) and how far the ranks' lie apart, then each
-# rank's own DDP added time and what halving saves, and the two set against each other.
-
-
-# %%
-# The prediction from each rank's own DDP step (the 2B step: rank 0's, the only one timed).
-by_rank = {
-    size: {rank: ms[size]["double"] / own["ddp"] for rank, own in cost.per_rank[size].items()}
-    for size in (64, 1024)
-}
-for size in (64, 1024):  # the median's prediction (section 8's), then each rank's
-    predictions = {"the median DDP step": predicted[size]}
-    predictions |= {f"rank {rank}'s DDP step": own for rank, own in sorted(by_rank[size].items())}
-    for source, speed_up in predictions.items():
-        word = speed_up_in_words(speed_up, width=False)
-        print(f"{size} images per process, predicted from {source}: {speed_up:.3f} ({word})")
-    apart = max(by_rank[size].values()) - min(by_rank[size].values())
-    print(f"{size} images per process, the ranks' predictions differ by: {apart:.3f}")
-    rank_said = {speed_up_in_words(own, width=False) for own in by_rank[size].values()}
-    agree = "agree" if len(rank_said) == 1 else "disagree"  # in words, against the tie band
-    print(f"{size} images per process, the ranks' own predictions: {agree}")
-# Each rank's own: DDP's added time, and what halving saves (rank 0's 2B step minus the
-# rank's own step on B); the word is the ranks' where they agree. The added time is the
-# difference of the two times comm_cost.py printed to 3 decimals, as in section 8's table;
-# the script's own `DDP added` subtracts before rounding, so its last digit can differ.
-for size in (64, 1024):
-    rank_words = set()
-    for rank, own in sorted(cost.per_rank[size].items()):
-        saves = ms[size]["double"] - own["step"]
-        print(f"{size} images per process, rank {rank}, ms DDP adds: {own['added']:.3f}")
-        print(f"{size} images per process, rank {rank}, ms halving saves: {saves:.3f}")
-        rank_words.add("more" if own["added"] > saves else "less")
-    more = rank_words.pop() if len(rank_words) == 1 else "about the same (the ranks disagree)"
-    words = f"{more}, predicted speed-up {speed_up_in_words(predicted[size], width=False)}"
-    print(f"{size} images per process, DDP's added time against what halving saves: {words}")
-
-# %% [markdown]
-# At 1,024 the prediction from the median DDP step was
-# **1.152 (faster)**<!-- says: 1024 images per process, predicted from the median DDP step -->;
-# the tie band runs from 1 / 1.1 (about 0.909) to 1.1. Each rank's own DDP step gives its
-# own prediction: rank 0's
-# **1.191 (faster)**<!-- says: 1024 images per process, predicted from rank 0's DDP step -->,
-# rank 1's
-# **1.115 (faster)**<!-- says: 1024 images per process, predicted from rank 1's DDP step -->.
-# The two ranks' predictions differ by
-# 0.075<!-- output: 1024 images per process, the ranks' predictions differ by --> at 1,024
-# and
-# 0.017<!-- output: 64 images per process, the ranks' predictions differ by --> at 64.
-# In words, the two ranks' own predictions at 1,024:
-# **agree**<!-- says: 1024 images per process, the ranks' own predictions -->.
-#
-# **Why the prediction.** The predicted speed-up is above 1 only where DDP adds less than
-# halving the images saves, and near 1 where it adds about as much (section 8 gave the
-# medians). Section 8's saving sets rank 0's step alone on 2B images against the median
-# of both ranks' steps on B, two changes at once. Each rank's own figures, from its own
-# step on B, at 1,024: rank 0's DDP added
-# 0.630 ms<!-- output: 1024 images per process, rank 0, ms DDP adds --> and halving saved
-# 1.028 ms<!-- output: 1024 images per process, rank 0, ms halving saves -->; rank 1's,
-# 0.712 ms<!-- output: 1024 images per process, rank 1, ms DDP adds --> and
-# 0.969 ms<!-- output: 1024 images per process, rank 1, ms halving saves --> (each added
-# time subtracts the two times `comm_cost.py` printed, to 3 decimals, as section 8's table
-# does; the script's own `DDP added`, in the lines above, subtracts before rounding, so
-# its last digit can differ). In words, DDP's
-# added time against what halving saves, from each rank's own figures (about the same
-# where the two ranks disagree), then the prediction: at 64, **more, predicted speed-up
-# slower**<!-- says: 64 images per process, DDP's added time against what halving saves -->;
-# at 1,024, **less, predicted speed-up
-# faster**<!-- says: 1024 images per process, DDP's added time against what halving saves -->.
-# Adding less names no winner by itself: only a speed-up beyond the tie band does.
-#
-# **Predictions beside section 9's epochs.** Appendix A set each prediction's word beside
-# the rest measured. Here, in seconds: if each arm's steps cost inside an
-# epoch what section 8 timed alone, the gap in the rest (DDP's median minus the
-# baseline's) would be about section 8's `DDP step` row minus its `1 process, step on the
-# 2B images` row, times the epoch's steps (negative where the predicted speed-up is above
-# 1). The cell calls a gap about as predicted where it lies within a tolerance of the
-# prediction: the larger of the two arms' rest ranges over the rounds (an arm's slowest
-# round's rest minus its fastest's). Where that tolerance exceeds the baseline's whole
-# rest, it judges nothing: a gap within it could still be a large share of that rest.
-
-# %%
-if big_batch != 1024:
-    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-for effective, launch_figures, per_process in (
-    (128, arms_figures, 64),
-    (2 * big_batch, big_figures, 1024),  # section 8's sizes per process
-):
-    batch_name = f"effective batch {effective}"
-    epoch_steps = math.ceil(train_size / effective)  # the same for both arms
-    rest_gap = launch_figures[TWO_ARM]["rest"] - launch_figures[PLAIN_ARM]["rest"]
-    # Section 8's DDP step on B images minus one process's step on 2B, ms -> s an epoch.
-    step_gap = epoch_steps * (ms[per_process]["ddp"] - ms[per_process]["double"]) / 1000
-    # How far each arm's rounds spread (each round's rest, in seconds): the larger spread.
-    arm_rests = [launch_figures[arm]["rests"] for arm in (PLAIN_ARM, TWO_ARM)]
-    tolerance = max(max(rests) - min(rests) for rests in arm_rests)
-    print(f"{batch_name}, the tolerance, the larger rest range (s an epoch): {tolerance:.3f}")
-    baseline_rest = launch_figures[PLAIN_ARM]["rest"]
-    print(f"{batch_name}, the baseline's rest (s an epoch): {baseline_rest:.3f}")
-    print(f"{batch_name}, the rest's gap, measured (s an epoch): {rest_gap:.3f}")
-    print(f"{batch_name}, the rest's gap, predicted (s an epoch): {step_gap:.3f}")
-    if len(arm_rests[0]) < 2:  # smoke mode: no spread to judge by
-        larger = "not judged: one later round"
-    elif tolerance > baseline_rest:  # a gap within it could be a large share of the rest
-        larger = "not judged: the tolerance exceeds the baseline's rest"
-    elif rest_gap > step_gap + tolerance:
-        larger = "larger than predicted"
-    elif rest_gap < step_gap - tolerance:
-        larger = "smaller than predicted"
-    else:
-        larger = "about as predicted"
-    print(f"{batch_name}, the rest's gap, measured against predicted: {larger}")
-
-# %% [markdown]
-# In seconds an epoch, at 128 the rest's measured gap was
-# 0.469 s<!-- output: effective batch 128, the rest's gap, measured (s an epoch) --> against
-# 0.224 s<!-- output: effective batch 128, the rest's gap, predicted (s an epoch) -->
-# predicted:
-# **larger than
-# predicted**<!-- says: effective batch 128, the rest's gap, measured against predicted -->;
-# at 2,048,
-# 0.035 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) -->
-# against
-# -0.008 s<!-- output: effective batch 2048, the rest's gap, predicted (s an epoch) -->:
-# **about as
-# predicted**<!-- says: effective batch 2048, the rest's gap, measured against predicted -->,
-# (its tolerance,
-# 0.058 s<!-- output: effective batch 2048, the tolerance, the larger rest range (s an epoch) -->,
-# against the baseline's whole rest,
-# 0.065 s<!-- output: effective batch 2048, the baseline's rest (s an epoch) --> an epoch).
-# So at 2,048, the DataLoader pair's rest speed-up (Appendix A) of
-# 0.65<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# stands for a gap of
-# 0.035 s<!-- output: effective batch 2048, the rest's gap, measured (s an epoch) --> an
-# epoch. One launch: read the figures as sizes; Appendix A gives the same per step, arm by
-# arm. Where a measured gap and its prediction differ, the figures do not say why: inside
-# an epoch a DDP step's all-reduce can also wait for the other process's loading (not
-# timed here), and the rest includes the loop's own Python.
+# **One launch.** Section 8's predictions come from this one launch's medians over the
+# ranks. Each rank's own lines above give its own DDP step, and so a prediction of its
+# own that differs from the median's: read the predictions as one run's.
 
 
 # %% [markdown]
@@ -2061,7 +1739,7 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 #
 # Two commands follow: the one `run_torchrun` ran for section 7, then the same launch for
 # a terminal in `notebooks/`. There, first run
-# `export LESSON06=<the folder print(work_folder) shows>` (section 4 creates it).
+# `export LESSON06=<the folder that print(work_folder) shows in a new cell here>`.
 
 # %%
 # The command it ran, machine paths shortened: this Python as python, this run's
@@ -2095,12 +1773,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1693 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1702 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

@@ -100,6 +100,25 @@ def test_wrong_answers_averages_confidence_and_loss_over_the_wrong_ones_only():
     assert model.training  # eval_mode gave the model back as it was
 
 
+class ModeRecorder(FixedLogits):
+    """FixedLogits that records, at each call, its training flag and whether autograd was on."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__(logits)
+        self.seen = []
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        self.seen.append((self.training, torch.is_grad_enabled()))
+        return super().forward(indices)
+
+
+def test_wrong_answers_scores_in_eval_mode_without_gradients():
+    model = ModeRecorder(torch.eye(3)).train()
+    wrong_answers(model, [(torch.arange(3), torch.tensor([1, 1, 2]))])
+    assert model.seen == [(False, False)]  # eval mode, no autograd, during the pass
+    assert model.training  # and the mode given back
+
+
 def test_a_model_with_no_wrong_answers_has_no_means():
     model = FixedLogits(torch.eye(3))
     found = wrong_answers(model, [(torch.arange(3), torch.arange(3))])

@@ -69,6 +69,9 @@ def test_plot_epoch_times_draws_each_epoch_its_median_and_the_one_off():
     assert "one-off" not in without.axes[0].get_xlabel()
     with pytest.raises(ValueError, match="at least one epoch"):
         plot_epoch_times({"none": []}, where="cpu", title="")
+    seven = {f"row {n}": [1.0] for n in range(7)}  # one more row than it has colours
+    with pytest.raises(ValueError, match="at most 6 rows"):
+        plot_epoch_times(seven, where="cpu", title="")
 
 
 def test_plot_epoch_times_puts_a_bar_at_a_given_median():

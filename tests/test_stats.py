@@ -72,6 +72,12 @@ def test_a_missing_recipe_uneven_seeds_or_points_are_refused(finals, steps, mess
         changes_within_seeds(finals, RANGES, steps)
 
 
+def test_seed_ranges_that_disagree_with_the_finals_are_refused():
+    fractions = {name: spread / 100 for name, spread in RANGES.items()}  # not points
+    with pytest.raises(ValueError, match=r"seed_ranges\['base'\] is 0.02.*in points"):
+        changes_within_seeds(FINALS, fractions, {"x": ("base", "plus")})
+
+
 @pytest.mark.parametrize(
     "changes, words",
     [
