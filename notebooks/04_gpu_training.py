@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1190 MB. The course's
+# > 2 threads); the whole lesson ran in 88 s with a peak memory of 1180 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,7 +193,6 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 
 # %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
-extra_ms = {}  # (device type, size) -> the first product's time beyond the median, in ms
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
@@ -207,38 +206,31 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         print(f"{cold_name}: {cold * scale:,.2f}")  # in the median's unit
         ratio = f"{each_device.type} first (cold) product / median, {size} x {size}"
         print(f"{ratio}: {cold / median:,.1f}")
-        extra_ms[each_device.type, size] = (cold - median) * 1e3  # the one-off, in ms
-        extra = f"{each_device.type} first product's extra time over the median (ms)"
-        print(f"{extra}, {size} x {size}: {extra_ms[each_device.type, size]:,.2f}")
+        # Near the repeats' own range, the cold product shows no clear one-off cost; the
+        # margin is the course's fixed 1.1 (section 7's tie band), not measured noise.
+        near = "within" if cold <= max(times) * 1.1 else "beyond"
+        against = f"{each_device.type} first (cold) product, {size} x {size}, against the repeats"
+        print(f"{against}: {near} 1.1 times the slowest")
         # size**3 multiply-adds per product: how fast the device worked at this size
         rate = f"{each_device.type} billions of multiply-adds per second, {size} x {size}"
         print(f"{rate}: {size**3 / median / 1e9:.1f}")
-for each_device in devices:  # is the one-off about the same size at both shapes?
-    small, large = extra_ms[each_device.type, 64], extra_ms[each_device.type, 2048]
-    alike = min(small, large) > 0 and max(small, large) / min(small, large) <= 2
-    print(
-        f"{each_device.type} first products' extra times, 64 x 64 against 2048 x 2048: "
-        f"{'within' if alike else 'not within'} a factor of 2 of each other"
-    )
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **174.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **47.8
+# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **40.3
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for a larger loss (Appendix E).
 #
-# The first product's one-off extra time over the median was
-# **1.30 ms**<!-- output: cpu first product's extra time over the median (ms), 64 x 64 -->
-# at 64 x 64 and
-# **8.78 ms**<!-- output: cpu first product's extra time over the median (ms), 2048 x 2048 -->
-# at 2048 x 2048: **not within a factor of 2 of each
-# other**<!-- says: cpu first products' extra times, 64 x 64 against 2048 x 2048 -->. It
-# swamps only the small product: the first took
-# **237.6**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median
-# at 64 x 64, **1.2**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times
-# at 2048 x 2048.
+# The first, cold product took
+# **3273.7**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median
+# at 64 x 64. At 2048 x 2048 it took
+# **66.73 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one -->
+# (**1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times the
+# median), **within 1.1 times the
+# slowest**<!-- says: cpu first (cold) product, 2048 x 2048, against the repeats --> of
+# its warm repeats ("within": no clear one-off cost there).
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -287,8 +279,7 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # [#139550](https://github.com/pytorch/pytorch/issues/139550),
 # [#189690](https://github.com/pytorch/pytorch/issues/189690)).
 #
-# **What `non_blocking` changes**, timed on a CUDA GPU. On a CPU this cell only says what
-# it would do.
+# **What `non_blocking` changes**, timed on a CUDA GPU:
 
 # %%
 if device.type == "cuda":
@@ -330,10 +321,9 @@ print(len(train_dataset), len(val_dataset))
 
 # %% [markdown]
 # The loop is lesson 03's (plain SGD, learning rate 0.2) with three changes:
-# 1. the model moves to the device *before* its optimizer is built: on some devices
-#    `.to()` makes new parameter tensors, which an optimizer built earlier would never
-#    update (PyTorch's documentation
-#    recommends<!-- source: https://pytorch.org/docs/stable/optim.html --> this order);
+# 1. the model moves to the device *before* its optimizer is built, as `torch.optim`'s
+#    documentation<!-- source: https://pytorch.org/docs/stable/optim.html --> asks: the
+#    parameters should live in the same place when it is built as when it is used;
 # 2. each batch moves just before use;
 # 3. each loss stays on the device: on a GPU we expect a `loss.item()` per step to make
 #    Python wait every step.
@@ -502,7 +492,9 @@ class TimedBatches:
         self.waits.append(0.0)  # a new epoch
         batches = iter(self.loader)
         while True:
-            synchronize(self.device)  # the previous step's queued work is not a wait
+            # On a GPU the step before may still be running; waiting for it first keeps its
+            # time out of the batch's wait.
+            synchronize(self.device)
             start = time.perf_counter()
             batch = next(batches, None)  # None: the epoch's batches are done
             synchronize(self.device)  # the batch's queued copy is part of the wait
@@ -517,8 +509,8 @@ class TimedBatches:
 
 # %% [markdown]
 # **How we time an epoch.** By the median `train_seconds` of the later epochs (the first
-# can pay one-off costs; Appendix B shows each). The seconds in `fit`'s lines include the
-# validation pass; the comparison uses `train_seconds`, the training alone.
+# can pay one-off costs; Appendix B shows each); the seconds in `fit`'s lines also include
+# the validation pass.
 #
 # Pipeline (a), timed by `TimedBatches`, then trained with `fit`:
 
@@ -566,7 +558,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **5.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -650,9 +642,9 @@ print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
-# loader keeps (a)'s settings over ready tensors (Appendix B). In the figure, a bar is as
-# long as the median later epoch: orange the wait for batches, blue the rest; a dot, each
-# later epoch.
+# loader keeps (a)'s settings over ready tensors (Appendix B). In the table and figure,
+# *epoch* is the median later epoch (a bar), *waiting* its median wait for batches
+# (orange), *rest* the difference (blue); dots, the later epochs.
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -692,10 +684,7 @@ bars = {  # each pipeline's bar in the figure
     f"(b) dataset on {device.type}": parts(b_times, b_waits),
 }
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
-print(
-    f"{'pipeline':<{width}} | epoch s | waiting s | rest s (epoch s: the median later "
-    "epoch, the bar's length; waiting s: the median later wait; rest s = epoch s - waiting s)"
-)
+print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s")
 for pipeline, bar in bars.items():
     length = statistics.median(bar["epochs"])  # the whole bar: its median later epoch
     print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
@@ -714,15 +703,16 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, (a) spent
-# **3.43 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.73 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **16.7 times**<!-- output: pipeline speed-up (cpu) --> as long
+# **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **6.34 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **20.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b). In the control (one run), ready tensors removed
-# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**3.23 s**<!-- output: wait removed by ready tensors -->): the share spent turning
-# each stored image into a PIL image, the two transforms, and the index lookup through
-# `Subset`, work that (b) does once. Fetching and collating still took
-# **0.19 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
+# (**5.60 s**<!-- output: wait removed by ready tensors -->). torchvision's MNIST keeps
+# its images in one uint8 tensor; each fetch, through `Subset`'s index lookup, turns one
+# into a PIL image before `ToTensor` and `Normalize`: the work removed, which (b) does
+# once. Fetching and collating still took
+# **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and try `pin_memory` and
@@ -773,17 +763,17 @@ print(f"train_images now holds: {len(train_images):,} images")
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
-# Neither 16-bit arithmetic nor compiling the model is a sure gain, so this section times
-# each against `float32`, on the
+# Neither 16-bit arithmetic nor compiling is a sure gain: this section times each against
+# `float32`, on the
 # **10,000 images**<!-- output: train_images now holds --> section 6 kept.
 #
 # **Mixed precision.** `torch.autocast` picks a type for each operation:
 # [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) calls linear
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
 # range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
-# device has bfloat16 units (`bfloat16_support`, Appendix C).
-# Our `forward` runs under autocast and returns `float32`; the loss is computed outside
-# it:
+# device has bfloat16 units (`bfloat16_support`, Appendix C); on a GPU without them
+# (Colab's T4), Appendix D's `float16` run is the step to try. Our `forward` runs under
+# autocast and returns `float32`:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -809,12 +799,12 @@ class MixedPrecisionMLP(MLP):
 #
 # **[`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html)** is
 # [documented](https://pytorch.org/docs/stable/torch.compiler_get_started.html) to turn the
-# model's Python code into *fused* kernels (one kernel for several operations, say the
-# ReLUs and other element-wise operations).
+# model's Python code into *fused* kernels (one kernel for several operations, say
+# element-wise ones).
 #
 # **Three arms** train an MLP with two hidden layers of 1,024 units: `float32`, the
 # baseline; `compiled`; and `bfloat16 autocast`. All start from the same seed and see the
-# same batches of 256 at a learning rate of 0.05, not tuned (no validation run chose it).
+# same batches of 256 at a learning rate of 0.05, not tuned.
 
 
 # %%
@@ -900,8 +890,8 @@ for round_number in range(wide_epochs):
 # %% [markdown]
 # **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
 # epoch time over the arm's. Within the *tie band*, from 1 / 1.1 (about 0.91) to 1.1
-# (`TIE` = 0.10 in `course_utils.rounds`), a round is a tie; a winner needs every later
-# round to agree:
+# (`TIE` = 0.10 in `course_utils.rounds`: a fixed margin, not measured noise), a round is
+# a tie; a winner needs every later round to agree:
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -935,7 +925,7 @@ verdicts = {}  # arm -> what count_rounds found
 for arm, speed_ups in speed_ups_of.items():
     words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
     faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
-    verdicts[arm] = count_rounds(speed_ups)  # the course's tie band, TIE
+    verdicts[arm] = count_rounds(speed_ups)  # TIE: the course's fixed 1.1, not measured noise
     rounds = verdicts[arm]
     assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
 print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
@@ -950,18 +940,22 @@ if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
     print(f"compiled, first epoch of training (s): {first:.2f} (later median: {later_median:.2f})")
 for arm in arms:  # every arm that ran, after its last epoch: did they train alike?
     print(f"{arm} validation accuracy: {arms[arm]['val_acc']:.4f}")
+alike = len({f"{arms[arm]['val_acc']:.4f}" for arm in arms}) == 1  # as printed
+print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not '}identical")
 
 # %% [markdown]
 # On this CPU, over
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.27**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->. Validation accuracy: `float32`
 # **91.08%**<!-- output: float32 validation accuracy -->, compiled
 # **91.08%**<!-- output: compiled validation accuracy -->, bfloat16 autocast
-# **91.08%**<!-- output: bfloat16 autocast validation accuracy -->.
+# **91.08%**<!-- output: bfloat16 autocast validation accuracy -->:
+# **identical**<!-- says: the arms' validation accuracies, to four digits --> to four
+# digits (Appendix F counts bfloat16's differing predictions).
 #
 # **What compiling cost**, and the epochs to win it back (counted only if compiled won
 # every round):
@@ -985,8 +979,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **16.4 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **18.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training (the rest, we expect, recompiling for evaluation); epochs to win it
 # back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1036,12 +1030,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.79**<!-- output: float32 arm, their share of its median later epoch --> of the
-# `float32` epoch (timed outside training): even removing all the other time would give a
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
+# `float32` epoch (timed outside training): even removing all other time would give a
 # speed-up of at most
-# **1.27**<!-- output: ceiling if everything but the products vanished -->. Compiled
-# measured **0.98**<!-- output: compiled median speed-up over float32 --> against that
-# ceiling (one run of rounds): the nearer 1, the less of the other time compiling removed.
+# **1.31**<!-- output: ceiling if everything but the products vanished -->. Compiled
+# measured **1.01**<!-- output: compiled median speed-up over float32 --> (one run of
+# rounds), verdict **no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: compiled against float32, verdict -->: only "faster in every round"
+# would show compiling removing time outside the products.
 
 # %% [markdown]
 # ## Summary
@@ -1053,21 +1049,21 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **47.8
+# - On this CPU 64 x 64 products ran at **40.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **174.0
+#   a second, 2048 x 2048 ones at **162.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **16.7 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **20.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.43 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.73 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **6.34 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **16.79 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **19.35 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1224,22 +1220,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.31 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.24 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.46 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **31.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **127.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **114.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **47.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **40.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **174.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1377,26 +1373,26 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.227 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.054 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.333 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.329 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.18 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.03**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.61**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **20.81 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.30**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.78**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.72**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
 # **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 4 faster, 3 tied, 0
+# **no clear winner: 3 faster, 4 tied, 0
 # slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
-# On the course's one H200 run (Appendix E), which timed sizes up to 1,024 only, the GPU
-# beat that machine's 16-core CPU at none of them: at 1,024 a step took
-# 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
-# 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the CPU, a ratio of
+# On the course's one H200 run (Appendix E), which timed sizes up to 1,024 only, a step
+# at 1,024 took 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
+# against 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's
+# 16-core CPU, a ratio of
 # about 1.09<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 / 0.75 -->: inside the
 # 1.1 tie band, a tie (one timing), not a GPU loss. With a GPU, look for the last line to
 # name a size from which it wins, at 4,096 or 16,384 if anywhere: we expect a GPU's
@@ -1458,9 +1454,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **3.43 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **3.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1485,7 +1481,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1510,9 +1506,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **16.79 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **19.35 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **0.98**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.01**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1544,7 +1540,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.27**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Section 7 and
 # Appendix F (the last) time the same matrix products alone in each type, and Appendix F
@@ -1674,18 +1670,18 @@ plot_epoch_times(
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.89**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included (the running totals), (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.5 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.4 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run); look for it to exceed the printed spread of (a)'s own epochs (slowest minus
 # fastest) before reading it as more than noise.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **3.12 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **5.49 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.84 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.73 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**6.20 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **6.34 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** A bar ends at the median of its dots (between them,
 # with two), and its parts equal the table's columns. Its blue part is everything outside
@@ -1711,10 +1707,15 @@ print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
 print(f"(b), median later epoch, the rest (s): {b_rest:.2f}")
 rests_gap = abs(rest_seconds - b_rest)
 print(f"gap between (a)'s rest and (b)'s (s): {rests_gap:.2f}")
-print(
-    "that gap, against (a)'s slowest minus fastest epoch: "
-    f"{'within' if rests_gap < classic_spread else 'beyond'} (a)'s own epoch spread"
-)
+# (a)'s rests, epoch by epoch, after the first: how much the rest itself varied
+classic_rests = after_first([t - w for t, w in zip(classic_times, classic_waits, strict=True)])
+rests_spread = max(classic_rests) - min(classic_rests)
+print(f"(a)'s later epochs' rests, slowest minus fastest (s): {rests_spread:.2f}")
+if len(classic_rests) < 2:  # a smoke run's two epochs leave one later rest: no spread
+    rests_verdict = "not judged: one later epoch"
+else:
+    rests_verdict = f"{'within' if rests_gap < rests_spread else 'beyond'} it"
+print(f"that gap, against the spread of (a)'s later rests: {rests_verdict}")
 tensor_rest = tensor_times[-1] - tensor_wait  # its second epoch, as section 6's tensor_wait
 print(f"ready tensors, second epoch, the rest (s): {tensor_rest:.2f}")
 tensor_seconds = later_epochs(tensor_times)[0]
@@ -1723,14 +1724,13 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
 # figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
-# **0.30 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.18 s**<!-- output: (b), median later epoch, the rest (s) --> in (b), a gap
-# **within (a)'s own epoch
-# spread**<!-- says: that gap, against (a)'s slowest minus fastest epoch --> (its
-# **0.20 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->, printed above). The
+# **0.51 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.26 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); against the
+# spread of (a)'s later epochs' rests (printed above), that gap was
+# **beyond it**<!-- says: that gap, against the spread of (a)'s later rests -->. The
 # ready-tensor control's second epoch spent
-# **0.20 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.39 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.26 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.48 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -2063,10 +2063,10 @@ if half_seconds is not None:
 # | a step at batch 1,024, 32-unit MLP (exercise 2) | 0.82 | 0.75 |
 #
 # On the H200, bfloat16 and compiling each gave no clear winner, leaning slower (one run;
-# on this CPU, see section 7's verdicts). In that one run (one timing each), the GPU won
+# on this CPU, see section 7's verdicts). In that one run, the GPU won
 # on large matrix products (the 2048 x 2048 product; also exercise 1's batch, whose time
-# includes loading) and lost on small
-# work (the 64 x 64 product, pipeline (b)'s epoch), section 2's first case (tiny models);
+# includes loading) and lost on small work (pipeline (b)'s epoch; the 64 x 64 product too,
+# but on one timing of a tiny operation), section 2's first case (tiny models);
 # at exercise 2's batch of 1,024 its ratio to the CPU, about
 # 1.09<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 / 0.75 -->, lies inside the
 # 1.1 tie band: a tie. And the classic pipeline's epoch took about 15 times pipeline
@@ -2110,9 +2110,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.39 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.16 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.43 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.43 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2122,7 +2122,7 @@ if "bfloat16 autocast" in arms:
 # **Against `float32`'s own spread.** Section 7 judges each round's speed-up against the
 # tie band. Another yardstick is how much `float32`'s later epochs, the same work each
 # time, varied: slowest over fastest. It is not section 7's test, which compares the arms
-# within each round. This cell uses it as the band, either way:
+# within each round. This cell uses it as the band, for faster and for slower alike:
 
 
 # %%
@@ -2147,7 +2147,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.05**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.13**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2212,22 +2212,22 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone in section 7,
-# **0.79**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16 (here, apart from section 7's `float32` timings), the
 # same products ran at
-# **5.86**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **4.85**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.89**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.53**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.42**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.27**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.836**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.899**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Two untested reasons a prediction
 # can miss: the share, from products timed alone, can be off, and autocast adds
 # operations that convert between the types (Appendix E).
