@@ -25,7 +25,7 @@
 # for the CPU to prepare data, we expect it to sit idle. This lesson moves training onto
 # your device and measures where the time goes.
 #
-# Without a GPU the notebook trains on the CPU and skips the GPU-only steps, saying why.
+# Without a GPU the notebook trains on the CPU and skips the GPU-only steps.
 # On Colab, first pick *Runtime > Change runtime type > GPU*.
 #
 # **By the end of this lesson you can**
@@ -228,7 +228,7 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # at 64 x 64. At 2048 x 2048 it took
 # **66.73 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one -->
 # (**1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times the
-# median), **within 1.1 times the
+# median; see the repeats' range printed above), **within 1.1 times the
 # slowest**<!-- says: cpu first (cold) product, 2048 x 2048, against the repeats --> of
 # its warm repeats ("within": no clear one-off cost there).
 #
@@ -271,8 +271,8 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # - `pin_memory=True` in a `DataLoader` puts each batch in *pinned* (page-locked) CPU
 #   memory, which the operating system may not move; PyTorch documents copies from it to
 #   a CUDA GPU as faster, and as the only ones that can be asynchronous.
-# - `.to(device, non_blocking=True)` from pinned memory returns at once: the copy is
-#   queued behind the GPU's work.
+# - `.to(device, non_blocking=True)` from pinned memory is documented to return at once:
+#   the copy is queued behind the GPU's work.
 #
 # This lesson uses both on CUDA GPUs only: on an Apple GPU (MPS), non-blocking copies from
 # ordinary memory have been reported to give wrong values (PyTorch issues
@@ -323,7 +323,7 @@ print(len(train_dataset), len(val_dataset))
 # The loop is lesson 03's (plain SGD, learning rate 0.2) with three changes:
 # 1. the model moves to the device *before* its optimizer is built, as `torch.optim`'s
 #    documentation<!-- source: https://pytorch.org/docs/stable/optim.html --> asks: the
-#    parameters should live in the same place when it is built as when it is used;
+#    parameters should not move after it is built;
 # 2. each batch moves just before use;
 # 3. each loss stays on the device: on a GPU we expect a `loss.item()` per step to make
 #    Python wait every step.
@@ -367,8 +367,7 @@ print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
 # **The evaluation pass** is lesson 03's, on the device.
-# On a GPU we expect each of its 20 `.item()` calls to make Python wait
-# (not measured here).
+# On a GPU we expect each of its 20 `.item()` calls to make Python wait.
 
 # %%
 hand_model.eval()
@@ -708,11 +707,12 @@ plot_epoch_parts(
 # for batches, and took **20.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b). In the control (one run), ready tensors removed
 # **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**5.60 s**<!-- output: wait removed by ready tensors -->). torchvision's MNIST keeps
-# its images in one uint8 tensor; each fetch, through `Subset`'s index lookup, turns one
-# into a PIL image before `ToTensor` and `Normalize`: the work removed, which (b) does
-# once. Fetching and collating still took
+# (**5.60 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
+# `Subset`'s index lookup, makes a PIL image (torchvision's source: `MNIST.__getitem__`)
+# before `ToTensor` and `Normalize`: the work removed, which (b) does once. Fetching and
+# collating still took
 # **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# (a)'s rest was also longer than (b)'s for the same arithmetic; Appendix B judges the gap.
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and try `pin_memory` and
@@ -763,8 +763,7 @@ print(f"train_images now holds: {len(train_images):,} images")
 # %% [markdown]
 # ## 7. Next speed steps: mixed precision and `torch.compile`
 #
-# Neither 16-bit arithmetic nor compiling is a sure gain: this section times each against
-# `float32`, on the
+# This section times 16-bit arithmetic and compiling against `float32`, on the
 # **10,000 images**<!-- output: train_images now holds --> section 6 kept.
 #
 # **Mixed precision.** `torch.autocast` picks a type for each operation:
@@ -802,9 +801,10 @@ class MixedPrecisionMLP(MLP):
 # model's Python code into *fused* kernels (one kernel for several operations, say
 # element-wise ones).
 #
-# **Three arms** train an MLP with two hidden layers of 1,024 units: `float32`, the
-# baseline; `compiled`; and `bfloat16 autocast`. All start from the same seed and see the
-# same batches of 256 at a learning rate of 0.05, not tuned.
+# **Three arms** (an *arm*: one variant in a timed comparison) train an MLP with two
+# hidden layers of 1,024 units: `float32`, the baseline; `compiled`; and `bfloat16
+# autocast`. All start from the same seed and see the same batches of 256 at a learning
+# rate of 0.05, not tuned.
 
 
 # %%
@@ -957,8 +957,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> to four
 # digits (Appendix F counts bfloat16's differing predictions).
 #
-# **What compiling cost**, and the epochs to win it back (counted only if compiled won
-# every round):
+# **What compiling cost**, and the epochs to win it back:
 
 # %%
 if "compiled" in arms:
@@ -981,13 +980,12 @@ if "compiled" in arms:
 # Compiling cost
 # **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
 # **18.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
-# in training (the rest, we expect, recompiling for evaluation); epochs to win it
-# back: **none (the rounds show no clear
+# in training; epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
 #
-# **How much could compiling gain?** It fuses operations around the matrix products, not
-# the products. This cell times an epoch's products alone, at the layers' shapes (Appendix
-# F counts them):
+# **How much could compiling gain?** It is documented to fuse operations around the matrix
+# products, not the products. This cell times an epoch's products alone, at the layers'
+# shapes (Appendix F counts them):
 
 # %%
 # Each product of a float32 step, at its layer's shape, B rows a batch: the forward (B x in)
@@ -1031,13 +1029,13 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 # %% [markdown]
 # The products took an estimated
 # **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
-# `float32` epoch (timed outside training): even removing all other time would give a
-# speed-up of at most
-# **1.31**<!-- output: ceiling if everything but the products vanished -->. Compiled
-# measured **1.01**<!-- output: compiled median speed-up over float32 --> (one run of
-# rounds), verdict **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->: only "faster in every round"
-# would show compiling removing time outside the products.
+# `float32` epoch: removing all other time would give a speed-up of about
+# **1.31**<!-- output: ceiling if everything but the products vanished --> by this
+# estimate (products timed outside training), for compiling, which leaves the products
+# alone; bfloat16 speeds up the products themselves. Compiled measured
+# **1.01**<!-- output: compiled median speed-up over float32 --> (one run of rounds),
+# verdict **no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: compiled against float32, verdict -->.
 
 # %% [markdown]
 # ## Summary

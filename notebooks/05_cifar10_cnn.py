@@ -300,8 +300,8 @@ print(f"linear parameters per convolution parameter: {linear_parameters / conv_p
 # **A convolution by hand.** For every output row and column, multiply the patch under
 # the filter by the filter, over all channels, and sum. Two nested loops give the same
 # numbers as `F.conv2d`, which does not flip the filter: strictly, a cross-correlation.
-# **Max pooling by hand**: a reshape gives every 2 x 2 block its own two axes, and `amax`
-# takes the largest over them.
+# **Max pooling by hand**: a reshape makes each 6-pixel side 3 blocks x 2 pixels; axes 3
+# and 5 run inside a block, so `amax` over them keeps each 2 x 2 block's largest.
 
 
 # %% tags=["nbval-check-output"]
@@ -651,14 +651,12 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
-# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. In this one
-# run, scrambling the pixels cost the CNN its lead (from
+# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points. In this
+# one run, it cost the CNN its lead (from
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points); for the MLP shuffling only renames its inputs, so its
-# +0.5<!-- output: MLP, change with shuffled pixels (points) --> is chance, a rough size
-# for one run's noise.
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> is one run's chance.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -726,8 +724,8 @@ with torch.no_grad():
 # %% [markdown]
 # Train mode normalised with the batch's own statistics and moved its *running* averages
 # 10%<!-- source: PyTorch's BatchNorm2d, momentum=0.1 --> of the way towards the batch's.
-# Eval mode uses those running averages instead: look for eval-mode channel means away
-# from 0. In eval mode an image's output does not depend on the rest of its batch.
+# Eval mode uses those running averages, so an image's output does not depend on the rest
+# of its batch: look for eval-mode channel means away from 0.
 #
 # **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
 # (no bias in the convolution: batch norm's shift replaces it). A blank image goes
@@ -805,9 +803,9 @@ del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
 # Each "+ max pool" block doubles the channels and halves the image, so each later layer
-# sees a larger patch of the image. The residual blocks keep the shape, so they can add
-# their input to their output; the last holds most of the parameters (512 · 512 · 9
-# weights in each of its convolutions).
+# sees a larger patch (Appendix C shows it for the small CNN). The residual blocks keep the
+# shape, so they can add their input to their output; the last holds most of the
+# parameters (512 · 512 · 9 weights in each of its convolutions).
 #
 # **Augmentation.** Pad the image by 4 pixels (reflecting its border), crop 32 x 32 at a
 # random offset, flip or not: 9 x 9 offsets x 2 flips = 162 possible views. By hand on four
@@ -856,8 +854,8 @@ show_batch(
 # - *weight decay*, meant to keep the weights small: adds 1e-4 times each weight to its
 #   gradient;
 # - *gradient clipping*: caps each gradient value at 0.1 (not the gradient's length)
-#   before Adam's averages (under Adam that does not cap the step's size: Appendix D shows
-#   steps near the rate).
+#   before Adam's averages, so Adam's step stays uncapped (Appendix D: steps near the
+#   rate).
 #
 # Weight decay and clipping, by hand, against PyTorch:
 
@@ -923,7 +921,7 @@ del fresh, first_batch_loader, gradients, decay_term
 # 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean
 #    (Appendix D prints it);
 # 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes, and so does beta1
-#    (Adam's momentum factor; one-cycle varies it too: Appendix D); `fit_one_cycle`
+#    (Adam's momentum factor: Appendix D); `fit_one_cycle`
 #    replaces `fit`;
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
@@ -1014,7 +1012,7 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 # 48<!-- output: steps per recipe run --> steps on the sample, against its
 # 1,408<!-- output: steps in section 4's small-CNN run --> on all training images. Below,
 # each recipe's final validation accuracy by seed, its mean and its *seed range* (best
-# seed minus worst).
+# seed minus worst); a change's *yardstick*: the larger seed range of its two recipes.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -1075,12 +1073,12 @@ print(f"other rows' mean changes against their own yardsticks: {other_words}")
 # by changes
 # **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
 # than its yardstick
-# (7.84<!-- output: removing batch norm's yardstick (points) --> points). Only removing
-# batch norm moved accuracy by more than the seed alone did; the other comparisons' means
-# stayed **all within**<!-- says: other rows' mean changes against their own yardsticks -->
-# that noise (Appendix D's table), so
+# (7.84<!-- output: removing batch norm's yardstick (points) --> points). The other
+# comparisons' means stayed
+# **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
+# yardsticks (Appendix D's table), so
 # 48<!-- output: steps per recipe run -->-step runs cannot say whether those changes help.
-# The recipe keeps them as built (Appendix D).
+# The recipe keeps them.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1091,8 +1089,8 @@ print(f"other rows' mean changes against their own yardsticks: {other_words}")
 #
 # Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
 # (arXiv 2404.00498): a smaller ConvNet with airbench's tuned recipe. The course's
-# benchmark chose it from one validation run each, which also differed in recipe, epochs
-# and time: `FastNet`
+# benchmark chose it from one validation run each, also differing in recipe, epochs and
+# time: `FastNet`
 # 86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA --> (7 epochs,
 # test-time augmentation,
 # 237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->), a
@@ -1102,8 +1100,10 @@ print(f"other rows' mean changes against their own yardsticks: {other_words}")
 # Appendix A). Against section 6 (italics: Appendix A's parts) it:
 # - keeps 3 x 3 convolutions, batch norm, max-pooling, *weight decay*, and crops and flips
 #   (*Gentler augmentation*);
-# - keeps a rate that rises, then falls, in straight lines (*The triangle*);
-# - adds a fixed first layer that decorrelates neighbouring pixels (*Patch whitening*);
+# - keeps a rate that rises, then falls (in straight lines, where section 6's one-cycle
+#   curves: *The triangle*);
+# - adds a first layer whose weights are fixed (its bias trains, Appendix A) that
+#   decorrelates neighbouring pixels (*Patch whitening*);
 # - swaps residual blocks for *identity initialisation*, ReLU for *GELU*;
 # - swaps Adam, clipping and batches of 128 for Nesterov SGD on 512 (*`fit_fast`*); adds
 #   *label smoothing*.
@@ -1201,10 +1201,12 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# Look for the training loss above the validation loss: training scores augmented
-# batches, validation plain images and labels; for `FastNet`, label smoothing puts a floor
-# (0.8669<!-- output: PyTorch's loss for that prediction -->) under the training loss
-# alone (Appendix A).
+# Look for the training loss above the validation loss: `FastNet` trains on softened
+# targets (label smoothing, Appendix A), which keep its loss above
+# 0.8669<!-- output: PyTorch's loss for that prediction --> and make most of the gap
+# (-0.51<!-- output: label smoothing's part --> of
+# -0.57<!-- output: the gap, validation loss minus training loss, last epoch -->);
+# augmentation falls in the rest (-0.10<!-- output: the rest -->).
 #
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
 # as it is, mirrored, shifted by a pixel, both:
@@ -1222,9 +1224,8 @@ show_batch(
 
 # %% [markdown]
 # Does it help? Only the n images that exactly one of the two ways (with or without the
-# views) gets right can move the gain. If it were no better, each of these
-# n images would be a coin toss (+1 or −1), so chance moves the gain by about √n images;
-# keep it only above 2 √n.
+# views) gets right can move the gain. If it were no better, each would be a coin toss
+# (+1 or −1), so chance moves the gain by about √n images; keep it only above 2 √n.
 
 # %%
 plain_predictions, plain_truth = predict(network, val_loader)
@@ -1927,8 +1928,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # norm and max-pooling. Its changes, among others, each with what it is meant to do and
 # where the evidence comes from (several shown below):
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
-#   *covariance* (how two values vary together, as neighbouring pixels do), never
-#   trained: hands the next layer uncorrelated inputs from the first step
+#   *covariance* (how two values vary together, as neighbouring pixels do), weights
+#   never trained: hands the next layer uncorrelated inputs from the first step
 #   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
 #   validation, 3 seeds, the benchmark's machine, every seed without it below every seed
 #   with it; the decorrelation itself is shown below on 500 images);
@@ -2114,10 +2115,10 @@ plt.show()
 # Each panel has its own colour scale:
 # **0.6 to 1**<!-- says: left panel's colour scale --> on the left, from the tenth below
 # its smallest correlation so that the pairs' differences show;
-# **-1 to 1**<!-- says: right panel's colour scale --> on the right. On the left, the 12
-# values of a patch correlate in pairs: the off-diagonal values run from
-# 0.68<!-- output: patches, smallest correlation of two numbers --> to
-# 0.94<!-- output: patches, largest correlation of two numbers --> (the diagonal is 1), and the
+# **-1 to 1**<!-- says: right panel's colour scale --> on the right. On the left, every
+# pair of a patch's 12 values correlates
+# (0.68<!-- output: patches, smallest correlation of two numbers --> to
+# 0.94<!-- output: patches, largest correlation of two numbers --> off the diagonal), and the
 # variance along the strongest direction is
 # 78,411<!-- output: patches, strongest direction's variance / weakest's --> times that
 # along the weakest. On the right the outputs are uncorrelated (largest covariance about

@@ -84,8 +84,8 @@ print(f"PyTorch {torch.__version__}, {os.cpu_count()} logical CPUs (vCPUs)")
 # %% [markdown]
 # **Settings.** Smoke mode (the test suite's quick run) trains on 2,000 images; the full
 # run, on all 50,000 training images. Section 7's run trains for `num_epochs` epochs (4;
-# 1 in smoke mode), and section 9 times several ways of training, 6 epochs each (2 in
-# smoke mode).
+# 1 in smoke mode), and section 9 times several ways of training, 6 epochs each (the
+# first a warm-up, left out; 2 in smoke mode).
 # `launch_timeout` stops a stuck launch after that many seconds.
 
 # %%
@@ -189,15 +189,14 @@ print(collectives.output)
 #
 # Later scripts join with the course's `process_group()`, written to pick gloo or NCCL,
 # set the device, time out every collective call, and leave the group even after an error
-# (Appendix B).
+# (`course_utils/distributed.py`; Appendix B prints its refusal outside `torchrun`).
 
 # %% [markdown]
 # ## 4. Gradient averaging by hand
 #
 # The gradient of a mean loss over a batch is the mean of the gradients over equal parts
 # of it. So 2 processes that each take the gradient of half a batch, then average them,
-# both hold the whole batch's gradient. You write that average in exercise 1, in a
-# pretend group; section 5 runs it in 2 real processes.
+# both hold the whole batch's gradient. You write that average in exercise 1.
 #
 # **First, the data, in one file.** A seeded shuffle (`randperm`, seed 42) holds out
 # 10,000 of the 60,000 training images for validation. They stay `uint8` pixels,
@@ -251,11 +250,10 @@ del train_images, train_labels, val_images, val_labels
 # **Exercise 1: averaging gradients by hand.** Write the step DDP hides:
 # `average_gradients(model)`, which after `backward` replaces every parameter's `.grad`
 # with its mean over all the processes, using `dist.all_reduce` and
-# `dist.get_world_size()`. The check runs it in a pretend group of 3 threads standing in
-# for processes, each holding the gradient of its own third of a batch, then of 4.
-# `simulate_group` stands in for `init_process_group`: inside it, `dist.all_reduce` and
-# `dist.get_world_size` reach the other threads, so the same function runs unchanged in
-# real processes (section 5).
+# `dist.get_world_size()`. The check runs it in a pretend group of 3 threads, each
+# holding the gradient of its own third of a batch, then of 4.
+# `simulate_group` stands in for `init_process_group`: inside it, the `dist` calls reach
+# the other threads, so the same function runs unchanged in real processes (section 5).
 
 
 # %%
@@ -313,9 +311,8 @@ if check_exercise(1, average_gradients=average_gradients):
 # %% [markdown]
 # ## 5. In 2 real processes, then DDP
 #
-# `manual_ddp.py` runs your `average_gradients` in 2 processes, each on its own 32 images
-# of the 64-image batch, and compares the result with one process on the whole batch, and
-# with DDP. One data-parallel step:
+# `manual_ddp.py` runs your `average_gradients` in 2 processes and compares the result
+# with one process on the whole batch, and with DDP. One data-parallel step:
 #
 # ```text
 # the batch of 64 images, split into one shard per process
@@ -601,8 +598,7 @@ print(
 
 # %% [markdown]
 # `compare_launches` does the same for every comparison, at both batches and for each
-# part (`loader`, `the rest`). The next cells check it against the hand count, then print
-# the arms' medians, the speed-ups and take-aways.
+# part (`loader`, `the rest`); the next cell checks it against the hand count.
 
 # %%
 from course_utils.scaling import arms_table, compare_launches, speed_up_table
@@ -674,8 +670,8 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Look for DDP's long blue part at 128 (the steps, the exchange and its waits), and for
-# the orange loader's share of the 1-process epochs at 2,048.
+# Look for DDP's long blue part at 128, and for the orange loader's share of the
+# 1-process epochs at 2,048.
 #
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). The DataLoader pair at 128: 2
@@ -684,18 +680,21 @@ plot_epoch_parts(
 # **faster in every round (median
 # 1.89)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its rounds from
 # 1.29<!-- output: DataLoader pair at 2048, the rounds' lowest speed-up --> to
-# 2.35<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->. At 2,048
-# the loader's median fell from
+# 2.35<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->; the loader's
+# median fell from
 # 0.39<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
-# to 0.15 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->
-# while the rest's went from
+# to 0.15 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->,
+# the rest's went from
 # 0.09<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the rest's median (s) -->
-# to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the rest's median (s) -->.
+# to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the rest's median (s) -->
+# (by part: **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, Appendix A).
 #
 # The same-CPU test: at 128, **slower in every round (median
 # 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
+# (a one-process `num_workers=1` loader was not tried).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -755,7 +754,7 @@ test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), ba
 record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
 
 # %% [markdown]
-# The test accuracy of this one run,
+# This one run's test accuracy,
 # 96.28%<!-- output: 2-process MLP test accuracy -->, is the figure to quote for this model.
 
 # %% [markdown]
@@ -828,14 +827,14 @@ print(accumulation.output)
 # 1.89)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; the loader's
 #   median fell from
 #   0.39<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
-#   to 0.15 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->,
-#   the rest's went from
-#   0.09<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the rest's median (s) -->
-#   to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the rest's median (s) -->.
+#   to 0.15 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->
+#   (by part: **the loading faster, the rest within the rounds'
+#   spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, Appendix A).
 # - The same-CPU test, against one process on 2 threads: at 128 **slower in every round (median
 # 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->,
 #   at 2,048 **faster in every round (median
-# 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
+#   (a one-process `num_workers=1` loader was not tried).
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1171,7 +1170,7 @@ for batch, (rounds, _, _) in results[LEAN].items():
 # A second process, both loading lean: at 128, **slower in every round (median
 # 0.49)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
 # (median 1.25)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
-# At the same cost per image, two CPUs can at most double the speed, yet the loaders that
+# At the same cost per image, expect at most 2 from two CPUs, yet the loaders that
 # ran above 2.2 times as fast (2 times 1.1, the tie band's edge)
 # were: **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. Where a
@@ -1735,13 +1734,13 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # %% [markdown]
 # **How the workers start.** `run_torchrun` and a typed `torchrun` start the same script
 # in 2 processes, with the same environment variables; they differ in how. On Linux,
-# `run_torchrun` starts CPU workers by forking (copying) a Python that has already
-# imported PyTorch; a typed `torchrun` starts each worker as a fresh Python, which
-# imports PyTorch itself. For those forked workers `run_torchrun` runs
-# `python -m course_utils.distributed` (the first line below), which takes torchrun's
-# options and runs torchrun's launcher; otherwise it runs `python -m torch.distributed.run`,
-# what the `torchrun` command runs. This lesson's timings and memory are the forked
-# workers'; your terminal's may differ.
+# `run_torchrun` is written to start CPU workers by forking (copying) a Python that has
+# already imported PyTorch (read `course_utils/distributed.py`); a typed `torchrun` starts
+# each worker as a fresh Python, which imports PyTorch itself. For those forked workers
+# `run_torchrun` runs `python -m course_utils.distributed` (the first line below), which
+# takes torchrun's options and runs torchrun's launcher; otherwise it runs
+# `python -m torch.distributed.run`, what the `torchrun` command runs. This lesson's
+# timings and memory are the forked workers'; your terminal's may differ.
 #
 # Two commands follow: the one `run_torchrun` ran for section 7, then the same launch for
 # a terminal in `notebooks/`. There, first run
