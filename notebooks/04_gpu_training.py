@@ -228,7 +228,7 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # at 64 x 64. At 2048 x 2048 it took
 # **66.73 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one -->
 # (**1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times the
-# median; see the repeats' range printed above), **within 1.1 times the
+# median), **within 1.1 times the
 # slowest**<!-- says: cpu first (cold) product, 2048 x 2048, against the repeats --> of
 # its warm repeats ("within": no clear one-off cost there).
 #
@@ -271,15 +271,16 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # - `pin_memory=True` in a `DataLoader` puts each batch in *pinned* (page-locked) CPU
 #   memory, which the operating system may not move; PyTorch documents copies from it to
 #   a CUDA GPU as faster, and as the only ones that can be asynchronous.
-# - `.to(device, non_blocking=True)` from pinned memory is documented to return at once:
-#   the copy is queued behind the GPU's work.
+# - `.to(device, non_blocking=True)` from pinned memory is documented to queue the copy
+#   and return at once.
 #
 # This lesson uses both on CUDA GPUs only: on an Apple GPU (MPS), non-blocking copies from
 # ordinary memory have been reported to give wrong values (PyTorch issues
 # [#139550](https://github.com/pytorch/pytorch/issues/139550),
 # [#189690](https://github.com/pytorch/pytorch/issues/189690)).
 #
-# **What `non_blocking` changes**, timed on a CUDA GPU:
+# On a CUDA GPU, look for `non_blocking=True` to return far sooner than its copy finishes,
+# and `non_blocking=False` only when the copy is done (the cell below times both):
 
 # %%
 if device.type == "cuda":
@@ -474,8 +475,9 @@ print(
 # - **(b) the whole dataset on the device**: every image transformed once, into one
 #   tensor on the device; each batch gathers its rows from it.
 #
-# Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
-# they train the same weights (checked below): a time gap is the pipeline's alone.
+# Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B): they
+# train the same weights (checked below), so the arithmetic is the same; they ran one
+# after the other, not in rounds.
 # `TimedBatches` adds up the loop's waits for batches:
 
 
@@ -511,7 +513,7 @@ class TimedBatches:
 # can pay one-off costs; Appendix B shows each); the seconds in `fit`'s lines also include
 # the validation pass.
 #
-# Pipeline (a), timed by `TimedBatches`, then trained with `fit`:
+# Pipeline (a), through `TimedBatches` and `fit`:
 
 # %%
 from course_utils import SeededShuffle
@@ -709,14 +711,15 @@ plot_epoch_parts(
 # **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
 # (**5.60 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
 # `Subset`'s index lookup, makes a PIL image (torchvision's source: `MNIST.__getitem__`)
-# before `ToTensor` and `Normalize`: the work removed, which (b) does once. Fetching and
+# before `ToTensor` and `Normalize`: the work removed, done once in (b). Fetching and
 # collating still took
 # **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
-# (a)'s rest was also longer than (b)'s for the same arithmetic; Appendix B judges the gap.
+# (a)'s rest was also longer than (b)'s; look for the per-image work to slow the rest too
+# (Appendix B; not timed apart).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and try `pin_memory` and
-# `num_workers` yourself.
+# `num_workers`.
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU,
@@ -771,8 +774,8 @@ print(f"train_images now holds: {len(train_images):,} images")
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
 # range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
 # device has bfloat16 units (`bfloat16_support`, Appendix C); on a GPU without them
-# (Colab's T4), Appendix D's `float16` run is the step to try. Our `forward` runs under
-# autocast and returns `float32`:
+# (Colab's T4), try Appendix D's `float16` run. Our `forward` runs under autocast and
+# returns `float32`:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -957,7 +960,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> to four
 # digits (Appendix F counts bfloat16's differing predictions).
 #
-# **What compiling cost**, and the epochs to win it back:
+# **What compiling cost**, and its payback:
 
 # %%
 if "compiled" in arms:
@@ -985,7 +988,7 @@ if "compiled" in arms:
 #
 # **How much could compiling gain?** It is documented to fuse operations around the matrix
 # products, not the products. This cell times an epoch's products alone, at the layers'
-# shapes (Appendix F counts them):
+# shapes:
 
 # %%
 # Each product of a float32 step, at its layer's shape, B rows a batch: the forward (B x in)
@@ -1029,13 +1032,12 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 # %% [markdown]
 # The products took an estimated
 # **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
-# `float32` epoch: removing all other time would give a speed-up of about
-# **1.31**<!-- output: ceiling if everything but the products vanished --> by this
-# estimate (products timed outside training), for compiling, which leaves the products
-# alone; bfloat16 speeds up the products themselves. Compiled measured
-# **1.01**<!-- output: compiled median speed-up over float32 --> (one run of rounds),
-# verdict **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->.
+# `float32` epoch. By this estimate (products timed outside training), compiling, which
+# leaves the products alone, could speed an epoch up at most about
+# **1.31**<!-- output: ceiling if everything but the products vanished --> times; bfloat16
+# changes the products themselves (Appendix F times them). Compiled measured
+# **1.01**<!-- output: compiled median speed-up over float32 --> (one run of rounds;
+# verdict above).
 
 # %% [markdown]
 # ## Summary
@@ -1451,7 +1453,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
-# but the classic pipeline made its batches again every epoch. It waited a median of
+# but the classic pipeline made its batches again every epoch (Appendix B: (a)'s rest was
+# also longer, one run). It waited a median of
 # **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
 # **5.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->

@@ -423,8 +423,9 @@ train_pieces = [("# The sampler hands", 34), ("dist.all_reduce(totals)", 2), ("i
 print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
-# **The learning rate**: plain SGD at a constant 0.2 (not tuned here); more processes grow
-# the effective batch and, by the usual rule, the learning rate (Appendix E).
+# **The learning rate**: plain SGD, not tuned here; more processes grow the effective
+# batch; the usual rule would raise the learning rate too; this lesson keeps 0.2
+# (Appendix E).
 #
 # **Launching.** `torchrun --standalone --nproc_per_node=2 train_ddp.py ...`:
 # `--standalone`, one machine, meeting on a free local port; `--nproc_per_node`, the
@@ -543,8 +544,9 @@ for size in (64, 1024):
 # above 1, two processes win. Two comparisons, `DDP, 2 processes` against a baseline:
 # - the **DataLoader pair** (baseline `plain loop, 1 thread`): 1 process -> 2 DDP
 #   processes, each loading half of each batch. Does a second CPU pay off?
-# - the **same-CPU test** (baseline `plain loop, 2 threads`): threads to processes, plus
-#   DDP. Is that worth it over a plain script loading in its main process (`num_workers=0`)?
+# - the **same-CPU test** (baseline `plain loop, 2 threads`): is one `torchrun` launch of
+#   2 processes better than one `python` process using both CPUs as 2 threads (its loader
+#   in the main process, `num_workers=0`)?
 #
 # All three arms run section 7's loop, a `DataLoader` fetching images one by one.
 
@@ -652,9 +654,8 @@ for arm in (PLAIN_ARM, TWO_ARM):
 # Compare the `val accuracy` column neither across batches nor with section 7
 # (Appendix A).
 # Drawn: each bar is the arm's median epoch, ending among its dots (each round's epoch):
-# orange, the median loader part; blue, the rest of the median epoch (the median epoch
-# minus the median loader; not the table's `the rest`, a median of its own). Rows 1-2 are
-# the DataLoader pair, rows 2-3 the same-CPU test.
+# orange, the median loader part; blue, the rest of the median epoch. Rows 1-2 are the
+# DataLoader pair, rows 2-3 the same-CPU test.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -694,7 +695,8 @@ plot_epoch_parts(
 # 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
 # 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
-# (a one-process `num_workers=1` loader was not tried).
+# (`num_workers=1` was not tried: a loader worker would also use the second CPU, without
+# DDP).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -1206,15 +1208,16 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # divides the baseline's epoch by the arm's, round by round, and counts each round as
 # faster, tied or slower; `part_speed_ups` divides the baseline's median seconds in each
 # part by the arm's. Each median is taken on its own, so the two parts need not add up to
-# the `epoch` column. The next cell defines this appendix's helpers, then prints, for each
-# batch, the lines behind section 9's DataLoader pair: its median speed-up with the
-# rounds faster, tied and slower, each part's speed-up, and both parts in words (the `by
-# part` line, from `part_words`). The rule, for each part on its own: "within the rounds'
-# spread" when the two arms' medians of that part differ by less than the larger of the
-# two arms' ranges of that part over the counted rounds (an arm's slowest round minus its
-# fastest, in that part alone: not the epoch's `range of rounds` in the arms tables),
-# otherwise the baseline's median over the arm's against the tie band: "faster" above 1.1,
-# "slower" below 1 / 1.1, "a tie" between.
+# the `epoch` column; section 9's blue bars are likewise the median epoch minus the median
+# loader, not the table's `the rest`. The next cell defines this appendix's helpers, then
+# prints, for each batch, the lines behind section 9's DataLoader pair: its median
+# speed-up with the rounds faster, tied and slower, each part's speed-up, and both parts
+# in words (the `by part` line, from `part_words`). The rule, for each part on its own:
+# "within the rounds' spread" when the two arms' medians of that part differ by less than
+# the larger of the two arms' ranges of that part over the counted rounds (an arm's
+# slowest round minus its fastest, in that part alone: not the epoch's `range of rounds`
+# in the arms tables), otherwise the baseline's median over the arm's against the tie
+# band: "faster" above 1.1, "slower" below 1 / 1.1, "a tie" between.
 
 
 # %%
