@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 327 s with a peak memory of 1424 MB. The course's
+# > 2 threads); the whole lesson ran in 314 s with a peak memory of 1490 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -881,19 +881,31 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # 6's *sample*, the first 3,000 training images:
 
 # %%
+from course_utils.layers import remove_batch_norm
+
 sample_size = full_or_smoke(full=3_000, smoke=500)  # section 6's runs and the exercises
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
-seed_everything(0)
-fresh = to_device(ResNet9(8), device)
-first_batch_loader = DeviceTensorLoader(
-    sample_images,
-    sample_labels,
-    batch_size=128,
-    shuffle=True,
-    device=device,
-    generator=torch.Generator().manual_seed(0),
-    transform=augment,
-)
+
+
+def small_resnet_and_loader(seed, batch_norm=True):
+    """Seed, then build an untrained width-8 ResNet-9 and its augmented loader over the
+    sample, as every recipe run does (a check below rebuilds them the same way)."""
+    seed_everything(seed)
+    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))
+    model = to_device(model, device)
+    loader = DeviceTensorLoader(
+        sample_images,
+        sample_labels,
+        batch_size=128,
+        shuffle=True,
+        device=device,
+        generator=torch.Generator().manual_seed(seed),
+        transform=augment,
+    )
+    return model, loader
+
+
+fresh, first_batch_loader = small_resnet_and_loader(0)
 fresh.training_step(next(iter(first_batch_loader))).backward()
 gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()]).abs()
 decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
@@ -931,28 +943,8 @@ del fresh, first_batch_loader, gradients, decay_term
 #    same starting weights.
 
 # %%
-from course_utils.layers import remove_batch_norm
-
 recipe_epochs = full_or_smoke(full=2, smoke=1)
 peak_rate = 0.01  # one-cycle's peak; the baseline's constant rate is half of it
-
-
-def small_resnet_and_loader(seed, batch_norm=True):
-    """Seed, then build an untrained width-8 ResNet-9 and its augmented loader over the
-    sample, as every recipe run does (a check below rebuilds them the same way)."""
-    seed_everything(seed)
-    model = ResNet9(8) if batch_norm else remove_batch_norm(ResNet9(8))
-    model = to_device(model, device)
-    loader = DeviceTensorLoader(
-        sample_images,
-        sample_labels,
-        batch_size=128,
-        shuffle=True,
-        device=device,
-        generator=torch.Generator().manual_seed(seed),
-        transform=augment,
-    )
-    return model, loader
 
 
 def train_small_resnet(
@@ -1765,8 +1757,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.69 s<!-- output: width 2, training seconds per epoch --> to
-# 1.61 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.61 s<!-- output: width 2, training seconds per epoch --> to
+# 1.51 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -2733,21 +2725,21 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 79.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.5 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 68.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
 # 31.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 33.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 32.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
 # whole batches instead of one image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 27.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 24.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
 # 7.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.27<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 0.32<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
