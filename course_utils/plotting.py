@@ -24,6 +24,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_epoch_times",
     "plot_epoch_parts",
+    "plot_running_totals",
     "show_misclassified",
     "show_prediction",
     "unnormalize",
@@ -484,6 +485,97 @@ def show_prediction(
     bar_ax.set(xlabel="probability", title=f"predicted: {class_names[predicted]}")
     bar_ax.grid(axis="x", alpha=0.3)
     bar_ax.set_axisbelow(True)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[float, float]]:
+    """Where two running totals, joined by straight lines between epochs, swap order:
+    (epoch, seconds) for each swap. Starting together, or only touching, is no crossing."""
+    points, last_sign, last_epoch = [], 0, 0
+    for epoch, (mine, theirs) in enumerate(zip(first, second, strict=True)):
+        sign = (mine > theirs) - (mine < theirs)
+        if sign == 0:
+            continue  # equal here: the order is decided by the next epoch that differs
+        if last_sign and sign != last_sign:
+            if epoch - last_epoch > 1:  # equal in between: they crossed where they first met
+                met = last_epoch + 1
+                points.append((float(met), float(first[met])))
+            else:  # between two epochs, on the straight lines joining them
+                gap_before = first[epoch - 1] - second[epoch - 1]
+                part = gap_before / (gap_before - (mine - theirs))
+                rise = first[epoch] - first[epoch - 1]
+                points.append((epoch - 1 + part, first[epoch - 1] + rise * part))
+        last_sign, last_epoch = sign, epoch
+    return points
+
+
+def plot_running_totals(
+    totals: dict[str, Sequence[float]], title: str, where: str | None = None
+) -> Figure:
+    """A payback drawn: one line per way of training (``totals``: its label -> the seconds
+    spent by the end of each epoch, the first value at epoch 0, before training: its
+    one-off cost, or 0), x the epoch and y those running totals (seconds on ``where``, a
+    device name, if given), each line's last total written at its end; a black cross marks
+    each point where two lines, straight between epochs, cross. Draws up to 6 lines.
+    Returns the figure. Introduced in lesson 04 (Appendix B's payback)."""
+    if not totals or any(len(values) < 2 for values in totals.values()):
+        raise ValueError(
+            "plot_running_totals needs at least two totals per line: epoch 0 (the one-off "
+            "cost, or 0) and epoch 1"
+        )
+    lengths = {name: len(values) for name, values in totals.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"every line needs the same number of totals, got {lengths}")
+    if len(totals) > len(ROW_COLOURS):
+        raise ValueError(
+            f"plot_running_totals draws at most {len(ROW_COLOURS)} lines (one colour each), "
+            f"got {len(totals)}"
+        )
+    for name, values in totals.items():
+        falls = [epoch for epoch in range(1, len(values)) if values[epoch] < values[epoch - 1]]
+        if falls:
+            raise ValueError(
+                f"running totals never fall, but {name!r} does at epoch {falls[0]}: pass the "
+                "seconds spent so far (itertools.accumulate), not each epoch's seconds"
+            )
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    epochs = range(len(next(iter(totals.values()))))
+    for (name, values), colour in zip(totals.items(), ROW_COLOURS, strict=False):
+        ax.plot(epochs, values, marker="o", color=colour, label=name)
+        ax.annotate(
+            f"{values[-1]:.1f} s",
+            (epochs[-1], values[-1]),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+    names = list(totals)
+    crossings = [
+        point
+        for number, first in enumerate(names)
+        for second in names[number + 1 :]
+        for point in _crossings(totals[first], totals[second])
+    ]
+    if crossings:
+        ax.scatter(
+            *zip(*crossings, strict=True),
+            marker="X",
+            s=120,
+            color="black",
+            zorder=3,
+            label="the lines cross",
+        )
+    ax.set_xticks(list(epochs))
+    ax.set_xlim(-0.3, epochs[-1] + 0.6)  # room for the last totals
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("epochs trained (0: before the first, one-off costs only)", fontsize=10)
+    ax.set_ylabel(f"seconds so far{f' on {where}' if where else ''}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -1,15 +1,16 @@
 """Reading lesson 06's timing scripts and comparing their arms round by round.
 
 Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
-``read_comm_cost`` reads them back and ``comm_cost_table`` lays them out. ``compare_arms.py``
-writes ``arms.json``; ``read_arms`` turns it into each arm's figures and ``arms_table``
-lays them out. ``arm_speed_ups`` counts an arm's rounds against a baseline with
-``course_utils.rounds``, ``part_speed_ups`` gives the speed-up within each of the table's
-two parts (medians of their own, which need not combine into the epoch's), ``part_words``
-says each part in words, noise-gated by the rounds' spread, and ``speed_up_line`` says a
-count in one line. ``compare_launches`` does all three for every comparison at every launch;
-``speed_up_table`` lays its counts out and ``above_two`` finds where 2 devices gave more
-than 2.
+``read_comm_cost`` reads them back (each rank's, and the slowest rank's that a step waits
+for) and ``comm_cost_table`` lays them out. ``compare_arms.py`` writes ``arms.json``;
+``read_arms`` turns it into each arm's figures and ``arms_table`` lays them out.
+``arm_speed_ups`` counts an arm's rounds against a baseline with ``course_utils.rounds``,
+``part_speed_ups`` gives the speed-up within each of the table's two parts (medians of their
+own, which need not combine into the epoch's), and ``part_words`` says each part in words,
+noise-gated by the rounds' spread. ``compare_launches`` does all three for every comparison
+at every launch; ``comparison_names`` names the lesson's comparisons, ``speed_up_table``
+lays the counts out, ``take_away_lines`` says each in one line, and ``above_two`` finds
+where 2 devices gave more than 2.
 """
 
 from __future__ import annotations
@@ -26,19 +27,21 @@ from course_utils.rounds import TIE, RoundCount, count_rounds, speed_up_in_words
 __all__ = [
     "CommCost",
     "Comparison",
+    "ComparisonName",
     "above_two",
     "arm_speed_ups",
     "arms_table",
     "comm_cost_table",
     "compare_launches",
+    "comparison_names",
     "part_speed_ups",
     "part_words",
     "read_arms",
     "read_arms_json",
     "read_weight_gap",
     "read_comm_cost",
-    "speed_up_line",
     "speed_up_table",
+    "take_away_lines",
 ]
 
 _TIMING = re.compile(
@@ -48,6 +51,7 @@ _TIMING = re.compile(
 )
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
 _PARTS = ("step", "ddp", "no_sync", "added", "wrapper", "reduction", "all_reduce")
+_TIMED = ("step", "ddp", "no_sync", "all_reduce")  # the parts timed; the others, differences
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,17 @@ class CommCost:
     minus step), its two parts ``"wrapper"`` (no_sync minus step: DDP's wrapper around
     forward, with no reduction prepared) and ``"reduction"`` (DDP step minus no_sync: the
     reducer's work, copying gradients into buckets, sending, and waiting for the others),
-    and ``"all_reduce"`` (a bare all-reduce, between the steps) to their times;
-    ``median[batch]`` also holds ``"double"``, rank 0's step alone on twice the images."""
+    and ``"all_reduce"`` (a bare all-reduce, between the steps) to their times.
+    ``slowest[batch]`` maps the same parts to the slowest rank's: each timed part
+    (``"step"``, ``"ddp"``, ``"no_sync"``, ``"all_reduce"``) the largest over the ranks, since
+    the processes go on together only once the slowest has finished, and the three others
+    the differences of those (so ``"added"`` is ``"ddp"`` minus ``"step"`` there too).
+    ``median[batch]`` and ``slowest[batch]`` also hold ``"double"``, rank 0's step alone on
+    twice the images."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
     median: dict[int, dict[str, float]]
+    slowest: dict[int, dict[str, float]]
 
 
 def read_comm_cost(output: str) -> CommCost:
@@ -92,16 +102,24 @@ def read_comm_cost(output: str) -> CommCost:
         batch: {part: statistics.median(r[part] for r in ranks.values()) for part in _PARTS}
         for batch, ranks in per_rank.items()
     }
+    slowest = {}
+    for batch, ranks in per_rank.items():
+        timed = {part: max(r[part] for r in ranks.values()) for part in _TIMED}
+        timed["added"] = timed["ddp"] - timed["step"]
+        timed["wrapper"] = timed["no_sync"] - timed["step"]
+        timed["reduction"] = timed["ddp"] - timed["no_sync"]
+        slowest[batch] = timed
     for batch, ms in double.items():
-        median[batch]["double"] = ms
-    return CommCost(per_rank, median)
+        median[batch]["double"] = slowest[batch]["double"] = ms
+    return CommCost(per_rank, median, slowest)
 
 
 def comm_cost_table(cost: CommCost, title: str) -> str:
-    """A table of ``cost``: one column per batch size, one row per part. Lesson 06."""
-    batches = sorted(cost.median)
+    """A table of ``cost.slowest``, the slowest rank's times: one column per batch size, one
+    row per part. Lesson 06."""
+    batches = sorted(cost.slowest)
     heads = "".join(f"{f'B = {batch:,}':>14}" for batch in batches)
-    rows = [title, f"{'ms, median over the ranks':<36}{heads}"]
+    rows = [title, f"{'ms, the slowest rank':<36}{heads}"]
     labels = (
         ("step without communication", "step"),
         ("DDP step", "ddp"),
@@ -113,7 +131,7 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
         ("1 process, step on the 2B images", "double"),
     )
     for label, part in labels:
-        rows.append(f"{label:<36}" + "".join(f"{cost.median[b][part]:>14.3f}" for b in batches))
+        rows.append(f"{label:<36}" + "".join(f"{cost.slowest[b][part]:>14.3f}" for b in batches))
     return "\n".join(rows)
 
 
@@ -226,16 +244,6 @@ def part_words(
     return words
 
 
-def speed_up_line(name: str, arm: str, baseline: str, rounds: RoundCount) -> str:
-    """One line for ``arm_speed_ups``'s count: ``name``, the median speed-up, the rounds
-    faster, tied and slower, and the verdict. Lesson 06."""
-    counts = f"{rounds.faster} / {rounds.tied} / {rounds.slower}"
-    return (
-        f"{name}, {arm} over {baseline}: {rounds.median:.2f} "
-        f"(rounds faster / tied / slower: {counts}; {rounds.verdict})"
-    )
-
-
 class Comparison(NamedTuple):
     """One comparison at one launch: ``rounds`` from ``arm_speed_ups``, ``parts`` from
     ``part_speed_ups`` and ``words`` from ``part_words``. Lesson 06."""
@@ -266,28 +274,79 @@ def compare_launches(
     }
 
 
-def speed_up_table(results: dict[str, dict[int, Comparison]], title: str) -> str:
-    """``compare_launches``'s counts as a table, one row per comparison and a column per
-    launch, each cell the median speed-up and the rounds faster/tied/slower; then one line per
-    comparison and launch, ``NAME at BATCH, median of the rounds: M (round by round: ...)``.
-    Returns the text. Lesson 06."""
+class ComparisonName(NamedTuple):
+    """How lesson 06 prints one comparison: ``name`` in its tables and round-by-round lines,
+    ``question`` in its take-away lines. Lesson 06."""
+
+    name: str
+    question: str
+
+
+def comparison_names(cpu_only: bool) -> dict[str, ComparisonName]:
+    """Lesson 06's three comparisons of 2 processes against 1, by key: ``"dataloader"`` (the
+    DataLoader pair), ``"same"`` (2 processes against 1 process on 2 threads, the same-CPU
+    test) and ``"lean"`` (the lean pair), each a ``ComparisonName``. ``cpu_only``: whether the
+    launches ran on the CPU (gloo; else a GPU per process), which the names say. Lesson 06."""
+    device = "CPU" if cpu_only else "GPU"  # a 2-GPU run sets 1 GPU against 2
+    same_where = "same CPUs" if cpu_only else f"1 {device} vs 2"
+    return {
+        "dataloader": ComparisonName(
+            f"DataLoader pair (1 {device} vs 2)", f"DataLoader pair, 1 {device} vs 2"
+        ),
+        "same": ComparisonName(
+            f"2 processes vs 1 process, 2 threads ({same_where})",
+            "practical question, 2 processes vs 1 on 2 threads",
+        ),
+        "lean": ComparisonName(f"lean pair (1 {device} vs 2)", f"lean pair, 1 {device} vs 2"),
+    }
+
+
+def speed_up_table(
+    results: dict[str, dict[int, Comparison]], title: str, *, rounds: bool = False
+) -> str:
+    """``compare_launches``'s counts as text under ``title``. With ``rounds`` false, a table:
+    one row per comparison and a column per launch, each cell the median speed-up and the
+    rounds faster/tied/slower. With ``rounds`` true, one line per comparison and launch
+    instead, ``NAME at BATCH, median of the rounds: M (round by round: ...)``. Returns the
+    text. Lesson 06."""
+    rows = [title]
+    if rounds:
+        for name, by_batch in results.items():
+            for batch, (count, _, _) in by_batch.items():
+                each = " ".join(f"{speed_up:.2f}" for speed_up in count.speed_ups)
+                rows.append(
+                    f"{name} at {batch}, median of the rounds: {count.median:.2f} "
+                    f"(round by round: {each})"
+                )
+        return "\n".join(rows)
     batches = list(next(iter(results.values())))
     width = max(len(name) for name in results)
-    rows = [title, f"{'comparison':<{width}}" + "".join(f" | {f'at {b}':>12}" for b in batches)]
+    rows.append(f"{'comparison':<{width}}" + "".join(f" | {f'at {b}':>12}" for b in batches))
     for name, by_batch in results.items():
         cells = (
             f"{r.median:.2f} ({r.faster}/{r.tied}/{r.slower})"
             for r in (by_batch[b].rounds for b in batches)
         )
         rows.append(f"{name:<{width}}" + "".join(f" | {cell:>12}" for cell in cells))
-    for name, by_batch in results.items():
-        for batch, (rounds, _, _) in by_batch.items():
-            each = " ".join(f"{speed_up:.2f}" for speed_up in rounds.speed_ups)
-            rows.append(
-                f"{name} at {batch}, median of the rounds: {rounds.median:.2f} "
-                f"(round by round: {each})"
-            )
     return "\n".join(rows)
+
+
+def take_away_lines(
+    results: dict[str, dict[int, Comparison]], names: list[ComparisonName]
+) -> list[str]:
+    """One line per comparison in ``names`` (from ``comparison_names``) and launch in
+    ``results``: ``take-away at BATCH, QUESTION: VERDICT (median M)``, the verdict from
+    ``course_utils.rounds``. Raises ``KeyError`` naming a comparison ``results`` lacks.
+    Lesson 06."""
+    lines = []
+    for name, question in names:
+        if name not in results:
+            raise KeyError(f"no comparison {name!r} in the results; theirs: {sorted(results)}")
+        for batch, (count, _, _) in results[name].items():
+            lines.append(
+                f"take-away at {batch}, {question}: {count.verdict} (median {count.median:.2f})"
+            )
+    return lines
 
 
 def above_two(

@@ -6,22 +6,48 @@ its standard error, sqrt(p (1 - p) / n). Lesson 03 works this out by hand; lesso
 ``SAME_ACCURACY`` where one model's accuracy is measured twice.
 
 Two training runs differ by more than which examples were drawn: the seed alone moves a
-recipe's accuracy. Lesson 05 trains each recipe from several seeds and reads each change
-seed by seed (``changes_within_seeds``, ``direction``) against a *seed range*, the best
-seed's accuracy minus the worst's.
+recipe's accuracy. Lesson 05 reads every change with one rule: a change is shown when its
+mean is more than t standard errors from 0, t the t-table's two-sided 95% value for the
+degrees of freedom (``T_95``, ``verdict``). ``paired_changes`` applies it to changes read
+seed by seed; ``single_run_changes`` to differences of single runs.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
-__all__ = ["SAME_ACCURACY", "changes_within_seeds", "difference_se", "direction"]
+__all__ = [
+    "SAME_ACCURACY",
+    "T_95",
+    "difference_se",
+    "paired_changes",
+    "single_run_changes",
+    "verdict",
+]
 
 # One model's accuracy measured twice on the same examples agrees exactly on a CPU; this
 # allows for a GPU's non-deterministic sums (a fraction: 0.3 points).
 SAME_ACCURACY = 0.003
+
+
+class _TTable(dict):
+    """A dict of t values that names the degrees of freedom it lacks."""
+
+    def __missing__(self, df):
+        raise ValueError(
+            f"df must be a whole number of degrees of freedom from {min(self)} to {max(self)} "
+            f"(T_95's table), got {df!r}"
+        )
+
+
+# The t-table's two-sided 95% values by degrees of freedom: torch has no t quantile, and the
+# course adds no scipy for ten numbers. Lesson 05.
+T_95: dict[int, float] = _TTable(
+    {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+)
 
 
 def _fraction(name: str, value: float) -> float:
@@ -48,65 +74,101 @@ def difference_se(first: float, first_count: int, second: float, second_count: i
     return math.sqrt(first * (1 - first) / first_count + second * (1 - second) / second_count)
 
 
-def changes_within_seeds(
-    finals: Mapping[str, Sequence[float]],
-    seed_ranges: Mapping[str, float],
-    steps: Mapping[str, tuple[str, str]],
-) -> dict[str, dict]:
-    """Each step's change of accuracy, seed by seed. ``finals``: recipe -> its final
-    accuracies (fractions), one per seed, the seeds in the same order for every recipe;
-    ``seed_ranges``: recipe -> its seed range (points, checked against ``finals``);
-    ``steps``: what changed -> (the recipe before, the recipe after).
+def verdict(mean: float, se: float, df: int) -> str:
+    """The lesson's one rule for a change: ``"up"`` or ``"down"`` if ``|mean|`` is more than
+    ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"not shown"`` (the runs could not
+    tell; not "no change"). A ``se`` of 0 (every change equal) shows any mean but 0.
+    Raises ValueError for a negative or missing ``se`` and for ``df`` outside ``T_95``.
+    Introduced in lesson 05."""
+    if not se >= 0:  # also catches NaN
+        raise ValueError(f"se must be a standard error, 0 or more, got {se}")
+    if abs(mean) > T_95[df] * se:
+        return "up" if mean > 0 else "down"
+    return "not shown"
 
-    Returns what changed -> a dict: ``changes``, the after recipe's accuracy minus the
-    before recipe's within each seed, in points (100 times the fractions' difference);
-    ``mean``, their mean; ``yardstick``, the larger seed range of the two recipes (how far
-    the seed alone moved either). In the order of ``steps``. Introduced in lesson 05."""
+
+def _check_finals(name: str, accuracies: Sequence[float]) -> list[float]:
+    for accuracy in accuracies:
+        _fraction(name, accuracy)
+    return list(accuracies)
+
+
+def paired_changes(
+    finals: Mapping[str, Sequence[float]], compared: Mapping[str, tuple[str, str]]
+) -> dict[str, dict]:
+    """Each comparison's change of accuracy, seed by seed, read with ``verdict``.
+    ``finals``: recipe -> its final accuracies (fractions, 0 to 1), one per seed, the seeds
+    in the same order for every recipe (at least two); ``compared``: what changed -> (the
+    recipe before, the recipe after).
+
+    Returns what changed -> a dict, in the order of ``compared``: ``changes``, the after
+    recipe's accuracy minus the before recipe's within each seed, in points (100 times the
+    fractions' difference); ``mean``, their mean; ``se``, the mean's standard error,
+    stdev(changes) / sqrt(n) for n seeds; ``df``, n - 1; ``needed``, ``T_95[df] * se``, the
+    size the mean had to pass to be shown; ``verdict``, the rule's word. Introduced in
+    lesson 05."""
     counts = {name: len(accuracies) for name, accuracies in finals.items()}
-    if len(set(counts.values())) != 1 or 0 in counts.values():
+    if len(set(counts.values())) != 1 or min(counts.values(), default=0) < 2:
         raise ValueError(
             "finals must hold one accuracy per seed, as many seeds for every recipe (at least "
-            f"one); got this many: {counts}"
+            f"two, for a standard error); got this many: {counts}"
         )
-    for name, accuracies in finals.items():
-        for accuracy in accuracies:
-            _fraction(f"finals[{name!r}]", accuracy)
-    for name, spread in seed_ranges.items():
-        accuracies = finals.get(name)
-        if accuracies is not None and not math.isclose(
-            spread, 100 * (max(accuracies) - min(accuracies)), abs_tol=1e-6
-        ):
-            raise ValueError(
-                f"seed_ranges[{name!r}] is {spread}, but finals[{name!r}] spans "
-                f"{100 * (max(accuracies) - min(accuracies)):.4f} points: give each seed range "
-                "in points, 100 times the best seed's accuracy minus the worst's"
-            )
+    checked = {name: _check_finals(f"finals[{name!r}]", a) for name, a in finals.items()}
     table = {}
-    for what, (before, after) in steps.items():
+    for what, (before, after) in compared.items():
         for name in (before, after):
-            if name not in finals or name not in seed_ranges:
+            if name not in checked:
                 raise ValueError(
-                    f"steps[{what!r}] names the recipe {name!r}, which finals or seed_ranges "
-                    f"lacks: give both an entry for it (finals has {sorted(finals)})"
+                    f"compared[{what!r}] names the recipe {name!r}, which finals lacks: "
+                    f"give finals an entry for it (finals has {sorted(finals)})"
                 )
         changes = [
-            100 * (new - old) for new, old in zip(finals[after], finals[before], strict=True)
+            100 * (new - old) for new, old in zip(checked[after], checked[before], strict=True)
         ]
+        mean, df = statistics.mean(changes), len(changes) - 1
+        se = statistics.stdev(changes) / math.sqrt(len(changes))
         table[what] = {
             "changes": changes,
-            "mean": statistics.mean(changes),
-            "yardstick": max(seed_ranges[before], seed_ranges[after]),
+            "mean": mean,
+            "se": se,
+            "df": df,
+            "needed": T_95[df] * se,
+            "verdict": verdict(mean, se, df),
         }
     return table
 
 
-def direction(changes: Sequence[float]) -> str:
-    """``"lower in every seed"`` if every change is below 0, ``"higher in every seed"`` if
-    every one is above 0, otherwise ``"mixed"`` (a change of 0 included). Lesson 05."""
-    if not changes:
-        raise ValueError("changes must hold at least one seed's change, got none")
-    if all(change < 0 for change in changes):
-        return "lower in every seed"
-    if all(change > 0 for change in changes):
-        return "higher in every seed"
-    return "mixed"
+def single_run_changes(
+    accuracies: Mapping[Hashable, float], seed_finals: Sequence[float]
+) -> dict[tuple, dict]:
+    """Differences of single runs, one run per setting, read with ``verdict``.
+    ``accuracies``: setting -> its one run's final accuracy (a fraction, 0 to 1);
+    ``seed_finals``: the final accuracies (fractions) of one recipe trained from several
+    seeds (at least two), which say how far the seed alone moves one run.
+
+    Two independent runs each vary by that recipe's seed SD, so their difference varies by
+    sqrt(2) x SD, in points, with the SD's degrees of freedom, len(seed_finals) - 1.
+    Returns (first, second) -> a dict for every pair of settings, each setting against every
+    later one in the order of ``accuracies``: ``change``, the second's accuracy minus the
+    first's, in points; ``se``; ``df``; ``needed``, ``T_95[df] * se``; ``verdict``.
+    Introduced in lesson 05."""
+    if len(seed_finals) < 2:
+        raise ValueError(
+            f"seed_finals must hold at least two seeds' accuracies, got {len(seed_finals)}"
+        )
+    seed_points = [100 * a for a in _check_finals("seed_finals", seed_finals)]
+    for setting, accuracy in accuracies.items():
+        _fraction(f"accuracies[{setting!r}]", accuracy)
+    df = len(seed_points) - 1
+    se = math.sqrt(2) * statistics.stdev(seed_points)
+    table = {}
+    for first, second in itertools.combinations(accuracies, 2):
+        change = 100 * (accuracies[second] - accuracies[first])
+        table[(first, second)] = {
+            "change": change,
+            "se": se,
+            "df": df,
+            "needed": T_95[df] * se,
+            "verdict": verdict(change, se, df),
+        }
+    return table

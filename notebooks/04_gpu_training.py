@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 88 s with a peak memory of 1180 MB. The course's
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1195 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,6 +193,9 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 
 # %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
+# One untimed product of other shapes each: the library's first-use set-up stays out of "cold".
+for each_device in devices:
+    torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
@@ -217,20 +220,22 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **40.3
+# **172.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **47.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for a larger loss (Appendix E).
 #
-# The first, cold product took
-# **3273.7**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median
-# at 64 x 64. At 2048 x 2048 it took
-# **66.73 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one -->
-# (**1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times the
-# median), **within 1.1 times the
-# slowest**<!-- says: cpu first (cold) product, 2048 x 2048, against the repeats --> of
-# its warm repeats ("within": no clear one-off cost there).
+# After an untimed product of other shapes paid the library's set-up, the cold product
+# took **32.5**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the
+# median at 64 x 64 (**beyond 1.1 times the
+# slowest**<!-- says: cpu first (cold) product, 64 x 64, against the repeats --> repeat)
+# and, at 2048 x 2048,
+# **63.90 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one -->,
+# **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times the median
+# (**beyond 1.1 times the
+# slowest**<!-- says: cpu first (cold) product, 2048 x 2048, against the repeats -->).
+# Beyond: a one-off cost the repeats did not pay.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -280,7 +285,7 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # [#189690](https://github.com/pytorch/pytorch/issues/189690)).
 #
 # On a CUDA GPU, look for `non_blocking=True` to return far sooner than its copy finishes,
-# and `non_blocking=False` only when the copy is done (the cell below times both):
+# and `non_blocking=False` only when the copy is done (timed below):
 
 # %%
 if device.type == "cuda":
@@ -475,9 +480,8 @@ print(
 # - **(b) the whole dataset on the device**: every image transformed once, into one
 #   tensor on the device; each batch gathers its rows from it.
 #
-# Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B): they
-# train the same weights (checked below), so the arithmetic is the same; they ran one
-# after the other, not in rounds.
+# Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
+# they train the same weights (checked below); they ran one after the other, not in rounds.
 # `TimedBatches` adds up the loop's waits for batches:
 
 
@@ -559,7 +563,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **5.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -643,9 +647,9 @@ print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
-# loader keeps (a)'s settings over ready tensors (Appendix B). In the table and figure,
-# *epoch* is the median later epoch (a bar), *waiting* its median wait for batches
-# (orange), *rest* the difference (blue); dots, the later epochs.
+# loader keeps (a)'s settings over ready tensors (Appendix B). The table holds the
+# figure's bars in seconds: *epoch* is the median later epoch (a bar), *waiting* its median
+# wait for batches (orange), *rest* the difference (blue); dots, the later epochs.
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -704,16 +708,16 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, (a) spent
-# **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **6.34 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **20.0 times**<!-- output: pipeline speed-up (cpu) --> as long
+# **3.56 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.90 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **18.6 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b). In the control (one run), ready tensors removed
-# **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**5.60 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
+# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
+# (**3.35 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
 # `Subset`'s index lookup, makes a PIL image (torchvision's source: `MNIST.__getitem__`)
 # before `ToTensor` and `Normalize`: the work removed, done once in (b). Fetching and
 # collating still took
-# **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 # (a)'s rest was also longer than (b)'s; look for the per-image work to slow the rest too
 # (Appendix B; not timed apart).
 #
@@ -723,7 +727,7 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU,
-# one after the other (one run). For so tiny a model, look for the GPU to be no faster
+# one after the other. For so tiny a model, look for the GPU to be no faster
 # (Appendix E).
 
 # %%
@@ -951,14 +955,13 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.27**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.36**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->. Validation accuracy: `float32`
-# **91.08%**<!-- output: float32 validation accuracy -->, compiled
-# **91.08%**<!-- output: compiled validation accuracy -->, bfloat16 autocast
-# **91.08%**<!-- output: bfloat16 autocast validation accuracy -->:
-# **identical**<!-- says: the arms' validation accuracies, to four digits --> to four
-# digits (Appendix F counts bfloat16's differing predictions).
+# slower**<!-- says: compiled against float32, verdict -->. The arms' validation
+# accuracies, to four digits:
+# **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
+# **91.08%**<!-- output: float32 validation accuracy -->; Appendix F counts bfloat16's
+# differing predictions).
 #
 # **What compiling cost**, and its payback:
 
@@ -981,8 +984,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **18.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.2 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training; epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
 #
@@ -1031,13 +1034,12 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, which
 # leaves the products alone, could speed an epoch up at most about
-# **1.31**<!-- output: ceiling if everything but the products vanished --> times; bfloat16
+# **1.45**<!-- output: ceiling if everything but the products vanished --> times; bfloat16
 # changes the products themselves (Appendix F times them). Compiled measured
-# **1.01**<!-- output: compiled median speed-up over float32 --> (one run of rounds;
-# verdict above).
+# **1.04**<!-- output: compiled median speed-up over float32 --> (verdict above).
 
 # %% [markdown]
 # ## Summary
@@ -1049,21 +1051,21 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **40.3
+# - On this CPU 64 x 64 products ran at **47.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **162.9
+#   a second, 2048 x 2048 ones at **172.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **20.0 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **18.6 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **6.34 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.56 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.90 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **19.35 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **17.60 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1111,8 +1113,9 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 #
 # The check times a few steps of `big_model` on each device, to see that the epoch times
 # fit this model's size. Does the first epoch differ from the second? With a GPU: which
-# setup (device, pinning and `non_blocking` together) is faster (one run, the devices one
-# after the other)?
+# device is faster (one run, the devices one after the other)? On a CUDA GPU that arm also
+# pins and copies with `non_blocking`: Appendix E says what each might add, and how to
+# split them.
 
 
 # %%
@@ -1220,22 +1223,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.46 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.40 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **35.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **36.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **114.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **112.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **40.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **47.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **172.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1373,20 +1376,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.333 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.329 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.276 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.201 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **20.81 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.30**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.78**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.72**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **17.27 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.17**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.73**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **4**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 3 faster, 4 tied, 0
+# **no clear winner: 0 faster, 7 tied, 0
 # slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # On the course's one H200 run (Appendix E), which timed sizes up to 1,024 only, a step
@@ -1455,9 +1458,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch (Appendix B: (a)'s rest was
 # also longer, one run). It waited a median of
-# **5.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.56 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **5.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1482,7 +1485,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1507,9 +1510,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **19.35 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.60 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.01**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.04**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1541,7 +1544,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.27**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Section 7 and
 # Appendix F (the last) time the same matrix products alone in each type, and Appendix F
@@ -1628,7 +1631,8 @@ except RuntimeError as error:
 # figure below shows every epoch's `train_seconds`, and in its title each pipeline's
 # total, (b)'s with its one-off cost: the training images' conversion and copy (the
 # validation images' conversion, like all evaluation, is left out on both sides). The cell
-# prints when (b) won its one-off cost back, and each pipeline's running total:
+# prints when (b) won its one-off cost back, and each pipeline's running total; the next
+# draws those totals:
 
 # %%
 from course_utils.plotting import plot_epoch_times
@@ -1669,20 +1673,33 @@ plot_epoch_times(
     medians=dict(zip(rows, [classic_seconds, b_seconds], strict=True)),
 )
 
+# %%
+from course_utils.plotting import plot_running_totals
+
+plot_running_totals(  # the table's running totals, epoch 0 before training: (b)'s one-off
+    {
+        "(a) classic pipeline": [0.0, *classic_totals],
+        f"(b) dataset on {device.type}, its one-off included": [one_off_seconds, *b_totals],
+    },
+    title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
+    where=device.type,
+)
+
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.91**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
-# epoch, one-off included (the running totals), (b)'s total fell below (a)'s after epoch
+# **0.86**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# epoch, one-off included (the running totals; a cross, if any, marks where their lines meet),
+# (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.4 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run); look for it to exceed the printed spread of (a)'s own epochs (slowest minus
 # fastest) before reading it as more than noise.
 # The two differ in kind: the projection divides (b)'s one-off,
-# **5.49 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.17 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**6.20 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **6.34 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.73 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.90 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** A bar ends at the median of its dots (between them,
 # with two), and its parts equal the table's columns. Its blue part is everything outside
@@ -1725,13 +1742,13 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
 # figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
-# **0.51 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.26 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); against the
+# **0.34 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.17 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); against the
 # spread of (a)'s later epochs' rests (printed above), that gap was
 # **beyond it**<!-- says: that gap, against the spread of (a)'s later rests -->. The
 # ready-tensor control's second epoch spent
-# **0.26 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.48 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.19 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -2039,14 +2056,25 @@ if half_seconds is not None:
 # not show it), so a model with many small element-wise operations is where to look for
 # its gain: measure one with section 7's rounds.
 #
-# **The GPU arm of exercise 1** changes three things at once: the device, pinned batches
-# (`pin_memory`) and `non_blocking` copies. On a GPU we expect the first epoch to pay for
-# choosing kernels for the new, wider matrix shapes, but not for starting CUDA, which
-# PyTorch [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections
-# earlier. A wide MLP's step is large matrix products, which a GPU shares among its cores,
-# so here we expect it to pull ahead. On the H200, a batch of 256 images, loading
-# included, took 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
-# against 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its CPU.
+# **The GPU arm of exercise 1**, on a CUDA GPU, changes three things at once, none timed
+# apart here:
+# - *the device*: a wide MLP's step is large matrix products, which a GPU shares among its
+#   cores, so look for most of the GPU's lead to come from here. We expect its first epoch
+#   to pay for choosing kernels for the new, wider matrix shapes, but not for starting
+#   CUDA, which PyTorch [starts at first use](https://pytorch.org/docs/stable/cuda.html),
+#   sections earlier;
+# - *pinned batches* (`pin_memory`): documented as faster to copy (section 3), but the
+#   loader first copies each batch into pinned memory; a batch is 256 x 784 float32
+#   numbers, under a megabyte, so look for a small change beside the step, either way;
+# - *`non_blocking` copies*: queued, so Python goes on to queue the step; look for them to
+#   hide part of each copy's time. They act only on pinned batches.
+#
+# On the H200, a batch of 256 images, loading included, took
+# 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
+# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its CPU. To split them,
+# run the GPU arm again with `non_blocking=False` in `train_epoch`, then also with
+# `pin_memory=False` in `exercise_loader`, one change at a time (on a CPU or an Apple GPU
+# the exercise uses neither).
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
@@ -2111,8 +2139,8 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.43 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.43 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.42 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
 # **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
@@ -2148,7 +2176,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.13**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.05**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2213,22 +2241,22 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone in section 7,
-# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16 (here, apart from section 7's `float32` timings), the
 # same products ran at
-# **4.85**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.32**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.53**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.28**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.27**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.899**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **1.035**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Two untested reasons a prediction
 # can miss: the share, from products timed alone, can be off, and autocast adds
 # operations that convert between the types (Appendix E).

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 314 s with a peak memory of 1490 MB. The course's
+# > 2 threads); the whole lesson ran in 278 s with a peak memory of 1434 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -458,7 +458,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 22 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 19 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy shows where it struggles (the first line checks
 # lesson 03's `per_class_accuracy` by hand):
 
@@ -597,7 +597,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. Against
 # the second MLP, the CNN's lead was
-# +10.7<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
+# +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
@@ -927,11 +927,10 @@ del fresh, first_batch_loader, gradients, decay_term
 
 # %% [markdown]
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
-# each of 3 seeds on the sample, always with augmentation: at
-# 48<!-- output: steps per recipe run --> steps a run, only a large effect can show. A full
-# ResNet-9 is estimated too slow for a CPU (Appendix E); these runs compare parts of
-# the recipe, not ResNet-9 against the small CNN. Each recipe changes one thing from the
-# one before, except runs 2 and 5:
+# each of 3 seeds on the sample (48<!-- output: steps per recipe run --> steps a run),
+# always with augmentation. A full ResNet-9 is estimated too slow for a CPU (Appendix E);
+# these runs compare parts of the recipe, not ResNet-9 against the small CNN. Each recipe
+# changes one thing from the one before, except runs 2 and 5:
 #
 # 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean
 #    (Appendix D prints it);
@@ -1004,28 +1003,29 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 # %% [markdown]
 # Look for accuracies below the small CNN's:
 # 48<!-- output: steps per recipe run --> steps against its
-# 1,408<!-- output: steps in section 4's small-CNN run -->. Below,
-# each recipe's final validation accuracy by seed, its mean and its *seed range* (best
-# seed minus worst); a change's *yardstick*: the larger seed range of its two recipes.
+# 1,408<!-- output: steps in section 4's small-CNN run -->. Below: each
+# recipe's final accuracy by seed, mean and *seed SD*.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
 print(f"{'':34}{'accuracy (%), seed':>21}")
-print(f"{'recipe':34}{'0':>7}{'1':>7}{'2':>7}{'mean':>8}{'range':>8}")
-seed_ranges = {}  # each recipe's seed range, best seed minus worst (points)
+print(f"{'recipe':34}{'0':>7}{'1':>7}{'2':>7}{'mean':>8}{'SD':>8}")
+seed_sds = {}  # each recipe's seed SD, the standard deviation of its seeds' finals (points)
 for name, recipe_finals in finals.items():
     recipe_accuracies = [100 * accuracy for accuracy in recipe_finals]
-    seed_ranges[name] = max(recipe_accuracies) - min(recipe_accuracies)
+    seed_sds[name] = statistics.stdev(recipe_accuracies)
     row = "".join(f"{a:7.2f}" for a in recipe_accuracies)
-    print(f"{name:34}{row}{statistics.mean(recipe_accuracies):8.2f}{seed_ranges[name]:8.2f}")
-full_recipe_range = seed_ranges[full_name]  # exercise 2's yardstick
+    print(f"{name:34}{row}{statistics.mean(recipe_accuracies):8.2f}{seed_sds[name]:8.2f}")
 no_norm_name = "the recipe, without batch norm"
-with_norm_ranges = [spread for name, spread in seed_ranges.items() if name != no_norm_name]
-print(f"largest seed range with batch norm (points): {max(with_norm_ranges):.2f}")
-print(f"seed range without batch norm (points): {seed_ranges[no_norm_name]:.2f}")
+
+# %% [markdown]
+# **One rule for every change**, within each seed: a change is *shown* when its mean is
+# more than t SE from 0, SE its standard error (lesson 03) and t the t-table's
+# 95%<!-- source: the t distribution, two-sided table --> value: 4.30 for three seeds,
+# near 2 for many (Appendix D: why not 2).
 
 # %%
-from course_utils.stats import changes_within_seeds, direction
+from course_utils.stats import T_95, paired_changes
 
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last comparison
 steps_compared = {  # what changed: (the recipe before, the recipe after)
@@ -1035,44 +1035,54 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     "removing batch norm": (full_name, "the recipe, without batch norm"),
     full_row: (constant_name, full_name),
 }
-# One row by hand: removing batch norm, the recipe after minus the one before, seed by seed.
+# Two runs from one seed share their starting weights and first batch (Appendix D), so
+# each row compares two recipes within each seed. One row by hand: removing batch norm,
+# the recipe after minus the one before, seed by seed; the mean; its SE, SD / √n (lesson
+# 03); the mean in SEs, against t for n - 1 degrees of freedom.
 no_norm_finals, full_finals = finals[no_norm_name], finals[full_name]
 removal_by_hand = [100 * (a - b) for a, b in zip(no_norm_finals, full_finals, strict=True)]
-# Each comparison: the change within each seed (points), their mean, and its yardstick, the
-# larger seed range of its two recipes (Appendix D prints them as a table).
-step_changes = changes_within_seeds(finals, seed_ranges, steps_compared)
+removal_mean = statistics.mean(removal_by_hand)
+removal_se = statistics.stdev(removal_by_hand) / math.sqrt(len(removal_by_hand))
+removal_df = len(removal_by_hand) - 1
+print(f"removing batch norm, mean change by hand (points): {removal_mean:+.2f}")
+print(f"removing batch norm, its SE by hand (points): {removal_se:.2f}")
+print(f"removing batch norm, its mean in SEs from 0: {abs(removal_mean) / removal_se:.2f}")
+print(f"t for {removal_df} degrees of freedom: {T_95[removal_df]:.2f}")
+# Every row: the changes (points), their mean, SE, t x SE (what the mean had to pass) and
+# the rule's word.
+step_changes = paired_changes(finals, steps_compared)
 removal = step_changes["removing batch norm"]
-same_row = all(math.isclose(a, b) for a, b in zip(removal_by_hand, removal["changes"], strict=True))
-print(f"removing batch norm's changes by hand, the same as changes_within_seeds': {same_row}")
-removal_costs = [-change for change in removal["changes"]]  # points lost in each seed
-print(f"removing batch norm, smallest cost in a seed (points): {min(removal_costs):.2f}")
-print(f"removing batch norm, largest cost in a seed (points): {max(removal_costs):.2f}")
-print(f"removing batch norm's yardstick (points): {removal['yardstick']:.2f}")
-removal_direction = direction(removal["changes"])
-print(f"removing batch norm, accuracy against the full recipe: {removal_direction}")
-removal_beyond = min(abs(change) for change in removal["changes"]) > removal["yardstick"]
-removal_words = ("larger" if removal_beyond else "not larger") + " in every seed"
-print(f"removing batch norm's changes against its yardstick: {removal_words}")
-others = [row for what, row in step_changes.items() if what != "removing batch norm"]
-others_within = all(abs(row["mean"]) <= row["yardstick"] for row in others)
-other_words = "all within" if others_within else "not all within"
-print(f"other rows' mean changes against their own yardsticks: {other_words}")
+same_row = all(
+    math.isclose(by_hand, helper)
+    for by_hand, helper in zip(
+        [*removal_by_hand, removal_mean, removal_se],
+        [*removal["changes"], removal["mean"], removal["se"]],
+        strict=True,
+    )
+)
+print(f"removing batch norm by hand, the same as paired_changes': {same_row}")
+print(f"{'':34}{'accuracy change (points), seed':>32}")
+print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'SE':>7}{'t x SE':>8}  the rule")
+for what, row in step_changes.items():
+    changes = "".join(f"{c:+8.2f}" for c in row["changes"])
+    numbers = f"{row['mean']:+8.2f}{row['se']:7.2f}{row['needed']:8.2f}"
+    print(f"{what:34}{changes}{numbers}  {row['verdict']}")
+shown = [
+    f"{what} ({row['verdict']})"
+    for what, row in step_changes.items()
+    if row["verdict"] != "not shown"
+]
+print(f"rows the rule shows: {', '.join(shown) or 'none'}")
+print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_row]['verdict']}")
+full_needed = step_changes[full_row]["needed"]
+print(f"{full_row}, smallest mean the rule could show (points): {full_needed:.2f}")
 
 # %% [markdown]
-# Removing batch norm (rate and clipping set, not searched, for the network with it) cost
-# 10.36<!-- output: removing batch norm, smallest cost in a seed (points) --> to
-# 21.20<!-- output: removing batch norm, largest cost in a seed (points) --> points:
-# accuracy
-# **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
-# by changes
-# **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-# than its yardstick
-# (7.84<!-- output: removing batch norm's yardstick (points) --> points). The other
-# comparisons' means stayed
-# **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-# yardsticks (Appendix D's table), so
-# 48<!-- output: steps per recipe run -->-step runs cannot say whether those changes help.
-# The recipe keeps them.
+# Rows the rule shows: **removing batch norm (down)**<!-- says: rows the rule shows -->. A
+# row not shown is one three seeds could not tell, not one without effect: the full
+# recipe's row needed a mean beyond
+# 2.62<!-- output: full recipe vs constant 0.005, smallest mean the rule could show (points) -->
+# points. The recipe keeps those changes.
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1409,18 +1419,14 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against an MLP given about the CNN's training time, by
-#   +10.7<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->;
+#   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->;
 #   with pixels shuffled, by
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 #   (one run; seed 0 throughout).
-# - Judge a change over several seeds, within each seed. On a width-8 ResNet-9 without
-#   batch norm (rate set for batch norm), accuracy was
-#   **lower in every seed**<!-- says: removing batch norm, accuracy against the full recipe -->,
-#   by changes
-#   **larger in every seed**<!-- says: removing batch norm's changes against its yardstick -->
-#   than its yardstick; the other changes' means were
-#   **all within**<!-- says: other rows' mean changes against their own yardsticks --> their
-#   own yardsticks.
+# - Judge a change within each seed: shown when its mean is more than t SE from 0 (4.30
+#   for three seeds). On a width-8 ResNet-9 (rate set for batch norm) the rule showed
+#   **removing batch norm (down)**<!-- says: rows the rule shows -->; "not shown" means
+#   three seeds could not tell.
 # - On this CPU `FastNet` reached
 #   79.2%<!-- output: strongest network validation accuracy --> validation accuracy without
 #   test-time augmentation,
@@ -1431,8 +1437,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer: 75 s<!-- output: FastNet training seconds --> against the small CNN's
-#   21.6 s<!-- output: small CNN training seconds -->).
+#   longer: 69 s<!-- output: FastNet training seconds --> against the small CNN's
+#   19.4 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1657,8 +1663,9 @@ if check_exercise(
 # narrowest width's first epoch, so a different optimizer, weight decay or clipping
 # shows. The next cell prints each width's parameters, final validation accuracy and
 # training seconds per epoch (the epoch lines' seconds also include validation), then
-# section 6's seed range for the full recipe, the recipe these runs use. How do the widths'
-# figures change with the width?
+# reads each change between widths with section 6's rule, its SE from the seed SD of
+# section 6's full recipe, the recipe these runs use. How do the widths' figures change
+# with the width?
 
 # %%
 width_epochs = full_or_smoke(full=2, smoke=1)
@@ -1696,6 +1703,8 @@ for width in (resnet_width // 4, resnet_width // 2, resnet_width):
 ### END SOLUTION
 
 # %%
+from course_utils.stats import single_run_changes
+
 if check_exercise(
     2,
     width_histories=width_histories,
@@ -1722,34 +1731,33 @@ if check_exercise(
         print(f"width {width}, parameters: {width_results[width][0]}")
         print(f"width {width}, validation accuracy: {width_results[width][1]:.4f}")
         print(f"width {width}, training seconds per epoch: {seconds:.2f}")
-    # Section 6's seed range (its recipe table) for the full recipe, which these runs use.
-    print(f"section 6's seed range, the full recipe (points): {full_recipe_range:.2f}")
-    # A difference of two single runs varies about sqrt(2) times as much as one run (for
-    # independent runs), so the seed range is widened by sqrt(2) before comparing.
+    # Section 6's rule for single runs. One run per width has no seed SD of its own: take
+    # that of section 6's full recipe, the recipe these runs use (3 seeds, width 8). Two
+    # independent runs each vary by it, so their difference has SE = √2 x SD, with the
+    # SD's degrees of freedom (3 seeds: 2).
+    full_seed_sd = statistics.stdev([100 * accuracy for accuracy in finals[full_name]])
+    single_se = math.sqrt(2) * full_seed_sd
+    print(f"section 6's full recipe, its seed SD (points): {full_seed_sd:.2f}")
+    print(f"SE of a difference of two single runs (points): {single_se:.2f}")
+    width_accuracies = {width: result[1] for width, result in width_results.items()}
+    width_changes = single_run_changes(width_accuracies, finals[full_name])  # every pair
+    for (low, high), row in width_changes.items():
+        assert math.isclose(row["se"], single_se)  # the helper's SE is the one above
+        change = f"{row['change']:+.2f} points, {row['verdict']}"
+        print(f"width {low} to {high}, accuracy change: {change}")
+    needed = row["needed"]  # T_95[2] x SE, the same for every pair
+    print(f"smallest change the rule could show, t x SE (points): {needed:.2f}")
+    width_shown = [
+        f"width {low} to {high}"
+        for (low, high), row in width_changes.items()
+        if row["verdict"] != "not shown"
+    ]
+    print(f"width changes the rule shows: {', '.join(width_shown) or 'none'}")
     ordered = sorted(width_results)
-    passed = []  # the changes larger than the yardstick
-    for low, high in [(ordered[0], ordered[1]), (ordered[1], ordered[2]), (ordered[0], ordered[2])]:
-        change = 100 * (width_results[high][1] - width_results[low][1])
-        if abs(change) > math.sqrt(2) * full_recipe_range:
-            verdict = "larger than √2 x the full recipe's seed range (3 seeds)"
-            passed.append(f"width {low} to {high}")
-        else:
-            verdict = "within √2 x the full recipe's seed range (3 seeds)"
-        print(f"width {low} to {high}, accuracy change: {change:+.2f} points, {verdict}")
-    print(f"changes larger than √2 x the seed range: {', '.join(passed) or 'none'}")
     accuracies = [width_results[w][1] for w in ordered]  # narrowest first
     rising = all(narrow < wide for narrow, wide in zip(accuracies, accuracies[1:], strict=False))
     rising_words = "higher" if rising else "not always higher"
     print(f"validation accuracy, each width against the next narrower: {rising_words}")
-    # How often does a change of true size 0 pass that yardstick? Normal draws, all of one
-    # spread: two single runs, and three seeds whose range, times √2, is the yardstick.
-    draws = torch.randn(100_000, 5, generator=torch.Generator().manual_seed(0))
-    zero_changes = (draws[:, 0] - draws[:, 1]).abs()
-    three_seed_ranges = draws[:, 2:].amax(dim=1) - draws[:, 2:].amin(dim=1)
-    yardstick_alarm = (zero_changes > math.sqrt(2) * three_seed_ranges).float().mean().item()
-    alarm_line = "chance a change of 0 is larger than √2 x a 3-seed range, normal draws"
-    print(f"{alarm_line}: {yardstick_alarm:.2f}")
-    del draws, zero_changes, three_seed_ranges
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each doubling of the width nearly quadruples the
@@ -1757,34 +1765,34 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.61 s<!-- output: width 2, training seconds per epoch --> to
-# 1.51 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.54 s<!-- output: width 2, training seconds per epoch --> to
+# 1.37 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
 # Validation accuracy went from 29.6%<!-- output: width 2, validation accuracy -->
 # (width 2) to 38.0%<!-- output: width 4, validation accuracy --> (4) and
-# 40.4%<!-- output: width 8, validation accuracy --> (8), one run each. The yardstick is
-# section 6's seed range for the full recipe, the recipe these runs use (3 seeds, width 8;
-# other widths may vary more or less):
-# 4.00<!-- output: section 6's seed range, the full recipe (points) --> points. A
-# difference between two single runs varies about √2 times as much as one run, so the
-# cell compares each change with √2 times that range. One run per width, accuracy
-# changed by +8.38<!-- output: width 2 to 4, accuracy change --> points from width 2 to 4,
+# 40.4%<!-- output: width 8, validation accuracy --> (8), one run each: accuracy changed by
+# +8.38<!-- output: width 2 to 4, accuracy change --> points from width 2 to 4,
 # +2.44<!-- output: width 4 to 8, accuracy change --> from 4 to 8 and
 # +10.82<!-- output: width 2 to 8, accuracy change --> from 2 to 8.
 #
-# A three-seed range is a rough yardstick: in the cell's normal draws a change of 0 came
-# out larger than √2 x such a range in
-# 0.20<!-- output: chance a change of 0 is larger than √2 x a 3-seed range, normal draws -->
-# of them. All ran from seed 0 at a learning rate of 0.01; rates tuned per width could
-# change the picture.
+# Section 6's rule reads them. One run per width has no seed SD of its own, so the cell
+# takes that of section 6's full recipe, the recipe these runs use (3 seeds, width 8;
+# other widths may vary more or less):
+# 2.08<!-- output: section 6's full recipe, its seed SD (points) --> points. A difference
+# of two single runs varies √2 times as much as one run: an SE of
+# 2.94<!-- output: SE of a difference of two single runs (points) --> points. With the
+# SD's 2 degrees of freedom t is 4.30, so a change had to pass
+# 12.66<!-- output: smallest change the rule could show, t x SE (points) --> points to be
+# shown. The width changes the rule shows:
+# **none**<!-- says: width changes the rule shows -->. All ran from seed 0 at a learning
+# rate of 0.01; rates tuned per width could change the picture.
 #
-# Here each wider network's accuracy, against the next narrower one's, was
-# **higher**<!-- says: validation accuracy, each width against the next narrower -->, and
-# the jumps that passed the rough yardstick were
-# **width 2 to 4, width 2 to 8**<!-- says: changes larger than √2 x the seed range -->:
-# "wider helps" is a lead to test with more seeds, not a finding.
+# Each wider network's accuracy, against the next narrower one's, was
+# **higher**<!-- says: validation accuracy, each width against the next narrower -->:
+# "wider helps" is a lead to test with more seeds (which would shrink both the SE and t),
+# not a finding.
 
 # %% [markdown]
 # ## Check your understanding
@@ -2725,9 +2733,9 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 68.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.2 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 31.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 55.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
 # 32.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
@@ -2736,10 +2744,10 @@ del files_loader, tensor_loader
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 24.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 7.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.32<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 3.9<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.20<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -2882,9 +2890,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # *Optional: read after the exercises.*
 #
 # This appendix extends section 6: the gradient through residual blocks, Adam and
-# one-cycle's rates by hand, section 6's changes seed by seed, a rule for reading them and
-# how far it can be trusted, the runs' fairness checks, then where and how much each part
-# of the recipe acts.
+# one-cycle's rates by hand, why section 6's rule takes t and not 2, what its rows cannot
+# separate, the runs' fairness checks, then where and how much each part of the recipe
+# acts.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -3047,117 +3055,56 @@ for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cyc
 print(f"one-cycle's rates by hand equal the schedule's: {same}")
 
 # %% [markdown]
-# **Section 6's changes, seed by seed.** Each row of the next table compares two of
-# section 6's recipes: the accuracy change within each seed (two runs from one seed share
-# their starting weights and first batch: below), the changes' mean, and the row's
-# *yardstick*, the larger seed range of its two recipes: how far the seed alone moved
-# either. Section 6's verdicts read each row against it. Why a seed range, not two SE? A
-# new seed changes the weights and the batch order: did that move accuracy more than which
-# validation images were drawn? The cell's last lines answer.
-#
-# **A rule for reading the table** (`the_rule`). It calls a change `up` or `down`
-# only if all three seeds moved that way and the mean change is larger than the changes'
-# *range* (largest minus smallest); `mixed` if seeds moved both ways; else `same sign`.
-# For example, changes of +3, +4 and +5 points (mean 4, range 2) are `up`; +1, +4 and +7
-# (mean 4, range 6) are `same sign`, too uneven; −1, +2 and +5 are `mixed`. A `mixed` row
-# always fails the size test too: when the changes do not share a sign, their range is at
-# least the size of their mean. The table's last columns give each row's `SE`, the mean
-# change's standard error (lesson 03): the three changes' standard deviation / √3, and
-# the rule's word:
-
+# **Why t, not 2, with three seeds** (section 6's rule). With many runs, chance alone puts
+# a mean more than two SE (lesson 03's bar) from 0 about once in 20. With three seeds the
+# SE is itself estimated from three changes and often comes out too small, so two SE would
+# be passed far more often; the t-table's 4.30 allows for that. The cell draws 20,000
+# seeded sets of three changes of true size 0, pure noise, and counts the sets each bar
+# calls up or down. Scaling the changes scales their mean and SE alike, so standard normal
+# draws stand for noise of any size.
 
 # %%
-def the_rule(changes_by_seed: list[float]) -> str:
-    """up or down: every seed moved that way and |mean| exceeds the changes' range
-    (largest minus smallest); mixed: some seeds moved up and some down; otherwise same sign
-    (no seed moved the other way, but unevenly, or a seed did not move at all); no change:
-    no seed moved."""
-    if not any(changes_by_seed):
-        return "no change"
-    mean = statistics.mean(changes_by_seed)
-    same_way = all(c > 0 for c in changes_by_seed) or all(c < 0 for c in changes_by_seed)
-    if same_way and abs(mean) > max(changes_by_seed) - min(changes_by_seed):
-        return "up" if mean > 0 else "down"
-    both_ways = any(c > 0 for c in changes_by_seed) and any(c < 0 for c in changes_by_seed)
-    return "mixed" if both_ways else "same sign"
+noise = torch.randn(20_000, len(recipe_seeds), generator=torch.Generator().manual_seed(0))
+noise_df = noise.shape[1] - 1  # one set: one row of three changes
+noise_se = noise.std(dim=1) / math.sqrt(noise.shape[1])  # SD / √n, as in section 6
+noise_ratio = noise.mean(dim=1).abs() / noise_se  # each mean, in SEs from 0
+rule_share = (noise_ratio > T_95[noise_df]).float().mean().item()
+print(f"pure noise called up or down by the rule, t = {T_95[noise_df]:.2f}: {rule_share:.3f}")
+print(f"pure noise called up or down by two SE: {(noise_ratio > 2).float().mean():.3f}")
+del noise, noise_se, noise_ratio
 
+# %% [markdown]
+# The rule called
+# **0.050**<!-- output: pure noise called up or down by the rule, t = 4.30 --> of the
+# noise sets up or down, the one in 20 its t value is set for; two SE called
+# 0.182<!-- output: pure noise called up or down by two SE -->, nearly one in five. With
+# more seeds the SE firms up and t falls towards 2 (2.23 at 10 degrees of freedom).
+#
+# **Why seeds, not the draw of images?** A new seed changes the starting weights and the
+# batch order; a new draw of validation images would move a run's accuracy too, by lesson
+# 03's SE. Which moved a run more?
 
-print(f"{'':34}{'accuracy change (points), seed':>32}")
-print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'yardstick':>11}{'SE':>7}  the rule")
-step_words, step_errors = {}, {}  # what changed -> the rule's word; the mean change's SE
-for what, row in step_changes.items():  # section 6's changes, seed by seed (points)
-    step_words[what] = the_rule(row["changes"])
-    step_errors[what] = statistics.stdev(row["changes"]) / math.sqrt(len(row["changes"]))
-    changes = "".join(f"{c:+8.2f}" for c in row["changes"])
-    numbers = f"{row['mean']:+8.2f}{row['yardstick']:11.2f}{step_errors[what]:7.2f}"
-    print(f"{what:34}{changes}{numbers}  {step_words[what]}")
-marked = [f"{what} ({word})" for what, word in step_words.items() if word in ("up", "down")]
-print(f"rows the rule marked up or down: {', '.join(marked) if marked else 'none'}")
-print(f"the full recipe against a constant {peak_rate / 2}: {step_words[full_row]}")
-print(f"the mean change's SE, full recipe vs constant (points): {step_errors[full_row]:.2f}")
-# Why a seed range: the draw of validation images moves one run's accuracy p by about
-# √(p(1 − p) / n) (lesson 03's SE), here at the mean accuracy of the runs with batch norm.
+# %%
+# The draw of validation images moves one run's accuracy p by about √(p(1 − p) / n)
+# (lesson 03's SE), here at the mean accuracy of the runs with batch norm.
 with_norm_finals = [a for name, runs in finals.items() if name != no_norm_name for a in runs]
 mean_with_norm = statistics.mean(with_norm_finals)
 image_se = 100 * math.sqrt(mean_with_norm * (1 - mean_with_norm) / len(val_labels))
 print(f"one run's accuracy, its SE from the validation images drawn (points): {image_se:.2f}")
-seed_words = "larger" if max(with_norm_ranges) > 2 * image_se else "not larger"
-print(f"largest seed range with batch norm, against two such SE: {seed_words}")
+with_norm_sds = [spread for name, spread in seed_sds.items() if name != no_norm_name]
+print(f"smallest seed SD with batch norm (points): {min(with_norm_sds):.2f}")
+print(f"largest seed SD with batch norm (points): {max(with_norm_sds):.2f}")
+seed_words = "all larger" if min(with_norm_sds) > image_se else "not all larger"
+print(f"seed SDs with batch norm, against that SE: {seed_words}")
 
 # %% [markdown]
-# The largest seed range with batch norm,
-# 4.74<!-- output: largest seed range with batch norm (points) --> points, was
-# **larger**<!-- says: largest seed range with batch norm, against two such SE --> than two
-# SE of one run's accuracy from the validation images drawn
-# (0.69<!-- output: one run's accuracy, its SE from the validation images drawn (points) -->
-# points each).
-#
-# The rule marked **removing batch norm (down)**<!-- says: rows the rule marked up or down -->.
-# A mark is not a size (read each mean beside its SE), and a five-row table can carry a
-# false mark (below); an unmarked row shows neither help nor harm. The last row's SE,
-# 0.61<!-- output: the mean change's SE, full recipe vs constant (points) --> points, says
-# how small a change three seeds could catch: a true change of an SE or two would be lost
-# in noise.
-#
-# **How often does the rule mark noise?** This cell draws 20,000 sets of three seeds'
-# changes of true size 0, pure noise, asks `the_rule` about each set and counts each
-# word it says: `up` or `down` is a false mark. Both of its tests are unchanged when the
-# changes are scaled, so standard normal draws stand for noise of any size.
-
-# %%
-# Pure noise through the rule: 20,000 seeded sets of three changes of true size 0.
-noise = torch.randn(20_000, len(recipe_seeds), generator=torch.Generator().manual_seed(0))
-noise_words = [the_rule(changes) for changes in noise.tolist()]
-false_alarm = sum(word in ("up", "down") for word in noise_words) / len(noise_words)
-print(f"chance the rule marks a change of 0 up or down, three seeds of noise: {false_alarm:.2f}")
-for rule_word in ("same sign", "mixed"):  # the rule's other words, on the same noise
-    noise_share = noise_words.count(rule_word) / len(noise_words)
-    noise_line = f"chance the rule reads a change of 0 {rule_word}, three seeds of noise"
-    print(f"{noise_line}: {noise_share:.2f}")
-del noise, noise_words
-# The table above applied the rule to 5 rows. Were every true change 0: the false marks
-# expected, and (as if the rows were independent, which runs shared between them make
-# only roughly so) the chance of any.
-rule_comparisons = len(steps_compared)
-print(
-    f"expected false marks over the {rule_comparisons} comparisons: "
-    f"{rule_comparisons * false_alarm:.2f}"
-)
-any_false_mark = 1 - (1 - false_alarm) ** rule_comparisons
-print(f"chance of at least one false mark: {any_false_mark:.2f}")
-
-# %% [markdown]
-# On noise the rule said `up` or `down` in
-# **0.08**<!-- output: chance the rule marks a change of 0 up or down, three seeds of noise -->
-# of the draws (a false mark on a row whose true change is 0), `same sign` in
-# 0.17<!-- output: chance the rule reads a change of 0 same sign, three seeds of noise -->
-# and `mixed` in
-# 0.75<!-- output: chance the rule reads a change of 0 mixed, three seeds of noise -->:
-# before reading a direction into a `same sign` row, look at its mean beside its SE. Over
-# the table's five rows, were every true change 0, it would expect
-# 0.41<!-- output: expected false marks over the 5 comparisons --> false marks, and at
-# least one with a chance of about
-# 0.35<!-- output: chance of at least one false mark --> (were the rows independent).
+# The seed SDs with batch norm, from
+# 1.00<!-- output: smallest seed SD with batch norm (points) --> to
+# 2.41<!-- output: largest seed SD with batch norm (points) --> points, were
+# **all larger**<!-- says: seed SDs with batch norm, against that SE --> than one run's SE
+# from the validation images drawn,
+# 0.69<!-- output: one run's accuracy, its SE from the validation images drawn (points) -->
+# points.
 #
 # **What the rows cannot separate.** Weight decay and clipping each change one setting;
 # three rows change more. One-cycle's mean rate was
@@ -3172,10 +3119,10 @@ print(f"chance of at least one false mark: {any_false_mark:.2f}")
 # top of the run before; other orders were not tested.
 #
 # **Why the full recipe stays.** Section 7's GPU branch and exercise 2 keep the full
-# recipe, whatever its row read here
-# (**mixed**<!-- says: the full recipe against a constant 0.005 -->). The GPU run keeps the
-# recipe it was built with; these 48<!-- output: steps per recipe run -->-step runs can
-# neither confirm nor reject it.
+# recipe, whatever its row read in section 6
+# (**not shown**<!-- says: the full recipe against a constant 0.005 -->). The GPU run
+# keeps the recipe it was built with; these
+# 48<!-- output: steps per recipe run -->-step runs can neither confirm nor reject it.
 #
 # **The runs, epoch by epoch.** The two schedules' learning rates (left), and each
 # recipe's validation accuracy after each epoch from seed 0 (right). The dashed line is
@@ -3256,7 +3203,7 @@ plt.show()
 del stand_in, replay, replayed_lrs, beta1s
 
 # %% [markdown]
-# **Each change, within each seed** (this appendix's first table). Two runs from one seed
+# **Each change, within each seed** (section 6's table). Two runs from one seed
 # start from the same weights and see the same images in the same order. Their crops and
 # flips? For seed 0, the cell rebuilds each recipe's model and loader as its run did and
 # draws the first batch:
@@ -3331,7 +3278,7 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 # of that gradient; where a gradient is tiny it weighs more. Later batches, and how a
 # trim acts through Adam's averages, are not measured here.
 #
-# **What that means for Appendix D's table's weight-decay row.** If later batches are like
+# **What that means for section 6's table's weight-decay row.** If later batches are like
 # the first, that row measures the noise of these
 # 48<!-- output: steps per recipe run -->-step runs, not decay.
 

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1368 MB. The course's
+# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1440 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -467,7 +467,7 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # %% [markdown]
 # ## 8. What the communication costs
 #
-# Numbers in the text are the worked run's (2 vCPUs); read your own cell's output.
+# Numbers in the text are the worked run's (2 vCPUs), not yours.
 #
 # Two processes each do half the arithmetic but add an exchange; for this small model the
 # exchange can cost more than the half saves. `comm_cost.py` times single steps in 2
@@ -476,9 +476,11 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
-# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner. The
-# prediction is rough: rank 1 idles during the baseline's step, and `comm_cost.py`'s step
-# (random inputs, a hand-written update) is not section 9's.
+# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner. Each
+# row is the slower rank's (Appendix C prints both): a DDP step ends for both processes
+# only once the slower one's gradient arrives. The prediction is rough: rank 1 idles
+# during the baseline's step, and `comm_cost.py`'s step (random inputs, a hand-written
+# update) is not section 9's.
 
 # %%
 from course_utils.rounds import speed_up_in_words
@@ -493,7 +495,9 @@ comm_cost = run_torchrun(
     sample_memory=False,  # nothing else on the CPUs while it times
 )
 cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
-ms = cost.median  # batch size -> part -> ms
+# batch size -> part -> ms: each timed part the slower rank's, the time both processes wait
+# for; DDP's added time is its DDP step minus its step.
+ms = cost.slowest
 rows = {
     "step without communication": "step",
     "DDP step": "ddp",
@@ -502,7 +506,7 @@ rows = {
     "1 process, step on the 2B images": "double",
 }
 print(f"{machine}, 1 thread per process")
-print(f"{'ms, median over the ranks':<40}{'B = 64':>16}{'B = 1,024':>16}")
+print(f"{'ms, the slowest rank':<40}{'B = 64':>16}{'B = 1,024':>16}")
 for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>16.3f}{ms[1024][part]:>16.3f}")
 # One process on the effective batch against 2 processes on half of it each, under DDP.
@@ -518,20 +522,17 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 0.949 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.766 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.123 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.482<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.472<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 1.002 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.734 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.222 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.073<!-- output: 1024 images per process, predicted speed-up of 2 processes -->), a
-# verdict resting on the mean of the two ranks' DDP steps, whose own steps differ
-# (Appendix C prints each rank's). DDP's added time subtracts unrounded times: its last
-# digit can differ from the rows'.
+# 1.155 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.176<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
 
 # %% [markdown]
 # ## 9. One process against two
@@ -549,6 +550,8 @@ for size in (64, 1024):
 #   in the main process, `num_workers=0`)?
 #
 # All three arms run section 7's loop, a `DataLoader` fetching images one by one.
+# Appendix A's **lean pair** slices each batch from one tensor: it isolates what a second
+# process gives without the `DataLoader`'s fetching.
 
 # %%
 from course_utils.scaling import read_arms
@@ -603,12 +606,11 @@ print(
 # part (`loader`, `the rest`); the next cell checks it against the hand count.
 
 # %%
-from course_utils.scaling import arms_table, compare_launches, speed_up_table
+from course_utils.scaling import arms_table, compare_launches, comparison_names
 
-device_word = "CPU" if cpu_only else "GPU"  # a 2-GPU run sets 1 GPU against 2
-same_where = "same CPUs" if cpu_only else f"1 {device_word} vs 2"
-DATALOADER = f"DataLoader pair (1 {device_word} vs 2)"
-SAME = f"2 processes vs 1 process, 2 threads ({same_where})"
+# Each comparison's name in the tables, and its question in the take-away lines.
+names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
+DATALOADER, SAME = names["dataloader"].name, names["same"].name
 COMPARISONS = {DATALOADER: (TWO_ARM, PLAIN_ARM), SAME: (TWO_ARM, PLAIN_2)}  # arm, baseline
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 small, large = launches  # the two effective batches: 128 and 2 x big_batch
@@ -628,17 +630,12 @@ for batch, figures in launches.items():
 
 # %%
 # The comparisons' speed-ups, their take-aways, then the DataLoader pair at 2 x big_batch.
+from course_utils.scaling import speed_up_table, take_away_lines
+
 print(f"rounds counted: {len(plain_epochs)}")
 title = "2 processes' epoch speed-up, median (rounds faster/tied/slower)"
-speed_up_lines = speed_up_table(results, title).splitlines()  # Appendix A: round by round
-print("\n".join(line for line in speed_up_lines if "round by round" not in line))
-take_aways = {
-    f"DataLoader pair, 1 {device_word} vs 2": DATALOADER,
-    "practical question, 2 processes vs 1 on 2 threads": SAME,
-}
-for question, name in take_aways.items():
-    for batch, (rounds, _, _) in results[name].items():
-        print(f"take-away at {batch}, {question}: {rounds.verdict} (median {rounds.median:.2f})")
+print(speed_up_table(results, title))  # with rounds=True, round by round: Appendix A
+print("\n".join(take_away_lines(results, [names["dataloader"], names["same"]])))
 big_rounds = results[DATALOADER][large].rounds.speed_ups  # each round's, at 2 x big_batch
 print(f"DataLoader pair at {large}, the rounds' lowest speed-up: {min(big_rounds):.2f}")
 print(f"DataLoader pair at {large}, the rounds' highest speed-up: {max(big_rounds):.2f}")
@@ -677,26 +674,25 @@ plot_epoch_parts(
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). The DataLoader pair at 128: 2
 # processes were **slower in every round (median
-# 0.57)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048 they were
+# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048 they were
 # **faster in every round (median
-# 1.89)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its rounds from
-# 1.29<!-- output: DataLoader pair at 2048, the rounds' lowest speed-up --> to
-# 2.35<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->; the loader's
+# 2.07)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its rounds from
+# 1.31<!-- output: DataLoader pair at 2048, the rounds' lowest speed-up --> to
+# 2.41<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->; the loader's
 # median fell from
-# 0.39<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
-# to 0.15 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->,
+# 0.41<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
+# to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->,
 # the rest's went from
-# 0.09<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the rest's median (s) -->
-# to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the rest's median (s) -->
+# 0.08<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the rest's median (s) -->
+# to 0.11 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the rest's median (s) -->
 # (by part: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, Appendix A).
 #
 # The same-CPU test: at 128, **slower in every round (median
-# 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
-# (`num_workers=1` was not tried: a loader worker would also use the second CPU, without
-# DDP).
+# 1.91)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
+# (not tried: a `num_workers=1` loader worker, using the second CPU without DDP).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -762,6 +758,10 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 11. What changes at scale
 #
+# **Where it runs.** `no_sync.py` runs below; Appendix F, after the quiz, runs
+# `batch_norm.py` (the shards' means) and `fsdp.py` (FSDP in miniature) and lists all
+# three.
+#
 # **GPUs.** With 2 GPUs or more, the same scripts are written to run unchanged (not run
 # here): `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK` (the
 # `.to(device)` lines move everything there), and DDP gets `device_ids=[device]`.
@@ -771,19 +771,17 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # (Appendix F).
 #
 # **Batch norm: `SyncBatchNorm`.** Batch norm (in lesson 05's image networks; this MLP has
-# none) rescales each feature by its batch's mean and spread; a channel is one feature map
-# of an image layer, normalised as one feature. Under DDP the batch is the process's own
-# shard, whose statistics can differ from the whole batch's.
+# none) rescales each feature by its batch's mean and spread. Under DDP the batch is the
+# process's own shard, whose statistics can differ from the whole batch's.
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
-# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->;
-# Appendix F prints the shards' means).
+# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
 # only adds to `.grad`; the last micro-batch's `backward`, outside it, all-reduces the sum
-# once. `no_sync.py` (Appendix F lists it) checks this and counts DDP's all-reduces with a
-# *hook*, a function DDP calls for each bucket:
+# once. `no_sync.py` checks this and counts DDP's all-reduces with a *hook*, a function
+# DDP calls for each bucket:
 
 # %%
 accumulation = run_torchrun(
@@ -795,8 +793,7 @@ print(accumulation.output)
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) splits the
 # model, its gradients and its optimizer state over the processes, where DDP keeps whole
 # copies in each (PyTorch's FSDP2
-# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->;
-# Appendix F runs it in miniature).
+# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
 
 # %% [markdown]
 # ## Summary
@@ -816,26 +813,26 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.949 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+#   0.766 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 #   halving the images saved
-#   0.123 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
+#   0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
 #   1,024 the steps were predicted
-#   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->.
+#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->.
 # - Section 9 (CPU figures, one launch per batch,
 #   5<!-- output: rounds counted --> counted rounds): at 128, 2 processes against one on 1
 #   thread, the DataLoader pair, were **slower in every round (median
-# 0.57)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
 # - At 2,048 they were **faster in every round (median
-# 1.89)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; the loader's
+# 2.07)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; the loader's
 #   median fell from
-#   0.39<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
-#   to 0.15 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->
+#   0.41<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
+#   to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->
 #   (by part: **the loading faster, the rest within the rounds'
 #   spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, Appendix A).
 # - The same-CPU test, against one process on 2 threads: at 128 **slower in every round (median
-# 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->,
+# 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->,
 #   at 2,048 **faster in every round (median
-# 1.76)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
+# 1.91)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
 #   (a one-process `num_workers=1` loader was not tried).
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -1030,7 +1027,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.57<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.50<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1050,18 +1047,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.949 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.766 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.123 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.482<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.472<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.57<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.50<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.57<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# 0.48<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
 # another comparison. Section 9 and Appendix A split those epochs into the loading and
 # the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1140,7 +1137,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # **The lean pair**: `DDP, 2 processes, slices` against `batch slices, 1 thread`, like
 # the DataLoader pair's arms but with each batch indexed out of one tensor of all the
 # images in one go, instead of a `DataLoader` fetching the images one by one and stacking
-# them. Below, its arms at each batch, its speed-ups, section 9's two comparisons round by
+# them. Below, its arms at each batch, its speed-ups, all three comparisons round by
 # round, the rounds and loaders of the two pairs of 1 CPU against 2 that went above 2
 # beyond the tie band (at the same cost per image, 2 CPUs give at most 2), and its
 # take-aways:
@@ -1149,7 +1146,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 from course_utils.scaling import above_two
 
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
-LEAN = f"lean pair (1 {device_word} vs 2)"
+LEAN = names["lean"].name  # section 9's comparison_names
 results |= compare_launches(launches, {LEAN: (TWO_SLICED, SLICED_ARM)})  # beside section 9's
 lean_arms = [SLICED_ARM, TWO_SLICED]
 for batch, figures in launches.items():
@@ -1157,24 +1154,23 @@ for batch, figures in launches.items():
     print(arms_table({arm: figures[arm] for arm in lean_arms}, title))
 lean_title = "the lean pair's epoch speed-up, median (rounds faster/tied/slower)"
 print(speed_up_table({LEAN: results[LEAN]}, lean_title))
-# Section 9's two comparisons, round by round (section 9 printed their medians).
-print("\n".join(line for line in speed_up_lines if "round by round" in line))
+# Section 9's two comparisons, then the lean pair, round by round.
+print(speed_up_table(results, "each comparison's speed-up, round by round", rounds=True))
 # Speed-ups over 2 beyond the tie band: above 2 x (1 + TIE).
 rounds_above, loaders_above = above_two({name: results[name] for name in (DATALOADER, LEAN)})
 beyond = f"above 2 beyond the tie band (above {2 * (1 + TIE):.1f})"
+device_word = "CPU" if cpu_only else "GPU"  # as in the comparisons' names
 print(f"rounds {beyond} from 2 {device_word}s: {' and '.join(rounds_above) or 'none'}")
 print(f"loaders {beyond} from 2 {device_word}s: {' and '.join(loaders_above) or 'none'}")
-question = f"lean pair, 1 {device_word} vs 2"
-for batch, (rounds, _, _) in results[LEAN].items():
-    print(f"take-away at {batch}, {question}: {rounds.verdict} (median {rounds.median:.2f})")
+print("\n".join(take_away_lines(results, [names["lean"]])))
 
 # %% [markdown]
 # A second process, both loading lean: at 128, **slower in every round (median
-# 0.49)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
-# (median 1.25)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# 0.39)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
+# (median 1.37)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 # At the same cost per image, expect at most 2 from two CPUs, yet the loaders that
 # ran above 2.2 times as fast (2 times 1.1, the tie band's edge)
-# were: **DataLoader pair (1 CPU vs 2) at
+# were: **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. Where a
 # pair is named there, part of its speed-up is loading that a second CPU at the same cost
 # per image does not explain; where its rest is not faster either (the `by part` lines
@@ -1259,9 +1255,9 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.54<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.56<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.34<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1379,18 +1375,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # So the loading's cost per image changed with the number of processes and with the
 # batch, in ways this lesson does not time. A pair whose loader ran beyond what a second
 # CPU explains at the same cost per image (this appendix's first cell names them) does not
 # show what a second CPU alone gives.
 #
 # **The rest per step.** At 128, the baseline's rest took
-# 0.89<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
+# 0.80<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
 # times section 8's one-process step; the 2 processes' rest took
-# 1.26<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
+# 1.35<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
 # and
-# 1.74<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
+# 1.88<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
 # times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
 # barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
 # wait for the other process to load its batch, and the rest includes the loop's own
@@ -1401,7 +1397,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted a tie, the rest measured within the rounds'
+# **predicted faster, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1474,37 +1470,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.21<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.37<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.03<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.01<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.25<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.37<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's (verdict: **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 1.98<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and the rest at 0.78
+# 2.52<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and the rest at 0.67
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times its speed; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times its speed; by part, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 4 tied, 0
+# **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 2 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1513,9 +1509,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.76<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1624,49 +1620,51 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# **The full table.** Each row is the median over the ranks of each rank's own median:
-# with 2 ranks, the mean of the two (the 2B row: rank 0 alone). The two indented rows
-# split `DDP's added time` with the `no_sync` step: DDP's wrapper around forward, and
-# the reduction with its waits. Compare the reduction row with the bare all-reduce's:
-# what it adds beyond it (the buckets' copies, waiting for the other process) was not
-# timed apart. The bare all-reduce took
-# 0.461 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.548 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# **The full table.** Each timed row is the larger of the two ranks' own medians (their
+# lines below it; the 2B row: rank 0 alone), the slower rank's for that work; `DDP's
+# added time` and its two indented parts are differences of those rows, so they subtract
+# exactly. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
+# around forward, and the reduction with its waits. Compare the reduction row with the
+# bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
+# process) was not timed apart. The bare all-reduce took
+# 0.425 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.441 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.949 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.766 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.135 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.107 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.814 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.659 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.461 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.425 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 60%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 31%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.10<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.35<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.96<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.19<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.20<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.61<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.69<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
 # with rank 1 idle, the B steps with both ranks busy, so the ratio also holds that
 # difference.
 #
-# **One launch.** Section 8's predictions come from this one launch's medians over the
-# ranks. Each rank's own lines above give its own DDP step, and so a prediction of its
-# own that differs from the median's: read the predictions as one run's.
+# **One launch, the slower rank.** Section 8's predictions come from this one launch's
+# slower rank. Each rank's own lines above give its own DDP step, and so a prediction of
+# its own: the faster rank's can name another verdict, but a step of the pair ends only
+# when both ranks have finished. Read the predictions as one run's.
 
 
 # %% [markdown]
@@ -1781,12 +1779,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
 # 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1661 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1705 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1850,7 +1848,8 @@ print(batch_norm.output)
 # `… images per process` lines split the batch into smaller shards and average the gap.
 # Read these percentages as this one batch's, not as a rule: a layer deep in a network
 # sees other values. On GPUs `SyncBatchNorm` would compute per-channel statistics of its
-# layer's inputs (here the convolution's outputs): the pixel means show the same idea,
+# layer's inputs (here the convolution's outputs; a channel is one feature map of an
+# image layer, normalised as one feature): the pixel means show the same idea,
 # not its numbers. The script:
 
 # %%

@@ -282,3 +282,49 @@ def test_show_prediction_makes_no_float64_on_a_device():
     with recorder, pytest.raises(ValueError, match="sum to 1"):
         plotting.show_prediction(torch.rand(1, 4, 4), torch.ones(3, device="meta") / 3, list("abc"))
     assert recorder.float64_ops == []
+
+
+def test_plot_running_totals_draws_a_line_per_way_and_marks_where_they_cross():
+    totals = {"(a) slow": [0.0, 6.0, 12.0, 18.0], "(b) one-off": [5.0, 6.5, 7.0, 7.5]}
+    fig = plotting.plot_running_totals(totals, title="payback", where="cpu")
+    assert isinstance(fig, Figure) and not plt.get_fignums()
+    ax = fig.axes[0]
+    assert [list(line.get_xdata()) for line in ax.lines] == [[0, 1, 2, 3]] * 2
+    assert [list(line.get_ydata()) for line in ax.lines] == list(totals.values())
+    taken = {to_hex(colour) for colour in ("tab:orange", "tab:blue")}  # plot_epoch_parts'
+    assert not {to_hex(line.get_color()) for line in ax.lines} & taken
+    # (b) is 0.5 s ahead of (a) after epoch 1 and 5 s behind after epoch 2: on the straight
+    # line between, the gap closes 1/11 of the way along, at 6 + 6/11 seconds.
+    ((cross,),) = [collection.get_offsets() for collection in ax.collections]
+    assert tuple(cross) == pytest.approx((1 + 1 / 11, 6 + 6 / 11))
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["(a) slow", "(b) one-off", "the lines cross"]
+    assert {"18.0 s", "7.5 s"} <= {text.get_text() for text in ax.texts}  # each line's end
+    assert "cpu" in ax.get_ylabel() and ax.get_title() == "payback"
+
+
+def test_plot_running_totals_marks_no_cross_where_lines_only_start_together_or_touch():
+    # Both start at 0 (no one-off): not a crossing. Touching at epoch 1, then swapping: one
+    # crossing, at the epoch where they met.
+    apart = plotting.plot_running_totals({"a": [0.0, 1.0, 2.0], "b": [0.0, 2.0, 4.0]}, title="")
+    assert not apart.axes[0].collections
+    assert apart.axes[0].get_ylabel() == "seconds so far"  # no device named
+    touch = plotting.plot_running_totals({"a": [0.0, 2.0, 4.0], "b": [1.0, 2.0, 3.0]}, title="")
+    ((cross,),) = [collection.get_offsets() for collection in touch.axes[0].collections]
+    assert tuple(cross) == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "totals, message",
+    [
+        ({}, "at least two totals"),
+        ({"a": [5.0]}, "at least two totals"),
+        ({"a": [0.0, 1.0], "b": [0.0, 1.0, 2.0]}, "same number of totals"),
+        ({"a": [0.0, 3.0, 2.0]}, r"never fall, but 'a' does at epoch 2.*accumulate"),
+        ({f"line {n}": [0.0, 1.0] for n in range(7)}, "at most 6 lines"),
+    ],
+    ids=["empty", "one-total", "lengths", "per-epoch", "seven"],
+)
+def test_plot_running_totals_rejects_bad_totals(totals, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_running_totals(totals, title="")

@@ -5,18 +5,20 @@ import pytest
 from course_utils.rounds import count_rounds
 from course_utils.scaling import (
     Comparison,
+    ComparisonName,
     above_two,
     arm_speed_ups,
     arms_table,
     comm_cost_table,
     compare_launches,
+    comparison_names,
     part_speed_ups,
     part_words,
     read_arms,
     read_comm_cost,
     read_weight_gap,
-    speed_up_line,
     speed_up_table,
+    take_away_lines,
 )
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
@@ -60,6 +62,29 @@ def test_the_timing_lines_are_read_back_per_rank_and_as_the_median_of_the_ranks(
     assert cost.median[64]["double"] == 0.619 and cost.median[1024]["double"] == 2.907
 
 
+def test_the_slowest_rank_s_times_are_the_largest_timed_and_their_differences():
+    slowest = read_comm_cost(COMM_COST_OUTPUT).slowest
+    # At 64, rank 1 was slower at the step and the DDP step, rank 0 inside no_sync and at
+    # the bare all-reduce: each timed part is the larger of the two ranks' own.
+    assert slowest[64] == pytest.approx(
+        {
+            "step": 0.526,
+            "ddp": 1.564,
+            "no_sync": 0.635,
+            "all_reduce": 0.483,
+            # the differences of those, so that the rows subtract as the table says
+            "added": 1.564 - 0.526,
+            "wrapper": 0.635 - 0.526,
+            "reduction": 1.564 - 0.635,
+            "double": 0.619,
+        }
+    )
+    # Neither rank's own added time (1.038 and 1.051): the slowest DDP step minus the
+    # slowest step, so a prediction from these rows reads one consistent pair of steps.
+    assert slowest[1024]["added"] == pytest.approx(2.715 - 1.752)
+    assert slowest[1024]["double"] == 2.907
+
+
 def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
     # Cut off after rank 1's line at 1,024: that size has no line of rank 0 alone.
     cut_short = "\n".join(COMM_COST_OUTPUT.splitlines()[:4])
@@ -79,11 +104,13 @@ def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     table = comm_cost_table(read_comm_cost(COMM_COST_OUTPUT), "2 logical CPUs, gloo")
     lines = table.splitlines()
     assert lines[0] == "2 logical CPUs, gloo"
+    assert lines[1].startswith("ms, the slowest rank")
     assert "B = 64" in lines[1] and "B = 1,024" in lines[1]
+    # The slowest rank's figures, not the median's (0.510 and 1.690 for the step).
     step = next(line for line in lines if line.startswith("step without communication"))
-    assert step.split()[-2:] == ["0.510", "1.690"]
+    assert step.split()[-2:] == ["0.526", "1.752"]
     wrapper = next(line for line in lines if "(no_sync - step)" in line)
-    assert wrapper.split()[-2:] == ["0.117", "0.109"]
+    assert wrapper.split()[-2:] == ["0.109", "0.061"]
     # The last row: one process on the 2B images, rank 0's own figure at each size.
     assert lines[-1].split()[-2:] == ["0.619", "2.907"]
 
@@ -166,11 +193,6 @@ def test_an_arms_speed_ups_are_the_baselines_epochs_over_its_own_round_by_round(
     assert backwards.slower == 3 and backwards.median < 1
     # A wider tie band turns the smallest speed-up (1.71) into a tie.
     assert arm_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread", 0.8).tied == 1
-    line = speed_up_line("batch 128", "2 processes x 1 thread", "1 process x 1 thread", rounds)
-    assert line == (
-        "batch 128, 2 processes x 1 thread over 1 process x 1 thread: 1.83 "
-        "(rounds faster / tied / slower: 3 / 0 / 0; faster in every round)"
-    )
     with pytest.raises(KeyError, match="no arm 'DDP'.*their arms"):
         arm_speed_ups(figures, "DDP", "1 process x 1 thread")
 
@@ -234,7 +256,8 @@ def test_every_comparison_is_made_at_every_launch_and_tabled(arms_folder):
     # The tie band is passed on: a band of 0.8 ties the 1.71 round at 128.
     assert compare_launches({128: figures}, {"the pair": pair}, 0.8)["the pair"][128].rounds.tied
     table = speed_up_table(results, "speed-ups").splitlines()
-    assert table[0] == "speed-ups"
+    # The table alone: its title, its head and a row per comparison, no round-by-round line.
+    assert len(table) == 3 and table[0] == "speed-ups"
     assert [cell.strip() for cell in table[1].split("|")] == ["comparison", "at 128", "at 2048"]
     # 2048: 2.00 / 1.5, 1.71 / 1.5, 1.83 / 1.5 -> 1.33, 1.14, 1.22: every round faster.
     assert [cell.strip() for cell in table[2].split("|")] == [
@@ -242,12 +265,44 @@ def test_every_comparison_is_made_at_every_launch_and_tabled(arms_folder):
         "1.83 (3/0/0)",
         "1.22 (3/0/0)",
     ]
-    assert (
-        table[3] == "the pair at 128, median of the rounds: 1.83 (round by round: 2.00 1.71 1.83)"
+    # With rounds=True: the title, then the round-by-round lines alone, a launch each.
+    assert speed_up_table(results, "each round", rounds=True).splitlines() == [
+        "each round",
+        "the pair at 128, median of the rounds: 1.83 (round by round: 2.00 1.71 1.83)",
+        "the pair at 2048, median of the rounds: 1.22 (round by round: 1.33 1.14 1.22)",
+    ]
+
+
+def test_the_comparisons_are_named_for_the_devices_that_ran_them():
+    on_cpus, on_gpus = comparison_names(cpu_only=True), comparison_names(cpu_only=False)
+    assert list(on_cpus) == ["dataloader", "same", "lean"]
+    # The names lesson 06's tables and take-away lines print, and its markdown quotes.
+    assert on_cpus["dataloader"] == ComparisonName(
+        "DataLoader pair (1 CPU vs 2)", "DataLoader pair, 1 CPU vs 2"
     )
-    assert (
-        table[4] == "the pair at 2048, median of the rounds: 1.22 (round by round: 1.33 1.14 1.22)"
-    )
+    assert on_cpus["same"].name == "2 processes vs 1 process, 2 threads (same CPUs)"
+    assert on_cpus["lean"].question == "lean pair, 1 CPU vs 2"
+    # On 2 GPUs the pairs set 1 GPU against 2, and so does the "same" comparison.
+    assert on_gpus["dataloader"].name == "DataLoader pair (1 GPU vs 2)"
+    assert on_gpus["same"].name == "2 processes vs 1 process, 2 threads (1 GPU vs 2)"
+
+
+def test_a_take_away_line_is_made_for_each_comparison_and_launch_asked_for():
+    pair = ComparisonName("the pair", "one against two")
+    results = {
+        "the pair": {
+            128: Comparison(count_rounds([0.5, 0.6, 0.55]), {}, {}),
+            2048: Comparison(count_rounds([1.5, 1.05, 1.6]), {}, {}),
+        },
+        "another": {128: Comparison(count_rounds([1.0]), {}, {})},  # not asked for
+    }
+    assert take_away_lines(results, [pair]) == [
+        "take-away at 128, one against two: slower in every round (median 0.55)",
+        "take-away at 2048, one against two: no clear winner: 2 faster, 1 tied, 0 slower "
+        "(median 1.50)",
+    ]
+    with pytest.raises(KeyError, match="no comparison 'lean' in the results; theirs"):
+        take_away_lines(results, [ComparisonName("lean", "?")])
 
 
 def _comparison(speed_ups: list[float], loader: float) -> Comparison:

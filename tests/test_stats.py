@@ -1,8 +1,16 @@
 import math
+import random
 
 import pytest
 
-from course_utils.stats import SAME_ACCURACY, changes_within_seeds, difference_se, direction
+from course_utils.stats import (
+    SAME_ACCURACY,
+    T_95,
+    difference_se,
+    paired_changes,
+    single_run_changes,
+    verdict,
+)
 
 
 def test_the_standard_error_of_a_difference_adds_the_two_variances():
@@ -35,62 +43,115 @@ def test_points_or_empty_counts_are_refused_with_the_fix(args, message):
         difference_se(*args)
 
 
+def test_the_t_table_holds_the_two_sided_95_values_and_names_a_df_it_lacks():
+    assert T_95[2] == 4.30  # three seeds
+    assert [T_95[df] for df in (1, 10)] == [12.71, 2.23]
+    assert list(T_95.values()) == sorted(T_95.values(), reverse=True)  # falling towards 2
+    for df in (0, 11):
+        with pytest.raises(ValueError, match=rf"df must be .* 1 to 10 .*got {df}"):
+            T_95[df]
+
+
+@pytest.mark.parametrize(
+    "mean, se, df, word",
+    [
+        (4.30, 1.0, 2, "not shown"),  # exactly t standard errors: not more than t
+        (4.31, 1.0, 2, "up"),
+        (-4.31, 1.0, 2, "down"),
+        (3.0, 1.0, 2, "not shown"),  # beyond two SE, but three seeds need 4.30
+        (3.0, 1.0, 10, "up"),  # many runs: t near 2
+        (0.0, 0.0, 2, "not shown"),
+        (0.5, 0.0, 2, "up"),  # every change equal: any mean but 0 is shown
+    ],
+)
+def test_a_change_is_shown_only_beyond_t_standard_errors(mean, se, df, word):
+    assert verdict(mean, se, df) == word
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [((1.0, -0.1, 2), "se must be"), ((1.0, math.nan, 2), "se must be"), ((1.0, 1.0, 0), "df")],
+)
+def test_a_negative_se_or_a_df_outside_the_table_is_refused(args, message):
+    with pytest.raises(ValueError, match=message):
+        verdict(*args)
+
+
 FINALS = {  # three seeds each, as fractions
     "base": [0.40, 0.42, 0.41],
-    "plus": [0.45, 0.40, 0.47],
-    "minus": [0.30, 0.35, 0.20],
+    "steady": [0.45, 0.48, 0.45],  # +5, +6, +4 points
+    "uneven": [0.41, 0.47, 0.44],  # +1, +5, +3 points
 }
-RANGES = {"base": 2.0, "plus": 7.0, "minus": 15.0}  # points
 
 
-def test_changes_are_read_within_each_seed_against_the_larger_seed_range():
-    steps = {
-        "adding": ("base", "plus"),
-        "taking away": ("plus", "minus"),
-        "back": ("minus", "base"),
-    }
-    table = changes_within_seeds(FINALS, RANGES, steps)
-    assert list(table) == ["adding", "taking away", "back"]  # the steps' order
-    assert table["adding"]["changes"] == pytest.approx([5.0, -2.0, 6.0])  # after - before
-    assert table["adding"]["mean"] == pytest.approx(3.0)
-    assert table["adding"]["yardstick"] == 7.0  # the larger of 2 and 7
-    assert table["taking away"]["changes"] == pytest.approx([-15.0, -5.0, -27.0])
-    assert table["taking away"]["yardstick"] == 15.0
-    assert table["back"]["yardstick"] == 15.0  # the recipe before had the larger range
+def test_paired_changes_rows_by_hand():
+    compared = {"steady gain": ("base", "steady"), "uneven gain": ("base", "uneven")}
+    table = paired_changes(FINALS, compared)
+    assert list(table) == ["steady gain", "uneven gain"]  # the order of compared
+    steady = table["steady gain"]
+    assert steady["changes"] == pytest.approx([5.0, 6.0, 4.0])  # after - before, points
+    assert steady["mean"] == pytest.approx(5.0)
+    assert steady["se"] == pytest.approx(1.0 / math.sqrt(3))  # stdev 1, three seeds
+    assert steady["df"] == 2
+    assert steady["needed"] == pytest.approx(4.30 / math.sqrt(3))
+    assert steady["verdict"] == "up"  # 8.7 SE from 0
+    uneven = table["uneven gain"]
+    assert uneven["se"] == pytest.approx(2.0 / math.sqrt(3))  # stdev 2
+    assert uneven["mean"] / uneven["se"] == pytest.approx(2.598, abs=1e-3)
+    assert uneven["verdict"] == "not shown"  # beyond two SE, within 4.30
+    backwards = paired_changes(FINALS, {"loss": ("steady", "base")})["loss"]
+    assert backwards["verdict"] == "down"
+
+
+def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
+    # 20,000 rows of three seeds whose true change is 0: normal noise of 1 point a seed.
+    draw = random.Random(0)
+    finals = {"base": [0.5, 0.5, 0.5]}
+    compared = {}
+    for row in range(20_000):
+        finals[f"noise {row}"] = [0.5 + draw.gauss(0.0, 0.01) for _ in range(3)]
+        compared[f"noise {row}"] = ("base", f"noise {row}")
+    table = paired_changes(finals, compared)
+    called = sum(row["verdict"] != "not shown" for row in table.values()) / len(table)
+    assert called == pytest.approx(0.05, abs=0.01)
 
 
 @pytest.mark.parametrize(
-    "finals, steps, message",
+    "finals, compared, message",
     [
         (FINALS, {"x": ("base", "other")}, "names the recipe 'other'"),
-        ({**FINALS, "plus": [0.45, 0.40]}, {"x": ("base", "plus")}, "as many seeds"),
-        ({**FINALS, "plus": [45.0, 40.0, 47.0]}, {"x": ("base", "plus")}, "between 0 and 1"),
+        ({**FINALS, "steady": [0.45, 0.48]}, {"x": ("base", "steady")}, "as many seeds"),
+        ({"base": [0.4], "steady": [0.45]}, {"x": ("base", "steady")}, "at least two"),
+        ({**FINALS, "steady": [45.0, 48.0, 45.0]}, {"x": ("base", "steady")}, "between 0 and 1"),
     ],
 )
-def test_a_missing_recipe_uneven_seeds_or_points_are_refused(finals, steps, message):
+def test_a_missing_recipe_uneven_seeds_one_seed_or_points_are_refused(finals, compared, message):
     with pytest.raises(ValueError, match=message):
-        changes_within_seeds(finals, RANGES, steps)
+        paired_changes(finals, compared)
 
 
-def test_seed_ranges_that_disagree_with_the_finals_are_refused():
-    fractions = {name: spread / 100 for name, spread in RANGES.items()}  # not points
-    with pytest.raises(ValueError, match=r"seed_ranges\['base'\] is 0.02.*in points"):
-        changes_within_seeds(FINALS, fractions, {"x": ("base", "plus")})
+def test_single_run_changes_use_root_two_times_the_seed_sd():
+    # The seeds' accuracies 40, 42, 41 points: SD 1, so a difference of two runs has SE √2.
+    table = single_run_changes({"a": 0.30, "b": 0.40, "c": 0.31}, [0.40, 0.42, 0.41])
+    assert list(table) == [("a", "b"), ("a", "c"), ("b", "c")]  # each against every later
+    assert table[("a", "b")]["change"] == pytest.approx(10.0)  # second minus first, points
+    assert table[("b", "c")]["change"] == pytest.approx(-9.0)
+    for row in table.values():
+        assert row["se"] == pytest.approx(math.sqrt(2))
+        assert row["df"] == 2
+        assert row["needed"] == pytest.approx(4.30 * math.sqrt(2))  # 6.08 points
+    words = [row["verdict"] for row in table.values()]
+    assert words == ["up", "not shown", "down"]
 
 
 @pytest.mark.parametrize(
-    "changes, words",
+    "accuracies, seed_finals, message",
     [
-        ([-1.0, -0.5, -3.0], "lower in every seed"),
-        ([0.1, 2.0, 0.5], "higher in every seed"),
-        ([-1.0, 2.0, 0.5], "mixed"),
-        ([0.0, 2.0, 0.5], "mixed"),  # a seed that did not move is not higher
+        ({"a": 30.0, "b": 0.4}, [0.40, 0.42, 0.41], r"accuracies\['a'\].*between 0 and 1"),
+        ({"a": 0.3, "b": 0.4}, [40.0, 42.0, 41.0], "seed_finals.*between 0 and 1"),
+        ({"a": 0.3, "b": 0.4}, [0.40], "at least two"),
     ],
 )
-def test_the_direction_is_one_way_only_if_every_seed_moved_that_way(changes, words):
-    assert direction(changes) == words
-
-
-def test_no_changes_have_no_direction():
-    with pytest.raises(ValueError, match="at least one"):
-        direction([])
+def test_single_run_changes_refuse_points_or_one_seed(accuracies, seed_finals, message):
+    with pytest.raises(ValueError, match=message):
+        single_run_changes(accuracies, seed_finals)
