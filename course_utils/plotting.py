@@ -490,9 +490,12 @@ def show_prediction(
     return fig
 
 
-def _crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[float, float]]:
+def _crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[float, float, bool]]:
     """Where two running totals, joined by straight lines between epochs, swap order:
-    (epoch, seconds) for each swap. Starting together, or only touching, is no crossing."""
+    (epoch, seconds, at_epoch) for each swap. at_epoch is True where the totals were equal
+    at an epoch and swap after it (a measured point), False where the swap falls between
+    two epochs (a point on the straight lines drawn between them, not measured). Starting
+    together, or touching without swapping, is no crossing."""
     points, last_sign, last_epoch = [], 0, 0
     for epoch, (mine, theirs) in enumerate(zip(first, second, strict=True)):
         sign = (mine > theirs) - (mine < theirs)
@@ -501,26 +504,30 @@ def _crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[fl
         if last_sign and sign != last_sign:
             if epoch - last_epoch > 1:  # equal in between: they crossed where they first met
                 met = last_epoch + 1
-                points.append((float(met), float(first[met])))
+                points.append((float(met), float(first[met]), True))
             else:  # between two epochs, on the straight lines joining them
                 gap_before = first[epoch - 1] - second[epoch - 1]
                 part = gap_before / (gap_before - (mine - theirs))
                 rise = first[epoch] - first[epoch - 1]
-                points.append((epoch - 1 + part, first[epoch - 1] + rise * part))
+                points.append((epoch - 1 + part, first[epoch - 1] + rise * part, False))
         last_sign, last_epoch = sign, epoch
     return points
 
 
-def plot_running_totals(
-    totals: dict[str, Sequence[float]], title: str, where: str | None = None
-) -> Figure:
+def plot_running_totals(totals: dict[str, Sequence[float]], where: str, title: str) -> Figure:
     """A payback drawn: one line per way of training (``totals``: its label -> the seconds
     spent by the end of each epoch, the first value at epoch 0, before training: its
-    one-off cost, or 0), x the epoch and y those running totals (seconds on ``where``, a
-    device name, if given), each line's last total written at its end; a black cross marks
-    each point where two lines, straight between epochs, cross. Draws up to 6 lines.
-    Returns the figure. Introduced in lesson 04 (Appendix B's payback)."""
-    if not totals or any(len(values) < 2 for values in totals.values()):
+    one-off cost, or 0), x the epoch and y those running totals in seconds on ``where`` (a
+    device name), each line's last total written at its end. Where two lines swap order, a
+    black cross marks the point: hollow where it falls between two epochs (on the straight
+    lines drawn between them, not a measured point), filled where the totals were equal at
+    an epoch. Draws 1 to 6 lines. Returns the figure. Introduced in lesson 04 (Appendix B's
+    payback)."""
+    if not totals:
+        raise ValueError(
+            "plot_running_totals needs at least one line (a label -> its running totals), got none"
+        )
+    if any(len(values) < 2 for values in totals.values()):
         raise ValueError(
             "plot_running_totals needs at least two totals per line: epoch 0 (the one-off "
             "cost, or 0) and epoch 1"
@@ -534,6 +541,11 @@ def plot_running_totals(
             f"got {len(totals)}"
         )
     for name, values in totals.items():
+        if not all(math.isfinite(value) for value in values):
+            raise ValueError(
+                f"running totals must be finite numbers of seconds, but {name!r} holds "
+                f"{list(values)}: drop or re-time the epochs that gave NaN or infinity"
+            )
         falls = [epoch for epoch in range(1, len(values)) if values[epoch] < values[epoch - 1]]
         if falls:
             raise ValueError(
@@ -559,20 +571,32 @@ def plot_running_totals(
         for second in names[number + 1 :]
         for point in _crossings(totals[first], totals[second])
     ]
-    if crossings:
+    between = [(epoch, seconds) for epoch, seconds, at_epoch in crossings if not at_epoch]
+    at_an_epoch = [(epoch, seconds) for epoch, seconds, at_epoch in crossings if at_epoch]
+    if between:  # hollow: drawn from the straight lines, not measured there
         ax.scatter(
-            *zip(*crossings, strict=True),
+            *zip(*between, strict=True),
+            marker="X",
+            s=120,
+            facecolors="none",
+            edgecolors="black",
+            zorder=3,
+            label="lines cross (between epochs, drawn straight)",
+        )
+    if at_an_epoch:
+        ax.scatter(
+            *zip(*at_an_epoch, strict=True),
             marker="X",
             s=120,
             color="black",
             zorder=3,
-            label="the lines cross",
+            label="lines meet at an epoch, then swap",
         )
     ax.set_xticks(list(epochs))
     ax.set_xlim(-0.3, epochs[-1] + 0.6)  # room for the last totals
     ax.set_ylim(bottom=0)
     ax.set_xlabel("epochs trained (0: before the first, one-off costs only)", fontsize=10)
-    ax.set_ylabel(f"seconds so far{f' on {where}' if where else ''}", fontsize=10)
+    ax.set_ylabel(f"seconds so far on {where}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=9)
     ax.set_title(title, fontsize=10)

@@ -1,16 +1,18 @@
 """Reading lesson 06's timing scripts and comparing their arms round by round.
 
 Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
-``read_comm_cost`` reads them back (each rank's, and the slowest rank's that a step waits
-for) and ``comm_cost_table`` lays them out. ``compare_arms.py`` writes ``arms.json``;
-``read_arms`` turns it into each arm's figures and ``arms_table`` lays them out.
+``read_comm_cost`` reads them back (each rank's own, and the ranks' together: each repeat
+the slowest rank's time, which a step waits for) and ``comm_cost_table`` lays them out.
+``compare_arms.py`` writes ``arms.json``; ``read_arms`` turns it into each arm's figures and
+``arms_table`` lays them out.
 ``arm_speed_ups`` counts an arm's rounds against a baseline with ``course_utils.rounds``,
 ``part_speed_ups`` gives the speed-up within each of the table's two parts (medians of their
 own, which need not combine into the epoch's), and ``part_words`` says each part in words,
 noise-gated by the rounds' spread. ``compare_launches`` does all three for every comparison
-at every launch; ``comparison_names`` names the lesson's comparisons, ``speed_up_table``
-lays the counts out, ``take_away_lines`` says each in one line, and ``above_two`` finds
-where 2 devices gave more than 2.
+at every launch; ``device_word`` and ``comparison_names`` name the lesson's devices and
+comparisons, ``speed_up_table`` lays the counts out, ``round_by_round_table`` each round's
+speed-up, ``take_away_lines`` says each in one line, and ``above_two`` finds where 2
+devices gave more than 2.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ __all__ = [
     "comm_cost_table",
     "compare_launches",
     "comparison_names",
+    "device_word",
     "part_speed_ups",
     "part_words",
     "read_arms",
     "read_arms_json",
     "read_weight_gap",
     "read_comm_cost",
+    "round_by_round_table",
     "speed_up_table",
     "take_away_lines",
 ]
@@ -50,29 +54,38 @@ _TIMING = re.compile(
     r".*?between the steps ([\d.]+) ms"
 )
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
-_PARTS = ("step", "ddp", "no_sync", "added", "wrapper", "reduction", "all_reduce")
-_TIMED = ("step", "ddp", "no_sync", "all_reduce")  # the parts timed; the others, differences
+_TOGETHER = re.compile(
+    r"batch (\d+) per process, each repeat the slowest rank's time: step without communication "
+    r"([\d.]+) ms, DDP step ([\d.]+) ms, DDP step inside no_sync ([\d.]+) ms, "
+    r"all-reduce between the steps ([\d.]+) ms"
+)
+
+
+def _parts(step: float, ddp: float, no_sync: float, all_reduce: float) -> dict[str, float]:
+    """The four timed parts, and the three differences of them that ``CommCost`` names."""
+    parts = {"step": step, "ddp": ddp, "no_sync": no_sync, "all_reduce": all_reduce}
+    parts |= {"added": ddp - step, "wrapper": no_sync - step, "reduction": ddp - no_sync}
+    return parts
 
 
 @dataclass(frozen=True)
 class CommCost:
-    """``comm_cost.py``'s timings in ms. ``per_rank[batch][rank]`` and ``median[batch]``
-    map ``"step"`` (without communication), ``"ddp"`` (the DDP step), ``"no_sync"`` (the
-    DDP step inside ``no_sync``: nothing sent), ``"added"`` (DDP's added time: DDP step
-    minus step), its two parts ``"wrapper"`` (no_sync minus step: DDP's wrapper around
-    forward, with no reduction prepared) and ``"reduction"`` (DDP step minus no_sync: the
-    reducer's work, copying gradients into buckets, sending, and waiting for the others),
-    and ``"all_reduce"`` (a bare all-reduce, between the steps) to their times.
-    ``slowest[batch]`` maps the same parts to the slowest rank's: each timed part
-    (``"step"``, ``"ddp"``, ``"no_sync"``, ``"all_reduce"``) the largest over the ranks, since
-    the processes go on together only once the slowest has finished, and the three others
-    the differences of those (so ``"added"`` is ``"ddp"`` minus ``"step"`` there too).
-    ``median[batch]`` and ``slowest[batch]`` also hold ``"double"``, rank 0's step alone on
-    twice the images."""
+    """``comm_cost.py``'s timings in ms. ``per_rank[batch][rank]`` (each rank's own
+    medians) and ``together[batch]`` (the ranks together) map ``"step"`` (without
+    communication), ``"ddp"`` (the DDP step), ``"no_sync"`` (the DDP step inside
+    ``no_sync``: nothing sent), ``"added"`` (DDP's added time: DDP step minus step), its two
+    parts ``"wrapper"`` (no_sync minus step: DDP's wrapper around forward, with no
+    reduction prepared) and ``"reduction"`` (DDP step minus no_sync: the reducer's work,
+    copying gradients into buckets, sending, and waiting for the others), and
+    ``"all_reduce"`` (a bare all-reduce, between the steps) to their times. In
+    ``together``, each timed part is the median over the repeats of each repeat's slowest
+    rank's time (the processes go on only once the slowest has finished), as
+    ``comm_cost.py`` printed it, and the three others are differences of those, so every
+    row is one measurement's, not ranks mixed. ``together[batch]`` also holds
+    ``"double"``, rank 0's step alone on twice the images."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
-    median: dict[int, dict[str, float]]
-    slowest: dict[int, dict[str, float]]
+    together: dict[int, dict[str, float]]
 
 
 def read_comm_cost(output: str) -> CommCost:
@@ -82,44 +95,33 @@ def read_comm_cost(output: str) -> CommCost:
     lines (for example a launch that failed part way). Lesson 06.
     """
     per_rank: dict[int, dict[int, dict[str, float]]] = {}
-    for rank, batch, step, ddp, no_sync, all_reduce in _TIMING.findall(output):
-        step, ddp, no_sync, all_reduce = float(step), float(ddp), float(no_sync), float(all_reduce)
-        parts = {"step": step, "ddp": ddp, "no_sync": no_sync, "added": ddp - step}
-        parts |= {"wrapper": no_sync - step, "reduction": ddp - no_sync, "all_reduce": all_reduce}
-        per_rank.setdefault(int(batch), {})[int(rank)] = parts
+    for rank, batch, *times in _TIMING.findall(output):
+        per_rank.setdefault(int(batch), {})[int(rank)] = _parts(*map(float, times))
     double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
-    missing = sorted(set(per_rank) ^ set(double))
-    # Every batch size needs a line from every rank: a median of fewer would pass unseen.
+    together = {int(batch): _parts(*map(float, ms)) for batch, *ms in _TOGETHER.findall(output)}
+    missing = set(per_rank) ^ set(double) or set(per_rank) ^ set(together)
+    # Every batch size needs a line from every rank: a launch cut short would pass unseen.
     ranks_seen = {batch: sorted(ranks) for batch, ranks in per_rank.items()}
     uneven = len({tuple(ranks) for ranks in ranks_seen.values()}) > 1
     if not per_rank or missing or uneven:
         raise ValueError(
             "comm_cost.py's output lacks some timing lines "
             f"(batches with ranks' lines: {sorted(per_rank)}, with rank 0 alone: "
-            f"{sorted(double)}, ranks per batch: {ranks_seen}); run its launch again"
+            f"{sorted(double)}, with the slowest rank's: {sorted(together)}, ranks per "
+            f"batch: {ranks_seen}); run its launch again"
         )
-    median = {
-        batch: {part: statistics.median(r[part] for r in ranks.values()) for part in _PARTS}
-        for batch, ranks in per_rank.items()
-    }
-    slowest = {}
-    for batch, ranks in per_rank.items():
-        timed = {part: max(r[part] for r in ranks.values()) for part in _TIMED}
-        timed["added"] = timed["ddp"] - timed["step"]
-        timed["wrapper"] = timed["no_sync"] - timed["step"]
-        timed["reduction"] = timed["ddp"] - timed["no_sync"]
-        slowest[batch] = timed
     for batch, ms in double.items():
-        median[batch]["double"] = slowest[batch]["double"] = ms
-    return CommCost(per_rank, median, slowest)
+        together[batch]["double"] = ms
+    return CommCost(per_rank, together)
 
 
 def comm_cost_table(cost: CommCost, title: str) -> str:
-    """A table of ``cost.slowest``, the slowest rank's times: one column per batch size, one
-    row per part. Lesson 06."""
-    batches = sorted(cost.slowest)
+    """A table of ``cost.together``, each repeat the slowest rank's time: one column per
+    batch size, one row per part. Lesson 06."""
+    batches = sorted(cost.together)
     heads = "".join(f"{f'B = {batch:,}':>14}" for batch in batches)
-    rows = [title, f"{'ms, the slowest rank':<36}{heads}"]
+    head = "ms, each repeat's slowest rank"
+    rows = [title, f"{head:<36}{heads}"]
     labels = (
         ("step without communication", "step"),
         ("DDP step", "ddp"),
@@ -131,7 +133,7 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
         ("1 process, step on the 2B images", "double"),
     )
     for label, part in labels:
-        rows.append(f"{label:<36}" + "".join(f"{cost.slowest[b][part]:>14.3f}" for b in batches))
+        rows.append(f"{label:<36}" + "".join(f"{cost.together[b][part]:>14.3f}" for b in batches))
     return "\n".join(rows)
 
 
@@ -282,12 +284,20 @@ class ComparisonName(NamedTuple):
     question: str
 
 
+def device_word(cpu_only: bool) -> str:
+    """``"CPU"`` or ``"GPU"``: what lesson 06's launches ran on, as its comparisons' names and
+    lines say it. ``cpu_only``: whether they ran on the CPU (gloo; else a GPU per process,
+    NCCL). Lesson 06."""
+    return "CPU" if cpu_only else "GPU"
+
+
 def comparison_names(cpu_only: bool) -> dict[str, ComparisonName]:
     """Lesson 06's three comparisons of 2 processes against 1, by key: ``"dataloader"`` (the
     DataLoader pair), ``"same"`` (2 processes against 1 process on 2 threads, the same-CPU
     test) and ``"lean"`` (the lean pair), each a ``ComparisonName``. ``cpu_only``: whether the
-    launches ran on the CPU (gloo; else a GPU per process), which the names say. Lesson 06."""
-    device = "CPU" if cpu_only else "GPU"  # a 2-GPU run sets 1 GPU against 2
+    launches ran on the CPU (gloo; else a GPU per process), which the names say with
+    ``device_word``. Lesson 06."""
+    device = device_word(cpu_only)  # a 2-GPU run sets 1 GPU against 2
     same_where = "same CPUs" if cpu_only else f"1 {device} vs 2"
     return {
         "dataloader": ComparisonName(
@@ -301,24 +311,11 @@ def comparison_names(cpu_only: bool) -> dict[str, ComparisonName]:
     }
 
 
-def speed_up_table(
-    results: dict[str, dict[int, Comparison]], title: str, *, rounds: bool = False
-) -> str:
-    """``compare_launches``'s counts as text under ``title``. With ``rounds`` false, a table:
-    one row per comparison and a column per launch, each cell the median speed-up and the
-    rounds faster/tied/slower. With ``rounds`` true, one line per comparison and launch
-    instead, ``NAME at BATCH, median of the rounds: M (round by round: ...)``. Returns the
-    text. Lesson 06."""
+def speed_up_table(results: dict[str, dict[int, Comparison]], title: str) -> str:
+    """``compare_launches``'s counts as a table under ``title``: one row per comparison and a
+    column per launch, each cell the median speed-up and the rounds faster/tied/slower.
+    Returns the text. Lesson 06."""
     rows = [title]
-    if rounds:
-        for name, by_batch in results.items():
-            for batch, (count, _, _) in by_batch.items():
-                each = " ".join(f"{speed_up:.2f}" for speed_up in count.speed_ups)
-                rows.append(
-                    f"{name} at {batch}, median of the rounds: {count.median:.2f} "
-                    f"(round by round: {each})"
-                )
-        return "\n".join(rows)
     batches = list(next(iter(results.values())))
     width = max(len(name) for name in results)
     rows.append(f"{'comparison':<{width}}" + "".join(f" | {f'at {b}':>12}" for b in batches))
@@ -328,6 +325,21 @@ def speed_up_table(
             for r in (by_batch[b].rounds for b in batches)
         )
         rows.append(f"{name:<{width}}" + "".join(f" | {cell:>12}" for cell in cells))
+    return "\n".join(rows)
+
+
+def round_by_round_table(results: dict[str, dict[int, Comparison]], title: str) -> str:
+    """``compare_launches``'s speed-ups round by round, under ``title``: one line per
+    comparison and launch, ``NAME at BATCH, median of the rounds: M (round by round: ...)``.
+    Returns the text. Lesson 06."""
+    rows = [title]
+    for name, by_batch in results.items():
+        for batch, (count, _, _) in by_batch.items():
+            each = " ".join(f"{speed_up:.2f}" for speed_up in count.speed_ups)
+            rows.append(
+                f"{name} at {batch}, median of the rounds: {count.median:.2f} "
+                f"(round by round: {each})"
+            )
     return "\n".join(rows)
 
 

@@ -8,7 +8,7 @@ its standard error, sqrt(p (1 - p) / n). Lesson 03 works this out by hand; lesso
 Two training runs differ by more than which examples were drawn: the seed alone moves a
 recipe's accuracy. Lesson 05 reads every change with one rule: a change is shown when its
 mean is more than t standard errors from 0, t the t-table's two-sided 95% value for the
-degrees of freedom (``T_95``, ``verdict``). ``paired_changes`` applies it to changes read
+degrees of freedom (``T_95``, ``rule_word``). ``paired_changes`` applies it to changes read
 seed by seed; ``single_run_changes`` to differences of single runs.
 """
 
@@ -24,8 +24,8 @@ __all__ = [
     "T_95",
     "difference_se",
     "paired_changes",
+    "rule_word",
     "single_run_changes",
-    "verdict",
 ]
 
 # One model's accuracy measured twice on the same examples agrees exactly on a CPU; this
@@ -43,11 +43,25 @@ class _TTable(dict):
         )
 
 
-# The t-table's two-sided 95% values by degrees of freedom: torch has no t quantile, and the
-# course adds no scipy for ten numbers. Lesson 05.
+# The t-table's two-sided 95% values by degrees of freedom, to three decimals: torch has no t
+# quantile, and the course adds no scipy for ten numbers. Up to 10 degrees of freedom: the
+# helpers below take at most 11 seeds. Lesson 05.
 T_95: dict[int, float] = _TTable(
-    {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+    {
+        1: 12.706,
+        2: 4.303,
+        3: 3.182,
+        4: 2.776,
+        5: 2.571,
+        6: 2.447,
+        7: 2.365,
+        8: 2.306,
+        9: 2.262,
+        10: 2.228,
+    }
 )
+# The most seeds the helpers take: one more than T_95's largest degrees of freedom.
+_MOST_SEEDS = max(T_95) + 1
 
 
 def _fraction(name: str, value: float) -> float:
@@ -74,15 +88,16 @@ def difference_se(first: float, first_count: int, second: float, second_count: i
     return math.sqrt(first * (1 - first) / first_count + second * (1 - second) / second_count)
 
 
-def verdict(mean: float, se: float, df: int) -> str:
-    """The lesson's one rule for a change: ``"up"`` or ``"down"`` if ``|mean|`` is more than
-    ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"not shown"`` (the runs could not
-    tell; not "no change"). A ``se`` of 0 (every change equal) shows any mean but 0.
-    Raises ValueError for a negative or missing ``se`` and for ``df`` outside ``T_95``.
-    Introduced in lesson 05."""
+def rule_word(mean: float, se: float, df: int) -> str:
+    """The lesson's one rule for a change, as a word: ``"up"`` or ``"down"`` if ``|mean|`` is
+    more than ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"not shown"`` (the runs
+    could not tell; not "no change"). A ``se`` of 0 is ``"not shown"`` too: equal changes
+    come from accuracies measured in steps (0.02 points on 5,000 images), not certainty.
+    Raises ValueError for a negative or missing ``se`` and for ``df`` outside
+    ``T_95``. Introduced in lesson 05."""
     if not se >= 0:  # also catches NaN
         raise ValueError(f"se must be a standard error, 0 or more, got {se}")
-    if abs(mean) > T_95[df] * se:
+    if se > 0 and abs(mean) > T_95[df] * se:
         return "up" if mean > 0 else "down"
     return "not shown"
 
@@ -96,22 +111,24 @@ def _check_finals(name: str, accuracies: Sequence[float]) -> list[float]:
 def paired_changes(
     finals: Mapping[str, Sequence[float]], compared: Mapping[str, tuple[str, str]]
 ) -> dict[str, dict]:
-    """Each comparison's change of accuracy, seed by seed, read with ``verdict``.
+    """Each comparison's change of accuracy, seed by seed, read with ``rule_word``.
     ``finals``: recipe -> its final accuracies (fractions, 0 to 1), one per seed, the seeds
-    in the same order for every recipe (at least two); ``compared``: what changed -> (the
-    recipe before, the recipe after).
+    in the same order for every recipe (at least two seeds, at most 11: ``T_95``'s table);
+    ``compared``: what changed -> (the recipe before, the recipe after).
 
     Returns what changed -> a dict, in the order of ``compared``: ``changes``, the after
     recipe's accuracy minus the before recipe's within each seed, in points (100 times the
     fractions' difference); ``mean``, their mean; ``se``, the mean's standard error,
-    stdev(changes) / sqrt(n) for n seeds; ``df``, n - 1; ``needed``, ``T_95[df] * se``, the
-    size the mean had to pass to be shown; ``verdict``, the rule's word. Introduced in
+    stdev(changes) / sqrt(n) for n seeds (0 if the changes are equal but for float
+    rounding); ``df``, n - 1; ``needed``, ``T_95[df] * se``, the size the mean had to pass
+    to be shown; ``rule_word``, the rule's word. Introduced in
     lesson 05."""
     counts = {name: len(accuracies) for name, accuracies in finals.items()}
-    if len(set(counts.values())) != 1 or min(counts.values(), default=0) < 2:
+    if len(set(counts.values())) != 1 or not 2 <= min(counts.values(), default=0) <= _MOST_SEEDS:
         raise ValueError(
             "finals must hold one accuracy per seed, as many seeds for every recipe (at least "
-            f"two, for a standard error); got this many: {counts}"
+            f"two, for a standard error; at most {_MOST_SEEDS}, T_95's table); got this many: "
+            f"{counts}"
         )
     checked = {name: _check_finals(f"finals[{name!r}]", a) for name, a in finals.items()}
     table = {}
@@ -127,13 +144,15 @@ def paired_changes(
         ]
         mean, df = statistics.mean(changes), len(changes) - 1
         se = statistics.stdev(changes) / math.sqrt(len(changes))
+        if all(math.isclose(c, changes[0], rel_tol=1e-9, abs_tol=1e-9) for c in changes):
+            se = 0.0  # equal changes, but for float rounding: rule_word reads them as SE 0
         table[what] = {
             "changes": changes,
             "mean": mean,
             "se": se,
             "df": df,
             "needed": T_95[df] * se,
-            "verdict": verdict(mean, se, df),
+            "rule_word": rule_word(mean, se, df),
         }
     return table
 
@@ -141,20 +160,23 @@ def paired_changes(
 def single_run_changes(
     accuracies: Mapping[Hashable, float], seed_finals: Sequence[float]
 ) -> dict[tuple, dict]:
-    """Differences of single runs, one run per setting, read with ``verdict``.
+    """Differences of single runs, one run per setting, read with ``rule_word``.
     ``accuracies``: setting -> its one run's final accuracy (a fraction, 0 to 1);
     ``seed_finals``: the final accuracies (fractions) of one recipe trained from several
-    seeds (at least two), which say how far the seed alone moves one run.
+    seeds (at least two, at most 11: ``T_95``'s table), which say how far the seed alone
+    moves one run.
 
     Two independent runs each vary by that recipe's seed SD, so their difference varies by
-    sqrt(2) x SD, in points, with the SD's degrees of freedom, len(seed_finals) - 1.
+    sqrt(2) x SD, in points, with the SD's degrees of freedom, len(seed_finals) - 1. Runs
+    that share a seed and batches are not independent: for them this SE is only rough.
     Returns (first, second) -> a dict for every pair of settings, each setting against every
     later one in the order of ``accuracies``: ``change``, the second's accuracy minus the
-    first's, in points; ``se``; ``df``; ``needed``, ``T_95[df] * se``; ``verdict``.
+    first's, in points; ``se``; ``df``; ``needed``, ``T_95[df] * se``; ``rule_word``.
     Introduced in lesson 05."""
-    if len(seed_finals) < 2:
+    if not 2 <= len(seed_finals) <= _MOST_SEEDS:
         raise ValueError(
-            f"seed_finals must hold at least two seeds' accuracies, got {len(seed_finals)}"
+            f"seed_finals must hold at least two seeds' accuracies and at most {_MOST_SEEDS} "
+            f"(T_95's table), got {len(seed_finals)}"
         )
     seed_points = [100 * a for a in _check_finals("seed_finals", seed_finals)]
     for setting, accuracy in accuracies.items():
@@ -169,6 +191,6 @@ def single_run_changes(
             "se": se,
             "df": df,
             "needed": T_95[df] * se,
-            "verdict": verdict(change, se, df),
+            "rule_word": rule_word(change, se, df),
         }
     return table

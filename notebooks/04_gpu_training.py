@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1195 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1197 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,7 +193,8 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 
 # %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
-# One untimed product of other shapes each: the library's first-use set-up stays out of "cold".
+# Untimed, to pay the library's first-use set-up before any clock runs: one product of other
+# shapes on each device. "cold" below is then the first product of each size.
 for each_device in devices:
     torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
@@ -209,33 +210,24 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         print(f"{cold_name}: {cold * scale:,.2f}")  # in the median's unit
         ratio = f"{each_device.type} first (cold) product / median, {size} x {size}"
         print(f"{ratio}: {cold / median:,.1f}")
-        # Near the repeats' own range, the cold product shows no clear one-off cost; the
-        # margin is the course's fixed 1.1 (section 7's tie band), not measured noise.
-        near = "within" if cold <= max(times) * 1.1 else "beyond"
-        against = f"{each_device.type} first (cold) product, {size} x {size}, against the repeats"
-        print(f"{against}: {near} 1.1 times the slowest")
         # size**3 multiply-adds per product: how fast the device worked at this size
         rate = f"{each_device.type} billions of multiply-adds per second, {size} x {size}"
         print(f"{rate}: {size**3 / median / 1e9:.1f}")
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **172.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **47.9
+# **165.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **46.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for a larger loss (Appendix E).
 #
-# After an untimed product of other shapes paid the library's set-up, the cold product
-# took **32.5**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the
-# median at 64 x 64 (**beyond 1.1 times the
-# slowest**<!-- says: cpu first (cold) product, 64 x 64, against the repeats --> repeat)
-# and, at 2048 x 2048,
-# **63.90 ms**<!-- output: cpu ms per 2048 x 2048 product, the first (cold) one -->,
-# **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> times the median
-# (**beyond 1.1 times the
-# slowest**<!-- says: cpu first (cold) product, 2048 x 2048, against the repeats -->).
-# Beyond: a one-off cost the repeats did not pay.
+# An untimed product of other shapes ran first, to pay the library's first-use set-up.
+# After it, the cold product took
+# **1369.4**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# 64 x 64, and **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 -->
+# times at 2048 x 2048.
+# Each cold figure is one product: a rough reading.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -269,6 +261,23 @@ agree = type(mine_moved["labels"]) is tuple and all(
     for mine, theirs in pairs
 )
 print(f"move and to_device agree, every tensor on {device.type}: {agree}")
+
+# %% [markdown]
+# **A move you can see.** PyTorch's `meta` device, on every machine, holds a tensor's
+# shape and type but no data. A move there shows even without a GPU, and so does
+# the error when a model and its batch sit on different devices:
+
+# %%
+meta = torch.device("meta")  # shapes and types only, no data
+on_meta = move(nested, meta)
+meta_devices = on_meta["images"].device, on_meta["labels"][0].device
+print(f"move to meta: images on {meta_devices[0]}, labels on {meta_devices[1]}")
+print(f"the images' shape kept: {tuple(on_meta['images'].shape)}")
+meta_layer = torch.nn.Linear(28 * 28, 10, device=meta)  # the model moved, the batch not
+try:
+    meta_layer(nested["images"].flatten(1))
+except RuntimeError as error:
+    print(f"model on meta, batch on cpu: RuntimeError: {error}")
 
 # %% [markdown]
 # For copies to a CUDA GPU, [PyTorch's CUDA
@@ -308,7 +317,8 @@ else:
     print(
         "No CUDA GPU here, and this lesson pins only for one (see above): on a CUDA GPU, this "
         "cell would copy 100 MB of pinned memory to it with non_blocking=True, then False, "
-        "and print how long .to took to return, and the non-blocking copy to finish."
+        "and print how long .to took to return, and the non-blocking copy to finish. There, "
+        "look for the first line to be far smaller than the second."
     )
 
 # %% [markdown]
@@ -372,8 +382,9 @@ hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU,
 print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
-# **The evaluation pass** is lesson 03's, on the device.
-# On a GPU we expect each of its 20 `.item()` calls to make Python wait.
+# **The evaluation pass** is lesson 03's, on the device. It keeps lesson 03's `.item()`
+# calls for simplicity: only 20, against 80 training steps. On a GPU we expect each to
+# make Python wait.
 
 # %%
 hand_model.eval()
@@ -513,9 +524,11 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** By the median `train_seconds` of the later epochs (the first
-# can pay one-off costs; Appendix B shows each); the seconds in `fit`'s lines also include
-# the validation pass.
+# **How we time an epoch.** By the median `train_seconds` of the later epochs. The first
+# can pay one-off costs (Appendix B shows each). `fit`'s lines also time validation,
+# through each pipeline's own loader: compare `train_seconds` only. On a GPU,
+# `TimedBatches`' `synchronize` calls stop each batch's copy from overlapping the step
+# before: its epochs are an instrumented loop's. On a CPU the calls do nothing.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -563,7 +576,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.21 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -648,8 +661,9 @@ print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 # %% [markdown]
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors (Appendix B). The table holds the
-# figure's bars in seconds: *epoch* is the median later epoch (a bar), *waiting* its median
-# wait for batches (orange), *rest* the difference (blue); dots, the later epochs.
+# figure's bars in seconds. A bar ends at the median of its dots, the later epochs
+# (halfway between them, with two): *epoch* in the table. *waiting* is its median wait for
+# batches (orange), *rest* the difference (blue).
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -708,18 +722,16 @@ plot_epoch_parts(
 
 # %% [markdown]
 # On this CPU, (a) spent
-# **3.56 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.90 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **18.6 times**<!-- output: pipeline speed-up (cpu) --> as long
+# **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.66 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b). In the control (one run), ready tensors removed
 # **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**3.35 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
+# (**3.07 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
 # `Subset`'s index lookup, makes a PIL image (torchvision's source: `MNIST.__getitem__`)
 # before `ToTensor` and `Normalize`: the work removed, done once in (b). Fetching and
 # collating still took
 # **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
-# (a)'s rest was also longer than (b)'s; look for the per-image work to slow the rest too
-# (Appendix B; not timed apart).
 #
 # (b) needs the data to fit on the device, and transforms done once or as batch
 # operations (lesson 05); otherwise keep the `DataLoader` and try `pin_memory` and
@@ -955,13 +967,14 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.36**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.46**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->. The arms' validation
+# slower**<!-- says: compiled against float32, verdict -->. All
+# **2**<!-- output: compiled, rounds above 1 (any size) --> compiled rounds leaned faster,
+# each within the tie band. The arms' validation
 # accuracies, to four digits:
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
-# **91.08%**<!-- output: float32 validation accuracy -->; Appendix F counts bfloat16's
-# differing predictions).
+# **91.08%**<!-- output: float32 validation accuracy -->).
 #
 # **What compiling cost**, and its payback:
 
@@ -984,62 +997,11 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **17.2 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training; epochs to win it back: **none (the rounds show no clear
-# saving)**<!-- says: epochs to win back the compiling -->.
-#
-# **How much could compiling gain?** It is documented to fuse operations around the matrix
-# products, not the products. This cell times an epoch's products alone, at the layers'
-# shapes:
-
-# %%
-# Each product of a float32 step, at its layer's shape, B rows a batch: the forward (B x in)
-# @ (in x out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
-# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
-wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
-wide_loader = arms["float32"]["loader"]
-draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
-
-
-def random_matrix(rows: int, columns: int) -> torch.Tensor:
-    return torch.randn(rows, columns, generator=draw).to(device)
-
-
-batch_rows = wide_loader.batch_size
-product_pairs = []  # the two random matrices of each product a batch makes
-for number, layer in enumerate(wide_layers):
-    n_in, n_out = layer.in_features, layer.out_features
-    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
-    if number > 0:
-        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
-    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
-
-
-def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
-    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
-    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
-    one_batch = sum(
-        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20)[1])
-        for a, b in pairs
-    )
-    return one_batch * len(wide_loader)
-
-
-products_seconds = epoch_of_products(product_pairs, torch.float32)
-products_share = products_seconds / later_epochs(float32_seconds)[0]
-print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
-print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
-print(f"ceiling if everything but the products vanished: {1 / products_share:.2f}")
-
-# %% [markdown]
-# The products took an estimated
-# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of the
-# `float32` epoch. By this estimate (products timed outside training), compiling, which
-# leaves the products alone, could speed an epoch up at most about
-# **1.45**<!-- output: ceiling if everything but the products vanished --> times; bfloat16
-# changes the products themselves (Appendix F times them). Compiled measured
-# **1.04**<!-- output: compiled median speed-up over float32 --> (verdict above).
+# saving)**<!-- says: epochs to win back the compiling -->. Appendix F estimates
+# compiling's largest possible gain.
 
 # %% [markdown]
 # ## Summary
@@ -1051,21 +1013,21 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **47.9
+# - On this CPU 64 x 64 products ran at **46.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **172.3
+#   a second, 2048 x 2048 ones at **165.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **18.6 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.56 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.90 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.66 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.60 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **17.99 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1223,22 +1185,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.40 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.49 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.45 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **36.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **37.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **112.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **109.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **47.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **46.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **172.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **165.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1266,8 +1228,7 @@ if check_exercise(
 #    `step_table` (batch size -> device type -> list of seconds per step).
 #
 # How do the time per step and the time per image change as batches grow? With a GPU:
-# from which batch size is it faster than the CPU? (The course's one H200 run found no
-# such size up to 1,024, and has not timed the larger ones.)
+# from which batch size is it faster than the CPU?
 
 
 # %%
@@ -1376,28 +1337,26 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.276 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.201 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.243 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.110 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **17.27 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.17**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.73**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **15.19 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.08**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.79**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **4**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **0**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 0 faster, 7 tied, 0
+# **no clear winner: 0 faster, 4 tied, 3
 # slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # On the course's one H200 run (Appendix E), which timed sizes up to 1,024 only, a step
 # at 1,024 took 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
 # against 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's
-# 16-core CPU, a ratio of
-# about 1.09<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 / 0.75 -->: inside the
-# 1.1 tie band, a tie (one timing), not a GPU loss. With a GPU, look for the last line to
+# 16-core CPU: about level (one rounded timing each). With a GPU, look for the last line to
 # name a size from which it wins, at 4,096 or 16,384 if anywhere: we expect a GPU's
 # larger fixed cost per step to be outweighed only by much work per step. No course run
 # has timed those two sizes on a GPU, so this expectation is untested. Read the line
@@ -1458,9 +1417,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch (Appendix B: (a)'s rest was
 # also longer, one run). It waited a median of
-# **3.56 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **3.17 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.21 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1485,7 +1444,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1510,9 +1469,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.60 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.99 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.04**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **0.98**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1544,11 +1503,11 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.46**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->). Section 7 and
-# Appendix F (the last) time the same matrix products alone in each type, and Appendix F
-# prints how their speeds compare.
+# round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
+# last) times the same matrix products alone, in float32 and in bfloat16, and prints how
+# their speeds compare.
 # [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) describes linear
 # layers as much faster in 16 bits; whether autocast pays on your device, only section
 # 7's rounds run there can show. Where a device has no bfloat16 units, section 7 leaves
@@ -1558,8 +1517,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: The helpers' code
 #
-# This appendix extends sections 1, 2, 3 and 5: the code of the helpers they use, and
-# the `meta` device.
+# This appendix extends sections 1, 2 and 5: the code of the helpers they use.
 #
 # **`get_default_device`** (section 1) tries CUDA, then Apple MPS, then the CPU:
 
@@ -1603,24 +1561,6 @@ for line in inspect.getsource(training._train).splitlines():
         print(line.strip())
 
 # %% [markdown]
-# **The `meta` device** (section 3). On a machine without a GPU, `.to(device)` moves
-# nothing you can see. PyTorch's `meta` device, present on every machine, holds a
-# tensor's shape and type but no data, so a move there shows on any machine; so does the
-# error when a model and its batch sit on different devices:
-
-# %%
-meta = torch.device("meta")  # shapes and types only, no data
-on_meta = move(nested, meta)
-meta_devices = on_meta["images"].device, on_meta["labels"][0].device
-print(f"move to meta: images on {meta_devices[0]}, labels on {meta_devices[1]}")
-print(f"the images' shape kept: {tuple(on_meta['images'].shape)}")
-meta_layer = torch.nn.Linear(28 * 28, 10, device=meta)  # the model moved, the batch not
-try:
-    meta_layer(nested["images"].flatten(1))
-except RuntimeError as error:
-    print(f"model on meta, batch on cpu: RuntimeError: {error}")
-
-# %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
 # This appendix extends section 6: its epochs one by one, its figure's bars taken apart,
@@ -1630,9 +1570,10 @@ except RuntimeError as error:
 # **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. The
 # figure below shows every epoch's `train_seconds`, and in its title each pipeline's
 # total, (b)'s with its one-off cost: the training images' conversion and copy (the
-# validation images' conversion, like all evaluation, is left out on both sides). The cell
-# prints when (b) won its one-off cost back, and each pipeline's running total; the next
-# draws those totals:
+# validation images' conversion, like all evaluation, is left out on both sides). In each
+# row the dots go up in epoch order: the lowest is epoch 1. The cell prints when (b) won
+# its one-off cost back, and each pipeline's running total. The next reads (b)'s lead
+# against (a)'s own spread, and draws those totals:
 
 # %%
 from course_utils.plotting import plot_epoch_times
@@ -1654,13 +1595,6 @@ print("after epoch | (a) seconds so far | (b) seconds so far, its one-off includ
 print(f"{0:11} | {0:18.2f} | {one_off_seconds:.2f}")  # (b) pays its one-off before epoch 1
 for number, totals in enumerate(zip(classic_totals, b_totals, strict=True), start=1):
     print(f"{number:11} | {totals[0]:18.2f} | {totals[1]:.2f}")
-ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
-print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-lead = classic_totals[ahead[0] - 1] - b_totals[ahead[0] - 1] if ahead else None
-print(
-    "seconds by which (b)'s total was below (a)'s after that epoch: "
-    + ("none" if lead is None else f"{lead:.1f}")
-)
 rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": b_times}
 later = f"epochs 2 to {num_epochs}" if num_epochs > 2 else "epoch 2"  # what a median rests on
 plot_epoch_times(
@@ -1676,47 +1610,76 @@ plot_epoch_times(
 # %%
 from course_utils.plotting import plot_running_totals
 
+
+def against_spread(lead: float | None) -> str:
+    """(b)'s lead over (a) beside (a)'s epochs' slowest minus fastest: within it, the two
+    totals are level within (a)'s own noise."""
+    if lead is None:
+        return "none"
+    return "within it" if abs(lead) <= classic_spread else "beyond it"
+
+
+ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
+print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
+lead = classic_totals[ahead[0] - 1] - b_totals[ahead[0] - 1] if ahead else None
+print(
+    "seconds by which (b)'s total was below (a)'s after that epoch: "
+    + ("none" if lead is None else f"{lead:.1f}")
+)
+print(f"that lead, against (a)'s epochs' slowest minus fastest: {against_spread(lead)}")
+following = ahead[0] if ahead and ahead[0] < num_epochs else None  # the next epoch's index
+if following is None:
+    print("(a)'s and (b)'s totals one epoch later: none (no later epoch)")
+else:
+    print(f"(a)'s total one epoch later (s): {classic_totals[following]:.2f}")
+    print(f"(b)'s total one epoch later, its one-off included (s): {b_totals[following]:.2f}")
+later_lead = None if following is None else classic_totals[following] - b_totals[following]
+print(f"(b)'s lead one epoch later, against the same spread: {against_spread(later_lead)}")
 plot_running_totals(  # the table's running totals, epoch 0 before training: (b)'s one-off
     {
         "(a) classic pipeline": [0.0, *classic_totals],
         f"(b) dataset on {device.type}, its one-off included": [one_off_seconds, *b_totals],
     },
-    title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
     where=device.type,
+    title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
 )
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.86**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
-# epoch, one-off included (the running totals; a cross, if any, marks where their lines meet),
-# (b)'s total fell below (a)'s after epoch
+# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
 # **0.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
-# (one run); look for it to exceed the printed spread of (a)'s own epochs (slowest minus
-# fastest) before reading it as more than noise.
-# The two differ in kind: the projection divides (b)'s one-off,
-# **3.17 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# (one run). (a)'s own epochs spread over
+# **0.08 s**<!-- output: (a)'s epochs, slowest minus fastest (s) --> (slowest minus
+# fastest, a rough yardstick from few epochs). The lead is **beyond
+# it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->
+# (within it, the totals would be level within noise). One epoch later (a) had spent
+# **7.35 s**<!-- output: (a)'s total one epoch later (s) --> and (b)
+# **3.70 s**<!-- output: (b)'s total one epoch later, its one-off included (s) -->: a lead
+# **beyond it**<!-- says: (b)'s lead one epoch later, against the same spread -->. The
+# hollow cross marks where the straight lines drawn between epochs meet: a drawing, not a
+# measured moment.
+#
+# The two ways of counting differ in kind: the projection divides (b)'s one-off,
+# **3.21 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.73 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.90 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.72 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.66 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
-# **Section 6's bars, taken apart.** A bar ends at the median of its dots (between them,
-# with two), and its parts equal the table's columns. Its blue part is everything outside
-# `next()`: the forward, backward, step and `fit`'s bookkeeping, plus anything else in the
-# epoch. The pipelines ran one after the other, not in rounds: look for a gap between the
-# bars many times the spread of (a)'s dots.
+# **Section 6's bars, taken apart.** A bar's parts equal the table's columns. Its blue
+# part is everything outside `next()`: the forward, backward, step and `fit`'s
+# bookkeeping, plus anything else in the epoch. The pipelines ran one after the other,
+# not in rounds: look for a gap between the bars many times the spread of (a)'s dots.
 #
 # **The control** (middle bar) is a new model seeded as (a)'s, trained two epochs in (a)'s
 # first two orders by a `DataLoader` with (a)'s settings over
 # `TensorDataset(train_images, train_labels)`, and evaluated on (b)'s validation batches.
 # It skips only turning each stored image into a PIL image, the two transforms, and the
 # index lookup through `Subset`; it still fetches item by item and collates. Its figures
-# come from one epoch, its second. Without a GPU, (b)'s "device" is the CPU's memory: its gain
-# includes no copy to a GPU. On a GPU, `TimedBatches`' `synchronize` calls (on a CPU they do
-# nothing) would also stop each batch's copy from overlapping the step before, so its
-# epochs would be an instrumented loop's (not shown: no GPU ran this notebook). The cell
-# prints the rests of the epochs:
+# come from one epoch, its second. Without a GPU, (b)'s "device" is the CPU's memory: its
+# gain includes no copy to a GPU. The cell prints the rests of the epochs:
 
 # %%
 rest_seconds = bars["(a) classic pipeline"]["rest"]  # (a)'s blue part in section 6
@@ -1740,15 +1703,16 @@ tensor_seconds = later_epochs(tensor_times)[0]
 print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
 
 # %% [markdown]
-# Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
-# figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
-# **0.34 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.17 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); against the
+# Read these as rough sizes: the pipelines ran one after another, the ready tensors'
+# figures come from one epoch, and the spread of (a)'s rests from two. On this CPU the
+# blue parts, the same arithmetic, were
+# **0.38 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.19 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); against the
 # spread of (a)'s later epochs' rests (printed above), that gap was
 # **beyond it**<!-- says: that gap, against the spread of (a)'s later rests -->. The
 # ready-tensor control's second epoch spent
-# **0.19 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.42 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -1826,10 +1790,10 @@ del seed_model, history
 print(inspect.getsource(DeviceTensorLoader.__iter__))
 
 # %% [markdown]
-# **Worker processes.** Would they close the gap between the pipelines? We expect that
-# with 2 logical CPUs the workers compete with the training process for them, and that on
-# more cores they may help more (not measured here): time `num_workers` on your own
-# machine.
+# **Worker processes.** To see whether they close the gap between the pipelines, time
+# pipeline (a) with `num_workers` at 0, 2 and 4 on your own machine (not measured here).
+# We expect that with 2 logical CPUs the workers compete with the training process for
+# them, and that on more cores they may help more.
 
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and device checks
@@ -2043,7 +2007,8 @@ if half_seconds is not None:
 # on this CPU (not timed apart on that machine).
 #
 # **Section 7's arms** (on this CPU, see section 7's verdict lines). On the H200 (one
-# run, rounds not listed), the 1,024-unit MLP's epochs took about
+# run; `benchmarks/RESULTS.md` gives the counts below, not each round's ratio), the
+# 1,024-unit MLP's epochs took about
 # 0.05 s<!-- source: benchmarks/RESULTS.md, one H200 run -->, and bfloat16 and the
 # compiled model were each slower than float32 in 4 of 5 rounds and tied in the
 # fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->. That script used a different
@@ -2051,10 +2016,10 @@ if half_seconds is not None:
 # fastest), slower meaning a speed-up below 1 / band. No gain there, despite bfloat16
 # units. We expect the reason to be the model's size: with steps this short,
 # launching each operation costs more than the arithmetic, and autocast adds operations
-# that convert between the types. This was not timed apart. The compiler is documented
-# to fuse the small operations around the matrix products (section 7; this lesson does
-# not show it), so a model with many small element-wise operations is where to look for
-# its gain: measure one with section 7's rounds.
+# that convert between the types. This was not timed apart. We assume the compiler fuses
+# the small operations around the matrix products (not shown here), so a model with many
+# small element-wise operations is where to look for its gain: measure one with section
+# 7's rounds.
 #
 # **The GPU arm of exercise 1**, on a CUDA GPU, changes three things at once, none timed
 # apart here:
@@ -2092,13 +2057,12 @@ if half_seconds is not None:
 # | a step at batch 1,024, 32-unit MLP (exercise 2) | 0.82 | 0.75 |
 #
 # On the H200, bfloat16 and compiling each gave no clear winner, leaning slower (one run;
-# on this CPU, see section 7's verdicts). In that one run, the GPU won
-# on large matrix products (the 2048 x 2048 product; also exercise 1's batch, whose time
-# includes loading) and lost on small work (pipeline (b)'s epoch; the 64 x 64 product too,
-# but on one timing of a tiny operation), section 2's first case (tiny models);
-# at exercise 2's batch of 1,024 its ratio to the CPU, about
-# 1.09<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 / 0.75 -->, lies inside the
-# 1.1 tie band: a tie. And the classic pipeline's epoch took about 15 times pipeline
+# on this CPU, see section 7's verdicts). In that one run, the GPU won on the 2048 x 2048
+# product, and the GPU arm won on exercise 1's batch (which also changed pinning and
+# `non_blocking`, and includes loading). The GPU lost on small work (pipeline (b)'s epoch;
+# the 64 x 64 product too, but on one timing of a tiny operation): section 2's first case
+# (tiny models). At exercise 2's batch of 1,024 the two were about level (one rounded
+# timing each). And the classic pipeline's epoch took about 15 times pipeline
 # (b)'s on the same GPU, section 2's second case (a GPU that, we expect, waited on the
 # loading; its idle time was not measured).
 
@@ -2106,8 +2070,9 @@ if half_seconds is not None:
 # ## Appendix F: Section 7's timings in detail
 #
 # This appendix extends section 7: each arm's medians and predictions, its rounds counted
-# against `float32`'s own spread, and the matrix products behind its estimate, with a
-# prediction for bfloat16. It runs last, on what section 7 measured.
+# against `float32`'s own spread, how much compiling could gain at most, and the matrix
+# products behind that estimate, with a prediction for bfloat16. It runs last, on what
+# section 7 measured.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
 # the bfloat16 arm ran, how its validation predictions differ from `float32`'s (section
@@ -2139,8 +2104,8 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.42 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.47 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.47 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
 # **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
@@ -2184,9 +2149,62 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 # round's ratio stood out from `float32`'s own noise.
 
 # %% [markdown]
-# **Section 7's matrix products, counted.** A forward pass does one multiply-add per
-# weight and image; the backward pass two more, for the gradients of each layer's input
-# and of its weights. One `nn.Linear(4, 3)` on a batch of 5 shows the three products, and
+# **How much could compiling gain?** We assume that it fuses the operations around the
+# matrix products and leaves the products alone. This cell times an epoch's products
+# alone, at the layers' shapes:
+
+# %%
+# Each product of a float32 step, at its layer's shape, B rows a batch: the forward (B x in)
+# @ (in x out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
+# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
+wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
+wide_loader = arms["float32"]["loader"]
+draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
+
+
+def random_matrix(rows: int, columns: int) -> torch.Tensor:
+    return torch.randn(rows, columns, generator=draw).to(device)
+
+
+batch_rows = wide_loader.batch_size
+product_pairs = []  # the two random matrices of each product a batch makes
+for number, layer in enumerate(wide_layers):
+    n_in, n_out = layer.in_features, layer.out_features
+    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
+    if number > 0:
+        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
+    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
+
+
+def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
+    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
+    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
+    one_batch = sum(
+        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20)[1])
+        for a, b in pairs
+    )
+    return one_batch * len(wide_loader)
+
+
+products_seconds = epoch_of_products(product_pairs, torch.float32)
+products_share = products_seconds / later_epochs(float32_seconds)[0]
+print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
+print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
+print(f"ceiling if everything but the products vanished: {1 / products_share:.2f}")
+
+# %% [markdown]
+# The products took an estimated
+# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of the
+# `float32` epoch. By this estimate (products timed outside training), compiling, if it
+# leaves the products alone, could speed an epoch up at most about
+# **1.41**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **0.98**<!-- output: compiled median speed-up over float32 --> for it. bfloat16
+# changes the products themselves (timed below).
+
+# %% [markdown]
+# **The products, counted.** A forward pass does one multiply-add per weight and image;
+# the backward pass two more, for the gradients of each layer's input and of its
+# weights. One `nn.Linear(4, 3)` on a batch of 5 shows the three products, and
 # checks the backward's two against autograd:
 
 # %%
@@ -2210,9 +2228,9 @@ print(f"the two backward products equal autograd's gradients: {same}")
 # %% [markdown]
 # Each product is 5 x 4 x 3 = 60 multiply-adds, so the backward pass does twice the
 # forward's. The first layer skips the input's gradient, since the images need none.
-# Section 7 timed each of these products of the `float32` arm at its own shape (batches of
-# 256 rows). This cell counts an epoch's multiply-adds and, where the bfloat16 arm ran,
-# times the same products in bfloat16:
+# The ceiling's cell above timed each of these products of the `float32` arm at its own
+# shape (batches of 256 rows). This cell counts an epoch's multiply-adds and, where the
+# bfloat16 arm ran, times the same products in bfloat16:
 
 # %%
 forward_per_image = sum(layer.weight.numel() for layer in wide_layers)  # section 7's layers
@@ -2241,28 +2259,27 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
-# when timed alone in section 7,
-# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# when timed alone above,
+# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
-# Timed the same way in bfloat16 (here, apart from section 7's `float32` timings), the
-# same products ran at
-# **5.32**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# Timed the same way in bfloat16, the same products ran at
+# **5.55**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.28**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.40**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.36**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.46**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **1.035**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **1.026**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Two untested reasons a prediction
 # can miss: the share, from products timed alone, can be off, and autocast adds
 # operations that convert between the types (Appendix E).
 #
-# `model.compile()` compiles the model's `forward` and the backward of that forward: it
-# is documented to fuse the ReLUs and other element-wise operations around the
-# products, while the loss (computed in `training_step`, outside `forward`) and the SGD
+# `model.compile()` compiles the model's `forward` and the backward of that forward. We
+# assume it fuses the ReLUs and other element-wise operations around the products,
+# while the loss (computed in `training_step`, outside `forward`) and the SGD
 # update (`optimizer.step()`) stay uncompiled, so it can speed up only part of the time
 # outside the products.

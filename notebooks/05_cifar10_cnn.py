@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 278 s with a peak memory of 1434 MB. The course's
+# > 2 threads); the whole lesson ran in 300 s with a peak memory of 1410 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -169,6 +169,8 @@ test_images, test_labels = dataset_to_tensors(
 print(f"training {tuple(train_images.shape)} {train_images.dtype}", end=", ")
 print(f"validation {tuple(val_images.shape)}, test {tuple(test_images.shape)}")
 print(f"training images in memory: {train_images.numel() / 2**20:.0f} MiB as uint8")
+float32_bytes = torch.finfo(torch.float32).bits // 8  # 4 bytes a value, against uint8's 1
+print(f"the same as float32: {float32_bytes * train_images.numel() / 2**20:.0f} MiB")
 
 # %% [markdown]
 # ## 2. Per-channel normalisation
@@ -300,8 +302,9 @@ print(f"linear parameters per convolution parameter: {linear_parameters / conv_p
 # **A convolution by hand.** For every output row and column, multiply the patch under
 # the filter by the filter, over all channels, and sum. Two nested loops give the same
 # numbers as `F.conv2d`, which does not flip the filter: strictly, a cross-correlation.
-# **Max pooling by hand**: a reshape makes each 6-pixel side 3 blocks x 2 pixels; axes 3
-# and 5 run inside a block, so `amax` over them keeps each 2 x 2 block's largest.
+# **Max pooling by hand**: a reshape turns (1, 3, 6, 6) into (1, 3, 3, 2, 3, 2): image,
+# channel, block row, row in block, block column, column in block. `amax` over axes 3
+# and 5, the positions inside a block, keeps each 2 x 2 block's largest.
 
 
 # %% tags=["nbval-check-output"]
@@ -331,8 +334,9 @@ print("pooling by hand", tuple(pooled_by_hand.shape), torch.equal(pooled_by_hand
 # %% [markdown]
 # **What a filter finds.** This hand-made *Sobel* filter subtracts the grey pixels left
 # of each point from those on its right, over three rows (the middle one twice), so it
-# responds to vertical edges: on the white square its output is bright where the picture
-# gets lighter from left to right, dark where it gets darker, grey elsewhere.
+# responds to vertical edges: bright where the picture gets lighter from left to right,
+# dark where it gets darker, grey elsewhere. On the car, look for short bright and dark
+# strokes at edges that run up and down.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -458,7 +462,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 19 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy shows where it struggles (the first line checks
 # lesson 03's `per_class_accuracy` by hand):
 
@@ -524,8 +528,8 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 
 # %% [markdown]
 # On the car, 76%<!-- output: first-layer values that are 0 on the car --> of
-# first-layer values are 0: the ReLU cut every negative value (Appendix C: what makes a
-# second-layer channel respond most?).
+# first-layer values are 0: the ReLU cut every negative value (second-layer channels:
+# Appendix C).
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
@@ -552,6 +556,8 @@ mlp_history = fit(  # training_batches() from seed 0, as for the CNN
 mlp_train_seconds = sum(epoch["train_seconds"] for epoch in mlp_history)
 record_result("MLP validation accuracy (same epochs)", mlp_history[-1]["val_acc"])
 record_result("MLP training seconds", round(mlp_train_seconds, 1))
+
+# %%
 # The time-matched MLP: as many epochs as fit in the CNN's training seconds at the pace of
 # the MLP run above (at least the CNN's epochs, at most 4 times as many); same seed, rate
 # and batches.
@@ -571,6 +577,9 @@ matched_history = fit(
 )
 del matched_mlp  # the same architecture as mlp: only its history is needed
 release_memory()
+
+# %%
+# The three runs side by side.
 header = f"{'model, seed 0':<19}{'epochs':>7}{'parameters':>12}{'training (s)':>14}"
 print(f"{header}{'validation (%)':>16}")
 for name, model, history in (
@@ -597,7 +606,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. Against
 # the second MLP, the CNN's lead was
-# +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
+# +10.7<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
@@ -655,9 +664,9 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # lead from
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points; for the MLP it only renames inputs: its
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> is chance.
-# In this one run, the CNN led only while its filters saw neighbouring pixels together;
+# points. For the MLP, shuffling only renames its inputs; its change,
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> points, is from one
+# run. In this one run, the CNN led only while its filters saw neighbouring pixels together;
 # sharing filters over scattered pixels did not keep the lead.
 
 # %% [markdown]
@@ -855,9 +864,8 @@ show_batch(
 #   start: the rate rises to a peak, then falls;
 # - *weight decay*, meant to keep the weights small: adds 1e-4 times each weight to its
 #   gradient;
-# - *gradient clipping*: caps each gradient value at 0.1 (not the gradient's length).
-#   Clipping limits how far one extreme value moves Adam's running averages; it does not
-#   cap the step.
+# - *gradient clipping*: caps each gradient value at 0.1 (not the gradient's length;
+#   what that does through Adam: Appendix D).
 #
 # Weight decay and clipping, by hand, against PyTorch:
 
@@ -877,8 +885,9 @@ print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_de
 del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %% [markdown]
-# **How much each does** on a fresh width-8 ResNet-9's first augmented batch from section
-# 6's *sample*, the first 3,000 training images:
+# **How much each does.** Are decay and clipping large next to the gradient?
+# On a fresh width-8 ResNet-9's first augmented batch from section 6's *sample*, the
+# first 3,000 training images:
 
 # %%
 from course_utils.layers import remove_batch_norm
@@ -928,14 +937,15 @@ del fresh, first_batch_loader, gradients, decay_term
 # %% [markdown]
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
 # each of 3 seeds on the sample (48<!-- output: steps per recipe run --> steps a run),
-# always with augmentation. A full ResNet-9 is estimated too slow for a CPU (Appendix E);
-# these runs compare parts of the recipe, not ResNet-9 against the small CNN. Each recipe
+# always with augmentation (a full ResNet-9 is estimated too slow for a CPU: Appendix E).
+# They compare parts of the recipe, not ResNet-9 against the small CNN. Each recipe
 # changes one thing from the one before, except runs 2 and 5:
 #
 # 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean
 #    (Appendix D prints it);
 # 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes, and so does beta1
-#    (Adam's momentum factor: Appendix D);
+#    (Adam's momentum: each step keeps a share beta1 of its running average of gradients;
+#    Appendix D);
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
 # 5. the full recipe without batch norm, each convolution given a bias instead, from the
@@ -1019,8 +1029,9 @@ for name, recipe_finals in finals.items():
 no_norm_name = "the recipe, without batch norm"
 
 # %% [markdown]
-# **One rule for every change**, within each seed: a change is *shown* when its mean is
-# more than t SE from 0, SE its standard error (lesson 03) and t the t-table's
+# **One rule for every change.** For each seed, subtract the two recipes' accuracies.
+# Average the three differences; their SE (lesson 03) is their SD / √3. A change is
+# *shown* when the mean is more than t SE from 0, t the t-table's
 # 95%<!-- source: the t distribution, two-sided table --> value: 4.30 for three seeds,
 # near 2 for many (Appendix D: why not 2).
 
@@ -1029,7 +1040,7 @@ from course_utils.stats import T_95, paired_changes
 
 full_row = f"full recipe vs constant {peak_rate / 2}"  # the last comparison
 steps_compared = {  # what changed: (the recipe before, the recipe after)
-    "one-cycle at the same mean rate": (constant_name, "one-cycle"),
+    "one-cycle (rate shape and beta1)": (constant_name, "one-cycle"),
     "weight decay": ("one-cycle", "one-cycle, weight decay"),
     "clipping": ("one-cycle, weight decay", full_name),
     "removing batch norm": (full_name, "the recipe, without batch norm"),
@@ -1066,51 +1077,41 @@ print(f"{'what changed':34}{'0':>8}{'1':>8}{'2':>8}{'mean':>8}{'SE':>7}{'t x SE'
 for what, row in step_changes.items():
     changes = "".join(f"{c:+8.2f}" for c in row["changes"])
     numbers = f"{row['mean']:+8.2f}{row['se']:7.2f}{row['needed']:8.2f}"
-    print(f"{what:34}{changes}{numbers}  {row['verdict']}")
+    print(f"{what:34}{changes}{numbers}  {row['rule_word']}")
 shown = [
-    f"{what} ({row['verdict']})"
+    f"{what} ({row['rule_word']})"
     for what, row in step_changes.items()
-    if row["verdict"] != "not shown"
+    if row["rule_word"] != "not shown"
 ]
 print(f"rows the rule shows: {', '.join(shown) or 'none'}")
-print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_row]['verdict']}")
-full_needed = step_changes[full_row]["needed"]
-print(f"{full_row}, smallest mean the rule could show (points): {full_needed:.2f}")
+print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_row]['rule_word']}")
+full_needed = step_changes[full_row]["needed"]  # t x SE: these runs' threshold for that row
+print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2f}")
 
 # %% [markdown]
 # Rows the rule shows: **removing batch norm (down)**<!-- says: rows the rule shows -->. A
-# row not shown is one three seeds could not tell, not one without effect: the full
-# recipe's row needed a mean beyond
-# 2.62<!-- output: full recipe vs constant 0.005, smallest mean the rule could show (points) -->
-# points. The recipe keeps those changes.
+# row not shown is one three seeds could not tell, not one without effect. The full
+# recipe's row had a threshold, t x SE, of
+# 2.62<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
+# points in these runs; a true change would need to be well above it to be shown reliably.
+#
+# None of one-cycle, weight decay or clipping was shown to help in these
+# 48<!-- output: steps per recipe run -->-step runs. Section 7's GPU run keeps them: it was
+# built with them (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# *On a CUDA GPU your outputs name ResNet-9 (width 64; Appendix E) and exercise 2's widths
-# 16 to 64; the prose describes the CPU run shown, short of the course outline's
+# *On a CUDA GPU your outputs name ResNet-9 (width 64; Appendix E); the prose describes
+# the CPU run shown, short of the course outline's
 # 90%<!-- source: course outline, lesson 05 --> goal.*
 #
 # Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
-# (arXiv 2404.00498): a smaller ConvNet with airbench's tuned recipe. The course's
-# benchmark chose it from one validation run each, also differing in recipe, epochs and
-# time: `FastNet`
-# 86.5%<!-- source: benchmarks/RESULTS.md, validation split, 7 epochs, TTA --> (7 epochs,
-# test-time augmentation,
-# 237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->), a
-# width-16 ResNet-9
-# 80.8%<!-- source: benchmarks/RESULTS.md, validation split, lesson recipe 0.8076 -->
-# (223.8 s<!-- source: benchmarks/RESULTS.md, lesson recipe, timed seconds -->;
-# Appendix A). Against section 6 (italics: Appendix A's parts) it:
-# - keeps 3 x 3 convolutions, batch norm, max-pooling, *weight decay*, and crops and flips
-#   (*Gentler augmentation*);
-# - keeps a rate that rises, then falls (in straight lines, where section 6's one-cycle
-#   curves: *The triangle*);
-# - adds a first layer whose weights are fixed (its bias trains, Appendix A) that
-#   decorrelates neighbouring pixels (*Patch whitening*);
-# - swaps residual blocks for *identity initialisation*, ReLU for *GELU*;
-# - swaps Adam, clipping and batches of 128 for Nesterov SGD on 512 (*`fit_fast`*); adds
-#   *label smoothing*.
+# (arXiv 2404.00498): a ConvNet with a tuned recipe, chosen by the course's benchmark
+# (Appendix A: its parts and the choice). Its peak learning rate, 2.0, is
+# 100<!-- output: FastNet's lr per small CNN's lr --> times the small CNN's. Appendix A
+# gives the reason: batch norm after a convolution makes the output ignore the weights'
+# size.
 
 
 # %%
@@ -1141,7 +1142,8 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# The network, built and trained:
+# The network, built and trained (on a CPU, `FastNet`'s layers print first: Appendix A
+# lists each setting).
 
 # %%
 release_memory()
@@ -1205,9 +1207,11 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
+# *On a CUDA GPU you trained ResNet-9; the prose describes the CPU run.*
+#
 # Look for the training loss above the validation loss: `FastNet`'s softened targets
 # (label smoothing) keep its training loss above a floor Appendix A computes; validation
-# scores plain labels. On a CUDA GPU (ResNet-9, plain labels) this does not apply.
+# scores plain labels.
 #
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
 # as it is, mirrored, shifted by a pixel, both:
@@ -1224,9 +1228,9 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? Only the n images that exactly one of the two ways (with or without the
-# views) gets right can move the gain. If it were no better, each would be a coin toss
-# (+1 or −1), so chance moves the gain by about √n images; keep it only above 2 √n.
+# Does it help? Only the n images that exactly one way (with or without the views) gets
+# right can move the gain. Were the views no better, chance would move it by about √n
+# images (Appendix A). Keep them only above 2 √n.
 
 # %%
 plain_predictions, plain_truth = predict(network, val_loader)
@@ -1419,10 +1423,10 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against an MLP given about the CNN's training time, by
-#   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->;
-#   with pixels shuffled, by
-#   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   (one run; seed 0 throughout).
+#   +10.7<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->.
+#   With pixels shuffled its lead was
+#   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->:
+#   the MLP led (one run; seed 0 throughout).
 # - Judge a change within each seed: shown when its mean is more than t SE from 0 (4.30
 #   for three seeds). On a width-8 ResNet-9 (rate set for batch norm) the rule showed
 #   **removing batch norm (down)**<!-- says: rows the rule shows -->; "not shown" means
@@ -1437,8 +1441,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer: 69 s<!-- output: FastNet training seconds --> against the small CNN's
-#   19.4 s<!-- output: small CNN training seconds -->).
+#   longer: 73 s<!-- output: FastNet training seconds --> against the small CNN's
+#   18.4 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1450,9 +1454,8 @@ print(
 #
 # After each exercise, run its check cell: it reports not attempted yet, not right yet
 # (and what it found), or passed (and what it checked). The lines under
-# `if check_exercise(...)` run only on a pass. In smoke mode we expect every model to
-# stay near chance, so the checks test how you ran the comparison (runs and their lengths,
-# equal starting weights, validation histories, parameter counts), not how well it learned.
+# `if check_exercise(...)` run only on a pass (exercise 1 keeps the check's result as
+# `exercise_1_passed` for its next two cells).
 #
 # **Exercise 1: remove augmentation and watch overfitting.** Train section 4's small CNN
 # twice on the sample's first `overfit_size` images for `overfit_epochs` epochs: once on
@@ -1470,7 +1473,8 @@ print(
 # - its loader in `overfit_loaders` and its learning rate in `overfit_lrs`.
 #
 # The check compares the runs' set-ups and retrains them from their starts to confirm
-# the recipe; the next cell plots the losses and scores both models on equal terms.
+# the recipe. The next cells plot the losses, print each run's figures and score both
+# models on equal terms.
 
 # %%
 overfit_size = full_or_smoke(full=1_250, smoke=500)  # exercise 1's images
@@ -1511,7 +1515,7 @@ for label, transform in (("augmented", augment), ("plain", normalise)):
 # %%
 from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
 
-if check_exercise(
+exercise_1_passed = check_exercise(
     1,
     overfit_histories=overfit_histories,
     overfit_models=overfit_models,
@@ -1526,7 +1530,8 @@ if check_exercise(
     normalise=normalise,
     val_loader=val_loader,
     model_class=SmallCnn,
-):
+)
+if exercise_1_passed:  # the next two cells run only on a pass too
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     for ax, (label, history) in zip(axes, overfit_histories.items(), strict=True):
         epochs = range(1, len(history) + 1)
@@ -1536,6 +1541,9 @@ if check_exercise(
         ax.legend()
     axes[0].set_ylabel("cross-entropy")
     plt.show()
+
+# %%
+if exercise_1_passed:
     print(f"epochs in each run: {overfit_epochs}")
     # Each run's figures. Its rise: the last 3 epochs' mean validation loss (fewer if the run
     # has fewer) minus the lowest, a mean so that one epoch's wobble does not set it alone.
@@ -1567,6 +1575,8 @@ if check_exercise(
         print(f"augmented, validation loss the epoch before: {spike['before']:.2f}")
         print(f"augmented, size of that one-epoch rise: {spike['size']:+.2f}")
 
+# %%
+if exercise_1_passed:
     # The training losses above were measured on the batches each run trained on: flipped
     # and shifted for one, plain for the other. Score both trained models the same way, on
     # their own training images without augmentation.
@@ -1650,8 +1660,7 @@ if check_exercise(
 # - with the lesson's `fit_one_cycle` settings: batches of 128, Adam, a peak learning
 #   rate of 0.01, weight decay 1e-4, clipping at 0.1, each epoch measured on the
 #   validation set;
-# - `seed_everything(0)` right before building each model, and nothing random drawn
-#   between that and its training (the check retrains the first epoch from there);
+# - `seed_everything(0)` right before building each model;
 # - the same order of batches for every run: each loader with its own generator,
 #   seeded 0.
 #
@@ -1734,7 +1743,10 @@ if check_exercise(
     # Section 6's rule for single runs. One run per width has no seed SD of its own: take
     # that of section 6's full recipe, the recipe these runs use (3 seeds, width 8). Two
     # independent runs each vary by it, so their difference has SE = √2 x SD, with the
-    # SD's degrees of freedom (3 seeds: 2).
+    # SD's degrees of freedom (3 seeds: 2). These runs all share seed 0 and its batches, so
+    # they are not independent: that SE is only rough.
+    full_seed_0 = 100 * finals[full_name][0]  # on a CPU, the width-8 run repeats this one
+    print(f"section 6's full recipe, seed 0, validation accuracy (points): {full_seed_0:.2f}")
     full_seed_sd = statistics.stdev([100 * accuracy for accuracy in finals[full_name]])
     single_se = math.sqrt(2) * full_seed_sd
     print(f"section 6's full recipe, its seed SD (points): {full_seed_sd:.2f}")
@@ -1743,14 +1755,14 @@ if check_exercise(
     width_changes = single_run_changes(width_accuracies, finals[full_name])  # every pair
     for (low, high), row in width_changes.items():
         assert math.isclose(row["se"], single_se)  # the helper's SE is the one above
-        change = f"{row['change']:+.2f} points, {row['verdict']}"
+        change = f"{row['change']:+.2f} points, {row['rule_word']}"
         print(f"width {low} to {high}, accuracy change: {change}")
     needed = row["needed"]  # T_95[2] x SE, the same for every pair
     print(f"smallest change the rule could show, t x SE (points): {needed:.2f}")
     width_shown = [
         f"width {low} to {high}"
         for (low, high), row in width_changes.items()
-        if row["verdict"] != "not shown"
+        if row["rule_word"] != "not shown"
     ]
     print(f"width changes the rule shows: {', '.join(width_shown) or 'none'}")
     ordered = sorted(width_results)
@@ -1765,8 +1777,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.54 s<!-- output: width 2, training seconds per epoch --> to
-# 1.37 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.61 s<!-- output: width 2, training seconds per epoch --> to
+# 1.47 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -1781,18 +1793,26 @@ if check_exercise(
 # takes that of section 6's full recipe, the recipe these runs use (3 seeds, width 8;
 # other widths may vary more or less):
 # 2.08<!-- output: section 6's full recipe, its seed SD (points) --> points. A difference
-# of two single runs varies √2 times as much as one run: an SE of
+# of two independent single runs varies √2 times as much as one run: an SE of
 # 2.94<!-- output: SE of a difference of two single runs (points) --> points. With the
 # SD's 2 degrees of freedom t is 4.30, so a change had to pass
-# 12.66<!-- output: smallest change the rule could show, t x SE (points) --> points to be
+# 12.67<!-- output: smallest change the rule could show, t x SE (points) --> points to be
 # shown. The width changes the rule shows:
 # **none**<!-- says: width changes the rule shows -->. All ran from seed 0 at a learning
 # rate of 0.01; rates tuned per width could change the picture.
 #
+# These runs are not independent. Every width ran from seed 0 on the same batches. On a
+# CPU the width-8 run is section 6's full-recipe run at seed 0 again:
+# 40.42<!-- output: section 6's full recipe, seed 0, validation accuracy (points) -->
+# points there, 40.4%<!-- output: width 8, validation accuracy --> here. So one compared
+# accuracy is also one of the three values behind the SD. √2 x SD assumes independent
+# runs, so here it is only a rough SE, likely too wide: runs that share a seed and
+# batches tend to move together (not measured here).
+#
 # Each wider network's accuracy, against the next narrower one's, was
 # **higher**<!-- says: validation accuracy, each width against the next narrower -->:
-# "wider helps" is a lead to test with more seeds (which would shrink both the SE and t),
-# not a finding.
+# "wider helps" is a lead to test with more seeds per width (which would shrink both the
+# SE and t), not a finding.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1946,9 +1966,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 #   measured here);
 # - logits divided by 9: an untrained network predicts almost evenly (from airbench;
 #   below, an untrained network's loss with and without the division);
-# - batch norm's running averages moving 0.4 of the way to each batch's statistics,
-#   not PyTorch's 0.1: to keep up with a network that changes fast (from airbench, not
-#   measured here);
+# - batch norm's running averages moving 0.4 of the way to each batch's statistics
+#   (`momentum=0.4`), not PyTorch's 0.1: to keep up with a network that changes fast
+#   (from airbench, not measured here);
+# - the rest of section 7's printed layers: no bias in the convolutions (batch norm's
+#   shift replaces it, as in ResNet-9); batch norm's `eps=1e-12`, the constant added to
+#   the variance (PyTorch's default is 1e-5), and no bias in the final linear layer
+#   (`head`, `bias=False`), neither explained nor measured here;
 # - *label smoothing* at 0.2: softened targets, 0.82 for the right class and 0.02 for each
 #   other, not 1 and 0, to keep the network from pushing its predictions ever closer to
 #   certainty (from airbench, not measured here);
@@ -2585,7 +2609,8 @@ print(
 # channel's standard deviation.
 #
 # **What the course's benchmark measured** (`benchmarks/RESULTS.md`, on its 2-core Intel
-# Xeon, in a separate script run):
+# Xeon, in a separate script run). Its runs trained `FastNet` for 7 or 6 epochs; section 7
+# trains it for 2 (`fast_epochs`), so section 7's figures are not these:
 # - *The choice of FastNet* (1 seed each, validation split, timed training of
 #   223.8 s<!-- source: benchmarks/RESULTS.md, lesson recipe, timed seconds --> and
 #   237.9 s<!-- source: benchmarks/RESULTS.md, the chosen fast run, timed seconds -->):
@@ -2733,11 +2758,11 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 55.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 55.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 31.1<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 29.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 32.1<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 29.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
 # whole batches instead of one image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
@@ -2746,8 +2771,8 @@ del files_loader, tensor_loader
 # At its rate an epoch of the 45,000 training images would take
 # 19.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 3.9<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.20<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 6.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3071,6 +3096,12 @@ noise_ratio = noise.mean(dim=1).abs() / noise_se  # each mean, in SEs from 0
 rule_share = (noise_ratio > T_95[noise_df]).float().mean().item()
 print(f"pure noise called up or down by the rule, t = {T_95[noise_df]:.2f}: {rule_share:.3f}")
 print(f"pure noise called up or down by two SE: {(noise_ratio > 2).float().mean():.3f}")
+# Section 6's table reads several rows at one in 20 each. Were every true change 0, and the
+# rows independent (they are not: they share runs), at least one row would read up or down
+# with this chance: 1 - 0.95^rows.
+table_rows = len(step_changes)
+any_row_line = f"chance of at least one false up or down in {table_rows} rows, true changes all 0"
+print(f"{any_row_line}: {1 - 0.95**table_rows:.2f}")
 del noise, noise_se, noise_ratio
 
 # %% [markdown]
@@ -3079,6 +3110,11 @@ del noise, noise_se, noise_ratio
 # noise sets up or down, the one in 20 its t value is set for; two SE called
 # 0.182<!-- output: pure noise called up or down by two SE -->, nearly one in five. With
 # more seeds the SE firms up and t falls towards 2 (2.23 at 10 degrees of freedom).
+#
+# One in 20 is per row. Section 6's table reads five rows, so were every true change 0 it
+# would call at least one up or down by chance about
+# 0.23<!-- output: chance of at least one false up or down in 5 rows, true changes all 0 -->
+# of the time (1 − 0.95⁵, as if the rows were independent; they share runs).
 #
 # **Why seeds, not the draw of images?** A new seed changes the starting weights and the
 # batch order; a new draw of validation images would move a run's accuracy too, by lesson
@@ -3275,8 +3311,10 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 # that value's own size (besides beta1's running average of the gradient), so what counts
 # is the decay next to each value's own gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
-# of that gradient; where a gradient is tiny it weighs more. Later batches, and how a
-# trim acts through Adam's averages, are not measured here.
+# of that gradient; where a gradient is tiny it weighs more. By Adam's update, clipping
+# changes only what enters its running averages; the step is the rate times their ratio,
+# so clipping does not cap the step (the maths). Later batches, and how a trim acts
+# through Adam's averages, are not measured here.
 #
 # **What that means for section 6's table's weight-decay row.** If later batches are like
 # the first, that row measures the noise of these

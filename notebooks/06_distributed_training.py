@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1440 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1384 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -273,7 +273,8 @@ def average_gradients(model: nn.Module) -> None:
 from course_utils.checks.lesson06 import check_exercise
 from course_utils.distributed import simulate_group
 
-if check_exercise(1, average_gradients=average_gradients):
+exercise_1_passed = check_exercise(1, average_gradients=average_gradients)
+if exercise_1_passed:  # set up the shards
     # 3 copies of a model, each with the gradient of its third of a batch of 24 images.
     images, labels = batch_images[:24], batch_labels[:24]
     with torch.random.fork_rng():  # leave the lesson's random stream as it was
@@ -287,6 +288,9 @@ if check_exercise(1, average_gradients=average_gradients):
     # The three shards' gradients, kept to show what a sum without the division gives.
     shard_gradients = [[p.grad.clone() for p in copy.parameters()] for copy in copies]
     summed = torch.cat([sum(grads).flatten() for grads in zip(*shard_gradients, strict=True)])
+
+# %%
+if exercise_1_passed:  # average in a pretend group of 3, then compare with the whole batch
     simulate_group(3, lambda rank: average_gradients(copies[rank]))
     whole.load_state_dict(copies[0].state_dict())  # the same weights
     F.cross_entropy(whole(images), labels).backward()
@@ -423,15 +427,15 @@ train_pieces = [("# The sampler hands", 34), ("dist.all_reduce(totals)", 2), ("i
 print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
-# **The learning rate**: plain SGD, not tuned here; more processes grow the effective
-# batch; the usual rule would raise the learning rate too; this lesson keeps 0.2
-# (Appendix E).
+# **The learning rate.** The step is plain SGD, not tuned here. More processes grow the
+# effective batch, and the usual rule would raise the learning rate with it. This lesson
+# keeps 0.2 (Appendix E).
 #
-# **Launching.** `torchrun --standalone --nproc_per_node=2 train_ddp.py ...`:
-# `--standalone`, one machine, meeting on a free local port; `--nproc_per_node`, the
-# number of processes (usually of GPUs). Each process gets 1 *intra-op thread* (Appendix
-# E prints it, and the command): one of the threads PyTorch splits an operation such as a
-# matrix product across.
+# **Launching.** From a terminal, in `notebooks/`:
+# `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …`.
+# `--standalone` means one machine, meeting on a free local port; `--nproc_per_node` is
+# the number of processes (usually of GPUs). Each process gets 1 *intra-op thread*: one
+# of the threads PyTorch splits an operation such as a matrix product across.
 
 # %%
 import json
@@ -469,18 +473,15 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 #
 # Numbers in the text are the worked run's (2 vCPUs), not yours.
 #
-# Two processes each do half the arithmetic but add an exchange; for this small model the
-# exchange can cost more than the half saves. `comm_cost.py` times single steps in 2
-# processes with *B* images each, at B = 64 per process (effective 128) and 1,024
+# Two processes each do half the arithmetic, but they add an exchange. For this small
+# model the exchange can cost more than the half saves. `comm_cost.py` times single steps
+# in 2 processes with *B* images each, at B = 64 per process (effective 128) and 1,024
 # (effective 2,048). The last row, the baseline, is one process on all 2B images. On the
 # steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
 # processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner. Each
-# row is the slower rank's (Appendix C prints both): a DDP step ends for both processes
-# only once the slower one's gradient arrives. The prediction is rough: rank 1 idles
-# during the baseline's step, and `comm_cost.py`'s step (random inputs, a hand-written
-# update) is not section 9's.
+# row is the pair's time: in every repeat, the slower process's (Appendix C).
 
 # %%
 from course_utils.rounds import speed_up_in_words
@@ -495,9 +496,9 @@ comm_cost = run_torchrun(
     sample_memory=False,  # nothing else on the CPUs while it times
 )
 cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
-# batch size -> part -> ms: each timed part the slower rank's, the time both processes wait
-# for; DDP's added time is its DDP step minus its step.
-ms = cost.slowest
+# batch size -> part -> ms: the median over the repeats of each repeat's slower rank's time,
+# which both processes wait for; DDP's added time is the DDP step minus the step.
+ms = cost.together
 rows = {
     "step without communication": "step",
     "DDP step": "ddp",
@@ -506,9 +507,12 @@ rows = {
     "1 process, step on the 2B images": "double",
 }
 print(f"{machine}, 1 thread per process")
-print(f"{'ms, the slowest rank':<40}{'B = 64':>16}{'B = 1,024':>16}")
+head = "ms, each repeat's slowest rank"  # the median over the repeats
+print(f"{head:<40}{'B = 64':>16}{'B = 1,024':>16}")
 for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>16.3f}{ms[1024][part]:>16.3f}")
+
+# %%
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 for size in (64, 1024):
@@ -522,36 +526,41 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 0.766 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.972 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.083 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.472<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.385<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 0.734 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.784 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.155 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# 1.146 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
 # **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.176<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# (1.151<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+#
+# **The rule of thumb.** A DDP step is the step plus what DDP adds. The 2B step is the
+# step plus what halving saves. So two processes win on the steps only when halving a
+# step saves more than DDP adds.
+#
+# **One launch, near the edge.** The 1,024 verdict rests on one launch, near the tie
+# band's edge of 1.1. Section 9's rest did not confirm it: **predicted faster, the rest
+# measured within the rounds'
+# spread**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 
 # %% [markdown]
 # ## 9. One process against two
 #
 # Over whole epochs, loading included, `compare_arms.py` trains **arms** (ways of
 # training) from the same seed on the same shuffles, at effective batches of 128 and
-# 2,048, taking turns, one epoch each per **round** (round 1, a warm-up, left out).
-# *The rest* = the epoch minus its loading (the `loader` column): the steps, the exchange,
-# and waiting for the other process. A **speed-up** is 1-process epoch / 2-process epoch;
-# above 1, two processes win. Two comparisons, `DDP, 2 processes` against a baseline:
-# - the **DataLoader pair** (baseline `plain loop, 1 thread`): 1 process -> 2 DDP
-#   processes, each loading half of each batch. Does a second CPU pay off?
-# - the **same-CPU test** (baseline `plain loop, 2 threads`): is one `torchrun` launch of
-#   2 processes better than one `python` process using both CPUs as 2 threads (its loader
-#   in the main process, `num_workers=0`)?
+# 2,048. The arms take turns, one epoch each per **round** (round 1, a warm-up, left out).
+# An epoch is the loading (the `loader` column) plus *the rest*: the steps, the exchange
+# and any wait for the other process. A **speed-up** is the 1-process epoch over the
+# 2-process epoch; above 1, two processes win.
 #
-# All three arms run section 7's loop, a `DataLoader` fetching images one by one.
-# Appendix A's **lean pair** slices each batch from one tensor: it isolates what a second
-# process gives without the `DataLoader`'s fetching.
+# The **DataLoader pair** sets `DDP, 2 processes` against `plain loop, 1 thread`: each of
+# 2 processes loads half of each batch. Does a second CPU pay off? Both run section 7's
+# loop, a `DataLoader` fetching images one by one. The third arm, `plain loop, 2 threads`,
+# is Appendix A's same-CPU test.
 
 # %%
 from course_utils.scaling import read_arms
@@ -577,9 +586,8 @@ arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
 # %% [markdown]
-# First by hand, for the DataLoader pair at 128: each counted round's baseline epoch over
-# the 2 processes' epoch, their median, and the rounds faster, tied (within the tie band,
-# `TIE` = 0.1) or slower.
+# First by hand, at 128: each round's speed-up, their median, and the rounds faster, tied
+# (within the tie band, `TIE` = 0.1) or slower.
 
 # %%
 import statistics
@@ -602,8 +610,8 @@ print(
 )
 
 # %% [markdown]
-# `compare_launches` does the same for every comparison, at both batches and for each
-# part (`loader`, `the rest`); the next cell checks it against the hand count.
+# `compare_launches` does the same for every comparison and batch, and for each part;
+# check it against the hand count:
 
 # %%
 from course_utils.scaling import arms_table, compare_launches, comparison_names
@@ -629,37 +637,46 @@ for batch, figures in launches.items():
     print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
 
 # %%
-# The comparisons' speed-ups, their take-aways, then the DataLoader pair at 2 x big_batch.
+# The DataLoader pair's speed-ups and take-aways (the same-CPU test's: Appendix A).
 from course_utils.scaling import speed_up_table, take_away_lines
 
 print(f"rounds counted: {len(plain_epochs)}")
 title = "2 processes' epoch speed-up, median (rounds faster/tied/slower)"
-print(speed_up_table(results, title))  # with rounds=True, round by round: Appendix A
-print("\n".join(take_away_lines(results, [names["dataloader"], names["same"]])))
-big_rounds = results[DATALOADER][large].rounds.speed_ups  # each round's, at 2 x big_batch
-print(f"DataLoader pair at {large}, the rounds' lowest speed-up: {min(big_rounds):.2f}")
-print(f"DataLoader pair at {large}, the rounds' highest speed-up: {max(big_rounds):.2f}")
-# Its arms' medians at 2 x big_batch: the loader, and the rest (steps, exchange, waits).
-for arm in (PLAIN_ARM, TWO_ARM):
-    loader, rest = big_figures[arm]["loader"], big_figures[arm]["rest"]
-    print(f"DataLoader pair at {large}, {arm}, the loader's median (s): {loader:.2f}")
-    print(f"DataLoader pair at {large}, {arm}, the rest's median (s): {rest:.2f}")
+print(speed_up_table({DATALOADER: results[DATALOADER]}, title))
+print("\n".join(take_away_lines(results, [names["dataloader"]])))
+
+# %%
+# The DataLoader pair at 2 x big_batch, part by part: each arm's median seconds and their
+# range over the rounds (slowest minus fastest), 2 processes' speed-up, and part_words'
+# rule: "within the rounds' spread" where the two medians differ by less than the larger
+# range, otherwise the speed-up against the tie band.
+pair_at_large = results[DATALOADER][large]  # its rounds, parts' speed-ups and words
+print(f"DataLoader pair at {large}, seconds an epoch: median (range over the rounds)")
+print(f"{'part':<8} | {PLAIN_ARM:>20} | {TWO_ARM:>16} | speed-up | in words")
+for part, each_round, row in (("loader", "loads", "loader"), ("rest", "rests", "the rest")):
+    cells = []
+    for arm in (PLAIN_ARM, TWO_ARM):
+        seconds = big_figures[arm][each_round]  # each counted round's
+        cells.append(f"{big_figures[arm][part]:.2f} ({max(seconds) - min(seconds):.2f})")
+    speed_up, words = pair_at_large.parts[part], pair_at_large.words[part]
+    print(f"{row:<8} | {cells[0]:>20} | {cells[1]:>16} | {speed_up:8.2f} | {words}")
+loading, rest = pair_at_large.words["loader"], pair_at_large.words["rest"]
+print(f"DataLoader pair at {large}, by part: the loading {loading}, the rest {rest}")
+print(f"DataLoader pair at {large}, the loader's speed-up: {pair_at_large.parts['loader']:.2f}")
 
 # %% [markdown]
 # A speed-up, the median of the rounds' ratios, need not equal the ratio of the table's
-# epoch medians.
-# Compare the `val accuracy` column neither across batches nor with section 7
-# (Appendix A).
-# Drawn: each bar is the arm's median epoch, ending among its dots (each round's epoch):
-# orange, the median loader part; blue, the rest of the median epoch. Rows 1-2 are the
-# DataLoader pair, rows 2-3 the same-CPU test.
+# epoch medians (Appendix A: the `val accuracy` column).
+# Drawn: each bar is the arm's median epoch, its dots each round's epoch. Orange is the
+# median loader part. Blue is the rest of the median epoch: the steps, the exchange and
+# the waits, not the arithmetic alone. The third row is Appendix A's same-CPU test.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
 
 plot_epoch_parts(
     {
-        f"effective batch {batch:,}, {train_size:,} images an epoch": {
+        f"effective batch {batch}, {train_size:,} images an epoch": {
             arm: figures[arm] for arm in section_9_arms
         }
         for batch, figures in launches.items()
@@ -668,31 +685,20 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Look for DDP's long blue part at 128, and for the orange loader's share of the
-# 1-process epochs at 2,048.
-#
 # **What to take away** (CPU figures, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each). The DataLoader pair at 128: 2
-# processes were **slower in every round (median
-# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048 they were
-# **faster in every round (median
-# 2.07)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its rounds from
-# 1.31<!-- output: DataLoader pair at 2048, the rounds' lowest speed-up --> to
-# 2.41<!-- output: DataLoader pair at 2048, the rounds' highest speed-up -->; the loader's
-# median fell from
-# 0.41<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
-# to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->,
-# the rest's went from
-# 0.08<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the rest's median (s) -->
-# to 0.11 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the rest's median (s) -->
-# (by part: **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, Appendix A).
+# 5<!-- output: rounds counted --> counted rounds each). At 128, two processes took longer:
+# **slower in every round (median
+# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. Look for DDP's long
+# blue part. At 2,048 the epoch ran faster: **faster in every round (median
+# 1.83)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The gain came from
+# the loading (orange). The rest (blue) did not get faster: **the loading faster, the rest
+# within the rounds' spread**<!-- says: DataLoader pair at 2048, by part -->.
 #
-# The same-CPU test: at 128, **slower in every round (median
-# 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **faster in every round (median
-# 1.91)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
-# (not tried: a `num_workers=1` loader worker, using the second CPU without DDP).
+# Two CPUs at the same cost per image load at most twice as fast, yet at 2,048 the loader
+# ran 2.71<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. Going
+# from 1 process to 2 also halved each process's batch, from 2,048 images to 1,024. The
+# cost of fetching an image changed with it (Appendix A). So this run does not show what
+# a second CPU alone gives.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -812,28 +818,27 @@ print(accumulation.output)
 #   reshuffles it every epoch (exercise 2).
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
-# - Section 8 (CPU figures, one launch): at 64 images per process, DDP added
-#   0.766 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
-#   halving the images saved
-#   0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->; at
-#   1,024 the steps were predicted
-#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->.
+# - Section 8 (CPU figures, one launch): DDP added
+#   0.972 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   images per process. Two processes win on the steps only when halving a step saves
+#   more than DDP adds. Here halving saved
+#   0.083 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+# - At 1,024 the steps were predicted
+#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->, from
+#   one launch near the tie band's edge
+#   (1.151<!-- output: 1024 images per process, predicted speed-up of 2 processes --> against
+#   1.1). Section 9 did not confirm it: **predicted faster,
+#   the rest measured within the rounds'
+#   spread**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 # - Section 9 (CPU figures, one launch per batch,
-#   5<!-- output: rounds counted --> counted rounds): at 128, 2 processes against one on 1
-#   thread, the DataLoader pair, were **slower in every round (median
-# 0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
-# - At 2,048 they were **faster in every round (median
-# 2.07)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; the loader's
-#   median fell from
-#   0.41<!-- output: DataLoader pair at 2048, plain loop, 1 thread, the loader's median (s) -->
-#   to 0.13 s<!-- output: DataLoader pair at 2048, DDP, 2 processes, the loader's median (s) -->
-#   (by part: **the loading faster, the rest within the rounds'
-#   spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, Appendix A).
-# - The same-CPU test, against one process on 2 threads: at 128 **slower in every round (median
-# 0.48)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->,
-#   at 2,048 **faster in every round (median
-# 1.91)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
-#   (a one-process `num_workers=1` loader was not tried).
+#   5<!-- output: rounds counted --> counted rounds), 2 processes against 1 on 1 thread:
+#   at 128, **slower in every round (median
+#   0.50)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# - At 2,048, **faster in every round (median
+# 1.83)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
+#   loading faster, the rest within the rounds'
+#   spread**<!-- says: DataLoader pair at 2048, by part -->. The loader's gain was more than
+#   a second CPU gives at the same cost per image: each process's batch also halved.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1047,18 +1052,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.766 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.972 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.100 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.083 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.472<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.385<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
 # 0.50<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.48<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# 0.51<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
 # another comparison. Section 9 and Appendix A split those epochs into the loading and
 # the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1129,21 +1134,25 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: how section 9's epochs are judged, and where they went
 #
-# This appendix extends section 9: a third pair, the script, how it keeps the arms alike,
-# the verdict rule, the lines behind the pairs, where each arm's epoch went (the loading's
-# two parts, the rest per step, section 8's prediction beside the rest), and all five arms
-# side by side, with what a second thread alone buys.
+# This appendix extends section 9: the same-CPU test, a third pair, the script, how it
+# keeps the arms alike, the verdict rule, the lines behind the pairs, where each arm's
+# epoch went (the loading's two parts, section 8's prediction beside the rest), and all
+# five arms side by side, with what a second thread alone buys.
+#
+# **The same-CPU test** sets `DDP, 2 processes` against `plain loop, 2 threads`. Is one
+# `torchrun` launch of 2 processes better than one `python` process using both CPUs as 2
+# threads (its loader in the main process, `num_workers=0`)? Its arms are in section 9's
+# tables and figure.
 #
 # **The lean pair**: `DDP, 2 processes, slices` against `batch slices, 1 thread`, like
 # the DataLoader pair's arms but with each batch indexed out of one tensor of all the
 # images in one go, instead of a `DataLoader` fetching the images one by one and stacking
-# them. Below, its arms at each batch, its speed-ups, all three comparisons round by
-# round, the rounds and loaders of the two pairs of 1 CPU against 2 that went above 2
-# beyond the tie band (at the same cost per image, 2 CPUs give at most 2), and its
-# take-aways:
+# them. Below, its arms at each batch; the same-CPU test's and its speed-ups and
+# take-aways; all three comparisons round by round; and the rounds and loaders of the two
+# pairs of 1 CPU against 2 that went above 2 beyond the tie band:
 
 # %%
-from course_utils.scaling import above_two
+from course_utils.scaling import above_two, device_word, round_by_round_table
 
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
 LEAN = names["lean"].name  # section 9's comparison_names
@@ -1152,29 +1161,37 @@ lean_arms = [SLICED_ARM, TWO_SLICED]
 for batch, figures in launches.items():
     title = f"effective batch {batch}, the lean pair, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in lean_arms}, title))
-lean_title = "the lean pair's epoch speed-up, median (rounds faster/tied/slower)"
-print(speed_up_table({LEAN: results[LEAN]}, lean_title))
+title = "the same-CPU test and the lean pair, epoch speed-up, median (faster/tied/slower)"
+print(speed_up_table({name: results[name] for name in (SAME, LEAN)}, title))
+print("\n".join(take_away_lines(results, [names["same"], names["lean"]])))
 # Section 9's two comparisons, then the lean pair, round by round.
-print(speed_up_table(results, "each comparison's speed-up, round by round", rounds=True))
+print(round_by_round_table(results, "each comparison's speed-up, round by round"))
 # Speed-ups over 2 beyond the tie band: above 2 x (1 + TIE).
 rounds_above, loaders_above = above_two({name: results[name] for name in (DATALOADER, LEAN)})
 beyond = f"above 2 beyond the tie band (above {2 * (1 + TIE):.1f})"
-device_word = "CPU" if cpu_only else "GPU"  # as in the comparisons' names
-print(f"rounds {beyond} from 2 {device_word}s: {' and '.join(rounds_above) or 'none'}")
-print(f"loaders {beyond} from 2 {device_word}s: {' and '.join(loaders_above) or 'none'}")
-print("\n".join(take_away_lines(results, [names["lean"]])))
+devices = f"2 {device_word(cpu_only)}s"  # "CPU" or "GPU", as in the comparisons' names
+print(f"rounds {beyond} from {devices}: {' and '.join(rounds_above) or 'none'}")
+print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}")
 
 # %% [markdown]
-# A second process, both loading lean: at 128, **slower in every round (median
-# 0.39)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048, **faster in every round
-# (median 1.37)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
-# At the same cost per image, expect at most 2 from two CPUs, yet the loaders that
-# ran above 2.2 times as fast (2 times 1.1, the tie band's edge)
-# were: **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
-# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. Where a
-# pair is named there, part of its speed-up is loading that a second CPU at the same cost
-# per image does not explain; where its rest is not faster either (the `by part` lines
-# below say so for each pair), this run does not show how much a second CPU alone gives.
+# **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
+# (median 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.63)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
+#
+# **The lean pair**, a second process with both loading lean: at 128, **slower in every round
+# (median 0.41)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **no clear winner: 2 faster, 3 tied, 0 slower (median
+# 1.09)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+#
+# **Above 2.** At the same cost per image, two CPUs load at most twice as fast. Yet these
+# loaders ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
+# **DataLoader pair (1 CPU vs 2) at
+# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. For a
+# pair named there, a second CPU does not explain all of its loader's gain. If its rest
+# was not faster either (the `by part` lines below), this run does not show what a second
+# CPU alone gives.
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
 # writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
@@ -1196,9 +1213,11 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # **The verdict rule.** It uses the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie
 # (`TIE`, 0.1, in `course_utils.rounds`). The band is a convention, not a measured noise
 # level: one run's small differences name no winner. One tied round (a
-# slow moment, say) withholds a verdict, even beside a large median. If each round were a
-# coin flip between two equally fast arms, all 5 counted rounds would agree about 2 times
-# in 2^5 = 32.
+# slow moment, say) withholds a verdict, even beside a large median. Suppose each round
+# were a fair coin flip, faster or slower, between two equally fast arms. Then all of
+# 5<!-- output: rounds counted --> rounds would agree in 2 of the 2^5 = 32 equally likely
+# outcomes (all faster, or all slower): a chance of 1 in 16. Ties, which this coin
+# leaves out, only make agreement rarer.
 #
 # **Section 9's speed-ups, line by line.** `arm_speed_ups` (in `course_utils.scaling`)
 # divides the baseline's epoch by the arm's, round by round, and counts each round as
@@ -1255,9 +1274,9 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.56<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.47<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1292,17 +1311,12 @@ for row, (rounds, parts, _) in pair_rows.items():
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
 # *normalising* (moving the batch to the device and normalising it, `as_input`), with 2
-# processes' cost per image against the baseline's in words; then each arm's rest of an
-# epoch per step against section 8's step, timed alone (one process on the whole
-# effective batch, a DDP step on half of it), and section 8's prediction beside the rest
-# measured, in words. Then the arms' validation accuracies, and the lesson's headline
-# figures.
+# processes' cost per image against the baseline's in words; then section 8's prediction
+# beside the rest measured, in words. Then the arms' validation accuracies, and the
+# lesson's headline figures.
 
 
 # %%
-import math
-
-
 def loading_parts(figures: dict, arm: str) -> dict[str, float]:
     """The arm's median seconds an epoch fetching batches, and moving and normalising them
     (in each process: for 2 processes, the mean of the two), over the rounds that read_arms
@@ -1318,31 +1332,19 @@ def loading_parts(figures: dict, arm: str) -> dict[str, float]:
 
 def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
     """One launch of section 9, at one effective batch: each process's loading per image in
-    two parts, and 2 processes' against the baseline's in words; then each arm's rest of an
-    epoch per step against section 8's step, timed alone, at `per_process` images; then
-    section 8's prediction for the steps beside the rest measured, in words."""
+    two parts, and 2 processes' against the baseline's in words; then section 8's
+    prediction for the steps at `per_process` images beside the rest measured, in words."""
     name = f"effective batch {batch}"
     per_image = {}
     for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
         seconds = loading_parts(figures, arm)
         per_image[arm] = {part: 1e6 * s * processes / train_size for part, s in seconds.items()}
-        fetching, normalising = per_image[arm]["fetching"], per_image[arm]["normalising"]
-        print(
-            f"{name}, {arm}, microseconds per image: fetching {fetching:.1f}, "
-            f"normalising {normalising:.1f}"
-        )
+        for part, microseconds in per_image[arm].items():
+            print(f"{name}, {arm}, {part}, microseconds per image: {microseconds:.1f}")
     for part in ("fetching", "normalising"):
         speed_up = per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part]  # cost per image
         words = speed_up_in_words(speed_up, width=False)
         print(f"{name}, {part} per image, 2 processes against 1: {words}")
-    steps = math.ceil(train_size / batch)  # steps an epoch, the same for both arms
-    timed_alone = {PLAIN_ARM: ms[per_process]["double"], TWO_ARM: ms[per_process]["ddp"]}
-    for arm, step_ms in timed_alone.items():
-        rest_ms = 1000 * figures[arm]["rest"] / steps
-        print(
-            f"{name}, {arm}, rest per step / section 8's step: {rest_ms / step_ms:.2f} "
-            f"({rest_ms:.3f} ms against {step_ms:.3f} ms)"
-        )
     prediction = speed_up_in_words(predicted[per_process], width=False)  # section 8's word
     rest = results[DATALOADER][batch].words["rest"]  # section 9's, with the rounds' spread
     print(
@@ -1375,23 +1377,20 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # So the loading's cost per image changed with the number of processes and with the
-# batch, in ways this lesson does not time. A pair whose loader ran beyond what a second
-# CPU explains at the same cost per image (this appendix's first cell names them) does not
-# show what a second CPU alone gives.
+# batch, in ways this lesson does not time.
 #
-# **The rest per step.** At 128, the baseline's rest took
-# 0.80<!-- output: effective batch 128, plain loop, 1 thread, rest per step / section 8's step -->
-# times section 8's one-process step; the 2 processes' rest took
-# 1.35<!-- output: effective batch 128, DDP, 2 processes, rest per step / section 8's step -->
-# and
-# 1.88<!-- output: effective batch 2048, DDP, 2 processes, rest per step / section 8's step -->
-# times section 8's DDP step, at 128 and 2,048. Section 8 timed each step after a
-# barrier, with both processes ready; inside an epoch a DDP step's all-reduce can also
-# wait for the other process to load its batch, and the rest includes the loop's own
-# Python. This lesson does not time those apart, nor why one process's rest per step
-# differs from its step timed alone.
+# Look at the fetching lines. One process fetched an image in
+# 3.6<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# microseconds at 128 and in
+# 5.6<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# at 2,048. Each of 2 processes, on 1,024 images, fetched one in
+# 3.5<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
+# So at 2,048, part of the loader's gain is cheaper fetching per image, not the second
+# CPU. One process on the small batch (128) fetched about as cheaply: look to the batch
+# per process, which this lesson does not vary alone. A pair that the first cell names
+# above 2 does not show what a second CPU alone gives.
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits around them. At 128:
@@ -1470,37 +1469,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.37<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.33<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 0.39<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.41<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # times one lean process's: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.01<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.46<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and 2 lean processes at
-# 1.37<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# times one lean process's (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.09<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# times one lean process's (verdict: **no clear winner: 2 faster, 3 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # their loading at
-# 2.52<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# 1.59<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
 # and the rest at 0.67
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times its speed; by part, **the loading faster, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.09<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.13<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **faster, then no clear winner: 4 faster, 0 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1509,14 +1508,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **`torchrun` against a plain script** (section 9's same-CPU comparison). 2 processes
 # ran at
-# 0.48<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.91<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1575,9 +1574,9 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 # %% [markdown]
 # ## Appendix C: how section 8 timed the steps
 #
-# This appendix extends section 8: how it timed, its full table, the bare all-reduce, and
-# the ratio lines (DDP's added time over the DDP step, the 2B step over the B step, and the
-# step and DDP's added time from 64 to 1,024 images).
+# This appendix extends section 8: how it timed, its caveats, its full table, the bare
+# all-reduce, and the ratio lines (DDP's added time over the DDP step, the 2B step over
+# the B step, and the step and DDP's added time from 64 to 1,024 images).
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
@@ -1591,10 +1590,22 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 # waits until the device has finished the work queued on it (a GPU runs work after Python
 # queues it; on a CPU, which runs it at once, it does nothing).
 #
+# **The slower rank, repeat by repeat.** A step of the pair ends only when both ranks
+# have finished, so the time the pair waits for, in one repeat, is the larger of the two
+# ranks' times. Once every clock has stopped, `median_seconds` all-reduces each repeat's
+# times with `op=dist.ReduceOp.MAX`, and takes the median of those larger times. Every
+# row of section 8 is such a median, or a difference of two of them: one figure the pair
+# measured, not one rank's step beside the other rank's.
+#
+# **Caveats.** The prediction is rough. Rank 1 idles during the baseline's step, so that
+# step has the CPUs to itself. And `comm_cost.py`'s step (random inputs, a hand-written
+# update) is not section 9's.
+#
 # **The script and its lines.** `comm_cost.py` times five works in turn: section 8's
 # four, and the DDP step inside `with ddp.no_sync():`, where DDP prepares no reduction
-# and sends nothing (section 11 uses `no_sync` for gradient accumulation). It prints each
-# rank's medians, which `read_comm_cost` reads into the table:
+# and sends nothing (section 11 uses `no_sync` for gradient accumulation). Each rank
+# prints its own medians; rank 0 then prints the pair's, each repeat the slower rank's
+# time, which `read_comm_cost` reads into the table:
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -1620,51 +1631,52 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# **The full table.** Each timed row is the larger of the two ranks' own medians (their
-# lines below it; the 2B row: rank 0 alone), the slower rank's for that work; `DDP's
-# added time` and its two indented parts are differences of those rows, so they subtract
-# exactly. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
+# **The full table.** Each timed row is the median over the repeats of the slower rank's
+# time (the line `each repeat the slowest rank's time` below it; the 2B row: rank 0
+# alone). `DDP's added time` and its two indented parts are differences of those rows, so
+# they subtract exactly. The two parts split `DDP's added time` with the `no_sync` step:
+# DDP's wrapper
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce took
-# 0.425 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.441 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.433 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.430 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.766 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.972 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.107 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.095 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.659 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.877 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.425 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.433 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 61%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 31%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.35<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.96<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.41<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.81<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.20<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.18<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.69<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.71<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
 # with rank 1 idle, the B steps with both ranks busy, so the ratio also holds that
 # difference.
 #
-# **One launch, the slower rank.** Section 8's predictions come from this one launch's
-# slower rank. Each rank's own lines above give its own DDP step, and so a prediction of
-# its own: the faster rank's can name another verdict, but a step of the pair ends only
-# when both ranks have finished. Read the predictions as one run's.
+# **One launch.** Section 8's predictions come from this one launch. Each rank's own
+# lines above give its own medians, no higher than the pair's: a step of the pair ends only
+# when both ranks have finished, so section 8 reads the pair's line. Read the predictions
+# as one run's.
 
 
 # %% [markdown]
@@ -1779,12 +1791,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 872 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
 # 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1705 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1671 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1838,7 +1850,9 @@ print(batch_norm.output)
 
 # %% [markdown]
 # Each shard's mean differs from the whole batch's, and in this batch shards of 4 images
-# strayed further than shards of 32 (the `gap larger` line). The converted model's
+# strayed further than shards of 32 (the `gap larger` line). That line sets an average
+# over 8 batches of 4 images per process against a single batch of 32 per process
+# (`over 1 batch(es)`): one draw, not a rule. The converted model's
 # forward pass needs a GPU or another accelerator, so on this CPU the script prints
 # PyTorch's `ValueError`.
 #

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -326,7 +327,7 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
         for name, work in works.items():
             work()
             timed[name] = 0.001
-        return timed
+        return timed, {name: 0.002 for name in timed}  # its own, then the slowest rank's
 
     @contextlib.contextmanager
     def no_sync():
@@ -356,8 +357,35 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
         assert calls == expected
     # The lines the script prints are the ones read_comm_cost, the lesson's reader, reads.
     cost = read_comm_cost("\n".join(printed))
-    assert cost.median[4]["no_sync"] == pytest.approx(1.0)
-    assert cost.median[4]["double"] == pytest.approx(1.0)
+    assert cost.per_rank[4][1]["no_sync"] == pytest.approx(1.0)
+    assert cost.together[4]["no_sync"] == pytest.approx(2.0)  # the slowest rank's line
+    assert cost.together[4]["double"] == pytest.approx(1.0)  # rank 0's own, alone
+
+
+def test_the_timing_script_counts_each_repeat_s_slowest_rank_then_takes_the_median(monkeypatch):
+    # One work, 3 repeats. This rank took 1, 5 and 2 s; the other rank 4, 1 and 3 s. Each
+    # repeat waits for the slower: 4, 5 and 3 s, median 4 s, which neither rank's own
+    # median (2 and 3 s) nor their largest (3 s) gives.
+    script = lesson_script("comm_cost.py")
+    namespace = {"__name__": "comm_cost"}
+    exec(compile(script.split("with process_group(")[0], "comm_cost.py", "exec"), namespace)
+    monkeypatch.setitem(namespace, "REPEATS", 3)
+    monkeypatch.setitem(namespace, "WARM_UP", 0)
+    clock = iter([0.0, 1.0, 0.0, 5.0, 0.0, 2.0])  # start, end of each repeat
+    monkeypatch.setitem(namespace, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    other_rank = torch.tensor([[4.0, 1.0, 3.0]])
+    reduced = []
+
+    def all_reduce(tensor, op=None, **kw):
+        reduced.append(op)
+        tensor.copy_(torch.maximum(tensor, other_rank))  # the other rank's times, as MAX would
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    monkeypatch.setattr(dist, "barrier", lambda *args, **kw: None)
+    own, together = namespace["median_seconds"]({"work": lambda: None}, torch.device("cpu"))
+    assert own == {"work": 2.0}
+    assert together == {"work": 4.0}
+    assert reduced == [dist.ReduceOp.MAX]  # once, after every clock had stopped
 
 
 def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_like, tmp_path):

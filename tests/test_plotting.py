@@ -286,7 +286,7 @@ def test_show_prediction_makes_no_float64_on_a_device():
 
 def test_plot_running_totals_draws_a_line_per_way_and_marks_where_they_cross():
     totals = {"(a) slow": [0.0, 6.0, 12.0, 18.0], "(b) one-off": [5.0, 6.5, 7.0, 7.5]}
-    fig = plotting.plot_running_totals(totals, title="payback", where="cpu")
+    fig = plotting.plot_running_totals(totals, "cpu", "payback")  # plot_epoch_times' order
     assert isinstance(fig, Figure) and not plt.get_fignums()
     ax = fig.axes[0]
     assert [list(line.get_xdata()) for line in ax.lines] == [[0, 1, 2, 3]] * 2
@@ -294,37 +294,75 @@ def test_plot_running_totals_draws_a_line_per_way_and_marks_where_they_cross():
     taken = {to_hex(colour) for colour in ("tab:orange", "tab:blue")}  # plot_epoch_parts'
     assert not {to_hex(line.get_color()) for line in ax.lines} & taken
     # (b) is 0.5 s ahead of (a) after epoch 1 and 5 s behind after epoch 2: on the straight
-    # line between, the gap closes 1/11 of the way along, at 6 + 6/11 seconds.
+    # line between, the gap closes 1/11 of the way along, at 6 + 6/11 seconds. Drawn, not
+    # measured: the cross is hollow, and its legend entry says so.
     ((cross,),) = [collection.get_offsets() for collection in ax.collections]
     assert tuple(cross) == pytest.approx((1 + 1 / 11, 6 + 6 / 11))
+    assert ax.collections[0].get_facecolor().size == 0  # no fill
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend == ["(a) slow", "(b) one-off", "the lines cross"]
+    assert legend == ["(a) slow", "(b) one-off", "lines cross (between epochs, drawn straight)"]
     assert {"18.0 s", "7.5 s"} <= {text.get_text() for text in ax.texts}  # each line's end
-    assert "cpu" in ax.get_ylabel() and ax.get_title() == "payback"
+    assert ax.get_ylabel() == "seconds so far on cpu" and ax.get_title() == "payback"
 
 
 def test_plot_running_totals_marks_no_cross_where_lines_only_start_together_or_touch():
-    # Both start at 0 (no one-off): not a crossing. Touching at epoch 1, then swapping: one
-    # crossing, at the epoch where they met.
-    apart = plotting.plot_running_totals({"a": [0.0, 1.0, 2.0], "b": [0.0, 2.0, 4.0]}, title="")
+    # Both start at 0 (no one-off): not a crossing.
+    apart = plotting.plot_running_totals({"a": [0.0, 1.0, 2.0], "b": [0.0, 2.0, 4.0]}, "cpu", "")
     assert not apart.axes[0].collections
-    assert apart.axes[0].get_ylabel() == "seconds so far"  # no device named
-    touch = plotting.plot_running_totals({"a": [0.0, 2.0, 4.0], "b": [1.0, 2.0, 3.0]}, title="")
+    # Touching at epoch 1 without swapping: a below b before and after. No crossing.
+    touch = plotting.plot_running_totals({"a": [0.0, 2.0, 4.0], "b": [1.0, 2.0, 5.0]}, "cpu", "")
+    assert not touch.axes[0].collections
+    # Equal over a run of epochs (1 to 3), still in the same order after: no crossing.
+    run = {"a": [0.0, 2.0, 3.0, 4.0, 5.0], "b": [1.0, 2.0, 3.0, 4.0, 6.0]}
+    assert not plotting.plot_running_totals(run, "cpu", "").axes[0].collections
+
+
+def test_plot_running_totals_marks_a_swap_after_equal_epochs_where_they_first_met():
+    # Touching at epoch 1, then swapping: one crossing, at the epoch where they met, a
+    # measured point (filled), with its own legend entry.
+    touch = plotting.plot_running_totals({"a": [0.0, 2.0, 4.0], "b": [1.0, 2.0, 3.0]}, "cpu", "")
     ((cross,),) = [collection.get_offsets() for collection in touch.axes[0].collections]
     assert tuple(cross) == (1.0, 2.0)
+    assert touch.axes[0].collections[0].get_facecolor().size > 0  # filled
+    legend = [text.get_text() for text in touch.axes[0].get_legend().get_texts()]
+    assert legend[-1] == "lines meet at an epoch, then swap"
+    # Equal over a run of epochs (1 to 3), then swapped: still one crossing, at epoch 1.
+    run = {"a": [0.0, 2.0, 3.0, 4.0, 6.0], "b": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    ((cross,),) = [
+        c.get_offsets() for c in plotting.plot_running_totals(run, "cpu", "").axes[0].collections
+    ]
+    assert tuple(cross) == (1.0, 2.0)
+
+
+def test_plot_running_totals_marks_every_pair_of_three_lines():
+    # a crosses b between epochs 1 and 2 (the gap goes from -1.5 to +1: 0.6 of the way, at
+    # 3 + 0.6 x 3 = 4.8 s) and c between epochs 0 and 1 (halfway, at 1.5 s); b stays above c.
+    totals = {"a": [0.0, 3.0, 6.0], "b": [4.0, 4.5, 5.0], "c": [1.0, 2.0, 3.0]}
+    fig = plotting.plot_running_totals(totals, "cuda", "three")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 and len({line.get_color() for line in ax.lines}) == 3
+    (crosses,) = [collection.get_offsets() for collection in ax.collections]
+    assert sorted(crosses.tolist()) == [pytest.approx([0.5, 1.5]), pytest.approx([1.6, 4.8])]
 
 
 @pytest.mark.parametrize(
     "totals, message",
     [
-        ({}, "at least two totals"),
+        ({}, "at least one line"),
         ({"a": [5.0]}, "at least two totals"),
         ({"a": [0.0, 1.0], "b": [0.0, 1.0, 2.0]}, "same number of totals"),
         ({"a": [0.0, 3.0, 2.0]}, r"never fall, but 'a' does at epoch 2.*accumulate"),
         ({f"line {n}": [0.0, 1.0] for n in range(7)}, "at most 6 lines"),
+        ({"a": [0.0, float("nan"), 2.0]}, r"finite numbers of seconds, but 'a'.*NaN"),
+        ({"a": [0.0, 1.0, float("inf")]}, r"finite numbers of seconds, but 'a'"),
     ],
-    ids=["empty", "one-total", "lengths", "per-epoch", "seven"],
+    ids=["empty", "one-total", "lengths", "per-epoch", "seven", "nan", "infinite"],
 )
 def test_plot_running_totals_rejects_bad_totals(totals, message):
     with pytest.raises(ValueError, match=message):
-        plotting.plot_running_totals(totals, title="")
+        plotting.plot_running_totals(totals, "cpu", "")
+
+
+def test_plot_running_totals_needs_where():
+    with pytest.raises(TypeError):
+        plotting.plot_running_totals({"a": [0.0, 1.0]}, title="")  # where is required

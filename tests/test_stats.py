@@ -8,8 +8,8 @@ from course_utils.stats import (
     T_95,
     difference_se,
     paired_changes,
+    rule_word,
     single_run_changes,
-    verdict,
 )
 
 
@@ -43,10 +43,26 @@ def test_points_or_empty_counts_are_refused_with_the_fix(args, message):
         difference_se(*args)
 
 
+def _t_coverage(t: float, df: int, steps: int = 20_000) -> float:
+    """P(|T| <= t) for Student's t with df degrees of freedom, by Simpson's rule."""
+    log_scale = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def density(x: float) -> float:
+        return math.exp(log_scale - (df + 1) / 2 * math.log1p(x * x / df))
+
+    width = t / steps
+    inner = sum((4 if i % 2 else 2) * density(i * width) for i in range(1, steps))
+    return 2 * width / 3 * (density(0.0) + inner + density(t))
+
+
 def test_the_t_table_holds_the_two_sided_95_values_and_names_a_df_it_lacks():
-    assert T_95[2] == 4.30  # three seeds
-    assert [T_95[df] for df in (1, 10)] == [12.71, 2.23]
-    assert list(T_95.values()) == sorted(T_95.values(), reverse=True)  # falling towards 2
+    # Every value, to three decimals, from a printed t-table (two-sided 95%).
+    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+    assert list(T_95) == list(range(1, 11))
+    assert [T_95[df] for df in range(1, 11)] == table
+    assert f"{T_95[2]:.2f}" == "4.30"  # three seeds, as the lesson prints it
+    for df, t in T_95.items():  # each is the 95% point, to its three decimals
+        assert _t_coverage(t - 0.0005, df) < 0.95 < _t_coverage(t + 0.0005, df), df
     for df in (0, 11):
         with pytest.raises(ValueError, match=rf"df must be .* 1 to 10 .*got {df}"):
             T_95[df]
@@ -55,17 +71,30 @@ def test_the_t_table_holds_the_two_sided_95_values_and_names_a_df_it_lacks():
 @pytest.mark.parametrize(
     "mean, se, df, word",
     [
-        (4.30, 1.0, 2, "not shown"),  # exactly t standard errors: not more than t
-        (4.31, 1.0, 2, "up"),
-        (-4.31, 1.0, 2, "down"),
-        (3.0, 1.0, 2, "not shown"),  # beyond two SE, but three seeds need 4.30
+        (4.303, 1.0, 2, "not shown"),  # exactly t standard errors: not more than t
+        (4.304, 1.0, 2, "up"),
+        (-4.304, 1.0, 2, "down"),
+        (3.0, 1.0, 2, "not shown"),  # beyond two SE, but three seeds need 4.303
         (3.0, 1.0, 10, "up"),  # many runs: t near 2
         (0.0, 0.0, 2, "not shown"),
-        (0.5, 0.0, 2, "up"),  # every change equal: any mean but 0 is shown
+        # Every change equal, so SE 0: the accuracies' 0.02-point steps, not certainty.
+        (0.5, 0.0, 2, "not shown"),
+        (-0.5, 0.0, 2, "not shown"),
     ],
 )
 def test_a_change_is_shown_only_beyond_t_standard_errors(mean, se, df, word):
-    assert verdict(mean, se, df) == word
+    assert rule_word(mean, se, df) == word
+
+
+def test_three_equal_changes_are_not_shown():
+    # Three seeds whose accuracies all moved by the same 0.02-point step: SE 0.
+    table = paired_changes(
+        {"before": [0.4, 0.41, 0.42], "after": [0.4002, 0.4102, 0.4202]},
+        {"one step": ("before", "after")},
+    )["one step"]
+    assert table["changes"] == pytest.approx([0.02, 0.02, 0.02])  # equal, but for rounding
+    assert table["se"] == 0.0
+    assert table["rule_word"] == "not shown"
 
 
 @pytest.mark.parametrize(
@@ -74,7 +103,7 @@ def test_a_change_is_shown_only_beyond_t_standard_errors(mean, se, df, word):
 )
 def test_a_negative_se_or_a_df_outside_the_table_is_refused(args, message):
     with pytest.raises(ValueError, match=message):
-        verdict(*args)
+        rule_word(*args)
 
 
 FINALS = {  # three seeds each, as fractions
@@ -93,14 +122,14 @@ def test_paired_changes_rows_by_hand():
     assert steady["mean"] == pytest.approx(5.0)
     assert steady["se"] == pytest.approx(1.0 / math.sqrt(3))  # stdev 1, three seeds
     assert steady["df"] == 2
-    assert steady["needed"] == pytest.approx(4.30 / math.sqrt(3))
-    assert steady["verdict"] == "up"  # 8.7 SE from 0
+    assert steady["needed"] == pytest.approx(4.303 / math.sqrt(3))
+    assert steady["rule_word"] == "up"  # 8.7 SE from 0
     uneven = table["uneven gain"]
     assert uneven["se"] == pytest.approx(2.0 / math.sqrt(3))  # stdev 2
     assert uneven["mean"] / uneven["se"] == pytest.approx(2.598, abs=1e-3)
-    assert uneven["verdict"] == "not shown"  # beyond two SE, within 4.30
+    assert uneven["rule_word"] == "not shown"  # beyond two SE, within 4.303
     backwards = paired_changes(FINALS, {"loss": ("steady", "base")})["loss"]
-    assert backwards["verdict"] == "down"
+    assert backwards["rule_word"] == "down"
 
 
 def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
@@ -112,7 +141,7 @@ def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
         finals[f"noise {row}"] = [0.5 + draw.gauss(0.0, 0.01) for _ in range(3)]
         compared[f"noise {row}"] = ("base", f"noise {row}")
     table = paired_changes(finals, compared)
-    called = sum(row["verdict"] != "not shown" for row in table.values()) / len(table)
+    called = sum(row["rule_word"] != "not shown" for row in table.values()) / len(table)
     assert called == pytest.approx(0.05, abs=0.01)
 
 
@@ -122,6 +151,7 @@ def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
         (FINALS, {"x": ("base", "other")}, "names the recipe 'other'"),
         ({**FINALS, "steady": [0.45, 0.48]}, {"x": ("base", "steady")}, "as many seeds"),
         ({"base": [0.4], "steady": [0.45]}, {"x": ("base", "steady")}, "at least two"),
+        ({"base": [0.4] * 12, "steady": [0.45] * 12}, {"x": ("base", "steady")}, "at most 11"),
         ({**FINALS, "steady": [45.0, 48.0, 45.0]}, {"x": ("base", "steady")}, "between 0 and 1"),
     ],
 )
@@ -139,8 +169,8 @@ def test_single_run_changes_use_root_two_times_the_seed_sd():
     for row in table.values():
         assert row["se"] == pytest.approx(math.sqrt(2))
         assert row["df"] == 2
-        assert row["needed"] == pytest.approx(4.30 * math.sqrt(2))  # 6.08 points
-    words = [row["verdict"] for row in table.values()]
+        assert row["needed"] == pytest.approx(4.303 * math.sqrt(2))  # 6.09 points
+    words = [row["rule_word"] for row in table.values()]
     assert words == ["up", "not shown", "down"]
 
 
@@ -150,6 +180,7 @@ def test_single_run_changes_use_root_two_times_the_seed_sd():
         ({"a": 30.0, "b": 0.4}, [0.40, 0.42, 0.41], r"accuracies\['a'\].*between 0 and 1"),
         ({"a": 0.3, "b": 0.4}, [40.0, 42.0, 41.0], "seed_finals.*between 0 and 1"),
         ({"a": 0.3, "b": 0.4}, [0.40], "at least two"),
+        ({"a": 0.3, "b": 0.4}, [0.40, 0.42] * 6, "at most 11"),
     ],
 )
 def test_single_run_changes_refuse_points_or_one_seed(accuracies, seed_finals, message):

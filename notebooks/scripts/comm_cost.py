@@ -8,7 +8,10 @@ of as many numbers as the model's gradients, timed between the steps, and the st
 on twice the images (what one process does to train on the same effective batch; rank 0
 times it while the other processes wait at a barrier, so that nothing competes with it,
 as nothing would with one process). Each is the median of many repeats, timed in turn,
-and each timing starts when all processes are ready.
+and each timing starts when all processes are ready. Every process prints its own medians;
+rank 0 also prints the processes' figures together: a step of the group ends when its
+slowest process ends, so each repeat counts the slowest process's time (an all-reduce with
+MAX, once the clocks have stopped), and the figure is the median of those.
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -29,11 +32,14 @@ from course_utils.models import MLP
 REPEATS, WARM_UP = 120, 20
 
 
-def median_seconds(works: dict, device: torch.device) -> dict:
-    """The median time of each of ``works`` over REPEATS rounds, after WARM_UP rounds.
+def median_seconds(works: dict, device: torch.device) -> tuple[dict, dict]:
+    """The median time of each of ``works`` over REPEATS rounds, after WARM_UP rounds:
+    this process's own, then the slowest process's, round by round.
 
     Each round times every work once, in turn, so that a busy moment of the machine
-    slows all of them alike.
+    slows all of them alike. Returns two dicts, work -> seconds: the median of this
+    process's own times, and the median over the rounds of each round's largest time of
+    any process (the time they all wait for), the same in every process.
     """
     times = {name: [] for name in works}
     for repeat in range(WARM_UP + REPEATS):
@@ -44,7 +50,13 @@ def median_seconds(works: dict, device: torch.device) -> dict:
             synchronize(device)  # on a GPU, wait for the queued work to finish
             if repeat >= WARM_UP:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    own = {name: statistics.median(values) for name, values in times.items()}
+    # Once every clock has stopped: each round's time of the slowest process, a row per work.
+    slowest = torch.tensor(list(times.values()), device=device)  # float32: ample for ms
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    rows = zip(times, slowest.tolist(), strict=True)
+    together = {name: statistics.median(row) for name, row in rows}
+    return own, together
 
 
 def sgd_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -80,7 +92,7 @@ def time_one_size(batch_size: int, group) -> None:
         if group.rank == 0:  # the others go straight on to the next barrier and wait there
             sgd_step(alone, double_images, double_labels)
 
-    medians = median_seconds(
+    medians, together = median_seconds(
         {
             "compute": lambda: sgd_step(alone, images, labels),
             "ddp": lambda: sgd_step(ddp, images, labels),
@@ -103,6 +115,12 @@ def time_one_size(batch_size: int, group) -> None:
     rank_print(
         f"batch {batch_size} per process: rank 0 alone (the others waiting at a barrier), "
         f"step on {2 * batch_size} images {medians['double'] * 1e3:.3f} ms"
+    )
+    ms = {name: seconds * 1e3 for name, seconds in together.items()}
+    rank_print(
+        f"batch {batch_size} per process, each repeat the slowest rank's time: step without "
+        f"communication {ms['compute']:.3f} ms, DDP step {ms['ddp']:.3f} ms, DDP step inside "
+        f"no_sync {ms['no_sync']:.3f} ms, all-reduce between the steps {ms['exchange']:.3f} ms"
     )
 
 
