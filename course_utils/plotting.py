@@ -546,6 +546,13 @@ def plot_running_totals(totals: dict[str, Sequence[float]], where: str, title: s
                 f"running totals must be finite numbers of seconds, but {name!r} holds "
                 f"{list(values)}: drop or re-time the epochs that gave NaN or infinity"
             )
+        below_zero = [epoch for epoch, value in enumerate(values) if value < 0]
+        if below_zero:
+            raise ValueError(
+                f"running totals are seconds spent, never below 0, but {name!r} holds "
+                f"{values[below_zero[0]]} at epoch {below_zero[0]}: a one-off cost and an "
+                "epoch's time are 0 or more; check how those seconds were measured"
+            )
         falls = [epoch for epoch in range(1, len(values)) if values[epoch] < values[epoch - 1]]
         if falls:
             raise ValueError(

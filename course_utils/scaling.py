@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -88,27 +89,48 @@ class CommCost:
     together: dict[int, dict[str, float]]
 
 
+def _repeated(keys: list) -> list:
+    """The keys that occur more than once in ``keys``, sorted."""
+    return sorted(key for key, count in Counter(keys).items() if count > 1)
+
+
 def read_comm_cost(output: str) -> CommCost:
     """Read the timings that ``comm_cost.py`` printed; return them as a ``CommCost``.
 
     Raises ``ValueError``, naming what is missing, when the output lacks a batch size's
-    lines (for example a launch that failed part way). Lesson 06.
+    lines (for example a launch that failed part way), when a batch size's ranks are not
+    exactly 0 to N - 1, or when a line appears twice for the same batch size (and rank),
+    as when two launches' outputs are joined. Lesson 06.
     """
+    timing = [(int(batch), int(rank), times) for rank, batch, *times in _TIMING.findall(output)]
+    double_lines = [(int(batch), float(ms)) for batch, ms in _DOUBLE.findall(output)]
+    together_lines = [(int(batch), ms) for batch, *ms in _TOGETHER.findall(output)]
+    # A batch size timed twice (two launches' outputs joined, say): which line would count?
+    twice = [f"rank {r}'s line at {b}" for b, r in _repeated([(b, r) for b, r, _ in timing])]
+    twice += [f"rank 0 alone at {b}" for b in _repeated([b for b, _ in double_lines])]
+    twice += [f"the slowest rank's at {b}" for b in _repeated([b for b, _ in together_lines])]
+    if twice:
+        raise ValueError(
+            f"comm_cost.py's output has a line twice ({', '.join(twice)}): pass one launch's "
+            "output only"
+        )
     per_rank: dict[int, dict[int, dict[str, float]]] = {}
-    for rank, batch, *times in _TIMING.findall(output):
-        per_rank.setdefault(int(batch), {})[int(rank)] = _parts(*map(float, times))
-    double = {int(batch): float(ms) for batch, ms in _DOUBLE.findall(output)}
-    together = {int(batch): _parts(*map(float, ms)) for batch, *ms in _TOGETHER.findall(output)}
+    for batch, rank, times in timing:
+        per_rank.setdefault(batch, {})[rank] = _parts(*map(float, times))
+    double = dict(double_lines)
+    together = {batch: _parts(*map(float, ms)) for batch, ms in together_lines}
     missing = set(per_rank) ^ set(double) or set(per_rank) ^ set(together)
     # Every batch size needs a line from every rank: a launch cut short would pass unseen.
     ranks_seen = {batch: sorted(ranks) for batch, ranks in per_rank.items()}
     uneven = len({tuple(ranks) for ranks in ranks_seen.values()}) > 1
-    if not per_rank or missing or uneven:
+    # ... and from ranks 0 to N - 1 exactly: a lost rank 0 (or a stray rank) as well.
+    gaps = any(ranks != list(range(len(ranks))) for ranks in ranks_seen.values())
+    if not per_rank or missing or uneven or gaps:
         raise ValueError(
             "comm_cost.py's output lacks some timing lines "
             f"(batches with ranks' lines: {sorted(per_rank)}, with rank 0 alone: "
             f"{sorted(double)}, with the slowest rank's: {sorted(together)}, ranks per "
-            f"batch: {ranks_seen}); run its launch again"
+            f"batch: {ranks_seen}, each batch's ranks must be 0 to N - 1); run its launch again"
         )
     for batch, ms in double.items():
         together[batch]["double"] = ms

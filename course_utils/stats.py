@@ -6,10 +6,11 @@ its standard error, sqrt(p (1 - p) / n). Lesson 03 works this out by hand; lesso
 ``SAME_ACCURACY`` where one model's accuracy is measured twice.
 
 Two training runs differ by more than which examples were drawn: the seed alone moves a
-recipe's accuracy. Lesson 05 reads every change with one rule: a change is shown when its
-mean is more than t standard errors from 0, t the t-table's two-sided 95% value for the
-degrees of freedom (``T_95``, ``rule_word``). ``paired_changes`` applies it to changes read
-seed by seed; ``single_run_changes`` to differences of single runs.
+recipe's accuracy. Lesson 05 reads every change with one rule, with no exceptions: a change
+is shown when its mean is more than t standard errors from 0, |mean| > t x SE, t the
+t-table's two-sided 95% value for the degrees of freedom (``T_95``, ``rule_word``). So an
+SE of 0 shows any mean but 0, and a mean of 0 is never shown. ``paired_changes`` applies
+the rule to changes read seed by seed; ``single_run_changes`` to differences of single runs.
 """
 
 from __future__ import annotations
@@ -91,13 +92,14 @@ def difference_se(first: float, first_count: int, second: float, second_count: i
 def rule_word(mean: float, se: float, df: int) -> str:
     """The lesson's one rule for a change, as a word: ``"up"`` or ``"down"`` if ``|mean|`` is
     more than ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"not shown"`` (the runs
-    could not tell; not "no change"). A ``se`` of 0 is ``"not shown"`` too: equal changes
-    come from accuracies measured in steps (0.02 points on 5,000 images), not certainty.
-    Raises ValueError for a negative or missing ``se`` and for ``df`` outside
-    ``T_95``. Introduced in lesson 05."""
+    could not tell; not "no change"). The plain inequality, with no exception: an ``se`` of
+    0 shows any ``mean`` but 0, and a ``mean`` of 0 is never shown. Raises ValueError for
+    ``df`` outside ``T_95`` (whatever ``se`` is) and for a negative or missing ``se``.
+    Introduced in lesson 05."""
+    t = T_95[df]  # first, so that a bad df is refused even where se would decide alone
     if not se >= 0:  # also catches NaN
         raise ValueError(f"se must be a standard error, 0 or more, got {se}")
-    if se > 0 and abs(mean) > T_95[df] * se:
+    if abs(mean) > t * se:
         return "up" if mean > 0 else "down"
     return "not shown"
 
@@ -119,9 +121,9 @@ def paired_changes(
     Returns what changed -> a dict, in the order of ``compared``: ``changes``, the after
     recipe's accuracy minus the before recipe's within each seed, in points (100 times the
     fractions' difference); ``mean``, their mean; ``se``, the mean's standard error,
-    stdev(changes) / sqrt(n) for n seeds (0 if the changes are equal but for float
-    rounding); ``df``, n - 1; ``needed``, ``T_95[df] * se``, the size the mean had to pass
-    to be shown; ``rule_word``, the rule's word. Introduced in
+    stdev(changes) / sqrt(n) for n seeds; ``df``, n - 1; ``needed``, ``T_95[df] * se``, the
+    size the mean had to pass to be shown; ``rule_word``, the rule's word (equal changes
+    have an SE of 0, or one of float rounding, so any mean but 0 is shown). Introduced in
     lesson 05."""
     counts = {name: len(accuracies) for name, accuracies in finals.items()}
     if len(set(counts.values())) != 1 or not 2 <= min(counts.values(), default=0) <= _MOST_SEEDS:
@@ -144,8 +146,6 @@ def paired_changes(
         ]
         mean, df = statistics.mean(changes), len(changes) - 1
         se = statistics.stdev(changes) / math.sqrt(len(changes))
-        if all(math.isclose(c, changes[0], rel_tol=1e-9, abs_tol=1e-9) for c in changes):
-            se = 0.0  # equal changes, but for float rounding: rule_word reads them as SE 0
         table[what] = {
             "changes": changes,
             "mean": mean,

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1197 MB. The course's
+# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1181 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,8 +193,8 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 
 # %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
-# Untimed, to pay the library's first-use set-up before any clock runs: one product of other
-# shapes on each device. "cold" below is then the first product of each size.
+# An untimed warm-up before any clock runs: one product of other shapes on each device.
+# "cold" below is then the first product of each size.
 for each_device in devices:
     torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
@@ -216,18 +216,18 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **165.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **46.9
+# **174.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **44.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for a larger loss (Appendix E).
 #
-# An untimed product of other shapes ran first, to pay the library's first-use set-up.
-# After it, the cold product took
-# **1369.4**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
-# 64 x 64, and **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 -->
-# times at 2048 x 2048.
-# Each cold figure is one product: a rough reading.
+# After an untimed warm-up, the first product of each size can still pay a one-off cost:
+# here
+# **1221.5**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# 64 x 64, **1.4**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
+# 2048 x 2048 (one product each; look for wide swings between runs). Never time a first
+# call.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -293,8 +293,8 @@ except RuntimeError as error:
 # [#139550](https://github.com/pytorch/pytorch/issues/139550),
 # [#189690](https://github.com/pytorch/pytorch/issues/189690)).
 #
-# On a CUDA GPU, look for `non_blocking=True` to return far sooner than its copy finishes,
-# and `non_blocking=False` only when the copy is done (timed below):
+# On a CUDA GPU, look for `non_blocking=True` to return far sooner than its copy finishes
+# (timed below):
 
 # %%
 if device.type == "cuda":
@@ -382,8 +382,8 @@ hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU,
 print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
-# **The evaluation pass** is lesson 03's, on the device. It keeps lesson 03's `.item()`
-# calls for simplicity: only 20, against 80 training steps. On a GPU we expect each to
+# **The evaluation pass** is lesson 03's, on the device, `.item()` calls included: two per
+# batch of 1,000 images, 20 in all, against 80 training steps. On a GPU we expect each to
 # make Python wait.
 
 # %%
@@ -525,10 +525,10 @@ class TimedBatches:
 
 # %% [markdown]
 # **How we time an epoch.** By the median `train_seconds` of the later epochs. The first
-# can pay one-off costs (Appendix B shows each). `fit`'s lines also time validation,
-# through each pipeline's own loader: compare `train_seconds` only. On a GPU,
-# `TimedBatches`' `synchronize` calls stop each batch's copy from overlapping the step
-# before: its epochs are an instrumented loop's. On a CPU the calls do nothing.
+# can pay one-off costs (Appendix B). `fit`'s lines also time validation: compare
+# `train_seconds` only. On a GPU, `TimedBatches`' extra `synchronize` calls can slow the
+# loop a little: look for its epochs to run slower than an untimed loop's. On a CPU they
+# do nothing.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -576,7 +576,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.21 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.06 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`), with no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -659,11 +659,11 @@ print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
+# `fit`'s accuracies rest on one shuffle seed (Appendix B: how far the order alone moves
+# them).
+#
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
-# loader keeps (a)'s settings over ready tensors (Appendix B). The table holds the
-# figure's bars in seconds. A bar ends at the median of its dots, the later epochs
-# (halfway between them, with two): *epoch* in the table. *waiting* is its median wait for
-# batches (orange), *rest* the difference (blue).
+# loader keeps (a)'s settings over ready tensors (Appendix B):
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -721,13 +721,16 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
+# Each bar is one pipeline's median later epoch: orange, waiting for batches; blue,
+# everything else; dots, single later epochs.
+#
 # On this CPU, (a) spent
-# **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.66 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b). In the control (one run), ready tensors removed
-# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**3.07 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
+# **3.19 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.53 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long
+# as (b). In the control (one run), ready tensors removed a share of
+# **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
+# (**2.97 s**<!-- output: wait removed by ready tensors -->). Each fetch, through
 # `Subset`'s index lookup, makes a PIL image (torchvision's source: `MNIST.__getitem__`)
 # before `ToTensor` and `Normalize`: the work removed, done once in (b). Fetching and
 # collating still took
@@ -909,7 +912,7 @@ for round_number in range(wide_epochs):
 # %% [markdown]
 # **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
 # epoch time over the arm's. Within the *tie band*, from 1 / 1.1 (about 0.91) to 1.1
-# (`TIE` = 0.10 in `course_utils.rounds`: a fixed margin, not measured noise), a round is
+# (`TIE` = 0.10: a fixed margin, not measured noise), a round is
 # a tie; a winner needs every later round to agree:
 
 # %%
@@ -948,6 +951,8 @@ for arm, speed_ups in speed_ups_of.items():
     rounds = verdicts[arm]
     assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
 print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
+
+# %%
 for arm, rounds in verdicts.items():
     print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
@@ -967,14 +972,14 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.46**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->. All
-# **2**<!-- output: compiled, rounds above 1 (any size) --> compiled rounds leaned faster,
-# each within the tie band. The arms' validation
-# accuracies, to four digits:
+# slower**<!-- says: compiled against float32, verdict -->, above 1 (by any margin) in
+# **1**<!-- output: compiled, rounds above 1 (any size) --> of them. The arms' validation
+# accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
-# **91.08%**<!-- output: float32 validation accuracy -->).
+# **91.08%**<!-- output: float32 validation accuracy -->). On Colab's T4 the bfloat16 arm
+# may be missing (a printed line above says why).
 #
 # **What compiling cost**, and its payback:
 
@@ -997,8 +1002,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **17.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **16.7 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training; epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->. Appendix F estimates
 # compiling's largest possible gain.
@@ -1013,21 +1018,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **46.9
+# - On this CPU 64 x 64 products ran at **44.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **165.4
+#   a second, 2048 x 2048 ones at **174.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **15.4 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.66 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.19 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.53 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.99 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **17.08 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1058,10 +1063,7 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 #    moving each batch to the device `on` (the model is already there). It returns the
 #    epoch's time in seconds, read after `synchronize(on)` has waited for the queued
 #    steps.
-# 2. Move the batches with `non_blocking=True` on a CUDA GPU only
-#    (`non_blocking=on.type == "cuda"`). There `exercise_loader(on)` (defined in the next
-#    cell) hands out pinned
-#    batches, as section 4's loader did, so the copy is queued and Python goes on.
+# 2. Copy with `non_blocking=on.type == "cuda"`: `exercise_loader(on)` pins for CUDA only.
 # 3. As in section 4's loop, do not copy the loss to the CPU inside the loop
 #    (`loss.item()`, `float(loss)`, `print(loss)`) or call `synchronize` there: on a GPU
 #    we expect each to make Python wait for the step.
@@ -1185,22 +1187,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.49 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.45 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.24 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.08**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **37.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **31.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **109.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **127.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **46.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **44.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **165.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **174.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1337,24 +1339,25 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.243 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.110 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.209 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **0.993 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **15.19 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.08**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.73**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.79**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **13.03 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **0.97**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **0**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 0 faster, 4 tied, 3
+# **no clear winner: 2 faster, 5 tied, 0
 # slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
-# On the course's one H200 run (Appendix E), which timed sizes up to 1,024 only, a step
-# at 1,024 took 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
+# Quoted from the course's H200 run (RESULTS.md), not run in this notebook (Appendix E):
+# that run timed sizes up to 1,024 only, and a step at 1,024 took
+# 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
 # against 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's
 # 16-core CPU: about level (one rounded timing each). With a GPU, look for the last line to
 # name a size from which it wins, at 4,096 or 16,384 if anywhere: we expect a GPU's
@@ -1417,9 +1420,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch (Appendix B: (a)'s rest was
 # also longer, one run). It waited a median of
-# **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.19 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **3.21 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.06 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1444,7 +1447,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1469,9 +1472,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.99 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.08 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **0.98**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **0.99**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1503,7 +1506,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.46**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1646,27 +1649,27 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.93**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.2 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run). (a)'s own epochs spread over
-# **0.08 s**<!-- output: (a)'s epochs, slowest minus fastest (s) --> (slowest minus
+# **0.06 s**<!-- output: (a)'s epochs, slowest minus fastest (s) --> (slowest minus
 # fastest, a rough yardstick from few epochs). The lead is **beyond
 # it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->
 # (within it, the totals would be level within noise). One epoch later (a) had spent
-# **7.35 s**<!-- output: (a)'s total one epoch later (s) --> and (b)
-# **3.70 s**<!-- output: (b)'s total one epoch later, its one-off included (s) -->: a lead
+# **7.02 s**<!-- output: (a)'s total one epoch later (s) --> and (b)
+# **3.60 s**<!-- output: (b)'s total one epoch later, its one-off included (s) -->: a lead
 # **beyond it**<!-- says: (b)'s lead one epoch later, against the same spread -->. The
 # hollow cross marks where the straight lines drawn between epochs meet: a drawing, not a
 # measured moment.
 #
 # The two ways of counting differ in kind: the projection divides (b)'s one-off,
-# **3.21 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.06 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.72 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.66 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.53 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.53 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** A bar's parts equal the table's columns. Its blue
 # part is everything outside `next()`: the forward, backward, step and `fit`'s
@@ -1692,8 +1695,11 @@ print(f"gap between (a)'s rest and (b)'s (s): {rests_gap:.2f}")
 classic_rests = after_first([t - w for t, w in zip(classic_times, classic_waits, strict=True)])
 rests_spread = max(classic_rests) - min(classic_rests)
 print(f"(a)'s later epochs' rests, slowest minus fastest (s): {rests_spread:.2f}")
-if len(classic_rests) < 2:  # a smoke run's two epochs leave one later rest: no spread
-    rests_verdict = "not judged: one later epoch"
+later_count = len(classic_rests)
+if later_count < 3:  # too few epochs for a yardstick (a full run's 3 epochs leave 2)
+    rests_verdict = f"not judged ({later_count} later epoch{'s' * (later_count != 1)})"
+elif round(rests_spread, 2) == 0:  # printed as 0.00: no yardstick either
+    rests_verdict = "not judged (a spread of 0.00 s)"
 else:
     rests_verdict = f"{'within' if rests_gap < rests_spread else 'beyond'} it"
 print(f"that gap, against the spread of (a)'s later rests: {rests_verdict}")
@@ -1703,16 +1709,17 @@ tensor_seconds = later_epochs(tensor_times)[0]
 print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
 
 # %% [markdown]
-# Read these as rough sizes: the pipelines ran one after another, the ready tensors'
-# figures come from one epoch, and the spread of (a)'s rests from two. On this CPU the
-# blue parts, the same arithmetic, were
-# **0.38 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.19 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); against the
-# spread of (a)'s later epochs' rests (printed above), that gap was
-# **beyond it**<!-- says: that gap, against the spread of (a)'s later rests -->. The
-# ready-tensor control's second epoch spent
-# **0.21 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.42 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
+# figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
+# **0.34 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.19 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); the cause of
+# any difference was not measured. That gap, against the spread of (a)'s later epochs'
+# rests: **not judged (2 later
+# epochs)**<!-- says: that gap, against the spread of (a)'s later rests --> (a verdict
+# needs 3 later epochs or more, and a spread above 0). The ready-tensor control's second
+# epoch spent
+# **0.19 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.41 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -1991,10 +1998,11 @@ if half_seconds is not None:
 # ## Appendix E: The course's one GPU run, and yours
 #
 # This appendix extends sections 2, 6 and 7 and exercise 1 with the course's one run on
-# an NVIDIA H200 (as a script, with PyTorch 2.11; not the run shown here). Compare that
-# H200 with its own 16-core CPU, not with this notebook's times: another machine, another
-# PyTorch. On your own GPU, section 3's pinned-copy cell runs on CUDA only, and section
-# 6's CPU-against-GPU cell on any GPU, Apple's MPS included.
+# an NVIDIA H200. Every H200 figure here is quoted from the course's H200 run
+# (`benchmarks/RESULTS.md`; a script, PyTorch 2.11), not run in this notebook. Compare
+# that H200 with its own 16-core CPU, not with this notebook's times: another machine,
+# another PyTorch. On your own GPU, section 3's pinned-copy cell runs on CUDA only, and
+# section 6's CPU-against-GPU cell on any GPU, Apple's MPS included.
 #
 # **Section 6's pipelines.** Pipeline (b) took
 # 0.36 s<!-- source: benchmarks/RESULTS.md, one H200 run --> an epoch on the GPU and
@@ -2043,9 +2051,8 @@ if half_seconds is not None:
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
-# machine's own 16-core CPU, in milliseconds (from `benchmarks/RESULTS.md`, one run
-# each). Sections 2, 6 and 7 quote this CPU's figures, not these; the H200's are quoted
-# in the paragraphs above:
+# machine's own 16-core CPU, in milliseconds (one run each). Sections 2, 6 and 7 quote
+# this CPU's figures, not these; the H200's are quoted in the paragraphs above:
 #
 # | what was timed (one run each) | H200, ms | its CPU, ms |
 # |---|---:|---:|
@@ -2104,9 +2111,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.47 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.47 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.38 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.39 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.16 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2141,7 +2148,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.05**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.08**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2194,11 +2201,11 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.41**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **0.98**<!-- output: compiled median speed-up over float32 --> for it. bfloat16
+# **1.32**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **0.99**<!-- output: compiled median speed-up over float32 --> for it. bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2259,24 +2266,26 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.29 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.55**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.92**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.40**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.69**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.46**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **1.026**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
-# one run, which judges the prediction, not bfloat16. Two untested reasons a prediction
-# can miss: the share, from products timed alone, can be off, and autocast adds
-# operations that convert between the types (Appendix E).
+# **0.909**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
+# miss, either way: the share, from products timed alone, can be off; and the rest of the
+# epoch need not keep its time. Autocast adds operations that convert between the types
+# (slower; Appendix E), while the ReLUs and the gradients between layers work on bfloat16,
+# half float32's bytes (Appendix C; maybe faster).
 #
 # `model.compile()` compiles the model's `forward` and the backward of that forward. We
 # assume it fuses the ReLUs and other element-wise operations around the products,

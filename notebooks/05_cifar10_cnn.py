@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 300 s with a peak memory of 1410 MB. The course's
+# > 2 threads); the whole lesson ran in 282 s with a peak memory of 1423 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -67,7 +67,6 @@ import copy
 import functools
 import math
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -79,31 +78,22 @@ from torch.utils.data import Subset
 from torchvision.datasets import ImageFolder
 from torchvision.io import decode_image
 
-# The course's helpers; this lesson's statistics and layer helpers come where first used.
+# The course's helpers used from section 1 on; the others come where first used.
 from course_utils import (
     DeviceTensorLoader,
     ImageClassificationBase,
-    evaluate,
     fit,
     fit_one_cycle,
     get_default_device,
     to_device,
 )
 from course_utils.augment import batch_transform, random_crop, random_horizontal_flip
-from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.checks.lesson05 import check_exercise
 from course_utils.data import cifar10, dataset_to_tensors
-from course_utils.device import bfloat16_support
-from course_utils.fastnet import FastNet, TestTimeAugmentation, fit_fast
 from course_utils.memory import release_memory
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
-from course_utils.plotting import (
-    plot_confusion_matrix,
-    plot_history,
-    show_batch,
-    show_misclassified,
-)
+from course_utils.plotting import show_batch
 from course_utils.report import record_result
 from course_utils.settings import full_or_smoke, seed_everything, smoke_mode
 from course_utils.training import eval_mode, predict
@@ -495,9 +485,9 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
-# scaled to its own range, before and after training: look for smooth colour patches or
-# light-to-dark changes (many may still look noisy). Then the car and eight of its
-# first-layer *feature maps*, after the ReLU (in eval mode).
+# scaled to its own range, before and after training. Two epochs change them little: look
+# for slightly smoother tiles after training. Then the car and eight of its first-layer
+# *feature maps*, after the ReLU (in eval mode).
 
 
 # %%
@@ -606,7 +596,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. Against
 # the second MLP, the CNN's lead was
-# +10.7<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
+# +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
@@ -660,14 +650,14 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
-# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and its
-# lead from
-# **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
-# **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points. For the MLP, shuffling only renames its inputs; its change,
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> points, is from one
-# run. In this one run, the CNN led only while its filters saw neighbouring pixels together;
-# sharing filters over scattered pixels did not keep the lead.
+# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points, and
+# its lead of
+# **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
+# points vanished
+# (**-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+# points, one seed). For the MLP, shuffling only renames its inputs (its change:
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> points). The CNN led
+# only while its filters saw neighbouring pixels together.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
@@ -1032,8 +1022,9 @@ no_norm_name = "the recipe, without batch norm"
 # **One rule for every change.** For each seed, subtract the two recipes' accuracies.
 # Average the three differences; their SE (lesson 03) is their SD / √3. A change is
 # *shown* when the mean is more than t SE from 0, t the t-table's
-# 95%<!-- source: the t distribution, two-sided table --> value: 4.30 for three seeds,
-# near 2 for many (Appendix D: why not 2).
+# 95%<!-- source: the t distribution, two-sided table --> value. t is about 2 with many
+# seeds; with three, the SE is itself rough, so the bar rises to
+# 4.30<!-- output: t for 2 degrees of freedom --> (Appendix D's simulation).
 
 # %%
 from course_utils.stats import T_95, paired_changes
@@ -1093,11 +1084,10 @@ print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2
 # row not shown is one three seeds could not tell, not one without effect. The full
 # recipe's row had a threshold, t x SE, of
 # 2.62<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
-# points in these runs; a true change would need to be well above it to be shown reliably.
+# points in these runs.
 #
-# None of one-cycle, weight decay or clipping was shown to help in these
-# 48<!-- output: steps per recipe run -->-step runs. Section 7's GPU run keeps them: it was
-# built with them (Appendix D).
+# Section 7's GPU run keeps one-cycle, weight decay and clipping whatever their rows read:
+# it was built with them (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
@@ -1110,11 +1100,14 @@ print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2
 # (arXiv 2404.00498): a ConvNet with a tuned recipe, chosen by the course's benchmark
 # (Appendix A: its parts and the choice). Its peak learning rate, 2.0, is
 # 100<!-- output: FastNet's lr per small CNN's lr --> times the small CNN's. Appendix A
-# gives the reason: batch norm after a convolution makes the output ignore the weights'
-# size.
+# shows part of the reason: batch norm after a convolution makes the output ignore the
+# weights' size.
 
 
 # %%
+from course_utils.device import bfloat16_support
+from course_utils.fastnet import FastNet
+
 on_gpu = device.type == "cuda"
 resnet_width = 64 if on_gpu else 8  # also exercise 2's largest width
 resnet_epochs = full_or_smoke(full=16, smoke=1)  # on a CUDA GPU: lower it if too slow
@@ -1142,10 +1135,13 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# The network, built and trained (on a CPU, `FastNet`'s layers print first: Appendix A
-# lists each setting).
+# On a CPU, `FastNet`'s layers print first, then it trains. New here: fixed whitening
+# filters, GELU, label smoothing, Nesterov momentum, a triangular learning rate
+# (Appendix A opens each).
 
 # %%
+from course_utils.fastnet import fit_fast
+
 release_memory()
 seed_everything(0)
 network = build_network()
@@ -1199,6 +1195,8 @@ else:
     print(f"training images per epoch: {len(fast_loader) * fast_loader.batch_size:,}")
 
 # %%
+from course_utils.plotting import plot_history
+
 training_minutes = sum(epoch["train_seconds"] for epoch in network_history) / 60
 print(f"{network_name}, {len(network_history)} epochs, {count_parameters(network):,} parameters")
 record_result("strongest network validation accuracy", network_history[-1]["val_acc"])
@@ -1217,6 +1215,8 @@ plot_history(network_history, title=network_name)
 # as it is, mirrored, shifted by a pixel, both:
 
 # %%
+from course_utils.fastnet import TestTimeAugmentation
+
 with_tta = TestTimeAugmentation(network)
 car_views = [view.cpu() for view in with_tta.views(normalise(example_image.unsqueeze(0)))]
 show_batch(
@@ -1228,9 +1228,10 @@ show_batch(
 )
 
 # %% [markdown]
-# Does it help? Only the n images that exactly one way (with or without the views) gets
-# right can move the gain. Were the views no better, chance would move it by about √n
-# images (Appendix A). Keep them only above 2 √n.
+# Does it help? Count the validation images that exactly one of the two ways (with or
+# without the views) gets right: n. Were the views no better, each would be a coin toss,
+# and the gain would wobble by about √n images (Appendix A). Keep the views only if they
+# gain more than 2 √n images.
 
 # %%
 plain_predictions, plain_truth = predict(network, val_loader)
@@ -1308,6 +1309,8 @@ print(f"test against validation: {verdict}")
 # its three most frequent mistakes:
 
 # %%
+from course_utils.plotting import plot_confusion_matrix
+
 matrix = confusion_matrix(predicted_labels, true_labels, num_classes=10)
 mistakes = matrix.clone()
 mistakes.fill_diagonal_(0)  # keep only the wrong predictions
@@ -1325,6 +1328,8 @@ plot_confusion_matrix(matrix, classes)
 # confusions (titled true, predicted): what makes them hard at 32 x 32?
 
 # %%
+from course_utils.plotting import show_misclassified
+
 cat, dog = classes.index("cat"), classes.index("dog")
 cat_dog = ((true_labels == cat) & (predicted_labels == dog)) | (
     (true_labels == dog) & (predicted_labels == cat)
@@ -1356,6 +1361,8 @@ for index in range(4):
 # `build_network` loads it with `load_state_dict`:
 
 # %%
+import tempfile
+
 checkpoint_folder = Path(tempfile.mkdtemp(prefix="lesson05-"))  # a temporary folder
 weights_path = checkpoint_folder / "network_weights.pt"
 torch.save(network.state_dict(), weights_path)
@@ -1373,6 +1380,8 @@ del reloaded_by_hand, saved_weights, reloaded_weights
 # wrapper has no weights, so the checkpoint records whether to wrap the reloaded network.
 
 # %%
+from course_utils import evaluate
+from course_utils.checkpoint import load_checkpoint, save_checkpoint
 from course_utils.stats import SAME_ACCURACY
 
 checkpoint_path = checkpoint_folder / "network.pt"
@@ -1423,10 +1432,10 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against an MLP given about the CNN's training time, by
-#   +10.7<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->.
-#   With pixels shuffled its lead was
-#   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->:
-#   the MLP led (one run; seed 0 throughout).
+#   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
+#   (seed 0). With pixels shuffled the CNN's lead vanished
+#   (-3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+#   points, one seed).
 # - Judge a change within each seed: shown when its mean is more than t SE from 0 (4.30
 #   for three seeds). On a width-8 ResNet-9 (rate set for batch norm) the rule showed
 #   **removing batch norm (down)**<!-- says: rows the rule shows -->; "not shown" means
@@ -1441,8 +1450,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer: 73 s<!-- output: FastNet training seconds --> against the small CNN's
-#   18.4 s<!-- output: small CNN training seconds -->).
+#   longer: 69 s<!-- output: FastNet training seconds --> against the small CNN's
+#   18.3 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1777,8 +1786,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.61 s<!-- output: width 2, training seconds per epoch --> to
-# 1.47 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.62 s<!-- output: width 2, training seconds per epoch --> to
+# 1.42 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -1806,8 +1815,7 @@ if check_exercise(
 # 40.42<!-- output: section 6's full recipe, seed 0, validation accuracy (points) -->
 # points there, 40.4%<!-- output: width 8, validation accuracy --> here. So one compared
 # accuracy is also one of the three values behind the SD. √2 x SD assumes independent
-# runs, so here it is only a rough SE, likely too wide: runs that share a seed and
-# batches tend to move together (not measured here).
+# runs, so here it is only a rough SE.
 #
 # Each wider network's accuracy, against the next narrower one's, was
 # **higher**<!-- says: validation accuracy, each width against the next narrower -->:
@@ -1876,12 +1884,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # 0.53<!-- output: plain, rise, last 3 epochs' mean validation loss minus lowest -->, its
 # training loss ending at 0.56<!-- output: plain, final training loss -->; the augmented
 # run's rise was
-# 0.03<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->
-# (to tell a spike, compare it with that run's largest one-epoch rise,
-# +0.11<!-- output: augmented, size of that one-epoch rise -->, from
-# 1.65<!-- output: augmented, validation loss the epoch before --> to
-# 1.76<!-- output: augmented, validation loss at that epoch --> at epoch
-# 12<!-- output: augmented, epoch of its largest one-epoch rise in validation loss -->).
+# 0.03<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->.
 # The plain run's rise was
 # **larger**<!-- says: rise, the plain run's against the augmented run's --> (one run
 # each). Why can a run without augmentation show a lasting rise, which augmentation is
@@ -1950,10 +1953,12 @@ check_exercise("Q4", answer_q4=answer_q4)
 # where the evidence comes from (several shown below):
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
 #   *covariance* (how two values vary together, as neighbouring pixels do), weights
-#   never trained: hands the next layer uncorrelated inputs from the first step
-#   (+0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
-#   validation, 3 seeds, the benchmark's machine, every seed without it below every seed
-#   with it; the decorrelation itself is shown below on 500 images);
+#   never trained: hands the next layer uncorrelated inputs from the first step (the
+#   benchmark reported
+#   +0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
+#   validation over 3 seeds, from one run of its script: benchmark machine, not this run,
+#   a quoted figure not read with section 6's rule; the decorrelation itself is shown
+#   below on 500 images);
 # - *identity initialisation* instead of residual additions: each convolution's first
 #   output channels start as copies of its input, the rest random, to let the stack train
 #   from the start as residual blocks do (one seed: no conclusion either way);
@@ -1977,8 +1982,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 #   other, not 1 and 0, to keep the network from pushing its predictions ever closer to
 #   certainty (from airbench, not measured here);
 # - `fit_fast`'s batches of 512: fewer steps an epoch (256 to 1,024 ran at about the same
-#   images a second on the benchmark's machine, on random data, so what the larger batch
-#   buys in time is not shown);
+#   images a second on random data: benchmark machine, not this run; so what the larger
+#   batch buys in time is not shown);
 # - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
 #   weights whose size batch norm ignores (it divides out the scale of the layer before
 #   it, so only their direction counts), a gentle start, a settled end (one seed per peak
@@ -1994,7 +1999,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
 #   (from airbench, not measured here);
 # - channels-last weights and batches, each pixel's channels side by side in memory:
-#   to speed up training (whole runs timed on random data on the benchmark's machine);
+#   to speed up training (timed on random data: benchmark machine, not this run);
 # - *test-time augmentation*: logits averaged over four views of each image (section 7's
 #   rule decides whether to keep it).
 #
@@ -2411,8 +2416,8 @@ print(f"the fit's own gap, against chance: {fit_words}")
 # two neighbours along each dimension (image, channel, row, column) sit. By default each
 # channel comes whole, so a pixel's three colours are 1,024 numbers apart. Channels-last
 # puts them side by side; the course's benchmark measured `FastNet` training about
-# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way on the benchmark's
-# machine (in a separate script run), on random data.
+# 1.5 times<!-- source: benchmarks/RESULTS.md --> faster that way, on random data
+# (benchmark machine, not this run).
 # `FastNet` keeps its weights and input batches this way, by default:
 
 # %% tags=["nbval-check-output"]
@@ -2644,8 +2649,9 @@ print(
 #   rule's choice: **predict with it**<!-- says: test-time augmentation, the rule's choice -->
 #   (a gain inside the bar would not be evidence of no gain).
 # - *Channels-last*: about 1.5 times<!-- source: benchmarks/RESULTS.md --> the training
-#   speed, on random data.
-# - *Batch size* (training images a second on random data, `FastNet`):
+#   speed, on random data (benchmark machine, not this run).
+# - *Batch size* (training images a second on random data, `FastNet`; benchmark machine,
+#   not this run):
 #   1,289<!-- source: benchmarks/RESULTS.md, throughput, batch 256 --> with batches of
 #   256, 1,251<!-- source: benchmarks/RESULTS.md, throughput, batch 512 --> with 512 and
 #   1,198<!-- source: benchmarks/RESULTS.md, throughput, batch 1,024 --> with 1,024:
@@ -2758,21 +2764,21 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 55.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 29.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 58.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 29.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
 # whole batches instead of one image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 19.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 6.8<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.33<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -2826,7 +2832,8 @@ print(f"the animals' mean, against the vehicles': {animal_words}")
 # was **lower**<!-- says: the animals' mean, against the vehicles' -->, for the small CNN
 # on the validation images (one run; not tested against chance). Section 4's ranking shows
 # which classes pull each mean. Section 8's confusion matrix is another model's,
-# `FastNet`'s, on the test images: look along its diagonal for where the animals fall.
+# `FastNet`'s, on the test images: its diagonal is grey, so read the numbers on it for
+# where the animals fall.
 
 # %% [markdown]
 # **Receptive fields.** What makes a second-layer channel of the small CNN respond most?

@@ -371,21 +371,39 @@ def test_the_timing_script_counts_each_repeat_s_slowest_rank_then_takes_the_medi
     exec(compile(script.split("with process_group(")[0], "comm_cost.py", "exec"), namespace)
     monkeypatch.setitem(namespace, "REPEATS", 3)
     monkeypatch.setitem(namespace, "WARM_UP", 0)
+    events = []  # every clock read and every all-reduce, in the order they happen
     clock = iter([0.0, 1.0, 0.0, 5.0, 0.0, 2.0])  # start, end of each repeat
-    monkeypatch.setitem(namespace, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+
+    def perf_counter():
+        events.append("clock")
+        return next(clock)
+
+    monkeypatch.setitem(namespace, "time", SimpleNamespace(perf_counter=perf_counter))
     other_rank = torch.tensor([[4.0, 1.0, 3.0]])
-    reduced = []
+    device = torch.device("cpu")
 
     def all_reduce(tensor, op=None, **kw):
-        reduced.append(op)
+        # The times travel as float32 on the group's device (NCCL carries GPU tensors only).
+        assert tensor.dtype == torch.float32 and tensor.device == device
+        events.append(op)
+        if tensor.device == STAND_IN:
+            raise _Stop  # a meta tensor holds no times to reduce
         tensor.copy_(torch.maximum(tensor, other_rank))  # the other rank's times, as MAX would
 
     monkeypatch.setattr(dist, "all_reduce", all_reduce)
     monkeypatch.setattr(dist, "barrier", lambda *args, **kw: None)
-    own, together = namespace["median_seconds"]({"work": lambda: None}, torch.device("cpu"))
+    own, together = namespace["median_seconds"]({"work": lambda: None}, device)
     assert own == {"work": 2.0}
     assert together == {"work": 4.0}
-    assert reduced == [dist.ReduceOp.MAX]  # once, after every clock had stopped
+    # One all-reduce, with MAX, once every clock had stopped: after the last clock read.
+    assert events == ["clock"] * 6 + [dist.ReduceOp.MAX]
+    # On another device (a GPU's, here the stand-in), the times go there before the reduce.
+    events.clear()
+    clock = iter([0.0, 1.0, 0.0, 5.0, 0.0, 2.0])
+    device = STAND_IN
+    with pytest.raises(_Stop):
+        namespace["median_seconds"]({"work": lambda: None}, device)
+    assert events == ["clock"] * 6 + [dist.ReduceOp.MAX]
 
 
 def test_the_training_script_times_every_rank_s_loader_inside_the_epoch(mnist_like, tmp_path):

@@ -355,8 +355,10 @@ def test_plot_running_totals_marks_every_pair_of_three_lines():
         ({f"line {n}": [0.0, 1.0] for n in range(7)}, "at most 6 lines"),
         ({"a": [0.0, float("nan"), 2.0]}, r"finite numbers of seconds, but 'a'.*NaN"),
         ({"a": [0.0, 1.0, float("inf")]}, r"finite numbers of seconds, but 'a'"),
+        # A negative one-off: the totals still never fall, and ylim(bottom=0) would hide it.
+        ({"a": [0.0, 1.0], "b": [-2.0, 1.0]}, r"never below 0, but 'b' holds -2.0 at epoch 0"),
     ],
-    ids=["empty", "one-total", "lengths", "per-epoch", "seven", "nan", "infinite"],
+    ids=["empty", "one-total", "lengths", "per-epoch", "seven", "nan", "infinite", "negative"],
 )
 def test_plot_running_totals_rejects_bad_totals(totals, message):
     with pytest.raises(ValueError, match=message):

@@ -110,6 +110,35 @@ def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
         read_comm_cost(one_rank_lost)
 
 
+def test_a_batch_whose_ranks_are_not_0_to_n_minus_1_is_refused():
+    # Rank 0's lines lost at both sizes: both batches have the same ranks, [1], yet no rank 0.
+    no_rank_0 = "\n".join(
+        line for line in COMM_COST_OUTPUT.splitlines() if not line.startswith("[rank 0]")
+    )
+    with pytest.raises(ValueError, match=r"ranks per batch: \{64: \[1\], 1024: \[1\]\}"):
+        read_comm_cost(no_rank_0)
+    # Rank 1's lines labelled rank 2: ranks 0 and 2, with no rank 1 between them.
+    stray = COMM_COST_OUTPUT.replace("[rank 1]", "[rank 2]")
+    with pytest.raises(ValueError, match=r"\{64: \[0, 2\], 1024: \[0, 2\]\}, each batch's ranks"):
+        read_comm_cost(stray)
+
+
+def test_a_line_that_appears_twice_for_a_batch_is_refused_by_name():
+    # Two launches' outputs joined: every line twice, so which of each pair counts?
+    with pytest.raises(
+        ValueError, match=r"a line twice \(rank 0's line at 64, rank 1's line at 64, "
+    ):
+        read_comm_cost(COMM_COST_OUTPUT + COMM_COST_OUTPUT)
+    # Only the slowest rank's line at 1,024 again, with another figure: it is named alone.
+    lines = COMM_COST_OUTPUT.splitlines()
+    again = "\n".join([*lines, lines[-1].replace("1.790 ms", "9.999 ms")])
+    with pytest.raises(ValueError, match=r"a line twice \(the slowest rank's at 1024\): pass"):
+        read_comm_cost(again)
+    # Rank 1's line at 64 twice: the other batch's lines, and rank 0's, are not named.
+    with pytest.raises(ValueError, match=r"a line twice \(rank 1's line at 64\)"):
+        read_comm_cost("\n".join([lines[0], *lines]))
+
+
 def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     table = comm_cost_table(read_comm_cost(COMM_COST_OUTPUT), "2 logical CPUs, gloo")
     lines = table.splitlines()

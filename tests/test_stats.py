@@ -76,30 +76,52 @@ def test_the_t_table_holds_the_two_sided_95_values_and_names_a_df_it_lacks():
         (-4.304, 1.0, 2, "down"),
         (3.0, 1.0, 2, "not shown"),  # beyond two SE, but three seeds need 4.303
         (3.0, 1.0, 10, "up"),  # many runs: t near 2
-        (0.0, 0.0, 2, "not shown"),
-        # Every change equal, so SE 0: the accuracies' 0.02-point steps, not certainty.
-        (0.5, 0.0, 2, "not shown"),
-        (-0.5, 0.0, 2, "not shown"),
+        # SE 0: the plain inequality, no exception. Any mean but 0 is more than t x 0 ...
+        (0.5, 0.0, 2, "up"),
+        (-0.5, 0.0, 2, "down"),
+        (0.02, 0.0, 2, "up"),  # however small
+        (0.0, 0.0, 2, "not shown"),  # ... and a mean of 0 is never more than t x SE
+        (0.0, 1.0, 2, "not shown"),
     ],
 )
 def test_a_change_is_shown_only_beyond_t_standard_errors(mean, se, df, word):
     assert rule_word(mean, se, df) == word
 
 
-def test_three_equal_changes_are_not_shown():
-    # Three seeds whose accuracies all moved by the same 0.02-point step: SE 0.
+def test_three_equal_changes_are_shown_by_the_plain_rule():
+    # Three seeds whose accuracies all moved by the same 0.02-point step: an SE of 0 but
+    # for float rounding, so the mean is far more than t SE from 0. No guard resets it.
     table = paired_changes(
         {"before": [0.4, 0.41, 0.42], "after": [0.4002, 0.4102, 0.4202]},
         {"one step": ("before", "after")},
     )["one step"]
     assert table["changes"] == pytest.approx([0.02, 0.02, 0.02])  # equal, but for rounding
-    assert table["se"] == 0.0
-    assert table["rule_word"] == "not shown"
+    assert table["se"] == pytest.approx(0.0, abs=1e-12)
+    assert table["rule_word"] == "up"
+    # Exactly equal changes (points that are exact in binary): SE exactly 0, still shown.
+    exact = paired_changes(
+        {"before": [0.25, 0.5, 0.75], "after": [0.5, 0.75, 1.0]}, {"up": ("before", "after")}
+    )["up"]
+    assert exact["changes"] == [25.0, 25.0, 25.0]
+    assert exact["se"] == 0.0
+    assert exact["rule_word"] == "up"
+    backwards = paired_changes(
+        {"before": [0.25, 0.5, 0.75], "after": [0.5, 0.75, 1.0]}, {"down": ("after", "before")}
+    )["down"]
+    assert backwards["rule_word"] == "down"
 
 
 @pytest.mark.parametrize(
     "args, message",
-    [((1.0, -0.1, 2), "se must be"), ((1.0, math.nan, 2), "se must be"), ((1.0, 1.0, 0), "df")],
+    [
+        ((1.0, -0.1, 2), "se must be"),
+        ((1.0, math.nan, 2), "se must be"),
+        ((1.0, 1.0, 0), "df"),
+        # The table is read first: a bad df is refused even where an SE of 0 would decide.
+        ((1.0, 0.0, 0), r"df must be .* 1 to 10 .*got 0"),
+        ((1.0, 0.0, 11), r"df must be .* 1 to 10 .*got 11"),
+        ((0.0, 0.0, 11), "df must be"),
+    ],
 )
 def test_a_negative_se_or_a_df_outside_the_table_is_refused(args, message):
     with pytest.raises(ValueError, match=message):
