@@ -521,8 +521,10 @@ def plot_running_totals(totals: dict[str, Sequence[float]], where: str, title: s
     device name), each line's last total written at its end. Where two lines swap order, a
     black cross marks the point: hollow where it falls between two epochs (on the straight
     lines drawn between them, not a measured point), filled where the totals were equal at
-    an epoch. Draws 1 to 6 lines. Returns the figure. Introduced in lesson 04 (Appendix B's
-    payback)."""
+    an epoch. Draws 1 to 6 lines. Returns the figure. Raises ValueError, saying what to fix,
+    for no lines or more than 6, a line with fewer than 2 totals, lines of unequal lengths,
+    and totals that are not finite, are below 0 or fall from one epoch to the next.
+    Introduced in lesson 04 (Appendix B's payback)."""
     if not totals:
         raise ValueError(
             "plot_running_totals needs at least one line (a label -> its running totals), got none"

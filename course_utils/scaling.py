@@ -55,6 +55,8 @@ _TIMING = re.compile(
     r".*?between the steps ([\d.]+) ms"
 )
 _DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
+# Rank 0 prints the launch's world size once, before the timings.
+_WORLD_SIZE = re.compile(r"^world size: (\d+)$", re.MULTILINE)
 _TOGETHER = re.compile(
     r"batch (\d+) per process, each repeat the slowest rank's time: step without communication "
     r"([\d.]+) ms, DDP step ([\d.]+) ms, DDP step inside no_sync ([\d.]+) ms, "
@@ -83,10 +85,12 @@ class CommCost:
     rank's time (the processes go on only once the slowest has finished), as
     ``comm_cost.py`` printed it, and the three others are differences of those, so every
     row is one measurement's, not ranks mixed. ``together[batch]`` also holds
-    ``"double"``, rank 0's step alone on twice the images."""
+    ``"double"``, rank 0's step alone on twice the images. ``world_size``: the processes
+    in the launch, as rank 0 printed it."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
     together: dict[int, dict[str, float]]
+    world_size: int
 
 
 def _repeated(keys: list) -> list:
@@ -98,17 +102,20 @@ def read_comm_cost(output: str) -> CommCost:
     """Read the timings that ``comm_cost.py`` printed; return them as a ``CommCost``.
 
     Raises ``ValueError``, naming what is missing, when the output lacks a batch size's
-    lines (for example a launch that failed part way), when a batch size's ranks are not
-    exactly 0 to N - 1, or when a line appears twice for the same batch size (and rank),
+    lines (for example a launch that failed part way) or its ``world size: N`` line, when a
+    batch size's ranks are not exactly 0 to N - 1 (a rank whose lines were all lost, the
+    last one included), or when a line appears twice for the same batch size (and rank),
     as when two launches' outputs are joined. Lesson 06.
     """
     timing = [(int(batch), int(rank), times) for rank, batch, *times in _TIMING.findall(output)]
     double_lines = [(int(batch), float(ms)) for batch, ms in _DOUBLE.findall(output)]
     together_lines = [(int(batch), ms) for batch, *ms in _TOGETHER.findall(output)]
+    world_sizes = [int(size) for size in _WORLD_SIZE.findall(output)]
     # A batch size timed twice (two launches' outputs joined, say): which line would count?
     twice = [f"rank {r}'s line at {b}" for b, r in _repeated([(b, r) for b, r, _ in timing])]
     twice += [f"rank 0 alone at {b}" for b in _repeated([b for b, _ in double_lines])]
     twice += [f"the slowest rank's at {b}" for b in _repeated([b for b, _ in together_lines])]
+    twice += ["the world size"] if len(world_sizes) > 1 else []
     if twice:
         raise ValueError(
             f"comm_cost.py's output has a line twice ({', '.join(twice)}): pass one launch's "
@@ -120,21 +127,25 @@ def read_comm_cost(output: str) -> CommCost:
     double = dict(double_lines)
     together = {batch: _parts(*map(float, ms)) for batch, ms in together_lines}
     missing = set(per_rank) ^ set(double) or set(per_rank) ^ set(together)
-    # Every batch size needs a line from every rank: a launch cut short would pass unseen.
+    # Every batch size needs a line from each rank 0 to N - 1, N the world size rank 0
+    # printed; otherwise a launch cut short, a rank whose lines were all lost (the last
+    # rank's too, which the ranks seen alone cannot show) or a stray rank would pass.
+    world_size = world_sizes[0] if world_sizes else None
+    shown = "no line" if world_size is None else world_size
     ranks_seen = {batch: sorted(ranks) for batch, ranks in per_rank.items()}
-    uneven = len({tuple(ranks) for ranks in ranks_seen.values()}) > 1
-    # ... and from ranks 0 to N - 1 exactly: a lost rank 0 (or a stray rank) as well.
-    gaps = any(ranks != list(range(len(ranks))) for ranks in ranks_seen.values())
-    if not per_rank or missing or uneven or gaps:
+    every_rank = list(range(world_size or 0))
+    gaps = any(ranks != every_rank for ranks in ranks_seen.values())
+    if not per_rank or world_size is None or missing or gaps:
         raise ValueError(
             "comm_cost.py's output lacks some timing lines "
-            f"(batches with ranks' lines: {sorted(per_rank)}, with rank 0 alone: "
-            f"{sorted(double)}, with the slowest rank's: {sorted(together)}, ranks per "
-            f"batch: {ranks_seen}, each batch's ranks must be 0 to N - 1); run its launch again"
+            f"(world size: {shown}, batches with ranks' lines: "
+            f"{sorted(per_rank)}, with rank 0 alone: {sorted(double)}, with the slowest "
+            f"rank's: {sorted(together)}, ranks per batch: {ranks_seen}, each batch's ranks "
+            "must be 0 to the world size - 1); run its launch again"
         )
     for batch, ms in double.items():
         together[batch]["double"] = ms
-    return CommCost(per_rank, together)
+    return CommCost(per_rank, together, world_size)
 
 
 def comm_cost_table(cost: CommCost, title: str) -> str:

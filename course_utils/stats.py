@@ -94,11 +94,13 @@ def rule_word(mean: float, se: float, df: int) -> str:
     more than ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"not shown"`` (the runs
     could not tell; not "no change"). The plain inequality, with no exception: an ``se`` of
     0 shows any ``mean`` but 0, and a ``mean`` of 0 is never shown. Raises ValueError for
-    ``df`` outside ``T_95`` (whatever ``se`` is) and for a negative or missing ``se``.
-    Introduced in lesson 05."""
+    ``df`` outside ``T_95`` (checked first, whatever ``se`` and ``mean`` are), then for a
+    negative or missing (NaN) ``se``, then for a NaN ``mean``. Introduced in lesson 05."""
     t = T_95[df]  # first, so that a bad df is refused even where se would decide alone
     if not se >= 0:  # also catches NaN
         raise ValueError(f"se must be a standard error, 0 or more, got {se}")
+    if math.isnan(mean):  # NaN is never more than t x SE: it would read "not shown"
+        raise ValueError(f"mean must be a number of points, got {mean}: check the accuracies")
     if abs(mean) > t * se:
         return "up" if mean > 0 else "down"
     return "not shown"

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 282 s with a peak memory of 1423 MB. The course's
+# > 2 threads); the whole lesson ran in 297 s with a peak memory of 1389 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -127,8 +127,8 @@ print(classes)
 print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
-# The run shown read a JPEG copy (**.jpg**<!-- says: image files -->; JPEG is lossy); check
-# the suffix your copy prints: another format can change the numbers.
+# The run shown read **.jpg**<!-- says: image files --> files (JPEG, which is lossy): a
+# copy in another format can change the numbers.
 #
 # Lesson 03's per-image transforms would decode all 50,000 files every epoch. Instead, as
 # in lesson 04, decode them **once** (Appendix B times both ways): as `ImageFolder`'s
@@ -292,9 +292,9 @@ print(f"linear parameters per convolution parameter: {linear_parameters / conv_p
 # **A convolution by hand.** For every output row and column, multiply the patch under
 # the filter by the filter, over all channels, and sum. Two nested loops give the same
 # numbers as `F.conv2d`, which does not flip the filter: strictly, a cross-correlation.
-# **Max pooling by hand**: a reshape turns (1, 3, 6, 6) into (1, 3, 3, 2, 3, 2): image,
-# channel, block row, row in block, block column, column in block. `amax` over axes 3
-# and 5, the positions inside a block, keeps each 2 x 2 block's largest.
+# **Max pooling by hand**: a reshape turns (1, 3, 6, 6) into (1, 3, 3, 2, 3, 2), rows and
+# columns split into blocks of 2; `amax` over axes 3 and 5, the positions inside a block,
+# keeps each block's largest.
 
 
 # %% tags=["nbval-check-output"]
@@ -325,8 +325,8 @@ print("pooling by hand", tuple(pooled_by_hand.shape), torch.equal(pooled_by_hand
 # **What a filter finds.** This hand-made *Sobel* filter subtracts the grey pixels left
 # of each point from those on its right, over three rows (the middle one twice), so it
 # responds to vertical edges: bright where the picture gets lighter from left to right,
-# dark where it gets darker, grey elsewhere. On the car, look for short bright and dark
-# strokes at edges that run up and down.
+# dark where it gets darker, grey elsewhere. On the car, look for marks along the body's
+# outline, mostly diagonal here.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -452,9 +452,9 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
-# count validation). Per-class accuracy shows where it struggles (the first line checks
-# lesson 03's `per_class_accuracy` by hand):
+# 19 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# count validation). Per-class accuracy, lesson 03's `per_class_accuracy` checked by hand
+# first, shows where it struggles:
 
 # %%
 cnn_predictions, cnn_truth = predict(cnn, val_loader)
@@ -485,9 +485,10 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
-# scaled to its own range, before and after training. Two epochs change them little: look
-# for slightly smoother tiles after training. Then the car and eight of its first-layer
-# *feature maps*, after the ReLU (in eval mode).
+# scaled to its own range, before and after training. Training changed the weights by
+# **1.94**<!-- output: first layer's weights, relative change over training --> times their
+# starting length: look for how each tile differs from its start. Then the car and eight of
+# its first-layer *feature maps*, after the ReLU (in eval mode).
 
 
 # %%
@@ -499,6 +500,9 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
 
 
 first_filters = cnn.features[0].weight.detach().cpu()  # (16, 3, 5, 5)
+# How far training moved them: the change's length over the starting weights' length.
+filter_change = (first_filters - untrained_filters).norm() / untrained_filters.norm()
+print(f"first layer's weights, relative change over training: {filter_change:.2f}")
 filter_figure = show_batch(
     to_unit_range(torch.cat([untrained_filters, first_filters])),  # each tile to its own range
     nrow=8,
@@ -636,6 +640,9 @@ for name, build in (("small CNN", SmallCnn), ("MLP", build_mlp)):
     shuffled_accuracy[name] = control_history[-1]["val_acc"]
 del control, control_history, shuffled_batches, shuffled_val_loader  # the two extra models
 release_memory()
+
+# %%
+# Each model on original and on shuffled pixels, and the CNN's lead with shuffled pixels.
 original_accuracy = {"small CNN": cnn_history[-1]["val_acc"], "MLP": mlp_history[-1]["val_acc"]}
 print(f"{'validation (%), seed 0':<24}{'original pixels':>16}{'shuffled pixels':>17}")
 for name, accuracy in original_accuracy.items():
@@ -647,23 +654,28 @@ for name, accuracy in original_accuracy.items():
 shuffled_lead = 100 * (shuffled_accuracy["small CNN"] - shuffled_accuracy["MLP"])
 shuffled_line = "CNN's lead with shuffled pixels in points (below 0 if the MLP leads)"
 print(f"{shuffled_line}: {shuffled_lead:+.1f}")
+if round(shuffled_lead, 1) == 0:  # level to the tenth of a point printed above
+    shuffled_sign = "level"
+else:
+    shuffled_sign = "CNN ahead" if shuffled_lead > 0 else "MLP ahead"
+print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
-# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points, and
-# its lead of
-# **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
-# points vanished
-# (**-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points, one seed). For the MLP, shuffling only renames its inputs (its change:
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) --> points). The CNN led
-# only while its filters saw neighbouring pixels together.
+# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
+# MLP's, whose inputs it only renames, by
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. In this run (seed 0)
+# the CNN's lead went from
+# **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
+# **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+# points: **MLP ahead**<!-- says: CNN's lead with shuffled pixels, sign -->. If the CNN is
+# not ahead, its lead needed filters that see neighbouring pixels together.
 
 # %% [markdown]
 # ## 6. A deeper network: ResNet-9
 #
-# This section builds ResNet-9, a deeper CNN, then asks which parts of its training
-# recipe help. It rests on three ideas:
+# This section builds ResNet-9, a deeper CNN, and tests the parts of its training recipe.
+# It rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -804,9 +816,8 @@ del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
 # Each "+ max pool" block doubles the channels and halves the image, so each later layer
-# sees a larger patch (Appendix C shows it for the small CNN). The residual blocks keep the
-# shape, so they can add their input to their output; the last holds most of the
-# parameters.
+# sees a larger patch. The residual blocks keep the shape, so they can add their input to
+# their output; the last holds most of the parameters.
 #
 # **Augmentation.** Pad the image by 4 pixels (reflecting its border), crop 32 x 32 at a
 # random offset, flip or not: 9 x 9 offsets x 2 flips = 162 possible views. By hand on four
@@ -847,15 +858,15 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts, each with its aim (Adam and one-cycle's rates
-# by hand: Appendix D):
+# **The training.** The runs use these parts, each with its aim (Adam and one-cycle by
+# hand: Appendix D):
 # - *Adam*: scales each weight's step by its own gradient history;
 # - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
 #   start: the rate rises to a peak, then falls;
 # - *weight decay*, meant to keep the weights small: adds 1e-4 times each weight to its
 #   gradient;
-# - *gradient clipping*: caps each gradient value at 0.1 (not the gradient's length;
-#   what that does through Adam: Appendix D).
+# - *gradient clipping*: caps each gradient value at 0.1 (its effect through Adam:
+#   Appendix D).
 #
 # Weight decay and clipping, by hand, against PyTorch:
 
@@ -928,14 +939,11 @@ del fresh, first_batch_loader, gradients, decay_term
 # **Which parts helped?** A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from
 # each of 3 seeds on the sample (48<!-- output: steps per recipe run --> steps a run),
 # always with augmentation (a full ResNet-9 is estimated too slow for a CPU: Appendix E).
-# They compare parts of the recipe, not ResNet-9 against the small CNN. Each recipe
-# changes one thing from the one before, except runs 2 and 5:
+# Each recipe changes one thing from the one before, except runs 2 and 5:
 #
-# 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean
-#    (Appendix D prints it);
-# 2. one-cycle peaking at `peak_rate`, 0.01: the rate's shape changes, and so does beta1
-#    (Adam's momentum: each step keeps a share beta1 of its running average of gradients;
-#    Appendix D);
+# 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean (Appendix D);
+# 2. one-cycle peaking at 0.01 (this also changes Adam's momentum, beta1, and the training
+#    function, `fit` to `fit_one_cycle`: Appendix D);
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
 # 5. the full recipe without batch norm, each convolution given a bias instead, from the
@@ -1022,8 +1030,8 @@ no_norm_name = "the recipe, without batch norm"
 # **One rule for every change.** For each seed, subtract the two recipes' accuracies.
 # Average the three differences; their SE (lesson 03) is their SD / √3. A change is
 # *shown* when the mean is more than t SE from 0, t the t-table's
-# 95%<!-- source: the t distribution, two-sided table --> value. t is about 2 with many
-# seeds; with three, the SE is itself rough, so the bar rises to
+# 95%<!-- source: the t distribution, two-sided table --> value. Three noisy differences
+# give a rough SE, so the bar is wider than many seeds' 2 SE: t is
 # 4.30<!-- output: t for 2 degrees of freedom --> (Appendix D's simulation).
 
 # %%
@@ -1084,21 +1092,24 @@ print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2
 # row not shown is one three seeds could not tell, not one without effect. The full
 # recipe's row had a threshold, t x SE, of
 # 2.62<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
-# points in these runs.
+# points in these runs. Weight decay's term was
+# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the first
+# batch's gradient length: if later batches are alike, its row measures these runs' noise,
+# not decay.
 #
-# Section 7's GPU run keeps one-cycle, weight decay and clipping whatever their rows read:
-# it was built with them (Appendix D).
+# Section 7's GPU run keeps the full recipe regardless (Appendix D).
 
 # %% [markdown]
 # ## 7. Training within the budget
 #
-# *On a CUDA GPU your outputs name ResNet-9 (width 64; Appendix E); the prose describes
-# the CPU run shown, short of the course outline's
-# 90%<!-- source: course outline, lesson 05 --> goal.*
+# *On a CUDA GPU your outputs name ResNet-9 (width 64). The prose describes the CPU run
+# below, which reached 79.2%<!-- output: strongest network validation accuracy --> on
+# validation; the course outline's 90%<!-- source: course outline, lesson 05 --> goal needs
+# the GPU branch, which fell just short in one run (Appendix E).*
 #
 # Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
 # (arXiv 2404.00498): a ConvNet with a tuned recipe, chosen by the course's benchmark
-# (Appendix A: its parts and the choice). Its peak learning rate, 2.0, is
+# (Appendix A). Its peak learning rate, 2.0, is
 # 100<!-- output: FastNet's lr per small CNN's lr --> times the small CNN's. Appendix A
 # shows part of the reason: batch norm after a convolution makes the output ignore the
 # weights' size.
@@ -1205,14 +1216,15 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# *On a CUDA GPU you trained ResNet-9; the prose describes the CPU run.*
+# *On a CUDA GPU you trained ResNet-9 on plain labels: look for a final training loss near
+# or below the validation loss.*
 #
-# Look for the training loss above the validation loss: `FastNet`'s softened targets
-# (label smoothing) keep its training loss above a floor Appendix A computes; validation
+# On a CPU, look for the training loss above the validation loss: `FastNet` trains on
+# softened targets (label smoothing), whose loss has a floor (Appendix A); validation
 # scores plain labels.
 #
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
-# as it is, mirrored, shifted by a pixel, both:
+# as it is, mirrored, shifted by a pixel (too small to see; Appendix A checks it), both:
 
 # %%
 from course_utils.fastnet import TestTimeAugmentation
@@ -1428,14 +1440,14 @@ print(
 # - Output size of a convolution or pooling: ⌊(n + 2p − k) / s⌋ + 1. A convolution
 #   reuses its small filters at every position, so it needs far fewer weights than a
 #   linear layer.
-# - With the same epochs and batches, the small CNN
+# - In this run (seed 0), with the same epochs and batches, the small CNN
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against an MLP given about the CNN's training time, by
-#   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->
-#   (seed 0). With pixels shuffled the CNN's lead vanished
-#   (-3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   points, one seed).
+#   +11.0<!-- output: CNN's lead over the time-matched MLP in points (below 0 if the MLP leads) -->.
+#   With pixels shuffled, the lead was
+#   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+#   points: **MLP ahead**<!-- says: CNN's lead with shuffled pixels, sign -->.
 # - Judge a change within each seed: shown when its mean is more than t SE from 0 (4.30
 #   for three seeds). On a width-8 ResNet-9 (rate set for batch norm) the rule showed
 #   **removing batch norm (down)**<!-- says: rows the rule shows -->; "not shown" means
@@ -1450,8 +1462,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer: 69 s<!-- output: FastNet training seconds --> against the small CNN's
-#   18.3 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 73 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 18.9 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1786,8 +1798,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.62 s<!-- output: width 2, training seconds per epoch --> to
-# 1.42 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.58 s<!-- output: width 2, training seconds per epoch --> to
+# 1.40 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -1798,29 +1810,20 @@ if check_exercise(
 # +2.44<!-- output: width 4 to 8, accuracy change --> from 4 to 8 and
 # +10.82<!-- output: width 2 to 8, accuracy change --> from 2 to 8.
 #
-# Section 6's rule reads them. One run per width has no seed SD of its own, so the cell
-# takes that of section 6's full recipe, the recipe these runs use (3 seeds, width 8;
-# other widths may vary more or less):
-# 2.08<!-- output: section 6's full recipe, its seed SD (points) --> points. A difference
-# of two independent single runs varies √2 times as much as one run: an SE of
-# 2.94<!-- output: SE of a difference of two single runs (points) --> points. With the
-# SD's 2 degrees of freedom t is 4.30, so a change had to pass
-# 12.67<!-- output: smallest change the rule could show, t x SE (points) --> points to be
-# shown. The width changes the rule shows:
-# **none**<!-- says: width changes the rule shows -->. All ran from seed 0 at a learning
-# rate of 0.01; rates tuned per width could change the picture.
-#
-# These runs are not independent. Every width ran from seed 0 on the same batches. On a
-# CPU the width-8 run is section 6's full-recipe run at seed 0 again:
+# Section 6's rule reads them, roughly. One run per width has no seed SD of its own, so the
+# SE is borrowed: √2 x the seed SD of section 6's full recipe
+# (2.08<!-- output: section 6's full recipe, its seed SD (points) --> points), or
+# 2.94<!-- output: SE of a difference of two single runs (points) --> points; with t at
+# 4.30<!-- output: t for 2 degrees of freedom -->, a change had to pass
+# 12.67<!-- output: smallest change the rule could show, t x SE (points) --> points. The
+# runs are not independent (every width ran from seed 0 on the same batches; on a CPU the
+# width-8 run repeats section 6's seed-0 run,
 # 40.42<!-- output: section 6's full recipe, seed 0, validation accuracy (points) -->
-# points there, 40.4%<!-- output: width 8, validation accuracy --> here. So one compared
-# accuracy is also one of the three values behind the SD. √2 x SD assumes independent
-# runs, so here it is only a rough SE.
-#
-# Each wider network's accuracy, against the next narrower one's, was
-# **higher**<!-- says: validation accuracy, each width against the next narrower -->:
-# "wider helps" is a lead to test with more seeds per width (which would shrink both the
-# SE and t), not a finding.
+# points), so that SE is rough. The width changes the rule shows:
+# **none**<!-- says: width changes the rule shows -->. Each wider network's accuracy,
+# against the next narrower one's, was
+# **higher**<!-- says: validation accuracy, each width against the next narrower -->: a
+# lead to test with more seeds per width, not a finding.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1949,59 +1952,42 @@ check_exercise("Q4", answer_q4=answer_q4)
 # *Optional: read after the exercises.*
 #
 # This appendix extends section 7. `FastNet` keeps ResNet-9's 3 x 3 convolutions, batch
-# norm and max-pooling. Its changes, among others, each with what it is meant to do and
-# where the evidence comes from (several shown below):
+# norm and max-pooling. Its changes that this appendix shows at work, each with its aim:
 # - *patch whitening*: a first layer of 2 x 2 filters computed from the pixels'
-#   *covariance* (how two values vary together, as neighbouring pixels do), weights
-#   never trained: hands the next layer uncorrelated inputs from the first step (the
-#   benchmark reported
-#   +0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
-#   validation over 3 seeds, from one run of its script: benchmark machine, not this run,
-#   a quoted figure not read with section 6's rule; the decorrelation itself is shown
-#   below on 500 images);
+#   *covariance* (how two values vary together, as neighbouring pixels do), never
+#   trained: it hands the next layer uncorrelated inputs from the first step;
 # - *identity initialisation* instead of residual additions: each convolution's first
 #   output channels start as copies of its input, the rest random, to let the stack train
-#   from the start as residual blocks do (one seed: no conclusion either way);
-# - batch norm with its scale fixed at 1: fewer weights for the optimizer to move (from
-#   airbench; the benchmark's 3 seeds with and without it overlapped: no conclusion);
-# - *GELU*, a smooth ReLU, in place of ReLU: lets small negative values and their
-#   gradients through (from airbench, not measured here);
+#   from the start as residual blocks do;
+# - batch norm with its scale fixed at 1 (fewer weights for the optimizer to move), its
+#   running averages moving 0.4 of the way to each batch's statistics, not PyTorch's 0.1
+#   (to keep up with a network that changes fast);
+# - *GELU*, a smooth ReLU: lets small negative values and their gradients through;
 # - an image that shrinks sooner, through narrower stages (32, 64 and 128 channels,
-#   against ResNet-9's 64 to 512): less computation per image (from airbench, not
-#   measured here);
-# - logits divided by 9: an untrained network predicts almost evenly (from airbench;
-#   below, an untrained network's loss with and without the division);
-# - batch norm's running averages moving 0.4 of the way to each batch's statistics
-#   (`momentum=0.4`), not PyTorch's 0.1: to keep up with a network that changes fast
-#   (from airbench, not measured here);
-# - the rest of section 7's printed layers: no bias in the convolutions (batch norm's
-#   shift replaces it, as in ResNet-9); batch norm's `eps=1e-12`, the constant added to
-#   the variance (PyTorch's default is 1e-5), and no bias in the final linear layer
-#   (`head`, `bias=False`), neither explained nor measured here;
-# - *label smoothing* at 0.2: softened targets, 0.82 for the right class and 0.02 for each
-#   other, not 1 and 0, to keep the network from pushing its predictions ever closer to
-#   certainty (from airbench, not measured here);
-# - `fit_fast`'s batches of 512: fewer steps an epoch (256 to 1,024 ran at about the same
-#   images a second on random data: benchmark machine, not this run; so what the larger
-#   batch buys in time is not shown);
+#   against ResNet-9's 64 to 512): less computation per image;
+# - logits divided by 9: an untrained network predicts almost evenly;
+# - *label smoothing* at 0.2: targets of 0.82 for the right class and 0.02 for each
+#   other, not 1 and 0, to keep predictions from being pushed ever closer to certainty;
+# - channels-last weights and batches, each pixel's channels side by side in memory: to
+#   speed up training;
 # - `fit_fast`'s peak learning rate of 2.0, up and back down in a triangle: big steps for
-#   weights whose size batch norm ignores (it divides out the scale of the layer before
-#   it, so only their direction counts), a gentle start, a settled end (one seed per peak
-#   rate; the triangle's shape from airbench, not measured here);
-# - SGD with *Nesterov* momentum 0.85, each gradient taken where momentum is about to
-#   carry the weights (from airbench, not measured here);
-# - weight decay 5e-4 on the weights only, not on biases and batch-norm shifts (the
-#   recipe's reason below; not measured here);
-# - `drop_last`: each epoch's last short batch is dropped, which would jolt batch norm
-#   (the recipe's reason; not measured here): in section 7 each epoch took
-#   87<!-- output: steps per epoch --> steps of 512 images,
-#   44,544<!-- output: training images per epoch --> of the 45,000;
-# - crops after padding by 2 pixels, not 4: a gentler augmentation for a short training
-#   (from airbench, not measured here);
-# - channels-last weights and batches, each pixel's channels side by side in memory:
-#   to speed up training (timed on random data: benchmark machine, not this run);
+#   weights whose size batch norm ignores, a gentle start, a settled end; with SGD's
+#   *Nesterov* momentum 0.85, and weight decay 5e-4 on the weights only;
 # - *test-time augmentation*: logits averaged over four views of each image (section 7's
 #   rule decides whether to keep it).
+#
+# Most of these choices come from airbench, and whether they help is not measured here.
+# The benchmark's evidence is thin: for patch whitening it reported
+# +0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
+# validation over 3 seeds (one run of its script, benchmark machine: a quoted figure, not
+# read with section 6's rule); identity initialisation had one seed, and the fixed scale's
+# 3 seeds with and without it overlapped (no conclusion either way); channels-last was
+# timed on random data. Not shown here at all: batches of
+# 512 with `drop_last` (in section 7 each epoch took
+# 87<!-- output: steps per epoch --> steps of 512 images,
+# 44,544<!-- output: training images per epoch --> of the 45,000; batch sizes were timed on
+# random data), crops after padding by 2 pixels, not 4, and batch norm's `eps=1e-12` and
+# the final layer's missing bias.
 #
 # **How `FastNet` was chosen.** The benchmark chose `FastNet` over a width-16 ResNet-9 on
 # the validation split, from one seed each, in runs that also differed in epochs and
@@ -2764,9 +2750,9 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 58.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 53.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
 # 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
@@ -2775,10 +2761,10 @@ del files_loader, tensor_loader
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 18.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.8<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.33<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 6.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3116,7 +3102,8 @@ del noise, noise_se, noise_ratio
 # **0.050**<!-- output: pure noise called up or down by the rule, t = 4.30 --> of the
 # noise sets up or down, the one in 20 its t value is set for; two SE called
 # 0.182<!-- output: pure noise called up or down by two SE -->, nearly one in five. With
-# more seeds the SE firms up and t falls towards 2 (2.23 at 10 degrees of freedom).
+# more seeds the SE firms up and t falls towards 2
+# (2.23<!-- source: the t distribution, two-sided table --> at 10 degrees of freedom).
 #
 # One in 20 is per row. Section 6's table reads five rows, so were every true change 0 it
 # would call at least one up or down by chance about
@@ -3322,10 +3309,6 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 # changes only what enters its running averages; the step is the rate times their ratio,
 # so clipping does not cap the step (the maths). Later batches, and how a trim acts
 # through Adam's averages, are not measured here.
-#
-# **What that means for section 6's table's weight-decay row.** If later batches are like
-# the first, that row measures the noise of these
-# 48<!-- output: steps per recipe run -->-step runs, not decay.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1427 MB. The course's
+# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1394 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -83,10 +83,8 @@ print(f"PyTorch {torch.__version__}, {os.cpu_count()} logical CPUs (vCPUs)")
 
 # %% [markdown]
 # **Settings.** Smoke mode (the test suite's quick run) trains on 2,000 images; the full
-# run, on all 50,000 training images. Section 7's run trains for `num_epochs` epochs (4;
-# 1 in smoke mode), and section 9 times several ways of training, 6 epochs each (the
-# first a warm-up, left out; 2 in smoke mode).
-# `launch_timeout` stops a stuck launch after that many seconds.
+# run, on all 50,000 training images. `launch_timeout` stops a stuck launch after that
+# many seconds.
 
 # %%
 train_size = full_or_smoke(full=50_000, smoke=2_000)
@@ -270,24 +268,26 @@ def average_gradients(model: nn.Module) -> None:
 ### END SOLUTION
 
 # %%
+# The shards for the comparison after the check: 3 copies of a model, each with the
+# gradient of its third of a batch of 24 images.
+images, labels = batch_images[:24], batch_labels[:24]
+with torch.random.fork_rng():  # leave the lesson's random stream as it was
+    torch.manual_seed(0)
+    copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
+    whole = MLP(28 * 28, [32], 10)  # one process, the whole batch: weights loaded below
+for rank, copy in enumerate(copies):
+    copy.load_state_dict(copies[0].state_dict())
+    shard = slice(rank * 8, rank * 8 + 8)
+    F.cross_entropy(copy(images[shard]), labels[shard]).backward()
+# The three shards' gradients, kept to show what a sum without the division gives.
+shard_gradients = [[p.grad.clone() for p in copy.parameters()] for copy in copies]
+summed = torch.cat([sum(grads).flatten() for grads in zip(*shard_gradients, strict=True)])
+
+# %%
 from course_utils.checks.lesson06 import check_exercise
 from course_utils.distributed import simulate_group
 
 exercise_1_passed = check_exercise(1, average_gradients=average_gradients)
-if exercise_1_passed:  # set up the shards
-    # 3 copies of a model, each with the gradient of its third of a batch of 24 images.
-    images, labels = batch_images[:24], batch_labels[:24]
-    with torch.random.fork_rng():  # leave the lesson's random stream as it was
-        torch.manual_seed(0)
-        copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
-        whole = MLP(28 * 28, [32], 10)  # one process, the whole batch: weights loaded below
-    for rank, copy in enumerate(copies):
-        copy.load_state_dict(copies[0].state_dict())
-        shard = slice(rank * 8, rank * 8 + 8)
-        F.cross_entropy(copy(images[shard]), labels[shard]).backward()
-    # The three shards' gradients, kept to show what a sum without the division gives.
-    shard_gradients = [[p.grad.clone() for p in copy.parameters()] for copy in copies]
-    summed = torch.cat([sum(grads).flatten() for grads in zip(*shard_gradients, strict=True)])
 
 # %%
 if exercise_1_passed:  # average in a pretend group of 3, then compare with the whole batch
@@ -412,15 +412,19 @@ for epoch in (0, 1):
 # %% [markdown]
 # ## 7. The training script
 #
-# `train_ddp.py` trains lesson 03's MLP in every process; below, numbered, its lines from
-# the sampler to the end of a step, then two pieces of each epoch's end. Against lesson 03's
-# loop, the new lines are the sampler (60-61), validation sharded by rank (62-64), the DDP
-# wrapper (68) and `set_epoch` (77); lines 79-87 time the epoch and its loading. Above the
-# excerpt are `as_input` (uint8 pixels to normalised floats) and `group` (from
-# `process_group`; the `.to(device)` lines use its `device`); DDP gets `device_ids` with
-# NCCL only (exercise 3 writes that choice). After each epoch `dist.all_reduce` sums the
-# shards' validation counts (111), and rank 0 alone saves `model.module`, the plain model
-# inside DDP (128-131).
+# `train_ddp.py` trains lesson 03's MLP in every process, for `num_epochs` epochs (4; 1 in
+# smoke mode). Below, numbered, its lines from the sampler to the end of a step, then two
+# pieces of each epoch's end. New against lesson 03's loop:
+# - 60-61: the sampler;
+# - 62-64: validation, sharded by rank;
+# - 68: the DDP wrapper, with `device_ids` under NCCL only (exercise 3 writes that choice);
+# - 77: `set_epoch`;
+# - 111: after each epoch, `dist.all_reduce` sums the shards' validation counts;
+# - 128-131: then rank 0 alone saves `model.module`, the plain model inside DDP.
+#
+# Lines 79-87 time the epoch and its loading. Above the excerpt are `as_input` (uint8
+# pixels to normalised floats) and `group` (from `process_group`; the `.to(device)` lines
+# use its `device`).
 
 # %%
 # The sampler to a step's end (34 lines), the validation all-reduce (2), rank 0's save (4).
@@ -453,8 +457,8 @@ two_processes = run_torchrun(
     cpu_only=cpu_only,
     threads_per_process=1,
 )
-# Each rank's intra-op threads and device, and the command: Appendix E prints them. Each
-# rank's seconds getting batches ready are left out too: section 9 times the loading.
+# Each rank's intra-op threads and device, and the command: Appendix E prints them.
+# re.sub hides each epoch's loading seconds: section 9 times loading, its `loader` column.
 run_lines = [line for line in two_processes.output.splitlines() if line and "intra-op" not in line]
 print("\n".join(re.sub(r" \(getting batches ready: [^)]*\)", "", line) for line in run_lines))
 history = json.loads((two_folder / "history.json").read_text())  # rank 0's, epoch by epoch
@@ -476,13 +480,14 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 #
 # Two processes each do half the arithmetic, but they add an exchange. `comm_cost.py`
 # times single steps in 2 processes. *B* is the images per process: 64 (effective
-# batch 128) or 1,024 (effective 2,048). The last row, the baseline, is rank 0 alone (the
-# other process idle) on all 2B images. On the steps alone:
+# batch 128) or 1,024 (effective 2,048). The rows are medians over many repeats. The
+# last row, the baseline, is rank 0's own median on all 2B images, timed with rank 1 idle.
+# Every other row takes each repeat's slower process; `DDP's added time` is the
+# difference of two such medians (Appendix C: how mixing the two kinds can bias what
+# halving saves). On the steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
-# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner. Each
-# row but the last is the median over the repeats of the slower process's time
-# (Appendix C).
+# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
 
 # %%
 from course_utils.rounds import speed_up_in_words
@@ -527,17 +532,17 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 1.023 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.068 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.377<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.394<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 1.372 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.861 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.200 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.945<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# 1.212 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.136<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; the 2B step, the step
 # plus what halving saves. So two processes win on the steps only when halving saves more
@@ -548,7 +553,8 @@ for size in (64, 1024):
 #
 # Over whole epochs, loading included, `compare_arms.py` trains **arms** (ways of
 # training) from the same seed on the same shuffles, at effective batches of 128 and
-# 2,048. The arms take turns, one epoch each per **round** (round 1, a warm-up, left out).
+# 2,048. The arms take turns, one epoch each per **round**: 6 rounds (2 in smoke mode),
+# round 1 a warm-up, left out.
 # An epoch is the loading (the `loader` column) plus *the rest*: the steps, the exchange
 # and any wait for the other process. A **speed-up** is the 1-process epoch over the
 # 2-process epoch; above 1, two processes win.
@@ -667,9 +673,6 @@ for batch in launches:  # both parts in words, at each batch
 print(f"DataLoader pair at {large}, the loader's speed-up: {pair_at_large.parts['loader']:.2f}")
 
 # %% [markdown]
-# An epoch's speed-up is the median of the rounds' ratios (Appendix A's `round by round`
-# lines); a part's divides unrounded medians. Neither need equal a ratio of the table's
-# printed medians.
 # Drawn: each bar is the arm's median epoch, its dots each round's epoch. Orange is the
 # median loader part. Blue is the rest of the median epoch (not the arithmetic alone).
 
@@ -687,32 +690,27 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
+# Below, an epoch's speed-up is the median of the rounds' ratios (Appendix A's `round by
+# round` lines), so it need not equal the ratio of two bars above; a part's divides
+# unrounded medians. Neither need equal a ratio of the table's printed medians.
+#
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). At 128: **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest
-# (blue) took
-# 81%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
+# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest (blue:
+# the steps, exchange and waits) took
+# 82%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest
-# slower**<!-- says: DataLoader pair at 128, by part -->: the exchange
-# and waits outweighed the halved arithmetic. At 2,048, with 16 times the images per
-# exchange: **faster in every round (median
-# 2.06)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The rest took
-# 49%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
+# slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **faster in every round (median
+# 1.92)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
+# rest took
+# 48%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest within the rounds'
 # spread**<!-- says: DataLoader pair at 2048, by part -->.
 #
-# Two CPUs at the same cost per image load at most twice as fast; at 2,048 the loader ran
-# 3.00<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. But
-# fetching an image cost (1 process, then each of 2)
-# 3.7<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
-# then
-# 4.6<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
-# microseconds at 128, and
-# 5.4<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
-# then
-# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
-# at 2,048 (Appendix A), for a cause this lesson does not find. So this run cannot say
-# what a second CPU alone gives.
+# At 2,048 the loader ran
+# 3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast; a
+# second CPU at the same cost per image gives at most 2, so a figure above 2 means the
+# cost per image changed too (Appendix A), for a cause not found here.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -839,25 +837,27 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8: in CPU figures from one launch, DDP added
-#   1.023 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process. Two processes win on the steps only when halving a step saves
 #   more than DDP adds. Here halving saved
-#   0.068 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 8: at 1,024 the steps were predicted
-#   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->, from
-#   one launch near the tie band's edge
-#   (0.945<!-- output: 1024 images per process, predicted speed-up of 2 processes --> against
-#   1.1). Beside section 9's rest: **predicted a tie, the rest measured within the rounds'
+#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->, from
+#   one launch
+#   (1.136<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
+#   tie band runs from 0.91 to 1.1). Appendix A sets it beside section 9's rest:
+#   **predicted faster, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->.
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 on 1 thread
 #   at 128: **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 9: at 2,048, **faster in every round (median
-# 2.06)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
+# 1.92)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
 #   loading faster, the rest within the rounds'
-#   spread**<!-- says: DataLoader pair at 2048, by part -->. The loader's gain was more than
-#   a second CPU gives at the same cost per image, and the cost of fetching an image
+#   spread**<!-- says: DataLoader pair at 2048, by part -->. The loader ran
+#   3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast; a
+#   second CPU at the same cost per image gives at most 2, so above 2 the cost per image
 #   changed too, for a cause this lesson does not find.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -1052,7 +1052,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1072,18 +1072,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.023 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.068 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.377<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.394<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds); against one process on 2
 # threads (the same-CPU test) it measured
-# 0.51<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
+# 0.49<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
 # another comparison. Section 9 and Appendix A split those epochs into the loading and
 # the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1198,15 +1198,14 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.66)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->
-# (a single tied round is enough to withhold a verdict). Not tried: a `num_workers=1`
-# loader worker, which uses the second CPU without DDP.
+# 1.79)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **faster in every round (median 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# (median 0.42)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **faster in every round (median 1.31)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. Yet these
 # loaders ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
@@ -1297,9 +1296,9 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.55<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.52<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1405,14 +1404,14 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # batch, in ways this lesson does not time.
 #
 # Look at the fetching lines. One process fetched an image in
-# 3.7<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 3.8<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and in
-# 5.4<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 5.9<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048. Each of 2 processes, on 1,024 images, fetched one in
 # 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
 # So at 2,048, part of the loader's gain is cheaper fetching per image, not the second
 # CPU. At 128, each of 2 processes, on 64 images, fetched one in
-# 4.6<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
+# 4.7<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
 # the batch per process does not explain both launches, and this lesson does not find the
 # cause. A pair that the first cell names above 2 does not show what a second CPU alone
 # gives.
@@ -1421,7 +1420,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted a tie, the rest measured within the rounds'
+# **predicted faster, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1433,10 +1432,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
 # Nor are the two launches' `val accuracy` columns (the last column of section 9's
-# tables) a test of the linear scaling rule (Appendix E): the 2,048 launch changes three
-# things at once, a batch 16 times larger, so 50,000 / 2,048 steps an epoch against
-# 50,000 / 128 (rounded up), and a learning rate that stays 0.2 where the rule would raise
-# it with the batch; and each launch ran once.
+# tables) a test of the linear scaling rule (Appendix E): the 2,048 launch differs in the
+# batch (16 times larger, so about 16 times fewer steps an epoch), with the learning rate
+# not raised as the rule would raise it; and each launch ran once.
 #
 # **On GPUs** (expected to do far more arithmetic per second than a CPU, which this lesson
 # does not measure), with a GPU per process and NCCL, the same launches would measure what
@@ -1493,37 +1491,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.33<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.35<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1): what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.09<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.31<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (verdict: **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 2.43<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.72
+# 2.40<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.64
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times the speed of one lean process; by part, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.01<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.15<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 4 faster, 0 tied, 1
+# **a tie, then no clear winner: 2 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1531,9 +1529,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.51<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.66<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.79<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1628,9 +1626,10 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 #
 # **The script and its lines.** `comm_cost.py` times five works in turn: section 8's
 # four, and the DDP step inside `with ddp.no_sync():`, where DDP prepares no reduction
-# and sends nothing (section 11 uses `no_sync` for gradient accumulation). Each rank
-# prints its own medians; rank 0 then prints the pair's, each repeat the slower rank's
-# time, which `read_comm_cost` reads into the table:
+# and sends nothing (section 11 uses `no_sync` for gradient accumulation). Rank 0 first
+# prints the world size, so that `read_comm_cost` can check every rank's lines came back.
+# Each rank prints its own medians; rank 0 then prints the pair's, each repeat the slower
+# rank's time, which `read_comm_cost` reads into the table:
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -1664,34 +1663,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce took
-# 0.444 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.460 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.440 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.503 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.023 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.110 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.098 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.913 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.886 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.444 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.440 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 66%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 44%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.42<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.34<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.43<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.87<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.13<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.17<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.69<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.71<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
@@ -1816,12 +1815,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 878 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 870 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
 # 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1679 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1704 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

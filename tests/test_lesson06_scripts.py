@@ -311,6 +311,13 @@ def test_no_sync_saves_one_all_reduce_per_accumulated_step(batch_of_64):
     assert "whole shard: True" in result.output
 
 
+def test_the_timing_script_prints_its_world_size_once_before_its_timings(monkeypatch, capsys):
+    # The stand-in group has 1 process; the script stops at its first all-reduce, after
+    # timing the first batch size's works, before any timing line.
+    run_on_stand_in(lesson_script("comm_cost.py"), [], monkeypatch)
+    assert capsys.readouterr().out.splitlines() == ["world size: 1"]
+
+
 def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkeypatch):
     # Rank 1 of 2: it skips the baseline step, so the stand-in sees no work on it. Each
     # step records its batch size and whether it ran inside the stand-in DDP's no_sync.
@@ -341,7 +348,9 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
 
     monkeypatch.setitem(namespace, "median_seconds", median_seconds)
     monkeypatch.setitem(namespace, "DistributedDataParallel", stand_in_ddp)
-    printed = []  # what each rank would print, as rank_print prints it
+    # What each rank would print, as rank_print prints it, after the main block's first
+    # line, the world size (the test below checks the script prints it).
+    printed = ["world size: 2"]
 
     def rank_print(*values, all_ranks=False, **kw):
         if all_ranks or rank == 0:

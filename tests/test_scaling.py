@@ -25,6 +25,7 @@ from course_utils.scaling import (
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
 COMM_COST_OUTPUT = """\
+world size: 2
 [rank 1] batch 64 per process: step without communication 0.526 ms, DDP step 1.564 ms, \
 DDP step inside no_sync 0.621 ms, DDP added 1.038 ms (1.97 x the step), all-reduce of 25,450 \
 gradients between the steps 0.473 ms
@@ -64,6 +65,7 @@ def test_the_timing_lines_are_read_back_per_rank():
     )
     assert cost.per_rank[1024][1]["added"] == pytest.approx(2.715 - 1.752)
     assert set(cost.per_rank[64]) == {0, 1} and "double" not in cost.per_rank[64][0]
+    assert cost.world_size == 2
 
 
 def test_the_ranks_together_are_read_from_the_slowest_rank_s_line_not_from_the_ranks():
@@ -93,7 +95,7 @@ def test_the_ranks_together_are_read_from_the_slowest_rank_s_line_not_from_the_r
 
 def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
     # Cut off after rank 1's line at 1,024: that size has no line of rank 0 alone.
-    cut_short = "\n".join(COMM_COST_OUTPUT.splitlines()[:5])
+    cut_short = "\n".join(COMM_COST_OUTPUT.splitlines()[:6])
     with pytest.raises(ValueError, match=r"lines: \[64, 1024\], with rank 0 alone: \[64\]"):
         read_comm_cost(cut_short)
     # Without the slowest rank's line at 1,024, that size has no figure that a step waits for.
@@ -123,6 +125,29 @@ def test_a_batch_whose_ranks_are_not_0_to_n_minus_1_is_refused():
         read_comm_cost(stray)
 
 
+def test_a_launch_whose_last_rank_s_lines_are_all_lost_is_refused():
+    # Rank 1's lines lost at both sizes: rank 0's alone look like a whole launch of 1
+    # process, ranks [0] at every batch, but rank 0 printed a world size of 2.
+    no_last_rank = "\n".join(
+        line for line in COMM_COST_OUTPUT.splitlines() if not line.startswith("[rank 1]")
+    )
+    with pytest.raises(
+        ValueError, match=r"world size: 2, .* ranks per batch: \{64: \[0\], 1024: \[0\]\}, each"
+    ):
+        read_comm_cost(no_last_rank)
+    # The same lines from a launch of 1 process are whole.
+    alone = read_comm_cost(no_last_rank.replace("world size: 2", "world size: 1"))
+    assert alone.world_size == 1 and set(alone.per_rank[1024]) == {0}
+
+
+def test_an_output_without_its_world_size_line_is_refused():
+    # Without it, the ranks expected are unknown: every rank's lines could be there, or not.
+    no_world_size = COMM_COST_OUTPUT.replace("world size: 2\n", "")
+    assert no_world_size != COMM_COST_OUTPUT
+    with pytest.raises(ValueError, match=r"\(world size: no line, batches with ranks' lines"):
+        read_comm_cost(no_world_size)
+
+
 def test_a_line_that_appears_twice_for_a_batch_is_refused_by_name():
     # Two launches' outputs joined: every line twice, so which of each pair counts?
     with pytest.raises(
@@ -136,7 +161,10 @@ def test_a_line_that_appears_twice_for_a_batch_is_refused_by_name():
         read_comm_cost(again)
     # Rank 1's line at 64 twice: the other batch's lines, and rank 0's, are not named.
     with pytest.raises(ValueError, match=r"a line twice \(rank 1's line at 64\)"):
-        read_comm_cost("\n".join([lines[0], *lines]))
+        read_comm_cost("\n".join([lines[1], *lines]))
+    # The world size twice, once with another figure: which launch would the ranks match?
+    with pytest.raises(ValueError, match=r"a line twice \(the world size\): pass"):
+        read_comm_cost("\n".join(["world size: 3", *lines]))
 
 
 def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():

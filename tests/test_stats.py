@@ -121,9 +121,14 @@ def test_three_equal_changes_are_shown_by_the_plain_rule():
         ((1.0, 0.0, 0), r"df must be .* 1 to 10 .*got 0"),
         ((1.0, 0.0, 11), r"df must be .* 1 to 10 .*got 11"),
         ((0.0, 0.0, 11), "df must be"),
+        # Both bad: the df is looked up first, so its error is the one raised.
+        ((1.0, -0.1, 0), r"df must be .* 1 to 10 .*got 0"),
+        # A NaN mean is never more than t x SE, so it would read "not shown": refused.
+        ((math.nan, 1.0, 2), "mean must be a number"),
+        ((math.nan, 0.0, 2), "mean must be a number"),
     ],
 )
-def test_a_negative_se_or_a_df_outside_the_table_is_refused(args, message):
+def test_a_negative_se_a_nan_mean_or_a_df_outside_the_table_is_refused(args, message):
     with pytest.raises(ValueError, match=message):
         rule_word(*args)
 

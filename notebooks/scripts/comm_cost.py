@@ -8,10 +8,11 @@ of as many numbers as the model's gradients, timed between the steps, and the st
 on twice the images (what one process does to train on the same effective batch; rank 0
 times it while the other processes wait at a barrier, so that nothing competes with it,
 as nothing would with one process). Each is the median of many repeats, timed in turn,
-and each timing starts when all processes are ready. Every process prints its own medians;
-rank 0 also prints the processes' figures together: a step of the group ends when its
-slowest process ends, so each repeat counts the slowest process's time (an all-reduce with
-MAX, once the clocks have stopped), and the figure is the median of those.
+and each timing starts when all processes are ready. Rank 0 first prints the world size.
+Every process prints its own medians; rank 0 also prints the processes' figures together:
+a step of the group ends when its slowest process ends, so each repeat counts the slowest
+process's time (an all-reduce with MAX, once the clocks have stopped), and the figure is
+the median of those.
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -125,6 +126,8 @@ def time_one_size(batch_size: int, group) -> None:
 
 
 with process_group(timeout=60) as group:
+    # Printed once, by rank 0: read_comm_cost checks that ranks 0 to world size - 1 all printed.
+    rank_print(f"world size: {group.world_size}")
     torch.manual_seed(group.rank)
     for batch_size in (64, 1024):  # images per process and step
         time_one_size(batch_size, group)
