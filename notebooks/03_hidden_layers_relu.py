@@ -1245,12 +1245,12 @@ if check_exercise(
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
 # images, and an epoch took
 # 0.87 s<!-- output: batches of 32, median seconds per epoch --> (one run each): look for
-# it to beat the runs with batches of 128 by more than their own gap, the chance swing
+# it to exceed the times with batches of 128 by more than their own gap, the chance swing
 # just seen. Small batches use the processor less well, so four small steps can cost more
 # than one big one. They did not buy
 # accuracy either: 95.1%<!-- output: batches of 32, validation accuracy --> after the same
-# 3 epochs, a difference from the baseline of one run each, too small to call. Here,
-# smaller batches cost time.
+# 3 epochs, a difference from the baseline of one run each, too small to call. Where the
+# gap is larger than that swing, smaller batches cost time.
 
 # %% [markdown]
 # **Exercise 3: Fashion-MNIST.** `course_utils.data.fashion_mnist` has the same

@@ -29,7 +29,7 @@
 #
 # **By the end of this lesson you can**
 # - choose a device (CUDA, then Apple MPS, then CPU) and move tensors and models to it;
-# - explain `pin_memory` and `non_blocking`;
+# - explain `pin_memory` and `non_blocking` (CUDA only: on a CPU this lesson describes them);
 # - write a training loop on the device, and a generator that delivers its batches there;
 # - time device work honestly (warm up, `synchronize`, repeat) and find the data-loading
 #   bottleneck;
@@ -38,7 +38,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1165 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1182 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -216,19 +216,18 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **161.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **44.7
+# **183.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **46.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for small products to fall
-# further behind (Appendix E).
+# further behind (Appendix E's product rows).
 #
-# After an untimed warm-up, the first product of each size can still pay a one-off cost:
-# here
-# **1934.5**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
-# 64 x 64, **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
-# 2048 x 2048 (one product each; look for wide swings between runs). On this CPU the
-# cause was not measured. Never time a first call.
+# An untimed warm-up of other shapes need not spare the first product of each size: here
+# **2047.1**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# 64 x 64, **1.2**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
+# 2048 x 2048 (one product each; look for wide swings between runs; cause not measured):
+# warm up the very shapes you time, as `seconds_per_product` does.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -265,7 +264,7 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
 # **A move you can see.** PyTorch's `meta` device, on every machine, holds a tensor's
-# shape and type but no data. A move there shows on any machine, as does the error for
+# shape and type but no data. A move there shows, as does the error for
 # a model and batch on different devices:
 
 # %%
@@ -488,7 +487,7 @@ print(
 #   `Normalize`) as it fetches it and collates 128 into a batch, every epoch, in the
 #   notebook's process (`num_workers=0`);
 # - **(b) the whole dataset on the device**: every image transformed once, into one
-#   tensor on the device; each batch gathers its rows from it.
+#   tensor there; each batch gathers its rows from it.
 #
 # Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
 # they train the same weights (checked below); they ran one after the other, not in rounds.
@@ -523,11 +522,11 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** By the median `train_seconds` of the later epochs. The first
-# can pay one-off costs (Appendix B). `fit`'s lines also time validation: compare
-# `train_seconds` only. On a GPU, `TimedBatches`' extra `synchronize` calls may slow the
-# loop: compare (b)'s median later epoch with the GPU line of **(b), CPU against GPU**,
-# timed without them.
+# **How we time an epoch.** By the median `train_seconds` of the later epochs, keeping a
+# GPU's warm-up out: the first can pay one-off costs (Appendix B prints whether it did).
+# `fit`'s lines also time validation: compare `train_seconds` only. On a GPU,
+# `TimedBatches`' extra `synchronize` calls may slow the loop; **(b), CPU against GPU**
+# times (b) without them.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -575,9 +574,9 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.47 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
-# (`images[index]`), with no per-image Python code. `slices` does the same as a
+# (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
 
 
@@ -658,8 +657,7 @@ print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
-# `fit`'s accuracies rest on one shuffle seed (Appendix B measures how far the order alone
-# moves them, on 10,000 images, not 50,000).
+# `fit`'s accuracies rest on one shuffle seed (Appendix B).
 #
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors (Appendix B):
@@ -723,24 +721,27 @@ plot_epoch_parts(
 # Each bar is one pipeline's median later epoch; dots, single later epochs.
 #
 # On this CPU, (a) spent
-# **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **4.37 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **18.8 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b). Without a GPU, (b)'s "device" is the CPU's memory: its gain includes no copy
-# to a GPU. In the control (one run), ready tensors removed a share of
+# **3.20 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.53 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches, and took **16.4 times**<!-- output: pipeline speed-up (cpu) --> as long
+# as (b), whose "device" here is the CPU's memory (no copy to a GPU). In the control (one
+# run), ready tensors removed a share of
 # **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**3.72 s**<!-- output: wait removed by ready tensors -->). Each fetch looks up
-# `Subset`'s index and makes a PIL image (torchvision's `MNIST.__getitem__`) to transform:
-# the work removed, done once in (b). Fetching and collating still took
-# **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# (**3.00 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+# lookup, PIL image (`MNIST.__getitem__`) and transform, done once in (b). Fetching and
+# collating still took
+# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# The rest, the same arithmetic, was also longer in (a) (the table's last column;
+# Appendix B: **not judged (2 later
+# epochs)**<!-- says: that gap, against the spread of (a)'s later rests -->): the speed-up
+# holds more than the loading; cause not measured.
 #
-# (b) needs the data to fit on the device, and transforms done once or as batch
-# operations (lesson 05); otherwise keep the `DataLoader` and try `pin_memory` and
-# `num_workers`.
+# (b) needs the data to fit on the device and transforms done once or per batch
+# (lesson 05); else keep the `DataLoader`, trying `pin_memory` and `num_workers`.
 
 # %% [markdown]
-# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there and on the CPU,
-# one after the other. For so tiny a model, look for the GPU to be no faster
+# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU.
+# For so tiny a model, look for the GPU to be no faster
 # (Appendix E).
 
 # %%
@@ -884,8 +885,8 @@ for arm, model_class in arm_models.items():
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
-# **In rounds.** Each round trains one epoch of every arm, in an order rotated so that
-# none always runs first; the first round, which compiles, does not count.
+# **In rounds.** Each round trains one epoch of every arm, in a rotating order so none
+# always runs first; the first round, which compiles, does not count.
 
 # %%
 order = list(arms)
@@ -912,7 +913,7 @@ for round_number in range(wide_epochs):
 # epoch time over the arm's. Within the *tie band*, from 1 / 1.1 (about 0.91) to 1.1
 # (`TIE` = 0.10), a round is a tie; a winner needs every later round to agree. The band
 # is a convention set in advance: Appendix F sets it beside `float32`'s measured spread,
-# **1.07**<!-- output: float32's later epochs, slowest over fastest -->.
+# **1.10**<!-- output: float32's later epochs, slowest over fastest -->.
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -934,7 +935,7 @@ for arm in arms:
 
 # %% [markdown]
 # Look for a drift from round to round in each row (cause not measured): the verdicts
-# count rounds, not trends. Counted by hand, then with `count_rounds`; an `assert` checks they
+# count rounds, not trends. Counted by hand and by `count_rounds`; an `assert` checks they
 # agree:
 
 
@@ -973,10 +974,10 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.28**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.50**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, above 1 (by any margin) in
-# **2**<!-- output: compiled, rounds above 1 (any size) --> of them. The arms' validation
+# **3**<!-- output: compiled, rounds above 1 (any size) --> of them. The arms' validation
 # accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
 # **91.08%**<!-- output: float32 validation accuracy -->).
@@ -1002,11 +1003,11 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **17.8 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **18.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.0 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training and
-# **2.1 s**<!-- output: compiling cost in their validation passes (seconds) --> in
-# validation (we expect a recompile there: evaluation mode, no gradients, batches of
+# **1.9 s**<!-- output: compiling cost in their validation passes (seconds) --> in
+# validation (we expect a recompile: evaluation mode, no gradients, batches of
 # 1,000). Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
 
@@ -1020,21 +1021,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **44.7
+# - On this CPU 64 x 64 products ran at **46.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **161.6
+#   a second, 2048 x 2048 ones at **183.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **18.8 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.4 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.37 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.20 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.53 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **18.25 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
+#   **17.45 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
 #   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1186,22 +1187,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.51 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.46 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **37.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.2 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **108.7 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **118.5 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **44.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **46.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **161.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **183.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1338,20 +1339,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.228 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.158 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.215 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.017 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.24 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.13**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.75**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **13.45 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **0.99**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.67**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.72**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **2**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **1**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 1 faster, 6 tied, 0
+# **no clear winner: 0 faster, 5 tied, 2
 # slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # Quoted from the course's H200 run (RESULTS.md), not run in this notebook (Appendix E):
@@ -1419,18 +1420,12 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **3.94 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.20 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **3.47 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
-#
-# Outside the waits, the rests of the epochs were
-# **0.43 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.19 s**<!-- output: (b), median later epoch, the rest (s) --> in (b) (Appendix B,
-# one run); against (a)'s own spread, that gap is **not judged (2 later
-# epochs)**<!-- says: that gap, against the spread of (a)'s later rests -->.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1452,7 +1447,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **5.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1477,9 +1472,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **18.25 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.45 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **0.96**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.03**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1511,14 +1506,12 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.50**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
-# their speeds compare.
-# [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) describes linear
-# layers as much faster in 16 bits; whether autocast pays on your device, only section
-# 7's rounds run there can show. Where a device has no bfloat16 units, section 7 leaves
+# their speeds compare. Whether autocast pays on your device, only section 7's rounds run
+# there can show. Where a device has no bfloat16 units, section 7 leaves
 # the arm out.
 
 
@@ -1627,10 +1620,10 @@ def against_spread(gap: float | None, yardstick: list[float], counted: str) -> s
         return "none"
     if len(yardstick) < 3:  # too few times for a yardstick
         return f"not judged ({len(yardstick)} {counted}{'s' * (len(yardstick) != 1)})"
-    spread = max(yardstick) - min(yardstick)
-    if round(spread, 2) == 0:  # printed as 0.00: no yardstick either
+    spread = round(max(yardstick) - min(yardstick), 2)  # as printed, to the hundredth
+    if spread == 0:  # printed as 0.00: no yardstick either
         return "not judged (a spread of 0.00 s)"
-    return "within it" if abs(gap) <= spread else "beyond it"
+    return "within it" if round(abs(gap), 2) <= spread else "beyond it"
 
 
 ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
@@ -1638,7 +1631,7 @@ print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead e
 lead = classic_totals[ahead[0] - 1] - b_totals[ahead[0] - 1] if ahead else None
 print(
     "seconds by which (b)'s total was below (a)'s after that epoch: "
-    + ("none" if lead is None else f"{lead:.1f}")
+    + ("none" if lead is None else f"{lead:.2f}")
 )
 lead_verdict = against_spread(lead, classic_times, "epoch")  # the totals hold every epoch
 print(f"that lead, against (a)'s epochs' slowest minus fastest: {lead_verdict}")
@@ -1662,28 +1655,30 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 
 # %% [markdown]
 # Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.84**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
+# **0.93**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
 # epoch, one-off included, (b)'s total fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
 # **0.3 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run). (a)'s own epochs, all of them since the totals include the first, spread over
-# **0.44 s**<!-- output: (a)'s epochs, slowest minus fastest (s) --> (slowest minus
+# **0.06 s**<!-- output: (a)'s epochs, slowest minus fastest (s) --> (slowest minus
 # fastest, a rough yardstick from few epochs; a verdict needs 3 epochs or more and a
-# spread that does not round to 0.00). The lead, whose one-off was timed once (one run),
-# is **within it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->
+# spread that does not round to 0.00). That spread includes the first epoch, which can
+# differ from the later ones for its own reasons (compare the first and the median later
+# epoch below), so it is a loose yardstick. The lead, whose one-off was timed once (one run),
+# is **beyond it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->
 # (within it means the totals are level within noise). One epoch later (a) had spent
-# **8.30 s**<!-- output: (a)'s total one epoch later (s) --> and (b)
-# **3.94 s**<!-- output: (b)'s total one epoch later, its one-off included (s) -->: a lead
+# **7.12 s**<!-- output: (a)'s total one epoch later (s) --> and (b)
+# **3.51 s**<!-- output: (b)'s total one epoch later, its one-off included (s) -->: a lead
 # **beyond it**<!-- says: (b)'s lead one epoch later, against the same spread -->. The
 # hollow cross marks where the straight lines drawn between epochs meet: a drawing, not a
 # measured moment.
 #
 # The two ways of counting differ in kind: the projection divides (b)'s one-off,
-# **3.47 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
+# **3.07 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
 # saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
 # own time, in whole epochs, (a)'s first epoch included
-# (**3.98 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **4.37 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
+# (**3.56 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
+# **3.53 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
 #
 # **Section 6's bars, taken apart.** A bar's parts equal the table's columns. Its blue
 # part is everything outside `next()`: the forward, backward, step and `fit`'s
@@ -1719,8 +1714,8 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # %% [markdown]
 # Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
 # figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
-# **0.43 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.19 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); the cause of
+# **0.33 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
+# **0.17 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); the cause of
 # any difference was not measured. That gap, against the spread of (a)'s later epochs'
 # rests: **not judged (2 later
 # epochs)**<!-- says: that gap, against the spread of (a)'s later rests --> (the lead's
@@ -1728,8 +1723,8 @@ print(f"(a) from transformed tensors, later epoch of training (s): {tensor_secon
 # counts every epoch, since the totals include the first; the rests', like section 6's
 # bars, only the later epochs, too few in a full run. The ready-tensor control's second
 # epoch spent
-# **0.22 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.44 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
+# **0.20 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
+# **0.40 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
 # all.
 
 # %% [markdown]
@@ -2073,8 +2068,9 @@ if half_seconds is not None:
 # | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
 # | a step at batch 1,024, 32-unit MLP (exercise 2) | 0.82 | 0.75 |
 #
-# On the H200, bfloat16 and compiling each gave no clear winner, leaning slower (one run;
-# on this CPU, see section 7's verdicts). In that one run, the GPU won on the 2048 x 2048
+# On the H200, bfloat16 and compiling were each slower in 4 of 5 rounds, tied in one, by
+# that script's band<!-- source: benchmarks/RESULTS.md, one H200 run --> (one run; on
+# this CPU, see section 7's verdicts). In that one run, the GPU won on the 2048 x 2048
 # product, and the GPU arm won on exercise 1's batch (which also changed pinning and
 # `non_blocking`, and includes loading). The GPU lost on small work (pipeline (b)'s epoch;
 # the 64 x 64 product too, but on one timing of a tiny operation): section 2's first case
@@ -2121,9 +2117,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.45 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.45 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.43 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2158,7 +2154,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.10**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2211,11 +2207,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.70**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.36**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **0.96**<!-- output: compiled median speed-up over float32 --> for it. bfloat16
+# **1.43**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.03**<!-- output: compiled median speed-up over float32 --> for it: the
+# median of each round's ratio, not the ratio of the medians printed above (float32's
+# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.43 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2276,21 +2275,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.70**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **6.19**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.80**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.61**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.37**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.28**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.50**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.872**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **1.054**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

@@ -325,8 +325,7 @@ print("pooling by hand", tuple(pooled_by_hand.shape), torch.equal(pooled_by_hand
 # **What a filter finds.** This hand-made *Sobel* filter subtracts the grey pixels left
 # of each point from those on its right, over three rows (the middle one twice), so it
 # responds to vertical edges: bright where the picture gets lighter from left to right,
-# dark where it gets darker, grey elsewhere. On the car, look for marks along the body's
-# outline, mostly diagonal here.
+# dark where it gets darker, grey elsewhere. The car's panel is harder to read.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -485,10 +484,10 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, each
-# scaled to its own range, before and after training. Training changed the weights by
-# **1.94**<!-- output: first layer's weights, relative change over training --> times their
-# starting length: look for how each tile differs from its start. Then the car and eight of
-# its first-layer *feature maps*, after the ReLU (in eval mode).
+# scaled to its own range, before and after training. The change's length was
+# **1.94**<!-- output: first layer's weights, relative change over training --> times the
+# starting weights' length: look for how each tile differs from its start. Then the car
+# and eight of its first-layer *feature maps*, after the ReLU (in eval mode).
 
 
 # %%
@@ -816,8 +815,9 @@ del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
 # Each "+ max pool" block doubles the channels and halves the image, so each later layer
-# sees a larger patch. The residual blocks keep the shape, so they can add their input to
-# their output; the last holds most of the parameters.
+# sees a larger patch (Appendix C shows it for the small CNN). The residual blocks keep
+# the shape, so they can add their input to their output; the last holds most of the
+# parameters.
 #
 # **Augmentation.** Pad the image by 4 pixels (reflecting its border), crop 32 x 32 at a
 # random offset, flip or not: 9 x 9 offsets x 2 flips = 162 possible views. By hand on four
@@ -887,8 +887,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %% [markdown]
 # **How much each does.** Are decay and clipping large next to the gradient?
-# On a fresh width-8 ResNet-9's first augmented batch from section 6's *sample*, the
-# first 3,000 training images:
+# On a fresh width-8 ResNet-9's first augmented batch from the *sample*, the first 3,000
+# training images:
 
 # %%
 from course_utils.layers import remove_batch_norm
@@ -1011,8 +1011,8 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 # %% [markdown]
 # Look for accuracies below the small CNN's:
 # 48<!-- output: steps per recipe run --> steps against its
-# 1,408<!-- output: steps in section 4's small-CNN run -->. Below: each
-# recipe's final accuracy by seed, mean and *seed SD*.
+# 1,408<!-- output: steps in section 4's small-CNN run -->: these runs compare recipes, not
+# networks. Below: each recipe's final accuracy by seed, mean and *seed SD*.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -1092,9 +1092,7 @@ print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2
 # row not shown is one three seeds could not tell, not one without effect. The full
 # recipe's row had a threshold, t x SE, of
 # 2.62<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
-# points in these runs. Weight decay's term was
-# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the first
-# batch's gradient length: if later batches are alike, its row measures these runs' noise,
+# points in these runs. With decay's first-batch term that small, its row may be noise,
 # not decay.
 #
 # Section 7's GPU run keeps the full recipe regardless (Appendix D).
@@ -1104,14 +1102,14 @@ print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2
 #
 # *On a CUDA GPU your outputs name ResNet-9 (width 64). The prose describes the CPU run
 # below, which reached 79.2%<!-- output: strongest network validation accuracy --> on
-# validation; the course outline's 90%<!-- source: course outline, lesson 05 --> goal needs
-# the GPU branch, which fell just short in one run (Appendix E).*
+# validation; the outline's 90%<!-- source: course outline, lesson 05 --> goal needs the
+# GPU branch; an earlier version fell just short (Appendix E).*
 #
 # Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
 # (arXiv 2404.00498): a ConvNet with a tuned recipe, chosen by the course's benchmark
 # (Appendix A). Its peak learning rate, 2.0, is
-# 100<!-- output: FastNet's lr per small CNN's lr --> times the small CNN's. Appendix A
-# shows part of the reason: batch norm after a convolution makes the output ignore the
+# 100<!-- output: FastNet's lr per small CNN's lr --> times the small CNN's. Part of the
+# reason (Appendix A): batch norm after a convolution makes the output ignore the
 # weights' size.
 
 
@@ -1146,9 +1144,8 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# On a CPU, `FastNet`'s layers print first, then it trains. New here: fixed whitening
-# filters, GELU, label smoothing, Nesterov momentum, a triangular learning rate
-# (Appendix A opens each).
+# New in `FastNet`: fixed whitening filters, GELU, label smoothing, Nesterov momentum, a
+# triangular learning rate (Appendix A opens each).
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1216,8 +1213,8 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# *On a CUDA GPU you trained ResNet-9 on plain labels: look for a final training loss near
-# or below the validation loss.*
+# *On a CUDA GPU you trained ResNet-9 on plain labels: expect (not run for these outputs)
+# a final training loss near or below the validation loss.*
 #
 # On a CPU, look for the training loss above the validation loss: `FastNet` trains on
 # softened targets (label smoothing), whose loss has a floor (Appendix A); validation
@@ -1309,8 +1306,7 @@ print(f"test against validation: {verdict}")
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's network
-# **79.8%**<!-- output: FastNet test accuracy --> (test-time augmentation, by the rule:
-# **predict with it**<!-- says: test-time augmentation, the rule's choice -->; another
+# **79.8%**<!-- output: FastNet test accuracy --> (with test-time augmentation; another
 # network and recipe). The last column gives each difference in standard errors (SE,
 # lesson 03); chance alone seldom gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Even the test
@@ -1458,6 +1454,10 @@ print(
 #   80.6%<!-- output: validation accuracy with test-time augmentation --> with it; the
 #   validation rule chose to
 #   **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
+# - The outline's 90%<!-- source: course outline, lesson 05 --> on one GPU is not shown
+#   here (the only GPU figure: an earlier version's
+#   89.3%<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 -->,
+#   Appendix E).
 # - Scored once on the test set, the small CNN reached
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
@@ -1888,9 +1888,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # training loss ending at 0.56<!-- output: plain, final training loss -->; the augmented
 # run's rise was
 # 0.03<!-- output: augmented, rise, last 3 epochs' mean validation loss minus lowest -->.
-# The plain run's rise was
-# **larger**<!-- says: rise, the plain run's against the augmented run's --> (one run
-# each). Why can a run without augmentation show a lasting rise, which augmentation is
+# Why can a run without augmentation show a lasting rise, which augmentation is
 # meant to prevent?
 #
 # - (a) Seeing the same unaltered images every epoch, the network began to learn them
@@ -1942,9 +1940,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(d).** Train mode normalises with the batch's own statistics, so the batch comes out
 # centred on 0, and moves the running means a tenth of the way towards the batch's: from
-# 0 to about 0.2. Eval mode uses those running averages, so a prediction does not depend
-# on the other images in its batch; after one batch they are far from the true means,
-# hence channel means near 1.
+# 0 to about 0.2, and the running variances a tenth of the way from 1 towards the batch's.
+# Eval mode uses those running averages, so a prediction does not depend on the other
+# images in its batch; after one batch both are far from the batch's: the means too small
+# to centre it, the variances too small to scale it down, hence channel means near 1.
 
 # %% [markdown]
 # ## Appendix A: `FastNet` and its recipe
@@ -3130,7 +3129,8 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # %% [markdown]
 # The seed SDs with batch norm, from
 # 1.00<!-- output: smallest seed SD with batch norm (points) --> to
-# 2.41<!-- output: largest seed SD with batch norm (points) --> points, were
+# 2.41<!-- output: largest seed SD with batch norm (points) --> points (3 seeds each: a
+# rough SD), were
 # **all larger**<!-- says: seed SDs with batch norm, against that SE --> than one run's SE
 # from the validation images drawn,
 # 0.69<!-- output: one run's accuracy, its SE from the validation images drawn (points) -->

@@ -24,14 +24,15 @@
 # step is *data parallelism*: a copy of the model per GPU (or CPU core, or machine), each
 # on a different part of every batch, their gradients averaged before each step. This
 # lesson builds that averaging by hand on 2 CPU processes, then with PyTorch's
-# `DistributedDataParallel` (DDP) under the `torchrun` launcher.
+# `DistributedDataParallel` (DDP) under the `torchrun` launcher. Numbers in the text are
+# the worked run's (2 vCPUs), not yours.
 #
 # **By the end of this lesson you can**
 # - explain rank, world size, local rank, the process group and its backends (gloo on
 #   CPUs, NCCL on GPUs);
 # - average gradients by hand with `all_reduce` (and copy weights with `broadcast`), and
 #   show the step matches one process on the whole batch, and DDP;
-# - measure what the communication costs, and whether more processes pay off;
+# - measure what the communication costs, and whether a second process pays off;
 # - shard the data with `DistributedSampler`, and say what goes wrong without
 #   `set_epoch`;
 # - launch with `torchrun --standalone --nproc_per_node=N`, log and checkpoint from rank
@@ -123,7 +124,8 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # processes has three parts:
 # 1. the *steps*: forward, backward and update, each process on its share of the batch;
 # 2. the *exchange*: before each update the processes agree on one gradient; each sends
-#    one value per parameter, however many images it had, and waits for the others;
+#    one value per parameter, however many images it had (Appendix C times it at both
+#    sizes), and waits for the others;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # The model is lesson 03's small MLP. Per step it exchanges:
@@ -476,15 +478,12 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # %% [markdown]
 # ## 8. What the communication costs
 #
-# Numbers in the text are the worked run's (2 vCPUs), not yours.
-#
 # Two processes each do half the arithmetic, but they add an exchange. `comm_cost.py`
 # times single steps in 2 processes. *B* is the images per process: 64 (effective
 # batch 128) or 1,024 (effective 2,048). The rows are medians over many repeats. The
 # last row, the baseline, is rank 0's own median on all 2B images, timed with rank 1 idle.
 # Every other row takes each repeat's slower process; `DDP's added time` is the
-# difference of two such medians (Appendix C: how mixing the two kinds can bias what
-# halving saves). On the steps alone:
+# difference of two such medians (Appendix C's caveats). On the steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
 # processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
@@ -551,7 +550,7 @@ for size in (64, 1024):
 # %% [markdown]
 # ## 9. One process against two
 #
-# Over whole epochs, loading included, `compare_arms.py` trains **arms** (ways of
+# Over whole epochs, `compare_arms.py` trains **arms** (ways of
 # training) from the same seed on the same shuffles, at effective batches of 128 and
 # 2,048. The arms take turns, one epoch each per **round**: 6 rounds (2 in smoke mode),
 # round 1 a warm-up, left out.
@@ -673,8 +672,8 @@ for batch in launches:  # both parts in words, at each batch
 print(f"DataLoader pair at {large}, the loader's speed-up: {pair_at_large.parts['loader']:.2f}")
 
 # %% [markdown]
-# Drawn: each bar is the arm's median epoch, its dots each round's epoch. Orange is the
-# median loader part. Blue is the rest of the median epoch (not the arithmetic alone).
+# Drawn: each bar is the arm's median epoch, its dots each round's epoch. Orange: the
+# median loader part; blue: the rest of the median epoch (the steps, exchange and waits).
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -690,14 +689,13 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Below, an epoch's speed-up is the median of the rounds' ratios (Appendix A's `round by
-# round` lines), so it need not equal the ratio of two bars above; a part's divides
-# unrounded medians. Neither need equal a ratio of the table's printed medians.
+# Below, an epoch's speed-up is the median of the rounds' ratios, which need not equal a
+# ratio of two bars; a part's divides unrounded medians.
 #
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). At 128: **slower in every round (median
-# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest (blue:
-# the steps, exchange and waits) took
+# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest (blue)
+# took
 # 82%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest
 # slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **faster in every round (median
@@ -705,12 +703,23 @@ plot_epoch_parts(
 # rest took
 # 48%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: DataLoader pair at 2048, by part -->.
+# spread**<!-- says: DataLoader pair at 2048, by part -->. At 128 then 2,048, the rest was
+# never faster with 2 processes: speed-ups of
+# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# and
+# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# here,
+# 0.29<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# and 0.64
+# <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
+# in the lean pair (Appendix A).
 #
 # At 2,048 the loader ran
-# 3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast; a
-# second CPU at the same cost per image gives at most 2, so a figure above 2 means the
-# cost per image changed too (Appendix A), for a cause not found here.
+# 3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. A
+# second CPU at the same cost per image gives at most 2 (2.2 with the tie band, Appendix
+# A): a figure above that means the cost per image changed too. Look for the plain loop's
+# orange bar growing from 128 (the `loader` columns) while DDP's barely moves: then the
+# 2,048 win came from the loading, with halved batches (why the bar grew: not found).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -739,7 +748,7 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
 # Rank 0 saved the last epoch's weights with `save_checkpoint`; they load into a plain
 # `MLP`, without processes or DDP. Scoring the whole validation split in one process
 # should count the same right answers as section 7's 2 processes summed; then the test
-# set meets the model once, at the end.
+# set meets the model once.
 
 # %%
 from course_utils.checkpoint import load_checkpoint
@@ -776,12 +785,12 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 11. What changes at scale
 #
-# **Where it runs.** `no_sync.py` runs below; Appendix F, after the quiz, runs
-# `batch_norm.py` and `fsdp.py`.
+# **Where it runs.** `no_sync.py` below; `batch_norm.py` and `fsdp.py` in Appendix F,
+# after the quiz.
 #
 # **GPUs.** With 2 GPUs or more, the same scripts are written to run unchanged (not run
-# here): `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK` (the
-# `.to(device)` lines move everything there), and DDP gets `device_ids=[device]`.
+# here): `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK`, and DDP gets
+# `device_ids=[device]`.
 #
 # **Several machines** (not run here): the same command starts on each, with `--nnodes`,
 # `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
@@ -842,12 +851,13 @@ print(accumulation.output)
 #   more than DDP adds. Here halving saved
 #   0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 8: at 1,024 the steps were predicted
-#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->, from
-#   one launch
+#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
 #   (1.136<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
 #   tie band runs from 0.91 to 1.1). Appendix A sets it beside section 9's rest:
 #   **predicted faster, the rest measured within the rounds'
-# spread**<!-- says: effective batch 2048, the rest, predicted then measured -->.
+# spread**<!-- says: effective batch 2048, the rest, predicted then measured -->, its
+#   speed-up
+#   0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->.
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 on 1 thread
 #   at 128: **slower in every round (median
@@ -856,9 +866,13 @@ print(accumulation.output)
 # 1.92)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
 #   loading faster, the rest within the rounds'
 #   spread**<!-- says: DataLoader pair at 2048, by part -->. The loader ran
-#   3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast; a
-#   second CPU at the same cost per image gives at most 2, so above 2 the cost per image
-#   changed too, for a cause this lesson does not find.
+#   3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast (a
+#   second CPU alone explains at most 2). In this run the rest's speed-ups, both pairs, both
+#   batches, were
+#   0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+#   to
+#   0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->:
+#   never faster.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1081,11 +1095,8 @@ check_exercise("Q3", answer_q3=answer_q3)
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
 # 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
-# against one process on one CPU (the median of the rounds); against one process on 2
-# threads (the same-CPU test) it measured
-# 0.49<!-- output: 2 processes vs 1 process, 2 threads (same CPUs) at 128, median of the rounds -->,
-# another comparison. Section 9 and Appendix A split those epochs into the loading and
-# the rest.
+# against one process on one CPU (the median of the rounds). Section 9 and Appendix A
+# split those epochs into the loading and the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
@@ -1114,10 +1125,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # **(a).** As section 11 says, plain `BatchNorm` normalises with its own shard's
 # statistics, while with `SyncBatchNorm` each process normalises with the whole batch's,
 # computed across the processes. Appendix F prints each shard's mean beside the whole
-# batch's: they differ, and in this one batch the means of shards of 4 images strayed
-# further from the whole batch's than those of shards of 32 (`gap larger with 4 images
-# per process than with 32: True`). DDP already averages every
-# parameter's gradient, batch norm's weight and bias
+# batch's. DDP already averages every parameter's gradient, batch norm's weight and bias
 # included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
 
 # %% [markdown]
@@ -1433,7 +1441,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
 # Nor are the two launches' `val accuracy` columns (the last column of section 9's
 # tables) a test of the linear scaling rule (Appendix E): the 2,048 launch differs in the
-# batch (16 times larger, so about 16 times fewer steps an epoch), with the learning rate
+# batch (16 times larger), with the learning rate
 # not raised as the rule would raise it; and each launch ran once.
 #
 # **On GPUs** (expected to do far more arithmetic per second than a CPU, which this lesson

@@ -142,6 +142,11 @@ def test_a_launch_whose_last_rank_s_lines_are_all_lost_is_refused():
 
 def test_an_output_without_its_world_size_line_is_refused():
     # Without it, the ranks expected are unknown: every rank's lines could be there, or not.
+    # comm_cost.py prints it on rank 0 only, bare: a line every rank prints ("[rank 0] ...")
+    # is not the world-size line, so an output with only that reads as without one.
+    prefixed = COMM_COST_OUTPUT.replace("world size: 2\n", "[rank 0] world size: 2\n")
+    with pytest.raises(ValueError, match=r"\(world size: no line"):
+        read_comm_cost(prefixed)
     no_world_size = COMM_COST_OUTPUT.replace("world size: 2\n", "")
     assert no_world_size != COMM_COST_OUTPUT
     with pytest.raises(ValueError, match=r"\(world size: no line, batches with ranks' lines"):
