@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1394 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1436 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -531,17 +531,17 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
+# 1.025 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
 # halving the images saved
-# 0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.060 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.394<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.374<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 0.861 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 1.882 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
 # saved
-# 1.212 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.136<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# 1.062 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
+# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.772<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; the 2B step, the step
 # plus what halving saves. So two processes win on the steps only when halving saves more
@@ -585,36 +585,11 @@ arms_128, arms_big = launch_arms("arms_128", 64), launch_arms("arms_big", big_ba
 arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 
-# %% [markdown]
-# First by hand, at 128: each round's speed-up, their median, and the rounds faster, tied
-# (within the tie band, `TIE` = 0.1) or slower.
-
 # %%
-import statistics
-
-from course_utils.rounds import TIE
-
-PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
-plain_epochs, two_epochs = arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"]
-by_hand = [plain / two for plain, two in zip(plain_epochs, two_epochs, strict=True)]
-print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
-hand_counts = (
-    sum(r > 1 + TIE for r in by_hand),  # faster
-    sum(1 / (1 + TIE) <= r <= 1 + TIE for r in by_hand),  # tied
-    sum(r < 1 / (1 + TIE) for r in by_hand),  # slower
-)
-print(
-    f"by hand, median {statistics.median(by_hand):.2f}, rounds faster/tied/slower "
-    + "/".join(str(count) for count in hand_counts)
-)
-
-# %% [markdown]
-# `compare_launches` does the same for every comparison, batch and part; check it against
-# the hand count:
-
-# %%
+# The DataLoader pair's arms, and each comparison's figures from both launches.
 from course_utils.scaling import arms_table, compare_launches, comparison_names
 
+PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
 # Each comparison's name in the tables, and its question in the take-away lines.
 names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
 DATALOADER = names["dataloader"].name
@@ -622,10 +597,6 @@ COMPARISONS = {DATALOADER: (TWO_ARM, PLAIN_ARM)}  # arm, baseline (Appendix A ad
 launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
 small, large = launches  # the two effective batches: 128 and 2 x big_batch
 results = compare_launches(launches, COMPARISONS)  # name -> batch -> rounds, parts, words
-headline = results[DATALOADER][small].rounds
-same = headline.speed_ups == tuple(by_hand)
-same = same and (headline.faster, headline.tied, headline.slower) == hand_counts
-print(f"the hand count, the same as compare_launches' at 128: {same}")
 
 # %%
 # Each arm's medians over the counted rounds, at each effective batch; then DDP's share of
@@ -639,37 +610,19 @@ for batch, figures in launches.items():
     print(f"effective batch {batch}, DDP's rest over its epoch, medians: {share:.2f}")
 
 # %%
-# The DataLoader pair's speed-ups and take-aways (the same-CPU test's: Appendix A).
+# The DataLoader pair's speed-ups and take-aways (the same-CPU test's: Appendix A), then
+# both parts in words at each batch (Appendix A prints each part's range).
 from course_utils.scaling import speed_up_table, take_away_lines
 
-print(f"rounds counted: {len(plain_epochs)}")
+print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
 title = "2 processes' epoch speed-up, median (rounds faster/tied/slower)"
 print(speed_up_table({DATALOADER: results[DATALOADER]}, title))
 print("\n".join(take_away_lines(results, [names["dataloader"]])))
-
-# %% [markdown]
-# A part counts as unchanged ("within the rounds' spread") when the two arms' medians
-# differ by less than the larger of their round-to-round ranges; otherwise the tie band
-# judges its speed-up.
-
-# %%
-# The DataLoader pair at 2 x big_batch, part by part: each arm's median seconds and their
-# range over the rounds (slowest minus fastest), 2 processes' speed-up, and part_words'
-# words for it, by the rule above.
-pair_at_large = results[DATALOADER][large]  # its rounds, parts' speed-ups and words
-print(f"DataLoader pair at {large}, seconds an epoch: median (range over the rounds)")
-print(f"{'part':<8} | {PLAIN_ARM:>20} | {TWO_ARM:>16} | speed-up | in words")
-for part, each_round, row in (("loader", "loads", "loader"), ("rest", "rests", "the rest")):
-    cells = []
-    for arm in (PLAIN_ARM, TWO_ARM):
-        seconds = big_figures[arm][each_round]  # each counted round's
-        cells.append(f"{big_figures[arm][part]:.2f} ({max(seconds) - min(seconds):.2f})")
-    speed_up, words = pair_at_large.parts[part], pair_at_large.words[part]
-    print(f"{row:<8} | {cells[0]:>20} | {cells[1]:>16} | {speed_up:8.2f} | {words}")
 for batch in launches:  # both parts in words, at each batch
     loading, rest = (results[DATALOADER][batch].words[part] for part in ("loader", "rest"))
     print(f"DataLoader pair at {batch}, by part: the loading {loading}, the rest {rest}")
-print(f"DataLoader pair at {large}, the loader's speed-up: {pair_at_large.parts['loader']:.2f}")
+loader_at_large = results[DATALOADER][large].parts["loader"]
+print(f"DataLoader pair at {large}, the loader's speed-up: {loader_at_large:.2f}")
 
 # %% [markdown]
 # Drawn: each bar is the arm's median epoch, its dots each round's epoch. Orange: the
@@ -690,36 +643,38 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Below, an epoch's speed-up is the median of the rounds' ratios, which need not equal a
-# ratio of two bars; a part's divides unrounded medians.
+# ratio of two bars; a part's divides unrounded medians. Appendix A counts one comparison by
+# hand and prints each part's range.
 #
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). At 128: **slower in every round (median
-# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest (blue)
+# 0.56)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest (blue)
 # took
 # 82%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest
-# slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **faster in every round (median
-# 1.92)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
+# slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **no clear winner: 4 faster, 1
+# tied, 0 slower (median 1.52)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
 # rest took
-# 48%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
+# 45%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: DataLoader pair at 2048, by part -->. At 128 then 2,048, the rest was
-# never faster with 2 processes: speed-ups of
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# spread**<!-- says: DataLoader pair at 2048, by part -->. At 128 then 2,048, the rest's
+# speed-ups with 2 processes (below 1: slower) were
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # and
-# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # here,
-# 0.29<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
-# and 0.64
+# 0.30<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# and 0.73
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # in the lean pair (Appendix A).
 #
 # At 2,048 the loader ran
-# 3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. A
+# 2.34<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. A
 # second CPU at the same cost per image gives at most 2 (2.2 with the tie band, Appendix
 # A): a figure above that means the cost per image changed too. Look for the plain loop's
-# orange bar growing from 128 (the `loader` columns) while DDP's barely moves: then the
-# 2,048 win came from the loading, with halved batches (why the bar grew: not found).
+# orange bar growing from 128 (the `loader` columns) while DDP's barely moves: then what
+# the epoch gained at 2,048 came from the loading, with halved batches (why the bar grew:
+# not found).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -846,33 +801,32 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8: in CPU figures from one launch, DDP added
-#   0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   1.025 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process. Two processes win on the steps only when halving a step saves
 #   more than DDP adds. Here halving saved
-#   0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.060 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 8: at 1,024 the steps were predicted
-#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-#   (1.136<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
+#   **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+#   (0.772<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
 #   tie band runs from 0.91 to 1.1). Appendix A sets it beside section 9's rest:
-#   **predicted faster, the rest measured within the rounds'
+#   **predicted slower, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->, its
 #   speed-up
-#   0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->.
+#   0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->.
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 on 1 thread
 #   at 128: **slower in every round (median
-# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
-# - Section 9: at 2,048, **faster in every round (median
-# 1.92)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
+# 0.56)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# - Section 9: at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.52)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
 #   loading faster, the rest within the rounds'
 #   spread**<!-- says: DataLoader pair at 2048, by part -->. The loader ran
-#   3.08<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast (a
-#   second CPU alone explains at most 2). In this run the rest's speed-ups, both pairs, both
-#   batches, were
-#   0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-#   to
-#   0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->:
-#   never faster.
+#   2.34<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast (a
+#   second CPU alone explains at most 2). In this run the rest's speed-ups were
+#   0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+#   at 128 and
+#   0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+#   at 2,048 (Appendix A: the lean pair's too): below 1 means the rest was slower.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1066,7 +1020,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.56<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1086,15 +1040,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.025 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.086 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.060 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.394<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.374<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.56<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 9 and Appendix A
 # split those epochs into the loading and the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1165,8 +1119,59 @@ check_exercise("Q5", answer_q5=answer_q5)
 # This appendix extends section 9: the same-CPU test, the lean pair, the script, how it
 # keeps the arms alike, the verdict rule, the lines behind the pairs, where each arm's
 # epoch went (the loading's two parts, section 8's prediction beside the rest), and all
-# five arms side by side, with what a second thread alone buys.
-#
+# five arms side by side, with what a second thread alone buys. First, section 9's
+# DataLoader pair by hand, at 128: each round's speed-up, their median, and the rounds
+# faster, tied (within the tie band, `TIE` = 0.1) or slower.
+
+# %%
+import statistics
+
+from course_utils.rounds import TIE
+
+plain_epochs, two_epochs = arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"]
+by_hand = [plain / two for plain, two in zip(plain_epochs, two_epochs, strict=True)]
+print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
+hand_counts = (
+    sum(r > 1 + TIE for r in by_hand),  # faster
+    sum(1 / (1 + TIE) <= r <= 1 + TIE for r in by_hand),  # tied
+    sum(r < 1 / (1 + TIE) for r in by_hand),  # slower
+)
+print(
+    f"by hand, median {statistics.median(by_hand):.2f}, rounds faster/tied/slower "
+    + "/".join(str(count) for count in hand_counts)
+)
+
+# %% [markdown]
+# Section 9's `compare_launches` does the same for every comparison, batch and part; check
+# it against the hand count:
+
+# %%
+headline = results[DATALOADER][small].rounds
+same = headline.speed_ups == tuple(by_hand)
+same = same and (headline.faster, headline.tied, headline.slower) == hand_counts
+print(f"the hand count, the same as compare_launches' at 128: {same}")
+
+# %% [markdown]
+# Each part's range. A part counts as unchanged ("within the rounds' spread") when the two
+# arms' medians differ by less than the larger of their round-to-round ranges; otherwise
+# the tie band judges its speed-up.
+
+# %%
+# The DataLoader pair at 2 x big_batch, part by part: each arm's median seconds and their
+# range over the rounds (slowest minus fastest), 2 processes' speed-up, and part_words'
+# words for it, by the rule above.
+pair_at_large = results[DATALOADER][large]  # its rounds, parts' speed-ups and words
+print(f"DataLoader pair at {large}, seconds an epoch: median (range over the rounds)")
+print(f"{'part':<8} | {PLAIN_ARM:>20} | {TWO_ARM:>16} | speed-up | in words")
+for part, each_round, row in (("loader", "loads", "loader"), ("rest", "rests", "the rest")):
+    cells = []
+    for arm in (PLAIN_ARM, TWO_ARM):
+        seconds = big_figures[arm][each_round]  # each counted round's
+        cells.append(f"{big_figures[arm][part]:.2f} ({max(seconds) - min(seconds):.2f})")
+    speed_up, words = pair_at_large.parts[part], pair_at_large.words[part]
+    print(f"{row:<8} | {cells[0]:>20} | {cells[1]:>16} | {speed_up:8.2f} | {words}")
+
+# %% [markdown]
 # **The same-CPU test** sets `DDP, 2 processes` against `plain loop, 2 threads`. Is one
 # `torchrun` launch of 2 processes better than one `python` process using both CPUs as 2
 # threads (its loader in the main process, `num_workers=0`)? `DDP, 2 processes` is in
@@ -1206,18 +1211,19 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **faster in every round (median
-# 1.79)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# (median 0.54)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.55)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.42)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **faster in every round (median 1.31)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **no clear winner: 2 faster, 3 tied, 0 slower (median
+# 1.05)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. Yet these
 # loaders ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. For a
 # pair named there, a second CPU does not explain all of its loader's gain. If its rest
 # was not faster either (the `by part` lines below), this run does not show what a second
@@ -1304,9 +1310,9 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.52<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.60<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.27<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
 # **the loading faster, the rest within the rounds'
@@ -1407,19 +1413,19 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # So the loading's cost per image changed with the number of processes and with the
 # batch, in ways this lesson does not time.
 #
 # Look at the fetching lines. One process fetched an image in
 # 3.8<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and in
-# 5.9<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 4.9<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048. Each of 2 processes, on 1,024 images, fetched one in
-# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
+# 3.3<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
 # So at 2,048, part of the loader's gain is cheaper fetching per image, not the second
 # CPU. At 128, each of 2 processes, on 64 images, fetched one in
-# 4.7<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
+# 4.6<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
 # the batch per process does not explain both launches, and this lesson does not find the
 # cause. A pair that the first cell names above 2 does not show what a second CPU alone
 # gives.
@@ -1428,7 +1434,7 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted faster, the rest measured within the rounds'
+# **predicted slower, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1503,33 +1509,33 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.42<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1): what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.20<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.31<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.05<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (verdict: **no clear winner: 2 faster, 3 tied, 0
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 2.40<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.64
+# 1.58<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.73
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process; by part, **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
 # 1.01<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1537,14 +1543,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.79<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.55<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1671,34 +1677,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce took
-# 0.440 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.503 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.441 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.474 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.984 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.025 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.098 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.102 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.886 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.923 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.440 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.441 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 66%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.43<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.87<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.31<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.84<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.17<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.12<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.71<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.62<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
@@ -1823,12 +1829,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 870 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1704 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1705 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
