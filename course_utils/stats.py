@@ -112,6 +112,12 @@ def _check_finals(name: str, accuracies: Sequence[float]) -> list[float]:
     return list(accuracies)
 
 
+def _judged(mean: float, se: float, df: int) -> dict:
+    """The rule's reading of one change: ``se``, ``df``, ``needed`` (``T_95[df] * se``, what
+    the mean had to pass) and ``rule_word``."""
+    return {"se": se, "df": df, "needed": T_95[df] * se, "rule_word": rule_word(mean, se, df)}
+
+
 def paired_changes(
     finals: Mapping[str, Sequence[float]], compared: Mapping[str, tuple[str, str]]
 ) -> dict[str, dict]:
@@ -148,14 +154,7 @@ def paired_changes(
         ]
         mean, df = statistics.mean(changes), len(changes) - 1
         se = statistics.stdev(changes) / math.sqrt(len(changes))
-        table[what] = {
-            "changes": changes,
-            "mean": mean,
-            "se": se,
-            "df": df,
-            "needed": T_95[df] * se,
-            "rule_word": rule_word(mean, se, df),
-        }
+        table[what] = {"changes": changes, "mean": mean, **_judged(mean, se, df)}
     return table
 
 
@@ -188,11 +187,5 @@ def single_run_changes(
     table = {}
     for first, second in itertools.combinations(accuracies, 2):
         change = 100 * (accuracies[second] - accuracies[first])
-        table[(first, second)] = {
-            "change": change,
-            "se": se,
-            "df": df,
-            "needed": T_95[df] * se,
-            "rule_word": rule_word(change, se, df),
-        }
+        table[(first, second)] = {"change": change, **_judged(change, se, df)}
     return table

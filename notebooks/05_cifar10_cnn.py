@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 297 s with a peak memory of 1389 MB. The course's
+# > 2 threads); the whole lesson ran in 313 s with a peak memory of 1407 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -451,7 +451,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 19 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 20 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy, lesson 03's `per_class_accuracy` checked by hand
 # first, shows where it struggles:
 
@@ -1462,8 +1462,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 73 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 18.9 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 77 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 20.4 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1798,8 +1798,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the training time per epoch
 # grew far less, from
-# 0.58 s<!-- output: width 2, training seconds per epoch --> to
-# 1.40 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
+# 0.73 s<!-- output: width 2, training seconds per epoch --> to
+# 1.66 s<!-- output: width 8, training seconds per epoch --> (one timed run per width).
 # A guess, not timed: the convolutions' and element-wise work grow with width, per-step
 # Python does not.
 #
@@ -2749,21 +2749,21 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 53.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
+# 70.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.3 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. One busy
 # moment can move a short tensor pass, so the ratio of the fastest passes,
-# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
+# 29.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->, is a
 # second reading. Either ratio combines two savings, decoding once and transforming
 # whole batches instead of one image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 18.9<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 24.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.35<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 7.0<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.28<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
