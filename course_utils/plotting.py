@@ -25,6 +25,7 @@ __all__ = [
     "plot_epoch_times",
     "plot_epoch_parts",
     "plot_running_totals",
+    "crossings",
     "show_misclassified",
     "show_prediction",
     "unnormalize",
@@ -230,20 +231,38 @@ def plot_epoch_parts(
     as its median epoch (the median of ``epochs``), its first part the median loader seconds
     (orange) and the rest of that median epoch after it (blue), and a dot for each round's
     whole epoch, so the bar ends among its dots (a loader median above the epoch median,
-    possible over uneven rounds, fills the whole bar). Panels share their scale of seconds on
-    ``where``; ``labels`` names the bar's two parts and the dots in the legend (lesson 04's
-    dots are epochs, not rounds). Returns the figure. Introduced in lesson 04; lesson 06
-    draws its arms with it.
+    possible over uneven rounds, fills the whole bar). The dots are black with a white
+    edge, to show on either part. Each bar's seconds ("median 1.23 s") are written at its
+    height, past the bar or its furthest dot, whichever ends further right; each part's
+    inside it, in black or white (whichever stands out more on that part's colour), only
+    where the text fits and no dot sits on it. Panels share their
+    scale of seconds on ``where``; ``labels`` names the bar's two parts and the dots in the
+    legend (lesson 04's dots are epochs, not rounds), which sits close under the last
+    panel. Returns the figure. Introduced in lesson 04; lesson 06 draws its arms with it.
     """
     loader_label, rest_label, dot_label = labels
+    dot = {"s": 22, "color": "black", "edgecolor": "white", "linewidths": 0.8}  # shows on both
+
+    def text_colour_on(background: tuple[float, ...]) -> str:
+        """Black or white, whichever contrasts more with ``background`` (WCAG 2's contrast
+        ratio, from relative luminance): black on orange, white on dark blue."""
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in background]
+        luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+        return "black" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "white"
+
     if not launches or any(not arms for arms in launches.values()):
         raise ValueError("plot_epoch_parts needs at least one arm in every launch")
     rows = max(len(arms) for arms in launches.values())
     fig, axes = plt.subplots(
-        len(launches), 1, figsize=(7.5, 0.6 + (0.55 * rows + 0.6) * len(launches)), sharex=True
+        len(launches),
+        1,
+        figsize=(7.5, 0.6 + (0.55 * rows + 0.6) * len(launches)),
+        sharex=True,
+        layout="constrained",  # with the legend "outside": close under the last panel
     )
     axes = np.atleast_1d(axes)
     longest = max(max(row["epochs"]) for arms in launches.values() for row in arms.values())
+    inside = []  # (a part's text, its bar, its row's dots): removed below unless it fits
     for ax, (title, arms) in zip(axes, launches.items(), strict=True):
         names = list(arms)
         places = range(len(names) - 1, -1, -1)  # the first arm on top
@@ -253,19 +272,49 @@ def plot_epoch_parts(
             min(arms[name]["loader"], whole) for name, whole in zip(names, medians, strict=True)
         ]
         rest = [whole - part for whole, part in zip(medians, loader, strict=True)]
-        ax.barh(places, loader, color="tab:orange", label=loader_label)
-        ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
-        for place, name in zip(places, names, strict=True):
+        loader_bars = ax.barh(places, loader, color="tab:orange", label=loader_label)
+        rest_bars = ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
+        row_dots = {}  # place -> its row's dots
+        for place, name, whole in zip(places, names, medians, strict=True):
             epochs = arms[name]["epochs"]
-            ax.scatter(epochs, [place] * len(epochs), s=14, color="black", zorder=3)
+            row_dots[place] = ax.scatter(epochs, [place] * len(epochs), zorder=3, **dot)
+            # The bar's seconds past the bar and its dots, whichever ends further right,
+            # so that no dot sits under the text.
+            ax.annotate(
+                f"median {whole:.2f} s",
+                (max(whole, *epochs), place),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
+                zorder=4,
+            )
+        for bars in (loader_bars, rest_bars):
+            # Each part's seconds in its middle, kept below if they fit and no dot is on them.
+            for bar, place in zip(bars, places, strict=True):
+                x, y = bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2
+                seconds, colour = f"{bar.get_width():.2f}", text_colour_on(bar.get_facecolor()[:3])
+                text = ax.text(x, y, seconds, ha="center", va="center", fontsize=8, color=colour)
+                inside.append((text, bar, row_dots[place]))
         ax.set_yticks(list(places), names, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].scatter([], [], s=14, color="black", label=dot_label)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=9)
-    axes[-1].set_xlim(0, longest * 1.05)
+    axes[0].scatter([], [], label=dot_label, **dot)
+    handles, legend_labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, legend_labels, loc="outside lower center", ncol=3, fontsize=9)
+    axes[-1].set_xlim(0, longest * 1.3)  # room for the labels past the bars and dots
     axes[-1].set_xlabel(f"seconds per epoch on {where}", fontsize=10)
-    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend
+    fig.draw_without_rendering()  # lays out the texts, so that their sizes can be read
+    for text, bar, dots in inside:
+        room, size = bar.get_window_extent(), text.get_window_extent()
+        on_it = [  # the dots whose centres lie within 4 pixels of the text
+            (x, y)
+            for x, y in dots.get_offset_transform().transform(dots.get_offsets())
+            if size.x0 - 4 <= x <= size.x1 + 4 and size.y0 - 4 <= y <= size.y1 + 4
+        ]
+        if size.width + 4 > room.width or size.height > room.height or on_it:  # 2 px a side
+            text.remove()
     plt.close(fig)
     return fig
 
@@ -490,12 +539,13 @@ def show_prediction(
     return fig
 
 
-def _crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[float, float, bool]]:
+def crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[float, float, bool]]:
     """Where two running totals, joined by straight lines between epochs, swap order:
     (epoch, seconds, at_epoch) for each swap. at_epoch is True where the totals were equal
     at an epoch and swap after it (a measured point), False where the swap falls between
     two epochs (a point on the straight lines drawn between them, not measured). Starting
-    together, or touching without swapping, is no crossing."""
+    together, or touching without swapping, is no crossing. ``plot_running_totals`` marks
+    these; lesson 04 prints the first, where its payback's drawn lines cross."""
     points, last_sign, last_epoch = [], 0, 0
     for epoch, (mine, theirs) in enumerate(zip(first, second, strict=True)):
         sign = (mine > theirs) - (mine < theirs)
@@ -574,14 +624,14 @@ def plot_running_totals(totals: dict[str, Sequence[float]], where: str, title: s
             fontsize=9,
         )
     names = list(totals)
-    crossings = [
+    swaps = [
         point
         for number, first in enumerate(names)
         for second in names[number + 1 :]
-        for point in _crossings(totals[first], totals[second])
+        for point in crossings(totals[first], totals[second])
     ]
-    between = [(epoch, seconds) for epoch, seconds, at_epoch in crossings if not at_epoch]
-    at_an_epoch = [(epoch, seconds) for epoch, seconds, at_epoch in crossings if at_epoch]
+    between = [(epoch, seconds) for epoch, seconds, at_epoch in swaps if not at_epoch]
+    at_an_epoch = [(epoch, seconds) for epoch, seconds, at_epoch in swaps if at_epoch]
     if between:  # hollow: drawn from the straight lines, not measured there
         ax.scatter(
             *zip(*between, strict=True),

@@ -2,7 +2,8 @@
 
 Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
 ``read_comm_cost`` reads them back (each rank's own, and the ranks' together: each repeat
-the slowest rank's time, which a step waits for) and ``comm_cost_table`` lays them out.
+the slowest rank's time, which a step waits for), ``comm_cost_table`` lays them out and
+``predicted_on_each_rank`` gives the prediction with each rank's own median DDP step.
 ``compare_arms.py`` writes ``arms.json``; ``read_arms`` turns it into each arm's figures and
 ``arms_table`` lays them out.
 ``arm_speed_ups`` counts an arm's rounds against a baseline with ``course_utils.rounds``,
@@ -40,6 +41,7 @@ __all__ = [
     "device_word",
     "part_speed_ups",
     "part_words",
+    "predicted_on_each_rank",
     "read_arms",
     "read_arms_json",
     "read_weight_gap",
@@ -168,6 +170,18 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
     for label, part in labels:
         rows.append(f"{label:<36}" + "".join(f"{cost.together[b][part]:>14.3f}" for b in batches))
     return "\n".join(rows)
+
+
+def predicted_on_each_rank(cost: CommCost, batch: int) -> dict[int, float]:
+    """Section 8's predicted speed-up with each rank's own median DDP step: the step on twice the
+    images (rank 0's, with the others waiting) over that rank's own median DDP step, for
+    ``batch`` images per process. Returns rank -> speed-up, ranks in order. Beside the
+    pair's prediction (each repeat's slowest rank), it shows how far the choice of figure
+    moves it. Raises ``ValueError`` for a batch size that ``cost`` did not time. Lesson 06."""
+    if batch not in cost.per_rank:
+        raise ValueError(f"batch={batch} was not timed: pass one of {sorted(cost.per_rank)}")
+    double = cost.together[batch]["double"]
+    return {rank: double / parts["ddp"] for rank, parts in sorted(cost.per_rank[batch].items())}
 
 
 def read_arms(folder: str | Path) -> dict[str, dict]:

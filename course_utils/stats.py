@@ -10,15 +10,14 @@ recipe's accuracy. Lesson 05 reads every change with one rule, with no exception
 is shown when its mean is more than t standard errors from 0, |mean| > t x SE, t the
 t-table's two-sided 95% value for the degrees of freedom (``T_95``, ``rule_word``). So an
 SE of 0 shows any mean but 0, and a mean of 0 is never shown. ``paired_changes`` applies
-the rule to changes read seed by seed; ``single_run_changes`` to differences of single runs.
+the rule to changes read seed by seed (section 6's recipes, exercise 2's widths).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "SAME_ACCURACY",
@@ -26,7 +25,6 @@ __all__ = [
     "difference_se",
     "paired_changes",
     "rule_word",
-    "single_run_changes",
 ]
 
 # One model's accuracy measured twice on the same examples agrees exactly on a CPU; this
@@ -155,37 +153,4 @@ def paired_changes(
         mean, df = statistics.mean(changes), len(changes) - 1
         se = statistics.stdev(changes) / math.sqrt(len(changes))
         table[what] = {"changes": changes, "mean": mean, **_judged(mean, se, df)}
-    return table
-
-
-def single_run_changes(
-    accuracies: Mapping[Hashable, float], seed_finals: Sequence[float]
-) -> dict[tuple, dict]:
-    """Differences of single runs, one run per setting, read with ``rule_word``.
-    ``accuracies``: setting -> its one run's final accuracy (a fraction, 0 to 1);
-    ``seed_finals``: the final accuracies (fractions) of one recipe trained from several
-    seeds (at least two, at most 11: ``T_95``'s table), which say how far the seed alone
-    moves one run.
-
-    Two independent runs each vary by that recipe's seed SD, so their difference varies by
-    sqrt(2) x SD, in points, with the SD's degrees of freedom, len(seed_finals) - 1. Runs
-    that share a seed and batches are not independent: for them this SE is only rough.
-    Returns (first, second) -> a dict for every pair of settings, each setting against every
-    later one in the order of ``accuracies``: ``change``, the second's accuracy minus the
-    first's, in points; ``se``; ``df``; ``needed``, ``T_95[df] * se``; ``rule_word``.
-    Introduced in lesson 05."""
-    if not 2 <= len(seed_finals) <= _MOST_SEEDS:
-        raise ValueError(
-            f"seed_finals must hold at least two seeds' accuracies and at most {_MOST_SEEDS} "
-            f"(T_95's table), got {len(seed_finals)}"
-        )
-    seed_points = [100 * a for a in _check_finals("seed_finals", seed_finals)]
-    for setting, accuracy in accuracies.items():
-        _fraction(f"accuracies[{setting!r}]", accuracy)
-    df = len(seed_points) - 1
-    se = math.sqrt(2) * statistics.stdev(seed_points)
-    table = {}
-    for first, second in itertools.combinations(accuracies, 2):
-        change = 100 * (accuracies[second] - accuracies[first])
-        table[(first, second)] = {"change": change, **_judged(change, se, df)}
     return table

@@ -38,7 +38,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1189 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1188 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -167,7 +167,7 @@ print(
 # costs, such as choosing a *kernel*, the compiled function the device runs for one
 # operation), **synchronises** before each clock reading, and **repeats**, quoting the
 # median with the spread. `seconds_per_product` does all three, and times the first, cold
-# product:
+# product (Appendix F prints it):
 
 
 # %%
@@ -195,6 +195,7 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
 # An untimed warm-up before any clock runs: one product of other shapes on each device.
 # "cold" below is then the first product of each size.
+first_products = {}  # (device type, size) -> the cold product's and the median's seconds
 for each_device in devices:
     torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
@@ -206,28 +207,21 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         low, high = min(times) * scale, max(times) * scale
         name = f"{each_device.type} {unit} per {size} x {size} product"
         print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
-        cold_name = f"{name}, the first (cold) one"
-        print(f"{cold_name}: {cold * scale:,.2f}")  # in the median's unit
-        ratio = f"{each_device.type} first (cold) product / median, {size} x {size}"
-        print(f"{ratio}: {cold / median:,.1f}")
+        first_products[each_device.type, size] = cold, median  # Appendix F prints them
         # size**3 multiply-adds per product: how fast the device worked at this size
         rate = f"{each_device.type} billions of multiply-adds per second, {size} x {size}"
         print(f"{rate}: {size**3 / median / 1e9:.1f}")
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **165.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **47.3
+# **170.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **47.4
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for small products to fall
 # further behind (Appendix E's product rows).
 #
-# An untimed warm-up of other shapes need not spare the first product of each size: here
-# **2736.0**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
-# 64 x 64, **1.2**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
-# 2048 x 2048 (one product each; look for wide swings between runs; cause not measured):
-# warm up the very shapes you time, as `seconds_per_product` does.
+# Warm up the very shapes you time (Appendix F shows why).
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -381,8 +375,8 @@ hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU,
 print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
-# **The evaluation pass** is lesson 03's, on the device, `.item()` calls included: two per
-# batch of 1,000 images. On a GPU we expect each to make Python wait.
+# **The evaluation pass** is lesson 03's, on the device. It keeps two `.item()` calls a
+# batch: on a GPU, 20 waits over 10 batches, expected to matter little.
 
 # %%
 hand_model.eval()
@@ -522,11 +516,9 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** By the median `train_seconds` of the later epochs, keeping a
-# GPU's warm-up out: the first can pay one-off costs (Appendix B prints whether it did).
-# `fit`'s lines also time validation: compare `train_seconds` only. On a GPU,
-# `TimedBatches`' extra `synchronize` calls may slow the loop; **(b), CPU against GPU**
-# times (b) without them.
+# **How we time an epoch.** We compare `train_seconds` (`fit`'s printed times include
+# validation), the median of the later epochs, since a GPU's first epoch can pay one-off
+# costs.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -534,6 +526,8 @@ class TimedBatches:
 from course_utils import SeededShuffle
 
 shuffle_seed = 0  # the same seed for both pipelines
+# SeededShuffle: (b)'s batch order, so that both pipelines see the same batches and their
+# weights can be checked equal.
 # Not shuffle=True: from the same seed it draws other orders than (b)'s (Appendix B).
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
 classic_train = TimedBatches(
@@ -574,7 +568,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -647,20 +641,26 @@ classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one pe
 b_waits = b_train.waits  # (b)'s, timed the same way
 classic_seconds, b_seconds = later_epochs(classic_times)[0], later_epochs(b_times)[0]
 speedup = classic_seconds / b_seconds
+speedup_all_epochs = sum(classic_times) / sum(b_times)  # the first epochs included
 b_accuracy = b_history[-1]["val_acc"]
 same_weights = all(
     torch.equal(a, b) for a, b in zip(classic_model.parameters(), b_model.parameters(), strict=True)
 )
 print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f}")
 print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
+# The seconds the bars below use: train_seconds (fit's own lines include validation).
+for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
+    each_later = ", ".join(f"{seconds:.3f}" for seconds in after_first(times))
+    print(f"{pipeline} later epochs, train_seconds each (s): {each_later}")
 print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
+print(f"pipeline speed-up, all epochs ({device.type}): {speedup_all_epochs:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
 # `fit`'s accuracies rest on one shuffle seed (Appendix B).
 #
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
-# loader keeps (a)'s settings over ready tensors (Appendix B):
+# loader keeps (a)'s settings over ready tensors:
 
 # %%
 tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
@@ -694,18 +694,24 @@ def parts(times: list[float], waits: list[float]) -> dict:
     return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
 
 
+b_name = f"(b) dataset on {device.type}"  # (b)'s bar
 bars = {  # each pipeline's bar in the figure
     "(a) classic pipeline": parts(classic_times, classic_waits),
     "control, (a)'s loader on ready tensors": parts(tensor_times, tensor_waits),
-    f"(b) dataset on {device.type}": parts(b_times, b_waits),
+    b_name: parts(b_times, b_waits),
 }
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
 print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s")
 for pipeline, bar in bars.items():
     length = statistics.median(bar["epochs"])  # the whole bar: its median later epoch
     print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
+
+# %%
 wait_seconds = bars["(a) classic pipeline"]["loader"]
 print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
+for pipeline, bar_name in (("(a)", "(a) classic pipeline"), ("(b)", b_name)):
+    rest = bars[bar_name]["rest"]  # the table's rest column: the bar less its wait
+    print(f"{pipeline}, median later epoch, the rest besides waiting (s): {rest:.3f}")
 tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
 removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
@@ -721,28 +727,30 @@ plot_epoch_parts(
 # Each bar is one pipeline's median later epoch; dots, single later epochs.
 #
 # On this CPU, (a) spent
-# **3.19 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.49 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches, and took **16.6 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b), whose "device" here is the CPU's memory (no copy to a GPU). In the control (one
-# run), ready tensors removed a share of
+# **3.60 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.98 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches. It took **14.5 times**<!-- output: pipeline speed-up (cpu) --> as long
+# as (b) over the later epochs,
+# **14.6 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all; (b)'s
+# "device" here is the CPU (no copy). The rest of the epoch took
+# **0.380 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
+# **0.223 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
+# (one run, cause not timed apart): look for most of the gap, not all, to be waiting.
+#
+# In the control (one run), ready tensors removed a share of
 # **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**3.00 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
-# lookup, PIL image (`MNIST.__getitem__`) and transform, done once in (b). Fetching and
-# collating still took
-# **0.19 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
-# The rest, the same arithmetic, was also longer in (a) (the table's last column;
-# Appendix B: **not judged (2 later
-# epochs)**<!-- says: that gap, against the spread of (a)'s later rests -->): the speed-up
-# holds more than the loading; cause not measured.
+# (**3.40 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+# lookup, PIL image (`MNIST.__getitem__`) and transform together, done once in (b); not
+# timed apart. Fetching and collating still took
+# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`, trying `pin_memory` and `num_workers`.
 
 # %% [markdown]
-# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU.
-# For so tiny a model, look for the GPU to be no faster
-# (Appendix E).
+# **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU,
+# without `TimedBatches`, whose extra `synchronize` calls may slow the loop. For so tiny a
+# model, look for the GPU to be no faster (Appendix E).
 
 # %%
 if device.type == "cpu":
@@ -772,8 +780,8 @@ else:
 # %%
 import gc
 
-# Free section 6's data for section 7's compiling (the course keeps each lesson under
-# 1.5 GB), keeping a copy of the first 10,000 images (a slice would keep the whole alive).
+# Free section 6's data for section 7's compiling (the course's budget: 1.5 GB a lesson),
+# keeping a copy of the first 10,000 images (a slice would keep the whole alive).
 del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
 del b_train, b_model, hand_train, val_loader, fit_train, fit_val, hand_model
 del fit_model, tensor_model
@@ -952,8 +960,10 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
 # of **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
-# **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->. The arms' validation
+# **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+# `float32`'s own later epochs varied too, slowest over fastest
+# **1.07**<!-- output: float32's later epochs, slowest over fastest --> (Appendix F): a
+# lone round outside the band is not a pattern. The arms' validation
 # accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
 # **91.08%**<!-- output: float32 validation accuracy -->).
@@ -979,8 +989,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.6 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **16.7 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **19.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **17.1 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training and
 # **1.9 s**<!-- output: compiling cost in their validation passes (seconds) --> in
 # validation (we expect a recompile: evaluation mode, no gradients, batches of
@@ -997,22 +1007,22 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **47.3
+# - On this CPU 64 x 64 products ran at **47.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **165.9
+#   a second, 2048 x 2048 ones at **170.2
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **16.6 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **14.5 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.19 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.49 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.60 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.98 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.15 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner:
-#   0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#   **17.56 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+# 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1035,68 +1045,72 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # `if check_exercise(...)` run only for a passing answer. Both checks swap in section
 # 2's simulated GPU, so they catch a missing `synchronize(on)` on any machine.
 #
-# **Exercise 1: your own timed epoch, and a bigger model on each device.**
+# **Exercise 1: your own timed epoch, and a bigger model in arms that change one thing
+# each.**
 #
 # 1. Write `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop,
 #    moving each batch to the device `on` (the model is already there). Use the `on` it
 #    receives, not the notebook's `device`. It returns the epoch's time in seconds, read
 #    after `synchronize(on)` has waited for the queued steps.
-# 2. Copy with `non_blocking=on.type == "cuda"`: `exercise_loader(on)` pins for CUDA only.
+# 2. Copy with `non_blocking=loader.pin_memory`: only from pinned batches is a copy queued
+#    (section 3), so only the pinned arm (step 5) asks for it.
 # 3. As in section 4's loop, do not copy the loss to the CPU inside the loop or call
 #    `synchronize` there: on a GPU we expect each to make Python wait for the step.
-# 4. On every device in `devices`, build an MLP with hidden layers [2048, 2048] (seeded
-#    with `seed_everything(0)`, moved to the device before its SGD optimizer with
-#    learning rate 0.05 is built) and train it for two epochs with `train_epoch` on the
-#    batches of `exercise_loader(on)`, with `on` that device. Store each device's two
-#    epoch times in `big_model_seconds` (device type -> [first, second]) and keep the
-#    last model you timed in `big_model`. Without a GPU, print what would have run.
+# 4. Store the arms in `exercise_arms` (arm -> (its device, whether its batches are
+#    pinned)): `"cpu"`, the CPU, not pinned; with a GPU, its device type (`"cuda"` or
+#    `"mps"`), changing only the device. In each arm, build an MLP with hidden layers
+#    [2048, 2048] (seeded with `seed_everything(0)`, moved to the arm's device before its
+#    SGD optimizer with learning rate 0.05 is built) and train it for two epochs with
+#    `train_epoch` on the batches of `exercise_loader(pinned)`. Store each arm's two epoch
+#    times in `big_model_seconds` (arm -> [first, second]) and keep the last model you
+#    timed in `big_model`.
+# 5. On a CUDA GPU, add a last arm, `"cuda, pinned + non_blocking"`: the GPU arm with
+#    pinned batches, which `train_epoch` then copies with `non_blocking=True`. For each arm
+#    your machine cannot run, print what would have run, and why not.
 #
-# The check times a few steps of `big_model` on each device, to see that the epoch times
-# fit this model's size. Does the first epoch differ from the second? With a GPU: which
-# device is faster (one run, the devices one after the other)? On a CUDA GPU that arm also
-# pins and copies with `non_blocking`: Appendix E says what each might add, and how to
-# split them.
+# The check times a few steps of `big_model` on each arm's device, to see that the epoch
+# times fit this model's size. Does the first epoch differ from the second? With a GPU:
+# which arm is fastest (one run, the arms one after the other)?
 
 
 # %%
 from course_utils.checks.lesson04 import check_exercise
 
 
-def exercise_loader(on: torch.device) -> DataLoader:
-    """The first exercise_size training images in batches of 256, on the CPU, in one order,
-    pinned only when they go to a CUDA GPU, `on`, so that copies to it can be queued."""
+def exercise_loader(pinned: bool) -> DataLoader:
+    """The first exercise_size training images in batches of 256, on the CPU, in one order;
+    in pinned memory only for the pinned arm (`pinned`), whose copies can then be queued."""
     images, labels = train_images[:exercise_size], train_labels[:exercise_size]
     return DataLoader(
         TensorDataset(images, labels),
         batch_size=256,
         shuffle=True,
         generator=torch.Generator().manual_seed(0),
-        pin_memory=on.type == "cuda",  # a CPU arm does not pay for pinning it would not use
+        pin_memory=pinned,
     )
 
 
-for each_device in devices:
-    batches = exercise_loader(each_device)
-    print(
-        f"exercise_loader({each_device.type}): {len(batches)} batches of up to 256, "
-        f"pinned: {batches.pin_memory}"
-    )
+batches = exercise_loader(pinned=False)
+print(
+    f"exercise_loader(pinned=False): {len(batches)} batches of up to 256, "
+    f"pinned: {batches.pin_memory}"
+)
 del batches
 
 
 # %%
 ### BEGIN SOLUTION
-# Hint: section 4's loop; .to(on, non_blocking=on.type == 'cuda'); synchronize(on) at each clock
+# Hint: section 4's loop; .to(on, non_blocking=loader.pin_memory); synchronize(on) at each clock
 def train_epoch(model, loader, optimizer, on: torch.device) -> float:
     """Train model (already on `on`) for one epoch of loader's batches; return its seconds."""
     model.train()
     synchronize(on)  # nothing queued before may run into the clock
     start = time.perf_counter()
     for images, labels in loader:
-        # non_blocking on a CUDA GPU only: from its pinned batches the copy is queued. On an
-        # Apple GPU the batches are not pinned, and a non-blocking copy from ordinary memory
-        # has been reported to give wrong values (PyTorch issues #139550 and #189690).
-        queue = on.type == "cuda"
+        # non_blocking from pinned batches only (the pinned arm): there the copy is queued.
+        # On an Apple GPU, a non-blocking copy from ordinary memory has been reported to give
+        # wrong values (PyTorch issues #139550 and #189690).
+        queue = loader.pin_memory
         images, labels = images.to(on, non_blocking=queue), labels.to(on, non_blocking=queue)
         batch_loss = F.cross_entropy(model(images), labels)
         batch_loss.backward()
@@ -1106,19 +1120,29 @@ def train_epoch(model, loader, optimizer, on: torch.device) -> float:
     return time.perf_counter() - start
 
 
+exercise_arms = {"cpu": (torch.device("cpu"), False)}  # arm -> (its device, pinned batches)
+if device.type != "cpu":
+    exercise_arms[device.type] = (device, False)  # step 4: only the device changes
+if device.type == "cuda":
+    exercise_arms["cuda, pinned + non_blocking"] = (device, True)  # step 5: only the pinning
 big_model_seconds = {}
-for each_device in devices:
-    seed_everything(0)  # the same starting weights on every device
-    big_model = MLP(28 * 28, [2048, 2048], 10).to(each_device)
+for arm, (on, pinned) in exercise_arms.items():
+    seed_everything(0)  # the same starting weights in every arm
+    big_model = MLP(28 * 28, [2048, 2048], 10).to(on)
     big_optimizer = torch.optim.SGD(big_model.parameters(), lr=0.05)
-    big_model_seconds[each_device.type] = [
-        train_epoch(big_model, exercise_loader(each_device), big_optimizer, each_device)
-        for _ in range(2)
+    big_model_seconds[arm] = [
+        train_epoch(big_model, exercise_loader(pinned), big_optimizer, on) for _ in range(2)
     ]
-if len(devices) == 1:
+if device.type == "cpu":
     print(
-        "No GPU here: timed the CPU only. On a CUDA or Apple GPU this cell would also "
-        "train the same model from the same seed for two epochs there, on the same batches."
+        "No GPU here, so the GPU arm did not run: on a CUDA or Apple GPU it would train the "
+        "same model from the same seed for two epochs there, on the same unpinned batches."
+    )
+if device.type != "cuda":
+    print(
+        "No CUDA GPU here, so the pinned arm did not run: on one it would repeat the GPU arm "
+        "with pinned batches, copied with non_blocking=True (this lesson pins for CUDA only, "
+        "section 3)."
     )
 ### END SOLUTION
 
@@ -1128,8 +1152,9 @@ if check_exercise(
     train_epoch=train_epoch,
     big_model_seconds=big_model_seconds,
     big_model=big_model,
+    exercise_arms=exercise_arms,
     devices=devices,
-    loader=exercise_loader(device),  # the last device's batches, as big_model's
+    loader=exercise_loader(pinned=False),  # the arms' batches (the pinned arm's, unpinned)
 ):
     steps_of_256 = exercise_size / 256  # the last batch is smaller, so count images
     for name, (first_epoch, second_epoch) in big_model_seconds.items():
@@ -1163,27 +1188,29 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **34.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **119.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **118.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **47.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **47.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **165.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **170.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
 #
-# With a GPU, compare the two devices' ms-per-batch lines.
+# With a GPU, compare each arm's ms-per-batch line with the arm's before it: the GPU arm
+# changes only the device, the pinned arm only the pinning, with `non_blocking` (Appendix E
+# says what to look for in each).
 
 # %% [markdown]
 # **Exercise 2: how does a step's time grow with the batch (and, on a GPU, where does
@@ -1287,13 +1314,17 @@ if check_exercise(
         pairs = zip(step_table[4096][name], step_table[16384][name], strict=True)
         per_image = [(b4096 / 4096) / (b16384 / 16384) for b4096, b16384 in pairs]
         cheaper = sum(ratio > 1 for ratio in per_image)
-        counted = count_rounds(per_image)  # section 7's tie band; "faster": cheaper per image
+        counted = count_rounds(per_image)  # section 7's tie band
         print(
             f"{name}, batch 16384 against 4096, rounds cheaper per image: {cheaper} of "
-            f"{len(per_image)}, {counted.faster} of them beyond the tie band (ratios of 4096's "
-            f"cost to 16384's from {min(per_image):.2f} to {max(per_image):.2f})"
+            f"{len(per_image)}, {counted.faster} of them beyond the tie band"
         )
-        print(f"{name}, batch 16384 against 4096, time per image, verdict: {counted.verdict}")
+        low, high = min(per_image), max(per_image)  # 4096's cost over 16384's, round by round
+        print(f"{name}, batch 4096 over 16384 per image, rounds from: {low:.2f} to {high:.2f}")
+        # count_rounds says "faster" and "slower"; per image, that is cheaper and costlier
+        cost_verdict = counted.verdict.replace("faster", "cheaper per image")
+        cost_verdict = cost_verdict.replace("slower", "costlier per image")
+        print(f"{name}, batch 16384 against 4096, time per image, verdict: {cost_verdict}")
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
             ratio = statistics.median(step_table[size][name]) / smallest
@@ -1315,32 +1346,34 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.239 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.119 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.246 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.100 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.92 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.09**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.70**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.62**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **15.35 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.07**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
-# rounds; counted against section 7's tie band, batch 16,384's time per image gave
-# **no clear winner: 6 faster, 1 tied, 0
-# slower**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
+# **3**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# rounds, by ratios (4,096's cost per image over 16,384's) from
+# **0.97 to 1.10**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# Counted against section 7's tie band, batch 16,384 against 4,096, per image:
+# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
+# image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
+# counted tied is one whose ratio lies inside the band).
 #
 # Quoted from the course's H200 run (RESULTS.md), not run in this notebook (Appendix E):
 # that run timed sizes up to 1,024 only, and a step at 1,024 took
 # 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
 # against 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's
-# 16-core CPU: about level (one rounded timing each). With a GPU, look for the last line to
-# name a size from which it wins. Against a CPU like the H200 run's 16-core one, we expect
-# that size to be 4,096 or 16,384, where much work per step could outweigh a GPU's larger
-# fixed cost per step. No course run has timed those two sizes on a GPU, so this
-# expectation is untested. Read the line
-# roughly: the devices were timed one after the other, not in rounds.
+# 16-core CPU: the GPU about
+# 9%<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 ms / 0.75 ms --> slower, one
+# rounded timing each: too few to call. That run never reached a batch size where the GPU
+# won; on your GPU, look for the crossover above 1,024.
+# With a GPU, its last line names the batch sizes at which it beat the CPU in every repeat.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1396,9 +1429,13 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **3.19 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
-# later epoch for them (one run). `dataset_to_tensors` did that work once, in
-# **3.05 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.60 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# later epoch for them (one run). The rest of the epoch also differed:
+# **0.380 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
+# **0.223 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
+# (cause not timed apart). So look for the waiting to be most of the gap, not all of it.
+# `dataset_to_tensors` did the batches' work once, in
+# **3.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1423,11 +1460,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
-# launching kernels. Faster per image is not faster per step.
+# launching kernels. Cheaper per image is not faster per step.
 
 # %% [markdown]
 # **Question 4.** When does compiling a model with `model.compile()` pay off?
@@ -1448,9 +1485,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.15 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.56 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.05**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.03**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1540,17 +1577,19 @@ for line in inspect.getsource(training._train).splitlines():
 # %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
-# This appendix extends section 6: its epochs one by one, its figure's bars taken apart,
-# how its two pipelines get the same batches, and what the batch order and worker
-# processes change.
+# This appendix extends section 6: its epochs one by one, how its two pipelines get the
+# same batches, and what the batch order and worker processes change.
 #
 # **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. The
 # figure below shows every epoch's `train_seconds`, and in its title each pipeline's
 # total, (b)'s with its one-off cost: the training images' conversion and copy (the
 # validation images' conversion, like all evaluation, is left out on both sides). In each
-# row the dots go up in epoch order: the lowest is epoch 1. The cell prints when (b) won
-# its one-off cost back, and each pipeline's running total. The next reads (b)'s lead
-# against (a)'s own spread, and draws those totals:
+# row the dots go up in epoch order: the lowest is epoch 1. Its axis of seconds is
+# logarithmic: each step of the same length multiplies the time by the same factor (0.2
+# to 2 spans as much as 2 to 20), so (b)'s short epochs and (a)'s long ones both fit.
+# Read the distance between two marks as a ratio, not a difference in seconds. The cell
+# prints when (b) won its one-off cost back, and each pipeline's running total. The next
+# reads (b)'s lead against (a)'s own spread, and draws those totals:
 
 # %%
 from course_utils.plotting import plot_epoch_times
@@ -1563,6 +1602,7 @@ else:
 print(f"epochs for (b) to win back its one-off: {payback}")
 print(f"(b)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
 print(f"(a)'s first epoch (s): {classic_times[0]:.2f}")  # the projection used its median
+print(f"(b)'s first epoch (s): {b_times[0]:.3f}")
 classic_spread = max(classic_times) - min(classic_times)  # (a)'s epochs: their own noise
 print(f"(a)'s epochs, slowest minus fastest (s): {classic_spread:.2f}")
 # The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
@@ -1585,13 +1625,13 @@ plot_epoch_times(
 )
 
 # %%
-from course_utils.plotting import plot_running_totals
+from course_utils.plotting import crossings, plot_running_totals
 
 
 def against_spread(gap: float | None, yardstick: list[float], counted: str) -> str:
-    """A gap beside the slowest minus fastest of `yardstick` (times, each one `counted`), by
-    one rule for the lead here and the rests' gap below: not judged from fewer than 3 times
-    or a spread that prints as 0.00; else within it (level within that noise) or beyond it."""
+    """A gap beside the slowest minus fastest of `yardstick` (times, each one `counted`):
+    not judged from fewer than 3 times or a spread that prints as 0.00; else within it
+    (level within that noise) or beyond it."""
     if gap is None:
         return "none"
     if len(yardstick) < 3:  # too few times for a yardstick
@@ -1620,88 +1660,32 @@ else:
 later_lead = None if following is None else classic_totals[following] - b_totals[following]
 later_verdict = against_spread(later_lead, classic_times, "epoch")
 print(f"(b)'s lead one epoch later, against the same spread: {later_verdict}")
+# The figure's lines, from epoch 0 (before training: (b)'s one-off) on, and where they cross:
+# straight between the last epoch with (b)'s total above (a)'s and the next.
+drawn_a, drawn_b = [0.0, *classic_totals], [one_off_seconds, *b_totals]
+points = crossings(drawn_b, drawn_a)  # (epoch, seconds, at an epoch?) for each swap
+lines_cross = f"{points[0][0]:.2f}" if points else "none: the drawn lines do not cross"
+print(f"epochs where the figure's drawn lines cross: {lines_cross}")
 plot_running_totals(  # the table's running totals, epoch 0 before training: (b)'s one-off
     {
-        "(a) classic pipeline": [0.0, *classic_totals],
-        f"(b) dataset on {device.type}, its one-off included": [one_off_seconds, *b_totals],
+        "(a) classic pipeline": drawn_a,
+        f"(b) dataset on {device.type}, its one-off included": drawn_b,
     },
     where=device.type,
     title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
 )
 
 # %% [markdown]
-# Projected from section 6's medians, (b)'s one-off cost is won back after
-# **0.93**<!-- output: epochs for (b) to win back its one-off --> epochs. Counted epoch by
-# epoch, one-off included, (b)'s total fell below (a)'s after epoch
+# Two figures for when (b) wins back its one-off. Projected from section 6's medians:
+# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs; where the drawn
+# lines cross (the black cross; hollow between epochs, a drawing, not a measured moment):
+# **0.95**<!-- output: epochs where the figure's drawn lines cross -->.
+# Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.2 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
-# (one run). (a)'s own epochs, all of them since the totals include the first, spread over
-# **0.03 s**<!-- output: (a)'s epochs, slowest minus fastest (s) --> (slowest minus
-# fastest, a rough yardstick from few epochs; a verdict needs 3 epochs or more and a
-# spread that does not round to 0.00). That spread includes the first epoch, which can
-# differ from the later ones for its own reasons (compare the first and the median later
-# epoch below), so it is a loose yardstick. The lead, whose one-off was timed once (one run),
-# is **beyond it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->
-# (within it means the totals are level within noise). One epoch later (a) had spent
-# **6.94 s**<!-- output: (a)'s total one epoch later (s) --> and (b)
-# **3.46 s**<!-- output: (b)'s total one epoch later, its one-off included (s) -->: a lead
-# **beyond it**<!-- says: (b)'s lead one epoch later, against the same spread -->. The
-# hollow cross marks where the straight lines drawn between epochs meet: a drawing, not a
-# measured moment.
-#
-# The two ways of counting differ in kind: the projection divides (b)'s one-off,
-# **3.05 s**<!-- output: (b)'s one-off, conversion and copy (s) -->, by the median time
-# saved per epoch, so it can give a fraction of an epoch; the count adds up each epoch's
-# own time, in whole epochs, (a)'s first epoch included
-# (**3.46 s**<!-- output: (a)'s first epoch (s) -->, against its median later epoch of
-# **3.49 s**<!-- output: (a) classic pipeline, median later epoch (s) -->).
-#
-# **Section 6's bars, taken apart.** A bar's parts equal the table's columns. Its blue
-# part is everything outside `next()`: the forward, backward, step and `fit`'s
-# bookkeeping, plus anything else in the epoch. The pipelines ran one after the other,
-# not in rounds: look for a gap between the bars many times the spread of (a)'s dots.
-#
-# **The control** (middle bar) is a new model seeded as (a)'s, trained two epochs in (a)'s
-# first two orders by a `DataLoader` with (a)'s settings over
-# `TensorDataset(train_images, train_labels)`, and evaluated on (b)'s validation batches.
-# It skips only turning each stored image into a PIL image, the two transforms, and the
-# index lookup through `Subset`; it still fetches item by item and collates. Its figures
-# come from one epoch, its second. The cell prints the rests of the epochs:
-
-# %%
-rest_seconds = bars["(a) classic pipeline"]["rest"]  # (a)'s blue part in section 6
-b_rest = bars[f"(b) dataset on {device.type}"]["rest"]  # (b)'s
-print(f"(a), median later epoch, the rest (s): {rest_seconds:.2f}")
-print(f"(b), median later epoch, the rest (s): {b_rest:.2f}")
-rests_gap = abs(rest_seconds - b_rest)
-print(f"gap between (a)'s rest and (b)'s (s): {rests_gap:.2f}")
-# (a)'s rests, epoch by epoch, after the first: how much the rest itself varied
-classic_rests = after_first([t - w for t, w in zip(classic_times, classic_waits, strict=True)])
-rests_spread = max(classic_rests) - min(classic_rests)
-print(f"(a)'s later epochs' rests, slowest minus fastest (s): {rests_spread:.2f}")
-# Appendix B's one rule (a full run's 3 epochs leave 2 later ones: not judged)
-rests_verdict = against_spread(rests_gap, classic_rests, "later epoch")
-print(f"that gap, against the spread of (a)'s later rests: {rests_verdict}")
-tensor_rest = tensor_times[-1] - tensor_wait  # its second epoch, as section 6's tensor_wait
-print(f"ready tensors, second epoch, the rest (s): {tensor_rest:.2f}")
-tensor_seconds = later_epochs(tensor_times)[0]
-print(f"(a) from transformed tensors, later epoch of training (s): {tensor_seconds:.2f}")
-
-# %% [markdown]
-# Read these as rough sizes: the pipelines ran one after another, and the ready tensors'
-# figures come from one epoch. On this CPU the blue parts, the same arithmetic, were
-# **0.29 s**<!-- output: (a), median later epoch, the rest (s) --> in (a) and
-# **0.17 s**<!-- output: (b), median later epoch, the rest (s) --> in (b); the cause of
-# any difference was not measured. That gap, against the spread of (a)'s later epochs'
-# rests: **not judged (2 later
-# epochs)**<!-- says: that gap, against the spread of (a)'s later rests --> (the lead's
-# rule: 3 times or more, and a spread that does not round to 0.00). The lead's yardstick
-# counts every epoch, since the totals include the first; the rests', like section 6's
-# bars, only the later epochs, too few in a full run. The ready-tensor control's second
-# epoch spent
-# **0.19 s**<!-- output: ready tensors, second epoch, the rest (s) --> on its rest, and
-# **0.38 s**<!-- output: (a) from transformed tensors, later epoch of training (s) --> in
-# all.
+# **0.19 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# (one run); against the spread of (a)'s epochs, slowest minus fastest
+# (**0.07 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->), that lead is
+# **beyond it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -2010,25 +1994,22 @@ if half_seconds is not None:
 # small element-wise operations is where to look for its gain: measure one with section
 # 7's rounds.
 #
-# **The GPU arm of exercise 1**, on a CUDA GPU, changes three things at once, none timed
-# apart here:
-# - *the device*: a wide MLP's step is large matrix products, which a GPU shares among its
-#   cores, so look for most of the GPU's lead to come from here. We expect its first epoch
-#   to pay for choosing kernels for the new, wider matrix shapes, but not for starting
-#   CUDA, which PyTorch [starts at first use](https://pytorch.org/docs/stable/cuda.html),
-#   sections earlier;
-# - *pinned batches* (`pin_memory`): documented as faster to copy (section 3), but the
-#   loader first copies each batch into pinned memory; a batch is 256 x 784 float32
-#   numbers, under a megabyte, so look for a small change beside the step, either way;
-# - *`non_blocking` copies*: queued, so Python goes on to queue the step; look for them to
-#   hide part of each copy's time. They act only on pinned batches.
+# **The arms of exercise 1**, on a CUDA GPU, each change one thing:
+# - *the device* (the GPU arm): a wide MLP's step is large matrix products, which a GPU
+#   shares among its cores, so look for most of the GPU's lead to come from here. We
+#   expect its first epoch to pay for choosing kernels for the new, wider matrix shapes,
+#   but not for starting CUDA, which PyTorch
+#   [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections earlier;
+# - *pinned batches with `non_blocking` copies* (the pinned arm): documented as faster to
+#   copy, and queued, so Python goes on to queue the step (section 3); but the loader
+#   first copies each batch into pinned memory, and a batch is 256 x 784 float32 numbers,
+#   under a megabyte, so look for a small change beside the step, either way.
 #
 # On the H200, a batch of 256 images, loading included, took
 # 2.3 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU against
-# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its CPU. To split them,
-# run the GPU arm again with `non_blocking=False` in `train_epoch`, then also with
-# `pin_memory=False` in `exercise_loader`, one change at a time (on a CPU or an Apple GPU
-# the exercise uses neither).
+# 11.7 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on its CPU. That run's GPU
+# arm also pinned its batches and copied them with `non_blocking`: both changes at once,
+# which the exercise's two GPU arms now time apart.
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
@@ -2050,18 +2031,19 @@ if half_seconds is not None:
 # product, and the GPU arm won on exercise 1's batch (which also changed pinning and
 # `non_blocking`, and includes loading). The GPU lost on small work (pipeline (b)'s epoch;
 # the 64 x 64 product too, but on one timing of a tiny operation): section 2's first case
-# (tiny models). At exercise 2's batch of 1,024 the two were about level (one rounded
-# timing each). And the classic pipeline's epoch took about 15 times pipeline
-# (b)'s on the same GPU, section 2's second case (a GPU that, we expect, waited on the
-# loading; its idle time was not measured).
+# (tiny models). At exercise 2's batch of 1,024 the GPU was about
+# 9%<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 ms / 0.75 ms --> slower, one
+# rounded timing each: too few to call. And the classic pipeline's epoch took
+# about 15 times pipeline (b)'s on the same GPU, section 2's second case (a GPU that, we
+# expect, waited on the loading; its idle time was not measured).
 
 # %% [markdown]
-# ## Appendix F: Section 7's timings in detail
+# ## Appendix F: Timings in detail (sections 7 and 2)
 #
 # This appendix extends section 7: its rounds counted by hand, each arm's medians and
 # predictions, its rounds counted against `float32`'s own spread, how much compiling could
 # gain at most, and the matrix products behind that estimate, with a prediction for
-# bfloat16. It runs last, on what section 7 measured.
+# bfloat16. Last, section 2's first (cold) products. It runs last, on what they measured.
 #
 # **Counted by hand.** Section 7's verdicts count rounds, not trends: look for a drift
 # from round to round in each row of its table (cause not measured). The tie band, from
@@ -2087,7 +2069,7 @@ print("by hand against count_rounds, every arm: the same counts")  # else the as
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **4**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **5**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
@@ -2120,9 +2102,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.42 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.41 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.18 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2157,7 +2139,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.14**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2210,14 +2192,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.39**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.05**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.35**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.03**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.42 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.41 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2280,19 +2262,19 @@ del product_pairs
 # multiply-adds an epoch took
 # **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.78**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.37**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.46**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.51**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
 # **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.945**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.929**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
@@ -2304,3 +2286,23 @@ del product_pairs
 # while the loss (computed in `training_step`, outside `forward`) and the SGD
 # update (`optimizer.step()`) stay uncompiled, so it can speed up only part of the time
 # outside the products.
+
+# %% [markdown]
+# **Section 2's first products.** A first call at a new shape can pay a one-off set-up
+# cost (expected; not measured apart here). Section 2 warmed up on other shapes, then
+# `seconds_per_product` timed each size's first product apart from its repeats:
+
+# %%
+for (device_type, size), (cold_seconds, median_seconds) in first_products.items():
+    unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # section 2's units
+    name = f"{device_type} {unit} per {size} x {size} product"
+    print(f"{name}, the first (cold) one: {cold_seconds * scale:,.2f}")  # the median's unit
+    ratio = f"{device_type} first (cold) product / median, {size} x {size}"
+    print(f"{ratio}: {cold_seconds / median_seconds:,.1f}")
+
+# %% [markdown]
+# The first product took
+# **1249.9**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# 64 x 64, **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
+# 2048 x 2048 (one product each; look for wide swings between runs). Warm up the very
+# shapes you time, as `seconds_per_product` does.

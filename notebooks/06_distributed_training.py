@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1436 MB. The course's
+# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1397 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -189,7 +189,7 @@ print(collectives.output)
 #
 # Later scripts join with the course's `process_group()`, written to pick gloo or NCCL,
 # set the device, time out every collective call, and leave the group even after an error
-# (`course_utils/distributed.py`; Appendix B prints its refusal outside `torchrun`).
+# (`course_utils/distributed.py`; its refusal outside `torchrun`: Appendix B).
 
 # %% [markdown]
 # ## 4. Gradient averaging by hand
@@ -424,9 +424,8 @@ for epoch in (0, 1):
 # - 111: after each epoch, `dist.all_reduce` sums the shards' validation counts;
 # - 128-131: then rank 0 alone saves `model.module`, the plain model inside DDP.
 #
-# Lines 79-87 time the epoch and its loading. Above the excerpt are `as_input` (uint8
-# pixels to normalised floats) and `group` (from `process_group`; the `.to(device)` lines
-# use its `device`).
+# Lines 79-87 time the epoch and its loading. Defined above the excerpt: `as_input` (uint8
+# pixels to normalised floats) and `group` (from `process_group`, with its `device`).
 
 # %%
 # The sampler to a step's end (34 lines), the validation all-reduce (2), rank 0's save (4).
@@ -434,9 +433,9 @@ train_pieces = [("# The sampler hands", 34), ("dist.all_reduce(totals)", 2), ("i
 print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
-# **The learning rate.** The step is plain SGD, not tuned here. More processes grow the
-# effective batch, and the usual rule would raise the learning rate with it. This lesson
-# keeps 0.2 (Appendix E).
+# **The learning rate.** The step is plain SGD, untuned. More processes grow the
+# effective batch, and the usual rule would raise the rate with it. This lesson keeps
+# 0.2, lesson 03's rate for its batches of 128 (Appendix E).
 #
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …`.
@@ -479,18 +478,12 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # ## 8. What the communication costs
 #
 # Two processes each do half the arithmetic, but they add an exchange. `comm_cost.py`
-# times single steps in 2 processes. *B* is the images per process: 64 (effective
-# batch 128) or 1,024 (effective 2,048). The rows are medians over many repeats. The
-# last row, the baseline, is rank 0's own median on all 2B images, timed with rank 1 idle.
-# Every other row takes each repeat's slower process; `DDP's added time` is the
-# difference of two such medians (Appendix C's caveats). On the steps alone:
-#
-# predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
-# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
+# times single steps in 2 processes, with *B* images per process: 64 (effective batch
+# 128) or 1,024 (effective 2,048). The table gives each step's median time in ms.
 
 # %%
 from course_utils.rounds import speed_up_in_words
-from course_utils.scaling import read_comm_cost
+from course_utils.scaling import predicted_on_each_rank, read_comm_cost
 
 comm_cost = run_torchrun(
     scripts / "comm_cost.py",
@@ -517,6 +510,14 @@ print(f"{head:<40}{'B = 64':>16}{'B = 1,024':>16}")
 for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>16.3f}{ms[1024][part]:>16.3f}")
 
+# %% [markdown]
+# Each row but the last takes, in each repeat, the slower process's time: a step ends
+# when both processes have. The last row, the baseline, is rank 0's own, with rank 1 idle
+# (Appendix C). On the steps alone:
+#
+# predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
+# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
+
 # %%
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
@@ -526,22 +527,41 @@ for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]  # the last row minus the first
     print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
+    for rank, own in predicted_on_each_rank(cost, size).items():  # its own DDP step's median
+        mine = f"{name}, predicted with rank {rank}'s own DDP step"
+        print(f"{mine}: {own:.3f}")
+        print(f"{mine}, in words: {speed_up_in_words(own, width=False)}")
     words = speed_up_in_words(predicted[size], width=False)
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 1.025 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step and
-# halving the images saved
-# 0.060 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step (the
+# all-reduce alone:
+# 0.432 ms<!-- output: 64 images per process, ms of the bare all-reduce -->) and halving
+# the images saved
+# 0.069 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.374<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.393<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 1.882 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving
+# 0.882 ms<!-- output: 1024 images per process, ms DDP adds to a step --> (the all-reduce
+# alone:
+# 0.453 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->) and halving
 # saved
-# 1.062 ms<!-- output: 1024 images per process, ms a step saves on half the images -->:
-# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.772<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# 1.148 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# DDP adds its own work (copying gradients into buckets) and waits for the slower
+# process; Appendix C splits what it can; the wait is not timed apart.
+#
+# At 1,024, predicted by the pair's timing (each repeat's slower process):
+# **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.100<!-- output: 1024 images per process, predicted speed-up of 2 processes -->); by
+# rank 0's own median DDP step:
+# **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
+# (1.251<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# by rank 1's:
+# **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (1.154<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# The direction can depend on the timing; one launch.
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; the 2B step, the step
 # plus what halving saves. So two processes win on the steps only when halving saves more
@@ -550,13 +570,14 @@ for size in (64, 1024):
 # %% [markdown]
 # ## 9. One process against two
 #
-# Over whole epochs, `compare_arms.py` trains **arms** (ways of
-# training) from the same seed on the same shuffles, at effective batches of 128 and
-# 2,048. The arms take turns, one epoch each per **round**: 6 rounds (2 in smoke mode),
-# round 1 a warm-up, left out.
+# Over whole epochs, `compare_arms.py` trains **arms** (ways of training) from the same
+# seed on the same shuffles, at effective batches of 128 and 2,048. The arms take turns,
+# one epoch each per **round**: 6 rounds (2 in smoke mode), the first a warm-up, left out.
 # An epoch is the loading (the `loader` column) plus *the rest*: the steps, the exchange
 # and any wait for the other process. A **speed-up** is the 1-process epoch over the
-# 2-process epoch; above 1, two processes win.
+# 2-process epoch; above 1, two processes win. A part is *within the rounds' spread* when
+# the arms' medians of it differ by less than the larger of the arms' spreads (slowest
+# round minus fastest, in that part).
 #
 # The **DataLoader pair** sets `DDP, 2 processes` against `plain loop, 1 thread`: each of
 # 2 processes loads half of each batch. Does a second CPU pay off? Both run section 7's
@@ -594,8 +615,8 @@ PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoade
 names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
 DATALOADER = names["dataloader"].name
 COMPARISONS = {DATALOADER: (TWO_ARM, PLAIN_ARM)}  # arm, baseline (Appendix A adds two more)
-launches = {128: arms_figures, 2 * big_batch: big_figures}  # effective batch -> figures
-small, large = launches  # the two effective batches: 128 and 2 x big_batch
+small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mode)
+launches = {small: arms_figures, large: big_figures}  # effective batch -> figures
 results = compare_launches(launches, COMPARISONS)  # name -> batch -> rounds, parts, words
 
 # %%
@@ -625,8 +646,9 @@ loader_at_large = results[DATALOADER][large].parts["loader"]
 print(f"DataLoader pair at {large}, the loader's speed-up: {loader_at_large:.2f}")
 
 # %% [markdown]
-# Drawn: each bar is the arm's median epoch, its dots each round's epoch. Orange: the
-# median loader part; blue: the rest of the median epoch (the steps, exchange and waits).
+# Drawn: bars are the arms' median epochs, dots each round's. Orange: the median loader;
+# blue: the median epoch minus the median loader, which can differ by about 0.01 from the
+# table's `the rest` (its own median).
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -642,39 +664,21 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Below, an epoch's speed-up is the median of the rounds' ratios, which need not equal a
-# ratio of two bars; a part's divides unrounded medians. Appendix A counts one comparison by
-# hand and prints each part's range.
-#
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). At 128: **slower in every round (median
-# 0.56)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest (blue)
-# took
-# 82%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
+# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest took
+# 81%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest
-# slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **no clear winner: 4 faster, 1
-# tied, 0 slower (median 1.52)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
+# slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **faster in every round (median
+# 2.01)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
 # rest took
 # 45%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: DataLoader pair at 2048, by part -->. At 128 then 2,048, the rest's
-# speed-ups with 2 processes (below 1: slower) were
-# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# and
-# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# here,
-# 0.30<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
-# and 0.73
-# <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# in the lean pair (Appendix A).
+# spread**<!-- says: DataLoader pair at 2048, by part -->.
 #
-# At 2,048 the loader ran
-# 2.34<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. A
-# second CPU at the same cost per image gives at most 2 (2.2 with the tie band, Appendix
-# A): a figure above that means the cost per image changed too. Look for the plain loop's
-# orange bar growing from 128 (the `loader` columns) while DDP's barely moves: then what
-# the epoch gained at 2,048 came from the loading, with halved batches (why the bar grew:
-# not found).
+# A speed-up is the median of the rounds' ratios, not a ratio of two bars; one tied round
+# withholds a verdict. Appendix A reads the `loader's speed-up` line against the 2 a
+# second CPU can give.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -740,9 +744,6 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # %% [markdown]
 # ## 11. What changes at scale
 #
-# **Where it runs.** `no_sync.py` below; `batch_norm.py` and `fsdp.py` in Appendix F,
-# after the quiz.
-#
 # **GPUs.** With 2 GPUs or more, the same scripts are written to run unchanged (not run
 # here): `process_group()` picks NCCL, each process takes GPU `LOCAL_RANK`, and DDP gets
 # `device_ids=[device]`.
@@ -756,7 +757,8 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # process's own shard, whose statistics can differ from the whole batch's.
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
-# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->).
+# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->;
+# `batch_norm.py`: Appendix F).
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -781,7 +783,8 @@ print(accumulation.output)
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) splits the
 # model, its gradients and its optimizer state over the processes, where DDP keeps whole
 # copies in each (PyTorch's FSDP2
-# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
+# tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->;
+# `fsdp.py`: Appendix F).
 
 # %% [markdown]
 # ## Summary
@@ -801,32 +804,29 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8: in CPU figures from one launch, DDP added
-#   1.025 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   0.999 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process. Two processes win on the steps only when halving a step saves
 #   more than DDP adds. Here halving saved
-#   0.060 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.069 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 8: at 1,024 the steps were predicted
-#   **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-#   (0.772<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
-#   tie band runs from 0.91 to 1.1). Appendix A sets it beside section 9's rest:
-#   **predicted slower, the rest measured within the rounds'
-# spread**<!-- says: effective batch 2048, the rest, predicted then measured -->, its
-#   speed-up
-#   0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->.
+#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
+#   (1.100<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
+#   tie band runs from 1 / 1.1 to 1.1) by the pair's timing, the slower process of each
+#   repeat, and
+#   **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
+#   by rank 0's own median DDP step; one launch.
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 on 1 thread
 #   at 128: **slower in every round (median
-# 0.56)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
-# - Section 9: at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.52)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, **the
-#   loading faster, the rest within the rounds'
-#   spread**<!-- says: DataLoader pair at 2048, by part -->. The loader ran
-#   2.34<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast (a
-#   second CPU alone explains at most 2). In this run the rest's speed-ups were
-#   0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-#   at 128 and
-#   0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-#   at 2,048 (Appendix A: the lean pair's too): below 1 means the rest was slower.
+# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# - Section 9: at 2,048, **faster in every round (median
+# 2.01)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, where
+#   the gain was: **the loading faster, the rest within the rounds'
+#   spread**<!-- says: DataLoader pair at 2048, by part -->. Appendix A's lean pair
+#   (batches indexed from one tensor) at 2,048: **no clear winner: 3 faster, 1 tied, 1 slower
+# (median 1.14)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+#   Appendix A gives each part's speed-up and reads the loader's gain against the 2 a
+#   second CPU can give.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1020,7 +1020,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.56<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1040,17 +1040,18 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.025 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.060 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.069 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.374<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.393<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.56<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
-# against one process on one CPU (the median of the rounds). Section 9 and Appendix A
-# split those epochs into the loading and the rest.
+# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# against one process on one CPU (the median of the rounds). Section 8's prediction
+# (random inputs, bare steps) and section 9's measurement (the real loop) time different
+# things. Section 9 and Appendix A split those epochs into the loading and the rest.
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
 # only GPU tensors (section 2), so it cannot run these CPU processes.
@@ -1211,23 +1212,26 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.54)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.52)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.55)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.78)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **no clear winner: 2 faster, 3 tied, 0 slower (median
-# 1.05)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **no clear winner: 3 faster, 1 tied, 1 slower (median
+# 1.14)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
-# **Above 2.** At the same cost per image, two CPUs load at most twice as fast. Yet these
-# loaders ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
+# **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
+# the DataLoader pair's loader ran
+# 2.72<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. The
+# loaders named here ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
 # **DataLoader pair (1 CPU vs 2) at
-# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. For a
-# pair named there, a second CPU does not explain all of its loader's gain. If its rest
-# was not faster either (the `by part` lines below), this run does not show what a second
-# CPU alone gives.
+# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
+# loader named there also changed its cost per image: a second CPU does not explain all
+# of its gain (the fetching lines below look closer). By part, the DataLoader pair at
+# 2,048: **the loading faster, the rest within the rounds'
+# spread**<!-- says: DataLoader pair at 2048, by part -->.
 #
 # **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
 # writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
@@ -1310,12 +1314,14 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.60<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times: **the loading faster, the rest
-# slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048:
-# **the loading faster, the rest within the rounds'
+# 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# times (below 1: slower): **the loading faster, the rest
+# slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
+# their rest ran at
+# 0.75<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
 # **Both pairs side by side**, from section 9's `results`. In each row, 2 processes'
@@ -1418,23 +1424,25 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # batch, in ways this lesson does not time.
 #
 # Look at the fetching lines. One process fetched an image in
-# 3.8<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 3.7<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and in
-# 4.9<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 5.4<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048. Each of 2 processes, on 1,024 images, fetched one in
-# 3.3<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
+# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
 # So at 2,048, part of the loader's gain is cheaper fetching per image, not the second
 # CPU. At 128, each of 2 processes, on 64 images, fetched one in
-# 4.6<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
+# 4.7<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
 # the batch per process does not explain both launches, and this lesson does not find the
-# cause. A pair that the first cell names above 2 does not show what a second CPU alone
-# gives.
+# cause. Loaders above 2.2 (this appendix's first cell):
+# **DataLoader pair (1 CPU vs 2) at
+# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->; such a
+# loader's gain does not show what a second CPU alone gives.
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted slower, the rest measured within the rounds'
+# **predicted faster, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1505,29 +1513,31 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.35<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **faster in every
-# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
+# 1.23<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed (verdict: **no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (2 processes over 1): what a second process does at this batch, in this run. At
+# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (2 processes over 1), its rest at
+# 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.20<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.24<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.05<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (verdict: **no clear winner: 2 faster, 3 tied, 0
+# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (verdict: **no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 1.58<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.73
+# 1.73<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.68
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.01<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
 # 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
@@ -1543,9 +1553,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.55<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.78<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1677,34 +1687,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce took
-# 0.441 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.474 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.432 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.453 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.025 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
 # 0.102 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.923 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.897 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.441 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.432 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.31<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.84<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.32<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.88<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.12<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.13<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.62<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.65<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
@@ -1786,10 +1796,10 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # **How the workers start.** `run_torchrun` and a typed `torchrun` start the same script
 # in 2 processes, with the same environment variables; they differ in how. On Linux,
 # `run_torchrun` is written to start CPU workers by forking (copying) a Python that has
-# already imported PyTorch (read `course_utils/distributed.py`); a typed `torchrun` starts
-# each worker as a fresh Python, which imports PyTorch itself. For those forked workers
-# `run_torchrun` runs `python -m course_utils.distributed` (the first line below), which
-# takes torchrun's options and runs torchrun's launcher; otherwise it runs
+# already imported PyTorch (read `course_utils/distributed.py`); a typed `torchrun` (not
+# run here) starts each worker as a fresh Python, which imports PyTorch itself. For those
+# forked workers `run_torchrun` runs `python -m course_utils.distributed` (the first line
+# below), which takes torchrun's options and runs torchrun's launcher; otherwise it runs
 # `python -m torch.distributed.run`, what the `torchrun` command runs. This lesson's
 # timings and memory are the forked workers'; your terminal's may differ.
 #
@@ -1829,12 +1839,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 905 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 843 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1705 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1696 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1878,7 +1888,11 @@ else:
 #
 # **Batch norm's statistics.** `batch_norm.py` compares each process's 32-image pixel
 # mean with the whole batch's, then with fewer images per process, and converts a small
-# model's `BatchNorm` layers to `SyncBatchNorm`:
+# model's `BatchNorm` layers to `SyncBatchNorm`. A CPU run ends with PyTorch's refusal,
+# a `ValueError`, on purpose: `SyncBatchNorm` needs a GPU-type device (the error lists
+# CUDA's GPU and others). With a CUDA GPU per process, the converted model's forward pass
+# would run instead, all-reducing the batch statistics, and the script would print
+# `SyncBatchNorm ran on` its device:
 
 # %%
 batch_norm = run_torchrun(
@@ -1890,9 +1904,7 @@ print(batch_norm.output)
 # Each shard's mean differs from the whole batch's, and in this batch shards of 4 images
 # strayed further than shards of 32 (the `gap larger` line). That line sets an average
 # over 8 batches of 4 images per process against a single batch of 32 per process
-# (`over 1 batch(es)`): one draw, not a rule. The converted model's
-# forward pass needs a GPU or another accelerator, so on this CPU the script prints
-# PyTorch's `ValueError`.
+# (`over 1 batch(es)`): one draw, not a rule.
 #
 # Batch norm divides by the standard deviation, so a gap g in the mean shifts every
 # normalised value by g / std; the script therefore also gives each gap as a percentage

@@ -738,12 +738,18 @@ def lesson04_train_epoch(
     blocking=False,
     sync_on=None,
     always_non_blocking=False,
+    never_non_blocking=False,
+    non_blocking_on_cuda=False,
+    ask_the_tensor=False,
 ):
-    """Exercise 1's train_epoch, or the same with one named mistake.
+    """Exercise 1's train_epoch, or the same with one named mistake (or ``ask_the_tensor``,
+    a right variant: ``non_blocking=images.is_pinned()`` in place of the loader's flag).
 
     ``read_loss``: a way to read the loss on the CPU at every step ("item", "float",
     "print", "cpu"), or "once": the losses kept on the device and averaged after the loop.
     ``only_on``: synchronize only when ``on`` is of that type, with PyTorch's own call for it.
+    ``non_blocking_on_cuda``: queue every copy to a CUDA GPU, pinned or not (so the plain GPU
+    arm changes more than the device); ``never_non_blocking``: not even in the pinned arm.
     """
 
     def synchronize(on):
@@ -759,8 +765,11 @@ def lesson04_train_epoch(
     losses = []
     for _ in range(epochs):
         for images, labels in loader:
-            # non_blocking on a CUDA GPU only (or everywhere: the mistake on a Mac)
-            queue = on.type == "cuda" or always_non_blocking
+            # non_blocking from pinned batches only (the pinned arm), unless a mistake says
+            pinned = images.is_pinned() if ask_the_tensor else getattr(loader, "pin_memory", 0)
+            queue = pinned or always_non_blocking
+            queue = queue or (non_blocking_on_cuda and on.type == "cuda")
+            queue = queue and not never_non_blocking
             images = images.to(on, non_blocking=queue and not blocking) if move_images else images
             labels = labels.to(device=on, non_blocking=queue) if move_labels else labels
             loss = F.cross_entropy(model(images), labels)
@@ -827,6 +836,7 @@ def lesson04_exercise1(**mistake):
         "train_epoch": lambda *args: lesson04_train_epoch(*args, **mistake),
         "big_model_seconds": {"cpu": list(seconds)},
         "big_model": big_model,
+        "exercise_arms": {"cpu": (torch.device("cpu"), False)},
         "devices": CPU,
         "loader": loader,
     }
@@ -897,23 +907,58 @@ def test_lesson04_exercise1_passes_a_synchronize_written_for_the_learners_gpu_al
     assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(only_on="mps"))
 
 
-def test_lesson04_exercise1_finds_a_blocking_copy_to_a_cuda_gpu():
-    # A copy from ordinary memory to a CUDA GPU waits for the step queued before it.
-    fragment = "moved 6 of its 12 batch tensors to `on` without `non_blocking=True`"
+def test_lesson04_exercise1_finds_a_blocking_copy_from_pinned_batches():
+    # The pinned arm's one change is pinned batches copied with non_blocking=True: the
+    # check hands train_epoch pinned batches on a simulated CUDA GPU, even on a CPU.
+    fragment = "moved 6 of its 12 batch tensors to `on` without `non_blocking=True`, from pinned"
     assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(blocking=True))
-    # On an Apple GPU the check asks for no pinned copies.
+    fragment = "moved 12 of its 12 batch tensors to `on` without `non_blocking=True`, from pinned"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(never_non_blocking=True))
+    # On an Apple GPU, where nothing is pinned, the check asks for no non-blocking copies.
     blocking = lesson04_exercise1(blocking=True)["train_epoch"]
     assert "`on` was `torch.device('mps')`" in lesson04._check_train_epoch(blocking, "mps")[-1]
 
 
-def test_lesson04_exercise1_finds_a_non_blocking_copy_to_an_apple_gpu():
+def test_lesson04_exercise1_finds_a_non_blocking_copy_of_unpinned_batches():
+    # The plain GPU arm changes only the device: no non_blocking from unpinned batches. The
+    # lesson's earlier rule, non_blocking on any CUDA GPU, now fails there.
+    fragment = "moved 12 of its 12 batch tensors to `on` with `non_blocking=True`, from batches"
+    assert_wrong(lesson04, 1, fragment, **lesson04_exercise1(non_blocking_on_cuda=True))
     # Unpinned batches copied to MPS with non_blocking=True can be read after they are freed
-    # (pytorch/pytorch#139550, #189690): on a Mac the check wants plain copies.
+    # (pytorch/pytorch#139550, #189690): on a Mac the check wants plain copies too.
     queued = lesson04_exercise1(always_non_blocking=True)["train_epoch"]
     with pytest.raises(Wrong, match="moved 12 of its 12 batch tensors to `on` with"):
         lesson04._check_train_epoch(queued, "mps")
-    # The same function is right on a CUDA GPU.
-    assert lesson04._check_train_epoch(queued, "cuda")
+    # The same function is right for the pinned arm's batches on a CUDA GPU.
+    assert lesson04._check_train_epoch(queued, "cuda", pinned=True)
+
+
+def test_lesson04_exercise1_passes_non_blocking_asked_of_the_batch_itself():
+    # `non_blocking=images.is_pinned()` is as right as the loader's flag: blocking copies of
+    # the plain arm's batches, queued copies of the pinned arm's.
+    asks = lesson04_exercise1(ask_the_tensor=True)
+    assert_passes(lesson04, 1, **asks)
+    assert lesson04._check_train_epoch(asks["train_epoch"], "cuda", pinned=True)
+
+
+def test_lesson04_exercise1_wants_one_change_per_arm():
+    cpu, cuda, mps = (torch.device(name) for name in ("cpu", "cuda", "mps"))
+    pinned_arm = "cuda, pinned + non_blocking"
+    right = {"cpu": (cpu, False), "cuda": (cuda, False), pinned_arm: (cuda, True)}
+    assert lesson04._check_arms(right, [cpu, cuda]) == ["cpu", "cuda", pinned_arm]
+    assert lesson04._check_arms({"cpu": (cpu, False), "mps": (mps, False)}, [cpu, mps])
+    mistakes = {
+        "the plain GPU arm should change only the device": {**right, "cuda": (cuda, True)},
+        f"`exercise_arms[{pinned_arm!r}]` does not pin": {**right, pinned_arm: (cuda, False)},
+        f"no entry for {pinned_arm!r}": {"cpu": (cpu, False), "cuda": (cuda, False)},
+        "`exercise_arms['cuda']` runs on cpu": {**right, "cuda": (cpu, False)},
+    }
+    for fragment, arms in mistakes.items():
+        with pytest.raises(Wrong, match=re.escape(fragment)):
+            lesson04._check_arms(arms, [cpu, cuda])
+    # On a CPU alone, through the whole check: the CPU arm pins nothing.
+    pinned_cpu = {**lesson04_exercise1(), "exercise_arms": {"cpu": (cpu, True)}}
+    assert_wrong(lesson04, 1, "the CPU arm is the baseline", **pinned_cpu)
 
 
 def test_lesson04_exercise1_finds_a_synchronize_on_another_device_than_on():
@@ -1193,6 +1238,17 @@ def test_lesson04_exercise2_finds_mistakes_in_the_table():
 
     broken = {**answer, "time_step": no_device_argument}
     assert_wrong(lesson04, 2, "raised TypeError", **broken)
+
+
+@pytest.mark.parametrize("letter", ["a", "b"])
+def test_lesson04_question2_misconceptions_point_at_the_waiting_and_claim_not_all_of_it(letter):
+    # Section 6's table splits each epoch into waiting for batches and the rest, and the rest
+    # differs between the pipelines too: the feedback must not put all the gap in the batches.
+    assert_wrong(lesson04, "Q2", "section 6's table", answer_q2=letter)
+    feedback = run(lesson04, "Q2", answer_q2=letter).details[0]
+    assert "most of" in feedback
+    assert "goes into making the batches" not in feedback
+    assert "The difference lies before each step" not in feedback
 
 
 # --- lesson 05 -------------------------------------------------------------------
@@ -1631,6 +1687,8 @@ def lesson05_width_answer(runs: dict, width_epochs: int = 3, loaders=None, **lrs
         "width_models": {width: run[1] for width, run in runs.items()},
         "width_starts": {width: run[2] for width, run in runs.items()},
         "width_loaders": width_loaders() if loaders is None else loaders,
+        # Seed 0's final accuracy (its history's last), then seeds 1 and 2's.
+        "width_finals": {width: [run[0][-1]["val_acc"], 0.4, 0.45] for width, run in runs.items()},
         "width_epochs": width_epochs,
         "resnet_width": 16,
         "model_class": Tiny,
@@ -1697,6 +1755,33 @@ def test_lesson05_exercise2():
     )
     missing = {8: runs[8], 16: runs[16]}
     assert_wrong(lesson05, 2, "no entry for 4", **lesson05_width_answer(missing))
+
+
+def test_lesson05_exercise2_wants_three_seeds_finals_for_each_width_seed_0_first():
+    runs = width_runs()
+    answer = lesson05_width_answer(runs)
+    assert_passes(lesson05, 2, **answer)
+    seed_0 = {width: run[0][-1]["val_acc"] for width, run in runs.items()}
+    wrong = {
+        "`width_finals` has no entry for 16": {
+            4: [seed_0[4], 0.4, 0.45],
+            8: [seed_0[8], 0.4, 0.45],
+        },
+        "`width_finals[8]` should be a list of 3": {**answer["width_finals"], 8: [seed_0[8], 0.4]},
+        "`width_finals[4][1]` is 40.0": {**answer["width_finals"], 4: [seed_0[4], 40.0, 0.45]},
+        "but seed 0's run, `width_histories[16]`, ended": {
+            **answer["width_finals"],
+            16: [0.4, seed_0[16], 0.45],
+        },
+        # Every seed seeded 0 again: three copies of seed 0's run.
+        "a seed repeated another's run": {width: [seed_0[width]] * 3 for width in seed_0},
+        # Seeds 1 and 2 both seeded 1: the last two runs alike at every width.
+        "Widths [4, 8, 16] ended at the same": {
+            width: [seed_0[width], 0.4, 0.4] for width in seed_0
+        },
+    }
+    for fragment, finals in wrong.items():
+        assert_wrong(lesson05, 2, fragment, **{**answer, "width_finals": finals})
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,14 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 from conftest import MetaAsDevice
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 
 from course_utils import plotting
 from course_utils.plotting import (
+    crossings,
     plot_confusion_matrix,
     plot_epoch_parts,
     plot_epoch_times,
@@ -118,6 +121,47 @@ def test_plot_epoch_parts_stacks_the_loader_and_the_rest_of_the_median_epoch_for
     assert not plt.get_fignums()
     with pytest.raises(ValueError, match="at least one arm"):
         plot_epoch_parts({"empty": {}}, "cpu")
+
+
+def test_plot_epoch_parts_writes_each_bars_seconds_and_each_part_where_it_fits():
+    wide = {"epochs": [4.0, 4.2, 4.4], "loader": 3.0}  # a median of 4.2 s: 3.0 s, then 1.2 s
+    thin = {"epochs": [0.1], "loader": 0.02}  # parts too narrow to hold their seconds
+    ax = plot_epoch_parts({"one": {"wide": wide, "thin": thin}}, "cpu").axes[0]
+    ends = {text.get_text(): text.xy for text in ax.texts if isinstance(text, Annotation)}
+    # each past its bar or its furthest dot (4.4 s), whichever ends further right
+    assert ends == {
+        "median 4.20 s": pytest.approx((4.4, 1)),
+        "median 0.10 s": pytest.approx((0.1, 0)),
+    }
+    # at the bar's height (not raised beside a dot)
+    assert {text.xyann for text in ax.texts if isinstance(text, Annotation)} == {(4, 0)}
+    parts = {text.get_text(): text.get_position() for text in ax.texts}
+    parts = {words: where for words, where in parts.items() if words not in ends}
+    # each in the middle of its part of the wide bar; none on the thin bar
+    assert parts == {"3.00": pytest.approx((1.5, 1)), "1.20": pytest.approx((3.6, 1))}
+    # dark text on the orange part, white on the dark blue one
+    colours = {text.get_text(): to_hex(text.get_color()) for text in ax.texts}
+    assert (colours["3.00"], colours["1.20"]) == ("#000000", "#ffffff")
+    # a dot on a part's seconds (here a later epoch at 1.5 s, mid-orange) drops them
+    dotted = {"epochs": [1.5, 4.2, 4.4], "loader": 3.0}
+    ax = plot_epoch_parts({"one": {"dotted": dotted}}, "cpu").axes[0]
+    assert "3.00" not in [text.get_text() for text in ax.texts]
+    assert "1.20" in [text.get_text() for text in ax.texts]
+
+
+def test_plot_epoch_parts_draws_dots_that_show_on_a_bar_and_a_legend_close_under_it():
+    fig = plot_epoch_parts({"one": {"wide": {"epochs": [4.0, 4.2], "loader": 3.0}}}, "cpu")
+    ax = fig.axes[0]
+    dots = ax.collections[0]  # the row's dots (the next, empty, is the legend's)
+    assert to_hex(dots.get_facecolor()[0]) == "#000000"  # black...
+    assert to_hex(dots.get_edgecolor()[0]) == "#ffffff"  # ...edged in white
+    assert dots.get_zorder() > max(bar.get_zorder() for bar in ax.patches)
+    canvas = FigureCanvasAgg(fig)  # the figure comes back closed, without a canvas to draw on
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    axis_bottom = ax.get_tightbbox(renderer).y0  # under the tick labels and the axis label
+    legend_top = fig.legends[0].get_window_extent(renderer).y1
+    assert 0 <= axis_bottom - legend_top < 0.12 * fig.dpi  # under it, within an eighth of an inch
 
 
 def test_plot_history_draws_losses_and_accuracy():
@@ -368,3 +412,13 @@ def test_plot_running_totals_rejects_bad_totals(totals, message):
 def test_plot_running_totals_needs_where():
     with pytest.raises(TypeError):
         plotting.plot_running_totals({"a": [0.0, 1.0]}, title="")  # where is required
+
+
+def test_crossings_between_epochs_on_the_drawn_lines_and_at_an_epoch_where_totals_met():
+    # Ahead by 5 at epoch 0, behind by 0.5 at epoch 1: the straight lines cross 5/5.5 of
+    # the way, at 5 + 1 x 5/5.5 seconds on the first line; not a measured point.
+    assert crossings([5, 6, 7], [0, 6.5, 13]) == [pytest.approx((5 / 5.5, 5 + 5 / 5.5, False))]
+    # Equal at epoch 1, then swapped: they crossed where they met, a measured point.
+    assert crossings([1, 2, 3], [0, 2, 4]) == [(1.0, 2.0, True)]
+    # Touching without swapping, or never meeting: no crossing.
+    assert crossings([1, 2, 3], [0, 2, 2]) == [] and crossings([1, 2], [0, 1]) == []

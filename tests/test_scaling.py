@@ -15,6 +15,7 @@ from course_utils.scaling import (
     device_word,
     part_speed_ups,
     part_words,
+    predicted_on_each_rank,
     read_arms,
     read_comm_cost,
     read_weight_gap,
@@ -91,6 +92,19 @@ def test_the_ranks_together_are_read_from_the_slowest_rank_s_line_not_from_the_r
     assert together[64]["added"] == pytest.approx(1.061)
     assert together[1024]["added"] == pytest.approx(2.760 - 1.790)
     assert together[1024]["double"] == 2.907
+
+
+def test_the_prediction_on_each_rank_divides_the_2b_step_by_that_rank_s_own_ddp_step():
+    cost = read_comm_cost(COMM_COST_OUTPUT)
+    # Rank 0 alone on 2,048 images took 2.907 ms; the ranks' own DDP steps 2.450 and 2.715.
+    own = predicted_on_each_rank(cost, 1024)
+    assert list(own) == [0, 1]
+    assert own == pytest.approx({0: 2.907 / 2.450, 1: 2.907 / 2.715})
+    # Both lie above the pair's, which divides by each repeat's slower rank (2.760 ms).
+    assert min(own.values()) > cost.together[1024]["double"] / cost.together[1024]["ddp"]
+    assert predicted_on_each_rank(cost, 64) == pytest.approx({0: 0.619 / 1.546, 1: 0.619 / 1.564})
+    with pytest.raises(ValueError, match=r"batch=128 was not timed: pass one of \[64, 1024\]"):
+        predicted_on_each_rank(cost, 128)
 
 
 def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():

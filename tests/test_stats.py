@@ -9,7 +9,6 @@ from course_utils.stats import (
     difference_se,
     paired_changes,
     rule_word,
-    single_run_changes,
 )
 
 
@@ -185,31 +184,3 @@ def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
 def test_a_missing_recipe_uneven_seeds_one_seed_or_points_are_refused(finals, compared, message):
     with pytest.raises(ValueError, match=message):
         paired_changes(finals, compared)
-
-
-def test_single_run_changes_use_root_two_times_the_seed_sd():
-    # The seeds' accuracies 40, 42, 41 points: SD 1, so a difference of two runs has SE √2.
-    table = single_run_changes({"a": 0.30, "b": 0.40, "c": 0.31}, [0.40, 0.42, 0.41])
-    assert list(table) == [("a", "b"), ("a", "c"), ("b", "c")]  # each against every later
-    assert table[("a", "b")]["change"] == pytest.approx(10.0)  # second minus first, points
-    assert table[("b", "c")]["change"] == pytest.approx(-9.0)
-    for row in table.values():
-        assert row["se"] == pytest.approx(math.sqrt(2))
-        assert row["df"] == 2
-        assert row["needed"] == pytest.approx(4.303 * math.sqrt(2))  # 6.09 points
-    words = [row["rule_word"] for row in table.values()]
-    assert words == ["up", "not shown", "down"]
-
-
-@pytest.mark.parametrize(
-    "accuracies, seed_finals, message",
-    [
-        ({"a": 30.0, "b": 0.4}, [0.40, 0.42, 0.41], r"accuracies\['a'\].*between 0 and 1"),
-        ({"a": 0.3, "b": 0.4}, [40.0, 42.0, 41.0], "seed_finals.*between 0 and 1"),
-        ({"a": 0.3, "b": 0.4}, [0.40], "at least two"),
-        ({"a": 0.3, "b": 0.4}, [0.40, 0.42] * 6, "at most 11"),
-    ],
-)
-def test_single_run_changes_refuse_points_or_one_seed(accuracies, seed_finals, message):
-    with pytest.raises(ValueError, match=message):
-        single_run_changes(accuracies, seed_finals)

@@ -187,6 +187,11 @@ class _MoveRecorder(torch.Tensor):
     # (id of the tensor, device type, whether non_blocking was asked for), for one check
     moves: list[tuple[int, str, bool]] = []
     simulated = "cuda"  # the device type that stands for the simulated GPU
+    pinned = False  # whether the simulated loader pins its batches (the pinned arm)
+
+    def is_pinned(self, *args: Any, **kwargs: Any) -> bool:
+        """As a pinned loader's batches answer: ``non_blocking=images.is_pinned()`` works."""
+        return _MoveRecorder.pinned
 
     def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         plain = self.as_subclass(torch.Tensor)
@@ -260,7 +265,23 @@ def _recorded(batches: list) -> list:
     return [tuple(tensor.as_subclass(_MoveRecorder) for tensor in batch) for batch in batches]
 
 
-def _check_moves(batches: list, on: torch.device) -> None:
+class _Loader(list):
+    """The check's batches, as a loader with a `DataLoader`'s ``pin_memory`` flag."""
+
+    def __init__(self, batches: list, pin_memory: bool):
+        super().__init__(batches)
+        self.pin_memory = pin_memory
+
+
+PINNED_ARM = "cuda, pinned + non_blocking"  # exercise 1's fifth step: the arm that pins
+
+
+def _arm_device(arm: str) -> torch.device:
+    """The device of an exercise 1 arm: "cpu", "cuda", "mps", or PINNED_ARM's "cuda"."""
+    return torch.device(arm.split(",")[0])
+
+
+def _check_moves(batches: list, on: torch.device, pinned: bool) -> None:
     moves = [move for move in _MoveRecorder.moves if move[1] == on.type]
     moved = {tensor_id for tensor_id, _where, _non_blocking in moves}
     for position, name in enumerate(("images", "labels")):
@@ -273,21 +294,24 @@ def _check_moves(batches: list, on: torch.device) -> None:
         )
     blocking = sum(not non_blocking for _id, _where, non_blocking in moves)
     require(
-        on.type != "cuda" or blocking == 0,
+        not pinned or blocking == 0,
         f"`train_epoch` moved {blocking} of its {len(moves)} batch tensors to `on` without "
-        "`non_blocking=True`: on a CUDA GPU such a copy makes Python wait until the GPU has "
-        "finished the step before it, at every step, as `.item()` would. Write "
-        "`images.to(on, non_blocking=True)` (and the same for the labels): from the pinned "
-        "batches of `exercise_loader(on)` the copy is queued and Python goes on (section 3).",
+        "`non_blocking=True`, from pinned batches (`loader.pin_memory` was True, as in the "
+        "pinned arm). That arm's one change is pinned batches copied with "
+        "`non_blocking=True`: from pinned memory the copy is queued and Python goes on "
+        "(section 3). Write `images.to(on, non_blocking=loader.pin_memory)` (and the same "
+        "for the labels).",
     )
     queued = len(moves) - blocking
     require(
-        on.type != "mps" or queued == 0,
+        pinned or queued == 0,
         f"`train_epoch` moved {queued} of its {len(moves)} batch tensors to `on` with "
-        "`non_blocking=True` while `on` was an Apple GPU (MPS). There the batches are not "
-        "pinned, and a non-blocking copy from ordinary memory can read a batch after Python "
-        "has freed it, silently giving the GPU wrong numbers (pytorch/pytorch#139550, "
-        '#189690). Ask for it on a CUDA GPU only: `non_blocking=on.type == "cuda"`.',
+        "`non_blocking=True`, from batches that were not pinned (`loader.pin_memory` was "
+        "False, as in the CPU and plain GPU arms). Each arm changes one thing: the plain GPU "
+        "arm only the device, so its copies stay plain. On an Apple GPU (MPS) a non-blocking "
+        "copy from ordinary memory can even read a batch after Python has freed it, silently "
+        "giving the GPU wrong numbers (pytorch/pytorch#139550, #189690). Write "
+        "`images.to(on, non_blocking=loader.pin_memory)` (and the same for the labels).",
     )
 
 
@@ -343,7 +367,9 @@ def _simulated_type(devices: Sequence[torch.device]) -> str:
     return gpus[0] if gpus else "cuda"
 
 
-def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") -> list[str]:
+def _check_train_epoch(
+    train_epoch: Callable[..., Any], gpu_type: str = "cuda", pinned: bool = False
+) -> list[str]:
     require(callable(train_epoch), "`train_epoch` should be your function that trains one epoch.")
     model, batches = _small_problem()
     start_model = copy.deepcopy(model)
@@ -371,7 +397,9 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
         else real_to(*args, **kwargs)
     )
     learner_batches = _recorded(batches)
+    loader = _Loader(learner_batches, pin_memory=pinned)  # pinned: the pinned arm's loader
     _MoveRecorder.moves, _MoveRecorder.simulated = [], gpu_type
+    _MoveRecorder.pinned = pinned
     torch.manual_seed(5)  # the dropout masks, as in _reference_epoch
     # The model's outputs, and the loss computed from them, record reads on the CPU.
     hook = model.register_forward_hook(
@@ -384,7 +412,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
             returned = call_learner_code(
                 train_epoch,
                 model,
-                learner_batches,
+                loader,
                 optimizer,
                 on,
                 name="train_epoch",
@@ -422,7 +450,7 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
             "those of the lesson's loop: for every batch, forward, cross-entropy loss, "
             "`backward`, `step`, `zero_grad`.",
         )
-    _check_moves(learner_batches, on)
+    _check_moves(learner_batches, on, pinned)
     _check_synchronized_on(gpu, "train_epoch", gpu_type)
     _check_host_syncs(gpu, len(batches))
     inside = [queued for queued in gpu.waits if 0 < queued < len(batches)]
@@ -458,9 +486,9 @@ def _check_train_epoch(train_epoch: Callable[..., Any], gpu_type: str = "cuda") 
     return [
         f"on the check's own small problem ({len(batches)} batches of random images), "
         "`train_epoch` makes one optimizer step per batch, moves each batch's images and "
-        "labels to `on` (with `non_blocking=True` for a CUDA GPU only), and ends with the "
-        "weights of the lesson's loop (train mode, "
-        "zero_grad after each step)",
+        f"labels to `on` ({'with' if pinned else 'without'} `non_blocking=True`, as "
+        f"`loader.pin_memory` was {pinned}), and ends with the weights of the lesson's loop "
+        "(train mode, zero_grad after each step)",
         f"it copied the loss to the CPU at most once ({len(gpu.host_syncs)} "
         f"cop{'y' if len(gpu.host_syncs) == 1 else 'ies'} in {len(batches)} steps): on a "
         "GPU each copy inside the loop would make Python wait for a step",
@@ -506,7 +534,7 @@ def _check_provenance(
 
     The check times one pass over the loader, and a few steps of a copy of the model on
     the loader's first batch scaled to the loader's images, and adds the two: on a fast
-    GPU an epoch of ``exercise_loader(on)`` can be mostly its loading on the CPU. Times of
+    GPU an epoch of ``exercise_loader(pinned)`` can be mostly its loading on the CPU. Times of
     another model, of part of an epoch, or in milliseconds are many times off; a busy
     machine moves a time far less.
     """
@@ -515,14 +543,14 @@ def _check_provenance(
     loading = time.perf_counter() - start
     require(
         len(batches) > 0,
-        "`loader` yielded no batches: pass the exercise's `exercise_loader(device)`.",
+        "`loader` yielded no batches: pass the exercise's `exercise_loader(pinned=False)`.",
     )
     images, labels = batches[0]
     epoch_images = sum(len(batch_labels) for _, batch_labels in batches)
     steps = epoch_images / len(labels)
     found = []
     for name in names:
-        on = torch.device(name)
+        on = _arm_device(name)
         expected = loading + steps * _seconds_per_step(big_model, images.to(on), labels.to(on))
         first, second = big_model_seconds[name][:2]
         ratio = second / expected
@@ -542,7 +570,7 @@ def _check_provenance(
             f"{where} holds {first:.3g} s and {second:.3g} s, down to "
             f"1/{expected / min(first, second):.0f} of {timing}. Store the times that "
             "`train_epoch` returned for `big_model`, the 2048-2048 MLP, over whole epochs of "
-            "`exercise_loader(on)`, not the times of another model or of part of an epoch.",
+            "`exercise_loader(pinned)`, not the times of another model or of part of an epoch.",
         )
         found.append(f"{name} {second:.2f} s against about {expected:.2f} s")
     return [
@@ -552,15 +580,62 @@ def _check_provenance(
     ]
 
 
+def _check_arms(exercise_arms: Any, devices: Sequence[torch.device]) -> list[str]:
+    """The arms that ``devices`` allow, each changing one thing from the one before: the
+    CPU; a GPU, batches not pinned; on CUDA, pinned batches. Returns their names."""
+    gpus = [name for name in _device_names(devices) if name != "cpu"]
+    expected = {"cpu": False, **{gpu: False for gpu in gpus[:1]}}  # arm -> pinned
+    if "cuda" in gpus:
+        expected[PINNED_ARM] = True
+    require_keys(exercise_arms, list(expected), "exercise_arms")
+    for arm, pinned in expected.items():
+        value = exercise_arms[arm]
+        require(
+            isinstance(value, tuple) and len(value) == 2,
+            f"`exercise_arms[{arm!r}]` is {value!r}: store a pair, (the arm's device, whether "
+            "its batches are pinned).",
+        )
+        on, pin = value
+        where = torch.device(on).type
+        require(
+            where == _arm_device(arm).type,
+            f"`exercise_arms[{arm!r}]` runs on {where}; that arm runs on {_arm_device(arm)}.",
+        )
+        if pinned:
+            require(
+                pin is True,
+                f"`exercise_arms[{arm!r}]` does not pin its batches: this arm's one change "
+                "from the plain GPU arm is pinned batches, which `train_epoch` then copies "
+                "with `non_blocking=True`.",
+            )
+        else:
+            why = (
+                "the CPU arm is the baseline, with nothing pinned"
+                if arm == "cpu"
+                else "the plain GPU arm should change only the device from the CPU arm; "
+                "pinning (with `non_blocking`) is the next arm's one change"
+            )
+            require(pin is False, f"`exercise_arms[{arm!r}]` pins its batches: {why}.")
+    return list(expected)
+
+
 def _exercise_1(
     train_epoch: Callable[..., Any],
+    exercise_arms: Any,
     big_model_seconds: Any,
     big_model: Any,
     devices: Sequence[torch.device],
     loader: Any,
 ) -> list[str]:
-    checked = _check_train_epoch(train_epoch, _simulated_type(devices))
-    names = _device_names(devices)
+    gpu_type = _simulated_type(devices)
+    checked = _check_train_epoch(train_epoch, gpu_type)
+    if gpu_type == "cuda":  # the pinned arm exists on CUDA only; the check simulates one
+        _check_train_epoch(train_epoch, "cuda", pinned=True)
+        checked.append(
+            "given the same batches pinned (`loader.pin_memory` True, as in the pinned arm), "
+            "it copied every batch tensor with `non_blocking=True` and passed the same checks"
+        )
+    names = _check_arms(exercise_arms, devices)
     require_keys(big_model_seconds, names, "big_model_seconds")
     for name in names:
         _times(big_model_seconds[name], f"big_model_seconds[{name!r}]", at_least=2)
@@ -574,10 +649,12 @@ def _exercise_1(
         "[2048, 2048] between the 784 pixels and the 10 classes.",
     )
     where = next(big_model.parameters()).device.type
+    last = list(exercise_arms)[-1]  # the learner's last arm, the one timed last
     require(
-        where == names[-1],
-        f"`big_model` is on {where}, but the last device in `devices` is {names[-1]}: "
-        "keep the last model you timed (built, seeded, on its device).",
+        where == _arm_device(last).type,
+        f"`big_model` is on {where}, but the last arm, {last!r}, runs on "
+        f"{_arm_device(last).type}: keep the last model you timed (built, seeded, on its "
+        "device).",
     )
     weights = sum(parameter.numel() for parameter in big_model.parameters())
     small = sum(parameter.numel() for parameter in MLP(28 * 28, [32], 10).parameters())
@@ -588,7 +665,9 @@ def _exercise_1(
     provenance = _check_provenance(big_model, big_model_seconds, names, loader)
     return [
         *checked,
-        f"`big_model_seconds` has two epoch times for each device in `devices` ({first_second})",
+        f"`exercise_arms` holds one arm per change, {names}, each pinned only where it should "
+        "be, and `big_model_seconds` two epoch times for each arm "
+        f"({first_second})",
         f"`big_model` is 784 -> 2048 -> 2048 -> 10, {weights:,} weights against the 32-unit "
         f"model's {small:,}, and sits on {where}",
         *provenance,
@@ -842,7 +921,7 @@ def _exercise_2(
 
 EXERCISES = {
     1: Exercise(
-        hint="section 4's loop; .to(on, non_blocking=on.type == 'cuda'); synchronize(on) at "
+        hint="section 4's loop; .to(on, non_blocking=loader.pin_memory); synchronize(on) at "
         "each clock",
         test=_exercise_1,
     ),
@@ -890,16 +969,16 @@ QUESTIONS: dict[str, Exercise] = {
         ),
         misconceptions={
             "a": (
-                "The training steps themselves were the same: both models ended with the "
-                "same weights (section 6 checks it), and the tensor pipeline ran those steps "
-                "in less time. The difference lies before each step, in how its batch is "
-                "made."
+                "The training steps did the same arithmetic: both models ended with the same "
+                "weights (section 6 checks it). Look for most of the difference before each "
+                "step, in how its batch is made: section 6's table splits each epoch into "
+                "waiting for batches and the rest."
             ),
             "b": (
                 "Copying a batch to a device is small next to making it: in the lesson's "
                 "committed run, on a CPU where no batch is copied to a GPU at all, the classic "
-                "pipeline still took far longer per epoch (section 6's speed-up). Its time "
-                "goes into making the batches."
+                "pipeline still took far longer per epoch (section 6's speed-up). Look for "
+                "most of its extra time in waiting for its batches (section 6's table)."
             ),
             "d": (
                 "The training time per epoch is `train_seconds`, the training pass alone: the "
@@ -916,7 +995,7 @@ QUESTIONS: dict[str, Exercise] = {
             "the outputs are consistent with a fixed cost per step (Python, the optimizer's "
             "loop over tensors, on a GPU launching kernels) plus work that grows with the "
             "batch, not timed apart: a bigger batch shares the fixed cost among more images, "
-            "so it is faster per image but not per step."
+            "so it is cheaper per image but not faster per step."
         ),
         misconceptions={
             "a": (

@@ -83,6 +83,8 @@ REPLAY_SAME_ON_CPU = 1e-6  # relative
 REPLAY_SAME_SMALL_CNN_ON_A_GPU = 1e-3
 # How many of a loader's own images the transform check runs through.
 TRANSFORM_SAMPLE = 8
+# Exercise 2 trains every width from seeds 0, 1 and 2 and keeps each run's final accuracy.
+WIDTH_SEEDS = 3
 
 
 def _history(history: Any, name: str, num_epochs: int, epochs_name: str) -> None:
@@ -625,11 +627,33 @@ def _one_cycle(history: list[dict], name: str, sample_size: int, width_epochs: i
     )
 
 
+def _width_finals(width_finals: dict, width: int, history: list[dict]) -> None:
+    """``width_finals[width]``: one final accuracy per seed, seed 0's equal to its
+    history's last ``val_acc``."""
+    name = f"width_finals[{width}]"
+    finals = width_finals[width]
+    require(
+        isinstance(finals, (list, tuple)) and len(finals) == WIDTH_SEEDS,
+        f"`{name}` should be a list of {WIDTH_SEEDS} final validation accuracies, one per "
+        f"seed (0, 1, 2, in that order), got {finals!r}: append each run's "
+        "`history[-1]['val_acc']`.",
+    )
+    for index, accuracy in enumerate(finals):
+        require_fraction(accuracy, f"{name}[{index}]")
+    seed_0 = history[-1].get("val_acc")
+    require(
+        isinstance(seed_0, (int, float)) and math.isclose(finals[0], seed_0, rel_tol=1e-9),
+        f"`{name}[0]` is {finals[0]}, but seed 0's run, `width_histories[{width}]`, ended "
+        f"at {seed_0}: put seed 0's final `val_acc` first, then seed 1's and seed 2's.",
+    )
+
+
 def _exercise_2(
     width_histories: Any,
     width_models: Any,
     width_starts: Any,
     width_loaders: Any,
+    width_finals: Any,
     width_epochs: int,
     resnet_width: int,
     model_class: type[nn.Module],
@@ -645,6 +669,7 @@ def _exercise_2(
         (width_models, "width_models"),
         (width_starts, "width_starts"),
         (width_loaders, "width_loaders"),
+        (width_finals, "width_finals"),
     ):
         require_keys(value, widths, name)
     loader_names = {width: f"width_loaders[{width}]" for width in widths}
@@ -663,6 +688,7 @@ def _exercise_2(
         history, model = width_histories[width], width_models[width]
         _history(history, f"width_histories[{width}]", width_epochs, "width_epochs")
         _one_cycle(history, f"width_histories[{width}]", sample_size, width_epochs)
+        _width_finals(width_finals, width, history)
         require_type(model, nn.Module, f"width_models[{width}]", "the trained model")
         parameters = sum(p.numel() for p in model.parameters())
         expected = sum(p.numel() for p in model_class(width).parameters())
@@ -695,6 +721,15 @@ def _exercise_2(
             f"`width_histories[{width}]` has epochs without a positive `train_seconds`: keep "
             "the history the training function returns.",
         )
+    # Three seeds' runs end at three different accuracies, but for a width that collapses
+    # (a narrow model can score the same from every seed): at most one width may repeat.
+    repeated = [width for width in widths if len(set(width_finals[width])) < WIDTH_SEEDS]
+    require(
+        len(repeated) <= 1,
+        f"Widths {repeated} ended at the same accuracy from two of their seeds: a seed "
+        "repeated another's run. Before each run, call `seed_everything(seed)` and seed its "
+        "loader's generator with `seed`, that run's seed (0, 1, then 2).",
+    )
     # The narrowest width's first epoch, trained again with the recipe: augmentation draws
     # from the global random numbers, so they start where seeding and building left them.
     narrowest = widths[0]
@@ -719,6 +754,8 @@ def _exercise_2(
     )
     return [
         f"there is a model, its starting weights and its history for each width, {widths}",
+        f"`width_finals` holds {WIDTH_SEEDS} final validation accuracies for each width, "
+        "seed 0's the last of its history",
         f"each history has {width_epochs} epochs",
         f"each model has the parameters of a {model_class.__name__} of its width",
         "each width started from seed 0's weights, and trained away from them",
@@ -739,8 +776,8 @@ EXERCISES = {
         test=_exercise_1,
     ),
     2: Exercise(
-        hint="for each width: seed, ResNet9(width), copy its state_dict, fit_one_cycle on the "
-        "sample",
+        hint="for each seed, then each width: seed, ResNet9(width), copy its state_dict, "
+        "fit_one_cycle",
         test=_exercise_2,
     ),
 }
