@@ -8,9 +8,13 @@ The rest live in modules by concern: ``data`` (datasets, checked before use; the
 ``prefetch`` command fetches them for an offline classroom), ``augment`` (batch
 augmentation on the device), ``models``, ``training`` (also ``eval_mode`` and
 ``predict``), ``metrics``, ``plotting``, ``checkpoint``, ``settings`` (smoke mode,
-seeding), ``report`` (headline figures) and ``checks`` (the exercises' self-checks,
-one module per lesson). Everything here is something a lesson
-imports; the instructor tools live outside the package, in ``instructor/``.
+seeding), ``report`` (headline figures), ``device`` (loaders on the device, bfloat16
+support), ``memory``, ``doctor`` (a learner's set-up, checked), ``layers`` (layer tables),
+``curves`` (overfitting read from histories), ``fastnet`` (lesson 05's CPU network),
+``stats`` (lesson 05's noise rule), ``rounds`` (paired timing rounds and the tie band),
+``distributed`` and ``scaling`` (lesson 06), and ``checks`` (the exercises'
+self-checks, one module per lesson). Everything here is something a lesson imports;
+the instructor tools live outside the package, in ``instructor/``.
 """
 
 import importlib

@@ -233,7 +233,7 @@ def plot_epoch_parts(
     whole epoch, so the bar ends among its dots (a loader median above the epoch median,
     possible over uneven rounds, fills the whole bar). The dots are black with a white
     edge, to show on either part. Each bar's seconds ("median 1.23 s") are written at its
-    height, past the bar or its furthest dot, whichever ends further right; each part's
+    height in a column at the panel's right edge, clear of the dots; each part's
     inside it, in black or white (whichever stands out more on that part's colour), only
     where the text fits and no dot sits on it. Panels share their
     scale of seconds on ``where``; ``labels`` names the bar's two parts and the dots in the
@@ -278,17 +278,16 @@ def plot_epoch_parts(
         for place, name, whole in zip(places, names, medians, strict=True):
             epochs = arms[name]["epochs"]
             row_dots[place] = ax.scatter(epochs, [place] * len(epochs), zorder=3, **dot)
-            # The bar's seconds past the bar and its dots, whichever ends further right,
-            # so that no dot sits under the text.
-            ax.annotate(
+            # The bar's median in a column at the panel's right edge, at the bar's height:
+            # clear of every dot, and not read as any one dot's value.
+            ax.text(
+                0.99,
+                place,
                 f"median {whole:.2f} s",
-                (max(whole, *epochs), place),
-                xytext=(4, 0),
-                textcoords="offset points",
+                transform=ax.get_yaxis_transform(),  # x: the panel's width; y: the bars'
+                ha="right",
                 va="center",
                 fontsize=8,
-                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
-                zorder=4,
             )
         for bars in (loader_bars, rest_bars):
             # Each part's seconds in its middle, kept below if they fit and no dot is on them.
@@ -303,7 +302,7 @@ def plot_epoch_parts(
     axes[0].scatter([], [], label=dot_label, **dot)
     handles, legend_labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, legend_labels, loc="outside lower center", ncol=3, fontsize=9)
-    axes[-1].set_xlim(0, longest * 1.3)  # room for the labels past the bars and dots
+    axes[-1].set_xlim(0, longest * 1.3)  # room for the column of medians past the dots
     axes[-1].set_xlabel(f"seconds per epoch on {where}", fontsize=10)
     fig.draw_without_rendering()  # lays out the texts, so that their sizes can be read
     for text, bar, dots in inside:

@@ -38,7 +38,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1188 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1178 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -214,14 +214,14 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **170.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **47.4
+# **181.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **50.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for small products to fall
 # further behind (Appendix E's product rows).
 #
-# Warm up the very shapes you time (Appendix F shows why).
+# Warm up the very shapes you time (Appendix F prints the first product's cost at each size).
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -257,9 +257,9 @@ agree = type(mine_moved["labels"]) is tuple and all(
 print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
-# **A move you can see.** PyTorch's `meta` device, on every machine, holds a tensor's
-# shape and type but no data. A move there shows, as does the error for
-# a model and batch on different devices:
+# **A move you can see.** PyTorch's `meta` device holds a tensor's shape and type but no
+# data. Moving `nested` there works on any machine. A layer on `meta` fed a CPU batch
+# shows the error for a model and batch on different devices:
 
 # %%
 meta = torch.device("meta")  # shapes and types only, no data
@@ -516,9 +516,9 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** We compare `train_seconds` (`fit`'s printed times include
-# validation), the median of the later epochs, since a GPU's first epoch can pay one-off
-# costs.
+# **How we time an epoch.** `fit`'s printed epoch time includes validation;
+# `train_seconds` does not. We compare its median over the later epochs (with 3 epochs,
+# the mean of the two): a GPU's first epoch can pay one-off costs.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -568,7 +568,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -648,7 +648,7 @@ same_weights = all(
 )
 print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f}")
 print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
-# The seconds the bars below use: train_seconds (fit's own lines include validation).
+# The bars below use train_seconds: without the validation that fit's printed times include.
 for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     each_later = ", ".join(f"{seconds:.3f}" for seconds in after_first(times))
     print(f"{pipeline} later epochs, train_seconds each (s): {each_later}")
@@ -657,8 +657,6 @@ print(f"pipeline speed-up, all epochs ({device.type}): {speedup_all_epochs:.1f}"
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
-# `fit`'s accuracies rest on one shuffle seed (Appendix B).
-#
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors:
 
@@ -727,25 +725,27 @@ plot_epoch_parts(
 # Each bar is one pipeline's median later epoch; dots, single later epochs.
 #
 # On this CPU, (a) spent
-# **3.60 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.98 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches. It took **14.5 times**<!-- output: pipeline speed-up (cpu) --> as long
+# **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **4.13 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches. It took **16.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b) over the later epochs,
-# **14.6 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all; (b)'s
+# **15.5 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all; (b)'s
 # "device" here is the CPU (no copy). The rest of the epoch took
-# **0.380 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
-# **0.223 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
+# **0.351 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
+# **0.203 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
 # (one run, cause not timed apart): look for most of the gap, not all, to be waiting.
 #
-# In the control (one run), ready tensors removed a share of
-# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait
-# (**3.40 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+# The control (one run) is timed on its one later epoch, against (a)'s median of two.
+# Ready tensors removed a share of
+# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
+# (**3.57 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
 # lookup, PIL image (`MNIST.__getitem__`) and transform together, done once in (b); not
 # timed apart. Fetching and collating still took
-# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`, trying `pin_memory` and `num_workers`.
+# `fit`'s accuracies rest on one shuffle seed (Appendix B).
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU,
@@ -959,12 +959,11 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.37**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
-# `float32`'s own later epochs varied too, slowest over fastest
-# **1.07**<!-- output: float32's later epochs, slowest over fastest --> (Appendix F): a
-# lone round outside the band is not a pattern. The arms' validation
-# accuracies, to four digits (one seed):
+# Appendix F prints how much `float32`'s own epochs varied. Were one round of five outside
+# the band, that alone would not be a pattern. The arms' validation accuracies, to four
+# digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
 # **91.08%**<!-- output: float32 validation accuracy -->).
 #
@@ -989,13 +988,14 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **17.1 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **18.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **16.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training and
-# **1.9 s**<!-- output: compiling cost in their validation passes (seconds) --> in
+# **1.8 s**<!-- output: compiling cost in their validation passes (seconds) --> in
 # validation (we expect a recompile: evaluation mode, no gradients, batches of
-# 1,000). Epochs to win it back: **none (the rounds show no clear
-# saving)**<!-- says: epochs to win back the compiling -->.
+# 1,000). That cost was measured with the settings of the cell above that sets
+# `compile_threads` (one thread on a CPU). Epochs to win it back: **none (the rounds show
+# no clear saving)**<!-- says: epochs to win back the compiling -->.
 
 # %% [markdown]
 # ## Summary
@@ -1007,21 +1007,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **47.4
+# - On this CPU 64 x 64 products ran at **50.0
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **170.2
+#   a second, 2048 x 2048 ones at **181.6
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **14.5 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory, waiting
-#   **3.60 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.98 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **4.13 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.56 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **16.98 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1067,6 +1067,8 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # 5. On a CUDA GPU, add a last arm, `"cuda, pinned + non_blocking"`: the GPU arm with
 #    pinned batches, which `train_epoch` then copies with `non_blocking=True`. For each arm
 #    your machine cannot run, print what would have run, and why not.
+#
+# On a CPU only the `cpu` arm runs: step 4's GPU arm needs a GPU, step 5's a CUDA GPU.
 #
 # The check times a few steps of `big_model` on each arm's device, to see that the epoch
 # times fit this model's size. Does the first epoch differ from the second? With a GPU:
@@ -1188,22 +1190,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.32 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.99**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **34.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **118.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **124.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **47.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **50.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **170.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **181.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1233,7 +1235,8 @@ if check_exercise(
 #    `step_table` (batch size -> device type -> list of seconds per step).
 #
 # How do the time per step and the time per image change as batches grow? With a GPU:
-# from which batch size is it faster than the CPU?
+# from which batch size is it faster than the CPU? No course run has found that batch size:
+# the worked CPU run has no GPU, and the quoted H200 run (Appendix E) stopped at 1,024.
 
 
 # %%
@@ -1346,20 +1349,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.246 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.100 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.217 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.018 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **15.35 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.07**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **13.57 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **0.99**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.66**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **3**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds, by ratios (4,096's cost per image over 16,384's) from
-# **0.97 to 1.10**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **0.98 to 1.09**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
 # **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
@@ -1429,13 +1432,13 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **3.60 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). The rest of the epoch also differed:
-# **0.380 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
-# **0.223 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
+# **0.351 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
+# **0.203 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
 # (cause not timed apart). So look for the waiting to be most of the gap, not all of it.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1460,7 +1463,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1485,9 +1488,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.56 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **16.98 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.03**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1519,7 +1522,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.33**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1679,13 +1682,15 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # Two figures for when (b) wins back its one-off. Projected from section 6's medians:
 # **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs; where the drawn
 # lines cross (the black cross; hollow between epochs, a drawing, not a measured moment):
-# **0.95**<!-- output: epochs where the figure's drawn lines cross -->.
+# **0.92**<!-- output: epochs where the figure's drawn lines cross -->.
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.19 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.32 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run); against the spread of (a)'s epochs, slowest minus fastest
-# (**0.07 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->), that lead is
+# (**0.19 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->), that lead is
 # **beyond it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->.
+# When the lead and the spread differ by a few hundredths of a second, one run cannot
+# settle it.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -2069,7 +2074,7 @@ print("by hand against count_rounds, every arm: the same counts")  # else the as
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **5**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **2**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
@@ -2102,9 +2107,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.41 s**<!-- output: float32 median seconds, later epochs -->, compiled's
 # **0.41 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.18 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2192,13 +2197,13 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.35**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.03**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.38**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.41 s**<!-- output: float32 median seconds, later epochs -->, compiled's
 # **0.41 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
@@ -2260,21 +2265,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.30 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.37**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.44**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.51**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.44**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.929**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.973**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
@@ -2302,7 +2307,7 @@ for (device_type, size), (cold_seconds, median_seconds) in first_products.items(
 
 # %% [markdown]
 # The first product took
-# **1249.9**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# **68.2**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
 # 64 x 64, **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
 # 2048 x 2048 (one product each; look for wide swings between runs). Warm up the very
 # shapes you time, as `seconds_per_product` does.

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1397 MB. The course's
+# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1402 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -277,6 +277,7 @@ with torch.random.fork_rng():  # leave the lesson's random stream as it was
     torch.manual_seed(0)
     copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
     whole = MLP(28 * 28, [32], 10)  # one process, the whole batch: weights loaded below
+# All three get copy 0's weights (one model, three processes), then each its 8 images.
 for rank, copy in enumerate(copies):
     copy.load_state_dict(copies[0].state_dict())
     shard = slice(rank * 8, rank * 8 + 8)
@@ -433,9 +434,9 @@ train_pieces = [("# The sampler hands", 34), ("dist.all_reduce(totals)", 2), ("i
 print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
-# **The learning rate.** The step is plain SGD, untuned. More processes grow the
-# effective batch, and the usual rule would raise the rate with it. This lesson keeps
-# 0.2, lesson 03's rate for its batches of 128 (Appendix E).
+# **The learning rate.** More processes grow the effective batch, and the usual rule
+# would raise the rate with it. Here 2 x 64 = 128, lesson 03's batch, so its rate, 0.2,
+# carries over; section 9's 2,048 keeps 0.2, untuned (Appendix E).
 #
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …`.
@@ -445,7 +446,6 @@ print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %%
 import json
-import re
 
 two_folder = work_folder / "run_2"  # rank 0 writes the history and the checkpoint here
 two_args = ["--data", data_path, "--epochs", num_epochs, "--train-size", train_size]
@@ -458,10 +458,7 @@ two_processes = run_torchrun(
     cpu_only=cpu_only,
     threads_per_process=1,
 )
-# Each rank's intra-op threads and device, and the command: Appendix E prints them.
-# re.sub hides each epoch's loading seconds: section 9 times loading, its `loader` column.
-run_lines = [line for line in two_processes.output.splitlines() if line and "intra-op" not in line]
-print("\n".join(re.sub(r" \(getting batches ready: [^)]*\)", "", line) for line in run_lines))
+print(two_processes.output)
 history = json.loads((two_folder / "history.json").read_text())  # rank 0's, epoch by epoch
 print(f"validation accuracy after the first epoch: {history[0]['val_acc']:.4f}")
 print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
@@ -511,9 +508,8 @@ for label, part in rows.items():
     print(f"{label:<40}{ms[64][part]:>16.3f}{ms[1024][part]:>16.3f}")
 
 # %% [markdown]
-# Each row but the last takes, in each repeat, the slower process's time: a step ends
-# when both processes have. The last row, the baseline, is rank 0's own, with rank 1 idle
-# (Appendix C). On the steps alone:
+# Each row but the last times each repeat's slower process (a step ends when both have);
+# the last, the baseline, is rank 0's own, rank 1 idle (Appendix C). On the steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
 # processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
@@ -527,41 +523,41 @@ for size in (64, 1024):
     halving_saves = ms[size]["double"] - ms[size]["step"]  # the last row minus the first
     print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
+    # Each speed-up is judged as printed, so 1.100 reads as a tie.
     for rank, own in predicted_on_each_rank(cost, size).items():  # its own DDP step's median
         mine = f"{name}, predicted with rank {rank}'s own DDP step"
         print(f"{mine}: {own:.3f}")
-        print(f"{mine}, in words: {speed_up_in_words(own, width=False)}")
-    words = speed_up_in_words(predicted[size], width=False)
+        print(f"{mine}, in words: {speed_up_in_words(round(own, 3), width=False)}")
+    words = speed_up_in_words(round(predicted[size], 3), width=False)
     print(f"{name}, the predicted speed-up in words: {words}")
 
 # %% [markdown]
-# At 64 images per process DDP added
-# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step (the
+# At 64 images per process (CPU, 2 logical CPUs) DDP added
+# 1.041 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step (the
 # all-reduce alone:
-# 0.432 ms<!-- output: 64 images per process, ms of the bare all-reduce -->) and halving
+# 0.444 ms<!-- output: 64 images per process, ms of the bare all-reduce -->) and halving
 # the images saved
-# 0.069 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
+# 0.080 ms<!-- output: 64 images per process, ms a step saves on half the images -->:
 # predicted **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.393<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
+# (0.409<!-- output: 64 images per process, predicted speed-up of 2 processes -->). At
 # 1,024 it added
-# 0.882 ms<!-- output: 1024 images per process, ms DDP adds to a step --> (the all-reduce
+# 0.893 ms<!-- output: 1024 images per process, ms DDP adds to a step --> (the all-reduce
 # alone:
-# 0.453 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->) and halving
+# 0.438 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->) and halving
 # saved
-# 1.148 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# DDP adds its own work (copying gradients into buckets) and waits for the slower
-# process; Appendix C splits what it can; the wait is not timed apart.
+# 1.059 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# Beyond the all-reduce, expected: DDP's own work (copying gradients into buckets) and
+# waiting for the slower process, not timed apart here.
 #
-# At 1,024, predicted by the pair's timing (each repeat's slower process):
-# **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.100<!-- output: 1024 images per process, predicted speed-up of 2 processes -->); by
+# At 1,024 (one launch), the pair's timing predicted:
+# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.063<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.251<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
-# by rank 1's:
+# (1.197<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# rank 1's:
 # **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.154<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
-# The direction can depend on the timing; one launch.
+# (1.117<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; the 2B step, the step
 # plus what halving saves. So two processes win on the steps only when halving saves more
@@ -570,14 +566,16 @@ for size in (64, 1024):
 # %% [markdown]
 # ## 9. One process against two
 #
-# Over whole epochs, `compare_arms.py` trains **arms** (ways of training) from the same
-# seed on the same shuffles, at effective batches of 128 and 2,048. The arms take turns,
-# one epoch each per **round**: 6 rounds (2 in smoke mode), the first a warm-up, left out.
-# An epoch is the loading (the `loader` column) plus *the rest*: the steps, the exchange
-# and any wait for the other process. A **speed-up** is the 1-process epoch over the
-# 2-process epoch; above 1, two processes win. A part is *within the rounds' spread* when
-# the arms' medians of it differ by less than the larger of the arms' spreads (slowest
-# round minus fastest, in that part).
+# Over whole epochs, `compare_arms.py` trains arms from the same seed on the same
+# shuffles, at effective batches of 128 and 2,048.
+# - **arm**: a way of training;
+# - **round**: one epoch of each arm, in turn; 6 (2 in smoke mode), the first a warm-up,
+#   left out;
+# - **the rest**: an epoch minus its loading (the `loader` column): the steps, the
+#   exchange and any wait for the other process;
+# - **speed-up**: the 1-process epoch over the 2-process epoch; above 1, two processes win;
+# - **within the rounds' spread**: said of a part whose two arms' medians differ by less
+#   than the larger of their spreads (slowest round minus fastest).
 #
 # The **DataLoader pair** sets `DDP, 2 processes` against `plain loop, 1 thread`: each of
 # 2 processes loads half of each batch. Does a second CPU pay off? Both run section 7's
@@ -647,8 +645,8 @@ print(f"DataLoader pair at {large}, the loader's speed-up: {loader_at_large:.2f}
 
 # %% [markdown]
 # Drawn: bars are the arms' median epochs, dots each round's. Orange: the median loader;
-# blue: the median epoch minus the median loader, which can differ by about 0.01 from the
-# table's `the rest` (its own median).
+# blue: the rest of the bar, which can differ slightly from the table's `the rest` (its
+# own median).
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -666,19 +664,21 @@ plot_epoch_parts(
 # %% [markdown]
 # **What to take away** (CPU figures, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). At 128: **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest took
-# 81%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
+# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. The rest took
+# 82%<!-- output: effective batch 128, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest
 # slower**<!-- says: DataLoader pair at 128, by part -->. At 2,048: **faster in every round (median
-# 2.01)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
+# 2.07)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. The
 # rest took
-# 45%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
+# 50%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: DataLoader pair at 2048, by part -->.
+# spread**<!-- says: DataLoader pair at 2048, by part -->. Appendix A's lean pair at
+# 2,048: **faster in every round (median
+# 1.40)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # A speed-up is the median of the rounds' ratios, not a ratio of two bars; one tied round
-# withholds a verdict. Appendix A reads the `loader's speed-up` line against the 2 a
-# second CPU can give.
+# withholds a verdict. A loader more than 2 times as fast gained more than a second CPU
+# alone gives: its cost per image changed (Appendix A).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -804,13 +804,13 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script; only rank 0
 #   logs and saves `model.module`.
 # - Section 8: in CPU figures from one launch, DDP added
-#   0.999 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   1.041 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process. Two processes win on the steps only when halving a step saves
 #   more than DDP adds. Here halving saved
-#   0.069 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
+#   0.080 ms<!-- output: 64 images per process, ms a step saves on half the images -->.
 # - Section 8: at 1,024 the steps were predicted
-#   **faster**<!-- says: 1024 images per process, the predicted speed-up in words -->
-#   (1.100<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
+#   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+#   (1.063<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
 #   tie band runs from 1 / 1.1 to 1.1) by the pair's timing, the slower process of each
 #   repeat, and
 #   **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
@@ -818,13 +818,13 @@ print(accumulation.output)
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 on 1 thread
 #   at 128: **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 9: at 2,048, **faster in every round (median
-# 2.01)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, where
+# 2.07)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part, where
 #   the gain was: **the loading faster, the rest within the rounds'
 #   spread**<!-- says: DataLoader pair at 2048, by part -->. Appendix A's lean pair
-#   (batches indexed from one tensor) at 2,048: **no clear winner: 3 faster, 1 tied, 1 slower
-# (median 1.14)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+#   (batches indexed from one tensor) at 2,048: **faster in every round (median
+# 1.40)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #   Appendix A gives each part's speed-up and reads the loader's gain against the 2 a
 #   second CPU can give.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
@@ -1020,7 +1020,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1040,15 +1040,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.041 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.069 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.080 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.393<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.409<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, what DDP adds outweighs what halving the
 # images saves. Over whole epochs, loading included, section 9 measured
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1212,21 +1212,20 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.52)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.78)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# (median 0.53)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **faster in every round (median
+# 1.99)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **no clear winner: 3 faster, 1 tied, 1 slower (median
-# 1.14)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **faster in every round (median 1.40)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 2.72<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. The
+# 3.41<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. The
 # loaders named here ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer). By part, the DataLoader pair at
@@ -1314,13 +1313,13 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.58<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
 # 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.75<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.69<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
 #
@@ -1387,7 +1386,8 @@ def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
         speed_up = per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part]  # cost per image
         words = speed_up_in_words(speed_up, width=False)
         print(f"{name}, {part} per image, 2 processes against 1: {words}")
-    prediction = speed_up_in_words(predicted[per_process], width=False)  # section 8's word
+    printed = round(predicted[per_process], 3)  # section 8's speed-up, judged as printed
+    prediction = speed_up_in_words(printed, width=False)
     rest = results[DATALOADER][batch].words["rest"]  # section 9's, with the rounds' spread
     print(
         f"{name}, the rest, predicted then measured: predicted {prediction}, "
@@ -1419,30 +1419,25 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # So the loading's cost per image changed with the number of processes and with the
 # batch, in ways this lesson does not time.
 #
-# Look at the fetching lines. One process fetched an image in
+# One process fetched an image in
 # 3.7<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
-# microseconds at 128 and in
-# 5.4<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
-# at 2,048. Each of 2 processes, on 1,024 images, fetched one in
-# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->.
-# So at 2,048, part of the loader's gain is cheaper fetching per image, not the second
-# CPU. At 128, each of 2 processes, on 64 images, fetched one in
-# 4.7<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->:
-# the batch per process does not explain both launches, and this lesson does not find the
-# cause. Loaders above 2.2 (this appendix's first cell):
-# **DataLoader pair (1 CPU vs 2) at
-# 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->; such a
-# loader's gain does not show what a second CPU alone gives.
+# microseconds at 128 and
+# 5.6<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# at 2,048; each of 2 processes fetched one in
+# 4.6<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# at 128 (64 images each) and
+# 3.2<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted faster, the rest measured within the rounds'
+# **predicted a tie, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1513,39 +1508,39 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of this appendix's first tables with
 # section 9's). At 128, one lean process ran at
-# 1.23<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
+# 1.33<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed (verdict: **faster in every
+# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1), its rest at
-# 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.32<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.24<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.98<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.14<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (verdict: **no clear winner: 3 faster, 1 tied, 1
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.40<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 1.73<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.68
+# 2.69<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.66
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times the speed of one lean process; by part, **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.06<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.07<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.10<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 5 tied, 0
+# **a tie, then no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 2 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1553,14 +1548,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.78<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.99<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
+# at 128 and **faster in every
+# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
 # 2,048. The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
@@ -1687,34 +1682,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce took
-# 0.432 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.453 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.444 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.438 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 0.999 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.041 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.102 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.127 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.897 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.914 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.432 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.444 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 65%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 33%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 34%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.32<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.88<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.00<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.86<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.13<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.14<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.65<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.60<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Read it roughly: the 2B step ran
@@ -1839,12 +1834,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 843 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 889 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 602 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 592 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1696 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1693 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

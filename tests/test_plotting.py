@@ -5,7 +5,6 @@ from conftest import MetaAsDevice
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
-from matplotlib.text import Annotation
 
 from course_utils import plotting
 from course_utils.plotting import (
@@ -127,14 +126,17 @@ def test_plot_epoch_parts_writes_each_bars_seconds_and_each_part_where_it_fits()
     wide = {"epochs": [4.0, 4.2, 4.4], "loader": 3.0}  # a median of 4.2 s: 3.0 s, then 1.2 s
     thin = {"epochs": [0.1], "loader": 0.02}  # parts too narrow to hold their seconds
     ax = plot_epoch_parts({"one": {"wide": wide, "thin": thin}}, "cpu").axes[0]
-    ends = {text.get_text(): text.xy for text in ax.texts if isinstance(text, Annotation)}
-    # each past its bar or its furthest dot (4.4 s), whichever ends further right
-    assert ends == {
-        "median 4.20 s": pytest.approx((4.4, 1)),
-        "median 0.10 s": pytest.approx((0.1, 0)),
-    }
-    # at the bar's height (not raised beside a dot)
-    assert {text.xyann for text in ax.texts if isinstance(text, Annotation)} == {(4, 0)}
+    medians = [text for text in ax.texts if text.get_text().startswith("median")]
+    ends = {text.get_text(): text.get_position() for text in medians}
+    # each at its bar's height, in a column at the panel's right edge (x in the panel's
+    # width, right-aligned), past every dot: 4.4 s, the furthest, is left of the column
+    assert ends == {"median 4.20 s": pytest.approx((0.99, 1)), "median 0.10 s": (0.99, 0)}
+    assert all(text.get_transform() == ax.get_yaxis_transform() for text in medians)
+    assert {text.get_horizontalalignment() for text in medians} == {"right"}
+    fig = ax.figure
+    fig.draw_without_rendering()
+    column_left = min(text.get_window_extent().x0 for text in medians)
+    assert ax.transData.transform((4.4, 1))[0] < column_left
     parts = {text.get_text(): text.get_position() for text in ax.texts}
     parts = {words: where for words, where in parts.items() if words not in ends}
     # each in the middle of its part of the wide bar; none on the thin bar
