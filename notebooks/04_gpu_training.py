@@ -288,7 +288,7 @@ except RuntimeError as error:
 # [#189690](https://github.com/pytorch/pytorch/issues/189690)).
 #
 # On a CUDA GPU, look for `non_blocking=True` to return far sooner than its copy finishes
-# (timed below):
+# (the next cell times it there; on a CPU it says what it would have run):
 
 # %%
 if device.type == "cuda":
@@ -729,11 +729,13 @@ plot_epoch_parts(
 # **4.13 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
 # for batches. It took **16.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b) over the later epochs,
-# **15.5 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all; (b)'s
+# **15.5 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all its epochs,
+# not counting (b)'s one-off conversion (with it: Appendix B's totals); (b)'s
 # "device" here is the CPU (no copy). The rest of the epoch took
 # **0.351 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
 # **0.203 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
-# (one run, cause not timed apart): look for most of the gap, not all, to be waiting.
+# (one run, cause not timed apart; a gap this size can be noise): look for the waiting to
+# be most of the gap.
 #
 # The control (one run) is timed on its one later epoch, against (a)'s median of two.
 # Ready tensors removed a share of
@@ -1012,7 +1014,7 @@ if "compiled" in arms:
 #   a second, 2048 x 2048 ones at **181.6
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
 #   classic pipeline took **16.0 times**<!-- output: pipeline speed-up (cpu) --> as long
-#   as the dataset held in memory, waiting
+#   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
 #   **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
 #   **4.13 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
@@ -1436,7 +1438,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # later epoch for them (one run). The rest of the epoch also differed:
 # **0.351 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
 # **0.203 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
-# (cause not timed apart). So look for the waiting to be most of the gap, not all of it.
+# (cause not timed apart, one run). So look for the waiting to be most of the gap.
 # `dataset_to_tensors` did the batches' work once, in
 # **3.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
@@ -1872,9 +1874,9 @@ else:
 
 # %% [markdown]
 # Where autocast runs, only the layers' outputs and their gradients are bfloat16:
-# autocast multiplied by a bfloat16 copy of each weight (PyTorch's autocast
+# autocast multiplies by a bfloat16 copy of each weight (PyTorch's autocast
 # documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
-# `backward` passed the gradient through the copy to the float32 weight, so the update
+# `backward` passes the gradient through the copy to the float32 weight, so the update
 # is made in float32.
 
 # %% [markdown]

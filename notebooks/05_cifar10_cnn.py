@@ -906,9 +906,9 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 
 # %% [markdown]
-# **Which parts helped?** On a CPU this section does not train ResNet-9 well: it asks which
-# parts of the recipe matter in short runs. Section 7 trains a network sized for the
-# device. A width-8 ResNet-9 trains for 2 epochs (`recipe_epochs`) from each of 5 seeds
+# **Which parts helped?** On every device this section trains a small ResNet-9 briefly:
+# it asks which parts of the recipe matter in short runs, not how good ResNet-9 gets. A width-8
+# ResNet-9 trains for 2 epochs (`recipe_epochs`) from each of 5 seeds
 # (`recipe_seeds`) on the *sample*, the first 3,000 training images, always with
 # augmentation. Each recipe changes one thing from the one before, except runs 2 and 5:
 #
@@ -1006,9 +1006,10 @@ cnn_batches = len(cnn_loader)  # section 4's small CNN: batches of 64
 print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_epochs} epochs)")
 
 # %% [markdown]
-# Look for accuracies below the small CNN's:
+# Look for accuracies below the small CNN's: these runs take
 # 48<!-- output: steps per recipe run --> steps against its
-# 1,408<!-- output: steps in section 4's small-CNN run -->. Below: each recipe's final
+# 1,408<!-- output: steps in section 4's small-CNN run -->, on 3,000 images, with another
+# network and optimiser. Below: each recipe's final
 # accuracy by seed, mean and *seed SD*.
 
 # %%
@@ -1108,15 +1109,16 @@ if shortfalls:
 # points (t x SE). The row not shown nearest its bar:
 # **weight decay**<!-- says: row nearest its bar -->, |mean|
 # 0.82<!-- output: row nearest its bar, its |mean| (points) --> against t x SE
-# 0.83<!-- output: row nearest its bar, its t x SE (points) -->; section 7's GPU run
-# keeps the full recipe regardless (Appendix D).
+# 0.83<!-- output: row nearest its bar, its t x SE (points) -->. Section 7's GPU run
+# keeps the full recipe as designed: these short runs did not test it there (Appendix D).
 
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
 # *On a CUDA GPU, your sections 7-8 show ResNet-9 (width 64, one-cycle, no label
 # smoothing). The prose numbers describe the CPU run; the course's
-# 90%<!-- source: course outline, lesson 05 --> target needs the GPU branch (Appendix E).*
+# 90%<!-- source: course outline, lesson 05 --> target is the GPU branch's aim, not run
+# for these outputs (Appendix E).*
 #
 # At full width, ResNet-9 is estimated too slow for this lesson's time budget on a CPU
 # (Appendix E). Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's
@@ -1222,8 +1224,8 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# *On a CUDA GPU (plain labels), expect a final training loss near or below the
-# validation loss (not run for these outputs).*
+# *On a CUDA GPU (plain labels, not run for these outputs), look at where the final
+# training loss sits against the validation loss.*
 #
 # On a CPU, look for the training loss above the validation loss: `FastNet` trains on
 # smoothed labels, whose loss has a floor (Appendix A); validation scores plain labels.
@@ -1318,8 +1320,8 @@ print(f"test against validation: {verdict}")
 # column gives each difference in standard errors (SE, lesson 03); chance alone seldom
 # gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->. Section 7's
-# validation figure is slightly optimistic (it decided on the views); the test score is
-# the fair one. Even the test score is not perfectly fresh: the benchmark and airbench's
+# validation figure may be slightly optimistic (it decided on the views); the test score
+# is the fair one. Even the test score is not perfectly fresh: the benchmark and airbench's
 # authors looked at CIFAR-10 test scores.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
@@ -1820,8 +1822,9 @@ if check_exercise(
 # took
 # 0.60 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
 # 1.55 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
-# run, timed once per width). The first epoch is left out because the first run pays
-# one-off costs. Look for the seconds to grow far less than the parameters: a guess, not
+# run, timed once per width). The first epoch is left out: a first run can pay one-off
+# costs (compare the epoch lines). Look for the seconds to grow far less than the parameters: a
+# guess, not
 # timed, is that per-step Python does not grow with the width.
 #
 # Mean validation accuracy over the three seeds was
@@ -1957,7 +1960,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # 0 to about 0.2, and the running variances a tenth of the way from 1 towards the batch's.
 # Eval mode uses those running averages, so a prediction does not depend on the other
 # images in its batch; after one batch both are far from the batch's: the means too small
-# to centre it, the variances too small to scale it down, hence channel means near 1.
+# to centre it, the variances too small to scale it down enough, hence channel means near 1.
 
 # %% [markdown]
 # ## Appendix A: `FastNet` and its recipe

@@ -96,7 +96,8 @@ print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_
 # %% [markdown]
 # **Scripts and devices.** Processes that train together are launched from a script
 # file, not from a notebook cell: this lesson's are in `notebooks/scripts/`, and each can
-# also run from a terminal with `torchrun`. NCCL needs one GPU per process; with fewer
+# also run from a terminal with `torchrun`. NCCL expects one GPU per process (PyTorch's
+# distributed documentation; not run here); with fewer
 # than 2 GPUs the launches run on the CPU with gloo, as section 3's always does
 # (`cpu_only=True`).
 
@@ -124,8 +125,8 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # processes has three parts:
 # 1. the *steps*: forward, backward and update, each process on its share of the batch;
 # 2. the *exchange*: before each update the processes agree on one gradient; each sends
-#    one value per parameter, however many images it had (Appendix C times it at both
-#    sizes), and waits for the others;
+#    one value per parameter, however many images it had (section 8 times it), and waits
+#    for the others;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # The model is lesson 03's small MLP. Per step it exchanges:
@@ -509,7 +510,9 @@ for label, part in rows.items():
 
 # %% [markdown]
 # Each row but the last times each repeat's slower process (a step ends when both have);
-# the last, the baseline, is rank 0's own, rank 1 idle (Appendix C). On the steps alone:
+# the last, the baseline, is rank 0's own, rank 1 idle (Appendix C). The rows ran under
+# two conditions (both ranks busy, or rank 1 idle), so what halving saves is approximate.
+# On the steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
 # processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
@@ -672,13 +675,15 @@ plot_epoch_parts(
 # rest took
 # 50%<!-- output: effective batch 2048, DDP's rest over its epoch, medians --> of DDP's
 # epoch; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: DataLoader pair at 2048, by part -->. Appendix A's lean pair at
-# 2,048: **faster in every round (median
+# spread**<!-- says: DataLoader pair at 2048, by part -->. With lean loading in both
+# processes (each slices a ready tensor; Appendix A), 2 processes at 2,048: **faster in every round
+# (median
 # 1.40)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # A speed-up is the median of the rounds' ratios, not a ratio of two bars; one tied round
-# withholds a verdict. A loader more than 2 times as fast gained more than a second CPU
-# alone gives: its cost per image changed (Appendix A).
+# withholds a verdict. Where the DataLoader pair's loader ran more than 2 times as fast
+# (its `loader's speed-up` line), it gained more than a second CPU alone gives: its cost
+# per image changed with its batch (Appendix A).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -1256,7 +1261,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # were a fair coin flip, faster or slower, between two equally fast arms. Then all of
 # 5<!-- output: rounds counted --> rounds would agree in 2 of the 2^5 = 32 equally likely
 # outcomes (all faster, or all slower): a chance of 1 in 16. Ties, which this coin
-# leaves out, only make agreement rarer.
+# leaves out, only make agreement rarer. The rounds of one launch share one machine's
+# state, so they are less independent than coin flips: read this as a rough guide.
 #
 # **Section 9's speed-ups, line by line.** `arm_speed_ups` (in `course_utils.scaling`)
 # divides the baseline's epoch by the arm's, round by round, and counts each round as
@@ -1601,7 +1607,7 @@ except RuntimeError as error:
 # MiB<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/nn/parallel/distributed.py -->:
 # `_DEFAULT_FIRST_BUCKET_BYTES`); either way this
 # model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
-# gradients fit in one, so its one all-reduce can start only once `backward` has computed
+# gradients fit in one, so its one all-reduce is expected to start only once `backward` has computed
 # them all (section 11's hook counts one all-reduce per `backward`). *Buffers*, such as batch
 # norm's running statistics, are sent from rank 0 at each forward pass by default
 # (`broadcast_buffers=True`); this MLP has none.
