@@ -38,7 +38,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1178 MB. The course's
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1194 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -195,7 +195,7 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
 # An untimed warm-up before any clock runs: one product of other shapes on each device.
 # "cold" below is then the first product of each size.
-first_products = {}  # (device type, size) -> the cold product's and the median's seconds
+first_products = {}  # (device type, size) -> its line's name, unit scale, cold and median s
 for each_device in devices:
     torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
@@ -207,15 +207,15 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         low, high = min(times) * scale, max(times) * scale
         name = f"{each_device.type} {unit} per {size} x {size} product"
         print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
-        first_products[each_device.type, size] = cold, median  # Appendix F prints them
+        first_products[each_device.type, size] = name, scale, cold, median  # Appendix F
         # size**3 multiply-adds per product: how fast the device worked at this size
         rate = f"{each_device.type} billions of multiply-adds per second, {size} x {size}"
         print(f"{rate}: {size**3 / median / 1e9:.1f}")
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **181.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **50.0
+# **167.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **48.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for small products to fall
@@ -568,7 +568,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.45 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -725,25 +725,25 @@ plot_epoch_parts(
 # Each bar is one pipeline's median later epoch; dots, single later epochs.
 #
 # On this CPU, (a) spent
-# **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **4.13 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches. It took **16.0 times**<!-- output: pipeline speed-up (cpu) --> as long
+# **3.50 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+# **3.83 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
+# for batches. It took **16.9 times**<!-- output: pipeline speed-up (cpu) --> as long
 # as (b) over the later epochs,
-# **15.5 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all its epochs,
+# **16.9 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all its epochs,
 # not counting (b)'s one-off conversion (with it: Appendix B's totals); (b)'s
 # "device" here is the CPU (no copy). The rest of the epoch took
-# **0.351 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
-# **0.203 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
+# **0.327 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
+# **0.186 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
 # (one run, cause not timed apart; a gap this size can be noise): look for the waiting to
 # be most of the gap.
 #
 # The control (one run) is timed on its one later epoch, against (a)'s median of two.
 # Ready tensors removed a share of
 # **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
-# (**3.57 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+# (**3.31 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
 # lookup, PIL image (`MNIST.__getitem__`) and transform together, done once in (b); not
 # timed apart. Fetching and collating still took
-# **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`, trying `pin_memory` and `num_workers`.
@@ -961,7 +961,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.37**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # Appendix F prints how much `float32`'s own epochs varied. Were one round of five outside
 # the band, that alone would not be a pattern. The arms' validation accuracies, to four
@@ -990,8 +990,8 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **16.5 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **18.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
+# **16.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training and
 # **1.8 s**<!-- output: compiling cost in their validation passes (seconds) --> in
 # validation (we expect a recompile: evaluation mode, no gradients, batches of
@@ -1009,21 +1009,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **50.0
+# - On this CPU 64 x 64 products ran at **48.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **181.6
+#   a second, 2048 x 2048 ones at **167.1
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **16.0 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.9 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.13 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.50 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.83 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **16.98 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **17.33 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1192,22 +1192,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.28 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.02**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.26 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.21 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **32.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **30.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **124.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **131.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **50.0 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **48.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **181.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **167.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1351,22 +1351,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.217 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.018 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.236 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.127 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **13.57 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **0.99**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.69**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.66**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **14.73 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.10**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.68**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds, by ratios (4,096's cost per image over 16,384's) from
-# **0.98 to 1.09**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **1.00 to 1.19**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
+# **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
 # counted tied is one whose ratio lies inside the band).
 #
@@ -1434,13 +1434,13 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **3.78 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.50 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). The rest of the epoch also differed:
-# **0.351 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
-# **0.203 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
+# **0.327 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
+# **0.186 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
 # (cause not timed apart, one run). So look for the waiting to be most of the gap.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.45 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B prints the payback, projected from the medians and counted epoch by
 # epoch.
@@ -1465,7 +1465,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1490,9 +1490,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **16.98 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.33 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **0.98**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1524,7 +1524,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1682,14 +1682,14 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 
 # %% [markdown]
 # Two figures for when (b) wins back its one-off. Projected from section 6's medians:
-# **0.94**<!-- output: epochs for (b) to win back its one-off --> epochs; where the drawn
+# **0.96**<!-- output: epochs for (b) to win back its one-off --> epochs; where the drawn
 # lines cross (the black cross; hollow between epochs, a drawing, not a measured moment):
 # **0.92**<!-- output: epochs where the figure's drawn lines cross -->.
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.32 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
+# **0.30 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
 # (one run); against the spread of (a)'s epochs, slowest minus fastest
-# (**0.19 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->), that lead is
+# (**0.20 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->), that lead is
 # **beyond it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->.
 # When the lead and the spread differ by a few hundredths of a second, one run cannot
 # settle it.
@@ -2076,7 +2076,7 @@ print("by hand against count_rounds, every arm: the same counts")  # else the as
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **2**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **0**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
@@ -2109,9 +2109,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.41 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.41 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.39 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.40 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.16 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2146,7 +2146,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.06**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
 # beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2199,14 +2199,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.38**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.33**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **0.98**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.41 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.41 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.39 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.40 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2267,9 +2267,9 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.30 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.29 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
@@ -2277,11 +2277,11 @@ del product_pairs
 # **5.44**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.44**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.58**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.37**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.973**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.933**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
@@ -2300,16 +2300,14 @@ del product_pairs
 # `seconds_per_product` timed each size's first product apart from its repeats:
 
 # %%
-for (device_type, size), (cold_seconds, median_seconds) in first_products.items():
-    unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # section 2's units
-    name = f"{device_type} {unit} per {size} x {size} product"
+for (device_type, size), (name, scale, cold_seconds, median_seconds) in first_products.items():
     print(f"{name}, the first (cold) one: {cold_seconds * scale:,.2f}")  # the median's unit
     ratio = f"{device_type} first (cold) product / median, {size} x {size}"
     print(f"{ratio}: {cold_seconds / median_seconds:,.1f}")
 
 # %% [markdown]
 # The first product took
-# **68.2**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
-# 64 x 64, **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
+# **1377.2**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# 64 x 64, **1.2**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
 # 2048 x 2048 (one product each; look for wide swings between runs). Warm up the very
 # shapes you time, as `seconds_per_product` does.

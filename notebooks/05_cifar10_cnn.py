@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 348 s with a peak memory of 1376 MB. The course's
+# > 2 threads); the whole lesson ran in 348 s with a peak memory of 1475 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -454,7 +454,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 19.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -586,16 +586,15 @@ release_memory()
 # The three runs side by side.
 header = f"{'model, seed 0':<25}{'epochs':>7}{'parameters':>12}{'training (s)':>14}"
 print(f"{header}{'validation (%)':>16}")
-for name, model, history in (
-    ("small CNN", cnn, cnn_history),
-    ("MLP", mlp, mlp_history),
-    (matched_name, mlp, matched_history),  # mlp: the same architecture
+matched_seconds = sum(epoch["train_seconds"] for epoch in matched_history)
+for name, model, history, seconds in (
+    ("small CNN", cnn, cnn_history, cnn_train_seconds),
+    ("MLP", mlp, mlp_history, mlp_train_seconds),
+    (matched_name, mlp, matched_history, matched_seconds),  # mlp: the same architecture
 ):
-    seconds = sum(epoch["train_seconds"] for epoch in history)
     accuracy = 100 * history[-1]["val_acc"]
     row = f"{name:<25}{len(history):>7}{count_parameters(model):>12,}{seconds:14.1f}"
     print(f"{row}{accuracy:16.1f}")
-matched_seconds = sum(epoch["train_seconds"] for epoch in matched_history)
 print(f"second MLP's training seconds per small CNN's: {matched_seconds / cnn_train_seconds:.2f}")
 print(
     f"MLP parameters per small-CNN parameter: {count_parameters(mlp) / count_parameters(cnn):.1f}"
@@ -612,7 +611,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.86<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.20<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN (epochs capped: **no**<!-- says: second MLP, epochs capped at 4x the CNN's -->);
 # the CNN's lead over it was
 # +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
@@ -1451,7 +1450,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.86<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   1.20<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1477,8 +1476,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 69 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 18.1 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 68 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 19.1 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1728,7 +1727,8 @@ for seed in width_seeds:
     for width in (resnet_width // 4, resnet_width // 2, resnet_width):
         seed_everything(seed)
         run_model = to_device(ResNet9(width), device)
-        run_start = copy.deepcopy(run_model.state_dict())  # before any training
+        # Before any training; the check inspects seed 0's runs only.
+        run_start = copy.deepcopy(run_model.state_dict()) if seed == 0 else None
         run_loader = DeviceTensorLoader(
             sample_images,
             sample_labels,
@@ -1820,8 +1820,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.60 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.55 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.53 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.44 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs (compare the epoch lines). Look for the seconds to grow far less than the parameters: a
 # guess, not
@@ -2779,26 +2779,26 @@ del files_loader, tensor_loader
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 63.3 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 33.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 55.7 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.4<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.7 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
+# 1.0<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
 # agree within 2x, the median ratio above is a fair reading. When they do not, something
 # slowed some passes: read it beside the ratio of the fastest passes,
-# 35.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 32.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 22.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 19.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.30<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 7.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.36<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
