@@ -307,11 +307,10 @@ def plot_epoch_parts(
     fig.draw_without_rendering()  # lays out the texts, so that their sizes can be read
     for text, bar, dots in inside:
         room, size = bar.get_window_extent(), text.get_window_extent()
-        on_it = [  # the dots whose centres lie within 4 pixels of the text
-            (x, y)
+        on_it = any(  # a dot whose centre lies within 4 pixels of the text
+            size.x0 - 4 <= x <= size.x1 + 4 and size.y0 - 4 <= y <= size.y1 + 4
             for x, y in dots.get_offset_transform().transform(dots.get_offsets())
-            if size.x0 - 4 <= x <= size.x1 + 4 and size.y0 - 4 <= y <= size.y1 + 4
-        ]
+        )
         if size.width + 4 > room.width or size.height > room.height or on_it:  # 2 px a side
             text.remove()
     plt.close(fig)

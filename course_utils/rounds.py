@@ -20,16 +20,24 @@ TIE = 0.10
 """Two times tie when the slower is less than ``1 + TIE`` times the faster."""
 
 
-def speed_up_in_words(speed_up: float, tie: float = TIE, *, width: bool = True) -> str:
+def speed_up_in_words(
+    speed_up: float, tie: float = TIE, *, width: bool = True, digits: int | None = None
+) -> str:
     """``"faster"``, ``"slower"`` or ``"a tie (within 10%)"`` (``tie`` as a percentage) for
     a speed-up, a time ratio old over new: above ``1 + tie`` is faster, below
     ``1 / (1 + tie)`` slower, anything between a tie; ``width=False`` says ``"a tie"``
-    alone, for a sentence that gives the band once. Introduced in lesson 06."""
+    alone, for a sentence that gives the band once. ``digits`` judges the speed-up as it is
+    printed: the speed-up and both edges rounded to that many decimals, so a printed 0.909
+    (the lower edge, 1 / 1.1, rounded) and a printed 1.100 both read as ties. Introduced in
+    lesson 06."""
     if tie < 0:
         raise ValueError(f"tie must be 0 or more, got {tie!r}")
-    if speed_up > 1 + tie:
+    top, bottom = 1 + tie, 1 / (1 + tie)
+    if digits is not None:
+        speed_up, top, bottom = (round(x, digits) for x in (speed_up, top, bottom))
+    if speed_up > top:
         return "faster"
-    if speed_up < 1 / (1 + tie):
+    if speed_up < bottom:
         return "slower"
     return f"a tie (within {tie:.0%})" if width else "a tie"
 
@@ -60,12 +68,17 @@ class RoundCount:
         """A winner only when every round agrees, over two rounds or more; otherwise no
         winner, with the count (all ties read differently from rounds that went both
         ways), or "not judged" for a single round (a quick smoke run's)."""
+        return self.verdict_as()
+
+    def verdict_as(self, faster: str = "faster", slower: str = "slower") -> str:
+        """``verdict`` with other words for the two directions, for a ratio that is not a
+        speed (lesson 04 reads time per image as "cheaper" or "costlier" per image)."""
         if len(self.speed_ups) < 2:
             return "not judged: one round"
         if not self.unanimous:
-            counts = f"{self.faster} faster, {self.tied} tied, {self.slower} slower"
+            counts = f"{self.faster} {faster}, {self.tied} tied, {self.slower} {slower}"
             return f"no clear winner: {counts}"
-        return "faster in every round" if self.faster else "slower in every round"
+        return f"{faster if self.faster else slower} in every round"
 
 
 def count_rounds(speed_ups: Sequence[float], tie: float = TIE) -> RoundCount:

@@ -56,7 +56,11 @@ _TIMING = re.compile(
     r"DDP step ([\d.]+) ms, DDP step inside no_sync ([\d.]+) ms, "
     r".*?between the steps ([\d.]+) ms"
 )
-_DOUBLE = re.compile(r"batch (\d+) per process: rank 0 alone .*?images ([\d.]+) ms")
+# Rank 0 alone (the others waiting): its step on B images, then on 2B.
+_ALONE = re.compile(
+    r"batch (\d+) per process: rank 0 alone .*?step on \d+ images ([\d.]+) ms, "
+    r"step on \d+ images ([\d.]+) ms"
+)
 # Rank 0 prints the launch's world size once, before the timings.
 _WORLD_SIZE = re.compile(r"^world size: (\d+)$", re.MULTILINE)
 _TOGETHER = re.compile(
@@ -86,9 +90,10 @@ class CommCost:
     ``together``, each timed part is the median over the repeats of each repeat's slowest
     rank's time (the processes go on only once the slowest has finished), as
     ``comm_cost.py`` printed it, and the three others are differences of those, so every
-    row is one measurement's, not ranks mixed. ``together[batch]`` also holds
-    ``"double"``, rank 0's step alone on twice the images. ``world_size``: the processes
-    in the launch, as rank 0 printed it."""
+    row is one measurement's, not ranks mixed. ``together[batch]`` also holds rank 0's
+    steps timed with the others waiting at a barrier: ``"alone"`` on the B images of one
+    process, ``"double"`` on twice as many (one process's step on the effective batch).
+    ``world_size``: the processes in the launch, as rank 0 printed it."""
 
     per_rank: dict[int, dict[int, dict[str, float]]]
     together: dict[int, dict[str, float]]
@@ -110,12 +115,12 @@ def read_comm_cost(output: str) -> CommCost:
     as when two launches' outputs are joined. Lesson 06.
     """
     timing = [(int(batch), int(rank), times) for rank, batch, *times in _TIMING.findall(output)]
-    double_lines = [(int(batch), float(ms)) for batch, ms in _DOUBLE.findall(output)]
+    alone_lines = [(int(b), (float(one), float(two))) for b, one, two in _ALONE.findall(output)]
     together_lines = [(int(batch), ms) for batch, *ms in _TOGETHER.findall(output)]
     world_sizes = [int(size) for size in _WORLD_SIZE.findall(output)]
     # A batch size timed twice (two launches' outputs joined, say): which line would count?
     twice = [f"rank {r}'s line at {b}" for b, r in _repeated([(b, r) for b, r, _ in timing])]
-    twice += [f"rank 0 alone at {b}" for b in _repeated([b for b, _ in double_lines])]
+    twice += [f"rank 0 alone at {b}" for b in _repeated([b for b, _ in alone_lines])]
     twice += [f"the slowest rank's at {b}" for b in _repeated([b for b, _ in together_lines])]
     twice += ["the world size"] if len(world_sizes) > 1 else []
     if twice:
@@ -126,9 +131,9 @@ def read_comm_cost(output: str) -> CommCost:
     per_rank: dict[int, dict[int, dict[str, float]]] = {}
     for batch, rank, times in timing:
         per_rank.setdefault(batch, {})[rank] = _parts(*map(float, times))
-    double = dict(double_lines)
+    alone = dict(alone_lines)
     together = {batch: _parts(*map(float, ms)) for batch, ms in together_lines}
-    missing = set(per_rank) ^ set(double) or set(per_rank) ^ set(together)
+    missing = set(per_rank) ^ set(alone) or set(per_rank) ^ set(together)
     # Every batch size needs a line from each rank 0 to N - 1, N the world size rank 0
     # printed; otherwise a launch cut short, a rank whose lines were all lost (the last
     # rank's too, which the ranks seen alone cannot show) or a stray rank would pass.
@@ -137,16 +142,16 @@ def read_comm_cost(output: str) -> CommCost:
     ranks_seen = {batch: sorted(ranks) for batch, ranks in per_rank.items()}
     every_rank = list(range(world_size or 0))
     gaps = any(ranks != every_rank for ranks in ranks_seen.values())
-    if not per_rank or world_size is None or missing or gaps:
+    if not per_rank or missing or gaps:  # no world size leaves every batch with gaps
         raise ValueError(
             "comm_cost.py's output lacks some timing lines "
             f"(world size: {shown}, batches with ranks' lines: "
-            f"{sorted(per_rank)}, with rank 0 alone: {sorted(double)}, with the slowest "
+            f"{sorted(per_rank)}, with rank 0 alone: {sorted(alone)}, with the slowest "
             f"rank's: {sorted(together)}, ranks per batch: {ranks_seen}, each batch's ranks "
             "must be 0 to the world size - 1); run its launch again"
         )
-    for batch, ms in double.items():
-        together[batch]["double"] = ms
+    for batch, (single, double) in alone.items():
+        together[batch] |= {"alone": single, "double": double}
     return CommCost(per_rank, together, world_size)
 
 
@@ -165,6 +170,7 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
         ("  wrapper only (no_sync - step)", "wrapper"),
         ("  reduction, waits (DDP - no_sync)", "reduction"),
         ("all-reduce between the steps", "all_reduce"),
+        ("1 process, step on the B images", "alone"),
         ("1 process, step on the 2B images", "double"),
     )
     for label, part in labels:

@@ -8,9 +8,10 @@ its standard error, sqrt(p (1 - p) / n). Lesson 03 works this out by hand; lesso
 Two training runs differ by more than which examples were drawn: the seed alone moves a
 recipe's accuracy. Lesson 05 reads every change with one rule, with no exceptions: a change
 is shown when its mean is more than t standard errors from 0, |mean| > t x SE, t the
-t-table's two-sided 95% value for the degrees of freedom (``T_95``, ``rule_word``). So an
-SE of 0 shows any mean but 0, and a mean of 0 is never shown. ``paired_changes`` applies
-the rule to changes read seed by seed (section 6's recipes, exercise 2's widths).
+t-table's two-sided 95% value for the degrees of freedom (``T_95``, ``rule_word``), and
+undecided otherwise. So an SE of 0 shows any mean but 0, and a mean of 0 is never shown.
+``paired_changes`` applies the rule to changes read seed by seed (section 6's recipes,
+exercise 2's widths).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def difference_se(first: float, first_count: int, second: float, second_count: i
 
 def rule_word(mean: float, se: float, df: int) -> str:
     """The lesson's one rule for a change, as a word: ``"up"`` or ``"down"`` if ``|mean|`` is
-    more than ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"not shown"`` (the runs
+    more than ``T_95[df]`` standard errors ``se`` from 0, otherwise ``"undecided"`` (the runs
     could not tell; not "no change"). The plain inequality, with no exception: an ``se`` of
     0 shows any ``mean`` but 0, and a ``mean`` of 0 is never shown. Raises ValueError for
     ``df`` outside ``T_95`` (checked first, whatever ``se`` and ``mean`` are), then for a
@@ -97,11 +98,11 @@ def rule_word(mean: float, se: float, df: int) -> str:
     t = T_95[df]  # first, so that a bad df is refused even where se would decide alone
     if not se >= 0:  # also catches NaN
         raise ValueError(f"se must be a standard error, 0 or more, got {se}")
-    if math.isnan(mean):  # NaN is never more than t x SE: it would read "not shown"
+    if math.isnan(mean):  # NaN is never more than t x SE: it would read "undecided"
         raise ValueError(f"mean must be a number of points, got {mean}: check the accuracies")
     if abs(mean) > t * se:
         return "up" if mean > 0 else "down"
-    return "not shown"
+    return "undecided"
 
 
 def _check_finals(name: str, accuracies: Sequence[float]) -> list[float]:

@@ -37,8 +37,8 @@
 #   has it) mixed precision.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-06: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1194 MB. The course's
+# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 70 s with a peak memory of 1183 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -138,8 +138,8 @@ else:
 # and goes on, so a timing must wait for it before reading the clock, with
 # `synchronize(device)` from `course_utils` (on a CPU it does nothing).
 #
-# `SimulatedGPU` (Appendix A; it sleeps, nothing is measured) shows the effect on any
-# machine:
+# `SimulatedGPU` (Appendix A) only sleeps: no real GPU work runs. It shows the effect on
+# any machine:
 
 # %%
 from course_utils.checks.lesson04 import SimulatedGPU
@@ -214,14 +214,12 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **167.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **48.7
+# **176.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **49.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): each call has a fixed cost that a small product cannot hide.
 # On a GPU, with a cost to *launch* each operation, look for small products to fall
 # further behind (Appendix E's product rows).
-#
-# Warm up the very shapes you time (Appendix F prints the first product's cost at each size).
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -259,7 +257,8 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # %% [markdown]
 # **A move you can see.** PyTorch's `meta` device holds a tensor's shape and type but no
 # data. Moving `nested` there works on any machine. A layer on `meta` fed a CPU batch
-# shows the error for a model and batch on different devices:
+# shows the error for a model and batch on different devices (on a GPU machine the message
+# is worded differently; look for both devices' names):
 
 # %%
 meta = torch.device("meta")  # shapes and types only, no data
@@ -516,9 +515,9 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** `fit`'s printed epoch time includes validation;
-# `train_seconds` does not. We compare its median over the later epochs (with 3 epochs,
-# the mean of the two): a GPU's first epoch can pay one-off costs.
+# **How we time an epoch.** `fit`'s printed times include validation; the comparison is
+# the table below, of `train_seconds`, the training alone: its median over the later
+# epochs (with 3 epochs, the mean of the two), as a GPU's first epoch can pay one-off costs.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -568,7 +567,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.45 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -635,6 +634,8 @@ def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
     return statistics.median(later), min(later), max(later)
 
 
+# %%
+a_name = "(a) classic pipeline"  # its name in every line, table and figure below
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 b_times = [epoch["train_seconds"] for epoch in b_history]
 classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one per epoch
@@ -646,7 +647,7 @@ b_accuracy = b_history[-1]["val_acc"]
 same_weights = all(
     torch.equal(a, b) for a, b in zip(classic_model.parameters(), b_model.parameters(), strict=True)
 )
-print(f"(a) classic pipeline, median later epoch (s): {classic_seconds:.2f}")
+print(f"{a_name}, median later epoch (s): {classic_seconds:.2f}")
 print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
 # The bars below use train_seconds: without the validation that fit's printed times include.
 for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
@@ -656,7 +657,36 @@ print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipeline speed-up, all epochs ({device.type}): {speedup_all_epochs:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
+
+# %%
+def parts(times: list[float], waits: list[float]) -> dict:
+    """A bar as long as the median later epoch: the median later wait for batches, then the
+    rest of that epoch (rest = the median epoch minus the median wait); a dot per later
+    epoch."""
+    wait, later = later_epochs(waits)[0], after_first(times)
+    return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
+
+
+b_name = f"(b) dataset on {device.type}"  # (b)'s bar
+bars = {a_name: parts(classic_times, classic_waits), b_name: parts(b_times, b_waits)}
+wait_seconds = bars[a_name]["loader"]
+print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
+gap = classic_seconds - b_seconds  # how much longer (a)'s median later epoch took
+waiting_gap = wait_seconds - bars[b_name]["loader"]  # how much longer (a) waited
+print(f"(a) over (b), seconds of the gap spent waiting: {waiting_gap:.2f} of {gap:.2f}")
+
 # %% [markdown]
+# On this CPU, over the later epochs (one run; (b)'s "device" here is the CPU, no copy):
+# - (a) waited for batches
+#   **3.23 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **3.60 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch; of its
+#   gap to (b)'s epoch, in seconds, waiting took
+#   **3.17 of 3.33**<!-- says: (a) over (b), seconds of the gap spent waiting -->.
+# - (a) took **13.6 times**<!-- output: pipeline speed-up (cpu) --> as long as (b);
+#   over all epochs,
+#   **14.6 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, not counting
+#   (b)'s one-off conversion (with it: Appendix B's totals).
+#
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors:
 
@@ -684,32 +714,13 @@ tensor_waits = tensor_train.waits
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-
-def parts(times: list[float], waits: list[float]) -> dict:
-    """A bar as long as the median later epoch: the median later wait for batches, then the
-    rest of that epoch; a dot per later epoch."""
-    wait, later = later_epochs(waits)[0], after_first(times)
-    return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
-
-
-b_name = f"(b) dataset on {device.type}"  # (b)'s bar
-bars = {  # each pipeline's bar in the figure
-    "(a) classic pipeline": parts(classic_times, classic_waits),
-    "control, (a)'s loader on ready tensors": parts(tensor_times, tensor_waits),
-    b_name: parts(b_times, b_waits),
-}
+# The control has one later epoch, its second: its bar rests on that one epoch.
+bars["(c) control: ready tensors, one epoch"] = parts(tensor_times, tensor_waits)
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
 print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s")
 for pipeline, bar in bars.items():
     length = statistics.median(bar["epochs"])  # the whole bar: its median later epoch
     print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
-
-# %%
-wait_seconds = bars["(a) classic pipeline"]["loader"]
-print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
-for pipeline, bar_name in (("(a)", "(a) classic pipeline"), ("(b)", b_name)):
-    rest = bars[bar_name]["rest"]  # the table's rest column: the bar less its wait
-    print(f"{pipeline}, median later epoch, the rest besides waiting (s): {rest:.3f}")
 tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
 removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
@@ -722,28 +733,15 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Each bar is one pipeline's median later epoch; dots, single later epochs.
+# Each bar is one pipeline's median later epoch, split as in the table: rest = the median
+# epoch minus the median wait. Dots: single later epochs.
 #
-# On this CPU, (a) spent
-# **3.50 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-# **3.83 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch waiting
-# for batches. It took **16.9 times**<!-- output: pipeline speed-up (cpu) --> as long
-# as (b) over the later epochs,
-# **16.9 times**<!-- output: pipeline speed-up, all epochs (cpu) --> over all its epochs,
-# not counting (b)'s one-off conversion (with it: Appendix B's totals); (b)'s
-# "device" here is the CPU (no copy). The rest of the epoch took
-# **0.327 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
-# **0.186 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
-# (one run, cause not timed apart; a gap this size can be noise): look for the waiting to
-# be most of the gap.
-#
-# The control (one run) is timed on its one later epoch, against (a)'s median of two.
-# Ready tensors removed a share of
-# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
-# (**3.31 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+# The control removed a share of
+# **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
+# (**3.01 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
 # lookup, PIL image (`MNIST.__getitem__`) and transform together, done once in (b); not
 # timed apart. Fetching and collating still took
-# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`, trying `pin_memory` and `num_workers`.
@@ -825,7 +823,8 @@ class MixedPrecisionMLP(MLP):
 
 
 # %% [markdown]
-# The weights and their update stay `float32` (Appendix C prints each type).
+# The weights and their gradients stay `float32` (Appendix C prints a weight's type and its
+# gradient's).
 #
 # **[`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html)** is
 # [documented](https://pytorch.org/docs/stable/torch.compiler_get_started.html) to turn the
@@ -921,7 +920,8 @@ for round_number in range(wide_epochs):
 # %% [markdown]
 # **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
 # epoch time over the arm's; a winner needs every later round to agree. In the *tie
-# band*, a ratio between 1/1.1 and 1.1 names no winner; Appendix F counts the rows by hand.
+# band*, a ratio between 1/1.1 and 1.1 names no winner. The second cell below counts each
+# row by hand against that band; `count_rounds` does the same:
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -940,6 +940,21 @@ for arm in arms:
     speed_ups_of[arm] = speed_ups
     row = " | ".join(f"{speed_up:.3f}" for speed_up in speed_ups)
     print(f"{arm} | {row}")
+
+
+# %%
+def counted_as(speed_up: float) -> str:
+    """A round's count, by hand: faster above 1 + TIE, slower below 1 / (1 + TIE), else tied."""
+    return "faster" if speed_up > 1 + TIE else "slower" if speed_up < 1 / (1 + TIE) else "tied"
+
+
+for arm, speed_ups in speed_ups_of.items():
+    words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
+    faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
+    rounds = count_rounds(speed_ups)  # the course's helper, on the same speed-ups
+    assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
+    print(f"{arm}, counted by hand: {faster} faster, {tied} tied, {slower} slower")
+print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
 
 # %%
 # arm -> its rounds counted against the tie band (TIE: the course's fixed 1.1, not noise)
@@ -961,7 +976,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.34**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # Appendix F prints how much `float32`'s own epochs varied. Were one round of five outside
 # the band, that alone would not be a pattern. The arms' validation accuracies, to four
@@ -991,9 +1006,9 @@ if "compiled" in arms:
 # %% [markdown]
 # Compiling cost
 # **18.7 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->,
-# **16.9 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
+# **16.8 s**<!-- output: compiling cost in the first epochs' training (seconds) --> of it
 # in training and
-# **1.8 s**<!-- output: compiling cost in their validation passes (seconds) --> in
+# **1.9 s**<!-- output: compiling cost in their validation passes (seconds) --> in
 # validation (we expect a recompile: evaluation mode, no gradients, batches of
 # 1,000). That cost was measured with the settings of the cell above that sets
 # `compile_threads` (one thread on a CPU). Epochs to win it back: **none (the rounds show
@@ -1009,21 +1024,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **48.7
+# - On this CPU 64 x 64 products ran at **49.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **167.1
+#   a second, 2048 x 2048 ones at **176.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **16.9 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **13.6 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **3.50 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.83 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.23 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.60 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.33 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **17.27 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1048,33 +1063,30 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # 2's simulated GPU, so they catch a missing `synchronize(on)` on any machine.
 #
 # **Exercise 1: your own timed epoch, and a bigger model in arms that change one thing
-# each.**
+# each.** On a CPU only the `cpu` arm runs, so there you can answer one question: does the
+# first epoch differ from the second? Which arm is fastest needs a GPU.
 #
 # 1. Write `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop,
-#    moving each batch to the device `on` (the model is already there). Use the `on` it
-#    receives, not the notebook's `device`. It returns the epoch's time in seconds, read
-#    after `synchronize(on)` has waited for the queued steps.
-# 2. Copy with `non_blocking=loader.pin_memory`: only from pinned batches is a copy queued
-#    (section 3), so only the pinned arm (step 5) asks for it.
-# 3. As in section 4's loop, do not copy the loss to the CPU inside the loop or call
-#    `synchronize` there: on a GPU we expect each to make Python wait for the step.
+#    moving each batch to `on` (the model is already there; use `on`, not the notebook's
+#    `device`). Return the epoch's seconds, read after `synchronize(on)` has waited for
+#    the queued steps.
+# 2. Copy with `non_blocking=loader.pin_memory`: only a copy from pinned batches is
+#    queued (section 3).
+# 3. As in section 4, do not copy the loss to the CPU or call `synchronize` inside the
+#    loop: on a GPU we expect each to make Python wait for the step.
 # 4. Store the arms in `exercise_arms` (arm -> (its device, whether its batches are
-#    pinned)): `"cpu"`, the CPU, not pinned; with a GPU, its device type (`"cuda"` or
-#    `"mps"`), changing only the device. In each arm, build an MLP with hidden layers
-#    [2048, 2048] (seeded with `seed_everything(0)`, moved to the arm's device before its
-#    SGD optimizer with learning rate 0.05 is built) and train it for two epochs with
-#    `train_epoch` on the batches of `exercise_loader(pinned)`. Store each arm's two epoch
-#    times in `big_model_seconds` (arm -> [first, second]) and keep the last model you
-#    timed in `big_model`.
-# 5. On a CUDA GPU, add a last arm, `"cuda, pinned + non_blocking"`: the GPU arm with
-#    pinned batches, which `train_epoch` then copies with `non_blocking=True`. For each arm
-#    your machine cannot run, print what would have run, and why not.
-#
-# On a CPU only the `cpu` arm runs: step 4's GPU arm needs a GPU, step 5's a CUDA GPU.
+#    pinned)): `"cpu"`, not pinned; with a GPU, its device type (`"cuda"` or `"mps"`),
+#    changing only the device. In each arm, call `seed_everything(0)`, build an MLP with
+#    hidden layers [2048, 2048] on the arm's device, then its SGD optimizer (learning rate
+#    0.05), and train two epochs with `train_epoch` on `exercise_loader(pinned)`. Store
+#    the two epoch times in `big_model_seconds` (arm -> [first, second]); keep the last
+#    model in `big_model`.
+# 5. On a CUDA GPU, add `"cuda, pinned + non_blocking"`: the GPU arm with pinned batches.
+#    For each arm your machine cannot run, print what would have run, and why not.
 #
 # The check times a few steps of `big_model` on each arm's device, to see that the epoch
-# times fit this model's size. Does the first epoch differ from the second? With a GPU:
-# which arm is fastest (one run, the arms one after the other)?
+# times fit this model's size. With a GPU: which arm is fastest (one run, the arms one
+# after the other)?
 
 
 # %%
@@ -1192,22 +1204,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.26 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.21 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.35 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.33 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **30.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **131.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **119.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **48.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **49.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **167.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **176.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1237,8 +1249,9 @@ if check_exercise(
 #    `step_table` (batch size -> device type -> list of seconds per step).
 #
 # How do the time per step and the time per image change as batches grow? With a GPU:
-# from which batch size is it faster than the CPU? No course run has found that batch size:
-# the worked CPU run has no GPU, and the quoted H200 run (Appendix E) stopped at 1,024.
+# from which batch size is it faster than the CPU? No run here has shown where the GPU
+# starts to win: it is a GPU-only question, the worked run had no GPU, and the quoted H200
+# run (Appendix E) stopped at 1,024.
 
 
 # %%
@@ -1325,10 +1338,9 @@ if check_exercise(
             f"{len(per_image)}, {counted.faster} of them beyond the tie band"
         )
         low, high = min(per_image), max(per_image)  # 4096's cost over 16384's, round by round
-        print(f"{name}, batch 4096 over 16384 per image, rounds from: {low:.2f} to {high:.2f}")
+        print(f"{name}, batch 4096 over 16384 per image, rounds from: {low:.3f} to {high:.3f}")
         # count_rounds says "faster" and "slower"; per image, that is cheaper and costlier
-        cost_verdict = counted.verdict.replace("faster", "cheaper per image")
-        cost_verdict = cost_verdict.replace("slower", "costlier per image")
+        cost_verdict = counted.verdict_as("cheaper per image", "costlier per image")
         print(f"{name}, batch 16384 against 4096, time per image, verdict: {cost_verdict}")
         smallest = statistics.median(step_table[16][name])
         for size in (1024, 16384):
@@ -1351,20 +1363,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.236 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.127 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.253 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.106 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.73 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.10**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.68**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **15.79 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.08**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.72**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.71**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **4**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds, by ratios (4,096's cost per image over 16,384's) from
-# **1.00 to 1.19**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **0.952 to 1.113**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
 # **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
@@ -1376,8 +1388,9 @@ if check_exercise(
 # against 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's
 # 16-core CPU: the GPU about
 # 9%<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 ms / 0.75 ms --> slower, one
-# rounded timing each: too few to call. That run never reached a batch size where the GPU
-# won; on your GPU, look for the crossover above 1,024.
+# rounded timing each: too few to call. So no run here has shown where the GPU starts to
+# win: the worked run had no GPU (its last line says so), and the H200 run stopped at
+# 1,024. On your GPU, look for the crossover above 1,024.
 # With a GPU, its last line names the batch sizes at which it beat the CPU in every repeat.
 
 # %% [markdown]
@@ -1434,16 +1447,13 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown] tags=["solution"]
 # **(c).** The two models ended with the same weights, so they did the same arithmetic;
 # but the classic pipeline made its batches again every epoch. It waited a median of
-# **3.50 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
-# later epoch for them (one run). The rest of the epoch also differed:
-# **0.327 s**<!-- output: (a), median later epoch, the rest besides waiting (s) --> in (a),
-# **0.186 s**<!-- output: (b), median later epoch, the rest besides waiting (s) --> in (b)
-# (cause not timed apart, one run). So look for the waiting to be most of the gap.
+# **3.23 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# later epoch for them (one run): of the gap to (b)'s epoch, in seconds,
+# **3.17 of 3.33**<!-- says: (a) over (b), seconds of the gap spent waiting -->.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.45 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
-# to it. Appendix B prints the payback, projected from the medians and counted epoch by
-# epoch.
+# to it. Appendix B counts the payback epoch by epoch.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1465,7 +1475,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1490,9 +1500,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.33 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.27 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **0.98**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.01**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1524,7 +1534,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs ran at
-# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 --> times
+# **2.34**<!-- output: bfloat16 autocast median speed-up over float32 --> times
 # `float32`'s speed (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1585,31 +1595,17 @@ for line in inspect.getsource(training._train).splitlines():
 # This appendix extends section 6: its epochs one by one, how its two pipelines get the
 # same batches, and what the batch order and worker processes change.
 #
-# **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. The
-# figure below shows every epoch's `train_seconds`, and in its title each pipeline's
-# total, (b)'s with its one-off cost: the training images' conversion and copy (the
-# validation images' conversion, like all evaluation, is left out on both sides). In each
-# row the dots go up in epoch order: the lowest is epoch 1. Its axis of seconds is
-# logarithmic: each step of the same length multiplies the time by the same factor (0.2
-# to 2 spans as much as 2 to 20), so (b)'s short epochs and (a)'s long ones both fit.
-# Read the distance between two marks as a ratio, not a difference in seconds. The cell
-# prints when (b) won its one-off cost back, and each pipeline's running total. The next
-# reads (b)'s lead against (a)'s own spread, and draws those totals:
+# **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. This
+# cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its one-off
+# cost: the training images' conversion and copy (the validation images' conversion, like
+# all evaluation, is left out on both sides). It prints after which epoch (b)'s total fell
+# below (a)'s, and draws the totals:
 
 # %%
-from course_utils.plotting import plot_epoch_times
+from course_utils.plotting import crossings, plot_running_totals
 
 one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
-if classic_seconds > b_seconds:  # the one-off over what (b) saves each later epoch
-    payback = f"{one_off_seconds / (classic_seconds - b_seconds):.2f}"
-else:
-    payback = "none: (b) saved nothing per epoch"
-print(f"epochs for (b) to win back its one-off: {payback}")
 print(f"(b)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
-print(f"(a)'s first epoch (s): {classic_times[0]:.2f}")  # the projection used its median
-print(f"(b)'s first epoch (s): {b_times[0]:.3f}")
-classic_spread = max(classic_times) - min(classic_times)  # (a)'s epochs: their own noise
-print(f"(a)'s epochs, slowest minus fastest (s): {classic_spread:.2f}")
 # The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
 classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
 b_totals = [one_off_seconds + sum(b_times[: n + 1]) for n in range(len(b_times))]
@@ -1617,54 +1613,8 @@ print("after epoch | (a) seconds so far | (b) seconds so far, its one-off includ
 print(f"{0:11} | {0:18.2f} | {one_off_seconds:.2f}")  # (b) pays its one-off before epoch 1
 for number, totals in enumerate(zip(classic_totals, b_totals, strict=True), start=1):
     print(f"{number:11} | {totals[0]:18.2f} | {totals[1]:.2f}")
-rows = {"(a) classic pipeline": classic_times, f"(b) dataset on {device.type}": b_times}
-later = f"epochs 2 to {num_epochs}" if num_epochs > 2 else "epoch 2"  # what a median rests on
-plot_epoch_times(
-    rows,
-    where=device.type,
-    title=f"{num_epochs} epochs each on {device.type}, thick ticks: median of {later}:"
-    f"\n(a) {classic_totals[-1]:.1f} s of training in all, "
-    f"(b) {b_totals[-1]:.1f} s with its one-off",
-    one_off=("(b) one-off, paid once", one_off_seconds),
-    medians=dict(zip(rows, [classic_seconds, b_seconds], strict=True)),
-)
-
-# %%
-from course_utils.plotting import crossings, plot_running_totals
-
-
-def against_spread(gap: float | None, yardstick: list[float], counted: str) -> str:
-    """A gap beside the slowest minus fastest of `yardstick` (times, each one `counted`):
-    not judged from fewer than 3 times or a spread that prints as 0.00; else within it
-    (level within that noise) or beyond it."""
-    if gap is None:
-        return "none"
-    if len(yardstick) < 3:  # too few times for a yardstick
-        return f"not judged ({len(yardstick)} {counted}{'s' * (len(yardstick) != 1)})"
-    spread = round(max(yardstick) - min(yardstick), 2)  # as printed, to the hundredth
-    if spread == 0:  # printed as 0.00: no yardstick either
-        return "not judged (a spread of 0.00 s)"
-    return "within it" if round(abs(gap), 2) <= spread else "beyond it"
-
-
 ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
 print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-lead = classic_totals[ahead[0] - 1] - b_totals[ahead[0] - 1] if ahead else None
-print(
-    "seconds by which (b)'s total was below (a)'s after that epoch: "
-    + ("none" if lead is None else f"{lead:.2f}")
-)
-lead_verdict = against_spread(lead, classic_times, "epoch")  # the totals hold every epoch
-print(f"that lead, against (a)'s epochs' slowest minus fastest: {lead_verdict}")
-following = ahead[0] if ahead and ahead[0] < num_epochs else None  # the next epoch's index
-if following is None:
-    print("(a)'s and (b)'s totals one epoch later: none (no later epoch)")
-else:
-    print(f"(a)'s total one epoch later (s): {classic_totals[following]:.2f}")
-    print(f"(b)'s total one epoch later, its one-off included (s): {b_totals[following]:.2f}")
-later_lead = None if following is None else classic_totals[following] - b_totals[following]
-later_verdict = against_spread(later_lead, classic_times, "epoch")
-print(f"(b)'s lead one epoch later, against the same spread: {later_verdict}")
 # The figure's lines, from epoch 0 (before training: (b)'s one-off) on, and where they cross:
 # straight between the last epoch with (b)'s total above (a)'s and the next.
 drawn_a, drawn_b = [0.0, *classic_totals], [one_off_seconds, *b_totals]
@@ -1672,27 +1622,17 @@ points = crossings(drawn_b, drawn_a)  # (epoch, seconds, at an epoch?) for each 
 lines_cross = f"{points[0][0]:.2f}" if points else "none: the drawn lines do not cross"
 print(f"epochs where the figure's drawn lines cross: {lines_cross}")
 plot_running_totals(  # the table's running totals, epoch 0 before training: (b)'s one-off
-    {
-        "(a) classic pipeline": drawn_a,
-        f"(b) dataset on {device.type}, its one-off included": drawn_b,
-    },
+    {a_name: drawn_a, f"(b) dataset on {device.type}, its one-off included": drawn_b},
     where=device.type,
     title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
 )
 
 # %% [markdown]
-# Two figures for when (b) wins back its one-off. Projected from section 6's medians:
-# **0.96**<!-- output: epochs for (b) to win back its one-off --> epochs; where the drawn
-# lines cross (the black cross; hollow between epochs, a drawing, not a measured moment):
-# **0.92**<!-- output: epochs where the figure's drawn lines cross -->.
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.30 s**<!-- output: seconds by which (b)'s total was below (a)'s after that epoch -->
-# (one run); against the spread of (a)'s epochs, slowest minus fastest
-# (**0.20 s**<!-- output: (a)'s epochs, slowest minus fastest (s) -->), that lead is
-# **beyond it**<!-- says: that lead, against (a)'s epochs' slowest minus fastest -->.
-# When the lead and the spread differ by a few hundredths of a second, one run cannot
-# settle it.
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s --> (one run). The
+# figure's straight lines between epochs cross at
+# **0.90**<!-- output: epochs where the figure's drawn lines cross --> epochs (the black
+# cross; hollow between epochs: a drawing, not a measured moment).
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -2029,7 +1969,7 @@ if half_seconds is not None:
 # | one 2048 x 2048 product (section 2) | 0.37 | 10.8 |
 # | an epoch of pipeline (b), 32-unit MLP (section 6) | 360 | 170 |
 # | an epoch of the classic pipeline, 32-unit MLP (section 6) | 5370 | not timed |
-# | a batch of 256 with loading, 2048-2048 MLP (exercise 1) | 2.3 | 11.7 |
+# | a batch of 256 with loading, 2048-2048 MLP (exercise 1); GPU pinned, non_blocking | 2.3 | 11.7 |
 # | a step at batch 1,024, 32-unit MLP (exercise 2) | 0.82 | 0.75 |
 #
 # On the H200, bfloat16 and compiling were each slower in 4 of 5 rounds, tied in one, by
@@ -2047,36 +1987,25 @@ if half_seconds is not None:
 # %% [markdown]
 # ## Appendix F: Timings in detail (sections 7 and 2)
 #
-# This appendix extends section 7: its rounds counted by hand, each arm's medians and
-# predictions, its rounds counted against `float32`'s own spread, how much compiling could
-# gain at most, and the matrix products behind that estimate, with a prediction for
-# bfloat16. Last, section 2's first (cold) products. It runs last, on what they measured.
+# This appendix extends section 7: each arm's rounds above 1, medians and predictions,
+# its rounds counted against `float32`'s own spread, how much compiling could gain at
+# most, and the matrix products behind that estimate, with a prediction for bfloat16.
+# Last, section 2's first (cold) products. It runs last, on what they measured.
 #
-# **Counted by hand.** Section 7's verdicts count rounds, not trends: look for a drift
-# from round to round in each row of its table (cause not measured). The tie band, from
-# 1 / 1.1 (about 0.91) to 1.1 (`TIE` = 0.10), is a convention set in advance, not measured
-# noise. This cell counts each row by hand, checks the counts against `count_rounds` with
-# an `assert`, and counts the rounds above 1 by any margin:
-
+# **Rounds above 1.** Section 7 counts its rounds by hand, then with `count_rounds`. Its
+# verdicts count rounds, not trends: look for a drift from round to round in each row of
+# its table (cause not measured). The tie band, from 1 / 1.1 (about 0.91) to 1.1 (`TIE` =
+# 0.10), is a convention set in advance, not measured noise. This cell counts the rounds
+# above 1 by any margin:
 
 # %%
-def counted_as(speed_up: float) -> str:
-    """A round's count, by hand: faster above 1 + TIE, slower below 1 / (1 + TIE), else tied."""
-    return "faster" if speed_up > 1 + TIE else "slower" if speed_up < 1 / (1 + TIE) else "tied"
-
-
 for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by round
-    words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
-    faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
-    rounds = verdicts[arm]  # what count_rounds found in section 7
-    assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
     rounds_above = sum(speed_up > 1 for speed_up in speed_ups)  # by any margin
     print(f"{arm}, rounds above 1 (any size): {rounds_above} of {len(speed_ups)}")
-print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **0**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **3**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
@@ -2109,9 +2038,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.39 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.16 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.46 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.45 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2131,11 +2060,14 @@ print(f"float32's later epochs, slowest over fastest: {float32_spread:.2f}")
 
 
 def beyond_spread(speed_ups: list[float]) -> str:
-    """Whether every round's speed-up lies beyond float32's own spread, and which way:
-    count_rounds' every-round rule, with that spread as the tie band."""
+    """Whether every round's speed-up lies within float32's own spread, or beyond it (and
+    which way): count_rounds with that spread as the tie band, on the values as printed."""
     if len(float32_later) < 2:  # a smoke run's two epochs leave one later epoch: no spread
         return "not judged: one later epoch"
-    against_noise = count_rounds(speed_ups, tie=float32_spread - 1)
+    as_printed = [round(speed_up, 3) for speed_up in speed_ups]  # as section 7 prints them
+    against_noise = count_rounds(as_printed, tie=round(float32_spread, 2) - 1)
+    if against_noise.tied == len(speed_ups):
+        return "within it in every round"
     if not against_noise.unanimous:
         return "not beyond it in every round"
     return f"{'faster' if against_noise.faster else 'slower'} beyond it in every round"
@@ -2146,10 +2078,10 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.06**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.13**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not
-# beyond it in every round**<!-- says: compiled against float32's own spread -->. Section
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within
+# it in every round**<!-- says: compiled against float32's own spread -->. Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
 
@@ -2199,14 +2131,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.66**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.33**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **0.98**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.51**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.01**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.39 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.46 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.45 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2232,10 +2164,12 @@ for what, left, right in (
     print(f"{what}, {product_shape}, multiply-adds: {rows * inner * columns}")
 same = torch.allclose(grad_out @ W, x.grad) and torch.allclose(grad_out.T @ x, W.grad)
 print(f"the two backward products equal autograd's gradients: {same}")
+print(f"section 7's training images, requires_grad: {train_images.requires_grad}")
 
 # %% [markdown]
 # Each product is 5 x 4 x 3 = 60 multiply-adds, so the backward pass does twice the
-# forward's. The first layer skips the input's gradient, since the images need none.
+# forward's. The first layer skips the input's gradient: the images need none (their
+# `requires_grad`: **False**<!-- says: section 7's training images, requires_grad -->).
 # The ceiling's cell above timed each of these products of the `float32` arm at its own
 # shape (batches of 256 rows). This cell counts an epoch's multiply-adds and, where the
 # bfloat16 arm ran, times the same products in bfloat16:
@@ -2267,21 +2201,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.29 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.30 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.75**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.66**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.44**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **6.04**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.58**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.24**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.41**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.34**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.933**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **1.048**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
@@ -2307,7 +2241,7 @@ for (device_type, size), (name, scale, cold_seconds, median_seconds) in first_pr
 
 # %% [markdown]
 # The first product took
-# **1377.2**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
-# 64 x 64, **1.2**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
+# **23.2**<!-- output: cpu first (cold) product / median, 64 x 64 --> times the median at
+# 64 x 64, **1.3**<!-- output: cpu first (cold) product / median, 2048 x 2048 --> at
 # 2048 x 2048 (one product each; look for wide swings between runs). Warm up the very
 # shapes you time, as `seconds_per_product` does.

@@ -174,7 +174,9 @@ def test_the_benchmarks_lesson_recipe_trains_as_lesson_05_trains_resnet9():
     }
 
 
-def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeypatch):
+def test_lesson_05_trains_the_benchmarks_fast_recipe_on_a_cpu_or_says_what_differs(
+    monkeypatch,
+):
     tree = ast.parse((ROOT / "notebooks" / "05_cifar10_cnn.py").read_text())
     benchmark = load_benchmark("cifar10_cpu")
     monkeypatch.setattr(sys, "argv", ["cifar10_cpu.py"])
@@ -198,7 +200,15 @@ def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeyp
         and [getattr(target, "id", None) for target in node.targets] == ["fast_loader"]
         and getattr(node.value.func, "id", None) == "DeviceTensorLoader"
     ]
-    assert keyword_values(loader)["batch_size"] == defaults.batch_size
+    # The lesson may train on smaller batches (memory), and then says what the benchmark used.
+    lesson_batch = keyword_values(loader)["batch_size"]
+    assert lesson_batch <= defaults.batch_size
+    text = " ".join(
+        line.removeprefix("#").strip()
+        for line in (ROOT / "notebooks" / "05_cifar10_cnn.py").read_text().splitlines()
+    )
+    if lesson_batch < defaults.batch_size:
+        assert f"batches of {lesson_batch} (the benchmark's: {defaults.batch_size})" in text
     transform = next(k.value for k in loader.keywords if k.arg == "transform")
     benchmark_tree = ast.parse((ROOT / "benchmarks" / "cifar10_cpu.py").read_text())
     (train_fast,) = [
@@ -213,10 +223,6 @@ def test_the_benchmarks_fast_recipe_is_the_one_lesson_05_trains_on_a_cpu(monkeyp
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "fast_epochs"
     ]
     assert keyword_values(fast_epochs)["full"] <= defaults.epochs
-    text = " ".join(
-        line.removeprefix("#").strip()
-        for line in (ROOT / "notebooks" / "05_cifar10_cnn.py").read_text().splitlines()
-    )
     assert f"`FastNet`, trained for {defaults.epochs} epochs, reached" in text
 
 

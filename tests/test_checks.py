@@ -101,6 +101,24 @@ def test_a_stub_reports_not_attempted_with_its_hint():
     assert result.details[1] == "Hint: six times seven"
 
 
+def test_a_loop_stub_reports_not_attempted_while_its_dicts_hold_only_the_placeholder():
+    # A stub inside a loop binds names that are not answers; the loop stores them in dicts.
+    def test(runs):
+        return ["`runs` was read"]
+
+    exercise = Exercise(hint="train each run", test=test, stub=("model", "history"))
+    for stored in ({"a": ..., "b": ...}, {"a": [..., ...], "b": [...]}):
+        result = run_check("00", 1, exercise, {"runs": stored})
+        assert result.status == "not attempted", stored
+        assert "in place of the line `model = history = ...`" in result.details[0]
+    # One entry written: attempted, so the exercise's own check reads it.
+    for stored in ({"a": 1, "b": ...}, {"a": [..., 0.5]}, {}):
+        assert run_check("00", 1, exercise, {"runs": stored}).status == "passed", stored
+    # Without a loop stub, a dict of placeholders is an answer like any other.
+    plain = Exercise(hint="train each run", test=test)
+    assert run_check("00", 1, plain, {"runs": {"a": ...}}).status == "passed"
+
+
 def test_a_wrong_answer_reports_the_reason_and_a_right_one_what_was_checked():
     wrong = run_check("00", 1, toy_exercise(), {"answer": 41})
     assert wrong.status == "not right yet" and wrong.details == ("`answer` is 41; count again.",)
@@ -1757,6 +1775,37 @@ def test_lesson05_exercise2():
     assert_wrong(lesson05, 2, "no entry for 4", **lesson05_width_answer(missing))
 
 
+def test_lesson05_exercises_name_the_placeholder_a_stubbed_run_left_in_the_loop():
+    # The student version's stub binds a run's parts to `...` inside the lesson's loop,
+    # which stores them in the dicts: the check names that placeholder and the stub line.
+    # Untouched, every dict holds only placeholders: not attempted, with the stub's line.
+    stubbed = {"augmented": (..., ..., ...), "plain": (..., ..., ...)}
+    placeholders = {"augmented": ..., "plain": ...}
+    answer = overfit_answer(stubbed, 15, loaders=placeholders, lrs=placeholders)
+    result = run(lesson05, 1, **answer)
+    assert result.status == "not attempted", str(result)
+    assert "`model = start = loader = lr = history = ...`" in result.details[0]
+    # One run written, the other still the placeholder: named by the check.
+    stubbed = {"augmented": tiny_run(losses(1.2, 15)), "plain": (..., ..., ...)}
+    answer = overfit_answer(stubbed, 15, lrs={"augmented": 0.02, "plain": ...})
+    assert_wrong(lesson05, 1, "`overfit_histories['plain']` holds `...`", **answer)
+    assert_wrong(lesson05, 1, "sets `model`, `start`, `loader`, `lr` and `history`", **answer)
+    answer = lesson05_width_answer(width_runs())
+    for name in ("width_histories", "width_models", "width_starts", "width_loaders"):
+        answer[name] = dict.fromkeys(answer[name], ...)
+    answer["width_finals"] = {width: [..., ..., ...] for width in answer["width_finals"]}
+    result = run(lesson05, 2, **answer)
+    assert result.status == "not attempted", str(result)
+    assert (
+        "`run_model = run_start = run_loader = run_history = run_final = ...`"
+        in (result.details[0])
+    )
+    # One seed's final accuracy still the placeholder, in a list the loop filled.
+    answer = lesson05_width_answer(width_runs())
+    answer["width_finals"][8][2] = ...
+    assert_wrong(lesson05, 2, "`width_finals[8]` holds `...`", **answer)
+
+
 def test_lesson05_exercise2_wants_three_seeds_finals_for_each_width_seed_0_first():
     runs = width_runs()
     answer = lesson05_width_answer(runs)
@@ -2188,9 +2237,13 @@ def test_the_not_attempted_report_quotes_the_stub_line_of_the_student_version(sc
     checks = {**module.EXERCISES, **module.QUESTIONS}  # the questions come last in a lesson
     assert len(stubs) == len(checks)
     for (number, exercise), stub in zip(checks.items(), stubs, strict=True):
+        stub = stub.strip()  # a stub in a loop is indented; the report quotes it without
         names = stub.removesuffix(" = ...").split(" = ")
         answers = {
             name: NOT_ATTEMPTED if name in names else object() for name in exercise.answer_names()
         }
+        if exercise.stub:  # a stub in a loop: it binds these names, the loop fills the dicts
+            assert tuple(names) == exercise.stub, (number, stub)
+            answers = {name: {"a run": NOT_ATTEMPTED} for name in exercise.answer_names()}
         result = run(module, number, **answers)
         assert f"in place of the line `{stub}`" in result.details[0], (number, stub)

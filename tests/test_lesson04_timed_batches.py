@@ -68,28 +68,3 @@ def test_a_wait_holds_the_batch_copy_and_not_the_previous_step(timed_batches):
         for _ in batches:
             gpu.queued += STEP  # the training step, queued on the device
     assert batches.waits == pytest.approx([3 * (FETCH + COPY)] * 2)
-
-
-@pytest.fixture
-def against_spread():
-    """Appendix B's one rule for a gap beside the spread of a few epoch times."""
-    return lesson_definitions("04_gpu_training.py", {"against_spread"})["against_spread"]
-
-
-@pytest.mark.parametrize(
-    ("gap", "times", "expected"),
-    [
-        (None, [1.0, 2.0, 3.0], "none"),
-        (0.5, [1.0], "not judged (1 epoch)"),
-        (0.5, [1.0, 2.0], "not judged (2 epochs)"),
-        (0.5, [1.0, 1.001, 1.004], "not judged (a spread of 0.00 s)"),
-        (0.44, [3.98, 4.32, 4.42], "within it"),  # equal as printed: within
-        (0.43, [4.0, 4.2, 4.434], "within it"),  # 0.434 raw, 0.43 as printed: within
-        (-0.5, [1.0, 1.2, 1.4], "beyond it"),  # a gap counts by its size
-        (0.39, [1.0, 1.2, 1.4], "within it"),
-    ],
-)
-def test_a_gap_is_judged_against_the_printed_spread_of_three_or_more_times(
-    against_spread, gap, times, expected
-):
-    assert against_spread(gap, times, "epoch") == expected

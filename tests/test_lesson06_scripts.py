@@ -331,9 +331,10 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
     timed = {}
 
     def median_seconds(works, device):
+        own = {"single": 0.003, "double": 0.005}  # rank 0's B and 2B steps, told apart
         for name, work in works.items():
             work()
-            timed[name] = 0.001
+            timed[name] = own.get(name, 0.001)
         return timed, {name: 0.002 for name in timed}  # its own, then the slowest rank's
 
     @contextlib.contextmanager
@@ -359,16 +360,18 @@ def test_the_timing_script_times_the_one_process_baseline_on_rank_0_alone(monkey
     monkeypatch.setitem(namespace, "rank_print", rank_print)
     monkeypatch.setattr(dist, "all_reduce", lambda *args, **kw: None)
     steps = [(4, False), (4, False), (4, True)]  # alone, DDP's step, DDP's inside no_sync
-    for rank, expected in ((0, [*steps, (8, False)]), (1, steps)):
+    for rank, expected in ((0, [*steps, (4, False), (8, False)]), (1, steps)):
         calls.clear()
         namespace["time_one_size"](4, GroupInfo(rank, 2, rank, "gloo", torch.device("cpu")))
-        # Then (rank 0 only) one process on twice the images; the all-reduce is a no-op here.
+        # Then (rank 0 only) one process on the B images and on twice as many, timed
+        # alike; the all-reduce is a no-op here.
         assert calls == expected
     # The lines the script prints are the ones read_comm_cost, the lesson's reader, reads.
     cost = read_comm_cost("\n".join(printed))
     assert cost.per_rank[4][1]["no_sync"] == pytest.approx(1.0)
     assert cost.together[4]["no_sync"] == pytest.approx(2.0)  # the slowest rank's line
-    assert cost.together[4]["double"] == pytest.approx(1.0)  # rank 0's own, alone
+    assert cost.together[4]["double"] == pytest.approx(5.0)  # rank 0's own, alone, on 2B
+    assert cost.together[4]["alone"] == pytest.approx(3.0)  # the same, on the B images
 
 
 def test_the_timing_script_counts_each_repeat_s_slowest_rank_then_takes_the_median(monkeypatch):

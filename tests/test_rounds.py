@@ -60,3 +60,20 @@ def test_speed_up_in_words_can_leave_out_the_tie_bands_width():
     assert speed_up_in_words(1.3, tie=0.35, width=False) == "a tie"
     assert speed_up_in_words(1.2, width=False) == "faster"
     assert speed_up_in_words(0.8, width=False) == "slower"
+
+
+def test_speed_up_in_words_judges_as_printed_with_digits():
+    # 1 / 1.1 = 0.90909...: printed to 3 decimals it reads 0.909, the band's edge, so a tie
+    assert speed_up_in_words(0.909) == "slower"
+    assert speed_up_in_words(0.909, digits=3) == "a tie (within 10%)"
+    assert speed_up_in_words(1.1004, digits=3) == "a tie (within 10%)"
+    assert speed_up_in_words(1.1006, digits=3) == "faster"
+    assert speed_up_in_words(0.9084, digits=3, width=False) == "slower"
+
+
+def test_verdict_as_renames_the_directions_only():
+    assert count_rounds([0.5, 0.6]).verdict_as("cheaper", "costlier") == "costlier in every round"
+    assert count_rounds([1.5, 1.3]).verdict_as("cheaper", "costlier") == "cheaper in every round"
+    mixed = count_rounds([1.5, 1.0, 0.5]).verdict_as("cheaper per image", "costlier per image")
+    assert mixed == "no clear winner: 1 cheaper per image, 1 tied, 1 costlier per image"
+    assert count_rounds([1.5]).verdict_as("cheaper", "costlier") == "not judged: one round"

@@ -33,7 +33,8 @@ gradients between the steps 0.473 ms
 [rank 0] batch 64 per process: step without communication 0.495 ms, DDP step 1.546 ms, \
 DDP step inside no_sync 0.635 ms, DDP added 1.051 ms (2.12 x the step), all-reduce of 25,450 \
 gradients between the steps 0.483 ms
-batch 64 per process: rank 0 alone (the others waiting at a barrier), step on 128 images 0.619 ms
+batch 64 per process: rank 0 alone (the others waiting at a barrier), step on 64 images 0.462 ms, \
+step on 128 images 0.619 ms
 batch 64 per process, each repeat the slowest rank's time: step without communication 0.541 ms, \
 DDP step 1.602 ms, DDP step inside no_sync 0.652 ms, all-reduce between the steps 0.497 ms
 [rank 1] batch 1024 per process: step without communication 1.752 ms, DDP step 2.715 ms, \
@@ -42,8 +43,8 @@ gradients between the steps 0.464 ms
 [rank 0] batch 1024 per process: step without communication 1.628 ms, DDP step 2.450 ms, \
 DDP step inside no_sync 1.785 ms, DDP added 0.822 ms (0.50 x the step), all-reduce of 25,450 \
 gradients between the steps 0.443 ms
-batch 1024 per process: rank 0 alone (the others waiting at a barrier), step on 2048 images \
-2.907 ms
+batch 1024 per process: rank 0 alone (the others waiting at a barrier), step on 1024 images \
+1.683 ms, step on 2048 images 2.907 ms
 batch 1024 per process, each repeat the slowest rank's time: step without communication \
 1.790 ms, DDP step 2.760 ms, DDP step inside no_sync 1.840 ms, all-reduce between the steps \
 0.470 ms
@@ -84,7 +85,9 @@ def test_the_ranks_together_are_read_from_the_slowest_rank_s_line_not_from_the_r
             "added": 1.602 - 0.541,
             "wrapper": 0.652 - 0.541,
             "reduction": 1.602 - 0.652,
-            "double": 0.619,  # rank 0 alone, the others waiting
+            # rank 0 alone, the others waiting: on its 64 images, then on 128
+            "alone": 0.462,
+            "double": 0.619,
         }
     )
     # DDP's added time, 1.061, is the line's DDP step minus its step: neither rank 0's own
@@ -92,6 +95,20 @@ def test_the_ranks_together_are_read_from_the_slowest_rank_s_line_not_from_the_r
     assert together[64]["added"] == pytest.approx(1.061)
     assert together[1024]["added"] == pytest.approx(2.760 - 1.790)
     assert together[1024]["double"] == 2.907
+
+
+def test_both_steps_of_rank_0_alone_are_read_from_its_one_line_b_first():
+    together = read_comm_cost(COMM_COST_OUTPUT).together
+    # One line gives both, each with its own image count: the B step, then the 2B step.
+    assert (together[64]["alone"], together[64]["double"]) == (0.462, 0.619)
+    assert (together[1024]["alone"], together[1024]["double"]) == (1.683, 2.907)
+    # What halving saves, both steps timed alike (rank 1 waiting): 2.907 - 1.683.
+    assert together[1024]["double"] - together[1024]["alone"] == pytest.approx(1.224)
+    # A line from before the B step was timed alone is refused, not half read.
+    old_line = COMM_COST_OUTPUT.replace("step on 1024 images 1.683 ms, ", "")
+    assert "1.683" not in old_line
+    with pytest.raises(ValueError, match=r"with rank 0 alone: \[64\]"):
+        read_comm_cost(old_line)
 
 
 def test_the_prediction_on_each_rank_divides_the_2b_step_by_that_rank_s_own_ddp_step():
@@ -197,7 +214,9 @@ def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     assert step.split()[-2:] == ["0.541", "1.790"]
     wrapper = next(line for line in lines if "(no_sync - step)" in line)
     assert wrapper.split()[-2:] == ["0.111", "0.050"]
-    # The last row: one process on the 2B images, rank 0's own figure at each size.
+    # The last two rows: one process on the B, then the 2B images, rank 0's own figures.
+    assert lines[-2].startswith("1 process, step on the B images")
+    assert lines[-2].split()[-2:] == ["0.462", "1.683"]
     assert lines[-1].split()[-2:] == ["0.619", "2.907"]
 
 

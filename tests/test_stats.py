@@ -70,17 +70,17 @@ def test_the_t_table_holds_the_two_sided_95_values_and_names_a_df_it_lacks():
 @pytest.mark.parametrize(
     "mean, se, df, word",
     [
-        (4.303, 1.0, 2, "not shown"),  # exactly t standard errors: not more than t
+        (4.303, 1.0, 2, "undecided"),  # exactly t standard errors: not more than t
         (4.304, 1.0, 2, "up"),
         (-4.304, 1.0, 2, "down"),
-        (3.0, 1.0, 2, "not shown"),  # beyond two SE, but three seeds need 4.303
+        (3.0, 1.0, 2, "undecided"),  # beyond two SE, but three seeds need 4.303
         (3.0, 1.0, 10, "up"),  # many runs: t near 2
         # SE 0: the plain inequality, no exception. Any mean but 0 is more than t x 0 ...
         (0.5, 0.0, 2, "up"),
         (-0.5, 0.0, 2, "down"),
         (0.02, 0.0, 2, "up"),  # however small
-        (0.0, 0.0, 2, "not shown"),  # ... and a mean of 0 is never more than t x SE
-        (0.0, 1.0, 2, "not shown"),
+        (0.0, 0.0, 2, "undecided"),  # ... and a mean of 0 is never more than t x SE
+        (0.0, 1.0, 2, "undecided"),
     ],
 )
 def test_a_change_is_shown_only_beyond_t_standard_errors(mean, se, df, word):
@@ -122,7 +122,7 @@ def test_three_equal_changes_are_shown_by_the_plain_rule():
         ((0.0, 0.0, 11), "df must be"),
         # Both bad: the df is looked up first, so its error is the one raised.
         ((1.0, -0.1, 0), r"df must be .* 1 to 10 .*got 0"),
-        # A NaN mean is never more than t x SE, so it would read "not shown": refused.
+        # A NaN mean is never more than t x SE, so it would read "undecided": refused.
         ((math.nan, 1.0, 2), "mean must be a number"),
         ((math.nan, 0.0, 2), "mean must be a number"),
     ],
@@ -153,7 +153,7 @@ def test_paired_changes_rows_by_hand():
     uneven = table["uneven gain"]
     assert uneven["se"] == pytest.approx(2.0 / math.sqrt(3))  # stdev 2
     assert uneven["mean"] / uneven["se"] == pytest.approx(2.598, abs=1e-3)
-    assert uneven["rule_word"] == "not shown"  # beyond two SE, within 4.303
+    assert uneven["rule_word"] == "undecided"  # beyond two SE, within 4.303
     backwards = paired_changes(FINALS, {"loss": ("steady", "base")})["loss"]
     assert backwards["rule_word"] == "down"
 
@@ -167,7 +167,7 @@ def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
         finals[f"noise {row}"] = [0.5 + draw.gauss(0.0, 0.01) for _ in range(3)]
         compared[f"noise {row}"] = ("base", f"noise {row}")
     table = paired_changes(finals, compared)
-    called = sum(row["rule_word"] != "not shown" for row in table.values()) / len(table)
+    called = sum(row["rule_word"] != "undecided" for row in table.values()) / len(table)
     assert called == pytest.approx(0.05, abs=0.01)
 
 

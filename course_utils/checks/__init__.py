@@ -83,6 +83,10 @@ class Exercise:
     test: Callable[..., list[str]]
     # The answers' names, for a ``test`` that takes ``**answers`` (a concept question).
     names: tuple[str, ...] = ()
+    # The names the student version's stub binds where they are not answers: a stub inside
+    # a loop that stores each run in the answers' dicts (lesson 05). Not attempted then
+    # means a dict that holds only ``...``.
+    stub: tuple[str, ...] = ()
 
     def answer_names(self) -> list[str]:
         return list(self.names) or list(inspect.signature(self.test).parameters)
@@ -117,6 +121,22 @@ def _title(number: int | str) -> str:
     return f"exercise {number}"
 
 
+def _not_attempted(answer: Any, stub: tuple[str, ...]) -> bool:
+    """Whether ``answer`` is the stub's ``...``; for an exercise whose stub sits in a loop
+    (``stub`` names its names), also a dict whose every entry, or every item of a list
+    entry, is the ``...`` the loop stored."""
+    if answer is NOT_ATTEMPTED:
+        return True
+    if not stub or not isinstance(answer, dict) or not answer:
+        return False
+    entries = [
+        item
+        for value in answer.values()
+        for item in (value if isinstance(value, list) else [value])
+    ]
+    return all(entry is NOT_ATTEMPTED for entry in entries)
+
+
 def run_check(
     lesson: str, number: int | str, exercise: Exercise, answers: Mapping[str, Any]
 ) -> CheckResult:
@@ -132,8 +152,9 @@ def run_check(
             f"check_exercise({number!r}, ...) takes {wanted}; it was given "
             f"{', '.join(sorted(answers)) or 'nothing'}"
         )
-    missing = [name for name in expected if answers[name] is NOT_ATTEMPTED]
+    missing = [name for name in expected if _not_attempted(answers[name], exercise.stub)]
     if missing:
+        missing = list(exercise.stub) or missing  # the names the learner's stub line binds
         names = ", ".join(f"`{name}`" for name in missing)
         verb = "is" if len(missing) == 1 else "are"
         stub_line = f"{' = '.join(missing)} = ..."

@@ -29,6 +29,7 @@ from ..device import DeviceTensorLoader
 from ..stats import SAME_ACCURACY
 from ..training import _epoch_train_loss, _train_epoch, evaluate
 from . import (
+    NOT_ATTEMPTED,
     Exercise,
     Wrong,
     concept_question,
@@ -85,6 +86,20 @@ REPLAY_SAME_SMALL_CNN_ON_A_GPU = 1e-3
 TRANSFORM_SAMPLE = 8
 # Exercise 2 trains every width from seeds 0, 1 and 2 and keeps each run's final accuracy.
 WIDTH_SEEDS = 3
+
+
+def _written(stored: dict, name: str, parts: str) -> None:
+    """Wrong while a value the lesson's loop stored in ``stored`` (or an entry of a list it
+    stored) is still ``...``, the placeholder of the student version's stub for the run.
+    ``parts`` names what the run binds, for the message."""
+    for key, value in stored.items():
+        entries = value if isinstance(value, list) else [value]
+        require(
+            not any(entry is NOT_ATTEMPTED for entry in entries),
+            f"`{name}[{key!r}]` holds `...`, the placeholder the loop stored: write the run "
+            f"inside the loop, in place of the line that sets {parts} to `...` (delete that "
+            "line), run the cell, then run this check again.",
+        )
 
 
 def _history(history: Any, name: str, num_epochs: int, epochs_name: str) -> None:
@@ -377,6 +392,7 @@ def _exercise_1(
         (overfit_lrs, "overfit_lrs"),
     ):
         require_keys(value, labels, name)
+        _written(value, name, "`model`, `start`, `loader`, `lr` and `history`")
     loader_names = {label: f"overfit_loaders[{label!r}]" for label in labels}
     for label in labels:
         _loader(
@@ -672,6 +688,9 @@ def _exercise_2(
         (width_finals, "width_finals"),
     ):
         require_keys(value, widths, name)
+        _written(
+            value, name, "`run_model`, `run_start`, `run_loader`, `run_history` and `run_final`"
+        )
     loader_names = {width: f"width_loaders[{width}]" for width in widths}
     for width in widths:
         _loader(
@@ -771,14 +790,14 @@ def _exercise_2(
 
 EXERCISES = {
     1: Exercise(
-        hint="for augment and normalise: seed, new SmallCnn, copy its state_dict, "
-        "DeviceTensorLoader, fit",
+        hint="seed 0, a new SmallCnn, a copy of its state_dict, a DeviceTensorLoader, fit",
         test=_exercise_1,
+        stub=("model", "start", "loader", "lr", "history"),
     ),
     2: Exercise(
-        hint="for each seed, then each width: seed, ResNet9(width), copy its state_dict, "
-        "fit_one_cycle",
+        hint="seed, ResNet9(width), copy its state_dict, a loader seeded `seed`, fit_one_cycle",
         test=_exercise_2,
+        stub=("run_model", "run_start", "run_loader", "run_history", "run_final"),
     ),
 }
 

@@ -1,18 +1,19 @@
 """What a data-parallel step spends on communication: time it.
 
-Times, in each process, five things for lesson 03's MLP: a step that computes alone
+Times, in each process, six things for lesson 03's MLP: a step that computes alone
 (forward, backward, optimizer step, no communication), the same step under
 DistributedDataParallel (which all-reduces the gradients in backward), the DDP step inside
 ``no_sync`` (DDP's wrapper around forward, with nothing prepared or sent), a bare all-reduce
 of as many numbers as the model's gradients, timed between the steps, and the step alone
 on twice the images (what one process does to train on the same effective batch; rank 0
 times it while the other processes wait at a barrier, so that nothing competes with it,
-as nothing would with one process). Each is the median of many repeats, timed in turn,
-and each timing starts when all processes are ready. Rank 0 first prints the world size.
-Every process prints its own medians; rank 0 also prints the processes' figures together:
-a step of the group ends when its slowest process ends, so each repeat counts the slowest
-process's time (an all-reduce with MAX, once the clocks have stopped), and the figure is
-the median of those.
+as nothing would with one process), and on the images of one process, timed the same way
+(so that what halving saves compares two steps timed alike). Each is the median of many
+repeats, timed in turn, and each timing starts when all processes are ready. Rank 0 first
+prints the world size. Every process prints its own medians; rank 0 also prints the
+processes' figures together: a step of the group ends when its slowest process ends, so
+each repeat counts the slowest process's time (an all-reduce with MAX, once the clocks have
+stopped), and the figure is the median of those.
 Run: torchrun --standalone --nproc_per_node=2 comm_cost.py
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -70,7 +71,7 @@ def sgd_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
 
 
 def time_one_size(batch_size: int, group) -> None:
-    """Time the five things for ``batch_size`` images per process; print them."""
+    """Time the six things for ``batch_size`` images per process; print them."""
     device = group.device
     images = torch.randn(2 * batch_size, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (2 * batch_size,), device=device)
@@ -89,8 +90,12 @@ def time_one_size(batch_size: int, group) -> None:
         with ddp.no_sync():  # DDP prepares no reduction and sends nothing in backward
             sgd_step(ddp, images, labels)
 
-    def double_on_rank_0() -> None:
+    def single_on_rank_0() -> None:
         if group.rank == 0:  # the others go straight on to the next barrier and wait there
+            sgd_step(alone, images, labels)
+
+    def double_on_rank_0() -> None:
+        if group.rank == 0:
             sgd_step(alone, double_images, double_labels)
 
     medians, together = median_seconds(
@@ -99,6 +104,7 @@ def time_one_size(batch_size: int, group) -> None:
             "ddp": lambda: sgd_step(ddp, images, labels),
             "no_sync": ddp_step_without_exchange,
             "exchange": lambda: dist.all_reduce(gradients),
+            "single": single_on_rank_0,
             "double": double_on_rank_0,
         },
         device,
@@ -115,6 +121,7 @@ def time_one_size(batch_size: int, group) -> None:
     )
     rank_print(
         f"batch {batch_size} per process: rank 0 alone (the others waiting at a barrier), "
+        f"step on {batch_size} images {medians['single'] * 1e3:.3f} ms, "
         f"step on {2 * batch_size} images {medians['double'] * 1e3:.3f} ms"
     )
     ms = {name: seconds * 1e3 for name, seconds in together.items()}
