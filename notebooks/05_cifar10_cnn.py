@@ -29,19 +29,20 @@
 # - load an image-folder dataset, normalise it per channel and keep it on the device;
 # - work out the output shapes of convolutions and pooling by hand;
 # - train a small CNN, compare it with an MLP trained the same way, and test why it wins;
-# - build a ResNet-9 and add its training recipe one ingredient at a time, seed by seed;
+# - build a ResNet-9 and add its training recipe mostly one ingredient at a time, seed by
+#   seed;
 # - train `FastNet` (airbench's recipe) and decide test-time augmentation on validation;
 # - test each final model once, then inspect its mistakes, and save and reload it.
 #
 # **From lesson 04.** `device` is where the work runs (CUDA
 # GPU, Mac GPU or CPU), and `to_device` moves a model or batch there. `DeviceTensorLoader`
-# holds a dataset as one tensor on the device; each batch it serves is `(images, labels)`,
-# already on `device`. `torch.autocast` runs matrix products in a 16-bit type such as
-# bfloat16.
+# serves batches, `(images, labels)`, from tensors already in memory on `device`.
+# `synchronize` waits for queued GPU work before a clock is read. `torch.autocast` runs
+# matrix products in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 321 s with a peak memory of 1261 MB. The course's
+# > 2 threads); the whole lesson ran in 340 s with a peak memory of 1199 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -171,8 +172,7 @@ print(f"the same as float32: {float32_bytes * train_images.numel() / 2**20:.0f} 
 # Each colour channel gets its own mean and standard deviation, measured on the training
 # images. `batch_transform` turns a `uint8` batch into normalised floats, and
 # `DeviceTensorLoader` applies it to every batch. `training_batches(seed)` serves plain
-# normalised batches of 64, shuffled from its seed (0 unless given). The cell checks
-# `normalise` by hand and draws the first batch.
+# normalised batches of 64, shuffled from its seed (0 unless given).
 
 # %%
 channel_mean = tuple(  # one channel at a time, to keep the float32 copy small
@@ -453,7 +453,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 19.2 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18.6 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -534,9 +534,9 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # A convolution, unlike an MLP, reuses its filters at every position and sees
 # neighbouring pixels together; a control below keeps the reuse but scrambles the
 # neighbourhoods. Give lesson 03's `MLP` class the small CNN's optimizer, rate (not tuned
-# for the MLP), epochs and batches (seed 0). A second MLP's epochs are the CNN's training
-# seconds over the first MLP's seconds per epoch, rounded down (at least the CNN's, at
-# most 4 times).
+# for the MLP), epochs and batches (seed 0). A second MLP trains for as many epochs as
+# fit in the CNN's training time at the first MLP's pace (at least the CNN's, at most 4
+# times).
 
 
 # %%
@@ -563,7 +563,8 @@ record_result("MLP training seconds", round(mlp_train_seconds, 1))
 fitting_epochs = int(cnn_train_seconds / (mlp_train_seconds / cnn_epochs))
 matched_epochs = min(max(fitting_epochs, cnn_epochs), 4 * cnn_epochs)
 matched_capped = fitting_epochs > 4 * cnn_epochs  # then it trains for less than the CNN's time
-print(f"second MLP, epochs capped at 4x the CNN's: {'yes' if matched_capped else 'no'}")
+capped_words = "capped at 4 times the CNN's" if matched_capped else "not capped"
+print(f"second MLP's epochs: {capped_words}")
 matched_name = f"MLP, {matched_epochs} epochs"  # the table's name for it
 release_memory()
 seed_everything(0)
@@ -609,9 +610,9 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.93<!-- output: second MLP's training seconds per small CNN's --> times as long as the
-# CNN (epochs capped: **no**<!-- says: second MLP, epochs capped at 4x the CNN's -->);
-# the CNN's lead over it was
+# 0.96<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# CNN; its epochs were **not capped**<!-- says: second MLP's epochs -->. The CNN's lead
+# over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
@@ -687,7 +688,7 @@ print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 # the MLP here needs neighbouring pixels kept together.
 
 # %% [markdown]
-# ## 6. A deeper network: ResNet-9
+# ## 6. ResNet-9: which parts can a short run detect?
 #
 # This section builds ResNet-9 and tests its training recipe. It rests on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -831,8 +832,8 @@ print(f"share of the parameters in the last residual block: {last_block_share:.2
 del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
-# Each "+ max pool" block doubles the channels and halves the image, so each later layer
-# sees a larger patch. The residual blocks keep
+# Each "+ max pool" block doubles the channels and halves the image, so that each later
+# layer can see a larger patch. The residual blocks keep
 # the shape, so they can add their input to their output; the last holds most of the
 # parameters.
 #
@@ -903,8 +904,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 
 # %% [markdown]
-# **Which parts helped?** On every device, short runs ask which parts of the recipe
-# matter, not how good ResNet-9 gets. A width-8 ResNet-9 trains for 2 epochs
+# **Short runs.** On every device, these test the recipe's parts, not how good ResNet-9
+# gets. A width-8 ResNet-9 trains for 2 epochs
 # (`recipe_epochs`) from each of 5 seeds (`recipe_seeds`) on the *sample*, the first
 # 3,000 training images, always with augmentation. Each recipe changes one thing from the
 # one before, except runs 2 and 5:
@@ -1005,9 +1006,8 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 # %% [markdown]
 # Look for accuracies below the small CNN's: these runs take
 # 48<!-- output: steps per recipe run --> steps against its
-# 1,408<!-- output: steps in section 4's small-CNN run -->, on 3,000 images, with another
-# network and optimiser. Below: each recipe's final
-# accuracy by seed, mean and *seed SD*.
+# 1,408<!-- output: steps in section 4's small-CNN run -->, with another network and
+# optimiser. Below: final accuracies by seed, mean and *seed SD*.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -1035,10 +1035,10 @@ no_norm_name = "the recipe, without batch norm"
 # %%
 from course_utils.stats import T_95, paired_changes
 
-full_row = f"full recipe vs constant {peak_rate / 2}"  # the last comparison
-removal_row = "removing batch norm, adding conv biases"  # run 5 against run 4
+full_row = f"full recipe vs constant {peak_rate / 2} (5 changes)"  # the last comparison
+removal_row = "removing batch norm (+ conv biases)"  # run 5 vs run 4
 steps_compared = {  # what changed: (the recipe before, the recipe after)
-    "one-cycle (shape, beta1, fit_one_cycle)": (constant_name, "one-cycle"),
+    "one-cycle (3 changes)": (constant_name, "one-cycle"),
     "weight decay": ("one-cycle", "one-cycle, weight decay"),
     "clipping": ("one-cycle, weight decay", full_name),
     removal_row: (full_name, no_norm_name),
@@ -1054,44 +1054,56 @@ print(f"t for {recipe_df} degrees of freedom: {T_95[recipe_df]:.2f}")
 
 # %%
 # The whole table: each row's changes seed by seed, their mean, SE, t x SE and the word.
-print(f"{'':40}{'accuracy change (points), seed':>{8 * len(recipe_seeds)}}")
+label_width = max(len(what) for what in step_changes) + 2
+print(f"{'':{label_width}}{'accuracy change (points), seed':>{8 * len(recipe_seeds)}}")
 seed_columns = "".join(f"{seed:>8}" for seed in recipe_seeds)
-print(f"{'what changed':40}{seed_columns}{'mean':>8}{'SE':>7}{'t x SE':>8}  the rule")
+print(f"{'what changed':{label_width}}{seed_columns}{'mean':>8}{'SE':>7}{'t x SE':>8}  the rule")
 for what, row in step_changes.items():
     changes = "".join(f"{c:+8.2f}" for c in row["changes"])
     numbers = f"{row['mean']:+8.2f}{row['se']:7.2f}{row['needed']:8.2f}"
-    print(f"{what:40}{changes}{numbers}  {row['rule_word']}")
+    print(f"{what:{label_width}}{changes}{numbers}  {row['rule_word']}")
 shown = [
-    f"{what} ({row['rule_word']})"
+    f"{what}, accuracy {row['rule_word']}"
     for what, row in step_changes.items()
     if row["rule_word"] != "undecided"
 ]
-print(f"rows the rule shows: {', '.join(shown) or 'none'}")
+print(f"rows the rule shows: {'; '.join(shown) or 'none'}")
 print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_row]['rule_word']}")
 full_needed = step_changes[full_row]["needed"]  # t x SE: these runs' threshold for that row
-print(f"{full_row}, its threshold t x SE in these runs (points): {full_needed:.2f}")
+full_short = full_row.split(" (")[0]  # the row's name without its count of changes
+print(f"{full_short}, its threshold t x SE in these runs (points): {full_needed:.2f}")
+
+# %%
+# Each undecided row: how many of its seeds moved down (below 0)?
+one_way = []  # undecided rows whose seeds all moved the same way
+for what, row in step_changes.items():
+    if row["rule_word"] == "undecided":
+        short_name, seeds_down = what.split(" (")[0], sum(c < 0 for c in row["changes"])
+        print(f"{short_name}, seeds that moved down: {seeds_down} of {len(row['changes'])}")
+        if seeds_down in (0, len(row["changes"])):
+            one_way.append(short_name)
+print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'none'}")
 
 # %% [markdown]
-# Look for the weight-decay row's changes. Decay's term was only
-# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient (Appendix D), so changes of a point or so there would mostly be two runs from
-# one seed drifting apart on their own. (Appendix D: one row by hand, and the row nearest
-# its bar.)
+# Undecided is not "no effect": a row can miss its bar even when all its seeds moved one
+# way. Such rows here: **weight decay**<!-- says: undecided rows whose seeds all moved one way -->.
 #
 # **Take-away.** The rule showed
-# **removing batch norm, adding conv biases (down)**<!-- says: rows the rule shows -->.
-# Every other row is undecided: 5 seeds of 48<!-- output: steps per recipe run --> steps
-# could not tell its change from noise.
-#
-# On a CPU a full-width ResNet-9 is estimated too slow for this lesson (Appendix E), so
-# section 7 trains a faster network there.
+# **removing batch norm (+ conv biases), accuracy
+# down**<!-- says: rows the rule shows -->.
+# Other rows are undecided: 5 seeds of 48<!-- output: steps per recipe run --> steps could
+# not tell their changes from noise. So section 7's GPU branch and exercise 2 keep the
+# full recipe, whatever its row read
+# (**undecided**<!-- says: the full recipe against a constant 0.005 -->, against a bar of
+# 5.36<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
+# points).
 
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
 # Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
-# (arXiv 2404.00498); with one, ResNet-9 at full width. `FastNet`'s peak learning rate,
-# 2.0, is far above the small CNN's 0.02 (why: Appendix A).
+# (arXiv 2404.00498); with one, ResNet-9 at full width (too slow on a CPU: Appendix E).
+# `FastNet`'s peak learning rate, 2.0, is far above the small CNN's 0.02 (why: Appendix A).
 
 
 # %%
@@ -1125,12 +1137,41 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# New in `FastNet`: fixed whitening filters, GELU, label smoothing, Nesterov momentum, a
-# triangular learning rate. *Label smoothing*: targets put most weight on the right class
-# and spread a little over the others. Appendix A opens each. Batches hold 256 images,
-# half the benchmark's 512: a training step keeps the layers' outputs for the backward
-# pass, so its memory grows with the batch; at 512 this lesson went past its memory
-# budget (README.md) on a CPU.
+# Parts you know: 3x3 convolutions, batch norm, max pooling, SGD with momentum, crops and
+# flips. New in `FastNet`: fixed whitening filters, GELU, label smoothing, Nesterov
+# momentum, a triangular learning rate. *Label smoothing*: targets put most weight on the
+# right class and spread a little over the others. Appendix A opens each.
+#
+# A training step keeps layers' outputs for the backward pass. Count them for a fresh
+# `FastNet` on 8 images:
+
+# %%
+probe = to_device(FastNet(label_smoothing=fast_smoothing), device).train()
+weight_pointers = {weight.data_ptr() for weight in probe.parameters()}
+saved_bytes = []  # one entry per tensor the forward pass saves for backward
+
+
+def count_saved(tensor: torch.Tensor) -> torch.Tensor:
+    """Note a tensor's size as autograd saves it (weights aside), and keep it as it is."""
+    if tensor.data_ptr() not in weight_pointers:  # the weights do not grow with the batch
+        saved_bytes.append(tensor.numel() * tensor.element_size())
+    return tensor
+
+
+probe_images = normalise(train_images[:8].to(device))
+with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda tensor: tensor):
+    probe(probe_images)  # gradients on: the weights require them
+per_image_mb = sum(saved_bytes) / len(probe_images) / 2**20
+print(f"saved for backward, MB per image: {per_image_mb:.2f}")
+print(f"saved for backward, MB per batch of 256: {256 * per_image_mb:.0f}")
+print(f"saved for backward, MB per batch of 512: {512 * per_image_mb:.0f}")
+del probe, probe_images  # not needed again
+
+# %% [markdown]
+# A batch of 256 keeps
+# 188 MB<!-- output: saved for backward, MB per batch of 256 -->; a batch of 512,
+# 377 MB<!-- output: saved for backward, MB per batch of 512 -->. Batches of 256, half the
+# benchmark's 512, keep the lesson within its memory budget (README.md).
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1273,14 +1314,14 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
 # rule chose to **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 #
-# *On a CUDA GPU, sections 7-8 show ResNet-9 (width 64, one-cycle, plain labels), aimed at
-# the course's 90%<!-- source: course outline, lesson 05 --> target; the prose numbers
-# are the CPU run's (Appendix E).*
+# *On a CUDA GPU, sections 7-8 show ResNet-9 at full width, aimed at the course's
+# 90%<!-- source: course outline, lesson 05 --> target; the prose quotes the CPU run
+# (Appendix E).*
 
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice among trained runs in this lesson used validation scores. Each final model
+# Every choice between runs here used validation scores. Each final model
 # now meets the test set once: choosing by test accuracy would make it a second,
 # flattering validation set.
 
@@ -1322,8 +1363,9 @@ print(f"test against validation: {verdict}")
 # **79.8%**<!-- output: FastNet test accuracy -->. The last
 # column gives each difference in standard errors (SE, lesson 03); chance alone seldom
 # gives more than two. Here:
-# **every difference within two SE**<!-- says: test against validation -->. Section 7's
-# validation figure may be slightly optimistic (it decided on the views). Even the test
+# **every difference within two SE**<!-- says: test against validation -->. A validation
+# figure that chose the views may be slightly optimistic; the rule chose to
+# **predict without it**<!-- says: test-time augmentation, the rule's choice -->. Even the test
 # score is not perfectly fresh: the benchmark and airbench's authors looked at CIFAR-10
 # test scores.
 #
@@ -1455,7 +1497,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.93<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.96<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1464,7 +1506,8 @@ print(
 # - Judge a change within each seed: shown when its mean is more than t SE from 0
 #   (2.78<!-- output: t for 4 degrees of freedom --> for five seeds). On a width-8 ResNet-9
 #   (rate set for batch norm) the rule showed
-#   **removing batch norm, adding conv biases (down)**<!-- says: rows the rule shows -->;
+#   **removing batch norm (+ conv biases), accuracy
+#   down**<!-- says: rows the rule shows -->;
 #   "undecided" means the seeds could not tell.
 # - On this CPU `FastNet` reached
 #   80.0%<!-- output: strongest network validation accuracy --> validation accuracy without
@@ -1480,8 +1523,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 60 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 19.2 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 64 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 18.6 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1509,11 +1552,8 @@ print(
 # and the loop that fills them, one run per transform. Write one run inside the loop,
 # naming its parts as the lines after it expect: `model`, `start` (a copy of its weights
 # before training, `copy.deepcopy(model.state_dict())`), `loader`, `lr` (its learning
-# rate) and `history` (what `fit` returns).
-#
-# The check compares the runs' set-ups, then retrains each from its saved start on its
-# loader to check your run: that is why it needs the starts and loaders. The next cells
-# plot the losses, print each run's figures and score both models on equal terms.
+# rate) and `history` (what `fit` returns). The next cells plot the losses, print each
+# run's figures and score both models on equal terms.
 
 # %%
 overfit_size = full_or_smoke(full=1_250, smoke=500)  # exercise 1's images
@@ -1705,9 +1745,7 @@ if exercise_1_passed:
 # expect: `run_model`, `run_start` (a copy of its weights before training), `run_loader`,
 # `run_history` and `run_final` (its final validation accuracy).
 #
-# The check reads each seed-0 run's schedule from its history; on a CPU it also retrains
-# the narrowest width's first epoch, so a different optimizer, weight decay or clipping
-# shows. The next cell prints each width's parameters, final validation accuracies and
+# The next cell prints each width's parameters, final validation accuracies and
 # training seconds in the second epoch (seed 0's run; the epoch lines' seconds also
 # include validation), then reads each change between widths with section 6's rule,
 # within each seed. How do the widths' figures change with the width?
@@ -1820,8 +1858,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.59 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.43 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.65 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.45 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs (compare the epoch lines). Look for the seconds to grow far less than the parameters: a
 # guess, not
@@ -2752,26 +2790,26 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 57.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.8 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 32.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 60.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
 # 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.0<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
+# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
 # agree within 2x, the median ratio above is a fair reading. When they do not, something
 # slowed some passes: read it beside the ratio of the fastest passes,
-# 30.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 32.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.1<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 21.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 3.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.18<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 6.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.29<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -2816,9 +2854,10 @@ print(f"the animals' mean, against the vehicles': {animal_words}")
 # 3<!-- output: animals among the 5 hardest classes --> are animals, but with 6 animals
 # among 10 classes a ranking blind to classes would average 3, and give at least 3 in
 # 186<!-- output: ways to pick 5 of the 10 classes with at least 3 animals --> of the
-# 252 ways to pick 5: the count alone cannot tell. (Classes left out that tie with the
-# fifth at section 4's whole percents, and could as well be fifth:
-# **bird**<!-- says: left out, tied with the fifth at whole percents -->.) The means per
+# 252 ways to pick 5: the count alone cannot tell. Section 4 printed whole percents, so a
+# class just outside the five can print the same as the fifth and could as well be fifth.
+# Such classes here: **bird**<!-- says: left out, tied with the fifth at whole percents -->.
+# The means per
 # class are finer: the animals averaged
 # 55.5%<!-- output: mean per-class accuracy, the 6 animals (%) --> and the vehicles
 # 63.6%<!-- output: mean per-class accuracy, the 4 vehicles (%) -->, so the animals' mean
@@ -3204,12 +3243,7 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # path, weight decay and clipping at once. And the rows follow section 6's order, each on
 # top of the run before; other orders were not tested.
 #
-# **Why the full recipe stays.** Section 7's GPU branch and exercise 2 keep the full
-# recipe, whatever its row read in section 6
-# (**undecided**<!-- says: the full recipe against a constant 0.005 -->, against a bar of
-# 5.36<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
-# points). The GPU run keeps the recipe it was built with, whatever these
-# 48<!-- output: steps per recipe run -->-step runs read.
+# Why section 7 and exercise 2 keep the full recipe all the same: section 6's take-away.
 #
 # **The runs, epoch by epoch.** The two schedules' learning rates (left), and each
 # recipe's validation accuracy after each epoch from seed 0 (right). The dashed line is
@@ -3349,8 +3383,8 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 
 # %% [markdown]
 # Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
-# `clip_grad_value_` caps each gradient value at `grad_clip` (section 6 checks both by
-# hand).
+# `clip_grad_value_` caps each gradient value at `grad_clip` (section 6 checks weight
+# decay and clipping by hand; one-cycle's rates by hand are above).
 #
 # **How much each does.** Are decay and clipping large next to the gradient? On a fresh
 # width-8 ResNet-9's first augmented batch from the sample, built as section 6's runs are:

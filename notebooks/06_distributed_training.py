@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1431 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1383 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -252,9 +252,9 @@ del train_images, train_labels, val_images, val_labels
 # `average_gradients(model)`, which after `backward` replaces every parameter's `.grad`
 # with its mean over all the processes, using `dist.all_reduce` and
 # `dist.get_world_size()`. The check runs it in a pretend group of 3 threads, each
-# holding the gradient of its own third of a batch, then of 4.
-# `simulate_group` stands in for `init_process_group`: inside it, the `dist` calls reach
-# the other threads, so the same function runs unchanged in real processes (section 5).
+# holding the gradient of its own third of a batch, then of 4: `simulate_group` stands in
+# for `init_process_group`, and the `dist` calls reach the other threads. Threads share
+# one Python, so the check runs in the notebook; section 5 runs it in processes.
 
 
 # %%
@@ -271,8 +271,14 @@ def average_gradients(model: nn.Module) -> None:
 ### END SOLUTION
 
 # %%
-# The shards for the comparison after the check: 3 copies of a model, each with the
-# gradient of its third of a batch of 24 images.
+from course_utils.checks.lesson06 import check_exercise
+from course_utils.distributed import simulate_group
+
+exercise_1_passed = check_exercise(1, average_gradients=average_gradients)
+
+# %%
+# Now compare with one process on the whole batch: first the shards, 3 copies of a model,
+# each with the gradient of its third of a batch of 24 images.
 images, labels = batch_images[:24], batch_labels[:24]
 with torch.random.fork_rng():  # these draws leave the lesson's later random numbers unchanged
     torch.manual_seed(0)
@@ -287,12 +293,6 @@ for rank, copy in enumerate(copies):
 shard_gradients = [[p.grad.clone() for p in copy.parameters()] for copy in copies]
 # Each parameter's 3 shard gradients added (not divided by 3), all in one flat vector.
 summed = torch.cat([sum(grads).flatten() for grads in zip(*shard_gradients, strict=True)])
-
-# %%
-from course_utils.checks.lesson06 import check_exercise
-from course_utils.distributed import simulate_group
-
-exercise_1_passed = check_exercise(1, average_gradients=average_gradients)
 
 # %%
 if exercise_1_passed:  # average in a pretend group of 3, then compare with the whole batch
@@ -518,8 +518,9 @@ for label, part in rows.items():
 
 # %% [markdown]
 # Each row but the last two times each repeat's slower process (a step ends when both
-# have). The last two are rank 0's own, rank 1 idle, as one process would run (Appendix
-# C); what halving saves is their difference. On the steps alone:
+# have): the DDP step is timed with both ranks busy. The last two are rank 0's own, rank 1
+# idle, as one process would run (Appendix C); what halving saves is their difference. On
+# the steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
 # processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
@@ -540,25 +541,30 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 1.031 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step, the
-# all-reduce alone (`all-reduce between the steps`)
-# 0.431 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving the
+# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step -->, the bare
+# all-reduce
+# 0.477 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving the
 # images saved
-# 0.034 ms<!-- output: 64 images per process, ms a step saves on half the images -->. The
+# 0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. The
 # prediction: **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.337<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
+# (0.365<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; one process's 2B step,
 # its B step plus what halving saves. Where the table's two B steps (rows 1 and 5) are
 # close, two processes win on the steps only when halving saves more than DDP adds.
 #
 # At 1,024 DDP added
-# 1.844 ms<!-- output: 1024 images per process, ms DDP adds to a step --> and halving saved
-# 1.464 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The prediction: **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.830<!-- output: 1024 images per process, predicted speed-up of 2 processes -->). When
-# halving saves more than DDP adds yet the prediction is a tie, the gain is inside the tie
-# band: too small to call from one launch. Appendix C: each rank's own prediction.
+# 1.040 ms<!-- output: 1024 images per process, ms DDP adds to a step -->, the bare
+# all-reduce
+# 0.494 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->, and halving
+# saved
+# 1.475 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# The prediction: **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->), the
+# pair's, from one launch; each rank's own figure (Appendix C) can read differently.
+#
+# Look for DDP's added time growing with B while the bare all-reduce (the same gradients
+# at both sizes) does not: then part of that time is waiting for the slower rank.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -573,12 +579,12 @@ for size in (64, 1024):
 # - **speed-up**: the 1-process epoch over the 2-process epoch; above 1, two processes win.
 #
 # The **DataLoader pair** sets `DDP, 2 processes` against `plain loop, 1 thread`: each of
-# 2 processes loads half of each batch. Does a second CPU pay off? Both run section 7's
-# loop, a `DataLoader` fetching images one by one. The **lean pair** instead indexes each
-# batch out of one tensor (Appendix A).
+# 2 processes loads half of each batch. Both run section 7's loop, a `DataLoader`
+# fetching images one by one. The **lean pair** indexes each batch out of one tensor
+# instead (Appendix A): loading without a DataLoader in both arms, it is the fair test.
 
 # %%
-from course_utils.scaling import read_arms
+from course_utils.scaling import compare_launches, comparison_names, read_arms
 
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
@@ -597,58 +603,61 @@ def launch_arms(name: str, per_process: int):
 
 
 arms_128, arms_big = launch_arms("arms_128", 64), launch_arms("arms_big", big_batch)
+small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mode)
 arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
-
-# %%
-# The two pairs' arms, and each comparison's figures from both launches.
-from course_utils.scaling import arms_table, compare_launches, comparison_names
-
+launches = {small: arms_figures, large: big_figures}  # effective batch -> figures
+# The two pairs (arm, baseline), named as their tables and take-away lines print them.
 PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
 SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
-# Each comparison's name in the tables, and its question in the take-away lines.
 names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
 DATALOADER, LEAN = names["dataloader"].name, names["lean"].name
-# arm, baseline (Appendix A adds the same-CPU test)
 COMPARISONS = {DATALOADER: (TWO_ARM, PLAIN_ARM), LEAN: (TWO_SLICED, SLICED_ARM)}
-small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mode)
-launches = {small: arms_figures, large: big_figures}  # effective batch -> figures
 results = compare_launches(launches, COMPARISONS)  # name -> batch -> rounds, parts, words
 
 # %%
-# Each arm's medians over the counted rounds, at each effective batch.
+# Each arm's medians over the counted rounds, at each effective batch: both pairs.
+from course_utils.scaling import arms_table
+
 arms_where = f"{machine}, 1 thread a process unless named"
-section_9_arms = [PLAIN_ARM, TWO_ARM]  # the DataLoader pair
+section_9_arms = [PLAIN_ARM, TWO_ARM, SLICED_ARM, TWO_SLICED]  # DataLoader pair, lean pair
 for batch, figures in launches.items():
     title = f"effective batch {batch}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
 
 # %%
-# The two pairs' speed-ups and take-aways (the same-CPU test's: Appendix A), the
-# DataLoader pair's loader at 2,048 (its parts: Appendix A), then DDP against one lean
-# process.
-from course_utils.scaling import arm_speed_ups, speed_up_table, take_away_lines
+# The two pairs' speed-ups and take-aways (the same-CPU test's: Appendix A), then each
+# pair at the larger batch by part: its loader's and its rest's speed-ups, in words.
+from course_utils.scaling import speed_up_table, take_away_lines
+
+
+def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
+    """Print an arm's speed-up over its baseline in each part of the epoch (`parts`, from
+    part_speed_ups), then both in words (`words`, from part_words; `who`: the arm's
+    processes, `over`: the baseline's)."""
+    print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
+    print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
+    loading, rest = words["loader"], words["rest"]
+    print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
+
 
 print(f"rounds counted: {len(arms_figures[PLAIN_ARM]['epochs'])}")
 title = "2 processes' epoch speed-up, median (rounds faster/tied/slower)"
 print(speed_up_table(results, title))
 print("\n".join(take_away_lines(results, [names["dataloader"], names["lean"]])))
-loader_at_large = results[DATALOADER][large].parts["loader"]
-print(f"DataLoader pair at {large}, the loader's speed-up: {loader_at_large:.2f}")
-# DDP with its DataLoader against one lean process, round by round, and their medians.
-against_lean = arm_speed_ups(big_figures, TWO_ARM, SLICED_ARM)
-two_seconds, lean_seconds = big_figures[TWO_ARM]["epoch"], big_figures[SLICED_ARM]["epoch"]
-label = f"at {large}, DDP with a DataLoader against one lean process"
-per_epoch = f"seconds per epoch, medians: {two_seconds:.2f} against {lean_seconds:.2f}"
-print(f"{label}: {against_lean.verdict} ({per_epoch})")
+for pair, who, over in (
+    (DATALOADER, "2 processes", "the baseline"),
+    (LEAN, "2 lean processes", "1 lean process"),
+):
+    _, parts, words = results[pair][large]
+    by_part(f"effective batch {large}", parts, words, who, over)
 
 # %% [markdown]
-# Section 7's epochs ran with memory sampled: their seconds do not compare with these.
-# The 2,048 launch keeps learning rate 0.2, untuned: its validation accuracy is not a
-# finding.
+# Section 7's epochs (memory sampled) are not comparable. At 2,048 the learning rate
+# stays 0.2, untuned: its accuracy is not a finding.
 #
-# Drawn: bars are the arms' median epochs, dots each round's. Orange: the median loader;
-# blue: the bar's rest, which can differ slightly from the table's `the rest`.
+# Drawn: bars are median epochs, dots each round's; orange, the median loader; blue, the
+# bar's rest (it can differ slightly from the table's `the rest`).
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -668,18 +677,18 @@ plot_epoch_parts(
 # 5<!-- output: rounds counted --> counted rounds each). At 128, two processes against one:
 # **slower in every round (median
 # 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> with the DataLoader,
-# **slower in every round (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 --> with
-# lean loading. At 2,048
-# the DataLoader pair went **faster in every round (median
-# 1.97)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its loader
-# 3.02<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. Above
-# 2, a loader gained more than a second CPU gives: one process paid more per image for
-# 2,048 images a batch than each of two for 1,024 (Appendix A). The lean pair, loading
-# cheaply in both arms, is the fair test: **faster in every round (median
-# 1.41)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. DDP with its DataLoader
-# against one lean process: **no clear winner: 1 faster, 3 tied, 1 slower (seconds per epoch,
-# medians: 0.25 against
-# 0.26)**<!-- says: at 2048, DDP with a DataLoader against one lean process -->.
+# **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->
+# in the lean pair. At 2,048, same order: **faster in every round (median
+# 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 --> and
+# **no clear winner: 2 faster, 2 tied, 1 slower (median
+# 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+#
+# By part at 2,048 (lines above the figure): the DataLoader pair
+# read **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, the lean
+# pair **the loading within the rounds' spread, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. Where
+# the loading reads faster and the rest does not, the gain came from splitting the loading.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -805,30 +814,31 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script. Rank 0
 #   alone saves `model.module`; lines that every rank prints start `[rank N]`.
 # - Section 8: in CPU figures from one launch, DDP added
-#   1.031 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   1.109 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process, and halving the images saved
-#   0.034 ms<!-- output: 64 images per process, ms a step saves on half the images -->. As
+#   0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. As
 #   a rule of thumb, two processes win on the steps only when halving saves more than DDP
 #   adds.
 # - Section 8: at 1,024 images per process the prediction was
-#   **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-#   (0.830<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
-#   tie band runs from 1 / 1.1 to 1.1), from one launch.
+#   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+#   (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
+#   tie band runs from 1 / 1.1 to 1.1): the pair's, from one launch. Each rank's own
+#   figure (Appendix C) can read differently.
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 at 128 went
 #   **slower in every round (median
 # 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> with the
 #   DataLoader.
 # - Section 9: at 2,048 the DataLoader pair went **faster in every round (median
-# 1.97)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, its loader
-#   3.02<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. A
-#   loader above 2 gains more than a second CPU gives at the same cost per image.
-# - Section 9: the lean pair, cheap to load in both arms, is the fair test. At 2,048 it
-#   went **faster in every round (median
-# 1.41)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. DDP with its
-#   DataLoader against one lean process: **no clear winner: 1 faster, 3 tied, 1 slower (seconds per
-# epoch, medians: 0.25 against
-# 0.26)**<!-- says: at 2048, DDP with a DataLoader against one lean process -->.
+# 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part,
+#   **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Where only
+#   the loading reads faster, the gain came from splitting the loading.
+# - Section 9: the lean pair, loading without a DataLoader in both arms, is the fair test.
+#   At 2,048 it went **no clear winner: 2 faster, 2 tied, 1 slower (median
+# 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->; by part, **the loading within the
+# rounds' spread, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1042,12 +1052,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.031 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.034 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.337<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.365<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
 # 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
@@ -1183,8 +1193,8 @@ for part, each_round, row in (("loader", "loads", "loader"), ("rest", "rests", "
 # **The lean pair**: `DDP, 2 processes, slices` against `batch slices, 1 thread`, like
 # the DataLoader pair's arms but with each batch indexed out of one tensor of all the
 # images in one go, instead of a `DataLoader` fetching the images one by one and stacking
-# them (its speed-ups and take-aways: section 9). Below, at each batch, the lean pair's
-# arms and `plain loop, 2 threads`; the same-CPU test's speed-ups and take-aways; all
+# them (its arms, speed-ups and take-aways: section 9). Below, at each batch,
+# `plain loop, 2 threads`; the same-CPU test's speed-ups and take-aways; all
 # three comparisons round by round; and the rounds and loaders of the two pairs of 1 CPU
 # against 2 that went above 2 beyond the tie band:
 
@@ -1195,7 +1205,7 @@ PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
 SAME = names["same"].name  # section 9's comparison_names
 more = {SAME: (TWO_ARM, PLAIN_2)}  # arm, baseline
 results |= compare_launches(launches, more)  # beside section 9's two pairs
-appendix_arms = [SLICED_ARM, TWO_SLICED, PLAIN_2]  # the lean pair, then the same-CPU baseline
+appendix_arms = [PLAIN_2]  # the same-CPU baseline (the lean pair's arms: section 9)
 for batch, figures in launches.items():
     title = f"effective batch {batch}, Appendix A's arms, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in appendix_arms}, title))
@@ -1213,20 +1223,22 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.59)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.71)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.50)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **faster in every round (median 1.41)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **no clear winner: 2 faster, 2 tied, 1 slower (median
+# 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 3.02<!-- output: DataLoader pair at 2048, the loader's speed-up --> times as fast. The
-# loaders named here ran more than 2.2 times as fast (2 times 1.1, the tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# 2.77<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
+# tie band's edge):
+# **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer).
@@ -1263,10 +1275,11 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # faster, tied or slower; `part_speed_ups` divides the baseline's median seconds in each
 # part by the arm's. Each median is taken on its own, so the two parts need not add up to
 # the `epoch` column; section 9's blue bars are likewise the median epoch minus the median
-# loader, not the table's `the rest`. The next cell defines this appendix's helpers, then
-# prints, for each batch, the lines behind section 9's DataLoader pair: its median
-# speed-up with the rounds faster, tied and slower, each part's speed-up, and both parts
-# in words (the `by part` line, from `part_words`). The rule, for each part on its own:
+# loader, not the table's `the rest`. The next cell defines `compare`, then prints, for
+# each batch, the lines behind section 9's DataLoader pair: its median speed-up with the
+# rounds faster, tied and slower, then section 9's `by_part` lines: each part's speed-up,
+# and both parts in words (the `by part` line, from `part_words`). The rule, for each
+# part on its own:
 # "within the rounds' spread" when the two arms' medians of that part differ by less than
 # the larger of the two arms' ranges of that part over the counted rounds (an arm's
 # slowest round minus its fastest, in that part alone: not the epoch's `range of rounds`
@@ -1293,16 +1306,6 @@ def compare(
     return rounds
 
 
-def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
-    """Print an arm's speed-up over its baseline in each part of the epoch (`parts`, from
-    part_speed_ups), then both in words (`words`, from part_words; `who`: the arm's
-    processes, `over`: the baseline's)."""
-    print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
-    print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
-    loading, rest = words["loader"], words["rest"]
-    print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
-
-
 # Section 9's DataLoader pair at each batch, line by line (from section 9's results).
 for batch, figures in launches.items():
     name = f"effective batch {batch}"
@@ -1313,15 +1316,20 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.44<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.48<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.67<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->.
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
+# lean pair at 2,048 read **the loading within the rounds' spread, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. A rest
+# "within the rounds' spread" and one "slower" come from different rules, each from one
+# launch: the first failed the spread test (the spread is wide when one round is slow),
+# the second passed it and the tie band judged it.
 #
 # **Both pairs side by side**, from section 9's `results`. In each row, 2 processes'
 # median speed-up over 1 process over whole epochs, its rounds, then each part's.
@@ -1419,25 +1427,25 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # So the loading's cost per image changed with the number of processes and with the
 # batch, in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.5<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 3.7<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and
 # 5.8<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048; each of 2 processes fetched one in
-# 4.7<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 4.8<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
 # at 128 (64 images each) and
-# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 3.7<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted slower, the rest measured within the rounds'
+# **predicted a tie, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1452,11 +1460,6 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # tables) a test of the linear scaling rule (Appendix E): the 2,048 launch differs in the
 # batch (16 times larger), with the learning rate
 # not raised as the rule would raise it; and each launch ran once.
-#
-# **On GPUs** (expected to do far more arithmetic per second than a CPU, which this lesson
-# does not measure), with a GPU per process and NCCL, the same launches would measure what
-# scaling out buys there; this lesson did not run them.
-
 
 # %% [markdown]
 # **All five arms.** The first two lines give, per launch, how long rank 1 waited
@@ -1506,41 +1509,41 @@ record_result("2 processes over 1 process, both loading lean, batch 128", round(
 print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 
 # %% [markdown]
-# **Loading lean** (compare the `loader` column of this appendix's first tables with
-# section 9's). At 128, one lean process ran at
-# 1.30<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
+# against the DataLoader's). At 128, one lean process ran at
+# 1.26<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.43<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1), its rest at
-# 0.30<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.93<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.36<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.41<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.01<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (verdict: **no clear winner: 2 faster, 2 tied, 1
+# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 2.66<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.73
+# 1.39<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.63
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process; by part, **the loading faster, the rest
+# times the speed of one lean process; by part, **the loading within the rounds' spread, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 0.96<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.04<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1548,9 +1551,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.59<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.71<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1679,40 +1682,41 @@ for size in (64, 1024):
 # %% [markdown]
 # **The full table.** Each timed row is the median over the repeats of the slower rank's
 # time (the line `each repeat the slowest rank's time` below it; the last two rows:
-# rank 0 alone). `DDP's added time` and its two indented parts are differences of those rows, so
-# they subtract exactly. The two parts split `DDP's added time` with the `no_sync` step:
-# DDP's wrapper
+# rank 0 alone). `DDP's added time` and its two indented parts are differences of those
+# rows, so they subtract exactly. A negative difference (as `wrapper only (no_sync - step)`
+# can be) means the two rows differ by less than their noise: no part takes negative
+# time. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.431 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.440 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.477 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.494 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.031 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.087 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.112 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.944 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.997 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.431 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.477 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
 # 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 50%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.63<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.79<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.54<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 0.94<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.07<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.09<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.93<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.87<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1736,14 +1740,14 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.830<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.287<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.266<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (0.830<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (1.124<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction across the tie band's
 # edge.
@@ -1827,7 +1831,9 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 #
 # Two commands follow: the one `run_torchrun` ran for section 7, then the same launch for
 # a terminal in `notebooks/`. There, first run
-# `export LESSON06=<the folder that print(work_folder) shows in a new cell here>`.
+# `export LESSON06=<the folder that print(work_folder) shows in a new cell here>`. Colab's
+# free tier has no terminal: on Colab, set the folder with `%env LESSON06=...` instead,
+# and prefix the command with `!` in a cell (not run here).
 
 # %%
 # The command it ran, machine paths shortened: this Python as python, this run's
@@ -1861,12 +1867,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 917 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 832 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 619 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1734 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

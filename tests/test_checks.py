@@ -114,6 +114,17 @@ def test_a_loop_stub_reports_not_attempted_while_its_dicts_hold_only_the_placeho
     # One entry written: attempted, so the exercise's own check reads it.
     for stored in ({"a": 1, "b": ...}, {"a": [..., 0.5]}, {}):
         assert run_check("00", 1, exercise, {"runs": stored}).status == "passed", stored
+
+    # Two dicts, one written in full and one still placeholders (say, `lr = ...` left in):
+    # attempted, so the check can name the dict that is left.
+    def two(runs, rates):
+        return ["`runs` and `rates` were read"]
+
+    pair = Exercise(hint="train each run", test=two, stub=("model", "lr"))
+    answers = {"runs": {"a": 1}, "rates": {"a": ...}}
+    assert run_check("00", 1, pair, answers).status == "passed"
+    answers = {"runs": {"a": ...}, "rates": {"a": ...}}
+    assert run_check("00", 1, pair, answers).status == "not attempted"
     # Without a loop stub, a dict of placeholders is an answer like any other.
     plain = Exercise(hint="train each run", test=test)
     assert run_check("00", 1, plain, {"runs": {"a": ...}}).status == "passed"
@@ -1831,6 +1842,10 @@ def test_lesson05_exercise2_wants_three_seeds_finals_for_each_width_seed_0_first
     }
     for fragment, finals in wrong.items():
         assert_wrong(lesson05, 2, fragment, **{**answer, "width_finals": finals})
+    # The fix names what the lesson's loop appends: the learner's `run_final`.
+    short = {**answer["width_finals"], 8: [seed_0[8], 0.4]}
+    fix = '`run_final = run_history[-1]["val_acc"]`'
+    assert_wrong(lesson05, 2, fix, **{**answer, "width_finals": short})
 
 
 @pytest.mark.parametrize(

@@ -121,13 +121,10 @@ def _title(number: int | str) -> str:
     return f"exercise {number}"
 
 
-def _not_attempted(answer: Any, stub: tuple[str, ...]) -> bool:
-    """Whether ``answer`` is the stub's ``...``; for an exercise whose stub sits in a loop
-    (``stub`` names its names), also a dict whose every entry, or every item of a list
-    entry, is the ``...`` the loop stored."""
-    if answer is NOT_ATTEMPTED:
-        return True
-    if not stub or not isinstance(answer, dict) or not answer:
+def _placeholders_only(answer: Any) -> bool:
+    """Whether ``answer`` is a non-empty dict whose every entry, or every item of a list
+    entry, is the ``...`` a loop stored from a stub."""
+    if not isinstance(answer, dict) or not answer:
         return False
     entries = [
         item
@@ -135,6 +132,18 @@ def _not_attempted(answer: Any, stub: tuple[str, ...]) -> bool:
         for item in (value if isinstance(value, list) else [value])
     ]
     return all(entry is NOT_ATTEMPTED for entry in entries)
+
+
+def _not_attempted(exercise: Exercise, answers: Mapping[str, Any]) -> list[str]:
+    """The names to report as still ``...``: the answers bound to it; for an exercise whose
+    stub sits in a loop (``exercise.stub``), its stub's names when every dict among the
+    answers holds only ``...`` (a dict partly written is an attempt: its check names what
+    is left)."""
+    missing = [name for name, answer in answers.items() if answer is NOT_ATTEMPTED]
+    if missing or not exercise.stub:
+        return missing
+    dicts = [answer for answer in answers.values() if isinstance(answer, dict) and answer]
+    return list(exercise.stub) if dicts and all(map(_placeholders_only, dicts)) else []
 
 
 def run_check(
@@ -152,9 +161,8 @@ def run_check(
             f"check_exercise({number!r}, ...) takes {wanted}; it was given "
             f"{', '.join(sorted(answers)) or 'nothing'}"
         )
-    missing = [name for name in expected if _not_attempted(answers[name], exercise.stub)]
+    missing = _not_attempted(exercise, {name: answers[name] for name in expected})
     if missing:
-        missing = list(exercise.stub) or missing  # the names the learner's stub line binds
         names = ", ".join(f"`{name}`" for name in missing)
         verb = "is" if len(missing) == 1 else "are"
         stub_line = f"{' = '.join(missing)} = ..."

@@ -651,8 +651,8 @@ def _width_finals(width_finals: dict, width: int, history: list[dict]) -> None:
     require(
         isinstance(finals, (list, tuple)) and len(finals) == WIDTH_SEEDS,
         f"`{name}` should be a list of {WIDTH_SEEDS} final validation accuracies, one per "
-        f"seed (0, 1, 2, in that order), got {finals!r}: append each run's "
-        "`history[-1]['val_acc']`.",
+        f"seed (0, 1, 2, in that order), got {finals!r}: the loop appends each run's "
+        '`run_final`; set `run_final = run_history[-1]["val_acc"]`.',
     )
     for index, accuracy in enumerate(finals):
         require_fraction(accuracy, f"{name}[{index}]")
