@@ -29,7 +29,8 @@ def speed_up_in_words(
     alone, for a sentence that gives the band once. ``digits`` judges the speed-up as it is
     printed: the speed-up and both edges rounded to that many decimals, so a printed 0.909
     (the lower edge, 1 / 1.1, rounded) and a printed 1.100 both read as ties. Introduced in
-    lesson 06."""
+    lesson 04 (inside ``count_rounds``; Appendix F judges with it); lesson 06 words single
+    speed-ups with it."""
     if tie < 0:
         raise ValueError(f"tie must be 0 or more, got {tie!r}")
     top, bottom = 1 + tie, 1 / (1 + tie)

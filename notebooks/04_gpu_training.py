@@ -21,8 +21,9 @@
 # # Lesson 04: Training on a GPU
 #
 # A GPU runs thousands of multiplications at once, the work a neural network's matrix
-# products need. But a device helps only when kept busy (section 6 shows it on the CPU).
-# This lesson moves training onto your device and measures where the time goes.
+# products need. But a device helps only when kept busy (section 6 shows a CPU loop
+# waiting for its batches). This lesson moves training onto your device and measures
+# where the time goes.
 #
 # Without a GPU the lesson trains on the CPU. On Colab, first pick
 # *Runtime > Change runtime type > GPU*.
@@ -128,8 +129,8 @@ else:
 # %% [markdown]
 # This text's numbers come from the course's CPU run
 # (**2**<!-- output: logical CPUs --> logical CPUs) unless marked otherwise; yours will
-# differ. Compare ratios (how many times longer), not seconds; the range printed after
-# each median is its spread.
+# differ. Compare ratios (how many times longer), not seconds; where a range is printed
+# after a median, it is its spread.
 
 # %% [markdown]
 # ## 2. When a GPU helps
@@ -139,8 +140,7 @@ else:
 # and goes on, so a timing must wait for it before reading the clock, with
 # `synchronize(device)` from `course_utils` (on a CPU it does nothing).
 #
-# `SimulatedGPU` (Appendix A) only sleeps, with no real GPU work, so it runs on any
-# machine:
+# `SimulatedGPU` (Appendix A) only sleeps, so it runs on any machine:
 
 # %%
 from course_utils.checks.lesson04 import SimulatedGPU
@@ -219,7 +219,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # **796.3**<!-- output: cpu, 64 x 64, first product over the median --> times the median
 # at 64 x 64,
 # **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> at
-# 2048 x 2048 (one product each): warm up the very shapes you time.
+# 2048 x 2048 (one product each). Cold measures what a new shape costs: warm up the very
+# shapes you time.
 #
 # On this CPU a 2048 x 2048 product ran at
 # **179.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
@@ -265,7 +266,7 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 
 # %% [markdown]
 # **A move you can see.** PyTorch's `meta` device holds a tensor's shape and type but no
-# data: a trick for this page; you never train on meta. Moving `nested` there works on
+# data (a teaching trick: you never train on it). Moving `nested` there works on
 # any machine. A layer on `meta` fed a CPU batch shows the error for mixed devices
 # (worded differently on a GPU machine; look for both devices' names):
 
@@ -526,9 +527,9 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** `fit`'s printed times include validation; the table below
-# compares `train_seconds`, its median over the later epochs (with 3, the mean of the
-# two), as a first epoch can pay one-off costs.
+# **How we time an epoch.** `fit`'s printed times include validation; the table after
+# (b) trains compares `train_seconds` medians over the later epochs (with 3, the mean of
+# two): a first epoch can pay one-off costs.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -693,13 +694,14 @@ print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
 #   **3.59 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 #   **3.91 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch.
 # - (a)'s epoch was **3.68 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->
-#   longer than (b)'s;
-#   **3.55 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> of that was
-#   extra waiting for batches.
+#   longer than (b)'s, most of it
+#   (**3.55 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->) extra
+#   waiting for batches; the remainder (in the table's rest column) was not measured
+#   apart.
 # - (a) took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b);
 #   over all epochs,
-#   **17.2 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, not counting
-#   (b)'s one-off conversion (with it: Appendix B's totals).
+#   **17.2 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, (b)'s one-off
+#   conversion aside (Appendix B adds it).
 #
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors:
@@ -753,7 +755,7 @@ plot_epoch_parts(
 # The control removed a share of
 # **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
 # (**3.38 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
-# lookup, PIL image (`MNIST.__getitem__`) and transform together, done once in (b); not
+# lookup, PIL image (`MNIST.__getitem__`) and transform, done once in (b), not
 # timed apart. Fetching and collating still took
 # **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
 #
@@ -846,8 +848,8 @@ class MixedPrecisionMLP(MLP):
 #
 # **Three arms** (an *arm*: one variant in a timed comparison) train an MLP with two
 # hidden layers of 1,024 units: `float32`, the baseline; `compiled`; and `bfloat16
-# autocast`. All start from the same seed and see the same batches of 256 at a learning
-# rate of 0.05, not tuned.
+# autocast`. All start from the same seed and see the same batches of 256 at learning
+# rate 0.05, not tuned.
 
 
 # %%
@@ -933,9 +935,9 @@ for round_number in range(wide_epochs):
 # %% [markdown]
 # **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
 # epoch time over the arm's; a winner needs every later round to agree. In the *tie
-# band*, a ratio between 1/1.1 and 1.1 names no winner; the 1.1 is a fixed convention of
-# the course, not measured noise (Appendix F shows how much `float32` alone varied). The
-# second cell below counts each row by hand; `count_rounds` does the same:
+# band*, a ratio between 1/1.1 and 1.1 names no winner; the 1.1 is the course's fixed
+# convention, not measured noise (Appendix F: `float32`'s own spread). The second cell
+# below counts each row by hand; `count_rounds` does the same:
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -1017,13 +1019,12 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
-# **17.3 s**<!-- output: compiling cost in the first epochs' training (seconds) --> in
-# training, and
-# **1.8 s**<!-- output: the compiled arm's extra first-validation seconds -->, the
-# compiled arm's extra first-validation seconds (we expect a recompile: evaluation mode,
-# no gradients, batches of 1,000), with `compile_threads` as set above (one thread on a
-# CPU). Epochs to win it back: **none (the rounds show no clear
+# **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
+# Of that, **17.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# fell in training and
+# **1.8 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# compiled arm's first validation. We expect a recompile there: evaluation mode, no
+# gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
 
 # %% [markdown]
@@ -1437,7 +1438,7 @@ check_exercise("Q1", answer_q1=answer_q1)
 
 # %% [markdown]
 # **Question 2.** In section 6 both pipelines trained the same model on the same
-# batches. Where did the classic pipeline's extra training time per epoch go?
+# batches. Where did most of the classic pipeline's extra training time per epoch go?
 #
 # - (a) into the forward and backward passes, which run slower on batches that a
 #   `DataLoader` built
@@ -1455,13 +1456,14 @@ answer_q2 = "c"
 check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
-# **(c).** The two models ended with the same weights, so they did the same arithmetic;
-# but the classic pipeline made its batches again every epoch. It waited a median of
+# **(c).** The classic pipeline made its batches again every epoch. It waited a median of
 # **3.59 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
 # **3.68 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
-# **3.55 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> of that was
-# extra waiting for batches.
+# most of that,
+# **3.55 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->, was
+# extra waiting for batches. The remainder (in the rest column of section 6's table) was
+# not measured apart.
 # `dataset_to_tensors` did the batches' work once, in
 # **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
@@ -1972,7 +1974,8 @@ if half_seconds is not None:
 
 # %% [markdown]
 # **The GPU picture in one place.** That run timed the lesson's pieces against the
-# machine's own 16-core CPU, in milliseconds (one run each). Sections 2, 6 and 7 quote
+# machine's own 16-core CPU, in milliseconds (one run each), with older code: the
+# lesson's script as it then stood, under PyTorch 2.11. Sections 2, 6 and 7 quote
 # this CPU's figures, not these; the H200's are quoted in the paragraphs above:
 #
 # | what was timed (one run each) | H200, ms | its CPU, ms |
@@ -1987,8 +1990,9 @@ if half_seconds is not None:
 # On the H200, bfloat16 and compiling were each slower in 4 of 5 rounds, tied in one, by
 # that script's band<!-- source: benchmarks/RESULTS.md, one H200 run --> (one run; on
 # this CPU, see section 7's verdicts). In that one run, the GPU won on the 2048 x 2048
-# product, and the GPU arm won on exercise 1's batch (which also changed pinning and
-# `non_blocking`, and includes loading). The GPU lost on small work (pipeline (b)'s epoch;
+# product, and the mixed arm (GPU, pinned, `non_blocking`) was faster than the CPU arm on
+# exercise 1's batch, loading included; it changed device and pinning together, so that
+# run cannot split its gain between them. The GPU lost on small work (pipeline (b)'s epoch;
 # the 64 x 64 product too, but on one timing of a tiny operation): section 2's first case
 # (tiny models). At exercise 2's batch of 1,024 the GPU was about
 # 9%<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 ms / 0.75 ms --> slower, one

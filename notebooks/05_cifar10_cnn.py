@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 340 s with a peak memory of 1199 MB. The course's
+# > 2 threads); the whole lesson ran in 363 s with a peak memory of 1278 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -328,7 +328,8 @@ print("pooling by hand", tuple(pooled_by_hand.shape), torch.equal(pooled_by_hand
 # **What a filter finds.** This hand-made *Sobel* filter subtracts the grey pixels left
 # of each point from those on its right, over three rows (the middle one twice), so it
 # responds to vertical edges: bright where the picture gets lighter from left to right,
-# dark where it gets darker, grey elsewhere. The car's panel is harder to read.
+# dark where it gets darker, grey elsewhere. The car's edges (a training image, right) are
+# harder to read.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -453,7 +454,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.6 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -489,7 +490,7 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # and after training. Each tile is scaled to its own range, so changes of size do not
 # show: the change's length, printed below, was
 # **1.94**<!-- output: first layer's weights, relative change over training --> times the
-# starting weights' length. Look for smoother, banded colour patterns after training.
+# starting weights' length. Look for the trained tiles to differ from the untrained.
 # Then eight of the car's first-layer *feature maps*, after the ReLU.
 
 
@@ -525,8 +526,7 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # %% [markdown]
 # On the car, 76%<!-- output: first-layer values that are 0 on the car --> of
 # first-layer values are 0: the ReLU cut every negative value (second-layer channels:
-# Appendix C). Look for maps bright along the car's outline or on one colour, dark
-# elsewhere.
+# Appendix C). Look for maps that respond where the image changes sharply.
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
@@ -610,7 +610,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.96<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.91<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN; its epochs were **not capped**<!-- says: second MLP's epochs -->. The CNN's lead
 # over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
@@ -677,20 +677,19 @@ print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 # MLP's by
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. The MLP cannot use
-# pixel order, so its change reads the noise: judge the CNN's against it. The CNN's lead
-# went
-# from
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. The MLP's change is
+# one draw of noise: a fixed shuffle only reorders which first-layer weight meets which
+# pixel, so it can learn either way. A CNN losing far more than that draw needs
+# neighbouring pixels kept together. The CNN's lead went from
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points: **MLP ahead**<!-- says: CNN's lead with shuffled pixels, sign --> (one seed: a
-# gap of a few points could reverse with another seed). A CNN that loses far more than
-# the MLP here needs neighbouring pixels kept together.
+# gap of a few points could reverse with another).
 
 # %% [markdown]
 # ## 6. ResNet-9: which parts can a short run detect?
 #
-# This section builds ResNet-9 and tests its training recipe. It rests on three ideas:
+# ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the `x` passes the
@@ -832,9 +831,8 @@ print(f"share of the parameters in the last residual block: {last_block_share:.2
 del full_size  # 26 MB of weights that the rest of the lesson does not need
 
 # %% [markdown]
-# Each "+ max pool" block doubles the channels and halves the image, so that each later
-# layer can see a larger patch. The residual blocks keep
-# the shape, so they can add their input to their output; the last holds most of the
+# Each "+ max pool" block doubles the channels and halves the image. The residual blocks
+# keep the shape, so they can add their input to their output; the last holds most of the
 # parameters.
 #
 # **Augmentation.** Pad the image by 4 pixels (reflecting its border), crop 32 x 32 at a
@@ -1075,12 +1073,12 @@ print(f"{full_short}, its threshold t x SE in these runs (points): {full_needed:
 
 # %%
 # Each undecided row: how many of its seeds moved down (below 0)?
-one_way = []  # undecided rows whose seeds all moved the same way
+one_way = []  # undecided rows whose seeds all moved the same way (a 0 is neither way)
 for what, row in step_changes.items():
     if row["rule_word"] == "undecided":
         short_name, seeds_down = what.split(" (")[0], sum(c < 0 for c in row["changes"])
         print(f"{short_name}, seeds that moved down: {seeds_down} of {len(row['changes'])}")
-        if seeds_down in (0, len(row["changes"])):
+        if all(c < 0 for c in row["changes"]) or all(c > 0 for c in row["changes"]):
             one_way.append(short_name)
 print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'none'}")
 
@@ -1101,8 +1099,10 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
-# Without a CUDA GPU the next cell trains `FastNet`, after Keller Jordan's *airbench*
-# (arXiv 2404.00498); with one, ResNet-9 at full width (too slow on a CPU: Appendix E).
+# **On a CUDA GPU, sections 7-8 train ResNet-9; the prose quotes the CPU run.**
+#
+# Otherwise the next cell trains `FastNet`, after Keller Jordan's *airbench*
+# (arXiv 2404.00498), instead of ResNet-9 (estimated too slow on a CPU: Appendix E).
 # `FastNet`'s peak learning rate, 2.0, is far above the small CNN's 0.02 (why: Appendix A).
 
 
@@ -1171,7 +1171,7 @@ del probe, probe_images  # not needed again
 # A batch of 256 keeps
 # 188 MB<!-- output: saved for backward, MB per batch of 256 -->; a batch of 512,
 # 377 MB<!-- output: saved for backward, MB per batch of 512 -->. Batches of 256, half the
-# benchmark's 512, keep the lesson within its memory budget (README.md).
+# benchmark's 512, halve what a step keeps for backward.
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1236,9 +1236,8 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # **Why the two losses differ.** On a CPU, `FastNet`'s training loss scores smoothed
-# targets, the validation loss plain labels (other differences: Appendix A; ResNet-9 on a
-# CUDA GPU trains on plain labels). Smoothing alone, on one
-# confident right prediction:
+# targets, the validation loss plain labels (other differences: Appendix A). Smoothing
+# alone, on one confident right prediction:
 
 # %%
 confident, right_class = torch.tensor([[4.0] + [0.0] * 9]), torch.tensor([0])  # class 0
@@ -1313,10 +1312,11 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # The views gained 0.6<!-- output: test-time augmentation, gain (points) --> points against a
 # bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
 # rule chose to **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
+# The rule keeps only gains it can tell from chance, so it can keep the lower-scoring
+# option: a gain inside the bar might not repeat.
 #
-# *On a CUDA GPU, sections 7-8 show ResNet-9 at full width, aimed at the course's
-# 90%<!-- source: course outline, lesson 05 --> target; the prose quotes the CPU run
-# (Appendix E).*
+# *The GPU branch and the course's 90%<!-- source: course outline, lesson 05 --> target:
+# Appendix E.*
 
 # %% [markdown]
 # ## 8. The test set, once
@@ -1497,7 +1497,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.96<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.91<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1523,8 +1523,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 64 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 18.6 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 66 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 21.4 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1858,8 +1858,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.65 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.45 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.60 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.56 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs (compare the epoch lines). Look for the seconds to grow far less than the parameters: a
 # guess, not
@@ -2790,26 +2790,26 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 60.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 58.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 31.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 30.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
 # 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
+# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
 # agree within 2x, the median ratio above is a fair reading. When they do not, something
 # slowed some passes: read it beside the ratio of the fastest passes,
-# 32.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 31.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.4<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 20.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.29<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 6.5<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.32<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 

@@ -94,12 +94,8 @@ launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
 
 # %% [markdown]
-# **Scripts and devices.** Processes that train together are launched from a script
-# file, not from a notebook cell: this lesson's are in `notebooks/scripts/`, and each can
-# also run from a terminal with `torchrun` (not run here; Appendix E). NCCL expects one
-# GPU per process (PyTorch's distributed documentation; not run here); with fewer than 2
-# GPUs the launches run on the CPU with gloo, as section 3's always does
-# (`cpu_only=True`).
+# **Scripts.** Processes that train together are launched from a script file, not a
+# notebook cell: this lesson's are in `notebooks/scripts/` (from a terminal: section 7).
 
 # %%
 from pathlib import Path
@@ -159,6 +155,10 @@ print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
 # where they meet (the **rendezvous**). The notebook calls the course's `run_torchrun`,
 # which starts a script much as `torchrun` would (Appendix E: how they differ), captures
 # its output and measures memory.
+#
+# **Devices.** NCCL expects one GPU per process (PyTorch's documentation; not run here);
+# with fewer than 2 GPUs the launches run on the CPU with gloo, as section 3's always does
+# (`cpu_only=True`).
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -552,6 +552,8 @@ for size in (64, 1024):
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; one process's 2B step,
 # its B step plus what halving saves. Where the table's two B steps (rows 1 and 5) are
 # close, two processes win on the steps only when halving saves more than DDP adds.
+# Where they differ (both ranks busy against rank 1 idle), read it loosely: the printed
+# prediction decides.
 #
 # At 1,024 DDP added
 # 1.040 ms<!-- output: 1024 images per process, ms DDP adds to a step -->, the bare
@@ -561,10 +563,11 @@ for size in (64, 1024):
 # 1.475 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
 # The prediction: **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
 # (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->), the
-# pair's, from one launch; each rank's own figure (Appendix C) can read differently.
+# pair's, from one launch.
 #
-# Look for DDP's added time growing with B while the bare all-reduce (the same gradients
-# at both sizes) does not: then part of that time is waiting for the slower rank.
+# Look for DDP's added time against the bare all-reduce. In Appendix C, each rank's own
+# figures can read differently: its DDP step shorter than the pair's shows a wait for
+# the slower rank.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -657,7 +660,7 @@ for pair, who, over in (
 # stays 0.2, untuned: its accuracy is not a finding.
 #
 # Drawn: bars are median epochs, dots each round's; orange, the median loader; blue, the
-# bar's rest (it can differ slightly from the table's `the rest`).
+# bar's rest (it can differ slightly from the table's).
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -674,21 +677,21 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **What to take away** (CPU, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each). At 128, two processes against one:
-# **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> with the DataLoader,
-# **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->
-# in the lean pair. At 2,048, same order: **faster in every round (median
-# 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 --> and
+# 5<!-- output: rounds counted --> counted rounds each), two processes against one, each
+# pair's verdict. At 128, DataLoader pair: **slower in every round (median
+# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; lean pair:
+# **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->.
+# At 2,048, DataLoader pair: **faster in every round (median
+# 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; lean pair:
 # **no clear winner: 2 faster, 2 tied, 1 slower (median
 # 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
-# By part at 2,048 (lines above the figure): the DataLoader pair
-# read **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->, the lean
-# pair **the loading within the rounds' spread, the rest
+# By part at 2,048, DataLoader pair: **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->; lean pair:
+# **the loading within the rounds' spread, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. Where
-# the loading reads faster and the rest does not, the gain came from splitting the loading.
+# only the loading reads faster, the gain came from the loading (a loader over 2 times as
+# fast gained more than a second CPU explains: Appendix A).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -762,9 +765,9 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
 # (Appendix F).
 #
-# **Batch norm: `SyncBatchNorm`.** Batch norm (in lesson 05's image networks; this MLP has
-# none) rescales each feature by its batch's mean and spread. Under DDP the batch is the
-# process's own shard, whose statistics can differ from the whole batch's.
+# **Batch norm: `SyncBatchNorm`.** Batch norm, a layer (lesson 05; not in this MLP),
+# normalises each feature with its batch's mean and standard deviation. Under DDP the
+# batch is the process's own shard, whose statistics can differ from the whole batch's.
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->;
@@ -825,17 +828,17 @@ print(accumulation.output)
 #   tie band runs from 1 / 1.1 to 1.1): the pair's, from one launch. Each rank's own
 #   figure (Appendix C) can read differently.
 # - Section 9: in CPU figures from one launch per batch
-#   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 at 128 went
-#   **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 --> with the
-#   DataLoader.
-# - Section 9: at 2,048 the DataLoader pair went **faster in every round (median
+#   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 at 128, the
+#   DataLoader pair's verdict: **slower in every round (median
+# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# - Section 9: at 2,048 the DataLoader pair's verdict: **faster in every round (median
 # 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part,
 #   **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Where only
-#   the loading reads faster, the gain came from splitting the loading.
+#   the loading reads faster, the gain came from the loading (a loader over 2 times as
+#   fast gained more than a second CPU explains: Appendix A).
 # - Section 9: the lean pair, loading without a DataLoader in both arms, is the fair test.
-#   At 2,048 it went **no clear winner: 2 faster, 2 tied, 1 slower (median
+#   At 2,048 its verdict: **no clear winner: 2 faster, 2 tied, 1 slower (median
 # 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->; by part, **the loading within the
 # rounds' spread, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
@@ -1326,10 +1329,10 @@ for batch, figures in launches.items():
 # times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
 # lean pair at 2,048 read **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. A rest
-# "within the rounds' spread" and one "slower" come from different rules, each from one
-# launch: the first failed the spread test (the spread is wide when one round is slow),
-# the second passed it and the tie band judged it.
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
+# words come from two rules, each from one launch: "within the rounds' spread" where the
+# gap between the medians is smaller than the rounds' range (the larger arm's, wide when
+# one round is slow); otherwise the tie band judges it ("faster", "slower" or "a tie").
 #
 # **Both pairs side by side**, from section 9's `results`. In each row, 2 processes'
 # median speed-up over 1 process over whole epochs, its rounds, then each part's.
@@ -1684,7 +1687,7 @@ for size in (64, 1024):
 # time (the line `each repeat the slowest rank's time` below it; the last two rows:
 # rank 0 alone). `DDP's added time` and its two indented parts are differences of those
 # rows, so they subtract exactly. A negative difference (as `wrapper only (no_sync - step)`
-# can be) means the two rows differ by less than their noise: no part takes negative
+# can be) means the two rows are probably within noise: no part takes negative
 # time. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other

@@ -85,7 +85,7 @@ class Exercise:
     names: tuple[str, ...] = ()
     # The names the student version's stub binds where they are not answers: a stub inside
     # a loop that stores each run in the answers' dicts (lesson 05). Not attempted then
-    # means a dict that holds only ``...``.
+    # means every non-empty dict among the answers holds only ``...``.
     stub: tuple[str, ...] = ()
 
     def answer_names(self) -> list[str]:
