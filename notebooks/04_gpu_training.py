@@ -219,8 +219,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # **796.3**<!-- output: cpu, 64 x 64, first product over the median --> times the median
 # at 64 x 64,
 # **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> at
-# 2048 x 2048 (one product each). Cold measures what a new shape costs: warm up the very
-# shapes you time.
+# 2048 x 2048 (one product each). Cold includes the one-off costs of a size's first
+# product (not split apart): warm up the very shapes you time.
 #
 # On this CPU a 2048 x 2048 product ran at
 # **179.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
@@ -1401,7 +1401,7 @@ if check_exercise(
 # 9%<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 ms / 0.75 ms --> slower, one
 # rounded timing each: too few to call. So no run here has shown where the GPU starts to
 # win: the worked run had no GPU (its last line says so), and the H200 run stopped at
-# 1,024. On your GPU, look for the crossover above 1,024.
+# 1,024. No run here locates the crossover; on your GPU, the last line finds it.
 # With a GPU, its last line names the batch sizes at which it beat the CPU in every repeat.
 
 # %% [markdown]

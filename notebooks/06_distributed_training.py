@@ -566,8 +566,7 @@ for size in (64, 1024):
 # pair's, from one launch.
 #
 # Look for DDP's added time against the bare all-reduce. In Appendix C, each rank's own
-# figures can read differently: its DDP step shorter than the pair's shows a wait for
-# the slower rank.
+# figures can read differently: the pair's step is the slower rank's, repeat by repeat.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -820,8 +819,8 @@ print(accumulation.output)
 #   1.109 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process, and halving the images saved
 #   0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. As
-#   a rule of thumb, two processes win on the steps only when halving saves more than DDP
-#   adds.
+#   a rule of thumb (loose where section 8's two B steps differ), two processes win on the
+#   steps only when halving saves more than DDP adds.
 # - Section 8: at 1,024 images per process the prediction was
 #   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
 #   (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
