@@ -82,13 +82,16 @@ class RoundCount:
         return f"{faster if self.faster else slower} in every round"
 
 
-def count_rounds(speed_ups: Sequence[float], tie: float = TIE) -> RoundCount:
-    """Count paired rounds' speed-ups as faster, tied or slower (``speed_up_in_words``).
+def count_rounds(
+    speed_ups: Sequence[float], tie: float = TIE, *, digits: int | None = None
+) -> RoundCount:
+    """Count paired rounds' speed-ups as faster, tied or slower (``speed_up_in_words``,
+    which ``digits`` is passed to: judged as printed).
 
     Returns a ``RoundCount``; raises ``ValueError`` for no rounds. Introduced in lesson 04.
     """
     if not speed_ups:
         raise ValueError("count_rounds needs at least one round's speed-up")
-    words = [speed_up_in_words(speed_up, tie) for speed_up in speed_ups]
+    words = [speed_up_in_words(speed_up, tie, digits=digits) for speed_up in speed_ups]
     faster, slower = words.count("faster"), words.count("slower")
     return RoundCount(tuple(speed_ups), faster, len(words) - faster - slower, slower)

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1188 MB. The course's
+# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1190 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -216,15 +216,15 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # The first (cold) product took
-# **796.3**<!-- output: cpu, 64 x 64, first product over the median --> times the median
+# **1478.9**<!-- output: cpu, 64 x 64, first product over the median --> times the median
 # at 64 x 64,
 # **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> at
 # 2048 x 2048 (one product each). Cold includes the one-off costs of a size's first
 # product (not split apart): warm up the very shapes you time.
 #
 # On this CPU a 2048 x 2048 product ran at
-# **179.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **51.3
+# **165.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **46.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. A
 # GPU adds *launching*: the CPU telling the device to start one kernel, a cost paid per
@@ -579,7 +579,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -691,16 +691,16 @@ print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
 # %% [markdown]
 # On this CPU, over the later epochs (one run; (b)'s "device" here is the CPU, no copy):
 # - (a) waited for batches
-#   **3.59 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **3.91 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch.
-# - (a)'s epoch was **3.68 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->
+#   **3.88 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **4.21 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch.
+# - (a)'s epoch was **3.98 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->
 #   longer than (b)'s, most of it
-#   (**3.55 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->) extra
+#   (**3.84 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->) extra
 #   waiting for batches; the remainder (in the table's rest column) was not measured
 #   apart.
-# - (a) took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b);
+# - (a) took **18.4 times**<!-- output: pipeline speed-up (cpu) --> as long as (b);
 #   over all epochs,
-#   **17.2 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, (b)'s one-off
+#   **17.8 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, (b)'s one-off
 #   conversion aside (Appendix B adds it).
 #
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
@@ -754,7 +754,7 @@ plot_epoch_parts(
 #
 # The control removed a share of
 # **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
-# (**3.38 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+# (**3.67 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
 # lookup, PIL image (`MNIST.__getitem__`) and transform, done once in (b), not
 # timed apart. Fetching and collating still took
 # **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
@@ -964,17 +964,17 @@ def counted_as(speed_up: float) -> str:
     return "faster" if speed_up > 1 + TIE else "slower" if speed_up < 1 / (1 + TIE) else "tied"
 
 
+# arm -> its rounds counted against the tie band (TIE: the course's fixed 1.1, not noise)
+verdicts = {arm: count_rounds(speed_ups) for arm, speed_ups in speed_ups_of.items()}
 for arm, speed_ups in speed_ups_of.items():
     words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
     faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
-    rounds = count_rounds(speed_ups)  # the course's helper, on the same speed-ups
+    rounds = verdicts[arm]  # the course's helper, on the same speed-ups
     assert (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
     print(f"{arm}, counted by hand: {faster} faster, {tied} tied, {slower} slower")
 print("by hand against count_rounds, every arm: the same counts")  # else the assert stopped
 
 # %%
-# arm -> its rounds counted against the tie band (TIE: the course's fixed 1.1, not noise)
-verdicts = {arm: count_rounds(speed_ups) for arm, speed_ups in speed_ups_of.items()}
 for arm, rounds in verdicts.items():
     print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
@@ -992,7 +992,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.48**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The arms' validation accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
@@ -1019,10 +1019,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **19.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
-# Of that, **17.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **20.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
+# Of that, **17.9 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **1.8 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **2.2 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1037,21 +1037,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **51.3
+# - On this CPU 64 x 64 products ran at **46.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **179.7
+#   a second, 2048 x 2048 ones at **165.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **18.4 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **3.59 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.91 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.88 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **4.21 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.73 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **18.39 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1217,22 +1217,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.07**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.43 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.46 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **33.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **37.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **121.5 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **108.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **51.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **46.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **179.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **165.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1374,22 +1374,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.228 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.049 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.221 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.28 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.02**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.68**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **18.66 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.19**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.78**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **7**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **3**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds, by ratios (4,096's cost per image over 16,384's) from
-# **1.028 to 1.171**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **0.914 to 1.200**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 2 cheaper per image, 5 tied, 0 costlier per
+# **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
 # counted tied is one whose ratio lies inside the band).
 #
@@ -1457,15 +1457,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **3.59 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.88 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
-# **3.68 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
+# **3.98 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
 # most of that,
-# **3.55 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->, was
+# **3.84 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->, was
 # extra waiting for batches. The remainder (in the rest column of section 6's table) was
 # not measured apart.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.50 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B counts the payback epoch by epoch.
 
@@ -1489,7 +1489,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1514,9 +1514,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.73 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **18.39 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.04**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1548,7 +1548,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs had a median per-round speed-up of
-# **2.48**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1645,7 +1645,7 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s --> (one run). The
 # figure's straight lines between epochs cross at
-# **0.92**<!-- output: epochs where the figure's drawn lines cross --> epochs (the black
+# **0.97**<!-- output: epochs where the figure's drawn lines cross --> epochs (the black
 # cross; hollow between epochs: a drawing, not a measured moment).
 
 # %% [markdown]
@@ -2053,9 +2053,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.45 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.44 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2069,7 +2069,7 @@ if "bfloat16 autocast" in arms:
 
 
 # %%
-from course_utils.rounds import RoundCount, speed_up_in_words
+from course_utils.rounds import count_rounds
 
 float32_later = after_first(float32_seconds)  # the same work every round: its noise
 float32_spread = max(float32_later) / min(float32_later)
@@ -2084,9 +2084,7 @@ def beyond_spread(speed_ups: list[float]) -> str:
     tie = round(float32_spread, 2) - 1  # the spread as printed, two decimals
     # digits=3: each speed-up as section 7 prints it, and both edges (the spread and
     # 1 / spread) rounded the same way, so a printed 0.943 against 1.06 reads as a tie
-    words = [speed_up_in_words(speed_up, tie, digits=3) for speed_up in speed_ups]
-    faster, slower = words.count("faster"), words.count("slower")
-    against_noise = RoundCount(tuple(speed_ups), faster, len(words) - faster - slower, slower)
+    against_noise = count_rounds(speed_ups, tie, digits=3)
     if against_noise.tied == len(speed_ups):
         return "within it in every round"
     if not against_noise.unanimous:
@@ -2099,10 +2097,10 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.10**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.04**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within
-# it in every round**<!-- says: compiled against float32's own spread -->. Section
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
+# every round**<!-- says: compiled against float32's own spread -->. Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
 
@@ -2152,14 +2150,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.35**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.04**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.31**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.45 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.44 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2222,21 +2220,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.34 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.74**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **6.06**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.34**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.62**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.64**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.48**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.947**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.891**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1383 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1407 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -541,13 +541,13 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step -->, the bare
+# 1.398 ms<!-- output: 64 images per process, ms DDP adds to a step -->, the bare
 # all-reduce
-# 0.477 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving the
+# 0.499 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving the
 # images saved
-# 0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. The
+# 0.042 ms<!-- output: 64 images per process, ms a step saves on half the images -->. The
 # prediction: **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.365<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
+# (0.317<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; one process's 2B step,
 # its B step plus what halving saves. Where the table's two B steps (rows 1 and 5) are
@@ -556,13 +556,13 @@ for size in (64, 1024):
 # prediction decides.
 #
 # At 1,024 DDP added
-# 1.040 ms<!-- output: 1024 images per process, ms DDP adds to a step -->, the bare
+# 2.408 ms<!-- output: 1024 images per process, ms DDP adds to a step -->, the bare
 # all-reduce
-# 0.494 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->, and halving
+# 0.508 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->, and halving
 # saved
-# 1.475 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The prediction: **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->), the
+# 1.476 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# The prediction: **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.742<!-- output: 1024 images per process, predicted speed-up of 2 processes -->), the
 # pair's, from one launch.
 #
 # Look for DDP's added time against the bare all-reduce. In Appendix C, each rank's own
@@ -678,17 +678,16 @@ plot_epoch_parts(
 # **What to take away** (CPU, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each), two processes against one, each
 # pair's verdict. At 128, DataLoader pair: **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; lean pair:
+# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; lean pair:
 # **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->.
 # At 2,048, DataLoader pair: **faster in every round (median
-# 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; lean pair:
-# **no clear winner: 2 faster, 2 tied, 1 slower (median
-# 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# 1.88)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; lean pair:
+# **faster in every round (median 1.31)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # By part at 2,048, DataLoader pair: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->; lean pair:
-# **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. Where
+# **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. Where
 # only the loading reads faster, the gain came from the loading (a loader over 2 times as
 # fast gained more than a second CPU explains: Appendix A).
 #
@@ -816,31 +815,31 @@ print(accumulation.output)
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script. Rank 0
 #   alone saves `model.module`; lines that every rank prints start `[rank N]`.
 # - Section 8: in CPU figures from one launch, DDP added
-#   1.109 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
+#   1.398 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
 #   images per process, and halving the images saved
-#   0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. As
+#   0.042 ms<!-- output: 64 images per process, ms a step saves on half the images -->. As
 #   a rule of thumb (loose where section 8's two B steps differ), two processes win on the
 #   steps only when halving saves more than DDP adds.
 # - Section 8: at 1,024 images per process the prediction was
-#   **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-#   (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
+#   **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+#   (0.742<!-- output: 1024 images per process, predicted speed-up of 2 processes -->; the
 #   tie band runs from 1 / 1.1 to 1.1): the pair's, from one launch. Each rank's own
 #   figure (Appendix C) can read differently.
 # - Section 9: in CPU figures from one launch per batch
 #   (5<!-- output: rounds counted --> counted rounds), 2 processes against 1 at 128, the
 #   DataLoader pair's verdict: **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
+# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 9: at 2,048 the DataLoader pair's verdict: **faster in every round (median
-# 1.74)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part,
+# 1.88)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->; by part,
 #   **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Where only
 #   the loading reads faster, the gain came from the loading (a loader over 2 times as
 #   fast gained more than a second CPU explains: Appendix A).
 # - Section 9: the lean pair, loading without a DataLoader in both arms, is the fair test.
-#   At 2,048 its verdict: **no clear winner: 2 faster, 2 tied, 1 slower (median
-# 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->; by part, **the loading within the
-# rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+#   At 2,048 its verdict: **faster in every round (median
+# 1.31)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->; by part, **the loading faster, the
+# rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1034,7 +1033,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1054,15 +1053,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.398 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.050 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.042 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.365<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.317<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1225,19 +1224,18 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.59)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.52)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.50)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.70)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
 # (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **no clear winner: 2 faster, 2 tied, 1 slower (median
-# 1.01)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# **faster in every round (median 1.31)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 2.77<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.86<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
 # **DataLoader pair (1 CPU vs 2) at
@@ -1318,17 +1316,17 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.48<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.47<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
 # 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.62<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.75<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
-# lean pair at 2,048 read **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
+# lean pair at 2,048 read **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
 # gap between the medians is smaller than the rounds' range (the larger arm's, wide when
 # one round is slow); otherwise the tie band judges it ("faster", "slower" or "a tie").
@@ -1429,25 +1427,25 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # So the loading's cost per image changed with the number of processes and with the
 # batch, in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.7<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 3.9<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and
-# 5.8<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 5.7<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048; each of 2 processes fetched one in
-# 4.8<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 5.2<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
 # at 128 (64 images each) and
-# 3.7<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 3.4<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted a tie, the rest measured within the rounds'
+# **predicted slower, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. Since the
 # rest also holds the waits and the loop's Python, the two words alone cannot say whether
 # the steps cost what section 8 predicted.
@@ -1513,7 +1511,7 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.26<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.31<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
@@ -1522,30 +1520,30 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.36<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.02<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.01<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (verdict: **no clear winner: 2 faster, 2 tied, 1
-# slower**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
+# 1.31<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (verdict: **faster in every
+# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 1.39<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.63
+# 1.93<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.80
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process; by part, **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.96<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.06<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.08<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 5 tied, 0
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **a tie, then no clear winner: 2 faster, 3 tied, 0
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1553,9 +1551,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.59<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.52<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.50<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.70<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1691,34 +1689,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.477 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.494 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.499 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.508 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.109 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.398 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.112 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.103 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.997 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.295 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.477 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.499 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 67%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 35%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 54%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.54<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.94<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.27<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.72<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.09<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.07<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.87<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.82<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1742,14 +1740,14 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.058<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.742<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.266<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.226<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.124<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (0.765<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction across the tie band's
 # edge.
@@ -1869,12 +1867,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 832 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 860 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
 # 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1663 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1661 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

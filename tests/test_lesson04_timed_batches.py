@@ -72,7 +72,7 @@ def test_a_wait_holds_the_batch_copy_and_not_the_previous_step(timed_batches):
 
 def beyond_spread(float32_later: list[float]):
     """Appendix F's ``beyond_spread``, against float32 later epochs of these seconds."""
-    from course_utils.rounds import RoundCount, speed_up_in_words
+    from course_utils.rounds import count_rounds
 
     lesson = lesson_definitions(
         "04_gpu_training.py",
@@ -80,8 +80,7 @@ def beyond_spread(float32_later: list[float]):
         {
             "float32_later": float32_later,
             "float32_spread": max(float32_later) / min(float32_later),
-            "RoundCount": RoundCount,
-            "speed_up_in_words": speed_up_in_words,
+            "count_rounds": count_rounds,
         },
     )
     return lesson["beyond_spread"]

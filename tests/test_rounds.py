@@ -77,3 +77,10 @@ def test_verdict_as_renames_the_directions_only():
     mixed = count_rounds([1.5, 1.0, 0.5]).verdict_as("cheaper per image", "costlier per image")
     assert mixed == "no clear winner: 1 cheaper per image, 1 tied, 1 costlier per image"
     assert count_rounds([1.5]).verdict_as("cheaper", "costlier") == "not judged: one round"
+
+
+def test_count_rounds_passes_digits_on_judging_as_printed():
+    # 0.909 and 1.1004 print as the band's edges (3 decimals): ties when judged as printed
+    assert count_rounds([0.909, 1.1004]).verdict == "no clear winner: 1 faster, 0 tied, 1 slower"
+    as_printed = count_rounds([0.909, 1.1004], digits=3)
+    assert (as_printed.faster, as_printed.tied, as_printed.slower) == (0, 2, 0)
