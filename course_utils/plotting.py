@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from torchvision.utils import make_grid
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "plot_history",
     "plot_lrs",
     "plot_confusion_matrix",
-    "plot_epoch_times",
     "plot_epoch_parts",
     "plot_running_totals",
     "crossings",
@@ -141,81 +139,8 @@ def plot_lrs(history: Sequence[dict], title: str = "Learning-rate schedule") -> 
     return fig
 
 
-# plot_epoch_times' rows, one colour each; orange and blue stay plot_epoch_parts' two parts.
+# plot_running_totals' lines, one colour each; orange and blue stay plot_epoch_parts' two parts.
 ROW_COLOURS = ("tab:purple", "tab:green", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
-
-
-def plot_epoch_times(
-    epochs: dict[str, Sequence[float]],
-    where: str,
-    title: str,
-    one_off: tuple[str, float] | None = None,
-    medians: dict[str, float] | None = None,
-) -> Figure:
-    """A dot per epoch and a bar at the median, one row per way of training (``epochs``:
-    its label -> its epochs' seconds), on a log scale of seconds on ``where`` (a device
-    name); ``one_off`` adds a cost paid once (label, seconds) as a diamond just above the
-    last row; ``medians`` (a row's label -> seconds) puts that row's bar at the value given,
-    say the median of its later epochs, instead of the median of all its epochs. Draws up
-    to 6 rows (one colour each). Returns the figure. Introduced in lesson 04."""
-    if not epochs or any(len(times) == 0 for times in epochs.values()):
-        raise ValueError("plot_epoch_times needs at least one epoch for every row")
-    if len(epochs) > len(ROW_COLOURS):
-        raise ValueError(
-            f"plot_epoch_times draws at most {len(ROW_COLOURS)} rows (one colour each), got "
-            f"{len(epochs)}: split the rows over two figures"
-        )
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 1.15 * len(epochs)))
-    colours = ROW_COLOURS  # not orange and blue: plot_epoch_parts gives those a meaning
-    everything = [seconds for times in epochs.values() for seconds in times]
-    for row, ((name, times), colour) in enumerate(zip(epochs.items(), colours, strict=False)):
-        median = float((medians or {}).get(name, np.median(times)))
-        ax.plot([median, median], [row - 0.3, row + 0.3], color=colour, linewidth=4)
-        # Each epoch a dot, spread up and down so that equal times stay visible.
-        offsets = [
-            0.3 * (k - (len(times) - 1) / 2) / max(len(times) - 1, 1) for k in range(len(times))
-        ]
-        ax.scatter(
-            times, [row + o for o in offsets], s=70, color=colour, edgecolor="black", zorder=3
-        )
-        ax.annotate(
-            f"median {median:.2f} s",
-            (max(times), row),
-            xytext=(14, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=10,
-        )
-    ax.scatter([], [], s=70, color="white", edgecolor="black", label="one epoch")
-    ax.plot([], [], color="dimgray", linewidth=4, label="median (in its row's colour)")
-    if one_off is not None:
-        label, seconds = one_off
-        row = len(epochs) - 1 + 0.35
-        ax.scatter([seconds], [row], marker="D", s=60, color="white", edgecolor="black")
-        ax.annotate(
-            f"{label}: {seconds:.2f} s",
-            (seconds, row),
-            xytext=(10, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=9,
-        )
-        everything.append(seconds)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # ticks at 0.1, 0.2, 0.5, 1, ...
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlim(min(everything) / 2, max(everything) * 4)  # room for the labels
-    ax.set_ylim(-0.7, len(epochs) - 0.3)
-    ax.set_yticks(range(len(epochs)), list(epochs), fontsize=10)
-    ax.grid(axis="x", which="both", alpha=0.3)
-    what = "per epoch or one-off" if one_off is not None else "per epoch"
-    ax.set_xlabel(f"seconds on {where}, {what} (log scale)", fontsize=10)
-    ax.legend(loc="lower left", fontsize=9)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
 
 
 EPOCH_PARTS_LABELS = ("loader (median)", "the rest of the median epoch", "one round's epoch")
@@ -232,37 +157,25 @@ def plot_epoch_parts(
     (orange) and the rest of that median epoch after it (blue), and a dot for each round's
     whole epoch, so the bar ends among its dots (a loader median above the epoch median,
     possible over uneven rounds, fills the whole bar). The dots are black with a white
-    edge, to show on either part. Each bar's seconds ("median 1.23 s") are written at its
-    height in a column at the panel's right edge, clear of the dots; each part's
-    inside it, in black or white (whichever stands out more on that part's colour), only
-    where the text fits and no dot sits on it. Panels share their
-    scale of seconds on ``where``; ``labels`` names the bar's two parts and the dots in the
-    legend (lesson 04's dots are epochs, not rounds), which sits close under the last
-    panel. Returns the figure. Introduced in lesson 04; lesson 06 draws its arms with it.
+    edge, to show on either part. Each bar's seconds and its two parts' are written at its
+    height in a column at the panel's right edge, clear of the dots: "median 4.20 s = 3.00
+    + 1.20" (orange + blue), "one epoch ..." for a bar that rests on one epoch. Each panel
+    has its own scale of seconds on ``where``; ``labels`` names the bar's two parts and the
+    dots in the legend (lesson 04's dots are epochs, not rounds), which sits close under the
+    last panel. Returns the figure. Introduced in lesson 04; lesson 06 draws its arms with it.
     """
     loader_label, rest_label, dot_label = labels
     dot = {"s": 22, "color": "black", "edgecolor": "white", "linewidths": 0.8}  # shows on both
-
-    def text_colour_on(background: tuple[float, ...]) -> str:
-        """Black or white, whichever contrasts more with ``background`` (WCAG 2's contrast
-        ratio, from relative luminance): black on orange, white on dark blue."""
-        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in background]
-        luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-        return "black" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "white"
-
     if not launches or any(not arms for arms in launches.values()):
         raise ValueError("plot_epoch_parts needs at least one arm in every launch")
     rows = max(len(arms) for arms in launches.values())
     fig, axes = plt.subplots(
         len(launches),
         1,
-        figsize=(7.5, 0.6 + (0.55 * rows + 0.6) * len(launches)),
-        sharex=True,
+        figsize=(7.5, 0.6 + (0.55 * rows + 0.85) * len(launches)),
         layout="constrained",  # with the legend "outside": close under the last panel
     )
     axes = np.atleast_1d(axes)
-    longest = max(max(row["epochs"]) for arms in launches.values() for row in arms.values())
-    inside = []  # (a part's text, its bar, its row's dots): removed below unless it fits
     for ax, (title, arms) in zip(axes, launches.items(), strict=True):
         names = list(arms)
         places = range(len(names) - 1, -1, -1)  # the first arm on top
@@ -272,47 +185,34 @@ def plot_epoch_parts(
             min(arms[name]["loader"], whole) for name, whole in zip(names, medians, strict=True)
         ]
         rest = [whole - part for whole, part in zip(medians, loader, strict=True)]
-        loader_bars = ax.barh(places, loader, color="tab:orange", label=loader_label)
-        rest_bars = ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
-        row_dots = {}  # place -> its row's dots
-        for place, name, whole in zip(places, names, medians, strict=True):
+        ax.barh(places, loader, color="tab:orange", label=loader_label)
+        ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
+        for place, name, whole, part, after in zip(
+            places, names, medians, loader, rest, strict=True
+        ):
             epochs = arms[name]["epochs"]
-            row_dots[place] = ax.scatter(epochs, [place] * len(epochs), zorder=3, **dot)
-            # The bar's median in a column at the panel's right edge, at the bar's height:
+            ax.scatter(epochs, [place] * len(epochs), zorder=3, **dot)
+            # The bar's seconds in a column at the panel's right edge, at the bar's height:
             # clear of every dot, and not read as any one dot's value.
+            kind = "one epoch" if len(epochs) == 1 else "median"
             ax.text(
                 0.99,
                 place,
-                f"median {whole:.2f} s",
+                f"{kind} {whole:.2f} s = {part:.2f} + {after:.2f}",
                 transform=ax.get_yaxis_transform(),  # x: the panel's width; y: the bars'
                 ha="right",
                 va="center",
                 fontsize=8,
             )
-        for bars in (loader_bars, rest_bars):
-            # Each part's seconds in its middle, kept below if they fit and no dot is on them.
-            for bar, place in zip(bars, places, strict=True):
-                x, y = bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2
-                seconds, colour = f"{bar.get_width():.2f}", text_colour_on(bar.get_facecolor()[:3])
-                text = ax.text(x, y, seconds, ha="center", va="center", fontsize=8, color=colour)
-                inside.append((text, bar, row_dots[place]))
+        longest = max(max(arms[name]["epochs"]) for name in names)
+        ax.set_xlim(0, longest * 1.6)  # room for the column past the dots
         ax.set_yticks(list(places), names, fontsize=9)
         ax.set_title(title, fontsize=10)
+        ax.set_xlabel(f"seconds per epoch on {where}", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0].scatter([], [], label=dot_label, **dot)
     handles, legend_labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, legend_labels, loc="outside lower center", ncol=3, fontsize=9)
-    axes[-1].set_xlim(0, longest * 1.3)  # room for the column of medians past the dots
-    axes[-1].set_xlabel(f"seconds per epoch on {where}", fontsize=10)
-    fig.draw_without_rendering()  # lays out the texts, so that their sizes can be read
-    for text, bar, dots in inside:
-        room, size = bar.get_window_extent(), text.get_window_extent()
-        on_it = any(  # a dot whose centre lies within 4 pixels of the text
-            size.x0 - 4 <= x <= size.x1 + 4 and size.y0 - 4 <= y <= size.y1 + 4
-            for x, y in dots.get_offset_transform().transform(dots.get_offsets())
-        )
-        if size.width + 4 > room.width or size.height > room.height or on_it:  # 2 px a side
-            text.remove()
     plt.close(fig)
     return fig
 

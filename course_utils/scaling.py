@@ -13,7 +13,8 @@ noise-gated by the rounds' spread. ``compare_launches`` does all three for every
 at every launch; ``device_word`` and ``comparison_names`` name the lesson's devices and
 comparisons, ``speed_up_table`` lays the counts out, ``round_by_round_table`` each round's
 speed-up, ``take_away_lines`` says each in one line, and ``above_two`` finds where 2
-devices gave more than 2.
+devices gave more than 2. ``band_words`` words any ratio against the tie band, and
+``shared_verdict`` gives one verdict for several figures' words, or none where they differ.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from course_utils.epoch_times import after_first
 from course_utils.rounds import TIE, RoundCount, count_rounds, speed_up_in_words
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "above_two",
     "arm_speed_ups",
     "arms_table",
+    "band_words",
     "comm_cost_table",
     "compare_launches",
     "comparison_names",
@@ -47,6 +50,7 @@ __all__ = [
     "read_weight_gap",
     "read_comm_cost",
     "round_by_round_table",
+    "shared_verdict",
     "speed_up_table",
     "take_away_lines",
 ]
@@ -201,12 +205,11 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     """
     figures = {}
     for arm, row in read_arms_json(folder)["arms"].items():
-        later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
-        epochs, loads = row["seconds"][later], row["loader_seconds"][later]
+        epochs, loads = after_first(row["seconds"]), after_first(row["loader_seconds"])
         rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
         figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
         if "fetch_seconds" in row:  # compare_arms.py writes them; older files may not
-            figures[arm]["fetches"] = row["fetch_seconds"][later]
+            figures[arm]["fetches"] = after_first(row["fetch_seconds"])
         for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
             figures[arm][part] = statistics.median(values)
     return figures
@@ -431,3 +434,31 @@ def above_two(
             if speed_up_in_words(parts["loader"] / 2, tie) == "faster":
                 loaders_above.append(f"{name} at {batch}")
     return rounds_above, loaders_above
+
+
+def band_words(
+    ratio: float, words: tuple[str, str, str], tie: float = TIE, digits: int | None = None
+) -> str:
+    """``ratio`` against the tie band, in the caller's words: ``words[0]`` above ``1 + tie``,
+    ``words[1]`` within the band, ``words[2]`` below ``1 / (1 + tie)``, judged as
+    ``speed_up_in_words`` judges (``digits``: as printed to that many decimals). Lesson 06
+    words time ratios with it that are not speed-ups (a time that grew, a rest against a
+    prediction). Raises ``ValueError`` unless ``words`` holds three entries."""
+    if len(words) != 3:
+        raise ValueError(f"words must hold 3 entries (above, within, below), got {words!r}")
+    said = speed_up_in_words(ratio, tie, width=False, digits=digits)
+    return {"faster": words[0], "a tie": words[1], "slower": words[2]}[said]
+
+
+def shared_verdict(verdicts: dict[str, str]) -> str:
+    """One verdict from several figures' words (``verdicts``: the figure's name -> its
+    words, in the order to print): the words themselves where every figure says the same,
+    else ``"no clear verdict (NAME: WORDS, ...)"``. Lesson 06 gives section 8's prediction
+    with it, by the pair's figure and by rank 0's own. Raises ``ValueError`` when empty."""
+    if not verdicts:
+        raise ValueError("verdicts is empty: pass at least one figure's name and words")
+    said = set(verdicts.values())
+    if len(said) == 1:
+        return said.pop()
+    each = ", ".join(f"{name}: {words}" for name, words in verdicts.items())
+    return f"no clear verdict ({each})"

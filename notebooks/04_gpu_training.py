@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 76 s with a peak memory of 1190 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1191 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -207,7 +207,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         low, high = min(times) * scale, max(times) * scale
         name = f"{each_device.type} {unit} per {size} x {size} product"
         print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
-        # The warm-up's evidence: the first (cold) product against the warm ones
+        # The warm-up's evidence: the first (cold) product, alone and over the median
+        print(f"{each_device.type}, {size} x {size}, first product (ms): {cold * 1e3:.1f}")
         cold_ratio = f"{each_device.type}, {size} x {size}, first product over the median"
         print(f"{cold_ratio}: {cold / median:.1f}")
         # size**3 multiply-adds per product: how fast the device worked at this size
@@ -215,16 +216,17 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         print(f"{rate}: {size**3 / median / 1e9:.1f}")
 
 # %% [markdown]
-# The first (cold) product took
-# **1478.9**<!-- output: cpu, 64 x 64, first product over the median --> times the median
-# at 64 x 64,
-# **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> at
-# 2048 x 2048 (one product each). Cold includes the one-off costs of a size's first
-# product (not split apart): warm up the very shapes you time.
+# The first (cold) 64 x 64 product took
+# **7.4 ms**<!-- output: cpu, 64 x 64, first product (ms) -->,
+# **1283.9**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
+# at 2048 x 2048,
+# **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> times (one
+# product each, after a warm-up of another shape). Cold includes one-off costs (not split
+# apart), so warm up the very shapes you time.
 #
 # On this CPU a 2048 x 2048 product ran at
-# **165.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **46.5
+# **159.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **45.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. A
 # GPU adds *launching*: the CPU telling the device to start one kernel, a cost paid per
@@ -267,8 +269,7 @@ print(f"move and to_device agree, every tensor on {device.type}: {agree}")
 # %% [markdown]
 # **A move you can see.** PyTorch's `meta` device holds a tensor's shape and type but no
 # data (a teaching trick: you never train on it). Moving `nested` there works on
-# any machine. A layer on `meta` fed a CPU batch shows the error for mixed devices
-# (worded differently on a GPU machine; look for both devices' names):
+# any machine:
 
 # %%
 meta = torch.device("meta")  # shapes and types only, no data
@@ -276,11 +277,6 @@ on_meta = move(nested, meta)
 meta_devices = on_meta["images"].device, on_meta["labels"][0].device
 print(f"move to meta: images on {meta_devices[0]}, labels on {meta_devices[1]}")
 print(f"the images' shape kept: {tuple(on_meta['images'].shape)}")
-meta_layer = torch.nn.Linear(28 * 28, 10, device=meta)  # the model moved, the batch not
-try:
-    meta_layer(nested["images"].flatten(1))
-except RuntimeError as error:
-    print(f"model on meta, batch on cpu: RuntimeError: {error}")
 
 # %% [markdown]
 # For copies to a CUDA GPU, [PyTorch's CUDA
@@ -493,7 +489,7 @@ print(
 #   tensor there; each batch gathers its rows from it.
 #
 # Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
-# they train the same weights (checked below); they ran one after the other, not in rounds.
+# they train the same weights (checked below); they ran one after the other.
 # `TimedBatches` adds up the loop's waits for batches:
 
 
@@ -527,9 +523,10 @@ class TimedBatches:
 
 
 # %% [markdown]
-# **How we time an epoch.** `fit`'s printed times include validation; the table after
-# (b) trains compares `train_seconds` medians over the later epochs (with 3, the mean of
-# two): a first epoch can pay one-off costs.
+# **How we time an epoch.** The table below uses `train_seconds` (training only) of the
+# *later epochs*, 2 and 3 (their median: with two, the mean): a first epoch can pay
+# one-off costs. `fit`'s printed times add validation, which here also differs between
+# the pipelines (`fit_val` transforms each image, `b_val` serves ready tensors).
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -579,7 +576,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.68 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -633,20 +630,10 @@ seed_everything(0)
 b_model = to_device(MLP(28 * 28, [32], 10), device)
 b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 
-
 # %%
-def after_first(items: list) -> list:
-    """The items after the first: the later epochs (or rounds); the first if it is alone."""
-    return items[1:] or items
+# after_first: later epochs; later_epochs: their median, min, max; parts: a bar's wait and rest
+from course_utils.epoch_times import after_first, later_epochs, parts
 
-
-def later_epochs(seconds: list[float]) -> tuple[float, float, float]:
-    """Median, fastest and slowest of the epochs after the first (the first if it is alone)."""
-    later = after_first(seconds)
-    return statistics.median(later), min(later), max(later)
-
-
-# %%
 a_name = "(a) classic pipeline"  # its name in every line, table and figure below
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 b_times = [epoch["train_seconds"] for epoch in b_history]
@@ -669,16 +656,7 @@ print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipeline speed-up, all epochs ({device.type}): {speedup_all_epochs:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
-
 # %%
-def parts(times: list[float], waits: list[float]) -> dict:
-    """A bar as long as the median later epoch: the median later wait for batches, then the
-    rest of that epoch (rest = the median epoch minus the median wait); a dot per later
-    epoch."""
-    wait, later = later_epochs(waits)[0], after_first(times)
-    return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
-
-
 b_name = f"(b) dataset on {device.type}"  # (b)'s bar
 bars = {a_name: parts(classic_times, classic_waits), b_name: parts(b_times, b_waits)}
 wait_seconds = bars[a_name]["loader"]
@@ -689,20 +667,6 @@ print(f"(a)'s median later epoch minus (b)'s (s): {gap:.2f}")
 print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
 
 # %% [markdown]
-# On this CPU, over the later epochs (one run; (b)'s "device" here is the CPU, no copy):
-# - (a) waited for batches
-#   **3.88 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **4.21 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch.
-# - (a)'s epoch was **3.98 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->
-#   longer than (b)'s, most of it
-#   (**3.84 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->) extra
-#   waiting for batches; the remainder (in the table's rest column) was not measured
-#   apart.
-# - (a) took **18.4 times**<!-- output: pipeline speed-up (cpu) --> as long as (b);
-#   over all epochs,
-#   **17.8 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, (b)'s one-off
-#   conversion aside (Appendix B adds it).
-#
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
 # loader keeps (a)'s settings over ready tensors:
 
@@ -739,6 +703,7 @@ for pipeline, bar in bars.items():
     print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
 tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
+print(f"(b), median later epoch, waiting for its batches (s): {bars[b_name]['loader']:.3f}")
 removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
 print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
 print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
@@ -750,14 +715,26 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
-# epochs.
-#
-# The control removed a share of
-# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
-# (**3.67 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
-# lookup, PIL image (`MNIST.__getitem__`) and transform, done once in (b), not
-# timed apart. Fetching and collating still took
-# **0.21 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->.
+# epochs. On this CPU (one run; (b)'s "device" here is the CPU, no copy):
+# - (a) waited for batches
+#   **5.26 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **5.83 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch.
+# - (a)'s epoch was **5.48 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->
+#   longer than (b)'s, most of it
+#   (**5.19 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->) extra
+#   waiting for batches; the remainder (the rest column) was not measured apart.
+# - (a) took **16.4 times**<!-- output: pipeline speed-up (cpu) --> as long as (b);
+#   over all epochs,
+#   **16.8 times**<!-- output: pipeline speed-up, all epochs (cpu) -->, (b)'s one-off
+#   conversion aside (Appendix B adds it).
+# - The control removed a share of
+#   **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
+#   (**5.01 s**<!-- output: wait removed by ready tensors -->): each fetch's `Subset`
+#   lookup, PIL image (`MNIST.__getitem__`) and transform, done once in (b), not timed
+#   apart. The control still waited
+#   **0.25 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+#   for its batches (one epoch), (b)
+#   **0.075 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`, trying `pin_memory` and `num_workers`.
@@ -965,7 +942,7 @@ def counted_as(speed_up: float) -> str:
 
 
 # arm -> its rounds counted against the tie band (TIE: the course's fixed 1.1, not noise)
-verdicts = {arm: count_rounds(speed_ups) for arm, speed_ups in speed_ups_of.items()}
+verdicts = {arm: count_rounds(speed_ups, TIE) for arm, speed_ups in speed_ups_of.items()}
 for arm, speed_ups in speed_ups_of.items():
     words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
     faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
@@ -992,7 +969,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.17**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The arms' validation accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
@@ -1019,10 +996,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **20.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
-# Of that, **17.9 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **22.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
+# Of that, **19.8 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **2.2 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **2.3 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1037,21 +1014,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **46.5
+# - On this CPU 64 x 64 products ran at **45.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **165.7
+#   a second, 2048 x 2048 ones at **159.0
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **18.4 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **16.4 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **3.88 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.21 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **5.26 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **5.83 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **18.39 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **20.34 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1079,6 +1056,8 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # each.** On a CPU only the `cpu` arm runs, so there you can answer one question: does the
 # first epoch differ from the second? Which arm is fastest needs a GPU.
 #
+# **1a, on any machine (a CPU included): steps 1 to 4.**
+#
 # 1. Write `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop,
 #    moving each batch to `on` (the model is already there; use `on`, not the notebook's
 #    `device`). Return the epoch's seconds, read after `synchronize(on)` has waited for
@@ -1088,14 +1067,18 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # 3. As in section 4, do not copy the loss to the CPU or call `synchronize` inside the
 #    loop: on a GPU we expect each to make Python wait for the step.
 # 4. Store the arms in `exercise_arms` (arm -> (its device, whether its batches are
-#    pinned)): `"cpu"`, not pinned; with a GPU, its device type (`"cuda"` or `"mps"`),
-#    changing only the device. In each arm, call `seed_everything(0)`, build an MLP with
-#    hidden layers [2048, 2048] on the arm's device, then its SGD optimizer (learning rate
-#    0.05), and train two epochs with `train_epoch` on `exercise_loader(pinned)`. Store
-#    the two epoch times in `big_model_seconds` (arm -> [first, second]); keep the last
-#    model in `big_model`.
-# 5. On a CUDA GPU, add `"cuda, pinned + non_blocking"`: the GPU arm with pinned batches.
-#    For each arm your machine cannot run, print what would have run, and why not.
+#    pinned)), starting with `"cpu"`, not pinned. In each arm, call `seed_everything(0)`,
+#    build an MLP with hidden layers [2048, 2048] on the arm's device, then its SGD
+#    optimizer (learning rate 0.05), and train two epochs with `train_epoch` on
+#    `exercise_loader(pinned)`. Store the two epoch times in `big_model_seconds` (arm ->
+#    [first, second]); keep the last model in `big_model`. For each arm of 1b your machine
+#    cannot run, print what would have run, and why not.
+#
+# **1b, with a GPU: steps 5 and 6** (arms added to the same loop).
+#
+# 5. Add an arm named by the GPU's device type (`"cuda"` or `"mps"`), changing only the
+#    device.
+# 6. On a CUDA GPU, add `"cuda, pinned + non_blocking"`: the GPU arm with pinned batches.
 #
 # The check times a few steps of `big_model` on each arm's device, to see that the epoch
 # times fit this model's size. With a GPU: which arm is fastest (one run, the arms one
@@ -1151,9 +1134,9 @@ def train_epoch(model, loader, optimizer, on: torch.device) -> float:
 
 exercise_arms = {"cpu": (torch.device("cpu"), False)}  # arm -> (its device, pinned batches)
 if device.type != "cpu":
-    exercise_arms[device.type] = (device, False)  # step 4: only the device changes
+    exercise_arms[device.type] = (device, False)  # step 5: only the device changes
 if device.type == "cuda":
-    exercise_arms["cuda, pinned + non_blocking"] = (device, True)  # step 5: only the pinning
+    exercise_arms["cuda, pinned + non_blocking"] = (device, True)  # step 6: only the pinning
 big_model_seconds = {}
 for arm, (on, pinned) in exercise_arms.items():
     seed_everything(0)  # the same starting weights in every arm
@@ -1176,6 +1159,8 @@ if device.type != "cuda":
 ### END SOLUTION
 
 # %%
+from course_utils.rounds import TIE  # section 7's tie band, 0.10: used below
+
 if check_exercise(
     1,
     train_epoch=train_epoch,
@@ -1217,22 +1202,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.43 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.46 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.52 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.47 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **37.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **37.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **108.3 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **108.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **46.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **45.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **165.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **159.0 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1322,6 +1307,8 @@ for each in devices:
 ### END SOLUTION
 
 # %%
+from course_utils.rounds import count_rounds  # section 7's rounds counter, used below
+
 if check_exercise(
     2, time_step=time_step, time_in_rounds=time_in_rounds, step_table=step_table, devices=devices
 ):
@@ -1374,35 +1361,29 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.221 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.341 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.370 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **18.66 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.19**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.78**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **21.33 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.34**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.82**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
 # **3**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds, by ratios (4,096's cost per image over 16,384's) from
-# **0.914 to 1.200**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **0.984 to 1.093**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
+# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
 # counted tied is one whose ratio lies inside the band).
 #
-# Quoted from the course's H200 run (RESULTS.md), not run in this notebook (Appendix E):
-# that run timed sizes up to 1,024 only, and a step at 1,024 took
-# 0.82 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on the GPU
-# against 0.75 ms<!-- source: benchmarks/RESULTS.md, one H200 run --> on that machine's
-# 16-core CPU: the GPU about
-# 9%<!-- source: benchmarks/RESULTS.md, one H200 run, 0.82 ms / 0.75 ms --> slower, one
-# rounded timing each: too few to call. So no run here has shown where the GPU starts to
-# win: the worked run had no GPU (its last line says so), and the H200 run stopped at
-# 1,024. No run here locates the crossover; on your GPU, the last line finds it.
-# With a GPU, its last line names the batch sizes at which it beat the CPU in every repeat.
+# The worked run had no GPU (its last line says so), and the course's H200 run timed
+# batch sizes up to 1,024 only (its figures: Appendix E): no run here located the
+# crossover. With a GPU, the last line names the batch sizes at which it beat the CPU in
+# every repeat.
 
 # %% [markdown]
 # ## Check your understanding
@@ -1457,15 +1438,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **3.88 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **5.26 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
-# **3.98 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
+# **5.48 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
 # most of that,
-# **3.84 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->, was
+# **5.19 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->, was
 # extra waiting for batches. The remainder (in the rest column of section 6's table) was
 # not measured apart.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.68 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B counts the payback epoch by epoch.
 
@@ -1489,7 +1470,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1514,7 +1495,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **18.39 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **20.34 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
 # speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
@@ -1548,7 +1529,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs had a median per-round speed-up of
-# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.17**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1644,9 +1625,9 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # %% [markdown]
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s --> (one run). The
-# figure's straight lines between epochs cross at
-# **0.97**<!-- output: epochs where the figure's drawn lines cross --> epochs (the black
-# cross; hollow between epochs: a drawing, not a measured moment).
+# black cross marks where the
+# figure's straight lines between epochs cross (hollow between epochs: a drawing, not a
+# measured moment).
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -1692,15 +1673,19 @@ print(
     f"validation accuracy spread over {len(seed_accuracies)} shuffle seeds (points): "
     f"{seed_spread:.2f}"
 )
+print(f"lowest final validation accuracy over the seeds: {min(seed_accuracies.values()):.4f}")
+print(f"highest final validation accuracy over the seeds: {max(seed_accuracies.values()):.4f}")
 print(
     f"shuffle seeds whose accuracy fell after some epoch: {sum(n > 0 for n in seed_falls.values())}"
 )
 del seed_model, history
 
 # %% [markdown]
-# The batch order alone moved the validation accuracy over
+# The batch order alone spread the final validation accuracy across
 # **7.74 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# across these 4 seeds (one run each), on these 10,000 images. The `by epoch` lines show
+# (**84.70%**<!-- output: lowest final validation accuracy over the seeds --> to
+# **92.44%**<!-- output: highest final validation accuracy over the seeds -->) over these
+# 4 seeds (one run each), on these 10,000 images. The `by epoch` lines show
 # the way there:
 # **2**<!-- output: shuffle seeds whose accuracy fell after some epoch --> of the seeds
 # had an epoch whose accuracy fell below the epoch before. One possible reading, not
@@ -1827,8 +1812,12 @@ else:
     )
 
 # %% [markdown]
-# Where autocast runs, only the layers' outputs and their gradients are bfloat16:
-# autocast multiplies by a bfloat16 copy of each weight (PyTorch's autocast
+# Where autocast runs, each layer's output above is bfloat16, and so is the one gradient
+# printed, that of the first Linear's output
+# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
+# and its gradient stay float32
+# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->).
+# Autocast multiplies by a bfloat16 copy of each weight (PyTorch's autocast
 # documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
 # `backward` passes the gradient through the copy to the float32 weight, so the update
 # is made in float32.
@@ -1987,9 +1976,7 @@ if half_seconds is not None:
 # | a batch of 256 with loading, 2048-2048 MLP (exercise 1); GPU pinned, non_blocking | 2.3 | 11.7 |
 # | a step at batch 1,024, 32-unit MLP (exercise 2) | 0.82 | 0.75 |
 #
-# On the H200, bfloat16 and compiling were each slower in 4 of 5 rounds, tied in one, by
-# that script's band<!-- source: benchmarks/RESULTS.md, one H200 run --> (one run; on
-# this CPU, see section 7's verdicts). In that one run, the GPU won on the 2048 x 2048
+# In that one run (its arms: the paragraphs above), the GPU won on the 2048 x 2048
 # product, and the mixed arm (GPU, pinned, `non_blocking`) was faster than the CPU arm on
 # exercise 1's batch, loading included; it changed device and pinning together, so that
 # run cannot split its gain between them. The GPU lost on small work (pipeline (b)'s epoch;
@@ -2020,7 +2007,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **4**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **2**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and, where
@@ -2053,9 +2040,9 @@ if "bfloat16 autocast" in arms:
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.45 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.44 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.19 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.49 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.49 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.22 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run).
 # bfloat16 autocast's right answers minus float32's:
@@ -2097,9 +2084,9 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.04**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.11**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within it in
 # every round**<!-- says: compiled against float32's own spread -->. Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
@@ -2150,14 +2137,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.31**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# **1.44**<!-- output: ceiling if everything but the products vanished --> times. Section 7
 # measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.45 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.44 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.49 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.49 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2222,27 +2209,30 @@ del product_pairs
 # multiply-adds an epoch took
 # **0.34 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.76**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.69**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.34**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.30**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.64**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.28**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.35**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.17**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.891**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.952**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
 # (we expect slower; not timed apart), while the ReLUs and the gradients between layers
 # work on bfloat16, half float32's bytes (Appendix C; maybe faster).
 #
-# `model.compile()` compiles the model's `forward` and the backward of that forward. We
-# assume it fuses the ReLUs and other element-wise operations around the products,
-# while the loss (computed in `training_step`, outside `forward`) and the SGD
-# update (`optimizer.step()`) stay uncompiled, so it can speed up only part of the time
-# outside the products.
+# PyTorch documents `model.compile()` as compiling the model's `forward` with
+# [`torch.compile`](https://docs.pytorch.org/docs/stable/generated/torch.compile.html),
+# which also generates the backward of what it compiles
+# ([notes](https://docs.pytorch.org/docs/stable/torch.compiler_backward.html)). The loss
+# (computed in `training_step`, outside `forward`) and the SGD update
+# (`optimizer.step()`) are outside it. We assume it fuses the ReLUs and other element-wise
+# operations around the products, so it can speed up only part of the time outside the
+# products.

@@ -37,12 +37,11 @@
 # **From lesson 04.** `device` is where the work runs (CUDA
 # GPU, Mac GPU or CPU), and `to_device` moves a model or batch there. `DeviceTensorLoader`
 # serves batches, `(images, labels)`, from tensors already in memory on `device`.
-# `synchronize` waits for queued GPU work before a clock is read. `torch.autocast` runs
-# matrix products in a 16-bit type such as bfloat16.
+# `torch.autocast` runs matrix products in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 363 s with a peak memory of 1278 MB. The course's
+# > 2 threads); the whole lesson ran in 359 s with a peak memory of 1217 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -454,7 +453,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.5 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -490,7 +489,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # and after training. Each tile is scaled to its own range, so changes of size do not
 # show: the change's length (the square root of its summed squares), printed below, was
 # **1.94**<!-- output: first layer's weights, relative change over training --> times the
-# starting weights' length. Look for the trained tiles to differ from the untrained.
+# starting weights' length. Look for smoother colour changes in the trained tiles (rows
+# 3-4) than in the untrained noise.
 # Then eight of the car's first-layer *feature maps*, after the ReLU.
 
 
@@ -534,9 +534,9 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # A convolution, unlike an MLP, reuses its filters at every position and sees
 # neighbouring pixels together; a control below keeps the reuse but scrambles the
 # neighbourhoods. Give lesson 03's `MLP` class the small CNN's optimizer, rate (not tuned
-# for the MLP), epochs and batches (seed 0). A second MLP trains for as many epochs as
-# fit in the CNN's training time at the first MLP's pace (at least the CNN's, at most 4
-# times).
+# for the MLP), epochs and batches (seed 0). A second MLP gets as many epochs as the
+# CNN's training time allows at the first MLP's pace (at most 4 times the CNN's); the cell
+# prints them and the two runs' seconds.
 
 
 # %%
@@ -565,6 +565,7 @@ matched_epochs = min(max(fitting_epochs, cnn_epochs), 4 * cnn_epochs)
 matched_capped = fitting_epochs > 4 * cnn_epochs  # then it trains for less than the CNN's time
 capped_words = "capped at 4 times the CNN's" if matched_capped else "not capped"
 print(f"second MLP's epochs: {capped_words}")
+print(f"second MLP's epochs, from the first MLP's seconds per epoch: {matched_epochs}")
 matched_name = f"MLP, {matched_epochs} epochs"  # the table's name for it
 release_memory()
 seed_everything(0)
@@ -610,10 +611,9 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.91<!-- output: second MLP's training seconds per small CNN's --> times as long as the
-# CNN; its epochs were **not capped**<!-- says: second MLP's epochs -->. The CNN's lead
-# over it was
-# +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
+# 0.87<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# CNN. The CNN's lead over it was
+# +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
@@ -672,22 +672,39 @@ if round(shuffled_lead, 1) == 0:  # level to the tenth of a point printed above
 else:
     shuffled_sign = "CNN ahead" if shuffled_lead > 0 else "MLP ahead"
 print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
+# A rough yardstick: an accuracy p over n validation images has a sampling SE of about
+# √(p(1 − p) / n) (lesson 03's), here at the MLP's accuracy on original pixels. It leaves
+# out run-to-run training wobble, which one seed cannot measure.
+mlp_accuracy = original_accuracy["MLP"]
+run_se = 100 * math.sqrt(mlp_accuracy * (1 - mlp_accuracy) / len(val_labels))
+print(f"an accuracy's sampling standard error on these images (points): {run_se:.2f}")
+for name, change in pixel_changes.items():
+    against = "within" if abs(change) <= 2 * run_se else "beyond"
+    print(f"{name}, change with shuffled pixels against two such SE: {against}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 # MLP's by
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. An MLP gives no
-# input a neighbour, so a fixed shuffle leaves what it can learn unchanged: look for its
-# change to be run-to-run wobble (one seed; wobble not measured). A CNN that loses much
-# more needs neighbouring pixels kept together. The CNN's lead went from
-# **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
-# **-3.2**<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points: **MLP ahead**<!-- says: CNN's lead with shuffled pixels, sign --> (one seed: a
-# gap of a few points could reverse with another).
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. A rough yardstick:
+# an accuracy's sampling standard error, √(p(1 − p) / n) for n validation images, was
+# 0.70<!-- output: an accuracy's sampling standard error on these images (points) -->
+# points (run-to-run training wobble not included: one seed). Against two of them, the
+# CNN's change was
+# **beyond**<!-- says: small CNN, change with shuffled pixels against two such SE --> and
+# the MLP's **within**<!-- says: MLP, change with shuffled pixels against two such SE -->.
+# An MLP gives no input a neighbour, so a fixed shuffle leaves what it can learn
+# unchanged; a CNN that loses more needs neighbouring pixels kept together. The CNN's lead
+# went from
+# +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
+# -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+# points (the `sign` line says who leads; one seed).
 
 # %% [markdown]
 # ## 6. ResNet-9: which parts can a short run detect?
+#
+# Look for "undecided" in most rows of this section's final table: 5 seeds of runs this
+# short can decide only large changes.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -902,15 +919,15 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 
 # %% [markdown]
-# **Short runs.** On every device, these test the recipe's parts, not how good ResNet-9
-# gets. A width-8 ResNet-9 trains for 2 epochs
+# **Short runs.** These test the recipe's parts, not how good ResNet-9 gets. A width-8
+# ResNet-9 trains for 2 epochs
 # (`recipe_epochs`) from each of 5 seeds (`recipe_seeds`) on the *sample*, the first
 # 3,000 training images, always with augmentation. Each recipe changes one thing from the
 # one before, except runs 2 and 5:
 #
 # 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean (Appendix D);
-# 2. one-cycle peaking at 0.01 (also Adam's momentum, beta1, and `fit` to
-#    `fit_one_cycle`: Appendix D);
+# 2. one-cycle peaking at 0.01, which changes three things: the rate's shape, Adam's beta1
+#    (one-cycle varies it) and the training function (`fit` -> `fit_one_cycle`);
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
 # 5. the full recipe without batch norm, each convolution given a bias instead, from the
@@ -1002,10 +1019,24 @@ cnn_batches = len(cnn_loader)  # section 4's small CNN: batches of 64
 print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_epochs} epochs)")
 
 # %% [markdown]
+# Look for run 2's learning rate (seed 0) to climb to its peak early, then fall almost to
+# 0.
+
+# %%
+one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
+constant_rate = recipe_runs[constant_name]["lr"]
+fig, lr_ax = plt.subplots(figsize=(6, 3), layout="constrained")
+lr_ax.plot([constant_rate] * len(one_cycle_rates), label=f"constant {constant_rate} (run 1)")
+lr_ax.plot(one_cycle_rates, label="one-cycle (runs 2-5)")
+lr_ax.set(xlabel="training step", ylabel="learning rate", title="the two schedules")
+lr_ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
 # Look for accuracies below the small CNN's: these runs take
 # 48<!-- output: steps per recipe run --> steps against its
 # 1,408<!-- output: steps in section 4's small-CNN run -->, with another network and
-# optimiser. Below: final accuracies by seed, mean and *seed SD*.
+# optimiser.
 
 # %%
 full_name = "one-cycle, weight decay, clipping"  # run 4, the full recipe
@@ -1067,44 +1098,38 @@ shown = [
 ]
 print(f"rows the rule shows: {'; '.join(shown) or 'none'}")
 print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_row]['rule_word']}")
-full_needed = step_changes[full_row]["needed"]  # t x SE: these runs' threshold for that row
-full_short = full_row.split(" (")[0]  # the row's name without its count of changes
-print(f"{full_short}, its threshold t x SE in these runs (points): {full_needed:.2f}")
 
 # %%
-# Each undecided row: how many of its seeds moved down (below 0)?
+# Each row: how many of its seeds moved down (below 0)?
 one_way = []  # undecided rows whose seeds all moved the same way (a 0 is neither way)
 for what, row in step_changes.items():
-    if row["rule_word"] == "undecided":
-        short_name, seeds_down = what.split(" (")[0], sum(c < 0 for c in row["changes"])
-        print(f"{short_name}, seeds that moved down: {seeds_down} of {len(row['changes'])}")
-        if all(c < 0 for c in row["changes"]) or all(c > 0 for c in row["changes"]):
-            one_way.append(short_name)
+    short_name, seeds_down = what.split(" (")[0], sum(c < 0 for c in row["changes"])
+    print(f"{short_name}, seeds that moved down: {seeds_down} of {len(row['changes'])}")
+    same_way = all(c < 0 for c in row["changes"]) or all(c > 0 for c in row["changes"])
+    if row["rule_word"] == "undecided" and same_way:
+        one_way.append(short_name)
 print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'none'}")
 
 # %% [markdown]
-# Undecided is not "no effect": a row can miss its bar even when all its seeds moved one
-# way. Such rows here: **weight decay**<!-- says: undecided rows whose seeds all moved one way -->.
+# Undecided is not "no effect": the rule asks for a mean beyond t x SE, not for seeds
+# that agree. Undecided rows whose seeds all moved one way:
+# **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. Weight
+# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds.
 #
-# **Take-away.** The rule showed
+# **Take-away.** The rule decided:
 # **removing batch norm (+ conv biases), accuracy
-# down**<!-- says: rows the rule shows -->.
-# Other rows are undecided: 5 seeds of 48<!-- output: steps per recipe run --> steps could
-# not tell their changes from noise: too short for one-cycle, decay or clipping to show.
-# Section 7's GPU branch and exercise 2 keep the published recipe, built for long runs, on
-# its authors' evidence, not on this table's: the full recipe against a constant rate read
-# **undecided**<!-- says: the full recipe against a constant 0.005 --> against a bar of
-# 5.36<!-- output: full recipe vs constant 0.005, its threshold t x SE in these runs (points) -->
-# points.
+# down**<!-- says: rows the rule shows -->. Where a decided row changed several things,
+# the table cannot split them: removing batch norm also added conv biases; one-cycle's
+# row changed 3, the full recipe's 5. Section 7 and exercise 2 keep the published recipe
+# on its authors' evidence.
 
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
-# **On a CUDA GPU, sections 7-8 train ResNet-9; the prose quotes the CPU run.**
-#
-# Otherwise the next cell trains `FastNet`, after Keller Jordan's *airbench*
-# (arXiv 2404.00498), instead of ResNet-9 (estimated too slow on a CPU: Appendix E).
-# `FastNet`'s peak learning rate, 2.0, is far above the small CNN's 0.02 (why: Appendix A).
+# On a CUDA GPU, sections 7-8 train ResNet-9, and the numbers in the text are this page's
+# CPU run: your printed lines are your results. Elsewhere the next cell trains
+# `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498), as ResNet-9 would be too
+# slow (Appendix E).
 
 
 # %%
@@ -1138,10 +1163,8 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# Parts you know: 3x3 convolutions, batch norm, max pooling, SGD with momentum, crops and
-# flips. New in `FastNet`: fixed whitening filters, GELU, label smoothing, Nesterov
-# momentum, a triangular learning rate. *Label smoothing*: targets put most weight on the
-# right class and spread a little over the others. Appendix A opens each.
+# Of `FastNet`'s new ideas, two matter below: label smoothing and test-time augmentation
+# (Appendix A opens the rest).
 #
 # A training step keeps layers' outputs for the backward pass. Count them for a fresh
 # `FastNet` on 8 images:
@@ -1169,10 +1192,11 @@ print(f"saved for backward, MB per batch of 512: {512 * per_image_mb:.0f}")
 del probe, probe_images  # not needed again
 
 # %% [markdown]
-# A batch of 256 keeps
+# A batch of 256 would keep
 # 188 MB<!-- output: saved for backward, MB per batch of 256 -->; a batch of 512,
-# 377 MB<!-- output: saved for backward, MB per batch of 512 -->. Batches of 256, half the
-# benchmark's 512, halve what a step keeps for backward.
+# 377 MB<!-- output: saved for backward, MB per batch of 512 --> (estimates: 256 or 512
+# x the per-image figure from an 8-image probe). Batches of 256, half the benchmark's 512,
+# would save about half of what a step keeps for backward.
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1214,7 +1238,7 @@ else:
     )
     network_history = fit_fast(
         fast_epochs,
-        2.0,
+        2.0,  # the peak rate, far above the small CNN's 0.02 (why: Appendix A)
         network,
         fast_loader,
         val_loader,
@@ -1236,9 +1260,10 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# **Why the two losses differ.** On a CPU, `FastNet`'s training loss scores smoothed
-# targets, the validation loss plain labels (other differences: Appendix A). Smoothing
-# alone, on one confident right prediction:
+# **Why the two losses differ.** *Label smoothing* puts most of a target's weight on the
+# right class and a little on each other. On a CPU, `FastNet`'s training loss scores these
+# smoothed targets, the validation loss plain labels. Smoothing alone, on one confident
+# right prediction:
 
 # %%
 confident, right_class = torch.tensor([[4.0] + [0.0] * 9]), torch.tensor([0])  # class 0
@@ -1364,9 +1389,7 @@ print(f"test against validation: {verdict}")
 # **79.8%**<!-- output: FastNet test accuracy -->. The last
 # column gives each difference in standard errors (SE, lesson 03); chance alone seldom
 # gives more than two. Here:
-# **every difference within two SE**<!-- says: test against validation -->. The rule chose
-# to **predict without it**<!-- says: test-time augmentation, the rule's choice --> (a
-# validation figure that chose the views would be slightly optimistic). Even the test
+# **every difference within two SE**<!-- says: test against validation -->. Even the test
 # score is not perfectly fresh: the benchmark and airbench's authors looked at CIFAR-10
 # test scores.
 #
@@ -1498,9 +1521,9 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.91<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.87<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
-#   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
+#   +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 #   points (one seed: a gap of a few points could reverse with another seed).
@@ -1524,8 +1547,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 66 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 21.4 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 65 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 21.5 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1859,8 +1882,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.60 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.56 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.65 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.63 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters: a
 # guess, not
@@ -2036,8 +2059,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 # +0.95 points<!-- source: benchmarks/RESULTS.md, 3 seeds, validation split --> on
 # validation over 3 seeds (one run of its script, benchmark machine: a quoted figure, not
 # read with section 6's rule); identity initialisation had one seed, and the fixed scale's
-# 3 seeds with and without it overlapped (no conclusion either way); channels-last was
-# timed on random data. Not shown here at all: batches of 256 (the benchmark's: 512) with
+# 3 seeds with and without it overlapped (no conclusion either way; both from the same
+# section of `benchmarks/RESULTS.md`, "The airbench ideas, one at a time", runs of
+# `benchmarks/cifar10_cpu.py --without IDEA`); channels-last was timed on random data.
+# Not shown here at all: batches of 256 (the benchmark's: 512) with
 # `drop_last` (in section 7 each epoch took
 # 175<!-- output: steps per epoch --> steps of 256 images,
 # 44,800<!-- output: training images per epoch --> of the 45,000; batch sizes were timed on
@@ -2668,7 +2693,8 @@ print(
 #   1,289<!-- source: benchmarks/RESULTS.md, throughput, batch 256 --> with batches of
 #   256, 1,251<!-- source: benchmarks/RESULTS.md, throughput, batch 512 --> with 512 and
 #   1,198<!-- source: benchmarks/RESULTS.md, throughput, batch 1,024 --> with 1,024:
-#   about the same per image on 2 threads.
+#   within 8%<!-- source: benchmarks/RESULTS.md, 1,289 / 1,198 = 1.076 --> of each other
+#   (one timing each).
 
 # %% [markdown]
 # ## Appendix B: what decoding once and batching the transforms save
@@ -2791,26 +2817,26 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 58.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 70.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 35.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
 # 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
+# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
 # agree within 2x, the median ratio above is a fair reading. When they do not, something
 # slowed some passes: read it beside the ratio of the fastest passes,
-# 31.6<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 34.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 20.5<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 24.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.5<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.32<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 4.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.19<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3097,7 +3123,6 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # them by hand:
 
 # %%
-one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
 cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
 print(
     f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
@@ -3247,8 +3272,8 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # Why section 7 and exercise 2 keep the full recipe all the same: on its authors' evidence
 # for long runs (section 6's take-away), not on these 48-step runs.
 #
-# **The runs, epoch by epoch.** The two schedules' learning rates (left), and each
-# recipe's validation accuracy after each epoch from seed 0 (right). The dashed line is
+# **The runs, epoch by epoch.** Each recipe's validation accuracy after each epoch from
+# seed 0 (section 6 drew the two schedules' learning rates). The dashed line is
 # the full recipe again, from seed 1: how far the seed alone moves a run. Ending on top at
 # seed 0 (the cell prints it):
 # **constant learning rate 0.005**<!-- says: recipe ending highest at seed 0 -->. Look for
@@ -3256,12 +3281,7 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # two recipes could be the seed's doing.
 
 # %%
-fig, (lr_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
-constant_rate = recipe_runs[constant_name]["lr"]
-lr_ax.plot([constant_rate] * len(one_cycle_rates), label=f"constant {constant_rate}")
-lr_ax.plot(one_cycle_rates, label="one-cycle")
-lr_ax.set(xlabel="training step", ylabel="learning rate", title="the two schedules")
-lr_ax.legend(fontsize=8)
+fig, accuracy_ax = plt.subplots(figsize=(7, 4), layout="constrained")
 colours = {}  # each recipe's colour, so that its seed-1 twin can share it
 for name, history in recipe_histories.items():
     epochs = range(1, len(history) + 1)

@@ -11,7 +11,6 @@ from course_utils.plotting import (
     crossings,
     plot_confusion_matrix,
     plot_epoch_parts,
-    plot_epoch_times,
     plot_history,
     plot_lrs,
     show_batch,
@@ -48,44 +47,6 @@ def test_unnormalize_inverts_normalisation():
     assert torch.allclose(unnormalize(normalised, mean, std), images, atol=1e-6)
 
 
-def test_plot_epoch_times_draws_each_epoch_its_median_and_the_one_off():
-    epochs = {"(a) slow": [9.0, 12.0, 10.0], "(b) fast": [0.4, 0.5]}
-    fig = plot_epoch_times(epochs, where="cpu", title="two ways", one_off=("set-up", 6.0))
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log"  # the rows are many times apart
-    dots = [collection.get_offsets() for collection in ax.collections]
-    # One dot per epoch at its seconds, on its own row; then the one-off, above the last row.
-    assert sorted(dots[0][:, 0]) == [9.0, 10.0, 12.0] and all(abs(dots[0][:, 1]) < 0.5)
-    assert sorted(dots[1][:, 0]) == [0.4, 0.5] and all(abs(dots[1][:, 1] - 1) < 0.5)
-    assert [tuple(point) for point in dots[-1]] == [(6.0, 1.35)]
-    medians = [line.get_xdata()[0] for line in ax.lines if len(line.get_xdata())]
-    assert medians == [10.0, 0.45]
-    assert [label.get_text() for label in ax.get_yticklabels()] == list(epochs)
-    assert "one-off" in ax.get_xlabel() and ax.get_title() == "two ways"
-    # Orange and blue mean a loader's wait and the rest in plot_epoch_parts; not rows here.
-    taken = {to_hex(colour) for colour in ("tab:orange", "tab:blue")}
-    row_colours = {to_hex(line.get_color()) for line in ax.lines if len(line.get_xdata())}
-    assert len(row_colours) == 2 and not row_colours & taken
-    assert not plt.get_fignums()
-    without = plot_epoch_times({"only": [1.0]}, where="cuda", title="")
-    assert "one-off" not in without.axes[0].get_xlabel()
-    with pytest.raises(ValueError, match="at least one epoch"):
-        plot_epoch_times({"none": []}, where="cpu", title="")
-    seven = {f"row {n}": [1.0] for n in range(7)}  # one more row than it has colours
-    with pytest.raises(ValueError, match="at most 6 rows"):
-        plot_epoch_times(seven, where="cpu", title="")
-
-
-def test_plot_epoch_times_puts_a_bar_at_a_given_median():
-    epochs = {"(a) slow": [20.0, 9.0, 10.0], "(b) fast": [0.9, 0.4, 0.5]}
-    # (a)'s bar at the median of its later epochs; (b), left out, at the median of all.
-    fig = plot_epoch_times(epochs, where="cpu", title="", medians={"(a) slow": 9.5})
-    ax = fig.axes[0]
-    medians = [line.get_xdata()[0] for line in ax.lines if len(line.get_xdata())]
-    assert medians == [9.5, 0.5]
-    assert "median 9.50 s" in [text.get_text() for text in ax.texts]
-
-
 def test_plot_epoch_parts_stacks_the_loader_and_the_rest_of_the_median_epoch_for_each_arm():
     # "rest" (a median of the rounds' rests) is not drawn: the bar ends at the median epoch.
     slow = {"epochs": [3.0, 3.5, 9.0], "loader": 2.0, "rest": 1.2}
@@ -108,7 +69,7 @@ def test_plot_epoch_parts_stacks_the_loader_and_the_rest_of_the_median_epoch_for
     assert [bar.get_y() + bar.get_height() / 2 for bar in loader] == [1, 0]  # first on top
     dots = [tuple(point) for collection in top.collections for point in collection.get_offsets()]
     assert dots == [(3.0, 1.0), (3.5, 1.0), (9.0, 1.0), (1.0, 0.0)]  # every round, on its row
-    assert bottom.get_xlim()[1] >= 9.0 and "cpu" in bottom.get_xlabel()
+    assert top.get_xlim()[1] >= 9.0 and "cpu" in bottom.get_xlabel()
     legend = {text.get_text() for text in fig.legends[0].get_texts()}
     assert legend == {"loader (median)", "the rest of the median epoch", "one round's epoch"}
     named = plot_epoch_parts(launches, "cpu", labels=("building", "steps", "one epoch"))
@@ -122,33 +83,31 @@ def test_plot_epoch_parts_stacks_the_loader_and_the_rest_of_the_median_epoch_for
         plot_epoch_parts({"empty": {}}, "cpu")
 
 
-def test_plot_epoch_parts_writes_each_bars_seconds_and_each_part_where_it_fits():
+def test_plot_epoch_parts_writes_each_bars_seconds_and_parts_in_a_column_past_the_dots():
     wide = {"epochs": [4.0, 4.2, 4.4], "loader": 3.0}  # a median of 4.2 s: 3.0 s, then 1.2 s
-    thin = {"epochs": [0.1], "loader": 0.02}  # parts too narrow to hold their seconds
+    thin = {"epochs": [0.1], "loader": 0.02}  # one epoch: no median to speak of
     ax = plot_epoch_parts({"one": {"wide": wide, "thin": thin}}, "cpu").axes[0]
-    medians = [text for text in ax.texts if text.get_text().startswith("median")]
-    ends = {text.get_text(): text.get_position() for text in medians}
+    ends = {text.get_text(): text.get_position() for text in ax.texts}
     # each at its bar's height, in a column at the panel's right edge (x in the panel's
-    # width, right-aligned), past every dot: 4.4 s, the furthest, is left of the column
-    assert ends == {"median 4.20 s": pytest.approx((0.99, 1)), "median 0.10 s": (0.99, 0)}
-    assert all(text.get_transform() == ax.get_yaxis_transform() for text in medians)
-    assert {text.get_horizontalalignment() for text in medians} == {"right"}
+    # width, right-aligned): the whole bar, then its orange and blue parts; no other text
+    assert ends == {
+        "median 4.20 s = 3.00 + 1.20": pytest.approx((0.99, 1)),
+        "one epoch 0.10 s = 0.02 + 0.08": (0.99, 0),
+    }
+    assert all(text.get_transform() == ax.get_yaxis_transform() for text in ax.texts)
+    assert {text.get_horizontalalignment() for text in ax.texts} == {"right"}
     fig = ax.figure
     fig.draw_without_rendering()
-    column_left = min(text.get_window_extent().x0 for text in medians)
-    assert ax.transData.transform((4.4, 1))[0] < column_left
-    parts = {text.get_text(): text.get_position() for text in ax.texts}
-    parts = {words: where for words, where in parts.items() if words not in ends}
-    # each in the middle of its part of the wide bar; none on the thin bar
-    assert parts == {"3.00": pytest.approx((1.5, 1)), "1.20": pytest.approx((3.6, 1))}
-    # dark text on the orange part, white on the dark blue one
-    colours = {text.get_text(): to_hex(text.get_color()) for text in ax.texts}
-    assert (colours["3.00"], colours["1.20"]) == ("#000000", "#ffffff")
-    # a dot on a part's seconds (here a later epoch at 1.5 s, mid-orange) drops them
-    dotted = {"epochs": [1.5, 4.2, 4.4], "loader": 3.0}
-    ax = plot_epoch_parts({"one": {"dotted": dotted}}, "cpu").axes[0]
-    assert "3.00" not in [text.get_text() for text in ax.texts]
-    assert "1.20" in [text.get_text() for text in ax.texts]
+    column_left = min(text.get_window_extent().x0 for text in ax.texts)
+    assert ax.transData.transform((4.4, 1))[0] < column_left  # the furthest dot, left of it
+
+
+def test_plot_epoch_parts_gives_each_panel_its_own_scale():
+    slow = {"epochs": [3.0, 3.5, 9.0], "loader": 2.0}
+    quick = {"epochs": [0.2, 0.3], "loader": 0.1}
+    top, bottom = plot_epoch_parts({"slow": {"a": slow}, "quick": {"b": quick}}, "cpu").axes
+    assert top.get_xlim()[1] >= 9.0 and bottom.get_xlim()[1] < 1.0
+    assert "cpu" in top.get_xlabel() and "cpu" in bottom.get_xlabel()
 
 
 def test_plot_epoch_parts_draws_dots_that_show_on_a_bar_and_a_legend_close_under_it():
@@ -332,7 +291,7 @@ def test_show_prediction_makes_no_float64_on_a_device():
 
 def test_plot_running_totals_draws_a_line_per_way_and_marks_where_they_cross():
     totals = {"(a) slow": [0.0, 6.0, 12.0, 18.0], "(b) one-off": [5.0, 6.5, 7.0, 7.5]}
-    fig = plotting.plot_running_totals(totals, "cpu", "payback")  # plot_epoch_times' order
+    fig = plotting.plot_running_totals(totals, "cpu", "payback")
     assert isinstance(fig, Figure) and not plt.get_fignums()
     ax = fig.axes[0]
     assert [list(line.get_xdata()) for line in ax.lines] == [[0, 1, 2, 3]] * 2

@@ -59,6 +59,7 @@ __all__ = [
     "require_number",
     "require_type",
     "run_check",
+    "stored_entries",
 ]
 
 NOT_ATTEMPTED = ...  # what a stub assigns; a name still bound to it was not attempted
@@ -121,16 +122,18 @@ def _title(number: int | str) -> str:
     return f"exercise {number}"
 
 
+def stored_entries(value: Any) -> list:
+    """What a loop stored under one key of an exercise's dict: the items of a list, or the
+    value itself, so a stub's ``...`` is found in either."""
+    return value if isinstance(value, list) else [value]
+
+
 def _placeholders_only(answer: Any) -> bool:
     """Whether ``answer`` is a non-empty dict whose every entry, or every item of a list
     entry, is the ``...`` a loop stored from a stub."""
     if not isinstance(answer, dict) or not answer:
         return False
-    entries = [
-        item
-        for value in answer.values()
-        for item in (value if isinstance(value, list) else [value])
-    ]
+    entries = [item for value in answer.values() for item in stored_entries(value)]
     return all(entry is NOT_ATTEMPTED for entry in entries)
 
 

@@ -39,6 +39,7 @@ from . import (
     require_keys,
     require_number,
     require_type,
+    stored_entries,
 )
 
 __all__ = ["EXERCISES", "QUESTIONS", "check_exercise"]
@@ -93,9 +94,8 @@ def _written(stored: dict, name: str, parts: str) -> None:
     stored) is still ``...``, the placeholder of the student version's stub for the run.
     ``parts`` names what the run binds, for the message."""
     for key, value in stored.items():
-        entries = value if isinstance(value, list) else [value]
         require(
-            not any(entry is NOT_ATTEMPTED for entry in entries),
+            not any(entry is NOT_ATTEMPTED for entry in stored_entries(value)),
             f"`{name}[{key!r}]` holds `...`, the placeholder the loop stored: write the run "
             f"inside the loop, in place of the line that sets {parts} to `...` (delete that "
             "line), run the cell, then run this check again.",
