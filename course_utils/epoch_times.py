@@ -2,7 +2,8 @@
 
 A first epoch can pay one-off costs (choosing kernels, compiling, warming caches), so lesson
 04 reads its timings over the later epochs: ``after_first`` picks them, ``later_epochs``
-gives their median, fastest and slowest, and ``parts`` splits a pipeline's median later
+gives their median, fastest and slowest, ``first_against_later`` says where the dropped first
+epoch fell among them, and ``parts`` splits a pipeline's median later
 epoch into its wait for batches and the rest (the bars of ``plotting.plot_epoch_parts``).
 A run of one epoch has no later epoch: there its first stands in. Introduced in lesson 04.
 """
@@ -13,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TypeVar
 
-__all__ = ["after_first", "later_epochs", "parts"]
+__all__ = ["after_first", "first_against_later", "later_epochs", "parts"]
 
 Item = TypeVar("Item")
 
@@ -32,6 +33,24 @@ def later_epochs(seconds: Sequence[float]) -> tuple[float, float, float]:
     lesson 04."""
     later = after_first(seconds)  # raises on an empty list
     return statistics.median(later), min(later), max(later)
+
+
+def first_against_later(seconds: Sequence[float]) -> str:
+    """Return where the first epoch's seconds fall against the later epochs': ``"slower than
+    each"`` (above every later one), ``"faster than each"`` (below every one) or ``"within
+    their range"`` (from the fastest to the slowest, both included). ``seconds`` holds one
+    entry per epoch, at least two. Introduced in lesson 04 (why it drops the first epoch)."""
+    if len(seconds) < 2:
+        raise ValueError(
+            f"seconds has {len(seconds)} epoch(s): pass one entry per epoch, at least two, so "
+            "that the first has later epochs to be compared with"
+        )
+    first, later = seconds[0], seconds[1:]
+    if first > max(later):
+        return "slower than each"
+    if first < min(later):
+        return "faster than each"
+    return "within their range"
 
 
 def parts(times: Sequence[float], waits: Sequence[float]) -> dict[str, float | list[float]]:

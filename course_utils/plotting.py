@@ -157,12 +157,14 @@ def plot_epoch_parts(
     (orange) and the rest of that median epoch after it (blue), and a dot for each round's
     whole epoch, so the bar ends among its dots (a loader median above the epoch median,
     possible over uneven rounds, fills the whole bar). The dots are black with a white
-    edge, to show on either part. Each bar's seconds and its two parts' are written at its
-    height in a column at the panel's right edge, clear of the dots: "median 4.20 s = 3.00
-    + 1.20" (orange + blue), "one epoch ..." for a bar that rests on one epoch. Each panel
-    has its own scale of seconds on ``where``; ``labels`` names the bar's two parts and the
-    dots in the legend (lesson 04's dots are epochs, not rounds), which sits close under the
-    last panel. Returns the figure. Introduced in lesson 04; lesson 06 draws its arms with it.
+    edge, to show on either part, and spread a little up and down so that equal times stay
+    apart. Each bar's seconds and its two parts' are written at its height in a column at
+    the panel's right edge, clear of the dots, to the millisecond and adding up as printed:
+    "median 4.200 s = 3.000 + 1.200" (orange + blue), "one epoch ..." for a bar that rests
+    on one epoch. Each panel has its own scale of seconds on ``where``; ``labels`` names the
+    bar's two parts and the dots in the legend (lesson 04's dots are epochs, not rounds),
+    which sits close under the last panel. Returns the figure. Introduced in lesson 04;
+    lesson 06 draws its arms with it.
     """
     loader_label, rest_label, dot_label = labels
     dot = {"s": 22, "color": "black", "edgecolor": "white", "linewidths": 0.8}  # shows on both
@@ -187,25 +189,27 @@ def plot_epoch_parts(
         rest = [whole - part for whole, part in zip(medians, loader, strict=True)]
         ax.barh(places, loader, color="tab:orange", label=loader_label)
         ax.barh(places, rest, left=loader, color="tab:blue", label=rest_label)
-        for place, name, whole, part, after in zip(
-            places, names, medians, loader, rest, strict=True
-        ):
+        for place, name, whole, part in zip(places, names, medians, loader, strict=True):
             epochs = arms[name]["epochs"]
-            ax.scatter(epochs, [place] * len(epochs), zorder=3, **dot)
+            # Each round's dot a little above or below the next, so equal times stay apart.
+            spread = [0.0] if len(epochs) == 1 else np.linspace(-0.15, 0.15, len(epochs))
+            heights = [place + offset for offset in spread]
+            ax.scatter(epochs, heights, zorder=3, **dot)
             # The bar's seconds in a column at the panel's right edge, at the bar's height:
             # clear of every dot, and not read as any one dot's value.
             kind = "one epoch" if len(epochs) == 1 else "median"
+            shown = round(whole, 3), round(part, 3)  # the parts add up as printed
             ax.text(
                 0.99,
                 place,
-                f"{kind} {whole:.2f} s = {part:.2f} + {after:.2f}",
+                f"{kind} {shown[0]:.3f} s = {shown[1]:.3f} + {shown[0] - shown[1]:.3f}",
                 transform=ax.get_yaxis_transform(),  # x: the panel's width; y: the bars'
                 ha="right",
                 va="center",
                 fontsize=8,
             )
         longest = max(max(arms[name]["epochs"]) for name in names)
-        ax.set_xlim(0, longest * 1.6)  # room for the column past the dots
+        ax.set_xlim(0, longest * 1.85)  # room for the column past the dots
         ax.set_yticks(list(places), names, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(f"seconds per epoch on {where}", fontsize=9)

@@ -160,12 +160,14 @@ def read_comm_cost(output: str) -> CommCost:
 
 
 def comm_cost_table(cost: CommCost, title: str) -> str:
-    """A table of ``cost.together``, each repeat the slowest rank's time: one column per
-    batch size, one row per part. Lesson 06."""
+    """A table of ``cost.together``: one column per batch size, one row per part. Every row
+    but the last two is each repeat's slowest rank's time (or a difference of two such rows),
+    as the header says; the last two, labelled "(rank 0 alone)", are rank 0's own steps while
+    the others waited. Lesson 06."""
     batches = sorted(cost.together)
     heads = "".join(f"{f'B = {batch:,}':>14}" for batch in batches)
-    head = "ms, each repeat's slowest rank"
-    rows = [title, f"{head:<36}{heads}"]
+    head = "ms; rows 1-7: each repeat's slowest rank"
+    rows = [title, f"{head:<48}{heads}"]
     labels = (
         ("step without communication", "step"),
         ("DDP step", "ddp"),
@@ -174,11 +176,11 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
         ("  wrapper only (no_sync - step)", "wrapper"),
         ("  reduction, waits (DDP - no_sync)", "reduction"),
         ("all-reduce between the steps", "all_reduce"),
-        ("1 process, step on the B images", "alone"),
-        ("1 process, step on the 2B images", "double"),
+        ("1 process, step on the B images (rank 0 alone)", "alone"),
+        ("1 process, step on the 2B images (rank 0 alone)", "double"),
     )
     for label, part in labels:
-        rows.append(f"{label:<36}" + "".join(f"{cost.together[b][part]:>14.3f}" for b in batches))
+        rows.append(f"{label:<48}" + "".join(f"{cost.together[b][part]:>14.3f}" for b in batches))
     return "\n".join(rows)
 
 

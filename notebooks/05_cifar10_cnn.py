@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 359 s with a peak memory of 1217 MB. The course's
+# > 2 threads); the whole lesson ran in 358 s with a peak memory of 1187 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -153,6 +153,7 @@ train_indices = shuffled[val_size : val_size + train_size].tolist()
 test_indices = torch.randperm(len(test_folder), generator=generator)[:test_size].tolist()
 train_bytes_folder = ImageFolder(train_folder.root, loader=decode_image)  # uint8 tensors
 start = time.perf_counter()  # the one-off cost of decoding every image (Appendix B)
+# `dataset_to_tensors` (lesson 04) stacks a dataset's images and labels into two tensors.
 train_images, train_labels = dataset_to_tensors(Subset(train_bytes_folder, train_indices))
 decode_seconds = time.perf_counter() - start
 val_images, val_labels = dataset_to_tensors(Subset(train_bytes_folder, val_indices))
@@ -453,7 +454,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21.5 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 22.2 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -489,8 +490,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # and after training. Each tile is scaled to its own range, so changes of size do not
 # show: the change's length (the square root of its summed squares), printed below, was
 # **1.94**<!-- output: first layer's weights, relative change over training --> times the
-# starting weights' length. Look for smoother colour changes in the trained tiles (rows
-# 3-4) than in the untrained noise.
+# starting weights' length. Look for greyer, less saturated colours in the trained tiles
+# (rows 3-4) than in the untrained noise.
 # Then eight of the car's first-layer *feature maps*, after the ReLU.
 
 
@@ -611,7 +612,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.87<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.85<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN. The CNN's lead over it was
 # +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
@@ -693,9 +694,9 @@ for name, change in pixel_changes.items():
 # CNN's change was
 # **beyond**<!-- says: small CNN, change with shuffled pixels against two such SE --> and
 # the MLP's **within**<!-- says: MLP, change with shuffled pixels against two such SE -->.
-# An MLP gives no input a neighbour, so a fixed shuffle leaves what it can learn
-# unchanged; a CNN that loses more needs neighbouring pixels kept together. The CNN's lead
-# went from
+# An MLP gives no input a neighbour, so in principle a fixed shuffle leaves what it can
+# learn unchanged; a CNN that loses more needs neighbouring pixels kept together. The
+# CNN's lead went from
 # +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points (the `sign` line says who leads; one seed).
@@ -703,8 +704,8 @@ for name, change in pixel_changes.items():
 # %% [markdown]
 # ## 6. ResNet-9: which parts can a short run detect?
 #
-# Look for "undecided" in most rows of this section's final table: 5 seeds of runs this
-# short can decide only large changes.
+# These short runs teach reading seed noise, one change at a time: five seeds of runs
+# 48<!-- output: steps per recipe run --> steps long can decide only large changes.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -919,8 +920,7 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 
 # %% [markdown]
-# **Short runs.** These test the recipe's parts, not how good ResNet-9 gets. A width-8
-# ResNet-9 trains for 2 epochs
+# **Short runs.** A width-8 ResNet-9 trains for 2 epochs
 # (`recipe_epochs`) from each of 5 seeds (`recipe_seeds`) on the *sample*, the first
 # 3,000 training images, always with augmentation. Each recipe changes one thing from the
 # one before, except runs 2 and 5:
@@ -1057,9 +1057,9 @@ no_norm_name = "the recipe, without batch norm"
 # *shown*, up or down, when the mean is more than t SE from 0, and *undecided* otherwise.
 # t is the t-table's
 # 95%<!-- source: the t distribution, two-sided table --> value for n − 1 *degrees of
-# freedom* (4 here). Few differences give a rough SE, so
-# t, printed below, is 2.78<!-- output: t for 4 degrees of freedom -->, not lesson 03's 2
-# (Appendix D's simulation).
+# freedom* (4 here). With five seeds the SE is itself uncertain, so the bar is raised
+# from lesson 03's 2 SE to t =
+# 2.78<!-- output: t for 4 degrees of freedom --> SE (Appendix D simulates it).
 
 # %%
 from course_utils.stats import T_95, paired_changes
@@ -1114,22 +1114,26 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # Undecided is not "no effect": the rule asks for a mean beyond t x SE, not for seeds
 # that agree. Undecided rows whose seeds all moved one way:
 # **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. Weight
-# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds.
+# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds. With
+# no effect at all (each seed a coin toss), all five move the same way 1 time in 16
+# (arithmetic: 2 x 1/32); over the table's 5 rows, at least one row does about 1 time in
+# 4 (1 - (15/16)^5 = 0.28).
 #
 # **Take-away.** The rule decided:
 # **removing batch norm (+ conv biases), accuracy
-# down**<!-- says: rows the rule shows -->. Where a decided row changed several things,
-# the table cannot split them: removing batch norm also added conv biases; one-cycle's
-# row changed 3, the full recipe's 5. Section 7 and exercise 2 keep the published recipe
-# on its authors' evidence.
+# down**<!-- says: rows the rule shows -->. A row cannot split the things it changed:
+# removing batch norm also added conv biases; one-cycle's row changed 3, the full
+# recipe's 5. Exercise 2 and section 7's GPU branch keep the ResNet-9 training recipe
+# this course follows (one-cycle, weight decay, clipping).
 
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
 # On a CUDA GPU, sections 7-8 train ResNet-9, and the numbers in the text are this page's
-# CPU run: your printed lines are your results. Elsewhere the next cell trains
-# `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498), as ResNet-9 would be too
-# slow (Appendix E).
+# CPU run: your printed lines are your results. Elsewhere (a CPU or an Apple GPU: the
+# FastNet branch) the next cell
+# trains `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498), as ResNet-9
+# would be too slow (Appendix E).
 
 
 # %%
@@ -1163,40 +1167,10 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# Of `FastNet`'s new ideas, two matter below: label smoothing and test-time augmentation
-# (Appendix A opens the rest).
-#
-# A training step keeps layers' outputs for the backward pass. Count them for a fresh
-# `FastNet` on 8 images:
-
-# %%
-probe = to_device(FastNet(label_smoothing=fast_smoothing), device).train()
-weight_pointers = {weight.data_ptr() for weight in probe.parameters()}
-saved_bytes = []  # one entry per tensor the forward pass saves for backward
-
-
-def count_saved(tensor: torch.Tensor) -> torch.Tensor:
-    """Note a tensor's size as autograd saves it (weights aside), and keep it as it is."""
-    if tensor.data_ptr() not in weight_pointers:  # the weights do not grow with the batch
-        saved_bytes.append(tensor.numel() * tensor.element_size())
-    return tensor
-
-
-probe_images = normalise(train_images[:8].to(device))
-with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda tensor: tensor):
-    probe(probe_images)  # gradients on: the weights require them
-per_image_mb = sum(saved_bytes) / len(probe_images) / 2**20
-print(f"saved for backward, MB per image: {per_image_mb:.2f}")
-print(f"saved for backward, MB per batch of 256: {256 * per_image_mb:.0f}")
-print(f"saved for backward, MB per batch of 512: {512 * per_image_mb:.0f}")
-del probe, probe_images  # not needed again
-
-# %% [markdown]
-# A batch of 256 would keep
-# 188 MB<!-- output: saved for backward, MB per batch of 256 -->; a batch of 512,
-# 377 MB<!-- output: saved for backward, MB per batch of 512 --> (estimates: 256 or 512
-# x the per-image figure from an 8-image probe). Batches of 256, half the benchmark's 512,
-# would save about half of what a step keeps for backward.
+# Two of `FastNet`'s new ideas matter below: label smoothing and test-time augmentation
+# (Appendix A opens the rest). In the FastNet branch it trains on batches of 256 (the
+# benchmark's: 512), which keep about half as much for the backward pass (Appendix A
+# estimates it).
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1261,9 +1235,9 @@ plot_history(network_history, title=network_name)
 
 # %% [markdown]
 # **Why the two losses differ.** *Label smoothing* puts most of a target's weight on the
-# right class and a little on each other. On a CPU, `FastNet`'s training loss scores these
-# smoothed targets, the validation loss plain labels. Smoothing alone, on one confident
-# right prediction:
+# right class and a little on each other. In the FastNet branch, its
+# training loss scores these smoothed targets, the validation loss plain labels.
+# Smoothing alone, on one confident right prediction:
 
 # %%
 confident, right_class = torch.tensor([[4.0] + [0.0] * 9]), torch.tensor([0])  # class 0
@@ -1521,7 +1495,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.87<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.85<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1547,8 +1521,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 65 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 21.5 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 66 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 22.2 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1875,6 +1849,14 @@ if check_exercise(
         if row["rule_word"] != "undecided"
     ]
     print(f"width changes the rule shows: {', '.join(width_shown) or 'none'}")
+    width_one_way = [  # undecided, though every seed moved the same way (as in section 6)
+        what
+        for what, row in width_changes.items()
+        if row["rule_word"] == "undecided"
+        and (all(c < 0 for c in row["changes"]) or all(c > 0 for c in row["changes"]))
+    ]
+    one_way_words = ", ".join(width_one_way) or "none"
+    print(f"undecided width changes whose seeds all moved one way: {one_way_words}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each doubling of the width nearly quadruples the
@@ -1883,11 +1865,10 @@ if check_exercise(
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
 # 0.65 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.63 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 1.48 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
-# costs. Look for the seconds to grow far less than the parameters: a
-# guess, not
-# timed, is that per-step Python does not grow with the width.
+# costs. Look for the seconds to grow far less than the parameters. One possible reason,
+# not measured: Python's fixed cost per step.
 #
 # Mean validation accuracy over the three seeds was
 # 27.20%<!-- output: width 2, mean validation accuracy --> at width 2,
@@ -1899,7 +1880,10 @@ if check_exercise(
 # 4, +3.26<!-- output: width 4 to 8, mean accuracy change (points) --> from 4 to 8 and
 # +11.55<!-- output: width 2 to 8, mean accuracy change (points) --> from 2 to 8 (each
 # line also prints the bar it had to pass, t x SE). The width changes the rule shows:
-# **width 2 to 4 (up), width 2 to 8 (up)**<!-- says: width changes the rule shows -->. An
+# **width 2 to 4 (up), width 2 to 8 (up)**<!-- says: width changes the rule shows -->.
+# Undecided changes whose seeds all moved one way:
+# **width 4 to 8**<!-- says: undecided width changes whose seeds all moved one way -->. As
+# in section 6, the rule asks for a mean beyond t x SE, not for seeds that agree. An
 # undecided change is one three seeds could not tell, not one without effect; a shown one
 # is about these short runs on the sample, at one learning rate (0.01), not tuned per
 # width (longer training was not tested).
@@ -2062,8 +2046,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # 3 seeds with and without it overlapped (no conclusion either way; both from the same
 # section of `benchmarks/RESULTS.md`, "The airbench ideas, one at a time", runs of
 # `benchmarks/cifar10_cpu.py --without IDEA`); channels-last was timed on random data.
-# Not shown here at all: batches of 256 (the benchmark's: 512) with
-# `drop_last` (in section 7 each epoch took
+# Not tested here at all: batches of 256 (the benchmark's: 512) with
+# `drop_last` (their memory is estimated below; in section 7 each epoch took
 # 175<!-- output: steps per epoch --> steps of 256 images,
 # 44,800<!-- output: training images per epoch --> of the 45,000; batch sizes were timed on
 # random data), crops after padding by 2 pixels, not 4, and batch norm's `eps=1e-12` and
@@ -2484,6 +2468,41 @@ print(f"FastNet's channels_last: {fast_demo.channels_last}; its first ConvGroup'
 print(f"  stored channels-last: {first_filters.is_contiguous(memory_format=torch.channels_last)}")
 
 # %% [markdown]
+# **Memory for the backward pass.** A training step keeps layers' outputs for the
+# backward pass, so what it keeps grows with the batch. Section 7's FastNet branch trains
+# `FastNet` on batches of 256; the benchmark used 512. Count what a fresh `FastNet` keeps
+# for 8 images:
+
+# %%
+probe = to_device(FastNet(label_smoothing=fast_smoothing), device).train()
+weight_pointers = {weight.data_ptr() for weight in probe.parameters()}
+saved_bytes = []  # one entry per tensor the forward pass saves for backward
+
+
+def count_saved(tensor: torch.Tensor) -> torch.Tensor:
+    """Note a tensor's size as autograd saves it (weights aside), and keep it as it is."""
+    if tensor.data_ptr() not in weight_pointers:  # the weights do not grow with the batch
+        saved_bytes.append(tensor.numel() * tensor.element_size())
+    return tensor
+
+
+probe_images = normalise(train_images[:8].to(device))
+with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda tensor: tensor):
+    probe(probe_images)  # gradients on: the weights require them
+per_image_mb = sum(saved_bytes) / len(probe_images) / 2**20
+print(f"saved for backward, MB per image: {per_image_mb:.2f}")
+print(f"saved for backward, MB per batch of 256: {256 * per_image_mb:.0f}")
+print(f"saved for backward, MB per batch of 512: {512 * per_image_mb:.0f}")
+del probe, probe_images  # not needed again
+
+# %% [markdown]
+# A batch of 256 would keep
+# 188 MB<!-- output: saved for backward, MB per batch of 256 -->; a batch of 512,
+# 377 MB<!-- output: saved for backward, MB per batch of 512 --> (estimates: 256 or 512
+# x the per-image figure from an 8-image probe). So by this estimate batches of 256 keep
+# half as much for backward as batches of 512.
+
+# %% [markdown]
 # **The training, `fit_fast`: large batches, a high learning rate.** 256 images a step;
 # the rate climbs linearly to 2.0 over the first fifth of the steps (`warm_up=0.2`),
 # then falls linearly towards 0. Why does 100 times the small CNN's rate not blow up?
@@ -2817,26 +2836,26 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 70.4 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 35.9<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 59.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 31.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
 # 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. When the passes
-# agree within 2x, the median ratio above is a fair reading. When they do not, something
-# slowed some passes: read it beside the ratio of the fastest passes,
-# 34.3<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. A rule of thumb,
+# not a finding: where the passes agree within 2x, read the median ratio above; where
+# they do not, read it beside the ratio of the fastest passes,
+# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 24.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 21.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 4.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.19<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 4.9<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3269,8 +3288,9 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # path, weight decay and clipping at once. And the rows follow section 6's order, each on
 # top of the run before; other orders were not tested.
 #
-# Why section 7 and exercise 2 keep the full recipe all the same: on its authors' evidence
-# for long runs (section 6's take-away), not on these 48-step runs.
+# Exercise 2 and section 7's GPU branch keep, all the same, the ResNet-9 training recipe
+# this course follows (one-cycle, weight decay, clipping); these 48-step runs did not
+# choose it.
 #
 # **The runs, epoch by epoch.** Each recipe's validation accuracy after each epoch from
 # seed 0 (section 6 drew the two schedules' learning rates). The dashed line is
@@ -3394,6 +3414,8 @@ del with_norm, without_norm
 # `course_utils/training.py`), and the clipping and scheduler lines of its loop:
 
 # %%
+import inspect  # as in Appendix A, imported again so that this appendix runs on its own
+
 from course_utils import training
 
 recipe_source = inspect.getsource(fit_one_cycle)
@@ -3435,7 +3457,8 @@ del fresh, first_batch_loader, gradients, decay_term
 # that value's own size (besides beta1's running average of the gradient), so what counts
 # is the decay next to each value's own gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
-# of that gradient; where a gradient is tiny it weighs more. By Adam's update, clipping
+# of that gradient: half the values had a ratio at most that (the other half's were not
+# printed). By Adam's update, clipping
 # changes only what enters its running averages; the step is the rate times their ratio,
 # so clipping does not cap the step (the maths). Later batches, and how a trim acts
 # through Adam's averages, are not measured here.

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1388 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1394 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -122,7 +122,7 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # 1. the *steps*: forward, backward and update, each process on its share of the batch;
 # 2. the *exchange*: before each update the processes agree on one gradient; each sends
 #    one value per parameter and waits for the others. The bytes sent do not grow with the
-#    images; the time DDP adds can (section 8);
+#    images; section 8 times what DDP adds at two batch sizes;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # The model is lesson 03's small MLP. Per step it exchanges:
@@ -509,25 +509,25 @@ rows = {
     "DDP step": "ddp",
     "DDP's added time (DDP step minus step)": "added",
     "all-reduce between the steps": "all_reduce",
-    "1 process, step on the B images": "alone",
-    "1 process, step on the 2B images": "double",
+    "1 process, step on the B images (rank 0 alone)": "alone",
+    "1 process, step on the 2B images (rank 0 alone)": "double",
 }
 print(f"{machine}, 1 thread per process")
-head = "ms, each repeat's slowest rank"  # the median over the repeats
-print(f"{head:<40}{'B = 64':>16}{'B = 1,024':>16}")
+head = "ms; rows 1-4: each repeat's slowest rank"  # the median over the repeats
+print(f"{head:<48}{'B = 64':>14}{'B = 1,024':>14}")
 for label, part in rows.items():
-    print(f"{label:<40}{ms[64][part]:>16.3f}{ms[1024][part]:>16.3f}")
+    print(f"{label:<48}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
 
 # %% [markdown]
 # Rows 1 to 4 time each repeat's slower process (a step ends when both have): both ranks
-# busy. Rows 5 and 6 are rank 0's own, rank 1 idle, as one process would run (Appendix
-# C); what halving saves is their difference. On the steps alone:
+# busy. Rows 5 and 6 ran as one process would, rank 1 idle (Appendix C); what halving
+# saves is their difference. On the steps alone:
 #
 # predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
 # processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner.
 
 # %%
-from course_utils.scaling import band_words, predicted_on_each_rank, shared_verdict
+from course_utils.scaling import band_words
 
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
@@ -541,13 +541,9 @@ for size in (64, 1024):
     print(f"{name}, row 1 over row 5: {rows_1_5:.2f}")
     print(f"{name}, rows 1 and 5: {band_words(rows_1_5, ('apart', 'close', 'apart'), digits=2)}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
-    # Judged as printed (3 digits), so 1.100 reads as a tie; then with rank 0's own DDP step:
-    # rows 5 and 6 ran on rank 0, so its own step is their like (rank 1's: Appendix C).
+    # Judged as printed (3 digits), so 1.100 reads as a tie (each rank's own: Appendix C).
     words = speed_up_in_words(predicted[size], width=False, digits=3)
     print(f"{name}, the predicted speed-up in words: {words}")
-    own = speed_up_in_words(predicted_on_each_rank(cost, size)[0], width=False, digits=3)
-    both = shared_verdict({"the pair's figure": words, "rank 0's own": own})
-    print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
 growth = ("grew", "stayed within the tie band", "shrank")
 for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_reduce")):
     change = ms[1024][part] / ms[64][part]
@@ -556,24 +552,21 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 
 # %% [markdown]
 # At 64 images per process DDP added
-# 1.282 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the bare
+# 1.168 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the bare
 # all-reduce:
-# 0.502 ms<!-- output: 64 images per process, ms of the bare all-reduce -->); halving the
+# 0.492 ms<!-- output: 64 images per process, ms of the bare all-reduce -->); halving the
 # images saved
-# 0.049 ms<!-- output: 64 images per process, ms a step saves on half the images -->. At
+# 0.053 ms<!-- output: 64 images per process, ms a step saves on half the images -->. At
 # 1,024:
-# 1.198 ms<!-- output: 1024 images per process, ms DDP adds to a step -->
-# (0.538 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->) and
-# 1.567 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The prediction, by the pair's figure and by rank 0's own (Appendix C), at 64:
-# **slower**
-# <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->
-# (the pair's:
-# 0.346<!-- output: 64 images per process, predicted speed-up of 2 processes -->); at
-# 1,024: **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
-# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->
-# (the pair's:
-# 1.021<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# 2.060 ms<!-- output: 1024 images per process, ms DDP adds to a step -->
+# (0.508 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->) and
+# 1.457 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
+# The prediction at 64:
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
+# (0.333<!-- output: 64 images per process, predicted speed-up of 2 processes -->); at
+# 1,024: **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.792<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
+# Appendix C redoes it with each rank's own DDP step.
 #
 # **The rule of thumb.** A DDP step is the step plus what DDP adds; one process's 2B step,
 # its B step plus what halving saves. Where the two B steps (rows 1 and 5) are close, two
@@ -581,13 +574,11 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # 64, **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
 # **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 #
-# From 64 to 1,024 images, DDP's added time
-# **stayed within the tie band**<!-- says: DDP's added time from 64 to 1,024 images per process -->;
+# Compare the two lines: from 64 to 1,024 images, DDP's added time
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->;
 # the bare
 # all-reduce **stayed within the tie band**
-# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->. Where the first
-# grew and the second did not, look past the sending (the same bytes) to DDP's waits and
-# bookkeeping (Appendix C).
+# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -605,9 +596,10 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 #   far dot: one slow round can widen a range).
 #
 # The **lean pair** sets `DDP, 2 processes, slices` against `batch slices, 1 thread`: both
-# index each batch out of one tensor (Appendix A), so only the process count changes: the
-# fair test. The **DataLoader pair** sets `DDP, 2 processes` against `plain loop, 1
-# thread`, both with section 7's `DataLoader`, which fetches images one by one.
+# index each batch out of one tensor (Appendix A). Only the number of processes changes,
+# and with it the images each one handles: the fair test. The **DataLoader pair** sets
+# `DDP, 2 processes` against `plain loop, 1 thread`, both with section 7's `DataLoader`,
+# which fetches images one by one.
 
 # %%
 from course_utils.scaling import compare_launches, comparison_names, read_arms
@@ -679,10 +671,12 @@ for pair, who, over in (
     by_part(f"effective batch {large}", parts, words, who, over)
 
 # %% [markdown]
-# Section 7 sampled memory while it trained, so its times are left out here (Appendix E).
+# Section 7's times, taken while it sampled memory, are left out (Appendix E).
 # At 2,048 the learning rate stays 0.2, untuned: its accuracy is not a finding.
 #
-# In the figure, a bar's rest can differ slightly from the table's `the rest`.
+# In the figure, a bar's rest can differ slightly from the table's `the rest`. Look for
+# each pair's shorter bar at each batch, and at 2,048 for the part (orange loading, blue
+# rest) that changed more.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -705,50 +699,43 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
+# **The lean pair at 2,048.** Its loading ran
+# 2.30<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# times as fast with 2 processes; by part, **the loading faster, the rest within the
+# rounds' spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# Two CPUs at one cost per image load at most twice as fast; a loader on Appendix A's
+# `loaders above 2` line changed its cost per image too.
+#
 # **What to take away** (CPU, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each). The lean pair is the fair test:
-# only the number of processes changes. Two lean processes against one, at 128:
-# **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+# 5<!-- output: rounds counted --> counted rounds each). Two lean processes against one,
+# at 128:
+# **slower in every round (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
 # at 2,048: **faster in every round (median
-# 1.61)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # The DataLoader pair, at 128: **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
+# 0.52)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
 # **faster in every round (median
-# 2.16)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. Its fetching cost
-# per image can change too, and then its verdict mixes that change in. At 2,048:
-# 6.6<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
-# microseconds an image in one process,
-# 3.9<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
-# in each of 2
-# (**faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
-# Appendix A).
+# 2.18)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. Its cost per
+# image can change too, and its verdict then mixes that in (Appendix A prints its cost per
+# image).
 #
-# Section 8 predicted the steps; the rest holds them with the waits. Both as speed-ups of
-# 2 processes over 1 ("matched": their ratio within the tie band):
+# Section 8 predicted the steps; the rest holds them with the waits:
 
 # %%
 if big_batch != 1024:
     print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-matched = ("faster than predicted", "matched", "slower than predicted")  # against the band
 for batch, per_process in ((small, 64), (large, 1024)):
     name = f"effective batch {batch}"
     print(f"{name}, section 8's predicted speed-up of the steps: {predicted[per_process]:.3f}")
-    said = []
     for pair, short in ((LEAN, "lean pair"), (DATALOADER, "DataLoader pair")):
         rest = results[pair][batch].parts["rest"]  # the baseline's median rest over the arm's
         print(f"{name}, the rest's measured speed-up, {short}: {rest:.2f}")
-        against = rest / predicted[per_process]
-        print(f"{name}, {short}, measured over predicted: {against:.3f}")
-        said.append(f"{short} {band_words(against, matched, digits=3)}")
-    print(f"{name}, the measured rest against section 8's prediction: {', '.join(said)}")
+        print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
 
 # %% [markdown]
-# The rest against the prediction, at 128:
-# **lean pair matched, DataLoader pair matched**
-# <!-- says: effective batch 128, the measured rest against section 8's prediction -->;
-# at 2,048: **lean pair slower than predicted, DataLoader pair slower than predicted**
-# <!-- says: effective batch 2048, the measured rest against section 8's prediction -->.
+# Look for how close each pair's measured rest is to the prediction; Appendix A reads
+# them with the rounds' spread.
 #
 # Did the plain loop and DDP train the same model?
 
@@ -874,34 +861,19 @@ print(accumulation.output)
 #   reshuffles it every epoch (exercise 2).
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script. Rank 0
 #   alone saves `model.module`; lines that every rank prints start `[rank N]`.
-# - Section 8: in CPU figures from one launch, DDP added
-#   1.282 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a step at 64
-#   images per process, and halving the images saved
-#   0.049 ms<!-- output: 64 images per process, ms a step saves on half the images -->. As
-#   a rule of thumb (it fits where the table's two B steps are close), two processes win on
-#   the steps only when halving saves more than DDP adds.
-# - Section 8: at 1,024 images per process, the prediction by the pair's figure and by
-#   rank 0's own: **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
-#   <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->
-#   (the tie band runs from 1 / 1.1 to 1.1).
-# - Section 9: the lean pair is the fair test (only the number of processes changes). In
-#   CPU figures from one launch per batch
-#   (5<!-- output: rounds counted --> counted rounds), 2 lean processes against 1 at 128:
-#   **slower in every round (median
-#   0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048: **faster in every round
-# (median 1.61)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->;
-#   by part, **the loading faster, the rest within the rounds'
-#   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
-# - Section 9: the DataLoader pair, at 128: **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
-#   **faster in every round (median
-# 2.16)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. Its fetching
-#   cost per image can change with the processes too (at 2,048, 2 against 1:
-#   **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->).
-# - Sections 8 and 9: each pair's measured rest against section 8's prediction, at 2,048:
-#   **lean pair slower than predicted, DataLoader pair slower than predicted**
-#   <!-- says: effective batch 2048, the measured rest against section 8's prediction -->
-#   (matched: within the tie band).
+# - Section 8, a rule of thumb for the steps: two processes win only when halving the
+#   images saves more than DDP adds. It fits where the table's two B steps (rows 1 and 5)
+#   are close: at 64 images per process,
+#   **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
+#   **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
+# - Section 9 (CPU, one launch per batch): 2 lean processes against 1, at 128,
+#   **slower in every round (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+#   at 2,048, **faster in every round (median
+# 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
+#   **the loading faster, the rest within the rounds'
+#   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
+#   DataLoader pair, whose cost per image can change too, at 2,048: **faster in every round (median
+# 2.18)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1093,9 +1065,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # still split the data between the processes (section 6), and nothing warns.
 
 # %% [markdown]
-# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
-# processes ran at
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
+# DataLoader pair's 2 processes ran at
+# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1115,15 +1087,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.282 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.168 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.049 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.053 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.346<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.333<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1286,18 +1258,18 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.88)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.85)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **faster in every round (median 1.61)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
+# **faster in every round (median 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 3.33<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
 # **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
@@ -1378,13 +1350,13 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.41<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.75<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
 # lean pair at 2,048 read **the loading faster, the rest within the rounds'
@@ -1473,7 +1445,7 @@ accuracies = [figures["val_acc"] for figures in arms_figures.values()]  # all fi
 gap = 100 * (max(accuracies) - min(accuracies))
 same_accuracy = "identical" if gap == 0 else f"up to {gap:.2f} points apart"
 print(f"effective batch 128, all five arms' validation accuracies: {same_accuracy}")
-# The headline: the lean pair's (only the number of processes changes), at 128.
+# The headline: the lean pair's (section 9's fair test), at 128.
 lean_128 = results[LEAN][small].rounds.median
 record_result("2 processes over 1 process, both loading lean, batch 128", round(lean_128, 2))
 record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
@@ -1496,24 +1468,23 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # batch, in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.9<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 3.8<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and
-# 6.6<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 5.7<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.4<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 5.0<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
 # at 128 (64 images each) and
-# 3.9<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits around them. At 128:
 # **predicted slower, the rest measured
 # slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted a tie, the rest measured within the rounds'
+# **predicted slower, the rest measured within the rounds'
 # spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. The rest
 # also holds the waits and the loop's Python. Section 9 printed the figures behind these
-# words: look for how close each pair's measured rest (`the rest's measured speed-up`)
-# is to section 8's prediction (`section 8's predicted speed-up of the steps`).
+# words (`measured over predicted`).
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1575,39 +1546,39 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.18<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
+# 1.27<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# times the plain loop's speed (verdict: **faster in every
+# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.47<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.46<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1), its rest at
-# 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.32<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.01<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.95<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.61<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (verdict: **faster in every
 # round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
 # its loading at
-# 2.54<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.85
+# 2.30<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.65
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
 #
 # **A second thread** ran at
-# 0.92<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.05<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.11<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.03<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 3 tied, 2
+# **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 4 faster, 1 tied, 0
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1615,9 +1586,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.88<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.85<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads:
 # **slower in every
 # round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
@@ -1753,34 +1724,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.502 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.538 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.492 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.508 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.282 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.168 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.115 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.111 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.167 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.057 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.502 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.492 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 70%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 36%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.49<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 0.93<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.79<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.76<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.08<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.10<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.86<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.85<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1792,7 +1763,7 @@ for size in (64, 1024):
 # place of the pair's.
 
 # %%
-from course_utils.scaling import predicted_on_each_rank
+from course_utils.scaling import predicted_on_each_rank, shared_verdict
 
 for size in (64, 1024):
     name = f"{size} images per process"
@@ -1801,20 +1772,27 @@ for size in (64, 1024):
         print(f"{mine}: {own:.3f}")
         # Judged as printed (3 digits), as in section 8.
         print(f"{mine}, in words: {speed_up_in_words(own, width=False, digits=3)}")
+    # Section 8's words beside rank 0's (rows 5 and 6 ran on rank 0): one verdict if they agree.
+    pairs = speed_up_in_words(predicted[size], width=False, digits=3)
+    rank_0 = speed_up_in_words(predicted_on_each_rank(cost, size)[0], width=False, digits=3)
+    both = shared_verdict({"the pair's figure": pairs, "rank 0's own": rank_0})
+    print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (1.021<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.792<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.202<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.227<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
 # **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.137<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# (1.132<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction across the tie band's
-# edge.
+# edge. By the pair's figure and by rank 0's own, at 1,024:
+# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 
 
 # %% [markdown]
@@ -1931,12 +1909,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 875 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 606 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1675 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1720 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

@@ -68,7 +68,9 @@ def test_plot_epoch_parts_stacks_the_loader_and_the_rest_of_the_median_epoch_for
     assert dict(zip(top.get_yticks(), labels, strict=True)) == {1: "slow", 0: "lean"}
     assert [bar.get_y() + bar.get_height() / 2 for bar in loader] == [1, 0]  # first on top
     dots = [tuple(point) for collection in top.collections for point in collection.get_offsets()]
-    assert dots == [(3.0, 1.0), (3.5, 1.0), (9.0, 1.0), (1.0, 0.0)]  # every round, on its row
+    # every round at its seconds, on its row, spread a little up and down; a lone dot centred
+    assert [x for x, _ in dots] == [3.0, 3.5, 9.0, 1.0]
+    assert [y for _, y in dots] == pytest.approx([0.85, 1.0, 1.15, 0.0])
     assert top.get_xlim()[1] >= 9.0 and "cpu" in bottom.get_xlabel()
     legend = {text.get_text() for text in fig.legends[0].get_texts()}
     assert legend == {"loader (median)", "the rest of the median epoch", "one round's epoch"}
@@ -91,9 +93,13 @@ def test_plot_epoch_parts_writes_each_bars_seconds_and_parts_in_a_column_past_th
     # each at its bar's height, in a column at the panel's right edge (x in the panel's
     # width, right-aligned): the whole bar, then its orange and blue parts; no other text
     assert ends == {
-        "median 4.20 s = 3.00 + 1.20": pytest.approx((0.99, 1)),
-        "one epoch 0.10 s = 0.02 + 0.08": (0.99, 0),
+        "median 4.200 s = 3.000 + 1.200": pytest.approx((0.99, 1)),
+        "one epoch 0.100 s = 0.020 + 0.080": (0.99, 0),
     }
+    # The parts add up as printed: 0.3556 = 0.0754 + 0.2802 would print
+    # 0.356 = 0.075 + 0.280 if the rest were rounded on its own.
+    odd = plot_epoch_parts({"one": {"odd": {"epochs": [0.3556], "loader": 0.0754}}}, "cpu")
+    assert [text.get_text() for text in odd.axes[0].texts] == ["one epoch 0.356 s = 0.075 + 0.281"]
     assert all(text.get_transform() == ax.get_yaxis_transform() for text in ax.texts)
     assert {text.get_horizontalalignment() for text in ax.texts} == {"right"}
     fig = ax.figure

@@ -209,7 +209,9 @@ def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     table = comm_cost_table(read_comm_cost(COMM_COST_OUTPUT), "2 logical CPUs, gloo")
     lines = table.splitlines()
     assert lines[0] == "2 logical CPUs, gloo"
-    assert lines[1].startswith("ms, each repeat's slowest rank")
+    # The header names the slowest rank's rows; the last two rows say they are rank 0's own.
+    assert lines[1].startswith("ms; rows 1-7: each repeat's slowest rank")
+    assert lines[1 + 7].startswith("all-reduce between the steps")  # row 7, the header's last
     assert "B = 64" in lines[1] and "B = 1,024" in lines[1]
     # The slowest rank's line's figures, not either rank's own (0.526 and 1.752 at most).
     step = next(line for line in lines if line.startswith("step without communication"))
@@ -217,7 +219,9 @@ def test_the_timing_table_has_a_column_per_batch_and_a_row_per_part():
     wrapper = next(line for line in lines if "(no_sync - step)" in line)
     assert wrapper.split()[-2:] == ["0.111", "0.050"]
     # The last two rows: one process on the B, then the 2B images, rank 0's own figures.
-    assert lines[-2].startswith("1 process, step on the B images")
+    assert lines[-2].startswith("1 process, step on the B images (rank 0 alone)")
+    assert lines[-1].startswith("1 process, step on the 2B images (rank 0 alone)")
+    assert all("rank 0 alone" not in line for line in lines[2:-2])
     assert lines[-2].split()[-2:] == ["0.462", "1.683"]
     assert lines[-1].split()[-2:] == ["0.619", "2.907"]
 
