@@ -130,8 +130,9 @@ def paired_changes(
     fractions' difference); ``mean``, their mean; ``se``, the mean's standard error,
     stdev(changes) / sqrt(n) for n seeds; ``df``, n - 1; ``needed``, ``T_95[df] * se``, the
     size the mean had to pass to be shown; ``rule_word``, the rule's word (equal changes
-    have an SE of 0, or one of float rounding, so any mean but 0 is shown). Introduced in
-    lesson 05."""
+    have an SE of 0, or one of float rounding, so any mean but 0 is shown); ``one_way``,
+    whether every seed moved the same way (all below 0 or all above 0: a 0 is neither way),
+    which the rule does not ask for. Introduced in lesson 05."""
     counts = {name: len(accuracies) for name, accuracies in finals.items()}
     if len(set(counts.values())) != 1 or not 2 <= min(counts.values(), default=0) <= _MOST_SEEDS:
         raise ValueError(
@@ -153,5 +154,11 @@ def paired_changes(
         ]
         mean, df = statistics.mean(changes), len(changes) - 1
         se = statistics.stdev(changes) / math.sqrt(len(changes))
-        table[what] = {"changes": changes, "mean": mean, **_judged(mean, se, df)}
+        one_way = all(c < 0 for c in changes) or all(c > 0 for c in changes)
+        table[what] = {
+            "changes": changes,
+            "mean": mean,
+            "one_way": one_way,
+            **_judged(mean, se, df),
+        }
     return table

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1187 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1168 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -208,7 +208,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
         name = f"{each_device.type} {unit} per {size} x {size} product"
         print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
         # The warm-up's evidence: the first (cold) product, alone and over the median
-        print(f"{each_device.type}, {size} x {size}, first product (ms): {cold * 1e3:.1f}")
+        cold_name = f"{each_device.type}, {size} x {size}, first product ({unit})"
+        print(f"{cold_name}: {cold * scale:.4g}")
         cold_ratio = f"{each_device.type}, {size} x {size}, first product over the median"
         print(f"{cold_ratio}: {cold / median:.1f}")
         # size**3 multiply-adds per product: how fast the device worked at this size
@@ -217,16 +218,16 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # The first (cold) 64 x 64 product took
-# **0.1 ms**<!-- output: cpu, 64 x 64, first product (ms) -->,
-# **22.2**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
+# **3544.0 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
+# **618.4**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
 # at 2048 x 2048,
-# **1.4**<!-- output: cpu, 2048 x 2048, first product over the median --> times (after a
-# warm-up of another shape). One cold sample per size: a warning to warm up before timing,
-# not a measurement of what the first product costs.
+# **1.5**<!-- output: cpu, 2048 x 2048, first product over the median --> times. One
+# cold sample per size: a warning to warm up before timing, not a measurement of what the
+# first product costs.
 #
 # On this CPU a 2048 x 2048 product ran at
-# **162.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **44.8
+# **169.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **45.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. A
 # GPU adds *launching*: the CPU telling the device to start one kernel, a cost paid per
@@ -490,7 +491,8 @@ print(
 #
 # Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
 # they train the same weights (checked below); they ran one after the other.
-# `TimedBatches` adds up the loop's waits for batches:
+# `TimedBatches` adds up the loop's waits for batches. `next(batches, None)` asks for the
+# next batch, or gives None at the end; `return` inside a generator ends it.
 
 
 # %%
@@ -509,8 +511,6 @@ class TimedBatches:
             # time out of the batch's wait.
             synchronize(self.device)
             start = time.perf_counter()
-            # next(batches, None): the next batch, or None when the epoch runs out; `return`
-            # then ends this generator (and with it the epoch's loop).
             batch = next(batches, None)
             synchronize(self.device)  # the batch's queued copy is part of the wait
             self.waits[-1] += time.perf_counter() - start
@@ -525,10 +525,9 @@ class TimedBatches:
 # %% [markdown]
 # **How we time an epoch.** The table below uses `train_seconds` (training only) of the
 # *later epochs*, 2 and 3 (their median: with two, the mean). We drop epoch 1 by rule: it
-# can pay one-off costs, as section 7's compiled arm's did
-# (**18.61 s**<!-- output: compiled, first epoch of training (s) -->, its later median
-# **0.45 s**<!-- output: compiled median seconds, later epochs -->). `fit`'s printed
-# times add validation, done differently in each pipeline.
+# can pay one-off costs (section 7's compiled arm shows one, where compiling runs). `fit`'s
+# printed times add
+# validation, done differently in each pipeline.
 #
 # Pipeline (a), through `TimedBatches` and `fit`:
 
@@ -578,7 +577,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.42 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -633,8 +632,9 @@ b_model = to_device(MLP(28 * 28, [32], 10), device)
 b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 
 # %% [markdown]
-# Look for (a)'s wait for batches to be most of its epoch, and (b)'s a small part of its
-# own.
+# Each epoch splits into waiting for batches and the rest: forward, backward, the
+# optimizer's step and Python's own work. Look for the wait to be most of (a)'s epoch and
+# a small part of (b)'s.
 
 # %%
 # after_first: later epochs; later_epochs: their median, min, max; parts: a bar's wait and rest
@@ -672,8 +672,8 @@ gap = classic_seconds - b_seconds  # how much longer (a)'s median later epoch to
 waiting_gap = wait_seconds - bars[b_name]["loader"]  # how much longer (a) waited
 print(f"(a)'s median later epoch minus (b)'s (s): {gap:.2f}")
 print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
-for pipeline, name in (("(a)", a_name), ("(b)", b_name)):  # the rest of the gap: the rests
-    print(f"{pipeline}, median later epoch, the rest (s): {bars[name]['rest']:.3f}")
+rest_gap = bars[a_name]["rest"] - bars[b_name]["rest"]  # the rest of the gap: gap - waiting_gap
+print(f"of that gap, the rests' difference (s): {rest_gap:.2f}")
 
 # %% [markdown]
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
@@ -725,40 +725,38 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 
 # %% [markdown]
 # In both panels, each bar is one pipeline's median later epoch, split as in the table
-# (its parts rounded to add up: they can differ from the table's by 0.001); dots: single
-# later epochs. On this CPU (one run):
-# - Epoch 1 against the later epochs: (a) **within their
-#   range**<!-- says: (a) first epoch against its later ones -->, (b) **faster than
+# (rounded to add up: up to 0.001 off the table); dots: single later epochs. On this CPU
+# (one run):
+# - Epoch 1 against the later epochs: (a) **faster than
+# each**<!-- says: (a) first epoch against its later ones -->, (b) **faster than
 # each**<!-- says: (b) first epoch against its later ones -->.
-# - (a) waited for batches
-#   **4.40 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **4.87 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch, which
-#   was **4.59 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than
-#   (b)'s. Of that gap,
-#   **4.34 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
-#   waiting; the rest is the rest column's difference ((a)
-#   **0.471 s**<!-- output: (a), median later epoch, the rest (s) -->, (b)
-#   **0.226 s**<!-- output: (b), median later epoch, the rest (s) -->): what it is made of
-#   was not measured.
-# - (a) took **17.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
-#   one-off conversion aside (Appendix B adds it).
+# - (a) waited
+#   **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **3.95 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch, which
+#   was **3.72 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than
+#   (b)'s: **3.59 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->
+#   extra waiting, **0.14 s**<!-- output: of that gap, the rests' difference (s) --> between
+#   the rests.
+# - (a) took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+#   one-off conversion aside (Appendix B).
 # - The control removed
-#   **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
-#   (**4.17 s**<!-- output: wait removed by ready tensors -->): the per-image work, done
-#   once in (b) (its parts not timed apart). It still waited
-#   **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
-#   (one epoch), (b)
-#   **0.055 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+#   **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
+#   (**3.42 s**<!-- output: wait removed by ready tensors -->): making each image a PIL
+#   image and transforming it (`ToTensor`, `Normalize`), and the `Subset` look-ups (not
+#   timed apart). Still fetching and collating per image, it waited
+#   **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+#   (one epoch); (b)
+#   **0.041 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`: `pin_memory` and `num_workers` are options to
-# try, not timed here. Accuracy: one seed; Appendix B shows how much the batch order alone
-# moved a smaller (10,000-image) run.
+# try, not timed here. Accuracy: one seed; Appendix B shows how much batch order alone
+# moved a smaller run.
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU,
-# without `TimedBatches`, whose extra `synchronize` calls may slow the loop. For so tiny a
-# model, look for the GPU to be no faster (Appendix E).
+# without `TimedBatches`'s extra `synchronize` calls. For so tiny a model, look for the
+# GPU to be no faster (Appendix E).
 
 # %%
 if device.type == "cpu":
@@ -808,8 +806,8 @@ print(f"train_images now holds: {len(train_images):,} images")
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
 # range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
 # device has bfloat16 units (`bfloat16_support`, Appendix C); on a GPU without them
-# (Colab's T4), try Appendix D's `float16` run. Our `forward` runs under autocast and
-# returns `float32`:
+# (Colab's T4; not run here), try Appendix D's `float16` run. Our `forward` runs under
+# autocast and returns `float32`:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -876,8 +874,8 @@ def wide_batches() -> DeviceTensorLoader:
 # arm is left out.
 
 # %%
-# You can skip this cell: not part of the lesson, it makes compiling work, and quieter, on
-# a CPU.
+# Run this cell; you need not read it. It makes compiling work, and quieter, on a CPU
+# (one compile thread, to stay within memory).
 import logging
 
 import torch._inductor.config as inductor_config  # torch.compile's code generator
@@ -929,7 +927,7 @@ for round_number in range(wide_epochs):
 # epoch time over the arm's; a winner needs every later round to agree. In the *tie
 # band*, a ratio between 1/1.1 and 1.1 names no winner; the 1.1 is the course's fixed
 # convention, not measured noise (Appendix F: `float32`'s own spread). The second cell
-# below counts each row by hand; `count_rounds` does the same:
+# below counts each row by hand, as `count_rounds` does; the verdicts follow:
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -984,12 +982,12 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The arms' validation accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
-# **91.08%**<!-- output: float32 validation accuracy -->). Appendix F compares predictions
-# one by one: bfloat16's and `float32`'s differ in
+# **91.08%**<!-- output: float32 validation accuracy -->). In Appendix F, bfloat16's
+# and `float32`'s predictions differ in
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
 # 10,000.
 #
@@ -1014,10 +1012,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **20.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
-# Of that, **18.1 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **18.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
+# Of that, **17.0 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **2.2 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **1.9 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1032,22 +1030,24 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **44.8
+# - On this CPU 64 x 64 products ran at **45.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **162.2
+#   a second, 2048 x 2048 ones at **169.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **17.3 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **4.40 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **4.87 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.95 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **18.61 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
-# 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#   **17.42 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+# 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->. Appendix F counts the
+#   rounds in which its speed-up was above 1 by any margin:
+#   **4**<!-- output: compiled, rounds above 1 (any size) -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1075,7 +1075,8 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # first epoch differ from the second? Which arm is fastest needs a GPU.
 #
 # **1a, on any machine (a CPU included): steps 1 to 4**, to time a wide MLP's first two
-# epochs on the CPU, then compare its rate with section 2's.
+# epochs on the CPU, then compare its rate with section 2's, and its ms per batch with
+# section 6's 32-unit model's.
 #
 # 1. Write `train_epoch(model, loader, optimizer, on)`: one epoch of section 4's loop,
 #    moving each batch to `on` (the model is already there; use `on`, not the notebook's
@@ -1217,26 +1218,35 @@ if check_exercise(
         per_image = 3 * sum(weights) - weights[0]
         rate = per_image * exercise_size / second_epoch / 1e9
         print(f"2048-2048 MLP on {name}, with loading, billions of multiply-adds/s: {rate:.1f}")
+    # Beside it, section 6's 32-unit model in pipeline (b): its median later epoch per batch
+    b_ms_per_batch = b_seconds * 1e3 / (train_size / 128)  # train_size images, 128 a batch
+    print(f"32-unit MLP, pipeline (b) on {device.type}, ms per batch of 128: {b_ms_per_batch:.2f}")
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.45 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.46 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.23 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.91**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **37.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
+# Section 6's 32-unit model took
+# **0.59 ms**<!-- output: 32-unit MLP, pipeline (b) on cpu, ms per batch of 128 --> per batch
+# of 128 images in pipeline (b). The big model's batches hold twice the images, and each
+# image meets 229 times the weights (5,824,522 against 25,450, printed by the check): a
+# bigger model gives the device more work per batch, which we expect to keep a GPU busier
+# between the fixed costs each batch pays (launching kernels, Python, loading).
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **108.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **117.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **44.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **45.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **162.2 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **169.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1381,22 +1391,22 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.299 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.275 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.229 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.093 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **18.66 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.24**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.77**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.81**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **14.31 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.07**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.69**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
-# **2**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
+# **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds, by ratios (4,096's cost per image over 16,384's) from
-# **0.775 to 1.020**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **0.992 to 1.080**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 6 tied, 1 costlier per
+# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
 # counted tied is one whose ratio lies inside the band).
 #
@@ -1456,17 +1466,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **4.40 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
-# **4.59 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
-# of that,
-# **4.34 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->, was
-# extra waiting for batches. The rest of the gap is in the rest column of section 6's
-# table: (a)'s **0.471 s**<!-- output: (a), median later epoch, the rest (s) --> against
-# (b)'s **0.226 s**<!-- output: (b), median later epoch, the rest (s) -->; what it is made
-# of was not measured.
+# **3.72 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
+# of that gap,
+# **3.59 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
+# extra waiting for batches. Why not (a): the forward and backward passes are part of the
+# rest column of section 6's table, and (a)'s rest minus (b)'s was
+# **0.14 s**<!-- output: of that gap, the rests' difference (s) -->, a small part of the
+# gap.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.65 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **3.42 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B counts the payback epoch by epoch.
 
@@ -1490,7 +1500,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.3 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1515,9 +1525,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **18.61 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **17.42 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.02**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.01**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1544,12 +1554,16 @@ answer_q5 = "b"
 check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
-# **(b).** The matrix products in `forward`, and their gradients in `backward`, run in
-# bfloat16; the weights, the loss and the optimizer's update stay float32, and
-# bfloat16's range needs no gradient scaler. Whether that is faster has to be measured.
+# **(b).** Under autocast, Appendix C's small batch printed each layer's output as
+# bfloat16, and the gradient of the first Linear's output as
+# **torch.bfloat16**<!-- says: the gradient of the first Linear's output -->; a weight and
+# its gradient stayed
+# **torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->,
+# and the loss float32. bfloat16's range needs no gradient scaler. Whether autocast is
+# faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs had a median per-round speed-up of
-# **2.33**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -2026,7 +2040,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **5**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **4**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and how
@@ -2056,9 +2070,9 @@ del predicted, logits, truth
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.47 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.45 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.20 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.42 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run), and
 # **0**<!-- output: compiled, validation predictions unlike float32's --> between float32
@@ -2101,7 +2115,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.05**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
 # every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2154,14 +2168,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.70**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.43**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.02**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.37**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.01**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.47 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.45 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.42 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2224,21 +2238,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.33 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.70**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.33**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **6.21**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.32**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.58**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **1.005**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.950**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 358 s with a peak memory of 1187 MB. The course's
+# > 2 threads); the whole lesson ran in 349 s with a peak memory of 1262 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -454,7 +454,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 22.2 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18.7 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -612,9 +612,9 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.85<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.95<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN. The CNN's lead over it was
-# +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
+# +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
@@ -673,39 +673,31 @@ if round(shuffled_lead, 1) == 0:  # level to the tenth of a point printed above
 else:
     shuffled_sign = "CNN ahead" if shuffled_lead > 0 else "MLP ahead"
 print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
-# A rough yardstick: an accuracy p over n validation images has a sampling SE of about
-# √(p(1 − p) / n) (lesson 03's), here at the MLP's accuracy on original pixels. It leaves
-# out run-to-run training wobble, which one seed cannot measure.
-mlp_accuracy = original_accuracy["MLP"]
-run_se = 100 * math.sqrt(mlp_accuracy * (1 - mlp_accuracy) / len(val_labels))
-print(f"an accuracy's sampling standard error on these images (points): {run_se:.2f}")
-for name, change in pixel_changes.items():
-    against = "within" if abs(change) <= 2 * run_se else "beyond"
-    print(f"{name}, change with shuffled pixels against two such SE: {against}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 # MLP's by
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. A rough yardstick:
-# an accuracy's sampling standard error, √(p(1 − p) / n) for n validation images, was
-# 0.70<!-- output: an accuracy's sampling standard error on these images (points) -->
-# points (run-to-run training wobble not included: one seed). Against two of them, the
-# CNN's change was
-# **beyond**<!-- says: small CNN, change with shuffled pixels against two such SE --> and
-# the MLP's **within**<!-- says: MLP, change with shuffled pixels against two such SE -->.
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, one seed each. How
+# far seeds alone move a run is what section 6 measures: ResNet-9's seed SDs with batch
+# norm there were
+# 1.49<!-- output: smallest seed SD with batch norm (points) --> to
+# 3.12<!-- output: largest seed SD with batch norm (points) --> points (Appendix D;
+# another model's, a rough guide here).
 # An MLP gives no input a neighbour, so in principle a fixed shuffle leaves what it can
 # learn unchanged; a CNN that loses more needs neighbouring pixels kept together. The
 # CNN's lead went from
 # +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points (the `sign` line says who leads; one seed).
+# points.
 
 # %% [markdown]
 # ## 6. ResNet-9: which parts can a short run detect?
 #
-# These short runs teach reading seed noise, one change at a time: five seeds of runs
-# 48<!-- output: steps per recipe run --> steps long can decide only large changes.
+# These runs are far too short to make ResNet-9 good:
+# 48<!-- output: steps per recipe run --> steps on 3,000 images. They teach how to tell
+# a real change from seed noise; five seeds can decide only large changes.
+# Section 7 trains the strong network.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -1105,8 +1097,7 @@ one_way = []  # undecided rows whose seeds all moved the same way (a 0 is neithe
 for what, row in step_changes.items():
     short_name, seeds_down = what.split(" (")[0], sum(c < 0 for c in row["changes"])
     print(f"{short_name}, seeds that moved down: {seeds_down} of {len(row['changes'])}")
-    same_way = all(c < 0 for c in row["changes"]) or all(c > 0 for c in row["changes"])
-    if row["rule_word"] == "undecided" and same_way:
+    if row["rule_word"] == "undecided" and row["one_way"]:
         one_way.append(short_name)
 print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'none'}")
 
@@ -1114,10 +1105,8 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # Undecided is not "no effect": the rule asks for a mean beyond t x SE, not for seeds
 # that agree. Undecided rows whose seeds all moved one way:
 # **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. Weight
-# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds. With
-# no effect at all (each seed a coin toss), all five move the same way 1 time in 16
-# (arithmetic: 2 x 1/32); over the table's 5 rows, at least one row does about 1 time in
-# 4 (1 - (15/16)^5 = 0.28).
+# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds (how
+# often chance alone moves every seed one way: Appendix D).
 #
 # **Take-away.** The rule decided:
 # **removing batch norm (+ conv biases), accuracy
@@ -1129,11 +1118,10 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
-# On a CUDA GPU, sections 7-8 train ResNet-9, and the numbers in the text are this page's
-# CPU run: your printed lines are your results. Elsewhere (a CPU or an Apple GPU: the
-# FastNet branch) the next cell
-# trains `FastNet`, after Keller Jordan's *airbench* (arXiv 2404.00498), as ResNet-9
-# would be too slow (Appendix E).
+# This page ran on a CPU, so the text's numbers are `FastNet`'s. On a CPU or an Apple
+# GPU (the FastNet branch) the next cell trains `FastNet`, after Keller Jordan's
+# *airbench* (arXiv 2404.00498), as ResNet-9 would be too slow (Appendix E). On a CUDA
+# GPU the next cell trains ResNet-9 instead: read your own printed lines.
 
 
 # %%
@@ -1167,10 +1155,13 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# Two of `FastNet`'s new ideas matter below: label smoothing and test-time augmentation
-# (Appendix A opens the rest). In the FastNet branch it trains on batches of 256 (the
-# benchmark's: 512), which keep about half as much for the backward pass (Appendix A
-# estimates it).
+# `FastNet` is a small CNN: a 2 x 2 convolution whose filters are computed from the data
+# (not trained), three groups of 3 x 3 convolutions with pooling and batch norm, then a
+# linear layer;
+# 295,096<!-- output: FastNet parameters --> parameters. Appendix A takes it apart. Two of its ideas
+# matter below: label smoothing and test-time augmentation. It trains on batches of 256,
+# not the benchmark's 512: by an estimate from one 8-image probe scaled by 256 and 512
+# (Appendix A), they keep about half as much for the backward pass.
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1227,16 +1218,17 @@ else:
 from course_utils.plotting import plot_history
 
 training_minutes = sum(epoch["train_seconds"] for epoch in network_history) / 60
-print(f"{network_name}, {len(network_history)} epochs, {count_parameters(network):,} parameters")
+print(f"{network_name}, epochs trained: {len(network_history)}")
+print(f"{network_name} parameters: {count_parameters(network):,}")
 record_result("strongest network validation accuracy", network_history[-1]["val_acc"])
 record_result("strongest network training minutes", round(training_minutes, 2))
 print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for section 8
 plot_history(network_history, title=network_name)
 
 # %% [markdown]
-# **Why the two losses differ.** *Label smoothing* puts most of a target's weight on the
-# right class and a little on each other. In the FastNet branch, its
-# training loss scores these smoothed targets, the validation loss plain labels.
+# **Why the two losses differ (FastNet branch).** *Label smoothing* puts most of a
+# target's weight on the right class and a little on each other. `FastNet`'s training
+# loss scores these smoothed targets, the validation loss plain labels.
 # Smoothing alone, on one confident right prediction:
 
 # %%
@@ -1495,15 +1487,15 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.85<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.95<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
-#   +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
+#   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 #   points (one seed: a gap of a few points could reverse with another seed).
 # - Judge a change within each seed: shown when its mean is more than t SE from 0
 #   (2.78<!-- output: t for 4 degrees of freedom --> for five seeds). On a width-8 ResNet-9
-#   (rate set for batch norm) the rule showed
+#   (the rate kept from the batch-norm runs, not tuned for either) the rule showed
 #   **removing batch norm (+ conv biases), accuracy
 #   down**<!-- says: rows the rule shows -->;
 #   "undecided" means the seeds could not tell.
@@ -1522,7 +1514,7 @@ print(
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
 #   longer on this CPU: 66 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 22.2 s<!-- output: small CNN training seconds -->).
+#   CNN's 18.7 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1852,8 +1844,7 @@ if check_exercise(
     width_one_way = [  # undecided, though every seed moved the same way (as in section 6)
         what
         for what, row in width_changes.items()
-        if row["rule_word"] == "undecided"
-        and (all(c < 0 for c in row["changes"]) or all(c > 0 for c in row["changes"]))
+        if row["rule_word"] == "undecided" and row["one_way"]
     ]
     one_way_words = ", ".join(width_one_way) or "none"
     print(f"undecided width changes whose seeds all moved one way: {one_way_words}")
@@ -1864,8 +1855,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.65 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.48 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.59 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.39 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters. One possible reason,
 # not measured: Python's fixed cost per step.
@@ -2370,8 +2361,9 @@ print(
 #
 # **Section 7's gap, in three parts.** The next cell splits the last epoch's *gap*,
 # validation loss minus training loss, into three parts that add up to it:
-# - *label smoothing's part*: the validation images' plain loss minus their smoothed loss
-#   (expected below 0, as in section 7's confident prediction);
+# - *label smoothing's part* (FastNet branch; 0 for ResNet-9, trained without smoothing):
+#   the validation images' plain loss minus their smoothed loss (expected below 0, as in
+#   section 7's confident prediction);
 # - *the fit's own gap*, or *generalisation gap*: the validation loss minus the plain
 #   loss on 5,000 unaugmented training images, with its standard error (SE);
 # - *the rest*: augmentation, train mode, the epoch's average, and smoothing's cost on
@@ -2427,8 +2419,9 @@ else:
 print(f"the fit's own gap, against chance: {fit_words}")
 
 # %% [markdown]
-# The floor, the target's entropy, is 0.87<!-- output: the target's entropy --> for
-# `FastNet`'s targets. Smoothing's part is the validation images' plain loss
+# In the FastNet branch, the floor, the target's entropy, is
+# 0.87<!-- output: the target's entropy --> for `FastNet`'s targets. Smoothing's part is
+# the validation images' plain loss
 # (0.75<!-- output: validation loss, last epoch -->) minus their smoothed loss
 # (1.27<!-- output: validation loss with label smoothing -->):
 # -0.52<!-- output: label smoothing's part --> in this run. Smoothing raises the loss it
@@ -2446,7 +2439,8 @@ print(f"the fit's own gap, against chance: {fit_words}")
 # 0.014<!-- output: the fit's own gap, its standard error (SE) -->, from the per-image
 # losses' variances, as lesson 03 did for accuracies. The gap was
 # **beyond two SE above 0**<!-- says: the fit's own gap, against chance -->: the network
-# fits these 5,000 training images (on a CPU, also the ones that set the whitening filters)
+# fits these 5,000 training images (in the FastNet branch, also the ones that set its
+# whitening filters)
 # better than new ones. That alone is not *overfitting*: a validation loss that rises while
 # the training loss falls (exercise 1).
 
@@ -2757,9 +2751,8 @@ show_batch(
 
 # %% [markdown]
 # This loader decodes all 50,000 files again every epoch. Section 1 instead decoded the
-# training images once. Is it worth it? Time passes of each loader, taking turns (three of
-# the `DataLoader`, five of the `DeviceTensorLoader` after one untimed pass), over the same
-# 2,560 training images (20 batches of 128, at full size), each pass after one untimed
+# training images once. Is it worth it? Time passes of each loader, taking turns, over
+# the same 2,560 training images (20 batches of 128, at full size), each pass after one untimed
 # batch, with the same augmentation: reflect-padded crops, flips, normalising. The
 # `DataLoader` reads and transforms each file as it goes; `DeviceTensorLoader` uses
 # section 1's decoded bytes (decoding not counted).
@@ -2836,26 +2829,25 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 59.8 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 31.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 61.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.9 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. A rule of thumb,
-# not a finding: where the passes agree within 2x, read the median ratio above; where
-# they do not, read it beside the ratio of the fastest passes,
-# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
+# passes' ratio was
+# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 21.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 4.9<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.23<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 5.5<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.25<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3249,6 +3241,11 @@ del noise, noise_se, noise_ratio
 # 0.23<!-- output: chance of at least one false up or down in 5 rows, true changes all 0 -->
 # of the time (1 − 0.95⁵, as if the rows were independent; they share runs).
 #
+# Seeds that all agree can be chance too. With no effect at all (each seed a coin toss),
+# all five seeds of a row move the same way 1 time in 16 (2 x 1/32). Over the table's 5
+# rows, at least one row does so about 1 time in 4 (1 − (15/16)⁵ = 0.28). The rows share
+# runs, so they are not independent: 0.28 is a rough figure.
+#
 # **Why seeds, not the draw of images?** A new seed changes the starting weights and the
 # batch order; a new draw of validation images would move a run's accuracy too, by lesson
 # 03's SE. Which moved a run more?
@@ -3460,7 +3457,8 @@ del fresh, first_batch_loader, gradients, decay_term
 # of that gradient: half the values had a ratio at most that (the other half's were not
 # printed). By Adam's update, clipping
 # changes only what enters its running averages; the step is the rate times their ratio,
-# so clipping does not cap the step (the maths). Later batches, and how a trim acts
+# so clipping does not cap the step: clipped values shrink both averages, so their ratio
+# need not shrink. Later batches, and how a trim acts
 # through Adam's averages, are not measured here.
 
 # %% [markdown]
@@ -3502,5 +3500,5 @@ del fresh, first_batch_loader, gradients, decay_term
 # **Airbench's own figures.** By its authors' figures (not run here), airbench reaches
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
 # 3.83 seconds<!-- source: github.com/KellerJordan/airbench README (airbench94.py) -->
-# on one NVIDIA A100 GPU, with a wider network and more tricks, on the original PNG
-# images (this run's copy is JPEG: not directly comparable).
+# on one NVIDIA A100 GPU, with a wider network and more tricks, on the original CIFAR-10
+# images (this page's copy is JPEG: see the data note in section 1).

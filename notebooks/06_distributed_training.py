@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1394 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1403 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -353,8 +353,8 @@ print(script_excerpt(scripts / "manual_ddp.py", *manual_pieces))
 # %%
 from course_utils.distributed import function_file
 
-# The lines it prints come from lines 84-103 of the script, after the excerpt above
-# (Appendix B shows the whole script).
+# Its lines come from lines 73-76 and 84-103 of the script, the `[rank N]` ones from lines
+# 88-92 and 99-103 (Appendix B shows the whole script).
 manual_args = [batch_path]
 if callable(average_gradients):  # exercise 1's function, in a file the script loads
     # function_file writes the function's code as you typed it, below its imports.
@@ -371,6 +371,7 @@ manual = run_torchrun(
 print(manual.output)
 
 # %% [markdown]
+# The `[rank N]` lines: the script's lines 88-92 and 99-103 (Appendix B).
 # Each process's own gradient differs from the whole batch's (its `largest gap` against
 # the `whole batch's gradient values`), so the match is a real test. Your average matches
 # the whole batch's gradient up to float32 rounding (the sums run in another order) and
@@ -537,48 +538,83 @@ for size in (64, 1024):
     print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")  # the table's
     halving_saves = ms[size]["double"] - ms[size]["alone"]  # the last row minus the one above
     print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
-    rows_1_5 = ms[size]["step"] / ms[size]["alone"]  # the B step: both ranks busy, rank 1 idle
+    print(f"{name}, ms of row 1 (both ranks busy): {ms[size]['step']:.3f}")
+    print(f"{name}, ms of row 5 (rank 1 idle): {ms[size]['alone']:.3f}")
+    rows_1_5 = ms[size]["step"] / ms[size]["alone"]
     print(f"{name}, row 1 over row 5: {rows_1_5:.2f}")
     print(f"{name}, rows 1 and 5: {band_words(rows_1_5, ('apart', 'close', 'apart'), digits=2)}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
     # Judged as printed (3 digits), so 1.100 reads as a tie (each rank's own: Appendix C).
     words = speed_up_in_words(predicted[size], width=False, digits=3)
     print(f"{name}, the predicted speed-up in words: {words}")
+
+# %% [markdown]
+# **The rule of thumb.** A DDP step is the step (row 1) plus what DDP adds; one process's
+# 2B step, its B step (row 5) plus what halving saves. At 64 the prediction is
+# (0.586<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
+# 0.038<!-- output: 64 images per process, ms a step saves on half the images -->) /
+# (0.583<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
+# 1.234<!-- output: 64 images per process, ms DDP adds to a step -->) =
+# 0.343<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
+# rounding): **slower**<!-- says: 64 images per process, the predicted speed-up in words -->.
+# At 1,024:
+# 0.775<!-- output: 1024 images per process, predicted speed-up of 2 processes -->,
+# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->. Judged
+# by rank 0's own DDP step too (Appendix C):
+# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
+#
+# Where rows 1 and 5 are close, two processes win on the steps only when halving saves
+# more than DDP adds. Rows 1 and 5: at 64,
+# **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
+# **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
+
+# %%
+# From 64 to 1,024 images per process: the pair's figures (section 8's table), then each
+# rank's own: its DDP step minus its step, from its own lines (Appendix C prints them; the
+# script's `DDP added` there subtracts before rounding, so it can differ in the last digit).
 growth = ("grew", "stayed within the tie band", "shrank")
 for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_reduce")):
     change = ms[1024][part] / ms[64][part]
     print(f"{label}, 1,024 over 64: {change:.2f}")
     print(f"{label} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
+for rank in sorted(cost.per_rank[64]):
+    its_own = f"rank {rank}'s own DDP added time"
+    added = {size: cost.per_rank[size][rank]["added"] for size in (64, 1024)}
+    print(f"{its_own}, ms at 64 images per process: {added[64]:.3f}")
+    print(f"{its_own}, ms at 1,024 images per process: {added[1024]:.3f}")
+    if added[64] <= 0:  # timing noise can leave nothing to divide by
+        print(f"{its_own} from 64 to 1,024 images per process: not judged (none at 64)")
+        continue
+    change = added[1024] / added[64]
+    print(f"{its_own}, 1,024 over 64: {change:.2f}")
+    print(f"{its_own} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
+# Each rank's own median step without communication; each repeat, the pair waits for the
+# slower rank.
+for size in (64, 1024):
+    steps = {rank: parts["step"] for rank, parts in cost.per_rank[size].items()}
+    slower = max(steps, key=steps.get)
+    print(
+        f"{size} images per process, rank with the slower own step without communication: "
+        f"rank {slower}"
+    )
 
 # %% [markdown]
-# At 64 images per process DDP added
-# 1.168 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the bare
-# all-reduce:
-# 0.492 ms<!-- output: 64 images per process, ms of the bare all-reduce -->); halving the
-# images saved
-# 0.053 ms<!-- output: 64 images per process, ms a step saves on half the images -->. At
-# 1,024:
-# 2.060 ms<!-- output: 1024 images per process, ms DDP adds to a step -->
-# (0.508 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->) and
-# 1.457 ms<!-- output: 1024 images per process, ms a step saves on half the images -->.
-# The prediction at 64:
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.333<!-- output: 64 images per process, predicted speed-up of 2 processes -->); at
-# 1,024: **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.792<!-- output: 1024 images per process, predicted speed-up of 2 processes -->).
-# Appendix C redoes it with each rank's own DDP step.
-#
-# **The rule of thumb.** A DDP step is the step plus what DDP adds; one process's 2B step,
-# its B step plus what halving saves. Where the two B steps (rows 1 and 5) are close, two
-# processes win on the steps only when halving saves more than DDP adds. Rows 1 and 5: at
-# 64, **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
-# **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
-#
-# Compare the two lines: from 64 to 1,024 images, DDP's added time
-# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->;
-# the bare
-# all-reduce **stayed within the tie band**
-# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->.
+# From 64 to 1,024 images, DDP's added time
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process --> by the pair's
+# figure; by rank 0's own, **stayed within the tie band**
+# <!-- says: rank 0's own DDP added time from 64 to 1,024 images per process -->; by
+# rank 1's, **stayed within the tie band**
+# <!-- says: rank 1's own DDP added time from 64 to 1,024 images per process -->.
+# The bare all-reduce **stayed within the tie band**
+# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->. Slower own step
+# without communication: at 64, **rank 1**
+# <!-- says: 64 images per process, rank with the slower own step without communication -->;
+# at 1,024, **rank 1**
+# <!-- says: 1024 images per process, rank with the slower own step without communication -->.
+# The pair's figure takes the slower rank repeat by repeat, so it sits at or above each
+# rank's own median: where the words differ, read a trend in DDP's added time as this
+# launch's, not as a rule.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -590,14 +626,17 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 #   warm-up, dropped;
 # - **the rest**: an epoch minus its loading (the `loader` column): the steps, the
 #   exchange and any wait for the other process;
-# - **speed-up**: the 1-process epoch over the 2-process epoch; above 1, two processes win;
-# - **by part**: each part's speed-up in words; "within the rounds' spread" when the two
+# - **speed-up**: the 1-process epoch over the 2-process epoch (above 1, two processes
+#   win): the median of each round's ratio, not the ratio of the table's medians;
+# - **by part**: each part's speed-up (the ratio of its medians) in words; "within the
+#   rounds' spread" when the two
 #   medians differ by less than the larger arm's range over the rounds (look for a lone
 #   far dot: one slow round can widen a range).
 #
 # The **lean pair** sets `DDP, 2 processes, slices` against `batch slices, 1 thread`: both
 # index each batch out of one tensor (Appendix A). Only the number of processes changes,
-# and with it the images each one handles: the fair test. The **DataLoader pair** sets
+# and with it the images each one handles: the fair test. In the 1-process arms, rank 1
+# waits at a barrier. The **DataLoader pair** sets
 # `DDP, 2 processes` against `plain loop, 1 thread`, both with section 7's `DataLoader`,
 # which fetches images one by one.
 
@@ -637,7 +676,7 @@ results = compare_launches(launches, COMPARISONS)  # name -> batch -> rounds, pa
 # Each arm's medians over the counted rounds, at each effective batch: both pairs.
 from course_utils.scaling import arms_table
 
-arms_where = f"{machine}, 1 thread a process unless named"
+arms_where = f"{machine}, 1 thread a process"  # true of section 9's four arms
 section_9_arms = [SLICED_ARM, TWO_SLICED, PLAIN_ARM, TWO_ARM]  # lean pair, DataLoader pair
 for batch, figures in launches.items():
     title = f"effective batch {batch}, seconds per epoch on {arms_where}"
@@ -671,10 +710,9 @@ for pair, who, over in (
     by_part(f"effective batch {large}", parts, words, who, over)
 
 # %% [markdown]
-# Section 7's times, taken while it sampled memory, are left out (Appendix E).
 # At 2,048 the learning rate stays 0.2, untuned: its accuracy is not a finding.
 #
-# In the figure, a bar's rest can differ slightly from the table's `the rest`. Look for
+# A bar's blue part can differ slightly from the table's `the rest`. Look for
 # each pair's shorter bar at each batch, and at 2,048 for the part (orange loading, blue
 # rest) that changed more.
 
@@ -700,25 +738,24 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **The lean pair at 2,048.** Its loading ran
-# 2.30<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# 1.63<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
 # times as fast with 2 processes; by part, **the loading faster, the rest within the
 # rounds' spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
-# Two CPUs at one cost per image load at most twice as fast; a loader on Appendix A's
-# `loaders above 2` line changed its cost per image too.
+# Two CPUs at one cost per image load at most twice as fast: a loader over 2 times as fast
+# also got cheaper per image (Appendix A).
 #
 # **What to take away** (CPU, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). Two lean processes against one,
 # at 128:
-# **slower in every round (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
-# at 2,048: **faster in every round (median
-# 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+# at 2,048: **no clear winner: 1 faster, 4 tied, 0 slower (median
+# 1.06)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # The DataLoader pair, at 128: **slower in every round (median
-# 0.52)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
-# **faster in every round (median
-# 2.18)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. Its cost per
-# image can change too, and its verdict then mixes that in (Appendix A prints its cost per
-# image).
+# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
+# **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.75)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. Its verdict can
+# mix in a change in its cost per image (Appendix A).
 #
 # Section 8 predicted the steps; the rest holds them with the waits:
 
@@ -734,8 +771,8 @@ for batch, per_process in ((small, 64), (large, 1024)):
         print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
 
 # %% [markdown]
-# Look for how close each pair's measured rest is to the prediction; Appendix A reads
-# them with the rounds' spread.
+# Look for how close each pair's measured rest came to the prediction (Appendix A: with
+# the rounds' spread).
 #
 # Did the plain loop and DDP train the same model?
 
@@ -867,13 +904,13 @@ print(accumulation.output)
 #   **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
 #   **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 # - Section 9 (CPU, one launch per batch): 2 lean processes against 1, at 128,
-#   **slower in every round (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
-#   at 2,048, **faster in every round (median
-# 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
+#   **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+#   at 2,048, **no clear winner: 1 faster, 4 tied, 0 slower (median
+# 1.06)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
 #   **the loading faster, the rest within the rounds'
 #   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
-#   DataLoader pair, whose cost per image can change too, at 2,048: **faster in every round (median
-# 2.18)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
+#   DataLoader pair, whose cost per image can change too, at 2,048: **no clear winner: 4 faster, 1
+# tied, 0 slower (median 1.75)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1067,7 +1104,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1087,15 +1124,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.168 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.234 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.053 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.038 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.333<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.343<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.52<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1242,7 +1279,7 @@ more = {SAME: (TWO_ARM, PLAIN_2)}  # arm, baseline
 results |= compare_launches(launches, more)  # beside section 9's two pairs
 appendix_arms = [PLAIN_2]  # the same-CPU baseline (the lean pair's arms: section 9)
 for batch, figures in launches.items():
-    title = f"effective batch {batch}, Appendix A's arms, seconds per epoch on {arms_where}"
+    title = f"effective batch {batch}, Appendix A's arms, seconds per epoch on {machine}"
     print(arms_table({arm: figures[arm] for arm in appendix_arms}, title))
 title = "the same-CPU test, epoch speed-up, median (faster/tied/slower)"
 print(speed_up_table({SAME: results[SAME]}, title))
@@ -1258,21 +1295,19 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **faster in every round (median
-# 1.85)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# (median 0.54)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.63)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
-# **The lean pair**, a second process with both loading lean: at 128, **slower in every round
-# (median 0.46)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->; at 2,048,
-# **faster in every round (median 1.30)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 3.05<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.45<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer).
@@ -1350,13 +1385,13 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.56<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.31<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.64<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
 # lean pair at 2,048 read **the loading faster, the rest within the rounds'
@@ -1463,18 +1498,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
-# So the loading's cost per image changed with the number of processes and with the
-# batch, in ways this lesson does not time.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# Where these words name a direction, the loading's cost per image changed with the
+# number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.8<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 4.0<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and
-# 5.7<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 5.3<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.0<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 4.9<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
 # at 128 (64 images each) and
-# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 3.4<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
@@ -1546,33 +1581,30 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.27<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.34<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.46<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.45<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1), its rest at
-# 0.32<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.33<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.95<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.23<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.30<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (verdict: **faster in every
-# round**<!-- says: effective batch 2048, both loading lean, 2 processes against 1, verdict -->):
-# its loading at
-# 2.30<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.65
+# 1.06<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# (its verdict: section 9), its loading at
+# 1.63<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.68
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process; by part, **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
+# times the speed of one lean process (in words: section 9's `by part` line).
 #
 # **A second thread** ran at
-# 1.05<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.03<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
@@ -1586,15 +1618,11 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.85<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads:
-# **slower in every
-# round**<!-- says: effective batch 128, 2 processes against 2 threads, verdict -->
-# at 128 and **faster in every
-# round**<!-- says: effective batch 2048, 2 processes against 2 threads, verdict --> at
-# 2,048. The counts rest on
+# 1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# times the speed of one process with 2 threads (its verdicts: its take-aways, above).
+# The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
 # can move a round into the tie band.
 
@@ -1724,34 +1752,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.492 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.508 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.482 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.517 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.168 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.234 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.111 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.120 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.057 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.114 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.492 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.482 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 70%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 51%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.79<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.76<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.45<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.71<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.10<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.06<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.85<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.82<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1767,24 +1795,24 @@ from course_utils.scaling import predicted_on_each_rank, shared_verdict
 
 for size in (64, 1024):
     name = f"{size} images per process"
+    words = {}  # each rank's prediction in words
     for rank, own in predicted_on_each_rank(cost, size).items():  # its own DDP step's median
         mine = f"{name}, predicted with rank {rank}'s own DDP step"
         print(f"{mine}: {own:.3f}")
-        # Judged as printed (3 digits), as in section 8.
-        print(f"{mine}, in words: {speed_up_in_words(own, width=False, digits=3)}")
+        words[rank] = speed_up_in_words(own, width=False, digits=3)  # as printed, as section 8
+        print(f"{mine}, in words: {words[rank]}")
     # Section 8's words beside rank 0's (rows 5 and 6 ran on rank 0): one verdict if they agree.
-    pairs = speed_up_in_words(predicted[size], width=False, digits=3)
-    rank_0 = speed_up_in_words(predicted_on_each_rank(cost, size)[0], width=False, digits=3)
-    both = shared_verdict({"the pair's figure": pairs, "rank 0's own": rank_0})
+    the_pairs = speed_up_in_words(predicted[size], width=False, digits=3)
+    both = shared_verdict({"the pair's figure": the_pairs, "rank 0's own": words[0]})
     print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
 # **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.792<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# (0.775<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.227<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.222<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
 # **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
 # (1.132<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
@@ -1909,12 +1937,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 875 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 605 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1720 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1692 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

@@ -158,6 +158,20 @@ def test_paired_changes_rows_by_hand():
     assert backwards["rule_word"] == "down"
 
 
+def test_paired_changes_says_whether_every_seed_moved_one_way():
+    finals = {"base": [0.5, 0.5, 0.5], "all up": [0.51, 0.52, 0.55], "all down": [0.49] * 3}
+    finals |= {"mixed": [0.51, 0.49, 0.52], "one level": [0.51, 0.5, 0.52]}
+    compared = {name: ("base", name) for name in finals if name != "base"}
+    table = paired_changes(finals, compared)
+    # A seed that did not move (a change of 0) is neither way.
+    assert {name: row["one_way"] for name, row in table.items()} == {
+        "all up": True,
+        "all down": True,
+        "mixed": False,
+        "one level": False,
+    }
+
+
 def test_the_rule_calls_pure_noise_up_or_down_in_one_draw_in_twenty():
     # 20,000 rows of three seeds whose true change is 0: normal noise of 1 point a seed.
     draw = random.Random(0)
