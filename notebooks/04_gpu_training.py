@@ -729,14 +729,16 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # (one run):
 # - Epoch 1 against the later epochs: (a) **faster than
 # each**<!-- says: (a) first epoch against its later ones -->, (b) **faster than
-# each**<!-- says: (b) first epoch against its later ones -->.
+# each**<!-- says: (b) first epoch against its later ones --> (one run: a word, not a
+# test). Where epoch 1 was not slower, the rule still drops it: it was set before the run.
 # - (a) waited
 #   **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
 #   **3.95 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch, which
 #   was **3.72 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than
 #   (b)'s: **3.59 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->
-#   extra waiting, **0.14 s**<!-- output: of that gap, the rests' difference (s) --> between
-#   the rests.
+#   extra waiting; (a)'s rest minus (b)'s,
+#   **0.14 s**<!-- output: of that gap, the rests' difference (s) --> (above 0: (a)'s
+#   rest was longer too; its cause was not measured).
 # - (a) took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside (Appendix B).
 # - The control removed
@@ -750,8 +752,7 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`: `pin_memory` and `num_workers` are options to
-# try, not timed here. Accuracy: one seed; Appendix B shows how much batch order alone
-# moved a smaller run.
+# try, not timed here. Accuracy: one seed (Appendix B: what batch order alone changes).
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU,
@@ -923,11 +924,12 @@ for round_number in range(wide_epochs):
         arms[arm]["val_acc"] = epoch["val_acc"]
 
 # %% [markdown]
-# **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
-# epoch time over the arm's; a winner needs every later round to agree. In the *tie
-# band*, a ratio between 1/1.1 and 1.1 names no winner; the 1.1 is the course's fixed
-# convention, not measured noise (Appendix F: `float32`'s own spread). The second cell
-# below counts each row by hand, as `count_rounds` does; the verdicts follow:
+# **Did either step speed up training?** Result first: the verdict lines come three
+# cells below; the two before them count the rounds (the second by hand, as
+# `count_rounds` does). An arm's *speed-up* in a round is `float32`'s epoch time over
+# the arm's; a winner needs every later round to agree. In the *tie band*, a ratio
+# between 1/1.1 and 1.1 names no winner; the 1.1 is the course's fixed convention, not
+# measured noise (Appendix F: `float32`'s own spread).
 
 # %%
 from course_utils.rounds import TIE, count_rounds
@@ -1045,9 +1047,7 @@ if "compiled" in arms:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
 #   **17.42 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
-# 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->. Appendix F counts the
-#   rounds in which its speed-up was above 1 by any margin:
-#   **4**<!-- output: compiled, rounds above 1 (any size) -->.
+# 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1235,10 +1235,12 @@ if check_exercise(
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Section 6's 32-unit model took
 # **0.59 ms**<!-- output: 32-unit MLP, pipeline (b) on cpu, ms per batch of 128 --> per batch
-# of 128 images in pipeline (b). The big model's batches hold twice the images, and each
-# image meets 229 times the weights (5,824,522 against 25,450, printed by the check): a
-# bigger model gives the device more work per batch, which we expect to keep a GPU busier
-# between the fixed costs each batch pays (launching kernels, Python, loading).
+# of 128 images in pipeline (b). That is a rough contrast, not a measurement of the model
+# alone: it changes the model, the batch size and the loader at once. The big model's
+# batches hold twice the images, and each image meets 5,824,522 weights against 25,450
+# (printed by the check): a bigger model gives the device more work per batch, which we
+# expect to keep a GPU busier between the fixed costs each batch pays (launching kernels,
+# Python, loading).
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
@@ -1658,9 +1660,9 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 
 # %% [markdown]
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s --> (one run). The
-# cross marks where the figure's straight lines between epochs cross (hollow when between
-# epochs: a drawing, not a measured moment).
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by a margin
+# one run cannot settle (the totals printed above). The cross marks where the figure's
+# straight lines between epochs cross: the cross is drawn, not measured.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.

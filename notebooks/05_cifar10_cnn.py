@@ -106,8 +106,8 @@ from course_utils.report import record_result
 from course_utils.settings import full_or_smoke
 
 # %% [markdown]
-# **Settings.** Smoke mode, the test suite's quick run, shrinks sets and epochs; each
-# setting is defined where it is first used.
+# **Settings.** `full_or_smoke` picks the full size; the small one is for the course's
+# tests (*smoke mode*). Each setting is defined where first used.
 #
 # **Figures.** Measured ones come from the run shown, on the CPU the *Last verified* line names;
 # *the course's benchmark* is `benchmarks/RESULTS.md`, mostly run on a 2-core Intel Xeon.
@@ -490,8 +490,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # and after training. Each tile is scaled to its own range, so changes of size do not
 # show: the change's length (the square root of its summed squares), printed below, was
 # **1.94**<!-- output: first layer's weights, relative change over training --> times the
-# starting weights' length. Look for greyer, less saturated colours in the trained tiles
-# (rows 3-4) than in the untrained noise.
+# starting weights' length. Look for greyer, less saturated colours in many of the trained
+# tiles (rows 3-4) than in the untrained noise.
 # Then eight of the car's first-layer *feature maps*, after the ReLU.
 
 
@@ -678,12 +678,8 @@ print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 # MLP's by
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, one seed each. How
-# far seeds alone move a run is what section 6 measures: ResNet-9's seed SDs with batch
-# norm there were
-# 1.49<!-- output: smallest seed SD with batch norm (points) --> to
-# 3.12<!-- output: largest seed SD with batch norm (points) --> points (Appendix D;
-# another model's, a rough guide here).
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. One seed each;
+# section 6 measures how far a seed alone moves a run.
 # An MLP gives no input a neighbour, so in principle a fixed shuffle leaves what it can
 # learn unchanged; a CNN that loses more needs neighbouring pixels kept together. The
 # CNN's lead went from
@@ -1105,23 +1101,29 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # Undecided is not "no effect": the rule asks for a mean beyond t x SE, not for seeds
 # that agree. Undecided rows whose seeds all moved one way:
 # **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. Weight
-# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds (how
-# often chance alone moves every seed one way: Appendix D).
+# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds
+# (Appendix D: how often chance does that). Its term was
+# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's length (Appendix D). A nudge this small may act much like another seed.
 #
 # **Take-away.** The rule decided:
 # **removing batch norm (+ conv biases), accuracy
-# down**<!-- says: rows the rule shows -->. A row cannot split the things it changed:
-# removing batch norm also added conv biases; one-cycle's row changed 3, the full
-# recipe's 5. Exercise 2 and section 7's GPU branch keep the ResNet-9 training recipe
-# this course follows (one-cycle, weight decay, clipping).
+# down**<!-- says: rows the rule shows -->. A row cannot split what it changed
+# (one-cycle's row changed 3, the full recipe's 5). These 48-step runs cannot judge a
+# recipe and did not choose this course's (one-cycle, weight decay, clipping): it was
+# chosen outside this lesson, and these runs neither confirm nor refute it. Exercise 2
+# and section 7's GPU branch keep it.
 
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
-# This page ran on a CPU, so the text's numbers are `FastNet`'s. On a CPU or an Apple
-# GPU (the FastNet branch) the next cell trains `FastNet`, after Keller Jordan's
-# *airbench* (arXiv 2404.00498), as ResNet-9 would be too slow (Appendix E). On a CUDA
-# GPU the next cell trains ResNet-9 instead: read your own printed lines.
+# On a CPU or an Apple GPU (the FastNet branch) the next cell trains `FastNet`, after
+# Keller Jordan's *airbench* (arXiv 2404.00498). ResNet-9 at full width over 16 epochs
+# would be too slow (Appendix E's estimate).
+#
+# **On a CUDA GPU** the next cell trains ResNet-9. This page ran on a CPU: your printed
+# lines replace every number in the text. Label smoothing (*Why the two losses differ*)
+# is `FastNet`'s only.
 
 
 # %%
@@ -1158,10 +1160,9 @@ def build_network() -> nn.Module:
 # `FastNet` is a small CNN: a 2 x 2 convolution whose filters are computed from the data
 # (not trained), three groups of 3 x 3 convolutions with pooling and batch norm, then a
 # linear layer;
-# 295,096<!-- output: FastNet parameters --> parameters. Appendix A takes it apart. Two of its ideas
-# matter below: label smoothing and test-time augmentation. It trains on batches of 256,
-# not the benchmark's 512: by an estimate from one 8-image probe scaled by 256 and 512
-# (Appendix A), they keep about half as much for the backward pass.
+# 295,096<!-- output: FastNet parameters --> parameters (printed below). Appendix A takes
+# it apart. It trains on batches of 256, not the benchmark's 512, to keep about half as
+# much for the backward pass (Appendix A's estimate).
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1304,8 +1305,7 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # The views gained 0.6<!-- output: test-time augmentation, gain (points) --> points against a
 # bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
 # rule chose to **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
-# The rule keeps only gains it can tell from chance, so it can keep the lower-scoring
-# option: a gain inside the bar might not repeat.
+# A gain inside the bar might not repeat, so the rule can keep the lower-scoring option.
 #
 # *The GPU branch and the course's 90%<!-- source: course outline, lesson 05 --> target:
 # Appendix E.*
@@ -1313,9 +1313,10 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # %% [markdown]
 # ## 8. The test set, once
 #
-# Every choice between runs here used validation scores. Each final model
-# now meets the test set once: choosing by test accuracy would make it a second,
-# flattering validation set.
+# Every choice this lesson's own runs made used validation scores; FastNet's settings come
+# from airbench and the benchmark (Appendix A). Each final model now meets the test set
+# once: choosing by test accuracy would make it a second, flattering validation set.
+# Still, the test set is not perfectly fresh: airbench and the benchmark looked at its scores.
 
 # %%
 from course_utils.stats import difference_se
@@ -1355,9 +1356,7 @@ print(f"test against validation: {verdict}")
 # **79.8%**<!-- output: FastNet test accuracy -->. The last
 # column gives each difference in standard errors (SE, lesson 03); chance alone seldom
 # gives more than two. Here:
-# **every difference within two SE**<!-- says: test against validation -->. Even the test
-# score is not perfectly fresh: the benchmark and airbench's authors looked at CIFAR-10
-# test scores.
+# **every difference within two SE**<!-- says: test against validation -->.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
 # its three most frequent mistakes:
@@ -3285,9 +3284,8 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # path, weight decay and clipping at once. And the rows follow section 6's order, each on
 # top of the run before; other orders were not tested.
 #
-# Exercise 2 and section 7's GPU branch keep, all the same, the ResNet-9 training recipe
-# this course follows (one-cycle, weight decay, clipping); these 48-step runs did not
-# choose it.
+# Where the recipe this course follows comes from, since these runs did not choose it:
+# section 6's take-away.
 #
 # **The runs, epoch by epoch.** Each recipe's validation accuracy after each epoch from
 # seed 0 (section 6 drew the two schedules' learning rates). The dashed line is
@@ -3455,11 +3453,7 @@ del fresh, first_batch_loader, gradients, decay_term
 # is the decay next to each value's own gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
 # of that gradient: half the values had a ratio at most that (the other half's were not
-# printed). By Adam's update, clipping
-# changes only what enters its running averages; the step is the rate times their ratio,
-# so clipping does not cap the step: clipped values shrink both averages, so their ratio
-# need not shrink. Later batches, and how a trim acts
-# through Adam's averages, are not measured here.
+# printed). What clipping does through Adam's averages is not measured here.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch

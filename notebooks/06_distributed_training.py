@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1403 MB. The course's
+# > 2 threads); the whole lesson ran in 75 s with a peak memory of 1409 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -133,7 +133,7 @@ from course_utils.models import MLP
 mlp = MLP(28 * 28, [32], 10)
 num_parameters = sum(parameter.numel() for parameter in mlp.parameters())
 print(f"parameters: {num_parameters:,}")
-print(f"gradient bytes all-reduced per step: {num_parameters * 4:,}")
+print(f"gradient bytes each process contributes per step: {num_parameters * 4:,}")
 
 # %% [markdown]
 # ## 2. Processes, ranks and the process group
@@ -353,8 +353,8 @@ print(script_excerpt(scripts / "manual_ddp.py", *manual_pieces))
 # %%
 from course_utils.distributed import function_file
 
-# Its lines come from lines 73-76 and 84-103 of the script, the `[rank N]` ones from lines
-# 88-92 and 99-103 (Appendix B shows the whole script).
+# The `[rank N]` lines are printed by the script's last lines (Appendix B shows the whole
+# script).
 manual_args = [batch_path]
 if callable(average_gradients):  # exercise 1's function, in a file the script loads
     # function_file writes the function's code as you typed it, below its imports.
@@ -371,7 +371,7 @@ manual = run_torchrun(
 print(manual.output)
 
 # %% [markdown]
-# The `[rank N]` lines: the script's lines 88-92 and 99-103 (Appendix B).
+# The `[rank N]` lines are printed by the script's last lines (Appendix B).
 # Each process's own gradient differs from the whole batch's (its `largest gap` against
 # the `whole batch's gradient values`), so the match is a real test. Your average matches
 # the whole batch's gradient up to float32 rounding (the sums run in another order) and
@@ -551,18 +551,12 @@ for size in (64, 1024):
 # %% [markdown]
 # **The rule of thumb.** A DDP step is the step (row 1) plus what DDP adds; one process's
 # 2B step, its B step (row 5) plus what halving saves. At 64 the prediction is
-# (0.586<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
-# 0.038<!-- output: 64 images per process, ms a step saves on half the images -->) /
-# (0.583<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
-# 1.234<!-- output: 64 images per process, ms DDP adds to a step -->) =
-# 0.343<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
+# (0.561<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
+# 0.070<!-- output: 64 images per process, ms a step saves on half the images -->) /
+# (0.580<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
+# 1.102<!-- output: 64 images per process, ms DDP adds to a step -->) =
+# 0.375<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
 # rounding): **slower**<!-- says: 64 images per process, the predicted speed-up in words -->.
-# At 1,024:
-# 0.775<!-- output: 1024 images per process, predicted speed-up of 2 processes -->,
-# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->. Judged
-# by rank 0's own DDP step too (Appendix C):
-# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
-# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 #
 # Where rows 1 and 5 are close, two processes win on the steps only when halving saves
 # more than DDP adds. Rows 1 and 5: at 64,
@@ -570,51 +564,30 @@ for size in (64, 1024):
 # **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 
 # %%
-# From 64 to 1,024 images per process: the pair's figures (section 8's table), then each
-# rank's own: its DDP step minus its step, from its own lines (Appendix C prints them; the
-# script's `DDP added` there subtracts before rounding, so it can differ in the last digit).
+# From 64 to 1,024 images per process, the pair's figures (section 8's table); each
+# rank's own: Appendix C.
 growth = ("grew", "stayed within the tie band", "shrank")
 for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_reduce")):
     change = ms[1024][part] / ms[64][part]
     print(f"{label}, 1,024 over 64: {change:.2f}")
     print(f"{label} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
-for rank in sorted(cost.per_rank[64]):
-    its_own = f"rank {rank}'s own DDP added time"
-    added = {size: cost.per_rank[size][rank]["added"] for size in (64, 1024)}
-    print(f"{its_own}, ms at 64 images per process: {added[64]:.3f}")
-    print(f"{its_own}, ms at 1,024 images per process: {added[1024]:.3f}")
-    if added[64] <= 0:  # timing noise can leave nothing to divide by
-        print(f"{its_own} from 64 to 1,024 images per process: not judged (none at 64)")
-        continue
-    change = added[1024] / added[64]
-    print(f"{its_own}, 1,024 over 64: {change:.2f}")
-    print(f"{its_own} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
-# Each rank's own median step without communication; each repeat, the pair waits for the
-# slower rank.
-for size in (64, 1024):
-    steps = {rank: parts["step"] for rank, parts in cost.per_rank[size].items()}
-    slower = max(steps, key=steps.get)
-    print(
-        f"{size} images per process, rank with the slower own step without communication: "
-        f"rank {slower}"
-    )
 
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time
-# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process --> by the pair's
-# figure; by rank 0's own, **stayed within the tie band**
-# <!-- says: rank 0's own DDP added time from 64 to 1,024 images per process -->; by
-# rank 1's, **stayed within the tie band**
-# <!-- says: rank 1's own DDP added time from 64 to 1,024 images per process -->.
-# The bare all-reduce **stayed within the tie band**
-# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->. Slower own step
-# without communication: at 64, **rank 1**
-# <!-- says: 64 images per process, rank with the slower own step without communication -->;
-# at 1,024, **rank 1**
-# <!-- says: 1024 images per process, rank with the slower own step without communication -->.
-# The pair's figure takes the slower rank repeat by repeat, so it sits at or above each
-# rank's own median: where the words differ, read a trend in DDP's added time as this
-# launch's, not as a rule.
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process --> and the bare
+# all-reduce **stayed within the tie band**
+# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->.
+#
+# **In short.** At 64 images per process, DDP added
+# 1.102 ms<!-- output: 64 images per process, ms DDP adds to a step --> while halving
+# saved
+# 0.070 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so
+# two processes are predicted
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->. At
+# 1,024, judged by the pair's figure and by rank 0's own DDP step (Appendix C):
+# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
+# Where that says "no clear verdict", whose timing you use decides it, so one launch cannot.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -633,12 +606,15 @@ for size in (64, 1024):
 #   medians differ by less than the larger arm's range over the rounds (look for a lone
 #   far dot: one slow round can widen a range).
 #
-# The **lean pair** sets `DDP, 2 processes, slices` against `batch slices, 1 thread`: both
-# index each batch out of one tensor (Appendix A). Only the number of processes changes,
-# and with it the images each one handles: the fair test. In the 1-process arms, rank 1
-# waits at a barrier. The **DataLoader pair** sets
-# `DDP, 2 processes` against `plain loop, 1 thread`, both with section 7's `DataLoader`,
-# which fetches images one by one.
+# Both arms of the **lean pair** index each batch out of one tensor (Appendix A). Only
+# the number of processes changes, and with it the images each one handles: the fair
+# test. In the 1-process arms, rank 1 waits at a barrier. Both arms of the **DataLoader
+# pair** use section 7's `DataLoader`, which fetches images one by one. The figure
+# renames the arms:
+# - `batch slices, 1 thread`: lean pair, 1 process;
+# - `DDP, 2 processes, slices`: lean pair, 2 processes;
+# - `plain loop, 1 thread`: DataLoader pair, 1 process;
+# - `DDP, 2 processes`: DataLoader pair, 2 processes.
 
 # %%
 from course_utils.scaling import compare_launches, comparison_names, read_arms
@@ -738,26 +714,30 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **The lean pair at 2,048.** Its loading ran
-# 1.63<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# 1.54<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
 # times as fast with 2 processes; by part, **the loading faster, the rest within the
-# rounds' spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->.
-# Two CPUs at one cost per image load at most twice as fast: a loader over 2 times as fast
-# also got cheaper per image (Appendix A).
+# rounds' spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->
+# (the rest's median:
+# 0.74<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->).
 #
 # **What to take away** (CPU, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). Two lean processes against one,
 # at 128:
-# **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+# **slower in every round (median 0.51)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
 # at 2,048: **no clear winner: 1 faster, 4 tied, 0 slower (median
 # 1.06)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # The DataLoader pair, at 128: **slower in every round (median
-# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
-# **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.75)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. Its verdict can
-# mix in a change in its cost per image (Appendix A).
+# 0.59)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
+# **faster in every round (median
+# 1.62)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. A winner needs
+# every round to agree: one tied round withholds it. At 2,048 its loading ran
+# 2.65<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# times as fast. Two CPUs at one cost per image load at most twice as fast: a loader over
+# 2 times as fast also got cheaper per image (Appendix A).
 #
-# Section 8 predicted the steps; the rest holds them with the waits:
+# Section 8 predicted the steps; the rest holds them with the waits. Look for how close
+# each pair's measured rest came (Appendix A: with the rounds' spread):
 
 # %%
 if big_batch != 1024:
@@ -771,9 +751,6 @@ for batch, per_process in ((small, 64), (large, 1024)):
         print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
 
 # %% [markdown]
-# Look for how close each pair's measured rest came to the prediction (Appendix A: with
-# the rounds' spread).
-#
 # Did the plain loop and DDP train the same model?
 
 # %%
@@ -904,13 +881,15 @@ print(accumulation.output)
 #   **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
 #   **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 # - Section 9 (CPU, one launch per batch): 2 lean processes against 1, at 128,
-#   **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+#   **slower in every round (median 0.51)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
 #   at 2,048, **no clear winner: 1 faster, 4 tied, 0 slower (median
 # 1.06)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
 #   **the loading faster, the rest within the rounds'
-#   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
-#   DataLoader pair, whose cost per image can change too, at 2,048: **no clear winner: 4 faster, 1
-# tied, 0 slower (median 1.75)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
+#   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (the
+#   rest's median:
+#   0.74<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
+#   DataLoader pair, whose cost per image can change too, at 2,048: **faster in every round (median
+# 1.62)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1104,7 +1083,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.59<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1124,15 +1103,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.234 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.102 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.038 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.070 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.343<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.375<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.59<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1163,8 +1142,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** As section 11 says, plain `BatchNorm` normalises with its own shard's
 # statistics, while with `SyncBatchNorm` each process normalises with the whole batch's,
-# computed across the processes. Appendix F prints each shard's mean beside the whole
-# batch's. DDP already averages every parameter's gradient, batch norm's weight and bias
+# computed across the processes (its docs; refused on the CPU here: Appendix F).
+# Appendix F prints each shard's mean beside the whole batch's. DDP already averages every
+# parameter's gradient, batch norm's weight and bias
 # included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
 
 # %% [markdown]
@@ -1295,16 +1275,16 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.54)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.53)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.63)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.60)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 2.45<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.65<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
 # **DataLoader pair (1 CPU vs 2) at
@@ -1385,17 +1365,19 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.56<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.53<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.34<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.73<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.67<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
 # lean pair at 2,048 read **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->. The
+# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (its
+# rest's median:
+# 0.74<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
 # gap between the medians is smaller than the rounds' range (the larger arm's, wide when
 # one round is slow); otherwise the tie band judges it ("faster", "slower" or "a tie").
@@ -1422,16 +1404,15 @@ for row, (rounds, parts, _) in pair_rows.items():
     )
 
 # %% [markdown]
-# Read the table by its columns: look for the rows where 2 processes won every round
-# (`5/0/0`), and for whether their rest stayed below 1 (the `by part` lines, above and
+# Read the table by its columns. Where a row reads `5/0/0`, 2 processes won every round:
+# look there for whether its rest stayed below 1 (the `by part` lines, above and
 # below, put it in words).
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
 # *normalising* (moving the batch to the device and normalising it, `as_input`), with 2
-# processes' cost per image against the baseline's in words; then section 8's prediction
-# beside the rest measured, in words. Then the arms' validation accuracies, and the
-# lesson's headline figures.
+# processes' cost per image against the baseline's in words. Then the arms' validation
+# accuracies, and the lesson's headline figures.
 
 
 # %%
@@ -1448,10 +1429,9 @@ def loading_parts(figures: dict, arm: str) -> dict[str, float]:
     }
 
 
-def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
+def where_the_epoch_went(batch: int, figures: dict) -> None:
     """One launch of section 9, at one effective batch: each process's loading per image in
-    two parts, and 2 processes' against the baseline's in words; then section 8's
-    prediction for the steps at `per_process` images beside the rest measured, in words."""
+    two parts, and 2 processes' against the baseline's in words."""
     name = f"effective batch {batch}"
     per_image = {}
     for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
@@ -1463,19 +1443,10 @@ def where_the_epoch_went(batch: int, figures: dict, per_process: int) -> None:
         speed_up = per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part]  # cost per image
         words = speed_up_in_words(speed_up, width=False)
         print(f"{name}, {part} per image, 2 processes against 1: {words}")
-    # Section 8's speed-up, judged as printed (3 digits).
-    prediction = speed_up_in_words(predicted[per_process], width=False, digits=3)
-    rest = results[DATALOADER][batch].words["rest"]  # section 9's, with the rounds' spread
-    print(
-        f"{name}, the rest, predicted then measured: predicted {prediction}, "
-        f"the rest measured {rest}"
-    )
 
 
-if big_batch != 1024:
-    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-where_the_epoch_went(128, arms_figures, per_process=64)
-where_the_epoch_went(2 * big_batch, big_figures, per_process=1024)
+where_the_epoch_went(128, arms_figures)
+where_the_epoch_went(2 * big_batch, big_figures)
 accuracies = [figures["val_acc"] for figures in arms_figures.values()]  # all five arms
 gap = 100 * (max(accuracies) - min(accuracies))
 same_accuracy = "identical" if gap == 0 else f"up to {gap:.2f} points apart"
@@ -1503,23 +1474,22 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 4.0<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 4.1<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and
-# 5.3<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 6.1<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048; each of 2 processes fetched one in
-# 4.9<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 5.2<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
 # at 128 (64 images each) and
-# 3.4<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 3.6<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
-# fall in section 9's `the rest` column with the waits around them. At 128:
-# **predicted slower, the rest measured
-# slower**<!-- says: effective batch 128, the rest, predicted then measured -->; at 2,048:
-# **predicted slower, the rest measured within the rounds'
-# spread**<!-- says: effective batch 2048, the rest, predicted then measured -->. The rest
-# also holds the waits and the loop's Python. Section 9 printed the figures behind these
-# words (`measured over predicted`).
+# fall in section 9's `the rest` column with the waits and the loop's Python around them.
+# The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
+# predicted): at 128,
+# 0.910<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 2,048,
+# 0.905<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1581,36 +1551,37 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.34<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.30<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.45<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.51<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1), its rest at
-# 0.33<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.37<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.23<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 2.29<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
 # 1.06<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (its verdict: section 9), its loading at
-# 1.63<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.68
+# 1.54<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.74
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process (in words: section 9's `by part` line).
+# times the speed of one lean process (in words: section 9's `by part` line, which weighs
+# this median against the rounds' range).
 #
 # **A second thread** ran at
-# 1.00<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.04<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.05<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.13<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 5 tied, 0
+# **a tie, then no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1618,9 +1589,9 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # cannot check that.
 #
 # **The same-CPU test, line by line.** 2 processes ran at
-# 0.54<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
+# 0.53<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.63<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.60<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (its verdicts: its take-aways, above).
 # The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
@@ -1666,7 +1637,7 @@ except RuntimeError as error:
 # first bucket smaller, 1
 # MiB<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/nn/parallel/distributed.py -->:
 # `_DEFAULT_FIRST_BUCKET_BYTES`); either way this
-# model's 101,800<!-- output: gradient bytes all-reduced per step --> bytes of
+# model's 101,800<!-- output: gradient bytes each process contributes per step --> bytes of
 # gradients fit in one, so its one all-reduce is expected to start only once `backward` has computed
 # them all (section 11's hook counts one all-reduce per `backward`). *Buffers*, such as batch
 # norm's running statistics, are sent from rank 0 at each forward pass by default
@@ -1683,7 +1654,7 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 # This appendix extends section 8: how it timed, its caveats, its full table, the bare
 # all-reduce, the ratio lines (DDP's added time over the DDP step, the 2B step over
 # the B step, and the step and DDP's added time from 64 to 1,024 images), and each rank's
-# own prediction.
+# own prediction and added time.
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
@@ -1752,34 +1723,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.482 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.517 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.495 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.545 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.234 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.102 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.120 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.116 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.114 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.986 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.482 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.495 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 66%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 51%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 54%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.45<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.71<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.41<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 2.12<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.06<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.12<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.82<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.80<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1809,19 +1780,63 @@ for size in (64, 1024):
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
 # **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.775<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# (0.740<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.222<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.224<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.132<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (0.762<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction across the tie band's
 # edge. By the pair's figure and by rank 0's own, at 1,024:
 # **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
 # <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 
+
+# %% [markdown]
+# **Each rank's own added time.** Section 8 judged DDP's added time from 64 to 1,024
+# images by the pair's figure. Below, by each rank's own: its DDP step minus its step,
+# from its own lines above; then the rank with the slower own step without communication.
+
+# %%
+# The script's `DDP added` above subtracts before rounding, so it can differ in the last digit.
+for rank in sorted(cost.per_rank[64]):
+    its_own = f"rank {rank}'s own DDP added time"
+    added = {size: cost.per_rank[size][rank]["added"] for size in (64, 1024)}
+    print(f"{its_own}, ms at 64 images per process: {added[64]:.3f}")
+    print(f"{its_own}, ms at 1,024 images per process: {added[1024]:.3f}")
+    if added[64] <= 0:  # timing noise can leave nothing to divide by
+        print(f"{its_own} from 64 to 1,024 images per process: not judged (none at 64)")
+        continue
+    change = added[1024] / added[64]
+    print(f"{its_own}, 1,024 over 64: {change:.2f}")
+    print(f"{its_own} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
+# Each rank's own median step without communication; each repeat, the pair waits for the
+# slower rank.
+for size in (64, 1024):
+    steps = {rank: parts["step"] for rank, parts in cost.per_rank[size].items()}
+    slower = max(steps, key=steps.get)
+    print(
+        f"{size} images per process, rank with the slower own step without communication: "
+        f"rank {slower}"
+    )
+
+# %% [markdown]
+# From 64 to 1,024 images, DDP's added time by the pair's figure (section 8)
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->; by rank 0's
+# own, **grew**
+# <!-- says: rank 0's own DDP added time from 64 to 1,024 images per process -->; by
+# rank 1's, **grew**
+# <!-- says: rank 1's own DDP added time from 64 to 1,024 images per process -->. Slower
+# own step without communication: at 64, **rank 1**
+# <!-- says: 64 images per process, rank with the slower own step without communication -->;
+# at 1,024, **rank 1**
+# <!-- says: 1024 images per process, rank with the slower own step without communication -->.
+# The pair's DDP step takes the slower rank's time repeat by repeat, so it sits at or above
+# each rank's own median DDP step. DDP's added time is a difference of two medians, and no
+# such order holds for it: where the words differ, read a trend in DDP's added time as
+# this launch's, not as a rule.
 
 # %% [markdown]
 # ## Appendix D: uneven data
@@ -1902,7 +1917,7 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # Two commands follow: the one `run_torchrun` ran for section 7, then the same launch for
 # a terminal in `notebooks/`. There, first run
 # `export LESSON06=<the folder that print(work_folder) shows in a new cell here>`. Colab's
-# free tier has no terminal: on Colab, set the folder with `%env LESSON06=...` instead,
+# free tier may have no terminal: on Colab, set the folder with `%env LESSON06=...` instead,
 # and prefix the command with `!` in a cell (not run here).
 
 # %%
@@ -1937,12 +1952,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 902 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1692 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1710 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
