@@ -3,8 +3,9 @@
 A first epoch can pay one-off costs (choosing kernels, compiling, warming caches), so lesson
 04 reads its timings over the later epochs: ``after_first`` picks them, ``later_epochs``
 gives their median, fastest and slowest, ``first_against_later`` says where the dropped first
-epoch fell among them, and ``parts`` splits a pipeline's median later
-epoch into its wait for batches and the rest (the bars of ``plotting.plot_epoch_parts``).
+epoch fell among them, and ``parts`` splits a pipeline's median later epoch into its wait for
+batches and the rest (``plotting.plot_epoch_parts`` draws a bar from its ``loader`` and
+``epochs``).
 A run of one epoch has no later epoch: there its first stands in. Introduced in lesson 04.
 """
 

@@ -218,7 +218,7 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # The first (cold) 64 x 64 product took
-# **3544.0 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
+# **3544 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
 # **618.4**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
 # at 2048 x 2048,
 # **1.5**<!-- output: cpu, 2048 x 2048, first product over the median --> times. One
@@ -724,7 +724,8 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 )
 
 # %% [markdown]
-# In both panels, each bar is one pipeline's median later epoch, split as in the table
+# In both panels, each bar is one pipeline's median later epoch ((c)'s: its one later
+# epoch), split as in the table
 # (rounded to add up: up to 0.001 off the table); dots: single later epochs. On this CPU
 # (one run):
 # - Epoch 1 against the later epochs: (a) **faster than
@@ -738,7 +739,8 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 #   (b)'s: **3.59 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->
 #   extra waiting; (a)'s rest minus (b)'s,
 #   **0.14 s**<!-- output: of that gap, the rests' difference (s) --> (above 0: (a)'s
-#   rest was longer too; its cause was not measured).
+#   rest was longer too, in one run; compare (a)'s later epochs above; its cause was not
+#   measured).
 # - (a) took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside (Appendix B).
 # - The control removed
@@ -924,11 +926,12 @@ for round_number in range(wide_epochs):
         arms[arm]["val_acc"] = epoch["val_acc"]
 
 # %% [markdown]
-# **Did either step speed up training?** Result first: the verdict lines come three
-# cells below; the two before them count the rounds (the second by hand, as
-# `count_rounds` does). An arm's *speed-up* in a round is `float32`'s epoch time over
+# **Did either step speed up training?** First a table of each round's ratio, then a
+# count by hand (as `count_rounds` does), then the verdicts. An arm's *speed-up* in a round is
+# `float32`'s epoch time over
 # the arm's; a winner needs every later round to agree. In the *tie band*, a ratio
-# between 1/1.1 and 1.1 names no winner; the 1.1 is the course's fixed convention, not
+# between 1/1.1 and 1.1 names no winner (to count as faster a ratio must be above 1.1);
+# the 1.1 is the course's fixed convention, not
 # measured noise (Appendix F: `float32`'s own spread).
 
 # %%
@@ -1405,7 +1408,7 @@ if check_exercise(
 # **0.69**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
 # **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
-# rounds, by ratios (4,096's cost per image over 16,384's) from
+# rounds; over all 7, the ratios (4,096's cost per image over 16,384's) ran from
 # **0.992 to 1.080**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
 # **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per

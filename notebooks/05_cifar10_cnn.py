@@ -678,8 +678,8 @@ print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 # MLP's by
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. One seed each;
-# section 6 measures how far a seed alone moves a run.
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. One seed each: treat
+# a gap of a few points as unsure.
 # An MLP gives no input a neighbour, so in principle a fixed shuffle leaves what it can
 # learn unchanged; a CNN that loses more needs neighbouring pixels kept together. The
 # CNN's lead went from
@@ -1104,7 +1104,7 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds
 # (Appendix D: how often chance does that). Its term was
 # 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length (Appendix D). A nudge this small may act much like another seed.
+# gradient's length on the first batch (Appendix D, which also reads it value by value).
 #
 # **Take-away.** The rule decided:
 # **removing batch norm (+ conv biases), accuracy
@@ -1122,8 +1122,9 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # would be too slow (Appendix E's estimate).
 #
 # **On a CUDA GPU** the next cell trains ResNet-9. This page ran on a CPU: your printed
-# lines replace every number in the text. Label smoothing (*Why the two losses differ*)
-# is `FastNet`'s only.
+# lines replace every number in the text: skip the paragraphs marked *FastNet branch*.
+# `FastNet` also trains with label smoothing (explained after its training curves);
+# ResNet-9 does not.
 
 
 # %%
@@ -1302,7 +1303,8 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# The views gained 0.6<!-- output: test-time augmentation, gain (points) --> points against a
+# In this one run (seed 0) the views gained
+# 0.6<!-- output: test-time augmentation, gain (points) --> points against a
 # bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points, so the
 # rule chose to **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # A gain inside the bar might not repeat, so the rule can keep the lower-scoring option.
@@ -1501,7 +1503,8 @@ print(
 # - On this CPU `FastNet` reached
 #   80.0%<!-- output: strongest network validation accuracy --> validation accuracy without
 #   test-time augmentation,
-#   80.6%<!-- output: validation accuracy with test-time augmentation --> with it; the
+#   80.6%<!-- output: validation accuracy with test-time augmentation --> with it (one
+#   run, seed 0); the
 #   validation rule chose to
 #   **predict without it**<!-- says: test-time augmentation, the rule's choice -->.
 # - The course's 90%<!-- source: course outline, lesson 05 --> target on one GPU is not shown
