@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 349 s with a peak memory of 1262 MB. The course's
+# > 2 threads); the whole lesson ran in 348 s with a peak memory of 1261 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -454,7 +454,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.7 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18.5 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -612,7 +612,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.95<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.00<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
@@ -1159,11 +1159,38 @@ def build_network() -> nn.Module:
 
 # %% [markdown]
 # `FastNet` is a small CNN: a 2 x 2 convolution whose filters are computed from the data
-# (not trained), three groups of 3 x 3 convolutions with pooling and batch norm, then a
-# linear layer;
-# 295,096<!-- output: FastNet parameters --> parameters (printed below). Appendix A takes
-# it apart. It trains on batches of 256, not the benchmark's 512, to keep about half as
-# much for the backward pass (Appendix A's estimate).
+# (*patch whitening*, not trained), three *conv groups* (each a 3 x 3 convolution, 2 x 2
+# max-pooling, batch norm and GELU, then a second convolution, batch norm and GELU), then a
+# linear layer; 295,096<!-- output: FastNet parameters --> parameters (printed below). It
+# trains on batches of 256, not the benchmark's 512, to keep about half as much for the
+# backward pass (Appendix A's estimate). Below, on an untrained copy (`fast_demo`; the
+# FastNet branch trains `FastNet`), its layers and one image's shape after each stage:
+
+# %%
+seed_everything(0)  # fast_demo's weights, whatever ran before
+fast_demo = to_device(FastNet(), device)  # untrained: Appendix A looks inside it
+whitening_images = normalise(train_images[:500].to(device))
+fast_demo.whiten_from(whitening_images)
+for name, layer in fast_demo.named_modules():  # the trained FastNet has the same layers
+    if not list(layer.children()):  # a layer, not a container of layers
+        print(f"{name:10} {layer}")
+with eval_mode(fast_demo):
+    features = fast_demo.whiten(whitening_images[:1])
+    print("after the 2 x 2 whitening layer:", tuple(features.shape))
+    for number, group in enumerate(fast_demo.groups, start=1):
+        features = group(features)
+        print(f"after conv group {number}:", tuple(features.shape))
+
+# %% [markdown]
+# The whitening layer's 24 channels start with 12 filters (a 2 x 2 patch of 3 colours is
+# 12 numbers); unpadded, it gives (32 − 2) / 1 + 1 = 31 pixels a side (section 3). Each
+# group's pooling halves the size, rounding down: 15, 7, 3. In `forward`, `amax` takes each
+# channel's largest value and `output_scale` divides the logits by 9:
+
+# %% tags=["nbval-check-output"]
+import inspect
+
+print(inspect.getsource(FastNet.forward))
 
 # %%
 from course_utils.fastnet import fit_fast
@@ -1488,7 +1515,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.95<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   1.00<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1515,8 +1542,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 66 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 18.7 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 65 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 18.5 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1857,8 +1884,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.59 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.39 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.61 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.56 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters. One possible reason,
 # not measured: Python's fixed cost per step.
@@ -2051,48 +2078,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 # test-time augmentation: not a one-change comparison (the benchmark's figures end this
 # appendix).
 #
-# **`FastNet`'s stages**, on an untrained copy (`fast_demo`). Its first layer,
-# *patch whitening*, has filters computed from the data (here 500 training images) so
-# that the next layer's inputs are uncorrelated (below). A *conv group* is a 3 x 3
-# convolution, 2 x 2 max-pooling, batch norm and GELU, then a second convolution, batch
-# norm and GELU. Its layers in order, then the shape of one image after each stage:
+# Section 7 printed `FastNet`'s layers, its stages and its `forward`. Below, its ideas one at
+# a time, most shown on section 7's untrained `fast_demo`, then section 7's trained network's
+# schedule and test-time views, and last what the course's benchmark measured. First, the
+# `forward` written out by hand, on eight images:
 
 # %%
-seed_everything(0)  # fast_demo's weights, whatever ran before
-fast_demo = to_device(FastNet(), device)  # untrained: this appendix looks inside it
-whitening_images = normalise(train_images[:500].to(device))
-fast_demo.whiten_from(whitening_images)
-for name, layer in fast_demo.named_modules():  # section 7's FastNet has the same layers
-    if not list(layer.children()):  # a layer, not a container of layers
-        print(f"{name:10} {layer}")
-with eval_mode(fast_demo):
-    features = fast_demo.whiten(whitening_images[:1])
-    print("after the 2 x 2 whitening layer:", tuple(features.shape))
-    for number, group in enumerate(fast_demo.groups, start=1):
-        features = group(features)
-        print(f"after conv group {number}:", tuple(features.shape))
-
-# %% [markdown]
-# The whitening layer's 24 channels start with 12 filters (a 2 x 2 patch of 3 colours is
-# 12 numbers; the check below covers these 12); its 2 x 2 kernel, unpadded, gives
-# (32 + 2 · 0 − 2) / 1 + 1 = 31 pixels a side (section 3's formula). In each conv group
-# the 3 x 3 convolutions (padding 1) keep the size and the pooling halves it, rounding
-# down: 15, 7, 3.
-# Below, these ideas one at a time, most shown on the untrained `fast_demo` above, then
-# section 7's trained network's schedule and test-time views, and last what the course's
-# benchmark measured.
-#
-# Its `forward` is short: note `amax`, each channel's largest value over the image, and
-# `output_scale`, a fixed division of the logits by 9. The cell after it writes the
-# forward out by hand, on eight images:
-
-# %% tags=["nbval-check-output"]
-import inspect
-
 release_memory()  # the appendix needs the data, fast_demo and section 7's network
-print(inspect.getsource(FastNet.forward))
-
-# %%
 with eval_mode(fast_demo):
     probe_batch = whitening_images[:8]
     features = fast_demo.groups(F.gelu(fast_demo.whiten(probe_batch)))
@@ -2258,7 +2250,7 @@ del group_input, pooled_input, default_group
 # %% [markdown]
 # With identity initialisation the output follows the input closely, a correlation of
 # 0.98<!-- output: group 1 against its input, identity initialisation -->; with random
-# weights, 0.05<!-- output: group 1 against its input, default initialisation -->, as
+# weights, 0.02<!-- output: group 1 against its input, default initialisation -->, as
 # the convolutions mix the channels. Whether identity initialisation helps training is
 # not measured here (the benchmark's one seed: no conclusion, as listed above).
 
@@ -2301,7 +2293,7 @@ print("GELU ", [round(value, 2) + 0.0 for value in F.gelu(points).tolist()])
 # %% [markdown]
 # **Shrink early, and start with small logits** (neither measured apart). The unpadded
 # 2 x 2 first layer and a pooling step per conv group take the image from 32 x 32 to
-# 3 x 3 (`FastNet`'s stages, printed above) while the channels grow to 32, 64 and 128; only
+# 3 x 3 (`FastNet`'s stages, printed in section 7) while the channels grow to 32, 64 and 128; only
 # the whitening layer and group 1's first convolution work at 31 x 31. Each final
 # channel's largest value feeds one linear layer, whose logits are divided by 9
 # (airbench's hyperparameter `scaling_factor`, 1/9, in airbench94.py of arXiv
@@ -2831,25 +2823,25 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 61.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 65.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 32.2<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.9 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
+# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
 # passes' ratio was
-# 30.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 33.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 21.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 23.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 5.5<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.25<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 6.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.29<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
