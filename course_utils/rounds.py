@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["TIE", "RoundCount", "count_rounds", "speed_up_in_words"]
+__all__ = ["TIE", "RoundCount", "band_words", "count_rounds", "speed_up_in_words"]
 
 TIE = 0.10
 """Two times tie when the slower is less than ``1 + TIE`` times the faster."""
@@ -80,6 +80,20 @@ class RoundCount:
             counts = f"{self.faster} {faster}, {self.tied} tied, {self.slower} {slower}"
             return f"no clear winner: {counts}"
         return f"{faster if self.faster else slower} in every round"
+
+
+def band_words(
+    ratio: float, words: tuple[str, str, str], tie: float = TIE, digits: int | None = None
+) -> str:
+    """``ratio`` against the tie band, in the caller's words: ``words[0]`` above ``1 + tie``,
+    ``words[1]`` within the band, ``words[2]`` below ``1 / (1 + tie)``, judged as
+    ``speed_up_in_words`` judges (``digits``: as printed to that many decimals). Lesson 06
+    words time ratios with it that are not speed-ups (a time that grew, a rest against a
+    prediction). Raises ``ValueError`` unless ``words`` holds three entries."""
+    if len(words) != 3:
+        raise ValueError(f"words must hold 3 entries (above, within, below), got {words!r}")
+    said = speed_up_in_words(ratio, tie, width=False, digits=digits)
+    return {"faster": words[0], "a tie": words[1], "slower": words[2]}[said]
 
 
 def count_rounds(

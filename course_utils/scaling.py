@@ -13,8 +13,8 @@ noise-gated by the rounds' spread. ``compare_launches`` does all three for every
 at every launch; ``device_word`` and ``comparison_names`` name the lesson's devices and
 comparisons, ``speed_up_table`` lays the counts out, ``round_by_round_table`` each round's
 speed-up, ``take_away_lines`` says each in one line, and ``above_two`` finds where 2
-devices gave more than 2. ``band_words`` words any ratio against the tie band, and
-``shared_verdict`` gives one verdict for several figures' words, or none where they differ.
+devices gave more than 2. ``shared_verdict`` gives one verdict for several figures' words,
+or none where they differ.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ __all__ = [
     "above_two",
     "arm_speed_ups",
     "arms_table",
-    "band_words",
     "comm_cost_table",
     "compare_launches",
     "comparison_names",
@@ -436,20 +435,6 @@ def above_two(
             if speed_up_in_words(parts["loader"] / 2, tie) == "faster":
                 loaders_above.append(f"{name} at {batch}")
     return rounds_above, loaders_above
-
-
-def band_words(
-    ratio: float, words: tuple[str, str, str], tie: float = TIE, digits: int | None = None
-) -> str:
-    """``ratio`` against the tie band, in the caller's words: ``words[0]`` above ``1 + tie``,
-    ``words[1]`` within the band, ``words[2]`` below ``1 / (1 + tie)``, judged as
-    ``speed_up_in_words`` judges (``digits``: as printed to that many decimals). Lesson 06
-    words time ratios with it that are not speed-ups (a time that grew, a rest against a
-    prediction). Raises ``ValueError`` unless ``words`` holds three entries."""
-    if len(words) != 3:
-        raise ValueError(f"words must hold 3 entries (above, within, below), got {words!r}")
-    said = speed_up_in_words(ratio, tie, width=False, digits=digits)
-    return {"faster": words[0], "a tie": words[1], "slower": words[2]}[said]
 
 
 def shared_verdict(verdicts: dict[str, str]) -> str:

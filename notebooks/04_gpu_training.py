@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1168 MB. The course's
+# > 2 threads); the whole lesson ran in 94 s with a peak memory of 1185 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -218,16 +218,16 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # The first (cold) 64 x 64 product took
-# **3544 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
-# **618.4**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
+# **3661 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
+# **479.8**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
 # at 2048 x 2048,
-# **1.5**<!-- output: cpu, 2048 x 2048, first product over the median --> times. One
+# **1.2**<!-- output: cpu, 2048 x 2048, first product over the median --> times. One
 # cold sample per size: a warning to warm up before timing, not a measurement of what the
 # first product costs.
 #
 # On this CPU a 2048 x 2048 product ran at
-# **169.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **45.7
+# **142.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **34.3
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. A
 # GPU adds *launching*: the CPU telling the device to start one kernel, a cost paid per
@@ -577,7 +577,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.42 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **5.09 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -729,28 +729,28 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # (rounded to add up: up to 0.001 off the table); dots: single later epochs. On this CPU
 # (one run):
 # - Epoch 1 against the later epochs: (a) **faster than
-# each**<!-- says: (a) first epoch against its later ones -->, (b) **faster than
-# each**<!-- says: (b) first epoch against its later ones --> (one run: a word, not a
+# each**<!-- says: (a) first epoch against its later ones -->, (b) **within their
+# range**<!-- says: (b) first epoch against its later ones --> (one run: a word, not a
 # test). Where epoch 1 was not slower, the rule still drops it: it was set before the run.
 # - (a) waited
-#   **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **3.95 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch, which
-#   was **3.72 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than
-#   (b)'s: **3.59 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->
+#   **5.52 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **6.08 s**<!-- output: (a) classic pipeline, median later epoch (s) --> epoch, which
+#   was **5.74 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than
+#   (b)'s: **5.45 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) -->
 #   extra waiting; (a)'s rest minus (b)'s,
-#   **0.14 s**<!-- output: of that gap, the rests' difference (s) --> (above 0: (a)'s
+#   **0.29 s**<!-- output: of that gap, the rests' difference (s) --> (above 0: (a)'s
 #   rest was longer too, in one run; compare (a)'s later epochs above; its cause was not
 #   measured).
-# - (a) took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+# - (a) took **18.0 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside (Appendix B).
 # - The control removed
-#   **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
-#   (**3.42 s**<!-- output: wait removed by ready tensors -->): making each image a PIL
+#   **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
+#   (**5.27 s**<!-- output: wait removed by ready tensors -->): making each image a PIL
 #   image and transforming it (`ToTensor`, `Normalize`), and the `Subset` look-ups (not
 #   timed apart). Still fetching and collating per image, it waited
-#   **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
+#   **0.25 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) -->
 #   (one epoch); (b)
-#   **0.041 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+#   **0.065 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`: `pin_memory` and `num_workers` are options to
@@ -987,7 +987,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.31**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The arms' validation accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
@@ -1017,10 +1017,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
-# Of that, **17.0 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
+# Of that, **20.5 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **1.9 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **2.4 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1035,21 +1035,21 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **45.7
+# - On this CPU 64 x 64 products ran at **34.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **169.8
+#   a second, 2048 x 2048 ones at **142.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **17.2 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **18.0 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.95 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **5.52 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **6.08 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **17.42 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **20.97 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
@@ -1228,16 +1228,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.23 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.35 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.91**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
+# **1.54 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.47 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.04**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. The printed
 # verdict, against section 7's band both ways: **within the band: no one-off set-up
 # measured**<!-- says: verdict on cpu -->. It rests on one pair of epochs: a rough
 # reading. A batch of 256 images took
-# **34.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **37.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Section 6's 32-unit model took
-# **0.59 ms**<!-- output: 32-unit MLP, pipeline (b) on cpu, ms per batch of 128 --> per batch
+# **0.86 ms**<!-- output: 32-unit MLP, pipeline (b) on cpu, ms per batch of 128 --> per batch
 # of 128 images in pipeline (b). That is a rough contrast, not a measurement of the model
 # alone: it changes the model, the batch size and the loader at once. The big model's
 # batches hold twice the images, and each image meets 5,824,522 weights against 25,450
@@ -1247,11 +1247,11 @@ if check_exercise(
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **117.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **107.5 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **45.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **34.3 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **169.8 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **142.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1396,20 +1396,20 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.229 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.093 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.364 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.346 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.31 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.07**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.69**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
+# **22.76 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.31**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.82**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.78**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384. Round by
 # round, batch 16,384 cost less per image than 4,096 in
 # **6**<!-- output: cpu, batch 16384 against 4096, rounds cheaper per image --> of the 7
 # rounds; over all 7, the ratios (4,096's cost per image over 16,384's) ran from
-# **0.992 to 1.080**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
+# **0.992 to 1.097**<!-- says: cpu, batch 4096 over 16384 per image, rounds from -->.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
 # **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
@@ -1471,17 +1471,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **3.63 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **5.52 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
-# **3.72 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
+# **5.74 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
 # of that gap,
-# **3.59 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
+# **5.45 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
 # extra waiting for batches. Why not (a): the forward and backward passes are part of the
 # rest column of section 6's table, and (a)'s rest minus (b)'s was
-# **0.14 s**<!-- output: of that gap, the rests' difference (s) -->, a small part of the
+# **0.29 s**<!-- output: of that gap, the rests' difference (s) -->, a small part of the
 # gap.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.42 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **5.09 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B counts the payback epoch by epoch.
 
@@ -1505,7 +1505,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1530,9 +1530,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **17.42 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **20.97 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.01**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.04**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1568,7 +1568,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs had a median per-round speed-up of
-# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -2045,7 +2045,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **4**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **3**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and how
@@ -2075,9 +2075,9 @@ del predicted, logits, truth
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.42 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.52 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.50 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.22 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run), and
 # **0**<!-- output: compiled, validation predictions unlike float32's --> between float32
@@ -2120,9 +2120,9 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.16**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within it in
 # every round**<!-- says: compiled against float32's own spread -->. Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
@@ -2173,14 +2173,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.67**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.37**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.01**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.50**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.04**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.42 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.42 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.52 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.50 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2243,21 +2243,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.35 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.67**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **6.21**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **5.19**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.58**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.17**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.31**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.950**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **1.066**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

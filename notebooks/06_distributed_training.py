@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1440 MB. The course's
+# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1398 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -122,7 +122,7 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # 1. the *steps*: forward, backward and update, each process on its share of the batch;
 # 2. the *exchange*: before each update the processes agree on one gradient; each sends
 #    one value per parameter and waits for the others. The bytes sent do not grow with the
-#    images; section 8 times what DDP adds at two batch sizes;
+#    images; the time can (waits, noise): section 8 times it at two batch sizes;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # The model is lesson 03's small MLP. Per step it exchanges:
@@ -529,7 +529,7 @@ for label, part in rows.items():
 # 1.1 is the course's convention, not a measured noise level).
 
 # %%
-from course_utils.scaling import band_words
+from course_utils.rounds import band_words
 
 # One process on the effective batch against 2 processes on half of it each, under DDP.
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
@@ -554,17 +554,17 @@ for size in (64, 1024):
 # %% [markdown]
 # **The rule of thumb.** A DDP step is the step (row 1) plus what DDP adds; one process's
 # 2B step, its B step (row 5) plus what halving saves. At 64 the prediction is
-# (0.645<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
-# 0.072<!-- output: 64 images per process, ms a step saves on half the images -->) /
-# (0.645<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
-# 1.459<!-- output: 64 images per process, ms DDP adds to a step -->) =
-# 0.341<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
+# (0.637<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
+# 0.047<!-- output: 64 images per process, ms a step saves on half the images -->) /
+# (0.654<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
+# 1.416<!-- output: 64 images per process, ms DDP adds to a step -->) =
+# 0.330<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
 # rounding): **slower**<!-- says: 64 images per process, the predicted speed-up in words -->.
 #
 # Where rows 1 and 5 are close, two processes win on the steps only when halving saves
 # more than DDP adds. Rows 1 and 5: at 64,
 # **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
-# **close**<!-- says: 1024 images per process, rows 1 and 5 -->.
+# **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 
 # %%
 # From 64 to 1,024 images per process, the pair's figures (section 8's table); each
@@ -581,13 +581,13 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time
 # **grew**<!-- says: DDP's added time from 64 to 1,024 images per process --> and the bare
-# all-reduce **stayed within the tie band**
+# all-reduce **grew**
 # <!-- says: the bare all-reduce from 64 to 1,024 images per process -->.
 #
 # **In short.** At 64 images per process, DDP added
-# 1.459 ms<!-- output: 64 images per process, ms DDP adds to a step --> while halving
+# 1.416 ms<!-- output: 64 images per process, ms DDP adds to a step --> while halving
 # saved
-# 0.072 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so
+# 0.047 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so
 # two processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->. At
 # 1,024, judged by the pair's figure and by rank 0's own DDP step (Appendix C):
@@ -721,25 +721,25 @@ plot_epoch_parts(
 
 # %% [markdown]
 # **The lean pair at 2,048.** Its loading ran
-# 1.90<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# 2.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
 # times as fast with 2 processes; by part, **the loading faster, the rest within the
 # rounds' spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->
 # (the rest's speed-up:
-# 0.79<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->).
+# 0.86<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->).
 #
 # **What to take away** (CPU, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each). Two lean processes against one,
 # at 128:
-# **slower in every round (median 0.49)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+# **slower in every round (median 0.50)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
 # at 2,048: **faster in every round (median
-# 1.26)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
+# 1.58)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
 #
 # The DataLoader pair, at 128: **slower in every round (median
-# 0.56)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
+# 0.60)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
 # **faster in every round (median
-# 1.89)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. A winner needs
+# 2.00)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. A winner needs
 # every round to agree: one tied round withholds it. At 2,048 its loading ran
-# 2.77<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. Two CPUs at one cost per image load at most twice as fast: a loader over
 # 2 times as fast also got cheaper per image (Appendix A).
 #
@@ -886,17 +886,17 @@ print(accumulation.output)
 #   images saves more than DDP adds. It fits where the table's two B steps (rows 1 and 5)
 #   are close: at 64 images per process,
 #   **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
-#   **close**<!-- says: 1024 images per process, rows 1 and 5 -->.
+#   **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 # - Section 9 (CPU, one launch per batch): 2 lean processes against 1, at 128,
-#   **slower in every round (median 0.49)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
+#   **slower in every round (median 0.50)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
 #   at 2,048, **faster in every round (median
-# 1.26)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
+# 1.58)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
 #   **the loading faster, the rest within the rounds'
 #   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (the
 #   rest's speed-up:
-#   0.79<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
+#   0.86<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
 #   DataLoader pair, whose cost per image can change too, at 2,048: **faster in every round (median
-# 1.89)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
+# 2.00)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1090,7 +1090,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.56<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.60<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1110,15 +1110,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.459 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.416 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.072 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# 0.047 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
 # DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
 # `1 process, step on the 2B images`) predicted the steps alone at
-# 0.341<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.330<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.56<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.60<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1283,18 +1283,18 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
 # (median 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.68)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# at 2,048, **faster in every round (median
+# 1.84)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 2.77<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer).
@@ -1372,19 +1372,19 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.50<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.52<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.35<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.37<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
 # their rest ran at
-# 0.71<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times: **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
+# 0.66<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# times: **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
 # lean pair at 2,048 read **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (its
 # rest's speed-up:
-# 0.79<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
+# 0.86<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
 # gap between the medians is smaller than the rounds' range (the larger arm's, wide when
 # one round is slow); otherwise the tie band judges it ("faster", "slower" or "a tie").
@@ -1476,27 +1476,27 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 4.2<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 4.0<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
 # microseconds at 128 and
-# 6.0<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 6.3<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.5<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 5.2<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
 # at 128 (64 images each) and
-# 3.7<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 3.9<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits and the loop's Python around them.
 # The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
 # predicted): at 128,
-# 1.034<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 1.115<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
 # 2,048,
-# 0.949<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
+# 0.881<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1561,36 +1561,36 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
 # 1.25<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
+# times the plain loop's speed (verdict: **faster in every
+# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 0.49<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 0.50<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (2 processes over 1), its rest at
-# 0.36<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.37<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.14<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
+# 1.95<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
 # times the plain loop's speed (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
 # and the lean pair at
-# 1.26<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
+# 1.58<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
 # (its verdict: section 9), its loading at
-# 1.90<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.79
+# 2.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and its rest at 0.86
 # <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times the speed of one lean process (in words: section 9's `by part` line, which weighs
 # this median against the rounds' range).
 #
 # **A second thread** ran at
-# 0.99<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
 # and
-# 1.12<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.07<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
 # times the 1-thread plain loop's speed (medians). Each median against the tie band,
 # then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 2 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1600,7 +1600,7 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **The same-CPU test, line by line.** 2 processes ran at
 # 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
 # and
-# 1.68<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
+# 1.84<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
 # times the speed of one process with 2 threads (its verdicts: its take-aways, above).
 # The counts rest on
 # 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
@@ -1732,34 +1732,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.526 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.531 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.487 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.583 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.459 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.416 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.127 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.115 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.332 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.301 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.526 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.487 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
 # 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.17<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.52<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.41<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.69<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.11<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.07<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.73<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.79<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1791,10 +1791,10 @@ for size in (64, 1024):
 # (0.750<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.208<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.185<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **a tie**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.019<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (0.808<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction to another side of the
 # tie band. By the pair's figure and by rank 0's own, at 1,024:
@@ -1833,9 +1833,9 @@ for size in (64, 1024):
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time by the pair's figure (section 8)
 # **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->; by rank 0's
-# own, **shrank**
+# own, **grew**
 # <!-- says: rank 0's own DDP added time from 64 to 1,024 images per process -->; by
-# rank 1's, **shrank**
+# rank 1's, **grew**
 # <!-- says: rank 1's own DDP added time from 64 to 1,024 images per process -->. Slower
 # own step without communication: at 64, **rank 1**
 # <!-- says: 64 images per process, rank with the slower own step without communication -->;
@@ -1960,12 +1960,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 934 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 619 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1735 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1694 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

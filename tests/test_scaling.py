@@ -9,7 +9,6 @@ from course_utils.scaling import (
     above_two,
     arm_speed_ups,
     arms_table,
-    band_words,
     comm_cost_table,
     compare_launches,
     comparison_names,
@@ -432,23 +431,6 @@ def test_more_than_2_from_2_devices_is_found_beyond_the_tie_band_only():
     assert above_two(results) == (["1 of 3 in pair at 128"], ["pair at 2048"])
     results["pair"] = {128: _comparison([1.5, 1.9], loader=1.2)}
     assert above_two(results) == ([], [])
-
-
-GROWTH = ("grew", "stayed within the tie band", "shrank")
-
-
-def test_band_words_says_above_within_or_below_the_tie_band_in_the_callers_words():
-    assert band_words(1.72, GROWTH) == "grew"
-    assert band_words(1.02, GROWTH) == "stayed within the tie band"
-    assert band_words(0.5, GROWTH) == "shrank"
-    # The edges belong to the band; judged as printed, 1.1004 at 3 digits is 1.100: a tie.
-    assert band_words(1.1, GROWTH) == "stayed within the tie band"
-    assert band_words(1 / 1.1, GROWTH) == "stayed within the tie band"
-    assert band_words(1.1004, GROWTH) == "grew"
-    assert band_words(1.1004, GROWTH, digits=3) == "stayed within the tie band"
-    assert band_words(1.3, GROWTH, tie=0.5) == "stayed within the tie band"
-    with pytest.raises(ValueError, match="words must hold 3 entries"):
-        band_words(1.0, ("grew", "shrank"))
 
 
 def test_shared_verdict_gives_the_words_all_figures_share_or_says_they_differ():

@@ -21,6 +21,7 @@ processes then run on the CPU with gloo, as in the lesson's outputs without 2 GP
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -90,13 +91,14 @@ def time_one_size(batch_size: int, group) -> None:
         with ddp.no_sync():  # DDP prepares no reduction and sends nothing in backward
             sgd_step(ddp, images, labels)
 
-    def single_on_rank_0() -> None:
-        if group.rank == 0:  # the others go straight on to the next barrier and wait there
-            sgd_step(alone, images, labels)
+    def on_rank_0(step_images: torch.Tensor, step_labels: torch.Tensor) -> Callable[[], None]:
+        """A step on rank 0 alone, on the images given."""
 
-    def double_on_rank_0() -> None:
-        if group.rank == 0:
-            sgd_step(alone, double_images, double_labels)
+        def step() -> None:
+            if group.rank == 0:  # the others go straight on to the next barrier and wait there
+                sgd_step(alone, step_images, step_labels)
+
+        return step
 
     medians, together = median_seconds(
         {
@@ -104,8 +106,8 @@ def time_one_size(batch_size: int, group) -> None:
             "ddp": lambda: sgd_step(ddp, images, labels),
             "no_sync": ddp_step_without_exchange,
             "exchange": lambda: dist.all_reduce(gradients),
-            "single": single_on_rank_0,
-            "double": double_on_rank_0,
+            "single": on_rank_0(images, labels),
+            "double": on_rank_0(double_images, double_labels),
         },
         device,
     )
