@@ -150,6 +150,7 @@ def plot_epoch_parts(
     launches: dict[str, dict[str, dict]],
     where: str,
     labels: tuple[str, str, str] = EPOCH_PARTS_LABELS,
+    one_scale: bool = False,
 ) -> Figure:
     """One panel per launch (``launches``: its title -> each arm's figures, top to bottom:
     ``read_arms``'s, or any dict with ``loader`` and ``epochs``): for each arm a bar as long
@@ -158,23 +159,27 @@ def plot_epoch_parts(
     whole epoch, so the bar ends among its dots (a loader median above the epoch median,
     possible over uneven rounds, fills the whole bar). The dots are black with a white
     edge, to show on either part, and spread a little up and down so that equal times stay
-    apart. Each bar's seconds and its two parts' are written at its height in a column at
-    the panel's right edge, clear of the dots, to the millisecond and adding up as printed:
+    apart. Each bar's seconds and its two parts' are written at its height in a column just
+    outside the panel, on its right, to the millisecond and adding up as printed:
     "median 4.200 s = 3.000 + 1.200" (orange + blue), "one epoch ..." for a bar that rests
-    on one epoch. Each panel has its own scale of seconds on ``where``; ``labels`` names the
-    bar's two parts and the dots in the legend (lesson 04's dots are epochs, not rounds),
-    which sits close under the last panel. Returns the figure. Introduced in lesson 04;
-    lesson 06 draws its arms with it.
+    on one epoch; the seconds axis ends just past the last dot. Each panel has its own scale
+    of seconds on ``where``, or, with ``one_scale=True``, all panels share the widest one (to
+    compare bars across panels); ``labels`` names the bar's two parts and the dots in the
+    legend (lesson 04's dots are epochs, not rounds), which sits close under the last panel.
+    Returns the figure. Introduced in lesson 04; lesson 06 draws its arms with it.
     """
     loader_label, rest_label, dot_label = labels
     dot = {"s": 22, "color": "black", "edgecolor": "white", "linewidths": 0.8}  # shows on both
     if not launches or any(not arms for arms in launches.values()):
         raise ValueError("plot_epoch_parts needs at least one arm in every launch")
     rows = max(len(arms) for arms in launches.values())
+    slowest = {  # each panel's slowest epoch: where its seconds axis ends
+        title: max(max(arm["epochs"]) for arm in arms.values()) for title, arms in launches.items()
+    }
     fig, axes = plt.subplots(
         len(launches),
         1,
-        figsize=(7.5, 0.6 + (0.55 * rows + 0.85) * len(launches)),
+        figsize=(9.0, 0.6 + (0.55 * rows + 0.85) * len(launches)),
         layout="constrained",  # with the legend "outside": close under the last panel
     )
     axes = np.atleast_1d(axes)
@@ -195,21 +200,22 @@ def plot_epoch_parts(
             spread = [0.0] if len(epochs) == 1 else np.linspace(-0.15, 0.15, len(epochs))
             heights = [place + offset for offset in spread]
             ax.scatter(epochs, heights, zorder=3, **dot)
-            # The bar's seconds in a column at the panel's right edge, at the bar's height:
+            # The bar's seconds in a column just outside the panel, at the bar's height:
             # clear of every dot, and not read as any one dot's value.
             kind = "one epoch" if len(epochs) == 1 else "median"
             shown = round(whole, 3), round(part, 3)  # the parts add up as printed
             ax.text(
-                0.99,
+                1.02,
                 place,
                 f"{kind} {shown[0]:.3f} s = {shown[1]:.3f} + {shown[0] - shown[1]:.3f}",
                 transform=ax.get_yaxis_transform(),  # x: the panel's width; y: the bars'
-                ha="right",
+                ha="left",
                 va="center",
                 fontsize=8,
+                clip_on=False,
             )
-        longest = max(max(arms[name]["epochs"]) for name in names)
-        ax.set_xlim(0, longest * 1.85)  # room for the column past the dots
+        end = max(slowest.values()) if one_scale else slowest[title]
+        ax.set_xlim(0, end * 1.06)  # just past the last dot
         ax.set_yticks(list(places), names, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(f"seconds per epoch on {where}", fontsize=9)
@@ -538,7 +544,7 @@ def plot_running_totals(totals: dict[str, Sequence[float]], where: str, title: s
         ax.scatter(
             *zip(*between, strict=True),
             marker="X",
-            s=120,
+            s=55,  # small: the two lines' own points at that epoch stay visible
             facecolors="none",
             edgecolors="black",
             zorder=3,
@@ -548,7 +554,7 @@ def plot_running_totals(totals: dict[str, Sequence[float]], where: str, title: s
         ax.scatter(
             *zip(*at_an_epoch, strict=True),
             marker="X",
-            s=120,
+            s=55,  # small: the two lines' own points at that epoch stay visible
             color="black",
             zorder=3,
             label="lines meet at an epoch, then swap",

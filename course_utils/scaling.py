@@ -240,16 +240,18 @@ def read_arms_json(folder: str | Path) -> dict:
 
 
 def arms_table(figures: dict[str, dict], title: str) -> str:
-    """A table of ``read_arms``'s figures: one row per arm, in the order given. Lesson 06."""
+    """A table of ``read_arms``'s figures: one row per arm, in the order given, the arm
+    column as wide as its longest name (24 characters at least). Lesson 06."""
+    width = max([24, *(len(arm) for arm in figures)])
     rows = [
         title,
-        f"{'arm':<24} | {'epoch':>5} | {'range of rounds':>15} | {'loader':>6} | {'the rest':>8} | "
-        "val accuracy",
+        f"{'arm':<{width}} | {'epoch':>5} | {'range of rounds':>15} | {'loader':>6} | "
+        f"{'the rest':>8} | val accuracy",
     ]
     for arm, row in figures.items():
         spread = f"{min(row['epochs']):.2f} to {max(row['epochs']):.2f}"
         rows.append(
-            f"{arm:<24} | {row['epoch']:>5.2f} | {spread:>15} | {row['loader']:>6.2f} | "
+            f"{arm:<{width}} | {row['epoch']:>5.2f} | {spread:>15} | {row['loader']:>6.2f} | "
             f"{row['rest']:>8.2f} | {row['val_acc']:.4f}"
         )
     return "\n".join(rows)

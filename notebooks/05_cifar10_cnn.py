@@ -41,7 +41,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 348 s with a peak memory of 1261 MB. The course's
+# > 2 threads); the whole lesson ran in 397 s with a peak memory of 1179 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -92,22 +92,23 @@ from course_utils.data import cifar10, dataset_to_tensors
 from course_utils.metrics import confusion_matrix, per_class_accuracy
 from course_utils.models import MLP
 from course_utils.plotting import show_batch
-from course_utils.settings import seed_everything, smoke_mode
+from course_utils.settings import seed_everything
 from course_utils.training import eval_mode, predict
 
 generator = seed_everything(0)
 device = get_default_device()
 print(f"PyTorch {torch.__version__}, training on {device}")
 
-# Course plumbing, not taught: smoke-mode sizes, recorded results, memory, exercise checks.
+# %%
+# (plumbing: run it, skip reading) Smoke-mode sizes, recorded results, memory, checks.
 from course_utils.checks.lesson05 import check_exercise
 from course_utils.memory import release_memory
 from course_utils.report import record_result
-from course_utils.settings import full_or_smoke
+from course_utils.settings import full_or_smoke, smoke_mode
 
 # %% [markdown]
 # **Settings.** `full_or_smoke` picks the full size; the small one is for the course's
-# tests (*smoke mode*). Each setting is defined where first used.
+# tests (*smoke mode*).
 #
 # **Figures.** Measured ones come from the run shown, on the CPU the *Last verified* line names;
 # *the course's benchmark* is `benchmarks/RESULTS.md`, mostly run on a 2-core Intel Xeon.
@@ -142,6 +143,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # and choice uses it. The 10,000 test images score each final model once, in section 8.
 
 # %%
+# The three splits: their sizes, then which images each takes.
 val_size = full_or_smoke(full=5_000, smoke=200)
 train_size = full_or_smoke(full=45_000, smoke=1_000)
 test_size = full_or_smoke(full=10_000, smoke=500)
@@ -151,6 +153,9 @@ val_indices = shuffled[:val_size].tolist()
 train_indices = shuffled[val_size : val_size + train_size].tolist()
 # Shuffled, so smoke mode's 500 test images are a random draw (the folder is sorted by class).
 test_indices = torch.randperm(len(test_folder), generator=generator)[:test_size].tolist()
+
+# %%
+# Decode every image once, into uint8 tensors in memory.
 train_bytes_folder = ImageFolder(train_folder.root, loader=decode_image)  # uint8 tensors
 start = time.perf_counter()  # the one-off cost of decoding every image (Appendix B)
 # `dataset_to_tensors` (lesson 04) stacks a dataset's images and labels into two tensors.
@@ -454,7 +459,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.5 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 22.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -488,10 +493,11 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, before
 # and after training. Each tile is scaled to its own range, so changes of size do not
-# show: the change's length (the square root of its summed squares), printed below, was
+# show: the change's length (the square root of its summed squares) was
 # **1.94**<!-- output: first layer's weights, relative change over training --> times the
-# starting weights' length. Look for greyer, less saturated colours in many of the trained
-# tiles (rows 3-4) than in the untrained noise.
+# starting weights' length. Look for greyer, less saturated colours in some of the trained
+# tiles (rows 3-4) than in the untrained noise. A grey tile weighs R, G and B alike: it
+# reacts to brightness edges, not colour.
 # Then eight of the car's first-layer *feature maps*, after the ReLU.
 
 
@@ -536,8 +542,7 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # neighbouring pixels together; a control below keeps the reuse but scrambles the
 # neighbourhoods. Give lesson 03's `MLP` class the small CNN's optimizer, rate (not tuned
 # for the MLP), epochs and batches (seed 0). A second MLP gets as many epochs as the
-# CNN's training time allows at the first MLP's pace (at most 4 times the CNN's); the cell
-# prints them and the two runs' seconds.
+# CNN's training time allows at the first MLP's pace (at most 4 times the CNN's).
 
 
 # %%
@@ -612,7 +617,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 1.00<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.96<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
@@ -693,7 +698,6 @@ print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 # These runs are far too short to make ResNet-9 good:
 # 48<!-- output: steps per recipe run --> steps on 3,000 images. They teach how to tell
 # a real change from seed noise; five seeds can decide only large changes.
-# Section 7 trains the strong network.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -880,8 +884,8 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** The runs use these parts, each with its aim (Adam and one-cycle by
-# hand: Appendix D):
+# **The training.** The runs use these parts, each with its aim (Adam by hand:
+# Appendix D):
 # - *Adam*: scales each weight's step by its own gradient history;
 # - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
 #   start: the rate rises to a peak, then falls;
@@ -913,7 +917,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # 3,000 training images, always with augmentation. Each recipe changes one thing from the
 # one before, except runs 2 and 5:
 #
-# 1. the baseline: a constant learning rate of 0.005 (`fit`), about one-cycle's mean (Appendix D);
+# 1. the baseline: a constant rate of 0.005 (`fit`), half of one-cycle's peak, near its mean
+#    (printed below as a share of the peak);
 # 2. one-cycle peaking at 0.01, which changes three things: the rate's shape, Adam's beta1
 #    (one-cycle varies it) and the training function (`fit` -> `fit_one_cycle`);
 # 3. plus weight decay;
@@ -1008,7 +1013,10 @@ print(f"steps in section 4's small-CNN run: {cnn_epochs * cnn_batches:,} ({cnn_e
 
 # %% [markdown]
 # Look for run 2's learning rate (seed 0) to climb to its peak early, then fall almost to
-# 0.
+# 0. **By hand** (the two cells after the plot): `fit_one_cycle` gives PyTorch's
+# `OneCycleLR` the peak and the step count; its defaults start at peak / 25, rise along a
+# cosine to the peak over the first 0.3 of the steps, then fall along a cosine to start /
+# 10,000.
 
 # %%
 one_cycle_rates = [lr for epoch in recipe_histories["one-cycle"] for lr in epoch["lrs"]]
@@ -1020,8 +1028,32 @@ lr_ax.set(xlabel="training step", ylabel="learning rate", title="the two schedul
 lr_ax.legend(fontsize=8)
 plt.show()
 
+# %%
+# One-cycle's rates by hand: run 2's (seed 0) first, peak and last, and their mean.
+cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
+print(
+    f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
+    f"step 0, {one_cycle_rates[cycle_peak]:.4f} at step {cycle_peak}, "
+    f"{one_cycle_rates[cycle_end]:.1e} at step {cycle_end}"
+)
+mean_share = statistics.mean(one_cycle_rates) / peak_rate
+print(f"one-cycle's mean learning rate / its peak: {mean_share:.2f}")
+
+# %%
+# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
+# (the start or the end), a the step's distance from the peak step, as a share of that side.
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
+
 # %% [markdown]
-# Look for accuracies below the small CNN's: these runs take
+# Look for accuracies below the small CNN's:
 # 48<!-- output: steps per recipe run --> steps against its
 # 1,408<!-- output: steps in section 4's small-CNN run -->, with another network and
 # optimiser.
@@ -1043,11 +1075,11 @@ no_norm_name = "the recipe, without batch norm"
 # **One rule for every change.** For each seed, subtract the two recipes' accuracies.
 # Average the n differences (n seeds); their SE (lesson 03) is their SD / √n. A change is
 # *shown*, up or down, when the mean is more than t SE from 0, and *undecided* otherwise.
-# t is the t-table's
+# t, the t-table's
 # 95%<!-- source: the t distribution, two-sided table --> value for n − 1 *degrees of
-# freedom* (4 here). With five seeds the SE is itself uncertain, so the bar is raised
-# from lesson 03's 2 SE to t =
-# 2.78<!-- output: t for 4 degrees of freedom --> SE (Appendix D simulates it).
+# freedom* (4 here), plays lesson 03's 2 SE, raised to
+# 2.78<!-- output: t for 4 degrees of freedom --> because five seeds give a shaky SE
+# (Appendix D simulates it).
 
 # %%
 from course_utils.stats import T_95, paired_changes
@@ -1061,13 +1093,40 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     removal_row: (full_name, no_norm_name),
     full_row: (constant_name, full_name),
 }
-# Two runs from one seed share their starting weights and first batch (Appendix D), so
-# each row compares two recipes within each seed: the after recipe minus the before, seed
-# by seed (points); their mean; its SE; t x SE, what the mean had to pass; the rule's word.
-# Appendix D works one row by hand.
+# Two runs from one seed share their starting weights and first batch (Appendix D checks
+# them; that later batches match too is assumed, not checked), so each row compares two
+# recipes within each seed: the after recipe minus the before, seed by seed (points); their
+# mean; its SE; t x SE, what the mean had to pass; the rule's word. The next cell works one
+# row by hand.
 step_changes = paired_changes(finals, steps_compared)
 recipe_df = len(recipe_seeds) - 1  # degrees of freedom: n - 1 for n seeds
 print(f"t for {recipe_df} degrees of freedom: {T_95[recipe_df]:.2f}")
+
+# %% [markdown]
+# **One row by hand**: removing batch norm, run 5 minus run 4, seed by seed; the mean;
+# its SE, SD / √n; the mean in SEs, to set against t; then the row from `paired_changes`:
+
+# %%
+no_norm_finals, full_finals = finals[no_norm_name], finals[full_name]
+removal_by_hand = [100 * (a - b) for a, b in zip(no_norm_finals, full_finals, strict=True)]
+removal_mean = statistics.mean(removal_by_hand)
+removal_se = statistics.stdev(removal_by_hand) / math.sqrt(len(removal_by_hand))
+print(f"removing batch norm, mean change by hand (points): {removal_mean:+.2f}")
+print(f"removing batch norm, its SE by hand (points): {removal_se:.2f}")
+print(f"removing batch norm, its mean in SEs from 0: {abs(removal_mean) / removal_se:.2f}")
+removal = step_changes[removal_row]
+same_row = all(
+    math.isclose(by_hand, helper)
+    for by_hand, helper in zip(
+        [*removal_by_hand, removal_mean, removal_se],
+        [*removal["changes"], removal["mean"], removal["se"]],
+        strict=True,
+    )
+)
+print(f"removing batch norm by hand, the same as paired_changes': {same_row}")
+
+# %% [markdown]
+# The same row: **True**<!-- says: removing batch norm by hand, the same as paired_changes' -->.
 
 # %%
 # The whole table: each row's changes seed by seed, their mean, SE, t x SE and the word.
@@ -1085,6 +1144,7 @@ shown = [
     if row["rule_word"] != "undecided"
 ]
 print(f"rows the rule shows: {'; '.join(shown) or 'none'}")
+print(f"rows the rule decided: {len(shown)} of {len(step_changes)}")
 print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_row]['rule_word']}")
 
 # %%
@@ -1096,23 +1156,26 @@ for what, row in step_changes.items():
     if row["rule_word"] == "undecided" and row["one_way"]:
         one_way.append(short_name)
 print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'none'}")
+# With no effect, each seed a coin toss: all n seeds up, or all down, 2 x (1/2)^n.
+one_way_chance = 2 * 0.5 ** len(recipe_seeds)
+print(f"a row's seeds all one way by chance, 1 time in: {1 / one_way_chance:.0f}")
 
 # %% [markdown]
+# **The answer.** Of the table's rows, the rule decided
+# 1<!-- output: rows the rule decided -->:
+# **removing batch norm (+ conv biases), accuracy
+# down**<!-- says: rows the rule shows -->. A row that changed several things cannot split
+# them.
+#
 # Undecided is not "no effect": the rule asks for a mean beyond t x SE, not for seeds
 # that agree. Undecided rows whose seeds all moved one way:
-# **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. Weight
-# decay: down in 5<!-- output: weight decay, seeds that moved down --> of 5 seeds
-# (Appendix D: how often chance does that). Its term was
-# 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length on the first batch (Appendix D, which also reads it value by value).
+# **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. With no true
+# change, chance alone moves all of a row's seeds one way 1 time in
+# 16<!-- output: a row's seeds all one way by chance, 1 time in --> per row.
 #
-# **Take-away.** The rule decided:
-# **removing batch norm (+ conv biases), accuracy
-# down**<!-- says: rows the rule shows -->. A row cannot split what it changed
-# (one-cycle's row changed 3, the full recipe's 5). These 48-step runs cannot judge a
-# recipe and did not choose this course's (one-cycle, weight decay, clipping): it was
-# chosen outside this lesson, and these runs neither confirm nor refute it. Exercise 2
-# and section 7's GPU branch keep it.
+# **Take-away.** These 48-step runs cannot judge a recipe: this course's (one-cycle,
+# weight decay, clipping) was chosen outside this lesson, and they neither confirm nor
+# refute it. Exercise 2 and section 7's GPU branch keep it.
 
 # %% [markdown]
 # ## 7. A stronger network for this device
@@ -1121,10 +1184,9 @@ print(f"undecided rows whose seeds all moved one way: {', '.join(one_way) or 'no
 # Keller Jordan's *airbench* (arXiv 2404.00498). ResNet-9 at full width over 16 epochs
 # would be too slow (Appendix E's estimate).
 #
-# **On a CUDA GPU** the next cell trains ResNet-9. This page ran on a CPU: your printed
-# lines replace every number in the text: skip the paragraphs marked *FastNet branch*.
-# `FastNet` also trains with label smoothing (explained after its training curves);
-# ResNet-9 does not.
+# **On a CUDA GPU** the next cell trains ResNet-9 instead; there your printed numbers
+# replace the text's, and you can skip the paragraphs marked *FastNet branch*. This page
+# ran on a CPU.
 
 
 # %%
@@ -1158,13 +1220,19 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# `FastNet` is a small CNN: a 2 x 2 convolution whose filters are computed from the data
-# (*patch whitening*, not trained), three *conv groups* (each a 3 x 3 convolution, 2 x 2
-# max-pooling, batch norm and GELU, then a second convolution, batch norm and GELU), then a
-# linear layer; 295,096<!-- output: FastNet parameters --> parameters (printed below). It
-# trains on batches of 256, not the benchmark's 512, to keep about half as much for the
-# backward pass (Appendix A's estimate). Below, on an untrained copy (`fast_demo`; the
-# FastNet branch trains `FastNet`), its layers and one image's shape after each stage:
+# `FastNet` is a small CNN of 295,096<!-- output: FastNet parameters --> parameters: a
+# 2 x 2 *patch whitening* layer (filters computed from the data, not trained), three
+# *conv groups* (printed below) and a linear layer.
+#
+# **Against section 6's ResNet-9:** batch norm and flips kept; crops pad 2, not 4;
+# identity initialisation for residual additions; GELU for ReLU; Nesterov SGD with a
+# triangular schedule for Adam and one-cycle; new: whitening, label smoothing, logits / 9
+# (Appendix A: more on each).
+#
+# It trains on batches of 256, not the benchmark's 512: what a step keeps for the backward
+# pass grows with the batch (Appendix A estimates it per image). Below, an untrained copy's
+# (`fast_demo`) layers and one
+# image's shape after each stage:
 
 # %%
 seed_everything(0)  # fast_demo's weights, whatever ran before
@@ -1515,7 +1583,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   1.00<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.96<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1542,8 +1610,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 65 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 18.5 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 76 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 22.1 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1557,7 +1625,8 @@ print(
 # (and what it found), or passed (and what it checked). The lines under
 # `if check_exercise(...)` run only on a pass (exercise 1 keeps the check's result as
 # `exercise_1_passed` for its next two cells).
-#
+
+# %% [markdown]
 # **Exercise 1: remove augmentation and watch overfitting.** Train section 4's small CNN
 # twice on the sample's first `overfit_size` images for `overfit_epochs` epochs: once on
 # augmented batches (`augment`), once on plain normalised ones (`normalise`). Change
@@ -1567,12 +1636,9 @@ print(
 # - section 4's optimizer (`sgd_momentum`) at a learning rate of 0.02;
 # - one call of `fit` per run, with the validation set.
 #
-# The cell below holds the five dicts the check reads, keyed `"augmented"` and `"plain"`,
-# and the loop that fills them, one run per transform. Write one run inside the loop,
-# naming its parts as the lines after it expect: `model`, `start` (a copy of its weights
-# before training, `copy.deepcopy(model.state_dict())`), `loader`, `lr` (its learning
-# rate) and `history` (what `fit` returns). The next cells plot the losses, print each
-# run's figures and score both models on equal terms.
+# Write one run inside the loop two cells below; its comment names the variables the
+# check reads. The cells after it plot the losses, print each run's figures and score both
+# models on equal terms.
 
 # %%
 overfit_size = full_or_smoke(full=1_250, smoke=500)  # exercise 1's images
@@ -1580,7 +1646,11 @@ overfit_epochs = full_or_smoke(full=15, smoke=2)
 print(f"overfit_size {overfit_size}, overfit_epochs {overfit_epochs}")
 
 # %%
-# The dicts the check reads, and the loop that fills them: one run per transform.
+# The dicts the check reads, keyed "augmented" and "plain", and the loop that fills them,
+# one run per transform. Inside the loop, name the run's parts as the lines after it
+# expect: `model`, `start` (a copy of its weights before training,
+# copy.deepcopy(model.state_dict())), `loader`, `lr` (its learning rate) and `history`
+# (what `fit` returns).
 overfit_histories, overfit_models, overfit_starts = {}, {}, {}
 overfit_loaders, overfit_lrs = {}, {}
 for label, transform in (("augmented", augment), ("plain", normalise)):
@@ -1758,16 +1828,11 @@ if exercise_1_passed:
 # - the same order of batches for every width within a seed: each loader with its own
 #   generator, seeded `seed`.
 #
-# The cell below holds the five dicts the check reads, keyed by width, and the loops over
-# seeds and widths that fill them: seed 0's runs whole, and every seed's final validation
-# accuracy. Write one run inside the inner loop, naming its parts as the lines after it
-# expect: `run_model`, `run_start` (a copy of its weights before training), `run_loader`,
-# `run_history` and `run_final` (its final validation accuracy).
-#
-# The next cell prints each width's parameters, final validation accuracies and
-# training seconds in the second epoch (seed 0's run; the epoch lines' seconds also
-# include validation), then reads each change between widths with section 6's rule,
-# within each seed. How do the widths' figures change with the width?
+# Write one run inside the inner loop two cells below; its comment names the variables
+# the check reads. The cell after it, on a pass, prints each width's parameters, final
+# validation accuracies and training seconds in the second epoch (seed 0's run; the epoch
+# lines' seconds also include validation), then reads each change between widths with
+# section 6's rule, within each seed. How do the widths' figures change with the width?
 
 # %%
 width_epochs = full_or_smoke(full=2, smoke=1)
@@ -1775,8 +1840,11 @@ width_seeds = (0, 1, 2)  # every width from each seed; seed 0's runs are the one
 print(f"resnet_width {resnet_width}, width_epochs {width_epochs}, width_seeds {width_seeds}")
 
 # %%
-# The dicts the check reads, and the loops that fill them: seed 0's runs whole, and each
-# width's final validation accuracy from every seed (seed 0 first).
+# The dicts the check reads, keyed by width, and the loops that fill them: seed 0's runs
+# whole, and each width's final validation accuracy from every seed (seed 0 first). Inside
+# the inner loop, name the run's parts as the lines after it expect: `run_model`,
+# `run_start` (a copy of its weights before training), `run_loader`, `run_history` and
+# `run_final` (its final validation accuracy).
 width_histories, width_models, width_starts, width_loaders, width_finals = {}, {}, {}, {}, {}
 for seed in width_seeds:
     for width in (resnet_width // 4, resnet_width // 2, resnet_width):
@@ -1884,8 +1952,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.61 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.56 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.71 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.63 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters. One possible reason,
 # not measured: Python's fixed cost per step.
@@ -2046,7 +2114,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 #   (to keep up with a network that changes fast);
 # - *GELU*, a smooth ReLU: lets small negative values and their gradients through;
 # - an image that shrinks sooner, through narrower stages (32, 64 and 128 channels,
-#   against ResNet-9's 64 to 512): less computation per image;
+#   against ResNet-9's 64 to 512): we expect less computation per image (not counted);
 # - logits divided by 9: an untrained network predicts almost evenly;
 # - *label smoothing* at 0.2: targets of 0.82 for the right class and 0.02 for each
 #   other, not 1 and 0, to keep predictions from being pushed ever closer to certainty;
@@ -2147,9 +2215,10 @@ largest_covariance = whitened_covariance[off_diagonal].abs().max()
 print(f"whitened, largest covariance of two outputs: {largest_covariance:.4f}")
 variances = whitened_covariance.diag()
 print(f"whitened, variances: {variances.min():.2f} to {variances.max():.2f}")
-# By hand, as whiten_from does it, on the CPU in float64 (MPS has none): the eigenvalues
-# of the patches' covariance are their variances along the 12 directions (weakest first),
-# and each filter is an eigenvector divided by sqrt(eigenvalue + eps).
+# By hand, as whiten_from does it, on the CPU in float64 (PyTorch's MPS backend has no
+# float64): the eigenvalues of the patches' covariance are their variances along the 12
+# directions (weakest first), and each filter is an eigenvector divided by
+# sqrt(eigenvalue + eps).
 eps = inspect.signature(FastNet.whiten_from).parameters["eps"].default
 eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(patches.T.cpu().double()))
 print("patches, variance along each direction:", " ".join(f"{v:.1e}" for v in eigenvalues))
@@ -2487,8 +2556,9 @@ del probe, probe_images  # not needed again
 # A batch of 256 would keep
 # 188 MB<!-- output: saved for backward, MB per batch of 256 -->; a batch of 512,
 # 377 MB<!-- output: saved for backward, MB per batch of 512 --> (estimates: 256 or 512
-# x the per-image figure from an 8-image probe). So by this estimate batches of 256 keep
-# half as much for backward as batches of 512.
+# x the per-image figure from an 8-image probe,
+# 0.74 MB<!-- output: saved for backward, MB per image -->). They grow with the batch by
+# construction: no step at 256 or 512 was measured.
 
 # %% [markdown]
 # **The training, `fit_fast`: large batches, a high learning rate.** 256 images a step;
@@ -2823,25 +2893,25 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 65.5 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# 67.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
 # `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 32.2<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 33.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.9 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
 # 1.2<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
 # passes' ratio was
-# 33.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 33.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 23.0<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 23.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 6.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.29<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 3.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.15<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -2986,10 +3056,10 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends section 6: the gradient through residual blocks, Adam and
-# one-cycle's rates by hand, one row of section 6's table by hand, why its rule takes t
-# and not 2, what its rows cannot separate, the runs' fairness checks, then where and how
-# much each part of the recipe acts.
+# This appendix extends section 6: the gradient through residual blocks, Adam by hand,
+# the table's row nearest its bar, why its rule takes t and not 2, why seeds, what its
+# rows cannot separate, the runs epoch by epoch, one-cycle's beta1, the runs' fairness
+# checks, where and how much each part of the recipe acts, then the GPU branch.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An
@@ -3121,58 +3191,8 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # at the peak and back (plotted below).
 
 # %% [markdown]
-# **One-cycle's rates by hand** (section 6's run 2). `fit_one_cycle` gives PyTorch's
-# `OneCycleLR` only the peak and the number of steps; its defaults set the rest: start at
-# the peak / 25, rise along a cosine to the peak over the first 0.3 of the steps, then
-# fall along a cosine to the start / 10,000. Below, run 2's rates (seed 0), then a few of
-# them by hand:
-
-# %%
-cycle_peak, cycle_end = one_cycle_rates.index(max(one_cycle_rates)), len(one_cycle_rates) - 1
-print(
-    f"one-cycle's learning rate, first step, peak, last step: {one_cycle_rates[0]:.4f} at "
-    f"step 0, {one_cycle_rates[cycle_peak]:.4f} at step {cycle_peak}, "
-    f"{one_cycle_rates[cycle_end]:.1e} at step {cycle_end}"
-)
-mean_share = statistics.mean(one_cycle_rates) / peak_rate
-print(f"one-cycle's mean learning rate / its peak: {mean_share:.2f}")
-
-# %%
-# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
-# (the start or the end), a the step's distance from the peak step, as a share of that side.
-cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1  # as PyTorch
-same = True
-for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
-    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
-    low = peak_rate / 25 / (1 if rising else 1e4)
-    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
-    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
-    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
-print(f"one-cycle's rates by hand equal the schedule's: {same}")
-
-# %% [markdown]
-# **One row by hand** (section 6's table): removing batch norm, run 5 against run 4. The
-# recipe after minus the one before, seed by seed; the mean; its SE, SD / √n (lesson 03);
-# the mean in SEs, to set against section 6's t; then the same row from `paired_changes`:
-
-# %%
-no_norm_finals, full_finals = finals[no_norm_name], finals[full_name]
-removal_by_hand = [100 * (a - b) for a, b in zip(no_norm_finals, full_finals, strict=True)]
-removal_mean = statistics.mean(removal_by_hand)
-removal_se = statistics.stdev(removal_by_hand) / math.sqrt(len(removal_by_hand))
-print(f"removing batch norm, mean change by hand (points): {removal_mean:+.2f}")
-print(f"removing batch norm, its SE by hand (points): {removal_se:.2f}")
-print(f"removing batch norm, its mean in SEs from 0: {abs(removal_mean) / removal_se:.2f}")
-removal = step_changes[removal_row]
-same_row = all(
-    math.isclose(by_hand, helper)
-    for by_hand, helper in zip(
-        [*removal_by_hand, removal_mean, removal_se],
-        [*removal["changes"], removal["mean"], removal["se"]],
-        strict=True,
-    )
-)
-print(f"removing batch norm by hand, the same as paired_changes': {same_row}")
+# **The row nearest its bar** (section 6's table). Which undecided row came closest to
+# being decided?
 
 # %%
 # Of the undecided rows, the one whose |mean| fell short of its t x SE by the fewest points.
@@ -3188,9 +3208,7 @@ if shortfalls:
     print(f"row nearest its bar, its t x SE (points): {step_changes[nearest]['needed']:.2f}")
 
 # %% [markdown]
-# By hand and by `paired_changes`, the same row:
-# **True**<!-- says: removing batch norm by hand, the same as paired_changes' -->. The
-# undecided row nearest its bar was **weight decay**<!-- says: row nearest its bar -->,
+# The undecided row nearest its bar was **weight decay**<!-- says: row nearest its bar -->,
 # |mean| 0.82<!-- output: row nearest its bar, its |mean| (points) --> against t x SE
 # 0.83<!-- output: row nearest its bar, its t x SE (points) -->. Near the bar is still
 # undecided: another draw of seeds would move both the mean and the bar. (Weight decay's
@@ -3220,6 +3238,10 @@ print(f"pure noise called up or down by two SE: {(noise_ratio > 2).float().mean(
 table_rows = len(step_changes)
 any_row_line = f"chance of at least one false up or down in {table_rows} rows, true changes all 0"
 print(f"{any_row_line}: {1 - 0.95**table_rows:.2f}")
+# Each row's seeds all one way, with no effect: 1 time in 16 for five seeds (section 6's
+# one_way_chance, 2 x 1/32); at least one row of the table so: 1 - (15/16)^rows.
+any_one_way = 1 - (1 - one_way_chance) ** table_rows
+print(f"chance that some row's seeds all move one way, true changes all 0: {any_one_way:.2f}")
 del noise, noise_se, noise_ratio
 
 # %% [markdown]
@@ -3236,9 +3258,12 @@ del noise, noise_se, noise_ratio
 # of the time (1 − 0.95⁵, as if the rows were independent; they share runs).
 #
 # Seeds that all agree can be chance too. With no effect at all (each seed a coin toss),
-# all five seeds of a row move the same way 1 time in 16 (2 x 1/32). Over the table's 5
-# rows, at least one row does so about 1 time in 4 (1 − (15/16)⁵ = 0.28). The rows share
-# runs, so they are not independent: 0.28 is a rough figure.
+# all five seeds of a row move the same way 1 time in
+# 16<!-- output: a row's seeds all one way by chance, 1 time in --> (2 x 1/32,
+# printed in section 6). Over the table's 5 rows, at least one row does so about 1 time in
+# 4 (1 − (15/16)⁵ =
+# 0.28<!-- output: chance that some row's seeds all move one way, true changes all 0 -->).
+# The rows share runs, so they are not independent: this is a rough figure.
 #
 # **Why seeds, not the draw of images?** A new seed changes the starting weights and the
 # batch order; a new draw of validation images would move a run's accuracy too, by lesson
@@ -3268,7 +3293,7 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # points.
 #
 # **What the rows cannot separate.** Weight decay and clipping each change one setting;
-# three rows change more. One-cycle's mean rate was
+# three rows change more. One-cycle's mean rate (section 6 prints it) was
 # 0.50<!-- output: one-cycle's mean learning rate / its peak --> of its peak, so its row
 # (run 2 against run 1, a constant rate at about that mean) measures the rate's shape,
 # beta1's movement and the swap of `fit` for `fit_one_cycle` (another code path, with its
@@ -3284,9 +3309,7 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 #
 # **The runs, epoch by epoch.** Each recipe's validation accuracy after each epoch from
 # seed 0 (section 6 drew the two schedules' learning rates). The dashed line is
-# the full recipe again, from seed 1: how far the seed alone moves a run. Ending on top at
-# seed 0 (the cell prints it):
-# **constant learning rate 0.005**<!-- says: recipe ending highest at seed 0 -->. Look for
+# the full recipe again, from seed 1: how far the seed alone moves a run. Look for
 # how far the dashed seed-1 line ends from its solid seed-0 twin: a gap that size between
 # two recipes could be the seed's doing.
 
@@ -3309,9 +3332,6 @@ accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 Res
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
 accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.show()
-seed_0_best = max(recipe_finals[0] for recipe_finals in finals.values())  # seed 0 comes first
-seed_0_top = [name for name, recipe_finals in finals.items() if recipe_finals[0] == seed_0_best]
-print(f"recipe ending highest at seed 0: {' and '.join(seed_0_top)}")
 
 # %% [markdown]
 # **One-cycle's beta1** (section 6's run 2).
@@ -3376,8 +3396,9 @@ del first_batches, recipe_model, recipe_loader
 
 # %% [markdown]
 # The same first batch in all five recipes?
-# **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes --> (later
-# batches not checked).
+# **True**<!-- says: seed 0, first augmented batch the same in all 5 recipes -->. Later
+# batches were not checked: section 6 assumes they match too. Crops and flips come from
+# the global random stream, so a recipe whose training drew from it would shift them.
 
 # %% [markdown]
 # **The run without batch norm starts from the same weights** (section 6's run 5).
@@ -3418,7 +3439,7 @@ print(next(line.strip() for line in loop_lines if "scheduler.step()" in line))
 # %% [markdown]
 # Weight decay goes to the optimizer, `OneCycleLR` steps every batch, and
 # `clip_grad_value_` caps each gradient value at `grad_clip` (section 6 checks weight
-# decay and clipping by hand; one-cycle's rates by hand are above).
+# decay, clipping and one-cycle's rates by hand).
 #
 # **How much each does.** Are decay and clipping large next to the gradient? On a fresh
 # width-8 ResNet-9's first augmented batch from the sample, built as section 6's runs are:

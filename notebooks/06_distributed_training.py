@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1398 MB. The course's
+# > 2 threads); the whole lesson ran in 84 s with a peak memory of 1415 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -193,12 +193,10 @@ print(collectives.output)
 # (`course_utils/distributed.py`; its refusal outside `torchrun`: Appendix B).
 
 # %% [markdown]
-# ## 4. Gradient averaging by hand
-#
-# **The data, saved once for every process.** A seeded shuffle (`randperm`, seed 42)
-# holds out 10,000 of the 60,000 training images for validation. They stay `uint8`
-# pixels, normalised batch by batch, in a file that every process maps into memory
-# (`torch.load(..., mmap=True)`).
+# **The data, saved once for every process** (from section 4 on). A seeded shuffle
+# (`randperm`, seed 42) holds out 10,000 of the 60,000 training images for validation.
+# They stay `uint8` pixels, normalised batch by batch, in a file that every process maps
+# into memory (`torch.load(..., mmap=True)`).
 
 # %%
 import tempfile
@@ -244,6 +242,8 @@ torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
 del train_images, train_labels, val_images, val_labels
 
 # %% [markdown]
+# ## 4. Gradient averaging by hand
+#
 # The gradient of a mean loss over a batch is the mean of the gradients over equal parts
 # of it. So 2 processes that each take the gradient of half a batch, then average them,
 # both hold the whole batch's gradient. You write that average in exercise 1.
@@ -371,7 +371,6 @@ manual = run_torchrun(
 print(manual.output)
 
 # %% [markdown]
-# The `[rank N]` lines are printed by the script's last lines (Appendix B).
 # Each process's own gradient differs from the whole batch's (its `largest gap` against
 # the `whole batch's gradient values`), so the match is a real test. Your average matches
 # the whole batch's gradient up to float32 rounding (the sums run in another order) and
@@ -444,8 +443,8 @@ print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
-# would raise the rate with it. Here 2 x 64 = 128, lesson 03's batch, so its rate, 0.2,
-# carries over.
+# would raise the rate with it. Here 2 x 64 gives lesson 03's batch (128), so its rate
+# (0.2) carries over.
 #
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …`. Not
@@ -506,63 +505,64 @@ cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints 
 # two rows: rank 0's own steps, rank 1 idle.
 ms = cost.together
 rows = {
-    "step without communication": "step",
-    "DDP step": "ddp",
-    "DDP's added time (DDP step minus step)": "added",
-    "all-reduce between the steps": "all_reduce",
-    "1 process, step on the B images (rank 0 alone)": "alone",
-    "1 process, step on the 2B images (rank 0 alone)": "double",
+    "1. step without communication": "step",
+    "2. DDP step": "ddp",
+    "3. DDP's added time (row 2 - row 1)": "added",
+    "4. the bare all-reduce (between the steps)": "all_reduce",
+    "5. 1 process, step on the B images": "alone",
+    "6. 1 process, step on the 2B images": "double",
 }
 print(f"{machine}, 1 thread per process")
-head = "ms; rows 1-4: each repeat's slowest rank"  # the median over the repeats
+head = "ms; rows 1-4: each repeat's slower rank"  # the median over the repeats
 print(f"{head:<48}{'B = 64':>14}{'B = 1,024':>14}")
 for label, part in rows.items():
     print(f"{label:<48}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
 
 # %% [markdown]
 # Rows 1 to 4 time each repeat's slower process (a step ends when both have): both ranks
-# busy. Rows 5 and 6 ran as one process would, rank 1 idle (Appendix C); what halving
-# saves is their difference. On the steps alone:
+# busy. Rows 5 and 6 time rank 0 alone, rank 1 idle, as one process would train: the
+# prediction needs row 6, and row 5 is row 1 without a busy partner (Appendix C). On the
+# steps alone:
 #
-# predicted speed-up = (1 process, step on 2B images) / (DDP step on B); above 1, two
-# processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner (the
+# predicted speed-up = row 6 / row 2 (one process's 2B step over a DDP step on B); above
+# 1, two processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner (the
 # 1.1 is the course's convention, not a measured noise level).
 
 # %%
 from course_utils.rounds import band_words
 
-# One process on the effective batch against 2 processes on half of it each, under DDP.
+# One process on the effective batch (row 6) against 2 processes under DDP (row 2).
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
+halving_saves = {size: ms[size]["double"] - ms[size]["alone"] for size in (64, 1024)}  # 6 - 5
+rows_1_5 = {size: ms[size]["step"] / ms[size]["alone"] for size in (64, 1024)}  # Appendix C
+# The prediction's four terms at 64 (the sum below), as the table gives them.
+print(f"64 images per process, ms of row 5 (rank 1 idle): {ms[64]['alone']:.3f}")
+print(f"64 images per process, ms a step saves on half the images: {halving_saves[64]:.3f}")
+print(f"64 images per process, ms of row 1 (both ranks busy): {ms[64]['step']:.3f}")
+print(f"64 images per process, ms DDP adds to a step: {ms[64]['added']:.3f}")
 predicted_words = {}  # the same in words, judged as printed (Appendix C reuses them)
 for size in (64, 1024):
     name = f"{size} images per process"
-    print(f"{name}, ms DDP adds to a step: {ms[size]['added']:.3f}")
-    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")  # the table's
-    halving_saves = ms[size]["double"] - ms[size]["alone"]  # the last row minus the one above
-    print(f"{name}, ms a step saves on half the images: {halving_saves:.3f}")
-    print(f"{name}, ms of row 1 (both ranks busy): {ms[size]['step']:.3f}")
-    print(f"{name}, ms of row 5 (rank 1 idle): {ms[size]['alone']:.3f}")
-    rows_1_5 = ms[size]["step"] / ms[size]["alone"]
-    print(f"{name}, row 1 over row 5: {rows_1_5:.2f}")
-    print(f"{name}, rows 1 and 5: {band_words(rows_1_5, ('apart', 'close', 'apart'), digits=2)}")
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
     # Judged as printed (3 digits), so 1.100 reads as a tie (each rank's own: Appendix C).
     predicted_words[size] = speed_up_in_words(predicted[size], width=False, digits=3)
-    words = predicted_words[size]
-    print(f"{name}, the predicted speed-up in words: {words}")
+    print(f"{name}, the predicted speed-up in words: {predicted_words[size]}")
+    close = band_words(rows_1_5[size], ("apart", "close", "apart"), digits=2)  # as printed
+    print(f"{name}, rows 1 and 5: {close}")
 
 # %% [markdown]
-# **The rule of thumb.** A DDP step is the step (row 1) plus what DDP adds; one process's
-# 2B step, its B step (row 5) plus what halving saves. At 64 the prediction is
-# (0.637<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
-# 0.047<!-- output: 64 images per process, ms a step saves on half the images -->) /
-# (0.654<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
-# 1.416<!-- output: 64 images per process, ms DDP adds to a step -->) =
-# 0.330<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
+# **The rule of thumb.** A DDP step is the step (row 1) plus what DDP adds (row 3); one
+# process's 2B step, its B step (row 5) plus what halving saves. At 64 the prediction is
+# (0.615<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
+# 0.051<!-- output: 64 images per process, ms a step saves on half the images -->) /
+# (0.618<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
+# 1.383<!-- output: 64 images per process, ms DDP adds to a step -->) =
+# 0.333<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
 # rounding): **slower**<!-- says: 64 images per process, the predicted speed-up in words -->.
 #
-# Where rows 1 and 5 are close, two processes win on the steps only when halving saves
-# more than DDP adds. Rows 1 and 5: at 64,
+# Rows 1 and 5 ask whether a busy second process, sharing the CPUs, slows this one's
+# arithmetic. Where they are close, two processes win on the steps only when halving saves
+# more than DDP adds. Rows 1 and 5 (one launch): at 64,
 # **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
 # **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
 
@@ -580,21 +580,17 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time
-# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process --> and the bare
+# **stayed within the tie band**<!-- says: DDP's added time from 64 to 1,024 images per process -->
+# and the bare
 # all-reduce **grew**
-# <!-- says: the bare all-reduce from 64 to 1,024 images per process -->.
+# <!-- says: the bare all-reduce from 64 to 1,024 images per process --> (one launch; the
+# same 25,450<!-- output: parameters --> numbers sent at both sizes, so read a change as
+# waits or noise).
 #
-# **In short.** At 64 images per process, DDP added
-# 1.416 ms<!-- output: 64 images per process, ms DDP adds to a step --> while halving
-# saved
-# 0.047 ms<!-- output: 64 images per process, ms a step saves on half the images -->, so
-# two processes are predicted
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->. At
-# 1,024, judged by the pair's figure and by rank 0's own DDP step (Appendix C):
-# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
-# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
-# Where that says "no clear verdict", the two ranks' skew in this launch decides it: the
-# pair's figure is what a step waits for, and section 8's prediction reads it.
+# **In short.** Two processes are predicted, at 64 images per process,
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
+# 1,024: **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (one launch; Appendix C: the same prediction by each rank's timing).
 
 # %% [markdown]
 # ## 9. One process against two
@@ -614,14 +610,11 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 #   far dot: one slow round can widen a range).
 #
 # Both arms of the **lean pair** index each batch out of one tensor (Appendix A). Only
-# the number of processes changes, and with it the images each one handles: the fair
-# test. In the 1-process arms, rank 1 waits at a barrier. Both arms of the **DataLoader
-# pair** use section 7's `DataLoader`, which fetches images one by one. The figure
-# renames the arms:
-# - `batch slices, 1 thread`: lean pair, 1 process;
-# - `DDP, 2 processes, slices`: lean pair, 2 processes;
-# - `plain loop, 1 thread`: DataLoader pair, 1 process;
-# - `DDP, 2 processes`: DataLoader pair, 2 processes.
+# the number of processes changes, and with it the images each one handles: the fairest
+# test here, though the cost of loading one image can still change with the batch
+# (Appendix A). In the 1-process arms, rank 1 waits at a barrier. Both arms of the
+# **DataLoader pair** use section 7's `DataLoader`, which fetches images one by one. Each
+# arm is named by its pair and its processes.
 
 # %%
 from course_utils.scaling import compare_launches, comparison_names, read_arms
@@ -647,9 +640,10 @@ small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mo
 arms_figures = read_arms(work_folder / "arms_128")
 big_figures = read_arms(work_folder / "arms_big")
 launches = {small: arms_figures, large: big_figures}  # effective batch -> figures
-# The two pairs (arm, baseline), named as their tables and take-away lines print them.
-PLAIN_ARM, TWO_ARM = "plain loop, 1 thread", "DDP, 2 processes"  # the DataLoader pair
-SLICED_ARM, TWO_SLICED = "batch slices, 1 thread", "DDP, 2 processes, slices"  # the lean pair
+# The two pairs' arms, as compare_arms.py names them (its ARMS), and as the tables and the
+# figure print them.
+PLAIN_ARM, TWO_ARM = "DataLoader pair, 1 process", "DataLoader pair, 2 processes"
+SLICED_ARM, TWO_SLICED = "lean pair, 1 process", "lean pair, 2 processes"
 names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
 DATALOADER, LEAN = names["dataloader"].name, names["lean"].name
 COMPARISONS = {LEAN: (TWO_SLICED, SLICED_ARM), DATALOADER: (TWO_ARM, PLAIN_ARM)}
@@ -664,6 +658,10 @@ section_9_arms = [SLICED_ARM, TWO_SLICED, PLAIN_ARM, TWO_ARM]  # lean pair, Data
 for batch, figures in launches.items():
     title = f"effective batch {batch}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
+# Section 7's epochs (its memory sampled) against this arm's at 128: 64 images a process.
+longer = min(epoch["seconds"] for epoch in history) > max(arms_figures[TWO_ARM]["epochs"])
+against = f"section 7's epochs against the slowest round of {TWO_ARM} at 128"
+print(f"{against}: {'every one longer' if longer else 'not every one longer'}")
 
 # %%
 # The two pairs' speed-ups and take-aways (the same-CPU test's: Appendix A), then each
@@ -694,57 +692,59 @@ for pair, who, over in (
 
 # %% [markdown]
 # At 2,048 the learning rate stays 0.2, untuned: its accuracy is not a finding.
+# Section 7's epochs (the same 64 images per process) against the slowest round of
+# `DataLoader pair, 2 processes` at 128: **not every one longer**
+# <!-- says: section 7's epochs against the slowest round of DataLoader pair, 2 processes at 128 -->
+# (section 7 also sampled memory and ran under other conditions, Appendix E: where its
+# epochs ran longer, look there first).
 #
-# A bar's blue part can differ slightly from the table's `the rest`. Look for
-# each pair's shorter bar at each batch, and at 2,048 for the part (orange loading, blue
-# rest) that changed more.
+# A bar's blue part can differ slightly from `the rest`. Look for each
+# pair's shorter bar and, at 2,048, the part (orange loading, blue rest) that changed
+# more.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-# Each bar named by its pair and its processes (the tables name the arms).
-bar_names = {
-    SLICED_ARM: "lean pair, 1 process",
-    TWO_SLICED: "lean pair, 2 processes",
-    PLAIN_ARM: "DataLoader pair, 1 process",
-    TWO_ARM: "DataLoader pair, 2 processes",
-}
+# Each bar named as the tables name its arm; both panels on one x scale.
 plot_epoch_parts(
     {
         f"effective batch {batch:,}, {train_size:,} images an epoch": {
-            bar_names[arm]: figures[arm] for arm in section_9_arms
+            arm: figures[arm] for arm in section_9_arms
         }
         for batch, figures in launches.items()
     },
     arms_where,
+    one_scale=True,
 )
 
 # %% [markdown]
-# **The lean pair at 2,048.** Its loading ran
-# 2.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# times as fast with 2 processes; by part, **the loading faster, the rest within the
-# rounds' spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->
-# (the rest's speed-up:
-# 0.86<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->).
-#
-# **What to take away** (CPU, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each). Two lean processes against one,
-# at 128:
-# **slower in every round (median 0.50)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
-# at 2,048: **faster in every round (median
-# 1.58)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->.
-#
-# The DataLoader pair, at 128: **slower in every round (median
-# 0.60)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048:
+# **The answer** (CPU, one launch per batch,
+# 5<!-- output: rounds counted --> counted rounds each; a winner needs every round to
+# agree). At 128, 2 processes against 1 were, in the lean pair,
+# **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+# and in the DataLoader pair **slower in every round (median
+# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048, the lean
+# pair: **no clear winner: 2 faster, 3 tied, 0 slower (median
+# 1.02)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->;
+# the DataLoader pair:
 # **faster in every round (median
-# 2.00)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->. A winner needs
-# every round to agree: one tied round withholds it. At 2,048 its loading ran
-# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 1.68)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
+# By part, the lean pair:
+# **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->;
+# the DataLoader pair: **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part --> (the rests'
+# speed-ups are printed above).
+#
+# At 2,048 the loaders ran
+# 1.47<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# and
+# 2.56<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. Two CPUs at one cost per image load at most twice as fast: a loader over
 # 2 times as fast also got cheaper per image (Appendix A).
 #
-# Section 8 predicted the steps; the rest holds them with the waits. Look for how close
-# each pair's measured rest came (Appendix A: with the rounds' spread):
+# Section 8 predicted the steps; the rest holds them and the waits. Look for how close
+# each pair's measured rest came:
 
 # %%
 if big_batch != 1024:
@@ -758,7 +758,7 @@ for batch, per_process in ((small, 64), (large, 1024)):
         print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
 
 # %% [markdown]
-# Did the plain loop and DDP train the same model?
+# Did the DataLoader pair's two arms, a plain loop and DDP, train the same model?
 
 # %%
 from course_utils.scaling import read_arms_json, read_weight_gap
@@ -798,7 +798,7 @@ with torch.no_grad():
 whole_count = int((guesses == split["val_labels"]).sum())
 shard_count = round(saved["val_acc"] * len(split["val_labels"]))  # the summed counts, back
 print(f"right answers on the validation split, one process over all of it: {whole_count:,}")
-print(f"right answers, the 2 shards' counts summed during training: {shard_count:,}")
+print(f"right answers, recovered from the saved val_acc: {shard_count:,}")
 print(f"the same count: {whole_count == shard_count}")
 del split, guesses
 
@@ -884,19 +884,24 @@ print(accumulation.output)
 #   alone saves `model.module`; lines that every rank prints start `[rank N]`.
 # - Section 8, a rule of thumb for the steps: two processes win only when halving the
 #   images saves more than DDP adds. It fits where the table's two B steps (rows 1 and 5)
-#   are close: at 64 images per process,
+#   are close (one launch): at 64 images per process,
 #   **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
 #   **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
-# - Section 9 (CPU, one launch per batch): 2 lean processes against 1, at 128,
-#   **slower in every round (median 0.50)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->;
-#   at 2,048, **faster in every round (median
-# 1.58)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->, by part
-#   **the loading faster, the rest within the rounds'
-#   spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (the
-#   rest's speed-up:
-#   0.86<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
-#   DataLoader pair, whose cost per image can change too, at 2,048: **faster in every round (median
-# 2.00)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
+# - Section 9 (CPU, one launch per batch), 2 processes against 1: at 128, lean pair
+#   **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+#   DataLoader pair **slower in every round (median
+# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048, lean pair
+#   **no clear winner: 2 faster, 3 tied, 0 slower (median
+# 1.02)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->,
+# by part
+#   **the loading faster, the rest
+# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (the
+#   rest: 0.76<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->),
+#   DataLoader pair **faster in every round (median
+# 1.68)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the loading
+# faster, the rest within the rounds' spread**
+#   <!-- says: effective batch 2048, 2 processes against 1, by part --> (the rest:
+#   0.69<!-- output: effective batch 2048, the rest's measured speed-up, DataLoader pair -->).
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1090,7 +1095,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.60<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1110,15 +1115,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's table, column B = 64: DDP added
-# 1.416 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.383 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.047 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
-# DDP step on 64 images against one process's step on all 128 (rows `DDP step` and
-# `1 process, step on the 2B images`) predicted the steps alone at
-# 0.330<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.051 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
+# DDP step on 64 images against one process's step on all 128 (rows 2 and 6) predicted
+# the steps alone at
+# 0.333<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.60<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1189,9 +1194,10 @@ check_exercise("Q5", answer_q5=answer_q5)
 # ## Appendix A: how section 9's epochs are judged, and where they went
 #
 # This appendix extends section 9: the same-CPU test, the lean pair, the script, how it
-# keeps the arms alike, the verdict rule, the lines behind the pairs, where each arm's
-# epoch went (the loading's two parts, section 8's prediction beside the rest), and all
-# five arms side by side, with what a second thread alone buys. First, section 9's
+# keeps the arms alike, the verdict rule, the by-part lines at 128, where each arm's
+# epoch went (the loading's two parts, section 8's prediction beside the rest), the
+# arms' accuracy, and loading lean and a second thread, each against 1 DataLoader
+# process. First, section 9's
 # DataLoader pair by hand, at 128: each round's speed-up, their median, and the rounds
 # faster, tied (within the tie band, `TIE` = 0.1) or slower.
 
@@ -1234,33 +1240,34 @@ print(f"the hand count, the same as compare_launches' at 128: {same}")
 # words for it, by the rule above.
 pair_at_large = results[DATALOADER][large]  # its rounds, parts' speed-ups and words
 print(f"DataLoader pair at {large}, seconds an epoch: median (range over the rounds)")
-print(f"{'part':<8} | {PLAIN_ARM:>20} | {TWO_ARM:>16} | speed-up | in words")
+print(f"{'part':<8} | {PLAIN_ARM:>26} | {TWO_ARM:>28} | speed-up | in words")
 for part, each_round, row in (("loader", "loads", "loader"), ("rest", "rests", "the rest")):
     cells = []
     for arm in (PLAIN_ARM, TWO_ARM):
         seconds = big_figures[arm][each_round]  # each counted round's
         cells.append(f"{big_figures[arm][part]:.2f} ({max(seconds) - min(seconds):.2f})")
     speed_up, words = pair_at_large.parts[part], pair_at_large.words[part]
-    print(f"{row:<8} | {cells[0]:>20} | {cells[1]:>16} | {speed_up:8.2f} | {words}")
+    print(f"{row:<8} | {cells[0]:>26} | {cells[1]:>28} | {speed_up:8.2f} | {words}")
 
 # %% [markdown]
-# **The same-CPU test** sets `DDP, 2 processes` against `plain loop, 2 threads`. Is one
-# `torchrun` launch of 2 processes better than one `python` process using both CPUs as 2
-# threads (its loader in the main process, `num_workers=0`)? `DDP, 2 processes` is in
-# section 9's tables; `plain loop, 2 threads` is in this appendix's first tables.
+# **The same-CPU test** sets `DataLoader pair, 2 processes` against
+# `DataLoader, 2 threads`. Is one `torchrun` launch of 2 processes better than
+# one `python` process using both CPUs as 2 threads (its loader in the main process,
+# `num_workers=0`)? The first arm is in section 9's tables; the second in this appendix's
+# first tables.
 #
-# **The lean pair**: `DDP, 2 processes, slices` against `batch slices, 1 thread`, like
+# **The lean pair**: `lean pair, 2 processes` against `lean pair, 1 process`, like
 # the DataLoader pair's arms but with each batch indexed out of one tensor of all the
 # images in one go, instead of a `DataLoader` fetching the images one by one and stacking
 # them (its arms, speed-ups and take-aways: section 9). Below, at each batch,
-# `plain loop, 2 threads`; the same-CPU test's speed-ups and take-aways; all
+# `DataLoader, 2 threads`; the same-CPU test's speed-ups and take-aways; all
 # three comparisons round by round; and the rounds and loaders of the two pairs of 1 CPU
 # against 2 that went above 2 beyond the tie band:
 
 # %%
 from course_utils.scaling import above_two, device_word, round_by_round_table
 
-PLAIN_2 = "plain loop, 2 threads"  # one process, no DDP, on both logical CPUs
+PLAIN_2 = "DataLoader, 2 threads"  # one process, no DDP, on both logical CPUs
 SAME = names["same"].name  # section 9's comparison_names
 more = {SAME: (TWO_ARM, PLAIN_2)}  # arm, baseline
 results |= compare_launches(launches, more)  # beside section 9's two pairs
@@ -1282,19 +1289,19 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.57)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **faster in every round (median
-# 1.84)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# (median 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.56)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.56<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer).
@@ -1331,11 +1338,10 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # faster, tied or slower; `part_speed_ups` divides the baseline's median seconds in each
 # part by the arm's. Each median is taken on its own, so the two parts need not add up to
 # the `epoch` column; section 9's blue bars are likewise the median epoch minus the median
-# loader, not the table's `the rest`. The next cell defines `compare`, then prints, for
-# each batch, the lines behind section 9's DataLoader pair: its median speed-up with the
-# rounds faster, tied and slower, then section 9's `by_part` lines: each part's speed-up,
-# and both parts in words (the `by part` line, from `part_words`). The rule, for each
-# part on its own:
+# loader, not the table's `the rest`. The next cell defines `compare` (used below), then
+# prints section 9's `by_part` lines for the DataLoader pair at 128 (section 9 printed
+# them at 2,048): each part's speed-up, and both parts in words (the `by part` line, from
+# `part_words`). The rule, for each part on its own:
 # "within the rounds' spread" when the two arms' medians of that part differ by less than
 # the larger of the two arms' ranges of that part over the counted rounds (an arm's
 # slowest round minus its fastest, in that part alone: not the epoch's `range of rounds`
@@ -1348,72 +1354,31 @@ from course_utils.rounds import RoundCount
 from course_utils.scaling import arm_speed_ups
 
 
-def compare(
-    name: str, figures: dict, arm: str, baseline: str, rounds: RoundCount | None = None
-) -> RoundCount:
+def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     """Print the arm's median speed-up over the baseline and its rounds faster, tied and
-    slower (course_utils.scaling, with the tie band); return the count. `rounds`: section
-    9's count for one of its pairs, else counted here."""
-    if rounds is None:
-        rounds = arm_speed_ups(figures, arm, baseline)
+    slower (course_utils.scaling, with the tie band); return the count."""
+    rounds = arm_speed_ups(figures, arm, baseline)
     counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
     line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
     print(f"{line} (rounds faster/tied/slower {counts})")
     return rounds
 
 
-# Section 9's DataLoader pair at each batch, line by line (from section 9's results).
-for batch, figures in launches.items():
-    name = f"effective batch {batch}"
-    rounds, parts, words = results[DATALOADER][batch]
-    compare(name, figures, TWO_ARM, PLAIN_ARM, rounds)
-    by_part(name, parts, words, "2 processes", "the baseline")
+# Section 9's DataLoader pair at 128, by part (its epoch speed-up: section 9's table).
+_, parts, words = results[DATALOADER][small]
+by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.52<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.48<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.37<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
-# slower**<!-- says: effective batch 128, 2 processes against 1, by part -->; at 2,048
-# their rest ran at
-# 0.66<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times: **the loading faster, the rest
-# slower**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Section 9's
-# lean pair at 2,048 read **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (its
-# rest's speed-up:
-# 0.86<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->). The
+# slower**<!-- says: effective batch 128, 2 processes against 1, by part -->. The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
 # gap between the medians is smaller than the rounds' range (the larger arm's, wide when
 # one round is slow); otherwise the tie band judges it ("faster", "slower" or "a tie").
-#
-# **Both pairs side by side**, from section 9's `results`. In each row, 2 processes'
-# median speed-up over 1 process over whole epochs, its rounds, then each part's.
-
-
-# %%
-# Section 9's results, one row each: "the DataLoader pair at 128" -> (its RoundCount,
-# its parts' speed-ups, their words), the DataLoader pair first at each batch.
-pair_rows = {
-    f"{pair} at {batch}": results[name][batch]
-    for batch in launches
-    for pair, name in (("the DataLoader pair", DATALOADER), ("the lean pair", LEAN))
-}
-print(f"2 processes over 1 process, medians over the rounds, {arms_where}")
-print(f"{'pair, effective batch':<27} | epoch | rounds faster/tied/slower | loader | the rest")
-for row, (rounds, parts, _) in pair_rows.items():
-    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
-    print(
-        f"{row:<27} | {rounds.median:5.2f} | {counts:>25} | {parts['loader']:6.2f} | "
-        f"{parts['rest']:8.2f}"
-    )
-
-# %% [markdown]
-# Read the table by its columns. Where a row reads `5/0/0`, 2 processes won every round:
-# look there for whether its rest stayed below 1 (the `by part` lines, above and
-# below, put it in words).
 #
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
@@ -1445,7 +1410,7 @@ def where_the_epoch_went(batch: int, figures: dict) -> None:
         seconds = loading_parts(figures, arm)
         per_image[arm] = {part: 1e6 * s * processes / train_size for part, s in seconds.items()}
         for part, microseconds in per_image[arm].items():
-            print(f"{name}, {arm}, {part}, microseconds per image: {microseconds:.1f}")
+            print(f"{name}, {arm}, {part} per image: {microseconds:.1f} microseconds")
     for part in ("fetching", "normalising"):
         speed_up = per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part]  # cost per image
         words = speed_up_in_words(speed_up, width=False)
@@ -1458,15 +1423,16 @@ accuracies = [figures["val_acc"] for figures in arms_figures.values()]  # all fi
 gap = 100 * (max(accuracies) - min(accuracies))
 same_accuracy = "identical" if gap == 0 else f"up to {gap:.2f} points apart"
 print(f"effective batch 128, all five arms' validation accuracies: {same_accuracy}")
-# The headline: the lean pair's (section 9's fair test), at 128.
+# The headline: the lean pair's (section 9's fairest test), at 128.
 lean_128 = results[LEAN][small].rounds.median
 record_result("2 processes over 1 process, both loading lean, batch 128", round(lean_128, 2))
-record_result("plain loop, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
+record_result("1 DataLoader process, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
 record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
 
 # %% [markdown]
 # **The loading's two parts.** With the same cost per image, 2 processes would halve the
-# loading, and the pairs' `loader` speed-ups above would be 2. The
+# loading, and the `loader` speed-ups (section 9's lines at 2,048, the lines above at 128)
+# would be 2. The
 # `… per image, 2 processes against 1` lines compare, in words, each part's cost per
 # image in each of 2 processes with one process's (faster: cheaper). Fetching and
 # stacking, at 128:
@@ -1476,32 +1442,33 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 4.0<!-- output: effective batch 128, plain loop, 1 thread, fetching, microseconds per image -->
+# 4.4<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 6.3<!-- output: effective batch 2048, plain loop, 1 thread, fetching, microseconds per image -->
+# 6.6<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.2<!-- output: effective batch 128, DDP, 2 processes, fetching, microseconds per image -->
+# 5.6<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 3.9<!-- output: effective batch 2048, DDP, 2 processes, fetching, microseconds per image -->
+# 4.1<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
 # at 2,048 (1,024 each).
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits and the loop's Python around them.
 # The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
 # predicted): at 128,
-# 1.115<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 0.979<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
 # 2,048,
-# 0.881<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
+# 0.747<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
 # **identical**<!-- says: effective batch 128, all five arms' validation accuracies -->
-# (96.3%<!-- output: plain loop, validation accuracy --> for the plain loop,
+# (96.3%<!-- output: 1 DataLoader process, validation accuracy --> for the DataLoader
+# pair's 1 process,
 # 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
 # measure time, one epoch a round: do not compare their accuracy with section 7's run.
 # Nor are the two launches' `val accuracy` columns (the last column of section 9's
@@ -1513,13 +1480,12 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # **All five arms.** The first two lines give, per launch, how long rank 1 waited
 # at a barrier while rank 0 trained a 1-process arm, and the CPU seconds rank 1 used
 # meanwhile (its own: the lines do not show rank 0's). Then, for each launch (its arms'
-# tables are section 9's and this appendix's first), four comparisons, each the first
-# arm's speed-up over the second, round by round:
-# 1. loading lean: one lean process over the plain loop, then its verdict;
-# 2. the lean pair (a second process, both loading lean): its verdict, then by part;
-# 3. a second thread: the plain loop's 2 threads over 1, what a script run with `python`
-#    gets here, then its median and its rounds in words;
-# 4. the same-CPU test (a practical question, not one cause), then its verdict.
+# tables are section 9's and this appendix's first), these comparisons (the second at
+# 128 only), each the first arm's speed-up over the second:
+# 1. loading lean: one lean process over the DataLoader pair's 1 process, then its verdict;
+# 2. the lean pair at 128 by part (its epochs, and 2,048 by part: section 9);
+# 3. a second thread: 1 DataLoader process on 2 threads over 1, what a script run with
+#    `python` gets here, then its median and its rounds in words.
 
 
 # %%
@@ -1527,21 +1493,19 @@ import psutil
 
 
 def report_arms(batch: int, figures: dict) -> None:
-    """Print four comparisons at one effective batch, the lean pair's also by part, the
-    second thread's also in words, the fourth's verdict."""
+    """Print three comparisons at one effective batch: loading lean with its verdict, the
+    lean pair by part (at the smaller batch only: section 9 printed the larger), and a
+    second thread with its median and rounds in words."""
     name = f"effective batch {batch}"
     one_lean = compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
-    print(f"{name}, one lean process against the plain loop, verdict: {one_lean.verdict}")
-    lean, lean_parts, lean_words = results[LEAN][batch]  # counted in section 9
-    compare(name, figures, TWO_SLICED, SLICED_ARM, lean)  # 2. the lean pair
-    print(f"{name}, both loading lean, 2 processes against 1, verdict: {lean.verdict}")
-    by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
+    verdict = f"{name}, one lean process over 1 DataLoader process, verdict"
+    print(f"{verdict}: {one_lean.verdict}")
+    if batch == small:  # 2. the lean pair, by part
+        _, lean_parts, lean_words = results[LEAN][batch]  # counted in section 9
+        by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
     median = speed_up_in_words(thread.median, width=False)  # against the tie band
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
-    same_cpus = results[SAME][batch].rounds  # 4. the same-CPU test
-    plain_script = compare(name, figures, TWO_ARM, PLAIN_2, same_cpus)
-    print(f"{name}, 2 processes against 2 threads, verdict: {plain_script.verdict}")
 
 
 for launch in (arms_128, arms_big):
@@ -1560,51 +1524,34 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # %% [markdown]
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.25<!-- output: effective batch 128, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **faster in every
-# round**<!-- says: effective batch 128, one lean process against the plain loop, verdict -->),
-# and the lean pair at
-# 0.50<!-- output: effective batch 128, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (2 processes over 1), its rest at
-# 0.37<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 1.29<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# times the speed of the DataLoader pair's 1 process (verdict: **no clear winner: 4 faster, 1 tied,
+# 0
+# slower**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
+# and the lean pair's rest (2 processes over 1) at
+# 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.95<!-- output: effective batch 2048, batch slices, 1 thread over plain loop, 1 thread -->
-# times the plain loop's speed (verdict: **faster in every
-# round**<!-- says: effective batch 2048, one lean process against the plain loop, verdict -->),
-# and the lean pair at
-# 1.58<!-- output: effective batch 2048, DDP, 2 processes, slices over batch slices, 1 thread -->
-# (its verdict: section 9), its loading at
-# 2.68<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and its rest at 0.86
-# <!-- output: effective batch 2048, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times the speed of one lean process (in words: section 9's `by part` line, which weighs
-# this median against the rounds' range).
+# 2.28<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# times the speed of the DataLoader pair's 1 process (verdict: **faster in every
+# round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
+# the lean pair's figures at 2,048 are section 9's.
 #
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, plain loop, 2 threads over plain loop, 1 thread -->
+# 1.05<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
-# 1.07<!-- output: effective batch 2048, plain loop, 2 threads over plain loop, 1 thread -->
-# times the 1-thread plain loop's speed (medians). Each median against the tie band,
-# then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 5 tied, 0
+# 1.08<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
+# against the tie band, then the rounds' verdict: at 128,
+# **a tie, then no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
 # logical CPUs. A cloud host may share one core between the two logical CPUs; this lesson
 # cannot check that.
-#
-# **The same-CPU test, line by line.** 2 processes ran at
-# 0.57<!-- output: effective batch 128, DDP, 2 processes over plain loop, 2 threads -->
-# and
-# 1.84<!-- output: effective batch 2048, DDP, 2 processes over plain loop, 2 threads -->
-# times the speed of one process with 2 threads (its verdicts: its take-aways, above).
-# The counts rest on
-# 5<!-- output: rounds counted --> counted rounds each, and one slow round of either arm
-# can move a round into the tie band.
 
 # %% [markdown]
 # ## Appendix B: the process group and DDP in detail
@@ -1707,11 +1654,13 @@ from course_utils.scaling import comm_cost_table
 
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
 print(comm_cost.output)
-for size in (64, 1024):  # two ratios of section 8's rows (the bare all-reduce: section 8)
+for size in (64, 1024):  # two ratios of section 8's rows, its row 4 and its rows 1 over 5
     name = f"{size} images per process"
     print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
     # Both steps on rank 0 alone, rank 1 idle.
     print(f"{name}, step on 2B / step on B: {ms[size]['double'] / ms[size]['alone']:.2f}")
+    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")  # row 4
+    print(f"{name}, row 1 over row 5 (section 8's close or apart): {rows_1_5[size]:.2f}")
 # (DDP's added time, 1,024 over 64: section 8's line.)
 print(f"step without communication, 1,024 over 64: {ms[1024]['step'] / ms[64]['step']:.2f}")
 # DDP's added time split: its wrapper, and the reduction with its waits.
@@ -1731,35 +1680,35 @@ for size in (64, 1024):
 # time. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
-# process) was not timed apart. The bare all-reduce (section 8's line) took
-# 0.487 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.583 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# process) was not timed apart. The bare all-reduce (row 4, its lines above) took
+# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.611 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.416 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.383 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.115 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.141 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.301 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.242 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.487 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 40%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.41<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.69<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.55<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.07<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.08<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.79<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.80<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1787,19 +1736,21 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.750<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.926<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.185<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.199<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (0.808<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **a tie**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (1.083<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction to another side of the
 # tie band. By the pair's figure and by rank 0's own, at 1,024:
-# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+# **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
 # <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
+# Where that says "no clear verdict", the two ranks' skew in this launch decides it: the
+# pair's figure is what a step waits for, and section 8's prediction reads it.
 
 
 # %% [markdown]
@@ -1832,10 +1783,11 @@ for size in (64, 1024):
 
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time by the pair's figure (section 8)
-# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->; by rank 0's
-# own, **grew**
+# **stayed within the tie band**<!-- says: DDP's added time from 64 to 1,024 images per process -->;
+# by rank 0's
+# own, **stayed within the tie band**
 # <!-- says: rank 0's own DDP added time from 64 to 1,024 images per process -->; by
-# rank 1's, **grew**
+# rank 1's, **shrank**
 # <!-- says: rank 1's own DDP added time from 64 to 1,024 images per process -->. Slower
 # own step without communication: at 64, **rank 1**
 # <!-- says: 64 images per process, rank with the slower own step without communication -->;
@@ -1960,12 +1912,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 891 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 907 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 591 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 621 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1694 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1709 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1978,9 +1930,10 @@ else:
 # **Sampling memory may cost time; compare the printed epochs.** `run_torchrun` sampled
 # section 7's processes' memory while they trained, and the sampling may compete with them
 # for the CPUs. Sections 8 and 9 turn it off (`sample_memory=False`). Look for its cost in
-# section 7's `epoch N: ... s training` lines beside section 9's `DDP, 2 processes` epoch
-# at 128: the same 64 images a process a step, but other conditions differ too (section
-# 9's arms take turns), so the lesson draws no verdict from them.
+# section 7's `epoch N: ... s training` lines beside section 9's
+# `DataLoader pair, 2 processes` epochs at 128: the same 64 images a process a step, but
+# other conditions differ too (section 9's arms take turns), so section 9's line comparing
+# them names no cause.
 #
 # (The peak memory in the line at the top of the lesson is the course runner's: the
 # proportional memory of the notebook and every process it started, together, at the

@@ -10,6 +10,7 @@ mode fails any operation that mixes the group's device with the CPU. A script th
 model or a batch on the CPU fails here as it would fail on a GPU.
 """
 
+import ast
 import contextlib
 import json
 import re
@@ -47,6 +48,31 @@ def test_the_lesson_shows_and_runs_every_script():
         assert f'run_torchrun(\n    scripts / "{script.name}"' in lesson or (
             f'run_torchrun(scripts / "{script.name}"' in lesson
         ), f"the lesson does not run {script.name}"
+
+
+def test_the_lesson_names_only_arms_the_timing_script_trains():
+    # The lesson reads arms.json by these names; a name the script does not train would
+    # surface only as a KeyError, minutes into the lesson's run.
+    trained = set(ast.literal_eval(_assigned(lesson_script("compare_arms.py"), "ARMS")))
+    lesson = LESSON.read_text()
+    named = re.findall(
+        r"^(?:PLAIN_ARM, TWO_ARM|SLICED_ARM, TWO_SLICED|PLAIN_2) = (.+?)(?:  #|$)",
+        lesson,
+        flags=re.MULTILINE,
+    )
+    assert len(named) == 3, "the lesson's arm-name assignments moved: update this test"
+    names = [name for value in named for name in ast.literal_eval(f"({value},)")]
+    assert len(names) == 5 and set(names) == trained, (names, trained)
+
+
+def _assigned(source: str, variable: str) -> str:
+    """The literal assigned to ``variable`` at the top level of ``source``."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets if hasattr(t, "id")] == [
+            variable
+        ]:
+            return ast.get_source_segment(source, node.value)
+    raise AssertionError(f"{variable} is not assigned at the top level")
 
 
 class _Stop(Exception):
@@ -502,11 +528,11 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     arms = found["arms"]
     assert sorted(arms) == sorted(
         [
-            "plain loop, 1 thread",
-            "plain loop, 2 threads",
-            "batch slices, 1 thread",
-            "DDP, 2 processes",
-            "DDP, 2 processes, slices",
+            "DataLoader pair, 1 process",
+            "DataLoader, 2 threads",
+            "lean pair, 1 process",
+            "DataLoader pair, 2 processes",
+            "lean pair, 2 processes",
         ]
     ), result.output
     for row in arms.values():
@@ -519,7 +545,7 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     assert all(sorted(turn) == sorted(arms) for turn in found["rounds"])
     assert len({tuple(turn) for turn in found["rounds"]}) == 3
     # Rank 1 trained the 2-process arms in rank 0's order, round by round: its own lines.
-    two = ["DDP, 2 processes", "DDP, 2 processes, slices"]
+    two = ["DataLoader pair, 2 processes", "lean pair, 2 processes"]
     rank_1 = re.findall(r"\[rank 1\] round (\d+), (.+?): [\d.]+ s", result.output)
     expected = [(str(n), arm) for n, turn in enumerate(found["rounds"], 1) for arm in turn]
     assert rank_1 == [(n, arm) for n, arm in expected if arm in two], result.output

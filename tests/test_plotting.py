@@ -90,30 +90,36 @@ def test_plot_epoch_parts_writes_each_bars_seconds_and_parts_in_a_column_past_th
     thin = {"epochs": [0.1], "loader": 0.02}  # one epoch: no median to speak of
     ax = plot_epoch_parts({"one": {"wide": wide, "thin": thin}}, "cpu").axes[0]
     ends = {text.get_text(): text.get_position() for text in ax.texts}
-    # each at its bar's height, in a column at the panel's right edge (x in the panel's
-    # width, right-aligned): the whole bar, then its orange and blue parts; no other text
+    # each at its bar's height, in a column just outside the panel's right edge (x in the
+    # panel's width, left-aligned): the whole bar, then its orange and blue parts; no other text
     assert ends == {
-        "median 4.200 s = 3.000 + 1.200": pytest.approx((0.99, 1)),
-        "one epoch 0.100 s = 0.020 + 0.080": (0.99, 0),
+        "median 4.200 s = 3.000 + 1.200": pytest.approx((1.02, 1)),
+        "one epoch 0.100 s = 0.020 + 0.080": (1.02, 0),
     }
     # The parts add up as printed: 0.3556 = 0.0754 + 0.2802 would print
     # 0.356 = 0.075 + 0.280 if the rest were rounded on its own.
     odd = plot_epoch_parts({"one": {"odd": {"epochs": [0.3556], "loader": 0.0754}}}, "cpu")
     assert [text.get_text() for text in odd.axes[0].texts] == ["one epoch 0.356 s = 0.075 + 0.281"]
     assert all(text.get_transform() == ax.get_yaxis_transform() for text in ax.texts)
-    assert {text.get_horizontalalignment() for text in ax.texts} == {"right"}
+    assert {text.get_horizontalalignment() for text in ax.texts} == {"left"}
     fig = ax.figure
-    fig.draw_without_rendering()
+    canvas = FigureCanvasAgg(fig)  # the figure comes back closed, without a canvas to draw on
+    canvas.draw()
     column_left = min(text.get_window_extent().x0 for text in ax.texts)
-    assert ax.transData.transform((4.4, 1))[0] < column_left  # the furthest dot, left of it
+    assert ax.get_window_extent().x1 < column_left  # outside the panel, right of its edge
+    assert max(text.get_window_extent().x1 for text in ax.texts) <= fig.bbox.x1  # not cut off
+    assert 4.4 <= ax.get_xlim()[1] < 4.4 * 1.2  # the axis ends just past the furthest dot
 
 
-def test_plot_epoch_parts_gives_each_panel_its_own_scale():
+def test_plot_epoch_parts_gives_each_panel_its_own_scale_or_one_shared():
     slow = {"epochs": [3.0, 3.5, 9.0], "loader": 2.0}
     quick = {"epochs": [0.2, 0.3], "loader": 0.1}
-    top, bottom = plot_epoch_parts({"slow": {"a": slow}, "quick": {"b": quick}}, "cpu").axes
+    launches = {"slow": {"a": slow}, "quick": {"b": quick}}
+    top, bottom = plot_epoch_parts(launches, "cpu").axes
     assert top.get_xlim()[1] >= 9.0 and bottom.get_xlim()[1] < 1.0
     assert "cpu" in top.get_xlabel() and "cpu" in bottom.get_xlabel()
+    top, bottom = plot_epoch_parts(launches, "cpu", one_scale=True).axes
+    assert top.get_xlim() == bottom.get_xlim() and top.get_xlim()[1] >= 9.0
 
 
 def test_plot_epoch_parts_draws_dots_that_show_on_a_bar_and_a_legend_close_under_it():

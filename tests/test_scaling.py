@@ -265,6 +265,17 @@ def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(ar
     ]
 
 
+def test_the_arms_table_widens_its_arm_column_to_the_longest_name(arms_folder):
+    figures = read_arms(arms_folder)
+    long_name = "DataLoader pair, 2 processes, a longer name"  # over the 24 columns
+    figures = {long_name: figures["2 processes x 1 thread"], **figures}
+    lines = arms_table(figures, "effective batch 128").splitlines()[1:]  # header and rows
+    # Every line's column bars sit at the same places, the long name's row included.
+    bars = {tuple(i for i, char in enumerate(line) if char == "|") for line in lines}
+    assert len(bars) == 1, lines
+    assert lines[1].startswith(f"{long_name} |")
+
+
 def test_the_fetching_seconds_leave_out_round_1_as_the_rest_do(arms_folder):
     found = json.loads((arms_folder / "arms.json").read_text())
     found["arms"]["1 process x 1 thread"]["fetch_seconds"] = [4.0, 0.3, 0.4, 0.35]

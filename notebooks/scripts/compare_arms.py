@@ -28,13 +28,15 @@ from course_utils.models import MLP
 MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
 # Every arm: its processes (DDP wraps the model of a 2-process arm), its intra-op threads
 # per process, and how it loads ("stack": a DataLoader that fetches the images one by one
-# and stacks them; "slices": each batch indexed out of the tensors in one go).
+# and stacks them; "slices": each batch indexed out of the tensors in one go). Two pairs,
+# 1 process against 2 on 1 thread each, named by their loading (the lesson's tables and
+# figure print these names), and a 1-process arm on 2 threads.
 ARMS = {
-    "plain loop, 1 thread": (1, 1, "stack"),
-    "plain loop, 2 threads": (1, 2, "stack"),
-    "batch slices, 1 thread": (1, 1, "slices"),
-    "DDP, 2 processes": (2, 1, "stack"),
-    "DDP, 2 processes, slices": (2, 1, "slices"),
+    "DataLoader pair, 1 process": (1, 1, "stack"),
+    "DataLoader, 2 threads": (1, 2, "stack"),
+    "lean pair, 1 process": (1, 1, "slices"),
+    "DataLoader pair, 2 processes": (2, 1, "stack"),
+    "lean pair, 2 processes": (2, 1, "slices"),
 }
 TWO = [name for name, (processes, *_) in ARMS.items() if processes == 2]
 
@@ -185,10 +187,10 @@ def main() -> None:
                     "val_acc": accuracy,
                 }
                 rank_print(f"{name}: validation accuracy {accuracy:.4f}")
-            # The plain loop's weights against the DDP arm's (rank 0's copy) after the rounds:
-            # the same batches, whole in one process or halved over 2.
-            plain_loop = arms["plain loop, 1 thread"]["model"]
-            ddp = arms["DDP, 2 processes"]["model"]
+            # The DataLoader pair's plain loop's weights against its DDP arm's (rank 0's copy)
+            # after the rounds: the same batches, whole in one process or halved over 2.
+            plain_loop = arms["DataLoader pair, 1 process"]["model"]
+            ddp = arms["DataLoader pair, 2 processes"]["model"]
             ddp = getattr(ddp, "module", ddp)  # the plain model inside DDP, as above
             weight_pairs = zip(plain_loop.parameters(), ddp.parameters(), strict=True)
             gap = max((mine - theirs).abs().max().item() for mine, theirs in weight_pairs)
