@@ -258,16 +258,22 @@ def arms_table(figures: dict[str, dict], title: str) -> str:
 
 
 def arm_speed_ups(
-    figures: dict[str, dict], arm: str, baseline: str, tie: float = TIE
+    figures: dict[str, dict],
+    arm: str,
+    baseline: str,
+    tie: float = TIE,
+    *,
+    digits: int | None = None,
 ) -> RoundCount:
     """``arm``'s speed-up over ``baseline`` in each round of ``read_arms``'s figures: the
     baseline's epoch over the arm's (above 1: the arm was faster), counted as faster, tied or
-    slower by ``count_rounds``. Returns the ``RoundCount``. Lesson 06."""
+    slower by ``count_rounds`` (``digits``: each round judged as printed to that many
+    decimals, so a round printed 1.10 is a tie). Returns the ``RoundCount``. Lesson 06."""
     for name in (arm, baseline):
         if name not in figures:
             raise KeyError(f"no arm {name!r} in the figures; their arms: {sorted(figures)}")
     pairs = zip(figures[baseline]["epochs"], figures[arm]["epochs"], strict=True)
-    return count_rounds([theirs / mine for theirs, mine in pairs], tie)
+    return count_rounds([theirs / mine for theirs, mine in pairs], tie, digits=digits)
 
 
 def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[str, float]:
@@ -282,14 +288,20 @@ SPREAD_WORDS = "within the rounds' spread"
 
 
 def part_words(
-    figures: dict[str, dict], arm: str, baseline: str, tie: float = TIE
+    figures: dict[str, dict],
+    arm: str,
+    baseline: str,
+    tie: float = TIE,
+    *,
+    digits: int | None = None,
 ) -> dict[str, str]:
     """``arm`` against ``baseline`` in each part of the epoch, ``"loader"`` and ``"rest"``,
     in words: ``SPREAD_WORDS`` where the gap between the two arms' medians, in seconds, is
     smaller than the larger of the two arms' ranges of that part over the rounds (an arm's
     slowest round minus its fastest); otherwise ``part_speed_ups``'s ratio against the tie
-    band (``speed_up_in_words`` without the band's width). With one round the ranges are 0
-    and the band alone judges. Lesson 06."""
+    band (``speed_up_in_words`` without the band's width; ``digits``: the ratio judged as
+    printed to that many decimals). With one round the ranges are 0 and the band alone
+    judges. Lesson 06."""
     words = {}
     for part, each_round in (("loader", "loads"), ("rest", "rests")):
         gap = abs(figures[arm][part] - figures[baseline][part])
@@ -301,7 +313,7 @@ def part_words(
             words[part] = SPREAD_WORDS
         else:  # the ratio only where it is judged (a part of 0 s inside the spread is fine)
             speed_up = figures[baseline][part] / figures[arm][part]
-            words[part] = speed_up_in_words(speed_up, tie, width=False)
+            words[part] = speed_up_in_words(speed_up, tie, width=False, digits=digits)
     return words
 
 
@@ -318,16 +330,20 @@ def compare_launches(
     launches: dict[int, dict[str, dict]],
     comparisons: dict[str, tuple[str, str]],
     tie: float = TIE,
+    *,
+    digits: int | None = None,
 ) -> dict[str, dict[int, Comparison]]:
     """Every comparison at every launch. ``launches``: effective batch -> ``read_arms``'s
-    figures; ``comparisons``: name -> (arm, baseline). Returns name -> effective batch ->
-    ``Comparison`` (the arm's rounds, parts and words against its baseline). Lesson 06."""
+    figures; ``comparisons``: name -> (arm, baseline); ``digits``, passed to
+    ``arm_speed_ups`` and ``part_words``: each round and part judged as printed to that many
+    decimals. Returns name -> effective batch -> ``Comparison`` (the arm's rounds, parts and
+    words against its baseline). Lesson 06."""
     return {
         name: {
             batch: Comparison(
-                arm_speed_ups(figures, arm, baseline, tie),
+                arm_speed_ups(figures, arm, baseline, tie, digits=digits),
                 part_speed_ups(figures, arm, baseline),
-                part_words(figures, arm, baseline, tie),
+                part_words(figures, arm, baseline, tie, digits=digits),
             )
             for batch, figures in launches.items()
         }
@@ -421,20 +437,28 @@ def take_away_lines(
 
 
 def above_two(
-    results: dict[str, dict[int, Comparison]], tie: float = TIE
+    results: dict[str, dict[int, Comparison]], tie: float = TIE, *, digits: int | None = None
 ) -> tuple[list[str], list[str]]:
     """Where 2 devices against 1 gave more than 2, which they cannot alone: for each
     comparison and launch in ``results`` (pairs of 1 device against 2), the rounds whose
     speed-up over 2 lies beyond the tie band (``"K of N in NAME at BATCH"``), and the loaders
-    whose median speed-up over 2 does (``"NAME at BATCH"``). Returns the two lists, empty
-    where none. Lesson 06."""
+    whose median speed-up over 2 does (``"NAME at BATCH"``). ``digits``: each speed-up judged
+    as printed to that many decimals (a round printed 2.20 is not beyond 2 x 1.1). Returns
+    the two lists, empty where none. Lesson 06."""
+
+    def halved(speed_up: float) -> float:
+        return (speed_up if digits is None else round(speed_up, digits)) / 2
+
+    # Half of a number with `digits` decimals has at most one more; judged at that many.
+    finer = None if digits is None else digits + 1
     rounds_above, loaders_above = [], []
     for name, by_batch in results.items():
         for batch, (rounds, parts, _) in by_batch.items():
-            above = count_rounds([speed_up / 2 for speed_up in rounds.speed_ups], tie).faster
+            halves = [halved(speed_up) for speed_up in rounds.speed_ups]
+            above = count_rounds(halves, tie, digits=finer).faster
             if above:
                 rounds_above.append(f"{above} of {len(rounds.speed_ups)} in {name} at {batch}")
-            if speed_up_in_words(parts["loader"] / 2, tie) == "faster":
+            if speed_up_in_words(halved(parts["loader"]), tie, digits=finer) == "faster":
                 loaders_above.append(f"{name} at {batch}")
     return rounds_above, loaders_above
 

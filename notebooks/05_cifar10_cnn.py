@@ -37,11 +37,13 @@
 # **From lesson 04.** `device` is where the work runs (CUDA
 # GPU, Mac GPU or CPU), and `to_device` moves a model or batch there. `DeviceTensorLoader`
 # serves batches, `(images, labels)`, from tensors already in memory on `device`.
-# `torch.autocast` runs matrix products in a 16-bit type such as bfloat16.
+# `dataset_to_tensors` stacks a dataset into two such tensors. `synchronize` waits for the
+# device's queued work, before a clock is read. `torch.autocast` runs matrix products in a
+# 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 397 s with a peak memory of 1179 MB. The course's
+# > 2 threads); the whole lesson ran in 381 s with a peak memory of 1293 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -158,7 +160,6 @@ test_indices = torch.randperm(len(test_folder), generator=generator)[:test_size]
 # Decode every image once, into uint8 tensors in memory.
 train_bytes_folder = ImageFolder(train_folder.root, loader=decode_image)  # uint8 tensors
 start = time.perf_counter()  # the one-off cost of decoding every image (Appendix B)
-# `dataset_to_tensors` (lesson 04) stacks a dataset's images and labels into two tensors.
 train_images, train_labels = dataset_to_tensors(Subset(train_bytes_folder, train_indices))
 decode_seconds = time.perf_counter() - start
 val_images, val_labels = dataset_to_tensors(Subset(train_bytes_folder, val_indices))
@@ -190,6 +191,7 @@ print(f"mean {channel_mean}, std {channel_std}")
 normalise = batch_transform(channel_mean, channel_std)
 
 
+# %%
 def training_batches(seed: int = 0, transform=normalise) -> DeviceTensorLoader:
     """Training batches of 64 through ``transform`` (plain normalising unless given),
     shuffled by a generator seeded ``seed`` (0 unless given): the same seed gives the same
@@ -215,6 +217,11 @@ test_loader = DeviceTensorLoader(
 batch_images, batch_labels = next(iter(training_batches()))
 first_batch_means = batch_images.mean(dim=(0, 2, 3)).cpu().numpy().round(2)
 print(f"channel means of the first batch: {first_batch_means}")
+
+# %% [markdown]
+# Look for means near 0: each channel is now centred. By hand:
+
+# %%
 mean_by_channel = torch.as_tensor(channel_mean).view(1, 3, 1, 1)
 spread_by_channel = torch.as_tensor(channel_std).view(1, 3, 1, 1)
 by_hand = (train_images[:8].float() / 255 - mean_by_channel) / spread_by_channel
@@ -222,6 +229,8 @@ print(
     "normalise by hand, (pixels / 255 - mean) / spread:",
     torch.allclose(normalise(train_images[:8]), by_hand),
 )
+
+# %%
 show_batch(
     batch_images[:16].cpu(),
     nrow=8,
@@ -333,13 +342,13 @@ print("pooling by hand", tuple(pooled_by_hand.shape), torch.equal(pooled_by_hand
 # **What a filter finds.** This hand-made *Sobel* filter subtracts the grey pixels left
 # of each point from those on its right, over three rows (the middle one twice), so it
 # responds to vertical edges: bright where the picture gets lighter from left to right,
-# dark where it gets darker, grey elsewhere. The car's edges (a training image, right) are
-# harder to read.
+# dark where it gets darker, grey elsewhere. Right: a validation truck; look for its
+# upright edges as lines.
 
 # %%
 vertical_edges = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-example_image = train_images[(train_labels == classes.index("automobile")).nonzero()[0, 0]]
-grey = example_image.float().mean(dim=0, keepdim=True) / 255
+edge_image = val_images[(val_labels == classes.index("truck")).nonzero()[0, 0]]  # the first
+grey = edge_image.float().mean(dim=0, keepdim=True) / 255
 square = torch.zeros(1, 32, 32)  # a white square on black: two clear vertical edges
 square[:, 8:24, 8:24] = 1.0
 
@@ -355,7 +364,7 @@ fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
 panels = (
     ("a white square", square[0], "gray"),
     ("its vertical edges", vertical_edges_of(square), "gray"),
-    ("a training image\n(automobile)", example_image.permute(1, 2, 0), None),
+    ("a validation image\n(truck)", edge_image.permute(1, 2, 0), None),
     ("its vertical edges", vertical_edges_of(grey), "gray"),
 )
 for ax, (title, picture, cmap) in zip(axes, panels, strict=True):
@@ -459,7 +468,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 22.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 23.8 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -492,13 +501,9 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, before
-# and after training. Each tile is scaled to its own range, so changes of size do not
-# show: the change's length (the square root of its summed squares) was
-# **1.94**<!-- output: first layer's weights, relative change over training --> times the
-# starting weights' length. Look for greyer, less saturated colours in some of the trained
-# tiles (rows 3-4) than in the untrained noise. A grey tile weighs R, G and B alike: it
-# reacts to brightness edges, not colour.
-# Then eight of the car's first-layer *feature maps*, after the ReLU.
+# and after training, each tile scaled to its own range. Look for greyer, less saturated
+# colours in some trained tiles (rows 3-4) than in the untrained noise. A grey tile weighs
+# R, G and B alike: it reacts to brightness edges, not colour.
 
 
 # %%
@@ -521,7 +526,15 @@ filter_figure = show_batch(
 filter_figure.set_size_inches(1.5 * filter_figure.get_size_inches())  # larger tiles
 filter_figure
 
+# %% [markdown]
+# The change's length (the square root of its summed squares) was
+# **1.94**<!-- output: first layer's weights, relative change over training --> times the
+# starting weights'. Above 1, the filters moved further than their own starting size.
+# Next: a training car and eight of its first-layer *feature maps*, after the ReLU.
+
 # %%
+# A training car, seen again in sections 6 and 7.
+example_image = train_images[(train_labels == classes.index("automobile")).nonzero()[0, 0]]
 with eval_mode(cnn):
     car = normalise(example_image.unsqueeze(0).to(device))
     all_first_maps = cnn.features[:2](car)[0].cpu()  # conv + ReLU: 16 maps of 32 x 32
@@ -540,9 +553,10 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 #
 # A convolution, unlike an MLP, reuses its filters at every position and sees
 # neighbouring pixels together; a control below keeps the reuse but scrambles the
-# neighbourhoods. Give lesson 03's `MLP` class the small CNN's optimizer, rate (not tuned
-# for the MLP), epochs and batches (seed 0). A second MLP gets as many epochs as the
-# CNN's training time allows at the first MLP's pace (at most 4 times the CNN's).
+# neighbourhoods. Give lesson 03's `MLP` class the small CNN's optimizer, epochs and
+# batches (seed 0), at one rate (0.02), tuned for neither. A second MLP gets as many
+# epochs as the CNN's training time allows at the first MLP's pace (at most 4 times the
+# CNN's).
 
 
 # %%
@@ -562,10 +576,7 @@ record_result("MLP validation accuracy (same epochs)", mlp_history[-1]["val_acc"
 record_result("MLP training seconds", round(mlp_train_seconds, 1))
 
 # %%
-# The second MLP: the CNN's training seconds over the first MLP's seconds per epoch,
-# rounded down, as its epochs (at least the CNN's, at most 4 times as many): an estimate
-# from the first run's pace, so its time can differ from the CNN's. Same seed, rate and
-# batches.
+# Epochs that fit the CNN's seconds at the first MLP's pace (the CNN's epochs to 4 times).
 fitting_epochs = int(cnn_train_seconds / (mlp_train_seconds / cnn_epochs))
 matched_epochs = min(max(fitting_epochs, cnn_epochs), 4 * cnn_epochs)
 matched_capped = fitting_epochs > 4 * cnn_epochs  # then it trains for less than the CNN's time
@@ -617,7 +628,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.96<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.97<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
@@ -673,11 +684,6 @@ for name, accuracy in original_accuracy.items():
 shuffled_lead = 100 * (shuffled_accuracy["small CNN"] - shuffled_accuracy["MLP"])
 shuffled_line = "CNN's lead with shuffled pixels in points (below 0 if the MLP leads)"
 print(f"{shuffled_line}: {shuffled_lead:+.1f}")
-if round(shuffled_lead, 1) == 0:  # level to the tenth of a point printed above
-    shuffled_sign = "level"
-else:
-    shuffled_sign = "CNN ahead" if shuffled_lead > 0 else "MLP ahead"
-print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
@@ -697,7 +703,8 @@ print(f"CNN's lead with shuffled pixels, sign: {shuffled_sign}")
 #
 # These runs are far too short to make ResNet-9 good:
 # 48<!-- output: steps per recipe run --> steps on 3,000 images. They teach how to tell
-# a real change from seed noise; five seeds can decide only large changes.
+# a real change from seed noise; look for which changes five seeds can decide: only those
+# large next to the seeds' spread.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -1054,7 +1061,7 @@ print(f"one-cycle's rates by hand equal the schedule's: {same}")
 
 # %% [markdown]
 # Look for accuracies below the small CNN's:
-# 48<!-- output: steps per recipe run --> steps against its
+# 48<!-- output: steps per recipe run --> steps on the 3,000-image sample against its
 # 1,408<!-- output: steps in section 4's small-CNN run -->, with another network and
 # optimiser.
 
@@ -1075,14 +1082,30 @@ no_norm_name = "the recipe, without batch norm"
 # **One rule for every change.** For each seed, subtract the two recipes' accuracies.
 # Average the n differences (n seeds); their SE (lesson 03) is their SD / √n. A change is
 # *shown*, up or down, when the mean is more than t SE from 0, and *undecided* otherwise.
-# t, the t-table's
+# t is the t-table's
 # 95%<!-- source: the t distribution, two-sided table --> value for n − 1 *degrees of
-# freedom* (4 here), plays lesson 03's 2 SE, raised to
-# 2.78<!-- output: t for 4 degrees of freedom --> because five seeds give a shaky SE
-# (Appendix D simulates it).
+# freedom* (4 here). With five seeds the SE is itself uncertain, so the bar is
+# 2.78<!-- output: t for 4 degrees of freedom --> SE, not 2 (Appendix D simulates it).
+#
+# **One row by hand**: removing batch norm (run 5 minus run 4).
 
 # %%
-from course_utils.stats import T_95, paired_changes
+from course_utils.stats import T_95
+
+no_norm_finals, full_finals = finals[no_norm_name], finals[full_name]
+removal_by_hand = [100 * (a - b) for a, b in zip(no_norm_finals, full_finals, strict=True)]
+removal_mean = statistics.mean(removal_by_hand)
+removal_se = statistics.stdev(removal_by_hand) / math.sqrt(len(removal_by_hand))
+print(f"removing batch norm, mean change by hand (points): {removal_mean:+.2f}")
+print(f"removing batch norm, its SE by hand (points): {removal_se:.2f}")
+print(f"removing batch norm, its mean in SEs from 0: {abs(removal_mean) / removal_se:.2f}")
+recipe_df = len(recipe_seeds) - 1  # degrees of freedom: n - 1 for n seeds
+print(f"t for {recipe_df} degrees of freedom: {T_95[recipe_df]:.2f}")
+
+# %%
+# Each row, as by hand above: the after recipe minus the before, seed by seed (a seed's
+# runs share starting weights and first batch: Appendix D). Then the helper's row vs ours.
+from course_utils.stats import paired_changes
 
 full_row = f"full recipe vs constant {peak_rate / 2} (5 changes)"  # the last comparison
 removal_row = "removing batch norm (+ conv biases)"  # run 5 vs run 4
@@ -1093,27 +1116,7 @@ steps_compared = {  # what changed: (the recipe before, the recipe after)
     removal_row: (full_name, no_norm_name),
     full_row: (constant_name, full_name),
 }
-# Two runs from one seed share their starting weights and first batch (Appendix D checks
-# them; that later batches match too is assumed, not checked), so each row compares two
-# recipes within each seed: the after recipe minus the before, seed by seed (points); their
-# mean; its SE; t x SE, what the mean had to pass; the rule's word. The next cell works one
-# row by hand.
 step_changes = paired_changes(finals, steps_compared)
-recipe_df = len(recipe_seeds) - 1  # degrees of freedom: n - 1 for n seeds
-print(f"t for {recipe_df} degrees of freedom: {T_95[recipe_df]:.2f}")
-
-# %% [markdown]
-# **One row by hand**: removing batch norm, run 5 minus run 4, seed by seed; the mean;
-# its SE, SD / √n; the mean in SEs, to set against t; then the row from `paired_changes`:
-
-# %%
-no_norm_finals, full_finals = finals[no_norm_name], finals[full_name]
-removal_by_hand = [100 * (a - b) for a, b in zip(no_norm_finals, full_finals, strict=True)]
-removal_mean = statistics.mean(removal_by_hand)
-removal_se = statistics.stdev(removal_by_hand) / math.sqrt(len(removal_by_hand))
-print(f"removing batch norm, mean change by hand (points): {removal_mean:+.2f}")
-print(f"removing batch norm, its SE by hand (points): {removal_se:.2f}")
-print(f"removing batch norm, its mean in SEs from 0: {abs(removal_mean) / removal_se:.2f}")
 removal = step_changes[removal_row]
 same_row = all(
     math.isclose(by_hand, helper)
@@ -1173,20 +1176,20 @@ print(f"a row's seeds all one way by chance, 1 time in: {1 / one_way_chance:.0f}
 # change, chance alone moves all of a row's seeds one way 1 time in
 # 16<!-- output: a row's seeds all one way by chance, 1 time in --> per row.
 #
-# **Take-away.** These 48-step runs cannot judge a recipe: this course's (one-cycle,
-# weight decay, clipping) was chosen outside this lesson, and they neither confirm nor
-# refute it. Exercise 2 and section 7's GPU branch keep it.
+# **Take-away.** These 48-step runs cannot judge a recipe. This course's (one-cycle,
+# weight decay, clipping) was chosen outside this lesson; exercise 2 and section 7's GPU
+# branch keep it.
 
 # %% [markdown]
 # ## 7. A stronger network for this device
 #
-# On a CPU or an Apple GPU (the FastNet branch) the next cell trains `FastNet`, after
+# On a CPU or an Apple GPU (the *FastNet branch*) the next cell trains `FastNet`, after
 # Keller Jordan's *airbench* (arXiv 2404.00498). ResNet-9 at full width over 16 epochs
 # would be too slow (Appendix E's estimate).
 #
-# **On a CUDA GPU** the next cell trains ResNet-9 instead; there your printed numbers
-# replace the text's, and you can skip the paragraphs marked *FastNet branch*. This page
-# ran on a CPU.
+# **On a CUDA GPU** the next cell trains ResNet-9 instead; skip the paragraphs marked
+# *FastNet branch*. This page's outputs come from a CPU: the GPU branch's results are not
+# shown here.
 
 
 # %%
@@ -1220,19 +1223,16 @@ def build_network() -> nn.Module:
 
 
 # %% [markdown]
-# `FastNet` is a small CNN of 295,096<!-- output: FastNet parameters --> parameters: a
-# 2 x 2 *patch whitening* layer (filters computed from the data, not trained), three
-# *conv groups* (printed below) and a linear layer.
+# *FastNet branch.* `FastNet` is a small CNN of
+# 295,096<!-- output: FastNet parameters --> parameters: a 2 x 2 *patch whitening* layer,
+# three *conv groups* (printed below) and a linear layer. It keeps ResNet-9's 3 x 3
+# convolutions, batch norm and flips, and adds airbench's speed tricks (Appendix A: each,
+# with its aim).
 #
-# **Against section 6's ResNet-9:** batch norm and flips kept; crops pad 2, not 4;
-# identity initialisation for residual additions; GELU for ReLU; Nesterov SGD with a
-# triangular schedule for Adam and one-cycle; new: whitening, label smoothing, logits / 9
-# (Appendix A: more on each).
-#
-# It trains on batches of 256, not the benchmark's 512: what a step keeps for the backward
-# pass grows with the batch (Appendix A estimates it per image). Below, an untrained copy's
-# (`fast_demo`) layers and one
-# image's shape after each stage:
+# It trains on batches of 256 (the benchmark's: 512); on the course's benchmark machine the
+# two processed images about as fast, on random data (Appendix A: one timing each, not
+# this run). Below, an
+# untrained copy's (`fast_demo`) layers and one image's shape after each stage:
 
 # %%
 seed_everything(0)  # fast_demo's weights, whatever ran before
@@ -1250,10 +1250,10 @@ with eval_mode(fast_demo):
         print(f"after conv group {number}:", tuple(features.shape))
 
 # %% [markdown]
-# The whitening layer's 24 channels start with 12 filters (a 2 x 2 patch of 3 colours is
-# 12 numbers); unpadded, it gives (32 − 2) / 1 + 1 = 31 pixels a side (section 3). Each
-# group's pooling halves the size, rounding down: 15, 7, 3. In `forward`, `amax` takes each
-# channel's largest value and `output_scale` divides the logits by 9:
+# *FastNet branch.* The whitening layer's 24 channels start with 12 filters (a 2 x 2 patch
+# of 3 colours is 12 numbers); unpadded, it gives (32 − 2) / 1 + 1 = 31 pixels a side
+# (section 3). Each group's pooling halves the size, rounding down: 15, 7, 3. In `forward`,
+# `amax` takes each channel's largest value and `output_scale` divides the logits by 9:
 
 # %% tags=["nbval-check-output"]
 import inspect
@@ -1291,7 +1291,7 @@ else:
     fast_loader = DeviceTensorLoader(
         train_images,
         train_labels,
-        batch_size=256,  # half the benchmark's 512: a step's saved outputs grow with it
+        batch_size=256,  # the benchmark's: 512; about as fast on its machine (Appendix A)
         shuffle=True,
         drop_last=True,  # the recipe's reason: a small last batch would jolt batch norm
         device=device,
@@ -1335,13 +1335,14 @@ for smoothing in (0.0, fast_smoothing):  # the plain label, then the smoothed ta
     print(f"a confident right prediction, loss at label smoothing {smoothing}: {loss:.2f}")
 
 # %% [markdown]
-# Against the plain label it costs
+# *FastNet branch.* Against the plain label it costs
 # 0.15<!-- output: a confident right prediction, loss at label smoothing 0.0 -->; against
 # the smoothed targets,
 # 0.87<!-- output: a confident right prediction, loss at label smoothing 0.2 -->, as they
 # ask 0.02 for each wrong class. So, for `FastNet`, look for the training loss above the
 # validation loss (Appendix A splits the gap).
-#
+
+# %% [markdown]
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
 # as it is, mirrored, shifted by a pixel (too small to see; Appendix A checks it), both:
 
@@ -1390,7 +1391,7 @@ record_result("validation accuracy with test-time augmentation", tta_accuracy)
 gain_points = 100 * (tta_accuracy - plain_right.float().mean().item())
 disagreements = (plain_right != tta_right).sum().item()
 noise_points = 100 * 2 * math.sqrt(disagreements) / len(tta_right)
-print(f"test-time augmentation, gain (points): {gain_points:.1f}, from four predictions per image")
+print(f"test-time augmentation, gain (points): {gain_points:.1f}")
 print(f"validation images only one of the two gets right: {disagreements}")
 print(f"noise level of the gain (two standard deviations): {noise_points:.1f} points")
 final_model = with_tta if gain_points > noise_points else network
@@ -1583,7 +1584,7 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.96<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   0.97<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
 #   seconds, by
 #   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
@@ -1595,7 +1596,7 @@ print(
 #   **removing batch norm (+ conv biases), accuracy
 #   down**<!-- says: rows the rule shows -->;
 #   "undecided" means the seeds could not tell.
-# - On this CPU `FastNet` reached
+# - *FastNet branch.* On this CPU `FastNet` reached
 #   80.0%<!-- output: strongest network validation accuracy --> validation accuracy without
 #   test-time augmentation,
 #   80.6%<!-- output: validation accuracy with test-time augmentation --> with it (one
@@ -1610,8 +1611,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 76 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 22.1 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 68 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 23.8 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1952,8 +1953,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.71 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.63 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.68 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.66 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters. One possible reason,
 # not measured: Python's fixed cost per step.
@@ -2893,15 +2894,15 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 67.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.0 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 33.0<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 67.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 32.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.9 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
 # 1.2<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
 # passes' ratio was
-# 33.7<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 36.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
@@ -2910,8 +2911,8 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # At its rate an epoch of the 45,000 training images would take
 # 23.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 3.6<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.15<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 5.0<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.21<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3260,9 +3261,9 @@ del noise, noise_se, noise_ratio
 # Seeds that all agree can be chance too. With no effect at all (each seed a coin toss),
 # all five seeds of a row move the same way 1 time in
 # 16<!-- output: a row's seeds all one way by chance, 1 time in --> (2 x 1/32,
-# printed in section 6). Over the table's 5 rows, at least one row does so about 1 time in
-# 4 (1 − (15/16)⁵ =
-# 0.28<!-- output: chance that some row's seeds all move one way, true changes all 0 -->).
+# printed in section 6). Over the table's 5 rows, at least one row does so a little over
+# 1 time in 4
+# (0.28<!-- output: chance that some row's seeds all move one way, true changes all 0 -->).
 # The rows share runs, so they are not independent: this is a rough figure.
 #
 # **Why seeds, not the draw of images?** A new seed changes the starting weights and the
@@ -3328,7 +3329,11 @@ accuracy_ax.plot(
     color=colours[full_name],  # the seed-0 run's colour
     label=f"{full_name}; seed 1",
 )
-accuracy_ax.set(xlabel="epoch", ylabel="validation accuracy", title="width-8 ResNet-9, sample")
+accuracy_ax.set(
+    xlabel="epoch",
+    ylabel="validation accuracy",
+    title="width-8 ResNet-9, sample, seed 0 (dashed: seed 1)",
+)
 accuracy_ax.set_xticks(range(1, recipe_epochs + 1))
 accuracy_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.show()
@@ -3482,8 +3487,9 @@ del fresh, first_batch_loader, gradients, decay_term
 # **The GPU branch.** On a CUDA GPU, section 7 trains section 6's ResNet-9 at width 64
 # for `resnet_epochs` (16) epochs with the full recipe, channels-last weights (each
 # pixel's channels stored side by side) and, where `bfloat16_support` finds bfloat16
-# units, lesson 04's bfloat16 autocast. That branch did not make these outputs, so they
-# do not show the course outline's 90%<!-- source: course outline, lesson 05 --> goal.
+# units, lesson 04's bfloat16 autocast. This page's outputs come from a CPU, so they do
+# not show the course outline's
+# 90%<!-- source: course outline, lesson 05 --> goal.
 # An earlier version of the lesson, run once as a script on an NVIDIA H200 with PyTorch
 # 2.11, trained it for
 # 0.53 minutes<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 -->
@@ -3504,8 +3510,9 @@ del fresh, first_batch_loader, gradients, decay_term
 # prediction, which runs once);
 # and full width has four times the channels into and out of every convolution, about
 # 16 times the computation in each (4 times in the first, whose input is the 3 colours).
-# Time need not grow as fast as the computation (in exercise 2, look for the seconds to
-# grow far less than the parameters), so this is an estimate, not a measurement.
+# Time need not grow as fast as the computation: on a CPU, exercise 2 measures only widths
+# 2 to 8 (look there for the seconds to grow far less than the parameters), so this is
+# an estimate, not a measurement.
 #
 # **Airbench's own figures.** By its authors' figures (not run here), airbench reaches
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 84 s with a peak memory of 1415 MB. The course's
+# > 2 threads); the whole lesson ran in 79 s with a peak memory of 1437 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -436,9 +436,9 @@ for epoch in (0, 1):
 # pixels to normalised floats) and `group` (from `process_group`, with its `device`).
 
 # %%
-# The sampler to a step's end (34 lines), the validation sums and their all-reduce (11),
-# rank 0's save (4).
-train_pieces = [("# The sampler hands", 34), ("outputs = model.module(", 11), ("if rank == 0:", 4)]
+# The sampler to a step's end (34 lines), validation without gradients: the sums and their
+# all-reduce (13), rank 0's save (4).
+train_pieces = [("# The sampler hands", 34), ("model.eval()", 13), ("if rank == 0:", 4)]
 print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
@@ -501,45 +501,38 @@ comm_cost = run_torchrun(
 )
 cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
 # batch size -> part -> ms: the median over the repeats of each repeat's slower rank's time,
-# which both processes wait for; DDP's added time is the DDP step minus the step. The last
-# two rows: rank 0's own steps, rank 1 idle.
+# which both processes wait for. The last row: rank 0's own step, rank 1 idle. (The full
+# table: Appendix C.)
 ms = cost.together
 rows = {
     "1. step without communication": "step",
     "2. DDP step": "ddp",
-    "3. DDP's added time (row 2 - row 1)": "added",
-    "4. the bare all-reduce (between the steps)": "all_reduce",
-    "5. 1 process, step on the B images": "alone",
-    "6. 1 process, step on the 2B images": "double",
+    "3. 1 process, step on the 2B images": "double",
 }
 print(f"{machine}, 1 thread per process")
-head = "ms; rows 1-4: each repeat's slower rank"  # the median over the repeats
+head = "ms; rows 1-2: each repeat's slower rank"  # the median over the repeats
 print(f"{head:<48}{'B = 64':>14}{'B = 1,024':>14}")
 for label, part in rows.items():
     print(f"{label:<48}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
 
 # %% [markdown]
-# Rows 1 to 4 time each repeat's slower process (a step ends when both have): both ranks
-# busy. Rows 5 and 6 time rank 0 alone, rank 1 idle, as one process would train: the
-# prediction needs row 6, and row 5 is row 1 without a busy partner (Appendix C). On the
-# steps alone:
+# Rows 1 and 2 time each repeat's slower process (a step ends when both have). Row 3
+# times rank 0 alone, rank 1 idle, as one process would train on the effective batch. On
+# the steps alone:
 #
-# predicted speed-up = row 6 / row 2 (one process's 2B step over a DDP step on B); above
+# predicted speed-up = row 3 / row 2 (one process's 2B step over a DDP step on B); above
 # 1, two processes win. A ratio between 1 / 1.1 and 1.1, *the tie band*, names no winner (the
 # 1.1 is the course's convention, not a measured noise level).
 
 # %%
 from course_utils.rounds import band_words
 
-# One process on the effective batch (row 6) against 2 processes under DDP (row 2).
+# One process on the effective batch (row 3) against 2 processes under DDP (row 2).
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
-halving_saves = {size: ms[size]["double"] - ms[size]["alone"] for size in (64, 1024)}  # 6 - 5
-rows_1_5 = {size: ms[size]["step"] / ms[size]["alone"] for size in (64, 1024)}  # Appendix C
-# The prediction's four terms at 64 (the sum below), as the table gives them.
-print(f"64 images per process, ms of row 5 (rank 1 idle): {ms[64]['alone']:.3f}")
-print(f"64 images per process, ms a step saves on half the images: {halving_saves[64]:.3f}")
-print(f"64 images per process, ms of row 1 (both ranks busy): {ms[64]['step']:.3f}")
+# At 64: what DDP adds (row 2 - row 1) to the step, and one process's step on all 128 images.
 print(f"64 images per process, ms DDP adds to a step: {ms[64]['added']:.3f}")
+print(f"64 images per process, ms of row 1 (both ranks busy): {ms[64]['step']:.3f}")
+print(f"64 images per process, ms of row 3 (1 process, 128 images): {ms[64]['double']:.3f}")
 predicted_words = {}  # the same in words, judged as printed (Appendix C reuses them)
 for size in (64, 1024):
     name = f"{size} images per process"
@@ -547,24 +540,16 @@ for size in (64, 1024):
     # Judged as printed (3 digits), so 1.100 reads as a tie (each rank's own: Appendix C).
     predicted_words[size] = speed_up_in_words(predicted[size], width=False, digits=3)
     print(f"{name}, the predicted speed-up in words: {predicted_words[size]}")
-    close = band_words(rows_1_5[size], ("apart", "close", "apart"), digits=2)  # as printed
-    print(f"{name}, rows 1 and 5: {close}")
 
 # %% [markdown]
-# **The rule of thumb.** A DDP step is the step (row 1) plus what DDP adds (row 3); one
-# process's 2B step, its B step (row 5) plus what halving saves. At 64 the prediction is
-# (0.615<!-- output: 64 images per process, ms of row 5 (rank 1 idle) --> +
-# 0.051<!-- output: 64 images per process, ms a step saves on half the images -->) /
-# (0.618<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> +
-# 1.383<!-- output: 64 images per process, ms DDP adds to a step -->) =
-# 0.333<!-- output: 64 images per process, predicted speed-up of 2 processes --> (to
-# rounding): **slower**<!-- says: 64 images per process, the predicted speed-up in words -->.
-#
-# Rows 1 and 5 ask whether a busy second process, sharing the CPUs, slows this one's
-# arithmetic. Where they are close, two processes win on the steps only when halving saves
-# more than DDP adds. Rows 1 and 5 (one launch): at 64,
-# **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
-# **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
+# At 64 images per process, DDP adds
+# 1.380 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
+# 0.719 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
+# one process on all 128 images takes
+# 0.743 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
+# two processes are predicted
+# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
+# (0.354<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
 
 # %%
 # From 64 to 1,024 images per process, the pair's figures (section 8's table); each
@@ -580,17 +565,17 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time
-# **stayed within the tie band**<!-- says: DDP's added time from 64 to 1,024 images per process -->
-# and the bare
-# all-reduce **grew**
-# <!-- says: the bare all-reduce from 64 to 1,024 images per process --> (one launch; the
-# same 25,450<!-- output: parameters --> numbers sent at both sizes, so read a change as
-# waits or noise).
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->.
+# The bare all-reduce sends the same 25,450<!-- output: parameters --> numbers at both
+# sizes, so read any change in its time as waits or noise: it
+# **stayed within the tie
+# band**<!-- says: the bare all-reduce from 64 to 1,024 images per process -->
+# (one launch).
 #
 # **In short.** Two processes are predicted, at 64 images per process,
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
-# 1,024: **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (one launch; Appendix C: the same prediction by each rank's timing).
+# 1,024: **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (one launch; Appendix C recomputes it with each rank's own timing).
 
 # %% [markdown]
 # ## 9. One process against two
@@ -603,18 +588,14 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # - **the rest**: an epoch minus its loading (the `loader` column): the steps, the
 #   exchange and any wait for the other process;
 # - **speed-up**: the 1-process epoch over the 2-process epoch (above 1, two processes
-#   win): the median of each round's ratio, not the ratio of the table's medians;
-# - **by part**: each part's speed-up (the ratio of its medians) in words; "within the
-#   rounds' spread" when the two
-#   medians differ by less than the larger arm's range over the rounds (look for a lone
-#   far dot: one slow round can widen a range).
+#   win): the median of each round's ratio, not the ratio of the table's medians; each
+#   round is judged as printed (2 digits), so a round printed 1.10 is a tie;
+# - **by part**: the loading's and the rest's speed-ups in words ("within the rounds'
+#   spread": too close to call; Appendix A gives the rule).
 #
-# Both arms of the **lean pair** index each batch out of one tensor (Appendix A). Only
-# the number of processes changes, and with it the images each one handles: the fairest
-# test here, though the cost of loading one image can still change with the batch
-# (Appendix A). In the 1-process arms, rank 1 waits at a barrier. Both arms of the
-# **DataLoader pair** use section 7's `DataLoader`, which fetches images one by one. Each
-# arm is named by its pair and its processes.
+# The **lean pair**'s arms take batches sliced from one tensor, no `DataLoader`; the
+# **DataLoader pair**'s use section 7's `DataLoader`, which fetches images one by one. In
+# the 1-process arms, rank 1 waits at a barrier.
 
 # %%
 from course_utils.scaling import compare_launches, comparison_names, read_arms
@@ -647,7 +628,9 @@ SLICED_ARM, TWO_SLICED = "lean pair, 1 process", "lean pair, 2 processes"
 names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
 DATALOADER, LEAN = names["dataloader"].name, names["lean"].name
 COMPARISONS = {LEAN: (TWO_SLICED, SLICED_ARM), DATALOADER: (TWO_ARM, PLAIN_ARM)}
-results = compare_launches(launches, COMPARISONS)  # name -> batch -> rounds, parts, words
+DIGITS = 2  # speed-ups print to 2 decimals and are judged as printed: 1.10 is a tie
+# name -> batch -> rounds, parts, words
+results = compare_launches(launches, COMPARISONS, digits=DIGITS)
 
 # %%
 # Each arm's medians over the counted rounds, at each effective batch: both pairs.
@@ -658,10 +641,6 @@ section_9_arms = [SLICED_ARM, TWO_SLICED, PLAIN_ARM, TWO_ARM]  # lean pair, Data
 for batch, figures in launches.items():
     title = f"effective batch {batch}, seconds per epoch on {arms_where}"
     print(arms_table({arm: figures[arm] for arm in section_9_arms}, title))
-# Section 7's epochs (its memory sampled) against this arm's at 128: 64 images a process.
-longer = min(epoch["seconds"] for epoch in history) > max(arms_figures[TWO_ARM]["epochs"])
-against = f"section 7's epochs against the slowest round of {TWO_ARM} at 128"
-print(f"{against}: {'every one longer' if longer else 'not every one longer'}")
 
 # %%
 # The two pairs' speed-ups and take-aways (the same-CPU test's: Appendix A), then each
@@ -692,11 +671,6 @@ for pair, who, over in (
 
 # %% [markdown]
 # At 2,048 the learning rate stays 0.2, untuned: its accuracy is not a finding.
-# Section 7's epochs (the same 64 images per process) against the slowest round of
-# `DataLoader pair, 2 processes` at 128: **not every one longer**
-# <!-- says: section 7's epochs against the slowest round of DataLoader pair, 2 processes at 128 -->
-# (section 7 also sampled memory and ran under other conditions, Appendix E: where its
-# epochs ran longer, look there first).
 #
 # A bar's blue part can differ slightly from `the rest`. Look for each
 # pair's shorter bar and, at 2,048, the part (orange loading, blue rest) that changed
@@ -721,27 +695,32 @@ plot_epoch_parts(
 # **The answer** (CPU, one launch per batch,
 # 5<!-- output: rounds counted --> counted rounds each; a winner needs every round to
 # agree). At 128, 2 processes against 1 were, in the lean pair,
-# **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+# **slower in every round (median 0.48)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
 # and in the DataLoader pair **slower in every round (median
-# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048, the lean
-# pair: **no clear winner: 2 faster, 3 tied, 0 slower (median
-# 1.02)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->;
+# 0.57)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048, the lean
+# pair: **no clear winner: 2 faster, 2 tied, 1 slower (median
+# 1.10)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->;
 # the DataLoader pair:
 # **faster in every round (median
-# 1.68)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
+# 1.96)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
 # By part, the lean pair:
-# **the loading faster, the rest
+# **the loading within the rounds' spread, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->;
 # the DataLoader pair: **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part --> (the rests'
-# speed-ups are printed above).
+# speed-ups are printed above). Look for a lone far dot in the 2,048 panel: one slow
+# round widens an arm's range, and with it what counts as within the spread.
 #
-# At 2,048 the loaders ran
-# 1.47<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
+# The lean pair is the fairer test of splitting the work: only the number of processes
+# changes (though loading one image can still cost differently with the batch). Where a pair's
+# loading was faster and its rest was not (the by-part words),
+# whatever it gained came from its loader. At 2,048 the loaders ran
+# 1.76<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
 # and
-# 2.56<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. Two CPUs at one cost per image load at most twice as fast: a loader over
-# 2 times as fast also got cheaper per image (Appendix A).
+# 2 times as fast also got cheaper per image than the 1-process arm's, in this launch
+# (Appendix A).
 #
 # Section 8 predicted the steps; the rest holds them and the waits. Look for how close
 # each pair's measured rest came:
@@ -882,26 +861,25 @@ print(accumulation.output)
 #   reshuffles it every epoch (exercise 2).
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script. Rank 0
 #   alone saves `model.module`; lines that every rank prints start `[rank N]`.
-# - Section 8, a rule of thumb for the steps: two processes win only when halving the
-#   images saves more than DDP adds. It fits where the table's two B steps (rows 1 and 5)
-#   are close (one launch): at 64 images per process,
-#   **close**<!-- says: 64 images per process, rows 1 and 5 -->; at 1,024,
-#   **apart**<!-- says: 1024 images per process, rows 1 and 5 -->.
+# - Section 8: on the steps alone, two processes win only when a DDP step on B images is
+#   quicker than one process's step on 2B. Predicted (one launch): at 64 images per
+#   process, **slower**<!-- says: 64 images per process, the predicted speed-up in words -->;
+#   at 1,024, **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->.
 # - Section 9 (CPU, one launch per batch), 2 processes against 1: at 128, lean pair
-#   **slower in every round (median 0.47)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+#   **slower in every round (median 0.48)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
 #   DataLoader pair **slower in every round (median
-# 0.55)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048, lean pair
-#   **no clear winner: 2 faster, 3 tied, 0 slower (median
-# 1.02)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->,
+# 0.57)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048, lean pair
+#   **no clear winner: 2 faster, 2 tied, 1 slower (median
+# 1.10)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->,
 # by part
-#   **the loading faster, the rest
+#   **the loading within the rounds' spread, the rest
 # slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (the
-#   rest: 0.76<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->),
+#   rest: 0.67<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->),
 #   DataLoader pair **faster in every round (median
-# 1.68)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the loading
+# 1.96)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the loading
 # faster, the rest within the rounds' spread**
 #   <!-- says: effective batch 2048, 2 processes against 1, by part --> (the rest:
-#   0.69<!-- output: effective batch 2048, the rest's measured speed-up, DataLoader pair -->).
+#   0.76<!-- output: effective batch 2048, the rest's measured speed-up, DataLoader pair -->).
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1095,7 +1073,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.57<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1108,22 +1086,23 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8's table, column B = 64, and the speed-up section 9 measured
+# Hint: section 8's lines at B = 64, and the speed-up section 9 measured
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8's table, column B = 64: DDP added
-# 1.383 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# **(d).** Section 8's lines at B = 64: DDP added
+# 1.380 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.051 ms<!-- output: 64 images per process, ms a step saves on half the images -->. A
-# DDP step on 64 images against one process's step on all 128 (rows 2 and 6) predicted
+# 0.062 ms<!-- output: 64 images per process, ms a step saves on half the images -->
+# (Appendix C). A DDP step on 64 images against one process's step on all 128 (rows 2
+# and 3) predicted
 # the steps alone at
-# 0.333<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.354<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.55<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.57<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1198,21 +1177,25 @@ check_exercise("Q5", answer_q5=answer_q5)
 # epoch went (the loading's two parts, section 8's prediction beside the rest), the
 # arms' accuracy, and loading lean and a second thread, each against 1 DataLoader
 # process. First, section 9's
-# DataLoader pair by hand, at 128: each round's speed-up, their median, and the rounds
-# faster, tied (within the tie band, `TIE` = 0.1) or slower.
+# DataLoader pair by hand, at 2,048: each round's speed-up, their median, and the rounds
+# faster, tied (within the tie band, `TIE` = 0.1) or slower, each judged as printed
+# (`DIGITS`, 2 decimals), so a round printed 1.10 counts as tied.
 
 # %%
 import statistics
 
 from course_utils.rounds import TIE
 
-plain_epochs, two_epochs = arms_figures[PLAIN_ARM]["epochs"], arms_figures[TWO_ARM]["epochs"]
+plain_epochs, two_epochs = big_figures[PLAIN_ARM]["epochs"], big_figures[TWO_ARM]["epochs"]
 by_hand = [plain / two for plain, two in zip(plain_epochs, two_epochs, strict=True)]
 print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
+# As printed: each round and the band's two edges rounded to DIGITS decimals.
+shown = [round(r, DIGITS) for r in by_hand]
+top, bottom = round(1 + TIE, DIGITS), round(1 / (1 + TIE), DIGITS)  # 1.1 and 0.91
 hand_counts = (
-    sum(r > 1 + TIE for r in by_hand),  # faster
-    sum(1 / (1 + TIE) <= r <= 1 + TIE for r in by_hand),  # tied
-    sum(r < 1 / (1 + TIE) for r in by_hand),  # slower
+    sum(r > top for r in shown),  # faster
+    sum(bottom <= r <= top for r in shown),  # tied
+    sum(r < bottom for r in shown),  # slower
 )
 print(
     f"by hand, median {statistics.median(by_hand):.2f}, rounds faster/tied/slower "
@@ -1224,10 +1207,12 @@ print(
 # it against the hand count:
 
 # %%
-dataloader_128 = results[DATALOADER][small].rounds
-same = dataloader_128.speed_ups == tuple(by_hand)
-same = same and (dataloader_128.faster, dataloader_128.tied, dataloader_128.slower) == hand_counts
-print(f"the hand count, the same as compare_launches' at 128: {same}")
+dataloader_large = results[DATALOADER][large].rounds
+same = dataloader_large.speed_ups == tuple(by_hand)
+counted = (dataloader_large.faster, dataloader_large.tied, dataloader_large.slower)
+print(
+    f"the hand count, the same as compare_launches' at {large}: {same and counted == hand_counts}"
+)
 
 # %% [markdown]
 # Each part's range. A part counts as unchanged ("within the rounds' spread") when the two
@@ -1270,7 +1255,7 @@ from course_utils.scaling import above_two, device_word, round_by_round_table
 PLAIN_2 = "DataLoader, 2 threads"  # one process, no DDP, on both logical CPUs
 SAME = names["same"].name  # section 9's comparison_names
 more = {SAME: (TWO_ARM, PLAIN_2)}  # arm, baseline
-results |= compare_launches(launches, more)  # beside section 9's two pairs
+results |= compare_launches(launches, more, digits=DIGITS)  # beside section 9's two pairs
 appendix_arms = [PLAIN_2]  # the same-CPU baseline (the lean pair's arms: section 9)
 for batch, figures in launches.items():
     title = f"effective batch {batch}, Appendix A's arms, seconds per epoch on {machine}"
@@ -1281,7 +1266,8 @@ print("\n".join(take_away_lines(results, [names["same"]])))  # the lean pair's: 
 # Section 9's two pairs, then the same-CPU test, round by round.
 print(round_by_round_table(results, "each comparison's speed-up, round by round"))
 # Speed-ups over 2 beyond the tie band: above 2 x (1 + TIE).
-rounds_above, loaders_above = above_two({name: results[name] for name in (DATALOADER, LEAN)})
+pairs = {name: results[name] for name in (DATALOADER, LEAN)}
+rounds_above, loaders_above = above_two(pairs, digits=DIGITS)  # as printed: 2.20 is not above
 beyond = f"above 2 beyond the tie band (above {2 * (1 + TIE):.1f})"
 devices = f"2 {device_word(cpu_only)}s"  # "CPU" or "GPU", as in the comparisons' names
 print(f"rounds {beyond} from {devices}: {' and '.join(rounds_above) or 'none'}")
@@ -1289,16 +1275,16 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.55)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.56)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.69)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 2.56<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
 # **DataLoader pair (1 CPU vs 2) at
@@ -1324,7 +1310,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # each round so that no arm always runs first.
 #
 # **The verdict rule.** It uses the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie
-# (`TIE`, 0.1, in `course_utils.rounds`). The band is a convention, not a measured noise
+# (`TIE`, 0.1, in `course_utils.rounds`), each speed-up judged as printed (`DIGITS`, 2
+# decimals: 1.10 is a tie, 1.11 is not). The band is a convention, not a measured noise
 # level: one run's small differences name no winner. One tied round (a
 # slow moment, say) withholds a verdict, even beside a large median. Suppose each round
 # were a fair coin flip, faster or slower, between two equally fast arms. Then all of
@@ -1346,7 +1333,7 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # the larger of the two arms' ranges of that part over the counted rounds (an arm's
 # slowest round minus its fastest, in that part alone: not the epoch's `range of rounds`
 # in the arms tables), otherwise the baseline's median over the arm's against the tie
-# band: "faster" above 1.1, "slower" below 1 / 1.1, "a tie" between.
+# band, as printed: "faster" above 1.1, "slower" below 1 / 1.1, "a tie" between.
 
 
 # %%
@@ -1357,7 +1344,7 @@ from course_utils.scaling import arm_speed_ups
 def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
     """Print the arm's median speed-up over the baseline and its rounds faster, tied and
     slower (course_utils.scaling, with the tie band); return the count."""
-    rounds = arm_speed_ups(figures, arm, baseline)
+    rounds = arm_speed_ups(figures, arm, baseline, digits=DIGITS)  # judged as printed
     counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
     line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
     print(f"{line} (rounds faster/tied/slower {counts})")
@@ -1371,9 +1358,9 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.48<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the baseline's speed and their rest at
-# 0.33<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.34<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->. The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
@@ -1442,27 +1429,28 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 4.4<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
+# 3.8<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 6.6<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
+# 6.7<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.6<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
+# 5.0<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 4.1<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
-# at 2,048 (1,024 each).
+# 4.0<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
+# at 2,048 (1,024 each). One process's own cost can move between launches: read these
+# words as rough.
 #
 # **Section 8's prediction beside the rest.** Section 8 predicted the steps alone, which
 # fall in section 9's `the rest` column with the waits and the loop's Python around them.
 # The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
 # predicted): at 128,
-# 0.979<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 0.961<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
 # 2,048,
-# 0.747<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
+# 0.987<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1504,7 +1492,7 @@ def report_arms(batch: int, figures: dict) -> None:
         _, lean_parts, lean_words = results[LEAN][batch]  # counted in section 9
         by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
     thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
-    median = speed_up_in_words(thread.median, width=False)  # against the tie band
+    median = speed_up_in_words(thread.median, width=False, digits=DIGITS)  # as printed
     print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
 
 
@@ -1515,38 +1503,42 @@ report_arms(128, arms_figures)
 print()
 report_arms(2 * big_batch, big_figures)
 record_result(
-    "2 processes over 1 process, DataLoader pair, batch 128", round(dataloader_128.median, 2)
+    "2 processes over 1 process, DataLoader pair, batch 128",
+    round(results[DATALOADER][small].rounds.median, 2),
 )
 # psutil counts the physical cores (a core can run two logical CPUs, hyper-threading); it
 # says None where the system does not tell.
 print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
 
 # %% [markdown]
+# **Rank 1 at the barrier** (the first two lines). Where its CPU seconds are a small part
+# of its wait, rank 1 barely used a CPU while rank 0 trained alone, so rank 0 had the
+# CPUs as one process would.
+#
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.29<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
-# times the speed of the DataLoader pair's 1 process (verdict: **no clear winner: 4 faster, 1 tied,
-# 0
-# slower**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
+# 1.27<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# times the speed of the DataLoader pair's 1 process (verdict: **faster in every
+# round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
 # and the lean pair's rest (2 processes over 1) at
-# 0.34<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.33<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.28<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# 2.11<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
 # the lean pair's figures at 2,048 are section 9's.
 #
 # **A second thread** ran at
-# 1.05<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.03<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
-# 1.08<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.16<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
 # against the tie band, then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 1 faster, 4 tied, 0
+# **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
+# **faster, then no clear winner: 4 faster, 0 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1609,8 +1601,8 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 #
 # This appendix extends section 8: how it timed, its caveats, its full table, the bare
 # all-reduce, the ratio lines (DDP's added time over the DDP step, the 2B step over
-# the B step, and the step and DDP's added time from 64 to 1,024 images), and each rank's
-# own prediction and added time.
+# the B step, and the step and DDP's added time from 64 to 1,024 images), each rank's
+# own prediction, what halving saves, the two B steps, and each rank's own added time.
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
@@ -1627,20 +1619,22 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 # **The slower rank, repeat by repeat.** A step of the pair ends only when both ranks
 # have finished, so the time the pair waits for, in one repeat, is the larger of the two
 # ranks' times. Once every clock has stopped, `median_seconds` all-reduces each repeat's
-# times with `op=dist.ReduceOp.MAX`, and takes the median of those larger times. Every
-# row of section 8 but the last two is such a median, or a difference of two of them: one
-# figure the pair measured, not one rank's step beside the other rank's. The last two,
-# the B and 2B steps of one process, are rank 0's own medians, timed while rank 1 waited
+# times with `op=dist.ReduceOp.MAX`, and takes the median of those larger times.
+# Section 8's rows 1 and 2, and every row of the full table below but the last two, are
+# such medians, or differences of two of them: one figure the pair measured, not one
+# rank's step beside the other rank's. The last two, the B and 2B steps of one process
+# (section 8's row 3 is the 2B step), are rank 0's own medians, timed while rank 1 waited
 # at a barrier.
 #
 # **Caveats.** The prediction is rough. Rank 1 idles during the baseline's steps, so they
-# have the CPUs to themselves, as one process would. Section 8's `halving_saves` (the 2B
-# row minus the B row) subtracts two such steps, timed alike; the DDP step it is weighed
-# against ran with both ranks busy. And `comm_cost.py`'s step (random inputs, a
+# have the CPUs to themselves, as one process would. `halving_saves` below (the 2B step
+# minus the B step) subtracts two such steps, timed alike; Q3's answer weighs it against
+# DDP's added time, measured with both ranks busy. And `comm_cost.py`'s step (random inputs, a
 # hand-written update) is not section 9's.
 #
-# **The script and its lines.** `comm_cost.py` times six works in turn: section 8's
-# five, and the DDP step inside `with ddp.no_sync():`, where DDP prepares no reduction
+# **The script and its lines.** `comm_cost.py` times six works in turn: the step, the
+# DDP step, the bare all-reduce, one process's B and 2B steps, and the DDP step inside
+# `with ddp.no_sync():`, where DDP prepares no reduction
 # and sends nothing (section 11 uses `no_sync` for gradient accumulation). Rank 0 first
 # prints the world size, so that `read_comm_cost` can check every rank's lines came back.
 # Each rank prints its own medians; rank 0 then prints the pair's, each repeat the slower
@@ -1654,13 +1648,14 @@ from course_utils.scaling import comm_cost_table
 
 print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
 print(comm_cost.output)
-for size in (64, 1024):  # two ratios of section 8's rows, its row 4 and its rows 1 over 5
+# Both steps on rank 0 alone, rank 1 idle: what one process saves on half the images.
+halving_saves = {size: ms[size]["double"] - ms[size]["alone"] for size in (64, 1024)}
+for size in (64, 1024):  # ratios of the table's rows, and the bare all-reduce
     name = f"{size} images per process"
     print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
-    # Both steps on rank 0 alone, rank 1 idle.
     print(f"{name}, step on 2B / step on B: {ms[size]['double'] / ms[size]['alone']:.2f}")
-    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")  # row 4
-    print(f"{name}, row 1 over row 5 (section 8's close or apart): {rows_1_5[size]:.2f}")
+    print(f"{name}, ms a step saves on half the images: {halving_saves[size]:.3f}")
+    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
 # (DDP's added time, 1,024 over 64: section 8's line.)
 print(f"step without communication, 1,024 over 64: {ms[1024]['step'] / ms[64]['step']:.2f}")
 # DDP's added time split: its wrapper, and the reduction with its waits.
@@ -1680,35 +1675,35 @@ for size in (64, 1024):
 # time. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
-# process) was not timed apart. The bare all-reduce (row 4, its lines above) took
-# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.611 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# process) was not timed apart. The bare all-reduce (its lines above) took
+# 0.528 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.556 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.383 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.380 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.141 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.139 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.242 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.241 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.481 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.528 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 66%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 40%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 51%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.55<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.06<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.05<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.67<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.08<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.09<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.80<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.83<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1730,27 +1725,57 @@ for size in (64, 1024):
         print(f"{mine}: {own:.3f}")
         words[rank] = speed_up_in_words(own, width=False, digits=3)  # as printed, as section 8
         print(f"{mine}, in words: {words[rank]}")
-    # Section 8's words beside rank 0's (rows 5 and 6 ran on rank 0): one verdict if they agree.
+    # Section 8's words beside rank 0's (its row 3 ran on rank 0): one verdict if they agree.
     both = shared_verdict({"the pair's figure": predicted_words[size], "rank 0's own": words[0]})
     print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.926<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.773<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step:
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.199<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.255<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **a tie**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.083<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (0.780<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction to another side of the
 # tie band. By the pair's figure and by rank 0's own, at 1,024:
-# **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
+# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
 # <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 # Where that says "no clear verdict", the two ranks' skew in this launch decides it: the
 # pair's figure is what a step waits for, and section 8's prediction reads it.
+#
+# **Two B steps.** The table's `step without communication` (both ranks busy, each
+# repeat the slower rank) and `1 process, step on the B images (rank 0 alone)` (rank 1
+# idle) differ
+# in two things: whether the partner is busy, and the slower of two ranks against rank 0
+# alone. Below, their ratio in words, then rank 0's own lines split it: its own step with
+# rank 1 busy over its step alone (the busy partner), and the pair's step over rank 0's
+# own (the slower rank).
+
+# %%
+close_words = ("apart", "close", "apart")  # a ratio beyond the tie band, within, beyond
+for size in (64, 1024):
+    name = f"{size} images per process"
+    busy, alone, own = ms[size]["step"], ms[size]["alone"], cost.per_rank[size][0]["step"]
+    print(f"{name}, the pair's step over rank 0's alone: {busy / alone:.2f}")
+    said = band_words(busy / alone, close_words, digits=2)  # as printed
+    print(f"{name}, the pair's step and rank 0's alone: {said}")
+    print(f"{name}, rank 0's own step, rank 1 busy, over alone: {own / alone:.2f}")
+    print(f"{name}, the pair's step over rank 0's own: {busy / own:.2f}")
+
+# %% [markdown]
+# The pair's step and rank 0's alone: at 64,
+# **close**<!-- says: 64 images per process, the pair's step and rank 0's alone -->; at
+# 1,024, **apart**<!-- says: 1024 images per process, the pair's step and rank 0's alone -->
+# (one launch). At 1,024, rank 0's own step with rank 1 busy took
+# 0.97<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
+# times its step alone, and the pair's step
+# 1.19<!-- output: 1024 images per process, the pair's step over rank 0's own -->
+# times rank 0's own: read each ratio against the tie band to see which of the two
+# differences moved it.
 
 
 # %% [markdown]
@@ -1783,11 +1808,11 @@ for size in (64, 1024):
 
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time by the pair's figure (section 8)
-# **stayed within the tie band**<!-- says: DDP's added time from 64 to 1,024 images per process -->;
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->;
 # by rank 0's
 # own, **stayed within the tie band**
 # <!-- says: rank 0's own DDP added time from 64 to 1,024 images per process -->; by
-# rank 1's, **shrank**
+# rank 1's, **grew**
 # <!-- says: rank 1's own DDP added time from 64 to 1,024 images per process -->. Slower
 # own step without communication: at 64, **rank 1**
 # <!-- says: 64 images per process, rank with the slower own step without communication -->;
@@ -1912,12 +1937,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 907 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 621 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 606 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1709 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1687 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1931,9 +1956,19 @@ else:
 # section 7's processes' memory while they trained, and the sampling may compete with them
 # for the CPUs. Sections 8 and 9 turn it off (`sample_memory=False`). Look for its cost in
 # section 7's `epoch N: ... s training` lines beside section 9's
-# `DataLoader pair, 2 processes` epochs at 128: the same 64 images a process a step, but
-# other conditions differ too (section 9's arms take turns), so section 9's line comparing
-# them names no cause.
+# `DataLoader pair, 2 processes` epochs at 128 (the same 64 images a process a step):
+
+# %%
+# Section 7's epochs (its memory sampled) against this arm's at 128: 64 images a process.
+longer = min(epoch["seconds"] for epoch in history) > max(arms_figures[TWO_ARM]["epochs"])
+against = f"section 7's epochs against the slowest round of {TWO_ARM} at 128"
+print(f"{against}: {'every one longer' if longer else 'not every one longer'}")
+
+# %% [markdown]
+# Section 7's epochs against the slowest round of `DataLoader pair, 2 processes` at 128:
+# **every one longer**
+# <!-- says: section 7's epochs against the slowest round of DataLoader pair, 2 processes at 128 -->
+# (other conditions differ too: section 9's arms take turns, so this line names no cause).
 #
 # (The peak memory in the line at the top of the lesson is the course runner's: the
 # proportional memory of the notebook and every process it started, together, at the

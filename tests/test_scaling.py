@@ -444,6 +444,27 @@ def test_more_than_2_from_2_devices_is_found_beyond_the_tie_band_only():
     assert above_two(results) == ([], [])
 
 
+def test_digits_judge_rounds_parts_and_halves_as_printed():
+    # Epochs whose rounds give 1.1004 (printed 1.10: a tie) and 1.5; rests' ratio 1.1004 too.
+    one = {"epochs": [1.1004, 1.5], "loads": [0.5, 0.5], "loader": 0.5}
+    one |= {"rests": [1.1004, 1.1004], "rest": 1.1004}
+    two = {"epochs": [1.0, 1.0], "loads": [0.2, 0.2], "loader": 0.2}
+    two |= {"rests": [1.0, 1.0], "rest": 1.0}
+    figures = {"one": one, "two": two}
+    unrounded = arm_speed_ups(figures, "two", "one")
+    assert (unrounded.faster, unrounded.tied) == (2, 0)
+    as_printed = arm_speed_ups(figures, "two", "one", digits=2)
+    assert (as_printed.faster, as_printed.tied) == (1, 1)
+    assert part_words(figures, "two", "one")["rest"] == "faster"
+    assert part_words(figures, "two", "one", digits=2)["rest"] == "a tie"
+    found = compare_launches({128: figures}, {"pair": ("two", "one")}, digits=2)["pair"][128]
+    assert (found.rounds.tied, found.words["rest"]) == (1, "a tie")
+    # Over 2: a round at 2.2046 prints 2.20, not beyond 2 x 1.1; one at 2.206 prints 2.21.
+    results = {"pair": {128: _comparison([2.2046, 2.206, 2.0], loader=2.2046)}}
+    assert above_two(results) == (["2 of 3 in pair at 128"], ["pair at 128"])
+    assert above_two(results, digits=2) == (["1 of 3 in pair at 128"], [])
+
+
 def test_shared_verdict_gives_the_words_all_figures_share_or_says_they_differ():
     assert shared_verdict({"the pair's figure": "slower", "rank 0's own": "slower"}) == "slower"
     assert shared_verdict({"the pair's figure": "slower", "rank 0's own": "faster"}) == (
