@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 86 s with a peak memory of 1179 MB. The course's
+# > 2 threads); the whole lesson ran in 91 s with a peak memory of 1177 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -167,9 +167,9 @@ print(
 # An honest timing **warms up** (an operation's first run can pay one-off
 # costs, such as choosing a *kernel*, the compiled function the device runs for one
 # operation), **synchronises** before each clock reading, and **repeats**, quoting the
-# median with the spread. `seconds_per_product` does all three, and times the first, cold
-# product apart. The cell after the function first runs one untimed product of other
-# shapes, so each "cold" time below is only that size's own first-call cost:
+# median with the spread. `seconds_per_product` does all three. The cell after it first
+# runs one untimed product of other shapes. A size's first call can still be slow: the
+# next cells time it apart as "cold".
 
 
 # %%
@@ -220,10 +220,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # The first (cold) 64 x 64 product took
-# **4844 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
-# **672.4**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
+# **1315 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
+# **223.0**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
 # at 2048 x 2048,
-# **2.1**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Was each
+# **1.5**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Was each
 # inside its repeats' range (each 2048 x 2048 repeat is the mean of 3 products, each 64 x 64
 # repeat of 1,000)? 64 x 64:
 # **no**<!-- says: cpu, 64 x 64, first product inside the repeats -->; 2048 x 2048:
@@ -232,8 +232,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # not a measurement.
 #
 # On this CPU a 2048 x 2048 product ran at
-# **154.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **36.4
+# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **44.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. On a
 # GPU, expect another cost per operation whatever its size: *launching*, the CPU telling
@@ -497,7 +497,9 @@ print(
 #
 # Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
 # they train the same weights (checked below); they ran one after the other.
-# `TimedBatches` adds up the loop's waits for batches. `next(batches, None)` asks for the
+# `TimedBatches` adds up the loop's waits for batches (on a GPU its `synchronize` calls
+# also stop loading from overlapping the step, so (a)'s time there is an upper bound).
+# `next(batches, None)` asks for the
 # next batch, or gives None at the end; `return` inside a generator ends it.
 
 
@@ -514,7 +516,8 @@ class TimedBatches:
         batches = iter(self.loader)
         while True:
             # On a GPU the step before may still be running; waiting for it first keeps its
-            # time out of the batch's wait.
+            # time out of the batch's wait. On a GPU these synchronize calls also stop
+            # loading from overlapping the step, so (a)'s time there is an upper bound.
             synchronize(self.device)
             start = time.perf_counter()
             batch = next(batches, None)
@@ -582,7 +585,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **4.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -663,10 +666,6 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} later epochs, train_seconds each (s): {each_later}")
     # Epoch 1 is dropped by rule; where did it fall here? (a word, not a test)
     print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
-    rounded = [round(seconds, 3) for seconds in times]  # as printed, three decimals
-    steps = [later - earlier for earlier, later in zip(rounded, rounded[1:], strict=False)]
-    trend = "rising" if min(steps) > 0 else "falling" if max(steps) < 0 else "mixed"
-    print(f"{pipeline} epoch times, in run order: {trend}")
 print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
@@ -737,25 +736,22 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
 # epochs. On this CPU (one run):
 # - Epoch 1 against the later epochs: (a) **faster than
-# each**<!-- says: (a) first epoch against its later ones -->, (b) **faster than
-# each**<!-- says: (b) first epoch against its later ones -->. The rule drops epoch 1
-# anyway: it was set before the run. In run order, (a)'s epoch times were
-# **mixed**<!-- says: (a) epoch times, in run order -->, (b)'s
-# **rising**<!-- says: (b) epoch times, in run order --> (one run of three epochs: an
-# order this short can arise by chance; cause not measured).
-# - (a) took **18.8 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+# each**<!-- says: (a) first epoch against its later ones -->, (b) **within their
+# range**<!-- says: (b) first epoch against its later ones -->. The rule drops epoch 1
+# anyway: it was set before the run.
+# - (a) took **16.9 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside (Appendix B), and waited
-#   **5.12 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **5.69 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
-# - (a)'s rest minus (b)'s, **0.32 s**<!-- output: (a)'s rest minus (b)'s (s) -->, was
-#   **within (a)'s own
+#   **5.47 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **6.07 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
+# - (a)'s rest minus (b)'s, **0.31 s**<!-- output: (a)'s rest minus (b)'s (s) -->, was
+#   **larger than (a)'s own
 # spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread --> (its later
 #   epochs differed by
-#   **0.64 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) -->): where
+#   **0.13 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) -->): where
 #   within, noise could explain it. Its cause was not measured.
 # - The control, its one later epoch against (a)'s median of two, waited
-#   **4.89 s**<!-- output: wait removed by ready tensors --> less. So
-#   **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
+#   **5.23 s**<!-- output: wait removed by ready tensors --> less. So
+#   **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait
 #   was the per-image work (a PIL image, `ToTensor`, `Normalize`) and `Subset` look-ups,
 #   not timed apart; fetching and collating ready tensors took the rest.
 #
@@ -815,9 +811,9 @@ print(f"train_images now holds: {len(train_images):,} images")
 # [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) calls linear
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
 # range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
-# device has bfloat16 units (`bfloat16_support`, Appendix C). On a T4 (Colab; not run
-# here) the bfloat16 arm is dropped; Appendix D's `float16` loop runs only on a GPU. Our
-# `forward` runs under autocast and returns `float32`:
+# device has bfloat16 units (`bfloat16_support`, Appendix C). On a T4 (Colab) the bfloat16
+# arm would be dropped (not run here); there, run Appendix D's `float16` loop with a
+# GradScaler. Our `forward` runs under autocast and returns `float32`:
 
 # %%
 from course_utils.device import autocast_runs_in, bfloat16_support
@@ -995,7 +991,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.20**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.02**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The arms' validation accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
@@ -1025,10 +1021,10 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **20.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
-# Of that, **18.4 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# **22.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->.
+# Of that, **19.7 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **2.0 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **2.3 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1043,21 +1039,22 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **36.4
+# - On this CPU 64 x 64 products ran at **44.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **154.4
+#   a second, 2048 x 2048 ones at **162.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **18.8 times**<!-- output: pipeline speed-up (cpu) --> as long
-#   as the dataset held in memory per later epoch (its one-off conversion aside), waiting
-#   **5.12 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **5.69 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   classic pipeline took **16.9 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   as the dataset held in memory per later epoch (one run; its one-off conversion
+#   aside), waiting
+#   **5.47 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **6.07 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **18.83 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **20.23 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # - Without a GPU: Appendix E quotes one H200 run (another machine, PyTorch 2.11).
 #
@@ -1071,7 +1068,7 @@ from course_utils.report import record_result
 # The device type in each time's name: a CPU time is labelled a CPU time in the table.
 record_result(f"classic pipeline seconds per epoch ({device.type})", round(classic_seconds, 2))
 record_result(f"dataset-on-device seconds per epoch ({device.type})", round(b_seconds, 3))
-record_result(f"pipeline speed-up ({device.type})", round(speedup, 1), unit="x")
+record_result(f"pipeline speed-up ({device.type})", round(speedup, 1), unit="x")  # one run
 # One seed's accuracy (Appendix B: the batch order alone moves it).
 record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 
@@ -1234,21 +1231,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.49 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.48 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **1.61 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.54 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.05**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, against section 7's tie band both ways: **none detected beyond the tie band (one
 # pair of epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
-# **37.8 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **39.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **107.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **102.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **36.4 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **44.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **154.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **162.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1386,18 +1383,18 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.312 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.236 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.403 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.460 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **3.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **19.50 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.21**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.75**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **25.21 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.43**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.84**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.88**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 5 tied, 2 costlier per
+# **no clear winner: 0 cheaper per image, 6 tied, 1 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
 # counted tied is one whose ratio lies inside the band).
 #
@@ -1457,23 +1454,24 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **5.12 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **5.47 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
-# **5.38 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
+# **5.71 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
 # of that gap,
-# **5.07 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
+# **5.40 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
 # extra waiting for batches (Appendix B prints this split). Why not (a): the forward and
 # backward passes are part of the rest column of section 6's table. (a)'s rest,
-# **0.564 s**<!-- output: (a)'s rest, median later epoch (s) -->, against (b)'s,
-# **0.245 s**<!-- output: (b)'s rest, median later epoch (s) -->, was
+# **0.602 s**<!-- output: (a)'s rest, median later epoch (s) -->, against (b)'s,
+# **0.287 s**<!-- output: (b)'s rest, median later epoch (s) -->, was
 # **longer**<!-- says: (a)'s rest against (b)'s --> by
-# **0.32 s**<!-- output: (a)'s rest minus (b)'s (s) --> of the
-# **5.38 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> gap,
-# **within (a)'s own spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->
+# **0.31 s**<!-- output: (a)'s rest minus (b)'s (s) --> of the
+# **5.71 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> gap,
+# **larger than (a)'s own
+# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->
 # (one run, two later epochs): where within, noise could explain it. Its cause was not
 # measured.
 # `dataset_to_tensors` did the batches' work once, in
-# **4.72 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.62 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B counts the payback epoch by epoch.
 
@@ -1497,7 +1495,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.6 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1522,9 +1520,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **18.83 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **20.23 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **0.99**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1560,7 +1558,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # scaler. Whether autocast is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs had a median per-round speed-up of
-# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.02**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1639,12 +1637,12 @@ print(f"(b), median later epoch, waiting for its batches (s): {bars[b_name]['loa
 
 # %% [markdown]
 # Of (a)'s extra
-# **5.38 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
-# **5.07 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
+# **5.71 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
+# **5.40 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
 # waiting. The control, still fetching and collating per image, waited
-# **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
+# **0.24 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
 # epoch); (b)
-# **0.057 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+# **0.072 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
 # **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. This
 # cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its one-off
@@ -1694,9 +1692,9 @@ print(f"that gap, in size, against (a)'s later epochs' spread: {epoch_1_against}
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. After epoch 1,
 # (b)'s total minus (a)'s was
-# **-0.03 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->; (a)'s later
+# **-0.01 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->; (a)'s later
 # epochs differed by
-# **0.64 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (section 6).
+# **0.13 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (section 6).
 # That gap was **within (a)'s own
 # spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->: where
 # within, one run cannot settle after which epoch (b) caught up. The cross marks where
@@ -2078,7 +2076,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **3**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **2**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and how
@@ -2087,7 +2085,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %%
 median, fastest, slowest = later_epochs(float32_seconds)
-print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.2f} to {slowest:.2f})")
+print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.3f} to {slowest:.3f})")
 for arm in verdicts:  # the other arms, each over its own later epochs
     print(f"{arm} median seconds, later epochs: {later_epochs(arms[arm]['seconds'])[0]:.2f}")
 # Each model's final predictions on the validation images: how many differ from float32's?
@@ -2108,9 +2106,9 @@ del predicted, logits, truth
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.48 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.47 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.21 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# **0.50 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.51 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.25 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run), and
 # **0**<!-- output: compiled, validation predictions unlike float32's --> between float32
@@ -2152,7 +2150,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.06**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.11**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within it in
 # every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2205,14 +2203,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.68**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.37**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.48**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **0.99**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.48 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.47 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.50 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.51 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2275,21 +2273,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.35 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.34 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.73**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.68**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **5.19**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **4.68**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.43**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.13**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.02**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.907**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.946**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

@@ -43,7 +43,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 381 s with a peak memory of 1293 MB. The course's
+# > 2 threads); the whole lesson ran in 329 s with a peak memory of 1269 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -468,7 +468,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 23.8 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 17.5 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -628,9 +628,9 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.97<!-- output: second MLP's training seconds per small CNN's --> times as long as the
-# CNN. The CNN's lead over it was
-# +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
+# 0.89<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# CNN on this CPU. The CNN's lead over it was
+# +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points (one run each, seed 0).
 
 # %% [markdown]
@@ -687,13 +687,13 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
-# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. One seed each: treat
-# a gap of a few points as unsure.
-# An MLP gives no input a neighbour, so in principle a fixed shuffle leaves what it can
-# learn unchanged; a CNN that loses more needs neighbouring pixels kept together. The
-# CNN's lead went from
+# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points.
+# A fixed shuffle is invisible to an MLP (it just permutes the first layer's starting
+# weights), so the MLP's change,
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, is what chance alone
+# moved (on a GPU, up to its nondeterminism): a yardstick for one run's noise. A CNN that loses far
+# more needs neighbouring pixels kept
+# together. The CNN's lead went from
 # +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points.
@@ -702,9 +702,9 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # ## 6. ResNet-9: which parts can a short run detect?
 #
 # These runs are far too short to make ResNet-9 good:
-# 48<!-- output: steps per recipe run --> steps on 3,000 images. They teach how to tell
-# a real change from seed noise; look for which changes five seeds can decide: only those
-# large next to the seeds' spread.
+# 48<!-- output: steps per recipe run --> steps (printed after the runs) on 3,000 images.
+# They teach how to tell a real change from seed noise: five seeds decide only changes
+# large next to their spread.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
@@ -927,7 +927,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # 1. the baseline: a constant rate of 0.005 (`fit`), half of one-cycle's peak, near its mean
 #    (printed below as a share of the peak);
 # 2. one-cycle peaking at 0.01, which changes three things: the rate's shape, Adam's beta1
-#    (one-cycle varies it) and the training function (`fit` -> `fit_one_cycle`);
+#    (the share of the old gradient average Adam keeps; one-cycle varies it) and the
+#    training function (`fit` -> `fit_one_cycle`);
 # 3. plus weight decay;
 # 4. plus clipping: the full recipe;
 # 5. the full recipe without batch norm, each convolution given a bias instead, from the
@@ -1172,13 +1173,12 @@ print(f"a row's seeds all one way by chance, 1 time in: {1 / one_way_chance:.0f}
 #
 # Undecided is not "no effect": the rule asks for a mean beyond t x SE, not for seeds
 # that agree. Undecided rows whose seeds all moved one way:
-# **weight decay**<!-- says: undecided rows whose seeds all moved one way -->. With no true
-# change, chance alone moves all of a row's seeds one way 1 time in
-# 16<!-- output: a row's seeds all one way by chance, 1 time in --> per row.
+# **weight decay**<!-- says: undecided rows whose seeds all moved one way --> (how often
+# chance does that: Appendix D).
 #
-# **Take-away.** These 48-step runs cannot judge a recipe. This course's (one-cycle,
-# weight decay, clipping) was chosen outside this lesson; exercise 2 and section 7's GPU
-# branch keep it.
+# **Take-away.** These 48-step runs decided only the rows named above, if any; they could
+# not judge the recipe's other parts. This course's recipe was chosen outside this lesson;
+# exercise 2 and section 7's GPU branch keep it.
 
 # %% [markdown]
 # ## 7. A stronger network for this device
@@ -1226,7 +1226,7 @@ def build_network() -> nn.Module:
 # *FastNet branch.* `FastNet` is a small CNN of
 # 295,096<!-- output: FastNet parameters --> parameters: a 2 x 2 *patch whitening* layer,
 # three *conv groups* (printed below) and a linear layer. It keeps ResNet-9's 3 x 3
-# convolutions, batch norm and flips, and adds airbench's speed tricks (Appendix A: each,
+# convolutions, batch norm and flips, and adds airbench's tricks (Appendix A: each,
 # with its aim).
 #
 # It trains on batches of 256 (the benchmark's: 512); on the course's benchmark machine the
@@ -1248,12 +1248,14 @@ with eval_mode(fast_demo):
     for number, group in enumerate(fast_demo.groups, start=1):
         features = group(features)
         print(f"after conv group {number}:", tuple(features.shape))
+print(f"fast_demo, 1 / output_scale: {1 / fast_demo.output_scale:g}")  # forward's divisor
 
 # %% [markdown]
 # *FastNet branch.* The whitening layer's 24 channels start with 12 filters (a 2 x 2 patch
 # of 3 colours is 12 numbers); unpadded, it gives (32 − 2) / 1 + 1 = 31 pixels a side
 # (section 3). Each group's pooling halves the size, rounding down: 15, 7, 3. In `forward`,
-# `amax` takes each channel's largest value and `output_scale` divides the logits by 9:
+# `amax` takes each channel's largest value and `output_scale` divides the logits by
+# 9<!-- output: fast_demo, 1 / output_scale -->:
 
 # %% tags=["nbval-check-output"]
 import inspect
@@ -1584,9 +1586,9 @@ print(
 #   (58.8%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points; against a second MLP, trained for
-#   0.97<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
-#   seconds, by
-#   +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
+#   0.89<!-- output: second MLP's training seconds per small CNN's --> times the CNN's
+#   seconds on this CPU, by
+#   +10.7<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #   With pixels shuffled, the lead was
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 #   points (one seed: a gap of a few points could reverse with another seed).
@@ -1611,8 +1613,8 @@ print(
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and `FastNet`, as that rule chose,
 #   79.8%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   longer on this CPU: 68 s<!-- output: FastNet training seconds --> against the small
-#   CNN's 23.8 s<!-- output: small CNN training seconds -->).
+#   longer on this CPU: 61 s<!-- output: FastNet training seconds --> against the small
+#   CNN's 17.5 s<!-- output: small CNN training seconds -->).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1802,8 +1804,9 @@ if exercise_1_passed:
 # **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss -->:
 # 39.6%<!-- output: plain, validation accuracy at that epoch --> at that epoch,
 # 40.1%<!-- output: plain, final validation accuracy --> at the end. The loss also punishes
-# confidence: the plain model was surer on its wrong validation answers than the augmented
-# one (mean confidence
+# confidence (*confidence*: the softmax probability the model gave its wrong prediction):
+# the plain model was surer on its wrong validation answers than the augmented one (mean
+# confidence
 # **higher**<!-- says: confidence on wrong answers, plain model against augmented -->:
 # 0.65<!-- output: plain, mean confidence on wrong validation answers --> against
 # 0.42<!-- output: augmented, mean confidence on wrong validation answers -->), and they
@@ -1953,8 +1956,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.68 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.66 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.55 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.33 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters. One possible reason,
 # not measured: Python's fixed cost per step.
@@ -2894,25 +2897,25 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 67.1 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 2.1 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 32.6<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 50.6 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.6 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 30.8<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.8 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.6 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.2<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
+# 1.1<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
 # passes' ratio was
-# 36.4<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 31.5<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 23.6<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 17.8<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 5.0<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.21<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 4.7<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.26<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3312,7 +3315,8 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # seed 0 (section 6 drew the two schedules' learning rates). The dashed line is
 # the full recipe again, from seed 1: how far the seed alone moves a run. Look for
 # how far the dashed seed-1 line ends from its solid seed-0 twin: a gap that size between
-# two recipes could be the seed's doing.
+# two recipes could be the seed's doing. If seed 0's constant-rate run ends on top, that
+# is one seed: section 6's table has all five.
 
 # %%
 fig, accuracy_ax = plt.subplots(figsize=(7, 4), layout="constrained")
@@ -3474,7 +3478,10 @@ del fresh, first_batch_loader, gradients, decay_term
 # is the decay next to each value's own gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
 # of that gradient: half the values had a ratio at most that (the other half's were not
-# printed). What clipping does through Adam's averages is not measured here.
+# printed). What clipping does through Adam's averages is not measured here. Where weight
+# decay's seeds all moved one way (section 6), a term this small makes chance (1 in
+# 16<!-- output: a row's seeds all one way by chance, 1 time in --> per row) a plausible
+# reading.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 79 s with a peak memory of 1437 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1399 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -121,8 +121,7 @@ print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
 # processes has three parts:
 # 1. the *steps*: forward, backward and update, each process on its share of the batch;
 # 2. the *exchange*: before each update the processes agree on one gradient; each sends
-#    one value per parameter and waits for the others. The bytes sent do not grow with the
-#    images; the time can (waits, noise): section 8 times it at two batch sizes;
+#    one value per parameter and waits for the others;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # The model is lesson 03's small MLP. Per step it exchanges:
@@ -484,8 +483,9 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # ## 8. What the communication costs
 #
 # Two processes each do half the arithmetic, but they add an exchange. `comm_cost.py`
-# times single steps in 2 processes, with *B* images per process: 64 (effective batch
-# 128) or 1,024 (effective 2,048). The table gives each step's median time in ms.
+# times single steps (random inputs, a hand-written update) in 2 processes, with *B*
+# images per process: 64 (effective batch 128) or 1,024 (effective 2,048). The table
+# gives each step's median time in ms.
 
 # %%
 from course_utils.rounds import speed_up_in_words
@@ -526,6 +526,7 @@ for label, part in rows.items():
 
 # %%
 from course_utils.rounds import band_words
+from course_utils.scaling import predicted_on_each_rank, shared_verdict
 
 # One process on the effective batch (row 3) against 2 processes under DDP (row 2).
 predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
@@ -533,23 +534,32 @@ predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 print(f"64 images per process, ms DDP adds to a step: {ms[64]['added']:.3f}")
 print(f"64 images per process, ms of row 1 (both ranks busy): {ms[64]['step']:.3f}")
 print(f"64 images per process, ms of row 3 (1 process, 128 images): {ms[64]['double']:.3f}")
-predicted_words = {}  # the same in words, judged as printed (Appendix C reuses them)
+predicted_words = {}  # the same in words, judged as printed
 for size in (64, 1024):
     name = f"{size} images per process"
     print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
-    # Judged as printed (3 digits), so 1.100 reads as a tie (each rank's own: Appendix C).
+    # Judged as printed (3 digits), so 1.100 reads as a tie.
     predicted_words[size] = speed_up_in_words(predicted[size], width=False, digits=3)
     print(f"{name}, the predicted speed-up in words: {predicted_words[size]}")
+    # Row 3 ran on rank 0: the same with rank 0's own median DDP step in place of row 2
+    # (rank 1's: Appendix C); one verdict where both figures agree.
+    own = predicted_on_each_rank(cost, size)[0]
+    mine = f"{name}, predicted with rank 0's own DDP step"
+    print(f"{mine}: {own:.3f}")
+    own_words = speed_up_in_words(own, width=False, digits=3)  # as printed, as above
+    print(f"{mine}, in words: {own_words}")
+    both = shared_verdict({"the pair's figure": predicted_words[size], "rank 0's own": own_words})
+    print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
 
 # %% [markdown]
 # At 64 images per process, DDP adds
-# 1.380 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
-# 0.719 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
+# 1.012 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
+# 0.560 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
 # one process on all 128 images takes
-# 0.743 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
+# 0.587 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
 # two processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.354<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
+# (0.373<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
 
 # %%
 # From 64 to 1,024 images per process, the pair's figures (section 8's table); each
@@ -565,17 +575,20 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 
 # %% [markdown]
 # From 64 to 1,024 images, DDP's added time
-# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->.
-# The bare all-reduce sends the same 25,450<!-- output: parameters --> numbers at both
-# sizes, so read any change in its time as waits or noise: it
+# **grew**<!-- says: DDP's added time from 64 to 1,024 images per process -->
+# (the pair's figure, one launch). The bare all-reduce sends the same
+# 25,450<!-- output: parameters --> numbers at both sizes, so read any change in its time
+# as waits or noise: it
 # **stayed within the tie
 # band**<!-- says: the bare all-reduce from 64 to 1,024 images per process -->
 # (one launch).
 #
-# **In short.** Two processes are predicted, at 64 images per process,
-# **slower**<!-- says: 64 images per process, the predicted speed-up in words -->; at
-# 1,024: **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (one launch; Appendix C recomputes it with each rank's own timing).
+# **In short** (one launch). Row 3 ran on rank 0, so section 8 also predicts with rank
+# 0's own median DDP step in place of row 2. By both figures, two processes are predicted
+# at 64 images per process **slower**
+# <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->;
+# at 1,024 **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -692,35 +705,23 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# **The answer** (CPU, one launch per batch,
-# 5<!-- output: rounds counted --> counted rounds each; a winner needs every round to
-# agree). At 128, 2 processes against 1 were, in the lean pair,
-# **slower in every round (median 0.48)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
-# and in the DataLoader pair **slower in every round (median
-# 0.57)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->. At 2,048, the lean
-# pair: **no clear winner: 2 faster, 2 tied, 1 slower (median
-# 1.10)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->;
-# the DataLoader pair:
-# **faster in every round (median
-# 1.96)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->.
-# By part, the lean pair:
-# **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part -->;
-# the DataLoader pair: **the loading faster, the rest within the rounds'
-# spread**<!-- says: effective batch 2048, 2 processes against 1, by part --> (the rests'
-# speed-ups are printed above). Look for a lone far dot in the 2,048 panel: one slow
-# round widens an arm's range, and with it what counts as within the spread.
+# **The answer** (CPU). 2 processes against 1, lean pair (one launch per batch,
+# 5<!-- output: rounds counted --> rounds): at 128
+# **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+# at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.26)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The lean pair is the
+# fairer test: only the number of processes changes (though loading one image can still
+# cost differently with the batch).
 #
-# The lean pair is the fairer test of splitting the work: only the number of processes
-# changes (though loading one image can still cost differently with the batch). Where a pair's
-# loading was faster and its rest was not (the by-part words),
-# whatever it gained came from its loader. At 2,048 the loaders ran
-# 1.76<!-- output: effective batch 2048, loader, 2 lean processes' speed-up over 1 lean process -->
-# and
-# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times as fast. Two CPUs at one cost per image load at most twice as fast: a loader over
-# 2 times as fast also got cheaper per image than the 1-process arm's, in this launch
-# (Appendix A).
+# The DataLoader pair was at 128 **slower in every round (median
+# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->, at 2,048 **faster in every
+# round (median 2.02)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->,
+# by part **the loading faster, the rest within the rounds'
+# spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Where its
+# loading was faster and its rest not, its gain came from its loader (Appendix A splits
+# the loading's cost per image, one launch each). Look for a lone far dot in the 2,048 panel: one
+# slow round widens
+# an arm's range, and with it what counts as within the spread.
 #
 # Section 8 predicted the steps; the rest holds them and the waits. Look for how close
 # each pair's measured rest came:
@@ -737,26 +738,28 @@ for batch, per_process in ((small, 64), (large, 1024)):
         print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
 
 # %% [markdown]
-# Did the DataLoader pair's two arms, a plain loop and DDP, train the same model?
+# Did the DataLoader pair's 1 process and its 2 processes (DDP) train the same model?
 
 # %%
 from course_utils.scaling import read_arms_json, read_weight_gap
 
 for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     gap = read_weight_gap(work_folder / folder)  # compare_arms.py's, after the rounds
-    print(f"effective batch {batch}, largest weight difference, plain loop against DDP: {gap:.1e}")
-    # For scale: the plain loop's largest weight, in absolute value.
+    name = f"effective batch {batch}"
+    print(f"{name}, largest weight difference, 1 process against 2: {gap:.1e}")
+    # For scale: the 1 process's largest weight, in absolute value.
     largest = read_arms_json(work_folder / folder)["largest_weight"]
-    print(f"effective batch {batch}, largest absolute weight, plain loop: {largest:.2f}")
+    print(f"{name}, largest absolute weight, 1 process: {largest:.2f}")
 
 # %% [markdown]
-# Yes, to within
-# 7.2e-07<!-- output: effective batch 128, largest weight difference, plain loop against DDP -->
-# at 128 and
-# 2.4e-07<!-- output: effective batch 2048, largest weight difference, plain loop against DDP -->
-# at 2,048, against weights up to
-# 0.86<!-- output: effective batch 128, largest absolute weight, plain loop --> and
-# 0.63<!-- output: effective batch 2048, largest absolute weight, plain loop -->.
+# Yes, to within 7.2e-07
+# <!-- output: effective batch 128, largest weight difference, 1 process against 2 -->
+# at 128 and 2.4e-07
+# <!-- output: effective batch 2048, largest weight difference, 1 process against 2 -->
+# at 2,048, against weights up to 0.86
+# <!-- output: effective batch 128, largest absolute weight, 1 process -->
+# and 0.63
+# <!-- output: effective batch 2048, largest absolute weight, 1 process -->.
 
 # %% [markdown]
 # ## 10. The checkpoint, tested once
@@ -861,25 +864,21 @@ print(accumulation.output)
 #   reshuffles it every epoch (exercise 2).
 # - Section 7: `torchrun --standalone --nproc_per_node=N` launches the script. Rank 0
 #   alone saves `model.module`; lines that every rank prints start `[rank N]`.
-# - Section 8: on the steps alone, two processes win only when a DDP step on B images is
-#   quicker than one process's step on 2B. Predicted (one launch): at 64 images per
-#   process, **slower**<!-- says: 64 images per process, the predicted speed-up in words -->;
-#   at 1,024, **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->.
-# - Section 9 (CPU, one launch per batch), 2 processes against 1: at 128, lean pair
-#   **slower in every round (median 0.48)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
-#   DataLoader pair **slower in every round (median
-# 0.57)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->; at 2,048, lean pair
-#   **no clear winner: 2 faster, 2 tied, 1 slower (median
-# 1.10)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->,
-# by part
-#   **the loading within the rounds' spread, the rest
-# slower**<!-- says: effective batch 2048, 2 lean processes against 1, by part --> (the
-#   rest: 0.67<!-- output: effective batch 2048, the rest's measured speed-up, lean pair -->),
-#   DataLoader pair **faster in every round (median
-# 1.96)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the loading
-# faster, the rest within the rounds' spread**
-#   <!-- says: effective batch 2048, 2 processes against 1, by part --> (the rest:
-#   0.76<!-- output: effective batch 2048, the rest's measured speed-up, DataLoader pair -->).
+# - Section 8: on the steps alone, two processes win only if a DDP step on B images beats
+#   one process's step on 2B. Predicted (one launch): at 64 images per process,
+#   **slower**
+#   <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->;
+#   at 1,024, **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+#   <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
+# - Section 9 (CPU, one launch each), 2 processes against 1, lean pair: at 128
+#   **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+#   at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.26)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The DataLoader pair at
+#   2,048, **faster in every round (median
+# 2.02)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the
+#   loading faster, the rest within the rounds'
+#   spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->: where
+#   only the loading was faster, the gain came from the loader.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1073,7 +1072,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.57<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1093,16 +1092,16 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's lines at B = 64: DDP added
-# 1.380 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.012 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.062 ms<!-- output: 64 images per process, ms a step saves on half the images -->
+# 0.048 ms<!-- output: 64 images per process, ms a step saves on half the images -->
 # (Appendix C). A DDP step on 64 images against one process's step on all 128 (rows 2
 # and 3) predicted
 # the steps alone at
-# 0.354<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.373<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.57<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1175,11 +1174,11 @@ check_exercise("Q5", answer_q5=answer_q5)
 # This appendix extends section 9: the same-CPU test, the lean pair, the script, how it
 # keeps the arms alike, the verdict rule, the by-part lines at 128, where each arm's
 # epoch went (the loading's two parts, section 8's prediction beside the rest), the
-# arms' accuracy, and loading lean and a second thread, each against 1 DataLoader
-# process. First, section 9's
-# DataLoader pair by hand, at 2,048: each round's speed-up, their median, and the rounds
-# faster, tied (within the tie band, `TIE` = 0.1) or slower, each judged as printed
-# (`DIGITS`, 2 decimals), so a round printed 1.10 counts as tied.
+# arms' accuracy, and loading lean and a second thread, each against the DataLoader
+# pair's 1 process. First, section 9's DataLoader pair by hand, at 2,048: each round's
+# speed-up, their median, and the rounds faster, tied (within the tie band, `TIE` = 0.1)
+# or slower, each judged as printed (`DIGITS`, 2 decimals), so a round printed 1.10
+# counts as tied.
 
 # %%
 import statistics
@@ -1275,19 +1274,19 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.55)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.69)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# (median 0.53)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **faster in every round (median
+# 1.87)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 3.28<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.25<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer).
@@ -1358,9 +1357,9 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.51<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
-# times the baseline's speed and their rest at
-# 0.34<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 1.56<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# times the speed of the DataLoader pair's 1 process, and their rest at
+# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->. The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
@@ -1370,8 +1369,8 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 # **More from the two launches.** For each: the loading's two parts per image in each
 # process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
 # *normalising* (moving the batch to the device and normalising it, `as_input`), with 2
-# processes' cost per image against the baseline's in words. Then the arms' validation
-# accuracies, and the lesson's headline figures.
+# processes' cost per image against the DataLoader pair's 1 process's, in words. Then
+# the arms' validation accuracies, and the lesson's headline figures.
 
 
 # %%
@@ -1429,18 +1428,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.8<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
+# 3.7<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 6.7<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
+# 6.0<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.0<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
+# 4.5<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 4.0<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
+# 3.4<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
 # at 2,048 (1,024 each). One process's own cost can move between launches: read these
 # words as rough.
 #
@@ -1448,9 +1447,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits and the loop's Python around them.
 # The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
 # predicted): at 128,
-# 0.961<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 0.852<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
 # 2,048,
-# 0.987<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
+# 0.901<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1472,8 +1471,8 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # 128 only), each the first arm's speed-up over the second:
 # 1. loading lean: one lean process over the DataLoader pair's 1 process, then its verdict;
 # 2. the lean pair at 128 by part (its epochs, and 2,048 by part: section 9);
-# 3. a second thread: 1 DataLoader process on 2 threads over 1, what a script run with
-#    `python` gets here, then its median and its rounds in words.
+# 3. a second thread: `DataLoader, 2 threads` over the DataLoader pair's 1 process, what
+#    a script run with `python` gets here, then its median and its rounds in words.
 
 
 # %%
@@ -1517,14 +1516,14 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.27<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# 1.33<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
 # and the lean pair's rest (2 processes over 1) at
-# 0.33<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.31<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.11<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# 1.94<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
 # the lean pair's figures at 2,048 are section 9's.
@@ -1532,13 +1531,13 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 # **A second thread** ran at
 # 1.03<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
-# 1.16<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.12<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
 # against the tie band, then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 4 faster, 0 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1601,8 +1600,9 @@ Code(filename=str(scripts / "manual_ddp.py"), language="python")
 #
 # This appendix extends section 8: how it timed, its caveats, its full table, the bare
 # all-reduce, the ratio lines (DDP's added time over the DDP step, the 2B step over
-# the B step, and the step and DDP's added time from 64 to 1,024 images), each rank's
-# own prediction, what halving saves, the two B steps, and each rank's own added time.
+# the B step, and the step and DDP's added time from 64 to 1,024 images), rank 1's own
+# prediction (rank 0's: section 8), what halving saves, the two B steps, and each rank's own added
+# time.
 #
 # **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
 # splits a single operation, such as a matrix product, across. Every launched process
@@ -1676,34 +1676,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (its lines above) took
-# 0.528 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.556 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.485 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.489 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.380 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.012 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.139 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.093 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.241 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.919 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.528 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.485 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 66%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 51%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.05<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.67<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.58<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 2.15<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
 # 1.09<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.83<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.89<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1711,40 +1711,35 @@ for size in (64, 1024):
 # **One launch.** Section 8's predictions come from this one launch. Each rank's own
 # lines above give its own medians, no higher than the pair's: a step of the pair ends only
 # when both ranks have finished, so section 8 reads the pair's line. Read the predictions
-# as one run's. Below, section 8's prediction with each rank's own median DDP step in
-# place of the pair's.
+# as one run's. Section 8 also predicted with rank 0's own median DDP step in place of
+# the pair's; below, rank 1's.
 
 # %%
-from course_utils.scaling import predicted_on_each_rank, shared_verdict
-
+# Rank 0's own: section 8's lines. Here each other rank's (its own DDP step's median).
 for size in (64, 1024):
     name = f"{size} images per process"
-    words = {}  # each rank's prediction in words
-    for rank, own in predicted_on_each_rank(cost, size).items():  # its own DDP step's median
+    for rank, own in predicted_on_each_rank(cost, size).items():
+        if rank == 0:
+            continue
         mine = f"{name}, predicted with rank {rank}'s own DDP step"
         print(f"{mine}: {own:.3f}")
-        words[rank] = speed_up_in_words(own, width=False, digits=3)  # as printed, as section 8
-        print(f"{mine}, in words: {words[rank]}")
-    # Section 8's words beside rank 0's (its row 3 ran on rank 0): one verdict if they agree.
-    both = shared_verdict({"the pair's figure": predicted_words[size], "rank 0's own": words[0]})
-    print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
+        words = speed_up_in_words(own, width=False, digits=3)  # as printed, as section 8
+        print(f"{mine}, in words: {words}")
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
 # **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.773<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
-# rank 0's own median DDP step:
+# (0.798<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# rank 0's own median DDP step (section 8's lines):
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.255<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.281<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (0.780<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **a tie**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (0.948<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction to another side of the
-# tie band. By the pair's figure and by rank 0's own, at 1,024:
-# **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
-# <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
-# Where that says "no clear verdict", the two ranks' skew in this launch decides it: the
+# tie band. Where section 8's words for 1,024 say "no clear verdict", the two ranks' skew in this
+# launch decides it: the
 # pair's figure is what a step waits for, and section 8's prediction reads it.
 #
 # **Two B steps.** The table's `step without communication` (both ranks busy, each
@@ -1771,9 +1766,9 @@ for size in (64, 1024):
 # **close**<!-- says: 64 images per process, the pair's step and rank 0's alone -->; at
 # 1,024, **apart**<!-- says: 1024 images per process, the pair's step and rank 0's alone -->
 # (one launch). At 1,024, rank 0's own step with rank 1 busy took
-# 0.97<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
+# 0.96<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
 # times its step alone, and the pair's step
-# 1.19<!-- output: 1024 images per process, the pair's step over rank 0's own -->
+# 1.18<!-- output: 1024 images per process, the pair's step over rank 0's own -->
 # times rank 0's own: read each ratio against the tie band to see which of the two
 # differences moved it.
 
@@ -1937,12 +1932,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 862 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 606 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 592 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1687 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1693 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1951,24 +1946,6 @@ else:
 # loaded (not measured apart here). Only forked workers were measured here;
 # `run_torchrun` is written not to fork outside Linux or for workers on GPUs
 # (`FORK_WORKERS` in `course_utils/distributed.py`; not run here).
-#
-# **Sampling memory may cost time; compare the printed epochs.** `run_torchrun` sampled
-# section 7's processes' memory while they trained, and the sampling may compete with them
-# for the CPUs. Sections 8 and 9 turn it off (`sample_memory=False`). Look for its cost in
-# section 7's `epoch N: ... s training` lines beside section 9's
-# `DataLoader pair, 2 processes` epochs at 128 (the same 64 images a process a step):
-
-# %%
-# Section 7's epochs (its memory sampled) against this arm's at 128: 64 images a process.
-longer = min(epoch["seconds"] for epoch in history) > max(arms_figures[TWO_ARM]["epochs"])
-against = f"section 7's epochs against the slowest round of {TWO_ARM} at 128"
-print(f"{against}: {'every one longer' if longer else 'not every one longer'}")
-
-# %% [markdown]
-# Section 7's epochs against the slowest round of `DataLoader pair, 2 processes` at 128:
-# **every one longer**
-# <!-- says: section 7's epochs against the slowest round of DataLoader pair, 2 processes at 128 -->
-# (other conditions differ too: section 9's arms take turns, so this line names no cause).
 #
 # (The peak memory in the line at the top of the lesson is the course runner's: the
 # proportional memory of the notebook and every process it started, together, at the
