@@ -31,7 +31,7 @@
 # - train a small CNN, compare it with an MLP trained the same way, and test why it wins;
 # - build a ResNet-9 and add its training recipe mostly one ingredient at a time, seed by
 #   seed;
-# - train `FastNet` (airbench's recipe) and decide test-time augmentation on validation;
+# - train `FastNet` (after airbench's recipe) and decide test-time augmentation on validation;
 # - test each final model once, then inspect its mistakes, and save and reload it.
 #
 # **From lesson 04.** `device` is where the work runs (CUDA
@@ -503,7 +503,7 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, before
 # and after training, each tile scaled to its own range. Look for greyer, less saturated
 # colours in some trained tiles (rows 3-4) than in the untrained noise. A grey tile weighs
-# R, G and B alike: it reacts to brightness edges, not colour.
+# R, G and B alike: it weighs brightness, not colour.
 
 
 # %%
@@ -690,10 +690,9 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points.
 # A fixed shuffle is invisible to an MLP (it just permutes the first layer's starting
 # weights), so the MLP's change,
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, is what chance alone
-# moved (on a GPU, up to its nondeterminism): a yardstick for one run's noise. A CNN that loses far
-# more needs neighbouring pixels kept
-# together. The CNN's lead went from
+# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, is one draw of
+# starting-weight noise (the batch order unchanged): a small yardstick for one run's noise.
+# A CNN that loses far more needs neighbouring pixels kept together. The CNN's lead went from
 # +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points.
@@ -702,8 +701,9 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # ## 6. ResNet-9: which parts can a short run detect?
 #
 # These runs are far too short to make ResNet-9 good:
-# 48<!-- output: steps per recipe run --> steps (printed after the runs) on 3,000 images.
-# They teach how to tell a real change from seed noise: five seeds decide only changes
+# 48<!-- output: steps per recipe run --> steps (printed after the runs) on 3,000 images:
+# expect ResNet-9 to score below section 4's CNN here. They teach how to tell a real change from
+# seed noise: five seeds decide only changes
 # large next to their spread.
 #
 # ResNet-9 and its recipe rest on three ideas:
@@ -3479,9 +3479,10 @@ del fresh, first_batch_loader, gradients, decay_term
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
 # of that gradient: half the values had a ratio at most that (the other half's were not
 # printed). What clipping does through Adam's averages is not measured here. Where weight
-# decay's seeds all moved one way (section 6), a term this small makes chance (1 in
-# 16<!-- output: a row's seeds all one way by chance, 1 time in --> per row) a plausible
-# reading.
+# decay's seeds all moved one way (section 6), these runs cannot tell a small true effect
+# from chance (1 in
+# 16<!-- output: a row's seeds all one way by chance, 1 time in --> per row); this ratio,
+# from one batch of an untrained network, does not decide it either.
 
 # %% [markdown]
 # ## Appendix E: section 7's GPU branch

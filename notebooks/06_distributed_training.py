@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1399 MB. The course's
+# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1407 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -192,7 +192,8 @@ print(collectives.output)
 # (`course_utils/distributed.py`; its refusal outside `torchrun`: Appendix B).
 
 # %% [markdown]
-# **The data, saved once for every process** (from section 4 on). A seeded shuffle
+# **The data, saved once for every process** (section 5 reads a batch of it, section 7 on
+# the whole file). A seeded shuffle
 # (`randperm`, seed 42) holds out 10,000 of the 60,000 training images for validation.
 # They stay `uint8` pixels, normalised batch by batch, in a file that every process maps
 # into memory (`torch.load(..., mmap=True)`).
@@ -553,13 +554,13 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process, DDP adds
-# 1.012 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
-# 0.560 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
+# 1.010 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
+# 0.473 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
 # one process on all 128 images takes
-# 0.587 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
+# 0.507 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
 # two processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.373<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
+# (0.342<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
 
 # %%
 # From 64 to 1,024 images per process, the pair's figures (section 8's table); each
@@ -579,15 +580,14 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # (the pair's figure, one launch). The bare all-reduce sends the same
 # 25,450<!-- output: parameters --> numbers at both sizes, so read any change in its time
 # as waits or noise: it
-# **stayed within the tie
-# band**<!-- says: the bare all-reduce from 64 to 1,024 images per process -->
+# **grew**<!-- says: the bare all-reduce from 64 to 1,024 images per process -->
 # (one launch).
 #
 # **In short** (one launch). Row 3 ran on rank 0, so section 8 also predicts with rank
 # 0's own median DDP step in place of row 2. By both figures, two processes are predicted
 # at 64 images per process **slower**
 # <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->;
-# at 1,024 **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+# at 1,024 **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
 # <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 
 # %% [markdown]
@@ -606,7 +606,8 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # - **by part**: the loading's and the rest's speed-ups in words ("within the rounds'
 #   spread": too close to call; Appendix A gives the rule).
 #
-# The **lean pair**'s arms take batches sliced from one tensor, no `DataLoader`; the
+# The **lean pair**'s arms index each batch out of the tensors in one go (a `DataLoader`
+# hands over whole batches); the
 # **DataLoader pair**'s use section 7's `DataLoader`, which fetches images one by one. In
 # the 1-process arms, rank 1 waits at a barrier.
 
@@ -707,21 +708,23 @@ plot_epoch_parts(
 # %% [markdown]
 # **The answer** (CPU). 2 processes against 1, lean pair (one launch per batch,
 # 5<!-- output: rounds counted --> rounds): at 128
-# **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
-# at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.26)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The lean pair is the
-# fairer test: only the number of processes changes (though loading one image can still
-# cost differently with the batch).
+# **slower in every round (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+# at 2,048 **faster in every round (median
+# 1.18)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The lean pair is the
+# fairer test of splitting the work: its loading is the cheapest, so the steps and the
+# exchange weigh most (each process's batch halves, and loading one image can still cost
+# differently with the batch).
 #
 # The DataLoader pair was at 128 **slower in every round (median
-# 0.54)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->, at 2,048 **faster in every
-# round (median 2.02)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->,
+# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->, at 2,048 **faster in every
+# round (median 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->,
 # by part **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Where its
-# loading was faster and its rest not, its gain came from its loader (Appendix A splits
-# the loading's cost per image, one launch each). Look for a lone far dot in the 2,048 panel: one
-# slow round widens
-# an arm's range, and with it what counts as within the spread.
+# loading was faster and its rest not, its gain came from its loader; where a loader ran
+# more than twice as fast (Appendix A names them), part of that gain is its cost per image
+# changing with the batch, which a second CPU alone does not give. Look for far dots in
+# the 2,048 panel: one slow or fast round widens an arm's range, and with it what counts
+# as within the spread.
 #
 # Section 8 predicted the steps; the rest holds them and the waits. Look for how close
 # each pair's measured rest came:
@@ -868,14 +871,14 @@ print(accumulation.output)
 #   one process's step on 2B. Predicted (one launch): at 64 images per process,
 #   **slower**
 #   <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->;
-#   at 1,024, **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
+#   at 1,024, **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
 #   <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 # - Section 9 (CPU, one launch each), 2 processes against 1, lean pair: at 128
-#   **slower in every round (median 0.45)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
-#   at 2,048 **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.26)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The DataLoader pair at
+#   **slower in every round (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+#   at 2,048 **faster in every round (median
+# 1.18)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The DataLoader pair at
 #   2,048, **faster in every round (median
-# 2.02)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the
+# 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the
 #   loading faster, the rest within the rounds'
 #   spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->: where
 #   only the loading was faster, the gain came from the loader.
@@ -993,7 +996,7 @@ if check_exercise(3, choose_backend=choose_backend):
         )
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** The same script takes the right branch everywhere: here,
+# **What the result means.** The function picks a branch for each case below: here,
 # without CUDA, gloo on the CPU for both processes (on a CUDA machine, the
 # `this machine, rank …` lines show its own branch); with one GPU and 2 processes, a
 # refusal. On 2 machines with 2 GPUs each, the second machine's GPUs are also numbered 0
@@ -1072,7 +1075,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1085,23 +1088,23 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8's lines at B = 64, and the speed-up section 9 measured
+# Hint: section 8's lines at B = 64, Appendix C's `ms a step saves`, section 9's speed-up
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's lines at B = 64: DDP added
-# 1.012 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 1.010 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.048 ms<!-- output: 64 images per process, ms a step saves on half the images -->
+# 0.027 ms<!-- output: 64 images per process, ms a step saves on half the images -->
 # (Appendix C). A DDP step on 64 images against one process's step on all 128 (rows 2
 # and 3) predicted
 # the steps alone at
-# 0.373<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.342<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.54<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1274,19 +1277,19 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.53)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **faster in every round (median
-# 1.87)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.70)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 3.25<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.72<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
-# **DataLoader pair (1 CPU vs 2) at 2048 and lean pair (1 CPU vs 2) at
+# **DataLoader pair (1 CPU vs 2) at
 # 2048**<!-- says: loaders above 2 beyond the tie band (above 2.2) from 2 CPUs -->. A
 # loader named there also changed its cost per image: a second CPU does not explain all
 # of its gain (the fetching lines below look closer).
@@ -1312,7 +1315,8 @@ Code(filename=str(scripts / "compare_arms.py"), language="python")
 # (`TIE`, 0.1, in `course_utils.rounds`), each speed-up judged as printed (`DIGITS`, 2
 # decimals: 1.10 is a tie, 1.11 is not). The band is a convention, not a measured noise
 # level: one run's small differences name no winner. One tied round (a
-# slow moment, say) withholds a verdict, even beside a large median. Suppose each round
+# slow or fast moment in either arm) withholds a verdict, even beside a large median. Suppose each
+# round
 # were a fair coin flip, faster or slower, between two equally fast arms. Then all of
 # 5<!-- output: rounds counted --> rounds would agree in 2 of the 2^5 = 32 equally likely
 # outcomes (all faster, or all slower): a chance of 1 in 16. Ties, which this coin
@@ -1357,9 +1361,9 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.56<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.55<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the speed of the DataLoader pair's 1 process, and their rest at
-# 0.32<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->. The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
@@ -1428,18 +1432,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.7<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
+# 3.5<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 6.0<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
+# 5.1<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 4.5<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
+# 4.4<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 3.4<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
+# 3.1<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
 # at 2,048 (1,024 each). One process's own cost can move between launches: read these
 # words as rough.
 #
@@ -1447,9 +1451,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits and the loop's Python around them.
 # The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
 # predicted): at 128,
-# 0.852<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 0.811<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
 # 2,048,
-# 0.901<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
+# 0.811<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1516,28 +1520,28 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.33<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# 1.30<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
 # and the lean pair's rest (2 processes over 1) at
-# 0.31<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.29<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 1.94<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# 2.06<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
 # the lean pair's figures at 2,048 are section 9's.
 #
 # **A second thread** ran at
-# 1.03<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.02<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
-# 1.12<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.09<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
 # against the tie band, then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **faster, then no clear winner: 3 faster, 1 tied, 1
+# **a tie, then no clear winner: 2 faster, 2 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1676,34 +1680,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (its lines above) took
-# 0.485 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.489 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.461 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.012 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.010 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.093 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.099 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.919 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.911 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.485 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 64%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 52%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 41%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.58<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 2.15<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.37<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 1.11<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.09<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.06<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.89<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.85<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1728,19 +1732,18 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.798<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.993<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step (section 8's lines):
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.281<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.233<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **a tie**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (0.948<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (1.146<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction to another side of the
-# tie band. Where section 8's words for 1,024 say "no clear verdict", the two ranks' skew in this
-# launch decides it: the
-# pair's figure is what a step waits for, and section 8's prediction reads it.
+# tie band. Section 8's prediction reads the pair's figure because a DDP step waits for
+# the slower rank.
 #
 # **Two B steps.** The table's `step without communication` (both ranks busy, each
 # repeat the slower rank) and `1 process, step on the B images (rank 0 alone)` (rank 1
@@ -1764,11 +1767,11 @@ for size in (64, 1024):
 # %% [markdown]
 # The pair's step and rank 0's alone: at 64,
 # **close**<!-- says: 64 images per process, the pair's step and rank 0's alone -->; at
-# 1,024, **apart**<!-- says: 1024 images per process, the pair's step and rank 0's alone -->
+# 1,024, **close**<!-- says: 1024 images per process, the pair's step and rank 0's alone -->
 # (one launch). At 1,024, rank 0's own step with rank 1 busy took
-# 0.96<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
+# 0.97<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
 # times its step alone, and the pair's step
-# 1.18<!-- output: 1024 images per process, the pair's step over rank 0's own -->
+# 1.13<!-- output: 1024 images per process, the pair's step over rank 0's own -->
 # times rank 0's own: read each ratio against the tie band to see which of the two
 # differences moved it.
 
@@ -1917,7 +1920,7 @@ print("in a terminal:", hide + " ".join(["torchrun", *ran[3:]]))
 # memory (RSS) counts every page a process uses, shared or not; *proportional* memory
 # (PSS) splits each shared page among its sharers, so several processes' PSS adds up to
 # what they hold together. Neither separates out the data file that every process maps
-# into memory (section 4):
+# into memory (saved in section 3):
 
 # %%
 peak_worker = round(two_processes.peak_worker_rss_mb)
@@ -1932,12 +1935,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 892 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 592 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1693 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1691 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

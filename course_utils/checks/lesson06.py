@@ -420,7 +420,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8's lines at B = 64, and the speed-up section 9 measured",
+        hint="section 8's lines at B = 64, Appendix C's `ms a step saves`, section 9's speed-up",
         right="d",
         why=(
             "at 64 images per process, what DDP adds to each step (the all-reduce, and the "
