@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1184 MB. The course's
+# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1194 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -220,10 +220,10 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 
 # %% [markdown]
 # The first (cold) 64 x 64 product took
-# **4438 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
-# **791.0**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
+# **7362 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
+# **1390.4**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
 # at 2048 x 2048,
-# **1.4**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Was each
+# **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Was each
 # inside its repeats' range (each 2048 x 2048 repeat is the mean of 3 products, each 64 x 64
 # repeat of 1,000)? 64 x 64:
 # **no**<!-- says: cpu, 64 x 64, first product inside the repeats -->; 2048 x 2048:
@@ -232,8 +232,8 @@ for size, products in ((64, 1000), (2048, 3)):  # many small products, a few lar
 # not a measurement.
 #
 # On this CPU a 2048 x 2048 product ran at
-# **177.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **46.7
+# **172.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **49.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. On a
 # GPU, expect another cost per operation whatever its size: *launching*, the CPU telling
@@ -585,7 +585,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **3.16 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **2.86 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -738,24 +738,24 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
 # epochs. On this CPU (one run):
-# - Epoch 1 against the later epochs: (a) **slower than
-# each**<!-- says: (a) first epoch against its later ones -->, (b) **faster than
+# - Epoch 1 against the later epochs: (a) **faster than
+# each**<!-- says: (a) first epoch against its later ones -->, (b) **slower than
 # each**<!-- says: (b) first epoch against its later ones -->. The rule drops epoch 1
 # anyway: it was set before the run.
-# - (a) took **3.7 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+# - (a) took **15.6 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside (Appendix B), and waited
-#   **3.33 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **3.70 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
-# - (a)'s rest minus (b)'s, **-0.44 s**<!-- output: (a)'s rest minus (b)'s (s) -->, was
+#   **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **3.46 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
+# - (a)'s rest minus (b)'s, **0.19 s**<!-- output: (a)'s rest minus (b)'s (s) -->, was
 #   **larger than (a)'s own
 # spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread --> (its later
 #   epochs differed by
-#   **0.04 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) -->; a rough
+#   **0.03 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) -->; a rough
 #   yardstick from two epochs, and epoch 1 can differ by more): where within, noise could
 #   explain it. Its cause was not measured.
 # - The control, its one later epoch against (a)'s median of two, waited
-#   **3.11 s**<!-- output: wait removed by ready tensors --> less: ready tensors removed
-#   **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
+#   **2.88 s**<!-- output: wait removed by ready tensors --> less: ready tensors removed
+#   **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
 #   They replaced the per-image work (a PIL image, `ToTensor`, `Normalize`) and the
 #   `Subset` look-ups together, not timed apart.
 #
@@ -997,7 +997,7 @@ print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not 
 # **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
 # against `float32`: bfloat16 autocast, **faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.38**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
+# of **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
 # **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # The arms' validation accuracies, to four digits (one seed):
 # **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
@@ -1027,11 +1027,11 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # (with the compile settings above: one compile thread).
-# Of that, **16.4 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# Of that, **16.5 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **1.8 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **1.9 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1046,22 +1046,22 @@ if "compiled" in arms:
 # - A loop on a device moves the model before building its optimizer, and each batch as
 #   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
 #   them there.
-# - On this CPU 64 x 64 products ran at **46.7
+# - On this CPU 64 x 64 products ran at **49.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **177.6
+#   a second, 2048 x 2048 ones at **172.1
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **3.7 times**<!-- output: pipeline speed-up (cpu) --> as long
+#   classic pipeline took **15.6 times**<!-- output: pipeline speed-up (cpu) --> as long
 #   as the dataset held in memory per later epoch (one run; its one-off conversion
 #   aside), waiting
-#   **3.33 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.70 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
+#   **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
+#   **3.46 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
 #   On a GPU, look for little help with a tiny model or a starved pipeline.
 # - Speed steps must be measured: on this CPU, over
 #   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
 #   compiling, after a first epoch of
-#   **16.84 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
+#   **16.93 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
 # 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # - Without a GPU: Appendix E quotes one H200 run (another machine, PyTorch 2.11).
 #
@@ -1238,21 +1238,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.27 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.27 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.39 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
 # **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, against section 7's tie band both ways: **none detected beyond the tie band (one
 # pair of epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
-# **32.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **35.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **124.4 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **113.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **46.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **49.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **177.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **172.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1390,18 +1390,18 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.225 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **0.995 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.215 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.039 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **14.04 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **0.97**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.65**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.65**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **13.45 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.01**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.77**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
+# **no clear winner: 0 cheaper per image, 5 tied, 2 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
 # counted tied is one whose ratio lies inside the band).
 #
@@ -1461,24 +1461,24 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **3.33 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
+# **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
 # later epoch for them (one run). Its epoch was
-# **2.70 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
+# **3.23 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
 # of that gap,
-# **3.14 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
+# **3.04 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
 # extra waiting for batches (Appendix B prints this split). Why not (a): the forward and
 # backward passes are part of the rest column of section 6's table. (a)'s rest,
 # **0.375 s**<!-- output: (a)'s rest, median later epoch (s) -->, against (b)'s,
-# **0.810 s**<!-- output: (b)'s rest, median later epoch (s) -->:
-# **not longer**<!-- says: (a)'s rest against (b)'s -->. Their difference,
-# **-0.44 s**<!-- output: (a)'s rest minus (b)'s (s) --> (of the
-# **2.70 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> gap), was
+# **0.181 s**<!-- output: (b)'s rest, median later epoch (s) -->:
+# **longer**<!-- says: (a)'s rest against (b)'s -->. Their difference,
+# **0.19 s**<!-- output: (a)'s rest minus (b)'s (s) --> (of the
+# **3.23 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> gap), was
 # **larger than (a)'s own
 # spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->
 # (one run, two later epochs): where within, noise could explain it. Its cause was not
 # measured.
 # `dataset_to_tensors` did the batches' work once, in
-# **3.16 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **2.86 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it. Appendix B counts the payback epoch by epoch.
 
@@ -1502,7 +1502,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1527,9 +1527,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
 # **(a).** In section 7 the first compiled epoch took
-# **16.84 s**<!-- output: compiled, first epoch of training (s) --> of training on this
+# **16.93 s**<!-- output: compiled, first epoch of training (s) --> of training on this
 # machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.02**<!-- output: compiled median speed-up over float32 -->, the
+# speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
 # verdict **no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
 # (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
@@ -1565,7 +1565,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # scaler. Whether autocast is faster has to be measured.
 # The CPU that made these outputs has bfloat16 instructions, and there section
 # 7's bfloat16 epochs had a median per-round speed-up of
-# **2.38**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
 # last) times the same matrix products alone, in float32 and in bfloat16, and prints how
@@ -1644,12 +1644,12 @@ print(f"(b), median later epoch, waiting for its batches (s): {bars[b_name]['loa
 
 # %% [markdown]
 # Of (a)'s extra
-# **2.70 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
-# **3.14 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
+# **3.23 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
+# **3.04 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
 # waiting. The control, still fetching and collating per image, waited
-# **0.22 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
+# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
 # epoch); (b)
-# **0.189 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+# **0.042 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
 # **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. This
 # cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its one-off
@@ -1694,9 +1694,9 @@ print(f"that gap, in size, against (a)'s later epochs' spread: {epoch_1_against}
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. After epoch 1,
 # (b)'s total minus (a)'s was
-# **-0.41 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->; (a)'s later
+# **-0.28 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->; (a)'s later
 # epochs differed by
-# **0.04 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (section 6).
+# **0.03 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (section 6).
 # That gap was **larger than (a)'s own
 # spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->: where
 # within, one run cannot settle after which epoch (b) caught up. The cross marks where
@@ -2078,7 +2078,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **3**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **2**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
 # **Medians and predictions.** This cell prints each arm's median later epoch and how
@@ -2108,8 +2108,8 @@ del predicted, logits, truth
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.41 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.44 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
 # **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
 # 10,000 validation predictions differed between float32 and bfloat16 (one run), and
@@ -2152,9 +2152,9 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.04**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within it in
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
 # every round**<!-- says: compiled against float32's own spread -->. Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
@@ -2205,14 +2205,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.40**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.02**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.41**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.41 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.40 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
+# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.44 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
 # changes the products themselves (timed below).
 
 # %% [markdown]
@@ -2275,21 +2275,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.29 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.72**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **6.16**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **6.21**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.50**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.48**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.38**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.952**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.991**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
