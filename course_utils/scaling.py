@@ -34,6 +34,7 @@ __all__ = [
     "CommCost",
     "Comparison",
     "ComparisonName",
+    "SPEED_UP_DIGITS",
     "above_two",
     "arm_speed_ups",
     "arms_table",
@@ -284,6 +285,10 @@ def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[st
 
 
 SPREAD_WORDS = "within the rounds' spread"
+
+SPEED_UP_DIGITS = 2
+"""Decimals the tables and lines below print a speed-up to; pass it as ``digits`` to judge
+each speed-up as printed (a round printed 1.10 is then a tie). Lesson 06."""
 """``part_words``'s words for a part whose gap between the medians is inside the noise."""
 
 
@@ -396,7 +401,7 @@ def speed_up_table(results: dict[str, dict[int, Comparison]], title: str) -> str
     rows.append(f"{'comparison':<{width}}" + "".join(f" | {f'at {b}':>12}" for b in batches))
     for name, by_batch in results.items():
         cells = (
-            f"{r.median:.2f} ({r.faster}/{r.tied}/{r.slower})"
+            f"{r.median:.{SPEED_UP_DIGITS}f} ({r.faster}/{r.tied}/{r.slower})"
             for r in (by_batch[b].rounds for b in batches)
         )
         rows.append(f"{name:<{width}}" + "".join(f" | {cell:>12}" for cell in cells))
@@ -410,9 +415,9 @@ def round_by_round_table(results: dict[str, dict[int, Comparison]], title: str) 
     rows = [title]
     for name, by_batch in results.items():
         for batch, (count, _, _) in by_batch.items():
-            each = " ".join(f"{speed_up:.2f}" for speed_up in count.speed_ups)
+            each = " ".join(f"{speed_up:.{SPEED_UP_DIGITS}f}" for speed_up in count.speed_ups)
             rows.append(
-                f"{name} at {batch}, median of the rounds: {count.median:.2f} "
+                f"{name} at {batch}, median of the rounds: {count.median:.{SPEED_UP_DIGITS}f} "
                 f"(round by round: {each})"
             )
     return "\n".join(rows)
@@ -430,9 +435,8 @@ def take_away_lines(
         if name not in results:
             raise KeyError(f"no comparison {name!r} in the results; theirs: {sorted(results)}")
         for batch, (count, _, _) in results[name].items():
-            lines.append(
-                f"take-away at {batch}, {question}: {count.verdict} (median {count.median:.2f})"
-            )
+            median = f"{count.median:.{SPEED_UP_DIGITS}f}"
+            lines.append(f"take-away at {batch}, {question}: {count.verdict} (median {median})")
     return lines
 
 

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1407 MB. The course's
+# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1427 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -554,13 +554,13 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 64 images per process, DDP adds
-# 1.010 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
-# 0.473 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
+# 0.917 ms<!-- output: 64 images per process, ms DDP adds to a step --> to a
+# 0.466 ms<!-- output: 64 images per process, ms of row 1 (both ranks busy) --> step;
 # one process on all 128 images takes
-# 0.507 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
+# 0.506 ms<!-- output: 64 images per process, ms of row 3 (1 process, 128 images) -->:
 # two processes are predicted
 # **slower**<!-- says: 64 images per process, the predicted speed-up in words -->
-# (0.342<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
+# (0.366<!-- output: 64 images per process, predicted speed-up of 2 processes -->).
 
 # %%
 # From 64 to 1,024 images per process, the pair's figures (section 8's table); each
@@ -580,14 +580,15 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # (the pair's figure, one launch). The bare all-reduce sends the same
 # 25,450<!-- output: parameters --> numbers at both sizes, so read any change in its time
 # as waits or noise: it
-# **grew**<!-- says: the bare all-reduce from 64 to 1,024 images per process -->
+# **stayed within the tie
+# band**<!-- says: the bare all-reduce from 64 to 1,024 images per process -->
 # (one launch).
 #
 # **In short** (one launch). Row 3 ran on rank 0, so section 8 also predicts with rank
 # 0's own median DDP step in place of row 2. By both figures, two processes are predicted
 # at 64 images per process **slower**
 # <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->;
-# at 1,024 **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
+# at 1,024 **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
 # <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 
 # %% [markdown]
@@ -612,7 +613,7 @@ for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_
 # the 1-process arms, rank 1 waits at a barrier.
 
 # %%
-from course_utils.scaling import compare_launches, comparison_names, read_arms
+from course_utils.scaling import SPEED_UP_DIGITS, compare_launches, comparison_names, read_arms
 
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
@@ -642,7 +643,7 @@ SLICED_ARM, TWO_SLICED = "lean pair, 1 process", "lean pair, 2 processes"
 names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
 DATALOADER, LEAN = names["dataloader"].name, names["lean"].name
 COMPARISONS = {LEAN: (TWO_SLICED, SLICED_ARM), DATALOADER: (TWO_ARM, PLAIN_ARM)}
-DIGITS = 2  # speed-ups print to 2 decimals and are judged as printed: 1.10 is a tie
+DIGITS = SPEED_UP_DIGITS  # speed-ups print to 2 decimals, judged as printed: 1.10 a tie
 # name -> batch -> rounds, parts, words
 results = compare_launches(launches, COMPARISONS, digits=DIGITS)
 
@@ -708,16 +709,17 @@ plot_epoch_parts(
 # %% [markdown]
 # **The answer** (CPU). 2 processes against 1, lean pair (one launch per batch,
 # 5<!-- output: rounds counted --> rounds): at 128
-# **slower in every round (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
-# at 2,048 **faster in every round (median
-# 1.18)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The lean pair is the
+# **slower in every round (median 0.41)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+# at 2,048 **no clear winner: 0 faster, 3 tied, 2 slower (median
+# 0.96)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The lean pair is the
 # fairer test of splitting the work: its loading is the cheapest, so the steps and the
 # exchange weigh most (each process's batch halves, and loading one image can still cost
 # differently with the batch).
 #
 # The DataLoader pair was at 128 **slower in every round (median
-# 0.49)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->, at 2,048 **faster in every
-# round (median 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->,
+# 0.53)**<!-- says: take-away at 128, DataLoader pair, 1 CPU vs 2 -->, at 2,048 **no clear winner: 4
+# faster, 1 tied, 0 slower (median
+# 1.61)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->,
 # by part **the loading faster, the rest within the rounds'
 # spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->. Where its
 # loading was faster and its rest not, its gain came from its loader; where a loader ran
@@ -871,14 +873,14 @@ print(accumulation.output)
 #   one process's step on 2B. Predicted (one launch): at 64 images per process,
 #   **slower**
 #   <!-- says: 64 images per process, the prediction by the pair's figure and by rank 0's own -->;
-#   at 1,024, **no clear verdict (the pair's figure: a tie, rank 0's own: faster)**
+#   at 1,024, **no clear verdict (the pair's figure: slower, rank 0's own: faster)**
 #   <!-- says: 1024 images per process, the prediction by the pair's figure and by rank 0's own -->.
 # - Section 9 (CPU, one launch each), 2 processes against 1, lean pair: at 128
-#   **slower in every round (median 0.43)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
-#   at 2,048 **faster in every round (median
-# 1.18)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The DataLoader pair at
-#   2,048, **faster in every round (median
-# 1.90)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the
+#   **slower in every round (median 0.41)**<!-- says: take-away at 128, lean pair, 1 CPU vs 2 -->,
+#   at 2,048 **no clear winner: 0 faster, 3 tied, 2 slower (median
+# 0.96)**<!-- says: take-away at 2048, lean pair, 1 CPU vs 2 -->. The DataLoader pair at
+#   2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.61)**<!-- says: take-away at 2048, DataLoader pair, 1 CPU vs 2 -->, by part **the
 #   loading faster, the rest within the rounds'
 #   spread**<!-- says: effective batch 2048, 2 processes against 1, by part -->: where
 #   only the loading was faster, the gain came from the loader.
@@ -1075,7 +1077,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # DataLoader pair's 2 processes ran at
-# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1095,16 +1097,16 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's lines at B = 64: DDP added
-# 1.010 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+# 0.917 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 # while halving the images saved
-# 0.027 ms<!-- output: 64 images per process, ms a step saves on half the images -->
+# 0.039 ms<!-- output: 64 images per process, ms a step saves on half the images -->
 # (Appendix C). A DDP step on 64 images against one process's step on all 128 (rows 2
 # and 3) predicted
 # the steps alone at
-# 0.342<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
+# 0.366<!-- output: 64 images per process, predicted speed-up of 2 processes --> times
 # one process's speed, in this run; below 1, one process's 2B step is the quicker. Over
 # whole epochs, loading included, section 9 measured
-# 0.49<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.53<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # against one process on one CPU (the median of the rounds). Section 8's prediction
 # (random inputs, bare steps) and section 9's measurement (the real loop) time different
 # things. Section 9 and Appendix A split those epochs into the loading and the rest.
@@ -1277,16 +1279,16 @@ print(f"loaders {beyond} from {devices}: {' and '.join(loaders_above) or 'none'}
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.49)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **faster in every round (median
-# 1.70)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# (median 0.51)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
+# 1.54)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its take-aways are section 9's.
 #
 # **Above 2.** At the same cost per image, two CPUs load at most twice as fast. At 2,048
 # the DataLoader pair's loader ran
-# 2.72<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.53<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast. The loaders named here ran more than 2.2 times as fast (2 times 1.1, the
 # tie band's edge):
 # **DataLoader pair (1 CPU vs 2) at
@@ -1363,7 +1365,7 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 # By part, at 128, 2 processes' loading ran at
 # 1.55<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the speed of the DataLoader pair's 1 process, and their rest at
-# 0.28<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.29<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->. The
 # words come from two rules, each from one launch: "within the rounds' spread" where the
@@ -1437,13 +1439,13 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.5<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
+# 3.4<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 5.1<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
+# 5.0<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 4.4<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
+# 4.3<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 3.1<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
+# 3.2<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
 # at 2,048 (1,024 each). One process's own cost can move between launches: read these
 # words as rough.
 #
@@ -1451,9 +1453,9 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # fall in section 9's `the rest` column with the waits and the loop's Python around them.
 # The DataLoader pair's rest, measured over predicted (section 9's lines; 1: as
 # predicted): at 128,
-# 0.811<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
+# 0.781<!-- output: effective batch 128, DataLoader pair, measured over predicted -->; at
 # 2,048,
-# 0.811<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
+# 0.782<!-- output: effective batch 2048, DataLoader pair, measured over predicted -->.
 #
 # **Accuracy.** All five arms trained from the same weights on the same batches (halved
 # for 2 processes); in this one run their validation accuracies at 128 were
@@ -1520,28 +1522,28 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **Loading lean** (compare the `loader` column of section 9's tables, the lean arms
 # against the DataLoader's). At 128, one lean process ran at
-# 1.30<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# 1.34<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
 # and the lean pair's rest (2 processes over 1) at
-# 0.29<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.27<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.06<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# 2.31<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
 # the lean pair's figures at 2,048 are section 9's.
 #
 # **A second thread** ran at
-# 1.02<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.04<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
-# 1.09<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.11<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
 # against the tie band, then the rounds' verdict: at 128,
 # **a tie, then no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **faster, then no clear winner: 3 faster, 1 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1680,34 +1682,34 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (its lines above) took
-# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.461 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.393 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.410 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.010 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 0.917 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.099 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.095 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 0.911 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 0.822 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.413 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.393 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 66%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 41%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 57%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 3.37<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
-# 1.11<!-- output: DDP's added time, 1,024 over 64 -->.
+# 3.34<!-- output: step without communication, 1,024 over 64 --> and DDP's added time by
+# 2.29<!-- output: DDP's added time, 1,024 over 64 -->.
 #
 # **The 2B step against the B step.** One process's step on 2B images took
-# 1.06<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.08<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.85<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
+# 1.86<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024
 # (the `step on 2B / step on B` lines above). A step whose time grew in proportion to
 # its images would give 2: where the ratio is nearer 1, look for time a step takes
 # whatever its images, which no cell here times apart. Both steps ran with rank 1 idle.
@@ -1732,14 +1734,14 @@ for size in (64, 1024):
 
 # %% [markdown]
 # At 1,024 (one launch), the pair's timing predicted
-# **a tie**<!-- says: 1024 images per process, the predicted speed-up in words -->
-# (0.993<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
+# **slower**<!-- says: 1024 images per process, the predicted speed-up in words -->
+# (0.735<!-- output: 1024 images per process, predicted speed-up of 2 processes -->);
 # rank 0's own median DDP step (section 8's lines):
 # **faster**<!-- says: 1024 images per process, predicted with rank 0's own DDP step, in words -->
-# (1.233<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
+# (1.292<!-- output: 1024 images per process, predicted with rank 0's own DDP step -->);
 # rank 1's:
-# **faster**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
-# (1.146<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
+# **slower**<!-- says: 1024 images per process, predicted with rank 1's own DDP step, in words -->
+# (0.741<!-- output: 1024 images per process, predicted with rank 1's own DDP step -->).
 # Each rank's own median is no higher than the pair's, so its prediction is no lower. Where
 # the words differ, the choice of figure alone moved the prediction to another side of the
 # tie band. Section 8's prediction reads the pair's figure because a DDP step waits for
@@ -1769,9 +1771,9 @@ for size in (64, 1024):
 # **close**<!-- says: 64 images per process, the pair's step and rank 0's alone -->; at
 # 1,024, **close**<!-- says: 1024 images per process, the pair's step and rank 0's alone -->
 # (one launch). At 1,024, rank 0's own step with rank 1 busy took
-# 0.97<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
+# 0.99<!-- output: 1024 images per process, rank 0's own step, rank 1 busy, over alone -->
 # times its step alone, and the pair's step
-# 1.13<!-- output: 1024 images per process, the pair's step over rank 0's own -->
+# 1.09<!-- output: 1024 images per process, the pair's step over rank 0's own -->
 # times rank 0's own: read each ratio against the tie band to see which of the two
 # differences moved it.
 
@@ -1935,12 +1937,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 890 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 920 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 604 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 618 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1691 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1720 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

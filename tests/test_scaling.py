@@ -4,6 +4,7 @@ import pytest
 
 from course_utils.rounds import count_rounds
 from course_utils.scaling import (
+    SPEED_UP_DIGITS,
     Comparison,
     ComparisonName,
     above_two,
@@ -463,6 +464,22 @@ def test_digits_judge_rounds_parts_and_halves_as_printed():
     results = {"pair": {128: _comparison([2.2046, 2.206, 2.0], loader=2.2046)}}
     assert above_two(results) == (["2 of 3 in pair at 128"], ["pair at 128"])
     assert above_two(results, digits=2) == (["1 of 3 in pair at 128"], [])
+
+
+def test_the_tables_print_speed_ups_to_the_digits_that_judge_them_as_printed():
+    # A round at 1.1004 prints as 1.10 in every table and line, and judged at
+    # SPEED_UP_DIGITS it is the tie it reads as.
+    one = {"epochs": [1.1004, 1.5], "loads": [0.5, 0.5], "loader": 0.5}
+    one |= {"rests": [1.0, 1.0], "rest": 1.0}
+    two = {"epochs": [1.0, 1.0], "loads": [0.5, 0.5], "loader": 0.5}
+    two |= {"rests": [1.0, 1.0], "rest": 1.0}
+    found = compare_launches(
+        {128: {"one": one, "two": two}}, {"pair": ("two", "one")}, digits=SPEED_UP_DIGITS
+    )
+    assert found["pair"][128].rounds.tied == 1
+    assert "round by round: 1.10 1.50" in round_by_round_table(found, "t")
+    assert "(median 1.30)" in take_away_lines(found, [ComparisonName("pair", "q")])[0]
+    assert "1.30 (1/1/0)" in speed_up_table(found, "t")
 
 
 def test_shared_verdict_gives_the_words_all_figures_share_or_says_they_differ():
