@@ -470,7 +470,7 @@ def above_two(
 def shared_verdict(verdicts: dict[str, str]) -> str:
     """One verdict from several figures' words (``verdicts``: the figure's name -> its
     words, in the order to print): the words themselves where every figure says the same,
-    else ``"no clear verdict (NAME: WORDS, ...)"``. Lesson 06's section 8 gives its
+    else ``"no clear verdict (NAME: WORDS, ...)"``. Lesson 06's Appendix C gives section 8's
     prediction with it, by the pair's figure and by rank 0's own. Raises ``ValueError`` when
     empty."""
     if not verdicts:

@@ -38,9 +38,9 @@
 #   has it) mixed precision.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 69 s with a peak memory of 1194 MB. The course's
-# > runner wrote this line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
+# > whole lesson ran in 110 s with a peak memory of 1213 MB. The course's runner wrote
+# > this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -81,8 +81,7 @@ split_rng = seed_everything(0)
 print(f"PyTorch {torch.__version__}")
 
 # %% [markdown]
-# **Settings.** Smoke mode, the test suite's quick run, trains on fewer images for fewer
-# epochs; both modes validate on the same 10,000 images.
+# **Settings.** Smoke mode, the test suite's quick run, uses fewer images and epochs.
 
 # %%
 # Sizes used later; you need not read them now.
@@ -90,7 +89,7 @@ train_size = full_or_smoke(full=50_000, smoke=2_000)
 hand_size = full_or_smoke(full=10_240, smoke=1_024)
 num_epochs = full_or_smoke(full=3, smoke=2)
 wide_size = full_or_smoke(full=10_000, smoke=2_000)
-wide_epochs = full_or_smoke(full=6, smoke=2)
+wide_epochs = full_or_smoke(full=7, smoke=2)  # full: 6 counted rounds, two rotations
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
 print(f"Smoke mode: {smoke_mode()}")
 
@@ -167,9 +166,9 @@ print(
 # An honest timing **warms up** (an operation's first run can pay one-off
 # costs, such as choosing a *kernel*, the compiled function the device runs for one
 # operation), **synchronises** before each clock reading, and **repeats**, quoting the
-# median with the spread. `seconds_per_product` does all three. The cell after it first
-# runs one untimed product of other shapes. A size's first call can still be slow: the
-# next cells time it apart as "cold".
+# median with the spread. `seconds_per_product` does all three, and also times the
+# warm-up's first product alone ("cold"). The cell after it first runs one untimed product
+# of other shapes, to take PyTorch's first-call costs.
 
 
 # %%
@@ -198,42 +197,48 @@ devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # 
 # Untimed: one product of other shapes on each device takes PyTorch's first-call costs.
 for each_device in devices:
     torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
+timed = {}  # (device type, size) -> (the cold product's seconds, each repeat's mean)
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
-        cold, times = seconds_per_product(a, b, products)
-        median = statistics.median(times)
-        unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # readable figures
-        low, high = min(times) * scale, max(times) * scale
-        name = f"{each_device.type} {unit} per {size} x {size} product"
-        print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
-        # The warm-up's evidence: the first (cold) product, alone and over the median
-        cold_name = f"{each_device.type}, {size} x {size}, first product ({unit})"
-        print(f"{cold_name}: {cold * scale:.4g}")
-        cold_ratio = f"{each_device.type}, {size} x {size}, first product over the median"
-        print(f"{cold_ratio}: {cold / median:.1f}")
-        inside = "yes" if min(times) <= cold <= max(times) else "no"  # the repeats' range
-        print(f"{each_device.type}, {size} x {size}, first product inside the repeats: {inside}")
-        # size**3 multiply-adds per product: how fast the device worked at this size
-        rate = f"{each_device.type} billions of multiply-adds per second, {size} x {size}"
-        print(f"{rate}: {size**3 / median / 1e9:.1f}")
+        timed[each_device.type, size] = seconds_per_product(a, b, products)
+for (kind, size), (cold, times) in timed.items():  # the warm-up's evidence
+    unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # readable figures
+    print(f"{kind}, {size} x {size}, first product ({unit}): {cold * scale:.4g}")
+    median = statistics.median(times)
+    print(f"{kind}, {size} x {size}, first product over the median: {cold / median:.1f}")
+    print(f"{kind}, {size} x {size}, slowest repeat over the median: {max(times) / median:.1f}")
 
 # %% [markdown]
 # The first (cold) 64 x 64 product took
-# **7362 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
-# **1390.4**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
+# **56 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
+# **6.3**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
 # at 2048 x 2048,
-# **1.3**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Was each
-# inside its repeats' range (each 2048 x 2048 repeat is the mean of 3 products, each 64 x 64
-# repeat of 1,000)? 64 x 64:
-# **no**<!-- says: cpu, 64 x 64, first product inside the repeats -->; 2048 x 2048:
-# **no**<!-- says: cpu, 2048 x 2048, first product inside the repeats -->
-# (if yes, no warm-up cost stands out at that size). One cold sample per size: a warning,
-# not a measurement.
+# **1.2**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Set each
+# beside its slowest timed repeat over the median: 64 x 64,
+# **2.8**<!-- output: cpu, 64 x 64, slowest repeat over the median -->; 2048 x 2048,
+# **1.1**<!-- output: cpu, 2048 x 2048, slowest repeat over the median -->. A cold ratio
+# far beyond that points to a one-off cost, which the warm-up keeps out of the repeats;
+# one within or near it cannot be told from the repeats' own noise. One cold sample per
+# size: a warning, not a measurement.
 #
+# The timed repeats, and how fast each device worked at each size:
+
+# %%
+for (kind, size), (_, times) in timed.items():
+    median = statistics.median(times)
+    unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)
+    low, high = min(times) * scale, max(times) * scale
+    name = f"{kind} {unit} per {size} x {size} product"
+    print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
+    # size**3 multiply-adds per product: how fast the device worked at this size
+    rate = f"{kind} billions of multiply-adds per second, {size} x {size}"
+    print(f"{rate}: {size**3 / median / 1e9:.1f}")
+
+# %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **172.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **49.5
+# **77.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **29.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. On a
 # GPU, expect another cost per operation whatever its size: *launching*, the CPU telling
@@ -495,8 +500,10 @@ print(
 # - **(b) the whole dataset on the device**: every image transformed once, into one
 #   tensor there; each batch gathers its rows from it.
 #
-# Both pipelines draw the same batch order each epoch (`SeededShuffle`, Appendix B), so
-# they train the same weights (checked below); they ran one after the other.
+# Both pipelines draw the same batch order each epoch, so they train the same weights
+# (checked below); they ran one after the other. (a) shuffles with `SeededShuffle`, not
+# `shuffle=True`, because from the same seed `shuffle=True` draws other orders than (b)'s
+# `torch.randperm` (Appendix B shows both).
 # `TimedBatches` adds up the loop's waits for batches (on a GPU its `synchronize` calls
 # also stop loading from overlapping the step, so (a)'s time there is an upper bound).
 # `next(batches, None)` asks for the
@@ -543,9 +550,7 @@ class TimedBatches:
 from course_utils import SeededShuffle
 
 shuffle_seed = 0  # the same seed for both pipelines
-# SeededShuffle: (b)'s batch order, so that both pipelines see the same batches and their
-# weights can be checked equal.
-# Not shuffle=True: from the same seed it draws other orders than (b)'s (Appendix B).
+# SeededShuffle: (b)'s batch order, so that the two pipelines' weights can be checked equal
 classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
 classic_train = TimedBatches(
     DeviceDataLoader(
@@ -585,7 +590,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **2.86 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.74 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -645,17 +650,10 @@ b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 # epoch.
 
 # %%
-# after_first: later epochs; later_epochs: their median, min, max; parts: a bar's wait and rest;
-# against_spread: a gap in seconds against the later epochs' spread, as printed
-from course_utils.epoch_times import (
-    after_first,
-    against_spread,
-    first_against_later,
-    later_epochs,
-    parts,
-)
+# later_epochs: the later epochs' median, fastest and slowest; parts: a bar's wait and rest
+from course_utils.epoch_times import later_epochs, parts
 
-a_name = "(a) classic pipeline"  # its name in every line, table and figure below
+a_name, b_name = "(a) classic pipeline", f"(b) dataset on {device.type}"  # the bars' names
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
 b_times = [epoch["train_seconds"] for epoch in b_history]
 classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one per epoch
@@ -666,28 +664,12 @@ b_accuracy = b_history[-1]["val_acc"]
 same_weights = all(
     torch.equal(a, b) for a, b in zip(classic_model.parameters(), b_model.parameters(), strict=True)
 )
-print(f"{a_name}, median later epoch (s): {classic_seconds:.2f}")
-for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
-    each_later = ", ".join(f"{seconds:.3f}" for seconds in after_first(times))
-    print(f"{pipeline} first epoch, train_seconds (s): {times[0]:.3f}")
-    print(f"{pipeline} later epochs, train_seconds each (s): {each_later}")
-    # Epoch 1 is dropped by rule; where did it fall here? (a word, not a test)
-    print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
-print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
-print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
-
-# %%
-b_name = f"(b) dataset on {device.type}"  # (b)'s bar
 bars = {a_name: parts(classic_times, classic_waits), b_name: parts(b_times, b_waits)}
 wait_seconds = bars[a_name]["loader"]
+print(f"{a_name}, median later epoch (s): {classic_seconds:.2f}")
 print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
-rest_gap = bars[a_name]["rest"] - bars[b_name]["rest"]  # rest: the epoch minus the wait
-print(f"(a)'s rest minus (b)'s (s): {rest_gap:.2f}")
-# (a)'s own noise: its later epochs did the same work, yet took different times
-_, fastest, slowest = later_epochs(classic_times)
-print(f"(a)'s later epochs, slowest minus fastest (s): {slowest - fastest:.2f}")
-rest_words = against_spread(rest_gap, classic_times, "(a)'s")  # both as printed
-print(f"(a)'s rest minus (b)'s, in size, against that spread: {rest_words}")
+print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
+print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
 
 # %% [markdown]
 # **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
@@ -722,8 +704,10 @@ bars["(c) control: ready tensors, one epoch"] = parts(tensor_times, tensor_waits
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
 print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s")
 for pipeline, bar in bars.items():
-    length = statistics.median(bar["epochs"])  # the whole bar: its median later epoch
-    print(f"{pipeline:<{width}} | {length:7.3f} | {bar['loader']:9.3f} | {bar['rest']:6.3f}")
+    # The whole bar (its median later epoch) and the wait, rounded first as the figure
+    # writes them, so that waiting + rest = epoch as printed
+    length, waited = round(statistics.median(bar["epochs"]), 3), round(bar["loader"], 3)
+    print(f"{pipeline:<{width}} | {length:7.3f} | {waited:9.3f} | {length - waited:6.3f}")
 tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
 removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
 print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
@@ -738,31 +722,24 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
 # epochs. On this CPU (one run):
-# - Epoch 1 against the later epochs: (a) **faster than
-# each**<!-- says: (a) first epoch against its later ones -->, (b) **slower than
-# each**<!-- says: (b) first epoch against its later ones -->. The rule drops epoch 1
-# anyway: it was set before the run.
-# - (a) took **15.6 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
-#   one-off conversion aside (Appendix B), and waited
-#   **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **3.46 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
-# - (a)'s rest minus (b)'s, **0.19 s**<!-- output: (a)'s rest minus (b)'s (s) -->, was
-#   **larger than (a)'s own
-# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread --> (its later
-#   epochs differed by
-#   **0.03 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) -->; a rough
-#   yardstick from two epochs, and epoch 1 can differ by more): where within, noise could
-#   explain it. Its cause was not measured.
+# - (a) took **28.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+#   one-off conversion aside, and waited
+#   **6.14 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **6.71 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
 # - The control, its one later epoch against (a)'s median of two, waited
-#   **2.88 s**<!-- output: wait removed by ready tensors --> less: ready tensors removed
-#   **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
+#   **5.91 s**<!-- output: wait removed by ready tensors --> less: ready tensors removed
+#   **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
 #   They replaced the per-image work (a PIL image, `ToTensor`, `Normalize`) and the
 #   `Subset` look-ups together, not timed apart.
 #
+# Appendix B splits the gap between (a) and (b), sets each pipeline's epoch 1 against its
+# later epochs and the two rests against (a)'s own spread, and counts when (b) wins back
+# its one-off conversion.
+#
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`: `pin_memory` and `num_workers` are options to
-# try, not timed here. Accuracy: one seed (Appendix B shows, on 10,000 images, how much
-# batch order alone moves it).
+# try, not timed here. Accuracy: one seed (Appendix B shows, on the same 50,000 images,
+# how much batch order alone moves it).
 
 # %% [markdown]
 # **(b), CPU against GPU.** On a GPU this cell trains (b)'s model there, then on the CPU,
@@ -795,10 +772,24 @@ else:
     )
 
 # %%
+# (for Appendix B: run it, skip reading) While the 50,000 images are still here (a few
+# seconds): pipeline (b)'s model trained again from the same weights with four shuffle
+# seeds (seed 0: section 6's order).
+seed_histories = {}  # shuffle seed -> its history
+for seed in range(4):
+    seed_everything(0)  # the same starting weights; only the batch order changes
+    seed_model = to_device(MLP(28 * 28, [32], 10), device)
+    seed_batches = pipeline_b(device, seed)
+    seed_histories[seed] = fit(num_epochs, 0.2, seed_model, seed_batches, b_val, verbose=False)
+seed_images = len(train_images)  # the images the seeds trained on
+del seed_model, seed_batches
+
+# %%
+# (memory housekeeping: run it, skip reading) Frees section 6's data for section 7's
+# compiling (the course's budget: 1.5 GB a lesson), keeping a copy of the first 10,000
+# images (a slice would keep the whole alive).
 import gc
 
-# Free section 6's data for section 7's compiling (the course's budget: 1.5 GB a lesson),
-# keeping a copy of the first 10,000 images (a slice would keep the whole alive).
 del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
 del b_train, b_model, hand_train, val_loader, fit_train, fit_val, hand_model
 del fit_model, tensor_model
@@ -818,15 +809,11 @@ print(f"train_images now holds: {len(train_images):,} images")
 # range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
 # device has bfloat16 units (`bfloat16_support`, Appendix C). On a T4 (Colab) the bfloat16
 # arm would be dropped (not run here); there, run Appendix D's `float16` loop with a
-# GradScaler. Our `forward` runs under autocast and returns `float32`:
+# GradScaler. The one change to the model: its `forward` runs under `torch.autocast`, and
+# returns `float32`:
+
 
 # %%
-from course_utils.device import autocast_runs_in, bfloat16_support
-
-bf16_native, bf16_reason = bfloat16_support(device)
-print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
-
-
 class MixedPrecisionMLP(MLP):
     """The lesson's MLP with its forward pass under autocast to ``dtype``."""
 
@@ -839,10 +826,54 @@ class MixedPrecisionMLP(MLP):
             return super().forward(inputs).float()
 
 
+# %%
+from course_utils.device import autocast_runs_in, bfloat16_support
+
+bf16_native, bf16_reason = bfloat16_support(device)
+print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
+
 # %% [markdown]
-# The weights and their gradients stay `float32` (Appendix C prints both types). bfloat16
-# here (above): **yes, this CPU has AVX-512 BF16 and AMX
+# bfloat16 here (above): **yes, this CPU has AVX-512 BF16
 # instructions**<!-- says: bfloat16 on this cpu -->; a CPU without them may see no gain.
+#
+# **Which types autocast uses.** Where autocast runs on this device, follow one small
+# batch through `forward`'s layers and `backward`, printing each result's type:
+
+# %%
+if autocast_runs_in(device, torch.bfloat16):
+    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
+    probe_images = torch.randn(4, 1, 28, 28, device=device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
+        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
+        activated = probe.layers[2](hidden)  # its ReLU
+        raw_logits = probe.layers[3](activated)  # the last Linear
+        logits = raw_logits.float()  # cast as forward does
+    hidden.retain_grad()  # keep the gradient that backward computes for this output
+    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
+    probe_loss.backward()
+    weight = probe.layers[1].weight
+    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
+    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
+    print(f"the loss: {probe_loss.dtype}")
+    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
+    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
+    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
+else:
+    print(
+        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
+        "prints the type of each layer's output, the loss and the gradients."
+    )
+
+# %% [markdown]
+# Where autocast runs, each layer's output above is bfloat16, and so is the one gradient
+# printed, that of the first Linear's output
+# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
+# and its gradient stay float32
+# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->),
+# and so does the loss. Autocast multiplies by a bfloat16 copy of each weight (PyTorch's
+# autocast documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
+# `backward` passes the gradient through the copy to the float32 weight, so the update
+# is made in float32.
 #
 # **[`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html)** is
 # [documented](https://pytorch.org/docs/stable/torch.compiler_get_started.html) to turn the
@@ -879,13 +910,6 @@ def wide_batches() -> DeviceTensorLoader:
     )
 
 
-# %% [markdown]
-# Compile *in place*, `model.compile()`, so that `fit` runs the compiled code (Appendix
-# C). It compiles on the first run, and again when the batch shape changes
-# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html)):
-# hence `drop_last=True` above. If compiling fails (on a CPU it needs a C++ compiler), its
-# arm is left out.
-
 # %%
 # Run this cell; you need not read it. It makes compiling work, and quieter, on a CPU
 # (one compile thread, to stay within memory).
@@ -901,19 +925,28 @@ if device.type == "cpu":
     if hasattr(inductor_config, "cpp_cache_precompile_headers"):
         inductor_config.cpp_cache_precompile_headers = False
 
+# %% [markdown]
+# The compiled arm's one change: `model.compile()`, which compiles the model *in place*,
+# so that `fit` runs the compiled code (Appendix C). It compiles on the first run, and
+# again when the batch shape changes
+# ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html)):
+# hence `drop_last=True` above. If compiling fails (on a CPU it needs a C++ compiler), its
+# arm is left out.
+
 # %%
 arms = {}  # arm -> its model, its loader, and each epoch's seconds
 for arm, model_class in arm_models.items():
     seed_everything(0)  # the same starting weights for every arm
     model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
     if arm == "compiled":
-        model.compile()
+        model.compile()  # in place: the model itself now runs compiled code
     loader = wide_batches()  # the same batches for every arm
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
 # **In rounds.** Each round trains one epoch of every arm, in a rotating order so none
-# always runs first; the first round, which compiles, does not count.
+# always runs first. The first round, which compiles, does not count; the six after it
+# are two whole rotations, so each arm runs first, second and last twice.
 
 # %%
 order = list(arms)
@@ -936,75 +969,68 @@ for round_number in range(wide_epochs):
         arms[arm]["val_acc"] = epoch["val_acc"]
 
 # %% [markdown]
-# **Did either step speed up training?** An arm's *speed-up* in a round is `float32`'s
-# epoch time over the arm's. The *tie band* runs from 1/1.1 to 1.1: a speed-up inside it
-# counts as tied, above it as faster, below it as slower (1.1 is the course's fixed
-# convention, not measured noise: Appendix F compares it with `float32`'s own spread). An
-# arm's *verdict* names a winner only if every counted round agrees. A count by hand checks
-# `count_rounds`, which gives the verdicts.
+# **Did either step speed up training?** The table gives each arm's median later epoch,
+# its *speed-up* in each counted round (`float32`'s epoch over the arm's: above 1,
+# faster) and its validation accuracy after the last round. A round between 1 / 1.1 and 1.1
+# counts as tied (the course's *tie band*, a convention), and an arm's *verdict* names a
+# winner only if every counted round agrees (Appendix F counts the rounds by hand).
 
 # %%
-from course_utils.rounds import TIE, count_rounds
+from course_utils.epoch_times import after_first
+from course_utils.rounds import count_rounds
 
 float32_seconds = arms["float32"]["seconds"]
 print(f"later rounds counted, each arm: {len(after_first(float32_seconds))}")
-print("speed-up over float32 in each later round (above 1 = faster)")
-later_rounds = range(2, len(float32_seconds) + 1)
-print("arm | " + " | ".join(f"round {number}" for number in later_rounds))
-speed_ups_of = {}  # arm -> its speed-ups, round by round
+speed_ups_of = {}  # arm -> float32's epoch over the arm's, in each later round
 for arm in arms:
-    if arm == "float32":
-        continue
-    pairs = after_first(list(zip(arms[arm]["seconds"], float32_seconds, strict=True)))
-    speed_ups = [theirs / mine for mine, theirs in pairs]  # float32's epoch over the arm's
-    speed_ups_of[arm] = speed_ups
-    row = " | ".join(f"{speed_up:.3f}" for speed_up in speed_ups)
-    print(f"{arm} | {row}")
-
-
-# %%
-def counted_as(speed_up: float) -> str:
-    """A round's count, by hand: faster above 1 + TIE, slower below 1 / (1 + TIE), else tied."""
-    return "faster" if speed_up > 1 + TIE else "slower" if speed_up < 1 / (1 + TIE) else "tied"
-
-
-# arm -> its rounds counted against the tie band (TIE = 0.10: the band's edges are 1.1 and 1/1.1)
-verdicts = {arm: count_rounds(speed_ups, TIE) for arm, speed_ups in speed_ups_of.items()}
-for arm, speed_ups in speed_ups_of.items():
-    words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
-    faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
-    rounds = verdicts[arm]  # the course's helper, on the same speed-ups
-    same = (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
-    matched = "the same as count_rounds'" if same else "unlike count_rounds'"
-    print(f"{arm}, counted by hand: {faster} faster, {tied} tied, {slower} slower ({matched})")
-    assert same, f"{arm}: the count by hand differs from count_rounds' {rounds}"
-
-# %%
+    if arm != "float32":
+        pairs = after_first(list(zip(arms[arm]["seconds"], float32_seconds, strict=True)))
+        speed_ups_of[arm] = [theirs / mine for mine, theirs in pairs]
+width = max(len(arm) for arm in arms)  # the table's first column
+later_rounds = range(2, len(float32_seconds) + 1)  # round 1, which compiles, is left out
+header = " | ".join(f"round {number}" for number in later_rounds)
+print(f"{'arm':<{width}} | epoch s | {header} | accuracy")
+for arm in arms:
+    median = later_epochs(arms[arm]["seconds"])[0]
+    if arm in speed_ups_of:
+        row = " | ".join(f"{speed_up:7.3f}" for speed_up in speed_ups_of[arm])
+    else:  # float32, the baseline
+        row = " | ".join(f"{'-':>7}" for _ in later_rounds)
+    print(f"{arm:<{width}} | {median:7.3f} | {row} | {arms[arm]['val_acc']:8.4f}")
+verdicts = {arm: count_rounds(speed_ups) for arm, speed_ups in speed_ups_of.items()}
 for arm, rounds in verdicts.items():
     print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
-if "compiled" in arms:  # the first, cold compiled epoch beside the later ones
-    compiled_seconds = arms["compiled"]["seconds"]
-    first, later_median = compiled_seconds[0], later_epochs(compiled_seconds)[0]
-    print(f"compiled, first epoch of training (s): {first:.2f} (later median: {later_median:.2f})")
-for arm in arms:  # every arm that ran, after its last epoch: did they train alike?
-    print(f"{arm} validation accuracy: {arms[arm]['val_acc']:.4f}")
-alike = len({f"{arms[arm]['val_acc']:.4f}" for arm in arms}) == 1  # as printed
+
+# %%
+alike = len({f"{arms[arm]['val_acc']:.4f}" for arm in arms}) == 1  # as the table prints them
 print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not '}identical")
+# Each arm's final predictions on the validation images: how many differ from float32's?
+predicted = {}
+for arm in arms:
+    with torch.no_grad():  # as fit's evaluation: eval mode, no gradients (no recompiling)
+        arms[arm]["model"].eval()
+        logits = [arms[arm]["model"](images) for images, _ in b_val]
+        predicted[arm] = torch.cat(logits).argmax(dim=1)
+for arm in speed_ups_of:  # the other arms, one by one against float32
+    differ = (predicted[arm] != predicted["float32"]).sum().item()
+    print(f"{arm}, validation predictions unlike float32's: {differ:,} of {len(predicted[arm]):,}")
+del logits
 
 # %% [markdown]
-# On this CPU, over
-# **5**<!-- output: later rounds counted, each arm --> counted rounds, the verdicts
-# against `float32`: bfloat16 autocast, **faster in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->, with a median speed-up
-# of **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->; compiled,
-# **no clear winner: 0 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
-# The arms' validation accuracies, to four digits (one seed):
-# **identical**<!-- says: the arms' validation accuracies, to four digits --> (`float32`:
-# **91.08%**<!-- output: float32 validation accuracy -->). bfloat16's and `float32`'s
-# predictions differ in
-# **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of
-# 10,000 (Appendix F prints it).
+# On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
+# - bfloat16 autocast: a median speed-up of
+#   **1.78**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
+#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
+# - compiled: a median speed-up of
+#   **1.00**<!-- output: compiled median speed-up over float32 -->, verdict **no clear
+#   winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+# - The arms' validation accuracies, to four digits (one seed):
+#   **not identical**<!-- says: the arms' validation accuracies, to four digits -->.
+#   Validation predictions (of 10,000) unlike `float32`'s: compiled's
+#   **1**<!-- output: compiled, validation predictions unlike float32's -->, bfloat16
+#   autocast's
+#   **9**<!-- output: bfloat16 autocast, validation predictions unlike float32's -->.
 #
 # **What compiling cost**, and its payback:
 
@@ -1027,11 +1053,11 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # (with the compile settings above: one compile thread).
-# Of that, **16.5 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# Of that, **20.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **1.9 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **2.6 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1041,29 +1067,29 @@ if "compiled" in arms:
 #
 # - `get_default_device()` picks CUDA, then Apple MPS, then the CPU; `to_device` moves
 #   tensors, models and containers of them there.
-# - GPU work is asynchronous, so a timing warms up, calls `synchronize(device)` before
-#   each clock reading and repeats.
-# - A loop on a device moves the model before building its optimizer, and each batch as
-#   it is used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver
-#   them there.
-# - On this CPU 64 x 64 products ran at **49.5
+# - On the device, move the model before building its optimizer, and each batch as it is
+#   used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver the
+#   batches already there.
+# - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
+#   each clock reading, and repeating.
+# - A product's size counts: on this CPU 64 x 64 products ran at **29.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **172.1
-#   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->; the
-#   classic pipeline took **15.6 times**<!-- output: pipeline speed-up (cpu) --> as long
-#   as the dataset held in memory per later epoch (one run; its one-off conversion
-#   aside), waiting
-#   **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of
-#   **3.46 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches.
-#   On a GPU, look for little help with a tiny model or a starved pipeline.
-# - Speed steps must be measured: on this CPU, over
-#   **5**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
-#   against `float32`:
-#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
-#   compiling, after a first epoch of
-#   **16.93 s**<!-- output: compiled, first epoch of training (s) -->: **no clear winner: 0 faster,
-# 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
-# - Without a GPU: Appendix E quotes one H200 run (another machine, PyTorch 2.11).
+#   a second, 2048 x 2048 ones at **77.9
+#   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
+#   GPU, expect little help with a tiny model.
+# - Loading can be most of an epoch: the classic pipeline took
+#   **28.3 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   dataset held as one tensor (one run, its one-off conversion aside), and waited
+#   **6.14 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **6.71 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
+#   a GPU, expect little help for a starved pipeline.
+# - Measure each speed step in rounds, on your device: on this CPU, over
+#   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
+#   against `float32`: **faster in every
+#   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling, after a
+#   one-off cost of
+#   **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
+#   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1238,21 +1264,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **1.40 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.39 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **2.07 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.24 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.92**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, against section 7's tie band both ways: **none detected beyond the tie band (one
 # pair of epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
-# **35.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **57.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **113.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **70.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **49.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **29.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **172.1 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **77.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1390,20 +1416,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.215 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.039 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.403 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.550 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **13.45 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.01**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.77**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **25.17 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.51**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **1.48**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **1.39**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 5 tied, 2 costlier per
-# image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict --> (a round
-# counted tied is one whose ratio lies inside the band).
+# **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
+# image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->
+# (a
+# round counted tied is one whose ratio lies inside the band).
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
 # batch sizes at which it beat the CPU in every repeat.
@@ -1460,27 +1487,18 @@ answer_q2 = "c"
 check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
-# **(c).** The classic pipeline made its batches again every epoch. It waited a median of
-# **3.08 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> per
-# later epoch for them (one run). Its epoch was
-# **3.23 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> longer than (b)'s;
-# of that gap,
-# **3.04 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was
-# extra waiting for batches (Appendix B prints this split). Why not (a): the forward and
-# backward passes are part of the rest column of section 6's table. (a)'s rest,
-# **0.375 s**<!-- output: (a)'s rest, median later epoch (s) -->, against (b)'s,
-# **0.181 s**<!-- output: (b)'s rest, median later epoch (s) -->:
-# **longer**<!-- says: (a)'s rest against (b)'s -->. Their difference,
-# **0.19 s**<!-- output: (a)'s rest minus (b)'s (s) --> (of the
-# **3.23 s**<!-- output: (a)'s median later epoch minus (b)'s (s) --> gap), was
-# **larger than (a)'s own
-# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->
-# (one run, two later epochs): where within, noise could explain it. Its cause was not
-# measured.
+# **(c).** The classic pipeline made its batches again every epoch: of its
+# **6.71 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
+# epoch it waited
+# **6.14 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for them
+# (one run), and the control's ready tensors removed
+# **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait.
+# Why not (a): the forward and backward passes are part of the rest column of section 6's
+# table, what is left of (a)'s epoch after the wait.
 # `dataset_to_tensors` did the batches' work once, in
-# **2.86 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.74 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
-# to it. Appendix B counts the payback epoch by epoch.
+# to it.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1502,7 +1520,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1520,22 +1538,22 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 7's first compiled epoch, its cost and payback, drop_last=True
+# Hint: section 7's compiling cost and its payback, drop_last=True
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
 
 # %% [markdown] tags=["solution"]
-# **(a).** In section 7 the first compiled epoch took
-# **16.93 s**<!-- output: compiled, first epoch of training (s) --> of training on this
-# machine with 2 logical CPUs, compiling included. The later rounds gave a median
-# speed-up of **1.00**<!-- output: compiled median speed-up over float32 -->, the
-# verdict **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: compiled against float32, verdict -->, and the payback line **none
-# (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->
-# (all printed in section 7): where it reads none, this run never saw compiling pay for
-# itself. Where compiling does save time, it pays only once the savings per epoch add up
-# to its cost, with batches of one shape so that it does not compile again.
+# **(a).** Compiling pays only once the seconds it saves per epoch add up to its cost,
+# with batches of one shape so that it does not compile again. In section 7, on this
+# machine with 2 logical CPUs, compiling cost
+# **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
+# the later rounds gave a median speed-up of
+# **1.00**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear
+# winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
+# and the payback line **none (the rounds show no clear
+# saving)**<!-- says: epochs to win back the compiling -->: look there for whether, and
+# after how many epochs, compiling paid for itself.
 
 # %% [markdown]
 # **Question 5.** Section 7 trains the same model in float32 and, where the device
@@ -1556,22 +1574,19 @@ answer_q5 = "b"
 check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
-# **(b).** Under autocast, Appendix C's small batch printed each layer's output as
+# **(b).** Under autocast, section 7's small batch printed each layer's output as
 # bfloat16, and the gradient of the first Linear's output as
 # **torch.bfloat16**<!-- says: the gradient of the first Linear's output -->; a weight and
 # its gradient stayed
-# **torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->
-# (Appendix C prints them), and the loss float32. bfloat16's range needs no gradient
-# scaler. Whether autocast is faster has to be measured.
-# The CPU that made these outputs has bfloat16 instructions, and there section
-# 7's bfloat16 epochs had a median per-round speed-up of
-# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->,
+# and the loss float32. bfloat16 has float32's range, so it needs no gradient scaler.
+# Whether autocast is faster has to be measured: on the CPU that made these outputs,
+# which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
+# speed-up of
+# **1.78**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->). Appendix F (the
-# last) times the same matrix products alone, in float32 and in bfloat16, and prints how
-# their speeds compare. Whether autocast pays on your device, only section 7's rounds run
-# there can show. Where a device has no bfloat16 units, section 7 leaves
-# the arm out.
+# round**<!-- says: bfloat16 autocast against float32, verdict -->). Where a device has
+# no bfloat16 units, section 7 leaves the arm out.
 
 
 # %% [markdown]
@@ -1623,39 +1638,74 @@ for line in inspect.getsource(training._train).splitlines():
 # %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
-# This appendix extends section 6: the gap between its pipelines, its epochs one by one,
-# how its two pipelines get the same batches, and what the batch order and worker
-# processes change.
+# This appendix extends section 6: the gap between its pipelines and their rests, its
+# epochs one by one, how its two pipelines get the same batches, and what the batch order
+# and worker processes change.
 #
 # **The gap, split.** Section 6's table as differences: how much longer (a)'s median later
-# epoch took than (b)'s, and how much of that was waiting:
+# epoch took than (b)'s, how much of that was waiting, and what is left, the rests, against
+# (a)'s own noise:
 
 # %%
+from course_utils.epoch_times import against_spread, first_against_later
+
 print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
 print(f"(a)'s median later epoch minus (b)'s (s): {classic_seconds - b_seconds:.2f}")
 waiting_gap = wait_seconds - bars[b_name]["loader"]  # how much longer (a) waited
 print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
-rests = [round(bars[pipeline]["rest"], 3) for pipeline in (a_name, b_name)]  # as printed
-for pipeline, rest in zip(("(a)", "(b)"), rests, strict=True):  # the epoch minus the wait
-    print(f"{pipeline}'s rest, median later epoch (s): {rest:.3f}")
-print(f"(a)'s rest against (b)'s: {'longer' if rests[0] > rests[1] else 'not longer'}")
 print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
 print(f"(b), median later epoch, waiting for its batches (s): {bars[b_name]['loader']:.3f}")
+# The rests (each epoch minus its wait) as section 6's table prints them
+rests = [
+    round(statistics.median(bars[name]["epochs"]), 3) - round(bars[name]["loader"], 3)
+    for name in (a_name, b_name)
+]
+rest_gap = rests[0] - rests[1]
+print(f"(a)'s rest minus (b)'s (s): {rest_gap:.2f}")
+# (a)'s own noise: its later epochs did the same work, yet took different times
+_, fastest, slowest = later_epochs(classic_times)
+print(f"(a)'s later epochs, slowest minus fastest (s): {slowest - fastest:.2f}")
+rest_words = against_spread(rest_gap, classic_times, "(a)'s")  # both as printed
+print(f"(a)'s rest minus (b)'s, in size, against that spread: {rest_words}")
 
 # %% [markdown]
 # Of (a)'s extra
-# **3.23 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
-# **3.04 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
+# **6.48 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
+# **6.10 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
 # waiting. The control, still fetching and collating per image, waited
-# **0.20 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
+# **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
 # epoch); (b)
-# **0.042 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+# **0.047 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
-# **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs. This
-# cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its one-off
-# cost: the training images' conversion and copy (the validation images' conversion, like
-# all evaluation, is left out on both sides). It prints after which epoch (b)'s total fell
-# below (a)'s, and draws the totals:
+# (a)'s rest minus (b)'s was **0.38 s**<!-- output: (a)'s rest minus (b)'s (s) -->;
+# (a)'s later epochs differed by
+# **2.18 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (a rough
+# yardstick from two epochs). Against that spread, the gap between the rests was
+# **within (a)'s own
+# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->. Its cause
+# was not measured.
+#
+# **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs,
+# dropping epoch 1 by a rule set before the run. Each pipeline's epochs, one by one:
+
+# %%
+for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
+    each_later = ", ".join(f"{seconds:.3f}" for seconds in after_first(times))
+    print(f"{pipeline} first epoch, train_seconds (s): {times[0]:.3f}")
+    print(f"{pipeline} later epochs, train_seconds each (s): {each_later}")
+    # Epoch 1 is dropped by rule; where did it fall here? (a word, not a test)
+    print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
+
+# %% [markdown]
+# Epoch 1 against the later epochs: (a) **within their
+# range**<!-- says: (a) first epoch against its later ones -->,
+# (b) **faster than each**<!-- says: (b) first epoch against its later ones -->. The rule
+# drops epoch 1 whichever it is.
+#
+# The next cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its
+# one-off cost: the training images' conversion and copy (the validation images'
+# conversion, like all evaluation, is left out on both sides). It prints after which epoch
+# (b)'s total fell below (a)'s, and draws the totals:
 
 # %%
 from course_utils.plotting import crossings, plot_running_totals
@@ -1684,23 +1734,24 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 )
 
 # %%
-# After epoch 1: how far apart were the totals, against (a)'s own noise (section 6)?
+# After epoch 1: how far apart were the totals, against (a)'s own noise (as for the rests)?
 epoch_1_gap = b_totals[0] - classic_totals[0]  # above 0: (b) still behind
 print(f"(b)'s total minus (a)'s after epoch 1 (s): {epoch_1_gap:.2f}")
-epoch_1_against = against_spread(epoch_1_gap, classic_times, "(a)'s")  # as in section 6
+epoch_1_against = against_spread(epoch_1_gap, classic_times, "(a)'s")  # as for the rests
 print(f"that gap, in size, against (a)'s later epochs' spread: {epoch_1_against}")
 
 # %% [markdown]
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. After epoch 1,
 # (b)'s total minus (a)'s was
-# **-0.28 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->; (a)'s later
-# epochs differed by
-# **0.03 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (section 6).
-# That gap was **larger than (a)'s own
-# spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->: where
-# within, one run cannot settle after which epoch (b) caught up. The cross marks where
-# the figure's straight lines between epochs cross: the cross is drawn, not measured.
+# **-2.11 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->. Look for that
+# gap to be larger than (a)'s later epochs' spread,
+# **2.18 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (above), before
+# trusting the epoch count from one run; here it was **within (a)'s own
+# spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->.
+# The cross
+# marks where the figure's straight lines between epochs cross: the cross is drawn, not
+# measured.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
@@ -1725,22 +1776,20 @@ print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
 
 # %% [markdown]
 # **How much does the accuracy rest on the shuffle order?** Pipeline (b)'s model, trained
-# from the same weights with four shuffle seeds, for as many epochs as in section 6.
-# Section 6 freed the 50,000-image tensors, so this runs on the 10,000 images it kept:
+# from the same weights with four shuffle seeds, for as many epochs as in section 6, on
+# its 50,000 images (trained at the end of section 6, before it freed them; seed 0 is
+# section 6's own order):
 
 # %%
 seed_accuracies, seed_falls = {}, {}
-for seed in range(4):
-    seed_everything(0)  # the same starting weights; only the batch order changes
-    seed_model = to_device(MLP(28 * 28, [32], 10), device)
-    history = fit(num_epochs, 0.2, seed_model, pipeline_b(device, seed), b_val, verbose=False)
+for seed, history in seed_histories.items():
     seed_accuracies[seed] = history[-1]["val_acc"]
     by_epoch = ", ".join(f"{epoch['val_acc']:.4f}" for epoch in history)
     print(f"shuffle seed {seed}, validation accuracy by epoch: {by_epoch}")
     fell = sum(b["val_acc"] < a["val_acc"] for a, b in zip(history, history[1:], strict=False))
     seed_falls[seed] = fell  # epochs after which the accuracy was lower than the epoch before
 each = ", ".join(f"{accuracy:.4f}" for accuracy in seed_accuracies.values())
-print(f"validation accuracy, shuffle seeds 0 to 3, {len(train_images):,} images: {each}")
+print(f"validation accuracy, shuffle seeds 0 to 3, {seed_images:,} images: {each}")
 seed_spread = (max(seed_accuracies.values()) - min(seed_accuracies.values())) * 100
 print(
     f"validation accuracy spread over {len(seed_accuracies)} shuffle seeds (points): "
@@ -1751,25 +1800,22 @@ print(f"highest final validation accuracy over the seeds: {max(seed_accuracies.v
 print(
     f"shuffle seeds whose accuracy fell after some epoch: {sum(n > 0 for n in seed_falls.values())}"
 )
-del seed_model, history
+del seed_histories, history
 
 # %% [markdown]
 # The batch order alone spread the final validation accuracy across
-# **7.74 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# (**84.70%**<!-- output: lowest final validation accuracy over the seeds --> to
-# **92.44%**<!-- output: highest final validation accuracy over the seeds -->) over these
-# 4 seeds (one run each), on these 10,000 images. The `by epoch` lines show
-# the way there:
-# **2**<!-- output: shuffle seeds whose accuracy fell after some epoch --> of the seeds
-# had an epoch whose accuracy fell below the epoch before. One possible reading, not
-# measured, is that the training had not settled. What causes the falls (the rate of
-# 0.2, or the last batch of 16 images, 10,000 modulo 128) was not tested.
+# **0.37 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
+# (**95.58%**<!-- output: lowest final validation accuracy over the seeds --> to
+# **95.95%**<!-- output: highest final validation accuracy over the seeds -->) over these
+# 4 seeds (one run each), on section 6's 50,000 images. The `by epoch` lines show the
+# way there; seeds with an epoch whose accuracy fell below the epoch before:
+# **0**<!-- output: shuffle seeds whose accuracy fell after some epoch -->.
 #
-# With these settings (a learning rate of 0.2, three epochs, 10,000 images) the last
-# epoch's accuracy moved this much over the seeds; other settings were not tried, section
-# 6's 50,000 images included. So a different batch order gives a different model. The
-# shared seed lets section 6 check both pipelines did the same work (the weights match).
-# Section 6 compares times, not accuracies: its accuracy comes from one seed.
+# With these settings (a learning rate of 0.2, three epochs) the last epoch's accuracy
+# moved this much over the seeds; other settings were not tried. So a different batch
+# order gives a different model. The shared seed lets section 6 check both pipelines did
+# the same work (the weights match). Section 6 compares times, not accuracies: its
+# accuracy comes from one seed.
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -1852,46 +1898,6 @@ except RuntimeError as error:  # PyTorch 2.3 and 2.4 have no autocast at all for
     tried = f"an error ({error})"
 runs = autocast_runs_in(device, torch.bfloat16)
 print(f"a Linear under bfloat16 autocast gave {tried}; autocast_runs_in says {runs}")
-
-# %% [markdown]
-# **Which types autocast uses.** Where autocast runs on this device, follow one small
-# batch through `forward`'s layers and `backward`, printing each result's type:
-
-# %%
-if runs:
-    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
-    probe_images = torch.randn(4, 1, 28, 28, device=device)
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
-        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
-        activated = probe.layers[2](hidden)  # its ReLU
-        raw_logits = probe.layers[3](activated)  # the last Linear
-        logits = raw_logits.float()  # cast as forward does
-    hidden.retain_grad()  # keep the gradient that backward computes for this output
-    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
-    probe_loss.backward()
-    weight = probe.layers[1].weight
-    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
-    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
-    print(f"the loss: {probe_loss.dtype}")
-    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
-    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
-    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
-else:
-    print(
-        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
-        "prints the type of each layer's output, the loss and the gradients."
-    )
-
-# %% [markdown]
-# Where autocast runs, each layer's output above is bfloat16, and so is the one gradient
-# printed, that of the first Linear's output
-# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
-# and its gradient stay float32
-# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->).
-# Autocast multiplies by a bfloat16 copy of each weight (PyTorch's autocast
-# documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
-# `backward` passes the gradient through the copy to the float32 weight, so the update
-# is made in float32.
 
 # %% [markdown]
 # **`fit` and `torch.compile(model)`.** `fit` refuses the *wrapper* that
@@ -2061,15 +2067,41 @@ if half_seconds is not None:
 # %% [markdown]
 # ## Appendix F: Timings in detail (section 7)
 #
-# This appendix extends section 7: each arm's rounds above 1, medians and predictions,
-# its rounds counted against `float32`'s own spread, how much compiling could gain at
-# most, and the matrix products behind that estimate, with a prediction for bfloat16.
+# This appendix extends section 7: how its verdicts count the rounds, each arm's rounds
+# above 1, medians and right answers, its rounds counted against `float32`'s own spread,
+# how much compiling could gain at most, and the matrix products behind that estimate,
+# with a prediction for bfloat16.
 #
-# **Rounds above 1.** Section 7 counts its rounds by hand, then with `count_rounds`. Its
-# verdicts count rounds, not trends: look for a drift from round to round in each row of
-# its table (cause not measured). The tie band, from 1 / 1.1 (about 0.91) to 1.1 (`TIE` =
-# 0.10), is a convention set in advance, not measured noise. This cell counts the rounds
-# above 1 by any margin:
+# **The tie band and the verdicts.** An arm's *speed-up* in a round is `float32`'s epoch
+# time over the arm's. The *tie band* runs from 1 / 1.1 (about 0.91) to 1.1 (`TIE` =
+# 0.10): a speed-up inside it counts as tied, above it as faster, below it as slower. 1.1
+# is the course's fixed convention, set in advance, not measured noise (a later cell
+# compares it with `float32`'s own spread). A *verdict* names a winner only if every
+# counted round agrees. Verdicts count rounds, not trends: look for a drift from round to
+# round in each row of section 7's table (cause not measured). The rounds counted by
+# hand, then by `count_rounds`, which gave section 7's verdicts:
+
+
+# %%
+from course_utils.rounds import TIE
+
+
+def counted_as(speed_up: float) -> str:
+    """A round's count, by hand: faster above 1 + TIE, slower below 1 / (1 + TIE), else tied."""
+    return "faster" if speed_up > 1 + TIE else "slower" if speed_up < 1 / (1 + TIE) else "tied"
+
+
+for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by round
+    words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
+    faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
+    rounds = count_rounds(speed_ups, TIE)  # the course's helper, on the same speed-ups
+    same = (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
+    matched = "the same as count_rounds'" if same else "unlike count_rounds'"
+    print(f"{arm}, counted by hand: {faster} faster, {tied} tied, {slower} slower ({matched})")
+    assert same, f"{arm}: the count by hand differs from count_rounds' {rounds}"
+
+# %% [markdown]
+# **Rounds above 1.** This cell counts the rounds above 1 by any margin:
 
 # %%
 for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by round
@@ -2078,44 +2110,34 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **2**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **3**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
-# **Medians and predictions.** This cell prints each arm's median later epoch and how
-# many of each other arm's validation predictions differ from `float32`'s (section 7
-# printed every arm's accuracy):
+# **Medians and right answers.** This cell prints each arm's median later epoch, and how
+# many more validation images each other arm got right than `float32` (section 7 printed
+# how many of their predictions differ):
 
 # %%
 median, fastest, slowest = later_epochs(float32_seconds)
 print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.3f} to {slowest:.3f})")
 for arm in verdicts:  # the other arms, each over its own later epochs
     print(f"{arm} median seconds, later epochs: {later_epochs(arms[arm]['seconds'])[0]:.2f}")
-# Each model's final predictions on the validation images: how many differ from float32's?
-predicted = {}
-for arm in arms:
-    with torch.no_grad():  # as fit's evaluation: eval mode, no gradients (no recompiling)
-        arms[arm]["model"].eval()
-        logits = [arms[arm]["model"](images) for images, _ in b_val]
-        predicted[arm] = torch.cat(logits).argmax(dim=1)
 truth = torch.cat([labels for _, labels in b_val])  # b_val is not shuffled
 right = {arm: (guesses == truth).sum().item() for arm, guesses in predicted.items()}
 for arm in verdicts:  # the other arms, one by one against float32
-    differ = (predicted[arm] != predicted["float32"]).sum().item()
-    print(f"{arm}, validation predictions unlike float32's: {differ:,} of {len(truth):,}")
     gained = right[arm] - right["float32"]  # signed: below 0, fewer
     print(f"{arm}, right answers minus float32's: {gained}")
-del predicted, logits, truth
+del predicted, truth
 
 # %% [markdown]
 # The `float32` arm's median later epoch took
-# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.44 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.17 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
-# **4**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of the
-# 10,000 validation predictions differed between float32 and bfloat16 (one run), and
-# **0**<!-- output: compiled, validation predictions unlike float32's --> between float32
-# and compiled. bfloat16 autocast's right answers minus float32's:
-# **0**<!-- output: bfloat16 autocast, right answers minus float32's -->.
+# **0.67 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.67 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
+# **0.37 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
+# bfloat16 autocast's right answers minus float32's:
+# **1**<!-- output: bfloat16 autocast, right answers minus float32's -->, where
+# **9**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of its
+# 10,000 predictions differed from float32's (section 7; one run).
 
 # %% [markdown]
 # **Against `float32`'s own spread.** This is a second yardstick, not section 7's tie band:
@@ -2152,10 +2174,10 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.07**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.09**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
-# every round**<!-- says: compiled against float32's own spread -->. Section
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within
+# it in every round**<!-- says: compiled against float32's own spread -->. Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
 
@@ -2205,15 +2227,23 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.96**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.41**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# **1.04**<!-- output: ceiling if everything but the products vanished --> times. Section 7
 # measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.44 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.44 s**<!-- output: compiled median seconds, later epochs -->). bfloat16
-# changes the products themselves (timed below).
+# **0.67 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.67 s**<!-- output: compiled median seconds, later epochs -->).
+#
+# That ceiling counts all the time outside the products, but PyTorch documents
+# `model.compile()` as compiling the model's `forward` with
+# [`torch.compile`](https://docs.pytorch.org/docs/stable/generated/torch.compile.html),
+# which also generates the backward of what it compiles
+# ([notes](https://docs.pytorch.org/docs/stable/torch.compiler_backward.html)). The loss
+# (computed in `training_step`, outside `forward`) and the SGD update
+# (`optimizer.step()`) are outside it, so compiling can speed up only part of the time
+# outside the products. bfloat16 changes the products themselves (timed below).
 
 # %% [markdown]
 # **The products, counted.** A forward pass does one multiply-add per weight and image;
@@ -2275,32 +2305,28 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.31 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.64 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.71**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.96**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **6.21**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **2.70**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.48**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.54**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **2.45**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **1.78**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.991**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.699**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types
 # (we expect slower; not timed apart), while the ReLUs and the gradients between layers
-# work on bfloat16, half float32's bytes (Appendix C; maybe faster).
-#
-# PyTorch documents `model.compile()` as compiling the model's `forward` with
-# [`torch.compile`](https://docs.pytorch.org/docs/stable/generated/torch.compile.html),
-# which also generates the backward of what it compiles
-# ([notes](https://docs.pytorch.org/docs/stable/torch.compiler_backward.html)). The loss
-# (computed in `training_step`, outside `forward`) and the SGD update
-# (`optimizer.step()`) are outside it. We assume it fuses the ReLUs and other element-wise
-# operations around the products, so it can speed up only part of the time outside the
-# products.
+# work on bfloat16, half float32's bytes (section 7's type probe; maybe faster).
+
+# %% [markdown]
+# **End of lesson 04.** Whatever your device, measure a speed step before you trust it,
+# as sections 6 and 7 did; lesson 05 holds CIFAR-10 on the device the same way to train
+# convolutional networks.

@@ -1018,7 +1018,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 7's first compiled epoch, its cost and payback, drop_last=True",
+        hint="section 7's compiling cost and its payback, drop_last=True",
         right="a",
         why=(
             "compiling costs time once (section 7 prints the cost, and whether and when it is "
@@ -1028,7 +1028,7 @@ QUESTIONS: dict[str, Exercise] = {
         misconceptions={
             "b": (
                 "The first compiled epoch also paid for the compiling: it took far longer "
-                "than the eager first epoch (section 7's first-epoch line), and section 7's "
+                "than the eager first epoch (section 7's compiling-cost line), and section 7's "
                 "payback line says after how many epochs of savings, if any, it is won back."
             ),
             "c": (

@@ -420,15 +420,15 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8's lines at B = 64, Appendix C's `ms a step saves`, section 9's speed-up",
+        hint="section 8's table and lines at B = 64, then section 9's speed-up at 128",
         right="d",
         why=(
             "at 64 images per process, what DDP adds to each step (the all-reduce, and the "
             "bookkeeping and waiting around it) costs more than halving the step's arithmetic "
             "saves, on the machine's logical CPUs shared by 2 processes; section 8's table shows "
-            "it for the steps. Section 9 then timed whole epochs, with the time spent waiting "
-            "for the loading and the rest (the steps, and any wait at the all-reduce) on "
-            "lines of their own."
+            "it for the steps. Section 9 then timed whole epochs, round by round, and its "
+            "figure splits each epoch into the loading and the rest (the steps, and any wait "
+            "at the all-reduce)."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
