@@ -12,9 +12,8 @@ own, which need not combine into the epoch's), and ``part_words`` says each part
 noise-gated by the rounds' spread. ``compare_launches`` does all three for every comparison
 at every launch; ``device_word`` and ``comparison_names`` name the lesson's devices and
 comparisons, ``speed_up_table`` lays the counts out, ``round_by_round_table`` each round's
-speed-up, ``take_away_lines`` says each in one line, and ``above_two`` finds where 2
-devices gave more than 2. ``shared_verdict`` gives one verdict for several figures' words,
-or none where they differ.
+speed-up, and ``take_away_lines`` says each in one line. ``shared_verdict`` gives one
+verdict for several figures' words, or none where they differ.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ __all__ = [
     "Comparison",
     "ComparisonName",
     "SPEED_UP_DIGITS",
-    "above_two",
     "arm_speed_ups",
     "arms_table",
     "comm_cost_table",
@@ -438,33 +436,6 @@ def take_away_lines(
             median = f"{count.median:.{SPEED_UP_DIGITS}f}"
             lines.append(f"take-away at {batch}, {question}: {count.verdict} (median {median})")
     return lines
-
-
-def above_two(
-    results: dict[str, dict[int, Comparison]], tie: float = TIE, *, digits: int | None = None
-) -> tuple[list[str], list[str]]:
-    """Where 2 devices against 1 gave more than 2, which they cannot alone: for each
-    comparison and launch in ``results`` (pairs of 1 device against 2), the rounds whose
-    speed-up over 2 lies beyond the tie band (``"K of N in NAME at BATCH"``), and the loaders
-    whose median speed-up over 2 does (``"NAME at BATCH"``). ``digits``: each speed-up judged
-    as printed to that many decimals (a round printed 2.20 is not beyond 2 x 1.1). Returns
-    the two lists, empty where none. Lesson 06."""
-
-    def halved(speed_up: float) -> float:
-        return (speed_up if digits is None else round(speed_up, digits)) / 2
-
-    # Half of a number with `digits` decimals has at most one more; judged at that many.
-    finer = None if digits is None else digits + 1
-    rounds_above, loaders_above = [], []
-    for name, by_batch in results.items():
-        for batch, (rounds, parts, _) in by_batch.items():
-            halves = [halved(speed_up) for speed_up in rounds.speed_ups]
-            above = count_rounds(halves, tie, digits=finer).faster
-            if above:
-                rounds_above.append(f"{above} of {len(rounds.speed_ups)} in {name} at {batch}")
-            if speed_up_in_words(halved(parts["loader"]), tie, digits=finer) == "faster":
-                loaders_above.append(f"{name} at {batch}")
-    return rounds_above, loaders_above
 
 
 def shared_verdict(verdicts: dict[str, str]) -> str:

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 110 s with a peak memory of 1213 MB. The course's runner wrote
+# > whole lesson ran in 102 s with a peak memory of 1194 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -89,7 +89,7 @@ train_size = full_or_smoke(full=50_000, smoke=2_000)
 hand_size = full_or_smoke(full=10_240, smoke=1_024)
 num_epochs = full_or_smoke(full=3, smoke=2)
 wide_size = full_or_smoke(full=10_000, smoke=2_000)
-wide_epochs = full_or_smoke(full=7, smoke=2)  # full: 6 counted rounds, two rotations
+wide_epochs = full_or_smoke(full=7, smoke=2)  # section 7: 7 rounds in full mode
 exercise_size = full_or_smoke(full=10_000, smoke=1_000)
 print(f"Smoke mode: {smoke_mode()}")
 
@@ -166,20 +166,15 @@ print(
 # An honest timing **warms up** (an operation's first run can pay one-off
 # costs, such as choosing a *kernel*, the compiled function the device runs for one
 # operation), **synchronises** before each clock reading, and **repeats**, quoting the
-# median with the spread. `seconds_per_product` does all three, and also times the
-# warm-up's first product alone ("cold"). The cell after it first runs one untimed product
-# of other shapes, to take PyTorch's first-call costs.
+# median with the spread. `seconds_per_product`, next, does all three; the cell after it
+# times many small products and a few large ones, and how fast each device worked at each
+# size:
 
 
 # %%
 def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats: int = 5):
-    """Return the cold product's seconds, and for each repeat the mean seconds per product."""
-    synchronize(a.device)
-    start = time.perf_counter()
-    a @ b  # the warm-up's first product: it pays any one-off set-up
-    synchronize(a.device)
-    cold = time.perf_counter() - start
-    for _ in range(products - 1):  # the rest of the warm-up
+    """Return, for each repeat after a warm-up, the mean seconds per product."""
+    for _ in range(products):  # the warm-up: it pays any one-off set-up
         a @ b
     timings = []
     for _ in range(repeats):
@@ -189,45 +184,19 @@ def seconds_per_product(a: torch.Tensor, b: torch.Tensor, products: int, repeats
             a @ b
         synchronize(a.device)  # wait for the products themselves
         timings.append((time.perf_counter() - start) / products)
-    return cold, timings
+    return timings
 
 
 # %%
 devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])  # and a GPU
-# Untimed: one product of other shapes on each device takes PyTorch's first-call costs.
-for each_device in devices:
-    torch.ones(100, 80, device=each_device) @ torch.ones(80, 50, device=each_device)
-timed = {}  # (device type, size) -> (the cold product's seconds, each repeat's mean)
+timed = {}  # (device type, size) -> each repeat's mean seconds per product
 for size, products in ((64, 1000), (2048, 3)):  # many small products, a few large ones
     for each_device in devices:
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
         timed[each_device.type, size] = seconds_per_product(a, b, products)
-for (kind, size), (cold, times) in timed.items():  # the warm-up's evidence
+for (kind, size), times in timed.items():
+    median = statistics.median(times)
     unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # readable figures
-    print(f"{kind}, {size} x {size}, first product ({unit}): {cold * scale:.4g}")
-    median = statistics.median(times)
-    print(f"{kind}, {size} x {size}, first product over the median: {cold / median:.1f}")
-    print(f"{kind}, {size} x {size}, slowest repeat over the median: {max(times) / median:.1f}")
-
-# %% [markdown]
-# The first (cold) 64 x 64 product took
-# **56 microseconds**<!-- output: cpu, 64 x 64, first product (microseconds) -->,
-# **6.3**<!-- output: cpu, 64 x 64, first product over the median --> times the median;
-# at 2048 x 2048,
-# **1.2**<!-- output: cpu, 2048 x 2048, first product over the median --> times. Set each
-# beside its slowest timed repeat over the median: 64 x 64,
-# **2.8**<!-- output: cpu, 64 x 64, slowest repeat over the median -->; 2048 x 2048,
-# **1.1**<!-- output: cpu, 2048 x 2048, slowest repeat over the median -->. A cold ratio
-# far beyond that points to a one-off cost, which the warm-up keeps out of the repeats;
-# one within or near it cannot be told from the repeats' own noise. One cold sample per
-# size: a warning, not a measurement.
-#
-# The timed repeats, and how fast each device worked at each size:
-
-# %%
-for (kind, size), (_, times) in timed.items():
-    median = statistics.median(times)
-    unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)
     low, high = min(times) * scale, max(times) * scale
     name = f"{kind} {unit} per {size} x {size} product"
     print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
@@ -237,8 +206,8 @@ for (kind, size), (_, times) in timed.items():
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **77.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **29.5
+# **92.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **35.8
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. On a
 # GPU, expect another cost per operation whatever its size: *launching*, the CPU telling
@@ -505,7 +474,8 @@ print(
 # `shuffle=True`, because from the same seed `shuffle=True` draws other orders than (b)'s
 # `torch.randperm` (Appendix B shows both).
 # `TimedBatches` adds up the loop's waits for batches (on a GPU its `synchronize` calls
-# also stop loading from overlapping the step, so (a)'s time there is an upper bound).
+# also stop loading from overlapping the step, so there we expect (a)'s time to be an
+# upper bound, not measured).
 # `next(batches, None)` asks for the
 # next batch, or gives None at the end; `return` inside a generator ends it.
 
@@ -524,7 +494,8 @@ class TimedBatches:
         while True:
             # On a GPU the step before may still be running; waiting for it first keeps its
             # time out of the batch's wait. On a GPU these synchronize calls also stop
-            # loading from overlapping the step, so (a)'s time there is an upper bound.
+            # loading from overlapping the step, so we expect (a)'s time there to be an
+            # upper bound (not measured).
             synchronize(self.device)
             start = time.perf_counter()
             batch = next(batches, None)
@@ -590,7 +561,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **4.74 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.57 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -689,18 +660,18 @@ tensor_train = TimedBatches(  # the classic loader's settings, over transformed 
     ),
     device,
 )
-# A new model seeded as (a)'s, two epochs in (a)'s first two orders (b_val: a short evaluation).
+# A new model seeded as (a)'s, as many epochs in (a)'s orders (b_val: a short evaluation).
 seed_everything(0)
 tensor_model = to_device(MLP(28 * 28, [32], 10), device)
-tensor_history = fit(2, 0.2, tensor_model, tensor_train, b_val, verbose=False)
+tensor_history = fit(num_epochs, 0.2, tensor_model, tensor_train, b_val, verbose=False)
 tensor_times = [epoch["train_seconds"] for epoch in tensor_history]
 tensor_waits = tensor_train.waits
 
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-# The control has one later epoch, its second: its bar rests on that one epoch.
-bars["(c) control: ready tensors, one epoch"] = parts(tensor_times, tensor_waits)
+c_name = "(c) control: ready tensors"
+bars[c_name] = parts(tensor_times, tensor_waits)
 width = max(len(pipeline) for pipeline in bars)  # the table's first column
 print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s")
 for pipeline, bar in bars.items():
@@ -708,7 +679,7 @@ for pipeline, bar in bars.items():
     # writes them, so that waiting + rest = epoch as printed
     length, waited = round(statistics.median(bar["epochs"]), 3), round(bar["loader"], 3)
     print(f"{pipeline:<{width}} | {length:7.3f} | {waited:9.3f} | {length - waited:6.3f}")
-tensor_wait = tensor_waits[-1]  # the control's second epoch, its only later one
+tensor_wait = bars[c_name]["loader"]  # the control's median later wait, as (a)'s
 removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
 print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
 print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
@@ -722,12 +693,12 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
 # epochs. On this CPU (one run):
-# - (a) took **28.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+# - (a) took **21.9 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside, and waited
-#   **6.14 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **6.71 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
-# - The control, its one later epoch against (a)'s median of two, waited
-#   **5.91 s**<!-- output: wait removed by ready tensors --> less: ready tensors removed
+#   **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **5.16 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
+# - The control waited
+#   **4.54 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors removed
 #   **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
 #   They replaced the per-image work (a PIL image, `ToTensor`, `Normalize`) and the
 #   `Subset` look-ups together, not timed apart.
@@ -945,8 +916,8 @@ for arm, model_class in arm_models.items():
 
 # %% [markdown]
 # **In rounds.** Each round trains one epoch of every arm, in a rotating order so none
-# always runs first. The first round, which compiles, does not count; the six after it
-# are two whole rotations, so each arm runs first, second and last twice.
+# always runs first. The first round, which compiles, does not count; with three arms,
+# the six after it are two whole rotations, so each arm runs first, second and last twice.
 
 # %%
 order = list(arms)
@@ -1020,11 +991,11 @@ del logits
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **1.78**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
+#   **1.98**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
 # - compiled: a median speed-up of
-#   **1.00**<!-- output: compiled median speed-up over float32 -->, verdict **no clear
-#   winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#   **0.97**<!-- output: compiled median speed-up over float32 -->, verdict **no clear winner: 0
+#   faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
 # - The arms' validation accuracies, to four digits (one seed):
 #   **not identical**<!-- says: the arms' validation accuracies, to four digits -->.
 #   Validation predictions (of 10,000) unlike `float32`'s: compiled's
@@ -1053,11 +1024,11 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # (with the compile settings above: one compile thread).
-# Of that, **20.3 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# Of that, **18.8 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
-# **2.6 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
+# **2.2 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
 # gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->.
@@ -1068,28 +1039,29 @@ if "compiled" in arms:
 # - `get_default_device()` picks CUDA, then Apple MPS, then the CPU; `to_device` moves
 #   tensors, models and containers of them there.
 # - On the device, move the model before building its optimizer, and each batch as it is
-#   used (on CUDA, pinned and with `non_blocking=True`); a generator can deliver the
-#   batches already there.
+#   used (on CUDA, PyTorch's documented advice is pinned batches and
+#   `non_blocking=True`, not measured here); a generator can deliver the batches already
+#   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **29.5
+# - A product's size counts: on this CPU 64 x 64 products ran at **35.8
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **77.9
+#   a second, 2048 x 2048 ones at **92.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, expect little help with a tiny model.
 # - Loading can be most of an epoch: the classic pipeline took
-#   **28.3 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **21.9 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held as one tensor (one run, its one-off conversion aside), and waited
-#   **6.14 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **6.71 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
+#   **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **5.16 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
 #   a GPU, expect little help for a starved pipeline.
 # - Measure each speed step in rounds, on your device: on this CPU, over
 #   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`: **faster in every
 #   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling, after a
 #   one-off cost of
-#   **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
-#   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#   **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
+#   **no clear winner: 0 faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1264,21 +1236,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **2.07 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.24 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.92**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **2.21 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.20 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, against section 7's tie band both ways: **none detected beyond the tie band (one
 # pair of epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
-# **57.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **56.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **70.6 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **72.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **29.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **35.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **77.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **92.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1416,18 +1388,18 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.403 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.550 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.390 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.477 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
 # **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **25.17 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.51**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **1.48**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **1.39**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **24.35 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.44**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **1.24**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **1.30**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
+# **no clear winner: 0 cheaper per image, 6 tied, 1 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->
 # (a
 # round counted tied is one whose ratio lies inside the band).
@@ -1488,15 +1460,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch: of its
-# **6.71 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
+# **5.16 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
 # epoch it waited
-# **6.14 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for them
+# **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for them
 # (one run), and the control's ready tensors removed
 # **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait.
 # Why not (a): the forward and backward passes are part of the rest column of section 6's
 # table, what is left of (a)'s epoch after the wait.
 # `dataset_to_tensors` did the batches' work once, in
-# **4.74 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.57 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it.
 
@@ -1547,10 +1519,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 # **(a).** Compiling pays only once the seconds it saves per epoch add up to its cost,
 # with batches of one shape so that it does not compile again. In section 7, on this
 # machine with 2 logical CPUs, compiling cost
-# **22.9 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
+# **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
 # the later rounds gave a median speed-up of
-# **1.00**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear
-# winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
+# **0.97**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear winner: 0
+# faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->,
 # and the payback line **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->: look there for whether, and
 # after how many epochs, compiling paid for itself.
@@ -1583,7 +1555,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **1.78**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **1.98**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Where a device has
 # no bfloat16 units, section 7 leaves the arm out.
@@ -1653,7 +1625,7 @@ print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
 print(f"(a)'s median later epoch minus (b)'s (s): {classic_seconds - b_seconds:.2f}")
 waiting_gap = wait_seconds - bars[b_name]["loader"]  # how much longer (a) waited
 print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
-print(f"ready tensors, second epoch, waiting for its batches (s): {tensor_wait:.2f}")
+print(f"ready tensors, median later epoch, waiting for its batches (s): {tensor_wait:.2f}")
 print(f"(b), median later epoch, waiting for its batches (s): {bars[b_name]['loader']:.3f}")
 # The rests (each epoch minus its wait) as section 6's table prints them
 rests = [
@@ -1670,19 +1642,19 @@ print(f"(a)'s rest minus (b)'s, in size, against that spread: {rest_words}")
 
 # %% [markdown]
 # Of (a)'s extra
-# **6.48 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
-# **6.10 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
+# **4.93 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
+# **4.69 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
 # waiting. The control, still fetching and collating per image, waited
-# **0.23 s**<!-- output: ready tensors, second epoch, waiting for its batches (s) --> (one
-# epoch); (b)
-# **0.047 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+# **0.21 s**<!-- output: ready tensors, median later epoch, waiting for its batches (s) -->;
+# (b) **0.049 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
-# (a)'s rest minus (b)'s was **0.38 s**<!-- output: (a)'s rest minus (b)'s (s) -->;
+# (a)'s rest minus (b)'s was **0.23 s**<!-- output: (a)'s rest minus (b)'s (s) -->;
 # (a)'s later epochs differed by
-# **2.18 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (a rough
+# **0.07 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (a rough
 # yardstick from two epochs). Against that spread, the gap between the rests was
-# **within (a)'s own
-# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->. Its cause
+# **larger than (a)'s own
+# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->.
+# Its cause
 # was not measured.
 #
 # **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs,
@@ -1697,9 +1669,9 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
 
 # %% [markdown]
-# Epoch 1 against the later epochs: (a) **within their
-# range**<!-- says: (a) first epoch against its later ones -->,
-# (b) **faster than each**<!-- says: (b) first epoch against its later ones -->. The rule
+# Epoch 1 against the later epochs: (a) **slower than
+# each**<!-- says: (a) first epoch against its later ones -->,
+# (b) **within their range**<!-- says: (b) first epoch against its later ones -->. The rule
 # drops epoch 1 whichever it is.
 #
 # The next cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its
@@ -1744,10 +1716,10 @@ print(f"that gap, in size, against (a)'s later epochs' spread: {epoch_1_against}
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. After epoch 1,
 # (b)'s total minus (a)'s was
-# **-2.11 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->. Look for that
+# **-0.47 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->. Look for that
 # gap to be larger than (a)'s later epochs' spread,
-# **2.18 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (above), before
-# trusting the epoch count from one run; here it was **within (a)'s own
+# **0.07 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (above), before
+# trusting the epoch count from one run; here it was **larger than (a)'s own
 # spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->.
 # The cross
 # marks where the figure's straight lines between epochs cross: the cross is drawn, not
@@ -2068,7 +2040,7 @@ if half_seconds is not None:
 # ## Appendix F: Timings in detail (section 7)
 #
 # This appendix extends section 7: how its verdicts count the rounds, each arm's rounds
-# above 1, medians and right answers, its rounds counted against `float32`'s own spread,
+# above 1 and right answers, its rounds counted against `float32`'s own spread,
 # how much compiling could gain at most, and the matrix products behind that estimate,
 # with a prediction for bfloat16.
 #
@@ -2110,18 +2082,20 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # Compiled's speed-up was above 1, by any margin, in
-# **3**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
+# **1**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
 # but a round counts toward a winner only beyond the tie band.
 #
-# **Medians and right answers.** This cell prints each arm's median later epoch, and how
-# many more validation images each other arm got right than `float32` (section 7 printed
-# how many of their predictions differ):
+# **Right answers.** Each arm's median later epoch is in section 7's table. This cell
+# prints how many more validation images each other arm got right than `float32`
+# (section 7 printed how many of their predictions differ):
 
 # %%
+# float32's and compiled's medians again, for the compiling ceiling below to quote
 median, fastest, slowest = later_epochs(float32_seconds)
 print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.3f} to {slowest:.3f})")
-for arm in verdicts:  # the other arms, each over its own later epochs
-    print(f"{arm} median seconds, later epochs: {later_epochs(arms[arm]['seconds'])[0]:.2f}")
+if "compiled" in arms:
+    compiled_median = later_epochs(arms["compiled"]["seconds"])[0]
+    print(f"compiled median seconds, later epochs: {compiled_median:.2f}")
 truth = torch.cat([labels for _, labels in b_val])  # b_val is not shuffled
 right = {arm: (guesses == truth).sum().item() for arm, guesses in predicted.items()}
 for arm in verdicts:  # the other arms, one by one against float32
@@ -2130,10 +2104,6 @@ for arm in verdicts:  # the other arms, one by one against float32
 del predicted, truth
 
 # %% [markdown]
-# The `float32` arm's median later epoch took
-# **0.67 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.67 s**<!-- output: compiled median seconds, later epochs -->, bfloat16 autocast's
-# **0.37 s**<!-- output: bfloat16 autocast median seconds, later epochs -->.
 # bfloat16 autocast's right answers minus float32's:
 # **1**<!-- output: bfloat16 autocast, right answers minus float32's -->, where
 # **9**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of its
@@ -2174,7 +2144,7 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.09**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.16**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
 # round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within
 # it in every round**<!-- says: compiled against float32's own spread -->. Section
@@ -2213,7 +2183,7 @@ def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
     """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
     seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
     one_batch = sum(
-        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20)[1])
+        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20))
         for a, b in pairs
     )
     return one_batch * len(wide_loader)
@@ -2227,14 +2197,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.96**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.84**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.04**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **1.00**<!-- output: compiled median speed-up over float32 --> for it: the
+# **1.19**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# measured **0.97**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.67 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.67 s**<!-- output: compiled median seconds, later epochs -->).
+# **0.74 s**<!-- output: float32 median seconds, later epochs -->, compiled's
+# **0.75 s**<!-- output: compiled median seconds, later epochs -->).
 #
 # That ceiling counts all the time outside the products, but PyTorch documents
 # `model.compile()` as compiling the model's `forward` with
@@ -2305,21 +2275,21 @@ del product_pairs
 # The `float32` arm's
 # **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
 # multiply-adds an epoch took
-# **0.64 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
+# **0.62 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.96**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.84**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **2.70**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **2.61**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.54**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.08**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **1.78**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **1.98**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.699**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.955**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

@@ -43,7 +43,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 407 s with a peak memory of 1408 MB. The course's runner wrote
+# > whole lesson ran in 452 s with a peak memory of 1215 MB. The course's runner wrote
 # > this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -473,7 +473,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **59.1%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 27.5 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 27.9 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -506,9 +506,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, before
-# and after training, each tile scaled to its own range. Look for speckles of bright,
-# unrelated colours before training, and after it more muted tiles whose neighbouring
-# pixels are often alike, a few in horizontal bands.
+# and after training, each tile scaled to its own range. Look for bright, unrelated
+# colours before training (rows 1-2) and more muted tiles after it (rows 3-4).
 
 
 # %%
@@ -634,9 +633,9 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 1.00<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.37<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
-# +11.4<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
+# +11.6<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
 
 # %% [markdown]
@@ -698,7 +697,8 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # weights), so the MLP's change,
 # **+1.2**<!-- output: MLP, change with shuffled pixels (points) -->, is one draw of
 # starting-weight noise (the batch order unchanged). A CNN that loses far more needs
-# neighbouring pixels kept together. The CNN's lead went from
+# neighbouring pixels kept together (this rests on one seed per model). The CNN's lead
+# went from
 # +13.7<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -4.0<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points.
@@ -1228,7 +1228,8 @@ print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_r
 #
 # On a CPU or an Apple GPU (the *FastNet branch*) this section trains `FastNet`, after
 # Keller Jordan's *airbench* (arXiv 2404.00498). ResNet-9 at full width over 16 epochs
-# would be too slow (Appendix E's estimate).
+# is expected to be too slow on a CPU: an estimate scaled from the course benchmark's CPU
+# time (Appendix E), not measured on this page.
 #
 # **On a CUDA GPU** it trains ResNet-9 instead, in the cell headed *GPU branch*; skip the
 # paragraphs and the cell marked *FastNet branch*. This page's outputs come from a CPU:
@@ -1503,7 +1504,8 @@ print(f"test against validation: {verdict}")
 # %% [markdown]
 # On the test set the small CNN scored 59.2%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 46.1%<!-- output: MLP test accuracy --> and section 7's network
-# **80.6%**<!-- output: FastNet test accuracy -->. The last
+# **80.6%**<!-- output: FastNet test accuracy -->; the three rows are not a comparison
+# of networks (network, optimiser, batch size and training time all differ). The last
 # column gives each difference in standard errors (SE, lesson 03); chance alone seldom
 # gives more than two. Here:
 # **every difference within two SE**<!-- says: test against validation -->.
@@ -1628,8 +1630,8 @@ print(
 #   (59.1%<!-- output: small CNN validation accuracy --> on validation) led the MLP by
 #   **+13.7**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points, and a second MLP, trained
-#   1.00<!-- output: second MLP's training seconds per small CNN's --> times as long, by
-#   +11.4<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->;
+#   1.37<!-- output: second MLP's training seconds per small CNN's --> times as long, by
+#   +11.6<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->;
 #   with pixels shuffled, the CNN's lead was
 #   -4.0<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 #   points.
@@ -1646,9 +1648,10 @@ print(
 # - Once on the test set: the small CNN
 #   59.2%<!-- output: small CNN test accuracy -->, the MLP
 #   46.1%<!-- output: MLP test accuracy --> and `FastNet`
-#   80.6%<!-- output: FastNet test accuracy --> (another network and recipe, trained
-#   80 s<!-- output: FastNet training seconds --> against the small CNN's
-#   27.5 s<!-- output: small CNN training seconds --> on this CPU).
+#   80.6%<!-- output: FastNet test accuracy -->, not a comparison of networks: network,
+#   optimiser, batch size and training time all differ (FastNet trained
+#   76 s<!-- output: FastNet training seconds --> against the small CNN's
+#   27.9 s<!-- output: small CNN training seconds --> on this CPU).
 # - Per-class accuracy, the confusion matrix and misclassified images show what is left
 #   to learn; `save_checkpoint` and `load_checkpoint` keep the result.
 
@@ -1748,15 +1751,13 @@ if exercise_1_passed:
     # Each run's figures. Its rise: the last 3 epochs' mean validation loss (fewer if the run
     # has fewer) minus the lowest, a mean so that one epoch's wobble does not set it alone.
     runs = {label: overfitting_summary(history) for label, history in overfit_histories.items()}
-    # A table first (accuracy at lowest: at the epoch of the lowest validation loss), then
-    # one line for each figure that the text below quotes.
-    header = f"{'run':<11}{'final training loss':>21}{'lowest validation loss':>24}"
-    print(f"{header}{'accuracy at lowest':>20}  largest one-epoch rise")
-    for label, run in runs.items():
-        spike = largest_rise(overfit_histories[label])  # None if the loss never rose
+    # A table of each run's largest one-epoch rise first, then one line for each figure
+    # that the text below quotes.
+    print(f"{'run':<11}largest one-epoch rise")
+    for label, history in overfit_histories.items():
+        spike = largest_rise(history)  # None if the loss never rose
         spike_words = f"{spike['size']:+.2f} at epoch {spike['epoch']}" if spike else "none"
-        row = f"{label:<11}{run['final_train_loss']:21.2f}{run['lowest_val_loss']:24.2f}"
-        print(f"{row}{run['val_acc_at_lowest']:20.4f}  {spike_words}")
+        print(f"{label:<11}{spike_words}")
     for label, run in runs.items():
         print(f"{label}, final validation loss: {run['final_val_loss']:.2f}")
         print(f"{label}, lowest validation loss at epoch: {run['lowest_epoch']}")
@@ -1996,8 +1997,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.55 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.35 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
+# 0.59 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.45 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
 # run, timed once per width). The first epoch is left out: a first run can pay one-off
 # costs. Look for the seconds to grow far less than the parameters. One possible reason,
 # not measured: Python's fixed cost per step.
@@ -2946,25 +2947,25 @@ print(f"decoding once / one epoch of the per-image DataLoader: {ratio:.2f}")
 # On this CPU, reading section 1's image files
 # (**.jpg**<!-- says: image files -->; other files may decode at another speed), the
 # `DataLoader` took a median of
-# 51.9 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
-# `DeviceTensorLoader` 1.7 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
-# 30.7<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
+# 53.2 ms<!-- output: DataLoader over image files, ms per batch --> per batch, the
+# `DeviceTensorLoader` 1.9 ms<!-- output: DeviceTensorLoader, ms per batch -->: about
+# 28.3<!-- output: DataLoader time per DeviceTensorLoader time --> times as long. The
 # `DeviceTensorLoader`'s fastest pass took
-# 1.6 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
+# 1.7 ms<!-- output: DeviceTensorLoader, ms per batch in its fastest pass --> per batch, its
 # slowest
-# 1.4<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
+# 2.0<!-- output: tensor passes, slowest over fastest --> times as long. The fastest
 # passes' ratio was
-# 32.9<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
+# 31.2<!-- output: DataLoader time per DeviceTensorLoader time, fastest passes -->. Either
 # ratio combines two savings, decoding once and transforming whole batches instead of one
 # image at a time; these passes do not separate them. The
 # `DataLoader` ran in the notebook's process (`num_workers=0`, lesson 04's classic
 # pipeline); worker processes and GPUs were not measured.
 #
 # At its rate an epoch of the 45,000 training images would take
-# 18.2<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
+# 18.7<!-- output: per-image DataLoader, one epoch of the training images (seconds) -->
 # s. Section 1's decoding, paid once rather than every epoch, took
-# 7.1<!-- output: decoding the training images once (seconds) --> s on this CPU,
-# 0.39<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
+# 8.8<!-- output: decoding the training images once (seconds) --> s on this CPU,
+# 0.47<!-- output: decoding once / one epoch of the per-image DataLoader --> of that: decoding
 # alone (by `decode_image`), against the `DataLoader`'s decoding (by PIL) plus its
 # per-image transforms.
 
@@ -3112,8 +3113,7 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # This appendix extends section 6: the gradient through residual blocks, the table's row
 # nearest its bar, the rows whose seeds all moved one way, why its rule takes t and not 2,
 # why seeds, what its rows cannot separate, the runs epoch by epoch, one-cycle's beta1,
-# the runs' fairness checks, where and how much each part of the recipe acts, then the GPU
-# branch.
+# the runs' fairness checks, and where and how much each part of the recipe acts.
 
 # %% [markdown]
 # **A residual block's path for the gradient** (section 6's residual blocks). An

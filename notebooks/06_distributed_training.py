@@ -43,7 +43,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 77 s with a peak memory of 1383 MB. The course's runner wrote this
+# > whole lesson ran in 87 s with a peak memory of 1426 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -445,8 +445,8 @@ print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
-# would raise the rate with it. Here 2 x 64 gives lesson 03's batch (128), so its rate
-# (0.2) carries over.
+# would raise the rate with it (not tested here). Here 2 x 64 gives lesson 03's batch
+# (128), so its rate (0.2) carries over.
 #
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …`. Not
@@ -491,9 +491,9 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # gives the median time in ms of a step without communication, of the same step under DDP,
 # of a bare all-reduce of as many numbers as the model has gradients, timed between the
 # steps, and of one process's step on the effective batch (2B images), timed on rank 0
-# while rank 1 waited. A step of 2 processes ends only when both have finished, so each
-# repeat of those rows counts the slower one's time (Appendix C: how it timed, and the
-# full table).
+# while rank 1 waited. A step of 2 processes ends only when both have finished, so in the
+# first three rows (both processes at work) each repeat counts the slower one's time; the
+# last row is rank 0 alone (Appendix C: how it timed, and the full table).
 
 # %%
 from course_utils.scaling import read_comm_cost
@@ -529,30 +529,22 @@ for size in (64, 1024):  # the DDP step and the bare all-reduce, each over the p
     print(f"{name}, bare all-reduce / step without communication: {exchange:.2f}")
     # One process's step on 2B images over its step on B, both on rank 0 with rank 1 idle.
     print(f"{name}, step on 2B / step on B: {ms[size]['double'] / ms[size]['alone']:.2f}")
-for size in (64, 1024):  # one process on the effective batch over 2 processes' DDP step
-    prediction = ms[size]["double"] / ms[size]["ddp"]
-    print(f"{size} images per process, one process's 2B step / DDP step on B: {prediction:.2f}")
 
 # %% [markdown]
 # The bare all-reduce sends the same 25,450<!-- output: parameters --> numbers at both
 # sizes. At 64 images per process it took
-# 129%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+# 112%<!-- output: 64 images per process, bare all-reduce / step without communication -->
 # of a step without communication; at 1,024, it took
-# 23%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
+# 25%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
 # A DDP step took
-# 3.37<!-- output: 64 images per process, DDP step / step without communication -->
+# 3.19<!-- output: 64 images per process, DDP step / step without communication -->
 # times as long as the step at 64 images per process. At 1,024 it took
-# 2.05<!-- output: 1024 images per process, DDP step / step without communication -->
+# 1.63<!-- output: 1024 images per process, DDP step / step without communication -->
 # times as long (Appendix C splits what DDP adds).
 #
 # The table's last row is one process training on the effective batch. The `step on 2B /
 # step on B` lines set it against that process's step on B, also timed with rank 1 idle
-# (Appendix C's full table); the last two lines set it against a DDP step on B: the
-# steps-only prediction of two processes' speed-up (above 1, two win),
-# 0.30<!-- output: 64 images per process, one process's 2B step / DDP step on B -->
-# at 64 images per process and
-# 0.78<!-- output: 1024 images per process, one process's 2B step / DDP step on B -->
-# at 1,024. Section 9 measures whole epochs.
+# (Appendix C's full table). Section 9 measures whole epochs.
 
 # %% [markdown]
 # ## 9. One process against two
@@ -623,8 +615,9 @@ for batch, comparison in results[LEAN].items():
 # %% [markdown]
 # The figure shows the lean pair's two arms at each effective batch (the DataLoader
 # pair's: Appendix A's tables): each arm's median epoch, split into its loading (orange)
-# and the rest (blue), with a dot for each round's epoch. Look for the shorter bar in each
-# panel.
+# and the rest (blue), with a dot for each round's epoch. At 128, look for the shorter bar.
+# At 2,048 the bars' medians and the median of the round-by-round ratios can point
+# different ways when both lie within the tie band: read the round-by-round ratios there.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -647,19 +640,22 @@ plot_epoch_parts(
 # **The answer** (CPU, the lean pair, one launch per batch of
 # 5<!-- output: rounds counted --> rounds). At an effective batch of 128, 2 processes
 # ran at
-# 0.32<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
 # times the speed of 1 process on 1 thread (the median of the rounds):
 # **slower in every round**<!-- says: lean pair at 128, the rounds' verdict -->.
 # At 2,048 the median was
 # 1.06<!-- output: lean pair (1 CPU vs 2) at 2048, median of the rounds -->:
-# **no clear winner: 1 faster, 4 tied, 0
+# **no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: lean pair at 2048, the rounds' verdict -->.
 # The lean pair is the fairer test
-# of splitting the work: its loading is the cheapest, so the steps and the exchange weigh
-# most. Look in the figure for the part, orange or blue, that makes the gap at 128.
+# of splitting the work: its loading takes less time than the DataLoader pair's (the
+# `loader` column of Appendix A's arms' tables), so the steps and the exchange weigh most.
+# Look in the figure for the part, orange or blue, that makes the gap at 128.
 
 # %% [markdown]
-# Did the DataLoader pair's 1 process and its 2 processes (DDP) train the same model?
+# Did 1 process and 2 under DDP train the same model? `compare_arms.py` compares the
+# DataLoader pair's weights; the lean pair's arms take the same batches from the same
+# sampler under the same DDP, and differ only in how they gather each batch.
 
 # %%
 from course_utils.scaling import read_arms_json, read_weight_gap
@@ -790,10 +786,10 @@ print(accumulation.output)
 #   `[rank N]`.
 # - Sections 8 and 9, the finding (on this CPU, one launch each): at an effective batch of
 #   128, 2 processes trained this MLP at
-#   0.32<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
+#   0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
 #   times the speed of 1 process on 1 thread (the lean pair's median over its rounds).
 #   There the bare all-reduce alone took
-#   129%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+#   112%<!-- output: 64 images per process, bare all-reduce / step without communication -->
 #   of a 64-image step without communication.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -988,7 +984,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
 # lean pair's 2 processes ran at
-# 0.32<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds --> times
+# 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1008,16 +1004,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's lines at B = 64: one process's step on 128 images took
-# 1.06<!-- output: 64 images per process, step on 2B / step on B --> times its step on
+# 1.05<!-- output: 64 images per process, step on 2B / step on B --> times its step on
 # 64, about the same time (halving the images saves almost nothing at this size), while a
 # DDP step took
-# 3.37<!-- output: 64 images per process, DDP step / step without communication -->
+# 3.19<!-- output: 64 images per process, DDP step / step without communication -->
 # times as long as a plain step (without communication); the bare all-reduce alone took
-# 129%<!-- output: 64 images per process, bare all-reduce / step without communication -->
-# of that plain step. Section 8's steps-only prediction was
-# 0.30<!-- output: 64 images per process, one process's 2B step / DDP step on B -->;
-# over whole epochs of the real loop, loading included, section 9 measured
-# 0.32<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
+# 112%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+# of that plain step. Over whole epochs of the real loop, loading included, section 9
+# measured
+# 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
 # against 1 process on 1 thread (the median of the rounds).
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
@@ -1136,14 +1131,14 @@ for pair, who, over in (
 
 # %% [markdown]
 # The DataLoader pair's 2 processes ran at
-# 0.38<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.39<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # times the speed of its 1 process at 128 (the median of the rounds), and at
-# 1.65<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->
+# 1.64<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->
 # times at 2,048; its take-away lines say whether the rounds agree. At 2,048 its loading
 # ran
-# 3.08<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 2.50<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast with 2 processes, and its rest
-# 0.70<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
+# 0.69<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times; the `by part` line says which of the two the rounds' spread can tell apart. One
 # slow or fast round widens an arm's range (each part's range: the table below), and with
 # it what counts as within the spread.
@@ -1237,11 +1232,10 @@ print("\n".join(take_away_lines(results, [names["same"]])))  # the two pairs': a
 print(round_by_round_table({SAME: results[SAME]}, "the same-CPU test's speed-up, round by round"))
 
 # %% [markdown]
-# **The same-CPU test**, a practical question rather than one cause: at 128, **slower in
-# every round (median
-# 0.39)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
+# (median 0.38)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.56)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.47)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its verdicts are section 9's.
@@ -1314,9 +1308,9 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.36<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.28<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the speed of the DataLoader pair's 1 process, and their rest at
-# 0.20<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.22<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->.
 # The
@@ -1386,18 +1380,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **slower**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.6<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
+# 3.8<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 6.3<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
+# 7.0<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.0<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
+# 5.7<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 3.8<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
+# 5.3<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
 # at 2,048 (1,024 each). One process's own cost can move between launches: read these
 # words as rough.
 #
@@ -1466,25 +1460,25 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **Loading lean** (compare the `loader` column of this appendix's first tables, the lean
 # arms against the DataLoader's). At 128, one lean process ran at
-# 1.28<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# 1.34<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
 # and the lean pair's rest (2 processes over 1) at
 # 0.22<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.52<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# 2.43<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
 # the lean pair's at 2,048: section 9, and its by-part lines near this appendix's start.
 #
 # **A second thread** ran at
-# 0.98<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 0.97<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
-# 1.08<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 1.06<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
 # against the tie band, then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 5 tied, 0
+# **a tie, then no clear winner: 0 faster, 4 tied, 1
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
 # **a tie, then no clear winner: 2 faster, 2 tied, 1
@@ -1625,48 +1619,52 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (its lines above) took
-# 0.673 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.567 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.735 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.714 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.237 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.432 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.050 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.083 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.187 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.349 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.673 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.735 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 70%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 51%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 39%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 4.74<!-- output: step without communication, 1,024 over 64 --> (DDP's added time: at
+# 4.32<!-- output: step without communication, 1,024 over 64 --> (DDP's added time: at
 # the end of this appendix).
 #
 # **The 2B step against the B step** (section 8 printed the `step on 2B / step on B`
 # lines). One process's step on 2B images took
-# 1.06<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.05<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.80<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024.
-# A step whose time grew in proportion to its images would give 2: where the ratio is
-# nearer 1, look for time a step takes whatever its images, which no cell here times
-# apart. Both steps ran with rank 1 idle.
+# 1.80<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024:
+# half the images saved
+# 0.029 ms<!-- output: 64 images per process, ms a step saves on half the images -->
+# a step at 64 and
+# 1.935 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# at 1,024. A step whose time grew in proportion to its images would give 2: where the
+# ratio is nearer 1, look for time a step takes whatever its images, which no cell here
+# times apart. Both steps ran with rank 1 idle.
 #
-# **The prediction.** Section 8 printed the steps-only prediction, one process's 2B step
-# over the pair's DDP step on B, to 2 decimals. The pair's DDP step is the figure to use,
-# since a step of the pair ends only when both ranks have finished. Below, the same to 3
-# decimals and in words against *the tie band* (a ratio between 1 / 1.1 and 1.1 names no
-# winner; the 1.1 is the course's convention, not a measured noise level), then with each
-# rank's own median DDP step in place of the pair's: no higher than the pair's, so its
-# prediction is no lower. Each size's last line gives one verdict where the pair's figure
-# and rank 0's own agree, `no clear verdict` where they do not. All come from this one
-# launch.
+# **The prediction.** One process's 2B step over the pair's DDP step on B predicts two
+# processes' speed-up from the steps alone (above 1, two win). The pair's DDP step is the
+# figure to use, since a step of the pair ends only when both ranks have finished. Below,
+# that prediction to 3 decimals and in words against *the tie band* (a ratio between
+# 1 / 1.1 and 1.1 names no winner; the 1.1 is the course's convention, not a measured noise
+# level), then with each rank's own median DDP step in place of the pair's: no higher than
+# the pair's, so its prediction is no lower. Each size's last line gives one verdict where
+# the pair's figure and rank 0's own agree, `no clear verdict` where they do not. All come
+# from this one launch.
 
 # %%
 from course_utils.rounds import band_words
@@ -1690,6 +1688,9 @@ for size in (64, 1024):
     print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
 
 # %% [markdown]
+# Where a size's last line reads `no clear verdict`, the pair's figure and rank 0's own
+# disagree, so this launch's steps alone predict no winner at that size.
+#
 # **Section 9's rest beside the prediction.** The prediction covers the steps alone,
 # which fall in section 9's `the rest` (an epoch minus its loading) with the waits and
 # the loop's Python around them. Each pair's rest, measured over predicted (1: as
@@ -1707,6 +1708,10 @@ for batch, per_process in ((small, 64), (large, 1024)):
         print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
 
 # %% [markdown]
+# A `measured over predicted` line away from 1 shows the rest's speed-up and the steps'
+# prediction disagreeing by that factor: the rest also holds the waits and the loop's
+# Python, and the two come from different launches.
+#
 # **Two B steps.** The table's `step without communication` (both ranks busy, each
 # repeat the slower rank) and `1 process, step on the B images (rank 0 alone)` (rank 1
 # idle) differ in two things: whether the partner is busy, and the slower of two ranks
@@ -1728,6 +1733,10 @@ for size in (64, 1024):
 
 
 # %% [markdown]
+# Where a size reads `apart`, a ratio below it outside the tie band names the difference
+# that moved the step; where it reads `close`, any such ratios outside the band offset
+# each other (the two ratios multiply to the first).
+#
 # **DDP's added time from 64 to 1,024 images.** First by the pair's figures (the full
 # table's), with the bare all-reduce's beside it; then by each rank's own: its DDP step
 # minus its step, from its own lines above; then the rank with the slower own step
@@ -1735,8 +1744,7 @@ for size in (64, 1024):
 # numbers at both sizes, so read any change in its time as waits or noise. The pair's DDP
 # step takes the slower rank's time repeat by repeat, so it sits at or above each rank's
 # own median DDP step; DDP's added time is a difference of two medians, and no such order
-# holds for it: where the pair's and the ranks' words differ, read a trend in DDP's added
-# time as this launch's, not as a rule.
+# holds for it.
 
 # %%
 # The pair's figures: each 1,024 over 64, in words against the tie band (as printed).
@@ -1770,6 +1778,10 @@ for size in (64, 1024):
         f"{size} images per process, rank with the slower own step without communication: "
         f"rank {slower}"
     )
+
+# %% [markdown]
+# Where the pair's words for DDP's added time and a rank's own disagree, as a `grew` beside
+# a `shrank`, the lines show no trend in DDP's added time from 64 to 1,024 images.
 
 # %% [markdown]
 # ## Appendix D: uneven data
@@ -1885,12 +1897,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 868 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 895 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 598 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 595 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1666 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).

@@ -7,7 +7,6 @@ from course_utils.scaling import (
     SPEED_UP_DIGITS,
     Comparison,
     ComparisonName,
-    above_two,
     arm_speed_ups,
     arms_table,
     comm_cost_table,
@@ -428,23 +427,6 @@ def test_a_take_away_line_is_made_for_each_comparison_and_launch_asked_for():
         take_away_lines(results, [ComparisonName("lean", "?")])
 
 
-def _comparison(speed_ups: list[float], loader: float) -> Comparison:
-    return Comparison(count_rounds(speed_ups), {"loader": loader, "rest": 1.0}, {})
-
-
-def test_more_than_2_from_2_devices_is_found_beyond_the_tie_band_only():
-    results = {
-        "pair": {
-            # Over 2: 1.25, 1.075 and 0.95; only the first lies beyond the band.
-            128: _comparison([2.5, 2.15, 1.9], loader=2.1),  # loader over 2: 1.05, a tie
-            2048: _comparison([1.5, 1.6], loader=2.6),  # loader over 2: 1.3, above
-        }
-    }
-    assert above_two(results) == (["1 of 3 in pair at 128"], ["pair at 2048"])
-    results["pair"] = {128: _comparison([1.5, 1.9], loader=1.2)}
-    assert above_two(results) == ([], [])
-
-
 def test_digits_judge_rounds_parts_and_halves_as_printed():
     # Epochs whose rounds give 1.1004 (printed 1.10: a tie) and 1.5; rests' ratio 1.1004 too.
     one = {"epochs": [1.1004, 1.5], "loads": [0.5, 0.5], "loader": 0.5}
@@ -460,10 +442,6 @@ def test_digits_judge_rounds_parts_and_halves_as_printed():
     assert part_words(figures, "two", "one", digits=2)["rest"] == "a tie"
     found = compare_launches({128: figures}, {"pair": ("two", "one")}, digits=2)["pair"][128]
     assert (found.rounds.tied, found.words["rest"]) == (1, "a tie")
-    # Over 2: a round at 2.2046 prints 2.20, not beyond 2 x 1.1; one at 2.206 prints 2.21.
-    results = {"pair": {128: _comparison([2.2046, 2.206, 2.0], loader=2.2046)}}
-    assert above_two(results) == (["2 of 3 in pair at 128"], ["pair at 128"])
-    assert above_two(results, digits=2) == (["1 of 3 in pair at 128"], [])
 
 
 def test_the_tables_print_speed_ups_to_the_digits_that_judge_them_as_printed():

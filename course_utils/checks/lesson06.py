@@ -435,8 +435,9 @@ QUESTIONS: dict[str, Exercise] = {
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "The cost that section 8 measured is DDP's added time per step, the exchange and "
-            "the bookkeeping around it, which any backend pays between processes.",
+            "What section 8's table shows, a DDP step against a plain one (Appendix C splits "
+            "it), is the cost of the exchange and the bookkeeping around it, which any backend "
+            "pays between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each takes its own "
             "half of the training images per epoch (section 6's shards), so together they "
             "see each image once per epoch, as one process does.",
@@ -448,8 +449,8 @@ QUESTIONS: dict[str, Exercise] = {
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
-            "SyncBatchNorm combines them across the processes in the forward pass, which "
-            "matters most when each process has only a few images."
+            "SyncBatchNorm combines them across the processes in the forward pass. It is "
+            "meant for runs where each process has only a few images."
         ),
         misconceptions={
             "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
