@@ -474,8 +474,8 @@ print(
 # `shuffle=True`, because from the same seed `shuffle=True` draws other orders than (b)'s
 # `torch.randperm` (Appendix B shows both).
 # `TimedBatches` adds up the loop's waits for batches (on a GPU its `synchronize` calls
-# also stop loading from overlapping the step, so there we expect (a)'s time to be an
-# upper bound, not measured).
+# also stop loading from overlapping the step, so there (a)'s wait is, we expect, an
+# upper bound; this was not tested).
 # `next(batches, None)` asks for the
 # next batch, or gives None at the end; `return` inside a generator ends it.
 

@@ -506,8 +506,8 @@ print(f"one class's accuracy, its standard error (points): {class_se:.1f}")
 
 # %% [markdown]
 # **What the network sees.** The 16 first-layer filters as 5 x 5 colour images, before
-# and after training, each tile scaled to its own range. Look for bright, unrelated
-# colours before training (rows 1-2) and more muted tiles after it (rows 3-4).
+# and after training. Each tile is scaled to its own range, so compare the patterns
+# within tiles, not their brightness, between rows 1-2 (before) and rows 3-4 (after).
 
 
 # %%
@@ -1215,8 +1215,8 @@ print(f"the full recipe against a constant {peak_rate / 2}: {step_changes[full_r
 # 1<!-- output: rows the rule decided -->:
 # **removing batch norm (+ conv biases), accuracy
 # down**<!-- says: rows the rule shows -->. A row that changed several things cannot split
-# them; run 5, without batch norm, also keeps the rate chosen for the batch-norm network
-# (not searched for the network without it). Undecided is not "no effect": these seeds
+# them; run 5, without batch norm, uses the other runs' rate (set, not searched for the
+# network without it). Undecided is not "no effect": these seeds
 # could not tell (Appendix D: rows whose seeds all moved one way).
 #
 # **Take-away.** These 48-step runs decided only the rows named above, if any; they could
@@ -2080,8 +2080,8 @@ check_exercise("Q2", answer_q2=answer_q2)
 # features the linear layers classify.
 
 # %% [markdown]
-# **Question 3.** Exercise 1's check printed each run's *rise*: its last three epochs'
-# mean validation loss minus its lowest. A lasting rise, while the training loss keeps
+# **Question 3.** The cell after exercise 1's check printed each run's *rise*: its last
+# three epochs' mean validation loss minus its lowest. A lasting rise, while the training loss keeps
 # falling, is what overfitting looks like; a one-epoch spike that falls back moves that
 # mean little. In this run the plain run's rise was
 # 0.51<!-- output: plain, rise, last 3 epochs' mean validation loss minus lowest -->, its
@@ -3332,8 +3332,8 @@ print(f"seed SDs with batch norm, against that SE: {seed_words}")
 # seed 0 (section 6 drew the two schedules' learning rates). The dashed line is
 # the full recipe again, from seed 1: how far the seed alone moves a run. Look for
 # how far the dashed seed-1 line ends from its solid seed-0 twin: a gap that size between
-# two recipes could be the seed's doing. If seed 0's constant-rate run ends on top, that
-# is one seed: section 6's table has all five.
+# two recipes could be the seed's doing. Whichever recipe ends on top here, that is one
+# seed: section 6's table has all five.
 
 # %%
 fig, accuracy_ax = plt.subplots(figsize=(7, 4), layout="constrained")
@@ -3490,7 +3490,7 @@ del fresh, first_batch_loader, gradients, decay_term
 # values), and only
 # 1.02%<!-- output: gradient values above 0.1, first batch --> of gradient values, the
 # largest 1.50<!-- output: largest gradient value, first batch -->, were above 0.1, so
-# clipping trims only those. Adam, though, divides each value by a running average of
+# in this batch clipping trims only those. Adam, though, divides each value by a running average of
 # that value's own size (besides beta1's running average of the gradient), so what counts
 # is the decay next to each value's own gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->

@@ -36,8 +36,9 @@
 # - shard the data with `DistributedSampler`, and say what goes wrong without
 #   `set_epoch`;
 # - launch a script with `torchrun --standalone --nproc_per_node=N` from a terminal (the
-#   notebook's `run_torchrun` starts torchrun's own launcher and, on Linux CPUs, forks the
-#   workers from it), log and checkpoint from rank 0, and make a script ready for GPUs;
+#   notebook's `run_torchrun` starts torchrun's own launcher and, on Linux CPUs, is
+#   written to fork the workers from it), log and checkpoint from rank 0, and make a
+#   script ready for GPUs;
 # - say what `SyncBatchNorm`, `no_sync` and FSDP are for, and how several machines are
 #   launched.
 
@@ -153,8 +154,8 @@ print(f"gradient bytes each process contributes per step: {num_parameters * 4:,}
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
 # where they meet (the **rendezvous**). The notebook calls the course's `run_torchrun`,
-# which starts a script as `torchrun` does, except that on Linux it forks its CPU workers
-# from a Python that has already imported PyTorch, where `torchrun` starts each afresh
+# which starts a script as `torchrun` does, except that on Linux it is written to fork its
+# CPU workers from a Python that has already imported PyTorch, where `torchrun` starts each afresh
 # (Appendix E). It also captures their output and measures memory.
 #
 # **Devices.** NCCL expects one GPU per process (PyTorch's documentation; not run here);
@@ -616,8 +617,8 @@ for batch, comparison in results[LEAN].items():
 # The figure shows the lean pair's two arms at each effective batch (the DataLoader
 # pair's: Appendix A's tables): each arm's median epoch, split into its loading (orange)
 # and the rest (blue), with a dot for each round's epoch. At 128, look for the shorter bar.
-# At 2,048 the bars' medians and the median of the round-by-round ratios can point
-# different ways when both lie within the tie band: read the round-by-round ratios there.
+# At 2,048, read the round-by-round ratios above as well: the bars show only each arm's
+# median.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -780,9 +781,9 @@ print(accumulation.output)
 # - Section 6: `DistributedSampler` gives each process its own shard. `set_epoch`
 #   reshuffles it every epoch (exercise 2).
 # - Section 7: the notebook's `run_torchrun` starts torchrun's own launcher (its
-#   rendezvous and environment) and, on Linux CPUs, forks the workers from it; in a terminal,
-#   `torchrun --standalone --nproc_per_node=N` launches the script (Appendix E prints the
-#   command). Rank 0 alone saves `model.module`; lines that every rank prints start
+#   rendezvous and environment) and, on Linux CPUs, is written to fork the workers from it;
+#   in a terminal, `torchrun --standalone --nproc_per_node=N` launches the script (Appendix
+#   E prints the command). Rank 0 alone saves `model.module`; lines that every rank prints start
 #   `[rank N]`.
 # - Sections 8 and 9, the finding (on this CPU, one launch each): at an effective batch of
 #   128, 2 processes trained this MLP at
@@ -1780,8 +1781,9 @@ for size in (64, 1024):
     )
 
 # %% [markdown]
-# Where the pair's words for DDP's added time and a rank's own disagree, as a `grew` beside
-# a `shrank`, the lines show no trend in DDP's added time from 64 to 1,024 images.
+# Where the pair's words for DDP's added time and a rank's own differ (a `grew` beside a
+# `shrank`, or beside `stayed within the tie band`), read any trend from 64 to 1,024 images
+# as this launch's, not a rule.
 
 # %% [markdown]
 # ## Appendix D: uneven data

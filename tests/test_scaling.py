@@ -427,7 +427,7 @@ def test_a_take_away_line_is_made_for_each_comparison_and_launch_asked_for():
         take_away_lines(results, [ComparisonName("lean", "?")])
 
 
-def test_digits_judge_rounds_parts_and_halves_as_printed():
+def test_digits_judge_rounds_and_parts_as_printed():
     # Epochs whose rounds give 1.1004 (printed 1.10: a tie) and 1.5; rests' ratio 1.1004 too.
     one = {"epochs": [1.1004, 1.5], "loads": [0.5, 0.5], "loader": 0.5}
     one |= {"rests": [1.1004, 1.1004], "rest": 1.1004}
