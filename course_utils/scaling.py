@@ -283,11 +283,11 @@ def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[st
 
 
 SPREAD_WORDS = "within the rounds' spread"
+"""``part_words``'s words for a part whose gap between the medians is inside the noise."""
 
 SPEED_UP_DIGITS = 2
 """Decimals the tables and lines below print a speed-up to; pass it as ``digits`` to judge
 each speed-up as printed (a round printed 1.10 is then a tie). Lesson 06."""
-"""``part_words``'s words for a part whose gap between the medians is inside the noise."""
 
 
 def part_words(

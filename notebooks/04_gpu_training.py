@@ -39,8 +39,8 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 102 s with a peak memory of 1194 MB. The course's runner wrote
-# > this line from the run that produced the worked lesson's outputs.
+# > whole lesson ran in 99 s with a peak memory of 1192 MB. The course's runner wrote this
+# > line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -206,8 +206,8 @@ for (kind, size), times in timed.items():
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **92.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **35.8
+# **95.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **30.2
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
 # reason (not timed apart): a fixed cost per call, which a small product cannot hide. On a
 # GPU, expect another cost per operation whatever its size: *launching*, the CPU telling
@@ -494,8 +494,8 @@ class TimedBatches:
         while True:
             # On a GPU the step before may still be running; waiting for it first keeps its
             # time out of the batch's wait. On a GPU these synchronize calls also stop
-            # loading from overlapping the step, so we expect (a)'s time there to be an
-            # upper bound (not measured).
+            # loading from overlapping the step, so there (a)'s wait is, we expect, an
+            # upper bound (not tested).
             synchronize(self.device)
             start = time.perf_counter()
             batch = next(batches, None)
@@ -561,7 +561,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **4.57 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.48 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -693,13 +693,13 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
 # epochs. On this CPU (one run):
-# - (a) took **21.9 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+# - (a) took **23.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside, and waited
-#   **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **5.16 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
+#   **4.67 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **5.10 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
 # - The control waited
-#   **4.54 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors removed
-#   **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
+#   **4.46 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors removed
+#   **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
 #   They replaced the per-image work (a PIL image, `ToTensor`, `Normalize`) and the
 #   `Subset` look-ups together, not timed apart.
 #
@@ -991,11 +991,11 @@ del logits
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **1.98**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
+#   **2.00**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
 # - compiled: a median speed-up of
-#   **0.97**<!-- output: compiled median speed-up over float32 -->, verdict **no clear winner: 0
-#   faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+#   **0.97**<!-- output: compiled median speed-up over float32 -->, verdict **no clear winner: 1
+#   faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # - The arms' validation accuracies, to four digits (one seed):
 #   **not identical**<!-- says: the arms' validation accuracies, to four digits -->.
 #   Validation predictions (of 10,000) unlike `float32`'s: compiled's
@@ -1024,9 +1024,9 @@ if "compiled" in arms:
 
 # %% [markdown]
 # Compiling cost
-# **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # (with the compile settings above: one compile thread).
-# Of that, **18.8 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
+# Of that, **17.6 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
 # fell in training and
 # **2.2 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
 # compiled arm's first validation. We expect a recompile there: evaluation mode, no
@@ -1044,24 +1044,24 @@ if "compiled" in arms:
 #   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **35.8
+# - A product's size counts: on this CPU 64 x 64 products ran at **30.2
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **92.4
+#   a second, 2048 x 2048 ones at **95.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, expect little help with a tiny model.
 # - Loading can be most of an epoch: the classic pipeline took
-#   **21.9 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **23.2 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held as one tensor (one run, its one-off conversion aside), and waited
-#   **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **5.16 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
+#   **4.67 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **5.10 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
 #   a GPU, expect little help for a starved pipeline.
 # - Measure each speed step in rounds, on your device: on this CPU, over
 #   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`: **faster in every
 #   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling, after a
 #   one-off cost of
-#   **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
-#   **no clear winner: 0 faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+#   **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
+#   **no clear winner: 1 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1236,21 +1236,21 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **2.21 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.20 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **2.17 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **2.21 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, against section 7's tie band both ways: **none detected beyond the tie band (one
 # pair of epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
-# **56.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **56.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **72.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **71.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **35.8 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **30.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **92.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **95.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
 # the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
@@ -1388,18 +1388,18 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.390 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.477 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.404 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.499 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **24.35 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.44**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **1.24**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **1.30**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **25.25 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.46**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **1.30**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **1.32**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 6 tied, 1 costlier per
+# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->
 # (a
 # round counted tied is one whose ratio lies inside the band).
@@ -1460,15 +1460,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** The classic pipeline made its batches again every epoch: of its
-# **5.16 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
+# **5.10 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
 # epoch it waited
-# **4.74 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for them
+# **4.67 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for them
 # (one run), and the control's ready tensors removed
-# **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait.
+# **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait.
 # Why not (a): the forward and backward passes are part of the rest column of section 6's
 # table, what is left of (a)'s epoch after the wait.
 # `dataset_to_tensors` did the batches' work once, in
-# **4.57 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **4.48 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it.
 
@@ -1492,7 +1492,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images (not timed apart). On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1519,10 +1519,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 # **(a).** Compiling pays only once the seconds it saves per epoch add up to its cost,
 # with batches of one shape so that it does not compile again. In section 7, on this
 # machine with 2 logical CPUs, compiling cost
-# **21.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
+# **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
 # the later rounds gave a median speed-up of
-# **0.97**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear winner: 0
-# faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->,
+# **0.97**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear winner: 1
+# faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 # and the payback line **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->: look there for whether, and
 # after how many epochs, compiling paid for itself.
@@ -1555,7 +1555,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **1.98**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Where a device has
 # no bfloat16 units, section 7 leaves the arm out.
@@ -1642,15 +1642,15 @@ print(f"(a)'s rest minus (b)'s, in size, against that spread: {rest_words}")
 
 # %% [markdown]
 # Of (a)'s extra
-# **4.93 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
-# **4.69 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
+# **4.88 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
+# **4.62 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
 # waiting. The control, still fetching and collating per image, waited
 # **0.21 s**<!-- output: ready tensors, median later epoch, waiting for its batches (s) -->;
-# (b) **0.049 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
+# (b) **0.045 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
 #
-# (a)'s rest minus (b)'s was **0.23 s**<!-- output: (a)'s rest minus (b)'s (s) -->;
+# (a)'s rest minus (b)'s was **0.25 s**<!-- output: (a)'s rest minus (b)'s (s) -->;
 # (a)'s later epochs differed by
-# **0.07 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (a rough
+# **0.04 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (a rough
 # yardstick from two epochs). Against that spread, the gap between the rests was
 # **larger than (a)'s own
 # spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->.
@@ -1718,7 +1718,7 @@ print(f"that gap, in size, against (a)'s later epochs' spread: {epoch_1_against}
 # (b)'s total minus (a)'s was
 # **-0.47 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->. Look for that
 # gap to be larger than (a)'s later epochs' spread,
-# **0.07 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (above), before
+# **0.04 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (above), before
 # trusting the epoch count from one run; here it was **larger than (a)'s own
 # spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->.
 # The cross
@@ -2144,10 +2144,11 @@ for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by r
 
 # %% [markdown]
 # `float32`'s later epochs varied by a factor of
-# **1.16**<!-- output: float32's later epochs, slowest over fastest -->. Against that
+# **1.02**<!-- output: float32's later epochs, slowest over fastest -->. Against that
 # spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **within
-# it in every round**<!-- says: compiled against float32's own spread -->. Section
+# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
+# every round**<!-- says: compiled against float32's own spread -->.
+# Section
 # 7 asks whether the arms differed within each round; these lines ask whether each
 # round's ratio stood out from `float32`'s own noise.
 
@@ -2197,14 +2198,14 @@ print(f"ceiling if everything but the products vanished: {1 / products_share:.2f
 
 # %% [markdown]
 # The products took an estimated
-# **0.84**<!-- output: float32 arm, their share of its median later epoch --> of the
+# **0.83**<!-- output: float32 arm, their share of its median later epoch --> of the
 # `float32` epoch. By this estimate (products timed outside training), compiling, if it
 # leaves the products alone, could speed an epoch up at most about
-# **1.19**<!-- output: ceiling if everything but the products vanished --> times. Section 7
+# **1.20**<!-- output: ceiling if everything but the products vanished --> times. Section 7
 # measured **0.97**<!-- output: compiled median speed-up over float32 --> for it: the
 # median of each round's ratio, not the ratio of the medians printed above (float32's
 # **0.74 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.75 s**<!-- output: compiled median seconds, later epochs -->).
+# **0.76 s**<!-- output: compiled median seconds, later epochs -->).
 #
 # That ceiling counts all the time outside the products, but PyTorch documents
 # `model.compile()` as compiling the model's `forward` with
@@ -2277,19 +2278,19 @@ del product_pairs
 # multiply-adds an epoch took
 # **0.62 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
 # when timed alone above,
-# **0.84**<!-- output: float32 arm, their share of its median later epoch --> of its
+# **0.83**<!-- output: float32 arm, their share of its median later epoch --> of its
 # median later epoch, by this estimate. Each product was timed alone, outside training,
 # where it may run slower or faster than inside it.
 #
 # Timed the same way in bfloat16, the same products ran at
-# **2.61**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
+# **2.62**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
 # Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
 # the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.08**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
+# **2.07**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
 # times `float32`'s speed; section 7 measured
-# **1.98**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
+# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
 # predicted:
-# **0.955**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
+# **0.966**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
 # one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
 # miss, either way: the share, from products timed alone, can be off; and the rest of the
 # epoch need not keep its time. Autocast adds operations that convert between the types

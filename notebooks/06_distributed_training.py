@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 87 s with a peak memory of 1426 MB. The course's runner wrote this
+# > whole lesson ran in 78 s with a peak memory of 1402 MB. The course's runner wrote this
 # > line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -534,13 +534,13 @@ for size in (64, 1024):  # the DDP step and the bare all-reduce, each over the p
 # %% [markdown]
 # The bare all-reduce sends the same 25,450<!-- output: parameters --> numbers at both
 # sizes. At 64 images per process it took
-# 112%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+# 99%<!-- output: 64 images per process, bare all-reduce / step without communication -->
 # of a step without communication; at 1,024, it took
-# 25%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
+# 20%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
 # A DDP step took
-# 3.19<!-- output: 64 images per process, DDP step / step without communication -->
+# 3.11<!-- output: 64 images per process, DDP step / step without communication -->
 # times as long as the step at 64 images per process. At 1,024 it took
-# 1.63<!-- output: 1024 images per process, DDP step / step without communication -->
+# 1.72<!-- output: 1024 images per process, DDP step / step without communication -->
 # times as long (Appendix C splits what DDP adds).
 #
 # The table's last row is one process training on the effective batch. The `step on 2B /
@@ -645,8 +645,8 @@ plot_epoch_parts(
 # times the speed of 1 process on 1 thread (the median of the rounds):
 # **slower in every round**<!-- says: lean pair at 128, the rounds' verdict -->.
 # At 2,048 the median was
-# 1.06<!-- output: lean pair (1 CPU vs 2) at 2048, median of the rounds -->:
-# **no clear winner: 1 faster, 3 tied, 1
+# 1.18<!-- output: lean pair (1 CPU vs 2) at 2048, median of the rounds -->:
+# **no clear winner: 4 faster, 1 tied, 0
 # slower**<!-- says: lean pair at 2048, the rounds' verdict -->.
 # The lean pair is the fairer test
 # of splitting the work: its loading takes less time than the DataLoader pair's (the
@@ -790,7 +790,7 @@ print(accumulation.output)
 #   0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
 #   times the speed of 1 process on 1 thread (the lean pair's median over its rounds).
 #   There the bare all-reduce alone took
-#   112%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+#   99%<!-- output: 64 images per process, bare all-reduce / step without communication -->
 #   of a 64-image step without communication.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -1005,12 +1005,12 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8's lines at B = 64: one process's step on 128 images took
-# 1.05<!-- output: 64 images per process, step on 2B / step on B --> times its step on
+# 1.15<!-- output: 64 images per process, step on 2B / step on B --> times its step on
 # 64, about the same time (halving the images saves almost nothing at this size), while a
 # DDP step took
-# 3.19<!-- output: 64 images per process, DDP step / step without communication -->
+# 3.11<!-- output: 64 images per process, DDP step / step without communication -->
 # times as long as a plain step (without communication); the bare all-reduce alone took
-# 112%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+# 99%<!-- output: 64 images per process, bare all-reduce / step without communication -->
 # of that plain step. Over whole epochs of the real loop, loading included, section 9
 # measured
 # 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
@@ -1132,12 +1132,12 @@ for pair, who, over in (
 
 # %% [markdown]
 # The DataLoader pair's 2 processes ran at
-# 0.39<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
+# 0.38<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
 # times the speed of its 1 process at 128 (the median of the rounds), and at
-# 1.64<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->
+# 1.71<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->
 # times at 2,048; its take-away lines say whether the rounds agree. At 2,048 its loading
 # ran
-# 2.50<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
+# 3.03<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
 # times as fast with 2 processes, and its rest
 # 0.69<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
 # times; the `by part` line says which of the two the rounds' spread can tell apart. One
@@ -1234,9 +1234,9 @@ print(round_by_round_table({SAME: results[SAME]}, "the same-CPU test's speed-up,
 
 # %% [markdown]
 # **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.38)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
+# (median 0.41)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
 # at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.47)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
+# 1.65)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
 # Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
 #
 # **The lean pair**, a second process with both loading lean: its verdicts are section 9's.
@@ -1309,9 +1309,9 @@ by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
 
 # %% [markdown]
 # By part, at 128, 2 processes' loading ran at
-# 1.28<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
+# 1.41<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
 # times the speed of the DataLoader pair's 1 process, and their rest at
-# 0.22<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
+# 0.21<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
 # times (below 1: slower): **the loading faster, the rest
 # slower**<!-- says: effective batch 128, 2 processes against 1, by part -->.
 # The
@@ -1381,18 +1381,18 @@ record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc
 # moving and normalising, at 128:
 # **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
 # and at 2,048:
-# **a tie**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
+# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
 # Where these words name a direction, the loading's cost per image changed with the
 # number of processes in these two launches (one each), in ways this lesson does not time.
 #
 # One process fetched an image in
-# 3.8<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
+# 3.7<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
 # microseconds at 128 and
-# 7.0<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
+# 6.3<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
 # at 2,048; each of 2 processes fetched one in
-# 5.7<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
+# 5.1<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
 # at 128 (64 images each) and
-# 5.3<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
+# 3.9<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
 # at 2,048 (1,024 each). One process's own cost can move between launches: read these
 # words as rough.
 #
@@ -1461,28 +1461,28 @@ print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}
 #
 # **Loading lean** (compare the `loader` column of this appendix's first tables, the lean
 # arms against the DataLoader's). At 128, one lean process ran at
-# 1.34<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
+# 1.39<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
 # and the lean pair's rest (2 processes over 1) at
-# 0.22<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
+# 0.21<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
 # times: what a second process does at this batch, in this run. At
 # 2,048, one lean process ran at
-# 2.43<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
+# 2.11<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process (verdict: **faster in every
 # round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
 # the lean pair's at 2,048: section 9, and its by-part lines near this appendix's start.
 #
 # **A second thread** ran at
-# 0.97<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
+# 0.95<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # and
 # 1.06<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
 # times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
 # against the tie band, then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 4 tied, 1
+# **a tie, then no clear winner: 0 faster, 3 tied, 2
 # slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
 # at 2,048,
-# **a tie, then no clear winner: 2 faster, 2 tied, 1
+# **a tie, then no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
 # psutil reported
 # 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
@@ -1620,39 +1620,39 @@ for size in (64, 1024):
 # around forward, and the reduction with its waits. Compare the reduction row with the
 # bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
 # process) was not timed apart. The bare all-reduce (its lines above) took
-# 0.735 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.714 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
+# 0.519 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.531 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
 # the same 25,450<!-- output: parameters --> gradients at both sizes.
 #
 # **The split.** At 64 images per process DDP added
-# 1.432 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
+# 1.108 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
 # around forward (no_sync − step) took
-# 0.083 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
+# 0.085 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
 # and the reduction with its waits (DDP − no_sync)
-# 1.349 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
+# 1.023 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
 # against
-# 0.735 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
+# 0.519 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
 # bare all-reduce timed alone.
 #
 # **Against the DDP step.** As printed above, DDP's added time was
-# 69%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
+# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
 # 64 images per process and
-# 39%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
+# 42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
 # rank's own lines above give it as a multiple of the step without communication
 # instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
 # a factor of
-# 4.32<!-- output: step without communication, 1,024 over 64 --> (DDP's added time: at
+# 5.02<!-- output: step without communication, 1,024 over 64 --> (DDP's added time: at
 # the end of this appendix).
 #
 # **The 2B step against the B step** (section 8 printed the `step on 2B / step on B`
 # lines). One process's step on 2B images took
-# 1.05<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
+# 1.15<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
 # B at 64, and
-# 1.80<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024:
+# 1.82<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024:
 # half the images saved
-# 0.029 ms<!-- output: 64 images per process, ms a step saves on half the images -->
+# 0.073 ms<!-- output: 64 images per process, ms a step saves on half the images -->
 # a step at 64 and
-# 1.935 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
+# 1.877 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
 # at 1,024. A step whose time grew in proportion to its images would give 2: where the
 # ratio is nearer 1, look for time a step takes whatever its images, which no cell here
 # times apart. Both steps ran with rank 1 idle.
@@ -1899,12 +1899,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 895 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 846 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 595 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 589 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1701 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1687 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
