@@ -11,7 +11,7 @@ augmentation on the device), ``models``, ``training`` (also ``eval_mode`` and
 seeding), ``report`` (headline figures), ``device`` (loaders on the device, bfloat16
 support), ``memory``, ``doctor`` (a learner's set-up, checked), ``layers`` (layer tables),
 ``curves`` (overfitting read from histories), ``epoch_times`` (lesson 04's later epochs),
-``fastnet`` (lesson 05's CPU network),
+``fastnet`` (the CPU benchmark's network; lesson 05's Appendix A),
 ``stats`` (lesson 05's noise rule), ``rounds`` (paired timing rounds and the tie band),
 ``distributed`` and ``scaling`` (lesson 06), and ``checks`` (the exercises'
 self-checks, one module per lesson). Everything here is something a lesson imports;

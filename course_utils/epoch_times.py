@@ -5,8 +5,8 @@ A first epoch can pay one-off costs (choosing kernels, compiling, warming caches
 gives their median, fastest and slowest, ``first_against_later`` says where the dropped first
 epoch fell among them, and ``parts`` splits a pipeline's median later epoch into its wait for
 batches and the rest (``plotting.plot_epoch_parts`` draws a bar from its ``loader`` and
-``epochs``); ``against_spread`` judges a gap in seconds against the later epochs' spread.
-A run of one epoch has no later epoch: there its first stands in. Introduced in lesson 04.
+``epochs``). A run of one epoch has no later epoch: there its first stands in.
+Introduced in lesson 04.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TypeVar
 
-__all__ = ["after_first", "against_spread", "first_against_later", "later_epochs", "parts"]
+__all__ = ["after_first", "first_against_later", "later_epochs", "parts"]
 
 Item = TypeVar("Item")
 
@@ -69,17 +69,3 @@ def parts(times: Sequence[float], waits: Sequence[float]) -> dict[str, float | l
         )
     wait, later = later_epochs(waits)[0], after_first(times)
     return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
-
-
-def against_spread(gap: float, seconds: Sequence[float], whose: str = "the run's") -> str:
-    """Judge a gap in seconds (either sign) against the spread of a run's later epochs
-    (``seconds``: one entry per epoch; the spread is the slowest later epoch minus the
-    fastest), both as printed to two decimals. Returns ``"larger than WHOSE own spread"``,
-    ``"within WHOSE own spread"`` (a gap that noise between epochs could explain), or
-    ``"not judged: one later epoch"`` where there is no spread to judge by. Introduced in
-    lesson 04 (section 6's rests, Appendix B's payback)."""
-    if len(after_first(seconds)) < 2:
-        return "not judged: one later epoch"
-    _, fastest, slowest = later_epochs(seconds)
-    larger = round(abs(gap), 2) > round(slowest - fastest, 2)
-    return f"{'larger than' if larger else 'within'} {whose} own spread"

@@ -1,7 +1,9 @@
 """A CIFAR-10 network and training recipe sized for a CPU (lesson 05, benchmarks/cifar10_cpu.py).
 
-Lesson 05 trains a full-size ResNet-9 on a GPU. A CPU with a couple of cores needs a
-network that does less work per image and a recipe that learns in few epochs. The ideas
+Lesson 05 trains ResNet-9 (narrow on a CPU, full size on a GPU); its Appendix A builds
+``FastNet`` untrained, one idea at a time, for a CPU with a couple of cores, which needs a
+network that does less work per image and a recipe that learns in few epochs;
+benchmarks/cifar10_cpu.py trains it. The ideas
 come from Keller Jordan's airbench (arXiv 2404.00498); each is a few lines below, and
 benchmarks/RESULTS.md records what each was measured to be worth on a 2-core CPU:
 

@@ -121,7 +121,7 @@ def plot_history(history: Sequence[dict[str, float]], title: str | None = None) 
 
 def plot_lrs(history: Sequence[dict], title: str = "Learning-rate schedule") -> Figure:
     """Draw the learning rate of every training step, from the history of a run with a
-    schedule (``fit_one_cycle``, or lesson 05's ``fit_fast``), under ``title``.
+    schedule (``fit_one_cycle``, or ``fit_fast``), under ``title``.
 
     Returns the figure. Introduced in lesson 03.
     """

@@ -4,8 +4,8 @@ A machine runs the same work faster at some moments than at others, so lessons 0
 time the ways they compare in rounds, one of each per round, and read each round's
 *speed-up* (the other way's time over this one's). ``count_rounds`` counts the rounds as
 faster, tied or slower and names a winner only when every round agrees, over two rounds or
-more; ``speed_up_in_words`` says one speed-up in words. ``TIE`` and ``count_rounds`` are
-introduced in lesson 04, ``speed_up_in_words`` in lesson 06.
+more; ``speed_up_in_words`` says one speed-up in words. All three are
+introduced in lesson 04 (``speed_up_in_words`` inside ``count_rounds``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["TIE", "RoundCount", "band_words", "count_rounds", "speed_up_in_words"]
+__all__ = ["TIE", "RoundCount", "count_rounds", "speed_up_in_words"]
 
 TIE = 0.10
 """Two times tie when the slower is less than ``1 + TIE`` times the faster."""
@@ -29,8 +29,7 @@ def speed_up_in_words(
     alone, for a sentence that gives the band once. ``digits`` judges the speed-up as it is
     printed: the speed-up and both edges rounded to that many decimals, so a printed 0.909
     (the lower edge, 1 / 1.1, rounded) and a printed 1.100 both read as ties. Introduced in
-    lesson 04 (inside ``count_rounds``; Appendix F judges with it); lesson 06 words single
-    speed-ups with it."""
+    lesson 04 (inside ``count_rounds``)."""
     if tie < 0:
         raise ValueError(f"tie must be 0 or more, got {tie!r}")
     top, bottom = 1 + tie, 1 / (1 + tie)
@@ -80,20 +79,6 @@ class RoundCount:
             counts = f"{self.faster} {faster}, {self.tied} tied, {self.slower} {slower}"
             return f"no clear winner: {counts}"
         return f"{faster if self.faster else slower} in every round"
-
-
-def band_words(
-    ratio: float, words: tuple[str, str, str], tie: float = TIE, digits: int | None = None
-) -> str:
-    """``ratio`` against the tie band, in the caller's words: ``words[0]`` above ``1 + tie``,
-    ``words[1]`` within the band, ``words[2]`` below ``1 / (1 + tie)``, judged as
-    ``speed_up_in_words`` judges (``digits``: as printed to that many decimals). Lesson 06
-    words time ratios with it that are not speed-ups (a time that grew, a rest against a
-    prediction). Raises ``ValueError`` unless ``words`` holds three entries."""
-    if len(words) != 3:
-        raise ValueError(f"words must hold 3 entries (above, within, below), got {words!r}")
-    said = speed_up_in_words(ratio, tie, width=False, digits=digits)
-    return {"faster": words[0], "a tie": words[1], "slower": words[2]}[said]
 
 
 def count_rounds(

@@ -2,18 +2,10 @@
 
 Lesson 06 introduces every helper here. ``comm_cost.py`` prints its timings as lines;
 ``read_comm_cost`` reads them back (each rank's own, and the ranks' together: each repeat
-the slowest rank's time, which a step waits for), ``comm_cost_table`` lays them out and
-``predicted_on_each_rank`` gives the prediction with each rank's own median DDP step.
-``compare_arms.py`` writes ``arms.json``; ``read_arms`` turns it into each arm's figures and
-``arms_table`` lays them out.
-``arm_speed_ups`` counts an arm's rounds against a baseline with ``course_utils.rounds``,
-``part_speed_ups`` gives the speed-up within each of the table's two parts (medians of their
-own, which need not combine into the epoch's), and ``part_words`` says each part in words,
-noise-gated by the rounds' spread. ``compare_launches`` does all three for every comparison
-at every launch; ``device_word`` and ``comparison_names`` name the lesson's devices and
-comparisons, ``speed_up_table`` lays the counts out, ``round_by_round_table`` each round's
-speed-up, and ``take_away_lines`` says each in one line. ``shared_verdict`` gives one
-verdict for several figures' words, or none where they differ.
+the slowest rank's time, which a step waits for) and ``comm_cost_table`` lays them out.
+``compare_arms.py`` writes ``arms.json``; ``read_arms`` turns it into each arm's figures,
+``arms_table`` lays them out, ``read_weight_gap`` reads how far apart two arms' weights ended,
+and ``arm_speed_ups`` counts an arm's rounds against a baseline with ``course_utils.rounds``.
 """
 
 from __future__ import annotations
@@ -24,33 +16,20 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from course_utils.epoch_times import after_first
-from course_utils.rounds import TIE, RoundCount, count_rounds, speed_up_in_words
+from course_utils.rounds import TIE, RoundCount, count_rounds
 
 __all__ = [
     "CommCost",
-    "Comparison",
-    "ComparisonName",
     "SPEED_UP_DIGITS",
     "arm_speed_ups",
     "arms_table",
     "comm_cost_table",
-    "compare_launches",
-    "comparison_names",
-    "device_word",
-    "part_speed_ups",
-    "part_words",
-    "predicted_on_each_rank",
     "read_arms",
     "read_arms_json",
     "read_weight_gap",
     "read_comm_cost",
-    "round_by_round_table",
-    "shared_verdict",
-    "speed_up_table",
-    "take_away_lines",
 ]
 
 _TIMING = re.compile(
@@ -182,34 +161,19 @@ def comm_cost_table(cost: CommCost, title: str) -> str:
     return "\n".join(rows)
 
 
-def predicted_on_each_rank(cost: CommCost, batch: int) -> dict[int, float]:
-    """Section 8's predicted speed-up with each rank's own median DDP step: the step on twice the
-    images (rank 0's, with the others waiting) over that rank's own median DDP step, for
-    ``batch`` images per process. Returns rank -> speed-up, ranks in order. Beside the
-    pair's prediction (each repeat's slowest rank), it shows how far the choice of figure
-    moves it. Raises ``ValueError`` for a batch size that ``cost`` did not time. Lesson 06."""
-    if batch not in cost.per_rank:
-        raise ValueError(f"batch={batch} was not timed: pass one of {sorted(cost.per_rank)}")
-    double = cost.together[batch]["double"]
-    return {rank: double / parts["ddp"] for rank, parts in sorted(cost.per_rank[batch].items())}
-
-
 def read_arms(folder: str | Path) -> dict[str, dict]:
     """Each arm's figures from the ``arms.json`` that ``compare_arms.py`` wrote in ``folder``.
 
     Round 1 can pay first-time costs, so only the later rounds count (all of them if there
     is only one). Returns arm -> ``epochs``, ``loads``, ``rests`` (each round's seconds:
     the epoch, getting its batches ready, the rest), their medians ``epoch``, ``loader`` and
-    ``rest``, ``val_acc``, and ``fetches`` (each round's part of ``loads`` spent fetching)
-    where the file has them. Raises ``FileNotFoundError`` naming the file. Lesson 06.
+    ``rest``, and ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
     figures = {}
     for arm, row in read_arms_json(folder)["arms"].items():
         epochs, loads = after_first(row["seconds"]), after_first(row["loader_seconds"])
         rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
         figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
-        if "fetch_seconds" in row:  # compare_arms.py writes them; older files may not
-            figures[arm]["fetches"] = after_first(row["fetch_seconds"])
         for part, values in (("epoch", epochs), ("loader", loads), ("rest", rests)):
             figures[arm][part] = statistics.median(values)
     return figures
@@ -230,7 +194,7 @@ def read_weight_gap(folder: str | Path) -> float:
 
 def read_arms_json(folder: str | Path) -> dict:
     """The whole ``arms.json`` that ``compare_arms.py`` wrote in ``folder``, for the figures
-    ``read_arms`` does not summarise (each round's fetching time, for one). Raises
+    ``read_arms`` does not summarise (the weight check's, for one). Raises
     ``FileNotFoundError`` naming the file and the fix. Lesson 06."""
     path = Path(folder) / "arms.json"
     if not path.is_file():
@@ -275,179 +239,6 @@ def arm_speed_ups(
     return count_rounds([theirs / mine for theirs, mine in pairs], tie, digits=digits)
 
 
-def part_speed_ups(figures: dict[str, dict], arm: str, baseline: str) -> dict[str, float]:
-    """``arm``'s speed-up over ``baseline`` in each part of the epoch: ``"loader"`` (getting
-    each batch ready) and ``"rest"``, each the baseline's median seconds over the arm's (above 1:
-    the arm spent less time there). Lesson 06."""
-    return {part: figures[baseline][part] / figures[arm][part] for part in ("loader", "rest")}
-
-
-SPREAD_WORDS = "within the rounds' spread"
-"""``part_words``'s words for a part whose gap between the medians is inside the noise."""
-
 SPEED_UP_DIGITS = 2
-"""Decimals the tables and lines below print a speed-up to; pass it as ``digits`` to judge
-each speed-up as printed (a round printed 1.10 is then a tie). Lesson 06."""
-
-
-def part_words(
-    figures: dict[str, dict],
-    arm: str,
-    baseline: str,
-    tie: float = TIE,
-    *,
-    digits: int | None = None,
-) -> dict[str, str]:
-    """``arm`` against ``baseline`` in each part of the epoch, ``"loader"`` and ``"rest"``,
-    in words: ``SPREAD_WORDS`` where the gap between the two arms' medians, in seconds, is
-    smaller than the larger of the two arms' ranges of that part over the rounds (an arm's
-    slowest round minus its fastest); otherwise ``part_speed_ups``'s ratio against the tie
-    band (``speed_up_in_words`` without the band's width; ``digits``: the ratio judged as
-    printed to that many decimals). With one round the ranges are 0 and the band alone
-    judges. Lesson 06."""
-    words = {}
-    for part, each_round in (("loader", "loads"), ("rest", "rests")):
-        gap = abs(figures[arm][part] - figures[baseline][part])
-        spread = max(
-            max(figures[name][each_round]) - min(figures[name][each_round])
-            for name in (arm, baseline)
-        )
-        if gap < spread:
-            words[part] = SPREAD_WORDS
-        else:  # the ratio only where it is judged (a part of 0 s inside the spread is fine)
-            speed_up = figures[baseline][part] / figures[arm][part]
-            words[part] = speed_up_in_words(speed_up, tie, width=False, digits=digits)
-    return words
-
-
-class Comparison(NamedTuple):
-    """One comparison at one launch: ``rounds`` from ``arm_speed_ups``, ``parts`` from
-    ``part_speed_ups`` and ``words`` from ``part_words``. Lesson 06."""
-
-    rounds: RoundCount
-    parts: dict[str, float]
-    words: dict[str, str]
-
-
-def compare_launches(
-    launches: dict[int, dict[str, dict]],
-    comparisons: dict[str, tuple[str, str]],
-    tie: float = TIE,
-    *,
-    digits: int | None = None,
-) -> dict[str, dict[int, Comparison]]:
-    """Every comparison at every launch. ``launches``: effective batch -> ``read_arms``'s
-    figures; ``comparisons``: name -> (arm, baseline); ``digits``, passed to
-    ``arm_speed_ups`` and ``part_words``: each round and part judged as printed to that many
-    decimals. Returns name -> effective batch -> ``Comparison`` (the arm's rounds, parts and
-    words against its baseline). Lesson 06."""
-    return {
-        name: {
-            batch: Comparison(
-                arm_speed_ups(figures, arm, baseline, tie, digits=digits),
-                part_speed_ups(figures, arm, baseline),
-                part_words(figures, arm, baseline, tie, digits=digits),
-            )
-            for batch, figures in launches.items()
-        }
-        for name, (arm, baseline) in comparisons.items()
-    }
-
-
-class ComparisonName(NamedTuple):
-    """How lesson 06 prints one comparison: ``name`` in its tables and round-by-round lines,
-    ``question`` in its take-away lines. Lesson 06."""
-
-    name: str
-    question: str
-
-
-def device_word(cpu_only: bool) -> str:
-    """``"CPU"`` or ``"GPU"``: what lesson 06's launches ran on, as its comparisons' names and
-    lines say it. ``cpu_only``: whether they ran on the CPU (gloo; else a GPU per process,
-    NCCL). Lesson 06."""
-    return "CPU" if cpu_only else "GPU"
-
-
-def comparison_names(cpu_only: bool) -> dict[str, ComparisonName]:
-    """Lesson 06's three comparisons of 2 processes against 1, by key: ``"dataloader"`` (the
-    DataLoader pair), ``"same"`` (2 processes against 1 process on 2 threads, the same-CPU
-    test) and ``"lean"`` (the lean pair), each a ``ComparisonName``. ``cpu_only``: whether the
-    launches ran on the CPU (gloo; else a GPU per process), which the names say with
-    ``device_word``. Lesson 06."""
-    device = device_word(cpu_only)  # a 2-GPU run sets 1 GPU against 2
-    same_where = "same CPUs" if cpu_only else f"1 {device} vs 2"
-    return {
-        "dataloader": ComparisonName(
-            f"DataLoader pair (1 {device} vs 2)", f"DataLoader pair, 1 {device} vs 2"
-        ),
-        "same": ComparisonName(
-            f"2 processes vs 1 process, 2 threads ({same_where})",
-            "practical question, 2 processes vs 1 on 2 threads",
-        ),
-        "lean": ComparisonName(f"lean pair (1 {device} vs 2)", f"lean pair, 1 {device} vs 2"),
-    }
-
-
-def speed_up_table(results: dict[str, dict[int, Comparison]], title: str) -> str:
-    """``compare_launches``'s counts as a table under ``title``: one row per comparison and a
-    column per launch, each cell the median speed-up and the rounds faster/tied/slower.
-    Returns the text. Lesson 06."""
-    rows = [title]
-    batches = list(next(iter(results.values())))
-    width = max(len(name) for name in results)
-    rows.append(f"{'comparison':<{width}}" + "".join(f" | {f'at {b}':>12}" for b in batches))
-    for name, by_batch in results.items():
-        cells = (
-            f"{r.median:.{SPEED_UP_DIGITS}f} ({r.faster}/{r.tied}/{r.slower})"
-            for r in (by_batch[b].rounds for b in batches)
-        )
-        rows.append(f"{name:<{width}}" + "".join(f" | {cell:>12}" for cell in cells))
-    return "\n".join(rows)
-
-
-def round_by_round_table(results: dict[str, dict[int, Comparison]], title: str) -> str:
-    """``compare_launches``'s speed-ups round by round, under ``title``: one line per
-    comparison and launch, ``NAME at BATCH, median of the rounds: M (round by round: ...)``.
-    Returns the text. Lesson 06."""
-    rows = [title]
-    for name, by_batch in results.items():
-        for batch, (count, _, _) in by_batch.items():
-            each = " ".join(f"{speed_up:.{SPEED_UP_DIGITS}f}" for speed_up in count.speed_ups)
-            rows.append(
-                f"{name} at {batch}, median of the rounds: {count.median:.{SPEED_UP_DIGITS}f} "
-                f"(round by round: {each})"
-            )
-    return "\n".join(rows)
-
-
-def take_away_lines(
-    results: dict[str, dict[int, Comparison]], names: list[ComparisonName]
-) -> list[str]:
-    """One line per comparison in ``names`` (from ``comparison_names``) and launch in
-    ``results``: ``take-away at BATCH, QUESTION: VERDICT (median M)``, the verdict from
-    ``course_utils.rounds``. Raises ``KeyError`` naming a comparison ``results`` lacks.
-    Lesson 06."""
-    lines = []
-    for name, question in names:
-        if name not in results:
-            raise KeyError(f"no comparison {name!r} in the results; theirs: {sorted(results)}")
-        for batch, (count, _, _) in results[name].items():
-            median = f"{count.median:.{SPEED_UP_DIGITS}f}"
-            lines.append(f"take-away at {batch}, {question}: {count.verdict} (median {median})")
-    return lines
-
-
-def shared_verdict(verdicts: dict[str, str]) -> str:
-    """One verdict from several figures' words (``verdicts``: the figure's name -> its
-    words, in the order to print): the words themselves where every figure says the same,
-    else ``"no clear verdict (NAME: WORDS, ...)"``. Lesson 06's Appendix C gives section 8's
-    prediction with it, by the pair's figure and by rank 0's own. Raises ``ValueError`` when
-    empty."""
-    if not verdicts:
-        raise ValueError("verdicts is empty: pass at least one figure's name and words")
-    said = set(verdicts.values())
-    if len(said) == 1:
-        return said.pop()
-    each = ", ".join(f"{name}: {words}" for name, words in verdicts.items())
-    return f"no clear verdict ({each})"
+"""Decimals lesson 06 prints a speed-up to; pass it as ``digits`` to ``arm_speed_ups`` to
+judge each speed-up as printed (a round printed 1.10 is then a tie). Lesson 06."""

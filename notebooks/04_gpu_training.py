@@ -38,9 +38,9 @@
 #   has it) mixed precision.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 99 s with a peak memory of 1192 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1185 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, install the course helpers from GitHub; elsewhere `make` installed them.
@@ -128,7 +128,9 @@ else:
 # %% [markdown]
 # This text's numbers come from the course's CPU run
 # (**2**<!-- output: logical CPUs --> logical CPUs) unless marked otherwise; yours will
-# differ. Compare ratios (how many times longer), not seconds; where a range is printed
+# differ. Each figure is from that one run unless a sentence says how many, and the parts
+# of a time (loading, arithmetic, Python's own work) are not timed apart unless a cell
+# does it. Compare ratios (how many times longer), not seconds; where a range is printed
 # after a median, it is its spread.
 
 # %% [markdown]
@@ -163,12 +165,12 @@ print(
 # only the queueing; after it,
 # **0.20 s**<!-- output: simulated GPU, 10 steps, clock read after synchronize (s) -->.
 #
-# An honest timing **warms up** (an operation's first run can pay one-off
-# costs, such as choosing a *kernel*, the compiled function the device runs for one
-# operation), **synchronises** before each clock reading, and **repeats**, quoting the
-# median with the spread. `seconds_per_product`, next, does all three; the cell after it
-# times many small products and a few large ones, and how fast each device worked at each
-# size:
+# An honest timing **warms up** (runs the work once untimed, so that one-off costs of a
+# first run, such as choosing a *kernel*, the compiled function the device runs for one
+# operation, stay off the clock), **synchronises** before each clock reading, and
+# **repeats**, quoting the median with the spread. `seconds_per_product`, next, does all
+# three; the cell after it times many small products and a few large ones, and how fast
+# each device worked at each size:
 
 
 # %%
@@ -206,13 +208,13 @@ for (kind, size), times in timed.items():
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at
-# **95.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second; a 64 x 64 product at only **30.2
+# **184.5 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second; a 64 x 64 product at only **49.7
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. One likely
-# reason (not timed apart): a fixed cost per call, which a small product cannot hide. On a
-# GPU, expect another cost per operation whatever its size: *launching*, the CPU telling
-# the device to start one kernel. Look for small products to fall further behind there
-# (Appendix E: one H200 run).
+# reason: a fixed cost per call, which a small product cannot hide. On a GPU, expect
+# another cost per operation whatever its size: *launching*, the CPU telling the device to
+# start one kernel. With a GPU, look in the cell's rate lines for its 64 x 64 rate to lag
+# its 2048 x 2048 rate further than the CPU's does.
 #
 # So we expect a GPU to fail to help in two cases: **tiny models**, whose products
 # cannot fill it, and **starved GPUs**, which wait for the CPU to prepare each batch
@@ -320,8 +322,8 @@ print(len(train_dataset), len(val_dataset))
 # 1. the model moves to the device *before* its optimizer is built, as `torch.optim`'s
 #    documentation<!-- source: https://pytorch.org/docs/stable/optim.html --> asks;
 # 2. each batch moves just before use;
-# 3. each loss stays on the device: on a GPU we expect a `loss.item()` per step to make
-#    Python wait every step.
+# 3. each loss stays on the device: on a GPU, a `loss.item()` per step is expected to
+#    make Python wait for every step (not timed here).
 #
 # One epoch of the 32-unit model on the first 10,240 training images:
 
@@ -469,15 +471,10 @@ print(
 # - **(b) the whole dataset on the device**: every image transformed once, into one
 #   tensor there; each batch gathers its rows from it.
 #
-# Both pipelines draw the same batch order each epoch, so they train the same weights
-# (checked below); they ran one after the other. (a) shuffles with `SeededShuffle`, not
-# `shuffle=True`, because from the same seed `shuffle=True` draws other orders than (b)'s
-# `torch.randperm` (Appendix B shows both).
-# `TimedBatches` adds up the loop's waits for batches (on a GPU its `synchronize` calls
-# also stop loading from overlapping the step, so there (a)'s wait is, we expect, an
-# upper bound; this was not tested).
-# `next(batches, None)` asks for the
-# next batch, or gives None at the end; `return` inside a generator ends it.
+# Both pipelines draw the same batch order each epoch (Appendix B shows how), so they
+# train the same weights (checked below); they ran one after the other. `TimedBatches`
+# adds up the loop's waits for batches. In it, `next(batches, None)` asks for the next
+# batch, or gives None at the end; `return` inside a generator ends it.
 
 
 # %%
@@ -493,9 +490,7 @@ class TimedBatches:
         batches = iter(self.loader)
         while True:
             # On a GPU the step before may still be running; waiting for it first keeps its
-            # time out of the batch's wait. On a GPU these synchronize calls also stop
-            # loading from overlapping the step, so there (a)'s wait is, we expect, an
-            # upper bound (not tested).
+            # time out of the batch's wait.
             synchronize(self.device)
             start = time.perf_counter()
             batch = next(batches, None)
@@ -561,7 +556,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once in
-# **4.48 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.08 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a
 # generator, checked against it:
@@ -692,20 +687,19 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
-# epochs. On this CPU (one run):
-# - (a) took **23.2 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
+# epochs. On this CPU:
+# - (a) took **14.0 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
 #   one-off conversion aside, and waited
-#   **4.67 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **5.10 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
+#   **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **3.59 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
 # - The control waited
-#   **4.46 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors removed
-#   **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
+#   **3.06 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors removed
+#   **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
 #   They replaced the per-image work (a PIL image, `ToTensor`, `Normalize`) and the
-#   `Subset` look-ups together, not timed apart.
+#   `Subset` look-ups together; the control still fetched and collated image by image.
 #
-# Appendix B splits the gap between (a) and (b), sets each pipeline's epoch 1 against its
-# later epochs and the two rests against (a)'s own spread, and counts when (b) wins back
-# its one-off conversion.
+# Appendix B sets each pipeline's epoch 1 against its later epochs, and counts when (b)
+# wins back its one-off conversion.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`: `pin_memory` and `num_workers` are options to
@@ -743,9 +737,13 @@ else:
     )
 
 # %%
-# (for Appendix B: run it, skip reading) While the 50,000 images are still here (a few
-# seconds): pipeline (b)'s model trained again from the same weights with four shuffle
-# seeds (seed 0: section 6's order).
+# (run it, skip reading) For Appendix B, while the 50,000 images are still here: (b)'s
+# model trained again from the same weights with four shuffle seeds (seed 0: section 6's
+# order). Then it frees section 6's data for section 7's compiling (the course's budget:
+# 1.5 GB a lesson), keeping a copy of the first 10,000 images (a slice would keep the
+# whole alive).
+import gc
+
 seed_histories = {}  # shuffle seed -> its history
 for seed in range(4):
     seed_everything(0)  # the same starting weights; only the batch order changes
@@ -754,13 +752,7 @@ for seed in range(4):
     seed_histories[seed] = fit(num_epochs, 0.2, seed_model, seed_batches, b_val, verbose=False)
 seed_images = len(train_images)  # the images the seeds trained on
 del seed_model, seed_batches
-
-# %%
-# (memory housekeeping: run it, skip reading) Frees section 6's data for section 7's
-# compiling (the course's budget: 1.5 GB a lesson), keeping a copy of the first 10,000
-# images (a slice would keep the whole alive).
-import gc
-
+# Section 6's data, freed:
 del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
 del b_train, b_model, hand_train, val_loader, fit_train, fit_val, hand_model
 del fit_model, tensor_model
@@ -804,7 +796,7 @@ bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
 
 # %% [markdown]
-# bfloat16 here (above): **yes, this CPU has AVX-512 BF16
+# bfloat16 here (above): **yes, this CPU has AVX-512 BF16 and AMX
 # instructions**<!-- says: bfloat16 on this cpu -->; a CPU without them may see no gain.
 #
 # **Which types autocast uses.** Where autocast runs on this device, follow one small
@@ -942,9 +934,9 @@ for round_number in range(wide_epochs):
 # %% [markdown]
 # **Did either step speed up training?** The table gives each arm's median later epoch,
 # its *speed-up* in each counted round (`float32`'s epoch over the arm's: above 1,
-# faster) and its validation accuracy after the last round. A round between 1 / 1.1 and 1.1
-# counts as tied (the course's *tie band*, a convention), and an arm's *verdict* names a
-# winner only if every counted round agrees (Appendix F counts the rounds by hand).
+# faster) and its validation accuracy after the last round. `count_rounds` counts a round
+# above 1.1 as faster, below 1 / 1.1 as slower and between as tied (the course's *tie
+# band*, a convention), and its *verdict* names a winner only when every round agrees.
 
 # %%
 from course_utils.epoch_times import after_first
@@ -974,8 +966,6 @@ for arm, rounds in verdicts.items():
     print(f"{arm} against float32, verdict: {rounds.verdict}")
 
 # %%
-alike = len({f"{arms[arm]['val_acc']:.4f}" for arm in arms}) == 1  # as the table prints them
-print(f"the arms' validation accuracies, to four digits: {'' if alike else 'not '}identical")
 # Each arm's final predictions on the validation images: how many differ from float32's?
 predicted = {}
 for arm in arms:
@@ -986,22 +976,21 @@ for arm in arms:
 for arm in speed_ups_of:  # the other arms, one by one against float32
     differ = (predicted[arm] != predicted["float32"]).sum().item()
     print(f"{arm}, validation predictions unlike float32's: {differ:,} of {len(predicted[arm]):,}")
-del logits
+del logits, predicted
 
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.00**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
+#   **2.16**<!-- output: bfloat16 autocast median speed-up over float32 -->, verdict
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
 # - compiled: a median speed-up of
-#   **0.97**<!-- output: compiled median speed-up over float32 -->, verdict **no clear winner: 1
-#   faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
-# - The arms' validation accuracies, to four digits (one seed):
-#   **not identical**<!-- says: the arms' validation accuracies, to four digits -->.
-#   Validation predictions (of 10,000) unlike `float32`'s: compiled's
+# **0.99**<!-- output: compiled median speed-up over float32 -->, verdict **no clear winner: 0
+# faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+# - Accuracy (the table's last column, one seed): validation predictions (of 10,000)
+#   unlike `float32`'s: compiled's
 #   **1**<!-- output: compiled, validation predictions unlike float32's -->, bfloat16
 #   autocast's
-#   **9**<!-- output: bfloat16 autocast, validation predictions unlike float32's -->.
+#   **11**<!-- output: bfloat16 autocast, validation predictions unlike float32's -->.
 #
 # **What compiling cost**, and its payback:
 
@@ -1016,22 +1005,12 @@ if "compiled" in arms:
         print(f"epochs to win back the compiling: {compiling / saving:.0f}")
     else:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
-    # Rounded first, so that the two parts add up to the printed whole.
-    training_only = round(arms["compiled"]["seconds"][0] - arms["float32"]["seconds"][0], 1)
-    validation_only = round(compiling, 1) - training_only
-    print(f"compiling cost in the first epochs' training (seconds): {training_only:.1f}")
-    print(f"the compiled arm's extra first-validation seconds: {validation_only:.1f}")
 
 # %% [markdown]
 # Compiling cost
-# **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# (with the compile settings above: one compile thread).
-# Of that, **17.6 s**<!-- output: compiling cost in the first epochs' training (seconds) -->
-# fell in training and
-# **2.2 s**<!-- output: the compiled arm's extra first-validation seconds --> in the
-# compiled arm's first validation. We expect a recompile there: evaluation mode, no
-# gradients, batches of 1,000. Epochs to win it back: **none (the rounds show no clear
-# saving)**<!-- says: epochs to win back the compiling -->.
+# **18.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# (with the compile settings above: one compile thread). Epochs to win it back: **none
+# (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 
 # %% [markdown]
 # ## Summary
@@ -1044,24 +1023,24 @@ if "compiled" in arms:
 #   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **30.2
+# - A product's size counts: on this CPU 64 x 64 products ran at **49.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **95.4
+#   a second, 2048 x 2048 ones at **184.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, expect little help with a tiny model.
 # - Loading can be most of an epoch: the classic pipeline took
-#   **23.2 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
-#   dataset held as one tensor (one run, its one-off conversion aside), and waited
-#   **4.67 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **5.10 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
+#   **14.0 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   dataset held as one tensor (its one-off conversion aside), and waited
+#   **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
+#   **3.59 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
 #   a GPU, expect little help for a starved pipeline.
 # - Measure each speed step in rounds, on your device: on this CPU, over
 #   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
 #   against `float32`: **faster in every
 #   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling, after a
 #   one-off cost of
-#   **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
-#   **no clear winner: 1 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#   **18.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
+#   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The appendices, after the quiz, are optional.
 
@@ -1236,24 +1215,24 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **2.17 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **2.21 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
-# set-up, against section 7's tie band both ways: **none detected beyond the tie band (one
-# pair of epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
-# **56.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
-# including the `DataLoader`'s work, which we expect to hide part of a GPU's lead.
+# **1.22 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.23 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# set-up, against section 7's tie band both ways: **none detected beyond the tie band (one pair of
+# epochs)**<!-- says: one-off set-up on cpu -->. A batch of 256 images took
+# **31.5 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# including the `DataLoader`'s work.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **71.9 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **129.1 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **30.2 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **49.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **95.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **184.5 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # for 2048 x 2048 ones. We expect an epoch's rate to fall below the 2048 x 2048 product's: its
 # products have other shapes (the last layer's has 10 columns), and each batch also runs
-# the ReLUs, the loss, the SGD step, the loading and Python's own work (not timed apart).
+# the ReLUs, the loss, the SGD step, the loading and Python's own work.
 #
 # With a GPU, compare each arm's ms-per-batch line with the arm's before it: the GPU arm
 # changes only the device, the pinned arm only the pinning, with `non_blocking` (Appendix E
@@ -1388,18 +1367,18 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.404 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.499 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.226 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.139 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **25.25 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.46**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **1.30**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **1.32**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **14.14 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.11**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.70**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted against section 7's tie band, batch 16,384 against 4,096, per image:
-# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
+# **no clear winner: 5 cheaper per image, 2 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->
 # (a
 # round counted tied is one whose ratio lies inside the band).
@@ -1446,8 +1425,8 @@ check_exercise("Q1", answer_q1=answer_q1)
 # - (a) into the forward and backward passes, which run slower on batches that a
 #   `DataLoader` built
 # - (b) into copying each batch to the GPU
-# - (c) into building every batch again each epoch, image by image, where the tensor
-#   pipeline transformed each image once
+# - (c) into redoing each image's work every epoch (a PIL image, `ToTensor`,
+#   `Normalize`, fetched through `Subset` look-ups), which the tensor pipeline did once
 # - (d) into the evaluation on the validation set, image by image, counted in the classic
 #   pipeline's training time per epoch
 
@@ -1459,16 +1438,19 @@ answer_q2 = "c"
 check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
-# **(c).** The classic pipeline made its batches again every epoch: of its
-# **5.10 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
+# **(c).** Of the classic pipeline's
+# **3.59 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
 # epoch it waited
-# **4.67 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for them
-# (one run), and the control's ready tensors removed
-# **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of that wait.
+# **3.28 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for its
+# batches. The control still fetched and collated image by image, but over ready tensors,
+# and that removed
+# **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of the wait: the
+# cost in this run was mostly the per-image work and the `Subset` look-ups, not the
+# collating.
 # Why not (a): the forward and backward passes are part of the rest column of section 6's
 # table, what is left of (a)'s epoch after the wait.
-# `dataset_to_tensors` did the batches' work once, in
-# **4.48 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# `dataset_to_tensors` did that per-image work once, in
+# **3.08 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it.
 
@@ -1492,9 +1474,9 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
-# among more images (not timed apart). On any device we expect part of a step's cost not
+# among more images. On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
 # launching kernels. Cheaper per image is not faster per step.
 
@@ -1519,10 +1501,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 # **(a).** Compiling pays only once the seconds it saves per epoch add up to its cost,
 # with batches of one shape so that it does not compile again. In section 7, on this
 # machine with 2 logical CPUs, compiling cost
-# **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
+# **18.2 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
 # the later rounds gave a median speed-up of
-# **0.97**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear winner: 1
-# faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
+# **0.99**<!-- output: compiled median speed-up over float32 -->, the verdict **no clear winner: 0
+# faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 # and the payback line **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->: look there for whether, and
 # after how many epochs, compiling paid for itself.
@@ -1555,7 +1537,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.16**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every
 # round**<!-- says: bfloat16 autocast against float32, verdict -->). Where a device has
 # no bfloat16 units, section 7 leaves the arm out.
@@ -1610,57 +1592,19 @@ for line in inspect.getsource(training._train).splitlines():
 # %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
-# This appendix extends section 6: the gap between its pipelines and their rests, its
-# epochs one by one, how its two pipelines get the same batches, and what the batch order
-# and worker processes change.
+# This appendix extends section 6: its epochs one by one, when (b) wins back its one-off,
+# how its two pipelines get the same batches, what the batch order changes, and worker
+# processes.
 #
-# **The gap, split.** Section 6's table as differences: how much longer (a)'s median later
-# epoch took than (b)'s, how much of that was waiting, and what is left, the rests, against
-# (a)'s own noise:
-
-# %%
-from course_utils.epoch_times import against_spread, first_against_later
-
-print(f"(b) dataset on device, median later epoch (s): {b_seconds:.3f}")
-print(f"(a)'s median later epoch minus (b)'s (s): {classic_seconds - b_seconds:.2f}")
-waiting_gap = wait_seconds - bars[b_name]["loader"]  # how much longer (a) waited
-print(f"of that gap, (a)'s extra waiting for batches (s): {waiting_gap:.2f}")
-print(f"ready tensors, median later epoch, waiting for its batches (s): {tensor_wait:.2f}")
-print(f"(b), median later epoch, waiting for its batches (s): {bars[b_name]['loader']:.3f}")
-# The rests (each epoch minus its wait) as section 6's table prints them
-rests = [
-    round(statistics.median(bars[name]["epochs"]), 3) - round(bars[name]["loader"], 3)
-    for name in (a_name, b_name)
-]
-rest_gap = rests[0] - rests[1]
-print(f"(a)'s rest minus (b)'s (s): {rest_gap:.2f}")
-# (a)'s own noise: its later epochs did the same work, yet took different times
-_, fastest, slowest = later_epochs(classic_times)
-print(f"(a)'s later epochs, slowest minus fastest (s): {slowest - fastest:.2f}")
-rest_words = against_spread(rest_gap, classic_times, "(a)'s")  # both as printed
-print(f"(a)'s rest minus (b)'s, in size, against that spread: {rest_words}")
-
-# %% [markdown]
-# Of (a)'s extra
-# **4.88 s**<!-- output: (a)'s median later epoch minus (b)'s (s) -->,
-# **4.62 s**<!-- output: of that gap, (a)'s extra waiting for batches (s) --> was extra
-# waiting. The control, still fetching and collating per image, waited
-# **0.21 s**<!-- output: ready tensors, median later epoch, waiting for its batches (s) -->;
-# (b) **0.045 s**<!-- output: (b), median later epoch, waiting for its batches (s) -->.
-#
-# (a)'s rest minus (b)'s was **0.25 s**<!-- output: (a)'s rest minus (b)'s (s) -->;
-# (a)'s later epochs differed by
-# **0.04 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (a rough
-# yardstick from two epochs). Against that spread, the gap between the rests was
-# **larger than (a)'s own
-# spread**<!-- says: (a)'s rest minus (b)'s, in size, against that spread -->.
-# Its cause
-# was not measured.
+# **The waits on a GPU.** There, `TimedBatches`'s `synchronize` calls also stop loading
+# from overlapping the step, so we expect (a)'s wait to be an upper bound (not tested).
 #
 # **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs,
 # dropping epoch 1 by a rule set before the run. Each pipeline's epochs, one by one:
 
 # %%
+from course_utils.epoch_times import first_against_later
+
 for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     each_later = ", ".join(f"{seconds:.3f}" for seconds in after_first(times))
     print(f"{pipeline} first epoch, train_seconds (s): {times[0]:.3f}")
@@ -1669,7 +1613,7 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
 
 # %% [markdown]
-# Epoch 1 against the later epochs: (a) **slower than
+# Epoch 1 against the later epochs: (a) **faster than
 # each**<!-- says: (a) first epoch against its later ones -->,
 # (b) **within their range**<!-- says: (b) first epoch against its later ones -->. The rule
 # drops epoch 1 whichever it is.
@@ -1705,30 +1649,16 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
     title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
 )
 
-# %%
-# After epoch 1: how far apart were the totals, against (a)'s own noise (as for the rests)?
-epoch_1_gap = b_totals[0] - classic_totals[0]  # above 0: (b) still behind
-print(f"(b)'s total minus (a)'s after epoch 1 (s): {epoch_1_gap:.2f}")
-epoch_1_against = against_spread(epoch_1_gap, classic_times, "(a)'s")  # as for the rests
-print(f"that gap, in size, against (a)'s later epochs' spread: {epoch_1_against}")
-
 # %% [markdown]
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
-# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. After epoch 1,
-# (b)'s total minus (a)'s was
-# **-0.47 s**<!-- output: (b)'s total minus (a)'s after epoch 1 (s) -->. Look for that
-# gap to be larger than (a)'s later epochs' spread,
-# **0.04 s**<!-- output: (a)'s later epochs, slowest minus fastest (s) --> (above), before
-# trusting the epoch count from one run; here it was **larger than (a)'s own
-# spread**<!-- says: that gap, in size, against (a)'s later epochs' spread -->.
-# The cross
-# marks where the figure's straight lines between epochs cross: the cross is drawn, not
-# measured.
+# **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->. The cross
+# marks where the figure's straight lines between epochs cross: drawn, not measured.
 
 # %% [markdown]
 # **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
 # Pipeline (b) draws each epoch's order with `torch.randperm` from its own seeded RNG (a
-# `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline:
+# `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline, so
+# that section 6 can check the two pipelines' weights equal:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(SeededShuffle.__iter__))
@@ -1776,9 +1706,9 @@ del seed_histories, history
 
 # %% [markdown]
 # The batch order alone spread the final validation accuracy across
-# **0.37 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# (**95.58%**<!-- output: lowest final validation accuracy over the seeds --> to
-# **95.95%**<!-- output: highest final validation accuracy over the seeds -->) over these
+# **0.45 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
+# (**95.59%**<!-- output: lowest final validation accuracy over the seeds --> to
+# **96.04%**<!-- output: highest final validation accuracy over the seeds -->) over these
 # 4 seeds (one run each), on section 6's 50,000 images. The `by epoch` lines show the
 # way there; seeds with an epoch whose accuracy fell below the epoch before:
 # **0**<!-- output: shuffle seeds whose accuracy fell after some epoch -->.
@@ -1806,7 +1736,7 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # ## Appendix C: Section 7's number formats and device checks
 #
 # This appendix extends section 7: its number formats, the device checks behind its
-# bfloat16 arm, and `fit` with `torch.compile` (more on section 7's timings: Appendix F).
+# bfloat16 arm, and `fit` with `torch.compile`.
 #
 # **The three float types.** `torch.finfo` gives each type's range and its relative step
 # (`eps`, the gap between 1 and the next number: about 10 to the power of minus the
@@ -1986,12 +1916,10 @@ if half_seconds is not None:
 # fifth<!-- source: benchmarks/RESULTS.md, one H200 run -->. That script used a different
 # band from section 7's: the wider of 1.1 and `float32`'s own spread (slowest over
 # fastest), slower meaning a speed-up below 1 / band. No gain there, despite bfloat16
-# units. We expect the reason to be the model's size: with steps this short,
-# launching each operation costs more than the arithmetic, and autocast adds operations
-# that convert between the types. This was not timed apart. We assume the compiler fuses
-# the small operations around the matrix products (not shown here), so a model with many
-# small element-wise operations is where to look for its gain: measure one with section
-# 7's rounds.
+# units. A possible reason, not measured: with steps this short, launching each operation
+# may cost more than its arithmetic, and autocast adds operations that convert between
+# the types. To look for a gain, time a larger model, or one with many small element-wise
+# operations for the compiler to fuse, with section 7's rounds.
 #
 # **The arms of exercise 1**, on a CUDA GPU, each change one thing:
 # - *the device* (the GPU arm): a wide MLP's step is large matrix products, which a GPU
@@ -2035,267 +1963,6 @@ if half_seconds is not None:
 # rounded timing each: too few to call. And the classic pipeline's epoch took
 # about 15 times pipeline (b)'s on the same GPU, section 2's second case (a GPU that, we
 # expect, waited on the loading; its idle time was not measured).
-
-# %% [markdown]
-# ## Appendix F: Timings in detail (section 7)
-#
-# This appendix extends section 7: how its verdicts count the rounds, each arm's rounds
-# above 1 and right answers, its rounds counted against `float32`'s own spread,
-# how much compiling could gain at most, and the matrix products behind that estimate,
-# with a prediction for bfloat16.
-#
-# **The tie band and the verdicts.** An arm's *speed-up* in a round is `float32`'s epoch
-# time over the arm's. The *tie band* runs from 1 / 1.1 (about 0.91) to 1.1 (`TIE` =
-# 0.10): a speed-up inside it counts as tied, above it as faster, below it as slower. 1.1
-# is the course's fixed convention, set in advance, not measured noise (a later cell
-# compares it with `float32`'s own spread). A *verdict* names a winner only if every
-# counted round agrees. Verdicts count rounds, not trends: look for a drift from round to
-# round in each row of section 7's table (cause not measured). The rounds counted by
-# hand, then by `count_rounds`, which gave section 7's verdicts:
-
-
-# %%
-from course_utils.rounds import TIE
-
-
-def counted_as(speed_up: float) -> str:
-    """A round's count, by hand: faster above 1 + TIE, slower below 1 / (1 + TIE), else tied."""
-    return "faster" if speed_up > 1 + TIE else "slower" if speed_up < 1 / (1 + TIE) else "tied"
-
-
-for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by round
-    words = [counted_as(speed_up) for speed_up in speed_ups]  # by hand, round by round
-    faster, tied, slower = (words.count(word) for word in ("faster", "tied", "slower"))
-    rounds = count_rounds(speed_ups, TIE)  # the course's helper, on the same speed-ups
-    same = (rounds.faster, rounds.tied, rounds.slower) == (faster, tied, slower)
-    matched = "the same as count_rounds'" if same else "unlike count_rounds'"
-    print(f"{arm}, counted by hand: {faster} faster, {tied} tied, {slower} slower ({matched})")
-    assert same, f"{arm}: the count by hand differs from count_rounds' {rounds}"
-
-# %% [markdown]
-# **Rounds above 1.** This cell counts the rounds above 1 by any margin:
-
-# %%
-for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by round
-    rounds_above = sum(speed_up > 1 for speed_up in speed_ups)  # by any margin
-    print(f"{arm}, rounds above 1 (any size): {rounds_above} of {len(speed_ups)}")
-
-# %% [markdown]
-# Compiled's speed-up was above 1, by any margin, in
-# **1**<!-- output: compiled, rounds above 1 (any size) --> of section 7's counted rounds,
-# but a round counts toward a winner only beyond the tie band.
-#
-# **Right answers.** Each arm's median later epoch is in section 7's table. This cell
-# prints how many more validation images each other arm got right than `float32`
-# (section 7 printed how many of their predictions differ):
-
-# %%
-# float32's and compiled's medians again, for the compiling ceiling below to quote
-median, fastest, slowest = later_epochs(float32_seconds)
-print(f"float32 median seconds, later epochs: {median:.2f} ({fastest:.3f} to {slowest:.3f})")
-if "compiled" in arms:
-    compiled_median = later_epochs(arms["compiled"]["seconds"])[0]
-    print(f"compiled median seconds, later epochs: {compiled_median:.2f}")
-truth = torch.cat([labels for _, labels in b_val])  # b_val is not shuffled
-right = {arm: (guesses == truth).sum().item() for arm, guesses in predicted.items()}
-for arm in verdicts:  # the other arms, one by one against float32
-    gained = right[arm] - right["float32"]  # signed: below 0, fewer
-    print(f"{arm}, right answers minus float32's: {gained}")
-del predicted, truth
-
-# %% [markdown]
-# bfloat16 autocast's right answers minus float32's:
-# **1**<!-- output: bfloat16 autocast, right answers minus float32's -->, where
-# **9**<!-- output: bfloat16 autocast, validation predictions unlike float32's --> of its
-# 10,000 predictions differed from float32's (section 7; one run).
-
-# %% [markdown]
-# **Against `float32`'s own spread.** This is a second yardstick, not section 7's tie band:
-# how much `float32`'s later epochs, the same work each time, varied (slowest over
-# fastest). This cell uses it as the band, for faster and for slower alike:
-
-
-# %%
-from course_utils.rounds import count_rounds
-
-float32_later = after_first(float32_seconds)  # the same work every round: its noise
-float32_spread = max(float32_later) / min(float32_later)
-print(f"float32's later epochs, slowest over fastest: {float32_spread:.2f}")
-
-
-def beyond_spread(speed_ups: list[float]) -> str:
-    """Whether every round's speed-up lies within float32's own spread, or beyond it (and
-    which way): the spread as the tie band, judged on the values as printed."""
-    if len(float32_later) < 2:  # a smoke run's two epochs leave one later epoch: no spread
-        return "not judged: one later epoch"
-    tie = round(float32_spread, 2) - 1  # the spread as printed, two decimals
-    # digits=3: each speed-up as section 7 prints it, and both edges (the spread and
-    # 1 / spread) rounded the same way, so a printed 0.943 against 1.06 reads as a tie
-    against_noise = count_rounds(speed_ups, tie, digits=3)
-    if against_noise.tied == len(speed_ups):
-        return "within it in every round"
-    if not against_noise.unanimous:
-        return "not beyond it in every round"
-    return f"{'faster' if against_noise.faster else 'slower'} beyond it in every round"
-
-
-for arm, speed_ups in speed_ups_of.items():  # section 7's speed-ups, round by round
-    print(f"{arm} against float32's own spread: {beyond_spread(speed_ups)}")
-
-# %% [markdown]
-# `float32`'s later epochs varied by a factor of
-# **1.02**<!-- output: float32's later epochs, slowest over fastest -->. Against that
-# spread: bfloat16 autocast, **faster beyond it in every
-# round**<!-- says: bfloat16 autocast against float32's own spread -->; compiled, **not beyond it in
-# every round**<!-- says: compiled against float32's own spread -->.
-# Section
-# 7 asks whether the arms differed within each round; these lines ask whether each
-# round's ratio stood out from `float32`'s own noise.
-
-# %% [markdown]
-# **How much could compiling gain?** We assume that it fuses the operations around the
-# matrix products and leaves the products alone. This cell times an epoch's products
-# alone, at the layers' shapes:
-
-# %%
-# Each product of a float32 step, at its layer's shape, B rows a batch: the forward (B x in)
-# @ (in x out); the backward's gradient of the weights (out x B) @ (B x in) and of the input
-# (B x out) @ (out x in), which the first layer, whose input is the images, skips.
-wide_layers = [m for m in arms["float32"]["model"].modules() if isinstance(m, torch.nn.Linear)]
-wide_loader = arms["float32"]["loader"]
-draw = torch.Generator().manual_seed(0)  # its own RNG: later cells draw as before
-
-
-def random_matrix(rows: int, columns: int) -> torch.Tensor:
-    return torch.randn(rows, columns, generator=draw).to(device)
-
-
-batch_rows = wide_loader.batch_size
-product_pairs = []  # the two random matrices of each product a batch makes
-for number, layer in enumerate(wide_layers):
-    n_in, n_out = layer.in_features, layer.out_features
-    shapes = [((batch_rows, n_in), (n_in, n_out)), ((n_out, batch_rows), (batch_rows, n_in))]
-    if number > 0:
-        shapes.append(((batch_rows, n_out), (n_out, n_in)))  # the input's gradient
-    product_pairs += [(random_matrix(*left), random_matrix(*right)) for left, right in shapes]
-
-
-def epoch_of_products(pairs: list, dtype: torch.dtype) -> float:
-    """Seconds of an epoch's products in dtype: each pair's product timed by section 2's
-    seconds_per_product (median of 5 repeats), summed, times the epoch's batches."""
-    one_batch = sum(
-        statistics.median(seconds_per_product(a.to(dtype), b.to(dtype), products=20))
-        for a, b in pairs
-    )
-    return one_batch * len(wide_loader)
-
-
-products_seconds = epoch_of_products(product_pairs, torch.float32)
-products_share = products_seconds / later_epochs(float32_seconds)[0]
-print(f"float32 arm, seconds for its products, timed at the layers' shapes: {products_seconds:.2f}")
-print(f"float32 arm, their share of its median later epoch: {products_share:.2f}")
-print(f"ceiling if everything but the products vanished: {1 / products_share:.2f}")
-
-# %% [markdown]
-# The products took an estimated
-# **0.83**<!-- output: float32 arm, their share of its median later epoch --> of the
-# `float32` epoch. By this estimate (products timed outside training), compiling, if it
-# leaves the products alone, could speed an epoch up at most about
-# **1.20**<!-- output: ceiling if everything but the products vanished --> times. Section 7
-# measured **0.97**<!-- output: compiled median speed-up over float32 --> for it: the
-# median of each round's ratio, not the ratio of the medians printed above (float32's
-# **0.74 s**<!-- output: float32 median seconds, later epochs -->, compiled's
-# **0.76 s**<!-- output: compiled median seconds, later epochs -->).
-#
-# That ceiling counts all the time outside the products, but PyTorch documents
-# `model.compile()` as compiling the model's `forward` with
-# [`torch.compile`](https://docs.pytorch.org/docs/stable/generated/torch.compile.html),
-# which also generates the backward of what it compiles
-# ([notes](https://docs.pytorch.org/docs/stable/torch.compiler_backward.html)). The loss
-# (computed in `training_step`, outside `forward`) and the SGD update
-# (`optimizer.step()`) are outside it, so compiling can speed up only part of the time
-# outside the products. bfloat16 changes the products themselves (timed below).
-
-# %% [markdown]
-# **The products, counted.** A forward pass does one multiply-add per weight and image;
-# the backward pass two more, for the gradients of each layer's input and of its
-# weights. One `nn.Linear(4, 3)` on a batch of 5 shows the three products, and
-# checks the backward's two against autograd:
-
-# %%
-# One layer's three products, with CPU float32 tensors: arithmetic, not timing.
-x = torch.randn(5, 4, requires_grad=True)  # a batch of 5 rows, 4 inputs each
-tiny_layer = torch.nn.Linear(4, 3)  # its weight W is 3 x 4
-grad_out = torch.randn(5, 3)  # the gradient arriving from the layers above
-tiny_layer(x).backward(grad_out)  # the forward product x @ W.T, then backward
-W = tiny_layer.weight
-for what, left, right in (
-    ("forward, x @ W.T", x, W.T),
-    ("gradient of the input, grad_out @ W", grad_out, W),
-    ("gradient of the weight, grad_out.T @ x", grad_out.T, x),
-):
-    (rows, inner), columns = left.shape, right.shape[1]
-    product_shape = f"({rows} x {inner}) @ ({inner} x {columns})"
-    print(f"{what}, {product_shape}, multiply-adds: {rows * inner * columns}")
-same = torch.allclose(grad_out @ W, x.grad) and torch.allclose(grad_out.T @ x, W.grad)
-print(f"the two backward products equal autograd's gradients: {same}")
-print(f"section 7's training images, requires_grad: {train_images.requires_grad}")
-
-# %% [markdown]
-# Each product is 5 x 4 x 3 = 60 multiply-adds, so the backward pass does twice the
-# forward's. The first layer skips the input's gradient: the images need none (their
-# `requires_grad`: **False**<!-- says: section 7's training images, requires_grad -->).
-# The ceiling's cell above timed each of these products of the `float32` arm at its own
-# shape (batches of 256 rows). This cell counts an epoch's multiply-adds and, where the
-# bfloat16 arm ran, times the same products in bfloat16:
-
-# %%
-forward_per_image = sum(layer.weight.numel() for layer in wide_layers)  # section 7's layers
-per_image_with_backward = 3 * forward_per_image - wide_layers[0].weight.numel()
-images_per_epoch = len(wide_loader) * wide_loader.batch_size  # drop_last: every batch full
-epoch_multiply_adds = per_image_with_backward * images_per_epoch
-print(f"float32 arm, billions of multiply-adds per epoch: {epoch_multiply_adds / 1e9:.1f}")
-if "bfloat16 autocast" in arms:  # section 7's products again, in bfloat16
-    bf16_products_seconds = epoch_of_products(product_pairs, torch.bfloat16)
-    products_ratio = products_seconds / bf16_products_seconds  # above 1: bfloat16 faster
-    print(f"bfloat16 products, seconds an epoch at the layers' shapes: {bf16_products_seconds:.2f}")
-    print(f"float32 products / bfloat16 products: {products_ratio:.2f}")
-    # Amdahl's law: the rest keeps its time; the products' share (at most 1) gains their ratio
-    capped = min(products_share, 1)
-    expected = 1 / ((1 - capped) + capped / products_ratio)
-    print(f"bfloat16 epoch speed-up predicted from the products' share and ratio: {expected:.2f}")
-    against = verdicts["bfloat16 autocast"].median / expected  # measured over predicted
-    print(f"bfloat16 epoch speed-up, measured / predicted: {against:.3f}")
-else:
-    why = "autocast does not run bfloat16 here" if bf16_native else bf16_reason
-    print(f"bfloat16 products: not timed, as section 7 has no bfloat16 arm here ({why})")
-del product_pairs
-
-
-# %% [markdown]
-# The `float32` arm's
-# **47.7 billion**<!-- output: float32 arm, billions of multiply-adds per epoch -->
-# multiply-adds an epoch took
-# **0.62 s**<!-- output: float32 arm, seconds for its products, timed at the layers' shapes -->
-# when timed alone above,
-# **0.83**<!-- output: float32 arm, their share of its median later epoch --> of its
-# median later epoch, by this estimate. Each product was timed alone, outside training,
-# where it may run slower or faster than inside it.
-#
-# Timed the same way in bfloat16, the same products ran at
-# **2.62**<!-- output: float32 products / bfloat16 products --> times `float32`'s speed.
-# Had only the products changed, Amdahl's law (1 / ((1 - s) + s / r), s their share of
-# the epoch, r that ratio) predicts a bfloat16 epoch at
-# **2.07**<!-- output: bfloat16 epoch speed-up predicted from the products' share and ratio -->
-# times `float32`'s speed; section 7 measured
-# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 -->. Measured over
-# predicted:
-# **0.966**<!-- output: bfloat16 epoch speed-up, measured / predicted -->, one ratio from
-# one run, which judges the prediction, not bfloat16. Untested reasons a prediction can
-# miss, either way: the share, from products timed alone, can be off; and the rest of the
-# epoch need not keep its time. Autocast adds operations that convert between the types
-# (we expect slower; not timed apart), while the ReLUs and the gradients between layers
-# work on bfloat16, half float32's bytes (section 7's type probe; maybe faster).
 
 # %% [markdown]
 # **End of lesson 04.** Whatever your device, measure a speed step before you trust it,

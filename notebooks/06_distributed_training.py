@@ -35,17 +35,15 @@
 # - measure what the communication costs, and whether a second process pays off;
 # - shard the data with `DistributedSampler`, and say what goes wrong without
 #   `set_epoch`;
-# - launch a script with `torchrun --standalone --nproc_per_node=N` from a terminal (the
-#   notebook's `run_torchrun` starts torchrun's own launcher and, on Linux CPUs, is
-#   written to fork the workers from it), log and checkpoint from rank 0, and make a
-#   script ready for GPUs;
+# - launch a script with `torchrun --standalone --nproc_per_node=N` from a terminal, log
+#   and checkpoint from rank 0, and make a script ready for GPUs;
 # - say what `SyncBatchNorm`, `no_sync` and FSDP are for, and how several machines are
 #   launched.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (AMD EPYC, 2 threads); the
-# > whole lesson ran in 78 s with a peak memory of 1402 MB. The course's runner wrote this
-# > line from the run that produced the worked lesson's outputs.
+# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 51 s with a peak memory of 1406 MB. The course's
+# > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
 # On Colab, fetch the course (the lesson's scripts are files in it) and install its helpers;
@@ -153,10 +151,7 @@ print(f"gradient bytes each process contributes per step: {num_parameters * 4:,}
 #
 # `torchrun` starts the processes and tells each who it is through environment
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
-# where they meet (the **rendezvous**). The notebook calls the course's `run_torchrun`,
-# which starts a script as `torchrun` does, except that on Linux it is written to fork its
-# CPU workers from a Python that has already imported PyTorch, where `torchrun` starts each afresh
-# (Appendix E). It also captures their output and measures memory.
+# where they meet (the **rendezvous**).
 #
 # **Devices.** NCCL expects one GPU per process (PyTorch's documentation; not run here);
 # with fewer than 2 GPUs the launches run on the CPU with gloo, as section 3's always does
@@ -176,6 +171,12 @@ from IPython.display import Code
 
 Code(filename=str(scripts / "collectives.py"), language="python")
 
+# %% [markdown]
+# The course's `run_torchrun` launches the script as `torchrun` would from a terminal (on
+# Linux its workers start differently: Appendix D) and captures the processes' output; the cell's
+# last line prints the `torchrun` command to
+# type in `notebooks/` for the same launch.
+
 # %%
 from course_utils.distributed import run_torchrun
 
@@ -183,6 +184,10 @@ collectives = run_torchrun(
     scripts / "collectives.py", nproc=2, timeout=launch_timeout, cpu_only=True
 )
 print(collectives.output)
+# The same launch typed in a terminal in notebooks/: after `python -m` and the launcher's
+# module, run_torchrun's command holds torchrun's options, the script and its arguments.
+typed = [part.replace(str(scripts), "scripts") for part in collectives.command[3:]]
+print("in a terminal:", " ".join(["torchrun", *typed]))
 
 # %% [markdown]
 # The processes' lines may interleave: read them by rank (`dist.barrier()` holds each
@@ -190,9 +195,9 @@ print(collectives.output)
 # `broadcast` once (every copy starts from the same weights), `all_reduce` every step (to
 # average the gradients); section 7's script also calls `barrier`.
 #
-# Later scripts join with the course's `process_group()`, written to pick gloo or NCCL,
-# set the device, time out every collective call, and leave the group even after an error
-# (`course_utils/distributed.py`; its refusal outside `torchrun`: Appendix B).
+# Later scripts join with the course's `process_group()` instead, which is written to pick
+# gloo or NCCL and set each process's device (read `course_utils/distributed.py`;
+# Appendix B shows it refusing to run outside `torchrun`).
 
 # %% [markdown]
 # **The data, saved once for every process** (section 5 reads a batch of it, section 7 on
@@ -376,8 +381,7 @@ print(manual.output)
 # %% [markdown]
 # Each process's own gradient differs from the whole batch's (its `largest gap` against
 # the `whole batch's gradient values`), so the match is a real test. Your average matches
-# the whole batch's gradient up to float32 rounding (the sums run in another order) and
-# DDP's exactly (Appendix B: why).
+# the whole batch's gradient up to float32 rounding and DDP's exactly (Appendix B: why).
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
 # 1. on wrapping, broadcasts rank 0's weights, so all processes start equal; the
@@ -419,7 +423,7 @@ for epoch in (0, 1):
 # In each epoch the shards do not overlap and together hold
 # 10<!-- output: items the 2 shards hold together --> of the 10 items;
 # `sampler.set_epoch(epoch)` reseeds the shuffle each epoch (exercise 2 shows what happens
-# without it). Appendix D shows data that does not divide evenly.
+# without it). Appendix C shows data that does not divide evenly.
 
 # %% [markdown]
 # ## 7. The training script
@@ -450,8 +454,10 @@ print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
 # (128), so its rate (0.2) carries over.
 #
 # **Launching.** From a terminal, in `notebooks/`:
-# `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …`. Not
-# run here: the lesson's launches run `python -m course_utils.distributed` (Appendix E).
+# `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …` (the
+# data file: `print(data_path)` in a new cell); `run_torchrun` makes that launch below.
+# With one GPU (Colab's), start the line with `CUDA_VISIBLE_DEVICES=` so that the 2
+# processes run on the CPU with gloo, as `run_torchrun(..., cpu_only=True)` does here.
 # `--standalone` means one machine, meeting on a free local port; `--nproc_per_node` is
 # the number of processes (usually of GPUs). Each process gets 1 *intra-op thread*: one
 # of the threads PyTorch splits an operation such as a matrix product across.
@@ -488,13 +494,12 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 #
 # Two processes each do half the arithmetic, but they add an exchange. `comm_cost.py`
 # times single steps (random inputs, a hand-written update) in 2 processes, with *B*
-# images per process: 64 (effective batch 128) or 1,024 (effective 2,048). The table
-# gives the median time in ms of a step without communication, of the same step under DDP,
-# of a bare all-reduce of as many numbers as the model has gradients, timed between the
-# steps, and of one process's step on the effective batch (2B images), timed on rank 0
-# while rank 1 waited. A step of 2 processes ends only when both have finished, so in the
-# first three rows (both processes at work) each repeat counts the slower one's time; the
-# last row is rank 0 alone (Appendix C: how it timed, and the full table).
+# images per process: 64 (effective batch 128) or 1,024 (effective 2,048). Every row of the
+# table was timed with both processes at work: a step without communication, the same
+# step under DDP, and a bare all-reduce of as many numbers as the model has gradients,
+# timed between the steps. A step of 2 processes ends only when both have finished, so
+# each repeat counts the slower process's time; the table gives the median over the
+# repeats, in ms (Appendix A: the full table, with one process's steps timed alone).
 
 # %%
 from course_utils.scaling import read_comm_cost
@@ -507,70 +512,78 @@ comm_cost = run_torchrun(
     threads_per_process=1,  # as in sections 7 and 9, on any number of CPUs
     sample_memory=False,  # nothing else on the CPUs while it times
 )
-cost = read_comm_cost(comm_cost.output)  # each rank's lines (Appendix C prints them)
-# batch size -> part -> ms: the median over the repeats of each repeat's slower rank's time,
-# which both processes wait for; one process's steps ("alone", "double"): rank 0's own, rank 1
-# idle (the full table: Appendix C).
+cost = read_comm_cost(comm_cost.output)  # every rank's printed lines, read back
+# batch size -> part -> ms: the median over the repeats of each repeat's slower process's
+# time, both processes at work.
 ms = cost.together
 rows = {
     "step without communication": "step",
     "DDP step": "ddp",
     "bare all-reduce (as many numbers as gradients)": "all_reduce",
-    "1 process, step on 2B images (rank 1 idle)": "double",
 }
-print(f"{machine}, 1 thread per process")
+print(f"{machine}, 1 thread per process, both processes at work")
 head = "ms, the median over the repeats"
 print(f"{head:<48}{'B = 64':>14}{'B = 1,024':>14}")
 for label, part in rows.items():
     print(f"{label:<48}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
 for size in (64, 1024):  # the DDP step and the bare all-reduce, each over the plain step
     name = f"{size} images per process"
-    with_ddp, exchange = (ms[size][part] / ms[size]["step"] for part in ("ddp", "all_reduce"))
-    print(f"{name}, DDP step / step without communication: {with_ddp:.2f}")
-    print(f"{name}, bare all-reduce / step without communication: {exchange:.2f}")
-    # One process's step on 2B images over its step on B, both on rank 0 with rank 1 idle.
-    print(f"{name}, step on 2B / step on B: {ms[size]['double'] / ms[size]['alone']:.2f}")
+    step, ddp, exchange = (ms[size][part] for part in ("step", "ddp", "all_reduce"))
+    print(f"{name}, DDP step / step without communication: {ddp / step:.2f}")
+    print(f"{name}, bare all-reduce / step without communication: {exchange / step:.2f}")
+    print(f"{name}, ms of the step without communication: {step:.3f}")
+    print(f"{name}, ms DDP adds to a step: {ddp - step:.3f}")  # the DDP step minus the step
+    added_words = "more" if ddp - step > step else "no more"
+    print(f"{name}, DDP's added ms against the whole plain step: {added_words}")
+    print(f"{name}, ms of the bare all-reduce: {exchange:.3f}")
 
 # %% [markdown]
+# **The takeaway.** At 64 images per process, DDP added
+# 1.233 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step
+# (the DDP step minus the step without communication), against
+# 0.456 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the bare
+# all-reduce of the same gradients. What DDP adds beyond the all-reduce (copying the
+# gradients into its buckets, waiting for the slower process) is not timed apart here.
+#
 # The bare all-reduce sends the same 25,450<!-- output: parameters --> numbers at both
 # sizes. At 64 images per process it took
-# 99%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+# 86%<!-- output: 64 images per process, bare all-reduce / step without communication -->
 # of a step without communication; at 1,024, it took
-# 20%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
+# 27%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
 # A DDP step took
-# 3.11<!-- output: 64 images per process, DDP step / step without communication -->
-# times as long as the step at 64 images per process. At 1,024 it took
-# 1.72<!-- output: 1024 images per process, DDP step / step without communication -->
-# times as long (Appendix C splits what DDP adds).
-#
-# The table's last row is one process training on the effective batch. The `step on 2B /
-# step on B` lines set it against that process's step on B, also timed with rank 1 idle
-# (Appendix C's full table). Section 9 measures whole epochs.
+# 3.34<!-- output: 64 images per process, DDP step / step without communication -->
+# times as long as the step at 64 images per process, and
+# 1.61<!-- output: 1024 images per process, DDP step / step without communication -->
+# times as long at 1,024. Section 9 measures whole epochs.
 
 # %% [markdown]
 # ## 9. One process against two
 #
-# Over whole epochs, `compare_arms.py` trains the MLP in several ways, its *arms*, from
-# the same seed on the same shuffles, at effective batches of 128 and 2,048, one launch
-# each. The comparison to read is the **lean pair**, whose arms index each batch out of
-# the tensors in one go: `lean pair, 1 process` runs 1 process on 1 thread (the
-# notebook's own process has 2<!-- output: this notebook's process --> threads:
-# Appendix E) while rank 1 waits at a barrier, and `lean pair, 2 processes` runs 2
-# processes under DDP, 1 thread each.
-# (The **DataLoader pair** loads with section 7's `DataLoader`, which fetches images one
-# by one: Appendix A.)
-# - **round**: one epoch of each arm, in turn; 6 (2 in smoke mode), the first, a
-#   warm-up, dropped;
-# - **speed-up**: the 1-process epoch over the 2-process epoch, round by round (above 1,
-#   two processes win), and the median of those;
-# - **verdict**: a winner only when every round agrees; a round between 1 / 1.1 and 1.1
-#   (the course's *tie band*, judged as printed to 2 decimals) is tied;
-# - **the rest** (in the figure): an epoch minus its loading: the steps, the exchange
-#   and any wait for the other process.
+# Section 8 timed single steps; `compare_arms.py` times whole epochs. It trains the MLP in
+# three ways, each called an *arm* below (one way to train, timed against the others), and
+# all three load each batch alike, indexed out of the tensors in one go:
+# - `1 process, 1 thread`: one process, the baseline (rank 0, while rank 1 waits at a
+#   barrier);
+# - `1 process, 2 threads`: the same process, with PyTorch splitting each operation, such
+#   as a matrix product, over 2 threads: a second thread at work, without a second process;
+# - `2 processes, 1 thread each`: DDP, as in section 7.
+#
+# Every arm starts from the same weights and takes the same batches (split in two for 2
+# processes), at effective batches of 128 and 2,048, one launch each. A **round** trains
+# one epoch of each arm, in a rotating order (each arm first one round in three): 6 rounds (2 in
+# smoke mode), the first
+# a warm-up, left out. In each round an arm's **speed-up** is the baseline's epoch time
+# over the arm's (above 1: the arm was faster). The **verdict** names a winner only when
+# every round agrees; a round printed between 0.91 and 1.10 (both included) counts as tied.
 
 # %%
-from course_utils.scaling import SPEED_UP_DIGITS, compare_launches, comparison_names, read_arms
+from course_utils.report import record_result
+from course_utils.scaling import SPEED_UP_DIGITS, arm_speed_ups, read_arms
 
+# The three arms, as compare_arms.py names them (its ARMS) and the table and figure print them.
+ONE_THREAD = "1 process, 1 thread"  # the baseline
+TWO_THREADS = "1 process, 2 threads"
+TWO_PROCESSES = "2 processes, 1 thread each"  # under DDP
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
 
@@ -587,81 +600,109 @@ def launch_arms(name: str, per_process: int):
     return run_torchrun(scripts / "compare_arms.py", nproc=2, args=args, **options)
 
 
-arms_128, arms_big = launch_arms("arms_128", 64), launch_arms("arms_big", big_batch)
+arms_launches = {"arms_128": launch_arms("arms_128", 64)}  # Appendix A reads their output
+arms_launches["arms_big"] = launch_arms("arms_big", big_batch)
 small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mode)
-arms_figures = read_arms(work_folder / "arms_128")
-big_figures = read_arms(work_folder / "arms_big")
-launches = {small: arms_figures, large: big_figures}  # effective batch -> figures
-# The two pairs' arms, as compare_arms.py names them (its ARMS), and as the tables and the
-# figure print them.
-PLAIN_ARM, TWO_ARM = "DataLoader pair, 1 process", "DataLoader pair, 2 processes"
-SLICED_ARM, TWO_SLICED = "lean pair, 1 process", "lean pair, 2 processes"
-names = comparison_names(cpu_only)  # "CPU" or "GPU" in them, as the launches ran
-DATALOADER, LEAN = names["dataloader"].name, names["lean"].name
-COMPARISONS = {LEAN: (TWO_SLICED, SLICED_ARM), DATALOADER: (TWO_ARM, PLAIN_ARM)}
-DIGITS = SPEED_UP_DIGITS  # speed-ups print to 2 decimals, judged as printed: 1.10 a tie
-# name -> batch -> rounds, parts, words
-results = compare_launches(launches, COMPARISONS, digits=DIGITS)
+# effective batch -> arm -> its figures: each counted round's epoch seconds, its loading's
+# and the rest's, and their medians
+launches = {small: read_arms(work_folder / "arms_128"), large: read_arms(work_folder / "arms_big")}
+# effective batch -> arm -> its rounds against the baseline: each round's speed-up, judged
+# as printed (2 decimals, so 1.10 is a tie), their median and the verdict
+against_one = {
+    batch: {
+        arm: arm_speed_ups(figures, arm, ONE_THREAD, digits=SPEED_UP_DIGITS)
+        for arm in (TWO_THREADS, TWO_PROCESSES)
+    }
+    for batch, figures in launches.items()
+}
 
 # %%
-# The lean pair: 2 processes' speed-up over 1 in each round, their median, and the rounds'
-# verdict, at each effective batch (the DataLoader pair's: Appendix A).
-from course_utils.scaling import round_by_round_table
-
-print(f"rounds counted: {len(arms_figures[SLICED_ARM]['epochs'])}")
-print(round_by_round_table({LEAN: results[LEAN]}, "2 processes' epoch speed-up over 1"))
-for batch, comparison in results[LEAN].items():
-    print(f"lean pair at {batch}, the rounds' verdict: {comparison.rounds.verdict}")
+counted = len(launches[small][ONE_THREAD]["epochs"])
+print(f"rounds counted: {counted}")
+# One row per effective batch and arm: its median epoch in seconds; for the other two arms,
+# the speed-up over the baseline in each round, the median of those, and the verdict.
+print(f"seconds per epoch on {machine}; speed-up: the baseline's epoch over the arm's")
+width = max(10, 5 * counted - 1)  # each round's speed-up: 4 characters and a space
+print(f"{'batch':>5} | {'arm':<26} | epoch | {'each round':<{width}} | median | verdict")
+for batch, figures in launches.items():
+    print(f"{batch:>5} | {ONE_THREAD:<26} | {figures[ONE_THREAD]['epoch']:5.2f} | the baseline")
+    for arm, count in against_one[batch].items():
+        each = " ".join(f"{speed_up:.2f}" for speed_up in count.speed_ups)
+        print(
+            f"{batch:>5} | {arm:<26} | {figures[arm]['epoch']:5.2f} | {each:<{width}} | "
+            f"{count.median:6.2f} | {count.verdict}"
+        )
+# The medians and verdicts again, one a line, as the text quotes them.
+for batch in launches:
+    for arm, count in against_one[batch].items():
+        print(f"{arm} at {batch}, median speed-up: {count.median:.2f}")
+        print(f"{arm} at {batch}, verdict: {count.verdict}")
+# The two ways to use the second CPU, against each other: 2 processes over 1 on 2 threads.
+for batch, figures in launches.items():
+    count = arm_speed_ups(figures, TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
+    print(f"2 processes against 1 process on 2 threads at {batch}, median: {count.median:.2f}")
+    print(f"2 processes against 1 process on 2 threads at {batch}, verdict: {count.verdict}")
+headline = round(against_one[small][TWO_PROCESSES].median, 2)
+record_result("2 processes over 1 process on 1 thread, epoch speed-up at batch 128", headline)
 
 # %% [markdown]
-# The figure shows the lean pair's two arms at each effective batch (the DataLoader
-# pair's: Appendix A's tables): each arm's median epoch, split into its loading (orange)
-# and the rest (blue), with a dot for each round's epoch. At 128, look for the shorter bar.
-# At 2,048, read the round-by-round ratios above as well: the bars show only each arm's
-# median.
+# The figure draws each arm as a bar as long as its median epoch: first the time spent
+# loading its batches (orange), then **the rest**, the epoch minus its loading (blue): the
+# steps, the exchange and any wait for the other process. A dot marks each round's epoch.
+# At 128, look for the part, orange or blue, that sets the `2 processes, 1 thread each`
+# bar apart from the baseline's. At 2,048, read the rounds in the table as well: a bar
+# shows only the median.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-arms_where = f"{machine}, 1 thread a process"  # true of both pairs' four arms
-lean_arms = [SLICED_ARM, TWO_SLICED]  # the lean pair (the DataLoader pair: Appendix A)
 # Each bar named as compare_arms.py names its arm; both panels on one x scale.
 plot_epoch_parts(
     {
-        f"effective batch {batch:,}, {train_size:,} images an epoch": {
-            arm: figures[arm] for arm in lean_arms
-        }
+        f"effective batch {batch:,}, {train_size:,} images an epoch": figures
         for batch, figures in launches.items()
     },
-    arms_where,
+    machine,
+    labels=("loading the batches (median)", "the rest of the median epoch", "one round's epoch"),
     one_scale=True,
 )
 
 # %% [markdown]
-# **The answer** (CPU, the lean pair, one launch per batch of
-# 5<!-- output: rounds counted --> rounds). At an effective batch of 128, 2 processes
-# ran at
-# 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
-# times the speed of 1 process on 1 thread (the median of the rounds):
-# **slower in every round**<!-- says: lean pair at 128, the rounds' verdict -->.
-# At 2,048 the median was
-# 1.18<!-- output: lean pair (1 CPU vs 2) at 2048, median of the rounds -->:
-# **no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: lean pair at 2048, the rounds' verdict -->.
-# The lean pair is the fairer test
-# of splitting the work: its loading takes less time than the DataLoader pair's (the
-# `loader` column of Appendix A's arms' tables), so the steps and the exchange weigh most.
-# Look in the figure for the part, orange or blue, that makes the gap at 128.
-
-# %% [markdown]
-# Did 1 process and 2 under DDP train the same model? `compare_arms.py` compares the
-# DataLoader pair's weights; the lean pair's arms take the same batches from the same
-# sampler under the same DDP, and differ only in how they gather each batch.
+# **The answer** (this CPU, one launch per effective batch,
+# 5<!-- output: rounds counted --> rounds counted), each figure the median of the rounds'
+# speed-ups over `1 process, 1 thread`:
+# - at 128, 2 processes:
+#   0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->,
+#   **slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->;
+#   1 process on 2 threads:
+#   1.21<!-- output: 1 process, 2 threads at 128, median speed-up -->,
+#   **faster in every round**<!-- says: 1 process, 2 threads at 128, verdict -->;
+# - at 2,048, 2 processes:
+#   0.95<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
+#   **no clear winner: 0 faster, 4 tied, 1
+#   slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
+#   1 process on 2 threads:
+#   1.50<!-- output: 1 process, 2 threads at 2048, median speed-up -->,
+#   **faster in every round**<!-- says: 1 process, 2 threads at 2048, verdict -->.
+#
+# Both arms add a second CPU. Set against each other, 2 processes ran at
+# 0.38<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+# speed of 1 process on 2 threads at 128 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
+# 0.63<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
+# your machine, read these two verdicts before reaching for a second process: data
+# parallelism is for work that one process cannot hold or finish, spread over GPUs or
+# machines (section 11).
+#
+# Did `1 process, 1 thread` and `2 processes, 1 thread each` train the same model? After
+# the last round, `compare_arms.py` compares their weights:
 
 # %%
 from course_utils.scaling import read_arms_json, read_weight_gap
 
-for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
+for batch, folder in ((small, "arms_128"), (large, "arms_big")):
     gap = read_weight_gap(work_folder / folder)  # compare_arms.py's, after the rounds
     name = f"effective batch {batch}"
     print(f"{name}, largest weight difference, 1 process against 2: {gap:.1e}")
@@ -670,9 +711,9 @@ for batch, folder in ((128, "arms_128"), (2 * big_batch, "arms_big")):
     print(f"{name}, largest absolute weight, 1 process: {largest:.2f}")
 
 # %% [markdown]
-# Yes, to within 3.6e-06
+# Yes, to within 7.2e-07
 # <!-- output: effective batch 128, largest weight difference, 1 process against 2 -->
-# at 128 and 1.0e-06
+# at 128 and 2.4e-07
 # <!-- output: effective batch 2048, largest weight difference, 1 process against 2 -->
 # at 2,048, against weights up to 0.86
 # <!-- output: effective batch 128, largest absolute weight, 1 process -->
@@ -703,17 +744,12 @@ print(f"the same count: {whole_count == shard_count}")
 del split, guesses
 
 # %%
-from torch.utils.data import DataLoader
-
-from course_utils import evaluate
-from course_utils.report import record_result
-
 test_set = mnist(train=False)
-test_images, test_labels = test_set.data.unsqueeze(1), test_set.targets
-del test_set
-test_loader = DataLoader(TensorDataset(normalised(test_images), test_labels), batch_size=1000)
-# evaluate names its accuracy "val_acc" whatever the data: here, the test set's.
-record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val_acc"])
+with torch.no_grad():  # the whole test set in one pass, as for validation above
+    test_guesses = trained(normalised(test_set.data.unsqueeze(1))).argmax(dim=1)
+test_accuracy = (test_guesses == test_set.targets).float().mean().item()
+record_result("2-process MLP test accuracy", test_accuracy)
+del test_set, test_guesses
 
 # %% [markdown]
 # This one run's test accuracy,
@@ -728,7 +764,7 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 #
 # **Several machines** (not run here): the same command starts on each, with `--nnodes`,
 # `--rdzv-backend=c10d`, `--rdzv-endpoint` and `--rdzv-id` in place of `--standalone`
-# (Appendix F).
+# (Appendix E).
 #
 # **Batch norm: `SyncBatchNorm`.** Batch norm, a layer (lesson 05; not in this MLP),
 # rescales each feature to mean 0 and standard deviation 1 over the batch, then applies a
@@ -737,7 +773,7 @@ record_result("2-process MLP test accuracy", evaluate(trained, test_loader)["val
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->;
-# `batch_norm.py`: Appendix F).
+# `batch_norm.py`: Appendix E).
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -761,7 +797,7 @@ print(accumulation.output)
 #
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) shards the
 # model's parameters and their gradients over the processes, where DDP keeps whole copies
-# in each; Appendix F's `fsdp.py` shows both sharded. FSDP is meant to shard the optimizer
+# in each; Appendix E's `fsdp.py` shows both sharded. FSDP is meant to shard the optimizer
 # state too (PyTorch's FSDP2
 # tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
 
@@ -780,18 +816,23 @@ print(accumulation.output)
 #   also matched DDP, which averages inside `backward`.
 # - Section 6: `DistributedSampler` gives each process its own shard. `set_epoch`
 #   reshuffles it every epoch (exercise 2).
-# - Section 7: the notebook's `run_torchrun` starts torchrun's own launcher (its
-#   rendezvous and environment) and, on Linux CPUs, is written to fork the workers from it;
-#   in a terminal, `torchrun --standalone --nproc_per_node=N` launches the script (Appendix
-#   E prints the command). Rank 0 alone saves `model.module`; lines that every rank prints start
-#   `[rank N]`.
-# - Sections 8 and 9, the finding (on this CPU, one launch each): at an effective batch of
-#   128, 2 processes trained this MLP at
-#   0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
-#   times the speed of 1 process on 1 thread (the lean pair's median over its rounds).
-#   There the bare all-reduce alone took
-#   99%<!-- output: 64 images per process, bare all-reduce / step without communication -->
-#   of a 64-image step without communication.
+# - Section 7: `train_ddp.py`, launched in 2 processes as
+#   `torchrun --standalone --nproc_per_node=2` would, reached
+#   95.87%<!-- output: validation accuracy after the last epoch --> validation accuracy
+#   after the last epoch, the processes' weights
+#   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
+#   apart. Rank 0 alone saves `model.module`.
+# - Sections 8 and 9, the finding (on this CPU, one launch each): at 64 images per
+#   process, DDP added
+#   1.233 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+#   where the bare all-reduce took
+#   0.456 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Over whole
+#   epochs at an effective batch of 128, 2 processes trained this MLP at
+#   0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
+#   times the speed of 1 process on 1 thread (the median of the rounds), and at 2,048 at
+#   0.95<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times; 1
+#   process on 2 threads ran at
+#   1.50<!-- output: 1 process, 2 threads at 2048, median speed-up --> times there.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -857,7 +898,7 @@ if check_exercise(2, rank0_orders=rank0_orders):
 # - with CUDA but fewer GPUs than processes on the machine: it refuses with a
 #   `ValueError` that gives the GPUs and the processes, as the course's `run_torchrun`
 #   does, rather than fall back quietly to a slow CPU run. (With fewer than 2 GPUs, this
-#   lesson's launches choose the CPU on purpose, with `cpu_only=True`; Appendix E prints
+#   lesson's launches choose the CPU on purpose, with `cpu_only=True`; Appendix D prints
 #   each rank's device.)
 #
 # The check asks about machines with and without GPUs, with enough or too few, and about
@@ -983,9 +1024,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # still split the data between the processes (section 6), and nothing warns.
 
 # %% [markdown]
-# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), the
-# lean pair's 2 processes ran at
-# 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds --> times
+# **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
+# processes ran at
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1004,16 +1045,20 @@ answer_q3 = "d"
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8's lines at B = 64: one process's step on 128 images took
-# 1.15<!-- output: 64 images per process, step on 2B / step on B --> times its step on
-# 64, about the same time (halving the images saves almost nothing at this size), while a
-# DDP step took
-# 3.11<!-- output: 64 images per process, DDP step / step without communication -->
-# times as long as a plain step (without communication); the bare all-reduce alone took
-# 99%<!-- output: 64 images per process, bare all-reduce / step without communication -->
-# of that plain step. Over whole epochs of the real loop, loading included, section 9
-# measured
-# 0.31<!-- output: lean pair (1 CPU vs 2) at 128, median of the rounds -->
+# **(d).** Section 8's lines at B = 64: a DDP step took
+# 3.34<!-- output: 64 images per process, DDP step / step without communication -->
+# times as long as the same step without communication, DDP adding
+# 1.233 ms<!-- output: 64 images per process, ms DDP adds to a step --> to it, and the
+# bare all-reduce alone took
+# 86%<!-- output: 64 images per process, bare all-reduce / step without communication -->
+# of that plain step, itself
+# 0.528 ms<!-- output: 64 images per process, ms of the step without communication -->.
+# DDP's added time was
+# **more**<!-- says: 64 images per process, DDP's added ms against the whole plain step -->
+# than the whole plain step, while a second process can save only part of a step (each
+# process still computes 64 images). Over whole epochs of the real loop, loading included,
+# section 9 measured
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
 # against 1 process on 1 thread (the median of the rounds).
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
@@ -1034,7 +1079,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 11 on SyncBatchNorm; Appendix F measures the shard means
+# Hint: section 11 on SyncBatchNorm; Appendix E measures the shard means
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
@@ -1042,8 +1087,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** As section 11 says, plain `BatchNorm` normalises with its own shard's
 # statistics, while with `SyncBatchNorm` each process normalises with the whole batch's,
-# computed across the processes (its docs; refused on the CPU here: Appendix F).
-# Appendix F prints each shard's mean beside the whole batch's. DDP already averages every
+# computed across the processes (its docs; refused on the CPU here: Appendix E).
+# Appendix E prints each shard's mean beside the whole batch's. DDP already averages every
 # parameter's gradient, batch norm's weight and bias
 # included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
 
@@ -1079,415 +1124,58 @@ check_exercise("Q5", answer_q5=answer_q5)
 # without.
 
 # %% [markdown]
-# ## Appendix A: how section 9's epochs are judged, and where they went
+# ## Appendix A: sections 8 and 9 in full
 #
-# This appendix extends section 9: the arms' tables, the DataLoader pair, the verdict by
-# hand, the by-part rule, the same-CPU test, the script, how it keeps the arms alike, the
-# verdict rule, the by-part lines at 128, where each arm's epoch went (the loading's two
-# parts), the arms' accuracy, and loading lean and a second thread, each against the
-# DataLoader pair's 1 process.
-#
-# **The arms' tables.** Each arm's medians over the counted rounds, at each effective
-# batch: its epoch, the range of its rounds' epochs, its `loader` (getting the batches
-# ready) and `the rest` (the epoch minus its loading), and its validation accuracy. At
-# 2,048 the learning rate stays 0.2, untuned: its accuracy is not a finding.
+# **Section 8's full table.** Its rows 1 to 7 were timed with both processes at work: each
+# timed row is the median over the repeats of the slower process's time in each repeat,
+# and `DDP's added time` and its two indented parts are differences of those medians (a
+# negative one means two rows probably within noise). `DDP step inside no_sync` is the
+# DDP step with nothing sent (section 11 uses `no_sync`), so the indented rows split DDP's
+# added time into its wrapper around forward and the reduction with its waits. The last two
+# rows were timed on rank 0 alone, while rank 1 waited at a barrier: one process's step
+# on the B images of one process, and on 2B, the effective batch.
+
+# %%
+from course_utils.scaling import comm_cost_table
+
+title = f"{machine}, 1 thread per process; rows 1-7: both processes at work"
+print(comm_cost_table(cost, title))
+
+# %% [markdown]
+# `comm_cost.py`, which timed them:
+
+# %%
+Code(filename=str(scripts / "comm_cost.py"), language="python")
+
+# %% [markdown]
+# **Section 9's arms.** Each arm's medians over the counted rounds, at each effective
+# batch: its epoch, the range of its rounds' epochs, its `loader` (loading the batches;
+# for 2 processes, the mean of the two processes'), `the rest` (as in section 9's figure),
+# and its validation accuracy after the rounds. At 2,048 the learning rate stays
+# 0.2, untuned: that accuracy is not a finding.
 
 # %%
 from course_utils.scaling import arms_table
 
-pair_arms = [SLICED_ARM, TWO_SLICED, PLAIN_ARM, TWO_ARM]  # lean pair, DataLoader pair
 for batch, figures in launches.items():
-    title = f"effective batch {batch}, seconds per epoch on {arms_where}"
-    print(arms_table({arm: figures[arm] for arm in pair_arms}, title))
+    print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
 
 # %% [markdown]
-# **The DataLoader pair.** Its arms load with section 7's `DataLoader`, which fetches the
-# images one by one and stacks them. Below, its speed-ups round by round and its verdicts,
-# then each pair at 2,048 *by part*: the loading's and the rest's speed-ups, then both
-# in words ("within the rounds' spread": too close to call; the rule comes below).
+# While rank 0 trained a 1-process arm, rank 1 waited at a barrier. Did it take CPU time
+# from rank 0 there? Each launch's rank 1 printed its wall and CPU seconds at the barrier;
+# look for the CPU seconds to be a small share of the wall seconds.
 
 # %%
-from course_utils.scaling import take_away_lines
-
-
-def by_part(name: str, parts: dict, words: dict, who: str, over: str) -> None:
-    """Print an arm's speed-up over its baseline in each part of the epoch (`parts`, from
-    part_speed_ups), then both in words (`words`, from part_words; `who`: the arm's
-    processes, `over`: the baseline's)."""
-    print(f"{name}, loader, {who}' speed-up over {over}: {parts['loader']:.2f}")
-    print(f"{name}, the rest, {who}' speed-up over {over}: {parts['rest']:.2f}")
-    loading, rest = words["loader"], words["rest"]
-    print(f"{name}, {who} against 1, by part: the loading {loading}, the rest {rest}")
-
-
-title = "the DataLoader pair, 2 processes' epoch speed-up over 1"
-print(round_by_round_table({DATALOADER: results[DATALOADER]}, title))
-print("\n".join(take_away_lines(results, [names["dataloader"]])))
-for pair, who, over in (
-    (LEAN, "2 lean processes", "1 lean process"),
-    (DATALOADER, "2 processes", "the baseline"),
-):
-    _, parts, words = results[pair][large]
-    by_part(f"effective batch {large}", parts, words, who, over)
+for name, launch in arms_launches.items():
+    for line in launch.output.splitlines():
+        if "waiting at the barrier" in line:
+            print(f"{name}: {line}")
 
 # %% [markdown]
-# The DataLoader pair's 2 processes ran at
-# 0.38<!-- output: DataLoader pair (1 CPU vs 2) at 128, median of the rounds -->
-# times the speed of its 1 process at 128 (the median of the rounds), and at
-# 1.71<!-- output: DataLoader pair (1 CPU vs 2) at 2048, median of the rounds -->
-# times at 2,048; its take-away lines say whether the rounds agree. At 2,048 its loading
-# ran
-# 3.03<!-- output: effective batch 2048, loader, 2 processes' speed-up over the baseline -->
-# times as fast with 2 processes, and its rest
-# 0.69<!-- output: effective batch 2048, the rest, 2 processes' speed-up over the baseline -->
-# times; the `by part` line says which of the two the rounds' spread can tell apart. One
-# slow or fast round widens an arm's range (each part's range: the table below), and with
-# it what counts as within the spread.
-#
-# **The verdict by hand.** The DataLoader pair at 2,048: each round's speed-up, their
-# median, and the rounds faster, tied (within the tie band, `TIE` = 0.1) or slower, each
-# judged as printed (`DIGITS`, 2 decimals), so a round printed 1.10 counts as tied.
-
-# %%
-import statistics
-
-from course_utils.rounds import TIE, speed_up_in_words
-
-plain_epochs, two_epochs = big_figures[PLAIN_ARM]["epochs"], big_figures[TWO_ARM]["epochs"]
-by_hand = [plain / two for plain, two in zip(plain_epochs, two_epochs, strict=True)]
-print("2 processes' speed-up in each round, by hand:", " ".join(f"{r:.2f}" for r in by_hand))
-# As printed: each round and the band's two edges rounded to DIGITS decimals.
-shown = [round(r, DIGITS) for r in by_hand]
-top, bottom = round(1 + TIE, DIGITS), round(1 / (1 + TIE), DIGITS)  # 1.1 and 0.91
-hand_counts = (
-    sum(r > top for r in shown),  # faster
-    sum(bottom <= r <= top for r in shown),  # tied
-    sum(r < bottom for r in shown),  # slower
-)
-print(
-    f"by hand, median {statistics.median(by_hand):.2f}, rounds faster/tied/slower "
-    + "/".join(str(count) for count in hand_counts)
-)
-
-# %% [markdown]
-# Section 9's `compare_launches` does the same for every comparison, batch and part; check
-# it against the hand count:
-
-# %%
-dataloader_large = results[DATALOADER][large].rounds
-same = dataloader_large.speed_ups == tuple(by_hand)
-counted = (dataloader_large.faster, dataloader_large.tied, dataloader_large.slower)
-print(
-    f"the hand count, the same as compare_launches' at {large}: {same and counted == hand_counts}"
-)
-
-# %% [markdown]
-# Each part's range. A part counts as unchanged ("within the rounds' spread") when the two
-# arms' medians differ by less than the larger of their round-to-round ranges; otherwise
-# the tie band judges its speed-up.
-
-# %%
-# The DataLoader pair at 2 x big_batch, part by part: each arm's median seconds and their
-# range over the rounds (slowest minus fastest), 2 processes' speed-up, and part_words'
-# words for it, by the rule above.
-pair_at_large = results[DATALOADER][large]  # its rounds, parts' speed-ups and words
-print(f"DataLoader pair at {large}, seconds an epoch: median (range over the rounds)")
-print(f"{'part':<8} | {PLAIN_ARM:>26} | {TWO_ARM:>28} | speed-up | in words")
-for part, each_round, row in (("loader", "loads", "loader"), ("rest", "rests", "the rest")):
-    cells = []
-    for arm in (PLAIN_ARM, TWO_ARM):
-        seconds = big_figures[arm][each_round]  # each counted round's
-        cells.append(f"{big_figures[arm][part]:.2f} ({max(seconds) - min(seconds):.2f})")
-    speed_up, words = pair_at_large.parts[part], pair_at_large.words[part]
-    print(f"{row:<8} | {cells[0]:>26} | {cells[1]:>28} | {speed_up:8.2f} | {words}")
-
-# %% [markdown]
-# **The same-CPU test** sets `DataLoader pair, 2 processes` against
-# `DataLoader, 2 threads`. Is one `torchrun` launch of 2 processes better than
-# one `python` process using both CPUs as 2 threads (its loader in the main process,
-# `num_workers=0`)? The first arm is in this appendix's first tables; the second in the
-# tables below.
-#
-# **The lean pair**: `lean pair, 2 processes` against `lean pair, 1 process`, like
-# the DataLoader pair's arms but with each batch indexed out of one tensor of all the
-# images in one go, instead of a `DataLoader` fetching the images one by one and stacking
-# them (its speed-ups and verdicts: section 9). Below, at each batch,
-# `DataLoader, 2 threads`; the same-CPU test's speed-ups and take-aways, then round by
-# round:
-
-# %%
-from course_utils.scaling import speed_up_table
-
-PLAIN_2 = "DataLoader, 2 threads"  # one process, no DDP, on both logical CPUs
-SAME = names["same"].name  # section 9's comparison_names
-more = {SAME: (TWO_ARM, PLAIN_2)}  # arm, baseline
-results |= compare_launches(launches, more, digits=DIGITS)  # beside section 9's two pairs
-appendix_arms = [PLAIN_2]  # the same-CPU baseline (the two pairs' arms: above)
-for batch, figures in launches.items():
-    title = f"effective batch {batch}, Appendix A's arms, seconds per epoch on {machine}"
-    print(arms_table({arm: figures[arm] for arm in appendix_arms}, title))
-title = "the same-CPU test, epoch speed-up, median (faster/tied/slower)"
-print(speed_up_table({SAME: results[SAME]}, title))
-print("\n".join(take_away_lines(results, [names["same"]])))  # the two pairs': above
-# The same-CPU test, round by round (the lean pair's: section 9; the DataLoader pair's: above).
-print(round_by_round_table({SAME: results[SAME]}, "the same-CPU test's speed-up, round by round"))
-
-# %% [markdown]
-# **The same-CPU test**, a practical question rather than one cause: at 128, **slower in every round
-# (median 0.41)**<!-- says: take-away at 128, practical question, 2 processes vs 1 on 2 threads -->;
-# at 2,048, **no clear winner: 4 faster, 1 tied, 0 slower (median
-# 1.65)**<!-- says: take-away at 2048, practical question, 2 processes vs 1 on 2 threads -->.
-# Not tried: a `num_workers=1` loader worker, which uses the second CPU without DDP.
-#
-# **The lean pair**, a second process with both loading lean: its verdicts are section 9's.
-#
-# **The script.** `compare_arms.py` trains every arm one epoch a round, in turn, and
-# writes each arm's epoch seconds, loading seconds (with the part spent fetching) and
-# validation accuracy to a file that `read_arms` reads:
+# `compare_arms.py`, which trained them:
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
-
-# %% [markdown]
-# **Keeping the arms alike.** In `compare_arms.py`'s `main()`, each arm has its own
-# `DistributedSampler` (a 1-process arm's has `num_replicas=1, rank=0`); one process
-# takes batches of `64 x 2` images, each of two processes 64 (in the 128 launch; in the
-# other, 1,024 per process); every model starts from `torch.manual_seed(0)`; and `turn`,
-# each round's order, comes from a generator seeded with the round's number, so both
-# ranks meet at the same arm (in a 1-process arm, rank 1 waits at `dist.barrier()`). The
-# rounds take turns so that a slow spell lasting a round slows every arm, in a new order
-# each round so that no arm always runs first.
-#
-# **The verdict rule.** It uses the tie band: a speed-up between 1 / 1.1 and 1.1 is a tie
-# (`TIE`, 0.1, in `course_utils.rounds`), each speed-up judged as printed (`DIGITS`, 2
-# decimals: 1.10 is a tie, 1.11 is not). The band is a convention, not a measured noise
-# level: one run's small differences name no winner. One tied round (a
-# slow or fast moment in either arm) withholds a verdict, even beside a large median. Suppose each
-# round
-# were a fair coin flip, faster or slower, between two equally fast arms. Then all of
-# 5<!-- output: rounds counted --> rounds would agree in 2 of the 2^5 = 32 equally likely
-# outcomes (all faster, or all slower): a chance of 1 in 16. Ties, which this coin
-# leaves out, only make agreement rarer. The rounds of one launch share one machine's
-# state, so they are less independent than coin flips: read this as a rough guide.
-#
-# **Section 9's speed-ups, line by line.** `arm_speed_ups` (in `course_utils.scaling`)
-# divides the baseline's epoch by the arm's, round by round, and counts each round as
-# faster, tied or slower; `part_speed_ups` divides the baseline's median seconds in each
-# part by the arm's. Each median is taken on its own, so the two parts need not add up to
-# the `epoch` column. Section 9's blue bars are likewise the median epoch minus the median
-# loader, so a bar's blue part can differ slightly from the tables' `the rest`. The next
-# cell defines `compare` (used below), then prints the `by_part` lines for the DataLoader
-# pair at 128 (printed above at 2,048): each part's speed-up, and both parts in words (the
-# `by part` line, from
-# `part_words`). The rule, for each part on its own:
-# "within the rounds' spread" when the two arms' medians of that part differ by less than
-# the larger of the two arms' ranges of that part over the counted rounds (an arm's
-# slowest round minus its fastest, in that part alone: not the epoch's `range of rounds`
-# in the arms tables), otherwise the baseline's median over the arm's against the tie
-# band, as printed: "faster" above 1.1, "slower" below 1 / 1.1, "a tie" between.
-
-
-# %%
-from course_utils.rounds import RoundCount
-from course_utils.scaling import arm_speed_ups
-
-
-def compare(name: str, figures: dict, arm: str, baseline: str) -> RoundCount:
-    """Print the arm's median speed-up over the baseline and its rounds faster, tied and
-    slower (course_utils.scaling, with the tie band); return the count."""
-    rounds = arm_speed_ups(figures, arm, baseline, digits=DIGITS)  # judged as printed
-    counts = f"{rounds.faster}/{rounds.tied}/{rounds.slower}"
-    line = f"{name}, {arm} over {baseline}: {rounds.median:.2f}"
-    print(f"{line} (rounds faster/tied/slower {counts})")
-    return rounds
-
-
-# The DataLoader pair at 128, by part (its epoch speed-up: its lines above).
-_, parts, words = results[DATALOADER][small]
-by_part(f"effective batch {small}", parts, words, "2 processes", "the baseline")
-
-
-# %% [markdown]
-# By part, at 128, 2 processes' loading ran at
-# 1.41<!-- output: effective batch 128, loader, 2 processes' speed-up over the baseline -->
-# times the speed of the DataLoader pair's 1 process, and their rest at
-# 0.21<!-- output: effective batch 128, the rest, 2 processes' speed-up over the baseline -->
-# times (below 1: slower): **the loading faster, the rest
-# slower**<!-- says: effective batch 128, 2 processes against 1, by part -->.
-# The
-# words come from two rules, each from one launch: "within the rounds' spread" where the
-# gap between the medians is smaller than the rounds' range (the larger arm's, wide when
-# one round is slow); otherwise the tie band judges it ("faster", "slower" or "a tie").
-#
-# **More from the two launches.** For each: the loading's two parts per image in each
-# process, *fetching* (the loader picking and stacking a batch, `next(batches)`) and
-# *normalising* (moving the batch to the device and normalising it, `as_input`), with 2
-# processes' cost per image against the DataLoader pair's 1 process's, in words. Then
-# the arms' validation accuracies, and the lesson's headline figures.
-
-
-# %%
-def loading_parts(figures: dict, arm: str) -> dict[str, float]:
-    """The arm's median seconds an epoch fetching batches, and moving and normalising them
-    (in each process: for 2 processes, the mean of the two), over the rounds that read_arms
-    counts, from one launch's read_arms figures."""
-    loads, fetches = figures[arm]["loads"], figures[arm]["fetches"]
-    return {
-        "fetching": statistics.median(fetches),
-        "normalising": statistics.median(
-            load - fetch for load, fetch in zip(loads, fetches, strict=True)
-        ),
-    }
-
-
-def where_the_epoch_went(batch: int, figures: dict) -> None:
-    """One launch of section 9, at one effective batch: each process's loading per image in
-    two parts, and 2 processes' against the baseline's in words."""
-    name = f"effective batch {batch}"
-    per_image = {}
-    for arm, processes in ((PLAIN_ARM, 1), (TWO_ARM, 2)):  # each process loads its share
-        seconds = loading_parts(figures, arm)
-        per_image[arm] = {part: 1e6 * s * processes / train_size for part, s in seconds.items()}
-        for part, microseconds in per_image[arm].items():
-            print(f"{name}, {arm}, {part} per image: {microseconds:.1f} microseconds")
-    for part in ("fetching", "normalising"):
-        speed_up = per_image[PLAIN_ARM][part] / per_image[TWO_ARM][part]  # cost per image
-        words = speed_up_in_words(speed_up, width=False)
-        print(f"{name}, {part} per image, 2 processes against 1: {words}")
-
-
-where_the_epoch_went(128, arms_figures)
-where_the_epoch_went(2 * big_batch, big_figures)
-accuracies = [figures["val_acc"] for figures in arms_figures.values()]  # all five arms
-gap = 100 * (max(accuracies) - min(accuracies))
-same_accuracy = "identical" if gap == 0 else f"up to {gap:.2f} points apart"
-print(f"effective batch 128, all five arms' validation accuracies: {same_accuracy}")
-# The headline: the lean pair's (section 9's fairest test), at 128.
-lean_128 = results[LEAN][small].rounds.median
-record_result("2 processes over 1 process, both loading lean, batch 128", round(lean_128, 2))
-record_result("1 DataLoader process, validation accuracy", arms_figures[PLAIN_ARM]["val_acc"])
-record_result("2 processes, validation accuracy", arms_figures[TWO_ARM]["val_acc"])
-
-# %% [markdown]
-# **The loading's two parts.** With the same cost per image, 2 processes would halve the
-# loading, and the `loader` speed-ups (the by-part lines near this appendix's start at
-# 2,048, the lines above at 128) would be 2. The
-# `… per image, 2 processes against 1` lines compare, in words, each part's cost per
-# image in each of 2 processes with one process's (faster: cheaper). Fetching and
-# stacking, at 128:
-# **slower**<!-- says: effective batch 128, fetching per image, 2 processes against 1 -->
-# and at 2,048:
-# **faster**<!-- says: effective batch 2048, fetching per image, 2 processes against 1 -->;
-# moving and normalising, at 128:
-# **slower**<!-- says: effective batch 128, normalising per image, 2 processes against 1 -->
-# and at 2,048:
-# **faster**<!-- says: effective batch 2048, normalising per image, 2 processes against 1 -->.
-# Where these words name a direction, the loading's cost per image changed with the
-# number of processes in these two launches (one each), in ways this lesson does not time.
-#
-# One process fetched an image in
-# 3.7<!-- output: effective batch 128, DataLoader pair, 1 process, fetching per image -->
-# microseconds at 128 and
-# 6.3<!-- output: effective batch 2048, DataLoader pair, 1 process, fetching per image -->
-# at 2,048; each of 2 processes fetched one in
-# 5.1<!-- output: effective batch 128, DataLoader pair, 2 processes, fetching per image -->
-# at 128 (64 images each) and
-# 3.9<!-- output: effective batch 2048, DataLoader pair, 2 processes, fetching per image -->
-# at 2,048 (1,024 each). One process's own cost can move between launches: read these
-# words as rough.
-#
-# **Accuracy.** All five arms trained from the same weights on the same batches (halved
-# for 2 processes); in this one run their validation accuracies at 128 were
-# **identical**<!-- says: effective batch 128, all five arms' validation accuracies -->
-# (96.3%<!-- output: 1 DataLoader process, validation accuracy --> for the DataLoader
-# pair's 1 process,
-# 96.3%<!-- output: 2 processes, validation accuracy --> for 2 processes). These arms
-# measure time, one epoch a round: do not compare their accuracy with section 7's run.
-# Nor are the two launches' `val accuracy` columns (the last column of this appendix's
-# first tables) a test of the linear scaling rule (Appendix E): the 2,048 launch differs in the
-# batch (16 times larger), with the learning rate
-# not raised as the rule would raise it; and each launch ran once.
-
-# %% [markdown]
-# **All five arms.** The first two lines give, per launch, how long rank 1 waited
-# at a barrier while rank 0 trained a 1-process arm, and the CPU seconds rank 1 used
-# meanwhile (its own: the lines do not show rank 0's). Then, for each launch (its arms:
-# the tables above), these comparisons (the second at 128 only), each the first arm's
-# speed-up over the second:
-# 1. loading lean: one lean process over the DataLoader pair's 1 process, then its verdict;
-# 2. the lean pair at 128 by part (its epochs: section 9; 2,048 by part: above);
-# 3. a second thread: `DataLoader, 2 threads` over the DataLoader pair's 1 process, what
-#    a script run with `python` gets here, then its median and its rounds in words.
-
-
-# %%
-import psutil
-
-
-def report_arms(batch: int, figures: dict) -> None:
-    """Print three comparisons at one effective batch: loading lean with its verdict, the
-    lean pair by part (at the smaller batch only: the larger is printed above), and a
-    second thread with its median and rounds in words."""
-    name = f"effective batch {batch}"
-    one_lean = compare(name, figures, SLICED_ARM, PLAIN_ARM)  # 1. loading lean
-    verdict = f"{name}, one lean process over 1 DataLoader process, verdict"
-    print(f"{verdict}: {one_lean.verdict}")
-    if batch == small:  # 2. the lean pair, by part
-        _, lean_parts, lean_words = results[LEAN][batch]  # counted in section 9
-        by_part(name, lean_parts, lean_words, "2 lean processes", "1 lean process")
-    thread = compare(name, figures, PLAIN_2, PLAIN_ARM)  # 3. a second thread
-    median = speed_up_in_words(thread.median, width=False, digits=DIGITS)  # as printed
-    print(f"{name}, a second thread, the median, then the rounds: {median}, then {thread.verdict}")
-
-
-for launch in (arms_128, arms_big):
-    print(*(line for line in launch.output.splitlines() if "waiting at the barrier" in line))
-print()
-report_arms(128, arms_figures)
-print()
-report_arms(2 * big_batch, big_figures)
-record_result(
-    "2 processes over 1 process, DataLoader pair, batch 128",
-    round(results[DATALOADER][small].rounds.median, 2),
-)
-# psutil counts the physical cores (a core can run two logical CPUs, hyper-threading); it
-# says None where the system does not tell.
-print(f"physical cores: {psutil.cpu_count(logical=False) or 'not reported here'}")
-
-# %% [markdown]
-# **Rank 1 at the barrier** (the first two lines). Where its CPU seconds are a small part
-# of its wait, rank 1 barely used a CPU while rank 0 trained alone, so rank 0 had the
-# CPUs as one process would.
-#
-# **Loading lean** (compare the `loader` column of this appendix's first tables, the lean
-# arms against the DataLoader's). At 128, one lean process ran at
-# 1.39<!-- output: effective batch 128, lean pair, 1 process over DataLoader pair, 1 process -->
-# times the speed of the DataLoader pair's 1 process (verdict: **faster in every
-# round**<!-- says: effective batch 128, one lean process over 1 DataLoader process, verdict -->),
-# and the lean pair's rest (2 processes over 1) at
-# 0.21<!-- output: effective batch 128, the rest, 2 lean processes' speed-up over 1 lean process -->
-# times: what a second process does at this batch, in this run. At
-# 2,048, one lean process ran at
-# 2.11<!-- output: effective batch 2048, lean pair, 1 process over DataLoader pair, 1 process -->
-# times the speed of the DataLoader pair's 1 process (verdict: **faster in every
-# round**<!-- says: effective batch 2048, one lean process over 1 DataLoader process, verdict -->);
-# the lean pair's at 2,048: section 9, and its by-part lines near this appendix's start.
-#
-# **A second thread** ran at
-# 0.95<!-- output: effective batch 128, DataLoader, 2 threads over DataLoader pair, 1 process -->
-# and
-# 1.06<!-- output: effective batch 2048, DataLoader, 2 threads over DataLoader pair, 1 process -->
-# times the speed of the DataLoader pair's 1 process on 1 thread (medians). Each median
-# against the tie band, then the rounds' verdict: at 128,
-# **a tie, then no clear winner: 0 faster, 3 tied, 2
-# slower**<!-- says: effective batch 128, a second thread, the median, then the rounds -->;
-# at 2,048,
-# **a tie, then no clear winner: 1 faster, 3 tied, 1
-# slower**<!-- says: effective batch 2048, a second thread, the median, then the rounds -->.
-# psutil reported
-# 2<!-- output: physical cores --> physical cores (the cell's last line) behind the 2
-# logical CPUs. A cloud host may share one core between the two logical CPUs; this lesson
-# cannot check that.
 
 # %% [markdown]
 # ## Appendix B: the process group and DDP in detail
@@ -1541,252 +1229,7 @@ except RuntimeError as error:
 Code(filename=str(scripts / "manual_ddp.py"), language="python")
 
 # %% [markdown]
-# ## Appendix C: how section 8 timed the steps
-#
-# This appendix extends section 8: how it timed, its caveats, its full table, the ratio
-# lines (DDP's added time over the DDP step, the step from 64 to 1,024 images), what
-# halving saves, the prediction of two processes' speed from the steps (by the pair's
-# figure and by each rank's own), section 9's rests beside it, the two B steps, and DDP's
-# added time from 64 to 1,024 images, by the pair's figure and by each rank's own.
-#
-# **One thread per process.** A *thread* here is one of the *intra-op* threads PyTorch
-# splits a single operation, such as a matrix product, across. Every launched process
-# starts with 1, so that 2 processes do not run 2 threads each and compete for the 2
-# CPUs (Appendix E says more); section 9's one-process arms set their own.
-#
-# **Rounds and barriers.** `median_seconds` runs every work once per round, in turn, so
-# a busy moment slows all alike, and takes the median of 120 rounds after 20 warm-up
-# ones. Each timing starts after `dist.barrier()`, so the processes start together (a DDP
-# step can still wait at its all-reduce), and ends after `synchronize(device)`, which
-# waits until the device has finished the work queued on it (a GPU runs work after Python
-# queues it; on a CPU, which runs it at once, it does nothing).
-#
-# **The slower rank, repeat by repeat.** A step of the pair ends only when both ranks
-# have finished, so the time the pair waits for, in one repeat, is the larger of the two
-# ranks' times. Once every clock has stopped, `median_seconds` all-reduces each repeat's
-# times with `op=dist.ReduceOp.MAX`, and takes the median of those larger times.
-# Every row of the full table below but the last two (section 8's rows but its last) is
-# such a median, or a difference of two of them: one figure the pair measured, not one
-# rank's step beside the other rank's. The last two, the B and 2B steps of one process
-# (the prediction uses the 2B step), are rank 0's own medians, timed while rank 1
-# waited at a barrier.
-#
-# **Caveats.** Rank 1 idles while rank 0 times one process's B and 2B steps, so those
-# steps have the CPUs to themselves, as one process would, while DDP's added time was
-# measured with both ranks busy. And `comm_cost.py`'s step (random inputs, a hand-written
-# update) is not section 9's. The prediction below rests on both, so read it as rough.
-#
-# **The script and its lines.** `comm_cost.py` times six works in turn: the step, the
-# DDP step, the bare all-reduce, one process's B and 2B steps, and the DDP step inside
-# `with ddp.no_sync():`, where DDP prepares no reduction
-# and sends nothing (section 11 uses `no_sync` for gradient accumulation). Rank 0 first
-# prints the world size, so that `read_comm_cost` can check every rank's lines came back.
-# Each rank prints its own medians; rank 0 then prints the pair's, each repeat the slower
-# rank's time, which `read_comm_cost` reads into the table:
-
-# %%
-Code(filename=str(scripts / "comm_cost.py"), language="python")
-
-# %%
-from course_utils.scaling import comm_cost_table
-
-print(comm_cost_table(cost, f"{machine}, 1 thread per process"))  # section 8's, in full
-print(comm_cost.output)
-# Both steps on rank 0 alone, rank 1 idle: what one process saves on half the images.
-halving_saves = {size: ms[size]["double"] - ms[size]["alone"] for size in (64, 1024)}
-for size in (64, 1024):  # DDP's added time, ratios of the table's rows, the bare all-reduce
-    name = f"{size} images per process"
-    print(f"{name}, ms DDP adds to a step: {ms[size]['added']:.3f}")
-    print(f"{name}, DDP's added time / DDP step: {ms[size]['added'] / ms[size]['ddp']:.2f}")
-    print(f"{name}, ms a step saves on half the images: {halving_saves[size]:.3f}")
-    print(f"{name}, ms of the bare all-reduce: {ms[size]['all_reduce']:.3f}")
-# (DDP's added time, 1,024 over 64: at the end of this appendix, beside each rank's own.)
-print(f"step without communication, 1,024 over 64: {ms[1024]['step'] / ms[64]['step']:.2f}")
-# DDP's added time split: its wrapper, and the reduction with its waits.
-for size in (64, 1024):
-    wrapper, reduction = ms[size]["wrapper"], ms[size]["reduction"]
-    print(f"{size} images per process, ms of DDP's wrapper (no_sync - step): {wrapper:.3f}")
-    print(
-        f"{size} images per process, ms of the reduction and waits (DDP - no_sync): {reduction:.3f}"
-    )
-
-# %% [markdown]
-# **The full table.** Each timed row is the median over the repeats of the slower rank's
-# time (the line `each repeat the slowest rank's time` below it; the last two rows:
-# rank 0 alone). `DDP's added time` and its two indented parts are differences of those
-# rows, so they subtract exactly. A negative difference (as `wrapper only (no_sync - step)`
-# can be) means the two rows are probably within noise: no part takes negative
-# time. The two parts split `DDP's added time` with the `no_sync` step: DDP's wrapper
-# around forward, and the reduction with its waits. Compare the reduction row with the
-# bare all-reduce's: what it adds beyond it (the buckets' copies, waiting for the other
-# process) was not timed apart. The bare all-reduce (its lines above) took
-# 0.519 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.531 ms<!-- output: 1024 images per process, ms of the bare all-reduce -->: it sends
-# the same 25,450<!-- output: parameters --> gradients at both sizes.
-#
-# **The split.** At 64 images per process DDP added
-# 1.108 ms<!-- output: 64 images per process, ms DDP adds to a step -->: its wrapper
-# around forward (no_sync − step) took
-# 0.085 ms<!-- output: 64 images per process, ms of DDP's wrapper (no_sync - step) -->,
-# and the reduction with its waits (DDP − no_sync)
-# 1.023 ms<!-- output: 64 images per process, ms of the reduction and waits (DDP - no_sync) -->,
-# against
-# 0.519 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the
-# bare all-reduce timed alone.
-#
-# **Against the DDP step.** As printed above, DDP's added time was
-# 68%<!-- output: 64 images per process, DDP's added time / DDP step --> of a DDP step at
-# 64 images per process and
-# 42%<!-- output: 1024 images per process, DDP's added time / DDP step --> at 1,024 (each
-# rank's own lines above give it as a multiple of the step without communication
-# instead: `x the step`). From 64 to 1,024 images (16 times as many) the step changed by
-# a factor of
-# 5.02<!-- output: step without communication, 1,024 over 64 --> (DDP's added time: at
-# the end of this appendix).
-#
-# **The 2B step against the B step** (section 8 printed the `step on 2B / step on B`
-# lines). One process's step on 2B images took
-# 1.15<!-- output: 64 images per process, step on 2B / step on B --> times as long as on
-# B at 64, and
-# 1.82<!-- output: 1024 images per process, step on 2B / step on B --> times at 1,024:
-# half the images saved
-# 0.073 ms<!-- output: 64 images per process, ms a step saves on half the images -->
-# a step at 64 and
-# 1.877 ms<!-- output: 1024 images per process, ms a step saves on half the images -->
-# at 1,024. A step whose time grew in proportion to its images would give 2: where the
-# ratio is nearer 1, look for time a step takes whatever its images, which no cell here
-# times apart. Both steps ran with rank 1 idle.
-#
-# **The prediction.** One process's 2B step over the pair's DDP step on B predicts two
-# processes' speed-up from the steps alone (above 1, two win). The pair's DDP step is the
-# figure to use, since a step of the pair ends only when both ranks have finished. Below,
-# that prediction to 3 decimals and in words against *the tie band* (a ratio between
-# 1 / 1.1 and 1.1 names no winner; the 1.1 is the course's convention, not a measured noise
-# level), then with each rank's own median DDP step in place of the pair's: no higher than
-# the pair's, so its prediction is no lower. Each size's last line gives one verdict where
-# the pair's figure and rank 0's own agree, `no clear verdict` where they do not. All come
-# from this one launch.
-
-# %%
-from course_utils.rounds import band_words
-from course_utils.scaling import predicted_on_each_rank, shared_verdict
-
-# One process on the effective batch (the 2B step, rank 0 alone) over 2 processes' DDP step.
-predicted = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
-for size in (64, 1024):
-    name = f"{size} images per process"
-    print(f"{name}, predicted speed-up of 2 processes: {predicted[size]:.3f}")
-    # Judged as printed (3 digits), so 1.100 reads as a tie.
-    pair_words = speed_up_in_words(predicted[size], width=False, digits=3)
-    print(f"{name}, the predicted speed-up in words: {pair_words}")
-    own_words = {}  # the same with each rank's own median DDP step in place of the pair's
-    for rank, own in predicted_on_each_rank(cost, size).items():
-        mine = f"{name}, predicted with rank {rank}'s own DDP step"
-        print(f"{mine}: {own:.3f}")
-        own_words[rank] = speed_up_in_words(own, width=False, digits=3)  # as printed
-        print(f"{mine}, in words: {own_words[rank]}")
-    both = shared_verdict({"the pair's figure": pair_words, "rank 0's own": own_words[0]})
-    print(f"{name}, the prediction by the pair's figure and by rank 0's own: {both}")
-
-# %% [markdown]
-# Where a size's last line reads `no clear verdict`, the pair's figure and rank 0's own
-# disagree, so this launch's steps alone predict no winner at that size.
-#
-# **Section 9's rest beside the prediction.** The prediction covers the steps alone,
-# which fall in section 9's `the rest` (an epoch minus its loading) with the waits and
-# the loop's Python around them. Each pair's rest, measured over predicted (1: as
-# predicted):
-
-# %%
-if big_batch != 1024:
-    print(f"(smoke mode: section 8 timed 1024 images per process, these runs {big_batch})")
-for batch, per_process in ((small, 64), (large, 1024)):
-    name = f"effective batch {batch}"
-    print(f"{name}, predicted speed-up of the steps (above): {predicted[per_process]:.3f}")
-    for pair, short in ((LEAN, "lean pair"), (DATALOADER, "DataLoader pair")):
-        rest = results[pair][batch].parts["rest"]  # the baseline's median rest over the arm's
-        print(f"{name}, the rest's measured speed-up, {short}: {rest:.2f}")
-        print(f"{name}, {short}, measured over predicted: {rest / predicted[per_process]:.3f}")
-
-# %% [markdown]
-# A `measured over predicted` line away from 1 shows the rest's speed-up and the steps'
-# prediction disagreeing by that factor: the rest also holds the waits and the loop's
-# Python, and the two come from different launches.
-#
-# **Two B steps.** The table's `step without communication` (both ranks busy, each
-# repeat the slower rank) and `1 process, step on the B images (rank 0 alone)` (rank 1
-# idle) differ in two things: whether the partner is busy, and the slower of two ranks
-# against rank 0 alone. Below, their ratio in words, then rank 0's own lines split it:
-# its own step with rank 1 busy over its step alone (the busy partner), and the pair's
-# step over rank 0's own (the slower rank). Read each of the two against the tie band to
-# see which difference moved the ratio.
-
-# %%
-close_words = ("apart", "close", "apart")  # a ratio beyond the tie band, within, beyond
-for size in (64, 1024):
-    name = f"{size} images per process"
-    busy, alone, own = ms[size]["step"], ms[size]["alone"], cost.per_rank[size][0]["step"]
-    print(f"{name}, the pair's step over rank 0's alone: {busy / alone:.2f}")
-    said = band_words(busy / alone, close_words, digits=2)  # as printed
-    print(f"{name}, the pair's step and rank 0's alone: {said}")
-    print(f"{name}, rank 0's own step, rank 1 busy, over alone: {own / alone:.2f}")
-    print(f"{name}, the pair's step over rank 0's own: {busy / own:.2f}")
-
-
-# %% [markdown]
-# Where a size reads `apart`, a ratio below it outside the tie band names the difference
-# that moved the step; where it reads `close`, any such ratios outside the band offset
-# each other (the two ratios multiply to the first).
-#
-# **DDP's added time from 64 to 1,024 images.** First by the pair's figures (the full
-# table's), with the bare all-reduce's beside it; then by each rank's own: its DDP step
-# minus its step, from its own lines above; then the rank with the slower own step
-# without communication. The bare all-reduce sends the same 25,450<!-- output: parameters -->
-# numbers at both sizes, so read any change in its time as waits or noise. The pair's DDP
-# step takes the slower rank's time repeat by repeat, so it sits at or above each rank's
-# own median DDP step; DDP's added time is a difference of two medians, and no such order
-# holds for it.
-
-# %%
-# The pair's figures: each 1,024 over 64, in words against the tie band (as printed).
-growth = ("grew", "stayed within the tie band", "shrank")
-for label, part in (("DDP's added time", "added"), ("the bare all-reduce", "all_reduce")):
-    if ms[64][part] <= 0:  # timing noise can leave nothing to divide by
-        print(f"{label} from 64 to 1,024 images per process: not judged (none at 64)")
-        continue
-    change = ms[1024][part] / ms[64][part]
-    print(f"{label}, 1,024 over 64: {change:.2f}")
-    print(f"{label} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
-# Each rank's own. The script's `DDP added` above subtracts before rounding, so it can
-# differ in the last digit.
-for rank in sorted(cost.per_rank[64]):
-    its_own = f"rank {rank}'s own DDP added time"
-    added = {size: cost.per_rank[size][rank]["added"] for size in (64, 1024)}
-    print(f"{its_own}, ms at 64 images per process: {added[64]:.3f}")
-    print(f"{its_own}, ms at 1,024 images per process: {added[1024]:.3f}")
-    if added[64] <= 0:  # timing noise can leave nothing to divide by
-        print(f"{its_own} from 64 to 1,024 images per process: not judged (none at 64)")
-        continue
-    change = added[1024] / added[64]
-    print(f"{its_own}, 1,024 over 64: {change:.2f}")
-    print(f"{its_own} from 64 to 1,024 images per process: {band_words(change, growth, digits=2)}")
-# Each rank's own median step without communication; each repeat, the pair waits for the
-# slower rank.
-for size in (64, 1024):
-    steps = {rank: parts["step"] for rank, parts in cost.per_rank[size].items()}
-    slower = max(steps, key=steps.get)
-    print(
-        f"{size} images per process, rank with the slower own step without communication: "
-        f"rank {slower}"
-    )
-
-# %% [markdown]
-# Where the pair's words for DDP's added time and a rank's own differ (a `grew` beside a
-# `shrank`, or beside `stayed within the tie band`), read any trend from 64 to 1,024 images
-# as this launch's, not a rule.
-
-# %% [markdown]
-# ## Appendix D: uneven data
+# ## Appendix C: uneven data
 #
 # This appendix extends section 6.
 #
@@ -1820,7 +1263,7 @@ except ValueError as error:
     print(error)
 
 # %% [markdown]
-# ## Appendix E: the training run's threads, launch and memory
+# ## Appendix D: the training run's threads, launch and memory
 #
 # This appendix extends section 7.
 #
@@ -1856,28 +1299,10 @@ print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
 # `run_torchrun` is written to start CPU workers by forking (copying) a Python that has
 # already imported PyTorch (read `course_utils/distributed.py`); a typed `torchrun` (not
 # run here) starts each worker as a fresh Python, which imports PyTorch itself. For those
-# forked workers `run_torchrun` runs `python -m course_utils.distributed` (the first line
-# below), which takes torchrun's options and runs torchrun's launcher; otherwise it runs
+# forked workers `run_torchrun` runs `python -m course_utils.distributed`, which takes
+# torchrun's options and runs torchrun's launcher; otherwise it runs
 # `python -m torch.distributed.run`, what the `torchrun` command runs. This lesson's
 # timings and memory are the forked workers'; your terminal's may differ.
-#
-# Two commands follow: the one `run_torchrun` ran for section 7, then the same launch for
-# a terminal in `notebooks/`. There, first run
-# `export LESSON06=<the folder that print(work_folder) shows in a new cell here>`. Colab's
-# free tier may have no terminal: on Colab, set the folder with `%env LESSON06=...` instead,
-# and prefix the command with `!` in a cell (not run here).
-
-# %%
-# The command it ran, machine paths shortened: this Python as python, this run's
-# work_folder as $LESSON06 (print(work_folder) shows yours), the scripts folder as scripts.
-ran = ["python"] + [
-    part.replace(str(work_folder), "$LESSON06").replace(str(scripts), "scripts")
-    for part in two_processes.command[1:]
-]
-print("run_torchrun ran:", " ".join(ran))
-# With one GPU, an empty CUDA_VISIBLE_DEVICES hides it, as cpu_only=True does here.
-hide = "CUDA_VISIBLE_DEVICES= " if cpu_only and gpus else ""
-print("in a terminal:", hide + " ".join(["torchrun", *ran[3:]]))
 
 # %% [markdown]
 # **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
@@ -1899,12 +1324,12 @@ else:
 
 # %% [markdown]
 # In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 846 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
+# 901 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
 # counting each shared page once. The largest worker alone had
-# 589 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
+# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
 # every page it used in full, and the three processes' resident memory summed to a peak
 # of
-# 1687 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
+# 1680 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
 # page counts in full in each sharer's resident memory but only once in the
 # proportional total, so the gap between the two totals is shared pages (peaks from
 # different moments, so the gap is approximate).
@@ -1919,7 +1344,7 @@ else:
 # lesson's highest moment.)
 
 # %% [markdown]
-# ## Appendix F: section 11 in more detail
+# ## Appendix E: section 11 in more detail
 #
 # This appendix extends section 11.
 #

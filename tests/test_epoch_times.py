@@ -2,7 +2,6 @@ import pytest
 
 from course_utils.epoch_times import (
     after_first,
-    against_spread,
     first_against_later,
     later_epochs,
     parts,
@@ -64,12 +63,3 @@ def test_parts_of_a_two_epoch_run_rests_on_its_second_epoch():
 def test_empty_or_mismatched_lists_are_refused_with_the_fix(call, message):
     with pytest.raises(ValueError, match=message):
         call()
-
-
-def test_against_spread_judges_a_gap_of_either_sign_as_printed():
-    seconds = [9.0, 5.00, 5.30, 5.10]  # later epochs spread 0.30 s; epoch 1 left out
-    assert against_spread(0.40, seconds, "(a)'s") == "larger than (a)'s own spread"
-    assert against_spread(-0.40, seconds, "(a)'s") == "larger than (a)'s own spread"
-    assert against_spread(0.30, seconds, "(a)'s") == "within (a)'s own spread"
-    assert against_spread(0.304, seconds) == "within the run's own spread"  # 0.30 as printed
-    assert against_spread(5.0, [9.0, 5.0]) == "not judged: one later epoch"

@@ -68,39 +68,3 @@ def test_a_wait_holds_the_batch_copy_and_not_the_previous_step(timed_batches):
         for _ in batches:
             gpu.queued += STEP  # the training step, queued on the device
     assert batches.waits == pytest.approx([3 * (FETCH + COPY)] * 2)
-
-
-def beyond_spread(float32_later: list[float]):
-    """Appendix F's ``beyond_spread``, against float32 later epochs of these seconds."""
-    from course_utils.rounds import count_rounds
-
-    lesson = lesson_definitions(
-        "04_gpu_training.py",
-        {"beyond_spread"},
-        {
-            "float32_later": float32_later,
-            "float32_spread": max(float32_later) / min(float32_later),
-            "count_rounds": count_rounds,
-        },
-    )
-    return lesson["beyond_spread"]
-
-
-@pytest.mark.parametrize(
-    ("speed_ups", "words"),
-    [
-        # A spread printed 1.06: its edges as printed are 1.060 and 1 / 1.06 = 0.943.
-        ([0.943, 1.0, 1.06], "within it in every round"),  # on both edges: ties
-        ([0.9431, 1.0604], "within it in every round"),  # printed 0.943 and 1.060
-        ([0.9424, 0.9], "slower beyond it in every round"),  # printed 0.942: below the edge
-        ([1.0606, 1.2], "faster beyond it in every round"),  # printed 1.061
-        ([1.0606, 1.0], "not beyond it in every round"),
-    ],
-)
-def test_beyond_spread_judges_the_speed_ups_and_both_edges_as_printed(speed_ups, words):
-    judge = beyond_spread([1.0, 1.0601])  # slowest over fastest, printed: 1.06
-    assert judge(speed_ups) == words
-
-
-def test_beyond_spread_does_not_judge_a_single_later_epoch():
-    assert beyond_spread([1.0])([2.0, 2.0]) == "not judged: one later epoch"

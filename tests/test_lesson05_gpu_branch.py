@@ -1,4 +1,5 @@
-"""Lesson 05's GPU branch, run on the CPU: ResNet-9 in channels-last, under bfloat16 autocast.
+"""Lesson 05's section 7 on a CUDA GPU, run on the CPU: ResNet-9 in channels-last, under
+bfloat16 autocast; and off a GPU, a plain float32 ResNet-9.
 
 No GPU runs the tests, so the lesson's ``build_network`` runs here with ``on_gpu`` set and
 the CPU standing in for the GPU. What it checks holds on any device: the weights are
@@ -12,7 +13,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import fit_one_cycle, to_device
-from course_utils.fastnet import FastNet
 from instructor.lessons import lesson_definitions
 
 NAMES = {"conv_block", "ResidualBlock", "ResNet9", "MixedPrecisionResNet9", "build_network"}
@@ -32,7 +32,7 @@ class _ConvDtypes(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_the_gpu_branch_trains_resnet9_channels_last_with_autocast_where_native(native):
+def test_on_a_gpu_section_7_trains_resnet9_channels_last_with_autocast_where_native(native):
     lesson = lesson_definitions(
         "05_cifar10_cnn.py",
         NAMES,
@@ -41,7 +41,6 @@ def test_the_gpu_branch_trains_resnet9_channels_last_with_autocast_where_native(
             "device": torch.device("cpu"),  # standing in for the GPU
             "resnet_width": 4,
             "bfloat16_support": lambda device: (native, "as the test says"),
-            "FastNet": FastNet,
             "to_device": to_device,
         },
     )
@@ -60,3 +59,25 @@ def test_the_gpu_branch_trains_resnet9_channels_last_with_autocast_where_native(
     assert recorder.dtypes == ({torch.bfloat16} if native else {torch.float32})
     assert loss.dtype == torch.float32
     assert torch.isfinite(torch.tensor(history[0]["train_loss"]))
+
+
+def test_off_a_gpu_section_7_trains_a_plain_float32_resnet9():
+    lesson = lesson_definitions(
+        "05_cifar10_cnn.py",
+        NAMES,
+        {
+            "on_gpu": False,
+            "device": torch.device("cpu"),
+            "resnet_width": 4,
+            "bfloat16_support": lambda device: (True, "never asked off a GPU"),
+            "to_device": to_device,
+        },
+    )
+    network = lesson["build_network"]()
+    assert type(network) is lesson["ResNet9"]
+    first_conv = network.layers[0][0]
+    assert not first_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    recorder = _ConvDtypes()
+    with recorder:
+        network(torch.randn(2, 3, 32, 32))
+    assert recorder.dtypes == {torch.float32}

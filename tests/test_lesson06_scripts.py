@@ -56,13 +56,11 @@ def test_the_lesson_names_only_arms_the_timing_script_trains():
     trained = set(ast.literal_eval(_assigned(lesson_script("compare_arms.py"), "ARMS")))
     lesson = LESSON.read_text()
     named = re.findall(
-        r"^(?:PLAIN_ARM, TWO_ARM|SLICED_ARM, TWO_SLICED|PLAIN_2) = (.+?)(?:  #|$)",
-        lesson,
-        flags=re.MULTILINE,
+        r"^(?:ONE_THREAD|TWO_THREADS|TWO_PROCESSES) = (.+?)(?:  #|$)", lesson, flags=re.MULTILINE
     )
     assert len(named) == 3, "the lesson's arm-name assignments moved: update this test"
-    names = [name for value in named for name in ast.literal_eval(f"({value},)")]
-    assert len(names) == 5 and set(names) == trained, (names, trained)
+    names = [ast.literal_eval(value) for value in named]
+    assert len(set(names)) == 3 and set(names) == trained, (names, trained)
 
 
 def _assigned(source: str, variable: str) -> str:
@@ -479,7 +477,7 @@ def test_the_training_script_s_weight_gap_sees_copies_that_differ(mnist_like, tm
 
 def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_path, monkeypatch):
     # Rank 0 of 2, so that it trains the 1-process arms as well as its part of the 2-process
-    # ones; the broadcast of rank 1's loader times after the rounds stops it.
+    # one; the broadcast of rank 1's loader times after the rounds stops it.
     seen = {"groups": [], "broadcast": []}
     monkeypatch.setattr(dist, "new_group", lambda ranks: seen["groups"].append(ranks) or "alone")
 
@@ -509,11 +507,11 @@ def test_the_arms_script_keeps_every_arm_on_the_group_device(mnist_like, tmp_pat
             )
     finally:
         torch.set_num_threads(threads)
-    # The 2-process arms' models on the group's device, given to DDP with that device, in
+    # The 2-process arm's model on the group's device, given to DDP with that device, in
     # the default group of both processes (None), and the 1-process arms' models, without
     # DDP, on that device too: no group of their own.
-    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])] * 2, [({STAND_IN}, [0])] * 2)
-    assert _RecordingDDP.groups == [None, None]
+    assert _RecordingDDP.wrapped in ([({STAND_IN}, [STAND_IN])], [({STAND_IN}, [0])])
+    assert _RecordingDDP.groups == [None]
     assert seen["groups"] == []
     assert seen["broadcast"] == [STAND_IN]
 
@@ -527,13 +525,7 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     found = json.loads((out / "arms.json").read_text())
     arms = found["arms"]
     assert sorted(arms) == sorted(
-        [
-            "DataLoader pair, 1 process",
-            "DataLoader, 2 threads",
-            "lean pair, 1 process",
-            "DataLoader pair, 2 processes",
-            "lean pair, 2 processes",
-        ]
+        ["1 process, 1 thread", "1 process, 2 threads", "2 processes, 1 thread each"]
     ), result.output
     for row in arms.values():
         assert len(row["seconds"]) == 3
@@ -544,15 +536,15 @@ def test_the_arms_take_turns_on_the_same_batches(mnist_like, tmp_path):
     # Every round trains every arm once, each round in a new order.
     assert all(sorted(turn) == sorted(arms) for turn in found["rounds"])
     assert len({tuple(turn) for turn in found["rounds"]}) == 3
-    # Rank 1 trained the 2-process arms in rank 0's order, round by round: its own lines.
-    two = ["DataLoader pair, 2 processes", "lean pair, 2 processes"]
+    # Rank 1 trained the 2-process arm in rank 0's order, round by round: its own lines.
+    two = ["2 processes, 1 thread each"]
     rank_1 = re.findall(r"\[rank 1\] round (\d+), (.+?): [\d.]+ s", result.output)
     expected = [(str(n), arm) for n, turn in enumerate(found["rounds"], 1) for arm in turn]
     assert rank_1 == [(n, arm) for n, arm in expected if arm in two], result.output
     # The same starting weights and batches: every arm reaches the same accuracy, in 1
-    # process or 2 (DDP averages the halves' gradients), batches sliced or stacked.
+    # process or 2 (DDP averages the halves' gradients), on 1 thread or 2.
     assert len({row["val_acc"] for row in arms.values()}) == 1
-    # ... and the same weights, up to float32 rounding: the plain loop's against DDP's.
+    # ... and the same weights, up to float32 rounding: 1 process on 1 thread against DDP.
     assert 0 <= found["weight_gap"] < 1e-4, found["weight_gap"]
     assert re.search(
         r"\[rank 1\] waiting at the barrier: [\d.]+ s, of which on a CPU", result.output

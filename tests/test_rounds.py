@@ -1,6 +1,6 @@
 import pytest
 
-from course_utils.rounds import TIE, band_words, count_rounds, speed_up_in_words
+from course_utils.rounds import TIE, count_rounds, speed_up_in_words
 
 
 @pytest.mark.parametrize(
@@ -84,20 +84,3 @@ def test_count_rounds_passes_digits_on_judging_as_printed():
     assert count_rounds([0.909, 1.1004]).verdict == "no clear winner: 1 faster, 0 tied, 1 slower"
     as_printed = count_rounds([0.909, 1.1004], digits=3)
     assert (as_printed.faster, as_printed.tied, as_printed.slower) == (0, 2, 0)
-
-
-GROWTH = ("grew", "stayed within the tie band", "shrank")
-
-
-def test_band_words_says_above_within_or_below_the_tie_band_in_the_callers_words():
-    assert band_words(1.72, GROWTH) == "grew"
-    assert band_words(1.02, GROWTH) == "stayed within the tie band"
-    assert band_words(0.5, GROWTH) == "shrank"
-    # The edges belong to the band; judged as printed, 1.1004 at 3 digits is 1.100: a tie.
-    assert band_words(1.1, GROWTH) == "stayed within the tie band"
-    assert band_words(1 / 1.1, GROWTH) == "stayed within the tie band"
-    assert band_words(1.1004, GROWTH) == "grew"
-    assert band_words(1.1004, GROWTH, digits=3) == "stayed within the tie band"
-    assert band_words(1.3, GROWTH, tie=0.5) == "stayed within the tie band"
-    with pytest.raises(ValueError, match="words must hold 3 entries"):
-        band_words(1.0, ("grew", "shrank"))

@@ -2,27 +2,13 @@ import json
 
 import pytest
 
-from course_utils.rounds import count_rounds
 from course_utils.scaling import (
-    SPEED_UP_DIGITS,
-    Comparison,
-    ComparisonName,
     arm_speed_ups,
     arms_table,
     comm_cost_table,
-    compare_launches,
-    comparison_names,
-    device_word,
-    part_speed_ups,
-    part_words,
-    predicted_on_each_rank,
     read_arms,
     read_comm_cost,
     read_weight_gap,
-    round_by_round_table,
-    shared_verdict,
-    speed_up_table,
-    take_away_lines,
 )
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
@@ -110,19 +96,6 @@ def test_both_steps_of_rank_0_alone_are_read_from_its_one_line_b_first():
     assert "1.683" not in old_line
     with pytest.raises(ValueError, match=r"with rank 0 alone: \[64\]"):
         read_comm_cost(old_line)
-
-
-def test_the_prediction_on_each_rank_divides_the_2b_step_by_that_rank_s_own_ddp_step():
-    cost = read_comm_cost(COMM_COST_OUTPUT)
-    # Rank 0 alone on 2,048 images took 2.907 ms; the ranks' own DDP steps 2.450 and 2.715.
-    own = predicted_on_each_rank(cost, 1024)
-    assert list(own) == [0, 1]
-    assert own == pytest.approx({0: 2.907 / 2.450, 1: 2.907 / 2.715})
-    # Both lie above the pair's, which divides by each repeat's slower rank (2.760 ms).
-    assert min(own.values()) > cost.together[1024]["double"] / cost.together[1024]["ddp"]
-    assert predicted_on_each_rank(cost, 64) == pytest.approx({0: 0.619 / 1.546, 1: 0.619 / 1.564})
-    with pytest.raises(ValueError, match=r"batch=128 was not timed: pass one of \[64, 1024\]"):
-        predicted_on_each_rank(cost, 128)
 
 
 def test_a_launch_that_printed_only_part_of_its_lines_is_refused_by_name():
@@ -276,15 +249,6 @@ def test_the_arms_table_widens_its_arm_column_to_the_longest_name(arms_folder):
     assert lines[1].startswith(f"{long_name} |")
 
 
-def test_the_fetching_seconds_leave_out_round_1_as_the_rest_do(arms_folder):
-    found = json.loads((arms_folder / "arms.json").read_text())
-    found["arms"]["1 process x 1 thread"]["fetch_seconds"] = [4.0, 0.3, 0.4, 0.35]
-    (arms_folder / "arms.json").write_text(json.dumps(found))
-    figures = read_arms(arms_folder)
-    assert figures["1 process x 1 thread"]["fetches"] == [0.3, 0.4, 0.35]
-    assert "fetches" not in figures["2 processes x 1 thread"]  # a file written without them
-
-
 def test_a_missing_results_file_is_named_with_the_fix(tmp_path):
     for read in (read_arms, read_weight_gap):
         with pytest.raises(FileNotFoundError, match=r"arms\.json: run compare_arms\.py with"):
@@ -318,117 +282,8 @@ def test_an_arms_speed_ups_are_the_baselines_epochs_over_its_own_round_by_round(
         arm_speed_ups(figures, "DDP", "1 process x 1 thread")
 
 
-def test_the_parts_speed_ups_are_the_baselines_median_seconds_over_the_arms(arms_folder):
-    figures = read_arms(arms_folder)
-    parts = part_speed_ups(figures, "2 processes x 1 thread", "1 process x 1 thread")
-    # Loader medians 0.5 and 0.2, the rests' 0.6 and 0.3: above 1, the arm spent less time.
-    assert parts == pytest.approx({"loader": 2.5, "rest": 2.0})
-
-
-def test_a_part_inside_the_rounds_spread_gets_no_direction():
-    def arm(loads: list[float], rests: list[float]) -> dict:
-        return {
-            "loads": loads,
-            "rests": rests,
-            "loader": sorted(loads)[1],
-            "rest": sorted(rests)[1],
-        }
-
-    figures = {
-        # the rest: medians 0.08 and 0.12 (a ratio of 0.67, "slower" by the band alone),
-        # but the baseline's rests range over 0.10 s, more than the 0.04 s gap
-        "two": arm([0.20, 0.21, 0.22], [0.11, 0.12, 0.13]),
-        "one": arm([0.60, 0.61, 0.62], [0.03, 0.08, 0.13]),
-    }
-    words = part_words(figures, "two", "one")
-    assert words == {"loader": "faster", "rest": "within the rounds' spread"}
-    # Narrower rounds: the same medians are judged by the band again.
-    figures["one"]["rests"] = [0.079, 0.08, 0.081]
-    assert part_words(figures, "two", "one")["rest"] == "slower"
-    # One round: no range, so the band alone judges.
-    one_round = {
-        name: {**arm_figures, "loads": arm_figures["loads"][:1], "rests": arm_figures["rests"][:1]}
-        for name, arm_figures in figures.items()
-    }
-    assert part_words(one_round, "two", "one") == {"loader": "faster", "rest": "slower"}
-    # Beyond the spread but inside the band: a tie; a wider band turns "faster" into one too.
-    one_round["two"]["rest"] = 0.075
-    assert part_words(one_round, "two", "one")["rest"] == "a tie"
-    assert part_words(one_round, "two", "one", tie=2.0)["loader"] == "a tie"
-
-
-def test_every_comparison_is_made_at_every_launch_and_tabled(arms_folder):
-    figures = read_arms(arms_folder)
-    # A second launch where the 2 processes' epochs are 1.5 times as long: other speed-ups.
-    slower = {arm: dict(row) for arm, row in figures.items()}
-    two = slower["2 processes x 1 thread"]
-    two["epochs"] = [1.5 * seconds for seconds in two["epochs"]]
-    two["epoch"] = 1.5 * two["epoch"]
-    pair = ("2 processes x 1 thread", "1 process x 1 thread")
-    results = compare_launches({128: figures, 2048: slower}, {"the pair": pair})
-    for batch, launch in ((128, figures), (2048, slower)):
-        found = results["the pair"][batch]
-        assert found.rounds == arm_speed_ups(launch, *pair)
-        assert found.parts == part_speed_ups(launch, *pair)
-        assert found.words == part_words(launch, *pair)
-    assert results["the pair"][2048].rounds.speed_ups == pytest.approx(
-        [speed_up / 1.5 for speed_up in results["the pair"][128].rounds.speed_ups]
-    )
-    # The tie band is passed on: a band of 0.8 ties the 1.71 round at 128.
-    assert compare_launches({128: figures}, {"the pair": pair}, 0.8)["the pair"][128].rounds.tied
-    table = speed_up_table(results, "speed-ups").splitlines()
-    # The table alone: its title, its head and a row per comparison, no round-by-round line.
-    assert len(table) == 3 and table[0] == "speed-ups"
-    assert [cell.strip() for cell in table[1].split("|")] == ["comparison", "at 128", "at 2048"]
-    # 2048: 2.00 / 1.5, 1.71 / 1.5, 1.83 / 1.5 -> 1.33, 1.14, 1.22: every round faster.
-    assert [cell.strip() for cell in table[2].split("|")] == [
-        "the pair",
-        "1.83 (3/0/0)",
-        "1.22 (3/0/0)",
-    ]
-    # Round by round: the title, then one line per comparison and launch.
-    assert round_by_round_table(results, "each round").splitlines() == [
-        "each round",
-        "the pair at 128, median of the rounds: 1.83 (round by round: 2.00 1.71 1.83)",
-        "the pair at 2048, median of the rounds: 1.22 (round by round: 1.33 1.14 1.22)",
-    ]
-
-
-def test_the_comparisons_are_named_for_the_devices_that_ran_them():
-    assert (device_word(cpu_only=True), device_word(cpu_only=False)) == ("CPU", "GPU")
-    on_cpus, on_gpus = comparison_names(cpu_only=True), comparison_names(cpu_only=False)
-    assert list(on_cpus) == ["dataloader", "same", "lean"]
-    # The names lesson 06's tables and take-away lines print, and its markdown quotes.
-    assert on_cpus["dataloader"] == ComparisonName(
-        "DataLoader pair (1 CPU vs 2)", "DataLoader pair, 1 CPU vs 2"
-    )
-    assert on_cpus["same"].name == "2 processes vs 1 process, 2 threads (same CPUs)"
-    assert on_cpus["lean"].question == "lean pair, 1 CPU vs 2"
-    # On 2 GPUs the pairs set 1 GPU against 2, and so does the "same" comparison.
-    assert on_gpus["dataloader"].name == "DataLoader pair (1 GPU vs 2)"
-    assert on_gpus["same"].name == "2 processes vs 1 process, 2 threads (1 GPU vs 2)"
-
-
-def test_a_take_away_line_is_made_for_each_comparison_and_launch_asked_for():
-    pair = ComparisonName("the pair", "one against two")
-    results = {
-        "the pair": {
-            128: Comparison(count_rounds([0.5, 0.6, 0.55]), {}, {}),
-            2048: Comparison(count_rounds([1.5, 1.05, 1.6]), {}, {}),
-        },
-        "another": {128: Comparison(count_rounds([1.0]), {}, {})},  # not asked for
-    }
-    assert take_away_lines(results, [pair]) == [
-        "take-away at 128, one against two: slower in every round (median 0.55)",
-        "take-away at 2048, one against two: no clear winner: 2 faster, 1 tied, 0 slower "
-        "(median 1.50)",
-    ]
-    with pytest.raises(KeyError, match="no comparison 'lean' in the results; theirs"):
-        take_away_lines(results, [ComparisonName("lean", "?")])
-
-
-def test_digits_judge_rounds_and_parts_as_printed():
-    # Epochs whose rounds give 1.1004 (printed 1.10: a tie) and 1.5; rests' ratio 1.1004 too.
+def test_digits_judge_rounds_as_printed():
+    # Epochs whose rounds give 1.1004 (printed 1.10: a tie) and 1.5.
     one = {"epochs": [1.1004, 1.5], "loads": [0.5, 0.5], "loader": 0.5}
     one |= {"rests": [1.1004, 1.1004], "rest": 1.1004}
     two = {"epochs": [1.0, 1.0], "loads": [0.2, 0.2], "loader": 0.2}
@@ -438,33 +293,3 @@ def test_digits_judge_rounds_and_parts_as_printed():
     assert (unrounded.faster, unrounded.tied) == (2, 0)
     as_printed = arm_speed_ups(figures, "two", "one", digits=2)
     assert (as_printed.faster, as_printed.tied) == (1, 1)
-    assert part_words(figures, "two", "one")["rest"] == "faster"
-    assert part_words(figures, "two", "one", digits=2)["rest"] == "a tie"
-    found = compare_launches({128: figures}, {"pair": ("two", "one")}, digits=2)["pair"][128]
-    assert (found.rounds.tied, found.words["rest"]) == (1, "a tie")
-
-
-def test_the_tables_print_speed_ups_to_the_digits_that_judge_them_as_printed():
-    # A round at 1.1004 prints as 1.10 in every table and line, and judged at
-    # SPEED_UP_DIGITS it is the tie it reads as.
-    one = {"epochs": [1.1004, 1.5], "loads": [0.5, 0.5], "loader": 0.5}
-    one |= {"rests": [1.0, 1.0], "rest": 1.0}
-    two = {"epochs": [1.0, 1.0], "loads": [0.5, 0.5], "loader": 0.5}
-    two |= {"rests": [1.0, 1.0], "rest": 1.0}
-    found = compare_launches(
-        {128: {"one": one, "two": two}}, {"pair": ("two", "one")}, digits=SPEED_UP_DIGITS
-    )
-    assert found["pair"][128].rounds.tied == 1
-    assert "round by round: 1.10 1.50" in round_by_round_table(found, "t")
-    assert "(median 1.30)" in take_away_lines(found, [ComparisonName("pair", "q")])[0]
-    assert "1.30 (1/1/0)" in speed_up_table(found, "t")
-
-
-def test_shared_verdict_gives_the_words_all_figures_share_or_says_they_differ():
-    assert shared_verdict({"the pair's figure": "slower", "rank 0's own": "slower"}) == "slower"
-    assert shared_verdict({"the pair's figure": "slower", "rank 0's own": "faster"}) == (
-        "no clear verdict (the pair's figure: slower, rank 0's own: faster)"
-    )
-    assert shared_verdict({"one": "a tie"}) == "a tie"
-    with pytest.raises(ValueError, match="verdicts is empty"):
-        shared_verdict({})

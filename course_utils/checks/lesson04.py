@@ -962,10 +962,13 @@ QUESTIONS: dict[str, Exercise] = {
         hint="section 6: same model, same batches; what did each pipeline do before every step?",
         right="c",
         why=(
-            "a `DataLoader` over a torchvision dataset transforms and collates every image "
-            "again each epoch; `dataset_to_tensors` does that work once, and each epoch then "
-            "only gathers rows out of ready tensors. That one-off cost is won back after the "
-            "number of epochs Appendix B prints."
+            "a `DataLoader` over a torchvision dataset makes every image again each epoch (a "
+            "PIL image, `ToTensor`, `Normalize`, fetched through `Subset` look-ups). Section "
+            "6's control kept the fetching and collating per image, over ready tensors, and "
+            "in the course's run removed most of the wait: there the cost was the per-image "
+            "work and the look-ups, not the collating. `dataset_to_tensors` does that work "
+            "once, and each epoch then only gathers rows out of ready tensors. That one-off "
+            "cost is won back after the number of epochs Appendix B prints."
         ),
         misconceptions={
             "a": (

@@ -1,12 +1,14 @@
-"""Time 1 process against 2, epoch by epoch in turn, on the same data and from the same seed.
+"""Time 1 process (on 1 thread or 2) against 2, epoch by epoch in turn, from the same seed.
 
 Run: torchrun --standalone --nproc_per_node=2 compare_arms.py --data DATA.pt --out FOLDER
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
 
-Five ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
-its own, take turns: every round trains one epoch of each arm, in a shuffled order. The three
-1-process arms run in rank 0 alone, while rank 1 waits at a barrier.
+Three ways ("arms") to train lesson 03's MLP on one effective batch, each with a model of
+its own, take turns: every round trains one epoch of each arm, in a rotating order. Every arm
+loads alike: each batch indexed out of the tensors in one go. The two 1-process arms run in
+rank 0 alone, while rank 1 waits at a barrier. After the rounds, rank 0 compares the weights
+of the 1-process, 1-thread arm with those of the 2-process arm.
 """
 
 import argparse
@@ -26,29 +28,22 @@ from course_utils.distributed import check_world_size, process_group, rank_print
 from course_utils.models import MLP
 
 MEAN, STD = 0.1307, 0.3081  # MNIST's pixel mean and standard deviation
-# Every arm: its processes (DDP wraps the model of a 2-process arm), its intra-op threads
-# per process, and how it loads ("stack": a DataLoader that fetches the images one by one
-# and stacks them; "slices": each batch indexed out of the tensors in one go). Two pairs,
-# 1 process against 2 on 1 thread each, named by their loading (the lesson's tables and
-# figure print these names), and a 1-process arm on 2 threads.
+# Every arm: its processes (DDP wraps the model of a 2-process arm) and its intra-op
+# threads per process. The lesson's table and figure print these names.
 ARMS = {
-    "DataLoader pair, 1 process": (1, 1, "stack"),
-    "DataLoader, 2 threads": (1, 2, "stack"),
-    "lean pair, 1 process": (1, 1, "slices"),
-    "DataLoader pair, 2 processes": (2, 1, "stack"),
-    "lean pair, 2 processes": (2, 1, "slices"),
+    "1 process, 1 thread": (1, 1),  # the baseline
+    "1 process, 2 threads": (1, 2),
+    "2 processes, 1 thread each": (2, 1),
 }
-TWO = [name for name, (processes, *_) in ARMS.items() if processes == 2]
+BASELINE, TWO = "1 process, 1 thread", "2 processes, 1 thread each"  # the weights compared
 
 
-def make_loader(train_set: TensorDataset, sampler, batch_size: int, loading: str) -> DataLoader:
-    """The arm's loader over the sampler's order, in batches of batch_size."""
-    if loading == "slices":
-        # A BatchSampler hands over each batch's indices at once; TensorDataset indexes its
-        # tensors with the whole list, and batch_size=None leaves the batch as it comes.
-        batches = BatchSampler(sampler, batch_size, drop_last=False)
-        return DataLoader(train_set, sampler=batches, batch_size=None)
-    return DataLoader(train_set, batch_size=batch_size, sampler=sampler)
+def make_loader(train_set: TensorDataset, sampler, batch_size: int) -> DataLoader:
+    """A loader over the sampler's order, in batches of batch_size, each indexed out of the
+    tensors in one go: a BatchSampler hands over each batch's indices at once, TensorDataset
+    indexes its tensors with the whole list, and batch_size=None leaves the batch as it comes."""
+    batches = BatchSampler(sampler, batch_size, drop_last=False)
+    return DataLoader(train_set, sampler=batches, batch_size=None)
 
 
 def as_input(pixels: torch.Tensor) -> torch.Tensor:
@@ -56,10 +51,9 @@ def as_input(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels.float() / 255 - MEAN) / STD
 
 
-def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, float, float]:
-    """One epoch of one arm; return its seconds, the seconds spent getting each batch ready
-    (fetched from the loader, moved to the device and normalised), and the part of those
-    spent fetching (the loader picking the images and stacking them into a batch).
+def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, float]:
+    """One epoch of one arm; return its seconds and the seconds spent getting each batch
+    ready (taken from the loader, moved to the device and normalised).
 
     On a GPU the steps run queued while Python gets the next batch ready, so those seconds
     are the host's and may overlap the GPU's work: the epoch, read after synchronize, holds
@@ -67,24 +61,21 @@ def train_epoch(arm: dict, epoch: int, device: torch.device) -> tuple[float, flo
     arm["sampler"].set_epoch(epoch)  # the same shuffle for every arm in this epoch
     model, optimizer, loader = arm["model"], arm["optimizer"], arm["loader"]
     model.train()
-    loading = fetching = 0.0
+    loading = 0.0
     synchronize(device)
     start = time.perf_counter()
     batches = iter(loader)
     for _ in range(len(loader)):
         tick = time.perf_counter()
-        images, labels = next(batches)  # fetched and stacked
-        fetched = time.perf_counter()
+        images, labels = next(batches)
         images, labels = as_input(images.to(device)), labels.to(device)  # moved, normalised
-        ready = time.perf_counter()
-        fetching += fetched - tick
-        loading += ready - tick
+        loading += time.perf_counter() - tick
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()  # a 2-process arm's DDP all-reduces the gradients here
         optimizer.step()
     synchronize(device)
-    return time.perf_counter() - start, loading, fetching
+    return time.perf_counter() - start, loading
 
 
 def main() -> None:
@@ -107,8 +98,8 @@ def main() -> None:
         )
         check_world_size(len(train_set), args.batch_size, world_size)
         arms = {}
-        for name in order if rank == 0 else TWO:  # rank 1 trains only the 2-process arms
-            processes, threads, loading = ARMS[name]
+        for name in order if rank == 0 else [TWO]:  # rank 1 trains only the 2-process arm
+            processes, threads = ARMS[name]
             sampler = DistributedSampler(
                 train_set, num_replicas=processes, rank=rank if processes > 1 else 0, seed=0
             )
@@ -119,29 +110,28 @@ def main() -> None:
                 device_ids = [device] if group.backend == "nccl" else None
                 model = DistributedDataParallel(model, device_ids=device_ids)
             optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-            loader = make_loader(train_set, sampler, batch_size, loading)
+            loader = make_loader(train_set, sampler, batch_size)
             arms[name] = {"threads": threads, "model": model, "optimizer": optimizer}
             arms[name] |= {"sampler": sampler, "loader": loader}
-            arms[name] |= {"seconds": [], "loader_s": [], "fetch_s": []}  # an entry a round
+            arms[name] |= {"seconds": [], "loader_s": []}  # an entry a round
         rounds = []
         waited = [0.0, 0.0]  # rank 1's CPU and wall seconds at the barrier
         for epoch in range(1, args.rounds + 1):
-            # A new order each round, the same on both ranks: drawn from the round's number.
-            shuffle = torch.Generator().manual_seed(epoch)
-            turn = [order[i] for i in torch.randperm(len(order), generator=shuffle)]
+            # A rotating order, the same on both ranks: each arm starts one round in three.
+            shift = (epoch - 1) % len(order)
+            turn = order[shift:] + order[:shift]
             rounds.append(turn)
             for name in turn:
                 dist.barrier()  # every arm starts when both processes are ready
-                if name in TWO or rank == 0:
+                if name == TWO or rank == 0:
                     torch.set_num_threads(arms[name]["threads"])
-                    seconds, loading, fetching = train_epoch(arms[name], epoch, device)
+                    seconds, loading = train_epoch(arms[name], epoch, device)
                     arms[name]["seconds"].append(seconds)
                     arms[name]["loader_s"].append(loading)
-                    arms[name]["fetch_s"].append(fetching)
                     rank_print(
                         f"round {epoch}, {name}: {seconds:.2f} s "
                         f"(getting batches ready: {loading:.2f} s)",
-                        all_ranks=name in TWO,
+                        all_ranks=name == TWO,
                     )
                 else:  # rank 1 waits here while rank 0 trains a 1-process arm
                     cpu, wall = time.process_time(), time.perf_counter()
@@ -156,13 +146,9 @@ def main() -> None:
                 f"waiting at the barrier: {waited[1]:.1f} s, of which on a CPU: {waited[0]:.2f} s",
                 all_ranks=True,
             )
-        # Rank 1's loading and fetching seconds of the 2-process arms, sent to rank 0: for
-        # each arm, a row of loading seconds and one of fetching seconds, round by round.
-        rank_1_rows = torch.tensor(
-            [[arms[name]["loader_s"], arms[name]["fetch_s"]] for name in TWO], device=device
-        )
-        dist.broadcast(rank_1_rows, src=1)
-        rank_1_seconds = dict(zip(TWO, rank_1_rows.tolist(), strict=True))
+        # Rank 1's loading seconds of the 2-process arm, round by round, sent to rank 0.
+        rank_1_loading = torch.tensor(arms[TWO]["loader_s"], device=device)
+        dist.broadcast(rank_1_loading, src=1)
         if rank == 0:
             args.out.mkdir(parents=True, exist_ok=True)
             val_images = as_input(data["val_images"]).to(device)
@@ -173,24 +159,20 @@ def main() -> None:
                     plain = getattr(arm["model"], "module", arm["model"])  # DDP's, or none
                     outputs = plain.eval()(val_images)
                 accuracy = (outputs.argmax(dim=1) == val_labels).float().mean().item()
-                loader_s, fetch_s = arm["loader_s"], arm["fetch_s"]
-                if name in TWO:  # each round: the mean of the two ranks
-                    loading, fetching = rank_1_seconds[name]
-                    pairs = zip(loader_s, loading, strict=True)
+                loader_s = arm["loader_s"]
+                if name == TWO:  # each round: the mean of the two ranks
+                    pairs = zip(loader_s, rank_1_loading.tolist(), strict=True)
                     loader_s = [(mine + theirs) / 2 for mine, theirs in pairs]
-                    pairs = zip(fetch_s, fetching, strict=True)
-                    fetch_s = [(mine + theirs) / 2 for mine, theirs in pairs]
                 found["arms"][name] = {
                     "seconds": arm["seconds"],
                     "loader_seconds": loader_s,
-                    "fetch_seconds": fetch_s,  # the part of loader_seconds spent fetching
                     "val_acc": accuracy,
                 }
                 rank_print(f"{name}: validation accuracy {accuracy:.4f}")
-            # The DataLoader pair's plain loop's weights against its DDP arm's (rank 0's copy)
-            # after the rounds: the same batches, whole in one process or halved over 2.
-            plain_loop = arms["DataLoader pair, 1 process"]["model"]
-            ddp = arms["DataLoader pair, 2 processes"]["model"]
+            # The baseline's weights against the 2-process arm's (rank 0's copy) after the
+            # rounds: the same batches, whole in one process or halved over 2.
+            plain_loop = arms[BASELINE]["model"]
+            ddp = arms[TWO]["model"]
             ddp = getattr(ddp, "module", ddp)  # the plain model inside DDP, as above
             weight_pairs = zip(plain_loop.parameters(), ddp.parameters(), strict=True)
             gap = max((mine - theirs).abs().max().item() for mine, theirs in weight_pairs)
